@@ -1,0 +1,36 @@
+# panka — see README.md. Tools (Pulumi CLI, versitygw, dynalite) are installed
+# into .tools/ (git-ignored) by tools/install.sh and reused.
+SHELL := /bin/bash
+export PULUMI_SKIP_UPDATE_CHECK := true
+export PATH := $(CURDIR)/bin:$(CURDIR)/.tools/bin:$(PATH)
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X panka.dev/panka/cmd/panka/internal/cli.version=$(VERSION) \
+	-X panka.dev/panka/cmd/panka/internal/cli.commit=$(COMMIT) \
+	-X panka.dev/panka/cmd/panka/internal/cli.date=$(DATE)
+GOTEST_FLAGS ?= -race -count=1 -timeout 40m
+
+.PHONY: all build test lint bench tools servers demo clean fuzz
+
+all: build
+
+build:
+	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/panka ./cmd/panka
+
+tools:
+	tools/install.sh
+
+test: build tools
+	tools/testservers.sh run -- go test $(GOTEST_FLAGS) ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go vet ./...
+
+bench: build tools
+	tools/testservers.sh run -- go test -run '^$$' -bench . -benchmem -benchtime 3x -timeout 60m ./...
+
+clean:
+	rm -rf bin

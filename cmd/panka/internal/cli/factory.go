@@ -1,0 +1,235 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"gopkg.in/natefinch/lumberjack.v2"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+)
+
+// GlobalFlags are the flags every command takes (SPEC §8).
+type GlobalFlags struct {
+	Verbose       int
+	Quiet         bool
+	ConfigFile    string
+	BackendBucket string
+	BackendRegion string
+	LockTable     string
+	NoColor       bool
+	Output        string
+	LogFormat     string
+	Chdir         string
+}
+
+// Factory carries what commands need: streams, clock, environment, and
+// lazily built configuration. It holds no service clients itself; commands
+// build them from the configuration through the constructors below.
+type Factory struct {
+	IO      *IOStreams
+	Now     func() time.Time
+	Environ func() []string
+	Getwd   func() (string, error)
+	Home    func() (string, error)
+	Flags   GlobalFlags
+	Log     zerolog.Logger
+
+	// flagKeys maps config keys set by global flags.
+	flagKeys  map[string]string
+	flagNames map[string]string
+
+	once    sync.Once
+	workDir string
+	repo    string
+	wdErr   error
+}
+
+// NewFactory returns a Factory for the real process.
+func NewFactory(io *IOStreams) *Factory {
+	return &Factory{IO: io, Now: time.Now, Environ: os.Environ, Getwd: os.Getwd, Home: os.UserHomeDir, Log: zerolog.Nop()}
+}
+
+// Getenv returns one variable of the process environment.
+func (f *Factory) Getenv(name string) string {
+	prefix := name + "="
+	for _, kv := range f.Environ() {
+		if strings.HasPrefix(kv, prefix) {
+			return kv[len(prefix):]
+		}
+	}
+	return ""
+}
+
+// JSON reports whether -o json was asked for.
+func (f *Factory) JSON() bool { return f.Flags.Output == "json" }
+
+// PrintJSON writes v as indented JSON to stdout.
+func (f *Factory) PrintJSON(v any) error {
+	enc := json.NewEncoder(f.IO.Out)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// WorkDir is the directory panka runs in (after -C).
+func (f *Factory) WorkDir() (string, error) {
+	f.resolveDirs()
+	return f.workDir, f.wdErr
+}
+
+// RepoRoot is the root of the git work tree containing WorkDir, or WorkDir
+// itself outside git. It holds panka.yaml, the stacks root and .panka/.
+func (f *Factory) RepoRoot() (string, error) {
+	f.resolveDirs()
+	return f.repo, f.wdErr
+}
+
+func (f *Factory) resolveDirs() {
+	f.once.Do(func() {
+		wd, err := f.Getwd()
+		if err != nil {
+			f.wdErr = fmt.Errorf("find the working directory: %w", err)
+			return
+		}
+		if f.Flags.Chdir != "" {
+			if !filepath.IsAbs(f.Flags.Chdir) {
+				wd = filepath.Join(wd, f.Flags.Chdir)
+			} else {
+				wd = f.Flags.Chdir
+			}
+			if st, err := os.Stat(wd); err != nil || !st.IsDir() {
+				f.wdErr = fmt.Errorf("-C %s: not a directory", f.Flags.Chdir)
+				return
+			}
+		}
+		f.workDir = wd
+		f.repo = wd
+		for d := wd; ; {
+			if _, err := os.Stat(filepath.Join(d, ".git")); err == nil {
+				f.repo = d
+				return
+			}
+			parent := filepath.Dir(d)
+			if parent == d {
+				return
+			}
+			d = parent
+		}
+	})
+}
+
+// Config resolves the configuration without stack-level settings.
+func (f *Factory) Config() (*config.Resolved, error) { return f.ConfigForStack(nil, "") }
+
+// ConfigForStack resolves the configuration with a stack's spec.backend keys
+// ("backend.bucket" -> value) from stackFile.
+func (f *Factory) ConfigForStack(stackKeys map[string]string, stackFile string) (*config.Resolved, error) {
+	repo, err := f.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	l := config.Layers{RepoFile: filepath.Join(repo, "panka.yaml"), Stack: stackKeys, StackFile: stackFile,
+		Env: f.Environ(), Flags: f.flagKeys, FlagNames: f.flagNames}
+	if f.Flags.ConfigFile != "" {
+		if _, err := os.Stat(f.Flags.ConfigFile); err != nil {
+			return nil, fmt.Errorf("--config %s: %w", f.Flags.ConfigFile, err)
+		}
+		l.UserFile = f.Flags.ConfigFile
+	} else if p := f.Getenv("PANKA_CONFIG"); p != "" {
+		l.UserFile = p
+	} else if home, err := f.Home(); err == nil {
+		l.UserFile = filepath.Join(home, ".panka", "config.yaml")
+	}
+	r, err := config.Resolve(l)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	if !r.Preferences.ColorOutput {
+		f.IO.DisableColor()
+	}
+	return r, nil
+}
+
+// setupLogging configures f.Log from flags, env and config.
+func (f *Factory) setupLogging() {
+	level := zerolog.WarnLevel
+	switch {
+	case f.Flags.Quiet:
+		level = zerolog.ErrorLevel
+	case f.Flags.Verbose >= 2:
+		level = zerolog.TraceLevel
+	case f.Flags.Verbose == 1:
+		level = zerolog.DebugLevel
+	}
+	format := f.Flags.LogFormat
+	if format == "" {
+		format = f.Getenv("PANKA_LOGGING_FORMAT")
+	}
+	var w io.Writer = f.IO.ErrOut
+	if format != "json" {
+		w = zerolog.ConsoleWriter{Out: f.IO.ErrOut, NoColor: !f.IO.ColorErr(), TimeFormat: "15:04:05"}
+	}
+	if !f.Flags.Quiet && f.Flags.Verbose == 0 {
+		if lv, err := zerolog.ParseLevel(f.Getenv("PANKA_LOGGING_LEVEL")); err == nil && lv != zerolog.NoLevel {
+			level = lv
+		}
+	}
+	f.Log = zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// attachLogFile adds the rotated log file of the configuration, if any.
+func (f *Factory) attachLogFile(cfg *config.Resolved) {
+	if cfg.Logging.File == "" {
+		return
+	}
+	path := cfg.Logging.File
+	if strings.HasPrefix(path, "~/") {
+		if home, err := f.Home(); err == nil {
+			path = filepath.Join(home, path[2:])
+		}
+	}
+	rot := &lumberjack.Logger{Filename: path, MaxSize: cfg.Logging.MaxSize, MaxBackups: cfg.Logging.MaxBackups, MaxAge: cfg.Logging.MaxAge}
+	lv, err := zerolog.ParseLevel(cfg.Logging.Level)
+	if err != nil {
+		lv = zerolog.InfoLevel
+	}
+	file := zerolog.New(rot).Level(lv).With().Timestamp().Logger()
+	f.Log = zerolog.New(zerolog.MultiLevelWriter(levelWriter{f.Log, f.Log.GetLevel()}, levelWriter{file, lv})).Level(min(f.Log.GetLevel(), lv)).With().Timestamp().Logger()
+}
+
+type levelWriter struct {
+	l  zerolog.Logger
+	lv zerolog.Level
+}
+
+func (w levelWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+func (w levelWriter) WriteLevel(level zerolog.Level, p []byte) (int, error) {
+	if level < w.lv {
+		return len(p), nil
+	}
+	return w.l.Write(p)
+}
+
+// contextKey for values carried in command contexts.
+type contextKey int
+
+// Context returns the command context or Background.
+func Context(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
+}

@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Main runs panka with the process's arguments and streams and returns the exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, NewFactory(System()), os.Args[1:])
+}
+
+// Run runs panka with args and returns the exit code; errors are printed here, once.
+func Run(ctx context.Context, f *Factory, args []string) int {
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.ErrOut)
+	root.SetErr(f.IO.ErrOut)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ec *ExitCodeError
+	if errors.As(err, &ec) {
+		return ec.Code
+	}
+	fmt.Fprintf(f.IO.ErrOut, "Error: %s\n", err)
+	var ue *UsageError
+	if errors.As(err, &ue) || isFlagError(err) {
+		fmt.Fprintf(f.IO.ErrOut, "\n%s", cmd.UsageString())
+	}
+	return exitCode(err)
+}
+
+type flagError struct{ error }
+
+func isFlagError(err error) bool {
+	var fe *flagError
+	return errors.As(err, &fe)
+}
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "panka",
+		Short:         "Git-native deployments of YAML stacks through Pulumi",
+		Long:          "panka deploys stacks of YAML kept in git: it knows what changed between commits,\nplans any commit against the deployed state, applies under a lock lease and rolls back\nby redeploying an earlier commit.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if f.Flags.NoColor {
+				f.IO.DisableColor()
+			}
+			switch f.Flags.Output {
+			case "text", "json":
+			default:
+				if !allowsOutput(cmd, f.Flags.Output) {
+					return Usagef("-o %s: unknown output format (text or json)", f.Flags.Output)
+				}
+			}
+			f.flagKeys, f.flagNames = map[string]string{}, map[string]string{}
+			for flag, key := range map[string]string{"backend-bucket": "backend.bucket", "backend-region": "backend.region", "lock-table": "locks.table"} {
+				if fl := cmd.Flags().Lookup(flag); fl != nil && fl.Changed {
+					f.flagKeys[key] = fl.Value.String()
+					f.flagNames[key] = flag
+				}
+			}
+			f.setupLogging()
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &flagError{err} })
+	pf := root.PersistentFlags()
+	pf.CountVarP(&f.Flags.Verbose, "verbose", "v", "verbose output (-vv for trace)")
+	pf.BoolVarP(&f.Flags.Quiet, "quiet", "q", false, "only errors on stderr")
+	pf.StringVar(&f.Flags.ConfigFile, "config", "", "config file (default ~/.panka/config.yaml)")
+	pf.StringVar(&f.Flags.BackendBucket, "backend-bucket", "", "S3 bucket for state (backend.bucket)")
+	pf.StringVar(&f.Flags.BackendRegion, "backend-region", "", "AWS region of the state bucket (backend.region)")
+	pf.StringVar(&f.Flags.LockTable, "lock-table", "", "DynamoDB table for locks (locks.table)")
+	pf.BoolVar(&f.Flags.NoColor, "no-color", false, "disable coloured output")
+	pf.StringVarP(&f.Flags.Output, "output", "o", "text", "output format: text or json")
+	pf.StringVar(&f.Flags.LogFormat, "log-format", "", "stderr log format: console or json")
+	pf.StringVarP(&f.Flags.Chdir, "chdir", "C", "", "run as if panka was started in this directory")
+
+	root.AddCommand(
+		newCmdVersion(f),
+		newCmdConfig(f),
+	)
+	for _, add := range commandRegistry {
+		root.AddCommand(add(f))
+	}
+	return root
+}
+
+// commandRegistry holds constructors of top-level commands that register
+// themselves from their own files (init), so each command lives in one file.
+var commandRegistry []func(*Factory) *cobra.Command
+
+func register(c func(*Factory) *cobra.Command) { commandRegistry = append(commandRegistry, c) }
+
+// outputFormats lets a command accept -o values beyond text/json
+// (changed: names, github-matrix).
+const annotationOutputs = "panka/outputs"
+
+func allowsOutput(cmd *cobra.Command, o string) bool {
+	for c := cmd; c != nil; c = c.Parent() {
+		if v, ok := c.Annotations[annotationOutputs]; ok {
+			for _, x := range splitComma(v) {
+				if x == o {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return out
+}

@@ -1,0 +1,507 @@
+// Package config resolves panka's configuration from its layers (SPEC §8):
+// flags > PANKA_* environment variables > stack.yaml spec.backend > repo
+// panka.yaml > ~/.panka/config.yaml > defaults, and remembers where each
+// value came from so `panka config show` can say.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is panka's effective configuration. Every field is a key whose path
+// is the chain of yaml tags (backend.usePathStyle) and whose env var is
+// PANKA_ + the path in upper snake case (PANKA_BACKEND_USE_PATH_STYLE).
+type Config struct {
+	Version     string      `yaml:"version" doc:"config file format version"`
+	Backend     Backend     `yaml:"backend"`
+	Locks       Locks       `yaml:"locks"`
+	AWS         AWS         `yaml:"aws"`
+	Pulumi      Pulumi      `yaml:"pulumi"`
+	Preferences Preferences `yaml:"preferences"`
+	Logging     Logging     `yaml:"logging"`
+	Stacks      Stacks      `yaml:"stacks"`
+}
+
+// Backend is where state lives.
+type Backend struct {
+	Type         string `yaml:"type" enum:"local,s3" doc:"state backend: local (.panka/state) or s3"`
+	Region       string `yaml:"region" doc:"AWS region of the state bucket"`
+	Bucket       string `yaml:"bucket" doc:"S3 bucket for state"`
+	Prefix       string `yaml:"prefix" doc:"key prefix for every state object"`
+	Endpoint     string `yaml:"endpoint" doc:"custom S3 endpoint (S3-compatible servers)"`
+	UsePathStyle bool   `yaml:"usePathStyle" doc:"path-style S3 addressing"`
+	SSE          string `yaml:"sse" enum:",AES256,aws:kms" doc:"server-side encryption for state objects"`
+	KMSKeyID     string `yaml:"kmsKeyId" doc:"KMS key for sse aws:kms"`
+	Directory    string `yaml:"directory" doc:"local backend directory (default .panka in the repo)"`
+}
+
+// Locks is where leases live.
+type Locks struct {
+	Type      string   `yaml:"type" enum:",local,dynamodb,s3" doc:"lock backend: local, dynamodb or s3 (default: local with a local backend, s3 with an s3 backend)"`
+	Region    string   `yaml:"region" doc:"AWS region of the lock table"`
+	Table     string   `yaml:"table" doc:"DynamoDB table for locks"`
+	Endpoint  string   `yaml:"endpoint" doc:"custom DynamoDB endpoint"`
+	TTL       Duration `yaml:"ttl" doc:"lease time to live (seconds or Go duration)"`
+	Heartbeat Duration `yaml:"heartbeat" doc:"lease heartbeat interval (seconds or Go duration)"`
+}
+
+// AWS holds credentials settings shared by every AWS client.
+type AWS struct {
+	Profile    string     `yaml:"profile" doc:"shared config profile"`
+	Region     string     `yaml:"region" doc:"default AWS region"`
+	AssumeRole AssumeRole `yaml:"assumeRole"`
+}
+
+// AssumeRole is an optional role to assume for state, locks and deployments.
+type AssumeRole struct {
+	RoleArn     string `yaml:"roleArn" doc:"role to assume"`
+	SessionName string `yaml:"sessionName" doc:"session name for the assumed role"`
+	ExternalID  string `yaml:"externalId" doc:"external id for the assumed role"`
+}
+
+// Pulumi configures the engine.
+type Pulumi struct {
+	Backend         string `yaml:"backend" doc:"Pulumi backend URL; empty: DIY backend under the state prefix"`
+	AccessToken     string `yaml:"accessToken" secret:"true" doc:"Pulumi Cloud access token"`
+	SecretsProvider string `yaml:"secretsProvider" doc:"passphrase (PULUMI_CONFIG_PASSPHRASE) or awskms://..."`
+	CLI             string `yaml:"cli" doc:"path to the pulumi CLI (default: PATH)"`
+}
+
+// Preferences are CLI defaults.
+type Preferences struct {
+	ColorOutput bool `yaml:"colorOutput" doc:"colour on a TTY"`
+	ProgressBar bool `yaml:"progressBar" doc:"live progress on a TTY"`
+	AutoApprove bool `yaml:"autoApprove" doc:"default for --auto-approve"`
+	Parallelism int  `yaml:"parallelism" min:"1" doc:"max parallel resource operations"`
+}
+
+// Logging configures zerolog output.
+type Logging struct {
+	Level      string `yaml:"level" enum:"debug,info,warn,error" doc:"log level"`
+	Format     string `yaml:"format" enum:"console,json" doc:"stderr log format"`
+	File       string `yaml:"file" doc:"log file (rotated); empty: none"`
+	MaxSize    int    `yaml:"maxSize" min:"1" doc:"log file size in MB before rotation"`
+	MaxBackups int    `yaml:"maxBackups" min:"0" doc:"rotated log files kept"`
+	MaxAge     int    `yaml:"maxAge" min:"0" doc:"days rotated log files are kept"`
+}
+
+// Stacks configures stack discovery.
+type Stacks struct {
+	Root string `yaml:"root" doc:"folder under the repo that holds stacks"`
+}
+
+// Duration is a time.Duration written as seconds (3600) or a Go duration ("1h").
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// Default returns the configuration with nothing set.
+func Default() Config {
+	return Config{
+		Version:     "v1",
+		Backend:     Backend{Type: "local"},
+		Locks:       Locks{TTL: Duration(time.Hour), Heartbeat: Duration(30 * time.Second)},
+		Pulumi:      Pulumi{SecretsProvider: "passphrase"},
+		Preferences: Preferences{ColorOutput: true, ProgressBar: true, Parallelism: 10},
+		Logging:     Logging{Level: "info", Format: "console", MaxSize: 100, MaxBackups: 10, MaxAge: 30},
+		Stacks:      Stacks{Root: "stacks"},
+	}
+}
+
+// Source names where a value came from.
+type Source struct {
+	Layer string // "default", "user", "repo", "stack", "env", "flag"
+	Where string // file:line, env var name or flag name
+}
+
+func (s Source) String() string {
+	if s.Where == "" {
+		return s.Layer
+	}
+	return s.Layer + " (" + s.Where + ")"
+}
+
+// Resolved is a configuration with the source of every key.
+type Resolved struct {
+	Config
+	Sources map[string]Source
+}
+
+// Value is one key of a resolved configuration, for display.
+type Value struct {
+	Key    string `json:"key"`
+	Env    string `json:"env"`
+	Value  string `json:"value"`
+	Source string `json:"source"`
+	Doc    string `json:"doc,omitempty"`
+}
+
+// Layers are the inputs of Resolve, lowest priority first within files.
+type Layers struct {
+	UserFile  string            // ~/.panka/config.yaml (may not exist)
+	RepoFile  string            // <repo>/panka.yaml (may not exist)
+	Stack     map[string]string // stack.yaml spec.backend keys, "backend.bucket" -> value
+	StackFile string            // for Source
+	Env       []string          // os.Environ()
+	Flags     map[string]string // config key -> value set by flags
+	FlagNames map[string]string // config key -> flag name, for Source
+}
+
+// Resolve builds the effective configuration from its layers.
+func Resolve(l Layers) (*Resolved, error) {
+	r := &Resolved{Config: Default(), Sources: map[string]Source{}}
+	for _, k := range Keys() {
+		r.Sources[k.Path] = Source{Layer: "default"}
+	}
+	for _, f := range []struct{ path, layer string }{{l.UserFile, "user"}, {l.RepoFile, "repo"}} {
+		if f.path == "" {
+			continue
+		}
+		if err := r.loadFile(f.path, f.layer); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range sortedKeys(l.Stack) {
+		if err := r.set(k, l.Stack[k], Source{Layer: "stack", Where: l.StackFile}); err != nil {
+			return nil, fmt.Errorf("%s: spec.backend: %w", l.StackFile, err)
+		}
+	}
+	env := map[string]string{}
+	for _, kv := range l.Env {
+		if i := strings.IndexByte(kv, '='); i > 0 {
+			env[kv[:i]] = kv[i+1:]
+		}
+	}
+	for _, k := range Keys() {
+		if v, ok := env[k.Env]; ok {
+			if err := r.set(k.Path, v, Source{Layer: "env", Where: k.Env}); err != nil {
+				return nil, fmt.Errorf("environment variable %s: %w", k.Env, err)
+			}
+		}
+	}
+	for _, k := range sortedKeys(l.Flags) {
+		name := l.FlagNames[k]
+		if err := r.set(k, l.Flags[k], Source{Layer: "flag", Where: "--" + name}); err != nil {
+			return nil, fmt.Errorf("flag --%s: %w", name, err)
+		}
+	}
+	r.applyImplied()
+	return r, nil
+}
+
+// applyImplied fills values that depend on others (SPEC §8): with an s3
+// backend and no lock settings, locks default to s3; regions fall back to aws.region.
+func (r *Resolved) applyImplied() {
+	if r.Locks.Type == "" {
+		switch {
+		case r.Locks.Table != "":
+			r.Locks.Type = "dynamodb"
+		case r.Backend.Type == "s3":
+			r.Locks.Type = "s3"
+		default:
+			r.Locks.Type = "local"
+		}
+		r.Sources["locks.type"] = Source{Layer: "default", Where: "implied by backend.type=" + r.Backend.Type}
+	}
+	if r.Backend.Region == "" && r.AWS.Region != "" {
+		r.Backend.Region = r.AWS.Region
+		r.Sources["backend.region"] = Source{Layer: "default", Where: "from aws.region"}
+	}
+	if r.Locks.Region == "" && r.Backend.Region != "" {
+		r.Locks.Region = r.Backend.Region
+		r.Sources["locks.region"] = Source{Layer: "default", Where: "from backend.region"}
+	}
+}
+
+// Validate checks cross-key rules (bucket required for s3 etc.).
+func (r *Resolved) Validate() error {
+	var errs []error
+	if r.Backend.Type == "s3" && r.Backend.Bucket == "" {
+		errs = append(errs, fmt.Errorf("backend.type is s3 but backend.bucket is empty: set it in panka.yaml, PANKA_BACKEND_BUCKET or --backend-bucket"))
+	}
+	if r.Locks.Type == "dynamodb" && r.Locks.Table == "" {
+		errs = append(errs, fmt.Errorf("locks.type is dynamodb but locks.table is empty: set it in panka.yaml, PANKA_LOCKS_TABLE or --lock-table"))
+	}
+	if r.Locks.Type == "s3" && r.Backend.Type != "s3" {
+		errs = append(errs, fmt.Errorf("locks.type s3 needs backend.type s3 (the lock object lives next to the state)"))
+	}
+	if r.Locks.Heartbeat.D() >= r.Locks.TTL.D() {
+		errs = append(errs, fmt.Errorf("locks.heartbeat (%s) must be shorter than locks.ttl (%s)", r.Locks.Heartbeat, r.Locks.TTL))
+	}
+	return errors.Join(errs...)
+}
+
+// Values lists every key with its value and source, sorted by key.
+// Secret keys are shown as (sensitive) when set.
+func (r *Resolved) Values() []Value {
+	var out []Value
+	for _, k := range Keys() {
+		fv := fieldByPath(reflect.ValueOf(&r.Config).Elem(), k.Path)
+		s := format(fv)
+		if k.Secret && s != "" {
+			s = "(sensitive)"
+		}
+		out = append(out, Value{Key: k.Path, Env: k.Env, Value: s, Source: r.Sources[k.Path].String(), Doc: k.Doc})
+	}
+	return out
+}
+
+// Key describes one configuration key.
+type Key struct {
+	Path   string
+	Env    string
+	Doc    string
+	Secret bool
+	enum   []string
+	min    *int
+}
+
+var keysCache []Key
+
+// Keys lists every configuration key in declaration order.
+func Keys() []Key {
+	if keysCache == nil {
+		walk(reflect.TypeOf(Config{}), "", &keysCache)
+	}
+	return keysCache
+}
+
+func walk(t reflect.Type, prefix string, out *[]Key) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := f.Tag.Get("yaml")
+		path := prefix + name
+		if f.Type.Kind() == reflect.Struct {
+			walk(f.Type, path+".", out)
+			continue
+		}
+		k := Key{Path: path, Env: EnvName(path), Doc: f.Tag.Get("doc"), Secret: f.Tag.Get("secret") == "true"}
+		if e, ok := f.Tag.Lookup("enum"); ok {
+			k.enum = strings.Split(e, ",")
+		}
+		if m, ok := f.Tag.Lookup("min"); ok {
+			n, _ := strconv.Atoi(m)
+			k.min = &n
+		}
+		*out = append(*out, k)
+	}
+}
+
+// EnvName returns the environment variable of a key path:
+// backend.usePathStyle -> PANKA_BACKEND_USE_PATH_STYLE.
+func EnvName(path string) string {
+	var b strings.Builder
+	b.WriteString("PANKA_")
+	for i, part := range strings.Split(path, ".") {
+		if i > 0 {
+			b.WriteByte('_')
+		}
+		for j, r := range part {
+			if unicode.IsUpper(r) && j > 0 {
+				b.WriteByte('_')
+			}
+			b.WriteRune(unicode.ToUpper(r))
+		}
+	}
+	return b.String()
+}
+
+func lookupKey(path string) (Key, bool) {
+	for _, k := range Keys() {
+		if k.Path == path {
+			return k, true
+		}
+	}
+	return Key{}, false
+}
+
+func (r *Resolved) set(path, value string, src Source) error {
+	k, ok := lookupKey(path)
+	if !ok {
+		return fmt.Errorf("unknown key %q", path)
+	}
+	fv := fieldByPath(reflect.ValueOf(&r.Config).Elem(), path)
+	if err := assign(fv, value); err != nil {
+		return fmt.Errorf("key %s: %w", path, err)
+	}
+	if k.enum != nil && !contains(k.enum, value) {
+		return fmt.Errorf("key %s: %q is not one of %s", path, value, strings.Join(nonEmpty(k.enum), ", "))
+	}
+	if k.min != nil && fv.Kind() == reflect.Int && int(fv.Int()) < *k.min {
+		return fmt.Errorf("key %s: %s is below the minimum %d", path, value, *k.min)
+	}
+	r.Sources[path] = src
+	return nil
+}
+
+func (r *Resolved) loadFile(path, layer string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read config %s: %w", path, err)
+	}
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	return r.loadNode(path, layer, "", doc.Content[0])
+}
+
+func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s:%d: %s must be a mapping", file, n.Line, strings.TrimSuffix(prefix, ".")+orTop(prefix))
+	}
+	var errs []error
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], n.Content[i+1]
+		path := prefix + kn.Value
+		if vn.Kind == yaml.MappingNode {
+			if !hasPrefix(path + ".") {
+				errs = append(errs, fmt.Errorf("%s:%d:%d: unknown key %q; see `panka config show` for the known keys", file, kn.Line, kn.Column, path))
+				continue
+			}
+			if err := r.loadNode(file, layer, path+".", vn); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if vn.Kind != yaml.ScalarNode {
+			errs = append(errs, fmt.Errorf("%s:%d:%d: key %s must be a single value", file, vn.Line, vn.Column, path))
+			continue
+		}
+		if err := r.set(path, vn.Value, Source{Layer: layer, Where: fmt.Sprintf("%s:%d", file, kn.Line)}); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d:%d: %w", file, kn.Line, kn.Column, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func hasPrefix(p string) bool {
+	for _, k := range Keys() {
+		if strings.HasPrefix(k.Path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func orTop(prefix string) string {
+	if prefix == "" {
+		return "the file"
+	}
+	return ""
+}
+
+func fieldByPath(v reflect.Value, path string) reflect.Value {
+	for _, part := range strings.Split(path, ".") {
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			if t.Field(i).Tag.Get("yaml") == part {
+				v = v.Field(i)
+				break
+			}
+		}
+	}
+	return v
+}
+
+var durationType = reflect.TypeOf(Duration(0))
+
+func assign(fv reflect.Value, s string) error {
+	switch {
+	case fv.Type() == durationType:
+		if n, err := strconv.Atoi(s); err == nil {
+			if n <= 0 {
+				return fmt.Errorf("%q must be positive", s)
+			}
+			fv.SetInt(int64(time.Duration(n) * time.Second))
+			return nil
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q is not a positive duration (seconds, or e.g. 90s, 1h)", s)
+		}
+		fv.SetInt(int64(d))
+	case fv.Kind() == reflect.String:
+		fv.SetString(s)
+	case fv.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		fv.SetBool(b)
+	case fv.Kind() == reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", s)
+		}
+		fv.SetInt(int64(n))
+	default:
+		return fmt.Errorf("unsupported type %s", fv.Type())
+	}
+	return nil
+}
+
+func format(v reflect.Value) string {
+	if v.Type() == durationType {
+		return Duration(v.Int()).String()
+	}
+	switch v.Kind() {
+	case reflect.Bool:
+		return strconv.FormatBool(v.Bool())
+	case reflect.Int:
+		return strconv.Itoa(int(v.Int()))
+	}
+	return v.String()
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func nonEmpty(xs []string) []string {
+	var out []string
+	for _, x := range xs {
+		if x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

@@ -1,0 +1,89 @@
+package locker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Key returns the lease key of a stack/environment (SPEC §6).
+func Key(stack, env string) string { return "stack:" + stack + ":env:" + env }
+
+// Info describes a lease and its holder.
+type Info struct {
+	Key           string    `json:"lockKey"`
+	ID            string    `json:"lockId"`
+	LockedBy      string    `json:"lockedBy"`
+	LockedAt      time.Time `json:"lockedAt"`
+	ExpiresAt     time.Time `json:"expiresAt"`
+	LastHeartbeat time.Time `json:"lastHeartbeat"`
+	Metadata      Metadata  `json:"metadata"`
+}
+
+// Metadata is who/what holds a lease.
+type Metadata struct {
+	Hostname  string `json:"hostname,omitempty"`
+	PID       int    `json:"pid,omitempty"`
+	Version   string `json:"version,omitempty"`
+	Operation string `json:"operation,omitempty"`
+	Commit    string `json:"commit,omitempty"`
+	CIURL     string `json:"ciUrl,omitempty"`
+}
+
+// Locker is a lease backend. Implementations are safe for concurrent use
+// and enforce expiry through their own conditions, never through a TTL
+// feature of the server.
+type Locker interface {
+	// TryAcquire takes the lease for info.Key for ttl if it is free or
+	// expired. It sets info.ID (a new UUID), LockedAt, ExpiresAt and
+	// LastHeartbeat. When someone else holds it, it returns a *HeldError
+	// with the holder's Info (errors.Is(err, ErrHeld)).
+	TryAcquire(ctx context.Context, info Info, ttl time.Duration) (Info, error)
+	// Heartbeat extends the lease to now+ttl while it is still held with id.
+	// When the lease is gone or taken it returns an error wrapping ErrLost.
+	Heartbeat(ctx context.Context, key, id string, ttl time.Duration) error
+	// Release deletes the lease while it is held with id; ErrLost otherwise.
+	Release(ctx context.Context, key, id string) error
+	// ForceRelease deletes the lease whoever holds it; ErrNotFound if none.
+	ForceRelease(ctx context.Context, key string) error
+	// Get returns the current lease (possibly expired) or ErrNotFound.
+	Get(ctx context.Context, key string) (Info, error)
+	// List returns every lease, sorted by key.
+	List(ctx context.Context) ([]Info, error)
+}
+
+// Errors reported by lockers.
+var (
+	ErrHeld     = errors.New("lock is held")
+	ErrLost     = errors.New("lease lost")
+	ErrNotFound = errors.New("no lock")
+)
+
+// HeldError reports the holder of a lease that could not be taken.
+type HeldError struct {
+	Holder Info
+}
+
+func (e *HeldError) Error() string {
+	h := e.Holder
+	s := fmt.Sprintf("%s is locked by %s", h.Key, h.LockedBy)
+	if h.Metadata.Hostname != "" {
+		s += fmt.Sprintf(" on %s (pid %d)", h.Metadata.Hostname, h.Metadata.PID)
+	}
+	if h.Metadata.Operation != "" {
+		s += ", operation " + h.Metadata.Operation
+	}
+	if h.Metadata.Commit != "" {
+		c := h.Metadata.Commit
+		if len(c) > 12 {
+			c = c[:12]
+		}
+		s += ", commit " + c
+	}
+	s += fmt.Sprintf(", since %s, expires %s", h.LockedAt.UTC().Format(time.RFC3339), h.ExpiresAt.UTC().Format(time.RFC3339))
+	return s
+}
+
+// Is makes errors.Is(err, ErrHeld) true.
+func (e *HeldError) Is(target error) bool { return target == ErrHeld }

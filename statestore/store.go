@@ -1,0 +1,178 @@
+package statestore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// SchemaVersion is the version of the state.json and history record format
+// this build writes. Reading a higher version is an error (ErrFutureSchema).
+const SchemaVersion = 1
+
+// Key names one stack/environment in a store. Both parts must be valid
+// panka names (lower case letters, digits and '-'); backends reject anything
+// that could escape the key prefix.
+type Key struct {
+	Stack       string `json:"stack"`
+	Environment string `json:"environment"`
+}
+
+func (k Key) String() string { return k.Stack + "/" + k.Environment }
+
+// Status of a stack/environment after its last operation.
+const (
+	StatusDeployed  = "deployed"
+	StatusFailed    = "failed"
+	StatusDestroyed = "destroyed"
+	StatusApplying  = "applying"
+)
+
+// Operations recorded in deployments.
+const (
+	OpApply    = "apply"
+	OpDestroy  = "destroy"
+	OpRollback = "rollback"
+	OpPromote  = "promote"
+)
+
+// Results of a deployment.
+const (
+	ResultSucceeded   = "succeeded"
+	ResultFailed      = "failed"
+	ResultInterrupted = "interrupted"
+)
+
+// State is the content of <prefix>stacks/<stack>/<env>/state.json.
+type State struct {
+	SchemaVersion int    `json:"schemaVersion"`
+	Serial        int64  `json:"serial"`
+	Stack         string `json:"stack"`
+	Environment   string `json:"environment"`
+	Status        string `json:"status"`
+	// LastDeployment is the record of the newest operation (also in history).
+	LastDeployment *Deployment `json:"lastDeployment,omitempty"`
+	// LastSuccessful is the record of the newest successful apply, rollback
+	// or promote (the deployed commit), when it differs from LastDeployment.
+	LastSuccessful *Deployment `json:"lastSuccessful,omitempty"`
+	// Spec is the resolved model that is deployed (stacks.Resolved encoded
+	// canonically); absent after destroy.
+	Spec json.RawMessage `json:"spec,omitempty"`
+	// Outputs per component: component -> output -> value. Sensitive
+	// outputs are stored as keyed hashes.
+	Outputs map[string]map[string]any `json:"outputs,omitempty"`
+	// Resources summarises what the deployment manages.
+	Resources ResourceSummary `json:"resources"`
+	// LastDriftCheck is when drift was last checked, if ever.
+	LastDriftCheck *DriftCheck `json:"lastDriftCheck,omitempty"`
+	UpdatedAt      time.Time   `json:"updatedAt"`
+}
+
+// ResourceSummary counts what a stack/environment manages.
+type ResourceSummary struct {
+	Components int            `json:"components"`
+	Resources  int            `json:"resources"`
+	ByKind     map[string]int `json:"byKind,omitempty"`
+}
+
+// DriftCheck records the last drift detection.
+type DriftCheck struct {
+	At      time.Time `json:"at"`
+	Drifted []string  `json:"drifted,omitempty"`
+}
+
+// Deployment is one immutable history record (SPEC §5).
+type Deployment struct {
+	SchemaVersion int    `json:"schemaVersion"`
+	ID            string `json:"id"`
+	Serial        int64  `json:"serial"` // the state serial this deployment wrote
+	Stack         string `json:"stack"`
+	Environment   string `json:"environment"`
+	Operation     string `json:"operation"` // apply, destroy, rollback, promote
+	Commit        string `json:"commit"`    // full 40-hex SHA of the desired YAML
+	Ref           string `json:"ref,omitempty"`
+	CommitAuthor  string `json:"commitAuthor,omitempty"`
+	CommitMessage string `json:"commitMessage,omitempty"`
+	Dirty         bool   `json:"dirty"`
+	// FromCommit/ToCommit for rollback; FromEnvironment for promote.
+	FromCommit      string `json:"fromCommit,omitempty"`
+	ToCommit        string `json:"toCommit,omitempty"`
+	FromEnvironment string `json:"fromEnvironment,omitempty"`
+	User            string `json:"user"`
+	Host            string `json:"host"`
+	CIRunURL        string `json:"ciRunUrl,omitempty"`
+	PankaVersion    string `json:"pankaVersion"`
+	// Vars used (secret ones as keyed hashes only).
+	Vars      map[string]string `json:"vars,omitempty"`
+	StartedAt time.Time         `json:"startedAt"`
+	EndedAt   time.Time         `json:"endedAt"`
+	Result    string            `json:"result"` // succeeded, failed, interrupted
+	Error     string            `json:"error,omitempty"`
+	LockID    string            `json:"lockId,omitempty"`
+	// Spec is the resolved model this deployment applied (so --to-version
+	// works without the commit in the clone).
+	Spec    json.RawMessage           `json:"spec,omitempty"`
+	Outputs map[string]map[string]any `json:"outputs,omitempty"`
+	Changes *ChangeSummary            `json:"changes,omitempty"`
+}
+
+// ChangeSummary counts what a deployment changed.
+type ChangeSummary struct {
+	Create  int `json:"create"`
+	Update  int `json:"update"`
+	Replace int `json:"replace"`
+	Delete  int `json:"delete"`
+}
+
+// Version is an opaque token for compare-and-swap (an ETag on S3, a content
+// hash locally). The zero Version means "does not exist".
+type Version string
+
+// Store keeps state and history for stacks/environments. Implementations
+// are safe for concurrent use by multiple goroutines and processes.
+type Store interface {
+	// Get returns the current state and its version. It returns an error
+	// wrapping ErrNotFound when there is no state, ErrCorrupt when the object
+	// is not valid state JSON, ErrFutureSchema when it was written by a newer
+	// panka.
+	Get(ctx context.Context, key Key) (*State, Version, error)
+	// Put writes state if the current version is still prev (the zero
+	// Version: only if none exists). On a mismatch it returns a *ConflictError
+	// (errors.Is(err, ErrConflict)) and writes nothing.
+	Put(ctx context.Context, key Key, st *State, prev Version) (Version, error)
+	// Delete removes state if the current version is still prev. History is kept.
+	Delete(ctx context.Context, key Key, prev Version) error
+	// AppendHistory stores an immutable record; it never overwrites an
+	// existing record (ErrConflict if the record name exists).
+	AppendHistory(ctx context.Context, key Key, d *Deployment) error
+	// History lists records newest-first, skipping offset and returning at
+	// most limit (limit <= 0: all).
+	History(ctx context.Context, key Key, offset, limit int) ([]*Deployment, error)
+	// Deployment returns the record with the given state serial (ErrNotFound).
+	Deployment(ctx context.Context, key Key, serial int64) (*Deployment, error)
+	// List returns every stack/environment that has state, sorted.
+	List(ctx context.Context) ([]Key, error)
+}
+
+// Errors reported by stores.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrConflict     = errors.New("state was changed concurrently")
+	ErrCorrupt      = errors.New("corrupt state")
+	ErrFutureSchema = errors.New("state written by a newer panka")
+)
+
+// ConflictError reports a lost compare-and-swap.
+type ConflictError struct {
+	Key      Key
+	Location string // bucket/key or file path
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("state of %s at %s was changed by another writer; re-run to plan against the new state", e.Key, e.Location)
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
