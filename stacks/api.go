@@ -1,0 +1,133 @@
+package stacks
+
+import (
+	"errors"
+	"io/fs"
+)
+
+// This file is the contract other packages build on. The implementation
+// lives in the rest of the package.
+
+// Ref names a discovered stack.
+type Ref struct {
+	Name string `json:"name"` // metadata.name in stack.yaml
+	Path string `json:"path"` // slash-separated folder relative to the fsys root, e.g. "stacks/orders"
+}
+
+// Header is the cheap part of a stack: its stack.yaml only (identity,
+// watch globs, backend overrides) plus the environments found by file name.
+// Change detection reads headers to map paths to stacks without loading
+// whole stacks.
+type Header struct {
+	Ref
+	// Watch are repo-relative globs (** = any depth) from spec.watch.
+	Watch []string
+	// Backend are spec.backend settings as config keys ("backend.bucket",
+	// "backend.prefix", ...).
+	Backend map[string]string
+	// Environments are the names of environments/<env>.yaml files, sorted.
+	Environments []string
+}
+
+// VarValues are variable values from outside the repository, by source.
+// Priority (SPEC §3): Flags > File > Env > the environment file > stack defaults.
+type VarValues struct {
+	Flags map[string]string // --var NAME=VALUE
+	File  map[string]string // --var-file
+	Env   map[string]string // PANKA_VAR_<NAME>, NAME without the prefix
+}
+
+// ResolveOptions control Resolve.
+type ResolveOptions struct {
+	Vars VarValues
+	// Lenient keeps variables that have no value (required or secret ones)
+	// as symbolic "${var.NAME}" instead of failing; change detection uses
+	// it, since secrets are not in git (SPEC §3).
+	Lenient bool
+	// SecretKey keys the hashes of sensitive values. Empty is allowed
+	// (hashes are then unkeyed SHA-256, used only for change detection).
+	SecretKey []byte
+}
+
+// ErrNoStack is returned (wrapped) when a folder has no stack.yaml.
+var ErrNoStack = errors.New("no stack.yaml")
+
+// Errors are all problems found in a stack, each with file:line:column.
+// Loaders return an *Errors (errors.As) when anything is wrong, so the user
+// sees every problem at once.
+type Errors struct {
+	List []*Error
+}
+
+// Error is one problem with a position.
+type Error struct {
+	File   string `json:"file"` // repo-relative, slash-separated
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+	Key    string `json:"key,omitempty"` // offending key path, e.g. spec.cpu
+	Msg    string `json:"message"`
+}
+
+func (e *Error) Error() string {
+	pos := e.File
+	if e.Line > 0 {
+		pos += ":" + itoa(e.Line)
+		if e.Column > 0 {
+			pos += ":" + itoa(e.Column)
+		}
+	}
+	if e.Key != "" {
+		return pos + ": " + e.Key + ": " + e.Msg
+	}
+	return pos + ": " + e.Msg
+}
+
+func (e *Errors) Error() string {
+	s := ""
+	for i, x := range e.List {
+		if i > 0 {
+			s += "\n"
+		}
+		s += x.Error()
+	}
+	return s
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
+
+// Compile-time shape of the loader API (implemented in loader.go etc.):
+//
+//	func Discover(fsys fs.FS, root string) ([]Ref, error)
+//	    every folder under root (recursively) holding stack.yaml; duplicate
+//	    metadata.name is an error naming both paths. Sorted by name.
+//	func ReadHeader(fsys fs.FS, dir string) (*Header, error)
+//	    parses dir/stack.yaml only and lists dir/environments/*.yaml names.
+//	func Load(fsys fs.FS, dir string) (*Stack, error)
+//	    parses every YAML file of the stack (strict), validates structure,
+//	    returns *Errors listing every problem.
+//	func (s *Stack) Header() *Header
+//	func (s *Stack) Environments() []string
+//	func (s *Stack) Resolve(env string, opts ResolveOptions) (*Resolved, error)
+//	func (s *Stack) Validate(opts ResolveOptions) error  // all envs, no values needed
+//	func (r *Resolved) Graph() (*Graph, error)          // Order(), Levels()
+var _ fs.FS = nil
