@@ -1,0 +1,111 @@
+package hooks
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ZeroSHA is what git passes for a ref that does not exist on one side of a push.
+const ZeroSHA = "0000000000000000000000000000000000000000"
+
+// PushUpdate is one line of a pre-push hook's standard input:
+// "<local ref> <local sha> <remote ref> <remote sha>".
+type PushUpdate struct {
+	LocalRef, LocalSHA, RemoteRef, RemoteSHA string
+}
+
+// Deleting reports whether the push deletes the remote ref.
+func (u PushUpdate) Deleting() bool { return u.LocalSHA == ZeroSHA }
+
+// NewBranch reports whether the remote ref does not exist yet, so there is
+// no remote SHA to diff against (the caller uses a merge-base instead).
+func (u PushUpdate) NewBranch() bool { return u.RemoteSHA == ZeroSHA }
+
+// ParsePrePush reads the pre-push hook's standard input.
+func ParsePrePush(r io.Reader) ([]PushUpdate, error) {
+	var out []PushUpdate
+	sc := bufio.NewScanner(r)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		f := strings.Fields(text)
+		if len(f) != 4 {
+			return nil, fmt.Errorf("pre-push input line %d: want \"<local ref> <local sha> <remote ref> <remote sha>\", got %q", line, text)
+		}
+		for _, sha := range []string{f[1], f[3]} {
+			if !isHex(sha) {
+				return nil, fmt.Errorf("pre-push input line %d: %q is not a commit SHA", line, sha)
+			}
+		}
+		out = append(out, PushUpdate{LocalRef: f[0], LocalSHA: f[1], RemoteRef: f[2], RemoteSHA: f[3]})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read pre-push input: %w", err)
+	}
+	return out, nil
+}
+
+func isHex(s string) bool {
+	if len(s) < 7 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// marker identifies hook scripts written by panka, so Install never
+// overwrites a hook someone else wrote.
+const marker = "# installed by panka: panka hooks install"
+
+// Script returns the pre-push hook script that runs `panka hooks run pre-push`.
+func Script(pankaPath string) string {
+	if pankaPath == "" {
+		pankaPath = "panka"
+	}
+	return "#!/bin/sh\n" + marker + "\n" +
+		"# Validates the stacks and lists what this push changes. Skip once with: git push --no-verify\n" +
+		"exec " + shellQuote(pankaPath) + " hooks run pre-push \"$@\"\n"
+}
+
+// ErrForeignHook is returned when a hook exists that panka did not write.
+var ErrForeignHook = errors.New("a pre-push hook not written by panka exists")
+
+// Install writes hooksDir/pre-push. It refuses to replace a hook panka did
+// not write unless force is set, and returns the path written.
+func Install(hooksDir, pankaPath string, force bool) (string, error) {
+	path := filepath.Join(hooksDir, "pre-push")
+	if old, err := os.ReadFile(path); err == nil && !strings.Contains(string(old), marker) && !force {
+		return path, fmt.Errorf("%s: %w; add `panka hooks run pre-push \"$@\"` to it yourself, or use --force to replace it", path, ErrForeignHook)
+	}
+	if err := os.MkdirAll(hooksDir, 0o755); err != nil {
+		return path, fmt.Errorf("create %s: %w", hooksDir, err)
+	}
+	tmp := path + ".panka-tmp"
+	if err := os.WriteFile(tmp, []byte(Script(pankaPath)), 0o755); err != nil {
+		return path, fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return path, fmt.Errorf("install %s: %w", path, err)
+	}
+	return path, nil
+}
+
+func shellQuote(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return !(r == '/' || r == '.' || r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') }) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,89 @@
+package hooks
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParsePrePush(t *testing.T) {
+	a := strings.Repeat("a", 40)
+	tests := []struct {
+		name    string
+		in      string
+		want    []PushUpdate
+		wantErr string
+	}{
+		{name: "empty", in: "", want: nil},
+		{name: "one update", in: "refs/heads/main " + a + " refs/heads/main " + ZeroSHA + "\n",
+			want: []PushUpdate{{"refs/heads/main", a, "refs/heads/main", ZeroSHA}}},
+		{name: "blank lines skipped", in: "\n\nrefs/heads/x " + a + " refs/heads/x " + a + "\n\n",
+			want: []PushUpdate{{"refs/heads/x", a, "refs/heads/x", a}}},
+		{name: "too few fields", in: "refs/heads/main " + a, wantErr: "line 1"},
+		{name: "not a sha", in: "refs/heads/main zzz refs/heads/main " + a, wantErr: `"zzz" is not a commit SHA`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParsePrePush(strings.NewReader(tt.in))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d updates, want %d", len(got), len(tt.want))
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Errorf("update %d = %+v, want %+v", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+	u := PushUpdate{LocalSHA: ZeroSHA, RemoteSHA: strings.Repeat("b", 40)}
+	if !u.Deleting() || u.NewBranch() {
+		t.Errorf("deleting/new-branch flags wrong for %+v", u)
+	}
+}
+
+func TestInstall(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hooks")
+	path, err := Install(dir, "/opt/my tools/panka", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `exec '/opt/my tools/panka' hooks run pre-push "$@"`) {
+		t.Errorf("script does not run panka:\n%s", b)
+	}
+	st, _ := os.Stat(path)
+	if st.Mode()&0o111 == 0 {
+		t.Errorf("hook is not executable: %v", st.Mode())
+	}
+	// Re-installing our own hook is fine.
+	if _, err := Install(dir, "panka", false); err != nil {
+		t.Fatalf("reinstall: %v", err)
+	}
+	// A foreign hook is kept unless forced.
+	if err := os.WriteFile(path, []byte("#!/bin/sh\necho mine\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Install(dir, "panka", false); !errors.Is(err, ErrForeignHook) {
+		t.Fatalf("err = %v, want ErrForeignHook", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "#!/bin/sh\necho mine\n" {
+		t.Errorf("foreign hook was modified")
+	}
+	if _, err := Install(dir, "panka", true); err != nil {
+		t.Fatalf("forced install: %v", err)
+	}
+}
