@@ -1,0 +1,580 @@
+package planner
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"panka.dev/panka/stacks"
+)
+
+// Action is what a plan does to one component.
+type Action string
+
+// Actions, in the words the JSON schema uses (docs/plan.md).
+const (
+	ActionCreate  Action = "create"
+	ActionUpdate  Action = "update"
+	ActionReplace Action = "replace"
+	ActionDelete  Action = "delete"
+	ActionNoOp    Action = "no-op"
+)
+
+// FormatVersion is the version of the plan JSON schema (docs/plan.md).
+// Fields may be added without changing it; none are renamed.
+const FormatVersion = 1
+
+// Masked is how every rendering shows a sensitive value.
+const Masked = "(sensitive)"
+
+// Header says what was planned against what. The planner fills Stack and
+// Environment from the models when they are empty; the rest comes from the
+// caller (git and state metadata).
+type Header struct {
+	Stack       string `json:"stack"`
+	Environment string `json:"environment"`
+	// Destroy is true for a destroy plan (no desired model).
+	Destroy  bool     `json:"destroy,omitempty"`
+	Desired  Desired  `json:"desired"`
+	Deployed Deployed `json:"deployed"`
+}
+
+// Desired describes where the desired model came from.
+type Desired struct {
+	// Source is "worktree" or "ref" (or "" when unknown).
+	Source string `json:"source,omitempty"`
+	// Ref is the ref the user asked for (--ref), if any.
+	Ref string `json:"ref,omitempty"`
+	// Commit is the full SHA of the commit (HEAD for the work tree); empty
+	// outside git or in a repository without commits.
+	Commit string `json:"commit,omitempty"`
+	// Dirty is true when the work tree differs from Commit.
+	Dirty bool `json:"dirty"`
+	// Hash is the hex SHA-256 of the canonical desired model (empty for a
+	// destroy plan).
+	Hash string `json:"hash,omitempty"`
+}
+
+// Deployed describes the state the plan was made against.
+type Deployed struct {
+	// Serial is the state serial (0 = no state).
+	Serial int64 `json:"serial"`
+	// Commit is the commit of the last successful deployment, if any.
+	Commit string `json:"commit,omitempty"`
+	// At is when it finished.
+	At *time.Time `json:"at,omitempty"`
+	// By is the user who ran it.
+	By string `json:"by,omitempty"`
+	// Status is the state's status (deployed, failed, ...).
+	Status string `json:"status,omitempty"`
+}
+
+// Result is a plan: the result of comparing a desired model with a
+// deployed one. (The type is not called Plan because the function is.)
+type Result struct {
+	// FormatVersion is the version of this JSON schema (FormatVersion).
+	FormatVersion int    `json:"formatVersion"`
+	Header        Header `json:"header"`
+	// Provider lists changes to the stack's deployment target
+	// (provider.region, provider.tags.team, ...).
+	Provider []FieldChange `json:"provider,omitempty"`
+	// Changes lists every component, no-ops included: first the desired
+	// components in dependency order, then deletes in reverse dependency
+	// order of the deployed model.
+	Changes []Change `json:"changes"`
+	Summary Summary  `json:"summary"`
+}
+
+// Change is what happens to one component.
+type Change struct {
+	Component string      `json:"component"`
+	Kind      stacks.Kind `json:"kind"`
+	// PreviousKind is the deployed kind when it differs (a kind change is a
+	// replacement).
+	PreviousKind stacks.Kind `json:"previousKind,omitempty"`
+	Action       Action      `json:"action"`
+	// DataLoss is true when a data-holding component (Database, Cache,
+	// Bucket, Queue) is deleted or replaced.
+	DataLoss bool `json:"dataLoss"`
+	// ReplaceReasons are the paths whose change forces replacement.
+	ReplaceReasons []string `json:"replaceReasons,omitempty"`
+	// DependsOn is the component's dependencies (desired, or deployed for
+	// deletes).
+	DependsOn []string `json:"dependsOn,omitempty"`
+	// Fields are the field-level changes: every field for a create, the
+	// differing ones for an update or replace, none for a delete or no-op.
+	Fields []FieldChange `json:"fields,omitempty"`
+}
+
+// FieldChange is one changed value. Before is nil when the field is new,
+// After is nil when it is removed. Values are JSON values (string, bool,
+// json.Number, []any, map[string]any) with sensitive leaves masked.
+type FieldChange struct {
+	// Path is a JSON path into the component, e.g. spec.env.LOG_LEVEL,
+	// spec.env["a.b"], dependsOn, service.
+	Path   string `json:"path"`
+	Before any    `json:"before,omitempty"`
+	After  any    `json:"after,omitempty"`
+	// Sensitive is true when either side is a secret (both show masked).
+	Sensitive bool `json:"sensitive,omitempty"`
+	// ForcesReplace is true when this change forces replacement.
+	ForcesReplace bool `json:"forcesReplace,omitempty"`
+}
+
+// Summary counts the changes.
+type Summary struct {
+	Create  int `json:"create"`
+	Update  int `json:"update"`
+	Replace int `json:"replace"`
+	Delete  int `json:"delete"`
+	NoOp    int `json:"noOp"`
+	// DataLoss names the components flagged as data loss.
+	DataLoss []string `json:"dataLoss,omitempty"`
+	// ProviderChanged is true when the deployment target changed.
+	ProviderChanged bool `json:"providerChanged,omitempty"`
+}
+
+// HasChanges reports whether applying the plan would change anything.
+func (s Summary) HasChanges() bool {
+	return s.Create+s.Update+s.Replace+s.Delete > 0 || s.ProviderChanged
+}
+
+// HasChanges reports whether applying the plan would change anything.
+func (p *Result) HasChanges() bool { return p.Summary.HasChanges() }
+
+// Options control Plan.
+type Options struct {
+	// Header is copied into the plan (Stack, Environment and Desired.Hash
+	// are filled in from the models when empty).
+	Header Header
+	// ReplaceFields returns, per kind, the spec fields (relative to spec,
+	// e.g. "engine") whose change forces replacement. Nil uses
+	// DefaultReplaceFields.
+	ReplaceFields func(stacks.Kind) []string
+}
+
+// Plan compares desired with deployed. A nil desired plans a destroy; a nil
+// deployed plans from empty state. Both models are only read. The result is
+// deterministic: the same inputs give an identical plan.
+func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
+	replaceFields := opts.ReplaceFields
+	if replaceFields == nil {
+		replaceFields = DefaultReplaceFields
+	}
+	p := &Result{FormatVersion: FormatVersion, Header: opts.Header, Changes: []Change{}}
+	if desired == nil {
+		p.Header.Destroy = true
+	}
+	for _, r := range []*stacks.Resolved{desired, deployed} {
+		if r == nil {
+			continue
+		}
+		if p.Header.Stack == "" {
+			p.Header.Stack = r.Stack
+		}
+		if p.Header.Environment == "" {
+			p.Header.Environment = r.Environment
+		}
+	}
+	if desired != nil && p.Header.Desired.Hash == "" {
+		p.Header.Desired.Hash = desired.Hash()
+	}
+
+	// A change of target, region or local directory moves every resource.
+	replaceAll := ""
+	if desired != nil && deployed != nil {
+		p.Provider = diffValues("provider", normalize(desired.Provider), normalize(deployed.Provider))
+		for _, fc := range p.Provider {
+			if fc.Path == "provider.name" || fc.Path == "provider.region" || fc.Path == "provider.directory" {
+				replaceAll = fc.Path
+			}
+		}
+		p.Summary.ProviderChanged = len(p.Provider) > 0
+	}
+
+	var old map[string]*stacks.Component
+	if deployed != nil {
+		old = make(map[string]*stacks.Component, len(deployed.Components))
+		for i := range deployed.Components {
+			old[deployed.Components[i].Name] = &deployed.Components[i]
+		}
+	}
+	kept := map[string]bool{}
+	if desired != nil {
+		for _, name := range order(desired.Components) {
+			c := desired.Component(name)
+			kept[name] = true
+			p.Changes = append(p.Changes, compare(c, old[name], replaceFields, replaceAll))
+		}
+	}
+	if deployed != nil {
+		rev := order(deployed.Components)
+		for i := len(rev) - 1; i >= 0; i-- {
+			if kept[rev[i]] {
+				continue
+			}
+			c := deployed.Component(rev[i])
+			p.Changes = append(p.Changes, Change{Component: c.Name, Kind: c.Kind, Action: ActionDelete,
+				DataLoss: c.Kind.HoldsData(), DependsOn: c.DependsOn})
+		}
+	}
+	for _, c := range p.Changes {
+		switch c.Action {
+		case ActionCreate:
+			p.Summary.Create++
+		case ActionUpdate:
+			p.Summary.Update++
+		case ActionReplace:
+			p.Summary.Replace++
+		case ActionDelete:
+			p.Summary.Delete++
+		case ActionNoOp:
+			p.Summary.NoOp++
+		}
+		if c.DataLoss {
+			p.Summary.DataLoss = append(p.Summary.DataLoss, c.Component)
+		}
+	}
+	return p
+}
+
+// compare plans one desired component against its deployed version (nil:
+// not deployed).
+func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string, replaceAll string) Change {
+	ch := Change{Component: c.Name, Kind: c.Kind, DependsOn: c.DependsOn}
+	after := componentValue(c)
+	if prev == nil {
+		ch.Action = ActionCreate
+		ch.Fields = leaves("", after, func(path string, v any) FieldChange {
+			return FieldChange{Path: path, After: mask(v), Sensitive: containsSensitive(v)}
+		})
+		return ch
+	}
+	before := componentValue(prev)
+	ch.Fields = diffValues("", after, before)
+	if prev.Kind != c.Kind {
+		ch.PreviousKind = prev.Kind
+		ch.Fields = append([]FieldChange{{Path: "kind", Before: string(prev.Kind), After: string(c.Kind), ForcesReplace: true}}, ch.Fields...)
+		ch.ReplaceReasons = append(ch.ReplaceReasons, "kind")
+	}
+	if replaceAll != "" {
+		ch.ReplaceReasons = append(ch.ReplaceReasons, replaceAll)
+	}
+	if prev.Kind == c.Kind {
+		forcing := replaceFields(c.Kind)
+		for i := range ch.Fields {
+			if forcesReplace(ch.Fields[i].Path, forcing) {
+				ch.Fields[i].ForcesReplace = true
+				ch.ReplaceReasons = append(ch.ReplaceReasons, ch.Fields[i].Path)
+			}
+		}
+	}
+	switch {
+	case len(ch.ReplaceReasons) > 0:
+		ch.Action = ActionReplace
+		ch.DataLoss = c.Kind.HoldsData() || prev.Kind.HoldsData()
+	case len(ch.Fields) > 0:
+		ch.Action = ActionUpdate
+	default:
+		ch.Action = ActionNoOp
+	}
+	return ch
+}
+
+// componentValue is the comparable JSON shape of a component: its service
+// and dependencies next to the spec, so every part of the model that can
+// differ shows up as a path (the kind is compared on its own).
+func componentValue(c *stacks.Component) map[string]any {
+	m := map[string]any{"spec": normalize(c.Spec)}
+	if c.Service != "" {
+		m["service"] = c.Service
+	}
+	if len(c.DependsOn) > 0 {
+		deps := make([]any, len(c.DependsOn))
+		for i, d := range c.DependsOn {
+			deps[i] = d
+		}
+		m["dependsOn"] = deps
+	}
+	return m
+}
+
+// forcesReplace reports whether a changed path is, or is inside, one of the
+// replacement-forcing spec fields.
+func forcesReplace(path string, fields []string) bool {
+	for _, f := range fields {
+		p := "spec." + f
+		if path == p || (len(path) > len(p) && path[:len(p)] == p && (path[len(p)] == '.' || path[len(p)] == '[')) {
+			return true
+		}
+	}
+	return false
+}
+
+// normalize turns any model value into its JSON-decoded form (numbers as
+// json.Number, Sensitive as its encoded hash) so values read back from
+// state.json compare equal to freshly resolved ones.
+func normalize(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Resolved models are JSON-encodable by construction.
+		panic("planner: encode value: " + err.Error())
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var out any
+	if err := dec.Decode(&out); err != nil {
+		panic("planner: decode value: " + err.Error())
+	}
+	return canonNumbers(out)
+}
+
+// canonNumbers rewrites json.Number so 3, 3.0 and 3e0 are one value.
+func canonNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if _, err := x.Int64(); err == nil {
+			return x
+		}
+		if f, err := x.Float64(); err == nil {
+			b, _ := json.Marshal(f)
+			return json.Number(b)
+		}
+		return x
+	case map[string]any:
+		for k, e := range x {
+			x[k] = canonNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = canonNumbers(e)
+		}
+	}
+	return v
+}
+
+// diffValues returns the changes from before to after under path. Maps are
+// compared key by key, lists of equal length element by element, anything
+// else as whole values.
+func diffValues(path string, after, before any) []FieldChange {
+	am, aok := after.(map[string]any)
+	bm, bok := before.(map[string]any)
+	if aok && bok {
+		keys := make([]string, 0, len(am)+len(bm))
+		for k := range am {
+			keys = append(keys, k)
+		}
+		for k := range bm {
+			if _, ok := am[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		var out []FieldChange
+		for _, k := range keys {
+			av, ain := am[k]
+			bv, bin := bm[k]
+			p := joinPath(path, k)
+			switch {
+			case ain && bin:
+				out = append(out, diffValues(p, av, bv)...)
+			case ain:
+				out = append(out, FieldChange{Path: p, After: mask(av), Sensitive: containsSensitive(av)})
+			default:
+				out = append(out, FieldChange{Path: p, Before: mask(bv), Sensitive: containsSensitive(bv)})
+			}
+		}
+		return out
+	}
+	al, aok := after.([]any)
+	bl, bok := before.([]any)
+	if aok && bok && len(al) == len(bl) {
+		// Same length: element by element, so a changed script inside a
+		// command list diffs as text.
+		var out []FieldChange
+		for i := range al {
+			out = append(out, diffValues(path+"["+strconv.Itoa(i)+"]", al[i], bl[i])...)
+		}
+		return out
+	}
+	if equal(after, before) {
+		return nil
+	}
+	return []FieldChange{{Path: path, Before: mask(before), After: mask(after),
+		Sensitive: containsSensitive(before) || containsSensitive(after)}}
+}
+
+// equal compares two normalized values by their canonical JSON.
+func equal(a, b any) bool {
+	ab, _ := json.Marshal(a)
+	bb, _ := json.Marshal(b)
+	return bytes.Equal(ab, bb)
+}
+
+// leaves lists every leaf (non-map value) under path, sorted by path;
+// lists holding scripts are split into their elements.
+func leaves(path string, v any, f func(string, any) FieldChange) []FieldChange {
+	if l, ok := v.([]any); ok && hasMultiline(l) {
+		var out []FieldChange
+		for i, e := range l {
+			out = append(out, leaves(path+"["+strconv.Itoa(i)+"]", e, f)...)
+		}
+		return out
+	}
+	m, ok := v.(map[string]any)
+	if !ok || (len(m) == 0 && path != "") {
+		return []FieldChange{f(path, v)}
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []FieldChange
+	for _, k := range keys {
+		out = append(out, leaves(joinPath(path, k), m[k], f)...)
+	}
+	return out
+}
+
+// hasMultiline reports whether a list holds a string with a newline (a
+// script), which reads better element by element.
+func hasMultiline(l []any) bool {
+	for _, e := range l {
+		if s, ok := e.(string); ok && strings.Contains(s, "\n") {
+			return true
+		}
+	}
+	return false
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+
+// joinPath appends key to path: a.b for plain keys, a["x.y"] otherwise.
+func joinPath(path, key string) string {
+	if !identRE.MatchString(key) {
+		q, _ := json.Marshal(key)
+		return path + "[" + string(q) + "]"
+	}
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// containsSensitive reports whether v is or holds a sensitive value.
+func containsSensitive(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for _, e := range x {
+			if containsSensitive(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if containsSensitive(e) {
+				return true
+			}
+		}
+	default:
+		return stacks.IsSensitive(v)
+	}
+	return false
+}
+
+// mask returns v with every sensitive leaf replaced by Masked (a copy when
+// anything is replaced).
+func mask(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if !containsSensitive(x) {
+			return x
+		}
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = mask(e)
+		}
+		return out
+	case []any:
+		if !containsSensitive(x) {
+			return x
+		}
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = mask(e)
+		}
+		return out
+	}
+	if stacks.IsSensitive(v) {
+		return Masked
+	}
+	return v
+}
+
+// order returns the component names in dependency order (dependencies
+// first), breaking ties by name. Dependencies on components outside the
+// list are ignored; a cycle (which validation rejects) falls back to name
+// order for the components in it.
+func order(cs []stacks.Component) []string {
+	indeg := make(map[string]int, len(cs))
+	users := make(map[string][]string, len(cs))
+	for _, c := range cs {
+		indeg[c.Name] += 0
+	}
+	for _, c := range cs {
+		seen := map[string]bool{}
+		for _, d := range c.DependsOn {
+			if _, ok := indeg[d]; !ok || d == c.Name || seen[d] {
+				continue
+			}
+			seen[d] = true
+			indeg[c.Name]++
+			users[d] = append(users[d], c.Name)
+		}
+	}
+	var ready []string
+	for n, d := range indeg {
+		if d == 0 {
+			ready = append(ready, n)
+		}
+	}
+	sort.Strings(ready)
+	out := make([]string, 0, len(cs))
+	done := make(map[string]bool, len(cs))
+	for len(out) < len(indeg) {
+		if len(ready) == 0 {
+			// Cycle: take the smallest remaining name.
+			var rest []string
+			for n := range indeg {
+				if !done[n] {
+					rest = append(rest, n)
+				}
+			}
+			sort.Strings(rest)
+			ready = rest[:1]
+			indeg[rest[0]] = 0
+		}
+		n := ready[0]
+		ready = ready[1:]
+		if done[n] {
+			continue
+		}
+		done[n] = true
+		out = append(out, n)
+		for _, u := range users[n] {
+			indeg[u]--
+			if indeg[u] == 0 && !done[u] {
+				i := sort.SearchStrings(ready, u)
+				ready = append(ready, "")
+				copy(ready[i+1:], ready[i:])
+				ready[i] = u
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,372 @@
+package planner
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"panka.dev/panka/stacks"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+// base returns a fresh hand-built model of orders/dev.
+func base() *stacks.Resolved {
+	return &stacks.Resolved{
+		Stack: "orders", Environment: "dev",
+		Provider: stacks.Provider{Name: "aws", Region: "eu-west-1"},
+		Components: []stacks.Component{
+			{Name: "api", Kind: stacks.KindMicroService, Service: "api", DependsOn: []string{"orders-db", "orders-events"},
+				Spec: map[string]any{
+					"image": "ghcr.io/acme/orders-api:1.4.2", "port": int64(8080), "cpu": int64(256), "memory": int64(512), "replicas": int64(2),
+					"env":          map[string]any{"LOG_LEVEL": "info", "DB_HOST": "${orders-db.endpoint}", "QUEUE_URL": "${orders-events.url}"},
+					"secrets":      map[string]any{"DB_PASSWORD": stacks.Sensitive{Clear: "hunter2", Hash: "sensitive:hmac-sha256:1111"}},
+					"healthCheck":  map[string]any{"path": "/healthz", "interval": int64(30), "timeout": int64(5)},
+					"autoscaling":  map[string]any{"min": int64(2), "max": int64(6), "cpuTarget": 70.5},
+					"loadBalancer": map[string]any{"public": true, "host": "orders.example.com", "path": "/"},
+					"command":      []any{"/app/orders-api", "--serve"},
+				}},
+			{Name: "assets", Kind: stacks.KindBucket, Spec: map[string]any{"versioning": true, "public": false,
+				"lifecycle": map[string]any{"expireAfterDays": int64(90)}}},
+			{Name: "orders-db", Kind: stacks.KindDatabase, Spec: map[string]any{"engine": "postgres", "version": "16",
+				"instanceClass": "db.t4g.micro", "storageGB": int64(20), "multiAZ": false, "backupRetentionDays": int64(7), "deletionProtection": true}},
+			{Name: "orders-events", Kind: stacks.KindQueue, Spec: map[string]any{"fifo": false, "visibilityTimeout": int64(30),
+				"retentionPeriod": int64(345600), "deadLetter": map[string]any{"maxReceives": int64(5)}}},
+			{Name: "worker", Kind: stacks.KindWorker, Service: "worker", DependsOn: []string{"orders-events"},
+				Spec: map[string]any{"image": "ghcr.io/acme/orders-worker:1.4.2", "cpu": int64(256), "memory": int64(512), "replicas": int64(1),
+					"command": []any{"sh", "-c", "set -e\nmigrate --wait\nexec worker --queue \"$QUEUE_URL\"\n"},
+					"env":     map[string]any{"QUEUE_URL": "${orders-events.url}"}}},
+		},
+	}
+}
+
+// fromState returns r as it reads back from state.json (JSON round trip:
+// numbers float64, secrets as their hash strings).
+func fromState(t testing.TB, r *stacks.Resolved) *stacks.Resolved {
+	t.Helper()
+	var out stacks.Resolved
+	if err := json.Unmarshal(r.Canonical(), &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+func deployedHeader() Header {
+	at := time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
+	return Header{
+		Desired:  Desired{Source: "worktree", Commit: "8c1f0e2d4b6a8c1f0e2d4b6a8c1f0e2d4b6a8c1f"},
+		Deployed: Deployed{Serial: 7, Commit: "1b2c3d4e5f601b2c3d4e5f601b2c3d4e5f601b2c", At: &at, By: "alice", Status: "deployed"},
+	}
+}
+
+func TestPlanGolden(t *testing.T) {
+	comp := func(r *stacks.Resolved, name string) *stacks.Component { return r.Component(name) }
+	tests := []struct {
+		name     string
+		desired  func() *stacks.Resolved
+		deployed func() *stacks.Resolved
+		header   Header
+		want     Summary
+	}{
+		{"create-from-empty", base, nil,
+			Header{Desired: Desired{Source: "worktree"}}, Summary{Create: 5}},
+		{"update-one-field", func() *stacks.Resolved {
+			r := base()
+			comp(r, "api").Spec["env"].(map[string]any)["LOG_LEVEL"] = "debug"
+			return r
+		}, base, deployedHeader(), Summary{Update: 1, NoOp: 4}},
+		{"delete-component", func() *stacks.Resolved {
+			r := base()
+			r.Components = append(r.Components[:1], r.Components[2:]...) // drop assets
+			return r
+		}, base, deployedHeader(), Summary{Delete: 1, NoOp: 4, DataLoss: []string{"assets"}}},
+		{"replace", func() *stacks.Resolved {
+			r := base()
+			comp(r, "orders-events").Spec["fifo"] = true
+			comp(r, "orders-db").Spec["engine"] = "mysql"
+			comp(r, "orders-db").Spec["version"] = "8.0"
+			return r
+		}, base, deployedHeader(), Summary{Replace: 2, NoOp: 3, DataLoss: []string{"orders-db", "orders-events"}}},
+		{"no-op", base, base, deployedHeader(), Summary{NoOp: 5}},
+		{"secrets-hidden", func() *stacks.Resolved {
+			r := base()
+			sec := comp(r, "api").Spec["secrets"].(map[string]any)
+			sec["DB_PASSWORD"] = stacks.Sensitive{Clear: "correct horse", Hash: "sensitive:hmac-sha256:2222"}
+			sec["API_TOKEN"] = stacks.Sensitive{Clear: "tok", Hash: "sensitive:hmac-sha256:3333"}
+			return r
+		}, base, deployedHeader(), Summary{Update: 1, NoOp: 4}},
+		{"multi-line-diff", func() *stacks.Resolved {
+			r := base()
+			comp(r, "worker").Spec["command"] = []any{"sh", "-c", "set -e\nmigrate --wait --timeout 60\nexec worker --queue \"$QUEUE_URL\"\n"}
+			comp(r, "api").Spec["policy"] = "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {\"Effect\": \"Allow\", \"Action\": \"sqs:SendMessage\"},\n    {\"Effect\": \"Allow\", \"Action\": \"s3:GetObject\"}\n  ]\n}\n"
+			return r
+		}, func() *stacks.Resolved {
+			r := base()
+			comp(r, "api").Spec["policy"] = "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {\"Effect\": \"Allow\", \"Action\": \"sqs:SendMessage\"}\n  ]\n}\n"
+			return r
+		}, deployedHeader(), Summary{Update: 2, NoOp: 3}},
+		{"kind-change", func() *stacks.Resolved {
+			r := base()
+			c := comp(r, "worker")
+			c.Kind = stacks.KindCronJob
+			c.Spec["schedule"] = "rate(5 minutes)"
+			delete(c.Spec, "replicas")
+			return r
+		}, base, deployedHeader(), Summary{Replace: 1, NoOp: 4}},
+		{"destroy", nil, base, Header{Deployed: deployedHeader().Deployed},
+			Summary{Delete: 5, DataLoss: []string{"orders-events", "orders-db", "assets"}}},
+		{"provider-region", func() *stacks.Resolved {
+			r := base()
+			r.Provider.Region = "eu-central-1"
+			return r
+		}, base, deployedHeader(), Summary{Replace: 5, DataLoss: []string{"assets", "orders-db", "orders-events"}, ProviderChanged: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var desired, deployed *stacks.Resolved
+			if tt.desired != nil {
+				desired = tt.desired()
+			}
+			if tt.deployed != nil {
+				deployed = fromState(t, tt.deployed())
+			}
+			p := Plan(desired, deployed, Options{Header: tt.header})
+			if !reflect.DeepEqual(p.Summary, tt.want) {
+				t.Errorf("summary = %+v, want %+v", p.Summary, tt.want)
+			}
+			var text, colored, js bytes.Buffer
+			if err := p.WriteText(&text, TextOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.WriteText(&colored, TextOptions{Color: true}); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.WriteJSON(&js); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.name+".txt", text.Bytes())
+			golden(t, tt.name+".json", js.Bytes())
+			if strings.Contains(text.String(), "\x1b[") {
+				t.Error("uncoloured text has ANSI escapes")
+			}
+			if p.HasChanges() && !strings.Contains(colored.String(), "\x1b[") {
+				t.Error("coloured text has no ANSI escapes")
+			}
+			for _, out := range []string{text.String(), colored.String(), js.String()} {
+				for _, secret := range []string{"hunter2", "correct horse", "sensitive:", "tok\""} {
+					if strings.Contains(out, secret) {
+						t.Errorf("rendering leaks %q", secret)
+					}
+				}
+			}
+		})
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (go test -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func TestPlanActions(t *testing.T) {
+	type want struct {
+		action   Action
+		dataLoss bool
+		reasons  []string
+	}
+	tests := []struct {
+		name   string
+		mutate func(r *stacks.Resolved)
+		comp   string
+		want   want
+	}{
+		{"int vs float from state is equal", func(r *stacks.Resolved) {}, "api", want{ActionNoOp, false, nil}},
+		{"float widened to int is equal", func(r *stacks.Resolved) {
+			r.Component("api").Spec["cpu"] = float64(256)
+		}, "api", want{ActionNoOp, false, nil}},
+		{"reference unchanged stays symbolic", func(r *stacks.Resolved) {}, "worker", want{ActionNoOp, false, nil}},
+		{"reference changed", func(r *stacks.Resolved) {
+			r.Component("worker").Spec["env"].(map[string]any)["QUEUE_URL"] = "${orders-events.arn}"
+		}, "worker", want{ActionUpdate, false, nil}},
+		{"database engine replaces", func(r *stacks.Resolved) {
+			r.Component("orders-db").Spec["engine"] = "mysql"
+		}, "orders-db", want{ActionReplace, true, []string{"spec.engine"}}},
+		{"database storage is an update", func(r *stacks.Resolved) {
+			r.Component("orders-db").Spec["storageGB"] = int64(50)
+		}, "orders-db", want{ActionUpdate, false, nil}},
+		{"queue fifo replaces", func(r *stacks.Resolved) {
+			r.Component("orders-events").Spec["fifo"] = true
+		}, "orders-events", want{ActionReplace, true, []string{"spec.fifo"}}},
+		{"bucket name replaces", func(r *stacks.Resolved) {
+			r.Component("assets").Spec["name"] = "acme-assets"
+		}, "assets", want{ActionReplace, true, []string{"spec.name"}}},
+		{"bucket lifecycle is an update", func(r *stacks.Resolved) {
+			r.Component("assets").Spec["lifecycle"] = map[string]any{"expireAfterDays": int64(30)}
+		}, "assets", want{ActionUpdate, false, nil}},
+		{"service cluster replaces, no data loss", func(r *stacks.Resolved) {
+			r.Component("api").Spec["cluster"] = "blue"
+		}, "api", want{ActionReplace, false, []string{"spec.cluster"}}},
+		{"kind change replaces", func(r *stacks.Resolved) {
+			r.Component("orders-events").Kind = stacks.KindTopic
+		}, "orders-events", want{ActionReplace, true, []string{"kind"}}},
+		{"dependsOn change is an update", func(r *stacks.Resolved) {
+			r.Component("worker").DependsOn = []string{"orders-db", "orders-events"}
+		}, "worker", want{ActionUpdate, false, nil}},
+		{"changed secret is an update", func(r *stacks.Resolved) {
+			r.Component("api").Spec["secrets"] = map[string]any{"DB_PASSWORD": stacks.Sensitive{Hash: "sensitive:hmac-sha256:9999"}}
+		}, "api", want{ActionUpdate, false, nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			desired := base()
+			tt.mutate(desired)
+			p := Plan(desired, fromState(t, base()), Options{})
+			var got *Change
+			for i := range p.Changes {
+				if p.Changes[i].Component == tt.comp {
+					got = &p.Changes[i]
+				}
+			}
+			if got == nil {
+				t.Fatalf("no change for %s", tt.comp)
+			}
+			if got.Action != tt.want.action || got.DataLoss != tt.want.dataLoss || !reflect.DeepEqual(got.ReplaceReasons, tt.want.reasons) {
+				t.Errorf("got %s dataLoss=%v reasons=%v, want %s dataLoss=%v reasons=%v (fields %+v)",
+					got.Action, got.DataLoss, got.ReplaceReasons, tt.want.action, tt.want.dataLoss, tt.want.reasons, got.Fields)
+			}
+		})
+	}
+}
+
+func TestPlanOrder(t *testing.T) {
+	// Creates in dependency order of desired, ties by name; deletes last, in
+	// reverse dependency order of deployed.
+	p := Plan(base(), nil, Options{})
+	var got []string
+	for _, c := range p.Changes {
+		got = append(got, c.Component)
+	}
+	want := []string{"assets", "orders-db", "orders-events", "api", "worker"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("create order = %v, want %v", got, want)
+	}
+
+	p = Plan(nil, base(), Options{})
+	got = nil
+	for _, c := range p.Changes {
+		got = append(got, c.Component)
+	}
+	want = []string{"worker", "api", "orders-events", "orders-db", "assets"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("delete order = %v, want %v", got, want)
+	}
+
+	// Mixed: a new component depending on a kept one, a deleted one.
+	desired := base()
+	desired.Components = append(desired.Components[:1], desired.Components[2:]...)
+	desired.Components = append(desired.Components, stacks.Component{Name: "audit", Kind: stacks.KindQueue, DependsOn: []string{"worker"}, Spec: map[string]any{"fifo": false}})
+	p = Plan(desired, base(), Options{})
+	got = nil
+	for _, c := range p.Changes {
+		got = append(got, string(c.Action)+":"+c.Component)
+	}
+	want = []string{"no-op:orders-db", "no-op:orders-events", "no-op:api", "no-op:worker", "create:audit", "delete:assets"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("mixed order = %v, want %v", got, want)
+	}
+}
+
+func TestPlanDeterministic(t *testing.T) {
+	plan := func(desired *stacks.Resolved) *Result {
+		deployed := base()
+		deployed.Component("api").Spec["replicas"] = int64(3)
+		deployed.Component("worker").Spec["command"] = []any{"sh", "-c", "echo old\n"}
+		deployed.Component("api").Spec["env"].(map[string]any)["OLD"] = "x"
+		return Plan(desired, fromState(t, deployed), Options{Header: deployedHeader()})
+	}
+	render := func(p *Result) string {
+		var a, b bytes.Buffer
+		_ = p.WriteText(&a, TextOptions{Color: true})
+		_ = p.WriteJSON(&b)
+		return a.String() + b.String()
+	}
+	changes := func(p *Result) string {
+		b, _ := json.Marshal(p.Changes)
+		return string(b)
+	}
+	first := plan(base())
+	for i := 0; i < 20; i++ {
+		// Fresh maps each time: Go randomises map iteration.
+		if got := render(plan(base())); got != render(first) {
+			t.Fatalf("run %d differs:\n%s\n---\n%s", i, got, render(first))
+		}
+		// The order components arrive in must not matter either (the
+		// model hash does depend on it, as Canonical assumes sorted input).
+		r := base()
+		for j, k := 0, len(r.Components)-1; j < k; j, k = j+1, k-1 {
+			r.Components[j], r.Components[k] = r.Components[k], r.Components[j]
+		}
+		if got := changes(plan(r)); got != changes(first) {
+			t.Fatalf("reversed input differs:\n%s\n---\n%s", got, changes(first))
+		}
+	}
+}
+
+func TestUnifiedDiff(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b string
+		want []string
+	}{
+		{"same", "a\nb\n", "a\nb\n", nil},
+		{"one line", "a\nb\nc\n", "a\nB\nc\n", []string{"@@ -1,3 +1,3 @@", " a", "-b", "+B", " c"}},
+		{"from empty", "", "x\ny\n", []string{"@@ -0,0 +1,2 @@", "+x", "+y"}},
+		{"two hunks", "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n", "1\nX\n3\n4\n5\n6\n7\n8\n9\n10\nY\n12\n",
+			[]string{"@@ -1,5 +1,5 @@", " 1", "-2", "+X", " 3", " 4", " 5", "@@ -8,5 +8,5 @@", " 8", " 9", " 10", "-11", "+Y", " 12"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := unifiedDiff(tt.a, tt.b); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSummaryLine(t *testing.T) {
+	tests := []struct {
+		s    Summary
+		want string
+	}{
+		{Summary{Create: 2, Update: 1}, "Plan: 2 to create, 1 to update, 0 to delete"},
+		{Summary{Create: 1, Update: 1, Replace: 1}, "Plan: 1 to create, 1 to update, 1 to replace, 0 to delete"},
+		{Summary{NoOp: 3}, "No changes."},
+	}
+	for _, tt := range tests {
+		if got := SummaryLine(tt.s); got != tt.want {
+			t.Errorf("SummaryLine(%+v) = %q, want %q", tt.s, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,469 @@
+package planner
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/sergi/go-diff/diffmatchpatch"
+)
+
+// TextOptions control WriteText.
+type TextOptions struct {
+	// Color adds ANSI colours (callers decide: a TTY, no NO_COLOR, no
+	// --no-color).
+	Color bool
+	// NoSummary leaves out the summary line (for several plans printed
+	// under one summary).
+	NoSummary bool
+}
+
+const (
+	ansiReset   = "\x1b[0m"
+	ansiBold    = "\x1b[1m"
+	ansiRed     = "\x1b[31m"
+	ansiGreen   = "\x1b[32m"
+	ansiYellow  = "\x1b[33m"
+	ansiMagenta = "\x1b[35m"
+	ansiCyan    = "\x1b[36m"
+	ansiDim     = "\x1b[2m"
+)
+
+// symbol returns the marker and colour of an action.
+func symbol(a Action) (string, string) {
+	switch a {
+	case ActionCreate:
+		return "+", ansiGreen
+	case ActionUpdate:
+		return "~", ansiYellow
+	case ActionReplace:
+		return "-/+", ansiMagenta
+	case ActionDelete:
+		return "-", ansiRed
+	}
+	return " ", ""
+}
+
+type textWriter struct {
+	buf   bytes.Buffer
+	color bool
+}
+
+func (t *textWriter) paint(code, s string) string {
+	if !t.color || code == "" {
+		return s
+	}
+	return code + s + ansiReset
+}
+
+func (t *textWriter) line(format string, a ...any) {
+	fmt.Fprintf(&t.buf, format, a...)
+	t.buf.WriteByte('\n')
+}
+
+// WriteText renders the plan for people: a header, each changed component
+// with its symbol (+ create, ~ update, -/+ replace, - delete) and field
+// changes (multi-line values as unified diffs), data-loss warnings and the
+// summary line. No-ops are not listed. Sensitive values show as
+// "(sensitive)".
+func (p *Result) WriteText(w io.Writer, opts TextOptions) error {
+	t := &textWriter{color: opts.Color}
+	p.writeText(t)
+	if !opts.NoSummary {
+		t.buf.WriteByte('\n')
+		writeSummary(t, p.Summary, p.Header.Stack+"/"+p.Header.Environment)
+	}
+	_, err := w.Write(t.buf.Bytes())
+	return err
+}
+
+func (p *Result) writeText(t *textWriter) {
+	h := p.Header
+	title := "Plan for " + h.Stack + "/" + h.Environment
+	if h.Destroy {
+		title = "Destroy plan for " + h.Stack + "/" + h.Environment
+	}
+	t.line("%s", t.paint(ansiBold, title))
+	t.line("  stack:       %s", h.Stack)
+	t.line("  environment: %s", h.Environment)
+	t.line("  desired:     %s", describeDesired(h))
+	t.line("  deployed:    %s", describeDeployed(h.Deployed))
+
+	if len(p.Provider) > 0 {
+		t.buf.WriteByte('\n')
+		t.line("%s %s", t.paint(ansiYellow, "~"), t.paint(ansiBold, "provider"))
+		for _, fc := range p.Provider {
+			writeField(t, fc, "    ", false)
+		}
+	}
+	for _, c := range p.Changes {
+		if c.Action == ActionNoOp {
+			continue
+		}
+		t.buf.WriteByte('\n')
+		sym, col := symbol(c.Action)
+		kind := string(c.Kind)
+		if c.PreviousKind != "" {
+			kind = string(c.PreviousKind) + " → " + kind
+		}
+		head := fmt.Sprintf("%s %s (%s)", t.paint(col, sym), t.paint(ansiBold, c.Component), kind)
+		switch c.Action {
+		case ActionCreate:
+			head += " will be created"
+		case ActionUpdate:
+			head += " will be updated in place"
+		case ActionReplace:
+			head += " must be replaced (" + strings.Join(c.ReplaceReasons, ", ") + ")"
+		case ActionDelete:
+			head += " will be deleted"
+		}
+		t.line("%s", head)
+		for _, fc := range c.Fields {
+			writeField(t, fc, "    ", c.Action == ActionCreate)
+		}
+		if c.DataLoss {
+			verb := "deleted"
+			if c.Action == ActionReplace {
+				verb = "replaced"
+			}
+			t.line("    %s", t.paint(ansiRed+ansiBold, fmt.Sprintf("DATA LOSS: %s (%s) will be %s and the data it holds lost", c.Component, c.Kind, verb)))
+		}
+	}
+}
+
+func describeDesired(h Header) string {
+	if h.Destroy {
+		return "nothing (destroy)"
+	}
+	var s string
+	switch {
+	case h.Desired.Source == "ref" && h.Desired.Ref != "":
+		s = "ref " + h.Desired.Ref
+		if h.Desired.Commit != "" {
+			s += " (" + short(h.Desired.Commit) + ")"
+		}
+	case h.Desired.Commit != "":
+		s = "work tree at " + short(h.Desired.Commit)
+	default:
+		s = "work tree (no commit)"
+	}
+	if h.Desired.Dirty {
+		s += ", dirty: uncommitted changes included"
+	}
+	return s
+}
+
+func describeDeployed(d Deployed) string {
+	if d.Serial == 0 {
+		return "nothing deployed yet"
+	}
+	s := "commit " + short(d.Commit)
+	if d.Commit == "" {
+		s = "unknown commit"
+	}
+	if d.By != "" {
+		s += " by " + d.By
+	}
+	if d.At != nil {
+		s += " at " + d.At.UTC().Format(time.RFC3339)
+	}
+	s += fmt.Sprintf(" (state serial %d", d.Serial)
+	if d.Status != "" {
+		s += ", " + d.Status
+	}
+	return s + ")"
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+// SummaryLine is the one-line summary: "Plan: 2 to create, 1 to update, 0
+// to delete" (replacements named when there are any), or "No changes."
+// when there is nothing to do.
+func SummaryLine(s Summary) string {
+	if !s.HasChanges() {
+		return "No changes."
+	}
+	parts := []string{fmt.Sprintf("%d to create", s.Create), fmt.Sprintf("%d to update", s.Update)}
+	if s.Replace > 0 {
+		parts = append(parts, fmt.Sprintf("%d to replace", s.Replace))
+	}
+	parts = append(parts, fmt.Sprintf("%d to delete", s.Delete))
+	line := "Plan: " + strings.Join(parts, ", ")
+	if s.ProviderChanged {
+		line += " (deployment target changed)"
+	}
+	return line
+}
+
+func writeSummary(t *textWriter, s Summary, what string) {
+	if !s.HasChanges() {
+		t.line("%s", t.paint(ansiGreen, "No changes. "+what+" matches the deployed state."))
+		return
+	}
+	t.line("%s", t.paint(ansiBold, SummaryLine(s)))
+	if len(s.DataLoss) > 0 {
+		t.line("%s", t.paint(ansiRed+ansiBold, fmt.Sprintf("Warning: DATA LOSS: %s (apply needs --allow-destroy / --allow-replace)", strings.Join(s.DataLoss, ", "))))
+	}
+}
+
+// WriteTextAll renders several plans followed by one summary for all of
+// them (plan --all-changed).
+func WriteTextAll(w io.Writer, plans []*Result, opts TextOptions) error {
+	t := &textWriter{color: opts.Color}
+	for i, p := range plans {
+		if i > 0 {
+			t.buf.WriteByte('\n')
+			t.line("%s", t.paint(ansiDim, strings.Repeat("─", 60)))
+		}
+		p.writeText(t)
+		t.buf.WriteByte('\n')
+		t.line("%s/%s: %s", p.Header.Stack, p.Header.Environment, SummaryLine(p.Summary))
+	}
+	t.buf.WriteByte('\n')
+	total := Total(plans)
+	if len(plans) == 0 {
+		t.line("No changed stacks to plan.")
+	} else {
+		writeSummary(t, total, fmt.Sprintf("Each of the %d planned stack environments", len(plans)))
+	}
+	_, err := w.Write(t.buf.Bytes())
+	return err
+}
+
+// Total adds up the summaries of several plans (data-loss components are
+// named stack/environment/component).
+func Total(plans []*Result) Summary {
+	var s Summary
+	for _, p := range plans {
+		s.Create += p.Summary.Create
+		s.Update += p.Summary.Update
+		s.Replace += p.Summary.Replace
+		s.Delete += p.Summary.Delete
+		s.NoOp += p.Summary.NoOp
+		s.ProviderChanged = s.ProviderChanged || p.Summary.ProviderChanged
+		for _, c := range p.Summary.DataLoss {
+			s.DataLoss = append(s.DataLoss, p.Header.Stack+"/"+p.Header.Environment+"/"+c)
+		}
+	}
+	return s
+}
+
+// writeField renders one field change; fields of a created component show
+// their value only.
+func writeField(t *textWriter, fc FieldChange, indent string, create bool) {
+	suffix := ""
+	if fc.ForcesReplace {
+		suffix = " " + t.paint(ansiMagenta, "# forces replacement")
+	}
+	if fc.Sensitive {
+		t.line("%s%s: %s%s", indent, fc.Path, arrow(t, fc, Masked, Masked, create), suffix)
+		return
+	}
+	bt, bMulti := textOf(fc.Before)
+	at, aMulti := textOf(fc.After)
+	if bMulti || aMulti {
+		if d := unifiedDiff(blockOf(fc.Before), blockOf(fc.After)); d != nil {
+			t.line("%s%s:%s", indent, fc.Path, suffix)
+			for _, l := range d {
+				col := ""
+				switch {
+				case strings.HasPrefix(l, "@@"):
+					col = ansiCyan
+				case strings.HasPrefix(l, "+"):
+					col = ansiGreen
+				case strings.HasPrefix(l, "-"):
+					col = ansiRed
+				}
+				t.line("%s  %s", indent, t.paint(col, l))
+			}
+			return
+		}
+	}
+	t.line("%s%s: %s%s", indent, fc.Path, arrow(t, fc, bt, at, create), suffix)
+}
+
+func arrow(t *textWriter, fc FieldChange, before, after string, create bool) string {
+	switch {
+	case fc.Before == nil && create:
+		return t.paint(ansiGreen, after)
+	case fc.Before == nil:
+		return "(none) → " + t.paint(ansiGreen, after)
+	case fc.After == nil:
+		return t.paint(ansiRed, before) + " → (removed)"
+	}
+	return before + " → " + after
+}
+
+// textOf renders a value on one line and says whether it deserves a
+// multi-line diff instead (strings with newlines, long lists/objects).
+func textOf(v any) (string, bool) {
+	if v == nil {
+		return "(none)", false
+	}
+	s := compactJSON(v)
+	switch x := v.(type) {
+	case string:
+		return s, strings.Contains(x, "\n")
+	case map[string]any, []any:
+		return s, len(s) > 72
+	}
+	return s, false
+}
+
+// blockOf renders a value as lines for a diff: strings as their text,
+// everything else as indented JSON.
+func blockOf(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+	return b.String()
+}
+
+func compactJSON(v any) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// unifiedDiff returns the lines of a unified diff (three lines of context,
+// @@ hunk headers) from a to b, or nil when they have the same lines.
+func unifiedDiff(a, b string) []string {
+	if a != "" && !strings.HasSuffix(a, "\n") {
+		a += "\n"
+	}
+	if b != "" && !strings.HasSuffix(b, "\n") {
+		b += "\n"
+	}
+	dmp := diffmatchpatch.New()
+	dmp.DiffTimeout = 0 // no deadline: the same input always gives the same diff
+	ca, cb, lines := dmp.DiffLinesToChars(a, b)
+	diffs := dmp.DiffCharsToLines(dmp.DiffMain(ca, cb, false), lines)
+
+	type dl struct {
+		op   diffmatchpatch.Operation
+		text string
+	}
+	var all []dl
+	changed := false
+	for _, d := range diffs {
+		for _, l := range strings.SplitAfter(d.Text, "\n") {
+			if l == "" {
+				continue
+			}
+			all = append(all, dl{d.Type, strings.TrimSuffix(l, "\n")})
+			if d.Type != diffmatchpatch.DiffEqual {
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	const context = 3
+	var out []string
+	for i := 0; i < len(all); {
+		// Find the next change.
+		j := i
+		for j < len(all) && all[j].op == diffmatchpatch.DiffEqual {
+			j++
+		}
+		if j == len(all) {
+			break
+		}
+		start := max(j-context, i)
+		// Extend the hunk while changes are within 2*context lines.
+		end := j
+		for k := j; k < len(all); k++ {
+			if all[k].op != diffmatchpatch.DiffEqual {
+				end = k + 1
+				continue
+			}
+			if k-end >= 2*context {
+				break
+			}
+		}
+		stop := min(end+context, len(all))
+		// Line numbers of the hunk in a and b.
+		aLine, bLine := 1, 1
+		for _, x := range all[:start] {
+			if x.op != diffmatchpatch.DiffInsert {
+				aLine++
+			}
+			if x.op != diffmatchpatch.DiffDelete {
+				bLine++
+			}
+		}
+		aN, bN := 0, 0
+		var body []string
+		for _, x := range all[start:stop] {
+			switch x.op {
+			case diffmatchpatch.DiffEqual:
+				aN++
+				bN++
+				body = append(body, " "+x.text)
+			case diffmatchpatch.DiffDelete:
+				aN++
+				body = append(body, "-"+x.text)
+			case diffmatchpatch.DiffInsert:
+				bN++
+				body = append(body, "+"+x.text)
+			}
+		}
+		if aN == 0 {
+			aLine--
+		}
+		if bN == 0 {
+			bLine--
+		}
+		out = append(out, fmt.Sprintf("@@ -%d,%d +%d,%d @@", aLine, aN, bLine, bN))
+		out = append(out, body...)
+		i = stop
+	}
+	return out
+}
+
+// WriteJSON writes the plan as indented JSON (schema in docs/plan.md).
+func (p *Result) WriteJSON(w io.Writer) error {
+	return writeIndented(w, p)
+}
+
+// All is the JSON shape of several plans under one summary (plan
+// --all-changed -o json).
+type All struct {
+	FormatVersion int       `json:"formatVersion"`
+	Plans         []*Result `json:"plans"`
+	Summary       Summary   `json:"summary"`
+}
+
+// WriteJSONAll writes several plans and their total summary as JSON.
+func WriteJSONAll(w io.Writer, plans []*Result) error {
+	if plans == nil {
+		plans = []*Result{}
+	}
+	return writeIndented(w, All{FormatVersion: FormatVersion, Plans: plans, Summary: Total(plans)})
+}
+
+func writeIndented(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

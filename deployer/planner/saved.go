@@ -1,0 +1,256 @@
+package planner
+
+import (
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"panka.dev/panka/stacks"
+)
+
+// SavedKind marks a saved plan file.
+const SavedKind = "panka-plan"
+
+// Saved is a plan written with plan --out: the plan itself plus what apply
+// needs to refuse a stale plan (the state serial it was planned against and
+// the hash of the desired model) and to redo the same deployment (the
+// canonical desired model, the commit and the vars; secrets as keyed hashes
+// only, so apply must be given secret values again and re-resolve to the
+// same hash).
+type Saved struct {
+	Kind          string    `json:"kind"`
+	FormatVersion int       `json:"formatVersion"`
+	CreatedAt     time.Time `json:"createdAt"`
+	PankaVersion  string    `json:"pankaVersion,omitempty"`
+	Stack         string    `json:"stack"`
+	Environment   string    `json:"environment"`
+	// Commit, Ref and Dirty say where the desired model came from.
+	Commit string `json:"commit,omitempty"`
+	Ref    string `json:"ref,omitempty"`
+	Dirty  bool   `json:"dirty"`
+	// StateSerial is the serial of state.json the plan was made against (0
+	// = no state).
+	StateSerial int64 `json:"stateSerial"`
+	// DesiredHash is stacks.(*Resolved).Hash of Desired ("" for a destroy
+	// plan).
+	DesiredHash string `json:"desiredHash"`
+	// Desired is the canonical desired model (null for a destroy plan).
+	Desired json.RawMessage `json:"desired"`
+	// Vars are the variable values given from outside the repository
+	// (--var, --var-file, PANKA_VAR_*), secrets as keyed hashes.
+	Vars map[string]string `json:"vars,omitempty"`
+	Plan *Result           `json:"plan"`
+}
+
+// ErrStale is returned (wrapped in a *StaleError) when a saved plan no
+// longer matches state or the desired model.
+var ErrStale = errors.New("saved plan is stale")
+
+// StaleError says why a saved plan cannot be applied.
+type StaleError struct {
+	Stack, Environment string
+	Reason             string
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("saved plan for %s/%s is stale: %s; run panka plan again and apply the new plan", e.Stack, e.Environment, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrStale) true.
+func (e *StaleError) Is(target error) bool { return target == ErrStale }
+
+// NewSaved wraps a plan for saving. desired is nil for a destroy plan.
+func NewSaved(p *Result, desired *stacks.Resolved, vars map[string]string, now time.Time, version string) *Saved {
+	s := &Saved{Kind: SavedKind, FormatVersion: FormatVersion, CreatedAt: now.UTC(), PankaVersion: version,
+		Stack: p.Header.Stack, Environment: p.Header.Environment,
+		Commit: p.Header.Desired.Commit, Ref: p.Header.Desired.Ref, Dirty: p.Header.Desired.Dirty,
+		StateSerial: p.Header.Deployed.Serial, Desired: json.RawMessage("null"), Vars: vars, Plan: p}
+	if desired != nil {
+		s.Desired = desired.Canonical()
+		s.DesiredHash = desired.Hash()
+	}
+	return s
+}
+
+// Write saves the plan to path (atomically, mode 0600: it may name
+// infrastructure details).
+func (s *Saved) Write(path string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode saved plan: %w", err)
+	}
+	b = append(b, '\n')
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".panka-plan-*")
+	if err != nil {
+		return fmt.Errorf("save plan to %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save plan to %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save plan to %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("save plan to %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadSaved reads a plan written by Write.
+func LoadSaved(path string) (*Saved, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read saved plan: %w", err)
+	}
+	var s Saved
+	if err := json.Unmarshal(b, &s); err != nil || s.Kind != SavedKind {
+		return nil, fmt.Errorf("read saved plan %s: not a plan written by panka plan --out", path)
+	}
+	if s.FormatVersion > FormatVersion {
+		return nil, fmt.Errorf("read saved plan %s: format version %d is newer than this panka understands (%d); upgrade panka", path, s.FormatVersion, FormatVersion)
+	}
+	if s.Plan == nil {
+		return nil, fmt.Errorf("read saved plan %s: no plan in the file", path)
+	}
+	return &s, nil
+}
+
+// Check refuses the plan when state has moved on (currentSerial differs
+// from the serial it was planned against; 0 = no state) or the desired
+// model now resolves to another hash ("" for a destroy). The error is a
+// *StaleError (errors.Is(err, ErrStale)).
+func (s *Saved) Check(currentSerial int64, desiredHash string) error {
+	if currentSerial != s.StateSerial {
+		return &StaleError{Stack: s.Stack, Environment: s.Environment,
+			Reason: fmt.Sprintf("state changed since it was planned (planned against state serial %d, state is now at serial %d)", s.StateSerial, currentSerial)}
+	}
+	if desiredHash != s.DesiredHash {
+		return &StaleError{Stack: s.Stack, Environment: s.Environment,
+			Reason: fmt.Sprintf("the desired model changed since it was planned (hash %s, now %s)", short(s.DesiredHash), short(desiredHash))}
+	}
+	return nil
+}
+
+// DesiredModel decodes the saved desired model (nil for a destroy plan).
+// Sensitive values in it are keyed hashes, not clear values.
+func (s *Saved) DesiredModel() (*stacks.Resolved, error) {
+	if len(s.Desired) == 0 || string(s.Desired) == "null" {
+		return nil, nil
+	}
+	return DecodeModel(s.Desired)
+}
+
+// DecodeModel decodes a canonical model as stored in state.json or a saved
+// plan. Numbers decode as int64 when integral, else float64, like a freshly
+// resolved model.
+func DecodeModel(b []byte) (*stacks.Resolved, error) {
+	var r stacks.Resolved
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decode resolved model: %w", err)
+	}
+	for i := range r.Components {
+		for k, v := range r.Components[i].Spec {
+			r.Components[i].Spec[k] = fixNumbers(v)
+		}
+	}
+	return &r, nil
+}
+
+func fixNumbers(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if x == float64(int64(x)) && x >= -(1<<53) && x <= 1<<53 {
+			return int64(x)
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = fixNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = fixNumbers(e)
+		}
+	}
+	return v
+}
+
+// RecordVars returns the variables of a model that came from outside the
+// repository (--var, --var-file, PANKA_VAR_*) as they are recorded in saved
+// plans and deployment records: clear values for ordinary variables, the
+// keyed hash for secret ones (hashed with key when the model holds a clear
+// value for a secret).
+func RecordVars(r *stacks.Resolved, key []byte) map[string]string {
+	if r == nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, v := range r.Variables {
+		switch v.Source {
+		case "flag", "var-file", "env":
+		default:
+			continue
+		}
+		var s string
+		switch x := v.Value.(type) {
+		case stacks.Sensitive:
+			s = x.Hash
+		case *stacks.Sensitive:
+			s = x.Hash
+		case string:
+			s = x
+		default:
+			b, _ := json.Marshal(x)
+			s = string(b)
+		}
+		if v.Secret && !stacks.IsSensitive(s) {
+			s = HashSecret(key, s)
+		}
+		out[v.Name] = s
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// secretKeyLabel is the HKDF info that derives the secret-hash key; it must
+// never change, or every recorded hash would look like a changed secret.
+const secretKeyLabel = "panka secret value hash v1"
+
+// DeriveSecretKey derives the key for hashing sensitive values from the
+// Pulumi passphrase secrets provider's passphrase (PULUMI_CONFIG_PASSPHRASE):
+// HKDF-SHA256 with no salt and the fixed label "panka secret value hash
+// v1", 32 bytes. An empty passphrase gives nil: hashes are then unkeyed
+// SHA-256, good for change detection but guessable for short secrets.
+func DeriveSecretKey(passphrase string) []byte {
+	if passphrase == "" {
+		return nil
+	}
+	k, err := hkdf.Key(sha256.New, []byte(passphrase), nil, secretKeyLabel, 32)
+	if err != nil {
+		// Only fails for lengths HKDF-SHA256 cannot produce.
+		panic("planner: derive secret key: " + err.Error())
+	}
+	return k
+}
+
+// HashSecret returns the encoded keyed hash of a secret value:
+// "sensitive:hmac-sha256:<hex>" (or "sensitive:sha256:<hex>" without a key).
+func HashSecret(key []byte, value string) string {
+	if len(key) == 0 {
+		sum := sha256.Sum256([]byte(value))
+		return stacks.SensitivePrefix + "sha256:" + hex.EncodeToString(sum[:])
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(value))
+	return stacks.SensitivePrefix + "hmac-sha256:" + hex.EncodeToString(m.Sum(nil))
+}

@@ -1,0 +1,117 @@
+package planner
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"panka.dev/panka/stacks"
+)
+
+func TestSavedRoundTripAndCheck(t *testing.T) {
+	desired := base()
+	desired.Variables = []stacks.ResolvedVar{
+		{Name: "IMAGE_TAG", Value: "1.4.2", Source: "flag"},
+		{Name: "DB_PASSWORD", Value: stacks.Sensitive{Clear: "hunter2", Hash: "sensitive:hmac-sha256:1111"}, Source: "env", Secret: true},
+		{Name: "LOG_LEVEL", Value: "info", Source: "environment"},
+	}
+	p := Plan(desired, nil, Options{Header: Header{Desired: Desired{Source: "worktree", Commit: "8c1f0e2d4b6a8c1f0e2d4b6a8c1f0e2d4b6a8c1f"}}})
+	vars := RecordVars(desired, nil)
+	wantVars := map[string]string{"IMAGE_TAG": "1.4.2", "DB_PASSWORD": "sensitive:hmac-sha256:1111"}
+	if !reflect.DeepEqual(vars, wantVars) {
+		t.Errorf("RecordVars = %v, want %v", vars, wantVars)
+	}
+	path := filepath.Join(t.TempDir(), "plan.json")
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	if err := NewSaved(p, desired, vars, now, "test").Write(path); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(path)
+	if strings.Contains(string(raw), "hunter2") {
+		t.Fatal("saved plan holds a clear secret")
+	}
+	s, err := LoadSaved(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.StateSerial != 0 || s.DesiredHash != desired.Hash() || s.Commit != "8c1f0e2d4b6a8c1f0e2d4b6a8c1f0e2d4b6a8c1f" || !s.CreatedAt.Equal(now) {
+		t.Errorf("saved = serial %d hash %s commit %s at %v", s.StateSerial, s.DesiredHash, s.Commit, s.CreatedAt)
+	}
+	m, err := s.DesiredModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The decoded model plans as a no-op against the original.
+	if again := Plan(desired, m, Options{}); again.HasChanges() {
+		t.Errorf("decoded saved model differs from desired: %+v", again.Summary)
+	}
+
+	tests := []struct {
+		name   string
+		serial int64
+		hash   string
+		want   string
+	}{
+		{"fresh", 0, desired.Hash(), ""},
+		{"state moved on", 3, desired.Hash(), "planned against state serial 0, state is now at serial 3"},
+		{"desired changed", 0, "abcdef0123456789", "the desired model changed since it was planned"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.Check(tt.serial, tt.hash)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Check: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "run panka plan again") {
+				t.Fatalf("Check = %v, want stale error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadSavedRejects(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct{ name, content, want string }{
+		{"not json", "hello", "not a plan written by panka plan --out"},
+		{"other json", `{"kind":"something"}`, "not a plan written by panka plan --out"},
+		{"future", `{"kind":"panka-plan","formatVersion":99,"plan":{}}`, "upgrade panka"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, tt.name)
+			if err := os.WriteFile(p, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := LoadSaved(p); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("LoadSaved = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSecretKey(t *testing.T) {
+	k1, k2 := DeriveSecretKey("pass"), DeriveSecretKey("pass")
+	if len(k1) != 32 || string(k1) != string(k2) {
+		t.Fatalf("derived keys: %x %x", k1, k2)
+	}
+	if string(DeriveSecretKey("other")) == string(k1) {
+		t.Fatal("different passphrases give the same key")
+	}
+	if DeriveSecretKey("") != nil {
+		t.Fatal("empty passphrase must give no key")
+	}
+	h := HashSecret(k1, "hunter2")
+	if !strings.HasPrefix(h, "sensitive:hmac-sha256:") || h == HashSecret(k1, "hunter3") || h != HashSecret(k2, "hunter2") {
+		t.Fatalf("HashSecret = %s", h)
+	}
+	if !strings.HasPrefix(HashSecret(nil, "x"), "sensitive:sha256:") {
+		t.Fatal("unkeyed hash has the wrong prefix")
+	}
+}
