@@ -123,6 +123,8 @@ type FieldChange struct {
 	Sensitive bool `json:"sensitive,omitempty"`
 	// ForcesReplace is true when this change forces replacement.
 	ForcesReplace bool `json:"forcesReplace,omitempty"`
+	// Reason says what replacement means for this field, when known.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Summary counts the changes.
@@ -269,6 +271,7 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 		for i := range ch.Fields {
 			if forcesReplace(ch.Fields[i].Path, forcing) {
 				ch.Fields[i].ForcesReplace = true
+				ch.Fields[i].Reason = replaceReason(c.Kind, strings.TrimPrefix(ch.Fields[i].Path, "spec."))
 				ch.ReplaceReasons = append(ch.ReplaceReasons, ch.Fields[i].Path)
 			}
 		}

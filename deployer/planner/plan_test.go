@@ -225,9 +225,12 @@ func TestPlanActions(t *testing.T) {
 		{"bucket lifecycle is an update", func(r *stacks.Resolved) {
 			r.Component("assets").Spec["lifecycle"] = map[string]any{"expireAfterDays": int64(30)}
 		}, "assets", want{ActionUpdate, false, nil}},
-		{"service cluster replaces, no data loss", func(r *stacks.Resolved) {
-			r.Component("api").Spec["cluster"] = "blue"
-		}, "api", want{ActionReplace, false, []string{"spec.cluster"}}},
+		{"service port replaces, no data loss", func(r *stacks.Resolved) {
+			r.Component("api").Spec["port"] = int64(9090)
+		}, "api", want{ActionReplace, false, []string{"spec.port"}}},
+		{"nested field under a forcing one", func(r *stacks.Resolved) {
+			r.Component("orders-events").Spec["fifo"] = map[string]any{"x": true}
+		}, "orders-events", want{ActionReplace, true, []string{"spec.fifo"}}},
 		{"kind change replaces", func(r *stacks.Resolved) {
 			r.Component("orders-events").Kind = stacks.KindTopic
 		}, "orders-events", want{ActionReplace, true, []string{"kind"}}},

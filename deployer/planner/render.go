@@ -261,7 +261,11 @@ func Total(plans []*Result) Summary {
 func writeField(t *textWriter, fc FieldChange, indent string, create bool) {
 	suffix := ""
 	if fc.ForcesReplace {
-		suffix = " " + t.paint(ansiMagenta, "# forces replacement")
+		note := "# forces replacement"
+		if fc.Reason != "" {
+			note += ": " + fc.Reason
+		}
+		suffix = " " + t.paint(ansiMagenta, note)
 	}
 	if fc.Sensitive {
 		t.line("%s%s: %s%s", indent, fc.Path, arrow(t, fc, Masked, Masked, create), suffix)
