@@ -1,0 +1,269 @@
+package gitops
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+)
+
+// Action is what happened to a path.
+type Action string
+
+// Actions of a Change.
+const (
+	Added    Action = "added"
+	Deleted  Action = "deleted"
+	Modified Action = "modified"
+	Renamed  Action = "renamed"
+)
+
+// Change is one changed path between two trees. Renames are exact: a path
+// deleted and another added with the same blob id (content unchanged).
+type Change struct {
+	Action Action
+	// Path is the path at head (at base for deletions).
+	Path string
+	// OldPath is the path at base for renames.
+	OldPath string
+	// OldHash and NewHash are the blob ids at base and head (zero when absent).
+	OldHash, NewHash Hash
+	// OldMode and NewMode are the file modes (zero when absent).
+	OldMode, NewMode filemode.FileMode
+}
+
+// ChangedPaths lists the files that differ between the trees of commits base
+// and head: adds, deletes, modifications (content or mode) and exact renames,
+// sorted by Path. Identical subtrees are skipped by comparing tree ids, so
+// the cost follows the size of the change, not of the repository.
+func (r *Repo) ChangedPaths(ctx context.Context, base, head Hash) ([]Change, error) {
+	bt, err := r.commitTree(base)
+	if err != nil {
+		return nil, err
+	}
+	ht, err := r.commitTree(head)
+	if err != nil {
+		return nil, err
+	}
+	return r.DiffTrees(ctx, bt, ht)
+}
+
+// DiffTrees is ChangedPaths for two tree ids (ZeroHash is the empty tree).
+func (r *Repo) DiffTrees(ctx context.Context, baseTree, headTree Hash) ([]Change, error) {
+	var raw []Change
+	var err error
+	if r.git != "" && !baseTree.IsZero() && !headTree.IsZero() {
+		raw, err = r.diffTreeGit(ctx, baseTree, headTree)
+		if err != nil {
+			raw, err = nil, nil
+		}
+	}
+	if raw == nil {
+		if err := r.diffTree(ctx, baseTree, headTree, "", &raw); err != nil {
+			return nil, err
+		}
+	}
+	return pairRenames(raw), nil
+}
+
+func (r *Repo) commitTree(h Hash) (Hash, error) {
+	c, err := r.commit(h)
+	if err != nil {
+		return ZeroHash, err
+	}
+	return c.TreeHash, nil
+}
+
+// CommitTree returns the root tree id of commit h.
+func (r *Repo) CommitTree(h Hash) (Hash, error) { return r.commitTree(h) }
+
+func (r *Repo) entries(h Hash) ([]TreeEntry, error) {
+	if h.IsZero() {
+		return nil, nil
+	}
+	t, err := r.tree(h)
+	if err != nil {
+		return nil, err
+	}
+	return t.entries, nil
+}
+
+// diffTree merge-joins two sorted trees, recursing only into subtrees whose
+// ids differ. Git orders entries by name with "/" appended to tree names,
+// so a file and a tree of the same name are distinct keys, as they should be.
+func (r *Repo) diffTree(ctx context.Context, a, b Hash, prefix string, out *[]Change) error {
+	if a == b {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ea, err := r.entries(a)
+	if err != nil {
+		return err
+	}
+	eb, err := r.entries(b)
+	if err != nil {
+		return err
+	}
+	i, j := 0, 0
+	for i < len(ea) || j < len(eb) {
+		var c int
+		switch {
+		case i >= len(ea):
+			c = 1
+		case j >= len(eb):
+			c = -1
+		default:
+			c = compareEntries(ea[i], eb[j])
+		}
+		switch {
+		case c < 0:
+			if err := r.emit(ctx, ea[i], prefix, Deleted, out); err != nil {
+				return err
+			}
+			i++
+		case c > 0:
+			if err := r.emit(ctx, eb[j], prefix, Added, out); err != nil {
+				return err
+			}
+			j++
+		default:
+			x, y := ea[i], eb[j]
+			i++
+			j++
+			if x.Hash == y.Hash && x.Mode == y.Mode {
+				continue
+			}
+			if x.IsDir() {
+				if err := r.diffTree(ctx, x.Hash, y.Hash, prefix+x.Name+"/", out); err != nil {
+					return err
+				}
+				continue
+			}
+			*out = append(*out, Change{Action: Modified, Path: prefix + x.Name, OldHash: x.Hash, NewHash: y.Hash, OldMode: x.Mode, NewMode: y.Mode})
+		}
+	}
+	return nil
+}
+
+// emit reports an entry (recursively for trees) as added or deleted.
+func (r *Repo) emit(ctx context.Context, e TreeEntry, prefix string, act Action, out *[]Change) error {
+	if e.IsDir() {
+		if act == Added {
+			return r.diffTree(ctx, ZeroHash, e.Hash, prefix+e.Name+"/", out)
+		}
+		return r.diffTree(ctx, e.Hash, ZeroHash, prefix+e.Name+"/", out)
+	}
+	c := Change{Action: act, Path: prefix + e.Name}
+	if act == Added {
+		c.NewHash, c.NewMode = e.Hash, e.Mode
+	} else {
+		c.OldHash, c.OldMode = e.Hash, e.Mode
+	}
+	*out = append(*out, c)
+	return nil
+}
+
+func compareEntries(a, b TreeEntry) int {
+	an, bn := a.Name, b.Name
+	if a.IsDir() {
+		an += "/"
+	}
+	if b.IsDir() {
+		bn += "/"
+	}
+	switch {
+	case an < bn:
+		return -1
+	case an > bn:
+		return 1
+	}
+	return 0
+}
+
+// diffTreeGit runs `git diff-tree -r -z --no-renames` (renames are paired
+// by pairRenames on both paths, so both paths agree exactly).
+func (r *Repo) diffTreeGit(ctx context.Context, a, b Hash) ([]Change, error) {
+	out, err := r.gitCmd(ctx, "diff-tree", "-r", "-z", "--no-renames", "--no-commit-id", "--raw", "--full-index", a.String(), b.String())
+	if err != nil {
+		return nil, err
+	}
+	res := []Change{}
+	for len(out) > 0 {
+		// :<old mode> <new mode> <old sha> <new sha> <status>\0<path>\0
+		nul := bytes.IndexByte(out, 0)
+		if nul < 0 || out[0] != ':' {
+			return nil, fmt.Errorf("git diff-tree: unexpected output %q", out)
+		}
+		f := bytes.Fields(out[1:nul])
+		out = out[nul+1:]
+		nul = bytes.IndexByte(out, 0)
+		if nul < 0 || len(f) != 5 {
+			return nil, fmt.Errorf("git diff-tree: unexpected output")
+		}
+		path := string(out[:nul])
+		out = out[nul+1:]
+		om, _ := filemode.New(string(f[0]))
+		nm, _ := filemode.New(string(f[1]))
+		c := Change{Path: path, OldHash: plumbing.NewHash(string(f[2])), NewHash: plumbing.NewHash(string(f[3])), OldMode: om, NewMode: nm}
+		switch f[4][0] {
+		case 'A':
+			c.Action, c.OldMode = Added, 0
+		case 'D':
+			c.Action, c.NewMode = Deleted, 0
+		default:
+			c.Action = Modified
+		}
+		res = append(res, c)
+	}
+	return res, nil
+}
+
+// pairRenames turns a deletion and an addition of the same blob id into a
+// rename and sorts the result by path. Candidates are paired in path order.
+func pairRenames(in []Change) []Change {
+	deleted := map[Hash][]int{}
+	for i, c := range in {
+		if c.Action == Deleted && !c.OldHash.IsZero() && c.OldMode != filemode.Submodule {
+			deleted[c.OldHash] = append(deleted[c.OldHash], i)
+		}
+	}
+	drop := map[int]bool{}
+	if len(deleted) > 0 {
+		for _, list := range deleted {
+			sort.Slice(list, func(a, b int) bool { return in[list[a]].Path < in[list[b]].Path })
+		}
+		idx := make([]int, 0)
+		for i, c := range in {
+			if c.Action == Added {
+				idx = append(idx, i)
+			}
+		}
+		sort.Slice(idx, func(a, b int) bool { return in[idx[a]].Path < in[idx[b]].Path })
+		for _, i := range idx {
+			list := deleted[in[i].NewHash]
+			if len(list) == 0 {
+				continue
+			}
+			d := list[0]
+			deleted[in[i].NewHash] = list[1:]
+			in[i].Action = Renamed
+			in[i].OldPath = in[d].Path
+			in[i].OldHash = in[d].OldHash
+			in[i].OldMode = in[d].OldMode
+			drop[d] = true
+		}
+	}
+	out := make([]Change, 0, len(in)-len(drop))
+	for i, c := range in {
+		if !drop[i] {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Path < out[b].Path })
+	return out
+}

@@ -1,0 +1,569 @@
+package gitops_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"panka.dev/panka/gitops"
+	"panka.dev/panka/gitops/gittest"
+)
+
+// modes are the two engines every test runs: the git-binary accelerator and
+// pure go-git. Results must be identical.
+var modes = []struct {
+	name string
+	opts gitops.Options
+}{
+	{"git-binary", gitops.Options{}},
+	{"go-git", gitops.Options{NoGitBinary: true}},
+}
+
+func open(t *testing.T, dir string, opts gitops.Options) *gitops.Repo {
+	t.Helper()
+	r, err := gitops.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if want := opts.NoGitBinary == false; r.UsesGitBinary() != want {
+		t.Fatalf("UsesGitBinary = %v, want %v", r.UsesGitBinary(), want)
+	}
+	return r
+}
+
+func TestOpen(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("a/b/c.txt", "x")
+	head := g.Commit("one")
+	wt := filepath.Join(t.TempDir(), "wt")
+	g.Git("worktree", "add", "-b", "side", wt)
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			tests := []struct{ name, dir, root string }{
+				{"root", g.Dir, g.Dir},
+				{"subfolder", filepath.Join(g.Dir, "a", "b"), g.Dir},
+				{"linked worktree", wt, wt},
+			}
+			for _, tt := range tests {
+				r := open(t, tt.dir, m.opts)
+				if got, _ := filepath.EvalSymlinks(r.Root()); got != mustEval(t, tt.root) {
+					t.Errorf("%s: Root = %s, want %s", tt.name, r.Root(), tt.root)
+				}
+				h, err := r.Head()
+				if err != nil || h != head {
+					t.Errorf("%s: Head = %s, %v; want %s", tt.name, h, err, head)
+				}
+				if _, err := r.TreeFS(h); err != nil {
+					t.Errorf("%s: TreeFS: %v", tt.name, err)
+				}
+			}
+			r := open(t, wt, m.opts)
+			if mustEval(t, r.CommonDir()) != mustEval(t, filepath.Join(g.Dir, ".git")) {
+				t.Errorf("CommonDir in a linked worktree = %s, want the main .git", r.CommonDir())
+			}
+			if _, err := gitops.Open(t.TempDir(), m.opts); !errors.Is(err, gitops.ErrNotRepository) {
+				t.Errorf("Open outside a repository: %v, want ErrNotRepository", err)
+			}
+		})
+	}
+}
+
+func mustEval(t *testing.T, p string) string {
+	t.Helper()
+	e, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestResolveRef(t *testing.T) {
+	g := gittest.New(t)
+	var c []gitops.Hash
+	for i := 0; i < 5; i++ {
+		g.Write("f.txt", fmt.Sprint(i))
+		c = append(c, g.Commit(fmt.Sprint("c", i)))
+	}
+	g.Git("tag", "light")
+	g.Git("tag", "-a", "annotated", "-m", "a tag", c[2].String())
+	g.Git("checkout", "-q", "-b", "feature", c[3].String())
+	g.Write("g.txt", "feature")
+	feat := g.Commit("feature work")
+	g.Git("checkout", "-q", "main")
+	g.Git("merge", "-q", "--no-ff", "-m", "merge feature", "feature")
+	merge := g.Head()
+	g.Git("update-ref", "refs/remotes/origin/main", c[4].String())
+	g.Git("update-ref", "refs/remotes/origin/feature", c[1].String())
+	g.Git("config", "remote.origin.url", "https://example.invalid/repo.git")
+	g.Git("config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
+	g.Git("config", "branch.main.remote", "origin")
+	g.Git("config", "branch.main.merge", "refs/heads/main")
+	g.Git("config", "branch.feature.remote", "origin")
+	g.Git("config", "branch.feature.merge", "refs/heads/feature")
+
+	tests := []struct {
+		ref  string
+		want gitops.Hash
+	}{
+		{"HEAD", merge},
+		{"main", merge},
+		{"feature", feat},
+		{"refs/heads/feature", feat},
+		{"light", c[4]},
+		{"annotated", c[2]},
+		{"origin/main", c[4]},
+		{"origin/feature", c[1]},
+		{c[1].String(), c[1]},
+		{c[1].String()[:7], c[1]},
+		{"HEAD~3", c[2]},
+		{"HEAD^", c[4]},
+		{"HEAD^2", feat},
+		{"HEAD^2~1", c[3]},
+		{"@{upstream}", c[4]},
+		{"@{u}", c[4]},
+		{"feature@{u}", c[1]},
+		{"feature@{upstream}~1", c[0]},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			for _, tt := range tests {
+				got, err := r.ResolveRef(tt.ref)
+				if err != nil || got != tt.want {
+					t.Errorf("ResolveRef(%q) = %s, %v; want %s", tt.ref, got, err, tt.want)
+				}
+				if !strings.Contains(tt.ref, "@") {
+					if gitSays := g.Git("rev-parse", tt.ref+"^{commit}"); gitSays != tt.want.String() {
+						t.Errorf("test table disagrees with git for %q: %s", tt.ref, gitSays)
+					}
+				}
+			}
+			errTests := []struct {
+				ref                   string
+				missing, zero, noFind bool
+				msg                   string
+			}{
+				{ref: "nope", noFind: true, msg: "not found"},
+				{ref: strings.Repeat("0", 40), zero: true, msg: "all-zero"},
+				{ref: "deadbeef" + strings.Repeat("1", 32), missing: true, msg: "git fetch"},
+				{ref: "HEAD~40", noFind: true, msg: "shorter"},
+				{ref: "HEAD@{push}", msg: "not supported"},
+			}
+			for _, tt := range errTests {
+				_, err := r.ResolveRef(tt.ref)
+				var re *gitops.RefError
+				if !errors.As(err, &re) {
+					t.Errorf("ResolveRef(%q) error = %v, want *RefError", tt.ref, err)
+					continue
+				}
+				if re.Missing != tt.missing || re.Zero != tt.zero || errors.Is(err, gitops.ErrRefNotFound) != tt.noFind {
+					t.Errorf("ResolveRef(%q) = %+v", tt.ref, re)
+				}
+				if !strings.Contains(err.Error(), tt.msg) {
+					t.Errorf("ResolveRef(%q) error %q does not mention %q", tt.ref, err, tt.msg)
+				}
+			}
+			g.Git("checkout", "-q", "--detach", "HEAD")
+			if _, err := r.ResolveRef("@{u}"); err == nil || !strings.Contains(err.Error(), "detached") {
+				t.Errorf("@{u} on a detached HEAD: %v", err)
+			}
+			g.Git("checkout", "-q", "main")
+		})
+	}
+}
+
+func TestDefaultBranch(t *testing.T) {
+	tests := []struct {
+		name    string
+		refs    map[string]string // ref -> "c0".."c2" or "sym:<ref>"
+		want    string
+		wantIdx int
+		wantErr bool
+	}{
+		{"origin/HEAD symbolic", map[string]string{"refs/remotes/origin/trunk": "c1", "refs/remotes/origin/main": "c2", "refs/remotes/origin/HEAD": "sym:refs/remotes/origin/trunk"}, "origin/trunk", 1, false},
+		{"origin/main", map[string]string{"refs/remotes/origin/main": "c1", "refs/remotes/origin/master": "c2"}, "origin/main", 1, false},
+		{"origin/master", map[string]string{"refs/remotes/origin/master": "c0"}, "origin/master", 0, false},
+		{"local main without remote", nil, "main", 2, false},
+		{"nothing", map[string]string{"delete:refs/heads/main": ""}, "", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := gittest.New(t)
+			var c []gitops.Hash
+			for i := 0; i < 3; i++ {
+				g.Write("f", fmt.Sprint(i))
+				c = append(c, g.Commit(fmt.Sprint(i)))
+			}
+			keys := make([]string, 0, len(tt.refs))
+			for k := range tt.refs {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys) // symbolic refs after their targets
+			for _, ref := range keys {
+				v := tt.refs[ref]
+				switch {
+				case strings.HasPrefix(ref, "delete:"):
+					g.Git("checkout", "-q", "--detach")
+					g.Git("update-ref", "-d", strings.TrimPrefix(ref, "delete:"))
+				case strings.HasPrefix(v, "sym:"):
+					g.Git("symbolic-ref", ref, strings.TrimPrefix(v, "sym:"))
+				default:
+					g.Git("update-ref", ref, c[v[1]-'0'].String())
+				}
+			}
+			for _, m := range modes {
+				r := open(t, g.Dir, m.opts)
+				name, h, err := r.DefaultBranch()
+				if tt.wantErr {
+					if err == nil || !strings.Contains(err.Error(), "--base") {
+						t.Errorf("%s: DefaultBranch = %s, %v; want an error saying to pass --base", m.name, name, err)
+					}
+					continue
+				}
+				if err != nil || name != tt.want || h != c[tt.wantIdx] {
+					t.Errorf("%s: DefaultBranch = %s %s %v; want %s %s", m.name, name, h, err, tt.want, c[tt.wantIdx])
+				}
+			}
+		})
+	}
+}
+
+func TestMergeBaseAndLog(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("a", "0")
+	root := g.Commit("root")
+	g.Write("a", "1")
+	fork := g.Commit("fork point")
+	g.Git("checkout", "-q", "-b", "topic")
+	for i := 0; i < 3; i++ {
+		g.Write("t", fmt.Sprint(i))
+		g.Commit(fmt.Sprint("topic ", i))
+	}
+	topic := g.Head()
+	g.Git("checkout", "-q", "main")
+	for i := 0; i < 2; i++ {
+		g.Write("m", fmt.Sprint(i))
+		g.Commit(fmt.Sprint("main ", i))
+	}
+	g.Git("merge", "-q", "--no-ff", "-m", "merge topic", "topic")
+	merge := g.Head()
+	g.Write("m", "after")
+	tip := g.Commit("after merge")
+
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			ctx := context.Background()
+			mb, err := r.MergeBase(ctx, topic, merge)
+			if err != nil || mb != topic {
+				t.Errorf("MergeBase(topic, merge) = %s, %v; want topic %s", mb, err, topic)
+			}
+			mainBefore, _ := r.ResolveRef("HEAD~2")
+			mb, err = r.MergeBase(ctx, topic, mainBefore)
+			if err != nil || mb != fork {
+				t.Errorf("MergeBase(topic, main) = %s, %v; want fork %s", mb, err, fork)
+			}
+			p, ok, err := r.FirstParent(merge)
+			if err != nil || !ok || p != mainBefore {
+				t.Errorf("FirstParent(merge) = %s %v %v; want %s", p, ok, err, mainBefore)
+			}
+			if _, ok, _ := r.FirstParent(root); ok {
+				t.Errorf("FirstParent(root) ok = true")
+			}
+			for _, lt := range []struct {
+				from, to gitops.Hash
+				first    bool
+			}{
+				{gitops.ZeroHash, tip, false}, {gitops.ZeroHash, tip, true}, {fork, tip, false}, {fork, tip, true}, {topic, tip, false}, {tip, fork, false},
+			} {
+				args := []string{"rev-list", "--topo-order"}
+				if lt.first {
+					args = append(args, "--first-parent")
+				}
+				args = append(args, lt.to.String())
+				if !lt.from.IsZero() {
+					args = append(args, "^"+lt.from.String())
+				}
+				want := strings.Fields(g.Git(args...))
+				log, err := r.Log(ctx, lt.from, lt.to, gitops.LogOptions{FirstParent: lt.first})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, c := range log {
+					got = append(got, c.SHA())
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("Log(%s..%s, first=%v) = %v, want %v", short(lt.from), short(lt.to), lt.first, got, want)
+				}
+				n, err := r.CountCommits(ctx, lt.from, lt.to, gitops.LogOptions{FirstParent: lt.first})
+				if err != nil || n != len(want) {
+					t.Errorf("CountCommits(%s..%s) = %d, %v; want %d", short(lt.from), short(lt.to), n, err, len(want))
+				}
+			}
+			c, err := r.Commit(merge)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Subject() != "merge topic" || len(c.Parents) != 2 || c.AuthorName != "Test Author" || c.AuthorEmail != "author@example.com" ||
+				c.CommitterName != "Test Committer" || c.Author != "Test Author <author@example.com>" || c.AuthorDate.IsZero() || c.CommitDate.IsZero() ||
+				c.SHA() != merge.String() {
+				t.Errorf("Commit metadata = %+v", c)
+			}
+		})
+	}
+}
+
+func short(h gitops.Hash) string {
+	if h.IsZero() {
+		return "0"
+	}
+	return h.String()[:7]
+}
+
+func TestChangedPaths(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("keep/same.txt", "same")
+	g.Write("dir/mod.txt", "v1")
+	g.Write("dir/del.txt", "gone")
+	g.Write("old/name.txt", "moved content")
+	g.Write("becomes-dir", "file")
+	g.Write("deep/a/b/c/d.txt", "deep")
+	g.Write("script.sh", "#!/bin/sh")
+	base := g.Commit("base")
+	g.Write("dir/mod.txt", "v2")
+	g.Remove("dir/del.txt")
+	g.Remove("old/name.txt")
+	g.Write("new/name.txt", "moved content")
+	g.Remove("becomes-dir")
+	g.Write("becomes-dir/inside.txt", "now a dir")
+	g.Write("deep/a/b/c/e.txt", "new deep")
+	g.Write("added.txt", "hello")
+	g.Git("update-index", "--chmod=+x", "script.sh")
+	head := g.Commit("head")
+
+	want := []string{
+		"added added.txt",
+		"deleted becomes-dir",
+		"added becomes-dir/inside.txt",
+		"added deep/a/b/c/e.txt",
+		"deleted dir/del.txt",
+		"modified dir/mod.txt",
+		"renamed new/name.txt <- old/name.txt",
+		"modified script.sh",
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			ch, err := r.ChangedPaths(context.Background(), base, head)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := describe(ch); !reflect.DeepEqual(got, want) {
+				t.Errorf("ChangedPaths =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			ch, _ = r.ChangedPaths(context.Background(), head, head)
+			if len(ch) != 0 {
+				t.Errorf("ChangedPaths(head, head) = %v", ch)
+			}
+		})
+	}
+}
+
+func describe(ch []gitops.Change) []string {
+	var out []string
+	for _, c := range ch {
+		s := string(c.Action) + " " + c.Path
+		if c.OldPath != "" {
+			s += " <- " + c.OldPath
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestChangedPathsBothEnginesAgree builds a random history and requires the
+// git-binary and go-git engines to agree on every pair of commits, and both
+// to agree with `git diff --name-status`.
+func TestChangedPathsBothEnginesAgree(t *testing.T) {
+	g := gittest.New(t)
+	rnd := rand.New(rand.NewSource(7))
+	var files []string
+	var commits []gitops.Hash
+	for i := 0; i < 12; i++ {
+		for k := 0; k < 1+rnd.Intn(6); k++ {
+			switch op := rnd.Intn(4); {
+			case op == 0 || len(files) < 3:
+				p := fmt.Sprintf("d%d/e%d/f%d.yaml", rnd.Intn(3), rnd.Intn(3), rnd.Intn(1000))
+				g.Write(p, fmt.Sprint("content ", rnd.Intn(5)))
+				files = append(files, p)
+			case op == 1:
+				i := rnd.Intn(len(files))
+				g.Remove(files[i])
+				files = append(files[:i], files[i+1:]...)
+			case op == 2:
+				g.Write(files[rnd.Intn(len(files))], fmt.Sprint("edit ", rnd.Int()))
+			default:
+				i := rnd.Intn(len(files))
+				np := fmt.Sprintf("moved/%d/%s", rnd.Intn(2), filepath.Base(files[i]))
+				if g.Exists(np) {
+					continue
+				}
+				g.Move(files[i], np)
+				files[i] = np
+			}
+		}
+		commits = append(commits, g.Commit(fmt.Sprint("c", i)))
+	}
+	a, b := open(t, g.Dir, modes[0].opts), open(t, g.Dir, modes[1].opts)
+	ctx := context.Background()
+	for i := range commits {
+		for j := range commits {
+			x, err := a.ChangedPaths(ctx, commits[i], commits[j])
+			if err != nil {
+				t.Fatal(err)
+			}
+			y, err := b.ChangedPaths(ctx, commits[i], commits[j])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(x, y) {
+				t.Fatalf("engines disagree on %d..%d:\n%v\n%v", i, j, describe(x), describe(y))
+			}
+			var names []string
+			for _, c := range x {
+				if c.OldPath != "" {
+					names = append(names, c.OldPath)
+				}
+				names = append(names, c.Path)
+			}
+			sort.Strings(names)
+			want := strings.Fields(g.Git("diff", "--name-only", "--no-renames", commits[i].String(), commits[j].String()))
+			sort.Strings(want)
+			if fmt.Sprint(names) != fmt.Sprint(want) {
+				t.Fatalf("%d..%d: paths %v, git diff says %v", i, j, names, want)
+			}
+		}
+	}
+}
+
+func TestTreeFS(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("stacks/orders/stack.yaml", "kind: Stack\n")
+	g.Write("stacks/orders/environments/dev.yaml", "kind: Environment\n")
+	g.Write("stacks/orders/services/api/service.yaml", "kind: Service\n")
+	g.Write("README.md", "# hello\n")
+	g.Write("a-b/x", "1")
+	g.Write("a/x", "2") // git orders "a-b" before "a/"; fs.ReadDir must not
+	h := g.Commit("tree")
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			fsys, err := r.TreeFS(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := fstest.TestFS(fsys, "stacks/orders/stack.yaml", "stacks/orders/environments/dev.yaml", "stacks/orders/services/api/service.yaml", "README.md", "a-b/x", "a/x"); err != nil {
+				t.Fatal(err)
+			}
+			b, err := fsys.(*gitops.TreeFS).ReadFile("stacks/orders/services/api/service.yaml")
+			if err != nil || string(b) != "kind: Service\n" {
+				t.Errorf("ReadFile = %q, %v", b, err)
+			}
+			if _, err := fsys.Open("stacks/nope"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("Open missing = %v", err)
+			}
+		})
+	}
+}
+
+func TestWorktreeChanges(t *testing.T) {
+	g := gittest.New(t)
+	g.Write(".gitignore", "*.log\nbuild/\n")
+	g.Write("clean.txt", "clean")
+	g.Write("edit.txt", "before")
+	g.Write("staged.txt", "before")
+	g.Write("gone.txt", "here")
+	g.Write("unstaged-del.txt", "here")
+	g.Write("sub/deep.txt", "deep")
+	g.Commit("base")
+	for _, m := range modes {
+		r := open(t, g.Dir, m.opts)
+		if d, err := r.IsDirty(context.Background()); err != nil || d {
+			t.Errorf("%s: IsDirty on a clean tree = %v, %v", m.name, d, err)
+		}
+	}
+	g.WriteFile("edit.txt", "after, longer")
+	g.Write("staged.txt", "after")
+	g.Git("rm", "-q", "gone.txt")
+	if err := os.Remove(filepath.Join(g.Dir, "unstaged-del.txt")); err != nil {
+		t.Fatal(err)
+	}
+	g.WriteFile("new/untracked.txt", "new")
+	g.WriteFile("debug.log", "ignored")
+	g.WriteFile("build/out.bin", "ignored")
+	g.WriteFile("clean.txt", "clean") // rewritten with the same content
+	want := []string{"edit.txt", "gone.txt", "new/untracked.txt", "staged.txt", "unstaged-del.txt"}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			got, err := r.WorktreeChanges(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("WorktreeChanges = %v, want %v", got, want)
+			}
+			if d, err := r.IsDirty(context.Background()); err != nil || !d {
+				t.Errorf("IsDirty = %v, %v", d, err)
+			}
+		})
+	}
+}
+
+func TestShallowClone(t *testing.T) {
+	g := gittest.New(t)
+	var c []gitops.Hash
+	for i := 0; i < 4; i++ {
+		g.Write("f", fmt.Sprint(i))
+		c = append(c, g.Commit(fmt.Sprint(i)))
+	}
+	dst := filepath.Join(t.TempDir(), "shallow")
+	cmd := exec.Command("git", "clone", "-q", "--depth", "1", "file://"+g.Dir, dst)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git clone: %v\n%s", err, out)
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			full := open(t, g.Dir, m.opts)
+			if s, err := full.IsShallow(); err != nil || s {
+				t.Errorf("IsShallow(full clone) = %v, %v", s, err)
+			}
+			r := open(t, dst, m.opts)
+			if s, err := r.IsShallow(); err != nil || !s {
+				t.Errorf("IsShallow(shallow clone) = %v, %v", s, err)
+			}
+			for _, ref := range []string{c[1].String(), "HEAD~2"} {
+				_, err := r.ResolveRef(ref)
+				var re *gitops.RefError
+				if !errors.As(err, &re) || !re.Missing || !re.Shallow || !strings.Contains(err.Error(), "fetch-depth: 0") {
+					t.Errorf("ResolveRef(%s) in a shallow clone = %v; want a missing-history error with the fix", ref, err)
+				}
+			}
+			n, err := r.CountCommits(context.Background(), gitops.ZeroHash, c[3], gitops.LogOptions{})
+			if err != nil || n != 1 {
+				t.Errorf("CountCommits in a shallow clone = %d, %v; want 1", n, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,489 @@
+package gitops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// RefError says a ref could not be resolved to a commit in the local
+// repository, with the fix.
+type RefError struct {
+	Ref string
+	// Missing is true when the ref names a commit (or an ancestor) that is
+	// not in the local object database.
+	Missing bool
+	// Shallow is true when the repository is a shallow clone.
+	Shallow bool
+	// Zero is true for the all-zero id CI systems send for new branches.
+	Zero bool
+	Err  error
+}
+
+func (e *RefError) Error() string {
+	switch {
+	case e.Zero:
+		return fmt.Sprintf("ref %s is the all-zero commit id (a new branch has no \"before\" commit): pass a real base, e.g. --base origin/main, or omit --base to use the merge-base with the default branch", e.Ref)
+	case e.Missing && e.Shallow:
+		return fmt.Sprintf("ref %q is not in the local history: this is a shallow clone; fetch more history (git fetch --deepen=200, or git fetch --unshallow; in GitHub Actions use actions/checkout with fetch-depth: 0)", e.Ref)
+	case e.Missing:
+		return fmt.Sprintf("ref %q is not in the local history: fetch it first (git fetch origin, or git fetch origin <sha>), or check the commit id", e.Ref)
+	}
+	if e.Err != nil {
+		return fmt.Sprintf("resolve ref %q: %v", e.Ref, e.Err)
+	}
+	return fmt.Sprintf("resolve ref %q: not found (a branch, tag, remote branch or commit id)", e.Ref)
+}
+
+func (e *RefError) Unwrap() error { return e.Err }
+
+// ErrRefNotFound is wrapped by RefError when nothing matches a ref.
+var ErrRefNotFound = errors.New("ref not found")
+
+var (
+	hexRe      = regexp.MustCompile(`^[0-9a-fA-F]{4,40}$`)
+	upstreamRe = regexp.MustCompile(`^([^@]*)@\{(upstream|u|push)\}(.*)$`)
+)
+
+// ResolveRef resolves a ref to a commit id: a branch, tag (annotated tags are
+// peeled), remote branch (origin/main), full or short commit id, "HEAD",
+// ancestry suffixes (HEAD~3, HEAD^2, main^) and "@{upstream}" / "@{u}"
+// ("branch@{u}") through the branch's configured remote and merge ref.
+func (r *Repo) ResolveRef(ref string) (Hash, error) {
+	if ref == "" {
+		return ZeroHash, &RefError{Ref: ref, Err: ErrRefNotFound}
+	}
+	if strings.Trim(ref, "0") == "" && len(ref) >= 7 {
+		return ZeroHash, &RefError{Ref: ref, Zero: true}
+	}
+	rev := ref
+	if m := upstreamRe.FindStringSubmatch(ref); m != nil {
+		if m[2] == "push" {
+			return ZeroHash, &RefError{Ref: ref, Err: errors.New("@{push} is not supported; name the remote branch, e.g. origin/<branch>")}
+		}
+		up, err := r.upstream(m[1])
+		if err != nil {
+			return ZeroHash, &RefError{Ref: ref, Err: err}
+		}
+		rev = up + m[3]
+	}
+	if len(rev) == 40 && hexRe.MatchString(rev) {
+		h := plumbing.NewHash(rev)
+		if _, err := r.commit(h); err != nil {
+			return ZeroHash, r.missing(ref, err)
+		}
+		return h, nil
+	}
+	r.mu.Lock()
+	h, err := r.r.ResolveRevision(plumbing.Revision(rev))
+	r.mu.Unlock()
+	if err != nil {
+		if errors.Is(err, plumbing.ErrReferenceNotFound) {
+			if hexRe.MatchString(rev) {
+				return ZeroHash, r.missing(ref, err)
+			}
+			return ZeroHash, &RefError{Ref: ref, Err: ErrRefNotFound}
+		}
+		if errors.Is(err, io.EOF) {
+			return ZeroHash, &RefError{Ref: ref, Err: fmt.Errorf("%w: the history is shorter than that", ErrRefNotFound)}
+		}
+		if errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, object.ErrParentNotFound) {
+			return ZeroHash, r.missing(ref, err)
+		}
+		return ZeroHash, &RefError{Ref: ref, Err: err}
+	}
+	return *h, nil
+}
+
+func (r *Repo) missing(ref string, err error) error {
+	sh, _ := r.IsShallow()
+	return &RefError{Ref: ref, Missing: true, Shallow: sh, Err: err}
+}
+
+// upstream returns the remote-tracking ref ("refs/remotes/origin/main") that
+// branch (or the current branch when empty) tracks.
+func (r *Repo) upstream(branch string) (string, error) {
+	if branch == "" || branch == "HEAD" {
+		head, err := r.r.Reference(plumbing.HEAD, false)
+		if err != nil {
+			return "", fmt.Errorf("read HEAD: %w", err)
+		}
+		if head.Type() != plumbing.SymbolicReference {
+			return "", errors.New("HEAD is detached, so it has no upstream; name the base explicitly")
+		}
+		branch = head.Target().Short()
+	}
+	cfg, err := r.r.Config()
+	if err != nil {
+		return "", fmt.Errorf("read git config: %w", err)
+	}
+	b, ok := cfg.Branches[branch]
+	if !ok || b.Remote == "" || b.Merge == "" {
+		return "", fmt.Errorf("branch %q has no upstream configured (git branch --set-upstream-to origin/%s)", branch, branch)
+	}
+	if b.Remote == "." {
+		return b.Merge.String(), nil
+	}
+	rc, ok := cfg.Remotes[b.Remote]
+	if !ok {
+		return "", fmt.Errorf("branch %q tracks unknown remote %q", branch, b.Remote)
+	}
+	for _, spec := range rc.Fetch {
+		if spec.Match(b.Merge) {
+			return spec.Dst(b.Merge).String(), nil
+		}
+	}
+	return "", fmt.Errorf("branch %q: no fetch refspec of remote %q maps %s", branch, b.Remote, b.Merge)
+}
+
+// Head returns the commit HEAD points at.
+func (r *Repo) Head() (Hash, error) { return r.ResolveRef("HEAD") }
+
+// HeadBranch returns the short name of the checked-out branch, or "" when
+// HEAD is detached.
+func (r *Repo) HeadBranch() string {
+	head, err := r.r.Reference(plumbing.HEAD, false)
+	if err != nil || head.Type() != plumbing.SymbolicReference {
+		return ""
+	}
+	return head.Target().Short()
+}
+
+// DefaultBranch returns the remote default branch as a resolvable ref name
+// and its commit: origin/HEAD's target, else origin/main, else origin/master,
+// else a local main or master (a repository without remote).
+func (r *Repo) DefaultBranch() (string, Hash, error) {
+	if ref, err := r.r.Reference("refs/remotes/origin/HEAD", false); err == nil {
+		name := ref.Target()
+		if ref.Type() == plumbing.HashReference {
+			return "origin/HEAD", ref.Hash(), nil
+		}
+		if t, err := r.r.Reference(name, true); err == nil {
+			return strings.TrimPrefix(name.String(), "refs/remotes/"), t.Hash(), nil
+		}
+	}
+	for _, n := range []string{"refs/remotes/origin/main", "refs/remotes/origin/master", "refs/heads/main", "refs/heads/master"} {
+		if ref, err := r.r.Reference(plumbing.ReferenceName(n), true); err == nil {
+			short := strings.TrimPrefix(strings.TrimPrefix(n, "refs/remotes/"), "refs/heads/")
+			return short, ref.Hash(), nil
+		}
+	}
+	return "", ZeroHash, errors.New("find the default branch: no origin/HEAD, origin/main or origin/master (git remote set-head origin --auto), and no local main or master; pass --base")
+}
+
+// Commit is a commit's metadata.
+type Commit struct {
+	Hash           Hash
+	Tree           Hash
+	Parents        []Hash
+	Author         string // "Name <email>"
+	AuthorName     string
+	AuthorEmail    string
+	AuthorDate     time.Time
+	Committer      string
+	CommitterName  string
+	CommitterEmail string
+	CommitDate     time.Time
+	Message        string
+}
+
+// SHA is the full 40-hex id.
+func (c *Commit) SHA() string { return c.Hash.String() }
+
+// Subject is the first line of the message.
+func (c *Commit) Subject() string {
+	s := strings.TrimLeft(c.Message, "\n")
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}
+
+func (r *Repo) commit(h Hash) (*object.Commit, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := object.GetCommit(r.r.Storer, h)
+	if err != nil {
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return nil, fmt.Errorf("read commit %s: %w", h, ErrObjectMissing)
+		}
+		return nil, fmt.Errorf("read commit %s: %w", h, err)
+	}
+	return c, nil
+}
+
+// Commit returns the metadata of commit h.
+func (r *Repo) Commit(h Hash) (*Commit, error) {
+	c, err := r.commit(h)
+	if err != nil {
+		return nil, err
+	}
+	return toCommit(c), nil
+}
+
+func toCommit(c *object.Commit) *Commit {
+	return &Commit{
+		Hash: c.Hash, Tree: c.TreeHash, Parents: append([]Hash(nil), c.ParentHashes...),
+		Author: c.Author.Name + " <" + c.Author.Email + ">", AuthorName: c.Author.Name, AuthorEmail: c.Author.Email, AuthorDate: c.Author.When,
+		Committer: c.Committer.Name + " <" + c.Committer.Email + ">", CommitterName: c.Committer.Name, CommitterEmail: c.Committer.Email, CommitDate: c.Committer.When,
+		Message: c.Message,
+	}
+}
+
+// FirstParent returns the first parent of h; ok is false for a root commit.
+func (r *Repo) FirstParent(h Hash) (Hash, bool, error) {
+	c, err := r.commit(h)
+	if err != nil {
+		return ZeroHash, false, err
+	}
+	if len(c.ParentHashes) == 0 {
+		return ZeroHash, false, nil
+	}
+	return c.ParentHashes[0], true, nil
+}
+
+// IsShallow reports whether the repository is a shallow clone.
+func (r *Repo) IsShallow() (bool, error) {
+	st, err := os.Stat(filepath.Join(r.commonDir, "shallow"))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("check for a shallow clone: %w", err)
+	}
+	return st.Size() > 0, nil
+}
+
+// MergeBase returns the best common ancestor of a and b. When there are
+// several (criss-cross merges) the one with the smallest id is returned, on
+// both paths.
+func (r *Repo) MergeBase(ctx context.Context, a, b Hash) (Hash, error) {
+	if r.git != "" {
+		out, err := r.gitCmd(ctx, "merge-base", "--all", a.String(), b.String())
+		if err == nil {
+			lines := strings.Fields(string(out))
+			if len(lines) > 0 {
+				sort.Strings(lines)
+				return plumbing.NewHash(lines[0]), nil
+			}
+		}
+		// Fall through: go-git gives the definitive answer and error.
+	}
+	ca, err := r.commit(a)
+	if err != nil {
+		return ZeroHash, err
+	}
+	cb, err := r.commit(b)
+	if err != nil {
+		return ZeroHash, err
+	}
+	r.mu.Lock()
+	bases, err := ca.MergeBase(cb)
+	r.mu.Unlock()
+	if err != nil {
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return ZeroHash, r.noMergeBase(a, b, err)
+		}
+		return ZeroHash, fmt.Errorf("merge-base of %s and %s: %w", a, b, err)
+	}
+	if len(bases) == 0 {
+		return ZeroHash, r.noMergeBase(a, b, nil)
+	}
+	ids := make([]string, len(bases))
+	for i, c := range bases {
+		ids[i] = c.Hash.String()
+	}
+	sort.Strings(ids)
+	return plumbing.NewHash(ids[0]), nil
+}
+
+func (r *Repo) noMergeBase(a, b Hash, err error) error {
+	if sh, _ := r.IsShallow(); sh {
+		return &RefError{Ref: "merge-base(" + a.String()[:12] + ", " + b.String()[:12] + ")", Missing: true, Shallow: true, Err: err}
+	}
+	return fmt.Errorf("%s and %s have no common ancestor (unrelated histories); pass --base explicitly", a.String()[:12], b.String()[:12])
+}
+
+// LogOptions select commits for Log and CountCommits.
+type LogOptions struct {
+	// FirstParent follows only first parents (the history of a mainline).
+	FirstParent bool
+}
+
+// Log returns the commits reachable from to and not from from (from may be
+// ZeroHash for "all of to's history"), newest first (topologically: every
+// commit before its parents). It never filters by path.
+func (r *Repo) Log(ctx context.Context, from, to Hash, opts LogOptions) ([]*Commit, error) {
+	if r.git != "" {
+		args := []string{"rev-list", "--topo-order"}
+		if opts.FirstParent {
+			args = append(args, "--first-parent")
+		}
+		args = append(args, to.String())
+		if !from.IsZero() {
+			args = append(args, "^"+from.String())
+		}
+		out, err := r.gitCmd(ctx, args...)
+		if err == nil {
+			ids := strings.Fields(string(out))
+			res := make([]*Commit, 0, len(ids))
+			for _, id := range ids {
+				c, err := r.Commit(plumbing.NewHash(id))
+				if err != nil {
+					return nil, err
+				}
+				res = append(res, c)
+			}
+			return res, nil
+		}
+	}
+	hs, err := r.revList(ctx, from, to, opts)
+	if err != nil {
+		return nil, err
+	}
+	res := make([]*Commit, 0, len(hs))
+	for _, h := range hs {
+		c, err := r.Commit(h)
+		if err != nil {
+			return nil, err
+		}
+		res = append(res, c)
+	}
+	return res, nil
+}
+
+// CountCommits counts the commits reachable from to and not from from.
+func (r *Repo) CountCommits(ctx context.Context, from, to Hash, opts LogOptions) (int, error) {
+	if r.git != "" {
+		args := []string{"rev-list", "--count"}
+		if opts.FirstParent {
+			args = append(args, "--first-parent")
+		}
+		args = append(args, to.String())
+		if !from.IsZero() {
+			args = append(args, "^"+from.String())
+		}
+		if out, err := r.gitCmd(ctx, args...); err == nil {
+			var n int
+			if _, err := fmt.Sscanf(strings.TrimSpace(string(out)), "%d", &n); err == nil {
+				return n, nil
+			}
+		}
+	}
+	hs, err := r.revList(ctx, from, to, opts)
+	return len(hs), err
+}
+
+// revList is the go-git rev-list: the ancestors of from are marked first
+// (following the same parent rule), then to's history is walked until it
+// meets them; the result is in topological order (git's --topo-order).
+func (r *Repo) revList(ctx context.Context, from, to Hash, opts LogOptions) ([]Hash, error) {
+	excluded := map[Hash]bool{}
+	if !from.IsZero() {
+		if err := r.walk(ctx, from, opts, func(h Hash, _ *object.Commit) bool {
+			excluded[h] = true
+			return true
+		}); err != nil {
+			return nil, err
+		}
+	}
+	commits := map[Hash]*object.Commit{}
+	var order []Hash
+	if err := r.walk(ctx, to, opts, func(h Hash, c *object.Commit) bool {
+		if excluded[h] {
+			return false
+		}
+		commits[h] = c
+		order = append(order, h)
+		return true
+	}); err != nil {
+		return nil, err
+	}
+	// Topological order: a commit is emitted once every child in the set has been.
+	children := map[Hash]int{}
+	for _, h := range order {
+		for i, p := range commits[h].ParentHashes {
+			if opts.FirstParent && i > 0 {
+				break
+			}
+			if _, ok := commits[p]; ok {
+				children[p]++
+			}
+		}
+	}
+	// Like git's --topo-order: a LIFO of ready commits, parents pushed in
+	// order, so a merged branch is shown whole before the mainline goes on.
+	if _, ok := commits[to]; !ok {
+		return nil, nil
+	}
+	ready := []Hash{to}
+	var out []Hash
+	for len(ready) > 0 {
+		h := ready[len(ready)-1]
+		ready = ready[:len(ready)-1]
+		out = append(out, h)
+		for i, p := range commits[h].ParentHashes {
+			if opts.FirstParent && i > 0 {
+				break
+			}
+			if _, ok := commits[p]; !ok {
+				continue
+			}
+			children[p]--
+			if children[p] == 0 {
+				ready = append(ready, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// walk visits start and its ancestors once each; visit returns false to stop
+// descending below a commit. Missing parents at a shallow boundary end the walk
+// there; other missing objects are errors.
+func (r *Repo) walk(ctx context.Context, start Hash, opts LogOptions, visit func(Hash, *object.Commit) bool) error {
+	shallow := map[Hash]bool{}
+	r.mu.Lock()
+	if hs, err := r.r.Storer.Shallow(); err == nil {
+		for _, h := range hs {
+			shallow[h] = true
+		}
+	}
+	r.mu.Unlock()
+	seen := map[Hash]bool{start: true}
+	stack := []Hash{start}
+	for len(stack) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		c, err := r.commit(h)
+		if err != nil {
+			return err
+		}
+		if !visit(h, c) || shallow[h] {
+			continue
+		}
+		for i, p := range c.ParentHashes {
+			if opts.FirstParent && i > 0 {
+				break
+			}
+			if !seen[p] {
+				seen[p] = true
+				stack = append(stack, p)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package gitops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// Hash is a git object id.
+type Hash = plumbing.Hash
+
+// ZeroHash is the all-zero object id (what CI systems send as the "before"
+// commit of a new branch).
+var ZeroHash = plumbing.ZeroHash
+
+// Options control how a repository is read.
+type Options struct {
+	// NoGitBinary selects pure go-git even when a git binary is on PATH.
+	NoGitBinary bool
+	// GitBinary is the git executable to use as accelerator; empty means
+	// "git" looked up on PATH.
+	GitBinary string
+}
+
+// ErrNotRepository is returned (wrapped) by Open outside a git repository.
+var ErrNotRepository = errors.New("not a git repository")
+
+// Repo is an open repository. It is safe for concurrent use; object reads
+// are serialized internally.
+type Repo struct {
+	r         *git.Repository
+	root      string // work tree root (absolute), "" for a bare repository
+	gitDir    string // this work tree's git dir
+	commonDir string // shared git dir (differs from gitDir in linked worktrees)
+	git       string // git binary path, "" when not used
+
+	mu      sync.Mutex // serializes go-git object access
+	objects objectReader
+
+	treeMu sync.RWMutex
+	trees  map[Hash]*tree
+}
+
+// Open opens the repository containing dir (dir may be any folder inside the
+// work tree, or inside a linked worktree).
+func Open(dir string, opts Options) (*Repo, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open repository at %s: %w", dir, err)
+	}
+	root, dotGit, err := findDotGit(abs)
+	if err != nil {
+		return nil, err
+	}
+	r, err := git.PlainOpenWithOptions(root, &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
+	if err != nil {
+		if errors.Is(err, git.ErrRepositoryNotExists) {
+			return nil, fmt.Errorf("open repository at %s: %w", dir, ErrNotRepository)
+		}
+		return nil, fmt.Errorf("open repository at %s: %w", root, err)
+	}
+	gitDir, commonDir, err := gitDirs(dotGit)
+	if err != nil {
+		return nil, fmt.Errorf("open repository at %s: %w", root, err)
+	}
+	repo := &Repo{r: r, root: root, gitDir: gitDir, commonDir: commonDir, trees: map[Hash]*tree{}}
+	if !opts.NoGitBinary {
+		bin := opts.GitBinary
+		if bin == "" {
+			bin = "git"
+		}
+		if p, err := exec.LookPath(bin); err == nil {
+			repo.git = p
+		}
+	}
+	repo.objects = &goGitReader{repo: repo}
+	if repo.git != "" {
+		repo.objects = &catFileReader{repo: repo, fallback: repo.objects}
+	}
+	return repo, nil
+}
+
+// findDotGit walks up from dir to the folder holding .git (a directory, or a
+// file with "gitdir: ..." in linked worktrees and submodules).
+func findDotGit(dir string) (root, dotGit string, err error) {
+	for d := dir; ; {
+		p := filepath.Join(d, ".git")
+		if _, err := os.Stat(p); err == nil {
+			return d, p, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", "", fmt.Errorf("open repository at %s: %w (run panka inside a git work tree, or git init first)", dir, ErrNotRepository)
+		}
+		d = parent
+	}
+}
+
+// gitDirs returns the git dir and the common dir for a .git path.
+func gitDirs(dotGit string) (gitDir, commonDir string, err error) {
+	st, err := os.Stat(dotGit)
+	if err != nil {
+		return "", "", err
+	}
+	gitDir = dotGit
+	if !st.IsDir() {
+		b, err := os.ReadFile(dotGit)
+		if err != nil {
+			return "", "", err
+		}
+		line := strings.TrimSpace(string(b))
+		if !strings.HasPrefix(line, "gitdir:") {
+			return "", "", fmt.Errorf("%s: expected \"gitdir: <path>\"", dotGit)
+		}
+		gitDir = strings.TrimSpace(strings.TrimPrefix(line, "gitdir:"))
+		if !filepath.IsAbs(gitDir) {
+			gitDir = filepath.Join(filepath.Dir(dotGit), gitDir)
+		}
+	}
+	commonDir = gitDir
+	if b, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil {
+		c := strings.TrimSpace(string(b))
+		if !filepath.IsAbs(c) {
+			c = filepath.Join(gitDir, c)
+		}
+		commonDir = filepath.Clean(c)
+	}
+	return gitDir, commonDir, nil
+}
+
+// Close stops helper processes (git cat-file). The Repo must not be used
+// afterwards.
+func (r *Repo) Close() error {
+	if c, ok := r.objects.(*catFileReader); ok {
+		return c.close()
+	}
+	return nil
+}
+
+// Root is the absolute path of the work tree.
+func (r *Repo) Root() string { return r.root }
+
+// GitDir is the git directory of this work tree (.git, or the worktree's
+// folder under the main repository's .git/worktrees in linked worktrees).
+func (r *Repo) GitDir() string { return r.gitDir }
+
+// CommonDir is the git directory shared by all worktrees; panka's caches
+// live under CommonDir()/panka.
+func (r *Repo) CommonDir() string { return r.commonDir }
+
+// UsesGitBinary reports whether a git binary accelerates this Repo.
+func (r *Repo) UsesGitBinary() bool { return r.git != "" }
+
+// Go returns the underlying go-git repository.
+func (r *Repo) Go() *git.Repository { return r.r }
+
+// gitCmd runs git in the work tree and returns stdout.
+func (r *Repo) gitCmd(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, r.git, args...)
+	cmd.Dir = r.root
+	cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0", "LC_ALL=C", "GIT_TERMINAL_PROMPT=0")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}

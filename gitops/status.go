@@ -1,0 +1,241 @@
+package gitops
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
+)
+
+// WorktreeChanges lists, sorted, the paths whose work-tree content differs
+// from HEAD's tree: staged or unstaged modifications, deletions, and
+// untracked files that are not ignored. Submodules are not inspected.
+// With the git binary it runs `git status --porcelain -z`; otherwise it
+// compares the index with HEAD and the work-tree files with the index (by
+// size and mtime, hashing only files whose stat differs), never go-git's
+// Worktree.Status.
+func (r *Repo) WorktreeChanges(ctx context.Context) ([]string, error) {
+	if r.git != "" {
+		out, err := r.gitCmd(ctx, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--ignore-submodules=all")
+		if err == nil {
+			set := map[string]bool{}
+			for _, rec := range bytes.Split(out, []byte{0}) {
+				if len(rec) < 4 {
+					continue
+				}
+				p := string(rec[3:])
+				if strings.HasSuffix(p, "/") {
+					continue // an untracked nested repository
+				}
+				set[p] = true
+			}
+			return sortedKeys(set), nil
+		}
+	}
+	return r.worktreeChangesGoGit(ctx)
+}
+
+// IsDirty reports whether the work tree differs from HEAD (untracked files
+// that are not ignored count).
+func (r *Repo) IsDirty(ctx context.Context) (bool, error) {
+	ch, err := r.WorktreeChanges(ctx)
+	return len(ch) > 0, err
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+type headFile struct {
+	hash Hash
+	mode filemode.FileMode
+}
+
+func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
+	changed := map[string]bool{}
+	head := map[string]headFile{}
+	if h, err := r.Head(); err == nil {
+		t, err := r.commitTree(h)
+		if err != nil {
+			return nil, err
+		}
+		var walk func(h Hash, p string) error
+		walk = func(h Hash, p string) error {
+			entries, err := r.entries(h)
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				if e.IsDir() {
+					if err := walk(e.Hash, p+e.Name+"/"); err != nil {
+						return err
+					}
+					continue
+				}
+				head[p+e.Name] = headFile{e.Hash, e.Mode}
+			}
+			return nil
+		}
+		if err := walk(t, ""); err != nil {
+			return nil, err
+		}
+	}
+	r.mu.Lock()
+	idx, err := r.r.Storer.Index()
+	r.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("read the git index: %w", err)
+	}
+	var indexMtime int64
+	if st, err := os.Stat(filepath.Join(r.gitDir, "index")); err == nil {
+		indexMtime = st.ModTime().UnixNano()
+	}
+	inIndex := map[string]bool{}
+	for _, e := range idx.Entries {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		inIndex[e.Name] = true
+		if e.Mode == filemode.Submodule {
+			delete(head, e.Name)
+			continue
+		}
+		hf, ok := head[e.Name]
+		delete(head, e.Name)
+		if e.Stage != 0 /* go-git's index.Merged constant is 1, but decoded merged entries have stage 0 */ || e.IntentToAdd || !ok || hf.hash != e.Hash || hf.mode != e.Mode {
+			changed[e.Name] = true
+			continue
+		}
+		if e.SkipWorktree {
+			continue
+		}
+		same, err := r.sameAsIndex(e, indexMtime)
+		if err != nil {
+			return nil, err
+		}
+		if !same {
+			changed[e.Name] = true
+		}
+	}
+	for p := range head {
+		changed[p] = true // deleted from the index
+	}
+	if err := r.untracked(ctx, inIndex, changed); err != nil {
+		return nil, err
+	}
+	return sortedKeys(changed), nil
+}
+
+// sameAsIndex compares a work-tree file with its index entry: equal stat
+// data means unchanged (unless racily clean), else the content is hashed.
+func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64) (bool, error) {
+	p := filepath.Join(r.root, filepath.FromSlash(e.Name))
+	st, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && st.IsDir()) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("stat %s: %w", p, err)
+	}
+	var mode filemode.FileMode
+	switch {
+	case st.Mode()&fs.ModeSymlink != 0:
+		mode = filemode.Symlink
+	case st.Mode()&0o111 != 0:
+		mode = filemode.Executable
+	default:
+		mode = filemode.Regular
+	}
+	if mode != e.Mode {
+		return false, nil
+	}
+	mt := st.ModTime().UnixNano()
+	if st.Size() == int64(e.Size) && mt == e.ModifiedAt.UnixNano() && mt < indexMtime {
+		return true, nil
+	}
+	var content []byte
+	if mode == filemode.Symlink {
+		target, err := os.Readlink(p)
+		if err != nil {
+			return false, fmt.Errorf("read link %s: %w", p, err)
+		}
+		content = []byte(filepath.ToSlash(target))
+	} else if content, err = os.ReadFile(p); err != nil {
+		return false, fmt.Errorf("read %s: %w", p, err)
+	}
+	return plumbing.ComputeHash(plumbing.BlobObject, content) == e.Hash, nil
+}
+
+// untracked adds work-tree files that are neither in the index nor ignored.
+func (r *Repo) untracked(ctx context.Context, inIndex, changed map[string]bool) error {
+	wfs := osfs.New(r.root)
+	patterns, err := gitignore.ReadPatterns(wfs, nil)
+	if err != nil {
+		return fmt.Errorf("read .gitignore files: %w", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(r.commonDir, "info", "exclude")); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimRight(line, "\r")
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			patterns = append(patterns, gitignore.ParsePattern(line, nil))
+		}
+	}
+	m := gitignore.NewMatcher(patterns)
+	var walk func(dir string, parts []string) error
+	walk = func(dir string, parts []string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		entries, err := os.ReadDir(filepath.Join(r.root, filepath.FromSlash(dir)))
+		if err != nil {
+			return nil
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if name == ".git" {
+				continue
+			}
+			rel := name
+			if dir != "" {
+				rel = dir + "/" + name
+			}
+			sub := append(append([]string(nil), parts...), name)
+			isDir := e.IsDir()
+			if m.Match(sub, isDir) {
+				continue
+			}
+			if isDir {
+				if _, err := os.Lstat(filepath.Join(r.root, filepath.FromSlash(rel), ".git")); err == nil && !inIndex[rel] {
+					continue // a nested repository
+				}
+				if err := walk(rel, sub); err != nil {
+					return err
+				}
+				continue
+			}
+			if !inIndex[rel] {
+				changed[rel] = true
+			}
+		}
+		return nil
+	}
+	return walk("", nil)
+}

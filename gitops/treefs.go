@@ -1,0 +1,242 @@
+package gitops
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+)
+
+// TreeFS returns a read-only fs.FS over the tree of commit h. Trees and
+// blobs are read lazily, on first use, and trees are cached; it implements
+// fs.ReadDirFS, fs.ReadFileFS and fs.StatFS. File modification times are
+// the commit's committer date.
+func (r *Repo) TreeFS(commit Hash) (fs.FS, error) {
+	c, err := r.Commit(commit)
+	if err != nil {
+		return nil, err
+	}
+	return &TreeFS{repo: r, root: c.Tree, mtime: c.CommitDate}, nil
+}
+
+// TreeFSOf returns the fs.FS of a tree id (ZeroHash is the empty tree).
+func (r *Repo) TreeFSOf(treeHash Hash) *TreeFS { return &TreeFS{repo: r, root: treeHash} }
+
+// TreeFS is the fs.FS of a git tree (see Repo.TreeFS).
+type TreeFS struct {
+	repo  *Repo
+	root  Hash
+	mtime time.Time
+}
+
+var (
+	_ fs.ReadDirFS  = (*TreeFS)(nil)
+	_ fs.ReadFileFS = (*TreeFS)(nil)
+	_ fs.StatFS     = (*TreeFS)(nil)
+)
+
+// Root is the id of the tree this FS serves.
+func (t *TreeFS) Root() Hash { return t.root }
+
+// Entry returns the tree entry at name ("." is the root tree).
+func (t *TreeFS) Entry(name string) (TreeEntry, error) {
+	if !fs.ValidPath(name) {
+		return TreeEntry{}, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
+	}
+	if t.root.IsZero() {
+		if name == "." {
+			return TreeEntry{Mode: filemode.Dir}, nil
+		}
+		return TreeEntry{}, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrNotExist}
+	}
+	e, err := t.repo.PathEntry(t.root, name)
+	if err != nil {
+		if errors.Is(err, errNotExist) {
+			err = fs.ErrNotExist
+		}
+		return TreeEntry{}, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return e, nil
+}
+
+// Open opens a file or directory.
+func (t *TreeFS) Open(name string) (fs.File, error) {
+	e, err := t.Entry(name)
+	if err != nil {
+		return nil, err
+	}
+	info := &entryInfo{fs: t, e: e, name: path.Base(name)}
+	if e.IsDir() {
+		return &treeDir{fs: t, info: info, name: name}, nil
+	}
+	return &treeFile{fs: t, info: info, name: name}, nil
+}
+
+// ReadFile reads a whole file.
+func (t *TreeFS) ReadFile(name string) ([]byte, error) {
+	e, err := t.Entry(name)
+	if err != nil {
+		return nil, err
+	}
+	if e.IsDir() {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errors.New("is a directory")}
+	}
+	if e.Mode == filemode.Submodule {
+		return nil, nil
+	}
+	b, err := t.repo.Blob(e.Hash)
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	return b, nil
+}
+
+// ReadDir lists a directory, sorted by name.
+func (t *TreeFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	e, err := t.Entry(name)
+	if err != nil {
+		return nil, err
+	}
+	if !e.IsDir() {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
+	}
+	return t.readDir(e.Hash, name)
+}
+
+func (t *TreeFS) readDir(h Hash, name string) ([]fs.DirEntry, error) {
+	entries, err := t.repo.entries(h)
+	if err != nil {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
+	}
+	out := make([]fs.DirEntry, len(entries))
+	for i, e := range entries {
+		out[i] = &entryInfo{fs: t, e: e, name: e.Name}
+	}
+	// Git orders trees as "name/"; fs.ReadDir promises plain name order.
+	sortDirEntries(out)
+	return out, nil
+}
+
+func sortDirEntries(d []fs.DirEntry) {
+	sort.Slice(d, func(i, j int) bool { return d[i].Name() < d[j].Name() })
+}
+
+// Stat describes a file or directory.
+func (t *TreeFS) Stat(name string) (fs.FileInfo, error) {
+	e, err := t.Entry(name)
+	if err != nil {
+		return nil, err
+	}
+	return &entryInfo{fs: t, e: e, name: path.Base(name)}, nil
+}
+
+// entryInfo is both fs.FileInfo and fs.DirEntry. Size reads the blob on
+// first use (git trees do not record sizes).
+type entryInfo struct {
+	fs   *TreeFS
+	e    TreeEntry
+	name string
+
+	once sync.Once
+	size int64
+}
+
+func (i *entryInfo) Name() string { return i.name }
+func (i *entryInfo) Size() int64 {
+	if i.e.IsDir() || i.e.Mode == filemode.Submodule {
+		return 0
+	}
+	i.once.Do(func() {
+		if b, err := i.fs.repo.Blob(i.e.Hash); err == nil {
+			i.size = int64(len(b))
+		}
+	})
+	return i.size
+}
+func (i *entryInfo) Mode() fs.FileMode {
+	switch i.e.Mode {
+	case filemode.Dir:
+		return fs.ModeDir | 0o555
+	case filemode.Symlink:
+		return fs.ModeSymlink | 0o444
+	case filemode.Executable:
+		return 0o555
+	case filemode.Submodule:
+		return fs.ModeIrregular | 0o444
+	}
+	return 0o444
+}
+func (i *entryInfo) ModTime() time.Time         { return i.fs.mtime }
+func (i *entryInfo) IsDir() bool                { return i.e.IsDir() }
+func (i *entryInfo) Sys() any                   { return i.e }
+func (i *entryInfo) Type() fs.FileMode          { return i.Mode().Type() }
+func (i *entryInfo) Info() (fs.FileInfo, error) { return i, nil }
+
+type treeFile struct {
+	fs   *TreeFS
+	info *entryInfo
+	name string
+	r    *bytes.Reader
+}
+
+func (f *treeFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+func (f *treeFile) Read(p []byte) (int, error) {
+	if f.r == nil {
+		var b []byte
+		if f.info.e.Mode != filemode.Submodule {
+			var err error
+			b, err = f.fs.repo.Blob(f.info.e.Hash)
+			if err != nil {
+				return 0, &fs.PathError{Op: "read", Path: f.name, Err: err}
+			}
+		}
+		f.r = bytes.NewReader(b)
+	}
+	return f.r.Read(p)
+}
+func (f *treeFile) Close() error { return nil }
+
+type treeDir struct {
+	fs      *TreeFS
+	info    *entryInfo
+	name    string
+	entries []fs.DirEntry
+	read    bool
+	off     int
+}
+
+func (d *treeDir) Stat() (fs.FileInfo, error) { return d.info, nil }
+func (d *treeDir) Read([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "read", Path: d.name, Err: errors.New("is a directory")}
+}
+func (d *treeDir) Close() error { return nil }
+func (d *treeDir) ReadDir(n int) ([]fs.DirEntry, error) {
+	if !d.read {
+		var err error
+		if d.fs.root.IsZero() {
+			d.entries = nil
+		} else if d.entries, err = d.fs.readDir(d.info.e.Hash, d.name); err != nil {
+			return nil, err
+		}
+		d.read = true
+	}
+	rest := d.entries[d.off:]
+	if n <= 0 {
+		d.off = len(d.entries)
+		return rest, nil
+	}
+	if len(rest) == 0 {
+		return nil, io.EOF
+	}
+	if n > len(rest) {
+		n = len(rest)
+	}
+	d.off += n
+	return rest[:n], nil
+}
