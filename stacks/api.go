@@ -115,11 +115,14 @@ func itoa(n int) string {
 	return string(b[i:])
 }
 
-// Compile-time shape of the loader API (implemented in loader.go etc.):
+// The loader API (implemented in loader.go, resolve.go, graph.go):
 //
 //	func Discover(fsys fs.FS, root string) ([]Ref, error)
 //	    every folder under root (recursively) holding stack.yaml; duplicate
-//	    metadata.name is an error naming both paths. Sorted by name.
+//	    metadata.name is an error naming both paths. Sorted by name. Reads
+//	    stack.yaml files only.
+//	func Strays(fsys fs.FS, root string, refs []Ref) []*Error
+//	    YAML files under root that belong to no stack (missing stack.yaml).
 //	func ReadHeader(fsys fs.FS, dir string) (*Header, error)
 //	    parses dir/stack.yaml only and lists dir/environments/*.yaml names.
 //	func Load(fsys fs.FS, dir string) (*Stack, error)
@@ -128,6 +131,8 @@ func itoa(n int) string {
 //	func (s *Stack) Header() *Header
 //	func (s *Stack) Environments() []string
 //	func (s *Stack) Resolve(env string, opts ResolveOptions) (*Resolved, error)
+//	    env not found: error wrapping ErrNoEnvironment; else *Errors.
 //	func (s *Stack) Validate(opts ResolveOptions) error  // all envs, no values needed
-//	func (r *Resolved) Graph() (*Graph, error)          // Order(), Levels()
+//	func (r *Resolved) Graph() (*Graph, error)          // Order(), Levels(); *CycleError
+//	func Format(src []byte) ([]byte, error)             // canonical YAML, comments kept
 var _ fs.FS = nil

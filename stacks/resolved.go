@@ -66,6 +66,8 @@ type Component struct {
 	Kind Kind   `json:"kind"`
 	// Service is the Service document that groups this component, if any.
 	Service string `json:"service,omitempty"`
+	// Labels are the component's metadata.labels (e.g. for resource tags).
+	Labels map[string]string `json:"labels,omitempty"`
 	// File is the repo-relative file that declares the component (for errors
 	// and `changed --why`); it is not part of the canonical model.
 	File string `json:"-"`

@@ -1,0 +1,205 @@
+package stacks
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// posAt returns the position of key in a spec node, or the spec's own.
+func posAt(spec *node, keys ...string) pos {
+	n := spec
+	for _, k := range keys {
+		c := n.get(k)
+		if c == nil {
+			return n.pos()
+		}
+		n = c
+	}
+	return n.pos()
+}
+
+// checkKind runs the checks that span fields of one component kind and
+// adds implicit dependencies (topic -> subscribed queue).
+func (r *resolver) checkKind(c *Component, spec *node, deps map[string]bool) {
+	sp := c.Spec
+	switch c.Kind {
+	case KindMicroService, KindWorker, KindCronJob:
+		cpu, ok1 := sp["cpu"].(int64)
+		mem, ok2 := sp["memory"].(int64)
+		if ok1 && ok2 {
+			if ok, want := fargateMemory(cpu, mem); !ok {
+				r.errs.add(posAt(spec, "memory"), "spec.memory", "Fargate does not run cpu %d with memory %d: for cpu %d use memory %s", cpu, mem, cpu, want)
+			}
+		}
+		if hc, ok := sp["healthCheck"].(map[string]any); ok {
+			iv, ok1 := hc["interval"].(int64)
+			to, ok2 := hc["timeout"].(int64)
+			if ok1 && ok2 && to >= iv {
+				r.errs.add(posAt(spec, "healthCheck", "timeout"), "spec.healthCheck.timeout", "timeout %d must be less than interval %d", to, iv)
+			}
+		}
+		if as, ok := sp["autoscaling"].(map[string]any); ok {
+			lo, ok1 := as["min"].(int64)
+			hi, ok2 := as["max"].(int64)
+			if ok1 && ok2 && lo > hi {
+				r.errs.add(posAt(spec, "autoscaling", "min"), "spec.autoscaling.min", "min %d is more than max %d", lo, hi)
+			}
+		}
+		if c.Kind == KindCronJob {
+			if s, ok := sp["schedule"].(string); ok && !strings.Contains(s, "${") {
+				if msg := CheckSchedule(s); msg != "" {
+					r.errs.add(posAt(spec, "schedule"), "spec.schedule", "%s", msg)
+				}
+			}
+		}
+		if sec, ok := sp["secrets"].(map[string]any); ok {
+			for k, v := range sec {
+				if s, ok := v.(string); ok {
+					if msg := checkSecretRef(s); msg != "" {
+						r.errs.add(posAt(spec, "secrets", k), "spec.secrets."+k, "%s", msg)
+					}
+				}
+			}
+		}
+	case KindDatabase, KindCache:
+		engine, _ := sp["engine"].(string)
+		if _, ok := sp["version"]; !ok {
+			if v := defaultVersion(engine); v != "" {
+				sp["version"] = v
+			}
+		} else if v, ok := sp["version"].(string); ok && !versionRe.MatchString(v) && !strings.Contains(v, "${") {
+			r.errs.add(posAt(spec, "version"), "spec.version", "invalid %s version %q: write major[.minor[.patch]], e.g. %s", engine, v, defaultVersion(engine))
+		}
+		if c.Kind == KindCache && len(c.Name) > 40 {
+			r.errs.add(r.s.compIdx[c.Name].pos, "metadata.name", "cache name %q is %d characters; ElastiCache allows at most 40", c.Name, len(c.Name))
+		}
+		if c.Kind == KindCache {
+			if n, ok := sp["nodes"].(int64); ok && n > 1 && strings.HasPrefix(fmt.Sprint(sp["nodeType"]), "cache.t2.") {
+				r.errs.add(posAt(spec, "nodeType"), "spec.nodeType", "cache.t2 nodes do not support automatic failover with %d nodes: use cache.t3/t4g or larger", n)
+			}
+		}
+	case KindTopic:
+		subs, _ := sp["subscriptions"].([]any)
+		fifo, _ := sp["fifo"].(bool)
+		subNodes := spec.get("subscriptions")
+		for i, x := range subs {
+			m, _ := x.(map[string]any)
+			var sn *node
+			if subNodes != nil && subNodes.kind == nSeq && i < len(subNodes.items) {
+				sn = subNodes.items[i]
+			} else {
+				sn = spec
+			}
+			kp := fmt.Sprintf("spec.subscriptions[%d]", i)
+			q, hasQ := m["queue"].(string)
+			_, hasP := m["protocol"]
+			_, hasE := m["endpoint"]
+			switch {
+			case hasQ && (hasP || hasE):
+				r.errs.add(sn.pos(), kp, "a subscription is either {queue: <component>} or {protocol, endpoint}, not both")
+			case hasQ:
+				qc := r.s.compIdx[q]
+				switch {
+				case qc == nil:
+					r.errs.add(posAt(sn, "queue"), kp+".queue", "unknown component %q%s", q, suggestName(q, r.s.ComponentNames()))
+				case qc.kind != KindQueue:
+					r.errs.add(posAt(sn, "queue"), kp+".queue", "%q is a %s, not a Queue", q, qc.kind)
+				default:
+					deps[q] = true
+				}
+			case hasP != hasE:
+				r.errs.add(sn.pos(), kp, "an external subscription needs both protocol and endpoint")
+			case !hasP:
+				r.errs.add(sn.pos(), kp, "a subscription needs {queue: <component>} or {protocol, endpoint}")
+			}
+			_ = fifo
+		}
+	}
+}
+
+var versionRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
+
+// CheckSchedule returns "" for a valid EventBridge schedule expression
+// ("cron(0 3 * * ? *)" or "rate(5 minutes)"), else why not.
+func CheckSchedule(s string) string {
+	switch {
+	case strings.HasPrefix(s, "rate(") && strings.HasSuffix(s, ")"):
+		f := strings.Fields(s[5 : len(s)-1])
+		if len(f) != 2 {
+			return fmt.Sprintf("invalid schedule %q: write rate(<number> <unit>), e.g. rate(5 minutes)", s)
+		}
+		n, err := strconv.Atoi(f[0])
+		if err != nil || n < 1 {
+			return fmt.Sprintf("invalid schedule %q: the rate must be a positive whole number", s)
+		}
+		units := []string{"minute", "hour", "day"}
+		unit := f[1]
+		if n == 1 {
+			if !contains(units, unit) {
+				return fmt.Sprintf("invalid schedule %q: with 1 the unit is minute, hour or day (singular)", s)
+			}
+		} else if !contains(units, strings.TrimSuffix(unit, "s")) || !strings.HasSuffix(unit, "s") {
+			return fmt.Sprintf("invalid schedule %q: the unit is minutes, hours or days", s)
+		}
+		return ""
+	case strings.HasPrefix(s, "cron(") && strings.HasSuffix(s, ")"):
+		f := strings.Fields(s[5 : len(s)-1])
+		if len(f) != 6 {
+			return fmt.Sprintf("invalid schedule %q: cron takes 6 fields (minutes hours day-of-month month day-of-week year), got %d", s, len(f))
+		}
+		limits := [][2]int{{0, 59}, {0, 23}, {1, 31}, {1, 12}, {1, 7}, {1970, 2199}}
+		names := []string{"minutes", "hours", "day-of-month", "month", "day-of-week", "year"}
+		for i, x := range f {
+			if msg := checkCronField(x, limits[i][0], limits[i][1], i); msg != "" {
+				return fmt.Sprintf("invalid schedule %q: %s field %q: %s", s, names[i], x, msg)
+			}
+		}
+		if f[2] != "?" && f[4] != "?" {
+			return fmt.Sprintf("invalid schedule %q: one of day-of-month and day-of-week must be ?", s)
+		}
+		return ""
+	}
+	return fmt.Sprintf("invalid schedule %q: use cron(<min> <hour> <day-of-month> <month> <day-of-week> <year>) or rate(<n> <unit>)", s)
+}
+
+var cronNames = map[string]bool{"JAN": true, "FEB": true, "MAR": true, "APR": true, "MAY": true, "JUN": true, "JUL": true, "AUG": true, "SEP": true, "OCT": true, "NOV": true, "DEC": true,
+	"SUN": true, "MON": true, "TUE": true, "WED": true, "THU": true, "FRI": true, "SAT": true}
+
+func checkCronField(x string, lo, hi, idx int) string {
+	if x == "*" || x == "?" && (idx == 2 || idx == 4) {
+		return ""
+	}
+	for _, part := range strings.Split(x, ",") {
+		base, step, hasStep := strings.Cut(part, "/")
+		if hasStep {
+			if n, err := strconv.Atoi(step); err != nil || n < 1 {
+				return "the step after / must be a positive number"
+			}
+		}
+		if base == "*" {
+			continue
+		}
+		if (idx == 2 || idx == 4) && (strings.HasSuffix(base, "L") || strings.HasSuffix(base, "W") || strings.Contains(base, "#")) {
+			continue
+		}
+		a, b, isRange := strings.Cut(base, "-")
+		for _, v := range []string{a, b} {
+			if v == "" && !isRange {
+				continue
+			}
+			if cronNames[strings.ToUpper(v)] && (idx == 3 || idx == 4) {
+				continue
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return "not a number"
+			}
+			if n < lo || n > hi {
+				return fmt.Sprintf("%d is out of range %d-%d", n, lo, hi)
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,924 @@
+package stacks
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// APIVersion is the apiVersion of every document.
+const APIVersion = "core.panka.io/v1"
+
+// Document kinds that are not components.
+const (
+	KindStack       Kind = "Stack"
+	KindService     Kind = "Service"
+	KindEnvironment Kind = "Environment"
+)
+
+// StackFile is the file that makes a folder a stack.
+const StackFile = "stack.yaml"
+
+// EnvironmentsDir is the folder of environment overlays inside a stack.
+const EnvironmentsDir = "environments"
+
+// Stack is a loaded stack: every document parsed and checked for structure.
+// Resolve turns it into a Resolved model for one environment.
+type Stack struct {
+	header   Header
+	file     string
+	provider *node
+	vars     []*varDecl
+	varIdx   map[string]*varDecl
+	comps    []*compDoc
+	compIdx  map[string]*compDoc
+	services map[string]string // service name -> file
+	envs     map[string]*envDoc
+}
+
+type varDecl struct {
+	name        string
+	def         string
+	hasDef      bool
+	required    bool
+	secret      bool
+	description string
+	pos         pos
+}
+
+type compDoc struct {
+	name    string
+	kind    Kind
+	file    string
+	service string
+	labels  map[string]string
+	spec    *node
+	pos     pos
+}
+
+type envDoc struct {
+	name      string
+	file      string
+	vars      map[string]*node
+	varKeys   []*node
+	overrides []*override
+	provider  *node
+}
+
+type override struct {
+	key  *node // the component name key, for positions
+	spec *node
+}
+
+// Header returns the stack's header (identity, watch globs, backend
+// settings, environments).
+func (s *Stack) Header() *Header { h := s.header; return &h }
+
+// Environments lists the stack's environments, sorted.
+func (s *Stack) Environments() []string { return append([]string(nil), s.header.Environments...) }
+
+// File is the repo-relative path of the stack's stack.yaml.
+func (s *Stack) File() string { return s.file }
+
+// ComponentNames lists the stack's components, sorted.
+func (s *Stack) ComponentNames() []string {
+	out := make([]string, len(s.comps))
+	for i, c := range s.comps {
+		out[i] = c.name
+	}
+	return out
+}
+
+// ComponentFile returns the repo-relative file declaring a component, or "".
+func (s *Stack) ComponentFile(name string) string {
+	if c := s.compIdx[name]; c != nil {
+		return c.file
+	}
+	return ""
+}
+
+// EnvironmentFile returns the repo-relative overlay file of env, or "".
+func (s *Stack) EnvironmentFile(env string) string {
+	if e := s.envs[env]; e != nil {
+		return e.file
+	}
+	return ""
+}
+
+// nameRule is the rule for stack, environment and component names. It is
+// the strictest of the AWS names they end up in (RDS identifiers).
+var nameRule = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
+// MaxNameLength is the longest stack, environment or component name.
+const MaxNameLength = 63
+
+// CheckName returns "" when name is a valid stack, environment or component
+// name, else why not.
+func CheckName(name string) string {
+	switch {
+	case name == "":
+		return "name is empty"
+	case len(name) > MaxNameLength:
+		return fmt.Sprintf("name %q is %d characters, more than %d", name, len(name), MaxNameLength)
+	case !nameRule.MatchString(name):
+		return fmt.Sprintf("invalid name %q: use lowercase letters, digits and '-', starting with a letter (no '/', '..', spaces or uppercase)", name)
+	case strings.Contains(name, "--"):
+		return fmt.Sprintf("invalid name %q: '--' is not allowed (AWS RDS rule)", name)
+	case strings.HasSuffix(name, "-"):
+		return fmt.Sprintf("invalid name %q: must not end with '-'", name)
+	}
+	return ""
+}
+
+// isYAML reports whether a file name is a YAML file.
+func isYAML(name string) bool { return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") }
+
+// skipDir reports folders discovery and loading never enter.
+func skipDir(name string) bool {
+	return strings.HasPrefix(name, ".") || name == "node_modules" || name == "vendor"
+}
+
+// Discover finds every folder under root (recursively, root included)
+// holding a stack.yaml and returns the stacks sorted by name. It reads only
+// stack.yaml files. Two stacks with the same metadata.name are an error
+// naming both paths; a stack.yaml that cannot be read is an *Errors.
+// A missing root yields no stacks.
+func Discover(fsys fs.FS, root string) ([]Ref, error) {
+	root = cleanRoot(root)
+	var refs []Ref
+	var errs errList
+	byName := map[string]string{}
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if p != root && skipDir(d.Name()) {
+			return fs.SkipDir
+		}
+		sf := path.Join(p, StackFile)
+		if _, err := fs.Stat(fsys, sf); err != nil {
+			return nil
+		}
+		name, e := readStackName(fsys, sf)
+		if e != nil {
+			for _, x := range e.list {
+				errs.addErr(x)
+			}
+			return fs.SkipDir
+		}
+		if prev, ok := byName[name]; ok {
+			errs.add(pos{sf, 0, 0}, "metadata.name", "stack name %q is used by both %s and %s: stack names must be unique, rename one", name, prev, p)
+			return fs.SkipDir
+		}
+		byName[name] = p
+		refs = append(refs, Ref{Name: name, Path: p})
+		// Stacks do not nest: nothing below a stack is another stack.
+		return fs.SkipDir
+	})
+	if err != nil {
+		return nil, fmt.Errorf("discover stacks under %s: %w", root, err)
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].Name < refs[j].Name })
+	if e := errs.err(); e != nil {
+		return refs, e
+	}
+	return refs, nil
+}
+
+func cleanRoot(root string) string {
+	if root == "" {
+		return "."
+	}
+	root = path.Clean(strings.TrimPrefix(root, "./"))
+	return root
+}
+
+// readStackName reads metadata.name of a stack.yaml cheaply.
+func readStackName(fsys fs.FS, file string) (string, *errList) {
+	var errs errList
+	data, e := readFile(fsys, file)
+	if e != nil {
+		errs.addErr(e)
+		return "", &errs
+	}
+	docs := parseFile(file, data, &errs)
+	if len(errs.list) > 0 {
+		return "", &errs
+	}
+	if len(docs) != 1 {
+		errs.add(pos{file, 1, 0}, "", "stack.yaml must hold exactly one document (kind: Stack), found %d", len(docs))
+		return "", &errs
+	}
+	name := docs[0].root.get("metadata").get("name")
+	if name == nil || name.kind != nScalar {
+		errs.add(docs[0].root.pos(), "metadata.name", "required field is missing: the stack's name")
+		return "", &errs
+	}
+	if msg := CheckName(name.value); msg != "" {
+		errs.add(name.pos(), "metadata.name", "%s", msg)
+		return "", &errs
+	}
+	return name.value, nil
+}
+
+// Strays lists folders under root that hold YAML files but belong to no
+// stack (no stack.yaml in them or above them): usually a missing or
+// misnamed stack.yaml. refs are the stacks Discover found.
+func Strays(fsys fs.FS, root string, refs []Ref) []*Error {
+	root = cleanRoot(root)
+	inStack := map[string]bool{}
+	for _, r := range refs {
+		inStack[r.Path] = true
+	}
+	var out []*Error
+	_ = fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() {
+			if p != root && skipDir(d.Name()) || inStack[p] {
+				return fs.SkipDir
+			}
+			if _, err := fs.Stat(fsys, path.Join(p, StackFile)); err == nil {
+				return fs.SkipDir // a stack Discover could not read; reported there
+			}
+			return nil
+		}
+		if isYAML(d.Name()) {
+			dir := path.Dir(p)
+			out = append(out, &Error{File: p, Msg: fmt.Sprintf("YAML file outside any stack: %s has no %s (nor any folder above it under %s); add %s/%s with kind: Stack, or move the file into a stack", dir, StackFile, root, dir, StackFile)})
+		}
+		return nil
+	})
+	return out
+}
+
+// ReadHeader parses dir/stack.yaml only and lists dir/environments/*.yaml.
+func ReadHeader(fsys fs.FS, dir string) (*Header, error) {
+	var errs errList
+	s := &Stack{}
+	if !s.readStackFile(fsys, dir, &errs) {
+		if e := errs.err(); e != nil {
+			return nil, e
+		}
+	}
+	if e := errs.err(); e != nil {
+		return nil, e
+	}
+	return s.Header(), nil
+}
+
+// readStackFile reads dir/stack.yaml into s and lists environments. It
+// reports false when stack.yaml is missing.
+func (s *Stack) readStackFile(fsys fs.FS, dir string, errs *errList) bool {
+	dir = cleanRoot(dir)
+	file := path.Join(dir, StackFile)
+	s.file = file
+	s.header.Path = dir
+	if _, err := fs.Stat(fsys, file); err != nil {
+		errs.add(pos{file, 0, 0}, "", "%v: %s is not a stack (create %s with kind: Stack, or run `panka stack init`)", ErrNoStack, dir, StackFile)
+		return false
+	}
+	data, e := readFile(fsys, file)
+	if e != nil {
+		errs.addErr(e)
+		return true
+	}
+	docs := parseFile(file, data, errs)
+	if len(docs) == 0 {
+		if len(errs.list) == 0 {
+			errs.add(pos{file, 1, 0}, "", "empty stack.yaml: it needs apiVersion: %s, kind: Stack, metadata.name and spec", APIVersion)
+		}
+	}
+	for i, d := range docs {
+		kind, name, meta, spec, ok := docHeader(d, errs)
+		if !ok {
+			continue
+		}
+		if i > 0 {
+			errs.add(pos{file, d.line, 0}, "", "stack.yaml must hold exactly one document (kind: Stack); move %s %q into its own file", kind, name)
+			continue
+		}
+		if kind != KindStack {
+			errs.add(d.root.get("kind").pos(), "kind", "stack.yaml must be kind: Stack, got %s", kind)
+			continue
+		}
+		_ = meta
+		s.header.Name = name
+		s.decodeStackSpec(spec, errs)
+	}
+	// Environments exist iff their files exist.
+	envDir := path.Join(dir, EnvironmentsDir)
+	if ents, err := fs.ReadDir(fsys, envDir); err == nil {
+		for _, ent := range ents {
+			if ent.IsDir() || !isYAML(ent.Name()) {
+				continue
+			}
+			env := strings.TrimSuffix(strings.TrimSuffix(ent.Name(), ".yaml"), ".yml")
+			if msg := CheckName(env); msg != "" {
+				errs.add(pos{path.Join(envDir, ent.Name()), 0, 0}, "", "environment file name: %s", msg)
+				continue
+			}
+			if contains(s.header.Environments, env) {
+				errs.add(pos{path.Join(envDir, ent.Name()), 0, 0}, "", "environment %q is defined twice (.yaml and .yml): remove one", env)
+				continue
+			}
+			s.header.Environments = append(s.header.Environments, env)
+		}
+		sort.Strings(s.header.Environments)
+	}
+	return true
+}
+
+var knownKinds = map[Kind]bool{KindStack: true, KindService: true, KindEnvironment: true}
+
+func init() {
+	for _, k := range ComponentKinds {
+		knownKinds[k] = true
+	}
+}
+
+// docHeader checks apiVersion, kind, metadata and spec of a document.
+func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *node, ok bool) {
+	root := d.root
+	ok = true
+	for _, k := range root.keys {
+		switch k.value {
+		case "apiVersion", "kind", "metadata", "spec":
+		default:
+			errs.add(k.pos(), k.value, "unknown field; a document has apiVersion, kind, metadata and spec")
+		}
+	}
+	av := root.get("apiVersion")
+	switch {
+	case av.isNull():
+		errs.add(root.pos(), "apiVersion", "required field is missing: add apiVersion: %s", APIVersion)
+	case av.kind != nScalar || av.value != APIVersion:
+		errs.add(av.pos(), "apiVersion", "unsupported apiVersion %q: use %s", scalarText(av), APIVersion)
+	}
+	kn := root.get("kind")
+	switch {
+	case kn.isNull():
+		errs.add(root.pos(), "kind", "required field is missing: one of Stack, Service, Environment, %s", kindList())
+		return "", "", nil, nil, false
+	case kn.kind != nScalar || !knownKinds[Kind(kn.value)]:
+		errs.add(kn.pos(), "kind", "unknown kind %q: use one of Stack, Service, Environment, %s", scalarText(kn), kindList())
+		return "", "", nil, nil, false
+	}
+	kind = Kind(kn.value)
+	meta = root.get("metadata")
+	switch {
+	case meta.isNull():
+		errs.add(root.pos(), "metadata", "required field is missing: add metadata.name")
+		ok = false
+	case meta.kind != nMap:
+		errs.add(meta.pos(), "metadata", "want a mapping with name, description, labels, got %s", meta.describe())
+		ok = false
+	default:
+		for _, k := range meta.keys {
+			switch k.value {
+			case "name", "description", "labels":
+			default:
+				errs.add(k.pos(), "metadata."+k.value, "unknown field; metadata has name, description and labels")
+			}
+		}
+		nn := meta.get("name")
+		switch {
+		case nn.isNull():
+			errs.add(meta.pos(), "metadata.name", "required field is missing")
+			ok = false
+		case nn.kind != nScalar:
+			errs.add(nn.pos(), "metadata.name", "want a string, got %s", nn.describe())
+			ok = false
+		default:
+			name = nn.value
+			if kind != KindEnvironment || true {
+				if msg := CheckName(name); msg != "" {
+					errs.add(nn.pos(), "metadata.name", "%s", msg)
+					ok = false
+				}
+			}
+			if name == "var" && kind != KindStack && kind != KindEnvironment && kind != KindService {
+				errs.add(nn.pos(), "metadata.name", "the name \"var\" is reserved (${var.NAME} means a variable): choose another name")
+				ok = false
+			}
+		}
+		if dn := meta.get("description"); !dn.isNull() && dn.kind != nScalar {
+			errs.add(dn.pos(), "metadata.description", "want a string, got %s", dn.describe())
+		}
+		if ln := meta.get("labels"); !ln.isNull() {
+			if ln.kind != nMap {
+				errs.add(ln.pos(), "metadata.labels", "want a mapping of strings, got %s", ln.describe())
+			} else {
+				for i, k := range ln.keys {
+					if v := ln.vals[i]; v.kind != nScalar {
+						errs.add(v.pos(), "metadata.labels."+k.value, "want a string, got %s", v.describe())
+					}
+				}
+			}
+		}
+	}
+	spec = root.get("spec")
+	switch {
+	case spec.isNull():
+		if spec == nil {
+			errs.add(root.pos(), "spec", "required field is missing (use spec: {} when every default is fine)")
+			ok = false
+		} else {
+			spec = &node{kind: nMap, file: d.file, line: spec.line, col: spec.col}
+		}
+	case spec.kind != nMap:
+		errs.add(spec.pos(), "spec", "want a mapping, got %s", spec.describe())
+		ok = false
+	}
+	return kind, name, meta, spec, ok
+}
+
+func scalarText(n *node) string {
+	if n.kind == nScalar {
+		return n.value
+	}
+	return n.describe()
+}
+
+func kindList() string {
+	s := make([]string, len(ComponentKinds))
+	for i, k := range ComponentKinds {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
+}
+
+// providerFields is the schema of spec.provider (stack and environment).
+type providerSchema struct {
+	Name       string            `json:"name" default:"aws" enum:"aws,local"`
+	Region     string            `json:"region,omitempty" pattern:"^[a-z]{2}(-[a-z]+)+-[0-9]+$"`
+	AssumeRole string            `json:"assumeRole,omitempty" pattern:"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+"`
+	Directory  string            `json:"directory,omitempty"`
+	Network    *networkSchema    `json:"network,omitempty"`
+	Tags       map[string]string `json:"tags,omitempty"`
+}
+
+type networkSchema struct {
+	VpcID          string   `json:"vpcId,omitempty" pattern:"^vpc-[0-9a-f]+$"`
+	PublicSubnets  []string `json:"publicSubnets,omitempty"`
+	PrivateSubnets []string `json:"privateSubnets,omitempty"`
+	ListenerArn    string   `json:"listenerArn,omitempty" pattern:"^arn:aws[a-z-]*:elasticloadbalancing:"`
+}
+
+type backendSchema struct {
+	Type     string `json:"type,omitempty" enum:"local,s3"`
+	Bucket   string `json:"bucket,omitempty"`
+	Prefix   string `json:"prefix,omitempty"`
+	Region   string `json:"region,omitempty"`
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
+var (
+	providerFields = structFields(typeOf[providerSchema]())
+	backendFields  = structFields(typeOf[backendSchema]())
+)
+
+// decodeStackSpec checks the Stack spec and keeps what Resolve needs.
+func (s *Stack) decodeStackSpec(spec *node, errs *errList) {
+	s.varIdx = map[string]*varDecl{}
+	for i, k := range spec.keys {
+		v := spec.vals[i]
+		kp := "spec." + k.value
+		switch k.value {
+		case "description":
+			if !v.isNull() && v.kind != nScalar {
+				errs.add(v.pos(), kp, "want a string, got %s", v.describe())
+			}
+		case "provider":
+			if !v.isNull() && v.kind != nMap {
+				errs.add(v.pos(), kp, "want a mapping (name, region, assumeRole, directory, network, tags), got %s", v.describe())
+				continue
+			}
+			s.provider = v
+			checkKeys(v, providerFields, kp, errs)
+		case "variables":
+			s.decodeVarDecls(v, errs)
+		case "watch":
+			if v.isNull() {
+				continue
+			}
+			if v.kind != nSeq {
+				errs.add(v.pos(), kp, "want a list of repo-relative globs, got %s", v.describe())
+				continue
+			}
+			for j, it := range v.items {
+				ikp := fmt.Sprintf("%s[%d]", kp, j)
+				if it.kind != nScalar || it.value == "" {
+					errs.add(it.pos(), ikp, "want a glob string, got %s", it.describe())
+					continue
+				}
+				if msg := checkGlob(it.value); msg != "" {
+					errs.add(it.pos(), ikp, "%s", msg)
+					continue
+				}
+				s.header.Watch = append(s.header.Watch, it.value)
+			}
+		case "backend":
+			if v.isNull() {
+				continue
+			}
+			ty := typer{errs: errs}
+			m := ty.object(backendFields, v, kp)
+			if len(m) > 0 {
+				s.header.Backend = map[string]string{}
+				for key, val := range m {
+					s.header.Backend["backend."+key] = fmt.Sprint(val)
+				}
+			}
+		default:
+			errs.add(k.pos(), kp, "unknown field; a Stack spec has description, provider, variables, watch and backend")
+		}
+	}
+}
+
+// checkKeys reports unknown keys of a mapping (recursively for objects);
+// types are checked when the merged value is decoded.
+func checkKeys(n *node, fs []*field, kp string, errs *errList) {
+	if n == nil || n.kind != nMap {
+		return
+	}
+	for i, k := range n.keys {
+		var f *field
+		for _, x := range fs {
+			if x.name == k.value {
+				f = x
+			}
+		}
+		if f == nil {
+			errs.add(k.pos(), join(kp, k.value), "unknown field%s; valid fields: %s", suggest(k.value, fs), fieldNames(fs))
+			continue
+		}
+		if f.typ == tObject {
+			checkKeys(n.vals[i], f.fields, join(kp, k.value), errs)
+		}
+	}
+}
+
+// checkGlob validates a watch glob.
+func checkGlob(g string) string {
+	if strings.HasPrefix(g, "/") || g == ".." || strings.HasPrefix(g, "../") || strings.Contains(g, "/../") || strings.HasSuffix(g, "/..") {
+		return fmt.Sprintf("watch glob %q must be relative to the repository root and stay inside it", g)
+	}
+	for _, part := range strings.Split(g, "/") {
+		if part == "**" {
+			continue
+		}
+		if _, err := path.Match(part, ""); err != nil {
+			return fmt.Sprintf("invalid watch glob %q: %v", g, err)
+		}
+	}
+	return ""
+}
+
+// decodeVarDecls reads spec.variables of stack.yaml.
+func (s *Stack) decodeVarDecls(v *node, errs *errList) {
+	if v.isNull() {
+		return
+	}
+	if v.kind != nMap {
+		errs.add(v.pos(), "spec.variables", "want a mapping of variable names to {default, required, secret, description}, got %s", v.describe())
+		return
+	}
+	for i, k := range v.keys {
+		kp := "spec.variables." + k.value
+		if !envName.MatchString(k.value) {
+			errs.add(k.pos(), kp, "invalid variable name %q: use letters, digits and _, not starting with a digit", k.value)
+			continue
+		}
+		d := &varDecl{name: k.value, pos: k.pos()}
+		val := v.vals[i]
+		switch val.kind {
+		case nNull:
+		case nScalar: // shorthand: NAME: default
+			d.def, d.hasDef = val.value, true
+		case nSeq:
+			errs.add(val.pos(), kp, "want {default, required, secret, description} or a default value, got a list")
+			continue
+		case nMap:
+			for j, fk := range val.keys {
+				fv := val.vals[j]
+				fkp := kp + "." + fk.value
+				switch fk.value {
+				case "default":
+					if fv.kind == nNull {
+						continue
+					}
+					if fv.kind != nScalar {
+						errs.add(fv.pos(), fkp, "want a string, number or boolean, got %s", fv.describe())
+						continue
+					}
+					d.def, d.hasDef = fv.value, true
+				case "required", "secret":
+					if fv.kind != nScalar || fv.tag != "!!bool" {
+						errs.add(fv.pos(), fkp, "want true or false, got %s", fv.describe())
+						continue
+					}
+					b := fv.value == "true"
+					if fk.value == "required" {
+						d.required = b
+					} else {
+						d.secret = b
+					}
+				case "description":
+					if fv.kind != nScalar {
+						errs.add(fv.pos(), fkp, "want a string, got %s", fv.describe())
+						continue
+					}
+					d.description = fv.value
+				default:
+					errs.add(fk.pos(), fkp, "unknown field; a variable has default, required, secret and description")
+				}
+			}
+		}
+		if d.required && d.hasDef {
+			errs.add(k.pos(), kp, "a required variable cannot have a default: drop one of them")
+		}
+		s.vars = append(s.vars, d)
+		s.varIdx[d.name] = d
+	}
+	sort.Slice(s.vars, func(i, j int) bool { return s.vars[i].name < s.vars[j].name })
+}
+
+// Load parses every YAML file of the stack in dir (stack.yaml, components
+// in any subfolder, environments/*.yaml), checks their structure strictly
+// and returns the stack. On any problem it returns an *Errors listing all
+// of them, each with its repo-relative file:line:column.
+func Load(fsys fs.FS, dir string) (*Stack, error) {
+	var errs errList
+	s := &Stack{compIdx: map[string]*compDoc{}, services: map[string]string{}, envs: map[string]*envDoc{}}
+	dir = cleanRoot(dir)
+	if !s.readStackFile(fsys, dir, &errs) {
+		return nil, &Errors{List: errs.list}
+	}
+	if s.varIdx == nil {
+		s.varIdx = map[string]*varDecl{}
+	}
+	envDir := path.Join(dir, EnvironmentsDir)
+	// Every other YAML file of the stack, folder by folder.
+	type svcDir struct{ name, file string }
+	svcOf := map[string]svcDir{}
+	var files []string
+	walkErr := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			errs.add(pos{p, 0, 0}, "", "cannot read: %v", unwrapPath(err))
+			return nil
+		}
+		if d.IsDir() {
+			if p == dir {
+				return nil
+			}
+			if skipDir(d.Name()) {
+				return fs.SkipDir
+			}
+			if _, err := fs.Stat(fsys, path.Join(p, StackFile)); err == nil {
+				errs.add(pos{path.Join(p, StackFile), 0, 0}, "", "stacks cannot be nested: %s is inside stack %s; move it out", p, dir)
+				return fs.SkipDir
+			}
+			if p == envDir {
+				return nil
+			}
+			if strings.HasPrefix(p, envDir+"/") {
+				errs.add(pos{p, 0, 0}, "", "folders inside %s are not read: environments are %s/<env>.yaml files", envDir, envDir)
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !isYAML(d.Name()) || p == s.file {
+			return nil
+		}
+		files = append(files, p)
+		return nil
+	})
+	if walkErr != nil {
+		errs.add(pos{dir, 0, 0}, "", "cannot read the stack folder: %v", walkErr)
+	}
+	var comps []*compDoc
+	for _, p := range files {
+		data, e := readFile(fsys, p)
+		if e != nil {
+			errs.addErr(e)
+			continue
+		}
+		docs := parseFile(p, data, &errs)
+		if path.Dir(p) == envDir {
+			s.loadEnvironment(p, docs, &errs)
+			continue
+		}
+		for _, d := range docs {
+			kind, name, meta, spec, ok := docHeader(d, &errs)
+			if kind == "" {
+				continue
+			}
+			switch kind {
+			case KindStack:
+				errs.add(d.root.get("kind").pos(), "kind", "kind: Stack belongs in %s only", s.file)
+				continue
+			case KindEnvironment:
+				errs.add(d.root.get("kind").pos(), "kind", "kind: Environment belongs in %s/<env>.yaml", envDir)
+				continue
+			case KindService:
+				if !ok {
+					continue
+				}
+				checkServiceSpec(spec, &errs)
+				folder := path.Dir(p)
+				if prev, dup := svcOf[folder]; dup {
+					errs.add(d.root.get("metadata").get("name").pos(), "metadata.name", "folder %s already has Service %q (%s): one Service per folder", folder, prev.name, prev.file)
+					continue
+				}
+				if prev, dup := s.services[name]; dup {
+					errs.add(d.root.get("metadata").get("name").pos(), "metadata.name", "duplicate Service name %q (also in %s)", name, prev)
+					continue
+				}
+				svcOf[folder] = svcDir{name, p}
+				s.services[name] = p
+				continue
+			}
+			if !ok {
+				continue
+			}
+			c := &compDoc{name: name, kind: kind, file: p, spec: spec, pos: d.root.get("metadata").get("name").pos()}
+			if ln := meta.get("labels"); ln != nil && ln.kind == nMap {
+				c.labels = map[string]string{}
+				for i, k := range ln.keys {
+					c.labels[k.value] = ln.vals[i].value
+				}
+			}
+			if prev := s.compIdx[name]; prev != nil {
+				errs.add(c.pos, "metadata.name", "duplicate component name %q (also declared at %s:%d): component names are unique within a stack", name, prev.file, prev.pos.line)
+				continue
+			}
+			s.compIdx[name] = c
+			comps = append(comps, c)
+		}
+	}
+	// A component belongs to the Service of its folder or the nearest folder above.
+	for _, c := range comps {
+		for f := path.Dir(c.file); f != dir && f != "." && f != "/"; f = path.Dir(f) {
+			if sv, ok := svcOf[f]; ok {
+				c.service = sv.name
+				break
+			}
+		}
+	}
+	sort.Slice(comps, func(i, j int) bool { return comps[i].name < comps[j].name })
+	s.comps = comps
+	// Overrides must name existing components.
+	for _, env := range s.envs {
+		for _, o := range env.overrides {
+			if s.compIdx[o.key.value] == nil {
+				errs.add(o.key.pos(), "spec.overrides."+o.key.value, "environment %q overrides unknown component %q%s", env.name, o.key.value, suggestName(o.key.value, s.ComponentNames()))
+			}
+		}
+	}
+	if e := errs.err(); e != nil {
+		return nil, e
+	}
+	return s, nil
+}
+
+func suggestName(name string, names []string) string {
+	best, bd := "", 3
+	for _, n := range names {
+		if d := editDistance(name, n); d < bd {
+			best, bd = n, d
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	if len(names) == 0 {
+		return "; the stack has no components"
+	}
+	if len(names) <= 12 {
+		return "; components: " + strings.Join(names, ", ")
+	}
+	return ""
+}
+
+func checkServiceSpec(spec *node, errs *errList) {
+	for i, k := range spec.keys {
+		switch k.value {
+		case "owner", "description":
+			if v := spec.vals[i]; !v.isNull() && v.kind != nScalar {
+				errs.add(v.pos(), "spec."+k.value, "want a string, got %s", v.describe())
+			}
+		default:
+			errs.add(k.pos(), "spec."+k.value, "unknown field; a Service spec has owner and description (components are separate documents in the service's folder)")
+		}
+	}
+}
+
+// loadEnvironment reads one environments/<env>.yaml file.
+func (s *Stack) loadEnvironment(file string, docs []document, errs *errList) {
+	base := path.Base(file)
+	envName := strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml")
+	if CheckName(envName) != "" {
+		return // reported by readStackFile
+	}
+	if len(docs) == 0 {
+		errs.add(pos{file, 1, 0}, "", "empty environment file: it needs apiVersion: %s, kind: Environment, metadata.name: %s and spec", APIVersion, envName)
+		return
+	}
+	if len(docs) > 1 {
+		errs.add(pos{file, docs[1].line, 0}, "", "an environment file holds exactly one document (kind: Environment)")
+	}
+	d := docs[0]
+	kind, name, _, spec, ok := docHeader(d, errs)
+	if kind == "" {
+		return
+	}
+	if kind != KindEnvironment {
+		errs.add(d.root.get("kind").pos(), "kind", "files in %s must be kind: Environment, got %s", path.Dir(file), kind)
+		return
+	}
+	if !ok {
+		return
+	}
+	if name != envName {
+		errs.add(d.root.get("metadata").get("name").pos(), "metadata.name", "environment name %q must match its file name %s (%q)", name, base, envName)
+		return
+	}
+	e := &envDoc{name: name, file: file, vars: map[string]*node{}}
+	for i, k := range spec.keys {
+		v := spec.vals[i]
+		kp := "spec." + k.value
+		switch k.value {
+		case "description":
+			if !v.isNull() && v.kind != nScalar {
+				errs.add(v.pos(), kp, "want a string, got %s", v.describe())
+			}
+		case "variables":
+			if v.isNull() {
+				continue
+			}
+			if v.kind != nMap {
+				errs.add(v.pos(), kp, "want a mapping of variable names to values, got %s", v.describe())
+				continue
+			}
+			for j, vk := range v.keys {
+				vv := v.vals[j]
+				vkp := kp + "." + vk.value
+				d := s.varIdx[vk.value]
+				if d == nil {
+					errs.add(vk.pos(), vkp, "variable %q is not declared in %s: add it under spec.variables there", vk.value, s.file)
+					continue
+				}
+				if vv.kind != nScalar {
+					errs.add(vv.pos(), vkp, "want a string, number or boolean, got %s", vv.describe())
+					continue
+				}
+				e.vars[vk.value] = vv
+				e.varKeys = append(e.varKeys, vk)
+			}
+		case "overrides":
+			if v.isNull() {
+				continue
+			}
+			if v.kind != nMap {
+				errs.add(v.pos(), kp, "want a mapping of component names to spec fields, got %s", v.describe())
+				continue
+			}
+			for j, ck := range v.keys {
+				cv := v.vals[j]
+				if cv.isNull() {
+					continue
+				}
+				if cv.kind != nMap {
+					errs.add(cv.pos(), kp+"."+ck.value, "want a mapping of spec fields, got %s", cv.describe())
+					continue
+				}
+				e.overrides = append(e.overrides, &override{key: ck, spec: cv})
+			}
+		case "provider":
+			if v.isNull() {
+				continue
+			}
+			if v.kind != nMap {
+				errs.add(v.pos(), kp, "want a mapping (region, assumeRole, network, tags, ...), got %s", v.describe())
+				continue
+			}
+			checkKeys(v, providerFields, kp, errs)
+			e.provider = v
+		default:
+			errs.add(k.pos(), kp, "unknown field; an Environment spec has description, variables, overrides and provider")
+		}
+	}
+	s.envs[name] = e
+}

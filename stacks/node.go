@@ -1,0 +1,335 @@
+package stacks
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// MaxFileSize is the largest YAML file the loader reads. Anything larger is
+// almost certainly not a hand-written stack file.
+const MaxFileSize = 10 << 20
+
+// maxNodes bounds the nodes one file may expand to, aliases included.
+// Decoding through yaml.Node bypasses yaml.v3's own alias-ratio guard, so
+// without this a "billion laughs" document of a few hundred bytes would
+// expand to billions of nodes.
+const maxNodes = 1_000_000
+
+// nodeKind is the shape of a node.
+type nodeKind uint8
+
+const (
+	nNull nodeKind = iota
+	nScalar
+	nMap
+	nSeq
+)
+
+// node is a YAML value with its position, aliases expanded and merge keys
+// applied. Overlays merge node trees, so every value keeps the file it came
+// from and errors point into the file that set the value.
+type node struct {
+	kind  nodeKind
+	file  string
+	line  int
+	col   int
+	tag   string // scalars: !!str, !!int, !!bool, !!float, !!null, !!timestamp, ...
+	value string
+
+	keys  []*node // nMap: scalar keys, in document order
+	vals  []*node // nMap: values
+	items []*node // nSeq
+
+	// subst is set on scalars produced by variable substitution: their text
+	// may then be read as an int or bool.
+	subst bool
+	// secretVars lists secret variables substituted into this scalar.
+	secretVars []string
+}
+
+func (n *node) pos() pos { return pos{n.file, n.line, n.col} }
+
+// get returns the value of key in a map node, or nil.
+func (n *node) get(key string) *node {
+	if n == nil || n.kind != nMap {
+		return nil
+	}
+	for i, k := range n.keys {
+		if k.value == key {
+			return n.vals[i]
+		}
+	}
+	return nil
+}
+
+// getKey returns the key node of key in a map node, or nil.
+func (n *node) getKey(key string) *node {
+	if n == nil || n.kind != nMap {
+		return nil
+	}
+	for _, k := range n.keys {
+		if k.value == key {
+			return k
+		}
+	}
+	return nil
+}
+
+// isNull reports whether n is absent or an explicit null.
+func (n *node) isNull() bool { return n == nil || n.kind == nNull }
+
+// describe names the node's type for error messages.
+func (n *node) describe() string {
+	switch n.kind {
+	case nNull:
+		return "null"
+	case nMap:
+		return "a mapping"
+	case nSeq:
+		return "a list"
+	}
+	switch n.tag {
+	case "!!int":
+		return "an integer"
+	case "!!bool":
+		return "a boolean"
+	case "!!float":
+		return "a number"
+	}
+	return "a string"
+}
+
+// pos is a place in a file.
+type pos struct {
+	file      string
+	line, col int
+}
+
+// errList collects problems.
+type errList struct {
+	list []*Error
+	seen map[string]bool
+}
+
+func (e *errList) add(p pos, key, format string, a ...any) {
+	msg := format
+	if len(a) > 0 {
+		msg = fmt.Sprintf(format, a...)
+	}
+	x := &Error{File: p.file, Line: p.line, Column: p.col, Key: key, Msg: msg}
+	s := x.Error()
+	if e.seen == nil {
+		e.seen = map[string]bool{}
+	}
+	if e.seen[s] {
+		return
+	}
+	e.seen[s] = true
+	e.list = append(e.list, x)
+}
+
+func (e *errList) addErr(x *Error) {
+	e.add(pos{x.File, x.Line, x.Column}, x.Key, "%s", x.Msg)
+}
+
+func (e *errList) err() error {
+	if len(e.list) == 0 {
+		return nil
+	}
+	return &Errors{List: e.list}
+}
+
+// document is one YAML document of a file.
+type document struct {
+	file string
+	root *node // the top-level mapping
+	line int
+}
+
+// readFile reads a file of fsys with the size and binary guards.
+func readFile(fsys fs.FS, name string) ([]byte, *Error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, &Error{File: name, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > MaxFileSize {
+		return nil, &Error{File: name, Msg: fmt.Sprintf("file is %d bytes, more than the %d MB limit for stack files: split it or remove it from the stack folder", st.Size(), MaxFileSize>>20)}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, &Error{File: name, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: name, Msg: fmt.Sprintf("file is more than the %d MB limit for stack files: split it or remove it from the stack folder", MaxFileSize>>20)}
+	}
+	if i := bytes.IndexByte(data, 0); i >= 0 || !utf8.Valid(data) {
+		return nil, &Error{File: name, Msg: "not a text file (binary content): stack files must be UTF-8 YAML; remove it or rename it so it does not end in .yaml"}
+	}
+	return data, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// parseFile parses every document of data. Problems go to errs; documents
+// that could not be read are skipped.
+func parseFile(name string, data []byte, errs *errList) []document {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var docs []document
+	budget := maxNodes
+	for {
+		var y yaml.Node
+		err := dec.Decode(&y)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			line, msg := yamlErrLine(err)
+			errs.add(pos{name, line, 0}, "", "invalid YAML: %s", msg)
+			break
+		}
+		if len(y.Content) == 0 {
+			continue
+		}
+		c := convert{file: name, budget: &budget, errs: errs}
+		n := c.node(y.Content[0], 0)
+		if c.failed {
+			break
+		}
+		if n.kind == nNull {
+			continue // empty document (e.g. only comments)
+		}
+		if n.kind != nMap {
+			errs.add(n.pos(), "", "a document must be a mapping with apiVersion, kind, metadata and spec, got %s", n.describe())
+			continue
+		}
+		docs = append(docs, document{file: name, root: n, line: n.line})
+	}
+	return docs
+}
+
+// yamlErrLine pulls the line out of a yaml.v3 error ("yaml: line 3: ...").
+func yamlErrLine(err error) (int, string) {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	if strings.HasPrefix(msg, "line ") {
+		rest := msg[5:]
+		i := strings.IndexByte(rest, ':')
+		if i > 0 {
+			n := 0
+			for _, c := range rest[:i] {
+				if c < '0' || c > '9' {
+					return 0, msg
+				}
+				n = n*10 + int(c-'0')
+			}
+			return n, strings.TrimSpace(rest[i+1:])
+		}
+	}
+	return 0, msg
+}
+
+// convert turns yaml.Nodes into nodes, expanding aliases within a budget.
+type convert struct {
+	file   string
+	budget *int
+	errs   *errList
+	failed bool
+}
+
+func (c *convert) node(y *yaml.Node, depth int) *node {
+	if c.failed {
+		return &node{kind: nNull, file: c.file}
+	}
+	*c.budget--
+	if *c.budget < 0 || depth > 1000 {
+		c.failed = true
+		c.errs.add(pos{c.file, y.Line, y.Column}, "", "document expands to too many values (more than %d, or nested deeper than 1000): aliases (*name) may be expanding exponentially; write the values out instead", maxNodes)
+		return &node{kind: nNull, file: c.file}
+	}
+	switch y.Kind {
+	case yaml.AliasNode:
+		if y.Alias == nil {
+			return &node{kind: nNull, file: c.file, line: y.Line, col: y.Column}
+		}
+		return c.node(y.Alias, depth+1)
+	case yaml.DocumentNode:
+		if len(y.Content) == 0 {
+			return &node{kind: nNull, file: c.file, line: y.Line, col: y.Column}
+		}
+		return c.node(y.Content[0], depth+1)
+	case yaml.ScalarNode:
+		tag := y.ShortTag()
+		if tag == "!!null" {
+			return &node{kind: nNull, file: c.file, line: y.Line, col: y.Column, tag: tag}
+		}
+		if tag == "!!binary" {
+			tag = "!!str"
+		}
+		return &node{kind: nScalar, file: c.file, line: y.Line, col: y.Column, tag: tag, value: y.Value}
+	case yaml.SequenceNode:
+		n := &node{kind: nSeq, file: c.file, line: y.Line, col: y.Column}
+		n.items = make([]*node, 0, len(y.Content))
+		for _, it := range y.Content {
+			n.items = append(n.items, c.node(it, depth+1))
+		}
+		return n
+	case yaml.MappingNode:
+		n := &node{kind: nMap, file: c.file, line: y.Line, col: y.Column}
+		var merges []*yaml.Node
+		for i := 0; i+1 < len(y.Content); i += 2 {
+			k, v := y.Content[i], y.Content[i+1]
+			if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+				merges = append(merges, v)
+				continue
+			}
+			if k.Kind != yaml.ScalarNode {
+				c.errs.add(pos{c.file, k.Line, k.Column}, "", "mapping keys must be plain strings")
+				continue
+			}
+			if n.getKey(k.Value) != nil {
+				first := n.getKey(k.Value)
+				c.errs.add(pos{c.file, k.Line, k.Column}, k.Value, "duplicate key (first set at line %d): remove one of them", first.line)
+				continue
+			}
+			*c.budget--
+			n.keys = append(n.keys, &node{kind: nScalar, file: c.file, line: k.Line, col: k.Column, tag: "!!str", value: k.Value})
+			n.vals = append(n.vals, c.node(v, depth+1))
+		}
+		// Merge keys (<<: *base) add the keys the mapping does not set itself.
+		for _, m := range merges {
+			srcs := []*yaml.Node{m}
+			if m.Kind == yaml.SequenceNode {
+				srcs = m.Content
+			}
+			for _, s := range srcs {
+				sn := c.node(s, depth+1)
+				if sn.kind != nMap {
+					c.errs.add(pos{c.file, s.Line, s.Column}, "<<", "a merge key needs a mapping (or a list of mappings)")
+					continue
+				}
+				for i, k := range sn.keys {
+					if n.getKey(k.value) == nil {
+						n.keys = append(n.keys, k)
+						n.vals = append(n.vals, sn.vals[i])
+					}
+				}
+			}
+		}
+		return n
+	}
+	return &node{kind: nNull, file: c.file, line: y.Line, col: y.Column}
+}

@@ -1,0 +1,466 @@
+package stacks
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ErrNoEnvironment is returned (wrapped) by Resolve for an environment the
+// stack does not have.
+var ErrNoEnvironment = errors.New("no such environment")
+
+// Variable sources, as recorded in ResolvedVar.Source.
+const (
+	SourceFlag        = "flag"
+	SourceVarFile     = "var-file"
+	SourceEnv         = "env"
+	SourceEnvironment = "environment"
+	SourceDefault     = "default"
+	SourceUnset       = "unset"
+)
+
+func typeOf[T any]() reflect.Type { return reflect.TypeOf((*T)(nil)).Elem() }
+
+// varValue is a variable's value for one resolution.
+type varValue struct {
+	decl     *varDecl
+	value    string
+	source   string
+	symbolic bool // no value: kept as ${var.NAME} (lenient)
+}
+
+// resolver resolves one stack for one environment.
+type resolver struct {
+	s    *Stack
+	env  *envDoc
+	opts ResolveOptions
+	errs *errList
+	vars map[string]*varValue
+	// per component: references found while substituting.
+	refs map[string]pos
+}
+
+// Resolve merges the environment's overlay into the stack, substitutes
+// variables, checks references and every field, and returns the canonical
+// model of the stack in env. Problems are an *Errors listing all of them.
+// A required variable without a value is an error unless opts.Lenient.
+func (s *Stack) Resolve(env string, opts ResolveOptions) (*Resolved, error) {
+	var e *envDoc
+	if env != "" {
+		e = s.envs[env]
+		if e == nil {
+			return nil, fmt.Errorf("stack %q: environment %q: %w (environments: %s; an environment exists iff %s/%s/%s.yaml exists)",
+				s.header.Name, env, ErrNoEnvironment, strings.Join(s.header.Environments, ", "), s.header.Path, EnvironmentsDir, env)
+		}
+	}
+	var errs errList
+	r := &resolver{s: s, env: e, opts: opts, errs: &errs}
+	out := r.resolve(env)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Validate resolves every environment (and the stack without overlays when
+// it has none) leniently: structure, declarations, references and the
+// values given in opts are checked, but required variables need no value.
+// It returns an *Errors with every problem of every environment.
+func (s *Stack) Validate(opts ResolveOptions) error {
+	opts.Lenient = true
+	var errs errList
+	envs := s.header.Environments
+	if len(envs) == 0 {
+		envs = []string{""}
+	}
+	for _, env := range envs {
+		_, err := s.Resolve(env, opts)
+		var es *Errors
+		if errors.As(err, &es) {
+			for _, x := range es.List {
+				errs.addErr(x)
+			}
+		} else if err != nil {
+			return err
+		}
+	}
+	return errs.err()
+}
+
+func (r *resolver) resolve(envName string) *Resolved {
+	out := &Resolved{Stack: r.s.header.Name, Environment: envName, Components: make([]Component, 0, len(r.s.comps))}
+	r.resolveVars(out)
+	out.Provider = r.resolveProvider()
+	overrides := map[string]*node{}
+	if r.env != nil {
+		for _, o := range r.env.overrides {
+			overrides[o.key.value] = o.spec
+		}
+	}
+	compFile := map[string]pos{}
+	for _, c := range r.s.comps {
+		compFile[c.name] = c.pos
+		spec := c.spec
+		if o := overrides[c.name]; o != nil {
+			spec = merge(spec, o)
+		}
+		r.refs = map[string]pos{}
+		spec = r.subst(spec)
+		comp := Component{Name: c.name, Kind: c.kind, Service: c.service, File: c.file, Labels: c.labels}
+		deps := map[string]bool{}
+		if dn := spec.get("dependsOn"); !dn.isNull() {
+			if dn.kind != nSeq {
+				r.errs.add(dn.pos(), "spec.dependsOn", "want a list of component names, got %s", dn.describe())
+			} else {
+				for _, it := range dn.items {
+					switch {
+					case it.kind != nScalar:
+						r.errs.add(it.pos(), "spec.dependsOn", "want a component name, got %s", it.describe())
+					case it.value == c.name:
+						r.errs.add(it.pos(), "spec.dependsOn", "component %q cannot depend on itself", c.name)
+					case r.s.compIdx[it.value] == nil:
+						r.errs.add(it.pos(), "spec.dependsOn", "unknown component %q%s", it.value, suggestName(it.value, r.s.ComponentNames()))
+					default:
+						deps[it.value] = true
+					}
+				}
+			}
+			spec = without(spec, "dependsOn")
+		}
+		ty := typer{errs: r.errs, hash: r.hash}
+		comp.Spec = ty.object(kindSchema(c.kind), prefixed(spec), "spec")
+		if ty.secretRefs != nil {
+			sec, _ := comp.Spec["secrets"].(map[string]any)
+			if sec == nil {
+				sec = map[string]any{}
+			}
+			for k, v := range ty.secretRefs {
+				if _, dup := sec[k]; dup {
+					r.errs.add(ty.refPos[k], "spec.env."+k, "%s is set both in env (as a secret reference) and in secrets: keep one", k)
+					continue
+				}
+				sec[k] = v
+			}
+			comp.Spec["secrets"] = sec
+		}
+		r.checkKind(&comp, spec, deps)
+		for ref, p := range r.refs {
+			name := ref[:strings.IndexByte(ref, '.')]
+			if name == c.name {
+				r.errs.add(p, "", "component %q references its own output ${%s}: outputs exist only after deployment", c.name, ref)
+				continue
+			}
+			deps[name] = true
+		}
+		for d := range deps {
+			comp.DependsOn = append(comp.DependsOn, d)
+		}
+		sort.Strings(comp.DependsOn)
+		out.Components = append(out.Components, comp)
+	}
+	if len(r.errs.list) == 0 {
+		if _, err := out.Graph(); err != nil {
+			var ce *CycleError
+			if errors.As(err, &ce) {
+				p := compFile[ce.Path[0]]
+				r.errs.add(p, "spec.dependsOn", "%s (through dependsOn and ${component.output} references): break the cycle", err)
+			}
+		}
+	}
+	return out
+}
+
+// prefixed returns n (the spec node); kept separate for clarity of intent.
+func prefixed(n *node) *node { return n }
+
+// without returns a copy of a map node without key.
+func without(n *node, key string) *node {
+	c := *n
+	c.keys, c.vals = nil, nil
+	for i, k := range n.keys {
+		if k.value != key {
+			c.keys = append(c.keys, k)
+			c.vals = append(c.vals, n.vals[i])
+		}
+	}
+	return &c
+}
+
+// merge deep-merges over into base: mappings merge key by key, everything
+// else (lists included) is replaced; an explicit null removes the key.
+func merge(base, over *node) *node {
+	if over == nil {
+		return base
+	}
+	if base == nil || base.kind != nMap || over.kind != nMap {
+		return over
+	}
+	out := &node{kind: nMap, file: base.file, line: base.line, col: base.col}
+	out.keys = append(make([]*node, 0, len(base.keys)+len(over.keys)), base.keys...)
+	out.vals = append(make([]*node, 0, len(base.keys)+len(over.keys)), base.vals...)
+	for i, k := range over.keys {
+		v := over.vals[i]
+		idx := -1
+		for j, bk := range out.keys {
+			if bk.value == k.value {
+				idx = j
+				break
+			}
+		}
+		switch {
+		case idx < 0:
+			out.keys = append(out.keys, k)
+			out.vals = append(out.vals, v)
+		case v.kind == nNull:
+			out.vals[idx] = v
+		default:
+			out.vals[idx] = merge(out.vals[idx], v)
+		}
+	}
+	return out
+}
+
+// resolveVars computes every declared variable's value by priority.
+func (r *resolver) resolveVars(out *Resolved) {
+	r.vars = make(map[string]*varValue, len(r.s.vars))
+	for _, d := range r.s.vars {
+		v := &varValue{decl: d, source: SourceUnset}
+		if x, ok := r.opts.Vars.Flags[d.name]; ok {
+			v.value, v.source = x, SourceFlag
+		} else if x, ok := r.opts.Vars.File[d.name]; ok {
+			v.value, v.source = x, SourceVarFile
+		} else if x, ok := r.opts.Vars.Env[d.name]; ok {
+			v.value, v.source = x, SourceEnv
+		} else if n := r.envVar(d.name); n != nil {
+			v.value, v.source = n.value, SourceEnvironment
+		} else if d.hasDef {
+			v.value, v.source = d.def, SourceDefault
+		}
+		if v.source == SourceUnset && d.required {
+			if r.opts.Lenient {
+				v.symbolic = true
+			} else {
+				envName := "the stack"
+				where := "spec.variables in " + r.s.file
+				if r.env != nil {
+					envName = "environment " + strconv.Quote(r.env.name)
+					where = "spec.variables in " + r.env.file
+				}
+				r.errs.add(d.pos, "spec.variables."+d.name, "required variable %s has no value for %s: set it with --var %s=VALUE, --var-file, PANKA_VAR_%s or %s",
+					d.name, envName, d.name, d.name, where)
+			}
+		}
+		r.vars[d.name] = v
+		rv := ResolvedVar{Name: d.name, Source: v.source, Secret: d.secret}
+		switch {
+		case v.symbolic:
+			rv.Value = "${var." + d.name + "}"
+		case d.secret && v.source != SourceUnset:
+			rv.Value = r.hash([]string{d.name}, v.value)
+		case v.source != SourceUnset:
+			rv.Value = v.value
+		}
+		out.Variables = append(out.Variables, rv)
+	}
+}
+
+func (r *resolver) envVar(name string) *node {
+	if r.env == nil {
+		return nil
+	}
+	return r.env.vars[name]
+}
+
+// hash makes a Sensitive value. With opts.SecretKey it is an HMAC-SHA256
+// keyed by it ("sensitive:hmac-sha256:<hex>"); without a key it falls back
+// to an unkeyed SHA-256 ("sensitive:sha256:<hex>"), which still shows
+// changes but can be brute-forced for guessable secrets, so callers that
+// store hashes (state, history) must pass a key.
+func (r *resolver) hash(names []string, clear string) Sensitive {
+	return HashSensitive(r.opts.SecretKey, strings.Join(names, ","), clear)
+}
+
+// HashSensitive returns the Sensitive form of a secret value: name is the
+// variable name(s), the hash covers name + "\x00" + value (see resolver.hash
+// for the keyed and unkeyed forms).
+func HashSensitive(key []byte, name, value string) Sensitive {
+	msg := name + "\x00" + value
+	if len(key) == 0 {
+		sum := sha256.Sum256([]byte(msg))
+		return Sensitive{Clear: value, Hash: SensitivePrefix + "sha256:" + hex.EncodeToString(sum[:])}
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(msg))
+	return Sensitive{Clear: value, Hash: SensitivePrefix + "hmac-sha256:" + hex.EncodeToString(m.Sum(nil))}
+}
+
+// resolveProvider merges the environment's provider over the stack's.
+func (r *resolver) resolveProvider() Provider {
+	n := r.s.provider
+	if r.env != nil && r.env.provider != nil {
+		n = merge(n, r.env.provider)
+	}
+	r.refs = map[string]pos{}
+	n = r.subst(n)
+	for ref, p := range r.refs {
+		r.errs.add(p, "spec.provider", "${%s}: component outputs cannot be used in the provider", ref)
+	}
+	ty := typer{errs: r.errs}
+	m := ty.object(providerFields, n, "spec.provider")
+	var p Provider
+	b, _ := json.Marshal(m)
+	if err := json.Unmarshal(b, &p); err != nil {
+		// Only symbolic variables in non-string fields can get here.
+		return Provider{Name: fmt.Sprint(m["name"])}
+	}
+	if p.Name == "local" && p.Directory == "" {
+		p.Directory = ".panka/local"
+	}
+	return p
+}
+
+var (
+	varNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	refRe     = regexp.MustCompile(`^([a-z][a-z0-9-]*)\.([A-Za-z][A-Za-z0-9]*)$`)
+)
+
+// subst substitutes variables in every scalar of n and records references.
+// Unchanged subtrees are shared, not copied.
+func (r *resolver) subst(n *node) *node {
+	if n == nil {
+		return nil
+	}
+	switch n.kind {
+	case nScalar:
+		if strings.IndexByte(n.value, '$') < 0 {
+			return n
+		}
+		return r.substScalar(n)
+	case nMap:
+		var out *node
+		for i, v := range n.vals {
+			nv := r.subst(v)
+			if nv != v && out == nil {
+				c := *n
+				c.vals = append([]*node(nil), n.vals...)
+				out = &c
+			}
+			if out != nil {
+				out.vals[i] = nv
+			}
+		}
+		if out != nil {
+			return out
+		}
+	case nSeq:
+		var out *node
+		for i, v := range n.items {
+			nv := r.subst(v)
+			if nv != v && out == nil {
+				c := *n
+				c.items = append([]*node(nil), n.items...)
+				out = &c
+			}
+			if out != nil {
+				out.items[i] = nv
+			}
+		}
+		if out != nil {
+			return out
+		}
+	}
+	return n
+}
+
+func (r *resolver) substScalar(n *node) *node {
+	s := n.value
+	var b strings.Builder
+	var secrets []string
+	substituted := false
+	for i := 0; i < len(s); {
+		if strings.HasPrefix(s[i:], "$${") {
+			b.WriteString("${")
+			i += 3
+			continue
+		}
+		if !strings.HasPrefix(s[i:], "${") {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		end := strings.IndexByte(s[i+2:], '}')
+		if end < 0 {
+			r.errs.add(n.pos(), "", "unterminated ${ in %q: close it with } (write $${ for a literal ${)", s)
+			return n
+		}
+		expr := s[i+2 : i+2+end]
+		i += 2 + end + 1
+		name, def, hasDef := strings.Cut(expr, ":-")
+		if !hasDef && strings.Contains(name, ".") && !strings.HasPrefix(name, "var.") {
+			m := refRe.FindStringSubmatch(name)
+			if m == nil {
+				r.errs.add(n.pos(), "", "invalid reference ${%s}: write ${<component>.<output>}", expr)
+				continue
+			}
+			c := r.s.compIdx[m[1]]
+			if c == nil {
+				r.errs.add(n.pos(), "", "reference ${%s}: unknown component %q%s", expr, m[1], suggestName(m[1], r.s.ComponentNames()))
+				continue
+			}
+			if !contains(c.kind.Outputs(), m[2]) {
+				r.errs.add(n.pos(), "", "reference ${%s}: a %s has no output %q; its outputs are %s", expr, c.kind, m[2], strings.Join(c.kind.Outputs(), ", "))
+				continue
+			}
+			if _, ok := r.refs[name]; !ok {
+				r.refs[name] = n.pos()
+			}
+			b.WriteString("${" + name + "}")
+			continue
+		}
+		name = strings.TrimPrefix(name, "var.")
+		if !varNameRe.MatchString(name) {
+			r.errs.add(n.pos(), "", "invalid variable ${%s}: names use letters, digits and _ (references are ${<component>.<output>})", expr)
+			continue
+		}
+		substituted = true
+		v := r.vars[name]
+		switch {
+		case v == nil && hasDef:
+			b.WriteString(def)
+		case v == nil:
+			r.errs.add(n.pos(), "", "undeclared variable ${%s}: declare it under spec.variables in %s, or give a default with ${%s:-value}", name, r.s.file, name)
+		case v.symbolic:
+			if hasDef {
+				b.WriteString(def)
+			} else {
+				b.WriteString("${var." + name + "}")
+			}
+		case v.source == SourceUnset || v.value == "" && hasDef:
+			b.WriteString(def)
+		default:
+			b.WriteString(v.value)
+			if v.decl.secret {
+				secrets = append(secrets, name)
+			}
+		}
+	}
+	out := *n
+	out.value = b.String()
+	if substituted {
+		out.subst = true
+		out.tag = "!!str"
+	}
+	if len(secrets) > 0 {
+		out.secretVars = append(append([]string(nil), n.secretVars...), secrets...)
+	}
+	return &out
+}

@@ -1,0 +1,443 @@
+package stacks
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// ftype is the type of a schema field.
+type ftype uint8
+
+const (
+	tString ftype = iota
+	tInt
+	tBool
+	tStringList
+	tStringMap
+	tObject
+	tObjectList
+)
+
+// field is one field of a typed spec, derived from struct tags.
+type field struct {
+	name      string
+	typ       ftype
+	required  bool
+	def       any // canonical default or nil
+	optional  bool
+	enum      []string
+	min, max  *int64
+	pattern   *regexp.Regexp
+	secretRef bool     // string map whose values may be {secret: ref}
+	envKeys   bool     // string map keyed by environment variable names
+	fields    []*field // tObject, tObjectList
+}
+
+var (
+	schemaOnce sync.Once
+	schemas    map[Kind][]*field
+)
+
+func kindSchema(k Kind) []*field {
+	schemaOnce.Do(func() {
+		schemas = map[Kind][]*field{}
+		for kind, v := range specTypes {
+			schemas[kind] = structFields(reflect.TypeOf(v))
+		}
+	})
+	return schemas[k]
+}
+
+func structFields(t reflect.Type) []*field {
+	var out []*field
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		f := &field{name: name, required: sf.Tag.Get("required") == "true", optional: strings.Contains(opts, "omitempty")}
+		ft := sf.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+			f.optional = true
+		}
+		switch ft.Kind() {
+		case reflect.String:
+			f.typ = tString
+		case reflect.Int64:
+			f.typ = tInt
+		case reflect.Bool:
+			f.typ = tBool
+		case reflect.Slice:
+			if ft.Elem().Kind() == reflect.String {
+				f.typ = tStringList
+			} else {
+				f.typ = tObjectList
+				f.fields = structFields(ft.Elem())
+			}
+		case reflect.Map:
+			f.typ = tStringMap
+		case reflect.Struct:
+			f.typ = tObject
+			f.fields = structFields(ft)
+		default:
+			panic("stacks: unsupported spec field type " + ft.String())
+		}
+		if d, ok := sf.Tag.Lookup("default"); ok {
+			switch f.typ {
+			case tInt:
+				n, _ := strconv.ParseInt(d, 10, 64)
+				f.def = n
+			case tBool:
+				f.def = d == "true"
+			default:
+				f.def = d
+			}
+		}
+		if e := sf.Tag.Get("enum"); e != "" {
+			f.enum = strings.Split(e, ",")
+		}
+		if m, ok := sf.Tag.Lookup("min"); ok {
+			n, _ := strconv.ParseInt(m, 10, 64)
+			f.min = &n
+		}
+		if m, ok := sf.Tag.Lookup("max"); ok {
+			n, _ := strconv.ParseInt(m, 10, 64)
+			f.max = &n
+		}
+		if p := sf.Tag.Get("pattern"); p != "" {
+			f.pattern = regexp.MustCompile(p)
+		}
+		f.secretRef = sf.Tag.Get("secretrefs") == "true"
+		f.envKeys = name == "env" || name == "secrets"
+		out = append(out, f)
+	}
+	return out
+}
+
+func fieldNames(fs []*field) string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = f.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// symbolicVar matches an unresolved variable kept symbolic (lenient mode).
+var symbolicVar = regexp.MustCompile(`^\$\{var\.[A-Za-z_][A-Za-z0-9_]*\}$`)
+
+// typer decodes merged, substituted node trees into canonical values.
+type typer struct {
+	errs *errList
+	hash func(names []string, clear string) Sensitive
+	// secretRefs collects {secret: ref} env values moved to secrets.
+	secretRefs map[string]string
+	refPos     map[string]pos
+}
+
+// object decodes a mapping against fields. keyPath is the dotted path so far.
+func (ty *typer) object(fs []*field, n *node, keyPath string) map[string]any {
+	out := map[string]any{}
+	if n != nil && n.kind != nMap && n.kind != nNull {
+		ty.errs.add(n.pos(), keyPath, "want a mapping with fields %s, got %s", fieldNames(fs), n.describe())
+		return out
+	}
+	if n != nil {
+		for i, k := range n.keys {
+			found := false
+			for _, f := range fs {
+				if f.name == k.value {
+					found = true
+					break
+				}
+			}
+			if !found {
+				ty.errs.add(k.pos(), join(keyPath, k.value), "unknown field%s; valid fields: %s", suggest(k.value, fs), fieldNames(fs))
+				_ = i
+			}
+		}
+	}
+	for _, f := range fs {
+		v := n.get(f.name)
+		kp := join(keyPath, f.name)
+		if v.isNull() {
+			if f.required {
+				p := pos{}
+				if n != nil {
+					p = n.pos()
+				}
+				ty.errs.add(p, kp, "required field is missing")
+				continue
+			}
+			if f.def != nil {
+				out[f.name] = f.def
+			} else if f.typ == tObject && !f.optional {
+				out[f.name] = ty.object(f.fields, nil, kp)
+			}
+			continue
+		}
+		if x, ok := ty.value(f, v, kp); ok {
+			out[f.name] = x
+		}
+	}
+	return out
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}
+
+// suggest returns ` (did you mean "x"?)` for a near-miss field name.
+func suggest(name string, fs []*field) string {
+	best, bd := "", 3
+	for _, f := range fs {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(f.name)); d < bd {
+			best, bd = f.name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 99
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// value decodes one field value.
+func (ty *typer) value(f *field, n *node, kp string) (any, bool) {
+	switch f.typ {
+	case tString:
+		return ty.str(f, n, kp)
+	case tInt:
+		if n.kind == nScalar && symbolicVar.MatchString(n.value) {
+			return n.value, true
+		}
+		if n.kind != nScalar || !(n.tag == "!!int" || n.subst) {
+			ty.errs.add(n.pos(), kp, "want an integer, got %s%s", n.describe(), refHint(n))
+			return nil, false
+		}
+		x, err := strconv.ParseInt(strings.ReplaceAll(n.value, "_", ""), 0, 64)
+		if err != nil {
+			ty.errs.add(n.pos(), kp, "want an integer, got %q", n.value)
+			return nil, false
+		}
+		if f.min != nil && x < *f.min || f.max != nil && x > *f.max {
+			ty.errs.add(n.pos(), kp, "%d is out of range %s", x, rangeText(f))
+			return nil, false
+		}
+		if f.enum != nil && !contains(f.enum, strconv.FormatInt(x, 10)) {
+			ty.errs.add(n.pos(), kp, "%d is not one of %s", x, strings.Join(f.enum, ", "))
+			return nil, false
+		}
+		return x, true
+	case tBool:
+		if n.kind == nScalar && symbolicVar.MatchString(n.value) {
+			return n.value, true
+		}
+		if n.kind == nScalar && (n.tag == "!!bool" || n.subst) {
+			switch strings.ToLower(n.value) {
+			case "true", "yes", "on":
+				return true, true
+			case "false", "no", "off":
+				return false, true
+			}
+		}
+		ty.errs.add(n.pos(), kp, "want true or false, got %s%s", n.describe(), refHint(n))
+		return nil, false
+	case tStringList:
+		if n.kind != nSeq {
+			ty.errs.add(n.pos(), kp, "want a list of strings, got %s", n.describe())
+			return nil, false
+		}
+		out := make([]any, 0, len(n.items))
+		for i, it := range n.items {
+			if x, ok := ty.str(f, it, fmt.Sprintf("%s[%d]", kp, i)); ok {
+				out = append(out, x)
+			}
+		}
+		if len(out) == 0 {
+			return nil, false
+		}
+		return out, true
+	case tStringMap:
+		if n.kind != nMap {
+			ty.errs.add(n.pos(), kp, "want a mapping of names to strings, got %s", n.describe())
+			return nil, false
+		}
+		out := map[string]any{}
+		for i, k := range n.keys {
+			v := n.vals[i]
+			ekp := kp + "." + k.value
+			if f.envKeys && !envName.MatchString(k.value) {
+				ty.errs.add(k.pos(), ekp, "invalid name %q: use letters, digits and _ , not starting with a digit", k.value)
+				continue
+			}
+			if v.kind == nMap && f.secretRef {
+				ref := v.get("secret")
+				if len(v.keys) != 1 || ref == nil || ref.kind != nScalar || ref.value == "" {
+					ty.errs.add(v.pos(), ekp, "a mapping value must be {secret: <SSM parameter or Secrets Manager ARN>}")
+					continue
+				}
+				if err := checkSecretRef(ref.value); err != "" {
+					ty.errs.add(ref.pos(), ekp+".secret", "%s", err)
+					continue
+				}
+				if ty.secretRefs == nil {
+					ty.secretRefs, ty.refPos = map[string]string{}, map[string]pos{}
+				}
+				ty.secretRefs[k.value] = ref.value
+				ty.refPos[k.value] = k.pos()
+				continue
+			}
+			if v.kind == nNull {
+				continue
+			}
+			if x, ok := ty.str(&field{}, v, ekp); ok {
+				out[k.value] = x
+			}
+		}
+		if len(out) == 0 {
+			return nil, false
+		}
+		return out, true
+	case tObject:
+		return ty.object(f.fields, n, kp), true
+	case tObjectList:
+		if n.kind != nSeq {
+			ty.errs.add(n.pos(), kp, "want a list, got %s", n.describe())
+			return nil, false
+		}
+		out := make([]any, 0, len(n.items))
+		for i, it := range n.items {
+			out = append(out, ty.object(f.fields, it, fmt.Sprintf("%s[%d]", kp, i)))
+		}
+		if len(out) == 0 {
+			return nil, false
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func refHint(n *node) string {
+	if n.kind == nScalar && strings.Contains(n.value, "${") {
+		return fmt.Sprintf(" (%q: references to component outputs can only be used in string fields)", n.value)
+	}
+	if n.kind == nScalar {
+		return fmt.Sprintf(" (%q)", n.value)
+	}
+	return ""
+}
+
+func rangeText(f *field) string {
+	switch {
+	case f.min != nil && f.max != nil:
+		return fmt.Sprintf("%d to %d", *f.min, *f.max)
+	case f.min != nil:
+		return fmt.Sprintf("at least %d", *f.min)
+	case f.max != nil:
+		return fmt.Sprintf("at most %d", *f.max)
+	}
+	return ""
+}
+
+// str decodes a scalar as a string; numbers and booleans keep their text.
+func (ty *typer) str(f *field, n *node, kp string) (any, bool) {
+	if n.kind != nScalar {
+		ty.errs.add(n.pos(), kp, "want a string, got %s", n.describe())
+		return nil, false
+	}
+	if f.enum != nil && !contains(f.enum, n.value) && !symbolicVar.MatchString(n.value) {
+		ty.errs.add(n.pos(), kp, "%q is not one of %s", n.value, strings.Join(f.enum, ", "))
+		return nil, false
+	}
+	if f.pattern != nil && !f.pattern.MatchString(n.value) && !strings.Contains(n.value, "${") {
+		ty.errs.add(n.pos(), kp, "%q does not match %s", n.value, f.pattern)
+		return nil, false
+	}
+	if len(n.secretVars) > 0 && ty.hash != nil {
+		return ty.hash(n.secretVars, n.value), true
+	}
+	return n.value, true
+}
+
+// checkSecretRef validates an SSM parameter / Secrets Manager reference.
+func checkSecretRef(ref string) string {
+	switch {
+	case strings.HasPrefix(ref, "arn:aws:ssm:"), strings.HasPrefix(ref, "arn:aws:secretsmanager:"),
+		strings.HasPrefix(ref, "arn:aws-us-gov:"), strings.HasPrefix(ref, "arn:aws-cn:"):
+		return ""
+	case strings.HasPrefix(ref, "/"), strings.HasPrefix(ref, "ssm:"):
+		return ""
+	case strings.HasPrefix(ref, "${"):
+		return ""
+	}
+	return fmt.Sprintf("%q is not a secret reference: use an SSM parameter path (/app/db-password), an SSM parameter ARN or a Secrets Manager ARN", ref)
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// DecodeSpec decodes a resolved component's canonical spec into its typed
+// spec (for example *MicroServiceSpec for a MicroService): pass a pointer to
+// the type of the component's kind. Sensitive values decode as their hash;
+// use Component.Spec for their clear values.
+func DecodeSpec(c *Component, out any) error {
+	b, err := json.Marshal(c.Spec)
+	if err != nil {
+		return fmt.Errorf("decode spec of %s: %w", c.Name, err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("decode spec of %s (%s): %w", c.Name, c.Kind, err)
+	}
+	return nil
+}
+
+// KindFields lists the top-level spec fields of a component kind, sorted
+// (for editors, docs and error messages).
+func KindFields(k Kind) []string {
+	fs := kindSchema(k)
+	out := make([]string, 0, len(fs)+1)
+	for _, f := range fs {
+		out = append(out, f.name)
+	}
+	out = append(out, "dependsOn")
+	sort.Strings(out)
+	return out
+}
