@@ -1,0 +1,290 @@
+package dynamodb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
+
+	"panka.dev/panka/locker"
+)
+
+// Client is the part of the DynamoDB API the locker uses; *dynamodb.Client
+// implements it, tests may wrap it.
+type Client interface {
+	PutItem(ctx context.Context, in *ddb.PutItemInput, optFns ...func(*ddb.Options)) (*ddb.PutItemOutput, error)
+	GetItem(ctx context.Context, in *ddb.GetItemInput, optFns ...func(*ddb.Options)) (*ddb.GetItemOutput, error)
+	UpdateItem(ctx context.Context, in *ddb.UpdateItemInput, optFns ...func(*ddb.Options)) (*ddb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *ddb.DeleteItemInput, optFns ...func(*ddb.Options)) (*ddb.DeleteItemOutput, error)
+	Scan(ctx context.Context, in *ddb.ScanInput, optFns ...func(*ddb.Options)) (*ddb.ScanOutput, error)
+}
+
+// Locker keeps leases in one DynamoDB table.
+type Locker struct {
+	client Client
+	table  string
+	now    func() time.Time
+}
+
+var _ locker.Locker = (*Locker)(nil)
+
+// Options configure New.
+type Options struct {
+	Client Client
+	Table  string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// New returns a Locker on opts.Table.
+func New(opts Options) (*Locker, error) {
+	if opts.Client == nil || opts.Table == "" {
+		return nil, errors.New("dynamodb locker: client and table are required")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Locker{client: opts.Client, table: opts.Table, now: opts.Now}, nil
+}
+
+// Item attribute names (SPEC §6).
+const (
+	attrKey       = "lockKey"
+	attrID        = "lockId"
+	attrBy        = "lockedBy"
+	attrAt        = "lockedAt"
+	attrExpires   = "expiresAt"
+	attrHeartbeat = "lastHeartbeat"
+	attrMeta      = "metadata"
+)
+
+func num(t time.Time) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+func keyOf(key string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrKey: str(key)}
+}
+
+func toItem(i locker.Info) map[string]types.AttributeValue {
+	m := i.Metadata
+	meta := map[string]types.AttributeValue{}
+	for k, v := range map[string]string{"hostname": m.Hostname, "version": m.Version, "operation": m.Operation, "commit": m.Commit, "ciUrl": m.CIURL} {
+		if v != "" {
+			meta[k] = str(v)
+		}
+	}
+	if m.PID != 0 {
+		meta["pid"] = &types.AttributeValueMemberN{Value: strconv.Itoa(m.PID)}
+	}
+	return map[string]types.AttributeValue{
+		attrKey: str(i.Key), attrID: str(i.ID), attrBy: str(i.LockedBy),
+		attrAt: num(i.LockedAt), attrExpires: num(i.ExpiresAt), attrHeartbeat: num(i.LastHeartbeat),
+		attrMeta: &types.AttributeValueMemberM{Value: meta},
+	}
+}
+
+func getS(m map[string]types.AttributeValue, k string) string {
+	if v, ok := m[k].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func getN(m map[string]types.AttributeValue, k string) int64 {
+	if v, ok := m[k].(*types.AttributeValueMemberN); ok {
+		f, err := strconv.ParseFloat(v.Value, 64)
+		if err == nil {
+			return int64(f)
+		}
+	}
+	return 0
+}
+
+func fromItem(item map[string]types.AttributeValue) locker.Info {
+	i := locker.Info{
+		Key: getS(item, attrKey), ID: getS(item, attrID), LockedBy: getS(item, attrBy),
+		LockedAt: time.Unix(getN(item, attrAt), 0), ExpiresAt: time.Unix(getN(item, attrExpires), 0),
+		LastHeartbeat: time.Unix(getN(item, attrHeartbeat), 0),
+	}
+	if m, ok := item[attrMeta].(*types.AttributeValueMemberM); ok {
+		v := m.Value
+		i.Metadata = locker.Metadata{Hostname: getS(v, "hostname"), PID: int(getN(v, "pid")), Version: getS(v, "version"),
+			Operation: getS(v, "operation"), Commit: getS(v, "commit"), CIURL: getS(v, "ciUrl")}
+	}
+	return i
+}
+
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
+// TryAcquire puts the lease item if none exists or the existing one has
+// expired; otherwise it reads the holder back with a consistent read.
+func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Duration) (locker.Info, error) {
+	// A few rounds: between our failed put and our read the holder may
+	// release (nothing to read) or its lease may expire.
+	for range 3 {
+		now := l.now()
+		info.ID = uuid.NewString()
+		info.LockedAt, info.LastHeartbeat = time.Unix(now.Unix(), 0), time.Unix(now.Unix(), 0)
+		info.ExpiresAt = time.Unix(now.Add(ttl).Unix(), 0)
+		_, err := l.client.PutItem(ctx, &ddb.PutItemInput{
+			TableName:                 aws.String(l.table),
+			Item:                      toItem(info),
+			ConditionExpression:       aws.String("attribute_not_exists(#k) OR #e < :now"),
+			ExpressionAttributeNames:  map[string]string{"#k": attrKey, "#e": attrExpires},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now)},
+		})
+		if err == nil {
+			return info, nil
+		}
+		if !isConditionFailed(err) {
+			return locker.Info{}, fmt.Errorf("acquire lock %s in DynamoDB table %s: %w", info.Key, l.table, err)
+		}
+		cur, err := l.Get(ctx, info.Key)
+		if errors.Is(err, locker.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return locker.Info{}, err
+		}
+		if !cur.ExpiresAt.Before(time.Unix(l.now().Unix(), 0)) {
+			return locker.Info{}, &locker.HeldError{Holder: cur}
+		}
+	}
+	return locker.Info{}, fmt.Errorf("acquire lock %s in DynamoDB table %s: lease changed hands during every attempt; try again", info.Key, l.table)
+}
+
+// Heartbeat moves expiresAt to now+ttl while the item carries id.
+func (l *Locker) Heartbeat(ctx context.Context, key, id string, ttl time.Duration) error {
+	now := l.now()
+	_, err := l.client.UpdateItem(ctx, &ddb.UpdateItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       keyOf(key),
+		UpdateExpression:          aws.String("SET #e = :exp, #h = :now"),
+		ConditionExpression:       aws.String("#id = :id"),
+		ExpressionAttributeNames:  map[string]string{"#e": attrExpires, "#h": attrHeartbeat, "#id": attrID},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":exp": num(now.Add(ttl)), ":now": num(now), ":id": str(id)},
+	})
+	if isConditionFailed(err) {
+		return fmt.Errorf("heartbeat %s: lock id %s no longer holds it: %w", key, id, locker.ErrLost)
+	}
+	if err != nil {
+		return fmt.Errorf("heartbeat %s in DynamoDB table %s: %w", key, l.table, err)
+	}
+	return nil
+}
+
+// Release deletes the item while it carries id.
+func (l *Locker) Release(ctx context.Context, key, id string) error {
+	_, err := l.client.DeleteItem(ctx, &ddb.DeleteItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       keyOf(key),
+		ConditionExpression:       aws.String("#id = :id"),
+		ExpressionAttributeNames:  map[string]string{"#id": attrID},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(id)},
+	})
+	if isConditionFailed(err) {
+		return fmt.Errorf("release %s: lock id %s no longer holds it: %w", key, id, locker.ErrLost)
+	}
+	if err != nil {
+		return fmt.Errorf("release %s in DynamoDB table %s: %w", key, l.table, err)
+	}
+	return nil
+}
+
+// ForceRelease deletes the item whoever holds it.
+func (l *Locker) ForceRelease(ctx context.Context, key string) error {
+	_, err := l.client.DeleteItem(ctx, &ddb.DeleteItemInput{
+		TableName:                aws.String(l.table),
+		Key:                      keyOf(key),
+		ConditionExpression:      aws.String("attribute_exists(#k)"),
+		ExpressionAttributeNames: map[string]string{"#k": attrKey},
+	})
+	if isConditionFailed(err) {
+		return fmt.Errorf("force-release %s: %w", key, locker.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("force-release %s in DynamoDB table %s: %w", key, l.table, err)
+	}
+	return nil
+}
+
+// Get reads the item with a consistent read.
+func (l *Locker) Get(ctx context.Context, key string) (locker.Info, error) {
+	out, err := l.client.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(l.table), Key: keyOf(key), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return locker.Info{}, fmt.Errorf("get lock %s from DynamoDB table %s: %w", key, l.table, err)
+	}
+	if len(out.Item) == 0 {
+		return locker.Info{}, fmt.Errorf("get lock %s: %w", key, locker.ErrNotFound)
+	}
+	return fromItem(out.Item), nil
+}
+
+// List scans the table (consistently), sorted by key.
+func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
+	var out []locker.Info
+	in := &ddb.ScanInput{TableName: aws.String(l.table), ConsistentRead: aws.Bool(true)}
+	for {
+		page, err := l.client.Scan(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list locks in DynamoDB table %s: %w", l.table, err)
+		}
+		for _, item := range page.Items {
+			out = append(out, fromItem(item))
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// TableCreator is the part of the DynamoDB API CreateTable uses.
+type TableCreator interface {
+	CreateTable(ctx context.Context, in *ddb.CreateTableInput, optFns ...func(*ddb.Options)) (*ddb.CreateTableOutput, error)
+	DescribeTable(ctx context.Context, in *ddb.DescribeTableInput, optFns ...func(*ddb.Options)) (*ddb.DescribeTableOutput, error)
+}
+
+// CreateTable creates the lock table (hash key lockKey, on-demand billing)
+// if it does not exist and waits until it is active.
+func CreateTable(ctx context.Context, c TableCreator, table string) error {
+	_, err := c.CreateTable(ctx, &ddb.CreateTableInput{
+		TableName:            aws.String(table),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(attrKey), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(attrKey), KeyType: types.KeyTypeHash}},
+		BillingMode:          types.BillingModePayPerRequest,
+	})
+	var inUse *types.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return fmt.Errorf("create DynamoDB lock table %s: %w", table, err)
+	}
+	for delay := 50 * time.Millisecond; ; delay = min(delay*2, 2*time.Second) {
+		out, err := c.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)})
+		if err != nil {
+			return fmt.Errorf("describe DynamoDB lock table %s: %w", table, err)
+		}
+		if out.Table != nil && out.Table.TableStatus == types.TableStatusActive {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for DynamoDB lock table %s: %w", table, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
+}

@@ -1,0 +1,302 @@
+package locker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// ErrReleased is the cause of a lease context that ended because the lease
+// was released by its holder.
+var ErrReleased = errors.New("lease released")
+
+// Clock is the time source of the lease manager. Tests inject a fake one so
+// no test sleeps on real time.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// Sleep waits for d or until ctx is done, whichever comes first, and
+	// returns ctx.Err() in the latter case.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+// Now returns time.Now().
+func (RealClock) Now() time.Time { return time.Now() }
+
+// Sleep waits for d or until ctx is done.
+func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Defaults of LeaseOptions.
+const (
+	DefaultTTL         = time.Hour
+	DefaultHeartbeat   = 30 * time.Second
+	DefaultOnWaitEvery = 5 * time.Second
+	DefaultMinBackoff  = 250 * time.Millisecond
+	DefaultMaxBackoff  = 5 * time.Second
+)
+
+// LeaseOptions configure Acquire. Zero values take the defaults above.
+type LeaseOptions struct {
+	// TTL is how long the lease lives without a heartbeat.
+	TTL time.Duration
+	// Heartbeat is the interval between lease extensions; it must be
+	// shorter than TTL (default: 30 s, or TTL/3 when that is shorter).
+	Heartbeat time.Duration
+	// Wait is how long to wait for a held lease; 0 fails at once with the
+	// holder's *HeldError.
+	Wait time.Duration
+	// OnWait is called with the current holder while waiting, at most once
+	// every OnWaitEvery (and always on the first failed attempt).
+	OnWait func(holder Info)
+	// OnWaitEvery throttles OnWait.
+	OnWaitEvery time.Duration
+	// MinBackoff and MaxBackoff bound the exponential backoff (with jitter)
+	// between attempts while waiting.
+	MinBackoff, MaxBackoff time.Duration
+	// OnHeartbeatError is told about transient heartbeat failures, which
+	// are retried until the lease would expire (for logging).
+	OnHeartbeatError func(err error)
+	// Clock is the time source (default RealClock). The Locker's own clock
+	// should agree with it.
+	Clock Clock
+	// Rand returns a number in [0,1) for jitter (default math/rand/v2).
+	Rand func() float64
+}
+
+func (o *LeaseOptions) defaults() error {
+	if o.TTL <= 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = min(DefaultHeartbeat, o.TTL/3)
+	}
+	if o.Heartbeat >= o.TTL {
+		return fmt.Errorf("lease heartbeat %s must be shorter than its ttl %s", o.Heartbeat, o.TTL)
+	}
+	if o.Wait < 0 {
+		o.Wait = 0
+	}
+	if o.OnWaitEvery <= 0 {
+		o.OnWaitEvery = DefaultOnWaitEvery
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = DefaultMinBackoff
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = max(DefaultMaxBackoff, o.MinBackoff)
+	}
+	if o.Clock == nil {
+		o.Clock = RealClock{}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	return nil
+}
+
+// Acquire takes the lease info.Key on l, waiting up to opts.Wait while
+// someone else holds it, and starts heartbeats. When the wait runs out the
+// error is the last *HeldError (errors.Is(err, ErrHeld)), which names the
+// holder. The caller must call Release on every exit path; the lease's
+// Context is cancelled when ctx is, or when the lease is lost.
+func Acquire(ctx context.Context, l Locker, info Info, opts LeaseOptions) (*Lease, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	clock := opts.Clock
+	deadline := clock.Now().Add(opts.Wait)
+	backoff := opts.MinBackoff
+	var lastNotice time.Time
+	notified := false
+	for {
+		got, err := l.TryAcquire(ctx, info, opts.TTL)
+		if err == nil {
+			return startLease(ctx, l, got, opts), nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("acquire lock %s: %w", info.Key, ctx.Err())
+		}
+		var held *HeldError
+		isHeld := errors.As(err, &held)
+		now := clock.Now()
+		if opts.Wait == 0 {
+			if isHeld {
+				return nil, err
+			}
+			return nil, fmt.Errorf("acquire lock %s: %w", info.Key, err)
+		}
+		if !now.Before(deadline) {
+			if isHeld {
+				return nil, fmt.Errorf("%w (gave up after waiting %s)", err, opts.Wait)
+			}
+			return nil, fmt.Errorf("acquire lock %s (gave up after waiting %s): %w", info.Key, opts.Wait, err)
+		}
+		if isHeld && opts.OnWait != nil && (!notified || now.Sub(lastNotice) >= opts.OnWaitEvery) {
+			opts.OnWait(held.Holder)
+			notified, lastNotice = true, now
+		}
+		d := backoff/2 + time.Duration(opts.Rand()*float64(backoff/2))
+		d = min(d, deadline.Sub(now))
+		backoff = min(backoff*2, opts.MaxBackoff)
+		if err := clock.Sleep(ctx, d); err != nil {
+			return nil, fmt.Errorf("wait for lock %s: %w", info.Key, err)
+		}
+	}
+}
+
+// Lease is a held lock kept alive by heartbeats until Release.
+type Lease struct {
+	locker Locker
+	opts   LeaseOptions
+
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	hbCancel context.CancelFunc
+	done     chan struct{}
+
+	mu   sync.Mutex
+	info Info
+	lost error
+
+	releaseOnce sync.Once
+	releaseErr  error
+}
+
+func startLease(parent context.Context, l Locker, info Info, opts LeaseOptions) *Lease {
+	ctx, cancel := context.WithCancelCause(parent)
+	// Heartbeats go on after the parent is cancelled (Ctrl-C) until the
+	// holder releases, so a slow clean-up does not lose the lease.
+	hbCtx, hbCancel := context.WithCancel(context.WithoutCancel(parent))
+	ls := &Lease{locker: l, opts: opts, ctx: ctx, cancel: cancel, hbCancel: hbCancel, done: make(chan struct{}), info: info}
+	go ls.heartbeat(hbCtx)
+	return ls
+}
+
+// Info returns the lease as last extended.
+func (ls *Lease) Info() Info {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.info
+}
+
+// Context is cancelled when the lease is lost, released, or when the context
+// given to Acquire is cancelled. Run the guarded operation under it.
+func (ls *Lease) Context() context.Context { return ls.ctx }
+
+// Err says why Context ended: an error wrapping ErrLost when the lease was
+// lost, ErrReleased after Release, the parent's cause when that was
+// cancelled; nil while the lease is held.
+func (ls *Lease) Err() error {
+	if ls.ctx.Err() == nil {
+		return nil
+	}
+	return context.Cause(ls.ctx)
+}
+
+// Lost returns the error wrapping ErrLost if the lease was lost, else nil.
+func (ls *Lease) Lost() error {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.lost
+}
+
+func (ls *Lease) lose(err error) {
+	ls.mu.Lock()
+	ls.lost = err
+	ls.mu.Unlock()
+	ls.cancel(err)
+}
+
+func (ls *Lease) heartbeat(ctx context.Context) {
+	defer close(ls.done)
+	clock := ls.opts.Clock
+	key, id := ls.info.Key, ls.info.ID
+	interval := ls.opts.Heartbeat
+	for {
+		if err := clock.Sleep(ctx, interval); err != nil {
+			return
+		}
+		err := ls.locker.Heartbeat(ctx, key, id, ls.opts.TTL)
+		now := clock.Now()
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			ls.mu.Lock()
+			ls.info.ExpiresAt, ls.info.LastHeartbeat = now.Add(ls.opts.TTL), now
+			ls.mu.Unlock()
+			interval = ls.opts.Heartbeat
+			continue
+		}
+		if errors.Is(err, ErrLost) {
+			ls.lose(fmt.Errorf("lease on %s lost (taken over or force-unlocked): %w", key, err))
+			return
+		}
+		if ls.opts.OnHeartbeatError != nil {
+			ls.opts.OnHeartbeatError(err)
+		}
+		ls.mu.Lock()
+		remaining := ls.info.ExpiresAt.Sub(now)
+		ls.mu.Unlock()
+		if remaining <= 0 {
+			ls.lose(fmt.Errorf("lease on %s expired: heartbeats failed until its ttl ran out (last error: %v): %w", key, err, ErrLost))
+			return
+		}
+		// Retry sooner than usual, but never past the expiry.
+		interval = min(ls.opts.Heartbeat, max(remaining/4, ls.opts.MinBackoff), remaining)
+	}
+}
+
+// Release stops the heartbeats and releases the lease. It is idempotent:
+// later calls return the first call's result. A lease that was already
+// lost (see Err) is not released again and Release returns nil. Give it a
+// fresh context when the operation's context may already be cancelled.
+func (ls *Lease) Release(ctx context.Context) error {
+	ls.releaseOnce.Do(func() {
+		ls.hbCancel()
+		<-ls.done
+		if ls.Lost() == nil {
+			ls.releaseErr = ls.release(ctx)
+		}
+		ls.cancel(ErrReleased)
+	})
+	return ls.releaseErr
+}
+
+func (ls *Lease) release(ctx context.Context) error {
+	key, id := ls.info.Key, ls.info.ID
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			if ls.opts.Clock.Sleep(ctx, ls.opts.MinBackoff<<attempt) != nil {
+				break
+			}
+		}
+		err = ls.locker.Release(ctx, key, id)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, ErrLost) {
+			return fmt.Errorf("release lock %s: %w", key, err)
+		}
+	}
+	return fmt.Errorf("release lock %s (lock id %s): %w; it stays held until it expires or `panka unlock --force` removes it", key, id, err)
+}

@@ -1,0 +1,330 @@
+package s3lock
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/google/uuid"
+
+	"panka.dev/panka/locker"
+)
+
+// Client is the part of the S3 API the locker uses; *s3.Client implements it.
+type Client interface {
+	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+}
+
+// Locker keeps leases as objects in one bucket.
+type Locker struct {
+	client Client
+	bucket string
+	prefix string
+	now    func() time.Time
+	sse    types.ServerSideEncryption
+	kmsKey string
+}
+
+var _ locker.Locker = (*Locker)(nil)
+
+// Options configure New.
+type Options struct {
+	Client Client
+	Bucket string
+	// Prefix is the backend's key prefix; a "/" is added when missing.
+	Prefix string
+	// SSE and KMSKeyID encrypt lock objects like state objects ("",
+	// "AES256" or "aws:kms").
+	SSE      string
+	KMSKeyID string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// New returns a Locker on opts.Bucket.
+func New(opts Options) (*Locker, error) {
+	if opts.Client == nil || opts.Bucket == "" {
+		return nil, errors.New("s3 locker: client and bucket are required")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	p := strings.TrimLeft(opts.Prefix, "/")
+	if p != "" && !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	return &Locker{client: opts.Client, bucket: opts.Bucket, prefix: p, now: opts.Now, sse: types.ServerSideEncryption(opts.SSE), kmsKey: opts.KMSKeyID}, nil
+}
+
+const lockName = "lock.json"
+
+// ObjectKey returns the object key of a lease key.
+func (l *Locker) ObjectKey(key string) (string, error) {
+	stack, env, ok := locker.ParseKey(key)
+	if !ok || !validPart(stack) || !validPart(env) {
+		return "", fmt.Errorf("lock key %q: not stack:<stack>:env:<env> with names free of '/'", key)
+	}
+	return l.prefix + "stacks/" + stack + "/" + env + "/" + lockName, nil
+}
+
+func validPart(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\\")
+}
+
+func httpStatus(err error) int {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func errCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// conflict: a conditional write lost (412, or 409 when AWS sees two
+// conditional writes at once).
+func conflict(err error) bool {
+	s := httpStatus(err)
+	return s == http.StatusPreconditionFailed || s == http.StatusConflict ||
+		errCode(err) == "PreconditionFailed" || errCode(err) == "ConditionalRequestConflict"
+}
+
+func notFound(err error) bool {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	return errors.As(err, &nsk) || errors.As(err, &nf) || httpStatus(err) == http.StatusNotFound
+}
+
+type object struct {
+	info locker.Info
+	etag string
+}
+
+func (l *Locker) read(ctx context.Context, objKey string) (object, error) {
+	out, err := l.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(objKey)})
+	if notFound(err) {
+		return object{}, locker.ErrNotFound
+	}
+	if err != nil {
+		return object{}, fmt.Errorf("read s3://%s/%s: %w", l.bucket, objKey, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return object{}, fmt.Errorf("read s3://%s/%s: %w", l.bucket, objKey, err)
+	}
+	var info locker.Info
+	if err := json.Unmarshal(b, &info); err != nil {
+		return object{}, fmt.Errorf("read s3://%s/%s: %w (run `panka unlock --force` to remove a damaged lock)", l.bucket, objKey, err)
+	}
+	return object{info: info, etag: aws.ToString(out.ETag)}, nil
+}
+
+// put writes info; cond is "create" (If-None-Match: *) or an ETag (If-Match).
+func (l *Locker) put(ctx context.Context, objKey string, info locker.Info, ifMatch string) error {
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	in := &s3.PutObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(objKey), Body: bytes.NewReader(b),
+		ContentType: aws.String("application/json"), ContentLength: aws.Int64(int64(len(b)))}
+	if ifMatch == "" {
+		in.IfNoneMatch = aws.String("*")
+	} else {
+		in.IfMatch = aws.String(ifMatch)
+	}
+	if l.sse != "" {
+		in.ServerSideEncryption = l.sse
+		if l.kmsKey != "" {
+			in.SSEKMSKeyId = aws.String(l.kmsKey)
+		}
+	}
+	_, err = l.client.PutObject(ctx, in)
+	return err
+}
+
+// TryAcquire creates the lock object, or replaces an expired one on its ETag.
+func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Duration) (locker.Info, error) {
+	objKey, err := l.ObjectKey(info.Key)
+	if err != nil {
+		return locker.Info{}, err
+	}
+	for range 5 {
+		now := l.now()
+		info.ID = uuid.NewString()
+		info.LockedAt, info.LastHeartbeat, info.ExpiresAt = now, now, now.Add(ttl)
+		err := l.put(ctx, objKey, info, "")
+		if err == nil {
+			return info, nil
+		}
+		if !conflict(err) {
+			return locker.Info{}, fmt.Errorf("acquire lock %s at s3://%s/%s: %w", info.Key, l.bucket, objKey, err)
+		}
+		cur, err := l.read(ctx, objKey)
+		if errors.Is(err, locker.ErrNotFound) {
+			continue // released meanwhile: try to create again
+		}
+		if err != nil {
+			return locker.Info{}, err
+		}
+		if !cur.info.Expired(l.now()) {
+			return locker.Info{}, &locker.HeldError{Holder: cur.info}
+		}
+		// Expired: take it over on the ETag we read, so only one of
+		// several contenders wins.
+		err = l.put(ctx, objKey, info, cur.etag)
+		if err == nil {
+			return info, nil
+		}
+		if !conflict(err) && !notFound(err) {
+			return locker.Info{}, fmt.Errorf("take over expired lock %s at s3://%s/%s: %w", info.Key, l.bucket, objKey, err)
+		}
+	}
+	return locker.Info{}, fmt.Errorf("acquire lock %s at s3://%s/%s: lease changed hands during every attempt; try again", info.Key, l.bucket, objKey)
+}
+
+// Heartbeat extends the lease while the object carries id.
+func (l *Locker) Heartbeat(ctx context.Context, key, id string, ttl time.Duration) error {
+	objKey, err := l.ObjectKey(key)
+	if err != nil {
+		return err
+	}
+	cur, err := l.read(ctx, objKey)
+	if errors.Is(err, locker.ErrNotFound) {
+		return fmt.Errorf("heartbeat %s: lock object is gone: %w", key, locker.ErrLost)
+	}
+	if err != nil {
+		return err
+	}
+	if cur.info.ID != id {
+		return fmt.Errorf("heartbeat %s: now held by %s (lock id %s): %w", key, cur.info.LockedBy, cur.info.ID, locker.ErrLost)
+	}
+	now := l.now()
+	next := cur.info
+	next.LastHeartbeat, next.ExpiresAt = now, now.Add(ttl)
+	err = l.put(ctx, objKey, next, cur.etag)
+	if conflict(err) || notFound(err) {
+		return fmt.Errorf("heartbeat %s: lock object changed under us: %w", key, locker.ErrLost)
+	}
+	if err != nil {
+		return fmt.Errorf("heartbeat %s at s3://%s/%s: %w", key, l.bucket, objKey, err)
+	}
+	return nil
+}
+
+// Release deletes the lock object while it carries id.
+func (l *Locker) Release(ctx context.Context, key, id string) error {
+	objKey, err := l.ObjectKey(key)
+	if err != nil {
+		return err
+	}
+	cur, err := l.read(ctx, objKey)
+	if errors.Is(err, locker.ErrNotFound) {
+		return fmt.Errorf("release %s: lock object is gone: %w", key, locker.ErrLost)
+	}
+	if err != nil {
+		return err
+	}
+	if cur.info.ID != id {
+		return fmt.Errorf("release %s: held by %s with lock id %s, not %s: %w", key, cur.info.LockedBy, cur.info.ID, id, locker.ErrLost)
+	}
+	return l.delete(ctx, key, objKey, cur.etag)
+}
+
+func (l *Locker) delete(ctx context.Context, key, objKey, etag string) error {
+	in := &s3.DeleteObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(objKey)}
+	if etag != "" {
+		in.IfMatch = aws.String(etag)
+	}
+	_, err := l.client.DeleteObject(ctx, in)
+	if conflict(err) || (etag != "" && notFound(err)) {
+		return fmt.Errorf("release %s: lock object changed under us: %w", key, locker.ErrLost)
+	}
+	if err != nil {
+		return fmt.Errorf("delete lock %s at s3://%s/%s: %w", key, l.bucket, objKey, err)
+	}
+	return nil
+}
+
+// ForceRelease deletes the lock object whoever holds it.
+func (l *Locker) ForceRelease(ctx context.Context, key string) error {
+	objKey, err := l.ObjectKey(key)
+	if err != nil {
+		return err
+	}
+	cur, err := l.read(ctx, objKey)
+	if errors.Is(err, locker.ErrNotFound) {
+		return fmt.Errorf("force-release %s: %w", key, locker.ErrNotFound)
+	}
+	if err != nil && !strings.Contains(err.Error(), "panka unlock --force") {
+		return err
+	}
+	// A damaged object (unreadable JSON) is deleted unconditionally.
+	return l.delete(ctx, key, objKey, cur.etag)
+}
+
+// Get reads the lock object of key.
+func (l *Locker) Get(ctx context.Context, key string) (locker.Info, error) {
+	objKey, err := l.ObjectKey(key)
+	if err != nil {
+		return locker.Info{}, err
+	}
+	cur, err := l.read(ctx, objKey)
+	if err != nil {
+		return locker.Info{}, fmt.Errorf("get lock %s: %w", key, err)
+	}
+	return cur.info, nil
+}
+
+// List reads every lock object under <prefix>stacks/, sorted by key.
+func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
+	var out []locker.Info
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(l.bucket), Prefix: aws.String(l.prefix + "stacks/")}
+	for {
+		page, err := l.client.ListObjectsV2(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list locks in s3://%s/%sstacks/: %w", l.bucket, l.prefix, err)
+		}
+		for _, o := range page.Contents {
+			k := aws.ToString(o.Key)
+			if !strings.HasSuffix(k, "/"+lockName) {
+				continue
+			}
+			cur, err := l.read(ctx, k)
+			if errors.Is(err, locker.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cur.info)
+		}
+		if !aws.ToBool(page.IsTruncated) || page.NextContinuationToken == nil {
+			break
+		}
+		in.ContinuationToken = page.NextContinuationToken
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
