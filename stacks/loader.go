@@ -135,7 +135,9 @@ func CheckName(name string) string {
 }
 
 // isYAML reports whether a file name is a YAML file.
-func isYAML(name string) bool { return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") }
+func isYAML(name string) bool {
+	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
+}
 
 // skipDir reports folders discovery and loading never enter.
 func skipDir(name string) bool {
@@ -402,7 +404,7 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 			ok = false
 		default:
 			name = nn.value
-			if kind != KindEnvironment || true {
+			{
 				if msg := CheckName(name); msg != "" {
 					errs.add(nn.pos(), "metadata.name", "%s", msg)
 					ok = false
