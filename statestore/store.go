@@ -145,7 +145,10 @@ type Store interface {
 	// Delete removes state if the current version is still prev. History is kept.
 	Delete(ctx context.Context, key Key, prev Version) error
 	// AppendHistory stores an immutable record; it never overwrites an
-	// existing record (ErrConflict if the record name exists).
+	// existing record (ErrConflict if the record name exists with other
+	// content; storing the identical record again succeeds, so a retried
+	// request is harmless). Records are named by start time and serial
+	// (HistoryName).
 	AppendHistory(ctx context.Context, key Key, d *Deployment) error
 	// History lists records newest-first, skipping offset and returning at
 	// most limit (limit <= 0: all).

@@ -1,0 +1,122 @@
+package statestore
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// schemaProbe reads only the schema version, so a newer format is reported
+// as ErrFutureSchema even when the rest would not decode into this build's types.
+type schemaProbe struct {
+	SchemaVersion *int `json:"schemaVersion"`
+}
+
+func checkSchema(data []byte, what, where string) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return fmt.Errorf("%s %s is empty: %w; it was left as it is: restore an earlier version or push a good copy with `panka state push --force`", what, where, ErrCorrupt)
+	}
+	var p schemaProbe
+	if err := json.Unmarshal(data, &p); err != nil {
+		return fmt.Errorf("%s %s is not valid JSON (%v): %w; it was left as it is: restore an earlier version or push a good copy with `panka state push --force`", what, where, err, ErrCorrupt)
+	}
+	switch {
+	case p.SchemaVersion == nil || *p.SchemaVersion < 1:
+		return fmt.Errorf("%s %s has no valid schemaVersion: %w; it was left as it is", what, where, ErrCorrupt)
+	case *p.SchemaVersion > SchemaVersion:
+		return fmt.Errorf("%s %s has schemaVersion %d but this panka reads up to %d: %w; upgrade panka", what, where, *p.SchemaVersion, SchemaVersion, ErrFutureSchema)
+	}
+	return nil
+}
+
+// DecodeState parses a state.json read from where (bucket/key or file path,
+// for errors) and checks that it belongs to key. Invalid JSON, a missing
+// schema version or another stack/environment wrap ErrCorrupt; a newer
+// schema wraps ErrFutureSchema.
+func DecodeState(data []byte, key Key, where string) (*State, error) {
+	if err := checkSchema(data, "state", where); err != nil {
+		return nil, err
+	}
+	var st State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("state %s does not match the state format (%v): %w", where, err, ErrCorrupt)
+	}
+	if st.Stack != key.Stack || st.Environment != key.Environment {
+		return nil, fmt.Errorf("state %s holds stack %q environment %q, not %s: %w", where, st.Stack, st.Environment, key, ErrCorrupt)
+	}
+	return &st, nil
+}
+
+// EncodeState returns the stored form of st for key: indented JSON with a
+// trailing newline. It fills SchemaVersion, Stack and Environment when unset
+// (on a copy) and refuses a state that names another stack/environment.
+func EncodeState(st *State, key Key) ([]byte, error) {
+	if st == nil {
+		return nil, fmt.Errorf("write state of %s: no state given", key)
+	}
+	c := *st
+	if c.SchemaVersion == 0 {
+		c.SchemaVersion = SchemaVersion
+	}
+	if c.SchemaVersion > SchemaVersion {
+		return nil, fmt.Errorf("write state of %s: schemaVersion %d is newer than this panka's %d: %w", key, c.SchemaVersion, SchemaVersion, ErrFutureSchema)
+	}
+	if c.Stack == "" {
+		c.Stack = key.Stack
+	}
+	if c.Environment == "" {
+		c.Environment = key.Environment
+	}
+	if c.Stack != key.Stack || c.Environment != key.Environment {
+		return nil, fmt.Errorf("write state of %s: the state names stack %q environment %q: %w", key, c.Stack, c.Environment, ErrInvalidKey)
+	}
+	return marshal(&c)
+}
+
+// DecodeDeployment parses a history record read from where.
+func DecodeDeployment(data []byte, key Key, where string) (*Deployment, error) {
+	if err := checkSchema(data, "history record", where); err != nil {
+		return nil, err
+	}
+	var d Deployment
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, fmt.Errorf("history record %s does not match the record format (%v): %w", where, err, ErrCorrupt)
+	}
+	if d.Stack != key.Stack || d.Environment != key.Environment {
+		return nil, fmt.Errorf("history record %s is for stack %q environment %q, not %s: %w", where, d.Stack, d.Environment, key, ErrCorrupt)
+	}
+	return &d, nil
+}
+
+// EncodeDeployment returns the stored form of a history record, filling
+// SchemaVersion, Stack and Environment on a copy when unset.
+func EncodeDeployment(d *Deployment, key Key) ([]byte, error) {
+	if d == nil {
+		return nil, fmt.Errorf("append history of %s: no record given", key)
+	}
+	c := *d
+	if c.SchemaVersion == 0 {
+		c.SchemaVersion = SchemaVersion
+	}
+	if c.Stack == "" {
+		c.Stack = key.Stack
+	}
+	if c.Environment == "" {
+		c.Environment = key.Environment
+	}
+	if c.Stack != key.Stack || c.Environment != key.Environment {
+		return nil, fmt.Errorf("append history of %s: the record names stack %q environment %q: %w", key, c.Stack, c.Environment, ErrInvalidKey)
+	}
+	return marshal(&c)
+}
+
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,109 @@
+package statestore
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Object names of the key layout (SPEC §5). All paths are slash-separated
+// and relative to the backend root (bucket or local state directory); the
+// prefix is a NormalizePrefix result.
+const (
+	stacksDir    = "stacks/"
+	stateFile    = "state.json"
+	historyDir   = "history/"
+	historyTime  = "20060102T150405.000000000Z"
+	serialDigits = 12
+)
+
+// StacksPrefix is "<prefix>stacks/".
+func StacksPrefix(prefix string) string { return prefix + stacksDir }
+
+// Dir is "<prefix>stacks/<stack>/<env>/": everything of one stack/environment,
+// including the Pulumi backend under pulumi/.
+func Dir(prefix string, k Key) string {
+	return prefix + stacksDir + k.Stack + "/" + k.Environment + "/"
+}
+
+// StatePath is "<prefix>stacks/<stack>/<env>/state.json".
+func StatePath(prefix string, k Key) string { return Dir(prefix, k) + stateFile }
+
+// HistoryPrefix is "<prefix>stacks/<stack>/<env>/history/".
+func HistoryPrefix(prefix string, k Key) string { return Dir(prefix, k) + historyDir }
+
+// PulumiPrefix is "<prefix>stacks/<stack>/<env>/pulumi/", the Pulumi DIY
+// backend of the stack/environment.
+func PulumiPrefix(prefix string, k Key) string { return Dir(prefix, k) + "pulumi/" }
+
+// HistoryName is the file name of a record:
+// <UTC start time 20060102T150405.000000000Z>-<serial, 12 digits>.json,
+// so that lexical order is time order. A record without StartedAt uses EndedAt.
+func HistoryName(d *Deployment) (string, error) {
+	t := d.StartedAt
+	if t.IsZero() {
+		t = d.EndedAt
+	}
+	if t.IsZero() {
+		return "", fmt.Errorf("deployment record for serial %d has neither startedAt nor endedAt", d.Serial)
+	}
+	if d.Serial < 0 {
+		return "", fmt.Errorf("deployment record has a negative serial %d", d.Serial)
+	}
+	return t.UTC().Format(historyTime) + "-" + fmt.Sprintf("%0*d", serialDigits, d.Serial) + ".json", nil
+}
+
+// ParseHistoryName returns the serial of a record file name, false when the
+// name is not a history record name.
+func ParseHistoryName(name string) (int64, bool) {
+	base, ok := strings.CutSuffix(name, ".json")
+	if !ok {
+		return 0, false
+	}
+	ts, serial, ok := strings.Cut(base, "-")
+	if !ok || len(ts) != len(historyTime) {
+		return 0, false
+	}
+	if _, err := time.Parse(historyTime, ts); err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(serial, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// ParseStatePath returns the key of "<prefix>stacks/<stack>/<env>/state.json",
+// false for any other path (history, Pulumi files, other prefixes, names
+// that do not validate).
+func ParseStatePath(prefix, path string) (Key, bool) {
+	rest, ok := strings.CutPrefix(path, prefix+stacksDir)
+	if !ok {
+		return Key{}, false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 || parts[2] != stateFile {
+		return Key{}, false
+	}
+	k := Key{Stack: parts[0], Environment: parts[1]}
+	if k.Validate() != nil {
+		return Key{}, false
+	}
+	return k, true
+}
+
+// Page applies offset/limit (limit <= 0: all) to n items and returns the
+// bounds of the window.
+func Page(n, offset, limit int) (lo, hi int) {
+	if offset < 0 {
+		offset = 0
+	}
+	lo = min(offset, n)
+	hi = n
+	if limit > 0 && lo+limit < n {
+		hi = lo + limit
+	}
+	return lo, hi
+}

@@ -1,0 +1,427 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+
+	"github.com/gofrs/flock"
+
+	"panka.dev/panka/statestore"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Dir is the backend directory, conventionally <repo>/.panka. State
+	// lives under Dir/state/.
+	Dir string
+	// Prefix is backend.prefix: every path goes under Dir/state/<prefix>.
+	Prefix string
+}
+
+// Store is the local backend. It is safe for concurrent use by goroutines
+// and processes sharing the directory.
+type Store struct {
+	dir    string
+	root   string // dir/state
+	prefix string
+}
+
+var _ statestore.Store = (*Store)(nil)
+
+const lockName = ".state.lock"
+
+// New returns a Store over opts.Dir. Nothing is created until the first write.
+func New(opts Options) (*Store, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("local state backend: no directory given")
+	}
+	p, err := statestore.NormalizePrefix(opts.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("local state backend: %w", err)
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("local state backend %s: %w", opts.Dir, err)
+	}
+	return &Store{dir: dir, root: filepath.Join(dir, "state"), prefix: p}, nil
+}
+
+// Dir returns the backend directory (Options.Dir, absolute).
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) path(rel string) string { return filepath.Join(s.root, filepath.FromSlash(rel)) }
+
+func version(data []byte) statestore.Version {
+	sum := sha256.Sum256(data)
+	return statestore.Version(hex.EncodeToString(sum[:]))
+}
+
+// ensureDir creates the backend directory with its .gitignore, then dir.
+func (s *Store) ensureDir(dir string) error {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return fmt.Errorf("create state directory %s: %w", s.dir, err)
+	}
+	gi := filepath.Join(s.dir, ".gitignore")
+	if _, err := os.Stat(gi); errors.Is(err, fs.ErrNotExist) {
+		if err := os.WriteFile(gi, []byte("# panka's local state and work files; never commit them.\n*\n"), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", gi, err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create state directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// lock takes the per-stack/environment lock file, creating dir first.
+func (s *Store) lock(ctx context.Context, dir string) (*flock.Flock, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.ensureDir(dir); err != nil {
+		return nil, err
+	}
+	fl := flock.New(filepath.Join(dir, lockName))
+	if err := fl.Lock(); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", fl.Path(), err)
+	}
+	return fl, nil
+}
+
+// current returns the version of the file at path ("" when missing).
+func current(path string) (statestore.Version, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read state %s: %w", path, err)
+	}
+	return version(data), nil
+}
+
+// Get implements statestore.Store.
+func (s *Store) Get(ctx context.Context, key statestore.Key) (*statestore.State, statestore.Version, error) {
+	if err := key.Validate(); err != nil {
+		return nil, "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	p := s.path(statestore.StatePath(s.prefix, key))
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", fmt.Errorf("no state for %s at %s: %w", key, p, statestore.ErrNotFound)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read state %s: %w", p, err)
+	}
+	st, err := statestore.DecodeState(data, key, p)
+	if err != nil {
+		return nil, "", err
+	}
+	return st, version(data), nil
+}
+
+// Put implements statestore.Store.
+func (s *Store) Put(ctx context.Context, key statestore.Key, st *statestore.State, prev statestore.Version) (statestore.Version, error) {
+	if err := key.Validate(); err != nil {
+		return "", err
+	}
+	data, err := statestore.EncodeState(st, key)
+	if err != nil {
+		return "", err
+	}
+	dir := s.path(statestore.Dir(s.prefix, key))
+	p := s.path(statestore.StatePath(s.prefix, key))
+	fl, err := s.lock(ctx, dir)
+	if err != nil {
+		return "", err
+	}
+	defer fl.Unlock()
+	cur, err := current(p)
+	if err != nil {
+		return "", err
+	}
+	if cur != prev {
+		return "", &statestore.ConflictError{Key: key, Location: p}
+	}
+	if err := writeAtomic(dir, p, data); err != nil {
+		return "", fmt.Errorf("write state %s: %w", p, err)
+	}
+	return version(data), nil
+}
+
+// writeAtomic replaces path with data: temp file in dir, fsync, rename, fsync dir.
+func writeAtomic(dir, path string, data []byte) error {
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			_ = tmp.Close()
+			_ = os.Remove(name)
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(name, path); err != nil {
+		return err
+	}
+	ok = true
+	return syncDir(dir)
+}
+
+// syncDir makes a rename or link in dir durable (not supported on Windows).
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Delete implements statestore.Store.
+func (s *Store) Delete(ctx context.Context, key statestore.Key, prev statestore.Version) error {
+	if err := key.Validate(); err != nil {
+		return err
+	}
+	dir := s.path(statestore.Dir(s.prefix, key))
+	p := s.path(statestore.StatePath(s.prefix, key))
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no state for %s at %s: %w", key, p, statestore.ErrNotFound)
+	}
+	fl, err := s.lock(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer fl.Unlock()
+	cur, err := current(p)
+	if err != nil {
+		return err
+	}
+	if cur == "" {
+		return fmt.Errorf("no state for %s at %s: %w", key, p, statestore.ErrNotFound)
+	}
+	if cur != prev {
+		return &statestore.ConflictError{Key: key, Location: p}
+	}
+	if err := os.Remove(p); err != nil {
+		return fmt.Errorf("delete state %s: %w", p, err)
+	}
+	return syncDir(dir)
+}
+
+// AppendHistory implements statestore.Store. The record is written to a
+// temp file and hard-linked to its final name, so it appears complete or
+// not at all and an existing record is never replaced.
+func (s *Store) AppendHistory(ctx context.Context, key statestore.Key, d *statestore.Deployment) error {
+	if err := key.Validate(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	data, err := statestore.EncodeDeployment(d, key)
+	if err != nil {
+		return err
+	}
+	name, err := statestore.HistoryName(d)
+	if err != nil {
+		return fmt.Errorf("append history of %s: %w", key, err)
+	}
+	dir := s.path(statestore.HistoryPrefix(s.prefix, key))
+	if err := s.ensureDir(dir); err != nil {
+		return err
+	}
+	p := filepath.Join(dir, name)
+	err = createOnce(dir, p, data)
+	if errors.Is(err, fs.ErrExist) {
+		if old, rerr := os.ReadFile(p); rerr == nil && bytes.Equal(old, data) {
+			return nil // the same record again: already stored
+		}
+		return fmt.Errorf("history record %s already exists: %w", p, statestore.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("write history record %s: %w", p, err)
+	}
+	return nil
+}
+
+// createOnce creates path with data, failing with fs.ErrExist when it exists.
+func createOnce(dir, path string, data []byte) error {
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	defer os.Remove(name)
+	_, werr := tmp.Write(data)
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return werr
+	}
+	if err := os.Link(name, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		// No hard links on this file system: exclusive create instead.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return err
+		}
+		_, werr := f.Write(data)
+		if werr == nil {
+			werr = f.Sync()
+		}
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			_ = os.Remove(path)
+			return werr
+		}
+	}
+	return syncDir(dir)
+}
+
+// historyNames returns the record names of key, newest first.
+func (s *Store) historyNames(key statestore.Key) (string, []string, error) {
+	dir := s.path(statestore.HistoryPrefix(s.prefix, key))
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return dir, nil, nil
+	}
+	if err != nil {
+		return dir, nil, fmt.Errorf("list history %s: %w", dir, err)
+	}
+	var names []string
+	for _, e := range ents {
+		if _, ok := statestore.ParseHistoryName(e.Name()); ok && e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(names)))
+	return dir, names, nil
+}
+
+func (s *Store) readRecord(key statestore.Key, path string) (*statestore.Deployment, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read history record %s: %w", path, err)
+	}
+	return statestore.DecodeDeployment(data, key, path)
+}
+
+// History implements statestore.Store.
+func (s *Store) History(ctx context.Context, key statestore.Key, offset, limit int) ([]*statestore.Deployment, error) {
+	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	dir, names, err := s.historyNames(key)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := statestore.Page(len(names), offset, limit)
+	out := make([]*statestore.Deployment, 0, hi-lo)
+	for _, n := range names[lo:hi] {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		d, err := s.readRecord(key, filepath.Join(dir, n))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Deployment implements statestore.Store.
+func (s *Store) Deployment(ctx context.Context, key statestore.Key, serial int64) (*statestore.Deployment, error) {
+	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dir, names, err := s.historyNames(key)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if sn, _ := statestore.ParseHistoryName(n); sn == serial {
+			return s.readRecord(key, filepath.Join(dir, n))
+		}
+	}
+	return nil, fmt.Errorf("no deployment with serial %d for %s in %s: %w", serial, key, dir, statestore.ErrNotFound)
+}
+
+// List implements statestore.Store.
+func (s *Store) List(ctx context.Context) ([]statestore.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	base := s.path(statestore.StacksPrefix(s.prefix))
+	stacks, err := os.ReadDir(base)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list states in %s: %w", base, err)
+	}
+	var keys []statestore.Key
+	for _, st := range stacks {
+		if !st.IsDir() {
+			continue
+		}
+		envs, err := os.ReadDir(filepath.Join(base, st.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("list states in %s: %w", base, err)
+		}
+		for _, e := range envs {
+			k := statestore.Key{Stack: st.Name(), Environment: e.Name()}
+			if !e.IsDir() || k.Validate() != nil {
+				continue
+			}
+			if _, err := os.Stat(s.path(statestore.StatePath(s.prefix, k))); err == nil {
+				keys = append(keys, k)
+			}
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Stack != keys[j].Stack {
+			return keys[i].Stack < keys[j].Stack
+		}
+		return keys[i].Environment < keys[j].Environment
+	})
+	return keys, nil
+}

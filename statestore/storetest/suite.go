@@ -1,0 +1,712 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"panka.dev/panka/statestore"
+)
+
+// Instance is one fresh, empty backend location (a new bucket or directory).
+type Instance struct {
+	// Open returns a store over the instance with a key prefix
+	// (backend.prefix). Stores opened with different prefixes share the
+	// location, so the suite can check that prefixes are isolated.
+	Open func(prefix string) (statestore.Store, error)
+	// WriteRaw stores data at path (slash-separated, relative to the bucket
+	// or the state directory, prefix included), bypassing the store: the
+	// suite uses it to plant corrupt objects.
+	WriteRaw func(path string, data []byte) error
+	// Where returns how the backend names path in its errors (s3://bucket/key,
+	// a file path), so the suite can check errors say where.
+	Where func(path string) string
+}
+
+// Options tune the suite for a backend.
+type Options struct {
+	// RaceWriters and RaceRounds size the "one winner per round" race: each
+	// round every writer reads the same state and tries to write the next
+	// serial. Defaults: 20 writers x 50 rounds = 1,000 racing writes.
+	RaceWriters, RaceRounds int
+	// UpdateWriters and UpdatesEach size the "no lost updates" race: every
+	// writer retries its read-modify-write until it has UpdatesEach
+	// successes. Defaults: 8 x 15.
+	UpdateWriters, UpdatesEach int
+}
+
+// Run runs every conformance subtest against fresh instances from newInstance.
+func Run(t *testing.T, newInstance func(t *testing.T) Instance, opts Options) {
+	if opts.RaceWriters <= 0 {
+		opts.RaceWriters = 20
+	}
+	if opts.RaceRounds <= 0 {
+		opts.RaceRounds = 50
+	}
+	if opts.UpdateWriters <= 0 {
+		opts.UpdateWriters = 8
+	}
+	if opts.UpdatesEach <= 0 {
+		opts.UpdatesEach = 15
+	}
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, in Instance, o Options)
+	}{
+		{"GetMissing", testGetMissing},
+		{"PutGetRoundTrip", testRoundTrip},
+		{"CASConflict", testCASConflict},
+		{"CreateOnlyConflict", testCreateOnly},
+		{"Delete", testDelete},
+		{"HistoryOrderAndPaging", testHistoryPaging},
+		{"DeploymentBySerial", testDeploymentBySerial},
+		{"List", testList},
+		{"PrefixesIsolated", testPrefixes},
+		{"CorruptObject", testCorrupt},
+		{"FutureSchema", testFutureSchema},
+		{"BadNames", testBadNames},
+		{"RaceOneWinnerPerRound", testRaceRounds},
+		{"RaceNoLostUpdates", testRaceNoLostUpdates},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, newInstance(t), opts)
+		})
+	}
+}
+
+var base = time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
+
+func open(t *testing.T, in Instance, prefix string) statestore.Store {
+	t.Helper()
+	s, err := in.Open(prefix)
+	if err != nil {
+		t.Fatalf("open store with prefix %q: %v", prefix, err)
+	}
+	return s
+}
+
+func newState(key statestore.Key, serial int64) *statestore.State {
+	return &statestore.State{
+		SchemaVersion: statestore.SchemaVersion,
+		Serial:        serial,
+		Stack:         key.Stack,
+		Environment:   key.Environment,
+		Status:        statestore.StatusDeployed,
+		Spec:          json.RawMessage(`{"stack":"` + key.Stack + `","components":[{"name":"api"}]}`),
+		Outputs:       map[string]map[string]any{"api": {"url": "http://api.example", "port": float64(8080)}},
+		Resources:     statestore.ResourceSummary{Components: 1, Resources: 3, ByKind: map[string]int{"MicroService": 1}},
+		UpdatedAt:     base.Add(time.Duration(serial) * time.Minute),
+	}
+}
+
+func newDeployment(key statestore.Key, serial int64, at time.Time) *statestore.Deployment {
+	return &statestore.Deployment{
+		SchemaVersion: statestore.SchemaVersion,
+		ID:            fmt.Sprintf("dep-%d", serial),
+		Serial:        serial,
+		Stack:         key.Stack,
+		Environment:   key.Environment,
+		Operation:     statestore.OpApply,
+		Commit:        strings.Repeat(fmt.Sprintf("%x", serial%16), 40),
+		Ref:           "refs/heads/main",
+		CommitAuthor:  "Dev <dev@example.com>",
+		User:          "dev",
+		Host:          "host",
+		PankaVersion:  "test",
+		Vars:          map[string]string{"TAG": "v1"},
+		StartedAt:     at,
+		EndedAt:       at.Add(time.Second),
+		Result:        statestore.ResultSucceeded,
+	}
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func wantErr(t *testing.T, what string, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("%s: got error %v, want one wrapping %q", what, err, target)
+	}
+}
+
+var ctx = context.Background()
+
+func testGetMissing(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	st, v, err := s.Get(ctx, key)
+	wantErr(t, "Get of missing state", err, statestore.ErrNotFound)
+	if st != nil || v != "" {
+		t.Fatalf("Get of missing state returned %v, %q", st, v)
+	}
+	if !strings.Contains(err.Error(), "orders/dev") {
+		t.Errorf("error %q does not name the stack/environment", err)
+	}
+	h, err := s.History(ctx, key, 0, 0)
+	if err != nil || len(h) != 0 {
+		t.Fatalf("History of missing state = %v, %v; want empty, nil", h, err)
+	}
+	_, err = s.Deployment(ctx, key, 1)
+	wantErr(t, "Deployment of missing state", err, statestore.ErrNotFound)
+	keys, err := s.List(ctx)
+	if err != nil || len(keys) != 0 {
+		t.Fatalf("List of empty store = %v, %v", keys, err)
+	}
+	err = s.Delete(ctx, key, "")
+	wantErr(t, "Delete of missing state", err, statestore.ErrNotFound)
+}
+
+func testRoundTrip(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	want := newState(key, 1)
+	want.LastDeployment = newDeployment(key, 1, base)
+	want.LastDriftCheck = &statestore.DriftCheck{At: base, Drifted: []string{"api"}}
+	v1, err := s.Put(ctx, key, want, "")
+	if err != nil {
+		t.Fatalf("first Put: %v", err)
+	}
+	if v1 == "" {
+		t.Fatal("Put returned an empty version")
+	}
+	got, gv, err := s.Get(ctx, key)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if gv != v1 {
+		t.Errorf("Get version %q, Put returned %q", gv, v1)
+	}
+	if a, b := jsonOf(t, got), jsonOf(t, want); a != b {
+		t.Errorf("round trip changed the state:\n got %s\nwant %s", a, b)
+	}
+	// Fields the store fills in.
+	bare := &statestore.State{Serial: 2, Status: statestore.StatusDeployed, UpdatedAt: base}
+	v2, err := s.Put(ctx, key, bare, v1)
+	if err != nil {
+		t.Fatalf("second Put: %v", err)
+	}
+	if v2 == v1 {
+		t.Errorf("version did not change after a write: %q", v2)
+	}
+	got, _, err = s.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.SchemaVersion != statestore.SchemaVersion || got.Stack != "orders" || got.Environment != "dev" || got.Serial != 2 {
+		t.Errorf("stored state = %+v, want schema %d, orders/dev, serial 2", got, statestore.SchemaVersion)
+	}
+	// A state that names another stack is refused.
+	other := newState(statestore.Key{Stack: "billing", Environment: "dev"}, 3)
+	if _, err := s.Put(ctx, key, other, v2); !errors.Is(err, statestore.ErrInvalidKey) {
+		t.Errorf("Put of another stack's state: got %v, want ErrInvalidKey", err)
+	}
+}
+
+func testCASConflict(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "prod"}
+	if _, err := s.Put(ctx, key, newState(key, 1), "bogus-version"); !errors.Is(err, statestore.ErrConflict) {
+		t.Fatalf("Put with a version on a missing key: got %v, want ErrConflict", err)
+	}
+	v1, err := s.Put(ctx, key, newState(key, 1), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		prev statestore.Version
+	}{
+		{"create over existing", ""},
+		{"stale version", "0123456789abcdef"},
+	} {
+		_, err := s.Put(ctx, key, newState(key, 9), tc.prev)
+		wantErr(t, tc.name, err, statestore.ErrConflict)
+		var ce *statestore.ConflictError
+		if !errors.As(err, &ce) || ce.Key != key || ce.Location == "" {
+			t.Fatalf("%s: error %v is not a *ConflictError naming %s and a location", tc.name, err, key)
+		}
+	}
+	v2, err := s.Put(ctx, key, newState(key, 2), v1)
+	if err != nil {
+		t.Fatalf("Put with the current version: %v", err)
+	}
+	if _, err := s.Put(ctx, key, newState(key, 3), v1); !errors.Is(err, statestore.ErrConflict) {
+		t.Fatalf("Put with the replaced version: got %v, want ErrConflict", err)
+	}
+	got, gv, err := s.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Serial != 2 || gv != v2 {
+		t.Fatalf("after conflicts the state is serial %d version %q, want 2 %q", got.Serial, gv, v2)
+	}
+}
+
+func testCreateOnly(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	d := newDeployment(key, 1, base)
+	if err := s.AppendHistory(ctx, key, d); err != nil {
+		t.Fatalf("AppendHistory: %v", err)
+	}
+	// The identical record again (a retried request) is accepted.
+	if err := s.AppendHistory(ctx, key, d); err != nil {
+		t.Fatalf("AppendHistory of the identical record: %v", err)
+	}
+	other := newDeployment(key, 1, base)
+	other.Result = statestore.ResultFailed
+	other.Error = "boom"
+	err := s.AppendHistory(ctx, key, other)
+	wantErr(t, "AppendHistory over an existing record", err, statestore.ErrConflict)
+	got, err := s.Deployment(ctx, key, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Result != statestore.ResultSucceeded || got.Error != "" {
+		t.Fatalf("existing record was overwritten: %+v", got)
+	}
+	noTime := newDeployment(key, 2, time.Time{})
+	noTime.EndedAt = time.Time{}
+	if err := s.AppendHistory(ctx, key, noTime); err == nil {
+		t.Fatal("AppendHistory of a record without times succeeded")
+	}
+	if err := s.AppendHistory(ctx, key, newDeployment(statestore.Key{Stack: "billing", Environment: "dev"}, 3, base)); !errors.Is(err, statestore.ErrInvalidKey) {
+		t.Fatalf("AppendHistory of another stack's record: got %v, want ErrInvalidKey", err)
+	}
+}
+
+func testDelete(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	v1, err := s.Put(ctx, key, newState(key, 1), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendHistory(ctx, key, newDeployment(key, 1, base)); err != nil {
+		t.Fatal(err)
+	}
+	v2, err := s.Put(ctx, key, newState(key, 2), v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "Delete with a stale version", s.Delete(ctx, key, v1), statestore.ErrConflict)
+	if _, _, err := s.Get(ctx, key); err != nil {
+		t.Fatalf("state gone after a refused delete: %v", err)
+	}
+	if err := s.Delete(ctx, key, v2); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	_, _, err = s.Get(ctx, key)
+	wantErr(t, "Get after Delete", err, statestore.ErrNotFound)
+	wantErr(t, "second Delete", s.Delete(ctx, key, v2), statestore.ErrNotFound)
+	h, err := s.History(ctx, key, 0, 0)
+	if err != nil || len(h) != 1 {
+		t.Fatalf("history after Delete = %d records, %v; want 1 kept", len(h), err)
+	}
+	keys, err := s.List(ctx)
+	if err != nil || len(keys) != 0 {
+		t.Fatalf("List after Delete = %v, %v; want empty", keys, err)
+	}
+	if _, err := s.Put(ctx, key, newState(key, 3), ""); err != nil {
+		t.Fatalf("create after Delete: %v", err)
+	}
+}
+
+func testHistoryPaging(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	const n = 25
+	order := rand.Perm(n)
+	for _, i := range order {
+		serial := int64(i + 1)
+		// Times cross minute, hour and day boundaries; serial 9 and 10 share a
+		// timestamp, so the serial decides.
+		at := base.Add(time.Duration(i) * 7 * time.Hour)
+		if i == 9 {
+			at = base.Add(8 * 7 * time.Hour)
+		}
+		if err := s.AppendHistory(ctx, key, newDeployment(key, serial, at)); err != nil {
+			t.Fatalf("AppendHistory serial %d: %v", serial, err)
+		}
+	}
+	all, err := s.History(ctx, key, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != n {
+		t.Fatalf("History returned %d records, want %d", len(all), n)
+	}
+	for i, d := range all {
+		if want := int64(n - i); d.Serial != want {
+			t.Fatalf("record %d has serial %d, want %d (newest first)", i, d.Serial, want)
+		}
+	}
+	for _, tc := range []struct {
+		offset, limit int
+		want          []int64
+	}{
+		{0, 3, []int64{25, 24, 23}},
+		{10, 10, []int64{15, 14, 13, 12, 11, 10, 9, 8, 7, 6}},
+		{22, 10, []int64{3, 2, 1}},
+		{25, 10, nil},
+		{100, 0, nil},
+		{24, 0, []int64{1}},
+	} {
+		got, err := s.History(ctx, key, tc.offset, tc.limit)
+		if err != nil {
+			t.Fatalf("History(%d, %d): %v", tc.offset, tc.limit, err)
+		}
+		var serials []int64
+		for _, d := range got {
+			serials = append(serials, d.Serial)
+		}
+		if fmt.Sprint(serials) != fmt.Sprint(tc.want) {
+			t.Errorf("History(%d, %d) serials = %v, want %v", tc.offset, tc.limit, serials, tc.want)
+		}
+	}
+}
+
+func testDeploymentBySerial(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	for i := int64(1); i <= 12; i++ {
+		if err := s.AppendHistory(ctx, key, newDeployment(key, i, base.Add(time.Duration(i)*time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := newDeployment(key, 7, base.Add(7*time.Hour))
+	got, err := s.Deployment(ctx, key, 7)
+	if err != nil {
+		t.Fatalf("Deployment(7): %v", err)
+	}
+	if a, b := jsonOf(t, got), jsonOf(t, want); a != b {
+		t.Errorf("Deployment(7):\n got %s\nwant %s", a, b)
+	}
+	_, err = s.Deployment(ctx, key, 13)
+	wantErr(t, "Deployment(13)", err, statestore.ErrNotFound)
+	_, err = s.Deployment(ctx, statestore.Key{Stack: "orders", Environment: "prod"}, 7)
+	wantErr(t, "Deployment of another environment", err, statestore.ErrNotFound)
+}
+
+func testList(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	keys := []statestore.Key{{Stack: "orders", Environment: "prod"}, {Stack: "billing", Environment: "dev"}, {Stack: "orders", Environment: "dev"}, {Stack: "a1", Environment: "x"}}
+	for _, k := range keys {
+		if _, err := s.Put(ctx, k, newState(k, 1), ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AppendHistory(ctx, k, newDeployment(k, 1, base)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// History without state is not listed.
+	hk := statestore.Key{Stack: "zeta", Environment: "dev"}
+	if err := s.AppendHistory(ctx, hk, newDeployment(hk, 1, base)); err != nil {
+		t.Fatal(err)
+	}
+	// Other files under a stack/environment (the Pulumi backend) are ignored.
+	if err := in.WriteRaw(statestore.PulumiPrefix("", keys[0])+"state.json", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "[a1/x billing/dev orders/dev orders/prod]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("List = %v, want %s", got, want)
+	}
+}
+
+func testPrefixes(t *testing.T, in Instance, _ Options) {
+	a := open(t, in, "team-a")
+	b := open(t, in, "team-b/")
+	root := open(t, in, "")
+	nested := open(t, in, "team-a/sub")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	stA := newState(key, 5)
+	if _, err := a.Put(ctx, key, stA, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AppendHistory(ctx, key, newDeployment(key, 5, base)); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]statestore.Store{"team-b": b, "no prefix": root, "team-a/sub": nested} {
+		if _, _, err := s.Get(ctx, key); !errors.Is(err, statestore.ErrNotFound) {
+			t.Errorf("%s sees team-a's state: %v", name, err)
+		}
+		if h, err := s.History(ctx, key, 0, 0); err != nil || len(h) != 0 {
+			t.Errorf("%s sees team-a's history: %d records, %v", name, len(h), err)
+		}
+		if keys, err := s.List(ctx); err != nil || len(keys) != 0 {
+			t.Errorf("%s lists team-a's state: %v, %v", name, keys, err)
+		}
+	}
+	// team-b writes the same key independently.
+	if _, err := b.Put(ctx, key, newState(key, 1), ""); err != nil {
+		t.Fatalf("team-b create of a key team-a has: %v", err)
+	}
+	got, _, err := a.Get(ctx, key)
+	if err != nil || got.Serial != 5 {
+		t.Fatalf("team-a state after team-b's write: %+v, %v", got, err)
+	}
+	gotB, _, err := b.Get(ctx, key)
+	if err != nil || gotB.Serial != 1 {
+		t.Fatalf("team-b state: %+v, %v", gotB, err)
+	}
+	if _, err := in.Open("../escape"); !errors.Is(err, statestore.ErrInvalidKey) {
+		t.Errorf("Open with prefix ../escape: got %v, want ErrInvalidKey", err)
+	}
+}
+
+func testCorrupt(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	good := newState(statestore.Key{Stack: "orders", Environment: "dev"}, 1)
+	goodJSON, _ := json.Marshal(good)
+	for i, tc := range []struct {
+		name string
+		data string
+	}{
+		{"not json", "this is not json"},
+		{"truncated", string(goodJSON[:len(goodJSON)/2])},
+		{"empty", ""},
+		{"no schema", `{"serial": 3, "stack": "s1", "environment": "dev"}`},
+		{"wrong types", `{"schemaVersion": 1, "serial": "three"}`},
+		{"another stack", strings.Replace(string(goodJSON), `"stack":"orders"`, `"stack":"billing"`, 1)},
+	} {
+		key := statestore.Key{Stack: fmt.Sprintf("s%d", i), Environment: "dev"}
+		data := strings.ReplaceAll(tc.data, `"stack":"orders"`, `"stack":"`+key.Stack+`"`)
+		if tc.name == "another stack" {
+			data = tc.data
+		}
+		path := statestore.StatePath("", key)
+		if err := in.WriteRaw(path, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := s.Get(ctx, key)
+		wantErr(t, tc.name, err, statestore.ErrCorrupt)
+		if where := in.Where(path); !strings.Contains(err.Error(), where) {
+			t.Errorf("%s: error %q does not name %s", tc.name, err, where)
+		}
+		// Never overwritten: a create fails, and the object stays corrupt.
+		if _, err := s.Put(ctx, key, newState(key, 1), ""); !errors.Is(err, statestore.ErrConflict) {
+			t.Errorf("%s: create over a corrupt state: got %v, want ErrConflict", tc.name, err)
+		}
+		if _, _, err := s.Get(ctx, key); !errors.Is(err, statestore.ErrCorrupt) {
+			t.Errorf("%s: after a refused write Get gives %v, want still ErrCorrupt", tc.name, err)
+		}
+	}
+	// A corrupt history record is reported by History and Deployment.
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	if err := s.AppendHistory(ctx, key, newDeployment(key, 1, base)); err != nil {
+		t.Fatal(err)
+	}
+	bad := newDeployment(key, 2, base.Add(time.Hour))
+	name, err := statestore.HistoryName(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.WriteRaw(statestore.HistoryPrefix("", key)+name, []byte(`{"schemaVersion":1,"serial":`)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.History(ctx, key, 0, 0)
+	wantErr(t, "History with a truncated record", err, statestore.ErrCorrupt)
+	_, err = s.Deployment(ctx, key, 2)
+	wantErr(t, "Deployment of a truncated record", err, statestore.ErrCorrupt)
+	if d, err := s.Deployment(ctx, key, 1); err != nil || d.Serial != 1 {
+		t.Errorf("Deployment(1) next to a corrupt record: %v, %v", d, err)
+	}
+}
+
+func testFutureSchema(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	path := statestore.StatePath("", key)
+	future := `{"schemaVersion": 99, "serial": 7, "stack": "orders", "environment": "dev", "newField": {"x": 1}, "resources": "changed shape"}`
+	if err := in.WriteRaw(path, []byte(future)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := s.Get(ctx, key)
+	wantErr(t, "Get of a future schema", err, statestore.ErrFutureSchema)
+	if !strings.Contains(err.Error(), in.Where(path)) || !strings.Contains(err.Error(), "99") {
+		t.Errorf("future schema error %q does not name %s and the version", err, in.Where(path))
+	}
+	if _, err := s.Put(ctx, key, newState(key, 8), ""); !errors.Is(err, statestore.ErrConflict) {
+		t.Errorf("create over a future-schema state: got %v, want ErrConflict", err)
+	}
+	st := newState(key, 8)
+	st.SchemaVersion = 99
+	if _, err := s.Put(ctx, statestore.Key{Stack: "other", Environment: "dev"}, st, ""); err == nil {
+		t.Error("Put of a state claiming a future schema succeeded")
+	}
+}
+
+func testBadNames(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	good := "orders"
+	for _, bad := range []string{"", "..", ".", "a/b", "../x", "Orders", "a\\b", " a", "a b", "-a", "a.b", "a\x00", strings.Repeat("a", 200)} {
+		for _, key := range []statestore.Key{{Stack: bad, Environment: "dev"}, {Stack: good, Environment: bad}} {
+			name := fmt.Sprintf("%q/%q", key.Stack, key.Environment)
+			_, _, err := s.Get(ctx, key)
+			wantErr(t, "Get "+name, err, statestore.ErrInvalidKey)
+			_, err = s.Put(ctx, key, &statestore.State{Serial: 1}, "")
+			wantErr(t, "Put "+name, err, statestore.ErrInvalidKey)
+			wantErr(t, "Delete "+name, s.Delete(ctx, key, "x"), statestore.ErrInvalidKey)
+			d := newDeployment(key, 1, base)
+			wantErr(t, "AppendHistory "+name, s.AppendHistory(ctx, key, d), statestore.ErrInvalidKey)
+			_, err = s.History(ctx, key, 0, 0)
+			wantErr(t, "History "+name, err, statestore.ErrInvalidKey)
+			_, err = s.Deployment(ctx, key, 1)
+			wantErr(t, "Deployment "+name, err, statestore.ErrInvalidKey)
+		}
+	}
+	keys, err := s.List(ctx)
+	if err != nil || len(keys) != 0 {
+		t.Fatalf("after bad names List = %v, %v; want nothing written", keys, err)
+	}
+	if _, err := in.Open("/"); err != nil {
+		t.Errorf("prefix \"/\" (none) refused: %v", err)
+	}
+}
+
+// testRaceRounds: in every round all writers read the same state and race to
+// write the next serial; exactly one must win and the others must get a
+// conflict.
+func testRaceRounds(t *testing.T, in Instance, o Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "race", Environment: "dev"}
+	if _, err := s.Put(ctx, key, newState(key, 0), ""); err != nil {
+		t.Fatal(err)
+	}
+	var attempts, wins int
+	for round := 0; round < o.RaceRounds; round++ {
+		var (
+			wg                  sync.WaitGroup
+			start               = make(chan struct{})
+			won, lost, failures atomic.Int64
+			errMu               sync.Mutex
+			firstErr            error
+		)
+		for w := 0; w < o.RaceWriters; w++ {
+			st, v, err := s.Get(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func(w int, st *statestore.State, v statestore.Version) {
+				defer wg.Done()
+				st.Serial++
+				st.Outputs = map[string]map[string]any{"race": {"winner": float64(w)}}
+				<-start
+				_, err := s.Put(ctx, key, st, v)
+				switch {
+				case err == nil:
+					won.Add(1)
+				case errors.Is(err, statestore.ErrConflict):
+					lost.Add(1)
+				default:
+					failures.Add(1)
+					errMu.Lock()
+					firstErr = err
+					errMu.Unlock()
+				}
+			}(w, st, v)
+		}
+		close(start)
+		wg.Wait()
+		if failures.Load() > 0 {
+			t.Fatalf("round %d: %d writes failed with errors other than a conflict, e.g. %v", round, failures.Load(), firstErr)
+		}
+		if won.Load() != 1 || lost.Load() != int64(o.RaceWriters-1) {
+			t.Fatalf("round %d: %d winners and %d conflicts among %d writers; want exactly one winner", round, won.Load(), lost.Load(), o.RaceWriters)
+		}
+		attempts += o.RaceWriters
+		wins++
+	}
+	st, _, err := s.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Serial != int64(wins) {
+		t.Fatalf("final serial %d after %d successful writes: an update was lost", st.Serial, wins)
+	}
+	t.Logf("%d racing writes in %d rounds: %d winners, %d conflicts, final serial %d", attempts, o.RaceRounds, wins, attempts-wins, st.Serial)
+}
+
+// testRaceNoLostUpdates: writers loop read-modify-write, retrying on
+// conflict; every successful increment must be in the final state.
+func testRaceNoLostUpdates(t *testing.T, in Instance, o Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "counter", Environment: "dev"}
+	init := newState(key, 0)
+	init.Outputs = map[string]map[string]any{"count": {}}
+	if _, err := s.Put(ctx, key, init, ""); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg        sync.WaitGroup
+		successes atomic.Int64
+		conflicts atomic.Int64
+		errs      = make(chan error, o.UpdateWriters)
+	)
+	for w := 0; w < o.UpdateWriters; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			id := fmt.Sprintf("w%d", w)
+			for done := 0; done < o.UpdatesEach; {
+				st, v, err := s.Get(ctx, key)
+				if err != nil {
+					errs <- err
+					return
+				}
+				n, _ := st.Outputs["count"][id].(float64)
+				st.Outputs["count"][id] = n + 1
+				st.Serial++
+				if _, err := s.Put(ctx, key, st, v); err != nil {
+					if errors.Is(err, statestore.ErrConflict) {
+						conflicts.Add(1)
+						continue
+					}
+					errs <- err
+					return
+				}
+				successes.Add(1)
+				done++
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("writer failed: %v", err)
+	}
+	st, _, err := s.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Serial != successes.Load() {
+		t.Fatalf("final serial %d, successful writes %d: lost updates", st.Serial, successes.Load())
+	}
+	for w := 0; w < o.UpdateWriters; w++ {
+		if n, _ := st.Outputs["count"][fmt.Sprintf("w%d", w)].(float64); int(n) != o.UpdatesEach {
+			t.Errorf("writer %d's count is %v, want %d: an update was lost", w, n, o.UpdatesEach)
+		}
+	}
+	t.Logf("%d writers: %d successful writes, %d conflicts retried, final serial %d", o.UpdateWriters, successes.Load(), conflicts.Load(), st.Serial)
+}

@@ -1,0 +1,108 @@
+package statestore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Export returns the current state of key as the JSON document `panka state
+// pull` prints (the same format as state.json).
+func Export(ctx context.Context, s Store, key Key) ([]byte, error) {
+	st, _, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return EncodeState(st, key)
+}
+
+// ImportOptions control Import.
+type ImportOptions struct {
+	// Source names the imported document in errors (a file name).
+	Source string
+	// Force accepts a document for another stack/environment (it is
+	// rewritten to key) and one with an older serial than the stored state.
+	Force bool
+	// Now stamps UpdatedAt (default time.Now).
+	Now func() time.Time
+}
+
+// Import writes data (a state document as Export returns it) as the state of
+// key, the way `panka state push` does. Unless opts.Force is set it refuses a
+// document for another stack/environment and one whose serial is older than
+// the stored state's (someone deployed since it was pulled). The stored
+// serial becomes one more than the larger of both serials, and the write is
+// a compare-and-swap against the state read here, so a concurrent deployment
+// makes it fail with ErrConflict rather than be overwritten.
+func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptions) (*State, error) {
+	src := opts.Source
+	if src == "" {
+		src = "the pushed state"
+	}
+	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkSchema(data, "state", src); err != nil {
+		return nil, err
+	}
+	var in State
+	if err := json.Unmarshal(data, &in); err != nil {
+		return nil, fmt.Errorf("state %s does not match the state format (%v): %w", src, err, ErrCorrupt)
+	}
+	if in.Stack != key.Stack || in.Environment != key.Environment {
+		if !opts.Force {
+			return nil, fmt.Errorf("%s holds the state of stack %q environment %q, not %s; nothing was written (use --force to push it to %s anyway)",
+				src, in.Stack, in.Environment, key, key)
+		}
+		in.Stack, in.Environment = key.Stack, key.Environment
+	}
+	cur, prev, err := s.Get(ctx, key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		cur, prev = nil, ""
+	case err != nil:
+		return nil, err
+	}
+	next := in.Serial + 1
+	if cur != nil {
+		if in.Serial < cur.Serial && !opts.Force {
+			return nil, fmt.Errorf("%s has serial %d but the stored state of %s is at serial %d (deployed since it was pulled); nothing was written: pull again, or use --force to overwrite",
+				src, in.Serial, key, cur.Serial)
+		}
+		next = max(in.Serial, cur.Serial) + 1
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	in.SchemaVersion = SchemaVersion
+	in.Serial = next
+	in.UpdatedAt = now().UTC()
+	if _, err := s.Put(ctx, key, &in, prev); err != nil {
+		return nil, err
+	}
+	return &in, nil
+}
+
+// Update reads the state of key, lets fn change it, bumps the serial, stamps
+// UpdatedAt with now() and writes it back with compare-and-swap. It returns
+// the written state and its version; ErrNotFound when there is no state,
+// ErrConflict when another writer got there first.
+func Update(ctx context.Context, s Store, key Key, now func() time.Time, fn func(*State) error) (*State, Version, error) {
+	st, prev, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := fn(st); err != nil {
+		return nil, "", err
+	}
+	st.Serial++
+	st.UpdatedAt = now().UTC()
+	v, err := s.Put(ctx, key, st, prev)
+	if err != nil {
+		return nil, "", err
+	}
+	return st, v, nil
+}
