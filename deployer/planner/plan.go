@@ -288,13 +288,16 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 	return ch
 }
 
-// componentValue is the comparable JSON shape of a component: its service
-// and dependencies next to the spec, so every part of the model that can
+// componentValue is the comparable JSON shape of a component: its service,
+// labels and dependencies next to the spec, so every part of the model that can
 // differ shows up as a path (the kind is compared on its own).
 func componentValue(c *stacks.Component) map[string]any {
 	m := map[string]any{"spec": normalize(c.Spec)}
 	if c.Service != "" {
 		m["service"] = c.Service
+	}
+	if len(c.Labels) > 0 {
+		m["labels"] = normalize(c.Labels)
 	}
 	if len(c.DependsOn) > 0 {
 		deps := make([]any, len(c.DependsOn))

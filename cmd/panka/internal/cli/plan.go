@@ -1,0 +1,346 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/gitops"
+	"panka.dev/panka/stacks"
+	"panka.dev/panka/statestore"
+)
+
+func init() { register(newCmdPlan) }
+
+// PlanOptions are the inputs of plan.
+type PlanOptions struct {
+	F *Factory
+	// OpenStore builds the state store of a configuration (Factory.Store
+	// in production).
+	OpenStore func(ctx context.Context, cfg *config.Resolved) (statestore.Store, error)
+
+	Stack            string
+	Environment      string
+	Ref              string
+	Vars             []string
+	VarFile          string
+	Out              string
+	DetailedExitCode bool
+	AllChanged       bool
+	Base, Head       string
+}
+
+func newCmdPlan(f *Factory) *cobra.Command {
+	opts := &PlanOptions{F: f, OpenStore: f.planStore}
+	cmd := &cobra.Command{
+		Use:   "plan --stack STACK --environment ENV",
+		Short: "Show what apply would change: the desired YAML against the deployed state",
+		Long: `Plan resolves a stack for one environment (from the work tree, or from any
+commit with --ref, without a checkout) and compares it with the spec recorded
+in the state of the last deployment. Each component is listed as create (+),
+update (~), replace (-/+) or delete (-) with its changed fields; data-holding
+components that would be deleted or replaced are flagged DATA LOSS. Secret
+values always show as (sensitive).
+
+Variables come from --var, --var-file (- for stdin) and PANKA_VAR_<NAME>.
+--out saves the plan for "panka apply FILE", which refuses it once state or
+the desired model has changed. --detailed-exitcode exits 2 when there are
+changes, 0 when there are none, 1 on error.`,
+		Example: `  panka plan --stack orders --environment dev
+  panka plan --stack orders --environment production --ref v1.4.0 -o json
+  panka plan --stack orders --environment dev --var IMAGE_TAG=1.5.0 --out orders-dev.plan
+  panka plan --all-changed --base origin/main`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.AllChanged {
+				if opts.Stack != "" || opts.Environment != "" {
+					return Usagef("--all-changed plans every changed stack/environment; do not combine it with --stack/--environment")
+				}
+				if opts.Out != "" {
+					return Usagef("--out saves one plan; it cannot be combined with --all-changed")
+				}
+				if opts.Ref != "" {
+					return Usagef("--all-changed plans --head (default HEAD); use --head instead of --ref")
+				}
+			} else {
+				if opts.Stack == "" || opts.Environment == "" {
+					return Usagef("--stack and --environment are required (or --all-changed)")
+				}
+				if opts.Base != "" || opts.Head != "" {
+					return Usagef("--base/--head only go with --all-changed")
+				}
+			}
+			return planRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
+	fl.StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	fl.StringVar(&opts.Ref, "ref", "", "plan the YAML of this git ref or commit instead of the work tree")
+	fl.StringArrayVar(&opts.Vars, "var", nil, "set a variable: KEY=VALUE (repeatable)")
+	fl.StringVar(&opts.VarFile, "var-file", "", "read variables from a YAML file or KEY=VALUE lines (- = stdin)")
+	fl.StringVar(&opts.Out, "out", "", "save the plan to FILE for panka apply FILE")
+	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
+	fl.BoolVar(&opts.AllChanged, "all-changed", false, "plan every stack/environment that changed between --base and --head")
+	fl.StringVar(&opts.Base, "base", "", "with --all-changed: base ref (default: merge-base with the default branch)")
+	fl.StringVar(&opts.Head, "head", "", "with --all-changed: head ref (default HEAD)")
+	return cmd
+}
+
+// planRun plans one stack/environment (or every changed one) and prints the
+// result.
+func planRun(ctx context.Context, opts *PlanOptions) error {
+	f := opts.F
+	vars, err := planVarValues(opts.Vars, opts.VarFile, f.IO.In, f.Environ())
+	if err != nil {
+		return err
+	}
+	if opts.AllChanged {
+		return planAllChanged(ctx, opts, vars)
+	}
+	src, err := planSource(ctx, f, opts.Ref)
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	res, err := planOne(ctx, opts, src, opts.Stack, opts.Environment, vars)
+	if err != nil {
+		return err
+	}
+	if opts.Out != "" {
+		saved := planner.NewSaved(res.plan, res.desired, planner.RecordVars(res.desired, res.key), f.Now(), version)
+		if err := saved.Write(opts.Out); err != nil {
+			return err
+		}
+		f.Log.Info().Str("file", opts.Out).Msg("plan saved")
+		fmt.Fprintf(f.IO.ErrOut, "Plan saved to %s; apply it with: panka apply %s\n", opts.Out, opts.Out)
+	}
+	if f.JSON() {
+		err = res.plan.WriteJSON(f.IO.Out)
+	} else {
+		err = res.plan.WriteText(f.IO.Out, planner.TextOptions{Color: f.IO.ColorOut()})
+	}
+	if err != nil {
+		return err
+	}
+	if opts.DetailedExitCode && res.plan.HasChanges() {
+		return &ExitCodeError{Code: ExitChanges}
+	}
+	return nil
+}
+
+// planResult is one computed plan and what it was computed from.
+type planResult struct {
+	plan    *planner.Result
+	desired *stacks.Resolved
+	key     []byte
+}
+
+// planSourceFS is where the desired YAML comes from: the work tree or a
+// commit's tree.
+type planSourceFS struct {
+	fsys   fs.FS
+	repo   *gitops.Repo // nil outside git
+	root   string       // repository root on disk
+	commit string       // "" without commits
+	ref    string       // --ref as given
+	dirty  []string     // work-tree changes (work tree only)
+}
+
+func (s *planSourceFS) close() {
+	if s.repo != nil {
+		s.repo.Close()
+	}
+}
+
+// planSource opens the desired tree: a commit's tree for ref, else the work
+// tree (with HEAD and its uncommitted changes when in git).
+func planSource(ctx context.Context, f *Factory, ref string) (*planSourceFS, error) {
+	root, err := f.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	src := &planSourceFS{root: root, ref: ref}
+	repo, err := gitops.Open(root, gitops.Options{})
+	if err != nil {
+		if ref != "" {
+			return nil, fmt.Errorf("--ref %s: %w", ref, err)
+		}
+		if !errors.Is(err, gitops.ErrNotRepository) {
+			return nil, err
+		}
+		f.Log.Debug().Str("dir", root).Msg("not a git repository: planning the directory as it is")
+		src.fsys = os.DirFS(root)
+		return src, nil
+	}
+	src.repo = repo
+	if ref != "" {
+		h, err := repo.ResolveRef(ref)
+		if err != nil {
+			repo.Close()
+			return nil, fmt.Errorf("--ref: %w", err)
+		}
+		if src.fsys, err = repo.TreeFS(h); err != nil {
+			repo.Close()
+			return nil, fmt.Errorf("--ref %s: %w", ref, err)
+		}
+		src.commit = h.String()
+		return src, nil
+	}
+	src.fsys = os.DirFS(root)
+	if h, err := repo.Head(); err == nil {
+		src.commit = h.String()
+	} else {
+		f.Log.Debug().Err(err).Msg("no HEAD commit: planning the work tree without a commit")
+	}
+	if src.dirty, err = repo.WorktreeChanges(ctx); err != nil {
+		repo.Close()
+		return nil, fmt.Errorf("check the work tree for uncommitted changes: %w", err)
+	}
+	return src, nil
+}
+
+// isDirty reports whether uncommitted changes touch the stack folder (or,
+// without a commit, whether there is anything at all).
+func (s *planSourceFS) isDirty(stackDir string) bool {
+	if s.ref != "" || s.repo == nil {
+		return false
+	}
+	if s.commit == "" {
+		return true
+	}
+	for _, p := range s.dirty {
+		if p == stackDir || strings.HasPrefix(p, stackDir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// planOne plans one stack/environment from src.
+func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackName, env string, vars stacks.VarValues) (*planResult, error) {
+	f := opts.F
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	ref, err := planFindStack(src, cfg.Stacks.Root, stackName)
+	if err != nil {
+		return nil, err
+	}
+	st, err := stacks.Load(src.fsys, ref.Path)
+	if err != nil {
+		return nil, fmt.Errorf("load stack %q (%s%s): %w", stackName, ref.Path, planAt(src), err)
+	}
+	envs := st.Environments()
+	if !planContains(envs, env) {
+		return nil, fmt.Errorf("stack %q has no environment %q%s (environments: %s); add %s/environments/%s.yaml",
+			stackName, env, planAt(src), strings.Join(envs, ", "), ref.Path, env)
+	}
+	cfg, err = f.ConfigForStack(st.Header().Backend, path.Join(ref.Path, "stack.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	key := f.planSecretKey()
+	desired, err := st.Resolve(env, stacks.ResolveOptions{Vars: vars, SecretKey: key})
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s/%s%s: %w", stackName, env, planAt(src), err)
+	}
+	store, err := opts.OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	skey := statestore.Key{Stack: desired.Stack, Environment: env}
+	state, _, err := store.Get(ctx, skey)
+	switch {
+	case errors.Is(err, statestore.ErrNotFound):
+		state = nil
+	case err != nil:
+		return nil, fmt.Errorf("read state of %s: %w", skey, err)
+	}
+	header := planner.Header{Stack: desired.Stack, Environment: env,
+		Desired: planner.Desired{Source: "worktree", Ref: src.ref, Commit: src.commit, Dirty: src.isDirty(ref.Path)}}
+	if src.ref != "" {
+		header.Desired.Source = "ref"
+	}
+	var deployed *stacks.Resolved
+	if state != nil {
+		header.Deployed = planDeployedHeader(state)
+		if len(state.Spec) > 0 && string(state.Spec) != "null" {
+			if deployed, err = planner.DecodeModel(state.Spec); err != nil {
+				return nil, fmt.Errorf("read the deployed spec in the state of %s: %w", skey, err)
+			}
+		}
+	}
+	p := planner.Plan(desired, deployed, planner.Options{Header: header})
+	return &planResult{plan: p, desired: desired, key: key}, nil
+}
+
+// planDeployedHeader describes the deployed state: the last successful
+// deployment's commit, time and user.
+func planDeployedHeader(st *statestore.State) planner.Deployed {
+	d := planner.Deployed{Serial: st.Serial, Status: st.Status}
+	rec := st.LastSuccessful
+	if rec == nil && st.LastDeployment != nil && st.LastDeployment.Result == statestore.ResultSucceeded {
+		rec = st.LastDeployment
+	}
+	if rec != nil {
+		d.Commit = rec.Commit
+		d.By = rec.User
+		if !rec.EndedAt.IsZero() {
+			at := rec.EndedAt.UTC()
+			d.At = &at
+		}
+	}
+	return d
+}
+
+// planFindStack finds a stack by metadata.name (or by folder, as a
+// convenience) under the stacks root.
+func planFindStack(src *planSourceFS, root, name string) (stacks.Ref, error) {
+	refs, err := stacks.Discover(src.fsys, root)
+	if err != nil {
+		return stacks.Ref{}, fmt.Errorf("find stacks under %s%s: %w", root, planAt(src), err)
+	}
+	var names []string
+	for _, r := range refs {
+		if r.Name == name {
+			return r, nil
+		}
+		names = append(names, r.Name)
+	}
+	for _, r := range refs {
+		if r.Path == name || path.Base(r.Path) == name && !planContains(names, path.Base(r.Path)) {
+			return r, nil
+		}
+	}
+	if len(names) == 0 {
+		return stacks.Ref{}, fmt.Errorf("no stack %q: no stacks under %s%s", name, root, planAt(src))
+	}
+	return stacks.Ref{}, fmt.Errorf("no stack %q under %s%s (stacks: %s)", name, root, planAt(src), strings.Join(names, ", "))
+}
+
+// planAt names the ref being read, for errors.
+func planAt(src *planSourceFS) string {
+	if src.ref != "" {
+		return " at " + src.ref
+	}
+	return ""
+}
+
+func planContains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
