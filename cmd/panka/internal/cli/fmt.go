@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"panka.dev/panka/stacks"
+)
+
+func init() { register(newCmdFmt) }
+
+// FmtOptions are the inputs of `panka fmt`.
+type FmtOptions struct {
+	F     *Factory
+	Check bool
+	Stack string
+}
+
+func newCmdFmt(f *Factory) *cobra.Command {
+	opts := &FmtOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "fmt",
+		Short: "Rewrite stack YAML files in the canonical layout (comments are kept)",
+		Long: `fmt rewrites every YAML file under the stacks root (or of --stack) in the
+canonical layout: two-space indentation, apiVersion/kind/metadata/spec first,
+comments kept. With --check nothing is written: the files that would change are
+listed and the exit status is 1 when there are any.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return fmtRun(opts) },
+	}
+	cmd.Flags().BoolVar(&opts.Check, "check", false, "list files that are not formatted and exit 1 if any; write nothing")
+	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "only this stack (metadata.name)")
+	return cmd
+}
+
+// fmtResult is `panka fmt -o json` (fields are stable).
+type fmtResult struct {
+	Changed []string     `json:"changed"`
+	Errors  []fmtProblem `json:"errors,omitempty"`
+}
+
+type fmtProblem struct {
+	File    string `json:"file"`
+	Message string `json:"message"`
+}
+
+func fmtRun(opts *FmtOptions) error {
+	f := opts.F
+	repo, err := openStackRepo(f)
+	if err != nil {
+		return err
+	}
+	root := repo.stacksRoot
+	if opts.Stack != "" {
+		refs, err := stacks.Discover(repo.fsys, repo.stacksRoot)
+		var es *stacks.Errors
+		if err != nil && !errors.As(err, &es) {
+			return err
+		}
+		r, err := findStack(refs, opts.Stack, repo.stacksRoot)
+		if err != nil {
+			return err
+		}
+		root = r.Path
+	}
+	var files []string
+	err = fs.WalkDir(repo.fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if d.IsDir() {
+			if p != root && len(d.Name()) > 0 && d.Name()[0] == '.' {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if n := d.Name(); d.Type().IsRegular() && (path.Ext(n) == ".yaml" || path.Ext(n) == ".yml") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("fmt: list files under %s: %w", root, err)
+	}
+	sort.Strings(files)
+	res := fmtResult{Changed: []string{}}
+	for _, p := range files {
+		full := filepath.Join(repo.dir, filepath.FromSlash(p))
+		st, err := os.Stat(full)
+		if err != nil {
+			res.Errors = append(res.Errors, fmtProblem{p, err.Error()})
+			continue
+		}
+		if st.Size() > stacks.MaxFileSize {
+			res.Errors = append(res.Errors, fmtProblem{p, fmt.Sprintf("file is more than the %d MB limit for stack files", stacks.MaxFileSize>>20)})
+			continue
+		}
+		src, err := os.ReadFile(full)
+		if err != nil {
+			res.Errors = append(res.Errors, fmtProblem{p, err.Error()})
+			continue
+		}
+		out, err := stacks.Format(src)
+		if err != nil {
+			res.Errors = append(res.Errors, fmtProblem{p, err.Error()})
+			continue
+		}
+		if bytes.Equal(out, src) {
+			continue
+		}
+		res.Changed = append(res.Changed, p)
+		if opts.Check {
+			continue
+		}
+		tmp := full + ".panka-fmt"
+		if err := os.WriteFile(tmp, out, st.Mode().Perm()); err != nil {
+			return fmt.Errorf("fmt: write %s: %w", p, err)
+		}
+		if err := os.Rename(tmp, full); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("fmt: replace %s: %w", p, err)
+		}
+	}
+	if f.JSON() {
+		if err := f.PrintJSON(res); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range res.Changed {
+			fmt.Fprintln(f.IO.Out, p)
+		}
+		for _, e := range res.Errors {
+			fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", e.File, e.Message)
+		}
+		if opts.Check && len(res.Changed) > 0 {
+			fmt.Fprintf(f.IO.ErrOut, "%s not formatted: run `panka fmt`\n", countNoun(len(res.Changed), "file"))
+		}
+	}
+	if len(res.Errors) > 0 || opts.Check && len(res.Changed) > 0 {
+		return &ExitCodeError{Code: ExitError}
+	}
+	return nil
+}

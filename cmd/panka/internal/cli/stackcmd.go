@@ -1,0 +1,418 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"panka.dev/panka/stacks"
+)
+
+func init() { register(newCmdStack) }
+
+// stackRepo is the repository commands read stacks from: the work tree on
+// disk (no git needed, so a repository without commits works too).
+type stackRepo struct {
+	dir        string // repository root on disk
+	fsys       fs.FS  // rooted at dir
+	stacksRoot string // slash-separated, relative to dir ("stacks")
+}
+
+// openStackRepo opens the repository of the working directory.
+func openStackRepo(f *Factory) (*stackRepo, error) {
+	dir, err := f.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	root := filepath.ToSlash(cfg.Stacks.Root)
+	if root == "" {
+		root = "stacks"
+	}
+	if strings.HasPrefix(root, "/") || root == ".." || strings.HasPrefix(root, "../") {
+		return nil, fmt.Errorf("stacks.root %q must be a folder inside the repository", cfg.Stacks.Root)
+	}
+	return &stackRepo{dir: dir, fsys: os.DirFS(dir), stacksRoot: path.Clean(root)}, nil
+}
+
+// find returns the discovered stack called name.
+func findStack(refs []stacks.Ref, name, root string) (stacks.Ref, error) {
+	var names []string
+	for _, r := range refs {
+		if r.Name == name {
+			return r, nil
+		}
+		names = append(names, r.Name)
+	}
+	if len(names) == 0 {
+		return stacks.Ref{}, fmt.Errorf("stack %q not found: there are no stacks under %s/ (create one with `panka stack init %s`)", name, root, name)
+	}
+	return stacks.Ref{}, fmt.Errorf("stack %q not found under %s/ (stacks: %s)", name, root, strings.Join(names, ", "))
+}
+
+// varFlags are --var and --var-file.
+type varFlags struct {
+	Vars    []string
+	VarFile string
+}
+
+func (v *varFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&v.Vars, "var", nil, "set a variable: --var NAME=VALUE (repeatable; highest priority)")
+	cmd.Flags().StringVar(&v.VarFile, "var-file", "", "read variables from a file (NAME: value YAML or NAME=value lines); - reads stdin")
+}
+
+// values collects variable values from flags, the var file and PANKA_VAR_*.
+func (v *varFlags) values(f *Factory) (stacks.VarValues, error) {
+	out := stacks.VarValues{Flags: map[string]string{}, File: map[string]string{}, Env: map[string]string{}}
+	for _, kv := range v.Vars {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return out, Usagef("--var %q: write NAME=VALUE", kv)
+		}
+		out.Flags[k] = val
+	}
+	if v.VarFile != "" {
+		var data []byte
+		var err error
+		name := v.VarFile
+		if v.VarFile == "-" {
+			data, err = io.ReadAll(io.LimitReader(f.IO.In, stacks.MaxFileSize))
+			name = "stdin"
+		} else {
+			p := v.VarFile
+			if !filepath.IsAbs(p) {
+				wd, _ := f.WorkDir()
+				p = filepath.Join(wd, p)
+			}
+			data, err = os.ReadFile(p)
+		}
+		if err != nil {
+			return out, fmt.Errorf("--var-file %s: %w", v.VarFile, err)
+		}
+		m, err := parseVarFile(data)
+		if err != nil {
+			return out, fmt.Errorf("--var-file %s: %w", name, err)
+		}
+		out.File = m
+	}
+	for _, kv := range f.Environ() {
+		if k, val, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "PANKA_VAR_") && len(k) > len("PANKA_VAR_") {
+			out.Env[k[len("PANKA_VAR_"):]] = val
+		}
+	}
+	return out, nil
+}
+
+// parseVarFile reads NAME: value YAML, or NAME=value lines (# comments).
+func parseVarFile(data []byte) (map[string]string, error) {
+	out := map[string]string{}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return out, nil
+	}
+	if isDotenv(trimmed) {
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		sc.Buffer(make([]byte, 64*1024), stacks.MaxFileSize)
+		line := 0
+		for sc.Scan() {
+			line++
+			s := strings.TrimSpace(sc.Text())
+			if s == "" || strings.HasPrefix(s, "#") {
+				continue
+			}
+			s = strings.TrimPrefix(s, "export ")
+			k, val, ok := strings.Cut(s, "=")
+			if !ok {
+				return nil, fmt.Errorf("line %d: want NAME=value", line)
+			}
+			val = strings.TrimSpace(val)
+			if len(val) >= 2 && (val[0] == '"' && val[len(val)-1] == '"' || val[0] == '\'' && val[len(val)-1] == '\'') {
+				val = val[1 : len(val)-1]
+			}
+			out[strings.TrimSpace(k)] = val
+		}
+		return out, sc.Err()
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal(data, &n); err != nil {
+		return nil, fmt.Errorf("want NAME: value YAML or NAME=value lines: %w", err)
+	}
+	if len(n.Content) == 0 || n.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("want a mapping of NAME: value")
+	}
+	m := n.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, val := m.Content[i], m.Content[i+1]
+		if val.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("line %d: %s: want a string, number or boolean", val.Line, k.Value)
+		}
+		out[k.Value] = val.Value
+	}
+	return out, nil
+}
+
+// isDotenv reports whether the first meaningful line looks like NAME=value.
+func isDotenv(data []byte) bool {
+	for _, l := range strings.Split(string(data), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		l = strings.TrimPrefix(l, "export ")
+		eq := strings.IndexByte(l, '=')
+		colon := strings.IndexByte(l, ':')
+		return eq > 0 && (colon < 0 || eq < colon)
+	}
+	return false
+}
+
+func newCmdStack(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{Use: "stack", Short: "Create and list stacks"}
+	cmd.AddCommand(newCmdStackInit(f, nil), newCmdStackList(f, nil))
+	return cmd
+}
+
+// StackInitOptions are the inputs of `panka stack init`.
+type StackInitOptions struct {
+	F    *Factory
+	Name string
+	// Dir is the folder to create; default <stacks root>/<name>.
+	Dir string
+}
+
+func newCmdStackInit(f *Factory, runF func(*StackInitOptions) error) *cobra.Command {
+	opts := &StackInitOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "init NAME",
+		Short: "Scaffold a new stack (stack.yaml, infra/, services/, environments/dev.yaml)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			if msg := stacks.CheckName(opts.Name); msg != "" {
+				return Usagef("%s", msg)
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return stackInitRun(opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "folder to create (default: <stacks root>/NAME)")
+	return cmd
+}
+
+func stackInitRun(opts *StackInitOptions) error {
+	f := opts.F
+	repo, err := openStackRepo(f)
+	if err != nil {
+		return err
+	}
+	refs, err := stacks.Discover(repo.fsys, repo.stacksRoot)
+	var es *stacks.Errors
+	if err != nil && !errors.As(err, &es) {
+		return err
+	}
+	for _, r := range refs {
+		if r.Name == opts.Name {
+			return fmt.Errorf("a stack named %q already exists in %s: choose another name", opts.Name, r.Path)
+		}
+	}
+	dir := opts.Dir
+	if dir == "" {
+		dir = filepath.Join(repo.dir, filepath.FromSlash(repo.stacksRoot), opts.Name)
+	} else if !filepath.IsAbs(dir) {
+		wd, _ := f.WorkDir()
+		dir = filepath.Join(wd, dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, stacks.StackFile)); err == nil {
+		return fmt.Errorf("%s already exists: not overwriting it", filepath.Join(dir, stacks.StackFile))
+	}
+	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+		return fmt.Errorf("%s exists and is not empty: not overwriting it (pass --dir to use another folder)", dir)
+	}
+	files := map[string]string{
+		stacks.StackFile:                   scaffoldStack(opts.Name),
+		"infra/README.md":                  "Shared components of the stack (Database, Cache, Queue, Bucket, Topic), one or more per YAML file.\n",
+		"services/README.md":               "One folder per service: services/<name>/service.yaml holds a kind: Service document and its components (MicroService, Worker, CronJob).\n",
+		stacks.EnvironmentsDir + "/dev.yaml": scaffoldEnv,
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p := filepath.Join(dir, filepath.FromSlash(n))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", filepath.Dir(p), err)
+		}
+		fh, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", p, err)
+		}
+		_, werr := fh.WriteString(files[n])
+		if cerr := fh.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return fmt.Errorf("write %s: %w", p, werr)
+		}
+	}
+	rel, err := filepath.Rel(repo.dir, dir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		rel = dir
+	}
+	fmt.Fprintf(f.IO.Out, "created stack %s in %s\n", opts.Name, filepath.ToSlash(rel))
+	fmt.Fprintf(f.IO.ErrOut, "next: add components under %s/infra and %s/services, then run `panka validate --stack %s`\n", filepath.ToSlash(rel), filepath.ToSlash(rel), opts.Name)
+	return nil
+}
+
+func scaffoldStack(name string) string {
+	return `apiVersion: core.panka.io/v1
+kind: Stack
+metadata:
+  name: ` + name + `
+  description: ""
+spec:
+  # Where the stack deploys: aws (region, assumeRole, network) or local.
+  provider:
+    name: aws
+    region: us-east-1
+  # Variables used as ${NAME} in component specs. Values come from --var,
+  # --var-file, PANKA_VAR_<NAME>, environments/<env>.yaml, then default.
+  variables:
+    IMAGE_TAG:
+      description: Tag of the service images
+      default: latest
+  #   DB_PASSWORD:
+  #     secret: true
+  #     required: true
+  # Shared files outside the stack whose changes redeploy every environment.
+  # watch:
+  #   - shared/policies/**
+`
+}
+
+const scaffoldEnv = `apiVersion: core.panka.io/v1
+kind: Environment
+metadata:
+  name: dev
+spec:
+  # Values for the variables declared in stack.yaml.
+  variables:
+    IMAGE_TAG: latest
+  # Per-component changes for this environment (deep merge; lists replace):
+  # overrides:
+  #   api:
+  #     replicas: 1
+  #     cpu: 256
+  #     memory: 512
+  # Provider settings merged over stack.yaml's (e.g. another account):
+  # provider:
+  #   region: eu-west-1
+  #   assumeRole: arn:aws:iam::123456789012:role/panka-deployer
+`
+
+// StackListOptions are the inputs of `panka stack list`.
+type StackListOptions struct {
+	F *Factory
+}
+
+// stackListItem is one row of `panka stack list -o json` (fields are stable).
+type stackListItem struct {
+	Name         string   `json:"name"`
+	Path         string   `json:"path"`
+	Environments []string `json:"environments"`
+	Components   int      `json:"components"`
+	Error        string   `json:"error,omitempty"`
+}
+
+func newCmdStackList(f *Factory, runF func(*StackListOptions) error) *cobra.Command {
+	opts := &StackListOptions{F: f}
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the stacks of the repository",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return stackListRun(opts)
+		},
+	}
+}
+
+func stackListRun(opts *StackListOptions) error {
+	f := opts.F
+	repo, err := openStackRepo(f)
+	if err != nil {
+		return err
+	}
+	refs, err := stacks.Discover(repo.fsys, repo.stacksRoot)
+	failed := false
+	if err != nil {
+		var es *stacks.Errors
+		if !errors.As(err, &es) {
+			return err
+		}
+		printProblems(f, problemsOf(es, "", ""))
+		failed = true
+	}
+	items := make([]stackListItem, 0, len(refs))
+	for _, r := range refs {
+		it := stackListItem{Name: r.Name, Path: r.Path, Environments: []string{}}
+		s, err := stacks.Load(repo.fsys, r.Path)
+		if err != nil {
+			failed = true
+			it.Error = "invalid: run `panka validate --stack " + r.Name + "`"
+			if h, herr := stacks.ReadHeader(repo.fsys, r.Path); herr == nil {
+				it.Environments = append(it.Environments, h.Environments...)
+			}
+		} else {
+			it.Environments = append(it.Environments, s.Environments()...)
+			it.Components = len(s.ComponentNames())
+		}
+		items = append(items, it)
+	}
+	if f.JSON() {
+		if err := f.PrintJSON(items); err != nil {
+			return err
+		}
+	} else if len(items) == 0 {
+		fmt.Fprintf(f.IO.ErrOut, "no stacks under %s/ (create one with `panka stack init NAME`)\n", repo.stacksRoot)
+	} else {
+		tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tPATH\tENVIRONMENTS\tCOMPONENTS")
+		for _, it := range items {
+			count := fmt.Sprint(it.Components)
+			if it.Error != "" {
+				count = "invalid"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.Name, it.Path, strings.Join(it.Environments, ","), count)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if failed {
+		fmt.Fprintln(f.IO.ErrOut, "some stacks are invalid: run `panka validate` for details")
+		return &ExitCodeError{Code: ExitError}
+	}
+	return nil
+}

@@ -1,0 +1,243 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"panka.dev/panka/stacks"
+)
+
+func init() { register(newCmdValidate) }
+
+// ValidateOptions are the inputs of `panka validate`.
+type ValidateOptions struct {
+	F           *Factory
+	Stack       string
+	Environment string
+	VarFlags    varFlags
+}
+
+// Problem is one entry of `panka validate -o json` (fields are stable).
+type Problem struct {
+	File         string   `json:"file"`
+	Line         int      `json:"line,omitempty"`
+	Column       int      `json:"column,omitempty"`
+	Key          string   `json:"key,omitempty"`
+	Message      string   `json:"message"`
+	Stack        string   `json:"stack,omitempty"`
+	Environment  string   `json:"environment,omitempty"`
+	Environments []string `json:"environments,omitempty"`
+}
+
+func (p Problem) location() string {
+	return (&stacks.Error{File: p.File, Line: p.Line, Column: p.Column, Key: p.Key, Msg: p.Message}).Error()
+}
+
+// validateResult is `panka validate -o json` (fields are stable).
+type validateResult struct {
+	Valid    bool             `json:"valid"`
+	Stacks   []validatedStack `json:"stacks"`
+	Problems []Problem        `json:"problems"`
+}
+
+type validatedStack struct {
+	Name         string   `json:"name"`
+	Path         string   `json:"path"`
+	Environments []string `json:"environments"`
+	Valid        bool     `json:"valid"`
+}
+
+func newCmdValidate(f *Factory) *cobra.Command {
+	opts := &ValidateOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Check every stack and environment: structure, names, variables, references, cycles",
+		Long: `Validate loads every stack (or --stack) and resolves every environment (or
+--environment) without needing secret or required variable values, so a pre-push
+hook can run it anywhere. Values given with --var, --var-file or PANKA_VAR_<NAME>
+are checked too. Works outside git and in a repository without commits.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return validateRun(opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "only this stack (metadata.name)")
+	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "only this environment")
+	opts.VarFlags.register(cmd)
+	return cmd
+}
+
+func validateRun(opts *ValidateOptions) error {
+	f := opts.F
+	vars, err := opts.VarFlags.values(f)
+	if err != nil {
+		return err
+	}
+	repo, err := openStackRepo(f)
+	if err != nil {
+		return err
+	}
+	res := validateResult{Stacks: []validatedStack{}, Problems: []Problem{}}
+	refs, err := stacks.Discover(repo.fsys, repo.stacksRoot)
+	if err != nil {
+		var es *stacks.Errors
+		if !errors.As(err, &es) {
+			return err
+		}
+		res.Problems = append(res.Problems, problemsOf(es, "", "")...)
+	}
+	if opts.Stack != "" {
+		r, err := findStack(refs, opts.Stack, repo.stacksRoot)
+		if err != nil {
+			return err
+		}
+		refs = []stacks.Ref{r}
+	} else {
+		for _, e := range stacks.Strays(repo.fsys, repo.stacksRoot, refs) {
+			res.Problems = append(res.Problems, Problem{File: e.File, Line: e.Line, Column: e.Column, Key: e.Key, Message: e.Msg})
+		}
+	}
+	// Stacks are independent: check them in parallel, report in name order.
+	type outcome struct {
+		st       validatedStack
+		problems []Problem
+		envErr   error
+	}
+	outs := make([]outcome, len(refs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, r := range refs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			outs[i].st, outs[i].problems, outs[i].envErr = validateStack(repo, r, opts.Environment, vars)
+		}()
+	}
+	wg.Wait()
+	envCount := 0
+	for _, o := range outs {
+		if o.envErr != nil && opts.Stack != "" {
+			return o.envErr
+		}
+		res.Stacks = append(res.Stacks, o.st)
+		res.Problems = append(res.Problems, o.problems...)
+		envCount += len(o.st.Environments)
+	}
+	res.Valid = len(res.Problems) == 0
+	if f.JSON() {
+		if err := f.PrintJSON(res); err != nil {
+			return err
+		}
+	} else {
+		printProblems(f, res.Problems)
+		if res.Valid {
+			fmt.Fprintf(f.IO.Out, "%s and %s valid\n", countNoun(len(res.Stacks), "stack"), countNoun(envCount, "environment"))
+		}
+	}
+	if !res.Valid {
+		if !f.JSON() {
+			fmt.Fprintf(f.IO.ErrOut, "%s found\n", countNoun(len(res.Problems), "problem"))
+		}
+		return &ExitCodeError{Code: ExitError}
+	}
+	return nil
+}
+
+// validateStack loads one stack and resolves its environments leniently.
+// envErr is set when env is given and the stack does not have it.
+func validateStack(repo *stackRepo, r stacks.Ref, env string, vars stacks.VarValues) (validatedStack, []Problem, error) {
+	st := validatedStack{Name: r.Name, Path: r.Path, Environments: []string{}}
+	s, err := stacks.Load(repo.fsys, r.Path)
+	if err != nil {
+		var es *stacks.Errors
+		if !errors.As(err, &es) {
+			return st, []Problem{{File: r.Path, Message: err.Error(), Stack: r.Name}}, nil
+		}
+		return st, problemsOf(es, r.Name, ""), nil
+	}
+	envs := s.Environments()
+	if env != "" {
+		if !slices.Contains(envs, env) {
+			return st, nil, fmt.Errorf("stack %q has no environment %q (environments: %s); an environment exists iff %s/%s/%s.yaml exists",
+				r.Name, env, strings.Join(envs, ", "), r.Path, stacks.EnvironmentsDir, env)
+		}
+		envs = []string{env}
+	}
+	st.Environments = append(st.Environments, envs...)
+	if len(envs) == 0 {
+		envs = []string{""} // still check the components without an overlay
+	}
+	var probs []Problem
+	index := map[string]int{}
+	for _, e := range envs {
+		_, err := s.Resolve(e, stacks.ResolveOptions{Vars: vars, Lenient: true})
+		if err == nil {
+			continue
+		}
+		var es *stacks.Errors
+		if !errors.As(err, &es) {
+			probs = append(probs, Problem{File: s.File(), Message: err.Error(), Stack: r.Name, Environment: e})
+			continue
+		}
+		// The same problem in a shared file shows up in every environment:
+		// report it once, listing the environments.
+		for _, p := range problemsOf(es, r.Name, e) {
+			k := p.location()
+			if i, ok := index[k]; ok {
+				probs[i].Environments = append(probs[i].Environments, e)
+				continue
+			}
+			if e != "" {
+				p.Environments = []string{e}
+			}
+			index[k] = len(probs)
+			probs = append(probs, p)
+		}
+	}
+	st.Valid = len(probs) == 0
+	return st, probs, nil
+}
+
+func problemsOf(es *stacks.Errors, stack, env string) []Problem {
+	out := make([]Problem, 0, len(es.List))
+	for _, e := range es.List {
+		out = append(out, Problem{File: e.File, Line: e.Line, Column: e.Column, Key: e.Key, Message: e.Msg, Stack: stack, Environment: env})
+	}
+	return out
+}
+
+// printProblems writes one problem a line to stderr.
+func printProblems(f *Factory, probs []Problem) {
+	for _, p := range probs {
+		ctx := ""
+		if p.Stack != "" {
+			ctx = " [stack " + p.Stack
+			if len(p.Environments) > 0 {
+				ctx += ", environment"
+				if len(p.Environments) > 1 {
+					ctx += "s"
+				}
+				ctx += " " + strings.Join(p.Environments, ", ")
+			} else if p.Environment != "" {
+				ctx += ", environment " + p.Environment
+			}
+			ctx += "]"
+		}
+		fmt.Fprintf(f.IO.ErrOut, "%s%s\n", p.location(), ctx)
+	}
+}
+
+// countNoun returns "1 stack", "2 stacks".
+func countNoun(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
