@@ -246,9 +246,9 @@ func stackInitRun(opts *StackInitOptions) error {
 		return fmt.Errorf("%s exists and is not empty: not overwriting it (pass --dir to use another folder)", dir)
 	}
 	files := map[string]string{
-		stacks.StackFile:                   scaffoldStack(opts.Name),
-		"infra/README.md":                  "Shared components of the stack (Database, Cache, Queue, Bucket, Topic), one or more per YAML file.\n",
-		"services/README.md":               "One folder per service: services/<name>/service.yaml holds a kind: Service document and its components (MicroService, Worker, CronJob).\n",
+		stacks.StackFile:                     scaffoldStack(opts.Name),
+		"infra/README.md":                    "Shared components of the stack (Database, Cache, Queue, Bucket, Topic), one or more per YAML file.\n",
+		"services/README.md":                 "One folder per service: services/<name>/service.yaml holds a kind: Service document and its components (MicroService, Worker, CronJob).\n",
 		stacks.EnvironmentsDir + "/dev.yaml": scaffoldEnv,
 	}
 	names := make([]string, 0, len(files))
