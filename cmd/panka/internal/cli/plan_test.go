@@ -1,0 +1,345 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/gitops/gittest"
+	"panka.dev/panka/stacks"
+	"panka.dev/panka/statestore"
+	"panka.dev/panka/statestore/local"
+)
+
+var updatePlanGolden = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+// planRepo is a real git repository holding a copy of the example repo.
+type planRepo struct {
+	*gittest.Repo
+	t testing.TB
+}
+
+func newPlanRepo(t testing.TB) *planRepo {
+	t.Helper()
+	r := gittest.New(t)
+	src := filepath.Join("..", "..", "..", "..", "testdata", "examples")
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		r.WriteFile(filepath.ToSlash(rel), string(b))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Git("add", "-A")
+	r.Commit("examples")
+	return &planRepo{Repo: r, t: t}
+}
+
+const planTestPassphrase = "correct horse battery staple"
+
+// env is the process environment the tests give panka.
+func (r *planRepo) env(extra ...string) []string {
+	return append([]string{"PULUMI_CONFIG_PASSPHRASE=" + planTestPassphrase, "HOME=" + r.Dir + "/.home"}, extra...)
+}
+
+// run runs panka in the repository and returns stdout, stderr and the exit code.
+func (r *planRepo) run(env []string, args ...string) (string, string, int) {
+	r.t.Helper()
+	ios, _, out, errOut := Test()
+	f := NewFactory(ios)
+	f.Getwd = func() (string, error) { return r.Dir, nil }
+	f.Home = func() (string, error) { return r.Dir + "/.home", nil }
+	f.Environ = func() []string { return env }
+	f.Now = func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }
+	code := Run(context.Background(), f, args)
+	return out.String(), errOut.String(), code
+}
+
+// deploy records the model the repository's work tree resolves to as
+// deployed state of stack/env (what apply would have written).
+func (r *planRepo) deploy(stack, dir, env string, serial int64, flags map[string]string) {
+	r.t.Helper()
+	st, err := stacks.Load(os.DirFS(r.Dir), dir)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	model, err := st.Resolve(env, stacks.ResolveOptions{Vars: stacks.VarValues{Flags: flags},
+		SecretKey: planner.DeriveSecretKey(planTestPassphrase)})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	store, err := local.New(local.Options{Dir: filepath.Join(r.Dir, ".panka"), Prefix: st.Header().Backend["backend.prefix"]})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	key := statestore.Key{Stack: stack, Environment: env}
+	ctx := context.Background()
+	_, prev, err := store.Get(ctx, key)
+	if err != nil && !errors.Is(err, statestore.ErrNotFound) {
+		r.t.Fatal(err)
+	}
+	ended := time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
+	rec := &statestore.Deployment{SchemaVersion: statestore.SchemaVersion, ID: "d1", Serial: serial, Stack: stack, Environment: env,
+		Operation: statestore.OpApply, Commit: r.Head().String(), User: "alice", Host: "laptop", PankaVersion: "test",
+		StartedAt: ended.Add(-time.Minute), EndedAt: ended, Result: statestore.ResultSucceeded}
+	state := &statestore.State{SchemaVersion: statestore.SchemaVersion, Serial: serial, Stack: stack, Environment: env,
+		Status: statestore.StatusDeployed, LastDeployment: rec, Spec: model.Canonical(), UpdatedAt: ended}
+	if _, err := store.Put(ctx, key, state, prev); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func planGolden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata", "plan", name)
+	if *updatePlanGolden {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (go test -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+// TestPlanExamples plans the example repository through the real command
+// tree against the local backend, in text and JSON, with golden files.
+func TestPlanExamples(t *testing.T) {
+	up := []string{"plan", "--stack", "user-platform", "--environment", "dev", "--var", "SIGNING_KEY=s3cret-one"}
+	deployed := map[string]string{"SIGNING_KEY": "s3cret-one"}
+	tests := []struct {
+		name     string
+		setup    func(r *planRepo)
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{"create-from-empty", func(r *planRepo) {}, up, 2,
+			[]string{"Plan: 6 to create, 0 to update, 0 to delete", "nothing deployed yet"}},
+		{"no-op", func(r *planRepo) {
+			r.deploy("user-platform", "stacks/user-platform", "dev", 3, deployed)
+		}, up, 0, []string{"No changes. user-platform/dev matches the deployed state."}},
+		{"update-one-field", func(r *planRepo) {
+			r.deploy("user-platform", "stacks/user-platform", "dev", 3, deployed)
+			r.Write("stacks/user-platform/environments/dev.yaml", strings.Replace(r.read("stacks/user-platform/environments/dev.yaml"), "LOG_LEVEL: debug", "LOG_LEVEL: warn", 1))
+		}, up, 2, []string{`spec.env.LOG_LEVEL: "debug" → "warn"`, "Plan: 0 to create, 1 to update, 0 to delete", "dirty"}},
+		{"delete-component", func(r *planRepo) {
+			r.deploy("user-platform", "stacks/user-platform", "dev", 3, deployed)
+			// The worker goes, and with it the bucket only it used.
+			r.Remove("stacks/user-platform/services/worker")
+			r.Write("stacks/user-platform/environments/production.yaml", strings.Replace(r.read("stacks/user-platform/environments/production.yaml"),
+				"    worker:\n      replicas: 2\n      cpu: 1024\n      memory: 2048\n", "", 1))
+			msg := r.read("stacks/user-platform/infra/messaging.yaml")
+			r.Write("stacks/user-platform/infra/messaging.yaml", msg[:strings.Index(msg, "---")])
+		}, up, 2, []string{"- worker (Worker) will be deleted", "- exports (Bucket) will be deleted", "DATA LOSS: exports (Bucket)", "Plan: 0 to create, 0 to update, 2 to delete"}},
+		{"replace", func(r *planRepo) {
+			r.deploy("user-platform", "stacks/user-platform", "dev", 3, deployed)
+			r.Write("stacks/user-platform/infra/database.yaml", strings.Replace(r.read("stacks/user-platform/infra/database.yaml"), "engine: postgres", "engine: mysql", 1))
+		}, up, 2, []string{"-/+ users-db (Database) must be replaced (spec.engine)", "DATA LOSS"}},
+		{"secrets-hidden", func(r *planRepo) {
+			r.deploy("user-platform", "stacks/user-platform", "dev", 3, deployed)
+		}, []string{"plan", "--stack", "user-platform", "--environment", "dev", "--var", "SIGNING_KEY=s3cret-two"}, 2,
+			[]string{"spec.env.SIGNING_KEY: (sensitive) → (sensitive)", "Plan: 0 to create, 1 to update, 0 to delete"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newPlanRepo(t)
+			tt.setup(r)
+			for _, format := range []string{"text", "json"} {
+				args := append(append([]string{}, tt.args...), "--detailed-exitcode", "-o", format)
+				out, errOut, code := r.run(r.env(), args...)
+				if code != tt.wantCode {
+					t.Fatalf("%s: exit %d, want %d; stderr:\n%s", format, code, tt.wantCode, errOut)
+				}
+				if format == "text" {
+					for _, w := range tt.want {
+						if !strings.Contains(out, w) {
+							t.Errorf("output lacks %q:\n%s", w, out)
+						}
+					}
+				}
+				for _, secret := range []string{"s3cret-one", "s3cret-two", "sensitive:"} {
+					if strings.Contains(out+errOut, secret) {
+						t.Errorf("%s output leaks %q", format, secret)
+					}
+				}
+				planGolden(t, tt.name+"."+format, out)
+			}
+		})
+	}
+}
+
+func (r *planRepo) read(p string) string {
+	b, err := os.ReadFile(filepath.Join(r.Dir, p))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestPlanAtRef plans an older commit straight from git while the work tree
+// holds something else.
+func TestPlanAtRef(t *testing.T) {
+	r := newPlanRepo(t)
+	old := r.Head().String()
+	r.Write("stacks/orders/infra/events.yaml", strings.Replace(r.read("stacks/orders/infra/events.yaml"), "visibilityTimeout: 60", "visibilityTimeout: 90", 1))
+	r.Commit("longer visibility timeout")
+	r.deploy("orders", "stacks/orders", "dev", 5, nil)
+	// Uncommitted noise in the work tree must not matter with --ref.
+	r.Write("stacks/orders/infra/events.yaml", "this is not YAML: [")
+
+	out, errOut, code := r.run(r.env(), "plan", "--stack", "orders", "--environment", "dev", "--ref", "HEAD~1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, w := range []string{"desired:     ref HEAD~1 (" + old[:12] + ")", "spec.visibilityTimeout: 90 → 60", "Plan: 0 to create, 1 to update, 0 to delete"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	out, _, code = r.run(r.env(), "plan", "--stack", "orders", "--environment", "dev", "--ref", "HEAD", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"noOp": 4`) && !strings.Contains(out, `"update": 0`) {
+		t.Errorf("plan at HEAD should be a no-op (exit %d):\n%s", code, out)
+	}
+	// The work tree itself does not parse.
+	_, errOut, code = r.run(r.env(), "plan", "--stack", "orders", "--environment", "dev")
+	if code != 1 || !strings.Contains(errOut, "events.yaml") {
+		t.Errorf("work-tree plan: exit %d, stderr %s", code, errOut)
+	}
+	_, errOut, code = r.run(r.env(), "plan", "--stack", "orders", "--environment", "dev", "--ref", "no-such-branch")
+	if code != 1 || !strings.Contains(errOut, "no-such-branch") {
+		t.Errorf("unknown ref: exit %d, stderr %s", code, errOut)
+	}
+}
+
+// TestPlanSavedStale saves a plan, then refuses it once state moved on.
+func TestPlanSavedStale(t *testing.T) {
+	r := newPlanRepo(t)
+	r.deploy("orders", "stacks/orders", "dev", 2, nil)
+	r.Write("stacks/orders/infra/events.yaml", strings.Replace(r.read("stacks/orders/infra/events.yaml"), "visibilityTimeout: 60", "visibilityTimeout: 90", 1))
+	file := filepath.Join(t.TempDir(), "orders-dev.plan")
+	_, errOut, code := r.run(r.env("PANKA_VAR_UNUSED=x"), "plan", "-s", "orders", "-e", "dev", "--out", file)
+	if code != 0 || !strings.Contains(errOut, "panka apply "+file) {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	saved, err := planner.LoadSaved(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved.StateSerial != 2 || saved.Stack != "orders" || saved.Environment != "dev" || saved.Commit != r.Head().String() || !saved.Dirty {
+		t.Errorf("saved plan header: serial %d %s/%s commit %s dirty %v", saved.StateSerial, saved.Stack, saved.Environment, saved.Commit, saved.Dirty)
+	}
+	model, err := saved.DesiredModel()
+	if err != nil || model == nil {
+		t.Fatalf("desired model: %v", err)
+	}
+	if err := saved.Check(2, model.Hash()); err != nil {
+		t.Errorf("fresh plan refused: %v", err)
+	}
+	r.deploy("orders", "stacks/orders", "dev", 3, nil) // someone applied meanwhile
+	err = saved.Check(3, model.Hash())
+	if !errors.Is(err, planner.ErrStale) || !strings.Contains(err.Error(), "run panka plan again") {
+		t.Errorf("stale plan: %v", err)
+	}
+}
+
+// TestPlanFlags checks flag validation and variable sources.
+func TestPlanFlags(t *testing.T) {
+	r := newPlanRepo(t)
+	varFile := filepath.Join(t.TempDir(), "vars.yaml")
+	if err := os.WriteFile(varFile, []byte("SIGNING_KEY: from-file\nIMAGE_TAG: 2.0.0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		env      []string
+		args     []string
+		wantCode int
+		wantOut  string
+		wantErr  string
+	}{
+		{"missing stack", nil, []string{"plan"}, 1, "", "--stack and --environment are required"},
+		{"bad var", nil, []string{"plan", "-s", "orders", "-e", "dev", "--var", "NOPE"}, 1, "", `--var "NOPE": want KEY=VALUE`},
+		{"unknown stack", nil, []string{"plan", "-s", "nope", "-e", "dev"}, 1, "", `no stack "nope" under stacks (stacks: orders, user-platform)`},
+		{"unknown env", nil, []string{"plan", "-s", "orders", "-e", "qa"}, 1, "", `stack "orders" has no environment "qa"`},
+		{"required secret missing", nil, []string{"plan", "-s", "user-platform", "-e", "dev"}, 1, "", "SIGNING_KEY"},
+		{"var from env", []string{"PANKA_VAR_SIGNING_KEY=from-env"}, []string{"plan", "-s", "user-platform", "-e", "dev"}, 0, "6 to create", ""},
+		{"var file", nil, []string{"plan", "-s", "user-platform", "-e", "dev", "--var-file", varFile}, 0, "users-api:2.0.0", ""},
+		{"flag beats file", nil, []string{"plan", "-s", "user-platform", "-e", "dev", "--var-file", varFile, "--var", "IMAGE_TAG=3.0.0"}, 0, "users-api:3.0.0", ""},
+		{"all-changed with stack", nil, []string{"plan", "--all-changed", "-s", "orders"}, 1, "", "do not combine it with --stack"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := r.run(r.env(tt.env...), tt.args...)
+			if code != tt.wantCode || !strings.Contains(out, tt.wantOut) || !strings.Contains(errOut, tt.wantErr) {
+				t.Errorf("exit %d (want %d)\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errOut)
+			}
+		})
+	}
+}
+
+func TestPlanVarFileFormats(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     map[string]string
+		wantErr  bool
+	}{
+		{"yaml", "A: 1\nB: text\n", map[string]string{"A": "1", "B": "text"}, false},
+		{"json", `{"A": "x", "B": true}`, map[string]string{"A": "x", "B": "true"}, false},
+		{"dotenv", "# comment\nA=1\n\nB = two=2\n", map[string]string{"A": "1", "B": " two=2"}, false},
+		{"nested", "A: {b: 1}\n", nil, true},
+		{"garbage", "just words\n", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := planParseVarFile([]byte(tt.in))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			if !tt.wantErr && !equalMaps(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// stdin
+	v, err := planVarValues(nil, "-", bytes.NewBufferString("X=1\n"), []string{"PANKA_VAR_Y=2", "OTHER=3"})
+	if err != nil || v.File["X"] != "1" || v.Env["Y"] != "2" || len(v.Env) != 1 {
+		t.Errorf("planVarValues = %+v, %v", v, err)
+	}
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}
