@@ -1,0 +1,242 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+)
+
+func init() { register(newCmdInit) }
+
+// InitOptions are the inputs of `panka init`.
+type InitOptions struct {
+	F           *Factory
+	BackendType string
+	Region      string
+	Bucket      string
+	Table       string
+	Profile     string
+	Force       bool
+	// given records which values came from flags (never prompted for).
+	given map[string]bool
+}
+
+func newCmdInit(f *Factory) *cobra.Command {
+	opts := &InitOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Write your user configuration (~/.panka/config.yaml)",
+		Long: `init writes ~/.panka/config.yaml (or --config / PANKA_CONFIG). On a terminal it
+asks for every value not given as a flag; without a terminal it never prompts and
+uses the flags alone. With no backend settings panka keeps state and locks in
+.panka/ next to the repository. An existing file is only replaced with --force.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			opts.given = map[string]bool{}
+			for _, n := range []string{"backend-type", "region", "bucket", "table", "profile"} {
+				opts.given[n] = c.Flags().Changed(n)
+			}
+			return initRun(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.BackendType, "backend-type", "", "state backend: s3 or local (default: s3 when --bucket is set, else local)")
+	fl.StringVar(&opts.Region, "region", "", "AWS region of the state bucket and lock table")
+	fl.StringVar(&opts.Bucket, "bucket", "", "S3 bucket for state")
+	fl.StringVar(&opts.Table, "table", "", "DynamoDB table for locks (default: an S3 lock object next to the state)")
+	fl.StringVar(&opts.Profile, "profile", "", "AWS shared-config profile")
+	fl.BoolVar(&opts.Force, "force", false, "replace an existing configuration file")
+	return cmd
+}
+
+var regionRe = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// userConfigPath is where init writes: --config, PANKA_CONFIG or ~/.panka/config.yaml.
+func userConfigPath(f *Factory) (string, error) {
+	if f.Flags.ConfigFile != "" {
+		return f.Flags.ConfigFile, nil
+	}
+	if p := f.Getenv("PANKA_CONFIG"); p != "" {
+		return p, nil
+	}
+	home, err := f.Home()
+	if err != nil {
+		return "", fmt.Errorf("find the home directory: %w (pass --config FILE)", err)
+	}
+	return filepath.Join(home, ".panka", "config.yaml"), nil
+}
+
+func initRun(opts *InitOptions) error {
+	f := opts.F
+	p, err := userConfigPath(f)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(p); err == nil && !opts.Force {
+		return fmt.Errorf("%s already exists: pass --force to replace it (see the current settings with `panka config show`)", p)
+	}
+	if f.IO.CanPrompt() {
+		if err := opts.prompt(); err != nil {
+			return err
+		}
+	}
+	if opts.BackendType == "" {
+		opts.BackendType = "local"
+		if opts.Bucket != "" {
+			opts.BackendType = "s3"
+		}
+	}
+	switch opts.BackendType {
+	case "local":
+		if opts.Bucket != "" {
+			return Usagef("--bucket needs --backend-type s3")
+		}
+	case "s3":
+		if opts.Bucket == "" {
+			return Usagef("--backend-type s3 needs --bucket")
+		}
+	default:
+		return Usagef("--backend-type %q: use s3 or local", opts.BackendType)
+	}
+	if opts.Region != "" && !regionRe.MatchString(opts.Region) {
+		return Usagef("--region %q is not an AWS region (e.g. us-east-1)", opts.Region)
+	}
+	content := opts.render()
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".config-*.yaml")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(content); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	// Check what we wrote with the same code that will read it.
+	r, err := config.Resolve(config.Layers{UserFile: tmp.Name()})
+	if err == nil {
+		err = r.Validate()
+	}
+	if err != nil {
+		return fmt.Errorf("the new configuration is invalid (nothing written): %w", err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	fmt.Fprintf(f.IO.Out, "wrote %s\n", p)
+	fmt.Fprintln(f.IO.ErrOut, "check it with `panka config show`")
+	return nil
+}
+
+// prompt asks for every value not given as a flag.
+func (opts *InitOptions) prompt() error {
+	f := opts.F
+	in := bufio.NewReader(f.IO.In)
+	ask := func(flag, question, def string, dst *string) error {
+		if opts.given[flag] {
+			return nil
+		}
+		if def != "" {
+			fmt.Fprintf(f.IO.ErrOut, "%s [%s]: ", question, def)
+		} else {
+			fmt.Fprintf(f.IO.ErrOut, "%s: ", question)
+		}
+		line, err := in.ReadString('\n')
+		if err != nil && line == "" {
+			return fmt.Errorf("read answer: %w", err)
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			line = def
+		}
+		*dst = line
+		return nil
+	}
+	def := opts.BackendType
+	if def == "" {
+		def = "local"
+	}
+	if err := ask("backend-type", "State backend (s3 or local)", def, &opts.BackendType); err != nil {
+		return err
+	}
+	if opts.BackendType != "s3" {
+		return nil
+	}
+	steps := []struct {
+		flag, q, def string
+		dst          *string
+	}{
+		{"bucket", "S3 bucket for state", opts.Bucket, &opts.Bucket},
+		{"region", "AWS region", or(opts.Region, "us-east-1"), &opts.Region},
+		{"table", "DynamoDB table for locks (empty: S3 lock objects)", opts.Table, &opts.Table},
+		{"profile", "AWS profile (empty: default credential chain)", opts.Profile, &opts.Profile},
+	}
+	for _, s := range steps {
+		if err := ask(s.flag, s.q, s.def, s.dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// render writes the configuration file, commented.
+func (opts *InitOptions) render() string {
+	var b strings.Builder
+	b.WriteString("# panka user configuration (written by `panka init`).\n")
+	b.WriteString("# Priority: flags > PANKA_* env > stack.yaml spec.backend > repo panka.yaml > this file > defaults.\n")
+	b.WriteString("version: v1\n")
+	b.WriteString("backend:\n")
+	fmt.Fprintf(&b, "  type: %s\n", opts.BackendType)
+	if opts.Bucket != "" {
+		fmt.Fprintf(&b, "  bucket: %s\n", yamlString(opts.Bucket))
+	}
+	if opts.Region != "" && opts.BackendType == "s3" {
+		fmt.Fprintf(&b, "  region: %s\n", opts.Region)
+	}
+	if opts.Table != "" {
+		b.WriteString("locks:\n  type: dynamodb\n")
+		fmt.Fprintf(&b, "  table: %s\n", yamlString(opts.Table))
+		if opts.Region != "" {
+			fmt.Fprintf(&b, "  region: %s\n", opts.Region)
+		}
+	}
+	if opts.Profile != "" || opts.Region != "" {
+		b.WriteString("aws:\n")
+		if opts.Profile != "" {
+			fmt.Fprintf(&b, "  profile: %s\n", yamlString(opts.Profile))
+		}
+		if opts.Region != "" {
+			fmt.Fprintf(&b, "  region: %s\n", opts.Region)
+		}
+	}
+	return b.String()
+}
+
+// yamlString quotes s when plain YAML would read it as something else.
+func yamlString(s string) string {
+	plain := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+	if plain.MatchString(s) && !regexp.MustCompile(`^(true|false|yes|no|on|off|null|[0-9.]+)$`).MatchString(strings.ToLower(s)) {
+		return s
+	}
+	return fmt.Sprintf("%q", s)
+}
