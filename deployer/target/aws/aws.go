@@ -1,0 +1,431 @@
+package aws
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecs"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/servicediscovery"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"panka.dev/panka/deployer/target"
+	"panka.dev/panka/stacks"
+)
+
+// Tag keys panka puts on every resource. The deployed commit is
+// deliberately not among them: it lives in state and history, so a commit
+// that changes nothing updates nothing.
+const (
+	TagManagedBy   = "managed-by"
+	TagStack       = "panka:stack"
+	TagEnvironment = "panka:environment"
+	TagComponent   = "panka:component"
+)
+
+// ComponentType is the Pulumi type of the component resource that parents
+// every resource of a component, e.g. "panka:aws:MicroService". Engine
+// events can be attributed to a component through it.
+func ComponentType(kind stacks.Kind) string { return "panka:aws:" + string(kind) }
+
+// Target is the aws target.
+type Target struct{}
+
+var _ target.Target = (*Target)(nil)
+
+// New returns the aws target.
+func New() *Target { return &Target{} }
+
+// Name returns "aws".
+func (*Target) Name() string { return "aws" }
+
+// Register declares the AWS resources of every component of r (see the
+// package documentation for the mapping) and exports every component
+// output as target.OutputName(component, output). It validates the whole
+// model first (Validate) and registers nothing when anything is wrong.
+//
+// opts.Only does not shrink the program: a Pulumi program that omits a
+// component deletes it, so the caller passes the deployed model for the
+// components it leaves alone and Register declares them unchanged. Only
+// is checked to name existing components.
+func (t *Target) Register(ctx *pulumi.Context, r *stacks.Resolved, opts target.Options) error {
+	p, err := newProgram(r)
+	if err != nil {
+		return err
+	}
+	for _, name := range opts.Only {
+		if _, ok := p.comps[name]; !ok {
+			return fmt.Errorf("%s: --target-component %q: no such component", p.where, name)
+		}
+	}
+	d := &deploy{program: p, ctx: ctx, outs: map[string]map[string]pulumi.StringOutput{}, res: map[string][]pulumi.Resource{}, parents: map[string]pulumi.Resource{}}
+	return d.run()
+}
+
+// deploy is one Register call: the program plus the Pulumi objects made.
+type deploy struct {
+	*program
+	ctx  *pulumi.Context
+	prov *aws.Provider
+	// outs are the outputs of registered components, for references.
+	outs map[string]map[string]pulumi.StringOutput
+	// res are the custom resources of registered components, for
+	// dependsOn edges.
+	res map[string][]pulumi.Resource
+	// parents are the component resources, by component name.
+	parents map[string]pulumi.Resource
+
+	// Shared per stack/environment, made on first use.
+	cluster   *ecs.Cluster
+	workloads *ec2.SecurityGroup // attached to every task; databases and caches admit it
+	namespace *servicediscovery.PrivateDnsNamespace
+	vpcCIDR   pulumi.StringOutput
+	haveCIDR  bool
+	listener  *listenerInfo
+}
+
+type listenerInfo struct {
+	protocol, dns pulumi.StringOutput
+	internal      pulumi.BoolOutput
+}
+
+// componentResource groups a component's resources under one URN.
+type componentResource struct {
+	pulumi.ResourceState
+}
+
+func (d *deploy) run() error {
+	ctx := d.ctx
+	defaults := map[string]string{}
+	for k, v := range d.r.Provider.Tags {
+		defaults[k] = v
+	}
+	defaults[TagManagedBy] = "panka"
+	defaults[TagStack] = d.r.Stack
+	defaults[TagEnvironment] = d.r.Environment
+	pargs := &aws.ProviderArgs{
+		Region:      pulumi.String(d.r.Provider.Region),
+		DefaultTags: aws.ProviderDefaultTagsArgs{Tags: pulumi.ToStringMap(defaults)},
+	}
+	if d.r.Provider.AssumeRole != "" {
+		pargs.AssumeRole = aws.ProviderAssumeRoleArgs{
+			RoleArn:     pulumi.String(d.r.Provider.AssumeRole),
+			SessionName: pulumi.String(shorten("panka-"+d.r.Stack+"-"+d.r.Environment, 64)),
+		}
+	}
+	prov, err := aws.NewProvider(ctx, "aws", pargs)
+	if err != nil {
+		return fmt.Errorf("%s: aws provider: %w", d.where, err)
+	}
+	d.prov = prov
+
+	if err := d.shared(); err != nil {
+		return err
+	}
+	for _, cp := range d.order {
+		if err := d.component(cp); err != nil {
+			return fmt.Errorf("%s component %q: %w", d.where, cp.c.Name, err)
+		}
+	}
+	if err := d.queuePolicies(); err != nil {
+		return err
+	}
+	for _, cp := range d.order {
+		for _, o := range cp.c.Kind.Outputs() {
+			ctx.Export(target.OutputName(cp.c.Name, o), d.outs[cp.c.Name][o])
+		}
+	}
+	return nil
+}
+
+// shared makes the per stack/environment resources the components need:
+// the ECS cluster, the workloads security group and the service discovery
+// namespace.
+func (d *deploy) shared() error {
+	ctx := d.ctx
+	workloads := d.counts[stacks.KindMicroService] + d.counts[stacks.KindWorker] + d.counts[stacks.KindCronJob]
+	opts := []pulumi.ResourceOption{pulumi.Provider(d.prov)}
+	var err error
+	if workloads > 0 {
+		d.cluster, err = ecs.NewCluster(ctx, "cluster", &ecs.ClusterArgs{
+			Name: pulumi.String(clusterName(d.r.Stack, d.r.Environment)),
+			Settings: ecs.ClusterSettingArray{
+				ecs.ClusterSettingArgs{Name: pulumi.String("containerInsights"), Value: pulumi.String("enabled")},
+			},
+		}, opts...)
+		if err != nil {
+			return fmt.Errorf("%s: ecs cluster: %w", d.where, err)
+		}
+	}
+	if workloads+d.counts[stacks.KindDatabase]+d.counts[stacks.KindCache] > 0 {
+		d.workloads, err = ec2.NewSecurityGroup(ctx, "workloads", &ec2.SecurityGroupArgs{
+			Name:        pulumi.String(shorten(clusterName(d.r.Stack, d.r.Environment)+"-workloads", 255)),
+			Description: pulumi.String(fmt.Sprintf("panka %s/%s: every service and job task; databases and caches admit it", d.r.Stack, d.r.Environment)),
+			VpcId:       pulumi.String(d.net.VpcID),
+			Ingress: ec2.SecurityGroupIngressArray{ec2.SecurityGroupIngressArgs{
+				Description: pulumi.String("tasks of the same stack/environment"),
+				Protocol:    pulumi.String("-1"), FromPort: pulumi.Int(0), ToPort: pulumi.Int(0),
+				Self: pulumi.Bool(true),
+			}},
+			Egress: allEgress(),
+		}, opts...)
+		if err != nil {
+			return fmt.Errorf("%s: workloads security group: %w", d.where, err)
+		}
+	}
+	if d.counts[stacks.KindMicroService] > 0 {
+		d.namespace, err = servicediscovery.NewPrivateDnsNamespace(ctx, "namespace", &servicediscovery.PrivateDnsNamespaceArgs{
+			Name:        pulumi.String(namespaceName(d.r.Stack, d.r.Environment)),
+			Description: pulumi.String(fmt.Sprintf("panka %s/%s service discovery", d.r.Stack, d.r.Environment)),
+			Vpc:         pulumi.String(d.net.VpcID),
+		}, opts...)
+		if err != nil {
+			return fmt.Errorf("%s: service discovery namespace: %w", d.where, err)
+		}
+	}
+	return nil
+}
+
+func allEgress() ec2.SecurityGroupEgressArray {
+	return ec2.SecurityGroupEgressArray{ec2.SecurityGroupEgressArgs{
+		Description: pulumi.String("all outbound"),
+		Protocol:    pulumi.String("-1"), FromPort: pulumi.Int(0), ToPort: pulumi.Int(0),
+		CidrBlocks: pulumi.StringArray{pulumi.String("0.0.0.0/0")},
+	}}
+}
+
+// vpc returns the CIDR block of the VPC (looked up once).
+func (d *deploy) vpc() pulumi.StringOutput {
+	if !d.haveCIDR {
+		d.vpcCIDR = ec2.LookupVpcOutput(d.ctx, ec2.LookupVpcOutputArgs{Id: pulumi.String(d.net.VpcID)}, pulumi.Provider(d.prov)).CidrBlock()
+		d.haveCIDR = true
+	}
+	return d.vpcCIDR
+}
+
+// alb returns the listener's protocol and its load balancer's DNS name and
+// scheme (looked up once).
+func (d *deploy) alb() *listenerInfo {
+	if d.listener == nil {
+		l := lb.LookupListenerOutput(d.ctx, lb.LookupListenerOutputArgs{Arn: pulumi.String(d.net.ListenerArn)}, pulumi.Provider(d.prov))
+		b := lb.LookupLoadBalancerOutput(d.ctx, lb.LookupLoadBalancerOutputArgs{Arn: l.LoadBalancerArn()}, pulumi.Provider(d.prov))
+		d.listener = &listenerInfo{protocol: l.Protocol(), dns: b.DnsName(), internal: b.Internal()}
+	}
+	return d.listener
+}
+
+// component registers one component under its component resource.
+func (d *deploy) component(cp *comp) error {
+	var deps []pulumi.Resource
+	for _, dep := range cp.deps {
+		deps = append(deps, d.res[dep]...)
+	}
+	parent := &componentResource{}
+	copts := []pulumi.ResourceOption{pulumi.Providers(d.prov)}
+	if len(deps) > 0 {
+		copts = append(copts, pulumi.DependsOn(deps))
+	}
+	if err := d.ctx.RegisterComponentResource(ComponentType(cp.c.Kind), cp.c.Name, parent, copts...); err != nil {
+		return err
+	}
+	d.parents[cp.c.Name] = parent
+	b := &builder{deploy: d, cp: cp, parent: parent, deps: deps}
+	var err error
+	switch cp.c.Kind {
+	case stacks.KindMicroService, stacks.KindWorker:
+		err = b.service()
+	case stacks.KindCronJob:
+		err = b.cronJob()
+	case stacks.KindDatabase:
+		err = b.database()
+	case stacks.KindCache:
+		err = b.cache()
+	case stacks.KindQueue:
+		err = b.queue()
+	case stacks.KindBucket:
+		err = b.bucket()
+	case stacks.KindTopic:
+		err = b.topic()
+	}
+	if err != nil {
+		return err
+	}
+	d.outs[cp.c.Name] = b.exports
+	d.res[cp.c.Name] = b.made
+	outs := pulumi.Map{}
+	for k, v := range b.exports {
+		outs[k] = v
+	}
+	return d.ctx.RegisterResourceOutputs(parent, outs)
+}
+
+// builder registers the resources of one component.
+type builder struct {
+	*deploy
+	cp     *comp
+	parent pulumi.Resource
+	deps   []pulumi.Resource
+	made   []pulumi.Resource
+	// exports are this component's outputs.
+	exports map[string]pulumi.StringOutput
+}
+
+// opts are the options of every resource of the component: parented to
+// the component (so it inherits the provider) and after its dependencies.
+func (b *builder) opts(extra ...pulumi.ResourceOption) []pulumi.ResourceOption {
+	o := []pulumi.ResourceOption{pulumi.Parent(b.parent)}
+	if len(b.deps) > 0 {
+		o = append(o, pulumi.DependsOn(b.deps))
+	}
+	return append(o, extra...)
+}
+
+// keep records a resource made for the component and passes err on.
+func (b *builder) keep(r pulumi.Resource, err error) error {
+	if err == nil {
+		b.made = append(b.made, r)
+	}
+	return err
+}
+
+// name is the Pulumi logical name of one of the component's resources.
+func (b *builder) name(suffix string) string {
+	if suffix == "" {
+		return b.cp.c.Name
+	}
+	return b.cp.c.Name + "-" + suffix
+}
+
+// tags are the per-resource tags (the provider adds stack, environment and
+// managed-by).
+func (b *builder) tags() pulumi.StringMap {
+	return pulumi.StringMap{TagComponent: pulumi.String(b.cp.c.Name)}
+}
+
+func (b *builder) output(name string, v pulumi.StringOutput) {
+	if b.exports == nil {
+		b.exports = map[string]pulumi.StringOutput{}
+	}
+	b.exports[name] = v
+}
+
+// input turns a spec value (string, maybe with ${component.output}
+// references, or stacks.Sensitive) into a Pulumi input. References become
+// the referenced component's outputs, so the engine orders the resources
+// and carries secret-ness; a Sensitive value is a Pulumi secret.
+func (d *deploy) input(v any) pulumi.StringInput {
+	switch x := v.(type) {
+	case stacks.Sensitive:
+		return pulumi.ToSecret(d.resolve(x.Clear)).(pulumi.StringOutput)
+	case *stacks.Sensitive:
+		return pulumi.ToSecret(d.resolve(x.Clear)).(pulumi.StringOutput)
+	case string:
+		return d.resolve(x)
+	}
+	return pulumi.String(fmt.Sprint(v))
+}
+
+// resolve replaces references in s by component outputs.
+func (d *deploy) resolve(s string) pulumi.StringInput {
+	locs := refPattern.FindAllStringSubmatchIndex(s, -1)
+	if len(locs) == 0 {
+		return pulumi.String(s)
+	}
+	outFor := func(loc []int) pulumi.StringOutput {
+		return d.outs[s[loc[2]:loc[3]]][s[loc[4]:loc[5]]]
+	}
+	if len(locs) == 1 && locs[0][0] == 0 && locs[0][1] == len(s) {
+		return outFor(locs[0])
+	}
+	ins := make([]any, len(locs))
+	for i, loc := range locs {
+		ins[i] = outFor(loc)
+	}
+	return pulumi.All(ins...).ApplyT(func(vals []any) string {
+		var out []byte
+		last := 0
+		for i, loc := range locs {
+			out = append(out, s[last:loc[0]]...)
+			out = append(out, vals[i].(string)...)
+			last = loc[1]
+		}
+		return string(append(out, s[last:]...))
+	}).(pulumi.StringOutput)
+}
+
+// jsonDoc marshals the value build makes from the resolved inputs; the
+// result is secret when any input is.
+func jsonDoc(build func(vals []string) any, ins ...pulumi.StringInput) pulumi.StringOutput {
+	if len(ins) == 0 {
+		b, err := json.Marshal(build(nil))
+		if err != nil {
+			panic(err) // build returns plain data
+		}
+		return pulumi.String(string(b)).ToStringOutput()
+	}
+	anys := make([]any, len(ins))
+	for i, in := range ins {
+		anys[i] = in
+	}
+	return pulumi.All(anys...).ApplyT(func(xs []any) (string, error) {
+		vals := make([]string, len(xs))
+		for i, x := range xs {
+			vals[i], _ = x.(string)
+		}
+		b, err := json.Marshal(build(vals))
+		return string(b), err
+	}).(pulumi.StringOutput)
+}
+
+func itoa(o pulumi.IntOutput) pulumi.StringOutput {
+	return o.ApplyT(func(n int) string { return strconv.Itoa(n) }).(pulumi.StringOutput)
+}
+
+func ptrItoa(o pulumi.IntPtrOutput) pulumi.StringOutput {
+	return o.ApplyT(func(n *int) string {
+		if n == nil {
+			return ""
+		}
+		return strconv.Itoa(*n)
+	}).(pulumi.StringOutput)
+}
+
+func ptrStr(o pulumi.StringPtrOutput) pulumi.StringOutput {
+	return o.ApplyT(func(s *string) string {
+		if s == nil {
+			return ""
+		}
+		return *s
+	}).(pulumi.StringOutput)
+}
+
+// policyDoc is an IAM policy document.
+type policyDoc struct {
+	Version   string      `json:"Version"`
+	Statement []statement `json:"Statement"`
+}
+
+type statement struct {
+	Sid       string         `json:"Sid,omitempty"`
+	Effect    string         `json:"Effect"`
+	Principal any            `json:"Principal,omitempty"`
+	Action    any            `json:"Action"`
+	Resource  any            `json:"Resource"`
+	Condition map[string]any `json:"Condition,omitempty"`
+}
+
+// assumeRole is the trust policy for a service principal.
+func assumeRole(service string) pulumi.String {
+	b, _ := json.Marshal(map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []map[string]any{{
+			"Effect":    "Allow",
+			"Principal": map[string]string{"Service": service},
+			"Action":    "sts:AssumeRole",
+		}},
+	})
+	return pulumi.String(string(b))
+}

@@ -1,0 +1,48 @@
+// Package aws is the aws deployment target: it maps the components of a
+// resolved stack/environment to pulumi-aws (v6) resources inside an inline
+// Pulumi program.
+//
+// Per stack/environment: an explicit AWS provider (region, optional role to
+// assume, default tags managed-by=panka, panka:stack, panka:environment and
+// the stack's own tags — never the commit), and as needed an ECS cluster, a
+// "workloads" security group every task wears (databases and caches admit
+// it) and a Cloud Map private DNS namespace <env>.<stack>.local.
+//
+// Per component, all parented to a component resource of type
+// ComponentType(kind) named after the component and tagged
+// panka:component:
+//
+//   - MicroService / Worker: log group (30 days), execution role (image pull,
+//     logs, read exactly the referenced SSM/Secrets Manager secrets), task
+//     role (access to referenced queues, buckets, topics), Fargate task
+//     definition (awsvpc, awslogs, env, secrets as valueFrom), security
+//     group, ECS service (circuit breaker with rollback, 100/200, private
+//     subnets, no public IP); a MicroService also registers in service
+//     discovery and, with loadBalancer, gets a target group and a listener
+//     rule on the configured listener; autoscaling adds an Application Auto
+//     Scaling target and a CPU target-tracking policy.
+//   - CronJob: the task parts plus an EventBridge Scheduler schedule running
+//     the task on the cluster, with a role allowed ecs:RunTask and
+//     iam:PassRole.
+//   - Database: RDS subnet group, security group, encrypted private RDS
+//     instance with RDS-managed master password, deletion protection by
+//     default, at least 7 days of backups and a final snapshot.
+//   - Cache: ElastiCache subnet group, security group, replication group with
+//     transit and at-rest encryption, automatic failover from two nodes.
+//   - Queue: SQS queue with SSE and, with deadLetter, a dead-letter queue
+//     (14 days) wired by a redrive policy.
+//   - Bucket: S3 bucket with versioning, encryption, public access block,
+//     BucketOwnerEnforced, lifecycle rules and a deny-non-TLS policy.
+//   - Topic: encrypted SNS topic, subscriptions, and for queue subscriptions
+//     a queue policy admitting exactly the subscribing topics.
+//
+// ${component.output} references become Pulumi inputs from the referenced
+// component's resources; stacks.Sensitive values become Pulumi secrets.
+// Every component output is exported as target.OutputName(component,
+// output); all outputs are strings. Validate checks a model (fields, AWS
+// names and limits, references, provider settings) without Pulumi.
+//
+// Which spec changes force replacement is in the Pulumi-free sub-package
+// replace. This package never reads the environment, the network or AWS
+// credentials itself: the Pulumi engine and the AWS provider plugin do.
+package aws

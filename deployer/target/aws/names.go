@@ -1,0 +1,154 @@
+package aws
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+)
+
+// Physical names are derived from stack, environment and component so that
+// the same model always names the same resources (and two environments in
+// one account never clash). A derived name longer than the AWS limit is
+// cut and given an 8-hex-digit hash of the full name, which keeps it
+// deterministic and unique; a name that breaks an AWS character rule is an
+// error before anything is deployed.
+
+// shorten returns s when it fits max, else a prefix of s plus "-" and a
+// hash of s, max characters in all.
+func shorten(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return strings.TrimRight(s[:max-9], "-._") + "-" + hex.EncodeToString(sum[:4])
+}
+
+// names are the physical names of one component's resources.
+type names struct {
+	base string // <stack>-<env>-<component>, lowercase
+}
+
+func newNames(stack, env, component string) names {
+	return names{base: strings.ToLower(stack + "-" + env + "-" + component)}
+}
+
+// clusterName names the ECS cluster of a stack/environment.
+func clusterName(stack, env string) string {
+	return shorten(strings.ToLower(stack+"-"+env), 255)
+}
+
+// namespaceName is the Cloud Map private DNS namespace of a stack/env.
+func namespaceName(stack, env string) string {
+	return strings.ToLower(env + "." + stack + ".local")
+}
+
+func (n names) family() string            { return shorten(n.base, 255) }
+func (n names) role(suffix string) string { return shorten(n.base+"-"+suffix, 64) }
+func (n names) securityGroup() string     { return shorten(n.base, 255) }
+func (n names) schedule() string          { return shorten(n.base, 64) }
+func (n names) subnetGroup() string       { return shorten(n.base, 255) }
+func (n names) rdsIdentifier() string     { return shorten(n.base, 63) }
+func (n names) cacheID() string           { return shorten(n.base, 40) }
+func (n names) topic(fifo bool) string {
+	if fifo {
+		return shorten(n.base, 256-5) + ".fifo"
+	}
+	return shorten(n.base, 256)
+}
+
+// queue names the queue and its dead-letter queue; ".fifo" and "-dlq" are
+// reserved within SQS's 80 characters.
+func (n names) queue(fifo bool) (name, dlq string) {
+	b := shorten(n.base, 80-len("-dlq.fifo"))
+	if fifo {
+		return b + ".fifo", b + "-dlq.fifo"
+	}
+	return b, b + "-dlq"
+}
+
+func (n names) bucket(explicit string) string {
+	if explicit != "" {
+		return explicit
+	}
+	return shorten(n.base, 63)
+}
+
+func logGroupName(stack, env, component string) string {
+	return "/panka/" + stack + "/" + env + "/" + component
+}
+
+// targetGroupLogical is the Pulumi name of a target group. Target groups
+// are auto-named by Pulumi (logical name + "-" + 7 random characters) so a
+// replacement (port change) can be created before the old one is detached;
+// with AWS's 32-character limit that leaves 24 for the logical name.
+func targetGroupLogical(component string) string {
+	return shorten(component+"-tg", 24)
+}
+
+var (
+	reRDS     = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	reSQS     = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.fifo)?$`)
+	reS3      = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*[a-z0-9]$`)
+	reECS     = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	reIAM     = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]+$`)
+	reSched   = regexp.MustCompile(`^[0-9A-Za-z_.-]+$`)
+	reDNS     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	reLogName = regexp.MustCompile(`^[A-Za-z0-9_./#-]+$`)
+)
+
+// checkRDSLike checks RDS instance and ElastiCache replication group ids:
+// a letter first, lowercase letters, digits and single hyphens, no
+// trailing hyphen.
+func checkRDSLike(what, id string, max int) error {
+	switch {
+	case len(id) > max:
+		return fmt.Errorf("%s %q is longer than %d characters", what, id, max)
+	case !reRDS.MatchString(id):
+		return fmt.Errorf("%s %q must start with a letter and hold only lowercase letters, digits and hyphens; rename the stack, environment or component", what, id)
+	case strings.Contains(id, "--") || strings.HasSuffix(id, "-"):
+		return fmt.Errorf("%s %q must not contain \"--\" or end with \"-\"; rename the stack, environment or component", what, id)
+	}
+	return nil
+}
+
+func checkSQS(name string) error {
+	if len(name) > 80 || !reSQS.MatchString(name) {
+		return fmt.Errorf("queue name %q must be 1-80 letters, digits, hyphens or underscores (plus .fifo)", name)
+	}
+	return nil
+}
+
+func checkBucket(name string) error {
+	switch {
+	case len(name) < 3 || len(name) > 63:
+		return fmt.Errorf("bucket name %q must be 3-63 characters", name)
+	case !reS3.MatchString(name):
+		return fmt.Errorf("bucket name %q must hold only lowercase letters, digits, dots and hyphens, and start and end with a letter or digit", name)
+	case strings.Contains(name, ".."), strings.Contains(name, ".-"), strings.Contains(name, "-."):
+		return fmt.Errorf("bucket name %q must not contain \"..\", \".-\" or \"-.\"", name)
+	case net.ParseIP(name) != nil:
+		return fmt.Errorf("bucket name %q must not look like an IP address", name)
+	case strings.HasPrefix(name, "xn--"), strings.HasPrefix(name, "sthree-"), strings.HasSuffix(name, "-s3alias"), strings.HasSuffix(name, "--ol-s3"):
+		return fmt.Errorf("bucket name %q uses a prefix or suffix AWS reserves", name)
+	}
+	return nil
+}
+
+func checkPattern(what, name string, re *regexp.Regexp, max int) error {
+	if name == "" || len(name) > max || !re.MatchString(name) {
+		return fmt.Errorf("%s %q must be 1-%d characters matching %s; rename the stack, environment or component", what, name, max, re)
+	}
+	return nil
+}
+
+func checkNamespace(name string) error {
+	for _, label := range strings.Split(name, ".") {
+		if !reDNS.MatchString(label) {
+			return fmt.Errorf("service discovery namespace %q: label %q is not a DNS label (lowercase letters, digits, hyphens)", name, label)
+		}
+	}
+	return nil
+}

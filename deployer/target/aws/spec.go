@@ -1,0 +1,589 @@
+package aws
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"panka.dev/panka/stacks"
+)
+
+// workload is the decoded spec of a MicroService, Worker or CronJob.
+type workload struct {
+	Image   string
+	Command []string
+	Port    int // MicroService only
+	CPU     int // Fargate CPU units
+	Memory  int // MiB
+	// Replicas is the desired count (MicroService, Worker).
+	Replicas int
+	// Env values are string (maybe with references) or stacks.Sensitive.
+	Env map[string]any
+	// Secrets map an environment variable to an SSM parameter or Secrets
+	// Manager ARN (maybe a reference, e.g. ${db.secretArn}).
+	Secrets          map[string]string
+	HealthCheck      healthCheck
+	Autoscaling      *autoscaling
+	LoadBalancer     *loadBalancer
+	LogRetentionDays int
+	// CronJob only.
+	Schedule string
+	Timezone string
+}
+
+type healthCheck struct {
+	Path     string
+	Interval int // seconds
+	Timeout  int // seconds
+}
+
+type autoscaling struct {
+	Min, Max  int
+	CPUTarget float64
+}
+
+type loadBalancer struct {
+	Public   bool
+	Host     string
+	Path     string
+	Priority int // 0 = derived
+}
+
+type database struct {
+	Engine              string
+	Version             string
+	InstanceClass       string
+	StorageGB           int
+	MaxStorageGB        int
+	MultiAZ             bool
+	BackupRetentionDays int
+	DeletionProtection  bool
+	Username            string
+	DBName              string
+	KMSKeyID            string
+	Port                int
+}
+
+type cache struct {
+	Engine   string
+	Version  string
+	NodeType string
+	Nodes    int
+	Port     int
+}
+
+type queue struct {
+	FIFO                      bool
+	ContentBasedDeduplication bool
+	VisibilityTimeout         int // seconds
+	RetentionPeriod           int // seconds
+	MaxReceives               int // 0 = no dead-letter queue
+}
+
+type bucket struct {
+	Name              string // explicit bucket name, or "" for the derived one
+	Versioning        bool
+	Public            bool
+	ExpireAfterDays   int
+	NoncurrentDays    int
+	AbortMultipartDay int
+}
+
+type topic struct {
+	FIFO          bool
+	Subscriptions []subscription
+}
+
+type subscription struct {
+	Queue    string // a Queue component of the stack
+	Protocol string
+	Endpoint string
+	Raw      bool
+}
+
+// Allowed CloudWatch Logs retention values (days).
+var logRetentions = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+func decodeWorkload(d *decoder, c *stacks.Component) *workload {
+	s := c.Spec
+	w := &workload{
+		Image:            d.str(s, "", "image", ""),
+		Command:          d.words(s, "", "command"),
+		CPU:              d.cpu(s),
+		Memory:           d.memory(s),
+		Replicas:         d.integer(s, "", "replicas", 1),
+		LogRetentionDays: d.integer(s, "", "logRetentionDays", 30),
+	}
+	if w.Image == "" {
+		d.fail("image", "is required")
+	}
+	w.Env = map[string]any{}
+	w.Secrets = map[string]string{}
+	if env := d.object(s, "", "env"); env != nil {
+		for _, k := range sortedKeys(env) {
+			v := env[k]
+			// {secret: ref} inside env is a secret reference too (SPEC §3).
+			if o, ok := v.(map[string]any); ok {
+				ref := d.str(o, "env."+k, "secret", "")
+				if ref == "" {
+					d.fail("env."+k, "want a value or {secret: <ssm-or-secretsmanager-arn>}")
+					continue
+				}
+				w.Secrets[k] = ref
+				continue
+			}
+			if sv, ok := d.scalar(v, "env."+k); ok {
+				w.Env[k] = sv
+			}
+		}
+	}
+	if sec := d.object(s, "", "secrets"); sec != nil {
+		for _, k := range sortedKeys(sec) {
+			v := sec[k]
+			var ref string
+			if o, ok := v.(map[string]any); ok {
+				ref = d.str(o, "secrets."+k, "secret", d.str(o, "secrets."+k, "valueFrom", ""))
+			} else {
+				ref = d.str(sec, "secrets", k, "")
+			}
+			if ref == "" {
+				d.fail("secrets."+k, "want an SSM parameter or Secrets Manager ARN")
+				continue
+			}
+			if _, dup := w.Env[k]; dup {
+				d.fail("secrets."+k, "is also set in env; an environment variable has one source")
+			}
+			w.Secrets[k] = ref
+		}
+	}
+	if !slices.Contains(logRetentions, w.LogRetentionDays) {
+		d.fail("logRetentionDays", "%d is not a CloudWatch Logs retention; use one of %v", w.LogRetentionDays, logRetentions)
+	}
+	for k := range w.Env {
+		if !validEnvName(k) {
+			d.fail("env."+k, "is not a valid environment variable name")
+		}
+	}
+	for k := range w.Secrets {
+		if !validEnvName(k) {
+			d.fail("secrets."+k, "is not a valid environment variable name")
+		}
+	}
+	if err := fargateSize(w.CPU, w.Memory); err != nil {
+		d.fail("memory", "%v", err)
+	}
+
+	switch c.Kind {
+	case stacks.KindMicroService, stacks.KindWorker:
+		if w.Replicas < 0 {
+			d.fail("replicas", "must be 0 or more, got %d", w.Replicas)
+		}
+		if as := d.object(s, "", "autoscaling"); as != nil {
+			a := &autoscaling{
+				Min:       d.integer(as, "autoscaling", "min", w.Replicas),
+				Max:       d.integer(as, "autoscaling", "max", w.Replicas),
+				CPUTarget: d.number(as, "autoscaling", "cpuTarget", 70),
+			}
+			switch {
+			case a.Min < 0 || a.Max < 1 || a.Min > a.Max:
+				d.fail("autoscaling", "want 0 <= min <= max and max >= 1, got min %d max %d", a.Min, a.Max)
+			case a.CPUTarget <= 0 || a.CPUTarget > 100:
+				d.fail("autoscaling.cpuTarget", "want a CPU percentage in (0, 100], got %v", a.CPUTarget)
+			}
+			// An autoscaling block with min == max scales nothing.
+			if a.Min != a.Max {
+				w.Autoscaling = a
+			}
+		}
+	}
+	if c.Kind == stacks.KindMicroService {
+		w.Port = d.integer(s, "", "port", 8080)
+		if w.Port < 1 || w.Port > 65535 {
+			d.fail("port", "want 1-65535, got %d", w.Port)
+		}
+		hc := d.object(s, "", "healthCheck")
+		w.HealthCheck = healthCheck{
+			Path:     d.str(hc, "healthCheck", "path", "/"),
+			Interval: d.seconds(hc, "healthCheck", "interval", 30),
+			Timeout:  d.seconds(hc, "healthCheck", "timeout", 5),
+		}
+		if !strings.HasPrefix(w.HealthCheck.Path, "/") {
+			d.fail("healthCheck.path", "must start with /, got %q", w.HealthCheck.Path)
+		}
+		if w.HealthCheck.Interval < 5 || w.HealthCheck.Interval > 300 {
+			d.fail("healthCheck.interval", "want 5-300 seconds, got %d", w.HealthCheck.Interval)
+		}
+		if w.HealthCheck.Timeout < 2 || w.HealthCheck.Timeout > 120 || w.HealthCheck.Timeout >= w.HealthCheck.Interval {
+			d.fail("healthCheck.timeout", "want 2-120 seconds and less than the interval (%d), got %d", w.HealthCheck.Interval, w.HealthCheck.Timeout)
+		}
+		if lb := d.object(s, "", "loadBalancer"); lb != nil && d.boolean(lb, "loadBalancer", "enabled", true) {
+			w.LoadBalancer = &loadBalancer{
+				Public:   d.boolean(lb, "loadBalancer", "public", false),
+				Host:     d.str(lb, "loadBalancer", "host", ""),
+				Path:     d.str(lb, "loadBalancer", "path", "/"),
+				Priority: d.integer(lb, "loadBalancer", "priority", 0),
+			}
+			if w.LoadBalancer.Path == "" {
+				w.LoadBalancer.Path = "/"
+			}
+			if !strings.HasPrefix(w.LoadBalancer.Path, "/") {
+				d.fail("loadBalancer.path", "must start with /, got %q", w.LoadBalancer.Path)
+			}
+			if p := w.LoadBalancer.Priority; p < 0 || p > 50000 {
+				d.fail("loadBalancer.priority", "want 1-50000, got %d", p)
+			}
+		}
+	}
+	if c.Kind == stacks.KindCronJob {
+		w.Schedule = d.str(s, "", "schedule", "")
+		w.Timezone = d.str(s, "", "timezone", "")
+		expr, err := scheduleExpression(w.Schedule)
+		if err != nil {
+			d.fail("schedule", "%v", err)
+		}
+		w.Schedule = expr
+	}
+	return w
+}
+
+func validEnvName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i, r := range k {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// cpu reads Fargate CPU units: 256, "256", "0.25 vCPU", "1vcpu".
+func (d *decoder) cpu(s map[string]any) int {
+	v, ok := value(s, "cpu")
+	if !ok {
+		return 256
+	}
+	if n, ok := toInt(v); ok {
+		return n
+	}
+	if str, ok := v.(string); ok {
+		t := strings.ToLower(strings.TrimSpace(str))
+		if num, found := strings.CutSuffix(t, "vcpu"); found {
+			var f float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(num), "%g", &f); err == nil {
+				return int(f * 1024)
+			}
+		}
+	}
+	d.fail("cpu", "want Fargate CPU units (256, 512, 1024, ...) or \"0.5 vCPU\", got %s", describe(v))
+	return 256
+}
+
+// memory reads MiB: 512, "512", "512MiB", "1GB", "2 GiB".
+func (d *decoder) memory(s map[string]any) int {
+	v, ok := value(s, "memory")
+	if !ok {
+		return 512
+	}
+	if n, ok := toInt(v); ok {
+		return n
+	}
+	if str, ok := v.(string); ok {
+		t := strings.ToLower(strings.ReplaceAll(str, " ", ""))
+		for _, u := range []struct {
+			suffix string
+			mul    float64
+		}{{"gib", 1024}, {"gb", 1024}, {"g", 1024}, {"mib", 1}, {"mb", 1}, {"m", 1}} {
+			if num, found := strings.CutSuffix(t, u.suffix); found {
+				var f float64
+				if _, err := fmt.Sscanf(num, "%g", &f); err == nil {
+					return int(f * u.mul)
+				}
+				break
+			}
+		}
+	}
+	d.fail("memory", "want MiB (512, 1024, ...) or \"1GB\", got %s", describe(v))
+	return 512
+}
+
+// fargateSize checks a Fargate task size (cpu units, memory MiB).
+func fargateSize(cpu, mem int) error {
+	type rng struct{ min, max, step int }
+	var r rng
+	switch cpu {
+	case 256:
+		if mem == 512 || mem == 1024 || mem == 2048 {
+			return nil
+		}
+		return fmt.Errorf("cpu 256 takes memory 512, 1024 or 2048 MiB, got %d", mem)
+	case 512:
+		r = rng{1024, 4096, 1024}
+	case 1024:
+		r = rng{2048, 8192, 1024}
+	case 2048:
+		r = rng{4096, 16384, 1024}
+	case 4096:
+		r = rng{8192, 30720, 1024}
+	case 8192:
+		r = rng{16384, 61440, 4096}
+	case 16384:
+		r = rng{32768, 122880, 8192}
+	default:
+		return fmt.Errorf("cpu %d is not a Fargate size; use 256, 512, 1024, 2048, 4096, 8192 or 16384", cpu)
+	}
+	if mem < r.min || mem > r.max || (mem-r.min)%r.step != 0 {
+		return fmt.Errorf("cpu %d takes memory %d-%d MiB in steps of %d, got %d", cpu, r.min, r.max, r.step, mem)
+	}
+	return nil
+}
+
+// scheduleExpression turns a CronJob schedule into an EventBridge
+// Scheduler expression. It accepts the scheduler's own forms (cron(...),
+// rate(...), at(...)), the @hourly/@daily/@weekly/@monthly/@yearly
+// shorthands, and classic five-field cron ("0 3 * * 1-5"), whose
+// day-of-week numbers (0-6 from Sunday) are shifted to the scheduler's
+// 1-7 and whose unused day field becomes "?".
+func scheduleExpression(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return "", fmt.Errorf("is required (e.g. \"0 3 * * *\" or \"rate(1 hour)\")")
+	case strings.HasPrefix(s, "cron(") || strings.HasPrefix(s, "rate(") || strings.HasPrefix(s, "at("):
+		if !strings.HasSuffix(s, ")") {
+			return "", fmt.Errorf("%q: missing closing parenthesis", s)
+		}
+		return s, nil
+	}
+	switch s {
+	case "@hourly":
+		return "cron(0 * * * ? *)", nil
+	case "@daily", "@midnight":
+		return "cron(0 0 * * ? *)", nil
+	case "@weekly":
+		return "cron(0 0 ? * 1 *)", nil
+	case "@monthly":
+		return "cron(0 0 1 * ? *)", nil
+	case "@yearly", "@annually":
+		return "cron(0 0 1 1 ? *)", nil
+	}
+	f := strings.Fields(s)
+	if len(f) != 5 {
+		return "", fmt.Errorf("%q: want five cron fields (minute hour day-of-month month day-of-week), cron(...), rate(...) or at(...)", s)
+	}
+	dom, dow := f[2], f[4]
+	switch {
+	case dow == "*" || dow == "?":
+		dow = "?"
+	case dom == "*" || dom == "?":
+		dom = "?"
+		var err error
+		if dow, err = shiftDOW(dow); err != nil {
+			return "", fmt.Errorf("%q: %v", s, err)
+		}
+	default:
+		return "", fmt.Errorf("%q: AWS schedules cannot restrict both day-of-month and day-of-week; set one of them to *", s)
+	}
+	return fmt.Sprintf("cron(%s %s %s %s %s *)", f[0], f[1], dom, f[3], dow), nil
+}
+
+// shiftDOW maps classic cron day-of-week numbers (0-7, Sunday = 0 or 7) to
+// AWS's (1-7, Sunday = 1) in lists, ranges and steps; names pass through.
+func shiftDOW(field string) (string, error) {
+	var out []string
+	for _, part := range strings.Split(field, ",") {
+		base, step, hasStep := strings.Cut(part, "/")
+		lo, hi, isRange := strings.Cut(base, "-")
+		conv := func(x string) (string, error) {
+			if x == "*" || x == "" {
+				return x, nil
+			}
+			n, ok := toInt(x)
+			if !ok {
+				return strings.ToUpper(x), nil // MON, TUE, ... or L/# forms
+			}
+			if n < 0 || n > 7 {
+				return "", fmt.Errorf("day-of-week %d out of range 0-7", n)
+			}
+			return fmt.Sprint(n%7 + 1), nil
+		}
+		a, err := conv(lo)
+		if err != nil {
+			return "", err
+		}
+		p := a
+		if isRange {
+			b, err := conv(hi)
+			if err != nil {
+				return "", err
+			}
+			p += "-" + b
+		}
+		if hasStep {
+			p += "/" + step
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, ","), nil
+}
+
+func decodeDatabase(d *decoder, c *stacks.Component) *database {
+	s := c.Spec
+	db := &database{
+		Engine:              d.str(s, "", "engine", "postgres"),
+		Version:             d.str(s, "", "version", ""),
+		InstanceClass:       d.str(s, "", "instanceClass", "db.t4g.micro"),
+		StorageGB:           d.integer(s, "", "storageGB", 20),
+		MaxStorageGB:        d.integer(s, "", "maxStorageGB", 0),
+		MultiAZ:             d.boolean(s, "", "multiAZ", false),
+		BackupRetentionDays: d.integer(s, "", "backupRetentionDays", 7),
+		DeletionProtection:  d.boolean(s, "", "deletionProtection", true),
+		Username:            d.str(s, "", "username", "app"),
+		DBName:              d.str(s, "", "dbName", ""),
+		KMSKeyID:            d.str(s, "", "kmsKeyId", ""),
+	}
+	switch db.Engine {
+	case "postgres":
+		db.Port = 5432
+	case "mysql":
+		db.Port = 3306
+	default:
+		d.fail("engine", "want postgres or mysql, got %q", db.Engine)
+	}
+	db.Port = d.integer(s, "", "port", db.Port)
+	if !strings.HasPrefix(db.InstanceClass, "db.") {
+		d.fail("instanceClass", "want an RDS instance class such as db.t4g.micro, got %q", db.InstanceClass)
+	}
+	if db.StorageGB < 20 || db.StorageGB > 65536 {
+		d.fail("storageGB", "want 20-65536 (gp3), got %d", db.StorageGB)
+	}
+	if db.MaxStorageGB != 0 && db.MaxStorageGB <= db.StorageGB {
+		d.fail("maxStorageGB", "must exceed storageGB (%d) to enable storage autoscaling, got %d", db.StorageGB, db.MaxStorageGB)
+	}
+	if db.BackupRetentionDays < 7 || db.BackupRetentionDays > 35 {
+		d.fail("backupRetentionDays", "want 7-35 days (panka keeps at least a week of backups), got %d", db.BackupRetentionDays)
+	}
+	if !validIdentifier(db.Username, 16) {
+		d.fail("username", "want a letter then letters, digits or _ (at most 16), got %q", db.Username)
+	}
+	if db.DBName != "" && !validIdentifier(db.DBName, 63) {
+		d.fail("dbName", "want a letter then letters, digits or _ (at most 63), got %q", db.DBName)
+	}
+	return db
+}
+
+func validIdentifier(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func decodeCache(d *decoder, c *stacks.Component) *cache {
+	s := c.Spec
+	ca := &cache{
+		Engine:   d.str(s, "", "engine", "redis"),
+		Version:  d.str(s, "", "version", ""),
+		NodeType: d.str(s, "", "nodeType", "cache.t4g.micro"),
+		Nodes:    d.integer(s, "", "nodes", 1),
+		Port:     d.integer(s, "", "port", 6379),
+	}
+	if ca.Engine != "redis" && ca.Engine != "valkey" {
+		d.fail("engine", "want redis or valkey, got %q", ca.Engine)
+	}
+	if !strings.HasPrefix(ca.NodeType, "cache.") {
+		d.fail("nodeType", "want an ElastiCache node type such as cache.t4g.micro, got %q", ca.NodeType)
+	}
+	if ca.Nodes < 1 || ca.Nodes > 6 {
+		d.fail("nodes", "want 1-6 (a primary and up to 5 replicas), got %d", ca.Nodes)
+	}
+	if ca.Port < 1024 || ca.Port > 65535 {
+		d.fail("port", "want 1024-65535, got %d", ca.Port)
+	}
+	return ca
+}
+
+func decodeQueue(d *decoder, c *stacks.Component) *queue {
+	s := c.Spec
+	q := &queue{
+		FIFO:                      d.boolean(s, "", "fifo", false),
+		ContentBasedDeduplication: d.boolean(s, "", "contentBasedDeduplication", false),
+		VisibilityTimeout:         d.seconds(s, "", "visibilityTimeout", 30),
+		RetentionPeriod:           d.seconds(s, "", "retentionPeriod", 345600),
+	}
+	if dl := d.object(s, "", "deadLetter"); dl != nil && d.boolean(dl, "deadLetter", "enabled", true) {
+		q.MaxReceives = d.integer(dl, "deadLetter", "maxReceives", 5)
+		if q.MaxReceives < 1 || q.MaxReceives > 1000 {
+			d.fail("deadLetter.maxReceives", "want 1-1000, got %d", q.MaxReceives)
+		}
+	}
+	if q.VisibilityTimeout < 0 || q.VisibilityTimeout > 43200 {
+		d.fail("visibilityTimeout", "want 0-43200 seconds (12 h), got %d", q.VisibilityTimeout)
+	}
+	if q.RetentionPeriod < 60 || q.RetentionPeriod > 1209600 {
+		d.fail("retentionPeriod", "want 60-1209600 seconds (1 min to 14 days), got %d", q.RetentionPeriod)
+	}
+	if q.ContentBasedDeduplication && !q.FIFO {
+		d.fail("contentBasedDeduplication", "needs fifo: true")
+	}
+	return q
+}
+
+func decodeBucket(d *decoder, c *stacks.Component) *bucket {
+	s := c.Spec
+	b := &bucket{
+		Name:              d.str(s, "", "name", ""),
+		Versioning:        d.boolean(s, "", "versioning", false),
+		Public:            d.boolean(s, "", "public", false),
+		AbortMultipartDay: 7,
+	}
+	if lc := d.object(s, "", "lifecycle"); lc != nil {
+		b.ExpireAfterDays = d.integer(lc, "lifecycle", "expireAfterDays", 0)
+		b.NoncurrentDays = d.integer(lc, "lifecycle", "noncurrentExpireAfterDays", 0)
+		if b.ExpireAfterDays < 0 {
+			d.fail("lifecycle.expireAfterDays", "want 0 (never) or more days, got %d", b.ExpireAfterDays)
+		}
+		if b.NoncurrentDays < 0 {
+			d.fail("lifecycle.noncurrentExpireAfterDays", "want 0 (never) or more days, got %d", b.NoncurrentDays)
+		}
+	}
+	if b.Versioning && b.NoncurrentDays == 0 {
+		b.NoncurrentDays = 30
+	}
+	return b
+}
+
+func decodeTopic(d *decoder, c *stacks.Component) *topic {
+	s := c.Spec
+	t := &topic{FIFO: d.boolean(s, "", "fifo", false)}
+	for i, e := range d.list(s, "", "subscriptions") {
+		field := fmt.Sprintf("subscriptions[%d]", i)
+		m, ok := e.(map[string]any)
+		if !ok {
+			d.fail(field, "want {queue: <component>} or {protocol, endpoint}, got %s", describe(e))
+			continue
+		}
+		sub := subscription{
+			Queue:    d.str(m, field, "queue", ""),
+			Protocol: d.str(m, field, "protocol", ""),
+			Endpoint: d.str(m, field, "endpoint", ""),
+			Raw:      d.boolean(m, field, "rawMessageDelivery", false),
+		}
+		switch {
+		case sub.Queue != "" && (sub.Protocol != "" || sub.Endpoint != ""):
+			d.fail(field, "set either queue or protocol+endpoint, not both")
+		case sub.Queue == "" && (sub.Protocol == "" || sub.Endpoint == ""):
+			d.fail(field, "want {queue: <component>} or both protocol and endpoint")
+		case sub.Protocol != "" && !slices.Contains([]string{"sqs", "lambda", "http", "https", "email", "email-json", "sms", "application", "firehose"}, sub.Protocol):
+			d.fail(field+".protocol", "unknown SNS protocol %q", sub.Protocol)
+		}
+		t.Subscriptions = append(t.Subscriptions, sub)
+	}
+	return t
+}

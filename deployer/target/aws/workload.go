@@ -1,0 +1,563 @@
+package aws
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/appautoscaling"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecs"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/scheduler"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/servicediscovery"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"panka.dev/panka/stacks"
+)
+
+// task is what services and jobs share: log group, roles, task definition
+// and the task's own security group.
+type task struct {
+	logGroup *cloudwatch.LogGroup
+	execRole *iam.Role
+	taskRole *iam.Role
+	def      *ecs.TaskDefinition
+	sg       *ec2.SecurityGroup
+}
+
+// containerDef is one entry of an ECS task definition's container
+// definitions (the subset panka sets).
+type containerDef struct {
+	Name             string            `json:"name"`
+	Image            string            `json:"image"`
+	Essential        bool              `json:"essential"`
+	Command          []string          `json:"command,omitempty"`
+	PortMappings     []portMapping     `json:"portMappings,omitempty"`
+	Environment      []nameValue       `json:"environment"`
+	Secrets          []nameValueFrom   `json:"secrets,omitempty"`
+	LogConfiguration logConfiguration  `json:"logConfiguration"`
+	DockerLabels     map[string]string `json:"dockerLabels,omitempty"`
+}
+
+type portMapping struct {
+	Name          string `json:"name,omitempty"`
+	ContainerPort int    `json:"containerPort"`
+	Protocol      string `json:"protocol"`
+}
+
+type nameValue struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+type nameValueFrom struct {
+	Name      string `json:"name"`
+	ValueFrom string `json:"valueFrom"`
+}
+
+type logConfiguration struct {
+	LogDriver string            `json:"logDriver"`
+	Options   map[string]string `json:"options"`
+}
+
+// task makes the parts every workload has.
+func (b *builder) task() (*task, error) {
+	ctx, w, c := b.ctx, b.cp.w, b.cp.c
+	t := &task{}
+	var err error
+
+	t.logGroup, err = cloudwatch.NewLogGroup(ctx, b.name("logs"), &cloudwatch.LogGroupArgs{
+		Name:            pulumi.String(logGroupName(b.r.Stack, b.r.Environment, c.Name)),
+		RetentionInDays: pulumi.Int(w.LogRetentionDays),
+		Tags:            b.tags(),
+	}, b.opts()...)
+	if err = b.keep(t.logGroup, err); err != nil {
+		return nil, fmt.Errorf("log group: %w", err)
+	}
+
+	// Execution role: what ECS needs to start the task — pull the image,
+	// write logs, and read exactly the secrets the task references.
+	t.execRole, err = iam.NewRole(ctx, b.name("exec"), &iam.RoleArgs{
+		Name:             pulumi.String(b.cp.n.role("exec")),
+		Description:      pulumi.String(fmt.Sprintf("panka %s/%s %s: ECS task execution", b.r.Stack, b.r.Environment, c.Name)),
+		AssumeRolePolicy: assumeRole("ecs-tasks.amazonaws.com"),
+		Tags:             b.tags(),
+	}, b.opts()...)
+	if err = b.keep(t.execRole, err); err != nil {
+		return nil, fmt.Errorf("execution role: %w", err)
+	}
+	att, err := iam.NewRolePolicyAttachment(ctx, b.name("exec"), &iam.RolePolicyAttachmentArgs{
+		Role:      t.execRole.Name,
+		PolicyArn: pulumi.String("arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"),
+	}, b.opts()...)
+	if err = b.keep(att, err); err != nil {
+		return nil, fmt.Errorf("execution role policy: %w", err)
+	}
+	secretNames := sortedKeys(w.Secrets)
+	secretRefs := make([]pulumi.StringInput, len(secretNames))
+	for i, k := range secretNames {
+		secretRefs[i] = b.input(w.Secrets[k])
+	}
+	if len(secretNames) > 0 {
+		region := b.r.Provider.Region
+		pol, err := iam.NewRolePolicy(ctx, b.name("exec-secrets"), &iam.RolePolicyArgs{
+			Name:   pulumi.String("read-secrets"),
+			Role:   t.execRole.Name,
+			Policy: jsonDoc(func(refs []string) any { return secretsPolicy(refs, region) }, secretRefs...),
+		}, b.opts()...)
+		if err = b.keep(pol, err); err != nil {
+			return nil, fmt.Errorf("execution role secrets policy: %w", err)
+		}
+	}
+
+	// Task role: the application's own permissions. panka grants access to
+	// the queues, buckets and topics the workload references.
+	t.taskRole, err = iam.NewRole(ctx, b.name("task"), &iam.RoleArgs{
+		Name:             pulumi.String(b.cp.n.role("task")),
+		Description:      pulumi.String(fmt.Sprintf("panka %s/%s %s: application role", b.r.Stack, b.r.Environment, c.Name)),
+		AssumeRolePolicy: assumeRole("ecs-tasks.amazonaws.com"),
+		Tags:             b.tags(),
+	}, b.opts()...)
+	if err = b.keep(t.taskRole, err); err != nil {
+		return nil, fmt.Errorf("task role: %w", err)
+	}
+	if err := b.accessPolicy(t.taskRole); err != nil {
+		return nil, err
+	}
+
+	// Container definitions: every input (image, env values, secret
+	// references) flows through one All so references are wired and a
+	// secret env value makes the document secret in Pulumi's state.
+	envNames := sortedKeys(w.Env)
+	ins := []pulumi.StringInput{b.input(w.Image)}
+	for _, arg := range w.Command {
+		ins = append(ins, b.input(arg))
+	}
+	for _, k := range envNames {
+		ins = append(ins, b.input(w.Env[k]))
+	}
+	ins = append(ins, secretRefs...)
+	region := b.r.Provider.Region
+	logGroup := logGroupName(b.r.Stack, b.r.Environment, c.Name)
+	ncmd, port, name := len(w.Command), w.Port, c.Name
+	defs := jsonDoc(func(v []string) any {
+		cd := containerDef{
+			Name:        name,
+			Image:       v[0],
+			Essential:   true,
+			Environment: []nameValue{},
+			LogConfiguration: logConfiguration{LogDriver: "awslogs", Options: map[string]string{
+				"awslogs-group":         logGroup,
+				"awslogs-region":        region,
+				"awslogs-stream-prefix": name,
+			}},
+		}
+		v = v[1:]
+		if ncmd > 0 {
+			cd.Command = v[:ncmd]
+		}
+		v = v[ncmd:]
+		for i, k := range envNames {
+			cd.Environment = append(cd.Environment, nameValue{Name: k, Value: v[i]})
+		}
+		v = v[len(envNames):]
+		for i, k := range secretNames {
+			cd.Secrets = append(cd.Secrets, nameValueFrom{Name: k, ValueFrom: v[i]})
+		}
+		if port > 0 {
+			cd.PortMappings = []portMapping{{Name: "http", ContainerPort: port, Protocol: "tcp"}}
+		}
+		return []containerDef{cd}
+	}, ins...)
+
+	t.def, err = ecs.NewTaskDefinition(ctx, b.name("task"), &ecs.TaskDefinitionArgs{
+		Family:                  pulumi.String(b.cp.n.family()),
+		NetworkMode:             pulumi.String("awsvpc"),
+		RequiresCompatibilities: pulumi.StringArray{pulumi.String("FARGATE")},
+		Cpu:                     pulumi.String(fmt.Sprint(w.CPU)),
+		Memory:                  pulumi.String(fmt.Sprint(w.Memory)),
+		ExecutionRoleArn:        t.execRole.Arn,
+		TaskRoleArn:             t.taskRole.Arn,
+		ContainerDefinitions:    defs,
+		RuntimePlatform: ecs.TaskDefinitionRuntimePlatformArgs{
+			OperatingSystemFamily: pulumi.String("LINUX"),
+			CpuArchitecture:       pulumi.String("X86_64"),
+		},
+		Tags: b.tags(),
+	}, b.opts(pulumi.DependsOn([]pulumi.Resource{t.logGroup}))...)
+	if err = b.keep(t.def, err); err != nil {
+		return nil, fmt.Errorf("task definition: %w", err)
+	}
+
+	sgArgs := &ec2.SecurityGroupArgs{
+		Name:        pulumi.String(b.cp.n.securityGroup()),
+		Description: pulumi.String(fmt.Sprintf("panka %s/%s %s tasks", b.r.Stack, b.r.Environment, c.Name)),
+		VpcId:       pulumi.String(b.net.VpcID),
+		Egress:      allEgress(),
+		Tags:        b.tags(),
+	}
+	if w.LoadBalancer != nil {
+		// The ALB lives in the VPC; admit the container port from it.
+		sgArgs.Ingress = ec2.SecurityGroupIngressArray{ec2.SecurityGroupIngressArgs{
+			Description: pulumi.String("load balancer to container port"),
+			Protocol:    pulumi.String("tcp"), FromPort: pulumi.Int(w.Port), ToPort: pulumi.Int(w.Port),
+			CidrBlocks: pulumi.StringArray{b.vpc()},
+		}}
+	}
+	t.sg, err = ec2.NewSecurityGroup(ctx, b.name("sg"), sgArgs, b.opts()...)
+	if err = b.keep(t.sg, err); err != nil {
+		return nil, fmt.Errorf("security group: %w", err)
+	}
+	return t, nil
+}
+
+// secretsPolicy allows reading exactly the referenced SSM parameters and
+// Secrets Manager secrets. A Secrets Manager valueFrom may select a JSON
+// key (arn:...:secret:name-AbCdEf:password::); IAM wants the secret ARN.
+// A bare SSM parameter name is resolved in the stack's region.
+func secretsPolicy(refs []string, region string) policyDoc {
+	var ssm, sm []string
+	for _, r := range refs {
+		parts := strings.Split(r, ":")
+		switch {
+		case len(parts) >= 7 && parts[0] == "arn" && parts[2] == "secretsmanager":
+			sm = append(sm, strings.Join(parts[:7], ":"))
+		case len(parts) >= 6 && parts[0] == "arn" && parts[2] == "ssm":
+			ssm = append(ssm, r)
+		case !strings.HasPrefix(r, "arn:"):
+			ssm = append(ssm, "arn:aws:ssm:"+region+":*:parameter/"+strings.TrimPrefix(r, "/"))
+		default:
+			// Any other ARN still has to be readable by ECS; grant
+			// nothing broad, ECS will report which one it cannot read.
+		}
+	}
+	doc := policyDoc{Version: "2012-10-17"}
+	if len(ssm) > 0 {
+		doc.Statement = append(doc.Statement, statement{Sid: "ReadParameters", Effect: "Allow", Action: []string{"ssm:GetParameters"}, Resource: uniqSorted(ssm)})
+	}
+	if len(sm) > 0 {
+		doc.Statement = append(doc.Statement, statement{Sid: "ReadSecrets", Effect: "Allow", Action: []string{"secretsmanager:GetSecretValue"}, Resource: uniqSorted(sm)})
+	}
+	if len(doc.Statement) == 0 {
+		doc.Statement = []statement{{Sid: "Nothing", Effect: "Deny", Action: "ssm:GetParameters", Resource: "*"}}
+	}
+	return doc
+}
+
+func uniqSorted(l []string) []string {
+	sort.Strings(l)
+	out := l[:0]
+	for i, s := range l {
+		if i == 0 || s != l[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// accessPolicy grants the task role use of the Queues, Buckets and Topics
+// the workload references (${orders-queue.url} means the service uses that
+// queue), and nothing when it references none.
+func (b *builder) accessPolicy(role *iam.Role) error {
+	type grant struct {
+		sid     string
+		actions []string
+		arns    func(arn string) []string
+	}
+	grants := map[stacks.Kind]grant{
+		stacks.KindQueue: {"Queue", []string{"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
+			func(arn string) []string { return []string{arn} }},
+		stacks.KindBucket: {"Bucket", []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "s3:GetBucketLocation"},
+			func(arn string) []string { return []string{arn, arn + "/*"} }},
+		stacks.KindTopic: {"Topic", []string{"sns:Publish"},
+			func(arn string) []string { return []string{arn} }},
+	}
+	var used []string // component names, in refs order
+	seen := map[string]bool{}
+	for _, rf := range b.cp.refs {
+		tc := b.comps[rf.Component]
+		if _, ok := grants[tc.c.Kind]; ok && !seen[rf.Component] {
+			seen[rf.Component] = true
+			used = append(used, rf.Component)
+		}
+	}
+	if len(used) == 0 {
+		return nil
+	}
+	kinds := make([]stacks.Kind, len(used))
+	arns := make([]pulumi.StringInput, len(used))
+	for i, name := range used {
+		kinds[i] = b.comps[name].c.Kind
+		arns[i] = b.outs[name]["arn"]
+	}
+	doc := jsonDoc(func(vals []string) any {
+		pd := policyDoc{Version: "2012-10-17"}
+		for i, arn := range vals {
+			g := grants[kinds[i]]
+			pd.Statement = append(pd.Statement, statement{
+				Sid:      fmt.Sprintf("%s%d", g.sid, i),
+				Effect:   "Allow",
+				Action:   g.actions,
+				Resource: g.arns(arn),
+			})
+		}
+		return pd
+	}, arns...)
+	pol, err := iam.NewRolePolicy(b.ctx, b.name("task-access"), &iam.RolePolicyArgs{
+		Name:   pulumi.String("panka-references"),
+		Role:   role.Name,
+		Policy: doc,
+	}, b.opts()...)
+	if err = b.keep(pol, err); err != nil {
+		return fmt.Errorf("task role access policy: %w", err)
+	}
+	return nil
+}
+
+// service maps a MicroService or Worker: task, optional target group and
+// listener rule, service discovery, ECS service and autoscaling.
+func (b *builder) service() error {
+	ctx, w, c := b.ctx, b.cp.w, b.cp.c
+	t, err := b.task()
+	if err != nil {
+		return err
+	}
+	args := &ecs.ServiceArgs{
+		Name:                            pulumi.String(c.Name),
+		Cluster:                         b.cluster.Arn,
+		TaskDefinition:                  t.def.Arn,
+		DesiredCount:                    pulumi.Int(w.Replicas),
+		LaunchType:                      pulumi.String("FARGATE"),
+		PlatformVersion:                 pulumi.String("LATEST"),
+		DeploymentMinimumHealthyPercent: pulumi.Int(100),
+		DeploymentMaximumPercent:        pulumi.Int(200),
+		DeploymentCircuitBreaker: ecs.ServiceDeploymentCircuitBreakerArgs{
+			Enable: pulumi.Bool(true), Rollback: pulumi.Bool(true),
+		},
+		NetworkConfiguration: ecs.ServiceNetworkConfigurationArgs{
+			Subnets:        pulumi.ToStringArray(b.net.PrivateSubnets),
+			SecurityGroups: pulumi.StringArray{t.sg.ID(), b.workloads.ID()},
+			AssignPublicIp: pulumi.Bool(false),
+		},
+		PropagateTags:        pulumi.String("SERVICE"),
+		EnableEcsManagedTags: pulumi.Bool(true),
+		Tags:                 b.tags(),
+	}
+	var extra []pulumi.ResourceOption
+	if w.Autoscaling != nil {
+		// The scaler owns the running count once it exists.
+		args.DesiredCount = pulumi.Int(max(w.Autoscaling.Min, min(w.Replicas, w.Autoscaling.Max)))
+		extra = append(extra, pulumi.IgnoreChanges([]string{"desiredCount"}))
+	}
+
+	if c.Kind == stacks.KindMicroService {
+		reg, err := servicediscovery.NewService(ctx, b.name("discovery"), &servicediscovery.ServiceArgs{
+			Name:        pulumi.String(c.Name),
+			Description: pulumi.String(fmt.Sprintf("panka %s/%s %s", b.r.Stack, b.r.Environment, c.Name)),
+			DnsConfig: servicediscovery.ServiceDnsConfigArgs{
+				NamespaceId:   b.namespace.ID(),
+				RoutingPolicy: pulumi.String("MULTIVALUE"),
+				DnsRecords: servicediscovery.ServiceDnsConfigDnsRecordArray{
+					servicediscovery.ServiceDnsConfigDnsRecordArgs{Ttl: pulumi.Int(10), Type: pulumi.String("A")},
+				},
+			},
+			ForceDestroy: pulumi.Bool(true),
+			Tags:         b.tags(),
+		}, b.opts()...)
+		if err = b.keep(reg, err); err != nil {
+			return fmt.Errorf("service discovery: %w", err)
+		}
+		args.ServiceRegistries = ecs.ServiceServiceRegistriesArgs{RegistryArn: reg.Arn}
+		internalURL := pulumi.String(fmt.Sprintf("http://%s.%s:%d", c.Name, namespaceName(b.r.Stack, b.r.Environment), w.Port)).ToStringOutput()
+		b.output("url", internalURL)
+	}
+
+	if lbs := w.LoadBalancer; lbs != nil {
+		tg, err := lb.NewTargetGroup(ctx, targetGroupLogical(c.Name), &lb.TargetGroupArgs{
+			Port:                pulumi.Int(w.Port),
+			Protocol:            pulumi.String("HTTP"),
+			TargetType:          pulumi.String("ip"),
+			VpcId:               pulumi.String(b.net.VpcID),
+			DeregistrationDelay: pulumi.Int(60),
+			HealthCheck: lb.TargetGroupHealthCheckArgs{
+				Enabled:            pulumi.Bool(true),
+				Path:               pulumi.String(w.HealthCheck.Path),
+				Interval:           pulumi.Int(w.HealthCheck.Interval),
+				Timeout:            pulumi.Int(w.HealthCheck.Timeout),
+				HealthyThreshold:   pulumi.Int(2),
+				UnhealthyThreshold: pulumi.Int(3),
+				Matcher:            pulumi.String("200-399"),
+			},
+			Tags: b.tags(),
+		}, b.opts()...)
+		if err = b.keep(tg, err); err != nil {
+			return fmt.Errorf("target group: %w", err)
+		}
+		conds := lb.ListenerRuleConditionArray{}
+		if lbs.Host != "" {
+			conds = append(conds, lb.ListenerRuleConditionArgs{HostHeader: lb.ListenerRuleConditionHostHeaderArgs{
+				Values: pulumi.StringArray{b.input(lbs.Host)},
+			}})
+		}
+		if p := strings.TrimSuffix(lbs.Path, "/"); p != "" {
+			conds = append(conds, lb.ListenerRuleConditionArgs{PathPattern: lb.ListenerRuleConditionPathPatternArgs{
+				Values: pulumi.StringArray{pulumi.String(p), pulumi.String(p + "/*")},
+			}})
+		} else if lbs.Host == "" {
+			conds = append(conds, lb.ListenerRuleConditionArgs{PathPattern: lb.ListenerRuleConditionPathPatternArgs{
+				Values: pulumi.StringArray{pulumi.String("/*")},
+			}})
+		}
+		rule, err := lb.NewListenerRule(ctx, b.name("rule"), &lb.ListenerRuleArgs{
+			ListenerArn: pulumi.String(b.net.ListenerArn),
+			Priority:    pulumi.Int(b.cp.priority),
+			Actions: lb.ListenerRuleActionArray{lb.ListenerRuleActionArgs{
+				Type:           pulumi.String("forward"),
+				TargetGroupArn: tg.Arn,
+			}},
+			Conditions: conds,
+			Tags:       b.tags(),
+		}, b.opts()...)
+		if err = b.keep(rule, err); err != nil {
+			return fmt.Errorf("listener rule: %w", err)
+		}
+		args.LoadBalancers = ecs.ServiceLoadBalancerArray{ecs.ServiceLoadBalancerArgs{
+			TargetGroupArn: tg.Arn,
+			ContainerName:  pulumi.String(c.Name),
+			ContainerPort:  pulumi.Int(w.Port),
+		}}
+		args.HealthCheckGracePeriodSeconds = pulumi.Int(60)
+		// ECS rejects a target group that no listener uses yet.
+		extra = append(extra, pulumi.DependsOn([]pulumi.Resource{rule}))
+
+		info := b.alb()
+		path := strings.TrimSuffix(lbs.Path, "/")
+		host := b.input(lbs.Host)
+		public := lbs.Public
+		listener := b.net.ListenerArn
+		cname := c.Name
+		url := pulumi.All(info.protocol, info.dns, info.internal, host).ApplyT(func(xs []any) (string, error) {
+			proto, dns, internal, h := xs[0].(string), xs[1].(string), xs[2].(bool), xs[3].(string)
+			if public && internal {
+				return "", fmt.Errorf("component %q sets loadBalancer.public but listener %s belongs to an internal load balancer", cname, listener)
+			}
+			if h == "" {
+				h = dns
+			}
+			return strings.ToLower(proto) + "://" + h + path, nil
+		}).(pulumi.StringOutput)
+		b.output("url", url)
+	}
+
+	svc, err := ecs.NewService(ctx, b.name(""), args, b.opts(extra...)...)
+	if err = b.keep(svc, err); err != nil {
+		return fmt.Errorf("ecs service: %w", err)
+	}
+	b.output("serviceName", svc.Name)
+
+	if as := w.Autoscaling; as != nil {
+		st, err := appautoscaling.NewTarget(ctx, b.name("scaling"), &appautoscaling.TargetArgs{
+			ServiceNamespace:  pulumi.String("ecs"),
+			ScalableDimension: pulumi.String("ecs:service:DesiredCount"),
+			ResourceId:        pulumi.Sprintf("service/%s/%s", clusterName(b.r.Stack, b.r.Environment), svc.Name),
+			MinCapacity:       pulumi.Int(as.Min),
+			MaxCapacity:       pulumi.Int(as.Max),
+			Tags:              b.tags(),
+		}, b.opts()...)
+		if err = b.keep(st, err); err != nil {
+			return fmt.Errorf("autoscaling target: %w", err)
+		}
+		pol, err := appautoscaling.NewPolicy(ctx, b.name("cpu"), &appautoscaling.PolicyArgs{
+			Name:              pulumi.String(b.cp.n.base + "-cpu"),
+			PolicyType:        pulumi.String("TargetTrackingScaling"),
+			ServiceNamespace:  st.ServiceNamespace,
+			ScalableDimension: st.ScalableDimension,
+			ResourceId:        st.ResourceId,
+			TargetTrackingScalingPolicyConfiguration: appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs{
+				TargetValue: pulumi.Float64(as.CPUTarget),
+				PredefinedMetricSpecification: appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs{
+					PredefinedMetricType: pulumi.String("ECSServiceAverageCPUUtilization"),
+				},
+				ScaleInCooldown:  pulumi.Int(300),
+				ScaleOutCooldown: pulumi.Int(60),
+			},
+		}, b.opts()...)
+		if err = b.keep(pol, err); err != nil {
+			return fmt.Errorf("autoscaling policy: %w", err)
+		}
+	}
+	return nil
+}
+
+// cronJob maps a CronJob: task, a role EventBridge Scheduler assumes to
+// run it, and the schedule.
+func (b *builder) cronJob() error {
+	ctx, w, c := b.ctx, b.cp.w, b.cp.c
+	t, err := b.task()
+	if err != nil {
+		return err
+	}
+	role, err := iam.NewRole(ctx, b.name("scheduler"), &iam.RoleArgs{
+		Name:             pulumi.String(b.cp.n.role("sched")),
+		Description:      pulumi.String(fmt.Sprintf("panka %s/%s %s: EventBridge Scheduler runs the task", b.r.Stack, b.r.Environment, c.Name)),
+		AssumeRolePolicy: assumeRole("scheduler.amazonaws.com"),
+		Tags:             b.tags(),
+	}, b.opts()...)
+	if err = b.keep(role, err); err != nil {
+		return fmt.Errorf("scheduler role: %w", err)
+	}
+	doc := jsonDoc(func(v []string) any {
+		taskFamily, cluster, execRole, taskRole := v[0], v[1], v[2], v[3]
+		return policyDoc{Version: "2012-10-17", Statement: []statement{
+			{Sid: "RunTask", Effect: "Allow", Action: "ecs:RunTask", Resource: taskFamily + ":*",
+				Condition: map[string]any{"ArnEquals": map[string]string{"ecs:cluster": cluster}}},
+			{Sid: "PassTaskRoles", Effect: "Allow", Action: "iam:PassRole", Resource: []string{execRole, taskRole},
+				Condition: map[string]any{"StringEquals": map[string]string{"iam:PassedToService": "ecs-tasks.amazonaws.com"}}},
+		}}
+	}, t.def.ArnWithoutRevision, b.cluster.Arn, t.execRole.Arn, t.taskRole.Arn)
+	pol, err := iam.NewRolePolicy(ctx, b.name("scheduler"), &iam.RolePolicyArgs{
+		Name:   pulumi.String("run-task"),
+		Role:   role.Name,
+		Policy: doc,
+	}, b.opts()...)
+	if err = b.keep(pol, err); err != nil {
+		return fmt.Errorf("scheduler role policy: %w", err)
+	}
+	args := &scheduler.ScheduleArgs{
+		Name:               pulumi.String(b.cp.n.schedule()),
+		Description:        pulumi.String(fmt.Sprintf("panka %s/%s %s", b.r.Stack, b.r.Environment, c.Name)),
+		ScheduleExpression: pulumi.String(w.Schedule),
+		FlexibleTimeWindow: scheduler.ScheduleFlexibleTimeWindowArgs{Mode: pulumi.String("OFF")},
+		Target: scheduler.ScheduleTargetArgs{
+			Arn:     b.cluster.Arn,
+			RoleArn: role.Arn,
+			EcsParameters: scheduler.ScheduleTargetEcsParametersArgs{
+				TaskDefinitionArn: t.def.Arn,
+				LaunchType:        pulumi.String("FARGATE"),
+				PlatformVersion:   pulumi.String("LATEST"),
+				TaskCount:         pulumi.Int(1),
+				NetworkConfiguration: scheduler.ScheduleTargetEcsParametersNetworkConfigurationArgs{
+					Subnets:        pulumi.ToStringArray(b.net.PrivateSubnets),
+					SecurityGroups: pulumi.StringArray{t.sg.ID(), b.workloads.ID()},
+					AssignPublicIp: pulumi.Bool(false),
+				},
+			},
+			RetryPolicy: scheduler.ScheduleTargetRetryPolicyArgs{
+				MaximumRetryAttempts:     pulumi.Int(3),
+				MaximumEventAgeInSeconds: pulumi.Int(3600),
+			},
+		},
+	}
+	if w.Timezone != "" {
+		args.ScheduleExpressionTimezone = pulumi.String(w.Timezone)
+	}
+	sched, err := scheduler.NewSchedule(ctx, b.name("schedule"), args, b.opts(pulumi.DependsOn([]pulumi.Resource{pol}))...)
+	if err = b.keep(sched, err); err != nil {
+		return fmt.Errorf("schedule: %w", err)
+	}
+	b.output("ruleName", sched.Name)
+	return nil
+}
