@@ -2,9 +2,7 @@ package planner
 
 import (
 	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -212,7 +210,7 @@ func RecordVars(r *stacks.Resolved, key []byte) map[string]string {
 			s = string(b)
 		}
 		if v.Secret && !stacks.IsSensitive(s) {
-			s = HashSecret(key, s)
+			s = stacks.HashSensitive(key, v.Name, s).Hash
 		}
 		out[v.Name] = s
 	}
@@ -241,16 +239,4 @@ func DeriveSecretKey(passphrase string) []byte {
 		panic("planner: derive secret key: " + err.Error())
 	}
 	return k
-}
-
-// HashSecret returns the encoded keyed hash of a secret value:
-// "sensitive:hmac-sha256:<hex>" (or "sensitive:sha256:<hex>" without a key).
-func HashSecret(key []byte, value string) string {
-	if len(key) == 0 {
-		sum := sha256.Sum256([]byte(value))
-		return stacks.SensitivePrefix + "sha256:" + hex.EncodeToString(sum[:])
-	}
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(value))
-	return stacks.SensitivePrefix + "hmac-sha256:" + hex.EncodeToString(m.Sum(nil))
 }

@@ -30,8 +30,7 @@ type PlanOptions struct {
 	Stack            string
 	Environment      string
 	Ref              string
-	Vars             []string
-	VarFile          string
+	Vars             varFlags
 	Out              string
 	DetailedExitCode bool
 	AllChanged       bool
@@ -85,8 +84,7 @@ changes, 0 when there are none, 1 on error.`,
 	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
 	fl.StringVarP(&opts.Environment, "environment", "e", "", "environment name")
 	fl.StringVar(&opts.Ref, "ref", "", "plan the YAML of this git ref or commit instead of the work tree")
-	fl.StringArrayVar(&opts.Vars, "var", nil, "set a variable: KEY=VALUE (repeatable)")
-	fl.StringVar(&opts.VarFile, "var-file", "", "read variables from a YAML file or KEY=VALUE lines (- = stdin)")
+	opts.Vars.register(cmd)
 	fl.StringVar(&opts.Out, "out", "", "save the plan to FILE for panka apply FILE")
 	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
 	fl.BoolVar(&opts.AllChanged, "all-changed", false, "plan every stack/environment that changed between --base and --head")
@@ -99,7 +97,7 @@ changes, 0 when there are none, 1 on error.`,
 // result.
 func planRun(ctx context.Context, opts *PlanOptions) error {
 	f := opts.F
-	vars, err := planVarValues(opts.Vars, opts.VarFile, f.IO.In, f.Environ())
+	vars, err := opts.Vars.values(f)
 	if err != nil {
 		return err
 	}
@@ -303,29 +301,20 @@ func planDeployedHeader(st *statestore.State) planner.Deployed {
 	return d
 }
 
-// planFindStack finds a stack by metadata.name (or by folder, as a
-// convenience) under the stacks root.
+// planFindStack finds a stack by metadata.name under the stacks root.
 func planFindStack(src *planSourceFS, root, name string) (stacks.Ref, error) {
 	refs, err := stacks.Discover(src.fsys, root)
-	if err != nil {
-		return stacks.Ref{}, fmt.Errorf("find stacks under %s%s: %w", root, planAt(src), err)
-	}
-	var names []string
-	for _, r := range refs {
-		if r.Name == name {
-			return r, nil
+	ref, ferr := findStack(refs, name, root)
+	if ferr != nil {
+		if err != nil {
+			return stacks.Ref{}, fmt.Errorf("find stacks under %s%s: %w", root, planAt(src), err)
 		}
-		names = append(names, r.Name)
-	}
-	for _, r := range refs {
-		if r.Path == name || path.Base(r.Path) == name && !planContains(names, path.Base(r.Path)) {
-			return r, nil
+		if src.ref != "" {
+			return stacks.Ref{}, fmt.Errorf("at %s: %w", src.ref, ferr)
 		}
+		return stacks.Ref{}, ferr
 	}
-	if len(names) == 0 {
-		return stacks.Ref{}, fmt.Errorf("no stack %q: no stacks under %s%s", name, root, planAt(src))
-	}
-	return stacks.Ref{}, fmt.Errorf("no stack %q under %s%s (stacks: %s)", name, root, planAt(src), strings.Join(names, ", "))
+	return ref, nil
 }
 
 // planAt names the ref being read, for errors.

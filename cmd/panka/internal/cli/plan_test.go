@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -283,8 +282,8 @@ func TestPlanFlags(t *testing.T) {
 		wantErr  string
 	}{
 		{"missing stack", nil, []string{"plan"}, 1, "", "--stack and --environment are required"},
-		{"bad var", nil, []string{"plan", "-s", "orders", "-e", "dev", "--var", "NOPE"}, 1, "", `--var "NOPE": want KEY=VALUE`},
-		{"unknown stack", nil, []string{"plan", "-s", "nope", "-e", "dev"}, 1, "", `no stack "nope" under stacks (stacks: orders, user-platform)`},
+		{"bad var", nil, []string{"plan", "-s", "orders", "-e", "dev", "--var", "NOPE"}, 1, "", `--var "NOPE": write NAME=VALUE`},
+		{"unknown stack", nil, []string{"plan", "-s", "nope", "-e", "dev"}, 1, "", `stack "nope" not found under stacks/ (stacks: orders, user-platform)`},
 		{"unknown env", nil, []string{"plan", "-s", "orders", "-e", "qa"}, 1, "", `stack "orders" has no environment "qa"`},
 		{"required secret missing", nil, []string{"plan", "-s", "user-platform", "-e", "dev"}, 1, "", "SIGNING_KEY"},
 		{"var from env", []string{"PANKA_VAR_SIGNING_KEY=from-env"}, []string{"plan", "-s", "user-platform", "-e", "dev"}, 0, "6 to create", ""},
@@ -300,46 +299,4 @@ func TestPlanFlags(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestPlanVarFileFormats(t *testing.T) {
-	tests := []struct {
-		name, in string
-		want     map[string]string
-		wantErr  bool
-	}{
-		{"yaml", "A: 1\nB: text\n", map[string]string{"A": "1", "B": "text"}, false},
-		{"json", `{"A": "x", "B": true}`, map[string]string{"A": "x", "B": "true"}, false},
-		{"dotenv", "# comment\nA=1\n\nB = two=2\n", map[string]string{"A": "1", "B": " two=2"}, false},
-		{"nested", "A: {b: 1}\n", nil, true},
-		{"garbage", "just words\n", nil, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := planParseVarFile([]byte(tt.in))
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err = %v", err)
-			}
-			if !tt.wantErr && !equalMaps(got, tt.want) {
-				t.Errorf("got %v, want %v", got, tt.want)
-			}
-		})
-	}
-	// stdin
-	v, err := planVarValues(nil, "-", bytes.NewBufferString("X=1\n"), []string{"PANKA_VAR_Y=2", "OTHER=3"})
-	if err != nil || v.File["X"] != "1" || v.Env["Y"] != "2" || len(v.Env) != 1 {
-		t.Errorf("planVarValues = %+v, %v", v, err)
-	}
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
-			return false
-		}
-	}
-	return true
 }
