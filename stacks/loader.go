@@ -789,10 +789,33 @@ func Load(fsys fs.FS, dir string) (*Stack, error) {
 			}
 		}
 	}
-	if e := errs.err(); e != nil {
-		return nil, e
+	if len(errs.list) > 0 {
+		// Report everything at once: also check the specs of what could
+		// be read, as Validate would.
+		var envs []string
+		for _, e := range s.header.Environments {
+			if s.envs[e] != nil {
+				envs = append(envs, e)
+			}
+		}
+		for _, x := range errLines(s.validate(envs, ResolveOptions{})) {
+			errs.addErr(x)
+		}
+		return nil, errs.err()
 	}
 	return s, nil
+}
+
+// errLines returns the entries of an *Errors, or the error as one entry.
+func errLines(err error) []*Error {
+	if err == nil {
+		return nil
+	}
+	var es *Errors
+	if errors.As(err, &es) {
+		return es.List
+	}
+	return []*Error{{Msg: err.Error()}}
 }
 
 func suggestName(name string, names []string) string {

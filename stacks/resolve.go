@@ -76,9 +76,12 @@ func (s *Stack) Resolve(env string, opts ResolveOptions) (*Resolved, error) {
 // values given in opts are checked, but required variables need no value.
 // It returns an *Errors with every problem of every environment.
 func (s *Stack) Validate(opts ResolveOptions) error {
+	return s.validate(s.header.Environments, opts)
+}
+
+func (s *Stack) validate(envs []string, opts ResolveOptions) error {
 	opts.Lenient = true
 	var errs errList
-	envs := s.header.Environments
 	if len(envs) == 0 {
 		envs = []string{""}
 	}

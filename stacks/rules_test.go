@@ -1,0 +1,206 @@
+package stacks
+
+import (
+	"strings"
+	"testing"
+)
+
+const cf = "stacks/s/infra/c.yaml"
+
+func ms(spec ...string) string {
+	return doc("MicroService", "api", append([]string{"image: nginx"}, spec...)...)
+}
+
+// TestLoadRules covers structural rules reported by Load (and Resolve):
+// every case names the exact file:line:column and key.
+func TestLoadRules(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  []string
+	}{
+		{"valid minimal", map[string]string{cf: ms()}, nil},
+		{"unknown field with suggestion", map[string]string{cf: ms("cpuu: 256")},
+			[]string{cf + `:7:3: spec.cpuu: unknown field (did you mean "cpu"?)`}},
+		{"wrong type", map[string]string{cf: ms("replicas: three")},
+			[]string{cf + `:7:13: spec.replicas: want an integer, got a string ("three")`}},
+		{"list where map expected", map[string]string{cf: ms("env: [a]")},
+			[]string{cf + `:7:8: spec.env: want a mapping of names to strings, got a list`}},
+		{"duplicate key", map[string]string{cf: ms("port: 80", "port: 81")},
+			[]string{cf + `:8:3: port: duplicate key (first set at line 7)`}},
+		{"missing required", map[string]string{cf: doc("MicroService", "api", "port: 80")},
+			[]string{cf + `:6:3: spec.image: required field is missing`}},
+		{"missing spec", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Bucket\nmetadata:\n  name: b\n"},
+			[]string{cf + `:1:1: spec: required field is missing (use spec: {} when every default is fine)`}},
+		{"range", map[string]string{cf: ms("port: 70000")},
+			[]string{cf + `:7:9: spec.port: 70000 is out of range 1 to 65535`}},
+		{"nested unknown", map[string]string{cf: ms("healthCheck: {pth: /x}")},
+			[]string{cf + `:7:17: spec.healthCheck.pth: unknown field (did you mean "path"?)`}},
+		{"fargate pair", map[string]string{cf: ms("cpu: 256", "memory: 4096")},
+			[]string{cf + `:8:11: spec.memory: Fargate does not run cpu 256 with memory 4096: for cpu 256 use memory 512, 1024 or 2048`}},
+		{"fargate cpu enum", map[string]string{cf: ms("cpu: 300")},
+			[]string{cf + `:7:8: spec.cpu: 300 is not one of 256, 512, 1024, 2048, 4096, 8192, 16384`}},
+		{"fargate 8192 steps", map[string]string{cf: ms("cpu: 8192", "memory: 18432")},
+			[]string{cf + `:8:11: spec.memory: Fargate does not run cpu 8192 with memory 18432`}},
+		{"fargate 4096 ok", map[string]string{cf: ms("cpu: 4096", "memory: 30720")}, nil},
+		{"health timeout", map[string]string{cf: ms("healthCheck: {interval: 10, timeout: 10}")},
+			[]string{cf + `:7:40: spec.healthCheck.timeout: timeout 10 must be less than interval 10`}},
+		{"autoscaling min>max", map[string]string{cf: ms("autoscaling: {min: 5, max: 2}")},
+			[]string{cf + `:7:22: spec.autoscaling.min: min 5 is more than max 2`}},
+		{"autoscaling needs max", map[string]string{cf: ms("autoscaling: {min: 1}")},
+			[]string{cf + `:7:16: spec.autoscaling.max: required field is missing`}},
+		{"db engine", map[string]string{cf: doc("Database", "db", "engine: oracle")},
+			[]string{cf + `:6:11: spec.engine: "oracle" is not one of postgres, mysql`}},
+		{"db instance class", map[string]string{cf: doc("Database", "db", "instanceClass: m5.large")},
+			[]string{cf + `:6:18: spec.instanceClass: "m5.large" does not match`}},
+		{"db version", map[string]string{cf: doc("Database", "db", "version: latest")},
+			[]string{cf + `:6:12: spec.version: invalid postgres version "latest"`}},
+		{"db storage", map[string]string{cf: doc("Database", "db", "storageGB: 5")},
+			[]string{cf + `:6:14: spec.storageGB: 5 is out of range 20 to 65536`}},
+		{"cache engine", map[string]string{cf: doc("Cache", "c", "engine: memcached")},
+			[]string{cf + `:6:11: spec.engine: "memcached" is not one of redis, valkey`}},
+		{"cache node type", map[string]string{cf: doc("Cache", "c", "nodeType: db.t3.micro")},
+			[]string{cf + `:6:13: spec.nodeType: "db.t3.micro" does not match`}},
+		{"cache name length", map[string]string{cf: doc("Cache", "c"+strings.Repeat("x", 40))},
+			[]string{cf + `:4:9: metadata.name: cache name "c` + strings.Repeat("x", 40) + `" is 41 characters; ElastiCache allows at most 40`}},
+		{"cron fields", map[string]string{cf: doc("CronJob", "j", "image: x", "schedule: cron(0 3 * * *)")},
+			[]string{cf + `:7:13: spec.schedule: invalid schedule "cron(0 3 * * *)": cron takes 6 fields`}},
+		{"cron both days", map[string]string{cf: doc("CronJob", "j", "image: x", "schedule: cron(0 3 * * 1 *)")},
+			[]string{cf + `:7:13: spec.schedule: invalid schedule "cron(0 3 * * 1 *)": one of day-of-month and day-of-week must be ?`}},
+		{"cron range", map[string]string{cf: doc("CronJob", "j", "image: x", "schedule: cron(61 3 * * ? *)")},
+			[]string{cf + `:7:13: spec.schedule: invalid schedule "cron(61 3 * * ? *)": minutes field "61": 61 is out of range 0-59`}},
+		{"rate unit", map[string]string{cf: doc("CronJob", "j", "image: x", "schedule: rate(5 minute)")},
+			[]string{cf + `:7:13: spec.schedule: invalid schedule "rate(5 minute)": the unit is minutes, hours or days`}},
+		{"rate singular", map[string]string{cf: doc("CronJob", "j", "image: x", "schedule: rate(1 hours)")},
+			[]string{cf + `:7:13: spec.schedule: invalid schedule "rate(1 hours)": with 1 the unit is minute, hour or day`}},
+		{"valid schedules", map[string]string{cf: doc("CronJob", "j", "image: x", "schedule: cron(0/15 8-18 ? * MON-FRI *)") + "---\n" + doc("CronJob", "k", "image: x", "schedule: rate(1 day)")}, nil},
+		{"queue ranges", map[string]string{cf: doc("Queue", "q", "visibilityTimeout: 50000", "deadLetter: {maxReceives: 0}")},
+			[]string{cf + `:6:22: spec.visibilityTimeout: 50000 is out of range 0 to 43200`, cf + `:7:29: spec.deadLetter.maxReceives: 0 is out of range 1 to 1000`}},
+		{"bucket bool", map[string]string{cf: doc("Bucket", "b", "versioning: maybe")},
+			[]string{cf + `:6:15: spec.versioning: want true or false, got a string ("maybe")`}},
+		{"topic subscription queue", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: nope", "  - queue: b", "  - protocol: https") + "---\n" + doc("Bucket", "b")},
+			[]string{cf + `:7:14: spec.subscriptions[0].queue: unknown component "nope"`, cf + `:8:14: spec.subscriptions[1].queue: "b" is a Bucket, not a Queue`, cf + `:9:7: spec.subscriptions[2]: an external subscription needs both protocol and endpoint`}},
+		{"unknown kind", map[string]string{cf: doc("Lambda", "f")},
+			[]string{cf + `:2:7: kind: unknown kind "Lambda"`}},
+		{"api version", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "core.panka.io/v1", "v2", 1)},
+			[]string{cf + `:1:13: apiVersion: unsupported apiVersion "v2": use core.panka.io/v1`}},
+		{"unknown top-level", map[string]string{cf: doc("Bucket", "b") + "extra: 1\n"},
+			[]string{cf + `:6:1: extra: unknown field; a document has apiVersion, kind, metadata and spec`}},
+		{"unknown metadata", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "  name: b", "  name: b\n  owner: x", 1)},
+			[]string{cf + `:5:3: metadata.owner: unknown field`}},
+		{"uppercase name", map[string]string{cf: doc("Bucket", "Assets")},
+			[]string{cf + `:4:9: metadata.name: invalid name "Assets": use lowercase letters`}},
+		{"slash name", map[string]string{cf: doc("Bucket", "a/b")},
+			[]string{cf + `:4:9: metadata.name: invalid name "a/b"`}},
+		{"dots name", map[string]string{cf: doc("Bucket", "a..b")},
+			[]string{cf + `:4:9: metadata.name: invalid name "a..b"`}},
+		{"space name", map[string]string{cf: doc("Bucket", `"a b"`)},
+			[]string{cf + `:4:9: metadata.name: invalid name "a b"`}},
+		{"double dash", map[string]string{cf: doc("Bucket", "a--b")},
+			[]string{cf + `:4:9: metadata.name: invalid name "a--b": '--' is not allowed`}},
+		{"trailing dash", map[string]string{cf: doc("Bucket", "ab-")},
+			[]string{cf + `:4:9: metadata.name: invalid name "ab-": must not end with '-'`}},
+		{"long name", map[string]string{cf: doc("Bucket", "a"+strings.Repeat("b", 63))},
+			[]string{cf + `:4:9: metadata.name: name "a` + strings.Repeat("b", 63) + `" is 64 characters, more than 63`}},
+		{"reserved name", map[string]string{cf: doc("Bucket", "var")},
+			[]string{cf + `:4:9: metadata.name: the name "var" is reserved`}},
+		{"duplicate components", map[string]string{cf: doc("Bucket", "b"), "stacks/s/infra/d.yaml": doc("Queue", "b")},
+			[]string{`stacks/s/infra/d.yaml:4:9: metadata.name: duplicate component name "b" (also declared at stacks/s/infra/c.yaml:4)`}},
+		{"malformed yaml", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: [\n"},
+			[]string{cf + `:2: invalid YAML: did not find expected node content`}},
+		{"not a mapping", map[string]string{cf: "- a\n- b\n"},
+			[]string{cf + `:1:1: a document must be a mapping`}},
+		{"binary file", map[string]string{cf: "\x00\x01\x02PNG"},
+			[]string{cf + `: not a text file (binary content)`}},
+		{"invalid utf8", map[string]string{cf: "kind: \xff\xfe\n"},
+			[]string{cf + `: not a text file (binary content)`}},
+		{"kind stack elsewhere", map[string]string{cf: doc("Stack", "x")},
+			[]string{cf + `:2:7: kind: kind: Stack belongs in stacks/s/stack.yaml only`}},
+		{"env overlay unknown component", map[string]string{cf: ms(), "stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    apii:\n      replicas: 2\n"},
+			[]string{`stacks/s/environments/dev.yaml:9:5: spec.overrides.apii: environment "dev" overrides unknown component "apii" (did you mean "api"?)`}},
+		{"env name mismatch", map[string]string{"stacks/s/environments/dev.yaml": strings.Replace(devYAML, "name: dev", "name: prod", 1)},
+			[]string{`stacks/s/environments/dev.yaml:4:9: metadata.name: environment name "prod" must match its file name dev.yaml ("dev")`}},
+		{"env undeclared variable", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "    NOPE: x\n"},
+			[]string{`stacks/s/environments/dev.yaml:8:5: spec.variables.NOPE: variable "NOPE" is not declared in stacks/s/stack.yaml`}},
+		{"env file bad name", map[string]string{"stacks/s/environments/Prod.yaml": doc("Environment", "Prod")},
+			[]string{`stacks/s/environments/Prod.yaml: environment file name: invalid name "Prod"`}},
+		{"env wrong kind", map[string]string{"stacks/s/environments/qa.yaml": doc("Bucket", "qa")},
+			[]string{`stacks/s/environments/qa.yaml:2:7: kind: files in stacks/s/environments must be kind: Environment, got Bucket`}},
+		{"env unknown field", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "  replicas: 3\n"},
+			[]string{`stacks/s/environments/dev.yaml:8:3: spec.replicas: unknown field; an Environment spec has description, variables, overrides and provider`}},
+		{"stack unknown field", map[string]string{"stacks/s/stack.yaml": stackYAML + "  region: x\n"},
+			[]string{`stacks/s/stack.yaml:16:3: spec.region: unknown field; a Stack spec has description, provider, variables, watch and backend`}},
+		{"provider unknown field", map[string]string{"stacks/s/stack.yaml": strings.Replace(stackYAML, "    region: eu-west-1", "    regoin: eu-west-1", 1)},
+			[]string{`stacks/s/stack.yaml:8:5: spec.provider.regoin: unknown field (did you mean "region"?)`}},
+		{"variable fields", map[string]string{"stacks/s/stack.yaml": strings.Replace(stackYAML, "      secret: true", "      secret: yes please\n      hidden: true", 1)},
+			[]string{`stacks/s/stack.yaml:15:15: spec.variables.KEY.secret: want true or false`, `stacks/s/stack.yaml:16:7: spec.variables.KEY.hidden: unknown field`}},
+		{"watch glob", map[string]string{"stacks/s/stack.yaml": stackYAML + "  watch: [../outside, 'a/[b']\n"},
+			[]string{`stacks/s/stack.yaml:16:11: spec.watch[0]: watch glob "../outside" must be relative`, `stacks/s/stack.yaml:16:23: spec.watch[1]: invalid watch glob "a/[b"`}},
+		{"service spec", map[string]string{"stacks/s/services/api/service.yaml": doc("Service", "api", "team: x")},
+			[]string{`stacks/s/services/api/service.yaml:6:3: spec.team: unknown field; a Service spec has owner and description`}},
+		{"all errors together", map[string]string{cf: ms("cpuu: 1", "replicas: x"), "stacks/s/infra/d.yaml": doc("Bucket", "B")},
+			[]string{cf + `:7:3: spec.cpuu: unknown field`, cf + `:8:13: spec.replicas: want an integer`, `stacks/s/infra/d.yaml:4:9: metadata.name: invalid name "B"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := testFS(tt.files)
+			s, err := Load(fsys, "stacks/s")
+			if err == nil {
+				err = s.Validate(ResolveOptions{})
+			}
+			wantErrs(t, err, tt.want...)
+		})
+	}
+}
+
+// TestResolveRules covers variables, references, overlays and cycles.
+func TestResolveRules(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		opts  ResolveOptions
+		want  []string
+	}{
+		{"required unset", map[string]string{"stacks/s/environments/dev.yaml": doc("Environment", "dev")}, ResolveOptions{},
+			[]string{`stacks/s/stack.yaml:12:5: spec.variables.HOST: required variable HOST has no value for environment "dev": set it with --var HOST=VALUE, --var-file, PANKA_VAR_HOST or spec.variables in stacks/s/environments/dev.yaml`}},
+		{"required unset lenient", map[string]string{"stacks/s/environments/dev.yaml": doc("Environment", "dev")}, ResolveOptions{Lenient: true}, nil},
+		{"undeclared variable", map[string]string{cf: ms("env: {A: '${NOPE}'}")}, ResolveOptions{},
+			[]string{cf + `:7:12: undeclared variable ${NOPE}: declare it under spec.variables in stacks/s/stack.yaml, or give a default with ${NOPE:-value}`}},
+		{"undeclared with default", map[string]string{cf: ms("env: {A: '${NOPE:-x}'}")}, ResolveOptions{}, nil},
+		{"unterminated", map[string]string{cf: ms("env: {A: '${TAG'}")}, ResolveOptions{},
+			[]string{cf + `:7:12: unterminated ${ in "${TAG"`}},
+		{"unknown component ref", map[string]string{cf: ms("env: {A: '${db.endpoint}'}")}, ResolveOptions{},
+			[]string{cf + `:7:12: reference ${db.endpoint}: unknown component "db"`}},
+		{"unknown output", map[string]string{cf: ms("env: {A: '${db.url}'}") + "---\n" + doc("Database", "db")}, ResolveOptions{},
+			[]string{cf + `:7:12: reference ${db.url}: a Database has no output "url"; its outputs are endpoint, address, port, secretArn`}},
+		{"reference in int field", map[string]string{cf: ms("port: ${db.port}") + "---\n" + doc("Database", "db")}, ResolveOptions{},
+			[]string{cf + `:7:9: spec.port: want an integer, got a string ("${db.port}": references to component outputs can only be used in string fields)`}},
+		{"self reference", map[string]string{cf: ms("env: {A: '${api.url}'}")}, ResolveOptions{},
+			[]string{cf + `:7:12: component "api" references its own output ${api.url}`}},
+		{"unknown dependsOn", map[string]string{cf: ms("dependsOn: [dbb]") + "---\n" + doc("Database", "db")}, ResolveOptions{},
+			[]string{cf + `:7:15: spec.dependsOn: unknown component "dbb" (did you mean "db"?)`}},
+		{"cycle", map[string]string{cf: ms("dependsOn: [w]") + "---\n" + doc("Worker", "w", "image: x", "env: {U: '${api.url}'}")}, ResolveOptions{},
+			[]string{cf + `:4:9: spec.dependsOn: dependency cycle: api -> w -> api (through dependsOn and ${component.output} references): break the cycle`}},
+		{"overlay type error points at env file", map[string]string{cf: ms(), "stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api:\n      replicas: lots\n"}, ResolveOptions{},
+			[]string{`stacks/s/environments/dev.yaml:10:17: spec.replicas: want an integer, got a string ("lots")`}},
+		{"var value wrong type", map[string]string{cf: ms("replicas: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "x"}}},
+			[]string{cf + `:7:13: spec.replicas: want an integer, got "x"`}},
+		{"var value right type", map[string]string{cf: ms("replicas: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "3"}}}, nil},
+		{"secret ref", map[string]string{cf: ms("env: {A: {secret: 'not-a-ref'}}")}, ResolveOptions{},
+			[]string{cf + `:7:21: spec.env.A.secret: "not-a-ref" is not a secret reference`}},
+		{"secret ref twice", map[string]string{cf: ms("env: {A: {secret: /x}}", "secrets: {A: /y}")}, ResolveOptions{},
+			[]string{cf + `:7:9: spec.env.A: A is set both in env (as a secret reference) and in secrets: keep one`}},
+		{"provider ref", map[string]string{"stacks/s/stack.yaml": strings.Replace(stackYAML, "region: eu-west-1", "region: ${db.endpoint}", 1), cf: doc("Database", "db")}, ResolveOptions{},
+			[]string{`stacks/s/stack.yaml:8:13: spec.provider: ${db.endpoint}: component outputs cannot be used in the provider`}},
+		{"provider region", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "  provider:\n    region: mars\n"}, ResolveOptions{},
+			[]string{`stacks/s/environments/dev.yaml:9:13: spec.provider.region: "mars" does not match`}},
+		{"provider name", map[string]string{"stacks/s/stack.yaml": strings.Replace(stackYAML, "name: aws", "name: gcp", 1)}, ResolveOptions{},
+			[]string{`stacks/s/stack.yaml:7:11: spec.provider.name: "gcp" is not one of aws, local`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadResolve(testFS(tt.files), "dev", tt.opts)
+			wantErrs(t, err, tt.want...)
+		})
+	}
+}
