@@ -1,0 +1,938 @@
+package changes
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"panka.dev/panka/gitops"
+	"panka.dev/panka/stacks"
+)
+
+// Kind is how a stack or an environment changed.
+type Kind string
+
+// Change kinds (SPEC §4).
+const (
+	Added    Kind = "added"
+	Removed  Kind = "removed"
+	Moved    Kind = "moved"
+	Modified Kind = "modified"
+)
+
+// Options select what to compare.
+type Options struct {
+	// Base is the ref to compare from. Empty means the default base: the
+	// merge-base of Head with the remote default branch, or Head's first
+	// parent when Head is the default branch's tip. A given Base is
+	// replaced by its merge-base with Head (so a branch that fell behind
+	// main is compared from where it forked, not tip to tip).
+	Base string
+	// Head is the ref to compare to; empty means HEAD.
+	Head string
+	// Uncommitted compares against the work tree (staged, unstaged and
+	// untracked files that are not ignored) instead of Head's tree.
+	Uncommitted bool
+	// StacksRoot is the folder holding stacks (config stacks.root).
+	StacksRoot string
+	// Paths maps changed files to stacks without loading them: every
+	// environment of a touched stack is reported.
+	Paths bool
+	// Stacks and Environments, when set, restrict the result to these
+	// stack names and environment names.
+	Stacks       []string
+	Environments []string
+	// Resolve are the options stacks are resolved with (Lenient is forced:
+	// secrets are not in git).
+	Resolve stacks.ResolveOptions
+	// CacheDir holds the stack index cache; empty means
+	// <git-common-dir>/panka. NoCache disables it.
+	CacheDir string
+	NoCache  bool
+	// Concurrency bounds parallel stack resolution (default GOMAXPROCS).
+	Concurrency int
+}
+
+// Result is the outcome of a detection, in the JSON shape of SPEC §4.
+type Result struct {
+	Base string `json:"base"`
+	Head string `json:"head"`
+	// Uncommitted is set when the work tree was compared (Head is then
+	// the commit the work tree is based on).
+	Uncommitted bool     `json:"uncommitted,omitempty"`
+	Stacks      []*Stack `json:"stacks"`
+	// Problems are errors worth showing that did not stop detection (a
+	// stack that no longer parses: it is reported changed, with the error
+	// in its reasons).
+	Problems []error `json:"-"`
+}
+
+// Stack is one changed stack.
+type Stack struct {
+	Stack string `json:"stack"`
+	Path  string `json:"path"`
+	// OldPath is the folder at base of a moved stack.
+	OldPath            string          `json:"oldPath,omitempty"`
+	Change             Kind            `json:"change"`
+	Environments       []string        `json:"environments"`
+	EnvironmentChanges map[string]Kind `json:"environmentChanges"`
+	Components         []string        `json:"components"`
+	Reasons            []Reason        `json:"reasons"`
+	// Deployed gives, with --since-deployed, the commit each environment
+	// was compared from ("" when never deployed).
+	Deployed map[string]string `json:"deployed,omitempty"`
+}
+
+// Reason explains a change.
+type Reason struct {
+	File   string `json:"file"`
+	Detail string `json:"detail"`
+}
+
+// Detect compares two commits (or a commit and the work tree).
+func Detect(ctx context.Context, repo *gitops.Repo, opts Options) (*Result, error) {
+	e := newEngine(repo, opts)
+	head, err := e.head()
+	if err != nil {
+		return nil, err
+	}
+	base, err := e.base(ctx, head.commit)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Base: base.String(), Head: head.commit.String(), Uncommitted: opts.Uncommitted}
+	res.Stacks, res.Problems, err = e.compare(ctx, base, head, nil)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// DefaultBase returns the base Detect uses when none is given: the
+// merge-base of head with the remote default branch, or head's first parent
+// when head is the default branch's tip.
+func DefaultBase(ctx context.Context, repo *gitops.Repo, head gitops.Hash) (gitops.Hash, error) {
+	name, tip, err := repo.DefaultBranch()
+	if err != nil {
+		return gitops.ZeroHash, err
+	}
+	if tip == head {
+		p, ok, err := repo.FirstParent(head)
+		if err != nil {
+			return gitops.ZeroHash, baseError(repo, "HEAD^", err)
+		}
+		if !ok {
+			return gitops.ZeroHash, fmt.Errorf("HEAD is the first commit of %s: there is nothing to compare with; pass --base", name)
+		}
+		return p, nil
+	}
+	mb, err := repo.MergeBase(ctx, head, tip)
+	if err != nil {
+		return gitops.ZeroHash, fmt.Errorf("default base (merge-base of HEAD and %s): %w", name, baseError(repo, name, err))
+	}
+	return mb, nil
+}
+
+// baseError turns a missing object into the shallow-clone explanation.
+func baseError(repo *gitops.Repo, ref string, err error) error {
+	var re *gitops.RefError
+	if errors.As(err, &re) {
+		return err
+	}
+	if errors.Is(err, gitops.ErrObjectMissing) {
+		sh, _ := repo.IsShallow()
+		return &gitops.RefError{Ref: ref, Missing: true, Shallow: sh, Err: err}
+	}
+	return err
+}
+
+type engine struct {
+	repo *gitops.Repo
+	opts Options
+	ix   *indexer
+
+	mu      sync.Mutex
+	headers map[string]headerResult // key: side+dir tree id+dir
+	loads   map[string]loadResult
+}
+
+type headerResult struct {
+	h   *stacks.Header
+	err error
+}
+
+type loadResult struct {
+	s   *stacks.Stack
+	err error
+}
+
+func newEngine(repo *gitops.Repo, opts Options) *engine {
+	opts.Resolve.Lenient = true
+	opts.StacksRoot = strings.Trim(path.Clean("/"+filepath.ToSlash(opts.StacksRoot)), "/")
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = runtime.GOMAXPROCS(0)
+	}
+	cache := ""
+	if !opts.NoCache {
+		cache = opts.CacheDir
+		if cache == "" {
+			cache = filepath.Join(repo.CommonDir(), "panka")
+		}
+	}
+	return &engine{repo: repo, opts: opts, ix: &indexer{repo: repo, root: opts.StacksRoot, cacheDir: cache},
+		headers: map[string]headerResult{}, loads: map[string]loadResult{}}
+}
+
+// side is one end of a comparison: a commit's tree, or the work tree.
+type side struct {
+	commit   gitops.Hash
+	tree     gitops.Hash // root tree; zero for the work tree
+	fsys     fs.FS
+	worktree bool
+	index    *stackIndex
+}
+
+func (e *engine) head() (*side, error) {
+	ref := e.opts.Head
+	if ref == "" {
+		ref = "HEAD"
+	}
+	h, err := e.repo.ResolveRef(ref)
+	if err != nil {
+		return nil, fmt.Errorf("head: %w", err)
+	}
+	s, err := e.commitSide(h)
+	if err != nil {
+		return nil, err
+	}
+	if e.opts.Uncommitted {
+		s.worktree = true
+		s.fsys = os.DirFS(e.repo.Root())
+	}
+	return s, nil
+}
+
+func (e *engine) commitSide(h gitops.Hash) (*side, error) {
+	t, err := e.repo.CommitTree(h)
+	if err != nil {
+		return nil, baseError(e.repo, h.String(), err)
+	}
+	return &side{commit: h, tree: t, fsys: e.repo.TreeFSOf(t)}, nil
+}
+
+func (e *engine) base(ctx context.Context, head gitops.Hash) (gitops.Hash, error) {
+	if e.opts.Base == "" {
+		b, err := DefaultBase(ctx, e.repo, head)
+		if err != nil {
+			return gitops.ZeroHash, fmt.Errorf("%w (or pass --base REF)", err)
+		}
+		return b, nil
+	}
+	b, err := e.repo.ResolveRef(e.opts.Base)
+	if err != nil {
+		return gitops.ZeroHash, fmt.Errorf("base: %w", err)
+	}
+	if b == head {
+		return b, nil
+	}
+	mb, err := e.repo.MergeBase(ctx, b, head)
+	if err != nil {
+		return gitops.ZeroHash, fmt.Errorf("base %s: %w", e.opts.Base, baseError(e.repo, e.opts.Base, err))
+	}
+	return mb, nil
+}
+
+// changedPaths lists what differs between base and the head side.
+func (e *engine) changedPaths(ctx context.Context, base *side, head *side) ([]gitops.Change, error) {
+	ch, err := e.repo.DiffTrees(ctx, base.tree, head.tree)
+	if err != nil {
+		return nil, baseError(e.repo, base.commit.String(), err)
+	}
+	if !head.worktree {
+		return ch, nil
+	}
+	wt, err := e.repo.WorktreeChanges(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return mergeWorktree(base.fsys.(*gitops.TreeFS), e.repo.Root(), ch, wt)
+}
+
+// mergeWorktree folds work-tree changes (relative to HEAD) into the
+// base..HEAD changes, comparing each work-tree path with base directly.
+func mergeWorktree(base *gitops.TreeFS, root string, commitChanges []gitops.Change, wt []string) ([]gitops.Change, error) {
+	inWT := map[string]bool{}
+	for _, p := range wt {
+		inWT[p] = true
+	}
+	var out []gitops.Change
+	for _, c := range commitChanges {
+		if c.Action == gitops.Renamed && (inWT[c.Path] || inWT[c.OldPath]) {
+			if !inWT[c.OldPath] {
+				out = append(out, gitops.Change{Action: gitops.Deleted, Path: c.OldPath, OldHash: c.OldHash, OldMode: c.OldMode})
+			}
+			if !inWT[c.Path] {
+				out = append(out, gitops.Change{Action: gitops.Added, Path: c.Path, NewHash: c.NewHash, NewMode: c.NewMode})
+			}
+			continue
+		}
+		if !inWT[c.Path] {
+			out = append(out, c)
+		}
+	}
+	for _, p := range wt {
+		be, berr := base.Entry(p)
+		inBase := berr == nil && !be.IsDir()
+		b, werr := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
+		inTree := werr == nil
+		switch {
+		case inBase && inTree:
+			nh := plumbing.ComputeHash(plumbing.BlobObject, b)
+			if nh != be.Hash {
+				out = append(out, gitops.Change{Action: gitops.Modified, Path: p, OldHash: be.Hash, NewHash: nh})
+			}
+		case inBase:
+			out = append(out, gitops.Change{Action: gitops.Deleted, Path: p, OldHash: be.Hash})
+		case inTree:
+			out = append(out, gitops.Change{Action: gitops.Added, Path: p, NewHash: plumbing.ComputeHash(plumbing.BlobObject, b)})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+// indexes builds the stack index of both sides: base from the cache (or a
+// walk of trees), head from base plus the stack.yaml files in changes.
+func (e *engine) indexes(ctx context.Context, base, head *side, changes []gitops.Change) error {
+	if base.index == nil {
+		ix, err := e.ix.forCommit(ctx, base.tree)
+		if err != nil {
+			return fmt.Errorf("index stacks at %s: %w", base.commit.String()[:12], baseError(e.repo, base.commit.String(), err))
+		}
+		base.index = ix
+	}
+	hix := base.index.clone()
+	var hashOf func([]byte) string
+	if head.worktree {
+		hix.Tree = ""
+		hashOf = func(b []byte) string { return plumbing.ComputeHash(plumbing.BlobObject, b).String() }
+	} else {
+		rt, err := e.ix.rootTree(head.tree)
+		if err != nil {
+			return err
+		}
+		hix.Tree = rt.String()
+	}
+	if err := e.ix.apply(hix, changes, head.fsys, hashOf); err != nil {
+		return fmt.Errorf("index stacks at head: %w", err)
+	}
+	head.index = hix
+	if !head.worktree && hix.Tree != base.index.Tree {
+		e.ix.save(hix)
+	}
+	return nil
+}
+
+// touched is what a change does to one stack folder.
+type touched struct {
+	files   []gitops.Change
+	watched []Reason
+}
+
+// ident is one stack identity (metadata.name) seen at base and/or head.
+type ident struct {
+	name             string
+	baseDir, headDir string
+	bh, hh           *stacks.Header
+	baseErr, headErr error
+	files            []gitops.Change
+	watched          []Reason
+}
+
+// compare reports the stacks that changed between base and head. only, when
+// set, restricts detection to some stack/environment pairs (since-deployed).
+func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side, only map[string]map[string]bool) ([]*Stack, []error, error) {
+	base, err := e.commitSide(baseCommit)
+	if err != nil {
+		return nil, nil, err
+	}
+	changes, err := e.changedPaths(ctx, base, head)
+	if err != nil {
+		return nil, nil, err
+	}
+	// head sides are shared between comparisons (since-deployed): index a copy.
+	hs := *head
+	hs.index = nil
+	if err := e.indexes(ctx, base, &hs, changes); err != nil {
+		return nil, nil, err
+	}
+	head = &hs
+
+	prefix := ""
+	if e.opts.StacksRoot != "" {
+		prefix = e.opts.StacksRoot + "/"
+	}
+	type watcher struct {
+		dir   string
+		globs []string
+	}
+	var watchers []watcher
+	for dir, ent := range head.index.Stacks {
+		if len(ent.Watch) > 0 {
+			watchers = append(watchers, watcher{dir, ent.Watch})
+		}
+	}
+	sort.Slice(watchers, func(i, j int) bool { return watchers[i].dir < watchers[j].dir })
+
+	atBase, atHead := map[string]*touched{}, map[string]*touched{}
+	touch := func(m map[string]*touched, dir string) *touched {
+		t := m[dir]
+		if t == nil {
+			t = &touched{}
+			m[dir] = t
+		}
+		return t
+	}
+	for _, c := range changes {
+		var bp, hp string
+		switch c.Action {
+		case gitops.Added:
+			hp = c.Path
+		case gitops.Deleted:
+			bp = c.Path
+		case gitops.Modified:
+			bp, hp = c.Path, c.Path
+		case gitops.Renamed:
+			bp, hp = c.OldPath, c.Path
+		}
+		if bp != "" && strings.HasPrefix(bp, prefix) {
+			if d := base.index.stackOf(bp); d != "" {
+				t := touch(atBase, d)
+				t.files = append(t.files, c)
+			}
+		}
+		if hp != "" && strings.HasPrefix(hp, prefix) {
+			if d := head.index.stackOf(hp); d != "" {
+				t := touch(atHead, d)
+				if len(t.files) == 0 || t.files[len(t.files)-1].Path != c.Path {
+					t.files = append(t.files, c)
+				}
+			}
+		}
+		for _, w := range watchers {
+			for _, g := range w.globs {
+				if (hp != "" && MatchGlob(g, hp)) || (bp != "" && MatchGlob(g, bp)) {
+					f := hp
+					if f == "" {
+						f = bp
+					}
+					t := touch(atHead, w.dir)
+					t.watched = append(t.watched, Reason{File: f, Detail: fmt.Sprintf("%s; matches spec.watch %q", c.Action, g)})
+					break
+				}
+			}
+		}
+	}
+
+	// A folder that is a stack on both sides is compared on both sides,
+	// whichever side the changed files are on.
+	for dir := range atBase {
+		if _, ok := head.index.Stacks[dir]; ok {
+			touch(atHead, dir)
+		}
+	}
+	for dir := range atHead {
+		if _, ok := base.index.Stacks[dir]; ok {
+			touch(atBase, dir)
+		}
+	}
+
+	// Identities: read the headers of touched folders only.
+	idents := map[string]*ident{}
+	get := func(name string) *ident {
+		id := idents[name]
+		if id == nil {
+			id = &ident{name: name}
+			idents[name] = id
+		}
+		return id
+	}
+	baseNames := map[string]string{}
+	for _, dir := range sortedKeys(atBase) {
+		h, err := e.header(base, dir)
+		name := path.Base(dir)
+		if h != nil {
+			name = h.Name
+		} else if _, ok := atHead[dir]; ok {
+			if hh, _ := e.header(head, dir); hh != nil {
+				name = hh.Name // broken at base, fixed at head: same stack
+			}
+		}
+		baseNames[dir] = name
+		id := get(name)
+		if id.baseDir != "" {
+			continue
+		}
+		id.baseDir, id.bh, id.baseErr = dir, h, err
+		id.files = append(id.files, atBase[dir].files...)
+	}
+	for _, dir := range sortedKeys(atHead) {
+		h, err := e.header(head, dir)
+		name := path.Base(dir)
+		if h != nil {
+			name = h.Name
+		} else if n, ok := baseNames[dir]; ok {
+			name = n // stack.yaml no longer parses: keep the identity it had
+		}
+		id := get(name)
+		if id.headDir != "" {
+			continue
+		}
+		id.headDir, id.hh, id.headErr = dir, h, err
+		t := atHead[dir]
+		id.files = mergeFiles(id.files, t.files)
+		id.watched = t.watched
+	}
+
+	names := sortedKeys(idents)
+	out := make([]*Stack, len(names))
+	probs := make([][]error, len(names))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, e.opts.Concurrency)
+	for i, name := range names {
+		id := idents[name]
+		if !e.selected(id.name) || (only != nil && only[id.name] == nil) {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var restrict map[string]bool
+			if only != nil {
+				restrict = only[id.name]
+			}
+			out[i], probs[i] = e.stackChange(base, head, id, restrict)
+		}()
+	}
+	wg.Wait()
+	var res []*Stack
+	var problems []error
+	for i := range out {
+		problems = append(problems, probs[i]...)
+		if out[i] != nil {
+			res = append(res, out[i])
+		}
+	}
+	if res == nil {
+		res = []*Stack{}
+	}
+	return res, problems, ctx.Err()
+}
+
+func mergeFiles(a, b []gitops.Change) []gitops.Change {
+	seen := map[string]bool{}
+	var out []gitops.Change
+	for _, c := range append(append([]gitops.Change(nil), a...), b...) {
+		k := string(c.Action) + "\x00" + c.Path
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, c)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+func (e *engine) selected(name string) bool {
+	if len(e.opts.Stacks) == 0 {
+		return true
+	}
+	for _, s := range e.opts.Stacks {
+		if ok, _ := path.Match(s, name); ok || s == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *engine) envSelected(env string, restrict map[string]bool) bool {
+	if restrict != nil && !restrict[env] {
+		return false
+	}
+	if len(e.opts.Environments) == 0 {
+		return true
+	}
+	for _, x := range e.opts.Environments {
+		if x == env {
+			return true
+		}
+	}
+	return false
+}
+
+// cacheKey identifies a stack folder's content: its tree id at a commit (or
+// nothing for the work tree, which is not cached).
+func (e *engine) cacheKey(s *side, dir string) string {
+	if s.worktree {
+		return ""
+	}
+	ent, err := s.fsys.(*gitops.TreeFS).Entry(dir)
+	if err != nil {
+		return ""
+	}
+	return ent.Hash.String() + ":" + dir
+}
+
+func (e *engine) header(s *side, dir string) (*stacks.Header, error) {
+	key := e.cacheKey(s, dir)
+	if key != "" {
+		e.mu.Lock()
+		r, ok := e.headers[key]
+		e.mu.Unlock()
+		if ok {
+			return r.h, r.err
+		}
+	}
+	h, err := stacks.ReadHeader(s.fsys, dir)
+	if key != "" {
+		e.mu.Lock()
+		e.headers[key] = headerResult{h, err}
+		e.mu.Unlock()
+	}
+	return h, err
+}
+
+func (e *engine) load(s *side, dir string) (*stacks.Stack, error) {
+	key := e.cacheKey(s, dir)
+	if key != "" {
+		e.mu.Lock()
+		r, ok := e.loads[key]
+		e.mu.Unlock()
+		if ok {
+			return r.s, r.err
+		}
+	}
+	st, err := stacks.Load(s.fsys, dir)
+	if key != "" {
+		e.mu.Lock()
+		e.loads[key] = loadResult{st, err}
+		e.mu.Unlock()
+	}
+	return st, err
+}
+
+// stackChange classifies one identity and, in resolved mode, compares its
+// environments. It returns nil when nothing that matters changed.
+func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bool) (*Stack, []error) {
+	st := &Stack{Stack: id.name, EnvironmentChanges: map[string]Kind{}, Components: []string{}, Reasons: []Reason{}}
+	var problems []error
+	switch {
+	case id.baseDir != "" && id.headDir != "":
+		st.Path, st.Change = id.headDir, Modified
+		if id.baseDir != id.headDir {
+			st.Change, st.OldPath = Moved, id.baseDir
+		}
+	case id.headDir != "":
+		st.Path, st.Change = id.headDir, Added
+	default:
+		st.Path, st.Change = id.baseDir, Removed
+	}
+	envsOf := func(h *stacks.Header) []string {
+		if h == nil {
+			return nil
+		}
+		return h.Environments
+	}
+	if id.headErr != nil {
+		problems = append(problems, fmt.Errorf("stack %s (%s) at head: %w", id.name, id.headDir, id.headErr))
+		st.Reasons = append(st.Reasons, errorReasons(id.headDir, id.headErr, "does not load at head")...)
+	}
+	set := func(env string, k Kind) {
+		if e.envSelected(env, restrict) {
+			st.EnvironmentChanges[env] = k
+		}
+	}
+	fileReasons := func(effects map[string]string) {
+		for _, c := range id.files {
+			d := string(c.Action)
+			if c.Action == gitops.Renamed {
+				d = "renamed from " + c.OldPath
+			}
+			if x := effects[c.Path]; x != "" {
+				d += "; " + x
+			} else if effects != nil {
+				d += "; no effect on the resolved model"
+			}
+			st.Reasons = append(st.Reasons, Reason{File: c.Path, Detail: d})
+		}
+		st.Reasons = append(st.Reasons, id.watched...)
+	}
+
+	switch st.Change {
+	case Added:
+		for _, env := range envsOf(id.hh) {
+			set(env, Added)
+		}
+		fileReasons(nil)
+	case Removed:
+		if id.baseErr != nil {
+			st.Reasons = append(st.Reasons, errorReasons(id.baseDir, id.baseErr, "does not load at base")...)
+		}
+		for _, env := range envsOf(id.bh) {
+			set(env, Removed)
+		}
+		fileReasons(nil)
+	default:
+		envB, envH := toSet(envsOf(id.bh)), toSet(envsOf(id.hh))
+		if id.hh == nil {
+			envH = envB // stack.yaml broken at head: assume the environments stayed
+		}
+		all := sortedKeys(union(envB, envH))
+		if e.opts.Paths {
+			for _, env := range all {
+				switch {
+				case !envB[env]:
+					set(env, Added)
+				case !envH[env]:
+					set(env, Removed)
+				default:
+					set(env, Modified)
+				}
+			}
+			fileReasons(nil)
+			break
+		}
+		effects, comps, extra, probs := e.resolveEnvs(base, head, id, all, envB, envH, restrict, set)
+		problems = append(problems, probs...)
+		st.Reasons = append(st.Reasons, extra...)
+		st.Components = comps
+		if len(id.watched) > 0 {
+			for _, env := range all {
+				if envH[env] {
+					if _, done := st.EnvironmentChanges[env]; !done {
+						set(env, Modified)
+					}
+				}
+			}
+		}
+		fileReasons(effects)
+	}
+	for env := range st.EnvironmentChanges {
+		st.Environments = append(st.Environments, env)
+	}
+	sort.Strings(st.Environments)
+	if st.Environments == nil {
+		st.Environments = []string{}
+	}
+	filtered := len(e.opts.Environments) > 0 || restrict != nil
+	if len(st.Environments) == 0 && (st.Change == Modified || filtered) {
+		return nil, problems
+	}
+	return st, problems
+}
+
+// resolveEnvs compares every environment's resolved model at base and
+// head. It returns, per changed file, what it changed, and the changed
+// components.
+func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, envH map[string]bool, restrict map[string]bool, set func(string, Kind)) (map[string]string, []string, []Reason, []error) {
+	effects := map[string]string{}
+	var problems []error
+	var reasons []Reason
+	if !head.worktree && len(id.watched) == 0 && e.cacheKey(base, id.baseDir) != "" &&
+		strings.SplitN(e.cacheKey(base, id.baseDir), ":", 2)[0] == strings.SplitN(e.cacheKey(head, id.headDir), ":", 2)[0] {
+		return effects, []string{}, nil, nil // same content (a pure move)
+	}
+	var sB, sH *stacks.Stack
+	var errB, errH error
+	if id.headErr == nil {
+		sH, errH = e.load(head, id.headDir)
+		if errH != nil {
+			problems = append(problems, fmt.Errorf("stack %s (%s) at head: %w", id.name, id.headDir, errH))
+			reasons = append(reasons, errorReasons(id.headDir, errH, "does not load at head")...)
+		}
+	}
+	if id.baseErr == nil {
+		sB, errB = e.load(base, id.baseDir)
+	} else {
+		errB = id.baseErr
+	}
+	compEnvs := map[string][]string{} // component -> envs where it changed
+	envComps := map[string][]string{} // env -> components that changed there
+	fileEnvs := map[string][]string{} // env file / stack.yaml effect
+	for _, env := range all {
+		if !e.envSelected(env, restrict) {
+			continue
+		}
+		switch {
+		case !envB[env]:
+			set(env, Added)
+			continue
+		case !envH[env]:
+			set(env, Removed)
+			continue
+		case id.headErr != nil || errH != nil || errB != nil:
+			set(env, Modified)
+			continue
+		}
+		rB, eB := sB.Resolve(env, e.opts.Resolve)
+		rH, eH := sH.Resolve(env, e.opts.Resolve)
+		if eH != nil {
+			set(env, Modified)
+			problems = append(problems, fmt.Errorf("stack %s (%s), environment %s at head: %w", id.name, id.headDir, env, eH))
+			reasons = append(reasons, errorReasons(id.headDir, eH, "environment "+env+" does not resolve at head")...)
+			continue
+		}
+		if eB != nil {
+			set(env, Modified)
+			continue
+		}
+		if bytes.Equal(rB.Canonical(), rH.Canonical()) {
+			continue
+		}
+		set(env, Modified)
+		cb, ch := components(rB), components(rH)
+		changedComp := false
+		for name := range union(toSet(keys(cb)), toSet(keys(ch))) {
+			if cb[name].json != ch[name].json {
+				compEnvs[name] = append(compEnvs[name], env)
+				envComps[env] = append(envComps[env], name)
+				changedComp = true
+			}
+		}
+		if !changedComp || !bytes.Equal(mustJSON(rB.Provider), mustJSON(rH.Provider)) || !bytes.Equal(mustJSON(rB.Variables), mustJSON(rH.Variables)) {
+			fileEnvs[path.Join(id.headDir, stacks.StackFile)] = append(fileEnvs[path.Join(id.headDir, stacks.StackFile)], env)
+		}
+		fileEnvs[path.Join(id.headDir, stacks.EnvironmentsDir, env+".yaml")] = append(fileEnvs[path.Join(id.headDir, stacks.EnvironmentsDir, env+".yaml")], env)
+	}
+	if errB != nil && errH == nil && id.headErr == nil {
+		effects[path.Join(id.baseDir, stacks.StackFile)] = "the stack did not load at base: " + firstLine(errB)
+	}
+	comps := sortedKeys(compEnvs)
+	if comps == nil {
+		comps = []string{}
+	}
+	// Attribute effects to the changed files.
+	for _, c := range id.files {
+		var parts []string
+		for _, name := range comps {
+			f := ""
+			if sH != nil {
+				f = sH.ComponentFile(name)
+			}
+			if f == "" && sB != nil {
+				f = sB.ComponentFile(name)
+			}
+			if f == c.Path || (c.OldPath != "" && f == c.OldPath) {
+				parts = append(parts, fmt.Sprintf("component %s changed in %s", name, strings.Join(compEnvs[name], ", ")))
+			}
+		}
+		if envs := fileEnvs[c.Path]; len(envs) > 0 && len(parts) == 0 {
+			var cs []string
+			for _, env := range envs {
+				cs = append(cs, envComps[env]...)
+			}
+			what := ""
+			if cs = sortedKeys(toSet(cs)); len(cs) > 0 {
+				what = " (components " + strings.Join(cs, ", ") + ")"
+				if len(cs) == 1 {
+					what = " (component " + cs[0] + ")"
+				}
+			}
+			if strings.HasSuffix(c.Path, "/"+stacks.StackFile) {
+				parts = append(parts, "changes "+strings.Join(envs, ", ")+what)
+			} else {
+				parts = append(parts, "environment "+strings.Join(envs, ", ")+" changed"+what)
+			}
+		}
+		if len(parts) > 0 && effects[c.Path] == "" {
+			effects[c.Path] = strings.Join(parts, "; ")
+		}
+	}
+	return effects, comps, reasons, problems
+}
+
+type compJSON struct{ json string }
+
+func components(r *stacks.Resolved) map[string]compJSON {
+	m := make(map[string]compJSON, len(r.Components))
+	for _, c := range r.Components {
+		m[c.Name] = compJSON{string(mustJSON(c))}
+	}
+	return m
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte(err.Error())
+	}
+	return b
+}
+
+// errorReasons lists the problems of a load error as reasons.
+func errorReasons(dir string, err error, what string) []Reason {
+	var se *stacks.Errors
+	if errors.As(err, &se) && len(se.List) > 0 {
+		out := make([]Reason, 0, len(se.List))
+		for _, x := range se.List {
+			out = append(out, Reason{File: x.File, Detail: what + ": " + x.Error()})
+		}
+		return out
+	}
+	return []Reason{{File: path.Join(dir, stacks.StackFile), Detail: what + ": " + err.Error()}}
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " (and more)"
+	}
+	return s
+}
+
+func toSet(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+func union(a, b map[string]bool) map[string]bool {
+	m := make(map[string]bool, len(a)+len(b))
+	for k := range a {
+		m[k] = true
+	}
+	for k := range b {
+		m[k] = true
+	}
+	return m
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := keys(m)
+	sort.Strings(out)
+	return out
+}

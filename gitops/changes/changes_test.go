@@ -1,0 +1,655 @@
+package changes_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"panka.dev/panka/gitops"
+	"panka.dev/panka/gitops/changes"
+	"panka.dev/panka/gitops/gittest"
+)
+
+var modes = []struct {
+	name string
+	opts gitops.Options
+}{
+	{"git-binary", gitops.Options{}},
+	{"go-git", gitops.Options{NoGitBinary: true}},
+}
+
+func stackYAML(name, extraVars string, watch ...string) string {
+	s := `apiVersion: core.panka.io/v1
+kind: Stack
+metadata:
+  name: ` + name + `
+spec:
+  provider:
+    name: local
+  variables:
+    LOG_LEVEL:
+      default: info
+    REGION_NAME:
+      default: eu
+` + extraVars
+	if len(watch) > 0 {
+		s += "  watch:\n"
+		for _, w := range watch {
+			s += "    - " + w + "\n"
+		}
+	}
+	return s
+}
+
+const serviceYAML = `apiVersion: core.panka.io/v1
+kind: Service
+metadata:
+  name: api
+spec: {}
+---
+apiVersion: core.panka.io/v1
+kind: MicroService
+metadata:
+  name: api
+spec:
+  image: nginx:1.0
+  port: 8080
+  env:
+    LOG_LEVEL: ${LOG_LEVEL}
+    REGION: ${REGION_NAME}
+`
+
+const queueYAML = `apiVersion: core.panka.io/v1
+kind: Queue
+metadata:
+  name: jobs
+spec:
+  visibilityTimeout: 30
+`
+
+func envYAML(name, body string) string {
+	return `apiVersion: core.panka.io/v1
+kind: Environment
+metadata:
+  name: ` + name + `
+spec:
+` + body
+}
+
+// seed writes a stack "name" in folder dir with environments dev (uses the
+// LOG_LEVEL default), staging and prod (set LOG_LEVEL; prod pins the image).
+func seed(g *gittest.Repo, dir, name string, watch ...string) {
+	g.Write(dir+"/stack.yaml", stackYAML(name, "", watch...))
+	g.Write(dir+"/services/api/service.yaml", serviceYAML)
+	g.Write(dir+"/infra/queue.yaml", queueYAML)
+	g.Write(dir+"/environments/dev.yaml", envYAML("dev", "  variables: {}\n"))
+	g.Write(dir+"/environments/staging.yaml", envYAML("staging", "  variables:\n    LOG_LEVEL: warn\n"))
+	g.Write(dir+"/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: error\n  overrides:\n    api:\n      image: nginx:0.9\n"))
+}
+
+func baseRepo(t *testing.T) (*gittest.Repo, gitops.Hash) {
+	g := gittest.New(t)
+	seed(g, "stacks/orders", "orders")
+	seed(g, "stacks/users", "users", "shared/policies/**")
+	seed(g, "stacks/billing", "billing")
+	g.Write("shared/policies/deny.json", "{}")
+	g.Write("docs/README.md", "# docs\n")
+	g.Write("panka.yaml", "version: v1\n")
+	return g, g.Commit("base")
+}
+
+// summary renders a result compactly: "name change env:kind,... [components]".
+func summary(r *changes.Result) []string {
+	out := []string{}
+	for _, s := range r.Stacks {
+		var envs []string
+		for _, e := range s.Environments {
+			envs = append(envs, e+":"+string(s.EnvironmentChanges[e]))
+		}
+		line := fmt.Sprintf("%s %s %s", s.Stack, s.Change, strings.Join(envs, ","))
+		if len(s.Components) > 0 {
+			line += " [" + strings.Join(s.Components, ",") + "]"
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+func TestDetect(t *testing.T) {
+	tests := []struct {
+		name      string
+		edit      func(g *gittest.Repo)
+		opts      changes.Options
+		want      []string
+		wantPaths []string // --paths mode; nil means same stacks with all environments
+		reason    string   // a reason detail that must appear
+	}{
+		{
+			name: "component edit: only environments whose model changed",
+			edit: func(g *gittest.Repo) {
+				g.Write("stacks/orders/services/api/service.yaml", strings.Replace(serviceYAML, "nginx:1.0", "nginx:1.1", 1))
+			},
+			want:   []string{"orders modified dev:modified,staging:modified [api]"},
+			reason: "component api changed in dev, staging",
+		},
+		{
+			name: "environment file edit: only that environment",
+			edit: func(g *gittest.Repo) {
+				g.Write("stacks/users/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: debug\n  overrides:\n    api:\n      image: nginx:0.9\n"))
+			},
+			want:   []string{"users modified prod:modified [api]"},
+			reason: "environment prod changed (component api)",
+		},
+		{
+			name: "comment and whitespace only: nothing (listed in --paths mode)",
+			edit: func(g *gittest.Repo) {
+				g.Write("stacks/billing/services/api/service.yaml", "# a comment\n"+strings.Replace(serviceYAML, "port: 8080", "port:   8080   # the port", 1)+"\n\n")
+				g.Write("stacks/billing/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: error # loud\n  overrides:\n    api:\n      image: \"nginx:0.9\"\n"))
+			},
+			want:      []string{},
+			wantPaths: []string{"billing modified dev:modified,prod:modified,staging:modified"},
+		},
+		{
+			name: "variable default only dev uses: only dev",
+			edit: func(g *gittest.Repo) {
+				g.Write("stacks/orders/stack.yaml", strings.Replace(stackYAML("orders", ""), "default: info", "default: trace", 1))
+			},
+			want:   []string{"orders modified dev:modified [api]"},
+			reason: "changes dev (component api)",
+		},
+		{
+			name: "variable default every environment uses",
+			edit: func(g *gittest.Repo) {
+				g.Write("stacks/orders/stack.yaml", strings.Replace(stackYAML("orders", ""), "default: eu", "default: us", 1))
+			},
+			want: []string{"orders modified dev:modified,prod:modified,staging:modified [api]"},
+		},
+		{
+			name: "new stack",
+			edit: func(g *gittest.Repo) { seed(g, "stacks/search", "search") },
+			want: []string{"search added dev:added,prod:added,staging:added"},
+		},
+		{
+			name: "deleted stack: environments from base",
+			edit: func(g *gittest.Repo) { g.Remove("stacks/billing") },
+			want: []string{"billing removed dev:removed,prod:removed,staging:removed"},
+		},
+		{
+			name:      "folder renamed, same metadata.name: moved, nothing to deploy",
+			edit:      func(g *gittest.Repo) { g.Move("stacks/billing", "stacks/finance") },
+			want:      []string{"billing moved "},
+			wantPaths: []string{"billing moved dev:modified,prod:modified,staging:modified"},
+		},
+		{
+			name: "folder moved and edited",
+			edit: func(g *gittest.Repo) {
+				g.Move("stacks/billing", "stacks/finance")
+				g.Write("stacks/finance/environments/staging.yaml", envYAML("staging", "  variables:\n    LOG_LEVEL: info\n"))
+			},
+			want:      []string{"billing moved staging:modified [api]"},
+			wantPaths: []string{"billing moved dev:modified,prod:modified,staging:modified"},
+		},
+		{
+			name: "metadata.name renamed: removed + added",
+			edit: func(g *gittest.Repo) { g.Write("stacks/billing/stack.yaml", stackYAML("invoicing", "")) },
+			want: []string{"billing removed dev:removed,prod:removed,staging:removed", "invoicing added dev:added,prod:added,staging:added"},
+		},
+		{
+			name: "new environment file",
+			edit: func(g *gittest.Repo) {
+				g.Write("stacks/orders/environments/qa.yaml", envYAML("qa", "  variables: {}\n"))
+			},
+			want:      []string{"orders modified qa:added"},
+			wantPaths: []string{"orders modified dev:modified,prod:modified,qa:added,staging:modified"},
+		},
+		{
+			name:      "environment file deleted",
+			edit:      func(g *gittest.Repo) { g.Remove("stacks/orders/environments/staging.yaml") },
+			want:      []string{"orders modified staging:removed"},
+			wantPaths: []string{"orders modified dev:modified,prod:modified,staging:removed"},
+		},
+		{
+			name:   "watched file outside the stack: every environment",
+			edit:   func(g *gittest.Repo) { g.Write("shared/policies/deny.json", `{"deny": true}`) },
+			want:   []string{"users modified dev:modified,prod:modified,staging:modified"},
+			reason: `matches spec.watch "shared/policies/**"`,
+		},
+		{
+			name: "change outside every stack, no watch: nothing",
+			edit: func(g *gittest.Repo) {
+				g.Write("docs/README.md", "# changed\n")
+				g.Write("panka.yaml", "version: v1\nstacks:\n  root: stacks\n")
+				g.Write("stacks/NOTES.md", "not in a stack\n")
+			},
+			want:      []string{},
+			wantPaths: []string{},
+		},
+		{
+			name: "stack stops parsing at head: reported with the error",
+			edit: func(g *gittest.Repo) {
+				g.Write("stacks/orders/services/api/service.yaml", serviceYAML+"  bogusField: [\n")
+			},
+			want:   []string{"orders modified dev:modified,prod:modified,staging:modified"},
+			reason: "does not load at head",
+		},
+		{
+			name: "stack.yaml stops parsing at head",
+			edit: func(g *gittest.Repo) {
+				g.Write("stacks/orders/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata: [broken\n")
+			},
+			want:   []string{"orders modified dev:modified,prod:modified,staging:modified"},
+			reason: "does not load at head",
+		},
+		{
+			name: "component deleted",
+			edit: func(g *gittest.Repo) { g.Remove("stacks/orders/infra/queue.yaml") },
+			want: []string{"orders modified dev:modified,prod:modified,staging:modified [jobs]"},
+		},
+		{
+			name: "--environment and --stack filters",
+			edit: func(g *gittest.Repo) {
+				g.Write("stacks/orders/services/api/service.yaml", strings.Replace(serviceYAML, "nginx:1.0", "nginx:1.1", 1))
+				g.Write("stacks/users/services/api/service.yaml", strings.Replace(serviceYAML, "nginx:1.0", "nginx:1.1", 1))
+			},
+			opts:      changes.Options{Stacks: []string{"users", "billing"}, Environments: []string{"staging", "prod"}},
+			want:      []string{"users modified staging:modified [api]"},
+			wantPaths: []string{"users modified prod:modified,staging:modified"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, base := baseRepo(t)
+			tt.edit(g)
+			head := g.Commit("edit")
+			var jsons []string
+			for _, m := range modes {
+				repo, err := gitops.Open(g.Dir, m.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer repo.Close()
+				for _, paths := range []bool{false, true} {
+					opts := tt.opts
+					opts.Base, opts.Head, opts.StacksRoot, opts.Paths = base.String(), head.String(), "stacks", paths
+					res, err := changes.Detect(context.Background(), repo, opts)
+					if err != nil {
+						t.Fatalf("%s: Detect: %v", m.name, err)
+					}
+					want := tt.want
+					if paths {
+						want = tt.wantPaths
+						if want == nil {
+							want = allEnvs(tt.want)
+						}
+					}
+					if got := summary(res); !reflect.DeepEqual(got, want) {
+						t.Errorf("%s paths=%v:\n got %q\nwant %q", m.name, paths, got, want)
+					}
+					if res.Base != base.String() || res.Head != head.String() {
+						t.Errorf("base/head = %s %s", res.Base, res.Head)
+					}
+					if !paths && tt.reason != "" && !hasReason(res, tt.reason) {
+						t.Errorf("%s: no reason mentions %q: %s", m.name, tt.reason, mustJSON(res))
+					}
+					if !paths && strings.Contains(tt.name, "stops parsing") && len(res.Problems) == 0 {
+						t.Errorf("%s: the parse error is not in Problems", m.name)
+					}
+					jsons = append(jsons, mustJSON(res))
+				}
+			}
+			if jsons[0] != jsons[2] || jsons[1] != jsons[3] {
+				t.Errorf("git-binary and go-git results differ:\n%s\n%s", jsons[0], jsons[2])
+			}
+		})
+	}
+}
+
+// allEnvs turns expected resolved-mode lines into --paths lines: every
+// environment, as modified.
+func allEnvs(lines []string) []string {
+	out := []string{}
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if f[1] == "modified" {
+			l = f[0] + " modified dev:modified,prod:modified,staging:modified"
+		} else if len(f) > 3 {
+			l = strings.Join(f[:3], " ")
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func hasReason(r *changes.Result, s string) bool {
+	for _, st := range r.Stacks {
+		for _, x := range st.Reasons {
+			if strings.Contains(x.Detail, s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func TestJSONShape(t *testing.T) {
+	g, base := baseRepo(t)
+	g.Write("stacks/orders/services/api/service.yaml", strings.Replace(serviceYAML, "nginx:1.0", "nginx:1.1", 1))
+	head := g.Commit("edit")
+	repo, err := gitops.Open(g.Dir, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	res, err := changes.Detect(context.Background(), repo, changes.Options{Base: base.String(), Head: head.String(), StacksRoot: "stacks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"base":"` + base.String() + `","head":"` + head.String() + `","stacks":[{"stack":"orders","path":"stacks/orders","change":"modified",` +
+		`"environments":["dev","staging"],"environmentChanges":{"dev":"modified","staging":"modified"},"components":["api"],` +
+		`"reasons":[{"file":"stacks/orders/services/api/service.yaml","detail":"modified; component api changed in dev, staging"}]}]}`
+	if got := mustJSON(res); got != want {
+		t.Errorf("JSON =\n%s\nwant\n%s", got, want)
+	}
+	res, err = changes.Detect(context.Background(), repo, changes.Options{Base: head.String(), Head: head.String(), StacksRoot: "stacks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mustJSON(res); !strings.Contains(got, `"stacks":[]`) {
+		t.Errorf("empty result JSON = %s, want \"stacks\":[]", got)
+	}
+}
+
+func TestOnlyTouchedStacksAreLoaded(t *testing.T) {
+	g, base := baseRepo(t)
+	// A broken stack nobody touches: loading it would report a problem.
+	g.Write("stacks/broken/stack.yaml", stackYAML("broken", ""))
+	g.Write("stacks/broken/services/x.yaml", "kind: [nonsense\n")
+	mid := g.Commit("add a broken stack")
+	g.Write("docs/README.md", "# changed\n")
+	g.Write("stacks/orders/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: debug\n  overrides:\n    api:\n      image: nginx:0.9\n"))
+	head := g.Commit("edit")
+	_ = base
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		res, err := changes.Detect(context.Background(), repo, changes.Options{Base: mid.String(), Head: head.String(), StacksRoot: "stacks", NoCache: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := summary(res); !reflect.DeepEqual(got, []string{"orders modified prod:modified [api]"}) || len(res.Problems) > 0 {
+			t.Errorf("%s: %q, problems %v", m.name, got, res.Problems)
+		}
+	}
+}
+
+func TestMergeBaseNotTipToTip(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Git("checkout", "-q", "-b", "feature")
+	g.Write("stacks/users/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	g.Commit("feature: users dev")
+	g.Git("checkout", "-q", "main")
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	g.Commit("main: orders dev")
+	g.Git("update-ref", "refs/remotes/origin/main", "main")
+	g.Git("checkout", "-q", "feature")
+	g.Write("stacks/billing/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	g.Commit("feature: billing dev")
+	// Merge main into the feature branch: the merge brings orders, which
+	// is not the feature's change.
+	g.Git("merge", "-q", "--no-ff", "-m", "merge main", "main")
+
+	want := []string{"billing modified dev:modified [api]", "users modified dev:modified [api]"}
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		for _, base := range []string{"", "main", "origin/main"} {
+			res, err := changes.Detect(context.Background(), repo, changes.Options{Base: base, StacksRoot: "stacks"})
+			if err != nil {
+				t.Fatalf("%s base %q: %v", m.name, base, err)
+			}
+			if got := summary(res); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s base %q: %q, want %q", m.name, base, got, want)
+			}
+		}
+		// On the default branch's tip, the default base is its first parent.
+		g.Git("checkout", "-q", "main")
+		res, err := changes.Detect(context.Background(), repo, changes.Options{StacksRoot: "stacks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := summary(res); !reflect.DeepEqual(got, []string{"orders modified dev:modified [api]"}) {
+			t.Errorf("%s on main: %q", m.name, got)
+		}
+		g.Git("checkout", "-q", "feature")
+	}
+}
+
+func TestBaseNotInHistory(t *testing.T) {
+	g, base := baseRepo(t)
+	for i := 0; i < 3; i++ {
+		g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", fmt.Sprintf("  variables:\n    LOG_LEVEL: l%d\n", i)))
+		g.Commit(fmt.Sprint("edit ", i))
+	}
+	shallow := filepath.Join(t.TempDir(), "shallow")
+	if out, err := exec.Command("git", "clone", "-q", "--depth", "1", "file://"+g.Dir, shallow).CombinedOutput(); err != nil {
+		t.Fatalf("clone: %v\n%s", err, out)
+	}
+	tests := []struct {
+		name, dir, base string
+		want            []string
+	}{
+		{"shallow clone", shallow, base.String(), []string{"shallow clone", "fetch-depth: 0", "git fetch --deepen"}},
+		{"shallow clone, HEAD~1", shallow, "HEAD~1", []string{"shallow clone", "fetch-depth: 0"}},
+		{"shallow clone, default base", shallow, "", []string{"shallow", "fetch-depth: 0"}},
+		{"unknown sha", g.Dir, "0123456789abcdef0123456789abcdef01234567", []string{"not in the local history", "git fetch"}},
+		{"all-zero sha", g.Dir, strings.Repeat("0", 40), []string{"all-zero", "--base"}},
+		{"unknown branch", g.Dir, "no-such-branch", []string{"not found"}},
+	}
+	for _, m := range modes {
+		for _, tt := range tests {
+			t.Run(m.name+"/"+tt.name, func(t *testing.T) {
+				repo, err := gitops.Open(tt.dir, m.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer repo.Close()
+				if tt.base == "" {
+					// A shallow clone whose origin/main is HEAD itself with no parent.
+				}
+				res, err := changes.Detect(context.Background(), repo, changes.Options{Base: tt.base, StacksRoot: "stacks"})
+				if err == nil {
+					t.Fatalf("Detect = %q, want an error (never \"everything changed\")", summary(res))
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not mention %q", err, w)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestUncommitted(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	head := g.Commit("committed edit")
+	g.WriteFile("stacks/users/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: debug\n  overrides:\n    api:\n      image: nginx:0.9\n"))
+	g.WriteFile("stacks/search/stack.yaml", stackYAML("search", ""))
+	g.WriteFile("stacks/search/environments/dev.yaml", envYAML("dev", "  variables: {}\n"))
+	g.WriteFile("stacks/search/services/api/service.yaml", serviceYAML)
+	g.WriteFile("stacks/billing/services/api/service.yaml", "# only a comment\n"+serviceYAML)
+	want := []string{"orders modified dev:modified [api]", "search added dev:added", "users modified prod:modified [api]"}
+	var jsons []string
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		res, err := changes.Detect(context.Background(), repo, changes.Options{Base: "HEAD~1", StacksRoot: "stacks", Uncommitted: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := summary(res); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %q, want %q", m.name, got, want)
+		}
+		if res.Head != head.String() || !res.Uncommitted {
+			t.Errorf("%s: head %s uncommitted %v", m.name, res.Head, res.Uncommitted)
+		}
+		jsons = append(jsons, mustJSON(res))
+		// Without --uncommitted only the commit counts.
+		res, err = changes.Detect(context.Background(), repo, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := summary(res); !reflect.DeepEqual(got, want[:1]) {
+			t.Errorf("%s committed only: %q", m.name, got)
+		}
+	}
+	if jsons[0] != jsons[1] {
+		t.Errorf("engines differ:\n%s\n%s", jsons[0], jsons[1])
+	}
+}
+
+// TestIndexCache runs detections in sequence so the on-disk stack index is
+// derived from earlier ones, and checks each against a cold run.
+func TestIndexCache(t *testing.T) {
+	g, base := baseRepo(t)
+	commits := []gitops.Hash{base}
+	edits := []func(){
+		func() { seed(g, "stacks/search", "search", "docs/**") },
+		func() { g.Write("docs/README.md", "# new docs\n") },
+		func() { g.Write("stacks/search/stack.yaml", stackYAML("search", "")) },
+		func() { g.Write("docs/README.md", "# newer docs\n") },
+		func() { g.Remove("stacks/users") },
+		func() { g.Write("shared/policies/deny.json", "[]") },
+	}
+	for i, e := range edits {
+		e()
+		commits = append(commits, g.Commit(fmt.Sprint("edit ", i)))
+	}
+	repo, err := gitops.Open(g.Dir, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	cache := t.TempDir()
+	for i := 1; i < len(commits); i++ {
+		for _, b := range []int{i - 1, 0} {
+			opts := changes.Options{Base: commits[b].String(), Head: commits[i].String(), StacksRoot: "stacks", CacheDir: cache}
+			warm, err := changes.Detect(context.Background(), repo, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.NoCache = true
+			cold, err := changes.Detect(context.Background(), repo, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mustJSON(warm) != mustJSON(cold) {
+				t.Errorf("%d..%d: cached %s, cold %s", b, i, summary(warm), summary(cold))
+			}
+		}
+	}
+	res, _ := changes.Detect(context.Background(), repo, changes.Options{Base: commits[1].String(), Head: commits[2].String(), StacksRoot: "stacks", CacheDir: cache})
+	if got := summary(res); !reflect.DeepEqual(got, []string{"search modified dev:modified,prod:modified,staging:modified"}) {
+		t.Errorf("watch of a new stack: %q", got)
+	}
+	res, _ = changes.Detect(context.Background(), repo, changes.Options{Base: commits[3].String(), Head: commits[4].String(), StacksRoot: "stacks", CacheDir: cache})
+	if got := summary(res); len(got) != 0 {
+		t.Errorf("watch removed from stack.yaml still matches: %q", got)
+	}
+}
+
+type fakeDeployed map[string]string // "stack/env" -> commit
+
+func (f fakeDeployed) DeployedCommit(_ context.Context, stack, env string) (string, bool, error) {
+	c, ok := f[stack+"/"+env]
+	if c == "error" {
+		return "", false, errors.New("state unavailable")
+	}
+	return c, ok, nil
+}
+
+func TestSinceDeployed(t *testing.T) {
+	g, c0 := baseRepo(t)
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	c1 := g.Commit("orders dev")
+	g.Write("stacks/orders/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: debug\n  overrides:\n    api:\n      image: nginx:0.9\n"))
+	g.Commit("orders prod")
+	d := fakeDeployed{
+		"orders/dev": c0.String(), "orders/staging": c0.String(), "orders/prod": c1.String(),
+		"users/dev": c0.String(), "users/staging": c0.String(), "users/prod": c0.String(),
+		"billing/dev": c1.String(), "billing/prod": c1.String(), // billing/staging never deployed
+	}
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		res, err := changes.SinceDeployed(context.Background(), repo, d, changes.Options{StacksRoot: "stacks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"billing added staging:added", "orders modified dev:modified,prod:modified [api]"}
+		if got := summary(res); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %q, want %q", m.name, got, want)
+		}
+		for _, s := range res.Stacks {
+			if s.Stack == "orders" && (s.Deployed["dev"] != c0.String() || s.Deployed["prod"] != c1.String()) {
+				t.Errorf("deployed commits = %v", s.Deployed)
+			}
+		}
+		d2 := fakeDeployed{"orders/dev": "0123456789abcdef0123456789abcdef01234567"}
+		if _, err := changes.SinceDeployed(context.Background(), repo, d2, changes.Options{StacksRoot: "stacks", Stacks: []string{"orders"}}); err == nil || !strings.Contains(err.Error(), "orders/dev") {
+			t.Errorf("deployed commit not in history: %v", err)
+		}
+	}
+}
+
+func TestMatchGlob(t *testing.T) {
+	tests := []struct {
+		glob, path string
+		want       bool
+	}{
+		{"shared/**", "shared/a/b/c.json", true},
+		{"shared/**", "shared", true},
+		{"shared/**/*.json", "shared/x.json", true},
+		{"shared/**/*.json", "shared/a/b/x.json", true},
+		{"shared/**/*.json", "shared/a/b/x.yaml", false},
+		{"shared/*.json", "shared/a/x.json", false},
+		{"shared/policies", "shared/policies/deny.json", true},
+		{"./shared/x", "shared/x", true},
+		{"**/schema.json", "a/b/schema.json", true},
+		{"other/**", "shared/x", false},
+	}
+	for _, tt := range tests {
+		if got := changes.MatchGlob(tt.glob, tt.path); got != tt.want {
+			t.Errorf("MatchGlob(%q, %q) = %v, want %v", tt.glob, tt.path, got, tt.want)
+		}
+	}
+	_ = sort.Strings
+}

@@ -1,0 +1,156 @@
+package changes
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"panka.dev/panka/gitops"
+)
+
+// DeployedCommits tells which commit was last deployed where. The state
+// store implements it for `changed --since-deployed`.
+type DeployedCommits interface {
+	// DeployedCommit returns the full id of the commit last successfully
+	// deployed to environment env of stack; ok is false when the
+	// environment was never deployed. It must be safe to call from one
+	// goroutine at a time; errors are returned as they are (no retry).
+	DeployedCommit(ctx context.Context, stack, env string) (commit string, ok bool, err error)
+}
+
+// SinceDeployed compares every environment of every stack at head with the
+// commit last deployed to it. A never-deployed environment is reported
+// added. Result.Base is empty (each environment has its own base, given in
+// Stack.Deployed).
+func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedCommits, opts Options) (*Result, error) {
+	e := newEngine(repo, opts)
+	head, err := e.head()
+	if err != nil {
+		return nil, err
+	}
+	// Every stack at head: the index lists them, headers give names and
+	// environments (this mode covers the whole repository by nature).
+	ix, err := e.ix.forCommit(ctx, head.tree)
+	if err != nil {
+		return nil, err
+	}
+	if head.worktree {
+		base, err := e.commitSide(head.commit)
+		if err != nil {
+			return nil, err
+		}
+		base.index = ix
+		ch, err := e.changedPaths(ctx, base, head)
+		if err != nil {
+			return nil, err
+		}
+		if err := e.indexes(ctx, base, head, ch); err != nil {
+			return nil, err
+		}
+		ix = head.index
+	}
+	res := &Result{Head: head.commit.String(), Uncommitted: opts.Uncommitted, Stacks: []*Stack{}}
+	groups := map[string]map[string]map[string]bool{} // base -> stack -> envs
+	never := map[string]*Stack{}
+	deployedAt := map[string]map[string]string{}
+	for _, dir := range sortedKeys(ix.Stacks) {
+		h, err := e.header(head, dir)
+		if err != nil {
+			res.Problems = append(res.Problems, fmt.Errorf("stack at %s: %w", dir, err))
+			continue
+		}
+		if !e.selected(h.Name) {
+			continue
+		}
+		for _, env := range h.Environments {
+			if !e.envSelected(env, nil) {
+				continue
+			}
+			c, ok, err := deployed.DeployedCommit(ctx, h.Name, env)
+			if err != nil {
+				return nil, fmt.Errorf("last deployed commit of %s/%s: %w", h.Name, env, err)
+			}
+			if deployedAt[h.Name] == nil {
+				deployedAt[h.Name] = map[string]string{}
+			}
+			deployedAt[h.Name][env] = c
+			if !ok {
+				st := never[h.Name]
+				if st == nil {
+					st = &Stack{Stack: h.Name, Path: dir, Change: Added, EnvironmentChanges: map[string]Kind{}, Components: []string{}, Reasons: []Reason{}}
+					never[h.Name] = st
+				}
+				st.EnvironmentChanges[env] = Added
+				st.Reasons = append(st.Reasons, Reason{File: dir, Detail: "environment " + env + " was never deployed"})
+				continue
+			}
+			if groups[c] == nil {
+				groups[c] = map[string]map[string]bool{}
+			}
+			if groups[c][h.Name] == nil {
+				groups[c][h.Name] = map[string]bool{}
+			}
+			groups[c][h.Name][env] = true
+		}
+	}
+	merged := never
+	for _, c := range sortedKeys(groups) {
+		bh, err := repo.ResolveRef(c)
+		if err != nil {
+			return nil, fmt.Errorf("commit %s, last deployed to %s: %w", c, describeGroup(groups[c]), err)
+		}
+		stacks, probs, err := e.compare(ctx, bh, head, groups[c])
+		if err != nil {
+			return nil, err
+		}
+		res.Problems = append(res.Problems, probs...)
+		for _, s := range stacks {
+			m := merged[s.Stack]
+			if m == nil {
+				merged[s.Stack] = s
+				continue
+			}
+			for env, k := range s.EnvironmentChanges {
+				m.EnvironmentChanges[env] = k
+			}
+			m.Components = unionSorted(m.Components, s.Components)
+			m.Reasons = append(m.Reasons, s.Reasons...)
+			if m.Change == Added {
+				m.Change = s.Change
+			}
+		}
+	}
+	for _, name := range sortedKeys(merged) {
+		s := merged[name]
+		s.Environments = sortedKeys(s.EnvironmentChanges)
+		s.Deployed = map[string]string{}
+		for _, env := range s.Environments {
+			s.Deployed[env] = deployedAt[name][env]
+		}
+		res.Stacks = append(res.Stacks, s)
+	}
+	return res, nil
+}
+
+func describeGroup(g map[string]map[string]bool) string {
+	var out []string
+	for _, s := range sortedKeys(g) {
+		for _, env := range sortedKeys(g[s]) {
+			out = append(out, s+"/"+env)
+		}
+	}
+	if len(out) > 3 {
+		out = append(out[:3], fmt.Sprintf("and %d more", len(out)-3))
+	}
+	return fmt.Sprint(out)
+}
+
+func unionSorted(a, b []string) []string {
+	m := toSet(a)
+	for _, x := range b {
+		m[x] = true
+	}
+	out := keys(m)
+	sort.Strings(out)
+	return out
+}

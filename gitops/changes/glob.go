@@ -1,0 +1,49 @@
+package changes
+
+import (
+	"path"
+	"strings"
+)
+
+// MatchGlob reports whether the repo-relative, slash-separated path p
+// matches the spec.watch glob g: path.Match per segment, where a "**"
+// segment matches any number of segments (zero included). A leading "./"
+// or "/" in g is ignored. A glob that matches a folder matches every file
+// below it.
+func MatchGlob(g, p string) bool {
+	g = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(g, "./"), "/"), "/")
+	gs, ps := strings.Split(g, "/"), strings.Split(p, "/")
+	for n := len(ps); n > 0; n-- {
+		if matchSegs(gs, ps[:n]) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchSegs(g, p []string) bool {
+	for len(g) > 0 {
+		if g[0] == "**" {
+			for len(g) > 1 && g[1] == "**" {
+				g = g[1:]
+			}
+			if len(g) == 1 {
+				return true
+			}
+			for i := 0; i <= len(p); i++ {
+				if matchSegs(g[1:], p[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(p) == 0 {
+			return false
+		}
+		if ok, err := path.Match(g[0], p[0]); err != nil || !ok {
+			return false
+		}
+		g, p = g[1:], p[1:]
+	}
+	return len(p) == 0
+}
