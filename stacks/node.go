@@ -22,6 +22,10 @@ const MaxFileSize = 10 << 20
 // expand to billions of nodes.
 const maxNodes = 1_000_000
 
+// maxAliasNodes bounds the nodes produced by expanding aliases in one file.
+// Hand-written stacks reuse a few blocks; a bomb needs millions.
+const maxAliasNodes = 100_000
+
 // nodeKind is the shape of a node.
 type nodeKind uint8
 
@@ -244,10 +248,13 @@ func yamlErrLine(err error) (int, string) {
 
 // convert turns yaml.Nodes into nodes, expanding aliases within a budget.
 type convert struct {
-	file   string
-	budget *int
-	errs   *errList
-	failed bool
+	file    string
+	budget  *int
+	aliases int // nodes expanded from aliases so far
+	inAlias int // depth of alias expansion
+	aliasAt pos // the outermost alias being expanded
+	errs    *errList
+	failed  bool
 }
 
 func (c *convert) node(y *yaml.Node, depth int) *node {
@@ -255,9 +262,16 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		return &node{kind: nNull, file: c.file}
 	}
 	*c.budget--
-	if *c.budget < 0 || depth > 1000 {
+	if c.inAlias > 0 {
+		c.aliases++
+	}
+	if *c.budget < 0 || c.aliases > maxAliasNodes || depth > 1000 {
 		c.failed = true
-		c.errs.add(pos{c.file, y.Line, y.Column}, "", "document expands to too many values (more than %d, or nested deeper than 1000): aliases (*name) may be expanding exponentially; write the values out instead", maxNodes)
+		at := pos{c.file, y.Line, y.Column}
+		if c.inAlias > 0 {
+			at = c.aliasAt
+		}
+		c.errs.add(at, "", "document expands to too many values (more than %d through aliases, %d in all, or nested deeper than 1000): aliases (*name) may be expanding exponentially; write the values out instead", maxAliasNodes, maxNodes)
 		return &node{kind: nNull, file: c.file}
 	}
 	switch y.Kind {
@@ -265,7 +279,13 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		if y.Alias == nil {
 			return &node{kind: nNull, file: c.file, line: y.Line, col: y.Column}
 		}
-		return c.node(y.Alias, depth+1)
+		if c.inAlias == 0 {
+			c.aliasAt = pos{c.file, y.Line, y.Column}
+		}
+		c.inAlias++
+		n := c.node(y.Alias, depth+1)
+		c.inAlias--
+		return n
 	case yaml.DocumentNode:
 		if len(y.Content) == 0 {
 			return &node{kind: nNull, file: c.file, line: y.Line, col: y.Column}

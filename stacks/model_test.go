@@ -1,0 +1,373 @@
+package stacks
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+)
+
+func TestDiscover(t *testing.T) {
+	stack := func(name string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(doc("Stack", name))} }
+	tests := []struct {
+		name    string
+		fsys    fstest.MapFS
+		root    string
+		want    []Ref
+		wantErr string
+	}{
+		{"nested folders, sorted by name", fstest.MapFS{
+			"stacks/b/stack.yaml":          stack("zeta"),
+			"stacks/team/a/stack.yaml":     stack("alpha"),
+			"stacks/team/a/sub/stack.yaml": stack("ignored-nested"),
+			"stacks/.hidden/stack.yaml":    stack("hidden"),
+			"other/stack.yaml":             stack("outside"),
+		}, "stacks", []Ref{{"alpha", "stacks/team/a"}, {"zeta", "stacks/b"}}, ""},
+		{"identity is metadata.name, not the folder", fstest.MapFS{"stacks/folder/stack.yaml": stack("real-name")}, "stacks",
+			[]Ref{{"real-name", "stacks/folder"}}, ""},
+		{"missing root is empty", fstest.MapFS{}, "stacks", nil, ""},
+		{"root dot", fstest.MapFS{"x/stack.yaml": stack("x")}, ".", []Ref{{"x", "x"}}, ""},
+		{"duplicate names", fstest.MapFS{"stacks/a/stack.yaml": stack("same"), "stacks/b/stack.yaml": stack("same")}, "stacks",
+			[]Ref{{"same", "stacks/a"}}, `stacks/b/stack.yaml: metadata.name: stack name "same" is used by both stacks/a and stacks/b: stack names must be unique, rename one`},
+		{"bad stack name", fstest.MapFS{"stacks/a/stack.yaml": stack("Bad_Name")}, "stacks", nil,
+			`stacks/a/stack.yaml:4:9: metadata.name: invalid name "Bad_Name"`},
+		{"no name", fstest.MapFS{"stacks/a/stack.yaml": {Data: []byte("kind: Stack\n")}}, "stacks", nil,
+			`stacks/a/stack.yaml:1:1: metadata.name: required field is missing`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Discover(tt.fsys, tt.root)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStrays(t *testing.T) {
+	fsys := fstest.MapFS{
+		"stacks/a/stack.yaml":        {Data: []byte(doc("Stack", "a"))},
+		"stacks/a/infra/db.yaml":     {Data: []byte(doc("Database", "db"))},
+		"stacks/lost/infra/q.yaml":   {Data: []byte(doc("Queue", "q"))},
+		"stacks/lost/README.md":      {Data: []byte("hi")},
+		"stacks/.github/ci.yaml":     {Data: []byte("x: 1")},
+		"stacks/typo/stack.yml.yaml": {Data: []byte(doc("Stack", "typo"))},
+	}
+	refs, err := Discover(fsys, "stacks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range Strays(fsys, "stacks", refs) {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		"stacks/lost/infra/q.yaml: YAML file outside any stack: stacks/lost/infra has no stack.yaml (nor any folder above it under stacks); add stacks/lost/infra/stack.yaml with kind: Stack, or move the file into a stack",
+		"stacks/typo/stack.yml.yaml: YAML file outside any stack: stacks/typo has no stack.yaml (nor any folder above it under stacks); add stacks/typo/stack.yaml with kind: Stack, or move the file into a stack",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestReadHeader(t *testing.T) {
+	fsys := testFS(map[string]string{
+		"stacks/s/stack.yaml":                stackYAML + "  watch: ['shared/**']\n  backend:\n    bucket: team-state\n    prefix: teams/a/\n",
+		"stacks/s/environments/prod.yml":     doc("Environment", "prod"),
+		"stacks/s/environments/notes.txt":    "x",
+		"stacks/s/environments/old/dev.yaml": "broken: [",
+	})
+	h, err := ReadHeader(fsys, "stacks/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Header{Ref: Ref{"s", "stacks/s"}, Watch: []string{"shared/**"},
+		Backend:      map[string]string{"backend.bucket": "team-state", "backend.prefix": "teams/a/"},
+		Environments: []string{"dev", "prod"}}
+	if !reflect.DeepEqual(h, want) {
+		t.Errorf("got %+v, want %+v", h, want)
+	}
+	if _, err := ReadHeader(fsys, "stacks/none"); !errors.Is(errFirst(err), ErrNoStack) && !strings.Contains(err.Error(), "no stack.yaml") {
+		t.Errorf("missing stack.yaml: %v", err)
+	}
+}
+
+func errFirst(err error) error { return err }
+
+func TestGuards(t *testing.T) {
+	bomb := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	for i, c := range "bcdefghij" {
+		prev := string("abcdefghij"[i])
+		bomb += string(c) + ": &" + string(c) + " [*" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + "]\n"
+	}
+	big := "apiVersion: core.panka.io/v1\nkind: Bucket\nmetadata:\n  name: b\nspec: {}\n# " + strings.Repeat("x", MaxFileSize) + "\n"
+	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	tests := []struct {
+		name, data, want string
+	}{
+		{"billion laughs", bomb, cf + ":5:36: document expands to too many values"},
+		{"file too big", big, cf + ": file is 10485834 bytes, more than the 10 MB limit for stack files"},
+		{"deep nesting", deep, cf + ":1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := Load(testFS(map[string]string{cf: tt.data}), "stacks/s")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %v", d)
+			}
+		})
+	}
+}
+
+func resolveOK(t *testing.T, files map[string]string, env string, opts ResolveOptions) *Resolved {
+	t.Helper()
+	r, err := loadResolve(testFS(files), env, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestVariablePriority(t *testing.T) {
+	files := map[string]string{
+		"stacks/s/stack.yaml": stackYAML + "    A: {default: from-default}\n    B: {default: from-default}\n    C: {default: from-default}\n    D: {default: from-default}\n    E: {default: from-default}\n    F: {}\n",
+		"stacks/s/environments/dev.yaml": devYAML + "    A: from-environment\n    B: from-environment\n    C: from-environment\n    D: from-environment\n",
+		cf: ms("env: {A: '${A}', B: '${B}', C: '${C}', D: '${D}', E: '${E}', F: '${F:-inline}', G: 'x-${TAG}-$${TAG}'}"),
+	}
+	opts := ResolveOptions{Vars: VarValues{
+		Flags: map[string]string{"A": "from-flag"},
+		File:  map[string]string{"A": "from-file", "B": "from-file"},
+		Env:   map[string]string{"A": "from-env", "B": "from-env", "C": "from-env", "UNDECLARED": "ignored"},
+	}}
+	r := resolveOK(t, files, "dev", opts)
+	env := r.Component("api").Spec["env"].(map[string]any)
+	want := map[string]any{"A": "from-flag", "B": "from-file", "C": "from-env", "D": "from-environment", "E": "from-default", "F": "inline", "G": "x-1-${TAG}"}
+	if !reflect.DeepEqual(env, want) {
+		t.Errorf("env = %v, want %v", env, want)
+	}
+	sources := map[string]string{}
+	for _, v := range r.Variables {
+		sources[v.Name] = v.Source
+	}
+	wantSrc := map[string]string{"A": "flag", "B": "var-file", "C": "env", "D": "environment", "E": "default", "F": "unset", "HOST": "environment", "KEY": "unset", "TAG": "default"}
+	if !reflect.DeepEqual(sources, wantSrc) {
+		t.Errorf("sources = %v, want %v", sources, wantSrc)
+	}
+}
+
+func TestSensitive(t *testing.T) {
+	files := map[string]string{cf: ms("env: {K: 'key=${KEY}', DB: {secret: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:db'}}", "secrets: {S: /app/s}")}
+	opts := ResolveOptions{Vars: VarValues{Flags: map[string]string{"KEY": "hunter2"}}, SecretKey: []byte("k1")}
+	r := resolveOK(t, files, "dev", opts)
+	c := r.Component("api")
+	k, ok := c.Spec["env"].(map[string]any)["K"].(Sensitive)
+	if !ok || k.Clear != "key=hunter2" || !strings.HasPrefix(k.Hash, "sensitive:hmac-sha256:") {
+		t.Fatalf("K = %#v", c.Spec["env"])
+	}
+	if want := HashSensitive([]byte("k1"), "KEY", "key=hunter2").Hash; k.Hash != want {
+		t.Errorf("hash %s, want %s", k.Hash, want)
+	}
+	if bytes.Contains(r.Canonical(), []byte("hunter2")) {
+		t.Errorf("canonical holds the clear secret: %s", r.Canonical())
+	}
+	wantSecrets := map[string]any{"DB": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db", "S": "/app/s"}
+	if !reflect.DeepEqual(c.Spec["secrets"], wantSecrets) {
+		t.Errorf("secrets = %v", c.Spec["secrets"])
+	}
+	if _, ok := c.Spec["env"].(map[string]any)["DB"]; ok {
+		t.Errorf("secret reference left in env")
+	}
+	// Another key, another hash; no key: unkeyed fallback; another value: another hash.
+	r2 := resolveOK(t, files, "dev", ResolveOptions{Vars: opts.Vars, SecretKey: []byte("k2")})
+	r3 := resolveOK(t, files, "dev", ResolveOptions{Vars: opts.Vars})
+	r4 := resolveOK(t, files, "dev", ResolveOptions{Vars: VarValues{Flags: map[string]string{"KEY": "other"}}, SecretKey: []byte("k1")})
+	if r.Hash() == r2.Hash() || r.Hash() == r4.Hash() {
+		t.Errorf("hash does not depend on key and value")
+	}
+	if v := r3.Variables[1]; v.Name != "KEY" || !strings.HasPrefix(v.Value.(Sensitive).Hash, "sensitive:sha256:") || !v.Secret {
+		t.Errorf("unkeyed var = %+v", v)
+	}
+	if !IsSensitive(k) || !IsSensitive(k.Hash) || IsSensitive("plain") {
+		t.Errorf("IsSensitive")
+	}
+}
+
+func TestLenientKeepsSymbolic(t *testing.T) {
+	files := map[string]string{
+		"stacks/s/environments/dev.yaml": doc("Environment", "dev"),
+		cf:                               ms("env: {H: 'https://${HOST}/', K: '${KEY}'}", "replicas: ${HOST}"),
+	}
+	r := resolveOK(t, files, "dev", ResolveOptions{Lenient: true})
+	c := r.Component("api")
+	env := c.Spec["env"].(map[string]any)
+	if env["H"] != "https://${var.HOST}/" || env["K"] != "" {
+		t.Errorf("env = %v", env)
+	}
+	if c.Spec["replicas"] != "${var.HOST}" {
+		t.Errorf("replicas = %v", c.Spec["replicas"])
+	}
+	if _, err := loadResolve(testFS(files), "dev", ResolveOptions{}); err == nil {
+		t.Errorf("strict resolve accepted a missing required variable")
+	}
+}
+
+func TestOverlayMerge(t *testing.T) {
+	files := map[string]string{
+		cf: ms("command: [a, b]", "env: {A: base, B: base}", "autoscaling: {min: 1, max: 3}", "loadBalancer: {public: true, host: x.example}"),
+		"stacks/s/environments/dev.yaml": devYAML + `  overrides:
+    api:
+      command: [c]
+      env: {B: dev, C: dev}
+      autoscaling: {max: 9}
+      loadBalancer: null
+  provider:
+    region: us-west-2
+    assumeRole: arn:aws:iam::123456789012:role/deploy
+`,
+	}
+	r := resolveOK(t, files, "dev", ResolveOptions{})
+	sp := r.Component("api").Spec
+	want := map[string]any{
+		"image": "nginx", "port": int64(8080), "cpu": int64(256), "memory": int64(512), "replicas": int64(1),
+		"command":     []any{"c"},
+		"env":         map[string]any{"A": "base", "B": "dev", "C": "dev"},
+		"autoscaling": map[string]any{"min": int64(1), "max": int64(9), "cpuTarget": int64(70)},
+		"healthCheck": map[string]any{"path": "/health", "interval": int64(30), "timeout": int64(5)},
+	}
+	if !reflect.DeepEqual(sp, want) {
+		g, _ := json.Marshal(sp)
+		w, _ := json.Marshal(want)
+		t.Errorf("spec\n got %s\nwant %s", g, w)
+	}
+	wantP := Provider{Name: "aws", Region: "us-west-2", AssumeRole: "arn:aws:iam::123456789012:role/deploy"}
+	if !reflect.DeepEqual(r.Provider, wantP) {
+		t.Errorf("provider %+v", r.Provider)
+	}
+	// The base is untouched by merging.
+	r0 := resolveOK(t, map[string]string{cf: files[cf]}, "dev", ResolveOptions{})
+	if r0.Component("api").Spec["command"].([]any)[0] != "a" {
+		t.Errorf("base modified")
+	}
+}
+
+func TestCanonicalStable(t *testing.T) {
+	a := map[string]string{cf: ms("env: {A: x, B: y}", "port: 8080")}
+	b := map[string]string{cf: "# a comment\n" + strings.ReplaceAll(ms("env:\n    B: y   # why\n    A: x", "port: 0x1F90"), "image: nginx", "image: \"nginx\"")}
+	ra := resolveOK(t, a, "dev", ResolveOptions{})
+	rb := resolveOK(t, b, "dev", ResolveOptions{})
+	if !bytes.Equal(ra.Canonical(), rb.Canonical()) {
+		t.Errorf("format-only edit changed the model:\n%s\n%s", ra.Canonical(), rb.Canonical())
+	}
+	for i := 0; i < 20; i++ {
+		if r := resolveOK(t, a, "dev", ResolveOptions{}); r.Hash() != ra.Hash() {
+			t.Fatal("canonical encoding not deterministic")
+		}
+	}
+	// Explicit defaults are the same model as omitted ones.
+	rc := resolveOK(t, map[string]string{cf: ms("env: {A: x, B: y}", "port: 8080", "cpu: 256", "replicas: 1", "healthCheck: {path: /health}")}, "dev", ResolveOptions{})
+	if rc.Hash() != ra.Hash() {
+		t.Errorf("explicit defaults changed the model")
+	}
+}
+
+func TestDependencies(t *testing.T) {
+	files := map[string]string{
+		cf: ms("env: {DB: '${db.endpoint}', Q: '${q.url}'}", "dependsOn: [cache]") + "---\n" +
+			doc("Database", "db") + "---\n" + doc("Queue", "q") + "---\n" + doc("Cache", "cache") + "---\n" +
+			doc("Topic", "t", "subscriptions: [{queue: q}]") + "---\n" + doc("Worker", "w", "image: x", "env: {U: '${api.url}'}"),
+	}
+	r := resolveOK(t, files, "dev", ResolveOptions{})
+	if got := r.Component("api").DependsOn; !reflect.DeepEqual(got, []string{"cache", "db", "q"}) {
+		t.Errorf("api deps %v", got)
+	}
+	if _, ok := r.Component("api").Spec["dependsOn"]; ok {
+		t.Errorf("dependsOn left in spec")
+	}
+	if got := r.Component("api").Spec["env"].(map[string]any)["DB"]; got != "${db.endpoint}" {
+		t.Errorf("reference not symbolic: %v", got)
+	}
+	g, err := r.Graph()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := g.Levels(), [][]string{{"cache", "db", "q"}, {"api", "t"}, {"w"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("levels %v, want %v", got, want)
+	}
+	if got, want := g.Order(), []string{"cache", "db", "q", "api", "t", "w"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("order %v", got)
+	}
+	if got := g.Dependents("q"); !reflect.DeepEqual(got, []string{"api", "t"}) {
+		t.Errorf("dependents %v", got)
+	}
+	var names []string
+	for _, c := range r.Components {
+		names = append(names, c.Name)
+	}
+	if !reflect.DeepEqual(names, []string{"api", "cache", "db", "q", "t", "w"}) {
+		t.Errorf("components not sorted: %v", names)
+	}
+}
+
+func TestGraphCycle(t *testing.T) {
+	_, err := NewGraph(map[string][]string{"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": nil})
+	var ce *CycleError
+	if !errors.As(err, &ce) || ce.Error() != "dependency cycle: a -> b -> c -> a" {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestServicesAndLabels(t *testing.T) {
+	files := map[string]string{
+		"stacks/s/services/api/service.yaml":   doc("Service", "api", "owner: team-a") + "---\n" + strings.Replace(ms(), "  name: api", "  name: api\n  labels: {tier: web}", 1),
+		"stacks/s/services/api/jobs/cron.yaml": doc("CronJob", "cleanup", "image: x", "schedule: rate(1 day)"),
+		"stacks/s/infra/db.yaml":               doc("Database", "db"),
+	}
+	r := resolveOK(t, files, "dev", ResolveOptions{})
+	for name, svc := range map[string]string{"api": "api", "cleanup": "api", "db": ""} {
+		if c := r.Component(name); c.Service != svc {
+			t.Errorf("%s: service %q, want %q", name, c.Service, svc)
+		}
+	}
+	if r.Component("api").Labels["tier"] != "web" {
+		t.Errorf("labels lost")
+	}
+	if r.Component("db").Spec["version"] != "16" || r.Component("db").Spec["deletionProtection"] != true {
+		t.Errorf("db defaults: %v", r.Component("db").Spec)
+	}
+	if r.Component("api").File != "stacks/s/services/api/service.yaml" {
+		t.Errorf("file %q", r.Component("api").File)
+	}
+}
+
+func TestResolveUnknownEnvironment(t *testing.T) {
+	s, err := Load(testFS(nil), "stacks/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Resolve("prod", ResolveOptions{})
+	if !errors.Is(err, ErrNoEnvironment) || !strings.Contains(err.Error(), "environments: dev") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestDecodeSpec(t *testing.T) {
+	r := resolveOK(t, map[string]string{cf: ms("autoscaling: {max: 4}", "loadBalancer: {public: true}")}, "dev", ResolveOptions{})
+	var sp MicroServiceSpec
+	if err := DecodeSpec(r.Component("api"), &sp); err != nil {
+		t.Fatal(err)
+	}
+	if sp.Image != "nginx" || sp.Autoscaling.Max != 4 || sp.Autoscaling.CPUTarget != 70 || !sp.LoadBalancer.Public || sp.LoadBalancer.Path != "/" || sp.HealthCheck.Path != "/health" {
+		t.Errorf("%+v", sp)
+	}
+}
