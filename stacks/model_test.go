@@ -141,9 +141,9 @@ func resolveOK(t *testing.T, files map[string]string, env string, opts ResolveOp
 
 func TestVariablePriority(t *testing.T) {
 	files := map[string]string{
-		"stacks/s/stack.yaml": stackYAML + "    A: {default: from-default}\n    B: {default: from-default}\n    C: {default: from-default}\n    D: {default: from-default}\n    E: {default: from-default}\n    F: {}\n",
+		"stacks/s/stack.yaml":            stackYAML + "    A: {default: from-default}\n    B: {default: from-default}\n    C: {default: from-default}\n    D: {default: from-default}\n    E: {default: from-default}\n    F: {}\n",
 		"stacks/s/environments/dev.yaml": devYAML + "    A: from-environment\n    B: from-environment\n    C: from-environment\n    D: from-environment\n",
-		cf: ms("env: {A: '${A}', B: '${B}', C: '${C}', D: '${D}', E: '${E}', F: '${F:-inline}', G: 'x-${TAG}-$${TAG}'}"),
+		cf:                               ms("env: {A: '${A}', B: '${B}', C: '${C}', D: '${D}', E: '${E}', F: '${F:-inline}', G: 'x-${TAG}-$${TAG}'}"),
 	}
 	opts := ResolveOptions{Vars: VarValues{
 		Flags: map[string]string{"A": "from-flag"},
