@@ -1,0 +1,759 @@
+package aws
+
+import (
+	"encoding/json"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"panka.dev/panka/stacks"
+)
+
+const (
+	tRole       = "aws:iam/role:Role"
+	tRolePolicy = "aws:iam/rolePolicy:RolePolicy"
+	tAttach     = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+	tLogGroup   = "aws:cloudwatch/logGroup:LogGroup"
+	tTaskDef    = "aws:ecs/taskDefinition:TaskDefinition"
+	tService    = "aws:ecs/service:Service"
+	tCluster    = "aws:ecs/cluster:Cluster"
+	tSG         = "aws:ec2/securityGroup:SecurityGroup"
+	tTG         = "aws:lb/targetGroup:TargetGroup"
+	tRule       = "aws:lb/listenerRule:ListenerRule"
+	tScTarget   = "aws:appautoscaling/target:Target"
+	tScPolicy   = "aws:appautoscaling/policy:Policy"
+	tDiscovery  = "aws:servicediscovery/service:Service"
+	tNamespace  = "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace"
+	tSchedule   = "aws:scheduler/schedule:Schedule"
+	tRDS        = "aws:rds/instance:Instance"
+	tRDSSubnets = "aws:rds/subnetGroup:SubnetGroup"
+	tRG         = "aws:elasticache/replicationGroup:ReplicationGroup"
+	tECSubnets  = "aws:elasticache/subnetGroup:SubnetGroup"
+	tQueue      = "aws:sqs/queue:Queue"
+	tRedrive    = "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy"
+	tQPolicy    = "aws:sqs/queuePolicy:QueuePolicy"
+	tBucket     = "aws:s3/bucketV2:BucketV2"
+	tVersioning = "aws:s3/bucketVersioningV2:BucketVersioningV2"
+	tSSE        = "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2"
+	tPAB        = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+	tOwnership  = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+	tLifecycle  = "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2"
+	tBPolicy    = "aws:s3/bucketPolicy:BucketPolicy"
+	tTopic      = "aws:sns/topic:Topic"
+	tSub        = "aws:sns/topicSubscription:TopicSubscription"
+)
+
+// fullStack has one component of every kind, wired together the way an
+// application would: the API reads the database, a secret and the queue;
+// the topic feeds the queue.
+func fullStack() *stacks.Resolved {
+	return &stacks.Resolved{
+		Stack:       "orders",
+		Environment: "prod",
+		Provider: stacks.Provider{
+			Name:       "aws",
+			Region:     "eu-west-1",
+			AssumeRole: "arn:aws:iam::123456789012:role/deployer",
+			Network: &stacks.Network{
+				VpcID:          "vpc-1",
+				PublicSubnets:  []string{"subnet-pub-a", "subnet-pub-b"},
+				PrivateSubnets: []string{"subnet-a", "subnet-b"},
+				ListenerArn:    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shared/1/2",
+			},
+			Tags: map[string]string{"team": "checkout", "cost-center": "42"},
+		},
+		Components: []stacks.Component{
+			{Name: "api", Kind: stacks.KindMicroService, DependsOn: []string{"orders-queue", "users-db"}, Spec: map[string]any{
+				"image":    "ghcr.io/acme/api:1.4.2",
+				"command":  "serve --port 8080",
+				"port":     int64(8080),
+				"cpu":      float64(512), // as decoded from JSON
+				"memory":   "1GB",
+				"replicas": int64(2),
+				"env": map[string]any{
+					"DB_HOST":   "${users-db.address}",
+					"DB_URL":    "postgres://${users-db.endpoint}/orders?sslmode=require",
+					"QUEUE_URL": "${orders-queue.url}",
+					"API_KEY":   stacks.Sensitive{Clear: "s3cr3t-key", Hash: "sensitive:hmac-sha256:abc"},
+					"WORKERS":   int64(4),
+				},
+				"secrets": map[string]any{
+					"DB_PASSWORD": "${users-db.secretArn}:password::",
+					"STRIPE_KEY":  "arn:aws:ssm:eu-west-1:123456789012:parameter/orders/stripe",
+				},
+				"healthCheck":  map[string]any{"path": "/healthz", "interval": "15s", "timeout": int64(5)},
+				"autoscaling":  map[string]any{"min": int64(2), "max": int64(6), "cpuTarget": float64(60)},
+				"loadBalancer": map[string]any{"public": true, "host": "api.example.com", "path": "/v1"},
+			}},
+			{Name: "worker", Kind: stacks.KindWorker, DependsOn: []string{"orders-queue"}, Spec: map[string]any{
+				"image":    "ghcr.io/acme/worker:1.4.2",
+				"cpu":      int64(256),
+				"memory":   int64(512),
+				"replicas": int64(1),
+				"env":      map[string]any{"QUEUE_URL": "${orders-queue.url}"},
+			}},
+			{Name: "nightly", Kind: stacks.KindCronJob, Spec: map[string]any{
+				"image":    "ghcr.io/acme/report:1.0",
+				"command":  []any{"report", "--since", "24h"},
+				"schedule": "0 3 * * 1-5",
+				"cpu":      int64(256),
+				"memory":   int64(1024),
+			}},
+			{Name: "users-db", Kind: stacks.KindDatabase, Spec: map[string]any{
+				"engine": "postgres", "version": "16.4", "instanceClass": "db.t4g.medium",
+				"storageGB": int64(50), "multiAZ": true, "backupRetentionDays": float64(14),
+			}},
+			{Name: "sessions", Kind: stacks.KindCache, Spec: map[string]any{
+				"engine": "valkey", "version": "8.0", "nodeType": "cache.t4g.small", "nodes": int64(2),
+			}},
+			{Name: "orders-queue", Kind: stacks.KindQueue, Spec: map[string]any{
+				"fifo": false, "visibilityTimeout": int64(60), "retentionPeriod": "4d",
+				"deadLetter": map[string]any{"maxReceives": int64(5)},
+			}},
+			{Name: "assets", Kind: stacks.KindBucket, Spec: map[string]any{
+				"versioning": true, "lifecycle": map[string]any{"expireAfterDays": int64(90)},
+			}},
+			{Name: "events", Kind: stacks.KindTopic, Spec: map[string]any{
+				"subscriptions": []any{
+					map[string]any{"queue": "orders-queue"},
+					map[string]any{"protocol": "https", "endpoint": "https://hooks.example.com/orders"},
+				},
+			}},
+		},
+	}
+}
+
+// TestResourcesPerKind checks, for every kind, the resources made (types
+// and counts), that they hang under their component and use the explicit
+// provider.
+func TestResourcesPerKind(t *testing.T) {
+	res := run(t, fullStack())
+	got := res.byComponent()
+	tests := []struct {
+		component string
+		want      map[string]int
+	}{
+		{"", map[string]int{tCluster: 1, tSG: 1, tNamespace: 1}},
+		{"api", map[string]int{tLogGroup: 1, tRole: 2, tAttach: 1, tRolePolicy: 2, tTaskDef: 1, tSG: 1,
+			tDiscovery: 1, tTG: 1, tRule: 1, tService: 1, tScTarget: 1, tScPolicy: 1}},
+		{"worker", map[string]int{tLogGroup: 1, tRole: 2, tAttach: 1, tRolePolicy: 1, tTaskDef: 1, tSG: 1, tService: 1}},
+		{"nightly", map[string]int{tLogGroup: 1, tRole: 3, tAttach: 1, tRolePolicy: 1, tTaskDef: 1, tSG: 1, tSchedule: 1}},
+		{"users-db", map[string]int{tRDSSubnets: 1, tSG: 1, tRDS: 1}},
+		{"sessions", map[string]int{tECSubnets: 1, tSG: 1, tRG: 1}},
+		{"orders-queue", map[string]int{tQueue: 2, tRedrive: 1, tQPolicy: 1}},
+		{"assets", map[string]int{tBucket: 1, tVersioning: 1, tSSE: 1, tPAB: 1, tOwnership: 1, tLifecycle: 1, tBPolicy: 1}},
+		{"events", map[string]int{tTopic: 1, tSub: 2}},
+	}
+	seen := map[string]bool{}
+	for _, tt := range tests {
+		seen[tt.component] = true
+		t.Run("component="+tt.component, func(t *testing.T) {
+			if c := typeCounts(got[tt.component]); !reflect.DeepEqual(c, tt.want) {
+				t.Errorf("resources of %q:\n got  %v\n want %v", tt.component, c, tt.want)
+			}
+		})
+	}
+	for comp := range got {
+		if !seen[comp] {
+			t.Errorf("unexpected resources for component %q: %v", comp, typeCounts(got[comp]))
+		}
+	}
+
+	// Component resources, one per component, typed by kind.
+	var comps []string
+	for _, x := range res.res {
+		if strings.HasPrefix(x.Type, "panka:aws:") {
+			comps = append(comps, x.Type+" "+x.Name)
+		}
+	}
+	sort.Strings(comps)
+	wantComps := []string{"panka:aws:Bucket assets", "panka:aws:Cache sessions", "panka:aws:CronJob nightly", "panka:aws:Database users-db",
+		"panka:aws:MicroService api", "panka:aws:Queue orders-queue", "panka:aws:Topic events", "panka:aws:Worker worker"}
+	if !reflect.DeepEqual(comps, wantComps) {
+		t.Errorf("component resources = %v, want %v", comps, wantComps)
+	}
+
+	// Every AWS resource is managed by the explicit provider.
+	for _, x := range res.res {
+		if x.Custom && strings.HasPrefix(x.Type, "aws:") && !strings.Contains(x.Provider, "::pulumi:providers:aws::aws::") {
+			t.Errorf("%s %s: provider %q, want the explicit aws provider", x.Type, x.Name, x.Provider)
+		}
+	}
+}
+
+func TestProviderAndTags(t *testing.T) {
+	res := run(t, fullStack())
+	p := res.find(t, "pulumi:providers:aws", "aws")
+	if got := prop(p, "region"); got.StringValue() != "eu-west-1" {
+		t.Errorf("region = %v", got)
+	}
+	// Provider inputs may arrive JSON-encoded; accept both shapes.
+	tags := decodeObject(t, prop(p, "defaultTags"))
+	tagMap, _ := tags["tags"].(map[string]any)
+	want := map[string]any{"managed-by": "panka", "panka:stack": "orders", "panka:environment": "prod", "team": "checkout", "cost-center": "42"}
+	if !reflect.DeepEqual(tagMap, want) {
+		t.Errorf("default tags = %v, want %v", tagMap, want)
+	}
+	role := decodeObject(t, prop(p, "assumeRole"))
+	if role["roleArn"] != "arn:aws:iam::123456789012:role/deployer" {
+		t.Errorf("assumeRole = %v", role)
+	}
+	// Per-resource tags: the component only, never a commit.
+	for _, x := range res.res {
+		tv := prop(x, "tags")
+		if tv.IsNull() {
+			continue
+		}
+		if !x.Custom {
+			continue
+		}
+		m := tv.ObjectValue()
+		for k := range m {
+			if k != TagComponent {
+				t.Errorf("%s %s: unexpected tag %q", x.Type, x.Name, k)
+			}
+		}
+		if strings.Contains(x.Parent, "panka:aws:") {
+			comp := x.Parent[strings.LastIndex(x.Parent, "::")+2:]
+			if m[TagComponent].StringValue() != comp {
+				t.Errorf("%s %s: component tag %v, want %q", x.Type, x.Name, m[TagComponent], comp)
+			}
+		}
+	}
+	for _, x := range res.res {
+		b, _ := json.Marshal(x.Inputs.Mappable())
+		if strings.Contains(strings.ToLower(string(b)), "commit") {
+			t.Errorf("%s %s mentions a commit: %s", x.Type, x.Name, b)
+		}
+	}
+}
+
+// decodeObject reads an object input that may be a JSON string.
+func decodeObject(t *testing.T, v resource.PropertyValue) map[string]any {
+	t.Helper()
+	switch {
+	case v.IsObject():
+		return v.ObjectValue().Mappable()
+	case v.IsString():
+		var m map[string]any
+		if err := json.Unmarshal([]byte(v.StringValue()), &m); err != nil {
+			t.Fatalf("decode %q: %v", v.StringValue(), err)
+		}
+		return m
+	}
+	t.Fatalf("want an object, got %v", v)
+	return nil
+}
+
+func containerDefs(t *testing.T, x *registered) []containerDef {
+	t.Helper()
+	var defs []containerDef
+	if err := json.Unmarshal([]byte(prop(x, "containerDefinitions").StringValue()), &defs); err != nil {
+		t.Fatalf("container definitions: %v", err)
+	}
+	return defs
+}
+
+func TestMicroService(t *testing.T) {
+	res := run(t, fullStack())
+	td := res.find(t, tTaskDef, "api-task")
+	for k, want := range map[string]any{"networkMode": "awsvpc", "cpu": "512", "memory": "1024", "family": "orders-prod-api"} {
+		if got := prop(td, k).V; got != want {
+			t.Errorf("task definition %s = %v, want %v", k, got, want)
+		}
+	}
+	if got := prop(td, "requiresCompatibilities").ArrayValue(); len(got) != 1 || got[0].StringValue() != "FARGATE" {
+		t.Errorf("requiresCompatibilities = %v", got)
+	}
+
+	// References resolve to the referenced resources' outputs, also inside
+	// a larger string, and the task definition depends on them.
+	defs := containerDefs(t, td)
+	if len(defs) != 1 {
+		t.Fatalf("container definitions = %+v", defs)
+	}
+	cd := defs[0]
+	env := map[string]string{}
+	for _, e := range cd.Environment {
+		env[e.Name] = e.Value
+	}
+	wantEnv := map[string]string{
+		"DB_HOST":   "users-db.abc123.eu-west-1.rds.amazonaws.com",
+		"DB_URL":    "postgres://users-db.abc123.eu-west-1.rds.amazonaws.com:5432/orders?sslmode=require",
+		"QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-prod-orders-queue",
+		"API_KEY":   "s3cr3t-key",
+		"WORKERS":   "4",
+	}
+	if !reflect.DeepEqual(env, wantEnv) {
+		t.Errorf("environment = %v, want %v", env, wantEnv)
+	}
+	wantSecrets := []nameValueFrom{
+		{"DB_PASSWORD", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-users-db-AbCdEf:password::"},
+		{"STRIPE_KEY", "arn:aws:ssm:eu-west-1:123456789012:parameter/orders/stripe"},
+	}
+	if !reflect.DeepEqual(cd.Secrets, wantSecrets) {
+		t.Errorf("secrets = %v, want %v", cd.Secrets, wantSecrets)
+	}
+	if !reflect.DeepEqual(cd.Command, []string{"serve", "--port", "8080"}) || cd.Image != "ghcr.io/acme/api:1.4.2" || cd.Name != "api" {
+		t.Errorf("container = %+v", cd)
+	}
+	if cd.LogConfiguration.LogDriver != "awslogs" || cd.LogConfiguration.Options["awslogs-group"] != "/panka/orders/prod/api" ||
+		cd.LogConfiguration.Options["awslogs-region"] != "eu-west-1" {
+		t.Errorf("log configuration = %+v", cd.LogConfiguration)
+	}
+	if len(cd.PortMappings) != 1 || cd.PortMappings[0].ContainerPort != 8080 {
+		t.Errorf("port mappings = %+v", cd.PortMappings)
+	}
+	for _, dep := range [][2]string{{tRDS, "users-db"}, {tQueue, "orders-queue"}} {
+		if !res.dependsOn(t, td, "containerDefinitions", dep[0], dep[1]) {
+			t.Errorf("containerDefinitions does not depend on %s %s: %v", dep[0], dep[1], td.PropDeps["containerDefinitions"])
+		}
+	}
+	// A Sensitive env value makes the container definitions secret.
+	if !td.Inputs["containerDefinitions"].IsSecret() {
+		t.Errorf("containerDefinitions is not secret although API_KEY is sensitive")
+	}
+
+	// Execution role reads exactly the referenced secrets.
+	pol := decodeObject(t, prop(res.find(t, tRolePolicy, "api-exec-secrets"), "policy"))
+	b, _ := json.Marshal(pol["Statement"])
+	for _, want := range []string{
+		`"Resource":["arn:aws:ssm:eu-west-1:123456789012:parameter/orders/stripe"]`,
+		`"Resource":["arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-users-db-AbCdEf"]`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("exec secrets policy %s lacks %s", b, want)
+		}
+	}
+	if strings.Contains(string(b), `"*"`) {
+		t.Errorf("exec secrets policy grants a wildcard: %s", b)
+	}
+	// Task role may use the referenced queue.
+	access := decodeObject(t, prop(res.find(t, tRolePolicy, "api-task-access"), "policy"))
+	b, _ = json.Marshal(access)
+	if !strings.Contains(string(b), "arn:aws:sqs:eu-west-1:123456789012:orders-prod-orders-queue") || !strings.Contains(string(b), "sqs:SendMessage") {
+		t.Errorf("task access policy = %s", b)
+	}
+
+	svc := res.find(t, tService, "api")
+	checks := map[string]any{
+		"launchType": "FARGATE", "deploymentMinimumHealthyPercent": 100.0, "deploymentMaximumPercent": 200.0,
+		"deploymentCircuitBreaker.enable": true, "deploymentCircuitBreaker.rollback": true,
+		"networkConfiguration.assignPublicIp": false, "desiredCount": 2.0, "name": "api",
+		"healthCheckGracePeriodSeconds": 60.0,
+	}
+	for k, want := range checks {
+		if got := prop(svc, k).V; got != want {
+			t.Errorf("service %s = %v, want %v", k, got, want)
+		}
+	}
+	subnets := prop(svc, "networkConfiguration.subnets").ArrayValue()
+	if len(subnets) != 2 || subnets[0].StringValue() != "subnet-a" {
+		t.Errorf("service subnets = %v, want the private subnets", subnets)
+	}
+	if lbs := prop(svc, "loadBalancers").ArrayValue(); len(lbs) != 1 || lbs[0].ObjectValue()["containerPort"].NumberValue() != 8080 {
+		t.Errorf("service load balancers = %v", lbs)
+	}
+	if !res.dependsOn(t, svc, "taskDefinition", tTaskDef, "api-task") {
+		t.Errorf("service does not depend on its task definition")
+	}
+	if !containsURN(svc.Deps, res.find(t, tRule, "api-rule").URN) {
+		t.Errorf("service does not wait for its listener rule: %v", svc.Deps)
+	}
+
+	tg := res.find(t, tTG, "api-tg")
+	for k, want := range map[string]any{"targetType": "ip", "port": 8080.0, "protocol": "HTTP", "healthCheck.path": "/healthz", "healthCheck.interval": 15.0, "vpcId": "vpc-1"} {
+		if got := prop(tg, k).V; got != want {
+			t.Errorf("target group %s = %v, want %v", k, got, want)
+		}
+	}
+	if !prop(tg, "name").IsNull() {
+		t.Errorf("target group name is set (%v); it must be auto-named to stay within 32 characters on replacement", prop(tg, "name"))
+	}
+	rule := res.find(t, tRule, "api-rule")
+	conds, _ := json.Marshal(prop(rule, "conditions").Mappable())
+	if want := `[{"hostHeader":{"values":["api.example.com"]}},{"pathPattern":{"values":["/v1","/v1/*"]}}]`; string(conds) != want {
+		t.Errorf("listener rule conditions = %s, want %s", conds, want)
+	}
+	if pr := prop(rule, "priority").NumberValue(); pr < 1 || pr > 50000 {
+		t.Errorf("listener rule priority = %v", pr)
+	}
+	if prop(rule, "listenerArn").StringValue() != fullStack().Provider.Network.ListenerArn {
+		t.Errorf("listener rule is not on the configured listener")
+	}
+
+	st := res.find(t, tScTarget, "api-scaling")
+	if prop(st, "minCapacity").NumberValue() != 2 || prop(st, "maxCapacity").NumberValue() != 6 ||
+		prop(st, "resourceId").StringValue() != "service/orders-prod/api" {
+		t.Errorf("scaling target = %v", st.Inputs)
+	}
+	sp := res.find(t, tScPolicy, "api-cpu")
+	if prop(sp, "targetTrackingScalingPolicyConfiguration.targetValue").NumberValue() != 60 ||
+		prop(sp, "targetTrackingScalingPolicyConfiguration.predefinedMetricSpecification.predefinedMetricType").StringValue() != "ECSServiceAverageCPUUtilization" {
+		t.Errorf("scaling policy = %v", sp.Inputs)
+	}
+
+	sg := res.find(t, tSG, "api-sg")
+	ing, _ := json.Marshal(prop(sg, "ingress").Mappable())
+	if !strings.Contains(string(ing), `"cidrBlocks":["10.20.0.0/16"]`) || !strings.Contains(string(ing), `"fromPort":8080`) {
+		t.Errorf("service security group ingress = %s", ing)
+	}
+	if res.outputs["api.url"] != "https://api.example.com/v1" || res.outputs["api.serviceName"] != "api" {
+		t.Errorf("outputs: url %q serviceName %q", res.outputs["api.url"], res.outputs["api.serviceName"])
+	}
+}
+
+func containsURN(l []string, u string) bool {
+	for _, x := range l {
+		if x == u {
+			return true
+		}
+	}
+	return false
+}
+
+func TestWorker(t *testing.T) {
+	res := run(t, fullStack())
+	svc := res.find(t, tService, "worker")
+	if prop(svc, "launchType").StringValue() != "FARGATE" || !prop(svc, "loadBalancers").IsNull() || !prop(svc, "healthCheckGracePeriodSeconds").IsNull() {
+		t.Errorf("worker service = %v", svc.Inputs)
+	}
+	td := res.find(t, tTaskDef, "worker-task")
+	if td.Inputs["containerDefinitions"].IsSecret() {
+		t.Errorf("worker containerDefinitions is secret although nothing in it is sensitive")
+	}
+	cd := containerDefs(t, td)[0]
+	if len(cd.PortMappings) != 0 || cd.Environment[0].Value != "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-prod-orders-queue" {
+		t.Errorf("worker container = %+v", cd)
+	}
+	if prop(td, "cpu").StringValue() != "256" || prop(td, "memory").StringValue() != "512" {
+		t.Errorf("worker size = %v/%v", prop(td, "cpu"), prop(td, "memory"))
+	}
+	if res.outputs["worker.serviceName"] != "worker" {
+		t.Errorf("worker.serviceName = %q", res.outputs["worker.serviceName"])
+	}
+	for _, x := range res.byComponent()["worker"] {
+		if x.Type == tTG || x.Type == tRule || x.Type == tDiscovery {
+			t.Errorf("worker has a %s", x.Type)
+		}
+	}
+}
+
+func TestCronJob(t *testing.T) {
+	res := run(t, fullStack())
+	s := res.find(t, tSchedule, "nightly-schedule")
+	for k, want := range map[string]any{
+		"name":                                   "orders-prod-nightly",
+		"scheduleExpression":                     "cron(0 3 ? * 2-6 *)",
+		"flexibleTimeWindow.mode":                "OFF",
+		"target.arn":                             "arn:aws:mock:eu-west-1:123456789012:cluster",
+		"target.roleArn":                         "arn:aws:iam::123456789012:role/orders-prod-nightly-sched",
+		"target.ecsParameters.launchType":        "FARGATE",
+		"target.ecsParameters.taskDefinitionArn": "arn:aws:ecs:eu-west-1:123456789012:task-definition/orders-prod-nightly:1",
+		"target.ecsParameters.networkConfiguration.assignPublicIp": false,
+	} {
+		if got := prop(s, k).V; got != want {
+			t.Errorf("schedule %s = %v, want %v", k, got, want)
+		}
+	}
+	pol := decodeObject(t, prop(res.find(t, tRolePolicy, "nightly-scheduler"), "policy"))
+	b, _ := json.Marshal(pol)
+	for _, want := range []string{`"Action":"ecs:RunTask"`, `"Resource":"arn:aws:ecs:eu-west-1:123456789012:task-definition/orders-prod-nightly:*"`,
+		`"Action":"iam:PassRole"`, "role/orders-prod-nightly-exec", "role/orders-prod-nightly-task"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("scheduler policy %s lacks %s", b, want)
+		}
+	}
+	trust := decodeObject(t, prop(res.find(t, tRole, "nightly-scheduler"), "assumeRolePolicy"))
+	if b, _ := json.Marshal(trust); !strings.Contains(string(b), "scheduler.amazonaws.com") {
+		t.Errorf("scheduler role trust = %s", b)
+	}
+	cd := containerDefs(t, res.find(t, tTaskDef, "nightly-task"))[0]
+	if !reflect.DeepEqual(cd.Command, []string{"report", "--since", "24h"}) {
+		t.Errorf("cron command = %v", cd.Command)
+	}
+	if res.outputs["nightly.ruleName"] != "orders-prod-nightly" {
+		t.Errorf("nightly.ruleName = %q", res.outputs["nightly.ruleName"])
+	}
+}
+
+func TestDatabase(t *testing.T) {
+	res := run(t, fullStack())
+	db := res.find(t, tRDS, "users-db")
+	for k, want := range map[string]any{
+		"identifier": "orders-prod-users-db", "engine": "postgres", "engineVersion": "16.4", "instanceClass": "db.t4g.medium",
+		"allocatedStorage": 50.0, "storageEncrypted": true, "deletionProtection": true, "backupRetentionPeriod": 14.0,
+		"manageMasterUserPassword": true, "publiclyAccessible": false, "multiAz": true, "skipFinalSnapshot": false,
+		"finalSnapshotIdentifier": "orders-prod-users-db-final", "port": 5432.0,
+	} {
+		if got := prop(db, k).V; got != want {
+			t.Errorf("rds %s = %v, want %v", k, got, want)
+		}
+	}
+	if !prop(db, "password").IsNull() {
+		t.Errorf("rds password is set; RDS must manage it")
+	}
+	if !res.dependsOn(t, db, "dbSubnetGroupName", tRDSSubnets, "users-db-subnets") {
+		t.Errorf("rds does not use its subnet group")
+	}
+	sg := res.find(t, tSG, "users-db-sg")
+	ing, _ := json.Marshal(prop(sg, "ingress").Mappable())
+	if !strings.Contains(string(ing), `"fromPort":5432`) || !strings.Contains(string(ing), `"securityGroups":["sg-workloads"]`) || strings.Contains(string(ing), "cidr") {
+		t.Errorf("database ingress = %s, want 5432 from the workloads group only", ing)
+	}
+	for k, want := range map[string]string{
+		"users-db.endpoint":  "users-db.abc123.eu-west-1.rds.amazonaws.com:5432",
+		"users-db.address":   "users-db.abc123.eu-west-1.rds.amazonaws.com",
+		"users-db.port":      "5432",
+		"users-db.secretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-users-db-AbCdEf",
+	} {
+		if res.outputs[k] != want {
+			t.Errorf("%s = %q, want %q", k, res.outputs[k], want)
+		}
+	}
+
+	// deletionProtection can be turned off explicitly; the default is on.
+	r := fullStack()
+	r.Components[3].Spec["deletionProtection"] = false
+	res = run(t, r)
+	if prop(res.find(t, tRDS, "users-db"), "deletionProtection").BoolValue() {
+		t.Errorf("deletionProtection false was ignored")
+	}
+}
+
+func TestCache(t *testing.T) {
+	res := run(t, fullStack())
+	rg := res.find(t, tRG, "sessions")
+	for k, want := range map[string]any{
+		"replicationGroupId": "orders-prod-sessions", "engine": "valkey", "nodeType": "cache.t4g.small", "numCacheClusters": 2.0,
+		"automaticFailoverEnabled": true, "multiAzEnabled": true, "atRestEncryptionEnabled": true, "transitEncryptionEnabled": true,
+		"port": 6379.0,
+	} {
+		if got := prop(rg, k).V; got != want {
+			t.Errorf("replication group %s = %v, want %v", k, got, want)
+		}
+	}
+	if prop(rg, "description").StringValue() == "" {
+		t.Errorf("replication group has no description")
+	}
+	if res.outputs["sessions.endpoint"] != "master.sessions.cache.amazonaws.com" || res.outputs["sessions.port"] != "6379" {
+		t.Errorf("cache outputs = %q %q", res.outputs["sessions.endpoint"], res.outputs["sessions.port"])
+	}
+
+	r := fullStack()
+	r.Components[4].Spec["nodes"] = int64(1)
+	rg = run(t, r).find(t, tRG, "sessions")
+	if prop(rg, "automaticFailoverEnabled").BoolValue() || prop(rg, "multiAzEnabled").BoolValue() {
+		t.Errorf("one node cannot fail over: %v", rg.Inputs)
+	}
+}
+
+func TestQueue(t *testing.T) {
+	res := run(t, fullStack())
+	q := res.find(t, tQueue, "orders-queue")
+	dlq := res.find(t, tQueue, "orders-queue-dlq")
+	for k, want := range map[string]any{"name": "orders-prod-orders-queue", "fifoQueue": false, "sqsManagedSseEnabled": true,
+		"visibilityTimeoutSeconds": 60.0, "messageRetentionSeconds": 345600.0} {
+		if got := prop(q, k).V; got != want {
+			t.Errorf("queue %s = %v, want %v", k, got, want)
+		}
+	}
+	for k, want := range map[string]any{"name": "orders-prod-orders-queue-dlq", "fifoQueue": false, "messageRetentionSeconds": 1209600.0, "sqsManagedSseEnabled": true} {
+		if got := prop(dlq, k).V; got != want {
+			t.Errorf("dlq %s = %v, want %v", k, got, want)
+		}
+	}
+	redrive := decodeObject(t, prop(q, "redrivePolicy"))
+	if redrive["maxReceiveCount"] != 5.0 || redrive["deadLetterTargetArn"] != "arn:aws:sqs:eu-west-1:123456789012:orders-prod-orders-queue-dlq" {
+		t.Errorf("redrive policy = %v", redrive)
+	}
+	if !res.dependsOn(t, q, "redrivePolicy", tQueue, "orders-queue-dlq") {
+		t.Errorf("queue redrive policy does not depend on the dlq")
+	}
+	for k, want := range map[string]string{
+		"orders-queue.url":  "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-prod-orders-queue",
+		"orders-queue.arn":  "arn:aws:sqs:eu-west-1:123456789012:orders-prod-orders-queue",
+		"orders-queue.name": "orders-prod-orders-queue",
+	} {
+		if res.outputs[k] != want {
+			t.Errorf("%s = %q, want %q", k, res.outputs[k], want)
+		}
+	}
+
+	// FIFO: both queues FIFO with .fifo names; no deadLetter: no DLQ.
+	r := fullStack()
+	r.Components = []stacks.Component{{Name: "jobs", Kind: stacks.KindQueue, Spec: map[string]any{"fifo": true, "deadLetter": map[string]any{"maxReceives": 3.0}}},
+		{Name: "plain", Kind: stacks.KindQueue, Spec: map[string]any{}}}
+	res = run(t, r)
+	if n := prop(res.find(t, tQueue, "jobs"), "name").StringValue(); n != "orders-prod-jobs.fifo" {
+		t.Errorf("fifo queue name = %q", n)
+	}
+	fd := res.find(t, tQueue, "jobs-dlq")
+	if prop(fd, "name").StringValue() != "orders-prod-jobs-dlq.fifo" || !prop(fd, "fifoQueue").BoolValue() {
+		t.Errorf("fifo dlq = %v", fd.Inputs)
+	}
+	if c := typeCounts(res.byComponent()["plain"]); !reflect.DeepEqual(c, map[string]int{tQueue: 1}) {
+		t.Errorf("queue without deadLetter: %v", c)
+	}
+}
+
+func TestBucket(t *testing.T) {
+	res := run(t, fullStack())
+	b := res.find(t, tBucket, "assets")
+	if prop(b, "bucket").StringValue() != "orders-prod-assets" || prop(b, "forceDestroy").BoolValue() {
+		t.Errorf("bucket = %v", b.Inputs)
+	}
+	pab := res.find(t, tPAB, "assets-public-access")
+	for _, k := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
+		if !prop(pab, k).BoolValue() {
+			t.Errorf("public access block %s is not true", k)
+		}
+	}
+	if prop(res.find(t, tVersioning, "assets-versioning"), "versioningConfiguration.status").StringValue() != "Enabled" {
+		t.Errorf("versioning not enabled")
+	}
+	sse, _ := json.Marshal(prop(res.find(t, tSSE, "assets-encryption"), "rules").Mappable())
+	if !strings.Contains(string(sse), `"sseAlgorithm":"AES256"`) {
+		t.Errorf("encryption rules = %s", sse)
+	}
+	if prop(res.find(t, tOwnership, "assets-ownership"), "rule.objectOwnership").StringValue() != "BucketOwnerEnforced" {
+		t.Errorf("ownership is not BucketOwnerEnforced")
+	}
+	lc, _ := json.Marshal(prop(res.find(t, tLifecycle, "assets-lifecycle"), "rules").Mappable())
+	for _, want := range []string{`"daysAfterInitiation":7`, `"noncurrentDays":30`, `"expiration":{"days":90}`} {
+		if !strings.Contains(string(lc), want) {
+			t.Errorf("lifecycle %s lacks %s", lc, want)
+		}
+	}
+	pol := decodeObject(t, prop(res.find(t, tBPolicy, "assets-policy"), "policy"))
+	pb, _ := json.Marshal(pol)
+	if !strings.Contains(string(pb), `"aws:SecureTransport":"false"`) || !strings.Contains(string(pb), `"Effect":"Deny"`) || strings.Contains(string(pb), "GetObject") {
+		t.Errorf("bucket policy = %s", pb)
+	}
+	if res.outputs["assets.name"] != "orders-prod-assets" || res.outputs["assets.arn"] != "arn:aws:s3:::orders-prod-assets" {
+		t.Errorf("bucket outputs = %q %q", res.outputs["assets.name"], res.outputs["assets.arn"])
+	}
+
+	r := fullStack()
+	r.Components[6].Spec = map[string]any{"public": true, "name": "acme-public-assets"}
+	res = run(t, r)
+	pab = res.find(t, tPAB, "assets-public-access")
+	if prop(pab, "blockPublicPolicy").BoolValue() || !prop(pab, "blockPublicAcls").BoolValue() {
+		t.Errorf("public bucket access block = %v", pab.Inputs)
+	}
+	if prop(res.find(t, tBucket, "assets"), "bucket").StringValue() != "acme-public-assets" {
+		t.Errorf("explicit bucket name ignored")
+	}
+	if prop(res.find(t, tVersioning, "assets-versioning"), "versioningConfiguration.status").StringValue() != "Suspended" {
+		t.Errorf("versioning off should be Suspended")
+	}
+}
+
+func TestTopic(t *testing.T) {
+	res := run(t, fullStack())
+	tp := res.find(t, tTopic, "events")
+	if prop(tp, "name").StringValue() != "orders-prod-events" || prop(tp, "fifoTopic").BoolValue() {
+		t.Errorf("topic = %v", tp.Inputs)
+	}
+	sub := res.find(t, tSub, "events-to-orders-queue")
+	if prop(sub, "protocol").StringValue() != "sqs" || prop(sub, "endpoint").StringValue() != "arn:aws:sqs:eu-west-1:123456789012:orders-prod-orders-queue" {
+		t.Errorf("queue subscription = %v", sub.Inputs)
+	}
+	if !res.dependsOn(t, sub, "endpoint", tQueue, "orders-queue") || !res.dependsOn(t, sub, "topic", tTopic, "events") {
+		t.Errorf("subscription dependencies = %v", sub.PropDeps)
+	}
+	var https *registered
+	for _, x := range res.byComponent()["events"] {
+		if x.Type == tSub && prop(x, "protocol").StringValue() == "https" {
+			https = x
+		}
+	}
+	if https == nil || prop(https, "endpoint").StringValue() != "https://hooks.example.com/orders" {
+		t.Errorf("https subscription missing")
+	}
+	qp := res.find(t, tQPolicy, "orders-queue-sns")
+	pol := decodeObject(t, prop(qp, "policy"))
+	b, _ := json.Marshal(pol)
+	if !strings.Contains(string(b), `"aws:SourceArn":["arn:aws:sns:eu-west-1:123456789012:orders-prod-events"]`) || !strings.Contains(string(b), `"Service":"sns.amazonaws.com"`) {
+		t.Errorf("queue policy = %s", b)
+	}
+	if !res.dependsOn(t, qp, "policy", tTopic, "events") {
+		t.Errorf("queue policy does not depend on the topic")
+	}
+	if res.outputs["events.arn"] != "arn:aws:sns:eu-west-1:123456789012:orders-prod-events" {
+		t.Errorf("events.arn = %q", res.outputs["events.arn"])
+	}
+}
+
+// TestOutputs checks every kind exports exactly its documented outputs.
+func TestOutputs(t *testing.T) {
+	res := run(t, fullStack())
+	var want []string
+	for _, c := range fullStack().Components {
+		for _, o := range c.Kind.Outputs() {
+			want = append(want, c.Name+"."+o)
+		}
+	}
+	var got []string
+	for k, v := range res.outputs {
+		got = append(got, k)
+		if v == "" {
+			t.Errorf("output %s is empty", k)
+		}
+		if res.secret[k] {
+			t.Errorf("output %s is secret; none of the outputs carry secrets", k)
+		}
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("outputs = %v, want %v", got, want)
+	}
+}
+
+// TestSecretReferenceOutput: a reference whose value is secret stays
+// secret where it is used.
+func TestSensitiveOnlyWhereUsed(t *testing.T) {
+	r := fullStack()
+	r.Components[1].Spec["env"] = map[string]any{"TOKEN": &stacks.Sensitive{Clear: "tok", Hash: "sensitive:x"}}
+	res := run(t, r)
+	td := res.find(t, tTaskDef, "worker-task")
+	if !td.Inputs["containerDefinitions"].IsSecret() {
+		t.Errorf("*Sensitive env value not secret")
+	}
+	if td := res.find(t, tTaskDef, "nightly-task"); td.Inputs["containerDefinitions"].IsSecret() {
+		t.Errorf("nightly task definition became secret")
+	}
+}
+
+// TestDeterministic registers the same model twice and compares.
+func TestDeterministic(t *testing.T) {
+	sig := func(res *runResult) []string {
+		var out []string
+		for _, x := range res.res {
+			b, _ := json.Marshal(x.Inputs.Mappable())
+			out = append(out, x.URN+" "+string(b))
+		}
+		sort.Strings(out)
+		return out
+	}
+	a, b := sig(run(t, fullStack())), sig(run(t, fullStack()))
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("two registrations of the same model differ")
+	}
+}
+
+func TestNoNetworkNeeded(t *testing.T) {
+	r := &stacks.Resolved{Stack: "media", Environment: "dev", Provider: stacks.Provider{Name: "aws", Region: "us-east-1"},
+		Components: []stacks.Component{{Name: "uploads", Kind: stacks.KindBucket, Spec: map[string]any{}}}}
+	res := run(t, r)
+	if c := typeCounts(res.byComponent()[""]); len(c) != 0 {
+		t.Errorf("shared resources without services: %v", c)
+	}
+	if len(res.calls) != 0 {
+		t.Errorf("invokes without services: %v", res.calls)
+	}
+}
