@@ -1,0 +1,436 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/deployer/pulumirun"
+	"panka.dev/panka/stacks"
+	"panka.dev/panka/statestore"
+)
+
+// Engine runs Pulumi for one stack/environment. *pulumirun.Runner satisfies it.
+type Engine interface {
+	RecoverStale(ctx context.Context) (*pulumirun.Recovery, error)
+	Up(ctx context.Context, onEvent func(pulumirun.Event)) (*pulumirun.Result, error)
+	Destroy(ctx context.Context, onEvent func(pulumirun.Event)) (*pulumirun.Result, error)
+}
+
+// Source says where the desired model came from (recorded in history).
+type Source struct {
+	Commit  string
+	Ref     string
+	Author  string
+	Message string
+	Dirty   bool
+}
+
+// Request is one deployment.
+type Request struct {
+	Key       statestore.Key
+	Operation string // statestore.OpApply, OpDestroy, OpRollback, OpPromote
+	// Desired is the model to deploy; nil destroys everything.
+	Desired *stacks.Resolved
+	Source  Source
+	// Vars are the recorded variable values (secrets as keyed hashes).
+	Vars map[string]string
+	// TargetComponents limits the deployment to these components; the
+	// others keep their deployed spec.
+	TargetComponents []string
+	AllowDestroy     bool
+	AllowReplace     bool
+	// Saved, when set, is a saved plan that must still be current.
+	Saved *planner.Saved
+	// FromCommit/ToCommit (rollback) and FromEnvironment (promote) are recorded.
+	FromCommit, ToCommit, FromEnvironment string
+	// Header fields for the plan that only the caller knows.
+	PlanHeader planner.Header
+}
+
+// Runtime are the services and callbacks a deployment uses.
+type Runtime struct {
+	Store statestore.Store
+	// NewEngine builds the engine for the model to deploy (nil for destroy:
+	// the engine destroys what its state holds).
+	NewEngine func(ctx context.Context, desired *stacks.Resolved) (Engine, error)
+	// Confirm is asked when the plan has changes; nil means auto-approve.
+	Confirm func(p *planner.Result) (bool, error)
+	// OnPlan receives the plan before confirmation (to show it).
+	OnPlan func(p *planner.Result)
+	// OnEvent receives engine progress.
+	OnEvent func(pulumirun.Event)
+	// Logf reports notable steps (recovery of a killed run, skipped engine).
+	Logf func(format string, args ...any)
+	// HealthCheck runs after a successful engine run (may be nil).
+	HealthCheck func(ctx context.Context, desired *stacks.Resolved, outputs map[string]map[string]any) error
+	// SecretKey keys the hashes of sensitive outputs in state.
+	SecretKey []byte
+
+	LockID       string
+	User, Host   string
+	CIRunURL     string
+	PankaVersion string
+	Now          func() time.Time
+}
+
+// Result is what a deployment did.
+type Result struct {
+	Plan       *planner.Result
+	Deployment *statestore.Deployment // nil when nothing was applied (declined or no changes recorded)
+	Recovery   *pulumirun.Recovery
+	Declined   bool
+	// EngineSkipped is true when the plan had no changes and the engine was not run.
+	EngineSkipped bool
+}
+
+// ErrDeclined is returned when the user does not confirm.
+var ErrDeclined = errors.New("apply cancelled: the plan was not confirmed")
+
+// ProtectedError lists data-holding components a plan would delete or
+// replace without permission.
+type ProtectedError struct {
+	Deletes  []string // need --allow-destroy
+	Replaces []string // need --allow-replace
+}
+
+func (e *ProtectedError) Error() string {
+	var parts []string
+	if len(e.Deletes) > 0 {
+		parts = append(parts, fmt.Sprintf("would delete %s (data is lost); re-run with --allow-destroy if that is intended", strings.Join(e.Deletes, ", ")))
+	}
+	if len(e.Replaces) > 0 {
+		parts = append(parts, fmt.Sprintf("would replace %s (the old resource and its data are deleted); re-run with --allow-replace if that is intended", strings.Join(e.Replaces, ", ")))
+	}
+	return "refusing to deploy: the plan " + strings.Join(parts, "; and it ") + ". Nothing was changed."
+}
+
+// CheckProtection returns a *ProtectedError when p deletes or replaces a
+// data-holding component without the matching permission.
+func CheckProtection(p *planner.Result, allowDestroy, allowReplace bool) error {
+	e := &ProtectedError{}
+	for _, c := range p.Changes {
+		if !c.DataLoss {
+			continue
+		}
+		what := fmt.Sprintf("%s %q", c.Kind, c.Component)
+		switch c.Action {
+		case planner.ActionDelete:
+			if !allowDestroy {
+				e.Deletes = append(e.Deletes, what)
+			}
+		case planner.ActionReplace:
+			if !allowReplace {
+				why := ""
+				if len(c.ReplaceReasons) > 0 {
+					why = " (" + strings.Join(c.ReplaceReasons, ", ") + " changed)"
+				}
+				e.Replaces = append(e.Replaces, what+why)
+			}
+		}
+	}
+	if len(e.Deletes)+len(e.Replaces) == 0 {
+		return nil
+	}
+	return e
+}
+
+// Run performs the deployment. ctx should be the lease's context, so a lost
+// lease stops the engine.
+func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
+	if rt.Now == nil {
+		rt.Now = time.Now
+	}
+	logf := rt.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	state, version, err := rt.Store.Get(ctx, req.Key)
+	switch {
+	case errors.Is(err, statestore.ErrNotFound):
+		state, version = nil, ""
+	case err != nil:
+		return nil, fmt.Errorf("read state of %s: %w", req.Key, err)
+	}
+	var deployed *stacks.Resolved
+	if state != nil && len(state.Spec) > 0 && string(state.Spec) != "null" {
+		if deployed, err = planner.DecodeModel(state.Spec); err != nil {
+			return nil, fmt.Errorf("read the deployed spec in the state of %s: %w", req.Key, err)
+		}
+	}
+	desired := req.Desired
+	if len(req.TargetComponents) > 0 {
+		if desired, err = Targeted(desired, deployed, req.TargetComponents); err != nil {
+			return nil, err
+		}
+	}
+	header := req.PlanHeader
+	header.Stack, header.Environment = req.Key.Stack, req.Key.Environment
+	header.Destroy = desired == nil
+	if state != nil {
+		header.Deployed = DeployedHeader(state)
+	}
+	p := planner.Plan(desired, deployed, planner.Options{Header: header})
+	res := &Result{Plan: p}
+	if req.Saved != nil {
+		serial := int64(0)
+		if state != nil {
+			serial = state.Serial
+		}
+		hash := ""
+		if desired != nil {
+			hash = desired.Hash()
+		}
+		if err := req.Saved.Check(serial, hash); err != nil {
+			return res, err
+		}
+	}
+	if err := CheckProtection(p, req.AllowDestroy, req.AllowReplace); err != nil {
+		if rt.OnPlan != nil {
+			rt.OnPlan(p)
+		}
+		return res, err
+	}
+	if rt.OnPlan != nil {
+		rt.OnPlan(p)
+	}
+	if desired == nil && state == nil {
+		return res, fmt.Errorf("%s has no state: nothing to destroy", req.Key)
+	}
+	upToDate := !p.HasChanges() && state != nil && state.Status == statestore.StatusDeployed
+	if !upToDate && rt.Confirm != nil && p.HasChanges() {
+		ok, err := rt.Confirm(p)
+		if err != nil {
+			return res, err
+		}
+		if !ok {
+			res.Declined = true
+			return res, ErrDeclined
+		}
+	}
+
+	started := rt.Now()
+	rec := &statestore.Deployment{
+		SchemaVersion: statestore.SchemaVersion, ID: uuid.NewString(),
+		Stack: req.Key.Stack, Environment: req.Key.Environment, Operation: req.Operation,
+		Commit: req.Source.Commit, Ref: req.Source.Ref, CommitAuthor: req.Source.Author,
+		CommitMessage: req.Source.Message, Dirty: req.Source.Dirty,
+		FromCommit: req.FromCommit, ToCommit: req.ToCommit, FromEnvironment: req.FromEnvironment,
+		User: rt.User, Host: rt.Host, CIRunURL: rt.CIRunURL, PankaVersion: rt.PankaVersion,
+		Vars: req.Vars, StartedAt: started, LockID: rt.LockID,
+		Changes: &statestore.ChangeSummary{Create: p.Summary.Create, Update: p.Summary.Update, Replace: p.Summary.Replace, Delete: p.Summary.Delete},
+	}
+	if desired != nil {
+		rec.Spec = desired.Canonical()
+	}
+
+	var outputs map[string]map[string]any
+	var runErr error
+	if upToDate {
+		res.EngineSkipped = true
+		logf("no changes: the deployed spec already matches; recording the deployment without running the engine")
+		outputs = state.Outputs
+	} else {
+		outputs, runErr = runEngine(ctx, rt, req, desired, res, logf)
+	}
+	rec.EndedAt = rt.Now()
+	next := nextState(state, req, rec, desired, outputs, runErr, ctx)
+	rec.Serial = next.Serial
+	rec.Result = next.LastDeployment.Result
+	if runErr != nil {
+		rec.Error = runErr.Error()
+	}
+	if rec.Result == statestore.ResultSucceeded {
+		rec.Outputs = outputs
+	}
+	// State must be recorded even when ctx was cancelled (Ctrl-C, lost lease).
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := rt.Store.AppendHistory(wctx, req.Key, rec); err != nil {
+		return res, errors.Join(runErr, fmt.Errorf("record the deployment in history: %w", err))
+	}
+	if _, err := rt.Store.Put(wctx, req.Key, next, version); err != nil {
+		return res, errors.Join(runErr, fmt.Errorf("write state of %s: %w", req.Key, err))
+	}
+	res.Deployment = rec
+	return res, runErr
+}
+
+func runEngine(ctx context.Context, rt Runtime, req Request, desired *stacks.Resolved, res *Result, logf func(string, ...any)) (map[string]map[string]any, error) {
+	eng, err := rt.NewEngine(ctx, desired)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := eng.(interface{ Close() error }); ok {
+		defer c.Close()
+	}
+	rec, err := eng.RecoverStale(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("clear what an earlier, killed run left behind: %w", err)
+	}
+	if rec != nil && !rec.Empty() {
+		res.Recovery = rec
+		logf("an earlier run of %s was killed; holding the lease, panka cleared %s", req.Key, rec.String())
+	}
+	onEvent := rt.OnEvent
+	if onEvent == nil {
+		onEvent = func(pulumirun.Event) {}
+	}
+	if desired == nil {
+		if _, err := eng.Destroy(ctx, onEvent); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	out, err := eng.Up(ctx, onEvent)
+	if err != nil {
+		return nil, err
+	}
+	outputs := GroupOutputs(out.Outputs, rt.SecretKey)
+	if rt.HealthCheck != nil {
+		if err := rt.HealthCheck(ctx, desired, outputs); err != nil {
+			return outputs, fmt.Errorf("health check: %w", err)
+		}
+	}
+	return outputs, nil
+}
+
+// nextState builds the state to write after a run.
+func nextState(prev *statestore.State, req Request, rec *statestore.Deployment, desired *stacks.Resolved, outputs map[string]map[string]any, runErr error, ctx context.Context) *statestore.State {
+	next := &statestore.State{SchemaVersion: statestore.SchemaVersion, Stack: req.Key.Stack, Environment: req.Key.Environment, UpdatedAt: rec.EndedAt}
+	if prev != nil {
+		next.Serial = prev.Serial
+		next.LastSuccessful = prev.LastSuccessful
+		next.Spec = prev.Spec
+		next.Outputs = prev.Outputs
+		next.Resources = prev.Resources
+		next.LastDriftCheck = prev.LastDriftCheck
+	}
+	next.Serial++
+	r := *rec
+	r.Spec = nil // the spec lives in state.Spec and in the history record
+	r.Outputs = nil
+	r.Serial = next.Serial
+	switch {
+	case runErr == nil:
+		r.Result = statestore.ResultSucceeded
+		if desired == nil {
+			next.Status = statestore.StatusDestroyed
+			next.Spec, next.Outputs, next.Resources = nil, nil, statestore.ResourceSummary{}
+		} else {
+			next.Status = statestore.StatusDeployed
+			next.Spec = desired.Canonical()
+			next.Outputs = outputs
+			next.Resources = summarize(desired)
+		}
+		last := r
+		next.LastSuccessful = &last
+	case errors.Is(runErr, context.Canceled) || ctx.Err() != nil:
+		r.Result = statestore.ResultInterrupted
+		r.Error = runErr.Error()
+		next.Status = statestore.StatusFailed
+	default:
+		r.Result = statestore.ResultFailed
+		r.Error = runErr.Error()
+		next.Status = statestore.StatusFailed
+	}
+	next.LastDeployment = &r
+	return next
+}
+
+func summarize(r *stacks.Resolved) statestore.ResourceSummary {
+	s := statestore.ResourceSummary{Components: len(r.Components), ByKind: map[string]int{}}
+	for _, c := range r.Components {
+		s.ByKind[string(c.Kind)]++
+	}
+	return s
+}
+
+// GroupOutputs turns stack outputs named "<component>.<output>" into
+// component -> output -> value; secret values become keyed hashes.
+func GroupOutputs(outs map[string]pulumirun.Output, key []byte) map[string]map[string]any {
+	res := map[string]map[string]any{}
+	for name, o := range outs {
+		comp, out, ok := strings.Cut(name, ".")
+		if !ok {
+			continue
+		}
+		if res[comp] == nil {
+			res[comp] = map[string]any{}
+		}
+		v := o.Value
+		if o.Secret {
+			b, _ := json.Marshal(v)
+			v = stacks.HashSensitive(key, name, string(b)).Hash
+		}
+		res[comp][out] = v
+	}
+	return res
+}
+
+// Targeted returns the model that deploys only the named components of
+// desired and keeps every other component as deployed.
+func Targeted(desired, deployed *stacks.Resolved, names []string) (*stacks.Resolved, error) {
+	if desired == nil {
+		return nil, errors.New("--target-component cannot be used with destroy")
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		if desired.Component(n) == nil && (deployed == nil || deployed.Component(n) == nil) {
+			return nil, fmt.Errorf("--target-component %s: no such component in %s/%s", n, desired.Stack, desired.Environment)
+		}
+		want[n] = true
+	}
+	out := *desired
+	out.Components = nil
+	seen := map[string]bool{}
+	if deployed != nil {
+		for _, c := range deployed.Components {
+			if want[c.Name] {
+				continue
+			}
+			out.Components = append(out.Components, c)
+			seen[c.Name] = true
+		}
+	}
+	for _, c := range desired.Components {
+		if want[c.Name] {
+			out.Components = append(out.Components, c)
+			seen[c.Name] = true
+		}
+	}
+	sort.Slice(out.Components, func(i, j int) bool { return out.Components[i].Name < out.Components[j].Name })
+	for _, c := range out.Components {
+		for _, d := range c.DependsOn {
+			if !seen[d] {
+				return nil, fmt.Errorf("--target-component: %s depends on %s, which is neither deployed nor targeted; add --target-component %s", c.Name, d, d)
+			}
+		}
+	}
+	return &out, nil
+}
+
+// DeployedHeader describes a state for plan headers.
+func DeployedHeader(st *statestore.State) planner.Deployed {
+	d := planner.Deployed{Serial: st.Serial, Status: st.Status}
+	rec := st.LastSuccessful
+	if rec == nil && st.LastDeployment != nil && st.LastDeployment.Result == statestore.ResultSucceeded {
+		rec = st.LastDeployment
+	}
+	if rec != nil {
+		d.Commit = rec.Commit
+		d.By = rec.User
+		if !rec.EndedAt.IsZero() {
+			at := rec.EndedAt.UTC()
+			d.At = &at
+		}
+	}
+	return d
+}

@@ -1,0 +1,227 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/deployer/pulumirun"
+	"panka.dev/panka/stacks"
+	"panka.dev/panka/statestore"
+	"panka.dev/panka/statestore/local"
+)
+
+// fakeEngine records calls and returns canned results; the real engine is
+// exercised end to end by the CLI tests.
+type fakeEngine struct {
+	upErr     error
+	outputs   map[string]pulumirun.Output
+	ups       int
+	destroys  int
+	recovered *pulumirun.Recovery
+	onUp      func()
+}
+
+func (e *fakeEngine) RecoverStale(context.Context) (*pulumirun.Recovery, error) {
+	return e.recovered, nil
+}
+
+func (e *fakeEngine) Up(ctx context.Context, _ func(pulumirun.Event)) (*pulumirun.Result, error) {
+	e.ups++
+	if e.onUp != nil {
+		e.onUp()
+	}
+	if e.upErr != nil {
+		return nil, e.upErr
+	}
+	return &pulumirun.Result{Outputs: e.outputs}, nil
+}
+
+func (e *fakeEngine) Destroy(context.Context, func(pulumirun.Event)) (*pulumirun.Result, error) {
+	e.destroys++
+	return &pulumirun.Result{}, nil
+}
+
+func model(comps ...stacks.Component) *stacks.Resolved {
+	return &stacks.Resolved{Stack: "shop", Environment: "dev", Provider: stacks.Provider{Name: "local"}, Components: comps}
+}
+
+func comp(name string, kind stacks.Kind, spec map[string]any, deps ...string) stacks.Component {
+	return stacks.Component{Name: name, Kind: kind, Spec: spec, DependsOn: deps}
+}
+
+func newRuntime(t *testing.T, eng *fakeEngine) (Runtime, statestore.Store) {
+	t.Helper()
+	store, err := local.New(local.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	return Runtime{
+		Store:     store,
+		NewEngine: func(context.Context, *stacks.Resolved) (Engine, error) { return eng, nil },
+		User:      "alice@example.com", Host: "laptop", PankaVersion: "test", LockID: "lock-1",
+		Now: func() time.Time { now = now.Add(time.Second); return now },
+	}, store
+}
+
+var key = statestore.Key{Stack: "shop", Environment: "dev"}
+
+func TestRunRecordsDeployments(t *testing.T) {
+	eng := &fakeEngine{outputs: map[string]pulumirun.Output{
+		"jobs.url":   {Value: "local://shop/dev/jobs"},
+		"db.address": {Value: "db.dev.shop.local", Secret: true},
+	}}
+	rt, store := newRuntime(t, eng)
+	ctx := context.Background()
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}), comp("db", stacks.KindDatabase, map[string]any{"engine": "postgres"}))
+
+	res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1, Source: Source{Commit: strings.Repeat("a", 40)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Deployment.Serial != 1 || res.Deployment.Result != statestore.ResultSucceeded || eng.ups != 1 {
+		t.Fatalf("first apply: serial %d result %s ups %d", res.Deployment.Serial, res.Deployment.Result, eng.ups)
+	}
+	st, _, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != statestore.StatusDeployed || st.LastSuccessful.Commit != strings.Repeat("a", 40) {
+		t.Errorf("state after apply: %+v", st)
+	}
+	if got := st.Outputs["jobs"]["url"]; got != "local://shop/dev/jobs" {
+		t.Errorf("queue url output = %v", got)
+	}
+	if got, _ := st.Outputs["db"]["address"].(string); !stacks.IsSensitive(got) || strings.Contains(got, "db.dev") {
+		t.Errorf("secret output stored as %q, want a keyed hash", got)
+	}
+
+	// Same model, new commit: nothing to change, the engine is not run, the
+	// new commit is recorded.
+	res, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1, Source: Source{Commit: strings.Repeat("b", 40)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.EngineSkipped || eng.ups != 1 || res.Deployment.Serial != 2 {
+		t.Errorf("no-op apply: skipped=%v ups=%d serial=%d", res.EngineSkipped, eng.ups, res.Deployment.Serial)
+	}
+
+	// A failing engine leaves state failed with the previous spec, and history
+	// records the failure.
+	eng.upErr = errors.New("provider exploded")
+	v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}), comp("db", stacks.KindDatabase, map[string]any{"engine": "postgres"}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2}); err == nil || !strings.Contains(err.Error(), "provider exploded") {
+		t.Fatalf("err = %v, want the engine's error", err)
+	}
+	st, _, _ = store.Get(ctx, key)
+	if st.Status != statestore.StatusFailed || st.Serial != 3 || st.LastSuccessful.Serial != 2 {
+		t.Errorf("state after failure: status %s serial %d lastSuccessful %d", st.Status, st.Serial, st.LastSuccessful.Serial)
+	}
+	deployed, _ := planner.DecodeModel(st.Spec)
+	if p := planner.Plan(v1, deployed, planner.Options{}); p.HasChanges() {
+		t.Errorf("state spec after a failed run should still be the last deployed one")
+	}
+	hist, err := store.History(ctx, key, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 3 || hist[0].Result != statestore.ResultFailed || hist[0].Error == "" {
+		t.Fatalf("history = %d records, newest %+v", len(hist), hist[0])
+	}
+
+	// The next run recovers.
+	eng.upErr = nil
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2}); err != nil {
+		t.Fatal(err)
+	}
+	st, _, _ = store.Get(ctx, key)
+	if st.Status != statestore.StatusDeployed || st.Serial != 4 {
+		t.Errorf("recovery: status %s serial %d", st.Status, st.Serial)
+	}
+}
+
+func TestRunInterruptedIsRecorded(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	eng.upErr = context.Canceled
+	eng.onUp = cancel // Ctrl-C while the engine runs
+	_, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: model(comp("jobs", stacks.KindQueue, map[string]any{}))})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	st, _, err := store.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastDeployment.Result != statestore.ResultInterrupted || st.Status != statestore.StatusFailed {
+		t.Errorf("interrupted run recorded as %s/%s", st.LastDeployment.Result, st.Status)
+	}
+}
+
+func TestDataProtection(t *testing.T) {
+	eng := &fakeEngine{}
+	rt, _ := newRuntime(t, eng)
+	ctx := context.Background()
+	v1 := model(comp("db", stacks.KindDatabase, map[string]any{"engine": "postgres"}), comp("api", stacks.KindMicroService, map[string]any{"image": "a"}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name         string
+		desired      *stacks.Resolved
+		allowDestroy bool
+		allowReplace bool
+		want         string
+	}{
+		{name: "delete database refused", desired: model(comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), want: `would delete Database "db"`},
+		{name: "replace database refused", desired: model(comp("db", stacks.KindDatabase, map[string]any{"engine": "mysql"}), comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), want: `would replace Database "db" (spec.engine changed)`},
+		{name: "destroy refused", desired: nil, want: `would delete Database "db"`},
+		{name: "delete allowed", desired: model(comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), allowDestroy: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := eng.ups + eng.destroys
+			op := statestore.OpApply
+			if tt.desired == nil {
+				op = statestore.OpDestroy
+			}
+			_, err := Run(ctx, rt, Request{Key: key, Operation: op, Desired: tt.desired, AllowDestroy: tt.allowDestroy, AllowReplace: tt.allowReplace})
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var pe *ProtectedError
+			if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want ProtectedError containing %q", err, tt.want)
+			}
+			if eng.ups+eng.destroys != before {
+				t.Errorf("engine ran although the plan was refused")
+			}
+		})
+	}
+}
+
+func TestTargeted(t *testing.T) {
+	deployed := model(comp("a", stacks.KindQueue, map[string]any{"fifo": false}), comp("b", stacks.KindQueue, map[string]any{"fifo": false}))
+	desired := model(comp("a", stacks.KindQueue, map[string]any{"fifo": true}), comp("b", stacks.KindQueue, map[string]any{"fifo": true}), comp("c", stacks.KindBucket, map[string]any{}, "a"))
+	got, err := Targeted(desired, deployed, []string{"b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Component("a").Spec["fifo"] != false || got.Component("b").Spec["fifo"] != true || got.Component("c") != nil {
+		t.Errorf("targeted model = %+v", got.Components)
+	}
+	if _, err := Targeted(desired, nil, []string{"c"}); err == nil || !strings.Contains(err.Error(), "add --target-component a") {
+		t.Errorf("missing dependency: err = %v", err)
+	}
+	if _, err := Targeted(desired, deployed, []string{"nope"}); err == nil || !strings.Contains(err.Error(), "no such component") {
+		t.Errorf("unknown component: err = %v", err)
+	}
+}
