@@ -1,0 +1,132 @@
+package s3_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"panka.dev/panka/statestore"
+	s3store "panka.dev/panka/statestore/s3"
+	"panka.dev/panka/statestore/testserver"
+)
+
+// flakyProxy forwards to the S3 test server but fails every other request:
+// alternately with a 503 SlowDown and by resetting the connection.
+func flakyProxy(t *testing.T, target string) (string, *atomic.Int64) {
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	orig := rp.Director
+	rp.Director = func(r *http.Request) {
+		host := r.Host // the client signed the proxy's host; keep it
+		orig(r)
+		r.Host = host
+	}
+	var n, failed atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch i := n.Add(1); {
+		case i%4 == 1:
+			failed.Add(1)
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`))
+		case i%4 == 3:
+			failed.Add(1)
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				if tc, ok := conn.(interface{ SetLinger(int) error }); ok {
+					_ = tc.SetLinger(0) // RST instead of FIN
+				}
+				_ = conn.Close()
+			}
+		default:
+			rp.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, &failed
+}
+
+func TestTransientErrorsAreRetried(t *testing.T) {
+	srv := testserver.S3(t)
+	bucket := testserver.NewBucket(t)
+	endpoint, failed := flakyProxy(t, srv.Endpoint)
+	c := s3store.NewClient(srv.AWSConfig(), s3store.ClientOptions{Endpoint: endpoint, UsePathStyle: true})
+	s, err := s3store.New(c, s3store.Options{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	v, err := s.Put(ctx, key, &statestore.State{Serial: 1}, "")
+	if err != nil {
+		t.Fatalf("Put through a flaky connection: %v", err)
+	}
+	for i := int64(2); i <= 6; i++ {
+		if v, err = s.Put(ctx, key, &statestore.State{Serial: i}, v); err != nil {
+			t.Fatalf("Put serial %d through a flaky connection: %v", i, err)
+		}
+		if err := s.AppendHistory(ctx, key, &statestore.Deployment{Serial: i, StartedAt: testTime}); err != nil {
+			t.Fatalf("AppendHistory serial %d through a flaky connection: %v", i, err)
+		}
+	}
+	st, gv, err := s.Get(ctx, key)
+	if err != nil || st.Serial != 6 || gv != v {
+		t.Fatalf("Get after retried writes: serial %v version %q (want 6 %q), %v", st, gv, v, err)
+	}
+	if failed.Load() < 5 {
+		t.Fatalf("only %d requests failed; the test did not exercise retries", failed.Load())
+	}
+	t.Logf("%d injected failures (503 SlowDown, connection reset) retried", failed.Load())
+}
+
+// replayAPI sends each PutObject twice, as a retry after a lost response
+// would: the second attempt meets the first one's object.
+type replayAPI struct{ *s3.Client }
+
+func (r replayAPI) PutObject(ctx context.Context, in *s3.PutObjectInput, opt ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	cp := *in
+	if _, err := r.Client.PutObject(ctx, &cp, opt...); err != nil {
+		return nil, err
+	}
+	if seeker, ok := in.Body.(interface {
+		Seek(int64, int) (int64, error)
+	}); ok {
+		_, _ = seeker.Seek(0, 0)
+	}
+	return r.Client.PutObject(ctx, in, opt...)
+}
+
+func TestRetriedConditionalWriteIsNotAConflict(t *testing.T) {
+	srv := testserver.S3(t)
+	bucket := testserver.NewBucket(t)
+	c := client(t, srv)
+	s, err := s3store.New(replayAPI{c}, s3store.Options{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	v, err := s.Put(ctx, key, &statestore.State{Serial: 1}, "")
+	if err != nil {
+		t.Fatalf("create whose request landed twice: %v", err)
+	}
+	if v, err = s.Put(ctx, key, &statestore.State{Serial: 2}, v); err != nil {
+		t.Fatalf("update whose request landed twice: %v", err)
+	}
+	if err := s.AppendHistory(ctx, key, &statestore.Deployment{Serial: 2, StartedAt: testTime}); err != nil {
+		t.Fatalf("history record whose request landed twice: %v", err)
+	}
+	st, gv, err := s.Get(ctx, key)
+	if err != nil || st.Serial != 2 || gv != v {
+		t.Fatalf("Get: %+v %q, %v; want serial 2 at version %q", st, gv, err, v)
+	}
+}

@@ -1,0 +1,524 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"golang.org/x/sync/errgroup"
+
+	"panka.dev/panka/statestore"
+)
+
+// API is the part of the S3 client the store uses (*s3.Client implements it).
+type API interface {
+	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+}
+
+// Server-side encryption settings (backend.sse).
+const (
+	SSENone = ""
+	SSES3   = "AES256"
+	SSEKMS  = "aws:kms"
+)
+
+// Errors specific to this backend, wrapped with the bucket and key.
+var (
+	ErrNoBucket     = errors.New("bucket does not exist")
+	ErrAccessDenied = errors.New("access denied")
+)
+
+// Options configure a Store.
+type Options struct {
+	Bucket string
+	// Prefix is backend.prefix: every key goes under it.
+	Prefix string
+	// SSE is "", "AES256" (SSE-S3) or "aws:kms" (SSE-KMS with KMSKeyID, or
+	// the account's default key when KMSKeyID is empty).
+	SSE      string
+	KMSKeyID string
+	// Concurrency bounds parallel reads of history records (default 8).
+	Concurrency int
+}
+
+// Store is the S3 backend. It is safe for concurrent use.
+type Store struct {
+	api    API
+	opts   Options
+	prefix string
+}
+
+var _ statestore.Store = (*Store)(nil)
+
+// New returns a Store over bucket opts.Bucket through api.
+func New(api API, opts Options) (*Store, error) {
+	if opts.Bucket == "" {
+		return nil, errors.New("s3 state backend: no bucket given (backend.bucket)")
+	}
+	p, err := statestore.NormalizePrefix(opts.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("s3 state backend: %w", err)
+	}
+	switch opts.SSE {
+	case SSENone, SSES3, SSEKMS:
+	default:
+		return nil, fmt.Errorf("s3 state backend: backend.sse %q is not AES256 or aws:kms", opts.SSE)
+	}
+	if opts.KMSKeyID != "" && opts.SSE != SSEKMS {
+		return nil, fmt.Errorf("s3 state backend: backend.kmsKeyId is set but backend.sse is %q, not aws:kms", opts.SSE)
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	return &Store{api: api, opts: opts, prefix: p}, nil
+}
+
+// ClientOptions configure NewClient.
+type ClientOptions struct {
+	// Endpoint overrides the S3 endpoint (S3-compatible servers). Empty
+	// keeps the SDK's resolution, including AWS_ENDPOINT_URL_S3 loaded into
+	// the aws.Config.
+	Endpoint string
+	// UsePathStyle addresses buckets as endpoint/bucket/key.
+	UsePathStyle bool
+	// MaxAttempts per request including the first (default 6).
+	MaxAttempts int
+}
+
+// NewRetryer returns the retryer panka uses for AWS calls: the SDK's
+// standard retryer (5xx, throttling, connection resets and other transient
+// network errors, with exponential backoff and jitter), more attempts than
+// the default, and no client-side retry quota, so a burst of failures
+// while many writers race cannot turn into "retry quota exceeded".
+func NewRetryer(maxAttempts int) aws.Retryer {
+	if maxAttempts <= 0 {
+		maxAttempts = 6
+	}
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = maxAttempts
+		o.MaxBackoff = 10 * time.Second
+		o.RateLimiter = ratelimit.None
+		o.Retryables = append(o.Retryables,
+			retry.RetryableHTTPStatusCode{Codes: map[int]struct{}{
+				http.StatusInternalServerError: {}, http.StatusBadGateway: {},
+				http.StatusServiceUnavailable: {}, http.StatusGatewayTimeout: {},
+			}},
+			retry.RetryableErrorCode{Codes: map[string]struct{}{
+				"SlowDown": {}, "InternalError": {}, "ServiceUnavailable": {}, "RequestTimeout": {},
+			}},
+		)
+	})
+}
+
+// NewClient returns an S3 client from cfg with panka's retryer and the
+// endpoint options.
+func NewClient(cfg aws.Config, o ClientOptions) *s3.Client {
+	return s3.NewFromConfig(cfg, func(so *s3.Options) {
+		if o.Endpoint != "" {
+			so.BaseEndpoint = aws.String(o.Endpoint)
+		}
+		so.UsePathStyle = o.UsePathStyle
+		so.Retryer = NewRetryer(o.MaxAttempts)
+	})
+}
+
+// Bucket returns the bucket name.
+func (s *Store) Bucket() string { return s.opts.Bucket }
+
+func (s *Store) where(key string) string { return "s3://" + s.opts.Bucket + "/" + key }
+
+func statusOf(err error) int {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func codeOf(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// classify turns an SDK error into one that says what, where and what next.
+func (s *Store) classify(op, key string, err error) error {
+	code, status := codeOf(err), statusOf(err)
+	switch {
+	case code == "NoSuchBucket":
+		return fmt.Errorf("%s %s: bucket %q does not exist: %w; create it with `panka backend create --bucket %s` or fix backend.bucket/backend.region",
+			op, s.where(key), s.opts.Bucket, ErrNoBucket, s.opts.Bucket)
+	case status == http.StatusForbidden || code == "AccessDenied" || code == "InvalidAccessKeyId" ||
+		code == "SignatureDoesNotMatch" || code == "ExpiredToken" || code == "InvalidToken" ||
+		code == "XAdminUserNotFound": // versitygw's answer to an unknown access key
+		if code == "" {
+			code = "403"
+		}
+		return fmt.Errorf("%s %s: %w (%s); check the AWS credentials (aws.profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, aws.assumeRole) and that they may use bucket %q",
+			op, s.where(key), ErrAccessDenied, code, s.opts.Bucket)
+	}
+	return fmt.Errorf("%s %s: %w", op, s.where(key), err)
+}
+
+func isNotFound(err error) bool {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	if errors.As(err, &nsk) || errors.As(err, &nf) {
+		return true
+	}
+	switch codeOf(err) {
+	case "NoSuchKey", "NotFound", "":
+		return statusOf(err) == http.StatusNotFound
+	}
+	return false
+}
+
+func isPreconditionFailed(err error) bool {
+	st := statusOf(err)
+	return st == http.StatusPreconditionFailed || st == http.StatusConflict ||
+		codeOf(err) == "PreconditionFailed" || codeOf(err) == "ConditionalRequestConflict"
+}
+
+// read returns an object's bytes and ETag; (nil, "", nil) when it does not exist.
+func (s *Store) read(ctx context.Context, key string) ([]byte, string, error) {
+	out, err := s.api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.opts.Bucket), Key: aws.String(key)})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, "", nil
+		}
+		return nil, "", s.classify("read", key, err)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, "", fmt.Errorf("read %s: %w", s.where(key), err)
+	}
+	return data, aws.ToString(out.ETag), nil
+}
+
+// put writes data at key with the given condition (ifMatch or, when empty, If-None-Match: *).
+func (s *Store) put(ctx context.Context, key string, data []byte, ifMatch string) (string, error) {
+	in := &s3.PutObjectInput{
+		Bucket:        aws.String(s.opts.Bucket),
+		Key:           aws.String(key),
+		Body:          bytes.NewReader(data),
+		ContentLength: aws.Int64(int64(len(data))),
+		ContentType:   aws.String("application/json"),
+	}
+	if ifMatch == "" {
+		in.IfNoneMatch = aws.String("*")
+	} else {
+		in.IfMatch = aws.String(ifMatch)
+	}
+	switch s.opts.SSE {
+	case SSES3:
+		in.ServerSideEncryption = types.ServerSideEncryptionAes256
+	case SSEKMS:
+		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms
+		if s.opts.KMSKeyID != "" {
+			in.SSEKMSKeyId = aws.String(s.opts.KMSKeyID)
+		}
+	}
+	out, err := s.api.PutObject(ctx, in)
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.ETag), nil
+}
+
+// lostRace handles a failed conditional write: when the object now holds
+// exactly data, an earlier attempt of this same (retried) request landed and
+// the write succeeded; otherwise it is a conflict.
+func (s *Store) lostRace(ctx context.Context, key string, data []byte) (string, bool) {
+	cur, etag, err := s.read(ctx, key)
+	if err == nil && cur != nil && bytes.Equal(cur, data) {
+		return etag, true
+	}
+	return "", false
+}
+
+// Get implements statestore.Store.
+func (s *Store) Get(ctx context.Context, key statestore.Key) (*statestore.State, statestore.Version, error) {
+	if err := key.Validate(); err != nil {
+		return nil, "", err
+	}
+	k := statestore.StatePath(s.prefix, key)
+	data, etag, err := s.read(ctx, k)
+	if err != nil {
+		return nil, "", err
+	}
+	if data == nil || isTombstone(data) {
+		return nil, "", fmt.Errorf("no state for %s at %s: %w", key, s.where(k), statestore.ErrNotFound)
+	}
+	st, err := statestore.DecodeState(data, key, s.where(k))
+	if err != nil {
+		return nil, "", err
+	}
+	return st, statestore.Version(etag), nil
+}
+
+// Put implements statestore.Store.
+func (s *Store) Put(ctx context.Context, key statestore.Key, st *statestore.State, prev statestore.Version) (statestore.Version, error) {
+	if err := key.Validate(); err != nil {
+		return "", err
+	}
+	data, err := statestore.EncodeState(st, key)
+	if err != nil {
+		return "", err
+	}
+	k := statestore.StatePath(s.prefix, key)
+	etag, err := s.put(ctx, k, data, string(prev))
+	if err != nil && prev == "" && isPreconditionFailed(err) {
+		// The key exists; if it is a tombstone, creating means replacing it.
+		cur, tag, rerr := s.read(ctx, k)
+		if rerr == nil && cur != nil && isTombstone(cur) {
+			etag, err = s.put(ctx, k, data, tag)
+		}
+	}
+	if err != nil {
+		if isPreconditionFailed(err) || (prev != "" && isNotFound(err)) {
+			if etag, ok := s.lostRace(ctx, k, data); ok {
+				return statestore.Version(etag), nil
+			}
+			return "", &statestore.ConflictError{Key: key, Location: s.where(k)}
+		}
+		return "", s.classify("write state", k, err)
+	}
+	return statestore.Version(etag), nil
+}
+
+// tombstone is what Delete leaves at state.json: a small marker object
+// that Get reports as "no state". Deleting the object instead would leave a
+// delete marker in a versioned bucket, and S3-compatible servers differ on
+// whether If-None-Match: * may then create the key again (versitygw refuses);
+// a tombstone keeps every later create a plain compare-and-swap on its ETag.
+func tombstone(key statestore.Key) []byte {
+	return []byte(fmt.Sprintf(`{"schemaVersion":%d,"stack":%q,"environment":%q,"deleted":true}`+"\n", statestore.SchemaVersion, key.Stack, key.Environment))
+}
+
+func isTombstone(data []byte) bool {
+	var p struct {
+		Deleted bool `json:"deleted"`
+	}
+	return len(data) < 512 && json.Unmarshal(data, &p) == nil && p.Deleted
+}
+
+// Delete implements statestore.Store: the state is replaced, with
+// compare-and-swap, by a tombstone; earlier versions stay in a versioned bucket.
+func (s *Store) Delete(ctx context.Context, key statestore.Key, prev statestore.Version) error {
+	if err := key.Validate(); err != nil {
+		return err
+	}
+	k := statestore.StatePath(s.prefix, key)
+	notFound := fmt.Errorf("no state for %s at %s: %w", key, s.where(k), statestore.ErrNotFound)
+	var err error
+	if prev != "" {
+		if _, err = s.put(ctx, k, tombstone(key), string(prev)); err == nil {
+			return nil
+		}
+		if !isPreconditionFailed(err) && !isNotFound(err) {
+			return s.classify("delete state", k, err)
+		}
+	}
+	cur, _, rerr := s.read(ctx, k)
+	switch {
+	case rerr != nil:
+		return rerr
+	case cur == nil || isTombstone(cur):
+		return notFound
+	}
+	return &statestore.ConflictError{Key: key, Location: s.where(k)}
+}
+
+// AppendHistory implements statestore.Store.
+func (s *Store) AppendHistory(ctx context.Context, key statestore.Key, d *statestore.Deployment) error {
+	if err := key.Validate(); err != nil {
+		return err
+	}
+	data, err := statestore.EncodeDeployment(d, key)
+	if err != nil {
+		return err
+	}
+	name, err := statestore.HistoryName(d)
+	if err != nil {
+		return fmt.Errorf("append history of %s: %w", key, err)
+	}
+	k := statestore.HistoryPrefix(s.prefix, key) + name
+	if _, err := s.put(ctx, k, data, ""); err != nil {
+		if isPreconditionFailed(err) {
+			if _, ok := s.lostRace(ctx, k, data); ok {
+				return nil
+			}
+			return fmt.Errorf("history record %s already exists: %w", s.where(k), statestore.ErrConflict)
+		}
+		return s.classify("write history record", k, err)
+	}
+	return nil
+}
+
+// listAll lists keys (and common prefixes when delimiter is set) under prefix.
+func (s *Store) listAll(ctx context.Context, prefix, delimiter string) (keys, prefixes []string, err error) {
+	objs, prefixes, err := s.listObjects(ctx, prefix, delimiter)
+	for _, o := range objs {
+		keys = append(keys, aws.ToString(o.Key))
+	}
+	return keys, prefixes, err
+}
+
+// listObjects lists objects (and common prefixes when delimiter is set) under prefix.
+func (s *Store) listObjects(ctx context.Context, prefix, delimiter string) (objs []types.Object, prefixes []string, err error) {
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.opts.Bucket), Prefix: aws.String(prefix)}
+	if delimiter != "" {
+		in.Delimiter = aws.String(delimiter)
+	}
+	p := s3.NewListObjectsV2Paginator(s.api, in)
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, nil, s.classify("list", prefix, err)
+		}
+		objs = append(objs, out.Contents...)
+		for _, cp := range out.CommonPrefixes {
+			prefixes = append(prefixes, aws.ToString(cp.Prefix))
+		}
+	}
+	return objs, prefixes, nil
+}
+
+// historyKeys returns the record keys of key, newest first.
+func (s *Store) historyKeys(ctx context.Context, key statestore.Key) ([]string, error) {
+	hp := statestore.HistoryPrefix(s.prefix, key)
+	keys, _, err := s.listAll(ctx, hp, "/")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, k := range keys {
+		if _, ok := statestore.ParseHistoryName(strings.TrimPrefix(k, hp)); ok {
+			out = append(out, k)
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(out)))
+	return out, nil
+}
+
+func (s *Store) readRecord(ctx context.Context, key statestore.Key, k string) (*statestore.Deployment, error) {
+	data, _, err := s.read(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	if data == nil {
+		return nil, fmt.Errorf("history record %s disappeared while reading: %w", s.where(k), statestore.ErrNotFound)
+	}
+	return statestore.DecodeDeployment(data, key, s.where(k))
+}
+
+// History implements statestore.Store. Records of the page are read in parallel.
+func (s *Store) History(ctx context.Context, key statestore.Key, offset, limit int) ([]*statestore.Deployment, error) {
+	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	keys, err := s.historyKeys(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := statestore.Page(len(keys), offset, limit)
+	page := keys[lo:hi]
+	out := make([]*statestore.Deployment, len(page))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.opts.Concurrency)
+	for i, k := range page {
+		g.Go(func() error {
+			d, err := s.readRecord(gctx, key, k)
+			out[i] = d
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Deployment implements statestore.Store.
+func (s *Store) Deployment(ctx context.Context, key statestore.Key, serial int64) (*statestore.Deployment, error) {
+	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	keys, err := s.historyKeys(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if sn, _ := statestore.ParseHistoryName(path.Base(k)); sn == serial {
+			return s.readRecord(ctx, key, k)
+		}
+	}
+	return nil, fmt.Errorf("no deployment with serial %d for %s under %s: %w", serial, key, s.where(statestore.HistoryPrefix(s.prefix, key)), statestore.ErrNotFound)
+}
+
+// List implements statestore.Store. It walks stacks and environments with
+// delimited listings, so history and Pulumi files are never listed.
+func (s *Store) List(ctx context.Context) ([]statestore.Key, error) {
+	base := statestore.StacksPrefix(s.prefix)
+	_, stackPrefixes, err := s.listAll(ctx, base, "/")
+	if err != nil {
+		return nil, err
+	}
+	var keys []statestore.Key
+	for _, sp := range stackPrefixes {
+		_, envPrefixes, err := s.listAll(ctx, sp, "/")
+		if err != nil {
+			return nil, err
+		}
+		for _, ep := range envPrefixes {
+			objs, _, err := s.listObjects(ctx, ep, "/")
+			if err != nil {
+				return nil, err
+			}
+			for _, o := range objs {
+				k, ok := statestore.ParseStatePath(s.prefix, aws.ToString(o.Key))
+				if !ok {
+					continue
+				}
+				if aws.ToInt64(o.Size) == int64(len(tombstone(k))) {
+					data, _, err := s.read(ctx, aws.ToString(o.Key))
+					if err != nil {
+						return nil, err
+					}
+					if data == nil || isTombstone(data) {
+						continue
+					}
+				}
+				keys = append(keys, k)
+			}
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Stack != keys[j].Stack {
+			return keys[i].Stack < keys[j].Stack
+		}
+		return keys[i].Environment < keys[j].Environment
+	})
+	return keys, nil
+}

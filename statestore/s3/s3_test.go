@@ -1,0 +1,115 @@
+package s3_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"panka.dev/panka/statestore"
+	s3store "panka.dev/panka/statestore/s3"
+	"panka.dev/panka/statestore/storetest"
+	"panka.dev/panka/statestore/testserver"
+)
+
+func client(t testing.TB, srv testserver.S3Server) *s3.Client {
+	return s3store.NewClient(srv.AWSConfig(), s3store.ClientOptions{Endpoint: srv.Endpoint, UsePathStyle: true})
+}
+
+func newInstance(t *testing.T) storetest.Instance {
+	srv := testserver.S3(t)
+	bucket := testserver.NewBucket(t)
+	c := client(t, srv)
+	return storetest.Instance{
+		Open: func(prefix string) (statestore.Store, error) {
+			return s3store.New(c, s3store.Options{Bucket: bucket, Prefix: prefix})
+		},
+		WriteRaw: func(key string, data []byte) error {
+			_, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data)})
+			return err
+		},
+		Where: func(key string) string { return "s3://" + bucket + "/" + key },
+	}
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, newInstance, storetest.Options{})
+}
+
+func TestWrongCredentials(t *testing.T) {
+	srv := testserver.S3(t)
+	bucket := testserver.NewBucket(t)
+	bad := srv
+	bad.SecretKey = "not-the-secret"
+	s, err := s3store.New(client(t, bad), s3store.Options{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	_, _, err = s.Get(context.Background(), key)
+	if !errors.Is(err, s3store.ErrAccessDenied) {
+		t.Fatalf("Get with a wrong secret: %v, want ErrAccessDenied", err)
+	}
+	for _, want := range []string{"s3://" + bucket + "/stacks/orders/dev/state.json", "SignatureDoesNotMatch", "credentials"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if _, err := s.Put(context.Background(), key, &statestore.State{Serial: 1}, ""); !errors.Is(err, s3store.ErrAccessDenied) {
+		t.Fatalf("Put with a wrong secret: %v, want ErrAccessDenied", err)
+	}
+	badKey := srv
+	badKey.AccessKey = "nobody"
+	s2, _ := s3store.New(client(t, badKey), s3store.Options{Bucket: bucket})
+	if _, err := s2.List(context.Background()); !errors.Is(err, s3store.ErrAccessDenied) {
+		t.Fatalf("List with an unknown access key: %v, want ErrAccessDenied", err)
+	}
+}
+
+func TestMissingBucket(t *testing.T) {
+	srv := testserver.S3(t)
+	bucket := testserver.UniqueName("panka-missing-")
+	s, err := s3store.New(client(t, srv), s3store.Options{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	ctx := context.Background()
+	_, _, getErr := s.Get(ctx, key)
+	_, putErr := s.Put(ctx, key, &statestore.State{Serial: 1}, "")
+	_, listErr := s.List(ctx)
+	histErr := s.AppendHistory(ctx, key, &statestore.Deployment{Serial: 1, StartedAt: testTime})
+	for name, err := range map[string]error{"Get": getErr, "Put": putErr, "List": listErr, "AppendHistory": histErr} {
+		if !errors.Is(err, s3store.ErrNoBucket) {
+			t.Errorf("%s on a missing bucket: %v, want ErrNoBucket", name, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), `"`+bucket+`"`) || !strings.Contains(err.Error(), "panka backend create") {
+			t.Errorf("%s: error %q does not name the bucket and the fix", name, err)
+		}
+	}
+}
+
+func TestOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts s3store.Options
+		ok   bool
+	}{
+		{"no bucket", s3store.Options{}, false},
+		{"bad prefix", s3store.Options{Bucket: "b", Prefix: "a/../b"}, false},
+		{"bad sse", s3store.Options{Bucket: "b", SSE: "rot13"}, false},
+		{"kms key without kms", s3store.Options{Bucket: "b", KMSKeyID: "k"}, false},
+		{"sse-s3", s3store.Options{Bucket: "b", SSE: s3store.SSES3}, true},
+		{"sse-kms", s3store.Options{Bucket: "b", SSE: s3store.SSEKMS, KMSKeyID: "alias/x"}, true},
+	} {
+		_, err := s3store.New(nil, tc.opts)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: New error %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}
