@@ -32,5 +32,9 @@ lint:
 bench: build tools
 	tools/testservers.sh run -- go test -run '^$$' -bench . -benchmem -benchtime 3x -timeout 60m ./...
 
+demo: build
+	tools/install.sh pulumi
+	tools/demo.sh
+
 clean:
 	rm -rf bin
