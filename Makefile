@@ -18,6 +18,7 @@ all: build
 
 build:
 	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/panka ./cmd/panka
+	cd deployer/pankalocal && go build -trimpath -o ../../bin/pulumi-resource-pankalocal .
 
 tools:
 	tools/install.sh

@@ -1,0 +1,454 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi-go-provider/infer"
+)
+
+// Test hooks, read from the provider's environment (the engine passes the
+// environment of the Pulumi CLI, and panka's runner sets it per run). They
+// exist so the end-to-end tests can make the real engine fail or run slowly
+// at a chosen component; they never apply to previews.
+const (
+	// EnvFail lists component names (comma-separated) whose Create and
+	// Update fail with an error.
+	EnvFail = "PANKALOCAL_FAIL_COMPONENT"
+	// EnvDelay is a Go duration slept (cancellably) before every Create,
+	// Update and Delete.
+	EnvDelay = "PANKALOCAL_DELAY"
+)
+
+// newProvider assembles the provider. One resource type serves every panka
+// kind: the manifest has the same shape for all of them and the per-kind
+// differences are only the outputs. A type per kind would multiply the
+// schema by eight without giving the engine anything it can use, and would
+// turn a kind change into a type change (a replace with a new URN).
+func newProvider() (p.Provider, error) {
+	return infer.NewProviderBuilder().
+		WithDisplayName("panka local").
+		WithDescription("Realizes panka components as JSON manifest files (panka's local target).").
+		WithResources(infer.Resource(&Component{})).
+		Build()
+}
+
+// Component is the pankalocal:index:Component resource: one manifest file
+// <directory>/<stack>/<environment>/<component>.json.
+type Component struct{}
+
+// ComponentArgs are the inputs. Spec is the component's resolved spec with
+// every ${component.output} reference already replaced by its value; secret
+// values inside it arrive as Pulumi secrets and stay secret in the state.
+type ComponentArgs struct {
+	Directory   string         `pulumi:"directory"`
+	Stack       string         `pulumi:"stack"`
+	Environment string         `pulumi:"environment"`
+	Component   string         `pulumi:"component"`
+	Kind        string         `pulumi:"kind"`
+	Spec        map[string]any `pulumi:"spec,optional"`
+}
+
+// ComponentState is the checkpointed state: the inputs (so Diff and Read can
+// compare), the manifest path and the outputs panka references.
+type ComponentState struct {
+	Directory   string         `pulumi:"directory"`
+	Stack       string         `pulumi:"stack"`
+	Environment string         `pulumi:"environment"`
+	Component   string         `pulumi:"component"`
+	Kind        string         `pulumi:"kind"`
+	Spec        map[string]any `pulumi:"spec,optional"`
+	Path        string         `pulumi:"path"`
+	Outputs     map[string]any `pulumi:"outputs"`
+}
+
+// Manifest is the file written for a component (SPEC §7).
+type Manifest struct {
+	Stack       string         `json:"stack"`
+	Environment string         `json:"environment"`
+	Component   string         `json:"component"`
+	Kind        string         `json:"kind"`
+	Spec        map[string]any `json:"spec"`
+}
+
+// Annotate documents the resource in the schema.
+func (c *Component) Annotate(a infer.Annotator) {
+	a.Describe(&c, "A panka component realized as the JSON manifest <directory>/<stack>/<environment>/<component>.json.")
+}
+
+// Annotate documents the inputs.
+func (a *ComponentArgs) Annotate(an infer.Annotator) {
+	an.Describe(&a.Directory, "Absolute directory that holds the manifests.")
+	an.Describe(&a.Spec, "The resolved spec, references replaced by their values.")
+}
+
+// WireDependencies declares that path and outputs depend only on the
+// component's identity, so they are known during previews and dependent
+// components see real reference values in a preview.
+func (c *Component) WireDependencies(f infer.FieldSelector, args *ComponentArgs, state *ComponentState) {
+	f.OutputField(&state.Outputs).AlwaysKnown()
+	f.OutputField(&state.Path).AlwaysKnown()
+}
+
+func (a ComponentArgs) validate() error {
+	for _, f := range []struct{ name, v string }{
+		{"directory", a.Directory}, {"stack", a.Stack}, {"environment", a.Environment},
+		{"component", a.Component}, {"kind", a.Kind},
+	} {
+		if f.v == "" {
+			return fmt.Errorf("pankalocal: input %q is empty", f.name)
+		}
+		if f.name != "directory" && (strings.ContainsAny(f.v, `/\`) || f.v == "." || f.v == "..") {
+			return fmt.Errorf("pankalocal: input %q (%q) must be a single path element", f.name, f.v)
+		}
+	}
+	if !filepath.IsAbs(a.Directory) {
+		return fmt.Errorf("pankalocal: directory %q must be absolute", a.Directory)
+	}
+	return nil
+}
+
+func (a ComponentArgs) path() string {
+	return filepath.Join(a.Directory, a.Stack, a.Environment, a.Component+".json")
+}
+
+func (a ComponentArgs) id() string { return a.Stack + "/" + a.Environment + "/" + a.Component }
+
+func (a ComponentArgs) state() ComponentState {
+	return ComponentState{
+		Directory: a.Directory, Stack: a.Stack, Environment: a.Environment,
+		Component: a.Component, Kind: a.Kind, Spec: a.Spec,
+		Path: a.path(), Outputs: outputs(a),
+	}
+}
+
+func (s ComponentState) args() ComponentArgs {
+	return ComponentArgs{
+		Directory: s.Directory, Stack: s.Stack, Environment: s.Environment,
+		Component: s.Component, Kind: s.Kind, Spec: s.Spec,
+	}
+}
+
+// outputs are the synthetic equivalents of the aws target's outputs, one
+// per name in stacks.Kind.Outputs().
+func outputs(a ComponentArgs) map[string]any {
+	host := a.Component + "." + a.Environment + "." + a.Stack + ".local"
+	name := a.Stack + "-" + a.Environment + "-" + a.Component
+	local := "local://" + a.Stack + "/" + a.Environment + "/" + a.Component
+	switch a.Kind {
+	case "MicroService":
+		return map[string]any{"url": "http://" + host, "serviceName": name}
+	case "Worker":
+		return map[string]any{"serviceName": name}
+	case "CronJob":
+		return map[string]any{"ruleName": name}
+	case "Database":
+		port := specPort(a.Spec, databasePort(a.Spec))
+		return map[string]any{
+			"endpoint":  fmt.Sprintf("%s:%d", host, port),
+			"address":   host,
+			"port":      port,
+			"secretArn": local + "/secret",
+		}
+	case "Cache":
+		port := specPort(a.Spec, 6379)
+		return map[string]any{"endpoint": fmt.Sprintf("%s:%d", host, port), "port": port}
+	case "Queue":
+		qname := name
+		if fifo, _ := a.Spec["fifo"].(bool); fifo {
+			qname += ".fifo"
+		}
+		return map[string]any{
+			"url":  local,
+			"arn":  "arn:local:sqs:local:000000000000:" + qname,
+			"name": qname,
+		}
+	case "Bucket":
+		return map[string]any{"name": name, "arn": "arn:local:s3:::" + name}
+	case "Topic":
+		return map[string]any{"arn": "arn:local:sns:local:000000000000:" + name}
+	}
+	return map[string]any{}
+}
+
+func databasePort(spec map[string]any) int {
+	engine, _ := spec["engine"].(string)
+	if strings.Contains(engine, "mysql") || strings.Contains(engine, "mariadb") {
+		return 3306
+	}
+	return 5432
+}
+
+func specPort(spec map[string]any, def int) int {
+	switch v := spec["port"].(type) {
+	case float64:
+		if v > 0 {
+			return int(v)
+		}
+	case int:
+		if v > 0 {
+			return v
+		}
+	case int64:
+		if v > 0 {
+			return int(v)
+		}
+	}
+	return def
+}
+
+// Create writes the manifest (not in previews).
+func (c *Component) Create(ctx context.Context, req infer.CreateRequest[ComponentArgs]) (infer.CreateResponse[ComponentState], error) {
+	a := req.Inputs
+	if err := a.validate(); err != nil {
+		return infer.CreateResponse[ComponentState]{}, err
+	}
+	if !req.DryRun {
+		if err := apply(ctx, a); err != nil {
+			return infer.CreateResponse[ComponentState]{}, err
+		}
+	}
+	return infer.CreateResponse[ComponentState]{ID: a.id(), Output: a.state()}, nil
+}
+
+// Update rewrites the manifest (not in previews). The path cannot change
+// here: Diff turns a path change into a replace.
+func (c *Component) Update(ctx context.Context, req infer.UpdateRequest[ComponentArgs, ComponentState]) (infer.UpdateResponse[ComponentState], error) {
+	a := req.Inputs
+	if err := a.validate(); err != nil {
+		return infer.UpdateResponse[ComponentState]{}, err
+	}
+	if !req.DryRun {
+		if err := apply(ctx, a); err != nil {
+			return infer.UpdateResponse[ComponentState]{}, err
+		}
+	}
+	return infer.UpdateResponse[ComponentState]{Output: a.state()}, nil
+}
+
+// Delete removes the manifest and the environment and stack folders once
+// they are empty. A manifest already gone is not an error.
+func (c *Component) Delete(ctx context.Context, req infer.DeleteRequest[ComponentState]) (infer.DeleteResponse, error) {
+	if err := hooks(ctx, req.State.Component, false); err != nil {
+		return infer.DeleteResponse{}, err
+	}
+	path := req.State.Path
+	if path == "" {
+		path = req.State.args().path()
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return infer.DeleteResponse{}, fmt.Errorf("pankalocal: delete manifest %s: %w", path, err)
+	}
+	envDir := filepath.Dir(path)
+	if os.Remove(envDir) == nil {
+		_ = os.Remove(filepath.Dir(envDir))
+	}
+	return infer.DeleteResponse{}, nil
+}
+
+// Read re-reads the manifest so `pulumi refresh` sees manual edits (the spec
+// read from the file becomes the state and the inputs, so the next up
+// restores the desired spec) and deletions (an empty ID drops the resource).
+func (c *Component) Read(ctx context.Context, req infer.ReadRequest[ComponentArgs, ComponentState]) (infer.ReadResponse[ComponentArgs, ComponentState], error) {
+	st := req.State
+	path := st.Path
+	if path == "" {
+		path = st.args().path()
+	}
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return infer.ReadResponse[ComponentArgs, ComponentState]{}, nil
+	}
+	if err != nil {
+		return infer.ReadResponse[ComponentArgs, ComponentState]{}, fmt.Errorf("pankalocal: read manifest %s: %w", path, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		// Not ours any more: keep the content visible as drift so an up
+		// rewrites the file.
+		m = Manifest{Stack: st.Stack, Environment: st.Environment, Component: st.Component, Kind: st.Kind,
+			Spec: map[string]any{"pankalocal:unparseable": string(raw)}}
+	}
+	st.Spec = m.Spec
+	if m.Kind != "" {
+		st.Kind = m.Kind
+	}
+	st.Path = path
+	args := st.args()
+	st.Outputs = outputs(args)
+	id := req.ID
+	if id == "" {
+		id = args.id()
+	}
+	return infer.ReadResponse[ComponentArgs, ComponentState]{ID: id, Inputs: args, State: st}, nil
+}
+
+// Diff compares the inputs with the checkpointed state. A change of the
+// manifest's location is a replace (create the new file, then delete the
+// old one: the paths differ, so the order is safe); anything else is an
+// in-place update.
+func (c *Component) Diff(ctx context.Context, req infer.DiffRequest[ComponentArgs, ComponentState]) (infer.DiffResponse, error) {
+	old, news := req.State, req.Inputs
+	d := map[string]p.PropertyDiff{}
+	for _, f := range []struct {
+		name     string
+		old, new string
+		replace  bool
+	}{
+		{"directory", old.Directory, news.Directory, true},
+		{"stack", old.Stack, news.Stack, true},
+		{"environment", old.Environment, news.Environment, true},
+		{"component", old.Component, news.Component, true},
+		{"kind", old.Kind, news.Kind, false},
+	} {
+		if f.old == f.new {
+			continue
+		}
+		kind := p.Update
+		if f.replace {
+			kind = p.UpdateReplace
+		}
+		d[f.name] = p.PropertyDiff{Kind: kind, InputDiff: true}
+	}
+	keys := map[string]bool{}
+	for k := range old.Spec {
+		keys[k] = true
+	}
+	for k := range news.Spec {
+		keys[k] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		ov, inOld := old.Spec[k]
+		nv, inNew := news.Spec[k]
+		switch {
+		case !inOld:
+			d["spec."+k] = p.PropertyDiff{Kind: p.Add, InputDiff: true}
+		case !inNew:
+			d["spec."+k] = p.PropertyDiff{Kind: p.Delete, InputDiff: true}
+		case !reflect.DeepEqual(normalize(ov), normalize(nv)):
+			d["spec."+k] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+		}
+	}
+	return infer.DiffResponse{HasChanges: len(d) > 0, DetailedDiff: d}, nil
+}
+
+// normalize maps numbers to float64 so values read back from a manifest
+// compare equal to values decoded from the engine.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case int:
+		return float64(x)
+	case int64:
+		return float64(x)
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = normalize(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = normalize(e)
+		}
+		return out
+	}
+	return v
+}
+
+// apply runs the test hooks and writes the manifest.
+func apply(ctx context.Context, a ComponentArgs) error {
+	if err := hooks(ctx, a.Component, true); err != nil {
+		return err
+	}
+	spec := a.Spec
+	if spec == nil {
+		spec = map[string]any{}
+	}
+	b, err := json.MarshalIndent(Manifest{
+		Stack: a.Stack, Environment: a.Environment, Component: a.Component, Kind: a.Kind, Spec: spec,
+	}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("pankalocal: encode manifest of %s: %w", a.id(), err)
+	}
+	return writeAtomic(a.path(), append(b, '\n'))
+}
+
+func hooks(ctx context.Context, component string, canFail bool) error {
+	if d := os.Getenv(EnvDelay); d != "" {
+		dur, err := time.ParseDuration(d)
+		if err != nil {
+			return fmt.Errorf("pankalocal: %s=%q: %w", EnvDelay, d, err)
+		}
+		t := time.NewTimer(dur)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	if !canFail {
+		return nil
+	}
+	for _, name := range strings.Split(os.Getenv(EnvFail), ",") {
+		if strings.TrimSpace(name) == component && component != "" {
+			return fmt.Errorf("pankalocal: injected failure for component %q (%s)", component, EnvFail)
+		}
+	}
+	return nil
+}
+
+// writeAtomic writes data to path through a temporary file in the same
+// folder and a rename, so readers never see a partial manifest.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	var f *os.File
+	var err error
+	// Two attempts: a concurrent Delete may remove the (empty) folder
+	// between MkdirAll and CreateTemp.
+	for range 2 {
+		if err = os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("pankalocal: create %s: %w", dir, err)
+		}
+		if f, err = os.CreateTemp(dir, ".manifest-*.tmp"); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("pankalocal: write manifest %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Chmod(tmp, 0o644)
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, path)
+	}
+	if werr != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("pankalocal: write manifest %s: %w", path, werr)
+	}
+	return nil
+}

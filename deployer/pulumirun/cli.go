@@ -1,0 +1,144 @@
+package pulumirun
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/blang/semver"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+)
+
+// ErrCLINotFound is returned (wrapped) when the Pulumi CLI cannot be found.
+var ErrCLINotFound = errors.New("pulumi CLI not found")
+
+// MinCLIVersion is the oldest Pulumi CLI the runner accepts (preview-only
+// refresh and the gRPC event stream need recent versions; v3.274.1 is the
+// version panka is tested with).
+var MinCLIVersion = semver.MustParse("3.206.0")
+
+// FindCLI returns the Pulumi CLI to use: configured (the pulumi.cli config
+// key) when set, else `pulumi` from PATH.
+func FindCLI(configured string) (string, error) {
+	if configured != "" {
+		st, err := os.Stat(configured)
+		if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			return "", fmt.Errorf("%w at %s (config pulumi.cli): point pulumi.cli at a pulumi binary, or unset it to use PATH; `make tools` builds one into .tools/bin", ErrCLINotFound, configured)
+		}
+		return configured, nil
+	}
+	p, err := exec.LookPath("pulumi")
+	if err != nil {
+		return "", fmt.Errorf("%w on PATH: panka runs deployments through the Pulumi CLI (tested with v3.274.1); "+
+			"run `make tools` in the panka repository to build it into .tools/bin and add that to PATH, "+
+			"or set pulumi.cli (PANKA_PULUMI_CLI) to its path", ErrCLINotFound)
+	}
+	return p, nil
+}
+
+var versions sync.Map // CLI path -> semver.Version
+
+// cliCommand implements auto.PulumiCommand for a CLI at any path (auto's
+// own implementation insists on <root>/bin/pulumi). It runs the CLI in its
+// own process group, so a terminal's Ctrl-C reaches panka only, and on
+// context cancellation sends it SIGINT, which makes the engine stop
+// gracefully (finish in-flight steps, write the checkpoint, release its
+// lock); after grace it is killed.
+type cliCommand struct {
+	path    string
+	version semver.Version
+	// prepend are folders put in front of PATH (plugin folders and the
+	// CLI's own folder).
+	prepend []string
+	grace   time.Duration
+}
+
+var _ auto.PulumiCommand = (*cliCommand)(nil)
+
+func newCLICommand(ctx context.Context, path string, prepend []string, grace time.Duration) (*cliCommand, error) {
+	c := &cliCommand{path: path, prepend: prepend, grace: grace}
+	if v, ok := versions.Load(path); ok {
+		c.version = v.(semver.Version)
+		return c, nil
+	}
+	cmd := exec.CommandContext(ctx, path, "version")
+	cmd.Env = append(os.Environ(), "PULUMI_SKIP_UPDATE_CHECK=true")
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("run `%s version`: %w", path, err)
+	}
+	raw := strings.TrimSpace(string(out))
+	v, err := semver.ParseTolerant(strings.TrimPrefix(raw, "v"))
+	if err != nil {
+		return nil, fmt.Errorf("pulumi CLI %s reports version %q: %w", path, raw, err)
+	}
+	if v.LT(MinCLIVersion) {
+		return nil, fmt.Errorf("pulumi CLI %s is %s, panka needs >= %s: run `make tools` to build v3.274.1", path, v, MinCLIVersion)
+	}
+	versions.Store(path, v)
+	c.version = v
+	return c, nil
+}
+
+func (c *cliCommand) Version() semver.Version { return c.version }
+
+func (c *cliCommand) Run(ctx context.Context, workdir string, stdin io.Reader,
+	additionalOutput, additionalErrorOutput []io.Writer, additionalEnv []string, args ...string,
+) (string, string, int, error) {
+	if !slices.Contains(args, "--non-interactive") {
+		args = append([]string{"--non-interactive"}, args...)
+	}
+	cmd := exec.CommandContext(ctx, c.path, args...)
+	cmd.Dir = workdir
+	env := append(os.Environ(), additionalEnv...)
+	env = append(env, "PULUMI_AUTOMATION_API=true", "PATH="+c.pathEnv(env))
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = io.MultiWriter(append(additionalOutput, &stdout)...)
+	cmd.Stderr = io.MultiWriter(append(additionalErrorOutput, &stderr)...)
+	cmd.Stdin = stdin
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			_ = cmd.Process.Kill()
+		}
+		return nil
+	}
+	cmd.WaitDelay = c.grace
+	code := -2
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		code = exitErr.ExitCode()
+	} else if err == nil {
+		code = 0
+	}
+	return stdout.String(), stderr.String(), code, err
+}
+
+// pathEnv is PATH for the CLI: the plugin folders, the CLI's folder, then
+// the PATH the environment already has (the last PATH= entry wins).
+func (c *cliCommand) pathEnv(env []string) string {
+	base := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			base = v
+		}
+	}
+	parts := append([]string{}, c.prepend...)
+	parts = append(parts, filepath.Dir(c.path))
+	if base != "" {
+		parts = append(parts, base)
+	}
+	return strings.Join(parts, string(os.PathListSeparator))
+}

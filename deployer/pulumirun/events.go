@@ -1,0 +1,313 @@
+package pulumirun
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+)
+
+// Status is where a resource is in an operation.
+type Status string
+
+// Statuses. A resource goes Pending (previews: it would change) or one of
+// the in-progress statuses, then Done or Failed. Unchanged resources report
+// Unchanged once; Diagnostic events carry engine messages.
+const (
+	StatusPending    Status = "pending"
+	StatusCreating   Status = "creating"
+	StatusUpdating   Status = "updating"
+	StatusReplacing  Status = "replacing"
+	StatusDeleting   Status = "deleting"
+	StatusRefreshing Status = "refreshing"
+	StatusReading    Status = "reading"
+	StatusDone       Status = "done"
+	StatusFailed     Status = "failed"
+	StatusUnchanged  Status = "unchanged"
+	StatusDiagnostic Status = "diagnostic"
+)
+
+// Event is a simplified engine event about one resource.
+type Event struct {
+	// Component is the panka component the resource belongs to: the name
+	// of the top-level resource it is (or descends from) — see
+	// Options.Components. Empty for the stack itself and shared resources.
+	Component string
+	URN       string
+	Type      string
+	// Name is the resource's name (the last URN segment).
+	Name string
+	// Op is Pulumi's step: create, update, delete, replace, same, refresh,
+	// read, create-replacement, delete-replaced, ...
+	Op     string
+	Status Status
+	// Diffs are the changed top-level properties (updates and replaces).
+	Diffs []string
+	// Elapsed is the time since the resource's step started (Done, Failed).
+	Elapsed time.Duration
+	// Message is the diagnostic text (Diagnostic, Failed) and Severity its
+	// level ("info", "warning", "error").
+	Message  string
+	Severity string
+	Time     time.Time
+}
+
+// Step is one resource that an operation changes (or would change).
+type Step struct {
+	Component string   `json:"component,omitempty"`
+	URN       string   `json:"urn"`
+	Type      string   `json:"type"`
+	Name      string   `json:"name"`
+	Op        string   `json:"op"`
+	Diffs     []string `json:"diffs,omitempty"`
+	// Failed is set when the step failed (Up, Destroy).
+	Failed bool `json:"failed,omitempty"`
+}
+
+// translator turns engine events into Events and collects Steps. It is fed
+// from one goroutine.
+type translator struct {
+	mu         sync.Mutex
+	components map[string]bool // nil: every top-level resource is a component
+	now        func() time.Time
+	started    map[string]time.Time
+	component  map[string]string // URN -> component
+	steps      map[string]*Step
+	order      []string
+	diags      []string // error diagnostics, in order
+	onEvent    func(Event)
+}
+
+func newTranslator(components []string, now func() time.Time, onEvent func(Event)) *translator {
+	t := &translator{
+		now:       now,
+		started:   map[string]time.Time{},
+		component: map[string]string{},
+		steps:     map[string]*Step{},
+		onEvent:   onEvent,
+	}
+	if len(components) > 0 {
+		t.components = map[string]bool{}
+		for _, c := range components {
+			t.components[c] = true
+		}
+	}
+	return t
+}
+
+func urnName(urn string) string {
+	if i := strings.LastIndex(urn, "::"); i >= 0 {
+		return urn[i+2:]
+	}
+	return urn
+}
+
+func (t *translator) componentOf(md apitype.StepEventMetadata) string {
+	if c, ok := t.component[md.URN]; ok {
+		return c
+	}
+	parent := ""
+	if md.New != nil {
+		parent = md.New.Parent
+	} else if md.Old != nil {
+		parent = md.Old.Parent
+	}
+	c := ""
+	if pc, ok := t.component[parent]; ok && pc != "" {
+		c = pc
+	} else if md.Type != "pulumi:pulumi:Stack" && !strings.HasPrefix(md.Type, "pulumi:providers:") {
+		name := urnName(md.URN)
+		if t.components == nil || t.components[name] {
+			c = name
+		}
+	}
+	t.component[md.URN] = c
+	return c
+}
+
+func statusOf(op apitype.OpType, preview bool) Status {
+	if preview {
+		return StatusPending
+	}
+	switch op {
+	case apitype.OpCreate, apitype.OpCreateReplacement, apitype.OpImport, apitype.OpImportReplacement:
+		return StatusCreating
+	case apitype.OpUpdate:
+		return StatusUpdating
+	case apitype.OpReplace:
+		return StatusReplacing
+	case apitype.OpDelete, apitype.OpDeleteReplaced, apitype.OpReadDiscard, apitype.OpDiscardReplaced:
+		return StatusDeleting
+	case apitype.OpRefresh:
+		return StatusRefreshing
+	case apitype.OpRead, apitype.OpReadReplacement:
+		return StatusReading
+	}
+	return StatusUnchanged
+}
+
+// handle processes one engine event. preview is true for previews
+// (including preview-only refreshes): nothing is actually changing.
+func (t *translator) handle(e events.EngineEvent, preview bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ts := t.now()
+	emit := func(ev Event) {
+		if t.onEvent != nil {
+			ev.Time = ts
+			t.onEvent(ev)
+		}
+	}
+	switch {
+	case e.ResourcePreEvent != nil:
+		md := e.ResourcePreEvent.Metadata
+		if md.Type == "pulumi:pulumi:Stack" || strings.HasPrefix(md.Type, "pulumi:providers:") {
+			return
+		}
+		comp := t.componentOf(md)
+		t.started[md.URN] = ts
+		if md.Op != apitype.OpSame && md.Op != apitype.OpRefresh {
+			t.record(md, comp)
+		}
+		st := statusOf(md.Op, preview)
+		if md.Op == apitype.OpSame {
+			st = StatusUnchanged
+		}
+		if preview && md.Op == apitype.OpRefresh {
+			// The outcome of a refresh is only known from its outputs event.
+			return
+		}
+		emit(Event{Component: comp, URN: md.URN, Type: md.Type, Name: urnName(md.URN), Op: string(md.Op),
+			Status: st, Diffs: md.Diffs})
+	case e.ResOutputsEvent != nil:
+		md := e.ResOutputsEvent.Metadata
+		if md.Type == "pulumi:pulumi:Stack" || strings.HasPrefix(md.Type, "pulumi:providers:") {
+			return
+		}
+		comp := t.componentOf(md)
+		if md.Op == apitype.OpRefresh || (preview && md.Op != apitype.OpSame) {
+			// A refresh that found drift reports the property differences.
+			if md.Op == apitype.OpRefresh && len(md.Diffs) == 0 && md.New != nil {
+				return
+			}
+			if md.Op == apitype.OpRefresh {
+				t.recordRefresh(md, comp)
+			}
+			if preview {
+				emit(Event{Component: comp, URN: md.URN, Type: md.Type, Name: urnName(md.URN), Op: t.opOf(md),
+					Status: StatusPending, Diffs: t.diffsOf(md)})
+				return
+			}
+		}
+		if md.Op == apitype.OpSame {
+			return
+		}
+		emit(Event{Component: comp, URN: md.URN, Type: md.Type, Name: urnName(md.URN), Op: string(md.Op),
+			Status: StatusDone, Diffs: md.Diffs, Elapsed: ts.Sub(t.startOf(md.URN, ts))})
+	case e.ResOpFailedEvent != nil:
+		md := e.ResOpFailedEvent.Metadata
+		comp := t.componentOf(md)
+		if s, ok := t.steps[md.URN]; ok {
+			s.Failed = true
+		} else {
+			t.record(md, comp)
+			t.steps[md.URN].Failed = true
+		}
+		emit(Event{Component: comp, URN: md.URN, Type: md.Type, Name: urnName(md.URN), Op: string(md.Op),
+			Status: StatusFailed, Elapsed: ts.Sub(t.startOf(md.URN, ts))})
+	case e.DiagnosticEvent != nil:
+		d := e.DiagnosticEvent
+		if d.Ephemeral {
+			return
+		}
+		sev := strings.TrimSuffix(d.Severity, "#err")
+		msg := strings.TrimSpace(d.Message)
+		if msg == "" || (strings.HasPrefix(msg, "using pulumi-") && strings.Contains(msg, " from $PATH")) {
+			// Empty, or the engine noting that an ambient plugin (the
+			// expected setup for pankalocal) is used.
+			return
+		}
+		if sev == "error" {
+			t.diags = append(t.diags, msg)
+		}
+		comp := ""
+		if d.URN != "" {
+			comp = t.component[d.URN]
+		}
+		emit(Event{Component: comp, URN: d.URN, Name: urnName(d.URN), Status: StatusDiagnostic,
+			Message: msg, Severity: sev})
+	}
+}
+
+func (t *translator) startOf(urn string, def time.Time) time.Time {
+	if s, ok := t.started[urn]; ok {
+		return s
+	}
+	return def
+}
+
+func (t *translator) record(md apitype.StepEventMetadata, comp string) {
+	s, ok := t.steps[md.URN]
+	if !ok {
+		s = &Step{Component: comp, URN: md.URN, Type: md.Type, Name: urnName(md.URN)}
+		t.steps[md.URN] = s
+		t.order = append(t.order, md.URN)
+	}
+	// A replacement shows up as several steps; keep the strongest.
+	if s.Op == "" || md.Op == apitype.OpReplace {
+		s.Op = string(md.Op)
+	}
+	if len(md.Diffs) > 0 {
+		s.Diffs = md.Diffs
+	}
+}
+
+// opOf is the drift a refresh found: "delete" when the resource is gone,
+// else "update".
+func (t *translator) opOf(md apitype.StepEventMetadata) string {
+	if md.Op != apitype.OpRefresh {
+		return string(md.Op)
+	}
+	if md.New == nil {
+		return string(apitype.OpDelete)
+	}
+	return string(apitype.OpUpdate)
+}
+
+func (t *translator) diffsOf(md apitype.StepEventMetadata) []string {
+	if len(md.Diffs) > 0 {
+		return md.Diffs
+	}
+	keys := make([]string, 0, len(md.DetailedDiff))
+	for k := range md.DetailedDiff {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+func (t *translator) recordRefresh(md apitype.StepEventMetadata, comp string) {
+	s := &Step{Component: comp, URN: md.URN, Type: md.Type, Name: urnName(md.URN), Op: t.opOf(md), Diffs: t.diffsOf(md)}
+	if _, ok := t.steps[md.URN]; !ok {
+		t.order = append(t.order, md.URN)
+	}
+	t.steps[md.URN] = s
+}
+
+// result returns the steps in the order the engine reported them.
+func (t *translator) result() []Step {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]Step, 0, len(t.order))
+	for _, u := range t.order {
+		out = append(out, *t.steps[u])
+	}
+	return out
+}
+
+func (t *translator) errors() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.diags...)
+}

@@ -1,0 +1,194 @@
+package pulumirun
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Recovery reports what RecoverStale cleared.
+type Recovery struct {
+	// Locks are the stale DIY lock files found and removed (listed for
+	// file:// backends; for other backends see Cancelled).
+	Locks []StaleLock `json:"locks,omitempty"`
+	// Cancelled is set when `pulumi cancel` ran, removing every lock file
+	// of the stack (whether or not any could be listed first).
+	Cancelled bool `json:"cancelled,omitempty"`
+	// PendingOperations are the operations a killed run left in the
+	// checkpoint, removed from it.
+	PendingOperations []PendingOperation `json:"pendingOperations,omitempty"`
+}
+
+// StaleLock is one Pulumi DIY lock file.
+type StaleLock struct {
+	Path     string    `json:"path"`
+	PID      int       `json:"pid,omitempty"`
+	Username string    `json:"username,omitempty"`
+	Hostname string    `json:"hostname,omitempty"`
+	Created  time.Time `json:"created,omitzero"`
+}
+
+// PendingOperation is an operation that was in flight when a run died: the
+// resource may or may not exist.
+type PendingOperation struct {
+	Type string `json:"type"`
+	URN  string `json:"urn"`
+}
+
+// Empty reports whether nothing needed clearing.
+func (r *Recovery) Empty() bool {
+	return r == nil || (len(r.Locks) == 0 && len(r.PendingOperations) == 0)
+}
+
+// String summarizes the recovery for a log line.
+func (r *Recovery) String() string {
+	if r.Empty() {
+		return "nothing to clear"
+	}
+	var parts []string
+	for _, l := range r.Locks {
+		s := "stale Pulumi lock " + l.Path
+		if l.Username != "" || l.Hostname != "" {
+			s += fmt.Sprintf(" (%s@%s pid %d, %s)", l.Username, l.Hostname, l.PID, l.Created.Format(time.RFC3339))
+		}
+		parts = append(parts, s)
+	}
+	for _, p := range r.PendingOperations {
+		parts = append(parts, fmt.Sprintf("pending %s of %s", p.Type, p.URN))
+	}
+	return "cleared " + strings.Join(parts, "; ")
+}
+
+// RecoverStale clears what a killed Pulumi run leaves behind: the DIY
+// backend's lock files of this stack (via `pulumi cancel`, which on a DIY
+// backend deletes them all) and the checkpoint's pending operations (the
+// deployment is exported, the list emptied and imported back). Pending
+// creates are dropped: the next up creates those resources again, which
+// providers must tolerate (pankalocal overwrites its manifest).
+//
+// Call it only while holding panka's lease on the stack/environment: the
+// lease proves no other panka run is active, and panka is the only writer
+// of its Pulumi stacks. Calling it when nothing is stale is cheap and
+// harmless on file:// backends (nothing runs); elsewhere it always runs
+// `pulumi cancel`, and reports Cancelled.
+func (r *Runner) RecoverStale(ctx context.Context) (*Recovery, error) {
+	rec := &Recovery{}
+	cancel := true
+	if dir, ok := fileBackendDir(r.opts.BackendURL); ok {
+		locks, err := listFileLocks(dir, r.opts.Project, r.opts.Stack)
+		if err != nil {
+			return nil, err
+		}
+		rec.Locks = locks
+		cancel = len(locks) > 0
+	}
+	if cancel {
+		if err := r.stack.Cancel(ctx); err != nil {
+			return rec, r.wrap("clear stale Pulumi locks (pulumi cancel)", err, nil)
+		}
+		rec.Cancelled = true
+	}
+	dep, err := r.stack.Export(ctx)
+	if err != nil {
+		return rec, r.wrap("export Pulumi state", err, nil)
+	}
+	if len(dep.Deployment) == 0 {
+		return rec, nil
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(dep.Deployment, &doc); err != nil {
+		return rec, fmt.Errorf("parse Pulumi state of stack %q: %w", r.opts.Stack, err)
+	}
+	raw, ok := doc["pending_operations"]
+	if !ok {
+		return rec, nil
+	}
+	var pending []struct {
+		Resource struct {
+			URN string `json:"urn"`
+		} `json:"resource"`
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(raw, &pending); err != nil {
+		return rec, fmt.Errorf("parse pending operations of stack %q: %w", r.opts.Stack, err)
+	}
+	if len(pending) == 0 {
+		return rec, nil
+	}
+	for _, p := range pending {
+		rec.PendingOperations = append(rec.PendingOperations, PendingOperation{Type: p.Type, URN: p.Resource.URN})
+	}
+	delete(doc, "pending_operations")
+	if dep.Deployment, err = json.Marshal(doc); err != nil {
+		return rec, fmt.Errorf("encode Pulumi state of stack %q: %w", r.opts.Stack, err)
+	}
+	if err := r.stack.Import(ctx, dep); err != nil {
+		return rec, r.wrap("import Pulumi state without pending operations", err, nil)
+	}
+	return rec, nil
+}
+
+func fileBackendDir(backendURL string) (string, bool) {
+	u, err := url.Parse(backendURL)
+	if err != nil || u.Scheme != "file" {
+		return "", false
+	}
+	p := u.Path
+	if u.Host != "" && u.Host != "localhost" {
+		p = u.Host + p
+	}
+	if strings.HasPrefix(p, "~") {
+		return "", false
+	}
+	return filepath.FromSlash(p), true
+}
+
+// listFileLocks reads the lock files of the stack under a file:// DIY
+// backend: .pulumi/locks/<org>/<project>/<stack>/*.json for project-scoped
+// stacks, .pulumi/locks/<stack>/*.json for legacy ones.
+func listFileLocks(dir, project, stack string) ([]StaleLock, error) {
+	root := filepath.Join(dir, ".pulumi", "locks")
+	var out []StaleLock
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".json") {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		rel = filepath.ToSlash(rel)
+		stackDir := path.Dir(rel)
+		if stackDir != stack && !strings.HasSuffix(stackDir, "/"+project+"/"+stack) {
+			return nil
+		}
+		l := StaleLock{Path: p}
+		if b, err := os.ReadFile(p); err == nil {
+			var c struct {
+				PID       int       `json:"pid"`
+				Username  string    `json:"username"`
+				Hostname  string    `json:"hostname"`
+				Timestamp time.Time `json:"timestamp"`
+			}
+			if json.Unmarshal(b, &c) == nil {
+				l.PID, l.Username, l.Hostname, l.Created = c.PID, c.Username, c.Hostname, c.Timestamp
+			}
+		}
+		out = append(out, l)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list Pulumi lock files under %s: %w", root, err)
+	}
+	return out, nil
+}

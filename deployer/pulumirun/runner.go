@@ -1,0 +1,409 @@
+package pulumirun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// DefaultProject is the Pulumi project name panka uses.
+const DefaultProject = "panka"
+
+// Options configure a Runner.
+type Options struct {
+	// Project is the Pulumi project name (default DefaultProject).
+	Project string
+	// Stack is the Pulumi stack name (see StackName). Required.
+	Stack string
+	// BackendURL is where Pulumi keeps the stack's state: file://DIR,
+	// s3://bucket/prefix?... (see S3Backend.URL), or a Pulumi Cloud URL
+	// (then PULUMI_ACCESS_TOKEN must be in Env). Required.
+	BackendURL string
+	// SecretsProvider encrypts secrets in the state: "" or "passphrase"
+	// (PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE must be in
+	// Env or the process environment), or awskms://..., or any URL the CLI
+	// accepts. It applies when the stack is created.
+	SecretsProvider string
+	// PulumiCLI is the CLI binary; empty finds `pulumi` on PATH (FindCLI).
+	PulumiCLI string
+	// PulumiHome is PULUMI_HOME for the CLI (plugins, workspace
+	// bookkeeping); empty uses the CLI's default (~/.pulumi).
+	PulumiHome string
+	// WorkDir is the workspace folder (Pulumi.yaml and stack settings are
+	// written there); empty creates a temporary one that Close removes.
+	WorkDir string
+	// PluginDirs are put in front of PATH for the CLI, so the engine finds
+	// ambient plugins such as pulumi-resource-pankalocal there.
+	PluginDirs []string
+	// Env are extra environment variables for the CLI and the plugins it
+	// starts (on top of the inherited environment). The runner always sets
+	// PULUMI_SKIP_UPDATE_CHECK=true and
+	// PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true (the engine must
+	// never try to download a plugin).
+	Env map[string]string
+	// Program declares the resources (a target's Register, wrapped).
+	Program pulumi.RunFunc
+	// Parallelism bounds concurrent resource operations (0: engine default).
+	Parallelism int
+	// Components, when set, are the names of the top-level resources that
+	// are panka components; other top-level resources are shared and their
+	// events carry no Component. Empty: every top-level resource is one.
+	Components []string
+	// Log receives the engine's own progress text (default: discarded).
+	Log io.Writer
+	// CancelGrace is how long a cancelled operation may take to stop
+	// gracefully after SIGINT before the CLI is killed (default 30s).
+	CancelGrace time.Duration
+	// Now is the clock for event times (default time.Now).
+	Now func() time.Time
+}
+
+// Runner runs Pulumi operations on one stack. Its methods must not be called
+// concurrently (the CLI serializes operations on a stack anyway).
+type Runner struct {
+	opts    Options
+	stack   auto.Stack
+	tempDir string
+}
+
+// Result is the outcome of an operation.
+type Result struct {
+	// Changes counts resources by Pulumi operation ("create", "update",
+	// "delete", "replace", "same", ...), as the engine's summary reports.
+	Changes map[string]int
+	// Steps are the resources that changed (or would change, for previews
+	// and refresh previews: the drifted resources), in engine order.
+	Steps []Step
+	// Outputs are the stack outputs after Up.
+	Outputs map[string]Output
+	// Duration is the wall time of the operation.
+	Duration time.Duration
+}
+
+// Changed is the number of resources created, updated, deleted or replaced.
+func (r *Result) Changed() int {
+	n := 0
+	for op, c := range r.Changes {
+		if op != "same" && op != "read" && op != "refresh" {
+			n += c
+		}
+	}
+	return n
+}
+
+// Output is one stack output.
+type Output struct {
+	Value  any  `json:"value"`
+	Secret bool `json:"secret,omitempty"`
+}
+
+// New prepares a Runner: it finds the CLI, writes the workspace and creates
+// or selects the stack.
+func New(ctx context.Context, opts Options) (*Runner, error) {
+	if opts.Stack == "" || opts.BackendURL == "" || opts.Program == nil {
+		return nil, errors.New("pulumirun: Stack, BackendURL and Program are required")
+	}
+	if opts.Project == "" {
+		opts.Project = DefaultProject
+	}
+	if opts.CancelGrace == 0 {
+		opts.CancelGrace = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	cliPath, err := FindCLI(opts.PulumiCLI)
+	if err != nil {
+		return nil, err
+	}
+	cli, err := newCLICommand(ctx, cliPath, opts.PluginDirs, opts.CancelGrace)
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{opts: opts}
+	workDir := opts.WorkDir
+	if workDir == "" {
+		if workDir, err = os.MkdirTemp("", "panka-pulumi-"); err != nil {
+			return nil, fmt.Errorf("create Pulumi workspace: %w", err)
+		}
+		r.tempDir = workDir
+	} else if err := os.MkdirAll(workDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create Pulumi workspace %s: %w", workDir, err)
+	}
+	env := map[string]string{
+		"PULUMI_SKIP_UPDATE_CHECK":                    "true",
+		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+		"PULUMI_BACKEND_URL":                          opts.BackendURL,
+	}
+	for k, v := range opts.Env {
+		env[k] = v
+	}
+	wsOpts := []auto.LocalWorkspaceOption{
+		auto.Pulumi(cli),
+		auto.WorkDir(workDir),
+		auto.EnvVars(env),
+		auto.Project(workspace.Project{
+			Name:    tokens.PackageName(opts.Project),
+			Runtime: workspace.NewProjectRuntimeInfo("go", nil),
+			Backend: &workspace.ProjectBackend{URL: opts.BackendURL},
+		}),
+	}
+	if opts.PulumiHome != "" {
+		if err := os.MkdirAll(opts.PulumiHome, 0o700); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("create PULUMI_HOME %s: %w", opts.PulumiHome, err)
+		}
+		wsOpts = append(wsOpts, auto.PulumiHome(opts.PulumiHome))
+	}
+	if opts.SecretsProvider != "" {
+		wsOpts = append(wsOpts, auto.SecretsProvider(opts.SecretsProvider))
+	}
+	r.stack, err = auto.UpsertStackInlineSource(ctx, opts.Stack, opts.Project, opts.Program, wsOpts...)
+	if err != nil {
+		r.Close()
+		return nil, r.wrap(fmt.Sprintf("open Pulumi stack %q at %s", opts.Stack, redact(opts.BackendURL)), err, nil)
+	}
+	return r, nil
+}
+
+// Close removes the temporary workspace, if New created one.
+func (r *Runner) Close() error {
+	if r.tempDir != "" {
+		err := os.RemoveAll(r.tempDir)
+		r.tempDir = ""
+		return err
+	}
+	return nil
+}
+
+// Stack is the underlying Automation API stack, for operations the runner
+// does not wrap.
+func (r *Runner) Stack() auto.Stack { return r.stack }
+
+// stream starts the event translation; wait blocks until the engine's
+// event channel is closed (after the operation returns).
+func (r *Runner) stream(preview bool, onEvent func(Event)) (chan events.EngineEvent, *translator, func()) {
+	t := newTranslator(r.opts.Components, r.opts.Now, onEvent)
+	ch := make(chan events.EngineEvent, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e := range ch {
+			t.handle(e, preview)
+		}
+	}()
+	return ch, t, func() { <-done }
+}
+
+// Preview computes what Up would do, without changing anything.
+func (r *Runner) Preview(ctx context.Context, onEvent func(Event)) (*Result, error) {
+	start := time.Now()
+	ch, t, wait := r.stream(true, onEvent)
+	opts := []optpreview.Option{optpreview.EventStreams(ch), optpreview.ProgressStreams(r.opts.Log),
+		optpreview.ErrorProgressStreams(r.opts.Log)}
+	if r.opts.Parallelism > 0 {
+		opts = append(opts, optpreview.Parallel(r.opts.Parallelism))
+	}
+	res, err := r.stack.Preview(ctx, opts...)
+	wait()
+	if err != nil {
+		return nil, r.wrap("preview", err, t)
+	}
+	return &Result{Changes: opChanges(res.ChangeSummary), Steps: t.result(), Duration: time.Since(start)}, nil
+}
+
+// Up applies the program. onEvent (may be nil) sees per-resource progress.
+// Cancelling ctx interrupts the engine gracefully (see Options.CancelGrace).
+func (r *Runner) Up(ctx context.Context, onEvent func(Event)) (*Result, error) {
+	start := time.Now()
+	ch, t, wait := r.stream(false, onEvent)
+	opts := []optup.Option{optup.EventStreams(ch), optup.ProgressStreams(r.opts.Log),
+		optup.ErrorProgressStreams(r.opts.Log)}
+	if r.opts.Parallelism > 0 {
+		opts = append(opts, optup.Parallel(r.opts.Parallelism))
+	}
+	res, err := r.stack.Up(ctx, opts...)
+	wait()
+	if err != nil {
+		return &Result{Steps: t.result(), Duration: time.Since(start)}, r.wrap("pulumi up", err, t)
+	}
+	out := &Result{Steps: t.result(), Outputs: outputs(res.Outputs), Duration: time.Since(start)}
+	if res.Summary.ResourceChanges != nil {
+		out.Changes = *res.Summary.ResourceChanges
+	}
+	return out, nil
+}
+
+// Destroy deletes every resource of the stack (the stack itself stays).
+func (r *Runner) Destroy(ctx context.Context, onEvent func(Event)) (*Result, error) {
+	start := time.Now()
+	ch, t, wait := r.stream(false, onEvent)
+	opts := []optdestroy.Option{optdestroy.EventStreams(ch), optdestroy.ProgressStreams(r.opts.Log),
+		optdestroy.ErrorProgressStreams(r.opts.Log)}
+	if r.opts.Parallelism > 0 {
+		opts = append(opts, optdestroy.Parallel(r.opts.Parallelism))
+	}
+	res, err := r.stack.Destroy(ctx, opts...)
+	wait()
+	if err != nil {
+		return &Result{Steps: t.result(), Duration: time.Since(start)}, r.wrap("pulumi destroy", err, t)
+	}
+	out := &Result{Steps: t.result(), Duration: time.Since(start)}
+	if res.Summary.ResourceChanges != nil {
+		out.Changes = *res.Summary.ResourceChanges
+	}
+	return out, nil
+}
+
+// RefreshPreview detects drift: it refreshes in preview mode (reading every
+// resource from its provider without writing the state) and returns the
+// drifted resources as Steps (Op "update" for changed properties, listed in
+// Diffs; "delete" for resources that are gone).
+func (r *Runner) RefreshPreview(ctx context.Context, onEvent func(Event)) (*Result, error) {
+	start := time.Now()
+	ch, t, wait := r.stream(true, onEvent)
+	opts := []optrefresh.Option{optrefresh.EventStreams(ch), optrefresh.ProgressStreams(r.opts.Log),
+		optrefresh.ErrorProgressStreams(r.opts.Log)}
+	if r.opts.Parallelism > 0 {
+		opts = append(opts, optrefresh.Parallel(r.opts.Parallelism))
+	}
+	res, err := r.stack.PreviewRefresh(ctx, opts...)
+	wait()
+	if err != nil {
+		return nil, r.wrap("pulumi refresh --preview-only", err, t)
+	}
+	return &Result{Changes: opChanges(res.ChangeSummary), Steps: t.result(), Duration: time.Since(start)}, nil
+}
+
+// Refresh refreshes the state from the providers (writing it).
+func (r *Runner) Refresh(ctx context.Context, onEvent func(Event)) (*Result, error) {
+	start := time.Now()
+	ch, t, wait := r.stream(false, onEvent)
+	opts := []optrefresh.Option{optrefresh.EventStreams(ch), optrefresh.ProgressStreams(r.opts.Log),
+		optrefresh.ErrorProgressStreams(r.opts.Log)}
+	if r.opts.Parallelism > 0 {
+		opts = append(opts, optrefresh.Parallel(r.opts.Parallelism))
+	}
+	res, err := r.stack.Refresh(ctx, opts...)
+	wait()
+	if err != nil {
+		return nil, r.wrap("pulumi refresh", err, t)
+	}
+	out := &Result{Steps: t.result(), Duration: time.Since(start)}
+	if res.Summary.ResourceChanges != nil {
+		out.Changes = *res.Summary.ResourceChanges
+	}
+	return out, nil
+}
+
+// Outputs returns the stack outputs (secret values included, flagged).
+func (r *Runner) Outputs(ctx context.Context) (map[string]Output, error) {
+	res, err := r.stack.Outputs(ctx)
+	if err != nil {
+		return nil, r.wrap("read stack outputs", err, nil)
+	}
+	return outputs(res), nil
+}
+
+func outputs(m auto.OutputMap) map[string]Output {
+	out := make(map[string]Output, len(m))
+	for k, v := range m {
+		out[k] = Output{Value: v.Value, Secret: v.Secret}
+	}
+	return out
+}
+
+func opChanges[K ~string](m map[K]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[string(k)] = v
+	}
+	return out
+}
+
+// LockedError reports that Pulumi's own DIY lock on the stack is held
+// (another pulumi process, or a killed one: see RecoverStale).
+type LockedError struct {
+	Stack  string
+	Detail string
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("pulumi stack %q is locked by another Pulumi run (%s); if no run is active "+
+		"(panka holds the stack's lease), the next apply clears it", e.Stack, e.Detail)
+}
+
+// wrap turns an Automation API error into one that says what failed, with
+// the engine's error diagnostics (not the whole CLI output).
+func (r *Runner) wrap(what string, err error, t *translator) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s on stack %q: interrupted: %w", what, r.opts.Stack, err)
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "the stack is currently locked"); i >= 0 {
+		detail := msg[i:]
+		if j := strings.Index(detail, "\n"); j >= 0 {
+			rest := strings.TrimSpace(detail[j:])
+			if k := strings.Index(rest, "\n"); k >= 0 {
+				rest = rest[:k]
+			}
+			detail = rest
+		}
+		return fmt.Errorf("%s: %w", what, &LockedError{Stack: r.opts.Stack, Detail: detail})
+	}
+	var diags []string
+	if t != nil {
+		diags = t.errors()
+	}
+	if strings.Contains(msg, "passphrase must be set") || strings.Contains(msg, "PULUMI_CONFIG_PASSPHRASE") {
+		return fmt.Errorf("%s on stack %q: Pulumi needs the secrets passphrase: set PULUMI_CONFIG_PASSPHRASE "+
+			"(or pulumi.secretsProvider to awskms://...): %w", what, r.opts.Stack, err)
+	}
+	if len(diags) > 0 {
+		return fmt.Errorf("%s on stack %q failed: %s: %w", what, r.opts.Stack, strings.Join(diags, "; "), errShort(err))
+	}
+	return fmt.Errorf("%s on stack %q: %w", what, r.opts.Stack, err)
+}
+
+// errShort keeps the error chain (errors.Is/As still work) but not the
+// CLI's full stdout/stderr, which the diagnostics already summarize.
+type shortErr struct{ err error }
+
+func (e shortErr) Error() string {
+	msg := e.err.Error()
+	if i := strings.Index(msg, "\nstdout:"); i >= 0 {
+		msg = msg[:i]
+	}
+	return msg
+}
+func (e shortErr) Unwrap() error { return e.err }
+
+func errShort(err error) error { return shortErr{err} }
+
+// redact hides credentials in a backend URL for messages.
+func redact(u string) string {
+	if i := strings.Index(u, "@"); i >= 0 && strings.Contains(u[:i], "://") {
+		return u[:strings.Index(u, "://")+3] + "****" + u[i:]
+	}
+	return u
+}
