@@ -1,0 +1,323 @@
+package aws
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"panka.dev/panka/deployer/target"
+	"panka.dev/panka/stacks"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(r *stacks.Resolved)
+		wantErr []string // substrings, all must appear
+	}{
+		{"valid", func(r *stacks.Resolved) {}, nil},
+		{"no region", func(r *stacks.Resolved) { r.Provider.Region = "" }, []string{`stack "orders" environment "prod": spec.provider.region is required`}},
+		{"bad assume role", func(r *stacks.Resolved) { r.Provider.AssumeRole = "deployer" }, []string{"assumeRole \"deployer\" is not an IAM role ARN"}},
+		{"no vpc", func(r *stacks.Resolved) { r.Provider.Network = nil }, []string{"network.vpcId is required", "network.privateSubnets is required", "network.listenerArn is required"}},
+		{"one subnet for rds", func(r *stacks.Resolved) { r.Provider.Network.PrivateSubnets = []string{"subnet-a"} }, []string{"at least two availability zones"}},
+		{"fargate size", func(r *stacks.Resolved) { r.Components[0].Spec["memory"] = int64(512) }, []string{`component "api" (MicroService): spec.memory: cpu 512 takes memory 1024-4096 MiB in steps of 1024, got 512`}},
+		{"cpu not fargate", func(r *stacks.Resolved) { r.Components[1].Spec["cpu"] = int64(300) }, []string{"cpu 300 is not a Fargate size"}},
+		{"cpu not a number", func(r *stacks.Resolved) { r.Components[1].Spec["cpu"] = "lots" }, []string{`spec.cpu: want Fargate CPU units`}},
+		{"replicas float", func(r *stacks.Resolved) { r.Components[1].Spec["replicas"] = 1.5 }, []string{"spec.replicas: want a whole number, got number 1.5"}},
+		{"no image", func(r *stacks.Resolved) { delete(r.Components[1].Spec, "image") }, []string{`component "worker" (Worker): spec.image: is required`}},
+		{"log retention", func(r *stacks.Resolved) { r.Components[1].Spec["logRetentionDays"] = int64(10) }, []string{"10 is not a CloudWatch Logs retention"}},
+		{"bad env name", func(r *stacks.Resolved) { r.Components[1].Spec["env"] = map[string]any{"1X": "y"} }, []string{"spec.env.1X: is not a valid environment variable name"}},
+		{"env and secret clash", func(r *stacks.Resolved) {
+			r.Components[0].Spec["secrets"].(map[string]any)["DB_HOST"] = "arn:aws:ssm:x:1:parameter/p"
+		}, []string{"secrets.DB_HOST: is also set in env"}},
+		{"health check timeout", func(r *stacks.Resolved) {
+			r.Components[0].Spec["healthCheck"] = map[string]any{"path": "/", "interval": int64(5), "timeout": int64(10)}
+		}, []string{"spec.healthCheck.timeout: want 2-120 seconds and less than the interval"}},
+		{"autoscaling min>max", func(r *stacks.Resolved) {
+			r.Components[0].Spec["autoscaling"] = map[string]any{"min": int64(5), "max": int64(2)}
+		}, []string{"spec.autoscaling: want 0 <= min <= max"}},
+		{"schedule both days", func(r *stacks.Resolved) { r.Components[2].Spec["schedule"] = "0 3 1 * 1" }, []string{"cannot restrict both day-of-month and day-of-week"}},
+		{"schedule missing", func(r *stacks.Resolved) { delete(r.Components[2].Spec, "schedule") }, []string{`component "nightly" (CronJob): spec.schedule: is required`}},
+		{"db engine", func(r *stacks.Resolved) { r.Components[3].Spec["engine"] = "oracle" }, []string{`spec.engine: want postgres or mysql, got "oracle"`}},
+		{"db backups", func(r *stacks.Resolved) { r.Components[3].Spec["backupRetentionDays"] = int64(1) }, []string{"spec.backupRetentionDays: want 7-35 days"}},
+		{"db storage", func(r *stacks.Resolved) { r.Components[3].Spec["storageGB"] = int64(5) }, []string{"spec.storageGB: want 20-65536"}},
+		{"db name rules", func(r *stacks.Resolved) {
+			r.Components[3].Name = "users--db"
+			r.Components[0].Spec["env"] = map[string]any{}
+			r.Components[0].Spec["secrets"] = map[string]any{}
+		}, []string{`RDS instance identifier "orders-prod-users--db" must not contain "--"`}},
+		{"cache nodes", func(r *stacks.Resolved) { r.Components[4].Spec["nodes"] = int64(9) }, []string{"spec.nodes: want 1-6"}},
+		{"cache engine", func(r *stacks.Resolved) { r.Components[4].Spec["engine"] = "memcached" }, []string{"spec.engine: want redis or valkey"}},
+		{"queue retention", func(r *stacks.Resolved) { r.Components[5].Spec["retentionPeriod"] = "30d" }, []string{"spec.retentionPeriod: want 60-1209600 seconds"}},
+		{"queue max receives", func(r *stacks.Resolved) { r.Components[5].Spec["deadLetter"] = map[string]any{"maxReceives": int64(0)} }, []string{"spec.deadLetter.maxReceives: want 1-1000"}},
+		{"bucket name", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "Bad_Name" }, []string{`bucket name "Bad_Name" must hold only lowercase letters`}},
+		{"bucket ip name", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "192.168.1.1" }, []string{"must not look like an IP address"}},
+		{"unknown reference", func(r *stacks.Resolved) { r.Components[1].Spec["env"] = map[string]any{"X": "${nope.url}"} }, []string{`reference ${nope.url} names unknown component "nope"`}},
+		{"unknown output", func(r *stacks.Resolved) { r.Components[1].Spec["env"] = map[string]any{"X": "${users-db.password}"} }, []string{"reference ${users-db.password}: a Database has outputs endpoint, address, port, secretArn"}},
+		{"self reference", func(r *stacks.Resolved) { r.Components[1].Spec["env"] = map[string]any{"X": "${worker.serviceName}"} }, []string{"refers to the component itself"}},
+		{"reference in a size", func(r *stacks.Resolved) { r.Components[3].Spec["instanceClass"] = "${sessions.endpoint}" }, []string{"spec.instanceClass: references such as ${sessions.endpoint} are not allowed here"}},
+		{"unknown dependsOn", func(r *stacks.Resolved) { r.Components[2].DependsOn = []string{"ghost"} }, []string{`dependsOn names unknown component "ghost"`}},
+		{"cycle", func(r *stacks.Resolved) {
+			r.Components[1].Spec["env"] = map[string]any{"X": "${nightly.ruleName}"}
+			r.Components[2].Spec["env"] = map[string]any{"Y": "${worker.serviceName}"}
+		}, []string{"dependency cycle: nightly -> worker -> nightly"}},
+		{"fifo mismatch", func(r *stacks.Resolved) { r.Components[7].Spec["fifo"] = true }, []string{`a FIFO topic cannot deliver to the standard queue "orders-queue"`}},
+		{"subscription to non-queue", func(r *stacks.Resolved) {
+			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"queue": "assets"}}
+		}, []string{`"assets" is a Bucket, not a Queue`}},
+		{"subscription shape", func(r *stacks.Resolved) {
+			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "https"}}
+		}, []string{"spec.subscriptions[0]: want {queue: <component>} or both protocol and endpoint"}},
+		{"duplicate priority", func(r *stacks.Resolved) {
+			r.Components = append(r.Components, stacks.Component{Name: "web", Kind: stacks.KindMicroService, Spec: map[string]any{
+				"image": "web", "loadBalancer": map[string]any{"path": "/", "priority": int64(7)}}})
+			r.Components[0].Spec["loadBalancer"].(map[string]any)["priority"] = int64(7)
+		}, []string{`components "api" and "web" both set spec.loadBalancer.priority 7`}},
+		{"unknown kind", func(r *stacks.Resolved) { r.Components[1].Kind = "Lambda" }, []string{`spec.kind: "Lambda" is not a component kind`}},
+		{"every problem at once", func(r *stacks.Resolved) {
+			r.Provider.Region = ""
+			r.Components[3].Spec["engine"] = "oracle"
+			r.Components[4].Spec["nodes"] = int64(0)
+		}, []string{"region is required", "want postgres or mysql", "spec.nodes: want 1-6"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := fullStack()
+			tt.edit(r)
+			err := Validate(r)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate: no error, want %q", tt.wantErr)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\nlacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestRegisterRefusesInvalid: nothing is registered for an invalid model.
+func TestRegisterRefusesInvalid(t *testing.T) {
+	r := fullStack()
+	r.Components[3].Spec["engine"] = "oracle"
+	m := &mocks{}
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		return New().Register(ctx, r, target.Options{})
+	}, pulumi.WithMocks("panka", "orders-prod", m))
+	if err == nil || !strings.Contains(err.Error(), "want postgres or mysql") {
+		t.Fatalf("Register: %v", err)
+	}
+	if len(m.res) != 0 {
+		t.Errorf("registered %d resources for an invalid model", len(m.res))
+	}
+
+	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
+		return New().Register(ctx, fullStack(), target.Options{Only: []string{"ghost"}})
+	}, pulumi.WithMocks("panka", "orders-prod", &mocks{}))
+	if err == nil || !strings.Contains(err.Error(), `--target-component "ghost": no such component`) {
+		t.Fatalf("Register with unknown Only: %v", err)
+	}
+}
+
+func TestRegisterPublic(t *testing.T) {
+	// Through the public API, as the deployer calls it.
+	m := &mocks{}
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		return New().Register(ctx, fullStack(), target.Options{Only: []string{"api"}})
+	}, pulumi.WithMocks("panka", "orders-prod", m))
+	if err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	if New().Name() != "aws" {
+		t.Errorf("Name = %q", New().Name())
+	}
+	if len(m.res) < 40 {
+		t.Errorf("registered only %d resources", len(m.res))
+	}
+}
+
+func TestOrder(t *testing.T) {
+	p, err := newProgram(fullStack())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range p.order {
+		got = append(got, c.c.Name)
+	}
+	want := []string{"assets", "nightly", "orders-queue", "events", "sessions", "users-db", "api", "worker"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("order = %v, want %v", got, want)
+	}
+	if d := p.comps["events"].deps; !reflect.DeepEqual(d, []string{"orders-queue"}) {
+		t.Errorf("topic deps = %v", d)
+	}
+	if d := p.comps["api"].deps; !reflect.DeepEqual(d, []string{"orders-queue", "users-db"}) {
+		t.Errorf("api deps = %v", d)
+	}
+}
+
+func TestPriorities(t *testing.T) {
+	r := fullStack()
+	for _, n := range []string{"a", "b", "c", "d"} {
+		r.Components = append(r.Components, stacks.Component{Name: n, Kind: stacks.KindMicroService, Spec: map[string]any{
+			"image": "x", "loadBalancer": map[string]any{"path": "/" + n}}})
+	}
+	p1, err := newProgram(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, _ := newProgram(r)
+	seen := map[int]string{}
+	for name, c := range p1.comps {
+		if c.priority == 0 {
+			continue
+		}
+		if other, dup := seen[c.priority]; dup {
+			t.Errorf("%s and %s share priority %d", name, other, c.priority)
+		}
+		seen[c.priority] = name
+		if p2.comps[name].priority != c.priority {
+			t.Errorf("%s: priority not deterministic", name)
+		}
+	}
+	if len(seen) != 5 {
+		t.Errorf("priorities = %v", seen)
+	}
+	// A different environment gets different priorities (shared listener).
+	r.Environment = "staging"
+	p3, _ := newProgram(r)
+	if p3.comps["api"].priority == p1.comps["api"].priority {
+		t.Errorf("api has priority %d in both environments", p1.comps["api"].priority)
+	}
+}
+
+func TestScheduleExpression(t *testing.T) {
+	tests := []struct {
+		in, want string
+		wantErr  bool
+	}{
+		{"0 3 * * *", "cron(0 3 * * ? *)", false},
+		{"*/15 * * * *", "cron(*/15 * * * ? *)", false},
+		{"0 3 * * 1-5", "cron(0 3 ? * 2-6 *)", false},
+		{"0 3 * * 0,6", "cron(0 3 ? * 1,7 *)", false},
+		{"0 3 * * 7", "cron(0 3 ? * 1 *)", false},
+		{"0 3 * * MON-FRI", "cron(0 3 ? * MON-FRI *)", false},
+		{"30 2 1 * *", "cron(30 2 1 * ? *)", false},
+		{"@daily", "cron(0 0 * * ? *)", false},
+		{"rate(5 minutes)", "rate(5 minutes)", false},
+		{"cron(0 12 * * ? *)", "cron(0 12 * * ? *)", false},
+		{"at(2030-01-01T00:00:00)", "at(2030-01-01T00:00:00)", false},
+		{"", "", true},
+		{"0 3 * *", "", true},
+		{"0 3 1 * 1", "", true},
+		{"0 3 * * 9", "", true},
+		{"rate(5 minutes", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := scheduleExpression(tt.in)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("scheduleExpression(%q) = %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestFargateSize(t *testing.T) {
+	tests := []struct {
+		cpu, mem int
+		ok       bool
+	}{
+		{256, 512, true}, {256, 2048, true}, {256, 4096, false},
+		{512, 1024, true}, {512, 4096, true}, {512, 512, false},
+		{1024, 8192, true}, {2048, 16384, true}, {4096, 30720, true}, {4096, 31744, false},
+		{8192, 20480, true}, {8192, 18432, false}, {16384, 122880, true}, {16384, 36864, false},
+		{128, 512, false},
+	}
+	for _, tt := range tests {
+		if err := fargateSize(tt.cpu, tt.mem); (err == nil) != tt.ok {
+			t.Errorf("fargateSize(%d, %d) = %v, want ok=%v", tt.cpu, tt.mem, err, tt.ok)
+		}
+	}
+}
+
+func TestDecodeForms(t *testing.T) {
+	tests := []struct {
+		name string
+		spec map[string]any
+		cpu  int
+		mem  int
+		cmd  []string
+	}{
+		{"ints", map[string]any{"cpu": 1024, "memory": int64(2048)}, 1024, 2048, nil},
+		{"floats", map[string]any{"cpu": float64(1024), "memory": float64(2048)}, 1024, 2048, nil},
+		{"strings", map[string]any{"cpu": "1 vCPU", "memory": "2 GiB"}, 1024, 2048, nil},
+		{"quarter", map[string]any{"cpu": "0.25vcpu", "memory": "512MiB"}, 256, 512, nil},
+		{"command string", map[string]any{"command": `sh -c "echo 'hi there'" a\ b`}, 256, 512, []string{"sh", "-c", "echo 'hi there'", "a b"}},
+		{"command list", map[string]any{"command": []any{"a", "b c"}}, 256, 512, []string{"a", "b c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &decoder{where: "test"}
+			tt.spec["image"] = "x"
+			w := decodeWorkload(d, &stacks.Component{Name: "w", Kind: stacks.KindWorker, Spec: tt.spec})
+			if w.CPU != tt.cpu || w.Memory != tt.mem || !reflect.DeepEqual(w.Command, tt.cmd) {
+				t.Errorf("cpu %d memory %d command %q; want %d %d %q", w.CPU, w.Memory, w.Command, tt.cpu, tt.mem, tt.cmd)
+			}
+			if len(d.errs) != 0 {
+				t.Errorf("errors: %v", d.errs)
+			}
+		})
+	}
+	d := &decoder{where: "test"}
+	if got := d.seconds(map[string]any{"a": "14d"}, "", "a", 0); got != 1209600 {
+		t.Errorf("14d = %d", got)
+	}
+	if got := d.seconds(map[string]any{"a": "90s"}, "", "a", 0); got != 90 {
+		t.Errorf("90s = %d", got)
+	}
+	if _, err := splitWords(`echo "unterminated`); err == nil {
+		t.Errorf("unterminated quote accepted")
+	}
+}
+
+func TestNames(t *testing.T) {
+	long := strings.Repeat("very-long-component-name-", 4)
+	n := newNames("orders", "production", long)
+	if id := n.rdsIdentifier(); len(id) > 63 || checkRDSLike("id", id, 63) != nil {
+		t.Errorf("rds identifier %q", id)
+	}
+	if id := n.cacheID(); len(id) != 40 || checkRDSLike("id", id, 40) != nil {
+		t.Errorf("cache id %q (%d)", id, len(id))
+	}
+	if q, dlq := n.queue(true); len(dlq) > 80 || !strings.HasSuffix(q, ".fifo") || !strings.HasSuffix(dlq, "-dlq.fifo") || checkSQS(dlq) != nil {
+		t.Errorf("queue names %q %q", q, dlq)
+	}
+	if b := n.bucket(""); len(b) > 63 || checkBucket(b) != nil {
+		t.Errorf("bucket %q", b)
+	}
+	if r := n.role("exec"); len(r) > 64 {
+		t.Errorf("role %q", r)
+	}
+	if tg := targetGroupLogical(long); len(tg) > 24 {
+		t.Errorf("target group logical name %q", tg)
+	}
+	// Shortened names stay distinct and stable.
+	a, b := shorten(long+"a", 40), shorten(long+"b", 40)
+	if a == b || a != shorten(long+"a", 40) {
+		t.Errorf("shorten: %q %q", a, b)
+	}
+	if shorten("short", 40) != "short" {
+		t.Errorf("shorten changed a short name")
+	}
+}
