@@ -2,12 +2,136 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"path"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/gitops"
+	"panka.dev/panka/gitops/changes"
 	"panka.dev/panka/stacks"
+	"panka.dev/panka/statestore"
 )
 
 // planAllChanged plans every stack/environment that change detection
-// reports between --base and --head, under one summary.
+// reports between --base and --head (the desired YAML read from --head's
+// tree), and prints them under one summary. An environment or stack that
+// was removed plans as a destroy. A stack that fails to plan is reported
+// and the others are still planned; the command then fails.
 func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValues) error {
-	return Usagef("--all-changed needs change detection (gitops/changes), which this build does not have yet")
+	f := opts.F
+	root, err := f.RepoRoot()
+	if err != nil {
+		return err
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	repo, err := gitops.Open(root, gitops.Options{})
+	if err != nil {
+		return fmt.Errorf("--all-changed needs a git repository: %w", err)
+	}
+	defer repo.Close()
+	key := f.planSecretKey()
+	res, err := changes.Detect(ctx, repo, changes.Options{Base: opts.Base, Head: opts.Head, StacksRoot: cfg.Stacks.Root,
+		Resolve: stacks.ResolveOptions{Vars: vars, SecretKey: key}})
+	if err != nil {
+		return err
+	}
+	for _, p := range res.Problems {
+		f.Log.Warn().Err(p).Msg("change detection")
+	}
+	head, base := plumbing.NewHash(res.Head), plumbing.NewHash(res.Base)
+	headFS, err := repo.TreeFS(head)
+	if err != nil {
+		return err
+	}
+	headRef := opts.Head
+	if headRef == "" {
+		headRef = "HEAD"
+	}
+	src := &planSourceFS{fsys: headFS, root: root, commit: res.Head, ref: headRef}
+	f.Log.Debug().Str("base", res.Base).Str("head", res.Head).Int("stacks", len(res.Stacks)).Msg("planning changed stacks")
+
+	var plans []*planner.Result
+	var failed []string
+	for _, s := range res.Stacks {
+		for _, env := range s.Environments {
+			var (
+				r   *planResult
+				err error
+			)
+			if s.Change == changes.Removed || s.EnvironmentChanges[env] == changes.Removed {
+				r, err = planDestroy(ctx, opts, repo, base, s, env)
+			} else {
+				r, err = planOne(ctx, opts, src, s.Stack, env, vars)
+			}
+			if err != nil {
+				fmt.Fprintf(f.IO.ErrOut, "Error: plan %s/%s: %s\n", s.Stack, env, err)
+				failed = append(failed, s.Stack+"/"+env)
+				continue
+			}
+			plans = append(plans, r.plan)
+		}
+	}
+	if f.JSON() {
+		err = planner.WriteJSONAll(f.IO.Out, plans)
+	} else {
+		err = planner.WriteTextAll(f.IO.Out, plans, planner.TextOptions{Color: f.IO.ColorOut()})
+	}
+	if err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d changed stack environments could not be planned: %v", len(failed), len(failed)+len(plans), failed)
+	}
+	if opts.DetailedExitCode && planner.Total(plans).HasChanges() {
+		return &ExitCodeError{Code: ExitChanges}
+	}
+	return nil
+}
+
+// planDestroy plans the removal of a stack/environment that no longer
+// exists at head: everything in its state is deleted. The stack's backend
+// settings come from its stack.yaml at base.
+func planDestroy(ctx context.Context, opts *PlanOptions, repo *gitops.Repo, base gitops.Hash, s *changes.Stack, env string) (*planResult, error) {
+	f := opts.F
+	dir := s.Path
+	if s.OldPath != "" {
+		dir = s.OldPath
+	}
+	var backend map[string]string
+	if fsys, err := repo.TreeFS(base); err == nil {
+		if h, err := stacks.ReadHeader(fsys, dir); err == nil {
+			backend = h.Backend
+		}
+	}
+	cfg, err := f.ConfigForStack(backend, path.Join(dir, "stack.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	store, err := opts.OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	skey := statestore.Key{Stack: s.Stack, Environment: env}
+	state, _, err := store.Get(ctx, skey)
+	header := planner.Header{Stack: s.Stack, Environment: env}
+	var deployed *stacks.Resolved
+	switch {
+	case errors.Is(err, statestore.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("read state of %s: %w", skey, err)
+	default:
+		header.Deployed = planDeployedHeader(state)
+		if len(state.Spec) > 0 && string(state.Spec) != "null" {
+			if deployed, err = planner.DecodeModel(state.Spec); err != nil {
+				return nil, fmt.Errorf("read the deployed spec in the state of %s: %w", skey, err)
+			}
+		}
+	}
+	return &planResult{plan: planner.Plan(nil, deployed, planner.Options{Header: header})}, nil
 }
