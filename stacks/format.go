@@ -14,7 +14,12 @@ import (
 // name, description, labels, documents separated by "---". Formatting is
 // idempotent: Format(Format(x)) == Format(x). Invalid YAML is an error with
 // its line.
-func Format(src []byte) ([]byte, error) {
+func Format(src []byte) (out []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("invalid YAML: the parser failed (%v)", p)
+		}
+	}()
 	if len(src) > MaxFileSize {
 		return nil, fmt.Errorf("file is more than the %d MB limit for stack files", MaxFileSize>>20)
 	}

@@ -190,9 +190,16 @@ func unwrapPath(err error) error {
 
 // parseFile parses every document of data. Problems go to errs; documents
 // that could not be read are skipped.
-func parseFile(name string, data []byte, errs *errList) []document {
+func parseFile(name string, data []byte, errs *errList) (docs []document) {
+	defer func() {
+		// yaml.v3 has panicked on malformed input before; never let a
+		// stack file crash panka.
+		if p := recover(); p != nil {
+			errs.add(pos{name, 0, 0}, "", "invalid YAML: the parser failed (%v)", p)
+			docs = nil
+		}
+	}()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var docs []document
 	budget := maxNodes
 	for {
 		var y yaml.Node

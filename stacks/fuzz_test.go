@@ -1,0 +1,63 @@
+package stacks
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// FuzzLoad feeds arbitrary component and overlay files to the loader and
+// the resolver: nothing may panic or hang, and a resolved model must encode.
+func FuzzLoad(f *testing.F) {
+	files, _ := filepath.Glob("../testdata/examples/stacks/*/*/*.yaml")
+	more, _ := filepath.Glob("../testdata/examples/stacks/*/services/*/*.yaml")
+	for _, p := range append(files, more...) {
+		b, err := os.ReadFile(p)
+		if err == nil {
+			f.Add(b, []byte(devYAML))
+		}
+	}
+	f.Add([]byte(ms("env: {A: '${TAG}', B: '${api.url}'}")), []byte(devYAML+"  overrides:\n    api: {replicas: 3, env: null}\n"))
+	f.Add([]byte("a: &a [*a]"), []byte("b: &b {<<: *b}"))
+	f.Add([]byte(doc("Topic", "t", "subscriptions: [{queue: t}]")), []byte(devYAML+"  provider: {region: '${HOST}'}\n"))
+	f.Fuzz(func(t *testing.T, comp, env []byte) {
+		fsys := testFS(map[string]string{cf: string(comp), "stacks/s/environments/dev.yaml": string(env)})
+		if len(comp) == 0 {
+			delete(fsys, cf)
+		}
+		if len(env) == 0 {
+			delete(fsys, "stacks/s/environments/dev.yaml")
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s, err := Load(fsys, "stacks/s")
+			if err != nil {
+				_ = err.Error()
+				return
+			}
+			_ = s.Validate(ResolveOptions{Vars: VarValues{Flags: map[string]string{"KEY": "k"}}})
+			for _, e := range s.Environments() {
+				r, err := s.Resolve(e, ResolveOptions{Lenient: true})
+				if err != nil {
+					continue
+				}
+				_ = r.Canonical()
+				if _, err := r.Graph(); err != nil {
+					t.Errorf("resolved model with a broken graph: %v", err)
+				}
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("load/resolve hung")
+		}
+		if out, err := Format(comp); err == nil {
+			if _, err := Format(out); err != nil {
+				t.Errorf("formatted output does not parse: %v\n%s", err, out)
+			}
+		}
+	})
+}

@@ -1,0 +1,151 @@
+package stacks
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// golden compares got with testdata/golden/name (rewritten with -update).
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (go test -update to accept):\n--- got\n%s", path, got)
+	}
+}
+
+// TestGoldenResolved resolves every stack × environment of the example
+// repositories and compares the canonical model and the graph levels.
+func TestGoldenResolved(t *testing.T) {
+	for _, repo := range []string{"examples", "quickstart"} {
+		fsys := os.DirFS(filepath.Join("..", "testdata", repo))
+		refs, err := Discover(fsys, "stacks")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strays := Strays(fsys, "stacks", refs); len(strays) > 0 {
+			t.Errorf("strays in %s: %v", repo, strays)
+		}
+		for _, ref := range refs {
+			s, err := Load(fsys, ref.Path)
+			if err != nil {
+				t.Fatalf("%s: %v", ref.Name, err)
+			}
+			if err := s.Validate(ResolveOptions{}); err != nil {
+				t.Errorf("%s: validate: %v", ref.Name, err)
+			}
+			for _, env := range s.Environments() {
+				r, err := s.Resolve(env, ResolveOptions{
+					Vars:      VarValues{Flags: map[string]string{"SIGNING_KEY": "golden-signing-key"}, Env: map[string]string{"PAYMENT_API_KEY": "golden-payment-key"}},
+					SecretKey: []byte("golden"),
+				})
+				if err != nil {
+					t.Errorf("%s/%s: %v", ref.Name, env, err)
+					continue
+				}
+				g, err := r.Graph()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var buf bytes.Buffer
+				if err := json.Indent(&buf, r.Canonical(), "", "  "); err != nil {
+					t.Fatal(err)
+				}
+				buf.WriteString("\n")
+				for i, l := range g.Levels() {
+					buf.WriteString("# level " + string(rune('0'+i)) + ": " + strings.Join(l, " ") + "\n")
+				}
+				if bytes.Contains(buf.Bytes(), []byte("golden-signing-key")) || bytes.Contains(buf.Bytes(), []byte("golden-payment-key")) {
+					t.Errorf("%s/%s: clear secret in the canonical model", ref.Name, env)
+				}
+				golden(t, filepath.Join("testdata", "golden", ref.Name+"."+env+".json"), buf.Bytes())
+			}
+		}
+	}
+}
+
+// TestGoldenFormat formats testdata/fmt/*.in.yaml, compares with
+// *.golden.yaml and checks that formatting is idempotent and keeps the model.
+func TestGoldenFormat(t *testing.T) {
+	ins, _ := filepath.Glob(filepath.Join("testdata", "fmt", "*.in.yaml"))
+	if len(ins) == 0 {
+		t.Fatal("no inputs")
+	}
+	for _, in := range ins {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			src, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := Format(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, strings.TrimSuffix(in, ".in.yaml")+".golden.yaml", out)
+			again, err := Format(out)
+			if err != nil || !bytes.Equal(again, out) {
+				t.Errorf("not idempotent:\n%s", again)
+			}
+			// Formatting never changes what the file means.
+			var e1, e2 errList
+			d1, d2 := parseFile("f", src, &e1), parseFile("f", out, &e2)
+			if len(d1) != len(d2) {
+				t.Fatalf("documents %d -> %d", len(d1), len(d2))
+			}
+			for i := range d1 {
+				if a, b := dump(d1[i].root), dump(d2[i].root); a != b {
+					t.Errorf("document %d changed:\n%s\n%s", i, a, b)
+				}
+			}
+		})
+	}
+	if _, err := Format([]byte("a: [\n")); err == nil || !strings.Contains(err.Error(), "invalid YAML") {
+		t.Errorf("invalid YAML: %v", err)
+	}
+}
+
+// dump renders a node tree without positions (key order normalised).
+func dump(n *node) string {
+	switch n.kind {
+	case nMap:
+		parts := make([]string, len(n.keys))
+		for i, k := range n.keys {
+			parts[i] = k.value + "=" + dump(n.vals[i])
+		}
+		sortStrings(parts)
+		return "{" + strings.Join(parts, ",") + "}"
+	case nSeq:
+		parts := make([]string, len(n.items))
+		for i, it := range n.items {
+			parts[i] = dump(it)
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	case nScalar:
+		return n.tag + ":" + n.value
+	}
+	return "null"
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
