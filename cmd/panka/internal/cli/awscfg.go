@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	s3store "panka.dev/panka/statestore/s3"
+)
+
+// AWSConfig builds the aws.Config every AWS client of panka starts from:
+// the SDK's standard credential chain and shared config (environment,
+// ~/.aws, SSO, web identity, container and instance roles), the profile of
+// aws.profile, the region of aws.region (else backend.region; clients
+// override it with their own region, see S3Client and DynamoDBClient), the
+// role of aws.assumeRole assumed through STS, and panka's retryer (the SDK's
+// standard retryer, configured: statestore/s3.NewRetryer). Endpoints are not
+// set here: S3Client and DynamoDBClient apply backend.endpoint and
+// locks.endpoint, and the SDK's own AWS_ENDPOINT_URL_S3 /
+// AWS_ENDPOINT_URL_DYNAMODB keep working when those are unset.
+func (f *Factory) AWSConfig(ctx context.Context, cfg *config.Resolved) (aws.Config, error) {
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRetryer(func() aws.Retryer { return s3store.NewRetryer(0) }),
+	}
+	if cfg.AWS.Profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(cfg.AWS.Profile))
+	}
+	region := cfg.AWS.Region
+	if region == "" {
+		region = cfg.Backend.Region
+	}
+	if region != "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	ac, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		where := ""
+		if cfg.AWS.Profile != "" {
+			where = fmt.Sprintf(" (aws.profile %q, from %s)", cfg.AWS.Profile, cfg.Sources["aws.profile"])
+		}
+		return aws.Config{}, fmt.Errorf("load AWS configuration%s: %w; check ~/.aws/config and the AWS_* environment variables", where, err)
+	}
+	if ar := cfg.AWS.AssumeRole; ar.RoleArn != "" {
+		session := ar.SessionName
+		if session == "" {
+			session = "panka"
+			if h, err := os.Hostname(); err == nil {
+				session = "panka-" + sanitizeSession(h)
+			}
+		}
+		stsOpts := func(o *sts.Options) {}
+		if ep := f.Getenv("AWS_ENDPOINT_URL_STS"); ep != "" {
+			stsOpts = func(o *sts.Options) { o.BaseEndpoint = aws.String(ep) }
+		}
+		prov := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(ac, stsOpts), ar.RoleArn, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = session
+			if ar.ExternalID != "" {
+				o.ExternalID = aws.String(ar.ExternalID)
+			}
+		})
+		ac.Credentials = aws.NewCredentialsCache(prov)
+	}
+	return ac, nil
+}
+
+// sanitizeSession keeps the characters STS allows in a session name.
+func sanitizeSession(s string) string {
+	b := []byte(s)
+	out := b[:0]
+	for _, c := range b {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '=' || c == ',' || c == '.' || c == '@' || c == '-' || c == '_' {
+			out = append(out, c)
+		}
+	}
+	if len(out) > 56 {
+		out = out[:56]
+	}
+	return string(out)
+}
+
+// customEndpoint reports whether an S3/DynamoDB endpoint override is in effect.
+func (f *Factory) customEndpoint(configured, serviceEnv string) bool {
+	return configured != "" || f.Getenv(serviceEnv) != "" || f.Getenv("AWS_ENDPOINT_URL") != ""
+}
+
+// S3Client returns an S3 client for the state bucket: region backend.region,
+// endpoint backend.endpoint (or AWS_ENDPOINT_URL_S3), path-style addressing
+// when backend.usePathStyle is set, and also by default whenever a custom
+// endpoint is in use (S3-compatible servers rarely support virtual hosts).
+func (f *Factory) S3Client(ctx context.Context, cfg *config.Resolved) (*s3.Client, error) {
+	ac, err := f.AWSConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Backend.Region != "" {
+		ac.Region = cfg.Backend.Region
+	}
+	if ac.Region == "" {
+		return nil, fmt.Errorf("no AWS region for the state bucket: set backend.region (PANKA_BACKEND_REGION or --backend-region), aws.region, or AWS_REGION")
+	}
+	pathStyle := cfg.Backend.UsePathStyle
+	if src := cfg.Sources["backend.usePathStyle"]; src.Layer == "default" && f.customEndpoint(cfg.Backend.Endpoint, "AWS_ENDPOINT_URL_S3") {
+		pathStyle = true
+	}
+	return s3store.NewClient(ac, s3store.ClientOptions{Endpoint: cfg.Backend.Endpoint, UsePathStyle: pathStyle}), nil
+}
+
+// DynamoDBClient returns a DynamoDB client for the lock table: region
+// locks.region (which defaults to backend.region), endpoint locks.endpoint
+// (or AWS_ENDPOINT_URL_DYNAMODB).
+func (f *Factory) DynamoDBClient(ctx context.Context, cfg *config.Resolved) (*dynamodb.Client, error) {
+	ac, err := f.AWSConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Locks.Region != "" {
+		ac.Region = cfg.Locks.Region
+	}
+	if ac.Region == "" {
+		return nil, fmt.Errorf("no AWS region for the lock table: set locks.region or backend.region (PANKA_LOCKS_REGION, PANKA_BACKEND_REGION), aws.region, or AWS_REGION")
+	}
+	return dynamodb.NewFromConfig(ac, func(o *dynamodb.Options) {
+		if cfg.Locks.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Locks.Endpoint)
+		}
+	}), nil
+}

@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/statestore"
+	"panka.dev/panka/statestore/local"
+	s3store "panka.dev/panka/statestore/s3"
+)
+
+// ciWarned remembers the factories that already warned about local state in CI.
+var ciWarned sync.Map
+
+// Store opens the state store of cfg: backend.type local (the default;
+// <repo>/.panka, or backend.directory) or s3 (backend.bucket, with
+// backend.sse/kmsKeyId). backend.prefix puts every key under a prefix; a
+// stack's own spec.backend.prefix arrives through ConfigForStack. With the
+// local backend and CI set it warns once on stderr: the state would die with
+// the runner.
+func (f *Factory) Store(ctx context.Context, cfg *config.Resolved) (statestore.Store, error) {
+	switch cfg.Backend.Type {
+	case "", "local":
+		dir, err := f.localDir(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if f.Getenv("CI") != "" {
+			if _, done := ciWarned.LoadOrStore(f, true); !done {
+				f.Log.Warn().Str("dir", dir).Msg("CI is set but state is kept in the local backend: it is lost with this runner; configure backend.type s3 (panka.yaml or PANKA_BACKEND_TYPE)")
+			}
+		}
+		return local.New(local.Options{Dir: dir, Prefix: cfg.Backend.Prefix})
+	case "s3":
+		if cfg.Backend.Bucket == "" {
+			return nil, fmt.Errorf("backend.type is s3 but backend.bucket is empty: set it in panka.yaml, PANKA_BACKEND_BUCKET or --backend-bucket")
+		}
+		c, err := f.S3Client(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return s3store.New(c, s3store.Options{Bucket: cfg.Backend.Bucket, Prefix: cfg.Backend.Prefix, SSE: cfg.Backend.SSE, KMSKeyID: cfg.Backend.KMSKeyID})
+	}
+	return nil, fmt.Errorf("backend.type %q is not local or s3", cfg.Backend.Type)
+}
+
+// describeBackend names where cfg keeps state, for messages.
+func (f *Factory) describeBackend(cfg *config.Resolved) string {
+	p, _ := statestore.NormalizePrefix(cfg.Backend.Prefix)
+	if cfg.Backend.Type == "s3" {
+		return "s3://" + cfg.Backend.Bucket + "/" + p
+	}
+	dir, err := f.localDir(cfg)
+	if err != nil {
+		return "local"
+	}
+	return dir + "/state/" + p
+}
