@@ -39,10 +39,10 @@ func (e *RefError) Error() string {
 	case e.Missing:
 		return fmt.Sprintf("ref %q is not in the local history: fetch it first (git fetch origin, or git fetch origin <sha>), or check the commit id", e.Ref)
 	}
-	if e.Err != nil {
+	if e.Err != nil && e.Err != ErrRefNotFound {
 		return fmt.Sprintf("resolve ref %q: %v", e.Ref, e.Err)
 	}
-	return fmt.Sprintf("resolve ref %q: not found (a branch, tag, remote branch or commit id)", e.Ref)
+	return fmt.Sprintf("resolve ref %q: not found: no branch, tag, remote branch or commit has that name here (if it exists on the remote, git fetch first)", e.Ref)
 }
 
 func (e *RefError) Unwrap() error { return e.Err }

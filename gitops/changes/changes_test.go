@@ -15,6 +15,7 @@ import (
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/changes"
 	"panka.dev/panka/gitops/gittest"
+	"panka.dev/panka/stacks"
 )
 
 var modes = []struct {
@@ -585,8 +586,8 @@ func TestIndexCache(t *testing.T) {
 
 type fakeDeployed map[string]string // "stack/env" -> commit
 
-func (f fakeDeployed) DeployedCommit(_ context.Context, stack, env string) (string, bool, error) {
-	c, ok := f[stack+"/"+env]
+func (f fakeDeployed) DeployedCommit(_ context.Context, h *stacks.Header, env string) (string, bool, error) {
+	c, ok := f[h.Name+"/"+env]
 	if c == "error" {
 		return "", false, errors.New("state unavailable")
 	}

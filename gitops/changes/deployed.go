@@ -6,16 +6,18 @@ import (
 	"sort"
 
 	"panka.dev/panka/gitops"
+	"panka.dev/panka/stacks"
 )
 
 // DeployedCommits tells which commit was last deployed where. The state
 // store implements it for `changed --since-deployed`.
 type DeployedCommits interface {
 	// DeployedCommit returns the full id of the commit last successfully
-	// deployed to environment env of stack; ok is false when the
-	// environment was never deployed. It must be safe to call from one
-	// goroutine at a time; errors are returned as they are (no retry).
-	DeployedCommit(ctx context.Context, stack, env string) (commit string, ok bool, err error)
+	// deployed to environment env of the stack (its header gives the name
+	// and the spec.backend settings that locate its state); ok is false
+	// when the environment was never deployed (or was destroyed). Calls
+	// come from one goroutine at a time.
+	DeployedCommit(ctx context.Context, stack *stacks.Header, env string) (commit string, ok bool, err error)
 }
 
 // SinceDeployed compares every environment of every stack at head with the
@@ -66,7 +68,7 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 			if !e.envSelected(env, nil) {
 				continue
 			}
-			c, ok, err := deployed.DeployedCommit(ctx, h.Name, env)
+			c, ok, err := deployed.DeployedCommit(ctx, h, env)
 			if err != nil {
 				return nil, fmt.Errorf("last deployed commit of %s/%s: %w", h.Name, env, err)
 			}

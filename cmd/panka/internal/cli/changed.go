@@ -1,0 +1,312 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/gitops"
+	"panka.dev/panka/gitops/changes"
+	"panka.dev/panka/stacks"
+	"panka.dev/panka/statestore"
+)
+
+func init() { register(newCmdChanged) }
+
+// ChangedOptions are the inputs of changed.
+type ChangedOptions struct {
+	F *Factory
+	// OpenStore builds the state store of a configuration, for
+	// --since-deployed (nil: the flag reports that no store is available).
+	OpenStore func(ctx context.Context, cfg *config.Resolved) (statestore.Store, error)
+
+	Base, Head    string
+	Uncommitted   bool
+	Stacks        []string
+	Environments  []string
+	Paths         bool
+	Why           bool
+	ExitCode      bool
+	SinceDeployed bool
+}
+
+func newCmdChanged(f *Factory) *cobra.Command {
+	opts := &ChangedOptions{F: f, OpenStore: f.planStore}
+	cmd := &cobra.Command{
+		Use:   "changed",
+		Short: "List the stacks and environments that changed between two commits",
+		Long: `Changed lists the stacks and environments whose resolved model differs between
+a base and a head commit, so a pre-push hook or a CI pipeline plans and deploys
+only what changed.
+
+The base defaults to the merge-base of HEAD with the remote default branch
+(origin/HEAD, else origin/main or origin/master), or HEAD's first parent when
+HEAD is the default branch's tip. A given --base is replaced by its merge-base
+with --head, so a branch is compared from where it forked.
+
+By default each touched stack is resolved at both commits and an environment is
+listed only if its resolved model changed: comment or formatting edits change
+nothing. --paths maps changed files to stacks without resolving them (every
+environment of a touched stack is listed). A change to a file matched by a
+stack's spec.watch marks every environment of that stack. A stack is added,
+removed, moved (same metadata.name in a new folder) or modified.
+
+Output: text (--why explains each change), json, names (one stack/env a line)
+or github-matrix ({"include":[{"stack":..,"environment":..}]}).
+--exit-code exits 2 when something changed, 0 when nothing did.
+Set PANKA_GIT_BINARY=false to read git with go-git only (no git binary).`,
+		Example: `  panka changed
+  panka changed --base origin/main -o names
+  panka changed --base HEAD~1 --why
+  panka changed --uncommitted --exit-code
+  panka changed --base "$BEFORE_SHA" --head "$GITHUB_SHA" -o github-matrix`,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{annotationOutputs: "names,github-matrix"},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.SinceDeployed && opts.Base != "" {
+				return Usagef("--since-deployed compares each environment with its last deployed commit; do not combine it with --base")
+			}
+			if opts.Uncommitted && opts.Head != "" {
+				return Usagef("--uncommitted compares the work tree; do not combine it with --head")
+			}
+			return changedRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Base, "base", "", "base ref (default: merge-base of HEAD with the remote default branch)")
+	fl.StringVar(&opts.Head, "head", "", "head ref (default HEAD)")
+	fl.BoolVar(&opts.Uncommitted, "uncommitted", false, "also count work-tree changes (staged, unstaged and untracked files)")
+	fl.StringSliceVarP(&opts.Stacks, "stack", "s", nil, "only these stacks (metadata.name; repeat or comma-separate; globs allowed)")
+	fl.StringSliceVarP(&opts.Environments, "environment", "e", nil, "only these environments (repeat or comma-separate)")
+	fl.BoolVar(&opts.Paths, "paths", false, "map changed files to stacks without resolving them")
+	fl.BoolVar(&opts.Why, "why", false, "explain each change (text output)")
+	fl.BoolVar(&opts.ExitCode, "exit-code", false, "exit 2 when something changed, 0 when nothing did")
+	fl.BoolVar(&opts.SinceDeployed, "since-deployed", false, "compare each environment with the commit last deployed to it (from state)")
+	return cmd
+}
+
+// GitOptions are the gitops options of this process: PANKA_GIT_BINARY=false
+// (or 0, no, off) reads git with go-git alone.
+func (f *Factory) GitOptions() gitops.Options {
+	switch strings.ToLower(f.Getenv("PANKA_GIT_BINARY")) {
+	case "false", "0", "no", "off":
+		return gitops.Options{NoGitBinary: true}
+	}
+	return gitops.Options{}
+}
+
+// changedRun detects changes and prints them.
+func changedRun(ctx context.Context, opts *ChangedOptions) error {
+	f := opts.F
+	wd, err := f.WorkDir()
+	if err != nil {
+		return err
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	repo, err := gitops.Open(wd, f.GitOptions())
+	if err != nil {
+		if errors.Is(err, gitops.ErrNotRepository) {
+			return fmt.Errorf("panka changed needs a git repository: %w", err)
+		}
+		return err
+	}
+	defer repo.Close()
+	copts := changes.Options{Base: opts.Base, Head: opts.Head, Uncommitted: opts.Uncommitted, StacksRoot: cfg.Stacks.Root,
+		Paths: opts.Paths, Stacks: opts.Stacks, Environments: opts.Environments}
+	var res *changes.Result
+	if opts.SinceDeployed {
+		if opts.OpenStore == nil {
+			return errors.New("--since-deployed needs a state store, and none is available in this build")
+		}
+		res, err = changes.SinceDeployed(ctx, repo, &storeDeployed{f: f, open: opts.OpenStore, stores: map[string]statestore.Store{}}, copts)
+	} else {
+		res, err = changes.Detect(ctx, repo, copts)
+	}
+	if err != nil {
+		return err
+	}
+	for _, p := range res.Problems {
+		fmt.Fprintf(f.IO.ErrOut, "Warning: %s\n", p)
+	}
+	if err := printChanged(f, opts, res); err != nil {
+		return err
+	}
+	if opts.ExitCode && len(res.Stacks) > 0 {
+		return &ExitCodeError{Code: ExitChanges}
+	}
+	return nil
+}
+
+func printChanged(f *Factory, opts *ChangedOptions, res *changes.Result) error {
+	switch f.Flags.Output {
+	case "json":
+		return f.PrintJSON(res)
+	case "names":
+		for _, s := range res.Stacks {
+			for _, env := range s.Environments {
+				fmt.Fprintf(f.IO.Out, "%s/%s\n", s.Stack, env)
+			}
+		}
+		return nil
+	case "github-matrix":
+		type entry struct {
+			Stack       string `json:"stack"`
+			Environment string `json:"environment"`
+			Path        string `json:"path"`
+			Change      string `json:"change"`
+		}
+		m := struct {
+			Include []entry `json:"include"`
+		}{Include: []entry{}}
+		for _, s := range res.Stacks {
+			for _, env := range s.Environments {
+				m.Include = append(m.Include, entry{s.Stack, env, s.Path, string(s.EnvironmentChanges[env])})
+			}
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(f.IO.Out, "%s\n", b)
+		return err
+	}
+	return printChangedText(f.IO.Out, f.IO.ErrOut, opts, res, f.Flags.Quiet)
+}
+
+func shortSHA(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.Result, quiet bool) error {
+	head := shortSHA(res.Head)
+	if res.Uncommitted {
+		head += " + work tree"
+	}
+	if len(res.Stacks) == 0 {
+		if !quiet {
+			if res.Base != "" {
+				fmt.Fprintf(errOut, "No stack changed between %s and %s.\n", shortSHA(res.Base), head)
+			} else {
+				fmt.Fprintf(errOut, "No stack changed since its last deployment.\n")
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STACK\tCHANGE\tENVIRONMENTS\tPATH")
+	for _, s := range res.Stacks {
+		var envs []string
+		for _, env := range s.Environments {
+			if k := s.EnvironmentChanges[env]; k != changes.Modified {
+				envs = append(envs, fmt.Sprintf("%s (%s)", env, k))
+			} else {
+				envs = append(envs, env)
+			}
+		}
+		envText := strings.Join(envs, ", ")
+		if envText == "" {
+			envText = "-"
+		}
+		p := s.Path
+		if s.OldPath != "" {
+			p = s.OldPath + " -> " + s.Path
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Stack, s.Change, envText, p)
+		if opts.Why {
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(s.Components) > 0 {
+				fmt.Fprintf(out, "    components: %s\n", strings.Join(s.Components, ", "))
+			}
+			if len(s.Deployed) > 0 {
+				var ds []string
+				for _, env := range sortedEnvs(s.Deployed) {
+					c := shortSHA(s.Deployed[env])
+					if c == "" {
+						c = "never deployed"
+					}
+					ds = append(ds, env+": "+c)
+				}
+				fmt.Fprintf(out, "    deployed: %s\n", strings.Join(ds, ", "))
+			}
+			for _, r := range s.Reasons {
+				fmt.Fprintf(out, "    %s: %s\n", r.File, r.Detail)
+			}
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if !quiet && res.Base != "" {
+		fmt.Fprintf(errOut, "%d stack(s) changed between %s and %s.\n", len(res.Stacks), shortSHA(res.Base), head)
+	}
+	return nil
+}
+
+func sortedEnvs(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// storeDeployed reads the last successfully deployed commit of each
+// stack/environment from its state store (located with the stack's own
+// spec.backend settings).
+type storeDeployed struct {
+	f      *Factory
+	open   func(ctx context.Context, cfg *config.Resolved) (statestore.Store, error)
+	stores map[string]statestore.Store
+}
+
+func (d *storeDeployed) DeployedCommit(ctx context.Context, h *stacks.Header, env string) (string, bool, error) {
+	keys := make([]string, 0, len(h.Backend))
+	for k, v := range h.Backend {
+		keys = append(keys, k+"="+v)
+	}
+	sort.Strings(keys)
+	sig := strings.Join(keys, "\x00")
+	store, ok := d.stores[sig]
+	if !ok {
+		cfg, err := d.f.ConfigForStack(h.Backend, h.Path+"/"+stacks.StackFile)
+		if err != nil {
+			return "", false, err
+		}
+		if store, err = d.open(ctx, cfg); err != nil {
+			return "", false, err
+		}
+		d.stores[sig] = store
+	}
+	st, _, err := store.Get(ctx, statestore.Key{Stack: h.Name, Environment: env})
+	if errors.Is(err, statestore.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	dep := st.LastSuccessful
+	if dep == nil && st.LastDeployment != nil && st.LastDeployment.Result == statestore.ResultSucceeded {
+		dep = st.LastDeployment
+	}
+	if dep == nil || dep.Operation == statestore.OpDestroy || st.Status == statestore.StatusDestroyed || dep.Commit == "" {
+		return "", false, nil
+	}
+	return dep.Commit, true, nil
+}
