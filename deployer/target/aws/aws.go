@@ -151,7 +151,7 @@ func (d *deploy) shared() error {
 	var err error
 	if workloads > 0 {
 		d.cluster, err = ecs.NewCluster(ctx, "cluster", &ecs.ClusterArgs{
-			Name: pulumi.String(clusterName(d.r.Stack, d.r.Environment)),
+			Name: pulumi.String(ClusterName(d.r.Stack, d.r.Environment)),
 			Settings: ecs.ClusterSettingArray{
 				ecs.ClusterSettingArgs{Name: pulumi.String("containerInsights"), Value: pulumi.String("enabled")},
 			},
@@ -162,7 +162,7 @@ func (d *deploy) shared() error {
 	}
 	if workloads+d.counts[stacks.KindDatabase]+d.counts[stacks.KindCache] > 0 {
 		d.workloads, err = ec2.NewSecurityGroup(ctx, "workloads", &ec2.SecurityGroupArgs{
-			Name:        pulumi.String(shorten(clusterName(d.r.Stack, d.r.Environment)+"-workloads", 255)),
+			Name:        pulumi.String(shorten(ClusterName(d.r.Stack, d.r.Environment)+"-workloads", 255)),
 			Description: pulumi.String(fmt.Sprintf("panka %s/%s: every service and job task; databases and caches admit it", d.r.Stack, d.r.Environment)),
 			VpcId:       pulumi.String(d.net.VpcID),
 			Ingress: ec2.SecurityGroupIngressArray{ec2.SecurityGroupIngressArgs{

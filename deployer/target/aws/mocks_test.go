@@ -151,12 +151,13 @@ func tryRun(r *stacks.Resolved) (*runResult, error) {
 		for comp, outs := range d.outs {
 			for name, o := range outs {
 				key := target.OutputName(comp, name)
-				pulumi.All(o).ApplyT(func(xs []any) (string, error) {
+				// Exported so the run waits for the capture.
+				ctx.Export("capture:"+key, o.ApplyT(func(v string) string {
 					mu.Lock()
 					defer mu.Unlock()
-					out.outputs[key], _ = xs[0].(string)
-					return "", nil
-				})
+					out.outputs[key] = v
+					return ""
+				}))
 				mu.Lock()
 				raw[key] = o
 				mu.Unlock()

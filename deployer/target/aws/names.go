@@ -35,8 +35,9 @@ func newNames(stack, env, component string) names {
 	return names{base: strings.ToLower(stack + "-" + env + "-" + component)}
 }
 
-// clusterName names the ECS cluster of a stack/environment.
-func clusterName(stack, env string) string {
+// ClusterName is the name of the ECS cluster of a stack/environment; with
+// the serviceName outputs it tells health checks which services to watch.
+func ClusterName(stack, env string) string {
 	return shorten(strings.ToLower(stack+"-"+env), 255)
 }
 

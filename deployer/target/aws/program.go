@@ -191,7 +191,7 @@ func newProgram(r *stacks.Resolved) (*program, error) {
 		fail("spec.provider.network.listenerArn is required: MicroServices with loadBalancer attach a rule to an existing ALB listener")
 	}
 	if workloads > 0 {
-		if err := checkPattern("ECS cluster name", clusterName(r.Stack, r.Environment), reECS, 255); err != nil {
+		if err := checkPattern("ECS cluster name", ClusterName(r.Stack, r.Environment), reECS, 255); err != nil {
 			fail("%v", err)
 		}
 	}

@@ -20,8 +20,10 @@ type workload struct {
 	// Env values are string (maybe with references) or stacks.Sensitive.
 	Env map[string]any
 	// Secrets map an environment variable to an SSM parameter or Secrets
-	// Manager ARN (maybe a reference, e.g. ${db.secretArn}).
-	Secrets          map[string]string
+	// Manager ARN: a string (maybe with a reference, e.g.
+	// ${db.secretArn}:password::) or, if the ARN came from a secret
+	// variable, stacks.Sensitive.
+	Secrets          map[string]any
 	HealthCheck      healthCheck
 	Autoscaling      *autoscaling
 	LoadBalancer     *loadBalancer
@@ -118,14 +120,14 @@ func decodeWorkload(d *decoder, c *stacks.Component) *workload {
 		d.fail("image", "is required")
 	}
 	w.Env = map[string]any{}
-	w.Secrets = map[string]string{}
+	w.Secrets = map[string]any{}
 	if env := d.object(s, "", "env"); env != nil {
 		for _, k := range sortedKeys(env) {
 			v := env[k]
 			// {secret: ref} inside env is a secret reference too (SPEC §3).
 			if o, ok := v.(map[string]any); ok {
-				ref := d.str(o, "env."+k, "secret", "")
-				if ref == "" {
+				ref := d.secretRef(o["secret"], "env."+k+".secret")
+				if ref == nil {
 					d.fail("env."+k, "want a value or {secret: <ssm-or-secretsmanager-arn>}")
 					continue
 				}
@@ -140,13 +142,15 @@ func decodeWorkload(d *decoder, c *stacks.Component) *workload {
 	if sec := d.object(s, "", "secrets"); sec != nil {
 		for _, k := range sortedKeys(sec) {
 			v := sec[k]
-			var ref string
+			field := "secrets." + k
 			if o, ok := v.(map[string]any); ok {
-				ref = d.str(o, "secrets."+k, "secret", d.str(o, "secrets."+k, "valueFrom", ""))
-			} else {
-				ref = d.str(sec, "secrets", k, "")
+				v, field = o["secret"], field+".secret"
+				if v == nil {
+					v, field = o["valueFrom"], "secrets."+k+".valueFrom"
+				}
 			}
-			if ref == "" {
+			ref := d.secretRef(v, field)
+			if ref == nil {
 				d.fail("secrets."+k, "want an SSM parameter or Secrets Manager ARN")
 				continue
 			}
@@ -244,6 +248,28 @@ func decodeWorkload(d *decoder, c *stacks.Component) *workload {
 		w.Schedule = expr
 	}
 	return w
+}
+
+// secretRef reads a secret reference (an ARN or SSM parameter name, not a
+// secret value): a non-empty string or stacks.Sensitive.
+func (d *decoder) secretRef(v any, field string) any {
+	switch x := v.(type) {
+	case string:
+		if strings.TrimSpace(x) != "" {
+			return x
+		}
+	case stacks.Sensitive:
+		return x
+	case *stacks.Sensitive:
+		if x != nil {
+			return *x
+		}
+	case nil:
+	default:
+		d.fail(field, "want an SSM parameter or Secrets Manager ARN, got %s", describe(v))
+		return nil
+	}
+	return nil
 }
 
 func validEnvName(k string) bool {

@@ -321,3 +321,38 @@ func TestNames(t *testing.T) {
 		t.Errorf("shorten changed a short name")
 	}
 }
+
+func TestSecretForms(t *testing.T) {
+	r := fullStack()
+	r.Components[1].Spec["env"] = map[string]any{
+		"A": map[string]any{"secret": "arn:aws:ssm:eu-west-1:123456789012:parameter/a"},
+	}
+	r.Components[1].Spec["secrets"] = map[string]any{
+		"B": map[string]any{"valueFrom": "/orders/b"},
+		"C": stacks.Sensitive{Clear: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:c-AbCdEf", Hash: "sensitive:c"},
+	}
+	res := run(t, r)
+	td := res.find(t, tTaskDef, "worker-task")
+	cd := containerDefs(t, td)[0]
+	want := []nameValueFrom{
+		{"A", "arn:aws:ssm:eu-west-1:123456789012:parameter/a"},
+		{"B", "/orders/b"},
+		{"C", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:c-AbCdEf"},
+	}
+	if !reflect.DeepEqual(cd.Secrets, want) || len(cd.Environment) != 0 {
+		t.Errorf("secrets = %v, environment = %v", cd.Secrets, cd.Environment)
+	}
+	if !td.Inputs["containerDefinitions"].IsSecret() {
+		t.Errorf("a Sensitive secret reference must keep the definitions secret")
+	}
+	pol := res.find(t, tRolePolicy, "worker-exec-secrets")
+	if !pol.Inputs["policy"].IsSecret() {
+		t.Errorf("the policy built from a Sensitive ARN is not secret")
+	}
+	doc := prop(pol, "policy").StringValue()
+	for _, w := range []string{"arn:aws:ssm:eu-west-1:*:parameter/orders/b", "parameter/a", "secret:c-AbCdEf"} {
+		if !strings.Contains(doc, w) {
+			t.Errorf("policy %s lacks %s", doc, w)
+		}
+	}
+}

@@ -462,7 +462,7 @@ func (b *builder) service() error {
 		st, err := appautoscaling.NewTarget(ctx, b.name("scaling"), &appautoscaling.TargetArgs{
 			ServiceNamespace:  pulumi.String("ecs"),
 			ScalableDimension: pulumi.String("ecs:service:DesiredCount"),
-			ResourceId:        pulumi.Sprintf("service/%s/%s", clusterName(b.r.Stack, b.r.Environment), svc.Name),
+			ResourceId:        pulumi.Sprintf("service/%s/%s", ClusterName(b.r.Stack, b.r.Environment), svc.Name),
 			MinCapacity:       pulumi.Int(as.Min),
 			MaxCapacity:       pulumi.Int(as.Max),
 			Tags:              b.tags(),
