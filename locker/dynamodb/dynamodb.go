@@ -134,7 +134,7 @@ func isConditionFailed(err error) bool {
 func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Duration) (locker.Info, error) {
 	// A few rounds: between our failed put and our read the holder may
 	// release (nothing to read) or its lease may expire.
-	for range 3 {
+	for range 5 {
 		now := l.now()
 		info.ID = uuid.NewString()
 		info.LockedAt, info.LastHeartbeat = time.Unix(now.Unix(), 0), time.Unix(now.Unix(), 0)
@@ -163,7 +163,7 @@ func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Dura
 			return locker.Info{}, &locker.HeldError{Holder: cur}
 		}
 	}
-	return locker.Info{}, fmt.Errorf("acquire lock %s in DynamoDB table %s: lease changed hands during every attempt; try again", info.Key, l.table)
+	return locker.Info{}, changedHands(info.Key)
 }
 
 // Heartbeat moves expiresAt to now+ttl while the item carries id.
@@ -287,4 +287,11 @@ func CreateTable(ctx context.Context, c TableCreator, table string) error {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// changedHands is the HeldError of an acquire that lost every round to
+// other contenders without ever seeing a stable holder: the lease was held
+// each time, but by whom is unknown.
+func changedHands(key string) error {
+	return &locker.HeldError{Holder: locker.Info{Key: key, LockedBy: "another contender (the lock changed hands while it was read)"}}
 }

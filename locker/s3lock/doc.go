@@ -2,15 +2,15 @@
 // the state: <prefix>stacks/<stack>/<env>/lock.json, for teams without
 // DynamoDB (the approach of Terraform's use_lockfile).
 //
-// Acquire creates the object with If-None-Match: * ; an expired lease is
-// taken over by replacing the object conditionally on the ETag that was
-// read (If-Match), so of two contenders for an expired lease only one wins.
-// Heartbeat reads the object, checks the lock id and replaces it on its
-// ETag. Release checks the lock id and deletes with If-Match on the ETag
-// (servers that ignore If-Match on DELETE leave a window of one round trip
-// in which a lease taken over right after expiry could be deleted; leases
-// are only taken over after they expired, so a holder that is still
-// releasing has already lost it in any case).
+// Every write is conditional. The first lease of a key creates the object
+// with If-None-Match: * ; afterwards the object is only ever replaced with
+// If-Match on the ETag just read: to take a released or expired lease, to
+// heartbeat (after checking the lock id) and to release. Release writes a
+// "released" marker (the key with an empty lockId) instead of deleting the
+// object, so there is no window between the lock-id check and a delete in
+// which someone else's lease could be removed, and versioned buckets on
+// servers that refuse If-None-Match over a delete marker keep working.
+// Of several contenders for a free or expired lease only one wins.
 //
 // Expiry is enforced by these conditions; no lifecycle rule is needed.
 package s3lock

@@ -117,14 +117,19 @@ func notFound(err error) bool {
 }
 
 type object struct {
-	info locker.Info
-	etag string
+	info   locker.Info
+	etag   string
+	exists bool // an object is there (a lease, a released marker or damaged JSON)
+	bad    error
 }
+
+// held reports whether the object is a lease (possibly expired).
+func (o object) held() bool { return o.exists && o.bad == nil && o.info.ID != "" }
 
 func (l *Locker) read(ctx context.Context, objKey string) (object, error) {
 	out, err := l.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(objKey)})
 	if notFound(err) {
-		return object{}, locker.ErrNotFound
+		return object{}, nil
 	}
 	if err != nil {
 		return object{}, fmt.Errorf("read s3://%s/%s: %w", l.bucket, objKey, err)
@@ -134,25 +139,25 @@ func (l *Locker) read(ctx context.Context, objKey string) (object, error) {
 	if err != nil {
 		return object{}, fmt.Errorf("read s3://%s/%s: %w", l.bucket, objKey, err)
 	}
-	var info locker.Info
-	if err := json.Unmarshal(b, &info); err != nil {
-		return object{}, fmt.Errorf("read s3://%s/%s: %w (run `panka unlock --force` to remove a damaged lock)", l.bucket, objKey, err)
+	o := object{etag: aws.ToString(out.ETag), exists: true}
+	if err := json.Unmarshal(b, &o.info); err != nil {
+		o.bad = fmt.Errorf("lock object s3://%s/%s is not valid JSON: %w (run `panka unlock --force` to remove it)", l.bucket, objKey, err)
 	}
-	return object{info: info, etag: aws.ToString(out.ETag)}, nil
+	return o, nil
 }
 
-// put writes info; cond is "create" (If-None-Match: *) or an ETag (If-Match).
-func (l *Locker) put(ctx context.Context, objKey string, info locker.Info, ifMatch string) error {
+// put writes info: If-None-Match: * when etag is empty, else If-Match: etag.
+func (l *Locker) put(ctx context.Context, objKey string, info locker.Info, etag string) error {
 	b, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return err
 	}
 	in := &s3.PutObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(objKey), Body: bytes.NewReader(b),
 		ContentType: aws.String("application/json"), ContentLength: aws.Int64(int64(len(b)))}
-	if ifMatch == "" {
+	if etag == "" {
 		in.IfNoneMatch = aws.String("*")
 	} else {
-		in.IfMatch = aws.String(ifMatch)
+		in.IfMatch = aws.String(etag)
 	}
 	if l.sse != "" {
 		in.ServerSideEncryption = l.sse
@@ -164,61 +169,47 @@ func (l *Locker) put(ctx context.Context, objKey string, info locker.Info, ifMat
 	return err
 }
 
-// TryAcquire creates the lock object, or replaces an expired one on its ETag.
+// released is the marker that replaces a lease on release: the same key
+// with no lock id, expired at the time of release.
+func released(key string, now time.Time) locker.Info {
+	return locker.Info{Key: key, ExpiresAt: now, LastHeartbeat: now}
+}
+
+// TryAcquire creates the lock object, or replaces a released or expired one
+// conditionally on the ETag it read.
 func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Duration) (locker.Info, error) {
 	objKey, err := l.ObjectKey(info.Key)
 	if err != nil {
 		return locker.Info{}, err
 	}
 	for range 5 {
-		now := l.now()
-		info.ID = uuid.NewString()
-		info.LockedAt, info.LastHeartbeat, info.ExpiresAt = now, now, now.Add(ttl)
-		err := l.put(ctx, objKey, info, "")
-		if err == nil {
-			return info, nil
-		}
-		if !conflict(err) {
-			return locker.Info{}, fmt.Errorf("acquire lock %s at s3://%s/%s: %w", info.Key, l.bucket, objKey, err)
-		}
 		cur, err := l.read(ctx, objKey)
-		if errors.Is(err, locker.ErrNotFound) {
-			continue // released meanwhile: try to create again
-		}
 		if err != nil {
 			return locker.Info{}, err
 		}
-		if !cur.info.Expired(l.now()) {
+		now := l.now()
+		if cur.held() && !cur.info.Expired(now) {
 			return locker.Info{}, &locker.HeldError{Holder: cur.info}
 		}
-		// Expired: take it over on the ETag we read, so only one of
-		// several contenders wins.
-		err = l.put(ctx, objKey, info, cur.etag)
+		info.ID = uuid.NewString()
+		info.LockedAt, info.LastHeartbeat, info.ExpiresAt = now, now, now.Add(ttl)
+		err = l.put(ctx, objKey, info, cur.etag) // etag "" when there is no object: create
 		if err == nil {
 			return info, nil
 		}
 		if !conflict(err) && !notFound(err) {
-			return locker.Info{}, fmt.Errorf("take over expired lock %s at s3://%s/%s: %w", info.Key, l.bucket, objKey, err)
+			return locker.Info{}, fmt.Errorf("acquire lock %s at s3://%s/%s: %w", info.Key, l.bucket, objKey, err)
 		}
+		// Someone else wrote in between: read again.
 	}
-	return locker.Info{}, fmt.Errorf("acquire lock %s at s3://%s/%s: lease changed hands during every attempt; try again", info.Key, l.bucket, objKey)
+	return locker.Info{}, changedHands(info.Key)
 }
 
 // Heartbeat extends the lease while the object carries id.
 func (l *Locker) Heartbeat(ctx context.Context, key, id string, ttl time.Duration) error {
-	objKey, err := l.ObjectKey(key)
+	objKey, cur, err := l.readHeld(ctx, "heartbeat", key, id)
 	if err != nil {
 		return err
-	}
-	cur, err := l.read(ctx, objKey)
-	if errors.Is(err, locker.ErrNotFound) {
-		return fmt.Errorf("heartbeat %s: lock object is gone: %w", key, locker.ErrLost)
-	}
-	if err != nil {
-		return err
-	}
-	if cur.info.ID != id {
-		return fmt.Errorf("heartbeat %s: now held by %s (lock id %s): %w", key, cur.info.LockedBy, cur.info.ID, locker.ErrLost)
 	}
 	now := l.now()
 	next := cur.info
@@ -233,55 +224,69 @@ func (l *Locker) Heartbeat(ctx context.Context, key, id string, ttl time.Duratio
 	return nil
 }
 
-// Release deletes the lock object while it carries id.
-func (l *Locker) Release(ctx context.Context, key, id string) error {
+// readHeld reads the lease of key and checks that id holds it.
+func (l *Locker) readHeld(ctx context.Context, op, key, id string) (string, object, error) {
 	objKey, err := l.ObjectKey(key)
 	if err != nil {
-		return err
+		return "", object{}, err
 	}
 	cur, err := l.read(ctx, objKey)
-	if errors.Is(err, locker.ErrNotFound) {
-		return fmt.Errorf("release %s: lock object is gone: %w", key, locker.ErrLost)
+	if err != nil {
+		return "", object{}, err
 	}
+	if !cur.held() {
+		return "", object{}, fmt.Errorf("%s %s: lock is gone: %w", op, key, locker.ErrLost)
+	}
+	if cur.info.ID != id {
+		return "", object{}, fmt.Errorf("%s %s: held by %s with lock id %s, not %s: %w", op, key, cur.info.LockedBy, cur.info.ID, id, locker.ErrLost)
+	}
+	return objKey, cur, nil
+}
+
+// Release replaces the lease with a released marker, conditionally on the
+// ETag of the lease that carries id. The object is not deleted: on
+// versioned buckets some S3-compatible servers refuse If-None-Match: * on a
+// key whose current version is a delete marker, and a conditional replace
+// leaves no window in which another holder's lease could be removed.
+func (l *Locker) Release(ctx context.Context, key, id string) error {
+	objKey, cur, err := l.readHeld(ctx, "release", key, id)
 	if err != nil {
 		return err
 	}
-	if cur.info.ID != id {
-		return fmt.Errorf("release %s: held by %s with lock id %s, not %s: %w", key, cur.info.LockedBy, cur.info.ID, id, locker.ErrLost)
-	}
-	return l.delete(ctx, key, objKey, cur.etag)
-}
-
-func (l *Locker) delete(ctx context.Context, key, objKey, etag string) error {
-	in := &s3.DeleteObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(objKey)}
-	if etag != "" {
-		in.IfMatch = aws.String(etag)
-	}
-	_, err := l.client.DeleteObject(ctx, in)
-	if conflict(err) || (etag != "" && notFound(err)) {
+	err = l.put(ctx, objKey, released(key, l.now()), cur.etag)
+	if conflict(err) || notFound(err) {
 		return fmt.Errorf("release %s: lock object changed under us: %w", key, locker.ErrLost)
 	}
 	if err != nil {
-		return fmt.Errorf("delete lock %s at s3://%s/%s: %w", key, l.bucket, objKey, err)
+		return fmt.Errorf("release %s at s3://%s/%s: %w", key, l.bucket, objKey, err)
 	}
 	return nil
 }
 
-// ForceRelease deletes the lock object whoever holds it.
+// ForceRelease replaces the lease, whoever holds it, with a released
+// marker (a damaged lock object is replaced too).
 func (l *Locker) ForceRelease(ctx context.Context, key string) error {
 	objKey, err := l.ObjectKey(key)
 	if err != nil {
 		return err
 	}
-	cur, err := l.read(ctx, objKey)
-	if errors.Is(err, locker.ErrNotFound) {
-		return fmt.Errorf("force-release %s: %w", key, locker.ErrNotFound)
+	for range 5 {
+		cur, err := l.read(ctx, objKey)
+		if err != nil {
+			return err
+		}
+		if !cur.exists || (cur.bad == nil && cur.info.ID == "") {
+			return fmt.Errorf("force-release %s: %w", key, locker.ErrNotFound)
+		}
+		err = l.put(ctx, objKey, released(key, l.now()), cur.etag)
+		if err == nil {
+			return nil
+		}
+		if !conflict(err) && !notFound(err) {
+			return fmt.Errorf("force-release %s at s3://%s/%s: %w", key, l.bucket, objKey, err)
+		}
 	}
-	if err != nil && !strings.Contains(err.Error(), "panka unlock --force") {
-		return err
-	}
-	// A damaged object (unreadable JSON) is deleted unconditionally.
-	return l.delete(ctx, key, objKey, cur.etag)
+	return fmt.Errorf("force-release %s: the lock object kept changing; try again", key)
 }
 
 // Get reads the lock object of key.
@@ -293,6 +298,12 @@ func (l *Locker) Get(ctx context.Context, key string) (locker.Info, error) {
 	cur, err := l.read(ctx, objKey)
 	if err != nil {
 		return locker.Info{}, fmt.Errorf("get lock %s: %w", key, err)
+	}
+	if cur.bad != nil {
+		return locker.Info{}, cur.bad
+	}
+	if !cur.held() {
+		return locker.Info{}, fmt.Errorf("get lock %s: %w", key, locker.ErrNotFound)
 	}
 	return cur.info, nil
 }
@@ -312,13 +323,15 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 				continue
 			}
 			cur, err := l.read(ctx, k)
-			if errors.Is(err, locker.ErrNotFound) {
-				continue
-			}
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, cur.info)
+			if cur.bad != nil {
+				return nil, cur.bad
+			}
+			if cur.held() {
+				out = append(out, cur.info)
+			}
 		}
 		if !aws.ToBool(page.IsTruncated) || page.NextContinuationToken == nil {
 			break
@@ -327,4 +340,11 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// changedHands is the HeldError of an acquire that lost every round to
+// other contenders without ever seeing a stable holder: the lease was held
+// each time, but by whom is unknown.
+func changedHands(key string) error {
+	return &locker.HeldError{Holder: locker.Info{Key: key, LockedBy: "another contender (the lock changed hands while it was read)"}}
 }

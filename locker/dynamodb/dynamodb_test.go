@@ -1,0 +1,107 @@
+package dynamodb_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"panka.dev/panka/locker"
+	"panka.dev/panka/locker/dynamodb"
+	"panka.dev/panka/locker/lockertest"
+	"panka.dev/panka/statestore/testserver"
+)
+
+// client builds a client from the environment, so child processes can too.
+func client() (*ddb.Client, error) {
+	ep := os.Getenv(testserver.EnvDynamoDBEndpoint)
+	if ep == "" {
+		return nil, errors.New(testserver.EnvDynamoDBEndpoint + " not set")
+	}
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("pankatest", "pankatest", "")}
+	return ddb.NewFromConfig(cfg, func(o *ddb.Options) { o.BaseEndpoint = aws.String(ep) }), nil
+}
+
+var backend = lockertest.Backend{
+	Open: func(table string, now func() time.Time) (locker.Locker, error) {
+		c, err := client()
+		if err != nil {
+			return nil, err
+		}
+		return dynamodb.New(dynamodb.Options{Client: c, Table: table, Now: now})
+	},
+	NewNamespace: newTable,
+}
+
+func newTable(t testing.TB) string {
+	t.Helper()
+	c := testserver.DynamoDBClient(t)
+	table := testserver.UniqueName("panka-locks-")
+	if err := dynamodb.CreateTable(context.Background(), c, table); err != nil {
+		t.Fatal(err)
+	}
+	return table
+}
+
+func TestMain(m *testing.M) {
+	lockertest.RunChild(backend)
+	os.Exit(m.Run())
+}
+
+func TestConformance(t *testing.T) { lockertest.Run(t, backend) }
+
+func TestCreateTableIdempotent(t *testing.T) {
+	table := newTable(t)
+	if err := dynamodb.CreateTable(context.Background(), testserver.DynamoDBClient(t), table); err != nil {
+		t.Fatalf("second CreateTable: %v", err)
+	}
+}
+
+// The stored item uses the SPEC §6 attribute names and types.
+func TestItemFormat(t *testing.T) {
+	ctx := context.Background()
+	table := newTable(t)
+	c := testserver.DynamoDBClient(t)
+	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: table, Now: func() time.Time { return lockertest.Start }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "prod"), LockedBy: "alice",
+		Metadata: locker.Metadata{Hostname: "h", PID: 7, Version: "v1", Operation: "apply", Commit: "abc", CIURL: "https://ci/1"}}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(table), Key: map[string]ddbtypes.AttributeValue{"lockKey": &ddbtypes.AttributeValueMemberS{Value: "stack:app:env:prod"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"lockKey": "S:stack:app:env:prod", "lockId": "S:" + info.ID, "lockedBy": "S:alice",
+		"lockedAt": "N:1800000000", "expiresAt": "N:1800003600", "lastHeartbeat": "N:1800000000"}
+	for k, w := range want {
+		var got string
+		switch v := out.Item[k].(type) {
+		case *ddbtypes.AttributeValueMemberS:
+			got = "S:" + v.Value
+		case *ddbtypes.AttributeValueMemberN:
+			got = "N:" + v.Value
+		}
+		if got != w {
+			t.Errorf("attribute %s = %q, want %q", k, got, w)
+		}
+	}
+	meta, ok := out.Item["metadata"].(*ddbtypes.AttributeValueMemberM)
+	if !ok {
+		t.Fatalf("metadata is %T, want M", out.Item["metadata"])
+	}
+	for _, k := range []string{"hostname", "pid", "version", "operation", "commit", "ciUrl"} {
+		if _, ok := meta.Value[k]; !ok {
+			t.Errorf("metadata lacks %s", k)
+		}
+	}
+}

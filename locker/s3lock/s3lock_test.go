@@ -1,0 +1,92 @@
+package s3lock_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"panka.dev/panka/locker"
+	"panka.dev/panka/locker/lockertest"
+	"panka.dev/panka/locker/s3lock"
+	"panka.dev/panka/statestore/testserver"
+)
+
+// client builds a client from the environment, so child processes can too.
+func client() (*s3.Client, error) {
+	ep, ak, sk := os.Getenv(testserver.EnvS3Endpoint), os.Getenv(testserver.EnvS3AccessKey), os.Getenv(testserver.EnvS3SecretKey)
+	if ep == "" {
+		return nil, errors.New(testserver.EnvS3Endpoint + " not set")
+	}
+	region := os.Getenv(testserver.EnvS3Region)
+	if region == "" {
+		region = "us-east-1"
+	}
+	cfg := aws.Config{Region: region, Credentials: credentials.NewStaticCredentialsProvider(ak, sk, "")}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.BaseEndpoint = aws.String(ep); o.UsePathStyle = true }), nil
+}
+
+// Namespaces are "bucket/prefix".
+var backend = lockertest.Backend{
+	Open: func(ns string, now func() time.Time) (locker.Locker, error) {
+		c, err := client()
+		if err != nil {
+			return nil, err
+		}
+		bucket, prefix, _ := strings.Cut(ns, "/")
+		return s3lock.New(s3lock.Options{Client: c, Bucket: bucket, Prefix: prefix, Now: now})
+	},
+	NewNamespace: func(t testing.TB) string { return testserver.NewBucket(t) + "/" + testserver.UniqueName("team-") },
+}
+
+func TestMain(m *testing.M) {
+	lockertest.RunChild(backend)
+	os.Exit(m.Run())
+}
+
+func TestConformance(t *testing.T) { lockertest.Run(t, backend) }
+
+// The lock object lives next to the state and holds the lease as JSON.
+func TestObjectLayout(t *testing.T) {
+	ctx := context.Background()
+	bucket := testserver.NewBucket(t)
+	c := testserver.S3Client(t)
+	l, err := s3lock.New(s3lock.Options{Client: c, Bucket: bucket, Prefix: "team", Now: func() time.Time { return lockertest.Start }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "prod"), LockedBy: "alice"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("team/stacks/app/prod/lock.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(out.Body)
+	for _, want := range []string{`"lockKey": "stack:app:env:prod"`, `"lockId": "` + info.ID + `"`, `"lockedBy": "alice"`, `"expiresAt": "2027-01-15T`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("lock object lacks %s:\n%s", want, b)
+		}
+	}
+	// Objects that are not lock files (state) are ignored by List.
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("team/stacks/app/prod/state.json"), Body: strings.NewReader("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := l.List(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != info.ID {
+		t.Fatalf("List = %+v, %v", list, err)
+	}
+	for _, bad := range []string{locker.Key("../x", "prod"), locker.Key("app", "a/b"), "nonsense"} {
+		if _, err := l.TryAcquire(ctx, locker.Info{Key: bad}, time.Hour); err == nil {
+			t.Errorf("TryAcquire(%q) accepted a key that escapes the prefix", bad)
+		}
+	}
+}
