@@ -497,7 +497,9 @@ func testContention(t *testing.T, b Backend) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	start := time.Now()
-	defer func() { t.Logf("%d goroutines x %d rounds in %v", 50, b.Rounds, time.Since(start).Round(time.Millisecond)) }()
+	defer func() {
+		t.Logf("%d goroutines x %d rounds in %v", 50, b.Rounds, time.Since(start).Round(time.Millisecond))
+	}()
 	_, a, c := pair(t, b, time.Now)
 	const goroutines = 50
 	var holders, violations, total atomic.Int64
