@@ -38,7 +38,7 @@ type PlanOptions struct {
 }
 
 func newCmdPlan(f *Factory) *cobra.Command {
-	opts := &PlanOptions{F: f, OpenStore: f.planStore}
+	opts := &PlanOptions{F: f, OpenStore: f.Store}
 	cmd := &cobra.Command{
 		Use:   "plan --stack STACK --environment ENV",
 		Short: "Show what apply would change: the desired YAML against the deployed state",
