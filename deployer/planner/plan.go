@@ -257,6 +257,11 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 		return ch
 	}
 	before := componentValue(prev)
+	if prev.Kind == c.Kind && replaceAll == "" && equal(after, before) {
+		// The common case, decided with one comparison.
+		ch.Action = ActionNoOp
+		return ch
+	}
 	ch.Fields = diffValues("", after, before)
 	if prev.Kind != c.Kind {
 		ch.PreviousKind = prev.Kind
