@@ -11,17 +11,17 @@ import (
 
 	"github.com/google/uuid"
 
+	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/deployer/planner"
-	"panka.dev/panka/deployer/pulumirun"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
 
-// Engine runs Pulumi for one stack/environment. *pulumirun.Runner satisfies it.
+// Engine runs Pulumi for one stack/environment. *engine.Client satisfies it.
 type Engine interface {
-	RecoverStale(ctx context.Context) (*pulumirun.Recovery, error)
-	Up(ctx context.Context, onEvent func(pulumirun.Event)) (*pulumirun.Result, error)
-	Destroy(ctx context.Context, onEvent func(pulumirun.Event)) (*pulumirun.Result, error)
+	RecoverStale(ctx context.Context) (*engine.Recovery, error)
+	Up(ctx context.Context, onEvent func(engine.Event)) (*engine.Result, error)
+	Destroy(ctx context.Context, onEvent func(engine.Event)) (*engine.Result, error)
 }
 
 // Source says where the desired model came from (recorded in history).
@@ -66,10 +66,11 @@ type Runtime struct {
 	// OnPlan receives the plan before confirmation (to show it).
 	OnPlan func(p *planner.Result)
 	// OnEvent receives engine progress.
-	OnEvent func(pulumirun.Event)
+	OnEvent func(engine.Event)
 	// Logf reports notable steps (recovery of a killed run, skipped engine).
 	Logf func(format string, args ...any)
-	// HealthCheck runs after a successful engine run (may be nil).
+	// HealthCheck runs after a successful engine run (may be nil), after
+	// the engine's own check (an Engine with a Health method).
 	HealthCheck func(ctx context.Context, desired *stacks.Resolved, outputs map[string]map[string]any) error
 	// SecretKey keys the hashes of sensitive outputs in state.
 	SecretKey []byte
@@ -85,7 +86,7 @@ type Runtime struct {
 type Result struct {
 	Plan       *planner.Result
 	Deployment *statestore.Deployment // nil when nothing was applied (declined or no changes recorded)
-	Recovery   *pulumirun.Recovery
+	Recovery   *engine.Recovery
 	Declined   bool
 	// EngineSkipped is true when the plan had no changes and the engine was not run.
 	EngineSkipped bool
@@ -281,7 +282,7 @@ func runEngine(ctx context.Context, rt Runtime, req Request, desired *stacks.Res
 	}
 	onEvent := rt.OnEvent
 	if onEvent == nil {
-		onEvent = func(pulumirun.Event) {}
+		onEvent = func(engine.Event) {}
 	}
 	if desired == nil {
 		if _, err := eng.Destroy(ctx, onEvent); err != nil {
@@ -294,6 +295,11 @@ func runEngine(ctx context.Context, rt Runtime, req Request, desired *stacks.Res
 		return nil, err
 	}
 	outputs := GroupOutputs(out.Outputs, rt.SecretKey)
+	if h, ok := eng.(interface{ Health(context.Context) error }); ok {
+		if err := h.Health(ctx); err != nil {
+			return outputs, fmt.Errorf("health check: %w", err)
+		}
+	}
 	if rt.HealthCheck != nil {
 		if err := rt.HealthCheck(ctx, desired, outputs); err != nil {
 			return outputs, fmt.Errorf("health check: %w", err)
@@ -355,7 +361,7 @@ func summarize(r *stacks.Resolved) statestore.ResourceSummary {
 
 // GroupOutputs turns stack outputs named "<component>.<output>" into
 // component -> output -> value; secret values become keyed hashes.
-func GroupOutputs(outs map[string]pulumirun.Output, key []byte) map[string]map[string]any {
+func GroupOutputs(outs map[string]engine.Output, key []byte) map[string]map[string]any {
 	res := map[string]map[string]any{}
 	for name, o := range outs {
 		comp, out, ok := strings.Cut(name, ".")

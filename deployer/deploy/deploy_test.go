@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/deployer/planner"
-	"panka.dev/panka/deployer/pulumirun"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 	"panka.dev/panka/statestore/local"
@@ -18,18 +18,18 @@ import (
 // exercised end to end by the CLI tests.
 type fakeEngine struct {
 	upErr     error
-	outputs   map[string]pulumirun.Output
+	outputs   map[string]engine.Output
 	ups       int
 	destroys  int
-	recovered *pulumirun.Recovery
+	recovered *engine.Recovery
 	onUp      func()
 }
 
-func (e *fakeEngine) RecoverStale(context.Context) (*pulumirun.Recovery, error) {
+func (e *fakeEngine) RecoverStale(context.Context) (*engine.Recovery, error) {
 	return e.recovered, nil
 }
 
-func (e *fakeEngine) Up(ctx context.Context, _ func(pulumirun.Event)) (*pulumirun.Result, error) {
+func (e *fakeEngine) Up(ctx context.Context, _ func(engine.Event)) (*engine.Result, error) {
 	e.ups++
 	if e.onUp != nil {
 		e.onUp()
@@ -37,12 +37,12 @@ func (e *fakeEngine) Up(ctx context.Context, _ func(pulumirun.Event)) (*pulumiru
 	if e.upErr != nil {
 		return nil, e.upErr
 	}
-	return &pulumirun.Result{Outputs: e.outputs}, nil
+	return &engine.Result{Outputs: e.outputs}, nil
 }
 
-func (e *fakeEngine) Destroy(context.Context, func(pulumirun.Event)) (*pulumirun.Result, error) {
+func (e *fakeEngine) Destroy(context.Context, func(engine.Event)) (*engine.Result, error) {
 	e.destroys++
-	return &pulumirun.Result{}, nil
+	return &engine.Result{}, nil
 }
 
 func model(comps ...stacks.Component) *stacks.Resolved {
@@ -71,7 +71,7 @@ func newRuntime(t *testing.T, eng *fakeEngine) (Runtime, statestore.Store) {
 var key = statestore.Key{Stack: "shop", Environment: "dev"}
 
 func TestRunRecordsDeployments(t *testing.T) {
-	eng := &fakeEngine{outputs: map[string]pulumirun.Output{
+	eng := &fakeEngine{outputs: map[string]engine.Output{
 		"jobs.url":   {Value: "local://shop/dev/jobs"},
 		"db.address": {Value: "db.dev.shop.local", Secret: true},
 	}}

@@ -7,64 +7,35 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+
+	"panka.dev/panka/deployer/engine"
 )
 
-// Status is where a resource is in an operation.
-type Status string
+// The result types live in deployer/engine, which panka's own binary uses
+// without linking Pulumi; these aliases keep this package's API whole.
+type (
+	// Status is where a resource is in an operation.
+	Status = engine.Status
+	// Event is a simplified engine event about one resource.
+	Event = engine.Event
+	// Step is one resource that an operation changes (or would change).
+	Step = engine.Step
+)
 
-// Statuses. A resource goes Pending (previews: it would change) or one of
-// the in-progress statuses, then Done or Failed. Unchanged resources report
-// Unchanged once; Diagnostic events carry engine messages.
+// Statuses (see engine.Status).
 const (
-	StatusPending    Status = "pending"
-	StatusCreating   Status = "creating"
-	StatusUpdating   Status = "updating"
-	StatusReplacing  Status = "replacing"
-	StatusDeleting   Status = "deleting"
-	StatusRefreshing Status = "refreshing"
-	StatusReading    Status = "reading"
-	StatusDone       Status = "done"
-	StatusFailed     Status = "failed"
-	StatusUnchanged  Status = "unchanged"
-	StatusDiagnostic Status = "diagnostic"
+	StatusPending    = engine.StatusPending
+	StatusCreating   = engine.StatusCreating
+	StatusUpdating   = engine.StatusUpdating
+	StatusReplacing  = engine.StatusReplacing
+	StatusDeleting   = engine.StatusDeleting
+	StatusRefreshing = engine.StatusRefreshing
+	StatusReading    = engine.StatusReading
+	StatusDone       = engine.StatusDone
+	StatusFailed     = engine.StatusFailed
+	StatusUnchanged  = engine.StatusUnchanged
+	StatusDiagnostic = engine.StatusDiagnostic
 )
-
-// Event is a simplified engine event about one resource.
-type Event struct {
-	// Component is the panka component the resource belongs to: the name
-	// of the top-level resource it is (or descends from) — see
-	// Options.Components. Empty for the stack itself and shared resources.
-	Component string
-	URN       string
-	Type      string
-	// Name is the resource's name (the last URN segment).
-	Name string
-	// Op is Pulumi's step: create, update, delete, replace, same, refresh,
-	// read, create-replacement, delete-replaced, ...
-	Op     string
-	Status Status
-	// Diffs are the changed top-level properties (updates and replaces).
-	Diffs []string
-	// Elapsed is the time since the resource's step started (Done, Failed).
-	Elapsed time.Duration
-	// Message is the diagnostic text (Diagnostic, Failed) and Severity its
-	// level ("info", "warning", "error").
-	Message  string
-	Severity string
-	Time     time.Time
-}
-
-// Step is one resource that an operation changes (or would change).
-type Step struct {
-	Component string   `json:"component,omitempty"`
-	URN       string   `json:"urn"`
-	Type      string   `json:"type"`
-	Name      string   `json:"name"`
-	Op        string   `json:"op"`
-	Diffs     []string `json:"diffs,omitempty"`
-	// Failed is set when the step failed (Up, Destroy).
-	Failed bool `json:"failed,omitempty"`
-}
 
 // translator turns engine events into Events and collects Steps. It is fed
 // from one goroutine.

@@ -11,60 +11,18 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"panka.dev/panka/deployer/engine"
 )
 
-// Recovery reports what RecoverStale cleared.
-type Recovery struct {
-	// Locks are the stale DIY lock files found and removed (listed for
-	// file:// backends; for other backends see Cancelled).
-	Locks []StaleLock `json:"locks,omitempty"`
-	// Cancelled is set when `pulumi cancel` ran, removing every lock file
-	// of the stack (whether or not any could be listed first).
-	Cancelled bool `json:"cancelled,omitempty"`
-	// PendingOperations are the operations a killed run left in the
-	// checkpoint, removed from it.
-	PendingOperations []PendingOperation `json:"pendingOperations,omitempty"`
-}
-
-// StaleLock is one Pulumi DIY lock file.
-type StaleLock struct {
-	Path     string    `json:"path"`
-	PID      int       `json:"pid,omitempty"`
-	Username string    `json:"username,omitempty"`
-	Hostname string    `json:"hostname,omitempty"`
-	Created  time.Time `json:"created,omitzero"`
-}
-
-// PendingOperation is an operation that was in flight when a run died: the
-// resource may or may not exist.
-type PendingOperation struct {
-	Type string `json:"type"`
-	URN  string `json:"urn"`
-}
-
-// Empty reports whether nothing needed clearing.
-func (r *Recovery) Empty() bool {
-	return r == nil || (len(r.Locks) == 0 && len(r.PendingOperations) == 0)
-}
-
-// String summarizes the recovery for a log line.
-func (r *Recovery) String() string {
-	if r.Empty() {
-		return "nothing to clear"
-	}
-	var parts []string
-	for _, l := range r.Locks {
-		s := "stale Pulumi lock " + l.Path
-		if l.Username != "" || l.Hostname != "" {
-			s += fmt.Sprintf(" (%s@%s pid %d, %s)", l.Username, l.Hostname, l.PID, l.Created.Format(time.RFC3339))
-		}
-		parts = append(parts, s)
-	}
-	for _, p := range r.PendingOperations {
-		parts = append(parts, fmt.Sprintf("pending %s of %s", p.Type, p.URN))
-	}
-	return "cleared " + strings.Join(parts, "; ")
-}
+type (
+	// Recovery reports what RecoverStale cleared (see engine.Recovery).
+	Recovery = engine.Recovery
+	// StaleLock is one Pulumi DIY lock file.
+	StaleLock = engine.StaleLock
+	// PendingOperation is an operation that was in flight when a run died.
+	PendingOperation = engine.PendingOperation
+)
 
 // RecoverStale clears what a killed Pulumi run leaves behind: the DIY
 // backend's lock files of this stack (via `pulumi cancel`, which on a DIY

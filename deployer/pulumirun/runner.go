@@ -18,6 +18,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"panka.dev/panka/deployer/engine"
 )
 
 // DefaultProject is the Pulumi project name panka uses.
@@ -80,36 +82,12 @@ type Runner struct {
 	tempDir string
 }
 
-// Result is the outcome of an operation.
-type Result struct {
-	// Changes counts resources by Pulumi operation ("create", "update",
-	// "delete", "replace", "same", ...), as the engine's summary reports.
-	Changes map[string]int
-	// Steps are the resources that changed (or would change, for previews
-	// and refresh previews: the drifted resources), in engine order.
-	Steps []Step
-	// Outputs are the stack outputs after Up.
-	Outputs map[string]Output
-	// Duration is the wall time of the operation.
-	Duration time.Duration
-}
-
-// Changed is the number of resources created, updated, deleted or replaced.
-func (r *Result) Changed() int {
-	n := 0
-	for op, c := range r.Changes {
-		if op != "same" && op != "read" && op != "refresh" {
-			n += c
-		}
-	}
-	return n
-}
-
-// Output is one stack output.
-type Output struct {
-	Value  any  `json:"value"`
-	Secret bool `json:"secret,omitempty"`
-}
+type (
+	// Result is the outcome of an operation (see engine.Result).
+	Result = engine.Result
+	// Output is one stack output.
+	Output = engine.Output
+)
 
 // New prepares a Runner: it finds the CLI, writes the workspace and creates
 // or selects the stack.

@@ -1,0 +1,67 @@
+package engine
+
+import (
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// StackName is the Pulumi stack of a panka stack/environment. Each one has
+// its own backend folder, so the name only has to be readable and valid
+// (Pulumi allows [A-Za-z0-9_.-]).
+func StackName(stack, env string) string {
+	return sanitize(stack) + "-" + sanitize(env)
+}
+
+var invalidStackChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+func sanitize(s string) string { return invalidStackChars.ReplaceAllString(s, "_") }
+
+// FileBackendURL is the DIY backend URL for state kept in a local folder.
+func FileBackendURL(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	return "file://" + filepath.ToSlash(abs)
+}
+
+// S3Backend describes a DIY backend in an S3 bucket.
+type S3Backend struct {
+	Bucket string
+	// Prefix is the key prefix (no leading or trailing slash needed), e.g.
+	// "panka/orders/dev/pulumi".
+	Prefix string
+	Region string
+	// Endpoint is the URL of an S3-compatible server (http://127.0.0.1:7070);
+	// empty for AWS.
+	Endpoint string
+	// PathStyle addresses buckets as endpoint/bucket (needed by most
+	// S3-compatible servers).
+	PathStyle bool
+}
+
+// URL is the s3:// backend URL in the form Pulumi v3.274.1's DIY backend
+// (gocloud.dev s3blob on the AWS SDK v2) accepts: region, endpoint (with a
+// scheme) and use_path_style query parameters. Pulumi itself adds
+// request_checksum_calculation=when_required when an endpoint is set.
+// Credentials come from the usual AWS chain in the CLI's environment.
+func (b S3Backend) URL() string {
+	u := url.URL{Scheme: "s3", Host: b.Bucket, Path: "/" + strings.Trim(b.Prefix, "/")}
+	if u.Path == "/" {
+		u.Path = ""
+	}
+	q := url.Values{}
+	if b.Region != "" {
+		q.Set("region", b.Region)
+	}
+	if b.Endpoint != "" {
+		q.Set("endpoint", b.Endpoint)
+	}
+	if b.PathStyle {
+		q.Set("use_path_style", "true")
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}

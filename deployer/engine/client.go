@@ -1,0 +1,304 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Binary is the name of the engine helper program.
+const Binary = "panka-engine"
+
+// ErrBinaryNotFound is returned (wrapped) when panka-engine cannot be found.
+var ErrBinaryNotFound = errors.New("panka-engine not found")
+
+// FindBinary returns the engine helper: next to the running panka binary
+// first (they ship together), else on PATH.
+func FindBinary() (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), Binary)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(Binary); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%w next to panka or on PATH: it ships with panka (make build puts both in bin/)", ErrBinaryNotFound)
+}
+
+// Client is a session with a panka-engine process. Its methods must not be
+// called concurrently.
+type Client struct {
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	out    *bufio.Reader
+	stderr *tailBuffer
+	mu     sync.Mutex
+	closed bool
+}
+
+// Options configure Start.
+type Options struct {
+	// Binary is the panka-engine path (default FindBinary).
+	Binary string
+	// Stderr receives the helper's diagnostics as they come (may be nil);
+	// the last lines are also kept for error messages.
+	Stderr io.Writer
+	// Env is the helper's environment (default: the process's).
+	Env []string
+}
+
+// Start launches panka-engine and opens a session for req: the helper
+// prepares the Pulumi workspace and stack before Start returns.
+func Start(ctx context.Context, req Request, opts Options) (*Client, error) {
+	bin := opts.Binary
+	if bin == "" {
+		var err error
+		if bin, err = FindBinary(); err != nil {
+			return nil, err
+		}
+	}
+	req.Protocol = ProtocolVersion
+	cmd := exec.Command(bin)
+	cmd.Env = opts.Env
+	// Own process group: a Ctrl-C on the terminal reaches panka, which
+	// forwards it, so the helper is never interrupted twice.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	tail := &tailBuffer{max: 16 << 10}
+	if opts.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(opts.Stderr, tail)
+	} else {
+		cmd.Stderr = tail
+	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	c := &Client{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20), stderr: tail}
+	if err := c.send(req); err != nil {
+		c.Close()
+		return nil, err
+	}
+	msg, err := c.wait(ctx, nil)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if !msg.Ready {
+		c.Close()
+		return nil, fmt.Errorf("panka-engine: unexpected first message %+v", msg)
+	}
+	return c, nil
+}
+
+func (c *Client) send(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := c.in.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("talk to panka-engine: %w%s", err, c.stderr.hint())
+	}
+	return nil
+}
+
+// wait reads messages until Done (or Ready), forwarding events. When ctx is
+// cancelled the helper gets SIGINT and is given time to stop Pulumi cleanly.
+func (c *Client) wait(ctx context.Context, onEvent func(Event)) (*Message, error) {
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = c.cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-stop:
+			case <-time.After(2 * time.Minute):
+				_ = c.cmd.Process.Kill()
+			}
+		case <-stop:
+		}
+	}()
+	for {
+		line, err := c.out.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			var m Message
+			if jerr := json.Unmarshal(line, &m); jerr != nil {
+				return nil, fmt.Errorf("panka-engine sent %q: %w", truncate(string(line), 200), jerr)
+			}
+			switch {
+			case m.Event != nil:
+				if onEvent != nil {
+					onEvent(*m.Event)
+				}
+				continue
+			case m.Ready:
+				return &m, nil
+			case m.Done:
+				if m.Error != "" {
+					if m.Canceled {
+						return &m, fmt.Errorf("%s: %w", m.Error, context.Canceled)
+					}
+					return &m, errors.New(m.Error)
+				}
+				return &m, nil
+			}
+			continue
+		}
+		if err != nil {
+			werr := c.cmd.Wait()
+			c.closed = true
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("panka-engine stopped: %w", ctx.Err())
+			}
+			return nil, fmt.Errorf("panka-engine exited unexpectedly (%v)%s", werr, c.stderr.hint())
+		}
+	}
+}
+
+func (c *Client) do(ctx context.Context, op string, onEvent func(Event)) (*Message, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, errors.New("panka-engine session is closed")
+	}
+	if err := c.send(Command{Op: op}); err != nil {
+		return nil, err
+	}
+	return c.wait(ctx, onEvent)
+}
+
+// RecoverStale clears what a killed run left behind (call only under panka's lease).
+func (c *Client) RecoverStale(ctx context.Context) (*Recovery, error) {
+	m, err := c.do(ctx, OpRecover, nil)
+	if err != nil {
+		return nil, err
+	}
+	return m.Recovery, nil
+}
+
+func (c *Client) result(ctx context.Context, op string, onEvent func(Event)) (*Result, error) {
+	m, err := c.do(ctx, op, onEvent)
+	if m != nil && m.Result != nil {
+		return m.Result, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Result{}, nil
+}
+
+// Up deploys the desired model.
+func (c *Client) Up(ctx context.Context, onEvent func(Event)) (*Result, error) {
+	return c.result(ctx, OpUp, onEvent)
+}
+
+// Preview computes what Up would do.
+func (c *Client) Preview(ctx context.Context, onEvent func(Event)) (*Result, error) {
+	return c.result(ctx, OpPreview, onEvent)
+}
+
+// Destroy deletes every resource of the stack.
+func (c *Client) Destroy(ctx context.Context, onEvent func(Event)) (*Result, error) {
+	return c.result(ctx, OpDestroy, onEvent)
+}
+
+// RefreshPreview reports drift without changing state.
+func (c *Client) RefreshPreview(ctx context.Context, onEvent func(Event)) (*Result, error) {
+	return c.result(ctx, OpRefreshPreview, onEvent)
+}
+
+// Refresh updates Pulumi's state from the real resources.
+func (c *Client) Refresh(ctx context.Context, onEvent func(Event)) (*Result, error) {
+	return c.result(ctx, OpRefresh, onEvent)
+}
+
+// Outputs returns the stack outputs.
+func (c *Client) Outputs(ctx context.Context) (map[string]Output, error) {
+	m, err := c.do(ctx, OpOutputs, nil)
+	if err != nil {
+		return nil, err
+	}
+	return m.Outputs, nil
+}
+
+// Health checks what Up deployed: the local target reads every manifest
+// back; the aws target has no check yet (see the README's limits).
+func (c *Client) Health(ctx context.Context) error {
+	_, err := c.do(ctx, OpHealth, nil)
+	return err
+}
+
+// Close ends the session and waits for the helper to exit.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	_ = c.in.Close()
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(time.Minute):
+		_ = c.cmd.Process.Kill()
+		return <-done
+	}
+}
+
+// tailBuffer keeps the last max bytes written.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) hint() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := bytes.TrimSpace(t.buf)
+	if len(s) == 0 {
+		return ""
+	}
+	return ":\n" + string(s)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -1,0 +1,186 @@
+// Package host is the panka-engine side of the engine protocol (see package
+// engine): it reads a Request and commands on stdin, runs them through
+// pulumirun with the stack's target, and writes events and results on
+// stdout. It is the only part of panka that links the Pulumi SDK and the
+// target mappings.
+package host
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"panka.dev/panka/deployer/engine"
+	"panka.dev/panka/deployer/pulumirun"
+	"panka.dev/panka/deployer/target"
+	awstarget "panka.dev/panka/deployer/target/aws"
+	localtarget "panka.dev/panka/deployer/target/local"
+	"panka.dev/panka/stacks"
+)
+
+// Main runs panka-engine on the process's streams and returns its exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Serve(ctx, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "panka-engine:", err)
+		return 1
+	}
+	return 0
+}
+
+// TargetFor returns the deployment target named by a model's provider.
+func TargetFor(r *stacks.Resolved) (target.Target, error) {
+	switch r.Provider.Name {
+	case localtarget.Name:
+		return localtarget.New(), nil
+	case "aws", "":
+		return awstarget.New(), nil
+	}
+	return nil, fmt.Errorf("stack %s: spec.provider.name %q is not a known target (aws or local)", r.Stack, r.Provider.Name)
+}
+
+// Serve runs one session. ctx cancellation (SIGINT from panka) cancels the
+// running operation; the session then answers with a Canceled error.
+func Serve(ctx context.Context, in io.Reader, out io.Writer, log io.Writer) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 1<<20), 256<<20)
+	var mu sync.Mutex
+	enc := json.NewEncoder(out)
+	write := func(m engine.Message) {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = enc.Encode(m)
+	}
+	if !sc.Scan() {
+		return errors.New("no request on stdin")
+	}
+	var req engine.Request
+	if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
+		return fmt.Errorf("read the request: %w", err)
+	}
+	if req.Protocol != engine.ProtocolVersion {
+		write(engine.Message{Done: true, Error: fmt.Sprintf("panka-engine speaks protocol %d, panka sent %d: install panka and panka-engine from the same build", engine.ProtocolVersion, req.Protocol)})
+		return nil
+	}
+	desired, err := decodeDesired(req)
+	if err != nil {
+		write(engine.Message{Done: true, Error: err.Error()})
+		return nil
+	}
+	runner, err := newRunner(ctx, req, desired, log)
+	if err != nil {
+		write(engine.Message{Done: true, Error: err.Error(), Canceled: ctx.Err() != nil})
+		return nil
+	}
+	defer runner.Close()
+	write(engine.Message{Ready: true})
+	onEvent := func(e engine.Event) { write(engine.Message{Event: &e}) }
+	for sc.Scan() {
+		var cmd engine.Command
+		if err := json.Unmarshal(sc.Bytes(), &cmd); err != nil {
+			write(engine.Message{Done: true, Error: "bad command: " + err.Error()})
+			continue
+		}
+		m := engine.Message{Done: true}
+		var err error
+		switch cmd.Op {
+		case engine.OpRecover:
+			m.Recovery, err = runner.RecoverStale(ctx)
+		case engine.OpUp:
+			m.Result, err = runner.Up(ctx, onEvent)
+		case engine.OpDestroy:
+			m.Result, err = runner.Destroy(ctx, onEvent)
+		case engine.OpPreview:
+			m.Result, err = runner.Preview(ctx, onEvent)
+		case engine.OpRefreshPreview:
+			m.Result, err = runner.RefreshPreview(ctx, onEvent)
+		case engine.OpRefresh:
+			m.Result, err = runner.Refresh(ctx, onEvent)
+		case engine.OpHealth:
+			err = health(desired, req.RepoRoot)
+		case engine.OpOutputs:
+			m.Outputs, err = runner.Outputs(ctx)
+		default:
+			err = fmt.Errorf("unknown operation %q", cmd.Op)
+		}
+		if err != nil {
+			m.Error = err.Error()
+			m.Canceled = ctx.Err() != nil || errors.Is(err, context.Canceled)
+		}
+		write(m)
+	}
+	return sc.Err()
+}
+
+func decodeDesired(req engine.Request) (*stacks.Resolved, error) {
+	if req.Desired == nil {
+		return nil, nil
+	}
+	return req.Desired.Decode()
+}
+
+// health reads back what the local target wrote: every component's
+// manifest must exist and describe it.
+func health(desired *stacks.Resolved, repoRoot string) error {
+	if desired == nil || desired.Provider.Name != localtarget.Name {
+		return nil
+	}
+	dir, err := localtarget.Directory(desired, repoRoot)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	for _, c := range desired.Components {
+		p := localtarget.ManifestPath(dir, desired.Stack, desired.Environment, c.Name)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", c.Name, err))
+			continue
+		}
+		var m struct {
+			Component string `json:"component"`
+			Kind      string `json:"kind"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil || m.Component != c.Name || m.Kind != string(c.Kind) {
+			problems = append(problems, fmt.Sprintf("%s: manifest %s does not describe this component", c.Name, p))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("manifests missing or wrong after apply: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func newRunner(ctx context.Context, req engine.Request, desired *stacks.Resolved, log io.Writer) (*pulumirun.Runner, error) {
+	program := pulumi.RunFunc(func(*pulumi.Context) error { return nil })
+	var components []string
+	if desired != nil {
+		tgt, err := TargetFor(desired)
+		if err != nil {
+			return nil, err
+		}
+		program = func(pctx *pulumi.Context) error {
+			return tgt.Register(pctx, desired, target.Options{RepoRoot: req.RepoRoot})
+		}
+		for _, c := range desired.Components {
+			components = append(components, c.Name)
+		}
+	}
+	return pulumirun.New(ctx, pulumirun.Options{
+		Stack: req.Stack, BackendURL: req.BackendURL, SecretsProvider: req.SecretsProvider,
+		PulumiCLI: req.PulumiCLI, PulumiHome: req.PulumiHome, PluginDirs: req.PluginDirs,
+		Env: req.Env, Program: program, Parallelism: req.Parallelism, Components: components,
+		Log: log,
+	})
+}

@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Status is where a resource is in an operation.
+type Status string
+
+// Statuses. A resource goes Pending (previews: it would change) or one of
+// the in-progress statuses, then Done or Failed. Unchanged resources report
+// Unchanged once; Diagnostic events carry engine messages.
+const (
+	StatusPending    Status = "pending"
+	StatusCreating   Status = "creating"
+	StatusUpdating   Status = "updating"
+	StatusReplacing  Status = "replacing"
+	StatusDeleting   Status = "deleting"
+	StatusRefreshing Status = "refreshing"
+	StatusReading    Status = "reading"
+	StatusDone       Status = "done"
+	StatusFailed     Status = "failed"
+	StatusUnchanged  Status = "unchanged"
+	StatusDiagnostic Status = "diagnostic"
+)
+
+// Event is a simplified engine event about one resource.
+type Event struct {
+	// Component is the panka component the resource belongs to: the name
+	// of the top-level resource it is (or descends from). Empty for the
+	// stack itself and shared resources.
+	Component string `json:"component,omitempty"`
+	URN       string `json:"urn,omitempty"`
+	Type      string `json:"type,omitempty"`
+	// Name is the resource's name (the last URN segment).
+	Name string `json:"name,omitempty"`
+	// Op is Pulumi's step: create, update, delete, replace, same, refresh,
+	// read, create-replacement, delete-replaced, ...
+	Op     string `json:"op,omitempty"`
+	Status Status `json:"status"`
+	// Diffs are the changed top-level properties (updates and replaces).
+	Diffs []string `json:"diffs,omitempty"`
+	// Elapsed is the time since the resource's step started (Done, Failed).
+	Elapsed time.Duration `json:"elapsed,omitempty"`
+	// Message is the diagnostic text (Diagnostic, Failed) and Severity its
+	// level ("info", "warning", "error").
+	Message  string    `json:"message,omitempty"`
+	Severity string    `json:"severity,omitempty"`
+	Time     time.Time `json:"time"`
+}
+
+// Step is one resource that an operation changes (or would change).
+type Step struct {
+	Component string   `json:"component,omitempty"`
+	URN       string   `json:"urn"`
+	Type      string   `json:"type"`
+	Name      string   `json:"name"`
+	Op        string   `json:"op"`
+	Diffs     []string `json:"diffs,omitempty"`
+	// Failed is set when the step failed (Up, Destroy).
+	Failed bool `json:"failed,omitempty"`
+}
+
+// Result is the outcome of an operation.
+type Result struct {
+	// Changes counts resources by Pulumi operation ("create", "update",
+	// "delete", "replace", "same", ...), as the engine's summary reports.
+	Changes map[string]int `json:"changes,omitempty"`
+	// Steps are the resources that changed (or would change, for previews
+	// and refresh previews: the drifted resources), in engine order.
+	Steps []Step `json:"steps,omitempty"`
+	// Outputs are the stack outputs after Up.
+	Outputs map[string]Output `json:"outputs,omitempty"`
+	// Duration is the wall time of the operation.
+	Duration time.Duration `json:"duration"`
+}
+
+// Changed is the number of resources created, updated, deleted or replaced.
+func (r *Result) Changed() int {
+	n := 0
+	for op, c := range r.Changes {
+		if op != "same" && op != "read" && op != "refresh" {
+			n += c
+		}
+	}
+	return n
+}
+
+// Output is one stack output.
+type Output struct {
+	Value  any  `json:"value"`
+	Secret bool `json:"secret,omitempty"`
+}
+
+// Recovery reports what clearing a killed run's leftovers removed.
+type Recovery struct {
+	// Locks are the stale DIY lock files found and removed (listed for
+	// file:// backends; for other backends see Cancelled).
+	Locks []StaleLock `json:"locks,omitempty"`
+	// Cancelled is set when `pulumi cancel` ran, removing every lock file
+	// of the stack (whether or not any could be listed first).
+	Cancelled bool `json:"cancelled,omitempty"`
+	// PendingOperations are the operations a killed run left in the
+	// checkpoint, removed from it.
+	PendingOperations []PendingOperation `json:"pendingOperations,omitempty"`
+}
+
+// StaleLock is one Pulumi DIY lock file.
+type StaleLock struct {
+	Path     string    `json:"path"`
+	PID      int       `json:"pid,omitempty"`
+	Username string    `json:"username,omitempty"`
+	Hostname string    `json:"hostname,omitempty"`
+	Created  time.Time `json:"created,omitzero"`
+}
+
+// PendingOperation is an operation that was in flight when a run died: the
+// resource may or may not exist.
+type PendingOperation struct {
+	Type string `json:"type"`
+	URN  string `json:"urn"`
+}
+
+// Empty reports whether nothing needed clearing.
+func (r *Recovery) Empty() bool {
+	return r == nil || (len(r.Locks) == 0 && len(r.PendingOperations) == 0)
+}
+
+// String summarizes the recovery for a log line.
+func (r *Recovery) String() string {
+	if r.Empty() {
+		return "nothing to clear"
+	}
+	var parts []string
+	for _, l := range r.Locks {
+		s := "stale Pulumi lock " + l.Path
+		if l.Username != "" || l.Hostname != "" {
+			s += fmt.Sprintf(" (%s@%s pid %d, %s)", l.Username, l.Hostname, l.PID, l.Created.Format(time.RFC3339))
+		}
+		parts = append(parts, s)
+	}
+	for _, p := range r.PendingOperations {
+		parts = append(parts, fmt.Sprintf("pending %s of %s", p.Type, p.URN))
+	}
+	return "cleared " + strings.Join(parts, "; ")
+}
