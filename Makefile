@@ -18,6 +18,7 @@ all: build
 
 build:
 	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/panka ./cmd/panka
+	go build -trimpath -ldflags '-s -w' -o bin/panka-engine ./cmd/panka-engine
 	cd deployer/pankalocal && go build -trimpath -o ../../bin/pulumi-resource-pankalocal .
 
 tools:
