@@ -124,6 +124,15 @@ func fromItem(item map[string]types.AttributeValue) locker.Info {
 	return i
 }
 
+// hint adds what to do when the table is missing.
+func (l *Locker) hint(err error) error {
+	var rnf *types.ResourceNotFoundException
+	if errors.As(err, &rnf) {
+		return fmt.Errorf("%w (create the lock table %s with hash key lockKey of type S, e.g. with panka init, or check locks.table and locks.region)", err, l.table)
+	}
+	return err
+}
+
 func isConditionFailed(err error) bool {
 	var ccf *types.ConditionalCheckFailedException
 	return errors.As(err, &ccf)
@@ -150,7 +159,7 @@ func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Dura
 			return info, nil
 		}
 		if !isConditionFailed(err) {
-			return locker.Info{}, fmt.Errorf("acquire lock %s in DynamoDB table %s: %w", info.Key, l.table, err)
+			return locker.Info{}, fmt.Errorf("acquire lock %s in DynamoDB table %s: %w", info.Key, l.table, l.hint(err))
 		}
 		cur, err := l.Get(ctx, info.Key)
 		if errors.Is(err, locker.ErrNotFound) {
@@ -181,7 +190,7 @@ func (l *Locker) Heartbeat(ctx context.Context, key, id string, ttl time.Duratio
 		return fmt.Errorf("heartbeat %s: lock id %s no longer holds it: %w", key, id, locker.ErrLost)
 	}
 	if err != nil {
-		return fmt.Errorf("heartbeat %s in DynamoDB table %s: %w", key, l.table, err)
+		return fmt.Errorf("heartbeat %s in DynamoDB table %s: %w", key, l.table, l.hint(err))
 	}
 	return nil
 }
@@ -199,7 +208,7 @@ func (l *Locker) Release(ctx context.Context, key, id string) error {
 		return fmt.Errorf("release %s: lock id %s no longer holds it: %w", key, id, locker.ErrLost)
 	}
 	if err != nil {
-		return fmt.Errorf("release %s in DynamoDB table %s: %w", key, l.table, err)
+		return fmt.Errorf("release %s in DynamoDB table %s: %w", key, l.table, l.hint(err))
 	}
 	return nil
 }
@@ -216,7 +225,7 @@ func (l *Locker) ForceRelease(ctx context.Context, key string) error {
 		return fmt.Errorf("force-release %s: %w", key, locker.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("force-release %s in DynamoDB table %s: %w", key, l.table, err)
+		return fmt.Errorf("force-release %s in DynamoDB table %s: %w", key, l.table, l.hint(err))
 	}
 	return nil
 }
@@ -225,7 +234,7 @@ func (l *Locker) ForceRelease(ctx context.Context, key string) error {
 func (l *Locker) Get(ctx context.Context, key string) (locker.Info, error) {
 	out, err := l.client.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(l.table), Key: keyOf(key), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return locker.Info{}, fmt.Errorf("get lock %s from DynamoDB table %s: %w", key, l.table, err)
+		return locker.Info{}, fmt.Errorf("get lock %s from DynamoDB table %s: %w", key, l.table, l.hint(err))
 	}
 	if len(out.Item) == 0 {
 		return locker.Info{}, fmt.Errorf("get lock %s: %w", key, locker.ErrNotFound)
@@ -240,7 +249,7 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 	for {
 		page, err := l.client.Scan(ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("list locks in DynamoDB table %s: %w", l.table, err)
+			return nil, fmt.Errorf("list locks in DynamoDB table %s: %w", l.table, l.hint(err))
 		}
 		for _, item := range page.Items {
 			out = append(out, fromItem(item))

@@ -46,7 +46,8 @@ var _ locker.Locker = (*Locker)(nil)
 type Options struct {
 	Client Client
 	Bucket string
-	// Prefix is the backend's key prefix; a "/" is added when missing.
+	// Prefix is the backend's key prefix (leading and trailing slashes are
+	// ignored, as statestore.NormalizePrefix does).
 	Prefix string
 	// SSE and KMSKeyID encrypt lock objects like state objects ("",
 	// "AES256" or "aws:kms").
@@ -64,7 +65,7 @@ func New(opts Options) (*Locker, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	p := strings.TrimLeft(opts.Prefix, "/")
+	p := strings.Trim(opts.Prefix, "/")
 	if p != "" && !strings.HasSuffix(p, "/") {
 		p += "/"
 	}
@@ -319,7 +320,10 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 		}
 		for _, o := range page.Contents {
 			k := aws.ToString(o.Key)
-			if !strings.HasSuffix(k, "/"+lockName) {
+			// Only <prefix>stacks/<stack>/<env>/lock.json, nothing deeper
+			// (the Pulumi backend lives under the same directory).
+			rest := strings.TrimPrefix(k, l.prefix+"stacks/")
+			if parts := strings.Split(rest, "/"); len(parts) != 3 || parts[2] != lockName {
 				continue
 			}
 			cur, err := l.read(ctx, k)

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	gitconfig "github.com/go-git/go-git/v5/config"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/locker"
+)
+
+// stsTimeout bounds the caller-identity lookup: a lock must not wait on a
+// slow or unreachable STS.
+const stsTimeout = time.Second
+
+// LockIdentity returns who takes a lease (lockedBy) and the metadata stored
+// with it. lockedBy is the AWS caller identity (ARN) when locks live in AWS
+// and no custom endpoint is configured, else the git user.email (repository
+// config, then ~/.gitconfig and ~/.config/git/config), else the OS user.
+func (f *Factory) LockIdentity(ctx context.Context, cfg *config.Resolved, operation, commit string) (string, locker.Metadata) {
+	host, _ := os.Hostname()
+	meta := locker.Metadata{Hostname: host, PID: os.Getpid(), Version: Build().Version, Operation: operation, Commit: commit,
+		CIURL: locker.CIURL(locker.EnvMap(f.Environ()))}
+	who := f.awsCaller(ctx, cfg)
+	if who == "" {
+		who = f.gitUserEmail()
+	}
+	if who == "" {
+		who = f.osUser()
+	}
+	return who, meta
+}
+
+// awsCaller asks STS who we are, bounded to stsTimeout; "" when locks are
+// local, a custom endpoint is configured (a test or S3-compatible server
+// whose credentials say nothing about a person), or the call fails.
+func (f *Factory) awsCaller(ctx context.Context, cfg *config.Resolved) string {
+	if cfg.Locks.Type == "local" || cfg.Locks.Type == "" {
+		return ""
+	}
+	if cfg.Backend.Endpoint != "" || cfg.Locks.Endpoint != "" || f.Getenv("AWS_ENDPOINT_URL") != "" ||
+		f.Getenv("AWS_ENDPOINT_URL_S3") != "" || f.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" || f.Getenv("AWS_ENDPOINT_URL_STS") != "" {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, stsTimeout)
+	defer cancel()
+	ac, err := f.AWSConfig(ctx, cfg)
+	if err != nil {
+		return ""
+	}
+	if ac.Region == "" {
+		ac.Region = cfg.Locks.Region
+	}
+	if ac.Region == "" {
+		ac.Region = "us-east-1"
+	}
+	out, err := sts.NewFromConfig(ac, func(o *sts.Options) { o.RetryMaxAttempts = 1 }).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		f.Log.Debug().Err(err).Msg("no AWS caller identity for the lock holder")
+		return ""
+	}
+	return aws.ToString(out.Arn)
+}
+
+// gitUserEmail reads user.email from the repository's git config, then the
+// user's global git config files.
+func (f *Factory) gitUserEmail() string {
+	var files []string
+	if root, err := f.RepoRoot(); err == nil {
+		files = append(files, filepath.Join(root, ".git", "config"))
+	}
+	if home, err := f.Home(); err == nil && home != "" {
+		files = append(files, filepath.Join(home, ".gitconfig"))
+		xdg := f.Getenv("XDG_CONFIG_HOME")
+		if xdg == "" {
+			xdg = filepath.Join(home, ".config")
+		}
+		files = append(files, filepath.Join(xdg, "git", "config"))
+	}
+	for _, p := range files {
+		if e := gitEmailFrom(p); e != "" {
+			return e
+		}
+	}
+	return ""
+}
+
+func gitEmailFrom(path string) string {
+	fh, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer fh.Close()
+	c, err := gitconfig.ReadConfig(fh)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(c.User.Email)
+}
+
+// osUser is the login name of the OS user.
+func (f *Factory) osUser() string {
+	for _, v := range []string{"USER", "USERNAME", "LOGNAME"} {
+		if u := f.Getenv(v); u != "" {
+			return u
+		}
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "unknown"
+}

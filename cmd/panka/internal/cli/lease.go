@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"time"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/locker"
+)
+
+// releaseTimeout bounds the release of a lease on the way out, after the
+// command's own context may already be cancelled by Ctrl-C or SIGTERM.
+const releaseTimeout = 15 * time.Second
+
+// AcquireLease takes the lock lease of stack/env for operation (apply,
+// destroy, rollback) at commit, waiting up to wait while someone else holds
+// it and saying on stderr who that is (at most every few seconds). It
+// returns a *locker.HeldError (exit code 3) naming the holder and the
+// unlock command when the wait runs out. The lease heartbeats until
+// released: run the operation under lease.Context() (cancelled when the
+// lease is lost or on Ctrl-C/SIGTERM) and `defer f.ReleaseLease(lease)`.
+func (f *Factory) AcquireLease(ctx context.Context, cfg *config.Resolved, stack, env, operation, commit string, wait time.Duration) (*locker.Lease, error) {
+	return f.acquireLease(ctx, cfg, stack, env, operation, commit, wait, factoryClock{f})
+}
+
+// factoryClock is the real clock with the Factory's Now.
+type factoryClock struct{ f *Factory }
+
+func (c factoryClock) Now() time.Time { return c.f.Now() }
+func (c factoryClock) Sleep(ctx context.Context, d time.Duration) error {
+	return locker.RealClock{}.Sleep(ctx, d)
+}
+
+func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack, env, operation, commit string, wait time.Duration, clock locker.Clock) (*locker.Lease, error) {
+	l, err := f.Locker(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	who, meta := f.LockIdentity(ctx, cfg, operation, commit)
+	info := locker.Info{Key: locker.Key(stack, env), LockedBy: who, Metadata: meta}
+	opts := locker.LeaseOptions{
+		TTL: cfg.Locks.TTL.D(), Heartbeat: cfg.Locks.Heartbeat.D(), Wait: wait, Clock: clock,
+		OnWait: func(h locker.Info) {
+			fmt.Fprintf(f.IO.ErrOut, "Waiting for the lock on %s/%s: %s\n", stack, env, describeHolder(h, clock.Now()))
+		},
+		OnHeartbeatError: func(err error) {
+			f.Log.Warn().Err(err).Str("stack", stack).Str("environment", env).Msg("lock heartbeat failed; retrying until the lease would expire")
+		},
+	}
+	lease, err := locker.Acquire(ctx, l, info, opts)
+	if err != nil {
+		if errors.Is(err, locker.ErrHeld) {
+			return nil, heldError(err, stack, env, wait)
+		}
+		return nil, fmt.Errorf("lock %s/%s (%s): %w", stack, env, f.describeLocker(cfg), err)
+	}
+	f.Log.Debug().Str("stack", stack).Str("environment", env).Str("lockId", lease.Info().ID).Str("lockedBy", who).Msg("lock acquired")
+	return lease, nil
+}
+
+// ReleaseLease releases lease with a fresh, bounded context, so it also
+// runs after Ctrl-C/SIGTERM cancelled the command's context, and logs a
+// failure (the lease then expires by itself after locks.ttl).
+func (f *Factory) ReleaseLease(lease *locker.Lease) error {
+	if lease == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
+	err := lease.Release(ctx)
+	if err != nil {
+		f.Log.Warn().Err(err).Msg("release the lock")
+	}
+	return err
+}
+
+// heldError keeps the *HeldError (exit code 3) and adds the next steps.
+func heldError(err error, stack, env string, waited time.Duration) error {
+	next := "wait for it with --lock-timeout (e.g. --lock-timeout 10m)"
+	if waited > 0 {
+		next = "wait longer with a larger --lock-timeout"
+	}
+	return fmt.Errorf("%w\n%s, or, if that run is dead, remove its lock with:\n  panka unlock --stack %s --environment %s --force", err, next, stack, env)
+}
+
+// describeHolder says who holds a lease: user, host, operation, commit,
+// since and expiry, relative to now.
+func describeHolder(h locker.Info, now time.Time) string {
+	s := h.LockedBy
+	if s == "" {
+		s = "(unknown)"
+	}
+	if h.Metadata.Hostname != "" {
+		s += " on " + h.Metadata.Hostname
+		if h.Metadata.PID != 0 {
+			s += fmt.Sprintf(" (pid %d)", h.Metadata.PID)
+		}
+	}
+	if h.Metadata.Operation != "" {
+		s += ", " + h.Metadata.Operation
+	}
+	if h.Metadata.Commit != "" {
+		s += " of commit " + shortCommit(h.Metadata.Commit)
+	}
+	if !h.LockedAt.IsZero() {
+		s += fmt.Sprintf(", since %s (%s ago)", h.LockedAt.Local().Format("2006-01-02 15:04:05"), humanDuration(now.Sub(h.LockedAt)))
+	}
+	if !h.ExpiresAt.IsZero() {
+		if h.Expired(now) {
+			s += fmt.Sprintf(", expired %s ago", humanDuration(now.Sub(h.ExpiresAt)))
+		} else {
+			s += ", expires in " + humanDuration(h.ExpiresAt.Sub(now))
+		}
+	}
+	if h.Metadata.CIURL != "" {
+		s += ", " + h.Metadata.CIURL
+	}
+	return s
+}
+
+func shortCommit(c string) string {
+	if len(c) > 12 {
+		return c[:12]
+	}
+	return c
+}
+
+// humanDuration renders d as 45s, 3m20s, 2h05m or 3d4h.
+func humanDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
+}

@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/locker"
+	"panka.dev/panka/locker/dynamodb"
+	"panka.dev/panka/locker/local"
+	"panka.dev/panka/locker/s3lock"
+	"panka.dev/panka/statestore"
+)
+
+// Locker opens the lock backend of cfg by locks.type (SPEC §6, §8): local
+// (lock files under the local backend directory, <repo>/.panka by default),
+// s3 (lock objects next to the state in backend.bucket under backend.prefix)
+// or dynamodb (locks.table in locks.region, at locks.endpoint if set).
+func (f *Factory) Locker(ctx context.Context, cfg *config.Resolved) (locker.Locker, error) {
+	switch cfg.Locks.Type {
+	case "", "local":
+		dir, err := f.localDir(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return local.New(local.Options{Dir: dir, Now: f.Now})
+	case "s3":
+		if cfg.Backend.Bucket == "" {
+			return nil, fmt.Errorf("locks.type is s3 but backend.bucket is empty: the lock objects live next to the state; set backend.bucket (PANKA_BACKEND_BUCKET or --backend-bucket)")
+		}
+		prefix, err := statestore.NormalizePrefix(cfg.Backend.Prefix)
+		if err != nil {
+			return nil, fmt.Errorf("backend.prefix: %w", err)
+		}
+		c, err := f.S3Client(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return s3lock.New(s3lock.Options{Client: c, Bucket: cfg.Backend.Bucket, Prefix: prefix, SSE: cfg.Backend.SSE, KMSKeyID: cfg.Backend.KMSKeyID, Now: f.Now})
+	case "dynamodb":
+		if cfg.Locks.Table == "" {
+			return nil, fmt.Errorf("locks.type is dynamodb but locks.table is empty: set it in panka.yaml, PANKA_LOCKS_TABLE or --lock-table")
+		}
+		c, err := f.DynamoDBClient(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return dynamodb.New(dynamodb.Options{Client: c, Table: cfg.Locks.Table, Now: f.Now})
+	}
+	return nil, fmt.Errorf("locks.type %q is not local, s3 or dynamodb", cfg.Locks.Type)
+}
+
+// describeLocker names where cfg keeps locks, for messages.
+func (f *Factory) describeLocker(cfg *config.Resolved) string {
+	switch cfg.Locks.Type {
+	case "s3":
+		p, _ := statestore.NormalizePrefix(cfg.Backend.Prefix)
+		return "s3://" + cfg.Backend.Bucket + "/" + p + "stacks/*/*/lock.json"
+	case "dynamodb":
+		return "DynamoDB table " + cfg.Locks.Table
+	}
+	dir, err := f.localDir(cfg)
+	if err != nil {
+		return "local"
+	}
+	return dir + "/locks"
+}

@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/locker"
+)
+
+func init() { register(newCmdLocks) }
+
+// LocksOptions are the inputs of locks list and locks show.
+type LocksOptions struct {
+	F *Factory
+	// Config resolves the configuration for a stack ("" for the
+	// repository-wide one).
+	Config func(stack string) (*config.Resolved, error)
+	// OpenLocker opens the lock backend of a configuration.
+	OpenLocker func(ctx context.Context, cfg *config.Resolved) (locker.Locker, error)
+
+	Stack, Environment string
+}
+
+func newLocksOptions(f *Factory) *LocksOptions {
+	return &LocksOptions{F: f, Config: func(string) (*config.Resolved, error) { return f.Config() }, OpenLocker: f.Locker}
+}
+
+func newCmdLocks(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "locks",
+		Short: "List and inspect lock leases (who is deploying what)",
+		Long: `Every apply, destroy and rollback of a stack/environment runs under a lock lease
+(locks.type local, s3 or dynamodb). A lease lives for locks.ttl and is extended
+by heartbeats every locks.heartbeat while its holder runs; the lease of a crashed
+run expires by itself. An expired lease stays listed until someone takes it.
+
+Remove a lease with panka unlock.`,
+	}
+	cmd.AddCommand(newCmdLocksList(f), newCmdLocksShow(f))
+	return cmd
+}
+
+func newCmdLocksList(f *Factory) *cobra.Command {
+	opts := newLocksOptions(f)
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List every held lock lease with holder, age and expiry",
+		Example: `  panka locks list
+  panka locks list -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return locksListRun(cmd.Context(), opts) },
+	}
+}
+
+func newCmdLocksShow(f *Factory) *cobra.Command {
+	opts := newLocksOptions(f)
+	cmd := &cobra.Command{
+		Use:     "show",
+		Short:   "Show the lock lease of one stack/environment",
+		Example: `  panka locks show --stack app --environment prod`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Stack == "" || opts.Environment == "" {
+				return Usagef("--stack and --environment are required")
+			}
+			return locksShowRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
+	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	return cmd
+}
+
+// LockJSON is one lease in -o json output (stable field names).
+type LockJSON struct {
+	Stack            string          `json:"stack"`
+	Environment      string          `json:"environment"`
+	LockKey          string          `json:"lockKey"`
+	LockID           string          `json:"lockId"`
+	LockedBy         string          `json:"lockedBy"`
+	LockedAt         time.Time       `json:"lockedAt"`
+	ExpiresAt        time.Time       `json:"expiresAt"`
+	LastHeartbeat    time.Time       `json:"lastHeartbeat"`
+	AgeSeconds       int64           `json:"ageSeconds"`
+	ExpiresInSeconds int64           `json:"expiresInSeconds"`
+	Expired          bool            `json:"expired"`
+	Metadata         locker.Metadata `json:"metadata"`
+}
+
+func lockJSON(i locker.Info, now time.Time) LockJSON {
+	stack, env, _ := locker.ParseKey(i.Key)
+	return LockJSON{Stack: stack, Environment: env, LockKey: i.Key, LockID: i.ID, LockedBy: i.LockedBy,
+		LockedAt: i.LockedAt.UTC(), ExpiresAt: i.ExpiresAt.UTC(), LastHeartbeat: i.LastHeartbeat.UTC(),
+		AgeSeconds: int64(now.Sub(i.LockedAt).Seconds()), ExpiresInSeconds: int64(i.ExpiresAt.Sub(now).Seconds()),
+		Expired: i.Expired(now), Metadata: i.Metadata}
+}
+
+func locksListRun(ctx context.Context, opts *LocksOptions) error {
+	f := opts.F
+	cfg, err := opts.Config("")
+	if err != nil {
+		return err
+	}
+	l, err := opts.OpenLocker(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	list, err := l.List(ctx)
+	if err != nil {
+		return err
+	}
+	now := f.Now()
+	if f.JSON() {
+		out := struct {
+			Locks []LockJSON `json:"locks"`
+		}{Locks: []LockJSON{}}
+		for _, i := range list {
+			out.Locks = append(out.Locks, lockJSON(i, now))
+		}
+		return f.PrintJSON(out)
+	}
+	if len(list) == 0 {
+		fmt.Fprintf(f.IO.ErrOut, "No locks held (%s).\n", f.describeLocker(cfg))
+		return nil
+	}
+	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STACK\tENVIRONMENT\tHOLDER\tHOST\tOPERATION\tCOMMIT\tAGE\tEXPIRES")
+	for _, i := range list {
+		stack, env, ok := locker.ParseKey(i.Key)
+		if !ok {
+			stack, env = i.Key, "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stack, env, dash(i.LockedBy), dash(i.Metadata.Hostname),
+			dash(i.Metadata.Operation), dash(shortCommit(i.Metadata.Commit)), humanDuration(now.Sub(i.LockedAt)), expiry(i, now))
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func expiry(i locker.Info, now time.Time) string {
+	if i.Expired(now) {
+		return "expired " + humanDuration(now.Sub(i.ExpiresAt)) + " ago"
+	}
+	return "in " + humanDuration(i.ExpiresAt.Sub(now))
+}
+
+func locksShowRun(ctx context.Context, opts *LocksOptions) error {
+	f := opts.F
+	cfg, err := opts.Config(opts.Stack)
+	if err != nil {
+		return err
+	}
+	l, err := opts.OpenLocker(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	info, err := l.Get(ctx, locker.Key(opts.Stack, opts.Environment))
+	locked := true
+	if errors.Is(err, locker.ErrNotFound) {
+		locked = false
+	} else if err != nil {
+		return err
+	}
+	now := f.Now()
+	if f.JSON() {
+		out := struct {
+			Stack       string    `json:"stack"`
+			Environment string    `json:"environment"`
+			Locked      bool      `json:"locked"`
+			Lock        *LockJSON `json:"lock,omitempty"`
+		}{Stack: opts.Stack, Environment: opts.Environment, Locked: locked}
+		if locked {
+			j := lockJSON(info, now)
+			out.Lock = &j
+		}
+		return f.PrintJSON(out)
+	}
+	if !locked {
+		fmt.Fprintf(f.IO.Out, "%s/%s is not locked.\n", opts.Stack, opts.Environment)
+		return nil
+	}
+	printLock(f.IO.Out, info, now)
+	return nil
+}
+
+// printLock writes the details of a lease, one field a line.
+func printLock(w io.Writer, i locker.Info, now time.Time) {
+	stack, env, _ := locker.ParseKey(i.Key)
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+		}
+	}
+	row("Lock", stack+"/"+env)
+	row("Held by", i.LockedBy)
+	row("Lock ID", i.ID)
+	host := i.Metadata.Hostname
+	if host != "" && i.Metadata.PID != 0 {
+		host += fmt.Sprintf(" (pid %d)", i.Metadata.PID)
+	}
+	row("Host", host)
+	row("Operation", i.Metadata.Operation)
+	row("Commit", i.Metadata.Commit)
+	row("panka", i.Metadata.Version)
+	row("CI run", i.Metadata.CIURL)
+	row("Locked at", fmt.Sprintf("%s (%s ago)", i.LockedAt.UTC().Format(time.RFC3339), humanDuration(now.Sub(i.LockedAt))))
+	row("Heartbeat", fmt.Sprintf("%s (%s ago)", i.LastHeartbeat.UTC().Format(time.RFC3339), humanDuration(now.Sub(i.LastHeartbeat))))
+	row("Expires", fmt.Sprintf("%s (%s)", i.ExpiresAt.UTC().Format(time.RFC3339), expiry(i, now)))
+	tw.Flush()
+}

@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"panka.dev/panka/locker"
+)
+
+func init() { register(newCmdUnlock) }
+
+// UnlockOptions are the inputs of unlock.
+type UnlockOptions struct {
+	LocksOptions
+	// Identity says who the caller is (lockedBy, hostname), to recognise
+	// the caller's own lock when no --lock-id is given.
+	Identity func(ctx context.Context) (who, host string)
+
+	LockID string
+	Force  bool
+	Yes    bool
+}
+
+func newCmdUnlock(f *Factory) *cobra.Command {
+	opts := &UnlockOptions{LocksOptions: *newLocksOptions(f)}
+	opts.Identity = func(ctx context.Context) (string, string) {
+		cfg, err := opts.Config(opts.Stack)
+		if err != nil {
+			return "", ""
+		}
+		who, meta := f.LockIdentity(ctx, cfg, "", "")
+		return who, meta.Hostname
+	}
+	cmd := &cobra.Command{
+		Use:   "unlock",
+		Short: "Remove the lock lease of a stack/environment",
+		Long: `Unlock removes a stack/environment's lock lease.
+
+Without --force it only removes your own lease: the one with --lock-id, or,
+without --lock-id, one held by you (same identity and host), e.g. left behind
+by a run you killed. With --force it removes whoever's lease after showing
+it: use it only when that run is dead (a lease also expires by itself after
+locks.ttl). --force asks for confirmation on a terminal and needs --yes
+otherwise. The removal is conditional on the lease that was shown: if it
+changed hands meanwhile, nothing is removed.
+
+A lease held by someone else exits with code 3.`,
+		Example: `  panka unlock --stack app --environment prod
+  panka unlock --stack app --environment prod --lock-id 2b1c...
+  panka unlock --stack app --environment prod --force
+  panka unlock --stack app --environment prod --force --yes   # in CI`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Stack == "" || opts.Environment == "" {
+				return Usagef("--stack and --environment are required")
+			}
+			if opts.Force && opts.LockID != "" {
+				return Usagef("--force removes whatever lease is there; do not combine it with --lock-id")
+			}
+			return unlockRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
+	fl.StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	fl.StringVar(&opts.LockID, "lock-id", "", "remove the lease only while it has this lock id")
+	fl.BoolVar(&opts.Force, "force", false, "remove the lease whoever holds it (after showing it)")
+	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (required with --force when not on a terminal)")
+	return cmd
+}
+
+func unlockRun(ctx context.Context, opts *UnlockOptions) error {
+	f := opts.F
+	cfg, err := opts.Config(opts.Stack)
+	if err != nil {
+		return err
+	}
+	l, err := opts.OpenLocker(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	key := locker.Key(opts.Stack, opts.Environment)
+	name := opts.Stack + "/" + opts.Environment
+	cur, err := l.Get(ctx, key)
+	if errors.Is(err, locker.ErrNotFound) {
+		return fmt.Errorf("%s is not locked (%s); nothing to unlock", name, f.describeLocker(cfg))
+	}
+	if err != nil {
+		return err
+	}
+	now := f.Now()
+	switch {
+	case opts.Force:
+		fmt.Fprintf(f.IO.ErrOut, "%s is locked by %s.\n", name, describeHolder(cur, now))
+		if !opts.Yes {
+			if !f.IO.CanPrompt() {
+				return Usagef("--force removes another run's lease: confirm with --yes when not on a terminal")
+			}
+			ok, err := unlockConfirm(f, fmt.Sprintf("Remove this lease? If that run is still going it will stop at its next heartbeat. [y/N] "))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("unlock of %s cancelled; nothing was removed", name)
+			}
+		}
+	case opts.LockID != "":
+		if cur.ID != opts.LockID {
+			return fmt.Errorf("%s is held with lock id %s, not %s: %w\nIf that run is dead, remove its lease with:\n  panka unlock --stack %s --environment %s --force",
+				name, cur.ID, opts.LockID, &locker.HeldError{Holder: cur}, opts.Stack, opts.Environment)
+		}
+	default:
+		who, host := opts.Identity(ctx)
+		if cur.LockedBy != who || cur.Metadata.Hostname != host {
+			return fmt.Errorf("%w\nIt is not yours (you are %s on %s). If that run is dead, remove its lease with:\n  panka unlock --stack %s --environment %s --force",
+				&locker.HeldError{Holder: cur}, who, host, opts.Stack, opts.Environment)
+		}
+	}
+	// Conditional on the lease that was shown or checked: never remove a
+	// lease taken by someone else in the meantime.
+	if err := l.Release(ctx, key, cur.ID); err != nil {
+		if errors.Is(err, locker.ErrLost) {
+			return fmt.Errorf("the lease of %s changed while unlocking (it was released or taken over); nothing was removed: run panka locks show --stack %s --environment %s", name, opts.Stack, opts.Environment)
+		}
+		return err
+	}
+	if f.JSON() {
+		return f.PrintJSON(struct {
+			Unlocked bool     `json:"unlocked"`
+			Lock     LockJSON `json:"lock"`
+		}{true, lockJSON(cur, now)})
+	}
+	fmt.Fprintf(f.IO.Out, "Unlocked %s (lock id %s held by %s).\n", name, cur.ID, dash(cur.LockedBy))
+	return nil
+}
+
+// unlockConfirm asks a yes/no question on stderr and reads the answer.
+func unlockConfirm(f *Factory, question string) (bool, error) {
+	fmt.Fprint(f.IO.ErrOut, question)
+	line, err := bufio.NewReader(f.IO.In).ReadString('\n')
+	if err != nil && line == "" {
+		return false, fmt.Errorf("read the answer: %w", err)
+	}
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes", nil
+}
