@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,28 +12,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/deployer/deploy"
-	"panka.dev/panka/deployer/pulumirun"
-	"panka.dev/panka/deployer/target"
-	awstarget "panka.dev/panka/deployer/target/aws"
-	localtarget "panka.dev/panka/deployer/target/local"
+	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
-
-// targetFor returns the deployment target named by a model's provider.
-func targetFor(r *stacks.Resolved) (target.Target, error) {
-	switch r.Provider.Name {
-	case localtarget.Name:
-		return localtarget.New(), nil
-	case "aws", "":
-		return awstarget.New(), nil
-	}
-	return nil, fmt.Errorf("stack %s: spec.provider.name %q is not a known target (aws or local)", r.Stack, r.Provider.Name)
-}
 
 // pulumiBackendURL is the DIY backend of a stack/environment, under the same
 // prefix as its state (SPEC §5): <prefix>stacks/<stack>/<env>/pulumi.
@@ -49,7 +32,7 @@ func (f *Factory) pulumiBackendURL(cfg *config.Resolved, key statestore.Key) (st
 		if endpoint == "" {
 			endpoint = f.Getenv("AWS_ENDPOINT_URL_S3")
 		}
-		return pulumirun.S3Backend{Bucket: cfg.Backend.Bucket, Prefix: cfg.Backend.Prefix + rel,
+		return engine.S3Backend{Bucket: cfg.Backend.Bucket, Prefix: cfg.Backend.Prefix + rel,
 			Region: cfg.Backend.Region, Endpoint: endpoint, PathStyle: cfg.Backend.UsePathStyle}.URL(), nil
 	default:
 		dir, err := f.localDir(cfg)
@@ -60,7 +43,7 @@ func (f *Factory) pulumiBackendURL(cfg *config.Resolved, key statestore.Key) (st
 		if err := os.MkdirAll(full, 0o755); err != nil {
 			return "", fmt.Errorf("create the Pulumi backend folder %s: %w", full, err)
 		}
-		return pulumirun.FileBackendURL(full), nil
+		return engine.FileBackendURL(full), nil
 	}
 }
 
@@ -86,62 +69,55 @@ type engineOptions struct {
 	Log         io.Writer
 }
 
-// engineFactory returns deploy.Runtime.NewEngine for one stack/environment.
+// engineFactory returns deploy.Runtime.NewEngine for one stack/environment:
+// a session with the panka-engine helper (see package deployer/engine).
 func (f *Factory) engineFactory(cfg *config.Resolved, key statestore.Key, eo engineOptions) func(ctx context.Context, desired *stacks.Resolved) (deploy.Engine, error) {
 	return func(ctx context.Context, desired *stacks.Resolved) (deploy.Engine, error) {
-		backendURL, err := f.pulumiBackendURL(cfg, key)
-		if err != nil {
-			return nil, err
-		}
-		root, err := f.RepoRoot()
-		if err != nil {
-			return nil, err
-		}
-		var program pulumi.RunFunc
-		var components []string
-		if desired == nil {
-			program = func(*pulumi.Context) error { return nil }
-		} else {
-			tgt, err := targetFor(desired)
-			if err != nil {
-				return nil, err
-			}
-			program = func(pctx *pulumi.Context) error {
-				return tgt.Register(pctx, desired, target.Options{RepoRoot: root})
-			}
-			for _, c := range desired.Components {
-				components = append(components, c.Name)
-			}
-		}
-		env := map[string]string{"PULUMI_SKIP_UPDATE_CHECK": "true"}
-		if cfg.Pulumi.AccessToken != "" {
-			env["PULUMI_ACCESS_TOKEN"] = cfg.Pulumi.AccessToken
-		}
-		if cfg.Backend.Type == "s3" && cfg.Backend.Region != "" && f.Getenv("AWS_REGION") == "" {
-			env["AWS_REGION"] = cfg.Backend.Region
-		}
-		if cfg.AWS.Profile != "" && f.Getenv("AWS_PROFILE") == "" {
-			env["AWS_PROFILE"] = cfg.AWS.Profile
-		}
-		sp := cfg.Pulumi.SecretsProvider
-		if sp == "" || sp == "passphrase" {
-			if _, ok := lookupEnv(f.Environ(), "PULUMI_CONFIG_PASSPHRASE"); !ok {
-				if _, ok := lookupEnv(f.Environ(), "PULUMI_CONFIG_PASSPHRASE_FILE"); !ok {
-					return nil, errors.New("the passphrase secrets provider needs PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): export it, the same value on every run, or set pulumi.secretsProvider to an awskms:// key")
-				}
-			}
-			sp = "passphrase"
-		}
-		var pluginDirs []string
-		if exe, err := os.Executable(); err == nil {
-			pluginDirs = append(pluginDirs, filepath.Dir(exe))
-		}
-		return pulumirun.New(ctx, pulumirun.Options{
-			Stack: pulumirun.StackName(key.Stack, key.Environment), BackendURL: backendURL,
-			SecretsProvider: sp, PulumiCLI: cfg.Pulumi.CLI, PluginDirs: pluginDirs, Env: env,
-			Program: program, Parallelism: eo.Parallelism, Components: components, Log: eo.Log,
-		})
+		return f.startEngine(ctx, cfg, key, desired, eo)
 	}
+}
+
+// startEngine opens a panka-engine session for a stack/environment.
+func (f *Factory) startEngine(ctx context.Context, cfg *config.Resolved, key statestore.Key, desired *stacks.Resolved, eo engineOptions) (*engine.Client, error) {
+	backendURL, err := f.pulumiBackendURL(cfg, key)
+	if err != nil {
+		return nil, err
+	}
+	root, err := f.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	model, err := engine.EncodeModel(desired)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{"PULUMI_SKIP_UPDATE_CHECK": "true"}
+	if cfg.Pulumi.AccessToken != "" {
+		env["PULUMI_ACCESS_TOKEN"] = cfg.Pulumi.AccessToken
+	}
+	if cfg.Backend.Type == "s3" && cfg.Backend.Region != "" && f.Getenv("AWS_REGION") == "" {
+		env["AWS_REGION"] = cfg.Backend.Region
+	}
+	if cfg.AWS.Profile != "" && f.Getenv("AWS_PROFILE") == "" {
+		env["AWS_PROFILE"] = cfg.AWS.Profile
+	}
+	sp := cfg.Pulumi.SecretsProvider
+	if sp == "" || sp == "passphrase" {
+		_, ok1 := lookupEnv(f.Environ(), "PULUMI_CONFIG_PASSPHRASE")
+		_, ok2 := lookupEnv(f.Environ(), "PULUMI_CONFIG_PASSPHRASE_FILE")
+		if !ok1 && !ok2 {
+			return nil, errors.New("the passphrase secrets provider needs PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): export it, with the same value on every run, or set pulumi.secretsProvider to an awskms:// key")
+		}
+		sp = "passphrase"
+	}
+	var pluginDirs []string
+	if exe, err := os.Executable(); err == nil {
+		pluginDirs = append(pluginDirs, filepath.Dir(exe))
+	}
+	req := engine.Request{Stack: engine.StackName(key.Stack, key.Environment), BackendURL: backendURL, SecretsProvider: sp,
+		PulumiCLI: cfg.Pulumi.CLI, PluginDirs: pluginDirs, Env: env, Parallelism: eo.Parallelism,
+		RepoRoot: root, Desired: model}
+	return engine.Start(ctx, req, engine.Options{Stderr: eo.Log, Env: f.Environ()})
 }
 
 func lookupEnv(environ []string, name string) (string, bool) {
@@ -151,39 +127,6 @@ func lookupEnv(environ []string, name string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// localHealthCheck reads back every manifest the local target wrote.
-func localHealthCheck(repoRoot string) func(ctx context.Context, desired *stacks.Resolved, _ map[string]map[string]any) error {
-	return func(ctx context.Context, desired *stacks.Resolved, _ map[string]map[string]any) error {
-		if desired.Provider.Name != localtarget.Name {
-			return nil
-		}
-		dir, err := localtarget.Directory(desired, repoRoot)
-		if err != nil {
-			return err
-		}
-		var problems []string
-		for _, c := range desired.Components {
-			p := localtarget.ManifestPath(dir, desired.Stack, desired.Environment, c.Name)
-			b, err := os.ReadFile(p)
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("%s: %v", c.Name, err))
-				continue
-			}
-			var m struct {
-				Component string `json:"component"`
-				Kind      string `json:"kind"`
-			}
-			if err := json.Unmarshal(b, &m); err != nil || m.Component != c.Name || m.Kind != string(c.Kind) {
-				problems = append(problems, fmt.Sprintf("%s: manifest %s does not describe this component", c.Name, p))
-			}
-		}
-		if len(problems) > 0 {
-			return fmt.Errorf("manifests missing or wrong after apply: %s", strings.Join(problems, "; "))
-		}
-		return nil
-	}
 }
 
 // progress prints engine events on stderr: one line per component step.
@@ -198,7 +141,7 @@ func newProgress(w io.Writer, now func() time.Time) *progress {
 	return &progress{w: w, start: map[string]time.Time{}, now: now}
 }
 
-func (p *progress) event(e pulumirun.Event) {
+func (p *progress) event(e engine.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	name := e.Component
@@ -206,18 +149,18 @@ func (p *progress) event(e pulumirun.Event) {
 		return
 	}
 	switch e.Status {
-	case pulumirun.StatusCreating, pulumirun.StatusUpdating, pulumirun.StatusDeleting, pulumirun.StatusReplacing:
+	case engine.StatusCreating, engine.StatusUpdating, engine.StatusDeleting, engine.StatusReplacing:
 		if e.Name != name {
 			return
 		}
 		p.start[e.URN] = p.now()
 		fmt.Fprintf(p.w, "  %s: %s (%s)...\n", name, e.Status, e.Type)
-	case pulumirun.StatusDone:
+	case engine.StatusDone:
 		if e.Name != name {
 			return
 		}
 		fmt.Fprintf(p.w, "  %s: %s done in %s\n", name, e.Op, e.Elapsed.Round(10*time.Millisecond))
-	case pulumirun.StatusFailed:
+	case engine.StatusFailed:
 		fmt.Fprintf(p.w, "  %s: FAILED (%s): %s\n", name, e.Type, strings.TrimSpace(e.Message))
 	}
 }

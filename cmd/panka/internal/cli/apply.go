@@ -1,0 +1,390 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/deployer/deploy"
+	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/stacks"
+	"panka.dev/panka/statestore"
+)
+
+func init() {
+	register(newCmdApply)
+	register(newCmdDestroy)
+}
+
+// deployFlags are the flags every deploying command shares.
+type deployFlags struct {
+	AutoApprove  bool
+	AllowDestroy bool
+	AllowReplace bool
+	LockTimeout  time.Duration
+	Parallelism  int
+}
+
+func (d *deployFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&d.AutoApprove, "auto-approve", false, "apply without asking for confirmation (preferences.autoApprove)")
+	fl.BoolVar(&d.AllowDestroy, "allow-destroy", false, "allow deleting data-holding components (Database, Cache, Bucket, Queue)")
+	fl.BoolVar(&d.AllowReplace, "allow-replace", false, "allow replacing data-holding components (the old one and its data are deleted)")
+	fl.DurationVar(&d.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock (0: fail at once)")
+	fl.IntVar(&d.Parallelism, "parallelism", 0, "max parallel resource operations (preferences.parallelism)")
+}
+
+// ApplyOptions are the inputs of apply.
+type ApplyOptions struct {
+	F                *Factory
+	Stack            string
+	Environment      string
+	Ref              string
+	PlanFile         string
+	Vars             varFlags
+	TargetComponents []string
+	Deploy           deployFlags
+}
+
+func newCmdApply(f *Factory) *cobra.Command {
+	opts := &ApplyOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "apply [PLANFILE] --stack STACK --environment ENV",
+		Short: "Deploy a stack/environment under its lock lease and record the deployment",
+		Long: `Apply takes the stack/environment's lock lease, reads its state, plans the
+desired YAML (work tree, --ref, or a plan saved with plan --out) against it,
+shows the plan, asks for confirmation (unless --auto-approve; without a
+terminal it never asks and refuses instead), deploys through Pulumi with live
+progress, checks health, and records the deployment (commit, author, user,
+vars, outputs) in history and state. Data-holding components are never
+deleted or replaced without --allow-destroy / --allow-replace.`,
+		Example: `  panka apply --stack orders --environment dev
+  panka apply --stack orders --environment production --ref v1.4.0 --auto-approve
+  panka apply orders-dev.plan`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.PlanFile = args[0]
+				if opts.Ref != "" || len(opts.TargetComponents) > 0 {
+					return Usagef("a saved plan fixes what is applied: --ref and --target-component cannot be combined with PLANFILE")
+				}
+			} else if opts.Stack == "" || opts.Environment == "" {
+				return Usagef("--stack and --environment are required (or a saved PLANFILE)")
+			}
+			return applyRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
+	fl.StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	fl.StringVar(&opts.Ref, "ref", "", "deploy the YAML of this git ref or commit instead of the work tree")
+	fl.StringSliceVar(&opts.TargetComponents, "target-component", nil, "deploy only these components (repeatable); the others keep their deployed spec")
+	opts.Vars.register(cmd)
+	opts.Deploy.register(cmd)
+	return cmd
+}
+
+// desiredModel is a resolved model and where it came from.
+type desiredModel struct {
+	model   *stacks.Resolved
+	cfg     *config.Resolved
+	source  deploy.Source
+	header  planner.Desired
+	key     []byte
+	vars    map[string]string
+	stackID stacks.Ref
+}
+
+// loadDesired resolves stack/env from src (the work tree or a commit).
+func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, env string, vars stacks.VarValues) (*desiredModel, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	ref, err := planFindStack(src, cfg.Stacks.Root, stackName)
+	if err != nil {
+		return nil, err
+	}
+	st, err := stacks.Load(src.fsys, ref.Path)
+	if err != nil {
+		return nil, fmt.Errorf("load stack %q (%s%s): %w", stackName, ref.Path, planAt(src), err)
+	}
+	if envs := st.Environments(); !planContains(envs, env) {
+		return nil, fmt.Errorf("stack %q has no environment %q%s (environments: %s); add %s/environments/%s.yaml",
+			stackName, env, planAt(src), strings.Join(envs, ", "), ref.Path, env)
+	}
+	cfg, err = f.ConfigForStack(st.Header().Backend, path.Join(ref.Path, "stack.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	key := f.planSecretKey()
+	model, err := st.Resolve(env, stacks.ResolveOptions{Vars: vars, SecretKey: key})
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s/%s%s: %w", stackName, env, planAt(src), err)
+	}
+	d := &desiredModel{model: model, cfg: cfg, key: key, vars: planner.RecordVars(model, key), stackID: ref}
+	d.header = planner.Desired{Source: "worktree", Ref: src.ref, Commit: src.commit, Dirty: src.isDirty(ref.Path)}
+	if src.ref != "" {
+		d.header.Source = "ref"
+	}
+	d.source = deploy.Source{Commit: src.commit, Ref: src.ref, Dirty: d.header.Dirty}
+	if src.ref == "" && src.repo != nil {
+		d.source.Ref = src.repo.HeadBranch()
+	}
+	if src.repo != nil && src.commit != "" {
+		if h, err := src.repo.ResolveRef(src.commit); err == nil {
+			if c, err := src.repo.Commit(h); err == nil {
+				d.source.Author = c.Author
+				d.source.Message = c.Message
+			}
+		}
+	}
+	return d, nil
+}
+
+func applyRun(ctx context.Context, opts *ApplyOptions) error {
+	f := opts.F
+	vars, err := opts.Vars.values(f)
+	if err != nil {
+		return err
+	}
+	var saved *planner.Saved
+	ref := opts.Ref
+	stack, env := opts.Stack, opts.Environment
+	if opts.PlanFile != "" {
+		if saved, err = planner.LoadSaved(opts.PlanFile); err != nil {
+			return err
+		}
+		if saved.Desired == nil || string(saved.Desired) == "null" {
+			return fmt.Errorf("%s is a destroy plan: run panka destroy --stack %s --environment %s", opts.PlanFile, saved.Stack, saved.Environment)
+		}
+		if (stack != "" && stack != saved.Stack) || (env != "" && env != saved.Environment) {
+			return fmt.Errorf("%s plans %s/%s, not %s/%s", opts.PlanFile, saved.Stack, saved.Environment, stack, env)
+		}
+		stack, env = saved.Stack, saved.Environment
+		if saved.Commit != "" && !saved.Dirty {
+			ref = saved.Commit
+		}
+	}
+	src, err := planSource(ctx, f, ref)
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	d, err := loadDesired(ctx, f, src, stack, env, vars)
+	if err != nil {
+		return err
+	}
+	if saved != nil {
+		d.source.Ref = saved.Ref
+	}
+	req := deploy.Request{
+		Key:       statestore.Key{Stack: d.model.Stack, Environment: env},
+		Operation: statestore.OpApply, Desired: d.model, Source: d.source, Vars: d.vars,
+		TargetComponents: opts.TargetComponents, AllowDestroy: opts.Deploy.AllowDestroy,
+		AllowReplace: opts.Deploy.AllowReplace, Saved: saved,
+		PlanHeader: planner.Header{Desired: d.header},
+	}
+	return runDeployment(ctx, f, d.cfg, &opts.Deploy, d.key, req)
+}
+
+// runDeployment takes the lease and runs req, printing the plan and result.
+func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *deployFlags, secretKey []byte, req deploy.Request) error {
+	store, err := f.Store(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	lease, err := f.AcquireLease(ctx, cfg, req.Key.Stack, req.Key.Environment, req.Operation, req.Source.Commit, df.LockTimeout)
+	if err != nil {
+		return err
+	}
+	defer f.ReleaseLease(lease)
+	parallelism := df.Parallelism
+	if parallelism == 0 {
+		parallelism = cfg.Preferences.Parallelism
+	}
+	autoApprove := df.AutoApprove || cfg.Preferences.AutoApprove
+	prog := newProgress(f.IO.ErrOut, f.Now)
+	host, _ := os.Hostname()
+	info := lease.Info()
+	rt := deploy.Runtime{
+		Store:     store,
+		NewEngine: f.engineFactory(cfg, req.Key, engineOptions{Parallelism: parallelism, Log: f.engineLog()}),
+		OnEvent:   prog.event,
+		Logf: func(format string, args ...any) {
+			fmt.Fprintf(f.IO.ErrOut, format+"\n", args...)
+		},
+		SecretKey:    secretKey,
+		LockID:       info.ID,
+		User:         info.LockedBy,
+		Host:         host,
+		CIRunURL:     info.Metadata.CIURL,
+		PankaVersion: Build().Version,
+		Now:          f.Now,
+	}
+	rt.OnPlan = func(p *planner.Result) {
+		if f.JSON() {
+			return
+		}
+		_ = p.WriteText(f.IO.Out, planner.TextOptions{Color: f.IO.ColorOut()})
+	}
+	if !autoApprove {
+		rt.Confirm = func(p *planner.Result) (bool, error) {
+			if !f.IO.CanPrompt() {
+				return false, fmt.Errorf("%s of %s needs confirmation and there is no terminal to ask on: re-run with --auto-approve (or review it first with panka plan --out FILE and apply FILE --auto-approve)", req.Operation, req.Key)
+			}
+			if req.Operation == statestore.OpDestroy {
+				return confirm(f.IO.In, f.IO.ErrOut, fmt.Sprintf("This deletes every resource of %s. Type the stack name to confirm: ", req.Key), req.Key.Stack)
+			}
+			return confirm(f.IO.In, f.IO.ErrOut, fmt.Sprintf("Do you want to %s %s? Only 'yes' will be accepted: ", req.Operation, req.Key), "yes")
+		}
+	}
+	res, err := deploy.Run(lease.Context(), rt, req)
+	if lerr := lease.Lost(); lerr != nil {
+		err = errors.Join(err, fmt.Errorf("the lock lease was lost during the %s: %w", req.Operation, lerr))
+	}
+	if res != nil && res.Deployment != nil {
+		printDeployment(f, res)
+	}
+	if errors.Is(err, deploy.ErrDeclined) {
+		fmt.Fprintln(f.IO.ErrOut, "Apply cancelled.")
+		return &ExitCodeError{Code: ExitError}
+	}
+	return err
+}
+
+// engineLog is where the engine's own progress text goes: stderr with -v.
+func (f *Factory) engineLog() io.Writer {
+	if f.Flags.Verbose > 0 {
+		return f.IO.ErrOut
+	}
+	return nil
+}
+
+// confirm asks question on w and reads one line from r.
+func confirm(r io.Reader, w io.Writer, question, want string) (bool, error) {
+	fmt.Fprint(w, question)
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && line == "" {
+		return false, nil
+	}
+	return strings.TrimSpace(line) == want, nil
+}
+
+// printDeployment reports a recorded deployment on stdout.
+func printDeployment(f *Factory, res *deploy.Result) {
+	d := res.Deployment
+	if f.JSON() {
+		_ = f.PrintJSON(struct {
+			Plan       *planner.Result        `json:"plan"`
+			Deployment *statestore.Deployment `json:"deployment"`
+			Skipped    bool                   `json:"engineSkipped"`
+		}{res.Plan, d, res.EngineSkipped})
+		return
+	}
+	commit := d.Commit
+	if len(commit) > 12 {
+		commit = commit[:12]
+	}
+	if commit == "" {
+		commit = "(no commit)"
+	}
+	if d.Dirty {
+		commit += " (dirty)"
+	}
+	switch d.Result {
+	case statestore.ResultSucceeded:
+		s := d.Changes
+		fmt.Fprintf(f.IO.Out, "\n%s of %s/%s succeeded: %d created, %d updated, %d replaced, %d deleted (serial %d, commit %s).\n",
+			strings.ToUpper(d.Operation[:1])+d.Operation[1:], d.Stack, d.Environment, s.Create, s.Update, s.Replace, s.Delete, d.Serial, commit)
+		if len(d.Outputs) > 0 {
+			fmt.Fprintln(f.IO.Out, "\nOutputs:")
+			comps := make([]string, 0, len(d.Outputs))
+			for c := range d.Outputs {
+				comps = append(comps, c)
+			}
+			sort.Strings(comps)
+			for _, c := range comps {
+				outs := d.Outputs[c]
+				names := make([]string, 0, len(outs))
+				for n := range outs {
+					names = append(names, n)
+				}
+				sort.Strings(names)
+				for _, n := range names {
+					v := outs[n]
+					if stacks.IsSensitive(v) {
+						v = planner.Masked
+					}
+					fmt.Fprintf(f.IO.Out, "  %s.%s = %v\n", c, n, v)
+				}
+			}
+		}
+	default:
+		fmt.Fprintf(f.IO.Out, "\n%s of %s/%s %s (serial %d, commit %s); the lock was released and the next apply continues from here.\n",
+			strings.ToUpper(d.Operation[:1])+d.Operation[1:], d.Stack, d.Environment, d.Result, d.Serial, commit)
+	}
+}
+
+// DestroyOptions are the inputs of destroy.
+type DestroyOptions struct {
+	F           *Factory
+	Stack       string
+	Environment string
+	Deploy      deployFlags
+}
+
+func newCmdDestroy(f *Factory) *cobra.Command {
+	opts := &DestroyOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "destroy --stack STACK --environment ENV",
+		Short: "Delete everything a stack/environment deployed",
+		Long: `Destroy takes the lease, plans the deletion of every deployed component,
+asks you to type the stack name (or --auto-approve), deletes the resources
+through Pulumi and records a destroy deployment. Data-holding components
+(Database, Cache, Bucket, Queue) also need --allow-destroy.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Stack == "" || opts.Environment == "" {
+				return Usagef("--stack and --environment are required")
+			}
+			return destroyRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack name")
+	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	opts.Deploy.register(cmd)
+	return cmd
+}
+
+func destroyRun(ctx context.Context, opts *DestroyOptions) error {
+	f := opts.F
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	// Stack-level backend settings come from stack.yaml when the stack is in the work tree.
+	if src, err := planSource(ctx, f, ""); err == nil {
+		if ref, err := planFindStack(src, cfg.Stacks.Root, opts.Stack); err == nil {
+			if h, err := stacks.ReadHeader(src.fsys, ref.Path); err == nil {
+				if c, err := f.ConfigForStack(h.Backend, path.Join(ref.Path, "stack.yaml")); err == nil {
+					cfg = c
+				}
+			}
+		}
+		src.close()
+	}
+	req := deploy.Request{Key: statestore.Key{Stack: opts.Stack, Environment: opts.Environment},
+		Operation: statestore.OpDestroy, AllowDestroy: opts.Deploy.AllowDestroy, AllowReplace: opts.Deploy.AllowReplace}
+	return runDeployment(ctx, f, cfg, &opts.Deploy, f.planSecretKey(), req)
+}

@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"panka.dev/panka/gitops"
+	"panka.dev/panka/gitops/changes"
+	"panka.dev/panka/hooks"
+)
+
+func init() { register(newCmdHooks) }
+
+func newCmdHooks(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{Use: "hooks", Short: "Install and run panka's git hooks"}
+	var force bool
+	install := &cobra.Command{
+		Use:   "install",
+		Short: "Install a pre-push hook that checks the stacks a push changes",
+		Long: `Install writes .git/hooks/pre-push (or core.hooksPath) running
+"panka hooks run pre-push". Before every push it lists the stacks and
+environments the pushed commits change and fails the push when a changed
+stack no longer loads. It never overwrites a hook panka did not write
+unless --force is given. Skip it once with git push --no-verify.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return hooksInstallRun(f, force)
+		},
+	}
+	install.Flags().BoolVar(&force, "force", false, "replace an existing pre-push hook not written by panka")
+	run := &cobra.Command{
+		Use:   "run pre-push [REMOTE [URL]]",
+		Short: "Run a hook (called by git)",
+		Args:  cobra.RangeArgs(1, 3),
+		RunE: func(c *cobra.Command, args []string) error {
+			if args[0] != "pre-push" {
+				return Usagef("unknown hook %q (panka runs pre-push)", args[0])
+			}
+			return hooksPrePushRun(c.Context(), f)
+		},
+	}
+	cmd.AddCommand(install, run)
+	return cmd
+}
+
+func hooksInstallRun(f *Factory, force bool) error {
+	root, err := f.RepoRoot()
+	if err != nil {
+		return err
+	}
+	repo, err := gitops.Open(root, gitops.Options{})
+	if err != nil {
+		return fmt.Errorf("install hooks: %w", err)
+	}
+	defer repo.Close()
+	dir := filepath.Join(repo.CommonDir(), "hooks")
+	if cfg, err := repo.Go().Config(); err == nil {
+		if p := cfg.Raw.Section("core").Option("hooksPath"); p != "" {
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(repo.Root(), p)
+			}
+			dir = p
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "panka"
+	}
+	path, err := hooks.Install(dir, exe, force)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(f.IO.Out, "Installed %s\n", path)
+	return nil
+}
+
+func hooksPrePushRun(ctx context.Context, f *Factory) error {
+	updates, err := hooks.ParsePrePush(f.IO.In)
+	if err != nil {
+		return err
+	}
+	root, err := f.RepoRoot()
+	if err != nil {
+		return err
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	repo, err := gitops.Open(root, gitops.Options{})
+	if err != nil {
+		return err
+	}
+	defer repo.Close()
+	failed := false
+	for _, u := range updates {
+		if u.Deleting() {
+			continue
+		}
+		opts := changes.Options{Head: u.LocalSHA, StacksRoot: cfg.Stacks.Root}
+		if !u.NewBranch() {
+			// A remote SHA this clone does not have (someone else pushed
+			// since the last fetch) falls back to the default base.
+			if _, err := repo.ResolveRef(u.RemoteSHA); err == nil {
+				opts.Base = u.RemoteSHA
+			}
+		}
+		res, err := changes.Detect(ctx, repo, opts)
+		if err != nil {
+			return fmt.Errorf("pre-push %s: %w", u.LocalRef, err)
+		}
+		for _, p := range res.Problems {
+			failed = true
+			fmt.Fprintf(f.IO.ErrOut, "panka: %s: %v\n", u.LocalRef, p)
+		}
+		if len(res.Stacks) == 0 {
+			fmt.Fprintf(f.IO.ErrOut, "panka: %s changes no stack\n", u.LocalRef)
+			continue
+		}
+		fmt.Fprintf(f.IO.ErrOut, "panka: %s changes:\n", u.LocalRef)
+		for _, s := range res.Stacks {
+			fmt.Fprintf(f.IO.ErrOut, "  %s (%s): %s\n", s.Stack, s.Change, strings.Join(s.Environments, ", "))
+		}
+	}
+	if failed {
+		return errors.New("push refused: fix the stacks above (or push with --no-verify)")
+	}
+	return nil
+}
