@@ -127,6 +127,9 @@ func Acquire(ctx context.Context, l Locker, info Info, opts LeaseOptions) (*Leas
 	var lastNotice time.Time
 	notified := false
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("acquire lock %s: %w", info.Key, err)
+		}
 		got, err := l.TryAcquire(ctx, info, opts.TTL)
 		if err == nil {
 			return startLease(ctx, l, got, opts), nil

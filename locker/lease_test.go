@@ -1,0 +1,214 @@
+package locker_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"panka.dev/panka/locker"
+	"panka.dev/panka/locker/local"
+	"panka.dev/panka/locker/lockertest"
+)
+
+// flaky wraps a Locker and fails heartbeats (and releases) with a
+// transient error while failing is set.
+type flaky struct {
+	locker.Locker
+	failing    atomic.Bool
+	heartbeats atomic.Int64
+	releases   atomic.Int64
+}
+
+var errTransient = errors.New("connection reset by peer")
+
+func (f *flaky) Heartbeat(ctx context.Context, key, id string, ttl time.Duration) error {
+	f.heartbeats.Add(1)
+	if f.failing.Load() {
+		return errTransient
+	}
+	return f.Locker.Heartbeat(ctx, key, id, ttl)
+}
+
+func (f *flaky) Release(ctx context.Context, key, id string) error {
+	f.releases.Add(1)
+	if f.failing.Load() {
+		return errTransient
+	}
+	return f.Locker.Release(ctx, key, id)
+}
+
+func newFlaky(t *testing.T, clk *lockertest.Clock) *flaky {
+	l, err := local.New(local.Options{Dir: t.TempDir(), Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &flaky{Locker: l}
+}
+
+var key = locker.Key("app", "prod")
+
+func TestLeaseTransientHeartbeatErrorsRetriedUntilExpiry(t *testing.T) {
+	ctx := context.Background()
+	clk := lockertest.NewClock(lockertest.Start)
+	fl := newFlaky(t, clk)
+	var mu sync.Mutex
+	var reported []error
+	lease, err := locker.Acquire(ctx, fl, locker.Info{Key: key, LockedBy: "a"}, locker.LeaseOptions{TTL: time.Minute, Heartbeat: 20 * time.Second, Clock: clk,
+		OnHeartbeatError: func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl.failing.Store(true)
+	// Fail until the lease would expire: the lease stays up until then.
+	for lease.Context().Err() == nil {
+		if !clk.WaitSleepers(1, lease.Context().Done()) {
+			break
+		}
+		if clk.Now().Sub(lockertest.Start) > 2*time.Minute {
+			t.Fatalf("lease still up at %v after failing heartbeats from the start", clk.Now())
+		}
+		clk.Advance(5 * time.Second)
+	}
+	<-lease.Context().Done()
+	if !errors.Is(lease.Err(), locker.ErrLost) || !strings.Contains(lease.Err().Error(), "connection reset") {
+		t.Fatalf("Err = %v, want ErrLost naming the last error", lease.Err())
+	}
+	if at := clk.Now(); at.Before(lockertest.Start.Add(time.Minute)) {
+		t.Fatalf("lease given up at %v, before it expired at %v", at, lockertest.Start.Add(time.Minute))
+	}
+	if n := fl.heartbeats.Load(); n < 3 {
+		t.Fatalf("%d heartbeats tried, want retries", n)
+	}
+	mu.Lock()
+	if len(reported) == 0 {
+		t.Fatal("transient errors were not reported")
+	}
+	mu.Unlock()
+	if err := lease.Release(ctx); err != nil {
+		t.Fatalf("Release of a lost lease = %v, want nil", err)
+	}
+	if fl.releases.Load() != 0 {
+		t.Fatal("a lost lease was released again")
+	}
+}
+
+func TestLeaseRecoversFromTransientHeartbeatErrors(t *testing.T) {
+	ctx := context.Background()
+	clk := lockertest.NewClock(lockertest.Start)
+	fl := newFlaky(t, clk)
+	lease, err := locker.Acquire(ctx, fl, locker.Info{Key: key}, locker.LeaseOptions{TTL: time.Minute, Heartbeat: 20 * time.Second, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release(ctx)
+	fl.failing.Store(true)
+	for range 3 { // 20 s + retries, within the TTL
+		clk.WaitSleepers(1, nil)
+		clk.Advance(15 * time.Second)
+	}
+	fl.failing.Store(false)
+	for range 4 {
+		clk.WaitSleepers(1, nil)
+		clk.Advance(20 * time.Second)
+	}
+	clk.WaitSleepers(1, nil)
+	if lease.Err() != nil {
+		t.Fatalf("lease ended after transient errors: %v", lease.Err())
+	}
+	if got := lease.Info().ExpiresAt; !got.After(clk.Now()) {
+		t.Fatalf("lease expiry %v not after now %v", got, clk.Now())
+	}
+}
+
+func TestLeaseParentCancelKeepsHeartbeatUntilRelease(t *testing.T) {
+	clk := lockertest.NewClock(lockertest.Start)
+	fl := newFlaky(t, clk)
+	parent, cancel := context.WithCancel(context.Background())
+	lease, err := locker.Acquire(parent, fl, locker.Info{Key: key}, locker.LeaseOptions{TTL: time.Minute, Heartbeat: 20 * time.Second, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel() // Ctrl-C
+	<-lease.Context().Done()
+	if !errors.Is(lease.Err(), context.Canceled) {
+		t.Fatalf("Err = %v, want context.Canceled", lease.Err())
+	}
+	// Heartbeats go on while the operation cleans up.
+	clk.WaitSleepers(1, nil)
+	clk.Advance(20 * time.Second)
+	clk.WaitSleepers(1, nil)
+	if fl.heartbeats.Load() != 1 {
+		t.Fatalf("%d heartbeats after cancel, want 1", fl.heartbeats.Load())
+	}
+	if err := lease.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fl.Get(context.Background(), key); !errors.Is(err, locker.ErrNotFound) {
+		t.Fatalf("lease not released: %v", err)
+	}
+}
+
+func TestLeaseReleaseRetriesTransientErrors(t *testing.T) {
+	ctx := context.Background()
+	clk := lockertest.NewClock(lockertest.Start)
+	fl := newFlaky(t, clk)
+	lease, err := locker.Acquire(ctx, fl, locker.Info{Key: key}, locker.LeaseOptions{TTL: time.Minute, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl.failing.Store(true)
+	done := make(chan error, 1)
+	go func() { done <- lease.Release(ctx) }()
+	// The first attempt fails, then Release backs off on the clock.
+	for deadline := time.Now().Add(20 * time.Second); fl.releases.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("Release never tried")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	clk.WaitSleepers(1, nil)
+	fl.failing.Store(false)
+	clk.Advance(time.Minute)
+	if err := <-done; err != nil {
+		t.Fatalf("Release = %v", err)
+	}
+	if n := fl.releases.Load(); n != 2 {
+		t.Fatalf("%d release attempts, want 2", n)
+	}
+	if err := lease.Release(ctx); err != nil {
+		t.Fatalf("second Release = %v", err)
+	}
+	if n := fl.releases.Load(); n != 2 {
+		t.Fatalf("second Release called the backend again")
+	}
+}
+
+func TestAcquireOptions(t *testing.T) {
+	clk := lockertest.NewClock(lockertest.Start)
+	fl := newFlaky(t, clk)
+	_, err := locker.Acquire(context.Background(), fl, locker.Info{Key: key}, locker.LeaseOptions{TTL: time.Minute, Heartbeat: time.Minute, Clock: clk})
+	if err == nil || !strings.Contains(err.Error(), "shorter than its ttl") {
+		t.Fatalf("heartbeat >= ttl: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := locker.Acquire(ctx, fl, locker.Info{Key: key}, locker.LeaseOptions{Clock: clk}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled context: %v", err)
+	}
+}
+
+func TestHeldErrorMessage(t *testing.T) {
+	h := &locker.HeldError{Holder: locker.Info{Key: key, LockedBy: "alice", LockedAt: lockertest.Start, ExpiresAt: lockertest.Start.Add(time.Hour),
+		Metadata: locker.Metadata{Hostname: "h", PID: 1, Operation: "apply", Commit: "0123456789abcdef"}}}
+	want := "stack:app:env:prod is locked by alice on h (pid 1), operation apply, commit 0123456789ab, since 2027-01-15T08:00:00Z, expires 2027-01-15T09:00:00Z"
+	if h.Error() != want {
+		t.Fatalf("Error() = %q\nwant      %q", h.Error(), want)
+	}
+	if !errors.Is(h, locker.ErrHeld) {
+		t.Fatal("HeldError is not ErrHeld")
+	}
+}
