@@ -1,0 +1,244 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/spf13/cobra"
+
+	ddblocker "panka.dev/panka/locker/dynamodb"
+)
+
+func init() { register(newCmdBackend) }
+
+func newCmdBackend(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{Use: "backend", Short: "Set up the S3 state bucket and DynamoDB lock table"}
+	cmd.AddCommand(newCmdBackendCreate(f))
+	return cmd
+}
+
+// BackendCreateOptions are the inputs of `panka backend create`.
+type BackendCreateOptions struct {
+	F      *Factory
+	Bucket string
+	Table  string
+	Region string
+}
+
+// BackendAction is one thing `panka backend create` did (or found done).
+type BackendAction struct {
+	Resource string `json:"resource"` // bucket or table
+	Name     string `json:"name"`
+	Setting  string `json:"setting"` // bucket, versioning, public-access-block, encryption, table
+	Result   string `json:"result"`  // created, exists, enabled, skipped
+	Detail   string `json:"detail,omitempty"`
+}
+
+func newCmdBackendCreate(f *Factory) *cobra.Command {
+	opts := &BackendCreateOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "create --bucket NAME [--table NAME] [--region REGION]",
+		Short: "Create the state bucket (versioned, private, encrypted) and the lock table",
+		Long: `create makes the S3 bucket for state with versioning on, all public access
+blocked and default encryption (backend.sse, AES256 unless aws:kms), and the
+DynamoDB lock table (hash key lockKey, on-demand billing). It is idempotent:
+what exists is kept and its settings are applied again. Where an
+S3-compatible server does not implement a bucket setting it warns, naming
+the setting, and goes on. Endpoints come from backend.endpoint and
+locks.endpoint (or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_DYNAMODB).`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return backendCreateRun(c.Context(), opts) },
+	}
+	cmd.Flags().StringVar(&opts.Bucket, "bucket", "", "state bucket (default backend.bucket)")
+	cmd.Flags().StringVar(&opts.Table, "table", "", "DynamoDB lock table (default locks.table; none: no table)")
+	cmd.Flags().StringVar(&opts.Region, "region", "", "AWS region (default backend.region)")
+	return cmd
+}
+
+func backendCreateRun(ctx context.Context, opts *BackendCreateOptions) error {
+	f := opts.F
+	base, err := f.Config()
+	if err != nil {
+		return err
+	}
+	cfg := *base
+	if opts.Bucket != "" {
+		cfg.Backend.Bucket = opts.Bucket
+	}
+	if opts.Table != "" {
+		cfg.Locks.Table = opts.Table
+	}
+	if opts.Region != "" {
+		cfg.Backend.Region, cfg.Locks.Region = opts.Region, opts.Region
+	}
+	if cfg.Backend.Bucket == "" {
+		return Usagef("--bucket is required (or set backend.bucket)")
+	}
+	var actions []BackendAction
+	report := func(a BackendAction) {
+		actions = append(actions, a)
+		if a.Result == "skipped" {
+			fmt.Fprintf(f.IO.ErrOut, "warning: %s %s: %s\n", a.Resource, a.Name, a.Detail)
+		}
+		if !f.JSON() {
+			line := fmt.Sprintf("%s %s: %s %s", a.Resource, a.Name, a.Setting, a.Result)
+			if a.Detail != "" && a.Result != "skipped" {
+				line += " (" + a.Detail + ")"
+			}
+			fmt.Fprintln(f.IO.Out, line)
+		}
+	}
+	s3c, err := f.S3Client(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	if err := ensureBucket(ctx, s3c, cfg.Backend.Bucket, s3c.Options().Region, cfg.Backend.SSE, cfg.Backend.KMSKeyID, report); err != nil {
+		return err
+	}
+	if cfg.Locks.Table != "" {
+		ddb, err := f.DynamoDBClient(ctx, &cfg)
+		if err != nil {
+			return err
+		}
+		if err := ensureLockTable(ctx, ddb, cfg.Locks.Table, report); err != nil {
+			return err
+		}
+	}
+	if f.JSON() {
+		return f.PrintJSON(struct {
+			Actions []BackendAction `json:"actions"`
+		}{actions})
+	}
+	return nil
+}
+
+func awsErrCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func awsHTTPStatus(err error) int {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func notImplemented(err error) bool {
+	return awsErrCode(err) == "NotImplemented" || awsHTTPStatus(err) == http.StatusNotImplemented
+}
+
+func ensureBucket(ctx context.Context, c *s3.Client, bucket, region, sse, kmsKey string, report func(BackendAction)) error {
+	act := func(setting, result, detail string) {
+		report(BackendAction{Resource: "bucket", Name: bucket, Setting: setting, Result: result, Detail: detail})
+	}
+	_, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	switch {
+	case err == nil:
+		act("bucket", "exists", "")
+	case awsHTTPStatus(err) == http.StatusNotFound:
+		in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
+		if region != "" && region != "us-east-1" {
+			in.CreateBucketConfiguration = &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraint(region)}
+		}
+		_, err := c.CreateBucket(ctx, in)
+		switch code := awsErrCode(err); {
+		case err == nil:
+			act("bucket", "created", region)
+		case code == "BucketAlreadyOwnedByYou":
+			act("bucket", "exists", "")
+		case code == "BucketAlreadyExists":
+			return fmt.Errorf("create bucket %s: the name is taken by another account; choose another --bucket", bucket)
+		default:
+			return fmt.Errorf("create bucket %s in %s: %w", bucket, region, err)
+		}
+	case awsHTTPStatus(err) == http.StatusForbidden:
+		return fmt.Errorf("bucket %s: access denied (it may belong to another account, or the credentials may not use it): %w", bucket, err)
+	default:
+		return fmt.Errorf("check bucket %s: %w", bucket, err)
+	}
+
+	setting := func(name, done string, call func() error) error {
+		err := call()
+		switch {
+		case err == nil:
+			act(name, "enabled", done)
+		case notImplemented(err):
+			act(name, "skipped", fmt.Sprintf("the S3 endpoint does not implement the %s setting (NotImplemented); left as it is", name))
+		default:
+			return fmt.Errorf("bucket %s: set %s: %w", bucket, name, err)
+		}
+		return nil
+	}
+	if err := setting("versioning", "", func() error {
+		_, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(bucket),
+			VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled}})
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := setting("public-access-block", "all public access blocked", func() error {
+		_, err := c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(bucket),
+			PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
+				BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true),
+				BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true)}})
+		return err
+	}); err != nil {
+		return err
+	}
+	rule := s3types.ServerSideEncryptionByDefault{SSEAlgorithm: s3types.ServerSideEncryptionAes256}
+	if sse == "aws:kms" {
+		rule.SSEAlgorithm = s3types.ServerSideEncryptionAwsKms
+		if kmsKey != "" {
+			rule.KMSMasterKeyID = aws.String(kmsKey)
+		}
+	}
+	return setting("encryption", string(rule.SSEAlgorithm), func() error {
+		_, err := c.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{Bucket: aws.String(bucket),
+			ServerSideEncryptionConfiguration: &s3types.ServerSideEncryptionConfiguration{Rules: []s3types.ServerSideEncryptionRule{{
+				ApplyServerSideEncryptionByDefault: &rule, BucketKeyEnabled: aws.Bool(sse == "aws:kms")}}}})
+		return err
+	})
+}
+
+func ensureLockTable(ctx context.Context, c *dynamodb.Client, table string, report func(BackendAction)) error {
+	act := func(result, detail string) {
+		report(BackendAction{Resource: "table", Name: table, Setting: "table", Result: result, Detail: detail})
+	}
+	out, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	var nf *ddbtypes.ResourceNotFoundException
+	switch {
+	case err == nil:
+		ok := false
+		for _, k := range out.Table.KeySchema {
+			if aws.ToString(k.AttributeName) == "lockKey" && k.KeyType == ddbtypes.KeyTypeHash {
+				ok = true
+			}
+		}
+		if !ok || len(out.Table.KeySchema) != 1 {
+			return fmt.Errorf("table %s exists but its key is not lockKey (S) alone; choose another --table or fix the table", table)
+		}
+		act("exists", "key lockKey")
+		return nil
+	case errors.As(err, &nf):
+		if err := ddblocker.CreateTable(ctx, c, table); err != nil {
+			return err
+		}
+		act("created", "key lockKey (S), on-demand")
+		return nil
+	}
+	return fmt.Errorf("check lock table %s: %w", table, err)
+}

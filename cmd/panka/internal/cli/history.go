@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"panka.dev/panka/statestore"
+)
+
+func init() { register(newCmdHistory) }
+
+// HistoryOptions are the inputs of `panka history`.
+type HistoryOptions struct {
+	F *Factory
+	stateKeyFlags
+	Limit  int
+	Offset int
+}
+
+func newCmdHistory(f *Factory) *cobra.Command {
+	opts := &HistoryOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "history --stack S --environment E [--limit N]",
+		Short: "List the deployments of a stack/environment, newest first",
+		Long: `history lists the immutable deployment records of a stack/environment,
+newest first: serial, time, operation (apply, destroy, rollback, promote),
+commit, author, result and user. -o json prints every field of each record,
+with full commit SHAs.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if opts.Limit < 0 || opts.Offset < 0 {
+				return Usagef("--limit and --offset must not be negative")
+			}
+			return historyRun(c.Context(), opts)
+		},
+	}
+	opts.stateKeyFlags.register(cmd)
+	cmd.Flags().IntVarP(&opts.Limit, "limit", "n", 20, "show at most N records (0: all)")
+	cmd.Flags().IntVar(&opts.Offset, "offset", 0, "skip the N newest records")
+	return cmd
+}
+
+func historyRun(ctx context.Context, opts *HistoryOptions) error {
+	f := opts.F
+	key, err := opts.key()
+	if err != nil {
+		return err
+	}
+	s, cfg, err := f.stackStore(ctx, key.Stack)
+	if err != nil {
+		return err
+	}
+	recs, err := s.History(ctx, key, opts.Offset, opts.Limit)
+	if err != nil {
+		return err
+	}
+	if f.JSON() {
+		if recs == nil {
+			recs = []*statestore.Deployment{}
+		}
+		return f.PrintJSON(recs)
+	}
+	if len(recs) == 0 {
+		fmt.Fprintf(f.IO.ErrOut, "No deployments of %s in %s.\n", key, f.describeBackend(cfg))
+		return nil
+	}
+	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERIAL\tTIME\tOPERATION\tCOMMIT\tAUTHOR\tRESULT\tUSER")
+	for _, d := range recs {
+		t := d.StartedAt
+		if t.IsZero() {
+			t = d.EndedAt
+		}
+		commit := commit7(d.Commit)
+		if d.Dirty {
+			commit += "+dirty"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Serial, t.UTC().Format(time.DateTime+"Z"), historyOperation(d),
+			orNone(commit), orNone(authorName(d.CommitAuthor)), orNone(d.Result), orNone(d.User))
+	}
+	return tw.Flush()
+}
+
+// historyOperation adds what a rollback or promote came from.
+func historyOperation(d *statestore.Deployment) string {
+	switch {
+	case d.Operation == statestore.OpRollback && d.FromCommit != "":
+		return d.Operation + " from " + commit7(d.FromCommit)
+	case d.Operation == statestore.OpPromote && d.FromEnvironment != "":
+		return d.Operation + " from " + d.FromEnvironment
+	}
+	return d.Operation
+}
+
+// authorName keeps the name of "Name <email>".
+func authorName(a string) string {
+	if i := strings.Index(a, " <"); i > 0 {
+		return a[:i]
+	}
+	return a
+}

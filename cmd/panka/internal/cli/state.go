@@ -1,0 +1,712 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/stacks"
+	"panka.dev/panka/statestore"
+)
+
+func init() { register(newCmdState) }
+
+func newCmdState(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "state",
+		Short: "Inspect and repair panka's state (list, show, pull, push, rm)",
+		Long: `state works on panka's own record of what is deployed: one state.json per
+stack/environment in the configured backend (backend.type local or s3), next
+to an immutable history of deployments (see panka history).`,
+	}
+	cmd.AddCommand(newCmdStateList(f), newCmdStateShow(f), newCmdStatePull(f), newCmdStatePush(f), newCmdStateRm(f))
+	return cmd
+}
+
+// stackStore opens the store holding stack's state: the configuration with
+// the stack's own spec.backend settings when the stack is found in the
+// repository, the repository-wide configuration otherwise (a stack removed
+// from the repository still has state).
+func (f *Factory) stackStore(ctx context.Context, stack string) (statestore.Store, *config.Resolved, error) {
+	cfg, err := f.stackConfig(stack)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := f.Store(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, cfg, nil
+}
+
+func (f *Factory) stackConfig(stack string) (*config.Resolved, error) {
+	if h := f.findHeader(stack); h != nil && len(h.Backend) > 0 {
+		return f.ConfigForStack(h.Backend, path.Join(h.Path, stacks.StackFile))
+	}
+	return f.Config()
+}
+
+// repoHeaders reads the headers of every stack in the work tree; nil when
+// there is no readable stacks folder (state commands work without one).
+func (f *Factory) repoHeaders() []*stacks.Header {
+	repo, err := openStackRepo(f)
+	if err != nil {
+		return nil
+	}
+	refs, err := stacks.Discover(repo.fsys, repo.stacksRoot)
+	if err != nil {
+		f.Log.Debug().Err(err).Msg("discover stacks for their backend settings")
+		return nil
+	}
+	var out []*stacks.Header
+	for _, r := range refs {
+		h, err := stacks.ReadHeader(repo.fsys, r.Path)
+		if err != nil {
+			f.Log.Debug().Err(err).Str("stack", r.Name).Msg("read stack header")
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+func (f *Factory) findHeader(stack string) *stacks.Header {
+	for _, h := range f.repoHeaders() {
+		if h.Name == stack {
+			return h
+		}
+	}
+	return nil
+}
+
+// stateKeyFlags are --stack and --environment.
+type stateKeyFlags struct {
+	Stack, Environment string
+}
+
+func (k *stateKeyFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&k.Stack, "stack", "s", "", "stack (metadata.name)")
+	cmd.Flags().StringVarP(&k.Environment, "environment", "e", "", "environment")
+}
+
+func (k *stateKeyFlags) key() (statestore.Key, error) {
+	if k.Stack == "" || k.Environment == "" {
+		return statestore.Key{}, Usagef("--stack and --environment are required")
+	}
+	key := statestore.Key{Stack: k.Stack, Environment: k.Environment}
+	if err := key.Validate(); err != nil {
+		return key, &UsageError{Err: err}
+	}
+	return key, nil
+}
+
+// commit7 is the 7-character short SHA of tables.
+func commit7(s string) string {
+	if len(s) > 7 {
+		return s[:7]
+	}
+	return s
+}
+
+// stateAge renders d as 45s, 12m, 5h, 3d.
+func stateAge(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// ---- state list ----
+
+// StateListOptions are the inputs of `panka state list`.
+type StateListOptions struct {
+	F *Factory
+}
+
+// StateListItem is one row of `panka state list -o json`.
+type StateListItem struct {
+	Stack         string    `json:"stack"`
+	Environment   string    `json:"environment"`
+	Serial        int64     `json:"serial"`
+	Status        string    `json:"status"`
+	Commit        string    `json:"commit,omitempty"`
+	Operation     string    `json:"operation,omitempty"`
+	Result        string    `json:"result,omitempty"`
+	DeployedAt    time.Time `json:"deployedAt,omitzero"`
+	UpdatedAt     time.Time `json:"updatedAt"`
+	Components    int       `json:"components"`
+	Backend       string    `json:"backend"`
+	Error         string    `json:"error,omitempty"`
+	lastActivityT time.Time
+}
+
+func newCmdStateList(f *Factory) *cobra.Command {
+	opts := &StateListOptions{F: f}
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List every stack/environment with state: serial, last commit, status, age",
+		Long: `list shows every stack/environment that has state in the configured backend,
+and in the backends of stacks in this repository that set their own
+spec.backend (bucket or prefix).`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return stateListRun(c.Context(), opts) },
+	}
+}
+
+func stateListRun(ctx context.Context, opts *StateListOptions) error {
+	f := opts.F
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	type source struct {
+		cfg   *config.Resolved
+		stack string // only this stack's keys ("" = all)
+	}
+	sources := []source{{cfg: cfg}}
+	for _, h := range f.repoHeaders() {
+		if len(h.Backend) == 0 {
+			continue
+		}
+		c, err := f.ConfigForStack(h.Backend, path.Join(h.Path, stacks.StackFile))
+		if err != nil {
+			return err
+		}
+		sources = append(sources, source{cfg: c, stack: h.Name})
+	}
+	seen := map[string]bool{}
+	var items []StateListItem
+	for _, src := range sources {
+		loc := f.describeBackend(src.cfg)
+		s, err := f.Store(ctx, src.cfg)
+		if err != nil {
+			return err
+		}
+		keys, err := s.List(ctx)
+		if err != nil {
+			return fmt.Errorf("list states in %s: %w", loc, err)
+		}
+		for _, k := range keys {
+			if src.stack != "" && k.Stack != src.stack {
+				continue
+			}
+			id := loc + "\x00" + k.String()
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			it := StateListItem{Stack: k.Stack, Environment: k.Environment, Backend: loc}
+			st, _, err := s.Get(ctx, k)
+			if err != nil {
+				it.Status, it.Error = "unreadable", err.Error()
+				items = append(items, it)
+				continue
+			}
+			it.Serial, it.Status, it.UpdatedAt, it.Components = st.Serial, st.Status, st.UpdatedAt, st.Resources.Components
+			if d := st.LastDeployment; d != nil {
+				it.Commit, it.Operation, it.Result, it.DeployedAt = d.Commit, d.Operation, d.Result, d.EndedAt
+			}
+			items = append(items, it)
+		}
+	}
+	sort.SliceStable(items, func(i, j int) bool {
+		if items[i].Stack != items[j].Stack {
+			return items[i].Stack < items[j].Stack
+		}
+		return items[i].Environment < items[j].Environment
+	})
+	if f.JSON() {
+		if items == nil {
+			items = []StateListItem{}
+		}
+		return f.PrintJSON(items)
+	}
+	if len(items) == 0 {
+		fmt.Fprintf(f.IO.ErrOut, "No state in %s.\n", f.describeBackend(cfg))
+		return nil
+	}
+	now := f.Now()
+	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STACK\tENVIRONMENT\tSERIAL\tCOMMIT\tSTATUS\tAGE")
+	for _, it := range items {
+		a := "-"
+		if !it.UpdatedAt.IsZero() {
+			a = stateAge(now.Sub(it.UpdatedAt))
+		}
+		serial := fmt.Sprint(it.Serial)
+		if it.Error != "" {
+			serial = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Stack, it.Environment, serial, orNone(commit7(it.Commit)), it.Status, a)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, it := range items {
+		if it.Error != "" {
+			fmt.Fprintf(f.IO.ErrOut, "warning: %s/%s: %s\n", it.Stack, it.Environment, it.Error)
+		}
+	}
+	return nil
+}
+
+// ---- state show ----
+
+// StateShowOptions are the inputs of `panka state show`.
+type StateShowOptions struct {
+	F *Factory
+	stateKeyFlags
+}
+
+func newCmdStateShow(f *Factory) *cobra.Command {
+	opts := &StateShowOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "show --stack S --environment E",
+		Short: "Print the state of a stack/environment (summary, or the whole state with -o json)",
+		Args:  cobra.NoArgs,
+		RunE:  func(c *cobra.Command, _ []string) error { return stateShowRun(c.Context(), opts) },
+	}
+	opts.stateKeyFlags.register(cmd)
+	return cmd
+}
+
+func stateShowRun(ctx context.Context, opts *StateShowOptions) error {
+	f := opts.F
+	key, err := opts.key()
+	if err != nil {
+		return err
+	}
+	s, cfg, err := f.stackStore(ctx, key.Stack)
+	if err != nil {
+		return err
+	}
+	st, _, err := s.Get(ctx, key)
+	if errors.Is(err, statestore.ErrNotFound) {
+		return fmt.Errorf("%s has no state in %s (never deployed, or a different backend/prefix); see `panka state list`", key, f.describeBackend(cfg))
+	}
+	if err != nil {
+		return err
+	}
+	if f.JSON() {
+		return f.PrintJSON(st)
+	}
+	w := f.IO.Out
+	fmt.Fprintf(w, "Stack:        %s\n", st.Stack)
+	fmt.Fprintf(w, "Environment:  %s\n", st.Environment)
+	fmt.Fprintf(w, "Serial:       %d\n", st.Serial)
+	fmt.Fprintf(w, "Status:       %s\n", st.Status)
+	if !st.UpdatedAt.IsZero() {
+		fmt.Fprintf(w, "Updated:      %s (%s ago)\n", st.UpdatedAt.UTC().Format(time.RFC3339), stateAge(f.Now().Sub(st.UpdatedAt)))
+	}
+	fmt.Fprintf(w, "Backend:      %s\n", f.describeBackend(cfg))
+	if d := st.LastDeployment; d != nil {
+		fmt.Fprintf(w, "Last deployment:\n")
+		writeDeployment(w, d)
+	}
+	if d := st.LastSuccessful; d != nil && (st.LastDeployment == nil || d.Serial != st.LastDeployment.Serial) {
+		fmt.Fprintf(w, "Deployed (last success):\n")
+		writeDeployment(w, d)
+	}
+	r := st.Resources
+	fmt.Fprintf(w, "Resources:    %d components, %d resources", r.Components, r.Resources)
+	if len(r.ByKind) > 0 {
+		var parts []string
+		for _, k := range sortedKeysOf(r.ByKind) {
+			parts = append(parts, fmt.Sprintf("%s %d", k, r.ByKind[k]))
+		}
+		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w)
+	if comps := specComponents(st.Spec); len(comps) > 0 {
+		fmt.Fprintf(w, "Components:\n")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, c := range comps {
+			fmt.Fprintf(tw, "  %s\t%s\n", c.Name, c.Kind)
+		}
+		_ = tw.Flush()
+	}
+	if len(st.Outputs) > 0 {
+		fmt.Fprintf(w, "Outputs:\n")
+		for _, c := range sortedKeysOf(st.Outputs) {
+			for _, o := range sortedKeysOf(st.Outputs[c]) {
+				fmt.Fprintf(w, "  %s.%s = %v\n", c, o, st.Outputs[c][o])
+			}
+		}
+	}
+	if dc := st.LastDriftCheck; dc != nil {
+		drift := "no drift"
+		if len(dc.Drifted) > 0 {
+			drift = "drifted: " + strings.Join(dc.Drifted, ", ")
+		}
+		fmt.Fprintf(w, "Drift check:  %s, %s\n", dc.At.UTC().Format(time.RFC3339), drift)
+	}
+	return nil
+}
+
+func writeDeployment(w io.Writer, d *statestore.Deployment) {
+	fmt.Fprintf(w, "  %s #%d %s, commit %s", d.Operation, d.Serial, d.Result, orNone(commit7(d.Commit)))
+	if d.Dirty {
+		fmt.Fprint(w, " (dirty)")
+	}
+	if d.Ref != "" {
+		fmt.Fprintf(w, " (%s)", d.Ref)
+	}
+	fmt.Fprintln(w)
+	if !d.EndedAt.IsZero() {
+		fmt.Fprintf(w, "  at %s by %s on %s\n", d.EndedAt.UTC().Format(time.RFC3339), orNone(d.User), orNone(d.Host))
+	}
+	if d.CommitAuthor != "" || d.CommitMessage != "" {
+		msg, _, _ := strings.Cut(d.CommitMessage, "\n")
+		fmt.Fprintf(w, "  %s: %s\n", orNone(d.CommitAuthor), msg)
+	}
+	if d.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", d.Error)
+	}
+}
+
+func sortedKeysOf[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+type specComponent struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+}
+
+// specComponents lists the components of a stored spec (stacks.Resolved JSON).
+func specComponents(spec json.RawMessage) []specComponent {
+	var m struct {
+		Components []specComponent `json:"components"`
+	}
+	if len(spec) == 0 || json.Unmarshal(spec, &m) != nil {
+		return nil
+	}
+	return m.Components
+}
+
+// ---- state pull ----
+
+// StatePullOptions are the inputs of `panka state pull`.
+type StatePullOptions struct {
+	F *Factory
+	stateKeyFlags
+}
+
+func newCmdStatePull(f *Factory) *cobra.Command {
+	opts := &StatePullOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "pull --stack S --environment E > state.json",
+		Short: "Print the state of a stack/environment as JSON (the state.json format) to stdout",
+		Args:  cobra.NoArgs,
+		RunE:  func(c *cobra.Command, _ []string) error { return statePullRun(c.Context(), opts) },
+	}
+	opts.stateKeyFlags.register(cmd)
+	return cmd
+}
+
+func statePullRun(ctx context.Context, opts *StatePullOptions) error {
+	f := opts.F
+	key, err := opts.key()
+	if err != nil {
+		return err
+	}
+	s, cfg, err := f.stackStore(ctx, key.Stack)
+	if err != nil {
+		return err
+	}
+	data, err := statestore.Export(ctx, s, key)
+	if errors.Is(err, statestore.ErrNotFound) {
+		return fmt.Errorf("%s has no state in %s; see `panka state list`", key, f.describeBackend(cfg))
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.IO.Out.Write(data)
+	return err
+}
+
+// ---- state push ----
+
+// StatePushOptions are the inputs of `panka state push`.
+type StatePushOptions struct {
+	F *Factory
+	stateKeyFlags
+	File  string
+	Force bool
+}
+
+// StatePushResult is what `panka state push -o json` prints.
+type StatePushResult struct {
+	Stack       string `json:"stack"`
+	Environment string `json:"environment"`
+	Serial      int64  `json:"serial"`
+	Backend     string `json:"backend"`
+}
+
+func newCmdStatePush(f *Factory) *cobra.Command {
+	opts := &StatePushOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "push FILE [--stack S --environment E] [--force]",
+		Short: "Replace the state of a stack/environment with FILE (- reads stdin)",
+		Long: `push writes FILE (a state as printed by ` + "`panka state pull`" + `) as the state of its
+stack/environment, or of --stack/--environment. The new state gets the next
+serial. Without --force it refuses a file for another stack/environment, and
+one older than the stored state (someone deployed since it was pulled).
+The write is compare-and-swap: a deployment racing with the push wins and
+the push fails. Earlier versions stay in a versioned bucket.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.File = args[0]
+			return statePushRun(c.Context(), opts)
+		},
+	}
+	opts.stateKeyFlags.register(cmd)
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "push a file for another stack/environment, or older than the stored state")
+	return cmd
+}
+
+func statePushRun(ctx context.Context, opts *StatePushOptions) error {
+	f := opts.F
+	var data []byte
+	var err error
+	name := opts.File
+	if opts.File == "-" {
+		data, err = io.ReadAll(io.LimitReader(f.IO.In, 256<<20))
+		name = "stdin"
+	} else {
+		p := opts.File
+		if !filepath.IsAbs(p) {
+			wd, werr := f.WorkDir()
+			if werr != nil {
+				return werr
+			}
+			p = filepath.Join(wd, p)
+		}
+		data, err = os.ReadFile(p)
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", opts.File, err)
+	}
+	key := statestore.Key{Stack: opts.Stack, Environment: opts.Environment}
+	if key.Stack == "" || key.Environment == "" {
+		// Default to the stack/environment the file names.
+		var probe struct {
+			Stack       string `json:"stack"`
+			Environment string `json:"environment"`
+		}
+		if err := json.Unmarshal(data, &probe); err != nil {
+			return fmt.Errorf("%s is not a state document (%v); nothing was written", name, err)
+		}
+		if key.Stack == "" {
+			key.Stack = probe.Stack
+		}
+		if key.Environment == "" {
+			key.Environment = probe.Environment
+		}
+	}
+	if err := key.Validate(); err != nil {
+		return fmt.Errorf("%s: %w (pass --stack and --environment)", name, err)
+	}
+	s, cfg, err := f.stackStore(ctx, key.Stack)
+	if err != nil {
+		return err
+	}
+	st, err := statestore.Import(ctx, s, key, data, statestore.ImportOptions{Source: name, Force: opts.Force, Now: f.Now})
+	if err != nil {
+		return err
+	}
+	res := StatePushResult{Stack: key.Stack, Environment: key.Environment, Serial: st.Serial, Backend: f.describeBackend(cfg)}
+	if f.JSON() {
+		return f.PrintJSON(res)
+	}
+	fmt.Fprintf(f.IO.Out, "Pushed the state of %s as serial %d to %s\n", key, st.Serial, res.Backend)
+	return nil
+}
+
+// ---- state rm ----
+
+// StateRmOptions are the inputs of `panka state rm`.
+type StateRmOptions struct {
+	F *Factory
+	stateKeyFlags
+	Resources []string
+}
+
+// StateRmResult is what `panka state rm -o json` prints.
+type StateRmResult struct {
+	Stack       string   `json:"stack"`
+	Environment string   `json:"environment"`
+	Removed     []string `json:"removed"`
+	Serial      int64    `json:"serial"`
+}
+
+func newCmdStateRm(f *Factory) *cobra.Command {
+	opts := &StateRmOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "rm --stack S --environment E --resource COMPONENT [--resource ...]",
+		Short: "Remove components from panka's state (their cloud resources are not touched)",
+		Long: `rm removes components from panka's state of a stack/environment: from the
+deployed spec, the outputs and the resource counts, so panka forgets them.
+Nothing in the cloud is deleted, and the Pulumi stack's own state is handled
+by the deployer, not by this command. The write is compare-and-swap and gets
+the next serial.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if len(opts.Resources) == 0 {
+				return Usagef("--resource is required (a component name; repeatable)")
+			}
+			return stateRmRun(c.Context(), opts)
+		},
+	}
+	opts.stateKeyFlags.register(cmd)
+	cmd.Flags().StringArrayVarP(&opts.Resources, "resource", "r", nil, "component to remove (repeatable)")
+	return cmd
+}
+
+func stateRmRun(ctx context.Context, opts *StateRmOptions) error {
+	f := opts.F
+	key, err := opts.key()
+	if err != nil {
+		return err
+	}
+	s, cfg, err := f.stackStore(ctx, key.Stack)
+	if err != nil {
+		return err
+	}
+	st, _, err := statestore.Update(ctx, s, key, f.Now, func(st *statestore.State) error {
+		return removeComponents(st, opts.Resources)
+	})
+	if errors.Is(err, statestore.ErrNotFound) {
+		return fmt.Errorf("%s has no state in %s; see `panka state list`", key, f.describeBackend(cfg))
+	}
+	if err != nil {
+		return err
+	}
+	res := StateRmResult{Stack: key.Stack, Environment: key.Environment, Removed: opts.Resources, Serial: st.Serial}
+	if f.JSON() {
+		return f.PrintJSON(res)
+	}
+	fmt.Fprintf(f.IO.Out, "Removed %s from the state of %s (serial %d).\n", strings.Join(opts.Resources, ", "), key, st.Serial)
+	fmt.Fprintf(f.IO.ErrOut, "Cloud resources were not touched; the Pulumi stack's state is handled by the deployer.\n")
+	return nil
+}
+
+// removeComponents drops names from st's spec, outputs and counts. Every
+// name must be in the state; dependsOn entries naming them are dropped too.
+func removeComponents(st *statestore.State, names []string) error {
+	var spec map[string]json.RawMessage
+	var comps []map[string]json.RawMessage
+	if len(st.Spec) > 0 && string(st.Spec) != "null" {
+		if err := json.Unmarshal(st.Spec, &spec); err != nil {
+			return fmt.Errorf("the deployed spec in the state of %s/%s cannot be read: %w", st.Stack, st.Environment, err)
+		}
+		if raw, ok := spec["components"]; ok {
+			if err := json.Unmarshal(raw, &comps); err != nil {
+				return fmt.Errorf("the deployed spec in the state of %s/%s cannot be read: %w", st.Stack, st.Environment, err)
+			}
+		}
+	}
+	nameOf := func(c map[string]json.RawMessage) string {
+		var n string
+		_ = json.Unmarshal(c["name"], &n)
+		return n
+	}
+	var have []string
+	for _, c := range comps {
+		have = append(have, nameOf(c))
+	}
+	for c := range st.Outputs {
+		if !slices.Contains(have, c) {
+			have = append(have, c)
+		}
+	}
+	sort.Strings(have)
+	for _, n := range names {
+		if !slices.Contains(have, n) {
+			list := strings.Join(have, ", ")
+			if list == "" {
+				list = "none"
+			}
+			return fmt.Errorf("the state of %s/%s has no component %q (components: %s); nothing was written", st.Stack, st.Environment, n, list)
+		}
+	}
+	kept := comps[:0]
+	for _, c := range comps {
+		n := nameOf(c)
+		if slices.Contains(names, n) {
+			var kind string
+			_ = json.Unmarshal(c["kind"], &kind)
+			if st.Resources.ByKind[kind] > 0 {
+				st.Resources.ByKind[kind]--
+				if st.Resources.ByKind[kind] == 0 {
+					delete(st.Resources.ByKind, kind)
+				}
+			}
+			continue
+		}
+		if raw, ok := c["dependsOn"]; ok {
+			var deps []string
+			if json.Unmarshal(raw, &deps) == nil {
+				deps = slices.DeleteFunc(deps, func(d string) bool { return slices.Contains(names, d) })
+				if len(deps) == 0 {
+					delete(c, "dependsOn")
+				} else {
+					c["dependsOn"], _ = json.Marshal(deps)
+				}
+			}
+		}
+		kept = append(kept, c)
+	}
+	if spec != nil {
+		raw, err := json.Marshal(kept)
+		if err != nil {
+			return err
+		}
+		spec["components"] = raw
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(spec); err != nil {
+			return err
+		}
+		st.Spec = json.RawMessage(bytes.TrimSpace(b.Bytes()))
+		st.Resources.Components = len(kept)
+	}
+	for _, n := range names {
+		delete(st.Outputs, n)
+	}
+	return nil
+}
