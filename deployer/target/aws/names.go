@@ -41,6 +41,10 @@ func ClusterName(stack, env string) string {
 	return shorten(strings.ToLower(stack+"-"+env), 255)
 }
 
+// securityGroup ends in "-sg" so no component can take the name of the
+// shared "<stack>-<env>-workloads" group.
+func (n names) securityGroup() string { return shorten(n.base+"-sg", 255) }
+
 // namespaceName is the Cloud Map private DNS namespace of a stack/env.
 func namespaceName(stack, env string) string {
 	return strings.ToLower(env + "." + stack + ".local")
@@ -48,7 +52,6 @@ func namespaceName(stack, env string) string {
 
 func (n names) family() string            { return shorten(n.base, 255) }
 func (n names) role(suffix string) string { return shorten(n.base+"-"+suffix, 64) }
-func (n names) securityGroup() string     { return shorten(n.base, 255) }
 func (n names) schedule() string          { return shorten(n.base, 64) }
 func (n names) subnetGroup() string       { return shorten(n.base, 255) }
 func (n names) rdsIdentifier() string     { return shorten(n.base, 63) }
