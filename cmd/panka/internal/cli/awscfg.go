@@ -56,11 +56,8 @@ func (f *Factory) AWSConfig(ctx context.Context, cfg *config.Resolved) (aws.Conf
 				session = "panka-" + sanitizeSession(h)
 			}
 		}
-		stsOpts := func(o *sts.Options) {}
-		if ep := f.Getenv("AWS_ENDPOINT_URL_STS"); ep != "" {
-			stsOpts = func(o *sts.Options) { o.BaseEndpoint = aws.String(ep) }
-		}
-		prov := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(ac, stsOpts), ar.RoleArn, func(o *stscreds.AssumeRoleOptions) {
+		// The SDK applies AWS_ENDPOINT_URL_STS itself.
+		prov := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(ac), ar.RoleArn, func(o *stscreds.AssumeRoleOptions) {
 			o.RoleSessionName = session
 			if ar.ExternalID != "" {
 				o.ExternalID = aws.String(ar.ExternalID)

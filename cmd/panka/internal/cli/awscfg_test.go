@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+)
+
+// TestAWSConfigAssumeRole checks aws.assumeRole goes through STS with the
+// configured role, session name and external id, on top of the standard
+// credential chain (static keys from the environment here).
+func TestAWSConfigAssumeRole(t *testing.T) {
+	var calls atomic.Int64
+	sts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if err := r.ParseForm(); err != nil {
+			t.Error(err)
+		}
+		for k, want := range map[string]string{"Action": "AssumeRole", "RoleArn": "arn:aws:iam::123456789012:role/deployer", "RoleSessionName": "ci-run", "ExternalId": "ext-1"} {
+			if got := r.Form.Get(k); got != want {
+				t.Errorf("STS %s = %q, want %q", k, got, want)
+			}
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		_, _ = w.Write([]byte(`<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>
+<Credentials><AccessKeyId>ASIAASSUMED</AccessKeyId><SecretAccessKey>assumed-secret</SecretAccessKey><SessionToken>tok</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>
+<AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/deployer/ci-run</Arn><AssumedRoleId>AROA:ci-run</AssumedRoleId></AssumedRoleUser>
+</AssumeRoleResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleResponse>`))
+	}))
+	defer sts.Close()
+	home := t.TempDir()
+	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "AKIABASE", "AWS_SECRET_ACCESS_KEY": "base", "AWS_SESSION_TOKEN": "",
+		"AWS_REGION": "", "AWS_PROFILE": "", "AWS_CONFIG_FILE": filepath.Join(home, "c"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "cr"),
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL_STS": sts.URL, "AWS_ENDPOINT_URL": ""} {
+		t.Setenv(k, v)
+	}
+	ios, _, _, _ := Test()
+	f := NewFactory(ios)
+	cfg := &config.Resolved{Config: config.Default()}
+	cfg.AWS.Region = "eu-west-1"
+	cfg.AWS.AssumeRole = config.AssumeRole{RoleArn: "arn:aws:iam::123456789012:role/deployer", SessionName: "ci-run", ExternalID: "ext-1"}
+	ac, err := f.AWSConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ac.Region != "eu-west-1" {
+		t.Errorf("region %q, want eu-west-1 from aws.region", ac.Region)
+	}
+	creds, err := ac.Credentials.Retrieve(context.Background())
+	if err != nil {
+		t.Fatalf("retrieve assumed-role credentials: %v", err)
+	}
+	if creds.AccessKeyID != "ASIAASSUMED" || creds.SessionToken != "tok" || calls.Load() != 1 {
+		t.Fatalf("credentials %+v after %d STS calls; want the assumed role's", creds, calls.Load())
+	}
+
+	// Without assumeRole: the chain's own credentials; a missing region is
+	// a clear error for the S3 client.
+	cfg.AWS.AssumeRole = config.AssumeRole{}
+	cfg.AWS.Region = ""
+	ac, err = f.AWSConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := ac.Credentials.Retrieve(context.Background()); c.AccessKeyID != "AKIABASE" {
+		t.Fatalf("base credentials %q, want AKIABASE", c.AccessKeyID)
+	}
+	cfg.Sources = map[string]config.Source{}
+	if _, err := f.S3Client(context.Background(), cfg); err == nil {
+		t.Fatal("S3Client without any region succeeded")
+	}
+}
+
+func TestSanitizeSession(t *testing.T) {
+	for in, want := range map[string]string{"host.example.com": "host.example.com", "bad host/name!": "badhostname", "": ""} {
+		if got := sanitizeSession(in); got != want {
+			t.Errorf("sanitizeSession(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
