@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestLockIdentity(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string // relative to repo ("R/") or home ("H/")
+		env   []string
+		want  string
+	}{
+		{"repo git config", map[string]string{"R/.git/config": "[user]\n\temail = repo@example.com\n", "H/.gitconfig": "[user]\n\temail = home@example.com\n"}, nil, "repo@example.com"},
+		{"global git config", map[string]string{"R/.git/config": "[core]\n\tbare = false\n", "H/.gitconfig": "[user]\n\temail = home@example.com\n"}, nil, "home@example.com"},
+		{"xdg git config", map[string]string{"H/.config/git/config": "[user]\n\temail = xdg@example.com\n"}, nil, "xdg@example.com"},
+		{"os user", nil, nil, "os-user"},
+		// STS is never asked with a custom endpoint (test servers).
+		{"custom endpoint skips STS", nil, []string{"PANKA_LOCKS_TYPE=dynamodb", "PANKA_LOCKS_TABLE=t", "PANKA_LOCKS_ENDPOINT=http://127.0.0.1:1", "PANKA_LOCKS_REGION=us-east-1"}, "os-user"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, repo, _, _ := lockTestFactory(t, tc.env...)
+			home, _ := f.Home()
+			for p, c := range tc.files {
+				base := repo
+				if p[0] == 'H' {
+					base = home
+				}
+				lockWriteFile(t, filepath.Join(base, p[2:]), c)
+			}
+			cfg, err := f.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			who, meta := f.LockIdentity(context.Background(), cfg, "destroy", "abc")
+			if who != tc.want {
+				t.Fatalf("lockedBy = %q, want %q", who, tc.want)
+			}
+			host, _ := os.Hostname()
+			if meta.Hostname != host || meta.PID != os.Getpid() || meta.Operation != "destroy" || meta.Commit != "abc" || meta.Version != Build().Version || meta.CIURL != "" {
+				t.Fatalf("metadata = %+v", meta)
+			}
+		})
+	}
+}

@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"panka.dev/panka/locker"
+	"panka.dev/panka/locker/lockertest"
+)
+
+// lockTestFactory returns a Factory on a fresh git repository (local
+// backend) with test streams and the given environment.
+func lockTestFactory(t *testing.T, env ...string) (*Factory, string, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	repo := t.TempDir()
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(repo, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ios, _, out, errOut := Test()
+	f := NewFactory(ios)
+	f.Getwd = func() (string, error) { return repo, nil }
+	f.Home = func() (string, error) { return home, nil }
+	env = append([]string{"HOME=" + home, "USER=os-user"}, env...)
+	f.Environ = func() []string { return env }
+	return f, repo, out, errOut
+}
+
+func lockWriteFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var alice = locker.Info{Key: locker.Key("app", "prod"), LockedBy: "alice@example.com",
+	Metadata: locker.Metadata{Hostname: "host-a", PID: 42, Operation: "apply", Commit: "0123456789abcdef0123456789abcdef01234567"}}
+
+func TestAcquireLeaseHeldExitsThreeNamingHolder(t *testing.T) {
+	ctx := context.Background()
+	f, _, _, _ := lockTestFactory(t)
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := f.Locker(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.TryAcquire(ctx, alice, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	clk := lockertest.NewClock(time.Now())
+	for _, wait := range []time.Duration{0, 30 * time.Second} {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, err = f.acquireLease(ctx, cfg, "app", "prod", "destroy", "abc", wait, clk)
+		}()
+		for clk.WaitSleepers(1, done) {
+			clk.Advance(time.Second)
+		}
+		<-done
+		if !errors.Is(err, locker.ErrHeld) || exitCode(err) != ExitLocked {
+			t.Fatalf("AcquireLease = %v (exit %d), want ErrHeld and exit 3", err, exitCode(err))
+		}
+		if wait > 0 && !strings.Contains(err.Error(), "gave up after waiting 30s") {
+			t.Errorf("error %q does not say it waited", err)
+		}
+		for _, want := range []string{"locked by alice@example.com on host-a (pid 42)", "operation apply", "--lock-timeout",
+			"panka unlock --stack app --environment prod --force"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q lacks %q", err, want)
+			}
+		}
+	}
+}
+
+func TestAcquireLeaseWaitsPrintingHolderThenTakesIt(t *testing.T) {
+	ctx := context.Background()
+	f, repo, _, errOut := lockTestFactory(t, "GITHUB_ACTIONS=true", "GITHUB_SERVER_URL=https://github.com", "GITHUB_REPOSITORY=acme/infra", "GITHUB_RUN_ID=99")
+	lockWriteFile(t, filepath.Join(repo, ".git", "config"), "[core]\n\tbare = false\n[user]\n\tname = Bob\n\temail = bob@example.com\n")
+	clk := lockertest.NewClock(lockertest.Start)
+	f.Now = clk.Now
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := f.Locker(ctx, cfg)
+	held, err := other.TryAcquire(ctx, alice, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		lease *locker.Lease
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		l, err := f.acquireLease(ctx, cfg, "app", "prod", "apply", "fedcba9876543210", 10*time.Minute, clk)
+		done <- result{l, err}
+	}()
+	for range 6 {
+		clk.WaitSleepers(1, nil)
+		clk.Advance(locker.DefaultMaxBackoff)
+	}
+	clk.WaitSleepers(1, nil)
+	if err := other.Release(ctx, alice.Key, held.ID); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(locker.DefaultMaxBackoff)
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("AcquireLease did not take the released lock")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	stderr := errOut.String()
+	if n := strings.Count(stderr, "Waiting for the lock on app/prod: alice@example.com on host-a (pid 42), apply of commit 0123456789ab, since "); n < 2 || n > 7 {
+		t.Errorf("stderr has %d waiting notices, want a few:\n%s", n, stderr)
+	}
+	if !strings.Contains(stderr, "ago), expires in 59m") {
+		t.Errorf("waiting notice lacks the expiry:\n%s", stderr)
+	}
+	info := r.lease.Info()
+	host, _ := os.Hostname()
+	want := locker.Metadata{Hostname: host, PID: os.Getpid(), Version: Build().Version, Operation: "apply", Commit: "fedcba9876543210",
+		CIURL: "https://github.com/acme/infra/actions/runs/99"}
+	if info.LockedBy != "bob@example.com" || info.Metadata != want {
+		t.Fatalf("lease = %+v, want bob@example.com with %+v", info, want)
+	}
+	got, err := other.Get(ctx, alice.Key)
+	if err != nil || got.ID != info.ID || got.LockedBy != "bob@example.com" {
+		t.Fatalf("stored lease = %+v, %v", got, err)
+	}
+	if err := f.ReleaseLease(r.lease); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Get(ctx, alice.Key); !errors.Is(err, locker.ErrNotFound) {
+		t.Fatalf("after ReleaseLease: %v, want ErrNotFound", err)
+	}
+}
+
+// Ctrl-C cancels the command's context; the lease is still released.
+func TestReleaseLeaseAfterInterrupt(t *testing.T) {
+	f, _, _, _ := lockTestFactory(t)
+	cfg, _ := f.Config()
+	ctx, cancel := context.WithCancel(context.Background())
+	lease, err := f.AcquireLease(ctx, cfg, "app", "prod", "apply", "abc", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-lease.Context().Done()
+	if err := f.ReleaseLease(lease); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := f.Locker(context.Background(), cfg)
+	if _, err := l.Get(context.Background(), locker.Key("app", "prod")); !errors.Is(err, locker.ErrNotFound) {
+		t.Fatalf("lease left behind after interrupt: %v", err)
+	}
+	if err := f.ReleaseLease(lease); err != nil {
+		t.Fatalf("second ReleaseLease = %v", err)
+	}
+}
+
+func TestDescribeHolder(t *testing.T) {
+	now := lockertest.Start.Add(90 * time.Minute)
+	h := alice
+	h.LockedAt, h.ExpiresAt = lockertest.Start, lockertest.Start.Add(2*time.Hour)
+	got := describeHolder(h, now)
+	for _, want := range []string{"alice@example.com on host-a (pid 42), apply of commit 0123456789ab, since ", "(1h30m ago), expires in 30m00s"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("describeHolder = %q, lacks %q", got, want)
+		}
+	}
+	h.ExpiresAt = lockertest.Start.Add(time.Hour)
+	if got := describeHolder(h, now); !strings.Contains(got, "expired 30m00s ago") {
+		t.Errorf("describeHolder of an expired lease = %q", got)
+	}
+	for d, want := range map[time.Duration]string{45 * time.Second: "45s", 200 * time.Second: "3m20s", 125 * time.Minute: "2h05m", 76 * time.Hour: "3d4h"} {
+		if got := humanDuration(d); got != want {
+			t.Errorf("humanDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"panka.dev/panka/locker"
+	"panka.dev/panka/locker/dynamodb"
+	"panka.dev/panka/statestore/testserver"
+)
+
+// lockBackends are the lock configurations the commands are tested with:
+// the S3 lock object on versitygw and DynamoDB on dynalite (the local
+// backend is covered by testdata/script/locks_local.txtar).
+func lockBackends(t *testing.T) map[string]func(t *testing.T) []string {
+	return map[string]func(t *testing.T) []string{
+		"s3": func(t *testing.T) []string {
+			srv := testserver.S3(t)
+			t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+			t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+			t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+			return []string{"PANKA_BACKEND_TYPE=s3", "PANKA_BACKEND_BUCKET=" + testserver.NewBucket(t), "PANKA_BACKEND_PREFIX=team-a",
+				"PANKA_BACKEND_ENDPOINT=" + srv.Endpoint, "PANKA_BACKEND_USE_PATH_STYLE=true", "PANKA_BACKEND_REGION=" + srv.Region}
+		},
+		"dynamodb": func(t *testing.T) []string {
+			ep := testserver.DynamoDB(t)
+			table := testserver.UniqueName("panka-locks-")
+			if err := dynamodb.CreateTable(context.Background(), testserver.DynamoDBClient(t), table); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("AWS_ACCESS_KEY_ID", "pankatest")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "pankatest")
+			t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+			return []string{"PANKA_LOCKS_TYPE=dynamodb", "PANKA_LOCKS_TABLE=" + table, "PANKA_LOCKS_ENDPOINT=" + ep, "PANKA_LOCKS_REGION=us-east-1"}
+		},
+	}
+}
+
+// Two independent processes' worth of clients: one factory holds the lease
+// through AcquireLease, another lists, refuses and force-unlocks it.
+func TestLockCommandsOnServers(t *testing.T) {
+	for name, setup := range lockBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			env := setup(t)
+			holder, repo, _, _ := lockTestFactory(t, env...)
+			lockWriteFile(t, repo+"/.git/config", "[user]\n\temail = holder@example.com\n")
+			cfg, err := holder.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			lease, err := holder.AcquireLease(ctx, cfg, "app", "prod", "apply", "0123456789abcdef", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer holder.ReleaseLease(lease)
+
+			run := func(args ...string) (int, string, string) {
+				f, _, out, errOut := lockTestFactory(t, env...)
+				code := Run(ctx, f, args)
+				return code, out.String(), errOut.String()
+			}
+			code, out, errOut := run("locks", "list", "-o", "json")
+			if code != 0 {
+				t.Fatalf("locks list: exit %d: %s", code, errOut)
+			}
+			var list struct{ Locks []LockJSON }
+			if err := json.Unmarshal([]byte(out), &list); err != nil {
+				t.Fatal(err)
+			}
+			if len(list.Locks) != 1 || list.Locks[0].LockID != lease.Info().ID || list.Locks[0].LockedBy != "holder@example.com" ||
+				list.Locks[0].Stack != "app" || list.Locks[0].Metadata.Operation != "apply" || list.Locks[0].Expired {
+				t.Fatalf("locks list = %+v", list.Locks)
+			}
+			code, out, _ = run("locks", "list")
+			if code != 0 || !strings.Contains(out, "holder@example.com") || !strings.Contains(out, "in 59m") {
+				t.Fatalf("locks list text (exit %d):\n%s", code, out)
+			}
+			code, out, _ = run("locks", "show", "-s", "app", "-e", "prod")
+			if code != 0 || !strings.Contains(out, "Lock ID:   "+lease.Info().ID) {
+				t.Fatalf("locks show (exit %d):\n%s", code, out)
+			}
+
+			// A second deployer is refused with exit code 3.
+			other, _, _, _ := lockTestFactory(t, env...)
+			ocfg, _ := other.Config()
+			if _, err := other.AcquireLease(ctx, ocfg, "app", "prod", "apply", "fff", 0); exitCode(err) != ExitLocked {
+				t.Fatalf("second AcquireLease = %v, want exit 3", err)
+			}
+			code, _, errOut = run("unlock", "-s", "app", "-e", "prod")
+			if code != ExitLocked || !strings.Contains(errOut, "--force") {
+				t.Fatalf("unlock of another's lease: exit %d: %s", code, errOut)
+			}
+			code, out, errOut = run("unlock", "-s", "app", "-e", "prod", "--force", "--yes")
+			if code != 0 || !strings.Contains(out, "Unlocked app/prod") || !strings.Contains(errOut, "locked by holder@example.com") {
+				t.Fatalf("unlock --force --yes: exit %d\n%s\n%s", code, out, errOut)
+			}
+			// The holder notices at its next heartbeat; here, on release.
+			if err := lease.Release(ctx); err == nil || !errors.Is(err, locker.ErrLost) {
+				t.Fatalf("holder's release after force-unlock = %v, want ErrLost", err)
+			}
+			second, err := other.AcquireLease(ctx, ocfg, "app", "prod", "apply", "fff", 0)
+			if err != nil {
+				t.Fatalf("acquire after force-unlock: %v", err)
+			}
+			if err := other.ReleaseLease(second); err != nil {
+				t.Fatal(err)
+			}
+			code, out, _ = run("locks", "list", "-o", "json")
+			if code != 0 || !strings.Contains(out, `"locks": []`) {
+				t.Fatalf("locks list after release (exit %d): %s", code, out)
+			}
+		})
+	}
+}
