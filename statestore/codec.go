@@ -20,11 +20,19 @@ func checkSchema(data []byte, what, where string) error {
 	if err := json.Unmarshal(data, &p); err != nil {
 		return fmt.Errorf("%s %s is not valid JSON (%v): %w; it was left as it is: restore an earlier version or push a good copy with `panka state push --force`", what, where, err, ErrCorrupt)
 	}
+	if p.SchemaVersion == nil {
+		return fmt.Errorf("%s %s has no schemaVersion: %w; it was left as it is", what, where, ErrCorrupt)
+	}
+	return checkVersion(*p.SchemaVersion, what, where)
+}
+
+// checkVersion accepts schema versions 1..SchemaVersion.
+func checkVersion(v int, what, where string) error {
 	switch {
-	case p.SchemaVersion == nil || *p.SchemaVersion < 1:
+	case v < 1:
 		return fmt.Errorf("%s %s has no valid schemaVersion: %w; it was left as it is", what, where, ErrCorrupt)
-	case *p.SchemaVersion > SchemaVersion:
-		return fmt.Errorf("%s %s has schemaVersion %d but this panka reads up to %d: %w; upgrade panka", what, where, *p.SchemaVersion, SchemaVersion, ErrFutureSchema)
+	case v > SchemaVersion:
+		return fmt.Errorf("%s %s has schemaVersion %d but this panka reads up to %d: %w; upgrade panka", what, where, v, SchemaVersion, ErrFutureSchema)
 	}
 	return nil
 }
@@ -34,12 +42,16 @@ func checkSchema(data []byte, what, where string) error {
 // schema version or another stack/environment wrap ErrCorrupt; a newer
 // schema wraps ErrFutureSchema.
 func DecodeState(data []byte, key Key, where string) (*State, error) {
-	if err := checkSchema(data, "state", where); err != nil {
-		return nil, err
-	}
 	var st State
 	if err := json.Unmarshal(data, &st); err != nil {
+		// Say why: not JSON, empty, or a newer format whose shape changed.
+		if serr := checkSchema(data, "state", where); serr != nil {
+			return nil, serr
+		}
 		return nil, fmt.Errorf("state %s does not match the state format (%v): %w", where, err, ErrCorrupt)
+	}
+	if err := checkVersion(st.SchemaVersion, "state", where); err != nil {
+		return nil, err
 	}
 	if st.Stack != key.Stack || st.Environment != key.Environment {
 		return nil, fmt.Errorf("state %s holds stack %q environment %q, not %s: %w", where, st.Stack, st.Environment, key, ErrCorrupt)
@@ -75,12 +87,15 @@ func EncodeState(st *State, key Key) ([]byte, error) {
 
 // DecodeDeployment parses a history record read from where.
 func DecodeDeployment(data []byte, key Key, where string) (*Deployment, error) {
-	if err := checkSchema(data, "history record", where); err != nil {
-		return nil, err
-	}
 	var d Deployment
 	if err := json.Unmarshal(data, &d); err != nil {
+		if serr := checkSchema(data, "history record", where); serr != nil {
+			return nil, serr
+		}
 		return nil, fmt.Errorf("history record %s does not match the record format (%v): %w", where, err, ErrCorrupt)
+	}
+	if err := checkVersion(d.SchemaVersion, "history record", where); err != nil {
+		return nil, err
 	}
 	if d.Stack != key.Stack || d.Environment != key.Environment {
 		return nil, fmt.Errorf("history record %s is for stack %q environment %q, not %s: %w", where, d.Stack, d.Environment, key, ErrCorrupt)

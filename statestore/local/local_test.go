@@ -85,3 +85,13 @@ func TestTwoStoresShareLock(t *testing.T) {
 		t.Fatalf("stale write through another Store: %v, want ErrConflict", err)
 	}
 }
+
+// BenchmarkState200 measures read and CAS-write latency of a 200-component
+// state on the local backend.
+func BenchmarkState200(b *testing.B) {
+	s, err := local.New(local.Options{Dir: filepath.Join(b.TempDir(), ".panka")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	storetest.Bench(b, s, 200, 20)
+}

@@ -113,3 +113,14 @@ func TestOptions(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkState200 measures read and CAS-write latency of a 200-component
+// state against the S3 test server (versitygw on loopback).
+func BenchmarkState200(b *testing.B) {
+	srv := testserver.S3(b)
+	s, err := s3store.New(client(b, srv), s3store.Options{Bucket: testserver.NewBucket(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	storetest.Bench(b, s, 200, 20)
+}

@@ -1,0 +1,230 @@
+package statestore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"panka.dev/panka/statestore"
+	"panka.dev/panka/statestore/local"
+	"panka.dev/panka/statestore/storetest"
+)
+
+func TestValidateName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"orders", true}, {"a", true}, {"user-platform", true}, {"0day", true}, {"a-", true},
+		{"", false}, {"..", false}, {".", false}, {"a/b", false}, {"A", false}, {"-a", false},
+		{"a_b", false}, {"a.b", false}, {"a b", false}, {"a\\b", false}, {strings.Repeat("a", 129), false},
+	} {
+		err := statestore.ValidateName("stack", tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidateName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, statestore.ErrInvalidKey) {
+			t.Errorf("ValidateName(%q) error %v does not wrap ErrInvalidKey", tc.name, err)
+		}
+	}
+}
+
+func TestNormalizePrefix(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"", "", true}, {"/", "", true}, {"team-a", "team-a/", true}, {"team-a/", "team-a/", true},
+		{"/teams/identity/", "teams/identity/", true}, {"a//b", "", false}, {"a/../b", "", false},
+		{"..", "", false}, {"./a", "", false}, {"a\\b", "", false},
+	} {
+		got, err := statestore.NormalizePrefix(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("NormalizePrefix(%q) = %q, %v; want %q ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestLayout(t *testing.T) {
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	if got := statestore.StatePath("team-a/", k); got != "team-a/stacks/orders/dev/state.json" {
+		t.Errorf("StatePath = %q", got)
+	}
+	if got := statestore.HistoryPrefix("", k); got != "stacks/orders/dev/history/" {
+		t.Errorf("HistoryPrefix = %q", got)
+	}
+	if got := statestore.PulumiPrefix("", k); got != "stacks/orders/dev/pulumi/" {
+		t.Errorf("PulumiPrefix = %q", got)
+	}
+	at := time.Date(2026, 3, 4, 5, 6, 7, 8, time.FixedZone("X", 3600))
+	name, err := statestore.HistoryName(&statestore.Deployment{Serial: 42, StartedAt: at})
+	if err != nil || name != "20260304T040607.000000008Z-000000000042.json" {
+		t.Fatalf("HistoryName = %q, %v", name, err)
+	}
+	if n, ok := statestore.ParseHistoryName(name); !ok || n != 42 {
+		t.Errorf("ParseHistoryName(%q) = %d, %v", name, n, ok)
+	}
+	for _, bad := range []string{"x.json", "20260304T040607.000000008Z-42", "20260304T040607Z-000000000042.json", "20260304T040607.000000008Z--1.json", ".tmp-123"} {
+		if _, ok := statestore.ParseHistoryName(bad); ok {
+			t.Errorf("ParseHistoryName(%q) accepted", bad)
+		}
+	}
+	// Lexical order of names is time order, across digits that roll over.
+	a, _ := statestore.HistoryName(&statestore.Deployment{Serial: 9, StartedAt: time.Date(2026, 1, 1, 9, 59, 59, 999999999, time.UTC)})
+	b, _ := statestore.HistoryName(&statestore.Deployment{Serial: 10, StartedAt: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)})
+	if !(a < b) {
+		t.Errorf("%q sorts after %q", a, b)
+	}
+	if _, err := statestore.HistoryName(&statestore.Deployment{Serial: 1}); err == nil {
+		t.Error("HistoryName without times succeeded")
+	}
+	for path, want := range map[string]string{
+		"p/stacks/orders/dev/state.json":          "orders/dev",
+		"p/stacks/orders/dev/history/x.json":      "",
+		"p/stacks/orders/dev/pulumi/state.json":   "",
+		"stacks/orders/dev/state.json":            "",
+		"p/stacks/Orders/dev/state.json":          "",
+		"p/stacks/orders/dev/extra/../state.json": "",
+	} {
+		k, ok := statestore.ParseStatePath("p/", path)
+		got := ""
+		if ok {
+			got = k.String()
+		}
+		if got != want {
+			t.Errorf("ParseStatePath(%q) = %q, want %q", path, got, want)
+		}
+	}
+	for _, tc := range []struct{ n, off, lim, lo, hi int }{
+		{10, 0, 0, 0, 10}, {10, 3, 4, 3, 7}, {10, 8, 5, 8, 10}, {10, 20, 5, 10, 10}, {10, -1, 2, 0, 2}, {0, 0, 0, 0, 0},
+	} {
+		if lo, hi := statestore.Page(tc.n, tc.off, tc.lim); lo != tc.lo || hi != tc.hi {
+			t.Errorf("Page(%d,%d,%d) = %d,%d; want %d,%d", tc.n, tc.off, tc.lim, lo, hi, tc.lo, tc.hi)
+		}
+	}
+}
+
+func TestCodec(t *testing.T) {
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	for _, tc := range []struct {
+		name, data string
+		want       error
+	}{
+		{"ok", `{"schemaVersion":1,"stack":"orders","environment":"dev","serial":3}`, nil},
+		{"unknown fields are kept compatible", `{"schemaVersion":1,"stack":"orders","environment":"dev","newThing":true}`, nil},
+		{"empty", ``, statestore.ErrCorrupt},
+		{"whitespace", " \n", statestore.ErrCorrupt},
+		{"not json", `<html>`, statestore.ErrCorrupt},
+		{"truncated", `{"schemaVersion":1,"stack":"ord`, statestore.ErrCorrupt},
+		{"no schema", `{"stack":"orders","environment":"dev"}`, statestore.ErrCorrupt},
+		{"schema zero", `{"schemaVersion":0,"stack":"orders","environment":"dev"}`, statestore.ErrCorrupt},
+		{"wrong key", `{"schemaVersion":1,"stack":"billing","environment":"dev"}`, statestore.ErrCorrupt},
+		{"future", `{"schemaVersion":2,"stack":"orders","environment":"dev"}`, statestore.ErrFutureSchema},
+		{"future with a changed shape", `{"schemaVersion":2,"serial":"x","stack":["orders"]}`, statestore.ErrFutureSchema},
+		{"array", `[1,2]`, statestore.ErrCorrupt},
+	} {
+		_, err := statestore.DecodeState([]byte(tc.data), k, "WHERE")
+		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+			t.Errorf("%s: DecodeState error %v, want %v", tc.name, err, tc.want)
+		}
+		if err != nil && !strings.Contains(err.Error(), "WHERE") {
+			t.Errorf("%s: error %q does not say where", tc.name, err)
+		}
+	}
+}
+
+func TestImportAndUpdate(t *testing.T) {
+	ctx := context.Background()
+	s, err := local.New(local.Options{Dir: filepath.Join(t.TempDir(), ".panka")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	now := func() time.Time { return time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC) }
+	doc := func(stack string, serial int) []byte {
+		return []byte(fmt.Sprintf(`{"schemaVersion":1,"serial":%d,"stack":%q,"environment":"dev","status":"deployed"}`, serial, stack))
+	}
+	st, err := statestore.Import(ctx, s, k, doc("orders", 5), statestore.ImportOptions{Now: now})
+	if err != nil || st.Serial != 6 || !st.UpdatedAt.Equal(now()) {
+		t.Fatalf("first import: %+v, %v", st, err)
+	}
+	for _, tc := range []struct {
+		name  string
+		data  []byte
+		force bool
+		want  int64 // 0: refused
+	}{
+		{"older", doc("orders", 4), false, 0},
+		{"same as stored", doc("orders", 6), false, 7},
+		{"newer", doc("orders", 10), false, 11},
+		{"older forced", doc("orders", 1), true, 12},
+		{"other stack", doc("billing", 50), false, 0},
+		{"other stack forced", doc("billing", 50), true, 51},
+		{"not json", []byte("nope"), true, 0},
+		{"future", []byte(`{"schemaVersion":9,"stack":"orders","environment":"dev"}`), true, 0},
+	} {
+		before, _, _ := s.Get(ctx, k)
+		st, err := statestore.Import(ctx, s, k, tc.data, statestore.ImportOptions{Force: tc.force, Now: now, Source: "FILE"})
+		after, _, _ := s.Get(ctx, k)
+		if tc.want == 0 {
+			if err == nil {
+				t.Errorf("%s: import succeeded, want refused", tc.name)
+			} else if !strings.Contains(err.Error(), "FILE") {
+				t.Errorf("%s: error %q does not name the file", tc.name, err)
+			}
+			if after.Serial != before.Serial {
+				t.Errorf("%s: refused import changed the state", tc.name)
+			}
+			continue
+		}
+		if err != nil || st.Serial != tc.want || after.Serial != tc.want || after.Stack != "orders" {
+			t.Errorf("%s: import gave %v (stored %+v), %v; want serial %d", tc.name, st, after, err, tc.want)
+		}
+	}
+	st, _, err = statestore.Update(ctx, s, k, now, func(st *statestore.State) error { st.Status = statestore.StatusFailed; return nil })
+	if err != nil || st.Serial != 52 || st.Status != statestore.StatusFailed {
+		t.Fatalf("Update: %+v, %v", st, err)
+	}
+	boom := errors.New("boom")
+	if _, _, err := statestore.Update(ctx, s, k, now, func(*statestore.State) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("Update with a failing fn: %v", err)
+	}
+	if _, _, err := statestore.Update(ctx, s, statestore.Key{Stack: "none", Environment: "dev"}, now, func(*statestore.State) error { return nil }); !errors.Is(err, statestore.ErrNotFound) {
+		t.Fatalf("Update of missing state: %v", err)
+	}
+	data, err := statestore.Export(ctx, s, k)
+	if err != nil || !strings.Contains(string(data), `"serial": 52`) {
+		t.Fatalf("Export: %s, %v", data, err)
+	}
+}
+
+// BenchmarkCodec200 separates JSON cost from backend I/O: encode and decode
+// of a 200-component state.
+func BenchmarkCodec200(b *testing.B) {
+	k := statestore.Key{Stack: "bench", Environment: "dev"}
+	st := storetest.BigState(k, 200)
+	data, err := statestore.EncodeState(st, k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var enc, dec time.Duration
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if _, err := statestore.EncodeState(st, k); err != nil {
+			b.Fatal(err)
+		}
+		enc += time.Since(t0)
+		t0 = time.Now()
+		if _, err := statestore.DecodeState(data, k, "x"); err != nil {
+			b.Fatal(err)
+		}
+		dec += time.Since(t0)
+	}
+	b.ReportMetric(float64(enc.Microseconds())/1000/float64(b.N), "encode-ms")
+	b.ReportMetric(float64(dec.Microseconds())/1000/float64(b.N), "decode-ms")
+	b.ReportMetric(float64(len(data))/1024, "state-KB")
+}
