@@ -61,3 +61,27 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// FuzzQuickName checks that the parse-free fast path of Discover never
+// disagrees with the YAML parser.
+func FuzzQuickName(f *testing.F) {
+	f.Add([]byte(stackYAML))
+	f.Add([]byte("metadata:\n  labels:\n    name: x\n  name: y\n"))
+	f.Add([]byte("metadata:\n  name: a\nmetadata:\n  name: b\n"))
+	f.Add([]byte("metadata:\n  name: a # c\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		q := quickName(data)
+		if q == "" {
+			return
+		}
+		var errs errList
+		docs := parseFile("f", data, &errs)
+		if len(errs.list) > 0 || len(docs) != 1 {
+			return // Load reports these
+		}
+		n := docs[0].root.get("metadata").get("name")
+		if n == nil || n.kind != nScalar || n.value != q {
+			t.Errorf("quickName %q, parser %v", q, n)
+		}
+	})
+}

@@ -1,13 +1,17 @@
 package stacks
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // APIVersion is the apiVersion of every document.
@@ -151,50 +155,91 @@ func skipDir(name string) bool {
 // A missing root yields no stacks.
 func Discover(fsys fs.FS, root string) ([]Ref, error) {
 	root = cleanRoot(root)
+	var dirs []string
+	if err := findStackDirs(fsys, root, &dirs); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("discover stacks under %s: %w", root, err)
+	}
+	// Reading the names is the expensive part: spread it over the CPUs.
+	names := make([]string, len(dirs))
+	fails := make([]*errList, len(dirs))
+	parallel(len(dirs), func(i int) {
+		names[i], fails[i] = readStackName(fsys, path.Join(dirs[i], StackFile))
+	})
 	var refs []Ref
 	var errs errList
 	byName := map[string]string{}
-	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == root && errors.Is(err, fs.ErrNotExist) {
-				return fs.SkipAll
-			}
-			return err
-		}
-		if !d.IsDir() {
-			return nil
-		}
-		if p != root && skipDir(d.Name()) {
-			return fs.SkipDir
-		}
-		sf := path.Join(p, StackFile)
-		if _, err := fs.Stat(fsys, sf); err != nil {
-			return nil
-		}
-		name, e := readStackName(fsys, sf)
-		if e != nil {
-			for _, x := range e.list {
+	for i, dir := range dirs {
+		if fails[i] != nil {
+			for _, x := range fails[i].list {
 				errs.addErr(x)
 			}
-			return fs.SkipDir
+			continue
 		}
-		if prev, ok := byName[name]; ok {
-			errs.add(pos{sf, 0, 0}, "metadata.name", "stack name %q is used by both %s and %s: stack names must be unique, rename one", name, prev, p)
-			return fs.SkipDir
+		if prev, ok := byName[names[i]]; ok {
+			errs.add(pos{path.Join(dir, StackFile), 0, 0}, "metadata.name", "stack name %q is used by both %s and %s: stack names must be unique, rename one", names[i], prev, dir)
+			continue
 		}
-		byName[name] = p
-		refs = append(refs, Ref{Name: name, Path: p})
-		// Stacks do not nest: nothing below a stack is another stack.
-		return fs.SkipDir
-	})
-	if err != nil {
-		return nil, fmt.Errorf("discover stacks under %s: %w", root, err)
+		byName[names[i]] = dir
+		refs = append(refs, Ref{Name: names[i], Path: dir})
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].Name < refs[j].Name })
 	if e := errs.err(); e != nil {
 		return refs, e
 	}
 	return refs, nil
+}
+
+// findStackDirs appends, in lexical order, every folder at or below dir
+// that holds a stack.yaml. Stacks do not nest: it does not look below one.
+func findStackDirs(fsys fs.FS, dir string, out *[]string) error {
+	ents, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.Name() == StackFile && !e.IsDir() {
+			*out = append(*out, dir)
+			return nil
+		}
+	}
+	for _, e := range ents {
+		if e.IsDir() && !skipDir(e.Name()) {
+			if err := findStackDirs(fsys, path.Join(dir, e.Name()), out); err != nil && !errors.Is(err, fs.ErrPermission) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// parallel runs f(0..n-1) on up to GOMAXPROCS goroutines.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			f(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func cleanRoot(root string) string {
@@ -210,8 +255,11 @@ func readStackName(fsys fs.FS, file string) (string, *errList) {
 	var errs errList
 	data, e := readFile(fsys, file)
 	if e != nil {
-		errs.addErr(e)
+		errs.addErr(&e.Error)
 		return "", &errs
+	}
+	if name := quickName(data); name != "" {
+		return name, nil
 	}
 	docs := parseFile(file, data, &errs)
 	if len(errs.list) > 0 {
@@ -231,6 +279,73 @@ func readStackName(fsys fs.FS, file string) (string, *errList) {
 		return "", &errs
 	}
 	return name.value, nil
+}
+
+// quickName finds metadata.name in the common, simple layout of a
+// stack.yaml without a YAML parse:
+//
+//	metadata:
+//	  name: plain-name
+//
+// It returns "" whenever the file is anything but plainly that (flow style,
+// anchors, quotes, comments, several documents, tabs...), and the caller
+// parses the file properly. Load parses every file fully anyway, so a stack
+// with other problems is still reported.
+func quickName(data []byte) string {
+	name := ""
+	inMeta := false
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		var line []byte
+		if i < 0 {
+			line, data = data, nil
+		} else {
+			line, data = data[:i], data[i+1:]
+		}
+		line = bytes.TrimRight(line, "\r")
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		// Anything that could open a multi-line or non-plain value before
+		// the name is settled sends the file to the real parser.
+		if bytes.ContainsAny(line, "\"'|>&*!{}[]%@`#\t") || bytes.HasPrefix(line, []byte("---")) {
+			return ""
+		}
+		if line[0] != ' ' {
+			if inMeta {
+				break // metadata block done
+			}
+			if string(line) == "metadata:" {
+				inMeta = true
+			}
+			continue
+		}
+		if !inMeta {
+			continue
+		}
+		if len(line) < 3 || line[1] != ' ' {
+			return ""
+		}
+		if line[2] == ' ' {
+			continue // deeper: labels etc.
+		}
+		k, v, ok := bytes.Cut(line[2:], []byte(":"))
+		if !ok || string(k) != "name" {
+			continue
+		}
+		if name != "" || len(v) == 0 || v[0] != ' ' {
+			return ""
+		}
+		v = bytes.TrimSpace(v)
+		if !nameRule.Match(v) {
+			return ""
+		}
+		name = string(v)
+	}
+	if CheckName(name) != "" {
+		return ""
+	}
+	return name
 }
 
 // Strays lists folders under root that hold YAML files but belong to no
@@ -269,7 +384,7 @@ func Strays(fsys fs.FS, root string, refs []Ref) []*Error {
 func ReadHeader(fsys fs.FS, dir string) (*Header, error) {
 	var errs errList
 	s := &Stack{}
-	if !s.readStackFile(fsys, dir, &errs) {
+	if !s.readStackFile(fsys, dir, &errs, true) {
 		if e := errs.err(); e != nil {
 			return nil, e
 		}
@@ -282,18 +397,18 @@ func ReadHeader(fsys fs.FS, dir string) (*Header, error) {
 
 // readStackFile reads dir/stack.yaml into s and lists environments. It
 // reports false when stack.yaml is missing.
-func (s *Stack) readStackFile(fsys fs.FS, dir string, errs *errList) bool {
+func (s *Stack) readStackFile(fsys fs.FS, dir string, errs *errList, listEnvs bool) bool {
 	dir = cleanRoot(dir)
 	file := path.Join(dir, StackFile)
 	s.file = file
 	s.header.Path = dir
-	if _, err := fs.Stat(fsys, file); err != nil {
+	data, e := readFile(fsys, file)
+	if e != nil && errors.Is(e.cause, fs.ErrNotExist) {
 		errs.add(pos{file, 0, 0}, "", "%v: %s is not a stack (create %s with kind: Stack, or run `panka stack init`)", ErrNoStack, dir, StackFile)
 		return false
 	}
-	data, e := readFile(fsys, file)
 	if e != nil {
-		errs.addErr(e)
+		errs.addErr(&e.Error)
 		return true
 	}
 	docs := parseFile(file, data, errs)
@@ -320,26 +435,33 @@ func (s *Stack) readStackFile(fsys fs.FS, dir string, errs *errList) bool {
 		s.decodeStackSpec(spec, errs)
 	}
 	// Environments exist iff their files exist.
-	envDir := path.Join(dir, EnvironmentsDir)
-	if ents, err := fs.ReadDir(fsys, envDir); err == nil {
-		for _, ent := range ents {
-			if ent.IsDir() || !isYAML(ent.Name()) {
-				continue
-			}
-			env := strings.TrimSuffix(strings.TrimSuffix(ent.Name(), ".yaml"), ".yml")
-			if msg := CheckName(env); msg != "" {
-				errs.add(pos{path.Join(envDir, ent.Name()), 0, 0}, "", "environment file name: %s", msg)
-				continue
-			}
-			if contains(s.header.Environments, env) {
-				errs.add(pos{path.Join(envDir, ent.Name()), 0, 0}, "", "environment %q is defined twice (.yaml and .yml): remove one", env)
-				continue
-			}
-			s.header.Environments = append(s.header.Environments, env)
+	if listEnvs {
+		envDir := path.Join(dir, EnvironmentsDir)
+		if ents, err := fs.ReadDir(fsys, envDir); err == nil {
+			s.addEnvironments(envDir, ents, errs)
 		}
-		sort.Strings(s.header.Environments)
 	}
 	return true
+}
+
+// addEnvironments records the environments of the files in envDir.
+func (s *Stack) addEnvironments(envDir string, ents []fs.DirEntry, errs *errList) {
+	for _, ent := range ents {
+		if ent.IsDir() || !isYAML(ent.Name()) {
+			continue
+		}
+		env := strings.TrimSuffix(strings.TrimSuffix(ent.Name(), ".yaml"), ".yml")
+		if msg := CheckName(env); msg != "" {
+			errs.add(pos{path.Join(envDir, ent.Name()), 0, 0}, "", "environment file name: %s", msg)
+			continue
+		}
+		if contains(s.header.Environments, env) {
+			errs.add(pos{path.Join(envDir, ent.Name()), 0, 0}, "", "environment %q is defined twice (.yaml and .yml): remove one", env)
+			continue
+		}
+		s.header.Environments = append(s.header.Environments, env)
+	}
+	sort.Strings(s.header.Environments)
 }
 
 var knownKinds = map[Kind]bool{KindStack: true, KindService: true, KindEnvironment: true}
@@ -665,7 +787,7 @@ func Load(fsys fs.FS, dir string) (*Stack, error) {
 	var errs errList
 	s := &Stack{compIdx: map[string]*compDoc{}, services: map[string]string{}, envs: map[string]*envDoc{}}
 	dir = cleanRoot(dir)
-	if !s.readStackFile(fsys, dir, &errs) {
+	if !s.readStackFile(fsys, dir, &errs, false) {
 		return nil, &Errors{List: errs.list}
 	}
 	if s.varIdx == nil {
@@ -676,45 +798,43 @@ func Load(fsys fs.FS, dir string) (*Stack, error) {
 	type svcDir struct{ name, file string }
 	svcOf := map[string]svcDir{}
 	var files []string
-	walkErr := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+	var walk func(d string)
+	walk = func(d string) {
+		ents, err := fs.ReadDir(fsys, d)
 		if err != nil {
-			errs.add(pos{p, 0, 0}, "", "cannot read: %v", unwrapPath(err))
-			return nil
+			errs.add(pos{d, 0, 0}, "", "cannot read the folder: %v", unwrapPath(err))
+			return
 		}
-		if d.IsDir() {
-			if p == dir {
-				return nil
+		if d != dir {
+			for _, e := range ents {
+				if e.Name() == StackFile && !e.IsDir() {
+					errs.add(pos{path.Join(d, StackFile), 0, 0}, "", "stacks cannot be nested: %s is inside stack %s; move it out", d, dir)
+					return
+				}
 			}
-			if skipDir(d.Name()) {
-				return fs.SkipDir
-			}
-			if _, err := fs.Stat(fsys, path.Join(p, StackFile)); err == nil {
-				errs.add(pos{path.Join(p, StackFile), 0, 0}, "", "stacks cannot be nested: %s is inside stack %s; move it out", p, dir)
-				return fs.SkipDir
-			}
-			if p == envDir {
-				return nil
-			}
-			if strings.HasPrefix(p, envDir+"/") {
+		}
+		if d == envDir {
+			s.addEnvironments(envDir, ents, &errs)
+		}
+		for _, e := range ents {
+			p := path.Join(d, e.Name())
+			switch {
+			case e.IsDir() && skipDir(e.Name()):
+			case e.IsDir() && d == envDir:
 				errs.add(pos{p, 0, 0}, "", "folders inside %s are not read: environments are %s/<env>.yaml files", envDir, envDir)
-				return fs.SkipDir
+			case e.IsDir():
+				walk(p)
+			case isYAML(e.Name()) && p != s.file:
+				files = append(files, p)
 			}
-			return nil
 		}
-		if !isYAML(d.Name()) || p == s.file {
-			return nil
-		}
-		files = append(files, p)
-		return nil
-	})
-	if walkErr != nil {
-		errs.add(pos{dir, 0, 0}, "", "cannot read the stack folder: %v", walkErr)
 	}
+	walk(dir)
 	var comps []*compDoc
 	for _, p := range files {
 		data, e := readFile(fsys, p)
 		if e != nil {
-			errs.addErr(e)
+			errs.addErr(&e.Error)
 			continue
 		}
 		docs := parseFile(p, data, &errs)

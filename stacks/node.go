@@ -158,26 +158,51 @@ type document struct {
 }
 
 // readFile reads a file of fsys with the size and binary guards.
-func readFile(fsys fs.FS, name string) ([]byte, *Error) {
+func readFile(fsys fs.FS, name string) ([]byte, *fileError) {
 	f, err := fsys.Open(name)
 	if err != nil {
-		return nil, &Error{File: name, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}
+		return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}, err}
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() > MaxFileSize {
-		return nil, &Error{File: name, Msg: fmt.Sprintf("file is %d bytes, more than the %d MB limit for stack files: split it or remove it from the stack folder", st.Size(), MaxFileSize>>20)}
+	size := int64(512)
+	if st, err := f.Stat(); err == nil {
+		if st.IsDir() {
+			return nil, &fileError{Error{File: name, Msg: "is a folder, not a file"}, nil}
+		}
+		if st.Size() > MaxFileSize {
+			return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("file is %d bytes, more than the %d MB limit for stack files: split it or remove it from the stack folder", st.Size(), MaxFileSize>>20)}, nil}
+		}
+		size = st.Size() + 1
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, &Error{File: name, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}
+	// One read into a buffer of the right size; ReadAll only when the file
+	// is larger than Stat said (it grew, or the FS does not know).
+	data := make([]byte, size)
+	n, err := io.ReadFull(f, data)
+	switch {
+	case err == io.ErrUnexpectedEOF || err == io.EOF:
+		data = data[:n]
+	case err == nil:
+		rest, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1-size))
+		if err != nil {
+			return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}, err}
+		}
+		data = append(data, rest...)
+	default:
+		return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}, err}
 	}
 	if len(data) > MaxFileSize {
-		return nil, &Error{File: name, Msg: fmt.Sprintf("file is more than the %d MB limit for stack files: split it or remove it from the stack folder", MaxFileSize>>20)}
+		return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("file is more than the %d MB limit for stack files: split it or remove it from the stack folder", MaxFileSize>>20)}, nil}
 	}
 	if i := bytes.IndexByte(data, 0); i >= 0 || !utf8.Valid(data) {
-		return nil, &Error{File: name, Msg: "not a text file (binary content): stack files must be UTF-8 YAML; remove it or rename it so it does not end in .yaml"}
+		return nil, &fileError{Error{File: name, Msg: "not a text file (binary content): stack files must be UTF-8 YAML; remove it or rename it so it does not end in .yaml"}, nil}
 	}
 	return data, nil
+}
+
+// fileError is a read problem with its cause.
+type fileError struct {
+	Error
+	cause error
 }
 
 func unwrapPath(err error) error {
@@ -199,11 +224,26 @@ func parseFile(name string, data []byte, errs *errList) (docs []document) {
 			docs = nil
 		}
 	}()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	// Most files hold one document: yaml.Unmarshal parses straight from the
+	// bytes, cheaper than a Decoder. Anything that may hold several
+	// documents goes through the Decoder.
+	single := !bytes.Contains(data, []byte("---")) && !bytes.Contains(data, []byte("..."))
+	var dec *yaml.Decoder
+	if !single {
+		dec = yaml.NewDecoder(bytes.NewReader(data))
+	}
 	budget := maxNodes
-	for {
+	for i := 0; ; i++ {
 		var y yaml.Node
-		err := dec.Decode(&y)
+		var err error
+		if single {
+			if i > 0 {
+				break
+			}
+			err = yaml.Unmarshal(data, &y)
+		} else {
+			err = dec.Decode(&y)
+		}
 		if err == io.EOF {
 			break
 		}
@@ -216,6 +256,7 @@ func parseFile(name string, data []byte, errs *errList) (docs []document) {
 			continue
 		}
 		c := convert{file: name, budget: &budget, errs: errs}
+		c.slab = make([]node, 0, countNodes(y.Content[0], 0))
 		n := c.node(y.Content[0], 0)
 		if c.failed {
 			break
@@ -253,6 +294,19 @@ func yamlErrLine(err error) (int, string) {
 	return 0, msg
 }
 
+// countNodes counts the nodes (and keys) of y without expanding aliases, to
+// size the slab of a document.
+func countNodes(y *yaml.Node, depth int) int {
+	if depth > 1000 {
+		return 0
+	}
+	n := 1
+	for _, c := range y.Content {
+		n += countNodes(c, depth+1)
+	}
+	return n
+}
+
 // convert turns yaml.Nodes into nodes, expanding aliases within a budget.
 type convert struct {
 	file    string
@@ -262,11 +316,21 @@ type convert struct {
 	aliasAt pos // the outermost alias being expanded
 	errs    *errList
 	failed  bool
+	slab    []node // nodes are allocated in chunks: fewer objects for the GC
+}
+
+// mk allocates a node from the slab.
+func (c *convert) mk(n node) *node {
+	if len(c.slab) == cap(c.slab) {
+		c.slab = make([]node, 0, 32)
+	}
+	c.slab = append(c.slab, n)
+	return &c.slab[len(c.slab)-1]
 }
 
 func (c *convert) node(y *yaml.Node, depth int) *node {
 	if c.failed {
-		return &node{kind: nNull, file: c.file}
+		return c.mk(node{kind: nNull, file: c.file})
 	}
 	*c.budget--
 	if c.inAlias > 0 {
@@ -279,12 +343,12 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 			at = c.aliasAt
 		}
 		c.errs.add(at, "", "document expands to too many values (more than %d through aliases, %d in all, or nested deeper than 1000): aliases (*name) may be expanding exponentially; write the values out instead", maxAliasNodes, maxNodes)
-		return &node{kind: nNull, file: c.file}
+		return c.mk(node{kind: nNull, file: c.file})
 	}
 	switch y.Kind {
 	case yaml.AliasNode:
 		if y.Alias == nil {
-			return &node{kind: nNull, file: c.file, line: y.Line, col: y.Column}
+			return c.mk(node{kind: nNull, file: c.file, line: y.Line, col: y.Column})
 		}
 		if c.inAlias == 0 {
 			c.aliasAt = pos{c.file, y.Line, y.Column}
@@ -295,27 +359,27 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		return n
 	case yaml.DocumentNode:
 		if len(y.Content) == 0 {
-			return &node{kind: nNull, file: c.file, line: y.Line, col: y.Column}
+			return c.mk(node{kind: nNull, file: c.file, line: y.Line, col: y.Column})
 		}
 		return c.node(y.Content[0], depth+1)
 	case yaml.ScalarNode:
 		tag := y.ShortTag()
 		if tag == "!!null" {
-			return &node{kind: nNull, file: c.file, line: y.Line, col: y.Column, tag: tag}
+			return c.mk(node{kind: nNull, file: c.file, line: y.Line, col: y.Column, tag: tag})
 		}
 		if tag == "!!binary" {
 			tag = "!!str"
 		}
-		return &node{kind: nScalar, file: c.file, line: y.Line, col: y.Column, tag: tag, value: y.Value}
+		return c.mk(node{kind: nScalar, file: c.file, line: y.Line, col: y.Column, tag: tag, value: y.Value})
 	case yaml.SequenceNode:
-		n := &node{kind: nSeq, file: c.file, line: y.Line, col: y.Column}
+		n := c.mk(node{kind: nSeq, file: c.file, line: y.Line, col: y.Column})
 		n.items = make([]*node, 0, len(y.Content))
 		for _, it := range y.Content {
 			n.items = append(n.items, c.node(it, depth+1))
 		}
 		return n
 	case yaml.MappingNode:
-		n := &node{kind: nMap, file: c.file, line: y.Line, col: y.Column}
+		n := c.mk(node{kind: nMap, file: c.file, line: y.Line, col: y.Column})
 		var merges []*yaml.Node
 		for i := 0; i+1 < len(y.Content); i += 2 {
 			k, v := y.Content[i], y.Content[i+1]
@@ -333,7 +397,7 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 				continue
 			}
 			*c.budget--
-			n.keys = append(n.keys, &node{kind: nScalar, file: c.file, line: k.Line, col: k.Column, tag: "!!str", value: k.Value})
+			n.keys = append(n.keys, c.mk(node{kind: nScalar, file: c.file, line: k.Line, col: k.Column, tag: "!!str", value: k.Value}))
 			n.vals = append(n.vals, c.node(v, depth+1))
 		}
 		// Merge keys (<<: *base) add the keys the mapping does not set itself.
@@ -358,5 +422,5 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		}
 		return n
 	}
-	return &node{kind: nNull, file: c.file, line: y.Line, col: y.Column}
+	return c.mk(node{kind: nNull, file: c.file, line: y.Line, col: y.Column})
 }
