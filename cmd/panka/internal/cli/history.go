@@ -20,6 +20,9 @@ type HistoryOptions struct {
 	stateKeyFlags
 	Limit  int
 	Offset int
+	// Commits joins each deployment with the git commits it included
+	// (history_commits.go).
+	Commits bool
 }
 
 func newCmdHistory(f *Factory) *cobra.Command {
@@ -42,6 +45,7 @@ with full commit SHAs.`,
 	opts.stateKeyFlags.register(cmd)
 	cmd.Flags().IntVarP(&opts.Limit, "limit", "n", 20, "show at most N records (0: all)")
 	cmd.Flags().IntVar(&opts.Offset, "offset", 0, "skip the N newest records")
+	cmd.Flags().BoolVar(&opts.Commits, "commits", false, "list the commits each deployment included (from the previous deployed commit to its own); rollbacks list the commits they undid")
 	return cmd
 }
 
@@ -58,6 +62,9 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	recs, err := s.History(ctx, key, opts.Offset, opts.Limit)
 	if err != nil {
 		return err
+	}
+	if opts.Commits {
+		return historyCommitsRun(ctx, f, s, key, recs)
 	}
 	if f.JSON() {
 		if recs == nil {

@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"panka.dev/panka/gitops"
+	"panka.dev/panka/statestore"
+)
+
+// maxHistoryCommits bounds the commits listed per deployment (a first
+// deployment includes the whole history before it).
+const maxHistoryCommits = 50
+
+// HistoryCommit is a commit included in (or undone by) a deployment.
+type HistoryCommit struct {
+	Commit  string    `json:"commit"`
+	Subject string    `json:"subject"`
+	Author  string    `json:"author"`
+	Date    time.Time `json:"date"`
+}
+
+// HistoryEntry is one deployment of `history --commits -o json`.
+type HistoryEntry struct {
+	Deployment *statestore.Deployment `json:"deployment"`
+	// Previous is the commit deployed before this deployment ("" for the
+	// first deployment).
+	Previous string `json:"previousCommit,omitempty"`
+	// Commits are the commits this deployment brought in: reachable from
+	// its commit and not from Previous, newest first.
+	Commits []HistoryCommit `json:"commits"`
+	// Undone are the commits it took out (a rollback): reachable from
+	// Previous and not from its commit.
+	Undone []HistoryCommit `json:"undone,omitempty"`
+	// More counts commits left out of Commits/Undone (maxHistoryCommits each).
+	More int `json:"more,omitempty"`
+	// Note says why commits could not be listed (not in this clone).
+	Note string `json:"note,omitempty"`
+}
+
+// historyEntries joins deployment records (newest first, the page to show)
+// with git: the commits between each one and the deployment before it, taken
+// from all (the whole history, newest first).
+func historyEntries(ctx context.Context, repo *gitops.Repo, page, all []*statestore.Deployment) ([]*HistoryEntry, error) {
+	out := make([]*HistoryEntry, 0, len(page))
+	for _, d := range page {
+		e := &HistoryEntry{Deployment: d, Commits: []HistoryCommit{}}
+		out = append(out, e)
+		for _, p := range all {
+			if p.Serial < d.Serial && isDeployment(p) && p.Commit != "" {
+				e.Previous = p.Commit
+				break
+			}
+		}
+		if d.Commit == "" || d.Operation == statestore.OpDestroy || repo == nil {
+			continue
+		}
+		to, err := repo.ResolveRef(d.Commit)
+		if err != nil {
+			e.Note = fmt.Sprintf("commit %s is not in this clone (git fetch origin)", short(d.Commit))
+			continue
+		}
+		from := gitops.ZeroHash
+		if e.Previous != "" {
+			if from, err = repo.ResolveRef(e.Previous); err != nil {
+				e.Note = fmt.Sprintf("the previously deployed commit %s is not in this clone (git fetch origin)", short(e.Previous))
+				continue
+			}
+		}
+		in, err := repo.Log(ctx, from, to, gitops.LogOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("list the commits of deployment %d: %w", d.Serial, err)
+		}
+		e.Commits, e.More = historyCommitList(in)
+		if !from.IsZero() {
+			undone, err := repo.Log(ctx, to, from, gitops.LogOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("list the commits undone by deployment %d: %w", d.Serial, err)
+			}
+			var more int
+			e.Undone, more = historyCommitList(undone)
+			e.More += more
+		}
+	}
+	return out, nil
+}
+
+func historyCommitList(cs []*gitops.Commit) ([]HistoryCommit, int) {
+	more := 0
+	if len(cs) > maxHistoryCommits {
+		more = len(cs) - maxHistoryCommits
+		cs = cs[:maxHistoryCommits]
+	}
+	out := make([]HistoryCommit, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, HistoryCommit{Commit: c.SHA(), Subject: c.Subject(), Author: c.Author, Date: c.AuthorDate.UTC()})
+	}
+	return out, more
+}
+
+// historyCommitsRun prints `history --commits` for the records of page.
+func historyCommitsRun(ctx context.Context, f *Factory, store statestore.Store, key statestore.Key, page []*statestore.Deployment) error {
+	all, err := store.History(ctx, key, 0, 0)
+	if err != nil {
+		return fmt.Errorf("read the history of %s: %w", key, err)
+	}
+	root, err := f.RepoRoot()
+	if err != nil {
+		return err
+	}
+	repo, err := gitops.Open(root, f.GitOptions())
+	switch {
+	case errors.Is(err, gitops.ErrNotRepository):
+		repo = nil
+		f.Log.Warn().Msg("not in a git repository: the commits of each deployment cannot be listed")
+	case err != nil:
+		return err
+	default:
+		defer repo.Close()
+	}
+	entries, err := historyEntries(ctx, repo, page, all)
+	if err != nil {
+		return err
+	}
+	if f.JSON() {
+		return f.PrintJSON(entries)
+	}
+	writeHistoryCommits(f.IO.Out, entries)
+	return nil
+}
+
+// historyHeadline describes a deployment on one line; rollbacks show as
+// "rollback <from> → <to>".
+func historyHeadline(d *statestore.Deployment) string {
+	t := d.StartedAt
+	if t.IsZero() {
+		t = d.EndedAt
+	}
+	var what string
+	switch {
+	case d.Operation == statestore.OpRollback:
+		what = fmt.Sprintf("rollback %s → %s", commit7(d.FromCommit), commit7(d.Commit))
+	case d.Operation == statestore.OpPromote && d.FromEnvironment != "":
+		what = fmt.Sprintf("promote %s from %s", commit7(d.Commit), d.FromEnvironment)
+	case d.Operation == statestore.OpDestroy:
+		what = "destroy"
+	default:
+		what = d.Operation + " " + commit7(d.Commit)
+	}
+	if d.Dirty {
+		what += "+dirty"
+	}
+	s := fmt.Sprintf("%d  %s  %s  %s", d.Serial, t.UTC().Format(time.DateTime+"Z"), what, d.Result)
+	if d.User != "" {
+		s += "  by " + d.User
+	}
+	return s
+}
+
+func writeHistoryCommits(w io.Writer, entries []*HistoryEntry) {
+	for _, e := range entries {
+		fmt.Fprintln(w, historyHeadline(e.Deployment))
+		for _, c := range e.Commits {
+			fmt.Fprintf(w, "    + %s %s (%s)\n", commit7(c.Commit), c.Subject, authorName(c.Author))
+		}
+		for _, c := range e.Undone {
+			fmt.Fprintf(w, "    - %s %s (%s)\n", commit7(c.Commit), c.Subject, authorName(c.Author))
+		}
+		if e.More > 0 {
+			fmt.Fprintf(w, "    ... and %d more\n", e.More)
+		}
+		switch {
+		case e.Note != "":
+			fmt.Fprintf(w, "    (%s)\n", e.Note)
+		case len(e.Commits)+len(e.Undone) == 0 && e.Deployment.Operation != statestore.OpDestroy && e.Previous != "":
+			fmt.Fprintln(w, "    (same commit as the deployment before)")
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"panka.dev/panka/deployer/deploy"
+	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/statestore"
+)
+
+func init() { register(newCmdPromote) }
+
+// PromoteOptions are the inputs of promote.
+type PromoteOptions struct {
+	F      *Factory
+	Stack  string
+	From   string
+	To     string
+	Vars   varFlags
+	Deploy deployFlags
+}
+
+func newCmdPromote(f *Factory) *cobra.Command {
+	opts := &PromoteOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "promote --stack STACK --from ENV --to ENV",
+		Short: "Deploy to one environment the commit last deployed to another",
+		Long: `Promote deploys to --to the commit last successfully deployed to --from: that
+commit's YAML is read from git (no checkout) and resolved for the --to
+environment (its overlay and variables; --var, --var-file and PANKA_VAR_*
+as for apply). The plan against --to's state is shown and confirmed
+(--auto-approve), the deployment runs under --to's lease and is recorded as
+a promote from --from.
+
+Promote refuses when --from's last deployment failed or was interrupted, when
+--from was destroyed or never deployed, and when --from runs uncommitted
+changes (a dirty deployment): promote what was tested, nothing else.`,
+		Example: `  panka promote --stack shop --from staging --to production
+  panka promote -s shop --from dev --to staging --auto-approve`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Stack == "" || opts.From == "" || opts.To == "" {
+				return Usagef("--stack, --from and --to are required")
+			}
+			if opts.From == opts.To {
+				return Usagef("--from and --to are both %q: promote deploys one environment's commit to another", opts.From)
+			}
+			return promoteRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
+	fl.StringVar(&opts.From, "from", "", "environment whose deployed commit is promoted")
+	fl.StringVar(&opts.To, "to", "", "environment to deploy it to")
+	opts.Vars.register(cmd)
+	opts.Deploy.register(cmd)
+	return cmd
+}
+
+// promoteSource returns the deployment of from that promote deploys, or
+// an error saying why there is none fit to promote.
+func promoteSource(st *statestore.State, from statestore.Key) (*statestore.Deployment, error) {
+	last := st.LastDeployment
+	if last != nil && last.Result != statestore.ResultSucceeded {
+		return nil, fmt.Errorf("the last deployment to %s (serial %d, %s of commit %s) %s: %s; fix %s first (panka status --stack %s --environment %s)",
+			from, last.Serial, last.Operation, short(last.Commit), last.Result, firstLine(last.Error), from.Environment, from.Stack, from.Environment)
+	}
+	rec := deployedRecord(st)
+	if rec == nil {
+		return nil, fmt.Errorf("%s has nothing deployed (status %s): there is nothing to promote", from, st.Status)
+	}
+	if rec.Commit == "" {
+		return nil, fmt.Errorf("the deployment of %s (serial %d) was made outside git: there is no commit to promote", from, rec.Serial)
+	}
+	if rec.Dirty {
+		return nil, fmt.Errorf("%s runs uncommitted changes (serial %d was deployed from a dirty work tree at %s): commit them and deploy %s from the commit before promoting it",
+			from, rec.Serial, short(rec.Commit), from.Environment)
+	}
+	return rec, nil
+}
+
+func promoteRun(ctx context.Context, opts *PromoteOptions) error {
+	f := opts.F
+	vars, err := opts.Vars.values(f)
+	if err != nil {
+		return err
+	}
+	store, cfg, err := f.stackStore(ctx, opts.Stack)
+	if err != nil {
+		return err
+	}
+	fromKey := statestore.Key{Stack: opts.Stack, Environment: opts.From}
+	st, _, err := store.Get(ctx, fromKey)
+	if errors.Is(err, statestore.ErrNotFound) {
+		return fmt.Errorf("%s has never been deployed (no state in %s): there is nothing to promote", fromKey, f.describeBackend(cfg))
+	}
+	if err != nil {
+		return fmt.Errorf("read state of %s: %w", fromKey, err)
+	}
+	rec, err := promoteSource(st, fromKey)
+	if err != nil {
+		return err
+	}
+	src, err := planSource(ctx, f, rec.Commit)
+	if err != nil {
+		return fmt.Errorf("commit %s, deployed to %s: %w", short(rec.Commit), fromKey, err)
+	}
+	defer src.close()
+	d, err := loadDesired(ctx, f, src, opts.Stack, opts.To, vars)
+	if err != nil {
+		return err
+	}
+	d.header.Ref = opts.From + "'s deployed commit"
+	d.source.Ref = rec.Ref
+	fmt.Fprintf(f.IO.ErrOut, "Promoting %s (commit %s, serial %d, deployed by %s) to %s.\n", fromKey, short(rec.Commit), rec.Serial, rec.User, opts.To)
+	req := deploy.Request{
+		Key:       statestore.Key{Stack: d.model.Stack, Environment: opts.To},
+		Operation: statestore.OpPromote, Desired: d.model, Source: d.source, Vars: d.vars,
+		FromEnvironment: opts.From,
+		AllowDestroy:    opts.Deploy.AllowDestroy, AllowReplace: opts.Deploy.AllowReplace,
+		PlanHeader: planner.Header{Desired: d.header},
+	}
+	return runDeployment(ctx, f, d.cfg, &opts.Deploy, d.key, req)
+}

@@ -1,0 +1,457 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"panka.dev/panka/deployer/deploy"
+	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/gitops"
+	"panka.dev/panka/stacks"
+	"panka.dev/panka/statestore"
+)
+
+func init() { register(newCmdRollback) }
+
+// RollbackOptions are the inputs of rollback.
+type RollbackOptions struct {
+	F           *Factory
+	Stack       string
+	Environment string
+	// Exactly one of ToCommit, ToVersion (> 0) and ToPrevious.
+	ToCommit   string
+	ToVersion  int64
+	ToPrevious bool
+	// Force deploys a commit that was never deployed to this environment,
+	// or with secret variables that differ from the recorded ones.
+	Force  bool
+	Vars   varFlags
+	Deploy deployFlags
+}
+
+func newCmdRollback(f *Factory) *cobra.Command {
+	opts := &RollbackOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "rollback --stack STACK --environment ENV (--to-commit SHA | --to-version N | --to-previous)",
+		Short: "Redeploy what an earlier deployment deployed: an earlier commit's YAML, or a recorded spec",
+		Long: `Rollback redeploys an earlier deployment of a stack/environment.
+
+--to-commit SHA reads that commit's YAML straight from git (no checkout) and
+resolves it with the variables recorded in the history record of that
+commit's deployment; variables given now (--var, --var-file, PANKA_VAR_*) win,
+with a warning when they differ. Secret variables are recorded as hashes only,
+so they must be given again; a value whose hash differs from the recorded one
+is refused unless --force. The commit must have been deployed to this
+environment before (--force deploys any commit).
+
+--to-version N redeploys the resolved spec recorded by the deployment that
+wrote state serial N (see panka history); it works even when the commit is
+not in the local clone, but not for specs holding secret values (use
+--to-commit with the secrets then).
+
+--to-previous picks the last successful deployment before the current one.
+
+The plan against the current state is shown and confirmed as for apply
+(--auto-approve), the rollback runs under the stack/environment's lease, and
+it is recorded as a rollback (from the deployed commit to the target one).
+Data-holding components the target does not have are only deleted with
+--allow-destroy.`,
+		Example: `  panka rollback --stack shop --environment production --to-previous
+  panka rollback --stack shop --environment production --to-commit 9f8e7d6
+  panka rollback -s shop -e production --to-version 12 --auto-approve`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Stack == "" || opts.Environment == "" {
+				return Usagef("--stack and --environment are required")
+			}
+			n := 0
+			if opts.ToCommit != "" {
+				n++
+			}
+			if cmd.Flags().Changed("to-version") {
+				n++
+				if opts.ToVersion <= 0 {
+					return Usagef("--to-version %d: give the state serial of a deployment (panka history lists them)", opts.ToVersion)
+				}
+			}
+			if opts.ToPrevious {
+				n++
+			}
+			if n != 1 {
+				return Usagef("give exactly one of --to-commit, --to-version and --to-previous")
+			}
+			return rollbackRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
+	fl.StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	fl.StringVar(&opts.ToCommit, "to-commit", "", "redeploy the YAML of this commit (full or short SHA, or any ref)")
+	fl.Int64Var(&opts.ToVersion, "to-version", 0, "redeploy the spec recorded by the deployment with this state serial")
+	fl.BoolVar(&opts.ToPrevious, "to-previous", false, "redeploy the last successful deployment before the current one")
+	fl.BoolVar(&opts.Force, "force", false, "deploy a commit never deployed to this environment, or secrets that differ from the recorded ones")
+	opts.Vars.register(cmd)
+	opts.Deploy.register(cmd)
+	return cmd
+}
+
+// deployedRecord is the deployment whose result is live in st: the last
+// successful apply, rollback or promote; nil when nothing is deployed (never
+// deployed, or destroyed).
+func deployedRecord(st *statestore.State) *statestore.Deployment {
+	if st == nil || st.Status == statestore.StatusDestroyed {
+		return nil
+	}
+	d := st.LastSuccessful
+	if d == nil && st.LastDeployment != nil && st.LastDeployment.Result == statestore.ResultSucceeded {
+		d = st.LastDeployment
+	}
+	if d == nil || d.Operation == statestore.OpDestroy {
+		return nil
+	}
+	return d
+}
+
+// isDeployment reports whether d is a successful deployment of a spec (not
+// a destroy, not a failure).
+func isDeployment(d *statestore.Deployment) bool {
+	return d != nil && d.Result == statestore.ResultSucceeded && d.Operation != statestore.OpDestroy
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	if sha == "" {
+		return "(no commit)"
+	}
+	return sha
+}
+
+// rollbackTarget is what a rollback deploys.
+type rollbackTarget struct {
+	desired *desiredModel
+	record  *statestore.Deployment // the history record of the target, if any
+	commit  string
+}
+
+func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
+	f := opts.F
+	given, err := opts.Vars.values(f)
+	if err != nil {
+		return err
+	}
+	store, cfg, err := f.stackStore(ctx, opts.Stack)
+	if err != nil {
+		return err
+	}
+	key := statestore.Key{Stack: opts.Stack, Environment: opts.Environment}
+	st, _, err := store.Get(ctx, key)
+	if errors.Is(err, statestore.ErrNotFound) {
+		return fmt.Errorf("%s has never been deployed (no state in %s): there is nothing to roll back; deploy it with panka apply", key, f.describeBackend(cfg))
+	}
+	if err != nil {
+		return fmt.Errorf("read state of %s: %w", key, err)
+	}
+	current := deployedRecord(st)
+	history, err := store.History(ctx, key, 0, 0)
+	if err != nil {
+		return fmt.Errorf("read the history of %s: %w", key, err)
+	}
+	var tgt *rollbackTarget
+	switch {
+	case opts.ToVersion > 0:
+		rec, err := store.Deployment(ctx, key, opts.ToVersion)
+		if errors.Is(err, statestore.ErrNotFound) {
+			return fmt.Errorf("%s has no deployment with state serial %d (serials: %s); panka history --stack %s --environment %s lists them",
+				key, opts.ToVersion, listSerials(history), key.Stack, key.Environment)
+		}
+		if err != nil {
+			return fmt.Errorf("read deployment %d of %s: %w", opts.ToVersion, key, err)
+		}
+		if tgt, err = rollbackToRecord(f, key, rec, opts.Force); err != nil {
+			return err
+		}
+	case opts.ToPrevious:
+		rec := previousDeployment(history, current)
+		if rec == nil {
+			return fmt.Errorf("%s has no successful deployment before the current one (serial %d) with a different spec: there is nothing to roll back to", key, st.Serial)
+		}
+		fmt.Fprintf(f.IO.ErrOut, "Rolling back to serial %d (%s, commit %s).\n", rec.Serial, rec.Operation, short(rec.Commit))
+		tgt, err = rollbackToCommit(ctx, f, key, rec.Commit, given, history, opts.Force)
+		var missing *gitops.RefError
+		if errors.As(err, &missing) && missing.Missing {
+			// Not in this clone: the recorded spec still works.
+			fmt.Fprintf(f.IO.ErrOut, "Commit %s is not in this clone; using the spec recorded by deployment %d.\n", short(rec.Commit), rec.Serial)
+			tgt, err = rollbackToRecord(f, key, rec, opts.Force)
+		}
+		if err != nil {
+			return err
+		}
+	default:
+		if tgt, err = rollbackToCommit(ctx, f, key, opts.ToCommit, given, history, opts.Force); err != nil {
+			return err
+		}
+	}
+	from := ""
+	if current != nil {
+		from = current.Commit
+	}
+	d := tgt.desired
+	req := deploy.Request{
+		Key:       key,
+		Operation: statestore.OpRollback, Desired: d.model, Source: d.source, Vars: d.vars,
+		FromCommit: from, ToCommit: tgt.commit,
+		AllowDestroy: opts.Deploy.AllowDestroy, AllowReplace: opts.Deploy.AllowReplace,
+		PlanHeader: planner.Header{Desired: d.header},
+	}
+	return runDeployment(ctx, f, cfg, &opts.Deploy, d.key, req)
+}
+
+// listSerials names the serials of history (newest first) for errors.
+func listSerials(history []*statestore.Deployment) string {
+	if len(history) == 0 {
+		return "none"
+	}
+	var s []string
+	for i, d := range history {
+		if i == 10 {
+			s = append(s, fmt.Sprintf("and %d older", len(history)-10))
+			break
+		}
+		s = append(s, fmt.Sprintf("%d (%s %s)", d.Serial, d.Operation, d.Result))
+	}
+	return strings.Join(s, ", ")
+}
+
+// previousDeployment is the newest successful deployment older than the
+// current one whose spec differs from it (redeploying the same spec would
+// change nothing).
+func previousDeployment(history []*statestore.Deployment, current *statestore.Deployment) *statestore.Deployment {
+	if current == nil {
+		for _, d := range history {
+			if isDeployment(d) {
+				return d
+			}
+		}
+		return nil
+	}
+	var currentSpec []byte
+	for _, d := range history {
+		if d.Serial == current.Serial {
+			currentSpec = d.Spec
+		}
+	}
+	for _, d := range history {
+		if d.Serial >= current.Serial || !isDeployment(d) {
+			continue
+		}
+		if currentSpec != nil && string(d.Spec) == string(currentSpec) {
+			continue
+		}
+		return d
+	}
+	return nil
+}
+
+// rollbackToRecord deploys the resolved spec recorded in rec.
+func rollbackToRecord(f *Factory, key statestore.Key, rec *statestore.Deployment, force bool) (*rollbackTarget, error) {
+	switch {
+	case rec.Operation == statestore.OpDestroy:
+		return nil, fmt.Errorf("deployment %d of %s is a destroy: to delete everything run panka destroy --stack %s --environment %s", rec.Serial, key, key.Stack, key.Environment)
+	case rec.Result != statestore.ResultSucceeded && !force:
+		return nil, fmt.Errorf("deployment %d of %s %s (%s), so its spec was never fully deployed; pick a successful one (panka history) or pass --force", rec.Serial, key, rec.Result, firstLine(rec.Error))
+	case len(rec.Spec) == 0 || string(rec.Spec) == "null":
+		return nil, fmt.Errorf("deployment %d of %s recorded no spec; roll back with --to-commit %s instead", rec.Serial, key, short(rec.Commit))
+	}
+	model, err := planner.DecodeModel(rec.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("read the spec recorded by deployment %d of %s: %w", rec.Serial, key, err)
+	}
+	if names := sensitiveFields(model); len(names) > 0 {
+		return nil, fmt.Errorf("the spec recorded by deployment %d of %s holds secret values (%s), and history keeps only their hashes: "+
+			"roll back with --to-commit %s and give the secret variables again (--var, --var-file or PANKA_VAR_*); if the commit is not in this clone, fetch it first (git fetch origin %s)",
+			rec.Serial, key, strings.Join(names, ", "), rec.Commit, rec.Commit)
+	}
+	if model.Stack != key.Stack || model.Environment != key.Environment {
+		return nil, fmt.Errorf("deployment %d of %s recorded a spec of %s/%s", rec.Serial, key, model.Stack, model.Environment)
+	}
+	src := deploy.Source{Commit: rec.Commit, Ref: rec.Ref, Author: rec.CommitAuthor, Message: rec.CommitMessage, Dirty: rec.Dirty}
+	key2 := f.planSecretKey()
+	d := &desiredModel{model: model, source: src, key: key2, vars: rec.Vars,
+		header: planner.Desired{Source: "ref", Ref: fmt.Sprintf("the spec recorded by deployment %d", rec.Serial), Commit: rec.Commit, Dirty: rec.Dirty}}
+	return &rollbackTarget{desired: d, record: rec, commit: rec.Commit}, nil
+}
+
+// sensitiveFields lists component.field paths holding secret hashes.
+func sensitiveFields(r *stacks.Resolved) []string {
+	var out []string
+	var walk func(p string, v any)
+	walk = func(p string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				walk(p+"."+k, e)
+			}
+		case []any:
+			for i, e := range x {
+				walk(fmt.Sprintf("%s[%d]", p, i), e)
+			}
+		default:
+			if stacks.IsSensitive(x) {
+				out = append(out, p)
+			}
+		}
+	}
+	for _, c := range r.Components {
+		for k, v := range c.Spec {
+			walk(c.Name+".spec."+k, v)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// rollbackToCommit loads the stack's YAML at ref and resolves it with the
+// variables recorded for that commit's deployment, overridden by given.
+func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref string, given stacks.VarValues, history []*statestore.Deployment, force bool) (*rollbackTarget, error) {
+	src, err := planSource(ctx, f, ref)
+	if err != nil {
+		var re *gitops.RefError
+		if errors.As(err, &re) {
+			return nil, re
+		}
+		return nil, err
+	}
+	defer src.close()
+	commit := src.commit
+	var rec *statestore.Deployment
+	var deployed []string
+	seen := map[string]bool{}
+	for _, d := range history {
+		if !isDeployment(d) {
+			continue
+		}
+		if d.Commit == commit && rec == nil {
+			rec = d
+		}
+		if !seen[d.Commit] && d.Commit != "" {
+			seen[d.Commit] = true
+			deployed = append(deployed, fmt.Sprintf("%s (serial %d)", short(d.Commit), d.Serial))
+		}
+	}
+	if rec == nil {
+		if len(deployed) > 6 {
+			deployed = append(deployed[:6], "...")
+		}
+		list := strings.Join(deployed, ", ")
+		if list == "" {
+			list = "none"
+		}
+		if !force {
+			return nil, fmt.Errorf("commit %s was never deployed to %s (deployed commits, newest first: %s); roll back to one of those, or pass --force to deploy %s anyway",
+				short(commit), key, list, short(commit))
+		}
+		fmt.Fprintf(f.IO.ErrOut, "Warning: commit %s was never deployed to %s; deploying it because of --force, with the variables given now.\n", short(commit), key)
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	sref, err := planFindStack(src, cfg.Stacks.Root, key.Stack)
+	if err != nil {
+		return nil, fmt.Errorf("stack %q did not exist at commit %s (no stack.yaml with metadata.name %s under %s/): %w", key.Stack, short(commit), key.Stack, cfg.Stacks.Root, err)
+	}
+	vars, err := rollbackVars(f, key, commit, rec, given, force)
+	if err != nil {
+		return nil, err
+	}
+	d, err := loadDesired(ctx, f, src, key.Stack, key.Environment, vars)
+	if err != nil {
+		var se *stacks.Errors
+		if errors.As(err, &se) {
+			hint := ""
+			if rec != nil {
+				hint = fmt.Sprintf("; the spec it deployed is recorded: panka rollback --stack %s --environment %s --to-version %d", key.Stack, key.Environment, rec.Serial)
+			}
+			return nil, fmt.Errorf("the YAML of %s at commit %s (%s) does not load with this panka%s:\n%w", key.Stack, short(commit), sref.Path, hint, err)
+		}
+		return nil, err
+	}
+	d.header.Source = "ref"
+	return &rollbackTarget{desired: d, record: rec, commit: commit}, nil
+}
+
+// rollbackVars merges the variables recorded by rec (the deployment of
+// commit) under the ones given now. Recorded secrets are hashes: they must
+// be given again, and a value whose hash differs is refused unless force.
+// Given values that differ from recorded ones are warned about.
+func rollbackVars(f *Factory, key statestore.Key, commit string, rec *statestore.Deployment, given stacks.VarValues, force bool) (stacks.VarValues, error) {
+	if rec == nil || len(rec.Vars) == 0 {
+		return given, nil
+	}
+	now := func(name string) (string, bool) {
+		for _, m := range []map[string]string{given.Flags, given.File, given.Env} {
+			if v, ok := m[name]; ok {
+				return v, true
+			}
+		}
+		return "", false
+	}
+	secretKey := f.planSecretKey()
+	out := stacks.VarValues{Flags: given.Flags, File: given.File, Env: map[string]string{}}
+	for k, v := range given.Env {
+		out.Env[k] = v
+	}
+	var needed, differ []string
+	for _, name := range sortedEnvs(rec.Vars) {
+		recorded := rec.Vars[name]
+		v, ok := now(name)
+		if stacks.IsSensitive(recorded) {
+			switch {
+			case !ok:
+				needed = append(needed, name)
+			case stacks.HashSensitive(secretKey, name, v).Hash != recorded:
+				differ = append(differ, name)
+			}
+			continue
+		}
+		if !ok {
+			out.Env[name] = recorded
+			continue
+		}
+		if v != recorded {
+			fmt.Fprintf(f.IO.ErrOut, "Warning: %s=%q differs from the value %q recorded for the deployment of %s (serial %d); using the value given now.\n",
+				name, v, recorded, short(commit), rec.Serial)
+		}
+	}
+	if len(needed) > 0 {
+		flags := make([]string, len(needed))
+		for i, n := range needed {
+			flags[i] = "--var " + n + "=... (or PANKA_VAR_" + n + ")"
+		}
+		return out, fmt.Errorf("the deployment of %s to %s (serial %d) used secret variables %s; history keeps only their hashes, so give them again: %s",
+			short(commit), key, rec.Serial, strings.Join(needed, ", "), strings.Join(flags, ", "))
+	}
+	if len(differ) > 0 {
+		if !force {
+			return out, fmt.Errorf("the values given for secret variables %s are not the ones the deployment of %s to %s (serial %d) used (their hashes differ; the passphrase must also be the same); give the values used then, or pass --force to deploy the new ones",
+				strings.Join(differ, ", "), short(commit), key, rec.Serial)
+		}
+		fmt.Fprintf(f.IO.ErrOut, "Warning: secret variables %s differ from the ones recorded for the deployment of %s; deploying the values given now because of --force.\n",
+			strings.Join(differ, ", "), short(commit))
+	}
+	return out, nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

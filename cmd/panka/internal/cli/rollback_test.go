@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/stacks"
+	"panka.dev/panka/statestore"
+)
+
+func TestRollbackVars(t *testing.T) {
+	const pass = "rollback test passphrase"
+	key := planner.DeriveSecretKey(pass)
+	secret := stacks.HashSensitive(key, "DB_PASSWORD", "hunter2").Hash
+	rec := &statestore.Deployment{Serial: 4, Vars: map[string]string{"IMAGE_TAG": "1.4.0", "DB_PASSWORD": secret}}
+	tests := []struct {
+		name     string
+		given    stacks.VarValues
+		force    bool
+		wantEnv  map[string]string
+		wantErr  string
+		wantWarn string
+	}{
+		{name: "secret missing", given: stacks.VarValues{}, wantErr: "used secret variables DB_PASSWORD; history keeps only their hashes"},
+		{name: "recorded values fill in", given: stacks.VarValues{Env: map[string]string{"DB_PASSWORD": "hunter2"}},
+			wantEnv: map[string]string{"DB_PASSWORD": "hunter2", "IMAGE_TAG": "1.4.0"}},
+		{name: "given value wins with a warning", given: stacks.VarValues{Flags: map[string]string{"IMAGE_TAG": "2.0.0", "DB_PASSWORD": "hunter2"}},
+			wantEnv: map[string]string{}, wantWarn: `IMAGE_TAG="2.0.0" differs from the value "1.4.0"`},
+		{name: "secret differs", given: stacks.VarValues{Flags: map[string]string{"DB_PASSWORD": "other"}},
+			wantErr: "secret variables DB_PASSWORD are not the ones"},
+		{name: "secret differs, forced", given: stacks.VarValues{File: map[string]string{"DB_PASSWORD": "other"}}, force: true,
+			wantEnv: map[string]string{"IMAGE_TAG": "1.4.0"}, wantWarn: "deploying the values given now because of --force"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, _, _, errOut := Test()
+			f := NewFactory(ios)
+			f.Environ = func() []string { return []string{"PULUMI_CONFIG_PASSPHRASE=" + pass} }
+			got, err := rollbackVars(f, statestore.Key{Stack: "shop", Environment: "dev"}, strings.Repeat("a", 40), rec, tc.given, tc.force)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "hunter2") {
+					t.Fatalf("the error shows a secret: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Env, tc.wantEnv) {
+				t.Errorf("env layer = %v, want %v", got.Env, tc.wantEnv)
+			}
+			if !strings.Contains(errOut.String(), tc.wantWarn) || (tc.wantWarn == "" && errOut.Len() > 0) {
+				t.Errorf("stderr = %q, want %q", errOut.String(), tc.wantWarn)
+			}
+			if strings.Contains(errOut.String(), "hunter2") || strings.Contains(errOut.String(), "other\"") {
+				t.Errorf("stderr shows a secret: %q", errOut.String())
+			}
+		})
+	}
+}
+
+func TestPreviousDeployment(t *testing.T) {
+	spec := func(s string) json.RawMessage { return json.RawMessage(`{"v":"` + s + `"}`) }
+	ok := statestore.ResultSucceeded
+	hist := []*statestore.Deployment{ // newest first
+		{Serial: 6, Operation: statestore.OpApply, Result: ok, Commit: "c4", Spec: spec("b")},
+		{Serial: 5, Operation: statestore.OpApply, Result: statestore.ResultFailed, Commit: "c3", Spec: spec("c")},
+		{Serial: 4, Operation: statestore.OpApply, Result: ok, Commit: "c2", Spec: spec("b")},
+		{Serial: 3, Operation: statestore.OpDestroy, Result: ok},
+		{Serial: 2, Operation: statestore.OpRollback, Result: ok, Commit: "c1", Spec: spec("a")},
+		{Serial: 1, Operation: statestore.OpApply, Result: ok, Commit: "c0", Spec: spec("z")},
+	}
+	tests := []struct {
+		name    string
+		current *statestore.Deployment
+		want    int64
+	}{
+		{"skips failures, destroys and the same spec", hist[0], 2},
+		{"from an older current", hist[4], 1},
+		{"nothing before the first", hist[5], 0},
+		{"nothing deployed: the newest successful", nil, 6},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := previousDeployment(hist, tc.current)
+			var serial int64
+			if got != nil {
+				serial = got.Serial
+			}
+			if serial != tc.want {
+				t.Errorf("previous = %d, want %d", serial, tc.want)
+			}
+		})
+	}
+}
+
+func TestPromoteSource(t *testing.T) {
+	from := statestore.Key{Stack: "shop", Environment: "staging"}
+	good := &statestore.Deployment{Serial: 3, Operation: statestore.OpApply, Result: statestore.ResultSucceeded, Commit: strings.Repeat("c", 40)}
+	failed := &statestore.Deployment{Serial: 4, Operation: statestore.OpApply, Result: statestore.ResultFailed, Commit: strings.Repeat("d", 40), Error: "provider error\nmore"}
+	dirty := *good
+	dirty.Dirty = true
+	tests := []struct {
+		name    string
+		st      *statestore.State
+		want    int64
+		wantErr string
+	}{
+		{"last succeeded", &statestore.State{Status: statestore.StatusDeployed, LastDeployment: good}, 3, ""},
+		{"last failed", &statestore.State{Status: statestore.StatusFailed, LastDeployment: failed, LastSuccessful: good}, 0,
+			"the last deployment to shop/staging (serial 4, apply of commit dddddddddddd) failed: provider error; fix staging first"},
+		{"destroyed", &statestore.State{Status: statestore.StatusDestroyed, LastDeployment: &statestore.Deployment{Serial: 5, Operation: statestore.OpDestroy, Result: statestore.ResultSucceeded}}, 0,
+			"shop/staging has nothing deployed"},
+		{"dirty", &statestore.State{Status: statestore.StatusDeployed, LastDeployment: &dirty}, 0, "runs uncommitted changes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := promoteSource(tc.st, from)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Serial != tc.want {
+				t.Errorf("serial = %d, want %d", got.Serial, tc.want)
+			}
+		})
+	}
+}
+
+func TestSensitiveFields(t *testing.T) {
+	r := &stacks.Resolved{Components: []stacks.Component{
+		{Name: "api", Spec: map[string]any{"env": map[string]any{"A": "plain", "KEY": "sensitive:hmac-sha256:00"}, "args": []any{"x", "sensitive:sha256:11"}}},
+		{Name: "db", Spec: map[string]any{"engine": "postgres"}},
+	}}
+	got := sensitiveFields(r)
+	want := []string{"api.spec.args[1]", "api.spec.env.KEY"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("sensitiveFields = %v, want %v", got, want)
+	}
+}

@@ -1,0 +1,415 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/gitops"
+	"panka.dev/panka/gitops/changes"
+	"panka.dev/panka/locker"
+	"panka.dev/panka/stacks"
+	"panka.dev/panka/statestore"
+)
+
+func init() { register(newCmdStatus) }
+
+// StatusOptions are the inputs of status.
+type StatusOptions struct {
+	F *Factory
+	// OpenLocker builds the lock backend of a configuration (Factory.Locker).
+	OpenLocker  func(ctx context.Context, cfg *config.Resolved) (locker.Locker, error)
+	Stack       string
+	Environment string
+}
+
+func newCmdStatus(f *Factory) *cobra.Command {
+	opts := &StatusOptions{F: f, OpenLocker: f.Locker}
+	cmd := &cobra.Command{
+		Use:   "status --stack STACK [--environment ENV]",
+		Short: "Show what is deployed where, how far HEAD is ahead, locks and drift checks",
+		Long: `Status shows, for each environment of a stack (or the one given): the deployed
+commit (short SHA, subject, author, age), the result of the last deployment,
+how many commits HEAD is ahead of the deployed commit and whether anything in
+this stack's resolved model changed since (as panka changed --since-deployed),
+who holds the lock if anyone, and when drift was last checked.`,
+		Example: `  panka status --stack shop
+  panka status --stack shop --environment production -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Stack == "" {
+				return Usagef("--stack is required")
+			}
+			return statusRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
+	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "only this environment")
+	return cmd
+}
+
+// StackStatus is the -o json shape of status.
+type StackStatus struct {
+	Stack string `json:"stack"`
+	// Head is the commit HEAD points at ("" outside git).
+	Head         string       `json:"head,omitempty"`
+	Environments []*EnvStatus `json:"environments"`
+}
+
+// EnvStatus is one environment in status.
+type EnvStatus struct {
+	Environment string `json:"environment"`
+	// Status is the state's status, or "not deployed" when there is none.
+	Status string `json:"status"`
+	Serial int64  `json:"serial"`
+	// Deployed is the deployment that is live (nil when nothing is).
+	Deployed *StatusDeployment `json:"deployed,omitempty"`
+	// Last is the newest operation (differs from Deployed after a failure).
+	Last *StatusDeployment `json:"lastDeployment,omitempty"`
+	// CommitsAhead is how many commits HEAD has that the deployed commit
+	// does not (git rev-list --count deployed..HEAD); nil when unknown.
+	CommitsAhead *int `json:"commitsAhead,omitempty"`
+	// Changed says whether the stack's resolved model for this environment
+	// differs between the deployed commit and HEAD; nil when unknown.
+	Changed           *bool    `json:"changed,omitempty"`
+	ChangedComponents []string `json:"changedComponents,omitempty"`
+	// Note explains an unknown CommitsAhead/Changed (commit not in the clone).
+	Note           string                 `json:"note,omitempty"`
+	Lock           *locker.Info           `json:"lock,omitempty"`
+	LockExpired    bool                   `json:"lockExpired,omitempty"`
+	LastDriftCheck *statestore.DriftCheck `json:"lastDriftCheck,omitempty"`
+}
+
+// StatusDeployment summarises a deployment record joined with git.
+type StatusDeployment struct {
+	Serial          int64     `json:"serial"`
+	Operation       string    `json:"operation"`
+	Result          string    `json:"result"`
+	Commit          string    `json:"commit"`
+	Subject         string    `json:"subject,omitempty"`
+	Author          string    `json:"author,omitempty"`
+	Dirty           bool      `json:"dirty,omitempty"`
+	User            string    `json:"user,omitempty"`
+	EndedAt         time.Time `json:"endedAt"`
+	FromCommit      string    `json:"fromCommit,omitempty"`
+	FromEnvironment string    `json:"fromEnvironment,omitempty"`
+	Error           string    `json:"error,omitempty"`
+}
+
+func statusDeployment(repo *gitops.Repo, d *statestore.Deployment) *StatusDeployment {
+	if d == nil {
+		return nil
+	}
+	s := &StatusDeployment{Serial: d.Serial, Operation: d.Operation, Result: d.Result, Commit: d.Commit,
+		Author: d.CommitAuthor, Dirty: d.Dirty, User: d.User, EndedAt: d.EndedAt,
+		FromCommit: d.FromCommit, FromEnvironment: d.FromEnvironment, Error: firstLine(d.Error)}
+	s.Subject = firstLine(strings.TrimSpace(d.CommitMessage))
+	if repo != nil && d.Commit != "" {
+		if h, err := repo.ResolveRef(d.Commit); err == nil {
+			if c, err := repo.Commit(h); err == nil {
+				s.Subject, s.Author = c.Subject(), c.Author
+			}
+		}
+	}
+	return s
+}
+
+// fixedDeployed answers DeployedCommit from a map of environment -> commit.
+type fixedDeployed map[string]string
+
+func (m fixedDeployed) DeployedCommit(_ context.Context, _ *stacks.Header, env string) (string, bool, error) {
+	c, ok := m[env]
+	return c, ok && c != "", nil
+}
+
+func statusRun(ctx context.Context, opts *StatusOptions) error {
+	f := opts.F
+	store, cfg, err := f.stackStore(ctx, opts.Stack)
+	if err != nil {
+		return err
+	}
+	root, err := f.RepoRoot()
+	if err != nil {
+		return err
+	}
+	out := &StackStatus{Stack: opts.Stack, Environments: []*EnvStatus{}}
+	repo, err := gitops.Open(root, f.GitOptions())
+	switch {
+	case errors.Is(err, gitops.ErrNotRepository):
+		repo = nil
+	case err != nil:
+		return err
+	default:
+		defer repo.Close()
+	}
+	var head gitops.Hash
+	if repo != nil {
+		if head, err = repo.Head(); err == nil {
+			out.Head = head.String()
+		}
+	}
+
+	envs, err := statusEnvironments(ctx, f, cfg, store, opts)
+	if err != nil {
+		return err
+	}
+	var lk locker.Locker
+	if opts.OpenLocker != nil {
+		if lk, err = opts.OpenLocker(ctx, cfg); err != nil {
+			f.Log.Warn().Err(err).Msg("open the lock backend: lock holders are not shown")
+		}
+	}
+	check := fixedDeployed{}
+	var checkEnvs []string
+	for _, env := range envs {
+		es := &EnvStatus{Environment: env, Status: "not deployed"}
+		out.Environments = append(out.Environments, es)
+		key := statestore.Key{Stack: opts.Stack, Environment: env}
+		st, _, err := store.Get(ctx, key)
+		switch {
+		case errors.Is(err, statestore.ErrNotFound):
+			st = nil
+		case err != nil:
+			return fmt.Errorf("read state of %s: %w", key, err)
+		}
+		if lk != nil {
+			info, err := lk.Get(ctx, locker.Key(opts.Stack, env))
+			switch {
+			case err == nil:
+				es.Lock = &info
+				es.LockExpired = info.Expired(f.Now())
+			case !errors.Is(err, locker.ErrNotFound):
+				f.Log.Warn().Err(err).Str("key", key.String()).Msg("read the lock")
+			}
+		}
+		if st == nil {
+			if out.Head != "" {
+				checkEnvs = append(checkEnvs, env)
+			}
+			continue
+		}
+		es.Status, es.Serial, es.LastDriftCheck = st.Status, st.Serial, st.LastDriftCheck
+		dep := deployedRecord(st)
+		es.Deployed = statusDeployment(repo, dep)
+		if st.LastDeployment != nil && (dep == nil || st.LastDeployment.Serial != dep.Serial) {
+			es.Last = statusDeployment(repo, st.LastDeployment)
+		}
+		if out.Head == "" {
+			continue
+		}
+		if dep == nil || dep.Commit == "" {
+			checkEnvs = append(checkEnvs, env)
+			continue
+		}
+		h, err := repo.ResolveRef(dep.Commit)
+		if err != nil {
+			es.Note = fmt.Sprintf("deployed commit %s is not in this clone (git fetch origin, or git fetch --unshallow)", short(dep.Commit))
+			continue
+		}
+		n, err := repo.CountCommits(ctx, h, head, gitops.LogOptions{})
+		if err != nil {
+			return fmt.Errorf("count commits from %s to HEAD: %w", short(dep.Commit), err)
+		}
+		es.CommitsAhead = &n
+		check[env] = dep.Commit
+		checkEnvs = append(checkEnvs, env)
+	}
+	if len(checkEnvs) > 0 {
+		res, err := changes.SinceDeployed(ctx, repo, check, changes.Options{StacksRoot: cfg.Stacks.Root,
+			Stacks: []string{opts.Stack}, Environments: checkEnvs})
+		if err != nil {
+			return fmt.Errorf("compare %s with its deployed commits: %w", opts.Stack, err)
+		}
+		for _, p := range res.Problems {
+			f.Log.Warn().Err(p).Msg("change detection")
+		}
+		changed := map[string]*changes.Stack{}
+		for _, s := range res.Stacks {
+			if s.Stack != opts.Stack {
+				continue
+			}
+			for _, env := range s.Environments {
+				changed[env] = s
+			}
+		}
+		for _, es := range out.Environments {
+			if !planContains(checkEnvs, es.Environment) {
+				continue
+			}
+			s := changed[es.Environment]
+			b := s != nil
+			es.Changed = &b
+			if b {
+				es.ChangedComponents = s.Components
+			}
+		}
+	}
+	if f.JSON() {
+		return f.PrintJSON(out)
+	}
+	writeStatus(f.IO.Out, out, f.Now())
+	return nil
+}
+
+// statusEnvironments lists the environments to show: the one asked for, or
+// every environment of the stack in the work tree and in the store.
+func statusEnvironments(ctx context.Context, f *Factory, cfg *config.Resolved, store statestore.Store, opts *StatusOptions) ([]string, error) {
+	if opts.Environment != "" {
+		return []string{opts.Environment}, nil
+	}
+	set := map[string]bool{}
+	if src, err := planSource(ctx, f, ""); err == nil {
+		if ref, err := planFindStack(src, cfg.Stacks.Root, opts.Stack); err == nil {
+			if h, err := stacks.ReadHeader(src.fsys, ref.Path); err == nil {
+				for _, e := range h.Environments {
+					set[e] = true
+				}
+			}
+		}
+		src.close()
+	}
+	keys, err := store.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list deployed stacks: %w", err)
+	}
+	for _, k := range keys {
+		if k.Stack == opts.Stack {
+			set[k.Environment] = true
+		}
+	}
+	if len(set) == 0 {
+		return nil, fmt.Errorf("stack %q has no environments in the work tree and nothing deployed in %s", opts.Stack, f.describeBackend(cfg))
+	}
+	envs := make([]string, 0, len(set))
+	for e := range set {
+		envs = append(envs, e)
+	}
+	sort.Strings(envs)
+	return envs, nil
+}
+
+// age says how long ago t was, coarsely.
+func age(now, t time.Time) string {
+	if t.IsZero() {
+		return "at an unknown time"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%d seconds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return plural(int(d.Minutes()), "minute") + " ago"
+	case d < 48*time.Hour:
+		return plural(int(d.Hours()), "hour") + " ago"
+	default:
+		return plural(int(d.Hours()/24), "day") + " ago"
+	}
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
+	for i, e := range s.Environments {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s/%s: %s", s.Stack, e.Environment, e.Status)
+		if e.Serial > 0 {
+			fmt.Fprintf(w, " (serial %d)", e.Serial)
+		}
+		fmt.Fprintln(w)
+		if d := e.Deployed; d != nil {
+			fmt.Fprintf(w, "  deployed:  %s", short(d.Commit))
+			if d.Dirty {
+				fmt.Fprint(w, " (dirty)")
+			}
+			if d.Subject != "" {
+				fmt.Fprintf(w, " %q", d.Subject)
+			}
+			if d.Author != "" {
+				fmt.Fprintf(w, " by %s", d.Author)
+			}
+			fmt.Fprintf(w, ", %s", age(now, d.EndedAt))
+			fmt.Fprintf(w, " (%s", d.Operation)
+			if d.Operation == statestore.OpRollback && d.FromCommit != "" {
+				fmt.Fprintf(w, " from %s", short(d.FromCommit))
+			}
+			if d.FromEnvironment != "" {
+				fmt.Fprintf(w, " from %s", d.FromEnvironment)
+			}
+			if d.User != "" {
+				fmt.Fprintf(w, " by %s", d.User)
+			}
+			fmt.Fprintln(w, ")")
+		} else {
+			fmt.Fprintln(w, "  deployed:  nothing")
+		}
+		if l := e.Last; l != nil {
+			fmt.Fprintf(w, "  last run:  %s of %s %s, %s", l.Operation, short(l.Commit), l.Result, age(now, l.EndedAt))
+			if l.Error != "" {
+				fmt.Fprintf(w, ": %s", l.Error)
+			}
+			fmt.Fprintln(w)
+		} else if e.Deployed != nil {
+			fmt.Fprintf(w, "  last run:  %s\n", e.Deployed.Result)
+		}
+		switch {
+		case e.Note != "":
+			fmt.Fprintf(w, "  HEAD:      unknown: %s\n", e.Note)
+		case e.CommitsAhead != nil:
+			fmt.Fprintf(w, "  HEAD:      %s ahead", plural(*e.CommitsAhead, "commit"))
+			if e.Changed != nil {
+				if *e.Changed {
+					fmt.Fprint(w, "; stack changed since")
+					if len(e.ChangedComponents) > 0 {
+						fmt.Fprintf(w, " (%s)", strings.Join(e.ChangedComponents, ", "))
+					}
+				} else {
+					fmt.Fprint(w, "; no change to this stack since")
+				}
+			}
+			fmt.Fprintln(w)
+		case e.Deployed == nil && e.Changed != nil && *e.Changed:
+			fmt.Fprintln(w, "  HEAD:      not deployed yet (panka apply deploys it)")
+		}
+		if l := e.Lock; l != nil {
+			fmt.Fprintf(w, "  lock:      held by %s", l.LockedBy)
+			if l.Metadata.Hostname != "" {
+				fmt.Fprintf(w, " on %s (pid %d)", l.Metadata.Hostname, l.Metadata.PID)
+			}
+			if l.Metadata.Operation != "" {
+				fmt.Fprintf(w, ", %s", l.Metadata.Operation)
+			}
+			fmt.Fprintf(w, " since %s", age(now, l.LockedAt))
+			if e.LockExpired {
+				fmt.Fprint(w, " (expired: the next operation takes it over)")
+			}
+			fmt.Fprintln(w)
+		} else {
+			fmt.Fprintln(w, "  lock:      free")
+		}
+		if dc := e.LastDriftCheck; dc != nil {
+			if len(dc.Drifted) > 0 {
+				fmt.Fprintf(w, "  drift:     %s drifted when checked %s\n", strings.Join(dc.Drifted, ", "), age(now, dc.At))
+			} else {
+				fmt.Fprintf(w, "  drift:     none when checked %s\n", age(now, dc.At))
+			}
+		} else if e.Deployed != nil {
+			fmt.Fprintln(w, "  drift:     never checked (panka drift detect)")
+		}
+	}
+}
