@@ -144,6 +144,18 @@ func orNone(s string) string {
 	return s
 }
 
+// underStateLease runs fn holding the stack/environment's lock lease, so a
+// state edit never interleaves with a deployment (a held lock exits 3).
+// Compare-and-swap still guards the write itself.
+func (f *Factory) underStateLease(ctx context.Context, cfg *config.Resolved, key statestore.Key, op string, wait time.Duration, fn func(context.Context) error) error {
+	lease, err := f.AcquireLease(ctx, cfg, key.Stack, key.Environment, op, "", wait)
+	if err != nil {
+		return err
+	}
+	defer f.ReleaseLease(lease)
+	return fn(lease.Context())
+}
+
 // ---- state list ----
 
 // StateListOptions are the inputs of `panka state list`.
@@ -464,8 +476,9 @@ func statePullRun(ctx context.Context, opts *StatePullOptions) error {
 type StatePushOptions struct {
 	F *Factory
 	stateKeyFlags
-	File  string
-	Force bool
+	File        string
+	Force       bool
+	LockTimeout time.Duration
 }
 
 // StatePushResult is what `panka state push -o json` prints.
@@ -495,6 +508,7 @@ the push fails. Earlier versions stay in a versioned bucket.`,
 	}
 	opts.stateKeyFlags.register(cmd)
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "push a file for another stack/environment, or older than the stored state")
+	cmd.Flags().DurationVar(&opts.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock (0: fail at once)")
 	return cmd
 }
 
@@ -544,7 +558,12 @@ func statePushRun(ctx context.Context, opts *StatePushOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := statestore.Import(ctx, s, key, data, statestore.ImportOptions{Source: name, Force: opts.Force, Now: f.Now})
+	var st *statestore.State
+	err = f.underStateLease(ctx, cfg, key, "state-push", opts.LockTimeout, func(ctx context.Context) error {
+		var err error
+		st, err = statestore.Import(ctx, s, key, data, statestore.ImportOptions{Source: name, Force: opts.Force, Now: f.Now})
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -562,7 +581,8 @@ func statePushRun(ctx context.Context, opts *StatePushOptions) error {
 type StateRmOptions struct {
 	F *Factory
 	stateKeyFlags
-	Resources []string
+	Resources   []string
+	LockTimeout time.Duration
 }
 
 // StateRmResult is what `panka state rm -o json` prints.
@@ -593,6 +613,7 @@ the next serial.`,
 	}
 	opts.stateKeyFlags.register(cmd)
 	cmd.Flags().StringArrayVarP(&opts.Resources, "resource", "r", nil, "component to remove (repeatable)")
+	cmd.Flags().DurationVar(&opts.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock (0: fail at once)")
 	return cmd
 }
 
@@ -606,8 +627,13 @@ func stateRmRun(ctx context.Context, opts *StateRmOptions) error {
 	if err != nil {
 		return err
 	}
-	st, _, err := statestore.Update(ctx, s, key, f.Now, func(st *statestore.State) error {
-		return removeComponents(st, opts.Resources)
+	var st *statestore.State
+	err = f.underStateLease(ctx, cfg, key, "state-rm", opts.LockTimeout, func(ctx context.Context) error {
+		var err error
+		st, _, err = statestore.Update(ctx, s, key, f.Now, func(st *statestore.State) error {
+			return removeComponents(st, opts.Resources)
+		})
+		return err
 	})
 	if errors.Is(err, statestore.ErrNotFound) {
 		return fmt.Errorf("%s has no state in %s; see `panka state list`", key, f.describeBackend(cfg))
