@@ -21,8 +21,9 @@ import (
 
 // Locker keeps leases as files under Dir/locks.
 type Locker struct {
-	dir string
-	now func() time.Time
+	dir       string
+	now       func() time.Time
+	gitignore bool
 }
 
 var _ locker.Locker = (*Locker)(nil)
@@ -34,6 +35,9 @@ type Options struct {
 	Dir string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// GitIgnore writes Dir/.gitignore ("*") when it is missing, so lock
+	// files inside a repository are never committed.
+	GitIgnore bool
 }
 
 // New returns a Locker on opts.Dir. The directory is created on first use.
@@ -44,7 +48,7 @@ func New(opts Options) (*Locker, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Locker{dir: filepath.Join(opts.Dir, "locks"), now: opts.Now}, nil
+	return &Locker{dir: filepath.Join(opts.Dir, "locks"), now: opts.Now, gitignore: opts.GitIgnore}, nil
 }
 
 // Dir is the directory holding the lock files.
@@ -59,8 +63,8 @@ func (l *Locker) paths(key string) (info, lock string) {
 // file is never removed: removing it would let two processes lock two
 // different inodes of the same name.
 func (l *Locker) withFileLock(ctx context.Context, key string, fn func(infoPath string) error) error {
-	if err := os.MkdirAll(l.dir, 0o755); err != nil {
-		return fmt.Errorf("create lock directory: %w", err)
+	if err := l.mkdir(); err != nil {
+		return err
 	}
 	infoPath, lockPath := l.paths(key)
 	fl := flock.New(lockPath)
@@ -76,6 +80,24 @@ func (l *Locker) withFileLock(ctx context.Context, key string, fn func(infoPath 
 	}
 	defer fl.Unlock()
 	return fn(infoPath)
+}
+
+func (l *Locker) mkdir() error {
+	if _, err := os.Stat(l.dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(l.dir, 0o755); err != nil {
+		return fmt.Errorf("create lock directory: %w", err)
+	}
+	if l.gitignore {
+		gi := filepath.Join(filepath.Dir(l.dir), ".gitignore")
+		if _, err := os.Stat(gi); errors.Is(err, fs.ErrNotExist) {
+			if err := os.WriteFile(gi, []byte("*\n"), 0o644); err != nil {
+				return fmt.Errorf("write %s: %w", gi, err)
+			}
+		}
+	}
+	return nil
 }
 
 func read(path string) (locker.Info, error) {

@@ -23,7 +23,7 @@ func (f *Factory) Locker(ctx context.Context, cfg *config.Resolved) (locker.Lock
 		if err != nil {
 			return nil, err
 		}
-		return local.New(local.Options{Dir: dir, Now: f.Now})
+		return local.New(local.Options{Dir: dir, Now: f.Now, GitIgnore: true})
 	case "s3":
 		if cfg.Backend.Bucket == "" {
 			return nil, fmt.Errorf("locks.type is s3 but backend.bucket is empty: the lock objects live next to the state; set backend.bucket (PANKA_BACKEND_BUCKET or --backend-bucket)")

@@ -29,7 +29,15 @@ type LocksOptions struct {
 }
 
 func newLocksOptions(f *Factory) *LocksOptions {
-	return &LocksOptions{F: f, Config: func(string) (*config.Resolved, error) { return f.Config() }, OpenLocker: f.Locker}
+	// A stack's own spec.backend settings (its bucket, prefix or lock
+	// table) apply to its locks; listing uses the repository-wide ones.
+	cfg := func(stack string) (*config.Resolved, error) {
+		if stack == "" {
+			return f.Config()
+		}
+		return f.stackConfig(stack)
+	}
+	return &LocksOptions{F: f, Config: cfg, OpenLocker: f.Locker}
 }
 
 func newCmdLocks(f *Factory) *cobra.Command {
