@@ -190,7 +190,7 @@ func TestStateCommandsS3(t *testing.T) {
 	errOut = e.fail(nil, "state", "show", "-s", "orders", "-e", "dev")
 	stContains(t, "wrong secret", errOut, "access denied (SignatureDoesNotMatch)", "s3://"+e.bucket+"/stacks/orders/dev/state.json", "credentials")
 	errOut = e.fail(nil, "state", "push", "--force", file)
-	stContains(t, "push with a wrong secret", errOut, "access denied")
+	stContains(t, "push with a wrong secret", errOut, "SignatureDoesNotMatch", e.bucket)
 }
 
 // TestStateS3SDKEndpointEnv checks that AWS_ENDPOINT_URL_S3 works instead of
