@@ -4,6 +4,10 @@
 // keeps it alive with heartbeats and cancels the holder's context when it is
 // lost (Acquire, Lease), and the pure helpers that describe a holder (CIURL).
 //
+// Expiry is judged by the clock of whoever tries to take a lease, so the
+// clocks of panka's hosts must agree to well within locks.ttl (NTP is
+// plenty: the defaults are a one-hour TTL renewed every 30 s).
+//
 // It never prints, reads flags or the process environment: callers pass
 // clocks, identities and environment maps in. Expiry is enforced by every
 // backend's own conditional writes, never by a server-side TTL feature.

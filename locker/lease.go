@@ -237,7 +237,10 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 		if err := clock.Sleep(ctx, interval); err != nil {
 			return
 		}
-		err := ls.locker.Heartbeat(ctx, key, id, ls.opts.TTL)
+		// A hung call must not outlive the lease: bound it by one interval.
+		cctx, cancel := context.WithTimeout(ctx, max(ls.opts.Heartbeat, time.Second))
+		err := ls.locker.Heartbeat(cctx, key, id, ls.opts.TTL)
+		cancel()
 		now := clock.Now()
 		if ctx.Err() != nil {
 			return

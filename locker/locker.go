@@ -81,7 +81,12 @@ func (e *HeldError) Error() string {
 		}
 		s += ", commit " + c
 	}
-	s += fmt.Sprintf(", since %s, expires %s", h.LockedAt.UTC().Format(time.RFC3339), h.ExpiresAt.UTC().Format(time.RFC3339))
+	if !h.LockedAt.IsZero() {
+		s += ", since " + h.LockedAt.UTC().Format(time.RFC3339)
+	}
+	if !h.ExpiresAt.IsZero() {
+		s += ", expires " + h.ExpiresAt.UTC().Format(time.RFC3339)
+	}
 	return s
 }
 
