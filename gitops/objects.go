@@ -209,6 +209,76 @@ func (c *catFileReader) read(h Hash) (string, []byte, error) {
 
 var errCatFileDown = errors.New("git cat-file is not available")
 
+// readMany pipelines blob requests: a goroutine writes them all while the
+// answers are read in order, so the pipe never fills up on both sides.
+func (c *catFileReader) readMany(hashes []Hash, want string, fn func(Hash, []byte) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failed {
+		return errCatFileDown
+	}
+	if c.cmd == nil {
+		if err := c.start(); err != nil {
+			c.failed = true
+			return errCatFileDown
+		}
+	}
+	werr := make(chan error, 1)
+	go func() {
+		bw := bufio.NewWriterSize(c.in, 64<<10)
+		for _, h := range hashes {
+			bw.WriteString(h.String())
+			if err := bw.WriteByte('\n'); err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- bw.Flush()
+	}()
+	var ferr error
+	for _, h := range hashes {
+		hdr, err := c.out.ReadSlice('\n')
+		if err != nil {
+			c.failed = true
+			return errCatFileDown
+		}
+		hdr = hdr[:len(hdr)-1]
+		if bytes.HasSuffix(hdr, []byte(" missing")) {
+			if ferr == nil {
+				ferr = fmt.Errorf("read %s %s: %w", want, h, ErrObjectMissing)
+			}
+			continue
+		}
+		f := bytes.Fields(hdr)
+		if len(f) != 3 {
+			c.failed = true
+			return errCatFileDown
+		}
+		typ := string(f[1]) // hdr points into the reader's buffer
+		size, err := strconv.Atoi(string(f[2]))
+		if err != nil {
+			c.failed = true
+			return errCatFileDown
+		}
+		body := make([]byte, size+1)
+		if _, err := io.ReadFull(c.out, body); err != nil {
+			c.failed = true
+			return errCatFileDown
+		}
+		if ferr == nil && typ != want {
+			ferr = fmt.Errorf("read %s %s: object is a %s", want, h, typ)
+		}
+		if ferr == nil {
+			ferr = fn(h, body[:size])
+		}
+	}
+	if err := <-werr; err != nil {
+		c.failed = true
+		return errCatFileDown
+	}
+	return ferr
+}
+
 func (c *catFileReader) readTree(h Hash) ([]TreeEntry, error) {
 	typ, body, err := c.read(h)
 	if errors.Is(err, errCatFileDown) {
@@ -262,6 +332,28 @@ func parseTree(h Hash, b []byte) ([]TreeEntry, error) {
 	return out, nil
 }
 
+// Blobs reads many blobs at once, calling fn for each in order. With the
+// git binary the requests are pipelined through git cat-file --batch; fn
+// must not read objects from r itself.
+func (r *Repo) Blobs(hashes []Hash, fn func(Hash, []byte) error) error {
+	if c, ok := r.objects.(*catFileReader); ok && len(hashes) > 1 {
+		err := c.readMany(hashes, "blob", fn)
+		if !errors.Is(err, errCatFileDown) {
+			return err
+		}
+	}
+	for _, h := range hashes {
+		b, err := r.Blob(h)
+		if err != nil {
+			return err
+		}
+		if err := fn(h, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Tree returns the entries of tree h (cached; trees are immutable).
 func (r *Repo) Tree(h Hash) ([]TreeEntry, error) {
 	t, err := r.tree(h)
@@ -290,7 +382,127 @@ func (r *Repo) tree(h Hash) (*tree, error) {
 }
 
 // Blob returns the content of blob h.
-func (r *Repo) Blob(h Hash) ([]byte, error) { return r.objects.readBlob(h) }
+func (r *Repo) Blob(h Hash) ([]byte, error) {
+	r.blobMu.Lock()
+	b, ok := r.blobs[h]
+	r.blobMu.Unlock()
+	if ok {
+		return b, nil
+	}
+	return r.objects.readBlob(h)
+}
+
+// PrefetchBlobs reads blobs in one pipelined batch into the cache that
+// Blob and TreeFS read from (git binary only; an optimisation).
+func (r *Repo) PrefetchBlobs(hashes []Hash) error {
+	c, ok := r.objects.(*catFileReader)
+	if !ok {
+		return nil
+	}
+	return r.fillBlobs(c, hashes)
+}
+
+// maxBlobCache bounds the memory Prefetch may hold.
+const maxBlobCache = 96 << 20
+
+// Prefetch reads the trees and blobs below the given trees that want
+// selects (want gets the slash-separated path relative to its root and the
+// entry; a tree that is not wanted is not descended into), in one pipelined
+// batch per tree level plus one for the blobs, so that later reads through
+// TreeFS are served from memory. It is an optimisation only: without the
+// git binary it does nothing, and reads stay correct whatever it fetched.
+func (r *Repo) Prefetch(ctx context.Context, roots []Hash, want func(rel string, e TreeEntry) bool) error {
+	c, ok := r.objects.(*catFileReader)
+	if !ok {
+		return nil
+	}
+	type node struct {
+		rel  string
+		hash Hash
+	}
+	var level []node
+	for _, h := range roots {
+		if !h.IsZero() {
+			level = append(level, node{"", h})
+		}
+	}
+	var blobs []Hash
+	seen := map[Hash]bool{}
+	for len(level) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hs := make([]Hash, len(level))
+		for i, n := range level {
+			hs[i] = n.hash
+		}
+		if err := r.prefetchTrees(hs); err != nil {
+			return err
+		}
+		var next []node
+		for _, n := range level {
+			t, err := r.tree(n.hash)
+			if err != nil {
+				return err
+			}
+			for _, e := range t.entries {
+				rel := n.rel + e.Name
+				if want != nil && !want(rel, e) {
+					continue
+				}
+				switch {
+				case e.IsDir():
+					next = append(next, node{rel + "/", e.Hash})
+				case e.Mode != filemode.Submodule && !seen[e.Hash]:
+					seen[e.Hash] = true
+					blobs = append(blobs, e.Hash)
+				}
+			}
+		}
+		level = next
+	}
+	return r.fillBlobs(c, blobs)
+}
+
+func (r *Repo) fillBlobs(c *catFileReader, blobs []Hash) error {
+	r.blobMu.Lock()
+	var missing []Hash
+	for _, h := range blobs {
+		if _, ok := r.blobs[h]; !ok {
+			missing = append(missing, h)
+		}
+	}
+	full := r.blobBytes >= maxBlobCache
+	r.blobMu.Unlock()
+	if full || len(missing) == 0 {
+		return nil
+	}
+	got := map[Hash][]byte{}
+	size := 0
+	err := c.readMany(missing, "blob", func(h Hash, b []byte) error {
+		if size < maxBlobCache {
+			got[h] = b
+			size += len(b)
+		}
+		return nil
+	})
+	if errors.Is(err, errCatFileDown) || errors.Is(err, ErrObjectMissing) {
+		return nil // reads on demand will report it
+	}
+	if err != nil {
+		return err
+	}
+	r.blobMu.Lock()
+	for h, b := range got {
+		if r.blobBytes >= maxBlobCache {
+			break
+		}
+		r.blobs[h] = b
+		r.blobBytes += len(b)
+	}
+	r.blobMu.Unlock()
+	return nil
+}
 
 // PathEntry returns the tree entry at a slash-separated path inside tree
 // root ("" or "." is the root itself, returned as a Dir entry).
@@ -333,74 +545,99 @@ func indexSlash(s string) int {
 	return -1
 }
 
-// ListFiles returns every non-tree entry under the tree at dir (recursively)
-// in commit's tree whose base name equals name, with paths relative to the
-// repository root. It reads trees only, never blobs; with the git binary it
-// uses one `git ls-tree -r`.
-func (r *Repo) ListFiles(ctx context.Context, treeHash Hash, dir, name string) (map[string]Hash, error) {
+// FindDirs returns the folders under dir (itself included) in tree root
+// that hold a file called name, with that file's blob id, keyed by the
+// file's repo-relative path. It reads trees only, never blobs, and does not
+// descend into a folder that holds name (stacks do not nest) nor into
+// folders for which skip returns true. With the git binary each level of
+// the walk is one pipelined batch of cat-file requests.
+func (r *Repo) FindDirs(ctx context.Context, root Hash, dir, name string, skip func(folder string) bool) (map[string]Hash, error) {
 	out := map[string]Hash{}
-	e, err := r.PathEntry(treeHash, dir)
+	e, err := r.PathEntry(root, dir)
 	if errors.Is(err, errNotExist) || (err == nil && !e.IsDir()) {
 		return out, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	type node struct {
+		path string
+		hash Hash
+	}
 	prefix := ""
 	if dir != "" && dir != "." {
 		prefix = dir + "/"
 	}
-	if r.git != "" {
-		b, err := r.gitCmd(ctx, "ls-tree", "-r", "-z", "--full-tree", e.Hash.String())
-		if err == nil {
-			for len(b) > 0 {
-				nul := bytes.IndexByte(b, 0)
-				if nul < 0 {
-					break
-				}
-				rec := b[:nul]
-				b = b[nul+1:]
-				// <mode> SP <type> SP <hash> TAB <path>
-				tab := bytes.IndexByte(rec, '\t')
-				if tab < 0 || tab < 41 {
-					continue
-				}
-				p := string(rec[tab+1:])
-				base := p
-				if i := bytes.LastIndexByte(rec[tab+1:], '/'); i >= 0 {
-					base = p[i+1:]
-				}
-				if base != name || !bytes.Contains(rec[:tab], []byte(" blob ")) {
-					continue
-				}
-				h := plumbing.NewHash(string(rec[tab-40 : tab]))
-				out[prefix+p] = h
+	level := []node{{prefix, e.Hash}}
+	for len(level) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hashes := make([]Hash, 0, len(level))
+		for _, n := range level {
+			hashes = append(hashes, n.hash)
+		}
+		if err := r.prefetchTrees(hashes); err != nil {
+			return nil, err
+		}
+		var next []node
+		for _, n := range level {
+			t, err := r.tree(n.hash)
+			if err != nil {
+				return nil, err
 			}
-			return out, nil
+			if f, ok := t.lookup(name); ok && !f.IsDir() && f.Mode != filemode.Submodule {
+				out[n.path+name] = f.Hash
+				continue
+			}
+			for _, c := range t.entries {
+				if c.IsDir() && (skip == nil || !skip(c.Name)) {
+					next = append(next, node{n.path + c.Name + "/", c.Hash})
+				}
+			}
+		}
+		level = next
+	}
+	return out, nil
+}
+
+// prefetchTrees loads trees that are not cached yet in one pipelined batch
+// (git binary only; go-git reads them on demand).
+func (r *Repo) prefetchTrees(hashes []Hash) error {
+	c, ok := r.objects.(*catFileReader)
+	if !ok {
+		return nil
+	}
+	var missing []Hash
+	r.treeMu.RLock()
+	for _, h := range hashes {
+		if _, ok := r.trees[h]; !ok {
+			missing = append(missing, h)
 		}
 	}
-	var walk func(h Hash, p string) error
-	walk = func(h Hash, p string) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		t, err := r.tree(h)
+	r.treeMu.RUnlock()
+	if len(missing) < 2 {
+		return nil
+	}
+	parsed := make(map[Hash]*tree, len(missing))
+	err := c.readMany(missing, "tree", func(h Hash, b []byte) error {
+		entries, err := parseTree(h, b)
 		if err != nil {
 			return err
 		}
-		for _, e := range t.entries {
-			if e.IsDir() {
-				if err := walk(e.Hash, p+e.Name+"/"); err != nil {
-					return err
-				}
-			} else if e.Name == name && e.Mode != filemode.Submodule {
-				out[p+e.Name] = e.Hash
-			}
-		}
+		parsed[h] = newTree(entries)
+		return nil
+	})
+	if errors.Is(err, errCatFileDown) {
 		return nil
 	}
-	if err := walk(e.Hash, prefix); err != nil {
-		return nil, err
+	if err != nil {
+		return err
 	}
-	return out, nil
+	r.treeMu.Lock()
+	for h, t := range parsed {
+		r.trees[h] = t
+	}
+	r.treeMu.Unlock()
+	return nil
 }

@@ -77,6 +77,15 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 		}
 		rev = up + m[3]
 	}
+	if r.git != "" && !strings.HasPrefix(rev, "-") {
+		// git rev-parse answers in one process without loading go-git's
+		// pack indexes; errors are classified by the go-git path below.
+		if out, err := r.gitCmd(context.Background(), "rev-parse", "--verify", "-q", rev+"^{commit}"); err == nil {
+			if id := strings.TrimSpace(string(out)); len(id) == 40 {
+				return plumbing.NewHash(id), nil
+			}
+		}
+	}
 	if len(rev) == 40 && hexRe.MatchString(rev) {
 		h := plumbing.NewHash(rev)
 		if _, err := r.commit(h); err != nil {
@@ -209,7 +218,35 @@ func (c *Commit) Subject() string {
 	return strings.TrimSpace(s)
 }
 
+// commit reads a commit's fields (through git cat-file when available).
+// Its methods that need storage (Parents, Tree, MergeBase) must not be
+// used; goGitCommit is for those.
 func (r *Repo) commit(h Hash) (*object.Commit, error) {
+	if c, ok := r.objects.(*catFileReader); ok {
+		typ, body, err := c.read(h)
+		switch {
+		case err == nil && typ == "commit":
+			mo := &plumbing.MemoryObject{}
+			mo.SetType(plumbing.CommitObject)
+			if _, err := mo.Write(body); err != nil {
+				return nil, err
+			}
+			var cm object.Commit
+			if err := cm.Decode(mo); err != nil {
+				return nil, fmt.Errorf("read commit %s: %w", h, err)
+			}
+			cm.Hash = h
+			return &cm, nil
+		case err == nil:
+			return nil, fmt.Errorf("read commit %s: object is a %s", h, typ)
+		case errors.Is(err, ErrObjectMissing):
+			return nil, fmt.Errorf("read commit %s: %w", h, ErrObjectMissing)
+		}
+	}
+	return r.goGitCommit(h)
+}
+
+func (r *Repo) goGitCommit(h Hash) (*object.Commit, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c, err := object.GetCommit(r.r.Storer, h)
@@ -279,11 +316,11 @@ func (r *Repo) MergeBase(ctx context.Context, a, b Hash) (Hash, error) {
 		}
 		// Fall through: go-git gives the definitive answer and error.
 	}
-	ca, err := r.commit(a)
+	ca, err := r.goGitCommit(a)
 	if err != nil {
 		return ZeroHash, err
 	}
-	cb, err := r.commit(b)
+	cb, err := r.goGitCommit(b)
 	if err != nil {
 		return ZeroHash, err
 	}

@@ -47,6 +47,10 @@ type Repo struct {
 
 	treeMu sync.RWMutex
 	trees  map[Hash]*tree
+
+	blobMu    sync.Mutex
+	blobs     map[Hash][]byte // filled by Prefetch
+	blobBytes int
 }
 
 // Open opens the repository containing dir (dir may be any folder inside the
@@ -71,7 +75,7 @@ func Open(dir string, opts Options) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open repository at %s: %w", root, err)
 	}
-	repo := &Repo{r: r, root: root, gitDir: gitDir, commonDir: commonDir, trees: map[Hash]*tree{}}
+	repo := &Repo{r: r, root: root, gitDir: gitDir, commonDir: commonDir, trees: map[Hash]*tree{}, blobs: map[Hash][]byte{}}
 	if !opts.NoGitBinary {
 		bin := opts.GitBinary
 		if bin == "" {

@@ -339,7 +339,8 @@ func (e *engine) indexes(ctx context.Context, base, head *side, changes []gitops
 		return fmt.Errorf("index stacks at head: %w", err)
 	}
 	head.index = hix
-	if !head.worktree && hix.Tree != base.index.Tree {
+	if !head.worktree {
+		// The next detection most likely starts where this one ends.
 		e.ix.save(hix)
 	}
 	return nil
@@ -457,6 +458,15 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		if _, ok := base.index.Stacks[dir]; ok {
 			touch(atBase, dir)
 		}
+	}
+
+	// Read what the touched folders need in a few batches (the git-binary
+	// accelerator pipelines them; reads are then served from memory).
+	if err := e.prefetch(ctx, base, sortedKeys(atBase)); err != nil {
+		return nil, nil, err
+	}
+	if err := e.prefetch(ctx, head, sortedKeys(atHead)); err != nil {
+		return nil, nil, err
 	}
 
 	// Identities: read the headers of touched folders only.
@@ -584,6 +594,28 @@ func (e *engine) envSelected(env string, restrict map[string]bool) bool {
 	return false
 }
 
+// prefetch batches the reads of stack folders: stack.yaml and the
+// environments listing in --paths mode, every file otherwise.
+func (e *engine) prefetch(ctx context.Context, s *side, dirs []string) error {
+	if s.worktree || len(dirs) == 0 {
+		return nil
+	}
+	t := s.fsys.(*gitops.TreeFS)
+	roots := make([]gitops.Hash, 0, len(dirs))
+	for _, d := range dirs {
+		if ent, err := t.Entry(d); err == nil && ent.IsDir() {
+			roots = append(roots, ent.Hash)
+		}
+	}
+	want := func(rel string, ent gitops.TreeEntry) bool { return !(ent.IsDir() && skipDir(ent.Name)) }
+	if e.opts.Paths {
+		want = func(rel string, _ gitops.TreeEntry) bool {
+			return rel == stacks.StackFile || rel == stacks.EnvironmentsDir
+		}
+	}
+	return e.repo.Prefetch(ctx, roots, want)
+}
+
 // cacheKey identifies a stack folder's content: its tree id at a commit (or
 // nothing for the work tree, which is not cached).
 func (e *engine) cacheKey(s *side, dir string) string {
@@ -598,6 +630,12 @@ func (e *engine) cacheKey(s *side, dir string) string {
 }
 
 func (e *engine) header(s *side, dir string) (*stacks.Header, error) {
+	if !e.opts.Paths {
+		// Resolved mode loads touched stacks anyway: one parse, not two.
+		if st, err := e.load(s, dir); err == nil {
+			return st.Header(), nil
+		}
+	}
 	key := e.cacheKey(s, dir)
 	if key != "" {
 		e.mu.Lock()

@@ -11,6 +11,9 @@ import (
 // or "/" in g is ignored. A glob that matches a folder matches every file
 // below it.
 func MatchGlob(g, p string) bool {
+	if pre := literalPrefix(g); !strings.HasPrefix(p+"/", pre) && !strings.HasPrefix(p, pre) {
+		return false
+	}
 	g = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(g, "./"), "/"), "/")
 	gs, ps := strings.Split(g, "/"), strings.Split(p, "/")
 	for n := len(ps); n > 0; n-- {
@@ -19,6 +22,16 @@ func MatchGlob(g, p string) bool {
 		}
 	}
 	return false
+}
+
+// literalPrefix is the part of a glob before its first special character:
+// every path the glob matches (or lies below) starts with it.
+func literalPrefix(g string) string {
+	g = strings.TrimPrefix(strings.TrimPrefix(g, "./"), "/")
+	if i := strings.IndexAny(g, "*?[\\"); i >= 0 {
+		return g[:i]
+	}
+	return strings.TrimSuffix(g, "/")
 }
 
 func matchSegs(g, p []string) bool {

@@ -3,13 +3,14 @@ package changes
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"fmt"
 	"errors"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +37,11 @@ type indexEntry struct {
 }
 
 const indexVersion = 1
+
+// skipDir mirrors the folders stack discovery never enters.
+func skipDir(name string) bool {
+	return strings.HasPrefix(name, ".") || name == "node_modules" || name == "vendor"
+}
 
 // stackOf returns the stack folder holding p (nearest ancestor with
 // stack.yaml) or "".
@@ -133,58 +139,223 @@ func (x *indexer) forCommit(ctx context.Context, commitTree gitops.Hash) (*stack
 				}
 			}
 			if err := x.apply(ix, ch, fsys, nil); err == nil {
-				x.save(ix)
 				return ix, nil
 			}
 			ix = &stackIndex{Version: indexVersion, Root: x.root, Tree: rt.String(), Stacks: map[string]*indexEntry{}}
 		}
 	}
-	files, err := x.repo.ListFiles(ctx, commitTree, x.root, stacks.StackFile)
+	files, err := x.repo.FindDirs(ctx, commitTree, x.root, stacks.StackFile, skipDir)
 	if err != nil {
 		return nil, err
 	}
-	for p, h := range files {
-		b, err := x.repo.Blob(h)
-		if err != nil {
-			return nil, err
-		}
-		ix.Stacks[path.Dir(p)] = watchEntry(fsys, path.Dir(p), b, h.String())
+	paths := make([]string, 0, len(files))
+	hashes := make([]gitops.Hash, 0, len(files))
+	for _, p := range sortedKeys(files) {
+		paths = append(paths, p)
+		hashes = append(hashes, files[p])
 	}
-	x.save(ix)
+	// Collect first: parsing a header reads through the same cat-file
+	// process, which Blobs holds while it streams.
+	i := 0
+	watching := map[string][]byte{}
+	err = x.repo.Blobs(hashes, func(h gitops.Hash, b []byte) error {
+		p := paths[i]
+		i++
+		ix.Stacks[path.Dir(p)] = &indexEntry{Blob: h.String()}
+		if bytes.Contains(b, []byte("watch")) {
+			watching[p] = b
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for p, b := range watching {
+		ix.Stacks[path.Dir(p)] = watchEntry(fsys, path.Dir(p), b, files[p].String())
+	}
 	return ix, nil
 }
 
 // apply updates ix with the stack.yaml files among changes, reading new
 // contents from fsys (a commit's TreeFS or the work tree). hashOf, when
-// set, gives content ids of work-tree files.
+// set, gives content ids of work-tree files. The result is what a fresh
+// walk of fsys gives: stack.yaml files below the root, outside skipped
+// folders, and not inside another stack.
 func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, hashOf func([]byte) string) error {
-	for _, c := range changes {
-		if c.OldPath != "" && path.Base(c.OldPath) == stacks.StackFile && strings.HasPrefix(c.OldPath, x.rootPrefix()) {
-			delete(ix.Stacks, path.Dir(c.OldPath))
+	relevant := func(p string) bool {
+		if path.Base(p) != stacks.StackFile || !strings.HasPrefix(p, x.rootPrefix()) {
+			return false
 		}
-		if path.Base(c.Path) != stacks.StackFile || !strings.HasPrefix(c.Path, x.rootPrefix()) {
+		for _, part := range strings.Split(strings.TrimPrefix(path.Dir(p), x.rootPrefix()), "/") {
+			if part != "." && skipDir(part) {
+				return false
+			}
+		}
+		return true
+	}
+	var gone, added []string
+	for _, c := range changes {
+		if c.OldPath != "" && relevant(c.OldPath) {
+			gone = append(gone, path.Dir(c.OldPath))
+		}
+		if !relevant(c.Path) {
 			continue
 		}
-		dir := path.Dir(c.Path)
 		if c.Action == gitops.Deleted {
+			gone = append(gone, path.Dir(c.Path))
+		} else {
+			added = append(added, path.Dir(c.Path))
+		}
+	}
+	if len(added) > 1 {
+		var hs []gitops.Hash
+		for _, c := range changes {
+			if c.Action != gitops.Deleted && relevant(c.Path) {
+				hs = append(hs, c.NewHash)
+			}
+		}
+		if t, ok := fsys.(*gitops.TreeFS); ok {
+			_ = x.repo.PrefetchBlobs(hs) // an optimisation; reads below stay correct
+			_ = t
+		}
+	}
+	for _, dir := range gone {
+		if _, ok := ix.Stacks[dir]; !ok {
+			continue
+		}
+		delete(ix.Stacks, dir)
+		// Stacks nested below a removed one become visible.
+		if err := x.walkStacks(ix, fsys, dir, true, hashOf); err != nil {
+			return err
+		}
+	}
+	sort.Slice(added, func(i, j int) bool { return strings.Count(added[i], "/") < strings.Count(added[j], "/") })
+	for _, dir := range added {
+		if x.insideStack(ix, dir) {
+			continue
+		}
+		b, err := fs.ReadFile(fsys, dir+"/"+stacks.StackFile)
+		if errors.Is(err, fs.ErrNotExist) {
 			delete(ix.Stacks, dir)
 			continue
 		}
-		b, err := fs.ReadFile(fsys, c.Path)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				delete(ix.Stacks, dir)
-				continue
+			return err
+		}
+		for d := range ix.Stacks {
+			if strings.HasPrefix(d, dir+"/") {
+				delete(ix.Stacks, d) // now nested inside dir
+			}
+		}
+		ix.Stacks[dir] = watchEntry(fsys, dir, b, blobID(b, hashOf, fsys, dir))
+	}
+	return nil
+}
+
+func blobID(b []byte, hashOf func([]byte) string, fsys fs.FS, dir string) string {
+	if hashOf != nil {
+		return hashOf(b)
+	}
+	if t, ok := fsys.(*gitops.TreeFS); ok {
+		if e, err := t.Entry(dir + "/" + stacks.StackFile); err == nil {
+			return e.Hash.String()
+		}
+	}
+	return plumbing.ComputeHash(plumbing.BlobObject, b).String()
+}
+
+// insideStack reports whether a folder above dir (below the root) is a stack.
+func (x *indexer) insideStack(ix *stackIndex, dir string) bool {
+	for d := path.Dir(dir); d != "." && d != "/" && strings.HasPrefix(d+"/", x.rootPrefix()) && d+"/" != x.rootPrefix(); d = path.Dir(d) {
+		if _, ok := ix.Stacks[d]; ok {
+			return true
+		}
+	}
+	if x.root != "" {
+		if _, ok := ix.Stacks[x.root]; ok && dir != x.root {
+			return true
+		}
+	}
+	return false
+}
+
+// walkStacks adds the stacks found below dir in fsys (not descending into
+// stacks or skipped folders).
+func (x *indexer) walkStacks(ix *stackIndex, fsys fs.FS, dir string, below bool, hashOf func([]byte) string) error {
+	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir {
+				return fs.SkipDir
 			}
 			return err
 		}
-		blob := c.NewHash.String()
-		if hashOf != nil {
-			blob = hashOf(b)
+		if !d.IsDir() {
+			return nil
 		}
-		ix.Stacks[dir] = watchEntry(fsys, dir, b, blob)
+		if p != dir && skipDir(d.Name()) {
+			return fs.SkipDir
+		}
+		if below && p == dir {
+			return nil
+		}
+		b, err := fs.ReadFile(fsys, p+"/"+stacks.StackFile)
+		if err != nil {
+			return nil
+		}
+		ix.Stacks[p] = watchEntry(fsys, p, b, blobID(b, hashOf, fsys, p))
+		return fs.SkipDir
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	return nil
+	return err
+}
+
+// The cache file is line-based (JSON costs more than the rest of a small
+// detection): a header "panka-stack-index <version> <root> <tree>", then
+// "<dir>\t<blob>\t<name>\t<watch globs separated by \x1f>" per stack.
+const indexMagic = "panka-stack-index"
+
+func encodeIndex(ix *stackIndex) []byte {
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "%s\t%d\t%s\t%s\n", indexMagic, ix.Version, ix.Root, ix.Tree)
+	for _, d := range sortedKeys(ix.Stacks) {
+		e := ix.Stacks[d]
+		buf.WriteString(d)
+		buf.WriteByte('\t')
+		buf.WriteString(e.Blob)
+		buf.WriteByte('\t')
+		buf.WriteString(e.Name)
+		buf.WriteByte('\t')
+		buf.WriteString(strings.Join(e.Watch, "\x1f"))
+		buf.WriteByte('\n')
+	}
+	return buf.Bytes()
+}
+
+func decodeIndex(b []byte) *stackIndex {
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	h := strings.Split(lines[0], "\t")
+	if len(h) != 4 || h[0] != indexMagic {
+		return nil
+	}
+	v, err := strconv.Atoi(h[1])
+	if err != nil {
+		return nil
+	}
+	ix := &stackIndex{Version: v, Root: h[2], Tree: h[3], Stacks: make(map[string]*indexEntry, len(lines))}
+	for _, l := range lines[1:] {
+		f := strings.Split(l, "\t")
+		if len(f) != 4 {
+			return nil
+		}
+		e := &indexEntry{Blob: f[1], Name: f[2]}
+		if f[3] != "" {
+			e.Watch = strings.Split(f[3], "\x1f")
+		}
+		ix.Stacks[f[0]] = e
+	}
+	return ix
 }
 
 func (x *indexer) file(tree string) string {
@@ -199,13 +370,13 @@ func (x *indexer) load(tree string) *stackIndex {
 	if err != nil {
 		return nil
 	}
-	var ix stackIndex
-	if json.Unmarshal(b, &ix) != nil || ix.Version != indexVersion || ix.Root != x.root || ix.Tree != tree || ix.Stacks == nil {
+	ix := decodeIndex(b)
+	if ix == nil || ix.Version != indexVersion || ix.Root != x.root || ix.Tree != tree {
 		return nil
 	}
 	now := time.Now()
 	_ = os.Chtimes(x.file(tree), now, now) // keep recently used indexes
-	return &ix
+	return ix
 }
 
 // latest returns the most recently used cached index.
@@ -246,10 +417,7 @@ func (x *indexer) save(ix *stackIndex) {
 	if err := os.MkdirAll(x.cacheDir, 0o755); err != nil {
 		return
 	}
-	b, err := json.Marshal(ix)
-	if err != nil {
-		return
-	}
+	b := encodeIndex(ix)
 	tmp, err := os.CreateTemp(x.cacheDir, ".stack-index-*")
 	if err != nil {
 		return
