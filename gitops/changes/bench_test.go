@@ -339,7 +339,9 @@ func cpuTime() time.Duration {
 	var self, kids syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
 	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
-	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond }
+	tv := func(t syscall.Timeval) time.Duration {
+		return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond
+	}
 	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
 }
 
@@ -401,7 +403,7 @@ func BenchmarkChangedBinary(b *testing.B) {
 					maxRSS /= 1024
 				}
 				b.ReportMetric(float64(maxRSS)/1024, "peak-RSS-MB")
-				b.ReportMetric(float64((b.Elapsed() / time.Duration(b.N)).Microseconds())/1000, "ms/op")
+				b.ReportMetric(float64((b.Elapsed()/time.Duration(b.N)).Microseconds())/1000, "ms/op")
 				b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 			})
 		}
