@@ -55,7 +55,8 @@ func (r *resolver) checkKind(c *Component, spec *node, deps map[string]bool) {
 			}
 		}
 		if sec, ok := sp["secrets"].(map[string]any); ok {
-			for k, v := range sec {
+			for _, k := range sortedKeys(sec) {
+				v := sec[k]
 				if s, ok := v.(string); ok {
 					if msg := checkSecretRef(s); msg != "" {
 						r.errs.add(posAt(spec, "secrets", k), "spec.secrets."+k, "%s", msg)

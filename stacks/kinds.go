@@ -41,7 +41,7 @@ type MicroServiceSpec struct {
 // HealthCheck is an HTTP health check.
 type HealthCheck struct {
 	// Path is the HTTP path probed.
-	Path string `json:"path" default:"/health" pattern:"^/"`
+	Path string `json:"path" default:"/health" pattern:"^/" want:"a path starting with /"`
 	// Interval is the seconds between probes.
 	Interval int64 `json:"interval" default:"30" min:"5" max:"300"`
 	// Timeout is the seconds a probe may take; less than Interval.
@@ -65,7 +65,7 @@ type LoadBalancer struct {
 	// Host is the host header to route on; empty matches any host.
 	Host string `json:"host,omitempty"`
 	// Path is the path prefix to route on.
-	Path string `json:"path" default:"/" pattern:"^/"`
+	Path string `json:"path" default:"/" pattern:"^/" want:"a path starting with /"`
 }
 
 // WorkerSpec is the spec of a Worker: a container service without a port or
@@ -127,7 +127,7 @@ type DatabaseSpec struct {
 	// Version is the engine version; default 16 for postgres, 8.0 for mysql.
 	Version string `json:"version,omitempty"`
 	// InstanceClass is the RDS instance class, e.g. db.t4g.micro.
-	InstanceClass string `json:"instanceClass" default:"db.t4g.micro" pattern:"^db\\.[a-z0-9]+\\.[a-z0-9]+$"`
+	InstanceClass string `json:"instanceClass" default:"db.t4g.micro" pattern:"^db\\.[a-z0-9]+\\.[a-z0-9]+$" want:"an RDS instance class such as db.t4g.micro or db.r6g.large"`
 	// StorageGB is the allocated storage in GiB.
 	StorageGB int64 `json:"storageGB" default:"20" min:"20" max:"65536"`
 	// MultiAZ runs a standby in a second availability zone.
@@ -145,7 +145,7 @@ type CacheSpec struct {
 	// Version is the engine version; default 7.1 for redis, 8.0 for valkey.
 	Version string `json:"version,omitempty"`
 	// NodeType is the ElastiCache node type, e.g. cache.t4g.micro.
-	NodeType string `json:"nodeType" default:"cache.t4g.micro" pattern:"^cache\\.[a-z0-9]+\\.[a-z0-9]+$"`
+	NodeType string `json:"nodeType" default:"cache.t4g.micro" pattern:"^cache\\.[a-z0-9]+\\.[a-z0-9]+$" want:"an ElastiCache node type such as cache.t4g.micro or cache.r6g.large"`
 	// Nodes is the number of cache nodes (primary + replicas).
 	Nodes int64 `json:"nodes" default:"1" min:"1" max:"6"`
 }

@@ -586,18 +586,18 @@ func kindList() string {
 // providerFields is the schema of spec.provider (stack and environment).
 type providerSchema struct {
 	Name       string            `json:"name" default:"aws" enum:"aws,local"`
-	Region     string            `json:"region,omitempty" pattern:"^[a-z]{2}(-[a-z]+)+-[0-9]+$"`
-	AssumeRole string            `json:"assumeRole,omitempty" pattern:"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+"`
+	Region     string            `json:"region,omitempty" pattern:"^[a-z]{2}(-[a-z]+)+-[0-9]+$" want:"an AWS region such as us-east-1"`
+	AssumeRole string            `json:"assumeRole,omitempty" pattern:"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+" want:"an IAM role ARN (arn:aws:iam::<account>:role/<name>)"`
 	Directory  string            `json:"directory,omitempty"`
 	Network    *networkSchema    `json:"network,omitempty"`
 	Tags       map[string]string `json:"tags,omitempty"`
 }
 
 type networkSchema struct {
-	VpcID          string   `json:"vpcId,omitempty" pattern:"^vpc-[0-9a-f]+$"`
+	VpcID          string   `json:"vpcId,omitempty" pattern:"^vpc-[0-9a-f]+$" want:"a VPC id (vpc-...)"`
 	PublicSubnets  []string `json:"publicSubnets,omitempty"`
 	PrivateSubnets []string `json:"privateSubnets,omitempty"`
-	ListenerArn    string   `json:"listenerArn,omitempty" pattern:"^arn:aws[a-z-]*:elasticloadbalancing:"`
+	ListenerArn    string   `json:"listenerArn,omitempty" pattern:"^arn:aws[a-z-]*:elasticloadbalancing:" want:"a load balancer listener ARN"`
 }
 
 type backendSchema struct {

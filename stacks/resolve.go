@@ -46,7 +46,27 @@ type resolver struct {
 	errs *errList
 	vars map[string]*varValue
 	// per component: references found while substituting.
-	refs map[string]pos
+	refs map[string]refAt
+	// path is the key path of the value being substituted (for errors).
+	path []string
+}
+
+// refAt is where a reference was first used.
+type refAt struct {
+	pos pos
+	key string
+}
+
+// keyPath renders r.path as spec.env.NAME / spec.command[0].
+func (r *resolver) keyPath() string {
+	var b strings.Builder
+	for i, p := range r.path {
+		if i > 0 && p[0] != '[' {
+			b.WriteByte('.')
+		}
+		b.WriteString(p)
+	}
+	return b.String()
 }
 
 // Resolve merges the environment's overlay into the stack, substitutes
@@ -116,7 +136,8 @@ func (r *resolver) resolve(envName string) *Resolved {
 		if o := overrides[c.name]; o != nil {
 			spec = merge(spec, o)
 		}
-		r.refs = map[string]pos{}
+		r.refs = map[string]refAt{}
+		r.path = append(r.path[:0], "spec")
 		spec = r.subst(spec)
 		comp := Component{Name: c.name, Kind: c.kind, Service: c.service, File: c.file, Labels: c.labels}
 		deps := map[string]bool{}
@@ -146,7 +167,8 @@ func (r *resolver) resolve(envName string) *Resolved {
 			if sec == nil {
 				sec = map[string]any{}
 			}
-			for k, v := range ty.secretRefs {
+			for _, k := range sortedKeys(ty.secretRefs) {
+				v := ty.secretRefs[k]
 				if _, dup := sec[k]; dup {
 					r.errs.add(ty.refPos[k], "spec.env."+k, "%s is set both in env (as a secret reference) and in secrets: keep one", k)
 					continue
@@ -156,10 +178,11 @@ func (r *resolver) resolve(envName string) *Resolved {
 			comp.Spec["secrets"] = sec
 		}
 		r.checkKind(&comp, spec, deps)
-		for ref, p := range r.refs {
+		for _, ref := range sortedKeys(r.refs) {
+			p := r.refs[ref]
 			name := ref[:strings.IndexByte(ref, '.')]
 			if name == c.name {
-				r.errs.add(p, "", "component %q references its own output ${%s}: outputs exist only after deployment", c.name, ref)
+				r.errs.add(p.pos, p.key, "component %q references its own output ${%s}: outputs exist only after deployment", c.name, ref)
 				continue
 			}
 			deps[name] = true
@@ -312,10 +335,12 @@ func (r *resolver) resolveProvider() Provider {
 	if r.env != nil && r.env.provider != nil {
 		n = merge(n, r.env.provider)
 	}
-	r.refs = map[string]pos{}
+	r.refs = map[string]refAt{}
+	r.path = append(r.path[:0], "spec", "provider")
 	n = r.subst(n)
-	for ref, p := range r.refs {
-		r.errs.add(p, "spec.provider", "${%s}: component outputs cannot be used in the provider", ref)
+	for _, ref := range sortedKeys(r.refs) {
+		p := r.refs[ref]
+		r.errs.add(p.pos, p.key, "${%s}: component outputs cannot be used in the provider", ref)
 	}
 	ty := typer{errs: r.errs}
 	m := ty.object(providerFields, n, "spec.provider")
@@ -351,7 +376,9 @@ func (r *resolver) subst(n *node) *node {
 	case nMap:
 		var out *node
 		for i, v := range n.vals {
+			r.path = append(r.path, n.keys[i].value)
 			nv := r.subst(v)
+			r.path = r.path[:len(r.path)-1]
 			if nv != v && out == nil {
 				c := *n
 				c.vals = append([]*node(nil), n.vals...)
@@ -367,7 +394,9 @@ func (r *resolver) subst(n *node) *node {
 	case nSeq:
 		var out *node
 		for i, v := range n.items {
+			r.path = append(r.path, "["+strconv.Itoa(i)+"]")
 			nv := r.subst(v)
+			r.path = r.path[:len(r.path)-1]
 			if nv != v && out == nil {
 				c := *n
 				c.items = append([]*node(nil), n.items...)
@@ -402,7 +431,7 @@ func (r *resolver) substScalar(n *node) *node {
 		}
 		end := strings.IndexByte(s[i+2:], '}')
 		if end < 0 {
-			r.errs.add(n.pos(), "", "unterminated ${ in %q: close it with } (write $${ for a literal ${)", s)
+			r.errs.add(n.pos(), r.keyPath(), "unterminated ${ in %q: close it with } (write $${ for a literal ${)", s)
 			return n
 		}
 		expr := s[i+2 : i+2+end]
@@ -411,27 +440,27 @@ func (r *resolver) substScalar(n *node) *node {
 		if !hasDef && strings.Contains(name, ".") && !strings.HasPrefix(name, "var.") {
 			m := refRe.FindStringSubmatch(name)
 			if m == nil {
-				r.errs.add(n.pos(), "", "invalid reference ${%s}: write ${<component>.<output>}", expr)
+				r.errs.add(n.pos(), r.keyPath(), "invalid reference ${%s}: write ${<component>.<output>}", expr)
 				continue
 			}
 			c := r.s.compIdx[m[1]]
 			if c == nil {
-				r.errs.add(n.pos(), "", "reference ${%s}: unknown component %q%s", expr, m[1], suggestName(m[1], r.s.ComponentNames()))
+				r.errs.add(n.pos(), r.keyPath(), "reference ${%s}: unknown component %q%s", expr, m[1], suggestName(m[1], r.s.ComponentNames()))
 				continue
 			}
 			if !contains(c.kind.Outputs(), m[2]) {
-				r.errs.add(n.pos(), "", "reference ${%s}: a %s has no output %q; its outputs are %s", expr, c.kind, m[2], strings.Join(c.kind.Outputs(), ", "))
+				r.errs.add(n.pos(), r.keyPath(), "reference ${%s}: a %s has no output %q; its outputs are %s", expr, c.kind, m[2], strings.Join(c.kind.Outputs(), ", "))
 				continue
 			}
 			if _, ok := r.refs[name]; !ok {
-				r.refs[name] = n.pos()
+				r.refs[name] = refAt{n.pos(), r.keyPath()}
 			}
 			b.WriteString("${" + name + "}")
 			continue
 		}
 		name = strings.TrimPrefix(name, "var.")
 		if !varNameRe.MatchString(name) {
-			r.errs.add(n.pos(), "", "invalid variable ${%s}: names use letters, digits and _ (references are ${<component>.<output>})", expr)
+			r.errs.add(n.pos(), r.keyPath(), "invalid variable ${%s}: names use letters, digits and _ (references are ${<component>.<output>})", expr)
 			continue
 		}
 		substituted = true
@@ -440,7 +469,7 @@ func (r *resolver) substScalar(n *node) *node {
 		case v == nil && hasDef:
 			b.WriteString(def)
 		case v == nil:
-			r.errs.add(n.pos(), "", "undeclared variable ${%s}: declare it under spec.variables in %s, or give a default with ${%s:-value}", name, r.s.file, name)
+			r.errs.add(n.pos(), r.keyPath(), "undeclared variable ${%s}: declare it under spec.variables in %s, or give a default with ${%s:-value}", name, r.s.file, name)
 		case v.symbolic:
 			if hasDef {
 				b.WriteString(def)
@@ -466,4 +495,13 @@ func (r *resolver) substScalar(n *node) *node {
 		out.secretVars = append(append([]string(nil), n.secretVars...), secrets...)
 	}
 	return &out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -34,6 +34,7 @@ type field struct {
 	enum      []string
 	min, max  *int64
 	pattern   *regexp.Regexp
+	want      string   // what pattern means, for errors
 	secretRef bool     // string map whose values may be {secret: ref}
 	envKeys   bool     // string map keyed by environment variable names
 	fields    []*field // tObject, tObjectList
@@ -111,6 +112,7 @@ func structFields(t reflect.Type) []*field {
 		}
 		if p := sf.Tag.Get("pattern"); p != "" {
 			f.pattern = regexp.MustCompile(p)
+			f.want = sf.Tag.Get("want")
 		}
 		f.secretRef = sf.Tag.Get("secretrefs") == "true"
 		f.envKeys = name == "env" || name == "secrets"
@@ -382,7 +384,7 @@ func (ty *typer) str(f *field, n *node, kp string) (any, bool) {
 		return nil, false
 	}
 	if f.pattern != nil && !f.pattern.MatchString(n.value) && !strings.Contains(n.value, "${") {
-		ty.errs.add(n.pos(), kp, "%q does not match %s", n.value, f.pattern)
+		ty.errs.add(n.pos(), kp, "%q is not %s", n.value, f.want)
 		return nil, false
 	}
 	if len(n.secretVars) > 0 && ty.hash != nil {
