@@ -41,6 +41,9 @@ type Header struct {
 	Destroy  bool     `json:"destroy,omitempty"`
 	Desired  Desired  `json:"desired"`
 	Deployed Deployed `json:"deployed"`
+	// Vars are the variable values given from outside the repository
+	// (--var, --var-file, PANKA_VAR_*), secret ones as "(sensitive)".
+	Vars map[string]string `json:"vars,omitempty"`
 }
 
 // Desired describes where the desired model came from.

@@ -61,6 +61,7 @@ func deployedHeader() Header {
 	at := time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
 	return Header{
 		Desired:  Desired{Source: "worktree", Commit: "8c1f0e2d4b6a8c1f0e2d4b6a8c1f0e2d4b6a8c1f"},
+		Vars:     map[string]string{"IMAGE_TAG": "1.4.2", "DB_PASSWORD": Masked},
 		Deployed: Deployed{Serial: 7, Commit: "1b2c3d4e5f601b2c3d4e5f601b2c3d4e5f601b2c", At: &at, By: "alice", Status: "deployed"},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -91,6 +92,21 @@ func (p *Result) writeText(t *textWriter) {
 	t.line("  environment: %s", h.Environment)
 	t.line("  desired:     %s", describeDesired(h))
 	t.line("  deployed:    %s", describeDeployed(h.Deployed))
+	if len(h.Vars) > 0 {
+		names := make([]string, 0, len(h.Vars))
+		for k := range h.Vars {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for i, k := range names {
+			v := h.Vars[k]
+			if v != Masked {
+				v = compactJSON(v)
+			}
+			names[i] = k + "=" + v
+		}
+		t.line("  vars:        %s", strings.Join(names, ", "))
+	}
 
 	if len(p.Provider) > 0 {
 		t.buf.WriteByte('\n')

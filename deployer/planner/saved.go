@@ -220,6 +220,22 @@ func RecordVars(r *stacks.Resolved, key []byte) map[string]string {
 	return out
 }
 
+// MaskVars returns recorded vars for display: secret values (keyed
+// hashes) become "(sensitive)".
+func MaskVars(vars map[string]string) map[string]string {
+	if len(vars) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(vars))
+	for k, v := range vars {
+		if stacks.IsSensitive(v) {
+			v = Masked
+		}
+		out[k] = v
+	}
+	return out
+}
+
 // secretKeyLabel is the HKDF info that derives the secret-hash key; it must
 // never change, or every recorded hash would look like a changed secret.
 const secretKeyLabel = "panka secret value hash v1"

@@ -265,7 +265,8 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		return nil, fmt.Errorf("read state of %s: %w", skey, err)
 	}
 	header := planner.Header{Stack: desired.Stack, Environment: env,
-		Desired: planner.Desired{Source: "worktree", Ref: src.ref, Commit: src.commit, Dirty: src.isDirty(ref.Path)}}
+		Desired: planner.Desired{Source: "worktree", Ref: src.ref, Commit: src.commit, Dirty: src.isDirty(ref.Path)},
+		Vars:    planner.MaskVars(planner.RecordVars(desired, key))}
 	if src.ref != "" {
 		header.Desired.Source = "ref"
 	}
