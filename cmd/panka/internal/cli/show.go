@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -73,19 +74,102 @@ func showRun(opts *ShowOptions) error {
 		}
 		v = c
 	}
-	out, err := masked(v)
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
+	// JSON is YAML: parsing it into a node keeps the field order of the
+	// model for both renderings.
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	maskNode(&doc)
 	if f.JSON() {
-		return f.PrintJSON(out)
+		return printOrderedJSON(f, &doc)
 	}
 	enc := yaml.NewEncoder(f.IO.Out)
 	enc.SetIndent(2)
-	if err := enc.Encode(out); err != nil {
+	if err := enc.Encode(&doc); err != nil {
 		return err
 	}
 	return enc.Close()
+}
+
+// maskNode replaces sensitive values with "(sensitive)" and switches the
+// node tree to block style.
+func maskNode(n *yaml.Node) {
+	n.Style = 0
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && stacks.IsSensitive(n.Value) {
+		n.Value = "(sensitive)"
+	}
+	for _, c := range n.Content {
+		maskNode(c)
+	}
+}
+
+// printOrderedJSON writes a node tree as indented JSON, keys in node order.
+func printOrderedJSON(f *Factory, doc *yaml.Node) error {
+	var buf bytes.Buffer
+	writeJSONNode(&buf, doc, "")
+	buf.WriteByte('\n')
+	_, err := f.IO.Out.Write(buf.Bytes())
+	return err
+}
+
+func writeJSONNode(buf *bytes.Buffer, n *yaml.Node, indent string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) > 0 {
+			writeJSONNode(buf, n.Content[0], indent)
+		}
+	case yaml.MappingNode:
+		if len(n.Content) == 0 {
+			buf.WriteString("{}")
+			return
+		}
+		buf.WriteString("{\n")
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			buf.WriteString(indent + "  ")
+			writeJSONString(buf, n.Content[i].Value)
+			buf.WriteString(": ")
+			writeJSONNode(buf, n.Content[i+1], indent+"  ")
+			if i+2 < len(n.Content) {
+				buf.WriteByte(',')
+			}
+			buf.WriteByte('\n')
+		}
+		buf.WriteString(indent + "}")
+	case yaml.SequenceNode:
+		if len(n.Content) == 0 {
+			buf.WriteString("[]")
+			return
+		}
+		buf.WriteString("[\n")
+		for i, c := range n.Content {
+			buf.WriteString(indent + "  ")
+			writeJSONNode(buf, c, indent+"  ")
+			if i+1 < len(n.Content) {
+				buf.WriteByte(',')
+			}
+			buf.WriteByte('\n')
+		}
+		buf.WriteString(indent + "]")
+	default:
+		switch n.Tag {
+		case "!!str":
+			writeJSONString(buf, n.Value)
+		default: // numbers, booleans and null as written by encoding/json
+			buf.WriteString(n.Value)
+		}
+	}
+}
+
+func writeJSONString(buf *bytes.Buffer, s string) {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	buf.Truncate(buf.Len() - 1) // Encode's newline
 }
 
 // loadResolved finds, loads and resolves one stack/environment, checking
@@ -127,38 +211,3 @@ func (h *hinted) Unwrap() error { return h.err }
 
 func withHint(err error, hint string) error { return &hinted{err, hint} }
 
-// masked turns v into plain data with every sensitive value replaced by
-// "(sensitive)".
-func masked(v any) (any, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	var out any
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, err
-	}
-	return maskValue(out), nil
-}
-
-func maskValue(v any) any {
-	switch x := v.(type) {
-	case string:
-		if stacks.IsSensitive(x) {
-			return "(sensitive)"
-		}
-	case map[string]any:
-		for k, e := range x {
-			x[k] = maskValue(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = maskValue(e)
-		}
-	case float64:
-		if x == float64(int64(x)) {
-			return int64(x)
-		}
-	}
-	return v
-}
