@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// stackTestFactory returns a Factory working in dir with a private HOME,
+// the given stdin, TTY-ness and environment.
+func stackTestFactory(t *testing.T, dir, stdin string, tty bool, env ...string) (*Factory, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	ios, in, out, errOut := Test()
+	in.WriteString(stdin)
+	ios.SetTTY(tty, tty, tty)
+	f := NewFactory(ios)
+	home := filepath.Join(t.TempDir(), "home")
+	f.Getwd = func() (string, error) { return dir, nil }
+	f.Home = func() (string, error) { return home, nil }
+	f.Environ = func() []string { return env }
+	return f, out, errOut
+}
+
+func TestParseVarFile(t *testing.T) {
+	tests := []struct {
+		name, data string
+		want       map[string]string
+		wantErr    string
+	}{
+		{"yaml", "A: one\nB: 2\nC: true\n", map[string]string{"A": "one", "B": "2", "C": "true"}, ""},
+		{"dotenv", "# c\nexport A=one\nB = \"two words\"\nC='x=y'\n\n", map[string]string{"A": "one", "B": "two words", "C": "x=y"}, ""},
+		{"empty", "\n", map[string]string{}, ""},
+		{"yaml url value", "URL: http://x:80/a=b\n", map[string]string{"URL": "http://x:80/a=b"}, ""},
+		{"dotenv bad line", "A=1\nnope\n", nil, "line 2: want NAME=value"},
+		{"yaml nested", "A: {b: c}\n", nil, "line 1: A: want a string, number or boolean"},
+		{"yaml list", "- a\n", nil, "want a mapping of NAME: value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseVarFile([]byte(tt.data))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestVarFlagsValues(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "v.yaml"), []byte("A: file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, _, _ := stackTestFactory(t, dir, "", false, "PANKA_VAR_A=env", "PANKA_VAR_B=env-b", "PANKA_VAR_=x", "OTHER=1")
+	v := varFlags{Vars: []string{"A=flag", "C=x=y"}, VarFile: "v.yaml"}
+	got, err := v.values(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Flags["A"] != "flag" || got.Flags["C"] != "x=y" || got.File["A"] != "file" || got.Env["A"] != "env" || got.Env["B"] != "env-b" || len(got.Env) != 2 {
+		t.Errorf("%+v", got)
+	}
+	var ue *UsageError
+	if _, err := (&varFlags{Vars: []string{"=x"}}).values(f); !errors.As(err, &ue) {
+		t.Errorf("--var =x: %v", err)
+	}
+	if _, err := (&varFlags{VarFile: "missing.yaml"}).values(f); err == nil || !strings.Contains(err.Error(), "--var-file missing.yaml") {
+		t.Errorf("missing var file: %v", err)
+	}
+}
+
+func TestInitRun(t *testing.T) {
+	tests := []struct {
+		name    string
+		tty     bool
+		stdin   string
+		opts    InitOptions
+		given   []string
+		want    []string // lines in the written file
+		wantErr string
+	}{
+		{"no tty uses flags only", false, "s3\nnever-read\n", InitOptions{}, nil, []string{"  type: local"}, ""},
+		{"tty prompts for the rest", true, "s3\nmy-bucket\n\nlocks\nprod\n", InitOptions{}, nil,
+			[]string{"  type: s3", "  bucket: my-bucket", "  region: us-east-1", "  table: locks", "  profile: prod"}, ""},
+		{"tty skips values given as flags", true, "\n\n\n", InitOptions{BackendType: "s3", Bucket: "flag-bucket"}, []string{"backend-type", "bucket"},
+			[]string{"  type: s3", "  bucket: flag-bucket", "  region: us-east-1"}, ""},
+		{"tty local asks nothing more", true, "local\n", InitOptions{}, nil, []string{"  type: local"}, ""},
+		{"quotes odd values", false, "", InitOptions{Bucket: "b", Profile: "true"}, nil, []string{`  profile: "true"`}, ""},
+		{"bad type", false, "", InitOptions{BackendType: "gcs"}, nil, nil, `--backend-type "gcs": use s3 or local`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, out, errOut := stackTestFactory(t, t.TempDir(), tt.stdin, tt.tty)
+			opts := tt.opts
+			opts.F = f
+			opts.given = map[string]bool{}
+			for _, g := range tt.given {
+				opts.given[g] = true
+			}
+			err := initRun(&opts)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			home, _ := f.Home()
+			data, err := os.ReadFile(filepath.Join(home, ".panka", "config.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(data), w+"\n") {
+					t.Errorf("missing %q in\n%s", w, data)
+				}
+			}
+			if !strings.Contains(out.String(), "wrote ") {
+				t.Errorf("stdout %q", out)
+			}
+			if prompted := errOut.String() != "check it with `panka config show`\n"; prompted != tt.tty {
+				t.Errorf("prompted = %v on tty = %v: %q", prompted, tt.tty, errOut)
+			}
+		})
+	}
+}
+
+func TestValidateRunFindsStrays(t *testing.T) {
+	dir := t.TempDir()
+	write := func(p, s string) {
+		t.Helper()
+		p = filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("stacks/lost/infra/q.yaml", "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata: {name: q}\nspec: {}\n")
+	f, out, errOut := stackTestFactory(t, dir, "", false)
+	err := validateRun(&ValidateOptions{F: f})
+	var ec *ExitCodeError
+	if !errors.As(err, &ec) || ec.Code != ExitError {
+		t.Fatalf("err = %v", err)
+	}
+	if out.Len() != 0 || !strings.Contains(errOut.String(), "stacks/lost/infra/q.yaml: YAML file outside any stack") {
+		t.Errorf("stdout %q stderr %q", out, errOut)
+	}
+}
