@@ -60,7 +60,14 @@ func (r *planRepo) env(extra ...string) []string {
 // run runs panka in the repository and returns stdout, stderr and the exit code.
 func (r *planRepo) run(env []string, args ...string) (string, string, int) {
 	r.t.Helper()
+	return r.runTTY(false, env, args...)
+}
+
+// runTTY is run with stdout a terminal or not.
+func (r *planRepo) runTTY(tty bool, env []string, args ...string) (string, string, int) {
+	r.t.Helper()
 	ios, _, out, errOut := Test()
+	ios.SetTTY(false, tty, false)
 	f := NewFactory(ios)
 	f.Getwd = func() (string, error) { return r.Dir, nil }
 	f.Home = func() (string, error) { return r.Dir + "/.home", nil }
@@ -296,6 +303,32 @@ func TestPlanFlags(t *testing.T) {
 			out, errOut, code := r.run(r.env(tt.env...), tt.args...)
 			if code != tt.wantCode || !strings.Contains(out, tt.wantOut) || !strings.Contains(errOut, tt.wantErr) {
 				t.Errorf("exit %d (want %d)\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errOut)
+			}
+		})
+	}
+}
+
+// TestPlanColor: colour on a terminal only, never with --no-color.
+func TestPlanColor(t *testing.T) {
+	r := newPlanRepo(t)
+	tests := []struct {
+		name string
+		tty  bool
+		args []string
+		want bool
+	}{
+		{"terminal", true, nil, true},
+		{"terminal --no-color", true, []string{"--no-color"}, false},
+		{"pipe", false, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := r.runTTY(tt.tty, r.env(), append([]string{"plan", "-s", "orders", "-e", "dev"}, tt.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			if got := strings.Contains(out, "\x1b["); got != tt.want {
+				t.Errorf("colour = %v, want %v:\n%q", got, tt.want, out[:min(len(out), 200)])
 			}
 		})
 	}
