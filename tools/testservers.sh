@@ -25,6 +25,13 @@ statefile="$tools/servers.state"
 log() { echo "tools/testservers.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
 
+# detach runs a server in its own session where setsid exists (Linux), so a
+# Ctrl-C in the terminal reaches CMD and the cleanup trap, not the servers.
+# It execs (it runs in the background subshell), so $! is the server itself.
+detach() {
+  if command -v setsid >/dev/null; then exec setsid "$@"; else exec "$@"; fi
+}
+
 # Globals filled by start_servers.
 VGW_PID=""
 DYN_PID=""
@@ -74,7 +81,7 @@ start_versitygw() {
   for attempt in 1 2 3 4 5; do
     S3_PORT=$(free_port)
     ROOT_ACCESS_KEY="$ACCESS_KEY" ROOT_SECRET_KEY="$SECRET_KEY" \
-      setsid "$tools/bin/versitygw" --port "127.0.0.1:$S3_PORT" --region us-east-1 --quiet \
+      detach "$tools/bin/versitygw" --port "127.0.0.1:$S3_PORT" --region us-east-1 --quiet \
       posix --versioning-dir "$WORKDIR/s3/versions" "$WORKDIR/s3/data" \
       >"$WORKDIR/versitygw.log" 2>&1 </dev/null &
     VGW_PID=$!
@@ -88,7 +95,7 @@ start_dynalite() {
   local attempt
   for attempt in 1 2 3 4 5; do
     DDB_PORT=$(free_port)
-    setsid node "$tools/node_modules/dynalite/cli.js" --host 127.0.0.1 --port "$DDB_PORT" \
+    detach node "$tools/node_modules/dynalite/cli.js" --host 127.0.0.1 --port "$DDB_PORT" \
       --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 \
       >"$WORKDIR/dynalite.log" 2>&1 </dev/null &
     DYN_PID=$!
@@ -144,8 +151,15 @@ cmd_run() {
   trap 'exit 143' TERM
   start_servers
   log "versitygw on $PANKA_TEST_S3_ENDPOINT, dynalite on $PANKA_TEST_DYNAMODB_ENDPOINT"
-  local rc=0
-  "$@" || rc=$?
+  # CMD runs in the background and is waited for, so a TERM/INT sent to this
+  # script is handled at once (passed on to CMD, then the servers stopped)
+  # rather than after CMD ends. Its stdin stays the script's.
+  local rc=0 cmd_pid
+  (exec "$@") <&0 &
+  cmd_pid=$!
+  trap 'kill -TERM "$cmd_pid" 2>/dev/null; wait "$cmd_pid"; exit 143' TERM
+  trap 'kill -INT "$cmd_pid" 2>/dev/null; wait "$cmd_pid"; exit 130' INT
+  wait "$cmd_pid" || rc=$?
   exit "$rc"
 }
 
