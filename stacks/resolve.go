@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -344,16 +343,42 @@ func (r *resolver) resolveProvider() Provider {
 	}
 	ty := typer{errs: r.errs}
 	m := ty.object(providerFields, n, "spec.provider")
-	var p Provider
-	b, _ := json.Marshal(m)
-	if err := json.Unmarshal(b, &p); err != nil {
-		// Only symbolic variables in non-string fields can get here.
-		return Provider{Name: fmt.Sprint(m["name"])}
+	p := Provider{}
+	p.Name, _ = m["name"].(string)
+	p.Region, _ = m["region"].(string)
+	p.AssumeRole, _ = m["assumeRole"].(string)
+	p.Directory, _ = m["directory"].(string)
+	if nw, ok := m["network"].(map[string]any); ok {
+		p.Network = &Network{}
+		p.Network.VpcID, _ = nw["vpcId"].(string)
+		p.Network.ListenerArn, _ = nw["listenerArn"].(string)
+		p.Network.PublicSubnets = stringList(nw["publicSubnets"])
+		p.Network.PrivateSubnets = stringList(nw["privateSubnets"])
+	}
+	if tags, ok := m["tags"].(map[string]any); ok {
+		p.Tags = make(map[string]string, len(tags))
+		for k, v := range tags {
+			p.Tags[k] = fmt.Sprint(v)
+		}
 	}
 	if p.Name == "local" && p.Directory == "" {
 		p.Directory = ".panka/local"
 	}
 	return p
+}
+
+func stringList(v any) []string {
+	xs, _ := v.([]any)
+	if len(xs) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(xs))
+	for _, x := range xs {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 var (

@@ -129,8 +129,11 @@ func fieldNames(fs []*field) string {
 	return strings.Join(names, ", ")
 }
 
-// symbolicVar matches an unresolved variable kept symbolic (lenient mode).
-var symbolicVar = regexp.MustCompile(`^\$\{var\.[A-Za-z_][A-Za-z0-9_]*\}$`)
+// isSymbolicVar reports an unresolved variable kept symbolic (lenient
+// mode): exactly "${var.NAME}".
+func isSymbolicVar(s string) bool {
+	return len(s) > 7 && strings.HasPrefix(s, "${var.") && s[len(s)-1] == '}' && varNameRe.MatchString(s[6:len(s)-1])
+}
 
 // typer decodes merged, substituted node trees into canonical values.
 type typer struct {
@@ -165,6 +168,10 @@ func (ty *typer) object(fs []*field, n *node, keyPath string) map[string]any {
 	}
 	for _, f := range fs {
 		v := n.get(f.name)
+		if v.isNull() && f.def != nil {
+			out[f.name] = f.def
+			continue
+		}
 		kp := join(keyPath, f.name)
 		if v.isNull() {
 			if f.required {
@@ -239,7 +246,7 @@ func (ty *typer) value(f *field, n *node, kp string) (any, bool) {
 	case tString:
 		return ty.str(f, n, kp)
 	case tInt:
-		if n.kind == nScalar && symbolicVar.MatchString(n.value) {
+		if n.kind == nScalar && isSymbolicVar(n.value) {
 			return n.value, true
 		}
 		if n.kind != nScalar || !(n.tag == "!!int" || n.subst) {
@@ -261,7 +268,7 @@ func (ty *typer) value(f *field, n *node, kp string) (any, bool) {
 		}
 		return x, true
 	case tBool:
-		if n.kind == nScalar && symbolicVar.MatchString(n.value) {
+		if n.kind == nScalar && isSymbolicVar(n.value) {
 			return n.value, true
 		}
 		if n.kind == nScalar && (n.tag == "!!bool" || n.subst) {
@@ -379,7 +386,7 @@ func (ty *typer) str(f *field, n *node, kp string) (any, bool) {
 		ty.errs.add(n.pos(), kp, "want a string, got %s", n.describe())
 		return nil, false
 	}
-	if f.enum != nil && !contains(f.enum, n.value) && !symbolicVar.MatchString(n.value) {
+	if f.enum != nil && !contains(f.enum, n.value) && !isSymbolicVar(n.value) {
 		ty.errs.add(n.pos(), kp, "%q is not one of %s", n.value, strings.Join(f.enum, ", "))
 		return nil, false
 	}
