@@ -387,12 +387,16 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	}
 	type watcher struct {
 		dir   string
-		globs []string
+		globs []glob
 	}
 	var watchers []watcher
 	for dir, ent := range head.index.Stacks {
 		if len(ent.Watch) > 0 {
-			watchers = append(watchers, watcher{dir, ent.Watch})
+			w := watcher{dir: dir}
+			for _, g := range ent.Watch {
+				w.globs = append(w.globs, compileGlob(g))
+			}
+			watchers = append(watchers, w)
 		}
 	}
 	sort.Slice(watchers, func(i, j int) bool { return watchers[i].dir < watchers[j].dir })
@@ -434,13 +438,13 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 		for _, w := range watchers {
 			for _, g := range w.globs {
-				if (hp != "" && MatchGlob(g, hp)) || (bp != "" && MatchGlob(g, bp)) {
+				if (hp != "" && g.match(hp)) || (bp != "" && g.match(bp)) {
 					f := hp
 					if f == "" {
 						f = bp
 					}
 					t := touch(atHead, w.dir)
-					t.watched = append(t.watched, Reason{File: f, Detail: fmt.Sprintf("%s; matches spec.watch %q", c.Action, g)})
+					t.watched = append(t.watched, Reason{File: f, Detail: fmt.Sprintf("%s; matches spec.watch %q", c.Action, g.text)})
 					break
 				}
 			}
@@ -468,6 +472,21 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	if err := e.prefetch(ctx, head, sortedKeys(atHead)); err != nil {
 		return nil, nil, err
 	}
+
+	// Read the headers of touched folders (in parallel: in resolved mode
+	// this loads the stacks), then assemble identities from the cache.
+	type job struct {
+		s   *side
+		dir string
+	}
+	var jobs []job
+	for dir := range atBase {
+		jobs = append(jobs, job{base, dir})
+	}
+	for dir := range atHead {
+		jobs = append(jobs, job{head, dir})
+	}
+	e.parallel(len(jobs), func(i int) { e.header(jobs[i].s, jobs[i].dir) })
 
 	// Identities: read the headers of touched folders only.
 	idents := map[string]*ident{}
@@ -594,6 +613,34 @@ func (e *engine) envSelected(env string, restrict map[string]bool) bool {
 	return false
 }
 
+// quick is quickHeader in --paths mode (resolved mode parses anyway).
+func (e *engine) quick(s *side, dir string) (*stacks.Header, bool) {
+	if !e.opts.Paths {
+		return nil, false
+	}
+	return quickHeader(s.fsys, dir)
+}
+
+// parallel runs fn(0..n-1) on Concurrency goroutines.
+func (e *engine) parallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < e.opts.Concurrency && w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
 // prefetch batches the reads of stack folders: stack.yaml and the
 // environments listing in --paths mode, every file otherwise.
 func (e *engine) prefetch(ctx context.Context, s *side, dirs []string) error {
@@ -645,7 +692,13 @@ func (e *engine) header(s *side, dir string) (*stacks.Header, error) {
 			return r.h, r.err
 		}
 	}
-	h, err := stacks.ReadHeader(s.fsys, dir)
+	var h *stacks.Header
+	var err error
+	if qh, ok := e.quick(s, dir); ok {
+		h = qh
+	} else {
+		h, err = stacks.ReadHeader(s.fsys, dir)
+	}
 	if key != "" {
 		e.mu.Lock()
 		e.headers[key] = headerResult{h, err}

@@ -10,14 +10,27 @@ import (
 // segment matches any number of segments (zero included). A leading "./"
 // or "/" in g is ignored. A glob that matches a folder matches every file
 // below it.
-func MatchGlob(g, p string) bool {
-	if pre := literalPrefix(g); !strings.HasPrefix(p+"/", pre) && !strings.HasPrefix(p, pre) {
+func MatchGlob(g, p string) bool { return compileGlob(g).match(p) }
+
+// glob is a compiled spec.watch glob.
+type glob struct {
+	text   string
+	prefix string // every match starts with it (or equals it without its "/")
+	segs   []string
+}
+
+func compileGlob(g string) glob {
+	c := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(g, "./"), "/"), "/")
+	return glob{text: g, prefix: literalPrefix(g), segs: strings.Split(c, "/")}
+}
+
+func (g glob) match(p string) bool {
+	if !strings.HasPrefix(p, g.prefix) && !(len(p)+1 == len(g.prefix) && strings.HasPrefix(g.prefix, p)) {
 		return false
 	}
-	g = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(g, "./"), "/"), "/")
-	gs, ps := strings.Split(g, "/"), strings.Split(p, "/")
+	ps := strings.Split(p, "/")
 	for n := len(ps); n > 0; n-- {
-		if matchSegs(gs, ps[:n]) {
+		if matchSegs(g.segs, ps[:n]) {
 			return true
 		}
 	}

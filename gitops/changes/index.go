@@ -194,6 +194,7 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 		return true
 	}
 	var gone, added []string
+	newHash := map[string]gitops.Hash{}
 	for _, c := range changes {
 		if c.OldPath != "" && relevant(c.OldPath) {
 			gone = append(gone, path.Dir(c.OldPath))
@@ -205,8 +206,10 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 			gone = append(gone, path.Dir(c.Path))
 		} else {
 			added = append(added, path.Dir(c.Path))
+			newHash[path.Dir(c.Path)] = c.NewHash
 		}
 	}
+	_, isTree := fsys.(*gitops.TreeFS)
 	if len(added) > 1 {
 		var hs []gitops.Hash
 		for _, c := range changes {
@@ -214,9 +217,8 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 				hs = append(hs, c.NewHash)
 			}
 		}
-		if t, ok := fsys.(*gitops.TreeFS); ok {
+		if _, ok := fsys.(*gitops.TreeFS); ok {
 			_ = x.repo.PrefetchBlobs(hs) // an optimisation; reads below stay correct
-			_ = t
 		}
 	}
 	for _, dir := range gone {
@@ -234,7 +236,13 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 		if x.insideStack(ix, dir) {
 			continue
 		}
-		b, err := fs.ReadFile(fsys, dir+"/"+stacks.StackFile)
+		var b []byte
+		var err error
+		if h := newHash[dir]; isTree && !h.IsZero() {
+			b, err = x.repo.Blob(h) // the id is known: no path walk
+		} else {
+			b, err = fs.ReadFile(fsys, dir+"/"+stacks.StackFile)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			delete(ix.Stacks, dir)
 			continue
@@ -242,12 +250,21 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 		if err != nil {
 			return err
 		}
-		for d := range ix.Stacks {
-			if strings.HasPrefix(d, dir+"/") {
-				delete(ix.Stacks, d) // now nested inside dir
+		if _, known := ix.Stacks[dir]; !known {
+			pre := dir + "/"
+			for d := range ix.Stacks {
+				if strings.HasPrefix(d, pre) {
+					delete(ix.Stacks, d) // now nested inside dir
+				}
 			}
 		}
-		ix.Stacks[dir] = watchEntry(fsys, dir, b, blobID(b, hashOf, fsys, dir))
+		id := ""
+		if isTree && !newHash[dir].IsZero() {
+			id = newHash[dir].String()
+		} else {
+			id = blobID(b, hashOf, fsys, dir)
+		}
+		ix.Stacks[dir] = watchEntry(fsys, dir, b, id)
 	}
 	return nil
 }

@@ -1,0 +1,93 @@
+package changes
+
+import (
+	"bytes"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"panka.dev/panka/stacks"
+)
+
+// quickHeader reads what --paths mode needs of a stack (its name and
+// environments) without a YAML parse when stack.yaml is plainly written
+// ("metadata:" then "  name: x"). ok is false for anything else; the caller
+// then parses with stacks.ReadHeader, which also reports errors.
+func quickHeader(fsys fs.FS, dir string) (*stacks.Header, bool) {
+	b, err := fs.ReadFile(fsys, path.Join(dir, stacks.StackFile))
+	if err != nil {
+		return nil, false
+	}
+	name := quickName(b)
+	if name == "" {
+		return nil, false
+	}
+	h := &stacks.Header{Ref: stacks.Ref{Name: name, Path: dir}}
+	ents, err := fs.ReadDir(fsys, path.Join(dir, stacks.EnvironmentsDir))
+	if err == nil {
+		seen := map[string]bool{}
+		for _, e := range ents {
+			n := e.Name()
+			if e.IsDir() || !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+				continue
+			}
+			env := strings.TrimSuffix(strings.TrimSuffix(n, ".yaml"), ".yml")
+			if stacks.CheckName(env) != "" || seen[env] {
+				return nil, false // let the parser report it
+			}
+			seen[env] = true
+			h.Environments = append(h.Environments, env)
+		}
+		sort.Strings(h.Environments)
+	}
+	return h, true
+}
+
+// quickName returns metadata.name of a plainly written stack.yaml, or "".
+// Anything unusual before the name (quotes, flow style, anchors, tags,
+// block scalars, several documents, tabs) gives "".
+func quickName(data []byte) string {
+	name := ""
+	inMeta := false
+	for len(data) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		line = bytes.TrimRight(line, "\r")
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		if bytes.ContainsAny(line, "\"'|>&*!{}[]%@`#\t") || bytes.HasPrefix(line, []byte("---")) {
+			return ""
+		}
+		if line[0] != ' ' {
+			if inMeta {
+				break
+			}
+			inMeta = string(line) == "metadata:"
+			continue
+		}
+		if !inMeta || len(line) < 3 || line[1] != ' ' || line[2] == ' ' {
+			if inMeta && (len(line) < 3 || line[1] != ' ') {
+				return ""
+			}
+			continue
+		}
+		k, v, ok := bytes.Cut(line[2:], []byte(":"))
+		if !ok || string(k) != "name" {
+			continue
+		}
+		if name != "" || len(v) == 0 || v[0] != ' ' {
+			return ""
+		}
+		name = string(bytes.TrimSpace(v))
+	}
+	if stacks.CheckName(name) != "" {
+		return ""
+	}
+	return name
+}
