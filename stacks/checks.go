@@ -204,3 +204,30 @@ func checkCronField(x string, lo, hi, idx int) string {
 	}
 	return ""
 }
+
+// checkSubscriptions checks what a topic's queue subscriptions need of the
+// queue: SNS FIFO topics deliver only to FIFO queues and standard topics
+// only to standard queues.
+func (r *resolver) checkSubscriptions(out *Resolved) {
+	for i := range out.Components {
+		c := &out.Components[i]
+		if c.Kind != KindTopic {
+			continue
+		}
+		fifo, _ := c.Spec["fifo"].(bool)
+		subs, _ := c.Spec["subscriptions"].([]any)
+		for j, x := range subs {
+			m, _ := x.(map[string]any)
+			q, _ := m["queue"].(string)
+			qc := out.Component(q)
+			if qc == nil || qc.Kind != KindQueue {
+				continue
+			}
+			if qf, ok := qc.Spec["fifo"].(bool); ok && qf != fifo {
+				kind := map[bool]string{true: "a FIFO", false: "a standard"}
+				r.errs.add(r.s.compIdx[c.Name].pos, fmt.Sprintf("spec.subscriptions[%d].queue", j),
+					"topic %q is %s topic but queue %q is %s queue: SNS delivers FIFO topics only to FIFO queues and standard topics only to standard queues; set fifo the same on both", c.Name, kind[fifo], q, kind[qf])
+			}
+		}
+	}
+}

@@ -385,9 +385,7 @@ func ReadHeader(fsys fs.FS, dir string) (*Header, error) {
 	var errs errList
 	s := &Stack{}
 	if !s.readStackFile(fsys, dir, &errs, true) {
-		if e := errs.err(); e != nil {
-			return nil, e
-		}
+		return nil, noStack(dir)
 	}
 	if e := errs.err(); e != nil {
 		return nil, e
@@ -404,7 +402,6 @@ func (s *Stack) readStackFile(fsys fs.FS, dir string, errs *errList, listEnvs bo
 	s.header.Path = dir
 	data, e := readFile(fsys, file)
 	if e != nil && errors.Is(e.cause, fs.ErrNotExist) {
-		errs.add(pos{file, 0, 0}, "", "%v: %s is not a stack (create %s with kind: Stack, or run `panka stack init`)", ErrNoStack, dir, StackFile)
 		return false
 	}
 	if e != nil {
@@ -442,6 +439,11 @@ func (s *Stack) readStackFile(fsys fs.FS, dir string, errs *errList, listEnvs bo
 		}
 	}
 	return true
+}
+
+// noStack is the error for a folder without stack.yaml; it wraps ErrNoStack.
+func noStack(dir string) error {
+	return fmt.Errorf("%s: %w: %s is not a stack (create %s with kind: Stack, or run `panka stack init`)", path.Join(dir, StackFile), ErrNoStack, dir, StackFile)
 }
 
 // addEnvironments records the environments of the files in envDir.
@@ -788,7 +790,7 @@ func Load(fsys fs.FS, dir string) (*Stack, error) {
 	s := &Stack{compIdx: map[string]*compDoc{}, services: map[string]string{}, envs: map[string]*envDoc{}}
 	dir = cleanRoot(dir)
 	if !s.readStackFile(fsys, dir, &errs, false) {
-		return nil, &Errors{List: errs.list}
+		return nil, noStack(dir)
 	}
 	if s.varIdx == nil {
 		s.varIdx = map[string]*varDecl{}

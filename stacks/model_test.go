@@ -94,12 +94,13 @@ func TestReadHeader(t *testing.T) {
 	if !reflect.DeepEqual(h, want) {
 		t.Errorf("got %+v, want %+v", h, want)
 	}
-	if _, err := ReadHeader(fsys, "stacks/none"); !errors.Is(errFirst(err), ErrNoStack) && !strings.Contains(err.Error(), "no stack.yaml") {
+	if _, err := ReadHeader(fsys, "stacks/none"); !errors.Is(err, ErrNoStack) || err.Error() != "stacks/none/stack.yaml: no stack.yaml: stacks/none is not a stack (create stack.yaml with kind: Stack, or run `panka stack init`)" {
 		t.Errorf("missing stack.yaml: %v", err)
 	}
+	if _, err := Load(fsys, "stacks/none"); !errors.Is(err, ErrNoStack) {
+		t.Errorf("Load without stack.yaml: %v", err)
+	}
 }
-
-func errFirst(err error) error { return err }
 
 func TestGuards(t *testing.T) {
 	bomb := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"

@@ -192,6 +192,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 		sort.Strings(comp.DependsOn)
 		out.Components = append(out.Components, comp)
 	}
+	r.checkSubscriptions(out)
 	if len(r.errs.list) == 0 {
 		if _, err := out.Graph(); err != nil {
 			var ce *CycleError

@@ -80,6 +80,8 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:6:15: spec.versioning: want true or false, got a string ("maybe")`}},
 		{"topic subscription queue", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: nope", "  - queue: b", "  - protocol: https") + "---\n" + doc("Bucket", "b")},
 			[]string{cf + `:7:14: spec.subscriptions[0].queue: unknown component "nope"`, cf + `:8:14: spec.subscriptions[1].queue: "b" is a Bucket, not a Queue`, cf + `:9:7: spec.subscriptions[2]: an external subscription needs both protocol and endpoint`}},
+		{"topic fifo mismatch", map[string]string{cf: doc("Topic", "t", "fifo: true", "subscriptions: [{queue: q}]") + "---\n" + doc("Queue", "q")},
+			[]string{cf + `:4:9: spec.subscriptions[0].queue: topic "t" is a FIFO topic but queue "q" is a standard queue`}},
 		{"unknown kind", map[string]string{cf: doc("Lambda", "f")},
 			[]string{cf + `:2:7: kind: unknown kind "Lambda"`}},
 		{"api version", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "core.panka.io/v1", "v2", 1)},
