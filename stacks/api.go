@@ -115,24 +115,38 @@ func itoa(n int) string {
 	return string(b[i:])
 }
 
-// The loader API (implemented in loader.go, resolve.go, graph.go):
+// The loader API (implemented in loader.go, resolve.go, graph.go, format.go):
 //
 //	func Discover(fsys fs.FS, root string) ([]Ref, error)
-//	    every folder under root (recursively) holding stack.yaml; duplicate
-//	    metadata.name is an error naming both paths. Sorted by name. Reads
-//	    stack.yaml files only.
+//	    every folder under root (recursively; hidden folders skipped; stacks
+//	    do not nest) holding stack.yaml; duplicate metadata.name is an error
+//	    naming both paths (the first path in lexical order is kept). Sorted
+//	    by name. Reads stack.yaml files only, in parallel, and usually
+//	    without a YAML parse. A missing root is no stacks. Problems: *Errors
+//	    (with the readable stacks still returned).
 //	func Strays(fsys fs.FS, root string, refs []Ref) []*Error
 //	    YAML files under root that belong to no stack (missing stack.yaml).
 //	func ReadHeader(fsys fs.FS, dir string) (*Header, error)
 //	    parses dir/stack.yaml only and lists dir/environments/*.yaml names.
 //	func Load(fsys fs.FS, dir string) (*Stack, error)
 //	    parses every YAML file of the stack (strict), validates structure,
-//	    returns *Errors listing every problem.
+//	    returns *Errors listing every problem (spec problems of every
+//	    environment included). No stack.yaml: an error wrapping ErrNoStack.
 //	func (s *Stack) Header() *Header
 //	func (s *Stack) Environments() []string
+//	func (s *Stack) File() string; ComponentNames() []string;
+//	    ComponentFile(name) string; EnvironmentFile(env) string
 //	func (s *Stack) Resolve(env string, opts ResolveOptions) (*Resolved, error)
-//	    env not found: error wrapping ErrNoEnvironment; else *Errors.
-//	func (s *Stack) Validate(opts ResolveOptions) error  // all envs, no values needed
-//	func (r *Resolved) Graph() (*Graph, error)          // Order(), Levels(); *CycleError
+//	    env not found: error wrapping ErrNoEnvironment; else *Errors. A
+//	    loaded Stack is read-only: Resolve may run concurrently.
+//	func (s *Stack) Validate(opts ResolveOptions) error  // all envs, Lenient
+//	func (r *Resolved) Graph() (*Graph, error)          // *CycleError on a cycle
+//	func NewGraph(deps map[string][]string) (*Graph, error)
+//	func (g *Graph) Order() []string; Levels() [][]string;
+//	    Dependencies(name) []string; Dependents(name) []string
 //	func Format(src []byte) ([]byte, error)             // canonical YAML, comments kept
+//	func DecodeSpec(c *Component, out any) error        // typed spec, e.g. *MicroServiceSpec
+//	func HashSensitive(key []byte, name, value string) Sensitive
+//	func CheckName(name string) string; CheckSchedule(expr string) string
+//	func KindFields(k Kind) []string
 var _ fs.FS = nil
