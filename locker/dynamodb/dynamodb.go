@@ -168,6 +168,11 @@ func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Dura
 		if err != nil {
 			return locker.Info{}, err
 		}
+		if cur.ID == info.ID {
+			// Our put succeeded although its response was lost (and the
+			// SDK's retry then failed the condition).
+			return cur, nil
+		}
 		if !cur.ExpiresAt.Before(time.Unix(l.now().Unix(), 0)) {
 			return locker.Info{}, &locker.HeldError{Holder: cur}
 		}

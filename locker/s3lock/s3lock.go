@@ -182,12 +182,18 @@ func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Dura
 	if err != nil {
 		return locker.Info{}, err
 	}
+	info.ID = "" // only an id this call generated counts as ours below
 	for range 5 {
 		cur, err := l.read(ctx, objKey)
 		if err != nil {
 			return locker.Info{}, err
 		}
 		now := l.now()
+		if cur.held() && cur.info.ID == info.ID {
+			// Our previous put succeeded although its response was lost
+			// (and the SDK's retry then failed its condition).
+			return cur.info, nil
+		}
 		if cur.held() && !cur.info.Expired(now) {
 			return locker.Info{}, &locker.HeldError{Holder: cur.info}
 		}
