@@ -84,11 +84,28 @@ func (f *Factory) repoHeaders() []*stacks.Header {
 	return out
 }
 
+// findHeader reads the header of one stack of the work tree (nil when it
+// is not there); only that stack's stack.yaml is parsed beyond its name.
 func (f *Factory) findHeader(stack string) *stacks.Header {
-	for _, h := range f.repoHeaders() {
-		if h.Name == stack {
-			return h
+	repo, err := openStackRepo(f)
+	if err != nil {
+		return nil
+	}
+	refs, err := stacks.Discover(repo.fsys, repo.stacksRoot)
+	if err != nil {
+		f.Log.Debug().Err(err).Msg("discover stacks for their backend settings")
+		return nil
+	}
+	for _, r := range refs {
+		if r.Name != stack {
+			continue
 		}
+		h, err := stacks.ReadHeader(repo.fsys, r.Path)
+		if err != nil {
+			f.Log.Debug().Err(err).Str("stack", r.Name).Msg("read stack header")
+			return nil
+		}
+		return h
 	}
 	return nil
 }
