@@ -12,6 +12,8 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // Hash is a git object id.
@@ -70,6 +72,11 @@ func Open(dir string, opts Options) (*Repo, error) {
 			return nil, fmt.Errorf("open repository at %s: %w", dir, ErrNotRepository)
 		}
 		return nil, fmt.Errorf("open repository at %s: %w", root, err)
+	}
+	if st, ok := r.Storer.(*filesystem.Storage); ok {
+		// go-git's default object cache holds up to 96 MiB; panka reads
+		// each object about once, so a small cache keeps memory down.
+		r.Storer = filesystem.NewStorageWithOptions(st.Filesystem(), cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{})
 	}
 	gitDir, commonDir, err := gitDirs(dotGit)
 	if err != nil {

@@ -165,16 +165,10 @@ type engine struct {
 
 	mu      sync.Mutex
 	headers map[string]headerResult // key: side+dir tree id+dir
-	loads   map[string]loadResult
 }
 
 type headerResult struct {
 	h   *stacks.Header
-	err error
-}
-
-type loadResult struct {
-	s   *stacks.Stack
 	err error
 }
 
@@ -192,7 +186,7 @@ func newEngine(repo *gitops.Repo, opts Options) *engine {
 		}
 	}
 	return &engine{repo: repo, opts: opts, ix: &indexer{repo: repo, root: opts.StacksRoot, cacheDir: cache},
-		headers: map[string]headerResult{}, loads: map[string]loadResult{}}
+		headers: map[string]headerResult{}}
 }
 
 // side is one end of a comparison: a commit's tree, or the work tree.
@@ -473,8 +467,9 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		return nil, nil, err
 	}
 
-	// Read the headers of touched folders (in parallel: in resolved mode
-	// this loads the stacks), then assemble identities from the cache.
+	// Read the headers of touched folders in parallel (stack.yaml names
+	// and environment listings, mostly without a YAML parse), then
+	// assemble identities from the cache.
 	type job struct {
 		s   *side
 		dir string
@@ -613,14 +608,6 @@ func (e *engine) envSelected(env string, restrict map[string]bool) bool {
 	return false
 }
 
-// quick is quickHeader in --paths mode (resolved mode parses anyway).
-func (e *engine) quick(s *side, dir string) (*stacks.Header, bool) {
-	if !e.opts.Paths {
-		return nil, false
-	}
-	return quickHeader(s.fsys, dir)
-}
-
 // parallel runs fn(0..n-1) on Concurrency goroutines.
 func (e *engine) parallel(n int, fn func(i int)) {
 	var wg sync.WaitGroup
@@ -677,12 +664,6 @@ func (e *engine) cacheKey(s *side, dir string) string {
 }
 
 func (e *engine) header(s *side, dir string) (*stacks.Header, error) {
-	if !e.opts.Paths {
-		// Resolved mode loads touched stacks anyway: one parse, not two.
-		if st, err := e.load(s, dir); err == nil {
-			return st.Header(), nil
-		}
-	}
 	key := e.cacheKey(s, dir)
 	if key != "" {
 		e.mu.Lock()
@@ -694,7 +675,7 @@ func (e *engine) header(s *side, dir string) (*stacks.Header, error) {
 	}
 	var h *stacks.Header
 	var err error
-	if qh, ok := e.quick(s, dir); ok {
+	if qh, ok := quickHeader(s.fsys, dir); ok {
 		h = qh
 	} else {
 		h, err = stacks.ReadHeader(s.fsys, dir)
@@ -707,23 +688,11 @@ func (e *engine) header(s *side, dir string) (*stacks.Header, error) {
 	return h, err
 }
 
+// load parses a whole stack. Loaded stacks are not cached: a far-apart
+// comparison touches thousands, and memory must stay bounded by the number
+// compared at once.
 func (e *engine) load(s *side, dir string) (*stacks.Stack, error) {
-	key := e.cacheKey(s, dir)
-	if key != "" {
-		e.mu.Lock()
-		r, ok := e.loads[key]
-		e.mu.Unlock()
-		if ok {
-			return r.s, r.err
-		}
-	}
-	st, err := stacks.Load(s.fsys, dir)
-	if key != "" {
-		e.mu.Lock()
-		e.loads[key] = loadResult{st, err}
-		e.mu.Unlock()
-	}
-	return st, err
+	return stacks.Load(s.fsys, dir)
 }
 
 // stackChange classifies one identity and, in resolved mode, compares its

@@ -10,7 +10,7 @@ import (
 	"panka.dev/panka/stacks"
 )
 
-// quickHeader reads what --paths mode needs of a stack (its name and
+// quickHeader reads what identities need of a stack (its name and
 // environments) without a YAML parse when stack.yaml is plainly written
 // ("metadata:" then "  name: x"). ok is false for anything else; the caller
 // then parses with stacks.ReadHeader, which also reports errors.
