@@ -17,9 +17,9 @@ GOTEST_FLAGS ?= -race -count=1 -timeout 40m
 all: build
 
 build:
-	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/panka ./cmd/panka
-	go build -trimpath -ldflags '-s -w' -o bin/panka-engine ./cmd/panka-engine
-	cd deployer/pankalocal && go build -trimpath -o ../../bin/pulumi-resource-pankalocal .
+	go build -ldflags '$(LDFLAGS)' -o bin/panka ./cmd/panka
+	go build -ldflags '-s -w' -o bin/panka-engine ./cmd/panka-engine
+	cd deployer/pankalocal && go build -o ../../bin/pulumi-resource-pankalocal .
 
 tools:
 	tools/install.sh
