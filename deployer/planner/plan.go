@@ -251,6 +251,11 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 // not deployed).
 func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string, replaceAll string) Change {
 	ch := Change{Component: c.Name, Kind: c.Kind, DependsOn: c.DependsOn}
+	if prev != nil && prev.Kind == c.Kind && replaceAll == "" && sameEncoding(c, prev) {
+		// The common case, decided without building comparable values.
+		ch.Action = ActionNoOp
+		return ch
+	}
 	after := componentValue(c)
 	if prev == nil {
 		ch.Action = ActionCreate
@@ -315,6 +320,22 @@ func componentValue(c *stacks.Component) map[string]any {
 		m["dependsOn"] = deps
 	}
 	return m
+}
+
+// sameEncoding reports whether two components encode to the same JSON
+// (ignoring names and kinds). Encoding is canonical (sorted keys; 3 and
+// 3.0 both encode as 3), so equal bytes mean equal values; unequal bytes
+// are decided by the full comparison.
+func sameEncoding(a, b *stacks.Component) bool {
+	type cmp struct {
+		Service   string            `json:"service,omitempty"`
+		Labels    map[string]string `json:"labels,omitempty"`
+		DependsOn []string          `json:"dependsOn,omitempty"`
+		Spec      map[string]any    `json:"spec"`
+	}
+	ab, err1 := json.Marshal(cmp{a.Service, a.Labels, a.DependsOn, a.Spec})
+	bb, err2 := json.Marshal(cmp{b.Service, b.Labels, b.DependsOn, b.Spec})
+	return err1 == nil && err2 == nil && bytes.Equal(ab, bb)
 }
 
 // forcesReplace reports whether a changed path is, or is inside, one of the
