@@ -1,6 +1,8 @@
 package pulumirun
 
 import (
+	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -119,9 +121,20 @@ func statusOf(op apitype.OpType, preview bool) Status {
 	return StatusUnchanged
 }
 
-// handle processes one engine event. preview is true for previews
-// (including preview-only refreshes): nothing is actually changing.
-func (t *translator) handle(e events.EngineEvent, preview bool) {
+// mode is the kind of operation a translator follows.
+type mode int
+
+const (
+	modeApply          mode = iota // up, destroy, refresh: things change
+	modePreview                    // preview: nothing changes
+	modeRefreshPreview             // preview-only refresh: drift is in outputs events
+	modeRefresh                    // refresh that writes the state: likewise
+)
+
+// handle processes one engine event.
+func (t *translator) handle(e events.EngineEvent, m mode) {
+	preview := m == modePreview || m == modeRefreshPreview
+	refresh := m == modeRefresh || m == modeRefreshPreview
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ts := t.now()
@@ -146,7 +159,7 @@ func (t *translator) handle(e events.EngineEvent, preview bool) {
 		if md.Op == apitype.OpSame {
 			st = StatusUnchanged
 		}
-		if preview && md.Op == apitype.OpRefresh {
+		if refresh || (preview && md.Op == apitype.OpRefresh) {
 			// The outcome of a refresh is only known from its outputs event.
 			return
 		}
@@ -158,25 +171,26 @@ func (t *translator) handle(e events.EngineEvent, preview bool) {
 			return
 		}
 		comp := t.componentOf(md)
-		if md.Op == apitype.OpRefresh || (preview && md.Op != apitype.OpSame) {
-			// A refresh that found drift reports the property differences.
-			if md.Op == apitype.OpRefresh && len(md.Diffs) == 0 && md.New != nil {
+		switch {
+		case refresh:
+			// The refresh's verdict: "same", or "update"/"delete" for drift.
+			if md.Op == apitype.OpSame || md.Op == apitype.OpRefresh && md.New != nil && len(md.Diffs) == 0 {
+				emit(Event{Component: comp, URN: md.URN, Type: md.Type, Name: urnName(md.URN), Op: string(md.Op),
+					Status: StatusUnchanged})
 				return
 			}
-			if md.Op == apitype.OpRefresh {
-				t.recordRefresh(md, comp)
+			s := t.recordDrift(md, comp)
+			st := StatusPending
+			if !preview {
+				st = StatusDone
 			}
-			if preview {
-				emit(Event{Component: comp, URN: md.URN, Type: md.Type, Name: urnName(md.URN), Op: t.opOf(md),
-					Status: StatusPending, Diffs: t.diffsOf(md)})
-				return
-			}
+			emit(Event{Component: comp, URN: md.URN, Type: md.Type, Name: urnName(md.URN), Op: s.Op,
+				Status: st, Diffs: s.Diffs})
+		case preview, md.Op == apitype.OpSame:
+		default:
+			emit(Event{Component: comp, URN: md.URN, Type: md.Type, Name: urnName(md.URN), Op: string(md.Op),
+				Status: StatusDone, Diffs: md.Diffs, Elapsed: ts.Sub(t.startOf(md.URN, ts))})
 		}
-		if md.Op == apitype.OpSame {
-			return
-		}
-		emit(Event{Component: comp, URN: md.URN, Type: md.Type, Name: urnName(md.URN), Op: string(md.Op),
-			Status: StatusDone, Diffs: md.Diffs, Elapsed: ts.Sub(t.startOf(md.URN, ts))})
 	case e.ResOpFailedEvent != nil:
 		md := e.ResOpFailedEvent.Metadata
 		comp := t.componentOf(md)
@@ -235,35 +249,53 @@ func (t *translator) record(md apitype.StepEventMetadata, comp string) {
 	}
 }
 
-// opOf is the drift a refresh found: "delete" when the resource is gone,
-// else "update".
-func (t *translator) opOf(md apitype.StepEventMetadata) string {
-	if md.Op != apitype.OpRefresh {
-		return string(md.Op)
+// recordDrift records what a refresh found: "delete" when the resource is
+// gone, else "update" with the output properties that differ (one level
+// deep under maps, e.g. "spec.size").
+func (t *translator) recordDrift(md apitype.StepEventMetadata, comp string) *Step {
+	s := &Step{Component: comp, URN: md.URN, Type: md.Type, Name: urnName(md.URN), Op: string(apitype.OpUpdate)}
+	switch {
+	case md.New == nil || md.Op == apitype.OpDelete:
+		s.Op = string(apitype.OpDelete)
+	case len(md.Diffs) > 0:
+		s.Diffs = md.Diffs
+	case md.Old != nil:
+		s.Diffs = diffKeys("", md.Old.Outputs, md.New.Outputs, 2)
 	}
-	if md.New == nil {
-		return string(apitype.OpDelete)
-	}
-	return string(apitype.OpUpdate)
-}
-
-func (t *translator) diffsOf(md apitype.StepEventMetadata) []string {
-	if len(md.Diffs) > 0 {
-		return md.Diffs
-	}
-	keys := make([]string, 0, len(md.DetailedDiff))
-	for k := range md.DetailedDiff {
-		keys = append(keys, k)
-	}
-	return keys
-}
-
-func (t *translator) recordRefresh(md apitype.StepEventMetadata, comp string) {
-	s := &Step{Component: comp, URN: md.URN, Type: md.Type, Name: urnName(md.URN), Op: t.opOf(md), Diffs: t.diffsOf(md)}
 	if _, ok := t.steps[md.URN]; !ok {
 		t.order = append(t.order, md.URN)
 	}
 	t.steps[md.URN] = s
+	return s
+}
+
+// diffKeys lists the keys whose values differ between a and b, descending
+// depth levels into nested maps.
+func diffKeys(prefix string, a, b map[string]any, depth int) []string {
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	var out []string
+	for k := range keys {
+		av, aok := a[k]
+		bv, bok := b[k]
+		if aok && bok && reflect.DeepEqual(av, bv) {
+			continue
+		}
+		am, amok := av.(map[string]any)
+		bm, bmok := bv.(map[string]any)
+		if depth > 1 && amok && bmok {
+			out = append(out, diffKeys(prefix+k+".", am, bm, depth-1)...)
+			continue
+		}
+		out = append(out, prefix+k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // result returns the steps in the order the engine reported them.

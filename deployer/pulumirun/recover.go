@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+
 	"panka.dev/panka/deployer/engine"
 )
 
@@ -49,13 +51,20 @@ func (r *Runner) RecoverStale(ctx context.Context) (*Recovery, error) {
 	}
 	if cancel {
 		if err := r.stack.Cancel(ctx); err != nil {
-			return rec, r.wrap("clear stale Pulumi locks (pulumi cancel)", err, nil)
+			return rec, r.wrap(ctx, "clear stale Pulumi locks (pulumi cancel)", err, nil)
 		}
 		rec.Cancelled = true
 	}
-	dep, err := r.stack.Export(ctx)
+	// Export without --show-secrets (which auto.Stack.Export passes): the
+	// state round-trips with its secrets still encrypted, never in clear
+	// on disk.
+	out, err := r.cli(ctx, "stack", "export", "--stack", r.opts.Stack)
 	if err != nil {
-		return rec, r.wrap("export Pulumi state", err, nil)
+		return rec, r.wrap(ctx, "export Pulumi state", err, nil)
+	}
+	var dep apitype.UntypedDeployment
+	if err := json.Unmarshal([]byte(out), &dep); err != nil {
+		return rec, fmt.Errorf("parse exported Pulumi state of stack %q: %w", r.opts.Stack, err)
 	}
 	if len(dep.Deployment) == 0 {
 		return rec, nil
@@ -87,10 +96,43 @@ func (r *Runner) RecoverStale(ctx context.Context) (*Recovery, error) {
 	if dep.Deployment, err = json.Marshal(doc); err != nil {
 		return rec, fmt.Errorf("encode Pulumi state of stack %q: %w", r.opts.Stack, err)
 	}
-	if err := r.stack.Import(ctx, dep); err != nil {
-		return rec, r.wrap("import Pulumi state without pending operations", err, nil)
+	b, err := json.Marshal(dep)
+	if err != nil {
+		return rec, fmt.Errorf("encode Pulumi state of stack %q: %w", r.opts.Stack, err)
+	}
+	f, err := os.CreateTemp(r.stack.Workspace().WorkDir(), ".import-*.json")
+	if err != nil {
+		return rec, fmt.Errorf("import Pulumi state: %w", err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return rec, fmt.Errorf("import Pulumi state: %w", err)
+	}
+	if _, err := r.cli(ctx, "stack", "import", "--file", f.Name(), "--stack", r.opts.Stack); err != nil {
+		return rec, r.wrap(ctx, "import Pulumi state without pending operations", err, nil)
 	}
 	return rec, nil
+}
+
+// cli runs the Pulumi CLI in the runner's workspace, with its environment.
+func (r *Runner) cli(ctx context.Context, args ...string) (string, error) {
+	ws := r.stack.Workspace()
+	var env []string
+	for k, v := range ws.GetEnvVars() {
+		env = append(env, k+"="+v)
+	}
+	if home := ws.PulumiHome(); home != "" {
+		env = append(env, "PULUMI_HOME="+home)
+	}
+	stdout, stderr, code, err := ws.PulumiCommand().Run(ctx, ws.WorkDir(), nil, nil, nil, env, args...)
+	if err != nil {
+		return "", fmt.Errorf("pulumi %s (exit %d): %s: %w", strings.Join(args, " "), code, strings.TrimSpace(stderr), err)
+	}
+	return stdout, nil
 }
 
 func fileBackendDir(backendURL string) (string, bool) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -156,7 +157,7 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	r.stack, err = auto.UpsertStackInlineSource(ctx, opts.Stack, opts.Project, opts.Program, wsOpts...)
 	if err != nil {
 		r.Close()
-		return nil, r.wrap(fmt.Sprintf("open Pulumi stack %q at %s", opts.Stack, redact(opts.BackendURL)), err, nil)
+		return nil, r.wrap(ctx, fmt.Sprintf("open Pulumi stack %q at %s", opts.Stack, redact(opts.BackendURL)), err, nil)
 	}
 	return r, nil
 }
@@ -175,25 +176,49 @@ func (r *Runner) Close() error {
 // does not wrap.
 func (r *Runner) Stack() auto.Stack { return r.stack }
 
-// stream starts the event translation; wait blocks until the engine's
-// event channel is closed (after the operation returns).
-func (r *Runner) stream(preview bool, onEvent func(Event)) (chan events.EngineEvent, *translator, func()) {
+// stream starts the event translation. wait, called once the operation
+// returned, lets the remaining events drain: the Automation API closes the
+// channel when the CLI's event stream ends, but never if the CLI failed
+// before opening it (a locked stack, a bad passphrase), hence the bound.
+func (r *Runner) stream(m mode, onEvent func(Event)) (chan events.EngineEvent, *translator, func()) {
 	t := newTranslator(r.opts.Components, r.opts.Now, onEvent)
 	ch := make(chan events.EngineEvent, 64)
 	done := make(chan struct{})
+	stop := make(chan struct{})
+	var seen atomic.Bool
 	go func() {
 		defer close(done)
-		for e := range ch {
-			t.handle(e, preview)
+		for {
+			select {
+			case e, ok := <-ch:
+				if !ok {
+					return
+				}
+				seen.Store(true)
+				t.handle(e, m)
+			case <-stop:
+				return
+			}
 		}
 	}()
-	return ch, t, func() { <-done }
+	return ch, t, func() {
+		bound := 500 * time.Millisecond
+		if seen.Load() {
+			bound = 10 * time.Second
+		}
+		select {
+		case <-done:
+		case <-time.After(bound):
+			close(stop)
+			<-done
+		}
+	}
 }
 
 // Preview computes what Up would do, without changing anything.
 func (r *Runner) Preview(ctx context.Context, onEvent func(Event)) (*Result, error) {
 	start := time.Now()
-	ch, t, wait := r.stream(true, onEvent)
+	ch, t, wait := r.stream(modePreview, onEvent)
 	opts := []optpreview.Option{optpreview.EventStreams(ch), optpreview.ProgressStreams(r.opts.Log),
 		optpreview.ErrorProgressStreams(r.opts.Log)}
 	if r.opts.Parallelism > 0 {
@@ -202,7 +227,7 @@ func (r *Runner) Preview(ctx context.Context, onEvent func(Event)) (*Result, err
 	res, err := r.stack.Preview(ctx, opts...)
 	wait()
 	if err != nil {
-		return nil, r.wrap("preview", err, t)
+		return nil, r.wrap(ctx, "preview", err, t)
 	}
 	return &Result{Changes: opChanges(res.ChangeSummary), Steps: t.result(), Duration: time.Since(start)}, nil
 }
@@ -211,7 +236,7 @@ func (r *Runner) Preview(ctx context.Context, onEvent func(Event)) (*Result, err
 // Cancelling ctx interrupts the engine gracefully (see Options.CancelGrace).
 func (r *Runner) Up(ctx context.Context, onEvent func(Event)) (*Result, error) {
 	start := time.Now()
-	ch, t, wait := r.stream(false, onEvent)
+	ch, t, wait := r.stream(modeApply, onEvent)
 	opts := []optup.Option{optup.EventStreams(ch), optup.ProgressStreams(r.opts.Log),
 		optup.ErrorProgressStreams(r.opts.Log)}
 	if r.opts.Parallelism > 0 {
@@ -220,7 +245,7 @@ func (r *Runner) Up(ctx context.Context, onEvent func(Event)) (*Result, error) {
 	res, err := r.stack.Up(ctx, opts...)
 	wait()
 	if err != nil {
-		return &Result{Steps: t.result(), Duration: time.Since(start)}, r.wrap("pulumi up", err, t)
+		return &Result{Steps: t.result(), Duration: time.Since(start)}, r.wrap(ctx, "pulumi up", err, t)
 	}
 	out := &Result{Steps: t.result(), Outputs: outputs(res.Outputs), Duration: time.Since(start)}
 	if res.Summary.ResourceChanges != nil {
@@ -232,7 +257,7 @@ func (r *Runner) Up(ctx context.Context, onEvent func(Event)) (*Result, error) {
 // Destroy deletes every resource of the stack (the stack itself stays).
 func (r *Runner) Destroy(ctx context.Context, onEvent func(Event)) (*Result, error) {
 	start := time.Now()
-	ch, t, wait := r.stream(false, onEvent)
+	ch, t, wait := r.stream(modeApply, onEvent)
 	opts := []optdestroy.Option{optdestroy.EventStreams(ch), optdestroy.ProgressStreams(r.opts.Log),
 		optdestroy.ErrorProgressStreams(r.opts.Log)}
 	if r.opts.Parallelism > 0 {
@@ -241,7 +266,7 @@ func (r *Runner) Destroy(ctx context.Context, onEvent func(Event)) (*Result, err
 	res, err := r.stack.Destroy(ctx, opts...)
 	wait()
 	if err != nil {
-		return &Result{Steps: t.result(), Duration: time.Since(start)}, r.wrap("pulumi destroy", err, t)
+		return &Result{Steps: t.result(), Duration: time.Since(start)}, r.wrap(ctx, "pulumi destroy", err, t)
 	}
 	out := &Result{Steps: t.result(), Duration: time.Since(start)}
 	if res.Summary.ResourceChanges != nil {
@@ -256,7 +281,7 @@ func (r *Runner) Destroy(ctx context.Context, onEvent func(Event)) (*Result, err
 // Diffs; "delete" for resources that are gone).
 func (r *Runner) RefreshPreview(ctx context.Context, onEvent func(Event)) (*Result, error) {
 	start := time.Now()
-	ch, t, wait := r.stream(true, onEvent)
+	ch, t, wait := r.stream(modeRefreshPreview, onEvent)
 	opts := []optrefresh.Option{optrefresh.EventStreams(ch), optrefresh.ProgressStreams(r.opts.Log),
 		optrefresh.ErrorProgressStreams(r.opts.Log)}
 	if r.opts.Parallelism > 0 {
@@ -265,7 +290,7 @@ func (r *Runner) RefreshPreview(ctx context.Context, onEvent func(Event)) (*Resu
 	res, err := r.stack.PreviewRefresh(ctx, opts...)
 	wait()
 	if err != nil {
-		return nil, r.wrap("pulumi refresh --preview-only", err, t)
+		return nil, r.wrap(ctx, "pulumi refresh --preview-only", err, t)
 	}
 	return &Result{Changes: opChanges(res.ChangeSummary), Steps: t.result(), Duration: time.Since(start)}, nil
 }
@@ -273,7 +298,7 @@ func (r *Runner) RefreshPreview(ctx context.Context, onEvent func(Event)) (*Resu
 // Refresh refreshes the state from the providers (writing it).
 func (r *Runner) Refresh(ctx context.Context, onEvent func(Event)) (*Result, error) {
 	start := time.Now()
-	ch, t, wait := r.stream(false, onEvent)
+	ch, t, wait := r.stream(modeRefresh, onEvent)
 	opts := []optrefresh.Option{optrefresh.EventStreams(ch), optrefresh.ProgressStreams(r.opts.Log),
 		optrefresh.ErrorProgressStreams(r.opts.Log)}
 	if r.opts.Parallelism > 0 {
@@ -282,7 +307,7 @@ func (r *Runner) Refresh(ctx context.Context, onEvent func(Event)) (*Result, err
 	res, err := r.stack.Refresh(ctx, opts...)
 	wait()
 	if err != nil {
-		return nil, r.wrap("pulumi refresh", err, t)
+		return nil, r.wrap(ctx, "pulumi refresh", err, t)
 	}
 	out := &Result{Steps: t.result(), Duration: time.Since(start)}
 	if res.Summary.ResourceChanges != nil {
@@ -295,7 +320,7 @@ func (r *Runner) Refresh(ctx context.Context, onEvent func(Event)) (*Result, err
 func (r *Runner) Outputs(ctx context.Context) (map[string]Output, error) {
 	res, err := r.stack.Outputs(ctx)
 	if err != nil {
-		return nil, r.wrap("read stack outputs", err, nil)
+		return nil, r.wrap(ctx, "read stack outputs", err, nil)
 	}
 	return outputs(res), nil
 }
@@ -330,12 +355,12 @@ func (e *LockedError) Error() string {
 
 // wrap turns an Automation API error into one that says what failed, with
 // the engine's error diagnostics (not the whole CLI output).
-func (r *Runner) wrap(what string, err error, t *translator) error {
+func (r *Runner) wrap(ctx context.Context, what string, err error, t *translator) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s on stack %q: interrupted: %w", what, r.opts.Stack, err)
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%s on stack %q: interrupted (%w): %w", what, r.opts.Stack, cerr, errShort(err))
 	}
 	msg := err.Error()
 	if i := strings.Index(msg, "the stack is currently locked"); i >= 0 {

@@ -3,6 +3,7 @@ package local_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,7 @@ type env struct {
 	backend string
 	home    string
 	extra   map[string]string
+	grace   time.Duration
 }
 
 func newEnv(t testing.TB) *env {
@@ -59,12 +61,13 @@ func (e *env) runner(r *stacks.Resolved) *pulumirun.Runner {
 	}
 	model := r
 	run, err := pulumirun.New(context.Background(), pulumirun.Options{
-		Stack:      pulumirun.StackName(r.Stack, r.Environment),
-		BackendURL: pulumirun.FileBackendURL(e.backend),
-		PulumiCLI:  e.cli,
-		PulumiHome: e.home,
-		PluginDirs: []string{e.plugins},
-		Env:        vars,
+		Stack:       pulumirun.StackName(r.Stack, r.Environment),
+		BackendURL:  pulumirun.FileBackendURL(e.backend),
+		PulumiCLI:   e.cli,
+		PulumiHome:  e.home,
+		PluginDirs:  []string{e.plugins},
+		CancelGrace: e.grace,
+		Env:         vars,
 		Program: func(ctx *pulumi.Context) error {
 			return local.New().Register(ctx, model, target.Options{RepoRoot: e.repo})
 		},
@@ -119,7 +122,7 @@ func model() *stacks.Resolved {
 	}
 }
 
-func events() (func(pulumirun.Event), func() []pulumirun.Event) {
+func recorder() (func(pulumirun.Event), func() []pulumirun.Event) {
 	var mu sync.Mutex
 	var evs []pulumirun.Event
 	return func(e pulumirun.Event) {
@@ -133,22 +136,60 @@ func events() (func(pulumirun.Event), func() []pulumirun.Event) {
 		}
 }
 
+// stepsByName maps component name to the Pulumi op of its step.
+func stepsByName(res *pulumirun.Result) map[string]string {
+	out := map[string]string{}
+	for _, s := range res.Steps {
+		out[s.Component] = s.Op
+	}
+	return out
+}
+
+func mustUp(t testing.TB, run *pulumirun.Runner) *pulumirun.Result {
+	t.Helper()
+	res, err := run.Up(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 func TestUpResolvesReferences(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	r := model()
-	run := e.runner(r)
-	onEvent, got := events()
-	res, err := run.Up(ctx, onEvent)
+	onEvent, got := recorder()
+	res, err := e.runner(r).Up(ctx, onEvent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Changes["create"] != 3 {
-		t.Errorf("changes = %v, want 3 creates", res.Changes)
+	if got, want := stepsByName(res), map[string]string{"api": "create", "db": "create", "events": "create"}; !equalMap(got, want) {
+		t.Errorf("steps = %v, want %v", got, want)
 	}
+	// Every component goes creating -> done, dependencies first.
+	status := map[string][]pulumirun.Status{}
+	var doneOrder []string
 	for _, ev := range got() {
-		t.Logf("event %+v", ev)
+		if ev.Component == "" {
+			continue
+		}
+		status[ev.Component] = append(status[ev.Component], ev.Status)
+		if ev.Status == pulumirun.StatusDone {
+			doneOrder = append(doneOrder, ev.Component)
+			if ev.Elapsed <= 0 {
+				t.Errorf("%s: done without elapsed time", ev.Component)
+			}
+		}
 	}
+	for _, c := range []string{"api", "db", "events"} {
+		if s := status[c]; len(s) != 2 || s[0] != pulumirun.StatusCreating || s[1] != pulumirun.StatusDone {
+			t.Errorf("%s statuses = %v, want [creating done]", c, s)
+		}
+	}
+	if len(doneOrder) != 3 || doneOrder[2] != "api" {
+		t.Errorf("done order = %v, want api last", doneOrder)
+	}
+
 	api := readManifest(t, e.manifest("orders", "dev", "api"))
 	if api["stack"] != "orders" || api["environment"] != "dev" || api["component"] != "api" || api["kind"] != "MicroService" {
 		t.Errorf("api manifest header = %v", api)
@@ -168,26 +209,442 @@ func TestUpResolvesReferences(t *testing.T) {
 		}
 	}
 	args := spec["args"].([]any)
-	if args[1] != "arn:local:sqs:local:000000000000:orders-dev-events" || args[2] != true || args[3] != 1.5 {
+	if len(args) != 4 || args[1] != "arn:local:sqs:local:000000000000:orders-dev-events" || args[2] != true || args[3] != 1.5 {
 		t.Errorf("args = %v", args)
 	}
-	if spec["replicas"] != float64(2) {
-		t.Errorf("replicas = %v", spec["replicas"])
+	if spec["replicas"] != float64(2) || spec["image"] != "orders:1" {
+		t.Errorf("spec = %v", spec)
 	}
-	outs, err := run.Outputs(ctx)
+	db := readManifest(t, e.manifest("orders", "dev", "db"))
+	if db["kind"] != "Database" || db["spec"].(map[string]any)["engine"] != "postgres" {
+		t.Errorf("db manifest = %v", db)
+	}
+
+	// Stack outputs: every output of every component, as the aws target
+	// names them.
+	wantOuts := map[string]any{
+		"api.url": "http://api.dev.orders.local", "api.serviceName": "orders-dev-api",
+		"db.endpoint": "db.dev.orders.local:5432", "db.address": "db.dev.orders.local",
+		"db.port": float64(5432), "db.secretArn": "local://orders/dev/db/secret",
+		"events.url": "local://orders/dev/events", "events.name": "orders-dev-events",
+		"events.arn": "arn:local:sqs:local:000000000000:orders-dev-events",
+	}
+	if len(res.Outputs) != len(wantOuts) {
+		t.Errorf("outputs = %v", res.Outputs)
+	}
+	for k, v := range wantOuts {
+		if o := res.Outputs[k]; o.Value != v || o.Secret {
+			t.Errorf("output %s = %+v, want %v", k, o, v)
+		}
+	}
+	outs, err := e.runner(r).Outputs(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if outs["api.url"].Value != "http://api.dev.orders.local" {
+		t.Errorf("Outputs()[api.url] = %v", outs["api.url"])
+	}
+}
+
+// TestEveryKindHasItsOutputs proves the provider returns exactly the
+// outputs stacks.Kind.Outputs() declares, for every kind.
+func TestEveryKindHasItsOutputs(t *testing.T) {
+	e := newEnv(t)
+	r := &stacks.Resolved{Stack: "kinds", Environment: "prod", Provider: stacks.Provider{Name: "local"}}
+	for _, k := range stacks.ComponentKinds {
+		r.Components = append(r.Components, stacks.Component{Name: strings.ToLower(string(k)), Kind: k, Spec: map[string]any{}})
+	}
+	res := mustUp(t, e.runner(r))
+	want := 0
 	for _, c := range r.Components {
 		for _, o := range c.Kind.Outputs() {
-			if _, ok := outs[target.OutputName(c.Name, o)]; !ok {
-				t.Errorf("missing stack output %s", target.OutputName(c.Name, o))
+			want++
+			v, ok := res.Outputs[target.OutputName(c.Name, o)]
+			if !ok || v.Value == nil || v.Value == "" {
+				t.Errorf("%s (%s): output %q = %+v", c.Name, c.Kind, o, v)
 			}
 		}
 	}
-	if outs["api.url"].Value != "http://api.dev.orders.local" {
-		t.Errorf("api.url = %v", outs["api.url"])
+	if len(res.Outputs) != want {
+		t.Errorf("got %d outputs, want %d: %v", len(res.Outputs), want, res.Outputs)
 	}
-	_ = strings.TrimSpace
-	_ = time.Now
+}
+
+func TestUpdateChangesOnlyTheChangedComponent(t *testing.T) {
+	e := newEnv(t)
+	r := model()
+	mustUp(t, e.runner(r))
+	apiBefore, _ := os.ReadFile(e.manifest("orders", "dev", "api"))
+
+	r2 := model()
+	r2.Component("db").Spec["size"] = "large"
+	onEvent, got := recorder()
+	res, err := e.runner(r2).Up(context.Background(), onEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := stepsByName(res), map[string]string{"db": "update"}; !equalMap(got, want) {
+		t.Errorf("steps = %v, want %v", got, want)
+	}
+	if res.Steps[0].Diffs == nil || !contains(res.Steps[0].Diffs, "spec") {
+		t.Errorf("db diffs = %v, want spec", res.Steps[0].Diffs)
+	}
+	var updating bool
+	for _, ev := range got() {
+		if ev.Component == "db" && ev.Status == pulumirun.StatusUpdating {
+			updating = true
+		}
+		if ev.Component == "api" && ev.Status != pulumirun.StatusUnchanged {
+			t.Errorf("api event %+v, want only unchanged", ev)
+		}
+	}
+	if !updating {
+		t.Error("no updating event for db")
+	}
+	if db := readManifest(t, e.manifest("orders", "dev", "db")); db["spec"].(map[string]any)["size"] != "large" {
+		t.Errorf("db manifest = %v", db)
+	}
+	apiAfter, _ := os.ReadFile(e.manifest("orders", "dev", "api"))
+	if string(apiBefore) != string(apiAfter) {
+		t.Error("api manifest changed although api did not")
+	}
+}
+
+func TestUnchangedModelUpdatesNothing(t *testing.T) {
+	e := newEnv(t)
+	mustUp(t, e.runner(model()))
+	st, _ := os.Stat(e.manifest("orders", "dev", "db"))
+
+	prev, err := e.runner(model()).Preview(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prev.Changed() != 0 || len(prev.Steps) != 0 {
+		t.Errorf("preview of an unchanged model: changes %v, steps %v", prev.Changes, prev.Steps)
+	}
+	res := mustUp(t, e.runner(model()))
+	if res.Changed() != 0 || len(res.Steps) != 0 {
+		t.Errorf("up of an unchanged model: changes %v, steps %v", res.Changes, res.Steps)
+	}
+	if res.Changes["same"] != 4 { // three components and the stack
+		t.Errorf("same = %d, want 4 (%v)", res.Changes["same"], res.Changes)
+	}
+	st2, _ := os.Stat(e.manifest("orders", "dev", "db"))
+	if !st.ModTime().Equal(st2.ModTime()) {
+		t.Error("db manifest rewritten by an up with no changes")
+	}
+}
+
+func TestPreviewWritesNothing(t *testing.T) {
+	e := newEnv(t)
+	onEvent, got := recorder()
+	res, err := e.runner(model()).Preview(context.Background(), onEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := stepsByName(res), map[string]string{"api": "create", "db": "create", "events": "create"}; !equalMap(got, want) {
+		t.Errorf("steps = %v, want %v", got, want)
+	}
+	for _, ev := range got() {
+		if ev.Component != "" && ev.Status != pulumirun.StatusPending {
+			t.Errorf("preview event %+v, want pending", ev)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.repo, local.DefaultDirectory)); !os.IsNotExist(err) {
+		t.Errorf("preview created the manifest directory (err %v)", err)
+	}
+}
+
+func TestDeleteComponentRemovesItsFile(t *testing.T) {
+	e := newEnv(t)
+	mustUp(t, e.runner(model()))
+
+	r2 := model()
+	r2.Components = r2.Components[:2] // drop events
+	api := r2.Component("api")
+	api.DependsOn = []string{"db"}
+	delete(api.Spec["env"].(map[string]any), "QUEUE")
+	api.Spec["args"] = []any{"--no-queue"}
+	res := mustUp(t, e.runner(r2))
+	if got, want := stepsByName(res), map[string]string{"api": "update", "events": "delete"}; !equalMap(got, want) {
+		t.Errorf("steps = %v, want %v", got, want)
+	}
+	if _, err := os.Stat(e.manifest("orders", "dev", "events")); !os.IsNotExist(err) {
+		t.Errorf("events manifest still there (err %v)", err)
+	}
+	if _, ok := res.Outputs["events.url"]; ok {
+		t.Error("events outputs still exported")
+	}
+}
+
+func TestDestroyRemovesEverything(t *testing.T) {
+	e := newEnv(t)
+	mustUp(t, e.runner(model()))
+	res, err := e.runner(model()).Destroy(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Changes["delete"] != 4 {
+		t.Errorf("destroy changes = %v, want 4 deletes", res.Changes)
+	}
+	entries, err := os.ReadDir(filepath.Join(e.repo, local.DefaultDirectory))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("manifest directory not empty after destroy: %v", entries)
+	}
+	outs, err := e.runner(model()).Outputs(context.Background())
+	if err != nil || len(outs) != 0 {
+		t.Errorf("outputs after destroy = %v, %v", outs, err)
+	}
+}
+
+func TestRefreshSeesManualEdits(t *testing.T) {
+	e := newEnv(t)
+	mustUp(t, e.runner(model()))
+
+	// Somebody edits one manifest and deletes another.
+	dbPath := e.manifest("orders", "dev", "db")
+	db := readManifest(t, dbPath)
+	db["spec"].(map[string]any)["size"] = "edited-by-hand"
+	b, _ := json.Marshal(db)
+	if err := os.WriteFile(dbPath, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(e.manifest("orders", "dev", "events")); err != nil {
+		t.Fatal(err)
+	}
+
+	drift, err := e.runner(model()).RefreshPreview(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := stepsByName(drift), map[string]string{"db": "update", "events": "delete"}; !equalMap(got, want) {
+		t.Errorf("drift = %v (%+v), want %v", got, drift.Steps, want)
+	}
+	// Preview only: the state is untouched, so a second look sees the same.
+	again, err := e.runner(model()).RefreshPreview(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Steps) != 2 {
+		t.Errorf("second refresh preview steps = %+v", again.Steps)
+	}
+
+	// Remediation: refresh the state, then converge to the model.
+	run := e.runner(model())
+	if _, err := run.Refresh(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	res := mustUp(t, run)
+	if got, want := stepsByName(res), map[string]string{"db": "update", "events": "create"}; !equalMap(got, want) {
+		t.Errorf("remediation steps = %v, want %v", got, want)
+	}
+	if db := readManifest(t, dbPath); db["spec"].(map[string]any)["size"] != "small" {
+		t.Errorf("db not restored: %v", db)
+	}
+	readManifest(t, e.manifest("orders", "dev", "events"))
+}
+
+func TestProviderFailureMidway(t *testing.T) {
+	e := newEnv(t)
+	e.extra["PANKALOCAL_FAIL_COMPONENT"] = "api"
+	onEvent, got := recorder()
+	res, err := e.runner(model()).Up(context.Background(), onEvent)
+	if err == nil {
+		t.Fatal("up succeeded although api fails")
+	}
+	if !strings.Contains(err.Error(), `injected failure for component "api"`) {
+		t.Errorf("error does not carry the provider's message: %v", err)
+	}
+	var failed bool
+	for _, ev := range got() {
+		if ev.Component == "api" && ev.Status == pulumirun.StatusFailed {
+			failed = true
+		}
+	}
+	if !failed {
+		t.Error("no failed event for api")
+	}
+	if res == nil || stepsByName(res)["api"] != "create" {
+		t.Errorf("result steps = %+v", res)
+	}
+	readManifest(t, e.manifest("orders", "dev", "db"))
+	if _, err := os.Stat(e.manifest("orders", "dev", "api")); !os.IsNotExist(err) {
+		t.Errorf("api manifest exists after its create failed (err %v)", err)
+	}
+
+	// The next run (failure fixed) completes the deployment.
+	delete(e.extra, "PANKALOCAL_FAIL_COMPONENT")
+	res = mustUp(t, e.runner(model()))
+	if got, want := stepsByName(res), map[string]string{"api": "create"}; !equalMap(got, want) {
+		t.Errorf("recovery steps = %v, want %v", got, want)
+	}
+	readManifest(t, e.manifest("orders", "dev", "api"))
+}
+
+func TestSecretsAreEncryptedInState(t *testing.T) {
+	e := newEnv(t)
+	mustUp(t, e.runner(model()))
+	const clear = "s3cr3t-clear-value"
+	if m := readManifest(t, e.manifest("orders", "dev", "api")); m["spec"].(map[string]any)["env"].(map[string]any)["DB_PASSWORD"] != clear {
+		t.Fatal("the manifest must carry the clear value (it is the deployed configuration)")
+	}
+	var files int
+	err := filepath.WalkDir(e.backend, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files++
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), clear) {
+			t.Errorf("clear secret value found in Pulumi state file %s", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files == 0 {
+		t.Fatal("no state files found")
+	}
+	state, err := os.ReadFile(filepath.Join(e.backend, ".pulumi", "stacks", "panka", "orders-dev.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(state), `"ciphertext":"v1:`) {
+		t.Error("the state has no encrypted value")
+	}
+	// A new workspace (fresh work dir, as every panka run has) still
+	// decrypts the state: an update of the secret works.
+	r2 := model()
+	r2.Component("api").Spec["env"].(map[string]any)["DB_PASSWORD"] = stacks.Sensitive{Clear: "rotated-secret", Hash: "sensitive:hmac-sha256:def"}
+	res := mustUp(t, e.runner(r2))
+	if got, want := stepsByName(res), map[string]string{"api": "update"}; !equalMap(got, want) {
+		t.Errorf("steps = %v, want %v", got, want)
+	}
+}
+
+// TestInterruptCancelsCleanly is Ctrl-C: cancelling the context stops the
+// engine gracefully, leaving no lock, and the next run completes.
+func TestInterruptCancelsCleanly(t *testing.T) {
+	e := newEnv(t)
+	e.extra["PANKALOCAL_DELAY"] = "1500ms"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var once sync.Once
+	_, err := e.runner(model()).Up(ctx, func(ev pulumirun.Event) {
+		if ev.Status == pulumirun.StatusCreating {
+			once.Do(cancel)
+		}
+	})
+	if err == nil {
+		t.Fatal("up was not interrupted")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v does not wrap context.Canceled", err)
+	}
+	delete(e.extra, "PANKALOCAL_DELAY")
+	run := e.runner(model())
+	rec, err := run.RecoverStale(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Locks) != 0 {
+		t.Errorf("a graceful interrupt left locks: %v", rec)
+	}
+	mustUp(t, run)
+	readManifest(t, e.manifest("orders", "dev", "api"))
+}
+
+// TestRecoverStaleAfterKill kills the CLI mid-run (SIGINT immediately
+// followed by SIGKILL), leaving Pulumi's lock file and pending operations;
+// the next run is refused until RecoverStale clears them.
+func TestRecoverStaleAfterKill(t *testing.T) {
+	e := newEnv(t)
+	mustUp(t, e.runner(model()))
+	e.extra["PANKALOCAL_DELAY"] = "20s"
+	r2 := model()
+	r2.Component("db").Spec["size"] = "large"
+	r2.Components = append(r2.Components, stacks.Component{Name: "cache", Kind: stacks.KindCache, Spec: map[string]any{}})
+	stateFile := filepath.Join(e.backend, ".pulumi", "stacks", "panka", "orders-dev.json")
+	e.grace = time.Millisecond
+	run := e.runner(r2)
+	e.grace = 0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := run.Up(ctx, nil)
+		errc <- err
+	}()
+	// Wait until the engine has checkpointed the in-flight operations.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(stateFile)
+		if strings.Contains(string(b), `"pending_operations"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no pending operations checkpointed within 60s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err == nil {
+		t.Fatal("killed up returned no error")
+	}
+	delete(e.extra, "PANKALOCAL_DELAY")
+
+	run = e.runner(r2)
+	_, err := run.Up(context.Background(), nil)
+	var locked *pulumirun.LockedError
+	if !errors.As(err, &locked) {
+		t.Fatalf("up after a killed run: %v, want a LockedError", err)
+	}
+	rec, err := run.RecoverStale(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Locks) != 1 || !rec.Cancelled || len(rec.PendingOperations) == 0 {
+		t.Errorf("recovery = %+v", rec)
+	}
+	t.Log(rec.String())
+	res := mustUp(t, run)
+	if stepsByName(res)["cache"] != "create" {
+		t.Errorf("steps after recovery = %+v", res.Steps)
+	}
+	if db := readManifest(t, e.manifest("orders", "dev", "db")); db["spec"].(map[string]any)["size"] != "large" {
+		t.Errorf("db = %v", db)
+	}
+	// Nothing left to clear.
+	rec, err = e.runner(r2).RecoverStale(context.Background())
+	if err != nil || !rec.Empty() {
+		t.Errorf("second recovery = %+v, %v", rec, err)
+	}
+}
+
+func equalMap(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

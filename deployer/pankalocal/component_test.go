@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi-go-provider/infer"
+)
+
+func args(t *testing.T, kind string, spec map[string]any) ComponentArgs {
+	return ComponentArgs{Directory: t.TempDir(), Stack: "orders", Environment: "dev", Component: "c", Kind: kind, Spec: spec}
+}
+
+func TestOutputsPerKind(t *testing.T) {
+	tests := []struct {
+		kind string
+		spec map[string]any
+		want map[string]any
+	}{
+		{"MicroService", nil, map[string]any{"url": "http://c.dev.orders.local", "serviceName": "orders-dev-c"}},
+		{"Worker", nil, map[string]any{"serviceName": "orders-dev-c"}},
+		{"CronJob", nil, map[string]any{"ruleName": "orders-dev-c"}},
+		{"Database", map[string]any{"engine": "postgres"}, map[string]any{
+			"endpoint": "c.dev.orders.local:5432", "address": "c.dev.orders.local", "port": 5432,
+			"secretArn": "local://orders/dev/c/secret"}},
+		{"Database", map[string]any{"engine": "mysql"}, map[string]any{
+			"endpoint": "c.dev.orders.local:3306", "address": "c.dev.orders.local", "port": 3306,
+			"secretArn": "local://orders/dev/c/secret"}},
+		{"Cache", map[string]any{"port": float64(6380)}, map[string]any{"endpoint": "c.dev.orders.local:6380", "port": 6380}},
+		{"Queue", nil, map[string]any{"url": "local://orders/dev/c", "arn": "arn:local:sqs:local:000000000000:orders-dev-c", "name": "orders-dev-c"}},
+		{"Queue", map[string]any{"fifo": true}, map[string]any{"url": "local://orders/dev/c", "arn": "arn:local:sqs:local:000000000000:orders-dev-c.fifo", "name": "orders-dev-c.fifo"}},
+		{"Bucket", nil, map[string]any{"name": "orders-dev-c", "arn": "arn:local:s3:::orders-dev-c"}},
+		{"Topic", nil, map[string]any{"arn": "arn:local:sns:local:000000000000:orders-dev-c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			got := outputs(args(t, tt.kind, tt.spec))
+			if len(got) != len(tt.want) {
+				t.Fatalf("outputs = %v, want %v", got, tt.want)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Errorf("%s = %v, want %v", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+func TestCreateWritesManifestUnlessDryRun(t *testing.T) {
+	ctx := context.Background()
+	a := args(t, "Queue", map[string]any{"fifo": false, "nested": map[string]any{"n": float64(3)}})
+	c := &Component{}
+	resp, err := c.Create(ctx, infer.CreateRequest[ComponentArgs]{Name: "c", Inputs: a, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Output.Path != filepath.Join(a.Directory, "orders", "dev", "c.json") || resp.Output.Outputs["name"] != "orders-dev-c" {
+		t.Errorf("preview state = %+v", resp.Output)
+	}
+	if _, err := os.Stat(resp.Output.Path); !os.IsNotExist(err) {
+		t.Fatalf("preview wrote the manifest (err %v)", err)
+	}
+	if _, err := c.Create(ctx, infer.CreateRequest[ComponentArgs]{Name: "c", Inputs: a}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(resp.Output.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Stack != "orders" || m.Environment != "dev" || m.Component != "c" || m.Kind != "Queue" ||
+		m.Spec["nested"].(map[string]any)["n"] != float64(3) {
+		t.Errorf("manifest = %s", b)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(resp.Output.Path))
+	if len(entries) != 1 {
+		t.Errorf("temporary files left next to the manifest: %v", entries)
+	}
+}
+
+func TestCreateValidates(t *testing.T) {
+	for _, mod := range []func(*ComponentArgs){
+		func(a *ComponentArgs) { a.Directory = "relative" },
+		func(a *ComponentArgs) { a.Component = "../escape" },
+		func(a *ComponentArgs) { a.Stack = "" },
+	} {
+		a := args(t, "Bucket", nil)
+		mod(&a)
+		if _, err := (&Component{}).Create(context.Background(), infer.CreateRequest[ComponentArgs]{Inputs: a}); err == nil {
+			t.Errorf("Create(%+v) succeeded", a)
+		}
+	}
+}
+
+func TestInjectedFailure(t *testing.T) {
+	t.Setenv(EnvFail, "other, c")
+	a := args(t, "Bucket", nil)
+	_, err := (&Component{}).Create(context.Background(), infer.CreateRequest[ComponentArgs]{Inputs: a})
+	if err == nil || !strings.Contains(err.Error(), "injected failure") {
+		t.Fatalf("err = %v", err)
+	}
+	// Previews never fail.
+	if _, err := (&Component{}).Create(context.Background(), infer.CreateRequest[ComponentArgs]{Inputs: a, DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	a.Component = "fine"
+	if _, err := (&Component{}).Create(context.Background(), infer.CreateRequest[ComponentArgs]{Inputs: a}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDelayHonoursCancellation(t *testing.T) {
+	t.Setenv(EnvDelay, "1h")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := (&Component{}).Create(ctx, infer.CreateRequest[ComponentArgs]{Inputs: args(t, "Bucket", nil)})
+	if err == nil {
+		t.Fatal("create with a cancelled context succeeded")
+	}
+}
+
+func TestReadSeesEditsAndDeletion(t *testing.T) {
+	ctx := context.Background()
+	a := args(t, "Database", map[string]any{"size": "small"})
+	c := &Component{}
+	resp, err := c.Create(ctx, infer.CreateRequest[ComponentArgs]{Inputs: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := resp.Output
+	read := func() infer.ReadResponse[ComponentArgs, ComponentState] {
+		t.Helper()
+		r, err := c.Read(ctx, infer.ReadRequest[ComponentArgs, ComponentState]{ID: resp.ID, Inputs: a, State: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := read(); r.ID != resp.ID || r.State.Spec["size"] != "small" {
+		t.Errorf("read unchanged = %+v", r)
+	}
+	if err := os.WriteFile(st.Path, []byte(`{"stack":"orders","environment":"dev","component":"c","kind":"Database","spec":{"size":"huge"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := read()
+	if r.State.Spec["size"] != "huge" || r.Inputs.Spec["size"] != "huge" {
+		t.Errorf("read after edit = %+v", r)
+	}
+	if err := os.WriteFile(st.Path, []byte(`not json`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := read(); r.State.Spec["pankalocal:unparseable"] != "not json" {
+		t.Errorf("read of a broken manifest = %+v", r)
+	}
+	if err := os.Remove(st.Path); err != nil {
+		t.Fatal(err)
+	}
+	if r := read(); r.ID != "" {
+		t.Errorf("read of a deleted manifest = %+v, want empty ID", r)
+	}
+}
+
+func TestDiff(t *testing.T) {
+	base := ComponentArgs{Directory: "/d", Stack: "s", Environment: "e", Component: "c", Kind: "Queue",
+		Spec: map[string]any{"a": "x", "n": float64(1), "m": map[string]any{"k": []any{"v"}}}}
+	state := base.state()
+	tests := []struct {
+		name string
+		mod  func(*ComponentArgs)
+		want map[string]p.DiffKind
+	}{
+		{"same", func(*ComponentArgs) {}, map[string]p.DiffKind{}},
+		{"int equals float", func(a *ComponentArgs) {
+			a.Spec = map[string]any{"a": "x", "n": 1, "m": map[string]any{"k": []any{"v"}}}
+		}, map[string]p.DiffKind{}},
+		{"spec change", func(a *ComponentArgs) {
+			a.Spec = map[string]any{"a": "y", "n": float64(1), "m": map[string]any{"k": []any{"w"}}, "new": true}
+		}, map[string]p.DiffKind{"spec.a": p.Update, "spec.m": p.Update, "spec.new": p.Add}},
+		{"spec removal", func(a *ComponentArgs) {
+			a.Spec = map[string]any{"a": "x", "n": float64(1)}
+		}, map[string]p.DiffKind{"spec.m": p.Delete}},
+		{"kind", func(a *ComponentArgs) { a.Kind = "Topic" }, map[string]p.DiffKind{"kind": p.Update}},
+		{"directory", func(a *ComponentArgs) { a.Directory = "/other" }, map[string]p.DiffKind{"directory": p.UpdateReplace}},
+		{"environment", func(a *ComponentArgs) { a.Environment = "prod" }, map[string]p.DiffKind{"environment": p.UpdateReplace}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			news := base
+			news.Spec = map[string]any{}
+			for k, v := range base.Spec {
+				news.Spec[k] = v
+			}
+			tt.mod(&news)
+			resp, err := (&Component{}).Diff(context.Background(), infer.DiffRequest[ComponentArgs, ComponentState]{State: state, Inputs: news})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.HasChanges != (len(tt.want) > 0) || len(resp.DetailedDiff) != len(tt.want) {
+				t.Fatalf("diff = %+v, want %v", resp, tt.want)
+			}
+			for k, kind := range tt.want {
+				if resp.DetailedDiff[k].Kind != kind {
+					t.Errorf("%s: %v, want %v", k, resp.DetailedDiff[k].Kind, kind)
+				}
+			}
+		})
+	}
+}
+
+func TestDeleteRemovesEmptyFolders(t *testing.T) {
+	ctx := context.Background()
+	a := args(t, "Bucket", nil)
+	b := a
+	b.Component = "other"
+	c := &Component{}
+	var states []ComponentState
+	for _, x := range []ComponentArgs{a, b} {
+		resp, err := c.Create(ctx, infer.CreateRequest[ComponentArgs]{Inputs: x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		states = append(states, resp.Output)
+	}
+	for i, st := range states {
+		if _, err := c.Delete(ctx, infer.DeleteRequest[ComponentState]{ID: "x", State: st}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := os.Stat(filepath.Join(a.Directory, "orders"))
+		if exists := err == nil; exists != (i == 0) {
+			t.Errorf("after delete %d: stack folder exists = %v", i, exists)
+		}
+	}
+	// Deleting again (manifest already gone) is fine.
+	if _, err := c.Delete(ctx, infer.DeleteRequest[ComponentState]{ID: "x", State: states[0]}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestProviderBuilds(t *testing.T) {
+	if _, err := newProvider(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,261 @@
+package pulumirun
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+const (
+	stackURN = "urn:pulumi:s::panka::pulumi:pulumi:Stack::panka-s"
+	compType = "pankalocal:index:Component"
+)
+
+func urn(typ, name string) string { return "urn:pulumi:s::panka::" + typ + "::" + name }
+
+func pre(op apitype.OpType, typ, name, parent string) events.EngineEvent {
+	return events.EngineEvent{EngineEvent: apitype.EngineEvent{ResourcePreEvent: &apitype.ResourcePreEvent{
+		Metadata: apitype.StepEventMetadata{Op: op, URN: urn(typ, name), Type: typ,
+			New: &apitype.StepEventStateMetadata{Parent: parent}, Diffs: []string{"spec"}}}}}
+}
+
+func outs(op apitype.OpType, typ, name string, old, new map[string]any) events.EngineEvent {
+	md := apitype.StepEventMetadata{Op: op, URN: urn(typ, name), Type: typ}
+	if old != nil {
+		md.Old = &apitype.StepEventStateMetadata{Outputs: old}
+	}
+	if new != nil {
+		md.New = &apitype.StepEventStateMetadata{Outputs: new}
+	}
+	return events.EngineEvent{EngineEvent: apitype.EngineEvent{ResOutputsEvent: &apitype.ResOutputsEvent{Metadata: md}}}
+}
+
+func failed(typ, name string) events.EngineEvent {
+	return events.EngineEvent{EngineEvent: apitype.EngineEvent{ResOpFailedEvent: &apitype.ResOpFailedEvent{
+		Metadata: apitype.StepEventMetadata{Op: apitype.OpCreate, URN: urn(typ, name), Type: typ}}}}
+}
+
+func diag(sev, msg string) events.EngineEvent {
+	return events.EngineEvent{EngineEvent: apitype.EngineEvent{DiagnosticEvent: &apitype.DiagnosticEvent{Severity: sev, Message: msg}}}
+}
+
+// fakeClock advances one second per reading.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { c.t = c.t.Add(time.Second); return c.t }
+
+func TestTranslatorUp(t *testing.T) {
+	var got []Event
+	clk := &fakeClock{t: time.Unix(0, 0)}
+	tr := newTranslator(nil, clk.now, func(e Event) { got = append(got, e) })
+	for _, e := range []events.EngineEvent{
+		pre(apitype.OpCreate, "pulumi:pulumi:Stack", "panka-s", ""),
+		pre(apitype.OpCreate, "pulumi:providers:pankalocal", "default", ""),
+		diag("warning", "using pulumi-resource-pankalocal from $PATH at /x\n"),
+		pre(apitype.OpCreate, compType, "db", stackURN),
+		pre(apitype.OpUpdate, "panka:aws:MicroService", "api", stackURN),
+		pre(apitype.OpCreate, "aws:ecs/service:Service", "api-svc", urn("panka:aws:MicroService", "api")),
+		outs(apitype.OpCreate, compType, "db", nil, map[string]any{}),
+		failed("aws:ecs/service:Service", "api-svc"),
+		diag("error", "boom\n"),
+		pre(apitype.OpSame, compType, "cache", stackURN),
+	} {
+		tr.handle(e, modeApply)
+	}
+	want := []struct {
+		comp   string
+		status Status
+	}{
+		{"db", StatusCreating}, {"api", StatusUpdating}, {"api", StatusCreating}, {"db", StatusDone},
+		{"api", StatusFailed}, {"", StatusDiagnostic}, {"cache", StatusUnchanged},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("events = %+v", got)
+	}
+	for i, w := range want {
+		if got[i].Component != w.comp || got[i].Status != w.status {
+			t.Errorf("event %d = %s/%s, want %s/%s", i, got[i].Component, got[i].Status, w.comp, w.status)
+		}
+	}
+	if got[3].Elapsed != 3*time.Second { // db started at reading 1... done at reading 4 (providers and stack skipped)
+		t.Logf("db elapsed %v", got[3].Elapsed)
+	}
+	if got[3].Elapsed <= 0 {
+		t.Errorf("db done without elapsed time")
+	}
+	steps := tr.result()
+	if len(steps) != 3 || steps[0].Component != "db" || steps[2].Name != "api-svc" || !steps[2].Failed || steps[2].Component != "api" {
+		t.Errorf("steps = %+v", steps)
+	}
+	if e := tr.errors(); len(e) != 1 || e[0] != "boom" {
+		t.Errorf("errors = %v", e)
+	}
+}
+
+func TestTranslatorComponentsFilter(t *testing.T) {
+	tr := newTranslator([]string{"api"}, time.Now, nil)
+	tr.handle(pre(apitype.OpCreate, "aws:ecs/cluster:Cluster", "shared-cluster", stackURN), modeApply)
+	tr.handle(pre(apitype.OpCreate, compType, "api", stackURN), modeApply)
+	steps := tr.result()
+	if steps[0].Component != "" || steps[1].Component != "api" {
+		t.Errorf("steps = %+v", steps)
+	}
+}
+
+func TestTranslatorRefreshPreview(t *testing.T) {
+	var got []Event
+	tr := newTranslator(nil, time.Now, func(e Event) { got = append(got, e) })
+	old := map[string]any{"spec": map[string]any{"size": "small", "engine": "pg"}, "path": "/p"}
+	edited := map[string]any{"spec": map[string]any{"size": "huge", "engine": "pg"}, "path": "/p"}
+	for _, e := range []events.EngineEvent{
+		pre(apitype.OpRefresh, compType, "db", stackURN),
+		pre(apitype.OpRefresh, compType, "events", stackURN),
+		pre(apitype.OpRefresh, compType, "api", stackURN),
+		outs(apitype.OpUpdate, compType, "db", old, edited),
+		outs(apitype.OpDelete, compType, "events", old, nil),
+		outs(apitype.OpSame, compType, "api", old, old),
+	} {
+		tr.handle(e, modeRefreshPreview)
+	}
+	steps := tr.result()
+	want := []Step{
+		{Component: "db", URN: urn(compType, "db"), Type: compType, Name: "db", Op: "update", Diffs: []string{"spec.size"}},
+		{Component: "events", URN: urn(compType, "events"), Type: compType, Name: "events", Op: "delete"},
+	}
+	if !reflect.DeepEqual(steps, want) {
+		t.Errorf("steps = %+v\nwant %+v", steps, want)
+	}
+	if len(got) != 3 || got[0].Status != StatusPending || got[2].Status != StatusUnchanged {
+		t.Errorf("events = %+v", got)
+	}
+}
+
+func TestTranslatorPreview(t *testing.T) {
+	var got []Event
+	tr := newTranslator(nil, time.Now, func(e Event) { got = append(got, e) })
+	tr.handle(pre(apitype.OpCreate, compType, "db", stackURN), modePreview)
+	tr.handle(outs(apitype.OpCreate, compType, "db", nil, map[string]any{}), modePreview)
+	if len(got) != 1 || got[0].Status != StatusPending || len(tr.result()) != 1 {
+		t.Errorf("events = %+v steps = %+v", got, tr.result())
+	}
+}
+
+func TestFindCLI(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "pulumi")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(dir, "not-executable")
+	if err := os.WriteFile(plain, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := FindCLI(exe); err != nil || got != exe {
+		t.Errorf("FindCLI(%s) = %q, %v", exe, got, err)
+	}
+	for _, p := range []string{plain, filepath.Join(dir, "missing"), dir} {
+		_, err := FindCLI(p)
+		if !errors.Is(err, ErrCLINotFound) || !strings.Contains(err.Error(), "make tools") || !strings.Contains(err.Error(), "pulumi.cli") {
+			t.Errorf("FindCLI(%s) error = %v", p, err)
+		}
+	}
+	t.Setenv("PATH", t.TempDir())
+	if _, err := FindCLI(""); !errors.Is(err, ErrCLINotFound) || !strings.Contains(err.Error(), "make tools") {
+		t.Errorf("FindCLI on an empty PATH: %v", err)
+	}
+	t.Setenv("PATH", dir)
+	if got, err := FindCLI(""); err != nil || got != exe {
+		t.Errorf("FindCLI from PATH = %q, %v", got, err)
+	}
+}
+
+func TestNewFailsClearlyWithoutCLI(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := New(context.Background(), Options{Stack: "s", BackendURL: "file:///tmp/x", Program: func(*pulumi.Context) error { return nil }})
+	if !errors.Is(err, ErrCLINotFound) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestListFileLocks(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel, content string) {
+		p := filepath.Join(dir, ".pulumi", "locks", filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("organization/panka/orders-dev/a.json", `{"pid":42,"username":"ci","hostname":"runner","timestamp":"2026-01-02T03:04:05Z"}`)
+	write("organization/panka/orders-prod/b.json", `{}`)
+	write("organization/other/orders-dev/c.json", `{}`)
+	locks, err := listFileLocks(dir, "panka", "orders-dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(locks) != 1 || locks[0].PID != 42 || locks[0].Hostname != "runner" || locks[0].Created.Year() != 2026 {
+		t.Fatalf("locks = %+v", locks)
+	}
+	rec := &Recovery{Locks: locks, PendingOperations: []PendingOperation{{Type: "creating", URN: "urn:x"}}}
+	if s := rec.String(); !strings.Contains(s, "ci@runner pid 42") || !strings.Contains(s, "pending creating of urn:x") {
+		t.Errorf("String() = %q", s)
+	}
+	if none, _ := listFileLocks(t.TempDir(), "panka", "orders-dev"); len(none) != 0 {
+		t.Errorf("locks in an empty backend: %v", none)
+	}
+}
+
+func TestBackendURLs(t *testing.T) {
+	tests := []struct {
+		b    S3Backend
+		want string
+	}{
+		{S3Backend{Bucket: "b", Prefix: "/panka/orders/dev/pulumi/", Region: "us-east-1", Endpoint: "http://127.0.0.1:7070", PathStyle: true},
+			"s3://b/panka/orders/dev/pulumi?endpoint=http%3A%2F%2F127.0.0.1%3A7070&region=us-east-1&use_path_style=true"},
+		{S3Backend{Bucket: "b", Region: "eu-west-1"}, "s3://b?region=eu-west-1"},
+	}
+	for _, tt := range tests {
+		if got := tt.b.URL(); got != tt.want {
+			t.Errorf("URL() = %s, want %s", got, tt.want)
+		}
+	}
+	if got, ok := fileBackendDir(FileBackendURL("/tmp/state")); !ok || got != "/tmp/state" {
+		t.Errorf("fileBackendDir = %q, %v", got, ok)
+	}
+	if _, ok := fileBackendDir("s3://b/p"); ok {
+		t.Error("s3 URL taken for a file backend")
+	}
+	if got := StackName("orders", "dev/eu"); got != "orders-dev_eu" {
+		t.Errorf("StackName = %q", got)
+	}
+}
+
+func TestWrapLockedError(t *testing.T) {
+	r := &Runner{opts: Options{Stack: "orders-dev"}}
+	err := r.wrap(context.Background(), "pulumi up", errors.New("failed to run update: exit status 255\nstderr: error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.\n  file:///x/.pulumi/locks/organization/panka/orders-dev/u.json: created by root@h (pid 7) at 2026-01-01T00:00:00Z\n"), nil)
+	var locked *LockedError
+	if !errors.As(err, &locked) || !strings.Contains(locked.Detail, "pid 7") {
+		t.Fatalf("err = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.wrap(ctx, "pulumi up", errors.New("exit status 1"), nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("interrupted error = %v", err)
+	}
+	tr := newTranslator(nil, time.Now, nil)
+	tr.handle(diag("error", "provider said no"), modeApply)
+	if err := r.wrap(context.Background(), "pulumi up", errors.New("exit status 1\nstdout: lots"), tr); !strings.Contains(err.Error(), "provider said no") || strings.Contains(err.Error(), "lots") {
+		t.Errorf("error = %v", err)
+	}
+}
