@@ -85,6 +85,8 @@ type deploy struct {
 	vpcCIDR   pulumi.StringOutput
 	haveCIDR  bool
 	listener  *listenerInfo
+	accountID pulumi.StringOutput
+	haveAcct  bool
 }
 
 type listenerInfo struct {
@@ -204,6 +206,15 @@ func (d *deploy) vpc() pulumi.StringOutput {
 		d.haveCIDR = true
 	}
 	return d.vpcCIDR
+}
+
+// account returns the AWS account id deployed to (looked up once).
+func (d *deploy) account() pulumi.StringOutput {
+	if !d.haveAcct {
+		d.accountID = aws.GetCallerIdentityOutput(d.ctx, aws.GetCallerIdentityOutputArgs{}, pulumi.Provider(d.prov)).AccountId()
+		d.haveAcct = true
+	}
+	return d.accountID
 }
 
 // alb returns the listener's protocol and its load balancer's DNS name and

@@ -89,11 +89,12 @@ func fullStack() *stacks.Resolved {
 				"loadBalancer": map[string]any{"public": true, "host": "api.example.com", "path": "/v1"},
 			}},
 			{Name: "worker", Kind: stacks.KindWorker, DependsOn: []string{"orders-queue"}, Spec: map[string]any{
-				"image":    "ghcr.io/acme/worker:1.4.2",
-				"cpu":      int64(256),
-				"memory":   int64(512),
-				"replicas": int64(1),
-				"env":      map[string]any{"QUEUE_URL": "${orders-queue.url}"},
+				"image":       "ghcr.io/acme/worker:1.4.2",
+				"cpu":         int64(256),
+				"memory":      int64(512),
+				"replicas":    int64(1),
+				"env":         map[string]any{"QUEUE_URL": "${orders-queue.url}"},
+				"healthCheck": map[string]any{"command": []any{"pgrep", "worker"}, "interval": int64(20), "timeout": int64(5)},
 			}},
 			{Name: "nightly", Kind: stacks.KindCronJob, Spec: map[string]any{
 				"image":    "ghcr.io/acme/report:1.0",
@@ -429,6 +430,9 @@ func TestWorker(t *testing.T) {
 	if len(cd.PortMappings) != 0 || cd.Environment[0].Value != "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-prod-orders-queue" {
 		t.Errorf("worker container = %+v", cd)
 	}
+	if cd.HealthCheck == nil || !reflect.DeepEqual(cd.HealthCheck.Command, []string{"CMD", "pgrep", "worker"}) || cd.HealthCheck.Interval != 20 || cd.HealthCheck.Retries != 3 {
+		t.Errorf("worker container health check = %+v", cd.HealthCheck)
+	}
 	if prop(td, "cpu").StringValue() != "256" || prop(td, "memory").StringValue() != "512" {
 		t.Errorf("worker size = %v/%v", prop(td, "cpu"), prop(td, "memory"))
 	}
@@ -603,7 +607,7 @@ func TestQueue(t *testing.T) {
 func TestBucket(t *testing.T) {
 	res := run(t, fullStack())
 	b := res.find(t, tBucket, "assets")
-	if prop(b, "bucket").StringValue() != "orders-prod-assets" || prop(b, "forceDestroy").BoolValue() {
+	if prop(b, "bucket").StringValue() != "orders-prod-assets-123456789012" || prop(b, "forceDestroy").BoolValue() {
 		t.Errorf("bucket = %v", b.Inputs)
 	}
 	pab := res.find(t, tPAB, "assets-public-access")
@@ -633,7 +637,7 @@ func TestBucket(t *testing.T) {
 	if !strings.Contains(string(pb), `"aws:SecureTransport":"false"`) || !strings.Contains(string(pb), `"Effect":"Deny"`) || strings.Contains(string(pb), "GetObject") {
 		t.Errorf("bucket policy = %s", pb)
 	}
-	if res.outputs["assets.name"] != "orders-prod-assets" || res.outputs["assets.arn"] != "arn:aws:s3:::orders-prod-assets" {
+	if res.outputs["assets.name"] != "orders-prod-assets-123456789012" || res.outputs["assets.arn"] != "arn:aws:s3:::orders-prod-assets-123456789012" {
 		t.Errorf("bucket outputs = %q %q", res.outputs["assets.name"], res.outputs["assets.arn"])
 	}
 
@@ -753,7 +757,7 @@ func TestNoNetworkNeeded(t *testing.T) {
 	if c := typeCounts(res.byComponent()[""]); len(c) != 0 {
 		t.Errorf("shared resources without services: %v", c)
 	}
-	if len(res.calls) != 0 {
-		t.Errorf("invokes without services: %v", res.calls)
+	if !reflect.DeepEqual(res.calls, []string{"aws:index/getCallerIdentity:getCallerIdentity"}) {
+		t.Errorf("invokes for a lone bucket: %v, want only the account lookup", res.calls)
 	}
 }

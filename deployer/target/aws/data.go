@@ -214,8 +214,12 @@ func (b *builder) queue() error {
 // ownership (no ACLs), lifecycle rules and a policy denying plain HTTP.
 func (b *builder) bucket() error {
 	ctx, bk := b.ctx, b.cp.b
+	var name pulumi.StringInput = pulumi.String(bk.Name)
+	if bk.Name == "" {
+		name = pulumi.Sprintf("%s-%s", b.cp.n.bucketBase(), b.account())
+	}
 	bucket, err := s3.NewBucketV2(ctx, b.name(""), &s3.BucketV2Args{
-		Bucket:       pulumi.String(b.cp.n.bucket(bk.Name)),
+		Bucket:       name,
 		ForceDestroy: pulumi.Bool(false),
 		Tags:         b.tags(),
 	}, b.opts(pulumi.DeleteBeforeReplace(true))...)

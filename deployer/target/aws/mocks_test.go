@@ -101,6 +101,9 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	m.calls = append(m.calls, args.Token)
 	m.mu.Unlock()
 	switch args.Token {
+	case "aws:index/getCallerIdentity:getCallerIdentity":
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "123456789012", "accountId": "123456789012",
+			"arn": "arn:aws:iam::123456789012:user/ci", "userId": "AIDA"}), nil
 	case "aws:ec2/getVpc:getVpc":
 		return resource.NewPropertyMapFromMap(map[string]any{"id": "vpc-1", "cidrBlock": "10.20.0.0/16"}), nil
 	case "aws:lb/getListener:getListener":

@@ -73,11 +73,19 @@ func (n names) queue(fifo bool) (name, dlq string) {
 	return b, b + "-dlq"
 }
 
-func (n names) bucket(explicit string) string {
+// bucketBase is the derived bucket name without its account suffix. S3
+// names are global across all AWS accounts, so the derived name is
+// "<stack>-<env>-<component>-<account id>": deterministic, and not taken
+// by someone else's "orders-prod-assets".
+func (n names) bucketBase() string { return shorten(n.base, 63-13) }
+
+// bucketExample is the derived name with a placeholder account, for
+// validation before the account is known.
+func (n names) bucketExample(explicit string) string {
 	if explicit != "" {
 		return explicit
 	}
-	return shorten(n.base, 63)
+	return n.bucketBase() + "-123456789012"
 }
 
 func logGroupName(stack, env, component string) string {

@@ -324,7 +324,7 @@ func (p *program) checkNames(d *decoder, cp *comp) {
 			if cp.b.Name == "" {
 				field = "name (derived from stack, environment and component; set spec.name to choose one)"
 			}
-			check(field, checkBucket(n.bucket(cp.b.Name)))
+			check(field, checkBucket(n.bucketExample(cp.b.Name)))
 		}
 	case stacks.KindTopic:
 		if cp.t != nil {

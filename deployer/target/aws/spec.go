@@ -23,8 +23,11 @@ type workload struct {
 	// Manager ARN: a string (maybe with a reference, e.g.
 	// ${db.secretArn}:password::) or, if the ARN came from a secret
 	// variable, stacks.Sensitive.
-	Secrets          map[string]any
-	HealthCheck      healthCheck
+	Secrets map[string]any
+	// HealthCheck is a MicroService's target group check.
+	HealthCheck healthCheck
+	// ContainerCheck is a Worker's container health check command.
+	ContainerCheck   *containerCheck
 	Autoscaling      *autoscaling
 	LoadBalancer     *loadBalancer
 	LogRetentionDays int
@@ -37,6 +40,11 @@ type healthCheck struct {
 	Path     string
 	Interval int // seconds
 	Timeout  int // seconds
+}
+
+type containerCheck struct {
+	Command           []string
+	Interval, Timeout int // seconds
 }
 
 type autoscaling struct {
@@ -198,6 +206,24 @@ func decodeWorkload(d *decoder, c *stacks.Component) *workload {
 			if a.Min != a.Max {
 				w.Autoscaling = a
 			}
+		}
+	}
+	if c.Kind == stacks.KindWorker {
+		if hc := d.object(s, "", "healthCheck"); hc != nil {
+			cc := &containerCheck{
+				Command:  d.words(hc, "healthCheck", "command"),
+				Interval: d.seconds(hc, "healthCheck", "interval", 30),
+				Timeout:  d.seconds(hc, "healthCheck", "timeout", 5),
+			}
+			switch {
+			case len(cc.Command) == 0:
+				d.fail("healthCheck.command", "is required (the command exits 0 when healthy)")
+			case cc.Interval < 5 || cc.Interval > 300:
+				d.fail("healthCheck.interval", "want 5-300 seconds, got %d", cc.Interval)
+			case cc.Timeout < 2 || cc.Timeout > 120:
+				d.fail("healthCheck.timeout", "want 2-120 seconds, got %d", cc.Timeout)
+			}
+			w.ContainerCheck = cc
 		}
 	}
 	if c.Kind == stacks.KindMicroService {

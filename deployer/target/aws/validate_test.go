@@ -75,6 +75,7 @@ func TestValidate(t *testing.T) {
 				"image": "web", "loadBalancer": map[string]any{"path": "/", "priority": int64(7)}}})
 			r.Components[0].Spec["loadBalancer"].(map[string]any)["priority"] = int64(7)
 		}, []string{`components "api" and "web" both set spec.loadBalancer.priority 7`}},
+		{"worker check without command", func(r *stacks.Resolved) { r.Components[1].Spec["healthCheck"] = map[string]any{"interval": int64(30)} }, []string{"spec.healthCheck.command: is required"}},
 		{"unknown kind", func(r *stacks.Resolved) { r.Components[1].Kind = "Lambda" }, []string{`spec.kind: "Lambda" is not a component kind`}},
 		{"every problem at once", func(r *stacks.Resolved) {
 			r.Provider.Region = ""
@@ -303,7 +304,7 @@ func TestNames(t *testing.T) {
 	if q, dlq := n.queue(true); len(dlq) > 80 || !strings.HasSuffix(q, ".fifo") || !strings.HasSuffix(dlq, "-dlq.fifo") || checkSQS(dlq) != nil {
 		t.Errorf("queue names %q %q", q, dlq)
 	}
-	if b := n.bucket(""); len(b) > 63 || checkBucket(b) != nil {
+	if b := n.bucketExample(""); len(b) > 63 || checkBucket(b) != nil {
 		t.Errorf("bucket %q", b)
 	}
 	if r := n.role("exec"); len(r) > 64 {

@@ -39,6 +39,7 @@ type containerDef struct {
 	Environment      []nameValue       `json:"environment"`
 	Secrets          []nameValueFrom   `json:"secrets,omitempty"`
 	LogConfiguration logConfiguration  `json:"logConfiguration"`
+	HealthCheck      *containerHealth  `json:"healthCheck,omitempty"`
 	DockerLabels     map[string]string `json:"dockerLabels,omitempty"`
 }
 
@@ -56,6 +57,23 @@ type nameValue struct {
 type nameValueFrom struct {
 	Name      string `json:"name"`
 	ValueFrom string `json:"valueFrom"`
+}
+
+type containerHealth struct {
+	Command     []string `json:"command"`
+	Interval    int      `json:"interval"`
+	Timeout     int      `json:"timeout"`
+	Retries     int      `json:"retries"`
+	StartPeriod int      `json:"startPeriod"`
+}
+
+// healthCommand gives a check command the form ECS wants: ["CMD", ...]
+// or ["CMD-SHELL", "..."]; a bare command runs directly.
+func healthCommand(cmd []string) []string {
+	if len(cmd) > 0 && (cmd[0] == "CMD" || cmd[0] == "CMD-SHELL") {
+		return cmd
+	}
+	return append([]string{"CMD"}, cmd...)
 }
 
 type logConfiguration struct {
@@ -142,7 +160,7 @@ func (b *builder) task() (*task, error) {
 	ins = append(ins, secretRefs...)
 	region := b.r.Provider.Region
 	logGroup := logGroupName(b.r.Stack, b.r.Environment, c.Name)
-	ncmd, port, name := len(w.Command), w.Port, c.Name
+	ncmd, port, name, check := len(w.Command), w.Port, c.Name, w.ContainerCheck
 	defs := jsonDoc(func(v []string) any {
 		cd := containerDef{
 			Name:        name,
@@ -166,6 +184,10 @@ func (b *builder) task() (*task, error) {
 		v = v[len(envNames):]
 		for i, k := range secretNames {
 			cd.Secrets = append(cd.Secrets, nameValueFrom{Name: k, ValueFrom: v[i]})
+		}
+		if check != nil {
+			cd.HealthCheck = &containerHealth{Command: healthCommand(check.Command), Interval: check.Interval,
+				Timeout: check.Timeout, Retries: 3, StartPeriod: 60}
 		}
 		if port > 0 {
 			cd.PortMappings = []portMapping{{Name: "http", ContainerPort: port, Protocol: "tcp"}}
