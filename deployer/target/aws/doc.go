@@ -31,15 +31,20 @@
 //     transit and at-rest encryption, automatic failover from two nodes.
 //   - Queue: SQS queue with SSE and, with deadLetter, a dead-letter queue
 //     (14 days) wired by a redrive policy.
-//   - Bucket: S3 bucket with versioning, encryption, public access block,
-//     BucketOwnerEnforced, lifecycle rules and a deny-non-TLS policy.
+//   - Bucket: S3 bucket named <stack>-<env>-<component>-<account id> (S3
+//     names are global) or spec.name, with versioning, encryption, public
+//     access block, BucketOwnerEnforced, lifecycle rules (abort incomplete
+//     uploads, expire noncurrent versions, expireAfterDays) and a
+//     deny-non-TLS policy.
 //   - Topic: encrypted SNS topic, subscriptions, and for queue subscriptions
 //     a queue policy admitting exactly the subscribing topics.
 //
 // ${component.output} references become Pulumi inputs from the referenced
 // component's resources; stacks.Sensitive values become Pulumi secrets.
 // Every component output is exported as target.OutputName(component,
-// output); all outputs are strings. Validate checks a model (fields, AWS
+// output); all outputs are strings. Physical names are derived from stack,
+// environment and component (see names.go); ClusterName gives the ECS
+// cluster for health checks. Validate checks a model (fields, AWS
 // names and limits, references, provider settings) without Pulumi.
 //
 // Which spec changes force replacement is in the Pulumi-free sub-package
