@@ -830,6 +830,24 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 	} else {
 		errB = id.baseErr
 	}
+	// An environment's model depends on the stack's shared files and its
+	// own overlay only: when only overlays changed, the other environments
+	// need no resolving.
+	shared := id.baseDir != id.headDir
+	envFiles := map[string]bool{}
+	for _, c := range id.files {
+		for _, p := range []string{c.Path, c.OldPath} {
+			if p == "" {
+				continue
+			}
+			rel := strings.TrimPrefix(strings.TrimPrefix(p, id.headDir+"/"), id.baseDir+"/")
+			if dir, file := path.Split(rel); dir == stacks.EnvironmentsDir+"/" {
+				envFiles[strings.TrimSuffix(strings.TrimSuffix(file, ".yaml"), ".yml")] = true
+			} else {
+				shared = true
+			}
+		}
+	}
 	compEnvs := map[string][]string{} // component -> envs where it changed
 	envComps := map[string][]string{} // env -> components that changed there
 	fileEnvs := map[string][]string{} // env file / stack.yaml effect
@@ -847,6 +865,8 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 		case id.headErr != nil || errH != nil || errB != nil:
 			set(env, Modified)
 			continue
+		case !shared && !envFiles[env]:
+			continue // nothing it depends on changed
 		}
 		rB, eB := sB.Resolve(env, e.opts.Resolve)
 		rH, eH := sH.Resolve(env, e.opts.Resolve)
