@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"panka.dev/panka/stacks"
@@ -44,7 +45,10 @@ type Saved struct {
 	// Vars are the variable values given from outside the repository
 	// (--var, --var-file, PANKA_VAR_*), secrets as keyed hashes.
 	Vars map[string]string `json:"vars,omitempty"`
-	Plan *Result           `json:"plan"`
+	// VarSources says where each of Vars came from: "flag", "var-file" or
+	// "env" (the source is part of the desired model, hence of its hash).
+	VarSources map[string]string `json:"varSources,omitempty"`
+	Plan       *Result           `json:"plan"`
 }
 
 // ErrStale is returned (wrapped in a *StaleError) when a saved plan no
@@ -73,8 +77,41 @@ func NewSaved(p *Result, desired *stacks.Resolved, vars map[string]string, now t
 	if desired != nil {
 		s.Desired = desired.Canonical()
 		s.DesiredHash = desired.Hash()
+		for _, v := range desired.Variables {
+			if _, ok := vars[v.Name]; ok {
+				if s.VarSources == nil {
+					s.VarSources = map[string]string{}
+				}
+				s.VarSources[v.Name] = v.Source
+			}
+		}
 	}
 	return s
+}
+
+// VarValues returns the recorded variables that can be replayed, in the
+// sources they came from, so apply can re-resolve the same model without
+// the user repeating --var flags. Secret values are recorded as hashes
+// only: their names are returned in secrets, and apply must be given them
+// again (--var, --var-file or PANKA_VAR_*).
+func (s *Saved) VarValues() (vals stacks.VarValues, secrets []string) {
+	vals = stacks.VarValues{Flags: map[string]string{}, File: map[string]string{}, Env: map[string]string{}}
+	for name, v := range s.Vars {
+		if stacks.IsSensitive(v) {
+			secrets = append(secrets, name)
+			continue
+		}
+		switch s.VarSources[name] {
+		case "var-file":
+			vals.File[name] = v
+		case "env":
+			vals.Env[name] = v
+		default:
+			vals.Flags[name] = v
+		}
+	}
+	sort.Strings(secrets)
+	return vals, secrets
 }
 
 // Write saves the plan to path (atomically, mode 0600: it may name

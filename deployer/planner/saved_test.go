@@ -41,6 +41,10 @@ func TestSavedRoundTripAndCheck(t *testing.T) {
 	if s.StateSerial != 0 || s.DesiredHash != desired.Hash() || s.Commit != "8c1f0e2d4b6a8c1f0e2d4b6a8c1f0e2d4b6a8c1f" || !s.CreatedAt.Equal(now) {
 		t.Errorf("saved = serial %d hash %s commit %s at %v", s.StateSerial, s.DesiredHash, s.Commit, s.CreatedAt)
 	}
+	vals, secrets := s.VarValues()
+	if vals.Flags["IMAGE_TAG"] != "1.4.2" || len(vals.Env) != 0 || len(secrets) != 1 || secrets[0] != "DB_PASSWORD" {
+		t.Errorf("VarValues = %+v, secrets %v", vals, secrets)
+	}
 	m, err := s.DesiredModel()
 	if err != nil {
 		t.Fatal(err)
