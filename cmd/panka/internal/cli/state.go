@@ -582,7 +582,7 @@ func statePushRun(ctx context.Context, opts *StatePushOptions) error {
 		return err
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("push to %s%s: %w", f.describeBackend(cfg), statestore.StatePath("", key), err)
 	}
 	res := StatePushResult{Stack: key.Stack, Environment: key.Environment, Serial: st.Serial, Backend: f.describeBackend(cfg)}
 	if f.JSON() {
