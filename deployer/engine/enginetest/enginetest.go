@@ -1,6 +1,6 @@
-// Package enginetest builds what end-to-end deployment tests need — the
-// panka-engine helper and the pulumi-resource-pankalocal provider, from this
-// checkout — and finds the Pulumi CLI, so tests never run stale binaries
+// Package enginetest builds what end-to-end deployment tests need — panka,
+// the panka-engine helper and the pulumi-resource-pankalocal provider, from
+// this checkout — and finds the Pulumi CLI, so tests never run stale binaries
 // from bin/. It is for tests only.
 package enginetest
 
@@ -19,7 +19,7 @@ var (
 	err    error
 )
 
-// Tools returns a folder holding freshly built panka-engine and
+// Tools returns a folder holding freshly built panka, panka-engine and
 // pulumi-resource-pankalocal, and the folder of the Pulumi CLI
 // (.tools/bin of the checkout, or wherever `pulumi` is on PATH). Builds run
 // once per process; the go build cache makes repeats cheap.
@@ -31,6 +31,7 @@ func Tools() (bin, pulumiDir string, e error) {
 			return
 		}
 		builds := []struct{ dir, pkg, out string }{
+			{root, "./cmd/panka", "panka"},
 			{root, "./cmd/panka-engine", "panka-engine"},
 			{filepath.Join(root, "deployer", "pankalocal"), ".", "pulumi-resource-pankalocal"},
 		}
