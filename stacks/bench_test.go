@@ -4,6 +4,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -23,11 +24,18 @@ import (
 //   - memfs: the same files in memory, which isolates panka's own work from
 //     the file system (useful on machines with slow or busy disks).
 //
+// Like `panka validate`, it runs the garbage collector at GOGC=400 unless
+// GOGC is set (GOGC=100 go test ... measures the default; on a small live
+// heap the default rate costs about as much CPU as the work itself).
+//
 // Besides ns/op it reports cpu-ms/op (user+system CPU of the process per
 // operation: on a busy machine wall time says little, CPU time divided by
 // the cores is what an idle machine would take) and ns/stack.
 func BenchmarkResolve(b *testing.B) {
 	n := benchStacks()
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
 	dir := b.TempDir()
 	if err := stacktest.Generate(dir, stacktest.Options{Stacks: n, Environments: 3}); err != nil {
 		b.Fatal(err)

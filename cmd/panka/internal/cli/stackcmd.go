@@ -360,6 +360,7 @@ func newCmdStackList(f *Factory, runF func(*StackListOptions) error) *cobra.Comm
 
 func stackListRun(opts *StackListOptions) error {
 	f := opts.F
+	relaxGC(f)
 	repo, err := openStackRepo(f)
 	if err != nil {
 		return err
