@@ -210,4 +210,3 @@ func (h *hinted) Error() string { return h.err.Error() + "\n" + h.hint }
 func (h *hinted) Unwrap() error { return h.err }
 
 func withHint(err error, hint string) error { return &hinted{err, hint} }
-
