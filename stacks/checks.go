@@ -83,7 +83,6 @@ func (r *resolver) checkKind(c *Component, spec *node, deps map[string]bool) {
 		}
 	case KindTopic:
 		subs, _ := sp["subscriptions"].([]any)
-		fifo, _ := sp["fifo"].(bool)
 		subNodes := spec.get("subscriptions")
 		for i, x := range subs {
 			m, _ := x.(map[string]any)
@@ -115,7 +114,6 @@ func (r *resolver) checkKind(c *Component, spec *node, deps map[string]bool) {
 			case !hasP:
 				r.errs.add(sn.pos(), kp, "a subscription needs {queue: <component>} or {protocol, endpoint}")
 			}
-			_ = fifo
 		}
 	}
 }

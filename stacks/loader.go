@@ -415,7 +415,7 @@ func (s *Stack) readStackFile(fsys fs.FS, dir string, errs *errList, listEnvs bo
 		}
 	}
 	for i, d := range docs {
-		kind, name, meta, spec, ok := docHeader(d, errs)
+		kind, name, _, spec, ok := docHeader(d, errs)
 		if !ok {
 			continue
 		}
@@ -427,7 +427,6 @@ func (s *Stack) readStackFile(fsys fs.FS, dir string, errs *errList, listEnvs bo
 			errs.add(d.root.get("kind").pos(), "kind", "stack.yaml must be kind: Stack, got %s", kind)
 			continue
 		}
-		_ = meta
 		s.header.Name = name
 		s.decodeStackSpec(spec, errs)
 	}
@@ -528,11 +527,9 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 			ok = false
 		default:
 			name = nn.value
-			{
-				if msg := CheckName(name); msg != "" {
-					errs.add(nn.pos(), "metadata.name", "%s", msg)
-					ok = false
-				}
+			if msg := CheckName(name); msg != "" {
+				errs.add(nn.pos(), "metadata.name", "%s", msg)
+				ok = false
 			}
 			if name == "var" && kind != KindStack && kind != KindEnvironment && kind != KindService {
 				errs.add(nn.pos(), "metadata.name", "the name \"var\" is reserved (${var.NAME} means a variable): choose another name")

@@ -160,7 +160,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 			spec = without(spec, "dependsOn")
 		}
 		ty := typer{errs: r.errs, hash: r.hash}
-		comp.Spec = ty.object(kindSchema(c.kind), prefixed(spec), "spec")
+		comp.Spec = ty.object(kindSchema(c.kind), spec, "spec")
 		if ty.secretRefs != nil {
 			sec, _ := comp.Spec["secrets"].(map[string]any)
 			if sec == nil {
@@ -204,9 +204,6 @@ func (r *resolver) resolve(envName string) *Resolved {
 	}
 	return out
 }
-
-// prefixed returns n (the spec node); kept separate for clarity of intent.
-func prefixed(n *node) *node { return n }
 
 // without returns a copy of a map node without key.
 func without(n *node, key string) *node {

@@ -152,7 +152,7 @@ func (ty *typer) object(fs []*field, n *node, keyPath string) map[string]any {
 		return out
 	}
 	if n != nil {
-		for i, k := range n.keys {
+		for _, k := range n.keys {
 			found := false
 			for _, f := range fs {
 				if f.name == k.value {
@@ -162,7 +162,6 @@ func (ty *typer) object(fs []*field, n *node, keyPath string) map[string]any {
 			}
 			if !found {
 				ty.errs.add(k.pos(), join(keyPath, k.value), "unknown field%s; valid fields: %s", suggest(k.value, fs), fieldNames(fs))
-				_ = i
 			}
 		}
 	}
