@@ -8,8 +8,10 @@
 // go-git (v5) is the engine and gives complete answers on its own. When a
 // git binary is on PATH (and Options.NoGitBinary is false) the hot paths are
 // accelerated with it: `git diff-tree -z` for changed paths, `git cat-file
-// --batch` for tree and blob reads, `git ls-tree` for listing files and
-// `git status --porcelain -z` for work-tree changes. Both paths give the
+// --batch` for commit, tree and blob reads (pipelined in batches),
+// `git rev-parse` / `git merge-base` / `git rev-list` for refs and history,
+// and `git status --porcelain -z` for work-tree changes. Both paths give the
+// same results (errors are always classified by go-git). Both paths give the
 // same results; the tests run both on the same repositories. go-git's slow
 // paths (path-filtered Log, Worktree.Status, Patch) are never used.
 //

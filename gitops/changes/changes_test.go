@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 
@@ -376,7 +375,7 @@ func TestJSONShape(t *testing.T) {
 }
 
 func TestOnlyTouchedStacksAreLoaded(t *testing.T) {
-	g, base := baseRepo(t)
+	g, _ := baseRepo(t)
 	// A broken stack nobody touches: loading it would report a problem.
 	g.Write("stacks/broken/stack.yaml", stackYAML("broken", ""))
 	g.Write("stacks/broken/services/x.yaml", "kind: [nonsense\n")
@@ -384,7 +383,6 @@ func TestOnlyTouchedStacksAreLoaded(t *testing.T) {
 	g.Write("docs/README.md", "# changed\n")
 	g.Write("stacks/orders/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: debug\n  overrides:\n    api:\n      image: nginx:0.9\n"))
 	head := g.Commit("edit")
-	_ = base
 	for _, m := range modes {
 		repo, err := gitops.Open(g.Dir, m.opts)
 		if err != nil {
@@ -475,9 +473,6 @@ func TestBaseNotInHistory(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer repo.Close()
-				if tt.base == "" {
-					// A shallow clone whose origin/main is HEAD itself with no parent.
-				}
 				res, err := changes.Detect(context.Background(), repo, changes.Options{Base: tt.base, StacksRoot: "stacks"})
 				if err == nil {
 					t.Fatalf("Detect = %q, want an error (never \"everything changed\")", summary(res))
@@ -652,5 +647,4 @@ func TestMatchGlob(t *testing.T) {
 			t.Errorf("MatchGlob(%q, %q) = %v, want %v", tt.glob, tt.path, got, tt.want)
 		}
 	}
-	_ = sort.Strings
 }

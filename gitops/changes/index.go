@@ -24,16 +24,16 @@ import (
 // root holding stack.yaml, with the blob id of that stack.yaml and, for the
 // few stacks whose stack.yaml mentions "watch", their name and watch globs.
 type stackIndex struct {
-	Version int                    `json:"version"`
-	Root    string                 `json:"root"`
-	Tree    string                 `json:"tree"` // tree id of the stacks root ("" for a work tree)
-	Stacks  map[string]*indexEntry `json:"stacks"`
+	Version int
+	Root    string
+	Tree    string // tree id of the stacks root ("" for a work tree)
+	Stacks  map[string]*indexEntry
 }
 
 type indexEntry struct {
-	Blob  string   `json:"blob,omitempty"`
-	Name  string   `json:"name,omitempty"`
-	Watch []string `json:"watch,omitempty"`
+	Blob  string
+	Name  string
+	Watch []string
 }
 
 const indexVersion = 1
