@@ -105,15 +105,16 @@ func newWorkflow(t *testing.T) *workflow {
 		}
 		t.Skip(err)
 	}
-	for k, v := range pulumitest.Env(t) {
-		t.Setenv(k, v)
-	}
 	sep := string(os.PathListSeparator)
 	t.Setenv("PATH", bin+sep+pulumiDir+sep+os.Getenv("PATH"))
+	// panka hands its own environment (Factory.Environ) to panka-engine.
+	pulumiEnv := pulumitest.Env(t)
 	r := gittest.New(t)
 	w := &workflow{t: t, repo: r, ctx: context.Background()}
-	w.env = []string{"PULUMI_CONFIG_PASSPHRASE=" + pulumitest.Passphrase, "HOME=" + r.Dir + "/.home",
-		"PATH=" + os.Getenv("PATH"), "PANKA_PULUMI_CLI=" + filepath.Join(pulumiDir, "pulumi")}
+	w.env = []string{"HOME=" + r.Dir + "/.home", "PATH=" + os.Getenv("PATH"), "PANKA_PULUMI_CLI=" + filepath.Join(pulumiDir, "pulumi")}
+	for k, v := range pulumiEnv {
+		w.env = append(w.env, k+"="+v)
+	}
 	if os.Getenv(testserver.EnvS3Endpoint) != "" || os.Getenv("CI") != "" {
 		_, s3env, _ := s3Env(t)
 		ep := testserver.DynamoDB(t)
@@ -122,6 +123,9 @@ func newWorkflow(t *testing.T) *workflow {
 			t.Fatal(err)
 		}
 		w.env = append(w.env, s3env...)
+		for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_EC2_METADATA_DISABLED"} {
+			w.env = append(w.env, k+"="+os.Getenv(k))
+		}
 		w.env = append(w.env, "PANKA_LOCKS_TYPE=dynamodb", "PANKA_LOCKS_TABLE="+table, "PANKA_LOCKS_ENDPOINT="+ep, "PANKA_LOCKS_REGION=us-east-1")
 		t.Logf("state in versitygw, locks in dynalite table %s", table)
 	} else {
