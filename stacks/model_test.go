@@ -372,3 +372,32 @@ func TestDecodeSpec(t *testing.T) {
 		t.Errorf("%+v", sp)
 	}
 }
+
+// TestConcurrentResolve: a loaded Stack is read-only, so environments can
+// be resolved in parallel (run with -race) with identical results.
+func TestConcurrentResolve(t *testing.T) {
+	s, err := Load(testFS(map[string]string{cf: ms("env: {A: '${TAG}', B: '${db.endpoint}'}") + "---\n" + doc("Database", "db")}), "stacks/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.Resolve("dev", ResolveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string)
+	for i := 0; i < 8; i++ {
+		go func() {
+			r, err := s.Resolve("dev", ResolveOptions{})
+			if err != nil {
+				done <- err.Error()
+				return
+			}
+			done <- r.Hash()
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if got := <-done; got != want.Hash() {
+			t.Errorf("got %s, want %s", got, want.Hash())
+		}
+	}
+}
