@@ -26,7 +26,7 @@ func newInstance(t *testing.T) storetest.Instance {
 	c := client(t, srv)
 	return storetest.Instance{
 		Open: func(prefix string) (statestore.Store, error) {
-			return s3store.New(c, s3store.Options{Bucket: bucket, Prefix: prefix})
+			return s3store.New(client(t, srv), s3store.Options{Bucket: bucket, Prefix: prefix})
 		},
 		WriteRaw: func(key string, data []byte) error {
 			_, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data)})

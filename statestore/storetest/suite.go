@@ -17,9 +17,11 @@ import (
 
 // Instance is one fresh, empty backend location (a new bucket or directory).
 type Instance struct {
-	// Open returns a store over the instance with a key prefix
-	// (backend.prefix). Stores opened with different prefixes share the
-	// location, so the suite can check that prefixes are isolated.
+	// Open returns a new store over the instance with a key prefix
+	// (backend.prefix), with its own client where the backend has one.
+	// Stores opened with different prefixes share the location, so the
+	// suite can check that prefixes are isolated; the race tests give every
+	// writer its own store.
 	Open func(prefix string) (statestore.Store, error)
 	// WriteRaw stores data at path (slash-separated, relative to the bucket
 	// or the state directory, prefix included), bypassing the store: the
@@ -593,6 +595,11 @@ func testRaceRounds(t *testing.T, in Instance, o Options) {
 	if _, err := s.Put(ctx, key, newState(key, 0), ""); err != nil {
 		t.Fatal(err)
 	}
+	// Every writer has its own store (and client), as separate processes would.
+	writers := make([]statestore.Store, o.RaceWriters)
+	for i := range writers {
+		writers[i] = open(t, in, "")
+	}
 	var attempts, wins int
 	for round := 0; round < o.RaceRounds; round++ {
 		var (
@@ -603,7 +610,7 @@ func testRaceRounds(t *testing.T, in Instance, o Options) {
 			firstErr            error
 		)
 		for w := 0; w < o.RaceWriters; w++ {
-			st, v, err := s.Get(ctx, key)
+			st, v, err := writers[w].Get(ctx, key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -613,7 +620,7 @@ func testRaceRounds(t *testing.T, in Instance, o Options) {
 				st.Serial++
 				st.Outputs = map[string]map[string]any{"race": {"winner": float64(w)}}
 				<-start
-				_, err := s.Put(ctx, key, st, v)
+				_, err := writers[w].Put(ctx, key, st, v)
 				switch {
 				case err == nil:
 					won.Add(1)
@@ -666,7 +673,8 @@ func testRaceNoLostUpdates(t *testing.T, in Instance, o Options) {
 	)
 	for w := 0; w < o.UpdateWriters; w++ {
 		wg.Add(1)
-		go func(w int) {
+		ws := open(t, in, "")
+		go func(w int, s statestore.Store) {
 			defer wg.Done()
 			id := fmt.Sprintf("w%d", w)
 			for done := 0; done < o.UpdatesEach; {
@@ -689,7 +697,7 @@ func testRaceNoLostUpdates(t *testing.T, in Instance, o Options) {
 				successes.Add(1)
 				done++
 			}
-		}(w)
+		}(w, ws)
 	}
 	wg.Wait()
 	close(errs)
