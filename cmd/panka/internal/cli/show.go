@@ -62,6 +62,7 @@ func showRun(opts *ShowOptions) error {
 	if err != nil {
 		return err
 	}
+	warnUndeclared(f, vars, [][]stacks.ResolvedVar{res.Variables})
 	var v any = res
 	if opts.Component != "" {
 		c := res.Component(opts.Component)
@@ -210,3 +211,27 @@ func (h *hinted) Error() string { return h.err.Error() + "\n" + h.hint }
 func (h *hinted) Unwrap() error { return h.err }
 
 func withHint(err error, hint string) error { return &hinted{err, hint} }
+
+// warnUndeclared warns about --var and --var-file names that no stack
+// declares (usually a typo); PANKA_VAR_ ones are shared by many stacks and
+// not reported.
+func warnUndeclared(f *Factory, vars stacks.VarValues, declared [][]stacks.ResolvedVar) {
+	known := map[string]bool{}
+	for _, vs := range declared {
+		for _, v := range vs {
+			known[v.Name] = true
+		}
+	}
+	var names []string
+	for _, m := range []map[string]string{vars.Flags, vars.File} {
+		for k := range m {
+			if !known[k] && !slices.Contains(names, k) {
+				names = append(names, k)
+			}
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(f.IO.ErrOut, "warning: variable %s is not declared in spec.variables of any stack checked; it has no effect\n", n)
+	}
+}

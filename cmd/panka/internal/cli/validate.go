@@ -110,6 +110,7 @@ func validateRun(opts *ValidateOptions) error {
 		st       validatedStack
 		problems []Problem
 		envErr   error
+		declared []stacks.ResolvedVar
 	}
 	outs := make([]outcome, len(refs))
 	var wg sync.WaitGroup
@@ -119,12 +120,14 @@ func validateRun(opts *ValidateOptions) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			outs[i].st, outs[i].problems, outs[i].envErr = validateStack(repo, r, opts.Environment, vars)
+			outs[i].st, outs[i].problems, outs[i].declared, outs[i].envErr = validateStack(repo, r, opts.Environment, vars)
 		}()
 	}
 	wg.Wait()
 	envCount := 0
+	var declared [][]stacks.ResolvedVar
 	for _, o := range outs {
+		declared = append(declared, o.declared)
 		if o.envErr != nil && opts.Stack != "" {
 			return o.envErr
 		}
@@ -133,6 +136,9 @@ func validateRun(opts *ValidateOptions) error {
 		envCount += len(o.st.Environments)
 	}
 	res.Valid = len(res.Problems) == 0
+	if res.Valid {
+		warnUndeclared(f, vars, declared)
+	}
 	if f.JSON() {
 		if err := f.PrintJSON(res); err != nil {
 			return err
@@ -154,20 +160,20 @@ func validateRun(opts *ValidateOptions) error {
 
 // validateStack loads one stack and resolves its environments leniently.
 // envErr is set when env is given and the stack does not have it.
-func validateStack(repo *stackRepo, r stacks.Ref, env string, vars stacks.VarValues) (validatedStack, []Problem, error) {
+func validateStack(repo *stackRepo, r stacks.Ref, env string, vars stacks.VarValues) (validatedStack, []Problem, []stacks.ResolvedVar, error) {
 	st := validatedStack{Name: r.Name, Path: r.Path, Environments: []string{}}
 	s, err := stacks.Load(repo.fsys, r.Path)
 	if err != nil {
 		var es *stacks.Errors
 		if !errors.As(err, &es) {
-			return st, []Problem{{File: r.Path, Message: err.Error(), Stack: r.Name}}, nil
+			return st, []Problem{{File: r.Path, Message: err.Error(), Stack: r.Name}}, nil, nil
 		}
-		return st, problemsOf(es, r.Name, ""), nil
+		return st, problemsOf(es, r.Name, ""), nil, nil
 	}
 	envs := s.Environments()
 	if env != "" {
 		if !slices.Contains(envs, env) {
-			return st, nil, fmt.Errorf("stack %q has no environment %q (environments: %s); an environment exists iff %s/%s/%s.yaml exists",
+			return st, nil, nil, fmt.Errorf("stack %q has no environment %q (environments: %s); an environment exists iff %s/%s/%s.yaml exists",
 				r.Name, env, strings.Join(envs, ", "), r.Path, stacks.EnvironmentsDir, env)
 		}
 		envs = []string{env}
@@ -177,10 +183,12 @@ func validateStack(repo *stackRepo, r stacks.Ref, env string, vars stacks.VarVal
 		envs = []string{""} // still check the components without an overlay
 	}
 	var probs []Problem
+	var declared []stacks.ResolvedVar
 	index := map[string]int{}
 	for _, e := range envs {
-		_, err := s.Resolve(e, stacks.ResolveOptions{Vars: vars, Lenient: true})
+		res, err := s.Resolve(e, stacks.ResolveOptions{Vars: vars, Lenient: true})
 		if err == nil {
+			declared = res.Variables
 			continue
 		}
 		var es *stacks.Errors
@@ -204,7 +212,7 @@ func validateStack(repo *stackRepo, r stacks.Ref, env string, vars stacks.VarVal
 		}
 	}
 	st.Valid = len(probs) == 0
-	return st, probs, nil
+	return st, probs, declared, nil
 }
 
 func problemsOf(es *stacks.Errors, stack, env string) []Problem {
