@@ -164,7 +164,7 @@ func readFile(fsys fs.FS, name string) ([]byte, *fileError) {
 		return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}, err}
 	}
 	defer f.Close()
-	size := int64(512)
+	size := int64(-1)
 	if st, err := f.Stat(); err == nil {
 		if st.IsDir() {
 			return nil, &fileError{Error{File: name, Msg: "is a folder, not a file"}, nil}
@@ -172,23 +172,26 @@ func readFile(fsys fs.FS, name string) ([]byte, *fileError) {
 		if st.Size() > MaxFileSize {
 			return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("file is %d bytes, more than the %d MB limit for stack files: split it or remove it from the stack folder", st.Size(), MaxFileSize>>20)}, nil}
 		}
-		size = st.Size() + 1
+		if st.Mode().IsRegular() && st.Size() > 0 {
+			size = st.Size()
+		}
 	}
-	// One read into a buffer of the right size; ReadAll only when the file
-	// is larger than Stat said (it grew, or the FS does not know).
-	data := make([]byte, size)
-	n, err := io.ReadFull(f, data)
-	switch {
-	case err == io.ErrUnexpectedEOF || err == io.EOF:
+	var data []byte
+	if size > 0 {
+		// One read of the size Stat gave (a file that changes while it
+		// is read is not something a stack loader can make sense of).
+		data = make([]byte, size)
+		n, err := io.ReadFull(f, data)
+		if err != nil && err != io.ErrUnexpectedEOF {
+			return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}, err}
+		}
 		data = data[:n]
-	case err == nil:
-		rest, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1-size))
+	} else {
+		var err error
+		data, err = io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 		if err != nil {
 			return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}, err}
 		}
-		data = append(data, rest...)
-	default:
-		return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}, err}
 	}
 	if len(data) > MaxFileSize {
 		return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("file is more than the %d MB limit for stack files: split it or remove it from the stack folder", MaxFileSize>>20)}, nil}
