@@ -1,6 +1,3 @@
-// Package stacktest generates synthetic deployment repositories for tests
-// and benchmarks (thousands of stacks, each with a few components and
-// environments). It writes plain files; callers add git history if needed.
 package stacktest
 
 import (
