@@ -1,0 +1,297 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"panka.dev/panka/deployer/engine/enginetest"
+	"panka.dev/panka/locker"
+	llocal "panka.dev/panka/locker/local"
+	"panka.dev/panka/statestore"
+	slocal "panka.dev/panka/statestore/local"
+)
+
+// e2eRepo is a git repository with the quickstart stack, driven through
+// the real panka binary, panka-engine, provider and Pulumi CLI.
+type e2eRepo struct {
+	t   *testing.T
+	dir string
+	bin string
+	env []string
+}
+
+func newE2ERepo(t *testing.T) *e2eRepo {
+	t.Helper()
+	bin, pulumiDir, err := enginetest.Tools()
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("deployment tools are required in CI: %v", err)
+		}
+		t.Skipf("needs the Pulumi CLI (make tools): %v", err)
+	}
+	dir := t.TempDir()
+	r := &e2eRepo{t: t, dir: dir, bin: filepath.Join(bin, "panka")}
+	r.env = append(os.Environ(),
+		"PATH="+bin+string(os.PathListSeparator)+pulumiDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"HOME="+filepath.Join(dir, ".home"), "PULUMI_HOME="+filepath.Join(t.TempDir(), "pulumi"),
+		"PULUMI_CONFIG_PASSPHRASE=e2e", "PULUMI_SKIP_UPDATE_CHECK=true", "NO_COLOR=1",
+		"PANKA_BACKEND_TYPE=local", "PANKA_LOCKS_TYPE=local")
+	qs, _ := filepath.Abs("../../testdata/quickstart/stacks")
+	r.git("init", "-q", "-b", "main")
+	r.git("config", "user.email", "dev@example.com")
+	r.git("config", "user.name", "Dev")
+	if out, err := exec.Command("cp", "-r", qs, filepath.Join(dir, "stacks")).CombinedOutput(); err != nil {
+		t.Fatalf("copy quickstart: %v\n%s", err, out)
+	}
+	r.git("add", "-A")
+	r.git("commit", "-qm", "shop")
+	return r
+}
+
+func (r *e2eRepo) git(args ...string) string {
+	r.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = r.dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (r *e2eRepo) cmd(extraEnv []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(r.bin, args...)
+	cmd.Dir = r.dir
+	cmd.Env = append(append([]string{}, r.env...), extraEnv...)
+	return cmd
+}
+
+// panka runs the binary and returns stdout, stderr and the exit code.
+func (r *e2eRepo) panka(extraEnv []string, args ...string) (string, string, int) {
+	r.t.Helper()
+	cmd := r.cmd(extraEnv, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		r.t.Fatalf("run panka: %v", err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+func (r *e2eRepo) mustPanka(extraEnv []string, args ...string) string {
+	r.t.Helper()
+	out, errOut, code := r.panka(extraEnv, args...)
+	if code != 0 {
+		r.t.Fatalf("panka %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, out, errOut)
+	}
+	return out
+}
+
+func (r *e2eRepo) store() statestore.Store {
+	s, err := slocal.New(slocal.Options{Dir: filepath.Join(r.dir, ".panka")})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return s
+}
+
+func (r *e2eRepo) locker() locker.Locker {
+	l, err := llocal.New(llocal.Options{Dir: filepath.Join(r.dir, ".panka")})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return l
+}
+
+var shopDev = statestore.Key{Stack: "shop", Environment: "dev"}
+
+var applyDev = []string{"apply", "--stack", "shop", "--environment", "dev", "--auto-approve"}
+
+func TestApplyLockedThenWaits(t *testing.T) {
+	r := newE2ERepo(t)
+	ctx := context.Background()
+	lease, err := locker.Acquire(ctx, r.locker(), locker.Info{Key: locker.Key("shop", "dev"), LockedBy: "someone@example.com",
+		Metadata: locker.Metadata{Hostname: "ci-runner-7", PID: 4242, Operation: "apply"}}, locker.LeaseOptions{TTL: time.Minute, Heartbeat: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := r.panka(nil, applyDev...)
+	if code != 3 || !strings.Contains(errOut, "someone@example.com") || !strings.Contains(errOut, "ci-runner-7") {
+		t.Fatalf("apply while locked: exit %d, stderr:\n%s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, ".panka/local/shop/dev/web.json")); err == nil {
+		t.Fatal("apply changed something without the lock")
+	}
+	go func() {
+		time.Sleep(2 * time.Second)
+		lease.Release(ctx)
+	}()
+	out, errOut, code := r.panka(nil, append(applyDev, "--lock-timeout", "2m")...)
+	if code != 0 || !strings.Contains(errOut, "Waiting for the lock") || !strings.Contains(out, "4 created") {
+		t.Fatalf("apply --lock-timeout: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
+
+func TestApplyProviderErrorThenRecovers(t *testing.T) {
+	r := newE2ERepo(t)
+	out, errOut, code := r.panka([]string{"PANKALOCAL_FAIL_COMPONENT=web"}, applyDev...)
+	if code != 1 || !strings.Contains(errOut, "injected failure") {
+		t.Fatalf("apply with a failing provider: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	st, _, err := r.store().Get(context.Background(), shopDev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != statestore.StatusFailed || st.LastDeployment.Result != statestore.ResultFailed {
+		t.Fatalf("state after a provider error: status %s, result %s", st.Status, st.LastDeployment.Result)
+	}
+	if held, err := r.locker().List(context.Background()); err != nil || len(held) != 0 {
+		t.Fatalf("lease not released after the failure: %v %v", held, err)
+	}
+	out = r.mustPanka(nil, applyDev...)
+	if !strings.Contains(out, "succeeded") {
+		t.Fatalf("recovery apply:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, ".panka/local/shop/dev/web.json")); err != nil {
+		t.Fatalf("web manifest after recovery: %v", err)
+	}
+}
+
+func TestApplyInterrupted(t *testing.T) {
+	r := newE2ERepo(t)
+	cmd := r.cmd([]string{"PANKALOCAL_DELAY=20s"}, applyDev...)
+	var out, errOut syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 90*time.Second, func() bool { return strings.Contains(errOut.String(), "creating") })
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if err == nil {
+		t.Fatalf("interrupted apply exited 0\nstdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	}
+	st, _, gerr := r.store().Get(context.Background(), shopDev)
+	if gerr != nil {
+		t.Fatalf("no state after Ctrl-C: %v\nstderr:\n%s", gerr, errOut.String())
+	}
+	if st.LastDeployment.Result != statestore.ResultInterrupted {
+		t.Errorf("interrupted apply recorded as %q", st.LastDeployment.Result)
+	}
+	if held, _ := r.locker().List(context.Background()); len(held) != 0 {
+		t.Errorf("lease not released after Ctrl-C: %+v", held)
+	}
+	r.mustPanka(nil, applyDev...)
+}
+
+func TestApplyKilledThenRecoversAfterExpiry(t *testing.T) {
+	r := newE2ERepo(t)
+	short := []string{"PANKA_LOCKS_TTL=8", "PANKA_LOCKS_HEARTBEAT=2"}
+	cmd := r.cmd(append([]string{"PANKALOCAL_DELAY=30s"}, short...), applyDev...)
+	var errOut syncBuffer
+	cmd.Stderr = &errOut
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 90*time.Second, func() bool { return strings.Contains(errOut.String(), "creating") })
+	// SIGKILL the whole process group: panka, panka-engine, pulumi, provider.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Wait()
+
+	// The lease is still there until it expires: apply refuses at once.
+	if _, errOut, code := r.panka(short, applyDev...); code != 3 {
+		t.Fatalf("apply right after SIGKILL: exit %d, want 3 (lease held)\n%s", code, errOut)
+	}
+	out, errOut2, code := r.panka(short, append(applyDev, "--lock-timeout", "1m")...)
+	if code != 0 {
+		t.Fatalf("apply after the lease expired: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut2)
+	}
+	if !strings.Contains(errOut2, "was killed") {
+		t.Errorf("the recovery of the killed run is not reported:\n%s", errOut2)
+	}
+}
+
+func TestConcurrentAppliesNeverInterleave(t *testing.T) {
+	r := newE2ERepo(t)
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	outs := make([]string, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, e, c := r.panka([]string{"PANKALOCAL_DELAY=1s"}, append(applyDev, "--lock-timeout", "3m")...)
+			codes[i], outs[i] = c, o+e
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 0 {
+			t.Fatalf("apply %d: exit %d\n%s", i, c, outs[i])
+		}
+	}
+	hist, err := r.store().History(context.Background(), shopDev, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 {
+		t.Fatalf("history has %d records, want 2", len(hist))
+	}
+	older, newer := hist[1], hist[0]
+	if older.Serial != 1 || newer.Serial != 2 || newer.StartedAt.Before(older.EndedAt) {
+		t.Errorf("deployments interleaved: #%d %s–%s and #%d %s–%s", older.Serial, older.StartedAt, older.EndedAt, newer.Serial, newer.StartedAt, newer.EndedAt)
+	}
+	if older.LockID == newer.LockID {
+		t.Errorf("both deployments ran under lease %s", older.LockID)
+	}
+	b, _ := json.Marshal(newer.Changes)
+	if !strings.Contains(string(b), `"create":0`) {
+		t.Errorf("the second apply should have found nothing to create: %s", b)
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("condition not met within %s", d)
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"panka.dev/panka/deployer/engine"
+	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/stacks"
+	"panka.dev/panka/statestore"
+)
+
+func init() { register(newCmdOutputs) }
+
+// OutputsOptions are the inputs of outputs.
+type OutputsOptions struct {
+	F           *Factory
+	Stack       string
+	Environment string
+	Component   string
+	ShowSecrets bool
+}
+
+func newCmdOutputs(f *Factory) *cobra.Command {
+	opts := &OutputsOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "outputs --stack STACK --environment ENV",
+		Short: "Print the outputs of the last deployment",
+		Long: `Outputs prints each component's outputs (url, endpoint, arn, ...) as recorded
+by the last successful deployment. Sensitive outputs show as (sensitive):
+panka's state keeps only their keyed hashes. --show-secrets reads the clear
+values from Pulumi's encrypted state instead (needs the secrets provider,
+e.g. PULUMI_CONFIG_PASSPHRASE).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Stack == "" || opts.Environment == "" {
+				return Usagef("--stack and --environment are required")
+			}
+			return outputsRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack name")
+	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	cmd.Flags().StringVar(&opts.Component, "component", "", "only this component's outputs")
+	cmd.Flags().BoolVar(&opts.ShowSecrets, "show-secrets", false, "show sensitive outputs in clear (read from Pulumi's encrypted state)")
+	return cmd
+}
+
+func outputsRun(ctx context.Context, opts *OutputsOptions) error {
+	f := opts.F
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	store, err := f.Store(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	key := statestore.Key{Stack: opts.Stack, Environment: opts.Environment}
+	st, _, err := store.Get(ctx, key)
+	if errors.Is(err, statestore.ErrNotFound) {
+		return fmt.Errorf("%s has never been deployed: run panka apply --stack %s --environment %s", key, key.Stack, key.Environment)
+	}
+	if err != nil {
+		return fmt.Errorf("read state of %s: %w", key, err)
+	}
+	outs := st.Outputs
+	if opts.ShowSecrets {
+		eng, err := f.startEngine(ctx, cfg, key, nil, engineOptions{Log: f.engineLog()})
+		if err != nil {
+			return err
+		}
+		defer eng.Close()
+		raw, err := eng.Outputs(ctx)
+		if err != nil {
+			return fmt.Errorf("read outputs of %s from Pulumi: %w", key, err)
+		}
+		outs = groupClear(raw)
+	}
+	if opts.Component != "" {
+		o, ok := outs[opts.Component]
+		if !ok {
+			return fmt.Errorf("%s has no outputs for component %q", key, opts.Component)
+		}
+		outs = map[string]map[string]any{opts.Component: o}
+	}
+	masked := map[string]map[string]any{}
+	for c, o := range outs {
+		masked[c] = map[string]any{}
+		for n, v := range o {
+			if stacks.IsSensitive(v) {
+				v = planner.Masked
+			}
+			masked[c][n] = v
+		}
+	}
+	if f.JSON() {
+		return f.PrintJSON(masked)
+	}
+	comps := make([]string, 0, len(masked))
+	for c := range masked {
+		comps = append(comps, c)
+	}
+	sort.Strings(comps)
+	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	for _, c := range comps {
+		names := make([]string, 0, len(masked[c]))
+		for n := range masked[c] {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(tw, "%s.%s\t%v\n", c, n, masked[c][n])
+		}
+	}
+	return tw.Flush()
+}
+
+// groupClear groups "<component>.<output>" stack outputs, keeping clear values.
+func groupClear(raw map[string]engine.Output) map[string]map[string]any {
+	res := map[string]map[string]any{}
+	for name, o := range raw {
+		c, n, ok := strings.Cut(name, ".")
+		if !ok {
+			continue
+		}
+		if res[c] == nil {
+			res[c] = map[string]any{}
+		}
+		res[c][n] = o.Value
+	}
+	return res
+}
