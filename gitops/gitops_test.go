@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -563,6 +564,65 @@ func TestShallowClone(t *testing.T) {
 			n, err := r.CountCommits(context.Background(), gitops.ZeroHash, c[3], gitops.LogOptions{})
 			if err != nil || n != 1 {
 				t.Errorf("CountCommits in a shallow clone = %d, %v; want 1", n, err)
+			}
+		})
+	}
+}
+
+func TestBlobsAndPrefetch(t *testing.T) {
+	g := gittest.New(t)
+	for i := 0; i < 20; i++ {
+		g.Write(fmt.Sprintf("d%d/e/f%d.txt", i%3, i), strings.Repeat(fmt.Sprint(i), i+1))
+	}
+	g.Write("same/a", "dup")
+	g.Write("same/b", "dup")
+	h := g.Commit("files")
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			fsys, err := r.TreeFS(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tfs := fsys.(*gitops.TreeFS)
+			var paths []string
+			var hashes []gitops.Hash
+			err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				e, err := tfs.Entry(p)
+				paths, hashes = append(paths, p), append(hashes, e.Hash)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := 0
+			if err := r.Blobs(hashes, func(h gitops.Hash, b []byte) error {
+				want, _ := os.ReadFile(filepath.Join(g.Dir, paths[i]))
+				if h != hashes[i] || string(b) != string(want) {
+					t.Errorf("Blobs #%d (%s) = %q, want %q", i, paths[i], b, want)
+				}
+				i++
+				return nil
+			}); err != nil || i != len(paths) {
+				t.Fatalf("Blobs: %v after %d of %d", err, i, len(paths))
+			}
+			tree, _ := r.CommitTree(h)
+			if err := r.Prefetch(context.Background(), []gitops.Hash{tree}, nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range paths {
+				b, err := tfs.ReadFile(p)
+				want, _ := os.ReadFile(filepath.Join(g.Dir, p))
+				if err != nil || string(b) != string(want) {
+					t.Errorf("after Prefetch, ReadFile(%s) = %q, %v", p, b, err)
+				}
+			}
+			found, err := r.FindDirs(context.Background(), tree, "", "a", nil)
+			if err != nil || len(found) != 1 || found["same/a"].IsZero() {
+				t.Errorf("FindDirs = %v, %v", found, err)
 			}
 		})
 	}

@@ -154,24 +154,17 @@ func (x *indexer) forCommit(ctx context.Context, commitTree gitops.Hash) (*stack
 		paths = append(paths, p)
 		hashes = append(hashes, files[p])
 	}
-	// Collect first: parsing a header reads through the same cat-file
-	// process, which Blobs holds while it streams.
-	i := 0
-	watching := map[string][]byte{}
-	err = x.repo.Blobs(hashes, func(h gitops.Hash, b []byte) error {
-		p := paths[i]
-		i++
-		ix.Stacks[path.Dir(p)] = &indexEntry{Blob: h.String()}
-		if bytes.Contains(b, []byte("watch")) {
-			watching[p] = b
-		}
-		return nil
-	})
-	if err != nil {
+	// One pipelined batch; the blobs stay cached for the header reads of
+	// touched stacks that follow.
+	if err := x.repo.PrefetchBlobs(hashes); err != nil {
 		return nil, err
 	}
-	for p, b := range watching {
-		ix.Stacks[path.Dir(p)] = watchEntry(fsys, path.Dir(p), b, files[p].String())
+	for i, p := range paths {
+		b, err := x.repo.Blob(hashes[i])
+		if err != nil {
+			return nil, err
+		}
+		ix.Stacks[path.Dir(p)] = watchEntry(fsys, path.Dir(p), b, hashes[i].String())
 	}
 	return ix, nil
 }
