@@ -59,7 +59,7 @@ func Bench(b *testing.B, be Backend) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if err := contend(ctx, clients[g%2], fmt.Sprintf("g%d", g), rounds, func() {}); err != nil {
+					if err := contend(ctx, clients[g%2], fmt.Sprintf("g%d", g), rounds, max(be.MaxBackoff, 500*time.Millisecond), func() {}); err != nil {
 						errs <- err
 					}
 				}()

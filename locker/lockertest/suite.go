@@ -33,8 +33,14 @@ type Backend struct {
 	// Processes runs the contention test across processes as well (for
 	// backends whose correctness relies on OS locks).
 	Processes bool
-	// Rounds per goroutine in the contention test (default 200).
+	// Rounds per goroutine in the contention test (default 200;
+	// LOCKERTEST_ROUNDS overrides it).
 	Rounds int
+	// MaxBackoff caps the backoff of a contender between attempts
+	// (default 500ms; LOCKERTEST_MAX_BACKOFF overrides it). Network
+	// backends want more, so that 49 pollers do not saturate the client
+	// (under -race) or the test server.
+	MaxBackoff time.Duration
 }
 
 // Start is the fake clock's starting time (whole seconds, as DynamoDB stores).
@@ -52,6 +58,12 @@ func Run(t *testing.T, b Backend) {
 	}
 	if b.Rounds == 0 {
 		b.Rounds = 200
+	}
+	if d, err := time.ParseDuration(os.Getenv("LOCKERTEST_MAX_BACKOFF")); err == nil {
+		b.MaxBackoff = d
+	}
+	if b.MaxBackoff == 0 {
+		b.MaxBackoff = 500 * time.Millisecond
 	}
 	tests := []struct {
 		name string
@@ -510,7 +522,7 @@ func testContention(t *testing.T, b Backend) {
 		go func() {
 			defer wg.Done()
 			cl := []locker.Locker{a, c}[g%2]
-			if err := contend(ctx, cl, fmt.Sprintf("g%d", g), b.Rounds, func() {
+			if err := contend(ctx, cl, fmt.Sprintf("g%d", g), b.Rounds, b.MaxBackoff, func() {
 				if holders.Add(1) != 1 {
 					violations.Add(1)
 				}
@@ -535,23 +547,11 @@ func testContention(t *testing.T, b Backend) {
 	}
 }
 
-// Backoff between attempts in the contention tests: short enough to keep
-// the key busy, long enough that 50 spinning contenders do not starve the
-// holder's release on a single-threaded test server.
-var (
-	minBackoff = envDuration("LOCKERTEST_MIN_BACKOFF", 2*time.Millisecond)
-	maxBackoff = envDuration("LOCKERTEST_MAX_BACKOFF", 500*time.Millisecond)
-)
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
-		return d
-	}
-	return def
-}
+// minBackoff is the first backoff of a contender in the contention tests.
+const minBackoff = 2 * time.Millisecond
 
 // contend acquires key rounds times, running critical while holding it.
-func contend(ctx context.Context, l locker.Locker, who string, rounds int, critical func()) error {
+func contend(ctx context.Context, l locker.Locker, who string, rounds int, maxBackoff time.Duration, critical func()) error {
 	for r := 0; r < rounds; r++ {
 		var info locker.Info
 		for backoff := minBackoff; ; backoff = min(backoff*2, maxBackoff) {
@@ -621,7 +621,7 @@ func RunChild(b Backend) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				err := contend(ctx, l, fmt.Sprintf("p%d-w%d", os.Getpid(), w), rounds, func() {
+				err := contend(ctx, l, fmt.Sprintf("p%d-w%d", os.Getpid(), w), rounds, 500*time.Millisecond, func() {
 					// O_EXCL on a marker file is the independent check:
 					// it fails if another process holds the lease too.
 					f, err := os.OpenFile(marker, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
