@@ -177,4 +177,3 @@ func BenchmarkPlan1000(b *testing.B) {
 	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/plan")
 	b.ReportMetric(1000, "components")
 }
-
