@@ -261,9 +261,6 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 // statusEnvironments lists the environments to show: the one asked for, or
 // every environment of the stack in the work tree and in the store.
 func statusEnvironments(ctx context.Context, f *Factory, cfg *config.Resolved, store statestore.Store, opts *StatusOptions) ([]string, error) {
-	if opts.Environment != "" {
-		return []string{opts.Environment}, nil
-	}
 	set := map[string]bool{}
 	if src, err := planSource(ctx, f, ""); err == nil {
 		if ref, err := planFindStack(src, cfg.Stacks.Root, opts.Stack); err == nil {
@@ -292,6 +289,12 @@ func statusEnvironments(ctx context.Context, f *Factory, cfg *config.Resolved, s
 		envs = append(envs, e)
 	}
 	sort.Strings(envs)
+	if opts.Environment != "" {
+		if !set[opts.Environment] {
+			return nil, fmt.Errorf("stack %q has no environment %q in the work tree nor in %s (environments: %s)", opts.Stack, opts.Environment, f.describeBackend(cfg), strings.Join(envs, ", "))
+		}
+		return []string{opts.Environment}, nil
+	}
 	return envs, nil
 }
 
