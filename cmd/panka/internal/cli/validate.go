@@ -147,6 +147,9 @@ func validateRun(opts *ValidateOptions) error {
 		printProblems(f, res.Problems)
 		if res.Valid {
 			fmt.Fprintf(f.IO.Out, "%s and %s valid\n", countNoun(len(res.Stacks), "stack"), countNoun(envCount, "environment"))
+			if len(res.Stacks) == 0 {
+				fmt.Fprintf(f.IO.ErrOut, "no stacks under %s/ in %s (create one with `panka stack init NAME`, or set stacks.root)\n", repo.stacksRoot, repo.dir)
+			}
 		}
 	}
 	if !res.Valid {
