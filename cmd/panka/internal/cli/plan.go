@@ -147,7 +147,6 @@ type planResult struct {
 type planSourceFS struct {
 	fsys   fs.FS
 	repo   *gitops.Repo // nil outside git
-	root   string       // repository root on disk
 	commit string       // "" without commits
 	ref    string       // --ref as given
 	dirty  []string     // work-tree changes (work tree only)
@@ -166,7 +165,7 @@ func planSource(ctx context.Context, f *Factory, ref string) (*planSourceFS, err
 	if err != nil {
 		return nil, err
 	}
-	src := &planSourceFS{root: root, ref: ref}
+	src := &planSourceFS{ref: ref}
 	repo, err := gitops.Open(root, gitops.Options{})
 	if err != nil {
 		if ref != "" {

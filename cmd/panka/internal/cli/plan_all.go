@@ -53,7 +53,7 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	if headRef == "" {
 		headRef = "HEAD"
 	}
-	src := &planSourceFS{fsys: headFS, root: root, commit: res.Head, ref: headRef}
+	src := &planSourceFS{fsys: headFS, commit: res.Head, ref: headRef}
 	f.Log.Debug().Str("base", res.Base).Str("head", res.Head).Int("stacks", len(res.Stacks)).Msg("planning changed stacks")
 
 	var plans []*planner.Result
