@@ -108,13 +108,26 @@ func (c *cliCommand) Run(ctx context.Context, workdir string, stdin io.Reader,
 	cmd.Stderr = io.MultiWriter(append(additionalErrorOutput, &stderr)...)
 	cmd.Stdin = stdin
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	exited := make(chan struct{})
 	cmd.Cancel = func() error {
 		if err := cmd.Process.Signal(os.Interrupt); err != nil {
 			_ = cmd.Process.Kill()
+			return nil
 		}
+		p := cmd.Process
+		time.AfterFunc(c.grace, func() {
+			select {
+			case <-exited:
+			default:
+				_ = p.Kill()
+			}
+		})
 		return nil
 	}
-	cmd.WaitDelay = c.grace
+	// WaitDelay only bounds waiting for output pipes that a leftover child
+	// keeps open after the CLI exited (or was killed).
+	cmd.WaitDelay = c.grace + 10*time.Second
+	defer close(exited)
 	code := -2
 	err := cmd.Run()
 	var exitErr *exec.ExitError

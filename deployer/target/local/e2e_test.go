@@ -155,6 +155,7 @@ func mustUp(t testing.TB, run *pulumirun.Runner) *pulumirun.Result {
 }
 
 func TestUpResolvesReferences(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	r := model()
@@ -249,6 +250,7 @@ func TestUpResolvesReferences(t *testing.T) {
 // TestEveryKindHasItsOutputs proves the provider returns exactly the
 // outputs stacks.Kind.Outputs() declares, for every kind.
 func TestEveryKindHasItsOutputs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r := &stacks.Resolved{Stack: "kinds", Environment: "prod", Provider: stacks.Provider{Name: "local"}}
 	for _, k := range stacks.ComponentKinds {
@@ -271,6 +273,7 @@ func TestEveryKindHasItsOutputs(t *testing.T) {
 }
 
 func TestUpdateChangesOnlyTheChangedComponent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r := model()
 	mustUp(t, e.runner(r))
@@ -311,6 +314,7 @@ func TestUpdateChangesOnlyTheChangedComponent(t *testing.T) {
 }
 
 func TestUnchangedModelUpdatesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	mustUp(t, e.runner(model()))
 	st, _ := os.Stat(e.manifest("orders", "dev", "db"))
@@ -336,6 +340,7 @@ func TestUnchangedModelUpdatesNothing(t *testing.T) {
 }
 
 func TestPreviewWritesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	onEvent, got := recorder()
 	res, err := e.runner(model()).Preview(context.Background(), onEvent)
@@ -356,6 +361,7 @@ func TestPreviewWritesNothing(t *testing.T) {
 }
 
 func TestDeleteComponentRemovesItsFile(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	mustUp(t, e.runner(model()))
 
@@ -378,6 +384,7 @@ func TestDeleteComponentRemovesItsFile(t *testing.T) {
 }
 
 func TestDestroyRemovesEverything(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	mustUp(t, e.runner(model()))
 	res, err := e.runner(model()).Destroy(context.Background(), nil)
@@ -401,6 +408,7 @@ func TestDestroyRemovesEverything(t *testing.T) {
 }
 
 func TestRefreshSeesManualEdits(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	mustUp(t, e.runner(model()))
 
@@ -448,6 +456,7 @@ func TestRefreshSeesManualEdits(t *testing.T) {
 }
 
 func TestProviderFailureMidway(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.extra["PANKALOCAL_FAIL_COMPONENT"] = "api"
 	onEvent, got := recorder()
@@ -485,6 +494,7 @@ func TestProviderFailureMidway(t *testing.T) {
 }
 
 func TestSecretsAreEncryptedInState(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	mustUp(t, e.runner(model()))
 	const clear = "s3cr3t-clear-value"
@@ -532,6 +542,7 @@ func TestSecretsAreEncryptedInState(t *testing.T) {
 // TestInterruptCancelsCleanly is Ctrl-C: cancelling the context stops the
 // engine gracefully, leaving no lock, and the next run completes.
 func TestInterruptCancelsCleanly(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.extra["PANKALOCAL_DELAY"] = "1500ms"
 	ctx, cancel := context.WithCancel(context.Background())
@@ -565,6 +576,7 @@ func TestInterruptCancelsCleanly(t *testing.T) {
 // followed by SIGKILL), leaving Pulumi's lock file and pending operations;
 // the next run is refused until RecoverStale clears them.
 func TestRecoverStaleAfterKill(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	mustUp(t, e.runner(model()))
 	e.extra["PANKALOCAL_DELAY"] = "20s"

@@ -93,21 +93,20 @@ func (Target) Register(ctx *pulumi.Context, r *stacks.Resolved, opts target.Opti
 	}
 	done := map[string]*component{}
 	for _, c := range order {
-		spec, err := resolveValue(c.Spec, func(ref reference) (pulumi.Output, error) {
+		spec, err := resolveValue("spec", c.Spec, func(ref reference) (pulumi.Output, error) {
 			dep, ok := done[ref.component]
 			if !ok {
-				return nil, fmt.Errorf("component %q references ${%s.%s}: no component %q in stack %s/%s",
-					c.Name, ref.component, ref.output, ref.component, r.Stack, r.Environment)
+				return nil, fmt.Errorf("reference ${%s.%s}: there is no component %q", ref.component, ref.output, ref.component)
 			}
 			if !hasOutput(r.Component(ref.component).Kind, ref.output) {
-				return nil, fmt.Errorf("component %q references ${%s.%s}: a %s has no output %q (it has %s)",
-					c.Name, ref.component, ref.output, r.Component(ref.component).Kind, ref.output,
+				return nil, fmt.Errorf("reference ${%s.%s}: a %s has no output %q (it has %s)",
+					ref.component, ref.output, r.Component(ref.component).Kind, ref.output,
 					strings.Join(r.Component(ref.component).Kind.Outputs(), ", "))
 			}
 			return dep.Outputs.MapIndex(pulumi.String(ref.output)), nil
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("local target: component %q of %s/%s: %w", c.Name, r.Stack, r.Environment, err)
 		}
 		if spec == nil {
 			spec = pulumi.Map{}
@@ -258,7 +257,7 @@ func references(v any) []reference {
 // references by the referenced outputs: a string that is exactly one
 // reference takes the output's value (and type); references inside a
 // larger string are formatted into it. Sensitive values become secrets.
-func resolveValue(v any, lookup func(reference) (pulumi.Output, error)) (pulumi.Input, error) {
+func resolveValue(path string, v any, lookup func(reference) (pulumi.Output, error)) (pulumi.Input, error) {
 	switch x := v.(type) {
 	case nil:
 		return nil, nil
@@ -267,6 +266,11 @@ func resolveValue(v any, lookup func(reference) (pulumi.Output, error)) (pulumi.
 	case *stacks.Sensitive:
 		return pulumi.ToSecret(pulumi.String(x.Clear)), nil
 	case string:
+		if stacks.IsSensitive(x) {
+			// A model read back from state or a plan keeps only the
+			// keyed hash of a secret: deploying it would write the hash.
+			return nil, fmt.Errorf("%s: the secret is only known by its hash here (a model read back from state or a plan): resolve the stack from the repository, with its secrets, to deploy it", path)
+		}
 		refs := findRefs(x)
 		if len(refs) == 0 {
 			return pulumi.String(x), nil
@@ -296,7 +300,7 @@ func resolveValue(v any, lookup func(reference) (pulumi.Output, error)) (pulumi.
 	case map[string]any:
 		m := pulumi.Map{}
 		for k, e := range x {
-			in, err := resolveValue(e, lookup)
+			in, err := resolveValue(path+"."+k, e, lookup)
 			if err != nil {
 				return nil, err
 			}
@@ -308,8 +312,8 @@ func resolveValue(v any, lookup func(reference) (pulumi.Output, error)) (pulumi.
 		return m, nil
 	case []any:
 		a := make(pulumi.Array, 0, len(x))
-		for _, e := range x {
-			in, err := resolveValue(e, lookup)
+		for i, e := range x {
+			in, err := resolveValue(fmt.Sprintf("%s[%d]", path, i), e, lookup)
 			if err != nil {
 				return nil, err
 			}
