@@ -114,7 +114,7 @@ func BenchmarkApplyOverhead(b *testing.B) {
 func writeBenchStack(b *testing.B, dir string, n int) {
 	b.Helper()
 	files := map[string]string{
-		"stacks/bench/stack.yaml": "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: bench\nspec:\n  provider:\n    name: local\n  variables:\n    VERSION:\n      default: v0\n",
+		"stacks/bench/stack.yaml":            "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: bench\nspec:\n  provider:\n    name: local\n  variables:\n    VERSION:\n      default: v0\n",
 		"stacks/bench/environments/dev.yaml": "apiVersion: core.panka.io/v1\nkind: Environment\nmetadata:\n  name: dev\nspec: {}\n",
 	}
 	var sb strings.Builder
