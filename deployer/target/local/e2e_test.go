@@ -31,6 +31,8 @@ type env struct {
 	home    string
 	extra   map[string]string
 	grace   time.Duration
+	// backendURL overrides the file:// backend in backend.
+	backendURL string
 }
 
 func newEnv(t testing.TB) *env {
@@ -62,7 +64,7 @@ func (e *env) runner(r *stacks.Resolved) *pulumirun.Runner {
 	model := r
 	run, err := pulumirun.New(context.Background(), pulumirun.Options{
 		Stack:       pulumirun.StackName(r.Stack, r.Environment),
-		BackendURL:  pulumirun.FileBackendURL(e.backend),
+		BackendURL:  e.url(),
 		PulumiCLI:   e.cli,
 		PulumiHome:  e.home,
 		PluginDirs:  []string{e.plugins},
@@ -77,6 +79,13 @@ func (e *env) runner(r *stacks.Resolved) *pulumirun.Runner {
 	}
 	e.t.Cleanup(func() { run.Close() })
 	return run
+}
+
+func (e *env) url() string {
+	if e.backendURL != "" {
+		return e.backendURL
+	}
+	return pulumirun.FileBackendURL(e.backend)
 }
 
 func (e *env) manifest(stack, envName, comp string) string {
