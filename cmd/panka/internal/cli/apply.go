@@ -214,7 +214,8 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		parallelism = cfg.Preferences.Parallelism
 	}
 	autoApprove := df.AutoApprove || cfg.Preferences.AutoApprove
-	prog := newProgress(f.IO.ErrOut, f.Now)
+	prog := newProgressFor(f, cfg)
+	defer prog.stop()
 	host, _ := os.Hostname()
 	info := lease.Info()
 	rt := deploy.Runtime{
@@ -233,6 +234,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		Now:          f.Now,
 	}
 	rt.OnPlan = func(p *planner.Result) {
+		prog.plan(p)
 		if f.JSON() {
 			return
 		}
@@ -250,6 +252,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		}
 	}
 	res, err := deploy.Run(lease.Context(), rt, req)
+	prog.stop()
 	if lerr := lease.Lost(); lerr != nil {
 		err = errors.Join(err, fmt.Errorf("the lock lease was lost during the %s: %w", req.Operation, lerr))
 	}

@@ -9,8 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
-	"time"
 
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/deployer/deploy"
@@ -127,40 +125,4 @@ func lookupEnv(environ []string, name string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// progress prints engine events on stderr: one line per component step.
-type progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	start map[string]time.Time
-	now   func() time.Time
-}
-
-func newProgress(w io.Writer, now func() time.Time) *progress {
-	return &progress{w: w, start: map[string]time.Time{}, now: now}
-}
-
-func (p *progress) event(e engine.Event) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	name := e.Component
-	if name == "" {
-		return
-	}
-	switch e.Status {
-	case engine.StatusCreating, engine.StatusUpdating, engine.StatusDeleting, engine.StatusReplacing:
-		if e.Name != name {
-			return
-		}
-		p.start[e.URN] = p.now()
-		fmt.Fprintf(p.w, "  %s: %s (%s)...\n", name, e.Status, e.Type)
-	case engine.StatusDone:
-		if e.Name != name {
-			return
-		}
-		fmt.Fprintf(p.w, "  %s: %s done in %s\n", name, e.Op, e.Elapsed.Round(10*time.Millisecond))
-	case engine.StatusFailed:
-		fmt.Fprintf(p.w, "  %s: FAILED (%s): %s\n", name, e.Type, strings.TrimSpace(e.Message))
-	}
 }

@@ -1,0 +1,336 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/deployer/engine"
+	"panka.dev/panka/deployer/planner"
+)
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func urn(comp, name string) string { return "urn:pulumi:s::p::panka:" + comp + "::" + name }
+
+func ev(comp, name string, st engine.Status) engine.Event {
+	return engine.Event{Component: comp, Name: name, URN: urn(comp, name), Type: "test:Thing", Status: st}
+}
+
+func TestProgressPlainLines(t *testing.T) {
+	tests := []struct {
+		name   string
+		events []engine.Event
+		want   string
+	}{
+		{"create then done", []engine.Event{
+			ev("web", "web", engine.StatusCreating),
+			{Component: "web", Name: "web", URN: urn("web", "web"), Op: "create", Status: engine.StatusDone, Elapsed: 1234 * time.Millisecond},
+		}, "  web: creating (test:Thing)...\n  web: create done in 1.23s\n"},
+		{"child resources are not shown", []engine.Event{
+			ev("web", "web-role", engine.StatusCreating),
+			{Component: "web", Name: "web-role", URN: urn("web", "web-role"), Op: "create", Status: engine.StatusDone},
+		}, ""},
+		{"failure", []engine.Event{
+			{Component: "web", Name: "web-role", Type: "aws:iam/role:Role", Status: engine.StatusFailed, Message: " denied \n"},
+		}, "  web: FAILED (aws:iam/role:Role): denied\n"},
+		{"stack events and diagnostics are not shown", []engine.Event{
+			{Name: "stack", Status: engine.StatusCreating},
+			{Component: "web", Status: engine.StatusDiagnostic, Severity: "error", Message: "x"},
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			p := newProgress(&buf, newFakeClock().now)
+			p.plan(&planner.Result{Changes: []planner.Change{{Component: "web", Action: planner.ActionCreate}}})
+			for _, e := range tt.events {
+				p.event(e)
+			}
+			p.stop()
+			if got := buf.String(); got != tt.want {
+				t.Errorf("output = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+var cursorUp = regexp.MustCompile(`\x1b\[(\d+)A`)
+
+// frames splits live output into frames (each starts with a cursor-up but
+// the first) and returns their lines, without the clear-line codes.
+func frames(t *testing.T, out string) [][]string {
+	t.Helper()
+	var res [][]string
+	prev := 0
+	parts := cursorUp.Split(out, -1)
+	ups := cursorUp.FindAllStringSubmatch(out, -1)
+	for i, part := range parts {
+		if i == 0 && part == "" {
+			continue
+		}
+		if i > 0 && ups[i-1][1] != fmt.Sprint(prev) {
+			t.Errorf("frame %d moves up %s lines, the previous frame drew %d", i, ups[i-1][1], prev)
+		}
+		if !strings.HasSuffix(part, "\n") {
+			t.Fatalf("frame %d does not end with a newline: %q", i, part)
+		}
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSuffix(part, "\n"), "\n") {
+			if !strings.HasPrefix(l, "\r\x1b[2K") {
+				t.Fatalf("line %q does not start with carriage return + clear line", l)
+			}
+			lines = append(lines, strings.TrimPrefix(l, "\r\x1b[2K"))
+		}
+		prev = len(lines)
+		res = append(res, lines)
+	}
+	return res
+}
+
+func last(t *testing.T, out string) []string {
+	t.Helper()
+	fs := frames(t, out)
+	if len(fs) == 0 {
+		t.Fatal("no frame drawn")
+	}
+	return fs[len(fs)-1]
+}
+
+func wantLines(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("frame has %d lines, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !regexp.MustCompile(want[i]).MatchString(got[i]) {
+			t.Errorf("line %d = %q, want match %q", i, got[i], want[i])
+		}
+	}
+}
+
+func TestProgressLiveFrames(t *testing.T) {
+	clk := newFakeClock()
+	var buf bytes.Buffer
+	p := newLiveProgress(&buf, clk.now, liveOptions{})
+	p.plan(&planner.Result{Changes: []planner.Change{
+		{Component: "db", Action: planner.ActionNoOp},
+		{Component: "api", Action: planner.ActionCreate},
+		{Component: "worker", Action: planner.ActionUpdate},
+	}})
+	if buf.Len() != 0 {
+		t.Fatalf("drew before any engine event: %q", buf.String())
+	}
+
+	p.event(ev("api", "api", engine.StatusCreating))
+	p.event(ev("api", "api-role", engine.StatusCreating))
+	wantLines(t, last(t, buf.String()),
+		`^⠋ api     creating +0\.0s$`,
+		`^· worker  pending$`)
+
+	clk.add(3200 * time.Millisecond)
+	p.tick()
+	wantLines(t, last(t, buf.String()),
+		`^⠙ api     creating +3\.2s$`,
+		`^· worker  pending$`)
+
+	// Still running while a resource of the component is.
+	p.event(engine.Event{Component: "api", Name: "api-role", URN: urn("api", "api-role"), Status: engine.StatusDone})
+	clk.add(900 * time.Millisecond)
+	p.tick()
+	wantLines(t, last(t, buf.String()), `^⠹ api     creating +4\.1s$`, `^· worker`)
+	p.event(engine.Event{Component: "api", Name: "api", URN: urn("api", "api"), Status: engine.StatusDone})
+
+	p.event(ev("worker", "worker", engine.StatusUpdating))
+	clk.add(time.Second)
+	p.event(engine.Event{Component: "worker", URN: urn("worker", "worker"), Status: engine.StatusDiagnostic, Severity: "error",
+		Message: "update failed: image not found\nsecond line"})
+	p.event(ev("worker", "worker", engine.StatusFailed))
+	wantLines(t, last(t, buf.String()),
+		`^✓ api     created +4\.1s$`,
+		`^✗ worker  failed +1\.0s  update failed: image not found$`)
+
+	// A component outside the plan gets a line when it starts.
+	p.event(ev("cron", "cron", engine.StatusDeleting))
+	clk.add(65 * time.Second)
+	p.tick()
+	wantLines(t, last(t, buf.String()), `^✓ api`, `^✗ worker`, `^⠸ cron    deleting +1m05s$`)
+
+	p.stop()
+	wantLines(t, last(t, buf.String()),
+		`^✓ api     created +4\.1s$`,
+		`^✗ worker  failed +1\.0s  update failed: image not found$`,
+		`^! cron    interrupted +1m05s$`)
+	n := buf.Len()
+	p.tick()
+	p.event(ev("api", "api", engine.StatusUpdating))
+	p.stop()
+	if buf.Len() != n {
+		t.Errorf("wrote after stop: %q", buf.String()[n:])
+	}
+	if regexp.MustCompile(`\x1b\[[0-9;]*m|\x1b\[\?25l`).MatchString(buf.String()) {
+		t.Errorf("colour or hidden cursor without colour: %q", buf.String())
+	}
+}
+
+func TestProgressLiveFinalFrame(t *testing.T) {
+	tests := []struct {
+		name   string
+		events []engine.Event
+		want   []string
+	}{
+		{"nothing ran: nothing drawn", nil, nil},
+		{"planned but never started", []engine.Event{
+			ev("a", "a", engine.StatusReplacing),
+			{Component: "a", Name: "a", URN: urn("a", "a"), Status: engine.StatusDone},
+		}, []string{`^✓ a  replaced +0\.0s$`, `^· b  not started$`}},
+		{"failure message from the event, first line", []engine.Event{
+			{Component: "b", Name: "b-x", URN: urn("b", "b-x"), Status: engine.StatusFailed, Message: "\n boom \nstack"},
+		}, []string{`^· a  not started$`, `^✗ b  failed +0\.0s  boom$`}},
+		{"unchanged and diagnostics alone draw nothing", []engine.Event{
+			ev("a", "a", engine.StatusUnchanged),
+			{Component: "a", Status: engine.StatusDiagnostic, Severity: "warning", Message: "w"},
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			p := newLiveProgress(&buf, newFakeClock().now, liveOptions{})
+			p.plan(&planner.Result{Changes: []planner.Change{{Component: "a", Action: planner.ActionReplace}, {Component: "b", Action: planner.ActionCreate}}})
+			for _, e := range tt.events {
+				p.event(e)
+			}
+			p.stop()
+			if tt.want == nil {
+				if buf.Len() != 0 {
+					t.Fatalf("drew %q", buf.String())
+				}
+				return
+			}
+			wantLines(t, last(t, buf.String()), tt.want...)
+		})
+	}
+}
+
+func TestProgressLiveColorAndWidth(t *testing.T) {
+	var buf bytes.Buffer
+	p := newLiveProgress(&buf, newFakeClock().now, liveOptions{Color: true, Width: func() int { return 60 }})
+	p.event(ev("api", "api", engine.StatusCreating))
+	p.event(engine.Event{Component: "api", Name: "api", URN: urn("api", "api"), Status: engine.StatusDone})
+	p.event(engine.Event{Component: "a-very-long-component-name", Name: "x", Status: engine.StatusFailed,
+		Message: "a long error message that does not fit on a sixty column terminal at all"})
+	p.stop()
+	got := last(t, buf.String())
+	if !strings.Contains(got[0], ansiGreen+"✓"+ansiReset) || !strings.Contains(got[0], ansiGreen+"created") {
+		t.Errorf("done line not green: %q", got[0])
+	}
+	if !strings.Contains(got[1], ansiRed+"✗"+ansiReset) {
+		t.Errorf("failed line not red: %q", got[1])
+	}
+	strip := regexp.MustCompile(`\x1b\[[0-9;]*m`)
+	for _, l := range got {
+		plain := strip.ReplaceAllString(l, "")
+		if n := utf8.RuneCountInString(plain); n > 59 {
+			t.Errorf("line %q is %d columns, wider than the 60-column terminal allows", plain, n)
+		}
+	}
+	if !strings.HasSuffix(strip.ReplaceAllString(got[1], ""), "…") {
+		t.Errorf("long line not cut with an ellipsis: %q", got[1])
+	}
+}
+
+// syncBuffer is a writer safe for concurrent use.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+
+// TestProgressLiveConcurrent runs the real ticker against events from
+// several goroutines (go test -race) and checks stop ends the ticker.
+func TestProgressLiveConcurrent(t *testing.T) {
+	var out syncBuffer
+	p := newLiveProgress(&out, time.Now, liveOptions{Tick: time.Millisecond})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("c%d", i)
+			for j := range 50 {
+				p.event(ev(name, fmt.Sprint(name, j), engine.StatusCreating))
+				p.event(engine.Event{Component: name, Name: fmt.Sprint(name, j), URN: urn(name, fmt.Sprint(name, j)), Status: engine.StatusDone})
+			}
+		}()
+	}
+	wg.Wait()
+	done := p.live.doneCh
+	p.stop()
+	select {
+	case <-done:
+	default:
+		t.Fatal("the ticker goroutine is still running after stop")
+	}
+	got := last(t, out.String())
+	if len(got) != 4 {
+		t.Fatalf("final frame = %q, want 4 lines", got)
+	}
+	for _, l := range got {
+		if !strings.HasPrefix(l, "✓ c") || !strings.Contains(l, "created") {
+			t.Errorf("final line %q, want a created component", l)
+		}
+	}
+}
+
+func TestNewProgressFor(t *testing.T) {
+	tests := []struct {
+		name      string
+		stderrTTY bool
+		bar       bool
+		verbose   int
+		live      bool
+	}{
+		{"terminal", true, true, 0, true},
+		{"no terminal", false, true, 0, false},
+		{"progressBar off", true, false, 0, false},
+		{"verbose engine log", true, true, 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ios, _, _, _ := Test()
+			ios.SetTTY(false, false, tt.stderrTTY)
+			f := &Factory{IO: ios, Now: newFakeClock().now}
+			f.Flags.Verbose = tt.verbose
+			cfg := &config.Resolved{}
+			cfg.Preferences.ProgressBar = tt.bar
+			p := newProgressFor(f, cfg)
+			defer p.stop()
+			if got := p.live != nil; got != tt.live {
+				t.Errorf("live = %v, want %v", got, tt.live)
+			}
+		})
+	}
+}
