@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -378,6 +379,14 @@ func (r *Runner) wrap(ctx context.Context, what string, err error, t *translator
 	if t != nil {
 		diags = t.errors()
 	}
+	if m := missingPlugin.FindStringSubmatch(msg + "\n" + strings.Join(diags, "\n")); m != nil {
+		hint := "put it on PATH (or in Options.PluginDirs)"
+		if m[1] == "pulumi-resource-pankalocal" {
+			hint = "`make build` puts it in bin/ next to panka; keep it next to the panka binary or on PATH"
+		}
+		return fmt.Errorf("%s on stack %q: the Pulumi engine cannot find the provider plugin %s (plugin downloads are disabled): %s: %w",
+			what, r.opts.Stack, m[1], hint, errShort(err))
+	}
 	if strings.Contains(msg, "passphrase must be set") || strings.Contains(msg, "PULUMI_CONFIG_PASSPHRASE") {
 		return fmt.Errorf("%s on stack %q: Pulumi needs the secrets passphrase: set PULUMI_CONFIG_PASSPHRASE "+
 			"(or pulumi.secretsProvider to awskms://...): %w", what, r.opts.Stack, err)
@@ -387,6 +396,8 @@ func (r *Runner) wrap(ctx context.Context, what string, err error, t *translator
 	}
 	return fmt.Errorf("%s on stack %q: %w", what, r.opts.Stack, err)
 }
+
+var missingPlugin = regexp.MustCompile(`no resource plugin '(pulumi-resource-[A-Za-z0-9_-]+)' found`)
 
 // errShort keeps the error chain (errors.Is/As still work) but not the
 // CLI's full stdout/stderr, which the diagnostics already summarize.

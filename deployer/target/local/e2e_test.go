@@ -33,6 +33,8 @@ type env struct {
 	grace   time.Duration
 	// backendURL overrides the file:// backend in backend.
 	backendURL string
+	// noPlugins leaves the provider off PATH.
+	noPlugins bool
 }
 
 func newEnv(t testing.TB) *env {
@@ -62,12 +64,17 @@ func (e *env) runner(r *stacks.Resolved) *pulumirun.Runner {
 		vars[k] = v
 	}
 	model := r
+	plugins := []string{e.plugins}
+	if e.noPlugins {
+		plugins = nil
+		vars["PATH"] = "/usr/bin:/bin"
+	}
 	run, err := pulumirun.New(context.Background(), pulumirun.Options{
 		Stack:       pulumirun.StackName(r.Stack, r.Environment),
 		BackendURL:  e.url(),
 		PulumiCLI:   e.cli,
 		PulumiHome:  e.home,
-		PluginDirs:  []string{e.plugins},
+		PluginDirs:  plugins,
 		CancelGrace: e.grace,
 		Env:         vars,
 		Program: func(ctx *pulumi.Context) error {
@@ -668,4 +675,15 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestMissingProviderIsExplained(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.noPlugins = true
+	_, err := e.runner(model()).Up(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "cannot find the provider plugin pulumi-resource-pankalocal") ||
+		!strings.Contains(err.Error(), "make build") {
+		t.Fatalf("err = %v", err)
+	}
 }
