@@ -175,14 +175,14 @@ func (p *progress) liveEvent(e engine.Event) {
 	switch e.Status {
 	case engine.StatusCreating, engine.StatusUpdating, engine.StatusDeleting, engine.StatusReplacing:
 		r := v.row(e.Component)
-		if r.state == rowPending {
+		if r.start.IsZero() {
 			r.start = now
 		}
 		if r.state != rowFailed {
 			r.state = rowRunning
 		}
 		r.inflight[e.URN] = true
-		if r.verb == "" || e.Name == e.Component {
+		if r.verb == "" || r.verb == engine.StatusUnchanged || e.Name == e.Component {
 			r.verb = e.Status
 		}
 	case engine.StatusDone:
@@ -204,6 +204,14 @@ func (p *progress) liveEvent(e engine.Event) {
 		if m := errLine(e.Message); m != "" {
 			r.errMsg = m
 		}
+	case engine.StatusUnchanged:
+		// A planned component the engine finds up to date (its resources
+		// may still change after this).
+		r := v.byName[e.Component]
+		if r == nil || r.state != rowPending || e.Name != e.Component {
+			return
+		}
+		r.state, r.verb = rowDone, engine.StatusUnchanged
 	case engine.StatusDiagnostic:
 		// The engine reports a resource's error as a diagnostic (before or
 		// after its failed event); keep the first one for the line.
@@ -331,7 +339,9 @@ func (p *progress) line(r *row, width, cols int, final bool) string {
 		}
 	case rowDone:
 		sym, color, word = "✓", ansiGreen, pastTense(r.verb)
-		elapsed = fmtElapsed(r.end.Sub(r.start))
+		if !r.start.IsZero() {
+			elapsed = fmtElapsed(r.end.Sub(r.start))
+		}
 	case rowFailed:
 		sym, color, word = "✗", ansiRed, "failed"
 		elapsed = fmtElapsed(r.end.Sub(r.start))
@@ -392,6 +402,8 @@ func pastTense(s engine.Status) string {
 		return "deleted"
 	case engine.StatusReplacing:
 		return "replaced"
+	case engine.StatusUnchanged:
+		return "unchanged"
 	}
 	return "done"
 }

@@ -203,10 +203,20 @@ func TestProgressLiveFinalFrame(t *testing.T) {
 		{"failure message from the event, first line", []engine.Event{
 			{Component: "b", Name: "b-x", URN: urn("b", "b-x"), Status: engine.StatusFailed, Message: "\n boom \nstack"},
 		}, []string{`^· a  not started$`, `^✗ b  failed +0\.0s  boom$`}},
-		{"unchanged and diagnostics alone draw nothing", []engine.Event{
-			ev("a", "a", engine.StatusUnchanged),
+		{"unplanned unchanged and diagnostics draw nothing", []engine.Event{
+			ev("c", "c", engine.StatusUnchanged),
 			{Component: "a", Status: engine.StatusDiagnostic, Severity: "warning", Message: "w"},
 		}, nil},
+		{"unchanged component", []engine.Event{
+			ev("a", "a", engine.StatusUnchanged),
+			ev("b", "b-child", engine.StatusUnchanged),
+			ev("b", "b", engine.StatusCreating),
+		}, []string{`^✓ a  unchanged$`, `^! b  interrupted +0\.0s$`}},
+		{"unchanged top resource, changed child", []engine.Event{
+			ev("a", "a", engine.StatusUnchanged),
+			ev("a", "a-child", engine.StatusUpdating),
+			{Component: "a", Name: "a-child", URN: urn("a", "a-child"), Status: engine.StatusDone},
+		}, []string{`^✓ a  updated +0\.0s$`, `^· b  not started$`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
