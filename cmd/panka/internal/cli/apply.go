@@ -175,6 +175,14 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		if saved.Commit != "" && !saved.Dirty {
 			ref = saved.Commit
 		}
+		// Replay the plan's recorded variables; values given now win.
+		recorded, secrets := saved.VarValues()
+		vars = mergeVarValues(recorded, vars)
+		for _, name := range secrets {
+			if !hasVar(vars, name) {
+				return fmt.Errorf("%s was planned with the secret variable %s, which a saved plan records only as a hash: give it again (--var %s=..., --var-file or PANKA_VAR_%s)", opts.PlanFile, name, name, name)
+			}
+		}
 	}
 	src, err := planSource(ctx, f, ref)
 	if err != nil {
@@ -196,6 +204,31 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		PlanHeader: planner.Header{Desired: d.header},
 	}
 	return runDeployment(ctx, f, d.cfg, &opts.Deploy, d.key, req)
+}
+
+// mergeVarValues overlays given on base, source by source.
+func mergeVarValues(base, given stacks.VarValues) stacks.VarValues {
+	merge := func(a, b map[string]string) map[string]string {
+		if len(a) == 0 {
+			return b
+		}
+		out := map[string]string{}
+		for k, v := range a {
+			out[k] = v
+		}
+		for k, v := range b {
+			out[k] = v
+		}
+		return out
+	}
+	return stacks.VarValues{Flags: merge(base.Flags, given.Flags), File: merge(base.File, given.File), Env: merge(base.Env, given.Env)}
+}
+
+func hasVar(v stacks.VarValues, name string) bool {
+	_, a := v.Flags[name]
+	_, b := v.File[name]
+	_, c := v.Env[name]
+	return a || b || c
 }
 
 // runDeployment takes the lease and runs req, printing the plan and result.

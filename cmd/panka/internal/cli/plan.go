@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/deployer/deploy"
 	"panka.dev/panka/deployer/planner"
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/stacks"
@@ -224,34 +224,12 @@ func (s *planSourceFS) isDirty(stackDir string) bool {
 
 // planOne plans one stack/environment from src.
 func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackName, env string, vars stacks.VarValues) (*planResult, error) {
-	f := opts.F
-	cfg, err := f.Config()
+	d, err := loadDesired(ctx, opts.F, src, stackName, env, vars)
 	if err != nil {
 		return nil, err
 	}
-	ref, err := planFindStack(src, cfg.Stacks.Root, stackName)
-	if err != nil {
-		return nil, err
-	}
-	st, err := stacks.Load(src.fsys, ref.Path)
-	if err != nil {
-		return nil, fmt.Errorf("load stack %q (%s%s): %w", stackName, ref.Path, planAt(src), err)
-	}
-	envs := st.Environments()
-	if !planContains(envs, env) {
-		return nil, fmt.Errorf("stack %q has no environment %q%s (environments: %s); add %s/environments/%s.yaml",
-			stackName, env, planAt(src), strings.Join(envs, ", "), ref.Path, env)
-	}
-	cfg, err = f.ConfigForStack(st.Header().Backend, path.Join(ref.Path, "stack.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	key := f.planSecretKey()
-	desired, err := st.Resolve(env, stacks.ResolveOptions{Vars: vars, SecretKey: key})
-	if err != nil {
-		return nil, fmt.Errorf("resolve %s/%s%s: %w", stackName, env, planAt(src), err)
-	}
-	store, err := opts.OpenStore(ctx, cfg)
+	desired := d.model
+	store, err := opts.OpenStore(ctx, d.cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -263,15 +241,10 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	case err != nil:
 		return nil, fmt.Errorf("read state of %s: %w", skey, err)
 	}
-	header := planner.Header{Stack: desired.Stack, Environment: env,
-		Desired: planner.Desired{Source: "worktree", Ref: src.ref, Commit: src.commit, Dirty: src.isDirty(ref.Path)},
-		Vars:    planner.MaskVars(planner.RecordVars(desired, key))}
-	if src.ref != "" {
-		header.Desired.Source = "ref"
-	}
+	header := planner.Header{Stack: desired.Stack, Environment: env, Desired: d.header, Vars: planner.MaskVars(d.vars)}
 	var deployed *stacks.Resolved
 	if state != nil {
-		header.Deployed = planDeployedHeader(state)
+		header.Deployed = deploy.DeployedHeader(state)
 		if len(state.Spec) > 0 && string(state.Spec) != "null" {
 			if deployed, err = planner.DecodeModel(state.Spec); err != nil {
 				return nil, fmt.Errorf("read the deployed spec in the state of %s: %w", skey, err)
@@ -279,27 +252,9 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		}
 	}
 	p := planner.Plan(desired, deployed, planner.Options{Header: header})
-	return &planResult{plan: p, desired: desired, key: key}, nil
+	return &planResult{plan: p, desired: desired, key: d.key}, nil
 }
 
-// planDeployedHeader describes the deployed state: the last successful
-// deployment's commit, time and user.
-func planDeployedHeader(st *statestore.State) planner.Deployed {
-	d := planner.Deployed{Serial: st.Serial, Status: st.Status}
-	rec := st.LastSuccessful
-	if rec == nil && st.LastDeployment != nil && st.LastDeployment.Result == statestore.ResultSucceeded {
-		rec = st.LastDeployment
-	}
-	if rec != nil {
-		d.Commit = rec.Commit
-		d.By = rec.User
-		if !rec.EndedAt.IsZero() {
-			at := rec.EndedAt.UTC()
-			d.At = &at
-		}
-	}
-	return d
-}
 
 // planFindStack finds a stack by metadata.name under the stacks root.
 func planFindStack(src *planSourceFS, root, name string) (stacks.Ref, error) {

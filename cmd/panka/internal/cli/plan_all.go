@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"panka.dev/panka/deployer/deploy"
 	"panka.dev/panka/deployer/planner"
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/changes"
@@ -126,7 +127,7 @@ func planDestroy(ctx context.Context, opts *PlanOptions, repo *gitops.Repo, base
 	case err != nil:
 		return nil, fmt.Errorf("read state of %s: %w", skey, err)
 	default:
-		header.Deployed = planDeployedHeader(state)
+		header.Deployed = deploy.DeployedHeader(state)
 		if len(state.Spec) > 0 && string(state.Spec) != "null" {
 			if deployed, err = planner.DecodeModel(state.Spec); err != nil {
 				return nil, fmt.Errorf("read the deployed spec in the state of %s: %w", skey, err)
