@@ -405,20 +405,9 @@ through Pulumi and records a destroy deployment. Data-holding components
 
 func destroyRun(ctx context.Context, opts *DestroyOptions) error {
 	f := opts.F
-	cfg, err := f.Config()
+	cfg, err := f.stackConfig(opts.Stack)
 	if err != nil {
 		return err
-	}
-	// Stack-level backend settings come from stack.yaml when the stack is in the work tree.
-	if src, err := planSource(ctx, f, ""); err == nil {
-		if ref, err := planFindStack(src, cfg.Stacks.Root, opts.Stack); err == nil {
-			if h, err := stacks.ReadHeader(src.fsys, ref.Path); err == nil {
-				if c, err := f.ConfigForStack(h.Backend, path.Join(ref.Path, "stack.yaml")); err == nil {
-					cfg = c
-				}
-			}
-		}
-		src.close()
 	}
 	req := deploy.Request{Key: statestore.Key{Stack: opts.Stack, Environment: opts.Environment},
 		Operation: statestore.OpDestroy, AllowDestroy: opts.Deploy.AllowDestroy, AllowReplace: opts.Deploy.AllowReplace}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -69,21 +68,10 @@ commit: panka apply --stack S --environment E --ref <deployed commit>.`,
 
 func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	f := opts.F
-	cfg, err := f.Config()
-	if err != nil {
-		return err
-	}
-	store, err := f.Store(ctx, cfg)
-	if err != nil {
-		return err
-	}
 	key := statestore.Key{Stack: opts.Stack, Environment: opts.Environment}
-	st, _, err := store.Get(ctx, key)
-	if errors.Is(err, statestore.ErrNotFound) || (err == nil && st.Status == statestore.StatusDestroyed) {
-		return fmt.Errorf("%s is not deployed: nothing to check for drift", key)
-	}
+	store, cfg, _, err := f.deployedState(ctx, key)
 	if err != nil {
-		return fmt.Errorf("read state of %s: %w", key, err)
+		return err
 	}
 	lease, err := f.AcquireLease(ctx, cfg, key.Stack, key.Environment, "drift", "", opts.LockTimeout)
 	if err != nil {

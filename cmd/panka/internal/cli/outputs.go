@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/deployer/planner"
 	"panka.dev/panka/stacks"
@@ -54,21 +55,10 @@ e.g. PULUMI_CONFIG_PASSPHRASE).`,
 
 func outputsRun(ctx context.Context, opts *OutputsOptions) error {
 	f := opts.F
-	cfg, err := f.Config()
-	if err != nil {
-		return err
-	}
-	store, err := f.Store(ctx, cfg)
-	if err != nil {
-		return err
-	}
 	key := statestore.Key{Stack: opts.Stack, Environment: opts.Environment}
-	st, _, err := store.Get(ctx, key)
-	if errors.Is(err, statestore.ErrNotFound) {
-		return fmt.Errorf("%s has never been deployed: run panka apply --stack %s --environment %s", key, key.Stack, key.Environment)
-	}
+	_, cfg, st, err := f.deployedState(ctx, key)
 	if err != nil {
-		return fmt.Errorf("read state of %s: %w", key, err)
+		return err
 	}
 	outs := st.Outputs
 	if opts.ShowSecrets {
@@ -120,6 +110,26 @@ func outputsRun(ctx context.Context, opts *OutputsOptions) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// deployedState reads the state of a deployed stack/environment from the
+// store its stack's configuration names; never-deployed and destroyed ones
+// are errors that say what to do.
+func (f *Factory) deployedState(ctx context.Context, key statestore.Key) (statestore.Store, *config.Resolved, *statestore.State, error) {
+	store, cfg, err := f.stackStore(ctx, key.Stack)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, _, err := store.Get(ctx, key)
+	switch {
+	case errors.Is(err, statestore.ErrNotFound):
+		return nil, nil, nil, fmt.Errorf("%s has never been deployed: run panka apply --stack %s --environment %s", key, key.Stack, key.Environment)
+	case err != nil:
+		return nil, nil, nil, fmt.Errorf("read state of %s: %w", key, err)
+	case st.Status == statestore.StatusDestroyed:
+		return nil, nil, nil, fmt.Errorf("%s was destroyed (serial %d): nothing is deployed", key, st.Serial)
+	}
+	return store, cfg, st, nil
 }
 
 // groupClear groups "<component>.<output>" stack outputs, keeping clear values.

@@ -255,7 +255,6 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	return &planResult{plan: p, desired: desired, key: d.key}, nil
 }
 
-
 // planFindStack finds a stack by metadata.name under the stacks root.
 func planFindStack(src *planSourceFS, root, name string) (stacks.Ref, error) {
 	refs, err := stacks.Discover(src.fsys, root)
