@@ -132,8 +132,9 @@ type DatabaseSpec struct {
 	StorageGB int64 `json:"storageGB" default:"20" min:"20" max:"65536"`
 	// MultiAZ runs a standby in a second availability zone.
 	MultiAZ bool `json:"multiAZ" default:"false"`
-	// BackupRetentionDays is how long automated backups are kept (0 disables).
-	BackupRetentionDays int64 `json:"backupRetentionDays" default:"7" min:"0" max:"35"`
+	// BackupRetentionDays is how long automated backups are kept: at least a
+	// week (production-grade default; the aws target refuses less).
+	BackupRetentionDays int64 `json:"backupRetentionDays" default:"7" min:"7" max:"35"`
 	// DeletionProtection blocks deleting the instance (SPEC §7: on by default).
 	DeletionProtection bool `json:"deletionProtection" default:"true"`
 }
