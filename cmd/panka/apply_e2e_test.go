@@ -15,21 +15,46 @@ import (
 
 	"panka.dev/panka/deployer/engine/enginetest"
 	"panka.dev/panka/locker"
+	ddblock "panka.dev/panka/locker/dynamodb"
 	llocal "panka.dev/panka/locker/local"
 	"panka.dev/panka/statestore"
 	slocal "panka.dev/panka/statestore/local"
+	s3store "panka.dev/panka/statestore/s3"
+	"panka.dev/panka/statestore/testserver"
 )
 
 // e2eRepo is a git repository with the quickstart stack, driven through
 // the real panka binary, panka-engine, provider and Pulumi CLI.
 type e2eRepo struct {
-	t   *testing.T
-	dir string
-	bin string
-	env []string
+	t      *testing.T
+	dir    string
+	bin    string
+	env    []string
+	store  func() statestore.Store
+	locker func() locker.Locker
 }
 
-func newE2ERepo(t *testing.T) *e2eRepo {
+// backend is where an e2e repository keeps state and locks.
+type backend string
+
+const (
+	embedded backend = "embedded" // .panka/ (state and locks local)
+	servers  backend = "servers"  // state in versitygw, locks in dynalite
+)
+
+// forEachBackend runs an end-to-end test on the embedded default and,
+// when the test servers run (make test), on versitygw + dynalite.
+func forEachBackend(t *testing.T, test func(t *testing.T, b backend)) {
+	t.Run(string(embedded), func(t *testing.T) { test(t, embedded) })
+	t.Run(string(servers), func(t *testing.T) {
+		if os.Getenv("PANKA_TEST_S3_ENDPOINT") == "" && os.Getenv("CI") == "" {
+			t.Skip("test servers not running (make test starts them)")
+		}
+		test(t, servers)
+	})
+}
+
+func newE2ERepo(t *testing.T, b backend) *e2eRepo {
 	t.Helper()
 	bin, pulumiDir, err := enginetest.Tools()
 	if err != nil {
@@ -43,8 +68,26 @@ func newE2ERepo(t *testing.T) *e2eRepo {
 	r.env = append(os.Environ(),
 		"PATH="+bin+string(os.PathListSeparator)+pulumiDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"HOME="+filepath.Join(dir, ".home"), "PULUMI_HOME="+filepath.Join(t.TempDir(), "pulumi"),
-		"PULUMI_CONFIG_PASSPHRASE=e2e", "PULUMI_SKIP_UPDATE_CHECK=true", "NO_COLOR=1",
-		"PANKA_BACKEND_TYPE=local", "PANKA_LOCKS_TYPE=local")
+		"PULUMI_CONFIG_PASSPHRASE=e2e", "PULUMI_SKIP_UPDATE_CHECK=true", "NO_COLOR=1")
+	if b == servers {
+		r.useServers()
+	} else {
+		r.env = append(r.env, "PANKA_BACKEND_TYPE=local", "PANKA_LOCKS_TYPE=local")
+		r.store = func() statestore.Store {
+			s, err := slocal.New(slocal.Options{Dir: filepath.Join(dir, ".panka")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		r.locker = func() locker.Locker {
+			l, err := llocal.New(llocal.Options{Dir: filepath.Join(dir, ".panka")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}
+	}
 	qs, _ := filepath.Abs("../../testdata/quickstart/stacks")
 	r.git("init", "-q", "-b", "main")
 	r.git("config", "user.email", "dev@example.com")
@@ -100,20 +143,36 @@ func (r *e2eRepo) mustPanka(extraEnv []string, args ...string) string {
 	return out
 }
 
-func (r *e2eRepo) store() statestore.Store {
-	s, err := slocal.New(slocal.Options{Dir: filepath.Join(r.dir, ".panka")})
-	if err != nil {
-		r.t.Fatal(err)
+// useServers points the repository at a fresh bucket in versitygw (state,
+// Pulumi's DIY backend) and a fresh table in dynalite (locks).
+func (r *e2eRepo) useServers() {
+	t := r.t
+	srv := testserver.S3(t)
+	bucket := testserver.NewBucket(t)
+	table := testserver.UniqueName("locks")
+	ddb := testserver.DynamoDBClient(t)
+	if err := ddblock.CreateTable(context.Background(), ddb, table); err != nil {
+		t.Fatal(err)
 	}
-	return s
-}
-
-func (r *e2eRepo) locker() locker.Locker {
-	l, err := llocal.New(llocal.Options{Dir: filepath.Join(r.dir, ".panka")})
-	if err != nil {
-		r.t.Fatal(err)
+	r.env = append(r.env,
+		"PANKA_BACKEND_TYPE=s3", "PANKA_BACKEND_BUCKET="+bucket, "PANKA_BACKEND_REGION="+srv.Region,
+		"PANKA_BACKEND_ENDPOINT="+srv.Endpoint, "PANKA_BACKEND_USE_PATH_STYLE=true",
+		"PANKA_LOCKS_TYPE=dynamodb", "PANKA_LOCKS_TABLE="+table, "PANKA_LOCKS_ENDPOINT="+testserver.DynamoDB(t),
+		"AWS_ACCESS_KEY_ID="+srv.AccessKey, "AWS_SECRET_ACCESS_KEY="+srv.SecretKey, "AWS_REGION="+srv.Region)
+	r.store = func() statestore.Store {
+		s, err := s3store.New(testserver.S3Client(t), s3store.Options{Bucket: bucket})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
-	return l
+	r.locker = func() locker.Locker {
+		l, err := ddblock.New(ddblock.Options{Client: ddb, Table: table})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
 }
 
 var shopDev = statestore.Key{Stack: "shop", Environment: "dev"}
@@ -121,149 +180,159 @@ var shopDev = statestore.Key{Stack: "shop", Environment: "dev"}
 var applyDev = []string{"apply", "--stack", "shop", "--environment", "dev", "--auto-approve"}
 
 func TestApplyLockedThenWaits(t *testing.T) {
-	r := newE2ERepo(t)
-	ctx := context.Background()
-	lease, err := locker.Acquire(ctx, r.locker(), locker.Info{Key: locker.Key("shop", "dev"), LockedBy: "someone@example.com",
-		Metadata: locker.Metadata{Hostname: "ci-runner-7", PID: 4242, Operation: "apply"}}, locker.LeaseOptions{TTL: time.Minute, Heartbeat: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, errOut, code := r.panka(nil, applyDev...)
-	if code != 3 || !strings.Contains(errOut, "someone@example.com") || !strings.Contains(errOut, "ci-runner-7") {
-		t.Fatalf("apply while locked: exit %d, stderr:\n%s", code, errOut)
-	}
-	if _, err := os.Stat(filepath.Join(r.dir, ".panka/local/shop/dev/web.json")); err == nil {
-		t.Fatal("apply changed something without the lock")
-	}
-	go func() {
-		time.Sleep(2 * time.Second)
-		lease.Release(ctx)
-	}()
-	out, errOut, code := r.panka(nil, append(applyDev, "--lock-timeout", "2m")...)
-	if code != 0 || !strings.Contains(errOut, "Waiting for the lock") || !strings.Contains(out, "4 created") {
-		t.Fatalf("apply --lock-timeout: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		r := newE2ERepo(t, b)
+		ctx := context.Background()
+		lease, err := locker.Acquire(ctx, r.locker(), locker.Info{Key: locker.Key("shop", "dev"), LockedBy: "someone@example.com",
+			Metadata: locker.Metadata{Hostname: "ci-runner-7", PID: 4242, Operation: "apply"}}, locker.LeaseOptions{TTL: time.Minute, Heartbeat: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, code := r.panka(nil, applyDev...)
+		if code != 3 || !strings.Contains(errOut, "someone@example.com") || !strings.Contains(errOut, "ci-runner-7") {
+			t.Fatalf("apply while locked: exit %d, stderr:\n%s", code, errOut)
+		}
+		if _, err := os.Stat(filepath.Join(r.dir, ".panka/local/shop/dev/web.json")); err == nil {
+			t.Fatal("apply changed something without the lock")
+		}
+		go func() {
+			time.Sleep(2 * time.Second)
+			lease.Release(ctx)
+		}()
+		out, errOut, code := r.panka(nil, append(applyDev, "--lock-timeout", "2m")...)
+		if code != 0 || !strings.Contains(errOut, "Waiting for the lock") || !strings.Contains(out, "4 created") {
+			t.Fatalf("apply --lock-timeout: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+	})
 }
 
 func TestApplyProviderErrorThenRecovers(t *testing.T) {
-	r := newE2ERepo(t)
-	out, errOut, code := r.panka([]string{"PANKALOCAL_FAIL_COMPONENT=web"}, applyDev...)
-	if code != 1 || !strings.Contains(errOut, "injected failure") {
-		t.Fatalf("apply with a failing provider: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-	}
-	st, _, err := r.store().Get(context.Background(), shopDev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Status != statestore.StatusFailed || st.LastDeployment.Result != statestore.ResultFailed {
-		t.Fatalf("state after a provider error: status %s, result %s", st.Status, st.LastDeployment.Result)
-	}
-	if held, err := r.locker().List(context.Background()); err != nil || len(held) != 0 {
-		t.Fatalf("lease not released after the failure: %v %v", held, err)
-	}
-	out = r.mustPanka(nil, applyDev...)
-	if !strings.Contains(out, "succeeded") {
-		t.Fatalf("recovery apply:\n%s", out)
-	}
-	if _, err := os.Stat(filepath.Join(r.dir, ".panka/local/shop/dev/web.json")); err != nil {
-		t.Fatalf("web manifest after recovery: %v", err)
-	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		r := newE2ERepo(t, b)
+		out, errOut, code := r.panka([]string{"PANKALOCAL_FAIL_COMPONENT=web"}, applyDev...)
+		if code != 1 || !strings.Contains(errOut, "injected failure") {
+			t.Fatalf("apply with a failing provider: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+		st, _, err := r.store().Get(context.Background(), shopDev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Status != statestore.StatusFailed || st.LastDeployment.Result != statestore.ResultFailed {
+			t.Fatalf("state after a provider error: status %s, result %s", st.Status, st.LastDeployment.Result)
+		}
+		if held, err := r.locker().List(context.Background()); err != nil || len(held) != 0 {
+			t.Fatalf("lease not released after the failure: %v %v", held, err)
+		}
+		out = r.mustPanka(nil, applyDev...)
+		if !strings.Contains(out, "succeeded") {
+			t.Fatalf("recovery apply:\n%s", out)
+		}
+		if _, err := os.Stat(filepath.Join(r.dir, ".panka/local/shop/dev/web.json")); err != nil {
+			t.Fatalf("web manifest after recovery: %v", err)
+		}
+	})
 }
 
 func TestApplyInterrupted(t *testing.T) {
-	r := newE2ERepo(t)
-	cmd := r.cmd([]string{"PANKALOCAL_DELAY=20s"}, applyDev...)
-	var out, errOut syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 90*time.Second, func() bool { return strings.Contains(errOut.String(), "creating") })
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	err := cmd.Wait()
-	if err == nil {
-		t.Fatalf("interrupted apply exited 0\nstdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
-	}
-	st, _, gerr := r.store().Get(context.Background(), shopDev)
-	if gerr != nil {
-		t.Fatalf("no state after Ctrl-C: %v\nstderr:\n%s", gerr, errOut.String())
-	}
-	if st.LastDeployment.Result != statestore.ResultInterrupted {
-		t.Errorf("interrupted apply recorded as %q", st.LastDeployment.Result)
-	}
-	if held, _ := r.locker().List(context.Background()); len(held) != 0 {
-		t.Errorf("lease not released after Ctrl-C: %+v", held)
-	}
-	r.mustPanka(nil, applyDev...)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		r := newE2ERepo(t, b)
+		cmd := r.cmd([]string{"PANKALOCAL_DELAY=20s"}, applyDev...)
+		var out, errOut syncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 90*time.Second, func() bool { return strings.Contains(errOut.String(), "creating") })
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		if err == nil {
+			t.Fatalf("interrupted apply exited 0\nstdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+		}
+		st, _, gerr := r.store().Get(context.Background(), shopDev)
+		if gerr != nil {
+			t.Fatalf("no state after Ctrl-C: %v\nstderr:\n%s", gerr, errOut.String())
+		}
+		if st.LastDeployment.Result != statestore.ResultInterrupted {
+			t.Errorf("interrupted apply recorded as %q", st.LastDeployment.Result)
+		}
+		if held, _ := r.locker().List(context.Background()); len(held) != 0 {
+			t.Errorf("lease not released after Ctrl-C: %+v", held)
+		}
+		r.mustPanka(nil, applyDev...)
+	})
 }
 
 func TestApplyKilledThenRecoversAfterExpiry(t *testing.T) {
-	r := newE2ERepo(t)
-	short := []string{"PANKA_LOCKS_TTL=8", "PANKA_LOCKS_HEARTBEAT=2"}
-	cmd := r.cmd(append([]string{"PANKALOCAL_DELAY=30s"}, short...), applyDev...)
-	var errOut syncBuffer
-	cmd.Stderr = &errOut
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 90*time.Second, func() bool { return strings.Contains(errOut.String(), "creating") })
-	// SIGKILL the whole process group: panka, panka-engine, pulumi, provider.
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	_ = cmd.Wait()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		r := newE2ERepo(t, b)
+		short := []string{"PANKA_LOCKS_TTL=8", "PANKA_LOCKS_HEARTBEAT=2"}
+		cmd := r.cmd(append([]string{"PANKALOCAL_DELAY=30s"}, short...), applyDev...)
+		var errOut syncBuffer
+		cmd.Stderr = &errOut
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 90*time.Second, func() bool { return strings.Contains(errOut.String(), "creating") })
+		// SIGKILL the whole process group: panka, panka-engine, pulumi, provider.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
 
-	// The lease is still there until it expires: apply refuses at once.
-	if _, errOut, code := r.panka(short, applyDev...); code != 3 {
-		t.Fatalf("apply right after SIGKILL: exit %d, want 3 (lease held)\n%s", code, errOut)
-	}
-	out, errOut2, code := r.panka(short, append(applyDev, "--lock-timeout", "1m")...)
-	if code != 0 {
-		t.Fatalf("apply after the lease expired: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut2)
-	}
-	if !strings.Contains(errOut2, "was killed") {
-		t.Errorf("the recovery of the killed run is not reported:\n%s", errOut2)
-	}
+		// The lease is still there until it expires: apply refuses at once.
+		if _, errOut, code := r.panka(short, applyDev...); code != 3 {
+			t.Fatalf("apply right after SIGKILL: exit %d, want 3 (lease held)\n%s", code, errOut)
+		}
+		out, errOut2, code := r.panka(short, append(applyDev, "--lock-timeout", "1m")...)
+		if code != 0 {
+			t.Fatalf("apply after the lease expired: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut2)
+		}
+		if !strings.Contains(errOut2, "was killed") {
+			t.Errorf("the recovery of the killed run is not reported:\n%s", errOut2)
+		}
+	})
 }
 
 func TestConcurrentAppliesNeverInterleave(t *testing.T) {
-	r := newE2ERepo(t)
-	var wg sync.WaitGroup
-	codes := make([]int, 2)
-	outs := make([]string, 2)
-	for i := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o, e, c := r.panka([]string{"PANKALOCAL_DELAY=1s"}, append(applyDev, "--lock-timeout", "3m")...)
-			codes[i], outs[i] = c, o+e
-		}()
-	}
-	wg.Wait()
-	for i, c := range codes {
-		if c != 0 {
-			t.Fatalf("apply %d: exit %d\n%s", i, c, outs[i])
+	forEachBackend(t, func(t *testing.T, b backend) {
+		r := newE2ERepo(t, b)
+		var wg sync.WaitGroup
+		codes := make([]int, 2)
+		outs := make([]string, 2)
+		for i := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				o, e, c := r.panka([]string{"PANKALOCAL_DELAY=1s"}, append(applyDev, "--lock-timeout", "3m")...)
+				codes[i], outs[i] = c, o+e
+			}()
 		}
-	}
-	hist, err := r.store().History(context.Background(), shopDev, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(hist) != 2 {
-		t.Fatalf("history has %d records, want 2", len(hist))
-	}
-	older, newer := hist[1], hist[0]
-	if older.Serial != 1 || newer.Serial != 2 || newer.StartedAt.Before(older.EndedAt) {
-		t.Errorf("deployments interleaved: #%d %s–%s and #%d %s–%s", older.Serial, older.StartedAt, older.EndedAt, newer.Serial, newer.StartedAt, newer.EndedAt)
-	}
-	if older.LockID == newer.LockID {
-		t.Errorf("both deployments ran under lease %s", older.LockID)
-	}
-	b, _ := json.Marshal(newer.Changes)
-	if !strings.Contains(string(b), `"create":0`) {
-		t.Errorf("the second apply should have found nothing to create: %s", b)
-	}
+		wg.Wait()
+		for i, c := range codes {
+			if c != 0 {
+				t.Fatalf("apply %d: exit %d\n%s", i, c, outs[i])
+			}
+		}
+		hist, err := r.store().History(context.Background(), shopDev, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 2 {
+			t.Fatalf("history has %d records, want 2", len(hist))
+		}
+		older, newer := hist[1], hist[0]
+		if older.Serial != 1 || newer.Serial != 2 || newer.StartedAt.Before(older.EndedAt) {
+			t.Errorf("deployments interleaved: #%d %s–%s and #%d %s–%s", older.Serial, older.StartedAt, older.EndedAt, newer.Serial, newer.StartedAt, newer.EndedAt)
+		}
+		if older.LockID == newer.LockID {
+			t.Errorf("both deployments ran under lease %s", older.LockID)
+		}
+		changes, _ := json.Marshal(newer.Changes)
+		if !strings.Contains(string(changes), `"create":0`) {
+			t.Errorf("the second apply should have found nothing to create: %s", changes)
+		}
+	})
 }
 
 func waitFor(t *testing.T, d time.Duration, cond func() bool) {
