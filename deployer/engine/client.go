@@ -241,7 +241,7 @@ func (c *Client) Outputs(ctx context.Context) (map[string]Output, error) {
 }
 
 // Health checks what Up deployed: the local target reads every manifest
-// back; the aws target has no check yet (see the README's limits).
+// back; the aws target waits for its ECS services to reach a steady state.
 func (c *Client) Health(ctx context.Context) error {
 	_, err := c.do(ctx, OpHealth, nil)
 	return err

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"panka.dev/panka/stacks"
 )
@@ -25,6 +26,8 @@ type Request struct {
 	Parallelism int               `json:"parallelism,omitempty"`
 	// RepoRoot resolves relative paths of targets (the local target's directory).
 	RepoRoot string `json:"repoRoot"`
+	// HealthTimeout bounds the post-apply health check (0: 10 minutes).
+	HealthTimeout time.Duration `json:"healthTimeout,omitempty"`
 	// Desired is the model to deploy (nil: destroy/refresh of what is deployed).
 	Desired *Model `json:"desired,omitempty"`
 }

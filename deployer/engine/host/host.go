@@ -18,9 +18,15 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"panka.dev/panka/deployer/engine"
+	"panka.dev/panka/deployer/health"
 	"panka.dev/panka/deployer/pulumirun"
 	"panka.dev/panka/deployer/target"
 	awstarget "panka.dev/panka/deployer/target/aws"
@@ -108,7 +114,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, log io.Writer) erro
 		case engine.OpRefresh:
 			m.Result, err = runner.Refresh(ctx, onEvent)
 		case engine.OpHealth:
-			err = health(desired, req.RepoRoot)
+			err = checkHealth(ctx, runner, desired, req, log)
 		case engine.OpOutputs:
 			m.Outputs, err = runner.Outputs(ctx)
 		default:
@@ -130,12 +136,24 @@ func decodeDesired(req engine.Request) (*stacks.Resolved, error) {
 	return req.Desired.Decode()
 }
 
-// health reads back what the local target wrote: every component's
-// manifest must exist and describe it.
-func health(desired *stacks.Resolved, repoRoot string) error {
-	if desired == nil || desired.Provider.Name != localtarget.Name {
+// checkHealth checks what Up deployed: the local target reads every manifest
+// back; the aws target waits for the ECS services to reach a steady state.
+func checkHealth(ctx context.Context, runner *pulumirun.Runner, desired *stacks.Resolved, req engine.Request, log io.Writer) error {
+	if desired == nil {
 		return nil
 	}
+	switch desired.Provider.Name {
+	case localtarget.Name:
+		return localHealth(desired, req.RepoRoot)
+	case "aws", "":
+		return awsHealth(ctx, runner, desired, req, log)
+	}
+	return nil
+}
+
+// localHealth reads back what the local target wrote: every component's
+// manifest must exist and describe it.
+func localHealth(desired *stacks.Resolved, repoRoot string) error {
 	dir, err := localtarget.Directory(desired, repoRoot)
 	if err != nil {
 		return err
@@ -160,6 +178,46 @@ func health(desired *stacks.Resolved, repoRoot string) error {
 		return fmt.Errorf("manifests missing or wrong after apply: %s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// awsHealth waits for every MicroService and Worker's ECS service.
+func awsHealth(ctx context.Context, runner *pulumirun.Runner, desired *stacks.Resolved, req engine.Request, log io.Writer) error {
+	var services []string
+	outs, err := runner.Outputs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range desired.Components {
+		if c.Kind != stacks.KindMicroService && c.Kind != stacks.KindWorker {
+			continue
+		}
+		if o, ok := outs[target.OutputName(c.Name, "serviceName")]; ok {
+			if name, ok := o.Value.(string); ok && name != "" {
+				services = append(services, name)
+			}
+		}
+	}
+	if len(services) == 0 {
+		return nil
+	}
+	opts := []func(*awsconfig.LoadOptions) error{}
+	if desired.Provider.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(desired.Provider.Region))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return fmt.Errorf("AWS credentials for the ECS health check: %w", err)
+	}
+	if desired.Provider.AssumeRole != "" {
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), desired.Provider.AssumeRole))
+	}
+	cluster := awstarget.ClusterName(desired.Stack, desired.Environment)
+	return health.WaitECSSteady(ctx, ecs.NewFromConfig(cfg), cluster, services, health.Options{
+		Timeout: req.HealthTimeout,
+		Progress: func(pending []string) {
+			fmt.Fprintf(log, "waiting for ECS services to settle: %s\n", strings.Join(pending, ", "))
+		},
+	})
 }
 
 func newRunner(ctx context.Context, req engine.Request, desired *stacks.Resolved, log io.Writer) (*pulumirun.Runner, error) {
