@@ -54,7 +54,7 @@ func hooksInstallRun(f *Factory, force bool) error {
 	if err != nil {
 		return err
 	}
-	repo, err := gitops.Open(root, gitops.Options{})
+	repo, err := gitops.Open(root, f.GitOptions())
 	if err != nil {
 		return fmt.Errorf("install hooks: %w", err)
 	}
@@ -93,7 +93,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 	if err != nil {
 		return err
 	}
-	repo, err := gitops.Open(root, gitops.Options{})
+	repo, err := gitops.Open(root, f.GitOptions())
 	if err != nil {
 		return err
 	}

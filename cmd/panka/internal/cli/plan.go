@@ -166,7 +166,7 @@ func planSource(ctx context.Context, f *Factory, ref string) (*planSourceFS, err
 		return nil, err
 	}
 	src := &planSourceFS{ref: ref}
-	repo, err := gitops.Open(root, gitops.Options{})
+	repo, err := gitops.Open(root, f.GitOptions())
 	if err != nil {
 		if ref != "" {
 			return nil, fmt.Errorf("--ref %s: %w", ref, err)

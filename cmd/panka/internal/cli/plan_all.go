@@ -31,7 +31,7 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	if err != nil {
 		return err
 	}
-	repo, err := gitops.Open(root, gitops.Options{})
+	repo, err := gitops.Open(root, f.GitOptions())
 	if err != nil {
 		return fmt.Errorf("--all-changed needs a git repository: %w", err)
 	}
