@@ -24,6 +24,9 @@ import (
 func BenchmarkStartup(b *testing.B) {
 	bin, _, err := enginetest.Tools()
 	if err != nil {
+		if os.Getenv("CI") != "" {
+			b.Fatal(err)
+		}
 		b.Skip(err)
 	}
 	panka := filepath.Join(bin, "panka")
@@ -50,6 +53,9 @@ func BenchmarkStartup(b *testing.B) {
 func BenchmarkApplyOverhead(b *testing.B) {
 	bin, pulumiDir, err := enginetest.Tools()
 	if err != nil {
+		if os.Getenv("CI") != "" {
+			b.Fatal(err)
+		}
 		b.Skip(err)
 	}
 	dir := b.TempDir()
