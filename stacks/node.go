@@ -219,6 +219,30 @@ func unwrapPath(err error) error {
 // parseFile parses every document of data. Problems go to errs; documents
 // that could not be read are skipped.
 func parseFile(name string, data []byte, errs *errList) (docs []document) {
+	if roots, ok := fastParse(name, data); ok {
+		for _, n := range roots {
+			docs = addDocument(docs, n, errs)
+		}
+		return docs
+	}
+	return parseFileYAML(name, data, errs)
+}
+
+// addDocument appends the document with root n, skipping empty documents
+// and reporting a root that is not a mapping.
+func addDocument(docs []document, n *node, errs *errList) []document {
+	if n.kind == nNull {
+		return docs // empty document (e.g. only comments)
+	}
+	if n.kind != nMap {
+		errs.add(n.pos(), "", "a document must be a mapping with apiVersion, kind, metadata and spec, got %s", n.describe())
+		return docs
+	}
+	return append(docs, document{file: n.file, root: n, line: n.line})
+}
+
+// parseFileYAML is parseFile through yaml.v3, for any YAML.
+func parseFileYAML(name string, data []byte, errs *errList) (docs []document) {
 	defer func() {
 		// yaml.v3 has panicked on malformed input before; never let a
 		// stack file crash panka.
@@ -264,14 +288,7 @@ func parseFile(name string, data []byte, errs *errList) (docs []document) {
 		if c.failed {
 			break
 		}
-		if n.kind == nNull {
-			continue // empty document (e.g. only comments)
-		}
-		if n.kind != nMap {
-			errs.add(n.pos(), "", "a document must be a mapping with apiVersion, kind, metadata and spec, got %s", n.describe())
-			continue
-		}
-		docs = append(docs, document{file: name, root: n, line: n.line})
+		docs = addDocument(docs, n, errs)
 	}
 	return docs
 }

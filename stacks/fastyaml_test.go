@@ -1,0 +1,317 @@
+package stacks
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"panka.dev/panka/stacks/stacktest"
+)
+
+// parseBoth parses data with the fast path and with yaml.v3. fast is
+// false when the fast path did not take the file.
+func parseBoth(data []byte) (fast bool, fd, yd []document, fe, ye []*Error) {
+	var ferrs, yerrs errList
+	yd = parseFileYAML("f.yaml", data, &yerrs)
+	roots, ok := fastParse("f.yaml", data)
+	if !ok {
+		return false, nil, yd, nil, yerrs.list
+	}
+	for _, n := range roots {
+		fd = addDocument(fd, n, &ferrs)
+	}
+	return true, fd, yd, ferrs.list, yerrs.list
+}
+
+// checkSame fails t when the fast path took data and disagrees with
+// yaml.v3 in any way.
+func checkSame(t *testing.T, data []byte) bool {
+	t.Helper()
+	fast, fd, yd, fe, ye := parseBoth(data)
+	if !fast {
+		return false
+	}
+	if !reflect.DeepEqual(fe, ye) {
+		t.Errorf("input %q:\nfast path errors %v\nyaml.v3 errors   %v", data, errTexts(fe), errTexts(ye))
+	}
+	if !reflect.DeepEqual(fd, yd) {
+		t.Errorf("input %q:\nfast path:\n%s\nyaml.v3:\n%s", data, dumpDocs(fd), dumpDocs(yd))
+	}
+	return true
+}
+
+func errTexts(l []*Error) []string {
+	var out []string
+	for _, e := range l {
+		out = append(out, e.Error())
+	}
+	return out
+}
+
+func dumpDocs(docs []document) string {
+	var b strings.Builder
+	for _, d := range docs {
+		fmt.Fprintf(&b, "--- %s line %d\n", d.file, d.line)
+		dumpNode(&b, d.root, 0)
+	}
+	return b.String()
+}
+
+func dumpNode(b *strings.Builder, n *node, depth int) {
+	ind := strings.Repeat("  ", depth)
+	if n == nil {
+		fmt.Fprintf(b, "%s<nil>\n", ind)
+		return
+	}
+	fmt.Fprintf(b, "%skind=%d %s:%d:%d tag=%q value=%q keys=%v vals=%v items=%v\n", ind, n.kind, n.file, n.line, n.col, n.tag, n.value,
+		n.keys != nil, n.vals != nil, n.items != nil)
+	for i, k := range n.keys {
+		dumpNode(b, k, depth+1)
+		if i < len(n.vals) {
+			dumpNode(b, n.vals[i], depth+2)
+		}
+	}
+	for _, it := range n.items {
+		dumpNode(b, it, depth+1)
+	}
+}
+
+// yamlFiles lists the YAML files of the repository's test data.
+func yamlFiles(t testing.TB) []string {
+	var out []string
+	for _, root := range []string{"testdata", "../testdata/examples", "../testdata/quickstart"} {
+		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && isYAML(p) {
+				out = append(out, p)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// generatedFiles returns the files of a small generated repository (the
+// shapes BenchmarkResolve loads).
+func generatedFiles(t testing.TB, dir string) map[string][]byte {
+	if err := stacktest.Generate(dir, stacktest.Options{Stacks: 2, Environments: 4}); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		out[p] = data
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// fuzzCorpus returns the []byte values of the committed corpus entries of
+// a fuzz target.
+func fuzzCorpus(t testing.TB, target string) [][]byte {
+	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", target, "*"))
+	var out [][]byte
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "[]byte("); ok {
+				if s, err := strconv.Unquote(strings.TrimSuffix(v, ")")); err == nil {
+					out = append(out, []byte(s))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// fastTakes are inputs the fast path must take (and agree with yaml.v3 on).
+var fastTakes = []string{
+	"",
+	"# only a comment\n",
+	"---\n",
+	"a: 1\n",
+	"a: 1",
+	"a: b\nc: d\n",
+	"  a: 1\n  b: 2\n",
+	"a:\n  b: 1\n  c:\n    d: x\n",
+	"a:\n    b: 1\n",
+	"a:\n- x\n- y\nb: 1\n",
+	"a:\n  - x\n  - y\n",
+	"a:\n  - k: 1\n    v: 2\n  - k: 3\n",
+	"a:\n- k: 1\n  v:\n  - z\n",
+	"-   a: 1\n    b: 2\n",
+	"- x\n- y\n",
+	"a:\nb: 1\n",
+	"a:   # comment\nb: 1\n",
+	"a:\n",
+	"a:",
+	"a:\n\n# c\n",
+	"-\n- x\n",
+	"- # c\n- x\n",
+	"-\n  a: 1\n",
+	"-\n  - x\n",
+	"a: b # c\n",
+	"a: b#c\n",
+	"a: 'it''s'\n",
+	"a: ''\n",
+	"a: \"x y\"  # c\n",
+	"'k': v\n\"k2\" : v\n",
+	"a  : 1\n",
+	"a: {}\nb: []\n",
+	"a: [x, y]\n",
+	"a: [\"./worker\", '--queue', jobs]\n",
+	"command: [report, --since, 24h]\n",
+	"a: [1, 0x10, true, ~, null, -1, .5]\n",
+	"a: [ x , y ]\n",
+	"a: x:y\n",
+	"image: ghcr.io/acme/api:${TAG}\n",
+	"env:\n  A: ${db.endpoint}\n",
+	"a: cron(0 3 * * ? *)\n",
+	"a: -x\nb: --y\n",
+	"a: true\nb: True\nc: TRUE\nd: yes\ne: on\nf: off\ng: no\nh: y\n",
+	"a: null\nb: Null\nc: ~\nd: NULL\n",
+	"a: 1\nb: 012\nc: 0x1f\nd: 0o17\ne: 1_000\nf: 1.5\ng: 1e3\nh: .inf\ni: -.inf\nj: .nan\nk: +1\nl: 99999999999999999999\n",
+	"a: 2001-12-14\nb: 2001-12-14t21:59:43.10-05:00\n",
+	"null: 1\ntrue: 2\n1: 3\n~: 4\n",
+	"a: 1\n---\nb: 2\n",
+	"---\na: 1\n--- # c\n---\nb: 2\n",
+	"- a\n",
+	"a: é\nb: [é, x]\né: 1\n",
+	"# naïve comment\na: 1 # café\n",
+	"a: \"\"\n",
+	"\"\": 1\n",
+	"'<<': 1\n",
+	"a: b c  d\n",
+	"a: <b\n",
+	"k:\n  - a: 1\n    b:\n      c: 2\n  - d\n",
+}
+
+// fastRefuses are inputs the fast path must leave to yaml.v3.
+var fastRefuses = []string{
+	"x\n",
+	"a:\tb\n",
+	"\ta: 1\n",
+	"a: 1\r\n",
+	"a: &x 1\nb: *x\n",
+	"a: !!str 1\n",
+	"a: |\n  x\n",
+	"a: >\n  x\n",
+	"a: {b: 1}\n",
+	"a: [x,\n  y]\n",
+	"a: [x,]\n",
+	"a: [[x]]\n",
+	"? a\n: b\n",
+	"%YAML 1.2\n---\na: 1\n",
+	"a: 1\n...\n",
+	"a: b\n  c\n",
+	"a:\n  b\n",
+	"<<: {a: 1}\n",
+	"a: <<\n",
+	"a: 1\na: 2\n",
+	"a: \"x\\ty\"\n",
+	"a: \"x\n  y\"\n",
+	"a: b: c\n",
+	"a: - b\n",
+	"- - a\n",
+	"a:\n  - x\n  b: 1\n",
+	"a:\n    b: 1\n  c: 2\n",
+	"- a: 1\n - b\n",
+	"- a: 1\nb: 2\n",
+	"\xef\xbb\xbfa: 1\n",
+	"a: \xc2\x85\n",
+	"a: \xff\n",
+	"a: 'x' y\n",
+	"a: [x] y\n",
+	"--- a: 1\n",
+	"----\n",
+	"a: @x\n",
+	"a: `x\n",
+	"a #b: c\n",
+	"a:b\n",
+	"- \"a\":b\n",
+	"a: 1\n b: 2\n",
+	"x: " + strings.Repeat("a", 20) + "\n" + strings.Repeat("k", 1100) + ": v\n",
+}
+
+func TestFastYAMLTakes(t *testing.T) {
+	for _, in := range fastTakes {
+		if !checkSame(t, []byte(in)) {
+			_, _, _, _, ye := parseBoth([]byte(in))
+			t.Errorf("fast path refused %q (yaml.v3 errors: %v)", in, errTexts(ye))
+		}
+	}
+}
+
+func TestFastYAMLRefuses(t *testing.T) {
+	for _, in := range fastRefuses {
+		if _, ok := fastParse("f.yaml", []byte(in)); ok {
+			t.Errorf("fast path took %q; it must fall back to yaml.v3", in)
+		}
+	}
+}
+
+// TestFastYAMLRepoFiles: the example repositories and generated stacks all
+// take the fast path (else it would not make loading faster), with the
+// same result as yaml.v3.
+func TestFastYAMLRepoFiles(t *testing.T) {
+	files := map[string][]byte{}
+	for _, p := range yamlFiles(t) {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[p] = data
+	}
+	for p, data := range generatedFiles(t, t.TempDir()) {
+		files[p] = data
+	}
+	for p, data := range files {
+		// stacks/testdata holds deliberately odd YAML (fmt inputs with
+		// anchors): it must agree when taken, not be taken.
+		mustTake := !strings.HasPrefix(p, "testdata"+string(filepath.Separator))
+		if !checkSame(t, data) && mustTake {
+			t.Errorf("%s: the fast path refused it", p)
+		}
+	}
+}
+
+// FuzzFastYAML: whatever the fast path accepts, it parses exactly as
+// yaml.v3 (documents, nodes, tags, values, positions, errors).
+func FuzzFastYAML(f *testing.F) {
+	for _, p := range yamlFiles(f) {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, data := range generatedFiles(f, f.TempDir()) {
+		f.Add(data)
+	}
+	for _, target := range []string{"FuzzLoad", "FuzzQuickName"} {
+		for _, data := range fuzzCorpus(f, target) {
+			f.Add(data)
+		}
+	}
+	for _, in := range append(append([]string(nil), fastTakes...), fastRefuses...) {
+		f.Add([]byte(in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkSame(t, data)
+	})
+}
