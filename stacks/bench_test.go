@@ -18,7 +18,9 @@ import (
 // BenchmarkResolve discovers, loads and resolves every environment of a
 // generated repository of 5,000 stacks (5 components and 3 environments
 // each) — SPEC §10 budget: under 1.5 s on 2 cores. Stacks are loaded in
-// parallel, one worker per CPU, as `panka validate` does.
+// parallel, one worker per CPU, as `panka validate` does, through
+// DiscoverStacks / Discovery.Load (which reuse the stack.yaml files and
+// stack folder listings discovery read).
 //
 //   - disk: the repository on disk (os.DirFS), as `panka validate` reads it;
 //   - memfs: the same files in memory, which isolates panka's own work from
@@ -63,14 +65,14 @@ func BenchmarkResolve(b *testing.B) {
 			cpu0 := cpuTime()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				refs, err := stacks.Discover(fsys.fs, "stacks")
+				d, err := stacks.DiscoverStacks(fsys.fs, "stacks")
 				if err != nil {
 					b.Fatal(err)
 				}
-				if len(refs) != n {
-					b.Fatalf("%d stacks", len(refs))
+				if len(d.Refs) != n {
+					b.Fatalf("%d stacks", len(d.Refs))
 				}
-				resolveAll(b, fsys.fs, refs)
+				resolveAll(b, d)
 			}
 			b.StopTimer()
 			b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
@@ -79,7 +81,7 @@ func BenchmarkResolve(b *testing.B) {
 	}
 }
 
-func resolveAll(b *testing.B, fsys iofs.FS, refs []stacks.Ref) {
+func resolveAll(b *testing.B, d *stacks.Discovery) {
 	var wg sync.WaitGroup
 	work := make(chan stacks.Ref, 64)
 	var mu sync.Mutex
@@ -90,7 +92,7 @@ func resolveAll(b *testing.B, fsys iofs.FS, refs []stacks.Ref) {
 		go func() {
 			defer wg.Done()
 			for r := range work {
-				s, err := stacks.Load(fsys, r.Path)
+				s, err := d.Load(r)
 				if err == nil {
 					for _, e := range s.Environments() {
 						if _, err = s.Resolve(e, stacks.ResolveOptions{}); err != nil {
@@ -106,7 +108,7 @@ func resolveAll(b *testing.B, fsys iofs.FS, refs []stacks.Ref) {
 			}
 		}()
 	}
-	for _, r := range refs {
+	for _, r := range d.Refs {
 		work <- r
 	}
 	close(work)

@@ -154,24 +154,55 @@ func skipDir(name string) bool {
 // naming both paths; a stack.yaml that cannot be read is an *Errors.
 // A missing root yields no stacks.
 func Discover(fsys fs.FS, root string) ([]Ref, error) {
+	d, err := DiscoverStacks(fsys, root)
+	return d.Refs, err
+}
+
+// Discovery is what DiscoverStacks found: the stacks, and the stack.yaml
+// files and stack folder listings it read to find them, kept so that
+// loading those stacks through it does not read them a second time.
+type Discovery struct {
+	// Refs are the stacks found, as Discover returns them.
+	Refs []Ref
+
+	fsys fs.FS
+	read map[string]*stackRead // by stack folder; read-only once built
+}
+
+// stackRead is what discovery read of one stack folder.
+type stackRead struct {
+	ents []fs.DirEntry // the folder's listing
+	data []byte        // its stack.yaml, nil when it could not be read
+}
+
+// DiscoverStacks is Discover (same stacks, same errors), returning a
+// Discovery whose Load reuses what discovery read. The Discovery is never
+// nil. Use it to load many stacks of a tree that does not change meanwhile
+// (a git commit, or a work tree being validated).
+func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
+	d := &Discovery{fsys: fsys}
 	root = cleanRoot(root)
-	var dirs []string
+	var dirs []stackDir
 	if err := findStackDirs(fsys, root, &dirs); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
+			return d, nil
 		}
-		return nil, fmt.Errorf("discover stacks under %s: %w", root, err)
+		return d, fmt.Errorf("discover stacks under %s: %w", root, err)
 	}
 	// Reading the names is the expensive part: spread it over the CPUs.
 	names := make([]string, len(dirs))
+	datas := make([][]byte, len(dirs))
 	fails := make([]*errList, len(dirs))
 	parallel(len(dirs), func(i int) {
-		names[i], fails[i] = readStackName(fsys, path.Join(dirs[i], StackFile))
+		names[i], datas[i], fails[i] = readStackName(fsys, path.Join(dirs[i].dir, StackFile))
 	})
 	var refs []Ref
 	var errs errList
 	byName := map[string]string{}
-	for i, dir := range dirs {
+	d.read = make(map[string]*stackRead, len(dirs))
+	for i, sd := range dirs {
+		dir := sd.dir
+		d.read[dir] = &stackRead{ents: sd.ents, data: datas[i]}
 		if fails[i] != nil {
 			for _, x := range fails[i].list {
 				errs.addErr(x)
@@ -186,22 +217,36 @@ func Discover(fsys fs.FS, root string) ([]Ref, error) {
 		refs = append(refs, Ref{Name: names[i], Path: dir})
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].Name < refs[j].Name })
+	d.Refs = refs
 	if e := errs.err(); e != nil {
-		return refs, e
+		return d, e
 	}
-	return refs, nil
+	return d, nil
+}
+
+// Load is Load(fsys, ref.Path) on the discovered file system, without
+// reading again the stack.yaml and stack folder listing discovery read.
+// Loads may run concurrently.
+func (d *Discovery) Load(ref Ref) (*Stack, error) {
+	return load(d.fsys, ref.Path, d.read[cleanRoot(ref.Path)])
+}
+
+// stackDir is a folder holding a stack.yaml, with its listing.
+type stackDir struct {
+	dir  string
+	ents []fs.DirEntry
 }
 
 // findStackDirs appends, in lexical order, every folder at or below dir
 // that holds a stack.yaml. Stacks do not nest: it does not look below one.
-func findStackDirs(fsys fs.FS, dir string, out *[]string) error {
+func findStackDirs(fsys fs.FS, dir string, out *[]stackDir) error {
 	ents, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return err
 	}
 	for _, e := range ents {
 		if e.Name() == StackFile && !e.IsDir() {
-			*out = append(*out, dir)
+			*out = append(*out, stackDir{dir, ents})
 			return nil
 		}
 	}
@@ -250,14 +295,22 @@ func cleanRoot(root string) string {
 	return root
 }
 
-// readStackName reads metadata.name of a stack.yaml cheaply.
-func readStackName(fsys fs.FS, file string) (string, *errList) {
+// readStackName reads metadata.name of a stack.yaml cheaply. It also
+// returns the file's content when it could be read.
+func readStackName(fsys fs.FS, file string) (string, []byte, *errList) {
 	var errs errList
 	data, e := readFile(fsys, file)
 	if e != nil {
 		errs.addErr(&e.Error)
-		return "", &errs
+		return "", nil, &errs
 	}
+	name, fail := stackName(file, data)
+	return name, data, fail
+}
+
+// stackName finds metadata.name in the content of a stack.yaml.
+func stackName(file string, data []byte) (string, *errList) {
+	var errs errList
 	if name := quickName(data); name != "" {
 		return name, nil
 	}
@@ -384,7 +437,7 @@ func Strays(fsys fs.FS, root string, refs []Ref) []*Error {
 func ReadHeader(fsys fs.FS, dir string) (*Header, error) {
 	var errs errList
 	s := &Stack{}
-	if !s.readStackFile(fsys, dir, &errs, true) {
+	if !s.readStackFile(fsys, dir, &errs, true, nil) {
 		return nil, noStack(dir)
 	}
 	if e := errs.err(); e != nil {
@@ -394,13 +447,20 @@ func ReadHeader(fsys fs.FS, dir string) (*Header, error) {
 }
 
 // readStackFile reads dir/stack.yaml into s and lists environments. It
-// reports false when stack.yaml is missing.
-func (s *Stack) readStackFile(fsys fs.FS, dir string, errs *errList, listEnvs bool) bool {
+// reports false when stack.yaml is missing. pre, when not nil, is what
+// discovery read of dir.
+func (s *Stack) readStackFile(fsys fs.FS, dir string, errs *errList, listEnvs bool, pre *stackRead) bool {
 	dir = cleanRoot(dir)
 	file := path.Join(dir, StackFile)
 	s.file = file
 	s.header.Path = dir
-	data, e := readFile(fsys, file)
+	var data []byte
+	var e *fileError
+	if pre != nil && pre.data != nil {
+		data = pre.data
+	} else {
+		data, e = readFile(fsys, file)
+	}
 	if e != nil && errors.Is(e.cause, fs.ErrNotExist) {
 		return false
 	}
@@ -783,10 +843,15 @@ func (s *Stack) decodeVarDecls(v *node, errs *errList) {
 // and returns the stack. On any problem it returns an *Errors listing all
 // of them, each with its repo-relative file:line:column.
 func Load(fsys fs.FS, dir string) (*Stack, error) {
+	return load(fsys, dir, nil)
+}
+
+// load is Load; pre, when not nil, is what discovery read of dir.
+func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 	var errs errList
 	s := &Stack{compIdx: map[string]*compDoc{}, services: map[string]string{}, envs: map[string]*envDoc{}}
 	dir = cleanRoot(dir)
-	if !s.readStackFile(fsys, dir, &errs, false) {
+	if !s.readStackFile(fsys, dir, &errs, false, pre) {
 		return nil, noStack(dir)
 	}
 	if s.varIdx == nil {
@@ -799,7 +864,13 @@ func Load(fsys fs.FS, dir string) (*Stack, error) {
 	var files []string
 	var walk func(d string)
 	walk = func(d string) {
-		ents, err := fs.ReadDir(fsys, d)
+		var ents []fs.DirEntry
+		var err error
+		if d == dir && pre != nil && pre.ents != nil {
+			ents = pre.ents
+		} else {
+			ents, err = fs.ReadDir(fsys, d)
+		}
 		if err != nil {
 			errs.add(pos{d, 0, 0}, "", "cannot read the folder: %v", unwrapPath(err))
 			return

@@ -1,0 +1,130 @@
+package stacks
+
+import (
+	"io/fs"
+	"os"
+	"reflect"
+	"sort"
+	"sync"
+	"testing"
+	"testing/fstest"
+)
+
+// countFS counts Open and ReadDir calls per name.
+type countFS struct {
+	fs.FS
+	mu    sync.Mutex
+	opens map[string]int
+	dirs  map[string]int
+}
+
+func newCountFS(fsys fs.FS) *countFS {
+	return &countFS{FS: fsys, opens: map[string]int{}, dirs: map[string]int{}}
+}
+
+func (c *countFS) Open(name string) (fs.File, error) {
+	c.mu.Lock()
+	c.opens[name]++
+	c.mu.Unlock()
+	return c.FS.Open(name)
+}
+
+func (c *countFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	c.mu.Lock()
+	c.dirs[name]++
+	c.mu.Unlock()
+	return fs.ReadDir(c.FS, name)
+}
+
+// loadOutcome is everything observable about a Load: the stack's accessors,
+// every environment's resolved model (or error), or the load error.
+func loadOutcome(t *testing.T, s *Stack, err error) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	if err != nil {
+		out["error"] = err.Error()
+		return out
+	}
+	h := s.Header()
+	out["header"] = h.Name + " " + h.Path + " " + s.File()
+	for _, c := range s.ComponentNames() {
+		out["component "+c] = s.ComponentFile(c)
+	}
+	envs := append(s.Environments(), "")
+	sort.Strings(envs)
+	for _, e := range envs {
+		out["envfile "+e] = s.EnvironmentFile(e)
+		r, err := s.Resolve(e, ResolveOptions{Lenient: true})
+		if err != nil {
+			out["env "+e] = err.Error()
+			continue
+		}
+		out["env "+e] = string(r.Canonical())
+	}
+	if err := s.Validate(ResolveOptions{}); err != nil {
+		out["validate"] = err.Error()
+	}
+	return out
+}
+
+// TestDiscoveryLoad: DiscoverStacks finds what Discover finds, and its Load
+// gives what Load gives, without reading stack.yaml or listing the stack
+// folder again.
+func TestDiscoveryLoad(t *testing.T) {
+	broken := testFS(map[string]string{cf: ms("replicas: many"), "stacks/s/environments/dev.yaml": "kind: Environment\n"})
+	broken["stacks/t/stack.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: t\n  bad: 1\nspec: {}\n")}
+	broken["stacks/u/stack.yaml"] = &fstest.MapFile{Data: []byte("metadata: [\n")}
+	broken["stacks/v/stack.yaml"] = &fstest.MapFile{Data: []byte(doc("Stack", "t"))}
+	tests := []struct {
+		name string
+		fsys fs.FS
+	}{
+		{"examples", os.DirFS("../testdata/examples")},
+		{"quickstart", os.DirFS("../testdata/quickstart")},
+		{"broken", broken},
+		{"missing root", fstest.MapFS{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantRefs, wantErr := Discover(tt.fsys, "stacks")
+			cfs := newCountFS(tt.fsys)
+			d, err := DiscoverStacks(cfs, "stacks")
+			if !reflect.DeepEqual(d.Refs, wantRefs) || (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+				t.Fatalf("DiscoverStacks = %v, %v; Discover = %v, %v", d.Refs, err, wantRefs, wantErr)
+			}
+			refs := append([]Ref(nil), d.Refs...)
+			// A stack folder whose stack.yaml discovery could not use still loads.
+			for _, p := range []string{"stacks/u", "stacks/v", "stacks/nope"} {
+				refs = append(refs, Ref{Name: "x", Path: p})
+			}
+			for _, r := range refs {
+				s, err := Load(tt.fsys, r.Path)
+				want := loadOutcome(t, s, err)
+				before := len(cfs.opens) + len(cfs.dirs)
+				opens, dirs := cfs.opens[r.Path+"/"+StackFile], cfs.dirs[r.Path]
+				s, err = d.Load(r)
+				if got := loadOutcome(t, s, err); !reflect.DeepEqual(got, want) {
+					t.Errorf("%s: Discovery.Load:\n%v\nLoad:\n%v", r.Path, got, want)
+				}
+				if !hasRef(d.Refs, r) {
+					continue
+				}
+				if cfs.opens[r.Path+"/"+StackFile] != opens || cfs.dirs[r.Path] != dirs {
+					t.Errorf("%s: Discovery.Load read %s or listed the folder again", r.Path, StackFile)
+				}
+				if len(cfs.opens)+len(cfs.dirs) == before && len(want) > 1 {
+					t.Errorf("%s: Discovery.Load read nothing else", r.Path)
+				}
+			}
+		})
+	}
+}
+
+func hasRef(xs []Ref, x Ref) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
