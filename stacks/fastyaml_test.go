@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -311,7 +312,64 @@ func FuzzFastYAML(f *testing.F) {
 	for _, in := range append(append([]string(nil), fastTakes...), fastRefuses...) {
 		f.Add([]byte(in))
 	}
+	f.Add([]byte{0, 1, 0, 0, 1, 0, 2, 2, 1, 0, 2, 1, 0, 3, 2, 1, 1, 3, 0, 5, 0, 1, 0, 5})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkSame(t, data)
+		// Random bytes rarely make YAML the fast path takes: also read
+		// them as choices of typical line pieces.
+		checkSame(t, shapeYAML(data))
 	})
+}
+
+// Line pieces for shapeYAML: typical and borderline stack-file text.
+var (
+	shapeIndents  = []string{"", "  ", "    ", " ", "   ", "      "}
+	shapePrefixes = []string{"", "- ", "", "-   ", "-", "--- ", "---", "# c", "? ", "- - ", "...", "%Y"}
+	shapeKeys     = []string{"a", "b", "kind", "'q'", `"d"`, "x y", "null", "1", "<<", "é", "a#b", "-k", "~", "", "a", "b ", "'<<'", `""`, "a:b", "c"}
+	shapeSeps     = []string{": ", ":", " : ", ":  ", ": ", ":\t", ":#", ": # c"}
+	shapeValues   = []string{"", "v", "1", "", "x # c", "0x1F", "true", "no", "~", "null", `"s"`, "'it''s'", "{}", "[]", "[a, b]", `[1, 'x', "y"]`,
+		"x#y", "a: b", "- x", "&a v", "*a", "!t v", "|", ">", "${A}", "a:b", "2001-12-14", ".5", "-1", "+1", "é", "[a, [b]]",
+		`"a\\tb"`, "'open", "cron(0 3 * * ? *)", " ", "x  ", "012", "1_000", "[é, ~, -x]", "[a,]", "[ ]", "{a: 1}", "'a' b", "<<", "1e3",
+		".inf", "Yes", "0o17", "[-]", "[>]", "x\u2028", "\u00a0", "--x", "[a , b]", "[a,b]"}
+	shapeEnds = []string{"\n", "\n", "\n\n", " # c\n", "\r\n", "", "\n# c\n", "  \n"}
+)
+
+// shapeYAML reads data as a list of lines, each 6 bytes choosing its
+// indentation, prefix, key, separator, value and line end.
+func shapeYAML(data []byte) []byte {
+	// Skewed to the first, plainer pieces of each list.
+	pick := func(xs []string, b byte) string { return xs[int(b)*int(b)*len(xs)/65536] }
+	var out []byte
+	for len(data) >= 6 {
+		b := data[:6]
+		data = data[6:]
+		out = append(out, pick(shapeIndents, b[0])...)
+		out = append(out, pick(shapePrefixes, b[1])...)
+		if b[2]%8 != 7 { // sometimes no key: a bare value
+			out = append(out, pick(shapeKeys, b[2]/8*8)...)
+			out = append(out, pick(shapeSeps, b[3])...)
+		}
+		out = append(out, pick(shapeValues, b[4])...)
+		out = append(out, pick(shapeEnds, b[5])...)
+	}
+	return out
+}
+
+// TestFastYAMLShapes compares the fast path with yaml.v3 on pseudo-random
+// documents made of typical line pieces (a quick, deterministic cousin of
+// FuzzFastYAML).
+func TestFastYAMLShapes(t *testing.T) {
+	r := rand.New(rand.NewSource(1))
+	const n = 30000
+	took := 0
+	for i := 0; i < n && !t.Failed(); i++ {
+		b := make([]byte, 6*(1+r.Intn(8)))
+		r.Read(b)
+		if checkSame(t, shapeYAML(b)) {
+			took++
+		}
+	}
+	if took < n/50 {
+		t.Errorf("the fast path took only %d of %d documents: the test no longer exercises it", took, n)
+	}
 }
