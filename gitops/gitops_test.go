@@ -627,3 +627,55 @@ func TestBlobsAndPrefetch(t *testing.T) {
 		})
 	}
 }
+
+// TestParallelCatFile splits every batch over three cat-file processes and
+// checks that trees and blobs read through them are exactly git's, and that
+// a missing object in a split batch is reported, not lost.
+func TestParallelCatFile(t *testing.T) {
+	defer gitops.SetCatFileSplit(1, 3)()
+	g := gittest.New(t)
+	want := map[string]string{}
+	for i := 0; i < 60; i++ {
+		p := fmt.Sprintf("t%d/s%d/stack.yaml", i%4, i)
+		want[p] = strings.Repeat(fmt.Sprint(i), i+1)
+		g.Write(p, want[p])
+		q := fmt.Sprintf("t%d/s%d/env/e.yaml", i%4, i)
+		want[q] = fmt.Sprint("env ", i)
+		g.Write(q, want[q])
+	}
+	h := g.Commit("files")
+	r := open(t, g.Dir, gitops.Options{})
+	if !r.UsesGitBinary() {
+		t.Fatal("git binary not used")
+	}
+	tree, err := r.CommitTree(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, err := r.FindDirs(context.Background(), tree, "", "stack.yaml", nil)
+	if err != nil || len(found) != 60 {
+		t.Fatalf("FindDirs found %d, %v; want 60", len(found), err)
+	}
+	if err := r.Prefetch(context.Background(), []gitops.Hash{tree}, nil); err != nil {
+		t.Fatal(err)
+	}
+	fsys := r.TreeFSOf(tree)
+	for p, w := range want {
+		b, err := fsys.ReadFile(p)
+		if err != nil || string(b) != w {
+			t.Errorf("ReadFile(%s) = %q, %v; want %q", p, b, err, w)
+		}
+	}
+	var hashes []gitops.Hash
+	for p := range found {
+		hashes = append(hashes, found[p])
+	}
+	bogus := gitops.Hash{0xde, 0xad}
+	hashes = append(hashes[:30], append([]gitops.Hash{bogus}, hashes[30:]...)...)
+	if err := r.PrefetchBlobs(hashes); err != nil {
+		t.Errorf("PrefetchBlobs with a missing object: %v (missing objects are reported on read)", err)
+	}
+	if _, err := r.Blob(bogus); !errors.Is(err, gitops.ErrObjectMissing) {
+		t.Errorf("Blob(missing) = %v, want ErrObjectMissing", err)
+	}
+}

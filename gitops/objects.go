@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"sync"
 
@@ -113,12 +115,29 @@ func (g *goGitReader) readBlob(h Hash) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// catFileReader reads objects through one long-running `git cat-file
-// --batch`; it falls back to go-git if the process cannot be started or dies.
+// catFileReader reads objects through long-running `git cat-file --batch`
+// processes; it falls back to go-git if a process cannot be started or
+// dies. Single reads use the first process; large batches are split over
+// up to catFileProcs processes that run in parallel (object reads are most
+// of the cost of a cold change detection on a big repository, and git
+// decompresses one object at a time per process).
 type catFileReader struct {
 	repo     *Repo
 	fallback objectReader
 
+	mu    sync.Mutex // guards procs
+	procs []*catFileProc
+}
+
+// catFileProcs bounds the cat-file processes of one Repo.
+var catFileProcs = min(runtime.GOMAXPROCS(0), 4)
+
+// minSplit is the smallest batch worth spreading over a second process
+// (starting one costs a few milliseconds). A variable for tests.
+var minSplit = 256
+
+// catFileProc is one `git cat-file --batch` process.
+type catFileProc struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	in     io.WriteCloser
@@ -126,61 +145,67 @@ type catFileReader struct {
 	failed bool
 }
 
-func (c *catFileReader) start() error {
-	cmd := exec.Command(c.repo.git, "cat-file", "--batch")
-	cmd.Dir = c.repo.root
+// proc returns process i, created (not started) on first use.
+func (c *catFileReader) proc(i int) *catFileProc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.procs) <= i {
+		c.procs = append(c.procs, &catFileProc{})
+	}
+	return c.procs[i]
+}
+
+// ensure starts the process if needed; the caller holds p.mu.
+func (p *catFileProc) ensure(repo *Repo) error {
+	if p.failed {
+		return errCatFileDown
+	}
+	if p.cmd != nil {
+		return nil
+	}
+	cmd := exec.Command(repo.git, "cat-file", "--batch")
+	cmd.Dir = repo.root
 	cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0", "LC_ALL=C")
 	in, err := cmd.StdinPipe()
-	if err != nil {
-		return err
+	if err == nil {
+		var out io.ReadCloser
+		if out, err = cmd.StdoutPipe(); err == nil {
+			if err = cmd.Start(); err == nil {
+				p.cmd, p.in, p.out = cmd, in, bufio.NewReaderSize(out, 64<<10)
+				return nil
+			}
+		}
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	c.cmd, c.in, c.out = cmd, in, bufio.NewReaderSize(out, 64<<10)
-	return nil
+	p.failed = true
+	return errCatFileDown
 }
 
 func (c *catFileReader) close() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cmd == nil {
-		return nil
+	procs := c.procs
+	c.procs = nil
+	c.mu.Unlock()
+	var first error
+	for _, p := range procs {
+		p.mu.Lock()
+		if p.cmd != nil {
+			p.in.Close()
+			if err := p.cmd.Wait(); err != nil && first == nil {
+				first = err
+			}
+			p.cmd = nil
+		}
+		p.mu.Unlock()
 	}
-	c.in.Close()
-	err := c.cmd.Wait()
-	c.cmd = nil
-	return err
+	return first
 }
 
-// read returns the object's type and content.
-func (c *catFileReader) read(h Hash) (string, []byte, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.failed {
-		return "", nil, errCatFileDown
-	}
-	if c.cmd == nil {
-		if err := c.start(); err != nil {
-			c.failed = true
-			return "", nil, errCatFileDown
-		}
-	}
-	var line [41]byte
-	hex := h.String()
-	copy(line[:], hex)
-	line[40] = '\n'
-	if _, err := c.in.Write(line[:]); err != nil {
-		c.failed = true
-		return "", nil, errCatFileDown
-	}
-	hdr, err := c.out.ReadSlice('\n')
+// readOne reads the next answer of the process: the object's type and
+// content. A broken protocol marks the process failed.
+func (p *catFileProc) readOne() (typ string, body []byte, err error) {
+	hdr, err := p.out.ReadSlice('\n')
 	if err != nil {
-		c.failed = true
+		p.failed = true
 		return "", nil, errCatFileDown
 	}
 	hdr = hdr[:len(hdr)-1]
@@ -190,45 +215,97 @@ func (c *catFileReader) read(h Hash) (string, []byte, error) {
 	// <sha> <type> <size>
 	f := bytes.Fields(hdr)
 	if len(f) != 3 {
-		c.failed = true
+		p.failed = true
 		return "", nil, errCatFileDown
 	}
-	typ := string(f[1])
+	typ = string(f[1]) // hdr points into the reader's buffer
 	size, err := strconv.Atoi(string(f[2]))
 	if err != nil {
-		c.failed = true
+		p.failed = true
 		return "", nil, errCatFileDown
 	}
-	body := make([]byte, size+1)
-	if _, err := io.ReadFull(c.out, body); err != nil {
-		c.failed = true
+	body = make([]byte, size+1) // with the trailing newline
+	if _, err := io.ReadFull(p.out, body); err != nil {
+		p.failed = true
 		return "", nil, errCatFileDown
 	}
 	return typ, body[:size], nil
 }
 
+// read returns the object's type and content.
+func (c *catFileReader) read(h Hash) (string, []byte, error) {
+	p := c.proc(0)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.ensure(c.repo); err != nil {
+		return "", nil, err
+	}
+	var line [41]byte
+	copy(line[:], h.String())
+	line[40] = '\n'
+	if _, err := p.in.Write(line[:]); err != nil {
+		p.failed = true
+		return "", nil, errCatFileDown
+	}
+	return p.readOne()
+}
+
 var errCatFileDown = errors.New("git cat-file is not available")
 
-// readMany pipelines blob requests: a goroutine writes them all while the
-// answers are read in order, so the pipe never fills up on both sides.
-func (c *catFileReader) readMany(hashes []Hash, want string, fn func(Hash, []byte) error) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.failed {
-		return errCatFileDown
+// readMany pipelines requests for objects of type want. Large batches are
+// split in contiguous parts read by parallel processes; fn is called once
+// per object, never concurrently, in order within a part (in order overall
+// when ordered is set, which keeps the batch on one process).
+func (c *catFileReader) readMany(hashes []Hash, want string, ordered bool, fn func(Hash, []byte) error) error {
+	parts := 1
+	if !ordered {
+		parts = max(1, min(catFileProcs, len(hashes)/minSplit))
 	}
-	if c.cmd == nil {
-		if err := c.start(); err != nil {
-			c.failed = true
-			return errCatFileDown
+	if parts == 1 {
+		return c.readPart(c.proc(0), hashes, want, fn)
+	}
+	var fnMu sync.Mutex
+	locked := func(h Hash, b []byte) error {
+		fnMu.Lock()
+		defer fnMu.Unlock()
+		return fn(h, b)
+	}
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for i := 0; i < parts; i++ {
+		lo, hi := len(hashes)*i/parts, len(hashes)*(i+1)/parts
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.readPart(c.proc(i), hashes[lo:hi], want, locked)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if errors.Is(err, errCatFileDown) {
+			return err
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// readPart pipelines hashes through one process: a goroutine writes the
+// requests while the answers are read in order, so the pipe never fills up
+// on both sides.
+func (c *catFileReader) readPart(p *catFileProc, hashes []Hash, want string, fn func(Hash, []byte) error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.ensure(c.repo); err != nil {
+		return err
 	}
 	werr := make(chan error, 1)
 	go func() {
-		bw := bufio.NewWriterSize(c.in, 64<<10)
+		bw := bufio.NewWriterSize(p.in, 64<<10)
+		var line [41]byte
+		line[40] = '\n'
 		for _, h := range hashes {
-			bw.WriteString(h.String())
-			if err := bw.WriteByte('\n'); err != nil {
+			hex.Encode(line[:40], h[:])
+			if _, err := bw.Write(line[:]); err != nil {
 				werr <- err
 				return
 			}
@@ -237,43 +314,25 @@ func (c *catFileReader) readMany(hashes []Hash, want string, fn func(Hash, []byt
 	}()
 	var ferr error
 	for _, h := range hashes {
-		hdr, err := c.out.ReadSlice('\n')
-		if err != nil {
-			c.failed = true
-			return errCatFileDown
+		typ, body, err := p.readOne()
+		if errors.Is(err, errCatFileDown) {
+			return err // the writer ends when the process is closed
 		}
-		hdr = hdr[:len(hdr)-1]
-		if bytes.HasSuffix(hdr, []byte(" missing")) {
+		if err != nil {
 			if ferr == nil {
-				ferr = fmt.Errorf("read %s %s: %w", want, h, ErrObjectMissing)
+				ferr = fmt.Errorf("read %s %s: %w", want, h, err)
 			}
 			continue
-		}
-		f := bytes.Fields(hdr)
-		if len(f) != 3 {
-			c.failed = true
-			return errCatFileDown
-		}
-		typ := string(f[1]) // hdr points into the reader's buffer
-		size, err := strconv.Atoi(string(f[2]))
-		if err != nil {
-			c.failed = true
-			return errCatFileDown
-		}
-		body := make([]byte, size+1)
-		if _, err := io.ReadFull(c.out, body); err != nil {
-			c.failed = true
-			return errCatFileDown
 		}
 		if ferr == nil && typ != want {
 			ferr = fmt.Errorf("read %s %s: object is a %s", want, h, typ)
 		}
 		if ferr == nil {
-			ferr = fn(h, body[:size])
+			ferr = fn(h, body)
 		}
 	}
 	if err := <-werr; err != nil {
-		c.failed = true
+		p.failed = true
 		return errCatFileDown
 	}
 	return ferr
@@ -337,7 +396,7 @@ func parseTree(h Hash, b []byte) ([]TreeEntry, error) {
 // must not read objects from r itself.
 func (r *Repo) Blobs(hashes []Hash, fn func(Hash, []byte) error) error {
 	if c, ok := r.objects.(*catFileReader); ok && len(hashes) > 1 {
-		err := c.readMany(hashes, "blob", fn)
+		err := c.readMany(hashes, "blob", true, fn)
 		if !errors.Is(err, errCatFileDown) {
 			return err
 		}
@@ -479,7 +538,7 @@ func (r *Repo) fillBlobs(c *catFileReader, blobs []Hash) error {
 	}
 	got := map[Hash][]byte{}
 	size := 0
-	err := c.readMany(missing, "blob", func(h Hash, b []byte) error {
+	err := c.readMany(missing, "blob", false, func(h Hash, b []byte) error {
 		if size < maxBlobCache {
 			got[h] = b
 			size += len(b)
@@ -620,7 +679,7 @@ func (r *Repo) prefetchTrees(hashes []Hash) error {
 		return nil
 	}
 	parsed := make(map[Hash]*tree, len(missing))
-	err := c.readMany(missing, "tree", func(h Hash, b []byte) error {
+	err := c.readMany(missing, "tree", false, func(h Hash, b []byte) error {
 		entries, err := parseTree(h, b)
 		if err != nil {
 			return err

@@ -77,6 +77,9 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 		}
 		rev = up + m[3]
 	}
+	if h, ok := r.quickRef(rev); ok {
+		return h, nil
+	}
 	if r.git != "" && !strings.HasPrefix(rev, "-") {
 		// git rev-parse answers in one process without loading go-git's
 		// pack indexes; errors are classified by the go-git path below.
@@ -112,6 +115,37 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 		return ZeroHash, &RefError{Ref: ref, Err: err}
 	}
 	return *h, nil
+}
+
+// quickRef resolves the two commonest refs of CI runs, a full commit id
+// and HEAD, without starting a git process: the id is checked (or HEAD's
+// branch read) and the object confirmed to be a commit through the running
+// cat-file. Anything else, or any doubt, reports false and the caller
+// resolves the ref properly.
+func (r *Repo) quickRef(rev string) (Hash, bool) {
+	c, ok := r.objects.(*catFileReader)
+	if !ok {
+		return ZeroHash, false
+	}
+	var h Hash
+	switch {
+	case len(rev) == 40 && hexRe.MatchString(rev):
+		h = plumbing.NewHash(rev)
+	case rev == "HEAD" && r.gitDir == r.commonDir:
+		r.mu.Lock()
+		ref, err := r.r.Reference(plumbing.HEAD, true)
+		r.mu.Unlock()
+		if err != nil || ref.Type() != plumbing.HashReference {
+			return ZeroHash, false
+		}
+		h = ref.Hash()
+	default:
+		return ZeroHash, false
+	}
+	if typ, _, err := c.read(h); err != nil || typ != "commit" {
+		return ZeroHash, false
+	}
+	return h, true
 }
 
 func (r *Repo) missing(ref string, err error) error {

@@ -108,6 +108,9 @@ func Detect(ctx context.Context, repo *gitops.Repo, opts Options) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
+	if opts.Base != "" {
+		return e.detectFrom(ctx, head)
+	}
 	base, err := e.base(ctx, head.commit)
 	if err != nil {
 		return nil, err
@@ -118,6 +121,51 @@ func Detect(ctx context.Context, repo *gitops.Repo, opts Options) (*Result, erro
 		return nil, err
 	}
 	return res, nil
+}
+
+// detectFrom compares from the merge-base of the given base and head.
+// Finding the merge-base walks the history between the two commits, the
+// slowest step of a far-apart comparison in a repository without a
+// commit-graph; and it is most often the given base itself (an ancestor of
+// head). So the comparison from the given base runs meanwhile, and is kept
+// when the merge-base turns out to be that commit.
+func (e *engine) detectFrom(ctx context.Context, head *side) (*Result, error) {
+	b, err := e.repo.ResolveRef(e.opts.Base)
+	if err != nil {
+		return nil, fmt.Errorf("base: %w", err)
+	}
+	type compared struct {
+		stacks   []*Stack
+		problems []error
+		err      error
+	}
+	run := func(ctx context.Context, base gitops.Hash) compared {
+		st, probs, err := e.compare(ctx, base, head, nil)
+		return compared{st, probs, err}
+	}
+	result := func(base gitops.Hash, c compared) (*Result, error) {
+		if c.err != nil {
+			return nil, c.err
+		}
+		return &Result{Base: base.String(), Head: head.commit.String(), Uncommitted: e.opts.Uncommitted, Stacks: c.stacks, Problems: c.problems}, nil
+	}
+	if b == head.commit {
+		return result(b, run(ctx, b))
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	spec := make(chan compared, 1)
+	go func() { spec <- run(sctx, b) }()
+	mb, err := e.repo.MergeBase(ctx, b, head.commit)
+	if err == nil && mb == b {
+		return result(b, <-spec)
+	}
+	cancel()
+	<-spec
+	if err != nil {
+		return nil, fmt.Errorf("base %s: %w", e.opts.Base, baseError(e.repo, e.opts.Base, err))
+	}
+	return result(mb, run(ctx, mb))
 }
 
 // DefaultBase returns the base Detect uses when none is given: the
@@ -310,12 +358,8 @@ func mergeWorktree(base *gitops.TreeFS, root string, commitChanges []gitops.Chan
 // indexes builds the stack index of both sides: base from the cache (or a
 // walk of trees), head from base plus the stack.yaml files in changes.
 func (e *engine) indexes(ctx context.Context, base, head *side, changes []gitops.Change) error {
-	if base.index == nil {
-		ix, err := e.ix.forCommit(ctx, base.tree)
-		if err != nil {
-			return fmt.Errorf("index stacks at %s: %w", base.commit.String()[:12], baseError(e.repo, base.commit.String(), err))
-		}
-		base.index = ix
+	if err := e.baseIndex(ctx, base); err != nil {
+		return err
 	}
 	hix := base.index.clone()
 	var hashOf func([]byte) string
@@ -337,6 +381,20 @@ func (e *engine) indexes(ctx context.Context, base, head *side, changes []gitops
 		// The next detection most likely starts where this one ends.
 		e.ix.save(hix)
 	}
+	return nil
+}
+
+// baseIndex builds the stack index of base (from the cache or a walk of
+// its tree) unless it has one.
+func (e *engine) baseIndex(ctx context.Context, base *side) error {
+	if base.index != nil {
+		return nil
+	}
+	ix, err := e.ix.forCommit(ctx, base.tree)
+	if err != nil {
+		return fmt.Errorf("index stacks at %s: %w", base.commit.String()[:12], baseError(e.repo, base.commit.String(), err))
+	}
+	base.index = ix
 	return nil
 }
 
@@ -363,9 +421,17 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	if err != nil {
 		return nil, nil, err
 	}
+	// The stack index of base does not depend on the diff: build it while
+	// git computes the diff.
+	ixDone := make(chan error, 1)
+	go func() { ixDone <- e.baseIndex(ctx, base) }()
 	changes, err := e.changedPaths(ctx, base, head)
+	ixErr := <-ixDone
 	if err != nil {
 		return nil, nil, err
+	}
+	if ixErr != nil {
+		return nil, nil, ixErr
 	}
 	// head sides are shared between comparisons (since-deployed): index a copy.
 	hs := *head
@@ -458,31 +524,31 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 	}
 
-	// Read what the touched folders need in a few batches (the git-binary
-	// accelerator pipelines them; reads are then served from memory).
+	// Read what the touched folders need at base in a few batches (the
+	// git-binary accelerator pipelines them; reads are then served from
+	// memory), then their headers (stack.yaml names and environment
+	// listings, mostly without a YAML parse) in parallel.
 	if err := e.prefetch(ctx, base, sortedKeys(atBase)); err != nil {
 		return nil, nil, err
 	}
-	if err := e.prefetch(ctx, head, sortedKeys(atHead)); err != nil {
+	baseDirs := sortedKeys(atBase)
+	e.parallel(len(baseDirs), func(i int) { e.header(base, baseDirs[i]) })
+
+	// At head, in --paths mode, a folder keeps its environment listing
+	// unless an environment file was added, removed or renamed, and the
+	// stack.yaml blob is known from the head index: most headers need no
+	// tree read at all.
+	var headDirs []string
+	listing := listingChanges(changes)
+	for _, dir := range sortedKeys(atHead) {
+		if !e.opts.Paths || head.worktree || listing[dir] || !e.deriveHeader(base, head, dir) {
+			headDirs = append(headDirs, dir)
+		}
+	}
+	if err := e.prefetch(ctx, head, headDirs); err != nil {
 		return nil, nil, err
 	}
-
-	// Read the headers of touched folders in parallel (stack.yaml names
-	// and environment listings, mostly without a YAML parse), then
-	// assemble identities from the cache.
-	type job struct {
-		s   *side
-		dir string
-	}
-	var jobs []job
-	for dir := range atBase {
-		jobs = append(jobs, job{base, dir})
-	}
-	for dir := range atHead {
-		jobs = append(jobs, job{head, dir})
-	}
-	e.parallel(len(jobs), func(i int) { e.header(jobs[i].s, jobs[i].dir) })
-
+	e.parallel(len(headDirs), func(i int) { e.header(head, headDirs[i]) })
 	// Identities: read the headers of touched folders only.
 	idents := map[string]*ident{}
 	get := func(name string) *ident {
@@ -565,6 +631,65 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		res = []*Stack{}
 	}
 	return res, problems, ctx.Err()
+}
+
+// listingChanges returns the stack folders (candidates: every folder
+// holding an environments folder that changed) whose environment file
+// listing may differ between the two sides of changes: a file was added,
+// deleted or renamed at or below <dir>/environments. Modified files keep
+// a listing as it was.
+func listingChanges(changes []gitops.Change) map[string]bool {
+	out := map[string]bool{}
+	mark := func(p string) {
+		for d := p; d != "." && d != "/" && d != ""; d = path.Dir(d) {
+			if path.Base(d) == stacks.EnvironmentsDir {
+				out[path.Dir(d)] = true
+			}
+		}
+	}
+	for _, c := range changes {
+		if c.Action != gitops.Modified {
+			mark(c.Path)
+			if c.OldPath != "" {
+				mark(c.OldPath)
+			}
+		}
+	}
+	return out
+}
+
+// deriveHeader sets the header of the stack folder dir at head from its
+// header at base, when the environment listing is known to be the same,
+// reading only the head stack.yaml (by blob id, from the head index) when
+// it changed. It reports false when it cannot.
+func (e *engine) deriveHeader(base, head *side, dir string) bool {
+	be, he := base.index.Stacks[dir], head.index.Stacks[dir]
+	if be == nil || he == nil || he.Blob == "" {
+		return false
+	}
+	bh, err := e.header(base, dir)
+	if err != nil || bh == nil {
+		return false
+	}
+	name := bh.Name
+	if he.Blob != be.Blob {
+		b, err := e.repo.Blob(plumbing.NewHash(he.Blob))
+		if err != nil {
+			return false
+		}
+		if name = quickName(b); name == "" {
+			return false
+		}
+	}
+	key := e.cacheKey(head, dir)
+	if key == "" {
+		return false
+	}
+	h := &stacks.Header{Ref: stacks.Ref{Name: name, Path: dir}, Environments: append([]string(nil), bh.Environments...)}
+	e.mu.Lock()
+	e.headers[key] = headerResult{h: h}
+	e.mu.Unlock()
+	return true
 }
 
 func mergeFiles(a, b []gitops.Change) []gitops.Change {

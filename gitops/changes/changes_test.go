@@ -216,6 +216,31 @@ func TestDetect(t *testing.T) {
 			wantPaths: []string{"orders modified dev:modified,prod:modified,staging:removed"},
 		},
 		{
+			name: "environment file replaced by another",
+			edit: func(g *gittest.Repo) {
+				g.Remove("stacks/orders/environments/staging.yaml")
+				g.Write("stacks/orders/environments/qa.yaml", envYAML("qa", "  variables: {}\n"))
+			},
+			want:      []string{"orders modified qa:added,staging:removed"},
+			wantPaths: []string{"orders modified dev:modified,prod:modified,qa:added,staging:removed"},
+		},
+		{
+			name: "metadata.name renamed and an environment edited: removed + added",
+			edit: func(g *gittest.Repo) {
+				g.Write("stacks/billing/stack.yaml", stackYAML("invoicing", ""))
+				g.Write("stacks/billing/environments/staging.yaml", envYAML("staging", "  variables:\n    LOG_LEVEL: info\n"))
+			},
+			want: []string{"billing removed dev:removed,prod:removed,staging:removed", "invoicing added dev:added,prod:added,staging:added"},
+		},
+		{
+			name: "stack.yaml edited (same name) and an environment edited",
+			edit: func(g *gittest.Repo) {
+				g.Write("stacks/orders/stack.yaml", strings.Replace(stackYAML("orders", ""), "default: eu", "default: us", 1))
+				g.Write("stacks/orders/environments/staging.yaml", envYAML("staging", "  variables:\n    LOG_LEVEL: info\n"))
+			},
+			want: []string{"orders modified dev:modified,prod:modified,staging:modified [api]"},
+		},
+		{
 			name:   "watched file outside the stack: every environment",
 			edit:   func(g *gittest.Repo) { g.Write("shared/policies/deny.json", `{"deny": true}`) },
 			want:   []string{"users modified dev:modified,prod:modified,staging:modified"},
@@ -441,6 +466,42 @@ func TestMergeBaseNotTipToTip(t *testing.T) {
 			t.Errorf("%s on main: %q", m.name, got)
 		}
 		g.Git("checkout", "-q", "feature")
+	}
+}
+
+// TestGivenBaseAhead: a base that is not an ancestor of head (main moved
+// on after the branch forked) is replaced by the merge-base, so main's own
+// later changes are not reported (the comparison from the given base,
+// started while the merge-base is computed, is discarded).
+func TestGivenBaseAhead(t *testing.T) {
+	g, _ := baseRepo(t)
+	fork := g.Commit("fork point")
+	g.Git("checkout", "-q", "-b", "feature")
+	g.Write("stacks/users/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	head := g.Commit("feature: users dev")
+	g.Git("checkout", "-q", "main")
+	g.Write("stacks/orders/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: debug\n"))
+	g.Remove("stacks/billing")
+	g.Commit("main moves on")
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		for _, paths := range []bool{false, true} {
+			res, err := changes.Detect(context.Background(), repo, changes.Options{Base: "main", Head: head.String(), StacksRoot: "stacks", Paths: paths})
+			if err != nil {
+				t.Fatalf("%s: %v", m.name, err)
+			}
+			want := []string{"users modified dev:modified [api]"}
+			if paths {
+				want = []string{"users modified dev:modified,prod:modified,staging:modified"}
+			}
+			if got := summary(res); !reflect.DeepEqual(got, want) || res.Base != fork.String() {
+				t.Errorf("%s paths=%v: base %s, %q; want base %s (the merge-base), %q", m.name, paths, res.Base, got, fork, want)
+			}
+		}
 	}
 }
 
