@@ -88,17 +88,19 @@ const maxFastDepth = 200
 // non-space byte, 0-based; or lineEOF / lineDocStart), and eol (offset of
 // its end, before the newline).
 type fastParser struct {
-	file   string
-	uni    bool // src has non-ASCII text: columns count characters
-	src    string
-	off    int // offset of the next line
-	line   int
-	bol    int
-	ind    int
-	eol    int
-	nodes  int
-	failed bool
-	slab   []node
+	file    string
+	uni     bool // src has non-ASCII text: columns count characters
+	src     string
+	off     int // offset of the next line
+	line    int
+	bol     int
+	ind     int
+	eol     int
+	nodes   int
+	failed  bool
+	slab    []node
+	ptrs    []*node // backs the keys, vals and items of parsed nodes
+	scratch []*node
 }
 
 func (p *fastParser) fail() { p.failed = true }
@@ -233,7 +235,7 @@ func (p *fastParser) block(ind, depth int) *node {
 func (p *fastParser) seq(ind, depth int) *node {
 	s := p.src
 	n := p.mk(node{kind: nSeq, file: p.file, line: p.line, col: ind + 1})
-	n.items = make([]*node, 0, 4)
+	mark := len(p.scratch)
 	for !p.failed && p.ind == ind && p.isDash(p.bol+ind) {
 		dash := p.bol + ind
 		i := skipSpaces(s, dash+1, p.eol)
@@ -242,9 +244,9 @@ func (p *fastParser) seq(ind, depth int) *node {
 			line := p.line
 			p.advance()
 			if p.ind > ind {
-				n.items = append(n.items, p.block(p.ind, depth+1))
+				p.push(p.block(p.ind, depth+1))
 			} else {
-				n.items = append(n.items, p.mk(node{kind: nNull, file: p.file, line: line, col: ind + 2, tag: "!!null"}))
+				p.push(p.mk(node{kind: nNull, file: p.file, line: line, col: ind + 2, tag: "!!null"}))
 			}
 			continue
 		}
@@ -255,20 +257,20 @@ func (p *fastParser) seq(ind, depth int) *node {
 		// "- key: value" opens a mapping at the key's column.
 		if c := s[i]; c != '[' && c != '{' {
 			if _, colon := p.scanKey(i); colon >= 0 {
-				n.items = append(n.items, p.mapping(i-p.bol, i, depth+1))
+				p.push(p.mapping(i-p.bol, i, depth+1))
 				continue
 			}
 			if p.failed {
 				return n
 			}
 		}
-		v := p.inline(i)
-		n.items = append(n.items, v)
+		p.push(p.inline(i))
 		p.advance()
 		if p.ind > ind {
 			p.fail() // continuation line of a scalar, or worse
 		}
 	}
+	n.items = p.pop(mark, 0, 1)
 	return n
 }
 
@@ -278,38 +280,39 @@ func (p *fastParser) seq(ind, depth int) *node {
 func (p *fastParser) mapping(ind, start, depth int) *node {
 	s := p.src
 	n := p.mk(node{kind: nMap, file: p.file, line: p.line, col: ind + 1})
+	mark := len(p.scratch) // keys and values, alternately
 	for !p.failed {
 		key, colon := p.scanKey(start)
 		if colon < 0 {
 			p.fail()
 			return n
 		}
-		for _, x := range n.keys {
-			if x.value == key {
+		for j := mark; j < len(p.scratch); j += 2 {
+			if p.scratch[j].value == key {
 				p.fail() // duplicate key: yaml.v3's path reports it
 				return n
 			}
 		}
-		n.keys = append(n.keys, p.mk(node{kind: nScalar, file: p.file, line: p.line, col: p.col(start), tag: "!!str", value: key}))
+		p.push(p.mk(node{kind: nScalar, file: p.file, line: p.line, col: p.col(start), tag: "!!str", value: key}))
 		i := skipSpaces(s, colon+1, p.eol)
 		if i == p.eol || s[i] == '#' {
 			line, col := p.line, p.col(colon)+1
 			p.advance()
 			switch {
 			case p.ind > ind:
-				n.vals = append(n.vals, p.block(p.ind, depth+1))
+				p.push(p.block(p.ind, depth+1))
 			case p.ind == ind && p.isDash(p.bol+ind):
 				// A sequence at the key's own indentation.
-				n.vals = append(n.vals, p.seq(ind, depth+1))
+				p.push(p.seq(ind, depth+1))
 			default:
-				n.vals = append(n.vals, p.mk(node{kind: nNull, file: p.file, line: line, col: col, tag: "!!null"}))
+				p.push(p.mk(node{kind: nNull, file: p.file, line: line, col: col, tag: "!!null"}))
 			}
 		} else {
-			n.vals = append(n.vals, p.inline(i))
+			p.push(p.inline(i))
 			p.advance()
 		}
 		if p.failed || p.ind < ind {
-			return n
+			break
 		}
 		if p.ind > ind || p.isDash(p.bol+ind) {
 			p.fail() // continuation lines, or a "-" entry among keys
@@ -317,7 +320,37 @@ func (p *fastParser) mapping(ind, start, depth int) *node {
 		}
 		start = p.bol + ind
 	}
+	if !p.failed {
+		n.keys = p.pop(mark, 0, 2)
+		n.vals = p.pop(mark, 1, 2)
+	}
+	p.scratch = p.scratch[:mark]
 	return n
+}
+
+// push adds a parsed child to the scratch stack of the collections being
+// parsed (children are copied into exact-size slices when a collection is
+// done: one allocation for many collections instead of growing slices).
+func (p *fastParser) push(x *node) { p.scratch = append(p.scratch, x) }
+
+// pop returns scratch[mark+from], scratch[mark+from+step], ... in a new
+// slice (never nil, capacity = length) and drops scratch[mark:] when from
+// is 0 and step is 1, or from is 1.
+func (p *fastParser) pop(mark, from, step int) []*node {
+	k := (len(p.scratch) - mark - from + step - 1) / step
+	if cap(p.ptrs)-len(p.ptrs) < k || p.ptrs == nil {
+		p.ptrs = make([]*node, 0, max(256, k))
+	}
+	i := len(p.ptrs)
+	p.ptrs = p.ptrs[:i+k]
+	out := p.ptrs[i : i+k : i+k]
+	for j := range out {
+		out[j] = p.scratch[mark+from+j*step]
+	}
+	if from > 0 || step == 1 {
+		p.scratch = p.scratch[:mark]
+	}
+	return out
 }
 
 // scanKey reads a mapping key at offset i of the current line. It returns
@@ -488,9 +521,10 @@ func (p *fastParser) flowSeq(i int) (*node, int) {
 	s := p.src
 	eol := p.eol
 	n := p.mk(node{kind: nSeq, file: p.file, line: p.line, col: p.col(i)})
-	n.items = make([]*node, 0, 4)
 	j := i + 1
+	mark := len(p.scratch)
 	if j < eol && s[j] == ']' {
+		n.items = p.pop(mark, 0, 1)
 		return n, j + 1
 	}
 	for {
@@ -522,7 +556,7 @@ func (p *fastParser) flowSeq(i int) (*node, int) {
 			p.fail()
 			return nil, 0
 		}
-		n.items = append(n.items, it)
+		p.push(it)
 		j = skipSpaces(s, j, eol)
 		if j == eol {
 			p.fail()
@@ -533,6 +567,7 @@ func (p *fastParser) flowSeq(i int) (*node, int) {
 			j++
 			continue
 		case ']':
+			n.items = p.pop(mark, 0, 1)
 			return n, j + 1
 		}
 		p.fail()
