@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -263,6 +264,10 @@ func generate(dir string) error {
 // go-git).
 func BenchmarkChanged(b *testing.B) {
 	r := getBenchRepo(b)
+	if os.Getenv("GOGC") == "" {
+		// As `panka changed` does (relaxGC).
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
 	cases := []struct {
 		name  string
 		base  string
@@ -302,8 +307,12 @@ func BenchmarkChanged(b *testing.B) {
 						}
 						repo.Close()
 					}
-					// git is timed right before, so both see the same machine load.
+					// git is timed right before, so both see the same machine load:
+					// `git diff --name-only base head` (tip to tip) and, as panka
+					// compares from the merge-base, `git diff --name-only
+					// base...head` (merge-base to head), git's same question.
 					gitWall, gitCPU := timeGitDiff(b, r.dir, c.base, r.head)
+					git3Wall, _ := timeGitDiff(b, r.dir, c.base+"...", r.head)
 					cpu0 := cpuTime()
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
@@ -322,6 +331,8 @@ func BenchmarkChanged(b *testing.B) {
 					b.ReportMetric(float64(gitCPU.Microseconds())/1000, "git-cpu-ms")
 					b.ReportMetric(float64(per)/float64(gitWall), "x-git")
 					b.ReportMetric(float64(cpu)/float64(gitCPU), "x-git-cpu")
+					b.ReportMetric(float64(git3Wall.Microseconds())/1000, "git3dot-ms")
+					b.ReportMetric(float64(per)/float64(git3Wall), "x-git3dot")
 					b.ReportMetric(float64(len(res.Stacks)), "stacks")
 				})
 			}
@@ -343,11 +354,16 @@ func cpuTime() time.Duration {
 }
 
 // timeGitDiff returns the best wall time and CPU time (user+system) of 3
-// runs of git diff --name-only.
+// runs of git diff --name-only base head (base...head when base ends in
+// "...").
 func timeGitDiff(b *testing.B, dir, base, head string) (wall, cpu time.Duration) {
 	wall, cpu = time.Duration(1<<62), time.Duration(1<<62)
 	for i := 0; i < 3; i++ {
-		cmd := exec.Command("git", "diff", "--name-only", base, head)
+		args := []string{"diff", "--name-only", base, head}
+		if strings.HasSuffix(base, "...") {
+			args = []string{"diff", "--name-only", base + head}
+		}
+		cmd := exec.Command("git", args...)
 		cmd.Dir = dir
 		start := time.Now()
 		if err := cmd.Run(); err != nil {

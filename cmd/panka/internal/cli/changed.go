@@ -114,6 +114,7 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	if err != nil {
 		return err
 	}
+	relaxGC(f) // far-apart comparisons resolve thousands of stacks
 	repo, err := gitops.Open(wd, f.GitOptions())
 	if err != nil {
 		if errors.Is(err, gitops.ErrNotRepository) {
