@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,13 +43,19 @@ type resolver struct {
 	opts ResolveOptions
 	errs *errList
 	vars map[string]*varValue
-	// per component: references found while substituting.
+	// per component: references found while substituting (nil until one
+	// is found).
 	refs map[string]refAt
+	// self is the component being substituted ("" for the provider);
+	// provider is set while substituting the provider.
+	self     string
+	provider bool
 	// path is the key path of the value being substituted (for errors).
 	path []string
 }
 
-// refAt is where a reference was first used.
+// refAt is where a reference was first used. key, the key path, is only
+// recorded where an error may need it (self references, the provider).
 type refAt struct {
 	pos pos
 	key string
@@ -135,7 +140,8 @@ func (r *resolver) resolve(envName string) *Resolved {
 		if o := overrides[c.name]; o != nil {
 			spec = merge(spec, o)
 		}
-		r.refs = map[string]refAt{}
+		r.refs = nil
+		r.self, r.provider = c.name, false
 		r.path = append(r.path[:0], "spec")
 		spec = r.subst(spec)
 		comp := Component{Name: c.name, Kind: c.kind, Service: c.service, File: c.file, Labels: c.labels}
@@ -193,7 +199,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 		out.Components = append(out.Components, comp)
 	}
 	r.checkSubscriptions(out)
-	if len(r.errs.list) == 0 {
+	if len(r.errs.list) == 0 && hasCycle(out.Components) {
 		if _, err := out.Graph(); err != nil {
 			var ce *CycleError
 			if errors.As(err, &ce) {
@@ -332,7 +338,8 @@ func (r *resolver) resolveProvider() Provider {
 	if r.env != nil && r.env.provider != nil {
 		n = merge(n, r.env.provider)
 	}
-	r.refs = map[string]refAt{}
+	r.refs = nil
+	r.self, r.provider = "", true
 	r.path = append(r.path[:0], "spec", "provider")
 	n = r.subst(n)
 	for _, ref := range sortedKeys(r.refs) {
@@ -379,10 +386,9 @@ func stringList(v any) []string {
 	return out
 }
 
-var (
-	varNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	refRe     = regexp.MustCompile(`^([a-z][a-z0-9-]*)\.([A-Za-z][A-Za-z0-9]*)$`)
-)
+// Variable names are isEnvName's ([A-Za-z_][A-Za-z0-9_]*); references
+// are splitRef's (<component>.<output>: [a-z][a-z0-9-]* "."
+// [A-Za-z][A-Za-z0-9]*).
 
 // subst substitutes variables in every scalar of n and records references.
 // Unchanged subtrees are shared, not copied.
@@ -439,6 +445,7 @@ func (r *resolver) subst(n *node) *node {
 func (r *resolver) substScalar(n *node) *node {
 	s := n.value
 	var b strings.Builder
+	b.Grow(len(s) + 16)
 	var secrets []string
 	substituted := false
 	for i := 0; i < len(s); {
@@ -461,28 +468,37 @@ func (r *resolver) substScalar(n *node) *node {
 		i += 2 + end + 1
 		name, def, hasDef := strings.Cut(expr, ":-")
 		if !hasDef && strings.Contains(name, ".") && !strings.HasPrefix(name, "var.") {
-			m := refRe.FindStringSubmatch(name)
-			if m == nil {
+			comp, output, ok := splitRef(name)
+			if !ok {
 				r.errs.add(n.pos(), r.keyPath(), "invalid reference ${%s}: write ${<component>.<output>}", expr)
 				continue
 			}
-			c := r.s.compIdx[m[1]]
+			c := r.s.compIdx[comp]
 			if c == nil {
-				r.errs.add(n.pos(), r.keyPath(), "reference ${%s}: unknown component %q%s", expr, m[1], suggestName(m[1], r.s.ComponentNames()))
+				r.errs.add(n.pos(), r.keyPath(), "reference ${%s}: unknown component %q%s", expr, comp, suggestName(comp, r.s.ComponentNames()))
 				continue
 			}
-			if !contains(c.kind.Outputs(), m[2]) {
-				r.errs.add(n.pos(), r.keyPath(), "reference ${%s}: a %s has no output %q; its outputs are %s", expr, c.kind, m[2], strings.Join(c.kind.Outputs(), ", "))
+			if !contains(c.kind.Outputs(), output) {
+				r.errs.add(n.pos(), r.keyPath(), "reference ${%s}: a %s has no output %q; its outputs are %s", expr, c.kind, output, strings.Join(c.kind.Outputs(), ", "))
 				continue
 			}
 			if _, ok := r.refs[name]; !ok {
-				r.refs[name] = refAt{n.pos(), r.keyPath()}
+				if r.refs == nil {
+					r.refs = map[string]refAt{}
+				}
+				at := refAt{pos: n.pos()}
+				if r.provider || comp == r.self {
+					at.key = r.keyPath()
+				}
+				r.refs[name] = at
 			}
-			b.WriteString("${" + name + "}")
+			b.WriteString("${")
+			b.WriteString(name)
+			b.WriteString("}")
 			continue
 		}
 		name = strings.TrimPrefix(name, "var.")
-		if !varNameRe.MatchString(name) {
+		if !isEnvName(name) {
 			r.errs.add(n.pos(), r.keyPath(), "invalid variable ${%s}: names use letters, digits and _ (references are ${<component>.<output>})", expr)
 			continue
 		}
@@ -497,7 +513,9 @@ func (r *resolver) substScalar(n *node) *node {
 			if hasDef {
 				b.WriteString(def)
 			} else {
-				b.WriteString("${var." + name + "}")
+				b.WriteString("${var.")
+				b.WriteString(name)
+				b.WriteString("}")
 			}
 		case v.source == SourceUnset || v.value == "" && hasDef:
 			b.WriteString(def)
@@ -518,6 +536,82 @@ func (r *resolver) substScalar(n *node) *node {
 		out.secretVars = append(append([]string(nil), n.secretVars...), secrets...)
 	}
 	return &out
+}
+
+// splitRef splits a reference <component>.<output>, checking both names.
+func splitRef(s string) (comp, output string, ok bool) {
+	dot := strings.IndexByte(s, '.')
+	if dot < 0 {
+		return "", "", false
+	}
+	comp, output = s[:dot], s[dot+1:]
+	if comp == "" || comp[0] < 'a' || comp[0] > 'z' || output == "" || !isLetter(output[0]) {
+		return "", "", false
+	}
+	for i := 1; i < len(comp); i++ {
+		if c := comp[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return "", "", false
+		}
+	}
+	for i := 1; i < len(output); i++ {
+		if c := output[i]; !(isLetter(c) || c >= '0' && c <= '9') {
+			return "", "", false
+		}
+	}
+	return comp, output, true
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// hasCycle reports whether the components' DependsOn (names of other
+// components; unknown names ignored, as NewGraph does) has a cycle.
+// It is the cheap check before Graph, which names the cycle. Components
+// are sorted by name; if not, it answers true and leaves it to Graph.
+func hasCycle(comps []Component) bool {
+	for i := 1; i < len(comps); i++ {
+		if comps[i-1].Name >= comps[i].Name {
+			return true
+		}
+	}
+	idx := func(name string) int {
+		i := sort.Search(len(comps), func(i int) bool { return comps[i].Name >= name })
+		if i < len(comps) && comps[i].Name == name {
+			return i
+		}
+		return -1
+	}
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make([]uint8, len(comps))
+	var visit func(i int) bool
+	visit = func(i int) bool {
+		color[i] = grey
+		for _, d := range comps[i].DependsOn {
+			j := idx(d)
+			if j < 0 {
+				continue
+			}
+			switch color[j] {
+			case grey:
+				return true
+			case white:
+				if visit(j) {
+					return true
+				}
+			}
+		}
+		color[i] = black
+		return false
+	}
+	for i := range comps {
+		if color[i] == white && visit(i) {
+			return true
+		}
+	}
+	return false
 }
 
 func sortedKeys[V any](m map[string]V) []string {

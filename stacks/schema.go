@@ -132,7 +132,7 @@ func fieldNames(fs []*field) string {
 // isSymbolicVar reports an unresolved variable kept symbolic (lenient
 // mode): exactly "${var.NAME}".
 func isSymbolicVar(s string) bool {
-	return len(s) > 7 && strings.HasPrefix(s, "${var.") && s[len(s)-1] == '}' && varNameRe.MatchString(s[6:len(s)-1])
+	return len(s) > 7 && strings.HasPrefix(s, "${var.") && s[len(s)-1] == '}' && isEnvName(s[6:len(s)-1])
 }
 
 // typer decodes merged, substituted node trees into canonical values.
@@ -142,13 +142,62 @@ type typer struct {
 	// secretRefs collects {secret: ref} env values moved to secrets.
 	secretRefs map[string]string
 	refPos     map[string]pos
+	// path is the key path of the value being decoded.
+	path []pathSeg
 }
 
-// object decodes a mapping against fields. keyPath is the dotted path so far.
-func (ty *typer) object(fs []*field, n *node, keyPath string) map[string]any {
+// pathSeg is one step of the key path of the value being decoded. Paths
+// ("spec.env.X", "spec.command[0]") are rendered only when an error needs
+// them: decoding a valid spec builds no path strings.
+type pathSeg struct {
+	text  string // the whole path (kpRoot), or a field or key name
+	index int    // kpIndex
+	how   uint8
+}
+
+// Ways a pathSeg extends the path before it.
+const (
+	kpRoot  uint8 = iota // text is the whole path
+	kpJoin               // join(path, text)
+	kpDot                // path + "." + text
+	kpIndex              // path + "[index]"
+)
+
+// at renders the key path of the value being decoded.
+func (ty *typer) at() string {
+	s := ""
+	for _, g := range ty.path {
+		switch g.how {
+		case kpRoot:
+			s = g.text
+		case kpJoin:
+			s = join(s, g.text)
+		case kpDot:
+			s = s + "." + g.text
+		case kpIndex:
+			s = fmt.Sprintf("%s[%d]", s, g.index)
+		}
+	}
+	return s
+}
+
+func (ty *typer) push(g pathSeg) { ty.path = append(ty.path, g) }
+func (ty *typer) pop()           { ty.path = ty.path[:len(ty.path)-1] }
+
+// object decodes a mapping against fields. path is the dotted key path so
+// far.
+func (ty *typer) object(fs []*field, n *node, path string) map[string]any {
+	ty.push(pathSeg{text: path})
+	m := ty.objectAt(fs, n)
+	ty.pop()
+	return m
+}
+
+// objectAt is object at the current path.
+func (ty *typer) objectAt(fs []*field, n *node) map[string]any {
 	out := map[string]any{}
 	if n != nil && n.kind != nMap && n.kind != nNull {
-		ty.errs.add(n.pos(), keyPath, "want a mapping with fields %s, got %s", fieldNames(fs), n.describe())
+		ty.errs.add(n.pos(), ty.at(), "want a mapping with fields %s, got %s", fieldNames(fs), n.describe())
 		return out
 	}
 	if n != nil {
@@ -161,7 +210,7 @@ func (ty *typer) object(fs []*field, n *node, keyPath string) map[string]any {
 				}
 			}
 			if !found {
-				ty.errs.add(k.pos(), join(keyPath, k.value), "unknown field%s; valid fields: %s", suggest(k.value, fs), fieldNames(fs))
+				ty.errs.add(k.pos(), join(ty.at(), k.value), "unknown field%s; valid fields: %s", suggest(k.value, fs), fieldNames(fs))
 			}
 		}
 	}
@@ -171,28 +220,35 @@ func (ty *typer) object(fs []*field, n *node, keyPath string) map[string]any {
 			out[f.name] = f.def
 			continue
 		}
-		kp := join(keyPath, f.name)
-		if v.isNull() {
-			if f.required {
-				p := pos{}
-				if n != nil {
-					p = n.pos()
-				}
-				ty.errs.add(p, kp, "required field is missing")
-				continue
-			}
-			if f.def != nil {
-				out[f.name] = f.def
-			} else if f.typ == tObject && !f.optional {
-				out[f.name] = ty.object(f.fields, nil, kp)
-			}
-			continue
-		}
-		if x, ok := ty.value(f, v, kp); ok {
-			out[f.name] = x
-		}
+		ty.push(pathSeg{text: f.name, how: kpJoin})
+		ty.field(out, f, n, v)
+		ty.pop()
 	}
 	return out
+}
+
+// field decodes the value v of field f of mapping n (nil or null when
+// absent) into out.
+func (ty *typer) field(out map[string]any, f *field, n, v *node) {
+	if v.isNull() {
+		if f.required {
+			p := pos{}
+			if n != nil {
+				p = n.pos()
+			}
+			ty.errs.add(p, ty.at(), "required field is missing")
+			return
+		}
+		if f.def != nil {
+			out[f.name] = f.def
+		} else if f.typ == tObject && !f.optional {
+			out[f.name] = ty.objectAt(f.fields, nil)
+		}
+		return
+	}
+	if x, ok := ty.value(f, v); ok {
+		out[f.name] = x
+	}
 }
 
 func join(a, b string) string {
@@ -240,29 +296,29 @@ func editDistance(a, b string) int {
 }
 
 // value decodes one field value.
-func (ty *typer) value(f *field, n *node, kp string) (any, bool) {
+func (ty *typer) value(f *field, n *node) (any, bool) {
 	switch f.typ {
 	case tString:
-		return ty.str(f, n, kp)
+		return ty.str(f, n)
 	case tInt:
 		if n.kind == nScalar && isSymbolicVar(n.value) {
 			return n.value, true
 		}
 		if n.kind != nScalar || !(n.tag == "!!int" || n.subst) {
-			ty.errs.add(n.pos(), kp, "want an integer, got %s%s", n.describe(), refHint(n))
+			ty.errs.add(n.pos(), ty.at(), "want an integer, got %s%s", n.describe(), refHint(n))
 			return nil, false
 		}
 		x, err := strconv.ParseInt(strings.ReplaceAll(n.value, "_", ""), 0, 64)
 		if err != nil {
-			ty.errs.add(n.pos(), kp, "want an integer, got %q", n.value)
+			ty.errs.add(n.pos(), ty.at(), "want an integer, got %q", n.value)
 			return nil, false
 		}
 		if f.min != nil && x < *f.min || f.max != nil && x > *f.max {
-			ty.errs.add(n.pos(), kp, "%d is out of range %s", x, rangeText(f))
+			ty.errs.add(n.pos(), ty.at(), "%d is out of range %s", x, rangeText(f))
 			return nil, false
 		}
 		if f.enum != nil && !contains(f.enum, strconv.FormatInt(x, 10)) {
-			ty.errs.add(n.pos(), kp, "%d is not one of %s", x, strings.Join(f.enum, ", "))
+			ty.errs.add(n.pos(), ty.at(), "%d is not one of %s", x, strings.Join(f.enum, ", "))
 			return nil, false
 		}
 		return x, true
@@ -278,18 +334,20 @@ func (ty *typer) value(f *field, n *node, kp string) (any, bool) {
 				return false, true
 			}
 		}
-		ty.errs.add(n.pos(), kp, "want true or false, got %s%s", n.describe(), refHint(n))
+		ty.errs.add(n.pos(), ty.at(), "want true or false, got %s%s", n.describe(), refHint(n))
 		return nil, false
 	case tStringList:
 		if n.kind != nSeq {
-			ty.errs.add(n.pos(), kp, "want a list of strings, got %s", n.describe())
+			ty.errs.add(n.pos(), ty.at(), "want a list of strings, got %s", n.describe())
 			return nil, false
 		}
 		out := make([]any, 0, len(n.items))
 		for i, it := range n.items {
-			if x, ok := ty.str(f, it, fmt.Sprintf("%s[%d]", kp, i)); ok {
+			ty.push(pathSeg{index: i, how: kpIndex})
+			if x, ok := ty.str(f, it); ok {
 				out = append(out, x)
 			}
+			ty.pop()
 		}
 		if len(out) == 0 {
 			return nil, false
@@ -297,55 +355,31 @@ func (ty *typer) value(f *field, n *node, kp string) (any, bool) {
 		return out, true
 	case tStringMap:
 		if n.kind != nMap {
-			ty.errs.add(n.pos(), kp, "want a mapping of names to strings, got %s", n.describe())
+			ty.errs.add(n.pos(), ty.at(), "want a mapping of names to strings, got %s", n.describe())
 			return nil, false
 		}
 		out := map[string]any{}
 		for i, k := range n.keys {
-			v := n.vals[i]
-			ekp := kp + "." + k.value
-			if f.envKeys && !envName.MatchString(k.value) {
-				ty.errs.add(k.pos(), ekp, "invalid name %q: use letters, digits and _ , not starting with a digit", k.value)
-				continue
-			}
-			if v.kind == nMap && f.secretRef {
-				ref := v.get("secret")
-				if len(v.keys) != 1 || ref == nil || ref.kind != nScalar || ref.value == "" {
-					ty.errs.add(v.pos(), ekp, "a mapping value must be {secret: <SSM parameter or Secrets Manager ARN>}")
-					continue
-				}
-				if err := checkSecretRef(ref.value); err != "" {
-					ty.errs.add(ref.pos(), ekp+".secret", "%s", err)
-					continue
-				}
-				if ty.secretRefs == nil {
-					ty.secretRefs, ty.refPos = map[string]string{}, map[string]pos{}
-				}
-				ty.secretRefs[k.value] = ref.value
-				ty.refPos[k.value] = k.pos()
-				continue
-			}
-			if v.kind == nNull {
-				continue
-			}
-			if x, ok := ty.str(&field{}, v, ekp); ok {
-				out[k.value] = x
-			}
+			ty.push(pathSeg{text: k.value, how: kpDot})
+			ty.mapEntry(out, f, k, n.vals[i])
+			ty.pop()
 		}
 		if len(out) == 0 {
 			return nil, false
 		}
 		return out, true
 	case tObject:
-		return ty.object(f.fields, n, kp), true
+		return ty.objectAt(f.fields, n), true
 	case tObjectList:
 		if n.kind != nSeq {
-			ty.errs.add(n.pos(), kp, "want a list, got %s", n.describe())
+			ty.errs.add(n.pos(), ty.at(), "want a list, got %s", n.describe())
 			return nil, false
 		}
 		out := make([]any, 0, len(n.items))
 		for i, it := range n.items {
-			out = append(out, ty.object(f.fields, it, fmt.Sprintf("%s[%d]", kp, i)))
+			ty.push(pathSeg{index: i, how: kpIndex})
+			out = append(out, ty.objectAt(f.fields, it))
+			ty.pop()
 		}
 		if len(out) == 0 {
 			return nil, false
@@ -355,7 +389,57 @@ func (ty *typer) value(f *field, n *node, kp string) (any, bool) {
 	return nil, false
 }
 
+// mapEntry decodes entry k: v of a string map field f into out.
+func (ty *typer) mapEntry(out map[string]any, f *field, k, v *node) {
+	if f.envKeys && !isEnvName(k.value) {
+		ty.errs.add(k.pos(), ty.at(), "invalid name %q: use letters, digits and _ , not starting with a digit", k.value)
+		return
+	}
+	if v.kind == nMap && f.secretRef {
+		ref := v.get("secret")
+		if len(v.keys) != 1 || ref == nil || ref.kind != nScalar || ref.value == "" {
+			ty.errs.add(v.pos(), ty.at(), "a mapping value must be {secret: <SSM parameter or Secrets Manager ARN>}")
+			return
+		}
+		if err := checkSecretRef(ref.value); err != "" {
+			ty.errs.add(ref.pos(), ty.at()+".secret", "%s", err)
+			return
+		}
+		if ty.secretRefs == nil {
+			ty.secretRefs, ty.refPos = map[string]string{}, map[string]pos{}
+		}
+		ty.secretRefs[k.value] = ref.value
+		ty.refPos[k.value] = k.pos()
+		return
+	}
+	if v.kind == nNull {
+		return
+	}
+	if x, ok := ty.str(&plainString, v); ok {
+		out[k.value] = x
+	}
+}
+
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// isEnvName is envName.MatchString without a regexp (it is also the rule
+// for variable names).
+func isEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9' {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// plainString is the field of a value with no rules but being a string.
+var plainString field
 
 func refHint(n *node) string {
 	if n.kind == nScalar && strings.Contains(n.value, "${") {
@@ -380,17 +464,17 @@ func rangeText(f *field) string {
 }
 
 // str decodes a scalar as a string; numbers and booleans keep their text.
-func (ty *typer) str(f *field, n *node, kp string) (any, bool) {
+func (ty *typer) str(f *field, n *node) (any, bool) {
 	if n.kind != nScalar {
-		ty.errs.add(n.pos(), kp, "want a string, got %s", n.describe())
+		ty.errs.add(n.pos(), ty.at(), "want a string, got %s", n.describe())
 		return nil, false
 	}
 	if f.enum != nil && !contains(f.enum, n.value) && !isSymbolicVar(n.value) {
-		ty.errs.add(n.pos(), kp, "%q is not one of %s", n.value, strings.Join(f.enum, ", "))
+		ty.errs.add(n.pos(), ty.at(), "%q is not one of %s", n.value, strings.Join(f.enum, ", "))
 		return nil, false
 	}
 	if f.pattern != nil && !f.pattern.MatchString(n.value) && !strings.Contains(n.value, "${") {
-		ty.errs.add(n.pos(), kp, "%q is not %s", n.value, f.want)
+		ty.errs.add(n.pos(), ty.at(), "%q is not %s", n.value, f.want)
 		return nil, false
 	}
 	if len(n.secretVars) > 0 && ty.hash != nil {
