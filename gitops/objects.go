@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -125,8 +126,9 @@ type catFileReader struct {
 	repo     *Repo
 	fallback objectReader
 
-	mu    sync.Mutex // guards procs
-	procs []*catFileProc
+	mu     sync.Mutex // guards procs
+	procs  []*catFileProc
+	closed atomic.Bool
 }
 
 // catFileProcs bounds the cat-file processes of one Repo.
@@ -156,10 +158,11 @@ func (c *catFileReader) proc(i int) *catFileProc {
 }
 
 // ensure starts the process if needed; the caller holds p.mu.
-func (p *catFileProc) ensure(repo *Repo) error {
-	if p.failed {
+func (p *catFileProc) ensure(c *catFileReader) error {
+	if p.failed || c.closed.Load() {
 		return errCatFileDown
 	}
+	repo := c.repo
 	if p.cmd != nil {
 		return nil
 	}
@@ -180,7 +183,25 @@ func (p *catFileProc) ensure(repo *Repo) error {
 	return errCatFileDown
 }
 
+// Warm starts the object-reading processes in the background, so that the
+// first large batch does not wait for them (git binary only).
+func (r *Repo) Warm() {
+	c, ok := r.objects.(*catFileReader)
+	if !ok {
+		return
+	}
+	for i := 0; i < catFileProcs; i++ {
+		p := c.proc(i)
+		go func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			_ = p.ensure(c) // a failure shows on the first read
+		}()
+	}
+}
+
 func (c *catFileReader) close() error {
+	c.closed.Store(true)
 	c.mu.Lock()
 	procs := c.procs
 	c.procs = nil
@@ -237,7 +258,7 @@ func (c *catFileReader) read(h Hash) (string, []byte, error) {
 	p := c.proc(0)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.ensure(c.repo); err != nil {
+	if err := p.ensure(c); err != nil {
 		return "", nil, err
 	}
 	var line [41]byte
@@ -295,7 +316,7 @@ func (c *catFileReader) readMany(hashes []Hash, want string, ordered bool, fn fu
 func (c *catFileReader) readPart(p *catFileProc, hashes []Hash, want string, fn func(Hash, []byte) error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.ensure(c.repo); err != nil {
+	if err := p.ensure(c); err != nil {
 		return err
 	}
 	werr := make(chan error, 1)

@@ -104,6 +104,7 @@ type Reason struct {
 // Detect compares two commits (or a commit and the work tree).
 func Detect(ctx context.Context, repo *gitops.Repo, opts Options) (*Result, error) {
 	e := newEngine(repo, opts)
+	repo.Warm()
 	head, err := e.head()
 	if err != nil {
 		return nil, err
