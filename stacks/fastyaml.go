@@ -48,7 +48,10 @@ func fastParse(file string, data []byte) (roots []*node, ok bool) {
 		return nil, false
 	}
 	p := &fastParser{file: file, src: string(data), uni: uni}
+	// A line holds at most a key and a value (or a few flow items): size
+	// the node slab and the slices backing keys/vals/items for that.
 	p.slab = make([]node, 0, 2*lines+2)
+	p.ptrs = make([]*node, 0, 2*lines+2)
 	p.first()
 	for !p.failed {
 		if p.ind == lineEOF {
@@ -339,7 +342,7 @@ func (p *fastParser) push(x *node) { p.scratch = append(p.scratch, x) }
 func (p *fastParser) pop(mark, from, step int) []*node {
 	k := (len(p.scratch) - mark - from + step - 1) / step
 	if cap(p.ptrs)-len(p.ptrs) < k || p.ptrs == nil {
-		p.ptrs = make([]*node, 0, max(256, k))
+		p.ptrs = make([]*node, 0, max(64, k))
 	}
 	i := len(p.ptrs)
 	p.ptrs = p.ptrs[:i+k]

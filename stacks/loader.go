@@ -115,7 +115,21 @@ func (s *Stack) EnvironmentFile(env string) string {
 
 // nameRule is the rule for stack, environment and component names. It is
 // the strictest of the AWS names they end up in (RDS identifiers).
+// isName checks it without a regexp.
 var nameRule = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
+// isName reports whether s matches nameRule.
+func isName[S string | []byte](s S) bool {
+	if len(s) == 0 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // MaxNameLength is the longest stack, environment or component name.
 const MaxNameLength = 63
@@ -128,7 +142,7 @@ func CheckName(name string) string {
 		return "name is empty"
 	case len(name) > MaxNameLength:
 		return fmt.Sprintf("name %q is %d characters, more than %d", name, len(name), MaxNameLength)
-	case !nameRule.MatchString(name):
+	case !isName(name):
 		return fmt.Sprintf("invalid name %q: use lowercase letters, digits and '-', starting with a letter (no '/', '..', spaces or uppercase)", name)
 	case strings.Contains(name, "--"):
 		return fmt.Sprintf("invalid name %q: '--' is not allowed (AWS RDS rule)", name)
@@ -390,7 +404,7 @@ func quickName(data []byte) string {
 			return ""
 		}
 		v = bytes.TrimSpace(v)
-		if !nameRule.Match(v) {
+		if !isName(v) {
 			return ""
 		}
 		name = string(v)

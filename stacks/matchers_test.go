@@ -23,6 +23,12 @@ func TestMatchersAgreeWithRegexps(t *testing.T) {
 		inputs = append(inputs, string(b))
 	}
 	for _, s := range inputs {
+		if got, want := isName(s), nameRule.MatchString(s); got != want {
+			t.Errorf("isName(%q) = %v, nameRule says %v", s, got, want)
+		}
+		if got, want := isName([]byte(s)), nameRule.MatchString(s); got != want {
+			t.Errorf("isName([]byte(%q)) = %v, nameRule says %v", s, got, want)
+		}
 		if got, want := isEnvName(s), nameRe.MatchString(s); got != want {
 			t.Errorf("isEnvName(%q) = %v, regexp says %v", s, got, want)
 		}
