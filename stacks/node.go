@@ -159,6 +159,9 @@ type document struct {
 
 // readFile reads a file of fsys with the size and binary guards.
 func readFile(fsys fs.FS, name string) ([]byte, *fileError) {
+	if data, ok := readOSFile(fsys, name); ok {
+		return checkText(name, data)
+	}
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}, err}
@@ -196,6 +199,11 @@ func readFile(fsys fs.FS, name string) ([]byte, *fileError) {
 	if len(data) > MaxFileSize {
 		return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("file is more than the %d MB limit for stack files: split it or remove it from the stack folder", MaxFileSize>>20)}, nil}
 	}
+	return checkText(name, data)
+}
+
+// checkText refuses binary content.
+func checkText(name string, data []byte) ([]byte, *fileError) {
 	if i := bytes.IndexByte(data, 0); i >= 0 || !utf8.Valid(data) {
 		return nil, &fileError{Error{File: name, Msg: "not a text file (binary content): stack files must be UTF-8 YAML; remove it or rename it so it does not end in .yaml"}, nil}
 	}
