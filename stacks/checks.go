@@ -22,7 +22,7 @@ func posAt(spec *node, keys ...string) pos {
 
 // checkKind runs the checks that span fields of one component kind and
 // adds implicit dependencies (topic -> subscribed queue).
-func (r *resolver) checkKind(c *Component, spec *node, deps map[string]bool) {
+func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 	sp := c.Spec
 	switch c.Kind {
 	case KindMicroService, KindWorker, KindCronJob:
@@ -107,7 +107,7 @@ func (r *resolver) checkKind(c *Component, spec *node, deps map[string]bool) {
 				case qc.kind != KindQueue:
 					r.errs.add(posAt(sn, "queue"), kp+".queue", "%q is a %s, not a Queue", q, qc.kind)
 				default:
-					deps[q] = true
+					deps.add(q)
 				}
 			case hasP != hasE:
 				r.errs.add(sn.pos(), kp, "an external subscription needs both protocol and endpoint")

@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"sync"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -52,6 +53,13 @@ func fastParse(file string, data []byte) (roots []*node, ok bool) {
 	// the node slab and the slices backing keys/vals/items for that.
 	p.slab = make([]node, 0, 2*lines+2)
 	p.ptrs = make([]*node, 0, 2*lines+2)
+	sp := scratchPool.Get().(*[]*node)
+	p.scratch = (*sp)[:0]
+	defer func() {
+		clear(p.scratch[:cap(p.scratch)]) // keep no nodes alive
+		*sp = p.scratch[:0]
+		scratchPool.Put(sp)
+	}()
 	p.first()
 	for !p.failed {
 		if p.ind == lineEOF {
@@ -72,6 +80,9 @@ func fastParse(file string, data []byte) (roots []*node, ok bool) {
 	}
 	return nil, false
 }
+
+// scratchPool recycles the scratch stacks of fast parses.
+var scratchPool = sync.Pool{New: func() any { s := make([]*node, 0, 64); return &s }}
 
 // Special values of fastParser.ind.
 const (

@@ -901,7 +901,7 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 			s.addEnvironments(envDir, ents, &errs)
 		}
 		for _, e := range ents {
-			p := path.Join(d, e.Name())
+			p := joinName(d, e.Name())
 			switch {
 			case e.IsDir() && skipDir(e.Name()):
 			case e.IsDir() && d == envDir:
@@ -1008,6 +1008,15 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 		return nil, errs.err()
 	}
 	return s, nil
+}
+
+// joinName is path.Join(dir, name) for a clean dir and a name read from
+// it, without path.Join's cleaning work.
+func joinName(dir, name string) string {
+	if dir == "." || dir == "" || dir[len(dir)-1] == '/' || name == "" || name == "." || name == ".." || strings.IndexByte(name, '/') >= 0 {
+		return path.Join(dir, name)
+	}
+	return dir + "/" + name
 }
 
 // errLines returns the entries of an *Errors, or the error as one entry.

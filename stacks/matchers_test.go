@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"math/rand"
+	"path"
 	"regexp"
 	"testing"
 )
@@ -67,5 +68,15 @@ func TestHasCycleAgreesWithGraph(t *testing.T) {
 	// Unsorted components: hasCycle defers to Graph.
 	if !hasCycle([]Component{{Name: "b"}, {Name: "a"}}) {
 		t.Error("hasCycle on unsorted components must answer true (Graph decides)")
+	}
+}
+
+func TestJoinName(t *testing.T) {
+	for _, dir := range []string{".", "", "/", "a", "a/b", "stacks/team-01"} {
+		for _, name := range []string{"x", "x.yaml", ".hidden", "", ".", "..", "a/b"} {
+			if got, want := joinName(dir, name), path.Join(dir, name); got != want {
+				t.Errorf("joinName(%q, %q) = %q, want %q", dir, name, got, want)
+			}
+		}
 	}
 }

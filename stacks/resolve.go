@@ -52,6 +52,8 @@ type resolver struct {
 	provider bool
 	// path is the key path of the value being substituted (for errors).
 	path []string
+	// tyPath is reused by the typers of the resolution (key paths).
+	tyPath []pathSeg
 }
 
 // refAt is where a reference was first used. key, the key path, is only
@@ -127,17 +129,9 @@ func (r *resolver) resolve(envName string) *Resolved {
 	out := &Resolved{Stack: r.s.header.Name, Environment: envName, Components: make([]Component, 0, len(r.s.comps))}
 	r.resolveVars(out)
 	out.Provider = r.resolveProvider()
-	overrides := map[string]*node{}
-	if r.env != nil {
-		for _, o := range r.env.overrides {
-			overrides[o.key.value] = o.spec
-		}
-	}
-	compFile := map[string]pos{}
 	for _, c := range r.s.comps {
-		compFile[c.name] = c.pos
 		spec := c.spec
-		if o := overrides[c.name]; o != nil {
+		if o := r.override(c.name); o != nil {
 			spec = merge(spec, o)
 		}
 		r.refs = nil
@@ -145,7 +139,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 		r.path = append(r.path[:0], "spec")
 		spec = r.subst(spec)
 		comp := Component{Name: c.name, Kind: c.kind, Service: c.service, File: c.file, Labels: c.labels}
-		deps := map[string]bool{}
+		var deps depSet
 		if dn := spec.get("dependsOn"); !dn.isNull() {
 			if dn.kind != nSeq {
 				r.errs.add(dn.pos(), "spec.dependsOn", "want a list of component names, got %s", dn.describe())
@@ -159,14 +153,15 @@ func (r *resolver) resolve(envName string) *Resolved {
 					case r.s.compIdx[it.value] == nil:
 						r.errs.add(it.pos(), "spec.dependsOn", "unknown component %q%s", it.value, suggestName(it.value, r.s.ComponentNames()))
 					default:
-						deps[it.value] = true
+						deps.add(it.value)
 					}
 				}
 			}
 			spec = without(spec, "dependsOn")
 		}
-		ty := typer{errs: r.errs, hash: r.hash}
+		ty := typer{errs: r.errs, hash: r.hash, path: r.tyPath[:0]}
 		comp.Spec = ty.object(kindSchema(c.kind), spec, "spec")
+		r.tyPath = ty.path
 		if ty.secretRefs != nil {
 			sec, _ := comp.Spec["secrets"].(map[string]any)
 			if sec == nil {
@@ -182,7 +177,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 			}
 			comp.Spec["secrets"] = sec
 		}
-		r.checkKind(&comp, spec, deps)
+		r.checkKind(&comp, spec, &deps)
 		for _, ref := range sortedKeys(r.refs) {
 			p := r.refs[ref]
 			name := ref[:strings.IndexByte(ref, '.')]
@@ -190,12 +185,10 @@ func (r *resolver) resolve(envName string) *Resolved {
 				r.errs.add(p.pos, p.key, "component %q references its own output ${%s}: outputs exist only after deployment", c.name, ref)
 				continue
 			}
-			deps[name] = true
+			deps.add(name)
 		}
-		for d := range deps {
-			comp.DependsOn = append(comp.DependsOn, d)
-		}
-		sort.Strings(comp.DependsOn)
+		sort.Strings(deps)
+		comp.DependsOn = deps
 		out.Components = append(out.Components, comp)
 	}
 	r.checkSubscriptions(out)
@@ -203,12 +196,35 @@ func (r *resolver) resolve(envName string) *Resolved {
 		if _, err := out.Graph(); err != nil {
 			var ce *CycleError
 			if errors.As(err, &ce) {
-				p := compFile[ce.Path[0]]
+				p := r.s.compIdx[ce.Path[0]].pos
 				r.errs.add(p, "spec.dependsOn", "%s (through dependsOn and ${component.output} references): break the cycle", err)
 			}
 		}
 	}
 	return out
+}
+
+// override returns the environment's overrides of component name, or nil.
+func (r *resolver) override(name string) *node {
+	if r.env == nil {
+		return nil
+	}
+	var spec *node
+	for _, o := range r.env.overrides {
+		if o.key.value == name {
+			spec = o.spec // the last one, as a map built from the list would keep
+		}
+	}
+	return spec
+}
+
+// depSet is a component's dependencies: a few names, without duplicates.
+type depSet []string
+
+func (d *depSet) add(name string) {
+	if !contains(*d, name) {
+		*d = append(*d, name)
+	}
 }
 
 // without returns a copy of a map node without key.
@@ -346,8 +362,9 @@ func (r *resolver) resolveProvider() Provider {
 		p := r.refs[ref]
 		r.errs.add(p.pos, p.key, "${%s}: component outputs cannot be used in the provider", ref)
 	}
-	ty := typer{errs: r.errs}
+	ty := typer{errs: r.errs, path: r.tyPath[:0]}
 	m := ty.object(providerFields, n, "spec.provider")
+	r.tyPath = ty.path
 	p := Provider{}
 	p.Name, _ = m["name"].(string)
 	p.Region, _ = m["region"].(string)
@@ -423,7 +440,7 @@ func (r *resolver) subst(n *node) *node {
 	case nSeq:
 		var out *node
 		for i, v := range n.items {
-			r.path = append(r.path, "["+strconv.Itoa(i)+"]")
+			r.path = append(r.path, indexSeg(i))
 			nv := r.subst(v)
 			r.path = r.path[:len(r.path)-1]
 			if nv != v && out == nil {
@@ -612,6 +629,23 @@ func hasCycle(comps []Component) bool {
 		}
 	}
 	return false
+}
+
+// indexSegs are the key path segments of the first list items.
+var indexSegs = func() []string {
+	out := make([]string, 32)
+	for i := range out {
+		out[i] = "[" + strconv.Itoa(i) + "]"
+	}
+	return out
+}()
+
+// indexSeg is "[i]".
+func indexSeg(i int) string {
+	if i < len(indexSegs) {
+		return indexSegs[i]
+	}
+	return "[" + strconv.Itoa(i) + "]"
 }
 
 func sortedKeys[V any](m map[string]V) []string {
