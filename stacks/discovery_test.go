@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"io/fs"
+	"math/rand"
 	"os"
 	"reflect"
 	"sort"
@@ -127,4 +128,31 @@ func hasRef(xs []Ref, x Ref) bool {
 		}
 	}
 	return false
+}
+
+// The parallel search for stack folders finds what a search in order finds,
+// in the same order.
+func TestFindStackDirsParallel(t *testing.T) {
+	r := rand.New(rand.NewSource(1))
+	names := []string{"a", "a-b", "b", ".hidden", "node_modules", "c", "a.b"}
+	for i := 0; i < 300; i++ {
+		fsys := fstest.MapFS{}
+		for j := r.Intn(20); j >= 0; j-- {
+			p := "stacks"
+			for k := r.Intn(4); k >= 0; k-- {
+				p += "/" + names[r.Intn(len(names))]
+			}
+			file := "x.yaml"
+			if r.Intn(2) == 0 {
+				file = StackFile
+			}
+			fsys[p+"/"+file] = &fstest.MapFile{Data: []byte("a: 1\n")}
+		}
+		var par, seq []stackDir
+		errPar := findStackDirs(fsys, "stacks", &par)
+		errSeq := findStackDirsIn(fsys, "stacks", &seq, false)
+		if !reflect.DeepEqual(par, seq) || (errPar == nil) != (errSeq == nil) {
+			t.Fatalf("parallel search: %v, %v; in order: %v, %v", par, errPar, seq, errSeq)
+		}
+	}
 }

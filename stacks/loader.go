@@ -253,7 +253,14 @@ type stackDir struct {
 
 // findStackDirs appends, in lexical order, every folder at or below dir
 // that holds a stack.yaml. Stacks do not nest: it does not look below one.
+// The folders below dir are searched in parallel (listing thousands of
+// folders is most of discovery's work); the result, and the error (the
+// first in lexical order), are those of a search in order.
 func findStackDirs(fsys fs.FS, dir string, out *[]stackDir) error {
+	return findStackDirsIn(fsys, dir, out, true)
+}
+
+func findStackDirsIn(fsys fs.FS, dir string, out *[]stackDir, par bool) error {
 	ents, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return err
@@ -264,12 +271,30 @@ func findStackDirs(fsys fs.FS, dir string, out *[]stackDir) error {
 			return nil
 		}
 	}
+	var subs []string
 	for _, e := range ents {
 		if e.IsDir() && !skipDir(e.Name()) {
-			if err := findStackDirs(fsys, path.Join(dir, e.Name()), out); err != nil && !errors.Is(err, fs.ErrPermission) {
+			subs = append(subs, path.Join(dir, e.Name()))
+		}
+	}
+	if !par || len(subs) < 2 {
+		for _, sub := range subs {
+			if err := findStackDirsIn(fsys, sub, out, par); err != nil && !errors.Is(err, fs.ErrPermission) {
 				return err
 			}
 		}
+		return nil
+	}
+	found := make([][]stackDir, len(subs))
+	errs := make([]error, len(subs))
+	parallel(len(subs), func(i int) {
+		errs[i] = findStackDirsIn(fsys, subs[i], &found[i], false)
+	})
+	for i := range subs {
+		if errs[i] != nil && !errors.Is(errs[i], fs.ErrPermission) {
+			return errs[i]
+		}
+		*out = append(*out, found[i]...)
 	}
 	return nil
 }
