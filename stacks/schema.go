@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // ftype is the type of a schema field.
@@ -34,10 +35,11 @@ type field struct {
 	enum      []string
 	min, max  *int64
 	pattern   *regexp.Regexp
-	want      string   // what pattern means, for errors
-	secretRef bool     // string map whose values may be {secret: ref}
-	envKeys   bool     // string map keyed by environment variable names
-	fields    []*field // tObject, tObjectList
+	lastMatch atomic.Pointer[string] // the last value pattern matched
+	want      string                 // what pattern means, for errors
+	secretRef bool                   // string map whose values may be {secret: ref}
+	envKeys   bool                   // string map keyed by environment variable names
+	fields    []*field               // tObject, tObjectList
 }
 
 var (
@@ -121,6 +123,20 @@ func structFields(t reflect.Type) []*field {
 	return out
 }
 
+// matches reports whether s matches f.pattern. Specs repeat the same
+// values (a region in every environment of every stack): the last value
+// that matched is remembered.
+func (f *field) matches(s string) bool {
+	if p := f.lastMatch.Load(); p != nil && *p == s {
+		return true
+	}
+	if !f.pattern.MatchString(s) {
+		return false
+	}
+	f.lastMatch.Store(&s)
+	return true
+}
+
 func fieldNames(fs []*field) string {
 	names := make([]string, len(fs))
 	for i, f := range fs {
@@ -195,7 +211,7 @@ func (ty *typer) object(fs []*field, n *node, path string) map[string]any {
 
 // objectAt is object at the current path.
 func (ty *typer) objectAt(fs []*field, n *node) map[string]any {
-	out := map[string]any{}
+	out := make(map[string]any, len(fs))
 	if n != nil && n.kind != nMap && n.kind != nNull {
 		ty.errs.add(n.pos(), ty.at(), "want a mapping with fields %s, got %s", fieldNames(fs), n.describe())
 		return out
@@ -358,7 +374,7 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 			ty.errs.add(n.pos(), ty.at(), "want a mapping of names to strings, got %s", n.describe())
 			return nil, false
 		}
-		out := map[string]any{}
+		out := make(map[string]any, len(n.keys))
 		for i, k := range n.keys {
 			ty.push(pathSeg{text: k.value, how: kpDot})
 			ty.mapEntry(out, f, k, n.vals[i])
@@ -473,7 +489,7 @@ func (ty *typer) str(f *field, n *node) (any, bool) {
 		ty.errs.add(n.pos(), ty.at(), "%q is not one of %s", n.value, strings.Join(f.enum, ", "))
 		return nil, false
 	}
-	if f.pattern != nil && !f.pattern.MatchString(n.value) && !strings.Contains(n.value, "${") {
+	if f.pattern != nil && !f.matches(n.value) && !strings.Contains(n.value, "${") {
 		ty.errs.add(n.pos(), ty.at(), "%q is not %s", n.value, f.want)
 		return nil, false
 	}
