@@ -106,7 +106,7 @@ type fastParser struct {
 	uni     bool // src has non-ASCII text: columns count characters
 	src     string
 	off     int // offset of the next line
-	line    int
+	line    int32
 	bol     int
 	ind     int
 	eol     int
@@ -121,11 +121,11 @@ func (p *fastParser) fail() { p.failed = true }
 
 // col is the 1-based column (in characters, as yaml.v3 counts) of offset
 // i of the current line.
-func (p *fastParser) col(i int) int {
+func (p *fastParser) col(i int) int32 {
 	if p.uni {
-		return utf8.RuneCountInString(p.src[p.bol:i]) + 1
+		return int32(utf8.RuneCountInString(p.src[p.bol:i]) + 1)
 	}
-	return i - p.bol + 1
+	return int32(i - p.bol + 1)
 }
 
 // plainUnicode reports whether data is valid UTF-8 whose non-ASCII
@@ -248,7 +248,7 @@ func (p *fastParser) block(ind, depth int) *node {
 // seq parses a block sequence whose "-" entries are at column ind.
 func (p *fastParser) seq(ind, depth int) *node {
 	s := p.src
-	n := p.mk(node{kind: nSeq, file: p.file, line: p.line, col: ind + 1})
+	n := p.mk(node{kind: nSeq, file: p.file, line: p.line, col: int32(ind + 1)})
 	mark := len(p.scratch)
 	for !p.failed && p.ind == ind && p.isDash(p.bol+ind) {
 		dash := p.bol + ind
@@ -260,7 +260,7 @@ func (p *fastParser) seq(ind, depth int) *node {
 			if p.ind > ind {
 				p.push(p.block(p.ind, depth+1))
 			} else {
-				p.push(p.mk(node{kind: nNull, file: p.file, line: line, col: ind + 2, tag: "!!null"}))
+				p.push(p.mk(node{kind: nNull, file: p.file, line: line, col: int32(ind + 2), tag: "!!null"}))
 			}
 			continue
 		}
@@ -293,7 +293,7 @@ func (p *fastParser) seq(ind, depth int) *node {
 // in a sequence entry).
 func (p *fastParser) mapping(ind, start, depth int) *node {
 	s := p.src
-	n := p.mk(node{kind: nMap, file: p.file, line: p.line, col: ind + 1})
+	n := p.mk(node{kind: nMap, file: p.file, line: p.line, col: int32(ind + 1)})
 	mark := len(p.scratch) // keys and values, alternately
 	for !p.failed {
 		key, colon := p.scanKey(start)

@@ -40,10 +40,15 @@ const (
 // applied. Overlays merge node trees, so every value keeps the file it came
 // from and errors point into the file that set the value.
 type node struct {
-	kind  nodeKind
+	kind nodeKind
+	// subst is set on scalars produced by variable substitution: their text
+	// may then be read as an int or bool.
+	subst bool
+	// line and col are 1-based (int32 keeps the node small: stacks are
+	// many small nodes).
+	line  int32
+	col   int32
 	file  string
-	line  int
-	col   int
 	tag   string // scalars: !!str, !!int, !!bool, !!float, !!null, !!timestamp, ...
 	value string
 
@@ -51,14 +56,20 @@ type node struct {
 	vals  []*node // nMap: values
 	items []*node // nSeq
 
-	// subst is set on scalars produced by variable substitution: their text
-	// may then be read as an int or bool.
-	subst bool
-	// secretVars lists secret variables substituted into this scalar.
-	secretVars []string
+	// secrets lists the secret variables substituted into this scalar
+	// (nil for almost every node).
+	secrets *[]string
 }
 
-func (n *node) pos() pos { return pos{n.file, n.line, n.col} }
+// secretVars lists the secret variables substituted into n.
+func (n *node) secretVars() []string {
+	if n.secrets == nil {
+		return nil
+	}
+	return *n.secrets
+}
+
+func (n *node) pos() pos { return pos{n.file, int(n.line), int(n.col)} }
 
 // get returns the value of key in a map node, or nil.
 func (n *node) get(key string) *node {
@@ -246,7 +257,7 @@ func addDocument(docs []document, n *node, errs *errList) []document {
 		errs.add(n.pos(), "", "a document must be a mapping with apiVersion, kind, metadata and spec, got %s", n.describe())
 		return docs
 	}
-	return append(docs, document{file: n.file, root: n, line: n.line})
+	return append(docs, document{file: n.file, root: n, line: int(n.line)})
 }
 
 // parseFileYAML is parseFile through yaml.v3, for any YAML.
@@ -376,7 +387,7 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 	switch y.Kind {
 	case yaml.AliasNode:
 		if y.Alias == nil {
-			return c.mk(node{kind: nNull, file: c.file, line: y.Line, col: y.Column})
+			return c.mk(node{kind: nNull, file: c.file, line: int32(y.Line), col: int32(y.Column)})
 		}
 		if c.inAlias == 0 {
 			c.aliasAt = pos{c.file, y.Line, y.Column}
@@ -387,27 +398,27 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		return n
 	case yaml.DocumentNode:
 		if len(y.Content) == 0 {
-			return c.mk(node{kind: nNull, file: c.file, line: y.Line, col: y.Column})
+			return c.mk(node{kind: nNull, file: c.file, line: int32(y.Line), col: int32(y.Column)})
 		}
 		return c.node(y.Content[0], depth+1)
 	case yaml.ScalarNode:
 		tag := y.ShortTag()
 		if tag == "!!null" {
-			return c.mk(node{kind: nNull, file: c.file, line: y.Line, col: y.Column, tag: tag})
+			return c.mk(node{kind: nNull, file: c.file, line: int32(y.Line), col: int32(y.Column), tag: tag})
 		}
 		if tag == "!!binary" {
 			tag = "!!str"
 		}
-		return c.mk(node{kind: nScalar, file: c.file, line: y.Line, col: y.Column, tag: tag, value: y.Value})
+		return c.mk(node{kind: nScalar, file: c.file, line: int32(y.Line), col: int32(y.Column), tag: tag, value: y.Value})
 	case yaml.SequenceNode:
-		n := c.mk(node{kind: nSeq, file: c.file, line: y.Line, col: y.Column})
+		n := c.mk(node{kind: nSeq, file: c.file, line: int32(y.Line), col: int32(y.Column)})
 		n.items = make([]*node, 0, len(y.Content))
 		for _, it := range y.Content {
 			n.items = append(n.items, c.node(it, depth+1))
 		}
 		return n
 	case yaml.MappingNode:
-		n := c.mk(node{kind: nMap, file: c.file, line: y.Line, col: y.Column})
+		n := c.mk(node{kind: nMap, file: c.file, line: int32(y.Line), col: int32(y.Column)})
 		var merges []*yaml.Node
 		for i := 0; i+1 < len(y.Content); i += 2 {
 			k, v := y.Content[i], y.Content[i+1]
@@ -425,7 +436,7 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 				continue
 			}
 			*c.budget--
-			n.keys = append(n.keys, c.mk(node{kind: nScalar, file: c.file, line: k.Line, col: k.Column, tag: "!!str", value: k.Value}))
+			n.keys = append(n.keys, c.mk(node{kind: nScalar, file: c.file, line: int32(k.Line), col: int32(k.Column), tag: "!!str", value: k.Value}))
 			n.vals = append(n.vals, c.node(v, depth+1))
 		}
 		// Merge keys (<<: *base) add the keys the mapping does not set itself.
@@ -450,5 +461,5 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		}
 		return n
 	}
-	return c.mk(node{kind: nNull, file: c.file, line: y.Line, col: y.Column})
+	return c.mk(node{kind: nNull, file: c.file, line: int32(y.Line), col: int32(y.Column)})
 }

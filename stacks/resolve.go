@@ -550,7 +550,8 @@ func (r *resolver) substScalar(n *node) *node {
 		out.tag = "!!str"
 	}
 	if len(secrets) > 0 {
-		out.secretVars = append(append([]string(nil), n.secretVars...), secrets...)
+		vs := append(append([]string(nil), n.secretVars()...), secrets...)
+		out.secrets = &vs
 	}
 	return &out
 }

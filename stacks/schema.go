@@ -493,8 +493,8 @@ func (ty *typer) str(f *field, n *node) (any, bool) {
 		ty.errs.add(n.pos(), ty.at(), "%q is not %s", n.value, f.want)
 		return nil, false
 	}
-	if len(n.secretVars) > 0 && ty.hash != nil {
-		return ty.hash(n.secretVars, n.value), true
+	if vs := n.secretVars(); len(vs) > 0 && ty.hash != nil {
+		return ty.hash(vs, n.value), true
 	}
 	return n.value, true
 }
