@@ -17,10 +17,12 @@ import (
 //   - single-line flow sequences of such scalars, and {} / [];
 //   - comments, blank lines and "---" document separators.
 //
-// On anything else — tabs, non-ASCII or control bytes, CR, anchors,
-// aliases, tags, block scalars, flow mappings, "?" keys, directives, "...",
-// multi-line scalars, merge keys, duplicate keys, scalars left of a key's
-// column, very long keys, deep nesting — it returns ok=false and the caller
+// Non-ASCII text is taken (columns count characters, as yaml.v3's do)
+// unless it holds a byte-order mark, NEL or a line/paragraph separator. On
+// anything else — tabs, control bytes, CR, anchors, aliases, tags, block
+// scalars, flow mappings, "?" keys, directives, "...", multi-line scalars,
+// merge keys, duplicate keys, scalars left of a key's column, very long
+// keys, deep nesting, very large files — it returns ok=false and the caller
 // parses the whole file with yaml.v3. Whatever it accepts it returns
 // exactly as the yaml.v3 path (parseFile through convert) would: the same
 // nodes, tags, values and 1-based line/column positions, one root per
