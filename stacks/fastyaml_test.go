@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"io/fs"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -125,15 +126,22 @@ func fuzzCorpus(t testing.TB, target string) [][]byte {
 	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", target, "*"))
 	var out [][]byte
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if v, ok := strings.CutPrefix(line, "[]byte("); ok {
-				if s, err := strconv.Unquote(strings.TrimSuffix(v, ")")); err == nil {
-					out = append(out, []byte(s))
-				}
+		out = append(out, fuzzCorpusFile(t, f)...)
+	}
+	return out
+}
+
+// fuzzCorpusFile returns the []byte values of one corpus entry.
+func fuzzCorpusFile(t testing.TB, file string) [][]byte {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "[]byte("); ok {
+			if s, err := strconv.Unquote(strings.TrimSuffix(v, ")")); err == nil {
+				out = append(out, []byte(s))
 			}
 		}
 	}
@@ -371,5 +379,50 @@ func TestFastYAMLShapes(t *testing.T) {
 	}
 	if took < n/50 {
 		t.Errorf("the fast path took only %d of %d documents: the test no longer exercises it", took, n)
+	}
+}
+
+// TestFastYAMLLoadSame loads whole stacks with and without the fast path:
+// the stacks, their resolved models and every error must be the same.
+func TestFastYAMLLoadSame(t *testing.T) {
+	type repo struct {
+		name string
+		fsys fs.FS
+	}
+	repos := []repo{
+		{"examples", os.DirFS("../testdata/examples")},
+		{"quickstart", os.DirFS("../testdata/quickstart")},
+	}
+	gen := t.TempDir()
+	generatedFiles(t, gen)
+	repos = append(repos, repo{"generated", os.DirFS(gen)})
+	// The FuzzLoad corpus: broken and odd component and overlay files.
+	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzLoad", "*"))
+	for _, f := range files {
+		vals := fuzzCorpusFile(t, f)
+		if len(vals) != 2 {
+			continue
+		}
+		m := testFS(map[string]string{cf: string(vals[0]), "stacks/s/environments/dev.yaml": string(vals[1])})
+		repos = append(repos, repo{f, m})
+	}
+	outcomes := func(fsys fs.FS) map[string]map[string]string {
+		out := map[string]map[string]string{}
+		refs, err := Discover(fsys, "stacks")
+		out["discover"] = map[string]string{"refs": fmt.Sprint(refs), "err": fmt.Sprint(err)}
+		for _, r := range append(refs, Ref{Name: "s", Path: "stacks/s"}) {
+			s, err := Load(fsys, r.Path)
+			out[r.Path] = loadOutcome(t, s, err)
+		}
+		return out
+	}
+	for _, r := range repos {
+		fast := outcomes(r.fsys)
+		noFastYAML = true
+		slow := outcomes(r.fsys)
+		noFastYAML = false
+		if !reflect.DeepEqual(fast, slow) {
+			t.Errorf("%s: loading with the fast YAML path:\n%v\nwith yaml.v3 only:\n%v", r.name, fast, slow)
+		}
 	}
 }
