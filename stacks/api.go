@@ -124,6 +124,11 @@ func itoa(n int) string {
 //	    by name. Reads stack.yaml files only, in parallel, and usually
 //	    without a YAML parse. A missing root is no stacks. Problems: *Errors
 //	    (with the readable stacks still returned).
+//	func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error)
+//	func (d *Discovery) Load(ref Ref) (*Stack, error)
+//	    Discover (d.Refs, same errors) + Load(fsys, ref.Path) without
+//	    reading again the stack.yaml and stack folder listing discovery
+//	    read: use it to load many discovered stacks (validate, plan all).
 //	func Strays(fsys fs.FS, root string, refs []Ref) []*Error
 //	    YAML files under root that belong to no stack (missing stack.yaml).
 //	func ReadHeader(fsys fs.FS, dir string) (*Header, error)
