@@ -238,20 +238,14 @@ func unwrapPath(err error) error {
 // parseFile parses every document of data. Problems go to errs; documents
 // that could not be read are skipped.
 func parseFile(name string, data []byte, errs *errList) (docs []document) {
-	if !noFastYAML {
-		if roots, ok := fastParse(name, data); ok {
-			for _, n := range roots {
-				docs = addDocument(docs, n, errs)
-			}
-			return docs
+	if roots, ok := fastParse(name, data); ok {
+		for _, n := range roots {
+			docs = addDocument(docs, n, errs)
 		}
+		return docs
 	}
 	return parseFileYAML(name, data, errs)
 }
-
-// noFastYAML turns the fast path off (tests compare both paths; never set
-// outside tests).
-var noFastYAML = false
 
 // addDocument appends the document with root n, skipping empty documents
 // and reporting a root that is not a mapping.
