@@ -365,7 +365,8 @@ func stackListRun(opts *StackListOptions) error {
 	if err != nil {
 		return err
 	}
-	refs, err := stacks.Discover(repo.fsys, repo.stacksRoot)
+	disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
+	refs := disc.Refs
 	failed := false
 	if err != nil {
 		var es *stacks.Errors
@@ -378,7 +379,7 @@ func stackListRun(opts *StackListOptions) error {
 	items := make([]stackListItem, 0, len(refs))
 	for _, r := range refs {
 		it := stackListItem{Name: r.Name, Path: r.Path, Environments: []string{}}
-		s, err := stacks.Load(repo.fsys, r.Path)
+		s, err := disc.Load(r)
 		if err != nil {
 			failed = true
 			it.Error = "invalid: run `panka validate --stack " + r.Name + "`"

@@ -86,7 +86,10 @@ func validateRun(opts *ValidateOptions) error {
 		return err
 	}
 	res := validateResult{Stacks: []validatedStack{}, Problems: []Problem{}}
-	refs, err := stacks.Discover(repo.fsys, repo.stacksRoot)
+	// Discovery keeps what it read (stack.yaml files, folder listings) so
+	// loading each stack does not read it again.
+	disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
+	refs := disc.Refs
 	if err != nil {
 		var es *stacks.Errors
 		if !errors.As(err, &es) {
@@ -120,7 +123,7 @@ func validateRun(opts *ValidateOptions) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			outs[i].st, outs[i].problems, outs[i].declared, outs[i].envErr = validateStack(repo, r, opts.Environment, vars)
+			outs[i].st, outs[i].problems, outs[i].declared, outs[i].envErr = validateStack(disc, r, opts.Environment, vars)
 		}()
 	}
 	wg.Wait()
@@ -163,9 +166,9 @@ func validateRun(opts *ValidateOptions) error {
 
 // validateStack loads one stack and resolves its environments leniently.
 // envErr is set when env is given and the stack does not have it.
-func validateStack(repo *stackRepo, r stacks.Ref, env string, vars stacks.VarValues) (validatedStack, []Problem, []stacks.ResolvedVar, error) {
+func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks.VarValues) (validatedStack, []Problem, []stacks.ResolvedVar, error) {
 	st := validatedStack{Name: r.Name, Path: r.Path, Environments: []string{}}
-	s, err := stacks.Load(repo.fsys, r.Path)
+	s, err := disc.Load(r)
 	if err != nil {
 		var es *stacks.Errors
 		if !errors.As(err, &es) {
