@@ -267,6 +267,7 @@ func BenchmarkChanged(b *testing.B) {
 	if os.Getenv("GOGC") == "" {
 		// As `panka changed` does (relaxGC).
 		defer debug.SetGCPercent(debug.SetGCPercent(400))
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(120 << 20))
 	}
 	cases := []struct {
 		name  string

@@ -253,12 +253,21 @@ func printProblems(f *Factory, probs []Problem) {
 // relaxGC makes the garbage collector run less often for the rest of this
 // short-lived process, unless GOGC is set: loading thousands of stacks
 // allocates much short-lived memory over a small live heap, and collecting
-// at the default rate costs about as much CPU as the work itself.
+// at the default rate costs about as much CPU as the work itself. A soft
+// memory limit (unless GOMEMLIMIT is set) keeps the heap from growing to
+// five times a large live heap: past it the collector runs as often as it
+// needs to.
 func relaxGC(f *Factory) {
 	if f.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
+		if f.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(relaxedMemoryLimit)
+		}
 	}
 }
+
+// relaxedMemoryLimit is the soft heap limit relaxGC sets.
+const relaxedMemoryLimit = 120 << 20
 
 // countNoun returns "1 stack", "2 stacks".
 func countNoun(n int, noun string) string {
