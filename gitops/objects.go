@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -679,6 +680,53 @@ func (r *Repo) FindDirs(ctx context.Context, root Hash, dir, name string, skip f
 		level = next
 	}
 	return out, nil
+}
+
+// PrefetchDirs reads, in one pipelined batch per level, the trees on the
+// way to the given folders of tree root (not the folders' own trees), so
+// that path lookups below root are served from memory. It is an
+// optimisation only (git binary only), like Prefetch.
+func (r *Repo) PrefetchDirs(root Hash, dirs []string) error {
+	if _, ok := r.objects.(*catFileReader); !ok || len(dirs) < 2 {
+		return nil
+	}
+	type node struct {
+		path string
+		hash Hash
+	}
+	level := map[string]Hash{"": root}
+	for depth := 0; len(level) > 0; depth++ {
+		hs := make([]Hash, 0, len(level))
+		for _, h := range level {
+			hs = append(hs, h)
+		}
+		if err := r.prefetchTrees(hs); err != nil {
+			return err
+		}
+		next := map[string]Hash{}
+		for _, d := range dirs {
+			parts := strings.Split(d, "/")
+			if len(parts) <= depth+1 {
+				continue // the folder itself, or above it
+			}
+			parent := strings.Join(parts[:depth], "/")
+			h, ok := level[parent]
+			if !ok {
+				continue
+			}
+			t, err := r.tree(h)
+			if err != nil {
+				return err
+			}
+			e, ok := t.lookup(parts[depth])
+			if !ok || !e.IsDir() {
+				continue
+			}
+			next[strings.Join(parts[:depth+1], "/")] = e.Hash
+		}
+		level = next
+	}
+	return nil
 }
 
 // prefetchTrees loads trees that are not cached yet in one pipelined batch

@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -245,6 +246,7 @@ type side struct {
 	fsys     fs.FS
 	worktree bool
 	index    *stackIndex
+	keys     *sync.Map // stack folder -> cacheKey
 }
 
 func (e *engine) head() (*side, error) {
@@ -272,7 +274,7 @@ func (e *engine) commitSide(h gitops.Hash) (*side, error) {
 	if err != nil {
 		return nil, baseError(e.repo, h.String(), err)
 	}
-	return &side{commit: h, tree: t, fsys: e.repo.TreeFSOf(t)}, nil
+	return &side{commit: h, tree: t, fsys: e.repo.TreeFSOf(t), keys: &sync.Map{}}, nil
 }
 
 func (e *engine) base(ctx context.Context, head gitops.Hash) (gitops.Hash, error) {
@@ -385,6 +387,25 @@ func (e *engine) indexes(ctx context.Context, base, head *side, changes []gitops
 	return nil
 }
 
+// baseFromHead derives the stack index of base from head's and the
+// changes between them (read backwards), and caches head's.
+func (e *engine) baseFromHead(base, head *side, changes []gitops.Change, headCached bool) error {
+	bix := head.index.clone()
+	rt, err := e.ix.rootTree(base.tree)
+	if err != nil {
+		return fmt.Errorf("index stacks at %s: %w", base.commit.String()[:12], baseError(e.repo, base.commit.String(), err))
+	}
+	bix.Tree = rt.String()
+	if err := e.ix.apply(bix, reverse(changes), base.fsys, nil); err != nil {
+		return fmt.Errorf("index stacks at %s: %w", base.commit.String()[:12], baseError(e.repo, base.commit.String(), err))
+	}
+	base.index = bix
+	if !headCached {
+		e.ix.save(head.index)
+	}
+	return nil
+}
+
 // baseIndex builds the stack index of base (from the cache or a walk of
 // its tree) unless it has one.
 func (e *engine) baseIndex(ctx context.Context, base *side) error {
@@ -422,25 +443,44 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	if err != nil {
 		return nil, nil, err
 	}
-	// The stack index of base does not depend on the diff: build it while
-	// git computes the diff.
+	// head sides are shared between comparisons (since-deployed): index a copy.
+	hs := *head
+	hs.index = nil
+	head = &hs
+	// One side's stack index does not depend on the diff: build it while
+	// git computes the diff, then derive the other side's from it. That is
+	// base's when it is cached; else head's when it comes without a walk
+	// of trees (cached, or head is checked out and the staging index lists
+	// it); else base's.
+	headFirst, headCached := false, false
 	ixDone := make(chan error, 1)
-	go func() { ixDone <- e.baseIndex(ctx, base) }()
+	go func() {
+		if !head.worktree && !e.ix.cachedIndex(base.tree) {
+			ix, cached, ok, err := e.ix.quick(head.tree)
+			if err != nil || ok {
+				head.index, headFirst, headCached = ix, ok, cached
+				ixDone <- err
+				return
+			}
+		}
+		ixDone <- e.baseIndex(ctx, base)
+	}()
 	changes, err := e.changedPaths(ctx, base, head)
 	ixErr := <-ixDone
 	if err != nil {
 		return nil, nil, err
 	}
 	if ixErr != nil {
-		return nil, nil, ixErr
+		return nil, nil, fmt.Errorf("index stacks: %w", ixErr)
 	}
-	// head sides are shared between comparisons (since-deployed): index a copy.
-	hs := *head
-	hs.index = nil
-	if err := e.indexes(ctx, base, &hs, changes); err != nil {
+	if headFirst {
+		err = e.baseFromHead(base, head, changes, headCached)
+	} else {
+		err = e.indexes(ctx, base, head, changes)
+	}
+	if err != nil {
 		return nil, nil, err
 	}
-	head = &hs
 
 	prefix := ""
 	if e.opts.StacksRoot != "" {
@@ -529,10 +569,25 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	// git-binary accelerator pipelines them; reads are then served from
 	// memory), then their headers (stack.yaml names and environment
 	// listings, mostly without a YAML parse) in parallel.
-	if err := e.prefetch(ctx, base, sortedKeys(atBase)); err != nil {
+	baseDirs, headDirsAll := sortedKeys(atBase), sortedKeys(atHead)
+	// The trees on the way to the touched folders, in a few batches.
+	var pw sync.WaitGroup
+	for _, sd := range []struct {
+		s    *side
+		dirs []string
+	}{{base, baseDirs}, {head, headDirsAll}} {
+		if !sd.s.worktree {
+			pw.Add(1)
+			go func() {
+				defer pw.Done()
+				_ = e.repo.PrefetchDirs(sd.s.tree, sd.dirs) // an optimisation
+			}()
+		}
+	}
+	pw.Wait()
+	if err := e.prefetch(ctx, base, baseDirs); err != nil {
 		return nil, nil, err
 	}
-	baseDirs := sortedKeys(atBase)
 	e.parallel(len(baseDirs), func(i int) { e.header(base, baseDirs[i]) })
 
 	// At head, in --paths mode, a folder keeps its environment listing
@@ -541,8 +596,8 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	// tree read at all.
 	var headDirs []string
 	listing := listingChanges(changes)
-	for _, dir := range sortedKeys(atHead) {
-		if !e.opts.Paths || head.worktree || listing[dir] || !e.deriveHeader(base, head, dir) {
+	for _, dir := range headDirsAll {
+		if en := head.index.Stacks[dir]; !e.opts.Paths || head.worktree || listing[dir] || (en != nil && en.EnvsKnown) || !e.deriveHeader(base, head, dir) {
 			headDirs = append(headDirs, dir)
 		}
 	}
@@ -561,7 +616,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		return id
 	}
 	baseNames := map[string]string{}
-	for _, dir := range sortedKeys(atBase) {
+	for _, dir := range baseDirs {
 		h, err := e.header(base, dir)
 		name := path.Base(dir)
 		if h != nil {
@@ -579,7 +634,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		id.baseDir, id.bh, id.baseErr = dir, h, err
 		id.files = append(id.files, atBase[dir].files...)
 	}
-	for _, dir := range sortedKeys(atHead) {
+	for _, dir := range headDirsAll {
 		h, err := e.header(head, dir)
 		name := path.Base(dir)
 		if h != nil {
@@ -694,17 +749,29 @@ func (e *engine) deriveHeader(base, head *side, dir string) bool {
 }
 
 func mergeFiles(a, b []gitops.Change) []gitops.Change {
-	seen := map[string]bool{}
-	var out []gitops.Change
-	for _, c := range append(append([]gitops.Change(nil), a...), b...) {
-		k := string(c.Action) + "\x00" + c.Path
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, c)
+	out := make([]gitops.Change, 0, len(a)+len(b))
+	out = append(append(out, a...), b...)
+	slices.SortStableFunc(out, func(x, y gitops.Change) int { return strings.Compare(x.Path, y.Path) })
+	// Drop repeats (same action and path), keeping the first: repeats are
+	// within a run of one path.
+	n, run := 0, 0
+	for i, c := range out {
+		if i > 0 && c.Path != out[i-1].Path {
+			run = n
+		}
+		dup := false
+		for _, k := range out[run:n] {
+			if k.Action == c.Action {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out[n] = c
+			n++
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out
+	return out[:n]
 }
 
 func (e *engine) selected(name string) bool {
@@ -763,6 +830,9 @@ func (e *engine) prefetch(ctx context.Context, s *side, dirs []string) error {
 	t := s.fsys.(*gitops.TreeFS)
 	roots := make([]gitops.Hash, 0, len(dirs))
 	for _, d := range dirs {
+		if en := s.index.Stacks[d]; e.opts.Paths && en != nil && en.EnvsKnown {
+			continue // the header comes from the index
+		}
 		if ent, err := t.Entry(d); err == nil && ent.IsDir() {
 			roots = append(roots, ent.Hash)
 		}
@@ -782,11 +852,15 @@ func (e *engine) cacheKey(s *side, dir string) string {
 	if s.worktree {
 		return ""
 	}
-	ent, err := s.fsys.(*gitops.TreeFS).Entry(dir)
-	if err != nil {
-		return ""
+	if k, ok := s.keys.Load(dir); ok {
+		return k.(string)
 	}
-	return ent.Hash.String() + ":" + dir
+	key := ""
+	if ent, err := s.fsys.(*gitops.TreeFS).Entry(dir); err == nil {
+		key = ent.Hash.String() + ":" + dir
+	}
+	s.keys.Store(dir, key)
+	return key
 }
 
 func (e *engine) header(s *side, dir string) (*stacks.Header, error) {
@@ -801,7 +875,9 @@ func (e *engine) header(s *side, dir string) (*stacks.Header, error) {
 	}
 	var h *stacks.Header
 	var err error
-	if qh, ok := quickHeader(s.fsys, dir); ok {
+	if ih, ok := e.indexHeader(s, dir); ok {
+		h = ih
+	} else if qh, ok := quickHeader(s.fsys, dir); ok {
 		h = qh
 	} else {
 		h, err = stacks.ReadHeader(s.fsys, dir)
@@ -812,6 +888,28 @@ func (e *engine) header(s *side, dir string) (*stacks.Header, error) {
 		e.mu.Unlock()
 	}
 	return h, err
+}
+
+// indexHeader answers header from the side's stack index when it knows the
+// folder's environments: only the stack.yaml blob is read (most often
+// already in memory), no tree.
+func (e *engine) indexHeader(s *side, dir string) (*stacks.Header, bool) {
+	if s.index == nil || s.worktree {
+		return nil, false
+	}
+	en := s.index.Stacks[dir]
+	if en == nil || !en.EnvsKnown || en.Blob == "" {
+		return nil, false
+	}
+	b, err := e.repo.Blob(plumbing.NewHash(en.Blob))
+	if err != nil {
+		return nil, false
+	}
+	name := quickName(b)
+	if name == "" {
+		return nil, false
+	}
+	return &stacks.Header{Ref: stacks.Ref{Name: name, Path: dir}, Environments: append([]string(nil), en.Envs...)}, true
 }
 
 // load parses a whole stack. Loaded stacks are not cached: a far-apart

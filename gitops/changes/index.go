@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/stacks"
@@ -34,9 +35,15 @@ type indexEntry struct {
 	Blob  string
 	Name  string
 	Watch []string
+	// Envs lists the stack's environment files (as stacks.ReadHeader
+	// would: sorted, valid and distinct names) when EnvsKnown; indexes
+	// built from the staging index know them, and derived indexes keep
+	// them where no environment file was added, removed or renamed.
+	Envs      []string
+	EnvsKnown bool
 }
 
-const indexVersion = 1
+const indexVersion = 2
 
 // skipDir mirrors the folders stack discovery never enters.
 func skipDir(name string) bool {
@@ -46,13 +53,21 @@ func skipDir(name string) bool {
 // stackOf returns the stack folder holding p (nearest ancestor with
 // stack.yaml) or "".
 func (ix *stackIndex) stackOf(p string) string {
-	for d := path.Dir(p); ; d = path.Dir(d) {
+	for {
+		// p is clean and relative: its folder is what precedes the last
+		// slash (path.Dir without the allocations).
+		d := "."
+		i := strings.LastIndexByte(p, '/')
+		if i >= 0 {
+			d = p[:i]
+		}
 		if _, ok := ix.Stacks[d]; ok {
 			return d
 		}
-		if d == "." || d == "/" || d == ix.Root {
+		if i < 0 || d == ix.Root {
 			return ""
 		}
+		p = d
 	}
 }
 
@@ -126,6 +141,9 @@ func (x *indexer) forCommit(ctx context.Context, commitTree gitops.Hash) (*stack
 	if cached := x.load(rt.String()); cached != nil {
 		return cached, nil
 	}
+	if staged, ok, err := x.fromStagingIndex(commitTree, rt); ok || err != nil {
+		return staged, err
+	}
 	// Derive from the most recent cached index when there is one: a diff
 	// between two stacks roots is cheap when they are close.
 	if prev := x.latest(); prev != nil {
@@ -167,6 +185,160 @@ func (x *indexer) forCommit(ctx context.Context, commitTree gitops.Hash) (*stack
 		ix.Stacks[path.Dir(p)] = watchEntry(fsys, path.Dir(p), b, hashes[i].String())
 	}
 	return ix, nil
+}
+
+// quick returns the index of a commit's tree when it comes without a walk
+// of trees: from the cache, or from the staging index when the commit is
+// checked out. ok is false otherwise.
+func (x *indexer) quick(commitTree gitops.Hash) (ix *stackIndex, cached, ok bool, err error) {
+	rt, err := x.rootTree(commitTree)
+	if err != nil {
+		return nil, false, false, err
+	}
+	if rt.IsZero() {
+		return &stackIndex{Version: indexVersion, Root: x.root, Tree: rt.String(), Stacks: map[string]*indexEntry{}}, false, true, nil
+	}
+	if ix := x.load(rt.String()); ix != nil {
+		return ix, true, true, nil
+	}
+	ix, ok, err = x.fromStagingIndex(commitTree, rt)
+	return ix, false, ok, err
+}
+
+// cachedIndex reports whether the cache holds the index of a commit's tree.
+func (x *indexer) cachedIndex(commitTree gitops.Hash) bool {
+	if x.cacheDir == "" {
+		return false
+	}
+	rt, err := x.rootTree(commitTree)
+	if err != nil || rt.IsZero() {
+		return err == nil
+	}
+	_, err = os.Stat(x.file(rt.String()))
+	return err == nil
+}
+
+// fromStagingIndex builds the index of a checked-out commit's tree from the
+// staging index (its stack.yaml paths and blob ids, with the stack.yaml
+// contents read from the work tree where they match), applying the rules
+// of a walk of trees (FindDirs): no skipped folder, no stack inside
+// another. ok is false when the staging index does not hold that tree.
+func (x *indexer) fromStagingIndex(commitTree, rt gitops.Hash) (*stackIndex, bool, error) {
+	pre := x.rootPrefix()
+	file := "/" + stacks.StackFile
+	envs := "/" + stacks.EnvironmentsDir + "/"
+	ents, ok := x.repo.IndexedTree(commitTree, func(p []byte) bool {
+		return len(p) > len(pre) && string(p[:len(pre)]) == pre &&
+			(bytes.HasSuffix(p, []byte(file)) || len(p) == len(pre)+len(stacks.StackFile) && string(p[len(pre):]) == stacks.StackFile ||
+				bytes.Contains(p, []byte(envs)) || pre == "" && bytes.HasPrefix(p, []byte(envs[1:])))
+	})
+	if !ok {
+		return nil, false, nil
+	}
+	rootDir := x.root
+	if rootDir == "" {
+		rootDir = "."
+	}
+	cand := make(map[string]int, len(ents))
+	envFiles := map[string][]string{} // folder holding environments/ -> file names
+	for i, en := range ents {
+		if j := strings.LastIndex(en.Path, envs); j >= 0 || pre == "" && strings.HasPrefix(en.Path, envs[1:]) {
+			parent, name := ".", strings.TrimPrefix(en.Path, envs[1:])
+			if j >= 0 {
+				parent, name = en.Path[:j], en.Path[j+len(envs):]
+			}
+			if !strings.Contains(name, "/") {
+				envFiles[parent] = append(envFiles[parent], name)
+			}
+		}
+		if !strings.HasSuffix(en.Path, file) && en.Path != pre+stacks.StackFile || en.Mode == filemode.Submodule {
+			continue
+		}
+		dir := path.Dir(en.Path)
+		skipped := false
+		for _, part := range strings.Split(strings.TrimPrefix(dir, pre), "/") {
+			if dir != rootDir && skipDir(part) {
+				skipped = true
+				break
+			}
+		}
+		if !skipped {
+			cand[dir] = i
+		}
+	}
+	var paths []string
+	var ids []gitops.Hash
+	var dirs []string
+	for dir, i := range cand {
+		nested := false
+		for a := dir; a != rootDir && a != "." && a != "/"; {
+			a = path.Dir(a)
+			if _, ok := cand[a]; ok {
+				nested = true
+				break
+			}
+		}
+		if !nested {
+			dirs = append(dirs, dir)
+			paths = append(paths, ents[i].Path)
+			ids = append(ids, ents[i].Hash)
+		}
+	}
+	if err := x.repo.PrefetchWorktreeBlobs(paths, ids); err != nil {
+		return nil, false, err
+	}
+	fsys := x.repo.TreeFSOf(commitTree)
+	ix := &stackIndex{Version: indexVersion, Root: x.root, Tree: rt.String(), Stacks: make(map[string]*indexEntry, len(dirs))}
+	for i, dir := range dirs {
+		b, err := x.repo.Blob(ids[i])
+		if err != nil {
+			return nil, false, err
+		}
+		en := watchEntry(fsys, dir, b, ids[i].String())
+		en.Envs, en.EnvsKnown = envNames(envFiles[dir])
+		ix.Stacks[dir] = en
+	}
+	return ix, true, nil
+}
+
+// envNames turns the file names of an environments folder into environment
+// names as quickHeader does; ok is false when stacks.ReadHeader must judge
+// them (an invalid or repeated name).
+func envNames(files []string) (envs []string, ok bool) {
+	seen := map[string]bool{}
+	for _, n := range files {
+		if !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+			continue
+		}
+		env := strings.TrimSuffix(strings.TrimSuffix(n, ".yaml"), ".yml")
+		if stacks.CheckName(env) != "" || seen[env] {
+			return nil, false
+		}
+		seen[env] = true
+		envs = append(envs, env)
+	}
+	sort.Strings(envs)
+	return envs, true
+}
+
+// reverse turns the changes from a to b into the changes from b to a.
+func reverse(changes []gitops.Change) []gitops.Change {
+	out := make([]gitops.Change, len(changes))
+	for i, c := range changes {
+		r := gitops.Change{Path: c.Path, OldPath: c.OldPath, OldHash: c.NewHash, NewHash: c.OldHash, OldMode: c.NewMode, NewMode: c.OldMode}
+		switch c.Action {
+		case gitops.Added:
+			r.Action = gitops.Deleted
+		case gitops.Deleted:
+			r.Action = gitops.Added
+		case gitops.Renamed:
+			r.Action, r.Path, r.OldPath = gitops.Renamed, c.OldPath, c.Path
+		default:
+			r.Action = c.Action
+		}
+		out[i] = r
+	}
+	return out
 }
 
 // apply updates ix with the stack.yaml files among changes, reading new
@@ -257,7 +429,20 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 		} else {
 			id = blobID(b, hashOf, fsys, dir)
 		}
-		ix.Stacks[dir] = watchEntry(fsys, dir, b, id)
+		en := watchEntry(fsys, dir, b, id)
+		if old := ix.Stacks[dir]; old != nil && old.EnvsKnown {
+			en.Envs, en.EnvsKnown = old.Envs, true
+		}
+		ix.Stacks[dir] = en
+	}
+	// An environment listing stays known only where no environment file
+	// was added, removed or renamed.
+	for dir := range listingChanges(changes) {
+		if old := ix.Stacks[dir]; old != nil && old.EnvsKnown {
+			en := *old
+			en.Envs, en.EnvsKnown = nil, false
+			ix.Stacks[dir] = &en
+		}
 	}
 	return nil
 }
@@ -323,7 +508,8 @@ func (x *indexer) walkStacks(ix *stackIndex, fsys fs.FS, dir string, below bool,
 
 // The cache file is line-based (JSON costs more than the rest of a small
 // detection): a header "panka-stack-index <version> <root> <tree>", then
-// "<dir>\t<blob>\t<name>\t<watch globs separated by \x1f>" per stack.
+// "<dir>\t<blob>\t<name>\t<watch globs separated by \x1f>\t<environments
+// separated by \x1f, or ? when not known>" per stack.
 const indexMagic = "panka-stack-index"
 
 func encodeIndex(ix *stackIndex) []byte {
@@ -338,6 +524,12 @@ func encodeIndex(ix *stackIndex) []byte {
 		buf.WriteString(e.Name)
 		buf.WriteByte('\t')
 		buf.WriteString(strings.Join(e.Watch, "\x1f"))
+		buf.WriteByte('\t')
+		if e.EnvsKnown {
+			buf.WriteString(strings.Join(e.Envs, "\x1f"))
+		} else {
+			buf.WriteByte('?')
+		}
 		buf.WriteByte('\n')
 	}
 	return buf.Bytes()
@@ -356,12 +548,18 @@ func decodeIndex(b []byte) *stackIndex {
 	ix := &stackIndex{Version: v, Root: h[2], Tree: h[3], Stacks: make(map[string]*indexEntry, len(lines))}
 	for _, l := range lines[1:] {
 		f := strings.Split(l, "\t")
-		if len(f) != 4 {
+		if len(f) != 5 {
 			return nil
 		}
 		e := &indexEntry{Blob: f[1], Name: f[2]}
 		if f[3] != "" {
 			e.Watch = strings.Split(f[3], "\x1f")
+		}
+		if f[4] != "?" {
+			e.EnvsKnown = true
+			if f[4] != "" {
+				e.Envs = strings.Split(f[4], "\x1f")
+			}
 		}
 		ix.Stacks[f[0]] = e
 	}
