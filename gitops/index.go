@@ -158,6 +158,17 @@ func (r *Repo) PrefetchWorktreeBlobs(paths []string, ids []Hash) error {
 	if r.root == "" || len(paths) != len(ids) {
 		return r.PrefetchBlobs(ids)
 	}
+	// Only what is not in memory yet.
+	r.blobMu.Lock()
+	var ps []string
+	var hs []Hash
+	for i, h := range ids {
+		if _, ok := r.blobs[h]; !ok {
+			ps, hs = append(ps, paths[i]), append(hs, h)
+		}
+	}
+	r.blobMu.Unlock()
+	paths, ids = ps, hs
 	got := make([][]byte, len(paths))
 	var wg sync.WaitGroup
 	workers := min(runtime.GOMAXPROCS(0), 4, (len(paths)+63)/64)

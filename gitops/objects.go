@@ -207,11 +207,16 @@ func (c *catFileReader) close() error {
 	procs := c.procs
 	c.procs = nil
 	c.mu.Unlock()
-	var first error
+	// Close every input first, so that the processes exit together.
 	for _, p := range procs {
 		p.mu.Lock()
 		if p.cmd != nil {
 			p.in.Close()
+		}
+	}
+	var first error
+	for _, p := range procs {
+		if p.cmd != nil {
 			if err := p.cmd.Wait(); err != nil && first == nil {
 				first = err
 			}

@@ -247,6 +247,7 @@ type side struct {
 	worktree bool
 	index    *stackIndex
 	keys     *sync.Map // stack folder -> cacheKey
+	indexed  *sync.Map // stack folder -> header from the index
 }
 
 func (e *engine) head() (*side, error) {
@@ -274,7 +275,7 @@ func (e *engine) commitSide(h gitops.Hash) (*side, error) {
 	if err != nil {
 		return nil, baseError(e.repo, h.String(), err)
 	}
-	return &side{commit: h, tree: t, fsys: e.repo.TreeFSOf(t), keys: &sync.Map{}}, nil
+	return &side{commit: h, tree: t, fsys: e.repo.TreeFSOf(t), keys: &sync.Map{}, indexed: &sync.Map{}}, nil
 }
 
 func (e *engine) base(ctx context.Context, head gitops.Hash) (gitops.Hash, error) {
@@ -570,19 +571,52 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	// memory), then their headers (stack.yaml names and environment
 	// listings, mostly without a YAML parse) in parallel.
 	baseDirs, headDirsAll := sortedKeys(atBase), sortedKeys(atHead)
-	// The trees on the way to the touched folders, in a few batches.
+	// The stack.yaml blobs the index knows (head's from the work tree
+	// where they match), and the trees on the way to the touched folders
+	// that are read, in a few batches.
 	var pw sync.WaitGroup
 	for _, sd := range []struct {
 		s    *side
 		dirs []string
 	}{{base, baseDirs}, {head, headDirsAll}} {
-		if !sd.s.worktree {
-			pw.Add(1)
-			go func() {
-				defer pw.Done()
-				_ = e.repo.PrefetchDirs(sd.s.tree, sd.dirs) // an optimisation
-			}()
+		if sd.s.worktree {
+			continue
 		}
+		var paths []string
+		var ids []gitops.Hash
+		for _, d := range sd.dirs {
+			if en := sd.s.index.Stacks[d]; en != nil && en.EnvsKnown && en.Blob != "" {
+				paths, ids = append(paths, path.Join(d, stacks.StackFile)), append(ids, plumbing.NewHash(en.Blob))
+			}
+		}
+		pw.Add(1)
+		go func() {
+			defer pw.Done()
+			if sd.s == head {
+				_ = e.repo.PrefetchWorktreeBlobs(paths, ids) // an optimisation
+			} else {
+				_ = e.repo.PrefetchBlobs(ids)
+			}
+		}()
+	}
+	for _, sd := range []struct {
+		s    *side
+		dirs []string
+	}{{base, baseDirs}, {head, headDirsAll}} {
+		if sd.s.worktree {
+			continue
+		}
+		var read []string
+		for _, d := range sd.dirs {
+			if en := sd.s.index.Stacks[d]; !e.opts.Paths || en == nil || !en.EnvsKnown {
+				read = append(read, d)
+			}
+		}
+		pw.Add(1)
+		go func() {
+			defer pw.Done()
+			_ = e.repo.PrefetchDirs(sd.s.tree, read) // an optimisation
+		}()
 	}
 	pw.Wait()
 	if err := e.prefetch(ctx, base, baseDirs); err != nil {
@@ -864,6 +898,14 @@ func (e *engine) cacheKey(s *side, dir string) string {
 }
 
 func (e *engine) header(s *side, dir string) (*stacks.Header, error) {
+	if h, ok := s.indexed.Load(dir); ok {
+		return h.(*stacks.Header), nil
+	}
+	if h, ok := e.indexHeader(s, dir); ok {
+		// Cheap enough not to share between sides; kept per side.
+		s.indexed.Store(dir, h)
+		return h, nil
+	}
 	key := e.cacheKey(s, dir)
 	if key != "" {
 		e.mu.Lock()
@@ -875,9 +917,7 @@ func (e *engine) header(s *side, dir string) (*stacks.Header, error) {
 	}
 	var h *stacks.Header
 	var err error
-	if ih, ok := e.indexHeader(s, dir); ok {
-		h = ih
-	} else if qh, ok := quickHeader(s.fsys, dir); ok {
+	if qh, ok := quickHeader(s.fsys, dir); ok {
 		h = qh
 	} else {
 		h, err = stacks.ReadHeader(s.fsys, dir)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -154,12 +155,15 @@ func printChanged(f *Factory, opts *ChangedOptions, res *changes.Result) error {
 	case "json":
 		return f.PrintJSON(res)
 	case "names":
+		// Thousands of lines on a far-apart comparison: one write, not one
+		// per line.
+		w := bufio.NewWriter(f.IO.Out)
 		for _, s := range res.Stacks {
 			for _, env := range s.Environments {
-				fmt.Fprintf(f.IO.Out, "%s/%s\n", s.Stack, env)
+				fmt.Fprintf(w, "%s/%s\n", s.Stack, env)
 			}
 		}
-		return nil
+		return w.Flush()
 	case "github-matrix":
 		type entry struct {
 			Stack       string `json:"stack"`
@@ -182,7 +186,11 @@ func printChanged(f *Factory, opts *ChangedOptions, res *changes.Result) error {
 		_, err = fmt.Fprintf(f.IO.Out, "%s\n", b)
 		return err
 	}
-	return printChangedText(f.IO.Out, f.IO.ErrOut, opts, res, f.Flags.Quiet)
+	w := bufio.NewWriter(f.IO.Out)
+	if err := printChangedText(w, f.IO.ErrOut, opts, res, f.Flags.Quiet); err != nil {
+		return err
+	}
+	return w.Flush()
 }
 
 func shortSHA(sha string) string {
