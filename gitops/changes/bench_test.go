@@ -21,13 +21,14 @@ import (
 	"panka.dev/panka/gitops/changes"
 )
 
-// The benchmark monorepo (SPEC §10): 3,000 stacks × 3 environments, 20,000+
-// commits, generated once with git fast-import and cached between runs in
-// $PANKA_BENCH_DIR or <tmp>/panka-bench-<benchRepoVersion>.
+// The benchmark monorepo (SPEC §10): 4,000 stacks × 3 environments, 30,000
+// commits (the size SPEC §10 quotes Terramate on; the issue asks for at
+// least 3,000 × 20,000), generated once with git fast-import and cached
+// between runs in $PANKA_BENCH_DIR or <tmp>/panka-bench-<benchRepoVersion>.
 const (
-	benchStacks      = 3000
-	benchCommits     = 20000
-	benchRepoVersion = "v1"
+	benchStacks      = 4000
+	benchCommits     = 30000
+	benchRepoVersion = "v2"
 	benchPushStacks  = 7
 	benchPushCommits = 10
 	benchWatchGroups = 30
