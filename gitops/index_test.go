@@ -83,6 +83,19 @@ func TestIndexedTree(t *testing.T) {
 		check(t, true)
 		g.Git("update-index", "--no-skip-worktree", "dir/b.yaml")
 		g.Git("update-index", "--index-version", "2")
+		g.Git("write-tree")
+		check(t, true)
+	})
+	t.Run("untracked cache (feature.manyFiles)", func(t *testing.T) {
+		g.Git("config", "feature.manyFiles", "true")
+		g.Git("update-index", "--untracked-cache")
+		g.Git("status", "--porcelain")
+		if idx, _ := os.ReadFile(filepath.Join(g.Dir, ".git", "index")); !strings.Contains(string(idx), "UNTR") {
+			t.Fatal("no untracked-cache extension written: the case is not tested")
+		}
+		check(t, true)
+		g.Git("update-index", "--no-untracked-cache")
+		g.Git("config", "--unset", "feature.manyFiles")
 	})
 	t.Run("after checkout of another commit", func(t *testing.T) {
 		g.Git("checkout", "-q", first.String())
