@@ -8,3 +8,17 @@ func SetCatFileSplit(n, procs int) func() {
 	minSplit, catFileProcs = n, procs
 	return func() { minSplit, catFileProcs = oldN, oldP }
 }
+
+// SetPlainBatch makes new cat-file readers use plain --batch even where
+// git has --batch-command --buffer, for tests of both protocols; it
+// returns a function restoring the default.
+func SetPlainBatch(plain bool) func() {
+	old := noBatchCommand
+	noBatchCommand = plain
+	return func() { noBatchCommand = old }
+}
+
+// GitVersionAtLeast exposes the version check to tests.
+func GitVersionAtLeast(out string, major, minor int) bool {
+	return gitVersionAtLeast(out, [2]int{major, minor})
+}

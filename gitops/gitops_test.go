@@ -630,8 +630,37 @@ func TestBlobsAndPrefetch(t *testing.T) {
 
 // TestParallelCatFile splits every batch over three cat-file processes and
 // checks that trees and blobs read through them are exactly git's, and that
-// a missing object in a split batch is reported, not lost.
+// a missing object in a split batch is reported, not lost: with
+// --batch-command --buffer (git 2.36+) and with plain --batch.
 func TestParallelCatFile(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		t.Run(fmt.Sprintf("plain-batch=%v", plain), func(t *testing.T) {
+			defer gitops.SetPlainBatch(plain)()
+			testParallelCatFile(t)
+		})
+	}
+}
+
+func TestGitVersionAtLeast(t *testing.T) {
+	for out, want := range map[string]bool{
+		"git version 2.39.5":                 true,
+		"git version 2.36.0":                 true,
+		"git version 2.35.9":                 false,
+		"git version 3.0.0":                  true,
+		"git version 1.99.1":                 false,
+		"git version 2.45.1.windows.1":       true,
+		"git version 2.39.3 (Apple Git-146)": true,
+		"git version":                        false,
+		"":                                   false,
+		"git version x.y":                    false,
+	} {
+		if got := gitops.GitVersionAtLeast(out, 2, 36); got != want {
+			t.Errorf("%q: %v, want %v", out, got, want)
+		}
+	}
+}
+
+func testParallelCatFile(t *testing.T) {
 	defer gitops.SetCatFileSplit(1, 3)()
 	g := gittest.New(t)
 	want := map[string]string{}

@@ -130,10 +130,41 @@ type catFileReader struct {
 	mu     sync.Mutex // guards procs
 	procs  []*catFileProc
 	closed atomic.Bool
+
+	// buffered: the git binary has `cat-file --batch-command --buffer`
+	// (git 2.36+), which answers a batch with a few large writes instead
+	// of flushing every object: about a quarter less time per object.
+	bufOnce  sync.Once
+	buffered bool
+}
+
+// batchCommandSince is the first git version with cat-file --batch-command.
+var batchCommandSince = [2]int{2, 36}
+
+// gitVersionAtLeast reports whether `git version` output (e.g. "git version
+// 2.39.5", "git version 2.45.1.windows.1") names at least version want.
+func gitVersionAtLeast(out string, want [2]int) bool {
+	f := strings.Fields(out)
+	if len(f) < 3 {
+		return false
+	}
+	parts := strings.SplitN(f[2], ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return major > want[0] || major == want[0] && minor >= want[1]
 }
 
 // catFileProcs bounds the cat-file processes of one Repo.
 var catFileProcs = min(runtime.GOMAXPROCS(0), 4)
+
+// noBatchCommand forces plain --batch (tests of both protocols).
+var noBatchCommand = false
 
 // minSplit is the smallest batch worth spreading over a second process
 // (starting one costs a few milliseconds). A variable for tests.
@@ -167,7 +198,15 @@ func (p *catFileProc) ensure(c *catFileReader) error {
 	if p.cmd != nil {
 		return nil
 	}
-	cmd := exec.Command(repo.git, "cat-file", "--batch")
+	c.bufOnce.Do(func() {
+		out, err := exec.Command(repo.git, "version").Output()
+		c.buffered = err == nil && gitVersionAtLeast(string(out), batchCommandSince) && !noBatchCommand
+	})
+	args := []string{"cat-file", "--batch"}
+	if c.buffered {
+		args = []string{"cat-file", "--batch-command", "--buffer"}
+	}
+	cmd := exec.Command(repo.git, args...)
 	cmd.Dir = repo.root
 	cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0", "LC_ALL=C")
 	in, err := cmd.StdinPipe()
@@ -267,10 +306,13 @@ func (c *catFileReader) read(h Hash) (string, []byte, error) {
 	if err := p.ensure(c); err != nil {
 		return "", nil, err
 	}
-	var line [41]byte
-	copy(line[:], h.String())
-	line[40] = '\n'
-	if _, err := p.in.Write(line[:]); err != nil {
+	var line []byte
+	if c.buffered {
+		line = append(append(append(line, "contents "...), h.String()...), "\nflush\n"...)
+	} else {
+		line = append(append(line, h.String()...), '\n')
+	}
+	if _, err := p.in.Write(line); err != nil {
 		p.failed = true
 		return "", nil, errCatFileDown
 	}
@@ -328,11 +370,23 @@ func (c *catFileReader) readPart(p *catFileProc, hashes []Hash, want string, fn 
 	werr := make(chan error, 1)
 	go func() {
 		bw := bufio.NewWriterSize(p.in, 64<<10)
-		var line [41]byte
-		line[40] = '\n'
+		prefix := ""
+		if c.buffered {
+			prefix = "contents " // --batch-command
+		}
+		line := make([]byte, len(prefix)+41)
+		copy(line, prefix)
+		line[len(line)-1] = '\n'
 		for _, h := range hashes {
-			hex.Encode(line[:40], h[:])
-			if _, err := bw.Write(line[:]); err != nil {
+			hex.Encode(line[len(prefix):len(prefix)+40], h[:])
+			if _, err := bw.Write(line); err != nil {
+				werr <- err
+				return
+			}
+		}
+		if c.buffered {
+			// --buffer runs the queued commands on flush.
+			if _, err := bw.WriteString("flush\n"); err != nil {
 				werr <- err
 				return
 			}
