@@ -177,7 +177,15 @@ func (r *Repo) PrefetchWorktreeBlobs(paths []string, ids []Hash) error {
 		go func() {
 			defer wg.Done()
 			var hdr []byte
+			tried, hits := 0, 0
 			for i := w; i < len(paths); i += workers {
+				// Where the work tree does not hold these contents (another
+				// commit, nothing checked out), stop trying after a sample
+				// and leave the rest to git.
+				if tried >= 32 && hits*2 < tried {
+					break
+				}
+				tried++
 				data, ok := readWorktreeFile(filepath.Join(r.root, filepath.FromSlash(paths[i])))
 				if !ok {
 					continue
@@ -191,6 +199,7 @@ func (r *Repo) PrefetchWorktreeBlobs(paths []string, ids []Hash) error {
 				copy(sum[:], h.Sum(nil))
 				if sum == ids[i] {
 					got[i] = data
+					hits++
 				}
 			}
 		}()

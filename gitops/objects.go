@@ -326,18 +326,25 @@ var errCatFileDown = errors.New("git cat-file is not available")
 // per object, never concurrently, in order within a part (in order overall
 // when ordered is set, which keeps the batch on one process).
 func (c *catFileReader) readMany(hashes []Hash, want string, ordered bool, fn func(Hash, []byte) error) error {
+	var fnMu sync.Mutex
+	return c.readManyConcurrent(hashes, want, ordered, func(h Hash, b []byte) error {
+		fnMu.Lock()
+		defer fnMu.Unlock()
+		return fn(h, b)
+	})
+}
+
+// readManyConcurrent is readMany with fn called concurrently from the
+// parts of a split batch (still in order within a part): fn does its own
+// locking, so that work on one object (parsing a tree) does not hold up the
+// other processes' answers.
+func (c *catFileReader) readManyConcurrent(hashes []Hash, want string, ordered bool, fn func(Hash, []byte) error) error {
 	parts := 1
 	if !ordered {
 		parts = max(1, min(catFileProcs, len(hashes)/minSplit))
 	}
 	if parts == 1 {
 		return c.readPart(c.proc(0), hashes, want, fn)
-	}
-	var fnMu sync.Mutex
-	locked := func(h Hash, b []byte) error {
-		fnMu.Lock()
-		defer fnMu.Unlock()
-		return fn(h, b)
 	}
 	errs := make([]error, parts)
 	var wg sync.WaitGroup
@@ -346,7 +353,7 @@ func (c *catFileReader) readMany(hashes []Hash, want string, ordered bool, fn fu
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = c.readPart(c.proc(i), hashes[lo:hi], want, locked)
+			errs[i] = c.readPart(c.proc(i), hashes[lo:hi], want, fn)
 		}()
 	}
 	wg.Wait()
@@ -807,12 +814,16 @@ func (r *Repo) prefetchTrees(hashes []Hash) error {
 		return nil
 	}
 	parsed := make(map[Hash]*tree, len(missing))
-	err := c.readMany(missing, "tree", false, func(h Hash, b []byte) error {
+	var mu sync.Mutex
+	err := c.readManyConcurrent(missing, "tree", false, func(h Hash, b []byte) error {
 		entries, err := parseTree(h, b)
 		if err != nil {
 			return err
 		}
-		parsed[h] = newTree(entries)
+		t := newTree(entries)
+		mu.Lock()
+		parsed[h] = t
+		mu.Unlock()
 		return nil
 	})
 	if errors.Is(err, errCatFileDown) {

@@ -172,9 +172,10 @@ func (x *indexer) forCommit(ctx context.Context, commitTree gitops.Hash) (*stack
 		paths = append(paths, p)
 		hashes = append(hashes, files[p])
 	}
-	// One pipelined batch; the blobs stay cached for the header reads of
-	// touched stacks that follow.
-	if err := x.repo.PrefetchBlobs(hashes); err != nil {
+	// One pipelined batch (from the work tree where it holds the same
+	// contents); the blobs stay cached for the header reads of touched
+	// stacks that follow.
+	if err := x.repo.PrefetchWorktreeBlobs(paths, hashes); err != nil {
 		return nil, err
 	}
 	for i, p := range paths {
