@@ -1,6 +1,7 @@
 package gitops_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -206,6 +207,47 @@ func TestPrefetchWorktreeBlobs(t *testing.T) {
 				b, err := r.Blob(ids[i])
 				if err != nil || string(b) != wantText {
 					t.Errorf("%s: Blob = %q, %v; want %q", paths[i], b, err, wantText)
+				}
+			}
+		})
+	}
+}
+
+// TestPrefetchWorktreeBlobsMostlyStale: when the work tree holds other
+// contents for most paths (another commit checked out), the sample makes
+// the rest come from git; every blob is still the committed one.
+func TestPrefetchWorktreeBlobsMostlyStale(t *testing.T) {
+	g := gittest.New(t)
+	for i := 0; i < 150; i++ {
+		g.Write(fmt.Sprintf("s%03d/stack.yaml", i), fmt.Sprintf("committed %d\n", i))
+	}
+	h := g.Commit("files")
+	for i := 0; i < 150; i++ {
+		if i%10 != 0 { // a few files still match
+			g.WriteFile(fmt.Sprintf("s%03d/stack.yaml", i), fmt.Sprintf("edited %d\n", i))
+		}
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			fsys, _ := r.TreeFS(h)
+			tfs := fsys.(*gitops.TreeFS)
+			var paths []string
+			var ids []gitops.Hash
+			for i := 0; i < 150; i++ {
+				p := fmt.Sprintf("s%03d/stack.yaml", i)
+				e, err := tfs.Entry(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				paths, ids = append(paths, p), append(ids, e.Hash)
+			}
+			if err := r.PrefetchWorktreeBlobs(paths, ids); err != nil {
+				t.Fatal(err)
+			}
+			for i := range paths {
+				if b, err := r.Blob(ids[i]); err != nil || string(b) != fmt.Sprintf("committed %d\n", i) {
+					t.Errorf("%s: %q, %v", paths[i], b, err)
 				}
 			}
 		})
