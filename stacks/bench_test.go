@@ -22,7 +22,7 @@ import (
 // DiscoverStacks / Discovery.Load (which reuse the stack.yaml files and
 // stack folder listings discovery read).
 //
-//   - disk: the repository on disk (os.DirFS), as `panka validate` reads it;
+//   - disk: the repository on disk (DirFS), as `panka validate` reads it;
 //   - memfs: the same files in memory, which isolates panka's own work from
 //     the file system (useful on machines with slow or busy disks).
 //
@@ -59,7 +59,7 @@ func BenchmarkResolve(b *testing.B) {
 	for _, fsys := range []struct {
 		name string
 		fs   iofs.FS
-	}{{"disk", os.DirFS(dir)}, {"memfs", mem}} {
+	}{{"disk", stacks.DirFS(dir)}, {"memfs", mem}} {
 		b.Run(fsys.name, func(b *testing.B) {
 			b.ReportAllocs()
 			cpu0 := cpuTime()

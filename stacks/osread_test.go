@@ -7,13 +7,14 @@ import (
 	"reflect"
 	"runtime"
 	"testing"
+	"testing/fstest"
 )
 
 // plainFS hides the type of the file system it wraps (readOSFile then
 // never takes it).
 type plainFS struct{ fs.FS }
 
-// TestReadOSFile: reading through os.DirFS with the system-call fast path
+// TestReadOSFile: reading through DirFS with the system-call fast path
 // gives exactly what the ordinary fs.FS path gives, content and errors.
 func TestReadOSFile(t *testing.T) {
 	dir := t.TempDir()
@@ -64,7 +65,7 @@ func TestReadOSFile(t *testing.T) {
 		{"a\x00.yaml", false},
 	}
 	for _, root := range []string{dir, dir + string(filepath.Separator)} {
-		osfs := os.DirFS(root)
+		osfs := DirFS(root)
 		for _, tt := range tests {
 			if _, ok := readOSFile(osfs, tt.name); ok != tt.fast {
 				t.Errorf("readOSFile(%q) ok = %v, want %v", tt.name, ok, tt.fast)
@@ -78,14 +79,35 @@ func TestReadOSFile(t *testing.T) {
 		}
 	}
 	// Other file systems never take the fast path.
-	if _, ok := readOSFile(plainFS{os.DirFS(dir)}, "a.yaml"); ok {
-		t.Error("readOSFile took a file system that is not an os.DirFS")
+	if _, ok := readOSFile(plainFS{DirFS(dir)}, "a.yaml"); ok {
+		t.Error("readOSFile took a file system that is not a DirFS")
 	}
-	if _, ok := readOSFile(os.DirFS(""), "a.yaml"); ok {
-		t.Error("readOSFile took os.DirFS(\"\")")
+	if _, ok := readOSFile(os.DirFS(dir), "a.yaml"); ok {
+		t.Error("readOSFile took a plain os.DirFS")
+	}
+	if _, ok := readOSFile(DirFS(""), "a.yaml"); ok {
+		t.Error("readOSFile took DirFS(\"\")")
 	}
 }
 
 func errorsIsNotExist(e *fileError) bool {
 	return e != nil && e.cause != nil && os.IsNotExist(e.cause)
+}
+
+// TestDirFS: DirFS is a correct fs.FS (Open, ReadFile, ReadDir and Stat
+// agree), like the os.DirFS it wraps.
+func TestDirFS(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{"a.yaml": "a: 1\n", "sub/b.yaml": "b: 2\n", "empty.yaml": ""} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fstest.TestFS(DirFS(dir), "a.yaml", "sub/b.yaml", "empty.yaml"); err != nil {
+		t.Error(err)
+	}
 }

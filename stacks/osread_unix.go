@@ -4,17 +4,12 @@ package stacks
 
 import (
 	"io/fs"
-	"os"
-	"reflect"
 	"strings"
 	"syscall"
 )
 
-// osDirFS is the type of os.DirFS's file systems.
-var osDirFS = reflect.TypeOf(os.DirFS("."))
-
-// readOSFile reads name of fsys straight with system calls when fsys is an
-// os.DirFS (the work tree): open, fstat, read, close. os.Open on Linux also
+// readOSFile reads name of fsys straight with system calls when fsys is a
+// DirFS (the work tree): open, fstat, read, close. os.Open on Linux also
 // makes four fcntl calls and a failing epoll_ctl per regular file (it tries
 // the poller), more than doubling the system calls of a load on machines
 // where they are expensive. It answers ok=false — and the caller reads the
@@ -23,10 +18,11 @@ var osDirFS = reflect.TypeOf(os.DirFS("."))
 // anything but a non-empty regular file within MaxFileSize that reads in
 // full.
 func readOSFile(fsys fs.FS, name string) (data []byte, ok bool) {
-	if fsys == nil || reflect.TypeOf(fsys) != osDirFS {
+	d, isDir := fsys.(dirFS)
+	if !isDir {
 		return nil, false
 	}
-	root := reflect.ValueOf(fsys).String()
+	root := d.root
 	if root == "" || !fs.ValidPath(name) || strings.IndexByte(name, 0) >= 0 || strings.IndexByte(root, 0) >= 0 {
 		return nil, false
 	}

@@ -265,7 +265,7 @@ func (e *engine) head() (*side, error) {
 	}
 	if e.opts.Uncommitted {
 		s.worktree = true
-		s.fsys = os.DirFS(e.repo.Root())
+		s.fsys = stacks.DirFS(e.repo.Root())
 	}
 	return s, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -175,7 +174,7 @@ func planSource(ctx context.Context, f *Factory, ref string) (*planSourceFS, err
 			return nil, err
 		}
 		f.Log.Debug().Str("dir", root).Msg("not a git repository: planning the directory as it is")
-		src.fsys = os.DirFS(root)
+		src.fsys = stacks.DirFS(root)
 		return src, nil
 	}
 	src.repo = repo
@@ -192,7 +191,7 @@ func planSource(ctx context.Context, f *Factory, ref string) (*planSourceFS, err
 		src.commit = h.String()
 		return src, nil
 	}
-	src.fsys = os.DirFS(root)
+	src.fsys = stacks.DirFS(root)
 	if h, err := repo.Head(); err == nil {
 		src.commit = h.String()
 	} else {

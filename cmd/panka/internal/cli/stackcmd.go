@@ -47,7 +47,7 @@ func openStackRepo(f *Factory) (*stackRepo, error) {
 	if strings.HasPrefix(root, "/") || root == ".." || strings.HasPrefix(root, "../") {
 		return nil, fmt.Errorf("stacks.root %q must be a folder inside the repository", cfg.Stacks.Root)
 	}
-	return &stackRepo{dir: dir, fsys: os.DirFS(dir), stacksRoot: path.Clean(root)}, nil
+	return &stackRepo{dir: dir, fsys: stacks.DirFS(dir), stacksRoot: path.Clean(root)}, nil
 }
 
 // find returns the discovered stack called name.
