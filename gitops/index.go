@@ -12,7 +12,12 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+
+	"panka.dev/panka/gitops/osfile"
 )
+
+// maxWorktreeRead bounds the work-tree files read in place of blobs.
+const maxWorktreeRead = 16 << 20
 
 // IndexEntry is one file of the staging index.
 type IndexEntry struct {
@@ -186,7 +191,7 @@ func (r *Repo) PrefetchWorktreeBlobs(paths []string, ids []Hash) error {
 					break
 				}
 				tried++
-				data, ok := readWorktreeFile(filepath.Join(r.root, filepath.FromSlash(paths[i])))
+				data, ok := osfile.Read(filepath.Join(r.root, filepath.FromSlash(paths[i])), osfile.Options{Max: maxWorktreeRead, NoFollow: true})
 				if !ok {
 					continue
 				}
