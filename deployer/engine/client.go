@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -74,7 +73,7 @@ func Start(ctx context.Context, req Request, opts Options) (*Client, error) {
 	cmd.Env = opts.Env
 	// Own process group: a Ctrl-C on the terminal reaches panka, which
 	// forwards it, so the helper is never interrupted twice.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	OwnProcessGroup(cmd)
 	tail := &tailBuffer{max: 16 << 10}
 	if opts.Stderr != nil {
 		cmd.Stderr = io.MultiWriter(opts.Stderr, tail)

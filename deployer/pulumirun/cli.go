@@ -16,6 +16,8 @@ import (
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
+	"panka.dev/panka/deployer/engine"
 )
 
 // ErrCLINotFound is returned (wrapped) when the Pulumi CLI cannot be found.
@@ -106,7 +108,7 @@ func (c *cliCommand) Run(ctx context.Context, workdir string, stdin io.Reader,
 	cmd.Stdout = io.MultiWriter(append(additionalOutput, &stdout)...)
 	cmd.Stderr = io.MultiWriter(append(additionalErrorOutput, &stderr)...)
 	cmd.Stdin = stdin
-	setProcessGroup(cmd)
+	engine.OwnProcessGroup(cmd)
 	exited := make(chan struct{})
 	cmd.Cancel = func() error {
 		if err := cmd.Process.Signal(os.Interrupt); err != nil {
