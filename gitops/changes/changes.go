@@ -421,6 +421,34 @@ func (e *engine) baseIndex(ctx context.Context, base *side) error {
 	return nil
 }
 
+// rootMissing reports whether the stacks root is not a folder on side s.
+func (e *engine) rootMissing(s *side) bool {
+	if e.opts.StacksRoot == "" {
+		return false
+	}
+	if s.worktree {
+		st, err := os.Stat(filepath.Join(e.repo.Root(), filepath.FromSlash(e.opts.StacksRoot)))
+		return err != nil || !st.IsDir()
+	}
+	rt, err := e.ix.rootTree(s.tree)
+	return err == nil && rt.IsZero()
+}
+
+// rootError says that the stacks root exists on neither side: a wrong
+// stacks.root would otherwise look like "nothing changed" forever.
+func (e *engine) rootError(base, head *side) error {
+	where := "head " + shortID(head.commit)
+	if head.worktree {
+		where = "the work tree"
+	}
+	if base != nil && base.commit != head.commit {
+		where = "base " + shortID(base.commit) + " or " + where
+	}
+	return fmt.Errorf("stacks root %q is not a folder at %s: set stacks.root in panka.yaml (or PANKA_STACKS_ROOT) to the folder holding your stacks", e.opts.StacksRoot, where)
+}
+
+func shortID(h gitops.Hash) string { return h.String()[:12] }
+
 // touched is what a change does to one stack folder.
 type touched struct {
 	files   []gitops.Change
@@ -481,6 +509,9 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(base.index.Stacks) == 0 && len(head.index.Stacks) == 0 && e.rootMissing(base) && e.rootMissing(head) {
+		return nil, nil, e.rootError(base, head)
 	}
 
 	prefix := ""

@@ -709,3 +709,38 @@ func TestMatchGlob(t *testing.T) {
 		}
 	}
 }
+
+// TestStacksRootMissing: a stacks root that exists on neither side is a
+// wrong stacks.root, not "nothing changed" (CI would then never deploy).
+func TestStacksRootMissing(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	g.Commit("edit")
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		for _, o := range []changes.Options{
+			{Base: "HEAD~1", StacksRoot: "no-such-root"},
+			{Base: "HEAD~1", StacksRoot: "no-such-root", Paths: true},
+			{Base: "HEAD", StacksRoot: "no-such-root", Uncommitted: true},
+			{Base: "HEAD~1", StacksRoot: "docs/README.md"}, // a file, not a folder
+		} {
+			res, err := changes.Detect(context.Background(), repo, o)
+			if err == nil || !strings.Contains(err.Error(), o.StacksRoot) || !strings.Contains(err.Error(), "stacks.root") {
+				t.Errorf("%s %+v: %v, %v; want an error naming the root and stacks.root", m.name, o, res, err)
+			}
+		}
+		if _, err := changes.SinceDeployed(context.Background(), repo, fakeDeployed{}, changes.Options{StacksRoot: "no-such-root"}); err == nil || !strings.Contains(err.Error(), "stacks.root") {
+			t.Errorf("%s since-deployed: %v, want the stacks.root error", m.name, err)
+		}
+		// A root that exists on one side only is a real change (all stacks
+		// added or removed), and an existing root is fine.
+		res, err := changes.Detect(context.Background(), repo, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+		if err != nil || len(res.Stacks) != 1 {
+			t.Errorf("%s existing root: %v, %v", m.name, summary(res), err)
+		}
+	}
+}

@@ -51,6 +51,9 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 		}
 		ix = head.index
 	}
+	if len(ix.Stacks) == 0 && e.rootMissing(head) {
+		return nil, e.rootError(nil, head)
+	}
 	res := &Result{Head: head.commit.String(), Uncommitted: opts.Uncommitted, Stacks: []*Stack{}}
 	groups := map[string]map[string]map[string]bool{} // base -> stack -> envs
 	never := map[string]*Stack{}
