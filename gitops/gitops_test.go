@@ -708,3 +708,23 @@ func testParallelCatFile(t *testing.T) {
 		t.Errorf("Blob(missing) = %v, want ErrObjectMissing", err)
 	}
 }
+
+// TestResolveRefNoCommits: HEAD of a repository without commits is
+// explained as such, not as a ref to fetch.
+func TestResolveRefNoCommits(t *testing.T) {
+	g := gittest.New(t)
+	g.WriteFile("stacks/a/stack.yaml", "x: 1\n")
+	for _, m := range modes {
+		r := open(t, g.Dir, m.opts)
+		for _, ref := range []string{"HEAD", "HEAD~1", "HEAD^"} {
+			_, err := r.ResolveRef(ref)
+			if err == nil || !strings.Contains(err.Error(), "no commits yet") || !strings.Contains(err.Error(), "main") || strings.Contains(err.Error(), "fetch") {
+				t.Errorf("%s: ResolveRef(%s) = %v, want an error saying the repository (branch main) has no commits yet", m.name, ref, err)
+			}
+		}
+		// Another missing ref is still "not found".
+		if _, err := r.ResolveRef("other"); err == nil || strings.Contains(err.Error(), "no commits yet") {
+			t.Errorf("%s: ResolveRef(other) = %v", m.name, err)
+		}
+	}
+}

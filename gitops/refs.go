@@ -27,11 +27,16 @@ type RefError struct {
 	Shallow bool
 	// Zero is true for the all-zero id CI systems send for new branches.
 	Zero bool
-	Err  error
+	// Unborn names the checked-out branch when the ref is HEAD (or
+	// relative to it) and that branch has no commit yet.
+	Unborn string
+	Err    error
 }
 
 func (e *RefError) Error() string {
 	switch {
+	case e.Unborn != "":
+		return fmt.Sprintf("resolve ref %q: the repository has no commits yet (branch %s has none): commit first (panka validate and panka plan read the work tree without a commit)", e.Ref, e.Unborn)
 	case e.Zero:
 		return fmt.Sprintf("ref %s is the all-zero commit id (a new branch has no \"before\" commit): pass a real base, e.g. --base origin/main, or omit --base to use the merge-base with the default branch", e.Ref)
 	case e.Missing && e.Shallow:
@@ -104,7 +109,7 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 			if hexRe.MatchString(rev) {
 				return ZeroHash, r.missing(ref, err)
 			}
-			return ZeroHash, &RefError{Ref: ref, Err: ErrRefNotFound}
+			return ZeroHash, &RefError{Ref: ref, Err: ErrRefNotFound, Unborn: r.unborn(rev)}
 		}
 		if errors.Is(err, io.EOF) {
 			return ZeroHash, &RefError{Ref: ref, Err: fmt.Errorf("%w: the history is shorter than that", ErrRefNotFound)}
@@ -146,6 +151,24 @@ func (r *Repo) quickRef(rev string) (Hash, bool) {
 		return ZeroHash, false
 	}
 	return h, true
+}
+
+// unborn returns the checked-out branch when rev is HEAD (or relative to
+// it: HEAD~1, HEAD^) and that branch has no commit yet, else "".
+func (r *Repo) unborn(rev string) string {
+	if rev != "HEAD" && !strings.HasPrefix(rev, "HEAD~") && !strings.HasPrefix(rev, "HEAD^") && !strings.HasPrefix(rev, "@") {
+		return ""
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	head, err := r.r.Storer.Reference(plumbing.HEAD)
+	if err != nil || head.Type() != plumbing.SymbolicReference {
+		return ""
+	}
+	if _, err := r.r.Storer.Reference(head.Target()); !errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return ""
+	}
+	return head.Target().Short()
 }
 
 func (r *Repo) missing(ref string, err error) error {
