@@ -728,3 +728,51 @@ func TestResolveRefNoCommits(t *testing.T) {
 		}
 	}
 }
+
+// TestWorktreeChangesSubmoduleAndExcludes: both engines leave submodules
+// alone (a clean one is not "untracked files") and honour the ignore files
+// git reads besides .gitignore: core.excludesFile, and by default
+// $XDG_CONFIG_HOME/git/ignore.
+func TestWorktreeChangesSubmoduleAndExcludes(t *testing.T) {
+	sub := gittest.New(t)
+	sub.Write("inner.yaml", "x: 1\n")
+	sub.Commit("sub")
+	g := gittest.New(t)
+	g.Write("stacks/a/stack.yaml", "x: 1\n")
+	g.Commit("base")
+	g.Git("-c", "protocol.file.allow=always", "submodule", "add", "-q", sub.Dir, "stacks/a/vendored")
+	g.Commit("submodule")
+	xdg := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", xdg)
+	t.Setenv("HOME", t.TempDir()) // no global core.excludesFile of the machine
+	if err := os.MkdirAll(filepath.Join(xdg, "git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(xdg, "git", "ignore"), []byte("*.swp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	excludes := filepath.Join(t.TempDir(), "excludes")
+	if err := os.WriteFile(excludes, []byte("*.bak\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g.WriteFile("stacks/a/stack.yaml.swp", "editor swap file")
+	g.WriteFile("stacks/a/new.yaml", "y: 1\n")
+	g.WriteFile("stacks/a/vendored/inner.yaml", "x: 2\n") // a dirty submodule
+	check := func(want []string) {
+		t.Helper()
+		for _, m := range modes {
+			got, err := open(t, g.Dir, m.opts).WorktreeChanges(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: WorktreeChanges = %v, want %v", m.name, got, want)
+			}
+		}
+	}
+	check([]string{"stacks/a/new.yaml"})
+	// core.excludesFile replaces the default file.
+	g.Git("config", "core.excludesFile", excludes)
+	g.WriteFile("stacks/a/old.bak", "backup")
+	check([]string{"stacks/a/new.yaml", "stacks/a/stack.yaml.swp"})
+}

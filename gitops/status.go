@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
@@ -185,19 +186,27 @@ func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64) (bool, error) {
 // untracked adds work-tree files that are neither in the index nor ignored.
 func (r *Repo) untracked(ctx context.Context, inIndex, changed map[string]bool) error {
 	wfs := osfs.New(r.root)
-	patterns, err := gitignore.ReadPatterns(wfs, nil)
+	gi, err := gitignore.ReadPatterns(wfs, nil)
 	if err != nil {
 		return fmt.Errorf("read .gitignore files: %w", err)
 	}
-	if b, err := os.ReadFile(filepath.Join(r.commonDir, "info", "exclude")); err == nil {
+	// As git, by increasing priority: core.excludesFile, info/exclude,
+	// then the .gitignore files (ReadPatterns gives them in that order).
+	var patterns []gitignore.Pattern
+	for _, f := range []string{r.excludesFile(), filepath.Join(r.commonDir, "info", "exclude")} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
 		for _, line := range strings.Split(string(b), "\n") {
 			line = strings.TrimRight(line, "\r")
-			if line == "" || strings.HasPrefix(line, "#") {
+			if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
 				continue
 			}
 			patterns = append(patterns, gitignore.ParsePattern(line, nil))
 		}
 	}
+	patterns = append(patterns, gi...)
 	m := gitignore.NewMatcher(patterns)
 	var walk func(dir string, parts []string) error
 	walk = func(dir string, parts []string) error {
@@ -223,7 +232,10 @@ func (r *Repo) untracked(ctx context.Context, inIndex, changed map[string]bool) 
 				continue
 			}
 			if isDir {
-				if _, err := os.Lstat(filepath.Join(r.root, filepath.FromSlash(rel), ".git")); err == nil && !inIndex[rel] {
+				if inIndex[rel] {
+					continue // a submodule: git status --ignore-submodules=all does not look inside
+				}
+				if _, err := os.Lstat(filepath.Join(r.root, filepath.FromSlash(rel), ".git")); err == nil {
 					continue // a nested repository
 				}
 				if err := walk(rel, sub); err != nil {
@@ -238,4 +250,43 @@ func (r *Repo) untracked(ctx context.Context, inIndex, changed map[string]bool) 
 		return nil
 	}
 	return walk("", nil)
+}
+
+// excludesFile is the file of ignore patterns git reads besides .gitignore
+// and info/exclude: core.excludesFile (repository, then global, then
+// system configuration), by default $XDG_CONFIG_HOME/git/ignore or
+// ~/.config/git/ignore.
+func (r *Repo) excludesFile() string {
+	home, _ := os.UserHomeDir()
+	expand := func(p string) string {
+		if strings.HasPrefix(p, "~/") && home != "" {
+			return filepath.Join(home, p[2:])
+		}
+		if !filepath.IsAbs(p) {
+			return filepath.Join(r.root, p)
+		}
+		return p
+	}
+	r.mu.Lock()
+	local, err := r.r.Config()
+	r.mu.Unlock()
+	if err == nil {
+		if v := local.Raw.Section("core").Option("excludesfile"); v != "" {
+			return expand(v)
+		}
+	}
+	for _, scope := range []config.Scope{config.GlobalScope, config.SystemScope} {
+		if c, err := config.LoadConfig(scope); err == nil {
+			if v := c.Raw.Section("core").Option("excludesfile"); v != "" {
+				return expand(v)
+			}
+		}
+	}
+	if x := os.Getenv("XDG_CONFIG_HOME"); x != "" {
+		return filepath.Join(x, "git", "ignore")
+	}
+	if home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".config", "git", "ignore")
 }
