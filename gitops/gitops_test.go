@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/gittest"
@@ -775,4 +776,66 @@ func TestWorktreeChangesSubmoduleAndExcludes(t *testing.T) {
 	g.Git("config", "core.excludesFile", excludes)
 	g.WriteFile("stacks/a/old.bak", "backup")
 	check([]string{"stacks/a/new.yaml", "stacks/a/stack.yaml.swp"})
+}
+
+// TestWorktreeChangesSplitIndex: with core.splitIndex the staging index is
+// a shared index plus changes; go-git alone must read it as git does
+// (deleted, replaced and added entries), in index versions 2 and 4.
+func TestWorktreeChangesSplitIndex(t *testing.T) {
+	for _, version := range []string{"2", "4"} {
+		t.Run("v"+version, func(t *testing.T) {
+			g := gittest.New(t)
+			g.Git("config", "index.version", version)
+			old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+			for i := 0; i < 40; i++ {
+				p := fmt.Sprintf("d%d/f%02d.txt", i%3, i)
+				g.WriteFile(p, fmt.Sprint("content ", i))
+				// Not racily clean: git keeps these entries in the shared
+				// index instead of replacing them all in the split one.
+				if err := os.Chtimes(filepath.Join(g.Dir, p), old, old); err != nil {
+					t.Fatal(err)
+				}
+			}
+			g.Git("add", "-A")
+			g.Commit("base")
+			g.Git("config", "core.splitIndex", "true")
+			g.Git("config", "splitIndex.maxPercentChange", "100") // keep the shared index
+			g.Git("update-index", "--index-version", version, "--split-index")
+			g.Write("d0/f00.txt", "staged edit")                    // replaces a shared entry
+			g.Git("rm", "-q", "--cached", "d1/f01.txt")             // deletes one (the file stays, untracked)
+			g.Git("rm", "-q", "d2/f02.txt")                         // deletes one with its file
+			g.Write("d1/new.txt", "staged new")                     // adds one
+			g.WriteFile("d0/f03.txt", "unstaged edit, longer text") // work tree only
+			g.WriteFile("untracked.txt", "new")
+			// The changes are in the split part (delete and replace
+			// bitmaps, an added entry), the rest in the shared index.
+			shared, _ := filepath.Glob(filepath.Join(g.Dir, ".git", "sharedindex.*"))
+			if len(shared) != 1 {
+				t.Fatalf("shared indexes: %v", shared)
+			}
+			si, err1 := os.Stat(shared[0])
+			ix, err2 := os.Stat(filepath.Join(g.Dir, ".git", "index"))
+			if err1 != nil || err2 != nil || ix.Size()*2 > si.Size() {
+				t.Fatalf("the split index does not hold only the changes: %v %v", err1, err2)
+			}
+			want := []string{"d0/f00.txt", "d0/f03.txt", "d1/f01.txt", "d1/new.txt", "d2/f02.txt", "untracked.txt"}
+			for _, m := range modes {
+				got, err := open(t, g.Dir, m.opts).WorktreeChanges(context.Background())
+				if err != nil {
+					t.Fatalf("%s: %v", m.name, err)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("%s: WorktreeChanges = %v, want %v", m.name, got, want)
+				}
+			}
+			// Committed, the tree is clean again for both.
+			g.Git("add", "-A")
+			g.Commit("all")
+			for _, m := range modes {
+				if got, err := open(t, g.Dir, m.opts).WorktreeChanges(context.Background()); err != nil || len(got) != 0 {
+					t.Errorf("%s: clean tree: %v, %v", m.name, got, err)
+				}
+			}
+		})
+	}
 }

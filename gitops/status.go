@@ -97,11 +97,9 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 	}
-	r.mu.Lock()
-	idx, err := r.r.Storer.Index()
-	r.mu.Unlock()
+	idx, err := r.readIndex()
 	if err != nil {
-		return nil, fmt.Errorf("read the git index: %w", err)
+		return nil, err
 	}
 	var indexMtime int64
 	if st, err := os.Stat(filepath.Join(r.gitDir, "index")); err == nil {

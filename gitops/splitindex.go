@@ -1,0 +1,196 @@
+package gitops
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/go-git/go-git/v5/plumbing/format/index"
+)
+
+// readIndex reads this work tree's staging index with go-git, including a
+// split index (core.splitIndex, which go-git does not read by itself): the
+// entries of .git/index are then changes over a shared index file. A
+// missing index is an empty one.
+func (r *Repo) readIndex() (*index.Index, error) {
+	p := filepath.Join(r.gitDir, "index")
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &index.Index{Version: 2}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the git index %s: %w", p, err)
+	}
+	idx := &index.Index{}
+	err = index.NewDecoder(bytes.NewReader(b)).Decode(idx)
+	if err == nil {
+		return idx, nil
+	}
+	if !errors.Is(err, index.ErrUnknownExtension) {
+		return nil, fmt.Errorf("read the git index %s: %w", p, err)
+	}
+	link, ok := indexExtension(b, "link")
+	if !ok {
+		return nil, fmt.Errorf("read the git index %s: it uses an index extension go-git cannot read (a sparse index?): put git on PATH (unset PANKA_GIT_BINARY), or run git sparse-checkout disable", p)
+	}
+	merged, err := r.mergeSplitIndex(idx, link)
+	if err != nil {
+		return nil, fmt.Errorf("read the git index %s (split index, core.splitIndex): %w; put git on PATH (unset PANKA_GIT_BINARY), or run git update-index --no-split-index", p, err)
+	}
+	return merged, nil
+}
+
+// mergeSplitIndex applies split, the entries of a split index, to the
+// shared index its "link" extension names (git's split-index.c): entries
+// marked in the delete bitmap go, those marked in the replace bitmap take
+// the next split entries in order (their names are the shared entries'),
+// and the remaining split entries are additions.
+func (r *Repo) mergeSplitIndex(split *index.Index, link []byte) (*index.Index, error) {
+	if len(link) < 20 {
+		return nil, errors.New("malformed link extension")
+	}
+	id := hex.EncodeToString(link[:20])
+	var sb []byte
+	var err error
+	for _, dir := range []string{r.gitDir, r.commonDir} {
+		if sb, err = os.ReadFile(filepath.Join(dir, "sharedindex."+id)); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shared index sharedindex.%s: %w", id, err)
+	}
+	shared := &index.Index{}
+	if err := index.NewDecoder(bytes.NewReader(sb)).Decode(shared); err != nil {
+		return nil, fmt.Errorf("shared index sharedindex.%s: %w", id, err)
+	}
+	n := len(shared.Entries)
+	del, rest, err := readEWAH(link[20:], n)
+	if err != nil {
+		return nil, fmt.Errorf("delete bitmap: %w", err)
+	}
+	rep, _, err := readEWAH(rest, n)
+	if err != nil {
+		return nil, fmt.Errorf("replace bitmap: %w", err)
+	}
+	out := &index.Index{Version: split.Version}
+	next := 0
+	for i, e := range shared.Entries {
+		switch {
+		case del[i]:
+			continue
+		case rep[i]:
+			if next >= len(split.Entries) {
+				return nil, errors.New("more replaced entries than the split index holds")
+			}
+			ne := *split.Entries[next]
+			next++
+			ne.Name = e.Name
+			out.Entries = append(out.Entries, &ne)
+		default:
+			out.Entries = append(out.Entries, e)
+		}
+	}
+	out.Entries = append(out.Entries, split.Entries[next:]...)
+	sort.SliceStable(out.Entries, func(i, j int) bool {
+		a, b := out.Entries[i], out.Entries[j]
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.Stage < b.Stage
+	})
+	return out, nil
+}
+
+// indexExtension returns the payload of the extension named sig of the
+// index file b (versions 2–4), after its entries.
+func indexExtension(b []byte, sig string) ([]byte, bool) {
+	if len(b) < 12+20 || string(b[:4]) != "DIRC" {
+		return nil, false
+	}
+	version := binary.BigEndian.Uint32(b[4:8])
+	n := int(binary.BigEndian.Uint32(b[8:12]))
+	end := len(b) - 20
+	off := 12
+	for i := 0; i < n; i++ {
+		start := off
+		if off+62 > end {
+			return nil, false
+		}
+		flags := binary.BigEndian.Uint16(b[off+60 : off+62])
+		off += 62
+		if flags&0x4000 != 0 {
+			off += 2
+		}
+		if version == 4 {
+			_, k := offsetVarint(b[min(off, end):end])
+			if k <= 0 {
+				return nil, false
+			}
+			off += k
+		}
+		if off > end {
+			return nil, false
+		}
+		nul := bytes.IndexByte(b[off:end], 0)
+		if nul < 0 {
+			return nil, false
+		}
+		off += nul + 1
+		if version != 4 {
+			off = start + (off-1-start+8)&^7 // 1–8 NULs to a multiple of 8
+		}
+	}
+	for off+8 <= end {
+		name := string(b[off : off+4])
+		size := int(binary.BigEndian.Uint32(b[off+4 : off+8]))
+		off += 8
+		if size < 0 || off+size > end {
+			return nil, false
+		}
+		if name == sig {
+			return b[off : off+size], true
+		}
+		off += size
+	}
+	return nil, false
+}
+
+// readEWAH decodes one EWAH-compressed bitmap (git's ewah_io.c) into its
+// first n bits, and returns the bytes after it.
+func readEWAH(b []byte, n int) ([]bool, []byte, error) {
+	if len(b) < 8 {
+		return nil, nil, errors.New("truncated")
+	}
+	words := int(binary.BigEndian.Uint32(b[4:8]))
+	if words < 0 || len(b) < 8+8*words+4 {
+		return nil, nil, errors.New("truncated")
+	}
+	bits := make([]bool, n)
+	w := func(i int) uint64 { return binary.BigEndian.Uint64(b[8+8*i:]) }
+	pos := 0
+	for i := 0; i < words && pos < n; {
+		rlw := w(i)
+		i++
+		run, literals := int((rlw>>1)&0xffffffff), int(rlw>>33)
+		for k := 0; k < run*64 && pos+k < n; k++ {
+			bits[pos+k] = rlw&1 != 0
+		}
+		pos += run * 64
+		for j := 0; j < literals && i < words; j++ {
+			lw := w(i)
+			i++
+			for k := 0; k < 64 && pos+k < n; k++ {
+				bits[pos+k] = lw>>k&1 != 0
+			}
+			pos += 64
+		}
+	}
+	return bits, b[8+8*words+4:], nil
+}
