@@ -1237,6 +1237,11 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 			effects[c.Path] = strings.Join(parts, "; ")
 		}
 	}
+	if id.headErr != nil || errH != nil {
+		// Nothing was compared: no file is "without effect" (the load
+		// errors are the reasons).
+		return nil, comps, reasons, problems
+	}
 	return effects, comps, reasons, problems
 }
 

@@ -744,3 +744,39 @@ func TestStacksRootMissing(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokenAtHeadReasons: when a stack does not load at head, its changed
+// files are not described as having "no effect on the resolved model"
+// (nothing could be compared); the load errors are the reasons.
+func TestBrokenAtHeadReasons(t *testing.T) {
+	for _, tt := range []struct{ name, file, content string }{
+		{"stack.yaml", "stacks/orders/stack.yaml", stackYAML("orders", "") + "  bogus: [\n"},
+		{"component", "stacks/orders/infra/queue.yaml", queueYAML + "  bogus: [\n"},
+		{"environment", "stacks/orders/environments/dev.yaml", envYAML("dev", "  variables: [\n")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g, _ := baseRepo(t)
+			g.Write(tt.file, tt.content)
+			g.Commit("break")
+			for _, m := range modes {
+				repo, err := gitops.Open(g.Dir, m.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer repo.Close()
+				res, err := changes.Detect(context.Background(), repo, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(res.Stacks) != 1 || len(res.Problems) == 0 || !hasReason(res, "does not load at head") {
+					t.Fatalf("%s: %q problems %v, want orders changed with the load error", m.name, summary(res), res.Problems)
+				}
+				for _, r := range res.Stacks[0].Reasons {
+					if strings.Contains(r.Detail, "no effect") {
+						t.Errorf("%s: reason %s: %s", m.name, r.File, r.Detail)
+					}
+				}
+			}
+		})
+	}
+}
