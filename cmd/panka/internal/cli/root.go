@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -64,7 +65,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 			case "text", "json":
 			default:
 				if !allowsOutput(cmd, f.Flags.Output) {
-					return Usagef("-o %s: unknown output format (text or json)", f.Flags.Output)
+					return Usagef("-o %s: unknown output format (%s)", f.Flags.Output, strings.Join(outputFormats(cmd), ", "))
 				}
 			}
 			f.flagKeys, f.flagNames = map[string]string{}, map[string]string{}
@@ -122,6 +123,17 @@ func allowsOutput(cmd *cobra.Command, o string) bool {
 		}
 	}
 	return false
+}
+
+// outputFormats lists the -o values cmd accepts.
+func outputFormats(cmd *cobra.Command) []string {
+	out := []string{"text", "json"}
+	for c := cmd; c != nil; c = c.Parent() {
+		if v, ok := c.Annotations[annotationOutputs]; ok {
+			out = append(out, splitComma(v)...)
+		}
+	}
+	return out
 }
 
 func splitComma(s string) []string {
