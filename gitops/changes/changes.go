@@ -449,6 +449,12 @@ func (e *engine) rootError(base, head *side) error {
 
 func shortID(h gitops.Hash) string { return h.String()[:12] }
 
+// duplicateName is the error of a stack name used by two folders.
+func duplicateName(name, first, second string) error {
+	a, b := min(first, second), max(first, second)
+	return &stacks.Errors{List: []*stacks.Error{{File: path.Join(b, stacks.StackFile), Key: "metadata.name", Msg: fmt.Sprintf("stack name %q is used by both %s and %s: stack names must be unique, rename one", name, a, b)}}}
+}
+
 // touched is what a change does to one stack folder.
 type touched struct {
 	files   []gitops.Change
@@ -709,12 +715,45 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 		id := get(name)
 		if id.headDir != "" {
+			if id.headErr == nil {
+				id.headErr = duplicateName(name, id.headDir, dir)
+			}
 			continue
 		}
 		id.headDir, id.hh, id.headErr = dir, h, err
 		t := atHead[dir]
 		id.files = mergeFiles(id.files, t.files)
 		id.watched = t.watched
+	}
+	// A touched stack whose stack.yaml another (untouched) folder holds
+	// byte for byte at head (a copied folder): same name, so the copy does
+	// not load (validate refuses it). Only blob ids are compared: the index
+	// does not always know names, and reading every stack.yaml is what a
+	// small change must not cost.
+	var byBlob map[string][]string
+	for _, id := range idents {
+		if id.headDir == "" || id.headErr != nil || id.hh == nil {
+			continue
+		}
+		en := head.index.Stacks[id.headDir]
+		if en == nil || en.Blob == "" {
+			continue
+		}
+		if byBlob == nil {
+			byBlob = make(map[string][]string, len(head.index.Stacks))
+			for d, x := range head.index.Stacks {
+				byBlob[x.Blob] = append(byBlob[x.Blob], d)
+			}
+		}
+		if dirs := byBlob[en.Blob]; len(dirs) > 1 {
+			other := ""
+			for _, d := range dirs {
+				if d != id.headDir && (other == "" || d < other) {
+					other = d
+				}
+			}
+			id.headErr = duplicateName(id.name, other, id.headDir)
+		}
 	}
 
 	names := sortedKeys(idents)

@@ -780,3 +780,33 @@ func TestBrokenAtHeadReasons(t *testing.T) {
 		})
 	}
 }
+
+// TestDuplicateNameAtHead: a folder copied with its stack.yaml (two
+// folders, one metadata.name) is reported with validate's error, whether
+// or not the original folder is touched too; it never vanishes.
+func TestDuplicateNameAtHead(t *testing.T) {
+	for _, touchOriginal := range []bool{false, true} {
+		g, _ := baseRepo(t)
+		seed(g, "stacks/orders-copy", "orders")
+		if touchOriginal {
+			g.Write("stacks/orders/README.md", "notes\n")
+		}
+		g.Commit("copy")
+		for _, m := range modes {
+			repo, err := gitops.Open(g.Dir, m.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer repo.Close()
+			for _, paths := range []bool{false, true} {
+				res, err := changes.Detect(context.Background(), repo, changes.Options{Base: "HEAD~1", StacksRoot: "stacks", Paths: paths})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(res.Stacks) != 1 || res.Stacks[0].Stack != "orders" || len(res.Stacks[0].Environments) != 3 || !hasReason(res, "must be unique") || len(res.Problems) == 0 {
+					t.Errorf("%s touch=%v paths=%v: %q %v, want orders with the duplicate-name error", m.name, touchOriginal, paths, summary(res), res.Problems)
+				}
+			}
+		}
+	}
+}
