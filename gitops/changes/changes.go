@@ -444,8 +444,13 @@ func (e *engine) rootError(base, head *side) error {
 	if base != nil && base.commit != head.commit {
 		where = "base " + shortID(base.commit) + " or " + where
 	}
-	return fmt.Errorf("stacks root %q is not a folder at %s: set stacks.root in panka.yaml (or PANKA_STACKS_ROOT) to the folder holding your stacks", e.opts.StacksRoot, where)
+	return fmt.Errorf("%w: stacks root %q is not a folder at %s: set stacks.root in panka.yaml (or PANKA_STACKS_ROOT) to the folder holding your stacks", ErrNoStacksRoot, e.opts.StacksRoot, where)
 }
+
+// ErrNoStacksRoot is returned (wrapped) when the stacks root exists at
+// neither commit compared: a wrong stacks.root, or a repository without
+// stacks yet.
+var ErrNoStacksRoot = errors.New("no stacks")
 
 func shortID(h gitops.Hash) string { return h.String()[:12] }
 

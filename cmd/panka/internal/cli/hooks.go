@@ -112,6 +112,12 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 			}
 		}
 		res, err := changes.Detect(ctx, repo, opts)
+		if errors.Is(err, changes.ErrNoStacksRoot) {
+			// Nothing to check (no stacks yet, or stacks.root is wrong):
+			// say so, but do not block the push.
+			fmt.Fprintf(f.IO.ErrOut, "panka: %s: %v\n", u.LocalRef, err)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("pre-push %s: %w", u.LocalRef, err)
 		}

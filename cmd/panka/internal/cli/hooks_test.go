@@ -56,6 +56,9 @@ func TestHooksInstallAndPrePush(t *testing.T) {
 		{name: "new branch uses the default base", stdin: "refs/heads/main " + head + " refs/heads/main " + strings.Repeat("0", 40) + "\n", want: "refs/heads/main changes"},
 		{name: "deleting a branch checks nothing", stdin: "(delete) " + strings.Repeat("0", 40) + " refs/heads/old " + base + "\n", want: ""},
 		{name: "bad input", stdin: "garbage\n", wantCode: 1, want: "pre-push input line 1"},
+		// Before any stack exists the stacks root is missing on both sides:
+		// said, but the push is not blocked.
+		{name: "no stacks yet", stdin: "refs/heads/main " + base + " refs/heads/main " + base + "\n", want: `stacks root "stacks" is not a folder`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
