@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -683,6 +685,74 @@ func TestSinceDeployed(t *testing.T) {
 		d2 := fakeDeployed{"orders/dev": "0123456789abcdef0123456789abcdef01234567"}
 		if _, err := changes.SinceDeployed(context.Background(), repo, d2, changes.Options{StacksRoot: "stacks", Stacks: []string{"orders"}}); err == nil || !strings.Contains(err.Error(), "orders/dev") {
 			t.Errorf("deployed commit not in history: %v", err)
+		}
+	}
+}
+
+// listedDeployed is a fakeDeployed that can also list what is deployed
+// (as the state store does).
+type listedDeployed struct{ fakeDeployed }
+
+func (l listedDeployed) ListDeployed(_ context.Context, skip func(stack, env string) bool) ([]changes.Deployment, error) {
+	var out []changes.Deployment
+	for _, k := range slices.Sorted(maps.Keys(l.fakeDeployed)) {
+		stack, env, _ := strings.Cut(k, "/")
+		if !skip(stack, env) {
+			out = append(out, changes.Deployment{Stack: stack, Environment: env, Commit: l.fakeDeployed[k]})
+		}
+	}
+	return out, nil
+}
+
+// TestSinceDeployedRemoved: what is deployed but gone at head (an
+// environment file deleted, a stack deleted, a stack renamed) is reported
+// removed, with the commit it was deployed from; a stack that merely stops
+// loading is not.
+func TestSinceDeployedRemoved(t *testing.T) {
+	g, c0 := baseRepo(t)
+	g.Write("stacks/users/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: info\n"))
+	cu := g.Commit("users prod")
+	g.Remove("stacks/orders/environments/staging.yaml")
+	g.Remove("stacks/users")
+	g.Write("stacks/billing/stack.yaml", stackYAML("payments", ""))
+	c1 := g.Commit("remove and rename")
+	g.Write("stacks/orders/stack.yaml", stackYAML("orders", "")+"  bogus: [\n")
+	g.Commit("break orders")
+	d := listedDeployed{fakeDeployed{
+		"orders/dev": c1.String(), "orders/staging": c0.String(), "orders/prod": c1.String(),
+		"users/dev": c0.String(), "users/prod": cu.String(),
+		"billing/dev": c0.String(),
+		"ghost/dev":   c0.String(), // state of a stack that never existed: nothing to compare
+	}}
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		res, err := changes.SinceDeployed(context.Background(), repo, d, changes.Options{StacksRoot: "stacks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := summary(res)
+		want := []string{
+			"billing removed dev:removed",
+			"orders modified dev:modified,prod:modified,staging:removed",
+			"payments added dev:added,prod:added,staging:added",
+			"users removed dev:removed,prod:removed",
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %q, want %q", m.name, got, want)
+		}
+		for _, s := range res.Stacks {
+			if s.Stack == "users" && (s.Deployed["dev"] != c0.String() || s.Deployed["prod"] != cu.String()) {
+				t.Errorf("%s: users deployed commits = %v", m.name, s.Deployed)
+			}
+		}
+		// Filters apply to what is gone too.
+		res, err = changes.SinceDeployed(context.Background(), repo, d, changes.Options{StacksRoot: "stacks", Stacks: []string{"users"}, Environments: []string{"prod"}})
+		if err != nil || !reflect.DeepEqual(summary(res), []string{"users removed prod:removed"}) {
+			t.Errorf("%s filtered: %q, %v", m.name, summary(res), err)
 		}
 	}
 }

@@ -20,9 +20,26 @@ type DeployedCommits interface {
 	DeployedCommit(ctx context.Context, stack *stacks.Header, env string) (commit string, ok bool, err error)
 }
 
+// Deployment is one stack/environment a DeployedLister reports deployed.
+type Deployment struct {
+	Stack, Environment, Commit string
+}
+
+// DeployedLister is implemented by DeployedCommits that can also list what
+// is deployed. SinceDeployed then also reports what is deployed but gone at
+// head (an environment file deleted, a stack folder deleted, a stack
+// renamed by metadata.name) as removed, so a pipeline can destroy it.
+type DeployedLister interface {
+	// ListDeployed returns the stack/environments deployed (not destroyed)
+	// with the commit last deployed there, leaving out those skip selects
+	// (the ones SinceDeployed asked DeployedCommit about already).
+	ListDeployed(ctx context.Context, skip func(stack, env string) bool) ([]Deployment, error)
+}
+
 // SinceDeployed compares every environment of every stack at head with the
 // commit last deployed to it. A never-deployed environment is reported
-// added. Result.Base is empty (each environment has its own base, given in
+// added; with a DeployedLister, a deployed environment gone at head is
+// reported removed. Result.Base is empty (each environment has its own base, given in
 // Stack.Deployed).
 func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedCommits, opts Options) (*Result, error) {
 	e := newEngine(repo, opts)
@@ -96,6 +113,34 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 				groups[c][h.Name] = map[string]bool{}
 			}
 			groups[c][h.Name][env] = true
+		}
+	}
+	// What is deployed but gone at head: compared from its deployed
+	// commit, where it still exists, it comes out removed (compare decides,
+	// so a stack that merely stopped loading at head is reported as such).
+	if l, ok := deployed.(DeployedLister); ok {
+		gone, err := l.ListDeployed(ctx, func(stack, env string) bool {
+			_, seen := deployedAt[stack][env]
+			return seen
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list deployed stacks: %w", err)
+		}
+		for _, d := range gone {
+			if !e.selected(d.Stack) || !e.envSelected(d.Environment, nil) {
+				continue
+			}
+			if deployedAt[d.Stack] == nil {
+				deployedAt[d.Stack] = map[string]string{}
+			}
+			deployedAt[d.Stack][d.Environment] = d.Commit
+			if groups[d.Commit] == nil {
+				groups[d.Commit] = map[string]map[string]bool{}
+			}
+			if groups[d.Commit][d.Stack] == nil {
+				groups[d.Commit][d.Stack] = map[string]bool{}
+			}
+			groups[d.Commit][d.Stack][d.Environment] = true
 		}
 	}
 	merged := never

@@ -244,7 +244,7 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 			}
 			if len(s.Deployed) > 0 {
 				var ds []string
-				for _, env := range sortedEnvs(s.Deployed) {
+				for _, env := range sortedKeysOf(s.Deployed) {
 					c := shortSHA(s.Deployed[env])
 					if c == "" {
 						c = "never deployed"
@@ -265,15 +265,6 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 		fmt.Fprintf(errOut, "%d stack(s) changed between %s and %s.\n", len(res.Stacks), shortSHA(res.Base), head)
 	}
 	return nil
-}
-
-func sortedEnvs(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // storeDeployed reads the last successfully deployed commit of each
@@ -303,7 +294,53 @@ func (d *storeDeployed) DeployedCommit(ctx context.Context, h *stacks.Header, en
 		}
 		d.stores[sig] = store
 	}
-	st, _, err := store.Get(ctx, statestore.Key{Stack: h.Name, Environment: env})
+	return deployedCommit(ctx, store, statestore.Key{Stack: h.Name, Environment: env})
+}
+
+// ListDeployed lists what is deployed in the default state store and in
+// every store a stack's spec.backend pointed at so far (a deleted stack
+// whose state lived elsewhere, in a store no stack at head uses, is not
+// seen).
+func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env string) bool) ([]changes.Deployment, error) {
+	if _, ok := d.stores[""]; !ok {
+		cfg, err := d.f.ConfigForStack(nil, "")
+		if err != nil {
+			return nil, err
+		}
+		store, err := d.open(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		d.stores[""] = store
+	}
+	var out []changes.Deployment
+	seen := map[statestore.Key]bool{}
+	for _, sig := range sortedKeysOf(d.stores) {
+		keys, err := d.stores[sig].List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			if seen[k] || skip(k.Stack, k.Environment) {
+				continue
+			}
+			seen[k] = true
+			c, ok, err := deployedCommit(ctx, d.stores[sig], k)
+			if err != nil {
+				return nil, fmt.Errorf("%s/%s: %w", k.Stack, k.Environment, err)
+			}
+			if ok {
+				out = append(out, changes.Deployment{Stack: k.Stack, Environment: k.Environment, Commit: c})
+			}
+		}
+	}
+	return out, nil
+}
+
+// deployedCommit returns the commit last successfully deployed to key
+// (ok false when never deployed, or destroyed).
+func deployedCommit(ctx context.Context, store statestore.Store, key statestore.Key) (string, bool, error) {
+	st, _, err := store.Get(ctx, key)
 	if errors.Is(err, statestore.ErrNotFound) {
 		return "", false, nil
 	}

@@ -409,7 +409,7 @@ func rollbackVars(f *Factory, key statestore.Key, commit string, rec *statestore
 		out.Env[k] = v
 	}
 	var needed, differ []string
-	for _, name := range sortedEnvs(rec.Vars) {
+	for _, name := range sortedKeysOf(rec.Vars) {
 		recorded := rec.Vars[name]
 		v, ok := now(name)
 		if stacks.IsSensitive(recorded) {

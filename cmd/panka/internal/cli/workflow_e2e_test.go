@@ -208,7 +208,7 @@ func (w *workflow) sameManifests(what string, got, want map[string]string) {
 	}
 }
 
-func keysOf(m map[string]string) []string { return sortedEnvs(m) }
+func keysOf(m map[string]string) []string { return sortedKeysOf(m) }
 
 // history returns the records of stack/env, newest first.
 func (w *workflow) history(stack, env string) []*statestore.Deployment {
@@ -437,5 +437,28 @@ func TestWorkflowEndToEnd(t *testing.T) {
 			t.Error("promoted production has no database (c2 adds it)")
 		}
 		w.fails([]string{"other/staging has never been deployed"}, "promote", "-s", "other", "--from", "staging", "--to", "dev")
+	})
+
+	// Deployed but gone at head: a pipeline running changed
+	// --since-deployed must learn that mail/dev is to be destroyed.
+	t.Run("changed --since-deployed reports removals", func(t *testing.T) {
+		w := w.in(t)
+		r.Remove("stacks/mail")
+		r.Commit("c5: mail retired")
+		out := w.ok("changed", "--since-deployed", "-s", "mail", "-o", "json")
+		var res struct {
+			Stacks []struct {
+				Stack              string            `json:"stack"`
+				Change             string            `json:"change"`
+				EnvironmentChanges map[string]string `json:"environmentChanges"`
+				Deployed           map[string]string `json:"deployed"`
+			} `json:"stacks"`
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Stacks) != 1 || res.Stacks[0].Change != "removed" || res.Stacks[0].EnvironmentChanges["dev"] != "removed" || res.Stacks[0].Deployed["dev"] != c1 {
+			t.Errorf("mail after its removal: %s", out)
+		}
 	})
 }
