@@ -52,7 +52,7 @@ type Options struct {
 	// environment of a touched stack is reported.
 	Paths bool
 	// Stacks and Environments, when set, restrict the result to these
-	// stack names and environment names.
+	// stack names and environment names (path.Match globs).
 	Stacks       []string
 	Environments []string
 	// Resolve are the options stacks are resolved with (Lenient is forced:
@@ -104,6 +104,9 @@ type Reason struct {
 
 // Detect compares two commits (or a commit and the work tree).
 func Detect(ctx context.Context, repo *gitops.Repo, opts Options) (*Result, error) {
+	if err := opts.checkFilters(); err != nil {
+		return nil, err
+	}
 	e := newEngine(repo, opts)
 	repo.Warm()
 	head, err := e.head()
@@ -903,11 +906,27 @@ func (e *engine) envSelected(env string, restrict map[string]bool) bool {
 		return true
 	}
 	for _, x := range e.opts.Environments {
-		if x == env {
+		if ok, _ := path.Match(x, env); ok || x == env {
 			return true
 		}
 	}
 	return false
+}
+
+// checkFilters rejects --stack/--environment globs that path.Match cannot
+// read (they would silently match nothing).
+func (o Options) checkFilters() error {
+	for _, f := range []struct {
+		flag string
+		pats []string
+	}{{"--stack", o.Stacks}, {"--environment", o.Environments}} {
+		for _, p := range f.pats {
+			if _, err := path.Match(p, ""); err != nil {
+				return fmt.Errorf("%s %q: malformed glob (use *, ? and [a-z]; escape a literal one with \\)", f.flag, p)
+			}
+		}
+	}
+	return nil
 }
 
 // parallel runs fn(0..n-1) on Concurrency goroutines.

@@ -289,6 +289,16 @@ func TestDetect(t *testing.T) {
 			want:      []string{"users modified staging:modified [api]"},
 			wantPaths: []string{"users modified prod:modified,staging:modified"},
 		},
+		{
+			name: "filters are globs",
+			edit: func(g *gittest.Repo) {
+				g.Write("stacks/orders/services/api/service.yaml", strings.Replace(serviceYAML, "nginx:1.0", "nginx:1.1", 1))
+				g.Write("stacks/users/services/api/service.yaml", strings.Replace(serviceYAML, "nginx:1.0", "nginx:1.1", 1))
+			},
+			opts:      changes.Options{Stacks: []string{"u*"}, Environments: []string{"st*", "p[r]od"}},
+			want:      []string{"users modified staging:modified [api]"},
+			wantPaths: []string{"users modified prod:modified,staging:modified"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -753,6 +763,31 @@ func TestSinceDeployedRemoved(t *testing.T) {
 		res, err = changes.SinceDeployed(context.Background(), repo, d, changes.Options{StacksRoot: "stacks", Stacks: []string{"users"}, Environments: []string{"prod"}})
 		if err != nil || !reflect.DeepEqual(summary(res), []string{"users removed prod:removed"}) {
 			t.Errorf("%s filtered: %q, %v", m.name, summary(res), err)
+		}
+	}
+}
+
+// TestMalformedFilter: a --stack/--environment glob path.Match cannot read
+// is an error, not a filter that silently matches nothing.
+func TestMalformedFilter(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("docs/README.md", "# edited\n")
+	g.Commit("edit")
+	repo, err := gitops.Open(g.Dir, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	for _, o := range []changes.Options{
+		{Base: "HEAD~1", StacksRoot: "stacks", Stacks: []string{"orders["}},
+		{Base: "HEAD~1", StacksRoot: "stacks", Environments: []string{"[dev"}},
+	} {
+		if _, err := changes.Detect(context.Background(), repo, o); err == nil || !strings.Contains(err.Error(), "malformed glob") {
+			t.Errorf("%+v: %v, want a malformed glob error", o, err)
+		}
+		o.Base = ""
+		if _, err := changes.SinceDeployed(context.Background(), repo, fakeDeployed{}, o); err == nil || !strings.Contains(err.Error(), "malformed glob") {
+			t.Errorf("since-deployed %+v: %v, want a malformed glob error", o, err)
 		}
 	}
 }

@@ -42,6 +42,9 @@ type DeployedLister interface {
 // reported removed. Result.Base is empty (each environment has its own base, given in
 // Stack.Deployed).
 func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedCommits, opts Options) (*Result, error) {
+	if err := opts.checkFilters(); err != nil {
+		return nil, err
+	}
 	e := newEngine(repo, opts)
 	head, err := e.head()
 	if err != nil {

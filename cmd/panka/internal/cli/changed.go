@@ -86,7 +86,7 @@ Set PANKA_GIT_BINARY=false to read git with go-git only (no git binary).`,
 	fl.StringVar(&opts.Head, "head", "", "head ref (default HEAD)")
 	fl.BoolVar(&opts.Uncommitted, "uncommitted", false, "also count work-tree changes (staged, unstaged and untracked files)")
 	fl.StringSliceVarP(&opts.Stacks, "stack", "s", nil, "only these stacks (metadata.name; repeat or comma-separate; globs allowed)")
-	fl.StringSliceVarP(&opts.Environments, "environment", "e", nil, "only these environments (repeat or comma-separate)")
+	fl.StringSliceVarP(&opts.Environments, "environment", "e", nil, "only these environments (repeat or comma-separate; globs allowed)")
 	fl.BoolVar(&opts.Paths, "paths", false, "map changed files to stacks without resolving them")
 	fl.BoolVar(&opts.Why, "why", false, "explain each change (text output)")
 	fl.BoolVar(&opts.ExitCode, "exit-code", false, "exit 2 when something changed, 0 when nothing did")
