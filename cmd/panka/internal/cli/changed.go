@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -215,7 +216,10 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 		}
 		return nil
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	// The rows are aligned as one table, then printed each with its
+	// explanation (--why) below it.
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STACK\tCHANGE\tENVIRONMENTS\tPATH")
 	for _, s := range res.Stacks {
 		var envs []string
@@ -235,31 +239,34 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 			p = s.OldPath + " -> " + s.Path
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Stack, s.Change, envText, p)
-		if opts.Why {
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if len(s.Components) > 0 {
-				fmt.Fprintf(out, "    components: %s\n", strings.Join(s.Components, ", "))
-			}
-			if len(s.Deployed) > 0 {
-				var ds []string
-				for _, env := range sortedKeysOf(s.Deployed) {
-					c := shortSHA(s.Deployed[env])
-					if c == "" {
-						c = "never deployed"
-					}
-					ds = append(ds, env+": "+c)
-				}
-				fmt.Fprintf(out, "    deployed: %s\n", strings.Join(ds, ", "))
-			}
-			for _, r := range s.Reasons {
-				fmt.Fprintf(out, "    %s: %s\n", r.File, r.Detail)
-			}
-		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	rows := strings.SplitAfter(table.String(), "\n")
+	io.WriteString(out, rows[0])
+	for i, s := range res.Stacks {
+		io.WriteString(out, rows[i+1])
+		if !opts.Why {
+			continue
+		}
+		if len(s.Components) > 0 {
+			fmt.Fprintf(out, "    components: %s\n", strings.Join(s.Components, ", "))
+		}
+		if len(s.Deployed) > 0 {
+			var ds []string
+			for _, env := range sortedKeysOf(s.Deployed) {
+				c := shortSHA(s.Deployed[env])
+				if c == "" {
+					c = "never deployed"
+				}
+				ds = append(ds, env+": "+c)
+			}
+			fmt.Fprintf(out, "    deployed: %s\n", strings.Join(ds, ", "))
+		}
+		for _, r := range s.Reasons {
+			fmt.Fprintf(out, "    %s: %s\n", r.File, r.Detail)
+		}
 	}
 	if !quiet && res.Base != "" {
 		fmt.Fprintf(errOut, "%d stack(s) changed between %s and %s.\n", len(res.Stacks), shortSHA(res.Base), head)
