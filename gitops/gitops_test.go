@@ -76,7 +76,26 @@ func TestOpen(t *testing.T) {
 			if _, err := gitops.Open(t.TempDir(), m.opts); !errors.Is(err, gitops.ErrNotRepository) {
 				t.Errorf("Open outside a repository: %v, want ErrNotRepository", err)
 			}
+			// Inside .git itself the work tree above is found.
+			if r := open(t, filepath.Join(g.Dir, ".git", "objects"), m.opts); mustEval(t, r.Root()) != mustEval(t, g.Dir) {
+				t.Errorf("Open inside .git: Root = %s", r.Root())
+			}
 		})
+	}
+	// A bare repository (a CI mirror) has no work tree: said, with the fix.
+	bare := filepath.Join(t.TempDir(), "bare.git")
+	g.Git("clone", "-q", "--bare", g.Dir, bare)
+	for _, dir := range []string{bare, filepath.Join(bare, "refs")} {
+		if _, err := gitops.Open(dir, gitops.Options{}); !errors.Is(err, gitops.ErrNotRepository) || !strings.Contains(err.Error(), "bare repository") || !strings.Contains(err.Error(), "git clone") {
+			t.Errorf("Open(%s) of a bare repository: %v", dir, err)
+		}
+	}
+	// SHA-256 repositories are refused by name, not with go-git's
+	// "unknown extension".
+	sha := t.TempDir()
+	g.Git("init", "-q", "--object-format=sha256", sha)
+	if _, err := gitops.Open(sha, gitops.Options{}); err == nil || !strings.Contains(err.Error(), "SHA-256") {
+		t.Errorf("Open of a SHA-256 repository: %v", err)
 	}
 }
 

@@ -71,6 +71,9 @@ func Open(dir string, opts Options) (*Repo, error) {
 		if errors.Is(err, git.ErrRepositoryNotExists) {
 			return nil, fmt.Errorf("open repository at %s: %w", dir, ErrNotRepository)
 		}
+		if strings.Contains(strings.ToLower(err.Error()), "objectformat") {
+			return nil, fmt.Errorf("open repository at %s: it uses SHA-256 object ids (extensions.objectFormat), which panka (go-git v5) cannot read: use a SHA-1 repository", root)
+		}
 		return nil, fmt.Errorf("open repository at %s: %w", root, err)
 	}
 	if st, ok := r.Storer.(*filesystem.Storage); ok {
@@ -107,12 +110,26 @@ func findDotGit(dir string) (root, dotGit string, err error) {
 		if _, err := os.Stat(p); err == nil {
 			return d, p, nil
 		}
+		if filepath.Base(d) != ".git" && isBareRepo(d) {
+			return "", "", fmt.Errorf("open repository at %s: %w: %s is a bare repository, without a work tree (run panka in a clone with one: git clone %s, or git worktree add)", dir, ErrNotRepository, d, d)
+		}
 		parent := filepath.Dir(d)
 		if parent == d {
 			return "", "", fmt.Errorf("open repository at %s: %w (run panka inside a git work tree, or git init first)", dir, ErrNotRepository)
 		}
 		d = parent
 	}
+}
+
+// isBareRepo reports whether d looks like a bare repository (HEAD, objects
+// and refs at its top, as git's is_git_directory checks).
+func isBareRepo(d string) bool {
+	for _, n := range []string{"HEAD", "objects", "refs"} {
+		if _, err := os.Stat(filepath.Join(d, n)); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // gitDirs returns the git dir and the common dir for a .git path.
