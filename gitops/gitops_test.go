@@ -486,6 +486,10 @@ func TestTreeFS(t *testing.T) {
 	g.Write("README.md", "# hello\n")
 	g.Write("a-b/x", "1")
 	g.Write("a/x", "2") // git orders "a-b" before "a/"; fs.ReadDir must not
+	if err := os.Symlink("../README.md", filepath.Join(g.Dir, "a", "link")); err != nil {
+		t.Fatal(err)
+	}
+	g.Git("add", "a/link")
 	h := g.Commit("tree")
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -503,6 +507,16 @@ func TestTreeFS(t *testing.T) {
 			}
 			if _, err := fsys.Open("stacks/nope"); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("Open missing = %v", err)
+			}
+			// Symbolic links read as links (fs.ReadLinkFS), as on disk.
+			if dest, err := fs.ReadLink(fsys, "a/link"); err != nil || dest != "../README.md" {
+				t.Errorf("ReadLink = %q, %v", dest, err)
+			}
+			if st, err := fs.Lstat(fsys, "a/link"); err != nil || st.Mode()&fs.ModeSymlink == 0 {
+				t.Errorf("Lstat of a link = %v, %v", st, err)
+			}
+			if _, err := fs.ReadLink(fsys, "a/x"); err == nil {
+				t.Error("ReadLink of a regular file succeeded")
 			}
 		})
 	}

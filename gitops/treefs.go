@@ -39,6 +39,7 @@ var (
 	_ fs.ReadDirFS  = (*TreeFS)(nil)
 	_ fs.ReadFileFS = (*TreeFS)(nil)
 	_ fs.StatFS     = (*TreeFS)(nil)
+	_ fs.ReadLinkFS = (*TreeFS)(nil)
 )
 
 // Root is the id of the tree this FS serves.
@@ -134,6 +135,27 @@ func (t *TreeFS) Stat(name string) (fs.FileInfo, error) {
 		return nil, err
 	}
 	return &entryInfo{fs: t, e: e, name: path.Base(name)}, nil
+}
+
+// Lstat describes a file or directory without following a symbolic link
+// (Stat does not follow them either: a commit's tree is not resolved).
+func (t *TreeFS) Lstat(name string) (fs.FileInfo, error) { return t.Stat(name) }
+
+// ReadLink returns the destination of the symbolic link name, as git
+// stores it.
+func (t *TreeFS) ReadLink(name string) (string, error) {
+	e, err := t.Entry(name)
+	if err != nil {
+		return "", err
+	}
+	if e.Mode != filemode.Symlink {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	b, err := t.repo.Blob(e.Hash)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	return string(b), nil
 }
 
 // entryInfo is both fs.FileInfo and fs.DirEntry. Size reads the blob on

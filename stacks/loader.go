@@ -495,10 +495,31 @@ func (s *Stack) readStackFile(fsys fs.FS, dir string, errs *errList, listEnvs bo
 	s.header.Path = dir
 	var data []byte
 	var e *fileError
-	if pre != nil && pre.data != nil {
+	src, linked := file, false
+	if pre != nil && pre.ents != nil {
+		for _, en := range pre.ents {
+			if en.Name() == StackFile {
+				linked = en.Type()&fs.ModeSymlink != 0
+			}
+		}
+	} else if st, err := fs.Lstat(fsys, file); err == nil {
+		linked = st.Mode()&fs.ModeSymlink != 0
+	}
+	if linked {
+		target, isDir, msg := followLink(fsys, file)
+		if msg == "" && (isDir || !within(dir, target)) {
+			msg = fmt.Sprintf("is a symbolic link to %s, outside the stack folder %s: a stack is read from its own folder only; make %s a file", target, dir, file)
+		}
+		if msg != "" {
+			errs.add(pos{file, 0, 0}, "", "%s", msg)
+			return true
+		}
+		src = target
+	}
+	if pre != nil && pre.data != nil && !linked {
 		data = pre.data
 	} else {
-		data, e = readFile(fsys, file)
+		data, e = readFile(fsys, src)
 	}
 	if e != nil && errors.Is(e.cause, fs.ErrNotExist) {
 		return false
@@ -901,6 +922,7 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 	type svcDir struct{ name, file string }
 	svcOf := map[string]svcDir{}
 	var files []string
+	var links map[string]string // symbolic link -> the file it points at
 	var walk func(d string)
 	walk = func(d string) {
 		var ents []fs.DirEntry
@@ -928,6 +950,24 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 		for _, e := range ents {
 			p := joinName(d, e.Name())
 			switch {
+			case e.Type()&fs.ModeSymlink != 0 && !skipDir(e.Name()):
+				target, isDir, msg := followLink(fsys, p)
+				switch {
+				case isDir:
+					errs.add(pos{p, 0, 0}, "", "is a symbolic link to the folder %s: linked folders are not read; move the files into the stack", target)
+				case !isYAML(e.Name()) || p == s.file:
+				case msg == "" && !within(dir, target):
+					msg = fmt.Sprintf("is a symbolic link to %s, outside the stack folder %s: a stack is read from its own folder only (panka changed would not see %s change); copy the file into the stack", target, dir, target)
+					fallthrough
+				case msg != "":
+					errs.add(pos{p, 0, 0}, "", "%s", msg)
+				default:
+					files = append(files, p)
+					if links == nil {
+						links = map[string]string{}
+					}
+					links[p] = target
+				}
 			case e.IsDir() && skipDir(e.Name()):
 			case e.IsDir() && d == envDir:
 				errs.add(pos{p, 0, 0}, "", "folders inside %s are not read: environments are %s/<env>.yaml files", envDir, envDir)
@@ -941,7 +981,11 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 	walk(dir)
 	var comps []*compDoc
 	for _, p := range files {
-		data, e := readFile(fsys, p)
+		src := p
+		if t, ok := links[p]; ok {
+			src = t
+		}
+		data, e := readFile(fsys, src)
 		if e != nil {
 			errs.addErr(&e.Error)
 			continue
@@ -1037,6 +1081,37 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 
 // joinName is path.Join(dir, name) for a clean dir and a name read from
 // it, without path.Join's cleaning work.
+// followLink resolves the symbolic link p of fsys to what it finally
+// points at. msg says why it cannot (unreadable, absolute or leaving fsys,
+// dangling, a loop); isDir is true when it points at a folder.
+func followLink(fsys fs.FS, p string) (target string, isDir bool, msg string) {
+	cur := p
+	for hops := 0; hops < 40; hops++ {
+		dest, err := fs.ReadLink(fsys, cur)
+		if err != nil {
+			return "", false, fmt.Sprintf("cannot read the symbolic link: %v", unwrapPath(err))
+		}
+		next := path.Join(path.Dir(cur), dest)
+		if path.IsAbs(dest) || !fs.ValidPath(next) {
+			return dest, false, fmt.Sprintf("is a symbolic link to %s, outside the repository: copy the file into the stack", dest)
+		}
+		st, err := fs.Lstat(fsys, next)
+		if err != nil {
+			return next, false, fmt.Sprintf("is a symbolic link to %s, which does not exist", next)
+		}
+		if st.Mode()&fs.ModeSymlink == 0 {
+			return next, st.IsDir(), ""
+		}
+		cur = next
+	}
+	return "", false, "too many levels of symbolic links"
+}
+
+// within reports whether p is dir or below it (both clean, slash-separated).
+func within(dir, p string) bool {
+	return dir == "." || p == dir || strings.HasPrefix(p, dir+"/")
+}
+
 func joinName(dir, name string) string {
 	if dir == "." || dir == "" || dir[len(dir)-1] == '/' || name == "" || name == "." || name == ".." || strings.IndexByte(name, '/') >= 0 {
 		return path.Join(dir, name)

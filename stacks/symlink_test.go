@@ -1,0 +1,127 @@
+package stacks
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+)
+
+// TestSymlinks: a stack reads the same through symbolic links at a commit
+// (a tree, here a MapFS) as from a work tree (DirFS on disk): a link to a
+// file inside the stack is followed; one leaving the stack, to a folder,
+// dangling or looping is an error naming it (never the link's text parsed
+// as YAML, never a folder silently skipped); links that are not YAML files
+// are ignored like other such files.
+func TestSymlinks(t *testing.T) {
+	const sd = "stacks/s"
+	tests := []struct {
+		name  string
+		links map[string]string // link -> destination, as stored
+		files map[string]string
+		want  []string // error substrings; none: loads, dev's HOST is "linked"
+	}{
+		{name: "environment linked inside the stack",
+			links: map[string]string{sd + "/environments/dev.yaml": "../.shared/dev.yaml"},
+			files: map[string]string{sd + "/.shared/dev.yaml": linkedDev}},
+		{name: "chain of links inside the stack",
+			links: map[string]string{sd + "/environments/dev.yaml": "dev2.yml", sd + "/environments/dev2.yml": "../.shared/dev.yaml"},
+			files: map[string]string{sd + "/.shared/dev.yaml": linkedDev},
+			want:  []string{`environment name "dev" must match its file name dev2.yml`}},
+		{name: "stack.yaml linked inside the stack",
+			links: map[string]string{sd + "/stack.yaml": ".shared/stack.yaml"},
+			files: map[string]string{sd + "/.shared/stack.yaml": stackYAML, sd + "/.shared/dev.yaml": linkedDev, sd + "/environments/dev.yaml": linkedDev}},
+		{name: "outside the stack",
+			links: map[string]string{sd + "/environments/dev.yaml": "../../../shared/dev.yaml"},
+			files: map[string]string{"shared/dev.yaml": linkedDev},
+			want:  []string{sd + "/environments/dev.yaml: is a symbolic link to shared/dev.yaml, outside the stack folder stacks/s"}},
+		{name: "stack.yaml outside the stack",
+			links: map[string]string{sd + "/stack.yaml": "../../shared/stack.yaml"},
+			files: map[string]string{"shared/stack.yaml": stackYAML, sd + "/environments/dev.yaml": doc("Environment", "dev")},
+			want:  []string{sd + "/stack.yaml: is a symbolic link to shared/stack.yaml, outside the stack folder stacks/s"}},
+		{name: "a folder",
+			links: map[string]string{sd + "/services": "../../shared"},
+			files: map[string]string{"shared/x.yaml": "a: 1\n"},
+			want:  []string{sd + "/services: is a symbolic link to the folder shared: linked folders are not read"}},
+		{name: "dangling",
+			links: map[string]string{sd + "/infra/q.yaml": "nowhere.yaml"},
+			want:  []string{sd + "/infra/q.yaml: is a symbolic link to stacks/s/infra/nowhere.yaml, which does not exist"}},
+		{name: "a loop",
+			links: map[string]string{sd + "/infra/a.yaml": "b.yaml", sd + "/infra/b.yaml": "a.yaml"},
+			want:  []string{sd + "/infra/a.yaml: too many levels", sd + "/infra/b.yaml: too many levels"}},
+		{name: "not a YAML file",
+			links: map[string]string{sd + "/README.md": "../../README.md", sd + "/notes.txt": "gone.txt"},
+			files: map[string]string{"README.md": "# hi\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := map[string]string{sd + "/environments/dev.yaml": devYAML}
+			for k, v := range tt.files {
+				files[k] = v
+			}
+			m := testFS(files)
+			dir := t.TempDir()
+			for name, f := range m {
+				write(t, dir, name, string(f.Data))
+			}
+			for link, dest := range tt.links {
+				m[link] = &fstest.MapFile{Data: []byte(dest), Mode: fs.ModeSymlink}
+				p := filepath.Join(dir, filepath.FromSlash(link))
+				os.Remove(p)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(dest, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, fsys := range []struct {
+				name string
+				fs   fs.FS
+			}{{"commit", m}, {"work tree", DirFS(dir)}} {
+				s, err := Load(fsys.fs, sd)
+				if len(tt.want) > 0 {
+					t.Run(fsys.name, func(t *testing.T) { wantErrs(t, err, tt.want...) })
+					continue
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", fsys.name, err)
+				}
+				r, err := s.Resolve("dev", ResolveOptions{})
+				if err != nil {
+					t.Fatalf("%s: %v", fsys.name, err)
+				}
+				got := ""
+				for _, v := range r.Variables {
+					if v.Name == "HOST" {
+						got, _ = v.Value.(string)
+					}
+				}
+				if want := map[bool]string{true: "dev.example", false: "linked"}[tt.name == "not a YAML file"]; got != want {
+					t.Errorf("%s: HOST = %q, want %q", fsys.name, got, want)
+				}
+			}
+		})
+	}
+}
+
+const linkedDev = `apiVersion: core.panka.io/v1
+kind: Environment
+metadata:
+  name: dev
+spec:
+  variables:
+    HOST: linked
+`
+
+func write(t *testing.T, dir, name, data string) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
