@@ -221,6 +221,34 @@ func (ls *Lease) Lost() error {
 	return ls.lost
 }
 
+// Check asks the lock backend, now, whether the lease is still held,
+// extending it as a heartbeat does. Heartbeats notice a lost lease only once
+// per interval, so a holder about to record its result checks first: a
+// force-unlocked or taken-over holder must not write over the new holder's
+// work. When the lease is gone it is marked lost (as a failed heartbeat
+// would) and the error wraps ErrLost; any other error only says the
+// backend could not be asked.
+func (ls *Lease) Check(ctx context.Context) error {
+	if err := ls.Lost(); err != nil {
+		return err
+	}
+	info := ls.Info()
+	err := ls.locker.Heartbeat(ctx, info.Key, info.ID, ls.opts.TTL)
+	switch {
+	case err == nil:
+		now := ls.opts.Clock.Now()
+		ls.mu.Lock()
+		ls.info.ExpiresAt, ls.info.LastHeartbeat = now.Add(ls.opts.TTL), now
+		ls.mu.Unlock()
+		return nil
+	case errors.Is(err, ErrLost):
+		lost := fmt.Errorf("lease on %s lost (taken over or force-unlocked): %w", info.Key, err)
+		ls.lose(lost)
+		return lost
+	}
+	return fmt.Errorf("check lease on %s: %w", info.Key, err)
+}
+
 func (ls *Lease) lose(err error) {
 	ls.mu.Lock()
 	ls.lost = err

@@ -212,3 +212,53 @@ func TestHeldErrorMessage(t *testing.T) {
 		t.Fatal("HeldError is not ErrHeld")
 	}
 }
+
+// TestLeaseCheckSeesForceUnlockAtOnce: a holder about to record its result
+// asks the backend rather than waiting for the next heartbeat; a lease that
+// was force-unlocked (and taken by another run) is reported lost at once and
+// the lease's context ends, while a held lease is extended.
+func TestLeaseCheckSeesForceUnlockAtOnce(t *testing.T) {
+	ctx := context.Background()
+	clk := lockertest.NewClock(lockertest.Start)
+	fl := newFlaky(t, clk)
+	lease, err := locker.Acquire(ctx, fl, locker.Info{Key: key, LockedBy: "a"}, locker.LeaseOptions{TTL: time.Minute, Heartbeat: 20 * time.Second, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release(ctx)
+	clk.Advance(10 * time.Second)
+	if err := lease.Check(ctx); err != nil {
+		t.Fatalf("Check of a held lease: %v", err)
+	}
+	if got, want := lease.Info().ExpiresAt, clk.Now().Add(time.Minute); !got.Equal(want) {
+		t.Errorf("Check did not extend the lease: expires %v, want %v", got, want)
+	}
+
+	// A transient backend error is not a lost lease.
+	fl.failing.Store(true)
+	if err := lease.Check(ctx); err == nil || errors.Is(err, locker.ErrLost) || lease.Lost() != nil {
+		t.Fatalf("Check with the backend failing: %v (lost %v), want a plain error", err, lease.Lost())
+	}
+	fl.failing.Store(false)
+
+	// Force-unlocked and taken by b, well before the next heartbeat.
+	if err := fl.ForceRelease(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	other, err := locker.Acquire(ctx, fl, locker.Info{Key: key, LockedBy: "b"}, locker.LeaseOptions{TTL: time.Minute, Heartbeat: 20 * time.Second, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Release(ctx)
+	err = lease.Check(ctx)
+	if !errors.Is(err, locker.ErrLost) || lease.Lost() == nil {
+		t.Fatalf("Check after a force unlock: %v (Lost %v), want ErrLost", err, lease.Lost())
+	}
+	<-lease.Context().Done()
+	if !errors.Is(lease.Err(), locker.ErrLost) {
+		t.Fatalf("lease context ended with %v, want ErrLost", lease.Err())
+	}
+	if err := other.Check(ctx); err != nil {
+		t.Fatalf("the new holder's lease: %v", err)
+	}
+}

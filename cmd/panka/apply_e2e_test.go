@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -331,6 +332,44 @@ func TestConcurrentAppliesNeverInterleave(t *testing.T) {
 		changes, _ := json.Marshal(newer.Changes)
 		if !strings.Contains(string(changes), `"create":0`) {
 			t.Errorf("the second apply should have found nothing to create: %s", changes)
+		}
+	})
+}
+
+// TestApplyForceUnlockedRecordsNothing: an apply whose lease is
+// force-unlocked and taken by another run while its engine works must not
+// write state or history when it ends (the new holder owns them), even
+// though its next heartbeat is far away; it says nothing was recorded.
+func TestApplyForceUnlockedRecordsNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		r := newE2ERepo(t, b)
+		cmd := r.cmd([]string{"PANKALOCAL_DELAY=4s"}, applyDev...)
+		var out, errOut syncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 90*time.Second, func() bool { return strings.Contains(errOut.String(), "creating") })
+		r.mustPanka(nil, "unlock", "--stack", "shop", "--environment", "dev", "--force", "--yes")
+		ctx := context.Background()
+		lease, err := locker.Acquire(ctx, r.locker(), locker.Info{Key: locker.Key("shop", "dev"), LockedBy: "other@example.com"},
+			locker.LeaseOptions{TTL: time.Minute, Heartbeat: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lease.Release(ctx)
+		err = cmd.Wait()
+		if err == nil || !strings.Contains(errOut.String(), "nothing was recorded") {
+			t.Fatalf("force-unlocked apply: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+		}
+		if _, _, err := r.store().Get(ctx, shopDev); !errors.Is(err, statestore.ErrNotFound) {
+			t.Errorf("the force-unlocked apply wrote state: %v", err)
+		}
+		if hist, err := r.store().History(ctx, shopDev, 0, 0); err != nil || len(hist) != 0 {
+			t.Errorf("the force-unlocked apply wrote history: %d records, %v", len(hist), err)
+		}
+		if info, err := r.locker().Get(ctx, locker.Key("shop", "dev")); err != nil || info.LockedBy != "other@example.com" {
+			t.Errorf("the new holder's lease: %+v, %v", info, err)
 		}
 	})
 }

@@ -74,6 +74,11 @@ type Runtime struct {
 	HealthCheck func(ctx context.Context, desired *stacks.Resolved, outputs map[string]map[string]any) error
 	// SecretKey keys the hashes of sensitive outputs in state.
 	SecretKey []byte
+	// LeaseLost is asked right before the deployment is recorded; it
+	// returns an error when the lock lease is known to be lost (force
+	// unlocked, taken over, expired). Then nothing is written: another run
+	// may hold the lease and own the state by now. nil: never asked.
+	LeaseLost func(ctx context.Context) error
 
 	LockID       string
 	User, Host   string
@@ -251,9 +256,17 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	if rec.Result == statestore.ResultSucceeded {
 		rec.Outputs = outputs
 	}
-	// State must be recorded even when ctx was cancelled (Ctrl-C, lost lease).
+	// State must be recorded even when ctx was cancelled (Ctrl-C), but not
+	// by a run that lost its lease: the new holder owns the state, and a
+	// write here would make its own write fail after its engine ran.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	if rt.LeaseLost != nil {
+		if err := rt.LeaseLost(wctx); err != nil {
+			return res, errors.Join(runErr, fmt.Errorf("nothing was recorded in the state or history of %s: the lock lease was lost (%w), so another run may own its state now; "+
+				"see panka status --stack %s, then re-run: the next apply plans against the recorded state and redoes this work", req.Key, err, req.Key.Stack))
+		}
+	}
 	if err := rt.Store.AppendHistory(wctx, req.Key, rec); err != nil {
 		return res, errors.Join(runErr, fmt.Errorf("record the deployment in history: %w", err))
 	}

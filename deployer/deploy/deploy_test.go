@@ -225,3 +225,38 @@ func TestTargeted(t *testing.T) {
 		t.Errorf("unknown component: err = %v", err)
 	}
 }
+
+// TestRunLostLeaseRecordsNothing: a run whose lease was lost meanwhile
+// (force-unlocked and taken by another run) must not write history or
+// state: the new holder owns them, and a write here would make the new
+// holder's own write fail after its engine ran.
+func TestRunLostLeaseRecordsNothing(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	errLost := errors.New("lease on stack:shop:env:dev lost (taken over or force-unlocked)")
+	rt.LeaseLost = func(context.Context) error { return errLost }
+	v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
+	res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+	if !errors.Is(err, errLost) || !strings.Contains(err.Error(), "nothing was recorded") {
+		t.Fatalf("err = %v, want the lost lease, saying nothing was recorded", err)
+	}
+	if res == nil || res.Deployment != nil {
+		t.Fatalf("result %+v: a deployment was reported as recorded", res)
+	}
+	st, _, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := store.History(ctx, key, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Serial != 1 || len(hist) != 1 {
+		t.Fatalf("after a run with a lost lease: state serial %d, %d history records; want 1 and 1", st.Serial, len(hist))
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/deployer/deploy"
 	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/locker"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
@@ -258,7 +259,18 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(f.IO.ErrOut, format+"\n", args...)
 		},
-		SecretKey:    secretKey,
+		SecretKey: secretKey,
+		LeaseLost: func(ctx context.Context) error {
+			err := lease.Check(ctx)
+			if errors.Is(err, locker.ErrLost) {
+				return err
+			}
+			if err != nil {
+				// Not known to be lost; the state write is compare-and-swap.
+				f.Log.Warn().Err(err).Msg("could not confirm the lock lease before recording the deployment")
+			}
+			return nil
+		},
 		LockID:       info.ID,
 		User:         info.LockedBy,
 		Host:         host,
@@ -286,7 +298,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 	}
 	res, err := deploy.Run(lease.Context(), rt, req)
 	prog.stop()
-	if lerr := lease.Lost(); lerr != nil {
+	if lerr := lease.Lost(); lerr != nil && !errors.Is(err, locker.ErrLost) {
 		err = errors.Join(err, fmt.Errorf("the lock lease was lost during the %s: %w", req.Operation, lerr))
 	}
 	if res != nil && res.Deployment != nil {
