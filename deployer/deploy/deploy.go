@@ -22,6 +22,9 @@ type Engine interface {
 	RecoverStale(ctx context.Context) (*engine.Recovery, error)
 	Up(ctx context.Context, onEvent func(engine.Event)) (*engine.Result, error)
 	Destroy(ctx context.Context, onEvent func(engine.Event)) (*engine.Result, error)
+	// Refresh updates the engine's state from the real resources, so the
+	// next Up sees (and undoes) changes made outside panka.
+	Refresh(ctx context.Context, onEvent func(engine.Event)) (*engine.Result, error)
 }
 
 // Source says where the desired model came from (recorded in history).
@@ -210,8 +213,13 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	if desired == nil && state == nil {
 		return res, fmt.Errorf("%s has no state: nothing to destroy", req.Key)
 	}
-	upToDate := !p.HasChanges() && state != nil && state.Status == statestore.StatusDeployed
-	if !upToDate && rt.Confirm != nil && p.HasChanges() {
+	// Drift found by the last check is only undone when the engine first
+	// refreshes its state from the real resources: without it, Up compares
+	// with its own records and changes nothing (and the engine would be
+	// skipped altogether when the spec did not change).
+	drifted := desired != nil && state != nil && state.LastDriftCheck != nil && len(state.LastDriftCheck.Drifted) > 0
+	upToDate := !p.HasChanges() && state != nil && state.Status == statestore.StatusDeployed && !drifted
+	if !upToDate && rt.Confirm != nil && (p.HasChanges() || drifted) {
 		ok, err := rt.Confirm(p)
 		if err != nil {
 			return res, err
@@ -244,10 +252,18 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		logf("no changes: the deployed spec already matches; recording the deployment without running the engine")
 		outputs = state.Outputs
 	} else {
-		outputs, runErr = runEngine(ctx, rt, req, desired, res, logf)
+		if drifted {
+			logf("drift was found in %s when checked at %s: refreshing from the real resources first, so this %s puts them back",
+				strings.Join(state.LastDriftCheck.Drifted, ", "), state.LastDriftCheck.At.UTC().Format(time.RFC3339), req.Operation)
+		}
+		outputs, runErr = runEngine(ctx, rt, req, desired, drifted, res, logf)
 	}
 	rec.EndedAt = rt.Now()
 	next := nextState(state, req, rec, desired, outputs, runErr, ctx)
+	if drifted && next.LastDeployment.Result == statestore.ResultSucceeded {
+		// Refreshed and brought back to the deployed spec.
+		next.LastDriftCheck = &statestore.DriftCheck{At: rec.EndedAt}
+	}
 	rec.Serial = next.Serial
 	rec.Result = next.LastDeployment.Result
 	if runErr != nil {
@@ -277,7 +293,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	return res, runErr
 }
 
-func runEngine(ctx context.Context, rt Runtime, req Request, desired *stacks.Resolved, res *Result, logf func(string, ...any)) (map[string]map[string]any, error) {
+func runEngine(ctx context.Context, rt Runtime, req Request, desired *stacks.Resolved, refresh bool, res *Result, logf func(string, ...any)) (map[string]map[string]any, error) {
 	eng, err := rt.NewEngine(ctx, desired)
 	if err != nil {
 		return nil, err
@@ -302,6 +318,11 @@ func runEngine(ctx context.Context, rt Runtime, req Request, desired *stacks.Res
 			return nil, err
 		}
 		return nil, nil
+	}
+	if refresh {
+		if _, err := eng.Refresh(ctx, onEvent); err != nil {
+			return nil, fmt.Errorf("refresh before undoing drift: %w", err)
+		}
 	}
 	out, err := eng.Up(ctx, onEvent)
 	if err != nil {

@@ -23,6 +23,7 @@ type fakeEngine struct {
 	destroys  int
 	recovered *engine.Recovery
 	onUp      func()
+	calls     []string // "refresh", "up", "destroy" in order
 }
 
 func (e *fakeEngine) RecoverStale(context.Context) (*engine.Recovery, error) {
@@ -31,6 +32,7 @@ func (e *fakeEngine) RecoverStale(context.Context) (*engine.Recovery, error) {
 
 func (e *fakeEngine) Up(ctx context.Context, _ func(engine.Event)) (*engine.Result, error) {
 	e.ups++
+	e.calls = append(e.calls, "up")
 	if e.onUp != nil {
 		e.onUp()
 	}
@@ -42,6 +44,12 @@ func (e *fakeEngine) Up(ctx context.Context, _ func(engine.Event)) (*engine.Resu
 
 func (e *fakeEngine) Destroy(context.Context, func(engine.Event)) (*engine.Result, error) {
 	e.destroys++
+	e.calls = append(e.calls, "destroy")
+	return &engine.Result{}, nil
+}
+
+func (e *fakeEngine) Refresh(context.Context, func(engine.Event)) (*engine.Result, error) {
+	e.calls = append(e.calls, "refresh")
 	return &engine.Result{}, nil
 }
 
@@ -258,5 +266,47 @@ func TestRunLostLeaseRecordsNothing(t *testing.T) {
 	}
 	if st.Serial != 1 || len(hist) != 1 {
 		t.Fatalf("after a run with a lost lease: state serial %d, %d history records; want 1 and 1", st.Serial, len(hist))
+	}
+}
+
+// TestRunUndoesRecordedDrift: after drift detect found drift, re-applying
+// the deployed spec must run the engine (not skip it as "no changes") and
+// refresh first, or the engine compares with its own records and leaves the
+// drift in place. Success records a clean drift check.
+func TestRunUndoesRecordedDrift(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	checked := rt.Now()
+	if _, _, err := statestore.Update(ctx, store, key, rt.Now, func(s *statestore.State) error {
+		s.LastDriftCheck = &statestore.DriftCheck{At: checked, Drifted: []string{"jobs"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eng.calls = nil
+	res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.EngineSkipped || strings.Join(eng.calls, ",") != "refresh,up" {
+		t.Fatalf("re-apply after drift: skipped=%v engine calls %v, want refresh then up", res.EngineSkipped, eng.calls)
+	}
+	st, _, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dc := st.LastDriftCheck; dc == nil || len(dc.Drifted) != 0 || !dc.At.After(checked) {
+		t.Fatalf("drift check after the re-apply: %+v, want a clean check", dc)
+	}
+
+	// Without recorded drift a no-change apply still skips the engine.
+	eng.calls = nil
+	if res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil || !res.EngineSkipped || len(eng.calls) != 0 {
+		t.Fatalf("no-change apply: %v, skipped=%v, calls %v", err, res.EngineSkipped, eng.calls)
 	}
 }

@@ -49,7 +49,9 @@ func newCmdDrift(f *Factory) *cobra.Command {
 every resource in preview mode (nothing is changed) and reports, per
 component, what differs from what panka deployed. The check is recorded in
 state (panka status shows it). To put resources back, re-apply the deployed
-commit: panka apply --stack S --environment E --ref <deployed commit>.`,
+commit: panka apply --stack S --environment E --ref <deployed commit>; an
+apply after a check that found drift refreshes from the real resources
+first, so it undoes the drift even when the spec did not change.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if opts.Stack == "" || opts.Environment == "" {
@@ -69,7 +71,7 @@ commit: panka apply --stack S --environment E --ref <deployed commit>.`,
 func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	f := opts.F
 	key := statestore.Key{Stack: opts.Stack, Environment: opts.Environment}
-	store, cfg, _, err := f.deployedState(ctx, key)
+	store, cfg, st, err := f.deployedState(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -129,7 +131,11 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		for _, r := range rep.Resources {
 			fmt.Fprintf(f.IO.Out, "  %s  %s (%s) %v\n", r.Component, r.Type, r.Op, r.Diffs)
 		}
-		fmt.Fprintf(f.IO.Out, "Re-apply the deployed commit to put them back: panka apply --stack %s --environment %s --ref <commit>\n", key.Stack, key.Environment)
+		ref := "<deployed commit>"
+		if d := deployedRecord(st); d != nil && d.Commit != "" {
+			ref = d.Commit
+		}
+		fmt.Fprintf(f.IO.Out, "Re-apply the deployed commit to put them back: panka apply --stack %s --environment %s --ref %s\n", key.Stack, key.Environment, ref)
 	}
 	if opts.ExitCode && len(rep.Drifted) > 0 {
 		return &ExitCodeError{Code: ExitChanges}

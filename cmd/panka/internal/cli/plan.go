@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -251,6 +252,12 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		}
 	}
 	p := planner.Plan(desired, deployed, planner.Options{Header: header})
+	if state != nil && state.LastDriftCheck != nil && len(state.LastDriftCheck.Drifted) > 0 {
+		// The plan compares with the deployed spec, not the real resources.
+		dc := state.LastDriftCheck
+		fmt.Fprintf(opts.F.IO.ErrOut, "Note: drift detect found %s of %s changed outside panka (%s); panka apply refreshes first and puts them back.\n",
+			strings.Join(dc.Drifted, ", "), skey, dc.At.UTC().Format(time.RFC3339))
+	}
 	return &planResult{plan: p, desired: desired, key: d.key}, nil
 }
 
