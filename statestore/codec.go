@@ -12,16 +12,19 @@ type schemaProbe struct {
 	SchemaVersion *int `json:"schemaVersion"`
 }
 
+// corruptStateHint ends the errors about a corrupt state.json.
+const corruptStateHint = "; it was left as it is: restore an earlier version or push a good copy with `panka state push --force FILE`"
+
 func checkSchema(data []byte, what, where string) error {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return fmt.Errorf("%s %s is empty: %w; it was left as it is: restore an earlier version or push a good copy with `panka state push --force`", what, where, ErrCorrupt)
+		return fmt.Errorf("%s %s is empty: %w%s", what, where, ErrCorrupt, corruptStateHint)
 	}
 	var p schemaProbe
 	if err := json.Unmarshal(data, &p); err != nil {
-		return fmt.Errorf("%s %s is not valid JSON (%v): %w; it was left as it is: restore an earlier version or push a good copy with `panka state push --force`", what, where, err, ErrCorrupt)
+		return fmt.Errorf("%s %s is not valid JSON (%v): %w%s", what, where, err, ErrCorrupt, corruptStateHint)
 	}
 	if p.SchemaVersion == nil {
-		return fmt.Errorf("%s %s has no schemaVersion: %w; it was left as it is", what, where, ErrCorrupt)
+		return fmt.Errorf("%s %s has no schemaVersion: %w%s", what, where, ErrCorrupt, corruptStateHint)
 	}
 	return checkVersion(*p.SchemaVersion, what, where)
 }
@@ -48,13 +51,13 @@ func DecodeState(data []byte, key Key, where string) (*State, error) {
 		if serr := checkSchema(data, "state", where); serr != nil {
 			return nil, serr
 		}
-		return nil, fmt.Errorf("state %s does not match the state format (%v): %w", where, err, ErrCorrupt)
+		return nil, fmt.Errorf("state %s does not match the state format (%v): %w%s", where, err, ErrCorrupt, corruptStateHint)
 	}
 	if err := checkVersion(st.SchemaVersion, "state", where); err != nil {
 		return nil, err
 	}
 	if st.Stack != key.Stack || st.Environment != key.Environment {
-		return nil, fmt.Errorf("state %s holds stack %q environment %q, not %s: %w", where, st.Stack, st.Environment, key, ErrCorrupt)
+		return nil, fmt.Errorf("state %s holds stack %q environment %q, not %s: %w%s", where, st.Stack, st.Environment, key, ErrCorrupt, corruptStateHint)
 	}
 	return &st, nil
 }

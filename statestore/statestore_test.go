@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -199,6 +200,42 @@ func TestImportAndUpdate(t *testing.T) {
 	data, err := statestore.Export(ctx, s, k)
 	if err != nil || !strings.Contains(string(data), `"serial": 52`) {
 		t.Fatalf("Export: %s, %v", data, err)
+	}
+}
+
+// TestImportForceReplacesCorruptState: a corrupt state.json is refused by
+// every write except the repair its error suggests (state push --force),
+// which goes on from the newest history serial, since the corrupt state's
+// own serial cannot be read.
+func TestImportForceReplacesCorruptState(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), ".panka")
+	s, err := local.New(local.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	if err := s.AppendHistory(ctx, k, &statestore.Deployment{Serial: 8, Operation: statestore.OpApply, Result: statestore.ResultSucceeded, StartedAt: time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC)}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "state", filepath.FromSlash(statestore.StatePath("", k)))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(`{"schemaVersion":1,"serial":"x"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := []byte(`{"schemaVersion":1,"serial":3,"stack":"orders","environment":"dev","status":"deployed"}`)
+	_, err = statestore.Import(ctx, s, k, good, statestore.ImportOptions{Source: "FILE"})
+	if !errors.Is(err, statestore.ErrCorrupt) || !strings.Contains(err.Error(), "push --force") {
+		t.Fatalf("push over a corrupt state without --force: %v, want ErrCorrupt naming the repair", err)
+	}
+	st, err := statestore.Import(ctx, s, k, good, statestore.ImportOptions{Source: "FILE", Force: true})
+	if err != nil || st.Serial != 9 {
+		t.Fatalf("push --force over a corrupt state: %+v, %v; want serial 9 (after history's 8)", st, err)
+	}
+	if got, _, err := s.Get(ctx, k); err != nil || got.Serial != 9 || got.Status != statestore.StatusDeployed {
+		t.Fatalf("state after the repair: %+v, %v", got, err)
 	}
 }
 

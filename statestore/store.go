@@ -136,7 +136,9 @@ type Store interface {
 	// Get returns the current state and its version. It returns an error
 	// wrapping ErrNotFound when there is no state, ErrCorrupt when the object
 	// is not valid state JSON, ErrFutureSchema when it was written by a newer
-	// panka.
+	// panka. With ErrCorrupt it also returns the corrupt object's version, so
+	// a deliberate repair (state push --force) can replace it by
+	// compare-and-swap; nothing else writes over it.
 	Get(ctx context.Context, key Key) (*State, Version, error)
 	// Put writes state if the current version is still prev (the zero
 	// Version: only if none exists). On a mismatch it returns a *ConflictError

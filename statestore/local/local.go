@@ -126,6 +126,9 @@ func (s *Store) Get(ctx context.Context, key statestore.Key) (*statestore.State,
 		return nil, "", fmt.Errorf("read state %s: %w", p, err)
 	}
 	st, err := statestore.DecodeState(data, key, p)
+	if errors.Is(err, statestore.ErrCorrupt) {
+		return nil, version(data), err
+	}
 	if err != nil {
 		return nil, "", err
 	}

@@ -271,6 +271,9 @@ func (s *Store) Get(ctx context.Context, key statestore.Key) (*statestore.State,
 		return nil, "", fmt.Errorf("no state for %s at %s: %w", key, s.where(k), statestore.ErrNotFound)
 	}
 	st, err := statestore.DecodeState(data, key, s.where(k))
+	if errors.Is(err, statestore.ErrCorrupt) {
+		return nil, statestore.Version(etag), err
+	}
 	if err != nil {
 		return nil, "", err
 	}

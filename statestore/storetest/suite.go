@@ -509,8 +509,21 @@ func testCorrupt(t *testing.T, in Instance, _ Options) {
 		if _, err := s.Put(ctx, key, newState(key, 1), ""); !errors.Is(err, statestore.ErrConflict) {
 			t.Errorf("%s: create over a corrupt state: got %v, want ErrConflict", tc.name, err)
 		}
-		if _, _, err := s.Get(ctx, key); !errors.Is(err, statestore.ErrCorrupt) {
+		_, v, err := s.Get(ctx, key)
+		if !errors.Is(err, statestore.ErrCorrupt) {
 			t.Errorf("%s: after a refused write Get gives %v, want still ErrCorrupt", tc.name, err)
+		}
+		// A deliberate repair (state push --force) replaces it by
+		// compare-and-swap on the version Get returned with the error.
+		if v == "" {
+			t.Errorf("%s: Get of a corrupt state returned no version; nothing could replace it", tc.name)
+			continue
+		}
+		if _, err := s.Put(ctx, key, newState(key, 1), v); err != nil {
+			t.Errorf("%s: replace the corrupt state with its version: %v", tc.name, err)
+		}
+		if st, _, err := s.Get(ctx, key); err != nil || st.Serial != 1 {
+			t.Errorf("%s: after the repair Get gives %+v, %v", tc.name, st, err)
 		}
 	}
 	// A corrupt history record is reported by History and Deployment.
