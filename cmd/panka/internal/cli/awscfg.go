@@ -3,9 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -15,6 +19,11 @@ import (
 	"panka.dev/panka/cmd/panka/internal/config"
 	s3store "panka.dev/panka/statestore/s3"
 )
+
+// DefaultAWSResponseTimeout bounds the wait for an AWS (or S3-/DynamoDB-
+// compatible) server to start answering a request; with the retryer's
+// attempts a dead endpoint fails within a couple of minutes, never hangs.
+const DefaultAWSResponseTimeout = 15 * time.Second
 
 // AWSConfig builds the aws.Config every AWS client of panka starts from:
 // the SDK's standard credential chain and shared config (environment,
@@ -27,8 +36,18 @@ import (
 // locks.endpoint, and the SDK's own AWS_ENDPOINT_URL_S3 /
 // AWS_ENDPOINT_URL_DYNAMODB keep working when those are unset.
 func (f *Factory) AWSConfig(ctx context.Context, cfg *config.Resolved) (aws.Config, error) {
+	respTimeout := f.AWSResponseTimeout
+	if respTimeout <= 0 {
+		respTimeout = DefaultAWSResponseTimeout
+	}
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRetryer(func() aws.Retryer { return s3store.NewRetryer(0) }),
+		// The SDK's client has no timeouts of its own: an endpoint that
+		// accepts connections but never answers would hang every command.
+		// Bounded waits become errors the retryer retries, then reports.
+		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().
+			WithDialerOptions(func(d *net.Dialer) { d.Timeout = 10 * time.Second }).
+			WithTransportOptions(func(tr *http.Transport) { tr.ResponseHeaderTimeout = respTimeout })),
 	}
 	if cfg.AWS.Profile != "" {
 		opts = append(opts, awsconfig.WithSharedConfigProfile(cfg.AWS.Profile))

@@ -2,11 +2,20 @@ package cli
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"panka.dev/panka/cmd/panka/internal/config"
 )
@@ -81,5 +90,68 @@ func TestSanitizeSession(t *testing.T) {
 		if got := sanitizeSession(in); got != want {
 			t.Errorf("sanitizeSession(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestAWSClientsDoNotHangOnASilentEndpoint: an endpoint that accepts
+// connections but never answers (a wedged server, a wrong port behind a
+// proxy) fails after bounded, retried waits instead of hanging the command.
+func TestAWSClientsDoNotHangOnASilentEndpoint(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	home := t.TempDir()
+	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "AKIATEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
+		"AWS_PROFILE": "", "AWS_CONFIG_FILE": filepath.Join(home, "c"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "cr"),
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": ""} {
+		t.Setenv(k, v)
+	}
+	ios, _, _, _ := Test()
+	f := NewFactory(ios)
+	f.AWSResponseTimeout = 100 * time.Millisecond
+	cfg := &config.Resolved{Config: config.Default(), Sources: map[string]config.Source{}}
+	cfg.Backend.Region, cfg.Backend.Endpoint, cfg.Backend.UsePathStyle = "us-east-1", "http://"+ln.Addr().String(), true
+	cfg.Locks.Region, cfg.Locks.Endpoint = "us-east-1", "http://"+ln.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // the hang this test guards against
+	defer cancel()
+
+	s3c, err := f.S3Client(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("state")})
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("S3 call to a silent endpoint after %s: %v (ctx %v), want a timeout error", time.Since(start), err, ctx.Err())
+	}
+	ddb, err := f.DynamoDBClient(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("locks"), Key: map[string]ddbtypes.AttributeValue{"lockKey": &ddbtypes.AttributeValueMemberS{Value: "k"}}})
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("DynamoDB call to a silent endpoint: %v (ctx %v), want a timeout error", err, ctx.Err())
 	}
 }

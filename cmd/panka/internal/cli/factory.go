@@ -42,6 +42,9 @@ type Factory struct {
 	Home    func() (string, error)
 	Flags   GlobalFlags
 	Log     zerolog.Logger
+	// AWSResponseTimeout bounds the wait for a response to each AWS
+	// request (0: DefaultAWSResponseTimeout).
+	AWSResponseTimeout time.Duration
 
 	// flagKeys maps config keys set by global flags.
 	flagKeys  map[string]string
