@@ -81,9 +81,12 @@ type EnvStatus struct {
 	Changed           *bool    `json:"changed,omitempty"`
 	ChangedComponents []string `json:"changedComponents,omitempty"`
 	// Note explains an unknown CommitsAhead/Changed (commit not in the clone).
-	Note           string                 `json:"note,omitempty"`
-	Lock           *locker.Info           `json:"lock,omitempty"`
-	LockExpired    bool                   `json:"lockExpired,omitempty"`
+	Note        string       `json:"note,omitempty"`
+	Lock        *locker.Info `json:"lock,omitempty"`
+	LockExpired bool         `json:"lockExpired,omitempty"`
+	// LockError says why the lock could not be read (then Lock is unknown,
+	// not free).
+	LockError      string                 `json:"lockError,omitempty"`
 	LastDriftCheck *statestore.DriftCheck `json:"lastDriftCheck,omitempty"`
 }
 
@@ -161,9 +164,10 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		return err
 	}
 	var lk locker.Locker
+	var lockErr error
 	if opts.OpenLocker != nil {
-		if lk, err = opts.OpenLocker(ctx, cfg); err != nil {
-			f.Log.Warn().Err(err).Msg("open the lock backend: lock holders are not shown")
+		if lk, lockErr = opts.OpenLocker(ctx, cfg); lockErr != nil {
+			f.Log.Warn().Err(lockErr).Msg("open the lock backend: lock holders are not shown")
 		}
 	}
 	check := fixedDeployed{}
@@ -179,6 +183,9 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		case err != nil:
 			return fmt.Errorf("read state of %s: %w", key, err)
 		}
+		if lockErr != nil {
+			es.LockError = lockErr.Error()
+		}
 		if lk != nil {
 			info, err := lk.Get(ctx, locker.Key(opts.Stack, env))
 			switch {
@@ -186,7 +193,8 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				es.Lock = &info
 				es.LockExpired = info.Expired(f.Now())
 			case !errors.Is(err, locker.ErrNotFound):
-				f.Log.Warn().Err(err).Str("key", key.String()).Msg("read the lock")
+				es.LockError = err.Error()
+				f.Log.Debug().Err(err).Str("key", key.String()).Msg("read the lock")
 			}
 		}
 		if st == nil {
@@ -402,6 +410,8 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 				fmt.Fprint(w, " (expired: the next operation takes it over)")
 			}
 			fmt.Fprintln(w)
+		} else if e.LockError != "" {
+			fmt.Fprintf(w, "  lock:      unknown: %s\n", e.LockError)
 		} else {
 			fmt.Fprintln(w, "  lock:      free")
 		}
