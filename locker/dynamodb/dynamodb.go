@@ -128,7 +128,7 @@ func fromItem(item map[string]types.AttributeValue) locker.Info {
 func (l *Locker) hint(err error) error {
 	var rnf *types.ResourceNotFoundException
 	if errors.As(err, &rnf) {
-		return fmt.Errorf("%w (create the lock table %s with hash key lockKey of type S, e.g. with panka init, or check locks.table and locks.region)", err, l.table)
+		return fmt.Errorf("%w (create the lock table with panka backend create --table %s, or check locks.table, locks.region and locks.endpoint)", err, l.table)
 	}
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,6 +110,26 @@ func TestItemFormat(t *testing.T) {
 	for _, k := range []string{"hostname", "pid", "version", "operation", "commit", "ciUrl"} {
 		if _, ok := meta.Value[k]; !ok {
 			t.Errorf("metadata lacks %s", k)
+		}
+	}
+}
+
+// TestMissingTableSaysHowToCreateIt: every operation on a table that does
+// not exist names the table and the command that creates it.
+func TestMissingTableSaysHowToCreateIt(t *testing.T) {
+	c := testserver.DynamoDBClient(t)
+	table := testserver.UniqueName("panka-nolocks-")
+	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, acqErr := l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "dev"), LockedBy: "a"}, time.Minute)
+	_, getErr := l.Get(ctx, locker.Key("app", "dev"))
+	_, listErr := l.List(ctx)
+	for name, err := range map[string]error{"acquire": acqErr, "get": getErr, "list": listErr} {
+		if err == nil || !strings.Contains(err.Error(), "panka backend create --table "+table) {
+			t.Errorf("%s on a missing table: %v, want the panka backend create command", name, err)
 		}
 	}
 }
