@@ -307,7 +307,7 @@ func runEngine(ctx context.Context, rt Runtime, req Request, desired *stacks.Res
 	}
 	if rec != nil && !rec.Empty() {
 		res.Recovery = rec
-		logf("an earlier run of %s was killed; holding the lease, panka cleared %s", req.Key, rec.String())
+		logf("an earlier run of %s was killed; holding the lease, panka %s", req.Key, rec.String())
 	}
 	onEvent := rt.OnEvent
 	if onEvent == nil {

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -308,5 +309,22 @@ func TestRunUndoesRecordedDrift(t *testing.T) {
 	eng.calls = nil
 	if res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil || !res.EngineSkipped || len(eng.calls) != 0 {
 		t.Fatalf("no-change apply: %v, skipped=%v, calls %v", err, res.EngineSkipped, eng.calls)
+	}
+}
+
+// TestRunReportsRecovery: what clearing a killed run's leftovers removed is
+// logged once, readably.
+func TestRunReportsRecovery(t *testing.T) {
+	eng := &fakeEngine{recovered: &engine.Recovery{PendingOperations: []engine.PendingOperation{{Type: "updating", URN: "urn:pulumi:shop-dev::panka::pankalocal:index:Component::web"}}}}
+	rt, _ := newRuntime(t, eng)
+	var logs []string
+	rt.Logf = func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
+	res, err := Run(context.Background(), rt, Request{Key: key, Operation: statestore.OpApply, Desired: model(comp("web", stacks.KindMicroService, map[string]any{"image": "a"}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "an earlier run of shop/dev was killed; holding the lease, panka cleared pending updating of urn:pulumi:shop-dev::panka::pankalocal:index:Component::web"
+	if res.Recovery == nil || strings.Join(logs, "\n") != want {
+		t.Fatalf("recovery logged as %q, want %q", logs, want)
 	}
 }
