@@ -257,7 +257,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		NewEngine: f.engineFactory(cfg, req.Key, engineOptions{Parallelism: parallelism, Log: f.engineLog()}),
 		OnEvent:   prog.event,
 		Logf: func(format string, args ...any) {
-			fmt.Fprintf(f.IO.ErrOut, format+"\n", args...)
+			fmt.Fprintf(f.Notices(), format+"\n", args...)
 		},
 		SecretKey: secretKey,
 		LeaseLost: func(ctx context.Context) error {

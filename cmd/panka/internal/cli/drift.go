@@ -89,7 +89,7 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	if rec, err := eng.RecoverStale(lctx); err != nil {
 		return err
 	} else if !rec.Empty() {
-		fmt.Fprintf(f.IO.ErrOut, "an earlier run of %s was killed; holding the lease, panka %s\n", key, rec.String())
+		fmt.Fprintf(f.Notices(), "an earlier run of %s was killed; holding the lease, panka %s\n", key, rec.String())
 	}
 	res, err := eng.RefreshPreview(lctx, nil)
 	if err != nil {

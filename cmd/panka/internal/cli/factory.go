@@ -72,6 +72,15 @@ func (f *Factory) Getenv(name string) string {
 	return ""
 }
 
+// Notices is where progress and informational lines go: stderr, or
+// nowhere with -q (which leaves only errors and warnings on stderr).
+func (f *Factory) Notices() io.Writer {
+	if f.Flags.Quiet {
+		return io.Discard
+	}
+	return f.IO.ErrOut
+}
+
 // JSON reports whether -o json was asked for.
 func (f *Factory) JSON() bool { return f.Flags.Output == "json" }
 

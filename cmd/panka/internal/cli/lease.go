@@ -44,7 +44,7 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 	opts := locker.LeaseOptions{
 		TTL: cfg.Locks.TTL.D(), Heartbeat: cfg.Locks.Heartbeat.D(), Wait: wait, Clock: clock,
 		OnWait: func(h locker.Info) {
-			fmt.Fprintf(f.IO.ErrOut, "Waiting for the lock on %s/%s: %s\n", stack, env, describeHolder(h, clock.Now()))
+			fmt.Fprintf(f.Notices(), "Waiting for the lock on %s/%s: %s\n", stack, env, describeHolder(h, clock.Now()))
 		},
 		OnHeartbeatError: func(err error) {
 			f.Log.Warn().Err(err).Str("stack", stack).Str("environment", env).Msg("lock heartbeat failed; retrying until the lease would expire")

@@ -119,7 +119,7 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 			return err
 		}
 		f.Log.Info().Str("file", opts.Out).Msg("plan saved")
-		fmt.Fprintf(f.IO.ErrOut, "Plan saved to %s; apply it with: panka apply %s\n", opts.Out, opts.Out)
+		fmt.Fprintf(f.Notices(), "Plan saved to %s; apply it with: panka apply %s\n", opts.Out, opts.Out)
 	}
 	if f.JSON() {
 		err = res.plan.WriteJSON(f.IO.Out)
@@ -255,7 +255,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	if state != nil && state.LastDriftCheck != nil && len(state.LastDriftCheck.Drifted) > 0 {
 		// The plan compares with the deployed spec, not the real resources.
 		dc := state.LastDriftCheck
-		fmt.Fprintf(opts.F.IO.ErrOut, "Note: drift detect found %s of %s changed outside panka (%s); panka apply refreshes first and puts them back.\n",
+		fmt.Fprintf(opts.F.Notices(), "Note: drift detect found %s of %s changed outside panka (%s); panka apply refreshes first and puts them back.\n",
 			strings.Join(dc.Drifted, ", "), skey, dc.At.UTC().Format(time.RFC3339))
 	}
 	return &planResult{plan: p, desired: desired, key: d.key}, nil

@@ -41,8 +41,8 @@ func newProgress(w io.Writer, now func() time.Time) *progress {
 // would interleave with the redraws), plain lines otherwise. Call stop when
 // the deployment ends, before printing anything else.
 func newProgressFor(f *Factory, cfg *config.Resolved) *progress {
-	if !f.IO.IsStderrTTY() || !cfg.Preferences.ProgressBar || f.Flags.Verbose > 0 {
-		return newProgress(f.IO.ErrOut, f.Now)
+	if !f.IO.IsStderrTTY() || !cfg.Preferences.ProgressBar || f.Flags.Verbose > 0 || f.Flags.Quiet {
+		return newProgress(f.Notices(), f.Now)
 	}
 	width := func() int { return 0 }
 	if file, ok := f.IO.ErrOut.(*os.File); ok {

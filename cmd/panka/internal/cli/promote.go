@@ -116,7 +116,7 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 	}
 	d.header.Ref = opts.From + "'s deployed commit"
 	d.source.Ref = rec.Ref
-	fmt.Fprintf(f.IO.ErrOut, "Promoting %s (commit %s, serial %d, deployed by %s) to %s.\n", fromKey, short(rec.Commit), rec.Serial, rec.User, opts.To)
+	fmt.Fprintf(f.Notices(), "Promoting %s (commit %s, serial %d, deployed by %s) to %s.\n", fromKey, short(rec.Commit), rec.Serial, rec.User, opts.To)
 	req := deploy.Request{
 		Key:       statestore.Key{Stack: d.model.Stack, Environment: opts.To},
 		Operation: statestore.OpPromote, Desired: d.model, Source: d.source, Vars: d.vars,

@@ -182,7 +182,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		if rec == nil {
 			return fmt.Errorf("%s has no successful deployment before the current one (serial %d) with a different spec: there is nothing to roll back to", key, st.Serial)
 		}
-		fmt.Fprintf(f.IO.ErrOut, "Rolling back to serial %d (%s, commit %s).\n", rec.Serial, rec.Operation, short(rec.Commit))
+		fmt.Fprintf(f.Notices(), "Rolling back to serial %d (%s, commit %s).\n", rec.Serial, rec.Operation, short(rec.Commit))
 		tgt, err = rollbackToCommit(ctx, f, key, rec.Commit, given, history, opts.Force)
 		var missing *gitops.RefError
 		if errors.As(err, &missing) && missing.Missing {
