@@ -203,6 +203,68 @@ func TestResolveRef(t *testing.T) {
 	}
 }
 
+// TestResolveShortIDs: abbreviated commit ids resolve as git resolves
+// them: at least 4 digits, and an ambiguous one is an error listing the
+// candidates, never the first object that happens to match (go-git's own
+// ResolveRevision takes any prefix of any length).
+func TestResolveShortIDs(t *testing.T) {
+	g := gittest.New(t)
+	var stream strings.Builder
+	for i := 0; i < 1500; i++ {
+		fmt.Fprintf(&stream, "commit refs/heads/main\ncommitter T <t@example.com> %d +0000\ndata 4\nc%03d\n", 1600000000+i, i%1000)
+		if i == 0 {
+			stream.WriteString("M 644 inline f\ndata 1\nx\n")
+		}
+		stream.WriteString("\n")
+	}
+	cmd := exec.Command("git", "fast-import", "--quiet")
+	cmd.Dir, cmd.Stdin = g.Dir, strings.NewReader(stream.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fast-import: %v %s", err, out)
+	}
+	// A 4-digit prefix two commits share, and one only one commit has.
+	byPrefix := map[string][]string{}
+	for _, id := range strings.Fields(g.Git("rev-list", "main")) {
+		byPrefix[id[:4]] = append(byPrefix[id[:4]], id)
+	}
+	var ambiguous, unique string
+	for p, ids := range byPrefix {
+		if len(ids) > 1 && ambiguous == "" {
+			ambiguous = p
+		}
+		if len(ids) == 1 && unique == "" {
+			unique = p
+		}
+	}
+	if ambiguous == "" || unique == "" {
+		t.Fatal("no ambiguous or no unique 4-digit prefix among 1,500 commits")
+	}
+	g.Git("branch", "abc") // a branch with a hex name wins over ids
+	g.Git("branch", "dead", "main~7")
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			if h, err := r.ResolveRef(unique); err != nil || h.String() != byPrefix[unique][0] {
+				t.Errorf("ResolveRef(%s) = %s, %v; want %s", unique, h, err, byPrefix[unique][0])
+			}
+			if _, err := r.ResolveRef(ambiguous); err == nil || !strings.Contains(err.Error(), "ambiguous") || !strings.Contains(err.Error(), byPrefix[ambiguous][0][:12]) {
+				t.Errorf("ResolveRef(%s) (ambiguous) = %v", ambiguous, err)
+			}
+			for _, short := range []string{"1", "a", "12", "fff"} {
+				if _, err := r.ResolveRef(short); !errors.Is(err, gitops.ErrRefNotFound) || !strings.Contains(err.Error(), "at least 4") {
+					t.Errorf("ResolveRef(%s) = %v, want not found (too short)", short, err)
+				}
+			}
+			if h, err := r.ResolveRef("abc"); err != nil || h != g.Head() {
+				t.Errorf("branch abc: %s, %v", h, err)
+			}
+			if h, err := r.ResolveRef("dead"); err != nil || h.String() != g.Git("rev-parse", "main~7") {
+				t.Errorf("branch dead: %s, %v", h, err)
+			}
+		})
+	}
+}
+
 func TestDefaultBranch(t *testing.T) {
 	tests := []struct {
 		name    string

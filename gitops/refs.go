@@ -2,6 +2,7 @@ package gitops
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +58,7 @@ var ErrRefNotFound = errors.New("ref not found")
 
 var (
 	hexRe      = regexp.MustCompile(`^[0-9a-fA-F]{4,40}$`)
+	shortHexRe = regexp.MustCompile(`^[0-9a-fA-F]{1,39}$`)
 	upstreamRe = regexp.MustCompile(`^([^@]*)@\{(upstream|u|push)\}(.*)$`)
 )
 
@@ -101,6 +103,13 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 		}
 		return h, nil
 	}
+	if shortHexRe.MatchString(rev) {
+		// go-git takes any prefix, of any length, and the first object
+		// matching it: resolve abbreviated ids as git does.
+		if h, done, err := r.shortID(ref, rev); done {
+			return h, err
+		}
+	}
 	r.mu.Lock()
 	h, err := r.r.ResolveRevision(plumbing.Revision(rev))
 	r.mu.Unlock()
@@ -120,6 +129,63 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 		return ZeroHash, &RefError{Ref: ref, Err: err}
 	}
 	return *h, nil
+}
+
+// shortID resolves an abbreviated commit id as git does: a branch, tag or
+// remote branch of that name wins (resolved by its full name, which go-git
+// cannot mistake for an id); otherwise the id needs at least 4 digits and
+// must match exactly one commit, else the error says why. done is false
+// when the caller should resolve rev itself.
+func (r *Repo) shortID(ref, rev string) (h Hash, done bool, err error) {
+	r.mu.Lock()
+	for _, name := range []string{"refs/" + rev, "refs/tags/" + rev, "refs/heads/" + rev, "refs/remotes/" + rev} {
+		if _, err := r.r.Storer.Reference(plumbing.ReferenceName(name)); err == nil {
+			r.mu.Unlock()
+			h, err := r.ResolveRef(name)
+			return h, true, err
+		}
+	}
+	r.mu.Unlock()
+	if len(rev) < 4 {
+		return ZeroHash, true, &RefError{Ref: ref, Err: fmt.Errorf("%w: no branch or tag has that name, and an abbreviated commit id needs at least 4 hex digits", ErrRefNotFound)}
+	}
+	prefixer, ok := r.r.Storer.(interface {
+		HashesWithPrefix(prefix []byte) ([]plumbing.Hash, error)
+	})
+	if !ok {
+		return ZeroHash, false, nil
+	}
+	lower := strings.ToLower(rev)
+	prefix, err := hex.DecodeString(lower[:len(lower)&^1])
+	if err != nil {
+		return ZeroHash, false, nil
+	}
+	r.mu.Lock()
+	cands, err := prefixer.HashesWithPrefix(prefix)
+	r.mu.Unlock()
+	if err != nil {
+		return ZeroHash, true, &RefError{Ref: ref, Err: err}
+	}
+	var commits []Hash
+	for _, c := range cands {
+		if strings.HasPrefix(c.String(), lower) {
+			if _, err := r.commit(c); err == nil {
+				commits = append(commits, c)
+			}
+		}
+	}
+	switch len(commits) {
+	case 0:
+		return ZeroHash, true, r.missing(ref, ErrRefNotFound)
+	case 1:
+		return commits[0], true, nil
+	}
+	sort.Slice(commits, func(i, j int) bool { return commits[i].String() < commits[j].String() })
+	var ids []string
+	for _, c := range commits[:min(len(commits), 5)] {
+		ids = append(ids, c.String()[:12])
+	}
+	return ZeroHash, true, &RefError{Ref: ref, Err: fmt.Errorf("abbreviated commit id is ambiguous: %d commits start with it (%s): give more digits", len(commits), strings.Join(ids, ", "))}
 }
 
 // quickRef resolves the two commonest refs of CI runs, a full commit id
