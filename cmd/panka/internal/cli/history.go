@@ -74,6 +74,20 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	}
 	if len(recs) == 0 {
 		fmt.Fprintf(f.IO.ErrOut, "No deployments of %s in %s.\n", key, f.describeBackend(cfg))
+		if opts.Offset == 0 {
+			// A typo looks the same as "never deployed": name what is there.
+			if keys, err := s.List(ctx); err == nil && len(keys) > 0 {
+				names := make([]string, 0, len(keys))
+				for _, k := range keys[:min(len(keys), 20)] {
+					names = append(names, k.String())
+				}
+				more := ""
+				if len(keys) > 20 {
+					more = fmt.Sprintf(" and %d more", len(keys)-20)
+				}
+				fmt.Fprintf(f.IO.ErrOut, "Deployed there: %s%s.\n", strings.Join(names, ", "), more)
+			}
+		}
 		return nil
 	}
 	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
