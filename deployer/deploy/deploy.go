@@ -98,6 +98,9 @@ type Result struct {
 	Declined   bool
 	// EngineSkipped is true when the plan had no changes and the engine was not run.
 	EngineSkipped bool
+	// resources is how many resources the engine manages after Up (-1:
+	// the engine did not say).
+	resources int
 }
 
 // ErrDeclined is returned when the user does not confirm.
@@ -187,7 +190,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		header.Deployed = DeployedHeader(state)
 	}
 	p := planner.Plan(desired, deployed, planner.Options{Header: header})
-	res := &Result{Plan: p}
+	res := &Result{Plan: p, resources: -1}
 	if req.Saved != nil {
 		serial := int64(0)
 		if state != nil {
@@ -260,6 +263,14 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	rec.EndedAt = rt.Now()
 	next := nextState(state, req, rec, desired, outputs, runErr, ctx)
+	if next.Status == statestore.StatusDeployed {
+		switch {
+		case res.EngineSkipped && state != nil:
+			next.Resources.Resources = state.Resources.Resources
+		case !res.EngineSkipped && res.resources >= 0:
+			next.Resources.Resources = res.resources
+		}
+	}
 	if drifted && next.LastDeployment.Result == statestore.ResultSucceeded {
 		// Refreshed and brought back to the deployed spec.
 		next.LastDriftCheck = &statestore.DriftCheck{At: rec.EndedAt}
@@ -328,6 +339,7 @@ func runEngine(ctx context.Context, rt Runtime, req Request, desired *stacks.Res
 	if err != nil {
 		return nil, err
 	}
+	res.resources = out.Managed()
 	outputs := GroupOutputs(out.Outputs, rt.SecretKey)
 	if h, ok := eng.(interface{ Health(context.Context) error }); ok {
 		if err := h.Health(ctx); err != nil {

@@ -25,6 +25,7 @@ type fakeEngine struct {
 	recovered *engine.Recovery
 	onUp      func()
 	calls     []string // "refresh", "up", "destroy" in order
+	changes   map[string]int
 }
 
 func (e *fakeEngine) RecoverStale(context.Context) (*engine.Recovery, error) {
@@ -40,7 +41,7 @@ func (e *fakeEngine) Up(ctx context.Context, _ func(engine.Event)) (*engine.Resu
 	if e.upErr != nil {
 		return nil, e.upErr
 	}
-	return &engine.Result{Outputs: e.outputs}, nil
+	return &engine.Result{Outputs: e.outputs, Changes: e.changes}, nil
 }
 
 func (e *fakeEngine) Destroy(context.Context, func(engine.Event)) (*engine.Result, error) {
@@ -150,6 +151,38 @@ func TestRunRecordsDeployments(t *testing.T) {
 	st, _, _ = store.Get(ctx, key)
 	if st.Status != statestore.StatusDeployed || st.Serial != 4 {
 		t.Errorf("recovery: status %s serial %d", st.Status, st.Serial)
+	}
+}
+
+// TestRunCountsResources: state records how many resources the engine
+// manages (its summary, deletions left out), kept when the engine is
+// skipped.
+func TestRunCountsResources(t *testing.T) {
+	eng := &fakeEngine{changes: map[string]int{"create": 3, "same": 1}}
+	rt, store := newRuntime(t, eng)
+	ctx := context.Background()
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}), comp("mail", stacks.KindQueue, map[string]any{"fifo": true}))
+	v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+	for i, step := range []struct {
+		desired *stacks.Resolved
+		changes map[string]int
+		want    int
+	}{
+		{v1, map[string]int{"create": 3, "same": 1}, 4},
+		{v1, nil, 4}, // nothing to change: the engine is skipped
+		{v2, map[string]int{"same": 3, "delete": 1}, 3},
+	} {
+		eng.changes = step.changes
+		if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: step.desired, AllowDestroy: true}); err != nil {
+			t.Fatal(err)
+		}
+		st, _, err := store.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Resources.Resources != step.want || st.Resources.Components != len(step.desired.Components) {
+			t.Errorf("step %d: resources %+v, want %d resources", i, st.Resources, step.want)
+		}
 	}
 }
 

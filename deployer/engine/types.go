@@ -77,6 +77,24 @@ type Result struct {
 	Duration time.Duration `json:"duration"`
 }
 
+// Managed is the number of resources the engine manages after an Up (the
+// stack resource and providers included, as Pulumi counts them): all but
+// those deleted. -1 when the summary is missing.
+func (r *Result) Managed() int {
+	if len(r.Changes) == 0 {
+		return -1
+	}
+	n := 0
+	for op, c := range r.Changes {
+		switch op {
+		case "delete", "discard", "delete-replaced", "read-discard":
+		default:
+			n += c
+		}
+	}
+	return n
+}
+
 // Changed is the number of resources created, updated, deleted or replaced.
 func (r *Result) Changed() int {
 	n := 0
