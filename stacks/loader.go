@@ -38,10 +38,13 @@ type Stack struct {
 	provider *node
 	vars     []*varDecl
 	varIdx   map[string]*varDecl
-	comps    []*compDoc
-	compIdx  map[string]*compDoc
-	services map[string]string // service name -> file
-	envs     map[string]*envDoc
+	// varsUnknown is true when stack.yaml did not load far enough to
+	// declare its variables.
+	varsUnknown bool
+	comps       []*compDoc
+	compIdx     map[string]*compDoc
+	services    map[string]string // service name -> file
+	envs        map[string]*envDoc
 }
 
 type varDecl struct {
@@ -915,6 +918,9 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 		return nil, noStack(dir)
 	}
 	if s.varIdx == nil {
+		// A stack.yaml that did not load leaves its variables unknown:
+		// every use would otherwise be reported as undeclared too.
+		s.varsUnknown = len(errs.list) > 0
 		s.varIdx = map[string]*varDecl{}
 	}
 	envDir := path.Join(dir, EnvironmentsDir)
@@ -990,9 +996,10 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 			errs.addErr(&e.Error)
 			continue
 		}
+		before := len(errs.list)
 		docs := parseFile(p, data, &errs)
 		if path.Dir(p) == envDir {
-			s.loadEnvironment(p, docs, &errs)
+			s.loadEnvironment(p, docs, &errs, len(errs.list) > before)
 			continue
 		}
 		for _, d := range docs {
@@ -1163,12 +1170,16 @@ func checkServiceSpec(spec *node, errs *errList) {
 	}
 }
 
-// loadEnvironment reads one environments/<env>.yaml file.
-func (s *Stack) loadEnvironment(file string, docs []document, errs *errList) {
+// loadEnvironment reads one environments/<env>.yaml file; parseFailed is
+// true when parsing it reported errors already.
+func (s *Stack) loadEnvironment(file string, docs []document, errs *errList, parseFailed bool) {
 	base := path.Base(file)
 	envName := strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml")
 	if CheckName(envName) != "" {
 		return // reported by readStackFile
+	}
+	if len(docs) == 0 && parseFailed {
+		return // the parse error says what is wrong; "empty" would only confuse
 	}
 	if len(docs) == 0 {
 		errs.add(pos{file, 1, 0}, "", "empty environment file: it needs apiVersion: %s, kind: Environment, metadata.name: %s and spec", APIVersion, envName)
@@ -1214,6 +1225,9 @@ func (s *Stack) loadEnvironment(file string, docs []document, errs *errList) {
 				vv := v.vals[j]
 				vkp := kp + "." + vk.value
 				d := s.varIdx[vk.value]
+				if d == nil && s.varsUnknown {
+					continue
+				}
 				if d == nil {
 					errs.add(vk.pos(), vkp, "variable %q is not declared in %s: add it under spec.variables there", vk.value, s.file)
 					continue

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
 )
@@ -124,4 +125,33 @@ func write(t *testing.T, dir, name, data string) {
 	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestEnvironmentParseErrorAlone: an environment file that does not parse
+// (or is not a mapping) gets that one error, not also "empty environment
+// file".
+func TestEnvironmentParseErrorAlone(t *testing.T) {
+	for _, data := range []string{"spec: [\n", "just a string\n", "- a\n- b\n"} {
+		_, err := Load(testFS(map[string]string{"stacks/s/environments/dev.yaml": data}), "stacks/s")
+		got := errStrings(t, err)
+		if len(got) != 1 || !strings.Contains(got[0], "stacks/s/environments/dev.yaml:1") {
+			t.Errorf("%q: errors %q, want exactly one, at line 1", data, got)
+		}
+	}
+	// A file with nothing in it is still "empty".
+	_, err := Load(testFS(map[string]string{"stacks/s/environments/dev.yaml": "# nothing yet\n"}), "stacks/s")
+	wantErrs(t, err, "empty environment file")
+}
+
+// TestBrokenStackFileNoCascade: a stack.yaml that does not load reports
+// its own errors, not also every variable the environments set.
+func TestBrokenStackFileNoCascade(t *testing.T) {
+	_, err := Load(testFS(map[string]string{"stacks/s/stack.yaml": stackYAML + "  bogus: [\n"}), "stacks/s")
+	got := errStrings(t, err)
+	if len(got) != 1 || !strings.Contains(got[0], "stacks/s/stack.yaml:") {
+		t.Errorf("errors %q, want the stack.yaml parse error alone", got)
+	}
+	// With a stack.yaml that loads, an undeclared variable is still one.
+	_, err = Load(testFS(map[string]string{"stacks/s/environments/dev.yaml": devYAML + "    NOPE: x\n"}), "stacks/s")
+	wantErrs(t, err, `variable "NOPE" is not declared`)
 }
