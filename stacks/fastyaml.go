@@ -296,18 +296,17 @@ func (p *fastParser) seq(ind, depth int) *node {
 func (p *fastParser) mapping(ind, start, depth int) *node {
 	s := p.src
 	n := p.mk(node{kind: nMap, file: p.file, line: p.line, col: int32(ind + 1)})
-	mark := len(p.scratch) // keys and values, alternately
+	mark := len(p.scratch)   // keys and values, alternately
+	var seen map[string]bool // the keys so far, once there are many
 	for !p.failed {
 		key, colon := p.scanKey(start)
 		if colon < 0 {
 			p.fail()
 			return n
 		}
-		for j := mark; j < len(p.scratch); j += 2 {
-			if p.scratch[j].value == key {
-				p.fail() // duplicate key: yaml.v3's path reports it
-				return n
-			}
+		if p.hasKey(mark, key, &seen) {
+			p.fail() // duplicate key: yaml.v3's path reports it
+			return n
 		}
 		p.push(p.mk(node{kind: nScalar, file: p.file, line: p.line, col: p.col(start), tag: "!!str", value: key}))
 		i := skipSpaces(s, colon+1, p.eol)
@@ -342,6 +341,32 @@ func (p *fastParser) mapping(ind, start, depth int) *node {
 	}
 	p.scratch = p.scratch[:mark]
 	return n
+}
+
+// hasKey reports whether the mapping being parsed (keys at scratch[mark],
+// scratch[mark+2], ...) already has key. Mappings of stack files have a
+// few keys and are searched in place; a large one (an env map of thousands
+// of entries) gets the index *seen, so that a big file is not quadratic.
+func (p *fastParser) hasKey(mark int, key string, seen *map[string]bool) bool {
+	if *seen == nil {
+		if len(p.scratch)-mark < 2*manyKeys {
+			for j := mark; j < len(p.scratch); j += 2 {
+				if p.scratch[j].value == key {
+					return true
+				}
+			}
+			return false
+		}
+		*seen = make(map[string]bool, len(p.scratch)-mark)
+		for j := mark; j < len(p.scratch); j += 2 {
+			(*seen)[p.scratch[j].value] = true
+		}
+	}
+	if (*seen)[key] {
+		return true
+	}
+	(*seen)[key] = true
+	return false
 }
 
 // push adds a parsed child to the scratch stack of the collections being

@@ -3,6 +3,7 @@ package stacks
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"errors"
 	"reflect"
 	"strings"
@@ -126,6 +127,50 @@ func TestGuards(t *testing.T) {
 			}
 			if d := time.Since(start); d > 2*time.Second {
 				t.Errorf("took %v", d)
+			}
+		})
+	}
+}
+
+// TestLargeMappings: a mapping of many keys (an env map of thousands of
+// entries) loads, merges and reports a duplicate key in time linear in its
+// size, on the fast path and through yaml.v3 alike (both used to search
+// every earlier key for each key: minutes for a file under the size limit).
+func TestLargeMappings(t *testing.T) {
+	const n = 100_000
+	var env, over strings.Builder
+	for i := range n {
+		fmt.Fprintf(&env, "    K%d: v%d\n", i, i)
+		fmt.Fprintf(&over, "        K%d: dev%d\n", i, i)
+	}
+	comp := ms("env:") + env.String()
+	dev := devYAML + "  overrides:\n    api:\n      env:\n" + over.String()
+	tests := []struct {
+		name, comp, want string
+	}{
+		{"fast path", comp, ""},
+		{"yaml.v3", "#\ttabs send the file to yaml.v3\n" + comp, ""},
+		{"duplicate key", comp + "    K7: again\n", fmt.Sprintf("%s:%d:5: K7: duplicate key (first set at line 15)", cf, n+8)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			r, err := loadResolve(testFS(map[string]string{cf: tt.comp, "stacks/s/environments/dev.yaml": dev}), "dev", ResolveOptions{})
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %v", d)
+			}
+			if tt.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("err = %v, want %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := r.Component("api").Spec["env"].(map[string]any)
+			if len(got) != n || got["K0"] != "dev0" || got[fmt.Sprintf("K%d", n-1)] != fmt.Sprintf("dev%d", n-1) {
+				t.Errorf("env has %d keys, K0=%v", len(got), got["K0"])
 			}
 		})
 	}

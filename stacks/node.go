@@ -97,6 +97,51 @@ func (n *node) getKey(key string) *node {
 	return nil
 }
 
+// manyKeys is the size from which a mapping being built or merged is
+// searched through an index rather than key by key: stack files hold small
+// mappings, but a large one (an env map of thousands of entries) must not
+// make loading quadratic.
+const manyKeys = 16
+
+// keyIndex finds the keys of a mapping node being built; it indexes them
+// only once the mapping has manyKeys keys.
+type keyIndex map[string]int
+
+// find returns the index of key in n.keys, or -1.
+func (x *keyIndex) find(n *node, key string) int {
+	if *x == nil && len(n.keys) >= manyKeys {
+		*x = make(keyIndex, 2*len(n.keys))
+		for i, k := range n.keys {
+			if _, dup := (*x)[k.value]; !dup {
+				(*x)[k.value] = i
+			}
+		}
+	}
+	if *x != nil {
+		if i, ok := (*x)[key]; ok {
+			return i
+		}
+		return -1
+	}
+	for i, k := range n.keys {
+		if k.value == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// add appends key and val to n, keeping the index up to date.
+func (x *keyIndex) add(n *node, key, val *node) {
+	if *x != nil {
+		if _, dup := (*x)[key.value]; !dup {
+			(*x)[key.value] = len(n.keys)
+		}
+	}
+	n.keys = append(n.keys, key)
+	n.vals = append(n.vals, val)
+}
+
 // isNull reports whether n is absent or an explicit null.
 func (n *node) isNull() bool { return n == nil || n.kind == nNull }
 
@@ -420,6 +465,7 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 	case yaml.MappingNode:
 		n := c.mk(node{kind: nMap, file: c.file, line: int32(y.Line), col: int32(y.Column)})
 		var merges []*yaml.Node
+		var idx keyIndex
 		for i := 0; i+1 < len(y.Content); i += 2 {
 			k, v := y.Content[i], y.Content[i+1]
 			if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
@@ -430,14 +476,12 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 				c.errs.add(pos{c.file, k.Line, k.Column}, "", "mapping keys must be plain strings")
 				continue
 			}
-			if n.getKey(k.Value) != nil {
-				first := n.getKey(k.Value)
-				c.errs.add(pos{c.file, k.Line, k.Column}, k.Value, "duplicate key (first set at line %d): remove one of them", first.line)
+			if first := idx.find(n, k.Value); first >= 0 {
+				c.errs.add(pos{c.file, k.Line, k.Column}, k.Value, "duplicate key (first set at line %d): remove one of them", n.keys[first].line)
 				continue
 			}
 			*c.budget--
-			n.keys = append(n.keys, c.mk(node{kind: nScalar, file: c.file, line: int32(k.Line), col: int32(k.Column), tag: "!!str", value: k.Value}))
-			n.vals = append(n.vals, c.node(v, depth+1))
+			idx.add(n, c.mk(node{kind: nScalar, file: c.file, line: int32(k.Line), col: int32(k.Column), tag: "!!str", value: k.Value}), c.node(v, depth+1))
 		}
 		// Merge keys (<<: *base) add the keys the mapping does not set itself.
 		for _, m := range merges {
@@ -452,9 +496,8 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 					continue
 				}
 				for i, k := range sn.keys {
-					if n.getKey(k.value) == nil {
-						n.keys = append(n.keys, k)
-						n.vals = append(n.vals, sn.vals[i])
+					if idx.find(n, k.value) < 0 {
+						idx.add(n, k, sn.vals[i])
 					}
 				}
 			}

@@ -252,19 +252,13 @@ func merge(base, over *node) *node {
 	out := &node{kind: nMap, file: base.file, line: base.line, col: base.col}
 	out.keys = append(make([]*node, 0, len(base.keys)+len(over.keys)), base.keys...)
 	out.vals = append(make([]*node, 0, len(base.keys)+len(over.keys)), base.vals...)
+	var keys keyIndex
 	for i, k := range over.keys {
 		v := over.vals[i]
-		idx := -1
-		for j, bk := range out.keys {
-			if bk.value == k.value {
-				idx = j
-				break
-			}
-		}
+		idx := keys.find(out, k.value)
 		switch {
 		case idx < 0:
-			out.keys = append(out.keys, k)
-			out.vals = append(out.vals, v)
+			keys.add(out, k, v)
 		case v.kind == nNull:
 			out.vals[idx] = v
 		default:
