@@ -3,6 +3,7 @@ package stacks
 import (
 	"errors"
 	"io/fs"
+	"strings"
 )
 
 // This file is the contract other packages build on. The implementation
@@ -83,14 +84,14 @@ func (e *Error) Error() string {
 }
 
 func (e *Errors) Error() string {
-	s := ""
+	var b strings.Builder
 	for i, x := range e.List {
 		if i > 0 {
-			s += "\n"
+			b.WriteByte('\n')
 		}
-		s += x.Error()
+		b.WriteString(x.Error())
 	}
-	return s
+	return b.String()
 }
 
 func itoa(n int) string {

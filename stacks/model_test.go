@@ -111,12 +111,20 @@ func TestGuards(t *testing.T) {
 	}
 	big := "apiVersion: core.panka.io/v1\nkind: Bucket\nmetadata:\n  name: b\nspec: {}\n# " + strings.Repeat("x", MaxFileSize) + "\n"
 	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	var many strings.Builder
+	many.WriteString(doc("Bucket", "b", "versioning: true"))
+	for i := range 50_000 {
+		fmt.Fprintf(&many, "k%d: x\n", i)
+	}
 	tests := []struct {
 		name, data, want string
 	}{
 		{"billion laughs", bomb, cf + ":5:36: document expands to too many values"},
 		{"file too big", big, cf + ": file is 10485834 bytes, more than the 10 MB limit for stack files"},
 		{"deep nesting", deep, cf + ":1"},
+		// Every problem is reported, and the message of 50,000 of them
+		// is built in linear time.
+		{"many problems", many.String(), cf + ":50006:1: k49999: unknown field"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
