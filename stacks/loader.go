@@ -181,6 +181,11 @@ func Discover(fsys fs.FS, root string) ([]Ref, error) {
 type Discovery struct {
 	// Refs are the stacks found, as Discover returns them.
 	Refs []Ref
+	// Duplicates maps a name that several stacks use to all their
+	// folders, in lexical order (Refs holds the first only): a command
+	// selecting a stack by name must refuse such a name rather than
+	// pick a folder.
+	Duplicates map[string][]string
 
 	fsys fs.FS
 	read map[string]*stackRead // by stack folder; read-only once built
@@ -228,6 +233,13 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 		}
 		if prev, ok := byName[names[i]]; ok {
 			errs.add(pos{path.Join(dir, StackFile), 0, 0}, "metadata.name", "stack name %q is used by both %s and %s: stack names must be unique, rename one", names[i], prev, dir)
+			if d.Duplicates == nil {
+				d.Duplicates = map[string][]string{}
+			}
+			if len(d.Duplicates[names[i]]) == 0 {
+				d.Duplicates[names[i]] = []string{prev}
+			}
+			d.Duplicates[names[i]] = append(d.Duplicates[names[i]], dir)
 			continue
 		}
 		byName[names[i]] = dir

@@ -3,8 +3,8 @@ package stacks
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -49,6 +49,29 @@ func TestDiscover(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestDiscoverDuplicates: every folder of a name used more than once is in
+// Discovery.Duplicates (Refs keeps the first only), so commands can refuse
+// the name instead of picking a folder.
+func TestDiscoverDuplicates(t *testing.T) {
+	stack := func(name string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(doc("Stack", name))} }
+	d, err := DiscoverStacks(fstest.MapFS{
+		"stacks/c/stack.yaml": stack("same"),
+		"stacks/a/stack.yaml": stack("same"),
+		"stacks/b/stack.yaml": stack("same"),
+		"stacks/d/stack.yaml": stack("other"),
+	}, "stacks")
+	if err == nil {
+		t.Fatal("no error for duplicate names")
+	}
+	want := map[string][]string{"same": {"stacks/a", "stacks/b", "stacks/c"}}
+	if !reflect.DeepEqual(d.Duplicates, want) {
+		t.Errorf("Duplicates = %v, want %v", d.Duplicates, want)
+	}
+	if wantRefs := []Ref{{"other", "stacks/d"}, {"same", "stacks/a"}}; !reflect.DeepEqual(d.Refs, wantRefs) {
+		t.Errorf("Refs = %v, want %v", d.Refs, wantRefs)
 	}
 }
 

@@ -60,12 +60,12 @@ func fmtRun(opts *FmtOptions) error {
 	}
 	root := repo.stacksRoot
 	if opts.Stack != "" {
-		refs, err := stacks.Discover(repo.fsys, repo.stacksRoot)
+		disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
 		var es *stacks.Errors
 		if err != nil && !errors.As(err, &es) {
 			return err
 		}
-		r, err := findStack(refs, opts.Stack, repo.stacksRoot)
+		r, err := findStack(disc, opts.Stack, repo.stacksRoot)
 		if err != nil {
 			return err
 		}

@@ -263,10 +263,10 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 
 // planFindStack finds a stack by metadata.name under the stacks root.
 func planFindStack(src *planSourceFS, root, name string) (stacks.Ref, error) {
-	refs, err := stacks.Discover(src.fsys, root)
-	ref, ferr := findStack(refs, name, root)
+	disc, err := stacks.DiscoverStacks(src.fsys, root)
+	ref, ferr := findStack(disc, name, root)
 	if ferr != nil {
-		if err != nil {
+		if err != nil && disc.Duplicates[name] == nil {
 			return stacks.Ref{}, fmt.Errorf("find stacks under %s%s: %w", root, planAt(src), err)
 		}
 		if src.ref != "" {

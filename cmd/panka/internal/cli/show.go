@@ -176,10 +176,10 @@ func writeJSONString(buf *bytes.Buffer, s string) {
 // loadResolved finds, loads and resolves one stack/environment, checking
 // the configuration with the stack's backend settings on the way.
 func loadResolved(f *Factory, repo *stackRepo, stack, env string, ro stacks.ResolveOptions) (*stacks.Resolved, error) {
-	refs, err := stacks.Discover(repo.fsys, repo.stacksRoot)
-	ref, ferr := findStack(refs, stack, repo.stacksRoot)
+	disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
+	ref, ferr := findStack(disc, stack, repo.stacksRoot)
 	if ferr != nil {
-		if err != nil {
+		if err != nil && disc.Duplicates[stack] == nil {
 			return nil, err
 		}
 		return nil, ferr

@@ -50,8 +50,19 @@ func openStackRepo(f *Factory) (*stackRepo, error) {
 	return &stackRepo{dir: dir, fsys: stacks.DirFS(dir), stacksRoot: path.Clean(root)}, nil
 }
 
-// find returns the discovered stack called name.
-func findStack(refs []stacks.Ref, name, root string) (stacks.Ref, error) {
+// findStack returns the discovered stack called name. A name that several
+// stacks use is an error: picking one of the folders would show, plan or
+// deploy a stack the user may not mean.
+func findStack(d *stacks.Discovery, name, root string) (stacks.Ref, error) {
+	if dirs := d.Duplicates[name]; len(dirs) > 0 {
+		return stacks.Ref{}, fmt.Errorf("stack name %q is used by %s: stack names must be unique; rename one (metadata.name in its %s)", name, strings.Join(dirs, " and "), stacks.StackFile)
+	}
+	return findRef(d.Refs, name, root)
+}
+
+// findRef returns the stack called name among refs (the first folder of a
+// duplicate name: only for validate, which reports the duplicate itself).
+func findRef(refs []stacks.Ref, name, root string) (stacks.Ref, error) {
 	var names []string
 	for _, r := range refs {
 		if r.Name == name {

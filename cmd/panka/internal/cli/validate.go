@@ -98,7 +98,9 @@ func validateRun(opts *ValidateOptions) error {
 		res.Problems = append(res.Problems, problemsOf(es, "", "")...)
 	}
 	if opts.Stack != "" {
-		r, err := findStack(refs, opts.Stack, repo.stacksRoot)
+		// A duplicate name is one of the problems reported: check the
+		// first folder with it, as a validation of every stack does.
+		r, err := findRef(refs, opts.Stack, repo.stacksRoot)
 		if err != nil {
 			return err
 		}
