@@ -54,7 +54,11 @@ func (f *Factory) stackStore(ctx context.Context, stack string) (statestore.Stor
 }
 
 func (f *Factory) stackConfig(stack string) (*config.Resolved, error) {
-	if h := f.findHeader(stack); h != nil && len(h.Backend) > 0 {
+	h, err := f.findHeader(stack)
+	if err != nil {
+		return nil, err
+	}
+	if h != nil && len(h.Backend) > 0 {
 		return f.ConfigForStack(h.Backend, path.Join(h.Path, stacks.StackFile))
 	}
 	return f.Config()
@@ -62,21 +66,25 @@ func (f *Factory) stackConfig(stack string) (*config.Resolved, error) {
 
 // repoHeaders reads the headers of every stack in the work tree; nil when
 // there is no readable stacks folder (state commands work without one).
+// Stacks that do not load are left out with a warning: the others' backend
+// settings still count.
 func (f *Factory) repoHeaders() []*stacks.Header {
 	repo, err := openStackRepo(f)
 	if err != nil {
 		return nil
 	}
-	refs, err := stacks.Discover(repo.fsys, repo.stacksRoot)
+	disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
 	if err != nil {
-		f.Log.Debug().Err(err).Msg("discover stacks for their backend settings")
-		return nil
+		f.Log.Warn().Err(err).Msg("some stacks do not load: their own spec.backend settings are not used (run `panka validate`)")
 	}
 	var out []*stacks.Header
-	for _, r := range refs {
+	for _, r := range disc.Refs {
+		if disc.Duplicates[r.Name] != nil {
+			continue
+		}
 		h, err := stacks.ReadHeader(repo.fsys, r.Path)
 		if err != nil {
-			f.Log.Debug().Err(err).Str("stack", r.Name).Msg("read stack header")
+			f.Log.Warn().Err(err).Str("stack", r.Name).Msg("read stack header: its own spec.backend settings are not used")
 			continue
 		}
 		out = append(out, h)
@@ -86,28 +94,34 @@ func (f *Factory) repoHeaders() []*stacks.Header {
 
 // findHeader reads the header of one stack of the work tree (nil when it
 // is not there); only that stack's stack.yaml is parsed beyond its name.
-func (f *Factory) findHeader(stack string) *stacks.Header {
+// Problems of other stacks do not matter; a stack.yaml of this stack that
+// does not load, or a name two stacks use, is an error: the stack's own
+// spec.backend decides where its state and locks are, and guessing would
+// read or write another place.
+func (f *Factory) findHeader(stack string) (*stacks.Header, error) {
 	repo, err := openStackRepo(f)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	refs, err := stacks.Discover(repo.fsys, repo.stacksRoot)
-	if err != nil {
-		f.Log.Debug().Err(err).Msg("discover stacks for their backend settings")
-		return nil
+	disc, derr := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
+	if disc.Duplicates[stack] != nil {
+		_, err := findStack(disc, stack, repo.stacksRoot)
+		return nil, err
 	}
-	for _, r := range refs {
+	for _, r := range disc.Refs {
 		if r.Name != stack {
 			continue
 		}
 		h, err := stacks.ReadHeader(repo.fsys, r.Path)
 		if err != nil {
-			f.Log.Debug().Err(err).Str("stack", r.Name).Msg("read stack header")
-			return nil
+			return nil, fmt.Errorf("read the backend settings of stack %q (its state and locks may be under its own spec.backend): %w\nfix %s (run `panka validate --stack %s`)", stack, err, path.Join(r.Path, stacks.StackFile), stack)
 		}
-		return h
+		return h, nil
 	}
-	return nil
+	if derr != nil {
+		f.Log.Warn().Err(derr).Msgf("stack %q is not among the stacks that load: using the repository's backend settings (if it is one of the stacks above, fix it first: run `panka validate`)", stack)
+	}
+	return nil, nil
 }
 
 // stateKeyFlags are --stack and --environment.
