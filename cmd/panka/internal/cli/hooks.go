@@ -118,6 +118,14 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 			fmt.Fprintf(f.IO.ErrOut, "panka: %s: %v\n", u.LocalRef, err)
 			continue
 		}
+		if err != nil && opts.Base == "" {
+			// Nothing to compare with (the first push to an empty remote,
+			// or no default branch to find): check every stack of the
+			// pushed commit rather than refuse the push.
+			if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, cfg.Stacks.Root); ok {
+				res, err = all, nil
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("pre-push %s: %w", u.LocalRef, err)
 		}
@@ -138,4 +146,33 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 		return errors.New("push refused: fix the stacks above (or push with --no-verify)")
 	}
 	return nil
+}
+
+// prePushCheckAll checks every stack of the pushed commit sha when it has
+// no base to be compared with (ok is false when it has one: the comparison
+// failed for another reason, which the caller reports).
+func prePushCheckAll(ctx context.Context, f *Factory, repo *gitops.Repo, sha, root string) (*changes.Result, bool) {
+	head, err := repo.ResolveRef(sha)
+	if err != nil {
+		return nil, false
+	}
+	_, berr := changes.DefaultBase(ctx, repo, head)
+	if berr == nil {
+		return nil, false
+	}
+	tree, err := repo.CommitTree(head)
+	if err != nil {
+		return nil, false
+	}
+	if root == "" {
+		root = "stacks"
+	}
+	why := strings.TrimSuffix(berr.Error(), "; pass --base")
+	if _, ok, err := repo.FirstParent(head); err == nil && !ok {
+		why = "it is a first commit"
+	}
+	fmt.Fprintf(f.IO.ErrOut, "panka: nothing to compare %s with (%s): checking every stack\n", sha, why)
+	res := hooks.CheckAll(repo.TreeFSOf(tree), filepath.ToSlash(root))
+	res.Head = head.String()
+	return res, true
 }

@@ -81,3 +81,44 @@ func TestHooksInstallAndPrePush(t *testing.T) {
 		t.Fatalf("broken stack: exit %d, stderr:\n%s", code, errOut)
 	}
 }
+
+// TestHooksPrePushWithoutBase: a push with nothing to compare with — the
+// first push of a repository to an empty remote, or a repository whose
+// default branch panka cannot find (trunk, no origin/HEAD) — checks every
+// stack of the pushed commit instead of refusing the push.
+func TestHooksPrePushWithoutBase(t *testing.T) {
+	dir := t.TempDir()
+	hooksGit(t, dir, "init", "-q", "-b", "trunk")
+	qs, _ := filepath.Abs("../../../../testdata/quickstart/stacks")
+	if out, err := exec.Command("cp", "-r", qs, filepath.Join(dir, "stacks")).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	hooksGit(t, dir, "add", "-A")
+	hooksGit(t, dir, "commit", "-qm", "shop")
+	first := hooksGit(t, dir, "rev-parse", "HEAD")
+	zero := strings.Repeat("0", 40)
+	run := func(stdin string) (int, string) {
+		t.Helper()
+		f, _, errOut := stackTestFactory(t, dir, stdin, false)
+		code := Run(context.Background(), f, []string{"hooks", "run", "pre-push", "origin", "https://example.com/repo.git"})
+		return code, errOut.String()
+	}
+
+	code, errOut := run("refs/heads/trunk " + first + " refs/heads/trunk " + zero + "\n")
+	if code != 0 || !strings.Contains(errOut, "it is a first commit): checking every stack") || !strings.Contains(errOut, "shop (added): dev, production") {
+		t.Fatalf("first push: exit %d, stderr:\n%s", code, errOut)
+	}
+
+	// A second commit on a branch, with no main/master or origin/HEAD.
+	hooksGit(t, dir, "checkout", "-qb", "feature")
+	if err := os.WriteFile(filepath.Join(dir, "stacks/shop/infra/data.yaml"), []byte("apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: orders\nspec:\n  fifoo: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hooksGit(t, dir, "add", "-A")
+	hooksGit(t, dir, "commit", "-qm", "broken")
+	broken := hooksGit(t, dir, "rev-parse", "HEAD")
+	code, errOut = run("refs/heads/feature " + broken + " refs/heads/feature " + zero + "\n")
+	if code != 1 || !strings.Contains(errOut, "find the default branch") || !strings.Contains(errOut, "fifoo") || !strings.Contains(errOut, "push refused") {
+		t.Fatalf("broken stack, no default branch: exit %d, stderr:\n%s", code, errOut)
+	}
+}
