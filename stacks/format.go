@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -46,10 +47,18 @@ func Format(src []byte) (out []byte, err error) {
 	if len(docs) == 0 {
 		return src, nil
 	}
+	docs, comments := dropEmptyDocuments(docs)
+	if len(docs) == 0 {
+		if comments == "" {
+			return nil, nil
+		}
+		return []byte(comments + "\n"), nil
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	for _, d := range docs {
+		plainMergeKeys(d)
 		if len(d.Content) == 1 && d.Content[0].Kind == yaml.MappingNode {
 			top := d.Content[0]
 			reorder(top, "apiVersion", "kind", "metadata", "spec")
@@ -100,4 +109,61 @@ func reorder(m *yaml.Node, keys ...string) {
 		}
 	}
 	m.Content = append(front, rest...)
+}
+
+// dropEmptyDocuments removes the documents that hold nothing (a stray
+// "---", or only comments: yaml.v3 would write each as an empty line, and
+// formatting would not be idempotent). Their comments go to the head of the
+// next document, or the foot of the last one; comments is what is left when
+// no document holds anything.
+func dropEmptyDocuments(docs []*yaml.Node) (kept []*yaml.Node, comments string) {
+	var pending []string
+	add := func(cs ...string) {
+		for _, c := range cs {
+			if c != "" {
+				pending = append(pending, c)
+			}
+		}
+	}
+	for _, d := range docs {
+		if len(d.Content) == 1 {
+			if n := d.Content[0]; n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" && n.Value == "" && n.Anchor == "" && n.Style == 0 {
+				add(d.HeadComment, n.HeadComment, n.LineComment, n.FootComment, d.FootComment)
+				continue
+			}
+		}
+		if len(pending) > 0 {
+			add(d.HeadComment)
+			d.HeadComment = strings.Join(pending, "\n")
+			pending = nil
+		}
+		kept = append(kept, d)
+	}
+	if len(pending) > 0 && len(kept) > 0 {
+		last := kept[len(kept)-1]
+		pending = append([]string{last.FootComment}, pending...)
+		if pending[0] == "" {
+			pending = pending[1:]
+		}
+		last.FootComment = strings.Join(pending, "\n")
+		pending = nil
+	}
+	return kept, strings.Join(pending, "\n")
+}
+
+// plainMergeKeys writes merge keys as "<<" again: yaml.v3 reads them with
+// the tag !!merge and, because it compares that short tag with the long
+// form its resolver gives, writes them back as "!!merge <<". A merge key
+// the file itself tags explicitly keeps its tag.
+func plainMergeKeys(n *yaml.Node) {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge" && k.Style&yaml.TaggedStyle == 0 {
+				k.Tag = ""
+			}
+		}
+	}
+	for _, c := range n.Content {
+		plainMergeKeys(c)
+	}
 }
