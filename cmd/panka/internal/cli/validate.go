@@ -114,7 +114,7 @@ func validateRun(opts *ValidateOptions) error {
 	type outcome struct {
 		st       validatedStack
 		problems []Problem
-		envErr   error
+		envErr   *noEnvironmentError
 		declared []stacks.ResolvedVar
 	}
 	outs := make([]outcome, len(refs))
@@ -131,16 +131,34 @@ func validateRun(opts *ValidateOptions) error {
 	wg.Wait()
 	envCount := 0
 	var declared [][]stacks.ResolvedVar
+	var missing []*noEnvironmentError // stacks without --environment
 	for _, o := range outs {
 		declared = append(declared, o.declared)
-		if o.envErr != nil && opts.Stack != "" {
-			return o.envErr
+		if o.envErr != nil {
+			if opts.Stack != "" {
+				return o.envErr
+			}
+			missing = append(missing, o.envErr)
+			continue // a stack without the environment has nothing to check
 		}
 		res.Stacks = append(res.Stacks, o.st)
 		res.Problems = append(res.Problems, o.problems...)
 		envCount += len(o.st.Environments)
 	}
 	res.Valid = len(res.Problems) == 0
+	if len(res.Stacks) == 0 && len(missing) > 0 {
+		// A mistyped --environment must not pass by checking nothing.
+		var envs []string
+		for _, m := range missing {
+			for _, e := range m.envs {
+				if !slices.Contains(envs, e) {
+					envs = append(envs, e)
+				}
+			}
+		}
+		slices.Sort(envs)
+		return fmt.Errorf("no stack has environment %q (environments: %s); an environment exists iff <stack>/%s/%s.yaml exists", opts.Environment, strings.Join(envs, ", "), stacks.EnvironmentsDir, opts.Environment)
+	}
 	if res.Valid {
 		warnUndeclared(f, vars, declared)
 	}
@@ -166,9 +184,20 @@ func validateRun(opts *ValidateOptions) error {
 	return nil
 }
 
+// noEnvironmentError is a stack that does not have the environment asked for.
+type noEnvironmentError struct {
+	stack, path, env string
+	envs             []string // the stack's environments
+}
+
+func (e *noEnvironmentError) Error() string {
+	return fmt.Sprintf("stack %q has no environment %q (environments: %s); an environment exists iff %s/%s/%s.yaml exists",
+		e.stack, e.env, strings.Join(e.envs, ", "), e.path, stacks.EnvironmentsDir, e.env)
+}
+
 // validateStack loads one stack and resolves its environments leniently.
 // envErr is set when env is given and the stack does not have it.
-func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks.VarValues) (validatedStack, []Problem, []stacks.ResolvedVar, error) {
+func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks.VarValues) (validatedStack, []Problem, []stacks.ResolvedVar, *noEnvironmentError) {
 	st := validatedStack{Name: r.Name, Path: r.Path, Environments: []string{}}
 	s, err := disc.Load(r)
 	if err != nil {
@@ -181,8 +210,7 @@ func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks
 	envs := s.Environments()
 	if env != "" {
 		if !slices.Contains(envs, env) {
-			return st, nil, nil, fmt.Errorf("stack %q has no environment %q (environments: %s); an environment exists iff %s/%s/%s.yaml exists",
-				r.Name, env, strings.Join(envs, ", "), r.Path, stacks.EnvironmentsDir, env)
+			return st, nil, nil, &noEnvironmentError{stack: r.Name, path: r.Path, env: env, envs: envs}
 		}
 		envs = []string{env}
 	}
