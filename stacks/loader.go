@@ -232,7 +232,7 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 			continue
 		}
 		if prev, ok := byName[names[i]]; ok {
-			errs.add(pos{path.Join(dir, StackFile), 0, 0}, "metadata.name", "stack name %q is used by both %s and %s: stack names must be unique, rename one", names[i], prev, dir)
+			errs.add(namePos(path.Join(dir, StackFile), datas[i]), "metadata.name", "stack name %q is used by both %s and %s: stack names must be unique, rename one", names[i], prev, dir)
 			if d.Duplicates == nil {
 				d.Duplicates = map[string][]string{}
 			}
@@ -377,8 +377,12 @@ func stackName(file string, data []byte) (string, *errList) {
 		return "", &errs
 	}
 	name := docs[0].root.get("metadata").get("name")
-	if name == nil || name.kind != nScalar {
+	if name.isNull() {
 		errs.add(docs[0].root.pos(), "metadata.name", "required field is missing: the stack's name")
+		return "", &errs
+	}
+	if name.kind != nScalar {
+		errs.add(name.pos(), "metadata.name", "want a string, got %s", name.describe())
 		return "", &errs
 	}
 	if msg := CheckName(name.value); msg != "" {
@@ -386,6 +390,18 @@ func stackName(file string, data []byte) (string, *errList) {
 		return "", &errs
 	}
 	return name.value, nil
+}
+
+// namePos is the position of metadata.name in a stack.yaml whose name
+// was read (the file itself when it cannot be found).
+func namePos(file string, data []byte) pos {
+	var errs errList
+	if docs := parseFile(file, data, &errs); len(docs) > 0 {
+		if n := docs[0].root.get("metadata").get("name"); n != nil {
+			return n.pos()
+		}
+	}
+	return pos{file, 0, 0}
 }
 
 // quickName finds metadata.name in the common, simple layout of a

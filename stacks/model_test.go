@@ -33,11 +33,13 @@ func TestDiscover(t *testing.T) {
 		{"missing root is empty", fstest.MapFS{}, "stacks", nil, ""},
 		{"root dot", fstest.MapFS{"x/stack.yaml": stack("x")}, ".", []Ref{{"x", "x"}}, ""},
 		{"duplicate names", fstest.MapFS{"stacks/a/stack.yaml": stack("same"), "stacks/b/stack.yaml": stack("same")}, "stacks",
-			[]Ref{{"same", "stacks/a"}}, `stacks/b/stack.yaml: metadata.name: stack name "same" is used by both stacks/a and stacks/b: stack names must be unique, rename one`},
+			[]Ref{{"same", "stacks/a"}}, `stacks/b/stack.yaml:4:9: metadata.name: stack name "same" is used by both stacks/a and stacks/b: stack names must be unique, rename one`},
 		{"bad stack name", fstest.MapFS{"stacks/a/stack.yaml": stack("Bad_Name")}, "stacks", nil,
 			`stacks/a/stack.yaml:4:9: metadata.name: invalid name "Bad_Name"`},
 		{"no name", fstest.MapFS{"stacks/a/stack.yaml": {Data: []byte("kind: Stack\n")}}, "stacks", nil,
 			`stacks/a/stack.yaml:1:1: metadata.name: required field is missing`},
+		{"name not a string", fstest.MapFS{"stacks/a/stack.yaml": {Data: []byte("kind: Stack\nmetadata: {name: [x]}\n")}}, "stacks", nil,
+			`stacks/a/stack.yaml:2:18: metadata.name: want a string, got a list`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
