@@ -150,6 +150,8 @@ func (r *resolver) resolve(envName string) *Resolved {
 						r.errs.add(it.pos(), "spec.dependsOn", "want a component name, got %s", it.describe())
 					case it.value == c.name:
 						r.errs.add(it.pos(), "spec.dependsOn", "component %q cannot depend on itself", c.name)
+					case len(it.secretVars()) > 0:
+						r.errs.add(it.pos(), "spec.dependsOn", "secret variable %s cannot name a component", strings.Join(it.secretVars(), ", "))
 					case r.s.compIdx[it.value] == nil:
 						r.errs.add(it.pos(), "spec.dependsOn", "unknown component %q%s", it.value, suggestName(it.value, r.s.ComponentNames()))
 					default:
@@ -356,6 +358,7 @@ func (r *resolver) resolveProvider() Provider {
 		p := r.refs[ref]
 		r.errs.add(p.pos, p.key, "${%s}: component outputs cannot be used in the provider", ref)
 	}
+	r.noSecrets(n, "spec.provider")
 	ty := typer{errs: r.errs, path: r.tyPath[:0]}
 	m := ty.object(providerFields, n, "spec.provider")
 	r.tyPath = ty.path
@@ -381,6 +384,23 @@ func (r *resolver) resolveProvider() Provider {
 		p.Directory = ".panka/local"
 	}
 	return p
+}
+
+// noSecrets reports secret variables substituted anywhere in n (the
+// provider): its settings are plain strings, stored and shown in clear.
+func (r *resolver) noSecrets(n *node, kp string) {
+	if n == nil {
+		return
+	}
+	if vs := n.secretVars(); len(vs) > 0 {
+		r.errs.add(n.pos(), kp, "secret variable %s cannot be used in the provider (its settings are stored and shown in clear)", strings.Join(vs, ", "))
+	}
+	for i, v := range n.vals {
+		r.noSecrets(v, kp+"."+n.keys[i].value)
+	}
+	for i, it := range n.items {
+		r.noSecrets(it, kp+indexSeg(i))
+	}
 }
 
 func stringList(v any) []string {

@@ -206,3 +206,31 @@ func TestResolveRules(t *testing.T) {
 		})
 	}
 }
+
+// TestSecretsNeverInErrors: a secret variable's value is never part of an
+// error (it showed in "is not one of", "want an integer, got", pattern and
+// secret-reference messages), and one in a number, boolean or provider
+// field is refused: those hold no sensitive value, so it would be stored
+// and shown in clear.
+func TestSecretsNeverInErrors(t *testing.T) {
+	const secret = "hunter2-secret"
+	files := map[string]string{
+		cf: ms("dependsOn: ['x${KEY}']", "replicas: ${KEY}", "env: {A: {secret: '${KEY}'}}", "loadBalancer: {public: '${KEY}', host: x.example}") +
+			"---\n" + doc("Database", "db", "engine: ${KEY}", "instanceClass: db.${KEY}"),
+		"stacks/s/environments/dev.yaml": devYAML + "  provider:\n    assumeRole: ${KEY}\n",
+	}
+	_, err := loadResolve(testFS(files), "dev", ResolveOptions{Vars: VarValues{Flags: map[string]string{"KEY": secret}}})
+	wantErrs(t, err,
+		cf+`:7:15: spec.dependsOn: secret variable KEY cannot name a component`,
+		cf+`:8:13: spec.replicas: secret variable KEY cannot be used in a number or boolean field`,
+		cf+`:9:21: spec.env.A.secret: (sensitive) is not a secret reference`,
+		cf+`:10:26: spec.loadBalancer.public: secret variable KEY cannot be used in a number or boolean field`,
+		cf+`:17:11: spec.engine: (sensitive) is not one of postgres, mysql`,
+		cf+`:18:18: spec.instanceClass: (sensitive) is not an RDS instance class`,
+		`stacks/s/environments/dev.yaml:9:17: spec.provider.assumeRole: secret variable KEY cannot be used in the provider`,
+		`stacks/s/environments/dev.yaml:9:17: spec.provider.assumeRole: (sensitive) is not an IAM role ARN`,
+	)
+	if err != nil && strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("an error shows the secret:\n%v", err)
+	}
+}

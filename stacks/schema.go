@@ -320,13 +320,16 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 		if n.kind == nScalar && isSymbolicVar(n.value) {
 			return n.value, true
 		}
+		if !ty.notSecret(n) {
+			return nil, false
+		}
 		if n.kind != nScalar || !(n.tag == "!!int" || n.subst) {
 			ty.errs.add(n.pos(), ty.at(), "want an integer, got %s%s", n.describe(), refHint(n))
 			return nil, false
 		}
 		x, err := strconv.ParseInt(strings.ReplaceAll(n.value, "_", ""), 0, 64)
 		if err != nil {
-			ty.errs.add(n.pos(), ty.at(), "want an integer, got %q", n.value)
+			ty.errs.add(n.pos(), ty.at(), "want an integer, got %s", shown(n))
 			return nil, false
 		}
 		if f.min != nil && x < *f.min || f.max != nil && x > *f.max {
@@ -341,6 +344,9 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 	case tBool:
 		if n.kind == nScalar && isSymbolicVar(n.value) {
 			return n.value, true
+		}
+		if !ty.notSecret(n) {
+			return nil, false
 		}
 		if n.kind == nScalar && (n.tag == "!!bool" || n.subst) {
 			switch strings.ToLower(n.value) {
@@ -417,7 +423,7 @@ func (ty *typer) mapEntry(out map[string]any, f *field, k, v *node) {
 			ty.errs.add(v.pos(), ty.at(), "a mapping value must be {secret: <SSM parameter or Secrets Manager ARN>}")
 			return
 		}
-		if err := checkSecretRef(ref.value); err != "" {
+		if err := secretRefProblem(ref.value, shown(ref)); err != "" {
 			ty.errs.add(ref.pos(), ty.at()+".secret", "%s", err)
 			return
 		}
@@ -459,12 +465,33 @@ var plainString field
 
 func refHint(n *node) string {
 	if n.kind == nScalar && strings.Contains(n.value, "${") {
-		return fmt.Sprintf(" (%q: references to component outputs can only be used in string fields)", n.value)
+		return fmt.Sprintf(" (%s: references to component outputs can only be used in string fields)", shown(n))
 	}
 	if n.kind == nScalar {
-		return fmt.Sprintf(" (%q)", n.value)
+		return fmt.Sprintf(" (%s)", shown(n))
 	}
 	return ""
+}
+
+// shown quotes a scalar for an error message: "(sensitive)" when a secret
+// variable was substituted into it, since secrets are never printed.
+func shown(n *node) string {
+	if len(n.secretVars()) > 0 {
+		return "(sensitive)"
+	}
+	return strconv.Quote(n.value)
+}
+
+// notSecret reports an error for a secret variable used in a number or
+// boolean field, and false: such a field cannot hold a sensitive value,
+// so the secret would be stored and printed in clear.
+func (ty *typer) notSecret(n *node) bool {
+	vs := n.secretVars()
+	if len(vs) == 0 {
+		return true
+	}
+	ty.errs.add(n.pos(), ty.at(), "secret variable %s cannot be used in a number or boolean field (it would be stored and shown in clear): use it in a string field such as env", strings.Join(vs, ", "))
+	return false
 }
 
 func rangeText(f *field) string {
@@ -486,11 +513,11 @@ func (ty *typer) str(f *field, n *node) (any, bool) {
 		return nil, false
 	}
 	if f.enum != nil && !contains(f.enum, n.value) && !isSymbolicVar(n.value) {
-		ty.errs.add(n.pos(), ty.at(), "%q is not one of %s", n.value, strings.Join(f.enum, ", "))
+		ty.errs.add(n.pos(), ty.at(), "%s is not one of %s", shown(n), strings.Join(f.enum, ", "))
 		return nil, false
 	}
 	if f.pattern != nil && !f.matches(n.value) && !strings.Contains(n.value, "${") {
-		ty.errs.add(n.pos(), ty.at(), "%q is not %s", n.value, f.want)
+		ty.errs.add(n.pos(), ty.at(), "%s is not %s", shown(n), f.want)
 		return nil, false
 	}
 	if vs := n.secretVars(); len(vs) > 0 && ty.hash != nil {
@@ -500,7 +527,10 @@ func (ty *typer) str(f *field, n *node) (any, bool) {
 }
 
 // checkSecretRef validates an SSM parameter / Secrets Manager reference.
-func checkSecretRef(ref string) string {
+func checkSecretRef(ref string) string { return secretRefProblem(ref, strconv.Quote(ref)) }
+
+// secretRefProblem is checkSecretRef naming the reference as shown.
+func secretRefProblem(ref, shown string) string {
 	switch {
 	case strings.HasPrefix(ref, "arn:aws:ssm:"), strings.HasPrefix(ref, "arn:aws:secretsmanager:"),
 		strings.HasPrefix(ref, "arn:aws-us-gov:"), strings.HasPrefix(ref, "arn:aws-cn:"):
@@ -510,7 +540,7 @@ func checkSecretRef(ref string) string {
 	case strings.HasPrefix(ref, "${"):
 		return ""
 	}
-	return fmt.Sprintf("%q is not a secret reference: use an SSM parameter path (/app/db-password), an SSM parameter ARN or a Secrets Manager ARN", ref)
+	return fmt.Sprintf("%s is not a secret reference: use an SSM parameter path (/app/db-password), an SSM parameter ARN or a Secrets Manager ARN", shown)
 }
 
 func contains(xs []string, s string) bool {
