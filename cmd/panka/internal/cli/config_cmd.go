@@ -2,19 +2,28 @@ package cli
 
 import (
 	"fmt"
+	"path"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/stacks"
 )
 
 func newCmdConfig(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Inspect panka's configuration"}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "show",
+	var stack string
+	show := &cobra.Command{
+		Use:   "show [--stack NAME]",
 		Short: "Print the effective configuration and where each value came from",
-		Args:  cobra.NoArgs,
+		Long: `show prints every configuration key, its value and where it came from: flags,
+PANKA_* environment variables, repository panka.yaml, ~/.panka/config.yaml or
+defaults. With --stack it is the configuration commands on that stack use,
+with the stack's own spec.backend settings from its stack.yaml.`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cfg, err := f.Config()
+			cfg, err := configShowConfig(f, stack)
 			if err != nil {
 				return err
 			}
@@ -29,6 +38,33 @@ func newCmdConfig(f *Factory) *cobra.Command {
 			}
 			return tw.Flush()
 		},
-	})
+	}
+	show.Flags().StringVarP(&stack, "stack", "s", "", "include this stack's spec.backend settings (metadata.name)")
+	cmd.AddCommand(show)
 	return cmd
+}
+
+// configShowConfig is the configuration without stack settings, or with
+// those of the stack named stack (which must exist and load).
+func configShowConfig(f *Factory, stack string) (*config.Resolved, error) {
+	if stack == "" {
+		return f.Config()
+	}
+	repo, err := openStackRepo(f)
+	if err != nil {
+		return nil, err
+	}
+	disc, derr := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
+	ref, err := findStack(disc, stack, repo.stacksRoot)
+	if err != nil {
+		if derr != nil && disc.Duplicates[stack] == nil {
+			return nil, fmt.Errorf("%w\n%w", err, derr)
+		}
+		return nil, err
+	}
+	h, err := stacks.ReadHeader(repo.fsys, ref.Path)
+	if err != nil {
+		return nil, err
+	}
+	return f.ConfigForStack(h.Backend, path.Join(h.Path, stacks.StackFile))
 }
