@@ -250,6 +250,18 @@ func stackInitRun(opts *StackInitOptions) error {
 		wd, _ := f.WorkDir()
 		dir = filepath.Join(wd, dir)
 	}
+	// Stacks are found under the stacks root only, and do not nest: a
+	// scaffold anywhere else would be a stack no command ever reads.
+	root := filepath.Join(repo.dir, filepath.FromSlash(repo.stacksRoot))
+	if rel, err := filepath.Rel(root, dir); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return Usagef("--dir %s is outside the stacks root %s/: panka finds stacks there only (use --dir %s/<folder>, or set stacks.root)", opts.Dir, repo.stacksRoot, repo.stacksRoot)
+	}
+	for _, r := range refs {
+		p := filepath.Join(repo.dir, filepath.FromSlash(r.Path))
+		if rel, err := filepath.Rel(p, dir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+			return fmt.Errorf("%s is inside stack %s (%s): stacks cannot be nested; choose a folder outside it", dir, r.Name, r.Path)
+		}
+	}
 	if _, err := os.Stat(filepath.Join(dir, stacks.StackFile)); err == nil {
 		return fmt.Errorf("%s already exists: not overwriting it", filepath.Join(dir, stacks.StackFile))
 	}
