@@ -498,6 +498,12 @@ func (r *resolver) substScalar(n *node) *node {
 		expr := s[i+2 : i+2+end]
 		i += 2 + end + 1
 		name, def, hasDef := strings.Cut(expr, ":-")
+		if hasDef && strings.Contains(def, "${") {
+			// ${A:-${B}} would end at the first "}" and leave a literal
+			// "${B}" (a reference to the deployer) in the value.
+			r.errs.add(n.pos(), r.keyPath(), "the default of ${%s:-...} cannot hold ${...}: nested substitutions are not supported; give %s a default in %s instead", name, name, r.s.file)
+			return n
+		}
 		if !hasDef && strings.Contains(name, ".") && !strings.HasPrefix(name, "var.") {
 			comp, output, ok := splitRef(name)
 			if !ok {
