@@ -793,8 +793,12 @@ func (s *Stack) decodeStackSpec(spec *node, errs *errList) {
 			}
 			for j, it := range v.items {
 				ikp := fmt.Sprintf("%s[%d]", kp, j)
-				if it.kind != nScalar || it.value == "" {
+				if it.kind != nScalar {
 					errs.add(it.pos(), ikp, "want a glob string, got %s", it.describe())
+					continue
+				}
+				if it.value == "" {
+					errs.add(it.pos(), ikp, "empty watch glob: remove it, or write a repo-relative glob such as shared/**")
 					continue
 				}
 				if msg := checkGlob(it.value); msg != "" {

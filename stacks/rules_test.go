@@ -138,6 +138,8 @@ func TestLoadRules(t *testing.T) {
 			[]string{`stacks/s/stack.yaml:15:15: spec.variables.KEY.secret: want true or false`, `stacks/s/stack.yaml:16:7: spec.variables.KEY.hidden: unknown field`}},
 		{"watch glob", map[string]string{"stacks/s/stack.yaml": stackYAML + "  watch: [../outside, 'a/[b']\n"},
 			[]string{`stacks/s/stack.yaml:16:11: spec.watch[0]: watch glob "../outside" must be relative`, `stacks/s/stack.yaml:16:23: spec.watch[1]: invalid watch glob "a/[b"`}},
+		{"empty watch glob", map[string]string{"stacks/s/stack.yaml": stackYAML + "  watch: ['', [a]]\n"},
+			[]string{`stacks/s/stack.yaml:16:11: spec.watch[0]: empty watch glob: remove it`, `stacks/s/stack.yaml:16:15: spec.watch[1]: want a glob string, got a list`}},
 		{"service spec", map[string]string{"stacks/s/services/api/service.yaml": doc("Service", "api", "team: x")},
 			[]string{`stacks/s/services/api/service.yaml:6:3: spec.team: unknown field; a Service spec has owner and description`}},
 		{"all errors together", map[string]string{cf: ms("cpuu: 1", "replicas: x"), "stacks/s/infra/d.yaml": doc("Bucket", "B")},
