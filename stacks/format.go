@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -57,17 +58,15 @@ func Format(src []byte) (out []byte, err error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
+	anchors := map[*yaml.Node]bool{} // of the documents so far
 	for _, d := range docs {
 		plainMergeKeys(d)
+		keepBlockScalars(d)
+		flowNulls(d, false)
 		if len(d.Content) == 1 && d.Content[0].Kind == yaml.MappingNode {
-			top := d.Content[0]
-			reorder(top, "apiVersion", "kind", "metadata", "spec")
-			for i := 0; i+1 < len(top.Content); i += 2 {
-				if top.Content[i].Value == "metadata" && top.Content[i+1].Kind == yaml.MappingNode {
-					reorder(top.Content[i+1], "name", "description", "labels")
-				}
-			}
+			reorderDocument(d, anchors)
 		}
+		aliasesAfterAnchors(d, anchors) // records d's anchors
 		if err := enc.Encode(d); err != nil {
 			return nil, fmt.Errorf("format: %w", err)
 		}
@@ -76,6 +75,62 @@ func Format(src []byte) (out []byte, err error) {
 		return nil, fmt.Errorf("format: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// reorderDocument puts the keys of a document's top-level mapping, and of
+// its metadata, in the canonical order — unless that would move an alias
+// (*name) before its anchor (&name): the result would not parse, so such a
+// document keeps its order. anchors are those of the earlier documents.
+func reorderDocument(d *yaml.Node, anchors map[*yaml.Node]bool) {
+	top := d.Content[0]
+	mappings := []*yaml.Node{top}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value == "metadata" && top.Content[i+1].Kind == yaml.MappingNode {
+			mappings = append(mappings, top.Content[i+1])
+		}
+	}
+	type saved struct {
+		m       *yaml.Node
+		content []*yaml.Node
+		heads   []string
+	}
+	var undo []saved
+	for _, m := range mappings {
+		sv := saved{m: m, content: append([]*yaml.Node(nil), m.Content...)}
+		for _, k := range m.Content {
+			sv.heads = append(sv.heads, k.HeadComment)
+		}
+		undo = append(undo, sv)
+	}
+	reorder(top, "apiVersion", "kind", "metadata", "spec")
+	for _, m := range mappings[1:] {
+		reorder(m, "name", "description", "labels")
+	}
+	if aliasesAfterAnchors(d, maps.Clone(anchors)) {
+		return
+	}
+	for _, sv := range undo {
+		sv.m.Content = sv.content
+		for i, k := range sv.content {
+			k.HeadComment = sv.heads[i]
+		}
+	}
+}
+
+// aliasesAfterAnchors reports whether every alias in n, in document order,
+// comes after the anchor it names; seen holds the anchors met so far, and
+// gets every anchor of n.
+func aliasesAfterAnchors(n *yaml.Node, seen map[*yaml.Node]bool) bool {
+	ok := n.Kind != yaml.AliasNode || n.Alias == nil || seen[n.Alias]
+	if n.Anchor != "" {
+		seen[n] = true
+	}
+	for _, c := range n.Content {
+		if !aliasesAfterAnchors(c, seen) {
+			ok = false
+		}
+	}
+	return ok
 }
 
 // reorder moves the given keys of a mapping to the front, in that order;
@@ -165,5 +220,48 @@ func plainMergeKeys(n *yaml.Node) {
 	}
 	for _, c := range n.Content {
 		plainMergeKeys(c)
+	}
+}
+
+// keepBlockScalars makes sure every literal (|) or folded (>) block scalar
+// reads back as the same text: yaml.v3 writes some of them so that they do
+// not (a first empty line is dropped, a more-indented line in a folded
+// block gains an empty line). Such a scalar is written literal instead, or
+// double-quoted when that does not read back either.
+func keepBlockScalars(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 && !readsBack(n) {
+		style := n.Style
+		n.Style = style&^yaml.FoldedStyle | yaml.LiteralStyle
+		if !readsBack(n) {
+			n.Style = style&^(yaml.LiteralStyle|yaml.FoldedStyle) | yaml.DoubleQuotedStyle
+		}
+	}
+	for _, c := range n.Content {
+		keepBlockScalars(c)
+	}
+}
+
+// readsBack reports whether scalar n, written by yaml.v3, reads back as
+// its value.
+func readsBack(n *yaml.Node) bool {
+	c := *n
+	c.HeadComment, c.LineComment, c.FootComment, c.Anchor = "", "", "", ""
+	b, err := yaml.Marshal(&yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: "k"}, &c}})
+	if err != nil {
+		return false
+	}
+	var back map[string]string
+	return yaml.Unmarshal(b, &back) == nil && back["k"] == n.Value
+}
+
+// flowNulls writes the empty null of a flow collection ("{a}", "[a, ]")
+// as null: yaml.v3 would write it as an empty quoted string.
+func flowNulls(n *yaml.Node, inFlow bool) {
+	if n.Kind == yaml.ScalarNode && inFlow && n.Value == "" && n.ShortTag() == "!!null" && n.Style == 0 {
+		n.Value = "null"
+	}
+	inFlow = inFlow || n.Style&yaml.FlowStyle != 0
+	for _, c := range n.Content {
+		flowNulls(c, inFlow)
 	}
 }

@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -82,6 +83,45 @@ func FuzzQuickName(f *testing.F) {
 		n := docs[0].root.get("metadata").get("name")
 		if n == nil || n.kind != nScalar || n.value != q {
 			t.Errorf("quickName %q, parser %v", q, n)
+		}
+	})
+}
+
+// FuzzFormat checks that formatting never changes what a stack file means:
+// the formatted output parses to the same documents. (Files with YAML tags
+// are left out: yaml.v3 writes some custom-tagged values back differently,
+// and stack files have no use for tags.)
+func FuzzFormat(f *testing.F) {
+	files, _ := filepath.Glob("testdata/fmt/*.yaml")
+	more, _ := filepath.Glob("../testdata/examples/stacks/*/*/*.yaml")
+	for _, p := range append(files, more...) {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("a: |\n\n  x\nb: {c}\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if bytes.IndexByte(in, '!') >= 0 {
+			return
+		}
+		var errs errList
+		docs := parseFile("f", in, &errs)
+		if len(errs.list) > 0 || len(docs) == 0 {
+			return
+		}
+		out, err := Format(in)
+		if err != nil {
+			return
+		}
+		var errs2 errList
+		docs2 := parseFile("f", out, &errs2)
+		if len(errs2.list) > 0 || len(docs2) != len(docs) {
+			t.Fatalf("formatted file does not parse the same (%v):\n%q\n%q", errs2.list, in, out)
+		}
+		for i := range docs {
+			if a, b := dump(docs[i].root), dump(docs2[i].root); a != b {
+				t.Fatalf("formatting changed document %d:\n%q\n%q\n%s\n%s", i, in, out, a, b)
+			}
 		}
 	})
 }
