@@ -632,7 +632,7 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 		switch k.value {
 		case "apiVersion", "kind", "metadata", "spec":
 		default:
-			errs.add(k.pos(), k.value, "unknown field; a document has apiVersion, kind, metadata and spec")
+			errs.add(k.pos(), k.value, "unknown field%s; a document has apiVersion, kind, metadata and spec", suggestWord(k.value, "apiVersion", "kind", "metadata", "spec"))
 		}
 	}
 	av := root.get("apiVersion")
@@ -648,7 +648,7 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 		errs.add(root.pos(), "kind", "required field is missing: one of Stack, Service, Environment, %s", kindList())
 		return "", "", nil, nil, false
 	case kn.kind != nScalar || !knownKinds[Kind(kn.value)]:
-		errs.add(kn.pos(), "kind", "unknown kind %q: use one of Stack, Service, Environment, %s", scalarText(kn), kindList())
+		errs.add(kn.pos(), "kind", "unknown kind %q%s: use one of Stack, Service, Environment, %s", scalarText(kn), suggestKind(kn), kindList())
 		return "", "", nil, nil, false
 	}
 	kind = Kind(kn.value)
@@ -665,7 +665,7 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 			switch k.value {
 			case "name", "description", "labels":
 			default:
-				errs.add(k.pos(), "metadata."+k.value, "unknown field; metadata has name, description and labels")
+				errs.add(k.pos(), "metadata."+k.value, "unknown field%s; metadata has name, description and labels", suggestWord(k.value, "name", "description", "labels"))
 			}
 		}
 		nn := meta.get("name")
@@ -723,6 +723,18 @@ func scalarText(n *node) string {
 		return n.value
 	}
 	return n.describe()
+}
+
+// suggestKind is suggestWord for a kind name.
+func suggestKind(n *node) string {
+	if n.kind != nScalar {
+		return ""
+	}
+	kinds := []string{string(KindStack), string(KindService), string(KindEnvironment)}
+	for _, k := range ComponentKinds {
+		kinds = append(kinds, string(k))
+	}
+	return suggestWord(n.value, kinds...)
 }
 
 func kindList() string {
@@ -820,7 +832,7 @@ func (s *Stack) decodeStackSpec(spec *node, errs *errList) {
 				}
 			}
 		default:
-			errs.add(k.pos(), kp, "unknown field; a Stack spec has description, provider, variables, watch and backend")
+			errs.add(k.pos(), kp, "unknown field%s; a Stack spec has description, provider, variables, watch and backend", suggestWord(k.value, "description", "provider", "variables", "watch", "backend"))
 		}
 	}
 }
@@ -920,7 +932,7 @@ func (s *Stack) decodeVarDecls(v *node, errs *errList) {
 					}
 					d.description = fv.value
 				default:
-					errs.add(fk.pos(), fkp, "unknown field; a variable has default, required, secret and description")
+					errs.add(fk.pos(), fkp, "unknown field%s; a variable has default, required, secret and description", suggestWord(fk.value, "default", "required", "secret", "description"))
 				}
 			}
 		}
@@ -1197,7 +1209,7 @@ func checkServiceSpec(spec *node, errs *errList) {
 				errs.add(v.pos(), "spec."+k.value, "want a string, got %s", v.describe())
 			}
 		default:
-			errs.add(k.pos(), "spec."+k.value, "unknown field; a Service spec has owner and description (components are separate documents in the service's folder)")
+			errs.add(k.pos(), "spec."+k.value, "unknown field%s; a Service spec has owner and description (components are separate documents in the service's folder)", suggestWord(k.value, "owner", "description"))
 		}
 	}
 }
@@ -1301,7 +1313,7 @@ func (s *Stack) loadEnvironment(file string, docs []document, errs *errList, par
 			checkKeys(v, providerFields, kp, errs)
 			e.provider = v
 		default:
-			errs.add(k.pos(), kp, "unknown field; an Environment spec has description, variables, overrides and provider")
+			errs.add(k.pos(), kp, "unknown field%s; an Environment spec has description, variables, overrides and provider", suggestWord(k.value, "description", "variables", "overrides", "provider"))
 		}
 	}
 	s.envs[name] = e

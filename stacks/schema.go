@@ -276,10 +276,20 @@ func join(a, b string) string {
 
 // suggest returns ` (did you mean "x"?)` for a near-miss field name.
 func suggest(name string, fs []*field) string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = f.name
+	}
+	return suggestWord(name, names...)
+}
+
+// suggestWord returns ` (did you mean "x"?)` for the word closest to name
+// (case aside, at most two edits away), or "".
+func suggestWord(name string, words ...string) string {
 	best, bd := "", 3
-	for _, f := range fs {
-		if d := editDistance(strings.ToLower(name), strings.ToLower(f.name)); d < bd {
-			best, bd = f.name, d
+	for _, w := range words {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(w)); d < bd {
+			best, bd = w, d
 		}
 	}
 	if best == "" {
