@@ -70,14 +70,23 @@ func isHex(s string) bool {
 // overwrites a hook someone else wrote.
 const marker = "# installed by panka: panka hooks install"
 
-// Script returns the pre-push hook script that runs `panka hooks run pre-push`.
+// Script returns the pre-push hook script that runs `panka hooks run
+// pre-push`: the binary at pankaPath, or panka from PATH when it has moved
+// since (an upgrade, another install location).
 func Script(pankaPath string) string {
 	if pankaPath == "" {
 		pankaPath = "panka"
 	}
 	return "#!/bin/sh\n" + marker + "\n" +
 		"# Validates the stacks and lists what this push changes. Skip once with: git push --no-verify\n" +
-		"exec " + shellQuote(pankaPath) + " hooks run pre-push \"$@\"\n"
+		"panka=" + shellQuote(pankaPath) + "\n" +
+		"if [ ! -x \"$panka\" ]; then\n" +
+		"\tpanka=$(command -v panka) || {\n" +
+		"\t\techo \"pre-push: panka is neither at \"" + shellQuote(pankaPath) + "\" nor on PATH: install it (then panka hooks install --force), or skip this check once with git push --no-verify\" >&2\n" +
+		"\t\texit 1\n" +
+		"\t}\n" +
+		"fi\n" +
+		"exec \"$panka\" hooks run pre-push \"$@\"\n"
 }
 
 // ErrForeignHook is returned when a hook exists that panka did not write.

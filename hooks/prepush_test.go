@@ -3,6 +3,7 @@ package hooks
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,8 +63,34 @@ func TestInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), `exec '/opt/my tools/panka' hooks run pre-push "$@"`) {
+	if !strings.Contains(string(b), `panka='/opt/my tools/panka'`) || !strings.Contains(string(b), `exec "$panka" hooks run pre-push "$@"`) {
 		t.Errorf("script does not run panka:\n%s", b)
+	}
+	// The script runs the recorded binary, else panka from PATH, else
+	// says what to do.
+	bin := t.TempDir()
+	fake := filepath.Join(bin, "panka")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho \"ran $0 $*\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		recorded, path, want string
+		fails                bool
+	}{
+		{recorded: fake, path: "/usr/bin:/bin", want: "ran " + fake + " hooks run pre-push origin url"},
+		{recorded: "/moved/away/panka", path: bin + ":/usr/bin:/bin", want: "ran " + fake + " hooks run pre-push origin url"},
+		{recorded: "/moved/away/panka", path: "/usr/bin:/bin", want: "panka is neither at /moved/away/panka nor on PATH", fails: true},
+	} {
+		p, err := Install(filepath.Join(t.TempDir(), "hooks"), tt.recorded, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(p, "origin", "url")
+		cmd.Env = []string{"PATH=" + tt.path}
+		out, err := cmd.CombinedOutput()
+		if (err != nil) != tt.fails || !strings.Contains(string(out), tt.want) {
+			t.Errorf("hook recording %s, PATH=%s: %v\n%s", tt.recorded, tt.path, err, out)
+		}
 	}
 	st, _ := os.Stat(path)
 	if st.Mode()&0o111 == 0 {
