@@ -17,6 +17,15 @@ import (
 // idempotent: Format(Format(x)) == Format(x). Invalid YAML is an error with
 // its line.
 func Format(src []byte) (out []byte, err error) {
+	// A file checked out with CRLF line ends (core.autocrlf on Windows)
+	// keeps them: only its layout is canonical, not its line ends.
+	if crlf := bytes.Count(src, []byte("\r\n")); crlf > 0 && crlf == bytes.Count(src, []byte("\n")) {
+		out, err := Format(bytes.ReplaceAll(src, []byte("\r\n"), []byte("\n")))
+		if err != nil {
+			return nil, err
+		}
+		return bytes.ReplaceAll(out, []byte("\n"), []byte("\r\n")), nil
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			out, err = nil, fmt.Errorf("invalid YAML: the parser failed (%v)", p)

@@ -118,6 +118,20 @@ func TestGoldenFormat(t *testing.T) {
 	if _, err := Format([]byte("a: [\n")); err == nil || !strings.Contains(err.Error(), "invalid YAML") {
 		t.Errorf("invalid YAML: %v", err)
 	}
+	// CRLF line ends (a Windows checkout) are kept: the layout is made
+	// canonical, the line ends are not changed.
+	for _, in := range ins {
+		src, _ := os.ReadFile(in)
+		want, err := Format(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		crlf := bytes.ReplaceAll(src, []byte("\n"), []byte("\r\n"))
+		out, err := Format(crlf)
+		if err != nil || !bytes.Equal(out, bytes.ReplaceAll(want, []byte("\n"), []byte("\r\n"))) {
+			t.Errorf("%s with CRLF line ends: %v\n%q", in, err, out)
+		}
+	}
 }
 
 // dump renders a node tree without positions (key order normalised).

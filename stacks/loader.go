@@ -160,8 +160,9 @@ func isYAML(name string) bool {
 	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
 }
 
-// skipDir reports folders discovery and loading never enter.
-func skipDir(name string) bool {
+// SkipDir reports the folders discovery, loading and fmt never enter:
+// hidden ones (".git", ".panka", ...), node_modules and vendor.
+func SkipDir(name string) bool {
 	return strings.HasPrefix(name, ".") || name == "node_modules" || name == "vendor"
 }
 
@@ -288,7 +289,7 @@ func findStackDirsIn(fsys fs.FS, dir string, out *[]stackDir, par bool) error {
 	}
 	var subs []string
 	for _, e := range ents {
-		if e.IsDir() && !skipDir(e.Name()) {
+		if e.IsDir() && !SkipDir(e.Name()) {
 			subs = append(subs, path.Join(dir, e.Name()))
 		}
 	}
@@ -486,7 +487,7 @@ func Strays(fsys fs.FS, root string, refs []Ref) []*Error {
 			return nil
 		}
 		if d.IsDir() {
-			if p != root && skipDir(d.Name()) || inStack[p] {
+			if p != root && SkipDir(d.Name()) || inStack[p] {
 				return fs.SkipDir
 			}
 			if _, err := fs.Stat(fsys, path.Join(p, StackFile)); err == nil {
@@ -1000,7 +1001,7 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 		for _, e := range ents {
 			p := joinName(d, e.Name())
 			switch {
-			case e.Type()&fs.ModeSymlink != 0 && !skipDir(e.Name()):
+			case e.Type()&fs.ModeSymlink != 0 && !SkipDir(e.Name()):
 				target, isDir, msg := followLink(fsys, p)
 				switch {
 				case isDir:
@@ -1018,7 +1019,7 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 					}
 					links[p] = target
 				}
-			case e.IsDir() && skipDir(e.Name()):
+			case e.IsDir() && SkipDir(e.Name()):
 			case e.IsDir() && d == envDir:
 				errs.add(pos{p, 0, 0}, "", "folders inside %s are not read: environments are %s/<env>.yaml files", envDir, envDir)
 			case e.IsDir():

@@ -965,7 +965,7 @@ func (e *engine) prefetch(ctx context.Context, s *side, dirs []string) error {
 			roots = append(roots, ent.Hash)
 		}
 	}
-	want := func(rel string, ent gitops.TreeEntry) bool { return !(ent.IsDir() && skipDir(ent.Name)) }
+	want := func(rel string, ent gitops.TreeEntry) bool { return !(ent.IsDir() && stacks.SkipDir(ent.Name)) }
 	if e.opts.Paths {
 		want = func(rel string, _ gitops.TreeEntry) bool {
 			return rel == stacks.StackFile || rel == stacks.EnvironmentsDir

@@ -45,11 +45,6 @@ type indexEntry struct {
 
 const indexVersion = 2
 
-// skipDir mirrors the folders stack discovery never enters.
-func skipDir(name string) bool {
-	return strings.HasPrefix(name, ".") || name == "node_modules" || name == "vendor"
-}
-
 // stackOf returns the stack folder holding p (nearest ancestor with
 // stack.yaml) or "".
 func (ix *stackIndex) stackOf(p string) string {
@@ -162,7 +157,7 @@ func (x *indexer) forCommit(ctx context.Context, commitTree gitops.Hash) (*stack
 			ix = &stackIndex{Version: indexVersion, Root: x.root, Tree: rt.String(), Stacks: map[string]*indexEntry{}}
 		}
 	}
-	files, err := x.repo.FindDirs(ctx, commitTree, x.root, stacks.StackFile, skipDir)
+	files, err := x.repo.FindDirs(ctx, commitTree, x.root, stacks.StackFile, stacks.SkipDir)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +253,7 @@ func (x *indexer) fromStagingIndex(commitTree, rt gitops.Hash) (*stackIndex, boo
 		dir := path.Dir(en.Path)
 		skipped := false
 		for _, part := range strings.Split(strings.TrimPrefix(dir, pre), "/") {
-			if dir != rootDir && skipDir(part) {
+			if dir != rootDir && stacks.SkipDir(part) {
 				skipped = true
 				break
 			}
@@ -353,7 +348,7 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 			return false
 		}
 		for _, part := range strings.Split(strings.TrimPrefix(path.Dir(p), x.rootPrefix()), "/") {
-			if part != "." && skipDir(part) {
+			if part != "." && stacks.SkipDir(part) {
 				return false
 			}
 		}
@@ -488,7 +483,7 @@ func (x *indexer) walkStacks(ix *stackIndex, fsys fs.FS, dir string, below bool,
 		if !d.IsDir() {
 			return nil
 		}
-		if p != dir && skipDir(d.Name()) {
+		if p != dir && stacks.SkipDir(d.Name()) {
 			return fs.SkipDir
 		}
 		if below && p == dir {

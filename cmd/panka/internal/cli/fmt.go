@@ -80,7 +80,7 @@ func fmtRun(opts *FmtOptions) error {
 			return err
 		}
 		if d.IsDir() {
-			if p != root && len(d.Name()) > 0 && d.Name()[0] == '.' {
+			if p != root && stacks.SkipDir(d.Name()) {
 				return fs.SkipDir
 			}
 			return nil
