@@ -738,29 +738,26 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	// not load (validate refuses it). Only blob ids are compared: the index
 	// does not always know names, and reading every stack.yaml is what a
 	// small change must not cost.
-	var byBlob map[string][]string
+	// The touched stacks' blobs first, then one pass over the index (no
+	// map of all its blobs: that cost a far-apart run milliseconds).
+	touchedBlob := map[string]*ident{}
 	for _, id := range idents {
 		if id.headDir == "" || id.headErr != nil || id.hh == nil {
 			continue
 		}
-		en := head.index.Stacks[id.headDir]
-		if en == nil || en.Blob == "" {
-			continue
+		if en := head.index.Stacks[id.headDir]; en != nil && en.Blob != "" {
+			touchedBlob[en.Blob] = id
 		}
-		if byBlob == nil {
-			byBlob = make(map[string][]string, len(head.index.Stacks))
-			for d, x := range head.index.Stacks {
-				byBlob[x.Blob] = append(byBlob[x.Blob], d)
+	}
+	if len(touchedBlob) > 0 {
+		other := map[*ident]string{}
+		for d, x := range head.index.Stacks {
+			if id := touchedBlob[x.Blob]; id != nil && d != id.headDir && (other[id] == "" || d < other[id]) {
+				other[id] = d
 			}
 		}
-		if dirs := byBlob[en.Blob]; len(dirs) > 1 {
-			other := ""
-			for _, d := range dirs {
-				if d != id.headDir && (other == "" || d < other) {
-					other = d
-				}
-			}
-			id.headErr = duplicateName(id.name, other, id.headDir)
+		for id, d := range other {
+			id.headErr = duplicateName(id.name, d, id.headDir)
 		}
 	}
 
