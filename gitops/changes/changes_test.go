@@ -792,6 +792,26 @@ func TestMalformedFilter(t *testing.T) {
 	}
 }
 
+// TestSinceDeployedAllRemoved: with the stacks root gone at head, what is
+// still deployed is reported removed (nothing deployed: the root error).
+func TestSinceDeployedAllRemoved(t *testing.T) {
+	g, c0 := baseRepo(t)
+	g.Remove("stacks")
+	g.Commit("retire every stack")
+	repo, err := gitops.Open(g.Dir, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	res, err := changes.SinceDeployed(context.Background(), repo, listedDeployed{fakeDeployed{"orders/dev": c0.String()}}, changes.Options{StacksRoot: "stacks"})
+	if err != nil || !reflect.DeepEqual(summary(res), []string{"orders removed dev:removed"}) {
+		t.Errorf("stacks root gone, orders/dev deployed: %q, %v", summary(res), err)
+	}
+	if _, err := changes.SinceDeployed(context.Background(), repo, listedDeployed{fakeDeployed{}}, changes.Options{StacksRoot: "stacks"}); !errors.Is(err, changes.ErrNoStacksRoot) {
+		t.Errorf("stacks root gone, nothing deployed: %v, want ErrNoStacksRoot", err)
+	}
+}
+
 func TestMatchGlob(t *testing.T) {
 	tests := []struct {
 		glob, path string

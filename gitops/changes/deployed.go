@@ -71,9 +71,9 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 		}
 		ix = head.index
 	}
-	if len(ix.Stacks) == 0 && e.rootMissing(head) {
-		return nil, e.rootError(nil, head)
-	}
+	// No stacks root at head is an error unless something deployed is
+	// gone with it (checked once the deployments are listed).
+	rootGone := len(ix.Stacks) == 0 && e.rootMissing(head)
 	res := &Result{Head: head.commit.String(), Uncommitted: opts.Uncommitted, Stacks: []*Stack{}}
 	groups := map[string]map[string]map[string]bool{} // base -> stack -> envs
 	never := map[string]*Stack{}
@@ -145,6 +145,9 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 			}
 			groups[d.Commit][d.Stack][d.Environment] = true
 		}
+	}
+	if rootGone && len(groups) == 0 {
+		return nil, e.rootError(nil, head)
 	}
 	merged := never
 	for _, c := range sortedKeys(groups) {
