@@ -155,3 +155,37 @@ func TestBrokenStackFileNoCascade(t *testing.T) {
 	_, err = Load(testFS(map[string]string{"stacks/s/environments/dev.yaml": devYAML + "    NOPE: x\n"}), "stacks/s")
 	wantErrs(t, err, `variable "NOPE" is not declared`)
 }
+
+// TestEscapedText: literal "${a.b}" text (written "$${a.b}", or held by a
+// variable's value) is never a reference in the resolved model; real
+// references are found, and Unescape gives the text meant.
+func TestEscapedText(t *testing.T) {
+	r := resolveOK(t, map[string]string{
+		"stacks/s/infra/q.yaml":              doc("Queue", "jobs"),
+		"stacks/s/services/api/service.yaml": doc("Service", "api"),
+		"stacks/s/services/api/api.yaml": doc("MicroService", "api", "image: nginx:${TAG}",
+			"env: {LIT: 'x $${jobs.url} y', REF: '${jobs.url}', BOTH: '$${jobs.url}=${jobs.url}', VIA: '${HOST}', DOLLARS: '$$$${jobs.url}'}"),
+	}, "dev", ResolveOptions{Vars: VarValues{Flags: map[string]string{"HOST": "${jobs.url} and $${x}"}}})
+	env := r.Component("api").Spec["env"].(map[string]any)
+	for k, want := range map[string]struct {
+		refs int
+		text string // Unescape of the whole string
+	}{
+		"LIT":     {0, "x ${jobs.url} y"},
+		"REF":     {1, "${jobs.url}"},
+		"BOTH":    {1, "${jobs.url}=${jobs.url}"},
+		"VIA":     {0, "${jobs.url} and $${x}"},
+		"DOLLARS": {0, "$$${jobs.url}"},
+	} {
+		s := env[k].(string)
+		if got := len(FindRefs(s)); got != want.refs {
+			t.Errorf("%s = %q: %d references, want %d", k, s, got, want.refs)
+		}
+		if got := Unescape(s); got != want.text {
+			t.Errorf("%s = %q: Unescape = %q, want %q", k, s, got, want.text)
+		}
+	}
+	if refs := FindRefs(env["BOTH"].(string)); len(refs) != 1 || refs[0].Component != "jobs" || refs[0].Output != "url" || refs[0].Start != len("$${jobs.url}=") {
+		t.Errorf("BOTH references = %+v", refs)
+	}
+}

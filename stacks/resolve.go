@@ -481,7 +481,7 @@ func (r *resolver) substScalar(n *node) *node {
 	substituted := false
 	for i := 0; i < len(s); {
 		if strings.HasPrefix(s[i:], "$${") {
-			b.WriteString("${")
+			b.WriteString("$${") // stays escaped in the model (see FindRefs)
 			i += 3
 			continue
 		}
@@ -557,7 +557,7 @@ func (r *resolver) substScalar(n *node) *node {
 		case v.source == SourceUnset || v.value == "" && hasDef:
 			b.WriteString(def)
 		default:
-			b.WriteString(v.value)
+			b.WriteString(escape(v.value))
 			if v.decl.secret {
 				secrets = append(secrets, name)
 			}

@@ -341,29 +341,29 @@ func (d *deploy) input(v any) pulumi.StringInput {
 
 // resolve replaces references in s by component outputs.
 func (d *deploy) resolve(s string) pulumi.StringInput {
-	locs := refPattern.FindAllStringSubmatchIndex(s, -1)
-	if len(locs) == 0 {
-		return pulumi.String(s)
+	refs := stacks.FindRefs(s)
+	if len(refs) == 0 {
+		return pulumi.String(stacks.Unescape(s))
 	}
-	outFor := func(loc []int) pulumi.StringOutput {
-		return d.outs[s[loc[2]:loc[3]]][s[loc[4]:loc[5]]]
+	outFor := func(r stacks.RefSpan) pulumi.StringOutput {
+		return d.outs[r.Component][r.Output]
 	}
-	if len(locs) == 1 && locs[0][0] == 0 && locs[0][1] == len(s) {
-		return outFor(locs[0])
+	if len(refs) == 1 && refs[0].Start == 0 && refs[0].End == len(s) {
+		return outFor(refs[0])
 	}
-	ins := make([]any, len(locs))
-	for i, loc := range locs {
-		ins[i] = outFor(loc)
+	ins := make([]any, len(refs))
+	for i, r := range refs {
+		ins[i] = outFor(r)
 	}
 	return pulumi.All(ins...).ApplyT(func(vals []any) string {
 		var out []byte
 		last := 0
-		for i, loc := range locs {
-			out = append(out, s[last:loc[0]]...)
+		for i, r := range refs {
+			out = append(out, stacks.Unescape(s[last:r.Start])...)
 			out = append(out, vals[i].(string)...)
-			last = loc[1]
+			last = r.End
 		}
-		return string(append(out, s[last:]...))
+		return string(append(out, stacks.Unescape(s[last:])...))
 	}).(pulumi.StringOutput)
 }
 

@@ -79,6 +79,7 @@ func fullStack() *stacks.Resolved {
 					"QUEUE_URL": "${orders-queue.url}",
 					"API_KEY":   stacks.Sensitive{Clear: "s3cr3t-key", Hash: "sensitive:hmac-sha256:abc"},
 					"WORKERS":   int64(4),
+					"LITERAL":   "$${orders-queue.url} at ${users-db.port}", // escaped text, then a reference
 				},
 				"secrets": map[string]any{
 					"DB_PASSWORD": "${users-db.secretArn}:password::",
@@ -287,6 +288,7 @@ func TestMicroService(t *testing.T) {
 		"QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-prod-orders-queue",
 		"API_KEY":   "s3cr3t-key",
 		"WORKERS":   "4",
+		"LITERAL":   "${orders-queue.url} at 5432",
 	}
 	if !reflect.DeepEqual(env, wantEnv) {
 		t.Errorf("environment = %v, want %v", env, wantEnv)

@@ -11,10 +11,6 @@ import (
 	"panka.dev/panka/stacks"
 )
 
-// refPattern matches ${component.output} references, alone or inside a
-// larger string.
-var refPattern = regexp.MustCompile(`\$\{([A-Za-z0-9][A-Za-z0-9_-]*)\.([A-Za-z][A-Za-z0-9_]*)\}`)
-
 // ref is one ${component.output} reference found in a spec.
 type ref struct {
 	Component, Output string
@@ -249,12 +245,12 @@ func (p *program) collectRefs(d *decoder, v any, path string) []ref {
 	walk = func(v any, path string) {
 		switch x := v.(type) {
 		case string:
-			for _, m := range refPattern.FindAllStringSubmatch(x, -1) {
+			for _, m := range stacks.FindRefs(x) {
 				if !refFields.MatchString(path) {
-					d.fail(path, "references such as %s are not allowed here; only env, secrets, image, command, loadBalancer.host and subscription endpoints take them", m[0])
+					d.fail(path, "references such as %s are not allowed here; only env, secrets, image, command, loadBalancer.host and subscription endpoints take them", x[m.Start:m.End])
 					continue
 				}
-				seen[ref{m[1], m[2]}] = true
+				seen[ref{m.Component, m.Output}] = true
 			}
 		case stacks.Sensitive:
 			walk(x.Clear, path)

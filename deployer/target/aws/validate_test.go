@@ -59,6 +59,12 @@ func TestValidate(t *testing.T) {
 		{"self reference", func(r *stacks.Resolved) { r.Components[1].Spec["env"] = map[string]any{"X": "${worker.serviceName}"} }, []string{"refers to the component itself"}},
 		{"reference in a size", func(r *stacks.Resolved) { r.Components[3].Spec["instanceClass"] = "${sessions.endpoint}" }, []string{"spec.instanceClass: references such as ${sessions.endpoint} are not allowed here"}},
 		{"unknown dependsOn", func(r *stacks.Resolved) { r.Components[2].DependsOn = []string{"ghost"} }, []string{`dependsOn names unknown component "ghost"`}},
+		// Escaped text is no reference: no unknown component, no cycle,
+		// allowed in fields that take no references.
+		{"escaped text", func(r *stacks.Resolved) {
+			r.Components[1].Spec["env"] = map[string]any{"X": "$${nope.url}", "Y": "$${worker.serviceName}"}
+			r.Components[3].Spec["instanceClass"] = "db.t4g.micro"
+		}, nil},
 		{"cycle", func(r *stacks.Resolved) {
 			r.Components[1].Spec["env"] = map[string]any{"X": "${nightly.ruleName}"}
 			r.Components[2].Spec["env"] = map[string]any{"Y": "${worker.serviceName}"}

@@ -14,7 +14,6 @@ package local
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -218,19 +217,16 @@ type reference struct {
 	start, end        int // byte offsets in the string
 }
 
-var refPattern = regexp.MustCompile(`\$\{([A-Za-z0-9][A-Za-z0-9_-]*)\.([A-Za-z][A-Za-z0-9_]*)\}`)
-
 // reservedScopes are ${scope.name} forms that are not component references.
 var reservedScopes = map[string]bool{"var": true, "env": true, "secret": true, "ssm": true, "secretsmanager": true}
 
 func findRefs(s string) []reference {
 	var out []reference
-	for _, m := range refPattern.FindAllStringSubmatchIndex(s, -1) {
-		comp := s[m[2]:m[3]]
-		if reservedScopes[comp] {
+	for _, r := range stacks.FindRefs(s) {
+		if reservedScopes[r.Component] {
 			continue
 		}
-		out = append(out, reference{component: comp, output: s[m[4]:m[5]], start: m[0], end: m[1]})
+		out = append(out, reference{component: r.Component, output: r.Output, start: r.Start, end: r.End})
 	}
 	return out
 }
@@ -262,9 +258,9 @@ func resolveValue(path string, v any, lookup func(reference) (pulumi.Output, err
 	case nil:
 		return nil, nil
 	case stacks.Sensitive:
-		return pulumi.ToSecret(pulumi.String(x.Clear)), nil
+		return pulumi.ToSecret(pulumi.String(stacks.Unescape(x.Clear))), nil
 	case *stacks.Sensitive:
-		return pulumi.ToSecret(pulumi.String(x.Clear)), nil
+		return pulumi.ToSecret(pulumi.String(stacks.Unescape(x.Clear))), nil
 	case string:
 		if stacks.IsSensitive(x) {
 			// A model read back from state or a plan keeps only the
@@ -273,7 +269,7 @@ func resolveValue(path string, v any, lookup func(reference) (pulumi.Output, err
 		}
 		refs := findRefs(x)
 		if len(refs) == 0 {
-			return pulumi.String(x), nil
+			return pulumi.String(stacks.Unescape(x)), nil
 		}
 		outs := make([]any, len(refs))
 		for i, ref := range refs {
@@ -290,11 +286,11 @@ func resolveValue(path string, v any, lookup func(reference) (pulumi.Output, err
 			var b strings.Builder
 			last := 0
 			for i, ref := range refs {
-				b.WriteString(x[last:ref.start])
+				b.WriteString(stacks.Unescape(x[last:ref.start]))
 				b.WriteString(fmt.Sprint(vals[i]))
 				last = ref.end
 			}
-			b.WriteString(x[last:])
+			b.WriteString(stacks.Unescape(x[last:]))
 			return b.String()
 		}).(pulumi.StringOutput), nil
 	case map[string]any:

@@ -61,6 +61,10 @@ func TestRegisterWiresReferencesSecretsAndDependencies(t *testing.T) {
 					"PORT":   "${db.port}",
 					"URL":    "jdbc://${db.endpoint}/x?port=${db.port}",
 					"SECRET": stacks.Sensitive{Clear: "clear", Hash: "sensitive:h"},
+					// Escaped text ("$${" in the model) is written as "${".
+					"LIT":     "x $${db.endpoint}",
+					"MIXED":   "$${db.port}=${db.port}",
+					"SECRET2": stacks.Sensitive{Clear: "p$${w}", Hash: "sensitive:h2"},
 				},
 				"list": []any{"${db.endpoint}", int64(3)},
 			}},
@@ -89,6 +93,15 @@ func TestRegisterWiresReferencesSecretsAndDependencies(t *testing.T) {
 	}
 	if v := env["SECRET"]; !v.IsSecret() || v.SecretValue().Element.StringValue() != "clear" {
 		t.Errorf("SECRET = %v, want a secret", v)
+	}
+	if v := env["LIT"]; v.StringValue() != "x ${db.endpoint}" {
+		t.Errorf("LIT = %v, want the escaped text, not the reference", v)
+	}
+	if v := env["MIXED"]; v.StringValue() != "${db.port}=5432" {
+		t.Errorf("MIXED = %v", v)
+	}
+	if v := env["SECRET2"]; !v.IsSecret() || v.SecretValue().Element.StringValue() != "p${w}" {
+		t.Errorf("SECRET2 = %v", v)
 	}
 	list := web["spec"].ObjectValue()["list"].ArrayValue()
 	if list[0].StringValue() != "db:5432" || list[1].NumberValue() != 3 {
@@ -153,7 +166,7 @@ func TestOrderIsDeterministic(t *testing.T) {
 }
 
 func TestFindRefs(t *testing.T) {
-	refs := findRefs("x ${db.endpoint} ${var.name} ${env.HOME} ${q.url}${bad}")
+	refs := findRefs("x ${db.endpoint} ${var.name} ${env.HOME} ${q.url}${bad} $${lit.eral}")
 	var got []string
 	for _, r := range refs {
 		got = append(got, r.component+"."+r.output)
