@@ -286,19 +286,20 @@ func (r *resolver) resolveVars(out *Resolved) {
 		} else if d.hasDef {
 			v.value, v.source = d.def, SourceDefault
 		}
-		if v.source == SourceUnset && d.required {
-			if r.opts.Lenient {
-				v.symbolic = true
-			} else {
-				envName := "the stack"
-				where := "spec.variables in " + r.s.file
-				if r.env != nil {
-					envName = "environment " + strconv.Quote(r.env.name)
-					where = "spec.variables in " + r.env.file
-				}
-				r.errs.add(d.pos, "spec.variables."+d.name, "required variable %s has no value for %s: set it with --var %s=VALUE, --var-file, PANKA_VAR_%s or %s",
-					d.name, envName, d.name, d.name, where)
+		if v.source == SourceUnset && r.opts.Lenient && (d.required || d.secret) {
+			// Without values (validate, change detection) a secret is
+			// as unknown as a required variable: "" would fail the
+			// checks of the fields it fills.
+			v.symbolic = true
+		} else if v.source == SourceUnset && d.required {
+			envName := "the stack"
+			where := "spec.variables in " + r.s.file
+			if r.env != nil {
+				envName = "environment " + strconv.Quote(r.env.name)
+				where = "spec.variables in " + r.env.file
 			}
+			r.errs.add(d.pos, "spec.variables."+d.name, "required variable %s has no value for %s: set it with --var %s=VALUE, --var-file, PANKA_VAR_%s or %s",
+				d.name, envName, d.name, d.name, where)
 		}
 		r.vars[d.name] = v
 		rv := ResolvedVar{Name: d.name, Source: v.source, Secret: d.secret}

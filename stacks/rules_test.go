@@ -180,6 +180,9 @@ func TestResolveRules(t *testing.T) {
 		{"required unset", map[string]string{"stacks/s/environments/dev.yaml": doc("Environment", "dev")}, ResolveOptions{},
 			[]string{`stacks/s/stack.yaml:12:5: spec.variables.HOST: required variable HOST has no value for environment "dev": set it with --var HOST=VALUE, --var-file, PANKA_VAR_HOST or spec.variables in stacks/s/environments/dev.yaml`}},
 		{"required unset lenient", map[string]string{"stacks/s/environments/dev.yaml": doc("Environment", "dev")}, ResolveOptions{Lenient: true}, nil},
+		// Without values (validate, a pre-push hook) an unset secret is
+		// unknown, not "" that a checked field would refuse.
+		{"secret unset lenient, checked field", map[string]string{"stacks/s/infra/db.yaml": doc("Database", "db", "engine: ${KEY}")}, ResolveOptions{Lenient: true}, nil},
 		{"undeclared variable", map[string]string{cf: ms("env: {A: '${NOPE}'}")}, ResolveOptions{},
 			[]string{cf + `:7:12: spec.env.A: undeclared variable ${NOPE}: declare it under spec.variables in stacks/s/stack.yaml, or give a default with ${NOPE:-value}`}},
 		{"undeclared with default", map[string]string{cf: ms("env: {A: '${NOPE:-x}'}")}, ResolveOptions{}, nil},
