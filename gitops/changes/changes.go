@@ -634,33 +634,25 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 				paths, ids = append(paths, path.Join(d, stacks.StackFile)), append(ids, plumbing.NewHash(en.Blob))
 			}
 		}
-		pw.Add(1)
-		go func() {
-			defer pw.Done()
-			if sd.s == head {
-				_ = e.repo.PrefetchWorktreeBlobs(paths, ids) // an optimisation
-			} else {
-				_ = e.repo.PrefetchBlobs(ids)
-			}
-		}()
-	}
-	for _, sd := range []struct {
-		s    *side
-		dirs []string
-	}{{base, baseDirs}, {head, headDirsAll}} {
-		if sd.s.worktree {
-			continue
-		}
 		var read []string
 		for _, d := range sd.dirs {
 			if en := sd.s.index.Stacks[d]; !e.opts.Paths || en == nil || !en.EnvsKnown {
 				read = append(read, d)
 			}
 		}
-		pw.Add(1)
+		// Both are optimisations (reads stay correct whatever they fetched).
+		pw.Add(2)
 		go func() {
 			defer pw.Done()
-			_ = e.repo.PrefetchDirs(sd.s.tree, read) // an optimisation
+			if sd.s == head {
+				_ = e.repo.PrefetchWorktreeBlobs(paths, ids)
+			} else {
+				_ = e.repo.PrefetchBlobs(ids)
+			}
+		}()
+		go func() {
+			defer pw.Done()
+			_ = e.repo.PrefetchDirs(sd.s.tree, read)
 		}()
 	}
 	pw.Wait()
