@@ -46,111 +46,138 @@ func (r *Repo) IndexedTree(t Hash, want func(path []byte) bool) (entries []Index
 	if err != nil || len(b) < 12+20 || string(b[:4]) != "DIRC" {
 		return nil, false
 	}
-	version := binary.BigEndian.Uint32(b[4:8])
-	if version < 2 || version > 4 {
-		return nil, false
-	}
-	n := int(binary.BigEndian.Uint32(b[8:12]))
 	end := len(b) - 20 // trailing checksum, all zeros with index.skipHash
 	if sum := b[end:]; !bytes.Equal(sum, make([]byte, 20)) {
 		if got := sha1.Sum(b[:end]); !bytes.Equal(got[:], sum) {
 			return nil, false // damaged: git itself would refuse it
 		}
 	}
+	n := int(binary.BigEndian.Uint32(b[8:12]))
+	matched := false
+	ok = walkIndex(b, func(e *rawIndexEntry) bool {
+		switch {
+		case e.xflags&(1<<13) != 0: // intent-to-add: not a tree's entry
+			return false
+		case e.flags&0x3000 != 0: // a conflict stage: no tree matches the index
+			return false
+		case e.mode>>12 == 0o04: // a directory entry: sparse index
+			return false
+		}
+		if want(e.path) {
+			entries = append(entries, IndexEntry{Path: string(e.path), Mode: filemode.FileMode(e.mode), Hash: e.id})
+		}
+		return true
+	}, func(sig string, data []byte) bool {
+		// The cache tree must be valid at the root and name t; a split
+		// index ("link") or sparse index ("sdir") lists other entries.
+		switch sig {
+		case "link", "sdir":
+			return false
+		case "TREE":
+			// "<path>\0<entry count> <subtrees>\n<id>" with the root first.
+			nl := bytes.IndexByte(data, '\n')
+			if bytes.IndexByte(data, 0) != 0 || nl < 0 {
+				return false
+			}
+			sp := bytes.IndexByte(data[:nl], ' ')
+			if sp < 0 {
+				return false
+			}
+			count, err := strconv.Atoi(string(data[1:sp]))
+			if err != nil || count != n || len(data) < nl+1+20 {
+				return false // -1: invalidated by a staged change
+			}
+			matched = bytes.Equal(data[nl+1:nl+21], t[:])
+		}
+		return true
+	})
+	if !ok || !matched {
+		return nil, false
+	}
+	return entries, true
+}
+
+// rawIndexEntry is one entry of a staging index file as walkIndex reads
+// it; path is only valid until the next entry.
+type rawIndexEntry struct {
+	mode          uint32
+	id            Hash
+	flags, xflags uint16
+	path          []byte
+}
+
+// walkIndex reads the staging index file b (versions 2–4; the trailing
+// checksum is not checked), calling entry for each entry, then ext for
+// each extension. It reports false when b is malformed, does not end
+// exactly after its extensions, or a callback returned false.
+func walkIndex(b []byte, entry func(*rawIndexEntry) bool, ext func(sig string, data []byte) bool) bool {
+	if len(b) < 12+20 || string(b[:4]) != "DIRC" {
+		return false
+	}
+	version := binary.BigEndian.Uint32(b[4:8])
+	if version < 2 || version > 4 {
+		return false
+	}
+	n := int(binary.BigEndian.Uint32(b[8:12]))
+	end := len(b) - 20
 	off := 12
+	var e rawIndexEntry
 	var prev []byte // v4: the previous path
-	var path []byte
 	for i := 0; i < n; i++ {
 		start := off
 		if off+62 > end {
-			return nil, false
+			return false
 		}
-		mode := binary.BigEndian.Uint32(b[off+24 : off+28])
-		var id Hash
-		copy(id[:], b[off+40:off+60])
-		flags := binary.BigEndian.Uint16(b[off+60 : off+62])
+		e.mode = binary.BigEndian.Uint32(b[off+24 : off+28])
+		copy(e.id[:], b[off+40:off+60])
+		e.flags, e.xflags = binary.BigEndian.Uint16(b[off+60:off+62]), 0
 		off += 62
-		if flags&0x4000 != 0 { // extended flags (v3+)
+		if e.flags&0x4000 != 0 { // extended flags (v3+)
 			if version < 3 || off+2 > end {
-				return nil, false
+				return false
 			}
-			if binary.BigEndian.Uint16(b[off:off+2])&(1<<13) != 0 {
-				return nil, false // intent-to-add: not a tree's entry
-			}
+			e.xflags = binary.BigEndian.Uint16(b[off : off+2])
 			off += 2
-		}
-		if flags&0x3000 != 0 {
-			return nil, false // a conflict stage: no tree matches the index
 		}
 		if version == 4 {
 			strip, k := offsetVarint(b[off:end])
 			if k <= 0 || strip > len(prev) {
-				return nil, false
+				return false
 			}
 			off += k
 			nul := bytes.IndexByte(b[off:end], 0)
 			if nul < 0 {
-				return nil, false
+				return false
 			}
-			path = append(append(path[:0], prev[:len(prev)-int(strip)]...), b[off:off+nul]...)
+			e.path = append(append(e.path[:0], prev[:len(prev)-int(strip)]...), b[off:off+nul]...)
 			off += nul + 1
-			prev = append(prev[:0], path...)
+			prev = append(prev[:0], e.path...)
 		} else {
 			nul := bytes.IndexByte(b[off:end], 0)
 			if nul < 0 {
-				return nil, false
+				return false
 			}
-			path = b[off : off+nul]
+			e.path = b[off : off+nul]
 			// Entries are padded with 1–8 NULs to a multiple of 8 bytes.
 			off = start + (off-start+nul+8)&^7
 		}
-		if mode>>12 == 0o04 { // a directory entry: sparse index
-			return nil, false
-		}
-		if want(path) {
-			entries = append(entries, IndexEntry{Path: string(path), Mode: filemode.FileMode(mode), Hash: id})
+		if !entry(&e) {
+			return false
 		}
 	}
-	// Extensions: the cache tree must be valid at the root and name t; a
-	// split index ("link") or sparse index ("sdir") lists other entries.
-	matched := false
 	for off+8 <= end {
 		sig := string(b[off : off+4])
 		size := int(binary.BigEndian.Uint32(b[off+4 : off+8]))
 		off += 8
 		if size < 0 || off+size > end {
-			return nil, false
+			return false
 		}
-		data := b[off : off+size]
+		if !ext(sig, b[off:off+size]) {
+			return false
+		}
 		off += size
-		switch sig {
-		case "link", "sdir":
-			return nil, false
-		case "TREE":
-			// "<path>\0<entry count> <subtrees>\n<id>" with the root first.
-			nul := bytes.IndexByte(data, 0)
-			if nul != 0 {
-				return nil, false
-			}
-			nl := bytes.IndexByte(data, '\n')
-			if nl < 0 {
-				return nil, false
-			}
-			sp := bytes.IndexByte(data[:nl], ' ')
-			if sp < 0 {
-				return nil, false
-			}
-			count, err := strconv.Atoi(string(data[1:sp]))
-			if err != nil || count != n || len(data) < nl+1+20 {
-				return nil, false // -1: invalidated by a staged change
-			}
-			matched = bytes.Equal(data[nl+1:nl+21], t[:])
-		}
 	}
-	if !matched || off != end {
-		return nil, false
-	}
-	return entries, true
+	return off == end
 }
 
 // PrefetchWorktreeBlobs fills the blob cache with the given blobs, each

@@ -110,56 +110,15 @@ func (r *Repo) mergeSplitIndex(split *index.Index, link []byte) (*index.Index, e
 
 // indexExtension returns the payload of the extension named sig of the
 // index file b (versions 2–4), after its entries.
-func indexExtension(b []byte, sig string) ([]byte, bool) {
-	if len(b) < 12+20 || string(b[:4]) != "DIRC" {
-		return nil, false
-	}
-	version := binary.BigEndian.Uint32(b[4:8])
-	n := int(binary.BigEndian.Uint32(b[8:12]))
-	end := len(b) - 20
-	off := 12
-	for i := 0; i < n; i++ {
-		start := off
-		if off+62 > end {
-			return nil, false
-		}
-		flags := binary.BigEndian.Uint16(b[off+60 : off+62])
-		off += 62
-		if flags&0x4000 != 0 {
-			off += 2
-		}
-		if version == 4 {
-			_, k := offsetVarint(b[min(off, end):end])
-			if k <= 0 {
-				return nil, false
-			}
-			off += k
-		}
-		if off > end {
-			return nil, false
-		}
-		nul := bytes.IndexByte(b[off:end], 0)
-		if nul < 0 {
-			return nil, false
-		}
-		off += nul + 1
-		if version != 4 {
-			off = start + (off-1-start+8)&^7 // 1–8 NULs to a multiple of 8
-		}
-	}
-	for off+8 <= end {
-		name := string(b[off : off+4])
-		size := int(binary.BigEndian.Uint32(b[off+4 : off+8]))
-		off += 8
-		if size < 0 || off+size > end {
-			return nil, false
-		}
+func indexExtension(b []byte, sig string) (data []byte, found bool) {
+	walkIndex(b, func(*rawIndexEntry) bool { return true }, func(name string, d []byte) bool {
 		if name == sig {
-			return b[off : off+size], true
+			data, found = d, true
+			return false
 		}
-		off += size
-	}
-	return nil, false
+		return true
+	})
+	return data, found
 }
 
 // readEWAH decodes one EWAH-compressed bitmap (git's ewah_io.c) into its
