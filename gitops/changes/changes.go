@@ -395,6 +395,7 @@ func (e *engine) indexes(ctx context.Context, base, head *side, changes []gitops
 // changes between them (read backwards), and caches head's.
 func (e *engine) baseFromHead(base, head *side, changes []gitops.Change, headCached bool) error {
 	bix := head.index.clone()
+	bix.noWatch = true // nothing reads base's watch globs
 	rt, err := e.ix.rootTree(base.tree)
 	if err != nil {
 		return fmt.Errorf("index stacks at %s: %w", base.commit.String()[:12], baseError(e.repo, base.commit.String(), err))
@@ -508,6 +509,10 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 		ixDone <- e.baseIndex(ctx, base)
 	}()
+	prefix := ""
+	if e.opts.StacksRoot != "" {
+		prefix = e.opts.StacksRoot + "/"
+	}
 	changes, err := e.changedPaths(ctx, base, head)
 	ixErr := <-ixDone
 	if err != nil {
@@ -516,6 +521,15 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	if ixErr != nil {
 		return nil, nil, fmt.Errorf("index stacks: %w", ixErr)
 	}
+	// The base versions of changed stack.yaml files are read for the
+	// headers of touched stacks below: start reading them now, meanwhile
+	// the indexes are derived and the paths mapped.
+	baseBlobs := make(chan struct{})
+	go func() {
+		defer close(baseBlobs)
+		_ = e.repo.PrefetchBlobs(stackFileBlobs(changes, prefix))
+	}()
+	defer func() { <-baseBlobs }()
 	if headFirst {
 		err = e.baseFromHead(base, head, changes, headCached)
 	} else {
@@ -528,25 +542,13 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		return nil, nil, e.rootError(base, head)
 	}
 
-	prefix := ""
-	if e.opts.StacksRoot != "" {
-		prefix = e.opts.StacksRoot + "/"
-	}
-	type watcher struct {
-		dir   string
-		globs []glob
-	}
-	var watchers []watcher
+	watch := map[string][]string{}
 	for dir, ent := range head.index.Stacks {
 		if len(ent.Watch) > 0 {
-			w := watcher{dir: dir}
-			for _, g := range ent.Watch {
-				w.globs = append(w.globs, compileGlob(g))
-			}
-			watchers = append(watchers, w)
+			watch[dir] = ent.Watch
 		}
 	}
-	sort.Slice(watchers, func(i, j int) bool { return watchers[i].dir < watchers[j].dir })
+	watchers := newWatchSet(watch)
 
 	atBase, atHead := map[string]*touched{}, map[string]*touched{}
 	touch := func(m map[string]*touched, dir string) *touched {
@@ -583,19 +585,14 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 				}
 			}
 		}
-		for _, w := range watchers {
-			for _, g := range w.globs {
-				if (hp != "" && g.match(hp)) || (bp != "" && g.match(bp)) {
-					f := hp
-					if f == "" {
-						f = bp
-					}
-					t := touch(atHead, w.dir)
-					t.watched = append(t.watched, Reason{File: f, Detail: fmt.Sprintf("%s; matches spec.watch %q", c.Action, g.text)})
-					break
-				}
+		watchers.match([2]string{hp, bp}, func(dir string, g glob) {
+			f := hp
+			if f == "" {
+				f = bp
 			}
-		}
+			t := touch(atHead, dir)
+			t.watched = append(t.watched, Reason{File: f, Detail: fmt.Sprintf("%s; matches spec.watch %q", c.Action, g.text)})
+		})
 	}
 
 	// A folder that is a stack on both sides is compared on both sides,
@@ -647,6 +644,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 			if sd.s == head {
 				_ = e.repo.PrefetchWorktreeBlobs(paths, ids)
 			} else {
+				<-baseBlobs // most are read by now
 				_ = e.repo.PrefetchBlobs(ids)
 			}
 		}()
@@ -790,6 +788,23 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	return res, problems, ctx.Err()
 }
 
+// stackFileBlobs returns the base-side blob ids of the stack.yaml files
+// below prefix that changes modify, delete or rename.
+func stackFileBlobs(changes []gitops.Change, prefix string) []gitops.Hash {
+	var out []gitops.Hash
+	for _, c := range changes {
+		p := c.Path
+		if c.Action == gitops.Renamed {
+			p = c.OldPath
+		}
+		if c.Action == gitops.Added || c.OldHash.IsZero() || !strings.HasPrefix(p, prefix) || path.Base(p) != stacks.StackFile {
+			continue
+		}
+		out = append(out, c.OldHash)
+	}
+	return out
+}
+
 // listingChanges returns the stack folders (candidates: every folder
 // holding an environments folder that changed) whose environment file
 // listing may differ between the two sides of changes: a file was added,
@@ -850,6 +865,18 @@ func (e *engine) deriveHeader(base, head *side, dir string) bool {
 }
 
 func mergeFiles(a, b []gitops.Change) []gitops.Change {
+	// Most often both sides list the same changes (a folder that is a
+	// stack at base and at head) or one side lists none: nothing to merge
+	// when the one list is in path order without repeats.
+	switch {
+	case len(b) == 0 || slices.Equal(a, b):
+		b = nil
+	case len(a) == 0:
+		a, b = b, nil
+	}
+	if b == nil && strictlyByPath(a) {
+		return a
+	}
 	out := make([]gitops.Change, 0, len(a)+len(b))
 	out = append(append(out, a...), b...)
 	slices.SortStableFunc(out, func(x, y gitops.Change) int { return strings.Compare(x.Path, y.Path) })
@@ -873,6 +900,15 @@ func mergeFiles(a, b []gitops.Change) []gitops.Change {
 		}
 	}
 	return out[:n]
+}
+
+func strictlyByPath(cs []gitops.Change) bool {
+	for i := 1; i < len(cs); i++ {
+		if cs[i-1].Path >= cs[i].Path {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *engine) selected(name string) bool {

@@ -2,6 +2,7 @@ package changes
 
 import (
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -72,4 +73,81 @@ func matchSegs(g, p []string) bool {
 		g, p = g[1:], p[1:]
 	}
 	return len(p) == 0
+}
+
+// watchSet holds the spec.watch globs of the stacks at head and finds,
+// for a changed path, the globs that match it. Only globs that can match
+// are tried: those whose literal first path segment is the path's, and
+// those starting with a pattern. Most paths of a change lie below the
+// stacks root, where few globs point.
+type watchSet struct {
+	dirs    []string // stack folders, sorted; a watchRef's dir indexes it
+	byFirst map[string][]watchRef
+	any     []watchRef
+}
+
+// watchRef is glob number g of stack folder dirs[dir].
+type watchRef struct {
+	dir, g int
+	glob   glob
+}
+
+func newWatchSet(watch map[string][]string) *watchSet {
+	ws := &watchSet{dirs: sortedKeys(watch), byFirst: map[string][]watchRef{}}
+	for i, dir := range ws.dirs {
+		for j, text := range watch[dir] {
+			ref := watchRef{dir: i, g: j, glob: compileGlob(text)}
+			p := literalPrefix(text)
+			if first, _, ok := strings.Cut(p, "/"); ok || p == strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(text, "./"), "/"), "/") {
+				ws.byFirst[first] = append(ws.byFirst[first], ref)
+			} else {
+				ws.any = append(ws.any, ref)
+			}
+		}
+	}
+	return ws
+}
+
+// match calls fn, in stack folder order, with each stack folder having a
+// glob that matches one of paths ("" entries are ignored) and the first
+// such glob of the folder.
+func (ws *watchSet) match(paths [2]string, fn func(dir string, g glob)) {
+	if len(ws.dirs) == 0 {
+		return
+	}
+	var cands []watchRef
+	seen := ""
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		first, _, _ := strings.Cut(p, "/")
+		if first != seen {
+			cands = append(cands, ws.byFirst[first]...)
+			seen = first
+		}
+	}
+	if len(cands) == 0 && len(ws.any) == 0 {
+		return
+	}
+	cands = append(cands, ws.any...)
+	slices.SortFunc(cands, func(a, b watchRef) int {
+		if a.dir != b.dir {
+			return a.dir - b.dir
+		}
+		return a.g - b.g
+	})
+	last := -1
+	for _, c := range cands {
+		if c.dir == last {
+			continue
+		}
+		for _, p := range paths {
+			if p != "" && c.glob.match(p) {
+				fn(ws.dirs[c.dir], c.glob)
+				last = c.dir
+				break
+			}
+		}
+	}
 }

@@ -29,6 +29,11 @@ type stackIndex struct {
 	Root    string
 	Tree    string // tree id of the stacks root ("" for a work tree)
 	Stacks  map[string]*indexEntry
+	// noWatch marks an index whose entries need not carry Name and Watch
+	// (stack.yaml contents are not read where the change gives the blob
+	// id): the base side of a comparison, whose watch globs nothing uses.
+	// It is never saved.
+	noWatch bool
 }
 
 type indexEntry struct {
@@ -67,7 +72,7 @@ func (ix *stackIndex) stackOf(p string) string {
 }
 
 func (ix *stackIndex) clone() *stackIndex {
-	c := &stackIndex{Version: ix.Version, Root: ix.Root, Tree: ix.Tree, Stacks: make(map[string]*indexEntry, len(ix.Stacks))}
+	c := &stackIndex{Version: ix.Version, Root: ix.Root, Tree: ix.Tree, Stacks: make(map[string]*indexEntry, len(ix.Stacks)), noWatch: ix.noWatch}
 	for k, v := range ix.Stacks {
 		c.Stacks[k] = v
 	}
@@ -371,7 +376,7 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 		}
 	}
 	_, isTree := fsys.(*gitops.TreeFS)
-	if len(added) > 1 {
+	if len(added) > 1 && !ix.noWatch {
 		var hs []gitops.Hash
 		for _, c := range changes {
 			if c.Action != gitops.Deleted && relevant(c.Path) {
@@ -397,6 +402,16 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 		if x.insideStack(ix, dir) {
 			continue
 		}
+		if h := newHash[dir]; ix.noWatch && isTree && !h.IsZero() {
+			en := &indexEntry{Blob: h.String()}
+			if old := ix.Stacks[dir]; old != nil && old.EnvsKnown {
+				en.Envs, en.EnvsKnown = old.Envs, true
+			} else if old == nil {
+				x.dropNested(ix, dir)
+			}
+			ix.Stacks[dir] = en
+			continue
+		}
 		var b []byte
 		var err error
 		if h := newHash[dir]; isTree && !h.IsZero() {
@@ -412,12 +427,7 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 			return err
 		}
 		if _, known := ix.Stacks[dir]; !known {
-			pre := dir + "/"
-			for d := range ix.Stacks {
-				if strings.HasPrefix(d, pre) {
-					delete(ix.Stacks, d) // now nested inside dir
-				}
-			}
+			x.dropNested(ix, dir)
 		}
 		id := ""
 		if isTree && !newHash[dir].IsZero() {
@@ -441,6 +451,17 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 		}
 	}
 	return nil
+}
+
+// dropNested removes the stacks below dir, a new stack: they are now
+// nested inside it.
+func (x *indexer) dropNested(ix *stackIndex, dir string) {
+	pre := dir + "/"
+	for d := range ix.Stacks {
+		if strings.HasPrefix(d, pre) {
+			delete(ix.Stacks, d)
+		}
+	}
 }
 
 func blobID(b []byte, hashOf func([]byte) string, fsys fs.FS, dir string) string {
@@ -615,7 +636,7 @@ const keepIndexes = 6
 // save writes ix to the cache (atomically) and prunes old entries. Cache
 // failures are ignored: the cache only saves time.
 func (x *indexer) save(ix *stackIndex) {
-	if x.cacheDir == "" || ix.Tree == "" {
+	if x.cacheDir == "" || ix.Tree == "" || ix.noWatch {
 		return
 	}
 	if err := os.MkdirAll(x.cacheDir, 0o755); err != nil {

@@ -1,0 +1,72 @@
+package changes
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"panka.dev/panka/gitops"
+)
+
+// TestWatchSetMatchesEveryGlob checks that the watch set's prefilter
+// (globs bucketed by their literal first segment) finds exactly what
+// trying every glob of every stack in folder order finds.
+func TestWatchSetMatchesEveryGlob(t *testing.T) {
+	watch := map[string][]string{
+		"stacks/a": {"shared/lib/**", "Makefile"},
+		"stacks/b": {"./shared/*.json", "**/schema.graphql"},
+		"stacks/c": {"/shared", "sh*/x/**", "stacks/common/**"},
+		"stacks/d": {"shared/lib/**"},
+		"stacks/e": {"docs/[a-c]*.md", "tools\\*/y", "deploy/"},
+		"stacks/f": {"?akefile"},
+	}
+	paths := []string{"", "Makefile", "Makefile/x", "makefile", "shared", "shared/lib", "shared/lib/a.go", "shared/x.json",
+		"shared/x/y", "shx/x/z", "api/schema.graphql", "schema.graphql", "stacks/common/a.yaml", "stacks/a/stack.yaml",
+		"docs/b1.md", "docs/d.md", "tools*/y", "deploy/app.yaml", "deploy", "sharedlib/a"}
+	ws := newWatchSet(watch)
+	for _, hp := range paths {
+		for _, bp := range paths {
+			type hit struct{ dir, glob string }
+			var got, want []hit
+			ws.match([2]string{hp, bp}, func(dir string, g glob) { got = append(got, hit{dir, g.text}) })
+			for _, dir := range sortedKeys(watch) {
+				for _, text := range watch[dir] {
+					g := compileGlob(text)
+					if (hp != "" && g.match(hp)) || (bp != "" && g.match(bp)) {
+						want = append(want, hit{dir, text})
+						break
+					}
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("paths %q, %q: matched %v, every glob tried gives %v", hp, bp, got, want)
+			}
+		}
+	}
+}
+
+// TestMergeFiles checks the shortcut for identical or one-sided lists
+// against the general merge (sorted by path, repeats of the same action
+// and path dropped).
+func TestMergeFiles(t *testing.T) {
+	ch := func(a gitops.Action, p string) gitops.Change { return gitops.Change{Action: a, Path: p} }
+	m, d, ad := gitops.Modified, gitops.Deleted, gitops.Added
+	cases := []struct{ a, b, want []gitops.Change }{
+		{nil, nil, nil},
+		{[]gitops.Change{ch(m, "x/a"), ch(m, "x/b")}, []gitops.Change{ch(m, "x/a"), ch(m, "x/b")}, []gitops.Change{ch(m, "x/a"), ch(m, "x/b")}},
+		{[]gitops.Change{ch(m, "x/a")}, nil, []gitops.Change{ch(m, "x/a")}},
+		{nil, []gitops.Change{ch(ad, "x/b")}, []gitops.Change{ch(ad, "x/b")}},
+		// Git's order ("x.y" before "x/…") is not the result's.
+		{[]gitops.Change{ch(m, "x/a.b"), ch(m, "x/a/c")}, nil, []gitops.Change{ch(m, "x/a.b"), ch(m, "x/a/c")}},
+		{[]gitops.Change{ch(m, "x/a/c"), ch(m, "x/a.b")}, nil, []gitops.Change{ch(m, "x/a.b"), ch(m, "x/a/c")}},
+		{[]gitops.Change{ch(d, "x/a"), ch(m, "x/c")}, []gitops.Change{ch(ad, "x/a"), ch(m, "x/b"), ch(m, "x/c")},
+			[]gitops.Change{ch(d, "x/a"), ch(ad, "x/a"), ch(m, "x/b"), ch(m, "x/c")}},
+		{[]gitops.Change{ch(m, "x/a"), ch(m, "x/a")}, nil, []gitops.Change{ch(m, "x/a")}},
+	}
+	for i, c := range cases {
+		got := mergeFiles(slices.Clone(c.a), slices.Clone(c.b))
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("case %d: mergeFiles(%v, %v) = %v, want %v", i, c.a, c.b, got, c.want)
+		}
+	}
+}
