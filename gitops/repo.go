@@ -76,14 +76,15 @@ func Open(dir string, opts Options) (*Repo, error) {
 		}
 		return nil, fmt.Errorf("open repository at %s: %w", root, err)
 	}
-	if st, ok := r.Storer.(*filesystem.Storage); ok {
-		// go-git's default object cache holds up to 96 MiB; panka reads
-		// each object about once, so a small cache keeps memory down.
-		r.Storer = filesystem.NewStorageWithOptions(st.Filesystem(), cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{})
-	}
 	gitDir, commonDir, err := gitDirs(dotGit)
 	if err != nil {
 		return nil, fmt.Errorf("open repository at %s: %w", root, err)
+	}
+	if st, ok := r.Storer.(*filesystem.Storage); ok {
+		// go-git's default object cache holds up to 96 MiB; panka reads
+		// each object about once, so a small cache keeps memory down.
+		st = filesystem.NewStorageWithOptions(st.Filesystem(), cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{})
+		r.Storer = newPackStorage(st, filepath.Join(commonDir, "objects"))
 	}
 	repo := &Repo{r: r, root: root, gitDir: gitDir, commonDir: commonDir, trees: map[Hash]*tree{}, blobs: map[Hash][]byte{}}
 	if !opts.NoGitBinary {

@@ -1,0 +1,111 @@
+package gitops
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
+)
+
+// maxRescans bounds the re-reads of the pack folder for one object lookup
+// (each is one more repack that happened meanwhile).
+const maxRescans = 3
+
+// packStorage is go-git's filesystem storage made safe against another
+// process replacing the packs while panka runs (`git gc`, auto gc after a
+// commit, `git repack`, a fetch). go-git lists the packs and loads their
+// indexes once; after a repack it looks for objects in packs that are gone
+// ("packfile not found") or misses objects moved from loose files into a
+// new pack (reported as not in the local history). Like git
+// (reprepare_packed_git), a lookup that fails while the set of packs has
+// changed re-reads them and tries again. Callers serialize access as for
+// go-git's own storage (Repo.mu).
+type packStorage struct {
+	*filesystem.Storage
+	packDir string
+
+	mu   sync.Mutex
+	seen string // the pack names when the indexes were last reloaded; "" unknown
+}
+
+func newPackStorage(st *filesystem.Storage, objectsDir string) *packStorage {
+	return &packStorage{Storage: st, packDir: filepath.Join(objectsDir, "pack")}
+}
+
+// rescan reloads the pack indexes when err says an object or pack was not
+// found and the packs changed since they were last (re)loaded. It reports
+// whether the lookup is worth trying again.
+func (s *packStorage) rescan(err error) bool {
+	if !errors.Is(err, plumbing.ErrObjectNotFound) && !errors.Is(err, dotgit.ErrPackfileNotFound) && !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	now := s.packNames()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen != "" && now == s.seen {
+		return false // same packs: the object is really missing
+	}
+	s.seen = now
+	s.Reindex()
+	return true
+}
+
+// packNames lists the pack files, sorted (their names are content hashes).
+func (s *packStorage) packNames() string {
+	ents, err := os.ReadDir(s.packDir)
+	if err != nil {
+		return "?" + err.Error()
+	}
+	var names []string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".pack") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return "packs:" + strings.Join(names, ",")
+}
+
+// EncodedObject implements storer.EncodedObjectStorer.
+func (s *packStorage) EncodedObject(t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	o, err := s.Storage.EncodedObject(t, h)
+	for i := 0; err != nil && i < maxRescans && s.rescan(err); i++ {
+		o, err = s.Storage.EncodedObject(t, h)
+	}
+	return o, err
+}
+
+// HasEncodedObject implements storer.EncodedObjectStorer.
+func (s *packStorage) HasEncodedObject(h plumbing.Hash) error {
+	err := s.Storage.HasEncodedObject(h)
+	for i := 0; err != nil && i < maxRescans && s.rescan(err); i++ {
+		err = s.Storage.HasEncodedObject(h)
+	}
+	return err
+}
+
+// EncodedObjectSize implements storer.EncodedObjectStorer.
+func (s *packStorage) EncodedObjectSize(h plumbing.Hash) (int64, error) {
+	n, err := s.Storage.EncodedObjectSize(h)
+	for i := 0; err != nil && i < maxRescans && s.rescan(err); i++ {
+		n, err = s.Storage.EncodedObjectSize(h)
+	}
+	return n, err
+}
+
+// HashesWithPrefix resolves abbreviated ids, also in packs written since
+// the indexes were loaded.
+func (s *packStorage) HashesWithPrefix(prefix []byte) ([]plumbing.Hash, error) {
+	hs, err := s.Storage.HashesWithPrefix(prefix)
+	for i := 0; (err != nil || len(hs) == 0) && i < maxRescans && s.rescan(plumbing.ErrObjectNotFound); i++ {
+		hs, err = s.Storage.HashesWithPrefix(prefix)
+	}
+	return hs, err
+}
