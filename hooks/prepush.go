@@ -102,12 +102,25 @@ func Install(hooksDir, pankaPath string, force bool) (string, error) {
 	if err := os.MkdirAll(hooksDir, 0o755); err != nil {
 		return path, fmt.Errorf("create %s: %w", hooksDir, err)
 	}
-	tmp := path + ".panka-tmp"
-	if err := os.WriteFile(tmp, []byte(Script(pankaPath)), 0o755); err != nil {
-		return path, fmt.Errorf("write %s: %w", tmp, err)
+	// A temporary file of its own, so concurrent installs never write or
+	// rename each other's file; git sees the old hook or the new one.
+	tmp, err := os.CreateTemp(hooksDir, ".pre-push.panka-*")
+	if err != nil {
+		return path, fmt.Errorf("write a hook in %s: %w", hooksDir, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return path, fmt.Errorf("install %s: %w", path, err)
+	_, werr := tmp.WriteString(Script(pankaPath))
+	if werr == nil {
+		werr = tmp.Chmod(0o755)
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return path, fmt.Errorf("install %s: %w", path, werr)
 	}
 	return path, nil
 }

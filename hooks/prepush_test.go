@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -112,5 +113,43 @@ func TestInstall(t *testing.T) {
 	}
 	if _, err := Install(dir, "panka", true); err != nil {
 		t.Fatalf("forced install: %v", err)
+	}
+}
+
+// TestInstallConcurrently: several `panka hooks install` at once (a setup
+// script run in parallel, two terminals) all succeed and leave one whole
+// hook and no temporary files.
+func TestInstallConcurrently(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hooks")
+	for round := range 8 {
+		errs := make(chan error, 16)
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := Install(dir, "/usr/local/bin/panka", false)
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "pre-push"))
+	if err != nil || string(b) != Script("/usr/local/bin/panka") {
+		t.Errorf("hook after concurrent installs (%v):\n%s", err, b)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("files left in %s: %v", dir, names)
 	}
 }
