@@ -27,6 +27,10 @@ const (
 	// EnvDelay is a Go duration slept (cancellably) before every Create,
 	// Update and Delete.
 	EnvDelay = "PANKALOCAL_DELAY"
+	// EnvGate is a file path: every Create, Update and Delete waits
+	// (cancellably) until that file exists, so a test holds a deployment
+	// in flight for exactly as long as it needs.
+	EnvGate = "PANKALOCAL_GATE"
 )
 
 // newProvider assembles the provider. One resource type serves every panka
@@ -400,6 +404,20 @@ func hooks(ctx context.Context, component string, canFail bool) error {
 			t.Stop()
 			return ctx.Err()
 		case <-t.C:
+		}
+	}
+	if gate := os.Getenv(EnvGate); gate != "" {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if _, err := os.Stat(gate); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+			}
 		}
 	}
 	if !canFail {

@@ -250,3 +250,19 @@ func TestProviderBuilds(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestGateHoldsUntilTheFileExists(t *testing.T) {
+	gate := filepath.Join(t.TempDir(), "go")
+	t.Setenv(EnvGate, gate)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := (&Component{}).Create(ctx, infer.CreateRequest[ComponentArgs]{Inputs: args(t, "Bucket", nil)}); err == nil {
+		t.Fatal("create before the gate file exists, with a cancelled context, succeeded")
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&Component{}).Create(context.Background(), infer.CreateRequest[ComponentArgs]{Inputs: args(t, "Bucket", nil)}); err != nil {
+		t.Fatalf("create once the gate file exists: %v", err)
+	}
+}
