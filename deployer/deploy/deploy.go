@@ -56,6 +56,10 @@ type Request struct {
 	FromCommit, ToCommit, FromEnvironment string
 	// Header fields for the plan that only the caller knows.
 	PlanHeader planner.Header
+	// Check, when set, is given the state read under the lease (nil when
+	// there is none) before anything is planned: a caller that chose what
+	// to deploy from an earlier read refuses with an error when it moved on.
+	Check func(st *statestore.State) error
 }
 
 // Runtime are the services and callbacks a deployment uses.
@@ -170,6 +174,11 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		state, version = nil, ""
 	case err != nil:
 		return nil, fmt.Errorf("read state of %s: %w", req.Key, err)
+	}
+	if req.Check != nil {
+		if err := req.Check(state); err != nil {
+			return nil, err
+		}
 	}
 	var deployed *stacks.Resolved
 	if state != nil && len(state.Spec) > 0 && string(state.Spec) != "null" {

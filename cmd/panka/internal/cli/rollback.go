@@ -209,8 +209,29 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		FromCommit: from, ToCommit: tgt.commit,
 		AllowDestroy: opts.Deploy.AllowDestroy, AllowReplace: opts.Deploy.AllowReplace,
 		PlanHeader: planner.Header{Desired: d.header},
+		Check:      func(now *statestore.State) error { return rollbackStillCurrent(key, st, now) },
 	}
 	return runDeployment(ctx, f, cfg, &opts.Deploy, d.key, req)
+}
+
+// rollbackStillCurrent refuses a rollback whose target and "from" commit
+// were chosen from state read before the lease was taken (read) when the
+// state under the lease (now) has moved on: another run deployed meanwhile,
+// typically while this one waited for the lock (--lock-timeout).
+func rollbackStillCurrent(key statestore.Key, read, now *statestore.State) error {
+	if now != nil && now.Serial == read.Serial {
+		return nil
+	}
+	what := "its state was removed"
+	if now != nil {
+		what = fmt.Sprintf("it went from serial %d to %d", read.Serial, now.Serial)
+		if d := now.LastDeployment; d != nil && d.Serial == now.Serial {
+			what += fmt.Sprintf(" (%s of commit %s by %s, %s)", d.Operation, short(d.Commit), d.User, d.Result)
+		}
+	}
+	return fmt.Errorf("the state of %s changed while this rollback waited for the lock: %s; nothing was rolled back. "+
+		"See panka history --stack %s --environment %s, then run the rollback again to roll back from what is deployed now",
+		key, what, key.Stack, key.Environment)
 }
 
 // listSerials names the serials of history (newest first) for errors.
