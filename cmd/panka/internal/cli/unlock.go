@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -43,7 +45,9 @@ func newCmdUnlock(f *Factory) *cobra.Command {
 
 Without --force it only removes your own lease: the one with --lock-id, or,
 without --lock-id, one held by you (same identity and host), e.g. left behind
-by a run you killed. With --force it removes whoever's lease after showing
+by a run you killed. It never removes, without --force, a lease taken on this
+host by a process that is still running (say an apply in another terminal):
+that would stop the run at its next heartbeat. With --force it removes whoever's lease after showing
 it: use it only when that run is dead (a lease also expires by itself after
 locks.ttl). --force asks for confirmation on a terminal and needs --yes
 otherwise. The removal is conditional on the lease that was shown: if it
@@ -114,11 +118,18 @@ func unlockRun(ctx context.Context, opts *UnlockOptions) error {
 			return fmt.Errorf("%s is held with lock id %s, not %s: %w\nIf that run is dead, remove its lease with:\n  panka unlock --stack %s --environment %s --force",
 				name, cur.ID, opts.LockID, &locker.HeldError{Holder: cur}, opts.Stack, opts.Environment)
 		}
+		_, host := opts.Identity(ctx)
+		if err := refuseLiveHolder(opts, cur, host, now); err != nil {
+			return err
+		}
 	default:
 		who, host := opts.Identity(ctx)
 		if cur.LockedBy != who || cur.Metadata.Hostname != host {
 			return fmt.Errorf("%w\nIt is not yours (you are %s on %s). If that run is dead, remove its lease with:\n  panka unlock --stack %s --environment %s --force",
 				&locker.HeldError{Holder: cur}, who, host, opts.Stack, opts.Environment)
+		}
+		if err := refuseLiveHolder(opts, cur, host, now); err != nil {
+			return err
 		}
 	}
 	// Conditional on the lease that was shown or checked: never remove a
@@ -137,6 +148,33 @@ func unlockRun(ctx context.Context, opts *UnlockOptions) error {
 	}
 	fmt.Fprintf(f.IO.Out, "Unlocked %s (lock id %s held by %s).\n", name, cur.ID, dash(cur.LockedBy))
 	return nil
+}
+
+// refuseLiveHolder returns a *HeldError (exit 3) when cur was taken on this
+// host by a process that still runs: same identity is not enough, the run
+// may be going on in another terminal. Leases without a PID (older panka)
+// and leases from other hosts cannot be checked and are released as before.
+// Our own PID is no holder either: unlock never holds the lease, so a lease
+// naming it is from a dead process whose PID was reused by this one.
+func refuseLiveHolder(opts *UnlockOptions, cur locker.Info, host string, now time.Time) error {
+	pid := cur.Metadata.PID
+	if pid <= 0 || host == "" || cur.Metadata.Hostname != host || pid == os.Getpid() {
+		return nil
+	}
+	if !processAlive(pid) {
+		return nil
+	}
+	what := "a panka process"
+	if cur.Metadata.Operation != "" {
+		what = "panka " + cur.Metadata.Operation
+	}
+	since := ""
+	if !cur.LockedAt.IsZero() {
+		since = fmt.Sprintf(" since %s (%s ago)", cur.LockedAt.Local().Format("2006-01-02 15:04:05"), humanDuration(now.Sub(cur.LockedAt)))
+	}
+	return fmt.Errorf("%w\nProcess %d (%s) on this host has held it%s and is still running: unlocking would break its lease and stop it at its next heartbeat. Nothing was removed.\n"+
+		"Wait for it to finish (or stop it with Ctrl-C in its terminal); if you are sure process %d is not that run, remove the lease with:\n  panka unlock --stack %s --environment %s --force",
+		&locker.HeldError{Holder: cur}, pid, what, since, pid, opts.Stack, opts.Environment)
 }
 
 // unlockConfirm asks a yes/no question on stderr and reads the answer.
