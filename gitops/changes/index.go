@@ -48,7 +48,7 @@ type indexEntry struct {
 	EnvsKnown bool
 }
 
-const indexVersion = 2
+const indexVersion = 3 // 3: the end line
 
 // stackOf returns the stack folder holding p (nearest ancestor with
 // stack.yaml) or "".
@@ -526,8 +526,11 @@ func (x *indexer) walkStacks(ix *stackIndex, fsys fs.FS, dir string, below bool,
 // The cache file is line-based (JSON costs more than the rest of a small
 // detection): a header "panka-stack-index <version> <root> <tree>", then
 // "<dir>\t<blob>\t<name>\t<watch globs separated by \x1f>\t<environments
-// separated by \x1f, or ? when not known>" per stack.
+// separated by \x1f, or ? when not known>" per stack, and an end line.
 const indexMagic = "panka-stack-index"
+
+// indexEnd starts the last line, "end\t<number of stacks>".
+const indexEnd = "end"
 
 func encodeIndex(ix *stackIndex) []byte {
 	var buf bytes.Buffer
@@ -549,6 +552,7 @@ func encodeIndex(ix *stackIndex) []byte {
 		}
 		buf.WriteByte('\n')
 	}
+	fmt.Fprintf(&buf, "%s\t%d\n", indexEnd, len(ix.Stacks))
 	return buf.Bytes()
 }
 
@@ -562,8 +566,13 @@ func decodeIndex(b []byte) *stackIndex {
 	if err != nil {
 		return nil
 	}
+	// A file cut short (a crash before its contents reached the disk)
+	// lacks the end line or its count.
+	if len(lines) < 2 || lines[len(lines)-1] != fmt.Sprintf("%s\t%d", indexEnd, len(lines)-2) {
+		return nil
+	}
 	ix := &stackIndex{Version: v, Root: h[2], Tree: h[3], Stacks: make(map[string]*indexEntry, len(lines))}
-	for _, l := range lines[1:] {
+	for _, l := range lines[1 : len(lines)-1] {
 		f := strings.Split(l, "\t")
 		if len(f) != 5 {
 			return nil

@@ -70,3 +70,25 @@ func TestMergeFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexFileCutShort checks that a cached stack index cut short at a
+// line boundary (a crash before the file reached the disk: the rename is
+// not the data) is not taken for a smaller index.
+func TestIndexFileCutShort(t *testing.T) {
+	ix := &stackIndex{Version: indexVersion, Root: "stacks", Tree: "0123", Stacks: map[string]*indexEntry{
+		"stacks/a": {Blob: "aa", EnvsKnown: true, Envs: []string{"dev", "prod"}},
+		"stacks/b": {Blob: "bb", Name: "b", Watch: []string{"shared/**"}},
+		"stacks/c": {Blob: "cc", EnvsKnown: true},
+	}}
+	b := encodeIndex(ix)
+	got := decodeIndex(b)
+	if got == nil || fmt.Sprint(sortedKeys(got.Stacks)) != fmt.Sprint(sortedKeys(ix.Stacks)) || got.Stacks["stacks/a"].Envs[1] != "prod" || got.Stacks["stacks/b"].Watch[0] != "shared/**" {
+		t.Fatalf("decode(encode) = %+v", got)
+	}
+	// Every cut but the last newline's loses data.
+	for n := 0; n < len(b)-1; n++ {
+		if got := decodeIndex(b[:n]); got != nil {
+			t.Errorf("cut after %d of %d bytes: decoded %d stacks", n, len(b), len(got.Stacks))
+		}
+	}
+}
