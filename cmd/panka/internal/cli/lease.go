@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
+	"os"
 	"time"
 
 	"panka.dev/panka/cmd/panka/internal/config"
@@ -79,11 +79,25 @@ func (f *Factory) ReleaseLease(lease *locker.Lease) error {
 
 // heldError keeps the *HeldError (exit code 3) and adds the next steps.
 func heldError(err error, stack, env string, waited time.Duration) error {
+	var he *locker.HeldError
+	if errors.As(err, &he) && holderGone(he.Holder) {
+		return fmt.Errorf("%w\nProcess %d that took it on this host is no longer running (killed, or its machine restarted): the lock is stale. "+
+			"Remove it with:\n  panka unlock --stack %s --environment %s --force\nor wait until it expires; the next operation then takes it over", err, he.Holder.Metadata.PID, stack, env)
+	}
 	next := "wait for it with --lock-timeout (e.g. --lock-timeout 10m)"
 	if waited > 0 {
 		next = "wait longer with a larger --lock-timeout"
 	}
 	return fmt.Errorf("%w\n%s, or, if that run is dead, remove its lock with:\n  panka unlock --stack %s --environment %s --force", err, next, stack, env)
+}
+
+// holderGone reports whether a lease was taken on this host by a process
+// that no longer runs. Leases from other hosts, or without a PID (older
+// panka), cannot be checked: they are not gone.
+func holderGone(h locker.Info) bool {
+	host, _ := os.Hostname()
+	pid := h.Metadata.PID
+	return pid > 0 && host != "" && h.Metadata.Hostname == host && pid != os.Getpid() && !processAlive(pid)
 }
 
 // describeHolder says who holds a lease: user, host, operation, commit,

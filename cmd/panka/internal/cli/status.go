@@ -84,6 +84,9 @@ type EnvStatus struct {
 	Note        string       `json:"note,omitempty"`
 	Lock        *locker.Info `json:"lock,omitempty"`
 	LockExpired bool         `json:"lockExpired,omitempty"`
+	// LockHolderGone: the lock was taken on this host by a process that
+	// no longer runs (a stale lock).
+	LockHolderGone bool `json:"lockHolderGone,omitempty"`
 	// LockError says why the lock could not be read (then Lock is unknown,
 	// not free).
 	LockError      string                 `json:"lockError,omitempty"`
@@ -192,6 +195,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			case err == nil:
 				es.Lock = &info
 				es.LockExpired = info.Expired(f.Now())
+				es.LockHolderGone = holderGone(info)
 			case !errors.Is(err, locker.ErrNotFound):
 				es.LockError = err.Error()
 				f.Log.Debug().Err(err).Str("key", key.String()).Msg("read the lock")
@@ -406,8 +410,11 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 				fmt.Fprintf(w, ", %s", l.Metadata.Operation)
 			}
 			fmt.Fprintf(w, " since %s", age(now, l.LockedAt))
-			if e.LockExpired {
+			switch {
+			case e.LockExpired:
 				fmt.Fprint(w, " (expired: the next operation takes it over)")
+			case e.LockHolderGone:
+				fmt.Fprintf(w, " (stale: pid %d no longer runs on this host; panka unlock --stack %s --environment %s --force removes it)", e.Lock.Metadata.PID, s.Stack, e.Environment)
 			}
 			fmt.Fprintln(w)
 		} else if e.LockError != "" {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/locker"
@@ -59,4 +61,71 @@ func TestStatusLockUnknownWhenUnreadable(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestStaleLockOfDeadProcess: a lock taken on this host by a process that
+// no longer runs is called stale, with the command that removes it, by
+// status (text and JSON) and by the error of an operation that finds it;
+// while that process runs, neither says so.
+func TestStaleLockOfDeadProcess(t *testing.T) {
+	f, dir := stLocalFactory(t)
+	ctx := context.Background()
+	doc := filepath.Join(dir, "s.json")
+	if err := os.WriteFile(doc, []byte(stStateDoc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := statePushRun(ctx, &StatePushOptions{F: f, File: doc}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := f.Locker(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := startHolder(t)
+	pid := holder.Process.Pid
+	who, meta := f.LockIdentity(ctx, cfg, "apply", "")
+	meta.PID = pid
+	if _, err := l.TryAcquire(ctx, locker.Info{Key: locker.Key("orders", "dev"), LockedBy: who, Metadata: meta}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	check := func(stale bool) {
+		t.Helper()
+		for _, format := range []string{"text", "json"} {
+			out := f.IO.Out.(*bytes.Buffer)
+			out.Reset()
+			f.Flags.Output = format
+			if err := statusRun(ctx, &StatusOptions{F: f, OpenLocker: f.Locker, Stack: "orders", Environment: "dev"}); err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("(stale: pid %d no longer runs on this host; panka unlock --stack orders --environment dev --force removes it)", pid)
+			if format == "json" {
+				want = `"lockHolderGone": true`
+			}
+			if got := out.String(); strings.Contains(got, want) != stale {
+				t.Errorf("%s status, holder gone %v: want %q shown %v:\n%s", format, stale, want, stale, got)
+			}
+		}
+		f.Flags.Output = "text"
+		_, err := f.acquireLease(ctx, cfg, "orders", "dev", "apply", "", 0, factoryClock{f})
+		if !errors.Is(err, locker.ErrHeld) || exitCode(err) != ExitLocked {
+			t.Fatalf("acquire = %v (exit %d), want held, exit 3", err, exitCode(err))
+		}
+		want := fmt.Sprintf("Process %d that took it on this host is no longer running", pid)
+		if strings.Contains(err.Error(), want) != stale {
+			t.Errorf("holder gone %v: error %q, want %q shown %v", stale, err, want, stale)
+		}
+		if !strings.Contains(err.Error(), "panka unlock --stack orders --environment dev --force") {
+			t.Errorf("error %q does not say how to remove the lock", err)
+		}
+	}
+	check(false)
+	if err := holder.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = holder.Wait()
+	check(true)
 }
