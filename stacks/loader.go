@@ -217,7 +217,9 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 	datas := make([][]byte, len(dirs))
 	fails := make([]*errList, len(dirs))
 	parallel(len(dirs), func(i int) {
-		names[i], datas[i], fails[i] = readStackName(fsys, path.Join(dirs[i].dir, StackFile))
+		if dirs[i].link == "" {
+			names[i], datas[i], fails[i] = readStackName(fsys, path.Join(dirs[i].dir, StackFile))
+		}
 	})
 	var refs []Ref
 	var errs errList
@@ -225,6 +227,10 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 	d.read = make(map[string]*stackRead, len(dirs))
 	for i, sd := range dirs {
 		dir := sd.dir
+		if sd.link != "" {
+			errs.add(pos{dir, 0, 0}, "", "%s", LinkedStackMessage(sd.link))
+			continue
+		}
 		d.read[dir] = &stackRead{ents: sd.ents, data: datas[i]}
 		if fails[i] != nil {
 			for _, x := range fails[i].list {
@@ -261,10 +267,12 @@ func (d *Discovery) Load(ref Ref) (*Stack, error) {
 	return load(d.fsys, ref.Path, d.read[cleanRoot(ref.Path)])
 }
 
-// stackDir is a folder holding a stack.yaml, with its listing.
+// stackDir is a folder holding a stack.yaml, with its listing; or, when
+// link is set, a symbolic link to such a folder (not read: an error).
 type stackDir struct {
 	dir  string
 	ents []fs.DirEntry
+	link string
 }
 
 // findStackDirs appends, in lexical order, every folder at or below dir
@@ -283,7 +291,7 @@ func findStackDirsIn(fsys fs.FS, dir string, out *[]stackDir, par bool) error {
 	}
 	for _, e := range ents {
 		if e.Name() == StackFile && !e.IsDir() {
-			*out = append(*out, stackDir{dir, ents})
+			*out = append(*out, stackDir{dir: dir, ents: ents})
 			return nil
 		}
 	}
@@ -291,6 +299,12 @@ func findStackDirsIn(fsys fs.FS, dir string, out *[]stackDir, par bool) error {
 	for _, e := range ents {
 		if e.IsDir() && !SkipDir(e.Name()) {
 			subs = append(subs, path.Join(dir, e.Name()))
+		}
+		if e.Type()&fs.ModeSymlink != 0 && !SkipDir(e.Name()) {
+			p := path.Join(dir, e.Name())
+			if target, ok := LinkedStack(fsys, p); ok {
+				*out = append(*out, stackDir{dir: p, link: target})
+			}
 		}
 	}
 	if !par || len(subs) < 2 {
@@ -1157,6 +1171,26 @@ func followLink(fsys fs.FS, p string) (target string, isDir bool, msg string) {
 		cur = next
 	}
 	return "", false, "too many levels of symbolic links"
+}
+
+// LinkedStack reports whether p is a symbolic link (through links inside
+// fsys) to a folder holding a stack.yaml, and that folder. Such a folder
+// is not read as a stack: in a work tree it could be, but at a commit git
+// stores the link, not the folder, so the stack would differ between the
+// two and its changes would go unseen.
+func LinkedStack(fsys fs.FS, p string) (target string, ok bool) {
+	target, isDir, msg := followLink(fsys, p)
+	if msg != "" || !isDir {
+		return "", false
+	}
+	st, err := fs.Stat(fsys, path.Join(target, StackFile))
+	return target, err == nil && !st.IsDir()
+}
+
+// LinkedStackMessage says why the link to the stack folder target is not
+// read, and what to do.
+func LinkedStackMessage(target string) string {
+	return fmt.Sprintf("is a symbolic link to the stack folder %s: linked stack folders are not read, since git stores the link, not the folder (panka changed would not see %s change); move the folder here, or put it under the stacks root", target, target)
 }
 
 // within reports whether p is dir or below it (both clean, slash-separated).

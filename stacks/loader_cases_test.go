@@ -189,3 +189,49 @@ func TestEscapedText(t *testing.T) {
 		t.Errorf("BOTH references = %+v", refs)
 	}
 }
+
+// TestLinkedStackFolder: a symbolic link in the stacks root to a folder
+// holding a stack is an error naming it (in a work tree it would read as
+// a stack, at a commit git stores only the link), at a commit and in the
+// work tree alike; a link to a folder without a stack is ignored, and the
+// real stacks are still found.
+func TestLinkedStackFolder(t *testing.T) {
+	files := map[string]string{
+		"other/real/stack.yaml": strings.Replace(stackYAML, "name: s", "name: real", 1),
+		"stacks/s/stack.yaml":   stackYAML,
+		"docs/x.md":             "# x\n",
+	}
+	links := map[string]string{"stacks/real": "../other/real", "stacks/docs": "../docs", "stacks/team/nested": "../../other/real"}
+	m := fstest.MapFS{}
+	dir := t.TempDir()
+	for name, data := range files {
+		m[name] = &fstest.MapFile{Data: []byte(data)}
+		write(t, dir, name, data)
+	}
+	for link, dest := range links {
+		m[link] = &fstest.MapFile{Data: []byte(dest), Mode: fs.ModeSymlink}
+		p := filepath.Join(dir, filepath.FromSlash(link))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(dest, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, fsys := range []struct {
+		name string
+		fs   fs.FS
+	}{{"commit", m}, {"work tree", DirFS(dir)}} {
+		t.Run(fsys.name, func(t *testing.T) {
+			refs, err := Discover(fsys.fs, "stacks")
+			wantErrs(t, err, "stacks/real: is a symbolic link to the stack folder other/real: linked stack folders are not read",
+				"stacks/team/nested: is a symbolic link to the stack folder other/real")
+			if got := errStrings(t, err); len(got) != 2 {
+				t.Errorf("errors %q, want the two links only", got)
+			}
+			if len(refs) != 1 || refs[0].Path != "stacks/s" {
+				t.Errorf("stacks %v, want stacks/s only", refs)
+			}
+		})
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/stacks"
@@ -344,18 +345,29 @@ func mergeWorktree(base *gitops.TreeFS, root string, commitChanges []gitops.Chan
 	for _, p := range wt {
 		be, berr := base.Entry(p)
 		inBase := berr == nil && !be.IsDir()
-		b, werr := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
+		// As git records it: a symbolic link is its target's name.
+		full := filepath.Join(root, filepath.FromSlash(p))
+		var b []byte
+		var werr error
+		mode := filemode.Regular
+		if st, err := os.Lstat(full); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+			var dest string
+			dest, werr = os.Readlink(full)
+			b, mode = []byte(filepath.ToSlash(dest)), filemode.Symlink
+		} else {
+			b, werr = os.ReadFile(full)
+		}
 		inTree := werr == nil
 		switch {
 		case inBase && inTree:
 			nh := plumbing.ComputeHash(plumbing.BlobObject, b)
 			if nh != be.Hash {
-				out = append(out, gitops.Change{Action: gitops.Modified, Path: p, OldHash: be.Hash, NewHash: nh})
+				out = append(out, gitops.Change{Action: gitops.Modified, Path: p, OldHash: be.Hash, NewHash: nh, OldMode: be.Mode, NewMode: mode})
 			}
 		case inBase:
-			out = append(out, gitops.Change{Action: gitops.Deleted, Path: p, OldHash: be.Hash})
+			out = append(out, gitops.Change{Action: gitops.Deleted, Path: p, OldHash: be.Hash, OldMode: be.Mode})
 		case inTree:
-			out = append(out, gitops.Change{Action: gitops.Added, Path: p, NewHash: plumbing.ComputeHash(plumbing.BlobObject, b)})
+			out = append(out, gitops.Change{Action: gitops.Added, Path: p, NewHash: plumbing.ComputeHash(plumbing.BlobObject, b), NewMode: mode})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
@@ -551,6 +563,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	watchers := newWatchSet(watch)
 
 	atBase, atHead := map[string]*touched{}, map[string]*touched{}
+	var links []string // new or changed symbolic links outside every stack
 	touch := func(m map[string]*touched, dir string) *touched {
 		t := m[dir]
 		if t == nil {
@@ -583,6 +596,8 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 				if len(t.files) == 0 || t.files[len(t.files)-1].Path != c.Path {
 					t.files = append(t.files, c)
 				}
+			} else if c.NewMode == filemode.Symlink {
+				links = append(links, hp)
 			}
 		}
 		watchers.match([2]string{hp, bp}, func(dir string, g glob) {
@@ -751,6 +766,15 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 	}
 
+	var problems []error
+	// A link to a stack folder is not a stack (validate says why): no
+	// change made through it is seen.
+	for _, l := range links {
+		if target, ok := stacks.LinkedStack(head.fsys, l); ok {
+			problems = append(problems, fmt.Errorf("%s: %s", l, stacks.LinkedStackMessage(target)))
+		}
+	}
+
 	names := sortedKeys(idents)
 	out := make([]*Stack, len(names))
 	probs := make([][]error, len(names))
@@ -775,7 +799,6 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	}
 	wg.Wait()
 	var res []*Stack
-	var problems []error
 	for i := range out {
 		problems = append(problems, probs[i]...)
 		if out[i] != nil {

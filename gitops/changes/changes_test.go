@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -934,4 +935,69 @@ func TestDuplicateNameAtHead(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestLinkedStackFolder: a symbolic link added to the stacks root that
+// points at a stack folder elsewhere is not a stack (git stores the link):
+// detection warns, naming it, on both engines, in both modes, committed
+// or in the work tree; a changed symbolic link inside a stack is a change
+// of that stack, the same committed or not.
+func TestLinkedStackFolder(t *testing.T) {
+	g, _ := baseRepo(t)
+	seed(g, "elsewhere/search", "search")
+	g.Commit("a stack outside the stacks root")
+	if err := os.Symlink("../elsewhere/search", filepath.Join(g.Dir, "stacks", "search")); err != nil {
+		t.Skipf("symbolic links: %v", err)
+	}
+	g.Git("add", "-A")
+	g.Commit("link it")
+	want := "stacks/search: is a symbolic link to the stack folder elsewhere/search: linked stack folders are not read"
+	check := func(what string, opts changes.Options, wantStacks []string) {
+		t.Helper()
+		for _, m := range modes {
+			repo, err := gitops.Open(g.Dir, m.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer repo.Close()
+			for _, paths := range []bool{false, true} {
+				opts.Paths = paths
+				res, err := changes.Detect(context.Background(), repo, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := fmt.Sprint(res.Problems); !strings.Contains(got, want) {
+					t.Errorf("%s %s paths=%v: problems %q, want %q", what, m.name, paths, got, want)
+				}
+				if got := summary(res); len(got) != len(wantStacks) || (len(got) > 0 && !strings.HasPrefix(got[0], wantStacks[0])) {
+					t.Errorf("%s %s paths=%v: %q, want %q", what, m.name, paths, got, wantStacks)
+				}
+			}
+		}
+	}
+	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, nil)
+
+	// In the work tree: another link, and a link inside a stack retargeted.
+	if err := os.Symlink("../elsewhere/search", filepath.Join(g.Dir, "stacks", "search2")); err != nil {
+		t.Fatal(err)
+	}
+	g.Write("stacks/orders/.shared/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: warn\n"))
+	link := filepath.Join(g.Dir, "stacks", "orders", "environments", "dev.yaml")
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../.shared/dev.yaml", link); err != nil {
+		t.Fatal(err)
+	}
+	g.Commit("orders' dev through a link")
+	g.Write("stacks/orders/.shared/dev2.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: error\n"))
+	g.Commit("another target")
+	want = "stacks/search2: is a symbolic link to the stack folder elsewhere/search"
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../.shared/dev2.yaml", link); err != nil {
+		t.Fatal(err)
+	}
+	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}, []string{"orders modified dev:modified"})
 }
