@@ -154,6 +154,9 @@ func TestResolveRef(t *testing.T) {
 		{"@{u}", c[4]},
 		{"feature@{u}", c[1]},
 		{"feature@{upstream}~1", c[0]},
+		{"HEAD^{}", merge},
+		{"annotated^{commit}", c[2]},
+		{"HEAD^{/c3}", c[3]},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -179,6 +182,14 @@ func TestResolveRef(t *testing.T) {
 				{ref: "deadbeef" + strings.Repeat("1", 32), missing: true, msg: "git fetch"},
 				{ref: "HEAD~40", noFind: true, msg: "shorter"},
 				{ref: "HEAD@{push}", msg: "not supported"},
+				// Forms naming something else than a commit: never the
+				// commit they start from.
+				{ref: "HEAD^{tree}", msg: "names a tree, not a commit"},
+				{ref: "annotated^{blob}", msg: "names a blob, not a commit"},
+				{ref: "light:f.txt", msg: `names the file or folder "f.txt" inside a commit, not a commit: pass the commit alone (light)`},
+				{ref: "HEAD~1:", msg: "inside a commit"},
+				{ref: ":0:f.txt", msg: "inside a commit"},
+				{ref: ":/c3", msg: "not supported"},
 			}
 			for _, tt := range errTests {
 				_, err := r.ResolveRef(tt.ref)

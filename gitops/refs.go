@@ -73,6 +73,9 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 	if strings.Trim(ref, "0") == "" && len(ref) >= 7 {
 		return ZeroHash, &RefError{Ref: ref, Zero: true}
 	}
+	if err := notACommit(ref); err != nil {
+		return ZeroHash, &RefError{Ref: ref, Err: err}
+	}
 	rev := ref
 	if m := upstreamRe.FindStringSubmatch(ref); m != nil {
 		if m[2] == "push" {
@@ -129,6 +132,34 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 		return ZeroHash, &RefError{Ref: ref, Err: err}
 	}
 	return *h, nil
+}
+
+// notACommit refuses the revision forms that name something other than a
+// commit (go-git would resolve the commit they start from and drop the
+// rest), or that panka does not support.
+func notACommit(rev string) error {
+	for _, kind := range []string{"tree", "blob"} {
+		if strings.Contains(rev, "^{"+kind+"}") {
+			return fmt.Errorf("it names a %s, not a commit: drop the ^{%s}", kind, kind)
+		}
+	}
+	if strings.HasPrefix(rev, ":/") {
+		return fmt.Errorf("finding a commit by its message (:/<text>) is not supported: pass the commit's id (git log --grep=<text> --format=%%H -1)")
+	}
+	// Outside {...} (dates, searches), a colon starts a path inside a
+	// commit (<commit>:<path>, :<stage>:<path>).
+	depth := 0
+	for i, c := range rev {
+		switch {
+		case c == '{':
+			depth++
+		case c == '}' && depth > 0:
+			depth--
+		case c == ':' && depth == 0:
+			return fmt.Errorf("it names the file or folder %q inside a commit, not a commit: pass the commit alone (%s)", rev[i+1:], rev[:i])
+		}
+	}
+	return nil
 }
 
 // shortID resolves an abbreviated commit id as git does: a branch, tag or
