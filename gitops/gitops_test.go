@@ -181,6 +181,7 @@ func TestResolveRef(t *testing.T) {
 				{ref: strings.Repeat("0", 40), zero: true, msg: "all-zero"},
 				{ref: "deadbeef" + strings.Repeat("1", 32), missing: true, msg: "git fetch"},
 				{ref: "HEAD~40", noFind: true, msg: "shorter"},
+				{ref: "HEAD^2^2", noFind: true, msg: "not a merge with that many parents"},
 				{ref: "HEAD@{push}", msg: "not supported"},
 				// Forms naming something else than a commit: never the
 				// commit they start from.

@@ -60,6 +60,8 @@ var (
 	hexRe      = regexp.MustCompile(`^[0-9a-fA-F]{4,40}$`)
 	shortHexRe = regexp.MustCompile(`^[0-9a-fA-F]{1,39}$`)
 	upstreamRe = regexp.MustCompile(`^([^@]*)@\{(upstream|u|push)\}(.*)$`)
+	// nthParentRe matches a revision picking a parent beyond the first.
+	nthParentRe = regexp.MustCompile(`\^([2-9]|[1-9][0-9]+)`)
 )
 
 // ResolveRef resolves a ref to a commit id: a branch, tag (annotated tags are
@@ -124,7 +126,11 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 			return ZeroHash, &RefError{Ref: ref, Err: ErrRefNotFound, Unborn: r.unborn(rev)}
 		}
 		if errors.Is(err, io.EOF) {
-			return ZeroHash, &RefError{Ref: ref, Err: fmt.Errorf("%w: the history is shorter than that", ErrRefNotFound)}
+			why := "the history is shorter than that"
+			if nthParentRe.MatchString(rev) {
+				why += ", or a commit on the way is not a merge with that many parents (^N picks a merge's Nth parent; ~N goes N first parents back)"
+			}
+			return ZeroHash, &RefError{Ref: ref, Err: fmt.Errorf("%w: %s", ErrRefNotFound, why)}
 		}
 		if errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, object.ErrParentNotFound) {
 			return ZeroHash, r.missing(ref, err)
