@@ -420,7 +420,9 @@ func stackListRun(opts *StackListOptions) error {
 			return err
 		}
 	} else if len(items) == 0 {
-		fmt.Fprintf(f.IO.ErrOut, "no stacks under %s/ (create one with `panka stack init NAME`)\n", repo.stacksRoot)
+		if !failed { // else the errors said why
+			fmt.Fprintf(f.IO.ErrOut, "no stacks under %s/ (create one with `panka stack init NAME`)\n", repo.stacksRoot)
+		}
 	} else {
 		tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tPATH\tENVIRONMENTS\tCOMPONENTS")
