@@ -138,3 +138,22 @@ func marshal(v any) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
+// CheckRemovable says whether stored, the history record read from where,
+// is the record of d, so that RemoveHistory may delete it: nil when its ID
+// is d.ID, an error wrapping ErrConflict when it is another deployment's,
+// ErrCorrupt when it cannot be read as a record. Backends share it so they
+// refuse the same things.
+func CheckRemovable(stored []byte, key Key, d *Deployment, where string) error {
+	if d == nil || d.ID == "" {
+		return fmt.Errorf("remove history record %s: the record to remove has no ID", where)
+	}
+	got, err := DecodeDeployment(stored, key, where)
+	if err != nil {
+		return fmt.Errorf("remove history record %s: left in place: %w", where, err)
+	}
+	if got.ID != d.ID {
+		return fmt.Errorf("remove history record %s: it is the record of deployment %s, not %s; left in place: %w", where, got.ID, d.ID, ErrConflict)
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 // Package statestore keeps panka's state and deployment history (SPEC §5):
 // one state.json per stack/environment, written with compare-and-swap, and
-// an immutable, create-only history record per deployment.
+// an immutable, create-only history record per deployment (withdrawn only by
+// the deployment that wrote it, when its state write then failed).
 //
 // This package owns the Store contract (store.go), the key layout shared by
 // every backend (layout.go), the JSON encoding with its schema version

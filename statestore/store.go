@@ -152,6 +152,15 @@ type Store interface {
 	// request is harmless). Records are named by start time and serial
 	// (HistoryName).
 	AppendHistory(ctx context.Context, key Key, d *Deployment) error
+	// RemoveHistory withdraws the record AppendHistory stored for d (the
+	// record named HistoryName(d) whose ID is d.ID). It exists for one case
+	// only: a deployment appends its record before the compare-and-swap
+	// write of state.json (SPEC §5), and when that write fails the record
+	// describes a deployment that was never recorded; nothing references it
+	// yet. A record with another ID under that name is left in place
+	// (ErrConflict); a record that is already gone is not an error, so a
+	// retried request is harmless. Errors name the record's location.
+	RemoveHistory(ctx context.Context, key Key, d *Deployment) error
 	// History lists records newest-first, skipping offset and returning at
 	// most limit (limit <= 0: all).
 	History(ctx context.Context, key Key, offset, limit int) ([]*Deployment, error)

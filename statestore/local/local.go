@@ -274,6 +274,44 @@ func (s *Store) AppendHistory(ctx context.Context, key statestore.Key, d *states
 	return nil
 }
 
+// RemoveHistory implements statestore.Store. It needs no lock: records are
+// only ever created once (AppendHistory never replaces one), so the record
+// read here is the one removed.
+func (s *Store) RemoveHistory(ctx context.Context, key statestore.Key, d *statestore.Deployment) error {
+	if err := key.Validate(); err != nil {
+		return err
+	}
+	if d == nil {
+		return fmt.Errorf("remove history record of %s: no record given", key)
+	}
+	name, err := statestore.HistoryName(d)
+	if err != nil {
+		return fmt.Errorf("remove history record of %s: %w", key, err)
+	}
+	dir := s.path(statestore.HistoryPrefix(s.prefix, key))
+	p := filepath.Join(dir, name)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("remove history record %s: %w", p, err)
+	}
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove history record %s: %w", p, err)
+	}
+	if err := statestore.CheckRemovable(data, key, d, p); err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove history record %s: %w", p, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("remove history record %s: %w", p, err)
+	}
+	return nil
+}
+
 // createOnce creates path with data, failing with fs.ErrExist when it exists.
 func createOnce(dir, path string, data []byte) error {
 	tmp, err := os.CreateTemp(dir, ".tmp-*")

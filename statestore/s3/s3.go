@@ -379,6 +379,55 @@ func (s *Store) AppendHistory(ctx context.Context, key statestore.Key, d *states
 	return nil
 }
 
+// RemoveHistory implements statestore.Store. The record is read and checked
+// to be d's, then deleted on the condition that it is still that object
+// (If-Match on its ETag; S3 and versitygw support conditional deletes). A
+// server that does not implement the condition gets a plain delete: history
+// names carry the start time and serial and AppendHistory never replaces a
+// record, so the object just read is the one deleted. In a versioned bucket
+// the record stays as a noncurrent version; History only lists current ones.
+func (s *Store) RemoveHistory(ctx context.Context, key statestore.Key, d *statestore.Deployment) error {
+	if err := key.Validate(); err != nil {
+		return err
+	}
+	if d == nil {
+		return fmt.Errorf("remove history record of %s: no record given", key)
+	}
+	name, err := statestore.HistoryName(d)
+	if err != nil {
+		return fmt.Errorf("remove history record of %s: %w", key, err)
+	}
+	k := statestore.HistoryPrefix(s.prefix, key) + name
+	data, etag, err := s.read(ctx, k)
+	if err != nil {
+		return fmt.Errorf("remove history record: %w", err)
+	}
+	if data == nil {
+		return nil
+	}
+	if err := statestore.CheckRemovable(data, key, d, s.where(k)); err != nil {
+		return err
+	}
+	in := &s3.DeleteObjectInput{Bucket: aws.String(s.opts.Bucket), Key: aws.String(k), IfMatch: aws.String(etag)}
+	_, err = s.api.DeleteObject(ctx, in)
+	if err != nil && (codeOf(err) == "NotImplemented" || statusOf(err) == http.StatusNotImplemented) {
+		in.IfMatch = nil
+		_, err = s.api.DeleteObject(ctx, in)
+	}
+	switch {
+	case err == nil, isNotFound(err):
+		return nil
+	case isPreconditionFailed(err):
+		// Gone (a retried delete that landed) or replaced meanwhile.
+		cur, _, rerr := s.read(ctx, k)
+		if rerr == nil && cur == nil {
+			return nil
+		}
+		return fmt.Errorf("remove history record %s: it changed while being removed; left in place: %w", s.where(k), statestore.ErrConflict)
+	}
+	return s.classify("remove history record", k, err)
+}
+
 // listAll lists keys (and common prefixes when delimiter is set) under prefix.
 func (s *Store) listAll(ctx context.Context, prefix, delimiter string) (keys, prefixes []string, err error) {
 	objs, prefixes, err := s.listObjects(ctx, prefix, delimiter)

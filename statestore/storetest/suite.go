@@ -69,6 +69,7 @@ func Run(t *testing.T, newInstance func(t *testing.T) Instance, opts Options) {
 		{"Delete", testDelete},
 		{"HistoryOrderAndPaging", testHistoryPaging},
 		{"DeploymentBySerial", testDeploymentBySerial},
+		{"RemoveHistory", testRemoveHistory},
 		{"List", testList},
 		{"PrefixesIsolated", testPrefixes},
 		{"CorruptObject", testCorrupt},
@@ -405,6 +406,90 @@ func testDeploymentBySerial(t *testing.T, in Instance, _ Options) {
 	wantErr(t, "Deployment of another environment", err, statestore.ErrNotFound)
 }
 
+// testRemoveHistory: RemoveHistory withdraws exactly the record it is given
+// (found by name, checked by ID), through a second client as a deployment
+// would; another deployment's record under that name, the neighbours, the
+// state and other prefixes are left alone; removing again is harmless.
+func testRemoveHistory(t *testing.T, in Instance, _ Options) {
+	writer, remover := open(t, in, ""), open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	if _, err := writer.Put(ctx, key, newState(key, 2), ""); err != nil {
+		t.Fatal(err)
+	}
+	var recs []*statestore.Deployment
+	for i := int64(1); i <= 3; i++ {
+		d := newDeployment(key, i, base.Add(time.Duration(i)*time.Minute))
+		recs = append(recs, d)
+		if err := writer.AppendHistory(ctx, key, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := open(t, in, "team-b")
+	if err := other.AppendHistory(ctx, key, recs[2]); err != nil {
+		t.Fatal(err)
+	}
+	serials := func(s statestore.Store) string {
+		t.Helper()
+		h, err := s.History(ctx, key, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, d := range h {
+			out = append(out, d.Serial)
+		}
+		return fmt.Sprint(out)
+	}
+
+	// Same name, another deployment: refused, the record stays.
+	impostor := newDeployment(key, 3, recs[2].StartedAt)
+	impostor.ID = "dep-someone-else"
+	err := remover.RemoveHistory(ctx, key, impostor)
+	wantErr(t, "RemoveHistory of another deployment's record", err, statestore.ErrConflict)
+	name, _ := statestore.HistoryName(recs[2])
+	if where := in.Where(statestore.HistoryPrefix("", key) + name); !strings.Contains(err.Error(), where) {
+		t.Errorf("RemoveHistory error %q does not name %s", err, where)
+	}
+	if got := serials(writer); got != "[3 2 1]" {
+		t.Fatalf("history after a refused removal = %s, want [3 2 1]", got)
+	}
+
+	if err := remover.RemoveHistory(ctx, key, recs[2]); err != nil {
+		t.Fatalf("RemoveHistory: %v", err)
+	}
+	if got := serials(writer); got != "[2 1]" {
+		t.Fatalf("history after RemoveHistory of serial 3 = %s, want [2 1]", got)
+	}
+	_, err = writer.Deployment(ctx, key, 3)
+	wantErr(t, "Deployment of the removed record", err, statestore.ErrNotFound)
+	if got := serials(other); got != "[3]" {
+		t.Errorf("history under another prefix = %s, want [3] (untouched)", got)
+	}
+	if st, _, err := writer.Get(ctx, key); err != nil || st.Serial != 2 {
+		t.Errorf("state after RemoveHistory: %+v, %v; want serial 2, untouched", st, err)
+	}
+	// Again (a retried request), and a record that never existed: no error.
+	if err := remover.RemoveHistory(ctx, key, recs[2]); err != nil {
+		t.Errorf("RemoveHistory of a removed record: %v", err)
+	}
+	if err := remover.RemoveHistory(ctx, key, newDeployment(key, 9, base.Add(time.Hour))); err != nil {
+		t.Errorf("RemoveHistory of a record never stored: %v", err)
+	}
+	// A later deployment appends under a new name as usual.
+	if err := writer.AppendHistory(ctx, key, newDeployment(key, 3, base.Add(time.Hour))); err != nil {
+		t.Fatalf("AppendHistory after RemoveHistory: %v", err)
+	}
+	if got := serials(writer); got != "[3 2 1]" {
+		t.Fatalf("history after a new record = %s, want [3 2 1]", got)
+	}
+	if err := remover.RemoveHistory(ctx, key, &statestore.Deployment{Serial: 1, StartedAt: recs[0].StartedAt}); err == nil || errors.Is(err, statestore.ErrNotFound) {
+		t.Errorf("RemoveHistory of a record without an ID: %v, want a refusal", err)
+	}
+	if got := serials(writer); got != "[3 2 1]" {
+		t.Fatalf("history after refusing a record without ID = %s, want [3 2 1]", got)
+	}
+}
+
 func testList(t *testing.T, in Instance, _ Options) {
 	s := open(t, in, "")
 	keys := []statestore.Key{{Stack: "orders", Environment: "prod"}, {Stack: "billing", Environment: "dev"}, {Stack: "orders", Environment: "dev"}, {Stack: "a1", Environment: "x"}}
@@ -584,6 +669,7 @@ func testBadNames(t *testing.T, in Instance, _ Options) {
 			wantErr(t, "Delete "+name, s.Delete(ctx, key, "x"), statestore.ErrInvalidKey)
 			d := newDeployment(key, 1, base)
 			wantErr(t, "AppendHistory "+name, s.AppendHistory(ctx, key, d), statestore.ErrInvalidKey)
+			wantErr(t, "RemoveHistory "+name, s.RemoveHistory(ctx, key, d), statestore.ErrInvalidKey)
 			_, err = s.History(ctx, key, 0, 0)
 			wantErr(t, "History "+name, err, statestore.ErrInvalidKey)
 			_, err = s.Deployment(ctx, key, 1)
