@@ -306,11 +306,93 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	if err := rt.Store.AppendHistory(wctx, req.Key, rec); err != nil {
 		return res, errors.Join(runErr, fmt.Errorf("record the deployment in history: %w", err))
 	}
+	// History first (SPEC §5), then the compare-and-swap write of state:
+	// when that fails, the record just appended describes a deployment that
+	// was not recorded, and is withdrawn.
 	if _, err := rt.Store.Put(wctx, req.Key, next, version); err != nil {
-		return res, errors.Join(runErr, fmt.Errorf("write state of %s: %w", req.Key, err))
+		if landed(wctx, rt.Store, req.Key, rec) {
+			// The write went through and only its answer failed.
+			res.Deployment = rec
+			return res, runErr
+		}
+		return res, errors.Join(runErr, notRecorded(wctx, rt.Store, req, rec, res.EngineSkipped, err))
 	}
 	res.Deployment = rec
 	return res, runErr
+}
+
+// landed reports whether the state now holds rec: a state write that
+// returned an error (a timeout, a failed fsync) may still have been stored.
+func landed(ctx context.Context, store statestore.Store, key statestore.Key, rec *statestore.Deployment) bool {
+	st, _, err := store.Get(ctx, key)
+	return err == nil && st.Serial == rec.Serial && st.LastDeployment != nil && st.LastDeployment.ID == rec.ID
+}
+
+// notRecorded handles a failed state write after the history append: it
+// withdraws the record and returns the error that says what happened and
+// what to do next.
+func notRecorded(ctx context.Context, store statestore.Store, req Request, rec *statestore.Deployment, engineSkipped bool, putErr error) error {
+	var msg string
+	if errors.Is(putErr, statestore.ErrConflict) {
+		if now := describeState(ctx, store, req.Key); now != "" {
+			msg += " (" + now + ")"
+		}
+	}
+	name, _ := statestore.HistoryName(rec)
+	object := statestore.HistoryPrefix("", req.Key) + name
+	if err := store.RemoveHistory(ctx, req.Key, rec); err != nil {
+		msg += fmt.Sprintf("; the history record it had written could not be withdrawn (%v): %s (under backend.prefix, if set) remains and describes a deployment that was not recorded; delete it, or panka history and rollback --to-commit will show it", err, object)
+	} else {
+		msg += "; the history record it had written was withdrawn, so history does not show it"
+	}
+	if engineSkipped {
+		msg += fmt.Sprintf("; the engine did not run (nothing to change), so no resources changed: see panka status --stack %s, then re-run", req.Key.Stack)
+	} else {
+		msg += fmt.Sprintf("; the engine did run, so resources may have changed: see panka status --stack %s, then re-run: the next apply plans against the recorded state and reconciles them", req.Key.Stack)
+	}
+	return fmt.Errorf("the %s of %s (serial %d, %s) was not recorded: write state: %w%s", rec.Operation, req.Key, rec.Serial, rec.Result, putErr, msg)
+}
+
+// describeState says what a stack/environment's state holds now (its serial
+// and who wrote it), "" when that cannot be read.
+func describeState(ctx context.Context, store statestore.Store, key statestore.Key) string {
+	st, _, err := store.Get(ctx, key)
+	if errors.Is(err, statestore.ErrNotFound) {
+		return "it has no state now"
+	}
+	if err != nil {
+		return ""
+	}
+	s := fmt.Sprintf("it is now at serial %d", st.Serial)
+	if d := st.LastDeployment; d != nil {
+		s += fmt.Sprintf(", written by the %s", d.Operation)
+		if d.Commit != "" {
+			s += " of commit " + shortSHA(d.Commit)
+		}
+		if d.User != "" {
+			s += " by " + d.User
+		}
+		if d.Host != "" {
+			s += " on " + d.Host
+		}
+		if !d.EndedAt.IsZero() {
+			s += " at " + d.EndedAt.UTC().Format(time.RFC3339)
+		}
+		if d.LockID != "" {
+			s += ", lock " + d.LockID
+		}
+		if d.Result != "" {
+			s += ", " + d.Result
+		}
+	}
+	return s
+}
+
+func shortSHA(c string) string {
+	if len(c) > 12 {
+		return c[:12]
+	}
+	return c
 }
 
 func runEngine(ctx context.Context, rt Runtime, req Request, desired *stacks.Resolved, refresh bool, res *Result, logf func(string, ...any)) (map[string]map[string]any, error) {

@@ -1,0 +1,352 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"panka.dev/panka/stacks"
+	"panka.dev/panka/statestore"
+	"panka.dev/panka/statestore/local"
+	s3store "panka.dev/panka/statestore/s3"
+	"panka.dev/panka/statestore/testserver"
+)
+
+// backends opens stores over one fresh location per backend: the local
+// store in a temp dir and the S3 store on the test server. Every call of
+// open is a new client, so two runs never share one.
+var backends = []struct {
+	name     string
+	location func(t *testing.T) (open func() statestore.Store)
+}{
+	{"local", func(t *testing.T) func() statestore.Store {
+		dir := filepath.Join(t.TempDir(), ".panka")
+		return func() statestore.Store {
+			s, err := local.New(local.Options{Dir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+	}},
+	{"s3", func(t *testing.T) func() statestore.Store {
+		srv := testserver.S3(t)
+		bucket := testserver.NewBucket(t)
+		return func() statestore.Store {
+			c := s3store.NewClient(srv.AWSConfig(), s3store.ClientOptions{Endpoint: srv.Endpoint, UsePathStyle: true})
+			s, err := s3store.New(c, s3store.Options{Bucket: bucket})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+	}},
+}
+
+// clock is a shared fake clock: runs that interleave see one time line.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(time.Second)
+	return c.now
+}
+
+func runtimeOn(store statestore.Store, eng Engine, c *clock, user, lockID string) Runtime {
+	return Runtime{
+		Store:     store,
+		NewEngine: func(context.Context, *stacks.Resolved) (Engine, error) { return eng, nil },
+		User:      user, Host: "laptop", PankaVersion: "test", LockID: lockID,
+		Now: c.Now,
+	}
+}
+
+// historyOf returns "serial:id" of every record, newest first.
+func historyOf(t *testing.T, s statestore.Store) []string {
+	t.Helper()
+	h, err := s.History(context.Background(), key, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, d := range h {
+		out = append(out, entry(d))
+	}
+	return out
+}
+
+func stateOf(t *testing.T, s statestore.Store) *statestore.State {
+	t.Helper()
+	st, _, err := s.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func entry(d *statestore.Deployment) string { return fmt.Sprintf("%d:%s", d.Serial, d.ID) }
+
+func wantAll(t *testing.T, err error, subs ...string) {
+	t.Helper()
+	for _, s := range subs {
+		if err == nil || !strings.Contains(err.Error(), s) {
+			t.Fatalf("err = %v\nwant it to contain %q", err, s)
+		}
+	}
+}
+
+// faultyStore is a real store with injected failures: RemoveHistory fails
+// with removeErr; Put fails with putErr, after writing when putLands (the
+// write was stored and only its answer was lost).
+type faultyStore struct {
+	statestore.Store
+	putErr    error
+	putLands  bool
+	removeErr error
+}
+
+func (s *faultyStore) Put(ctx context.Context, k statestore.Key, st *statestore.State, prev statestore.Version) (statestore.Version, error) {
+	if s.putErr == nil {
+		return s.Store.Put(ctx, k, st, prev)
+	}
+	if s.putLands {
+		if _, err := s.Store.Put(ctx, k, st, prev); err != nil {
+			return "", err
+		}
+	}
+	return "", s.putErr
+}
+
+func (s *faultyStore) RemoveHistory(ctx context.Context, k statestore.Key, d *statestore.Deployment) error {
+	if s.removeErr != nil {
+		return s.removeErr
+	}
+	return s.Store.RemoveHistory(ctx, k, d)
+}
+
+// takeOver makes the engine of run A, while it runs, let run B (another
+// user, lock and store client) deploy and write state, as after a force
+// unlock. It returns B's result once A's engine ran.
+func takeOver(t *testing.T, engA *fakeEngine, rtB Runtime) func() *Result {
+	var other *Result
+	engA.onUp = func() {
+		engA.onUp = nil
+		v3 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(30)}))
+		var err error
+		if other, err = Run(context.Background(), rtB, Request{Key: key, Operation: statestore.OpApply, Desired: v3, Source: Source{Commit: strings.Repeat("b", 40)}}); err != nil {
+			t.Errorf("the run that took over: %v", err)
+		}
+	}
+	return func() *Result {
+		if other == nil {
+			t.Fatal("the run that took over did not run")
+		}
+		return other
+	}
+}
+
+// TestRunStateConflictRecordsNoHistory: a run whose state write loses the
+// compare-and-swap (here: while its engine ran, another run with its own
+// store client deployed and wrote state) leaves no history record claiming
+// its run, does not touch the winner's state or record, and says so.
+func TestRunStateConflictRecordsNoHistory(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			open := b.location(t)
+			c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+			engA, engB := &fakeEngine{}, &fakeEngine{}
+			rtA := runtimeOn(open(), engA, c, "alice@example.com", "lock-a")
+			rtB := runtimeOn(open(), engB, c, "bob@example.com", "lock-b")
+			v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+			first, err := Run(ctx, rtA, Request{Key: key, Operation: statestore.OpApply, Desired: v1})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			winner := takeOver(t, engA, rtB)
+			v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
+			res, err := Run(ctx, rtA, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+			other := winner()
+			if !errors.Is(err, statestore.ErrConflict) {
+				t.Fatalf("err = %v, want a state conflict", err)
+			}
+			wantAll(t, err,
+				"the apply of shop/dev (serial 2, succeeded) was not recorded",
+				"changed by another writer",
+				"it is now at serial 2, written by the apply of commit bbbbbbbbbbbb by bob@example.com on laptop",
+				"lock lock-b",
+				"the history record it had written was withdrawn",
+				"the engine did run, so resources may have changed: see panka status --stack shop, then re-run")
+			if res.Deployment != nil {
+				t.Fatalf("the losing run reported a recorded deployment %+v", res.Deployment)
+			}
+			reader := open()
+			want := []string{entry(other.Deployment), entry(first.Deployment)}
+			if got := historyOf(t, reader); strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Fatalf("history = %v, want only the runs that wrote state: %v", got, want)
+			}
+			if rec, err := reader.Deployment(ctx, key, 2); err != nil || rec.ID != other.Deployment.ID || rec.User != "bob@example.com" {
+				t.Fatalf("the winner's record of serial 2: %+v, %v", rec, err)
+			}
+			if st := stateOf(t, reader); st.Serial != 2 || st.LastDeployment.ID != other.Deployment.ID {
+				t.Fatalf("state serial %d last %s, want the other run's serial 2", st.Serial, st.LastDeployment.ID)
+			}
+
+			// A re-run plans against the new state and records serial 3.
+			again, err := Run(ctx, rtA, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append([]string{entry(again.Deployment)}, want...)
+			if got := historyOf(t, reader); strings.Join(got, " ") != strings.Join(want, " ") || again.Deployment.Serial != 3 {
+				t.Fatalf("history after the re-run = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestRunStateConflictRecordStays: when the record cannot be withdrawn
+// either, the error names the object that remains and says it describes a
+// deployment that was not recorded.
+func TestRunStateConflictRecordStays(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			open := b.location(t)
+			c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+			engA, engB := &fakeEngine{}, &fakeEngine{}
+			storeA := &faultyStore{Store: open(), removeErr: errors.New("remove history record: 503 SlowDown")}
+			rtA := runtimeOn(storeA, engA, c, "alice@example.com", "lock-a")
+			rtB := runtimeOn(open(), engB, c, "bob@example.com", "lock-b")
+			v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+			if _, err := Run(ctx, rtA, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+				t.Fatal(err)
+			}
+			winner := takeOver(t, engA, rtB)
+			v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
+			res, err := Run(ctx, rtA, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+			other := winner()
+			if !errors.Is(err, statestore.ErrConflict) || res.Deployment != nil {
+				t.Fatalf("err = %v, deployment %+v; want a state conflict and nothing recorded", err, res.Deployment)
+			}
+			// The losing run started first, so its record sorts below the winner's.
+			h, herr := open().History(ctx, key, 0, 0)
+			if herr != nil {
+				t.Fatal(herr)
+			}
+			if len(h) != 3 || h[0].ID != other.Deployment.ID {
+				t.Fatalf("history %v, want the winner's record, the one left behind, the first run's", h)
+			}
+			phantom := h[1]
+			name, _ := statestore.HistoryName(phantom)
+			if phantom.User != "alice@example.com" || phantom.Serial != 2 {
+				t.Fatalf("record %+v, want the losing run's (it could not be withdrawn)", phantom)
+			}
+			wantAll(t, err,
+				"the apply of shop/dev (serial 2, succeeded) was not recorded",
+				"could not be withdrawn (remove history record: 503 SlowDown)",
+				"stacks/shop/dev/history/"+name+" (under backend.prefix, if set) remains and describes a deployment that was not recorded",
+				"see panka status --stack shop, then re-run")
+		})
+	}
+}
+
+// TestRunStateWriteFails: a state write that fails without a conflict (a
+// storage error) withdraws the record the same way; one whose write was
+// stored although it reported an error is a recorded deployment.
+func TestRunStateWriteFails(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			open := b.location(t)
+			c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+			eng := &fakeEngine{}
+			store := &faultyStore{Store: open()}
+			rt := runtimeOn(store, eng, c, "alice@example.com", "lock-a")
+			reader := open()
+			v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+			first, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			// Nothing to change: the engine is skipped, and the message says
+			// no resources changed.
+			store.putErr = errors.New("write state: 500 InternalError")
+			res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1})
+			wantAll(t, err, "the apply of shop/dev (serial 2, succeeded) was not recorded: write state: write state: 500 InternalError",
+				"the history record it had written was withdrawn",
+				"the engine did not run (nothing to change), so no resources changed")
+			if res.Deployment != nil || errors.Is(err, statestore.ErrConflict) {
+				t.Fatalf("deployment %+v, err %v", res.Deployment, err)
+			}
+			if got := historyOf(t, reader); len(got) != 1 || got[0] != entry(first.Deployment) {
+				t.Fatalf("history = %v, want only serial 1", got)
+			}
+
+			// The write was stored, only its answer failed: recorded.
+			store.putLands = true
+			v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
+			res, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+			if err != nil || res.Deployment == nil || res.Deployment.Serial != 2 {
+				t.Fatalf("a state write that landed: err %v, deployment %+v; want serial 2 recorded", err, res.Deployment)
+			}
+			if got := historyOf(t, reader); len(got) != 2 || got[0] != entry(res.Deployment) || stateOf(t, reader).LastDeployment.ID != res.Deployment.ID {
+				t.Fatalf("history = %v, want the landed run's record first, matching state", got)
+			}
+		})
+	}
+}
+
+// TestRunRecordsOneRecordPerDeployment: on the normal path every
+// deployment (apply, no-op apply, failure, rollback, destroy) adds exactly
+// one record, newest first, matching the state it wrote.
+func TestRunRecordsOneRecordPerDeployment(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			open := b.location(t)
+			c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+			eng := &fakeEngine{}
+			rt := runtimeOn(open(), eng, c, "alice@example.com", "lock-1")
+			reader := open()
+			v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+			v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(90)}))
+			steps := []struct {
+				op      string
+				desired *stacks.Resolved
+				upErr   error
+			}{
+				{statestore.OpApply, v1, nil},
+				{statestore.OpApply, v1, nil}, // no changes: engine skipped, still recorded
+				{statestore.OpApply, v2, errors.New("provider exploded")},
+				{statestore.OpRollback, v1, nil},
+				{statestore.OpDestroy, nil, nil},
+			}
+			var want []string
+			for i, s := range steps {
+				eng.upErr = s.upErr
+				res, err := Run(ctx, rt, Request{Key: key, Operation: s.op, Desired: s.desired, AllowDestroy: true})
+				if (err != nil) != (s.upErr != nil) {
+					t.Fatalf("step %d (%s): %v", i, s.op, err)
+				}
+				want = append([]string{entry(res.Deployment)}, want...)
+				got := historyOf(t, reader)
+				st := stateOf(t, reader)
+				if strings.Join(got, " ") != strings.Join(want, " ") || st.Serial != int64(i+1) || got[0] != entry(st.LastDeployment) {
+					t.Fatalf("step %d (%s): history %v, state serial %d last %s; want %v", i, s.op, got, st.Serial, entry(st.LastDeployment), want)
+				}
+			}
+		})
+	}
+}
