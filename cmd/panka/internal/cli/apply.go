@@ -261,15 +261,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		},
 		SecretKey: secretKey,
 		LeaseLost: func(ctx context.Context) error {
-			err := lease.Check(ctx)
-			if errors.Is(err, locker.ErrLost) {
-				return err
-			}
-			if err != nil {
-				// Not known to be lost; the state write is compare-and-swap.
-				f.Log.Warn().Err(err).Msg("could not confirm the lock lease before recording the deployment")
-			}
-			return nil
+			return f.leaseLost(ctx, lease, "the deployment")
 		},
 		LockID:       info.ID,
 		User:         info.LockedBy,

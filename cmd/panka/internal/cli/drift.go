@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"panka.dev/panka/locker"
 	"panka.dev/panka/statestore"
 )
 
@@ -112,13 +113,8 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		}
 	}
 	sort.Strings(rep.Drifted)
-	// Record the check (compare-and-swap; a concurrent writer is impossible
-	// while we hold the lease, but the store still checks).
-	if _, _, err := statestore.Update(ctx, store, key, f.Now, func(s *statestore.State) error {
-		s.LastDriftCheck = &statestore.DriftCheck{At: rep.CheckedAt, Drifted: rep.Drifted}
-		return nil
-	}); err != nil {
-		f.Log.Warn().Err(err).Msg("record the drift check in state")
+	if err := recordDriftCheck(ctx, f, store, lease, key, rep); err != nil {
+		return err
 	}
 	if f.JSON() {
 		if err := f.PrintJSON(rep); err != nil {
@@ -139,6 +135,27 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	}
 	if opts.ExitCode && len(rep.Drifted) > 0 {
 		return &ExitCodeError{Code: ExitChanges}
+	}
+	return nil
+}
+
+// recordDriftCheck records rep in the state of key, unless the lease was
+// lost meanwhile (force unlocked, taken over, expired): then another run may
+// own the state, and a write here would make its own write fail after its
+// engine ran, so nothing is written and the error says so. A failed write
+// otherwise only warns: the check itself was done.
+func recordDriftCheck(ctx context.Context, f *Factory, store statestore.Store, lease *locker.Lease, key statestore.Key, rep driftReport) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := f.leaseLost(wctx, lease, "the drift check"); err != nil {
+		return fmt.Errorf("the drift check of %s was not recorded in its state: the lock lease was lost (%w), so another run may own its state now; "+
+			"see panka status --stack %s, then re-run panka drift detect", key, err, key.Stack)
+	}
+	if _, _, err := statestore.Update(wctx, store, key, f.Now, func(s *statestore.State) error {
+		s.LastDriftCheck = &statestore.DriftCheck{At: rep.CheckedAt, Drifted: rep.Drifted}
+		return nil
+	}); err != nil {
+		f.Log.Warn().Err(err).Msg("record the drift check in state")
 	}
 	return nil
 }

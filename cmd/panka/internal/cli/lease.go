@@ -61,6 +61,23 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 	return lease, nil
 }
 
+// leaseLost is asked right before a command records what it did under
+// lease (what: "the deployment", "the drift check"). It returns the error
+// wrapping locker.ErrLost when the lease is known to be lost (force
+// unlocked, taken over, expired): then nothing may be written, as another
+// run may hold the lease and own the state by now. When the backend cannot
+// be asked it only warns: the state write is compare-and-swap.
+func (f *Factory) leaseLost(ctx context.Context, lease *locker.Lease, what string) error {
+	err := lease.Check(ctx)
+	if errors.Is(err, locker.ErrLost) {
+		return err
+	}
+	if err != nil {
+		f.Log.Warn().Err(err).Msgf("could not confirm the lock lease before recording %s", what)
+	}
+	return nil
+}
+
 // ReleaseLease releases lease with a fresh, bounded context, so it also
 // runs after Ctrl-C/SIGTERM cancelled the command's context, and logs a
 // failure (the lease then expires by itself after locks.ttl).
