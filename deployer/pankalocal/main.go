@@ -14,6 +14,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
+
+	p "github.com/pulumi/pulumi-go-provider"
+	pprovider "github.com/pulumi/pulumi/pkg/v3/resource/provider"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
 )
 
 // Name is the Pulumi package name: the binary must be called
@@ -24,14 +29,44 @@ const Name = "pankalocal"
 // whatever their version, so it only shows up in diagnostics.
 var Version = "0.1.0"
 
+// engineCheckEvery is how often the provider asks the Pulumi engine that
+// started it whether it is still there.
+const engineCheckEvery = time.Second
+
 func main() {
-	p, err := newProvider()
+	prov, err := newProvider()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pulumi-resource-pankalocal: %v\n", err)
 		os.Exit(1)
 	}
-	if err := p.Run(context.Background(), Name, Version); err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err = p.RunProviderF(ctx, Name, Version, func(host *pprovider.HostClient) (p.Provider, error) {
+		if host != nil {
+			if err := watchEngine(ctx, host, cancel); err != nil {
+				return p.Provider{}, err
+			}
+		}
+		return prov, nil
+	})
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "pulumi-resource-pankalocal: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// watchEngine cancels ctx once the Pulumi engine at the host address stops
+// answering, which stops the provider's server after its in-flight requests
+// (their contexts end with the engine's connection). The Pulumi CLI kills
+// its plugins when it exits normally, but starts them in their own process
+// group, so a Pulumi CLI killed by a signal (or dying with its parent) would
+// leave the provider serving forever. The SDK's own check does not cover
+// this: provider.MainContext (pulumi pkg v3.217.0) checks only every five
+// minutes and, on failure, cancels a context nothing listens to.
+func watchEngine(ctx context.Context, host *pprovider.HostClient, cancel context.CancelFunc) error {
+	addr := host.EngineConn().Target()
+	if err := rpcutil.Healthcheck(ctx, addr, engineCheckEvery, cancel); err != nil {
+		return fmt.Errorf("watch the engine at %s: %w", addr, err)
+	}
+	return nil
 }
