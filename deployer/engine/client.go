@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -71,9 +72,6 @@ func Start(ctx context.Context, req Request, opts Options) (*Client, error) {
 	req.Protocol = ProtocolVersion
 	cmd := exec.Command(bin)
 	cmd.Env = opts.Env
-	// Own process group: a Ctrl-C on the terminal reaches panka, which
-	// forwards it, so the helper is never interrupted twice.
-	OwnProcessGroup(cmd)
 	tail := &tailBuffer{max: 16 << 10}
 	if opts.Stderr != nil {
 		cmd.Stderr = io.MultiWriter(opts.Stderr, tail)
@@ -88,7 +86,9 @@ func Start(ctx context.Context, req Request, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	// A Ctrl-C on the terminal reaches only panka, which forwards it, so the
+	// helper is never interrupted twice; and the helper stops when panka dies.
+	if err := StartChild(cmd, syscall.SIGTERM); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	c := &Client{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20), stderr: tail}

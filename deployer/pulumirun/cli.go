@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/blang/semver"
@@ -108,7 +109,6 @@ func (c *cliCommand) Run(ctx context.Context, workdir string, stdin io.Reader,
 	cmd.Stdout = io.MultiWriter(append(additionalOutput, &stdout)...)
 	cmd.Stderr = io.MultiWriter(append(additionalErrorOutput, &stderr)...)
 	cmd.Stdin = stdin
-	engine.OwnProcessGroup(cmd)
 	exited := make(chan struct{})
 	cmd.Cancel = func() error {
 		if err := cmd.Process.Signal(os.Interrupt); err != nil {
@@ -130,7 +130,12 @@ func (c *cliCommand) Run(ctx context.Context, workdir string, stdin io.Reader,
 	cmd.WaitDelay = c.grace + 10*time.Second
 	defer close(exited)
 	code := -2
-	err := cmd.Run()
+	// Its own process group (panka's Ctrl-C handling decides when the CLI is
+	// interrupted) and, on Linux, SIGKILL when this engine dies.
+	err := engine.StartChild(cmd, syscall.SIGKILL)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
 		code = exitErr.ExitCode()

@@ -36,13 +36,33 @@ import (
 
 // Main runs panka-engine on the process's streams and returns its exit code.
 func Main() int {
+	// SIGTERM comes from panka (or, on Linux, from the kernel when panka
+	// dies: engine.StartChild): both cancel like Ctrl-C, so Pulumi stops
+	// cleanly and writes a whole checkpoint.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := Serve(ctx, os.Stdin, os.Stdout, os.Stderr); err != nil {
+	// A dead panka closes stdout; writing to it must fail (and be ignored)
+	// rather than kill the engine by SIGPIPE in the middle of that
+	// cancellation, which would leave Pulumi to be killed while it writes
+	// its checkpoint.
+	signal.Ignore(syscall.SIGPIPE)
+	if err := Serve(ctx, os.Stdin, os.Stdout, lossyWriter{os.Stderr}); err != nil {
 		fmt.Fprintln(os.Stderr, "panka-engine:", err)
 		return 1
 	}
 	return 0
+}
+
+// lossyWriter passes writes on and reports success whatever happens. The
+// engine's diagnostics go to panka's stderr and carry Pulumi's output; once
+// panka is gone a failing write would make os/exec stop draining Pulumi's
+// output and close the pipe, and Pulumi would die of SIGPIPE in the middle
+// of its cancellation, perhaps while writing its checkpoint.
+type lossyWriter struct{ w io.Writer }
+
+func (l lossyWriter) Write(p []byte) (int, error) {
+	_, _ = l.w.Write(p)
+	return len(p), nil
 }
 
 // TargetFor returns the deployment target named by a model's provider.

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestApplyLeavesNoProcessBehind: however an apply ends — panka SIGKILLed,
+// panka interrupted (Ctrl-C), panka-engine SIGKILLed — while the provider
+// holds a Create in flight, every process of the run (panka, panka-engine,
+// the Pulumi CLI, pulumi-resource-pankalocal; each in its own process
+// group) is gone within seconds, and the next apply recovers and leaves
+// nothing behind either.
+func TestApplyLeavesNoProcessBehind(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("lists a run's processes through /proc, and only Linux has the parent-death signal panka relies on")
+	}
+	tests := []struct {
+		name string
+		stop func(t *testing.T, panka int, procs map[int]string)
+	}{
+		{"panka killed", func(t *testing.T, panka int, _ map[int]string) { signal(t, panka, syscall.SIGKILL) }},
+		{"panka interrupted", func(t *testing.T, panka int, _ map[int]string) { signal(t, panka, syscall.SIGINT) }},
+		{"engine killed", func(t *testing.T, _ int, procs map[int]string) {
+			signal(t, pidOf(t, procs, "panka-engine"), syscall.SIGKILL)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newE2ERepo(t, embedded)
+			gate := filepath.Join(t.TempDir(), "gate")
+			env := []string{"PANKALOCAL_GATE=" + gate, "PANKA_LOCKS_TTL=8", "PANKA_LOCKS_HEARTBEAT=2"}
+			marker := runMarker()
+			cmd := r.cmd(append(env, marker), applyDev...)
+			var out, errOut syncBuffer
+			cmd.Stdout, cmd.Stderr = &out, &errOut
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan struct{})
+			go func() {
+				_ = cmd.Wait()
+				close(exited)
+			}()
+			t.Cleanup(func() { killAll(marker) })
+
+			var procs map[int]string
+			waitFor(t, 90*time.Second, func() bool {
+				procs = runProcesses(marker)
+				return strings.Contains(errOut.String(), "creating") &&
+					has(procs, "panka") && has(procs, "panka-engine") && has(procs, "pulumi") && has(procs, "pulumi-resource-pankalocal")
+			})
+			tt.stop(t, cmd.Process.Pid, procs)
+			if left := waitGone(marker, 15*time.Second); len(left) > 0 {
+				t.Fatalf("processes of the run still alive 15s after it was stopped: %s (before: %s)\nstderr:\n%s",
+					describe(left), describe(procs), errOut.String())
+			}
+			<-exited
+
+			if err := os.WriteFile(gate, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			marker = runMarker()
+			stdout, stderr, code := r.panka(append(env, marker), append(applyDev, "--lock-timeout", "1m")...)
+			if code != 0 || !strings.Contains(stdout, "succeeded") {
+				t.Fatalf("apply after the stopped one: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			if _, err := os.Stat(filepath.Join(r.dir, ".panka/local/shop/dev/web.json")); err != nil {
+				t.Fatalf("web manifest after the recovery: %v", err)
+			}
+			if left := waitGone(marker, 15*time.Second); len(left) > 0 {
+				t.Fatalf("the recovery apply left processes behind: %s", describe(left))
+			}
+		})
+	}
+}
+
+var runs atomic.Int64
+
+// runMarker is an environment variable every process of one run inherits
+// (panka → panka-engine → pulumi → provider), so the run's processes are
+// found even after they were re-parented.
+func runMarker() string {
+	return fmt.Sprintf("PANKA_E2E_RUN=%d-%d", os.Getpid(), runs.Add(1))
+}
+
+// runProcesses returns the live processes (pid → command name) whose
+// environment holds marker. Zombies count as gone: they run nothing.
+func runProcesses(marker string) map[int]string {
+	procs := map[int]string{}
+	entries, _ := os.ReadDir("/proc")
+	want := []byte(marker + "\x00")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil || !(bytes.HasPrefix(env, want) || bytes.Contains(env, append([]byte{0}, want...))) {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ...: comm may hold spaces and parentheses.
+		if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		argv0, _, _ := strings.Cut(string(cmdline), "\x00")
+		procs[pid] = filepath.Base(argv0)
+	}
+	return procs
+}
+
+// waitGone polls until no process of the run is left and returns those
+// still alive at the deadline.
+func waitGone(marker string, d time.Duration) map[int]string {
+	deadline := time.Now().Add(d)
+	for {
+		left := runProcesses(marker)
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// killAll ends what a failed test left of its runs, by pid.
+func killAll(marker string) {
+	for pid := range runProcesses(marker) {
+		if p, err := os.FindProcess(pid); err == nil {
+			_ = p.Kill()
+		}
+	}
+}
+
+func has(procs map[int]string, name string) bool {
+	for _, n := range procs {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func pidOf(t *testing.T, procs map[int]string, name string) int {
+	t.Helper()
+	for pid, n := range procs {
+		if n == name {
+			return pid
+		}
+	}
+	t.Fatalf("no %s among %s", name, describe(procs))
+	return 0
+}
+
+func signal(t *testing.T, pid int, sig syscall.Signal) {
+	t.Helper()
+	p, err := os.FindProcess(pid)
+	if err == nil {
+		err = p.Signal(sig)
+	}
+	if err != nil {
+		t.Fatalf("signal %d: %v", pid, err)
+	}
+}
+
+func describe(procs map[int]string) string {
+	var s []string
+	for pid, n := range procs {
+		s = append(s, fmt.Sprintf("%d %s", pid, n))
+	}
+	sort.Strings(s)
+	return strings.Join(s, ", ")
+}
