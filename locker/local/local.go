@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"panka.dev/panka/locker"
+	slocal "panka.dev/panka/statestore/local"
 )
 
 // Locker keeps leases as files under Dir/locks.
@@ -35,8 +36,9 @@ type Options struct {
 	Dir string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// GitIgnore writes Dir/.gitignore ("*") when it is missing, so lock
-	// files inside a repository are never committed.
+	// GitIgnore writes Dir/.gitignore as the local state store does
+	// (statestore/local.WriteGitIgnore), so lock files inside a repository
+	// are never committed.
 	GitIgnore bool
 }
 
@@ -90,11 +92,8 @@ func (l *Locker) mkdir() error {
 		return fmt.Errorf("create lock directory: %w", err)
 	}
 	if l.gitignore {
-		gi := filepath.Join(filepath.Dir(l.dir), ".gitignore")
-		if _, err := os.Stat(gi); errors.Is(err, fs.ErrNotExist) {
-			if err := os.WriteFile(gi, []byte("*\n"), 0o644); err != nil {
-				return fmt.Errorf("write %s: %w", gi, err)
-			}
+		if err := slocal.WriteGitIgnore(filepath.Dir(l.dir)); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -1,13 +1,16 @@
 package local_test
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"panka.dev/panka/locker"
 	"panka.dev/panka/locker/local"
 	"panka.dev/panka/locker/lockertest"
+	slocal "panka.dev/panka/statestore/local"
 )
 
 var backend = lockertest.Backend{
@@ -24,3 +27,21 @@ func TestMain(m *testing.M) {
 }
 
 func TestConformance(t *testing.T) { lockertest.Run(t, backend) }
+
+// TestGitIgnoreSharedWithTheStore: the locker writes the same .gitignore as
+// the local state store, so the two never rewrite each other's file.
+func TestGitIgnoreSharedWithTheStore(t *testing.T) {
+	dir := t.TempDir()
+	l, err := local.New(local.Options{Dir: dir, GitIgnore: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := l.TryAcquire(ctx, locker.Info{Key: "shop/dev", ID: "one", LockedBy: "dev"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ".gitignore"))
+	if err != nil || string(b) != slocal.GitIgnore {
+		t.Fatalf(".gitignore = %q (%v), want the state store's %q", b, err, slocal.GitIgnore)
+	}
+}

@@ -70,11 +70,8 @@ func (s *Store) ensureDir(dir string) error {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return fmt.Errorf("create state directory %s: %w", s.dir, err)
 	}
-	gi := filepath.Join(s.dir, ".gitignore")
-	if _, err := os.Stat(gi); errors.Is(err, fs.ErrNotExist) {
-		if err := os.WriteFile(gi, []byte("# panka's local state and work files; never commit them.\n*\n"), 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", gi, err)
-		}
+	if err := WriteGitIgnore(s.dir); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create state directory %s: %w", dir, err)

@@ -1,0 +1,59 @@
+package local
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// GitIgnore is the content of <dir>/.gitignore in the local backend's
+// directory (usually <repo>/.panka): nothing in it belongs in git.
+const GitIgnore = "# panka's local state and work files; never commit them.\n*\n"
+
+// WriteGitIgnore makes dir/.gitignore hold GitIgnore; dir must exist. It
+// writes only when the content differs, and then through a temporary file
+// in dir and a rename, so git (or another panka) never reads the file empty
+// or half-written. Concurrent callers, in one process or several, are safe:
+// each writes its own temporary file, and a rename that fails while the file
+// already holds GitIgnore (Windows refuses to replace a file another
+// process has open) counts as done.
+//
+// Both local backends call it (the state store and the local locker), so
+// they never rewrite each other's file.
+func WriteGitIgnore(dir string) error {
+	path := filepath.Join(dir, ".gitignore")
+	if holdsGitIgnore(path) {
+		return nil
+	}
+	tmp, err := os.CreateTemp(dir, ".gitignore-*.tmp")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, werr := tmp.WriteString(GitIgnore)
+	if werr == nil {
+		werr = tmp.Chmod(0o644)
+	}
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
+		_ = os.Remove(tmp.Name())
+		if holdsGitIgnore(path) {
+			return nil
+		}
+		return fmt.Errorf("write %s: %w", path, werr)
+	}
+	return nil
+}
+
+func holdsGitIgnore(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && bytes.Equal(b, []byte(GitIgnore))
+}

@@ -1,0 +1,87 @@
+package local_test
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"panka.dev/panka/statestore/local"
+)
+
+// TestWriteGitIgnoreConcurrent: writers racing to replace an older
+// .gitignore (the local locker used to write "*\n") never let a reader see
+// it missing, empty or half-written, and leave no temporary file behind.
+func TestWriteGitIgnoreConcurrent(t *testing.T) {
+	for range 20 {
+		dir := t.TempDir()
+		path := filepath.Join(dir, ".gitignore")
+		if err := os.WriteFile(path, []byte("*\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var done atomic.Bool
+		var reads atomic.Int64
+		readerDone := make(chan struct{})
+		go func() {
+			defer close(readerDone)
+			for !done.Load() || reads.Load() == 0 {
+				b, err := os.ReadFile(path)
+				reads.Add(1)
+				if err != nil || (string(b) != "*\n" && string(b) != local.GitIgnore) {
+					t.Errorf("a reader saw %q (%v)", b, err)
+					return
+				}
+			}
+		}()
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				if err := local.WriteGitIgnore(dir); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		done.Store(true)
+		<-readerDone
+		if b, err := os.ReadFile(path); err != nil || string(b) != local.GitIgnore {
+			t.Fatalf(".gitignore after the writers: %q (%v)", b, err)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 1 {
+			t.Fatalf("the writers left %d files, want only .gitignore: %v", len(entries), entries)
+		}
+	}
+}
+
+// TestWriteGitIgnoreOnlyWhenItDiffers: a .gitignore that already holds the
+// content is left alone (same file, not rewritten), so panka never touches
+// it on every run.
+func TestWriteGitIgnoreOnlyWhenItDiffers(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, ".gitignore")
+	if err := local.WriteGitIgnore(dir); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Mode().Perm() != 0o644 {
+		t.Errorf(".gitignore mode %v, want 0644", before.Mode().Perm())
+	}
+	if err := local.WriteGitIgnore(dir); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) {
+		t.Error("an up-to-date .gitignore was rewritten")
+	}
+}
