@@ -412,3 +412,26 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestApplyAfterBrokenCheckpointAttributes: a Pulumi run killed while its
+// file backend wrote the checkpoint's attribute file leaves it empty, and
+// Pulumi then cannot open the stack ("failed to load checkpoint: EOF"),
+// before any recovery. The next panka run removes the broken file (it only
+// holds a content type and checksum) and goes on.
+func TestApplyAfterBrokenCheckpointAttributes(t *testing.T) {
+	r := newE2ERepo(t, embedded)
+	r.mustPanka(nil, applyDev...)
+	attrs, err := filepath.Glob(filepath.Join(r.dir, ".panka/state/stacks/shop/dev/pulumi/.pulumi/stacks/*/*.json.attrs"))
+	if err != nil || len(attrs) == 0 {
+		t.Fatalf("no checkpoint attribute file (%v)", err)
+	}
+	for _, p := range attrs {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, errOut, code := r.panka(nil, "destroy", "--stack", "shop", "--environment", "dev", "--auto-approve", "--allow-destroy")
+	if code != 0 || !strings.Contains(out, "succeeded") {
+		t.Fatalf("destroy after the attribute file broke: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}

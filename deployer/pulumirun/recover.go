@@ -135,6 +135,33 @@ func (r *Runner) cli(ctx context.Context, args ...string) (string, error) {
 	return stdout, nil
 }
 
+// removeBrokenAttrs removes the unreadable attribute files of a file://
+// DIY backend's stacks (.pulumi/stacks/**/*.attrs) and returns their
+// paths. The backend (gocloud's fileblob) writes them in place, after the
+// checkpoint's temporary file and before renaming it, so a Pulumi killed
+// at that moment leaves one empty or cut short; opening the stack then
+// fails ("failed to load checkpoint: EOF") before any recovery can run.
+// A missing attribute file is read as no attributes, so removing a broken
+// one loses nothing. Racing a writer is harmless for the same reason.
+func removeBrokenAttrs(dir string) []string {
+	var removed []string
+	root := filepath.Join(dir, ".pulumi", "stacks")
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".attrs") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil || json.Valid(b) {
+			return nil
+		}
+		if os.Remove(p) == nil {
+			removed = append(removed, p)
+		}
+		return nil
+	})
+	return removed
+}
+
 func fileBackendDir(backendURL string) (string, bool) {
 	u, err := url.Parse(backendURL)
 	if err != nil || u.Scheme != "file" {

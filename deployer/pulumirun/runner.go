@@ -155,6 +155,11 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	if opts.SecretsProvider != "" {
 		wsOpts = append(wsOpts, auto.SecretsProvider(opts.SecretsProvider))
 	}
+	if dir, ok := fileBackendDir(opts.BackendURL); ok {
+		for _, p := range removeBrokenAttrs(dir) {
+			fmt.Fprintf(opts.Log, "removed %s: a Pulumi run killed while writing it left it unreadable (it only holds the checkpoint's content type and checksum)\n", p)
+		}
+	}
 	r.stack, err = auto.UpsertStackInlineSource(ctx, opts.Stack, opts.Project, opts.Program, wsOpts...)
 	if err != nil {
 		r.Close()

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -261,5 +263,46 @@ func TestWrapLockedError(t *testing.T) {
 	err = r.wrap(context.Background(), "pulumi up", errors.New("exit status 255\nstderr: error: no resource plugin 'pulumi-resource-pankalocal' found in the workspace or on your $PATH"), nil)
 	if err == nil || !strings.Contains(err.Error(), "provider plugin pulumi-resource-pankalocal") || !strings.Contains(err.Error(), "make build") {
 		t.Errorf("missing plugin error = %v", err)
+	}
+}
+
+// TestRemoveBrokenAttrs: unreadable attribute files under .pulumi/stacks
+// (empty, cut short) are removed; readable ones, other files and the
+// attribute files elsewhere in the backend are left alone.
+func TestRemoveBrokenAttrs(t *testing.T) {
+	dir := t.TempDir()
+	good := `{"user.content_type":"text/plain; charset=utf-8","md5":"vL5tR8PFyzlzslIqTFNCmQ=="}` + "\n"
+	files := map[string]string{
+		".pulumi/stacks/panka/shop-dev.json":           "{}",
+		".pulumi/stacks/panka/shop-dev.json.attrs":     "",
+		".pulumi/stacks/panka/shop-dev.json.bak.attrs": good[:20],
+		".pulumi/stacks/panka/shop-prod.json.attrs":    good,
+		".pulumi/history/panka/shop-dev/x.json.attrs":  "",
+		".pulumi/stacks/legacy.json.attrs":             "",
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := removeBrokenAttrs(dir)
+	for i := range got {
+		got[i], _ = filepath.Rel(dir, got[i])
+		got[i] = filepath.ToSlash(got[i])
+	}
+	sort.Strings(got)
+	want := []string{".pulumi/stacks/legacy.json.attrs", ".pulumi/stacks/panka/shop-dev.json.attrs", ".pulumi/stacks/panka/shop-dev.json.bak.attrs"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("removed %q, want %q", got, want)
+	}
+	for name := range files {
+		_, err := os.Stat(filepath.Join(dir, filepath.FromSlash(name)))
+		if gone := slices.Contains(want, name); gone != os.IsNotExist(err) {
+			t.Errorf("%s: removed %v, want %v", name, !gone, gone)
+		}
 	}
 }
