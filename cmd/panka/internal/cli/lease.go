@@ -113,8 +113,21 @@ func heldError(err error, stack, env string, waited time.Duration) error {
 // panka), cannot be checked: they are not gone.
 func holderGone(h locker.Info) bool {
 	host, _ := os.Hostname()
+	checkable, alive := localHolder(h, host)
+	return checkable && !alive
+}
+
+// localHolder reports whether lease h was taken on host (this machine) by
+// a process panka can check, and whether that process still runs. A lease
+// without a PID (older panka), from another host, or naming this very
+// process (which never holds the lease it inspects: its PID was reused) is
+// not checkable.
+func localHolder(h locker.Info, host string) (checkable, alive bool) {
 	pid := h.Metadata.PID
-	return pid > 0 && host != "" && h.Metadata.Hostname == host && pid != os.Getpid() && !processAlive(pid)
+	if pid <= 0 || host == "" || h.Metadata.Hostname != host || pid == os.Getpid() {
+		return false, false
+	}
+	return true, processAlive(pid)
 }
 
 // describeHolder says who holds a lease: user, host, operation, commit,

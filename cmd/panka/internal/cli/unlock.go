@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -158,10 +157,7 @@ func unlockRun(ctx context.Context, opts *UnlockOptions) error {
 // naming it is from a dead process whose PID was reused by this one.
 func refuseLiveHolder(opts *UnlockOptions, cur locker.Info, host string, now time.Time) error {
 	pid := cur.Metadata.PID
-	if pid <= 0 || host == "" || cur.Metadata.Hostname != host || pid == os.Getpid() {
-		return nil
-	}
-	if !processAlive(pid) {
+	if checkable, alive := localHolder(cur, host); !checkable || !alive {
 		return nil
 	}
 	what := "a panka process"
