@@ -54,6 +54,22 @@ func HistoryName(d *Deployment) (string, error) {
 	return t.UTC().Format(historyTime) + "-" + fmt.Sprintf("%0*d", serialDigits, d.Serial) + ".json", nil
 }
 
+// RemovalName checks the arguments of Store.RemoveHistory and returns the
+// record's file name (HistoryName), for both backends.
+func RemovalName(key Key, d *Deployment) (string, error) {
+	if err := key.Validate(); err != nil {
+		return "", err
+	}
+	if d == nil {
+		return "", fmt.Errorf("remove history record of %s: no record given", key)
+	}
+	name, err := HistoryName(d)
+	if err != nil {
+		return "", fmt.Errorf("remove history record of %s: %w", key, err)
+	}
+	return name, nil
+}
+
 // ParseHistoryName returns the serial of a record file name, false when the
 // name is not a history record name.
 func ParseHistoryName(name string) (int64, bool) {

@@ -275,15 +275,9 @@ func (s *Store) AppendHistory(ctx context.Context, key statestore.Key, d *states
 // only ever created once (AppendHistory never replaces one), so the record
 // read here is the one removed.
 func (s *Store) RemoveHistory(ctx context.Context, key statestore.Key, d *statestore.Deployment) error {
-	if err := key.Validate(); err != nil {
-		return err
-	}
-	if d == nil {
-		return fmt.Errorf("remove history record of %s: no record given", key)
-	}
-	name, err := statestore.HistoryName(d)
+	name, err := statestore.RemovalName(key, d)
 	if err != nil {
-		return fmt.Errorf("remove history record of %s: %w", key, err)
+		return err
 	}
 	dir := s.path(statestore.HistoryPrefix(s.prefix, key))
 	p := filepath.Join(dir, name)

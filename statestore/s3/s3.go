@@ -387,15 +387,9 @@ func (s *Store) AppendHistory(ctx context.Context, key statestore.Key, d *states
 // record, so the object just read is the one deleted. In a versioned bucket
 // the record stays as a noncurrent version; History only lists current ones.
 func (s *Store) RemoveHistory(ctx context.Context, key statestore.Key, d *statestore.Deployment) error {
-	if err := key.Validate(); err != nil {
-		return err
-	}
-	if d == nil {
-		return fmt.Errorf("remove history record of %s: no record given", key)
-	}
-	name, err := statestore.HistoryName(d)
+	name, err := statestore.RemovalName(key, d)
 	if err != nil {
-		return fmt.Errorf("remove history record of %s: %w", key, err)
+		return err
 	}
 	k := statestore.HistoryPrefix(s.prefix, key) + name
 	data, etag, err := s.read(ctx, k)
