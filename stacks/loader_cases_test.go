@@ -66,17 +66,7 @@ func TestSymlinks(t *testing.T) {
 			for name, f := range m {
 				write(t, dir, name, string(f.Data))
 			}
-			for link, dest := range tt.links {
-				m[link] = &fstest.MapFile{Data: []byte(dest), Mode: fs.ModeSymlink}
-				p := filepath.Join(dir, filepath.FromSlash(link))
-				os.Remove(p)
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Symlink(dest, p); err != nil {
-					t.Fatal(err)
-				}
-			}
+			addLinks(t, m, dir, tt.links)
 			for _, fsys := range []struct {
 				name string
 				fs   fs.FS
@@ -104,6 +94,23 @@ func TestSymlinks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// addLinks adds symbolic links (link -> destination, as stored) to both
+// the MapFS of a commit and the work tree in dir, replacing files there.
+func addLinks(t *testing.T, m fstest.MapFS, dir string, links map[string]string) {
+	t.Helper()
+	for link, dest := range links {
+		m[link] = &fstest.MapFile{Data: []byte(dest), Mode: fs.ModeSymlink}
+		p := filepath.Join(dir, filepath.FromSlash(link))
+		os.Remove(p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(dest, p); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -208,16 +215,7 @@ func TestLinkedStackFolder(t *testing.T) {
 		m[name] = &fstest.MapFile{Data: []byte(data)}
 		write(t, dir, name, data)
 	}
-	for link, dest := range links {
-		m[link] = &fstest.MapFile{Data: []byte(dest), Mode: fs.ModeSymlink}
-		p := filepath.Join(dir, filepath.FromSlash(link))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(dest, p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addLinks(t, m, dir, links)
 	for _, fsys := range []struct {
 		name string
 		fs   fs.FS

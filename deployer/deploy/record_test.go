@@ -154,6 +154,40 @@ func takeOver(t *testing.T, engA *fakeEngine, rtB Runtime) func() *Result {
 	}
 }
 
+// conflict is a run (A) that applies v1, then applies v2 and loses the
+// state write to another run (B, another user, lock and store client)
+// that deploys while A's engine runs. wrap, when set, wraps A's store.
+type conflict struct {
+	first, res, other *Result
+	err               error
+	rtA               Runtime
+	v2                *stacks.Resolved
+}
+
+func loseStateWrite(t *testing.T, open func() statestore.Store, wrap func(statestore.Store) statestore.Store) conflict {
+	t.Helper()
+	ctx := context.Background()
+	c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	engA, engB := &fakeEngine{}, &fakeEngine{}
+	storeA := open()
+	if wrap != nil {
+		storeA = wrap(storeA)
+	}
+	var x conflict
+	x.rtA = runtimeOn(storeA, engA, c, "alice@example.com", "lock-a")
+	rtB := runtimeOn(open(), engB, c, "bob@example.com", "lock-b")
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+	var err error
+	if x.first, err = Run(ctx, x.rtA, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	winner := takeOver(t, engA, rtB)
+	x.v2 = model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
+	x.res, x.err = Run(ctx, x.rtA, Request{Key: key, Operation: statestore.OpApply, Desired: x.v2})
+	x.other = winner()
+	return x
+}
+
 // TestRunStateConflictRecordsNoHistory: a run whose state write loses the
 // compare-and-swap (here: while its engine ran, another run with its own
 // store client deployed and wrote state) leaves no history record claiming
@@ -163,20 +197,8 @@ func TestRunStateConflictRecordsNoHistory(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			open := b.location(t)
-			c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-			engA, engB := &fakeEngine{}, &fakeEngine{}
-			rtA := runtimeOn(open(), engA, c, "alice@example.com", "lock-a")
-			rtB := runtimeOn(open(), engB, c, "bob@example.com", "lock-b")
-			v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
-			first, err := Run(ctx, rtA, Request{Key: key, Operation: statestore.OpApply, Desired: v1})
-			if err != nil {
-				t.Fatal(err)
-			}
-
-			winner := takeOver(t, engA, rtB)
-			v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
-			res, err := Run(ctx, rtA, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
-			other := winner()
+			x := loseStateWrite(t, open, nil)
+			first, res, err, other, rtA, v2 := x.first, x.res, x.err, x.other, x.rtA, x.v2
 			if !errors.Is(err, statestore.ErrConflict) {
 				t.Fatalf("err = %v, want a state conflict", err)
 			}
@@ -223,19 +245,10 @@ func TestRunStateConflictRecordStays(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			open := b.location(t)
-			c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-			engA, engB := &fakeEngine{}, &fakeEngine{}
-			storeA := &faultyStore{Store: open(), removeErr: errors.New("remove history record: 503 SlowDown")}
-			rtA := runtimeOn(storeA, engA, c, "alice@example.com", "lock-a")
-			rtB := runtimeOn(open(), engB, c, "bob@example.com", "lock-b")
-			v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
-			if _, err := Run(ctx, rtA, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
-				t.Fatal(err)
-			}
-			winner := takeOver(t, engA, rtB)
-			v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
-			res, err := Run(ctx, rtA, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
-			other := winner()
+			x := loseStateWrite(t, open, func(st statestore.Store) statestore.Store {
+				return &faultyStore{Store: st, removeErr: errors.New("remove history record: 503 SlowDown")}
+			})
+			res, err, other := x.res, x.err, x.other
 			if !errors.Is(err, statestore.ErrConflict) || res.Deployment != nil {
 				t.Fatalf("err = %v, deployment %+v; want a state conflict and nothing recorded", err, res.Deployment)
 			}
