@@ -946,3 +946,42 @@ func TestWorktreeChangesSplitIndex(t *testing.T) {
 		})
 	}
 }
+
+// Repository extensions that do not change how objects and refs are read
+// must not stop panka: git sparse-checkout sets extensions.worktreeConfig
+// (in a format-0 repository), older partial clones carry
+// extensions.partialClone (format 1). go-git v5 refuses both by itself.
+// An extension that does change reading (refStorage) is refused by name.
+func TestOpenHarmlessExtensions(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("stacks/a/stack.yaml", "a")
+	g.Write("stacks/b/stack.yaml", "b")
+	head := g.Commit("one")
+	g.Git("sparse-checkout", "set", "--cone", "--no-sparse-index", "stacks/a")
+	if got := g.Git("config", "--get", "extensions.worktreeConfig"); got != "true" {
+		t.Fatalf("git sparse-checkout did not set extensions.worktreeConfig (%q)", got)
+	}
+	v1 := gittest.New(t)
+	v1.Write("f.txt", "x")
+	v1Head := v1.Commit("one")
+	v1.Git("config", "core.repositoryFormatVersion", "1")
+	v1.Git("config", "extensions.partialClone", "origin")
+	v1.Git("config", "extensions.preciousObjects", "true")
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			for _, c := range []struct {
+				dir  string
+				want gitops.Hash
+			}{{g.Dir, head}, {v1.Dir, v1Head}} {
+				r := open(t, c.dir, m.opts)
+				if h, err := r.Head(); err != nil || h != c.want {
+					t.Errorf("%s: Head = %s, %v; want %s", c.dir, h, err, c.want)
+				}
+			}
+		})
+	}
+	v1.Git("config", "extensions.refStorage", "reftable")
+	if _, err := gitops.Open(v1.Dir, gitops.Options{}); err == nil || !strings.Contains(err.Error(), "refstorage") || !strings.Contains(err.Error(), "cannot read") {
+		t.Errorf("Open with extensions.refStorage: %v, want an error naming the extension", err)
+	}
+}

@@ -10,10 +10,14 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 )
 
 // Hash is a git object id.
@@ -66,7 +70,21 @@ func Open(dir string, opts Options) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := git.PlainOpenWithOptions(root, &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
+	gitDir, commonDir, err := gitDirs(dotGit)
+	if err != nil {
+		return nil, fmt.Errorf("open repository at %s: %w", root, err)
+	}
+	// The storage is built here rather than by git.PlainOpen, so that
+	// go-git's check of the repository's extensions sees them through
+	// harmlessExtensions (see there).
+	var dot billy.Filesystem = osfs.New(gitDir)
+	if commonDir != gitDir {
+		dot = dotgit.NewRepositoryFilesystem(dot, osfs.New(commonDir))
+	}
+	// go-git's default object cache holds up to 96 MiB; panka reads each
+	// object about once, so a small cache keeps memory down.
+	st := filesystem.NewStorageWithOptions(dot, cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{})
+	r, err := git.Open(harmlessExtensions{newPackStorage(st, filepath.Join(commonDir, "objects"))}, osfs.New(root))
 	if err != nil {
 		if errors.Is(err, git.ErrRepositoryNotExists) {
 			return nil, fmt.Errorf("open repository at %s: %w", dir, ErrNotRepository)
@@ -74,17 +92,10 @@ func Open(dir string, opts Options) (*Repo, error) {
 		if strings.Contains(strings.ToLower(err.Error()), "objectformat") {
 			return nil, fmt.Errorf("open repository at %s: it uses SHA-256 object ids (extensions.objectFormat), which panka (go-git v5) cannot read: use a SHA-1 repository", root)
 		}
+		if errors.Is(err, git.ErrUnknownExtension) || errors.Is(err, git.ErrUnsupportedExtensionRepositoryFormatVersion) {
+			return nil, fmt.Errorf("open repository at %s: %w: panka (go-git v5) cannot read a repository with that extension (git config --show-origin --get-regexp '^extensions\\.' lists them)", root, err)
+		}
 		return nil, fmt.Errorf("open repository at %s: %w", root, err)
-	}
-	gitDir, commonDir, err := gitDirs(dotGit)
-	if err != nil {
-		return nil, fmt.Errorf("open repository at %s: %w", root, err)
-	}
-	if st, ok := r.Storer.(*filesystem.Storage); ok {
-		// go-git's default object cache holds up to 96 MiB; panka reads
-		// each object about once, so a small cache keeps memory down.
-		st = filesystem.NewStorageWithOptions(st.Filesystem(), cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{})
-		r.Storer = newPackStorage(st, filepath.Join(commonDir, "objects"))
 	}
 	repo := &Repo{r: r, root: root, gitDir: gitDir, commonDir: commonDir, trees: map[Hash]*tree{}, blobs: map[Hash][]byte{}}
 	if !opts.NoGitBinary {
@@ -203,4 +214,35 @@ func (r *Repo) gitCmd(ctx context.Context, args ...string) ([]byte, error) {
 		return nil, fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return out, nil
+}
+
+// harmlessExtensions is the repository's storage with the extensions that
+// do not change how panka reads it hidden from go-git, which refuses to
+// open a repository with an extension it does not implement (and, in
+// v5.19, with any extension at all in a repository of format version 0):
+// worktreeConfig (per-worktree config files, set by every git
+// sparse-checkout), partialClone (objects fetched on demand: a missing one
+// is reported as such when read), preciousObjects (objects must not be
+// deleted; panka deletes none) and noop. Extensions that do change how the
+// repository is read (objectFormat, refStorage) stay visible, so that
+// go-git refuses them.
+type harmlessExtensions struct{ *packStorage }
+
+var harmless = map[string]bool{"worktreeconfig": true, "partialclone": true, "preciousobjects": true, "noop": true}
+
+// Config implements config.ConfigStorer.
+func (s harmlessExtensions) Config() (*config.Config, error) {
+	cfg, err := s.packStorage.Config()
+	if err != nil || cfg.Raw == nil || !cfg.Raw.HasSection("extensions") {
+		return cfg, err
+	}
+	sec := cfg.Raw.Section("extensions")
+	kept := sec.Options[:0:0]
+	for _, o := range sec.Options {
+		if !harmless[strings.ToLower(o.Key)] {
+			kept = append(kept, o)
+		}
+	}
+	sec.Options = kept
+	return cfg, nil
 }
