@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
@@ -26,6 +27,10 @@ type RefError struct {
 	Missing bool
 	// Shallow is true when the repository is a shallow clone.
 	Shallow bool
+	// Partial names the promisor remote when the repository is a partial
+	// clone (git clone --filter), whose missing objects git fetches on
+	// demand.
+	Partial string
 	// Zero is true for the all-zero id CI systems send for new branches.
 	Zero bool
 	// Unborn names the checked-out branch when the ref is HEAD (or
@@ -40,6 +45,8 @@ func (e *RefError) Error() string {
 		return fmt.Sprintf("resolve ref %q: the repository has no commits yet (branch %s has none): commit first (panka validate and panka plan read the work tree without a commit)", e.Ref, e.Unborn)
 	case e.Zero:
 		return fmt.Sprintf("ref %s is the all-zero commit id (a new branch has no \"before\" commit): pass a real base, e.g. --base origin/main, or omit --base to use the merge-base with the default branch", e.Ref)
+	case e.Missing && e.Partial != "":
+		return fmt.Sprintf("ref %q: objects it needs are not in this partial clone (git clone --filter; promisor remote %s) and were not fetched: panka lets git fetch them on demand, so keep git on PATH (do not set PANKA_GIT_BINARY=off) and check that %s can be reached; or use a full clone (in GitHub Actions, actions/checkout without filter)", e.Ref, e.Partial, e.Partial)
 	case e.Missing && e.Shallow:
 		return fmt.Sprintf("ref %q is not in the local history: this is a shallow clone; fetch more history (git fetch --deepen=200, or git fetch --unshallow; in GitHub Actions use actions/checkout with fetch-depth: 0)", e.Ref)
 	case e.Missing:
@@ -276,7 +283,34 @@ func (r *Repo) unborn(rev string) string {
 
 func (r *Repo) missing(ref string, err error) error {
 	sh, _ := r.IsShallow()
-	return &RefError{Ref: ref, Missing: true, Shallow: sh, Err: err}
+	return &RefError{Ref: ref, Missing: true, Shallow: sh, Partial: r.PartialClone(), Err: err}
+}
+
+// PartialClone returns the promisor remote of a partial clone (git clone
+// --filter: remote.<name>.promisor, or extensions.partialClone of older
+// git), or "" for a complete repository.
+func (r *Repo) PartialClone() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var cfg *config.Config
+	var err error
+	if s, ok := r.r.Storer.(harmlessExtensions); ok {
+		cfg, err = s.packStorage.Config() // with the extensions hidden from go-git
+	} else {
+		cfg, err = r.r.Config()
+	}
+	if err != nil || cfg.Raw == nil {
+		return ""
+	}
+	if v := cfg.Raw.Section("extensions").Option("partialclone"); v != "" {
+		return v
+	}
+	for _, sub := range cfg.Raw.Section("remote").Subsections {
+		if strings.EqualFold(sub.Option("promisor"), "true") {
+			return sub.Name
+		}
+	}
+	return ""
 }
 
 // upstream returns the remote-tracking ref ("refs/remotes/origin/main") that

@@ -22,17 +22,51 @@ func (r *Repo) TreeFS(commit Hash) (fs.FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &TreeFS{repo: r, root: c.Tree, mtime: c.CommitDate}, nil
+	return &TreeFS{repo: r, root: c.Tree, mtime: c.CommitDate, missing: &missingObject{}}, nil
 }
 
 // TreeFSOf returns the fs.FS of a tree id (ZeroHash is the empty tree).
-func (r *Repo) TreeFSOf(treeHash Hash) *TreeFS { return &TreeFS{repo: r, root: treeHash} }
+func (r *Repo) TreeFSOf(treeHash Hash) *TreeFS {
+	return &TreeFS{repo: r, root: treeHash, missing: &missingObject{}}
+}
 
 // TreeFS is the fs.FS of a git tree (see Repo.TreeFS).
 type TreeFS struct {
-	repo  *Repo
-	root  Hash
-	mtime time.Time
+	repo    *Repo
+	root    Hash
+	mtime   time.Time
+	missing *missingObject
+}
+
+// missingObject keeps the first read of a TreeFS that failed because an
+// object is not in the local repository.
+type missingObject struct {
+	mu  sync.Mutex
+	err error
+}
+
+// Missing returns the first read through this FS that failed because an
+// object is not in the local repository (a partial clone whose objects
+// could not be fetched), or nil. Readers of the FS (the stacks loader)
+// may take a failed read for a broken or absent file; a caller checks
+// Missing afterwards so that an incomplete repository is an error, never
+// a different answer.
+func (t *TreeFS) Missing() error {
+	t.missing.mu.Lock()
+	defer t.missing.mu.Unlock()
+	return t.missing.err
+}
+
+// note records err when an object was missing, and returns it.
+func (t *TreeFS) note(err error) error {
+	if errors.Is(err, ErrObjectMissing) {
+		t.missing.mu.Lock()
+		if t.missing.err == nil {
+			t.missing.err = err
+		}
+		t.missing.mu.Unlock()
+	}
+	return err
 }
 
 var (
@@ -58,6 +92,7 @@ func (t *TreeFS) Entry(name string) (TreeEntry, error) {
 	}
 	e, err := t.repo.PathEntry(t.root, name)
 	if err != nil {
+		t.note(err)
 		if errors.Is(err, errNotExist) {
 			err = fs.ErrNotExist
 		}
@@ -93,7 +128,7 @@ func (t *TreeFS) ReadFile(name string) ([]byte, error) {
 	}
 	b, err := t.repo.Blob(e.Hash)
 	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: t.note(err)}
 	}
 	return b, nil
 }
@@ -113,7 +148,7 @@ func (t *TreeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 func (t *TreeFS) readDir(h Hash, name string) ([]fs.DirEntry, error) {
 	entries, err := t.repo.entries(h)
 	if err != nil {
-		return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: t.note(err)}
 	}
 	out := make([]fs.DirEntry, len(entries))
 	for i, e := range entries {
@@ -153,7 +188,7 @@ func (t *TreeFS) ReadLink(name string) (string, error) {
 	}
 	b, err := t.repo.Blob(e.Hash)
 	if err != nil {
-		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: t.note(err)}
 	}
 	return string(b), nil
 }
@@ -215,7 +250,7 @@ func (f *treeFile) Read(p []byte) (int, error) {
 			var err error
 			b, err = f.fs.repo.Blob(f.info.e.Hash)
 			if err != nil {
-				return 0, &fs.PathError{Op: "read", Path: f.name, Err: err}
+				return 0, &fs.PathError{Op: "read", Path: f.name, Err: f.fs.note(err)}
 			}
 		}
 		f.r = bytes.NewReader(b)

@@ -207,7 +207,7 @@ func baseError(repo *gitops.Repo, ref string, err error) error {
 	}
 	if errors.Is(err, gitops.ErrObjectMissing) {
 		sh, _ := repo.IsShallow()
-		return &gitops.RefError{Ref: ref, Missing: true, Shallow: sh, Err: err}
+		return &gitops.RefError{Ref: ref, Missing: true, Shallow: sh, Partial: repo.PartialClone(), Err: err}
 	}
 	return err
 }
@@ -807,6 +807,16 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	}
 	if res == nil {
 		res = []*Stack{}
+	}
+	// The stacks loader takes a file it cannot read for a broken stack;
+	// an object missing from the repository (a partial clone that could
+	// not fetch it) would so change the answer: it is an error instead.
+	for _, s := range []*side{base, head} {
+		if t, ok := s.fsys.(*gitops.TreeFS); ok {
+			if err := t.Missing(); err != nil {
+				return nil, nil, baseError(e.repo, s.commit.String(), err)
+			}
+		}
 	}
 	return res, problems, ctx.Err()
 }

@@ -1001,3 +1001,66 @@ func TestLinkedStackFolder(t *testing.T) {
 	}
 	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}, []string{"orders modified dev:modified"})
 }
+
+// A partial clone (git clone --filter) lacks the blobs (blob:none) or trees
+// (tree:0) of commits other than the checked-out one. With the git binary
+// they are fetched on demand and the answer is the full clone's; where
+// they cannot be had (go-git alone, or the promisor remote unreachable)
+// detection fails and says so — it never reports a stack whose files could
+// not be read as changed.
+func TestPartialClone(t *testing.T) {
+	g, base := baseRepo(t)
+	g.Git("config", "uploadpack.allowFilter", "true")
+	g.Git("config", "uploadpack.allowAnySHA1InWant", "true")
+	g.Git("checkout", "-q", "-b", "feature")
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	feature := g.Commit("orders dev")
+	g.Git("checkout", "-q", "main")
+	full, err := gitops.Open(g.Dir, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.Close()
+	want, err := changes.Detect(context.Background(), full, changes.Options{Base: base.String(), Head: feature.String(), StacksRoot: "stacks", NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := summary(want); !slices.Equal(got, []string{"orders modified dev:modified [api]"}) {
+		t.Fatalf("full clone: %q", got)
+	}
+	for _, filter := range []string{"blob:none", "tree:0"} {
+		for _, m := range modes {
+			t.Run(filter+"/"+m.name, func(t *testing.T) {
+				dir := filepath.Join(t.TempDir(), "partial")
+				if out, err := exec.Command("git", "clone", "-q", "--filter="+filter, "file://"+g.Dir, dir).CombinedOutput(); err != nil {
+					t.Fatalf("clone: %v\n%s", err, out)
+				}
+				repo, err := gitops.Open(dir, m.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer repo.Close()
+				if repo.PartialClone() != "origin" {
+					t.Errorf("PartialClone = %q, want origin", repo.PartialClone())
+				}
+				res, err := changes.Detect(context.Background(), repo, changes.Options{Base: base.String(), Head: feature.String(), StacksRoot: "stacks", NoCache: true})
+				if m.opts.NoGitBinary {
+					var re *gitops.RefError
+					if err == nil {
+						t.Fatalf("Detect = %q, want an error: objects are missing", summary(res))
+					}
+					if !errors.As(err, &re) || re.Partial != "origin" || !strings.Contains(err.Error(), "partial clone") {
+						t.Errorf("error %q does not say that the partial clone lacks objects", err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := summary(res); !slices.Equal(got, summary(want)) || len(res.Problems) > 0 {
+					t.Errorf("git fetched on demand: %q (problems %v), want %q", got, res.Problems, summary(want))
+				}
+			})
+		}
+	}
+}
