@@ -16,6 +16,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/gittest"
 )
@@ -983,5 +985,38 @@ func TestOpenHarmlessExtensions(t *testing.T) {
 	v1.Git("config", "extensions.refStorage", "reftable")
 	if _, err := gitops.Open(v1.Dir, gitops.Options{}); err == nil || !strings.Contains(err.Error(), "refstorage") || !strings.Contains(err.Error(), "cannot read") {
 		t.Errorf("Open with extensions.refStorage: %v, want an error naming the extension", err)
+	}
+}
+
+// GIT_DIR, GIT_WORK_TREE and GIT_INDEX_FILE in panka's environment (set by
+// hand, or by git for a hook) must not make the git processes read another
+// repository than the one go-git opened: both engines answer for the
+// repository Open found.
+func TestGitEnvironmentDoesNotRedirect(t *testing.T) {
+	a := gittest.New(t)
+	a.Write("stacks/a/stack.yaml", "a")
+	a.Commit("a")
+	a.Write("stacks/a/stack.yaml", "a2")
+	blob := plumbing.NewHash(a.Git("rev-parse", ":stacks/a/stack.yaml"))
+	a.Commit("a2")
+	a.WriteFile("stacks/a/new.yaml", "untracked")
+	b := gittest.New(t)
+	b.Write("other.txt", "b")
+	b.Commit("b")
+	b.WriteFile("other.txt", "changed")
+	t.Setenv("GIT_DIR", filepath.Join(b.Dir, ".git"))
+	t.Setenv("GIT_WORK_TREE", b.Dir)
+	t.Setenv("GIT_INDEX_FILE", filepath.Join(b.Dir, ".git", "index"))
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, a.Dir, m.opts)
+			got, err := r.WorktreeChanges(context.Background())
+			if want := []string{"stacks/a/new.yaml"}; err != nil || !reflect.DeepEqual(got, want) {
+				t.Errorf("WorktreeChanges = %q, %v; want %q", got, err, want)
+			}
+			if data, err := r.Blob(blob); err != nil || string(data) != "a2" {
+				t.Errorf("Blob = %q, %v; want a2", data, err)
+			}
+		})
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
@@ -208,7 +207,7 @@ func (p *catFileProc) ensure(c *catFileReader) error {
 	}
 	cmd := exec.Command(repo.git, args...)
 	cmd.Dir = repo.root
-	cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0", "LC_ALL=C")
+	cmd.Env = repo.gitEnv()
 	in, err := cmd.StdinPipe()
 	if err == nil {
 		var out io.ReadCloser

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -206,7 +207,7 @@ func (r *Repo) Go() *git.Repository { return r.r }
 func (r *Repo) gitCmd(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, r.git, args...)
 	cmd.Dir = r.root
-	cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0", "LC_ALL=C", "GIT_TERMINAL_PROMPT=0")
+	cmd.Env = append(r.gitEnv(), "GIT_TERMINAL_PROMPT=0")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -245,4 +246,25 @@ func (s harmlessExtensions) Config() (*config.Config, error) {
 	}
 	sec.Options = kept
 	return cfg, nil
+}
+
+// repoEnv are the variables by which git finds a repository, its index and
+// its objects. go-git reads the repository Open found; the git processes
+// that accelerate it must read that one too, not one these variables
+// point at (set in the environment, or by git itself for hooks).
+var repoEnv = []string{"GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE",
+	"GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM"}
+
+// gitEnv is the environment of the git processes: this process's, with
+// the repository named explicitly.
+func (r *Repo) gitEnv() []string {
+	env := os.Environ()
+	out := make([]string, 0, len(env)+4)
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(repoEnv, name) {
+			out = append(out, kv)
+		}
+	}
+	return append(out, "GIT_DIR="+r.gitDir, "GIT_WORK_TREE="+r.root, "GIT_OPTIONAL_LOCKS=0", "LC_ALL=C")
 }
