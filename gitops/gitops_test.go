@@ -1020,3 +1020,26 @@ func TestGitEnvironmentDoesNotRedirect(t *testing.T) {
 		})
 	}
 }
+
+// An annotated tag of an annotated tag (git tag -a t2 t1) names the commit
+// at the end of the chain, on both paths (go-git peels one level only).
+func TestResolveNestedTag(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("f.txt", "1")
+	first := g.Commit("one")
+	g.Write("f.txt", "2")
+	second := g.Commit("two")
+	g.Git("tag", "-a", "-m", "t1", "t1")
+	g.Git("tag", "-a", "-m", "t2", "t2", "t1")
+	g.Git("tag", "-a", "-m", "t3", "release/t3", "t2")
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			for ref, want := range map[string]gitops.Hash{"t2": second, "release/t3": second, "tags/t2": second, "t2~1": first, "release/t3^": first, "t1": second} {
+				if h, err := r.ResolveRef(ref); err != nil || h != want {
+					t.Errorf("ResolveRef(%q) = %s, %v; want %s", ref, h, err, want)
+				}
+			}
+		})
+	}
+}

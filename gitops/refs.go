@@ -123,7 +123,7 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 		}
 	}
 	r.mu.Lock()
-	h, err := r.r.ResolveRevision(plumbing.Revision(rev))
+	h, err := r.r.ResolveRevision(plumbing.Revision(r.peelNestedTag(rev)))
 	r.mu.Unlock()
 	if err != nil {
 		if errors.Is(err, plumbing.ErrReferenceNotFound) {
@@ -145,6 +145,40 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 		return ZeroHash, &RefError{Ref: ref, Err: err}
 	}
 	return *h, nil
+}
+
+// peelNestedTag replaces a leading tag name whose tag object points at
+// another tag object (git tag -a of an annotated tag), which go-git's
+// ResolveRevision cannot peel ("unsupported object type"), by the id the
+// chain of tags ends at; any other rev is returned unchanged. The caller
+// holds r.mu.
+func (r *Repo) peelNestedTag(rev string) string {
+	name, suffix := rev, ""
+	if i := strings.IndexAny(rev, "~^@"); i >= 0 {
+		name, suffix = rev[:i], rev[i:]
+	}
+	for _, full := range []string{"refs/" + name, "refs/tags/" + name} {
+		ref, err := r.r.Storer.Reference(plumbing.ReferenceName(full))
+		if err != nil || ref.Type() != plumbing.HashReference {
+			continue
+		}
+		h := ref.Hash()
+		for depth := 0; depth < 16; depth++ {
+			tag, err := object.GetTag(r.r.Storer, h)
+			if err != nil {
+				break
+			}
+			if tag.TargetType != plumbing.TagObject {
+				if depth == 0 {
+					return rev // one level: go-git peels it itself
+				}
+				return tag.Target.String() + suffix
+			}
+			h = tag.Target
+		}
+		return rev
+	}
+	return rev
 }
 
 // notACommit refuses the revision forms that name something other than a
