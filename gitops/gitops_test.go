@@ -1043,3 +1043,46 @@ func TestResolveNestedTag(t *testing.T) {
 		})
 	}
 }
+
+// With core.autocrlf=true or a .gitattributes eol=crlf, git checks files
+// out with CRLF line ends and stores them with LF: a checked-out file whose
+// stat data no longer matches the index (touched, or racily clean) is
+// unchanged for git status, and must be for go-git too.
+func TestWorktreeChangesCRLF(t *testing.T) {
+	for _, setup := range []string{"core.autocrlf", ".gitattributes"} {
+		t.Run(setup, func(t *testing.T) {
+			g := gittest.New(t)
+			if setup == "core.autocrlf" {
+				g.Git("config", "core.autocrlf", "true")
+			} else {
+				g.Write(".gitattributes", "*.yaml text eol=crlf\n")
+			}
+			g.Write("stacks/a/stack.yaml", "a: 1\nb: 2\n")
+			g.Write("stacks/a/other.yaml", "c: 3\n")
+			g.Commit("one")
+			if err := os.RemoveAll(filepath.Join(g.Dir, "stacks")); err != nil {
+				t.Fatal(err)
+			}
+			g.Git("checkout", "-q", "--", ".")
+			p := filepath.Join(g.Dir, "stacks", "a", "stack.yaml")
+			if b, _ := os.ReadFile(p); !strings.Contains(string(b), "\r\n") {
+				t.Fatalf("git checked out %q without CRLF", b)
+			}
+			later := time.Now().Add(time.Hour)
+			if err := os.Chtimes(p, later, later); err != nil {
+				t.Fatal(err)
+			}
+			g.WriteFile("stacks/a/other.yaml", "c: 4\r\n")
+			want := []string{"stacks/a/other.yaml"}
+			if got := g.Git("status", "--porcelain"); got != "M stacks/a/other.yaml" {
+				t.Fatalf("git status = %q", got)
+			}
+			for _, m := range modes {
+				r := open(t, g.Dir, m.opts)
+				if got, err := r.WorktreeChanges(context.Background()); err != nil || !reflect.DeepEqual(got, want) {
+					t.Errorf("%s: WorktreeChanges = %q, %v; want %q", m.name, got, err, want)
+				}
+			}
+		})
+	}
+}

@@ -106,6 +106,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 		indexMtime = st.ModTime().UnixNano()
 	}
 	inIndex := map[string]bool{}
+	eol := r.mayConvertEOL()
 	for _, e := range idx.Entries {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -124,7 +125,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 		if e.SkipWorktree {
 			continue
 		}
-		same, err := r.sameAsIndex(e, indexMtime)
+		same, err := r.sameAsIndex(e, indexMtime, eol)
 		if err != nil {
 			return nil, err
 		}
@@ -142,8 +143,10 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 }
 
 // sameAsIndex compares a work-tree file with its index entry: equal stat
-// data means unchanged (unless racily clean), else the content is hashed.
-func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64) (bool, error) {
+// data means unchanged (unless racily clean), else the content is hashed —
+// with eol (see mayConvertEOL), also with its CRLF line ends made LF, as
+// git stores a file it checked out with CRLF.
+func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, eol bool) (bool, error) {
 	p := filepath.Join(r.root, filepath.FromSlash(e.Name))
 	st, err := os.Lstat(p)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && st.IsDir()) {
@@ -178,7 +181,49 @@ func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64) (bool, error) {
 	} else if content, err = os.ReadFile(p); err != nil {
 		return false, fmt.Errorf("read %s: %w", p, err)
 	}
-	return plumbing.ComputeHash(plumbing.BlobObject, content) == e.Hash, nil
+	if plumbing.ComputeHash(plumbing.BlobObject, content) == e.Hash {
+		return true, nil
+	}
+	if eol && mode != filemode.Symlink && bytes.Contains(content, []byte("\r\n")) {
+		lf := bytes.ReplaceAll(content, []byte("\r\n"), []byte("\n"))
+		return plumbing.ComputeHash(plumbing.BlobObject, lf) == e.Hash, nil
+	}
+	return false, nil
+}
+
+// mayConvertEOL reports whether git may convert line ends between the work
+// tree and the repository: core.autocrlf is true or input (repository,
+// global or system configuration), or the repository's top .gitattributes
+// or info/attributes sets text or eol attributes. Then a work-tree file
+// with CRLF line ends is unchanged when its LF form is the indexed blob.
+func (r *Repo) mayConvertEOL() bool {
+	autocrlf := func(c *config.Config) bool {
+		v := strings.ToLower(c.Raw.Section("core").Option("autocrlf"))
+		return v == "true" || v == "input"
+	}
+	r.mu.Lock()
+	local, err := r.r.Config()
+	r.mu.Unlock()
+	if err == nil {
+		if v := local.Raw.Section("core").Option("autocrlf"); v != "" {
+			return autocrlf(local)
+		}
+	}
+	for _, scope := range []config.Scope{config.GlobalScope, config.SystemScope} {
+		if c, err := config.LoadConfig(scope); err == nil && c.Raw.Section("core").Option("autocrlf") != "" {
+			if autocrlf(c) {
+				return true
+			}
+			break
+		}
+	}
+	for _, f := range []string{filepath.Join(r.root, ".gitattributes"), filepath.Join(r.commonDir, "info", "attributes")} {
+		b, err := os.ReadFile(f)
+		if err == nil && (bytes.Contains(b, []byte("text")) || bytes.Contains(b, []byte("eol"))) {
+			return true
+		}
+	}
+	return false
 }
 
 // untracked adds work-tree files that are neither in the index nor ignored.
