@@ -3,8 +3,10 @@ package gitops
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -266,4 +268,66 @@ func pairRenames(in []Change) []Change {
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Path < out[b].Path })
 	return out
+}
+
+// DiffPath is DiffTrees limited to what lies at path p (a file, or a
+// folder and everything below it) in two root trees (ZeroHash is the empty
+// tree): the changes are those DiffTrees would list under p, renames paired
+// among them only. The walk is in-process over trees read through the
+// object cache (no process per call), so many small comparisons of
+// different commits stay cheap.
+func (r *Repo) DiffPath(ctx context.Context, baseRoot, headRoot Hash, p string) ([]Change, error) {
+	a, aok, err := r.entryAt(baseRoot, p)
+	if err != nil {
+		return nil, err
+	}
+	b, bok, err := r.entryAt(headRoot, p)
+	if err != nil {
+		return nil, err
+	}
+	prefix := ""
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		prefix = p[:i+1]
+	}
+	var raw []Change
+	switch {
+	case aok && bok && a.IsDir() == b.IsDir():
+		if a.Hash == b.Hash && a.Mode == b.Mode {
+			return nil, nil
+		}
+		if a.IsDir() {
+			err = r.diffTree(ctx, a.Hash, b.Hash, p+"/", &raw)
+		} else {
+			raw = append(raw, Change{Action: Modified, Path: p, OldHash: a.Hash, NewHash: b.Hash, OldMode: a.Mode, NewMode: b.Mode})
+		}
+	default:
+		// A file and a folder of the same name are distinct entries, as
+		// in diffTree.
+		if aok {
+			err = r.emit(ctx, a, prefix, Deleted, &raw)
+		}
+		if err == nil && bok {
+			err = r.emit(ctx, b, prefix, Added, &raw)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return pairRenames(raw), nil
+}
+
+// entryAt returns the entry at p in the root tree (ok false when there is
+// none, or the root is the empty tree).
+func (r *Repo) entryAt(root Hash, p string) (TreeEntry, bool, error) {
+	if root.IsZero() {
+		return TreeEntry{}, false, nil
+	}
+	e, err := r.PathEntry(root, p)
+	if errors.Is(err, errNotExist) {
+		return TreeEntry{}, false, nil
+	}
+	if err != nil {
+		return TreeEntry{}, false, err
+	}
+	return e, true, nil
 }

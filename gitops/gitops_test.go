@@ -1086,3 +1086,63 @@ func TestWorktreeChangesCRLF(t *testing.T) {
 		})
 	}
 }
+
+// TestDiffPath: the changes at a path between two commits' trees are what
+// `git diff --no-renames <a> <b> -- <path>` lists, in both engines, for
+// folders, files, paths on one side only and a file that became a folder.
+func TestDiffPath(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("s/a/stack.yaml", "a\n")
+	g.Write("s/a/env/dev.yaml", "dev\n")
+	g.Write("s/b/x", "x\n")
+	g.Write("top", "t\n")
+	c0 := g.Commit("c0")
+	g.Write("s/a/env/dev.yaml", "dev2\n")
+	g.Write("s/a/env/prod.yaml", "prod\n")
+	g.Remove("s/b/x")
+	g.Write("s/b/x/inner", "now a folder\n")
+	g.Write("s/c/new", "n\n")
+	g.Remove("top")
+	c1 := g.Commit("c1")
+	ctx := context.Background()
+	for _, m := range modes {
+		r := open(t, g.Dir, m.opts)
+		t0, err := r.CommitTree(c0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t1, err := r.CommitTree(c1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pair := range [][2]gitops.Hash{{t0, t1}, {t1, t0}, {gitops.ZeroHash, t1}} {
+			for _, p := range []string{"s", "s/a", "s/a/env", "s/a/env/dev.yaml", "s/b", "s/b/x", "s/c", "top", "nothing/here"} {
+				got, err := r.DiffPath(ctx, pair[0], pair[1], p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var names []string
+				for _, c := range got {
+					names = append(names, string(c.Action)+" "+c.Path)
+				}
+				var want []string
+				if !pair[0].IsZero() {
+					for _, l := range strings.Split(g.Git("diff", "--no-renames", "--name-status", pair[0].String(), pair[1].String(), "--", p), "\n") {
+						if st, path, ok := strings.Cut(l, "\t"); ok {
+							want = append(want, map[string]string{"A": "added", "D": "deleted", "M": "modified"}[st]+" "+path)
+						}
+					}
+				} else {
+					for _, f := range strings.Fields(g.Git("ls-tree", "-r", "--name-only", c1.String(), "--", p)) {
+						want = append(want, "added "+f)
+					}
+				}
+				sort.Strings(names)
+				sort.Strings(want)
+				if fmt.Sprint(names) != fmt.Sprint(want) {
+					t.Errorf("%s %s..%s %s: %q, want %q", m.name, pair[0].String()[:7], pair[1].String()[:7], p, names, want)
+				}
+			}
+		}
+	}
+}

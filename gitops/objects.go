@@ -574,6 +574,9 @@ func (r *Repo) Prefetch(ctx context.Context, roots []Hash, want func(rel string,
 	}
 	var blobs []Hash
 	seen := map[Hash]bool{}
+	// The same tree at the same place (roots of nearby commits share most
+	// of their subtrees) is walked once.
+	walked := map[node]bool{}
 	for len(level) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -598,7 +601,10 @@ func (r *Repo) Prefetch(ctx context.Context, roots []Hash, want func(rel string,
 				}
 				switch {
 				case e.IsDir():
-					next = append(next, node{rel + "/", e.Hash})
+					if n := (node{rel + "/", e.Hash}); !walked[n] {
+						walked[n] = true
+						next = append(next, n)
+					}
 				case e.Mode != filemode.Submodule && !seen[e.Hash]:
 					seen[e.Hash] = true
 					blobs = append(blobs, e.Hash)
@@ -608,6 +614,65 @@ func (r *Repo) Prefetch(ctx context.Context, roots []Hash, want func(rel string,
 		level = next
 	}
 	return r.fillBlobs(c, blobs)
+}
+
+// PrefetchPaths reads, for each root tree, the trees on the way to each of
+// its paths (paths[i] for roots[i]; not the trees at the paths themselves),
+// in one pipelined batch per tree level, so that PathEntry and TreeFS
+// lookups of those paths are then answered from memory. Unlike Prefetch it
+// reads only the trees each root needs: many commits, a few paths each.
+// It is an optimisation only (git binary only; reads stay correct).
+func (r *Repo) PrefetchPaths(ctx context.Context, roots []Hash, paths [][]string) error {
+	if _, ok := r.objects.(*catFileReader); !ok {
+		return nil
+	}
+	type walk struct {
+		tree Hash
+		rest string // path below tree
+	}
+	var level []walk
+	for i, root := range roots {
+		if root.IsZero() {
+			continue
+		}
+		for _, p := range paths[i] {
+			if p != "" && p != "." {
+				level = append(level, walk{root, p})
+			}
+		}
+	}
+	for len(level) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hs := make([]Hash, len(level))
+		for i, w := range level {
+			hs[i] = w.tree
+		}
+		if err := r.prefetchTrees(hs); err != nil {
+			return err
+		}
+		var next []walk
+		seen := map[walk]bool{}
+		for _, w := range level {
+			name, rest, more := strings.Cut(w.rest, "/")
+			if !more {
+				continue // the tree holding the path is read
+			}
+			t, err := r.tree(w.tree)
+			if err != nil {
+				return nil // reads on demand report it
+			}
+			if e, ok := t.lookup(name); ok && e.IsDir() {
+				if n := (walk{e.Hash, rest}); !seen[n] {
+					seen[n] = true
+					next = append(next, n)
+				}
+			}
+		}
+		level = next
+	}
+	return nil
 }
 
 func (r *Repo) fillBlobs(c *catFileReader, blobs []Hash) error {
@@ -802,9 +867,11 @@ func (r *Repo) prefetchTrees(hashes []Hash) error {
 		return nil
 	}
 	var missing []Hash
+	asked := make(map[Hash]bool, len(hashes))
 	r.treeMu.RLock()
 	for _, h := range hashes {
-		if _, ok := r.trees[h]; !ok {
+		if _, ok := r.trees[h]; !ok && !asked[h] {
+			asked[h] = true
 			missing = append(missing, h)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -291,10 +292,41 @@ func (r *Repo) quickRef(rev string) (Hash, bool) {
 	default:
 		return ZeroHash, false
 	}
+	if _, ok := r.readAhead(h); ok {
+		return h, true
+	}
 	if typ, _, err := c.read(h); err != nil || typ != "commit" {
 		return ZeroHash, false
 	}
 	return h, true
+}
+
+// PrefetchCommits reads commit objects in one pipelined batch, so that
+// ResolveRef of their ids and CommitTree are then answered from memory
+// (many deployed commits at once). It is an optimisation only: without the
+// git binary it does nothing, and an id that is not a readable commit is
+// left to be reported by the reads that need it.
+func (r *Repo) PrefetchCommits(hashes []Hash) {
+	c, ok := r.objects.(*catFileReader)
+	if !ok || len(hashes) < 2 {
+		return
+	}
+	got := map[Hash][]byte{}
+	_ = c.readMany(hashes, "commit", false, func(h Hash, b []byte) error {
+		got[h] = b
+		return nil
+	})
+	r.commitMu.Lock()
+	maps.Copy(r.commits, got)
+	r.commitMu.Unlock()
+}
+
+// readAhead returns a commit object PrefetchCommits read.
+func (r *Repo) readAhead(h Hash) ([]byte, bool) {
+	r.commitMu.Lock()
+	defer r.commitMu.Unlock()
+	b, ok := r.commits[h]
+	return b, ok
 }
 
 // unborn returns the checked-out branch when rev is HEAD (or relative to
@@ -451,7 +483,12 @@ func (c *Commit) Subject() string {
 // used; goGitCommit is for those.
 func (r *Repo) commit(h Hash) (*object.Commit, error) {
 	if c, ok := r.objects.(*catFileReader); ok {
-		typ, body, err := c.read(h)
+		typ, body, err := "commit", []byte(nil), error(nil)
+		if b, ok := r.readAhead(h); ok {
+			body = b
+		} else {
+			typ, body, err = c.read(h)
+		}
 		switch {
 		case err == nil && typ == "commit":
 			mo := &plumbing.MemoryObject{}

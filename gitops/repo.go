@@ -54,6 +54,9 @@ type Repo struct {
 
 	treeMu sync.RWMutex
 	trees  map[Hash]*tree
+	// commits holds commit objects read ahead (PrefetchCommits).
+	commitMu sync.Mutex
+	commits  map[Hash][]byte
 
 	blobMu    sync.Mutex
 	blobs     map[Hash][]byte // filled by Prefetch
@@ -98,7 +101,7 @@ func Open(dir string, opts Options) (*Repo, error) {
 		}
 		return nil, fmt.Errorf("open repository at %s: %w", root, err)
 	}
-	repo := &Repo{r: r, root: root, gitDir: gitDir, commonDir: commonDir, trees: map[Hash]*tree{}, blobs: map[Hash][]byte{}}
+	repo := &Repo{r: r, root: root, gitDir: gitDir, commonDir: commonDir, trees: map[Hash]*tree{}, blobs: map[Hash][]byte{}, commits: map[Hash][]byte{}}
 	if !opts.NoGitBinary {
 		bin := opts.GitBinary
 		if bin == "" {

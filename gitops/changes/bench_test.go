@@ -21,6 +21,7 @@ import (
 
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/changes"
+	"panka.dev/panka/stacks"
 )
 
 // The benchmark monorepo (SPEC §10): 4,000 stacks × 3 environments, 30,000
@@ -439,5 +440,76 @@ func BenchmarkChangedBinary(b *testing.B) {
 				b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 			})
 		}
+	}
+}
+
+// deployedAt is a DeployedCommits over a fixed map (stack/env -> commit):
+// the state store's lookups are measured by its own benchmarks.
+type deployedAt map[string]string
+
+func (d deployedAt) DeployedCommit(_ context.Context, h *stacks.Header, env string) (string, bool, error) {
+	c, ok := d[h.Name+"/"+env]
+	return c, ok, nil
+}
+
+// BenchmarkSinceDeployed measures `changed --since-deployed` on the
+// generated monorepo where every environment was deployed when its stack
+// last changed (continuous deployment): thousands of distinct deployed
+// commits, and nothing changed since. lag moves every deployment that
+// many commits back, so the stacks changed in between come out changed
+// (lag -1 deploys everything at head: the floor).
+func BenchmarkSinceDeployed(b *testing.B) {
+	r := getBenchRepo(b)
+	out, err := gitOut(r.dir, "log", "--first-parent", "--format=%H %s", "main")
+	if err != nil {
+		b.Fatal(err)
+	}
+	idx := map[string]int{}
+	for i, c := range r.commits {
+		idx[c] = i
+	}
+	type last struct{ stack, commit string }
+	var lasts []last
+	seen := map[string]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		c, msg, _ := strings.Cut(line, " ")
+		f := strings.Fields(msg)
+		if len(f) != 4 || f[0] != "change" || seen[f[3]] {
+			continue
+		}
+		seen[f[3]] = true
+		lasts = append(lasts, last{f[3], c})
+	}
+	// lag -1: everything deployed at head, the floor (reading every stack
+	// at head, one deployed commit).
+	for _, lag := range []int{-1, 0, 200} {
+		dep := deployedAt{}
+		distinct := map[string]bool{}
+		for _, l := range lasts {
+			c := r.head
+			if lag >= 0 {
+				c = r.commits[max(0, idx[l.commit]-lag)]
+			}
+			for _, env := range []string{"dev", "staging", "prod"} {
+				dep[l.stack+"/"+env] = c
+			}
+			distinct[c] = true
+		}
+		b.Run(fmt.Sprintf("lag=%d", lag), func(b *testing.B) {
+			var res *changes.Result
+			for i := 0; i < b.N; i++ {
+				repo, err := gitops.Open(r.dir, gitops.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				res, err = changes.SinceDeployed(context.Background(), repo, dep, changes.Options{Head: r.head, StacksRoot: "stacks", CacheDir: filepath.Join(b.TempDir(), fmt.Sprint(i))})
+				repo.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(distinct)), "deployed-commits")
+			b.ReportMetric(float64(len(res.Stacks)), "stacks")
+		})
 	}
 }

@@ -65,6 +65,10 @@ type Options struct {
 	NoCache  bool
 	// Concurrency bounds parallel stack resolution (default GOMAXPROCS).
 	Concurrency int
+
+	// wholeSince makes SinceDeployed compare every deployed commit with a
+	// whole-repository comparison (tests check the per-stack path against it).
+	wholeSince bool
 }
 
 // Result is the outcome of a detection, in the JSON shape of SPEC §4.
@@ -606,7 +610,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 				f = bp
 			}
 			t := touch(atHead, dir)
-			t.watched = append(t.watched, Reason{File: f, Detail: fmt.Sprintf("%s; matches spec.watch %q", c.Action, g.text)})
+			t.watched = append(t.watched, watchReason(f, c, g))
 		})
 	}
 
@@ -819,6 +823,11 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 	}
 	return res, problems, ctx.Err()
+}
+
+// watchReason says that file f, changed by c, matches spec.watch glob g.
+func watchReason(f string, c gitops.Change, g glob) Reason {
+	return Reason{File: f, Detail: fmt.Sprintf("%s; matches spec.watch %q", c.Action, g.text)}
 }
 
 // stackFileBlobs returns the base-side blob ids of the stack.yaml files

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/stacks"
 )
@@ -56,6 +58,7 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	if err != nil {
 		return nil, err
 	}
+	var wt []string // paths that differ between HEAD and the work tree
 	if head.worktree {
 		base, err := e.commitSide(head.commit)
 		if err != nil {
@@ -70,6 +73,12 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 			return nil, err
 		}
 		ix = head.index
+		for _, c := range ch {
+			wt = append(wt, c.Path)
+			if c.OldPath != "" {
+				wt = append(wt, c.OldPath)
+			}
+		}
 	}
 	// No stacks root at head is an error unless something deployed is
 	// gone with it (checked once the deployments are listed).
@@ -78,6 +87,7 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	groups := map[string]map[string]map[string]bool{} // base -> stack -> envs
 	never := map[string]*Stack{}
 	deployedAt := map[string]map[string]string{}
+	dirOf := map[string]string{} // stack name -> folder at head
 	for _, dir := range sortedKeys(ix.Stacks) {
 		h, err := e.header(head, dir)
 		if err != nil {
@@ -86,6 +96,11 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 		}
 		if !e.selected(h.Name) {
 			continue
+		}
+		if _, dup := dirOf[h.Name]; dup {
+			dirOf[h.Name] = "" // two folders: left to compare, which reports it
+		} else {
+			dirOf[h.Name] = dir
 		}
 		for _, env := range h.Environments {
 			if !e.envSelected(env, nil) {
@@ -149,15 +164,40 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	if rootGone && len(groups) == 0 {
 		return nil, e.rootError(nil, head)
 	}
-	merged := never
+	bases := map[string]*side{}
+	ids := make([]gitops.Hash, 0, len(groups))
+	for c := range groups {
+		if len(c) == 40 {
+			ids = append(ids, plumbing.NewHash(c))
+		}
+	}
+	repo.PrefetchCommits(ids)
 	for _, c := range sortedKeys(groups) {
 		bh, err := repo.ResolveRef(c)
 		if err != nil {
 			return nil, fmt.Errorf("commit %s, last deployed to %s: %w", c, describeGroup(groups[c]), err)
 		}
-		stacks, probs, err := e.compare(ctx, bh, head, groups[c])
-		if err != nil {
-			return nil, err
+		if bases[c], err = e.commitSide(bh); err != nil {
+			return nil, fmt.Errorf("commit %s, last deployed to %s: %w", c, describeGroup(groups[c]), err)
+		}
+	}
+	// Most deployed stacks are compared on their own (their folder and
+	// watched paths at the two commits); the rest, per deployed commit,
+	// with a whole comparison.
+	fast, err := e.sinceEach(ctx, head, ix, wt, groups, bases, dirOf)
+	if err != nil {
+		return nil, err
+	}
+	merged := never
+	for _, c := range sortedKeys(groups) {
+		stacks, probs := fast.stacks[c], fast.problems[c]
+		if rest := fast.rest[c]; len(rest) > 0 {
+			st, ps, err := e.compare(ctx, bases[c].commit, head, rest)
+			if err != nil {
+				return nil, err
+			}
+			stacks, probs = append(stacks, st...), append(probs, ps...)
+			sort.SliceStable(stacks, func(i, j int) bool { return stacks[i].Stack < stacks[j].Stack })
 		}
 		res.Problems = append(res.Problems, probs...)
 		for _, s := range stacks {
@@ -185,6 +225,9 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 		}
 		res.Stacks = append(res.Stacks, s)
 	}
+	// Deployed commits are compared in groups, some stacks on their own:
+	// the problems come in a stable order whatever the grouping.
+	sort.SliceStable(res.Problems, func(i, j int) bool { return res.Problems[i].Error() < res.Problems[j].Error() })
 	return res, nil
 }
 
