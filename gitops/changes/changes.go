@@ -998,42 +998,35 @@ func (o Options) checkFilters() error {
 
 // parallel runs fn(0..n-1) on Concurrency goroutines.
 func (e *engine) parallel(n int, fn func(i int)) {
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < e.opts.Concurrency && w < n; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				fn(i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	parallelN(context.Background(), e.opts.Concurrency, n, fn)
 }
 
 // prefetch batches the reads of stack folders: stack.yaml and the
 // environments listing in --paths mode, every file otherwise.
 func (e *engine) prefetch(ctx context.Context, s *side, dirs []string) error {
+	return e.prefetchFor(ctx, s, dirs, e.opts.Paths)
+}
+
+// prefetchFor is prefetch of what headers read (stack.yaml and the
+// environments listing) when headers is set.
+func (e *engine) prefetchFor(ctx context.Context, s *side, dirs []string, headers bool) error {
 	if s.worktree || len(dirs) == 0 {
 		return nil
 	}
 	t := s.fsys.(*gitops.TreeFS)
 	roots := make([]gitops.Hash, 0, len(dirs))
 	for _, d := range dirs {
-		if en := s.index.Stacks[d]; e.opts.Paths && en != nil && en.EnvsKnown {
-			continue // the header comes from the index
+		if s.index != nil {
+			if en := s.index.Stacks[d]; headers && en != nil && en.EnvsKnown {
+				continue // the header comes from the index
+			}
 		}
 		if ent, err := t.Entry(d); err == nil && ent.IsDir() {
 			roots = append(roots, ent.Hash)
 		}
 	}
 	want := func(rel string, ent gitops.TreeEntry) bool { return !(ent.IsDir() && stacks.SkipDir(ent.Name)) }
-	if e.opts.Paths {
+	if headers {
 		want = func(rel string, _ gitops.TreeEntry) bool {
 			return rel == stacks.StackFile || rel == stacks.EnvironmentsDir
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 
@@ -18,8 +19,33 @@ type DeployedCommits interface {
 	// deployed to environment env of the stack (its header gives the name
 	// and the spec.backend settings that locate its state); ok is false
 	// when the environment was never deployed (or was destroyed). Calls
-	// come from one goroutine at a time.
+	// come from several goroutines at once (state reads are network
+	// round trips: thousands of them one after the other take minutes).
 	DeployedCommit(ctx context.Context, stack *stacks.Header, env string) (commit string, ok bool, err error)
+}
+
+// deployedLookups bounds the DeployedCommit calls made at once.
+const deployedLookups = 16
+
+// parallelN calls fn(0..n-1) from at most workers goroutines, stopping
+// early when ctx is done.
+func parallelN(ctx context.Context, workers, n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < workers && w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // Deployment is one stack/environment a DeployedLister reports deployed.
@@ -88,10 +114,28 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	never := map[string]*Stack{}
 	deployedAt := map[string]map[string]string{}
 	dirOf := map[string]string{} // stack name -> folder at head
-	for _, dir := range sortedKeys(ix.Stacks) {
-		h, err := e.header(head, dir)
-		if err != nil {
-			res.Problems = append(res.Problems, fmt.Errorf("stack at %s: %w", dir, err))
+	// Every header, then every deployed commit (state reads: concurrently,
+	// then taken in folder order).
+	dirs := sortedKeys(ix.Stacks)
+	if err := e.prefetchFor(ctx, head, dirs, true); err != nil {
+		return nil, err
+	}
+	hdrs := make([]*stacks.Header, len(dirs))
+	herrs := make([]error, len(dirs))
+	e.parallel(len(dirs), func(i int) { hdrs[i], herrs[i] = e.header(head, dirs[i]) })
+	type lookup struct {
+		h      *stacks.Header
+		dir    string
+		env    string
+		commit string
+		ok     bool
+		err    error
+	}
+	var lookups []*lookup
+	for i, dir := range dirs {
+		h := hdrs[i]
+		if herrs[i] != nil {
+			res.Problems = append(res.Problems, fmt.Errorf("stack at %s: %w", dir, herrs[i]))
 			continue
 		}
 		if !e.selected(h.Name) {
@@ -103,35 +147,44 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 			dirOf[h.Name] = dir
 		}
 		for _, env := range h.Environments {
-			if !e.envSelected(env, nil) {
-				continue
+			if e.envSelected(env, nil) {
+				lookups = append(lookups, &lookup{h: h, dir: dir, env: env})
 			}
-			c, ok, err := deployed.DeployedCommit(ctx, h, env)
-			if err != nil {
-				return nil, fmt.Errorf("last deployed commit of %s/%s: %w", h.Name, env, err)
-			}
-			if deployedAt[h.Name] == nil {
-				deployedAt[h.Name] = map[string]string{}
-			}
-			deployedAt[h.Name][env] = c
-			if !ok {
-				st := never[h.Name]
-				if st == nil {
-					st = &Stack{Stack: h.Name, Path: dir, Change: Added, EnvironmentChanges: map[string]Kind{}, Components: []string{}, Reasons: []Reason{}}
-					never[h.Name] = st
-				}
-				st.EnvironmentChanges[env] = Added
-				st.Reasons = append(st.Reasons, Reason{File: dir, Detail: "environment " + env + " was never deployed"})
-				continue
-			}
-			if groups[c] == nil {
-				groups[c] = map[string]map[string]bool{}
-			}
-			if groups[c][h.Name] == nil {
-				groups[c][h.Name] = map[string]bool{}
-			}
-			groups[c][h.Name][env] = true
 		}
+	}
+	parallelN(ctx, deployedLookups, len(lookups), func(i int) {
+		l := lookups[i]
+		l.commit, l.ok, l.err = deployed.DeployedCommit(ctx, l.h, l.env)
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, l := range lookups {
+		h, env, c := l.h, l.env, l.commit
+		if l.err != nil {
+			return nil, fmt.Errorf("last deployed commit of %s/%s: %w", h.Name, env, l.err)
+		}
+		if deployedAt[h.Name] == nil {
+			deployedAt[h.Name] = map[string]string{}
+		}
+		deployedAt[h.Name][env] = c
+		if !l.ok {
+			st := never[h.Name]
+			if st == nil {
+				st = &Stack{Stack: h.Name, Path: l.dir, Change: Added, EnvironmentChanges: map[string]Kind{}, Components: []string{}, Reasons: []Reason{}}
+				never[h.Name] = st
+			}
+			st.EnvironmentChanges[env] = Added
+			st.Reasons = append(st.Reasons, Reason{File: l.dir, Detail: "environment " + env + " was never deployed"})
+			continue
+		}
+		if groups[c] == nil {
+			groups[c] = map[string]map[string]bool{}
+		}
+		if groups[c][h.Name] == nil {
+			groups[c][h.Name] = map[string]bool{}
+		}
+		groups[c][h.Name][env] = true
 	}
 	// What is deployed but gone at head: compared from its deployed
 	// commit, where it still exists, it comes out removed (compare decides,

@@ -10,6 +10,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -278,8 +279,10 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 // stack/environment from its state store (located with the stack's own
 // spec.backend settings).
 type storeDeployed struct {
-	f      *Factory
-	open   func(ctx context.Context, cfg *config.Resolved) (statestore.Store, error)
+	f    *Factory
+	open func(ctx context.Context, cfg *config.Resolved) (statestore.Store, error)
+
+	mu     sync.Mutex // DeployedCommit is called concurrently
 	stores map[string]statestore.Store
 }
 
@@ -290,17 +293,22 @@ func (d *storeDeployed) DeployedCommit(ctx context.Context, h *stacks.Header, en
 	}
 	sort.Strings(keys)
 	sig := strings.Join(keys, "\x00")
+	d.mu.Lock()
 	store, ok := d.stores[sig]
 	if !ok {
+		// Opened once per backend, under the lock: the other lookups of
+		// that backend wait for it.
 		cfg, err := d.f.ConfigForStack(h.Backend, h.Path+"/"+stacks.StackFile)
-		if err != nil {
-			return "", false, err
+		if err == nil {
+			store, err = d.open(ctx, cfg)
 		}
-		if store, err = d.open(ctx, cfg); err != nil {
+		if err != nil {
+			d.mu.Unlock()
 			return "", false, err
 		}
 		d.stores[sig] = store
 	}
+	d.mu.Unlock()
 	return deployedCommit(ctx, store, statestore.Key{Stack: h.Name, Environment: env})
 }
 
