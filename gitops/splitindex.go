@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
 )
 
@@ -152,4 +153,121 @@ func readEWAH(b []byte, n int) ([]bool, []byte, error) {
 		}
 	}
 	return bits, b[8+8*words+4:], nil
+}
+
+// indexRecord is one entry of the staging index with the flags go-git's
+// decoder does not keep.
+type indexRecord struct {
+	path  string
+	mode  filemode.FileMode // filemode.Dir: a folder of a sparse index
+	id    Hash
+	stage int
+	// assumeValid is git update-index --assume-unchanged; skipWorktree is
+	// set outside the cone of a sparse checkout (and on every folder entry
+	// of a sparse index); intentToAdd is git add -N.
+	assumeValid, skipWorktree, intentToAdd bool
+}
+
+func newIndexRecord(e *rawIndexEntry) indexRecord {
+	return indexRecord{
+		path: string(e.path), mode: filemode.FileMode(e.mode), id: e.id, stage: int(e.flags>>12) & 3,
+		assumeValid: e.flags&0x8000 != 0, skipWorktree: e.xflags&0x4000 != 0, intentToAdd: e.xflags&0x2000 != 0,
+	}
+}
+
+// indexRecords reads the entries of this work tree's staging index for
+// which keep returns true, sorted by path and stage, from the file itself:
+// a split index (core.splitIndex) is merged with its shared index as
+// readIndex does, and a sparse index (index.sparse) gives its folder
+// entries. keep must not keep its argument. A missing index has no
+// entries.
+func (r *Repo) indexRecords(keep func(*rawIndexEntry) bool) ([]indexRecord, error) {
+	p := filepath.Join(r.gitDir, "index")
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the git index %s: %w", p, err)
+	}
+	malformed := fmt.Errorf("read the git index %s: malformed", p)
+	var out []indexRecord
+	link, split := indexExtension(b, "link")
+	if !split {
+		if !walkIndex(b, func(e *rawIndexEntry) bool {
+			if keep(e) {
+				out = append(out, newIndexRecord(e))
+			}
+			return true
+		}, func(string, []byte) bool { return true }) {
+			return nil, malformed
+		}
+		return out, nil
+	}
+	// A split index: this file's entries replace (in order) or add to
+	// those of the shared index; see mergeSplitIndex.
+	var own []rawIndexEntry
+	if !walkIndex(b, func(e *rawIndexEntry) bool {
+		c := *e
+		c.path = bytes.Clone(e.path)
+		own = append(own, c)
+		return true
+	}, func(string, []byte) bool { return true }) || len(link) < 20 {
+		return nil, malformed
+	}
+	id := hex.EncodeToString(link[:20])
+	var sb []byte
+	for _, dir := range []string{r.gitDir, r.commonDir} {
+		if sb, err = os.ReadFile(filepath.Join(dir, "sharedindex."+id)); err == nil {
+			break
+		}
+	}
+	if err != nil || len(sb) < 12 {
+		return nil, fmt.Errorf("read the git index %s: shared index sharedindex.%s: %v", p, id, err)
+	}
+	n := int(binary.BigEndian.Uint32(sb[8:12]))
+	del, rest, err := readEWAH(link[20:], n)
+	if err != nil {
+		return nil, fmt.Errorf("read the git index %s: delete bitmap: %w", p, err)
+	}
+	rep, _, err := readEWAH(rest, n)
+	if err != nil {
+		return nil, fmt.Errorf("read the git index %s: replace bitmap: %w", p, err)
+	}
+	i, next := 0, 0
+	if !walkIndex(sb, func(e *rawIndexEntry) bool {
+		defer func() { i++ }()
+		switch {
+		case i >= n:
+			return false
+		case del[i]:
+			return true
+		case rep[i]:
+			if next >= len(own) {
+				return false
+			}
+			ne := own[next]
+			next++
+			ne.path = e.path // a replacing entry is stored without its name
+			e = &ne
+		}
+		if keep(e) {
+			out = append(out, newIndexRecord(e))
+		}
+		return true
+	}, func(string, []byte) bool { return true }) {
+		return nil, malformed
+	}
+	for k := range own[next:] {
+		if keep(&own[next+k]) {
+			out = append(out, newIndexRecord(&own[next+k]))
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].path != out[j].path {
+			return out[i].path < out[j].path
+		}
+		return out[i].stage < out[j].stage
+	})
+	return out, nil
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -272,8 +271,14 @@ func (e *engine) head() (*side, error) {
 		return nil, err
 	}
 	if e.opts.Uncommitted {
+		// Git's view: what a sparse checkout or assume-unchanged keeps
+		// out of the work tree reads as indexed, not as absent.
+		wt, err := e.repo.WorktreeFS(stacks.DirFS(e.repo.Root()))
+		if err != nil {
+			return nil, err
+		}
 		s.worktree = true
-		s.fsys = stacks.DirFS(e.repo.Root())
+		s.fsys = wt
 	}
 	return s, nil
 }
@@ -321,12 +326,17 @@ func (e *engine) changedPaths(ctx context.Context, base *side, head *side) ([]gi
 	if err != nil {
 		return nil, err
 	}
-	return mergeWorktree(base.fsys.(*gitops.TreeFS), e.repo.Root(), ch, wt)
+	files, err := e.repo.WorktreeFiles(head.fsys, wt)
+	if err != nil {
+		return nil, err
+	}
+	return mergeWorktree(base.fsys.(*gitops.TreeFS), ch, wt, files)
 }
 
 // mergeWorktree folds work-tree changes (relative to HEAD) into the
-// base..HEAD changes, comparing each work-tree path with base directly.
-func mergeWorktree(base *gitops.TreeFS, root string, commitChanges []gitops.Change, wt []string) ([]gitops.Change, error) {
+// base..HEAD changes, comparing each work-tree path with base directly:
+// wt lists the paths, files what the work tree holds there.
+func mergeWorktree(base *gitops.TreeFS, commitChanges []gitops.Change, wt []string, files []gitops.WorktreeFile) ([]gitops.Change, error) {
 	inWT := map[string]bool{}
 	for _, p := range wt {
 		inWT[p] = true
@@ -346,32 +356,20 @@ func mergeWorktree(base *gitops.TreeFS, root string, commitChanges []gitops.Chan
 			out = append(out, c)
 		}
 	}
-	for _, p := range wt {
+	for i, p := range wt {
 		be, berr := base.Entry(p)
 		inBase := berr == nil && !be.IsDir()
-		// As git records it: a symbolic link is its target's name.
-		full := filepath.Join(root, filepath.FromSlash(p))
-		var b []byte
-		var werr error
-		mode := filemode.Regular
-		if st, err := os.Lstat(full); err == nil && st.Mode()&fs.ModeSymlink != 0 {
-			var dest string
-			dest, werr = os.Readlink(full)
-			b, mode = []byte(filepath.ToSlash(dest)), filemode.Symlink
-		} else {
-			b, werr = os.ReadFile(full)
-		}
-		inTree := werr == nil
+		f := files[i]
+		inTree := f.Mode != filemode.Empty
 		switch {
 		case inBase && inTree:
-			nh := plumbing.ComputeHash(plumbing.BlobObject, b)
-			if nh != be.Hash {
-				out = append(out, gitops.Change{Action: gitops.Modified, Path: p, OldHash: be.Hash, NewHash: nh, OldMode: be.Mode, NewMode: mode})
+			if f.Hash != be.Hash {
+				out = append(out, gitops.Change{Action: gitops.Modified, Path: p, OldHash: be.Hash, NewHash: f.Hash, OldMode: be.Mode, NewMode: f.Mode})
 			}
 		case inBase:
 			out = append(out, gitops.Change{Action: gitops.Deleted, Path: p, OldHash: be.Hash, OldMode: be.Mode})
 		case inTree:
-			out = append(out, gitops.Change{Action: gitops.Added, Path: p, NewHash: plumbing.ComputeHash(plumbing.BlobObject, b), NewMode: mode})
+			out = append(out, gitops.Change{Action: gitops.Added, Path: p, NewHash: f.Hash, NewMode: f.Mode})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
@@ -447,7 +445,7 @@ func (e *engine) rootMissing(s *side) bool {
 		return false
 	}
 	if s.worktree {
-		st, err := os.Stat(filepath.Join(e.repo.Root(), filepath.FromSlash(e.opts.StacksRoot)))
+		st, err := fs.Stat(s.fsys, e.opts.StacksRoot)
 		return err != nil || !st.IsDir()
 	}
 	rt, err := e.ix.rootTree(s.tree)
@@ -816,7 +814,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	// an object missing from the repository (a partial clone that could
 	// not fetch it) would so change the answer: it is an error instead.
 	for _, s := range []*side{base, head} {
-		if t, ok := s.fsys.(*gitops.TreeFS); ok {
+		if t, ok := s.fsys.(interface{ Missing() error }); ok {
 			if err := t.Missing(); err != nil {
 				return nil, nil, baseError(e.repo, s.commit.String(), err)
 			}

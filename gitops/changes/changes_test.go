@@ -1064,3 +1064,108 @@ func TestPartialClone(t *testing.T) {
 		}
 	}
 }
+
+// TestUncommittedSparseCheckout compares the work tree of sparse checkouts
+// with base: the files git keeps out of the work tree (skip-worktree: the
+// folders outside the cone, or one file) are as indexed, unchanged, never
+// deleted. A stack changed by the commits outside the cone is reported as
+// without --uncommitted; a sparse index (which go-git cannot read) is read
+// with the git binary and refused without it.
+func TestUncommittedSparseCheckout(t *testing.T) {
+	src, base := baseRepo(t)
+	src.Write("stacks/billing/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	src.Commit("billing dev")
+	cases := []struct {
+		name   string
+		sparse func(g *gittest.Repo)
+		gone   string // a file out of the work tree
+		// sparseIndex: go-git cannot read the index.
+		sparseIndex bool
+	}{
+		{"cone", func(g *gittest.Repo) { g.Git("sparse-checkout", "set", "--cone", "--no-sparse-index", "stacks/orders") }, "stacks/billing/stack.yaml", false},
+		{"cone sparse index", func(g *gittest.Repo) { g.Git("sparse-checkout", "set", "--cone", "--sparse-index", "stacks/orders") }, "stacks/billing/stack.yaml", true},
+		{"no cone", func(g *gittest.Repo) {
+			g.Git("sparse-checkout", "set", "--no-cone", "/*", "!/stacks/billing/environments/", "!/stacks/users/")
+		}, "stacks/billing/environments/dev.yaml", false},
+		{"one file", func(g *gittest.Repo) {
+			g.Git("update-index", "--skip-worktree", "stacks/billing/stack.yaml")
+			if err := os.Remove(filepath.Join(g.Dir, "stacks", "billing", "stack.yaml")); err != nil {
+				t.Fatal(err)
+			}
+		}, "stacks/billing/stack.yaml", false},
+	}
+	// --paths lists every environment of a stack whose files changed.
+	want := map[bool][]string{
+		false: {"billing modified dev:modified [api]", "orders modified staging:modified [api]"},
+		true:  {"billing modified dev:modified,prod:modified,staging:modified", "orders modified dev:modified,prod:modified,staging:modified"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := &gittest.Repo{T: t, Dir: filepath.Join(t.TempDir(), "sparse")}
+			src.Git("clone", "-q", src.Dir, g.Dir)
+			c.sparse(g)
+			if g.Exists(c.gone) {
+				t.Fatalf("%s is in the work tree: not a sparse checkout", c.gone)
+			}
+			g.WriteFile("stacks/orders/environments/staging.yaml", envYAML("staging", "  variables:\n    LOG_LEVEL: debug\n"))
+			for _, m := range modes {
+				repo, err := gitops.Open(g.Dir, m.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer repo.Close()
+				for _, paths := range []bool{false, true} {
+					res, err := changes.Detect(context.Background(), repo, changes.Options{Base: base.String(), StacksRoot: "stacks", Uncommitted: true, Paths: paths, NoCache: true})
+					if c.sparseIndex && m.opts.NoGitBinary {
+						if err == nil || !strings.Contains(err.Error(), "sparse") {
+							t.Errorf("%s: Detect = %v, %v: want an error about the sparse index", m.name, res, err)
+						}
+						continue
+					}
+					if err != nil {
+						t.Fatalf("%s: %v", m.name, err)
+					}
+					if got := summary(res); !slices.Equal(got, want[paths]) || len(res.Problems) > 0 {
+						t.Errorf("%s (paths %v): %q (problems %v), want %q", m.name, paths, got, res.Problems, want[paths])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestUncommittedAssumeUnchanged: a file marked git update-index
+// --assume-unchanged is unchanged for git whatever the work tree holds, so
+// for both engines: its edit is not seen, and a stack loaded because of
+// another change reads its indexed content.
+func TestUncommittedAssumeUnchanged(t *testing.T) {
+	g, base := baseRepo(t)
+	g.Git("update-index", "--assume-unchanged", "stacks/orders/stack.yaml")
+	// On disk, orders would be renamed and every environment changed.
+	g.WriteFile("stacks/orders/stack.yaml", strings.Replace(stackYAML("renamed", ""), "default: info", "default: debug", 1))
+	check := func(want map[bool][]string) {
+		t.Helper()
+		for _, m := range modes {
+			repo, err := gitops.Open(g.Dir, m.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer repo.Close()
+			for _, paths := range []bool{false, true} {
+				res, err := changes.Detect(context.Background(), repo, changes.Options{Base: base.String(), StacksRoot: "stacks", Uncommitted: true, Paths: paths, NoCache: true})
+				if err != nil {
+					t.Fatalf("%s: %v", m.name, err)
+				}
+				if got := summary(res); !slices.Equal(got, want[paths]) {
+					t.Errorf("%s (paths %v): %q, want %q", m.name, paths, got, want[paths])
+				}
+			}
+		}
+	}
+	check(map[bool][]string{false: {}, true: {}})
+	g.WriteFile("stacks/orders/environments/staging.yaml", envYAML("staging", "  variables:\n    LOG_LEVEL: debug\n"))
+	check(map[bool][]string{
+		false: {"orders modified staging:modified [api]"},
+		true:  {"orders modified dev:modified,prod:modified,staging:modified"},
+	})
+}

@@ -1,0 +1,323 @@
+package gitops
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+)
+
+// WorktreeFS returns the work tree as git sees it, given disk, an fs.FS of
+// the folder Root (such as os.DirFS(Root())): the files on disk, except
+// the index entries git does not compare with the work tree — those marked
+// skip-worktree (outside the cone of a sparse checkout; with a sparse index,
+// whole folders) and assume-unchanged (git update-index --assume-unchanged)
+// — which read as their indexed blob or tree, whatever is (or is not) on
+// disk. When the index marks no entry, that is disk itself.
+//
+// The returned FS implements fs.ReadDirFS, fs.ReadFileFS, fs.StatFS and
+// fs.ReadLinkFS, and Missing like TreeFS (indexed objects a partial clone
+// could not fetch).
+func (r *Repo) WorktreeFS(disk fs.FS) (fs.FS, error) {
+	recs, err := r.indexRecords(func(e *rawIndexEntry) bool {
+		return (e.flags&0x8000 != 0 || e.xflags&0x4000 != 0) && e.flags&0x3000 == 0 && e.xflags&0x2000 == 0
+	})
+	if err != nil || len(recs) == 0 {
+		return disk, err
+	}
+	w := &worktreeFS{disk: disk, tree: r.TreeFSOf(ZeroHash), entries: map[string]TreeEntry{}, children: map[string]map[string]bool{}}
+	for _, rec := range recs {
+		p := strings.TrimSuffix(rec.path, "/") // a sparse index's folder is "dir/"
+		if !fs.ValidPath(p) || p == "." {
+			continue
+		}
+		if rec.mode == filemode.Dir {
+			w.sparse = true
+		}
+		w.entries[p] = TreeEntry{Name: path.Base(p), Mode: rec.mode, Hash: rec.id}
+		for p != "." {
+			dir := path.Dir(p)
+			if w.children[dir] == nil {
+				w.children[dir] = map[string]bool{}
+			}
+			w.children[dir][path.Base(p)] = true
+			p = dir
+		}
+	}
+	return w, nil
+}
+
+// worktreeFS is disk overlaid with the index entries git does not look for
+// in the work tree (see WorktreeFS).
+type worktreeFS struct {
+	disk fs.FS
+	// tree reads the indexed blobs and trees (its own root is empty).
+	tree *TreeFS
+	// entries are the overlaid index entries by path; folders (a sparse
+	// index) are read from their tree.
+	entries map[string]TreeEntry
+	sparse  bool // some entries are folders
+	// children lists the names of the overlaid entries and of the folders
+	// on their way, by parent folder ("." the root).
+	children map[string]map[string]bool
+}
+
+var (
+	_ fs.ReadDirFS  = (*worktreeFS)(nil)
+	_ fs.ReadFileFS = (*worktreeFS)(nil)
+	_ fs.StatFS     = (*worktreeFS)(nil)
+	_ fs.ReadLinkFS = (*worktreeFS)(nil)
+)
+
+// Missing is TreeFS.Missing for the indexed objects read.
+func (w *worktreeFS) Missing() error { return w.tree.Missing() }
+
+// entry returns the indexed entry at name: overlaid, or inside an overlaid
+// folder. ok is false when name is read from disk.
+func (w *worktreeFS) entry(name string) (e TreeEntry, ok bool, err error) {
+	if !fs.ValidPath(name) {
+		return TreeEntry{}, false, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	if e, ok := w.entries[name]; ok {
+		return e, true, nil
+	}
+	if !w.sparse {
+		return TreeEntry{}, false, nil
+	}
+	for dir := name; dir != "."; {
+		dir = path.Dir(dir)
+		d, ok := w.entries[dir]
+		if !ok || !d.IsDir() {
+			continue
+		}
+		e, err := w.tree.repo.PathEntry(d.Hash, name[len(dir)+1:])
+		if errors.Is(err, errNotExist) {
+			// Not in the folder git keeps out of the work tree: an
+			// untracked file there, if anything.
+			return TreeEntry{}, false, nil
+		}
+		if err != nil {
+			return TreeEntry{}, false, &fs.PathError{Op: "open", Path: name, Err: w.tree.note(err)}
+		}
+		e.Name = path.Base(name)
+		return e, true, nil
+	}
+	return TreeEntry{}, false, nil
+}
+
+func (w *worktreeFS) info(e TreeEntry) *entryInfo { return &entryInfo{fs: w.tree, e: e, name: e.Name} }
+
+// folder is a folder on the way to overlaid entries, absent from disk.
+func folder(name string) TreeEntry { return TreeEntry{Name: path.Base(name), Mode: filemode.Dir} }
+
+func (w *worktreeFS) Open(name string) (fs.File, error) {
+	e, ok, err := w.entry(name)
+	if err != nil {
+		return nil, err
+	}
+	if ok && !e.IsDir() {
+		return &treeFile{fs: w.tree, info: w.info(e), name: name}, nil
+	}
+	if !ok && w.children[name] == nil {
+		return w.disk.Open(name)
+	}
+	list, err := w.ReadDir(name)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		e = folder(name)
+	}
+	return &listedDir{info: w.dirInfo(name, e), name: name, entries: list}, nil
+}
+
+// dirInfo describes the folder name, which entry e overlays: as on disk
+// when disk has that folder too (listings merge both).
+func (w *worktreeFS) dirInfo(name string, e TreeEntry) fs.FileInfo {
+	if st, err := fs.Lstat(w.disk, name); err == nil && st.IsDir() {
+		return st
+	}
+	return w.info(e)
+}
+
+func (w *worktreeFS) ReadFile(name string) ([]byte, error) {
+	e, ok, err := w.entry(name)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok && w.children[name] != nil:
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errors.New("is a directory")}
+	case !ok:
+		return fs.ReadFile(w.disk, name)
+	case e.IsDir():
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errors.New("is a directory")}
+	case e.Mode == filemode.Submodule:
+		return nil, nil
+	}
+	b, err := w.tree.repo.Blob(e.Hash)
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: w.tree.note(err)}
+	}
+	return b, nil
+}
+
+func (w *worktreeFS) ReadLink(name string) (string, error) {
+	e, ok, err := w.entry(name)
+	switch {
+	case err != nil:
+		return "", err
+	case !ok && w.children[name] == nil:
+		return fs.ReadLink(w.disk, name)
+	case !ok || e.Mode != filemode.Symlink:
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	b, err := w.tree.repo.Blob(e.Hash)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: w.tree.note(err)}
+	}
+	return string(b), nil
+}
+
+func (w *worktreeFS) Stat(name string) (fs.FileInfo, error) { return w.stat(name, fs.Stat) }
+
+func (w *worktreeFS) Lstat(name string) (fs.FileInfo, error) { return w.stat(name, fs.Lstat) }
+
+func (w *worktreeFS) stat(name string, diskStat func(fs.FS, string) (fs.FileInfo, error)) (fs.FileInfo, error) {
+	e, ok, err := w.entry(name)
+	switch {
+	case err != nil:
+		return nil, err
+	case ok && e.IsDir():
+		return w.dirInfo(name, e), nil
+	case ok:
+		return w.info(e), nil
+	case w.children[name] != nil:
+		return w.dirInfo(name, folder(name)), nil
+	}
+	return diskStat(w.disk, name)
+}
+
+// ReadDir lists a folder: what disk holds, with the overlaid entries in
+// place of (or besides) files of the same names, sorted by name.
+func (w *worktreeFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	e, ok, err := w.entry(name)
+	if err != nil {
+		return nil, err
+	}
+	if ok && !e.IsDir() {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
+	}
+	kids := w.children[name]
+	onDisk, derr := fs.ReadDir(w.disk, name)
+	if derr != nil && !ok && kids == nil {
+		return nil, derr
+	}
+	byName := map[string]fs.DirEntry{}
+	for _, d := range onDisk {
+		byName[d.Name()] = d
+	}
+	if ok {
+		list, err := w.tree.readDir(e.Hash, name)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range list {
+			// A folder on disk keeps its description (see dirInfo).
+			if od, ok := byName[d.Name()]; !ok || !od.IsDir() || !d.IsDir() {
+				byName[d.Name()] = d
+			}
+		}
+	}
+	for k := range kids {
+		p := k
+		if name != "." {
+			p = name + "/" + k
+		}
+		ke, ok, err := w.entry(p)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			ke = folder(p)
+		}
+		if od, ok := byName[k]; !ok || !od.IsDir() || !ke.IsDir() {
+			byName[k] = w.info(ke)
+		}
+	}
+	out := make([]fs.DirEntry, 0, len(byName))
+	for _, d := range byName {
+		out = append(out, d)
+	}
+	sortDirEntries(out)
+	return out, nil
+}
+
+// listedDir is an open folder of a worktreeFS.
+type listedDir struct {
+	info    fs.FileInfo
+	name    string
+	entries []fs.DirEntry
+	off     int
+}
+
+func (d *listedDir) Stat() (fs.FileInfo, error) { return d.info, nil }
+func (d *listedDir) Read([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "read", Path: d.name, Err: errors.New("is a directory")}
+}
+func (d *listedDir) Close() error { return nil }
+func (d *listedDir) ReadDir(n int) ([]fs.DirEntry, error) {
+	rest := d.entries[d.off:]
+	if n <= 0 {
+		d.off = len(d.entries)
+		return rest, nil
+	}
+	if len(rest) == 0 {
+		return nil, io.EOF
+	}
+	n = min(n, len(rest))
+	d.off += n
+	return rest[:n], nil
+}
+
+// WorktreeFile is a work-tree file as git would store it.
+type WorktreeFile struct {
+	Mode filemode.FileMode // filemode.Empty: no file there
+	Hash Hash
+}
+
+// WorktreeFiles reads the files at paths of fsys, the work tree (see
+// WorktreeFS), as git would add them: a symbolic link is its target's
+// name. files[i] describes paths[i]; an absent path, or a folder, has
+// filemode.Empty.
+func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, err error) {
+	files = make([]WorktreeFile, len(paths))
+	for i, p := range paths {
+		st, err := fs.Lstat(fsys, p)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || (err == nil && st.IsDir()) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the work tree: %w", err)
+		}
+		var b []byte
+		mode := filemode.Regular
+		if st.Mode()&fs.ModeSymlink != 0 {
+			dest, err := fs.ReadLink(fsys, p)
+			if err != nil {
+				return nil, fmt.Errorf("read the work tree: %w", err)
+			}
+			b, mode = []byte(filepath.ToSlash(dest)), filemode.Symlink
+		} else if b, err = fs.ReadFile(fsys, p); err != nil {
+			return nil, fmt.Errorf("read the work tree: %w", err)
+		}
+		files[i] = WorktreeFile{Mode: mode, Hash: plumbing.ComputeHash(plumbing.BlobObject, b)}
+	}
+	return files, nil
+}
