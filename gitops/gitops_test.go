@@ -1146,3 +1146,56 @@ func TestDiffPath(t *testing.T) {
 		}
 	}
 }
+
+// TestWorktreeChangesAssumeUnchanged: git status does not look at the
+// work-tree files of entries marked git update-index --assume-unchanged;
+// go-git alone must not either (its decoder drops that flag), in a plain
+// index and in a split index (the flag on a shared entry and on a
+// replacing one).
+func TestWorktreeChangesAssumeUnchanged(t *testing.T) {
+	for _, split := range []bool{false, true} {
+		t.Run(fmt.Sprintf("split %v", split), func(t *testing.T) {
+			g := gittest.New(t)
+			old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+			for _, p := range []string{"a.txt", "b.txt", "c.txt", "d/e.txt"} {
+				g.WriteFile(p, "content of "+p)
+				// Not racily clean, so that split-index entries stay shared.
+				if err := os.Chtimes(filepath.Join(g.Dir, filepath.FromSlash(p)), old, old); err != nil {
+					t.Fatal(err)
+				}
+			}
+			g.Git("add", "-A")
+			g.Commit("base")
+			g.Git("update-index", "--assume-unchanged", "a.txt")
+			if split {
+				g.Git("config", "splitIndex.maxPercentChange", "100")
+				g.Git("update-index", "--split-index")
+			}
+			g.Git("update-index", "--assume-unchanged", "d/e.txt")
+			if split {
+				if _, err := os.Stat(filepath.Join(g.Dir, ".git", "index")); err != nil {
+					t.Fatal(err)
+				}
+				if shared, _ := filepath.Glob(filepath.Join(g.Dir, ".git", "sharedindex.*")); len(shared) != 1 {
+					t.Fatalf("shared indexes: %v", shared)
+				}
+			}
+			g.WriteFile("a.txt", "edited, longer than before")
+			g.WriteFile("d/e.txt", "edited, longer than before")
+			g.WriteFile("b.txt", "edited, longer than before")
+			if err := os.Remove(filepath.Join(g.Dir, "c.txt")); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"b.txt", "c.txt"}
+			if got := g.Git("status", "--porcelain"); got != "M b.txt\n D c.txt" {
+				t.Fatalf("git status = %q", got)
+			}
+			for _, m := range modes {
+				got, err := open(t, g.Dir, m.opts).WorktreeChanges(context.Background())
+				if err != nil || !reflect.DeepEqual(got, want) {
+					t.Errorf("%s: WorktreeChanges = %q, %v; want %q", m.name, got, err, want)
+				}
+			}
+		})
+	}
+}

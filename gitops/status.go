@@ -101,6 +101,16 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// git update-index --assume-unchanged: git status does not look at
+	// the work-tree file. go-git's decoder drops that flag.
+	assumed := map[string]bool{}
+	recs, err := r.indexRecords(func(e *rawIndexEntry) bool { return e.flags&0x8000 != 0 })
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range recs {
+		assumed[rec.path] = true
+	}
 	var indexMtime int64
 	if st, err := os.Stat(filepath.Join(r.gitDir, "index")); err == nil {
 		indexMtime = st.ModTime().UnixNano()
@@ -122,7 +132,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 			changed[e.Name] = true
 			continue
 		}
-		if e.SkipWorktree {
+		if e.SkipWorktree || assumed[e.Name] {
 			continue
 		}
 		same, err := r.sameAsIndex(e, indexMtime, eol)
