@@ -1199,3 +1199,31 @@ func TestWorktreeChangesAssumeUnchanged(t *testing.T) {
 		})
 	}
 }
+
+// TestWorktreeChangesFileMode: chmod +x on a tracked file is a change for
+// git status, unless core.fileMode=false (a file system without the
+// executable bit); go-git alone must agree.
+func TestWorktreeChangesFileMode(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("run.sh", "echo hi\n")
+	g.Write("data.yaml", "a: 1\n")
+	g.Commit("base")
+	if err := os.Chmod(filepath.Join(g.Dir, "run.sh"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		fileMode, status string
+		want             []string
+	}{{"true", "M run.sh", []string{"run.sh"}}, {"false", "", []string{}}} {
+		g.Git("config", "core.fileMode", c.fileMode)
+		if got := g.Git("status", "--porcelain"); got != c.status {
+			t.Fatalf("core.fileMode=%s: git status = %q", c.fileMode, got)
+		}
+		for _, m := range modes {
+			got, err := open(t, g.Dir, m.opts).WorktreeChanges(context.Background())
+			if err != nil || !reflect.DeepEqual(got, c.want) {
+				t.Errorf("core.fileMode=%s, %s: WorktreeChanges = %q, %v; want %q", c.fileMode, m.name, got, err, c.want)
+			}
+		}
+	}
+}

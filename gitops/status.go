@@ -116,7 +116,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 		indexMtime = st.ModTime().UnixNano()
 	}
 	inIndex := map[string]bool{}
-	eol := r.mayConvertEOL()
+	eol, trustExec := r.mayConvertEOL(), r.trustExecutableBit()
 	for _, e := range idx.Entries {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -135,7 +135,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 		if e.SkipWorktree || assumed[e.Name] {
 			continue
 		}
-		same, err := r.sameAsIndex(e, indexMtime, eol)
+		same, err := r.sameAsIndex(e, indexMtime, eol, trustExec)
 		if err != nil {
 			return nil, err
 		}
@@ -155,8 +155,9 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 // sameAsIndex compares a work-tree file with its index entry: equal stat
 // data means unchanged (unless racily clean), else the content is hashed —
 // with eol (see mayConvertEOL), also with its CRLF line ends made LF, as
-// git stores a file it checked out with CRLF.
-func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, eol bool) (bool, error) {
+// git stores a file it checked out with CRLF. Without trustExec
+// (core.fileMode=false) the executable bit on disk does not count.
+func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, eol, trustExec bool) (bool, error) {
 	p := filepath.Join(r.root, filepath.FromSlash(e.Name))
 	st, err := os.Lstat(p)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && st.IsDir()) {
@@ -169,6 +170,8 @@ func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, eol bool) (bool, er
 	switch {
 	case st.Mode()&fs.ModeSymlink != 0:
 		mode = filemode.Symlink
+	case !trustExec && (e.Mode == filemode.Regular || e.Mode == filemode.Executable):
+		mode = e.Mode
 	case st.Mode()&0o111 != 0:
 		mode = filemode.Executable
 	default:

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 )
@@ -294,10 +295,28 @@ type WorktreeFile struct {
 
 // WorktreeFiles reads the files at paths of fsys, the work tree (see
 // WorktreeFS), as git would add them: a symbolic link is its target's
-// name. files[i] describes paths[i]; an absent path, or a folder, has
+// name, and the mode is a symbolic link, an executable or a regular file —
+// with core.fileMode=false the executable bit on disk does not count, the
+// mode is then the index entry's (regular for a file not in the index).
+// files[i] describes paths[i]; an absent path, or a folder, has
 // filemode.Empty.
 func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, err error) {
 	files = make([]WorktreeFile, len(paths))
+	var indexed map[string]filemode.FileMode // core.fileMode=false: the index's modes
+	if !r.trustExecutableBit() {
+		want := map[string]bool{}
+		for _, p := range paths {
+			want[p] = true
+		}
+		recs, err := r.indexRecords(func(e *rawIndexEntry) bool { return want[string(e.path)] && e.flags&0x3000 == 0 })
+		if err != nil {
+			return nil, err
+		}
+		indexed = map[string]filemode.FileMode{}
+		for _, rec := range recs {
+			indexed[rec.path] = rec.mode
+		}
+	}
 	for i, p := range paths {
 		st, err := fs.Lstat(fsys, p)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || (err == nil && st.IsDir()) {
@@ -308,16 +327,54 @@ func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, 
 		}
 		var b []byte
 		mode := filemode.Regular
-		if st.Mode()&fs.ModeSymlink != 0 {
+		switch {
+		case st.Mode()&fs.ModeSymlink != 0:
 			dest, err := fs.ReadLink(fsys, p)
 			if err != nil {
 				return nil, fmt.Errorf("read the work tree: %w", err)
 			}
 			b, mode = []byte(filepath.ToSlash(dest)), filemode.Symlink
-		} else if b, err = fs.ReadFile(fsys, p); err != nil {
-			return nil, fmt.Errorf("read the work tree: %w", err)
+		default:
+			if b, err = fs.ReadFile(fsys, p); err != nil {
+				return nil, fmt.Errorf("read the work tree: %w", err)
+			}
+			if (indexed == nil && st.Mode().Perm()&0o111 != 0) || (indexed != nil && indexed[p] == filemode.Executable) {
+				mode = filemode.Executable
+			}
 		}
 		files[i] = WorktreeFile{Mode: mode, Hash: plumbing.ComputeHash(plumbing.BlobObject, b)}
 	}
 	return files, nil
+}
+
+// trustExecutableBit is git's core.fileMode (repository, then global,
+// then system configuration; true by default): false when the file
+// system does not keep the executable bit.
+func (r *Repo) trustExecutableBit() bool {
+	v, ok := r.configValue("core", "filemode")
+	if !ok {
+		return true
+	}
+	switch strings.ToLower(v) {
+	case "false", "no", "off", "0":
+		return false
+	}
+	return true
+}
+
+// configValue is the value of section.key in the repository's
+// configuration, else the global one, else the system one.
+func (r *Repo) configValue(section, key string) (string, bool) {
+	r.mu.Lock()
+	local, err := r.r.Config()
+	r.mu.Unlock()
+	if err == nil && local.Raw.Section(section).HasOption(key) {
+		return local.Raw.Section(section).Option(key), true
+	}
+	for _, scope := range []config.Scope{config.GlobalScope, config.SystemScope} {
+		if c, err := config.LoadConfig(scope); err == nil && c.Raw.Section(section).HasOption(key) {
+			return c.Raw.Section(section).Option(key), true
+		}
+	}
+	return "", false
 }

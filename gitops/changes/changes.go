@@ -363,7 +363,8 @@ func mergeWorktree(base *gitops.TreeFS, commitChanges []gitops.Change, wt []stri
 		inTree := f.Mode != filemode.Empty
 		switch {
 		case inBase && inTree:
-			if f.Hash != be.Hash {
+			// As git: a change of mode (chmod +x) is a change too.
+			if f.Hash != be.Hash || f.Mode != be.Mode {
 				out = append(out, gitops.Change{Action: gitops.Modified, Path: p, OldHash: be.Hash, NewHash: f.Hash, OldMode: be.Mode, NewMode: f.Mode})
 			}
 		case inBase:

@@ -1169,3 +1169,55 @@ func TestUncommittedAssumeUnchanged(t *testing.T) {
 		true:  {"orders modified dev:modified,prod:modified,staging:modified"},
 	})
 }
+
+// TestUncommittedModeChange: a change of mode in the work tree (chmod +x,
+// chmod -x) is a change of the file, as git diff HEAD says, unless
+// core.fileMode=false, when git ignores the executable bit.
+func TestUncommittedModeChange(t *testing.T) {
+	g, base := baseRepo(t)
+	g.Git("update-index", "--chmod=+x", "stacks/users/infra/queue.yaml")
+	if err := os.Chmod(filepath.Join(g.Dir, "stacks", "users", "infra", "queue.yaml"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base = g.Commit("users queue executable")
+	for _, c := range []struct {
+		file string
+		perm os.FileMode
+	}{{"stacks/orders/infra/queue.yaml", 0o755}, {"stacks/users/infra/queue.yaml", 0o644}} {
+		if err := os.Chmod(filepath.Join(g.Dir, filepath.FromSlash(c.file)), c.perm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	detect := func(fileMode string) {
+		t.Helper()
+		g.Git("config", "core.fileMode", fileMode)
+		want := map[bool][]string{false: {}, true: {}}
+		if fileMode == "true" {
+			if got := g.Git("diff", "--name-only", "HEAD"); got != "stacks/orders/infra/queue.yaml\nstacks/users/infra/queue.yaml" {
+				t.Fatalf("git diff HEAD = %q", got)
+			}
+			// The model does not depend on modes: only --paths sees them.
+			want[true] = []string{"orders modified dev:modified,prod:modified,staging:modified", "users modified dev:modified,prod:modified,staging:modified"}
+		} else if got := g.Git("diff", "--name-only", "HEAD"); got != "" {
+			t.Fatalf("core.fileMode=false: git diff HEAD = %q", got)
+		}
+		for _, m := range modes {
+			repo, err := gitops.Open(g.Dir, m.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer repo.Close()
+			for _, paths := range []bool{false, true} {
+				res, err := changes.Detect(context.Background(), repo, changes.Options{Base: base.String(), StacksRoot: "stacks", Uncommitted: true, Paths: paths, NoCache: true})
+				if err != nil {
+					t.Fatalf("%s: %v", m.name, err)
+				}
+				if got := summary(res); !slices.Equal(got, want[paths]) {
+					t.Errorf("core.fileMode=%s, %s (paths %v): %q, want %q", fileMode, m.name, paths, got, want[paths])
+				}
+			}
+		}
+	}
+	detect("true")
+	detect("false")
+}
