@@ -253,7 +253,11 @@ func (e *engine) sincePath(ctx context.Context, base, head *side, p string, wt [
 	if len(under) == 0 {
 		return ch, nil
 	}
-	return mergeWorktree(base.fsys.(*gitops.TreeFS), e.repo.Root(), ch, under)
+	files, err := e.repo.WorktreeFiles(head.fsys, under)
+	if err != nil {
+		return nil, err
+	}
+	return mergeWorktree(base.fsys.(*gitops.TreeFS), ch, under, files)
 }
 
 // watchAnchor is the folder (or file) below which everything a spec.watch
