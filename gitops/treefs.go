@@ -283,17 +283,21 @@ func (d *treeDir) ReadDir(n int) ([]fs.DirEntry, error) {
 		}
 		d.read = true
 	}
-	rest := d.entries[d.off:]
+	return pageEntries(d.entries, &d.off, n)
+}
+
+// pageEntries is fs.ReadDirFile's ReadDir over a listing read so far up to
+// *off.
+func pageEntries(entries []fs.DirEntry, off *int, n int) ([]fs.DirEntry, error) {
+	rest := entries[*off:]
 	if n <= 0 {
-		d.off = len(d.entries)
+		*off = len(entries)
 		return rest, nil
 	}
 	if len(rest) == 0 {
 		return nil, io.EOF
 	}
-	if n > len(rest) {
-		n = len(rest)
-	}
-	d.off += n
+	n = min(n, len(rest))
+	*off += n
 	return rest[:n], nil
 }

@@ -3,7 +3,6 @@ package gitops
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path"
 	"path/filepath"
@@ -274,17 +273,7 @@ func (d *listedDir) Read([]byte) (int, error) {
 }
 func (d *listedDir) Close() error { return nil }
 func (d *listedDir) ReadDir(n int) ([]fs.DirEntry, error) {
-	rest := d.entries[d.off:]
-	if n <= 0 {
-		d.off = len(d.entries)
-		return rest, nil
-	}
-	if len(rest) == 0 {
-		return nil, io.EOF
-	}
-	n = min(n, len(rest))
-	d.off += n
-	return rest[:n], nil
+	return pageEntries(d.entries, &d.off, n)
 }
 
 // WorktreeFile is a work-tree file as git would store it.

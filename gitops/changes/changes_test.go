@@ -1134,6 +1134,28 @@ func TestUncommittedSparseCheckout(t *testing.T) {
 	}
 }
 
+// detectUncommitted checks Detect from base with the work tree, in both
+// engines, resolved (want[false]) and --paths (want[true]).
+func detectUncommitted(t *testing.T, g *gittest.Repo, base gitops.Hash, what string, want map[bool][]string) {
+	t.Helper()
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, paths := range []bool{false, true} {
+			res, err := changes.Detect(context.Background(), repo, changes.Options{Base: base.String(), StacksRoot: "stacks", Uncommitted: true, Paths: paths, NoCache: true})
+			if err != nil {
+				t.Fatalf("%s%s: %v", what, m.name, err)
+			}
+			if got := summary(res); !slices.Equal(got, want[paths]) {
+				t.Errorf("%s%s (paths %v): %q, want %q", what, m.name, paths, got, want[paths])
+			}
+		}
+		repo.Close()
+	}
+}
+
 // TestUncommittedAssumeUnchanged: a file marked git update-index
 // --assume-unchanged is unchanged for git whatever the work tree holds, so
 // for both engines: its edit is not seen, and a stack loaded because of
@@ -1143,28 +1165,9 @@ func TestUncommittedAssumeUnchanged(t *testing.T) {
 	g.Git("update-index", "--assume-unchanged", "stacks/orders/stack.yaml")
 	// On disk, orders would be renamed and every environment changed.
 	g.WriteFile("stacks/orders/stack.yaml", strings.Replace(stackYAML("renamed", ""), "default: info", "default: debug", 1))
-	check := func(want map[bool][]string) {
-		t.Helper()
-		for _, m := range modes {
-			repo, err := gitops.Open(g.Dir, m.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer repo.Close()
-			for _, paths := range []bool{false, true} {
-				res, err := changes.Detect(context.Background(), repo, changes.Options{Base: base.String(), StacksRoot: "stacks", Uncommitted: true, Paths: paths, NoCache: true})
-				if err != nil {
-					t.Fatalf("%s: %v", m.name, err)
-				}
-				if got := summary(res); !slices.Equal(got, want[paths]) {
-					t.Errorf("%s (paths %v): %q, want %q", m.name, paths, got, want[paths])
-				}
-			}
-		}
-	}
-	check(map[bool][]string{false: {}, true: {}})
+	detectUncommitted(t, g, base, "", map[bool][]string{false: {}, true: {}})
 	g.WriteFile("stacks/orders/environments/staging.yaml", envYAML("staging", "  variables:\n    LOG_LEVEL: debug\n"))
-	check(map[bool][]string{
+	detectUncommitted(t, g, base, "", map[bool][]string{
 		false: {"orders modified staging:modified [api]"},
 		true:  {"orders modified dev:modified,prod:modified,staging:modified"},
 	})
@@ -1201,22 +1204,7 @@ func TestUncommittedModeChange(t *testing.T) {
 		} else if got := g.Git("diff", "--name-only", "HEAD"); got != "" {
 			t.Fatalf("core.fileMode=false: git diff HEAD = %q", got)
 		}
-		for _, m := range modes {
-			repo, err := gitops.Open(g.Dir, m.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer repo.Close()
-			for _, paths := range []bool{false, true} {
-				res, err := changes.Detect(context.Background(), repo, changes.Options{Base: base.String(), StacksRoot: "stacks", Uncommitted: true, Paths: paths, NoCache: true})
-				if err != nil {
-					t.Fatalf("%s: %v", m.name, err)
-				}
-				if got := summary(res); !slices.Equal(got, want[paths]) {
-					t.Errorf("core.fileMode=%s, %s (paths %v): %q, want %q", fileMode, m.name, paths, got, want[paths])
-				}
-			}
-		}
+		detectUncommitted(t, g, base, "core.fileMode="+fileMode+", ", want)
 	}
 	detect("true")
 	detect("false")
