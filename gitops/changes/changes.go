@@ -905,6 +905,39 @@ func (e *engine) deriveHeader(base, head *side, dir string) bool {
 	return true
 }
 
+// ownFiles describes a stack's changed files from its own point of view: a
+// file renamed to or from another stack (git pairs a deletion and an
+// addition of the same content, common with files copied between stacks)
+// is, for this stack, added or deleted. Renames within the stack (its own
+// folder at base and head, moved or not) stay renames.
+func ownFiles(files []gitops.Change, baseDir, headDir string) []gitops.Change {
+	in := func(p, dir string) bool { return dir != "" && strings.HasPrefix(p, dir+"/") }
+	var out []gitops.Change
+	for i, c := range files {
+		if c.Action != gitops.Renamed || (in(c.OldPath, baseDir) && in(c.Path, headDir)) {
+			if out != nil {
+				out = append(out, c)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]gitops.Change, 0, len(files)), files[:i]...)
+		}
+		switch {
+		case in(c.OldPath, baseDir):
+			out = append(out, gitops.Change{Action: gitops.Deleted, Path: c.OldPath, OldHash: c.OldHash, OldMode: c.OldMode})
+		case in(c.Path, headDir):
+			out = append(out, gitops.Change{Action: gitops.Added, Path: c.Path, NewHash: c.NewHash, NewMode: c.NewMode})
+		default:
+			out = append(out, c)
+		}
+	}
+	if out == nil {
+		return files
+	}
+	return mergeFiles(out, nil)
+}
+
 func mergeFiles(a, b []gitops.Change) []gitops.Change {
 	// Most often both sides list the same changes (a folder that is a
 	// stack at base and at head) or one side lists none: nothing to merge
@@ -1115,6 +1148,7 @@ func (e *engine) load(s *side, dir string) (*stacks.Stack, error) {
 // stackChange classifies one identity and, in resolved mode, compares its
 // environments. It returns nil when nothing that matters changed.
 func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bool) (*Stack, []error) {
+	id.files = ownFiles(id.files, id.baseDir, id.headDir)
 	st := &Stack{Stack: id.name, EnvironmentChanges: map[string]Kind{}, Components: []string{}, Reasons: []Reason{}}
 	var problems []error
 	switch {

@@ -3,6 +3,7 @@ package changes
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -263,7 +264,13 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 				m.EnvironmentChanges[env] = k
 			}
 			m.Components = unionSorted(m.Components, s.Components)
-			m.Reasons = append(m.Reasons, s.Reasons...)
+			// Environments deployed at different commits may give the
+			// same reason (a file changed since both).
+			for _, r := range s.Reasons {
+				if !slices.Contains(m.Reasons, r) {
+					m.Reasons = append(m.Reasons, r)
+				}
+			}
 			if m.Change == Added {
 				m.Change = s.Change
 			}

@@ -3,12 +3,16 @@ package changes_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand"
+	"path"
 	"reflect"
 	"strings"
 	"testing"
 
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/changes"
+	"panka.dev/panka/gitops/gittest"
 )
 
 // TestSinceDeployedPerStack: SinceDeployed compares most deployed stacks
@@ -59,25 +63,6 @@ func TestSinceDeployedPerStack(t *testing.T) {
 		"reports/dev": c0.String(), "reports/staging": c6.String(), "reports/prod": c7.String(),
 		"people/dev": c7.String(),
 	}}
-	run := func(repo *gitops.Repo, o changes.Options) string {
-		t.Helper()
-		res, err := changes.SinceDeployed(context.Background(), repo, d, o)
-		if err != nil {
-			t.Fatalf("%+v: %v", o, err)
-		}
-		var probs []string
-		for _, p := range res.Problems {
-			probs = append(probs, p.Error())
-		}
-		b, err := json.MarshalIndent(struct {
-			R *changes.Result
-			P []string
-		}{res, probs}, "", " ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
 	check := func(stage string) {
 		t.Helper()
 		for _, m := range modes {
@@ -88,7 +73,7 @@ func TestSinceDeployedPerStack(t *testing.T) {
 			for _, paths := range []bool{false, true} {
 				for _, wt := range []bool{false, true} {
 					o := changes.Options{StacksRoot: "stacks", Paths: paths, Uncommitted: wt, NoCache: true}
-					got, want := run(repo, o), run(repo, changes.WholeSince(o))
+					got, want := sinceJSON(t, repo, d, o), sinceJSON(t, repo, d, changes.WholeSince(o))
 					if got != want {
 						t.Errorf("%s %s paths=%v uncommitted=%v: per stack\n%s\nwhole\n%s", stage, m.name, paths, wt, got, want)
 					}
@@ -129,5 +114,168 @@ func TestSinceDeployedPerStack(t *testing.T) {
 	}
 	if got := summary(res); !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// TestSinceDeployedPerStackRandom checks the per-stack path against the
+// whole comparison over random histories: edits, comment-only edits,
+// environments added and removed, stacks added, deleted, moved, renamed,
+// watched files changed, with random deployed commits.
+func TestSinceDeployedPerStackRandom(t *testing.T) {
+	for sd := int64(1); sd <= 6; sd++ {
+		t.Run(fmt.Sprint("seed ", sd), func(t *testing.T) {
+			rnd := rand.New(rand.NewSource(sd))
+			g := gittest.New(t)
+			type st struct{ dir, name string }
+			var live []st
+			for i := 0; i < 5; i++ {
+				s := st{fmt.Sprintf("stacks/t%d/s%d", i%2, i), fmt.Sprintf("s%d", i)}
+				watch := []string{}
+				if i%2 == 0 {
+					watch = append(watch, fmt.Sprintf("shared/w%d/**", i%3))
+				}
+				seed(g, s.dir, s.name, watch...)
+				live = append(live, s)
+			}
+			g.Write("shared/w0/a.json", "{}")
+			g.Write("shared/w1/a.json", "{}")
+			commits := []gitops.Hash{g.Commit("base")}
+			names := map[string]bool{}
+			for _, s := range live {
+				names[s.name] = true
+			}
+			next := 5
+			for c := 0; c < 10; c++ {
+				for k := 0; k < 1+rnd.Intn(3); k++ {
+					i := rnd.Intn(len(live))
+					s := live[i]
+					switch rnd.Intn(8) {
+					case 0:
+						g.Write(s.dir+"/environments/dev.yaml", envYAML("dev", fmt.Sprintf("  variables:\n    LOG_LEVEL: l%d\n", rnd.Intn(4))))
+					case 1:
+						if g.Exists(s.dir + "/environments/prod.yaml") {
+							g.Write(s.dir+"/environments/prod.yaml", fmt.Sprintf("# note %d\n", rnd.Int())+envYAML("prod", "  variables:\n    LOG_LEVEL: error\n  overrides:\n    api:\n      image: nginx:0.9\n"))
+						}
+					case 2:
+						if g.Exists(s.dir + "/environments/staging.yaml") {
+							g.Remove(s.dir + "/environments/staging.yaml")
+						} else {
+							g.Write(s.dir+"/environments/staging.yaml", envYAML("staging", "  variables: {}\n"))
+						}
+					case 3:
+						nd := fmt.Sprintf("stacks/moved%d/%s", c, path.Base(s.dir))
+						if !g.Exists(nd) {
+							g.Move(s.dir, nd)
+							live[i].dir = nd
+						}
+					case 4:
+						nn := fmt.Sprintf("n%d", next)
+						next++
+						g.Write(s.dir+"/stack.yaml", stackYAML(nn, ""))
+						live[i].name = nn
+					case 5:
+						g.Write(fmt.Sprintf("shared/w%d/a.json", rnd.Intn(3)), fmt.Sprint(`{"v":`, rnd.Intn(9), "}"))
+					case 6:
+						ns := st{fmt.Sprintf("stacks/t%d/s%d", rnd.Intn(2), next), fmt.Sprintf("s%d", next)}
+						next++
+						seed(g, ns.dir, ns.name)
+						live = append(live, ns)
+					case 7:
+						if len(live) > 2 {
+							g.Remove(s.dir)
+							live = append(live[:i], live[i+1:]...)
+						}
+					}
+				}
+				commits = append(commits, g.Commit(fmt.Sprint("c", c)))
+			}
+			// Deployed: every name a stack had, at a random commit.
+			d := fakeDeployed{}
+			for n := 0; n < next; n++ {
+				for _, env := range []string{"dev", "staging", "prod"} {
+					if rnd.Intn(4) > 0 {
+						d[fmt.Sprintf("s%d/%s", n, env)] = commits[rnd.Intn(len(commits))].String()
+						d[fmt.Sprintf("n%d/%s", n, env)] = commits[rnd.Intn(len(commits))].String()
+					}
+				}
+			}
+			for _, m := range modes {
+				repo, err := gitops.Open(g.Dir, m.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, paths := range []bool{false, true} {
+					o := changes.Options{StacksRoot: "stacks", Paths: paths, NoCache: true}
+					for _, dep := range []changes.DeployedCommits{d, listedDeployed{d}} {
+						got := sinceJSON(t, repo, dep, o)
+						want := sinceJSON(t, repo, dep, changes.WholeSince(o))
+						if got != want {
+							t.Errorf("%s paths=%v: per stack\n%s\nwhole\n%s", m.name, paths, got, want)
+						}
+					}
+				}
+				repo.Close()
+			}
+		})
+	}
+}
+
+// sinceJSON is SinceDeployed's result and problems as JSON.
+func sinceJSON(t *testing.T, repo *gitops.Repo, d changes.DeployedCommits, o changes.Options) string {
+	t.Helper()
+	res, err := changes.SinceDeployed(context.Background(), repo, d, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var probs []string
+	for _, p := range res.Problems {
+		probs = append(probs, p.Error())
+	}
+	b, err := json.MarshalIndent(struct {
+		R *changes.Result
+		P []string
+	}{res, probs}, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestRenameBetweenStacks: a file moved from one stack to another (git
+// pairs the deletion and the addition of the same content as a rename) is
+// deleted from the one and added to the other, each stack's reasons naming
+// its own file; a stack moved as a whole keeps its renames.
+func TestRenameBetweenStacks(t *testing.T) {
+	g, base := baseRepo(t)
+	g.Move("stacks/orders/environments/staging.yaml", "stacks/users/environments/qa.yaml")
+	g.Move("stacks/billing", "stacks/finance/billing")
+	g.Commit("move a file between stacks, move a stack")
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		res, err := changes.Detect(context.Background(), repo, changes.Options{Base: base.String(), StacksRoot: "stacks", Paths: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]string{}
+		for _, s := range res.Stacks {
+			for _, r := range s.Reasons {
+				got[s.Stack] = append(got[s.Stack], r.File+": "+r.Detail)
+			}
+		}
+		want := map[string][]string{
+			"orders":  {"stacks/orders/environments/staging.yaml: deleted"},
+			"users":   {"stacks/users/environments/qa.yaml: added"},
+			"billing": nil,
+		}
+		for _, f := range []string{"environments/dev.yaml", "environments/prod.yaml", "environments/staging.yaml", "infra/queue.yaml", "services/api/service.yaml", "stack.yaml"} {
+			want["billing"] = append(want["billing"], "stacks/finance/billing/"+f+": renamed from stacks/billing/"+f)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: reasons\n%q\nwant\n%q", m.name, got, want)
+		}
 	}
 }
