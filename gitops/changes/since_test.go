@@ -7,12 +7,15 @@ import (
 	"math/rand"
 	"path"
 	"reflect"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/changes"
 	"panka.dev/panka/gitops/gittest"
+	"panka.dev/panka/stacks"
 )
 
 // TestSinceDeployedPerStack: SinceDeployed compares most deployed stacks
@@ -125,70 +128,7 @@ func TestSinceDeployedPerStackRandom(t *testing.T) {
 	for sd := int64(1); sd <= 6; sd++ {
 		t.Run(fmt.Sprint("seed ", sd), func(t *testing.T) {
 			rnd := rand.New(rand.NewSource(sd))
-			g := gittest.New(t)
-			type st struct{ dir, name string }
-			var live []st
-			for i := 0; i < 5; i++ {
-				s := st{fmt.Sprintf("stacks/t%d/s%d", i%2, i), fmt.Sprintf("s%d", i)}
-				watch := []string{}
-				if i%2 == 0 {
-					watch = append(watch, fmt.Sprintf("shared/w%d/**", i%3))
-				}
-				seed(g, s.dir, s.name, watch...)
-				live = append(live, s)
-			}
-			g.Write("shared/w0/a.json", "{}")
-			g.Write("shared/w1/a.json", "{}")
-			commits := []gitops.Hash{g.Commit("base")}
-			names := map[string]bool{}
-			for _, s := range live {
-				names[s.name] = true
-			}
-			next := 5
-			for c := 0; c < 10; c++ {
-				for k := 0; k < 1+rnd.Intn(3); k++ {
-					i := rnd.Intn(len(live))
-					s := live[i]
-					switch rnd.Intn(8) {
-					case 0:
-						g.Write(s.dir+"/environments/dev.yaml", envYAML("dev", fmt.Sprintf("  variables:\n    LOG_LEVEL: l%d\n", rnd.Intn(4))))
-					case 1:
-						if g.Exists(s.dir + "/environments/prod.yaml") {
-							g.Write(s.dir+"/environments/prod.yaml", fmt.Sprintf("# note %d\n", rnd.Int())+envYAML("prod", "  variables:\n    LOG_LEVEL: error\n  overrides:\n    api:\n      image: nginx:0.9\n"))
-						}
-					case 2:
-						if g.Exists(s.dir + "/environments/staging.yaml") {
-							g.Remove(s.dir + "/environments/staging.yaml")
-						} else {
-							g.Write(s.dir+"/environments/staging.yaml", envYAML("staging", "  variables: {}\n"))
-						}
-					case 3:
-						nd := fmt.Sprintf("stacks/moved%d/%s", c, path.Base(s.dir))
-						if !g.Exists(nd) {
-							g.Move(s.dir, nd)
-							live[i].dir = nd
-						}
-					case 4:
-						nn := fmt.Sprintf("n%d", next)
-						next++
-						g.Write(s.dir+"/stack.yaml", stackYAML(nn, ""))
-						live[i].name = nn
-					case 5:
-						g.Write(fmt.Sprintf("shared/w%d/a.json", rnd.Intn(3)), fmt.Sprint(`{"v":`, rnd.Intn(9), "}"))
-					case 6:
-						ns := st{fmt.Sprintf("stacks/t%d/s%d", rnd.Intn(2), next), fmt.Sprintf("s%d", next)}
-						next++
-						seed(g, ns.dir, ns.name)
-						live = append(live, ns)
-					case 7:
-						if len(live) > 2 {
-							g.Remove(s.dir)
-							live = append(live[:i], live[i+1:]...)
-						}
-					}
-				}
-				commits = append(commits, g.Commit(fmt.Sprint("c", c)))
-			}
+			g, commits, next := randomHistory(t, rnd)
 			// Deployed: every name a stack had, at a random commit.
 			d := fakeDeployed{}
 			for n := 0; n < next; n++ {
@@ -278,4 +218,244 @@ func TestRenameBetweenStacks(t *testing.T) {
 			t.Errorf("%s: reasons\n%q\nwant\n%q", m.name, got, want)
 		}
 	}
+}
+
+// randomHistory builds a random history of stacks for property tests:
+// component, environment and stack.yaml edits, comment-only edits,
+// environments added and removed, stacks added, deleted, moved, renamed
+// (metadata.name n<i>), watched files changed. next is one more than the
+// highest stack number used (s<i> or n<i>).
+func randomHistory(t *testing.T, rnd *rand.Rand) (g *gittest.Repo, commits []gitops.Hash, next int) {
+	g = gittest.New(t)
+	type st struct{ dir, name, watch string }
+	var live []st
+	for i := 0; i < 5; i++ {
+		s := st{dir: fmt.Sprintf("stacks/t%d/s%d", i%2, i), name: fmt.Sprintf("s%d", i)}
+		if i%2 == 0 {
+			s.watch = fmt.Sprintf("shared/w%d/**", i%3)
+		}
+		seed(g, s.dir, s.name, watchList(s.watch)...)
+		live = append(live, s)
+	}
+	g.Write("shared/w0/a.json", "{}")
+	g.Write("shared/w1/a.json", "{}")
+	commits = []gitops.Hash{g.Commit("base")}
+	next = 5
+	for c := 0; c < 10; c++ {
+		for k := 0; k < 1+rnd.Intn(3); k++ {
+			i := rnd.Intn(len(live))
+			s := live[i]
+			switch rnd.Intn(10) {
+			case 0:
+				g.Write(s.dir+"/environments/dev.yaml", envYAML("dev", fmt.Sprintf("  variables:\n    LOG_LEVEL: l%d\n", rnd.Intn(4))))
+			case 1:
+				if g.Exists(s.dir + "/environments/prod.yaml") {
+					g.Write(s.dir+"/environments/prod.yaml", fmt.Sprintf("# note %d\n", rnd.Int())+envYAML("prod", "  variables:\n    LOG_LEVEL: error\n  overrides:\n    api:\n      image: nginx:0.9\n"))
+				}
+			case 2:
+				if g.Exists(s.dir + "/environments/staging.yaml") {
+					g.Remove(s.dir + "/environments/staging.yaml")
+				} else {
+					g.Write(s.dir+"/environments/staging.yaml", envYAML("staging", "  variables: {}\n"))
+				}
+			case 3:
+				nd := fmt.Sprintf("stacks/moved%d/%s", c, path.Base(s.dir))
+				if !g.Exists(nd) {
+					g.Move(s.dir, nd)
+					live[i].dir = nd
+				}
+			case 4:
+				live[i].name = fmt.Sprintf("n%d", next)
+				next++
+				g.Write(s.dir+"/stack.yaml", stackYAML(live[i].name, "", watchList(s.watch)...))
+			case 5:
+				g.Write(fmt.Sprintf("shared/w%d/a.json", rnd.Intn(3)), fmt.Sprint(`{"v":`, rnd.Intn(9), "}"))
+			case 6:
+				ns := st{dir: fmt.Sprintf("stacks/t%d/s%d", rnd.Intn(2), next), name: fmt.Sprintf("s%d", next)}
+				next++
+				seed(g, ns.dir, ns.name)
+				live = append(live, ns)
+			case 7:
+				if len(live) > 2 {
+					g.Remove(s.dir)
+					live = append(live[:i], live[i+1:]...)
+				}
+			case 8:
+				g.Write(s.dir+"/services/api/service.yaml", strings.Replace(serviceYAML, "nginx:1.0", fmt.Sprintf("nginx:1.%d", rnd.Intn(3)), 1))
+			case 9:
+				g.Write(s.dir+"/stack.yaml", strings.Replace(stackYAML(s.name, "", watchList(s.watch)...), "default: eu", fmt.Sprintf("default: eu%d", rnd.Intn(3)), 1))
+			}
+		}
+		commits = append(commits, g.Commit(fmt.Sprint("c", c)))
+	}
+	return g, commits, next
+}
+
+func watchList(w string) []string {
+	if w == "" {
+		return nil
+	}
+	return []string{w}
+}
+
+// TestDetectAgainstBruteForce: over random histories, for every pair of
+// commits, what Detect reports is what loading and resolving every stack
+// and environment at both commits says (no missed change, no false
+// alarm): an environment is added, removed, or modified when its resolved
+// model differs or a file its stack watches changed; --paths lists the
+// stacks holding (at either commit) or watching a changed file.
+func TestDetectAgainstBruteForce(t *testing.T) {
+	for sd := int64(1); sd <= 4; sd++ {
+		t.Run(fmt.Sprint("seed ", sd), func(t *testing.T) {
+			g, commits, _ := randomHistory(t, rand.New(rand.NewSource(sd)))
+			// Both engines, a seed each.
+			repo, err := gitops.Open(g.Dir, modes[sd%2].opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer repo.Close()
+			type stackAt struct {
+				dir    string
+				watch  []string
+				models map[string]string // env -> canonical resolved model
+			}
+			at := map[gitops.Hash]map[string]*stackAt{}
+			for _, c := range commits {
+				fsys, err := repo.TreeFS(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				refs, err := stacks.Discover(fsys, "stacks")
+				if err != nil {
+					t.Fatal(err)
+				}
+				at[c] = map[string]*stackAt{}
+				for _, ref := range refs {
+					st, err := stacks.Load(fsys, ref.Path)
+					if err != nil {
+						t.Fatalf("%s at %s: %v", ref.Path, c, err)
+					}
+					h, err := stacks.ReadHeader(fsys, ref.Path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					sa := &stackAt{dir: ref.Path, watch: h.Watch, models: map[string]string{}}
+					for _, env := range h.Environments {
+						r, err := st.Resolve(env, stacks.ResolveOptions{Lenient: true})
+						if err != nil {
+							t.Fatalf("%s/%s at %s: %v", ref.Name, env, c, err)
+						}
+						sa.models[env] = string(r.Canonical())
+					}
+					at[c][ref.Name] = sa
+				}
+			}
+			for i, b := range commits {
+				for _, h := range commits[i+1:] {
+					changed := strings.Fields(g.Git("diff", "--name-only", "--no-renames", b.String(), h.String()))
+					watched := func(s *stackAt) bool {
+						for _, p := range changed {
+							for _, w := range s.watch {
+								if changes.MatchGlob(w, p) {
+									return true
+								}
+							}
+						}
+						return false
+					}
+					under := func(s *stackAt) bool {
+						for _, p := range changed {
+							if strings.HasPrefix(p, s.dir+"/") {
+								return true
+							}
+						}
+						return false
+					}
+					var want, wantPaths []string
+					for _, name := range union(at[b], at[h]) {
+						sb, sh := at[b][name], at[h][name]
+						var envs []string
+						switch {
+						case sb == nil:
+							for _, env := range sortedMapKeys(sh.models) {
+								envs = append(envs, env+":added")
+							}
+						case sh == nil:
+							for _, env := range sortedMapKeys(sb.models) {
+								envs = append(envs, env+":removed")
+							}
+						default:
+							w := watched(sh)
+							for _, env := range union(sb.models, sh.models) {
+								mb, inB := sb.models[env]
+								mh, inH := sh.models[env]
+								switch {
+								case !inB:
+									envs = append(envs, env+":added")
+								case !inH:
+									envs = append(envs, env+":removed")
+								case mb != mh || w:
+									envs = append(envs, env+":modified")
+								}
+							}
+						}
+						if len(envs) > 0 {
+							want = append(want, name+" "+strings.Join(envs, ","))
+						}
+						if (sb != nil && under(sb)) || (sh != nil && (under(sh) || watched(sh))) {
+							wantPaths = append(wantPaths, name)
+						}
+					}
+					for _, paths := range []bool{false, true} {
+						res, err := changes.Detect(context.Background(), repo, changes.Options{Base: b.String(), Head: h.String(), StacksRoot: "stacks", Paths: paths, NoCache: true})
+						if err != nil {
+							t.Fatal(err)
+						}
+						var got []string
+						for _, s := range res.Stacks {
+							if paths {
+								got = append(got, s.Stack)
+								continue
+							}
+							var envs []string
+							for _, env := range s.Environments {
+								envs = append(envs, env+":"+string(s.EnvironmentChanges[env]))
+							}
+							if len(envs) > 0 {
+								got = append(got, s.Stack+" "+strings.Join(envs, ","))
+							}
+						}
+						sort.Strings(got)
+						w := want
+						if paths {
+							w = wantPaths
+						}
+						if !slices.Equal(got, w) {
+							t.Errorf("%s..%s paths=%v:\n got  %q\n want %q", b.String()[:7], h.String()[:7], paths, got, w)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func union[V any](a, b map[string]V) []string {
+	m := map[string]bool{}
+	for k := range a {
+		m[k] = true
+	}
+	for k := range b {
+		m[k] = true
+	}
+	return sortedMapKeys(m)
+}
+
+func sortedMapKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
