@@ -36,7 +36,7 @@ type Config struct {
 
 // Backend is where state lives.
 type Backend struct {
-	Type         string `yaml:"type" enum:"local,s3" doc:"state backend: local (.panka/state) or s3"`
+	Type         string `yaml:"type" enum:"local,s3" doc:"state backend: local (.panka/state) or s3 (default: s3 when backend.bucket is set, else local)"`
 	Region       string `yaml:"region" doc:"AWS region of the state bucket"`
 	Bucket       string `yaml:"bucket" doc:"S3 bucket for state"`
 	Prefix       string `yaml:"prefix" doc:"key prefix for every state object"`
@@ -114,7 +114,6 @@ func (d Duration) String() string { return time.Duration(d).String() }
 func Default() Config {
 	return Config{
 		Version:     "v1",
-		Backend:     Backend{Type: "local"},
 		Locks:       Locks{TTL: Duration(time.Hour), Heartbeat: Duration(30 * time.Second)},
 		Pulumi:      Pulumi{SecretsProvider: "passphrase"},
 		Preferences: Preferences{ColorOutput: true, ProgressBar: true, Parallelism: 10},
@@ -204,19 +203,32 @@ func Resolve(l Layers) (*Resolved, error) {
 	return r, nil
 }
 
-// applyImplied fills values that depend on others (SPEC §8): with an s3
-// backend and no lock settings, locks default to s3; regions fall back to aws.region.
+// applyImplied fills values that depend on others (SPEC §8): a bucket
+// without a backend type means an s3 backend (a bucket given with
+// --backend-bucket or PANKA_BACKEND_BUCKET must not be ignored in favour of
+// .panka/), with nothing configured both backends are local, with an s3
+// backend and no lock settings locks default to s3; regions fall back to
+// aws.region.
 func (r *Resolved) applyImplied() {
+	if r.Backend.Type == "" {
+		r.Backend.Type = "local"
+		if r.Backend.Bucket != "" {
+			r.Backend.Type = "s3"
+			r.Sources["backend.type"] = Source{Layer: "default", Where: "implied by backend.bucket"}
+		}
+	}
 	if r.Locks.Type == "" {
 		switch {
 		case r.Locks.Table != "":
 			r.Locks.Type = "dynamodb"
+			r.Sources["locks.type"] = Source{Layer: "default", Where: "implied by locks.table"}
 		case r.Backend.Type == "s3":
 			r.Locks.Type = "s3"
+			r.Sources["locks.type"] = Source{Layer: "default", Where: "implied by backend.type=s3"}
 		default:
 			r.Locks.Type = "local"
+			r.Sources["locks.type"] = Source{Layer: "default", Where: "implied by backend.type=" + r.Backend.Type}
 		}
-		r.Sources["locks.type"] = Source{Layer: "default", Where: "implied by backend.type=" + r.Backend.Type}
 	}
 	if r.Backend.Region == "" && r.AWS.Region != "" {
 		r.Backend.Region = r.AWS.Region
