@@ -24,7 +24,11 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	root.SetIn(f.IO.In)
-	root.SetOut(f.IO.ErrOut)
+	// Help asked for (--help, panka help) and completion scripts are what
+	// the user ran the command for: stdout, so `panka completion bash > f`
+	// and `panka --help | less` work. Usage after an error goes to stderr
+	// (below).
+	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
