@@ -293,11 +293,8 @@ func (e *engine) commitSide(h gitops.Hash) (*side, error) {
 
 func (e *engine) base(ctx context.Context, head gitops.Hash) (gitops.Hash, error) {
 	if e.opts.Base == "" {
-		b, err := DefaultBase(ctx, e.repo, head)
-		if err != nil {
-			return gitops.ZeroHash, fmt.Errorf("%w (or pass --base REF)", err)
-		}
-		return b, nil
+		// DefaultBase's errors already say to pass --base (or how to fetch).
+		return DefaultBase(ctx, e.repo, head)
 	}
 	b, err := e.repo.ResolveRef(e.opts.Base)
 	if err != nil {
