@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/errgroup"
 
 	"panka.dev/panka/statestore"
@@ -44,6 +45,8 @@ const (
 var (
 	ErrNoBucket     = errors.New("bucket does not exist")
 	ErrAccessDenied = errors.New("access denied")
+	ErrWrongRegion  = errors.New("the bucket is not in the region the request was signed for")
+	ErrUnreachable  = errors.New("cannot reach the S3 endpoint")
 )
 
 // Options configure a Store.
@@ -176,6 +179,22 @@ func (s *Store) classify(op, key string, err error) error {
 		}
 		return fmt.Errorf("%s %s: %w (%s); check the AWS credentials (aws.profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, aws.assumeRole) and that they may use bucket %q",
 			op, s.where(key), ErrAccessDenied, code, s.opts.Bucket)
+	case status == http.StatusMovedPermanently || code == "PermanentRedirect" ||
+		code == "AuthorizationHeaderMalformed" || code == "IllegalLocationConstraintException":
+		msg := code
+		var ae smithy.APIError
+		if errors.As(err, &ae) && ae.ErrorMessage() != "" {
+			msg += ": " + ae.ErrorMessage()
+		}
+		return fmt.Errorf("%s %s: %w (%s); set backend.region to the bucket's region", op, s.where(key), ErrWrongRegion, msg)
+	}
+	var send *smithyhttp.RequestSendError
+	if errors.As(err, &send) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		// The SDK's own text ("operation error S3: GetObject, exceeded
+		// maximum number of attempts, 6, https response error StatusCode: 0,
+		// RequestID: , HostID: , request send failed, ...") hides the cause.
+		return fmt.Errorf("%s %s: %w: %w; check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up",
+			op, s.where(key), ErrUnreachable, send.Err)
 	}
 	return fmt.Errorf("%s %s: %w", op, s.where(key), err)
 }

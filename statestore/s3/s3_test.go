@@ -70,6 +70,53 @@ func TestWrongCredentials(t *testing.T) {
 	}
 }
 
+// TestWrongRegionAndUnreachable: the two set-up mistakes that the SDK
+// reports as a wall of text say what is wrong and which setting fixes it.
+func TestWrongRegionAndUnreachable(t *testing.T) {
+	srv := testserver.S3(t)
+	bucket := testserver.NewBucket(t)
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+
+	other := srv
+	other.Region = "eu-north-1"
+	if other.Region == srv.Region {
+		other.Region = "ap-south-2"
+	}
+	s, err := s3store.New(client(t, other), s3store.Options{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.Get(context.Background(), key)
+	if !errors.Is(err, s3store.ErrWrongRegion) {
+		t.Fatalf("Get signed for another region: %v, want ErrWrongRegion", err)
+	}
+	for _, want := range []string{"s3://" + bucket + "/stacks/orders/dev/state.json", "backend.region"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+
+	down := s3store.NewClient(srv.AWSConfig(), s3store.ClientOptions{Endpoint: "http://127.0.0.1:1", UsePathStyle: true, MaxAttempts: 1})
+	s, err = s3store.New(down, s3store.Options{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.List(context.Background())
+	if !errors.Is(err, s3store.ErrUnreachable) {
+		t.Fatalf("List on a closed port: %v, want ErrUnreachable", err)
+	}
+	for _, want := range []string{"backend.endpoint", "connection refused"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	for _, noise := range []string{"RequestID", "exceeded maximum number of attempts"} {
+		if strings.Contains(err.Error(), noise) {
+			t.Errorf("error %q still carries the SDK's %q", err, noise)
+		}
+	}
+}
+
 func TestMissingBucket(t *testing.T) {
 	srv := testserver.S3(t)
 	bucket := testserver.UniqueName("panka-missing-")
