@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"panka.dev/panka/locker"
+	s3store "panka.dev/panka/statestore/s3"
 )
 
 // Client is the part of the S3 API the locker uses; *s3.Client implements it.
@@ -110,7 +111,12 @@ func conflict(err error) bool {
 		errCode(err) == "PreconditionFailed" || errCode(err) == "ConditionalRequestConflict"
 }
 
+// notFound: no object at the key. A missing bucket is a 404 too, but no
+// retry or create can fix it (it is explained instead).
 func notFound(err error) bool {
+	if errCode(err) == "NoSuchBucket" {
+		return false
+	}
 	var nsk *types.NoSuchKey
 	var nf *types.NotFound
 	return errors.As(err, &nsk) || errors.As(err, &nf) || httpStatus(err) == http.StatusNotFound
@@ -132,7 +138,7 @@ func (l *Locker) read(ctx context.Context, objKey string) (object, error) {
 		return object{}, nil
 	}
 	if err != nil {
-		return object{}, fmt.Errorf("read s3://%s/%s: %w", l.bucket, objKey, err)
+		return object{}, fmt.Errorf("read s3://%s/%s: %w", l.bucket, objKey, s3store.Explain(l.bucket, err))
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(out.Body)
@@ -166,7 +172,7 @@ func (l *Locker) put(ctx context.Context, objKey string, info locker.Info, etag 
 		}
 	}
 	_, err = l.client.PutObject(ctx, in)
-	return err
+	return s3store.Explain(l.bucket, err)
 }
 
 // released is the marker that replaces a lease on release: the same key
@@ -204,7 +210,7 @@ func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Dura
 			return info, nil
 		}
 		if !conflict(err) && !notFound(err) {
-			return locker.Info{}, fmt.Errorf("acquire lock %s at s3://%s/%s: %w", info.Key, l.bucket, objKey, err)
+			return locker.Info{}, fmt.Errorf("write s3://%s/%s: %w", l.bucket, objKey, err)
 		}
 		// Someone else wrote in between: read again.
 	}
@@ -321,7 +327,7 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 	for {
 		page, err := l.client.ListObjectsV2(ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("list locks in s3://%s/%sstacks/: %w", l.bucket, l.prefix, err)
+			return nil, fmt.Errorf("list locks in s3://%s/%sstacks/: %w", l.bucket, l.prefix, s3store.Explain(l.bucket, err))
 		}
 		for _, o := range page.Contents {
 			k := aws.ToString(o.Key)

@@ -16,6 +16,7 @@ import (
 	"panka.dev/panka/locker"
 	"panka.dev/panka/locker/lockertest"
 	"panka.dev/panka/locker/s3lock"
+	s3store "panka.dev/panka/statestore/s3"
 	"panka.dev/panka/statestore/testserver"
 )
 
@@ -95,5 +96,29 @@ func TestObjectLayout(t *testing.T) {
 		if _, err := l.TryAcquire(ctx, locker.Info{Key: bad}, time.Hour); err == nil {
 			t.Errorf("TryAcquire(%q) accepted a key that escapes the prefix", bad)
 		}
+	}
+}
+
+// A missing bucket is a 404 like a missing lock object, but no retry can
+// fix it: TryAcquire must say so, not report a lock that "changed hands"
+// (which the CLI shows as held by someone else, exit 3).
+func TestMissingBucket(t *testing.T) {
+	ctx := context.Background()
+	bucket := testserver.UniqueName("panka-missing-")
+	l, err := s3lock.New(s3lock.Options{Client: testserver.S3Client(t), Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "prod"), LockedBy: "alice"}, time.Hour)
+	if err == nil || errors.Is(err, locker.ErrHeld) || !errors.Is(err, s3store.ErrNoBucket) {
+		t.Fatalf("TryAcquire on a missing bucket: %v; want ErrNoBucket, not ErrHeld", err)
+	}
+	for _, want := range []string{`"` + bucket + `"`, "panka backend create --bucket " + bucket} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if _, err := l.List(ctx); !errors.Is(err, s3store.ErrNoBucket) {
+		t.Errorf("List on a missing bucket: %v; want ErrNoBucket", err)
 	}
 }

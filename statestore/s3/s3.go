@@ -45,7 +45,7 @@ const (
 var (
 	ErrNoBucket     = errors.New("bucket does not exist")
 	ErrAccessDenied = errors.New("access denied")
-	ErrWrongRegion  = errors.New("the bucket is not in the region the request was signed for")
+	ErrWrongRegion  = errors.New("the request was signed for another region than the bucket's")
 	ErrUnreachable  = errors.New("cannot reach the S3 endpoint")
 )
 
@@ -166,19 +166,31 @@ func codeOf(err error) string {
 
 // classify turns an SDK error into one that says what, where and what next.
 func (s *Store) classify(op, key string, err error) error {
+	return fmt.Errorf("%s %s: %w", op, s.where(key), Explain(s.opts.Bucket, err))
+}
+
+// Explain rewrites the S3 errors a user fixes in their set-up (a missing
+// bucket, credentials, the bucket's region, an unreachable endpoint) as what
+// is wrong with bucket and which setting fixes it, instead of the SDK's
+// text (request ids, retry counts). The result wraps the matching sentinel
+// (ErrNoBucket, ErrAccessDenied, ErrWrongRegion, ErrUnreachable) and err
+// itself, so errors.Is/As still see both. Other errors are returned as they
+// are. The S3 lock backend uses it too: its objects live in the same bucket.
+func Explain(bucket string, err error) error {
+	if err == nil {
+		return nil
+	}
 	code, status := codeOf(err), statusOf(err)
 	switch {
 	case code == "NoSuchBucket":
-		return fmt.Errorf("%s %s: bucket %q does not exist: %w; create it with `panka backend create --bucket %s` or fix backend.bucket/backend.region",
-			op, s.where(key), s.opts.Bucket, ErrNoBucket, s.opts.Bucket)
+		return &explained{ErrNoBucket, err, fmt.Sprintf("bucket %q does not exist; create it with `panka backend create --bucket %s` or fix backend.bucket/backend.region", bucket, bucket)}
 	case status == http.StatusForbidden || code == "AccessDenied" || code == "InvalidAccessKeyId" ||
 		code == "SignatureDoesNotMatch" || code == "ExpiredToken" || code == "InvalidToken" ||
 		code == "XAdminUserNotFound": // versitygw's answer to an unknown access key
 		if code == "" {
 			code = "403"
 		}
-		return fmt.Errorf("%s %s: %w (%s); check the AWS credentials (aws.profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, aws.assumeRole) and that they may use bucket %q",
-			op, s.where(key), ErrAccessDenied, code, s.opts.Bucket)
+		return &explained{ErrAccessDenied, err, fmt.Sprintf("access denied (%s); check the AWS credentials (aws.profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, aws.assumeRole) and that they may use bucket %q", code, bucket)}
 	case status == http.StatusMovedPermanently || code == "PermanentRedirect" ||
 		code == "AuthorizationHeaderMalformed" || code == "IllegalLocationConstraintException":
 		msg := code
@@ -186,18 +198,23 @@ func (s *Store) classify(op, key string, err error) error {
 		if errors.As(err, &ae) && ae.ErrorMessage() != "" {
 			msg += ": " + ae.ErrorMessage()
 		}
-		return fmt.Errorf("%s %s: %w (%s); set backend.region to the bucket's region", op, s.where(key), ErrWrongRegion, msg)
+		return &explained{ErrWrongRegion, err, fmt.Sprintf("bucket %q: %s (%s); set backend.region to the bucket's region", bucket, ErrWrongRegion, msg)}
 	}
 	var send *smithyhttp.RequestSendError
 	if errors.As(err, &send) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		// The SDK's own text ("operation error S3: GetObject, exceeded
-		// maximum number of attempts, 6, https response error StatusCode: 0,
-		// RequestID: , HostID: , request send failed, ...") hides the cause.
-		return fmt.Errorf("%s %s: %w: %w; check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up",
-			op, s.where(key), ErrUnreachable, send.Err)
+		return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up", ErrUnreachable, send.Err)}
 	}
-	return fmt.Errorf("%s %s: %w", op, s.where(key), err)
+	return err
 }
+
+// explained is an SDK error with a message for the user in its place.
+type explained struct {
+	sentinel, err error
+	msg           string
+}
+
+func (e *explained) Error() string   { return e.msg }
+func (e *explained) Unwrap() []error { return []error{e.sentinel, e.err} }
 
 func isNotFound(err error) bool {
 	var nsk *types.NoSuchKey
