@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/google/uuid"
 
 	"panka.dev/panka/locker"
@@ -124,14 +125,32 @@ func fromItem(item map[string]types.AttributeValue) locker.Info {
 	return i
 }
 
-// hint adds what to do when the table is missing.
+// hint adds what to do when the table is missing or DynamoDB cannot be
+// reached.
 func (l *Locker) hint(err error) error {
 	var rnf *types.ResourceNotFoundException
 	if errors.As(err, &rnf) {
 		return fmt.Errorf("%w (create the lock table with panka backend create --table %s, or check locks.table, locks.region and locks.endpoint)", err, l.table)
 	}
+	var send *smithyhttp.RequestSendError
+	if errors.As(err, &send) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		// The SDK's text ("exceeded maximum number of attempts, 6, https
+		// response error StatusCode: 0, RequestID: , request send failed")
+		// hides the cause; err stays in the chain.
+		return &unreachable{err: err, cause: send.Err}
+	}
 	return err
 }
+
+// ErrUnreachable is wrapped by errors of calls that never reached DynamoDB.
+var ErrUnreachable = errors.New("cannot reach DynamoDB")
+
+type unreachable struct{ err, cause error }
+
+func (e *unreachable) Error() string {
+	return fmt.Sprintf("%s: %v; check locks.endpoint (PANKA_LOCKS_ENDPOINT or AWS_ENDPOINT_URL_DYNAMODB) and that the server is up", ErrUnreachable, e.cause)
+}
+func (e *unreachable) Unwrap() []error { return []error{ErrUnreachable, e.err} }
 
 func isConditionFailed(err error) bool {
 	var ccf *types.ConditionalCheckFailedException
@@ -159,7 +178,7 @@ func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Dura
 			return info, nil
 		}
 		if !isConditionFailed(err) {
-			return locker.Info{}, fmt.Errorf("acquire lock %s in DynamoDB table %s: %w", info.Key, l.table, l.hint(err))
+			return locker.Info{}, fmt.Errorf("put lock item %s in DynamoDB table %s: %w", info.Key, l.table, l.hint(err))
 		}
 		cur, err := l.Get(ctx, info.Key)
 		if errors.Is(err, locker.ErrNotFound) {

@@ -133,3 +133,34 @@ func TestMissingTableSaysHowToCreateIt(t *testing.T) {
 		}
 	}
 }
+
+// An endpoint nobody listens on: the network cause and the setting to check,
+// not the SDK's retry text.
+func TestUnreachableSaysWhichSetting(t *testing.T) {
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("pankatest", "pankatest", "")}
+	c := ddb.NewFromConfig(cfg, func(o *ddb.Options) {
+		o.BaseEndpoint = aws.String("http://127.0.0.1:1")
+		o.RetryMaxAttempts = 1
+	})
+	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: "panka-locks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, acqErr := l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "dev"), LockedBy: "a"}, time.Minute)
+	_, listErr := l.List(ctx)
+	for name, err := range map[string]error{"acquire": acqErr, "list": listErr} {
+		if !errors.Is(err, dynamodb.ErrUnreachable) {
+			t.Errorf("%s on a closed port: %v, want ErrUnreachable", name, err)
+			continue
+		}
+		for _, want := range []string{"connection refused", "locks.endpoint", "panka-locks"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q does not mention %q", name, err, want)
+			}
+		}
+		if strings.Contains(err.Error(), "RequestID") {
+			t.Errorf("%s: error %q still carries the SDK's retry text", name, err)
+		}
+	}
+}
