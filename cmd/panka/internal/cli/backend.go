@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	ddblocker "panka.dev/panka/locker/dynamodb"
+	s3store "panka.dev/panka/statestore/s3"
 )
 
 func init() { register(newCmdBackend) }
@@ -167,8 +168,12 @@ func ensureBucket(ctx context.Context, c *s3.Client, bucket, region, sse, kmsKey
 		}
 	case awsHTTPStatus(err) == http.StatusForbidden:
 		return fmt.Errorf("bucket %s: access denied (it may belong to another account, or the credentials may not use it): %w", bucket, err)
+	case awsHTTPStatus(err) == http.StatusBadRequest && (awsErrCode(err) == "" || awsErrCode(err) == "BadRequest"):
+		// A HEAD answer has no body to say why; signing for a region the
+		// bucket (or the server) is not in is the usual cause.
+		return fmt.Errorf("check bucket %s: the S3 endpoint answered HeadBucket with 400 Bad Request and no details; usually the bucket (or the server) is in another region than %q: pass the right one with --region (backend.region)", bucket, region)
 	default:
-		return fmt.Errorf("check bucket %s: %w", bucket, err)
+		return fmt.Errorf("check bucket %s: %w", bucket, s3store.Explain(bucket, err))
 	}
 
 	setting := func(name, done string, call func() error) error {
