@@ -137,10 +137,20 @@ type Summary struct {
 	Replace int `json:"replace"`
 	Delete  int `json:"delete"`
 	NoOp    int `json:"noOp"`
-	// DataLoss names the components flagged as data loss.
-	DataLoss []string `json:"dataLoss,omitempty"`
+	// DataLoss names the components flagged as data loss ([] when none).
+	DataLoss []string `json:"dataLoss"`
 	// ProviderChanged is true when the deployment target changed.
-	ProviderChanged bool `json:"providerChanged,omitempty"`
+	ProviderChanged bool `json:"providerChanged"`
+}
+
+// MarshalJSON writes dataLoss as [] rather than null when nothing is lost,
+// so a consumer can always read summary.dataLoss as a list.
+func (s Summary) MarshalJSON() ([]byte, error) {
+	type plain Summary
+	if s.DataLoss == nil {
+		s.DataLoss = []string{}
+	}
+	return json.Marshal(plain(s))
 }
 
 // HasChanges reports whether applying the plan would change anything.
