@@ -162,7 +162,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 			spec = without(spec, "dependsOn")
 		}
 		ty := typer{errs: r.errs, hash: r.hash, path: r.tyPath[:0]}
-		comp.Spec = ty.object(kindSchema(c.kind), spec, "spec")
+		comp.Spec = ty.object(componentSchema(c.kind), spec, "spec")
 		r.tyPath = ty.path
 		if ty.secretRefs != nil {
 			sec, _ := comp.Spec["secrets"].(map[string]any)

@@ -43,18 +43,37 @@ type field struct {
 }
 
 var (
-	schemaOnce sync.Once
-	schemas    map[Kind][]*field
+	schemaOnce       sync.Once
+	schemas          map[Kind][]*field
+	componentSchemas map[Kind][]*field
 )
 
+func initSchemas() {
+	schemas = map[Kind][]*field{}
+	componentSchemas = map[Kind][]*field{}
+	dependsOn := structFields(reflect.TypeOf(struct {
+		DependsOn []string `json:"dependsOn,omitempty"`
+	}{}))
+	for kind, v := range specTypes {
+		fs := structFields(reflect.TypeOf(v))
+		schemas[kind] = fs
+		componentSchemas[kind] = append(append([]*field{}, fs...), dependsOn...)
+	}
+}
+
 func kindSchema(k Kind) []*field {
-	schemaOnce.Do(func() {
-		schemas = map[Kind][]*field{}
-		for kind, v := range specTypes {
-			schemas[kind] = structFields(reflect.TypeOf(v))
-		}
-	})
+	schemaOnce.Do(initSchemas)
 	return schemas[k]
+}
+
+// componentSchema is the schema a component's spec is typed against: its
+// kind's fields plus dependsOn, which every kind takes. resolve takes
+// dependsOn out before typing (it becomes graph edges), so here it only
+// makes unknown-field errors list it and suggest it for a near miss
+// ("dependOn").
+func componentSchema(k Kind) []*field {
+	schemaOnce.Do(initSchemas)
+	return componentSchemas[k]
 }
 
 func structFields(t reflect.Type) []*field {
