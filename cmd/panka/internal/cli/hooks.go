@@ -76,6 +76,12 @@ func hooksInstallRun(f *Factory, force bool) error {
 	if err != nil {
 		return err
 	}
+	if f.JSON() {
+		return f.PrintJSON(struct {
+			Hook string `json:"hook"`
+			Path string `json:"path"`
+		}{"pre-push", path})
+	}
 	fmt.Fprintf(f.IO.Out, "Installed %s\n", path)
 	return nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,6 +45,15 @@ func TestHooksInstallAndPrePush(t *testing.T) {
 	hook, err := os.ReadFile(filepath.Join(dir, ".git", "hooks", "pre-push"))
 	if err != nil || !strings.Contains(string(hook), "hooks run pre-push") || !strings.Contains(out.String(), "Installed") {
 		t.Fatalf("hook not installed: %v\n%s", err, hook)
+	}
+	// -o json reports the hook as JSON, not the text line.
+	f, out, errOut = stackTestFactory(t, dir, "", false)
+	if code := Run(context.Background(), f, []string{"hooks", "install", "--force", "-o", "json"}); code != 0 {
+		t.Fatalf("hooks install -o json: exit %d: %s", code, errOut)
+	}
+	var installed struct{ Hook, Path string }
+	if err := json.Unmarshal(out.Bytes(), &installed); err != nil || installed.Hook != "pre-push" || filepath.Base(installed.Path) != "pre-push" {
+		t.Errorf("hooks install -o json printed %q (%v), want {\"hook\": \"pre-push\", \"path\": .../pre-push}", out, err)
 	}
 
 	tests := []struct {

@@ -136,7 +136,15 @@ func initRun(opts *InitOptions) error {
 	if err := os.Rename(tmp.Name(), p); err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
-	fmt.Fprintf(f.IO.Out, "wrote %s\n", p)
+	if f.JSON() {
+		if err := f.PrintJSON(struct {
+			Path string `json:"path"`
+		}{p}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(f.IO.Out, "wrote %s\n", p)
+	}
 	fmt.Fprintln(f.IO.ErrOut, "check it with `panka config show`")
 	return nil
 }

@@ -198,6 +198,14 @@ func newCmdStack(f *Factory) *cobra.Command {
 	return cmd
 }
 
+// StackInitJSON is stack init's -o json result: the stack, its folder and
+// the files created, repo-relative.
+type StackInitJSON struct {
+	Stack string   `json:"stack"`
+	Path  string   `json:"path"`
+	Files []string `json:"files"`
+}
+
 // StackInitOptions are the inputs of `panka stack init`.
 type StackInitOptions struct {
 	F    *Factory
@@ -300,7 +308,17 @@ func stackInitRun(opts *StackInitOptions) error {
 	if err != nil || strings.HasPrefix(rel, "..") {
 		rel = dir
 	}
-	fmt.Fprintf(f.IO.Out, "created stack %s in %s\n", opts.Name, filepath.ToSlash(rel))
+	if f.JSON() {
+		created := make([]string, 0, len(names))
+		for _, n := range names {
+			created = append(created, filepath.ToSlash(filepath.Join(rel, filepath.FromSlash(n))))
+		}
+		if err := f.PrintJSON(StackInitJSON{Stack: opts.Name, Path: filepath.ToSlash(rel), Files: created}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(f.IO.Out, "created stack %s in %s\n", opts.Name, filepath.ToSlash(rel))
+	}
 	fmt.Fprintf(f.IO.ErrOut, "next: add components under %s/infra and %s/services, then run `panka validate --stack %s`\n", filepath.ToSlash(rel), filepath.ToSlash(rel), opts.Name)
 	return nil
 }
