@@ -73,7 +73,7 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		return f.PrintJSON(recs)
 	}
 	if len(recs) == 0 {
-		fmt.Fprintf(f.IO.ErrOut, "No deployments of %s in %s.\n", key, f.describeBackend(cfg))
+		fmt.Fprintf(f.Notices(), "No deployments of %s in %s.\n", key, f.describeBackend(cfg))
 		if opts.Offset == 0 {
 			// A typo looks the same as "never deployed": name what is there.
 			if keys, err := s.List(ctx); err == nil && len(keys) > 0 {
@@ -85,7 +85,7 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 				if len(keys) > 20 {
 					more = fmt.Sprintf(" and %d more", len(keys)-20)
 				}
-				fmt.Fprintf(f.IO.ErrOut, "Deployed there: %s%s.\n", strings.Join(names, ", "), more)
+				fmt.Fprintf(f.Notices(), "Deployed there: %s%s.\n", strings.Join(names, ", "), more)
 			}
 		}
 		return nil

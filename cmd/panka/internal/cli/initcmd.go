@@ -145,7 +145,7 @@ func initRun(opts *InitOptions) error {
 	} else {
 		fmt.Fprintf(f.IO.Out, "wrote %s\n", p)
 	}
-	fmt.Fprintln(f.IO.ErrOut, "check it with `panka config show`")
+	fmt.Fprintln(f.Notices(), "check it with `panka config show`")
 	return nil
 }
 

@@ -135,7 +135,7 @@ func locksListRun(ctx context.Context, opts *LocksOptions) error {
 		return f.PrintJSON(out)
 	}
 	if len(list) == 0 {
-		fmt.Fprintf(f.IO.ErrOut, "No locks held (%s).\n", f.describeLocker(cfg))
+		fmt.Fprintf(f.Notices(), "No locks held (%s).\n", f.describeLocker(cfg))
 		return nil
 	}
 	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)

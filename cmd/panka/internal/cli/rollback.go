@@ -187,7 +187,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		var missing *gitops.RefError
 		if errors.As(err, &missing) && missing.Missing {
 			// Not in this clone: the recorded spec still works.
-			fmt.Fprintf(f.IO.ErrOut, "Commit %s is not in this clone; using the spec recorded by deployment %d.\n", short(rec.Commit), rec.Serial)
+			fmt.Fprintf(f.Notices(), "Commit %s is not in this clone; using the spec recorded by deployment %d.\n", short(rec.Commit), rec.Serial)
 			tgt, err = rollbackToRecord(f, key, rec, opts.Force)
 		}
 		if err != nil {

@@ -319,7 +319,7 @@ func stackInitRun(opts *StackInitOptions) error {
 	} else {
 		fmt.Fprintf(f.IO.Out, "created stack %s in %s\n", opts.Name, filepath.ToSlash(rel))
 	}
-	fmt.Fprintf(f.IO.ErrOut, "next: add components under %s/infra and %s/services, then run `panka validate --stack %s`\n", filepath.ToSlash(rel), filepath.ToSlash(rel), opts.Name)
+	fmt.Fprintf(f.Notices(), "next: add components under %s/infra and %s/services, then run `panka validate --stack %s`\n", filepath.ToSlash(rel), filepath.ToSlash(rel), opts.Name)
 	return nil
 }
 
@@ -439,7 +439,7 @@ func stackListRun(opts *StackListOptions) error {
 		}
 	} else if len(items) == 0 {
 		if !failed { // else the errors said why
-			fmt.Fprintf(f.IO.ErrOut, "no stacks under %s/ (create one with `panka stack init NAME`)\n", repo.stacksRoot)
+			fmt.Fprintf(f.Notices(), "no stacks under %s/ (create one with `panka stack init NAME`)\n", repo.stacksRoot)
 		}
 	} else {
 		tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)

@@ -293,7 +293,7 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 		return f.PrintJSON(items)
 	}
 	if len(items) == 0 {
-		fmt.Fprintf(f.IO.ErrOut, "No state in %s.\n", f.describeBackend(cfg))
+		fmt.Fprintf(f.Notices(), "No state in %s.\n", f.describeBackend(cfg))
 		return nil
 	}
 	now := f.Now()
@@ -677,7 +677,7 @@ func stateRmRun(ctx context.Context, opts *StateRmOptions) error {
 		return f.PrintJSON(res)
 	}
 	fmt.Fprintf(f.IO.Out, "Removed %s from the state of %s (serial %d).\n", strings.Join(opts.Resources, ", "), key, st.Serial)
-	fmt.Fprintf(f.IO.ErrOut, "Cloud resources were not touched; the Pulumi stack's state is handled by the deployer.\n")
+	fmt.Fprintf(f.Notices(), "Cloud resources were not touched; the Pulumi stack's state is handled by the deployer.\n")
 	return nil
 }
 
