@@ -43,6 +43,19 @@ func (d *deployFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&d.AllowReplace, "allow-replace", false, "allow replacing data-holding components (the old one and its data are deleted)")
 	fl.DurationVar(&d.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock (0: fail at once)")
 	fl.IntVar(&d.Parallelism, "parallelism", 0, "max parallel resource operations (preferences.parallelism)")
+	cmd.PreRunE = func(*cobra.Command, []string) error { return d.check() }
+}
+
+// check rejects values the engine or the lease cannot use (the config keys
+// behind them have the same bounds: preferences.parallelism >= 1).
+func (d *deployFlags) check() error {
+	if d.Parallelism < 0 {
+		return Usagef("--parallelism %d: give a positive number of parallel operations (0 or unset: preferences.parallelism)", d.Parallelism)
+	}
+	if d.LockTimeout < 0 {
+		return Usagef("--lock-timeout %s: give a duration to wait, e.g. 10m (0: fail at once when the lock is held)", d.LockTimeout)
+	}
+	return nil
 }
 
 // ApplyOptions are the inputs of apply.

@@ -333,3 +333,28 @@ func TestPlanColor(t *testing.T) {
 		})
 	}
 }
+
+// TestDeployFlags: bounds of the flags every deploying command shares are
+// usage errors before anything is read or locked (the config keys behind
+// them have the same bounds).
+func TestDeployFlags(t *testing.T) {
+	r := newPlanRepo(t)
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"apply negative parallelism", []string{"apply", "-s", "orders", "-e", "dev", "--auto-approve", "--parallelism", "-3"}, "--parallelism -3: give a positive number"},
+		{"destroy negative parallelism", []string{"destroy", "-s", "orders", "-e", "dev", "--auto-approve", "--parallelism", "-1"}, "--parallelism -1"},
+		{"rollback negative lock timeout", []string{"rollback", "-s", "orders", "-e", "dev", "--to-previous", "--lock-timeout", "-1s"}, "--lock-timeout -1s: give a duration"},
+		{"promote negative lock timeout", []string{"promote", "-s", "orders", "--from", "dev", "--to", "staging", "--lock-timeout", "-5m"}, "--lock-timeout -5m0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := r.run(r.env(), tt.args...)
+			if code != 1 || out != "" || !strings.Contains(errOut, tt.wantErr) || !strings.Contains(errOut, "Usage:") {
+				t.Errorf("exit %d (want 1)\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+			}
+		})
+	}
+}
