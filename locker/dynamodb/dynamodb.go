@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"panka.dev/panka/locker"
+	s3store "panka.dev/panka/statestore/s3"
 )
 
 // Client is the part of the DynamoDB API the locker uses; *dynamodb.Client
@@ -131,6 +132,9 @@ func (l *Locker) hint(err error) error {
 	var rnf *types.ResourceNotFoundException
 	if errors.As(err, &rnf) {
 		return fmt.Errorf("%w (create the lock table with panka backend create --table %s, or check locks.table, locks.region and locks.endpoint)", err, l.table)
+	}
+	if cause := s3store.CredentialsError(err); cause != nil {
+		return fmt.Errorf("%w (%v); set aws.profile (or AWS_PROFILE), AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where a role is available", s3store.ErrNoCredentials, cause)
 	}
 	var send *smithyhttp.RequestSendError
 	if errors.As(err, &send) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {

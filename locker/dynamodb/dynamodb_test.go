@@ -16,6 +16,7 @@ import (
 	"panka.dev/panka/locker"
 	"panka.dev/panka/locker/dynamodb"
 	"panka.dev/panka/locker/lockertest"
+	s3store "panka.dev/panka/statestore/s3"
 	"panka.dev/panka/statestore/testserver"
 )
 
@@ -161,6 +162,31 @@ func TestUnreachableSaysWhichSetting(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "RequestID") {
 			t.Errorf("%s: error %q still carries the SDK's retry text", name, err)
+		}
+	}
+}
+
+// A credential chain that finds nothing: said, with what to set.
+func TestNoCredentials(t *testing.T) {
+	ep := os.Getenv(testserver.EnvDynamoDBEndpoint)
+	if ep == "" {
+		ep = "http://127.0.0.1:1" // credentials fail before anything is sent
+	}
+	cfg := aws.Config{Region: "us-east-1", Credentials: aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{}, errors.New("no EC2 IMDS role found")
+	}))}
+	c := ddb.NewFromConfig(cfg, func(o *ddb.Options) { o.BaseEndpoint = aws.String(ep); o.RetryMaxAttempts = 1 })
+	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: "panka-locks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.TryAcquire(context.Background(), locker.Info{Key: locker.Key("app", "dev"), LockedBy: "a"}, time.Minute)
+	if !errors.Is(err, s3store.ErrNoCredentials) || errors.Is(err, dynamodb.ErrUnreachable) {
+		t.Fatalf("acquire without credentials: %v, want ErrNoCredentials", err)
+	}
+	for _, want := range []string{"no EC2 IMDS role found", "aws.profile"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
 }

@@ -43,10 +43,11 @@ const (
 
 // Errors specific to this backend, wrapped with the bucket and key.
 var (
-	ErrNoBucket     = errors.New("bucket does not exist")
-	ErrAccessDenied = errors.New("access denied")
-	ErrWrongRegion  = errors.New("the request was signed for another region than the bucket's")
-	ErrUnreachable  = errors.New("cannot reach the S3 endpoint")
+	ErrNoBucket      = errors.New("bucket does not exist")
+	ErrAccessDenied  = errors.New("access denied")
+	ErrWrongRegion   = errors.New("the request was signed for another region than the bucket's")
+	ErrUnreachable   = errors.New("cannot reach the S3 endpoint")
+	ErrNoCredentials = errors.New("no AWS credentials")
 )
 
 // Options configure a Store.
@@ -180,6 +181,11 @@ func Explain(bucket string, err error) error {
 	if err == nil {
 		return nil
 	}
+	// First: the credential chain's own failures (an instance-metadata 403,
+	// a refused connection to it) must not read as the bucket's.
+	if cause := CredentialsError(err); cause != nil {
+		return &explained{ErrNoCredentials, err, fmt.Sprintf("%s (%v); set aws.profile (or AWS_PROFILE), AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where a role is available", ErrNoCredentials, cause)}
+	}
 	code, status := codeOf(err), statusOf(err)
 	switch {
 	case code == "NoSuchBucket":
@@ -205,6 +211,25 @@ func Explain(bucket string, err error) error {
 		return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up", ErrUnreachable, send.Err)}
 	}
 	return err
+}
+
+// CredentialsError returns the cause when err is the SDK failing to find or
+// refresh credentials before sending anything, else nil. The SDK has no
+// type for it: its signing middleware wraps the provider's error as
+// "get identity: ..." (the same text in every service client).
+func CredentialsError(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if strings.HasPrefix(e.Error(), "get identity: ") {
+			if inner := errors.Unwrap(e); inner != nil {
+				return inner
+			}
+			return e
+		}
+	}
+	return nil
 }
 
 // explained is an SDK error with a message for the user in its place.

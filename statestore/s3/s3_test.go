@@ -117,6 +117,33 @@ func TestWrongRegionAndUnreachable(t *testing.T) {
 	}
 }
 
+// TestNoCredentials: a credential chain that finds nothing (no keys, no
+// profile, no role) says so and what to set, not the SDK's chain of errors.
+func TestNoCredentials(t *testing.T) {
+	srv := testserver.S3(t)
+	cfg := srv.AWSConfig()
+	cfg.Credentials = aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{}, errors.New("no EC2 IMDS role found, operation error ec2imds: GetMetadata, http response error StatusCode: 403")
+	}))
+	c := s3store.NewClient(cfg, s3store.ClientOptions{Endpoint: srv.Endpoint, UsePathStyle: true, MaxAttempts: 1})
+	s, err := s3store.New(c, s3store.Options{Bucket: testserver.NewBucket(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.Get(context.Background(), statestore.Key{Stack: "orders", Environment: "dev"})
+	if !errors.Is(err, s3store.ErrNoCredentials) || errors.Is(err, s3store.ErrAccessDenied) {
+		t.Fatalf("Get without credentials: %v, want ErrNoCredentials", err)
+	}
+	for _, want := range []string{"no AWS credentials", "no EC2 IMDS role found", "aws.profile", "AWS_ACCESS_KEY_ID"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "get identity") {
+		t.Errorf("error %q still carries the SDK's wrapping", err)
+	}
+}
+
 func TestMissingBucket(t *testing.T) {
 	srv := testserver.S3(t)
 	bucket := testserver.UniqueName("panka-missing-")

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 
 	"panka.dev/panka/cmd/panka/internal/config"
 	s3store "panka.dev/panka/statestore/s3"
@@ -48,6 +49,12 @@ func (f *Factory) AWSConfig(ctx context.Context, cfg *config.Resolved) (aws.Conf
 		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().
 			WithDialerOptions(func(d *net.Dialer) { d.Timeout = 10 * time.Second }).
 			WithTransportOptions(func(tr *http.Transport) { tr.ResponseHeaderTimeout = respTimeout })),
+		// The SDK logs to stderr in its own format ("SDK 2026/... WARN falling
+		// back to IMDSv1") unless given a logger: its notes are panka's debug
+		// logs (-v), never unformatted lines among panka's output.
+		awsconfig.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+			f.Log.Debug().Str("source", "aws-sdk").Str("sdkLevel", string(c)).Msgf(format, v...)
+		})),
 	}
 	if cfg.AWS.Profile != "" {
 		opts = append(opts, awsconfig.WithSharedConfigProfile(cfg.AWS.Profile))

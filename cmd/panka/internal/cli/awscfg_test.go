@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
 
 	"panka.dev/panka/cmd/panka/internal/config"
 )
@@ -153,5 +154,28 @@ func TestAWSClientsDoNotHangOnASilentEndpoint(t *testing.T) {
 	_, err = ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("locks"), Key: map[string]ddbtypes.AttributeValue{"lockKey": &ddbtypes.AttributeValueMemberS{Value: "k"}}})
 	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "timeout") {
 		t.Fatalf("DynamoDB call to a silent endpoint: %v (ctx %v), want a timeout error", err, ctx.Err())
+	}
+}
+
+// TestAWSConfigLogger: the SDK's own notes ("WARN falling back to IMDSv1")
+// are panka debug logs, never raw lines on stderr.
+func TestAWSConfigLogger(t *testing.T) {
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	ios, _, _, errOut := Test()
+	f := NewFactory(ios)
+	f.setupLogging()
+	ac, err := f.AWSConfig(context.Background(), &config.Resolved{Config: config.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac.Logger.Logf(logging.Warn, "falling back to IMDSv1: %s", "x")
+	if errOut.Len() != 0 {
+		t.Errorf("SDK log reached stderr without -v: %q", errOut)
+	}
+	f.Flags.Verbose = 1
+	f.setupLogging()
+	ac.Logger.Logf(logging.Warn, "falling back to IMDSv1: %s", "x")
+	if got := errOut.String(); !strings.Contains(got, "falling back to IMDSv1: x") || !strings.Contains(got, "aws-sdk") || strings.HasPrefix(got, "SDK ") {
+		t.Errorf("with -v the SDK note is a panka log line; stderr %q", got)
 	}
 }
