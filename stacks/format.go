@@ -46,7 +46,7 @@ func Format(src []byte) (out []byte, err error) {
 			break
 		}
 		if err != nil {
-			line, msg := yamlErrLine(err)
+			line, msg := yamlErrLine(err, src)
 			if line > 0 {
 				return nil, fmt.Errorf("line %d: invalid YAML: %s", line, msg)
 			}

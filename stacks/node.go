@@ -339,7 +339,7 @@ func parseFileYAML(name string, data []byte, errs *errList) (docs []document) {
 			break
 		}
 		if err != nil {
-			line, msg := yamlErrLine(err)
+			line, msg := yamlErrLine(err, data)
 			errs.add(pos{name, line, 0}, "", "invalid YAML: %s", msg)
 			break
 		}
@@ -357,8 +357,13 @@ func parseFileYAML(name string, data []byte, errs *errList) (docs []document) {
 	return docs
 }
 
-// yamlErrLine pulls the line out of a yaml.v3 error ("yaml: line 3: ...").
-func yamlErrLine(err error) (int, string) {
+// yamlErrLine splits a yaml.v3 error into its 1-based line (0 when it gives
+// none) and message. yaml.v3 reports scanner errors 1-based but parser
+// errors ("did not find expected key", ...) with the 0-based line of the
+// construct or token they concern (its fail() adds 1 for scanner errors
+// only), one line early; those are moved to the line they mean, and a line
+// past the end of data (an unclosed bracket at end of file) to its last line.
+func yamlErrLine(err error, data []byte) (int, string) {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "yaml: ")
 	if strings.HasPrefix(msg, "line ") {
@@ -372,10 +377,37 @@ func yamlErrLine(err error) (int, string) {
 				}
 				n = n*10 + int(c-'0')
 			}
-			return n, strings.TrimSpace(rest[i+1:])
+			msg = strings.TrimSpace(rest[i+1:])
+			if yamlParserProblems[msg] {
+				n++
+			}
+			lines := bytes.Count(data, []byte("\n"))
+			if len(data) > 0 && data[len(data)-1] != '\n' {
+				lines++
+			}
+			if lines > 0 {
+				n = min(n, lines)
+			}
+			return n, msg
 		}
 	}
 	return 0, msg
+}
+
+// yamlParserProblems are the messages of yaml.v3's parser (as opposed to its
+// scanner) errors, whose line it reports 0-based (parserc.go of v3.0.1).
+var yamlParserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
 }
 
 // countNodes counts the nodes (and keys) of y without expanding aliases, to

@@ -122,6 +122,14 @@ func TestLoadRules(t *testing.T) {
 			[]string{`stacks/s/infra/d.yaml:4:9: metadata.name: duplicate component name "b" (also declared at stacks/s/infra/c.yaml:4)`}},
 		{"malformed yaml", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: [\n"},
 			[]string{cf + `:2: invalid YAML: did not find expected node content`}},
+		// yaml.v3 gives parser errors' lines 0-based: they must name the
+		// line of the construct, as its scanner errors do.
+		{"unclosed flow mapping", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec: {visibilityTimeout: ${X}}\n"},
+			[]string{cf + `:5: invalid YAML: did not find expected ',' or '}'`}},
+		{"dedented key", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec:\n  fifo: true\n visibilityTimeout: 3\n"},
+			[]string{cf + `:7: invalid YAML: did not find expected key`}},
+		{"tab indentation", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec:\n\tfifo: true\n"},
+			[]string{cf + `:6: invalid YAML: found character that cannot start any token`}},
 		{"not a mapping", map[string]string{cf: "- a\n- b\n"},
 			[]string{cf + `:1:1: a document must be a mapping`}},
 		{"binary file", map[string]string{cf: "\x00\x01\x02PNG"},
