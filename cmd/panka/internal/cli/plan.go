@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -150,6 +151,32 @@ type planSourceFS struct {
 	commit string       // "" without commits
 	ref    string       // --ref as given
 	dirty  []string     // work-tree changes (work tree only)
+
+	// The stacks found under a root, kept for the command: plan
+	// --all-changed plans many stacks of one tree, and finding them reads
+	// every stack.yaml of the repository.
+	discMu sync.Mutex
+	discs  map[string]*discovered
+}
+
+type discovered struct {
+	disc *stacks.Discovery
+	err  error
+}
+
+// discover returns the stacks under root (DiscoverStacks, once per root).
+func (s *planSourceFS) discover(root string) (*stacks.Discovery, error) {
+	s.discMu.Lock()
+	defer s.discMu.Unlock()
+	if d, ok := s.discs[root]; ok {
+		return d.disc, d.err
+	}
+	disc, err := stacks.DiscoverStacks(s.fsys, root)
+	if s.discs == nil {
+		s.discs = map[string]*discovered{}
+	}
+	s.discs[root] = &discovered{disc, err}
+	return disc, err
 }
 
 func (s *planSourceFS) close() {
@@ -263,7 +290,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 
 // planFindStack finds a stack by metadata.name under the stacks root.
 func planFindStack(src *planSourceFS, root, name string) (stacks.Ref, error) {
-	disc, err := stacks.DiscoverStacks(src.fsys, root)
+	disc, err := src.discover(root)
 	ref, ferr := findStack(disc, name, root)
 	if ferr != nil {
 		if err != nil && disc.Duplicates[name] == nil {

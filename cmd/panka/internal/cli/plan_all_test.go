@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -53,4 +54,38 @@ func TestPlanAllChanged(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "No changed stacks to plan.") {
 		t.Errorf("empty range: exit %d:\n%s", code, out)
 	}
+}
+
+// BenchmarkPlanAllChanged is plan --all-changed in a repository of 1,000
+// stacks where 10 changed (30 stack/environments planned): finding the
+// stacks (every stack.yaml read) happens once per run, not once per plan.
+func BenchmarkPlanAllChanged(b *testing.B) {
+	r := newPlanRepo(b)
+	filler := func(i int, level string) {
+		dir := fmt.Sprintf("stacks/filler/f%04d", i)
+		r.WriteFile(dir+"/stack.yaml", fmt.Sprintf("apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: f%04d\nspec:\n  provider:\n    name: local\n  variables:\n    LEVEL:\n      default: info\n", i))
+		for _, e := range []string{"dev", "staging", "prod"} {
+			r.WriteFile(dir+"/environments/"+e+".yaml", "apiVersion: core.panka.io/v1\nkind: Environment\nmetadata:\n  name: "+e+"\nspec:\n  variables:\n    LEVEL: "+level+"\n")
+		}
+		r.WriteFile(dir+"/services/api/service.yaml", "apiVersion: core.panka.io/v1\nkind: Service\nmetadata:\n  name: api\nspec: {}\n---\napiVersion: core.panka.io/v1\nkind: MicroService\nmetadata:\n  name: api\nspec:\n  image: nginx:1.0\n  port: 8080\n  env:\n    LEVEL: ${LEVEL}\n")
+	}
+	for i := 0; i < 1000; i++ {
+		filler(i, "info")
+	}
+	r.Git("add", "-A")
+	r.Commit("1,000 stacks")
+	for i := 0; i < 1000; i += 100 {
+		filler(i, "debug")
+	}
+	r.Git("add", "-A")
+	r.Commit("10 stacks changed")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		out, errOut, code := r.run(r.env(), "plan", "--all-changed", "--base", "HEAD~1")
+		if code != 0 || strings.Count(out, "Plan for f") != 30 {
+			b.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
+	b.ReportMetric(30, "plans")
 }
