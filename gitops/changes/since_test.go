@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"math/rand"
+	"os"
 	"path"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -314,118 +317,24 @@ func TestDetectAgainstBruteForce(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer repo.Close()
-			type stackAt struct {
-				dir    string
-				watch  []string
-				models map[string]string // env -> canonical resolved model
-			}
 			at := map[gitops.Hash]map[string]*stackAt{}
 			for _, c := range commits {
 				fsys, err := repo.TreeFS(c)
 				if err != nil {
 					t.Fatal(err)
 				}
-				refs, err := stacks.Discover(fsys, "stacks")
-				if err != nil {
-					t.Fatal(err)
-				}
-				at[c] = map[string]*stackAt{}
-				for _, ref := range refs {
-					st, err := stacks.Load(fsys, ref.Path)
-					if err != nil {
-						t.Fatalf("%s at %s: %v", ref.Path, c, err)
-					}
-					h, err := stacks.ReadHeader(fsys, ref.Path)
-					if err != nil {
-						t.Fatal(err)
-					}
-					sa := &stackAt{dir: ref.Path, watch: h.Watch, models: map[string]string{}}
-					for _, env := range h.Environments {
-						r, err := st.Resolve(env, stacks.ResolveOptions{Lenient: true})
-						if err != nil {
-							t.Fatalf("%s/%s at %s: %v", ref.Name, env, c, err)
-						}
-						sa.models[env] = string(r.Canonical())
-					}
-					at[c][ref.Name] = sa
-				}
+				at[c] = loadAll(t, fsys)
 			}
 			for i, b := range commits {
 				for _, h := range commits[i+1:] {
 					changed := strings.Fields(g.Git("diff", "--name-only", "--no-renames", b.String(), h.String()))
-					watched := func(s *stackAt) bool {
-						for _, p := range changed {
-							for _, w := range s.watch {
-								if changes.MatchGlob(w, p) {
-									return true
-								}
-							}
-						}
-						return false
-					}
-					under := func(s *stackAt) bool {
-						for _, p := range changed {
-							if strings.HasPrefix(p, s.dir+"/") {
-								return true
-							}
-						}
-						return false
-					}
-					var want, wantPaths []string
-					for _, name := range union(at[b], at[h]) {
-						sb, sh := at[b][name], at[h][name]
-						var envs []string
-						switch {
-						case sb == nil:
-							for _, env := range sortedMapKeys(sh.models) {
-								envs = append(envs, env+":added")
-							}
-						case sh == nil:
-							for _, env := range sortedMapKeys(sb.models) {
-								envs = append(envs, env+":removed")
-							}
-						default:
-							w := watched(sh)
-							for _, env := range union(sb.models, sh.models) {
-								mb, inB := sb.models[env]
-								mh, inH := sh.models[env]
-								switch {
-								case !inB:
-									envs = append(envs, env+":added")
-								case !inH:
-									envs = append(envs, env+":removed")
-								case mb != mh || w:
-									envs = append(envs, env+":modified")
-								}
-							}
-						}
-						if len(envs) > 0 {
-							want = append(want, name+" "+strings.Join(envs, ","))
-						}
-						if (sb != nil && under(sb)) || (sh != nil && (under(sh) || watched(sh))) {
-							wantPaths = append(wantPaths, name)
-						}
-					}
+					want, wantPaths := oracle(at[b], at[h], changed)
 					for _, paths := range []bool{false, true} {
 						res, err := changes.Detect(context.Background(), repo, changes.Options{Base: b.String(), Head: h.String(), StacksRoot: "stacks", Paths: paths, NoCache: true})
 						if err != nil {
 							t.Fatal(err)
 						}
-						var got []string
-						for _, s := range res.Stacks {
-							if paths {
-								got = append(got, s.Stack)
-								continue
-							}
-							var envs []string
-							for _, env := range s.Environments {
-								envs = append(envs, env+":"+string(s.EnvironmentChanges[env]))
-							}
-							if len(envs) > 0 {
-								got = append(got, s.Stack+" "+strings.Join(envs, ","))
-							}
-						}
-						sort.Strings(got)
+						got := summarize(res, paths)
 						w := want
 						if paths {
 							w = wantPaths
@@ -438,6 +347,121 @@ func TestDetectAgainstBruteForce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stackAt is a stack as the brute-force oracle sees it at one side.
+type stackAt struct {
+	dir    string
+	watch  []string
+	models map[string]string // env -> canonical resolved model
+}
+
+// loadAll loads and resolves every stack and environment of fsys.
+func loadAll(t *testing.T, fsys fs.FS) map[string]*stackAt {
+	t.Helper()
+	refs, err := stacks.Discover(fsys, "stacks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*stackAt{}
+	for _, ref := range refs {
+		st, err := stacks.Load(fsys, ref.Path)
+		if err != nil {
+			t.Fatalf("%s: %v", ref.Path, err)
+		}
+		h, err := stacks.ReadHeader(fsys, ref.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sa := &stackAt{dir: ref.Path, watch: h.Watch, models: map[string]string{}}
+		for _, env := range h.Environments {
+			r, err := st.Resolve(env, stacks.ResolveOptions{Lenient: true})
+			if err != nil {
+				t.Fatalf("%s/%s: %v", ref.Name, env, err)
+			}
+			sa.models[env] = string(r.Canonical())
+		}
+		out[ref.Name] = sa
+	}
+	return out
+}
+
+// oracle says what changed between two sides by brute force: resolved
+// ("name env:kind,...") and --paths (names) lines, sorted.
+func oracle(base, head map[string]*stackAt, changed []string) (want, wantPaths []string) {
+	watched := func(s *stackAt) bool {
+		for _, p := range changed {
+			for _, w := range s.watch {
+				if changes.MatchGlob(w, p) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	under := func(s *stackAt) bool {
+		for _, p := range changed {
+			if strings.HasPrefix(p, s.dir+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, name := range union(base, head) {
+		sb, sh := base[name], head[name]
+		var envs []string
+		switch {
+		case sb == nil:
+			for _, env := range sortedMapKeys(sh.models) {
+				envs = append(envs, env+":added")
+			}
+		case sh == nil:
+			for _, env := range sortedMapKeys(sb.models) {
+				envs = append(envs, env+":removed")
+			}
+		default:
+			w := watched(sh)
+			for _, env := range union(sb.models, sh.models) {
+				mb, inB := sb.models[env]
+				mh, inH := sh.models[env]
+				switch {
+				case !inB:
+					envs = append(envs, env+":added")
+				case !inH:
+					envs = append(envs, env+":removed")
+				case mb != mh || w:
+					envs = append(envs, env+":modified")
+				}
+			}
+		}
+		if len(envs) > 0 {
+			want = append(want, name+" "+strings.Join(envs, ","))
+		}
+		if (sb != nil && under(sb)) || (sh != nil && (under(sh) || watched(sh))) {
+			wantPaths = append(wantPaths, name)
+		}
+	}
+	return want, wantPaths
+}
+
+// summarize renders Detect's result as the oracle does.
+func summarize(res *changes.Result, paths bool) []string {
+	var got []string
+	for _, s := range res.Stacks {
+		if paths {
+			got = append(got, s.Stack)
+			continue
+		}
+		var envs []string
+		for _, env := range s.Environments {
+			envs = append(envs, env+":"+string(s.EnvironmentChanges[env]))
+		}
+		if len(envs) > 0 {
+			got = append(got, s.Stack+" "+strings.Join(envs, ","))
+		}
+	}
+	sort.Strings(got)
+	return got
 }
 
 func union[V any](a, b map[string]V) []string {
@@ -457,5 +481,150 @@ func sortedMapKeys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// TestUncommittedAgainstBruteForce: over random histories with random
+// work-tree changes on top (edits staged or not, files deleted without
+// git rm, untracked files and stacks, files untracked with git rm
+// --cached, stack folders moved on disk, ignored files, chmod +x), Detect
+// with --uncommitted says what loading every stack at the base commit and
+// in the work tree says; --paths lists the stacks holding a file whose
+// content or mode differs between base and the work tree (a file untracked
+// with git rm --cached but still there, unchanged, is not a change).
+func TestUncommittedAgainstBruteForce(t *testing.T) {
+	for sd := int64(1); sd <= 6; sd++ {
+		t.Run(fmt.Sprint("seed ", sd), func(t *testing.T) {
+			rnd := rand.New(rand.NewSource(100 + sd))
+			g, commits, _ := randomHistory(t, rnd)
+			g.Write(".gitignore", "*.tmp\n")
+			commits = append(commits, g.Commit("ignore"))
+			var dirs []string
+			for _, l := range strings.Split(g.Git("ls-files", "stacks"), "\n") {
+				if strings.HasSuffix(l, "/stack.yaml") {
+					dirs = append(dirs, path.Dir(l))
+				}
+			}
+			for k := 0; k < 2+rnd.Intn(4); k++ {
+				d := dirs[rnd.Intn(len(dirs))]
+				if !g.Exists(d) {
+					continue
+				}
+				switch rnd.Intn(8) {
+				case 0: // an unstaged edit
+					if g.Exists(d + "/environments/dev.yaml") {
+						g.WriteFile(d+"/environments/dev.yaml", envYAML("dev", fmt.Sprintf("  variables:\n    LOG_LEVEL: wt%d\n", rnd.Intn(3))))
+					}
+				case 1: // staged, then edited again on disk
+					g.Write(d+"/services/api/service.yaml", strings.Replace(serviceYAML, "nginx:1.0", "nginx:2.0", 1))
+					g.WriteFile(d+"/services/api/service.yaml", strings.Replace(serviceYAML, "nginx:1.0", fmt.Sprintf("nginx:2.%d", rnd.Intn(2)), 1))
+				case 2: // deleted on disk only
+					if g.Exists(d + "/environments/staging.yaml") {
+						if err := os.Remove(filepath.Join(g.Dir, d, "environments", "staging.yaml")); err != nil {
+							t.Fatal(err)
+						}
+					}
+				case 3: // a new, untracked stack
+					n := fmt.Sprintf("stacks/wt/u%d", k)
+					g.WriteFile(n+"/stack.yaml", stackYAML(fmt.Sprintf("u%d", k), ""))
+					g.WriteFile(n+"/environments/dev.yaml", envYAML("dev", "  variables: {}\n"))
+				case 4: // untracked, still on disk
+					g.Git("rm", "-q", "--cached", "-r", d+"/infra")
+				case 5: // moved on disk, not in the index
+					nd := fmt.Sprintf("stacks/wtmoved%d/%s", k, path.Base(d))
+					if err := os.MkdirAll(filepath.Join(g.Dir, path.Dir(nd)), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Rename(filepath.Join(g.Dir, d), filepath.Join(g.Dir, nd)); err != nil {
+						t.Fatal(err)
+					}
+				case 6: // ignored files change nothing
+					g.WriteFile(d+"/environments/prod.yaml.tmp", "junk")
+					g.WriteFile("shared/w0/b.tmp", "junk")
+				case 7: // a watched file, and a mode change
+					g.WriteFile("shared/w1/a.json", fmt.Sprint(`{"wt":`, rnd.Intn(3), "}"))
+					if g.Exists(d + "/stack.yaml") {
+						if err := os.Chmod(filepath.Join(g.Dir, d, "stack.yaml"), 0o755); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			work := loadAll(t, stacks.DirFS(g.Dir))
+			for _, b := range []gitops.Hash{commits[0], commits[len(commits)/2], commits[len(commits)-1]} {
+				fsys := treeAt(t, b, g)
+				changed := changedOnDisk(t, g, b)
+				want, wantPaths := oracle(loadAll(t, fsys), work, changed)
+				for _, m := range modes {
+					repo, err := gitops.Open(g.Dir, m.opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, paths := range []bool{false, true} {
+						res, err := changes.Detect(context.Background(), repo, changes.Options{Base: b.String(), Uncommitted: true, StacksRoot: "stacks", Paths: paths, NoCache: true})
+						if err != nil {
+							t.Fatal(err)
+						}
+						w := want
+						if paths {
+							w = wantPaths
+						}
+						if got := summarize(res, paths); !slices.Equal(got, w) {
+							t.Errorf("%s from %s paths=%v:\n got  %q\n want %q\n%s", m.name, b.String()[:7], paths, got, w, g.Git("status", "--short"))
+						}
+					}
+					repo.Close()
+				}
+			}
+		})
+	}
+}
+
+// treeAt returns the file system of commit c.
+func treeAt(t *testing.T, c gitops.Hash, g *gittest.Repo) fs.FS {
+	t.Helper()
+	repo, err := gitops.Open(g.Dir, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { repo.Close() })
+	fsys, err := repo.TreeFS(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fsys
+}
+
+// changedOnDisk lists the paths whose content or mode differs between
+// commit b and the work tree (the files git would see: tracked or
+// untracked, not ignored), by hashing what is on disk.
+func changedOnDisk(t *testing.T, g *gittest.Repo, b gitops.Hash) []string {
+	t.Helper()
+	type file struct{ mode, id string }
+	at := map[string]file{}
+	for _, l := range strings.Split(g.Git("ls-tree", "-r", b.String()), "\n") {
+		meta, p, ok := strings.Cut(l, "\t")
+		if f := strings.Fields(meta); ok && len(f) == 3 {
+			at[p] = file{f[0], f[2]}
+		}
+	}
+	disk := map[string]file{}
+	for _, p := range strings.Fields(g.Git("ls-files", "--cached", "--others", "--exclude-standard")) {
+		st, err := os.Lstat(filepath.Join(g.Dir, p))
+		if err != nil {
+			continue // deleted on disk
+		}
+		mode := "100644"
+		if st.Mode()&0o111 != 0 {
+			mode = "100755"
+		}
+		disk[p] = file{mode, g.Git("hash-object", "--", p)}
+	}
+	var out []string
+	for _, p := range union(at, disk) {
+		if at[p] != disk[p] {
+			out = append(out, p)
+		}
+	}
 	return out
 }
