@@ -311,7 +311,7 @@ func TestDetectAgainstBruteForce(t *testing.T) {
 	for sd := int64(1); sd <= 4; sd++ {
 		t.Run(fmt.Sprint("seed ", sd), func(t *testing.T) {
 			g, commits, _ := randomHistory(t, rand.New(rand.NewSource(sd)))
-			// Both engines, a seed each.
+			// Both engines, a seed each; both kinds of stacks root.
 			repo, err := gitops.Open(g.Dir, modes[sd%2].opts)
 			if err != nil {
 				t.Fatal(err)
@@ -330,7 +330,10 @@ func TestDetectAgainstBruteForce(t *testing.T) {
 					changed := strings.Fields(g.Git("diff", "--name-only", "--no-renames", b.String(), h.String()))
 					want, wantPaths := oracle(at[b], at[h], changed)
 					for _, paths := range []bool{false, true} {
-						res, err := changes.Detect(context.Background(), repo, changes.Options{Base: b.String(), Head: h.String(), StacksRoot: "stacks", Paths: paths, NoCache: true})
+						// The stacks root as configured, or the repository root
+						// (every folder searched; the same stacks here).
+						root := []string{"stacks", ""}[sd/2%2]
+						res, err := changes.Detect(context.Background(), repo, changes.Options{Base: b.String(), Head: h.String(), StacksRoot: root, Paths: paths, NoCache: true})
 						if err != nil {
 							t.Fatal(err)
 						}
