@@ -59,7 +59,8 @@ type Options struct {
 	// the account's default key when KMSKeyID is empty).
 	SSE      string
 	KMSKeyID string
-	// Concurrency bounds parallel reads of history records (default 8).
+	// Concurrency bounds parallel requests: reads of history records and
+	// the per-stack and per-environment listings of List (default 8).
 	Concurrency int
 }
 
@@ -585,41 +586,39 @@ func (s *Store) Deployment(ctx context.Context, key statestore.Key, serial int64
 }
 
 // List implements statestore.Store. It walks stacks and environments with
-// delimited listings, so history and Pulumi files are never listed.
+// delimited listings, so history and Pulumi files are never listed. A store
+// with thousands of stack/environments needs one listing per stack and one
+// per environment: they run Options.Concurrency at a time, not one after
+// another.
 func (s *Store) List(ctx context.Context) ([]statestore.Key, error) {
 	base := statestore.StacksPrefix(s.prefix)
 	_, stackPrefixes, err := s.listAll(ctx, base, "/")
 	if err != nil {
 		return nil, err
 	}
+	envPrefixes := make([][]string, len(stackPrefixes))
+	if err := s.each(ctx, len(stackPrefixes), func(ctx context.Context, i int) error {
+		_, eps, err := s.listAll(ctx, stackPrefixes[i], "/")
+		envPrefixes[i] = eps
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	var eps []string
+	for _, p := range envPrefixes {
+		eps = append(eps, p...)
+	}
+	found := make([][]statestore.Key, len(eps))
+	if err := s.each(ctx, len(eps), func(ctx context.Context, i int) error {
+		ks, err := s.statesUnder(ctx, eps[i])
+		found[i] = ks
+		return err
+	}); err != nil {
+		return nil, err
+	}
 	var keys []statestore.Key
-	for _, sp := range stackPrefixes {
-		_, envPrefixes, err := s.listAll(ctx, sp, "/")
-		if err != nil {
-			return nil, err
-		}
-		for _, ep := range envPrefixes {
-			objs, _, err := s.listObjects(ctx, ep, "/")
-			if err != nil {
-				return nil, err
-			}
-			for _, o := range objs {
-				k, ok := statestore.ParseStatePath(s.prefix, aws.ToString(o.Key))
-				if !ok {
-					continue
-				}
-				if aws.ToInt64(o.Size) == int64(len(tombstone(k))) {
-					data, _, err := s.read(ctx, aws.ToString(o.Key))
-					if err != nil {
-						return nil, err
-					}
-					if data == nil || isTombstone(data) {
-						continue
-					}
-				}
-				keys = append(keys, k)
-			}
-		}
+	for _, ks := range found {
+		keys = append(keys, ks...)
 	}
 	sort.Slice(keys, func(i, j int) bool {
 		if keys[i].Stack != keys[j].Stack {
@@ -628,4 +627,42 @@ func (s *Store) List(ctx context.Context) ([]statestore.Key, error) {
 		return keys[i].Environment < keys[j].Environment
 	})
 	return keys, nil
+}
+
+// statesUnder returns the key of the state.json directly under the
+// environment prefix ep, if there is one that is not a tombstone.
+func (s *Store) statesUnder(ctx context.Context, ep string) ([]statestore.Key, error) {
+	objs, _, err := s.listObjects(ctx, ep, "/")
+	if err != nil {
+		return nil, err
+	}
+	var keys []statestore.Key
+	for _, o := range objs {
+		k, ok := statestore.ParseStatePath(s.prefix, aws.ToString(o.Key))
+		if !ok {
+			continue
+		}
+		if aws.ToInt64(o.Size) == int64(len(tombstone(k))) {
+			data, _, err := s.read(ctx, aws.ToString(o.Key))
+			if err != nil {
+				return nil, err
+			}
+			if data == nil || isTombstone(data) {
+				continue
+			}
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// each runs fn(0..n-1), Options.Concurrency at a time; the first error
+// cancels the rest.
+func (s *Store) each(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.opts.Concurrency)
+	for i := range n {
+		g.Go(func() error { return fn(gctx, i) })
+	}
+	return g.Wait()
 }

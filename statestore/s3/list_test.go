@@ -1,0 +1,179 @@
+package s3_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sync/errgroup"
+
+	"panka.dev/panka/statestore"
+	s3store "panka.dev/panka/statestore/s3"
+	"panka.dev/panka/statestore/testserver"
+)
+
+// overlapAPI counts the ListObjectsV2 calls in flight below the stacks/
+// prefix. Until two have overlapped, such a call waits for another to start
+// (the first one to wait gives up after 30 s, and then none waits), so a List
+// that lists one prefix after another is seen as such rather than by luck of
+// timing, and one that lists in parallel never waits long.
+type overlapAPI struct {
+	s3store.API
+	root string // the stacks/ prefix, listed once and alone
+
+	mu         sync.Mutex
+	inFlight   int
+	peak       int
+	overlapped chan struct{}
+	once       sync.Once
+}
+
+func (a *overlapAPI) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	if aws.ToString(in.Prefix) == a.root {
+		return a.API.ListObjectsV2(ctx, in, optFns...)
+	}
+	a.mu.Lock()
+	a.inFlight++
+	a.peak = max(a.peak, a.inFlight)
+	if a.inFlight == 2 {
+		a.once.Do(func() { close(a.overlapped) })
+	}
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.inFlight--
+		a.mu.Unlock()
+	}()
+	select {
+	case <-a.overlapped:
+	case <-time.After(30 * time.Second):
+		a.once.Do(func() { close(a.overlapped) })
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return a.API.ListObjectsV2(ctx, in, optFns...)
+}
+
+// seed writes state (and one history record) for stacks x envs keys.
+func seed(tb testing.TB, s statestore.Store, stacks, envs int) []statestore.Key {
+	tb.Helper()
+	var keys []statestore.Key
+	for i := range stacks {
+		for j := range envs {
+			keys = append(keys, statestore.Key{Stack: fmt.Sprintf("stack-%04d", i), Environment: fmt.Sprintf("env-%d", j)})
+		}
+	}
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(16)
+	for _, k := range keys {
+		g.Go(func() error {
+			d := &statestore.Deployment{SchemaVersion: statestore.SchemaVersion, ID: "d-1", Serial: 1, Stack: k.Stack, Environment: k.Environment,
+				Operation: statestore.OpApply, Result: statestore.ResultSucceeded, StartedAt: testTime, EndedAt: testTime}
+			if err := s.AppendHistory(ctx, k, d); err != nil {
+				return err
+			}
+			_, err := s.Put(ctx, k, &statestore.State{SchemaVersion: statestore.SchemaVersion, Serial: 1, Stack: k.Stack,
+				Environment: k.Environment, Status: statestore.StatusDeployed, LastDeployment: d, UpdatedAt: testTime}, "")
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		tb.Fatal(err)
+	}
+	return keys
+}
+
+// TestListConcurrent checks that List walks the stack and environment
+// prefixes in parallel, at most Options.Concurrency listings at a time: a
+// store of thousands of stack/environments otherwise needs thousands of
+// listings one after another.
+func TestListConcurrent(t *testing.T) {
+	srv := testserver.S3(t)
+	bucket := testserver.NewBucket(t)
+	plain, err := s3store.New(client(t, srv), s3store.Options{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := seed(t, plain, 12, 3)
+	// One stack/environment deleted: its tombstone is read, not listed.
+	gone := keys[4]
+	_, v, err := plain.Get(context.Background(), gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.Delete(context.Background(), gone, v); err != nil {
+		t.Fatal(err)
+	}
+	api := &overlapAPI{API: client(t, srv), root: statestore.StacksPrefix(""), overlapped: make(chan struct{})}
+	const limit = 4
+	s, err := s3store.New(api, s3store.Options{Bucket: bucket, Concurrency: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append([]statestore.Key{}, keys[:4]...), keys[5:]...)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("List = %v\nwant %v", got, want)
+	}
+	if api.peak < 2 || api.peak > limit {
+		t.Fatalf("List had at most %d listings in flight, want 2..%d (Options.Concurrency)", api.peak, limit)
+	}
+}
+
+// latencyAPI adds a fixed delay to every request, as a network round trip to
+// S3 would.
+type latencyAPI struct {
+	s3store.API
+	rtt time.Duration
+}
+
+func (a latencyAPI) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	time.Sleep(a.rtt)
+	return a.API.GetObject(ctx, in, optFns...)
+}
+
+func (a latencyAPI) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	time.Sleep(a.rtt)
+	return a.API.ListObjectsV2(ctx, in, optFns...)
+}
+
+// BenchmarkList measures List over 1,000 stack/environments (500 stacks x 2
+// environments) against the S3 test server, on loopback and with a
+// simulated 10 ms round trip per request.
+func BenchmarkList(b *testing.B) {
+	srv := testserver.S3(b)
+	bucket := testserver.NewBucket(b)
+	s, err := s3store.New(client(b, srv), s3store.Options{Bucket: bucket})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := len(seed(b, s, 500, 2))
+	for _, rtt := range []time.Duration{0, 10 * time.Millisecond} {
+		b.Run(fmt.Sprintf("rtt=%s", rtt), func(b *testing.B) {
+			var api s3store.API = client(b, srv)
+			if rtt > 0 {
+				api = latencyAPI{API: api, rtt: rtt}
+			}
+			s, err := s3store.New(api, s3store.Options{Bucket: bucket})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				got, err := s.List(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(got) != n {
+					b.Fatalf("List returned %d keys, want %d", len(got), n)
+				}
+			}
+		})
+	}
+}
