@@ -192,6 +192,9 @@ func (f *Factory) underStateLease(ctx context.Context, cfg *config.Resolved, key
 // StateListOptions are the inputs of `panka state list`.
 type StateListOptions struct {
 	F *Factory
+	// OpenStore builds the state store of a configuration (Factory.Store;
+	// tests wrap it).
+	OpenStore func(ctx context.Context, cfg *config.Resolved) (statestore.Store, error)
 }
 
 // StateListItem is one row of `panka state list -o json`.
@@ -212,7 +215,7 @@ type StateListItem struct {
 }
 
 func newCmdStateList(f *Factory) *cobra.Command {
-	opts := &StateListOptions{F: f}
+	opts := &StateListOptions{F: f, OpenStore: f.Store}
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List every stack/environment with state: serial, last commit, status, age",
@@ -247,9 +250,10 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 	}
 	seen := map[string]bool{}
 	var items []StateListItem
+	var stores []statestore.Store // of items[i]
 	for _, src := range sources {
 		loc := f.describeBackend(src.cfg)
-		s, err := f.Store(ctx, src.cfg)
+		s, err := opts.OpenStore(ctx, src.cfg)
 		if err != nil {
 			return err
 		}
@@ -266,19 +270,28 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 				continue
 			}
 			seen[id] = true
-			it := StateListItem{Stack: k.Stack, Environment: k.Environment, Backend: loc}
-			st, _, err := s.Get(ctx, k)
-			if err != nil {
-				it.Status, it.Error = "unreadable", err.Error()
-				items = append(items, it)
-				continue
-			}
-			it.Serial, it.Status, it.UpdatedAt, it.Components = st.Serial, st.Status, st.UpdatedAt, st.Resources.Components
-			if d := st.LastDeployment; d != nil {
-				it.Commit, it.Operation, it.Result, it.DeployedAt = d.Commit, d.Operation, d.Result, d.EndedAt
-			}
-			items = append(items, it)
+			items = append(items, StateListItem{Stack: k.Stack, Environment: k.Environment, Backend: loc})
+			stores = append(stores, s)
 		}
+	}
+	err = forEach(ctx, storeReads, len(items), func(ctx context.Context, i int) error {
+		it := &items[i]
+		st, _, err := stores[i].Get(ctx, statestore.Key{Stack: it.Stack, Environment: it.Environment})
+		if err != nil {
+			it.Status, it.Error = "unreadable", err.Error()
+			return nil
+		}
+		it.Serial, it.Status, it.UpdatedAt, it.Components = st.Serial, st.Status, st.UpdatedAt, st.Resources.Components
+		if d := st.LastDeployment; d != nil {
+			it.Commit, it.Operation, it.Result, it.DeployedAt = d.Commit, d.Operation, d.Result, d.EndedAt
+		}
+		return nil
+	})
+	if err == nil {
+		err = ctx.Err() // a cancelled read is not an unreadable state
+	}
+	if err != nil {
+		return err
 	}
 	sort.SliceStable(items, func(i, j int) bool {
 		if items[i].Stack != items[j].Stack {

@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/statestore"
+)
+
+// overlapStore counts the Gets in flight. Until two have overlapped, a Get
+// waits for another to start (the first one to wait gives up after 30 s,
+// and then none waits), so a command that reads states one after another is
+// seen as such rather than by luck of timing, and one that reads them in
+// parallel never waits long.
+type overlapStore struct {
+	statestore.Store
+
+	mu         sync.Mutex
+	inFlight   int
+	peak       int
+	gets       int
+	overlapped chan struct{}
+	once       sync.Once
+}
+
+func newOverlapStore(s statestore.Store) *overlapStore {
+	return &overlapStore{Store: s, overlapped: make(chan struct{})}
+}
+
+func (s *overlapStore) Get(ctx context.Context, key statestore.Key) (*statestore.State, statestore.Version, error) {
+	s.mu.Lock()
+	s.inFlight++
+	s.gets++
+	s.peak = max(s.peak, s.inFlight)
+	if s.inFlight == 2 {
+		s.once.Do(func() { close(s.overlapped) })
+	}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
+	select {
+	case <-s.overlapped:
+	case <-time.After(30 * time.Second):
+		s.once.Do(func() { close(s.overlapped) })
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
+	}
+	return s.Store.Get(ctx, key)
+}
+
+// checkParallel fails unless reads overlapped, within storeReads.
+func (s *overlapStore) checkParallel(t *testing.T, what string) {
+	t.Helper()
+	if s.peak < 2 || s.peak > storeReads {
+		t.Fatalf("%s made at most %d of its %d state reads at once, want 2..%d", what, s.peak, s.gets, storeReads)
+	}
+}
+
+// seedStates writes a deployed state for each of n stacks x envs
+// environments, deployed at commit.
+func seedStates(t *testing.T, s statestore.Store, n, envs int, commit string) []statestore.Key {
+	t.Helper()
+	var keys []statestore.Key
+	for i := range n {
+		for j := range envs {
+			k := statestore.Key{Stack: fmt.Sprintf("s%03d", i), Environment: fmt.Sprintf("e%d", j)}
+			d := &statestore.Deployment{SchemaVersion: statestore.SchemaVersion, ID: "d", Serial: 1, Stack: k.Stack, Environment: k.Environment,
+				Operation: statestore.OpApply, Commit: commit, Result: statestore.ResultSucceeded, StartedAt: time.Unix(1e9, 0), EndedAt: time.Unix(1e9, 0)}
+			st := &statestore.State{SchemaVersion: statestore.SchemaVersion, Serial: 1, Stack: k.Stack, Environment: k.Environment,
+				Status: statestore.StatusDeployed, LastDeployment: d, Resources: statestore.ResourceSummary{Components: i}}
+			if _, err := s.Put(context.Background(), k, st, ""); err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// TestStateListReadsInParallel: state list reads the states of a big store
+// storeReads at a time, and every row still shows its own state.
+func TestStateListReadsInParallel(t *testing.T) {
+	f, _ := stLocalFactory(t)
+	ios, _, out, _ := Test()
+	f.IO = ios
+	f.Flags.Output = "json"
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := f.Store(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := seedStates(t, local, 30, 2, "1111111111111111111111111111111111111111")
+	s := newOverlapStore(local)
+	opts := &StateListOptions{F: f, OpenStore: func(context.Context, *config.Resolved) (statestore.Store, error) { return s, nil }}
+	if err := stateListRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	var items []StateListItem
+	if err := json.Unmarshal(out.Bytes(), &items); err != nil {
+		t.Fatalf("state list -o json: %v\n%s", err, out)
+	}
+	if len(items) != len(keys) {
+		t.Fatalf("state list shows %d states, want %d", len(items), len(keys))
+	}
+	for i, it := range items {
+		k := keys[i]
+		if it.Stack != k.Stack || it.Environment != k.Environment || it.Status != statestore.StatusDeployed || it.Components != i/2 || it.Error != "" {
+			t.Fatalf("row %d = %+v, want %s deployed with %d components", i, it, k, i/2)
+		}
+	}
+	s.checkParallel(t, "state list")
+}
