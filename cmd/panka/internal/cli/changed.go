@@ -328,7 +328,13 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 		}
 		d.stores[""] = store
 	}
-	var out []changes.Deployment
+	type lookup struct {
+		store  statestore.Store
+		key    statestore.Key
+		commit string
+		ok     bool
+	}
+	var lookups []*lookup
 	seen := map[statestore.Key]bool{}
 	for _, sig := range sortedKeysOf(d.stores) {
 		keys, err := d.stores[sig].List(ctx)
@@ -340,13 +346,26 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 				continue
 			}
 			seen[k] = true
-			c, ok, err := deployedCommit(ctx, d.stores[sig], k)
-			if err != nil {
-				return nil, fmt.Errorf("%s/%s: %w", k.Stack, k.Environment, err)
-			}
-			if ok {
-				out = append(out, changes.Deployment{Stack: k.Stack, Environment: k.Environment, Commit: c})
-			}
+			lookups = append(lookups, &lookup{store: d.stores[sig], key: k})
+		}
+	}
+	// A stack deleted at head can leave thousands of stack/environments:
+	// their states are read storeReads at a time.
+	err := forEach(ctx, storeReads, len(lookups), func(ctx context.Context, i int) error {
+		l := lookups[i]
+		var err error
+		if l.commit, l.ok, err = deployedCommit(ctx, l.store, l.key); err != nil {
+			return fmt.Errorf("%s/%s: %w", l.key.Stack, l.key.Environment, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []changes.Deployment
+	for _, l := range lookups {
+		if l.ok {
+			out = append(out, changes.Deployment{Stack: l.key.Stack, Environment: l.key.Environment, Commit: l.commit})
 		}
 	}
 	return out, nil

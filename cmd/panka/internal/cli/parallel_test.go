@@ -121,3 +121,52 @@ func TestStateListReadsInParallel(t *testing.T) {
 	}
 	s.checkParallel(t, "state list")
 }
+
+// TestListDeployedReadsInParallel: what is deployed but gone at head is
+// read storeReads at a time; skipped keys are not read.
+func TestListDeployedReadsInParallel(t *testing.T) {
+	f, _ := stLocalFactory(t)
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := f.Store(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const commit = "2222222222222222222222222222222222222222"
+	keys := seedStates(t, local, 25, 2, commit)
+	// One destroyed: listed by the store, not deployed.
+	gone := keys[3]
+	st, v, err := local.Get(context.Background(), gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Status = statestore.StatusDestroyed
+	if _, err := local.Put(context.Background(), gone, st, v); err != nil {
+		t.Fatal(err)
+	}
+	s := newOverlapStore(local)
+	d := &storeDeployed{f: f, stores: map[string]statestore.Store{"": s}}
+	got, err := d.ListDeployed(context.Background(), func(stack, env string) bool { return stack == "s000" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, k := range keys[2:] {
+		if k != gone {
+			want = append(want, k.String()+"@"+commit[:7])
+		}
+	}
+	var have []string
+	for _, dep := range got {
+		have = append(have, dep.Stack+"/"+dep.Environment+"@"+dep.Commit[:7])
+	}
+	if fmt.Sprint(have) != fmt.Sprint(want) {
+		t.Fatalf("ListDeployed = %v\nwant %v", have, want)
+	}
+	if s.gets != len(keys)-2 {
+		t.Errorf("ListDeployed read %d states, want %d (skipped ones are not read)", s.gets, len(keys)-2)
+	}
+	s.checkParallel(t, "ListDeployed")
+}
