@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"panka.dev/panka/locker"
 	s3store "panka.dev/panka/statestore/s3"
@@ -38,6 +39,8 @@ type Locker struct {
 	now    func() time.Time
 	sse    types.ServerSideEncryption
 	kmsKey string
+
+	concurrency int
 }
 
 var _ locker.Locker = (*Locker)(nil)
@@ -55,6 +58,8 @@ type Options struct {
 	KMSKeyID string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Concurrency bounds the parallel requests of List (default 8).
+	Concurrency int
 }
 
 // New returns a Locker on opts.Bucket.
@@ -69,7 +74,11 @@ func New(opts Options) (*Locker, error) {
 	if p != "" && !strings.HasSuffix(p, "/") {
 		p += "/"
 	}
-	return &Locker{client: opts.Client, bucket: opts.Bucket, prefix: p, now: opts.Now, sse: types.ServerSideEncryption(opts.SSE), kmsKey: opts.KMSKeyID}, nil
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	return &Locker{client: opts.Client, bucket: opts.Bucket, prefix: p, now: opts.Now, sse: types.ServerSideEncryption(opts.SSE),
+		kmsKey: opts.KMSKeyID, concurrency: opts.Concurrency}, nil
 }
 
 const lockName = "lock.json"
@@ -320,41 +329,82 @@ func (l *Locker) Get(ctx context.Context, key string) (locker.Info, error) {
 	return cur.info, nil
 }
 
-// List reads every lock object under <prefix>stacks/, sorted by key.
+// List reads every lock object <prefix>stacks/<stack>/<env>/lock.json,
+// sorted by key. It walks the stack prefixes with delimited listings and
+// reads each environment's lock object directly (a missing one is a 404):
+// a plain listing of stacks/ would page through every history record and
+// Pulumi file of every stack, which grow with each deployment. The
+// listings and reads run Options.Concurrency at a time.
 func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
+	root := l.prefix + "stacks/"
+	stacks, err := l.prefixes(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	envs := make([][]string, len(stacks))
+	if err := l.each(ctx, len(stacks), func(ctx context.Context, i int) error {
+		var err error
+		envs[i], err = l.prefixes(ctx, stacks[i])
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	var objKeys []string
+	for _, eps := range envs {
+		for _, ep := range eps {
+			objKeys = append(objKeys, ep+lockName)
+		}
+	}
+	objs := make([]object, len(objKeys))
+	if err := l.each(ctx, len(objKeys), func(ctx context.Context, i int) error {
+		var err error
+		objs[i], err = l.read(ctx, objKeys[i])
+		return err
+	}); err != nil {
+		return nil, err
+	}
 	var out []locker.Info
-	in := &s3.ListObjectsV2Input{Bucket: aws.String(l.bucket), Prefix: aws.String(l.prefix + "stacks/")}
-	for {
-		page, err := l.client.ListObjectsV2(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("list locks in s3://%s/%sstacks/: %w", l.bucket, l.prefix, s3store.Explain(l.bucket, err))
+	for _, o := range objs {
+		if o.bad != nil {
+			return nil, o.bad
 		}
-		for _, o := range page.Contents {
-			k := aws.ToString(o.Key)
-			// Only <prefix>stacks/<stack>/<env>/lock.json, nothing deeper
-			// (the Pulumi backend lives under the same directory).
-			rest := strings.TrimPrefix(k, l.prefix+"stacks/")
-			if parts := strings.Split(rest, "/"); len(parts) != 3 || parts[2] != lockName {
-				continue
-			}
-			cur, err := l.read(ctx, k)
-			if err != nil {
-				return nil, err
-			}
-			if cur.bad != nil {
-				return nil, cur.bad
-			}
-			if cur.held() {
-				out = append(out, cur.info)
-			}
+		if o.held() {
+			out = append(out, o.info)
 		}
-		if !aws.ToBool(page.IsTruncated) || page.NextContinuationToken == nil {
-			break
-		}
-		in.ContinuationToken = page.NextContinuationToken
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// prefixes returns the common prefixes directly under prefix (delimiter
+// "/"), every page of them.
+func (l *Locker) prefixes(ctx context.Context, prefix string) ([]string, error) {
+	var out []string
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(l.bucket), Prefix: aws.String(prefix), Delimiter: aws.String("/")}
+	for {
+		page, err := l.client.ListObjectsV2(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list locks in s3://%s/%s: %w", l.bucket, prefix, s3store.Explain(l.bucket, err))
+		}
+		for _, cp := range page.CommonPrefixes {
+			out = append(out, aws.ToString(cp.Prefix))
+		}
+		if !aws.ToBool(page.IsTruncated) || page.NextContinuationToken == nil {
+			return out, nil
+		}
+		in.ContinuationToken = page.NextContinuationToken
+	}
+}
+
+// each runs fn(0..n-1), Options.Concurrency at a time; the first error
+// cancels the rest.
+func (l *Locker) each(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(l.concurrency)
+	for i := range n {
+		g.Go(func() error { return fn(gctx, i) })
+	}
+	return g.Wait()
 }
 
 // changedHands is the HeldError of an acquire that lost every round to
