@@ -64,7 +64,7 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		return err
 	}
 	if opts.Commits {
-		return historyCommitsRun(ctx, f, s, key, recs)
+		return historyCommitsRun(ctx, f, s, key, recs, opts.Offset)
 	}
 	if f.JSON() {
 		if recs == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"panka.dev/panka/gitops"
@@ -88,6 +89,39 @@ func historyEntries(ctx context.Context, repo *gitops.Repo, page, all []*statest
 	return out, nil
 }
 
+// historyBefore reads the newest records of key, as far back as
+// historyEntries looks for the deployment before each record of page (at
+// offset): through the first successful deployment older than the page,
+// not the whole history, which on S3 is a read per record (a stack deployed
+// for years has thousands). The records read are the newest n, so
+// historyEntries finds the same deployment it would in the whole history.
+func historyBefore(ctx context.Context, store statestore.Store, key statestore.Key, page []*statestore.Deployment, offset int) ([]*statestore.Deployment, error) {
+	var recs []*statestore.Deployment
+	for n := offset + len(page) + 20; ; n *= 2 {
+		more, err := store.History(ctx, key, len(recs), n-len(recs))
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, more...)
+		if len(recs) < n || previousFound(page, recs) {
+			return recs, nil
+		}
+	}
+}
+
+// previousFound reports whether recs holds, for every record of page, a
+// deployment before it (see historyEntries).
+func previousFound(page, recs []*statestore.Deployment) bool {
+	for _, d := range page {
+		if !slices.ContainsFunc(recs, func(p *statestore.Deployment) bool {
+			return p.Serial < d.Serial && isDeployment(p) && p.Commit != ""
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
 func historyCommitList(cs []*gitops.Commit) ([]HistoryCommit, int) {
 	more := 0
 	if len(cs) > maxHistoryCommits {
@@ -101,9 +135,10 @@ func historyCommitList(cs []*gitops.Commit) ([]HistoryCommit, int) {
 	return out, more
 }
 
-// historyCommitsRun prints `history --commits` for the records of page.
-func historyCommitsRun(ctx context.Context, f *Factory, store statestore.Store, key statestore.Key, page []*statestore.Deployment) error {
-	all, err := store.History(ctx, key, 0, 0)
+// historyCommitsRun prints `history --commits` for the records of page
+// (the records from offset on).
+func historyCommitsRun(ctx context.Context, f *Factory, store statestore.Store, key statestore.Key, page []*statestore.Deployment, offset int) error {
+	all, err := historyBefore(ctx, store, key, page, offset)
 	if err != nil {
 		return fmt.Errorf("read the history of %s: %w", key, err)
 	}

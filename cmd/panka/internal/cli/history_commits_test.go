@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"panka.dev/panka/statestore"
+	"panka.dev/panka/statestore/local"
+)
+
+// countingStore counts the history records History returns.
+type countingStore struct {
+	statestore.Store
+	read int
+}
+
+func (s *countingStore) History(ctx context.Context, key statestore.Key, offset, limit int) ([]*statestore.Deployment, error) {
+	recs, err := s.Store.History(ctx, key, offset, limit)
+	s.read += len(recs)
+	return recs, err
+}
+
+// TestHistoryBeforeReadsAWindow: history --commits finds the deployment
+// before each record of a page without reading the whole history, and finds
+// the same one the whole history gives, also across failed deployments and
+// at the oldest record.
+func TestHistoryBeforeReadsAWindow(t *testing.T) {
+	ctx := context.Background()
+	s, err := local.New(local.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	const total = 300
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i := 1; i <= total; i++ {
+		d := &statestore.Deployment{SchemaVersion: statestore.SchemaVersion, ID: fmt.Sprint(i), Serial: int64(i), Stack: key.Stack, Environment: key.Environment,
+			Operation: statestore.OpApply, Commit: fmt.Sprintf("%040d", i), Result: statestore.ResultSucceeded, StartedAt: base.Add(time.Duration(i) * time.Minute)}
+		// Serials 200..259 failed: the record before 260 is 199, 60 records back.
+		if i >= 200 && i < 260 {
+			d.Result = statestore.ResultFailed
+		}
+		if err := s.AppendHistory(ctx, key, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.History(ctx, key, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		offset, limit, maxRead int
+	}{
+		{0, 20, 80},     // 300..281: each has its previous record
+		{30, 15, 130},   // 270..256: 256 and older reach back to 199 (65, then 130)
+		{295, 5, total}, // the oldest, serial 1, has none: everything is read
+		{0, 0, total},   // the whole history
+	} {
+		t.Run(fmt.Sprintf("offset=%d,limit=%d", tc.offset, tc.limit), func(t *testing.T) {
+			page, err := s.History(ctx, key, tc.offset, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs := &countingStore{Store: s}
+			window, err := historyBefore(ctx, cs, key, page, tc.offset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cs.read > tc.maxRead {
+				t.Errorf("read %d records for a page of %d at offset %d, want at most %d", cs.read, len(page), tc.offset, tc.maxRead)
+			}
+			got, err := historyEntries(ctx, nil, page, window)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := historyEntries(ctx, nil, page, all)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if got[i].Previous != want[i].Previous {
+					t.Fatalf("serial %d: previous %q from the window, %q from the whole history", page[i].Serial, got[i].Previous, want[i].Previous)
+				}
+			}
+			if len(page) > 0 && page[0].Serial == 260 && want[0].Previous != fmt.Sprintf("%040d", 199) {
+				t.Fatalf("test setup: previous of 260 is %q, want serial 199's commit", want[0].Previous)
+			}
+		})
+	}
+}
