@@ -3,6 +3,7 @@ package dynamodb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -188,5 +189,58 @@ func TestNoCredentials(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
+	}
+}
+
+// pagedClient makes every Scan return at most two items, as a table whose
+// items exceed DynamoDB's 1 MB page does, and counts the Scans.
+type pagedClient struct {
+	dynamodb.Client
+	scans int
+}
+
+func (c *pagedClient) Scan(ctx context.Context, in *ddb.ScanInput, optFns ...func(*ddb.Options)) (*ddb.ScanOutput, error) {
+	c.scans++
+	in2 := *in
+	in2.Limit = aws.Int32(2)
+	return c.Client.Scan(ctx, &in2, optFns...)
+}
+
+// TestListFollowsScanPages: List returns the leases of every Scan page, not
+// only the first.
+func TestListFollowsScanPages(t *testing.T) {
+	ctx := context.Background()
+	table := newTable(t)
+	c := testserver.DynamoDBClient(t)
+	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 7 {
+		key := locker.Key(fmt.Sprintf("s%d", i), "dev")
+		if _, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "alice"}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, key)
+	}
+	pc := &pagedClient{Client: c}
+	pl, err := dynamodb.New(dynamodb.Options{Client: pc, Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := pl.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, i := range list {
+		got = append(got, i.Key)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("List over %d Scan pages = %v, want %v", pc.scans, got, want)
+	}
+	if pc.scans < 4 {
+		t.Fatalf("List made %d Scans of 2 items for 7 leases: the test did not page", pc.scans)
 	}
 }
