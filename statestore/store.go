@@ -168,6 +168,11 @@ type Store interface {
 	Deployment(ctx context.Context, key Key, serial int64) (*Deployment, error)
 	// List returns every stack/environment that has state, sorted.
 	List(ctx context.Context) ([]Key, error)
+	// ListStack returns the environments of one stack that have state, as
+	// List would (sorted), without looking at other stacks: a command
+	// about one stack must not cost a walk of a monorepo's whole store. A
+	// stack name that does not validate is an error (ErrInvalidKey).
+	ListStack(ctx context.Context, stack string) ([]Key, error)
 }
 
 // Errors reported by stores.

@@ -435,19 +435,11 @@ func (s *Store) List(ctx context.Context) ([]statestore.Key, error) {
 		if !st.IsDir() {
 			continue
 		}
-		envs, err := os.ReadDir(filepath.Join(base, st.Name()))
+		ks, err := s.listStack(st.Name())
 		if err != nil {
-			return nil, fmt.Errorf("list states in %s: %w", base, err)
+			return nil, err
 		}
-		for _, e := range envs {
-			k := statestore.Key{Stack: st.Name(), Environment: e.Name()}
-			if !e.IsDir() || k.Validate() != nil {
-				continue
-			}
-			if _, err := os.Stat(s.path(statestore.StatePath(s.prefix, k))); err == nil {
-				keys = append(keys, k)
-			}
-		}
+		keys = append(keys, ks...)
 	}
 	sort.Slice(keys, func(i, j int) bool {
 		if keys[i].Stack != keys[j].Stack {
@@ -455,5 +447,41 @@ func (s *Store) List(ctx context.Context) ([]statestore.Key, error) {
 		}
 		return keys[i].Environment < keys[j].Environment
 	})
+	return keys, nil
+}
+
+// ListStack implements statestore.Store.
+func (s *Store) ListStack(ctx context.Context, stack string) ([]statestore.Key, error) {
+	if err := statestore.ValidateName("stack", stack); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	keys, err := s.listStack(stack)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Environment < keys[j].Environment })
+	return keys, err
+}
+
+// listStack returns the keys of stack that have state, in directory order.
+func (s *Store) listStack(stack string) ([]statestore.Key, error) {
+	dir := filepath.Join(s.path(statestore.StacksPrefix(s.prefix)), stack)
+	envs, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list states in %s: %w", dir, err)
+	}
+	var keys []statestore.Key
+	for _, e := range envs {
+		k := statestore.Key{Stack: stack, Environment: e.Name()}
+		if !e.IsDir() || k.Validate() != nil {
+			continue
+		}
+		if _, err := os.Stat(s.path(statestore.StatePath(s.prefix, k))); err == nil {
+			keys = append(keys, k)
+		}
+	}
 	return keys, nil
 }

@@ -596,6 +596,19 @@ func (s *Store) List(ctx context.Context) ([]statestore.Key, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.listStacks(ctx, stackPrefixes)
+}
+
+// ListStack implements statestore.Store: one stack's prefix is walked.
+func (s *Store) ListStack(ctx context.Context, stack string) ([]statestore.Key, error) {
+	if err := statestore.ValidateName("stack", stack); err != nil {
+		return nil, err
+	}
+	return s.listStacks(ctx, []string{statestore.StacksPrefix(s.prefix) + stack + "/"})
+}
+
+// listStacks returns the keys with state under the stack prefixes, sorted.
+func (s *Store) listStacks(ctx context.Context, stackPrefixes []string) ([]statestore.Key, error) {
 	envPrefixes := make([][]string, len(stackPrefixes))
 	if err := s.each(ctx, len(stackPrefixes), func(ctx context.Context, i int) error {
 		_, eps, err := s.listAll(ctx, stackPrefixes[i], "/")

@@ -518,6 +518,21 @@ func testList(t *testing.T, in Instance, _ Options) {
 	if fmt.Sprint(got) != want {
 		t.Fatalf("List = %v, want %s", got, want)
 	}
+	// ListStack: one stack's part of List. A stack with only history, or
+	// with a stray file and no environment, or none at all has nothing; a
+	// prefix of a stack's name ("order") is not that stack.
+	if err := in.WriteRaw("stacks/orders-x/stray", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for stack, want := range map[string]string{"orders": "[orders/dev orders/prod]", "a1": "[a1/x]", "zeta": "[]", "nope": "[]", "order": "[]", "orders-x": "[]"} {
+		got, err := s.ListStack(ctx, stack)
+		if err != nil {
+			t.Fatalf("ListStack(%q): %v", stack, err)
+		}
+		if fmt.Sprint(got) != want {
+			t.Errorf("ListStack(%q) = %v, want %s", stack, got, want)
+		}
+	}
 }
 
 func testPrefixes(t *testing.T, in Instance, _ Options) {
@@ -675,6 +690,8 @@ func testBadNames(t *testing.T, in Instance, _ Options) {
 			_, err = s.Deployment(ctx, key, 1)
 			wantErr(t, "Deployment "+name, err, statestore.ErrInvalidKey)
 		}
+		_, err := s.ListStack(ctx, bad)
+		wantErr(t, fmt.Sprintf("ListStack %q", bad), err, statestore.ErrInvalidKey)
 	}
 	keys, err := s.List(ctx)
 	if err != nil || len(keys) != 0 {

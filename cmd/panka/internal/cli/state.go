@@ -257,7 +257,12 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 		if err != nil {
 			return err
 		}
-		keys, err := s.List(ctx)
+		var keys []statestore.Key
+		if src.stack != "" {
+			keys, err = s.ListStack(ctx, src.stack)
+		} else {
+			keys, err = s.List(ctx)
+		}
 		if err != nil {
 			return fmt.Errorf("list states in %s: %w", loc, err)
 		}

@@ -25,7 +25,10 @@ func init() { register(newCmdStatus) }
 type StatusOptions struct {
 	F *Factory
 	// OpenLocker builds the lock backend of a configuration (Factory.Locker).
-	OpenLocker  func(ctx context.Context, cfg *config.Resolved) (locker.Locker, error)
+	OpenLocker func(ctx context.Context, cfg *config.Resolved) (locker.Locker, error)
+	// OpenStore builds the state store of a configuration (Factory.Store
+	// when nil; tests wrap it).
+	OpenStore   func(ctx context.Context, cfg *config.Resolved) (statestore.Store, error)
 	Stack       string
 	Environment string
 }
@@ -137,7 +140,15 @@ func (m fixedDeployed) DeployedCommit(_ context.Context, _ *stacks.Header, env s
 
 func statusRun(ctx context.Context, opts *StatusOptions) error {
 	f := opts.F
-	store, cfg, err := f.stackStore(ctx, opts.Stack)
+	cfg, err := f.stackConfig(opts.Stack)
+	if err != nil {
+		return err
+	}
+	open := opts.OpenStore
+	if open == nil {
+		open = f.Store
+	}
+	store, err := open(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -284,14 +295,12 @@ func statusEnvironments(ctx context.Context, f *Factory, cfg *config.Resolved, s
 		}
 		src.close()
 	}
-	keys, err := store.List(ctx)
+	keys, err := store.ListStack(ctx, opts.Stack)
 	if err != nil {
-		return nil, fmt.Errorf("list deployed stacks: %w", err)
+		return nil, fmt.Errorf("list the deployed environments of %s: %w", opts.Stack, err)
 	}
 	for _, k := range keys {
-		if k.Stack == opts.Stack {
-			set[k.Environment] = true
-		}
+		set[k.Environment] = true
 	}
 	if len(set) == 0 {
 		return nil, fmt.Errorf("stack %q has no environments in the work tree and nothing deployed in %s", opts.Stack, f.describeBackend(cfg))

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/locker"
+	"panka.dev/panka/statestore"
 )
 
 // brokenLocker is a lock backend that cannot be read (a missing table,
@@ -128,4 +130,51 @@ func TestStaleLockOfDeadProcess(t *testing.T) {
 	}
 	_ = holder.Wait()
 	check(true)
+}
+
+// oneStackStore fails List: a command about one stack must not walk every
+// stack of the store (thousands in a monorepo, a listing each on S3).
+type oneStackStore struct {
+	statestore.Store
+	t *testing.T
+}
+
+func (s oneStackStore) List(context.Context) ([]statestore.Key, error) {
+	s.t.Error("List called: status of one stack walked the whole store")
+	return nil, errors.New("List called")
+}
+
+// TestStatusListsOnlyItsStack: status finds the deployed environments of
+// its stack with ListStack, not by listing the whole store.
+func TestStatusListsOnlyItsStack(t *testing.T) {
+	f, _ := stLocalFactory(t)
+	ctx := context.Background()
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := f.Store(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedStates(t, local, 3, 2, "3333333333333333333333333333333333333333")
+	out := f.IO.Out.(*bytes.Buffer)
+	f.Flags.Output = "json"
+	opts := &StatusOptions{F: f, Stack: "s001", OpenStore: func(context.Context, *config.Resolved) (statestore.Store, error) {
+		return oneStackStore{Store: local, t: t}, nil
+	}}
+	if err := statusRun(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	var st StackStatus
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
+		t.Fatalf("status -o json: %v\n%s", err, out)
+	}
+	var envs []string
+	for _, e := range st.Environments {
+		envs = append(envs, e.Environment+":"+e.Status)
+	}
+	if want := "[e0:deployed e1:deployed]"; fmt.Sprint(envs) != want {
+		t.Fatalf("status environments = %v, want %s", envs, want)
+	}
 }
