@@ -66,7 +66,9 @@ type Request struct {
 type Runtime struct {
 	Store statestore.Store
 	// NewEngine builds the engine for the model to deploy (nil for destroy:
-	// the engine destroys what its state holds).
+	// the engine destroys what its state holds). It is called before the
+	// deployment is recorded: when it fails, nothing ran and Run records
+	// nothing.
 	NewEngine func(ctx context.Context, desired *stacks.Resolved) (Engine, error)
 	// Confirm is asked when the plan has changes; nil means auto-approve.
 	Confirm func(p *planner.Result) (bool, error)
@@ -242,6 +244,19 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		}
 	}
 
+	// The engine starts before anything is recorded: a run whose engine
+	// cannot start (a missing tool, an unreadable Pulumi backend) changed
+	// nothing, and history and state keep saying what is deployed.
+	var eng Engine
+	if !upToDate {
+		if eng, err = rt.NewEngine(ctx, desired); err != nil {
+			return res, fmt.Errorf("start the deployment engine for %s (nothing was changed or recorded): %w", req.Key, err)
+		}
+		if c, ok := eng.(interface{ Close() error }); ok {
+			defer c.Close()
+		}
+	}
+
 	started := rt.Now()
 	rec := &statestore.Deployment{
 		SchemaVersion: statestore.SchemaVersion, ID: uuid.NewString(),
@@ -268,7 +283,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 			logf("drift was found in %s when checked at %s: refreshing from the real resources first, so this %s puts them back",
 				strings.Join(state.LastDriftCheck.Drifted, ", "), state.LastDriftCheck.At.UTC().Format(time.RFC3339), req.Operation)
 		}
-		outputs, runErr = runEngine(ctx, rt, req, desired, drifted, res, logf)
+		outputs, runErr = runEngine(ctx, rt, eng, req, desired, drifted, res, logf)
 	}
 	rec.EndedAt = rt.Now()
 	next := nextState(state, req, rec, desired, outputs, runErr, ctx)
@@ -395,14 +410,7 @@ func shortSHA(c string) string {
 	return c
 }
 
-func runEngine(ctx context.Context, rt Runtime, req Request, desired *stacks.Resolved, refresh bool, res *Result, logf func(string, ...any)) (map[string]map[string]any, error) {
-	eng, err := rt.NewEngine(ctx, desired)
-	if err != nil {
-		return nil, err
-	}
-	if c, ok := eng.(interface{ Close() error }); ok {
-		defer c.Close()
-	}
+func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, desired *stacks.Resolved, refresh bool, res *Result, logf func(string, ...any)) (map[string]map[string]any, error) {
 	rec, err := eng.RecoverStale(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("clear what an earlier, killed run left behind: %w", err)

@@ -303,6 +303,45 @@ func TestRunLostLeaseRecordsNothing(t *testing.T) {
 	}
 }
 
+// TestRunEngineStartFailureRecordsNothing: an engine that cannot start (a
+// missing tool or passphrase) changed nothing, so neither history nor state
+// may say a deployment failed: status keeps showing what is deployed.
+func TestRunEngineStartFailureRecordsNothing(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	errStart := errors.New("the passphrase secrets provider needs PULUMI_CONFIG_PASSPHRASE")
+	rt.NewEngine = func(context.Context, *stacks.Resolved) (Engine, error) { return nil, errStart }
+	v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
+	for _, req := range []Request{
+		{Key: key, Operation: statestore.OpApply, Desired: v2},
+		{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true},
+	} {
+		res, err := Run(ctx, rt, req)
+		if !errors.Is(err, errStart) || !strings.Contains(err.Error(), "nothing was changed or recorded") {
+			t.Fatalf("%s: err = %v, want the start error, saying nothing was recorded", req.Operation, err)
+		}
+		if res == nil || res.Deployment != nil {
+			t.Fatalf("%s: result %+v: a deployment was reported as recorded", req.Operation, res)
+		}
+	}
+	st, _, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := store.History(ctx, key, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Serial != 1 || st.Status != statestore.StatusDeployed || len(hist) != 1 {
+		t.Fatalf("after runs whose engine did not start: state serial %d status %s, %d history records; want 1, deployed, 1", st.Serial, st.Status, len(hist))
+	}
+}
+
 // TestRunUndoesRecordedDrift: after drift detect found drift, re-applying
 // the deployed spec must run the engine (not skip it as "no changes") and
 // refresh first, or the engine compares with its own records and leaves the

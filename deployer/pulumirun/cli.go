@@ -22,7 +22,7 @@ import (
 )
 
 // ErrCLINotFound is returned (wrapped) when the Pulumi CLI cannot be found.
-var ErrCLINotFound = errors.New("pulumi CLI not found")
+var ErrCLINotFound = engine.ErrPulumiNotFound
 
 // MinCLIVersion is the oldest Pulumi CLI the runner accepts (preview-only
 // refresh and the gRPC event stream need recent versions; v3.274.1 is the
@@ -30,22 +30,10 @@ var ErrCLINotFound = errors.New("pulumi CLI not found")
 var MinCLIVersion = semver.MustParse("3.206.0")
 
 // FindCLI returns the Pulumi CLI to use: configured (the pulumi.cli config
-// key) when set, else `pulumi` from PATH.
+// key) when set, else `pulumi` from PATH. panka checks the same with
+// engine.FindPulumi before it starts a deployment.
 func FindCLI(configured string) (string, error) {
-	if configured != "" {
-		st, err := os.Stat(configured)
-		if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-			return "", fmt.Errorf("%w at %s (config pulumi.cli): point pulumi.cli at a pulumi binary, or unset it to use PATH; `make tools` builds one into .tools/bin", ErrCLINotFound, configured)
-		}
-		return configured, nil
-	}
-	p, err := exec.LookPath("pulumi")
-	if err != nil {
-		return "", fmt.Errorf("%w on PATH: panka runs deployments through the Pulumi CLI (tested with v3.274.1); "+
-			"run `make tools` in the panka repository to build it into .tools/bin and add that to PATH, "+
-			"or set pulumi.cli (PANKA_PULUMI_CLI) to its path", ErrCLINotFound)
-	}
-	return p, nil
+	return engine.FindPulumi(configured, os.Environ())
 }
 
 var versions sync.Map // CLI path -> semver.Version

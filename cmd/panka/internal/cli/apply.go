@@ -247,6 +247,12 @@ func hasVar(v stacks.VarValues, name string) bool {
 
 // runDeployment takes the lease and runs req, printing the plan and result.
 func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *deployFlags, secretKey []byte, req deploy.Request) error {
+	// What the engine needs on this machine is checked before the lease is
+	// taken: a run that cannot start leaves no lock, state or history behind.
+	// (Even a run with nothing to change needs it: it may refresh drift.)
+	if err := f.enginePrerequisites(cfg).Check(); err != nil {
+		return fmt.Errorf("cannot %s %s, nothing was changed or recorded:\n%w", req.Operation, req.Key, err)
+	}
 	store, err := f.Store(ctx, cfg)
 	if err != nil {
 		return err

@@ -2,13 +2,11 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/deployer/deploy"
@@ -99,13 +97,11 @@ func (f *Factory) startEngine(ctx context.Context, cfg *config.Resolved, key sta
 	if cfg.AWS.Profile != "" && f.Getenv("AWS_PROFILE") == "" {
 		env["AWS_PROFILE"] = cfg.AWS.Profile
 	}
+	if err := f.enginePrerequisites(cfg).Check(); err != nil {
+		return nil, err
+	}
 	sp := cfg.Pulumi.SecretsProvider
-	if sp == "" || sp == "passphrase" {
-		_, ok1 := lookupEnv(f.Environ(), "PULUMI_CONFIG_PASSPHRASE")
-		_, ok2 := lookupEnv(f.Environ(), "PULUMI_CONFIG_PASSPHRASE_FILE")
-		if !ok1 && !ok2 {
-			return nil, errors.New("the passphrase secrets provider needs PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): export it, with the same value on every run, or set pulumi.secretsProvider to an awskms:// key")
-		}
+	if sp == "" {
 		sp = "passphrase"
 	}
 	var pluginDirs []string
@@ -118,11 +114,8 @@ func (f *Factory) startEngine(ctx context.Context, cfg *config.Resolved, key sta
 	return engine.Start(ctx, req, engine.Options{Stderr: eo.Log, Env: f.Environ()})
 }
 
-func lookupEnv(environ []string, name string) (string, bool) {
-	for _, kv := range environ {
-		if strings.HasPrefix(kv, name+"=") {
-			return kv[len(name)+1:], true
-		}
-	}
-	return "", false
+// enginePrerequisites are what startEngine needs on this machine; a
+// deployment checks them before it takes its lease (see runDeployment).
+func (f *Factory) enginePrerequisites(cfg *config.Resolved) engine.Prerequisites {
+	return engine.Prerequisites{PulumiCLI: cfg.Pulumi.CLI, SecretsProvider: cfg.Pulumi.SecretsProvider, Environ: f.Environ()}
 }
