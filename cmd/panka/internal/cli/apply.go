@@ -17,6 +17,7 @@ import (
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/deployer/deploy"
 	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/gitops"
 	"panka.dev/panka/locker"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
@@ -351,20 +352,18 @@ func printDeployment(f *Factory, res *deploy.Result) {
 		}{res.Plan, d, res.EngineSkipped})
 		return
 	}
-	commit := d.Commit
-	if len(commit) > 12 {
-		commit = commit[:12]
-	}
-	if commit == "" {
-		commit = "(no commit)"
-	}
-	if d.Dirty {
-		commit += " (dirty)"
+	// ", commit abc123def456", or nothing outside git.
+	commit := ""
+	if d.Commit != "" {
+		commit = ", commit " + short(d.Commit)
+		if d.Dirty {
+			commit += " (dirty)"
+		}
 	}
 	switch d.Result {
 	case statestore.ResultSucceeded:
 		s := d.Changes
-		fmt.Fprintf(f.IO.Out, "\n%s of %s/%s succeeded: %d created, %d updated, %d replaced, %d deleted (serial %d, commit %s).\n",
+		fmt.Fprintf(f.IO.Out, "\n%s of %s/%s succeeded: %d created, %d updated, %d replaced, %d deleted (serial %d%s).\n",
 			strings.ToUpper(d.Operation[:1])+d.Operation[1:], d.Stack, d.Environment, s.Create, s.Update, s.Replace, s.Delete, d.Serial, commit)
 		if len(d.Outputs) > 0 {
 			fmt.Fprintln(f.IO.Out, "\nOutputs:")
@@ -390,7 +389,7 @@ func printDeployment(f *Factory, res *deploy.Result) {
 			}
 		}
 	default:
-		fmt.Fprintf(f.IO.Out, "\n%s of %s/%s %s (serial %d, commit %s); the lock was released and the next apply continues from here.\n",
+		fmt.Fprintf(f.IO.Out, "\n%s of %s/%s %s (serial %d%s); the lock was released and the next apply continues from here.\n",
 			strings.ToUpper(d.Operation[:1])+d.Operation[1:], d.Stack, d.Environment, d.Result, d.Serial, commit)
 	}
 }
@@ -433,6 +432,30 @@ func destroyRun(ctx context.Context, opts *DestroyOptions) error {
 		return err
 	}
 	req := deploy.Request{Key: statestore.Key{Stack: opts.Stack, Environment: opts.Environment},
-		Operation: statestore.OpDestroy, AllowDestroy: opts.Deploy.AllowDestroy, AllowReplace: opts.Deploy.AllowReplace}
+		Operation: statestore.OpDestroy, Source: headSource(f), AllowDestroy: opts.Deploy.AllowDestroy, AllowReplace: opts.Deploy.AllowReplace}
 	return runDeployment(ctx, f, cfg, &opts.Deploy, f.planSecretKey(), req)
+}
+
+// headSource is the commit a command that deploys no YAML (destroy) runs
+// at, recorded like apply's: HEAD, its branch, author and subject. Empty
+// outside git or before the first commit: the command still runs.
+func headSource(f *Factory) deploy.Source {
+	root, err := f.RepoRoot()
+	if err != nil {
+		return deploy.Source{}
+	}
+	repo, err := gitops.Open(root, f.GitOptions())
+	if err != nil {
+		return deploy.Source{}
+	}
+	defer repo.Close()
+	h, err := repo.Head()
+	if err != nil {
+		return deploy.Source{}
+	}
+	src := deploy.Source{Commit: h.String(), Ref: repo.HeadBranch()}
+	if c, err := repo.Commit(h); err == nil {
+		src.Author, src.Message = c.Author, c.Message
+	}
+	return src
 }

@@ -346,6 +346,20 @@ func plural(n int, unit string) string {
 	return fmt.Sprintf("%d %ss", n, unit)
 }
 
+// runAt names a run and its commit: "apply of abc123def456" (the commit's
+// YAML was deployed), "destroy at abc123def456" (it deploys no YAML; the
+// commit is where it ran), just the operation when run outside git.
+func runAt(op, commit string) string {
+	switch {
+	case commit == "":
+		return op
+	case op == statestore.OpDestroy:
+		return op + " at " + short(commit)
+	default:
+		return op + " of " + short(commit)
+	}
+}
+
 func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 	for i, e := range s.Environments {
 		if i > 0 {
@@ -383,7 +397,7 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			fmt.Fprintln(w, "  deployed:  nothing")
 		}
 		if l := e.Last; l != nil {
-			fmt.Fprintf(w, "  last run:  %s of %s %s, %s", l.Operation, short(l.Commit), l.Result, age(now, l.EndedAt))
+			fmt.Fprintf(w, "  last run:  %s %s, %s", runAt(l.Operation, l.Commit), l.Result, age(now, l.EndedAt))
 			if l.Error != "" {
 				fmt.Fprintf(w, ": %s", l.Error)
 			}

@@ -178,3 +178,23 @@ func TestStatusListsOnlyItsStack(t *testing.T) {
 		t.Fatalf("status environments = %v, want %s", envs, want)
 	}
 }
+
+// TestRunAt: status names a run by its commit in words that fit the
+// operation, and never prints a placeholder for a run outside git.
+func TestRunAt(t *testing.T) {
+	sha := "0123456789abcdef0123456789abcdef01234567"
+	tests := []struct {
+		op, commit, want string
+	}{
+		{"apply", sha, "apply of 0123456789ab"},
+		{"rollback", sha, "rollback of 0123456789ab"},
+		{"destroy", sha, "destroy at 0123456789ab"},
+		{"destroy", "", "destroy"},
+		{"apply", "", "apply"},
+	}
+	for _, tt := range tests {
+		if got := runAt(tt.op, tt.commit); got != tt.want {
+			t.Errorf("runAt(%q, %q) = %q, want %q", tt.op, tt.commit, got, tt.want)
+		}
+	}
+}
