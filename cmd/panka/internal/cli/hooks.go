@@ -145,7 +145,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 		}
 		fmt.Fprintf(f.IO.ErrOut, "panka: %s changes:\n", u.LocalRef)
 		for _, s := range res.Stacks {
-			fmt.Fprintf(f.IO.ErrOut, "  %s (%s): %s\n", s.Stack, s.Change, strings.Join(s.Environments, ", "))
+			fmt.Fprintf(f.IO.ErrOut, "  %s\n", prePushLine(s))
 		}
 	}
 	if failed {
@@ -181,4 +181,26 @@ func prePushCheckAll(ctx context.Context, f *Factory, repo *gitops.Repo, sha, ro
 	res := hooks.CheckAll(repo.TreeFSOf(tree), filepath.ToSlash(root))
 	res.Head = head.String()
 	return res, true
+}
+
+// prePushLine describes one changed stack for the pre-push hook:
+// "shop (modified): dev, qa (added)", "shop (moved from stacks/shop to
+// apps/shop; no environment changed)".
+func prePushLine(s *changes.Stack) string {
+	what := string(s.Change)
+	if s.Change == changes.Moved && s.OldPath != "" {
+		what = fmt.Sprintf("moved from %s to %s", s.OldPath, s.Path)
+	}
+	var envs []string
+	for _, env := range s.Environments {
+		// An environment's own kind, when it says more than the stack's.
+		if k := s.EnvironmentChanges[env]; k != "" && k != changes.Modified && k != s.Change {
+			env += " (" + string(k) + ")"
+		}
+		envs = append(envs, env)
+	}
+	if len(envs) == 0 {
+		return fmt.Sprintf("%s (%s; no environment changed)", s.Stack, what)
+	}
+	return fmt.Sprintf("%s (%s): %s", s.Stack, what, strings.Join(envs, ", "))
 }

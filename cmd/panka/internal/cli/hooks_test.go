@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"panka.dev/panka/gitops/changes"
 )
 
 func hooksGit(t *testing.T, dir string, args ...string) string {
@@ -130,5 +132,55 @@ func TestHooksPrePushWithoutBase(t *testing.T) {
 	code, errOut = run("refs/heads/feature " + broken + " refs/heads/feature " + zero + "\n")
 	if code != 1 || !strings.Contains(errOut, "find the default branch") || !strings.Contains(errOut, "fifoo") || !strings.Contains(errOut, "push refused") {
 		t.Fatalf("broken stack, no default branch: exit %d, stderr:\n%s", code, errOut)
+	}
+}
+
+// TestHooksPrePushMovedStack: a stack moved to a new folder says where it
+// moved from, and with no environment changed the line does not end in a
+// dangling colon.
+func TestHooksPrePushMovedStack(t *testing.T) {
+	dir := t.TempDir()
+	hooksGit(t, dir, "init", "-q", "-b", "main")
+	qs, _ := filepath.Abs("../../../../testdata/quickstart/stacks")
+	if out, err := exec.Command("cp", "-r", qs, filepath.Join(dir, "stacks")).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	hooksGit(t, dir, "add", "-A")
+	hooksGit(t, dir, "commit", "-qm", "shop")
+	base := hooksGit(t, dir, "rev-parse", "HEAD")
+	hooksGit(t, dir, "mv", "stacks/shop", "stacks/store")
+	hooksGit(t, dir, "commit", "-qm", "move shop")
+	moved := hooksGit(t, dir, "rev-parse", "HEAD")
+	f, _, errOut := stackTestFactory(t, dir, "refs/heads/main "+moved+" refs/heads/main "+base+"\n", false)
+	if code := Run(context.Background(), f, []string{"hooks", "run", "pre-push", "origin", "https://example.com/repo.git"}); code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+	want := "  shop (moved from stacks/shop to stacks/store; no environment changed)\n"
+	if !strings.Contains(errOut.String(), want) || strings.Contains(errOut.String(), ": \n") {
+		t.Errorf("stderr:\n%s\nwant the line %q", errOut, want)
+	}
+}
+
+func TestPrePushLine(t *testing.T) {
+	tests := []struct {
+		name string
+		s    changes.Stack
+		want string
+	}{
+		{"added", changes.Stack{Stack: "shop", Change: changes.Added, Environments: []string{"dev", "production"},
+			EnvironmentChanges: map[string]changes.Kind{"dev": changes.Added, "production": changes.Added}}, "shop (added): dev, production"},
+		{"modified, one environment new", changes.Stack{Stack: "shop", Change: changes.Modified, Environments: []string{"dev", "qa"},
+			EnvironmentChanges: map[string]changes.Kind{"dev": changes.Modified, "qa": changes.Added}}, "shop (modified): dev, qa (added)"},
+		{"moved with a change", changes.Stack{Stack: "shop", Change: changes.Moved, Path: "apps/shop", OldPath: "stacks/shop", Environments: []string{"dev"},
+			EnvironmentChanges: map[string]changes.Kind{"dev": changes.Modified}}, "shop (moved from stacks/shop to apps/shop): dev"},
+		{"moved only", changes.Stack{Stack: "shop", Change: changes.Moved, Path: "apps/shop", OldPath: "stacks/shop"},
+			"shop (moved from stacks/shop to apps/shop; no environment changed)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := prePushLine(&tt.s); got != tt.want {
+				t.Errorf("prePushLine = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
