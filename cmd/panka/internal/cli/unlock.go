@@ -102,7 +102,9 @@ func unlockRun(ctx context.Context, opts *UnlockOptions) error {
 		fmt.Fprintf(f.IO.ErrOut, "%s is locked by %s.\n", name, describeHolder(cur, now))
 		if !opts.Yes {
 			if !f.IO.CanPrompt() {
-				return Usagef("--force removes another run's lease: confirm with --yes when not on a terminal")
+				// Like apply/destroy without --auto-approve: a plain error
+				// (the invocation is right, only the answer is missing).
+				return fmt.Errorf("unlock --force of %s needs confirmation and there is no terminal to ask on: re-run with --yes to confirm (or run it in a terminal); nothing was removed", name)
 			}
 			ok, err := unlockConfirm(f, fmt.Sprintf("Remove this lease? If that run is still going it will stop at its next heartbeat. [y/N] "))
 			if err != nil {
