@@ -46,7 +46,10 @@ func Format(src []byte) (out []byte, err error) {
 			break
 		}
 		if err != nil {
-			line, msg := yamlErrLine(err, src)
+			line, col, msg := yamlErrPos(err, src)
+			if line > 0 && col > 0 {
+				return nil, fmt.Errorf("line %d, column %d: invalid YAML: %s", line, col, msg)
+			}
 			if line > 0 {
 				return nil, fmt.Errorf("line %d: invalid YAML: %s", line, msg)
 			}

@@ -118,6 +118,16 @@ func TestGoldenFormat(t *testing.T) {
 	if _, err := Format([]byte("a: [\n")); err == nil || !strings.Contains(err.Error(), "invalid YAML") {
 		t.Errorf("invalid YAML: %v", err)
 	}
+	// yaml.v3 gives no line for errors on the first line, nor for a
+	// control character: Format names them anyway.
+	for src, want := range map[string]string{
+		": bad\n":         "line 1: invalid YAML: did not find expected key",
+		"a: 1\nb: \x07\n": "line 2, column 4: invalid YAML: control characters are not allowed",
+	} {
+		if _, err := Format([]byte(src)); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("Format(%q) = %v, want %q", src, err, want)
+		}
+	}
 	// CRLF line ends (a Windows checkout) are kept: the layout is made
 	// canonical, the line ends are not changed.
 	for _, in := range ins {

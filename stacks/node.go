@@ -339,8 +339,8 @@ func parseFileYAML(name string, data []byte, errs *errList) (docs []document) {
 			break
 		}
 		if err != nil {
-			line, msg := yamlErrLine(err, data)
-			errs.add(pos{name, line, 0}, "", "invalid YAML: %s", msg)
+			line, col, msg := yamlErrPos(err, data)
+			errs.add(pos{name, line, col}, "", "invalid YAML: %s", msg)
 			break
 		}
 		if len(y.Content) == 0 {
@@ -357,41 +357,126 @@ func parseFileYAML(name string, data []byte, errs *errList) (docs []document) {
 	return docs
 }
 
-// yamlErrLine splits a yaml.v3 error into its 1-based line (0 when it gives
-// none) and message. yaml.v3 reports scanner errors 1-based but parser
-// errors ("did not find expected key", ...) with the 0-based line of the
-// construct or token they concern (its fail() adds 1 for scanner errors
-// only), one line early; those are moved to the line they mean, and a line
-// past the end of data (an unclosed bracket at end of file) to its last line.
-func yamlErrLine(err error, data []byte) (int, string) {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	if strings.HasPrefix(msg, "line ") {
-		rest := msg[5:]
-		i := strings.IndexByte(rest, ':')
-		if i > 0 {
-			n := 0
-			for _, c := range rest[:i] {
-				if c < '0' || c > '9' {
-					return 0, msg
-				}
-				n = n*10 + int(c-'0')
-			}
-			msg = strings.TrimSpace(rest[i+1:])
-			if yamlParserProblems[msg] {
-				n++
-			}
-			lines := bytes.Count(data, []byte("\n"))
-			if len(data) > 0 && data[len(data)-1] != '\n' {
-				lines++
-			}
-			if lines > 0 {
-				n = min(n, lines)
-			}
-			return n, msg
-		}
+// yamlErrPos splits a yaml.v3 error into its 1-based line and column (0
+// when unknown) and message, so that every syntax error names a line.
+//
+// yaml.v3 reports scanner errors 1-based but parser errors ("did not find
+// expected key", ...) with the 0-based line of the construct or token they
+// concern (its fail() adds 1 for scanner errors only), one line early;
+// those are moved to the line they mean, and a line past the end of data
+// (an unclosed bracket at end of file) to its last line. It leaves the
+// line out altogether when that 0-based line is 0, i.e. on the first line;
+// and its reader errors (a control character) and an unknown alias carry
+// no position at all: those are found in data.
+func yamlErrPos(err error, data []byte) (line, col int, msg string) {
+	msg = strings.TrimPrefix(err.Error(), "yaml: ")
+	rest, ok := strings.CutPrefix(msg, "line ")
+	if !ok {
+		return noLineErrPos(msg, data)
 	}
-	return 0, msg
+	i := strings.IndexByte(rest, ':')
+	if i <= 0 {
+		return 0, 0, msg
+	}
+	n := 0
+	for _, c := range rest[:i] {
+		if c < '0' || c > '9' {
+			return 0, 0, msg
+		}
+		n = n*10 + int(c-'0')
+	}
+	msg = strings.TrimSpace(rest[i+1:])
+	if yamlParserProblems[msg] {
+		n++
+	}
+	lines := bytes.Count(data, []byte("\n"))
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		lines++
+	}
+	if lines > 0 {
+		n = min(n, lines)
+	}
+	return n, 0, msg
+}
+
+// noLineErrPos places a yaml.v3 error that came without a line.
+func noLineErrPos(msg string, data []byte) (line, col int, _ string) {
+	switch {
+	case msg == "control characters are not allowed":
+		// A reader error: yaml.v3 knows only the byte offset, and does not say it.
+		for off, r := range string(data) {
+			if !yamlPrintable(r) {
+				line, col := lineCol(data, off)
+				return line, col, fmt.Sprintf("%s (found %U)", msg, r)
+			}
+		}
+		return 0, 0, msg
+	case strings.HasPrefix(msg, "unknown anchor '") && strings.HasSuffix(msg, "' referenced"):
+		name := strings.TrimSuffix(strings.TrimPrefix(msg, "unknown anchor '"), "' referenced")
+		if off := aliasOffset(data, name); off >= 0 {
+			line, col := lineCol(data, off)
+			return line, col, msg
+		}
+		return 0, 0, msg
+	case yamlReaderProblems[msg] || strings.HasPrefix(msg, "input error: "):
+		return 0, 0, msg
+	}
+	// Scanner and parser errors whose marks are all at 0-based line 0.
+	if len(data) == 0 {
+		return 0, 0, msg
+	}
+	return 1, 0, msg
+}
+
+// yamlPrintable reports whether yaml.v3's reader accepts r (readerc.go).
+func yamlPrintable(r rune) bool {
+	switch {
+	case r == 0x09, r == 0x0A, r == 0x0D, r >= 0x20 && r <= 0x7E, r == 0x85,
+		r >= 0xA0 && r <= 0xD7FF, r >= 0xE000 && r <= 0xFFFD, r >= 0x10000 && r <= 0x10FFFF:
+		return true
+	}
+	return false
+}
+
+// aliasOffset is the byte offset of the first alias *name in data (-1 if
+// none): an alias ends at a space, a line end or a flow indicator.
+func aliasOffset(data []byte, name string) int {
+	tok := []byte("*" + name)
+	for from := 0; ; {
+		i := bytes.Index(data[from:], tok)
+		if i < 0 {
+			return -1
+		}
+		i += from
+		end := i + len(tok)
+		if end == len(data) || bytes.IndexByte([]byte(" \t\r\n,]}"), data[end]) >= 0 {
+			return i
+		}
+		from = i + 1
+	}
+}
+
+// lineCol turns a byte offset into a 1-based line and column (columns count
+// characters, as yaml.v3's do).
+func lineCol(data []byte, off int) (int, int) {
+	before := data[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	start := bytes.LastIndexByte(before, '\n') + 1
+	return line, utf8.RuneCount(before[start:]) + 1
+}
+
+// yamlReaderProblems are yaml.v3's reader errors, which carry no position
+// (UTF-8 ones do not reach yaml.v3: such files are refused as binary).
+var yamlReaderProblems = map[string]bool{
+	"invalid leading UTF-8 octet":        true,
+	"incomplete UTF-8 octet sequence":    true,
+	"invalid trailing UTF-8 octet":       true,
+	"invalid length of a UTF-8 sequence": true,
+	"invalid Unicode character":          true,
+	"incomplete UTF-16 character":        true,
+	"unexpected low surrogate area":      true,
+	"incomplete UTF-16 surrogate pair":   true,
+	"expected low surrogate area":        true,
 }
 
 // yamlParserProblems are the messages of yaml.v3's parser (as opposed to its
