@@ -50,6 +50,11 @@ type Factory struct {
 	flagKeys  map[string]string
 	flagNames map[string]string
 
+	// jsonLog, with --log-format json, writes notices and the final error
+	// as JSON log lines, whatever the log level (they are not logs that a
+	// level hides: text mode prints them too).
+	jsonLog *zerolog.Logger
+
 	once    sync.Once
 	workDir string
 	repo    string
@@ -78,7 +83,23 @@ func (f *Factory) Notices() io.Writer {
 	if f.Flags.Quiet {
 		return io.Discard
 	}
+	if f.jsonLog != nil {
+		return logLines{f.jsonLog}
+	}
 	return f.IO.ErrOut
+}
+
+// logLines writes each line given to it as an info log line, so that with
+// --log-format json stderr holds nothing but JSON.
+type logLines struct{ log *zerolog.Logger }
+
+func (w logLines) Write(p []byte) (int, error) {
+	for line := range strings.SplitSeq(string(p), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			w.log.Info().Msg(line)
+		}
+	}
+	return len(p), nil
 }
 
 // JSON reports whether -o json was asked for.
@@ -192,6 +213,10 @@ func (f *Factory) setupLogging() {
 	var w io.Writer = f.IO.ErrOut
 	if format != "json" {
 		w = zerolog.ConsoleWriter{Out: f.IO.ErrOut, NoColor: !f.IO.ColorErr(), TimeFormat: "15:04:05"}
+		f.jsonLog = nil
+	} else {
+		l := zerolog.New(f.IO.ErrOut).With().Timestamp().Logger()
+		f.jsonLog = &l
 	}
 	if !f.Flags.Quiet && f.Flags.Verbose == 0 {
 		if lv, err := zerolog.ParseLevel(f.Getenv("PANKA_LOGGING_LEVEL")); err == nil && lv != zerolog.NoLevel {

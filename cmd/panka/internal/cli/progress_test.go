@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -342,5 +344,56 @@ func TestNewProgressFor(t *testing.T) {
 				t.Errorf("live = %v, want %v", got, tt.live)
 			}
 		})
+	}
+}
+
+// TestProgressJSONLogs: with --log-format json, progress is never the live
+// view (even on a terminal) and each of its lines is a JSON log line, so
+// that stderr stays parseable.
+func TestProgressJSONLogs(t *testing.T) {
+	ios, _, _, errOut := Test()
+	ios.SetTTY(false, false, true)
+	f := &Factory{IO: ios, Now: newFakeClock().now, Environ: func() []string { return nil }}
+	f.Flags.LogFormat = "json"
+	f.setupLogging()
+	cfg := &config.Resolved{}
+	cfg.Preferences.ProgressBar = true
+	p := newProgressFor(f, cfg)
+	if p.live != nil {
+		t.Fatal("live progress with --log-format json")
+	}
+	p.plan(&planner.Result{Changes: []planner.Change{{Component: "web", Action: planner.ActionCreate}}})
+	p.event(ev("web", "web", engine.StatusCreating))
+	p.event(engine.Event{Component: "web", Name: "web", URN: urn("web", "web"), Op: "create", Status: engine.StatusDone, Elapsed: time.Second})
+	p.stop()
+	fmt.Fprintf(f.Notices(), "Rolling back to serial %d.\n", 1)
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n") {
+		var l struct{ Level, Message, Time string }
+		if err := json.Unmarshal([]byte(line), &l); err != nil || l.Level != "info" || l.Time == "" {
+			t.Fatalf("stderr line %q is not an info JSON log line (%v); stderr:\n%s", line, err, errOut)
+		}
+		msgs = append(msgs, l.Message)
+	}
+	want := []string{"web: creating (test:Thing)...", "web: create done in 1s", "Rolling back to serial 1."}
+	if strings.Join(msgs, "|") != strings.Join(want, "|") {
+		t.Errorf("messages = %q, want %q", msgs, want)
+	}
+}
+
+// TestErrorJSONLogs: with --log-format json the final error is a JSON log
+// line too (with the exit code, and for a usage error how to get the usage).
+func TestErrorJSONLogs(t *testing.T) {
+	f, _, errOut := stackTestFactory(t, t.TempDir(), "", false)
+	code := Run(context.Background(), f, []string{"status", "--log-format", "json"})
+	var l struct {
+		Level, Message, Usage string
+		ExitCode              int
+	}
+	if err := json.Unmarshal(errOut.Bytes(), &l); err != nil {
+		t.Fatalf("stderr is not one JSON line: %v\n%s", err, errOut)
+	}
+	if code != ExitError || l.Level != "error" || l.ExitCode != ExitError || !strings.Contains(l.Message, "--stack is required") || l.Usage != "panka status --help" {
+		t.Errorf("exit %d, log line %+v", code, l)
 	}
 }

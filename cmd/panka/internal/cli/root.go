@@ -38,9 +38,20 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	if errors.As(err, &ec) {
 		return ec.Code
 	}
-	fmt.Fprintf(f.IO.ErrOut, "Error: %s\n", err)
 	var ue *UsageError
-	if errors.As(err, &ue) || isFlagError(err) {
+	usage := errors.As(err, &ue) || isFlagError(err)
+	if f.jsonLog != nil {
+		// One JSON line a log shipper can parse; the usage text is for a
+		// terminal, so only the command to ask for it is given.
+		ev := f.jsonLog.Error().Int("exitCode", exitCode(err))
+		if usage {
+			ev = ev.Str("usage", cmd.CommandPath()+" --help")
+		}
+		ev.Msg(err.Error())
+		return exitCode(err)
+	}
+	fmt.Fprintf(f.IO.ErrOut, "Error: %s\n", err)
+	if usage {
 		fmt.Fprintf(f.IO.ErrOut, "\n%s", cmd.UsageString())
 	}
 	return exitCode(err)
