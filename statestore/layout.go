@@ -2,6 +2,7 @@ package statestore
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -122,4 +123,14 @@ func Page(n, offset, limit int) (lo, hi int) {
 		hi = lo + limit
 	}
 	return lo, hi
+}
+
+// SortKeys sorts keys by stack, then environment: the order List returns.
+func SortKeys(keys []Key) {
+	slices.SortFunc(keys, func(a, b Key) int {
+		if c := strings.Compare(a.Stack, b.Stack); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Environment, b.Environment)
+	})
 }

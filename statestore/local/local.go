@@ -441,12 +441,7 @@ func (s *Store) List(ctx context.Context) ([]statestore.Key, error) {
 		}
 		keys = append(keys, ks...)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].Stack != keys[j].Stack {
-			return keys[i].Stack < keys[j].Stack
-		}
-		return keys[i].Environment < keys[j].Environment
-	})
+	statestore.SortKeys(keys)
 	return keys, nil
 }
 

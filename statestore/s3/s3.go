@@ -633,12 +633,7 @@ func (s *Store) listStacks(ctx context.Context, stackPrefixes []string) ([]state
 	for _, ks := range found {
 		keys = append(keys, ks...)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].Stack != keys[j].Stack {
-			return keys[i].Stack < keys[j].Stack
-		}
-		return keys[i].Environment < keys[j].Environment
-	})
+	statestore.SortKeys(keys)
 	return keys, nil
 }
 
