@@ -28,15 +28,8 @@ func (brokenLocker) Get(context.Context, string) (locker.Info, error) {
 // TestStatusLockUnknownWhenUnreadable: when the lock cannot be read,
 // status says so instead of reporting the lock free.
 func TestStatusLockUnknownWhenUnreadable(t *testing.T) {
-	f, dir := stLocalFactory(t)
+	f, _ := stPushedFactory(t)
 	ctx := context.Background()
-	doc := filepath.Join(dir, "s.json")
-	if err := os.WriteFile(doc, []byte(stStateDoc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := statePushRun(ctx, &StatePushOptions{F: f, File: doc}); err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		name string
 		open func(context.Context, *config.Resolved) (locker.Locker, error)
@@ -70,15 +63,8 @@ func TestStatusLockUnknownWhenUnreadable(t *testing.T) {
 // status (text and JSON) and by the error of an operation that finds it;
 // while that process runs, neither says so.
 func TestStaleLockOfDeadProcess(t *testing.T) {
-	f, dir := stLocalFactory(t)
+	f, _ := stPushedFactory(t)
 	ctx := context.Background()
-	doc := filepath.Join(dir, "s.json")
-	if err := os.WriteFile(doc, []byte(stStateDoc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := statePushRun(ctx, &StatePushOptions{F: f, File: doc}); err != nil {
-		t.Fatal(err)
-	}
 	cfg, err := f.Config()
 	if err != nil {
 		t.Fatal(err)
@@ -197,4 +183,18 @@ func TestRunAt(t *testing.T) {
 			t.Errorf("runAt(%q, %q) = %q, want %q", tt.op, tt.commit, got, tt.want)
 		}
 	}
+}
+
+// stPushedFactory is stLocalFactory with stStateDoc pushed as state.
+func stPushedFactory(t *testing.T) (*Factory, string) {
+	t.Helper()
+	f, dir := stLocalFactory(t)
+	doc := filepath.Join(dir, "s.json")
+	if err := os.WriteFile(doc, []byte(stStateDoc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := statePushRun(context.Background(), &StatePushOptions{F: f, File: doc}); err != nil {
+		t.Fatal(err)
+	}
+	return f, dir
 }
