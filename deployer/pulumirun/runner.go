@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -120,7 +122,8 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	r := &Runner{opts: opts}
 	workDir := opts.WorkDir
 	if workDir == "" {
-		if workDir, err = os.MkdirTemp("", "panka-pulumi-"); err != nil {
+		sweepWorkspaces(os.TempDir(), opts.Now())
+		if workDir, err = os.MkdirTemp("", fmt.Sprintf("%sp%d-", workspacePrefix, os.Getpid())); err != nil {
 			return nil, fmt.Errorf("create Pulumi workspace: %w", err)
 		}
 		r.tempDir = workDir
@@ -166,6 +169,40 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 		return nil, r.wrap(ctx, fmt.Sprintf("open Pulumi stack %q at %s", opts.Stack, redact(opts.BackendURL)), err, nil)
 	}
 	return r, nil
+}
+
+// workspacePrefix starts the names of the temporary workspaces New creates:
+// panka-pulumi-p<pid>-<random>.
+const workspacePrefix = "panka-pulumi-"
+
+// staleWorkspace is how long a workspace whose process is gone stays: a
+// process killed (SIGKILL, OOM, power) cannot remove its own. The delay
+// leaves alone the workspaces of processes this host cannot see (another
+// PID namespace sharing the folder).
+const staleWorkspace = time.Hour
+
+// sweepWorkspaces removes, from dir, the temporary workspaces of processes
+// that no longer run and that were last written more than staleWorkspace
+// ago. Failures are ignored: it is housekeeping.
+func sweepWorkspaces(dir string, now time.Time) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, ent := range ents {
+		rest, ok := strings.CutPrefix(ent.Name(), workspacePrefix+"p")
+		if !ok || !ent.IsDir() {
+			continue
+		}
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid == os.Getpid() || engine.ProcessAlive(pid) {
+			continue
+		}
+		if info, err := ent.Info(); err == nil && now.Sub(info.ModTime()) > staleWorkspace {
+			_ = os.RemoveAll(filepath.Join(dir, ent.Name()))
+		}
+	}
 }
 
 // Close removes the temporary workspace, if New created one.

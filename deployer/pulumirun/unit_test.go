@@ -3,7 +3,9 @@ package pulumirun
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -303,6 +305,46 @@ func TestRemoveBrokenAttrs(t *testing.T) {
 		_, err := os.Stat(filepath.Join(dir, filepath.FromSlash(name)))
 		if gone := slices.Contains(want, name); gone != os.IsNotExist(err) {
 			t.Errorf("%s: removed %v, want %v", name, !gone, gone)
+		}
+	}
+}
+
+// A workspace left by a killed process is removed by a later run once it is
+// an hour old; live processes' and young ones stay, and so does anything
+// not named like a workspace.
+func TestSweepWorkspaces(t *testing.T) {
+	dir := t.TempDir()
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := gone.Process.Pid
+	now := time.Now()
+	old := now.Add(-2 * time.Hour)
+	mk := func(name string, mtime time.Time) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(p, "Pulumi.yaml"), []byte("name: panka\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	stale := mk(fmt.Sprintf("panka-pulumi-p%d-123", dead), old)
+	young := mk(fmt.Sprintf("panka-pulumi-p%d-456", dead), now.Add(-time.Minute))
+	live := mk(fmt.Sprintf("panka-pulumi-p%d-789", os.Getppid()), old)
+	own := mk(fmt.Sprintf("panka-pulumi-p%d-1", os.Getpid()), old)
+	legacy := mk("panka-pulumi-1015257892", old)
+	other := mk(fmt.Sprintf("other-p%d-1", dead), old)
+	sweepWorkspaces(dir, now)
+	for p, want := range map[string]bool{stale: false, young: true, live: true, own: true, legacy: true, other: true} {
+		_, err := os.Stat(p)
+		if got := err == nil; got != want {
+			t.Errorf("%s: exists=%v, want %v", filepath.Base(p), got, want)
 		}
 	}
 }

@@ -23,11 +23,17 @@ var (
 // pulumi-resource-pankalocal, and the folder of the Pulumi CLI
 // (.tools/bin of the checkout, or wherever `pulumi` is on PATH). Builds run
 // once per process; the go build cache makes repeats cheap.
+//
+// The folder is .tools/testbin of the checkout (git-ignored), shared by the
+// test processes `go test ./...` runs at once: each builds under a name of
+// its own and renames the result into place, which is atomic, so a process
+// never runs a half-written binary and nothing is left behind in the
+// temporary folder (a per-process copy there took ~180 MB a test run).
 func Tools() (bin, pulumiDir string, e error) {
 	once.Do(func() {
 		root := repoRoot()
-		binDir, err = os.MkdirTemp("", "panka-enginetest-")
-		if err != nil {
+		binDir = filepath.Join(root, ".tools", "testbin")
+		if err = os.MkdirAll(binDir, 0o755); err != nil {
 			return
 		}
 		builds := []struct{ dir, pkg, out string }{
@@ -36,10 +42,16 @@ func Tools() (bin, pulumiDir string, e error) {
 			{filepath.Join(root, "deployer", "pankalocal"), ".", "pulumi-resource-pankalocal"},
 		}
 		for _, b := range builds {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, b.out), b.pkg)
+			tmp := filepath.Join(binDir, fmt.Sprintf(".%s.%d", b.out, os.Getpid()))
+			cmd := exec.Command("go", "build", "-o", tmp, b.pkg)
 			cmd.Dir = b.dir
 			if out, e := cmd.CombinedOutput(); e != nil {
+				os.Remove(tmp)
 				err = fmt.Errorf("build %s: %v\n%s", b.out, e, out)
+				return
+			}
+			if err = os.Rename(tmp, filepath.Join(binDir, b.out)); err != nil {
+				os.Remove(tmp)
 				return
 			}
 		}

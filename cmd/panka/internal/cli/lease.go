@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/locker"
 )
 
@@ -127,7 +128,7 @@ func localHolder(h locker.Info, host string) (checkable, alive bool) {
 	if pid <= 0 || host == "" || h.Metadata.Hostname != host || pid == os.Getpid() {
 		return false, false
 	}
-	return true, processAlive(pid)
+	return true, engine.ProcessAlive(pid)
 }
 
 // describeHolder says who holds a lease: user, host, operation, commit,

@@ -1,16 +1,16 @@
 //go:build unix
 
-package cli
+package engine
 
 import (
 	"errors"
 	"syscall"
 )
 
-// processAlive reports whether a process with pid exists on this host.
+// ProcessAlive reports whether a process with pid exists on this host.
 // Signal 0 checks without signalling; EPERM means it exists but belongs to
 // another user.
-func processAlive(pid int) bool {
+func ProcessAlive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
