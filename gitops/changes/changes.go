@@ -632,42 +632,15 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	// where they match), and the trees on the way to the touched folders
 	// that are read, in a few batches.
 	var pw sync.WaitGroup
-	for _, sd := range []struct {
-		s    *side
-		dirs []string
-	}{{base, baseDirs}, {head, headDirsAll}} {
-		if sd.s.worktree {
-			continue
-		}
-		var paths []string
-		var ids []gitops.Hash
-		for _, d := range sd.dirs {
-			if en := sd.s.index.Stacks[d]; en != nil && en.EnvsKnown && en.Blob != "" {
-				paths, ids = append(paths, path.Join(d, stacks.StackFile)), append(ids, plumbing.NewHash(en.Blob))
-			}
-		}
-		var read []string
-		for _, d := range sd.dirs {
-			if en := sd.s.index.Stacks[d]; !e.opts.Paths || en == nil || !en.EnvsKnown {
-				read = append(read, d)
-			}
-		}
-		// Both are optimisations (reads stay correct whatever they fetched).
-		pw.Add(2)
-		go func() {
-			defer pw.Done()
-			if sd.s == head {
-				_ = e.repo.PrefetchWorktreeBlobs(paths, ids)
-			} else {
-				<-baseBlobs // most are read by now
-				_ = e.repo.PrefetchBlobs(ids)
-			}
-		}()
-		go func() {
-			defer pw.Done()
-			_ = e.repo.PrefetchDirs(sd.s.tree, read)
-		}()
-	}
+	pw.Add(2)
+	go func() {
+		defer pw.Done()
+		e.prefetchHeaderReads(base, baseDirs, false, baseBlobs)
+	}()
+	go func() {
+		defer pw.Done()
+		e.prefetchHeaderReads(head, headDirsAll, true, nil)
+	}()
 	pw.Wait()
 	if err := e.prefetch(ctx, base, baseDirs); err != nil {
 		return nil, nil, err
@@ -766,6 +739,8 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 	}
 
+	e.freshNames(ctx, head, atHead, idents)
+
 	var problems []error
 	// A link to a stack folder is not a stack (validate says why): no
 	// change made through it is seen.
@@ -819,6 +794,86 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 	}
 	return res, problems, ctx.Err()
+}
+
+// prefetchHeaderReads reads ahead, in a few batches, what the headers of
+// dirs on side s read: the stack.yaml blobs the index knows (head's from the
+// work tree where they match), and the trees on the way to the folders
+// whose environments the index does not know. Both are optimisations:
+// reads stay correct whatever they fetched. Blobs are read from the work
+// tree where they match it when fromWorktree (head's), after wait closes
+// (reads already under way) when wait is not nil.
+func (e *engine) prefetchHeaderReads(s *side, dirs []string, fromWorktree bool, wait <-chan struct{}) {
+	if s.worktree {
+		return
+	}
+	var paths, read []string
+	var ids []gitops.Hash
+	for _, d := range dirs {
+		en := s.index.Stacks[d]
+		if en != nil && en.EnvsKnown && en.Blob != "" {
+			paths, ids = append(paths, path.Join(d, stacks.StackFile)), append(ids, plumbing.NewHash(en.Blob))
+		}
+		if !e.opts.Paths || en == nil || !en.EnvsKnown {
+			read = append(read, d)
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = e.repo.PrefetchDirs(s.tree, read)
+	}()
+	if wait != nil {
+		<-wait
+	}
+	if fromWorktree {
+		_ = e.repo.PrefetchWorktreeBlobs(paths, ids)
+	} else {
+		_ = e.repo.PrefetchBlobs(ids)
+	}
+	wg.Wait()
+}
+
+// freshNames checks the stacks that are new at head (no touched folder held
+// their name at base) against the names of the stacks the change did not
+// touch: a folder copied and then edited, or a metadata.name changed to
+// one in use, is a duplicate name that the comparison of touched folders
+// alone cannot see. Only then are the untouched stacks' names read.
+func (e *engine) freshNames(ctx context.Context, head *side, atHead map[string]*touched, idents map[string]*ident) {
+	fresh := map[string]*ident{}
+	for _, id := range idents {
+		if id.baseDir == "" && id.headDir != "" && id.headErr == nil && id.hh != nil {
+			fresh[id.name] = id
+		}
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	var dirs []string
+	for d := range head.index.Stacks {
+		if _, ok := atHead[d]; !ok {
+			dirs = append(dirs, d)
+		}
+	}
+	sort.Strings(dirs)
+	e.prefetchHeaderReads(head, dirs, true, nil)
+	if err := e.prefetchFor(ctx, head, dirs, true); err != nil {
+		return
+	}
+	names := make([]string, len(dirs))
+	e.parallel(len(dirs), func(i int) {
+		// A broken stack.yaml the change did not touch is not this
+		// comparison's problem (validate reports it).
+		if h, err := e.header(head, dirs[i]); err == nil && h != nil {
+			names[i] = h.Name
+		}
+	})
+	for i, d := range dirs {
+		if id := fresh[names[i]]; id != nil && id.headErr == nil {
+			id.headErr = duplicateName(id.name, d, id.headDir)
+		}
+	}
 }
 
 // watchReason says that file f, changed by c, matches spec.watch glob g.

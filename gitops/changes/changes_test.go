@@ -909,30 +909,67 @@ func TestBrokenAtHeadReasons(t *testing.T) {
 
 // TestDuplicateNameAtHead: a folder copied with its stack.yaml (two
 // folders, one metadata.name) is reported with validate's error, whether
-// or not the original folder is touched too; it never vanishes.
+// or not the original folder is touched too, whether or not the copy's
+// stack.yaml was then edited, and when an existing stack takes the name of
+// one the change does not touch; it never vanishes, and is never a plain
+// "added" stack that deploying would put over the original's state.
 func TestDuplicateNameAtHead(t *testing.T) {
-	for _, touchOriginal := range []bool{false, true} {
-		g, _ := baseRepo(t)
-		seed(g, "stacks/orders-copy", "orders")
-		if touchOriginal {
+	cases := []struct {
+		name  string
+		edit  func(g *gittest.Repo)
+		stack string
+		envs  int
+	}{
+		{"copy", func(g *gittest.Repo) { seed(g, "stacks/orders-copy", "orders") }, "orders", 3},
+		{"copy-touched", func(g *gittest.Repo) {
+			seed(g, "stacks/orders-copy", "orders")
 			g.Write("stacks/orders/README.md", "notes\n")
-		}
-		g.Commit("copy")
-		for _, m := range modes {
-			repo, err := gitops.Open(g.Dir, m.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer repo.Close()
-			for _, paths := range []bool{false, true} {
-				res, err := changes.Detect(context.Background(), repo, changes.Options{Base: "HEAD~1", StacksRoot: "stacks", Paths: paths})
-				if err != nil {
-					t.Fatal(err)
+		}, "orders", 3},
+		{"copy-edited", func(g *gittest.Repo) {
+			seed(g, "stacks/orders-copy", "orders")
+			g.Write("stacks/orders-copy/stack.yaml", stackYAML("orders", "")+"# the copy\n")
+		}, "orders", 3},
+		{"copy-edited-one-env", func(g *gittest.Repo) {
+			g.Write("stacks/orders-copy/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: orders\nspec:\n  provider:\n    name: local\n")
+			g.Write("stacks/orders-copy/environments/dev.yaml", envYAML("dev", "  variables: {}\n"))
+		}, "orders", 1},
+		{"renamed-to-existing", func(g *gittest.Repo) {
+			g.Write("stacks/billing/stack.yaml", stackYAML("users", ""))
+		}, "users", 3},
+	}
+	for _, c := range cases {
+		for _, uncommitted := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/uncommitted=%v", c.name, uncommitted), func(t *testing.T) {
+				g, _ := baseRepo(t)
+				c.edit(g)
+				base := "HEAD"
+				if !uncommitted {
+					g.Commit(c.name)
+					base = "HEAD~1"
 				}
-				if len(res.Stacks) != 1 || res.Stacks[0].Stack != "orders" || len(res.Stacks[0].Environments) != 3 || !hasReason(res, "must be unique") || len(res.Problems) == 0 {
-					t.Errorf("%s touch=%v paths=%v: %q %v, want orders with the duplicate-name error", m.name, touchOriginal, paths, summary(res), res.Problems)
+				for _, m := range modes {
+					repo, err := gitops.Open(g.Dir, m.opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer repo.Close()
+					for _, paths := range []bool{false, true} {
+						res, err := changes.Detect(context.Background(), repo, changes.Options{Base: base, Uncommitted: uncommitted, StacksRoot: "stacks", Paths: paths})
+						if err != nil {
+							t.Fatal(err)
+						}
+						var dup *changes.Stack
+						for _, st := range res.Stacks {
+							if st.Stack == c.stack {
+								dup = st
+							}
+						}
+						if dup == nil || len(dup.Environments) != c.envs || !hasReason(res, "must be unique") || len(res.Problems) == 0 {
+							t.Errorf("%s paths=%v: %q %v, want %s with the duplicate-name error", m.name, paths, summary(res), res.Problems, c.stack)
+						}
+					}
 				}
-			}
+			})
 		}
 	}
 }
