@@ -55,6 +55,10 @@ type Factory struct {
 	// level hides: text mode prints them too).
 	jsonLog *zerolog.Logger
 
+	// cfgMu serialises ConfigForStack (it reads files and may turn colour
+	// off): commands resolve stacks' configurations concurrently.
+	cfgMu sync.Mutex
+
 	once    sync.Once
 	workDir string
 	repo    string
@@ -166,6 +170,8 @@ func (f *Factory) Config() (*config.Resolved, error) { return f.ConfigForStack(n
 // ConfigForStack resolves the configuration with a stack's spec.backend keys
 // ("backend.bucket" -> value) from stackFile.
 func (f *Factory) ConfigForStack(stackKeys map[string]string, stackFile string) (*config.Resolved, error) {
+	f.cfgMu.Lock()
+	defer f.cfgMu.Unlock()
 	repo, err := f.RepoRoot()
 	if err != nil {
 		return nil, err

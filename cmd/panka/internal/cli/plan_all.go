@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/deployer/deploy"
 	"panka.dev/panka/deployer/planner"
 	"panka.dev/panka/gitops"
@@ -57,26 +59,43 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	src := &planSourceFS{fsys: headFS, commit: res.Head, ref: headRef}
 	f.Log.Debug().Str("base", res.Base).Str("head", res.Head).Int("stacks", len(res.Stacks)).Msg("planning changed stacks")
 
-	var plans []*planner.Result
-	var failed []string
+	// Each plan reads one state: planned storeReads at a time, each backend
+	// opened once (one client, its connections reused), printed in order.
+	o := *opts
+	o.OpenStore = cachedStores(opts.OpenStore)
+	type job struct {
+		s   *changes.Stack
+		env string
+	}
+	var jobs []job
 	for _, s := range res.Stacks {
 		for _, env := range s.Environments {
-			var (
-				r   *planResult
-				err error
-			)
-			if s.Change == changes.Removed || s.EnvironmentChanges[env] == changes.Removed {
-				r, err = planDestroy(ctx, opts, repo, base, s, env)
-			} else {
-				r, err = planOne(ctx, opts, src, s.Stack, env, vars)
-			}
-			if err != nil {
-				fmt.Fprintf(f.IO.ErrOut, "Error: plan %s/%s: %s\n", s.Stack, env, err)
-				failed = append(failed, s.Stack+"/"+env)
-				continue
-			}
-			plans = append(plans, r.plan)
+			jobs = append(jobs, job{s, env})
 		}
+	}
+	results := make([]*planResult, len(jobs))
+	errs := make([]error, len(jobs))
+	_ = forEach(ctx, storeReads, len(jobs), func(ctx context.Context, i int) error {
+		s, env := jobs[i].s, jobs[i].env
+		if s.Change == changes.Removed || s.EnvironmentChanges[env] == changes.Removed {
+			results[i], errs[i] = planDestroy(ctx, &o, repo, base, s, env)
+		} else {
+			results[i], errs[i] = planOne(ctx, &o, src, s.Stack, env, vars)
+		}
+		return nil // one failure does not stop the others
+	})
+	if err := ctx.Err(); err != nil {
+		return err // interrupted: some were never planned
+	}
+	var plans []*planner.Result
+	var failed []string
+	for i, j := range jobs {
+		if errs[i] != nil {
+			fmt.Fprintf(f.IO.ErrOut, "Error: plan %s/%s: %s\n", j.s.Stack, j.env, errs[i])
+			failed = append(failed, j.s.Stack+"/"+j.env)
+			continue
+		}
+		plans = append(plans, results[i].plan)
 	}
 	if f.JSON() {
 		err = planner.WriteJSONAll(f.IO.Out, plans)
@@ -93,6 +112,29 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 		return &ExitCodeError{Code: ExitChanges}
 	}
 	return nil
+}
+
+// cachedStores wraps open so that it opens each backend once: the
+// configurations of stacks that resolve alike share one store.
+func cachedStores(open func(context.Context, *config.Resolved) (statestore.Store, error)) func(context.Context, *config.Resolved) (statestore.Store, error) {
+	var mu sync.Mutex
+	stores := map[string]statestore.Store{}
+	return func(ctx context.Context, cfg *config.Resolved) (statestore.Store, error) {
+		// The whole configuration (no maps or pointers in it) and the
+		// one source the clients look at.
+		key := fmt.Sprintf("%+v|%s", cfg.Config, cfg.Sources["backend.usePathStyle"].Layer)
+		mu.Lock()
+		defer mu.Unlock()
+		if st, ok := stores[key]; ok {
+			return st, nil
+		}
+		st, err := open(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		stores[key] = st
+		return st, nil
+	}
 }
 
 // planDestroy plans the removal of a stack/environment that no longer
