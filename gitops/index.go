@@ -39,17 +39,32 @@ type IndexEntry struct {
 // sparse index, versions other than 2–4), or anything malformed. It never
 // returns a partial answer.
 func (r *Repo) IndexedTree(t Hash, want func(path []byte) bool) (entries []IndexEntry, ok bool) {
-	if r.root == "" || t.IsZero() {
+	if t.IsZero() {
 		return nil, false
+	}
+	entries, tree, ok := r.StagedTree(want)
+	if !ok || tree != t {
+		return nil, false
+	}
+	return entries, true
+}
+
+// StagedTree is IndexedTree without knowing the tree yet: it lists the
+// staging index's files (those want keeps) and returns the tree id its
+// cache-tree extension names at the root, which they are exactly the
+// listing of. ok is false whenever IndexedTree would be for any tree.
+func (r *Repo) StagedTree(want func(path []byte) bool) (entries []IndexEntry, tree Hash, ok bool) {
+	if r.root == "" {
+		return nil, ZeroHash, false
 	}
 	b, err := os.ReadFile(filepath.Join(r.gitDir, "index"))
 	if err != nil || len(b) < 12+20 || string(b[:4]) != "DIRC" {
-		return nil, false
+		return nil, ZeroHash, false
 	}
 	end := len(b) - 20 // trailing checksum, all zeros with index.skipHash
 	if sum := b[end:]; !bytes.Equal(sum, make([]byte, 20)) {
 		if got := sha1.Sum(b[:end]); !bytes.Equal(got[:], sum) {
-			return nil, false // damaged: git itself would refuse it
+			return nil, ZeroHash, false // damaged: git itself would refuse it
 		}
 	}
 	n := int(binary.BigEndian.Uint32(b[8:12]))
@@ -87,14 +102,15 @@ func (r *Repo) IndexedTree(t Hash, want func(path []byte) bool) (entries []Index
 			if err != nil || count != n || len(data) < nl+1+20 {
 				return false // -1: invalidated by a staged change
 			}
-			matched = bytes.Equal(data[nl+1:nl+21], t[:])
+			copy(tree[:], data[nl+1:nl+21])
+			matched = true
 		}
 		return true
 	})
 	if !ok || !matched {
-		return nil, false
+		return nil, ZeroHash, false
 	}
-	return entries, true
+	return entries, tree, true
 }
 
 // rawIndexEntry is one entry of a staging index file as walkIndex reads

@@ -113,6 +113,11 @@ func Detect(ctx context.Context, repo *gitops.Repo, opts Options) (*Result, erro
 	}
 	e := newEngine(repo, opts)
 	repo.Warm()
+	if !opts.Uncommitted && !e.ix.holdsIndexes() {
+		e.ix.startStaged()
+		// Nothing reads the repository after Detect returns.
+		defer e.ix.stagedStacks()
+	}
 	head, err := e.head()
 	if err != nil {
 		return nil, err

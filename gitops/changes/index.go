@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -102,6 +103,9 @@ type indexer struct {
 	repo     *gitops.Repo
 	root     string // stacks root, "" = repository root
 	cacheDir string // "" = no disk cache
+
+	stagedOnce sync.Once
+	staged     *staged
 }
 
 func (x *indexer) rootPrefix() string {
@@ -225,23 +229,80 @@ func (x *indexer) cachedIndex(commitTree gitops.Hash) bool {
 // of a walk of trees (FindDirs): no skipped folder, no stack inside
 // another. ok is false when the staging index does not hold that tree.
 func (x *indexer) fromStagingIndex(commitTree, rt gitops.Hash) (*stackIndex, bool, error) {
+	st := x.stagedStacks()
+	if !st.ok || st.tree != commitTree {
+		return nil, false, nil
+	}
+	fsys := x.repo.TreeFSOf(commitTree)
+	ix := &stackIndex{Version: indexVersion, Root: x.root, Tree: rt.String(), Stacks: make(map[string]*indexEntry, len(st.dirs))}
+	for i, dir := range st.dirs {
+		b, err := x.repo.Blob(st.ids[i])
+		if err != nil {
+			return nil, false, err
+		}
+		en := watchEntry(fsys, dir, b, st.ids[i].String())
+		en.Envs, en.EnvsKnown = envNames(st.envFiles[dir])
+		ix.Stacks[dir] = en
+	}
+	return ix, true, nil
+}
+
+// staged is what the staging index says about stacks, before knowing which
+// commit it is compared with: the tree it holds, and its stack folders with
+// their stack.yaml paths and blob ids and their environment files.
+type staged struct {
+	ok       bool
+	tree     gitops.Hash
+	dirs     []string
+	paths    []string
+	ids      []gitops.Hash
+	envFiles map[string][]string // folder holding environments/ -> file names
+}
+
+// startStaged reads the staging index and the stack.yaml files it lists
+// in the background: that does not need the commits compared, whose
+// resolution (the first object reads: loading the pack indexes) it then
+// overlaps with.
+func (x *indexer) startStaged() {
+	go x.stagedStacks()
+}
+
+// holdsIndexes reports whether the cache holds any stack index: then a
+// comparison most likely starts from one, and does not read the staging
+// index at all.
+func (x *indexer) holdsIndexes() bool {
+	if x.cacheDir == "" {
+		return false
+	}
+	m, _ := filepath.Glob(filepath.Join(x.cacheDir, "stack-index-*.json"))
+	return len(m) > 0
+}
+
+// stagedStacks reads the staging index once (see staged), with the
+// stack.yaml contents prefetched from the work tree where they match.
+func (x *indexer) stagedStacks() *staged {
+	x.stagedOnce.Do(func() { x.staged = x.readStaged() })
+	return x.staged
+}
+
+func (x *indexer) readStaged() *staged {
 	pre := x.rootPrefix()
 	file := "/" + stacks.StackFile
 	envs := "/" + stacks.EnvironmentsDir + "/"
-	ents, ok := x.repo.IndexedTree(commitTree, func(p []byte) bool {
+	ents, tree, ok := x.repo.StagedTree(func(p []byte) bool {
 		return len(p) > len(pre) && string(p[:len(pre)]) == pre &&
 			(bytes.HasSuffix(p, []byte(file)) || len(p) == len(pre)+len(stacks.StackFile) && string(p[len(pre):]) == stacks.StackFile ||
 				bytes.Contains(p, []byte(envs)) || pre == "" && bytes.HasPrefix(p, []byte(envs[1:])))
 	})
 	if !ok {
-		return nil, false, nil
+		return &staged{}
 	}
 	rootDir := x.root
 	if rootDir == "" {
 		rootDir = "."
 	}
+	st := &staged{ok: true, tree: tree, envFiles: map[string][]string{}}
 	cand := make(map[string]int, len(ents))
-	envFiles := map[string][]string{} // folder holding environments/ -> file names
 	for i, en := range ents {
 		if j := strings.LastIndex(en.Path, envs); j >= 0 || pre == "" && strings.HasPrefix(en.Path, envs[1:]) {
 			parent, name := ".", strings.TrimPrefix(en.Path, envs[1:])
@@ -249,7 +310,7 @@ func (x *indexer) fromStagingIndex(commitTree, rt gitops.Hash) (*stackIndex, boo
 				parent, name = en.Path[:j], en.Path[j+len(envs):]
 			}
 			if !strings.Contains(name, "/") {
-				envFiles[parent] = append(envFiles[parent], name)
+				st.envFiles[parent] = append(st.envFiles[parent], name)
 			}
 		}
 		if !strings.HasSuffix(en.Path, file) && en.Path != pre+stacks.StackFile || en.Mode == filemode.Submodule {
@@ -267,9 +328,6 @@ func (x *indexer) fromStagingIndex(commitTree, rt gitops.Hash) (*stackIndex, boo
 			cand[dir] = i
 		}
 	}
-	var paths []string
-	var ids []gitops.Hash
-	var dirs []string
 	for dir, i := range cand {
 		nested := false
 		for a := dir; a != rootDir && a != "." && a != "/"; {
@@ -280,26 +338,14 @@ func (x *indexer) fromStagingIndex(commitTree, rt gitops.Hash) (*stackIndex, boo
 			}
 		}
 		if !nested {
-			dirs = append(dirs, dir)
-			paths = append(paths, ents[i].Path)
-			ids = append(ids, ents[i].Hash)
+			st.dirs = append(st.dirs, dir)
+			st.paths = append(st.paths, ents[i].Path)
+			st.ids = append(st.ids, ents[i].Hash)
 		}
 	}
-	if err := x.repo.PrefetchWorktreeBlobs(paths, ids); err != nil {
-		return nil, false, err
-	}
-	fsys := x.repo.TreeFSOf(commitTree)
-	ix := &stackIndex{Version: indexVersion, Root: x.root, Tree: rt.String(), Stacks: make(map[string]*indexEntry, len(dirs))}
-	for i, dir := range dirs {
-		b, err := x.repo.Blob(ids[i])
-		if err != nil {
-			return nil, false, err
-		}
-		en := watchEntry(fsys, dir, b, ids[i].String())
-		en.Envs, en.EnvsKnown = envNames(envFiles[dir])
-		ix.Stacks[dir] = en
-	}
-	return ix, true, nil
+	// An optimisation: Blob reads stay correct whatever it fetched.
+	_ = x.repo.PrefetchWorktreeBlobs(st.paths, st.ids)
+	return st
 }
 
 // envNames turns the file names of an environments folder into environment
