@@ -159,17 +159,18 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		return fmt.Errorf("read state of %s: %w", key, err)
 	}
 	current := deployedRecord(st)
-	history, err := store.History(ctx, key, 0, 0)
-	if err != nil {
-		return fmt.Errorf("read the history of %s: %w", key, err)
-	}
+	history := &historyPages{store: store, key: key}
 	var tgt *rollbackTarget
 	switch {
 	case opts.ToVersion > 0:
 		rec, err := store.Deployment(ctx, key, opts.ToVersion)
 		if errors.Is(err, statestore.ErrNotFound) {
+			serials, lerr := listSerials(ctx, history)
+			if lerr != nil {
+				return lerr
+			}
 			return fmt.Errorf("%s has no deployment with state serial %d (serials: %s); panka history --stack %s --environment %s lists them",
-				key, opts.ToVersion, listSerials(history), key.Stack, key.Environment)
+				key, opts.ToVersion, serials, key.Stack, key.Environment)
 		}
 		if err != nil {
 			return fmt.Errorf("read deployment %d of %s: %w", opts.ToVersion, key, err)
@@ -178,7 +179,10 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 			return err
 		}
 	case opts.ToPrevious:
-		rec := previousDeployment(history, current)
+		rec, err := previousDeployment(ctx, history, current)
+		if err != nil {
+			return err
+		}
 		if rec == nil {
 			return fmt.Errorf("%s has no successful deployment before the current one (serial %d) with a different spec: there is nothing to roll back to", key, st.Serial)
 		}
@@ -234,50 +238,98 @@ func rollbackStillCurrent(key statestore.Key, read, now *statestore.State) error
 		key, what, key.Stack, key.Environment)
 }
 
-// listSerials names the serials of history (newest first) for errors.
-func listSerials(history []*statestore.Deployment) string {
-	if len(history) == 0 {
-		return "none"
+// historyPages reads the history of one stack/environment newest first,
+// a page at a time and only as far as it is looked through: a rollback
+// most often goes back to one of the last deployments of a history that
+// continuous deployment makes thousands long (each record one read).
+type historyPages struct {
+	store statestore.Store
+	key   statestore.Key
+	recs  []*statestore.Deployment
+	done  bool
+}
+
+// historyPage is how many records historyPages reads at a time.
+const historyPage = 32
+
+// at returns record i (0 is the newest), or nil past the oldest.
+func (h *historyPages) at(ctx context.Context, i int) (*statestore.Deployment, error) {
+	for i >= len(h.recs) && !h.done {
+		page, err := h.store.History(ctx, h.key, len(h.recs), historyPage)
+		if err != nil {
+			return nil, fmt.Errorf("read the history of %s: %w", h.key, err)
+		}
+		h.recs = append(h.recs, page...)
+		h.done = len(page) < historyPage
 	}
+	if i < len(h.recs) {
+		return h.recs[i], nil
+	}
+	return nil, nil
+}
+
+// each calls fn with the records newest first until fn returns false or
+// the history ends.
+func (h *historyPages) each(ctx context.Context, fn func(d *statestore.Deployment) bool) error {
+	for i := 0; ; i++ {
+		d, err := h.at(ctx, i)
+		if err != nil || d == nil {
+			return err
+		}
+		if !fn(d) {
+			return nil
+		}
+	}
+}
+
+// listSerials names the newest serials of history for errors.
+func listSerials(ctx context.Context, history *historyPages) (string, error) {
 	var s []string
-	for i, d := range history {
-		if i == 10 {
-			s = append(s, fmt.Sprintf("and %d older", len(history)-10))
-			break
+	err := history.each(ctx, func(d *statestore.Deployment) bool {
+		if len(s) == 10 {
+			s = append(s, "and older ones")
+			return false
 		}
 		s = append(s, fmt.Sprintf("%d (%s %s)", d.Serial, d.Operation, d.Result))
+		return true
+	})
+	if len(s) == 0 {
+		return "none", err
 	}
-	return strings.Join(s, ", ")
+	return strings.Join(s, ", "), err
 }
 
 // previousDeployment is the newest successful deployment older than the
 // current one whose spec differs from it (redeploying the same spec would
 // change nothing).
-func previousDeployment(history []*statestore.Deployment, current *statestore.Deployment) *statestore.Deployment {
+func previousDeployment(ctx context.Context, history *historyPages, current *statestore.Deployment) (*statestore.Deployment, error) {
+	var found *statestore.Deployment
 	if current == nil {
-		for _, d := range history {
+		err := history.each(ctx, func(d *statestore.Deployment) bool {
 			if isDeployment(d) {
-				return d
+				found = d
 			}
-		}
-		return nil
+			return found == nil
+		})
+		return found, err
 	}
+	// The current deployment's record comes before older ones (newest
+	// first): its spec is known by the time they are compared with it.
 	var currentSpec []byte
-	for _, d := range history {
+	err := history.each(ctx, func(d *statestore.Deployment) bool {
 		if d.Serial == current.Serial {
 			currentSpec = d.Spec
 		}
-	}
-	for _, d := range history {
 		if d.Serial >= current.Serial || !isDeployment(d) {
-			continue
+			return true
 		}
 		if currentSpec != nil && string(d.Spec) == string(currentSpec) {
-			continue
+			return true
 		}
-		return d
-	}
-	return nil
+		found = d
+		return false
+	})
+	return found, err
 }
 
 // rollbackToRecord deploys the resolved spec recorded in rec.
@@ -340,7 +392,7 @@ func sensitiveFields(r *stacks.Resolved) []string {
 
 // rollbackToCommit loads the stack's YAML at ref and resolves it with the
 // variables recorded for that commit's deployment, overridden by given.
-func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref string, given stacks.VarValues, history []*statestore.Deployment, force bool) (*rollbackTarget, error) {
+func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref string, given stacks.VarValues, history *historyPages, force bool) (*rollbackTarget, error) {
 	src, err := planSource(ctx, f, ref)
 	if err != nil {
 		var re *gitops.RefError
@@ -351,20 +403,27 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 	}
 	defer src.close()
 	commit := src.commit
+	// The newest deployment of commit; or, when there is none (the whole
+	// history read), the newest deployed commits for the error.
 	var rec *statestore.Deployment
 	var deployed []string
 	seen := map[string]bool{}
-	for _, d := range history {
+	err = history.each(ctx, func(d *statestore.Deployment) bool {
 		if !isDeployment(d) {
-			continue
+			return true
 		}
-		if d.Commit == commit && rec == nil {
+		if d.Commit == commit {
 			rec = d
+			return false
 		}
-		if !seen[d.Commit] && d.Commit != "" {
+		if !seen[d.Commit] && d.Commit != "" && len(deployed) <= 6 {
 			seen[d.Commit] = true
 			deployed = append(deployed, fmt.Sprintf("%s (serial %d)", short(d.Commit), d.Serial))
 		}
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	if rec == nil {
 		if len(deployed) > 6 {
@@ -378,7 +437,7 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 			return nil, fmt.Errorf("commit %s was never deployed to %s (deployed commits, newest first: %s); roll back to one of those, or pass --force to deploy %s anyway",
 				short(commit), key, list, short(commit))
 		}
-		fmt.Fprintf(f.IO.ErrOut, "Warning: commit %s was never deployed to %s; deploying it because of --force, with the variables given now.\n", short(commit), key)
+		f.Warnf("commit %s was never deployed to %s; deploying it because of --force, with the variables given now.", short(commit), key)
 	}
 	cfg, err := f.Config()
 	if err != nil {
@@ -447,7 +506,7 @@ func rollbackVars(f *Factory, key statestore.Key, commit string, rec *statestore
 			continue
 		}
 		if v != recorded {
-			fmt.Fprintf(f.IO.ErrOut, "Warning: %s=%q differs from the value %q recorded for the deployment of %s (serial %d); using the value given now.\n",
+			f.Warnf("%s=%q differs from the value %q recorded for the deployment of %s (serial %d); using the value given now.",
 				name, v, recorded, short(commit), rec.Serial)
 		}
 	}
@@ -464,7 +523,7 @@ func rollbackVars(f *Factory, key statestore.Key, commit string, rec *statestore
 			return out, fmt.Errorf("the values given for secret variables %s are not the ones the deployment of %s to %s (serial %d) used (their hashes differ; the passphrase must also be the same); give the values used then, or pass --force to deploy the new ones",
 				strings.Join(differ, ", "), short(commit), key, rec.Serial)
 		}
-		fmt.Fprintf(f.IO.ErrOut, "Warning: secret variables %s differ from the ones recorded for the deployment of %s; deploying the values given now because of --force.\n",
+		f.Warnf("secret variables %s differ from the ones recorded for the deployment of %s; deploying the values given now because of --force.",
 			strings.Join(differ, ", "), short(commit))
 	}
 	return out, nil

@@ -1,14 +1,18 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"panka.dev/panka/deployer/planner"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
+	"panka.dev/panka/statestore/local"
 )
 
 func TestRollbackVars(t *testing.T) {
@@ -86,9 +90,13 @@ func TestPreviousDeployment(t *testing.T) {
 		{"nothing before the first", hist[5], 0},
 		{"nothing deployed: the newest successful", nil, 6},
 	}
+	store := historyStore(t, hist)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := previousDeployment(hist, tc.current)
+			got, err := previousDeployment(context.Background(), &historyPages{store: store, key: historyKey}, tc.current)
+			if err != nil {
+				t.Fatal(err)
+			}
 			var serial int64
 			if got != nil {
 				serial = got.Serial
@@ -97,6 +105,64 @@ func TestPreviousDeployment(t *testing.T) {
 				t.Errorf("previous = %d, want %d", serial, tc.want)
 			}
 		})
+	}
+}
+
+var historyKey = statestore.Key{Stack: "shop", Environment: "dev"}
+
+// historyStore is a local state store holding hist (newest first) as the
+// history of historyKey.
+func historyStore(t *testing.T, hist []*statestore.Deployment) *countingStore {
+	t.Helper()
+	st, err := local.New(local.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := len(hist) - 1; i >= 0; i-- {
+		d := *hist[i]
+		d.SchemaVersion, d.Stack, d.Environment = statestore.SchemaVersion, historyKey.Stack, historyKey.Environment
+		d.ID = fmt.Sprintf("d%d", d.Serial)
+		d.StartedAt, d.EndedAt = at.Add(time.Duration(d.Serial)*time.Minute), at.Add(time.Duration(d.Serial)*time.Minute+time.Second)
+		if err := st.AppendHistory(context.Background(), historyKey, &d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &countingStore{Store: st}
+}
+
+// TestRollbackReadsHistoryAsFarAsNeeded: in a history of 500 deployments
+// the previous one, a commit deployed recently and a missing serial's
+// error read one page of records; a commit never deployed reads them all
+// and names the newest deployed commits.
+func TestRollbackReadsHistoryAsFarAsNeeded(t *testing.T) {
+	ctx := context.Background()
+	var hist []*statestore.Deployment
+	for n := int64(500); n >= 1; n-- {
+		hist = append(hist, &statestore.Deployment{Serial: n, Operation: statestore.OpApply, Result: statestore.ResultSucceeded,
+			Commit: fmt.Sprintf("%040x", n), Spec: json.RawMessage(fmt.Sprintf(`{"v":%d}`, n))})
+	}
+	store := historyStore(t, hist)
+	h := &historyPages{store: store, key: historyKey}
+	prev, err := previousDeployment(ctx, h, hist[0])
+	if err != nil || prev == nil || prev.Serial != 499 || store.read > historyPage {
+		t.Errorf("previous: %v %v after reading %d records", prev, err, store.read)
+	}
+	store.read = 0
+	h = &historyPages{store: store, key: historyKey}
+	serials, err := listSerials(ctx, h)
+	if err != nil || !strings.HasPrefix(serials, "500 (apply succeeded), 499 ") || !strings.HasSuffix(serials, ", and older ones") || store.read > historyPage {
+		t.Errorf("serials %q %v after reading %d records", serials, err, store.read)
+	}
+	// Every record, once, newest first.
+	store.read = 0
+	h = &historyPages{store: store, key: historyKey}
+	var seen []int64
+	if err := h.each(ctx, func(d *statestore.Deployment) bool { seen = append(seen, d.Serial); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 500 || seen[0] != 500 || seen[499] != 1 || store.read != 500 {
+		t.Errorf("each: %d records (%v … %v), %d read", len(seen), seen[:1], seen[len(seen)-1:], store.read)
 	}
 }
 
