@@ -317,7 +317,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		printDeployment(f, res)
 	}
 	if errors.Is(err, deploy.ErrDeclined) {
-		fmt.Fprintln(f.IO.ErrOut, "Apply cancelled.")
+		fmt.Fprintln(f.Notices(), "Apply cancelled.")
 		return &ExitCodeError{Code: ExitError}
 	}
 	return err

@@ -88,7 +88,7 @@ func backendCreateRun(ctx context.Context, opts *BackendCreateOptions) error {
 	report := func(a BackendAction) {
 		actions = append(actions, a)
 		if a.Result == "skipped" {
-			fmt.Fprintf(f.IO.ErrOut, "warning: %s %s: %s\n", a.Resource, a.Name, a.Detail)
+			f.Warnf("%s %s: %s", a.Resource, a.Name, a.Detail)
 		}
 		if !f.JSON() {
 			line := fmt.Sprintf("%s %s: %s %s", a.Resource, a.Name, a.Setting, a.Result)

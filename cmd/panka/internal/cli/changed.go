@@ -141,7 +141,7 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 		return err
 	}
 	for _, p := range res.Problems {
-		fmt.Fprintf(f.IO.ErrOut, "Warning: %s\n", p)
+		f.Warnf("%s", p)
 	}
 	if err := printChanged(f, opts, res); err != nil {
 		return err
@@ -189,7 +189,7 @@ func printChanged(f *Factory, opts *ChangedOptions, res *changes.Result) error {
 		return err
 	}
 	w := bufio.NewWriter(f.IO.Out)
-	if err := printChangedText(w, f.IO.ErrOut, opts, res, f.Flags.Quiet); err != nil {
+	if err := printChangedText(w, f.Notices(), opts, res, f.Flags.Quiet); err != nil {
 		return err
 	}
 	return w.Flush()

@@ -93,6 +93,33 @@ func (f *Factory) Notices() io.Writer {
 	return f.IO.ErrOut
 }
 
+// Warnf reports something the user should know that does not stop the
+// command: "Warning: ..." on stderr, a warn-level JSON line with
+// --log-format json, nothing with -q (only errors).
+func (f *Factory) Warnf(format string, args ...any) {
+	if f.Flags.Quiet {
+		return
+	}
+	msg := strings.TrimSuffix(fmt.Sprintf(format, args...), "\n")
+	if f.jsonLog != nil {
+		f.jsonLog.Warn().Msg(msg)
+		return
+	}
+	fmt.Fprintf(f.IO.ErrOut, "Warning: %s\n", msg)
+}
+
+// Errorf reports an error about one item of a command that goes on with the
+// others (and then fails): "Error: ..." on stderr, an error-level JSON line
+// with --log-format json.
+func (f *Factory) Errorf(format string, args ...any) {
+	msg := strings.TrimSuffix(fmt.Sprintf(format, args...), "\n")
+	if f.jsonLog != nil {
+		f.jsonLog.Error().Msg(msg)
+		return
+	}
+	fmt.Fprintf(f.IO.ErrOut, "Error: %s\n", msg)
+}
+
 // logLines writes each line given to it as an info log line, so that with
 // --log-format json stderr holds nothing but JSON.
 type logLines struct{ log *zerolog.Logger }

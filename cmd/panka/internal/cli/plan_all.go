@@ -45,7 +45,7 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 		return err
 	}
 	for _, p := range res.Problems {
-		f.Log.Warn().Err(p).Msg("change detection")
+		f.Warnf("%s", p)
 	}
 	head, base := plumbing.NewHash(res.Head), plumbing.NewHash(res.Base)
 	headFS, err := repo.TreeFS(head)
@@ -91,7 +91,7 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	var failed []string
 	for i, j := range jobs {
 		if errs[i] != nil {
-			fmt.Fprintf(f.IO.ErrOut, "Error: plan %s/%s: %s\n", j.s.Stack, j.env, errs[i])
+			f.Errorf("plan %s/%s: %s", j.s.Stack, j.env, errs[i])
 			failed = append(failed, j.s.Stack+"/"+j.env)
 			continue
 		}

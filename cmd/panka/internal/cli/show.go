@@ -232,6 +232,6 @@ func warnUndeclared(f *Factory, vars stacks.VarValues, declared [][]stacks.Resol
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		fmt.Fprintf(f.IO.ErrOut, "warning: variable %s is not declared in spec.variables of any stack checked; it has no effect\n", n)
+		f.Warnf("variable %s is not declared in spec.variables of any stack checked; it has no effect", n)
 	}
 }

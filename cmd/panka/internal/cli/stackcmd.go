@@ -456,7 +456,7 @@ func stackListRun(opts *StackListOptions) error {
 		}
 	}
 	if failed {
-		fmt.Fprintln(f.IO.ErrOut, "some stacks are invalid: run `panka validate` for details")
+		f.Errorf("some stacks are invalid: run `panka validate` for details")
 		return &ExitCodeError{Code: ExitError}
 	}
 	return nil

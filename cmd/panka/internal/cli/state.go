@@ -333,7 +333,7 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 	}
 	for _, it := range items {
 		if it.Error != "" {
-			fmt.Fprintf(f.IO.ErrOut, "warning: %s/%s: %s\n", it.Stack, it.Environment, it.Error)
+			f.Warnf("%s/%s: %s", it.Stack, it.Environment, it.Error)
 		}
 	}
 	return nil

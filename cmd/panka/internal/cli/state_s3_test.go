@@ -223,7 +223,7 @@ func TestBackendCreate(t *testing.T) {
 	// versitygw answers NotImplemented for these two: a warning naming the setting.
 	for _, setting := range []string{"public-access-block", "encryption"} {
 		if !strings.Contains(out, "bucket "+bucket+": "+setting+" enabled") {
-			stContains(t, "backend create stderr", errOut, "warning: bucket "+bucket+": the S3 endpoint does not implement the "+setting+" setting")
+			stContains(t, "backend create stderr", errOut, "Warning: bucket "+bucket+": the S3 endpoint does not implement the "+setting+" setting")
 		}
 	}
 	ctx := context.Background()
