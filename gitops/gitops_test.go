@@ -642,6 +642,40 @@ func TestWorktreeChanges(t *testing.T) {
 	}
 }
 
+// TestWorktreeChangesUnder: the changes of one folder only (a sibling
+// sharing its name as a prefix excluded, special characters taken
+// literally), the same in both engines.
+func TestWorktreeChangesUnder(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("stacks/api/stack.yaml", "a")
+	g.Write("stacks/api/env/dev.yaml", "a")
+	g.Write("stacks/api-v2/stack.yaml", "a")
+	g.Write("stacks/we[i]rd/stack.yaml", "a")
+	g.Write("stacks/wei/stack.yaml", "a")
+	g.Commit("base")
+	g.WriteFile("stacks/api/env/dev.yaml", "b")
+	g.WriteFile("stacks/api/new.yaml", "new")
+	g.WriteFile("stacks/api-v2/stack.yaml", "b")
+	g.WriteFile("stacks/we[i]rd/stack.yaml", "b")
+	g.WriteFile("stacks/wei/untracked.yaml", "b")
+	for _, m := range modes {
+		r := open(t, g.Dir, m.opts)
+		for dir, want := range map[string][]string{
+			"stacks/api":      {"stacks/api/env/dev.yaml", "stacks/api/new.yaml"},
+			"stacks/api/":     {"stacks/api/env/dev.yaml", "stacks/api/new.yaml"},
+			"stacks/we[i]rd":  {"stacks/we[i]rd/stack.yaml"},
+			"stacks/api/env":  {"stacks/api/env/dev.yaml"},
+			"stacks/missing":  nil,
+			"stacks/api-v2/x": nil,
+		} {
+			got, err := r.WorktreeChangesUnder(context.Background(), dir)
+			if err != nil || strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("%s: WorktreeChangesUnder(%q) = %v, %v; want %v", m.name, dir, got, err, want)
+			}
+		}
+	}
+}
+
 func TestShallowClone(t *testing.T) {
 	g := gittest.New(t)
 	var c []gitops.Hash

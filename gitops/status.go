@@ -27,8 +27,24 @@ import (
 // size and mtime, hashing only files whose stat differs), never go-git's
 // Worktree.Status.
 func (r *Repo) WorktreeChanges(ctx context.Context) ([]string, error) {
+	return r.WorktreeChangesUnder(ctx, "")
+}
+
+// WorktreeChangesUnder is WorktreeChanges for the paths in folder dir
+// (slash-separated, relative to the repository root; "" for all): only that
+// folder is examined, so one stack's status in a large repository costs
+// what that stack holds.
+func (r *Repo) WorktreeChangesUnder(ctx context.Context, dir string) ([]string, error) {
+	dir = strings.Trim(dir, "/")
+	if dir == "." {
+		dir = ""
+	}
 	if r.git != "" {
-		out, err := r.gitCmd(ctx, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--ignore-submodules=all")
+		args := []string{"status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--ignore-submodules=all"}
+		if dir != "" {
+			args = append(args, "--", ":(literal)"+dir)
+		}
+		out, err := r.gitCmd(ctx, args...)
 		if err == nil {
 			set := map[string]bool{}
 			for _, rec := range bytes.Split(out, []byte{0}) {
@@ -44,7 +60,17 @@ func (r *Repo) WorktreeChanges(ctx context.Context) ([]string, error) {
 			return sortedKeys(set), nil
 		}
 	}
-	return r.worktreeChangesGoGit(ctx)
+	all, err := r.worktreeChangesGoGit(ctx)
+	if err != nil || dir == "" {
+		return all, err
+	}
+	var in []string
+	for _, p := range all {
+		if p == dir || strings.HasPrefix(p, dir+"/") {
+			in = append(in, p)
+		}
+	}
+	return in, nil
 }
 
 // IsDirty reports whether the work tree differs from HEAD (untracked files

@@ -147,8 +147,12 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s/%s%s: %w", stackName, env, planAt(src), err)
 	}
+	dirty, err := src.isDirty(ctx, ref.Path)
+	if err != nil {
+		return nil, err
+	}
 	d := &desiredModel{model: model, cfg: cfg, key: key, vars: planner.RecordVars(model, key), stackID: ref}
-	d.header = planner.Desired{Source: "worktree", Ref: src.ref, Commit: src.commit, Dirty: src.isDirty(ref.Path)}
+	d.header = planner.Desired{Source: "worktree", Ref: src.ref, Commit: src.commit, Dirty: dirty}
 	if src.ref != "" {
 		d.header.Source = "ref"
 	}

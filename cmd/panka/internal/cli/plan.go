@@ -150,7 +150,6 @@ type planSourceFS struct {
 	repo   *gitops.Repo // nil outside git
 	commit string       // "" without commits
 	ref    string       // --ref as given
-	dirty  []string     // work-tree changes (work tree only)
 
 	// The stacks found under a root, kept for the command: plan
 	// --all-changed plans many stacks of one tree, and finding them reads
@@ -225,28 +224,25 @@ func planSource(ctx context.Context, f *Factory, ref string) (*planSourceFS, err
 	} else {
 		f.Log.Debug().Err(err).Msg("no HEAD commit: planning the work tree without a commit")
 	}
-	if src.dirty, err = repo.WorktreeChanges(ctx); err != nil {
-		repo.Close()
-		return nil, fmt.Errorf("check the work tree for uncommitted changes: %w", err)
-	}
 	return src, nil
 }
 
 // isDirty reports whether uncommitted changes touch the stack folder (or,
-// without a commit, whether there is anything at all).
-func (s *planSourceFS) isDirty(stackDir string) bool {
+// without a commit, whether there is anything at all). Only that folder's
+// status is asked for: the whole work tree's costs seconds in a large
+// repository.
+func (s *planSourceFS) isDirty(ctx context.Context, stackDir string) (bool, error) {
 	if s.ref != "" || s.repo == nil {
-		return false
+		return false, nil
 	}
 	if s.commit == "" {
-		return true
+		return true, nil
 	}
-	for _, p := range s.dirty {
-		if p == stackDir || strings.HasPrefix(p, stackDir+"/") {
-			return true
-		}
+	ch, err := s.repo.WorktreeChangesUnder(ctx, stackDir)
+	if err != nil {
+		return false, fmt.Errorf("check %s for uncommitted changes: %w", stackDir, err)
 	}
-	return false
+	return len(ch) > 0, nil
 }
 
 // planOne plans one stack/environment from src.
