@@ -44,6 +44,7 @@ var ErrNotRepository = errors.New("not a git repository")
 // are serialized internally.
 type Repo struct {
 	r         *git.Repository
+	st        *filesystem.Storage // the pack files it keeps open
 	root      string // work tree root (absolute), "" for a bare repository
 	gitDir    string // this work tree's git dir
 	commonDir string // shared git dir (differs from gitDir in linked worktrees)
@@ -87,9 +88,13 @@ func Open(dir string, opts Options) (*Repo, error) {
 	}
 	// go-git's default object cache holds up to 96 MiB; panka reads each
 	// object about once, so a small cache keeps memory down.
-	st := filesystem.NewStorageWithOptions(dot, cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{})
+	// KeepDescriptors: go-git otherwise opens and closes the pack file for
+	// every object it reads (a 30,000-commit walk: 2.1 s instead of ~1 s);
+	// Close releases them.
+	st := filesystem.NewStorageWithOptions(dot, cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{KeepDescriptors: true})
 	r, err := git.Open(harmlessExtensions{newPackStorage(st, filepath.Join(commonDir, "objects"))}, osfs.New(root))
 	if err != nil {
+		st.Close()
 		if errors.Is(err, git.ErrRepositoryNotExists) {
 			return nil, fmt.Errorf("open repository at %s: %w", dir, ErrNotRepository)
 		}
@@ -101,7 +106,7 @@ func Open(dir string, opts Options) (*Repo, error) {
 		}
 		return nil, fmt.Errorf("open repository at %s: %w", root, err)
 	}
-	repo := &Repo{r: r, root: root, gitDir: gitDir, commonDir: commonDir, trees: map[Hash]*tree{}, blobs: map[Hash][]byte{}, commits: map[Hash][]byte{}}
+	repo := &Repo{r: r, st: st, root: root, gitDir: gitDir, commonDir: commonDir, trees: map[Hash]*tree{}, blobs: map[Hash][]byte{}, commits: map[Hash][]byte{}}
 	if !opts.NoGitBinary {
 		bin := opts.GitBinary
 		if bin == "" {
@@ -183,10 +188,16 @@ func gitDirs(dotGit string) (gitDir, commonDir string, err error) {
 // Close stops helper processes (git cat-file). The Repo must not be used
 // afterwards.
 func (r *Repo) Close() error {
+	var err error
 	if c, ok := r.objects.(*catFileReader); ok {
-		return c.close()
+		err = c.close()
 	}
-	return nil
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cerr := r.st.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Root is the absolute path of the work tree.

@@ -1,0 +1,100 @@
+package gitops_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"panka.dev/panka/gitops"
+	"panka.dev/panka/gitops/gittest"
+)
+
+// TestMergeBaseRandomHistories compares the merge-base of random commit
+// pairs of random histories — merges of up to three parents, criss-cross
+// merges, committer dates out of order (clock skew), two unrelated roots —
+// as git gives it (`git merge-base --all`, the smallest id) with both
+// engines' answers.
+func TestMergeBaseRandomHistories(t *testing.T) {
+	for seed := int64(1); seed <= 3; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			rnd := rand.New(rand.NewSource(seed))
+			g := gittest.New(t)
+			empty := g.Git("hash-object", "-t", "tree", "-w", "--stdin")
+			var commits []string
+			date := int64(1700000000)
+			for i := 0; i < 120; i++ {
+				args := []string{"commit-tree", empty, "-m", fmt.Sprint("c", i)}
+				if i > 0 && i != 60 { // 0 and 60 are roots
+					n := 1 + rnd.Intn(3)
+					if rnd.Intn(3) > 0 {
+						n = 1
+					}
+					seen := map[string]bool{}
+					for j := 0; j < n; j++ {
+						// mostly recent commits, sometimes far back
+						k := len(commits) - 1 - rnd.Intn(min(len(commits), 6))
+						if rnd.Intn(5) == 0 {
+							k = rnd.Intn(len(commits))
+						}
+						if !seen[commits[k]] {
+							seen[commits[k]] = true
+							args = append(args, "-p", commits[k])
+						}
+					}
+				}
+				date += int64(rnd.Intn(100))
+				d := date
+				if rnd.Intn(8) == 0 {
+					d -= int64(rnd.Intn(5000)) // skew: older than its parents
+				}
+				cmd := exec.Command("git", args...)
+				cmd.Dir = g.Dir
+				cmd.Env = append(cmd.Environ(), fmt.Sprintf("GIT_COMMITTER_DATE=%d +0000", d), fmt.Sprintf("GIT_AUTHOR_DATE=%d +0000", d))
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatal(err)
+				}
+				commits = append(commits, strings.TrimSpace(string(out)))
+			}
+			engines := map[string]*gitops.Repo{}
+			for _, m := range modes {
+				engines[m.name] = open(t, g.Dir, m.opts)
+			}
+			ctx := context.Background()
+			several := 0
+			for i := 0; i < 150; i++ {
+				a, b := commits[rnd.Intn(len(commits))], commits[rnd.Intn(len(commits))]
+				if a == b {
+					continue
+				}
+				cmd := exec.Command("git", "merge-base", "--all", a, b)
+				cmd.Dir = g.Dir
+				out, _ := cmd.Output()
+				bases := strings.Fields(string(out))
+				sort.Strings(bases)
+				if len(bases) > 1 {
+					several++
+				}
+				for name, r := range engines {
+					got, err := r.MergeBase(ctx, plumbing.NewHash(a), plumbing.NewHash(b))
+					if len(bases) == 0 {
+						if err == nil {
+							t.Errorf("%s: merge-base(%.7s, %.7s) = %s, want no common ancestor", name, a, b, got)
+						}
+						continue
+					}
+					if err != nil || got.String() != bases[0] {
+						t.Errorf("%s: merge-base(%.7s, %.7s) = %s, %v; git says %v", name, a, b, got, err, bases)
+					}
+				}
+			}
+			t.Logf("%d pairs with several merge-bases", several)
+		})
+	}
+}
