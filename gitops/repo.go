@@ -45,10 +45,10 @@ var ErrNotRepository = errors.New("not a git repository")
 type Repo struct {
 	r         *git.Repository
 	st        *filesystem.Storage // the pack files it keeps open
-	root      string // work tree root (absolute), "" for a bare repository
-	gitDir    string // this work tree's git dir
-	commonDir string // shared git dir (differs from gitDir in linked worktrees)
-	git       string // git binary path, "" when not used
+	root      string              // work tree root (absolute), "" for a bare repository
+	gitDir    string              // this work tree's git dir
+	commonDir string              // shared git dir (differs from gitDir in linked worktrees)
+	git       string              // git binary path, "" when not used
 
 	mu      sync.Mutex // serializes go-git object access
 	objects objectReader
