@@ -581,17 +581,39 @@ func (r *Repo) MergeBase(ctx context.Context, a, b Hash) (Hash, error) {
 		}
 		// Fall through: go-git gives the definitive answer and error.
 	}
-	ca, err := r.goGitCommit(a)
+	// Most often one is an ancestor of the other a few commits away (a
+	// push, a branch just forked): then it is the merge-base.
+	for _, p := range [][2]Hash{{a, b}, {b, a}} {
+		found, err := r.reachableWithin(p[0], p[1], shortWalk)
+		if err == nil && found {
+			return p[0], nil
+		}
+	}
+	// The walk reads every commit between the two: on a storage of its own
+	// (go-git's is not safe for concurrent use), so that it does not hold
+	// up the other reads meanwhile (detection compares from the given base
+	// while its merge-base is found).
+	st := r.newStorage()
+	defer st.Storage.Close()
+	commit := func(h Hash) (*object.Commit, error) {
+		c, err := object.GetCommit(st, h)
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return nil, fmt.Errorf("read commit %s: %w", h, ErrObjectMissing)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read commit %s: %w", h, err)
+		}
+		return c, nil
+	}
+	ca, err := commit(a)
 	if err != nil {
 		return ZeroHash, err
 	}
-	cb, err := r.goGitCommit(b)
+	cb, err := commit(b)
 	if err != nil {
 		return ZeroHash, err
 	}
-	r.mu.Lock()
 	bases, err := ca.MergeBase(cb)
-	r.mu.Unlock()
 	if err != nil {
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
 			return ZeroHash, r.noMergeBase(a, b, err)
@@ -607,6 +629,35 @@ func (r *Repo) MergeBase(ctx context.Context, a, b Hash) (Hash, error) {
 	}
 	sort.Strings(ids)
 	return plumbing.NewHash(ids[0]), nil
+}
+
+// shortWalk bounds the commits reachableWithin reads.
+const shortWalk = 256
+
+// reachableWithin reports whether anc is desc or one of its ancestors
+// among the first limit commits reached from desc (breadth first). false
+// means not found within the limit, not "not an ancestor".
+func (r *Repo) reachableWithin(anc, desc Hash, limit int) (bool, error) {
+	seen := map[Hash]bool{desc: true}
+	queue := []Hash{desc}
+	for len(queue) > 0 && len(seen) <= limit {
+		h := queue[0]
+		queue = queue[1:]
+		if h == anc {
+			return true, nil
+		}
+		c, err := r.commit(h)
+		if err != nil {
+			return false, err
+		}
+		for _, p := range c.ParentHashes {
+			if !seen[p] {
+				seen[p] = true
+				queue = append(queue, p)
+			}
+		}
+	}
+	return false, nil
 }
 
 func (r *Repo) noMergeBase(a, b Hash, err error) error {

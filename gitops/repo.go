@@ -43,12 +43,16 @@ var ErrNotRepository = errors.New("not a git repository")
 // Repo is an open repository. It is safe for concurrent use; object reads
 // are serialized internally.
 type Repo struct {
-	r         *git.Repository
-	st        *filesystem.Storage // the pack files it keeps open
-	root      string              // work tree root (absolute), "" for a bare repository
-	gitDir    string              // this work tree's git dir
-	commonDir string              // shared git dir (differs from gitDir in linked worktrees)
-	git       string              // git binary path, "" when not used
+	r  *git.Repository
+	st *filesystem.Storage // the pack files it keeps open
+	// newStorage opens another go-git storage of the repository, for a
+	// long read that must not hold up the others (go-git's storage is not
+	// safe for concurrent use: r's is serialized by mu).
+	newStorage func() *packStorage
+	root       string // work tree root (absolute), "" for a bare repository
+	gitDir     string // this work tree's git dir
+	commonDir  string // shared git dir (differs from gitDir in linked worktrees)
+	git        string // git binary path, "" when not used
 
 	mu      sync.Mutex // serializes go-git object access
 	objects objectReader
@@ -91,8 +95,13 @@ func Open(dir string, opts Options) (*Repo, error) {
 	// KeepDescriptors: go-git otherwise opens and closes the pack file for
 	// every object it reads (a 30,000-commit walk: 2.1 s instead of ~1 s);
 	// Close releases them.
-	st := filesystem.NewStorageWithOptions(dot, cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{KeepDescriptors: true})
-	r, err := git.Open(harmlessExtensions{newPackStorage(st, filepath.Join(commonDir, "objects"))}, osfs.New(root))
+	objectsDir := filepath.Join(commonDir, "objects")
+	newStorage := func() *packStorage {
+		return newPackStorage(filesystem.NewStorageWithOptions(dot, cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{KeepDescriptors: true}), objectsDir)
+	}
+	ps := newStorage()
+	st := ps.Storage
+	r, err := git.Open(harmlessExtensions{ps}, osfs.New(root))
 	if err != nil {
 		st.Close()
 		if errors.Is(err, git.ErrRepositoryNotExists) {
@@ -106,7 +115,7 @@ func Open(dir string, opts Options) (*Repo, error) {
 		}
 		return nil, fmt.Errorf("open repository at %s: %w", root, err)
 	}
-	repo := &Repo{r: r, st: st, root: root, gitDir: gitDir, commonDir: commonDir, trees: map[Hash]*tree{}, blobs: map[Hash][]byte{}, commits: map[Hash][]byte{}}
+	repo := &Repo{r: r, st: st, newStorage: newStorage, root: root, gitDir: gitDir, commonDir: commonDir, trees: map[Hash]*tree{}, blobs: map[Hash][]byte{}, commits: map[Hash][]byte{}}
 	if !opts.NoGitBinary {
 		bin := opts.GitBinary
 		if bin == "" {
