@@ -125,6 +125,29 @@ func summary(r *changes.Result) []string {
 	return out
 }
 
+// detectAll runs Detect with opts on the repository in dir with both
+// engines, resolved and --paths (in that order), and calls check with each
+// result.
+func detectAll(t *testing.T, dir string, opts changes.Options, check func(engine string, paths bool, res *changes.Result)) {
+	t.Helper()
+	for _, m := range modes {
+		repo, err := gitops.Open(dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, paths := range []bool{false, true} {
+			opts.Paths = paths
+			res, err := changes.Detect(context.Background(), repo, opts)
+			if err != nil {
+				repo.Close()
+				t.Fatalf("%s paths=%v: Detect: %v", m.name, paths, err)
+			}
+			check(m.name, paths, res)
+		}
+		repo.Close()
+	}
+}
+
 func TestDetect(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -307,41 +330,30 @@ func TestDetect(t *testing.T) {
 			tt.edit(g)
 			head := g.Commit("edit")
 			var jsons []string
-			for _, m := range modes {
-				repo, err := gitops.Open(g.Dir, m.opts)
-				if err != nil {
-					t.Fatal(err)
+			opts := tt.opts
+			opts.Base, opts.Head, opts.StacksRoot = base.String(), head.String(), "stacks"
+			detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+				want := tt.want
+				if paths {
+					want = tt.wantPaths
+					if want == nil {
+						want = allEnvs(tt.want)
+					}
 				}
-				defer repo.Close()
-				for _, paths := range []bool{false, true} {
-					opts := tt.opts
-					opts.Base, opts.Head, opts.StacksRoot, opts.Paths = base.String(), head.String(), "stacks", paths
-					res, err := changes.Detect(context.Background(), repo, opts)
-					if err != nil {
-						t.Fatalf("%s: Detect: %v", m.name, err)
-					}
-					want := tt.want
-					if paths {
-						want = tt.wantPaths
-						if want == nil {
-							want = allEnvs(tt.want)
-						}
-					}
-					if got := summary(res); !reflect.DeepEqual(got, want) {
-						t.Errorf("%s paths=%v:\n got %q\nwant %q", m.name, paths, got, want)
-					}
-					if res.Base != base.String() || res.Head != head.String() {
-						t.Errorf("base/head = %s %s", res.Base, res.Head)
-					}
-					if !paths && tt.reason != "" && !hasReason(res, tt.reason) {
-						t.Errorf("%s: no reason mentions %q: %s", m.name, tt.reason, mustJSON(res))
-					}
-					if !paths && strings.Contains(tt.name, "stops parsing") && len(res.Problems) == 0 {
-						t.Errorf("%s: the parse error is not in Problems", m.name)
-					}
-					jsons = append(jsons, mustJSON(res))
+				if got := summary(res); !reflect.DeepEqual(got, want) {
+					t.Errorf("%s paths=%v:\n got %q\nwant %q", engine, paths, got, want)
 				}
-			}
+				if res.Base != base.String() || res.Head != head.String() {
+					t.Errorf("base/head = %s %s", res.Base, res.Head)
+				}
+				if !paths && tt.reason != "" && !hasReason(res, tt.reason) {
+					t.Errorf("%s: no reason mentions %q: %s", engine, tt.reason, mustJSON(res))
+				}
+				if !paths && strings.Contains(tt.name, "stops parsing") && len(res.Problems) == 0 {
+					t.Errorf("%s: the parse error is not in Problems", engine)
+				}
+				jsons = append(jsons, mustJSON(res))
+			})
 			if jsons[0] != jsons[2] || jsons[1] != jsons[3] {
 				t.Errorf("git-binary and go-git results differ:\n%s\n%s", jsons[0], jsons[2])
 			}
@@ -496,26 +508,15 @@ func TestGivenBaseAhead(t *testing.T) {
 	g.Write("stacks/orders/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: debug\n"))
 	g.Remove("stacks/billing")
 	g.Commit("main moves on")
-	for _, m := range modes {
-		repo, err := gitops.Open(g.Dir, m.opts)
-		if err != nil {
-			t.Fatal(err)
+	detectAll(t, g.Dir, changes.Options{Base: "main", Head: head.String(), StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		want := []string{"users modified dev:modified [api]"}
+		if paths {
+			want = []string{"users modified dev:modified,prod:modified,staging:modified"}
 		}
-		defer repo.Close()
-		for _, paths := range []bool{false, true} {
-			res, err := changes.Detect(context.Background(), repo, changes.Options{Base: "main", Head: head.String(), StacksRoot: "stacks", Paths: paths})
-			if err != nil {
-				t.Fatalf("%s: %v", m.name, err)
-			}
-			want := []string{"users modified dev:modified [api]"}
-			if paths {
-				want = []string{"users modified dev:modified,prod:modified,staging:modified"}
-			}
-			if got := summary(res); !reflect.DeepEqual(got, want) || res.Base != fork.String() {
-				t.Errorf("%s paths=%v: base %s, %q; want base %s (the merge-base), %q", m.name, paths, res.Base, got, fork, want)
-			}
+		if got := summary(res); !reflect.DeepEqual(got, want) || res.Base != fork.String() {
+			t.Errorf("%s paths=%v: base %s, %q; want base %s (the merge-base), %q", engine, paths, res.Base, got, fork, want)
 		}
-	}
+	})
 }
 
 func TestBaseNotInHistory(t *testing.T) {
@@ -947,28 +948,17 @@ func TestDuplicateNameAtHead(t *testing.T) {
 					g.Commit(c.name)
 					base = "HEAD~1"
 				}
-				for _, m := range modes {
-					repo, err := gitops.Open(g.Dir, m.opts)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer repo.Close()
-					for _, paths := range []bool{false, true} {
-						res, err := changes.Detect(context.Background(), repo, changes.Options{Base: base, Uncommitted: uncommitted, StacksRoot: "stacks", Paths: paths})
-						if err != nil {
-							t.Fatal(err)
-						}
-						var dup *changes.Stack
-						for _, st := range res.Stacks {
-							if st.Stack == c.stack {
-								dup = st
-							}
-						}
-						if dup == nil || len(dup.Environments) != c.envs || !hasReason(res, "must be unique") || len(res.Problems) == 0 {
-							t.Errorf("%s paths=%v: %q %v, want %s with the duplicate-name error", m.name, paths, summary(res), res.Problems, c.stack)
+				detectAll(t, g.Dir, changes.Options{Base: base, Uncommitted: uncommitted, StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+					var dup *changes.Stack
+					for _, st := range res.Stacks {
+						if st.Stack == c.stack {
+							dup = st
 						}
 					}
-				}
+					if dup == nil || len(dup.Environments) != c.envs || !hasReason(res, "must be unique") || len(res.Problems) == 0 {
+						t.Errorf("%s paths=%v: %q %v, want %s with the duplicate-name error", engine, paths, summary(res), res.Problems, c.stack)
+					}
+				})
 			})
 		}
 	}
@@ -991,26 +981,14 @@ func TestLinkedStackFolder(t *testing.T) {
 	want := "stacks/search: is a symbolic link to the stack folder elsewhere/search: linked stack folders are not read"
 	check := func(what string, opts changes.Options, wantStacks []string) {
 		t.Helper()
-		for _, m := range modes {
-			repo, err := gitops.Open(g.Dir, m.opts)
-			if err != nil {
-				t.Fatal(err)
+		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+			if got := fmt.Sprint(res.Problems); !strings.Contains(got, want) {
+				t.Errorf("%s %s paths=%v: problems %q, want %q", what, engine, paths, got, want)
 			}
-			defer repo.Close()
-			for _, paths := range []bool{false, true} {
-				opts.Paths = paths
-				res, err := changes.Detect(context.Background(), repo, opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := fmt.Sprint(res.Problems); !strings.Contains(got, want) {
-					t.Errorf("%s %s paths=%v: problems %q, want %q", what, m.name, paths, got, want)
-				}
-				if got := summary(res); len(got) != len(wantStacks) || (len(got) > 0 && !strings.HasPrefix(got[0], wantStacks[0])) {
-					t.Errorf("%s %s paths=%v: %q, want %q", what, m.name, paths, got, wantStacks)
-				}
+			if got := summary(res); len(got) != len(wantStacks) || (len(got) > 0 && !strings.HasPrefix(got[0], wantStacks[0])) {
+				t.Errorf("%s %s paths=%v: %q, want %q", what, engine, paths, got, wantStacks)
 			}
-		}
+		})
 	}
 	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, nil)
 
@@ -1175,22 +1153,11 @@ func TestUncommittedSparseCheckout(t *testing.T) {
 // engines, resolved (want[false]) and --paths (want[true]).
 func detectUncommitted(t *testing.T, g *gittest.Repo, base gitops.Hash, what string, want map[bool][]string) {
 	t.Helper()
-	for _, m := range modes {
-		repo, err := gitops.Open(g.Dir, m.opts)
-		if err != nil {
-			t.Fatal(err)
+	detectAll(t, g.Dir, changes.Options{Base: base.String(), StacksRoot: "stacks", Uncommitted: true, NoCache: true}, func(engine string, paths bool, res *changes.Result) {
+		if got := summary(res); !slices.Equal(got, want[paths]) {
+			t.Errorf("%s%s (paths %v): %q, want %q", what, engine, paths, got, want[paths])
 		}
-		for _, paths := range []bool{false, true} {
-			res, err := changes.Detect(context.Background(), repo, changes.Options{Base: base.String(), StacksRoot: "stacks", Uncommitted: true, Paths: paths, NoCache: true})
-			if err != nil {
-				t.Fatalf("%s%s: %v", what, m.name, err)
-			}
-			if got := summary(res); !slices.Equal(got, want[paths]) {
-				t.Errorf("%s%s (paths %v): %q, want %q", what, m.name, paths, got, want[paths])
-			}
-		}
-		repo.Close()
-	}
+	})
 }
 
 // TestUncommittedAssumeUnchanged: a file marked git update-index
