@@ -642,9 +642,9 @@ func TestWorktreeChanges(t *testing.T) {
 	}
 }
 
-// TestWorktreeChangesUnder: the changes of one folder only (a sibling
-// sharing its name as a prefix excluded, special characters taken
-// literally), the same in both engines.
+// TestWorktreeChangesUnder: the changes of some folders only (a sibling
+// sharing a name as a prefix excluded, special characters taken literally;
+// "" among them: everything), the same in both engines.
 func TestWorktreeChangesUnder(t *testing.T) {
 	g := gittest.New(t)
 	g.Write("stacks/api/stack.yaml", "a")
@@ -661,14 +661,16 @@ func TestWorktreeChangesUnder(t *testing.T) {
 	for _, m := range modes {
 		r := open(t, g.Dir, m.opts)
 		for dir, want := range map[string][]string{
-			"stacks/api":      {"stacks/api/env/dev.yaml", "stacks/api/new.yaml"},
-			"stacks/api/":     {"stacks/api/env/dev.yaml", "stacks/api/new.yaml"},
-			"stacks/we[i]rd":  {"stacks/we[i]rd/stack.yaml"},
-			"stacks/api/env":  {"stacks/api/env/dev.yaml"},
-			"stacks/missing":  nil,
-			"stacks/api-v2/x": nil,
+			"stacks/api":               {"stacks/api/env/dev.yaml", "stacks/api/new.yaml"},
+			"stacks/api/":              {"stacks/api/env/dev.yaml", "stacks/api/new.yaml"},
+			"stacks/we[i]rd":           {"stacks/we[i]rd/stack.yaml"},
+			"stacks/api/env":           {"stacks/api/env/dev.yaml"},
+			"stacks/missing":           nil,
+			"stacks/api-v2/x":          nil,
+			"stacks/api-v2 stacks/wei": {"stacks/api-v2/stack.yaml", "stacks/wei/untracked.yaml"},
+			"stacks/wei ":              {"stacks/api-v2/stack.yaml", "stacks/api/env/dev.yaml", "stacks/api/new.yaml", "stacks/we[i]rd/stack.yaml", "stacks/wei/untracked.yaml"},
 		} {
-			got, err := r.WorktreeChangesUnder(context.Background(), dir)
+			got, err := r.WorktreeChangesUnder(context.Background(), strings.Split(dir, " ")...)
 			if err != nil || strings.Join(got, ",") != strings.Join(want, ",") {
 				t.Errorf("%s: WorktreeChangesUnder(%q) = %v, %v; want %v", m.name, dir, got, err, want)
 			}

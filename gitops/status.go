@@ -27,22 +27,30 @@ import (
 // size and mtime, hashing only files whose stat differs), never go-git's
 // Worktree.Status.
 func (r *Repo) WorktreeChanges(ctx context.Context) ([]string, error) {
-	return r.WorktreeChangesUnder(ctx, "")
+	return r.WorktreeChangesUnder(ctx)
 }
 
-// WorktreeChangesUnder is WorktreeChanges for the paths in folder dir
-// (slash-separated, relative to the repository root; "" for all): only that
-// folder is examined, so one stack's status in a large repository costs
-// what that stack holds.
-func (r *Repo) WorktreeChangesUnder(ctx context.Context, dir string) ([]string, error) {
-	dir = strings.Trim(dir, "/")
-	if dir == "." {
-		dir = ""
+// WorktreeChangesUnder is WorktreeChanges for the paths in the folders (or
+// files) dirs (slash-separated, relative to the repository root; none, or
+// "" among them, for all): only those are examined, so one stack's status
+// in a large repository costs what that stack holds.
+func (r *Repo) WorktreeChangesUnder(ctx context.Context, dirs ...string) ([]string, error) {
+	var specs []string
+	for _, d := range dirs {
+		d = strings.Trim(d, "/")
+		if d == "" || d == "." {
+			specs = nil
+			break
+		}
+		specs = append(specs, d)
 	}
 	if r.git != "" {
 		args := []string{"status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--ignore-submodules=all"}
-		if dir != "" {
-			args = append(args, "--", ":(literal)"+dir)
+		if len(specs) > 0 {
+			args = append(args, "--")
+			for _, d := range specs {
+				args = append(args, ":(literal)"+d)
+			}
 		}
 		out, err := r.gitCmd(ctx, args...)
 		if err == nil {
@@ -61,13 +69,16 @@ func (r *Repo) WorktreeChangesUnder(ctx context.Context, dir string) ([]string, 
 		}
 	}
 	all, err := r.worktreeChangesGoGit(ctx)
-	if err != nil || dir == "" {
+	if err != nil || len(specs) == 0 {
 		return all, err
 	}
 	var in []string
 	for _, p := range all {
-		if p == dir || strings.HasPrefix(p, dir+"/") {
-			in = append(in, p)
+		for _, d := range specs {
+			if p == d || strings.HasPrefix(p, d+"/") {
+				in = append(in, p)
+				break
+			}
 		}
 	}
 	return in, nil

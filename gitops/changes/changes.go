@@ -324,7 +324,7 @@ func (e *engine) changedPaths(ctx context.Context, base *side, head *side) ([]gi
 	if !head.worktree {
 		return ch, nil
 	}
-	wt, err := e.repo.WorktreeChanges(ctx)
+	wt, err := e.worktreeChanges(ctx, head)
 	if err != nil {
 		return nil, err
 	}
@@ -333,6 +333,79 @@ func (e *engine) changedPaths(ctx context.Context, base *side, head *side) ([]gi
 		return nil, err
 	}
 	return mergeWorktree(base.fsys.(*gitops.TreeFS), ch, wt, files)
+}
+
+// worktreeChanges lists the work-tree changes that can matter: those under
+// the stacks root, and those under the folders that head's spec.watch globs
+// start with (HEAD's globs, and those of the stack.yaml files changed in the
+// work tree). The rest of a large repository — most often the application
+// code beside the stacks — is not examined: a status of the whole work tree
+// costs seconds there.
+func (e *engine) worktreeChanges(ctx context.Context, head *side) ([]string, error) {
+	root := e.opts.StacksRoot
+	if root == "" {
+		return e.repo.WorktreeChanges(ctx)
+	}
+	wt, err := e.repo.WorktreeChangesUnder(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	ix, _, ok, err := e.ix.quick(head.tree)
+	if err == nil && !ok {
+		ix, err = e.ix.forCommit(ctx, head.tree)
+	}
+	if err != nil {
+		return nil, baseError(e.repo, head.commit.String(), err)
+	}
+	var globs []string
+	for _, en := range ix.Stacks {
+		globs = append(globs, en.Watch...)
+	}
+	for _, p := range wt {
+		if path.Base(p) != stacks.StackFile {
+			continue
+		}
+		// A broken or removed stack.yaml declares nothing.
+		if h, err := stacks.ReadHeader(head.fsys, path.Dir(p)); err == nil {
+			globs = append(globs, h.Watch...)
+		}
+	}
+	dirs := map[string]bool{}
+	for _, g := range globs {
+		d := watchDir(g)
+		if d == "" {
+			return e.repo.WorktreeChanges(ctx) // a glob that starts with a pattern
+		}
+		if d != root && !strings.HasPrefix(d, root+"/") {
+			dirs[d] = true
+		}
+	}
+	if len(dirs) == 0 {
+		return wt, nil
+	}
+	more, err := e.repo.WorktreeChangesUnder(ctx, sortedKeys(dirs)...)
+	if err != nil {
+		return nil, err
+	}
+	// Disjoint from wt (outside the root), both sorted.
+	all := append(wt, more...)
+	sort.Strings(all)
+	return slices.Compact(all), nil
+}
+
+// watchDir is the path every match of spec.watch glob g lies in or is (a
+// folder, or the file itself for a glob without pattern characters), or ""
+// when the glob starts with a pattern.
+func watchDir(g string) string {
+	p := literalPrefix(g)
+	if strings.ContainsAny(strings.TrimPrefix(strings.TrimPrefix(g, "./"), "/"), "*?[\\") {
+		i := strings.LastIndexByte(p, '/')
+		if i < 0 {
+			return ""
+		}
+		p = p[:i]
+	}
+	return strings.Trim(p, "/")
 }
 
 // mergeWorktree folds work-tree changes (relative to HEAD) into the

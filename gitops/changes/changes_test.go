@@ -908,6 +908,48 @@ func TestBrokenAtHeadReasons(t *testing.T) {
 	}
 }
 
+// TestUncommittedOutsideStacksRoot: with --uncommitted only the stacks
+// root and the folders watch globs point at are examined, and nothing is
+// missed: a watched file changed (HEAD's glob), a file under a glob that
+// only the work tree's stack.yaml declares, an untracked watched file; and
+// changes elsewhere (application code) change nothing.
+func TestUncommittedOutsideStacksRoot(t *testing.T) {
+	g, base := baseRepo(t)
+	g.Write("app/config/settings.yaml", "a: 1\n")
+	g.Write("app/src/main.go", "package main\n")
+	base = g.Commit("app")
+	g.WriteFile("shared/policies/deny.json", `{"deny": true}`)
+	g.WriteFile("shared/policies/new.json", "{}")
+	g.WriteFile("app/src/main.go", "package main // edited\n")
+	g.WriteFile("app/src/untracked.go", "package main\n")
+	g.WriteFile("docs/README.md", "# edited\n")
+	g.WriteFile("stacks/orders/stack.yaml", stackYAML("orders", "", "app/config/**"))
+	g.WriteFile("app/config/settings.yaml", "a: 2\n")
+	detectAll(t, g.Dir, changes.Options{Base: base.String(), StacksRoot: "stacks", Uncommitted: true, NoCache: true}, func(engine string, paths bool, res *changes.Result) {
+		var names []string
+		for _, st := range res.Stacks {
+			names = append(names, st.Stack)
+			if len(st.Environments) != 3 {
+				t.Errorf("%s paths=%v: %s: environments %v, want all three", engine, paths, st.Stack, st.Environments)
+			}
+		}
+		if strings.Join(names, ",") != "orders,users" {
+			t.Errorf("%s paths=%v: %q, want orders and users", engine, paths, summary(res))
+		}
+		for _, f := range []string{"shared/policies/deny.json", "shared/policies/new.json", "app/config/settings.yaml"} {
+			found := false
+			for _, st := range res.Stacks {
+				for _, r := range st.Reasons {
+					found = found || r.File == f && strings.Contains(r.Detail, "spec.watch")
+				}
+			}
+			if !found {
+				t.Errorf("%s paths=%v: no watch reason for %s: %s", engine, paths, f, mustJSON(res))
+			}
+		}
+	})
+}
+
 // TestDuplicateNameAtHead: a folder copied with its stack.yaml (two
 // folders, one metadata.name) is reported with validate's error, whether
 // or not the original folder is touched too, whether or not the copy's

@@ -92,3 +92,18 @@ func TestIndexFileCutShort(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchDir: the folder (or file) a watch glob's matches lie in, which
+// --uncommitted asks git's status about; "" when the glob starts with a
+// pattern (then the whole work tree is examined).
+func TestWatchDir(t *testing.T) {
+	for g, want := range map[string]string{
+		"shared/g07/**": "shared/g07", "shared/config.json": "shared/config.json", "./shared/": "shared",
+		"**/x.json": "", "*.json": "", "shared/g0*/x": "shared", "/lib/[ab]/x": "lib", "docs": "docs",
+		"tools\\*/y": "",
+	} {
+		if got := watchDir(g); got != want {
+			t.Errorf("watchDir(%q) = %q, want %q", g, got, want)
+		}
+	}
+}
