@@ -57,8 +57,15 @@ func (r *Repo) ChangedPaths(ctx context.Context, base, head Hash) ([]Change, err
 func (r *Repo) DiffTrees(ctx context.Context, baseTree, headTree Hash) ([]Change, error) {
 	var raw []Change
 	var err error
-	if r.git != "" && !baseTree.IsZero() && !headTree.IsZero() {
-		raw, err = r.diffTreeGit(ctx, baseTree, headTree)
+	if r.git != "" && !(baseTree.IsZero() && headTree.IsZero()) {
+		a, b := baseTree, headTree
+		if a.IsZero() {
+			a = EmptyTree
+		}
+		if b.IsZero() {
+			b = EmptyTree
+		}
+		raw, err = r.diffTreeGit(ctx, a, b)
 		if err != nil {
 			raw, err = nil, nil
 		}

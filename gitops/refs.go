@@ -45,7 +45,7 @@ func (e *RefError) Error() string {
 	case e.Unborn != "":
 		return fmt.Sprintf("resolve ref %q: the repository has no commits yet (branch %s has none): commit first (panka validate and panka plan read the work tree without a commit)", e.Ref, e.Unborn)
 	case e.Zero:
-		return fmt.Sprintf("ref %s is the all-zero commit id (a new branch has no \"before\" commit): pass a real base, e.g. --base origin/main, or omit --base to use the merge-base with the default branch", e.Ref)
+		return fmt.Sprintf("ref %s is the all-zero commit id (a new branch has no \"before\" commit): pass a real base, e.g. --base origin/main, or omit --base to use the merge-base with the default branch (for the first push of a repository, --base %s, git's empty tree, lists every stack as added)", e.Ref, EmptyTree)
 	case e.Missing && e.Partial != "":
 		return fmt.Sprintf("ref %q: objects it needs are not in this partial clone (git clone --filter; promisor remote %s) and were not fetched: panka lets git fetch them on demand, so keep git on PATH (do not set PANKA_GIT_BINARY=off) and check that %s can be reached; or use a full clone (in GitHub Actions, actions/checkout without filter)", e.Ref, e.Partial, e.Partial)
 	case e.Missing && e.Shallow:

@@ -24,6 +24,11 @@ import (
 // Hash is a git object id.
 type Hash = plumbing.Hash
 
+// EmptyTree is git's empty tree (git hash-object -t tree /dev/null), which
+// every git repository knows without storing it. As the base of a
+// comparison it stands for "nothing": every stack is added.
+var EmptyTree = plumbing.NewHash("4b825dc642cb6eb9a060e54bf8d69288fbee4904")
+
 // ZeroHash is the all-zero object id (what CI systems send as the "before"
 // commit of a new branch).
 var ZeroHash = plumbing.ZeroHash

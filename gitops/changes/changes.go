@@ -144,9 +144,9 @@ func Detect(ctx context.Context, repo *gitops.Repo, opts Options) (*Result, erro
 // head). So the comparison from the given base runs meanwhile, and is kept
 // when the merge-base turns out to be that commit.
 func (e *engine) detectFrom(ctx context.Context, head *side) (*Result, error) {
-	b, err := e.repo.ResolveRef(e.opts.Base)
+	b, err := e.resolveBase()
 	if err != nil {
-		return nil, fmt.Errorf("base: %w", err)
+		return nil, err
 	}
 	type compared struct {
 		stacks   []*Stack
@@ -163,7 +163,7 @@ func (e *engine) detectFrom(ctx context.Context, head *side) (*Result, error) {
 		}
 		return &Result{Base: base.String(), Head: head.commit.String(), Uncommitted: e.opts.Uncommitted, Stacks: c.stacks, Problems: c.problems}, nil
 	}
-	if b == head.commit {
+	if b == head.commit || b == gitops.EmptyTree {
 		return result(b, run(ctx, b))
 	}
 	sctx, cancel := context.WithCancel(ctx)
@@ -196,7 +196,8 @@ func DefaultBase(ctx context.Context, repo *gitops.Repo, head gitops.Hash) (gito
 			return gitops.ZeroHash, baseError(repo, "HEAD^", err)
 		}
 		if !ok {
-			return gitops.ZeroHash, fmt.Errorf("HEAD is the first commit of %s: there is nothing to compare with; pass --base", name)
+			// The first commit of the repository: everything in it is new.
+			return gitops.EmptyTree, nil
 		}
 		return p, nil
 	}
@@ -289,6 +290,9 @@ func (e *engine) head() (*side, error) {
 }
 
 func (e *engine) commitSide(h gitops.Hash) (*side, error) {
+	if h == gitops.EmptyTree { // a base of nothing
+		return &side{commit: h, fsys: e.repo.TreeFSOf(gitops.ZeroHash), keys: &sync.Map{}, indexed: &sync.Map{}}, nil
+	}
 	t, err := e.repo.CommitTree(h)
 	if err != nil {
 		return nil, baseError(e.repo, h.String(), err)
@@ -301,11 +305,11 @@ func (e *engine) base(ctx context.Context, head gitops.Hash) (gitops.Hash, error
 		// DefaultBase's errors already say to pass --base (or how to fetch).
 		return DefaultBase(ctx, e.repo, head)
 	}
-	b, err := e.repo.ResolveRef(e.opts.Base)
+	b, err := e.resolveBase()
 	if err != nil {
-		return gitops.ZeroHash, fmt.Errorf("base: %w", err)
+		return gitops.ZeroHash, err
 	}
-	if b == head {
+	if b == head || b == gitops.EmptyTree {
 		return b, nil
 	}
 	mb, err := e.repo.MergeBase(ctx, b, head)
@@ -313,6 +317,19 @@ func (e *engine) base(ctx context.Context, head gitops.Hash) (gitops.Hash, error
 		return gitops.ZeroHash, fmt.Errorf("base %s: %w", e.opts.Base, baseError(e.repo, e.opts.Base, err))
 	}
 	return mb, nil
+}
+
+// resolveBase resolves --base: a commit, or git's empty tree (nothing: every
+// stack added), which is not a commit and has no merge-base.
+func (e *engine) resolveBase() (gitops.Hash, error) {
+	if strings.EqualFold(strings.TrimSpace(e.opts.Base), gitops.EmptyTree.String()) {
+		return gitops.EmptyTree, nil
+	}
+	b, err := e.repo.ResolveRef(e.opts.Base)
+	if err != nil {
+		return gitops.ZeroHash, fmt.Errorf("base: %w", err)
+	}
+	return b, nil
 }
 
 // changedPaths lists what differs between base and the head side.

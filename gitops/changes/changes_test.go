@@ -908,6 +908,34 @@ func TestBrokenAtHeadReasons(t *testing.T) {
 	}
 }
 
+// TestBaseEmptyTree: git's empty tree as --base, and the default base of a
+// repository's first commit, compare with nothing: every stack and
+// environment added, in both engines and modes, committed or not.
+func TestBaseEmptyTree(t *testing.T) {
+	g, _ := baseRepo(t)
+	want := []string{"billing added dev:added,prod:added,staging:added", "orders added dev:added,prod:added,staging:added", "users added dev:added,prod:added,staging:added"}
+	for _, opts := range []changes.Options{
+		{Base: gitops.EmptyTree.String(), StacksRoot: "stacks"},
+		{StacksRoot: "stacks"}, // HEAD is the first commit of main
+		{Base: strings.ToUpper(gitops.EmptyTree.String()), StacksRoot: "stacks", Uncommitted: true},
+	} {
+		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+			if got := summary(res); !reflect.DeepEqual(got, want) || res.Base != gitops.EmptyTree.String() {
+				t.Errorf("%s paths=%v base=%q: base %s, %q; want %q", engine, paths, opts.Base, res.Base, got, want)
+			}
+		})
+	}
+	// With a second commit, HEAD's first parent is the default base again.
+	g.Write("stacks/orders/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: debug\n"))
+	first := g.Head()
+	g.Commit("prod debug")
+	detectAll(t, g.Dir, changes.Options{StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if res.Base != first.String() || len(res.Stacks) != 1 {
+			t.Errorf("%s paths=%v: base %s, %q; want the first commit, orders", engine, paths, res.Base, summary(res))
+		}
+	})
+}
+
 // TestUncommittedOutsideStacksRoot: with --uncommitted only the stacks
 // root and the folders watch globs point at are examined, and nothing is
 // missed: a watched file changed (HEAD's glob), a file under a glob that
