@@ -10,15 +10,16 @@ import (
 	"panka.dev/panka/statestore/local"
 )
 
-// countingStore counts the history records History returns.
+// countingStore counts the history records History returns, and the calls.
 type countingStore struct {
 	statestore.Store
-	read int
+	read, calls int
 }
 
 func (s *countingStore) History(ctx context.Context, key statestore.Key, offset, limit int) ([]*statestore.Deployment, error) {
 	recs, err := s.Store.History(ctx, key, offset, limit)
 	s.read += len(recs)
+	s.calls++
 	return recs, err
 }
 

@@ -249,18 +249,22 @@ type historyPages struct {
 	done  bool
 }
 
-// historyPage is how many records historyPages reads at a time.
+// historyPage is how many records historyPages reads first; each next
+// page is as long as all before it (a store may list every record name to
+// serve one page: a scan of the whole history takes a few pages, not
+// hundreds).
 const historyPage = 32
 
 // at returns record i (0 is the newest), or nil past the oldest.
 func (h *historyPages) at(ctx context.Context, i int) (*statestore.Deployment, error) {
 	for i >= len(h.recs) && !h.done {
-		page, err := h.store.History(ctx, h.key, len(h.recs), historyPage)
+		n := max(historyPage, len(h.recs))
+		page, err := h.store.History(ctx, h.key, len(h.recs), n)
 		if err != nil {
 			return nil, fmt.Errorf("read the history of %s: %w", h.key, err)
 		}
 		h.recs = append(h.recs, page...)
-		h.done = len(page) < historyPage
+		h.done = len(page) < n
 	}
 	if i < len(h.recs) {
 		return h.recs[i], nil

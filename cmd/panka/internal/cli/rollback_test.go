@@ -154,15 +154,15 @@ func TestRollbackReadsHistoryAsFarAsNeeded(t *testing.T) {
 	if err != nil || !strings.HasPrefix(serials, "500 (apply succeeded), 499 ") || !strings.HasSuffix(serials, ", and older ones") || store.read > historyPage {
 		t.Errorf("serials %q %v after reading %d records", serials, err, store.read)
 	}
-	// Every record, once, newest first.
-	store.read = 0
+	// Every record, once, newest first, in a few calls (pages grow).
+	store.read, store.calls = 0, 0
 	h = &historyPages{store: store, key: historyKey}
 	var seen []int64
 	if err := h.each(ctx, func(d *statestore.Deployment) bool { seen = append(seen, d.Serial); return true }); err != nil {
 		t.Fatal(err)
 	}
-	if len(seen) != 500 || seen[0] != 500 || seen[499] != 1 || store.read != 500 {
-		t.Errorf("each: %d records (%v … %v), %d read", len(seen), seen[:1], seen[len(seen)-1:], store.read)
+	if len(seen) != 500 || seen[0] != 500 || seen[499] != 1 || store.read != 500 || store.calls > 5 {
+		t.Errorf("each: %d records (%v … %v), %d read in %d calls", len(seen), seen[:1], seen[len(seen)-1:], store.read, store.calls)
 	}
 }
 
