@@ -934,6 +934,21 @@ func TestBaseEmptyTree(t *testing.T) {
 			t.Errorf("%s paths=%v: base %s, %q; want the first commit, orders", engine, paths, res.Base, summary(res))
 		}
 	})
+	// A depth-1 clone's HEAD has a parent it lacks: not a first commit, and
+	// never "everything added".
+	shallow := &gittest.Repo{T: t, Dir: filepath.Join(t.TempDir(), "shallow")}
+	g.Git("clone", "-q", "--depth", "1", "file://"+g.Dir, shallow.Dir)
+	for _, m := range modes {
+		repo, err := gitops.Open(shallow.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := changes.Detect(context.Background(), repo, changes.Options{StacksRoot: "stacks"})
+		repo.Close()
+		if err == nil || !strings.Contains(err.Error(), "shallow clone") {
+			t.Errorf("%s: depth-1 clone: %+v, %v; want the shallow-clone error", m.name, res, err)
+		}
+	}
 }
 
 // TestUncommittedOutsideStacksRoot: with --uncommitted only the stacks
