@@ -212,6 +212,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	if err != nil {
 		return err
 	}
+	warnUndeclared(f, vars, [][]stacks.ResolvedVar{d.model.Variables})
 	if saved != nil {
 		d.source.Ref = saved.Ref
 	}

@@ -114,6 +114,7 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	if err != nil {
 		return err
 	}
+	warnUndeclared(f, vars, [][]stacks.ResolvedVar{res.desired.Variables})
 	if opts.Out != "" {
 		saved := planner.NewSaved(res.plan, res.desired, planner.RecordVars(res.desired, res.key), f.Now(), version)
 		if err := saved.Write(opts.Out); err != nil {

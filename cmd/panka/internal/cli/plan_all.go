@@ -89,6 +89,7 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	}
 	var plans []*planner.Result
 	var failed []string
+	var declared [][]stacks.ResolvedVar
 	for i, j := range jobs {
 		if errs[i] != nil {
 			f.Errorf("plan %s/%s: %s", j.s.Stack, j.env, errs[i])
@@ -96,6 +97,12 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 			continue
 		}
 		plans = append(plans, results[i].plan)
+		if d := results[i].desired; d != nil {
+			declared = append(declared, d.Variables)
+		}
+	}
+	if len(failed) == 0 && len(declared) > 0 {
+		warnUndeclared(f, vars, declared)
 	}
 	if f.JSON() {
 		err = planner.WriteJSONAll(f.IO.Out, plans)

@@ -297,6 +297,11 @@ func TestPlanFlags(t *testing.T) {
 		{"var file", nil, []string{"plan", "-s", "user-platform", "-e", "dev", "--var-file", varFile}, 0, "users-api:2.0.0", ""},
 		{"flag beats file", nil, []string{"plan", "-s", "user-platform", "-e", "dev", "--var-file", varFile, "--var", "IMAGE_TAG=3.0.0"}, 0, "users-api:3.0.0", ""},
 		{"all-changed with stack", nil, []string{"plan", "--all-changed", "-s", "orders"}, 1, "", "do not combine it with --stack"},
+		// A mistyped --var must not pass unnoticed: the plan uses the
+		// default (or the environment file's value) instead.
+		{"undeclared var", nil, []string{"plan", "-s", "user-platform", "-e", "dev", "--var", "SIGNING_KEY=x", "--var", "IMAGE_TAGG=2.0.0"}, 0, "users-api:1.8.0",
+			"variable IMAGE_TAGG is not declared in spec.variables"},
+		{"undeclared var-file name", nil, []string{"plan", "-s", "orders", "-e", "dev", "--var-file", varFile}, 0, "", "variable IMAGE_TAG is not declared"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -305,6 +310,31 @@ func TestPlanFlags(t *testing.T) {
 				t.Errorf("exit %d (want %d)\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errOut)
 			}
 		})
+	}
+}
+
+// TestPlanAllChangedUndeclaredVar: plan --all-changed warns about a --var
+// that none of the planned stacks declares, as plan and validate do.
+func TestPlanAllChangedUndeclaredVar(t *testing.T) {
+	r := newPlanRepo(t)
+	r.Write("stacks/orders/infra/events.yaml", strings.Replace(r.read("stacks/orders/infra/events.yaml"), "visibilityTimeout: 60", "visibilityTimeout: 90", 1))
+	r.Commit("longer visibility timeout")
+	out, errOut, code := r.run(r.env(), "plan", "--all-changed", "--base", "HEAD~1", "--var", "VERSIONN=2.4.0", "--var", "VERSION=2.4.0")
+	if code != 0 || !strings.Contains(out, "orders-api:2.4.0") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "variable VERSIONN is not declared") || strings.Contains(errOut, "variable VERSION is") {
+		t.Errorf("stderr should warn about VERSIONN only:\n%s", errOut)
+	}
+}
+
+// TestApplyUndeclaredVar: apply warns about a mistyped --var before it
+// deploys anything.
+func TestApplyUndeclaredVar(t *testing.T) {
+	r := newPlanRepo(t)
+	_, errOut, _ := r.run(r.env("PATH="+t.TempDir()), "apply", "-s", "orders", "-e", "dev", "--auto-approve", "--var", "VERSIONN=2.4.0")
+	if !strings.Contains(errOut, "variable VERSIONN is not declared") {
+		t.Errorf("stderr lacks the warning:\n%s", errOut)
 	}
 }
 
