@@ -132,6 +132,9 @@ func (v *varFlags) values(f *Factory) (stacks.VarValues, error) {
 // parseVarFile reads NAME: value YAML, or NAME=value lines (# comments).
 func parseVarFile(data []byte) (map[string]string, error) {
 	out := map[string]string{}
+	// A UTF-8 byte order mark (Windows editors, PowerShell) is not part
+	// of the first name.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
 		return out, nil

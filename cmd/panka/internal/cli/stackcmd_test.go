@@ -34,6 +34,10 @@ func TestParseVarFile(t *testing.T) {
 		{"yaml", "A: one\nB: 2\nC: true\n", map[string]string{"A": "one", "B": "2", "C": "true"}, ""},
 		{"dotenv", "# c\nexport A=one\nB = \"two words\"\nC='x=y'\n\n", map[string]string{"A": "one", "B": "two words", "C": "x=y"}, ""},
 		{"empty", "\n", map[string]string{}, ""},
+		// Windows editors and PowerShell write a byte order mark; it must
+		// not become part of the first name (which no stack declares).
+		{"dotenv bom crlf", "\ufeffA=one\r\nB=two\r\n", map[string]string{"A": "one", "B": "two"}, ""},
+		{"yaml bom", "\ufeffA: one\n", map[string]string{"A": "one"}, ""},
 		{"yaml url value", "URL: http://x:80/a=b\n", map[string]string{"URL": "http://x:80/a=b"}, ""},
 		{"dotenv bad line", "A=1\nnope\n", nil, "line 2: want NAME=value"},
 		{"yaml nested", "A: {b: c}\n", nil, "line 1: A: want a string, number or boolean"},
