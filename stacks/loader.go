@@ -1174,13 +1174,23 @@ func followLink(fsys fs.FS, p string) (target string, isDir bool, msg string) {
 }
 
 // LinkedStack reports whether p is a symbolic link (through links inside
-// fsys) to a folder holding a stack.yaml, and that folder. Such a folder
+// fsys, or leaving it where fsys follows that: a work tree) to a folder
+// holding a stack.yaml, and that folder. Such a folder
 // is not read as a stack: in a work tree it could be, but at a commit git
 // stores the link, not the folder, so the stack would differ between the
 // two and its changes would go unseen.
 func LinkedStack(fsys fs.FS, p string) (target string, ok bool) {
 	target, isDir, msg := followLink(fsys, p)
-	if msg != "" || !isDir {
+	if msg != "" {
+		// A link leaving fsys: a work tree (os.DirFS) follows it to
+		// whatever is there, a commit's tree cannot.
+		if target == "" {
+			return "", false
+		}
+		st, err := fs.Stat(fsys, path.Join(p, StackFile))
+		return target, err == nil && !st.IsDir()
+	}
+	if !isDir {
 		return "", false
 	}
 	st, err := fs.Stat(fsys, path.Join(target, StackFile))

@@ -233,3 +233,28 @@ func TestLinkedStackFolder(t *testing.T) {
 		})
 	}
 }
+
+// TestLinkedStackFolderOutside: a link in the stacks root to a stack folder
+// outside the repository is an error too (a work tree would follow it, git
+// stores only the link), not silently skipped; a link leaving the
+// repository to anything else is still ignored.
+func TestLinkedStackFolderOutside(t *testing.T) {
+	top := t.TempDir()
+	repo := filepath.Join(top, "repo")
+	write(t, repo, "stacks/s/stack.yaml", stackYAML)
+	write(t, top, "elsewhere/ext/stack.yaml", strings.Replace(stackYAML, "name: s", "name: ext", 1))
+	write(t, top, "elsewhere/docs/x.md", "# x\n")
+	abs := filepath.Join(top, "elsewhere", "ext")
+	addLinks(t, fstest.MapFS{}, repo, map[string]string{
+		"stacks/abs":      abs,
+		"stacks/rel":      "../../elsewhere/ext",
+		"stacks/docs":     filepath.Join(top, "elsewhere", "docs"),
+		"stacks/dangling": filepath.Join(top, "nothing"),
+	})
+	refs, err := Discover(DirFS(repo), "stacks")
+	wantErrs(t, err, "stacks/abs: is a symbolic link to the stack folder "+abs+": linked stack folders are not read",
+		"stacks/rel: is a symbolic link to the stack folder ../../elsewhere/ext: linked stack folders are not read")
+	if len(refs) != 1 || refs[0].Path != "stacks/s" {
+		t.Errorf("stacks %v, want stacks/s only", refs)
+	}
+}
