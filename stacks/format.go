@@ -34,8 +34,11 @@ func Format(src []byte) (out []byte, err error) {
 	if len(src) > MaxFileSize {
 		return nil, fmt.Errorf("file is more than the %d MB limit for stack files", MaxFileSize>>20)
 	}
-	if bytes.IndexByte(src, 0) >= 0 {
-		return nil, fmt.Errorf("not a text file (binary content)")
+	if _, fe := checkText("", src); fe != nil {
+		if fe.Line > 0 {
+			return nil, fmt.Errorf("line %d, column %d: %s", fe.Line, fe.Column, fe.Msg)
+		}
+		return nil, fmt.Errorf("%s", fe.Msg)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	var docs []*yaml.Node

@@ -121,8 +121,10 @@ func TestGoldenFormat(t *testing.T) {
 	// yaml.v3 gives no line for errors on the first line, nor for a
 	// control character: Format names them anyway.
 	for src, want := range map[string]string{
-		": bad\n":         "line 1: invalid YAML: did not find expected key",
-		"a: 1\nb: \x07\n": "line 2, column 4: invalid YAML: control characters are not allowed",
+		": bad\n":            "line 1: invalid YAML: did not find expected key",
+		"a: 1\nb: \x07\n":    "line 2, column 4: invalid YAML: control characters are not allowed",
+		"a: 1\nb: caf\xe9\n": "line 2, column 7: invalid UTF-8 (byte 0xe9)",
+		"\xff\xfea\x00:\x00": "the file is UTF-16 text",
 	} {
 		if _, err := Format([]byte(src)); err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("Format(%q) = %v, want %q", src, err, want)

@@ -258,12 +258,37 @@ func readFile(fsys fs.FS, name string) ([]byte, *fileError) {
 	return checkText(name, data)
 }
 
-// checkText refuses binary content.
+// checkText refuses binary content, and text that is not UTF-8 (saying
+// where: a Latin-1 "é" is a stack file to fix, not to remove).
 func checkText(name string, data []byte) ([]byte, *fileError) {
-	if i := bytes.IndexByte(data, 0); i >= 0 || !utf8.Valid(data) {
+	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
+		return nil, &fileError{Error{File: name, Msg: "the file is UTF-16 text: stack files must be UTF-8; save the file as UTF-8"}, nil}
+	}
+	if bytes.IndexByte(data, 0) >= 0 {
 		return nil, &fileError{Error{File: name, Msg: "not a text file (binary content): stack files must be UTF-8 YAML; remove it or rename it so it does not end in .yaml"}, nil}
 	}
+	if off := invalidUTF8(data); off >= 0 {
+		line, col := lineCol(data, off)
+		return nil, &fileError{Error{File: name, Line: line, Column: col,
+			Msg: fmt.Sprintf("invalid UTF-8 (byte 0x%02x): stack files must be UTF-8; save the file as UTF-8 (it is probably in Latin-1 or another legacy encoding)", data[off])}, nil}
+	}
 	return data, nil
+}
+
+// invalidUTF8 returns the offset of the first byte of data that is not
+// valid UTF-8, or -1.
+func invalidUTF8(data []byte) int {
+	if utf8.Valid(data) {
+		return -1
+	}
+	for off := 0; off < len(data); {
+		r, n := utf8.DecodeRune(data[off:])
+		if r == utf8.RuneError && n == 1 {
+			return off
+		}
+		off += n
+	}
+	return -1
 }
 
 // fileError is a read problem with its cause.
@@ -466,7 +491,7 @@ func lineCol(data []byte, off int) (int, int) {
 }
 
 // yamlReaderProblems are yaml.v3's reader errors, which carry no position
-// (UTF-8 ones do not reach yaml.v3: such files are refused as binary).
+// (UTF-8 ones do not reach yaml.v3: checkText refuses such files first).
 var yamlReaderProblems = map[string]bool{
 	"invalid leading UTF-8 octet":        true,
 	"incomplete UTF-8 octet sequence":    true,
