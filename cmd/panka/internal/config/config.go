@@ -387,9 +387,16 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node) error {
 		return fmt.Errorf("%s:%d: %s must be a mapping", file, n.Line, strings.TrimSuffix(prefix, ".")+orTop(prefix))
 	}
 	var errs []error
+	seen := map[string]int{} // key -> line
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn, vn := n.Content[i], n.Content[i+1]
 		path := prefix + kn.Value
+		if line, dup := seen[kn.Value]; dup {
+			// yaml.v3 keeps both; the last would silently win.
+			errs = append(errs, fmt.Errorf("%s:%d:%d: duplicate key %q (first set at line %d): remove one of them", file, kn.Line, kn.Column, path, line))
+			continue
+		}
+		seen[kn.Value] = kn.Line
 		if vn.Kind == yaml.MappingNode {
 			if !hasPrefix(path + ".") {
 				errs = append(errs, fmt.Errorf("%s:%d:%d: unknown key %q; see `panka config show` for the known keys", file, kn.Line, kn.Column, path))
@@ -402,6 +409,12 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node) error {
 		}
 		if vn.Kind != yaml.ScalarNode {
 			errs = append(errs, fmt.Errorf("%s:%d:%d: key %s must be a single value", file, vn.Line, vn.Column, path))
+			continue
+		}
+		if path == "version" && vn.Value != "v1" {
+			// Checked in files only: PANKA_VERSION is often set in CI
+			// for other purposes (the panka release to install).
+			errs = append(errs, fmt.Errorf("%s:%d:%d: key version: %q is not one of v1 (a file written for another panka release?)", file, kn.Line, kn.Column, vn.Value))
 			continue
 		}
 		if err := r.set(path, vn.Value, Source{Layer: layer, Where: fmt.Sprintf("%s:%d", file, kn.Line)}); err != nil {

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -60,5 +61,36 @@ func TestResolveImpliedTypes(t *testing.T) {
 				t.Errorf("Validate: %v", err)
 			}
 		})
+	}
+}
+
+// TestLoadFileProblems: a config file is read strictly, like stack files: a
+// key set twice (the last one silently won) and a format version this panka
+// does not know are errors naming file:line:column.
+func TestLoadFileProblems(t *testing.T) {
+	for _, tt := range []struct {
+		name, data, want string
+	}{
+		{"duplicate key", "backend:\n  type: s3\n  bucket: a\n  type: local\n", `panka.yaml:4:3: duplicate key "backend.type" (first set at line 2): remove one of them`},
+		{"duplicate section", "backend:\n  bucket: a\nlocks:\n  table: t\nbackend:\n  type: local\n", `panka.yaml:5:1: duplicate key "backend" (first set at line 1): remove one of them`},
+		{"unknown version", "version: v2\n", `panka.yaml:1:1: key version: "v2" is not one of v1`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "panka.yaml")
+			if err := os.WriteFile(file, []byte(tt.data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Resolve(Layers{RepoFile: file})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	file := filepath.Join(t.TempDir(), "panka.yaml")
+	if err := os.WriteFile(file, []byte("version: v1\nbackend:\n  type: local\nlocks:\n  type: local\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Resolve(Layers{RepoFile: file}); err != nil {
+		t.Errorf("valid file: %v", err)
 	}
 }
