@@ -131,7 +131,9 @@ func (r *resolver) resolve(envName string) *Resolved {
 	out.Provider = r.resolveProvider()
 	for _, c := range r.s.comps {
 		spec := c.spec
-		if o := r.override(c.name); o != nil {
+		firstErr := len(r.errs.list)
+		o := r.override(c.name)
+		if o != nil {
 			spec = merge(spec, o)
 		}
 		r.refs = nil
@@ -192,6 +194,9 @@ func (r *resolver) resolve(envName string) *Resolved {
 		sort.Strings(deps)
 		comp.DependsOn = deps
 		out.Components = append(out.Components, comp)
+		if o != nil {
+			r.overrideKeys(c.name, firstErr)
+		}
 	}
 	r.checkSubscriptions(out)
 	if len(r.errs.list) == 0 && hasCycle(out.Components) {
@@ -204,6 +209,17 @@ func (r *resolver) resolve(envName string) *Resolved {
 		}
 	}
 	return out
+}
+
+// overrideKeys gives the problems found since errs.list[first] in the
+// environment file the key path they have there: spec.overrides.<name>.x,
+// not the component's own spec.x.
+func (r *resolver) overrideKeys(name string, first int) {
+	for _, e := range r.errs.list[first:] {
+		if e.File == r.env.file && strings.HasPrefix(e.Key, "spec.") {
+			e.Key = "spec.overrides." + name + e.Key[len("spec"):]
+		}
+	}
 }
 
 // override returns the environment's overrides of component name, or nil.
