@@ -394,6 +394,51 @@ func parseFileYAML(name string, data []byte, errs *errList) (docs []document) {
 // and its reader errors (a control character) and an unknown alias carry
 // no position at all: those are found in data.
 func yamlErrPos(err error, data []byte) (line, col int, msg string) {
+	line, col, msg = yamlErrLine(err, data)
+	if onLine, ok := tabProblems[msg]; ok && line > 0 {
+		// The column, and for the tab messages the line: yaml.v3 names
+		// the line a plain scalar began on, which may be before the tab.
+		if l, c := indentTab(data, line, onLine); l > 0 {
+			return l, c, "a tab in the indentation: YAML indents with spaces only, replace the tab with spaces"
+		}
+	}
+	return line, col, msg
+}
+
+// tabProblems are yaml.v3's errors for a tab where YAML wants spaces: true
+// when the error's line is the tab's, false when the tab may be after it.
+var tabProblems = map[string]bool{
+	"found character that cannot start any token":                  true, // or '@', '`', ...
+	"found a tab character that violates indentation":              false,
+	"found a tab character where an indentation space is expected": false,
+}
+
+// indentTab returns the line and column of the first tab in the leading
+// whitespace of line from (1-based), or of a later line unless only, or
+// 0, 0.
+func indentTab(data []byte, from int, only bool) (line, col int) {
+	for n, l := range bytes.SplitAfter(data, []byte("\n")) {
+		if n+1 < from {
+			continue
+		}
+		if only && n+1 > from {
+			break
+		}
+		for i, c := range l {
+			if c == '\t' {
+				return n + 1, i + 1
+			}
+			if c != ' ' {
+				break
+			}
+		}
+	}
+	return 0, 0
+}
+
+// yamlErrLine is the line (and column, when it can tell) of a yaml.v3
+// error, and its message without the position.
+func yamlErrLine(err error, data []byte) (line, col int, msg string) {
 	msg = strings.TrimPrefix(err.Error(), "yaml: ")
 	rest, ok := strings.CutPrefix(msg, "line ")
 	if !ok {
