@@ -105,15 +105,16 @@ func reorderDocument(d *yaml.Node, anchors map[*yaml.Node]bool) {
 		}
 	}
 	type saved struct {
-		m       *yaml.Node
-		content []*yaml.Node
-		heads   []string
+		m           *yaml.Node
+		content     []*yaml.Node
+		heads, feet []string
 	}
 	var undo []saved
 	for _, m := range mappings {
 		sv := saved{m: m, content: append([]*yaml.Node(nil), m.Content...)}
 		for _, k := range m.Content {
 			sv.heads = append(sv.heads, k.HeadComment)
+			sv.feet = append(sv.feet, k.FootComment)
 		}
 		undo = append(undo, sv)
 	}
@@ -127,7 +128,7 @@ func reorderDocument(d *yaml.Node, anchors map[*yaml.Node]bool) {
 	for _, sv := range undo {
 		sv.m.Content = sv.content
 		for i, k := range sv.content {
-			k.HeadComment = sv.heads[i]
+			k.HeadComment, k.FootComment = sv.heads[i], sv.feet[i]
 		}
 	}
 }
@@ -154,15 +155,27 @@ func reorder(m *yaml.Node, keys ...string) {
 	if len(m.Content) < 2 {
 		return
 	}
-	// The comment above the first key belongs to the document, not the key.
+	// The comment above the first key belongs to the document, not the
+	// key; the one below the last key (yaml.v3 gives it to that key) ends
+	// the mapping.
 	head := m.Content[0].HeadComment
 	m.Content[0].HeadComment = ""
+	last := m.Content[len(m.Content)-2]
+	foot := last.FootComment
+	last.FootComment = ""
 	defer func() {
 		if head != "" {
 			if m.Content[0].HeadComment != "" {
 				head += "\n" + m.Content[0].HeadComment
 			}
 			m.Content[0].HeadComment = head
+		}
+		if foot != "" {
+			last := m.Content[len(m.Content)-2]
+			if last.FootComment != "" {
+				foot = last.FootComment + "\n" + foot
+			}
+			last.FootComment = foot
 		}
 	}()
 	var front, rest []*yaml.Node
