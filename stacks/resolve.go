@@ -199,7 +199,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 		}
 	}
 	r.checkSubscriptions(out)
-	if len(r.errs.list) == 0 && hasCycle(out.Components) {
+	if hasCycle(out.Components) {
 		if _, err := out.Graph(); err != nil {
 			var ce *CycleError
 			if errors.As(err, &ce) {

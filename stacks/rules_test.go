@@ -247,6 +247,11 @@ func TestResolveRules(t *testing.T) {
 			[]string{cf + `:7:15: spec.dependsOn: unknown component "dbb" (did you mean "db"?)`}},
 		{"cycle", map[string]string{cf: ms("dependsOn: [w]") + "---\n" + doc("Worker", "w", "image: x", "env: {U: '${api.url}'}")}, ResolveOptions{},
 			[]string{cf + `:4:9: spec.dependsOn: dependency cycle: api -> w -> api (through dependsOn and ${component.output} references): break the cycle`}},
+		// Every problem at once: a cycle is not held back until the
+		// other problems are fixed.
+		{"cycle and another problem", map[string]string{cf: ms("dependsOn: [w]", "replicas: lots") + "---\n" + doc("Worker", "w", "image: x", "env: {U: '${api.url}'}")}, ResolveOptions{},
+			[]string{cf + `:8:13: spec.replicas: want an integer, got a string ("lots")`,
+				cf + `:4:9: spec.dependsOn: dependency cycle: api -> w -> api (through dependsOn and ${component.output} references): break the cycle`}},
 		{"overlay type error points at env file", map[string]string{cf: ms(), "stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api:\n      replicas: lots\n"}, ResolveOptions{},
 			[]string{`stacks/s/environments/dev.yaml:10:17: spec.overrides.api.replicas: want an integer, got a string ("lots")`}},
 		{"var value wrong type", map[string]string{cf: ms("replicas: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "x"}}},
