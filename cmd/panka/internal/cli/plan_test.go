@@ -289,7 +289,11 @@ func TestPlanFlags(t *testing.T) {
 		wantErr  string
 	}{
 		{"missing stack", nil, []string{"plan"}, 1, "", "--stack and --environment are required"},
-		{"bad var", nil, []string{"plan", "-s", "orders", "-e", "dev", "--var", "NOPE"}, 1, "", `--var "NOPE": write NAME=VALUE`},
+		{"bad var", nil, []string{"plan", "-s", "orders", "-e", "dev", "--var", "NOPE"}, 1, "", `--var number 1 has no "=" (not shown: it may hold a secret): write NAME=VALUE`},
+		// A --var without "=" is often a secret given alone ("$TOKEN"):
+		// the error must not print it.
+		{"bad var not echoed", nil, []string{"plan", "-s", "orders", "-e", "dev", "--var", "A=1", "--var", "PAYMENT_API_KEY:hunter2", "--var", "=hunter3"}, 1, "", `--var number 2 has no "="`},
+		{"empty var name not echoed", nil, []string{"plan", "-s", "orders", "-e", "dev", "--var", "=hunter3"}, 1, "", `--var number 1 has no name before "=": write NAME=VALUE`},
 		{"unknown stack", nil, []string{"plan", "-s", "nope", "-e", "dev"}, 1, "", `stack "nope" not found under stacks/ (stacks: orders, user-platform)`},
 		{"unknown env", nil, []string{"plan", "-s", "orders", "-e", "qa"}, 1, "", `stack "orders" has no environment "qa"`},
 		{"required secret missing", nil, []string{"plan", "-s", "user-platform", "-e", "dev"}, 1, "", "SIGNING_KEY"},
@@ -308,6 +312,9 @@ func TestPlanFlags(t *testing.T) {
 			out, errOut, code := r.run(r.env(tt.env...), tt.args...)
 			if code != tt.wantCode || !strings.Contains(out, tt.wantOut) || !strings.Contains(errOut, tt.wantErr) {
 				t.Errorf("exit %d (want %d)\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errOut)
+			}
+			if strings.Contains(out+errOut, "hunter") {
+				t.Errorf("a --var value is printed:\n%s%s", out, errOut)
 			}
 		})
 	}

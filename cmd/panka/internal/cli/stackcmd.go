@@ -90,10 +90,15 @@ func (v *varFlags) register(cmd *cobra.Command) {
 // values collects variable values from flags, the var file and PANKA_VAR_*.
 func (v *varFlags) values(f *Factory) (stacks.VarValues, error) {
 	out := stacks.VarValues{Flags: map[string]string{}, File: map[string]string{}, Env: map[string]string{}}
-	for _, kv := range v.Vars {
+	for i, kv := range v.Vars {
+		// The argument is not quoted back: a --var without "=" is often
+		// a secret given alone (--var "$TOKEN").
 		k, val, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return out, Usagef("--var %q: write NAME=VALUE", kv)
+		if !ok {
+			return out, Usagef("--var number %d has no \"=\" (not shown: it may hold a secret): write NAME=VALUE", i+1)
+		}
+		if k == "" {
+			return out, Usagef("--var number %d has no name before \"=\": write NAME=VALUE", i+1)
 		}
 		out.Flags[k] = val
 	}
