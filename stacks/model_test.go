@@ -199,7 +199,7 @@ func largeMappings(n int) []struct{ name, comp, dev, want string } {
 	return []struct{ name, comp, dev, want string }{
 		{"fast path", comp, dev, ""},
 		{"yaml.v3", "#\ttabs send the file to yaml.v3\n" + comp, dev, ""},
-		{"duplicate key", comp + "    K7: again\n", dev, fmt.Sprintf("%s:%d:5: K7: duplicate key (first set at line 15)", cf, n+8)},
+		{"duplicate key", comp + "    K7: again\n", dev, fmt.Sprintf("%s:%d:5: spec.env.K7: duplicate key (first set at line 15)", cf, n+8)},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -587,7 +588,25 @@ type convert struct {
 	aliasAt pos // the outermost alias being expanded
 	errs    *errList
 	failed  bool
-	slab    []node // nodes are allocated in chunks: fewer objects for the GC
+	slab    []node   // nodes are allocated in chunks: fewer objects for the GC
+	path    []string // keys ("spec", "env") and list indexes ("[0]") down to the node being converted
+}
+
+// keyPath is the key path of a key of the mapping being converted, e.g.
+// spec.subscriptions[0].protocol.
+func (c *convert) keyPath(key string) string {
+	var b strings.Builder
+	for _, p := range c.path {
+		if b.Len() > 0 && p[0] != '[' {
+			b.WriteByte('.')
+		}
+		b.WriteString(p)
+	}
+	if b.Len() > 0 {
+		b.WriteByte('.')
+	}
+	b.WriteString(key)
+	return b.String()
 }
 
 // mk allocates a node from the slab.
@@ -645,8 +664,10 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 	case yaml.SequenceNode:
 		n := c.mk(node{kind: nSeq, file: c.file, line: int32(y.Line), col: int32(y.Column)})
 		n.items = make([]*node, 0, len(y.Content))
-		for _, it := range y.Content {
+		for i, it := range y.Content {
+			c.path = append(c.path, "["+strconv.Itoa(i)+"]")
 			n.items = append(n.items, c.node(it, depth+1))
+			c.path = c.path[:len(c.path)-1]
 		}
 		return n
 	case yaml.MappingNode:
@@ -664,11 +685,13 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 				continue
 			}
 			if first := idx.find(n, k.Value); first >= 0 {
-				c.errs.add(pos{c.file, k.Line, k.Column}, k.Value, "duplicate key (first set at line %d): remove one of them", n.keys[first].line)
+				c.errs.add(pos{c.file, k.Line, k.Column}, c.keyPath(k.Value), "duplicate key (first set at line %d): remove one of them", n.keys[first].line)
 				continue
 			}
 			*c.budget--
+			c.path = append(c.path, k.Value)
 			idx.add(n, c.mk(node{kind: nScalar, file: c.file, line: int32(k.Line), col: int32(k.Column), tag: "!!str", value: k.Value}), c.node(v, depth+1))
+			c.path = c.path[:len(c.path)-1]
 		}
 		// Merge keys (<<: *base) add the keys the mapping does not set itself.
 		for _, m := range merges {
