@@ -205,6 +205,9 @@ type stackRead struct {
 func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 	d := &Discovery{fsys: fsys}
 	root = cleanRoot(root)
+	if e := linkedRoot(fsys, root); e != nil {
+		return d, &Errors{List: []*Error{e}}
+	}
 	var dirs []stackDir
 	if err := findStackDirs(fsys, root, &dirs); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -258,6 +261,39 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 		return d, e
 	}
 	return d, nil
+}
+
+// linkedRoot reports a stacks root that is, or is inside, a symbolic
+// link: a work tree follows it, but at a commit git stores the link, not
+// the folder, and no stack would be found there.
+func linkedRoot(fsys fs.FS, root string) *Error {
+	if root == "." {
+		return nil
+	}
+	for i := 0; i <= len(root); i++ {
+		if i < len(root) && root[i] != '/' {
+			continue
+		}
+		p := root[:i]
+		st, err := fs.Lstat(fsys, p)
+		if err != nil {
+			return nil // a missing root is no stacks
+		}
+		if st.Mode()&fs.ModeSymlink == 0 {
+			continue
+		}
+		target, _, _ := followLink(fsys, p)
+		if target == "" {
+			target, _ = fs.ReadLink(fsys, p)
+		}
+		use := path.Join(target, root[i:])
+		what := "the stacks root is a symbolic link"
+		if p != root {
+			what = "the stacks root " + root + " is inside a symbolic link"
+		}
+		return &Error{File: p, Msg: fmt.Sprintf("%s to %s: git stores the link, not the folder, so no stack would be found at a commit; set stacks.root to %s", what, target, use)}
+	}
+	return nil
 }
 
 // Load is Load(fsys, ref.Path) on the discovered file system, without

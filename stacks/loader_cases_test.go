@@ -258,3 +258,35 @@ func TestLinkedStackFolderOutside(t *testing.T) {
 		t.Errorf("stacks %v, want stacks/s only", refs)
 	}
 }
+
+// TestLinkedStacksRoot: a stacks root that is a symbolic link reads as the
+// linked folder in a work tree but, at a commit, as a link holding no
+// stacks (change detection then saw every stack removed). It is an error
+// in both, naming the folder to use instead.
+func TestLinkedStacksRoot(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{"infra/real/s/stack.yaml": stackYAML}
+	m := fstest.MapFS{}
+	for name, data := range files {
+		m[name] = &fstest.MapFile{Data: []byte(data)}
+		write(t, dir, name, data)
+	}
+	addLinks(t, m, dir, map[string]string{"stacks": "infra/real", "infra/stacks": "real"})
+	for _, fsys := range []struct {
+		name string
+		fs   fs.FS
+	}{{"commit", m}, {"work tree", DirFS(dir)}} {
+		t.Run(fsys.name, func(t *testing.T) {
+			refs, err := Discover(fsys.fs, "stacks")
+			wantErrs(t, err, "stacks: the stacks root is a symbolic link to infra/real: git stores the link, not the folder, so no stack would be found at a commit; set stacks.root to infra/real")
+			if len(refs) != 0 {
+				t.Errorf("stacks %v, want none", refs)
+			}
+			_, err = Discover(fsys.fs, "infra/stacks")
+			wantErrs(t, err, "infra/stacks: the stacks root is a symbolic link to infra/real")
+			if refs, err := Discover(fsys.fs, "infra/real"); err != nil || len(refs) != 1 {
+				t.Errorf("the folder itself: %v, %v", refs, err)
+			}
+		})
+	}
+}
