@@ -258,6 +258,12 @@ func TestResolveRules(t *testing.T) {
 		{"cycle and another problem", map[string]string{cf: ms("dependsOn: [w]", "replicas: lots") + "---\n" + doc("Worker", "w", "image: x", "env: {U: '${api.url}'}")}, ResolveOptions{},
 			[]string{cf + `:8:13: spec.replicas: want an integer, got a string ("lots")`,
 				cf + `:4:9: spec.dependsOn: dependency cycle: api -> w -> api (through dependsOn and ${component.output} references): break the cycle`}},
+		// An override's null removes a field: a required one is
+		// reported where the null is, not in the component's file.
+		{"override nulls a required field", map[string]string{cf: ms(), "stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api:\n      image: ~\n"}, ResolveOptions{},
+			[]string{`stacks/s/environments/dev.yaml:10:14: spec.overrides.api.image: required field is empty (null): give it a value`}},
+		{"required field null in its own file", map[string]string{cf: doc("MicroService", "api", "image:", "port: 80")}, ResolveOptions{},
+			[]string{cf + `:6:9: spec.image: required field is empty (null): give it a value`}},
 		{"overlay type error points at env file", map[string]string{cf: ms(), "stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api:\n      replicas: lots\n"}, ResolveOptions{},
 			[]string{`stacks/s/environments/dev.yaml:10:17: spec.overrides.api.replicas: want an integer, got a string ("lots")`}},
 		{"var value wrong type", map[string]string{cf: ms("replicas: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "x"}}},

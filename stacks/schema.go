@@ -267,6 +267,12 @@ func (ty *typer) objectAt(fs []*field, n *node) map[string]any {
 func (ty *typer) field(out map[string]any, f *field, n, v *node) {
 	if v.isNull() {
 		if f.required {
+			if v != nil && v.line > 0 {
+				// Written empty, or removed by an override's null:
+				// that is where to fix it.
+				ty.errs.add(v.pos(), ty.at(), "required field is empty (null): give it a value")
+				return
+			}
 			p := pos{}
 			if n != nil {
 				p = n.pos()
