@@ -205,7 +205,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	}
 	src, err := planSource(ctx, f, ref)
 	if err != nil {
-		return err
+		return zeroRef(err, ref)
 	}
 	defer src.close()
 	d, err := loadDesired(ctx, f, src, stack, env, vars)

@@ -107,7 +107,7 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	}
 	src, err := planSource(ctx, f, opts.Ref)
 	if err != nil {
-		return err
+		return zeroRef(err, opts.Ref)
 	}
 	defer src.close()
 	res, err := planOne(ctx, opts, src, opts.Stack, opts.Environment, vars)
@@ -135,6 +135,17 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 		return &ExitCodeError{Code: ExitChanges}
 	}
 	return nil
+}
+
+// zeroRef rewords the error for --ref set to the all-zero id a CI system
+// gives a new branch: gitops' advice is about --base, which plan and apply
+// have not.
+func zeroRef(err error, ref string) error {
+	var re *gitops.RefError
+	if errors.As(err, &re) && re.Zero {
+		return fmt.Errorf("--ref %s is the all-zero commit id (a new branch has no \"before\" commit), not a commit to deploy: pass the commit itself, e.g. --ref \"$GITHUB_SHA\" or --ref HEAD", ref)
+	}
+	return err
 }
 
 // planResult is one computed plan and what it was computed from.

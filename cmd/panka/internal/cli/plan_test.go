@@ -240,6 +240,11 @@ func TestPlanAtRef(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "no-such-branch") {
 		t.Errorf("unknown ref: exit %d, stderr %s", code, errOut)
 	}
+	// The all-zero id a CI system gives a new branch: plan has no --base.
+	_, errOut, code = r.run(r.env(), "plan", "--stack", "orders", "--environment", "dev", "--ref", strings.Repeat("0", 40))
+	if code != 1 || !strings.Contains(errOut, "is the all-zero commit id") || !strings.Contains(errOut, "pass the commit itself") || strings.Contains(errOut, "--base") {
+		t.Errorf("all-zero ref: exit %d, stderr %s", code, errOut)
+	}
 }
 
 // TestPlanSavedStale saves a plan, then refuses it once state moved on.
