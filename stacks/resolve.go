@@ -561,6 +561,12 @@ func (r *resolver) substScalar(n *node) *node {
 		switch {
 		case v == nil && hasDef:
 			b.WriteString(def)
+		case v == nil && r.s.varsUnknown:
+			// stack.yaml did not load: its declarations are unknown
+			// (that problem is reported), not missing.
+			b.WriteString("${var.")
+			b.WriteString(name)
+			b.WriteString("}")
 		case v == nil:
 			r.errs.add(n.pos(), r.keyPath(), "undeclared variable ${%s}: declare it under spec.variables in %s, or give a default with ${%s:-value}", name, r.s.file, name)
 		case v.symbolic:

@@ -182,6 +182,12 @@ func TestLoadRules(t *testing.T) {
 		{"env overlay two components", map[string]string{cf: ms() + "---\n" + doc("Queue", "q"), "stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api:\n      replicaz: 2\n    q:\n      fifoo: true\n"},
 			[]string{`stacks/s/environments/dev.yaml:10:7: spec.overrides.api.replicaz: unknown field`,
 				`stacks/s/environments/dev.yaml:12:7: spec.overrides.q.fifoo: unknown field`}},
+		// A stack.yaml that does not load declares nothing: the
+		// variables its components use are unknown, not undeclared (and
+		// an empty value must not fail the checks of the fields they fill).
+		{"stack.yaml of the wrong kind", map[string]string{"stacks/s/stack.yaml": strings.Replace(stackYAML, "kind: Stack", "kind: Environment", 1),
+			cf: doc("CronJob", "j", "image: x:${TAG}", "schedule: ${TAG}", "env: {A: '${HOST}'}")},
+			[]string{`stacks/s/stack.yaml:2:7: kind: stack.yaml must be kind: Stack, got Environment`}},
 		{"env name mismatch", map[string]string{"stacks/s/environments/dev.yaml": strings.Replace(devYAML, "name: dev", "name: prod", 1)},
 			[]string{`stacks/s/environments/dev.yaml:4:9: metadata.name: environment name "prod" must match its file name dev.yaml ("dev")`}},
 		{"env undeclared variable", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "    NOPE: x\n"},
