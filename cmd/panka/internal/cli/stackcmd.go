@@ -175,11 +175,17 @@ func parseVarFile(data []byte) (map[string]string, error) {
 		return nil, fmt.Errorf("want a mapping of NAME: value")
 	}
 	m := n.Content[0]
+	lines := map[string]int{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, val := m.Content[i], m.Content[i+1]
 		if val.Kind != yaml.ScalarNode {
 			return nil, fmt.Errorf("line %d: %s: want a string, number or boolean", val.Line, k.Value)
 		}
+		if first, dup := lines[k.Value]; dup {
+			// yaml.v3 keeps both; the last would silently win.
+			return nil, fmt.Errorf("line %d: %s: duplicate key (first set at line %d): remove one of them", k.Line, k.Value, first)
+		}
+		lines[k.Value] = k.Line
 		out[k.Value] = val.Value
 	}
 	return out, nil

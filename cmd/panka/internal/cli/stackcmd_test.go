@@ -42,6 +42,7 @@ func TestParseVarFile(t *testing.T) {
 		{"dotenv bad line", "A=1\nnope\n", nil, "line 2: want NAME=value"},
 		{"yaml nested", "A: {b: c}\n", nil, "line 1: A: want a string, number or boolean"},
 		{"yaml list", "- a\n", nil, "want a mapping of NAME: value"},
+		{"yaml duplicate", "A: one\nB: 2\nA: two\n", nil, "line 3: A: duplicate key (first set at line 1): remove one of them"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
