@@ -263,6 +263,15 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 	return d, nil
 }
 
+// LinkedRoot returns an error when the stacks root is, or is inside, a
+// symbolic link on fsys (a work tree or a commit's tree), nil otherwise.
+func LinkedRoot(fsys fs.FS, root string) error {
+	if e := linkedRoot(fsys, cleanRoot(root)); e != nil {
+		return e
+	}
+	return nil
+}
+
 // linkedRoot reports a stacks root that is, or is inside, a symbolic
 // link: a work tree follows it, but at a commit git stores the link, not
 // the folder, and no stack would be found there.

@@ -55,6 +55,11 @@ type Options struct {
 	// stack names and environment names (path.Match globs).
 	Stacks       []string
 	Environments []string
+	// StrictNames makes a Stacks or Environments entry without glob
+	// characters that names nothing (at base or head; since-deployed: at
+	// head or in the deployed state) an error: a typo in a pipeline would
+	// otherwise read as "nothing changed".
+	StrictNames bool
 	// Resolve are the options stacks are resolved with (Lenient is forced:
 	// secrets are not in git).
 	Resolve stacks.ResolveOptions
@@ -545,6 +550,25 @@ func (e *engine) rootMissing(s *side) bool {
 	return err == nil && rt.IsZero()
 }
 
+// linkedRoot refuses a stacks root that is a symbolic link on a side
+// without stacks: git stores the link, not the folder, so every stack
+// would read as removed (or added) there.
+func (e *engine) linkedRoot(base, head *side) error {
+	for i, s := range []*side{base, head} {
+		if e.opts.StacksRoot == "" || len(s.index.Stacks) > 0 {
+			continue
+		}
+		if err := stacks.LinkedRoot(s.fsys, e.opts.StacksRoot); err != nil {
+			where := [2]string{"base ", "head "}[i] + shortID(s.commit)
+			if s.worktree {
+				where = "the work tree"
+			}
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	return nil
+}
+
 // rootError says that the stacks root exists on neither side: a wrong
 // stacks.root would otherwise look like "nothing changed" forever.
 func (e *engine) rootError(base, head *side) error {
@@ -647,6 +671,9 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	}
 	if len(base.index.Stacks) == 0 && len(head.index.Stacks) == 0 && e.rootMissing(base) && e.rootMissing(head) {
 		return nil, nil, e.rootError(base, head)
+	}
+	if err := e.linkedRoot(base, head); err != nil {
+		return nil, nil, err
 	}
 
 	watch := map[string][]string{}
@@ -835,6 +862,11 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	}
 
 	e.freshNames(ctx, head, atHead, idents)
+	if only == nil {
+		if err := e.unknownFilters(ctx, base, head, atHead, idents); err != nil {
+			return nil, nil, err
+		}
+	}
 
 	var problems []error
 	// A link to a stack folder is not a stack (validate says why): no
@@ -1325,10 +1357,21 @@ func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bo
 		}
 	}
 	fileReasons := func(effects map[string]string) {
+		explained := map[string]int{} // file -> index of its load-error reason
+		for i, r := range st.Reasons {
+			if _, ok := explained[r.File]; !ok {
+				explained[r.File] = i
+			}
+		}
 		for _, c := range id.files {
 			d := string(c.Action)
 			if c.Action == gitops.Renamed {
 				d = "renamed from " + c.OldPath
+			}
+			if i, ok := explained[c.Path]; ok {
+				// "modified; does not load at head: …", not the file twice.
+				st.Reasons[i].Detail = d + "; " + st.Reasons[i].Detail
+				continue
 			}
 			if x := effects[c.Path]; x != "" {
 				d += "; " + x
@@ -1504,8 +1547,32 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 		comps = []string{}
 	}
 	// Attribute effects to the changed files.
+	envOfFile := func(p string) string {
+		for _, d := range []string{id.headDir, id.baseDir} {
+			if rel, ok := strings.CutPrefix(p, d+"/"); ok && d != "" {
+				if dir, file := path.Split(rel); dir == stacks.EnvironmentsDir+"/" {
+					return strings.TrimSuffix(strings.TrimSuffix(file, ".yaml"), ".yml")
+				}
+			}
+		}
+		return ""
+	}
 	for _, c := range id.files {
 		var parts []string
+		// An environment file added or deleted (or renamed: both) adds or
+		// removes its environment.
+		for _, p := range []string{c.OldPath, c.Path} {
+			env := envOfFile(p)
+			if env == "" || p == "" || !e.envSelected(env, restrict) {
+				continue
+			}
+			switch {
+			case envH[env] && !envB[env]:
+				parts = append(parts, "environment "+env+" added")
+			case envB[env] && !envH[env]:
+				parts = append(parts, "environment "+env+" removed")
+			}
+		}
 		for _, name := range comps {
 			f := ""
 			if sH != nil {

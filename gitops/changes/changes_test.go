@@ -1298,3 +1298,135 @@ func TestUncommittedModeChange(t *testing.T) {
 	detect("true")
 	detect("false")
 }
+
+// TestUnknownFilterNames: a literal --stack or --environment that names
+// nothing at base or head is an error (a typo must not read as "nothing
+// changed"); a glob that matches nothing, or a name that exists but did
+// not change, is not. Both engines and modes; untouched stacks are found
+// whether or not their folder carries their name.
+func TestUnknownFilterNames(t *testing.T) {
+	g, _ := baseRepo(t)
+	seed(g, "stacks/pay-folder", "payments")
+	g.Write("stacks/billing/environments/qa.yaml", envYAML("qa", "  variables: {}\n"))
+	g.Commit("more stacks")
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	g.Commit("orders dev")
+	ok := []changes.Options{
+		{Stacks: []string{"orders"}},
+		{Stacks: []string{"users"}},                                  // untouched
+		{Stacks: []string{"payments"}},                               // untouched, folder named otherwise
+		{Stacks: []string{"nope*"}},                                  // a glob may match nothing
+		{Stacks: []string{"nope*"}, Environments: []string{"prodx"}}, // no stack selected: nothing to check
+		{Environments: []string{"qa"}},                               // only an untouched stack has it
+		{Stacks: []string{"billing"}, Environments: []string{"qa"}},
+		{Environments: []string{"q?"}},
+	}
+	for _, o := range ok {
+		o.Base, o.StacksRoot, o.StrictNames = "HEAD~1", "stacks", true
+		detectAll(t, g.Dir, o, func(engine string, paths bool, res *changes.Result) {})
+	}
+	bad := []struct {
+		opts changes.Options
+		want string
+	}{
+		{changes.Options{Stacks: []string{"nope"}}, `--stack "nope": no stack of that name at base`},
+		{changes.Options{Stacks: []string{"orders", "pay-folder"}}, `--stack "pay-folder"`},
+		{changes.Options{Environments: []string{"prodx"}}, `--environment "prodx": no stack has that environment`},
+		{changes.Options{Stacks: []string{"orders"}, Environments: []string{"qa"}}, `--environment "qa": no selected stack has that environment`},
+	}
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		for _, b := range bad {
+			for _, paths := range []bool{false, true} {
+				for _, unc := range []bool{false, true} {
+					o := b.opts
+					o.Base, o.StacksRoot, o.Paths, o.Uncommitted, o.StrictNames = "HEAD~1", "stacks", paths, unc, true
+					if _, err := changes.Detect(context.Background(), repo, o); err == nil || !strings.Contains(err.Error(), b.want) {
+						t.Errorf("%s paths=%v uncommitted=%v %v %v: %v, want %q", m.name, paths, unc, o.Stacks, o.Environments, err, b.want)
+					}
+				}
+			}
+			o := b.opts
+			o.Base, o.StacksRoot = "HEAD~1", "stacks"
+			if _, err := changes.Detect(context.Background(), repo, o); err != nil {
+				t.Errorf("%s without StrictNames %v %v: %v", m.name, o.Stacks, o.Environments, err)
+			}
+			o.Base, o.StrictNames = "", true
+			if _, err := changes.SinceDeployed(context.Background(), repo, fakeDeployed{}, o); err == nil || !strings.Contains(err.Error(), strings.Split(b.want, ":")[0]) {
+				t.Errorf("%s since-deployed %v %v: %v, want %q", m.name, o.Stacks, o.Environments, err, b.want)
+			}
+		}
+		// A stack deployed but gone at head is a known name since-deployed.
+		g2 := listedDeployed{fakeDeployed{"gone/dev": "0123456789abcdef0123456789abcdef01234567"}}
+		if _, err := changes.SinceDeployed(context.Background(), repo, g2, changes.Options{StacksRoot: "stacks", Stacks: []string{"gone"}, StrictNames: true}); err != nil && strings.Contains(err.Error(), "no stack of that name") {
+			t.Errorf("%s: a deployed stack gone at head: %v", m.name, err)
+		}
+	}
+}
+
+// TestWhyEnvironmentFiles: --why names what an environment file's addition
+// or deletion did, and a file that stops loading is one reason, not two.
+func TestWhyEnvironmentFiles(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Remove("stacks/orders/environments/staging.yaml")
+	g.Write("stacks/orders/environments/qa.yaml", envYAML("qa", "  variables: {}\n"))
+	g.Commit("staging out, qa in")
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables: [\n"))
+	g.Commit("break dev")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~2", Head: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if paths {
+			return
+		}
+		want := map[string]string{
+			"stacks/orders/environments/staging.yaml": "deleted; environment staging removed",
+			"stacks/orders/environments/qa.yaml":      "added; environment qa added",
+		}
+		got := map[string]string{}
+		for _, r := range res.Stacks[0].Reasons {
+			got[r.File] = r.Detail
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: reasons %v, want %v", engine, got, want)
+		}
+	})
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if paths {
+			return
+		}
+		rs := res.Stacks[0].Reasons
+		if len(rs) != 1 || rs[0].File != "stacks/orders/environments/dev.yaml" || !strings.HasPrefix(rs[0].Detail, "modified; does not load at head: ") {
+			t.Errorf("%s: reasons %+v, want one: modified; does not load at head", engine, rs)
+		}
+	})
+}
+
+// TestLinkedStacksRoot: a stacks root committed as a symbolic link is an
+// error naming the folder to use, not every stack removed.
+func TestLinkedStacksRoot(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Git("mv", "stacks", "real")
+	if err := os.Symlink("real", filepath.Join(g.Dir, "stacks")); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	g.Git("add", "-A")
+	g.Commit("root as a link")
+	for _, unc := range []bool{false, true} {
+		for _, m := range modes {
+			repo, err := gitops.Open(g.Dir, m.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, paths := range []bool{false, true} {
+				res, err := changes.Detect(context.Background(), repo, changes.Options{Base: "HEAD~1", StacksRoot: "stacks", Paths: paths, Uncommitted: unc})
+				if err == nil || !strings.Contains(err.Error(), "set stacks.root to real") {
+					t.Errorf("%s paths=%v uncommitted=%v: %v, %v; want the linked root error", m.name, paths, unc, err, res)
+				}
+			}
+			repo.Close()
+		}
+	}
+}

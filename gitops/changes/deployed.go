@@ -3,6 +3,7 @@ package changes
 import (
 	"context"
 	"fmt"
+	"path"
 	"slices"
 	"sort"
 	"sync"
@@ -133,12 +134,15 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 		err    error
 	}
 	var lookups []*lookup
+	names := e.literalFilters()
 	for i, dir := range dirs {
 		h := hdrs[i]
 		if herrs[i] != nil {
+			names.see(e, path.Base(dir), nil) // the folder most often names it
 			res.Problems = append(res.Problems, fmt.Errorf("stack at %s: %w", dir, herrs[i]))
 			continue
 		}
+		names.see(e, h.Name, h.Environments)
 		if !e.selected(h.Name) {
 			continue
 		}
@@ -199,6 +203,7 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 			return nil, fmt.Errorf("list deployed stacks: %w", err)
 		}
 		for _, d := range gone {
+			names.see(e, d.Stack, []string{d.Environment})
 			if !e.selected(d.Stack) || !e.envSelected(d.Environment, nil) {
 				continue
 			}
@@ -217,6 +222,13 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	}
 	if rootGone && len(groups) == 0 {
 		return nil, e.rootError(nil, head)
+	}
+	where := "at head " + shortID(head.commit)
+	if head.worktree {
+		where = "in the work tree"
+	}
+	if err := names.err(e, where+" or in the deployed state"); err != nil {
+		return nil, err
 	}
 	bases := map[string]*side{}
 	ids := make([]gitops.Hash, 0, len(groups))

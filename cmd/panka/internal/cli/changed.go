@@ -90,7 +90,7 @@ Set PANKA_GIT_BINARY=false to read git with go-git only (no git binary).`,
 	fl.StringVar(&opts.Base, "base", "", "base ref (default: merge-base of HEAD with the remote default branch)")
 	fl.StringVar(&opts.Head, "head", "", "head ref (default HEAD)")
 	fl.BoolVar(&opts.Uncommitted, "uncommitted", false, "also count work-tree changes (staged, unstaged and untracked files)")
-	fl.StringSliceVarP(&opts.Stacks, "stack", "s", nil, "only these stacks (metadata.name; repeat or comma-separate; globs allowed)")
+	fl.StringSliceVarP(&opts.Stacks, "stack", "s", nil, "only these stacks (metadata.name; repeat or comma-separate; globs allowed; a plain name that is no stack is an error)")
 	fl.StringSliceVarP(&opts.Environments, "environment", "e", nil, "only these environments (repeat or comma-separate; globs allowed)")
 	fl.BoolVar(&opts.Paths, "paths", false, "map changed files to stacks without resolving them")
 	fl.BoolVar(&opts.Why, "why", false, "explain each change (text output)")
@@ -130,7 +130,7 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	}
 	defer repo.Close()
 	copts := changes.Options{Base: opts.Base, Head: opts.Head, Uncommitted: opts.Uncommitted, StacksRoot: cfg.Stacks.Root,
-		Paths: opts.Paths, Stacks: opts.Stacks, Environments: opts.Environments}
+		Paths: opts.Paths, Stacks: opts.Stacks, Environments: opts.Environments, StrictNames: true}
 	var res *changes.Result
 	if opts.SinceDeployed {
 		if opts.OpenStore == nil {

@@ -1,0 +1,165 @@
+package changes
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"panka.dev/panka/stacks"
+)
+
+// unknown collects the literal --stack and --environment names (not globs)
+// that no stack answered yet. A typo in either would otherwise read as
+// "nothing changed" and silently turn off a pipeline's deploys; a glob that
+// matches nothing is a valid question and is not checked.
+type unknown struct {
+	stacks, envs map[string]bool
+	selected     bool // some stack matched --stack
+}
+
+func (e *engine) literalFilters() *unknown {
+	literal := func(p string) bool { return !strings.ContainsAny(p, `*?[\`) }
+	u := &unknown{stacks: map[string]bool{}, envs: map[string]bool{}}
+	if !e.opts.StrictNames {
+		return u
+	}
+	for _, s := range e.opts.Stacks {
+		if literal(s) {
+			u.stacks[s] = true
+		}
+	}
+	for _, x := range e.opts.Environments {
+		if literal(x) {
+			u.envs[x] = true
+		}
+	}
+	return u
+}
+
+func (u *unknown) done() bool { return len(u.stacks) == 0 && len(u.envs) == 0 }
+
+// see records a stack and its environments; the environments count only
+// for a selected stack.
+func (u *unknown) see(e *engine, name string, envs []string) {
+	delete(u.stacks, name)
+	if !e.selected(name) {
+		return
+	}
+	u.selected = true
+	for _, env := range envs {
+		delete(u.envs, env)
+	}
+}
+
+// err says which names matched nothing, where.
+func (u *unknown) err(e *engine, where string) error {
+	if !u.selected && len(e.opts.Stacks) > 0 {
+		u.envs = nil // --stack matched nothing: no environment to check
+	}
+	if u.done() {
+		return nil
+	}
+	var parts []string
+	for _, s := range sortedKeys(u.stacks) {
+		parts = append(parts, fmt.Sprintf("--stack %q: no stack of that name %s", s, where))
+	}
+	what := "no stack"
+	if len(e.opts.Stacks) > 0 {
+		what = "no selected stack"
+	}
+	for _, x := range sortedKeys(u.envs) {
+		parts = append(parts, fmt.Sprintf("--environment %q: %s has that environment %s", x, what, where))
+	}
+	return fmt.Errorf("%s: check the spelling (panka stack list shows the stacks and their environments)", strings.Join(parts, "; "))
+}
+
+// unknownFilters checks the literal --stack and --environment names against
+// the stacks of a comparison: the touched ones first, then the folders the
+// change did not touch (same at base and head), whose headers are read only
+// when a name is still unanswered.
+func (e *engine) unknownFilters(ctx context.Context, base, head *side, atHead map[string]*touched, idents map[string]*ident) error {
+	u := e.literalFilters()
+	if u.done() {
+		return nil
+	}
+	for _, id := range idents {
+		for _, h := range []*stacks.Header{id.bh, id.hh} {
+			if h != nil {
+				u.see(e, id.name, h.Environments)
+			}
+		}
+		u.see(e, id.name, nil)
+	}
+	if u.done() {
+		return nil
+	}
+	var rest []string
+	for d := range head.index.Stacks {
+		if _, ok := atHead[d]; !ok {
+			rest = append(rest, d)
+		}
+	}
+	sort.Strings(rest)
+	where := fmt.Sprintf("at base %s or head %s", shortID(base.commit), shortID(head.commit))
+	if head.worktree {
+		where = fmt.Sprintf("at base %s or in the work tree", shortID(base.commit))
+	}
+	// Without --stack every stack is selected, and the index most often
+	// knows the environments without a read.
+	if len(e.opts.Stacks) == 0 {
+		var left []string
+		for _, d := range rest {
+			if en := head.index.Stacks[d]; en != nil && en.EnvsKnown && !head.worktree {
+				u.see(e, "", en.Envs)
+			} else {
+				left = append(left, d)
+			}
+		}
+		if u.done() {
+			return nil
+		}
+		rest = left
+	} else {
+		// Folders are most often named after their stack: those first.
+		var named, other []string
+		for _, d := range rest {
+			if e.selected(path.Base(d)) {
+				named = append(named, d)
+			} else {
+				other = append(other, d)
+			}
+		}
+		if err := e.seeHeaders(ctx, head, named, u); err != nil || u.done() {
+			return err
+		}
+		rest = other
+	}
+	if err := e.seeHeaders(ctx, head, rest, u); err != nil {
+		return err
+	}
+	return u.err(e, where)
+}
+
+// seeHeaders reads the headers of dirs on side s into u. A stack.yaml that
+// does not load answers nothing (validate reports it).
+func (e *engine) seeHeaders(ctx context.Context, s *side, dirs []string, u *unknown) error {
+	if len(dirs) == 0 {
+		return nil
+	}
+	e.prefetchHeaderReads(s, dirs, true, nil)
+	if err := e.prefetchFor(ctx, s, dirs, true); err != nil {
+		return err
+	}
+	hs := make([]*stacks.Header, len(dirs))
+	e.parallel(len(dirs), func(i int) { hs[i], _ = e.header(s, dirs[i]) })
+	for i, h := range hs {
+		if h != nil {
+			u.see(e, h.Name, h.Environments)
+		} else {
+			u.see(e, path.Base(dirs[i]), nil) // broken: the folder most often names it
+		}
+	}
+	return ctx.Err()
+}
