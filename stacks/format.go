@@ -16,6 +16,23 @@ import (
 // name, description, labels, documents separated by "---". Formatting is
 // idempotent: Format(Format(x)) == Format(x). Invalid YAML is an error with
 // its line.
+// FormatError is a file Format cannot rewrite, with its position when known
+// (Line and Column 0 otherwise).
+type FormatError struct {
+	Line, Column int
+	Msg          string
+}
+
+func (e *FormatError) Error() string {
+	switch {
+	case e.Line > 0 && e.Column > 0:
+		return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Msg)
+	case e.Line > 0:
+		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+	}
+	return e.Msg
+}
+
 func Format(src []byte) (out []byte, err error) {
 	// A file checked out with CRLF line ends (core.autocrlf on Windows)
 	// keeps them: only its layout is canonical, not its line ends.
@@ -35,10 +52,7 @@ func Format(src []byte) (out []byte, err error) {
 		return nil, fmt.Errorf("file is more than the %d MB limit for stack files", MaxFileSize>>20)
 	}
 	if _, fe := checkText("", src); fe != nil {
-		if fe.Line > 0 {
-			return nil, fmt.Errorf("line %d, column %d: %s", fe.Line, fe.Column, fe.Msg)
-		}
-		return nil, fmt.Errorf("%s", fe.Msg)
+		return nil, &FormatError{Line: fe.Line, Column: fe.Column, Msg: fe.Msg}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	var docs []*yaml.Node
@@ -50,13 +64,7 @@ func Format(src []byte) (out []byte, err error) {
 		}
 		if err != nil {
 			line, col, msg := yamlErrPos(err, src)
-			if line > 0 && col > 0 {
-				return nil, fmt.Errorf("line %d, column %d: invalid YAML: %s", line, col, msg)
-			}
-			if line > 0 {
-				return nil, fmt.Errorf("line %d: invalid YAML: %s", line, msg)
-			}
-			return nil, fmt.Errorf("invalid YAML: %s", msg)
+			return nil, &FormatError{Line: line, Column: col, Msg: "invalid YAML: " + msg}
 		}
 		docs = append(docs, &n)
 	}

@@ -49,7 +49,30 @@ type fmtResult struct {
 
 type fmtProblem struct {
 	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
 	Message string `json:"message"`
+}
+
+// formatProblem is file p's Format error, with its position apart.
+func formatProblem(p string, err error) fmtProblem {
+	var fe *stacks.FormatError
+	if errors.As(err, &fe) {
+		return fmtProblem{File: p, Line: fe.Line, Column: fe.Column, Message: fe.Msg}
+	}
+	return fmtProblem{File: p, Message: err.Error()}
+}
+
+// String is the problem as file:line:column: message.
+func (p fmtProblem) String() string {
+	where := p.File
+	if p.Line > 0 {
+		where += fmt.Sprintf(":%d", p.Line)
+		if p.Column > 0 {
+			where += fmt.Sprintf(":%d", p.Column)
+		}
+	}
+	return where + ": " + p.Message
 }
 
 func fmtRun(opts *FmtOptions) error {
@@ -99,21 +122,21 @@ func fmtRun(opts *FmtOptions) error {
 		full := filepath.Join(repo.dir, filepath.FromSlash(p))
 		st, err := os.Stat(full)
 		if err != nil {
-			res.Errors = append(res.Errors, fmtProblem{p, err.Error()})
+			res.Errors = append(res.Errors, fmtProblem{File: p, Message: err.Error()})
 			continue
 		}
 		if st.Size() > stacks.MaxFileSize {
-			res.Errors = append(res.Errors, fmtProblem{p, fmt.Sprintf("file is more than the %d MB limit for stack files", stacks.MaxFileSize>>20)})
+			res.Errors = append(res.Errors, fmtProblem{File: p, Message: fmt.Sprintf("file is more than the %d MB limit for stack files", stacks.MaxFileSize>>20)})
 			continue
 		}
 		src, err := os.ReadFile(full)
 		if err != nil {
-			res.Errors = append(res.Errors, fmtProblem{p, err.Error()})
+			res.Errors = append(res.Errors, fmtProblem{File: p, Message: err.Error()})
 			continue
 		}
 		out, err := stacks.Format(src)
 		if err != nil {
-			res.Errors = append(res.Errors, fmtProblem{p, err.Error()})
+			res.Errors = append(res.Errors, formatProblem(p, err))
 			continue
 		}
 		if bytes.Equal(out, src) {
@@ -141,7 +164,7 @@ func fmtRun(opts *FmtOptions) error {
 			fmt.Fprintln(f.IO.Out, p)
 		}
 		for _, e := range res.Errors {
-			fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", e.File, e.Message)
+			fmt.Fprintln(f.IO.ErrOut, e.String())
 		}
 		if opts.Check && len(res.Changed) > 0 {
 			fmt.Fprintf(f.IO.ErrOut, "%s not formatted: run `panka fmt`\n", countNoun(len(res.Changed), "file"))

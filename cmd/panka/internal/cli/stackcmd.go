@@ -28,6 +28,22 @@ type stackRepo struct {
 	dir        string // repository root on disk
 	fsys       fs.FS  // rooted at dir
 	stacksRoot string // slash-separated, relative to dir ("stacks")
+	// rootSource says where a configured stacks.root came from ("" when
+	// it is the default).
+	rootSource string
+}
+
+// configuredRootMissing is an error when stacks.root was set (not the
+// default) and names no folder: a mistyped root would otherwise pass
+// validation with no stack checked.
+func (r *stackRepo) configuredRootMissing() error {
+	if r.rootSource == "" {
+		return nil
+	}
+	if st, err := fs.Stat(r.fsys, r.stacksRoot); err == nil && st.IsDir() {
+		return nil
+	}
+	return fmt.Errorf("stacks.root %q (from %s) is not a folder in %s: set it to the folder holding your stacks", r.stacksRoot, r.rootSource, r.dir)
 }
 
 // openStackRepo opens the repository of the working directory.
@@ -47,7 +63,14 @@ func openStackRepo(f *Factory) (*stackRepo, error) {
 	if strings.HasPrefix(root, "/") || root == ".." || strings.HasPrefix(root, "../") {
 		return nil, fmt.Errorf("stacks.root %q must be a folder inside the repository", cfg.Stacks.Root)
 	}
-	return &stackRepo{dir: dir, fsys: stacks.DirFS(dir), stacksRoot: path.Clean(root)}, nil
+	src := ""
+	if s, ok := cfg.Sources["stacks.root"]; ok && s.Layer != "default" {
+		src = s.Where
+		if src == "" {
+			src = s.Layer
+		}
+	}
+	return &stackRepo{dir: dir, fsys: stacks.DirFS(dir), stacksRoot: path.Clean(root), rootSource: src}, nil
 }
 
 // findStack returns the discovered stack called name. A name that several
@@ -422,6 +445,11 @@ func stackListRun(opts *StackListOptions) error {
 	}
 	disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
 	refs := disc.Refs
+	if len(refs) == 0 && err == nil {
+		if err := repo.configuredRootMissing(); err != nil {
+			return err
+		}
+	}
 	failed := false
 	if err != nil {
 		var es *stacks.Errors

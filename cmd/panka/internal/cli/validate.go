@@ -90,6 +90,11 @@ func validateRun(opts *ValidateOptions) error {
 	// loading each stack does not read it again.
 	disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
 	refs := disc.Refs
+	if len(refs) == 0 && err == nil {
+		if err := repo.configuredRootMissing(); err != nil {
+			return err
+		}
+	}
 	if err != nil {
 		var es *stacks.Errors
 		if !errors.As(err, &es) {
