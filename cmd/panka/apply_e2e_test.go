@@ -435,3 +435,50 @@ func TestApplyAfterBrokenCheckpointAttributes(t *testing.T) {
 		t.Fatalf("destroy after the attribute file broke: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }
+
+// TestApplyWithClosedOutputRecordsAndReleases: `panka apply | head` (or a
+// CI log pipe that goes away) closes panka's output while it holds the
+// lease. A write to it must fail, not kill panka by SIGPIPE between the
+// deployment and its record: the run is recorded and its lease released.
+func TestApplyWithClosedOutputRecordsAndReleases(t *testing.T) {
+	r := newE2ERepo(t, embedded)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	cmd := r.cmd(nil, applyDev...)
+	cmd.Stdout, cmd.Stderr = pw, pw
+	err = cmd.Run()
+	pw.Close()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && !ee.Exited() {
+		t.Errorf("apply with its output closed was killed: %v", err)
+	}
+	ctx := context.Background()
+	st, _, err := r.store().Get(ctx, shopDev)
+	if err != nil {
+		t.Fatalf("no state after the apply: %v", err)
+	}
+	if st.LastDeployment.Result != statestore.ResultSucceeded {
+		t.Errorf("apply recorded as %q", st.LastDeployment.Result)
+	}
+	if held, err := r.locker().List(ctx); err != nil || len(held) != 0 {
+		t.Errorf("lease not released: %+v %v", held, err)
+	}
+
+	// `panka history | head -1`: the reader going away is no error to print.
+	pr, pw, err = os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	cmd = r.cmd(nil, "history", "--stack", "shop", "--environment", "dev")
+	var errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = pw, &errOut
+	_ = cmd.Run()
+	pw.Close()
+	if errOut.Len() != 0 {
+		t.Errorf("history with its stdout closed printed:\n%s", errOut.String())
+	}
+}

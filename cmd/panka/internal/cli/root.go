@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
@@ -16,6 +17,12 @@ import (
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A closed stdout or stderr (`panka apply | head`, a CI log pipe that
+	// went away) must make writes fail, not kill panka by SIGPIPE while it
+	// holds a lease, between a deployment and its record. Notify rather
+	// than Ignore: an ignored signal would be inherited by the commands
+	// panka starts (git, lifecycle hooks), a handled one is not.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	return Run(ctx, NewFactory(System()), os.Args[1:])
 }
 
@@ -38,6 +45,11 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	if errors.As(err, &ec) {
 		return ec.Code
 	}
+	if stdoutClosed(err) {
+		// The reader went away (`panka history | head -1`): nobody is
+		// left to read an error either.
+		return ExitError
+	}
 	var ue *UsageError
 	usage := errors.As(err, &ue) || isFlagError(err)
 	if f.jsonLog != nil {
@@ -55,6 +67,14 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		fmt.Fprintf(f.IO.ErrOut, "\n%s", cmd.UsageString())
 	}
 	return exitCode(err)
+}
+
+// stdoutClosed reports whether err is a write to a stdout whose reader has
+// gone (EPIPE). Only stdout: a broken pipe to panka-engine is a failure to
+// report.
+func stdoutClosed(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Op == "write" && pe.Path == os.Stdout.Name() && errors.Is(pe.Err, syscall.EPIPE)
 }
 
 type flagError struct{ error }
