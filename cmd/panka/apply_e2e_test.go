@@ -482,3 +482,36 @@ func TestApplyWithClosedOutputRecordsAndReleases(t *testing.T) {
 		t.Errorf("history with its stdout closed printed:\n%s", errOut.String())
 	}
 }
+
+// TestApplyWrongPassphrase: a passphrase that is set but is not the one the
+// stack's secrets were encrypted with is reported as such, not as a
+// missing PULUMI_CONFIG_PASSPHRASE.
+func TestApplyWrongPassphrase(t *testing.T) {
+	r := newE2ERepo(t, embedded)
+	stack := filepath.Join(r.dir, "stacks/shop/stack.yaml")
+	b, err := os.ReadFile(stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, "    API_TOKEN:\n      secret: true\n      default: s3cr3t\n"...)
+	svc := filepath.Join(r.dir, "stacks/shop/services/web/service.yaml")
+	s, err := os.ReadFile(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = bytes.Replace(s, []byte("    GREETING: ${GREETING}\n"), []byte("    GREETING: ${GREETING}\n    API_TOKEN: ${API_TOKEN}\n"), 1)
+	if err := os.WriteFile(stack, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(svc, s, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.git("commit", "-qam", "a secret")
+	r.mustPanka(nil, applyDev...)
+
+	_, errOut, code := r.panka([]string{"PULUMI_CONFIG_PASSPHRASE=not-the-one"}, applyDev...)
+	if code != 1 || !strings.Contains(errOut, "incorrect passphrase") || !strings.Contains(errOut, "earlier deployments used") ||
+		strings.Contains(errOut, "needs the secrets passphrase") {
+		t.Fatalf("apply with another passphrase: exit %d\n%s", code, errOut)
+	}
+}

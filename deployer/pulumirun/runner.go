@@ -429,6 +429,13 @@ func (r *Runner) wrap(ctx context.Context, what string, err error, t *translator
 		return fmt.Errorf("%s on stack %q: the Pulumi engine cannot find the provider plugin %s (plugin downloads are disabled): %s: %w",
 			what, r.opts.Stack, m[1], hint, errShort(err))
 	}
+	if strings.Contains(msg, "incorrect passphrase") {
+		// Set, but not the one the stack's secrets were encrypted with:
+		// asking to set it would send the user looking in the wrong place.
+		return fmt.Errorf("%s on stack %q: the secrets passphrase is not the one this stack's secrets were encrypted with "+
+			"(incorrect passphrase): set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the passphrase "+
+			"its earlier deployments used: %w", what, r.opts.Stack, errShort(err))
+	}
 	if strings.Contains(msg, "passphrase must be set") || strings.Contains(msg, "PULUMI_CONFIG_PASSPHRASE") {
 		return fmt.Errorf("%s on stack %q: Pulumi needs the secrets passphrase: set PULUMI_CONFIG_PASSPHRASE "+
 			"(or pulumi.secretsProvider to awskms://...): %w", what, r.opts.Stack, err)
