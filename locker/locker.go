@@ -45,9 +45,12 @@ type Locker interface {
 	Heartbeat(ctx context.Context, key, id string, ttl time.Duration) error
 	// Release deletes the lease while it is held with id; ErrLost otherwise.
 	Release(ctx context.Context, key, id string) error
-	// ForceRelease deletes the lease whoever holds it; ErrNotFound if none.
+	// ForceRelease deletes the lease whoever holds it, an unreadable one
+	// too; ErrNotFound if none.
 	ForceRelease(ctx context.Context, key string) error
-	// Get returns the current lease (possibly expired) or ErrNotFound.
+	// Get returns the current lease (possibly expired) or ErrNotFound; an
+	// error wrapping ErrUnreadable when a lease record is there but cannot
+	// be read (damaged).
 	Get(ctx context.Context, key string) (Info, error)
 	// List returns every lease, sorted by key.
 	List(ctx context.Context) ([]Info, error)
@@ -58,6 +61,9 @@ var (
 	ErrHeld     = errors.New("lock is held")
 	ErrLost     = errors.New("lease lost")
 	ErrNotFound = errors.New("no lock")
+	// ErrUnreadable is a lease record that is there but cannot be read
+	// (not JSON): only ForceRelease removes it.
+	ErrUnreadable = errors.New("lock unreadable")
 )
 
 // HeldError reports the holder of a lease that could not be taken.

@@ -109,7 +109,7 @@ func read(path string) (locker.Info, error) {
 	}
 	var info locker.Info
 	if err := json.Unmarshal(b, &info); err != nil {
-		return locker.Info{}, fmt.Errorf("read lock file %s: %w (delete it if no panka process is running)", path, err)
+		return locker.Info{}, fmt.Errorf("read lock file %s: %w (%w); panka unlock --force removes it", path, err, locker.ErrUnreadable)
 	}
 	return info, nil
 }

@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,5 +44,32 @@ func TestGitIgnoreSharedWithTheStore(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, ".gitignore"))
 	if err != nil || string(b) != slocal.GitIgnore {
 		t.Fatalf(".gitignore = %q (%v), want the state store's %q", b, err, slocal.GitIgnore)
+	}
+}
+
+// A damaged lock file is reported as unreadable (so unlock --force knows to
+// remove it) and ForceRelease removes it.
+func TestDamagedLockFile(t *testing.T) {
+	dir := t.TempDir()
+	l, err := local.New(local.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := locker.Key("app", "prod")
+	if err := os.MkdirAll(filepath.Join(dir, "locks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "locks", "stack%3Aapp%3Aenv%3Aprod.json"), []byte(`{"lockKey": `), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Get(ctx, key); !errors.Is(err, locker.ErrUnreadable) {
+		t.Fatalf("Get of a damaged lock file: %v; want ErrUnreadable", err)
+	}
+	if err := l.ForceRelease(ctx, key); err != nil {
+		t.Fatalf("ForceRelease of a damaged lock file: %v", err)
+	}
+	if _, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "dev"}, time.Minute); err != nil {
+		t.Fatalf("TryAcquire after ForceRelease: %v", err)
 	}
 }

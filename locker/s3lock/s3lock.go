@@ -156,7 +156,7 @@ func (l *Locker) read(ctx context.Context, objKey string) (object, error) {
 	}
 	o := object{etag: aws.ToString(out.ETag), exists: true}
 	if err := json.Unmarshal(b, &o.info); err != nil {
-		o.bad = fmt.Errorf("lock object s3://%s/%s is not valid JSON: %w (run `panka unlock --force` to remove it)", l.bucket, objKey, err)
+		o.bad = fmt.Errorf("lock object s3://%s/%s is not valid JSON: %w (%w); panka unlock --force removes it", l.bucket, objKey, err, locker.ErrUnreadable)
 	}
 	return o, nil
 }

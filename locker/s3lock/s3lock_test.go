@@ -122,3 +122,29 @@ func TestMissingBucket(t *testing.T) {
 		t.Errorf("List on a missing bucket: %v; want ErrNoBucket", err)
 	}
 }
+
+// A damaged lock object is reported as unreadable (so unlock --force knows
+// to remove it) and ForceRelease replaces it.
+func TestDamagedLockObject(t *testing.T) {
+	ctx := context.Background()
+	bucket := testserver.NewBucket(t)
+	c := testserver.S3Client(t)
+	l, err := s3lock.New(s3lock.Options{Client: c, Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("stacks/app/prod/lock.json"),
+		Body: strings.NewReader(`{"lockKey": "stack:app:env:prod", "lockId": `)}); err != nil {
+		t.Fatal(err)
+	}
+	key := locker.Key("app", "prod")
+	if _, err := l.Get(ctx, key); !errors.Is(err, locker.ErrUnreadable) || !strings.Contains(err.Error(), "panka unlock --force") {
+		t.Fatalf("Get of a damaged lock object: %v; want ErrUnreadable naming unlock --force", err)
+	}
+	if err := l.ForceRelease(ctx, key); err != nil {
+		t.Fatalf("ForceRelease of a damaged lock object: %v", err)
+	}
+	if _, err := l.Get(ctx, key); !errors.Is(err, locker.ErrNotFound) {
+		t.Fatalf("Get after ForceRelease: %v; want ErrNotFound", err)
+	}
+}

@@ -93,6 +93,9 @@ func unlockRun(ctx context.Context, opts *UnlockOptions) error {
 	if errors.Is(err, locker.ErrNotFound) {
 		return fmt.Errorf("%s is not locked (%s); nothing to unlock", name, f.describeLocker(cfg))
 	}
+	if errors.Is(err, locker.ErrUnreadable) && opts.Force {
+		return unlockUnreadable(ctx, opts, l, key, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -148,6 +151,38 @@ func unlockRun(ctx context.Context, opts *UnlockOptions) error {
 		}{true, lockJSON(cur, now)})
 	}
 	fmt.Fprintf(f.IO.Out, "Unlocked %s (lock id %s held by %s).\n", name, cur.ID, dash(cur.LockedBy))
+	return nil
+}
+
+// unlockUnreadable removes a damaged lease record (unlock --force): it has
+// no lock id to release conditionally on, and no holder to show but the
+// error that says why it cannot be read.
+func unlockUnreadable(ctx context.Context, opts *UnlockOptions, l locker.Locker, key string, readErr error) error {
+	f := opts.F
+	name := opts.Stack + "/" + opts.Environment
+	fmt.Fprintf(f.IO.ErrOut, "The lock of %s cannot be read: %v\n", name, readErr)
+	if !opts.Yes {
+		if !f.IO.CanPrompt() {
+			return fmt.Errorf("unlock --force of %s needs confirmation and there is no terminal to ask on: re-run with --yes to confirm (or run it in a terminal); nothing was removed", name)
+		}
+		ok, err := unlockConfirm(f, "Remove it? If a run holds it, that run will stop at its next heartbeat. [y/N] ")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("unlock of %s cancelled; nothing was removed", name)
+		}
+	}
+	if err := l.ForceRelease(ctx, key); err != nil && !errors.Is(err, locker.ErrNotFound) {
+		return fmt.Errorf("remove the unreadable lock of %s: %w", name, err)
+	}
+	if f.JSON() {
+		return f.PrintJSON(struct {
+			Unlocked bool     `json:"unlocked"`
+			Lock     LockJSON `json:"lock"`
+		}{true, LockJSON{Stack: opts.Stack, Environment: opts.Environment, LockKey: key}})
+	}
+	fmt.Fprintf(f.IO.Out, "Unlocked %s (removed its unreadable lock).\n", name)
 	return nil
 }
 
