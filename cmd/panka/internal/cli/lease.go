@@ -56,6 +56,10 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 		if errors.Is(err, locker.ErrHeld) {
 			return nil, heldError(err, stack, env, wait)
 		}
+		if ctx.Err() != nil {
+			// Ctrl-C while waiting: "context canceled" would be all it said.
+			return nil, fmt.Errorf("%s of %s/%s interrupted while waiting for its lock (%s); nothing was changed", operation, stack, env, f.describeLocker(cfg))
+		}
 		return nil, fmt.Errorf("lock %s/%s (%s): %w", stack, env, f.describeLocker(cfg), err)
 	}
 	f.Log.Debug().Str("stack", stack).Str("environment", env).Str("lockId", lease.Info().ID).Str("lockedBy", who).Msg("lock acquired")

@@ -153,6 +153,30 @@ func TestAcquireLeaseWaitsPrintingHolderThenTakesIt(t *testing.T) {
 	}
 }
 
+// Ctrl-C while waiting for a held lock says so, not "context canceled".
+func TestAcquireLeaseInterruptedWhileWaiting(t *testing.T) {
+	f, _, _, _ := lockTestFactory(t)
+	cfg, _ := f.Config()
+	other, _ := f.Locker(context.Background(), cfg)
+	if _, err := other.TryAcquire(context.Background(), alice, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	clk := lockertest.NewClock(lockertest.Start)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.acquireLease(ctx, cfg, "app", "prod", "apply", "abc", 10*time.Minute, clk)
+		done <- err
+	}()
+	clk.WaitSleepers(1, nil)
+	cancel()
+	err := <-done
+	if err == nil || !strings.Contains(err.Error(), "apply of app/prod interrupted while waiting for its lock") ||
+		!strings.Contains(err.Error(), "nothing was changed") || strings.Contains(err.Error(), "context canceled") {
+		t.Fatalf("interrupted wait: %v", err)
+	}
+}
+
 // Ctrl-C cancels the command's context; the lease is still released.
 func TestReleaseLeaseAfterInterrupt(t *testing.T) {
 	f, _, _, _ := lockTestFactory(t)
