@@ -12,19 +12,27 @@ type schemaProbe struct {
 	SchemaVersion *int `json:"schemaVersion"`
 }
 
-// corruptStateHint ends the errors about a corrupt state.json.
-const corruptStateHint = "; it was left as it is: restore an earlier version or push a good copy with `panka state push --force FILE`"
+// Hints that end the errors about a corrupt object, saying what to do next.
+// They differ because the repairs differ: a stored state.json is replaced
+// with state push --force; a history record is immutable and no panka
+// command rewrites it; a file being pushed is the user's to fix.
+const (
+	corruptStateHint   = "; it was left as it is: restore an earlier version or push a good copy with `panka state push --force FILE`"
+	corruptHistoryHint = "; it was left as it is: restore an earlier version of that record, or move it out of the history " +
+		"(its deployment then no longer shows in panka history)"
+	corruptPushHint = "; nothing was written: push a state printed by `panka state pull`"
+)
 
-func checkSchema(data []byte, what, where string) error {
+func checkSchema(data []byte, what, where, hint string) error {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return fmt.Errorf("%s %s is empty: %w%s", what, where, ErrCorrupt, corruptStateHint)
+		return fmt.Errorf("%s %s is empty: %w%s", what, where, ErrCorrupt, hint)
 	}
 	var p schemaProbe
 	if err := json.Unmarshal(data, &p); err != nil {
-		return fmt.Errorf("%s %s is not valid JSON (%v): %w%s", what, where, err, ErrCorrupt, corruptStateHint)
+		return fmt.Errorf("%s %s is not valid JSON (%v): %w%s", what, where, err, ErrCorrupt, hint)
 	}
 	if p.SchemaVersion == nil {
-		return fmt.Errorf("%s %s has no schemaVersion: %w%s", what, where, ErrCorrupt, corruptStateHint)
+		return fmt.Errorf("%s %s has no schemaVersion: %w%s", what, where, ErrCorrupt, hint)
 	}
 	return checkVersion(*p.SchemaVersion, what, where)
 }
@@ -48,7 +56,7 @@ func DecodeState(data []byte, key Key, where string) (*State, error) {
 	var st State
 	if err := json.Unmarshal(data, &st); err != nil {
 		// Say why: not JSON, empty, or a newer format whose shape changed.
-		if serr := checkSchema(data, "state", where); serr != nil {
+		if serr := checkSchema(data, "state", where, corruptStateHint); serr != nil {
 			return nil, serr
 		}
 		return nil, fmt.Errorf("state %s does not match the state format (%v): %w%s", where, err, ErrCorrupt, corruptStateHint)
@@ -92,10 +100,10 @@ func EncodeState(st *State, key Key) ([]byte, error) {
 func DecodeDeployment(data []byte, key Key, where string) (*Deployment, error) {
 	var d Deployment
 	if err := json.Unmarshal(data, &d); err != nil {
-		if serr := checkSchema(data, "history record", where); serr != nil {
+		if serr := checkSchema(data, "history record", where, corruptHistoryHint); serr != nil {
 			return nil, serr
 		}
-		return nil, fmt.Errorf("history record %s does not match the record format (%v): %w", where, err, ErrCorrupt)
+		return nil, fmt.Errorf("history record %s does not match the record format (%v): %w%s", where, err, ErrCorrupt, corruptHistoryHint)
 	}
 	if err := checkVersion(d.SchemaVersion, "history record", where); err != nil {
 		return nil, err

@@ -45,12 +45,12 @@ func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptio
 	if err := key.Validate(); err != nil {
 		return nil, err
 	}
-	if err := checkSchema(data, "state", src); err != nil {
+	if err := checkSchema(data, "state", src, corruptPushHint); err != nil {
 		return nil, err
 	}
 	var in State
 	if err := json.Unmarshal(data, &in); err != nil {
-		return nil, fmt.Errorf("state %s does not match the state format (%v): %w", src, err, ErrCorrupt)
+		return nil, fmt.Errorf("state %s does not match the state format (%v): %w%s", src, err, ErrCorrupt, corruptPushHint)
 	}
 	if in.Stack != key.Stack || in.Environment != key.Environment {
 		if !opts.Force {
