@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -513,5 +514,53 @@ func TestApplyWrongPassphrase(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "incorrect passphrase") || !strings.Contains(errOut, "earlier deployments used") ||
 		strings.Contains(errOut, "needs the secrets passphrase") {
 		t.Fatalf("apply with another passphrase: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestApplyHangup: a hangup (terminal or SSH session closed) stops an apply
+// like Ctrl-C — recorded as interrupted, lease released — instead of
+// killing panka with the lease held and nothing recorded; under nohup
+// (SIGHUP ignored) the apply goes on to the end.
+func TestApplyHangup(t *testing.T) {
+	for _, nohup := range []bool{false, true} {
+		t.Run(fmt.Sprintf("nohup=%v", nohup), func(t *testing.T) {
+			r := newE2ERepo(t, embedded)
+			script := `exec "$0" "$@"`
+			if nohup {
+				script = `trap "" HUP; ` + script
+			}
+			cmd := exec.Command("sh", append([]string{"-c", script, r.bin}, applyDev...)...)
+			cmd.Dir = r.dir
+			cmd.Env = append(append([]string{}, r.env...), "PANKALOCAL_DELAY=5s")
+			var out, errOut syncBuffer
+			cmd.Stdout, cmd.Stderr = &out, &errOut
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 90*time.Second, func() bool { return strings.Contains(errOut.String(), "creating") })
+			if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) && !ee.Exited() {
+				t.Fatalf("apply killed by the hangup: %v\nstderr:\n%s", err, errOut.String())
+			}
+			ctx := context.Background()
+			st, _, gerr := r.store().Get(ctx, shopDev)
+			if gerr != nil {
+				t.Fatalf("no state after the hangup: %v\nstderr:\n%s", gerr, errOut.String())
+			}
+			want := statestore.ResultInterrupted
+			if nohup {
+				want = statestore.ResultSucceeded
+			}
+			if st.LastDeployment.Result != want {
+				t.Errorf("apply after a hangup recorded as %q, want %q\nstderr:\n%s", st.LastDeployment.Result, want, errOut.String())
+			}
+			if held, _ := r.locker().List(ctx); len(held) != 0 {
+				t.Errorf("lease not released after the hangup: %+v", held)
+			}
+		})
 	}
 }

@@ -15,7 +15,14 @@ import (
 
 // Main runs panka with the process's arguments and streams and returns the exit code.
 func Main() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A hangup (the terminal or SSH session went away) stops a run like
+	// Ctrl-C: Pulumi cancelled cleanly, the run recorded, the lease
+	// released. Unless it is ignored (nohup): handling it would undo that.
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	defer stop()
 	// A closed stdout or stderr (`panka apply | head`, a CI log pipe that
 	// went away) must make writes fail, not kill panka by SIGPIPE while it
