@@ -83,6 +83,9 @@ type EnvStatus struct {
 	// differs between the deployed commit and HEAD; nil when unknown.
 	Changed           *bool    `json:"changed,omitempty"`
 	ChangedComponents []string `json:"changedComponents,omitempty"`
+	// EnvironmentChange is how the environment changed when Changed:
+	// modified, or removed when its file is gone at HEAD.
+	EnvironmentChange string `json:"environmentChange,omitempty"`
 	// Note explains an unknown CommitsAhead/Changed (commit not in the clone).
 	Note        string       `json:"note,omitempty"`
 	Lock        *locker.Info `json:"lock,omitempty"`
@@ -130,12 +133,29 @@ func statusDeployment(repo *gitops.Repo, d *statestore.Deployment) *StatusDeploy
 	return s
 }
 
-// fixedDeployed answers DeployedCommit from a map of environment -> commit.
-type fixedDeployed map[string]string
+// fixedDeployed answers DeployedCommit from a map of environment -> commit
+// of one stack. It also lists them (changes.DeployedLister), so an
+// environment deployed but gone at HEAD (its file deleted) comes out
+// removed rather than unchanged.
+type fixedDeployed struct {
+	stack   string
+	commits map[string]string
+}
 
 func (m fixedDeployed) DeployedCommit(_ context.Context, _ *stacks.Header, env string) (string, bool, error) {
-	c, ok := m[env]
+	c, ok := m.commits[env]
 	return c, ok && c != "", nil
+}
+
+func (m fixedDeployed) ListDeployed(_ context.Context, skip func(stack, env string) bool) ([]changes.Deployment, error) {
+	var out []changes.Deployment
+	for env, c := range m.commits {
+		if c != "" && !skip(m.stack, env) {
+			out = append(out, changes.Deployment{Stack: m.stack, Environment: env, Commit: c})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Environment < out[j].Environment })
+	return out, nil
 }
 
 func statusRun(ctx context.Context, opts *StatusOptions) error {
@@ -184,7 +204,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			f.Log.Warn().Err(lockErr).Msg("open the lock backend: lock holders are not shown")
 		}
 	}
-	check := fixedDeployed{}
+	check := fixedDeployed{stack: opts.Stack, commits: map[string]string{}}
 	var checkEnvs []string
 	for _, env := range envs {
 		es := &EnvStatus{Environment: env, Status: "not deployed"}
@@ -241,7 +261,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			return fmt.Errorf("count commits from %s to HEAD: %w", short(dep.Commit), err)
 		}
 		es.CommitsAhead = &n
-		check[env] = dep.Commit
+		check.commits[env] = dep.Commit
 		checkEnvs = append(checkEnvs, env)
 	}
 	if len(checkEnvs) > 0 {
@@ -271,6 +291,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			es.Changed = &b
 			if b {
 				es.ChangedComponents = s.Components
+				es.EnvironmentChange = string(s.EnvironmentChanges[es.Environment])
 			}
 		}
 	}
@@ -411,7 +432,9 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 		case e.CommitsAhead != nil:
 			fmt.Fprintf(w, "  HEAD:      %s ahead", plural(*e.CommitsAhead, "commit"))
 			if e.Changed != nil {
-				if *e.Changed {
+				if *e.Changed && e.EnvironmentChange == string(changes.Removed) {
+					fmt.Fprintf(w, "; environment removed since (panka destroy --stack %s --environment %s deletes what it deployed)", s.Stack, e.Environment)
+				} else if *e.Changed {
 					fmt.Fprint(w, "; stack changed since")
 					if len(e.ChangedComponents) > 0 {
 						fmt.Fprintf(w, " (%s)", strings.Join(e.ChangedComponents, ", "))
