@@ -260,6 +260,12 @@ func TestApplyInterrupted(t *testing.T) {
 		if st.LastDeployment.Result != statestore.ResultInterrupted {
 			t.Errorf("interrupted apply recorded as %q", st.LastDeployment.Result)
 		}
+		// Said in words, not as Go's "context canceled" or Pulumi's exit status.
+		for _, msg := range []string{errOut.String(), st.LastDeployment.Error} {
+			if !strings.Contains(msg, `pulumi up on stack "shop-dev" interrupted`) || strings.Contains(msg, "context canceled") || strings.Contains(msg, "exit status") {
+				t.Errorf("interrupted apply reported as:\n%s", msg)
+			}
+		}
 		if held, _ := r.locker().List(context.Background()); len(held) != 0 {
 			t.Errorf("lease not released after Ctrl-C: %+v", held)
 		}

@@ -154,7 +154,7 @@ func (c *Client) wait(ctx context.Context, onEvent func(Event)) (*Message, error
 			case m.Done:
 				if m.Error != "" {
 					if m.Canceled {
-						return &m, fmt.Errorf("%s: %w", m.Error, context.Canceled)
+						return &m, canceledError(m.Error)
 					}
 					return &m, errors.New(m.Error)
 				}
@@ -301,3 +301,11 @@ func truncate(s string, n int) string {
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// canceledError is the engine's error for a cancelled operation, as it
+// worded it (it says it was interrupted), for errors.Is(err,
+// context.Canceled) without Go's "context canceled" appended to the text.
+type canceledError string
+
+func (e canceledError) Error() string { return string(e) }
+func (e canceledError) Unwrap() error { return context.Canceled }

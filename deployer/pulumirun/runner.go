@@ -403,7 +403,7 @@ func (r *Runner) wrap(ctx context.Context, what string, err error, t *translator
 		return nil
 	}
 	if cerr := ctx.Err(); cerr != nil {
-		return fmt.Errorf("%s on stack %q: interrupted (%w): %w", what, r.opts.Stack, cerr, errShort(err))
+		return &interruptedError{what: what, stack: r.opts.Stack, cause: cerr}
 	}
 	msg := err.Error()
 	if i := strings.Index(msg, "the stack is currently locked"); i >= 0 {
@@ -445,6 +445,20 @@ func (r *Runner) wrap(ctx context.Context, what string, err error, t *translator
 	}
 	return fmt.Errorf("%s on stack %q: %w", what, r.opts.Stack, err)
 }
+
+// interruptedError is a run cancelled by Ctrl-C/SIGTERM (errors.Is
+// context.Canceled). Its text is what the user and the history record
+// read: that the run was interrupted, not Go's "context canceled" nor the
+// exit status Pulumi's cancellation ends with.
+type interruptedError struct {
+	what, stack string
+	cause       error
+}
+
+func (e *interruptedError) Error() string {
+	return fmt.Sprintf("%s on stack %q interrupted (Ctrl-C or a stop signal)", e.what, e.stack)
+}
+func (e *interruptedError) Unwrap() error { return e.cause }
 
 var missingPlugin = regexp.MustCompile(`no resource plugin '(pulumi-resource-[A-Za-z0-9_-]+)' found`)
 
