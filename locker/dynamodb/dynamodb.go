@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/google/uuid"
 
@@ -132,6 +134,12 @@ func (l *Locker) hint(err error) error {
 	var rnf *types.ResourceNotFoundException
 	if errors.As(err, &rnf) {
 		return fmt.Errorf("%w (create the lock table with panka backend create --table %s, or check locks.table, locks.region and locks.endpoint)", err, l.table)
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "ValidationException" && strings.Contains(ae.ErrorMessage(), "key") {
+		// A table made for something else, typically Terraform's (LockID).
+		return fmt.Errorf("%w (DynamoDB table %s is not keyed the way panka needs: its partition key must be %s (string); "+
+			"create a lock table with panka backend create --table NAME and point locks.table at it)", err, l.table, attrKey)
 	}
 	if cause := s3store.CredentialsError(err); cause != nil {
 		return fmt.Errorf("%w (%v); set aws.profile (or AWS_PROFILE), AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where a role is available", s3store.ErrNoCredentials, cause)

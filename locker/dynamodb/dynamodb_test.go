@@ -136,6 +136,33 @@ func TestMissingTableSaysHowToCreateIt(t *testing.T) {
 	}
 }
 
+// TestForeignTableSaysWhatKeyItNeeds: a table keyed otherwise (Terraform's
+// LockID) is named with the key panka needs and how to get such a table.
+func TestForeignTableSaysWhatKeyItNeeds(t *testing.T) {
+	ctx := context.Background()
+	c := testserver.DynamoDBClient(t)
+	table := testserver.UniqueName("tf-locks-")
+	if _, err := c.CreateTable(ctx, &ddb.CreateTableInput{TableName: aws.String(table), BillingMode: ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("LockID"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("LockID"), KeyType: ddbtypes.KeyTypeHash}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ddb.NewTableExistsWaiter(c).Wait(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)}, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, acqErr := l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "dev"), LockedBy: "a"}, time.Minute)
+	_, getErr := l.Get(ctx, locker.Key("app", "dev"))
+	for name, err := range map[string]error{"acquire": acqErr, "get": getErr} {
+		if err == nil || !strings.Contains(err.Error(), "partition key must be lockKey") || !strings.Contains(err.Error(), "panka backend create --table") {
+			t.Errorf("%s on a table keyed by LockID: %v, want the key panka needs", name, err)
+		}
+	}
+}
+
 // An endpoint nobody listens on: the network cause and the setting to check,
 // not the SDK's retry text.
 func TestUnreachableSaysWhichSetting(t *testing.T) {
