@@ -88,18 +88,20 @@ func newCmdLocksShow(f *Factory) *cobra.Command {
 
 // LockJSON is one lease in -o json output (stable field names).
 type LockJSON struct {
-	Stack            string          `json:"stack"`
-	Environment      string          `json:"environment"`
-	LockKey          string          `json:"lockKey"`
-	LockID           string          `json:"lockId"`
-	LockedBy         string          `json:"lockedBy"`
-	LockedAt         time.Time       `json:"lockedAt"`
-	ExpiresAt        time.Time       `json:"expiresAt"`
-	LastHeartbeat    time.Time       `json:"lastHeartbeat"`
-	AgeSeconds       int64           `json:"ageSeconds"`
-	ExpiresInSeconds int64           `json:"expiresInSeconds"`
-	Expired          bool            `json:"expired"`
-	Metadata         locker.Metadata `json:"metadata"`
+	Stack            string    `json:"stack"`
+	Environment      string    `json:"environment"`
+	LockKey          string    `json:"lockKey"`
+	LockID           string    `json:"lockId"`
+	LockedBy         string    `json:"lockedBy"`
+	LockedAt         time.Time `json:"lockedAt"`
+	ExpiresAt        time.Time `json:"expiresAt"`
+	LastHeartbeat    time.Time `json:"lastHeartbeat"`
+	AgeSeconds       int64     `json:"ageSeconds"`
+	ExpiresInSeconds int64     `json:"expiresInSeconds"`
+	Expired          bool      `json:"expired"`
+	// Stale: taken on this host by a process that no longer runs.
+	Stale    bool            `json:"stale,omitempty"`
+	Metadata locker.Metadata `json:"metadata"`
 }
 
 func lockJSON(i locker.Info, now time.Time) LockJSON {
@@ -107,7 +109,7 @@ func lockJSON(i locker.Info, now time.Time) LockJSON {
 	return LockJSON{Stack: stack, Environment: env, LockKey: i.Key, LockID: i.ID, LockedBy: i.LockedBy,
 		LockedAt: i.LockedAt.UTC(), ExpiresAt: i.ExpiresAt.UTC(), LastHeartbeat: i.LastHeartbeat.UTC(),
 		AgeSeconds: int64(now.Sub(i.LockedAt).Seconds()), ExpiresInSeconds: int64(i.ExpiresAt.Sub(now).Seconds()),
-		Expired: i.Expired(now), Metadata: i.Metadata}
+		Expired: i.Expired(now), Stale: holderGone(i), Metadata: i.Metadata}
 }
 
 func locksListRun(ctx context.Context, opts *LocksOptions) error {
@@ -228,5 +230,8 @@ func printLock(w io.Writer, i locker.Info, now time.Time) {
 	row("Locked at", fmt.Sprintf("%s (%s ago)", i.LockedAt.UTC().Format(time.RFC3339), humanDuration(now.Sub(i.LockedAt))))
 	row("Heartbeat", fmt.Sprintf("%s (%s ago)", i.LastHeartbeat.UTC().Format(time.RFC3339), humanDuration(now.Sub(i.LastHeartbeat))))
 	row("Expires", fmt.Sprintf("%s (%s)", i.ExpiresAt.UTC().Format(time.RFC3339), expiry(i, now)))
+	if holderGone(i) {
+		row("Stale", fmt.Sprintf("pid %d no longer runs on this host; panka unlock --stack %s --environment %s --force removes it", i.Metadata.PID, stack, env))
+	}
 	tw.Flush()
 }

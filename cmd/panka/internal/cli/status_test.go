@@ -97,6 +97,23 @@ func TestStaleLockOfDeadProcess(t *testing.T) {
 				t.Errorf("%s status, holder gone %v: want %q shown %v:\n%s", format, stale, want, stale, got)
 			}
 		}
+		for _, format := range []string{"text", "json"} {
+			out := f.IO.Out.(*bytes.Buffer)
+			out.Reset()
+			f.Flags.Output = format
+			lo := newLocksOptions(f)
+			lo.Stack, lo.Environment = "orders", "dev"
+			if err := locksShowRun(ctx, lo); err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("Stale:     pid %d no longer runs on this host; panka unlock --stack orders --environment dev --force removes it", pid)
+			if format == "json" {
+				want = `"stale": true`
+			}
+			if got := out.String(); strings.Contains(got, want) != stale {
+				t.Errorf("%s locks show, holder gone %v: want %q shown %v:\n%s", format, stale, want, stale, got)
+			}
+		}
 		f.Flags.Output = "text"
 		_, err := f.acquireLease(ctx, cfg, "orders", "dev", "apply", "", 0, factoryClock{f})
 		if !errors.Is(err, locker.ErrHeld) || exitCode(err) != ExitLocked {
