@@ -215,6 +215,11 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 			return res, err
 		}
 	}
+	if desired == nil && state == nil {
+		// Before the plan is shown: an empty destroy plan reading "No
+		// changes" followed by this error says two things at once.
+		return res, fmt.Errorf("%s has no state: nothing to destroy", req.Key)
+	}
 	if err := CheckProtection(p, req.AllowDestroy, req.AllowReplace); err != nil {
 		if rt.OnPlan != nil {
 			rt.OnPlan(p)
@@ -223,9 +228,6 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	if rt.OnPlan != nil {
 		rt.OnPlan(p)
-	}
-	if desired == nil && state == nil {
-		return res, fmt.Errorf("%s has no state: nothing to destroy", req.Key)
 	}
 	// Drift found by the last check is only undone when the engine first
 	// refreshes its state from the real resources: without it, Up compares

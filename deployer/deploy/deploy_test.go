@@ -306,6 +306,26 @@ func TestRunLostLeaseRecordsNothing(t *testing.T) {
 // TestRunEngineStartFailureRecordsNothing: an engine that cannot start (a
 // missing tool or passphrase) changed nothing, so neither history nor state
 // may say a deployment failed: status keeps showing what is deployed.
+// TestRunDestroyNeverDeployed: destroying what has no state fails before a
+// plan is shown (an empty plan saying "No changes" would contradict it)
+// and before the engine starts.
+func TestRunDestroyNeverDeployed(t *testing.T) {
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	shown := false
+	rt.OnPlan = func(*planner.Result) { shown = true }
+	_, err := Run(context.Background(), rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true})
+	if err == nil || !strings.Contains(err.Error(), "shop/dev has no state: nothing to destroy") {
+		t.Fatalf("destroy of a never-deployed stack: %v", err)
+	}
+	if shown || len(eng.calls) != 0 {
+		t.Errorf("plan shown %v, engine calls %v; want neither", shown, eng.calls)
+	}
+	if _, _, err := store.Get(context.Background(), key); !errors.Is(err, statestore.ErrNotFound) {
+		t.Errorf("state after the refused destroy: %v", err)
+	}
+}
+
 func TestRunEngineStartFailureRecordsNothing(t *testing.T) {
 	ctx := context.Background()
 	eng := &fakeEngine{}
