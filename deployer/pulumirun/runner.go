@@ -468,8 +468,11 @@ type shortErr struct{ err error }
 
 func (e shortErr) Error() string {
 	msg := e.err.Error()
-	if i := strings.Index(msg, "\nstdout:"); i >= 0 {
-		msg = msg[:i]
+	// The Automation API appends "\ncode: N\nstdout: ...\nstderr: ...".
+	for _, tail := range []string{"\ncode:", "\nstdout:"} {
+		if i := strings.Index(msg, tail); i >= 0 {
+			msg = msg[:i]
+		}
 	}
 	return msg
 }

@@ -262,6 +262,10 @@ func TestWrapLockedError(t *testing.T) {
 	if err := r.wrap(context.Background(), "pulumi up", errors.New("exit status 1\nstdout: lots"), tr); !strings.Contains(err.Error(), "provider said no") || strings.Contains(err.Error(), "lots") {
 		t.Errorf("error = %v", err)
 	}
+	// The Automation API's own tail (exit code, then the CLI's output) is left out.
+	if err := r.wrap(context.Background(), "pulumi up", errors.New("failed to run update: exit status 1\ncode: 1\nstdout: lots\nstderr: more"), tr); strings.Contains(err.Error(), "code: 1") || strings.Contains(err.Error(), "lots") || !strings.HasSuffix(err.Error(), "failed to run update: exit status 1") {
+		t.Errorf("error = %q", err)
+	}
 	err = r.wrap(context.Background(), "pulumi up", errors.New("exit status 255\nstderr: error: no resource plugin 'pulumi-resource-pankalocal' found in the workspace or on your $PATH"), nil)
 	if err == nil || !strings.Contains(err.Error(), "provider plugin pulumi-resource-pankalocal") || !strings.Contains(err.Error(), "make build") {
 		t.Errorf("missing plugin error = %v", err)
