@@ -161,7 +161,13 @@ func (p *progress) event(e engine.Event) {
 		}
 		fmt.Fprintf(p.w, "  %s: %s done in %s\n", name, e.Op, e.Elapsed.Round(10*time.Millisecond))
 	case engine.StatusFailed:
-		fmt.Fprintf(p.w, "  %s: FAILED (%s): %s\n", name, e.Type, strings.TrimSpace(e.Message))
+		// The engine often fails a resource without a message (an
+		// interrupted or failed update): the error after the run says why.
+		if msg := strings.TrimSpace(e.Message); msg != "" {
+			fmt.Fprintf(p.w, "  %s: FAILED (%s): %s\n", name, e.Type, msg)
+		} else {
+			fmt.Fprintf(p.w, "  %s: FAILED (%s)\n", name, e.Type)
+		}
 	}
 }
 

@@ -52,6 +52,9 @@ func TestProgressPlainLines(t *testing.T) {
 		{"failure", []engine.Event{
 			{Component: "web", Name: "web-role", Type: "aws:iam/role:Role", Status: engine.StatusFailed, Message: " denied \n"},
 		}, "  web: FAILED (aws:iam/role:Role): denied\n"},
+		{"failure without a message", []engine.Event{
+			{Component: "web", Name: "web", Type: "pankalocal:index:Component", Status: engine.StatusFailed},
+		}, "  web: FAILED (pankalocal:index:Component)\n"},
 		{"stack events and diagnostics are not shown", []engine.Event{
 			{Name: "stack", Status: engine.StatusCreating},
 			{Component: "web", Status: engine.StatusDiagnostic, Severity: "error", Message: "x"},
