@@ -515,6 +515,25 @@ func TestApplyWrongPassphrase(t *testing.T) {
 	}
 	r.git("commit", "-qam", "a secret")
 	r.mustPanka(nil, applyDev...)
+	// SPEC §3: the secret is written in clear nowhere — not in state,
+	// history, Pulumi's state, nor the local target's manifests, which hold
+	// its keyed hash.
+	web, err := os.ReadFile(filepath.Join(r.dir, ".panka/local/shop/dev/web.json"))
+	if err != nil || !bytes.Contains(web, []byte(`"API_TOKEN": "sensitive:hmac-sha256:`)) {
+		t.Errorf("manifest web.json: %v\n%s", err, web)
+	}
+	err = filepath.WalkDir(filepath.Join(r.dir, ".panka"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if b, err := os.ReadFile(p); err != nil || bytes.Contains(b, []byte("s3cr3t")) {
+			t.Errorf("%s holds the clear secret (%v)", p, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	_, errOut, code := r.panka([]string{"PULUMI_CONFIG_PASSPHRASE=not-the-one"}, applyDev...)
 	if code != 1 || !strings.Contains(errOut, "incorrect passphrase") || !strings.Contains(errOut, "earlier deployments used") ||

@@ -52,7 +52,8 @@ type Component struct{}
 
 // ComponentArgs are the inputs. Spec is the component's resolved spec with
 // every ${component.output} reference already replaced by its value; secret
-// values inside it arrive as Pulumi secrets and stay secret in the state.
+// values inside it arrive as Pulumi secrets holding the keyed hash of the
+// secret (never the clear value) and stay secret in the state.
 type ComponentArgs struct {
 	Directory   string         `pulumi:"directory"`
 	Stack       string         `pulumi:"stack"`

@@ -217,7 +217,7 @@ func TestUpResolvesReferences(t *testing.T) {
 		"DB_HOST":      "db.dev.orders.local",
 		"DB_URL":       "postgres://app@db.dev.orders.local:5432/orders?port=5432",
 		"QUEUE":        "local://orders/dev/events",
-		"DB_PASSWORD":  "s3cr3t-clear-value",
+		"DB_PASSWORD":  "sensitive:hmac-sha256:abc", // the keyed hash, never the clear value
 		"LITERAL_REFS": "${var.unset}",
 	}
 	for k, v := range want {
@@ -514,11 +514,11 @@ func TestSecretsAreEncryptedInState(t *testing.T) {
 	e := newEnv(t)
 	mustUp(t, e.runner(model()))
 	const clear = "s3cr3t-clear-value"
-	if m := readManifest(t, e.manifest("orders", "dev", "api")); m["spec"].(map[string]any)["env"].(map[string]any)["DB_PASSWORD"] != clear {
-		t.Fatal("the manifest must carry the clear value (it is the deployed configuration)")
+	if m := readManifest(t, e.manifest("orders", "dev", "api")); m["spec"].(map[string]any)["env"].(map[string]any)["DB_PASSWORD"] != "sensitive:hmac-sha256:abc" {
+		t.Fatal("the manifest must carry the secret's keyed hash (SPEC §3)")
 	}
 	var files int
-	err := filepath.WalkDir(e.backend, func(p string, d os.DirEntry, err error) error {
+	walk := func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -528,12 +528,14 @@ func TestSecretsAreEncryptedInState(t *testing.T) {
 			return err
 		}
 		if strings.Contains(string(b), clear) {
-			t.Errorf("clear secret value found in Pulumi state file %s", p)
+			t.Errorf("clear secret value found in %s", p)
 		}
 		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	}
+	for _, dir := range []string{e.backend, e.repo} {
+		if err := filepath.WalkDir(dir, walk); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if files == 0 {
 		t.Fatal("no state files found")

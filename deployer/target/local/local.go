@@ -5,7 +5,8 @@
 //
 // It owns the mapping of a resolved model to those resources: dependency
 // order, ${component.output} references wired as Pulumi outputs (anywhere in
-// the spec, whole or embedded in larger strings), secrets as Pulumi secrets,
+// the spec, whole or embedded in larger strings), secrets as Pulumi secrets
+// holding their keyed hash (the manifest never holds a clear secret),
 // and the stack outputs. It does not run Pulumi (deployer/pulumirun does)
 // and does not import the provider module: the two agree on the type token
 // and property names below, and the end-to-end tests prove it.
@@ -249,18 +250,31 @@ func references(v any) []reference {
 	return out
 }
 
+// manifestSecret is what the manifest holds for a secret: its keyed hash
+// (SPEC §3: a secret is never written in clear outside Pulumi's encrypted
+// state; a manifest stands for a deployed configuration, and the hash
+// still changes when the secret does). It stays a Pulumi secret.
+func manifestSecret(path string, x stacks.Sensitive) pulumi.Input {
+	h := x.Hash
+	if h == "" {
+		h = stacks.HashSensitive(nil, path, x.Clear).Hash
+	}
+	return pulumi.ToSecret(pulumi.String(h))
+}
+
 // resolveValue converts a spec value to a Pulumi input, replacing
 // references by the referenced outputs: a string that is exactly one
 // reference takes the output's value (and type); references inside a
-// larger string are formatted into it. Sensitive values become secrets.
+// larger string are formatted into it. Sensitive values become secrets
+// (of their keyed hash).
 func resolveValue(path string, v any, lookup func(reference) (pulumi.Output, error)) (pulumi.Input, error) {
 	switch x := v.(type) {
 	case nil:
 		return nil, nil
 	case stacks.Sensitive:
-		return pulumi.ToSecret(pulumi.String(stacks.Unescape(x.Clear))), nil
+		return manifestSecret(path, x), nil
 	case *stacks.Sensitive:
-		return pulumi.ToSecret(pulumi.String(stacks.Unescape(x.Clear))), nil
+		return manifestSecret(path, *x), nil
 	case string:
 		if stacks.IsSensitive(x) {
 			// A model read back from state or a plan keeps only the

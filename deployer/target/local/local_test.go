@@ -91,7 +91,7 @@ func TestRegisterWiresReferencesSecretsAndDependencies(t *testing.T) {
 	if v := env["URL"]; v.StringValue() != "jdbc://db:5432/x?port=5432" {
 		t.Errorf("URL = %v", v)
 	}
-	if v := env["SECRET"]; !v.IsSecret() || v.SecretValue().Element.StringValue() != "clear" {
+	if v := env["SECRET"]; !v.IsSecret() || v.SecretValue().Element.StringValue() != "sensitive:h" {
 		t.Errorf("SECRET = %v, want a secret", v)
 	}
 	if v := env["LIT"]; v.StringValue() != "x ${db.endpoint}" {
@@ -100,7 +100,7 @@ func TestRegisterWiresReferencesSecretsAndDependencies(t *testing.T) {
 	if v := env["MIXED"]; v.StringValue() != "${db.port}=5432" {
 		t.Errorf("MIXED = %v", v)
 	}
-	if v := env["SECRET2"]; !v.IsSecret() || v.SecretValue().Element.StringValue() != "p${w}" {
+	if v := env["SECRET2"]; !v.IsSecret() || v.SecretValue().Element.StringValue() != "sensitive:h2" {
 		t.Errorf("SECRET2 = %v", v)
 	}
 	list := web["spec"].ObjectValue()["list"].ArrayValue()
