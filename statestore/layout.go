@@ -1,7 +1,9 @@
 package statestore
 
 import (
+	"cmp"
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,8 +41,10 @@ func HistoryPrefix(prefix string, k Key) string { return Dir(prefix, k) + histor
 func PulumiPrefix(prefix string, k Key) string { return Dir(prefix, k) + "pulumi/" }
 
 // HistoryName is the file name of a record:
-// <UTC start time 20060102T150405.000000000Z>-<serial, 12 digits>.json,
-// so that lexical order is time order. A record without StartedAt uses EndedAt.
+// <UTC start time 20060102T150405.000000000Z>-<serial, 12 digits>.json.
+// Lexical order is the order of the writers' clocks, which is not the order
+// of the deployments when clocks are skewed: SortHistory orders by serial.
+// A record without StartedAt uses EndedAt.
 func HistoryName(d *Deployment) (string, error) {
 	t := d.StartedAt
 	if t.IsZero() {
@@ -90,6 +94,38 @@ func ParseHistoryName(name string) (int64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// SortHistory sorts record names newest first, as Store.History returns
+// them; the names may be keys or paths ending in a record name (the part
+// after the last '/' is parsed), and all must be record names
+// (ParseHistoryName). Newest means the highest serial: serials increase
+// with every compare-and-swap write of state.json, while the time in a name
+// is the clock of whichever machine wrote it, and two CI runners whose
+// clocks disagree can write serial 6 with an earlier time than serial 5.
+// The time only orders records of the same serial (the record of a
+// deployment whose state write failed, and the next one's).
+func SortHistory(names []string) {
+	type rec struct {
+		serial int64
+		base   string
+		name   string
+	}
+	recs := make([]rec, len(names))
+	for i, n := range names {
+		b := path.Base(n)
+		serial, _ := ParseHistoryName(b)
+		recs[i] = rec{serial, b, n}
+	}
+	slices.SortFunc(recs, func(a, b rec) int {
+		if c := cmp.Compare(b.serial, a.serial); c != 0 {
+			return c
+		}
+		return strings.Compare(b.base, a.base)
+	})
+	for i, r := range recs {
+		names[i] = r.name
+	}
 }
 
 // ParseStatePath returns the key of "<prefix>stacks/<stack>/<env>/state.json",

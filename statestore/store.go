@@ -161,8 +161,9 @@ type Store interface {
 	// (ErrConflict); a record that is already gone is not an error, so a
 	// retried request is harmless. Errors name the record's location.
 	RemoveHistory(ctx context.Context, key Key, d *Deployment) error
-	// History lists records newest-first, skipping offset and returning at
-	// most limit (limit <= 0: all).
+	// History lists records newest-first (highest serial first, see
+	// SortHistory), skipping offset and returning at most limit (limit <= 0:
+	// all).
 	History(ctx context.Context, key Key, offset, limit int) ([]*Deployment, error)
 	// Deployment returns the record with the given state serial (ErrNotFound).
 	Deployment(ctx context.Context, key Key, serial int64) (*Deployment, error)

@@ -361,7 +361,7 @@ func (s *Store) historyNames(key statestore.Key) (string, []string, error) {
 			names = append(names, e.Name())
 		}
 	}
-	sort.Sort(sort.Reverse(sort.StringSlice(names)))
+	statestore.SortHistory(names)
 	return dir, names, nil
 }
 

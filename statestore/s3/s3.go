@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"path"
-	"sort"
 	"strings"
 	"time"
 
@@ -526,7 +525,7 @@ func (s *Store) historyKeys(ctx context.Context, key statestore.Key) ([]string, 
 			out = append(out, k)
 		}
 	}
-	sort.Sort(sort.Reverse(sort.StringSlice(out)))
+	statestore.SortHistory(out)
 	return out, nil
 }
 

@@ -68,6 +68,7 @@ func Run(t *testing.T, newInstance func(t *testing.T) Instance, opts Options) {
 		{"CreateOnlyConflict", testCreateOnly},
 		{"Delete", testDelete},
 		{"HistoryOrderAndPaging", testHistoryPaging},
+		{"HistoryOrderUnderClockSkew", testHistoryClockSkew},
 		{"DeploymentBySerial", testDeploymentBySerial},
 		{"RemoveHistory", testRemoveHistory},
 		{"List", testList},
@@ -381,6 +382,61 @@ func testHistoryPaging(t *testing.T, in Instance, _ Options) {
 		if fmt.Sprint(serials) != fmt.Sprint(tc.want) {
 			t.Errorf("History(%d, %d) serials = %v, want %v", tc.offset, tc.limit, serials, tc.want)
 		}
+	}
+}
+
+// testHistoryClockSkew: records are ordered by serial, the order of the
+// compare-and-swap writes, not by the start time in their names, which is
+// the writer's clock: two CI runners whose clocks disagree write serial 6
+// with an earlier time than serial 5. The time only orders records of the
+// same serial (a deployment whose state write lost and a later one).
+func testHistoryClockSkew(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	recs := []*statestore.Deployment{
+		newDeployment(key, 4, base),
+		newDeployment(key, 5, base.Add(10*time.Minute)),
+		newDeployment(key, 6, base.Add(2*time.Minute)), // a runner whose clock is 8 minutes behind
+		newDeployment(key, 7, base.Add(11*time.Minute)),
+		newDeployment(key, 8, base.Add(-time.Hour)), // ... and one an hour behind
+		newDeployment(key, 9, base.Add(12*time.Minute)),
+		newDeployment(key, 9, base.Add(13*time.Minute)), // same serial: the later time is newer
+		newDeployment(key, 10, base.Add(-48*time.Hour)),
+	}
+	recs[6].ID = "dep-9b"
+	for _, i := range rand.Perm(len(recs)) {
+		if err := s.AppendHistory(ctx, key, recs[i]); err != nil {
+			t.Fatalf("AppendHistory serial %d: %v", recs[i].Serial, err)
+		}
+	}
+	ids := func(ds []*statestore.Deployment) string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.ID)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct {
+		offset, limit int
+		want          string
+	}{
+		{0, 0, "dep-10 dep-9b dep-9 dep-8 dep-7 dep-6 dep-5 dep-4"},
+		{0, 1, "dep-10"},
+		{1, 2, "dep-9b dep-9"},
+		{3, 3, "dep-8 dep-7 dep-6"},
+		{6, 5, "dep-5 dep-4"},
+	} {
+		got, err := s.History(ctx, key, tc.offset, tc.limit)
+		if err != nil {
+			t.Fatalf("History(%d, %d): %v", tc.offset, tc.limit, err)
+		}
+		if g := ids(got); g != tc.want {
+			t.Errorf("History(%d, %d) = %s, want %s (newest serial first)", tc.offset, tc.limit, g, tc.want)
+		}
+	}
+	got, err := s.Deployment(ctx, key, 6)
+	if err != nil || got.ID != "dep-6" {
+		t.Errorf("Deployment(6) = %v, %v; want dep-6", got, err)
 	}
 }
 

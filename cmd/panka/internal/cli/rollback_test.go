@@ -108,10 +108,36 @@ func TestPreviousDeployment(t *testing.T) {
 	}
 }
 
+// TestPreviousDeploymentClockSkew: history is ordered by serial, not by the
+// clocks of the runners that wrote it. Serial 6 was written by a runner
+// whose clock is behind, so its record's time is before serial 5's: the
+// previous deployment of 7 is still 6, and the newest record is 7.
+func TestPreviousDeploymentClockSkew(t *testing.T) {
+	spec := func(s string) json.RawMessage { return json.RawMessage(`{"v":"` + s + `"}`) }
+	ok := statestore.ResultSucceeded
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	hist := []*statestore.Deployment{ // newest first
+		{Serial: 7, Operation: statestore.OpApply, Result: ok, Commit: "c7", Spec: spec("7"), StartedAt: at.Add(20 * time.Minute)},
+		{Serial: 6, Operation: statestore.OpApply, Result: ok, Commit: "c6", Spec: spec("6"), StartedAt: at.Add(5 * time.Minute)},
+		{Serial: 5, Operation: statestore.OpApply, Result: ok, Commit: "c5", Spec: spec("5"), StartedAt: at.Add(10 * time.Minute)},
+		{Serial: 4, Operation: statestore.OpApply, Result: ok, Commit: "c4", Spec: spec("4"), StartedAt: at},
+	}
+	store := historyStore(t, hist)
+	ctx := context.Background()
+	got, err := previousDeployment(ctx, &historyPages{store: store, key: historyKey}, hist[0])
+	if err != nil || got == nil || got.Serial != 6 {
+		t.Errorf("previous of serial 7 = %v, %v; want serial 6", got, err)
+	}
+	got, err = previousDeployment(ctx, &historyPages{store: store, key: historyKey}, nil)
+	if err != nil || got == nil || got.Serial != 7 {
+		t.Errorf("newest successful = %v, %v; want serial 7", got, err)
+	}
+}
+
 var historyKey = statestore.Key{Stack: "shop", Environment: "dev"}
 
 // historyStore is a local state store holding hist (newest first) as the
-// history of historyKey.
+// history of historyKey; records without StartedAt start a minute apart.
 func historyStore(t *testing.T, hist []*statestore.Deployment) *countingStore {
 	t.Helper()
 	st, err := local.New(local.Options{Dir: t.TempDir()})
@@ -123,7 +149,10 @@ func historyStore(t *testing.T, hist []*statestore.Deployment) *countingStore {
 		d := *hist[i]
 		d.SchemaVersion, d.Stack, d.Environment = statestore.SchemaVersion, historyKey.Stack, historyKey.Environment
 		d.ID = fmt.Sprintf("d%d", d.Serial)
-		d.StartedAt, d.EndedAt = at.Add(time.Duration(d.Serial)*time.Minute), at.Add(time.Duration(d.Serial)*time.Minute+time.Second)
+		if d.StartedAt.IsZero() {
+			d.StartedAt = at.Add(time.Duration(d.Serial) * time.Minute)
+		}
+		d.EndedAt = d.StartedAt.Add(time.Second)
 		if err := st.AppendHistory(context.Background(), historyKey, &d); err != nil {
 			t.Fatal(err)
 		}
