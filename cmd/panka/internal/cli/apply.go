@@ -42,19 +42,18 @@ func (d *deployFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&d.AutoApprove, "auto-approve", false, "apply without asking for confirmation (preferences.autoApprove)")
 	fl.BoolVar(&d.AllowDestroy, "allow-destroy", false, "allow deleting data-holding components (Database, Cache, Bucket, Queue)")
 	fl.BoolVar(&d.AllowReplace, "allow-replace", false, "allow replacing data-holding components (the old one and its data are deleted)")
-	fl.DurationVar(&d.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock (0: fail at once)")
-	fl.IntVar(&d.Parallelism, "parallelism", 0, "max parallel resource operations (preferences.parallelism)")
+	durationVar(fl, &d.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock: seconds or e.g. 10m (0: fail at once)")
+	intVarP(fl, &d.Parallelism, "parallelism", "", 0, "max parallel resource operations (preferences.parallelism)",
+		"the number of resource operations to run at once, e.g. --parallelism 10")
 	cmd.PreRunE = func(*cobra.Command, []string) error { return d.check() }
 }
 
-// check rejects values the engine or the lease cannot use (the config keys
-// behind them have the same bounds: preferences.parallelism >= 1).
+// check rejects values the engine cannot use (the config key behind it has
+// the same bound: preferences.parallelism >= 1). A negative --lock-timeout
+// is refused by the flag itself (durationValue).
 func (d *deployFlags) check() error {
 	if d.Parallelism < 0 {
 		return Usagef("--parallelism %d: give a positive number of parallel operations (0 or unset: preferences.parallelism)", d.Parallelism)
-	}
-	if d.LockTimeout < 0 {
-		return Usagef("--lock-timeout %s: give a duration to wait, e.g. 10m (0: fail at once when the lock is held)", d.LockTimeout)
 	}
 	return nil
 }

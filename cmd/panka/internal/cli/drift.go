@@ -64,7 +64,7 @@ first, so it undoes the drift even when the spec did not change.`,
 	detect.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack name")
 	detect.Flags().StringVarP(&opts.Environment, "environment", "e", "", "environment name")
 	detect.Flags().BoolVar(&opts.ExitCode, "exit-code", false, "exit 2 when drift is found")
-	detect.Flags().DurationVar(&opts.LockTimeout, "lock-timeout", 0, "wait this long for the lock")
+	durationVar(detect.Flags(), &opts.LockTimeout, "lock-timeout", 0, "wait this long for the lock: seconds or e.g. 10m (0: fail at once)")
 	cmd.AddCommand(detect)
 	return cmd
 }

@@ -388,8 +388,8 @@ func TestDeployFlags(t *testing.T) {
 	}{
 		{"apply negative parallelism", []string{"apply", "-s", "orders", "-e", "dev", "--auto-approve", "--parallelism", "-3"}, "--parallelism -3: give a positive number"},
 		{"destroy negative parallelism", []string{"destroy", "-s", "orders", "-e", "dev", "--auto-approve", "--parallelism", "-1"}, "--parallelism -1"},
-		{"rollback negative lock timeout", []string{"rollback", "-s", "orders", "-e", "dev", "--to-previous", "--lock-timeout", "-1s"}, "--lock-timeout -1s: give a duration"},
-		{"promote negative lock timeout", []string{"promote", "-s", "orders", "--from", "dev", "--to", "staging", "--lock-timeout", "-5m"}, "--lock-timeout -5m0s"},
+		{"rollback negative lock timeout", []string{"rollback", "-s", "orders", "-e", "dev", "--to-previous", "--lock-timeout", "-1s"}, `invalid argument "-1s" for "--lock-timeout" flag: negative; give seconds (90) or a number with a unit`},
+		{"promote negative lock timeout", []string{"promote", "-s", "orders", "--from", "dev", "--to", "staging", "--lock-timeout", "-5m"}, `invalid argument "-5m" for "--lock-timeout" flag: negative`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -92,7 +92,8 @@ Data-holding components the target does not have are only deleted with
 	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
 	fl.StringVarP(&opts.Environment, "environment", "e", "", "environment name")
 	fl.StringVar(&opts.ToCommit, "to-commit", "", "redeploy the YAML of this commit (full or short SHA, or any ref)")
-	fl.Int64Var(&opts.ToVersion, "to-version", 0, "redeploy the spec recorded by the deployment with this state serial")
+	intVarP(fl, &opts.ToVersion, "to-version", "", 0, "redeploy the spec recorded by the deployment with this state serial",
+		"the state serial of a deployment (panka history lists them), e.g. --to-version 12")
 	fl.BoolVar(&opts.ToPrevious, "to-previous", false, "redeploy the last successful deployment before the current one")
 	fl.BoolVar(&opts.Force, "force", false, "deploy a commit never deployed to this environment, or secrets that differ from the recorded ones")
 	opts.Vars.register(cmd)

@@ -123,7 +123,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &flagError{err} })
 	pf := root.PersistentFlags()
-	pf.CountVarP(&f.Flags.Verbose, "verbose", "v", "verbose output (-vv for trace)")
+	countVarP(pf, &f.Flags.Verbose, "verbose", "v", "verbose output (-vv for trace)")
 	pf.BoolVarP(&f.Flags.Quiet, "quiet", "q", false, "only errors on stderr")
 	pf.StringVar(&f.Flags.ConfigFile, "config", "", "config file (default ~/.panka/config.yaml)")
 	pf.StringVar(&f.Flags.BackendBucket, "backend-bucket", "", "S3 bucket for state (backend.bucket)")

@@ -557,7 +557,7 @@ the push fails. Earlier versions stay in a versioned bucket.`,
 	}
 	opts.stateKeyFlags.register(cmd)
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "push a file for another stack/environment, or older than the stored state")
-	cmd.Flags().DurationVar(&opts.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock (0: fail at once)")
+	durationVar(cmd.Flags(), &opts.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock: seconds or e.g. 10m (0: fail at once)")
 	return cmd
 }
 
@@ -662,7 +662,7 @@ the next serial.`,
 	}
 	opts.stateKeyFlags.register(cmd)
 	cmd.Flags().StringArrayVarP(&opts.Resources, "resource", "r", nil, "component to remove (repeatable)")
-	cmd.Flags().DurationVar(&opts.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock (0: fail at once)")
+	durationVar(cmd.Flags(), &opts.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock: seconds or e.g. 10m (0: fail at once)")
 	return cmd
 }
 
