@@ -215,10 +215,12 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 			return res, err
 		}
 	}
-	if desired == nil && state == nil {
+	if desired == nil && (state == nil || state.Status == statestore.StatusDestroyed) {
 		// Before the plan is shown: an empty destroy plan reading "No
-		// changes" followed by this error says two things at once.
-		return res, fmt.Errorf("%s has no state: nothing to destroy", req.Key)
+		// changes" followed by this error says two things at once. A
+		// destroyed one has nothing deployed either: destroying it again
+		// would only record another destroy.
+		return res, nothingToDestroy(req.Key, state)
 	}
 	if err := CheckProtection(p, req.AllowDestroy, req.AllowReplace); err != nil {
 		if rt.OnPlan != nil {
@@ -336,6 +338,24 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	res.Deployment = rec
 	return res, runErr
+}
+
+// nothingToDestroy is the error for a destroy of a stack/environment that
+// has no state or is destroyed already.
+func nothingToDestroy(key statestore.Key, st *statestore.State) error {
+	if st == nil {
+		return fmt.Errorf("%s has no state: nothing to destroy", key)
+	}
+	by := ""
+	if d := st.LastDeployment; d != nil && d.Operation == statestore.OpDestroy {
+		if d.User != "" {
+			by += " by " + d.User
+		}
+		if !d.EndedAt.IsZero() {
+			by += " at " + d.EndedAt.UTC().Format(time.RFC3339)
+		}
+	}
+	return fmt.Errorf("%s was already destroyed%s (state serial %d): nothing to destroy", key, by, st.Serial)
 }
 
 // landed reports whether the state now holds rec: a state write that
@@ -578,7 +598,10 @@ func DeployedHeader(st *statestore.State) planner.Deployed {
 		rec = st.LastDeployment
 	}
 	if rec != nil {
-		d.Commit = rec.Commit
+		// A destroy records the commit it ran at, but deployed nothing.
+		if d.Destroyed = rec.Operation == statestore.OpDestroy; !d.Destroyed {
+			d.Commit = rec.Commit
+		}
 		d.By = rec.User
 		if !rec.EndedAt.IsZero() {
 			at := rec.EndedAt.UTC()

@@ -303,9 +303,6 @@ func TestRunLostLeaseRecordsNothing(t *testing.T) {
 	}
 }
 
-// TestRunEngineStartFailureRecordsNothing: an engine that cannot start (a
-// missing tool or passphrase) changed nothing, so neither history nor state
-// may say a deployment failed: status keeps showing what is deployed.
 // TestRunDestroyNeverDeployed: destroying what has no state fails before a
 // plan is shown (an empty plan saying "No changes" would contradict it)
 // and before the engine starts.
@@ -326,6 +323,62 @@ func TestRunDestroyNeverDeployed(t *testing.T) {
 	}
 }
 
+// TestRunDestroyAlreadyDestroyed: destroying what is destroyed already
+// fails like destroying what was never deployed (before a plan is shown
+// and before the engine starts) and records no second destroy. The plan
+// header of a destroyed one says nothing is deployed, not that the commit
+// the destroy ran at is.
+func TestRunDestroyAlreadyDestroyed(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	v1 := model(comp("api", stacks.KindMicroService, map[string]any{"image": "api:1"}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1, Source: Source{Commit: strings.Repeat("a", 40)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, Source: Source{Commit: strings.Repeat("b", 40)}}); err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := DeployedHeader(st)
+	if !h.Destroyed || h.Commit != "" || h.By != "alice@example.com" || h.Status != statestore.StatusDestroyed {
+		t.Errorf("header of a destroyed state = %+v; want destroyed, no commit", h)
+	}
+	calls := len(eng.calls)
+	shown := false
+	rt.OnPlan = func(*planner.Result) { shown = true }
+	_, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, Source: Source{Commit: strings.Repeat("c", 40)}, AllowDestroy: true})
+	if err == nil || !strings.Contains(err.Error(), "shop/dev was already destroyed by alice@example.com at 2026-11-25T12:00:04Z (state serial 2): nothing to destroy") {
+		t.Fatalf("destroy of a destroyed stack: %v", err)
+	}
+	if shown || len(eng.calls) != calls {
+		t.Errorf("plan shown %v, engine calls %v; want neither", shown, eng.calls[calls:])
+	}
+	hist, err := store.History(ctx, key, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st2, _, _ := store.Get(ctx, key); st2.Serial != 2 || len(hist) != 2 {
+		t.Errorf("after the refused destroy: state serial %d, %d history records; want 2 and 2", st2.Serial, len(hist))
+	}
+
+	// Applying again shows what is deployed as nothing, and works.
+	var header planner.Deployed
+	rt.OnPlan = func(p *planner.Result) { header = p.Header.Deployed }
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1, Source: Source{Commit: strings.Repeat("a", 40)}}); err != nil {
+		t.Fatal(err)
+	}
+	if !header.Destroyed || header.Commit != "" {
+		t.Errorf("apply after destroy: plan header %+v; want destroyed, no commit", header)
+	}
+}
+
+// TestRunEngineStartFailureRecordsNothing: an engine that cannot start (a
+// missing tool or passphrase) changed nothing, so neither history nor state
+// may say a deployment failed: status keeps showing what is deployed.
 func TestRunEngineStartFailureRecordsNothing(t *testing.T) {
 	ctx := context.Background()
 	eng := &fakeEngine{}

@@ -66,7 +66,8 @@ type Desired struct {
 type Deployed struct {
 	// Serial is the state serial (0 = no state).
 	Serial int64 `json:"serial"`
-	// Commit is the commit of the last successful deployment, if any.
+	// Commit is the commit of the last successful deployment, if any
+	// (none when that was a destroy).
 	Commit string `json:"commit,omitempty"`
 	// At is when it finished.
 	At *time.Time `json:"at,omitempty"`
@@ -74,6 +75,10 @@ type Deployed struct {
 	By string `json:"by,omitempty"`
 	// Status is the state's status (deployed, failed, ...).
 	Status string `json:"status,omitempty"`
+	// Destroyed is true when the last successful operation was a destroy:
+	// nothing is deployed, and At and By say when and by whom it was
+	// destroyed.
+	Destroyed bool `json:"destroyed,omitempty"`
 }
 
 // Result is a plan: the result of comparing a desired model with a

@@ -374,3 +374,31 @@ func TestSummaryLine(t *testing.T) {
 		}
 	}
 }
+
+// TestDescribeDeployed: the "deployed:" line of a plan header. After a
+// destroy nothing is deployed, whatever commit the destroy ran at.
+func TestDescribeDeployed(t *testing.T) {
+	at := time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
+	sha := "1b2c3d4e5f601b2c3d4e5f601b2c3d4e5f601b2c"
+	tests := []struct {
+		name string
+		d    Deployed
+		want string
+	}{
+		{"never", Deployed{}, "nothing deployed yet"},
+		{"deployed", Deployed{Serial: 7, Commit: sha, At: &at, By: "alice", Status: "deployed"},
+			"commit 1b2c3d4e5f60 by alice at 2026-11-20T09:30:00Z (state serial 7, deployed)"},
+		{"failed, commit unknown", Deployed{Serial: 1, Status: "failed"}, "unknown commit (state serial 1, failed)"},
+		{"destroyed", Deployed{Serial: 8, At: &at, By: "alice", Status: "destroyed", Destroyed: true},
+			"nothing deployed: destroyed by alice at 2026-11-20T09:30:00Z (state serial 8)"},
+		{"failed after a destroy", Deployed{Serial: 9, At: &at, By: "alice", Status: "failed", Destroyed: true},
+			"nothing deployed: destroyed by alice at 2026-11-20T09:30:00Z (state serial 9, failed)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := describeDeployed(tt.d); got != tt.want {
+				t.Errorf("describeDeployed = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -177,7 +177,10 @@ func describeDeployed(d Deployed) string {
 		return "nothing deployed yet"
 	}
 	s := "commit " + short(d.Commit)
-	if d.Commit == "" {
+	switch {
+	case d.Destroyed:
+		s = "nothing deployed: destroyed"
+	case d.Commit == "":
 		s = "unknown commit"
 	}
 	if d.By != "" {
@@ -187,7 +190,7 @@ func describeDeployed(d Deployed) string {
 		s += " at " + d.At.UTC().Format(time.RFC3339)
 	}
 	s += fmt.Sprintf(" (state serial %d", d.Serial)
-	if d.Status != "" {
+	if d.Status != "" && !(d.Destroyed && d.Status == "destroyed") {
 		s += ", " + d.Status
 	}
 	return s + ")"
