@@ -142,10 +142,15 @@ func TestPlanGolden(t *testing.T) {
 				t.Errorf("summary = %+v, want %+v", p.Summary, tt.want)
 			}
 			var text, colored, js bytes.Buffer
-			if err := p.WriteText(&text, TextOptions{}); err != nil {
+			var opts TextOptions
+			if desired == nil {
+				opts.Command = "destroy"
+			}
+			if err := p.WriteText(&text, opts); err != nil {
 				t.Fatal(err)
 			}
-			if err := p.WriteText(&colored, TextOptions{Color: true}); err != nil {
+			opts.Color = true
+			if err := p.WriteText(&colored, opts); err != nil {
 				t.Fatal(err)
 			}
 			if err := p.WriteJSON(&js); err != nil {
@@ -401,4 +406,68 @@ func TestDescribeDeployed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDataLossWarning: the warning under the summary names the command that
+// will run the plan and asks only for the flags it was not given.
+func TestDataLossWarning(t *testing.T) {
+	dropped := func() *stacks.Resolved { // assets (Bucket) deleted
+		r := base()
+		r.Components = append(r.Components[:1], r.Components[2:]...)
+		return r
+	}
+	replaced := func() *stacks.Resolved { // orders-db replaced, assets deleted
+		r := dropped()
+		r.Component("orders-db").Spec["engine"] = "mysql"
+		return r
+	}
+	tests := []struct {
+		name    string
+		desired func() *stacks.Resolved
+		opts    TextOptions
+		want    string
+	}{
+		{"plan previews apply", dropped, TextOptions{}, "Warning: DATA LOSS: assets (apply needs --allow-destroy)\n"},
+		{"destroy without the flag", nil, TextOptions{Command: "destroy"},
+			"Warning: DATA LOSS: orders-events, orders-db, assets (destroy needs --allow-destroy)\n"},
+		{"destroy with the flag", nil, TextOptions{Command: "destroy", AllowDestroy: true},
+			"Warning: DATA LOSS: orders-events, orders-db, assets (allowed by --allow-destroy)\n"},
+		{"rollback needs both", replaced, TextOptions{Command: "rollback"},
+			"Warning: DATA LOSS: orders-db, assets (rollback needs --allow-destroy and --allow-replace)\n"},
+		{"promote given one of two", replaced, TextOptions{Command: "promote", AllowDestroy: true},
+			"Warning: DATA LOSS: orders-db, assets (promote needs --allow-replace)\n"},
+		{"apply given both", replaced, TextOptions{Command: "apply", AllowDestroy: true, AllowReplace: true},
+			"Warning: DATA LOSS: orders-db, assets (allowed by --allow-destroy and --allow-replace)\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var desired *stacks.Resolved
+			if tt.desired != nil {
+				desired = tt.desired()
+			}
+			p := Plan(desired, fromState(t, base()), Options{Header: Header{Stack: "orders", Environment: "dev"}})
+			var out bytes.Buffer
+			if err := p.WriteText(&out, tt.opts); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasSuffix(out.String(), tt.want) {
+				t.Errorf("plan ends with:\n%s\nwant %q", lastLine(out.String()), tt.want)
+			}
+		})
+	}
+	// plan --all-changed: one warning for all plans.
+	var out bytes.Buffer
+	a := Plan(dropped(), fromState(t, base()), Options{Header: Header{Stack: "orders", Environment: "dev"}})
+	b := Plan(base(), fromState(t, base()), Options{Header: Header{Stack: "orders", Environment: "prod"}})
+	if err := WriteTextAll(&out, []*Result{a, b}, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Warning: DATA LOSS: orders/dev/assets (apply needs --allow-destroy)\n"; !strings.HasSuffix(out.String(), want) {
+		t.Errorf("plans end with:\n%s\nwant %q", lastLine(out.String()), want)
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	return lines[len(lines)-1]
 }

@@ -20,6 +20,12 @@ type TextOptions struct {
 	// NoSummary leaves out the summary line (for several plans printed
 	// under one summary).
 	NoSummary bool
+	// Command is the command that will carry the plan out (apply, destroy,
+	// rollback, promote), named in the data-loss warning; "" is apply, which
+	// panka plan previews. AllowDestroy and AllowReplace are the permissions
+	// given to it: the warning asks only for the ones missing.
+	Command                    string
+	AllowDestroy, AllowReplace bool
 }
 
 const (
@@ -75,7 +81,7 @@ func (p *Result) WriteText(w io.Writer, opts TextOptions) error {
 	p.writeText(t)
 	if !opts.NoSummary {
 		t.buf.WriteByte('\n')
-		writeSummary(t, p.Summary, p.Header.Stack+"/"+p.Header.Environment)
+		writeSummary(t, p.Summary, p.Header.Stack+"/"+p.Header.Environment, []*Result{p}, opts)
 	}
 	_, err := w.Write(t.buf.Bytes())
 	return err
@@ -222,15 +228,54 @@ func SummaryLine(s Summary) string {
 	return line
 }
 
-func writeSummary(t *textWriter, s Summary, what string) {
+// writeSummary writes the summary s of plans.
+func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts TextOptions) {
 	if !s.HasChanges() {
 		t.line("%s", t.paint(ansiGreen, "No changes. "+what+" matches the deployed state."))
 		return
 	}
 	t.line("%s", t.paint(ansiBold, SummaryLine(s)))
 	if len(s.DataLoss) > 0 {
-		t.line("%s", t.paint(ansiRed+ansiBold, fmt.Sprintf("Warning: DATA LOSS: %s (apply needs --allow-destroy / --allow-replace)", strings.Join(s.DataLoss, ", "))))
+		t.line("%s", t.paint(ansiRed+ansiBold, "Warning: DATA LOSS: "+strings.Join(s.DataLoss, ", ")+dataLossPermission(plans, opts)))
 	}
+}
+
+// dataLossPermission says which flags the data loss in plans needs: the
+// ones the command was not given (" (destroy needs --allow-destroy)"), or
+// that the ones given allow it.
+func dataLossPermission(plans []*Result, opts TextOptions) string {
+	var deletes, replaces bool
+	for _, p := range plans {
+		for _, c := range p.Changes {
+			if c.DataLoss {
+				deletes = deletes || c.Action == ActionDelete
+				replaces = replaces || c.Action == ActionReplace
+			}
+		}
+	}
+	var need, given []string
+	for _, f := range []struct {
+		name          string
+		needed, given bool
+	}{{"--allow-destroy", deletes, opts.AllowDestroy}, {"--allow-replace", replaces, opts.AllowReplace}} {
+		switch {
+		case f.needed && f.given:
+			given = append(given, f.name)
+		case f.needed:
+			need = append(need, f.name)
+		}
+	}
+	command := opts.Command
+	if command == "" {
+		command = "apply"
+	}
+	switch {
+	case len(need) > 0:
+		return fmt.Sprintf(" (%s needs %s)", command, strings.Join(need, " and "))
+	case len(given) > 0:
+		return fmt.Sprintf(" (allowed by %s)", strings.Join(given, " and "))
+	}
+	return ""
 }
 
 // WriteTextAll renders several plans followed by one summary for all of
@@ -251,7 +296,7 @@ func WriteTextAll(w io.Writer, plans []*Result, opts TextOptions) error {
 	if len(plans) == 0 {
 		t.line("No changed stacks to plan.")
 	} else {
-		writeSummary(t, total, fmt.Sprintf("Each of the %d planned stack environments", len(plans)))
+		writeSummary(t, total, fmt.Sprintf("Each of the %d planned stack environments", len(plans)), plans, opts)
 	}
 	_, err := w.Write(t.buf.Bytes())
 	return err

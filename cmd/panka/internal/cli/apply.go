@@ -299,7 +299,8 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		if f.JSON() {
 			return
 		}
-		_ = p.WriteText(f.IO.Out, planner.TextOptions{Color: f.IO.ColorOut()})
+		_ = p.WriteText(f.IO.Out, planner.TextOptions{Color: f.IO.ColorOut(),
+			Command: req.Operation, AllowDestroy: req.AllowDestroy, AllowReplace: req.AllowReplace})
 	}
 	if !autoApprove {
 		rt.Confirm = func(p *planner.Result) (bool, error) {

@@ -54,13 +54,13 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 	lease, err := locker.Acquire(ctx, l, info, opts)
 	if err != nil {
 		if errors.Is(err, locker.ErrHeld) {
-			return nil, heldError(err, stack, env, wait)
+			return nil, heldError(err, stack, env, wait, who)
 		}
 		if ctx.Err() != nil {
 			// Ctrl-C while waiting: "context canceled" would be all it said.
-			return nil, fmt.Errorf("%s of %s/%s interrupted while waiting for its lock (%s); nothing was changed", operation, stack, env, f.describeLocker(cfg))
+			return nil, fmt.Errorf("%s of %s/%s interrupted while waiting for its lock (%s); nothing was changed", operation, stack, env, f.describeLockOf(cfg, stack, env))
 		}
-		return nil, fmt.Errorf("lock %s/%s (%s): %w", stack, env, f.describeLocker(cfg), err)
+		return nil, fmt.Errorf("lock %s/%s (%s): %w", stack, env, f.describeLockOf(cfg, stack, env), err)
 	}
 	f.Log.Debug().Str("stack", stack).Str("environment", env).Str("lockId", lease.Info().ID).Str("lockedBy", who).Msg("lock acquired")
 	return lease, nil
@@ -99,12 +99,19 @@ func (f *Factory) ReleaseLease(lease *locker.Lease) error {
 	return err
 }
 
-// heldError keeps the *HeldError (exit code 3) and adds the next steps.
-func heldError(err error, stack, env string, waited time.Duration) error {
+// heldError keeps the *HeldError (exit code 3) and adds the next steps;
+// who is the caller's lock identity.
+func heldError(err error, stack, env string, waited time.Duration, who string) error {
 	var he *locker.HeldError
 	if errors.As(err, &he) && holderGone(he.Holder) {
+		// Plain unlock releases the caller's own lease once its process is
+		// gone (unlockRun); someone else's needs --force.
+		unlock := fmt.Sprintf("panka unlock --stack %s --environment %s", stack, env)
+		if he.Holder.LockedBy != who {
+			unlock += " --force"
+		}
 		return fmt.Errorf("%w\nProcess %d that took it on this host is no longer running (killed, or its machine restarted): the lock is stale. "+
-			"Remove it with:\n  panka unlock --stack %s --environment %s --force\nor wait until it expires; the next operation then takes it over", err, he.Holder.Metadata.PID, stack, env)
+			"Remove it with:\n  %s\nor wait until it expires; the next operation then takes it over", err, he.Holder.Metadata.PID, unlock)
 	}
 	next := "wait for it with --lock-timeout (e.g. --lock-timeout 10m)"
 	if waited > 0 {

@@ -50,6 +50,20 @@ func (f *Factory) Locker(ctx context.Context, cfg *config.Resolved) (locker.Lock
 	return nil, fmt.Errorf("locks.type %q is not local, s3 or dynamodb", cfg.Locks.Type)
 }
 
+// describeLockOf names where cfg keeps the lock of one stack/environment,
+// for messages about that lock: the S3 object or DynamoDB item itself, not
+// describeLocker's pattern for all of them.
+func (f *Factory) describeLockOf(cfg *config.Resolved, stack, env string) string {
+	switch cfg.Locks.Type {
+	case "s3":
+		p, _ := statestore.NormalizePrefix(cfg.Backend.Prefix)
+		return "s3://" + cfg.Backend.Bucket + "/" + p + "stacks/" + stack + "/" + env + "/lock.json"
+	case "dynamodb":
+		return "DynamoDB table " + cfg.Locks.Table + ", lockKey " + locker.Key(stack, env)
+	}
+	return f.describeLocker(cfg)
+}
+
 // describeLocker names where cfg keeps locks, for messages.
 func (f *Factory) describeLocker(cfg *config.Resolved) string {
 	switch cfg.Locks.Type {

@@ -91,7 +91,7 @@ func unlockRun(ctx context.Context, opts *UnlockOptions) error {
 	name := opts.Stack + "/" + opts.Environment
 	cur, err := l.Get(ctx, key)
 	if errors.Is(err, locker.ErrNotFound) {
-		return fmt.Errorf("%s is not locked (%s); nothing to unlock", name, f.describeLocker(cfg))
+		return fmt.Errorf("%s is not locked (%s); nothing to unlock", name, f.describeLockOf(cfg, opts.Stack, opts.Environment))
 	}
 	if errors.Is(err, locker.ErrUnreadable) && opts.Force {
 		return unlockUnreadable(ctx, opts, l, key, err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/locker"
 )
 
@@ -187,4 +188,28 @@ func TestUnlockLiveProcess(t *testing.T) {
 	other := startHolder(t)
 	info = take(other.Process.Pid, "some-other-host")
 	released("unlock --lock-id of another host's lease", unlock(info.ID))
+}
+
+// TestDescribeLockOf: messages about one stack/environment's lock (unlock
+// of an unlocked one, a failed acquire) name its object or item, not the
+// pattern of all locks.
+func TestDescribeLockOf(t *testing.T) {
+	ios, _, _, _ := Test()
+	f := NewFactory(ios)
+	tests := []struct {
+		name string
+		cfg  config.Config
+		want string
+	}{
+		{"s3", config.Config{Backend: config.Backend{Bucket: "b"}, Locks: config.Locks{Type: "s3"}}, "s3://b/stacks/app/prod/lock.json"},
+		{"s3 prefix", config.Config{Backend: config.Backend{Bucket: "b", Prefix: "/team/"}, Locks: config.Locks{Type: "s3"}}, "s3://b/team/stacks/app/prod/lock.json"},
+		{"dynamodb", config.Config{Locks: config.Locks{Type: "dynamodb", Table: "panka-locks"}}, "DynamoDB table panka-locks, lockKey stack:app:env:prod"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := f.describeLockOf(&config.Resolved{Config: tt.cfg}, "app", "prod"); got != tt.want {
+				t.Errorf("describeLockOf = %q, want %q", got, tt.want)
+			}
+		})
+	}
 }
