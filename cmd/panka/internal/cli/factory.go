@@ -54,6 +54,8 @@ type Factory struct {
 	// as JSON log lines, whatever the log level (they are not logs that a
 	// level hides: text mode prints them too).
 	jsonLog *zerolog.Logger
+	// logSetUp is set once setupLogging has run.
+	logSetUp bool
 
 	// cfgMu serialises ConfigForStack (it reads files and may turn colour
 	// off): commands resolve stacks' configurations concurrently.
@@ -257,6 +259,7 @@ func (f *Factory) setupLogging() {
 		}
 	}
 	f.Log = zerolog.New(w).Level(level).With().Timestamp().Logger()
+	f.logSetUp = true
 }
 
 // attachLogFile adds the rotated log file of the configuration, if any.

@@ -59,6 +59,11 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	}
 	var ue *UsageError
 	usage := errors.As(err, &ue) || isFlagError(err)
+	if !f.logSetUp {
+		// Flags and arguments are checked before PersistentPreRunE: set
+		// the logs up here so --log-format json still gets its JSON line.
+		f.setupLogging()
+	}
 	if f.jsonLog != nil {
 		// One JSON line a log shipper can parse; the usage text is for a
 		// terminal, so only the command to ask for it is given.
@@ -141,7 +146,30 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	for _, add := range commandRegistry {
 		root.AddCommand(add(f))
 	}
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes wrong positional arguments usage errors (SPEC §8: exit 1
+// with the usage) everywhere. Cobra's own NoArgs error says `unknown command
+// "x"`, which sends the user looking for a subcommand that never existed.
+func usageArgs(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			err := check(c, args)
+			if err == nil {
+				return nil
+			}
+			if len(args) > 0 && check(c, nil) == nil && check(c, args[:1]) != nil {
+				// The command takes no arguments at all.
+				return Usagef("unexpected argument %q: %s takes no positional arguments", args[0], c.CommandPath())
+			}
+			return &UsageError{Err: err}
+		}
+	}
+	for _, c := range cmd.Commands() {
+		usageArgs(c)
+	}
 }
 
 // commandRegistry holds constructors of top-level commands that register
