@@ -30,7 +30,7 @@ stack no longer loads. It never overwrites a hook panka did not write
 unless --force is given. Skip it once with git push --no-verify.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return hooksInstallRun(f, force)
+			return hooksInstallRun(c.Context(), f, force)
 		},
 	}
 	install.Flags().BoolVar(&force, "force", false, "replace an existing pre-push hook not written by panka")
@@ -49,7 +49,7 @@ unless --force is given. Skip it once with git push --no-verify.`,
 	return cmd
 }
 
-func hooksInstallRun(f *Factory, force bool) error {
+func hooksInstallRun(ctx context.Context, f *Factory, force bool) error {
 	root, err := f.RepoRoot()
 	if err != nil {
 		return err
@@ -59,15 +59,7 @@ func hooksInstallRun(f *Factory, force bool) error {
 		return fmt.Errorf("install hooks: %w", err)
 	}
 	defer repo.Close()
-	dir := filepath.Join(repo.CommonDir(), "hooks")
-	if cfg, err := repo.Go().Config(); err == nil {
-		if p := cfg.Raw.Section("core").Option("hooksPath"); p != "" {
-			if !filepath.IsAbs(p) {
-				p = filepath.Join(repo.Root(), p)
-			}
-			dir = p
-		}
-	}
+	dir := repo.HooksDir(ctx)
 	exe, err := os.Executable()
 	if err != nil {
 		exe = "panka"

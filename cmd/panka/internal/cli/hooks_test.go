@@ -184,3 +184,54 @@ func TestPrePushLine(t *testing.T) {
 		})
 	}
 }
+
+// TestHooksInstallHooksPath installs where git runs hooks from: a
+// core.hooksPath in the user's global config counts as much as one in the
+// repository's, and a linked worktree shares the main repository's hooks.
+func TestHooksInstallHooksPath(t *testing.T) {
+	tmp := t.TempDir()
+	dir := filepath.Join(tmp, "repo")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	global := filepath.Join(tmp, "gitconfig")
+	t.Setenv("GIT_CONFIG_GLOBAL", global)
+	hooksGit(t, dir, "init", "-q", "-b", "main")
+	hooksGit(t, dir, "commit", "-q", "--allow-empty", "-m", "start")
+	install := func(t *testing.T, wd string) {
+		t.Helper()
+		f, _, errOut := stackTestFactory(t, wd, "", false)
+		if code := Run(context.Background(), f, []string{"hooks", "install", "--force"}); code != 0 {
+			t.Fatalf("hooks install: exit %d: %s", code, errOut)
+		}
+	}
+	// gitHookDir is where git itself runs hooks from in wd.
+	gitHookDir := func(wd string) string {
+		p := hooksGit(t, wd, "rev-parse", "--git-path", "hooks")
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(wd, p)
+		}
+		return p
+	}
+
+	t.Run("global core.hooksPath", func(t *testing.T) {
+		shared := filepath.Join(tmp, "shared-hooks")
+		hooksGit(t, dir, "config", "--file", global, "core.hooksPath", shared)
+		defer hooksGit(t, dir, "config", "--file", global, "--unset", "core.hooksPath")
+		install(t, dir)
+		if got := gitHookDir(dir); got != shared {
+			t.Fatalf("git runs hooks from %s, want %s", got, shared)
+		}
+		if _, err := os.Stat(filepath.Join(shared, "pre-push")); err != nil {
+			t.Errorf("no pre-push hook where git runs hooks from (%s): %v", shared, err)
+		}
+	})
+	t.Run("linked worktree", func(t *testing.T) {
+		wt := filepath.Join(tmp, "wt")
+		hooksGit(t, dir, "worktree", "add", "-q", "-b", "wt", wt)
+		install(t, wt)
+		if _, err := os.Stat(filepath.Join(gitHookDir(wt), "pre-push")); err != nil {
+			t.Errorf("no pre-push hook where git runs the worktree's hooks from: %v", err)
+		}
+	})
+}
