@@ -39,6 +39,20 @@ uses the flags alone. With no backend settings panka keeps state and locks in
 .panka/ next to the repository. An existing file is only replaced with --force.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			// The global seed flags name the same keys (SPEC §8): a
+			// config written without them would silently be another one.
+			for global, local := range map[string]*string{"backend-bucket": &opts.Bucket, "backend-region": &opts.Region, "lock-table": &opts.Table} {
+				g := c.Flags().Lookup(global)
+				name := strings.TrimPrefix(strings.TrimPrefix(global, "backend-"), "lock-")
+				if g == nil || !g.Changed {
+					continue
+				}
+				if c.Flags().Changed(name) && *local != g.Value.String() {
+					return Usagef("--%s %q and --%s %q disagree: give one of them", global, g.Value, name, *local)
+				}
+				*local = g.Value.String()
+				c.Flags().Lookup(name).Changed = true
+			}
 			opts.given = map[string]bool{}
 			for _, n := range []string{"backend-type", "region", "bucket", "table", "profile"} {
 				opts.given[n] = c.Flags().Changed(n)
