@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -161,6 +162,10 @@ func (f *Factory) RepoRoot() (string, error) {
 
 func (f *Factory) resolveDirs() {
 	f.once.Do(func() {
+		if f.Getwd == nil {
+			f.wdErr = errors.New("find the working directory: no Getwd")
+			return
+		}
 		wd, err := f.Getwd()
 		if err != nil {
 			f.wdErr = fmt.Errorf("find the working directory: %w", err)
@@ -241,8 +246,23 @@ func (f *Factory) setupLogging() {
 	case f.Flags.Verbose == 1:
 		level = zerolog.DebugLevel
 	}
-	format := f.Flags.LogFormat
-	if format == "" {
+	// logging.format and logging.level count from every layer of the
+	// configuration (flags, PANKA_* env, panka.yaml, ~/.panka/config.yaml)
+	// except the default level (info), which is the log file's: stderr
+	// shows warnings unless asked. A configuration that does not resolve
+	// is the command's error to report; the env vars still count.
+	// The flag is read directly: this also runs from Run after a flag or
+	// argument error, before the flags were mapped to keys.
+	format, levelName := f.Flags.LogFormat, f.Getenv("PANKA_LOGGING_LEVEL")
+	if cfg, err := f.Config(); err == nil {
+		if format == "" {
+			format = cfg.Logging.Format
+		}
+		levelName = ""
+		if cfg.Sources["logging.level"].Layer != "default" {
+			levelName = cfg.Logging.Level
+		}
+	} else if format == "" {
 		format = f.Getenv("PANKA_LOGGING_FORMAT")
 	}
 	var w io.Writer = f.IO.ErrOut
@@ -254,7 +274,7 @@ func (f *Factory) setupLogging() {
 		f.jsonLog = &l
 	}
 	if !f.Flags.Quiet && f.Flags.Verbose == 0 {
-		if lv, err := zerolog.ParseLevel(f.Getenv("PANKA_LOGGING_LEVEL")); err == nil && lv != zerolog.NoLevel {
+		if lv, err := zerolog.ParseLevel(levelName); err == nil && lv != zerolog.NoLevel {
 			level = lv
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -115,10 +116,18 @@ func NewRootCmd(f *Factory) *cobra.Command {
 					return Usagef("-o %s: unknown output format (%s)", f.Flags.Output, strings.Join(outputFormats(cmd), ", "))
 				}
 			}
+			switch f.Flags.LogFormat {
+			case "", "console", "json":
+			default:
+				return Usagef("--log-format %s: unknown log format (console, json)", f.Flags.LogFormat)
+			}
 			f.flagKeys, f.flagNames = map[string]string{}, map[string]string{}
-			for flag, key := range map[string]string{"backend-bucket": "backend.bucket", "backend-region": "backend.region", "lock-table": "locks.table"} {
+			for flag, key := range map[string]string{"backend-bucket": "backend.bucket", "backend-region": "backend.region", "lock-table": "locks.table", "log-format": "logging.format", "no-color": "preferences.colorOutput"} {
 				if fl := cmd.Flags().Lookup(flag); fl != nil && fl.Changed {
 					f.flagKeys[key] = fl.Value.String()
+					if flag == "no-color" {
+						f.flagKeys[key] = strconv.FormatBool(!f.Flags.NoColor)
+					}
 					f.flagNames[key] = flag
 				}
 			}
