@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -123,13 +124,35 @@ func (f *Factory) deployedState(ctx context.Context, key statestore.Key) (states
 	st, _, err := store.Get(ctx, key)
 	switch {
 	case errors.Is(err, statestore.ErrNotFound):
-		return nil, nil, nil, fmt.Errorf("%s has never been deployed: run panka apply --stack %s --environment %s", key, key.Stack, key.Environment)
+		return nil, nil, nil, f.notDeployed(key, cfg)
 	case err != nil:
 		return nil, nil, nil, fmt.Errorf("read state of %s: %w", key, err)
 	case st.Status == statestore.StatusDestroyed:
 		return nil, nil, nil, fmt.Errorf("%s was destroyed (serial %d): nothing is deployed", key, st.Serial)
 	}
 	return store, cfg, st, nil
+}
+
+// notDeployed is the error for a stack/environment without state: the
+// advice to apply it only where the work tree has it (a mistyped name must
+// not send the user to deploy it).
+func (f *Factory) notDeployed(key statestore.Key, cfg *config.Resolved) error {
+	where := f.describeBackend(cfg)
+	apply := fmt.Errorf("%s has never been deployed (no state in %s): run panka apply --stack %s --environment %s", key, where, key.Stack, key.Environment)
+	if root, _ := f.RepoRoot(); root == "" {
+		return apply // outside a repository (a CI job reading outputs): nothing to check the names against
+	}
+	h, err := f.findHeader(key.Stack)
+	switch {
+	case err != nil:
+		return apply
+	case h == nil:
+		return fmt.Errorf("%s has no state in %s, and this repository has no stack %q: check the name (panka state list shows what has state)", key, where, key.Stack)
+	case !slices.Contains(h.Environments, key.Environment):
+		return fmt.Errorf("%s has no state in %s, and stack %q has no environment %q (environments: %s): check the name (panka state list shows what has state)",
+			key, where, key.Stack, key.Environment, strings.Join(h.Environments, ", "))
+	}
+	return apply
 }
 
 // groupClear groups "<component>.<output>" stack outputs, keeping clear values.
