@@ -102,6 +102,9 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 			continue
 		}
 		opts := changes.Options{Head: u.LocalSHA, StacksRoot: cfg.Stacks.Root}
+		if u.NewBranch() && pushAddsNothing(ctx, f, repo, u) {
+			continue
+		}
 		if !u.NewBranch() {
 			// A remote SHA this clone does not have (someone else pushed
 			// since the last fetch) falls back to the default base.
@@ -144,6 +147,26 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 		return errors.New("push refused: fix the stacks above (or push with --no-verify)")
 	}
 	return nil
+}
+
+// pushAddsNothing reports (and says) that a new branch or tag is pushed at
+// a commit the remote default branch already holds: the push brings no
+// commit, so nothing to check. (The default base would otherwise compare
+// that commit with its first parent and list its own changes again.)
+func pushAddsNothing(ctx context.Context, f *Factory, repo *gitops.Repo, u hooks.PushUpdate) bool {
+	name, tip, err := repo.DefaultBranch()
+	if err != nil || !strings.HasPrefix(name, "origin/") {
+		return false // a local main says nothing of what the remote holds
+	}
+	h, err := repo.ResolveRef(u.LocalSHA)
+	if err != nil {
+		return false
+	}
+	if mb, err := repo.MergeBase(ctx, h, tip); err != nil || mb != h {
+		return false
+	}
+	fmt.Fprintf(f.IO.ErrOut, "panka: %s adds no commit to %s: nothing to check\n", u.LocalRef, name)
+	return true
 }
 
 // prePushCheckAll checks every stack of the pushed commit sha when it has

@@ -235,3 +235,43 @@ func TestHooksInstallHooksPath(t *testing.T) {
 		}
 	})
 }
+
+// TestHooksPrePushNewRefAtDefaultTip: a new branch or tag pushed at a commit
+// the remote default branch already holds adds nothing to check (not the
+// tip's own changes again); one more commit on it is checked as usual.
+func TestHooksPrePushNewRefAtDefaultTip(t *testing.T) {
+	dir := t.TempDir()
+	hooksGit(t, dir, "init", "-q", "-b", "main")
+	qs, _ := filepath.Abs("../../../../testdata/quickstart/stacks")
+	if out, err := exec.Command("cp", "-r", qs, filepath.Join(dir, "stacks")).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	hooksGit(t, dir, "add", "-A")
+	hooksGit(t, dir, "commit", "-qm", "shop")
+	if err := os.WriteFile(filepath.Join(dir, "stacks/shop/environments/dev.yaml"), []byte("apiVersion: core.panka.io/v1\nkind: Environment\nmetadata:\n  name: dev\nspec:\n  variables:\n    GREETING: hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hooksGit(t, dir, "commit", "-qam", "dev greeting")
+	tip := hooksGit(t, dir, "rev-parse", "HEAD")
+	hooksGit(t, dir, "update-ref", "refs/remotes/origin/main", tip)
+	zero := strings.Repeat("0", 40)
+	for _, stdin := range []string{
+		"refs/heads/feat " + tip + " refs/heads/feat " + zero + "\n",
+		"refs/tags/v1 " + tip + " refs/tags/v1 " + zero + "\n",
+		"refs/heads/old " + hooksGit(t, dir, "rev-parse", "HEAD~1") + " refs/heads/old " + zero + "\n",
+	} {
+		f, _, errOut := stackTestFactory(t, dir, stdin, false)
+		if code := Run(context.Background(), f, []string{"hooks", "run", "pre-push"}); code != 0 || !strings.Contains(errOut.String(), "adds no commit to origin/main") || strings.Contains(errOut.String(), "shop") {
+			t.Errorf("%q: exit %d, stderr:\n%s", stdin, code, errOut)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "stacks/shop/environments/production.yaml"), []byte("apiVersion: core.panka.io/v1\nkind: Environment\nmetadata:\n  name: production\nspec:\n  variables:\n    GREETING: hey\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hooksGit(t, dir, "commit", "-qam", "production greeting")
+	next := hooksGit(t, dir, "rev-parse", "HEAD")
+	f, _, errOut := stackTestFactory(t, dir, "refs/heads/feat "+next+" refs/heads/feat "+zero+"\n", false)
+	if code := Run(context.Background(), f, []string{"hooks", "run", "pre-push"}); code != 0 || !strings.Contains(errOut.String(), "shop (modified): production") || strings.Contains(errOut.String(), "dev") {
+		t.Errorf("a new branch one commit ahead: exit %d, stderr:\n%s", code, errOut)
+	}
+}
