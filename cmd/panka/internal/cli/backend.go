@@ -84,6 +84,9 @@ func backendCreateRun(ctx context.Context, opts *BackendCreateOptions) error {
 	if cfg.Backend.Bucket == "" {
 		return Usagef("--bucket is required (or set backend.bucket)")
 	}
+	if err := s3store.CheckBucketName(cfg.Backend.Bucket); err != nil {
+		return Usagef("--bucket %v", err)
+	}
 	var actions []BackendAction
 	report := func(a BackendAction) {
 		actions = append(actions, a)

@@ -37,6 +37,9 @@ func (f *Factory) Store(ctx context.Context, cfg *config.Resolved) (statestore.S
 		if cfg.Backend.Bucket == "" {
 			return nil, fmt.Errorf("backend.type is s3 but backend.bucket is empty: set it in panka.yaml, PANKA_BACKEND_BUCKET or --backend-bucket")
 		}
+		if err := s3store.CheckBucketName(cfg.Backend.Bucket); err != nil {
+			return nil, fmt.Errorf("backend.bucket %w", err)
+		}
 		c, err := f.S3Client(ctx, cfg)
 		if err != nil {
 			return nil, err
