@@ -99,6 +99,26 @@ func TestSymlinks(t *testing.T) {
 
 // addLinks adds symbolic links (link -> destination, as stored) to both
 // the MapFS of a commit and the work tree in dir, replacing files there.
+// namedFS is a file system and what it stands for.
+type namedFS struct {
+	name string
+	fs   fs.FS
+}
+
+// commitAndWorkTree holds files and symbolic links both as a commit's tree
+// reads them (links as link entries) and in a work tree on disk.
+func commitAndWorkTree(t *testing.T, files, links map[string]string) []namedFS {
+	t.Helper()
+	m := fstest.MapFS{}
+	dir := t.TempDir()
+	for name, data := range files {
+		m[name] = &fstest.MapFile{Data: []byte(data)}
+		write(t, dir, name, data)
+	}
+	addLinks(t, m, dir, links)
+	return []namedFS{{"commit", m}, {"work tree", DirFS(dir)}}
+}
+
 func addLinks(t *testing.T, m fstest.MapFS, dir string, links map[string]string) {
 	t.Helper()
 	for link, dest := range links {
@@ -209,17 +229,7 @@ func TestLinkedStackFolder(t *testing.T) {
 		"docs/x.md":             "# x\n",
 	}
 	links := map[string]string{"stacks/real": "../other/real", "stacks/docs": "../docs", "stacks/team/nested": "../../other/real"}
-	m := fstest.MapFS{}
-	dir := t.TempDir()
-	for name, data := range files {
-		m[name] = &fstest.MapFile{Data: []byte(data)}
-		write(t, dir, name, data)
-	}
-	addLinks(t, m, dir, links)
-	for _, fsys := range []struct {
-		name string
-		fs   fs.FS
-	}{{"commit", m}, {"work tree", DirFS(dir)}} {
+	for _, fsys := range commitAndWorkTree(t, files, links) {
 		t.Run(fsys.name, func(t *testing.T) {
 			refs, err := Discover(fsys.fs, "stacks")
 			wantErrs(t, err, "stacks/real: is a symbolic link to the stack folder other/real: linked stack folders are not read",
@@ -264,18 +274,9 @@ func TestLinkedStackFolderOutside(t *testing.T) {
 // stacks (change detection then saw every stack removed). It is an error
 // in both, naming the folder to use instead.
 func TestLinkedStacksRoot(t *testing.T) {
-	dir := t.TempDir()
 	files := map[string]string{"infra/real/s/stack.yaml": stackYAML}
-	m := fstest.MapFS{}
-	for name, data := range files {
-		m[name] = &fstest.MapFile{Data: []byte(data)}
-		write(t, dir, name, data)
-	}
-	addLinks(t, m, dir, map[string]string{"stacks": "infra/real", "infra/stacks": "real"})
-	for _, fsys := range []struct {
-		name string
-		fs   fs.FS
-	}{{"commit", m}, {"work tree", DirFS(dir)}} {
+	links := map[string]string{"stacks": "infra/real", "infra/stacks": "real"}
+	for _, fsys := range commitAndWorkTree(t, files, links) {
 		t.Run(fsys.name, func(t *testing.T) {
 			refs, err := Discover(fsys.fs, "stacks")
 			wantErrs(t, err, "stacks: the stacks root is a symbolic link to infra/real: git stores the link, not the folder, so no stack would be found at a commit; set stacks.root to infra/real")

@@ -99,14 +99,7 @@ func TestHooksInstallAndPrePush(t *testing.T) {
 // default branch panka cannot find (trunk, no origin/HEAD) — checks every
 // stack of the pushed commit instead of refusing the push.
 func TestHooksPrePushWithoutBase(t *testing.T) {
-	dir := t.TempDir()
-	hooksGit(t, dir, "init", "-q", "-b", "trunk")
-	qs, _ := filepath.Abs("../../../../testdata/quickstart/stacks")
-	if out, err := exec.Command("cp", "-r", qs, filepath.Join(dir, "stacks")).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
-	hooksGit(t, dir, "add", "-A")
-	hooksGit(t, dir, "commit", "-qm", "shop")
+	dir := quickstartRepo(t, "trunk")
 	first := hooksGit(t, dir, "rev-parse", "HEAD")
 	zero := strings.Repeat("0", 40)
 	run := func(stdin string) (int, string) {
@@ -139,14 +132,7 @@ func TestHooksPrePushWithoutBase(t *testing.T) {
 // moved from, and with no environment changed the line does not end in a
 // dangling colon.
 func TestHooksPrePushMovedStack(t *testing.T) {
-	dir := t.TempDir()
-	hooksGit(t, dir, "init", "-q", "-b", "main")
-	qs, _ := filepath.Abs("../../../../testdata/quickstart/stacks")
-	if out, err := exec.Command("cp", "-r", qs, filepath.Join(dir, "stacks")).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
-	hooksGit(t, dir, "add", "-A")
-	hooksGit(t, dir, "commit", "-qm", "shop")
+	dir := quickstartRepo(t, "main")
 	base := hooksGit(t, dir, "rev-parse", "HEAD")
 	hooksGit(t, dir, "mv", "stacks/shop", "stacks/store")
 	hooksGit(t, dir, "commit", "-qm", "move shop")
@@ -274,4 +260,19 @@ func TestHooksPrePushNewRefAtDefaultTip(t *testing.T) {
 	if code := Run(context.Background(), f, []string{"hooks", "run", "pre-push"}); code != 0 || !strings.Contains(errOut.String(), "shop (modified): production") || strings.Contains(errOut.String(), "dev") {
 		t.Errorf("a new branch one commit ahead: exit %d, stderr:\n%s", code, errOut)
 	}
+}
+
+// quickstartRepo is a new repository on branch whose one commit ("shop")
+// holds the quickstart's stacks.
+func quickstartRepo(t *testing.T, branch string) string {
+	t.Helper()
+	dir := t.TempDir()
+	hooksGit(t, dir, "init", "-q", "-b", branch)
+	qs, _ := filepath.Abs("../../../../testdata/quickstart/stacks")
+	if out, err := exec.Command("cp", "-r", qs, filepath.Join(dir, "stacks")).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	hooksGit(t, dir, "add", "-A")
+	hooksGit(t, dir, "commit", "-qm", "shop")
+	return dir
 }
