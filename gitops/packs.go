@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 )
@@ -30,13 +31,49 @@ const maxRescans = 3
 type packStorage struct {
 	*filesystem.Storage
 	packDir string
+	cache   cache.Object
 
 	mu   sync.Mutex
-	seen string // the pack names when the indexes were last reloaded; "" unknown
+	seen string      // the pack names when the indexes were last reloaded; "" unknown
+	pr   *packReader // the packs read first (see packReader), opened on first use
 }
 
-func newPackStorage(st *filesystem.Storage, objectsDir string) *packStorage {
-	return &packStorage{Storage: st, packDir: filepath.Join(objectsDir, "pack")}
+func newPackStorage(st *filesystem.Storage, objectsDir string, c cache.Object) *packStorage {
+	return &packStorage{Storage: st, packDir: filepath.Join(objectsDir, "pack"), cache: c}
+}
+
+// reader is the pack reader, opened on first use.
+func (s *packStorage) reader() *packReader {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pr == nil {
+		s.pr = openPackReader(s.packDir, s.cache)
+	}
+	return s.pr
+}
+
+// get reads h from the packs read first, else through go-git's storage.
+func (s *packStorage) get(t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	o, err := s.reader().object(t, h)
+	if errors.Is(err, errNotInPacks) {
+		return s.Storage.EncodedObject(t, h)
+	}
+	return o, err
+}
+
+// Close closes the pack files.
+func (s *packStorage) Close() error {
+	s.mu.Lock()
+	var err error
+	if s.pr != nil {
+		err = s.pr.close()
+		s.pr = nil
+	}
+	s.mu.Unlock()
+	if cerr := s.Storage.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // rescan reloads the pack indexes when err says an object or pack was not
@@ -54,6 +91,10 @@ func (s *packStorage) rescan(err error) bool {
 	}
 	s.seen = now
 	s.Reindex()
+	if s.pr != nil {
+		s.pr.close()
+		s.pr = nil
+	}
 	return true
 }
 
@@ -75,15 +116,18 @@ func (s *packStorage) packNames() string {
 
 // EncodedObject implements storer.EncodedObjectStorer.
 func (s *packStorage) EncodedObject(t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
-	o, err := s.Storage.EncodedObject(t, h)
+	o, err := s.get(t, h)
 	for i := 0; err != nil && i < maxRescans && s.rescan(err); i++ {
-		o, err = s.Storage.EncodedObject(t, h)
+		o, err = s.get(t, h)
 	}
 	return o, err
 }
 
 // HasEncodedObject implements storer.EncodedObjectStorer.
 func (s *packStorage) HasEncodedObject(h plumbing.Hash) error {
+	if s.reader().has(h) {
+		return nil
+	}
 	err := s.Storage.HasEncodedObject(h)
 	for i := 0; err != nil && i < maxRescans && s.rescan(err); i++ {
 		err = s.Storage.HasEncodedObject(h)

@@ -594,7 +594,7 @@ func (r *Repo) MergeBase(ctx context.Context, a, b Hash) (Hash, error) {
 	// up the other reads meanwhile (detection compares from the given base
 	// while its merge-base is found).
 	st := r.newStorage()
-	defer st.Storage.Close()
+	defer st.Close()
 	commit := func(h Hash) (*object.Commit, error) {
 		c, err := object.GetCommit(st, h)
 		if errors.Is(err, plumbing.ErrObjectNotFound) {

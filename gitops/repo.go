@@ -49,7 +49,7 @@ var ErrNotRepository = errors.New("not a git repository")
 // are serialized internally.
 type Repo struct {
 	r  *git.Repository
-	st *filesystem.Storage // the pack files it keeps open
+	st *packStorage // the pack files it keeps open
 	// newStorage opens another go-git storage of the repository, for a
 	// long read that must not hold up the others (go-git's storage is not
 	// safe for concurrent use: r's is serialized by mu).
@@ -102,11 +102,11 @@ func Open(dir string, opts Options) (*Repo, error) {
 	// Close releases them.
 	objectsDir := filepath.Join(commonDir, "objects")
 	newStorage := func() *packStorage {
-		return newPackStorage(filesystem.NewStorageWithOptions(dot, cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{KeepDescriptors: true}), objectsDir)
+		c := cache.NewObjectLRU(16 * cache.MiByte)
+		return newPackStorage(filesystem.NewStorageWithOptions(dot, c, filesystem.Options{KeepDescriptors: true}), objectsDir, c)
 	}
-	ps := newStorage()
-	st := ps.Storage
-	r, err := git.Open(harmlessExtensions{ps}, osfs.New(root))
+	st := newStorage()
+	r, err := git.Open(harmlessExtensions{st}, osfs.New(root))
 	if err != nil {
 		st.Close()
 		if errors.Is(err, git.ErrRepositoryNotExists) {

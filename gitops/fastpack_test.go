@@ -1,0 +1,232 @@
+package gitops
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+
+	"panka.dev/panka/gitops/gittest"
+)
+
+// deltaRepo is a repository whose one pack holds many deltas (one file
+// edited line by line over many commits), and its pack's base path.
+func deltaRepo(t *testing.T) (*gittest.Repo, string) {
+	t.Helper()
+	g := gittest.New(t)
+	var lines []string
+	for i := range 60 {
+		lines = append(lines, fmt.Sprintf("line %d: %s", i, strings.Repeat("x", 40)))
+		g.Write("stacks/a/stack.yaml", strings.Join(lines, "\n"))
+		g.Write(fmt.Sprintf("stacks/b%d/env.yaml", i%7), strings.Join(lines[len(lines)/2:], "\n"))
+		g.Commit(fmt.Sprintf("commit %d", i))
+	}
+	g.Git("gc", "-q", "--aggressive", "--prune=now")
+	packs, _ := filepath.Glob(filepath.Join(g.Dir, ".git", "objects", "pack", "pack-*.pack"))
+	if len(packs) != 1 {
+		t.Fatalf("want one pack after gc, have %v", packs)
+	}
+	base := strings.TrimSuffix(packs[0], ".pack")
+	// verify-pack -v lists a delta with its depth and base (7 fields).
+	deltas := 0
+	for _, l := range strings.Split(g.Git("verify-pack", "-v", base+".idx"), "\n") {
+		if len(strings.Fields(l)) == 7 {
+			deltas++
+		}
+	}
+	if deltas < 20 {
+		t.Fatalf("only %d deltas in the pack", deltas)
+	}
+	return g, base
+}
+
+// TestOffsetIndexAgreesWithGoGit: every object's offset and id, both ways,
+// as go-git's own index says.
+func TestOffsetIndexAgreesWithGoGit(t *testing.T) {
+	_, base := deltaRepo(t)
+	f, err := os.Open(base + ".idx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	mi := idxfile.NewMemoryIndex()
+	if err := idxfile.NewDecoder(f).Decode(mi); err != nil {
+		t.Fatal(err)
+	}
+	checkOffsetIndex(t, mi)
+}
+
+func checkOffsetIndex(t *testing.T, mi *idxfile.MemoryIndex) {
+	t.Helper()
+	x := &offsetIndex{MemoryIndex: mi}
+	it, err := mi.Entries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		e, err := it.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		off, err := x.FindOffset(e.Hash)
+		if err != nil || uint64(off) != e.Offset {
+			t.Fatalf("FindOffset(%s) = %d, %v; go-git's index says %d", e.Hash, off, err, e.Offset)
+		}
+		h, err := x.FindHash(int64(e.Offset))
+		if err != nil || h != e.Hash {
+			t.Fatalf("FindHash(%d) = %s, %v; go-git's index says %s", e.Offset, h, err, e.Hash)
+		}
+	}
+	if n < 2 {
+		t.Fatalf("only %d objects in the index", n)
+	}
+	if _, err := x.FindHash(1); err != plumbing.ErrObjectNotFound {
+		t.Errorf("FindHash of an offset no object starts at: %v, want ErrObjectNotFound", err)
+	}
+	if _, err := x.FindOffset(plumbing.NewHash("ffffffffffffffffffffffffffffffffffffffff")); err != plumbing.ErrObjectNotFound {
+		t.Errorf("FindOffset of an unknown id: %v, want ErrObjectNotFound", err)
+	}
+}
+
+// TestOffsetIndexLargeOffsets: a pack over 2 GiB lists offsets in the
+// 64-bit table (git's pack-format); built here by hand, as no test can
+// write such a pack.
+func TestOffsetIndexLargeOffsets(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ids []plumbing.Hash
+	for range 3000 {
+		var h plumbing.Hash
+		for i := range h {
+			h[i] = byte(rng.IntN(256))
+		}
+		ids = append(ids, h)
+	}
+	slices.SortFunc(ids, func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
+	ids = slices.Compact(ids)
+	mi := idxfile.NewMemoryIndex()
+	for i := range mi.FanoutMapping {
+		mi.FanoutMapping[i] = -1
+	}
+	for i, h := range ids {
+		k := int(h[0])
+		if mi.FanoutMapping[k] < 0 {
+			mi.FanoutMapping[k] = len(mi.Names)
+			mi.Names = append(mi.Names, nil)
+			mi.Offset32 = append(mi.Offset32, nil)
+			mi.CRC32 = append(mi.CRC32, nil)
+		}
+		m := mi.FanoutMapping[k]
+		mi.Names[m] = append(mi.Names[m], h[:]...)
+		// Distinct offsets, every third above 4 GiB.
+		off := uint64(rng.IntN(1<<20))<<12 | uint64(i)
+		var o32 uint32
+		if i%3 == 0 {
+			off += 5 << 30
+			o32 = 1<<31 | uint32(len(mi.Offset64)/8)
+			mi.Offset64 = binary.BigEndian.AppendUint64(mi.Offset64, off)
+		} else {
+			o32 = uint32(off & (1<<31 - 1))
+		}
+		mi.Offset32[m] = binary.BigEndian.AppendUint32(mi.Offset32[m], o32)
+		mi.CRC32[m] = binary.BigEndian.AppendUint32(mi.CRC32[m], 0)
+	}
+	for i, h := range ids {
+		for k := int(h[0]); k < 256; k++ {
+			mi.Fanout[k] = uint32(i + 1)
+		}
+	}
+	checkOffsetIndex(t, mi)
+}
+
+func TestSortByOffset(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, maxOff := range []uint64{0, 200, 1 << 20, 1 << 40, 1<<64 - 1} {
+		var ents []offEntry
+		top := uint64(0)
+		for i := range 5000 {
+			off := rng.Uint64()
+			if maxOff < 1<<64-1 {
+				off %= maxOff + 1
+			}
+			top = max(top, off)
+			ents = append(ents, offEntry{off: off, pos: uint32(i)})
+		}
+		want := slices.Clone(ents)
+		slices.SortStableFunc(want, func(a, b offEntry) int {
+			switch {
+			case a.off < b.off:
+				return -1
+			case a.off > b.off:
+				return 1
+			}
+			return 0
+		})
+		if got := sortByOffset(ents, top); !slices.Equal(got, want) {
+			t.Errorf("max offset %d: radix sort differs from a stable sort", maxOff)
+		}
+	}
+}
+
+// TestPackReaderObjects: every object of a delta-heavy pack comes out of
+// the pack reader as git cat-file prints it.
+func TestPackReaderObjects(t *testing.T) {
+	g, base := deltaRepo(t)
+	pr := openPackReader(filepath.Dir(base), cache.NewObjectLRU(cache.MiByte))
+	defer pr.close()
+	if len(pr.packs) != 1 {
+		t.Fatalf("packs read: %d, want 1", len(pr.packs))
+	}
+	list := g.Git("cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(objecttype)")
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+		id, typ, _ := strings.Cut(line, " ")
+		h := plumbing.NewHash(id)
+		o, err := pr.object(plumbing.AnyObject, h)
+		if err != nil {
+			t.Fatalf("%s %s: %v", typ, id, err)
+		}
+		if o.Type().String() != typ || o.Hash() != h {
+			t.Fatalf("%s: type %s hash %s, want %s", id, o.Type(), o.Hash(), typ)
+		}
+		rd, err := o.Reader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rd)
+		rd.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// (Git trims the output's trailing white space.)
+		if want := g.Git("cat-file", typ, id); strings.TrimSpace(string(got)) != want {
+			t.Fatalf("%s %s: contents differ from git cat-file", typ, id)
+		}
+		n++
+	}
+	if n < 100 {
+		t.Fatalf("only %d objects checked", n)
+	}
+	// A type asked for that the object does not have is "not found", as
+	// go-git's storage says; an id in no pack is left to go-git.
+	if _, err := pr.object(plumbing.BlobObject, g.Head()); err != plumbing.ErrObjectNotFound {
+		t.Errorf("commit read as a blob: %v, want ErrObjectNotFound", err)
+	}
+	if _, err := pr.object(plumbing.AnyObject, plumbing.NewHash("1111111111111111111111111111111111111111")); err != errNotInPacks {
+		t.Errorf("unknown id: %v, want errNotInPacks", err)
+	}
+}
