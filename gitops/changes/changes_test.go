@@ -1368,6 +1368,38 @@ func TestUnknownFilterNames(t *testing.T) {
 	}
 }
 
+// TestUnknownFilterNameBrokenStack: a --stack name matching nothing while
+// an untouched stack.yaml does not load (so its stack's name is unknown)
+// says so, naming the file: the name may be that stack's.
+func TestUnknownFilterNameBrokenStack(t *testing.T) {
+	g, _ := baseRepo(t)
+	seed(g, "stacks/pay-folder", "payments")
+	g.Write("stacks/pay-folder/stack.yaml", "apiVersion: panka.dev/v1\nkind: Stack\nmetadata: [broken\n")
+	g.Commit("payments breaks")
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	g.Commit("orders dev")
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		for _, paths := range []bool{false, true} {
+			for _, unc := range []bool{false, true} {
+				o := changes.Options{Stacks: []string{"payments"}, Base: "HEAD~1", StacksRoot: "stacks", Paths: paths, Uncommitted: unc, StrictNames: true}
+				_, err := changes.Detect(context.Background(), repo, o)
+				want := "stacks/pay-folder/stack.yaml at head "
+				if unc {
+					want = "stacks/pay-folder/stack.yaml (work tree)"
+				}
+				if err == nil || !strings.Contains(err.Error(), `--stack "payments": no stack of that name`) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "does not load, so the name of its stack is unknown") {
+					t.Errorf("%s paths=%v uncommitted=%v: %v, want the broken %s named", m.name, paths, unc, err, want)
+				}
+			}
+		}
+	}
+}
+
 // TestWhyEnvironmentFiles: --why names what an environment file's addition
 // or deletion did, and a file that stops loading is one reason, not two.
 func TestWhyEnvironmentFiles(t *testing.T) {

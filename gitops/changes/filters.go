@@ -2,6 +2,7 @@ package changes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -17,6 +18,9 @@ import (
 type unknown struct {
 	stacks, envs map[string]bool
 	selected     bool // some stack matched --stack
+	// broken lists the untouched stack.yaml files that do not load: their
+	// names are unknown, so one of them may be the name asked for.
+	broken []string
 }
 
 func (e *engine) literalFilters() *unknown {
@@ -72,7 +76,19 @@ func (u *unknown) err(e *engine, where string) error {
 	for _, x := range sortedKeys(u.envs) {
 		parts = append(parts, fmt.Sprintf("--environment %q: %s has that environment %s", x, what, where))
 	}
-	return fmt.Errorf("%s: check the spelling (panka stack list shows the stacks and their environments)", strings.Join(parts, "; "))
+	msg := fmt.Sprintf("%s: check the spelling (panka stack list shows the stacks and their environments)", strings.Join(parts, "; "))
+	if len(u.broken) > 0 {
+		sort.Strings(u.broken)
+		n := len(u.broken)
+		more := ""
+		if n > 3 {
+			more = fmt.Sprintf(" and %d more", n-3)
+			u.broken = u.broken[:3]
+		}
+		msg += fmt.Sprintf("; %s%s %s not load, so the name of %s stack is unknown: fix %s (panka validate says what is wrong)",
+			strings.Join(u.broken, ", "), more, plural(n, "does", "do"), plural(n, "its", "their"), plural(n, "it", "them"))
+	}
+	return errors.New(msg)
 }
 
 // unknownFilters checks the literal --stack and --environment names against
@@ -159,7 +175,19 @@ func (e *engine) seeHeaders(ctx context.Context, s *side, dirs []string, u *unkn
 			u.see(e, h.Name, h.Environments)
 		} else {
 			u.see(e, path.Base(dirs[i]), nil) // broken: the folder most often names it
+			if s.worktree {
+				u.broken = append(u.broken, path.Join(dirs[i], stacks.StackFile)+" (work tree)")
+			} else {
+				u.broken = append(u.broken, path.Join(dirs[i], stacks.StackFile)+" at head "+shortID(s.commit))
+			}
 		}
 	}
 	return ctx.Err()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
