@@ -54,6 +54,7 @@ func configShowConfig(f *Factory, stack string) (*config.Resolved, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer repo.close()
 	disc, derr := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
 	ref, err := findStack(disc, stack, repo.stacksRoot)
 	if err != nil {

@@ -81,6 +81,10 @@ func fmtRun(opts *FmtOptions) error {
 	if err != nil {
 		return err
 	}
+	// fmt rewrites files on disk: it reads the disk only, not the staged
+	// version of files outside a sparse checkout.
+	repo.close()
+	repo.fsys = stacks.DirFS(repo.dir)
 	root := repo.stacksRoot
 	if opts.Stack != "" {
 		disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)

@@ -230,7 +230,14 @@ func planSource(ctx context.Context, f *Factory, ref string) (*planSourceFS, err
 		src.commit = h.String()
 		return src, nil
 	}
+	// The work tree as git sees it: files outside a sparse checkout's cone
+	// read as staged (see worktreeView).
 	src.fsys = stacks.DirFS(root)
+	if wt, err := repo.WorktreeFS(src.fsys); err == nil {
+		src.fsys = wt
+	} else {
+		f.Log.Debug().Err(err).Msg("reading the staging index for skip-worktree files: planning the disk as it is")
+	}
 	if h, err := repo.Head(); err == nil {
 		src.commit = h.String()
 	} else {

@@ -58,6 +58,7 @@ func showRun(opts *ShowOptions) error {
 	if err != nil {
 		return err
 	}
+	defer repo.close()
 	res, err := loadResolved(f, repo, opts.Stack, opts.Environment, stacks.ResolveOptions{Vars: vars})
 	if err != nil {
 		return err

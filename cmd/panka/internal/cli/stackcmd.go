@@ -17,16 +17,19 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"panka.dev/panka/gitops"
 	"panka.dev/panka/stacks"
 )
 
 func init() { register(newCmdStack) }
 
 // stackRepo is the repository commands read stacks from: the work tree on
-// disk (no git needed, so a repository without commits works too).
+// disk (no git needed, so a repository without commits works too), as git
+// sees it (see worktreeView).
 type stackRepo struct {
 	dir        string // repository root on disk
 	fsys       fs.FS  // rooted at dir
+	closer     func() // releases what fsys reads from (git), or nil
 	stacksRoot string // slash-separated, relative to dir ("stacks")
 	// rootSource says where a configured stacks.root came from ("" when
 	// it is the default).
@@ -70,7 +73,39 @@ func openStackRepo(f *Factory) (*stackRepo, error) {
 			src = s.Layer
 		}
 	}
-	return &stackRepo{dir: dir, fsys: stacks.DirFS(dir), stacksRoot: path.Clean(root), rootSource: src}, nil
+	fsys, closer := worktreeView(f, dir)
+	return &stackRepo{dir: dir, fsys: fsys, closer: closer, stacksRoot: path.Clean(root), rootSource: src}, nil
+}
+
+// close releases the repository the stacks are read from.
+func (r *stackRepo) close() {
+	if r.closer != nil {
+		r.closer()
+		r.closer = nil
+	}
+}
+
+// worktreeView is the work tree at dir as git sees it, as `panka changed
+// --uncommitted` reads it: in a sparse checkout the files outside the cone
+// (skip-worktree), and those marked assume-unchanged, read as their staged
+// version, not as missing; a stack outside the cone is so still listed,
+// validated and planned as committed. Outside git, or when the index marks
+// no such file, it is the disk itself (closer nil).
+func worktreeView(f *Factory, dir string) (fsys fs.FS, closer func()) {
+	disk := stacks.DirFS(dir)
+	repo, err := gitops.Open(dir, f.GitOptions())
+	if err != nil {
+		return disk, nil
+	}
+	wt, err := repo.WorktreeFS(disk)
+	if _, overlaid := wt.(interface{ Missing() error }); err != nil || !overlaid {
+		if err != nil {
+			f.Log.Debug().Err(err).Msg("reading the staging index for skip-worktree files: reading the disk as it is")
+		}
+		repo.Close()
+		return disk, nil
+	}
+	return wt, func() { repo.Close() }
 }
 
 // findStack returns the discovered stack called name. A name that several
@@ -278,6 +313,7 @@ func stackInitRun(opts *StackInitOptions) error {
 	if err != nil {
 		return err
 	}
+	defer repo.close()
 	refs, err := stacks.Discover(repo.fsys, repo.stacksRoot)
 	var es *stacks.Errors
 	if err != nil && !errors.As(err, &es) {
@@ -443,6 +479,7 @@ func stackListRun(opts *StackListOptions) error {
 	if err != nil {
 		return err
 	}
+	defer repo.close()
 	disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
 	refs := disc.Refs
 	if len(refs) == 0 && err == nil {

@@ -73,6 +73,7 @@ func (f *Factory) repoHeaders() []*stacks.Header {
 	if err != nil {
 		return nil
 	}
+	defer repo.close()
 	disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
 	if err != nil {
 		f.Log.Warn().Err(err).Msg("some stacks do not load: their own spec.backend settings are not used (run `panka validate`)")
@@ -103,6 +104,7 @@ func (f *Factory) findHeader(stack string) (*stacks.Header, error) {
 	if err != nil {
 		return nil, nil
 	}
+	defer repo.close()
 	disc, derr := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
 	if disc.Duplicates[stack] != nil {
 		_, err := findStack(disc, stack, repo.stacksRoot)

@@ -85,6 +85,7 @@ func validateRun(opts *ValidateOptions) error {
 	if err != nil {
 		return err
 	}
+	defer repo.close()
 	res := validateResult{Stacks: []validatedStack{}, Problems: []Problem{}}
 	// Discovery keeps what it read (stack.yaml files, folder listings) so
 	// loading each stack does not read it again.
