@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"panka.dev/panka/gitops"
@@ -651,6 +652,91 @@ func TestIndexCache(t *testing.T) {
 	res, _ = changes.Detect(context.Background(), repo, changes.Options{Base: commits[3].String(), Head: commits[4].String(), StacksRoot: "stacks", CacheDir: cache})
 	if got := summary(res); len(got) != 0 {
 		t.Errorf("watch removed from stack.yaml still matches: %q", got)
+	}
+}
+
+// TestIndexCacheConcurrent: several panka processes (here: repositories
+// opened separately, both engines) comparing different commits at once
+// share one cache folder; each answer equals a cold run's, whatever the
+// others wrote, pruned or were writing meanwhile.
+func TestIndexCacheConcurrent(t *testing.T) {
+	g, base := baseRepo(t)
+	commits := []gitops.Hash{base}
+	edits := []func(){
+		func() { seed(g, "stacks/search", "search", "docs/**") },
+		func() { g.Write("docs/README.md", "# new docs\n") },
+		func() { g.Move("stacks/billing", "stacks/finance") },
+		func() { g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: trace\n")) },
+		func() { g.Remove("stacks/users") },
+		func() { g.Write("stacks/search/stack.yaml", stackYAML("search", "")) },
+		func() { seed(g, "stacks/users", "users", "shared/policies/**") },
+		func() { g.Write("shared/policies/deny.json", "[]") },
+	}
+	for i, e := range edits {
+		e()
+		commits = append(commits, g.Commit(fmt.Sprint("edit ", i)))
+	}
+	type pair struct{ b, h int }
+	var pairs []pair
+	for i := 1; i < len(commits); i++ {
+		pairs = append(pairs, pair{i - 1, i}, pair{0, i}, pair{i, i - 1})
+	}
+	want := map[pair]string{}
+	{
+		repo, err := gitops.Open(g.Dir, gitops.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pairs {
+			res, err := changes.Detect(context.Background(), repo, changes.Options{Base: commits[p.b].String(), Head: commits[p.h].String(), StacksRoot: "stacks", NoCache: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[p] = mustJSON(res)
+		}
+		repo.Close()
+	}
+	cache := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := modes[w%len(modes)]
+			for round := range 3 {
+				repo, err := gitops.Open(g.Dir, m.opts)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				for k := range pairs {
+					p := pairs[(k*(w+1)+round)%len(pairs)]
+					res, err := changes.Detect(context.Background(), repo, changes.Options{Base: commits[p.b].String(), Head: commits[p.h].String(), StacksRoot: "stacks", CacheDir: cache})
+					if err != nil {
+						errs <- fmt.Sprintf("%s %d..%d: %v", m.name, p.b, p.h, err)
+					} else if got := mustJSON(res); got != want[p] {
+						errs <- fmt.Sprintf("%s %d..%d: %s, cold run says %s", m.name, p.b, p.h, got, want[p])
+					}
+				}
+				repo.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	n := 0
+	for e := range errs {
+		if n++; n <= 5 {
+			t.Error(e)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(cache, "stack-index-*.json"))
+	if len(files) == 0 {
+		t.Error("no index was cached")
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(cache, ".stack-index-*")); len(tmp) > 0 {
+		t.Errorf("temporary files left in the cache: %v", tmp)
 	}
 }
 
