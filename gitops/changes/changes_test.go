@@ -666,7 +666,9 @@ func TestIndexCacheConcurrent(t *testing.T) {
 		func() { seed(g, "stacks/search", "search", "docs/**") },
 		func() { g.Write("docs/README.md", "# new docs\n") },
 		func() { g.Move("stacks/billing", "stacks/finance") },
-		func() { g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: trace\n")) },
+		func() {
+			g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: trace\n"))
+		},
 		func() { g.Remove("stacks/users") },
 		func() { g.Write("stacks/search/stack.yaml", stackYAML("search", "")) },
 		func() { seed(g, "stacks/users", "users", "shared/policies/**") },
