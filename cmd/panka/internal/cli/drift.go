@@ -3,11 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/locker"
 	"panka.dev/panka/statestore"
 )
@@ -96,9 +99,35 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	if err != nil {
 		return fmt.Errorf("refresh %s: %w", key, err)
 	}
-	rep := driftReport{Stack: key.Stack, Environment: key.Environment, CheckedAt: f.Now().UTC(), Drifted: []string{}, Resources: []driftEntry{}}
+	rep := newDriftReport(key, f.Now().UTC(), res.Steps)
+	if err := recordDriftCheck(ctx, f, store, lease, key, rep); err != nil {
+		return err
+	}
+	if f.JSON() {
+		if err := f.PrintJSON(rep); err != nil {
+			return err
+		}
+	} else {
+		ref := "<deployed commit>"
+		if d := deployedRecord(st); d != nil && d.Commit != "" {
+			ref = d.Commit
+		}
+		writeDriftText(f.IO.Out, rep, ref)
+	}
+	if opts.ExitCode && len(rep.Drifted) > 0 {
+		return &ExitCodeError{Code: ExitChanges}
+	}
+	return nil
+}
+
+// newDriftReport builds the report of key from the steps of a refresh
+// preview. The engine reports steps in the order it finished them, which
+// varies from run to run; the report lists resources by component, then
+// URN, so text and -o json give the same, stable order.
+func newDriftReport(key statestore.Key, at time.Time, steps []engine.Step) driftReport {
+	rep := driftReport{Stack: key.Stack, Environment: key.Environment, CheckedAt: at, Drifted: []string{}, Resources: []driftEntry{}}
 	seen := map[string]bool{}
-	for _, s := range res.Steps {
+	for _, s := range steps {
 		if s.Op == "same" || s.Op == "" {
 			continue
 		}
@@ -113,30 +142,43 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		}
 	}
 	sort.Strings(rep.Drifted)
-	if err := recordDriftCheck(ctx, f, store, lease, key, rep); err != nil {
-		return err
-	}
-	if f.JSON() {
-		if err := f.PrintJSON(rep); err != nil {
-			return err
+	sort.SliceStable(rep.Resources, func(i, j int) bool {
+		a, b := rep.Resources[i], rep.Resources[j]
+		if a.Component != b.Component {
+			return a.Component < b.Component
 		}
-	} else if len(rep.Drifted) == 0 {
-		fmt.Fprintf(f.IO.Out, "No drift: %s matches what panka deployed.\n", key)
-	} else {
-		fmt.Fprintf(f.IO.Out, "Drift in %s: %d resource(s) of %d component(s) differ from what panka deployed:\n", key, len(rep.Resources), len(rep.Drifted))
-		for _, r := range rep.Resources {
-			fmt.Fprintf(f.IO.Out, "  %s  %s (%s) %v\n", r.Component, r.Type, r.Op, r.Diffs)
-		}
-		ref := "<deployed commit>"
-		if d := deployedRecord(st); d != nil && d.Commit != "" {
-			ref = d.Commit
-		}
-		fmt.Fprintf(f.IO.Out, "Re-apply the deployed commit to put them back: panka apply --stack %s --environment %s --ref %s\n", key.Stack, key.Environment, ref)
+		return a.URN < b.URN
+	})
+	return rep
+}
+
+// writeDriftText writes rep for people, resources in the report's order:
+// each with what differs, or, when the engine named no property (a
+// resource that is gone), only its operation. ref is the deployed commit
+// that puts them back.
+func writeDriftText(w io.Writer, rep driftReport, ref string) {
+	key := statestore.Key{Stack: rep.Stack, Environment: rep.Environment}
+	if len(rep.Drifted) == 0 {
+		fmt.Fprintf(w, "No drift: %s matches what panka deployed.\n", key)
+		return
 	}
-	if opts.ExitCode && len(rep.Drifted) > 0 {
-		return &ExitCodeError{Code: ExitChanges}
+	fmt.Fprintf(w, "Drift in %s: %d resource(s) of %d component(s) differ from what panka deployed:\n", key, len(rep.Resources), len(rep.Drifted))
+	for _, r := range rep.Resources {
+		name := r.Component
+		if name == "" {
+			name = r.URN
+		}
+		what := r.Op
+		if r.Op == "delete" {
+			what = "delete: it no longer exists"
+		}
+		fmt.Fprintf(w, "  %s  %s (%s)", name, r.Type, what)
+		if len(r.Diffs) > 0 {
+			fmt.Fprintf(w, ": %s", strings.Join(r.Diffs, ", "))
+		}
+		fmt.Fprintln(w)
 	}
-	return nil
+	fmt.Fprintf(w, "Re-apply the deployed commit to put them back: panka apply --stack %s --environment %s --ref %s\n", key.Stack, key.Environment, ref)
 }
 
 // recordDriftCheck records rep in the state of key, unless the lease was

@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/locker"
 	"panka.dev/panka/statestore"
 )
@@ -73,5 +77,57 @@ func TestDriftCheckLostLeaseRecordsNothing(t *testing.T) {
 	}
 	if st.Serial != 2 || !st.LastDriftCheck.At.Equal(checkedAt) {
 		t.Fatalf("state after a check with a lost lease: serial %d, drift check %+v; want serial 2 and the earlier check, untouched", st.Serial, st.LastDriftCheck)
+	}
+}
+
+// TestDriftReportOrderAndText: the engine reports drifted resources in the
+// order it finished refreshing them, which varies between runs; text and
+// -o json list them in one stable order (component, then URN). A resource
+// without property diffs (one that is gone) prints no empty list.
+func TestDriftReportOrderAndText(t *testing.T) {
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	const typ = "pankalocal:index:Component"
+	steps := []engine.Step{
+		{Component: "web", URN: "urn:pulumi:dev::shop::" + typ + "::web", Type: typ, Name: "web", Op: "update", Diffs: []string{"spec.replicas"}},
+		{Component: "orders", URN: "urn:pulumi:dev::shop::" + typ + "::orders", Type: typ, Name: "orders", Op: "same"},
+		{Component: "assets", URN: "urn:pulumi:dev::shop::" + typ + "::assets", Type: typ, Name: "assets", Op: "delete"},
+		{Component: "api", URN: "urn:pulumi:dev::shop::" + typ + "::api", Type: typ, Name: "api", Op: "update", Diffs: []string{"spec.image", "spec.port"}},
+	}
+	rev := append([]engine.Step(nil), steps...)
+	slices.Reverse(rev)
+	for name, in := range map[string][]engine.Step{"engine order": steps, "reversed": rev} {
+		rep := newDriftReport(key, at, in)
+		var js bytes.Buffer
+		if err := json.NewEncoder(&js).Encode(rep); err != nil {
+			t.Fatal(err)
+		}
+		var decoded driftReport
+		if err := json.Unmarshal(js.Bytes(), &decoded); err != nil {
+			t.Fatal(err)
+		}
+		var jsonOrder []string
+		for _, r := range decoded.Resources {
+			jsonOrder = append(jsonOrder, r.Component)
+		}
+		if want := []string{"api", "assets", "web"}; !slices.Equal(jsonOrder, want) {
+			t.Errorf("%s: -o json lists %v, want %v", name, jsonOrder, want)
+		}
+		var text bytes.Buffer
+		writeDriftText(&text, rep, "0123456789abcdef0123456789abcdef01234567")
+		want := "Drift in shop/dev: 3 resource(s) of 3 component(s) differ from what panka deployed:\n" +
+			"  api  " + typ + " (update): spec.image, spec.port\n" +
+			"  assets  " + typ + " (delete: it no longer exists)\n" +
+			"  web  " + typ + " (update): spec.replicas\n" +
+			"Re-apply the deployed commit to put them back: panka apply --stack shop --environment dev --ref 0123456789abcdef0123456789abcdef01234567\n"
+		if got := text.String(); got != want {
+			t.Errorf("%s: text\n%s\nwant\n%s", name, got, want)
+		}
+	}
+
+	var text bytes.Buffer
+	writeDriftText(&text, newDriftReport(key, at, []engine.Step{steps[1]}), "c")
+	if got, want := text.String(), "No drift: shop/dev matches what panka deployed.\n"; got != want {
+		t.Errorf("no drift: text %q, want %q", got, want)
 	}
 }
