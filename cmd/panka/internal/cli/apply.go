@@ -305,7 +305,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 	if !autoApprove {
 		rt.Confirm = func(p *planner.Result) (bool, error) {
 			if !f.IO.CanPrompt() {
-				return false, fmt.Errorf("%s of %s needs confirmation and there is no terminal to ask on: re-run with --auto-approve (or review it first with panka plan --out FILE and apply FILE --auto-approve)", req.Operation, req.Key)
+				return false, fmt.Errorf("%s of %s needs confirmation and there is no terminal to ask on: %s", req.Operation, req.Key, noTerminalHint(req))
 			}
 			if req.Operation == statestore.OpDestroy {
 				return confirm(f.IO.In, f.IO.ErrOut, fmt.Sprintf("This deletes every resource of %s. Type the stack name to confirm: ", req.Key), req.Key.Stack)
@@ -326,6 +326,24 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		return &ExitCodeError{Code: ExitError}
 	}
 	return err
+}
+
+// noTerminalHint says how to go on with req when it cannot be confirmed on
+// a terminal. A plan saved with plan --out is of the work tree (or --ref)
+// and is applied as an apply: the way to review an apply only. A promote
+// deploys the commit deployed to another environment, which plan shows
+// with --ref; a rollback or destroy has no saved-plan form.
+func noTerminalHint(req deploy.Request) string {
+	switch {
+	case req.Operation == statestore.OpApply:
+		return "re-run with --auto-approve (or review it first with panka plan --out FILE and apply FILE --auto-approve)"
+	case req.Operation == statestore.OpPromote && req.Source.Commit != "":
+		return fmt.Sprintf("re-run with --auto-approve to deploy %s's deployed commit %s to %s; to review what that changes first, run "+
+			"panka plan --stack %s --environment %s --ref %s (with the same --var and --var-file, if any)",
+			req.FromEnvironment, short(req.Source.Commit), req.Key.Environment, req.Key.Stack, req.Key.Environment, req.Source.Commit)
+	default:
+		return "re-run with --auto-approve"
+	}
 }
 
 // engineLog is where the engine's own progress text goes: stderr with -v.
