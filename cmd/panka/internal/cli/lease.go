@@ -104,20 +104,35 @@ func (f *Factory) ReleaseLease(lease *locker.Lease) error {
 func heldError(err error, stack, env string, waited time.Duration, who string) error {
 	var he *locker.HeldError
 	if errors.As(err, &he) && holderGone(he.Holder) {
-		// Plain unlock releases the caller's own lease once its process is
-		// gone (unlockRun); someone else's needs --force.
-		unlock := fmt.Sprintf("panka unlock --stack %s --environment %s", stack, env)
-		if he.Holder.LockedBy != who {
-			unlock += " --force"
+		unlock, why := staleUnlock(he.Holder, who, stack, env)
+		if why != "" {
+			why = " (" + why + ")"
 		}
 		return fmt.Errorf("%w\nProcess %d that took it on this host is no longer running (killed, or its machine restarted): the lock is stale. "+
-			"Remove it with:\n  %s\nor wait until it expires; the next operation then takes it over", err, he.Holder.Metadata.PID, unlock)
+			"Remove it with:\n  %s%s\nor wait until it expires; the next operation then takes it over", err, he.Holder.Metadata.PID, unlock, why)
 	}
 	next := "wait for it with --lock-timeout (e.g. --lock-timeout 10m)"
 	if waited > 0 {
 		next = "wait longer with a larger --lock-timeout"
 	}
 	return fmt.Errorf("%w\n%s, or, if that run is dead, remove its lock with:\n  panka unlock --stack %s --environment %s --force", err, next, stack, env)
+}
+
+// staleUnlock is the least forceful command that removes stale lease h (see
+// holderGone) for the caller whose lock identity is who: plain unlock
+// releases the caller's own lease once its process is gone (unlockRun);
+// someone else's, or one whose owner is unknown (who == ""), needs --force,
+// and why says so ("" when plain unlock does it).
+func staleUnlock(h locker.Info, who, stack, env string) (cmd, why string) {
+	cmd = fmt.Sprintf("panka unlock --stack %s --environment %s", stack, env)
+	switch {
+	case who != "" && h.LockedBy == who:
+		return cmd, ""
+	case who == "":
+		return cmd + " --force", "--force: who you are could not be determined, and plain unlock removes only your own lease"
+	default:
+		return cmd + " --force", fmt.Sprintf("--force: it was taken by %s, not by you (%s), and plain unlock removes only your own lease", dash(h.LockedBy), who)
+	}
 }
 
 // holderGone reports whether a lease was taken on this host by a process

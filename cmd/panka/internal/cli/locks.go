@@ -24,6 +24,9 @@ type LocksOptions struct {
 	Config func(stack string) (*config.Resolved, error)
 	// OpenLocker opens the lock backend of a configuration.
 	OpenLocker func(ctx context.Context, cfg *config.Resolved) (locker.Locker, error)
+	// Caller is the caller's lock identity under cfg (lockedBy), to tell
+	// whether a stale lease is theirs; Factory.LockIdentity when nil.
+	Caller func(ctx context.Context, cfg *config.Resolved) string
 
 	Stack, Environment string
 }
@@ -202,12 +205,28 @@ func locksShowRun(ctx context.Context, opts *LocksOptions) error {
 		fmt.Fprintf(f.IO.Out, "%s/%s is not locked.\n", opts.Stack, opts.Environment)
 		return nil
 	}
-	printLock(f.IO.Out, info, now)
+	who := ""
+	if holderGone(info) {
+		// Only then is who asked (an STS call for AWS locks).
+		who = callerIdentity(ctx, f, opts.Caller, cfg)
+	}
+	printLock(f.IO.Out, info, now, who)
 	return nil
 }
 
-// printLock writes the details of a lease, one field a line.
-func printLock(w io.Writer, i locker.Info, now time.Time) {
+// callerIdentity is who the caller is under cfg (lockedBy): caller's
+// answer, or Factory.LockIdentity's when caller is nil.
+func callerIdentity(ctx context.Context, f *Factory, caller func(context.Context, *config.Resolved) string, cfg *config.Resolved) string {
+	if caller != nil {
+		return caller(ctx, cfg)
+	}
+	who, _ := f.LockIdentity(ctx, cfg, "", "")
+	return who
+}
+
+// printLock writes the details of a lease, one field a line; who is the
+// caller's lock identity, to say how a stale lease is removed.
+func printLock(w io.Writer, i locker.Info, now time.Time, who string) {
 	stack, env, _ := locker.ParseKey(i.Key)
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
 	row := func(k, v string) {
@@ -231,7 +250,11 @@ func printLock(w io.Writer, i locker.Info, now time.Time) {
 	row("Heartbeat", fmt.Sprintf("%s (%s ago)", i.LastHeartbeat.UTC().Format(time.RFC3339), humanDuration(now.Sub(i.LastHeartbeat))))
 	row("Expires", fmt.Sprintf("%s (%s)", i.ExpiresAt.UTC().Format(time.RFC3339), expiry(i, now)))
 	if holderGone(i) {
-		row("Stale", fmt.Sprintf("pid %d no longer runs on this host; panka unlock --stack %s --environment %s --force removes it", i.Metadata.PID, stack, env))
+		cmd, why := staleUnlock(i, who, stack, env)
+		if why != "" {
+			why = " (" + why + ")"
+		}
+		row("Stale", fmt.Sprintf("pid %d no longer runs on this host; %s removes it%s", i.Metadata.PID, cmd, why))
 	}
 	tw.Flush()
 }

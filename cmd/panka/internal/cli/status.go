@@ -28,7 +28,10 @@ type StatusOptions struct {
 	OpenLocker func(ctx context.Context, cfg *config.Resolved) (locker.Locker, error)
 	// OpenStore builds the state store of a configuration (Factory.Store
 	// when nil; tests wrap it).
-	OpenStore   func(ctx context.Context, cfg *config.Resolved) (statestore.Store, error)
+	OpenStore func(ctx context.Context, cfg *config.Resolved) (statestore.Store, error)
+	// Caller is the caller's lock identity under cfg (lockedBy), to tell
+	// whether a stale lease is theirs; Factory.LockIdentity when nil.
+	Caller      func(ctx context.Context, cfg *config.Resolved) string
 	Stack       string
 	Environment string
 }
@@ -93,6 +96,9 @@ type EnvStatus struct {
 	// LockHolderGone: the lock was taken on this host by a process that
 	// no longer runs (a stale lock).
 	LockHolderGone bool `json:"lockHolderGone,omitempty"`
+	// unlock is the command that removes a stale lock (and why it needs
+	// --force, if it does), for text output.
+	unlock, unlockWhy string
 	// LockError says why the lock could not be read (then Lock is unknown,
 	// not free).
 	LockError      string                 `json:"lockError,omitempty"`
@@ -204,6 +210,8 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			f.Log.Warn().Err(lockErr).Msg("open the lock backend: lock holders are not shown")
 		}
 	}
+	// The caller's identity is only needed, and asked, for a stale lock.
+	who, callerKnown := "", false
 	check := fixedDeployed{stack: opts.Stack, commits: map[string]string{}}
 	var checkEnvs []string
 	for _, env := range envs {
@@ -227,6 +235,12 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				es.Lock = &info
 				es.LockExpired = info.Expired(f.Now())
 				es.LockHolderGone = holderGone(info)
+				if es.LockHolderGone {
+					if !callerKnown {
+						who, callerKnown = callerIdentity(ctx, f, opts.Caller, cfg), true
+					}
+					es.unlock, es.unlockWhy = staleUnlock(info, who, opts.Stack, env)
+				}
 			case !errors.Is(err, locker.ErrNotFound):
 				es.LockError = err.Error()
 				f.Log.Debug().Err(err).Str("key", key.String()).Msg("read the lock")
@@ -460,7 +474,11 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			case e.LockExpired:
 				fmt.Fprint(w, " (expired: the next operation takes it over)")
 			case e.LockHolderGone:
-				fmt.Fprintf(w, " (stale: pid %d no longer runs on this host; panka unlock --stack %s --environment %s --force removes it)", e.Lock.Metadata.PID, s.Stack, e.Environment)
+				why := ""
+				if e.unlockWhy != "" {
+					why = " (" + e.unlockWhy + ")"
+				}
+				fmt.Fprintf(w, " (stale: pid %d no longer runs on this host; %s removes it%s)", e.Lock.Metadata.PID, e.unlock, why)
 			}
 			fmt.Fprintln(w)
 		} else if e.LockError != "" {

@@ -59,9 +59,10 @@ func TestStatusLockUnknownWhenUnreadable(t *testing.T) {
 }
 
 // TestStaleLockOfDeadProcess: a lock taken on this host by a process that
-// no longer runs is called stale, with the command that removes it, by
-// status (text and JSON) and by the error of an operation that finds it;
-// while that process runs, neither says so.
+// no longer runs is called stale, with the command that removes it (plain
+// unlock: it is the caller's own), by status (text and JSON), locks show
+// and the error of an operation that finds it; while that process runs,
+// none says so.
 func TestStaleLockOfDeadProcess(t *testing.T) {
 	f, _ := stPushedFactory(t)
 	ctx := context.Background()
@@ -89,7 +90,7 @@ func TestStaleLockOfDeadProcess(t *testing.T) {
 			if err := statusRun(ctx, &StatusOptions{F: f, OpenLocker: f.Locker, Stack: "orders", Environment: "dev"}); err != nil {
 				t.Fatal(err)
 			}
-			want := fmt.Sprintf("(stale: pid %d no longer runs on this host; panka unlock --stack orders --environment dev --force removes it)", pid)
+			want := fmt.Sprintf("(stale: pid %d no longer runs on this host; panka unlock --stack orders --environment dev removes it)", pid)
 			if format == "json" {
 				want = `"lockHolderGone": true`
 			}
@@ -106,7 +107,7 @@ func TestStaleLockOfDeadProcess(t *testing.T) {
 			if err := locksShowRun(ctx, lo); err != nil {
 				t.Fatal(err)
 			}
-			want := fmt.Sprintf("Stale:     pid %d no longer runs on this host; panka unlock --stack orders --environment dev --force removes it", pid)
+			want := fmt.Sprintf("Stale:     pid %d no longer runs on this host; panka unlock --stack orders --environment dev removes it", pid)
 			if format == "json" {
 				want = `"stale": true`
 			}
@@ -147,6 +148,108 @@ func TestStaleLockOfDeadProcess(t *testing.T) {
 	}
 	_ = holder.Wait()
 	check(true)
+}
+
+// TestStaleLockUnlockCommand: status, locks show and the error of an
+// operation that finds a stale lease suggest the least forceful unlock
+// that removes it: plain unlock for the caller's own lease, --force (and
+// why) for someone else's, and the command suggested works.
+func TestStaleLockUnlockCommand(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		owner string // "": the caller
+		force bool
+	}{
+		{"own lease", "", false},
+		{"someone else's", "alice@example.com", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, _ := stPushedFactory(t)
+			cfg, err := f.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := f.Locker(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			who, meta := f.LockIdentity(ctx, cfg, "apply", "")
+			owner := tc.owner
+			if owner == "" {
+				owner = who
+			}
+			holder := startHolder(t)
+			meta.PID = holder.Process.Pid
+			if err := holder.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = holder.Wait()
+			if _, err := l.TryAcquire(ctx, locker.Info{Key: locker.Key("orders", "dev"), LockedBy: owner, Metadata: meta}, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			cmd := "panka unlock --stack orders --environment dev"
+			if tc.force {
+				cmd += " --force"
+			}
+			why := fmt.Sprintf("(--force: it was taken by %s, not by you (%s), and plain unlock removes only your own lease)", owner, who)
+
+			out := f.IO.Out.(*bytes.Buffer)
+			f.Flags.Output = "text"
+			out.Reset()
+			if err := statusRun(ctx, &StatusOptions{F: f, OpenLocker: f.Locker, Stack: "orders", Environment: "dev"}); err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("(stale: pid %d no longer runs on this host; %s removes it)\n", meta.PID, cmd)
+			if tc.force {
+				want = fmt.Sprintf("(stale: pid %d no longer runs on this host; %s removes it %s)\n", meta.PID, cmd, why)
+			}
+			if got := out.String(); !strings.Contains(got, want) {
+				t.Errorf("status does not say %q:\n%s", want, got)
+			}
+
+			out.Reset()
+			lo := newLocksOptions(f)
+			lo.Stack, lo.Environment = "orders", "dev"
+			if err := locksShowRun(ctx, lo); err != nil {
+				t.Fatal(err)
+			}
+			want = fmt.Sprintf("Stale:     pid %d no longer runs on this host; %s removes it\n", meta.PID, cmd)
+			if tc.force {
+				want = fmt.Sprintf("Stale:     pid %d no longer runs on this host; %s removes it %s\n", meta.PID, cmd, why)
+			}
+			if got := out.String(); !strings.Contains(got, want) {
+				t.Errorf("locks show does not say %q:\n%s", want, got)
+			}
+
+			_, err = f.acquireLease(ctx, cfg, "orders", "dev", "apply", "", 0, factoryClock{f})
+			want = "Remove it with:\n  " + cmd + "\n"
+			if tc.force {
+				want = "Remove it with:\n  " + cmd + " " + why + "\n"
+			}
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("acquire: error %v, want it to say %q", err, want)
+			}
+
+			// Plain unlock works exactly when it is suggested.
+			uo := &UnlockOptions{LocksOptions: *newLocksOptions(f), Identity: func(context.Context) (string, string) { return who, meta.Hostname }}
+			uo.Stack, uo.Environment = "orders", "dev"
+			err = unlockRun(ctx, uo)
+			if tc.force {
+				if !errors.Is(err, locker.ErrHeld) {
+					t.Fatalf("plain unlock of someone else's stale lease: %v, want it refused as held", err)
+				}
+				uo.Force, uo.Yes = true, true
+				err = unlockRun(ctx, uo)
+			}
+			if err != nil {
+				t.Fatalf("the suggested unlock: %v", err)
+			}
+			if _, err := l.Get(ctx, locker.Key("orders", "dev")); !errors.Is(err, locker.ErrNotFound) {
+				t.Fatalf("lease after the suggested unlock: %v, want none", err)
+			}
+		})
+	}
 }
 
 // oneStackStore fails List: a command about one stack must not walk every
