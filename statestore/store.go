@@ -118,7 +118,8 @@ type Deployment struct {
 	Changes *ChangeSummary            `json:"changes,omitempty"`
 }
 
-// ChangeSummary counts what a deployment changed.
+// ChangeSummary counts what a deployment changed: the engine's own summary
+// when it ran and gave one, else the plan's counts.
 type ChangeSummary struct {
 	Create  int `json:"create"`
 	Update  int `json:"update"`

@@ -107,6 +107,8 @@ type Result struct {
 	// resources is how many resources the engine manages after Up (-1:
 	// the engine did not say).
 	resources int
+	// changes is what the engine reports it changed (nil: it did not say).
+	changes *statestore.ChangeSummary
 }
 
 // ErrDeclined is returned when the user does not confirm.
@@ -270,6 +272,8 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		FromCommit: req.FromCommit, ToCommit: req.ToCommit, FromEnvironment: req.FromEnvironment,
 		User: rt.User, Host: rt.Host, CIRunURL: rt.CIRunURL, PankaVersion: rt.PankaVersion,
 		Vars: req.Vars, StartedAt: started, LockID: rt.LockID,
+		// The plan's counts until the engine says what it did (a failed or
+		// skipped engine run says nothing).
 		Changes: &statestore.ChangeSummary{Create: p.Summary.Create, Update: p.Summary.Update, Replace: p.Summary.Replace, Delete: p.Summary.Delete},
 	}
 	if desired != nil {
@@ -288,6 +292,11 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 				strings.Join(state.LastDriftCheck.Drifted, ", "), state.LastDriftCheck.At.UTC().Format(time.RFC3339), req.Operation)
 		}
 		outputs, runErr = runEngine(ctx, rt, eng, req, desired, drifted, res, logf)
+	}
+	if res.changes != nil {
+		// What the engine did, which can differ from the plan: a refresh
+		// that undoes drift updates what the plan left alone.
+		rec.Changes = res.changes
 	}
 	rec.EndedAt = rt.Now()
 	next := nextState(state, req, rec, desired, outputs, runErr, ctx)
@@ -446,9 +455,11 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, desired
 		onEvent = func(engine.Event) {}
 	}
 	if desired == nil {
-		if _, err := eng.Destroy(ctx, onEvent); err != nil {
+		out, err := eng.Destroy(ctx, onEvent)
+		if err != nil {
 			return nil, err
 		}
+		res.changes = engineChanges(out)
 		return nil, nil
 	}
 	if refresh {
@@ -461,6 +472,7 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, desired
 		return nil, err
 	}
 	res.resources = out.Managed()
+	res.changes = engineChanges(out)
 	outputs := GroupOutputs(out.Outputs, rt.SecretKey)
 	if h, ok := eng.(interface{ Health(context.Context) error }); ok {
 		if err := h.Health(ctx); err != nil {
@@ -473,6 +485,34 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, desired
 		}
 	}
 	return outputs, nil
+}
+
+// engineChanges counts what an engine run changed from its update summary
+// (Pulumi's ResourceChanges), leaving out the stack's root resource, which
+// Pulumi counts and panka does not deploy. The counts are of Pulumi
+// resources: a component the target maps to several resources counts
+// each. nil when r has no summary (a failed run).
+func engineChanges(r *engine.Result) *statestore.ChangeSummary {
+	if r == nil || len(r.Changes) == 0 {
+		return nil
+	}
+	c := r.Changes
+	s := &statestore.ChangeSummary{Create: c["create"], Update: c["update"], Replace: c["replace"], Delete: c["delete"]}
+	var root *int
+	switch r.RootOp {
+	case "create":
+		root = &s.Create
+	case "update":
+		root = &s.Update
+	case "replace":
+		root = &s.Replace
+	case "delete":
+		root = &s.Delete
+	}
+	if root != nil && *root > 0 {
+		*root--
+	}
+	return s
 }
 
 // nextState builds the state to write after a run.

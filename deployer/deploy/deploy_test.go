@@ -26,6 +26,9 @@ type fakeEngine struct {
 	onUp      func()
 	calls     []string // "refresh", "up", "destroy" in order
 	changes   map[string]int
+	rootOp    string
+	// destroyChanges is Destroy's summary.
+	destroyChanges map[string]int
 }
 
 func (e *fakeEngine) RecoverStale(context.Context) (*engine.Recovery, error) {
@@ -41,13 +44,13 @@ func (e *fakeEngine) Up(ctx context.Context, _ func(engine.Event)) (*engine.Resu
 	if e.upErr != nil {
 		return nil, e.upErr
 	}
-	return &engine.Result{Outputs: e.outputs, Changes: e.changes}, nil
+	return &engine.Result{Outputs: e.outputs, Changes: e.changes, RootOp: e.rootOp}, nil
 }
 
 func (e *fakeEngine) Destroy(context.Context, func(engine.Event)) (*engine.Result, error) {
 	e.destroys++
 	e.calls = append(e.calls, "destroy")
-	return &engine.Result{}, nil
+	return &engine.Result{Changes: e.destroyChanges, RootOp: "delete"}, nil
 }
 
 func (e *fakeEngine) Refresh(context.Context, func(engine.Event)) (*engine.Result, error) {
@@ -183,6 +186,63 @@ func TestRunCountsResources(t *testing.T) {
 		if st.Resources.Resources != step.want || st.Resources.Components != len(step.desired.Components) {
 			t.Errorf("step %d: resources %+v, want %d resources", i, st.Resources, step.want)
 		}
+	}
+}
+
+// TestRunRecordsEngineChanges: the created/updated/replaced/deleted counts
+// recorded are what the engine's summary says it did (its root stack
+// resource left out), not what the plan expected; the plan's only when the
+// engine says nothing (a failed run).
+func TestRunRecordsEngineChanges(t *testing.T) {
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	ctx := context.Background()
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}), comp("mail", stacks.KindQueue, map[string]any{"fifo": true}))
+	v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}), comp("mail", stacks.KindQueue, map[string]any{"fifo": true}))
+	v3 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(90)}), comp("mail", stacks.KindQueue, map[string]any{"fifo": true}))
+	for _, step := range []struct {
+		name    string
+		desired *stacks.Resolved
+		changes map[string]int
+		rootOp  string
+		upErr   error
+		want    statestore.ChangeSummary
+	}{
+		// The plan creates 2 components; the engine created them and a
+		// child resource of one, and the stack's root resource.
+		{"first apply", v1, map[string]int{"create": 4}, "create", nil, statestore.ChangeSummary{Create: 3}},
+		// The plan updates jobs; the engine failed: no summary.
+		{"failed", v2, nil, "", errors.New("provider exploded"), statestore.ChangeSummary{Update: 1}},
+		// The plan updates jobs; the engine replaced it (say, a provider
+		// that cannot update that field in place).
+		{"replaced", v3, map[string]int{"replace": 1, "same": 3}, "same", nil, statestore.ChangeSummary{Replace: 1}},
+	} {
+		eng.changes, eng.rootOp, eng.upErr = step.changes, step.rootOp, step.upErr
+		res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: step.desired})
+		if (err != nil) != (step.upErr != nil) {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if res == nil || res.Deployment == nil {
+			t.Fatalf("%s: nothing recorded (err %v)", step.name, err)
+		}
+		if got := res.Deployment.Changes; got == nil || *got != step.want {
+			t.Errorf("%s: deployment changes %+v, want %+v", step.name, got, step.want)
+		}
+		hist, err := store.History(ctx, key, 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hist[0].Changes; got == nil || *got != step.want {
+			t.Errorf("%s: recorded changes %+v, want %+v", step.name, got, step.want)
+		}
+	}
+	eng.destroyChanges = map[string]int{"delete": 4}
+	res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := res.Deployment.Changes, (statestore.ChangeSummary{Delete: 3}); got == nil || *got != want {
+		t.Errorf("destroy: deployment changes %+v, want %+v", got, want)
 	}
 }
 

@@ -68,6 +68,11 @@ type Result struct {
 	// Changes counts resources by Pulumi operation ("create", "update",
 	// "delete", "replace", "same", ...), as the engine's summary reports.
 	Changes map[string]int `json:"changes,omitempty"`
+	// RootOp is what the operation did to the stack's root resource
+	// (pulumi:pulumi:Stack), which Changes counts like any other: "create"
+	// on a new stack's first Up, "delete" on Destroy, "same" otherwise; ""
+	// when the engine did not say.
+	RootOp string `json:"rootOp,omitempty"`
 	// Steps are the resources that changed (or would change, for previews
 	// and refresh previews: the drifted resources), in engine order.
 	Steps []Step `json:"steps,omitempty"`

@@ -50,6 +50,7 @@ type translator struct {
 	steps      map[string]*Step
 	order      []string
 	diags      []string // error diagnostics, in order
+	rootOp     string   // the op on the pulumi:pulumi:Stack resource
 	onEvent    func(Event)
 }
 
@@ -147,7 +148,11 @@ func (t *translator) handle(e events.EngineEvent, m mode) {
 	switch {
 	case e.ResourcePreEvent != nil:
 		md := e.ResourcePreEvent.Metadata
-		if md.Type == "pulumi:pulumi:Stack" || strings.HasPrefix(md.Type, "pulumi:providers:") {
+		if md.Type == "pulumi:pulumi:Stack" {
+			t.rootOp = string(md.Op)
+			return
+		}
+		if strings.HasPrefix(md.Type, "pulumi:providers:") {
 			return
 		}
 		comp := t.componentOf(md)
@@ -307,6 +312,14 @@ func (t *translator) result() []Step {
 		out = append(out, *t.steps[u])
 	}
 	return out
+}
+
+// root is the op the engine announced for the stack's root resource ("" if
+// none was seen).
+func (t *translator) root() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.rootOp
 }
 
 func (t *translator) errors() []string {

@@ -292,7 +292,7 @@ func (r *Runner) Up(ctx context.Context, onEvent func(Event)) (*Result, error) {
 	}
 	out := &Result{Steps: t.result(), Outputs: outputs(res.Outputs), Duration: time.Since(start)}
 	if res.Summary.ResourceChanges != nil {
-		out.Changes = *res.Summary.ResourceChanges
+		out.Changes, out.RootOp = *res.Summary.ResourceChanges, t.root()
 	}
 	return out, nil
 }
@@ -313,7 +313,7 @@ func (r *Runner) Destroy(ctx context.Context, onEvent func(Event)) (*Result, err
 	}
 	out := &Result{Steps: t.result(), Duration: time.Since(start)}
 	if res.Summary.ResourceChanges != nil {
-		out.Changes = *res.Summary.ResourceChanges
+		out.Changes, out.RootOp = *res.Summary.ResourceChanges, t.root()
 	}
 	return out, nil
 }

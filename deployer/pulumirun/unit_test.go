@@ -103,6 +103,11 @@ func TestTranslatorUp(t *testing.T) {
 	if e := tr.errors(); len(e) != 1 || e[0] != "boom" {
 		t.Errorf("errors = %v", e)
 	}
+	// The engine's summary counts the root stack resource; the result says
+	// what happened to it, so it can be told apart.
+	if r := tr.root(); r != "create" {
+		t.Errorf("root op = %q, want create", r)
+	}
 }
 
 func TestTranslatorComponentsFilter(t *testing.T) {
