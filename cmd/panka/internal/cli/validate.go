@@ -151,6 +151,7 @@ func validateRun(opts *ValidateOptions) error {
 		res.Problems = append(res.Problems, o.problems...)
 		envCount += len(o.st.Environments)
 	}
+	sortProblems(res.Problems)
 	res.Valid = len(res.Problems) == 0
 	if len(res.Stacks) == 0 && len(missing) > 0 {
 		// A mistyped --environment must not pass by checking nothing.
@@ -263,6 +264,28 @@ func problemsOf(es *stacks.Errors, stack, env string) []Problem {
 		out = append(out, Problem{File: e.File, Line: e.Line, Column: e.Column, Key: e.Key, Message: e.Msg, Stack: stack, Environment: env})
 	}
 	return out
+}
+
+// sortProblems orders problems by file, line, column, then key and
+// message: problems are found stack by stack, component by component and
+// check by check, and that order jumps about in a file; sorted, the output
+// is stable and reads top to bottom.
+func sortProblems(probs []Problem) {
+	slices.SortStableFunc(probs, func(a, b Problem) int {
+		if c := strings.Compare(a.File, b.File); c != 0 {
+			return c
+		}
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		if a.Column != b.Column {
+			return a.Column - b.Column
+		}
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Message, b.Message)
+	})
 }
 
 // printProblems writes one problem a line to stderr.
