@@ -133,7 +133,8 @@ func itoa(n int) string {
 //	    Discover (d.Refs, same errors) + Load(fsys, ref.Path) without
 //	    reading again the stack.yaml and stack folder listing discovery
 //	    read: use it to load many discovered stacks (validate, plan all).
-//	    d.Duplicates lists every folder of a name used more than once.
+//	    d.Duplicates lists every folder of a name used more than once;
+//	    d.Unnamed every folder whose stack.yaml gives no name (not in Refs).
 //	func Strays(fsys fs.FS, root string, refs []Ref) []*Error
 //	    YAML files under root that belong to no stack (missing stack.yaml).
 //	func ReadHeader(fsys fs.FS, dir string) (*Header, error)

@@ -187,9 +187,25 @@ type Discovery struct {
 	// selecting a stack by name must refuse such a name rather than
 	// pick a folder.
 	Duplicates map[string][]string
+	// Unnamed are the stack folders whose stack.yaml could not be read
+	// or gives no valid metadata.name (a YAML error, a missing or bad
+	// name), in lexical order of folder, each with its problems (also in
+	// the error DiscoverStacks returns). They are not in Refs, since no
+	// name selects them, but a listing of the stacks should still show
+	// them.
+	Unnamed []Unnamed
 
 	fsys fs.FS
 	read map[string]*stackRead // by stack folder; read-only once built
+}
+
+// Unnamed is a stack folder whose stack.yaml gives no name.
+type Unnamed struct {
+	Path   string   // the stack folder, as in Ref.Path
+	Errors []*Error // why stack.yaml gives no name
+	// Environments are the names of its environments/<env>.yaml files,
+	// sorted (an environment exists iff its file exists).
+	Environments []string
 }
 
 // stackRead is what discovery read of one stack folder.
@@ -239,6 +255,7 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 			for _, x := range fails[i].list {
 				errs.addErr(x)
 			}
+			d.Unnamed = append(d.Unnamed, Unnamed{Path: dir, Errors: fails[i].list, Environments: environmentsOf(fsys, dir)})
 			continue
 		}
 		if prev, ok := byName[names[i]]; ok {
@@ -654,6 +671,19 @@ func (s *Stack) readStackFile(fsys fs.FS, dir string, errs *errList, listEnvs bo
 // noStack is the error for a folder without stack.yaml; it wraps ErrNoStack.
 func noStack(dir string) error {
 	return fmt.Errorf("%s: %w: %s is not a stack (create %s with kind: Stack, or run `panka stack init`)", path.Join(dir, StackFile), ErrNoStack, dir, StackFile)
+}
+
+// environmentsOf lists the environments of stack folder dir by file name
+// only, ignoring bad file names (Load reports them).
+func environmentsOf(fsys fs.FS, dir string) []string {
+	envDir := path.Join(dir, EnvironmentsDir)
+	ents, err := fs.ReadDir(fsys, envDir)
+	if err != nil {
+		return nil
+	}
+	var s Stack
+	s.addEnvironments(envDir, ents, &errList{})
+	return s.header.Environments
 }
 
 // addEnvironments records the environments of the files in envDir.

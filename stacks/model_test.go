@@ -524,3 +524,32 @@ func TestConcurrentResolve(t *testing.T) {
 		}
 	}
 }
+
+// TestDiscoverUnnamed: a stack folder whose stack.yaml gives no name is
+// not in Refs but in Discovery.Unnamed, with its problems and
+// environments, so a listing of the stacks can still show it.
+func TestDiscoverUnnamed(t *testing.T) {
+	d, err := DiscoverStacks(fstest.MapFS{
+		"stacks/a/stack.yaml":                 {Data: []byte(doc("Stack", "alpha"))},
+		"stacks/b/stack.yaml":                 {Data: []byte("kind: Stack\nmetadata:\n  name: [b\n")},
+		"stacks/b/environments/prod.yaml":     {Data: []byte(doc("Environment", "prod"))},
+		"stacks/b/environments/dev.yml":       {Data: []byte(doc("Environment", "dev"))},
+		"stacks/b/environments/Bad_Name.yaml": {Data: []byte(doc("Environment", "x"))},
+		"stacks/c/stack.yaml":                 {Data: []byte("kind: Stack\n")},
+		"stacks/d/stack.yaml":                 {Data: []byte(doc("Stack", "alpha"))},
+	}, "stacks")
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if want := []Ref{{"alpha", "stacks/a"}}; !reflect.DeepEqual(d.Refs, want) {
+		t.Errorf("Refs = %v, want %v", d.Refs, want)
+	}
+	want := []Unnamed{
+		{Path: "stacks/b", Errors: []*Error{{File: "stacks/b/stack.yaml", Line: 3, Msg: "invalid YAML: did not find expected ',' or ']'"}}, Environments: []string{"dev", "prod"}},
+		{Path: "stacks/c", Errors: []*Error{{File: "stacks/c/stack.yaml", Line: 1, Column: 1, Key: "metadata.name", Msg: "required field is missing: the stack's name"}}},
+	}
+	if !reflect.DeepEqual(d.Unnamed, want) {
+		got, _ := json.Marshal(d.Unnamed)
+		t.Errorf("Unnamed = %s, want the folders b and c", got)
+	}
+}

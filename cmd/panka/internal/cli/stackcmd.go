@@ -454,6 +454,10 @@ type stackListItem struct {
 	Environments []string `json:"environments"`
 	Components   int      `json:"components"`
 	Error        string   `json:"error,omitempty"`
+	// NotLoading marks a stack folder whose stack.yaml does not load
+	// far enough to give its name (Name is then ""): Problems says why.
+	NotLoading bool      `json:"notLoading,omitempty"`
+	Problems   []Problem `json:"problems,omitempty"`
 }
 
 func newCmdStackList(f *Factory, runF func(*StackListOptions) error) *cobra.Command {
@@ -512,6 +516,18 @@ func stackListRun(opts *StackListOptions) error {
 		}
 		items = append(items, it)
 	}
+	// A folder whose stack.yaml gives no name is still a stack folder:
+	// leaving it out would hide it from the user listing stacks.
+	for _, u := range disc.Unnamed {
+		it := stackListItem{Path: u.Path, Environments: append([]string{}, u.Environments...), NotLoading: true}
+		msgs := make([]string, len(u.Errors))
+		for i, e := range u.Errors {
+			msgs[i] = e.Error()
+			it.Problems = append(it.Problems, Problem{File: e.File, Line: e.Line, Column: e.Column, Key: e.Key, Message: e.Msg})
+		}
+		it.Error = "not loading: " + strings.Join(msgs, "; ")
+		items = append(items, it)
+	}
 	if f.JSON() {
 		if err := f.PrintJSON(items); err != nil {
 			return err
@@ -524,11 +540,15 @@ func stackListRun(opts *StackListOptions) error {
 		tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tPATH\tENVIRONMENTS\tCOMPONENTS")
 		for _, it := range items {
-			count := fmt.Sprint(it.Components)
-			if it.Error != "" {
+			name, count := it.Name, fmt.Sprint(it.Components)
+			switch {
+			case it.NotLoading:
+				// The problems, printed above on stderr, say why.
+				name, count = "-", "not loading"
+			case it.Error != "":
 				count = "invalid"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.Name, it.Path, strings.Join(it.Environments, ","), count)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, it.Path, strings.Join(it.Environments, ","), count)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
