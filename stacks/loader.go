@@ -714,6 +714,14 @@ func init() {
 	}
 }
 
+// literalLabel is the problem with a label name or value holding "${":
+// variables and references are substituted in spec fields only (SPEC §3),
+// so it would reach the resource tags as written, and AWS tags do not
+// even allow '$', '{' or '}'.
+func literalLabel(what, s string) string {
+	return fmt.Sprintf("labels are literal: ${...} in the label %s %q is not substituted (variables and ${component.output} references work in spec fields only); write the %s itself", what, s, what)
+}
+
 // docHeader checks apiVersion, kind, metadata and spec of a document.
 func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *node, ok bool) {
 	root := d.root
@@ -785,8 +793,13 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 				errs.add(ln.pos(), "metadata.labels", "want a mapping of strings, got %s", ln.describe())
 			} else {
 				for i, k := range ln.keys {
-					if v := ln.vals[i]; v.kind != nScalar {
+					switch v := ln.vals[i]; {
+					case v.kind != nScalar:
 						errs.add(v.pos(), "metadata.labels."+k.value, "want a string, got %s", v.describe())
+					case strings.Contains(k.value, "${"):
+						errs.add(k.pos(), "metadata.labels."+k.value, "%s", literalLabel("name", k.value))
+					case strings.Contains(v.value, "${"):
+						errs.add(v.pos(), "metadata.labels."+k.value, "%s", literalLabel("value", v.value))
 					}
 				}
 			}

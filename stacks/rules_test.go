@@ -106,6 +106,14 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:1:13: apiVersion: unsupported apiVersion "v2": use core.panka.io/v1`}},
 		{"unknown top-level", map[string]string{cf: doc("Bucket", "b") + "extra: 1\n"},
 			[]string{cf + `:6:1: extra: unknown field; a document has apiVersion, kind, metadata and spec`}},
+		// Variables and references are substituted in spec fields only
+		// (SPEC §3): one in a label would reach the tags as written.
+		{"labels are literal", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "  name: b", "  name: b\n  labels:\n    team: ${TEAM}\n    env: dev\n    ${KIND}: x\n    cost: '$${x}'", 1),
+			"stacks/s/environments/dev.yaml": strings.Replace(devYAML, "  name: dev", "  name: dev\n  labels: {stage: '${db.endpoint}'}", 1)},
+			[]string{cf + `:6:11: metadata.labels.team: labels are literal: ${...} in the label value "${TEAM}" is not substituted (variables and ${component.output} references work in spec fields only); write the value itself`,
+				cf + `:8:5: metadata.labels.${KIND}: labels are literal: ${...} in the label name "${KIND}" is not substituted`,
+				cf + `:9:11: metadata.labels.cost: labels are literal: ${...} in the label value "$${x}"`,
+				`stacks/s/environments/dev.yaml:5:19: metadata.labels.stage: labels are literal: ${...} in the label value "${db.endpoint}"`}},
 		{"unknown metadata", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "  name: b", "  name: b\n  owner: x", 1)},
 			[]string{cf + `:5:3: metadata.owner: unknown field`}},
 		{"uppercase name", map[string]string{cf: doc("Bucket", "Assets")},
