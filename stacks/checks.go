@@ -48,18 +48,17 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 			}
 		}
 		if c.Kind == KindCronJob {
-			if s, ok := sp["schedule"].(string); ok && !strings.Contains(s, "${") {
-				if msg := CheckSchedule(s); msg != "" {
-					r.errs.add(posAt(spec, "schedule"), "spec.schedule", "%s", msg)
+			if s, secret, ok := checkable(sp["schedule"]); ok {
+				if msg := scheduleProblem(s, secret); msg != "" {
+					r.errs.add(posAt(spec, "schedule"), "spec.schedule", "%s%s", msg, fromSecret(spec, "schedule"))
 				}
 			}
 		}
 		if sec, ok := sp["secrets"].(map[string]any); ok {
 			for _, k := range sortedKeys(sec) {
-				v := sec[k]
-				if s, ok := v.(string); ok {
-					if msg := checkSecretRef(s); msg != "" {
-						r.errs.add(posAt(spec, "secrets", k), "spec.secrets."+k, "%s", msg)
+				if s, secret, ok := checkable(sec[k]); ok {
+					if msg := secretRefProblem(s, shownValue(s, secret)); msg != "" {
+						r.errs.add(posAt(spec, "secrets", k), "spec.secrets."+k, "%s%s", msg, fromSecret(spec, "secrets", k))
 					}
 				}
 			}
@@ -70,8 +69,8 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 			if v := defaultVersion(engine); v != "" {
 				sp["version"] = v
 			}
-		} else if v, ok := sp["version"].(string); ok && !versionRe.MatchString(v) && !strings.Contains(v, "${") {
-			r.errs.add(posAt(spec, "version"), "spec.version", "invalid %s version %q: write major[.minor[.patch]], e.g. %s", engine, v, defaultVersion(engine))
+		} else if v, secret, ok := checkable(sp["version"]); ok && !versionRe.MatchString(v) {
+			r.errs.add(posAt(spec, "version"), "spec.version", "invalid %s version %s: write major[.minor[.patch]], e.g. %s%s", engine, shownValue(v, secret), defaultVersion(engine), fromSecret(spec, "version"))
 		}
 		if c.Kind == KindCache && len(c.Name) > 40 {
 			r.errs.add(r.s.compIdx[c.Name].pos, "metadata.name", "cache name %q is %d characters; ElastiCache allows at most 40", c.Name, len(c.Name))
@@ -120,53 +119,114 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 
 var versionRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
 
+// checkable returns the text of a string field for a format check, and
+// whether it is secret. A value filled by a secret variable is Sensitive
+// once the variable has a value (plan, apply, validate --var): it is
+// checked on its clear text like any other, or a bad one would only fail
+// in the deployment. A value still holding ${...} (a reference, or a
+// variable without a value) is not known yet: not checkable.
+func checkable(v any) (text string, secret, ok bool) {
+	switch x := v.(type) {
+	case string:
+		text = x
+	case Sensitive:
+		text, secret = x.Clear, true
+	default:
+		return "", false, false
+	}
+	if strings.Contains(text, "${") {
+		return "", false, false
+	}
+	return text, secret, true
+}
+
+// shownValue quotes a checked value for a problem: "(sensitive)" when it
+// is secret, since secrets are never printed.
+func shownValue(s string, secret bool) string {
+	if secret {
+		return "(sensitive)"
+	}
+	return strconv.Quote(s)
+}
+
+// fromSecret names, for a problem with a secret value, the secret
+// variables that filled the field at keys of spec: the value is not shown,
+// so the user needs to know where it came from.
+func fromSecret(spec *node, keys ...string) string {
+	n := spec
+	for _, k := range keys {
+		if n = n.get(k); n == nil {
+			return ""
+		}
+	}
+	vs := n.secretVars()
+	if len(vs) == 0 {
+		return ""
+	}
+	what := "variable"
+	if len(vs) > 1 {
+		what = "variables"
+	}
+	return fmt.Sprintf(" (the value comes from secret %s %s: check the value given for this environment)", what, strings.Join(vs, ", "))
+}
+
 // CheckSchedule returns "" for a valid EventBridge schedule expression
 // ("cron(0 3 * * ? *)" or "rate(5 minutes)"), else why not.
-func CheckSchedule(s string) string {
+func CheckSchedule(s string) string { return scheduleProblem(s, false) }
+
+// scheduleProblem is CheckSchedule for a value that may be secret: then
+// the problem names no part of it.
+func scheduleProblem(s string, secret bool) string {
+	q := shownValue(s, secret)
 	switch {
 	case strings.HasPrefix(s, "rate(") && strings.HasSuffix(s, ")"):
 		f := strings.Fields(s[5 : len(s)-1])
 		if len(f) != 2 {
-			return fmt.Sprintf("invalid schedule %q: write rate(<number> <unit>), e.g. rate(5 minutes)", s)
+			return fmt.Sprintf("invalid schedule %s: write rate(<number> <unit>), e.g. rate(5 minutes)", q)
 		}
 		n, err := strconv.Atoi(f[0])
 		if err != nil || n < 1 {
-			return fmt.Sprintf("invalid schedule %q: the rate must be a positive whole number", s)
+			return fmt.Sprintf("invalid schedule %s: the rate must be a positive whole number", q)
 		}
 		units := []string{"minute", "hour", "day"}
 		unit := f[1]
 		if n == 1 {
 			if !contains(units, unit) {
-				return fmt.Sprintf("invalid schedule %q: with 1 the unit is minute, hour or day (singular)", s)
+				return fmt.Sprintf("invalid schedule %s: with 1 the unit is minute, hour or day (singular)", q)
 			}
 		} else if !contains(units, strings.TrimSuffix(unit, "s")) || !strings.HasSuffix(unit, "s") {
-			return fmt.Sprintf("invalid schedule %q: the unit is minutes, hours or days", s)
+			return fmt.Sprintf("invalid schedule %s: the unit is minutes, hours or days", q)
 		}
 		return ""
 	case strings.HasPrefix(s, "cron(") && strings.HasSuffix(s, ")"):
 		f := strings.Fields(s[5 : len(s)-1])
 		if len(f) != 6 {
-			return fmt.Sprintf("invalid schedule %q: cron takes 6 fields (minutes hours day-of-month month day-of-week year), got %d", s, len(f))
+			return fmt.Sprintf("invalid schedule %s: cron takes 6 fields (minutes hours day-of-month month day-of-week year), got %d", q, len(f))
 		}
 		limits := [][2]int{{0, 59}, {0, 23}, {1, 31}, {1, 12}, {1, 7}, {1970, 2199}}
 		names := []string{"minutes", "hours", "day-of-month", "month", "day-of-week", "year"}
 		for i, x := range f {
-			if msg := checkCronField(x, limits[i][0], limits[i][1], i); msg != "" {
-				return fmt.Sprintf("invalid schedule %q: %s field %q: %s", s, names[i], x, msg)
+			if msg := checkCronField(x, limits[i][0], limits[i][1], i, secret); msg != "" {
+				if secret {
+					return fmt.Sprintf("invalid schedule %s: %s field: %s", q, names[i], msg)
+				}
+				return fmt.Sprintf("invalid schedule %s: %s field %q: %s", q, names[i], x, msg)
 			}
 		}
 		if f[2] != "?" && f[4] != "?" {
-			return fmt.Sprintf("invalid schedule %q: one of day-of-month and day-of-week must be ?", s)
+			return fmt.Sprintf("invalid schedule %s: one of day-of-month and day-of-week must be ?", q)
 		}
 		return ""
 	}
-	return fmt.Sprintf("invalid schedule %q: use cron(<min> <hour> <day-of-month> <month> <day-of-week> <year>) or rate(<n> <unit>)", s)
+	return fmt.Sprintf("invalid schedule %s: use cron(<min> <hour> <day-of-month> <month> <day-of-week> <year>) or rate(<n> <unit>)", q)
 }
 
 var cronNames = map[string]bool{"JAN": true, "FEB": true, "MAR": true, "APR": true, "MAY": true, "JUN": true, "JUL": true, "AUG": true, "SEP": true, "OCT": true, "NOV": true, "DEC": true,
 	"SUN": true, "MON": true, "TUE": true, "WED": true, "THU": true, "FRI": true, "SAT": true}
 
-func checkCronField(x string, lo, hi, idx int) string {
+// checkCronField checks one field of a cron expression; for a secret
+// expression the problem does not quote the number.
+func checkCronField(x string, lo, hi, idx int, secret bool) string {
 	if x == "*" || x == "?" && (idx == 2 || idx == 4) {
 		return ""
 	}
@@ -196,6 +256,9 @@ func checkCronField(x string, lo, hi, idx int) string {
 				return "not a number"
 			}
 			if n < lo || n > hi {
+				if secret {
+					return fmt.Sprintf("a value is out of range %d-%d", lo, hi)
+				}
 				return fmt.Sprintf("%d is out of range %d-%d", n, lo, hi)
 			}
 		}

@@ -561,10 +561,8 @@ func (ty *typer) str(f *field, n *node) (any, bool) {
 	return n.value, true
 }
 
-// checkSecretRef validates an SSM parameter / Secrets Manager reference.
-func checkSecretRef(ref string) string { return secretRefProblem(ref, strconv.Quote(ref)) }
-
-// secretRefProblem is checkSecretRef naming the reference as shown.
+// secretRefProblem validates an SSM parameter / Secrets Manager
+// reference, naming it as shown (quoted, or "(sensitive)").
 func secretRefProblem(ref, shown string) string {
 	switch {
 	case strings.HasPrefix(ref, "arn:aws:ssm:"), strings.HasPrefix(ref, "arn:aws:secretsmanager:"),
