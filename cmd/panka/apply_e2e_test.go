@@ -147,7 +147,10 @@ func (r *e2eRepo) mustPanka(extraEnv []string, args ...string) string {
 }
 
 // useServers points the repository at a fresh bucket in versitygw (state,
-// Pulumi's DIY backend) and a fresh table in dynalite (locks).
+// Pulumi's DIY backend) and a fresh table in dynalite (locks). It sets
+// backend.endpoint and not backend.usePathStyle, as a team with an
+// S3-compatible server would: the endpoint implies path-style addressing,
+// for panka's client and Pulumi's backend alike.
 func (r *e2eRepo) useServers() {
 	t := r.t
 	srv := testserver.S3(t)
@@ -159,7 +162,7 @@ func (r *e2eRepo) useServers() {
 	}
 	r.env = append(r.env,
 		"PANKA_BACKEND_TYPE=s3", "PANKA_BACKEND_BUCKET="+bucket, "PANKA_BACKEND_REGION="+srv.Region,
-		"PANKA_BACKEND_ENDPOINT="+srv.Endpoint, "PANKA_BACKEND_USE_PATH_STYLE=true",
+		"PANKA_BACKEND_ENDPOINT="+srv.Endpoint,
 		"PANKA_LOCKS_TYPE=dynamodb", "PANKA_LOCKS_TABLE="+table, "PANKA_LOCKS_ENDPOINT="+testserver.DynamoDB(t),
 		"AWS_ACCESS_KEY_ID="+srv.AccessKey, "AWS_SECRET_ACCESS_KEY="+srv.SecretKey, "AWS_REGION="+srv.Region)
 	r.store = func() statestore.Store {

@@ -129,11 +129,17 @@ func (f *Factory) S3Client(ctx context.Context, cfg *config.Resolved) (*s3.Clien
 	if ac.Region == "" {
 		return nil, fmt.Errorf("no AWS region for the state bucket: set backend.region (PANKA_BACKEND_REGION or --backend-region), aws.region, or AWS_REGION")
 	}
-	pathStyle := cfg.Backend.UsePathStyle
+	return s3store.NewClient(ac, s3store.ClientOptions{Endpoint: cfg.Backend.Endpoint, UsePathStyle: f.s3PathStyle(cfg)}), nil
+}
+
+// s3PathStyle is the S3 addressing of the state bucket, for panka's client
+// and for Pulumi's DIY backend alike: backend.usePathStyle when set, else
+// path-style whenever a custom endpoint is in use.
+func (f *Factory) s3PathStyle(cfg *config.Resolved) bool {
 	if src := cfg.Sources["backend.usePathStyle"]; src.Layer == "default" && f.customEndpoint(cfg.Backend.Endpoint, "AWS_ENDPOINT_URL_S3") {
-		pathStyle = true
+		return true
 	}
-	return s3store.NewClient(ac, s3store.ClientOptions{Endpoint: cfg.Backend.Endpoint, UsePathStyle: pathStyle}), nil
+	return cfg.Backend.UsePathStyle
 }
 
 // DynamoDBClient returns a DynamoDB client for the lock table: region

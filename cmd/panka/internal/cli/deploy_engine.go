@@ -29,7 +29,7 @@ func (f *Factory) pulumiBackendURL(cfg *config.Resolved, key statestore.Key) (st
 			endpoint = f.Getenv("AWS_ENDPOINT_URL_S3")
 		}
 		return engine.S3Backend{Bucket: cfg.Backend.Bucket, Prefix: cfg.Backend.Prefix + rel,
-			Region: cfg.Backend.Region, Endpoint: endpoint, PathStyle: cfg.Backend.UsePathStyle}.URL(), nil
+			Region: cfg.Backend.Region, Endpoint: endpoint, PathStyle: f.s3PathStyle(cfg)}.URL(), nil
 	default:
 		dir, err := f.localDir(cfg)
 		if err != nil {

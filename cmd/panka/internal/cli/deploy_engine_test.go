@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"net/url"
+	"testing"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/statestore"
+)
+
+// TestPulumiBackendURLPathStyle: Pulumi's DIY backend addresses the state
+// bucket the way panka's own S3 client does. A custom endpoint implies
+// path-style unless backend.usePathStyle is set: without it, Pulumi asked
+// an S3-compatible server for http://<bucket>.127.0.0.1:port/... and every
+// apply failed to open its stack.
+func TestPulumiBackendURLPathStyle(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		want    string // use_path_style query value
+		wantEnd string // endpoint query value
+	}{
+		{"endpoint, path style unset", []string{"PANKA_BACKEND_ENDPOINT=http://127.0.0.1:7070"}, "true", "http://127.0.0.1:7070"},
+		{"AWS_ENDPOINT_URL_S3, path style unset", []string{"AWS_ENDPOINT_URL_S3=http://127.0.0.1:7070"}, "true", "http://127.0.0.1:7070"},
+		{"endpoint, path style off", []string{"PANKA_BACKEND_ENDPOINT=http://127.0.0.1:7070", "PANKA_BACKEND_USE_PATH_STYLE=false"}, "", "http://127.0.0.1:7070"},
+		{"AWS, no endpoint", nil, "", ""},
+		{"AWS, path style on", []string{"PANKA_BACKEND_USE_PATH_STYLE=true"}, "true", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := append([]string{"PANKA_BACKEND_TYPE=s3", "PANKA_BACKEND_BUCKET=state", "PANKA_BACKEND_REGION=us-east-1"}, tt.env...)
+			cfg, err := config.Resolve(config.Layers{Env: env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ios, _, _, _ := Test()
+			f := NewFactory(ios)
+			f.Environ = func() []string { return env }
+			raw, err := f.pulumiBackendURL(cfg, statestore.Key{Stack: "shop", Environment: "dev"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := url.Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := u.Query()
+			if got := q.Get("use_path_style"); got != tt.want {
+				t.Errorf("%s: use_path_style = %q, want %q", raw, got, tt.want)
+			}
+			if got := q.Get("endpoint"); got != tt.wantEnd {
+				t.Errorf("%s: endpoint = %q, want %q", raw, got, tt.wantEnd)
+			}
+			if u.Host != "state" || u.Path != "/stacks/shop/dev/pulumi" {
+				t.Errorf("%s: want bucket state, prefix stacks/shop/dev/pulumi", raw)
+			}
+		})
+	}
+}
