@@ -105,13 +105,22 @@ func wantAll(t *testing.T, err error, subs ...string) {
 }
 
 // faultyStore is a real store with injected failures: RemoveHistory fails
-// with removeErr; Put fails with putErr, after writing when putLands (the
-// write was stored and only its answer was lost).
+// with removeErr; AppendHistory fails with appendErr; Put fails with
+// putErr, after writing when putLands (the write was stored and only its
+// answer was lost).
 type faultyStore struct {
 	statestore.Store
 	putErr    error
 	putLands  bool
 	removeErr error
+	appendErr error
+}
+
+func (s *faultyStore) AppendHistory(ctx context.Context, k statestore.Key, d *statestore.Deployment) error {
+	if s.appendErr != nil {
+		return s.appendErr
+	}
+	return s.Store.AppendHistory(ctx, k, d)
 }
 
 func (s *faultyStore) Put(ctx context.Context, k statestore.Key, st *statestore.State, prev statestore.Version) (statestore.Version, error) {
@@ -317,6 +326,65 @@ func TestRunStateWriteFails(t *testing.T) {
 			if got := historyOf(t, reader); len(got) != 2 || got[0] != entry(res.Deployment) || stateOf(t, reader).LastDeployment.ID != res.Deployment.ID {
 				t.Fatalf("history = %v, want the landed run's record first, matching state", got)
 			}
+		})
+	}
+}
+
+// TestRunHistoryWriteFails: a history record that cannot be written (the
+// server went away during the run, a read-only folder) leaves state and
+// history as they were, and the error says the deployment was not
+// recorded, whether resources may have changed, and what to do next.
+func TestRunHistoryWriteFails(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			open := b.location(t)
+			c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+			eng := &fakeEngine{}
+			store := &faultyStore{Store: open()}
+			rt := runtimeOn(store, eng, c, "alice@example.com", "lock-a")
+			reader := open()
+			v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+			first, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			store.appendErr = errors.New("write history record s3://b/k: cannot reach the S3 endpoint")
+			unchanged := func() {
+				t.Helper()
+				if got := historyOf(t, reader); len(got) != 1 || got[0] != entry(first.Deployment) {
+					t.Fatalf("history = %v, want only serial 1", got)
+				}
+				if st := stateOf(t, reader); st.Serial != 1 || st.LastDeployment.ID != first.Deployment.ID {
+					t.Fatalf("state serial %d, want serial 1 as it was", st.Serial)
+				}
+			}
+
+			// The engine ran and changed resources.
+			v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
+			res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+			wantAll(t, err, "the apply of shop/dev (serial 2, succeeded) was not recorded: write its history record: write history record s3://b/k: cannot reach the S3 endpoint",
+				"nothing was written to its state or history",
+				"the engine did run, so resources may have changed: see panka status --stack shop, then re-run")
+			if res.Deployment != nil || eng.ups != 2 {
+				t.Fatalf("deployment %+v, engine runs %d; want nothing recorded after the second engine run", res.Deployment, eng.ups)
+			}
+			unchanged()
+
+			// The engine failed too: both are said.
+			eng.upErr = errors.New("pulumi up failed: save snapshot: connection refused")
+			_, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+			wantAll(t, err, "pulumi up failed: save snapshot: connection refused",
+				"the apply of shop/dev (serial 2, failed) was not recorded: write its history record",
+				"the engine did run, so resources may have changed")
+			unchanged()
+
+			// Nothing to change: the engine did not run.
+			eng.upErr = nil
+			_, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1})
+			wantAll(t, err, "the apply of shop/dev (serial 2, succeeded) was not recorded",
+				"the engine did not run (nothing to change), so no resources changed")
+			unchanged()
 		})
 	}
 }
