@@ -128,18 +128,30 @@ func fromItem(item map[string]types.AttributeValue) locker.Info {
 	return i
 }
 
-// hint adds what to do when the table is missing or DynamoDB cannot be
-// reached.
+// hint rewrites the errors a user fixes in their set-up (a missing table,
+// a table keyed for something else, credentials, an unreachable endpoint)
+// as what is wrong and which setting fixes it, instead of the SDK's text
+// (operation, status code, request id). The SDK error stays in the chain
+// for errors.Is/As. Other errors are returned as they are.
 func (l *Locker) hint(err error) error {
 	var rnf *types.ResourceNotFoundException
 	if errors.As(err, &rnf) {
-		return fmt.Errorf("%w (create the lock table with panka backend create --table %s, or check locks.table, locks.region and locks.endpoint)", err, l.table)
+		return &explained{err, fmt.Sprintf("the table does not exist (ResourceNotFoundException): create it with `panka backend create --table %s`, "+
+			"or check locks.table, locks.region and locks.endpoint", l.table)}
 	}
 	var ae smithy.APIError
-	if errors.As(err, &ae) && ae.ErrorCode() == "ValidationException" && strings.Contains(ae.ErrorMessage(), "key") {
-		// A table made for something else, typically Terraform's (LockID).
-		return fmt.Errorf("%w (DynamoDB table %s is not keyed the way panka needs: its partition key must be %s (string); "+
-			"create a lock table with panka backend create --table NAME and point locks.table at it)", err, l.table, attrKey)
+	if errors.As(err, &ae) {
+		code, msg := ae.ErrorCode(), ae.ErrorMessage()
+		switch {
+		case code == "ValidationException" && strings.Contains(msg, "key"):
+			// A table made for something else, typically Terraform's (LockID).
+			return &explained{err, fmt.Sprintf("the table is not keyed the way panka needs (%s: %s): its partition key must be %s (string); "+
+				"create a lock table with `panka backend create --table NAME` and point locks.table at it", code, msg, attrKey)}
+		case code == "AccessDeniedException" || code == "UnrecognizedClientException" || code == "InvalidSignatureException" ||
+			code == "ExpiredTokenException" || code == "MissingAuthenticationTokenException" || code == "IncompleteSignatureException":
+			return &explained{err, fmt.Sprintf("access denied (%s); check the AWS credentials (aws.profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, aws.assumeRole), "+
+				"that they may use DynamoDB table %s, and locks.region", code, l.table)}
+		}
 	}
 	if cause := s3store.CredentialsError(err); cause != nil {
 		return fmt.Errorf("%w (%v); set aws.profile (or AWS_PROFILE), AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where a role is available", s3store.ErrNoCredentials, cause)
@@ -153,6 +165,15 @@ func (l *Locker) hint(err error) error {
 	}
 	return err
 }
+
+// explained is an SDK error with a message for the user in its place.
+type explained struct {
+	err error
+	msg string
+}
+
+func (e *explained) Error() string { return e.msg }
+func (e *explained) Unwrap() error { return e.err }
 
 // ErrUnreachable is wrapped by errors of calls that never reached DynamoDB.
 var ErrUnreachable = errors.New("cannot reach DynamoDB")

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"panka.dev/panka/locker"
 	"panka.dev/panka/locker/dynamodb"
@@ -130,8 +131,69 @@ func TestMissingTableSaysHowToCreateIt(t *testing.T) {
 	_, getErr := l.Get(ctx, locker.Key("app", "dev"))
 	_, listErr := l.List(ctx)
 	for name, err := range map[string]error{"acquire": acqErr, "get": getErr, "list": listErr} {
-		if err == nil || !strings.Contains(err.Error(), "panka backend create --table "+table) {
-			t.Errorf("%s on a missing table: %v, want the panka backend create command", name, err)
+		if err == nil || !strings.Contains(err.Error(), "DynamoDB table "+table+": the table does not exist") ||
+			!strings.Contains(err.Error(), "panka backend create --table "+table) {
+			t.Errorf("%s on a missing table: %v, want the table and the panka backend create command", name, err)
+		}
+		noSDKText(t, name, err)
+		var rnf *ddbtypes.ResourceNotFoundException
+		if !errors.As(err, &rnf) {
+			t.Errorf("%s: %v does not wrap the SDK's ResourceNotFoundException", name, err)
+		}
+	}
+}
+
+// noSDKText fails when err carries the SDK's own text (operation, status
+// code, request id) instead of panka's explanation.
+func noSDKText(t *testing.T, name string, err error) {
+	t.Helper()
+	for _, sdk := range []string{"RequestID", "operation error", "StatusCode"} {
+		if err != nil && strings.Contains(err.Error(), sdk) {
+			t.Errorf("%s: error %q carries the SDK's text %q", name, err, sdk)
+		}
+	}
+}
+
+// deniedClient answers every call as DynamoDB does to unknown or expired
+// credentials.
+type deniedClient struct{ dynamodb.Client }
+
+func (deniedClient) err() error {
+	return &smithy.GenericAPIError{Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid."}
+}
+
+func (c deniedClient) PutItem(context.Context, *ddb.PutItemInput, ...func(*ddb.Options)) (*ddb.PutItemOutput, error) {
+	return nil, c.err()
+}
+
+func (c deniedClient) GetItem(context.Context, *ddb.GetItemInput, ...func(*ddb.Options)) (*ddb.GetItemOutput, error) {
+	return nil, c.err()
+}
+
+func (c deniedClient) Scan(context.Context, *ddb.ScanInput, ...func(*ddb.Options)) (*ddb.ScanOutput, error) {
+	return nil, c.err()
+}
+
+// TestAccessDeniedSaysWhichCredentials: credentials DynamoDB refuses are
+// said as such, with the settings to check, not as the SDK's text.
+func TestAccessDeniedSaysWhichCredentials(t *testing.T) {
+	l, err := dynamodb.New(dynamodb.Options{Client: deniedClient{}, Table: "panka-locks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, acqErr := l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "dev"), LockedBy: "a"}, time.Minute)
+	_, getErr := l.Get(ctx, locker.Key("app", "dev"))
+	_, listErr := l.List(ctx)
+	for name, err := range map[string]error{"acquire": acqErr, "get": getErr, "list": listErr} {
+		for _, want := range []string{"DynamoDB table panka-locks: access denied (UnrecognizedClientException)", "AWS_ACCESS_KEY_ID", "aws.profile"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s with refused credentials: %v, want it to contain %q", name, err, want)
+			}
+		}
+		var ae smithy.APIError
+		if !errors.As(err, &ae) {
+			t.Errorf("%s: %v does not wrap the SDK's error", name, err)
 		}
 	}
 }
@@ -160,6 +222,7 @@ func TestForeignTableSaysWhatKeyItNeeds(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "partition key must be lockKey") || !strings.Contains(err.Error(), "panka backend create --table") {
 			t.Errorf("%s on a table keyed by LockID: %v, want the key panka needs", name, err)
 		}
+		noSDKText(t, name, err)
 	}
 }
 
