@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"reflect"
 	"sort"
@@ -40,7 +41,7 @@ type Backend struct {
 	Region       string `yaml:"region" doc:"AWS region of the state bucket"`
 	Bucket       string `yaml:"bucket" doc:"S3 bucket for state"`
 	Prefix       string `yaml:"prefix" doc:"key prefix for every state object"`
-	Endpoint     string `yaml:"endpoint" doc:"custom S3 endpoint (S3-compatible servers)"`
+	Endpoint     string `yaml:"endpoint" format:"url" doc:"custom S3 endpoint (S3-compatible servers)"`
 	UsePathStyle bool   `yaml:"usePathStyle" doc:"path-style S3 addressing"`
 	SSE          string `yaml:"sse" enum:",AES256,aws:kms" doc:"server-side encryption for state objects"`
 	KMSKeyID     string `yaml:"kmsKeyId" doc:"KMS key for sse aws:kms"`
@@ -52,7 +53,7 @@ type Locks struct {
 	Type      string   `yaml:"type" enum:",local,dynamodb,s3" doc:"lock backend: local, dynamodb or s3 (default: local with a local backend, s3 with an s3 backend)"`
 	Region    string   `yaml:"region" doc:"AWS region of the lock table"`
 	Table     string   `yaml:"table" doc:"DynamoDB table for locks"`
-	Endpoint  string   `yaml:"endpoint" doc:"custom DynamoDB endpoint"`
+	Endpoint  string   `yaml:"endpoint" format:"url" doc:"custom DynamoDB endpoint"`
 	TTL       Duration `yaml:"ttl" doc:"lease time to live (seconds or Go duration)"`
 	Heartbeat Duration `yaml:"heartbeat" doc:"lease heartbeat interval (seconds or Go duration)"`
 }
@@ -281,6 +282,7 @@ type Key struct {
 	Secret bool
 	enum   []string
 	min    *int
+	url    bool
 }
 
 var keysCache []Key
@@ -310,6 +312,7 @@ func walk(t reflect.Type, prefix string, out *[]Key) {
 			n, _ := strconv.Atoi(m)
 			k.min = &n
 		}
+		k.url = f.Tag.Get("format") == "url"
 		*out = append(*out, k)
 	}
 }
@@ -357,8 +360,20 @@ func (r *Resolved) set(path, value string, src Source) error {
 	if k.min != nil && fv.Kind() == reflect.Int && int(fv.Int()) < *k.min {
 		return fmt.Errorf("key %s: %s is below the minimum %d", path, value, *k.min)
 	}
+	if k.url && value != "" && !isEndpointURL(value) {
+		// The AWS SDK would only say so on the first request, as an
+		// "endpoint rule error".
+		return fmt.Errorf("key %s: %q is not an http:// or https:// URL with a host, e.g. http://127.0.0.1:7070", path, value)
+	}
 	r.Sources[path] = src
 	return nil
+}
+
+// isEndpointURL reports whether s is an endpoint the AWS SDK accepts: an
+// absolute http(s) URL with a host.
+func isEndpointURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 func (r *Resolved) loadFile(path, layer string) error {

@@ -94,3 +94,36 @@ func TestLoadFileProblems(t *testing.T) {
 		t.Errorf("valid file: %v", err)
 	}
 }
+
+// TestEndpointMustBeURL: an endpoint that is not an http(s) URL with a host
+// is refused where it is set (file:line, env var), not on the first request
+// as the AWS SDK's "endpoint rule error, Custom endpoint `x` was not a
+// valid URI".
+func TestEndpointMustBeURL(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "panka.yaml")
+	if err := os.WriteFile(file, []byte("backend:\n  type: s3\n  endpoint: 127.0.0.1:7070\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		l    Layers
+		want string
+	}{
+		{"file, no scheme", Layers{RepoFile: file}, `panka.yaml:3:3: key backend.endpoint: "127.0.0.1:7070" is not an http:// or https:// URL with a host, e.g. http://127.0.0.1:7070`},
+		{"env, not a URL", Layers{Env: []string{"PANKA_BACKEND_ENDPOINT=not-a-url"}}, `environment variable PANKA_BACKEND_ENDPOINT: key backend.endpoint: "not-a-url" is not an http:// or https:// URL`},
+		{"env, broken host", Layers{Env: []string{"PANKA_LOCKS_ENDPOINT=http://[::1"}}, `environment variable PANKA_LOCKS_ENDPOINT: key locks.endpoint: "http://[::1" is not an http:// or https:// URL`},
+		{"env, other scheme", Layers{Env: []string{"PANKA_LOCKS_ENDPOINT=ftp://host"}}, `key locks.endpoint: "ftp://host" is not an http:// or https:// URL`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Resolve(tt.l)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	for _, ok := range []string{"http://127.0.0.1:7070", "https://s3.eu-west-1.amazonaws.com", "http://minio.internal:9000/", ""} {
+		if _, err := Resolve(Layers{Env: []string{"PANKA_BACKEND_ENDPOINT=" + ok, "PANKA_LOCKS_ENDPOINT=" + ok}}); err != nil {
+			t.Errorf("endpoint %q: %v", ok, err)
+		}
+	}
+}
