@@ -204,6 +204,12 @@ func DefaultBase(ctx context.Context, repo *gitops.Repo, head gitops.Hash) (gito
 			// The first commit of the repository: everything in it is new.
 			return gitops.EmptyTree, nil
 		}
+		// A depth-1 clone (CI's default checkout) names the parent but does
+		// not have it: say that this is the default base, which the user
+		// never typed, rather than fail later on an unexplained commit id.
+		if _, err := repo.CommitTree(p); err != nil {
+			return gitops.ZeroHash, fmt.Errorf("default base (HEAD's first parent %s, as HEAD is the tip of %s; or pass --base): %w", p.String()[:12], name, baseError(repo, p.String(), err))
+		}
 		return p, nil
 	}
 	mb, err := repo.MergeBase(ctx, head, tip)
