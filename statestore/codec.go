@@ -3,7 +3,11 @@ package statestore
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"reflect"
+	"strings"
 )
 
 // schemaProbe reads only the schema version, so a newer format is reported
@@ -29,19 +33,104 @@ func checkSchema(data []byte, what, where, hint string) error {
 	}
 	var p schemaProbe
 	if err := json.Unmarshal(data, &p); err != nil {
-		return fmt.Errorf("%s %s is not valid JSON (%v): %w%s", what, where, err, ErrCorrupt, hint)
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field == "" {
+			return fmt.Errorf("%s %s is not a JSON object (it holds %s): %w%s", what, where, article(te.Value), ErrCorrupt, hint)
+		}
+		if errors.As(err, &te) {
+			// Valid JSON whose schemaVersion is not a number: no version to read.
+			return fmt.Errorf("%s %s has no valid schemaVersion (%s): %w%s", what, where, describeJSON(data, err), ErrCorrupt, hint)
+		}
+		return fmt.Errorf("%s %s is not valid JSON (%s): %w%s", what, where, describeJSON(data, err), ErrCorrupt, hint)
 	}
 	if p.SchemaVersion == nil {
 		return fmt.Errorf("%s %s has no schemaVersion: %w%s", what, where, ErrCorrupt, hint)
 	}
-	return checkVersion(*p.SchemaVersion, what, where)
+	return checkVersion(*p.SchemaVersion, what, where, hint)
 }
 
-// checkVersion accepts schema versions 1..SchemaVersion.
-func checkVersion(v int, what, where string) error {
+// describeJSON says what is wrong with data, which failed to decode with
+// err, in the document's terms (line and column, field names, JSON types)
+// rather than encoding/json's, which names Go types ("cannot unmarshal
+// string into Go struct field State.serial of type int64").
+func describeJSON(data []byte, err error) string {
+	var se *json.SyntaxError
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &se) && strings.Contains(se.Error(), "unexpected end of JSON input") {
+		line, col := position(data, int64(len(bytes.TrimRight(data, " \t\r\n")))-1)
+		return fmt.Sprintf("it ends at line %d, column %d in the middle of a value: truncated", line, col)
+	}
+	if se != nil {
+		// Offset counts the bytes read, the offending one included.
+		line, col := position(data, se.Offset-1)
+		return fmt.Sprintf("line %d, column %d: %s", line, col, strings.TrimPrefix(se.Error(), "json: "))
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		line, _ := position(data, te.Offset-1)
+		field := te.Field
+		if field == "" {
+			field = "the document"
+		}
+		return fmt.Sprintf("line %d: %s is %s, want %s", line, field, article(te.Value), jsonKind(te.Type))
+	}
+	return err.Error()
+}
+
+// position is the 1-based line and column of the byte at index off in data.
+func position(data []byte, off int64) (line, col int) {
+	off = max(0, min(off, int64(len(data))))
+	before := data[:off]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(off) - bytes.LastIndexByte(before, '\n')
+	return line, col
+}
+
+// jsonKind names the JSON type a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	if t.String() == "time.Time" {
+		return "a time string (RFC 3339)"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "another type"
+}
+
+// article puts "a"/"an" before encoding/json's name of a JSON value
+// ("string", "array", "number 1.5").
+func article(v string) string {
+	switch {
+	case strings.HasPrefix(v, "array"), strings.HasPrefix(v, "object"):
+		return "an " + v
+	case v == "bool":
+		return "true or false"
+	}
+	return "a " + v
+}
+
+// checkVersion accepts schema versions 1..SchemaVersion; hint ends the
+// error of a missing one.
+func checkVersion(v int, what, where, hint string) error {
 	switch {
 	case v < 1:
-		return fmt.Errorf("%s %s has no valid schemaVersion: %w; it was left as it is", what, where, ErrCorrupt)
+		return fmt.Errorf("%s %s has no valid schemaVersion: %w%s", what, where, ErrCorrupt, hint)
 	case v > SchemaVersion:
 		return fmt.Errorf("%s %s has schemaVersion %d but this panka reads up to %d: %w; upgrade panka", what, where, v, SchemaVersion, ErrFutureSchema)
 	}
@@ -59,9 +148,9 @@ func DecodeState(data []byte, key Key, where string) (*State, error) {
 		if serr := checkSchema(data, "state", where, corruptStateHint); serr != nil {
 			return nil, serr
 		}
-		return nil, fmt.Errorf("state %s does not match the state format (%v): %w%s", where, err, ErrCorrupt, corruptStateHint)
+		return nil, fmt.Errorf("state %s does not match the state format (%s): %w%s", where, describeJSON(data, err), ErrCorrupt, corruptStateHint)
 	}
-	if err := checkVersion(st.SchemaVersion, "state", where); err != nil {
+	if err := checkVersion(st.SchemaVersion, "state", where, corruptStateHint); err != nil {
 		return nil, err
 	}
 	if st.Stack != key.Stack || st.Environment != key.Environment {
@@ -103,9 +192,9 @@ func DecodeDeployment(data []byte, key Key, where string) (*Deployment, error) {
 		if serr := checkSchema(data, "history record", where, corruptHistoryHint); serr != nil {
 			return nil, serr
 		}
-		return nil, fmt.Errorf("history record %s does not match the record format (%v): %w%s", where, err, ErrCorrupt, corruptHistoryHint)
+		return nil, fmt.Errorf("history record %s does not match the record format (%s): %w%s", where, describeJSON(data, err), ErrCorrupt, corruptHistoryHint)
 	}
-	if err := checkVersion(d.SchemaVersion, "history record", where); err != nil {
+	if err := checkVersion(d.SchemaVersion, "history record", where, corruptHistoryHint); err != nil {
 		return nil, err
 	}
 	if d.Stack != key.Stack || d.Environment != key.Environment {

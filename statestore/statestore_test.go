@@ -265,3 +265,50 @@ func BenchmarkCodec200(b *testing.B) {
 	b.ReportMetric(float64(dec.Microseconds())/1000/float64(b.N), "decode-ms")
 	b.ReportMetric(float64(len(data))/1024, "state-KB")
 }
+
+// TestCodecSaysWhatIsWrong: a state.json or history record edited by hand
+// into something panka cannot read is described in the document's terms
+// (line, column, field, JSON type), never encoding/json's Go types, and
+// ends with the repair.
+func TestCodecSaysWhatIsWrong(t *testing.T) {
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	for _, tc := range []struct {
+		name, data string
+		want       []string
+	}{
+		{"string serial", "{\n  \"schemaVersion\": 1,\n  \"serial\": \"one\",\n  \"stack\": \"orders\",\n  \"environment\": \"dev\"\n}",
+			[]string{"does not match the state format (line 3: serial is a string, want a whole number)", "push --force"}},
+		{"nested field", `{"schemaVersion":1,"stack":"orders","environment":"dev","lastDeployment":{"dirty":"yes"}}`,
+			[]string{"(line 1: lastDeployment.dirty is a string, want true or false)"}},
+		{"array", `[1,2]`, []string{"is not a JSON object (it holds an array)", "push --force"}},
+		{"string", `"state"`, []string{"is not a JSON object (it holds a string)"}},
+		{"syntax", "{\n  \"schemaVersion\": 1,,\n}", []string{"is not valid JSON (line 2, column 22: invalid character ','", "push --force"}},
+		{"truncated", "{\n  \"schemaVersion\": 1,\n  \"stack\": \"ord", []string{"is not valid JSON (it ends at line 3, column 15 in the middle of a value: truncated)"}},
+		{"string schema", `{"schemaVersion":"1","stack":"orders","environment":"dev"}`,
+			[]string{"has no valid schemaVersion (line 1: schemaVersion is a string, want a whole number)", "push --force"}},
+		{"schema zero", `{"schemaVersion":0,"stack":"orders","environment":"dev"}`, []string{"has no valid schemaVersion: corrupt state; it was left as it is: restore"}},
+	} {
+		_, err := statestore.DecodeState([]byte(tc.data), k, "WHERE")
+		if err == nil {
+			t.Errorf("%s: no error", tc.name)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q\ndoes not contain %q", tc.name, err, w)
+			}
+		}
+		for _, goText := range []string{"Go struct", "Go value", "statestore.", "int64", "json: "} {
+			if strings.Contains(err.Error(), goText) {
+				t.Errorf("%s: error %q names Go internals (%q)", tc.name, err, goText)
+			}
+		}
+		if n := strings.Count(err.Error(), "it was left as it is"); n != 1 {
+			t.Errorf("%s: error %q says %d times that it was left as it is", tc.name, err, n)
+		}
+	}
+	_, err := statestore.DecodeDeployment([]byte(`{"schemaVersion":1,"serial":"2","stack":"orders","environment":"dev"}`), k, "REC")
+	if err == nil || !strings.Contains(err.Error(), "history record REC does not match the record format (line 1: serial is a string, want a whole number)") {
+		t.Errorf("history record with a string serial: %v", err)
+	}
+}

@@ -50,7 +50,7 @@ func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptio
 	}
 	var in State
 	if err := json.Unmarshal(data, &in); err != nil {
-		return nil, fmt.Errorf("state %s does not match the state format (%v): %w%s", src, err, ErrCorrupt, corruptPushHint)
+		return nil, fmt.Errorf("state %s does not match the state format (%s): %w%s", src, describeJSON(data, err), ErrCorrupt, corruptPushHint)
 	}
 	if in.Stack != key.Stack || in.Environment != key.Environment {
 		if !opts.Force {
