@@ -19,6 +19,8 @@ import (
 	"unicode"
 
 	"gopkg.in/yaml.v3"
+
+	"panka.dev/panka/statestore"
 )
 
 // Config is panka's effective configuration. Every field is a key whose path
@@ -40,7 +42,7 @@ type Backend struct {
 	Type         string `yaml:"type" enum:"local,s3" doc:"state backend: local (.panka/state) or s3 (default: s3 when backend.bucket is set, else local)"`
 	Region       string `yaml:"region" doc:"AWS region of the state bucket"`
 	Bucket       string `yaml:"bucket" doc:"S3 bucket for state"`
-	Prefix       string `yaml:"prefix" doc:"key prefix for every state object"`
+	Prefix       string `yaml:"prefix" format:"prefix" doc:"key prefix for every state object"`
 	Endpoint     string `yaml:"endpoint" format:"url" doc:"custom S3 endpoint (S3-compatible servers)"`
 	UsePathStyle bool   `yaml:"usePathStyle" doc:"path-style S3 addressing"`
 	SSE          string `yaml:"sse" enum:",AES256,aws:kms" doc:"server-side encryption for state objects"`
@@ -283,6 +285,7 @@ type Key struct {
 	enum   []string
 	min    *int
 	url    bool
+	prefix bool
 }
 
 var keysCache []Key
@@ -313,6 +316,7 @@ func walk(t reflect.Type, prefix string, out *[]Key) {
 			k.min = &n
 		}
 		k.url = f.Tag.Get("format") == "url"
+		k.prefix = f.Tag.Get("format") == "prefix"
 		*out = append(*out, k)
 	}
 }
@@ -364,6 +368,13 @@ func (r *Resolved) set(path, value string, src Source) error {
 		// The AWS SDK would only say so on the first request, as an
 		// "endpoint rule error".
 		return fmt.Errorf("key %s: %q is not an http:// or https:// URL with a host, e.g. http://127.0.0.1:7070", path, value)
+	}
+	if k.prefix {
+		// Checked here, not only when the store opens, so the error names
+		// the file:line or variable that set it.
+		if _, err := statestore.NormalizePrefix(value); err != nil {
+			return fmt.Errorf("key %s: %w", path, err)
+		}
 	}
 	r.Sources[path] = src
 	return nil

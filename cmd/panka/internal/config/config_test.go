@@ -127,3 +127,32 @@ func TestEndpointMustBeURL(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefixCheckedWhereSet: a backend.prefix the store refuses ("..",
+// empty segments) is refused with the file:line or variable that set it,
+// not later as a bare "invalid state key".
+func TestPrefixCheckedWhereSet(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "panka.yaml")
+	if err := os.WriteFile(file, []byte("backend:\n  prefix: teams//orders\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		l    Layers
+		want string
+	}{
+		{"file", Layers{RepoFile: file}, `panka.yaml:2:3: key backend.prefix: invalid state key: prefix "teams//orders" has an empty, '.' or '..' segment`},
+		{"env", Layers{Env: []string{"PANKA_BACKEND_PREFIX=../x"}}, `environment variable PANKA_BACKEND_PREFIX: key backend.prefix: invalid state key: prefix "../x"`},
+		{"stack", Layers{Stack: map[string]string{"backend.prefix": "a/./b"}, StackFile: "stacks/shop/stack.yaml"}, `stacks/shop/stack.yaml: spec.backend: key backend.prefix: invalid state key: prefix "a/./b"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Resolve(tt.l)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := Resolve(Layers{Env: []string{"PANKA_BACKEND_PREFIX=/teams/orders/"}}); err != nil {
+		t.Errorf("a valid prefix: %v", err)
+	}
+}
