@@ -47,7 +47,17 @@ var (
 	ErrWrongRegion   = errors.New("the request was signed for another region than the bucket's")
 	ErrUnreachable   = errors.New("cannot reach the S3 endpoint")
 	ErrNoCredentials = errors.New("no AWS credentials")
+	// ErrNotS3 is an answer no S3 server gives (a body that is not S3's
+	// XML, a GetObject without an ETag): backend.endpoint points at some
+	// other HTTP server. Reading it as "no state" or "corrupt state" would
+	// be wrong, and so would the repairs those suggest.
+	ErrNotS3 = errors.New("the endpoint does not answer like S3")
 )
+
+// notS3 is the ErrNotS3 error for an answer that lacks what S3 always sends.
+func notS3(what string) error {
+	return fmt.Errorf("%w (%s); check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3)", ErrNotS3, what)
+}
 
 // Options configure a Store.
 type Options struct {
@@ -210,6 +220,10 @@ func Explain(bucket string, err error) error {
 	if errors.As(err, &send) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up", ErrUnreachable, send.Err)}
 	}
+	var de *smithy.DeserializationError
+	if errors.As(err, &de) {
+		return &explained{ErrNotS3, err, notS3(fmt.Sprintf("HTTP %d with a body that is not S3's XML", status)).Error()}
+	}
 	return err
 }
 
@@ -270,6 +284,9 @@ func (s *Store) read(ctx context.Context, key string) ([]byte, string, error) {
 		return nil, "", s.classify("read", key, err)
 	}
 	defer out.Body.Close()
+	if out.ETag == nil {
+		return nil, "", fmt.Errorf("read %s: %w", s.where(key), notS3("its answer to GetObject has no ETag"))
+	}
 	data, err := io.ReadAll(out.Body)
 	if err != nil {
 		return nil, "", fmt.Errorf("read %s: %w", s.where(key), err)
@@ -503,6 +520,11 @@ func (s *Store) listObjects(ctx context.Context, prefix, delimiter string) (objs
 		out, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, nil, s.classify("list", prefix, err)
+		}
+		if out.Name == nil {
+			// Every ListBucketResult names its bucket; an empty answer
+			// from another server must not read as "no state".
+			return nil, nil, fmt.Errorf("list %s: %w", s.where(prefix), notS3("its answer to ListObjectsV2 names no bucket"))
 		}
 		objs = append(objs, out.Contents...)
 		for _, cp := range out.CommonPrefixes {

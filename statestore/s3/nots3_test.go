@@ -1,0 +1,63 @@
+package s3_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"panka.dev/panka/statestore"
+	s3store "panka.dev/panka/statestore/s3"
+)
+
+// TestNotS3Endpoint: backend.endpoint pointing at another HTTP server that
+// answers 200 to anything (as dynalite does, or a web page) is said as such. It must not read as "no state" (an empty listing) or as
+// a corrupt state.json, whose repair (state push --force) would be wrong.
+func TestNotS3Endpoint(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		status int
+		ctype  string
+		body   string
+	}{
+		{"200 plain text", http.StatusOK, "text/plain", "healthy: dynamodb.us-east-1.amazonaws.com "},
+		{"200 html", http.StatusOK, "text/html", "<!doctype html><html><body>Welcome</body></html>"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tt.ctype)
+				w.WriteHeader(tt.status)
+				_, _ = w.Write([]byte(tt.body))
+			}))
+			defer srv.Close()
+			cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")}
+			c := s3store.NewClient(cfg, s3store.ClientOptions{Endpoint: srv.URL, UsePathStyle: true, MaxAttempts: 1})
+			s, err := s3store.New(c, s3store.Options{Bucket: "state"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			_, _, getErr := s.Get(ctx, statestore.Key{Stack: "orders", Environment: "dev"})
+			_, listErr := s.List(ctx)
+			for name, err := range map[string]error{"get": getErr, "list": listErr} {
+				if !errors.Is(err, s3store.ErrNotS3) || errors.Is(err, statestore.ErrCorrupt) || errors.Is(err, statestore.ErrNotFound) {
+					t.Errorf("%s: %v, want ErrNotS3 (not corrupt, not missing)", name, err)
+					continue
+				}
+				for _, want := range []string{"s3://state/", "does not answer like S3", "check backend.endpoint"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("%s: error %q does not mention %q", name, err, want)
+					}
+				}
+				if strings.Contains(err.Error(), "RequestID") || strings.Contains(err.Error(), "push --force") {
+					t.Errorf("%s: error %q carries the SDK's text or a wrong repair", name, err)
+				}
+			}
+		})
+	}
+}
