@@ -163,6 +163,17 @@ func (l *Locker) hint(err error) error {
 		// hides the cause; err stays in the chain.
 		return &unreachable{err: err, cause: send.Err}
 	}
+	var de *smithy.DeserializationError
+	if errors.As(err, &de) {
+		// Another HTTP server (often the S3 endpoint given as locks.endpoint).
+		status := 0
+		var re *smithyhttp.ResponseError
+		if errors.As(err, &re) {
+			status = re.HTTPStatusCode()
+		}
+		return &explained{err, fmt.Sprintf("the endpoint does not answer like DynamoDB (HTTP %d with a body that is not DynamoDB's JSON); "+
+			"check locks.endpoint (PANKA_LOCKS_ENDPOINT or AWS_ENDPOINT_URL_DYNAMODB)", status)}
+	}
 	return err
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -332,5 +334,34 @@ func TestListFollowsScanPages(t *testing.T) {
 	}
 	if pc.scans < 4 {
 		t.Fatalf("List made %d Scans of 2 items for 7 leases: the test did not page", pc.scans)
+	}
+}
+
+// TestNotDynamoDBEndpoint: locks.endpoint pointing at another HTTP server
+// (typically the S3 endpoint) is said as such, with the setting to check,
+// not as the SDK's "deserialization failed, failed to decode response body".
+func TestNotDynamoDBEndpoint(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>MethodNotAllowed</Code></Error>`))
+	}))
+	defer srv.Close()
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("pankatest", "pankatest", "")}
+	c := ddb.NewFromConfig(cfg, func(o *ddb.Options) { o.BaseEndpoint = aws.String(srv.URL); o.RetryMaxAttempts = 1 })
+	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: "panka-locks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, acqErr := l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "dev"), LockedBy: "a"}, time.Minute)
+	_, listErr := l.List(ctx)
+	for name, err := range map[string]error{"acquire": acqErr, "list": listErr} {
+		for _, want := range []string{"DynamoDB table panka-locks: the endpoint does not answer like DynamoDB (HTTP 405", "check locks.endpoint"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s against a server that is not DynamoDB: %v, want it to contain %q", name, err, want)
+			}
+		}
+		noSDKText(t, name, err)
 	}
 }
