@@ -78,6 +78,9 @@ type Runtime struct {
 	OnEvent func(engine.Event)
 	// Logf reports notable steps (recovery of a killed run, skipped engine).
 	Logf func(format string, args ...any)
+	// Warnf reports what the user should know before confirming (nil:
+	// Logf, prefixed "warning: ").
+	Warnf func(format string, args ...any)
 	// HealthCheck runs after a successful engine run (may be nil), after
 	// the engine's own check (an Engine with a Health method).
 	HealthCheck func(ctx context.Context, desired *stacks.Resolved, outputs map[string]map[string]any) error
@@ -172,10 +175,26 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
+	warnf := rt.Warnf
+	if warnf == nil {
+		warnf = func(format string, args ...any) { logf("warning: "+format, args...) }
+	}
 	state, version, err := rt.Store.Get(ctx, req.Key)
+	var lastSerial int64
 	switch {
 	case errors.Is(err, statestore.ErrNotFound):
 		state, version = nil, ""
+		// No state.json, but history: it was deleted or lost (by hand, a
+		// bucket lifecycle rule). Numbering again from 1 would give two
+		// deployments the same serial, and rollback --to-version would
+		// pick either.
+		if h, herr := rt.Store.History(ctx, req.Key, 0, 1); herr == nil && len(h) > 0 {
+			lastSerial = h[0].Serial
+			warnf("%s has no state, but its history records deployments up to serial %d (%s of commit %s by %s, %s): "+
+				"its state.json was deleted or lost, so this %s plans as if nothing were deployed and records serial %d. "+
+				"To plan against the last deployment instead, stop here and restore state.json (an earlier S3 object version, or `panka state push --force FILE`)",
+				req.Key, h[0].Serial, h[0].Operation, shortSHA(h[0].Commit), h[0].User, h[0].Result, req.Operation, h[0].Serial+1)
+		}
 	case err != nil:
 		return nil, fmt.Errorf("read state of %s: %w", req.Key, err)
 	}
@@ -299,7 +318,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		rec.Changes = res.changes
 	}
 	rec.EndedAt = rt.Now()
-	next := nextState(state, req, rec, desired, outputs, runErr, ctx)
+	next := nextState(state, lastSerial, req, rec, desired, outputs, runErr, ctx)
 	if next.Status == statestore.StatusDeployed {
 		switch {
 		case res.EngineSkipped && state != nil:
@@ -521,9 +540,10 @@ func engineChanges(r *engine.Result) *statestore.ChangeSummary {
 	return s
 }
 
-// nextState builds the state to write after a run.
-func nextState(prev *statestore.State, req Request, rec *statestore.Deployment, desired *stacks.Resolved, outputs map[string]map[string]any, runErr error, ctx context.Context) *statestore.State {
-	next := &statestore.State{SchemaVersion: statestore.SchemaVersion, Stack: req.Key.Stack, Environment: req.Key.Environment, UpdatedAt: rec.EndedAt}
+// nextState builds the state to write after a run. Without prev, serials
+// continue after lastSerial (the newest in history; 0 for none).
+func nextState(prev *statestore.State, lastSerial int64, req Request, rec *statestore.Deployment, desired *stacks.Resolved, outputs map[string]map[string]any, runErr error, ctx context.Context) *statestore.State {
+	next := &statestore.State{SchemaVersion: statestore.SchemaVersion, Stack: req.Key.Stack, Environment: req.Key.Environment, UpdatedAt: rec.EndedAt, Serial: lastSerial}
 	if prev != nil {
 		next.Serial = prev.Serial
 		next.LastSuccessful = prev.LastSuccessful

@@ -389,6 +389,61 @@ func TestRunHistoryWriteFails(t *testing.T) {
 	}
 }
 
+// TestRunAfterStateLost: a state.json deleted while history remains (by
+// hand, a bucket lifecycle rule) is said before the plan,
+// and the next deployment continues the history's serials: two records
+// with one serial would make rollback --to-version pick either.
+func TestRunAfterStateLost(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			open := b.location(t)
+			c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+			store := open()
+			var logs []string
+			rt := runtimeOn(store, &fakeEngine{}, c, "alice@example.com", "lock-a")
+			rt.Warnf = func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
+			v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+			v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
+			for _, v := range []*stacks.Resolved{v1, v2} {
+				if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v, Source: Source{Commit: strings.Repeat("c", 40)}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, version, err := store.Get(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Delete(ctx, key, version); err != nil {
+				t.Fatal(err)
+			}
+			logs = nil
+			res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Deployment.Serial != 3 || stateOf(t, store).Serial != 3 || stateOf(t, store).LastSuccessful.Serial != 3 {
+				t.Fatalf("serial %d, state serial %d; want 3, after the history's 2", res.Deployment.Serial, stateOf(t, store).Serial)
+			}
+			serials := map[int64]int{}
+			h, err := store.History(ctx, key, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range h {
+				if serials[d.Serial]++; serials[d.Serial] > 1 {
+					t.Errorf("two history records with serial %d", d.Serial)
+				}
+			}
+			want := "shop/dev has no state, but its history records deployments up to serial 2 (apply of commit cccccccccccc by alice@example.com, succeeded): " +
+				"its state.json was deleted or lost, so this apply plans as if nothing were deployed and records serial 3"
+			if len(logs) == 0 || !strings.Contains(logs[0], want) || !strings.Contains(logs[0], "panka state push --force FILE") {
+				t.Errorf("logs %q\nwant the first to contain %q and the repair", logs, want)
+			}
+		})
+	}
+}
+
 // TestRunRecordsOneRecordPerDeployment: on the normal path every
 // deployment (apply, no-op apply, failure, rollback, destroy) adds exactly
 // one record, newest first, matching the state it wrote.

@@ -283,6 +283,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(f.Notices(), format+"\n", args...)
 		},
+		Warnf:     f.Warnf,
 		SecretKey: secretKey,
 		LeaseLost: func(ctx context.Context) error {
 			return f.leaseLost(ctx, lease, "the deployment")
