@@ -323,7 +323,8 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		printDeployment(f, res)
 	}
 	if errors.Is(err, deploy.ErrDeclined) {
-		fmt.Fprintln(f.Notices(), "Apply cancelled.")
+		op := req.Operation
+		fmt.Fprintf(f.Notices(), "%s of %s cancelled: nothing was changed.\n", strings.ToUpper(op[:1])+op[1:], req.Key)
 		return &ExitCodeError{Code: ExitError}
 	}
 	return err
