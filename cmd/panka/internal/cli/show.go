@@ -90,12 +90,19 @@ func showRun(opts *ShowOptions) error {
 	if f.JSON() {
 		return printOrderedJSON(f, &doc)
 	}
-	enc := yaml.NewEncoder(f.IO.Out)
+	// Encoded into a buffer: the yaml encoder flattens a write error into
+	// text, and Run must see a closed stdout (`panka show | head`) as one.
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(&doc); err != nil {
 		return err
 	}
-	return enc.Close()
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	_, err = f.IO.Out.Write(buf.Bytes())
+	return err
 }
 
 // maskNode replaces sensitive values with "(sensitive)" and switches the
