@@ -623,7 +623,7 @@ func Targeted(desired, deployed *stacks.Resolved, names []string) (*stacks.Resol
 	want := map[string]bool{}
 	for _, n := range names {
 		if desired.Component(n) == nil && (deployed == nil || deployed.Component(n) == nil) {
-			return nil, fmt.Errorf("--target-component %s: no such component in %s/%s", n, desired.Stack, desired.Environment)
+			return nil, fmt.Errorf("--target-component %s: no such component in %s/%s (components: %s)", n, desired.Stack, desired.Environment, strings.Join(componentNames(desired, deployed), ", "))
 		}
 		want[n] = true
 	}
@@ -654,6 +654,25 @@ func Targeted(desired, deployed *stacks.Resolved, names []string) (*stacks.Resol
 		}
 	}
 	return &out, nil
+}
+
+// componentNames lists the components of the given models, sorted, once each.
+func componentNames(models ...*stacks.Resolved) []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, m := range models {
+		if m == nil {
+			continue
+		}
+		for _, c := range m.Components {
+			if !seen[c.Name] {
+				seen[c.Name] = true
+				names = append(names, c.Name)
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // DeployedHeader describes a state for plan headers.

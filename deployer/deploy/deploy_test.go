@@ -323,7 +323,8 @@ func TestTargeted(t *testing.T) {
 	if _, err := Targeted(desired, nil, []string{"c"}); err == nil || !strings.Contains(err.Error(), "add --target-component a") {
 		t.Errorf("missing dependency: err = %v", err)
 	}
-	if _, err := Targeted(desired, deployed, []string{"nope"}); err == nil || !strings.Contains(err.Error(), "no such component") {
+	if _, err := Targeted(desired, deployed, []string{"nope"}); err == nil || !strings.Contains(err.Error(), "no such component") ||
+		!strings.Contains(err.Error(), "(components: a, b, c)") {
 		t.Errorf("unknown component: err = %v", err)
 	}
 }

@@ -77,7 +77,12 @@ func outputsRun(ctx context.Context, opts *OutputsOptions) error {
 	if opts.Component != "" {
 		o, ok := outs[opts.Component]
 		if !ok {
-			return fmt.Errorf("%s has no outputs for component %q", key, opts.Component)
+			names := make([]string, 0, len(outs))
+			for c := range outs {
+				names = append(names, c)
+			}
+			sort.Strings(names)
+			return fmt.Errorf("%s has no outputs for component %q (components with outputs: %s)", key, opts.Component, strings.Join(names, ", "))
 		}
 		outs = map[string]map[string]any{opts.Component: o}
 	}
