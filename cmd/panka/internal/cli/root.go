@@ -59,7 +59,10 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		return ExitError
 	}
 	var ue *UsageError
-	usage := errors.As(err, &ue) || isFlagError(err)
+	// The root runs nothing itself: cobra's own error for it is an
+	// unknown command (`panka bogus`), a usage error. It stays cobra's so
+	// that `panka help bogus` still says "Unknown help topic".
+	usage := errors.As(err, &ue) || isFlagError(err) || (!cmd.HasParent() && !cmd.Runnable())
 	if !f.logSetUp {
 		// Flags and arguments are checked before PersistentPreRunE: set
 		// the logs up here so --log-format json still gets its JSON line.
@@ -162,7 +165,27 @@ func NewRootCmd(f *Factory) *cobra.Command {
 // usageArgs makes wrong positional arguments usage errors (SPEC §8: exit 1
 // with the usage) everywhere. Cobra's own NoArgs error says `unknown command
 // "x"`, which sends the user looking for a subcommand that never existed.
+//
+// A command group (panka state, panka locks, ...) shows its help when run alone,
+// but a word that is none of its subcommands is a usage error, not help and
+// exit 0: `panka state lsit` must fail in a script.
 func usageArgs(cmd *cobra.Command) {
+	if cmd.HasParent() && cmd.HasSubCommands() && !cmd.Runnable() {
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return c.Help()
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+			if c.SuggestionsMinimumDistance <= 0 {
+				c.SuggestionsMinimumDistance = 2 // cobra's own default
+			}
+			if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += " (did you mean " + strings.Join(s, " or ") + "?)"
+			}
+			return Usagef("%s", msg)
+		}
+	}
 	if check := cmd.Args; check != nil {
 		cmd.Args = func(c *cobra.Command, args []string) error {
 			err := check(c, args)
