@@ -283,6 +283,29 @@ func TestRunStateConflictRecordStays(t *testing.T) {
 	}
 }
 
+// deployedOnce deploys one queue (serial 1) through a store whose writes
+// can be made to fail; reader is a second handle on the same location.
+func deployedOnce(t *testing.T, open func() statestore.Store) (d struct {
+	store  *faultyStore
+	eng    *fakeEngine
+	rt     Runtime
+	reader statestore.Store
+	v1     *stacks.Resolved
+	first  *Result
+}) {
+	t.Helper()
+	c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	d.store, d.eng = &faultyStore{Store: open()}, &fakeEngine{}
+	d.rt = runtimeOn(d.store, d.eng, c, "alice@example.com", "lock-a")
+	d.reader = open()
+	d.v1 = model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+	var err error
+	if d.first, err = Run(context.Background(), d.rt, Request{Key: key, Operation: statestore.OpApply, Desired: d.v1}); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // TestRunStateWriteFails: a state write that fails without a conflict (a
 // storage error) withdraws the record the same way; one whose write was
 // stored although it reported an error is a recorded deployment.
@@ -290,17 +313,8 @@ func TestRunStateWriteFails(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			open := b.location(t)
-			c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-			eng := &fakeEngine{}
-			store := &faultyStore{Store: open()}
-			rt := runtimeOn(store, eng, c, "alice@example.com", "lock-a")
-			reader := open()
-			v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
-			first, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1})
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := deployedOnce(t, b.location(t))
+			store, rt, reader, v1, first := d.store, d.rt, d.reader, d.v1, d.first
 
 			// Nothing to change: the engine is skipped, and the message says
 			// no resources changed.
@@ -338,17 +352,8 @@ func TestRunHistoryWriteFails(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			open := b.location(t)
-			c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-			eng := &fakeEngine{}
-			store := &faultyStore{Store: open()}
-			rt := runtimeOn(store, eng, c, "alice@example.com", "lock-a")
-			reader := open()
-			v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
-			first, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1})
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := deployedOnce(t, b.location(t))
+			store, eng, rt, reader, v1, first := d.store, d.eng, d.rt, d.reader, d.v1, d.first
 			store.appendErr = errors.New("write history record s3://b/k: cannot reach the S3 endpoint")
 			unchanged := func() {
 				t.Helper()
