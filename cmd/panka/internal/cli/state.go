@@ -306,11 +306,23 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 		}
 		return items[i].Environment < items[j].Environment
 	})
+	// An unreadable state is listed (with its error) and makes the exit
+	// status 1, as `stack list` does for a stack that does not load: a
+	// script checking states must not take a corrupt one for a good one.
+	unreadable := 0
+	for _, it := range items {
+		if it.Error != "" {
+			unreadable++
+		}
+	}
 	if f.JSON() {
 		if items == nil {
 			items = []StateListItem{}
 		}
-		return f.PrintJSON(items)
+		if err := f.PrintJSON(items); err != nil || unreadable == 0 {
+			return err
+		}
+		return &ExitCodeError{Code: ExitError}
 	}
 	if len(items) == 0 {
 		fmt.Fprintf(f.Notices(), "No state in %s.\n", f.describeBackend(cfg))
@@ -333,12 +345,15 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if unreadable == 0 {
+		return nil
+	}
 	for _, it := range items {
 		if it.Error != "" {
-			f.Warnf("%s/%s: %s", it.Stack, it.Environment, it.Error)
+			f.Errorf("%s/%s: %s", it.Stack, it.Environment, it.Error)
 		}
 	}
-	return nil
+	return &ExitCodeError{Code: ExitError}
 }
 
 // ---- state show ----
