@@ -320,6 +320,12 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 			return nil, fmt.Errorf("list locks in DynamoDB table %s: %w", l.table, l.hint(err))
 		}
 		for _, item := range page.Items {
+			if _, ok := item[attrKey]; !ok {
+				// Not a panka lease: the table is another tool's (Terraform's
+				// items are keyed LockID). Listing nothing would read as "no
+				// locks held".
+				return nil, fmt.Errorf("list locks in DynamoDB table %s: %w", l.table, l.foreignTable(keysOf(item)))
+			}
 			out = append(out, fromItem(item))
 		}
 		if len(page.LastEvaluatedKey) == 0 {
@@ -327,8 +333,42 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 		}
 		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
+	if len(out) == 0 {
+		// An empty table says nothing of its key: ask, where the client can
+		// (credentials without dynamodb:DescribeTable get the empty list,
+		// as before: panka's own operations do not need that permission).
+		if d, ok := l.client.(interface {
+			DescribeTable(context.Context, *ddb.DescribeTableInput, ...func(*ddb.Options)) (*ddb.DescribeTableOutput, error)
+		}); ok {
+			if desc, err := d.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(l.table)}); err == nil && desc.Table != nil {
+				var keys []string
+				for _, k := range desc.Table.KeySchema {
+					keys = append(keys, aws.ToString(k.AttributeName))
+				}
+				if len(keys) != 1 || keys[0] != attrKey {
+					return nil, fmt.Errorf("list locks in DynamoDB table %s: %w", l.table, l.foreignTable(keys))
+				}
+			}
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// foreignTable is the error for a table keyed by keys, not by panka's
+// attrKey (the same advice hint gives when DynamoDB refuses a key).
+func (l *Locker) foreignTable(keys []string) error {
+	return fmt.Errorf("the table is not keyed the way panka needs (it holds items keyed %s): its partition key must be %s (string); "+
+		"create a lock table with `panka backend create --table NAME` and point locks.table at it", strings.Join(keys, ", "), attrKey)
+}
+
+func keysOf(item map[string]types.AttributeValue) []string {
+	var ks []string
+	for k := range item {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 // TableCreator is the part of the DynamoDB API CreateTable uses.

@@ -220,7 +220,15 @@ func TestForeignTableSaysWhatKeyItNeeds(t *testing.T) {
 	}
 	_, acqErr := l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "dev"), LockedBy: "a"}, time.Minute)
 	_, getErr := l.Get(ctx, locker.Key("app", "dev"))
-	for name, err := range map[string]error{"acquire": acqErr, "get": getErr} {
+	// Listing an empty foreign table, and one holding Terraform's items,
+	// must not read as "no locks held".
+	_, emptyListErr := l.List(ctx)
+	if _, err := c.PutItem(ctx, &ddb.PutItemInput{TableName: aws.String(table), Item: map[string]ddbtypes.AttributeValue{
+		"LockID": &ddbtypes.AttributeValueMemberS{Value: "tf-state/prod.tfstate"}, "Info": &ddbtypes.AttributeValueMemberS{Value: "{}"}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, listErr := l.List(ctx)
+	for name, err := range map[string]error{"acquire": acqErr, "get": getErr, "list (empty)": emptyListErr, "list": listErr} {
 		if err == nil || !strings.Contains(err.Error(), "partition key must be lockKey") || !strings.Contains(err.Error(), "panka backend create --table") {
 			t.Errorf("%s on a table keyed by LockID: %v, want the key panka needs", name, err)
 		}
