@@ -181,6 +181,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	state, version, err := rt.Store.Get(ctx, req.Key)
 	var lastSerial int64
+	var lost *statestore.Deployment // the newest record when state.json is gone
 	switch {
 	case errors.Is(err, statestore.ErrNotFound):
 		state, version = nil, ""
@@ -189,7 +190,10 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		// deployments the same serial, and rollback --to-version would
 		// pick either.
 		if h, herr := rt.Store.History(ctx, req.Key, 0, 1); herr == nil && len(h) > 0 {
-			lastSerial = h[0].Serial
+			lastSerial, lost = h[0].Serial, h[0]
+			if req.Operation == statestore.OpDestroy {
+				break // refused below, with the same story
+			}
 			warnf("%s has no state, but its history records deployments up to serial %d (%s of commit %s by %s, %s): "+
 				"its state.json was deleted or lost, so this %s plans as if nothing were deployed and records serial %d. "+
 				"To plan against the last deployment instead, stop here and restore state.json (an earlier S3 object version, or `panka state push --force FILE`)",
@@ -241,7 +245,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		// changes" followed by this error says two things at once. A
 		// destroyed one has nothing deployed either: destroying it again
 		// would only record another destroy.
-		return res, nothingToDestroy(req.Key, state)
+		return res, nothingToDestroy(req.Key, state, lost)
 	}
 	if err := CheckProtection(p, req.AllowDestroy, req.AllowReplace); err != nil {
 		if rt.OnPlan != nil {
@@ -370,8 +374,17 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 }
 
 // nothingToDestroy is the error for a destroy of a stack/environment that
-// has no state or is destroyed already.
-func nothingToDestroy(key statestore.Key, st *statestore.State) error {
+// has no state or is destroyed already. lost is the newest history record
+// when state.json is gone but history is not.
+func nothingToDestroy(key statestore.Key, st *statestore.State, lost *statestore.Deployment) error {
+	if st == nil && lost != nil && lost.Operation != statestore.OpDestroy {
+		// "Nothing to destroy" would be wrong: what that deployment made
+		// may still exist, and Pulumi's own state may still list it.
+		return fmt.Errorf("%s has no state, but its history records deployments up to serial %d (%s of commit %s by %s, %s): "+
+			"its state.json was deleted or lost, so what was deployed may still exist. Restore state.json first "+
+			"(an earlier S3 object version, or `panka state push --force FILE`), then destroy; nothing was changed",
+			key, lost.Serial, lost.Operation, shortSHA(lost.Commit), lost.User, lost.Result)
+	}
 	if st == nil {
 		return fmt.Errorf("%s has no state: nothing to destroy", key)
 	}

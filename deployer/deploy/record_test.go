@@ -445,6 +445,26 @@ func TestRunAfterStateLost(t *testing.T) {
 			if len(logs) == 0 || !strings.Contains(logs[0], want) || !strings.Contains(logs[0], "panka state push --force FILE") {
 				t.Errorf("logs %q\nwant the first to contain %q and the repair", logs, want)
 			}
+
+			// destroy with state.json lost again: refused (what was deployed
+			// may still exist), not "nothing to destroy", and nothing written.
+			_, version, err = store.Get(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Delete(ctx, key, version); err != nil {
+				t.Fatal(err)
+			}
+			logs = nil
+			_, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true})
+			wantAll(t, err, "shop/dev has no state, but its history records deployments up to serial 3 (apply of commit",
+				"so what was deployed may still exist. Restore state.json first", "panka state push --force FILE", "nothing was changed")
+			if strings.Contains(err.Error(), "nothing to destroy") || len(logs) != 0 {
+				t.Errorf("destroy after state loss: %v, warnings %q", err, logs)
+			}
+			if h, _ := store.History(ctx, key, 0, 0); len(h) != 3 {
+				t.Errorf("destroy after state loss wrote history: %d records, want 3", len(h))
+			}
 		})
 	}
 }
