@@ -716,3 +716,11 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 	}
 	return c.mk(node{kind: nNull, file: c.file, line: int32(y.Line), col: int32(y.Column)})
 }
+
+// YAMLErrorPos splits a yaml.v3 decoding error of data into its 1-based
+// line and column (0 when unknown) and its message, with yaml.v3's
+// off-by-one lines corrected, for YAML files outside the stack model
+// (panka.yaml, ~/.panka/config.yaml).
+func YAMLErrorPos(err error, data []byte) (line, col int, msg string) {
+	return yamlErrPos(err, data)
+}

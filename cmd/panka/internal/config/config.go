@@ -20,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
 
@@ -400,7 +401,16 @@ func (r *Resolved) loadFile(path, layer string) error {
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
-		return fmt.Errorf("%s: %w", path, err)
+		// As stack files report it: file:line:column, what is wrong.
+		line, col, msg := stacks.YAMLErrorPos(err, data)
+		where := path
+		if line > 0 {
+			where += fmt.Sprintf(":%d", line)
+			if col > 0 {
+				where += fmt.Sprintf(":%d", col)
+			}
+		}
+		return fmt.Errorf("%s: not valid YAML: %s (fix the file; `panka config show` reads it back)", where, msg)
 	}
 	if len(doc.Content) == 0 {
 		return nil

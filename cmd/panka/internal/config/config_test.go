@@ -74,6 +74,11 @@ func TestLoadFileProblems(t *testing.T) {
 		{"duplicate key", "backend:\n  type: s3\n  bucket: a\n  type: local\n", `panka.yaml:4:3: duplicate key "backend.type" (first set at line 2): remove one of them`},
 		{"duplicate section", "backend:\n  bucket: a\nlocks:\n  table: t\nbackend:\n  type: local\n", `panka.yaml:5:1: duplicate key "backend" (first set at line 1): remove one of them`},
 		{"unknown version", "version: v2\n", `panka.yaml:1:1: key version: "v2" is not one of v1`},
+		// YAML syntax errors name the line (and column where known), as
+		// stack files do, not yaml.v3's "yaml: line N" one line early.
+		{"unclosed flow sequence", "version: v1\nbackend:\n  type: s3\n  bucket: [x\n", `panka.yaml:4: not valid YAML: did not find expected ',' or ']'`},
+		{"tab indentation", "version: v1\nbackend:\n\ttype: s3\n", `panka.yaml:3:1: not valid YAML: a tab in the indentation`},
+		{"missing colon", "version: v1\nbackend\n  type: s3\n", `panka.yaml:2: not valid YAML: could not find expected ':'`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "panka.yaml")
