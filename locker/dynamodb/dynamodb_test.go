@@ -128,11 +128,7 @@ func TestMissingTableSaysHowToCreateIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	_, acqErr := l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "dev"), LockedBy: "a"}, time.Minute)
-	_, getErr := l.Get(ctx, locker.Key("app", "dev"))
-	_, listErr := l.List(ctx)
-	for name, err := range map[string]error{"acquire": acqErr, "get": getErr, "list": listErr} {
+	for name, err := range opErrors(l) {
 		if err == nil || !strings.Contains(err.Error(), "DynamoDB table "+table+": the table does not exist") ||
 			!strings.Contains(err.Error(), "panka backend create --table "+table) {
 			t.Errorf("%s on a missing table: %v, want the table and the panka backend create command", name, err)
@@ -143,6 +139,16 @@ func TestMissingTableSaysHowToCreateIt(t *testing.T) {
 			t.Errorf("%s: %v does not wrap the SDK's ResourceNotFoundException", name, err)
 		}
 	}
+}
+
+// opErrors runs acquire, get and list once on l and returns their errors
+// by operation.
+func opErrors(l *dynamodb.Locker) map[string]error {
+	ctx := context.Background()
+	_, acqErr := l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "dev"), LockedBy: "a"}, time.Minute)
+	_, getErr := l.Get(ctx, locker.Key("app", "dev"))
+	_, listErr := l.List(ctx)
+	return map[string]error{"acquire": acqErr, "get": getErr, "list": listErr}
 }
 
 // noSDKText fails when err carries the SDK's own text (operation, status
@@ -183,11 +189,7 @@ func TestAccessDeniedSaysWhichCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	_, acqErr := l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "dev"), LockedBy: "a"}, time.Minute)
-	_, getErr := l.Get(ctx, locker.Key("app", "dev"))
-	_, listErr := l.List(ctx)
-	for name, err := range map[string]error{"acquire": acqErr, "get": getErr, "list": listErr} {
+	for name, err := range opErrors(l) {
 		for _, want := range []string{"DynamoDB table panka-locks: access denied (UnrecognizedClientException)", "AWS_ACCESS_KEY_ID", "aws.profile"} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("%s with refused credentials: %v, want it to contain %q", name, err, want)
