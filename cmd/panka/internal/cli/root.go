@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/signal"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Main runs panka with the process's arguments and streams and returns the exit code.
@@ -66,6 +68,11 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	if !f.logSetUp {
 		// Flags and arguments are checked before PersistentPreRunE: set
 		// the logs up here so --log-format json still gets its JSON line.
+		if !cmd.Flags().Parsed() {
+			// Cobra stopped before parsing any flag (`panka --log-format
+			// json bogus`): read the global ones, ignoring the rest.
+			parseGlobalFlags(root, args)
+		}
 		f.setupLogging()
 	}
 	if f.jsonLog != nil {
@@ -91,6 +98,17 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 func stdoutClosed(err error) bool {
 	var pe *fs.PathError
 	return errors.As(err, &pe) && pe.Op == "write" && pe.Path == os.Stdout.Name() && errors.Is(pe.Err, syscall.EPIPE)
+}
+
+// parseGlobalFlags sets the global flags (--log-format, -q, -v, ...) from
+// args when cobra did not get as far as parsing them; errors and other
+// flags are ignored (the error being reported is cobra's).
+func parseGlobalFlags(root *cobra.Command, args []string) {
+	fs := pflag.NewFlagSet(root.Name(), pflag.ContinueOnError)
+	fs.ParseErrorsAllowlist.UnknownFlags = true
+	fs.SetOutput(io.Discard)
+	fs.AddFlagSet(root.PersistentFlags())
+	_ = fs.Parse(args)
 }
 
 type flagError struct{ error }
