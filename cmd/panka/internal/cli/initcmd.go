@@ -112,6 +112,11 @@ func initRun(opts *InitOptions) error {
 		if opts.Bucket != "" {
 			return Usagef("--bucket needs --backend-type s3")
 		}
+		if opts.Table != "" {
+			// Local state lives in one checkout's .panka/: a shared lock
+			// table would guard state nobody else sees.
+			return Usagef("--table %q needs an S3 backend: DynamoDB locks guard state shared in a bucket (add --bucket NAME), while local state in .panka/ is locked with files there (drop --table)", opts.Table)
+		}
 	case "s3":
 		if opts.Bucket == "" {
 			return Usagef("--backend-type s3 needs --bucket")
