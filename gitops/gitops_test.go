@@ -160,6 +160,8 @@ func TestResolveRef(t *testing.T) {
 		{"annotated^{commit}", c[2]},
 		{"HEAD^{/c3}", c[3]},
 	}
+	// Ids of objects that are no commits: a tree, a blob, git's empty tree.
+	treeID, blobID := g.Git("rev-parse", "HEAD^{tree}"), g.Git("rev-parse", "light:f.txt")
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			r := open(t, g.Dir, m.opts)
@@ -193,6 +195,11 @@ func TestResolveRef(t *testing.T) {
 				{ref: "HEAD~1:", msg: "inside a commit"},
 				{ref: ":0:f.txt", msg: "inside a commit"},
 				{ref: ":/c3", msg: "not supported"},
+				// Ids of other objects: what they are, not "fetch it".
+				{ref: treeID, msg: "names a tree, not a commit: pass a commit id"},
+				{ref: treeID[:10], msg: "names a tree, not a commit"},
+				{ref: blobID, msg: "names a blob, not a commit"},
+				{ref: gitops.EmptyTree.String(), msg: "git's empty tree, not a commit"},
 			}
 			for _, tt := range errTests {
 				_, err := r.ResolveRef(tt.ref)

@@ -112,6 +112,9 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 	if len(rev) == 40 && hexRe.MatchString(rev) {
 		h := plumbing.NewHash(rev)
 		if _, err := r.commit(h); err != nil {
+			if err := r.notCommitID(ref, h); err != nil {
+				return ZeroHash, err
+			}
 			return ZeroHash, r.missing(ref, err)
 		}
 		return h, nil
@@ -255,6 +258,13 @@ func (r *Repo) shortID(ref, rev string) (h Hash, done bool, err error) {
 	}
 	switch len(commits) {
 	case 0:
+		for _, c := range cands {
+			if strings.HasPrefix(c.String(), lower) {
+				if err := r.notCommitID(ref, c); err != nil {
+					return ZeroHash, true, err
+				}
+			}
+		}
 		return ZeroHash, true, r.missing(ref, ErrRefNotFound)
 	case 1:
 		return commits[0], true, nil
@@ -345,6 +355,21 @@ func (r *Repo) unborn(rev string) string {
 		return ""
 	}
 	return head.Target().Short()
+}
+
+// notCommitID returns a RefError when h, which is not a commit, names
+// another object here (a tree, a blob, git's empty tree): nil otherwise.
+func (r *Repo) notCommitID(ref string, h Hash) error {
+	if h == EmptyTree {
+		return &RefError{Ref: ref, Err: errors.New("it is git's empty tree, not a commit: pass a commit id (git log --oneline, or panka history for what was deployed)")}
+	}
+	r.mu.Lock()
+	o, err := r.r.Storer.EncodedObject(plumbing.AnyObject, h)
+	r.mu.Unlock()
+	if err != nil || o.Type() == plumbing.CommitObject {
+		return nil
+	}
+	return &RefError{Ref: ref, Err: fmt.Errorf("it names a %s, not a commit: pass a commit id (git log --oneline, or panka history for what was deployed)", o.Type())}
 }
 
 func (r *Repo) missing(ref string, err error) error {
