@@ -3,6 +3,10 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
 
 	"panka.dev/panka/locker"
 )
@@ -43,4 +47,69 @@ func exitCode(err error) int {
 		return ExitLocked
 	}
 	return ExitError
+}
+
+// fsAdviceError adds what to do to a file-system error whose text says only
+// what failed and where (permission denied, not a directory, read-only,
+// disk full): the commonest causes are a .panka/ folder created by another
+// user (sudo, a container) and a file where panka expects a folder.
+type fsAdviceError struct {
+	err    error
+	advice string
+}
+
+func (e *fsAdviceError) Error() string { return e.err.Error() + ": " + e.advice }
+func (e *fsAdviceError) Unwrap() error { return e.err }
+
+// withFSAdvice returns err with advice for the file-system errors above,
+// else err itself.
+func withFSAdvice(err error) error {
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	var advice string
+	switch {
+	case errors.Is(pe.Err, syscall.EACCES) || errors.Is(pe.Err, syscall.EPERM):
+		dir := pe.Path
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			dir = filepath.Dir(dir)
+		}
+		advice = fmt.Sprintf("check the owner and mode of %s and the folders above it (ls -ld %s): whoever runs panka must be able to read and write there (a .panka/ folder created with sudo or by a container belongs to root; chown it back)", dir, dir)
+	case errors.Is(pe.Err, syscall.ENOTDIR):
+		if f := fileOnTheWay(pe.Path); f != "" {
+			advice = fmt.Sprintf("%s is a file where panka needs a folder: move it away (panka creates the folder)", f)
+		} else {
+			advice = "a part of that path is a file where panka needs a folder: move it away"
+		}
+	case errors.Is(pe.Err, syscall.EROFS):
+		advice = "the file system is read-only: run panka from a writable checkout, or keep state in S3 (backend.type: s3)"
+	case errors.Is(pe.Err, syscall.ENOSPC) || errors.Is(pe.Err, syscall.EDQUOT):
+		advice = "the disk (or your quota) is full: free some space and run the command again"
+	default:
+		return err
+	}
+	return &fsAdviceError{err: err, advice: advice}
+}
+
+// fileOnTheWay returns the first parent of path (or path itself) that
+// exists and is not a folder, or "".
+func fileOnTheWay(path string) string {
+	var parents []string
+	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
+		parents = append(parents, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	for i := len(parents) - 1; i >= 0; i-- {
+		fi, err := os.Stat(parents[i])
+		if err != nil {
+			return ""
+		}
+		if !fi.IsDir() {
+			return parents[i]
+		}
+	}
+	return ""
 }

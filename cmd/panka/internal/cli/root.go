@@ -60,6 +60,7 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		// left to read an error either.
 		return ExitError
 	}
+	err = withFSAdvice(err)
 	var ue *UsageError
 	// The root runs nothing itself: cobra's own error for it is an
 	// unknown command (`panka bogus`), a usage error. It stays cobra's so
