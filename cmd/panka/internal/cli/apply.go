@@ -212,6 +212,13 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		return err
 	}
 	warnUndeclared(f, vars, [][]stacks.ResolvedVar{d.model.Variables})
+	if d.source.Commit == "" {
+		why := "the folder is not in a git repository"
+		if src.repo != nil {
+			why = "the repository has no commit yet"
+		}
+		f.Warnf("%s/%s is deployed from files no commit holds (%s): the deployment is recorded without a commit, so `panka changed --since-deployed`, `panka status` and `panka rollback --to-commit` cannot place it; commit the stack first to deploy a commit", d.model.Stack, env, why)
+	}
 	if saved != nil {
 		d.source.Ref = saved.Ref
 	}
