@@ -54,7 +54,7 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 	lease, err := locker.Acquire(ctx, l, info, opts)
 	if err != nil {
 		if errors.Is(err, locker.ErrHeld) {
-			return nil, heldError(err, stack, env, wait, who)
+			return nil, heldError(err, stack, env, wait, who, clock.Now(), cfg.Locks.Heartbeat.D())
 		}
 		if ctx.Err() != nil {
 			// Ctrl-C while waiting: "context canceled" would be all it said.
@@ -100,8 +100,8 @@ func (f *Factory) ReleaseLease(lease *locker.Lease) error {
 }
 
 // heldError keeps the *HeldError (exit code 3) and adds the next steps;
-// who is the caller's lock identity.
-func heldError(err error, stack, env string, waited time.Duration, who string) error {
+// who is the caller's lock identity, every the heartbeat interval.
+func heldError(err error, stack, env string, waited time.Duration, who string, now time.Time, every time.Duration) error {
 	var he *locker.HeldError
 	if errors.As(err, &he) && holderGone(he.Holder) {
 		unlock, why := staleUnlock(he.Holder, who, stack, env)
@@ -110,6 +110,13 @@ func heldError(err error, stack, env string, waited time.Duration, who string) e
 		}
 		return fmt.Errorf("%w\nProcess %d that took it on this host is no longer running (killed, or its machine restarted): the lock is stale. "+
 			"Remove it with:\n  %s%s\nor wait until it expires; the next operation then takes it over", err, he.Holder.Metadata.PID, unlock, why)
+	}
+	if he != nil {
+		if quiet := heartbeatSilence(he.Holder, now, every); quiet > 0 {
+			return fmt.Errorf("%w\nIts holder has not renewed it for %s, while a running panka renews it every %s: that run is most likely dead (killed, or its machine went away). "+
+				"If you are sure, remove the lock with:\n  panka unlock --stack %s --environment %s --force\nor wait until it expires (in %s); the next operation then takes it over",
+				err, humanDuration(quiet), every, stack, env, humanDuration(he.Holder.ExpiresAt.Sub(now)))
+		}
 	}
 	next := "wait for it with --lock-timeout (e.g. --lock-timeout 10m)"
 	if waited > 0 {
@@ -133,6 +140,22 @@ func staleUnlock(h locker.Info, who, stack, env string) (cmd, why string) {
 	default:
 		return cmd + " --force", fmt.Sprintf("--force: it was taken by %s, not by you (%s), and plain unlock removes only your own lease", dash(h.LockedBy), who)
 	}
+}
+
+// heartbeatSilence returns how long lease h has gone without a heartbeat
+// when that is far longer than a running holder waits between two (three
+// intervals of every, and at least two minutes): its holder is then most
+// likely dead, on whatever host, though the lease has not expired yet.
+// It returns 0 otherwise, and for an expired lease (anyone may take it).
+func heartbeatSilence(h locker.Info, now time.Time, every time.Duration) time.Duration {
+	if h.LastHeartbeat.IsZero() || every <= 0 || h.Expired(now) {
+		return 0
+	}
+	quiet := now.Sub(h.LastHeartbeat)
+	if quiet <= max(3*every, 2*time.Minute) {
+		return 0
+	}
+	return quiet
 }
 
 // holderGone reports whether a lease was taken on this host by a process

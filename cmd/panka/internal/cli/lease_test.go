@@ -220,3 +220,71 @@ func TestDescribeHolder(t *testing.T) {
 		}
 	}
 }
+
+// TestAcquireLeaseHeldSilentHolder: a lease whose holder stopped renewing
+// it long ago (a run killed on another machine; its pid cannot be checked
+// from here) is reported as most likely dead, with the way to remove it,
+// before it expires; a holder that renews on time is not.
+func TestAcquireLeaseHeldSilentHolder(t *testing.T) {
+	ctx := context.Background()
+	f, _, _, _ := lockTestFactory(t)
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := f.Locker(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.TryAcquire(ctx, alice, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	every := cfg.Locks.Heartbeat.D()
+	for _, tt := range []struct {
+		later  time.Duration
+		silent bool
+	}{{time.Minute, false}, {15 * time.Minute, true}} {
+		clk := lockertest.NewClock(time.Now().Add(tt.later))
+		_, err := f.acquireLease(ctx, cfg, "app", "prod", "apply", "abc", 0, clk)
+		if !errors.Is(err, locker.ErrHeld) || exitCode(err) != ExitLocked {
+			t.Fatalf("AcquireLease = %v, want ErrHeld and exit 3", err)
+		}
+		msg := err.Error()
+		if got := strings.Contains(msg, "has not renewed it for 15m"); got != tt.silent {
+			t.Errorf("%s later: silent = %v, want %v: %q", tt.later, got, tt.silent, msg)
+		}
+		if tt.silent {
+			for _, want := range []string{"a running panka renews it every " + every.String(), "most likely dead",
+				"panka unlock --stack app --environment prod --force", "or wait until it expires (in 45m"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q lacks %q", msg, want)
+				}
+			}
+		}
+	}
+}
+
+func TestHeartbeatSilence(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	lease := func(beat, expires time.Duration) locker.Info {
+		return locker.Info{LastHeartbeat: now.Add(-beat), ExpiresAt: now.Add(expires)}
+	}
+	tests := []struct {
+		name  string
+		info  locker.Info
+		every time.Duration
+		want  time.Duration
+	}{
+		{"renewed on time", lease(30*time.Second, time.Hour), 30 * time.Second, 0},
+		{"under two minutes", lease(110*time.Second, time.Hour), 30 * time.Second, 0},
+		{"silent", lease(10*time.Minute, time.Hour), 30 * time.Second, 10 * time.Minute},
+		{"three slow intervals", lease(25*time.Minute, time.Hour), 10 * time.Minute, 0},
+		{"expired: anyone may take it", lease(2*time.Hour, -time.Minute), 30 * time.Second, 0},
+		{"no heartbeat recorded", locker.Info{ExpiresAt: now.Add(time.Hour)}, 30 * time.Second, 0},
+	}
+	for _, tt := range tests {
+		if got := heartbeatSilence(tt.info, now, tt.every); got != tt.want {
+			t.Errorf("%s: heartbeatSilence = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -210,7 +210,7 @@ func locksShowRun(ctx context.Context, opts *LocksOptions) error {
 		// Only then is who asked (an STS call for AWS locks).
 		who = callerIdentity(ctx, f, opts.Caller, cfg)
 	}
-	printLock(f.IO.Out, info, now, who)
+	printLock(f.IO.Out, info, now, who, cfg.Locks.Heartbeat.D())
 	return nil
 }
 
@@ -225,8 +225,9 @@ func callerIdentity(ctx context.Context, f *Factory, caller func(context.Context
 }
 
 // printLock writes the details of a lease, one field a line; who is the
-// caller's lock identity, to say how a stale lease is removed.
-func printLock(w io.Writer, i locker.Info, now time.Time, who string) {
+// caller's lock identity, to say how a stale lease is removed; every the
+// heartbeat interval, to say when a holder has gone silent.
+func printLock(w io.Writer, i locker.Info, now time.Time, who string, every time.Duration) {
 	stack, env, _ := locker.ParseKey(i.Key)
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
 	row := func(k, v string) {
@@ -247,7 +248,11 @@ func printLock(w io.Writer, i locker.Info, now time.Time, who string) {
 	row("panka", i.Metadata.Version)
 	row("CI run", i.Metadata.CIURL)
 	row("Locked at", fmt.Sprintf("%s (%s ago)", i.LockedAt.UTC().Format(time.RFC3339), humanDuration(now.Sub(i.LockedAt))))
-	row("Heartbeat", fmt.Sprintf("%s (%s ago)", i.LastHeartbeat.UTC().Format(time.RFC3339), humanDuration(now.Sub(i.LastHeartbeat))))
+	beat := fmt.Sprintf("%s (%s ago)", i.LastHeartbeat.UTC().Format(time.RFC3339), humanDuration(now.Sub(i.LastHeartbeat)))
+	if quiet := heartbeatSilence(i, now, every); quiet > 0 {
+		beat += fmt.Sprintf("; a running holder renews it every %s: that run is most likely dead (if you are sure: panka unlock --stack %s --environment %s --force)", every, stack, env)
+	}
+	row("Heartbeat", beat)
 	row("Expires", fmt.Sprintf("%s (%s)", i.ExpiresAt.UTC().Format(time.RFC3339), expiry(i, now)))
 	if holderGone(i) {
 		cmd, why := staleUnlock(i, who, stack, env)
