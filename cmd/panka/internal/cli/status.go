@@ -96,6 +96,10 @@ type EnvStatus struct {
 	// LockHolderGone: the lock was taken on this host by a process that
 	// no longer runs (a stale lock).
 	LockHolderGone bool `json:"lockHolderGone,omitempty"`
+	// LockSilentSeconds: how long the lock's holder (on any host) has not
+	// renewed it, when that is three heartbeats or more (the holder is
+	// most likely dead); 0 otherwise.
+	LockSilentSeconds int64 `json:"lockSilentSeconds,omitempty"`
 	// unlock is the command that removes a stale lock (and why it needs
 	// --force, if it does), for text output.
 	unlock, unlockWhy string
@@ -235,6 +239,9 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				es.Lock = &info
 				es.LockExpired = info.Expired(f.Now())
 				es.LockHolderGone = holderGone(info)
+				if !es.LockHolderGone {
+					es.LockSilentSeconds = int64(heartbeatSilence(info, f.Now(), cfg.Locks.Heartbeat.D()).Seconds())
+				}
 				if es.LockHolderGone {
 					if !callerKnown {
 						who, callerKnown = callerIdentity(ctx, f, opts.Caller, cfg), true
@@ -479,6 +486,9 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 					why = " (" + e.unlockWhy + ")"
 				}
 				fmt.Fprintf(w, " (stale: pid %d no longer runs on this host; %s removes it%s)", e.Lock.Metadata.PID, e.unlock, why)
+			case e.LockSilentSeconds > 0:
+				fmt.Fprintf(w, " (no heartbeat for %s: most likely dead; if you are sure, panka unlock --stack %s --environment %s --force removes it)",
+					humanDuration(time.Duration(e.LockSilentSeconds)*time.Second), s.Stack, e.Environment)
 			}
 			fmt.Fprintln(w)
 		} else if e.LockError != "" {
