@@ -472,8 +472,12 @@ func (r *Repo) DefaultBranch() (string, Hash, error) {
 			return short, ref.Hash(), nil
 		}
 	}
-	return "", ZeroHash, errors.New("find the default branch: no origin/HEAD, origin/main or origin/master (git remote set-head origin --auto), and no local main or master; pass --base")
+	return "", ZeroHash, fmt.Errorf("find the default branch: %w (no origin/HEAD, origin/main or origin/master (git remote set-head origin --auto), and no local main or master); pass --base", ErrNoDefaultBranch)
 }
+
+// ErrNoDefaultBranch is wrapped by DefaultBranch's error when no default
+// branch is found (a CI checkout that fetched only the commit to build).
+var ErrNoDefaultBranch = errors.New("none found")
 
 // Commit is a commit's metadata.
 type Commit struct {

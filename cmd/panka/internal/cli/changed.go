@@ -141,7 +141,7 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 		res, err = changes.Detect(ctx, repo, copts)
 	}
 	if err != nil {
-		return err
+		return withCIBaseHint(f, err)
 	}
 	for _, p := range res.Problems {
 		f.Warnf("%s", p)
@@ -392,4 +392,26 @@ func deployedCommit(ctx context.Context, store statestore.Store, key statestore.
 		return "", false, nil
 	}
 	return dep.Commit, true, nil
+}
+
+// withCIBaseHint adds to a "no default branch" error the --base to pass in
+// the CI system panka runs in (a pull/merge request's target branch), as
+// CI checkouts often fetch only the commit to build.
+func withCIBaseHint(f *Factory, err error) error {
+	if !errors.Is(err, gitops.ErrNoDefaultBranch) {
+		return err
+	}
+	switch {
+	case f.Getenv("GITHUB_BASE_REF") != "":
+		b := f.Getenv("GITHUB_BASE_REF")
+		return fmt.Errorf("%w\nIn this GitHub pull request into %s: pass --base origin/%s, and check out with actions/checkout fetch-depth: 0 so that branch and its history are there", err, b, b)
+	case f.Getenv("GITHUB_ACTIONS") == "true":
+		return fmt.Errorf("%w\nOn GitHub Actions: pass --base ${{ github.event.before }} for a push (see README), and check out with actions/checkout fetch-depth: 0", err)
+	case f.Getenv("CI_MERGE_REQUEST_TARGET_BRANCH_NAME") != "":
+		b := f.Getenv("CI_MERGE_REQUEST_TARGET_BRANCH_NAME")
+		return fmt.Errorf("%w\nIn this GitLab merge request into %s: git fetch origin %s, then pass --base origin/%s (GIT_DEPTH: 0 keeps the history)", err, b, b, b)
+	case f.Getenv("GITLAB_CI") == "true":
+		return fmt.Errorf("%w\nOn GitLab CI: pass --base $CI_COMMIT_BEFORE_SHA for a push, with GIT_DEPTH: 0", err)
+	}
+	return err
 }

@@ -42,7 +42,7 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	res, err := changes.Detect(ctx, repo, changes.Options{Base: opts.Base, Head: opts.Head, StacksRoot: cfg.Stacks.Root,
 		Resolve: stacks.ResolveOptions{Vars: vars, SecretKey: key}})
 	if err != nil {
-		return err
+		return withCIBaseHint(f, err)
 	}
 	for _, p := range res.Problems {
 		f.Warnf("%s", p)
