@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/locker"
 	"panka.dev/panka/locker/lockertest"
 )
@@ -45,7 +46,10 @@ func lockWriteFile(t *testing.T, path, content string) {
 var alice = locker.Info{Key: locker.Key("app", "prod"), LockedBy: "alice@example.com",
 	Metadata: locker.Metadata{Hostname: "host-a", PID: 42, Operation: "apply", Commit: "0123456789abcdef0123456789abcdef01234567"}}
 
-func TestAcquireLeaseHeldExitsThreeNamingHolder(t *testing.T) {
+// aliceHolds returns a lock test factory and its configuration, with
+// app/prod held by alice for an hour.
+func aliceHolds(t *testing.T) (*Factory, *config.Resolved) {
+	t.Helper()
 	ctx := context.Background()
 	f, _, _, _ := lockTestFactory(t)
 	cfg, err := f.Config()
@@ -59,6 +63,13 @@ func TestAcquireLeaseHeldExitsThreeNamingHolder(t *testing.T) {
 	if _, err := other.TryAcquire(ctx, alice, time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	return f, cfg
+}
+
+func TestAcquireLeaseHeldExitsThreeNamingHolder(t *testing.T) {
+	ctx := context.Background()
+	f, cfg := aliceHolds(t)
+	var err error
 	clk := lockertest.NewClock(time.Now())
 	for _, wait := range []time.Duration{0, 30 * time.Second} {
 		done := make(chan struct{})
@@ -227,18 +238,7 @@ func TestDescribeHolder(t *testing.T) {
 // before it expires; a holder that renews on time is not.
 func TestAcquireLeaseHeldSilentHolder(t *testing.T) {
 	ctx := context.Background()
-	f, _, _, _ := lockTestFactory(t)
-	cfg, err := f.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := f.Locker(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := other.TryAcquire(ctx, alice, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	f, cfg := aliceHolds(t)
 	every := cfg.Locks.Heartbeat.D()
 	for _, tt := range []struct {
 		later  time.Duration
