@@ -1,9 +1,12 @@
 package gitops
 
 import (
+	"bytes"
+	"container/list"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+	"github.com/klauspost/compress/zlib"
 )
 
 // packReader reads objects from a repository's pack files with go-git's
@@ -34,7 +38,15 @@ type packReader struct {
 type fastPack struct {
 	name string
 	idx  *offsetIndex
-	pf   *packfile.Packfile
+	pf   *packfile.Packfile // go-git's reader: the fallback (see read)
+	f    io.ReaderAt        // the pack file
+	size int64
+
+	// Reused between reads (reads are serialized).
+	zr      io.ReadCloser // a zlib.Resetter
+	br      bytes.Reader
+	scratch []byte
+	bases   objectCache
 }
 
 // errNotInPacks says the object is in none of the packs read: ask go-git.
@@ -75,21 +87,32 @@ func openFastPack(base string, objCache cache.Object) (*fastPack, error) {
 	if err != nil {
 		return nil, err
 	}
+	fi, err := os.Stat(base + ".pack")
+	if err != nil {
+		pf.Close()
+		return nil, err
+	}
 	idx := &offsetIndex{MemoryIndex: mi}
 	// No file system: objects come back whole, in memory (go-git's
 	// storage does the same without a large-object threshold).
-	return &fastPack{name: filepath.Base(base), idx: idx, pf: packfile.NewPackfileWithCache(idx, nil, pf, objCache, 0)}, nil
+	return &fastPack{name: filepath.Base(base), idx: idx, pf: packfile.NewPackfileWithCache(idx, nil, pf, objCache, 0),
+		f: pf, size: fi.Size(), bases: objectCache{max: baseCacheBytes}}, nil
 }
 
 // object returns the object h from the first pack holding it, or
 // errNotInPacks.
 func (r *packReader) object(t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
 	for _, p := range r.packs {
-		if _, err := p.idx.FindOffset(h); err != nil {
+		off, err := p.idx.FindOffset(h)
+		if err != nil {
 			continue
 		}
-		o, err := p.pf.Get(h)
-		if err != nil {
+		var o plumbing.EncodedObject
+		if typ, data, err := p.read(off, 0); err == nil {
+			o = &packObject{h: h, t: typ, data: data}
+		} else if o, err = p.pf.Get(h); err != nil {
+			// Whatever the pack reader here did not read (a damaged
+			// entry), go-git's says what is wrong with it.
 			return nil, err
 		}
 		if t != plumbing.AnyObject && o.Type() != t {
@@ -264,4 +287,240 @@ func sortByOffset(ents []offEntry, maxOff uint64) []offEntry {
 		ents, tmp = tmp, ents
 	}
 	return ents
+}
+
+// Reading objects. go-git's pack reader costs several times the inflate
+// itself per object (a scanner, buffers and a cache entry each time): most
+// of a pure go-git tree diff or history walk. read does what git does: one
+// pread of the entry, one inflate with a reused zlib reader, and deltas
+// applied to bases kept in a small cache. Anything it does not expect is
+// left to go-git's reader, which says what is wrong.
+
+// baseCacheBytes bounds the delta bases a pack keeps.
+const baseCacheBytes = 32 << 20
+
+// maxDeltaDepth bounds a delta chain (git writes at most 4095).
+const maxDeltaDepth = 10000
+
+// errPackEntry says an entry is not one read expects.
+var errPackEntry = errors.New("unexpected pack entry")
+
+// read returns the type and contents of the object at offset off, from
+// the cache when it is there.
+func (p *fastPack) read(off int64, depth int) (plumbing.ObjectType, []byte, error) {
+	if depth > maxDeltaDepth {
+		return 0, nil, fmt.Errorf("%w: delta chain longer than %d", errPackEntry, maxDeltaDepth)
+	}
+	if e, ok := p.bases.get(off); ok {
+		return e.t, e.data, nil
+	}
+	// One read for the header and, for most objects, the whole entry.
+	if cap(p.scratch) < firstRead {
+		p.scratch = make([]byte, firstRead)
+	}
+	hdr := p.scratch[:firstRead]
+	n, err := p.f.ReadAt(hdr, off)
+	if n == 0 {
+		return 0, nil, fmt.Errorf("%w: offset %d: %v", errPackEntry, off, err)
+	}
+	hdr = hdr[:n]
+	n = min(n, 32)
+	c := hdr[0]
+	typ := plumbing.ObjectType((c >> 4) & 7)
+	size := uint64(c & 15)
+	i, shift := 1, 4
+	for c&0x80 != 0 {
+		if i >= n || shift > 60 {
+			return 0, nil, fmt.Errorf("%w: offset %d: size", errPackEntry, off)
+		}
+		c = hdr[i]
+		i++
+		size |= uint64(c&0x7f) << shift
+		shift += 7
+	}
+	var data []byte
+	switch typ {
+	case plumbing.CommitObject, plumbing.TreeObject, plumbing.BlobObject, plumbing.TagObject:
+		if data, err = p.inflate(off+int64(i), size, hdr[i:]); err != nil {
+			return 0, nil, err
+		}
+	case plumbing.OFSDeltaObject, plumbing.REFDeltaObject:
+		var baseOff int64
+		if typ == plumbing.OFSDeltaObject {
+			// git's offset encoding: big-endian 7-bit groups, each but the
+			// last adding one.
+			if i >= n {
+				return 0, nil, fmt.Errorf("%w: offset %d: base offset", errPackEntry, off)
+			}
+			c = hdr[i]
+			i++
+			rel := int64(c & 0x7f)
+			for c&0x80 != 0 {
+				if i >= n || rel > 1<<55 {
+					return 0, nil, fmt.Errorf("%w: offset %d: base offset", errPackEntry, off)
+				}
+				c = hdr[i]
+				i++
+				rel = (rel+1)<<7 | int64(c&0x7f)
+			}
+			baseOff = off - rel
+			if rel <= 0 || baseOff < 0 {
+				return 0, nil, fmt.Errorf("%w: offset %d: base offset", errPackEntry, off)
+			}
+		} else {
+			if i+hashLen > n {
+				return 0, nil, fmt.Errorf("%w: offset %d: base id", errPackEntry, off)
+			}
+			var bh plumbing.Hash
+			copy(bh[:], hdr[i:i+hashLen])
+			i += hashLen
+			if baseOff, err = p.idx.FindOffset(bh); err != nil {
+				return 0, nil, fmt.Errorf("%w: offset %d: base %s not in this pack", errPackEntry, off, bh)
+			}
+		}
+		delta, err := p.inflate(off+int64(i), size, hdr[i:])
+		if err != nil {
+			return 0, nil, err
+		}
+		var base []byte
+		if typ, base, err = p.read(baseOff, depth+1); err != nil {
+			return 0, nil, err
+		}
+		if data, err = packfile.PatchDelta(base, delta); err != nil {
+			return 0, nil, fmt.Errorf("%w: offset %d: %v", errPackEntry, off, err)
+		}
+	default:
+		return 0, nil, fmt.Errorf("%w: offset %d: type %d", errPackEntry, off, typ)
+	}
+	if depth > 0 || typ == plumbing.TreeObject {
+		// A base of a delta, or a tree (the commonest base of the next
+		// read: a tree diff reads both sides' trees).
+		p.bases.put(off, typ, data)
+	}
+	return typ, data, nil
+}
+
+// firstRead is how much of an entry read reads at once: the whole of
+// most commits, trees and deltas.
+const firstRead = 2048
+
+// inflate returns the size bytes that the zlib stream at pos inflates to;
+// have is what was read from pos already.
+func (p *fastPack) inflate(pos int64, size uint64, have []byte) ([]byte, error) {
+	if pos >= p.size || size > uint64(p.size)*1032 { // zlib's best ratio is about 1032:1
+		return nil, fmt.Errorf("%w: offset %d: size %d", errPackEntry, pos, size)
+	}
+	out := make([]byte, size)
+	// The compressed stream is about as long as its contents at most,
+	// plus its headers; read more if that was not enough.
+	want := min(int64(size)+int64(size>>3)+64, p.size-pos)
+	for {
+		// What was read already first: compressed, it often holds all.
+		buf := have
+		if len(have) == 0 {
+			if cap(p.scratch) < int(want) {
+				p.scratch = make([]byte, want)
+			}
+			buf = p.scratch[:want]
+			n, err := p.f.ReadAt(buf, pos)
+			if n < len(buf) && err != nil && err != io.EOF {
+				return nil, err
+			}
+			buf = buf[:n]
+		}
+		p.br.Reset(buf)
+		var err error
+		if p.zr == nil {
+			p.zr, err = zlib.NewReader(&p.br)
+		} else {
+			err = p.zr.(zlib.Resetter).Reset(&p.br, nil)
+		}
+		if err == nil {
+			_, err = io.ReadFull(p.zr, out)
+		}
+		if err == nil {
+			// The end of the stream, where zlib checks its checksum:
+			// damaged data is an error, never wrong contents.
+			var one [1]byte
+			n, end := p.zr.Read(one[:])
+			if n == 0 && end == io.EOF {
+				return out, nil
+			}
+			if end == nil || n > 0 {
+				end = errors.New("more data than the entry's size")
+			}
+			err = end
+		}
+		if (err == io.ErrUnexpectedEOF || err == io.EOF) && int64(len(buf)) < p.size-pos {
+			if have == nil {
+				want = min(2*want+4096, p.size-pos)
+			}
+			have = nil
+			continue
+		}
+		return nil, fmt.Errorf("%w: offset %d: %v", errPackEntry, pos, err)
+	}
+}
+
+// packObject is an object read from a pack, its id known.
+type packObject struct {
+	h    plumbing.Hash
+	t    plumbing.ObjectType
+	data []byte
+}
+
+func (o *packObject) Hash() plumbing.Hash           { return o.h }
+func (o *packObject) Type() plumbing.ObjectType     { return o.t }
+func (o *packObject) SetType(t plumbing.ObjectType) { o.t = t }
+func (o *packObject) Size() int64                   { return int64(len(o.data)) }
+func (o *packObject) SetSize(int64)                 {}
+func (o *packObject) Reader() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(o.data)), nil
+}
+func (o *packObject) Writer() (io.WriteCloser, error) {
+	return nil, errors.New("an object read from a pack cannot be written")
+}
+
+// objectCache keeps recently read objects by pack offset, up to max bytes
+// (least recently used first out). Objects are never modified once read,
+// so callers share them.
+type objectCache struct {
+	max, used int
+	byOff     map[int64]*list.Element
+	order     list.List // of *cachedObject, most recent first
+}
+
+type cachedObject struct {
+	off  int64
+	t    plumbing.ObjectType
+	data []byte
+}
+
+func (c *objectCache) get(off int64) (*cachedObject, bool) {
+	e, ok := c.byOff[off]
+	if !ok {
+		return nil, false
+	}
+	c.order.MoveToFront(e)
+	return e.Value.(*cachedObject), true
+}
+
+func (c *objectCache) put(off int64, t plumbing.ObjectType, data []byte) {
+	if len(data) > c.max/4 {
+		return
+	}
+	if c.byOff == nil {
+		c.byOff = map[int64]*list.Element{}
+	}
+	if _, ok := c.byOff[off]; ok {
+		return
+	}
+	c.byOff[off] = c.order.PushFront(&cachedObject{off: off, t: t, data: data})
+	c.used += len(data)
+	for c.used > c.max {
+		last := c.order.Back()
+		o := c.order.Remove(last).(*cachedObject)
+		delete(c.byOff, o.off)
+		c.used -= len(o.data)
+	}
 }

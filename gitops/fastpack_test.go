@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -228,5 +229,114 @@ func TestPackReaderObjects(t *testing.T) {
 	}
 	if _, err := pr.object(plumbing.AnyObject, plumbing.NewHash("1111111111111111111111111111111111111111")); err != errNotInPacks {
 		t.Errorf("unknown id: %v, want errNotInPacks", err)
+	}
+}
+
+// TestPackReaderLargeObjects: objects larger than the first read, both
+// incompressible (the compressed stream is longer than the object) and
+// very compressible, whole and as deltas, and an empty blob, read
+// byte for byte as git cat-file gives them; and the base cache stays
+// within its bound.
+func TestPackReaderLargeObjects(t *testing.T) {
+	g := gittest.New(t)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	noise := make([]byte, 300<<10)
+	for i := range noise {
+		noise[i] = byte(rnd.IntN(256))
+	}
+	text := strings.Repeat("key: value with some words\n", 80000)
+	for i := range 4 {
+		// Each version differs a little: git stores deltas.
+		noise[i*1000] ^= 0xff
+		g.Write("noise.bin", string(noise))
+		g.Write("text.yaml", text+fmt.Sprintf("version: %d\n", i))
+		g.Write("small.yaml", fmt.Sprintf("v: %d\n", i))
+		g.Write("empty", "")
+		g.Commit(fmt.Sprintf("version %d", i))
+	}
+	g.Git("gc", "-q", "--prune=now")
+	packs, _ := filepath.Glob(filepath.Join(g.Dir, ".git", "objects", "pack", "pack-*.pack"))
+	if len(packs) != 1 {
+		t.Fatalf("want one pack after gc, have %v", packs)
+	}
+	pr := openPackReader(filepath.Dir(packs[0]), cache.NewObjectLRU(cache.MiByte))
+	defer pr.close()
+	pr.packs[0].bases.max = 1 << 20 // small, so that entries are evicted
+	list := g.Git("cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(objecttype) %(objectsize)")
+	big := 0
+	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+		f := strings.Fields(line)
+		h := plumbing.NewHash(f[0])
+		o, err := pr.object(plumbing.AnyObject, h)
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		rd, _ := o.Reader()
+		got, _ := io.ReadAll(rd)
+		cmd := exec.Command("git", "cat-file", f[1], f[0])
+		cmd.Dir = g.Dir
+		want, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) || o.Type().String() != f[1] || o.Size() != int64(len(want)) {
+			t.Fatalf("%s: read %d bytes of type %s, differ from git cat-file's %d", line, len(got), o.Type(), len(want))
+		}
+		if len(want) > firstRead {
+			big++
+		}
+	}
+	if big < 8 {
+		t.Fatalf("only %d objects larger than the first read", big)
+	}
+	if c := &pr.packs[0].bases; c.used > c.max {
+		t.Errorf("base cache holds %d bytes, bound %d", c.used, c.max)
+	}
+}
+
+// TestPackReaderDamagedEntry: an entry whose compressed data is damaged is
+// an error (from go-git's reader, which says what is wrong), never wrong
+// contents.
+func TestPackReaderDamagedEntry(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("a.yaml", strings.Repeat("some text\n", 500))
+	g.Commit("one")
+	g.Git("gc", "-q", "--prune=now")
+	packs, _ := filepath.Glob(filepath.Join(g.Dir, ".git", "objects", "pack", "pack-*.pack"))
+	blob := plumbing.NewHash(g.Git("rev-parse", "HEAD:a.yaml"))
+	pr := openPackReader(filepath.Dir(packs[0]), cache.NewObjectLRU(cache.MiByte))
+	idx := pr.packs[0].idx
+	off, err := idx.FindOffset(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The entry ends where the next begins (or at the pack's checksum).
+	end := pr.packs[0].size - 20
+	idx.once.Do(idx.build)
+	for _, e := range idx.byOffs {
+		if int64(e.off) > off {
+			end = min(end, int64(e.off))
+		}
+	}
+	pr.close()
+	pristine, err := os.ReadFile(packs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(packs[0], 0o644)
+	// A bit flipped in the deflate data, and one in zlib's checksum (the
+	// contents inflate as before: only the checksum tells).
+	for _, at := range []int64{off + 10, end - 1} {
+		data := slices.Clone(pristine)
+		data[at] ^= 0x01
+		if err := os.WriteFile(packs[0], data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		pr = openPackReader(filepath.Dir(packs[0]), cache.NewObjectLRU(cache.MiByte))
+		p := pr.packs[0]
+		if _, _, err := p.read(off, 0); err == nil {
+			t.Errorf("byte %d of the entry at %d damaged: read without error", at-off, off)
+		}
+		pr.close()
 	}
 }
