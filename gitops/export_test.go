@@ -22,3 +22,12 @@ func SetPlainBatch(plain bool) func() {
 func GitVersionAtLeast(out string, major, minor int) bool {
 	return gitVersionAtLeast(out, [2]int{major, minor})
 }
+
+// PaintDown runs the pure Go merge-base walk alone (no fallback), for
+// tests; ok is false when it leaves the answer to go-git.
+func (r *Repo) PaintDown(a, b Hash) (Hash, bool) {
+	st := r.newStorage()
+	defer st.Close()
+	h, err := paintDown(st, a, b)
+	return h, err == nil
+}

@@ -40,6 +40,7 @@ type fastPack struct {
 	idx  *offsetIndex
 	pf   *packfile.Packfile // go-git's reader: the fallback (see read)
 	f    io.ReaderAt        // the pack file
+	mm   []byte             // the pack file mapped in memory, or nil (read f)
 	size int64
 
 	// Reused between reads (reads are serialized).
@@ -96,7 +97,7 @@ func openFastPack(base string, objCache cache.Object) (*fastPack, error) {
 	// No file system: objects come back whole, in memory (go-git's
 	// storage does the same without a large-object threshold).
 	return &fastPack{name: filepath.Base(base), idx: idx, pf: packfile.NewPackfileWithCache(idx, nil, pf, objCache, 0),
-		f: pf, size: fi.Size(), bases: objectCache{max: baseCacheBytes}}, nil
+		f: pf, mm: mapFile(base+".pack", fi.Size()), size: fi.Size(), bases: objectCache{max: baseCacheBytes}}, nil
 }
 
 // object returns the object h from the first pack holding it, or
@@ -136,6 +137,8 @@ func (r *packReader) has(h plumbing.Hash) bool {
 func (r *packReader) close() error {
 	var err error
 	for _, p := range r.packs {
+		unmapFile(p.mm)
+		p.mm = nil
 		if cerr := p.pf.Close(); err == nil {
 			err = cerr
 		}
@@ -314,16 +317,28 @@ func (p *fastPack) read(off int64, depth int) (plumbing.ObjectType, []byte, erro
 	if e, ok := p.bases.get(off); ok {
 		return e.t, e.data, nil
 	}
-	// One read for the header and, for most objects, the whole entry.
-	if cap(p.scratch) < firstRead {
-		p.scratch = make([]byte, firstRead)
+	// One read for the header and, for most objects, the whole entry
+	// (with the pack mapped: the rest of the pack).
+	var hdr []byte
+	var n int
+	var err error
+	if p.mm != nil {
+		if off < 0 || off >= int64(len(p.mm)) {
+			return 0, nil, fmt.Errorf("%w: offset %d beyond the pack", errPackEntry, off)
+		}
+		hdr = p.mm[off:]
+		n = len(hdr)
+	} else {
+		if cap(p.scratch) < firstRead {
+			p.scratch = make([]byte, firstRead)
+		}
+		hdr = p.scratch[:firstRead]
+		n, err = p.f.ReadAt(hdr, off)
+		if n == 0 {
+			return 0, nil, fmt.Errorf("%w: offset %d: %v", errPackEntry, off, err)
+		}
+		hdr = hdr[:n]
 	}
-	hdr := p.scratch[:firstRead]
-	n, err := p.f.ReadAt(hdr, off)
-	if n == 0 {
-		return 0, nil, fmt.Errorf("%w: offset %d: %v", errPackEntry, off, err)
-	}
-	hdr = hdr[:n]
 	n = min(n, 32)
 	c := hdr[0]
 	typ := plumbing.ObjectType((c >> 4) & 7)

@@ -259,8 +259,20 @@ func TestPackReaderLargeObjects(t *testing.T) {
 	if len(packs) != 1 {
 		t.Fatalf("want one pack after gc, have %v", packs)
 	}
-	pr := openPackReader(filepath.Dir(packs[0]), cache.NewObjectLRU(cache.MiByte))
-	defer pr.close()
+	for _, mapped := range []bool{true, false} {
+		t.Run(fmt.Sprint("mapped=", mapped), func(t *testing.T) {
+			pr := openPackReader(filepath.Dir(packs[0]), cache.NewObjectLRU(cache.MiByte))
+			defer pr.close()
+			if !mapped {
+				unmapFile(pr.packs[0].mm) // read with ReadAt, as where files are not mapped
+				pr.packs[0].mm = nil
+			}
+			checkLargeObjects(t, g, pr)
+		})
+	}
+}
+
+func checkLargeObjects(t *testing.T, g *gittest.Repo, pr *packReader) {
 	pr.packs[0].bases.max = 1 << 20 // small, so that entries are evicted
 	list := g.Git("cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(objecttype) %(objectsize)")
 	big := 0
@@ -332,11 +344,17 @@ func TestPackReaderDamagedEntry(t *testing.T) {
 		if err := os.WriteFile(packs[0], data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		pr = openPackReader(filepath.Dir(packs[0]), cache.NewObjectLRU(cache.MiByte))
-		p := pr.packs[0]
-		if _, _, err := p.read(off, 0); err == nil {
-			t.Errorf("byte %d of the entry at %d damaged: read without error", at-off, off)
+		for _, mapped := range []bool{true, false} {
+			pr = openPackReader(filepath.Dir(packs[0]), cache.NewObjectLRU(cache.MiByte))
+			p := pr.packs[0]
+			if !mapped {
+				unmapFile(p.mm)
+				p.mm = nil
+			}
+			if _, _, err := p.read(off, 0); err == nil {
+				t.Errorf("byte %d of the entry at %d damaged (mapped %v): read without error", at-off, off, mapped)
+			}
+			pr.close()
 		}
-		pr.close()
 	}
 }

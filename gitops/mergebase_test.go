@@ -67,7 +67,7 @@ func TestMergeBaseRandomHistories(t *testing.T) {
 				engines[m.name] = open(t, g.Dir, m.opts)
 			}
 			ctx := context.Background()
-			several := 0
+			several, walked, left := 0, 0, 0
 			for i := 0; i < 150; i++ {
 				a, b := commits[rnd.Intn(len(commits))], commits[rnd.Intn(len(commits))]
 				if a == b {
@@ -80,6 +80,16 @@ func TestMergeBaseRandomHistories(t *testing.T) {
 				sort.Strings(bases)
 				if len(bases) > 1 {
 					several++
+				}
+				// The pure Go walk answers alone only when it finds one
+				// merge-base, and then git's.
+				if got, ok := engines["go-git"].PaintDown(plumbing.NewHash(a), plumbing.NewHash(b)); ok {
+					walked++
+					if len(bases) != 1 || got.String() != bases[0] {
+						t.Errorf("paintDown(%.7s, %.7s) = %s; git says %v", a, b, got, bases)
+					}
+				} else if len(bases) == 1 {
+					left++
 				}
 				for name, r := range engines {
 					got, err := r.MergeBase(ctx, plumbing.NewHash(a), plumbing.NewHash(b))
@@ -94,7 +104,10 @@ func TestMergeBaseRandomHistories(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("%d pairs with several merge-bases", several)
+			t.Logf("%d pairs with several merge-bases; the walk answered %d pairs, left %d with one merge-base to go-git", several, walked, left)
+			if walked < 3*left || walked < 50 {
+				t.Errorf("the walk answered only %d pairs and left %d to go-git", walked, left)
+			}
 		})
 	}
 }

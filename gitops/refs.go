@@ -624,6 +624,11 @@ func (r *Repo) MergeBase(ctx context.Context, a, b Hash) (Hash, error) {
 	// while its merge-base is found).
 	st := r.newStorage()
 	defer st.Close()
+	if mb, err := paintDown(st, a, b); err == nil {
+		return mb, nil
+	}
+	// Several merge-bases, none, or a commit that could not be read:
+	// go-git's walk gives the answer or says what is wrong.
 	commit := func(h Hash) (*object.Commit, error) {
 		c, err := object.GetCommit(st, h)
 		if errors.Is(err, plumbing.ErrObjectNotFound) {

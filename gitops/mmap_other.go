@@ -1,0 +1,8 @@
+//go:build !unix
+
+package gitops
+
+// mapFile does not map files here: packs are read with ReadAt.
+func mapFile(string, int64) []byte { return nil }
+
+func unmapFile([]byte) {}
