@@ -314,7 +314,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 			logf("drift was found in %s when checked at %s: refreshing from the real resources first, so this %s puts them back",
 				strings.Join(state.LastDriftCheck.Drifted, ", "), state.LastDriftCheck.At.UTC().Format(time.RFC3339), req.Operation)
 		}
-		outputs, runErr = runEngine(ctx, rt, eng, req, desired, drifted, res, logf)
+		outputs, runErr = runEngine(ctx, rt, eng, req, state, deployed, desired, drifted, res, logf)
 	}
 	if res.changes != nil {
 		// What the engine did, which can differ from the plan: a refresh
@@ -479,7 +479,7 @@ func shortSHA(c string) string {
 	return c
 }
 
-func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, desired *stacks.Resolved, refresh bool, res *Result, logf func(string, ...any)) (map[string]map[string]any, error) {
+func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *statestore.State, deployed, desired *stacks.Resolved, refresh bool, res *Result, logf func(string, ...any)) (map[string]map[string]any, error) {
 	rec, err := eng.RecoverStale(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("clear what an earlier, killed run left behind: %w", err)
@@ -487,6 +487,9 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, desired
 	if rec != nil && !rec.Empty() {
 		res.Recovery = rec
 		logf("an earlier run of %s was killed; holding the lease, panka %s", req.Key, rec.String())
+	}
+	if err := CheckEngineState(req.Key, state, deployed, rec); err != nil {
+		return nil, err
 	}
 	onEvent := rt.OnEvent
 	if onEvent == nil {
@@ -523,6 +526,43 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, desired
 		}
 	}
 	return outputs, nil
+}
+
+// CheckEngineState refuses to run the engine on a Pulumi stack whose
+// checkpoint holds no resources while panka's state records deployed
+// components (rec is what RecoverStale read from the checkpoint). Pulumi's
+// state was then not moved along with panka's (a switch of backend, bucket
+// or prefix that copied state.json alone) or was lost: an up would create
+// every component again next to the existing ones, a destroy would delete
+// nothing and record them destroyed, and drift detection would find none.
+func CheckEngineState(key statestore.Key, st *statestore.State, deployed *stacks.Resolved, rec *engine.Recovery) error {
+	if rec == nil || rec.Resources == nil || *rec.Resources > 0 || deployed == nil || len(deployed.Components) == 0 {
+		return nil
+	}
+	names := componentNames(deployed)
+	by := ""
+	if st != nil {
+		by = fmt.Sprintf("state serial %d", st.Serial)
+		if d := deployedRecord(st); d != nil && d.Commit != "" {
+			by += ", commit " + shortSHA(d.Commit)
+		}
+		by = " (" + by + ")"
+	}
+	return fmt.Errorf("Pulumi's state of %s holds no resources, but panka's state records %d deployed component(s)%s: %s. "+
+		"Pulumi's state is not where this run reads it (pulumi.backend; by default stacks/%s/%s/pulumi/ next to state.json in the configured backend) or it was lost, "+
+		"so the engine would create them all again, or destroy none of them. After switching backends, copy that pulumi/ folder with state.json and history/ "+
+		"(docs/state.md, \"Switching backends\"); if the resources no longer exist, drop them with "+
+		"panka state rm --stack %s --environment %s --resource %s, then re-run. Nothing was changed",
+		key, len(names), by, strings.Join(names, ", "), key.Stack, key.Environment, key.Stack, key.Environment, strings.Join(names, " --resource "))
+}
+
+// deployedRecord is the record of what st has deployed: the last
+// successful deployment when the newest one failed.
+func deployedRecord(st *statestore.State) *statestore.Deployment {
+	if st.LastSuccessful != nil {
+		return st.LastSuccessful
+	}
+	return st.LastDeployment
 }
 
 // engineChanges counts what an engine run changed from its update summary

@@ -534,3 +534,46 @@ func TestRunReportsRecovery(t *testing.T) {
 		t.Fatalf("recovery logged as %q, want %q", logs, want)
 	}
 }
+
+// TestRunRefusesEmptyPulumiState: panka's state records deployed
+// components but Pulumi's checkpoint holds none (its pulumi/ folder was
+// not copied along with state.json to a new backend). A destroy would
+// delete nothing and record everything destroyed; an up would create every
+// component again. Both are refused before the engine runs.
+func TestRunRefusesEmptyPulumiState(t *testing.T) {
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	ctx := context.Background()
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}), comp("web", stacks.KindWorker, map[string]any{"image": "web:1"}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1, Source: Source{Commit: strings.Repeat("a", 40)}}); err != nil {
+		t.Fatal(err)
+	}
+
+	eng.recovered = &engine.Recovery{Resources: new(int)}
+	_, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true})
+	if err == nil || !strings.Contains(err.Error(), "Pulumi's state of shop/dev holds no resources, but panka's state records 2 deployed component(s) (state serial 1, commit aaaaaaaaaaaa): jobs, web") ||
+		!strings.Contains(err.Error(), "panka state rm --stack shop --environment dev --resource jobs --resource web") {
+		t.Fatalf("destroy err = %v, want the empty Pulumi state refused", err)
+	}
+	v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}), comp("web", stacks.KindWorker, map[string]any{"image": "web:2"}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2}); err == nil || !strings.Contains(err.Error(), "holds no resources") {
+		t.Fatalf("apply err = %v, want the empty Pulumi state refused", err)
+	}
+	if eng.destroys != 0 || eng.ups != 1 {
+		t.Fatalf("engine ran on an empty Pulumi state: %d destroys, %d ups", eng.destroys, eng.ups)
+	}
+	st, _, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deployed, _ := planner.DecodeModel(st.Spec); st.Status == statestore.StatusDestroyed || deployed == nil || len(deployed.Components) != 2 {
+		t.Fatalf("state after the refusals: status %s, spec %s; want the deployed components kept", st.Status, st.Spec)
+	}
+
+	// With resources in the checkpoint (or none deployed) the engine runs.
+	eng.recovered = &engine.Recovery{Resources: new(int)}
+	*eng.recovered.Resources = 2
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true}); err != nil || eng.destroys != 1 {
+		t.Fatalf("destroy with resources: err %v, %d destroys", err, eng.destroys)
+	}
+}

@@ -128,6 +128,11 @@ type Recovery struct {
 	// PendingOperations are the operations a killed run left in the
 	// checkpoint, removed from it.
 	PendingOperations []PendingOperation `json:"pendingOperations,omitempty"`
+	// Resources is how many resources the stack's checkpoint holds, its
+	// root stack resource and providers left out; nil when it was not
+	// read. None while panka's state records deployed components means
+	// Pulumi's state is not where this run looks for it.
+	Resources *int `json:"resources,omitempty"`
 }
 
 // StaleLock is one Pulumi DIY lock file.

@@ -67,11 +67,15 @@ func (r *Runner) RecoverStale(ctx context.Context) (*Recovery, error) {
 		return rec, fmt.Errorf("parse exported Pulumi state of stack %q: %w", r.opts.Stack, err)
 	}
 	if len(dep.Deployment) == 0 {
+		rec.Resources = new(int)
 		return rec, nil
 	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(dep.Deployment, &doc); err != nil {
 		return rec, fmt.Errorf("parse Pulumi state of stack %q: %w", r.opts.Stack, err)
+	}
+	if rec.Resources, err = countResources(doc["resources"]); err != nil {
+		return rec, fmt.Errorf("parse the resources in the Pulumi state of stack %q: %w", r.opts.Stack, err)
 	}
 	raw, ok := doc["pending_operations"]
 	if !ok {
@@ -116,6 +120,27 @@ func (r *Runner) RecoverStale(ctx context.Context) (*Recovery, error) {
 		return rec, r.wrap(ctx, "import Pulumi state without pending operations", err, nil)
 	}
 	return rec, nil
+}
+
+// countResources counts the resources of a checkpoint's "resources" list
+// (nil or missing: none), leaving out the stack's root resource and
+// providers, which exist in every stack that was ever updated.
+func countResources(raw json.RawMessage) (*int, error) {
+	var res []struct {
+		Type string `json:"type"`
+	}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return nil, err
+		}
+	}
+	n := 0
+	for _, r := range res {
+		if r.Type != "pulumi:pulumi:Stack" && !strings.HasPrefix(r.Type, "pulumi:providers:") {
+			n++
+		}
+	}
+	return &n, nil
 }
 
 // cli runs the Pulumi CLI in the runner's workspace, with its environment.

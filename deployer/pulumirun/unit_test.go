@@ -2,6 +2,7 @@ package pulumirun
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -355,5 +356,24 @@ func TestSweepWorkspaces(t *testing.T) {
 		if got := err == nil; got != want {
 			t.Errorf("%s: exists=%v, want %v", filepath.Base(p), got, want)
 		}
+	}
+}
+
+func TestCountResources(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw string
+		want      int
+	}{
+		{"missing", "", 0},
+		{"null", "null", 0},
+		{"stack and provider only", `[{"type":"pulumi:pulumi:Stack"},{"type":"pulumi:providers:pankalocal"}]`, 0},
+		{"components", `[{"type":"pulumi:pulumi:Stack"},{"type":"pulumi:providers:pankalocal"},{"type":"pankalocal:index:Component"},{"type":"pankalocal:index:Component"}]`, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := countResources(json.RawMessage(tc.raw))
+			if err != nil || n == nil || *n != tc.want {
+				t.Fatalf("countResources(%s) = %v, %v; want %d", tc.raw, n, err, tc.want)
+			}
+		})
 	}
 }

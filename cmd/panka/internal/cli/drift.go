@@ -10,7 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"panka.dev/panka/deployer/deploy"
 	"panka.dev/panka/deployer/engine"
+	"panka.dev/panka/deployer/planner"
 	"panka.dev/panka/locker"
 	"panka.dev/panka/statestore"
 )
@@ -90,10 +92,22 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		return err
 	}
 	defer eng.Close()
-	if rec, err := eng.RecoverStale(lctx); err != nil {
+	rec, err := eng.RecoverStale(lctx)
+	if err != nil {
 		return err
-	} else if !rec.Empty() {
+	}
+	if !rec.Empty() {
 		fmt.Fprintf(f.Notices(), "an earlier run of %s was killed; holding the lease, panka %s\n", key, rec.String())
+	}
+	// A refresh of an empty Pulumi stack finds no drift, whatever exists.
+	if len(st.Spec) > 0 && string(st.Spec) != "null" {
+		deployed, err := planner.DecodeModel(st.Spec)
+		if err != nil {
+			return fmt.Errorf("read the deployed spec in the state of %s: %w", key, err)
+		}
+		if err := deploy.CheckEngineState(key, st, deployed, rec); err != nil {
+			return err
+		}
 	}
 	res, err := eng.RefreshPreview(lctx, nil)
 	if err != nil {
