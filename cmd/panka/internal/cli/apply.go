@@ -127,6 +127,9 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 	}
 	ref, err := planFindStack(src, cfg.Stacks.Root, stackName)
 	if err != nil {
+		if gone := stillDeployed(ctx, f, stackName, env, "stack (deleted, or renamed in stack.yaml)"); gone != "" {
+			return nil, fmt.Errorf("%w; %s", err, gone)
+		}
 		return nil, err
 	}
 	st, err := stacks.Load(src.fsys, ref.Path)
@@ -134,6 +137,10 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 		return nil, fmt.Errorf("load stack %q (%s%s): %w", stackName, ref.Path, planAt(src), err)
 	}
 	if envs := st.Environments(); !planContains(envs, env) {
+		if gone := stillDeployed(ctx, f, stackName, env, "environment file"); gone != "" {
+			return nil, fmt.Errorf("stack %q has no environment %q%s (environments: %s); %s, or restore %s/environments/%s.yaml",
+				stackName, env, planAt(src), strings.Join(envs, ", "), gone, ref.Path, env)
+		}
 		return nil, fmt.Errorf("stack %q has no environment %q%s (environments: %s); add %s/environments/%s.yaml",
 			stackName, env, planAt(src), strings.Join(envs, ", "), ref.Path, env)
 	}
@@ -168,6 +175,30 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 		}
 	}
 	return d, nil
+}
+
+// stillDeployed says, for a stack/environment the YAML no longer has, that
+// it is still deployed and how to delete what it deployed ("" when its
+// state says nothing is deployed, or cannot be read: the caller's error
+// stands alone then). what is what was deleted ("stack", "environment file").
+func stillDeployed(ctx context.Context, f *Factory, stack, env, what string) string {
+	key := statestore.Key{Stack: stack, Environment: env}
+	if key.Validate() != nil {
+		return ""
+	}
+	store, _, err := f.stackStore(ctx, stack)
+	if err != nil {
+		return ""
+	}
+	st, _, err := store.Get(ctx, key)
+	if err != nil || st.Status == statestore.StatusDestroyed {
+		return ""
+	}
+	s := fmt.Sprintf("%s is still deployed (state serial %d", key, st.Serial)
+	if d := deployedRecord(st); d != nil && d.Commit != "" {
+		s += ", commit " + shortSHA(d.Commit)
+	}
+	return s + fmt.Sprintf(") although its %s is gone: panka destroy --stack %s --environment %s deletes what it deployed", what, stack, env)
 }
 
 func applyRun(ctx context.Context, opts *ApplyOptions) error {
