@@ -126,6 +126,9 @@ func Default() Config {
 	}
 }
 
+// layerRank orders Source layers by priority, lowest first.
+var layerRank = map[string]int{"default": 0, "user": 1, "repo": 2, "stack": 3, "env": 4, "flag": 5}
+
 // Source names where a value came from.
 type Source struct {
 	Layer string // "default", "user", "repo", "stack", "env", "flag"
@@ -212,14 +215,24 @@ func Resolve(l Layers) (*Resolved, error) {
 // --backend-bucket or PANKA_BACKEND_BUCKET must not be ignored in favour of
 // .panka/), with nothing configured both backends are local, with an s3
 // backend and no lock settings locks default to s3; regions fall back to
-// aws.region.
+// aws.region. A bucket set at a higher priority than backend.type: local
+// counts as set without a type: `panka init` writes type: local into
+// ~/.panka/config.yaml, and a team's panka.yaml bucket (or a CI job's
+// PANKA_BACKEND_BUCKET) must not be ignored on every machine where someone
+// once ran it.
 func (r *Resolved) applyImplied() {
-	if r.Backend.Type == "" {
+	bucketSrc, typeSrc := r.Sources["backend.bucket"], r.Sources["backend.type"]
+	switch {
+	case r.Backend.Type == "":
 		r.Backend.Type = "local"
 		if r.Backend.Bucket != "" {
 			r.Backend.Type = "s3"
 			r.Sources["backend.type"] = Source{Layer: "default", Where: "implied by backend.bucket"}
 		}
+	case r.Backend.Type == "local" && r.Backend.Bucket != "" && layerRank[bucketSrc.Layer] > layerRank[typeSrc.Layer]:
+		r.Backend.Type = "s3"
+		r.Sources["backend.type"] = Source{Layer: "default", Where: "implied by backend.bucket from " + bucketSrc.String() +
+			", which overrides backend.type=local from " + typeSrc.String()}
 	}
 	if r.Locks.Type == "" {
 		switch {

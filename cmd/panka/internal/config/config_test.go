@@ -15,6 +15,16 @@ func TestResolveImpliedTypes(t *testing.T) {
 	if err := os.WriteFile(repoFile, []byte("backend:\n  bucket: from-repo\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	write := func(name, data string) string {
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	userLocal := write("config.yaml", "version: v1\nbackend:\n  type: local\n")
+	userBucket := write("config.yaml", "version: v1\nbackend:\n  bucket: from-user\n")
+	repoLocal := write("panka.yaml", "backend:\n  type: local\n")
 	for _, tt := range []struct {
 		name                   string
 		layers                 Layers
@@ -39,6 +49,19 @@ func TestResolveImpliedTypes(t *testing.T) {
 		{name: "explicit local wins over a bucket", layers: Layers{Env: []string{"PANKA_BACKEND_BUCKET=b", "PANKA_BACKEND_TYPE=local"}},
 			wantBackend: "local", wantLocks: "local",
 			wantBackendSrc: "env (PANKA_BACKEND_TYPE)", wantLocksSrc: "default (implied by backend.type=local)"},
+		// panka init writes type: local into ~/.panka/config.yaml; a bucket
+		// set above it (the team's panka.yaml, a CI job's env) still selects s3
+		{name: "bucket in panka.yaml over type local in the user file", layers: Layers{UserFile: userLocal, RepoFile: repoFile},
+			wantBackend: "s3", wantLocks: "s3",
+			wantBackendSrc: "default (implied by backend.bucket from repo (" + repoFile + ":2), which overrides backend.type=local from user (" + userLocal + ":3))",
+			wantLocksSrc:   "default (implied by backend.type=s3)"},
+		{name: "bucket env over type local in the user file", layers: Layers{UserFile: userLocal, Env: []string{"PANKA_BACKEND_BUCKET=b"}},
+			wantBackend: "s3", wantLocks: "s3",
+			wantBackendSrc: "default (implied by backend.bucket from env (PANKA_BACKEND_BUCKET), which overrides backend.type=local from user (" + userLocal + ":3))",
+			wantLocksSrc:   "default (implied by backend.type=s3)"},
+		{name: "type local in panka.yaml over a bucket in the user file", layers: Layers{UserFile: userBucket, RepoFile: repoLocal},
+			wantBackend: "local", wantLocks: "local",
+			wantBackendSrc: "repo (" + repoLocal + ":2)", wantLocksSrc: "default (implied by backend.type=local)"},
 		{name: "empty bucket", layers: Layers{Env: []string{"PANKA_BACKEND_BUCKET="}},
 			wantBackend: "local", wantLocks: "local",
 			wantBackendSrc: "default", wantLocksSrc: "default (implied by backend.type=local)"},
