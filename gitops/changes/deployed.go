@@ -6,6 +6,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -311,9 +312,9 @@ func describeGroup(g map[string]map[string]bool) string {
 		}
 	}
 	if len(out) > 3 {
-		out = append(out[:3], fmt.Sprintf("and %d more", len(out)-3))
+		return strings.Join(out[:3], ", ") + fmt.Sprintf(" and %d more", len(out)-3)
 	}
-	return fmt.Sprint(out)
+	return strings.Join(out, ", ")
 }
 
 func unionSorted(a, b []string) []string {

@@ -107,3 +107,16 @@ func TestWatchDir(t *testing.T) {
 		}
 	}
 }
+
+// TestDescribeGroup: the stack/environments a missing deployed commit was
+// deployed to read as a list in an error, not as a Go slice ("[a b c]").
+func TestDescribeGroup(t *testing.T) {
+	two := map[string]map[string]bool{"api": {"dev": true, "qa": true}}
+	if got, want := describeGroup(two), "api/dev, api/qa"; got != want {
+		t.Errorf("describeGroup = %q, want %q", got, want)
+	}
+	six := map[string]map[string]bool{"api": {"dev": true, "production": true, "qa": true}, "web": {"dev": true, "production": true, "staging": true}}
+	if got, want := describeGroup(six), "api/dev, api/production, api/qa and 3 more"; got != want {
+		t.Errorf("describeGroup = %q, want %q", got, want)
+	}
+}
