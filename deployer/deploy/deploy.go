@@ -225,7 +225,16 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	if state != nil {
 		header.Deployed = DeployedHeader(state)
 	}
-	p := planner.Plan(desired, deployed, planner.Options{Header: header})
+	planned := deployed
+	if left := leftByFailedRuns(ctx, rt.Store, req.Key, state, deployed, desired); len(left) > 0 {
+		// Not in the recorded spec, but the engine may hold them: without
+		// this the plan said "No changes" while the engine deleted them,
+		// a Database included, unconfirmed and without --allow-destroy.
+		planned = withComponents(deployed, desired, state, left)
+		warnf("%s: %s may exist although no successful deployment recorded them: a failed or interrupted run since the last successful one tried to deploy them; they are planned as deployed, so this %s deletes them",
+			req.Key, strings.Join(componentNames(&stacks.Resolved{Components: left}), ", "), req.Operation)
+	}
+	p := planner.Plan(desired, planned, planner.Options{Header: header})
 	res := &Result{Plan: p, resources: -1}
 	if req.Saved != nil {
 		serial := int64(0)
@@ -526,6 +535,66 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 		}
 	}
 	return outputs, nil
+}
+
+// leftByFailedRuns returns the components that failed or interrupted runs
+// since the last successful deployment tried to deploy (their history
+// records hold the spec they ran with) and that neither deployed nor
+// desired has: the engine may have created them before it stopped, and
+// the next run deletes them. nil when there are none, or when history
+// cannot be read (the plan is then the recorded state's, as before).
+func leftByFailedRuns(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State, deployed, desired *stacks.Resolved) []stacks.Component {
+	if st == nil || st.LastDeployment == nil || st.LastDeployment.Result == statestore.ResultSucceeded {
+		return nil
+	}
+	recs, err := store.History(ctx, key, 0, 50)
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, m := range []*stacks.Resolved{deployed, desired} {
+		if m != nil {
+			for _, c := range m.Components {
+				seen[c.Name] = true
+			}
+		}
+	}
+	var left []stacks.Component
+	for _, r := range recs {
+		if r.Result == statestore.ResultSucceeded {
+			break
+		}
+		if r.Operation == statestore.OpDestroy || len(r.Spec) == 0 || string(r.Spec) == "null" {
+			continue
+		}
+		tried, err := planner.DecodeModel(r.Spec)
+		if err != nil {
+			continue
+		}
+		for _, c := range tried.Components {
+			if !seen[c.Name] {
+				seen[c.Name] = true
+				left = append(left, c)
+			}
+		}
+	}
+	return left
+}
+
+// withComponents returns deployed with extra components added. When
+// nothing is deployed, the model takes desired's provider, so the plan does
+// not read the missing one as a change of target.
+func withComponents(deployed, desired *stacks.Resolved, st *statestore.State, extra []stacks.Component) *stacks.Resolved {
+	m := &stacks.Resolved{Stack: st.Stack, Environment: st.Environment}
+	switch {
+	case deployed != nil:
+		cp := *deployed
+		m = &cp
+	case desired != nil:
+		m.Provider = desired.Provider
+	}
+	m.Components = append(append([]stacks.Component(nil), m.Components...), extra...)
+	return m
 }
 
 // CheckEngineState refuses to run the engine on a Pulumi stack whose

@@ -577,3 +577,49 @@ func TestRunRefusesEmptyPulumiState(t *testing.T) {
 		t.Fatalf("destroy with resources: err %v, %d destroys", err, eng.destroys)
 	}
 }
+
+// TestRunProtectsWhatFailedRunsLeft: a first apply interrupted after the
+// engine created a Database leaves a state with no spec. A destroy planned
+// from that state alone said "No changes", asked nothing and deleted the
+// Database without --allow-destroy. The components failed runs tried to
+// deploy are planned as deployed: the destroy (and an apply that drops
+// them) is refused without --allow-destroy, and a retry of the same apply
+// plans as before.
+func TestRunProtectsWhatFailedRunsLeft(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{upErr: errors.New("interrupted after creating db")}
+	rt, _ := newRuntime(t, eng)
+	var warnings []string
+	rt.Warnf = func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
+	v1 := model(comp("db", stacks.KindDatabase, map[string]any{"engine": "postgres"}), comp("web", stacks.KindWorker, map[string]any{"image": "web:1"}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err == nil {
+		t.Fatal("first apply: want the engine's error")
+	}
+
+	var prot *ProtectedError
+	_, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy})
+	if !errors.As(err, &prot) || !strings.Contains(err.Error(), `Database "db"`) || eng.destroys != 0 {
+		t.Fatalf("destroy after a failed first apply: err %v, %d destroys; want it refused for db", err, eng.destroys)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "shop/dev: db, web may exist although no successful deployment recorded them") {
+		t.Errorf("warnings = %q", warnings)
+	}
+	v2 := model(comp("web", stacks.KindWorker, map[string]any{"image": "web:1"}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2}); !errors.As(err, &prot) {
+		t.Fatalf("apply without db after a failed apply with it: err %v, want it refused", err)
+	}
+
+	// A retry of the same apply: every component is still a create.
+	eng.upErr = nil
+	res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Plan.Summary.Create != 2 || res.Plan.Summary.Delete != 0 {
+		t.Errorf("retry plan = %+v, want 2 creates", res.Plan.Summary)
+	}
+	res, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true})
+	if err != nil || eng.destroys != 1 || res.Plan.Summary.Delete != 2 {
+		t.Fatalf("destroy after a successful apply: err %v, %d destroys, plan %+v", err, eng.destroys, res.Plan.Summary)
+	}
+}
