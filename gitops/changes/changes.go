@@ -1313,7 +1313,7 @@ func (e *engine) indexHeader(s *side, dir string) (*stacks.Header, bool) {
 		return nil, false
 	}
 	b, err := e.repo.Blob(plumbing.NewHash(en.Blob))
-	if err != nil {
+	if err != nil || mayHaveBackend(b) {
 		return nil, false
 	}
 	name := quickName(b)

@@ -16,7 +16,7 @@ import (
 // then parses with stacks.ReadHeader, which also reports errors.
 func quickHeader(fsys fs.FS, dir string) (*stacks.Header, bool) {
 	b, err := fs.ReadFile(fsys, path.Join(dir, stacks.StackFile))
-	if err != nil {
+	if err != nil || mayHaveBackend(b) {
 		return nil, false
 	}
 	name := quickName(b)
@@ -42,6 +42,14 @@ func quickHeader(fsys fs.FS, dir string) (*stacks.Header, bool) {
 		sort.Strings(h.Environments)
 	}
 	return h, true
+}
+
+// mayHaveBackend reports whether a stack.yaml may set spec.backend, which
+// the quick headers (name and environments only) leave out: such a stack
+// is read by the parser, so --since-deployed looks for its state in its own
+// backend (it was reported never deployed, every run).
+func mayHaveBackend(data []byte) bool {
+	return bytes.Contains(data, []byte("backend"))
 }
 
 // quickName returns metadata.name of a plainly written stack.yaml, or "".
