@@ -490,7 +490,7 @@ through Pulumi and records a destroy deployment. Data-holding components
 
 func destroyRun(ctx context.Context, opts *DestroyOptions) error {
 	f := opts.F
-	cfg, err := f.stackConfig(opts.Stack)
+	cfg, err := f.deployedStackConfig(ctx, opts.Stack)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ to an immutable history of deployments (see panka history).`,
 // repository, the repository-wide configuration otherwise (a stack removed
 // from the repository still has state).
 func (f *Factory) stackStore(ctx context.Context, stack string) (statestore.Store, *config.Resolved, error) {
-	cfg, err := f.stackConfig(stack)
+	cfg, err := f.deployedStackConfig(ctx, stack)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -51,6 +51,56 @@ func (f *Factory) stackStore(ctx context.Context, stack string) (statestore.Stor
 		return nil, nil, err
 	}
 	return s, cfg, nil
+}
+
+// deployedStackConfig is stackConfig for commands about what is deployed.
+// A stack that is no longer in the repository (deleted, or renamed in
+// stack.yaml) has no spec.backend to read: its state may be in a backend
+// another stack's spec.backend points at (the stack kept its settings
+// under its new name), where changed --since-deployed finds it removed.
+// When the repository-wide backend has no state of stack, the first of
+// those that has is used, so status, history and destroy reach it.
+func (f *Factory) deployedStackConfig(ctx context.Context, stack string) (*config.Resolved, error) {
+	h, err := f.findHeader(stack)
+	if err != nil {
+		return nil, err
+	}
+	if h != nil {
+		return f.stackConfig(stack)
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	if has, err := f.hasStackState(ctx, cfg, stack); err != nil || has {
+		return cfg, nil // errors are the caller's to meet, with the default backend
+	}
+	seen := map[string]bool{f.describeBackend(cfg): true}
+	for _, o := range f.repoHeaders() {
+		if len(o.Backend) == 0 {
+			continue
+		}
+		c, err := f.ConfigForStack(o.Backend, path.Join(o.Path, stacks.StackFile))
+		if err != nil || seen[f.describeBackend(c)] {
+			continue
+		}
+		seen[f.describeBackend(c)] = true
+		if has, _ := f.hasStackState(ctx, c, stack); has {
+			f.Log.Info().Msgf("stack %q is not in the repository; its state is in %s (the backend of stack %q's spec.backend)", stack, f.describeBackend(c), o.Name)
+			return c, nil
+		}
+	}
+	return cfg, nil
+}
+
+// hasStackState reports whether cfg's state backend holds state of stack.
+func (f *Factory) hasStackState(ctx context.Context, cfg *config.Resolved, stack string) (bool, error) {
+	s, err := f.Store(ctx, cfg)
+	if err != nil {
+		return false, err
+	}
+	keys, err := s.ListStack(ctx, stack)
+	return len(keys) > 0, err
 }
 
 func (f *Factory) stackConfig(stack string) (*config.Resolved, error) {

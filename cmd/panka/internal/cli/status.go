@@ -170,7 +170,7 @@ func (m fixedDeployed) ListDeployed(_ context.Context, skip func(stack, env stri
 
 func statusRun(ctx context.Context, opts *StatusOptions) error {
 	f := opts.F
-	cfg, err := f.stackConfig(opts.Stack)
+	cfg, err := f.deployedStackConfig(ctx, opts.Stack)
 	if err != nil {
 		return err
 	}
