@@ -127,7 +127,7 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 	}
 	ref, err := planFindStack(src, cfg.Stacks.Root, stackName)
 	if err != nil {
-		if gone := stillDeployed(ctx, f, stackName, env, "stack (deleted, or renamed in stack.yaml)"); gone != "" {
+		if gone := stillDeployed(ctx, f, src, stackName, env, "stack (deleted, or renamed in stack.yaml)"); gone != "" {
 			return nil, fmt.Errorf("%w; %s", err, gone)
 		}
 		return nil, err
@@ -137,7 +137,7 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 		return nil, fmt.Errorf("load stack %q (%s%s): %w", stackName, ref.Path, planAt(src), err)
 	}
 	if envs := st.Environments(); !planContains(envs, env) {
-		if gone := stillDeployed(ctx, f, stackName, env, "environment file"); gone != "" {
+		if gone := stillDeployed(ctx, f, src, stackName, env, "environment file"); gone != "" {
 			return nil, fmt.Errorf("stack %q has no environment %q%s (environments: %s); %s, or restore %s/environments/%s.yaml",
 				stackName, env, planAt(src), strings.Join(envs, ", "), gone, ref.Path, env)
 		}
@@ -181,9 +181,11 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 // it is still deployed and how to delete what it deployed ("" when its
 // state says nothing is deployed, or cannot be read: the caller's error
 // stands alone then). what is what was deleted ("stack", "environment file").
-func stillDeployed(ctx context.Context, f *Factory, stack, env, what string) string {
+// Only for the work tree: at another commit (--ref, a rollback or promotion
+// target) the stack or environment may simply not exist yet.
+func stillDeployed(ctx context.Context, f *Factory, src *planSourceFS, stack, env, what string) string {
 	key := statestore.Key{Stack: stack, Environment: env}
-	if key.Validate() != nil {
+	if src.ref != "" || key.Validate() != nil {
 		return ""
 	}
 	store, _, err := f.stackStore(ctx, stack)
