@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"reflect"
@@ -510,6 +511,11 @@ func assign(fv reflect.Value, s string) error {
 		if n, err := strconv.Atoi(s); err == nil {
 			if n <= 0 {
 				return fmt.Errorf("%q must be positive", s)
+			}
+			if n > math.MaxInt64/int(time.Second) {
+				// time.Duration(n) * time.Second would wrap around, to a
+				// negative or a tiny lease.
+				return fmt.Errorf("%q seconds is too long (at most %d, about 292 years)", s, math.MaxInt64/int(time.Second))
 			}
 			fv.SetInt(int64(time.Duration(n) * time.Second))
 			return nil

@@ -184,3 +184,25 @@ func TestPrefixCheckedWhereSet(t *testing.T) {
 		t.Errorf("a valid prefix: %v", err)
 	}
 }
+
+// TestDurationTooLong: a number of seconds whose nanoseconds do not fit a
+// time.Duration is an error naming the file and key, not a lease that
+// wrapped around to a negative or a fraction of a second.
+func TestDurationTooLong(t *testing.T) {
+	for _, v := range []string{"9223372037", "18446744074", "99999999999999999"} {
+		f := filepath.Join(t.TempDir(), "panka.yaml")
+		if err := os.WriteFile(f, []byte("locks:\n  ttl: "+v+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Resolve(Layers{RepoFile: f})
+		if err == nil {
+			t.Fatalf("ttl %s resolved to %v, want an error", v, r.Config.Locks.TTL)
+		}
+		if msg := err.Error(); !strings.Contains(msg, f+":2:3") || !strings.Contains(msg, "too long") {
+			t.Errorf("ttl %s: error %q does not name the file and say what is wrong", v, msg)
+		}
+		if _, err := Resolve(Layers{Env: []string{"PANKA_LOCKS_TTL=" + v}}); err == nil || !strings.Contains(err.Error(), "PANKA_LOCKS_TTL") {
+			t.Errorf("PANKA_LOCKS_TTL=%s: %v, want an error naming the variable", v, err)
+		}
+	}
+}
