@@ -136,12 +136,22 @@ func TestGuards(t *testing.T) {
 	big := "apiVersion: core.panka.io/v1\nkind: Bucket\nmetadata:\n  name: b\nspec: {}\n# " + strings.Repeat("x", MaxFileSize) + "\n"
 	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
 	many := manyProblems(50_000)
+	// Block-style nesting past the limit, and a flat list past the node
+	// budget: neither has an alias, so the error must not blame aliases.
+	var deepBlock strings.Builder
+	deepBlock.WriteString("spec:\n")
+	for i := range 1100 {
+		deepBlock.WriteString(strings.Repeat(" ", i+1) + "- \n")
+	}
+	wide := "spec: [" + strings.Repeat("1,", 1_100_000) + "1]\n"
 	tests := []struct {
 		name, data, want string
 	}{
 		{"billion laughs", bomb, cf + ":5:36: document expands to too many values"},
 		{"file too big", big, cf + ": file is 10485834 bytes, more than the 10 MB limit for stack files"},
 		{"deep nesting", deep, cf + ":1"},
+		{"deep block nesting", deepBlock.String(), cf + ":1002:1002: values nested deeper than 1000 levels: stack files need a few; flatten the structure"},
+		{"too many values", wide, ": document holds more than 1000000 values: split it into several files or documents"},
 		// Every problem is reported, and the message of 50,000 of them
 		// is built in linear time.
 		{"many problems", many, cf + ":50006:1: k49999: unknown field"},

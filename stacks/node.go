@@ -27,6 +27,9 @@ const maxNodes = 1_000_000
 // Hand-written stacks reuse a few blocks; a bomb needs millions.
 const maxAliasNodes = 100_000
 
+// maxDepth bounds how deep values nest in one file.
+const maxDepth = 1000
+
 // nodeKind is the shape of a node.
 type nodeKind uint8
 
@@ -626,13 +629,22 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 	if c.inAlias > 0 {
 		c.aliases++
 	}
-	if *c.budget < 0 || c.aliases > maxAliasNodes || depth > 1000 {
+	if *c.budget < 0 || c.aliases > maxAliasNodes || depth > maxDepth {
 		c.failed = true
 		at := pos{c.file, y.Line, y.Column}
 		if c.inAlias > 0 {
 			at = c.aliasAt
 		}
-		c.errs.add(at, "", "document expands to too many values (more than %d through aliases, %d in all, or nested deeper than 1000): aliases (*name) may be expanding exponentially; write the values out instead", maxAliasNodes, maxNodes)
+		// Say which limit was hit: blaming aliases in a file that has
+		// none sends the user looking for the wrong thing.
+		switch {
+		case c.inAlias > 0:
+			c.errs.add(at, "", "document expands to too many values (more than %d through aliases, %d in all, or nested deeper than %d): aliases (*name) may be expanding exponentially; write the values out instead", maxAliasNodes, maxNodes, maxDepth)
+		case depth > maxDepth:
+			c.errs.add(at, "", "values nested deeper than %d levels: stack files need a few; flatten the structure", maxDepth)
+		default:
+			c.errs.add(at, "", "document holds more than %d values: split it into several files or documents", maxNodes)
+		}
 		return c.mk(node{kind: nNull, file: c.file})
 	}
 	switch y.Kind {
