@@ -222,6 +222,11 @@ func readFile(fsys fs.FS, name string) ([]byte, *fileError) {
 	if data, ok := readOSFile(fsys, name); ok {
 		return checkText(name, data)
 	}
+	// Opening a named pipe waits for a writer, for ever; a device may
+	// never end: refuse them before opening.
+	if st, err := fs.Stat(fsys, name); err == nil && st.Mode()&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice|fs.ModeIrregular) != 0 {
+		return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("is not a regular file (%s): stack files must be plain files; remove it or rename it so it does not end in .yaml", specialKind(st.Mode()))}, nil}
+	}
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}, err}
@@ -260,6 +265,19 @@ func readFile(fsys fs.FS, name string) ([]byte, *fileError) {
 		return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("file is more than the %d MB limit for stack files: split it or remove it from the stack folder", MaxFileSize>>20)}, nil}
 	}
 	return checkText(name, data)
+}
+
+// specialKind names the kind of a file that is not a regular file.
+func specialKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // checkText refuses binary content, and text that is not UTF-8 (saying

@@ -9,7 +9,9 @@ import "syscall"
 // callers then read it the ordinary way (or from elsewhere), which reports
 // the exact error.
 func Read(name string, opts Options) (data []byte, ok bool) {
-	flags := syscall.O_RDONLY | syscall.O_CLOEXEC
+	// O_NONBLOCK: opening a named pipe for reading otherwise waits for a
+	// writer, for ever (fstat then refuses it); regular files ignore it.
+	flags := syscall.O_RDONLY | syscall.O_CLOEXEC | syscall.O_NONBLOCK
 	if opts.NoFollow {
 		flags |= syscall.O_NOFOLLOW
 	}
