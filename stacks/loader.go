@@ -352,7 +352,9 @@ func findStackDirsIn(fsys fs.FS, dir string, out *[]stackDir, par bool) error {
 		return err
 	}
 	for _, e := range ents {
-		if e.Name() == StackFile && !e.IsDir() {
+		// A folder named stack.yaml marks a stack too: loading it then
+		// says what is wrong, where skipping it hid the whole stack.
+		if e.Name() == StackFile {
 			*out = append(*out, stackDir{dir: dir, ents: ents})
 			return nil
 		}
@@ -566,7 +568,9 @@ func Strays(fsys fs.FS, root string, refs []Ref) []*Error {
 			if p != root && SkipDir(d.Name()) || inStack[p] {
 				return fs.SkipDir
 			}
-			if _, err := fs.Stat(fsys, path.Join(p, StackFile)); err == nil {
+			// Lstat: a stack.yaml that is a broken link or a link loop is
+			// a stack Discover could not read, not a missing one.
+			if _, err := fs.Lstat(fsys, path.Join(p, StackFile)); err == nil {
 				return fs.SkipDir // a stack Discover could not read; reported there
 			}
 			return nil

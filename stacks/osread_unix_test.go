@@ -41,3 +41,45 @@ func TestLoadNamedPipe(t *testing.T) {
 		t.Fatal("Load hung on a named pipe")
 	}
 }
+
+// TestUnreadableStackFile: a stack.yaml that is a folder or a symbolic
+// link loop is reported as such. The folder hid the whole stack (validate
+// said every stack was valid); the loop made every file of the stack
+// "YAML file outside any stack", asking to add the stack.yaml that is there.
+func TestUnreadableStackFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"stacks/dir/stack.yaml", "stacks/loop/infra", "stacks/dir/infra"} {
+		if err := os.MkdirAll(filepath.Join(dir, p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"stacks/dir/infra/q.yaml", "stacks/loop/infra/q.yaml"} {
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(doc("Queue", "q")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("stack.yaml", filepath.Join(dir, "stacks/loop/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	fsys := DirFS(dir)
+	refs, err := Discover(fsys, "stacks")
+	var got []string
+	if err != nil {
+		got = append(got, err.Error())
+	}
+	for _, e := range Strays(fsys, "stacks", refs) {
+		got = append(got, e.Error())
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{
+		"stacks/dir/stack.yaml: is a folder, not a file",
+		"stacks/loop/stack.yaml: cannot read: too many levels of symbolic links",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("want %q in:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "outside any stack") {
+		t.Errorf("files of a stack whose stack.yaml cannot be read reported as outside any stack:\n%s", all)
+	}
+}
