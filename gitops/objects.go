@@ -24,6 +24,17 @@ import (
 // object database (typically a shallow or partial clone).
 var ErrObjectMissing = errors.New("object not in the local repository")
 
+// objectMissing is the error for object h (a "commit", "tree" or "blob")
+// that could not be found. It wraps ErrObjectMissing, which callers
+// explain as history to fetch, unless a pack index lists h: the object is
+// there but its pack is damaged, and fetching would not help.
+func (r *Repo) objectMissing(kind string, h Hash) error {
+	if name := r.st.packListing(h); name != "" {
+		return fmt.Errorf("read %s %s: %s.idx lists it but it cannot be read from %s.pack: the pack file is damaged (truncated or overwritten); run git fsck, then restore the pack (re-clone, or fetch into a fresh clone)", kind, h, name, name)
+	}
+	return fmt.Errorf("read %s %s: %w", kind, h, ErrObjectMissing)
+}
+
 // TreeEntry is one entry of a git tree.
 type TreeEntry struct {
 	Name string
@@ -82,7 +93,7 @@ func (g *goGitReader) readTree(h Hash) ([]TreeEntry, error) {
 	t, err := object.GetTree(g.repo.r.Storer, h)
 	if err != nil {
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return nil, fmt.Errorf("read tree %s: %w", h, ErrObjectMissing)
+			return nil, g.repo.objectMissing("tree", h)
 		}
 		return nil, fmt.Errorf("read tree %s: %w", h, err)
 	}
@@ -99,7 +110,7 @@ func (g *goGitReader) readBlob(h Hash) ([]byte, error) {
 	o, err := g.repo.r.Storer.EncodedObject(plumbing.BlobObject, h)
 	if err != nil {
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return nil, fmt.Errorf("read blob %s: %w", h, ErrObjectMissing)
+			return nil, g.repo.objectMissing("blob", h)
 		}
 		return nil, fmt.Errorf("read blob %s: %w", h, err)
 	}
@@ -430,6 +441,9 @@ func (c *catFileReader) readTree(h Hash) ([]TreeEntry, error) {
 	if errors.Is(err, errCatFileDown) {
 		return c.fallback.readTree(h)
 	}
+	if errors.Is(err, ErrObjectMissing) {
+		return nil, c.repo.objectMissing("tree", h)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read tree %s: %w", h, err)
 	}
@@ -443,6 +457,9 @@ func (c *catFileReader) readBlob(h Hash) ([]byte, error) {
 	typ, body, err := c.read(h)
 	if errors.Is(err, errCatFileDown) {
 		return c.fallback.readBlob(h)
+	}
+	if errors.Is(err, ErrObjectMissing) {
+		return nil, c.repo.objectMissing("blob", h)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read blob %s: %w", h, err)

@@ -153,3 +153,18 @@ func (s *packStorage) HashesWithPrefix(prefix []byte) ([]plumbing.Hash, error) {
 	}
 	return hs, err
 }
+
+// packListing returns the name of a pack whose index lists h, or "".
+func (s *packStorage) packListing(h plumbing.Hash) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pr == nil {
+		s.pr = openPackReader(s.packDir, s.cache)
+	}
+	for _, p := range s.pr.packs {
+		if _, err := p.idx.FindOffset(h); err == nil {
+			return p.name
+		}
+	}
+	return ""
+}

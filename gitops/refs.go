@@ -534,7 +534,7 @@ func (r *Repo) commit(h Hash) (*object.Commit, error) {
 		case err == nil:
 			return nil, fmt.Errorf("read commit %s: object is a %s", h, typ)
 		case errors.Is(err, ErrObjectMissing):
-			return nil, fmt.Errorf("read commit %s: %w", h, ErrObjectMissing)
+			return nil, r.objectMissing("commit", h)
 		}
 	}
 	return r.goGitCommit(h)
@@ -546,7 +546,7 @@ func (r *Repo) goGitCommit(h Hash) (*object.Commit, error) {
 	c, err := object.GetCommit(r.r.Storer, h)
 	if err != nil {
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return nil, fmt.Errorf("read commit %s: %w", h, ErrObjectMissing)
+			return nil, r.objectMissing("commit", h)
 		}
 		return nil, fmt.Errorf("read commit %s: %w", h, err)
 	}
@@ -632,7 +632,7 @@ func (r *Repo) MergeBase(ctx context.Context, a, b Hash) (Hash, error) {
 	commit := func(h Hash) (*object.Commit, error) {
 		c, err := object.GetCommit(st, h)
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return nil, fmt.Errorf("read commit %s: %w", h, ErrObjectMissing)
+			return nil, r.objectMissing("commit", h)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read commit %s: %w", h, err)
