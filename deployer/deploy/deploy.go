@@ -210,7 +210,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	var deployed *stacks.Resolved
 	if state != nil && len(state.Spec) > 0 && string(state.Spec) != "null" {
 		if deployed, err = planner.DecodeModel(state.Spec); err != nil {
-			return nil, fmt.Errorf("read the deployed spec in the state of %s: %w", req.Key, err)
+			return nil, fmt.Errorf("read the deployed spec in the state of %s: %w; the state was left as it is: restore an earlier version of state.json, or push a good one with `panka state push --force FILE`", req.Key, err)
 		}
 	}
 	desired := req.Desired

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"time"
 
@@ -190,7 +191,17 @@ func (s *Saved) DesiredModel() (*stacks.Resolved, error) {
 func DecodeModel(b []byte) (*stacks.Resolved, error) {
 	var r stacks.Resolved
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("decode resolved model: %w", err)
+		// In the model's terms, not encoding/json's Go types ("cannot
+		// unmarshal string into Go value of type stacks.Resolved").
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			field := te.Field
+			if field == "" {
+				field = "the model"
+			}
+			return nil, fmt.Errorf("decode resolved model: %s is a JSON %s where the model has %s: %w", field, te.Value, jsonKind(te.Type), ErrBadModel)
+		}
+		return nil, fmt.Errorf("decode resolved model: %w (%w)", err, ErrBadModel)
 	}
 	for i := range r.Components {
 		for k, v := range r.Components[i].Spec {
@@ -198,6 +209,30 @@ func DecodeModel(b []byte) (*stacks.Resolved, error) {
 		}
 	}
 	return &r, nil
+}
+
+// ErrBadModel is wrapped by DecodeModel's errors: the stored model is not
+// one panka wrote.
+var ErrBadModel = errors.New("not a resolved model written by panka")
+
+// jsonKind names the JSON type a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct, reflect.Interface:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "another type"
 }
 
 func fixNumbers(v any) any {

@@ -112,3 +112,20 @@ func TestSecretKey(t *testing.T) {
 		t.Fatal("empty passphrase must give no key")
 	}
 }
+
+// TestDecodeModelErrors: a stored model of the wrong shape (a state.json
+// edited by hand or by another tool) is described in JSON terms, not
+// encoding/json's Go types, and wraps ErrBadModel.
+func TestDecodeModelErrors(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`"hello"`, "decode resolved model: the model is a JSON string where the model has an object"},
+		{`{"components":[{"name":5}]}`, "decode resolved model: components.name is a JSON number where the model has a string"},
+		{`{"components":{"a":1}}`, "decode resolved model: components is a JSON object where the model has an array"},
+		{`{"components":[`, "decode resolved model: unexpected end of JSON input"},
+	} {
+		_, err := DecodeModel([]byte(tt.in))
+		if !errors.Is(err, ErrBadModel) || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "Go ") {
+			t.Errorf("DecodeModel(%s) = %v, want %q wrapping ErrBadModel", tt.in, err, tt.want)
+		}
+	}
+}

@@ -289,7 +289,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		header.Deployed = deploy.DeployedHeader(state)
 		if len(state.Spec) > 0 && string(state.Spec) != "null" {
 			if deployed, err = planner.DecodeModel(state.Spec); err != nil {
-				return nil, fmt.Errorf("read the deployed spec in the state of %s: %w", skey, err)
+				return nil, fmt.Errorf("read the deployed spec in the state of %s: %w%s", skey, err, badSpecHint)
 			}
 		}
 	}
@@ -335,3 +335,7 @@ func planContains(list []string, s string) bool {
 	}
 	return false
 }
+
+// badSpecHint ends the error about a deployed spec in state.json that does
+// not decode.
+const badSpecHint = "; the state was left as it is: restore an earlier version of state.json, or push a good one with `panka state push --force FILE`"

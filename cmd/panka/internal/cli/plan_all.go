@@ -179,7 +179,7 @@ func planDestroy(ctx context.Context, opts *PlanOptions, repo *gitops.Repo, base
 		header.Deployed = deploy.DeployedHeader(state)
 		if len(state.Spec) > 0 && string(state.Spec) != "null" {
 			if deployed, err = planner.DecodeModel(state.Spec); err != nil {
-				return nil, fmt.Errorf("read the deployed spec in the state of %s: %w", skey, err)
+				return nil, fmt.Errorf("read the deployed spec in the state of %s: %w%s", skey, err, badSpecHint)
 			}
 		}
 	}
