@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"bytes"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/json"
@@ -148,7 +149,15 @@ func LoadSaved(path string) (*Saved, error) {
 		return nil, fmt.Errorf("read saved plan: %w", err)
 	}
 	var s Saved
-	if err := json.Unmarshal(b, &s); err != nil || s.Kind != SavedKind {
+	if err := json.Unmarshal(b, &s); err != nil {
+		if !bytes.Contains(b, []byte(`"`+SavedKind+`"`)) {
+			return nil, fmt.Errorf("read saved plan %s: not a plan written by panka plan --out", path)
+		}
+		// A plan file cut short (a disk that filled up, a partial CI
+		// artifact download) or edited by hand: say so.
+		return nil, fmt.Errorf("read saved plan %s: the file is damaged (%v): run panka plan --out again", path, err)
+	}
+	if s.Kind != SavedKind {
 		return nil, fmt.Errorf("read saved plan %s: not a plan written by panka plan --out", path)
 	}
 	if s.FormatVersion > FormatVersion {

@@ -86,6 +86,9 @@ func TestLoadSavedRejects(t *testing.T) {
 		{"not json", "hello", "not a plan written by panka plan --out"},
 		{"other json", `{"kind":"something"}`, "not a plan written by panka plan --out"},
 		{"future", `{"kind":"panka-plan","formatVersion":99,"plan":{}}`, "upgrade panka"},
+		// Cut short or mangled: damaged, not "not a plan written by panka".
+		{"truncated", `{"kind": "panka-plan", "formatVersion": 1, "stack": "orders", "pla`, "the file is damaged (unexpected end of JSON input): run panka plan --out again"},
+		{"wrong type", `{"kind": "panka-plan", "stateSerial": "3", "plan": {}}`, "the file is damaged (json: cannot unmarshal string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
