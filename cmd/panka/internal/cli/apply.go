@@ -237,6 +237,15 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	}
 	src, err := planSource(ctx, f, ref)
 	if err != nil {
+		if saved != nil && ref != opts.Ref {
+			// The commit comes from the plan file, not from a --ref the
+			// user typed (typically planned in one CI job, applied in
+			// another with a shallower checkout).
+			if inner := errors.Unwrap(err); inner != nil {
+				err = inner
+			}
+			return fmt.Errorf("%s was planned at commit %s: %w", opts.PlanFile, ref, err)
+		}
 		return zeroRef(err, ref)
 	}
 	defer src.close()
