@@ -161,11 +161,10 @@ func (v *varFlags) values(f *Factory) (stacks.VarValues, error) {
 		out.Flags[k] = val
 	}
 	if v.VarFile != "" {
-		var data []byte
-		var err error
+		var r io.Reader
 		name := v.VarFile
 		if v.VarFile == "-" {
-			data, err = io.ReadAll(io.LimitReader(f.IO.In, stacks.MaxFileSize))
+			r = f.IO.In
 			name = "stdin"
 		} else {
 			p := v.VarFile
@@ -173,10 +172,22 @@ func (v *varFlags) values(f *Factory) (stacks.VarValues, error) {
 				wd, _ := f.WorkDir()
 				p = filepath.Join(wd, p)
 			}
-			data, err = os.ReadFile(p)
+			file, err := os.Open(p)
+			if err != nil {
+				return out, fmt.Errorf("--var-file %s: %w", v.VarFile, err)
+			}
+			defer file.Close()
+			r = file
 		}
+		// Bounded: /dev/zero or a runaway pipe must not eat the memory,
+		// and a longer input must not be cut silently in the middle of
+		// a value.
+		data, err := io.ReadAll(io.LimitReader(r, stacks.MaxFileSize+1))
 		if err != nil {
 			return out, fmt.Errorf("--var-file %s: %w", v.VarFile, err)
+		}
+		if len(data) > stacks.MaxFileSize {
+			return out, fmt.Errorf("--var-file %s: more than %d MB: a variables file holds NAME=value lines; pass large values some other way", name, stacks.MaxFileSize>>20)
 		}
 		m, err := parseVarFile(data)
 		if err != nil {

@@ -164,3 +164,28 @@ func TestValidateRunFindsStrays(t *testing.T) {
 		t.Errorf("stdout %q stderr %q", out, errOut)
 	}
 }
+
+// TestVarFileTooLong: a --var-file (or stdin) over the size limit is an
+// error; stdin was cut at 10 MB without a word, possibly in the middle of a
+// value, and a file (/dev/zero) was read until memory ran out.
+func TestVarFileTooLong(t *testing.T) {
+	dir := t.TempDir()
+	long := "A=" + strings.Repeat("x", 10<<20) + "\nB=after\n"
+	path := filepath.Join(dir, "vars.env")
+	if err := os.WriteFile(path, []byte(long), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, file, stdin, want string }{
+		{"stdin", "-", long, "--var-file stdin: more than 10 MB"},
+		{"file", path, "", "--var-file " + path + ": more than 10 MB"},
+		{"device", "/dev/zero", "", "--var-file /dev/zero: more than 10 MB"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _, _ := stackTestFactory(t, dir, tt.stdin, false)
+			v := &varFlags{VarFile: tt.file}
+			if _, err := v.values(f); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("values() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
