@@ -253,3 +253,31 @@ func TestPrefetchWorktreeBlobsMostlyStale(t *testing.T) {
 		})
 	}
 }
+
+// TestDamagedIndex: a truncated staging index is an error that says the
+// file is damaged and how to rebuild it, with both engines; it said only
+// "malformed".
+func TestDamagedIndex(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("stacks/a/stack.yaml", "kind: Stack\n")
+	g.Commit("one")
+	idx := filepath.Join(g.Dir, ".git", "index")
+	b, err := os.ReadFile(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(idx, b[:len(b)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []gitops.Options{{}, {NoGitBinary: true}} {
+		r, err := gitops.Open(g.Dir, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.WorktreeFS(os.DirFS(g.Dir))
+		r.Close()
+		if err == nil || !strings.Contains(err.Error(), "the file is damaged") || !strings.Contains(err.Error(), "git reset") {
+			t.Errorf("%+v: WorktreeFS = %v, want a damaged-index error saying how to rebuild it", m, err)
+		}
+	}
+}

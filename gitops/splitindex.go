@@ -190,7 +190,7 @@ func (r *Repo) indexRecords(keep func(*rawIndexEntry) bool) ([]indexRecord, erro
 	if err != nil {
 		return nil, fmt.Errorf("read the git index %s: %w", p, err)
 	}
-	malformed := fmt.Errorf("read the git index %s: malformed", p)
+	malformed := fmt.Errorf("read the git index %s: the file is damaged (truncated or overwritten): rebuild it from HEAD with `rm %s && git reset` (the work tree is kept; staged changes must be added again)", p, p)
 	var out []indexRecord
 	link, split := indexExtension(b, "link")
 	if !split {
