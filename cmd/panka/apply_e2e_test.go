@@ -593,3 +593,112 @@ func TestApplyHangup(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyStoppedPastItsLeaseIsNotTakenOver: an apply whose every process
+// is stopped (SIGSTOP, a suspended laptop) while its engine updates a
+// component outlives its lease's ttl. A second apply must not take the
+// expired lease over while the stopped run's processes still exist: it
+// cleared the stopped Pulumi's lock as a killed run's, ran its own update,
+// and when the first run resumed, its engine finished the old update and
+// wrote its checkpoint over the second's, so state said one commit while
+// the resources and Pulumi held the other (and drift detect saw nothing).
+// The second apply refuses (exit 3) saying the holder still runs, waits for
+// it with --lock-timeout, and both deployments are recorded in order.
+func TestApplyStoppedPastItsLeaseIsNotTakenOver(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("finds the run's processes through /proc (Linux only)")
+	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		r := newE2ERepo(t, b)
+		short := []string{"PANKA_LOCKS_TTL=4", "PANKA_LOCKS_HEARTBEAT=1"}
+		r.mustPanka(short, applyDev...)
+		image := func(tag string) string {
+			stack := filepath.Join(r.dir, "stacks", "shop", "stack.yaml")
+			b, err := os.ReadFile(stack)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := strings.Replace(string(b), "shop-web:1.0.0", "shop-web:"+tag, 1)
+			if err := os.WriteFile(stack, []byte(s), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r.git("commit", "-qam", "web "+tag)
+			return r.git("rev-parse", "HEAD")
+		}
+		first := image("first")
+		r.git("reset", "-q", "--hard", "HEAD~1")
+		second := image("second")
+
+		marker := runMarker()
+		defer killAll(marker)
+		cmd := r.cmd(append([]string{"PANKALOCAL_DELAY=3s", marker}, short...), append(applyDev, "--ref", first)...)
+		var errOut syncBuffer
+		cmd.Stderr = &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 90*time.Second, func() bool {
+			return strings.Contains(errOut.String(), "web: updating") && has(runProcesses(marker), "pulumi-resource-pankalocal")
+		})
+		procs := runProcesses(marker)
+		for pid := range procs {
+			signal(t, pid, syscall.SIGSTOP)
+		}
+		cont := func() {
+			for pid := range procs {
+				signal(t, pid, syscall.SIGCONT)
+			}
+		}
+		waitFor(t, 30*time.Second, func() bool {
+			info, err := r.locker().Get(context.Background(), locker.Key("shop", "dev"))
+			return err == nil && info.Expired(time.Now().Add(-time.Second))
+		})
+		_, stopErr, code := r.panka(short, append(applyDev, "--ref", second)...)
+		if code != 3 || !strings.Contains(stopErr, "still runs") {
+			cont()
+			t.Fatalf("apply over the expired lease of a stopped run: exit %d, want 3 saying its process still runs\n%s", code, stopErr)
+		}
+
+		if out, _, _ := r.panka(short, "status", "--stack", "shop", "--environment", "dev"); !strings.Contains(out, "still runs on this host, stopped or hung: the next operation waits until it ends") {
+			cont()
+			t.Fatalf("status of the stopped run's expired lease:\n%s", out)
+		}
+
+		// Resume the stopped run while the second waits for the lock.
+		waiting := r.cmd(short, append(applyDev, "--ref", second, "--lock-timeout", "2m")...)
+		var waitOut syncBuffer
+		waiting.Stdout, waiting.Stderr = &waitOut, &waitOut
+		if err := waiting.Start(); err != nil {
+			cont()
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, func() bool {
+			return strings.Contains(waitOut.String(), "still runs on this host: waiting until it ends")
+		})
+		cont()
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("the resumed apply: %v\n%s", err, errOut.String())
+		}
+		if err := waiting.Wait(); err != nil {
+			t.Fatalf("the waiting apply: %v\n%s", err, waitOut.String())
+		}
+
+		hist, err := r.store().History(context.Background(), shopDev, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 3 || hist[1].Commit != first || hist[0].Commit != second || hist[0].Result != statestore.ResultSucceeded {
+			for _, h := range hist {
+				t.Logf("#%d %s %s %s", h.Serial, h.Commit, h.Result, h.Error)
+			}
+			t.Fatalf("history does not record the stopped apply of %s, then the apply of %s", first, second)
+		}
+		manifest, err := os.ReadFile(filepath.Join(r.dir, ".panka", "local", "shop", "dev", "web.json"))
+		if err != nil || !strings.Contains(string(manifest), "shop-web:second") {
+			t.Fatalf("web manifest after both applies (state says %s): %s, %v", second, manifest, err)
+		}
+		if out := r.mustPanka(nil, "drift", "detect", "--stack", "shop", "--environment", "dev"); !strings.Contains(out, "No drift") {
+			t.Errorf("drift after both applies:\n%s", out)
+		}
+	})
+}

@@ -40,12 +40,17 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 	if err != nil {
 		return nil, err
 	}
+	l = liveHolderGuard{Locker: l, now: clock.Now}
 	who, meta := f.LockIdentity(ctx, cfg, operation, commit)
 	info := locker.Info{Key: locker.Key(stack, env), LockedBy: who, Metadata: meta}
 	opts := locker.LeaseOptions{
 		TTL: cfg.Locks.TTL.D(), Heartbeat: cfg.Locks.Heartbeat.D(), Wait: wait, Clock: clock,
 		OnWait: func(h locker.Info) {
-			fmt.Fprintf(f.Notices(), "Waiting for the lock on %s/%s: %s\n", stack, env, describeHolder(h, clock.Now()))
+			note := ""
+			if h.Expired(clock.Now()) && holderRuns(h) {
+				note = fmt.Sprintf(" (its process %d still runs on this host: waiting until it ends)", h.Metadata.PID)
+			}
+			fmt.Fprintf(f.Notices(), "Waiting for the lock on %s/%s: %s%s\n", stack, env, describeHolder(h, clock.Now()), note)
 		},
 		OnHeartbeatError: func(err error) {
 			f.Log.Warn().Err(err).Str("stack", stack).Str("environment", env).Msg("lock heartbeat failed; retrying until the lease would expire")
@@ -99,10 +104,37 @@ func (f *Factory) ReleaseLease(lease *locker.Lease) error {
 	return err
 }
 
+// liveHolderGuard refuses to take over an expired lease while the process
+// that took it still runs on this host: its lease ran out because it stopped
+// heartbeating (suspended with SIGSTOP or a closed laptop lid, or hung), not
+// because it died, and it goes on deploying when it resumes. Pulumi's own
+// lock cannot stop it then: the new holder clears that lock as left by a
+// killed run, and the resumed engine writes its checkpoint over the new
+// holder's, so panka's state and the real resources silently disagree.
+// Holders on other hosts cannot be checked and are taken over at expiry.
+type liveHolderGuard struct {
+	locker.Locker
+	now func() time.Time
+}
+
+func (g liveHolderGuard) TryAcquire(ctx context.Context, info locker.Info, ttl time.Duration) (locker.Info, error) {
+	if h, err := g.Get(ctx, info.Key); err == nil && h.Expired(g.now()) && holderRuns(h) {
+		return locker.Info{}, &locker.HeldError{Holder: h}
+	}
+	return g.Locker.TryAcquire(ctx, info, ttl)
+}
+
 // heldError keeps the *HeldError (exit code 3) and adds the next steps;
 // who is the caller's lock identity, every the heartbeat interval.
 func heldError(err error, stack, env string, waited time.Duration, who string, now time.Time, every time.Duration) error {
 	var he *locker.HeldError
+	if errors.As(err, &he) && he.Holder.Expired(now) && holderRuns(he.Holder) {
+		return fmt.Errorf("%w\nIts lease expired, but process %d that took it on this host still runs (stopped, suspended or hung): "+
+			"taking the lock over would let two deployments write the same resources and Pulumi state. "+
+			"Let it finish or stop it (kill %d); the next operation then takes the lock over. "+
+			"If it no longer deploys anything, remove its lock with:\n  panka unlock --stack %s --environment %s --force",
+			err, he.Holder.Metadata.PID, he.Holder.Metadata.PID, stack, env)
+	}
 	if errors.As(err, &he) && holderGone(he.Holder) {
 		unlock, why := staleUnlock(he.Holder, who, stack, env)
 		if why != "" {
@@ -165,6 +197,14 @@ func holderGone(h locker.Info) bool {
 	host, _ := os.Hostname()
 	checkable, alive := localHolder(h, host)
 	return checkable && !alive
+}
+
+// holderRuns reports whether a lease was taken on this host by a process
+// that still runs.
+func holderRuns(h locker.Info) bool {
+	host, _ := os.Hostname()
+	checkable, alive := localHolder(h, host)
+	return checkable && alive
 }
 
 // localHolder reports whether lease h was taken on host (this machine) by

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -287,4 +288,90 @@ func TestHeartbeatSilence(t *testing.T) {
 			t.Errorf("%s: heartbeatSilence = %v, want %v", tt.name, got, tt.want)
 		}
 	}
+}
+
+// TestAcquireLeaseKeepsExpiredLeaseOfALiveProcess: a lease that expired
+// because its holder stopped heartbeating (SIGSTOP, a suspended laptop) is
+// not taken over while that process still runs on this host: it resumes
+// deploying, and two runs would write the same resources and Pulumi state.
+// The error says so and how to go on (exit 3); a wait says it waits for the
+// process. Once the process is gone the expired lease is taken over, and an
+// expired lease from another host is taken over at once (it cannot be
+// checked).
+func TestAcquireLeaseKeepsExpiredLeaseOfALiveProcess(t *testing.T) {
+	ctx := context.Background()
+	f, _, _, errOut := lockTestFactory(t)
+	clk := lockertest.NewClock(lockertest.Start)
+	f.Now = clk.Now
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := f.Locker(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	holder := startHolder(t)
+	stopped := alice
+	stopped.Metadata.Hostname, stopped.Metadata.PID = host, holder.Process.Pid
+	if _, err := other.TryAcquire(ctx, stopped, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+
+	_, err = f.acquireLease(ctx, cfg, "app", "prod", "apply", "abc", 0, clk)
+	if !errors.Is(err, locker.ErrHeld) || exitCode(err) != ExitLocked {
+		t.Fatalf("AcquireLease over the expired lease of a live process = %v (exit %d), want ErrHeld and exit 3", err, exitCode(err))
+	}
+	for _, want := range []string{fmt.Sprintf("Its lease expired, but process %d that took it on this host still runs", holder.Process.Pid),
+		fmt.Sprintf("kill %d", holder.Process.Pid), "panka unlock --stack app --environment prod --force"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if got, err := other.Get(ctx, alice.Key); err != nil || got.Metadata.PID != holder.Process.Pid {
+		t.Fatalf("the stopped process's lease = %+v, %v; want it kept", got, err)
+	}
+
+	// Waiting: the notice says why an expired lease is not taken; the
+	// holder ends and the lease is taken over.
+	done := make(chan error, 1)
+	go func() {
+		l, err := f.acquireLease(ctx, cfg, "app", "prod", "apply", "abc", 10*time.Minute, clk)
+		if err == nil {
+			err = f.ReleaseLease(l)
+		}
+		done <- err
+	}()
+	clk.WaitSleepers(1, nil)
+	if err := holder.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = holder.Wait()
+	clk.Advance(locker.DefaultMaxBackoff)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("AcquireLease after the holder ended: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("AcquireLease did not take the lease over after its process ended")
+	}
+	if want := fmt.Sprintf("(its process %d still runs on this host: waiting until it ends)", holder.Process.Pid); !strings.Contains(errOut.String(), want) {
+		t.Errorf("waiting notice does not say %q:\n%s", want, errOut)
+	}
+
+	// Another host's expired lease cannot be checked: taken over at expiry.
+	remote := alice
+	remote.Metadata.PID = startHolder(t).Process.Pid
+	if _, err := other.TryAcquire(ctx, remote, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	l, err := f.acquireLease(ctx, cfg, "app", "prod", "apply", "abc", 0, clk)
+	if err != nil {
+		t.Fatalf("AcquireLease over another host's expired lease: %v", err)
+	}
+	_ = f.ReleaseLease(l)
 }

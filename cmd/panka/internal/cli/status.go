@@ -103,6 +103,9 @@ type EnvStatus struct {
 	// unlock is the command that removes a stale lock (and why it needs
 	// --force, if it does), for text output.
 	unlock, unlockWhy string
+	// holderRuns: the lease was taken on this host by a process that
+	// still runs (an expired one is then not taken over).
+	holderRuns bool
 	// LockError says why the lock could not be read (then Lock is unknown,
 	// not free).
 	LockError      string                 `json:"lockError,omitempty"`
@@ -242,6 +245,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				if !es.LockHolderGone {
 					es.LockSilentSeconds = int64(heartbeatSilence(info, f.Now(), cfg.Locks.Heartbeat.D()).Seconds())
 				}
+				es.holderRuns = holderRuns(info)
 				if es.LockHolderGone {
 					if !callerKnown {
 						who, callerKnown = callerIdentity(ctx, f, opts.Caller, cfg), true
@@ -478,6 +482,8 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			}
 			fmt.Fprintf(w, " since %s", age(now, l.LockedAt))
 			switch {
+			case e.LockExpired && e.holderRuns:
+				fmt.Fprintf(w, " (expired, but pid %d still runs on this host, stopped or hung: the next operation waits until it ends)", e.Lock.Metadata.PID)
 			case e.LockExpired:
 				fmt.Fprint(w, " (expired: the next operation takes it over)")
 			case e.LockHolderGone:
