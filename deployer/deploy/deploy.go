@@ -201,6 +201,18 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		}
 	case err != nil:
 		return nil, fmt.Errorf("read state of %s: %w", req.Key, err)
+	default:
+		// A run killed between its history record and its state write
+		// (or one whose record could not be withdrawn, or a state pushed
+		// back with --force) leaves history ahead of the state: numbering
+		// after the state would give two deployments one serial.
+		if h, herr := rt.Store.History(ctx, req.Key, 0, 1); herr == nil && len(h) > 0 && h[0].Serial > state.Serial {
+			lastSerial = h[0].Serial
+			warnf("the history of %s records serial %d (%s of commit %s by %s, %s), newer than its state (serial %d): "+
+				"the run that wrote it stopped before recording its state (killed, or its state write failed), so what is deployed may differ from the state. "+
+				"This %s plans against the state and records serial %d",
+				req.Key, h[0].Serial, h[0].Operation, shortSHA(h[0].Commit), h[0].User, h[0].Result, state.Serial, req.Operation, h[0].Serial+1)
+		}
 	}
 	if req.Check != nil {
 		if err := req.Check(state); err != nil {
@@ -662,12 +674,13 @@ func engineChanges(r *engine.Result) *statestore.ChangeSummary {
 	return s
 }
 
-// nextState builds the state to write after a run. Without prev, serials
-// continue after lastSerial (the newest in history; 0 for none).
+// nextState builds the state to write after a run. Serials continue after
+// prev's or lastSerial (the newest in history; 0 for none), whichever is
+// higher.
 func nextState(prev *statestore.State, lastSerial int64, req Request, rec *statestore.Deployment, desired *stacks.Resolved, outputs map[string]map[string]any, runErr error, ctx context.Context) *statestore.State {
 	next := &statestore.State{SchemaVersion: statestore.SchemaVersion, Stack: req.Key.Stack, Environment: req.Key.Environment, UpdatedAt: rec.EndedAt, Serial: lastSerial}
 	if prev != nil {
-		next.Serial = prev.Serial
+		next.Serial = max(prev.Serial, lastSerial)
 		next.LastSuccessful = prev.LastSuccessful
 		next.Spec = prev.Spec
 		next.Outputs = prev.Outputs

@@ -511,3 +511,66 @@ func TestRunRecordsOneRecordPerDeployment(t *testing.T) {
 		})
 	}
 }
+
+// TestRunAfterKilledBetweenHistoryAndState: a run killed after writing its
+// history record and before writing state (SIGKILL, a dying CI runner)
+// leaves history one serial ahead of the state. The next deployment says
+// so before the plan and numbers after that record: numbering after the
+// state gave two records one serial, so rollback --to-version picked
+// either.
+func TestRunAfterKilledBetweenHistoryAndState(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			d := deployedOnce(t, b.location(t))
+			store, rt, reader := d.store, d.rt, d.reader
+			var logs []string
+			rt.Warnf = func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
+
+			// The killed run: its record is written, its state write and
+			// the withdrawal of its record never happen.
+			store.putErr = errors.New("killed")
+			store.removeErr = errors.New("killed")
+			v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
+			if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2, Source: Source{Commit: strings.Repeat("b", 40)}}); err == nil {
+				t.Fatal("the killed run reported no error")
+			}
+			store.putErr, store.removeErr = nil, nil
+			if h := historyOf(t, reader); len(h) != 2 || stateOf(t, reader).Serial != 1 {
+				t.Fatalf("after the killed run: history %v, state serial %d; want 2 records, state at 1", h, stateOf(t, reader).Serial)
+			}
+
+			logs = nil
+			v3 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(90)}))
+			res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Deployment.Serial != 3 || stateOf(t, reader).Serial != 3 {
+				t.Fatalf("serial %d, state serial %d; want 3, after the killed run's record 2", res.Deployment.Serial, stateOf(t, reader).Serial)
+			}
+			h, err := reader.History(ctx, key, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[int64]bool{}
+			for _, r := range h {
+				if seen[r.Serial] {
+					t.Errorf("two history records with serial %d", r.Serial)
+				}
+				seen[r.Serial] = true
+			}
+			want := "the history of shop/dev records serial 2 (apply of commit bbbbbbbbbbbb by alice@example.com, succeeded), newer than its state (serial 1): " +
+				"the run that wrote it stopped before recording its state"
+			if len(logs) != 1 || !strings.Contains(logs[0], want) || !strings.Contains(logs[0], "This apply plans against the state and records serial 3") {
+				t.Errorf("warnings %q\nwant one containing %q", logs, want)
+			}
+
+			// Once state has caught up, nothing more is said.
+			logs = nil
+			if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v3}); err != nil || len(logs) != 0 {
+				t.Errorf("next run: %v, warnings %q", err, logs)
+			}
+		})
+	}
+}
