@@ -35,7 +35,9 @@ type (
 //
 // Call it only while holding panka's lease on the stack/environment: the
 // lease proves no other panka run is active, and panka is the only writer
-// of its Pulumi stacks. Calling it when nothing is stale is cheap and
+// of its Pulumi stacks. On file:// backends a lock whose Pulumi process
+// still runs on this host is not a killed run's: RecoverStale refuses and
+// clears nothing. Calling it when nothing is stale is cheap and
 // harmless on file:// backends (nothing runs); elsewhere it always runs
 // `pulumi cancel`, and reports Cancelled.
 func (r *Runner) RecoverStale(ctx context.Context) (*Recovery, error) {
@@ -47,6 +49,9 @@ func (r *Runner) RecoverStale(ctx context.Context) (*Recovery, error) {
 			return nil, err
 		}
 		rec.Locks = locks
+		if err := liveLock(locks, r.opts.Stack); err != nil {
+			return nil, err
+		}
 		cancel = len(locks) > 0
 	}
 	if cancel {
@@ -141,6 +146,25 @@ func countResources(raw json.RawMessage) (*int, error) {
 		}
 	}
 	return &n, nil
+}
+
+// liveLock returns an error when one of a stack's lock files was written
+// by a Pulumi process that still runs on this host: that run is not killed
+// but still deploying (or stopping, which waits for the operations in
+// flight), and clearing its lock would let two engines write the stack's
+// checkpoint, the later one undoing what the other recorded. Locks from
+// other hosts cannot be checked.
+func liveLock(locks []StaleLock, stack string) error {
+	host, _ := os.Hostname()
+	for _, l := range locks {
+		if host == "" || l.Hostname != host || l.PID == os.Getpid() || !engine.ProcessAlive(l.PID) {
+			continue
+		}
+		return fmt.Errorf("the Pulumi lock on stack %q is held by pulumi pid %d on this host (since %s, %s), which still runs: an earlier run is still deploying or stopping. "+
+			"Nothing was cleared or changed; wait for it to end (or stop it: kill %d), then re-run",
+			stack, l.PID, l.Created.UTC().Format(time.RFC3339), l.Path, l.PID)
+	}
+	return nil
 }
 
 // cli runs the Pulumi CLI in the runner's workspace, with its environment.

@@ -689,3 +689,58 @@ func TestMissingProviderIsExplained(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestRecoverStaleLeavesALiveRunAlone: RecoverStale clears what a killed
+// run left, never the lock of a Pulumi that still runs on this host (a run
+// whose panka was killed while its engine still stops, a force-unlocked
+// run): clearing it let two engines write the checkpoint, the later one
+// undoing the other's. It refuses, saying which process, and clears the
+// lock once that run has ended.
+func TestRecoverStaleLeavesALiveRunAlone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	mustUp(t, e.runner(model()))
+	e.extra["PANKALOCAL_DELAY"] = "20s"
+	r2 := model()
+	r2.Component("db").Spec["size"] = "large"
+	run := e.runner(r2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := run.Up(ctx, nil)
+		errc <- err
+	}()
+	stateFile := filepath.Join(e.backend, ".pulumi", "stacks", "panka", "orders-dev.json")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(stateFile)
+		if strings.Contains(string(b), `"pending_operations"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no pending operations checkpointed within 60s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	delete(e.extra, "PANKALOCAL_DELAY")
+
+	rec, err := e.runner(r2).RecoverStale(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "which still runs: an earlier run is still deploying or stopping") ||
+		!strings.Contains(err.Error(), "Nothing was cleared") {
+		t.Fatalf("RecoverStale during a live run = %+v, %v; want it refused", rec, err)
+	}
+	locks, _ := filepath.Glob(filepath.Join(e.backend, ".pulumi", "locks", "*", "panka", "orders-dev", "*.json"))
+	if len(locks) != 1 {
+		t.Fatalf("the live run's lock files: %v, want its one lock kept", locks)
+	}
+
+	cancel()
+	if err := <-errc; err == nil {
+		t.Fatal("the interrupted up returned no error")
+	}
+	if rec, err := e.runner(r2).RecoverStale(context.Background()); err != nil {
+		t.Fatalf("RecoverStale after the run ended: %+v, %v", rec, err)
+	}
+	mustUp(t, e.runner(r2))
+}
