@@ -41,6 +41,11 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 		return nil, err
 	}
 	l = liveHolderGuard{Locker: l, now: clock.Now}
+	if cfg.Backend.Type == "s3" && cfg.Locks.Type == "local" {
+		// Shared state, private locks: a run on another machine takes
+		// its own lock file and deploys the same stack at the same time.
+		f.Warnf("locks.type is local while the state is shared in S3 (bucket %s): the lock is a file in this checkout's .panka/, so a run on another machine is not kept out; set locks.type to s3 (lock objects next to the state) or dynamodb", cfg.Backend.Bucket)
+	}
 	who, meta := f.LockIdentity(ctx, cfg, operation, commit)
 	info := locker.Info{Key: locker.Key(stack, env), LockedBy: who, Metadata: meta}
 	opts := locker.LeaseOptions{

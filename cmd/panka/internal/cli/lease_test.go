@@ -375,3 +375,32 @@ func TestAcquireLeaseKeepsExpiredLeaseOfALiveProcess(t *testing.T) {
 	}
 	_ = f.ReleaseLease(l)
 }
+
+// TestAcquireLeaseWarnsLocalLocksOnSharedState: local lock files with state
+// shared in S3 keep no other machine out: taking the lease says so (and
+// still works: it may be meant for a single deploy host).
+func TestAcquireLeaseWarnsLocalLocksOnSharedState(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		env  []string
+		warn bool
+	}{
+		{[]string{"PANKA_BACKEND_TYPE=s3", "PANKA_BACKEND_BUCKET=team-state", "PANKA_LOCKS_TYPE=local"}, true},
+		{nil, false}, // the embedded default: local state, local locks
+	} {
+		f, _, _, errOut := lockTestFactory(t, tt.env...)
+		cfg, err := f.Config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := f.AcquireLease(ctx, cfg, "app", "prod", "apply", "abc", 0)
+		if err != nil {
+			t.Fatalf("%v: %v", tt.env, err)
+		}
+		f.ReleaseLease(l)
+		got := strings.Contains(errOut.String(), "locks.type is local while the state is shared in S3 (bucket team-state)")
+		if got != tt.warn {
+			t.Errorf("%v: warned = %v, want %v; stderr: %s", tt.env, got, tt.warn, errOut)
+		}
+	}
+}
