@@ -77,7 +77,7 @@ func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptio
 	next := in.Serial + 1
 	if cur != nil {
 		if in.Serial < cur.Serial && !opts.Force {
-			return nil, fmt.Errorf("%s has serial %d but the stored state of %s is at serial %d (deployed since it was pulled); nothing was written: pull again, or use --force to overwrite",
+			return nil, fmt.Errorf("%s has serial %d but the stored state of %s is at serial %d (written since it was pulled: a deployment, a drift check or another push); nothing was written: pull again, or use --force to overwrite",
 				src, in.Serial, key, cur.Serial)
 		}
 		next = max(in.Serial, cur.Serial) + 1
