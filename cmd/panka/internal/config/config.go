@@ -403,10 +403,30 @@ func isEndpointURL(s string) bool {
 }
 
 func (r *Resolved) loadFile(path, layer string) error {
-	data, err := os.ReadFile(path)
+	// Stat first: reading a named pipe waits for a writer for ever, and
+	// a device (a link to /dev/zero) never ends.
+	st, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
+	if err != nil {
+		return fmt.Errorf("read config %s: %w", path, err)
+	}
+	switch {
+	case st.IsDir():
+		return fmt.Errorf("read config %s: it is a folder: the config is a YAML file (remove or rename the folder)", path)
+	case !st.Mode().IsRegular():
+		kind := "a device"
+		if st.Mode()&os.ModeNamedPipe != 0 {
+			kind = "a named pipe"
+		} else if st.Mode()&os.ModeDevice == 0 {
+			kind = "a special file"
+		}
+		return fmt.Errorf("read config %s: not a regular file (%s): the config is a plain YAML file", path, kind)
+	case st.Size() > stacks.MaxFileSize:
+		return fmt.Errorf("read config %s: the file is %d bytes, more than the %d MB a config file may be", path, st.Size(), stacks.MaxFileSize>>20)
+	}
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read config %s: %w", path, err)
 	}
