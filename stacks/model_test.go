@@ -563,3 +563,23 @@ func TestDiscoverUnnamed(t *testing.T) {
 		t.Errorf("Unnamed = %s, want the folders b and c", got)
 	}
 }
+
+// TestEmptyKey: an empty mapping key ("": 1, or an anchor on a missing
+// key) is reported as an unknown field; building its key path for an error
+// indexed the empty key's first byte and panicked.
+func TestEmptyKey(t *testing.T) {
+	for _, spec := range []string{
+		"deadLetter:\n    \"\": ${NOPE}",
+		"deadLetter:\n    &a : 1",
+		"\"\": 1",
+	} {
+		fsys := testFS(map[string]string{cf: doc("Queue", "q", spec)})
+		s, err := Load(fsys, "stacks/s")
+		if err == nil {
+			_, err = s.Resolve("dev", ResolveOptions{})
+		}
+		if err == nil || !strings.Contains(err.Error(), "unknown field") {
+			t.Errorf("spec %q: %v, want an unknown field error", spec, err)
+		}
+	}
+}

@@ -618,7 +618,7 @@ type convert struct {
 func (c *convert) keyPath(key string) string {
 	var b strings.Builder
 	for _, p := range c.path {
-		if b.Len() > 0 && p[0] != '[' {
+		if b.Len() > 0 && !strings.HasPrefix(p, "[") {
 			b.WriteByte('.')
 		}
 		b.WriteString(p)

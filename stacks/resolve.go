@@ -67,7 +67,7 @@ type refAt struct {
 func (r *resolver) keyPath() string {
 	var b strings.Builder
 	for i, p := range r.path {
-		if i > 0 && p[0] != '[' {
+		if i > 0 && !strings.HasPrefix(p, "[") {
 			b.WriteByte('.')
 		}
 		b.WriteString(p)
