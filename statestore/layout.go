@@ -155,7 +155,8 @@ func Page(n, offset, limit int) (lo, hi int) {
 	}
 	lo = min(offset, n)
 	hi = n
-	if limit > 0 && lo+limit < n {
+	// limit < n-lo, not lo+limit < n: a huge --limit must not wrap around.
+	if limit > 0 && limit < n-lo {
 		hi = lo + limit
 	}
 	return lo, hi

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,6 +103,9 @@ func TestLayout(t *testing.T) {
 	}
 	for _, tc := range []struct{ n, off, lim, lo, hi int }{
 		{10, 0, 0, 0, 10}, {10, 3, 4, 3, 7}, {10, 8, 5, 8, 10}, {10, 20, 5, 10, 10}, {10, -1, 2, 0, 2}, {0, 0, 0, 0, 0},
+		// A huge limit (history --offset 1 --limit 9223372036854775807)
+		// wrapped lo+limit around to a negative bound: History panicked.
+		{10, 1, math.MaxInt, 1, 10}, {10, math.MaxInt, math.MaxInt, 10, 10}, {0, 1, math.MaxInt, 0, 0},
 	} {
 		if lo, hi := statestore.Page(tc.n, tc.off, tc.lim); lo != tc.lo || hi != tc.hi {
 			t.Errorf("Page(%d,%d,%d) = %d,%d; want %d,%d", tc.n, tc.off, tc.lim, lo, hi, tc.lo, tc.hi)
