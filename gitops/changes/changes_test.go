@@ -786,6 +786,15 @@ func TestSinceDeployed(t *testing.T) {
 		if _, err := changes.SinceDeployed(context.Background(), repo, d2, changes.Options{StacksRoot: "stacks", Stacks: []string{"orders"}}); err == nil || !strings.Contains(err.Error(), "orders/dev") {
 			t.Errorf("deployed commit not in history: %v", err)
 		}
+		// A hand-edited state naming a ref, or a short id, is not read
+		// as whatever that names now.
+		for _, c := range []string{"HEAD", "main", c0.String()[:12]} {
+			d3 := fakeDeployed{"orders/dev": c}
+			_, err := changes.SinceDeployed(context.Background(), repo, d3, changes.Options{StacksRoot: "stacks", Stacks: []string{"orders"}})
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("the deployed commit %q of orders/dev in the state is not a full commit id", c)) {
+				t.Errorf("deployed commit %q: %v", c, err)
+			}
+		}
 	}
 }
 

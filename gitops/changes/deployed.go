@@ -240,6 +240,11 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	}
 	repo.PrefetchCommits(ids)
 	for _, c := range sortedKeys(groups) {
+		if len(c) != 40 || !isFullID(c) {
+			// State records full commit ids; anything else (a hand-edited
+			// "HEAD", a branch name) would name whatever it points at now.
+			return nil, fmt.Errorf("the deployed commit %q of %s in the state is not a full commit id (40 hex digits): fix the state (panka state pull/push) or redeploy", c, describeGroup(groups[c]))
+		}
 		bh, err := repo.ResolveRef(c)
 		if err != nil {
 			return nil, fmt.Errorf("commit %s, last deployed to %s: %w", c, describeGroup(groups[c]), err)
@@ -325,4 +330,14 @@ func unionSorted(a, b []string) []string {
 	out := keys(m)
 	sort.Strings(out)
 	return out
+}
+
+// isFullID reports whether c is 40 lower- or upper-case hex digits.
+func isFullID(c string) bool {
+	for _, r := range c {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f' || 'A' <= r && r <= 'F') {
+			return false
+		}
+	}
+	return len(c) == 40
 }
