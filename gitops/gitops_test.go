@@ -1327,3 +1327,32 @@ func TestDamagedPack(t *testing.T) {
 		})
 	}
 }
+
+// TestResolveRefDamagedHead: a HEAD file that is neither a symbolic ref nor
+// a commit id is named, with what it holds and how to repair it, not
+// reported as an unknown ref to fetch.
+func TestResolveRefDamagedHead(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("a.txt", "a")
+	g.Commit("one")
+	g.WriteFile(".git/HEAD", "garbage!!\n")
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r, err := gitops.Open(g.Dir, m.opts)
+			if err != nil {
+				// Refusing to open is as good, if it says why.
+				if !strings.Contains(err.Error(), "HEAD") {
+					t.Fatalf("Open: %v", err)
+				}
+				return
+			}
+			defer r.Close()
+			for _, ref := range []string{"HEAD", "HEAD~1"} {
+				_, err := r.ResolveRef(ref)
+				if err == nil || !strings.Contains(err.Error(), `HEAD is damaged: it holds "garbage!!"`) || !strings.Contains(err.Error(), "echo 'ref: refs/heads/main'") {
+					t.Errorf("ResolveRef(%s) = %v", ref, err)
+				}
+			}
+		})
+	}
+}

@@ -134,6 +134,9 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 			if hexRe.MatchString(rev) {
 				return ZeroHash, r.missing(ref, err)
 			}
+			if err := r.damagedHead(ref, rev); err != nil {
+				return ZeroHash, err
+			}
 			return ZeroHash, &RefError{Ref: ref, Err: ErrRefNotFound, Unborn: r.unborn(rev)}
 		}
 		if errors.Is(err, io.EOF) {
@@ -355,6 +358,28 @@ func (r *Repo) unborn(rev string) string {
 		return ""
 	}
 	return head.Target().Short()
+}
+
+// damagedHead returns a RefError when rev starts from HEAD and this work
+// tree's HEAD file is neither "ref: <name>" nor a commit id (git itself
+// then no longer sees a repository here); nil otherwise.
+func (r *Repo) damagedHead(ref, rev string) error {
+	if rev != "HEAD" && !strings.HasPrefix(rev, "HEAD~") && !strings.HasPrefix(rev, "HEAD^") {
+		return nil
+	}
+	p := filepath.Join(r.gitDir, "HEAD")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil
+	}
+	line := strings.TrimSpace(string(b))
+	if strings.HasPrefix(line, "ref: refs/") || len(line) == 40 && hexRe.MatchString(line) {
+		return nil
+	}
+	if len(line) > 60 {
+		line = line[:60] + "..."
+	}
+	return &RefError{Ref: ref, Err: fmt.Errorf("%s is damaged: it holds %q where git keeps \"ref: refs/heads/<branch>\" or a commit id; write the branch back (e.g. echo 'ref: refs/heads/main' > %s) and check with git status", p, line, p)}
 }
 
 // notCommitID returns a RefError when h, which is not a commit, names
