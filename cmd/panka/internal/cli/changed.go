@@ -136,7 +136,11 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 		if opts.OpenStore == nil {
 			return errors.New("--since-deployed needs a state store, and none is available in this build")
 		}
-		res, err = changes.SinceDeployed(ctx, repo, &storeDeployed{f: f, open: opts.OpenStore, stores: map[string]statestore.Store{}}, copts)
+		sd := &storeDeployed{f: f, open: opts.OpenStore, stores: map[string]statestore.Store{}}
+		res, err = changes.SinceDeployed(ctx, repo, sd, copts)
+		if err == nil {
+			sd.addDirty(res)
+		}
 	} else {
 		res, err = changes.Detect(ctx, repo, copts)
 	}
@@ -287,6 +291,54 @@ type storeDeployed struct {
 
 	mu     sync.Mutex // DeployedCommit is called concurrently
 	stores map[string]statestore.Store
+	// dirty are the stack/environments whose deployment was made from a
+	// dirty work tree: what runs is not their deployed commit's YAML.
+	dirty map[statestore.Key]dirtyDeployment
+}
+
+type dirtyDeployment struct {
+	path, commit string
+}
+
+// addDirty lists as modified the environments deployed from uncommitted
+// changes that res left out: their deployed commit and head may resolve
+// alike, but what runs is neither, and deploying head changes it.
+func (d *storeDeployed) addDirty(res *changes.Result) {
+	if len(d.dirty) == 0 {
+		return
+	}
+	byName := map[string]*changes.Stack{}
+	for _, s := range res.Stacks {
+		byName[s.Stack] = s
+	}
+	keys := make([]statestore.Key, 0, len(d.dirty))
+	for k := range d.dirty {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	for _, k := range keys {
+		dd := d.dirty[k]
+		s := byName[k.Stack]
+		if s != nil && planContains(s.Environments, k.Environment) {
+			continue
+		}
+		if s == nil {
+			s = &changes.Stack{Stack: k.Stack, Path: dd.path, Change: changes.Modified, EnvironmentChanges: map[string]changes.Kind{},
+				Components: []string{}, Reasons: []changes.Reason{}, Deployed: map[string]string{}}
+			byName[k.Stack] = s
+			res.Stacks = append(res.Stacks, s)
+		}
+		s.Environments = append(s.Environments, k.Environment)
+		sort.Strings(s.Environments)
+		s.EnvironmentChanges[k.Environment] = changes.Modified
+		if s.Deployed == nil {
+			s.Deployed = map[string]string{}
+		}
+		s.Deployed[k.Environment] = dd.commit
+		s.Reasons = append(s.Reasons, changes.Reason{File: dd.path,
+			Detail: fmt.Sprintf("environment %s runs a deployment made from uncommitted changes at %s, not that commit's YAML", k.Environment, shortSHA(dd.commit))})
+	}
+	sort.Slice(res.Stacks, func(i, j int) bool { return res.Stacks[i].Stack < res.Stacks[j].Stack })
 }
 
 func (d *storeDeployed) DeployedCommit(ctx context.Context, h *stacks.Header, env string) (string, bool, error) {
@@ -312,7 +364,17 @@ func (d *storeDeployed) DeployedCommit(ctx context.Context, h *stacks.Header, en
 		d.stores[sig] = store
 	}
 	d.mu.Unlock()
-	return deployedCommit(ctx, store, statestore.Key{Stack: h.Name, Environment: env})
+	key := statestore.Key{Stack: h.Name, Environment: env}
+	commit, dirty, ok, err := deployedCommit(ctx, store, key)
+	if ok && dirty {
+		d.mu.Lock()
+		if d.dirty == nil {
+			d.dirty = map[statestore.Key]dirtyDeployment{}
+		}
+		d.dirty[key] = dirtyDeployment{path: h.Path, commit: commit}
+		d.mu.Unlock()
+	}
+	return commit, ok, err
 }
 
 // ListDeployed lists what is deployed in the default state store and in
@@ -357,7 +419,7 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 	err := forEach(ctx, storeReads, len(lookups), func(ctx context.Context, i int) error {
 		l := lookups[i]
 		var err error
-		if l.commit, l.ok, err = deployedCommit(ctx, l.store, l.key); err != nil {
+		if l.commit, _, l.ok, err = deployedCommit(ctx, l.store, l.key); err != nil {
 			return fmt.Errorf("%s/%s: %w", l.key.Stack, l.key.Environment, err)
 		}
 		return nil
@@ -376,22 +438,22 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 
 // deployedCommit returns the commit last successfully deployed to key
 // (ok false when never deployed, or destroyed).
-func deployedCommit(ctx context.Context, store statestore.Store, key statestore.Key) (string, bool, error) {
+func deployedCommit(ctx context.Context, store statestore.Store, key statestore.Key) (commit string, dirty, ok bool, err error) {
 	st, _, err := store.Get(ctx, key)
 	if errors.Is(err, statestore.ErrNotFound) {
-		return "", false, nil
+		return "", false, false, nil
 	}
 	if err != nil {
-		return "", false, err
+		return "", false, false, err
 	}
 	dep := st.LastSuccessful
 	if dep == nil && st.LastDeployment != nil && st.LastDeployment.Result == statestore.ResultSucceeded {
 		dep = st.LastDeployment
 	}
 	if dep == nil || dep.Operation == statestore.OpDestroy || st.Status == statestore.StatusDestroyed || dep.Commit == "" {
-		return "", false, nil
+		return "", false, false, nil
 	}
-	return dep.Commit, true, nil
+	return dep.Commit, dep.Dirty, true, nil
 }
 
 // withCIBaseHint adds to a "no default branch" error the --base to pass in

@@ -317,6 +317,11 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			if b {
 				es.ChangedComponents = s.Components
 				es.EnvironmentChange = string(s.EnvironmentChanges[es.Environment])
+			} else if es.Deployed != nil && es.Deployed.Dirty {
+				// What runs came from uncommitted changes: the deployed
+				// commit resolving like HEAD says nothing about it.
+				b = true
+				es.EnvironmentChange = string(changes.Modified)
 			}
 		}
 	}
@@ -459,6 +464,8 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			if e.Changed != nil {
 				if *e.Changed && e.EnvironmentChange == string(changes.Removed) {
 					fmt.Fprintf(w, "; environment removed since (panka destroy --stack %s --environment %s deletes what it deployed)", s.Stack, e.Environment)
+				} else if *e.Changed && len(e.ChangedComponents) == 0 && e.Deployed != nil && e.Deployed.Dirty {
+					fmt.Fprint(w, "; what runs came from uncommitted changes, not that commit's YAML (panka apply deploys HEAD's)")
 				} else if *e.Changed {
 					fmt.Fprint(w, "; stack changed since")
 					if len(e.ChangedComponents) > 0 {
