@@ -122,6 +122,9 @@ var ErrDeclined = errors.New("apply cancelled: the plan was not confirmed")
 type ProtectedError struct {
 	Deletes  []string // need --allow-destroy
 	Replaces []string // need --allow-replace
+	// Operation is what was refused ("destroy", "rollback", ...); "" reads
+	// as deploy.
+	Operation string
 }
 
 func (e *ProtectedError) Error() string {
@@ -132,7 +135,11 @@ func (e *ProtectedError) Error() string {
 	if len(e.Replaces) > 0 {
 		parts = append(parts, fmt.Sprintf("would replace %s (the old resource and its data are deleted); re-run with --allow-replace if that is intended", strings.Join(e.Replaces, ", ")))
 	}
-	return "refusing to deploy: the plan " + strings.Join(parts, "; and it ") + ". Nothing was changed."
+	op := e.Operation
+	if op == "" || op == string(statestore.OpApply) {
+		op = "deploy"
+	}
+	return "refusing to " + op + ": the plan " + strings.Join(parts, "; and it ") + ". Nothing was changed."
 }
 
 // CheckProtection returns a *ProtectedError when p deletes or replaces a
@@ -269,6 +276,10 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		return res, nothingToDestroy(req.Key, state, lost)
 	}
 	if err := CheckProtection(p, req.AllowDestroy, req.AllowReplace); err != nil {
+		var pe *ProtectedError
+		if errors.As(err, &pe) {
+			pe.Operation = string(req.Operation)
+		}
 		if rt.OnPlan != nil {
 			rt.OnPlan(p)
 		}

@@ -280,9 +280,9 @@ func TestDataProtection(t *testing.T) {
 		allowReplace bool
 		want         string
 	}{
-		{name: "delete database refused", desired: model(comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), want: `would delete Database "db"`},
+		{name: "delete database refused", desired: model(comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), want: `refusing to deploy: the plan would delete Database "db"`},
 		{name: "replace database refused", desired: model(comp("db", stacks.KindDatabase, map[string]any{"engine": "mysql"}), comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), want: `would replace Database "db" (spec.engine changed)`},
-		{name: "destroy refused", desired: nil, want: `would delete Database "db"`},
+		{name: "destroy refused", desired: nil, want: `refusing to destroy: the plan would delete Database "db"`},
 		{name: "delete allowed", desired: model(comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), allowDestroy: true},
 	}
 	for _, tt := range tests {
