@@ -783,7 +783,8 @@ func TestSinceDeployed(t *testing.T) {
 			}
 		}
 		d2 := fakeDeployed{"orders/dev": "0123456789abcdef0123456789abcdef01234567"}
-		if _, err := changes.SinceDeployed(context.Background(), repo, d2, changes.Options{StacksRoot: "stacks", Stacks: []string{"orders"}}); err == nil || !strings.Contains(err.Error(), "orders/dev") {
+		if _, err := changes.SinceDeployed(context.Background(), repo, d2, changes.Options{StacksRoot: "stacks", Stacks: []string{"orders"}}); err == nil || !strings.Contains(err.Error(), "orders/dev") ||
+			!strings.Contains(err.Error(), "git fetch") || !strings.Contains(err.Error(), "deploy those environments again from a commit in the history (panka apply)") {
 			t.Errorf("deployed commit not in history: %v", err)
 		}
 		// A hand-edited state naming a ref, or a short id, is not read

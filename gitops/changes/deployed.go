@@ -2,6 +2,7 @@ package changes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -247,6 +248,13 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 		}
 		bh, err := repo.ResolveRef(c)
 		if err != nil {
+			var re *gitops.RefError
+			if errors.As(err, &re) && re.Missing {
+				// Fetching helps when the commit is on the remote; a commit
+				// deployed from a branch since squash-merged or deleted is
+				// gone for good.
+				return nil, fmt.Errorf("commit %s, last deployed to %s: %w; if no remote has it any more (deployed from a branch since squash-merged or deleted), deploy those environments again from a commit in the history (panka apply), or compare with a given base (panka changed --base REF)", c, describeGroup(groups[c]), err)
+			}
 			return nil, fmt.Errorf("commit %s, last deployed to %s: %w", c, describeGroup(groups[c]), err)
 		}
 		if bases[c], err = e.commitSide(bh); err != nil {
