@@ -25,7 +25,7 @@ func Main() int {
 	if !signal.Ignored(syscall.SIGHUP) {
 		sigs = append(sigs, syscall.SIGHUP)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
+	ctx, stop := interruptContext(sigs...)
 	defer stop()
 	// A closed stdout or stderr (`panka apply | head`, a CI log pipe that
 	// went away) must make writes fail, not kill panka by SIGPIPE while it
@@ -34,6 +34,52 @@ func Main() int {
 	// panka starts (git, lifecycle hooks), a handled one is not.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	return Run(ctx, NewFactory(System()), os.Args[1:])
+}
+
+// interruptContext is cancelled by the first of sigs (the run then stops
+// cleanly: Pulumi cancelled, the run recorded, the lease released). A
+// second one ends panka at once, for a run that does not stop (a hung
+// server, a read that never returns): what it leaves (its lease, Pulumi's
+// lock) is what a killed run leaves, which the next run recognises.
+func interruptContext(sigs ...os.Signal) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-ch:
+			fmt.Fprintf(os.Stderr, "\nSecond %s: panka stops now, without waiting for the run to end cleanly. "+
+				"What it held stays behind as after a killed run: panka status shows its lease, panka unlock removes it, "+
+				"and the next apply clears Pulumi's lock and pending operations.\n", sigName(s))
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel()
+	}
+}
+
+// sigName names a signal as users know it (Ctrl-C for an interrupt).
+func sigName(s os.Signal) string {
+	switch s {
+	case os.Interrupt:
+		return "Ctrl-C"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return s.String()
 }
 
 // Run runs panka with args and returns the exit code; errors are printed here, once.
