@@ -141,6 +141,12 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 			return nil, fmt.Errorf("stack %q has no environment %q%s (environments: %s); %s, or restore %s/environments/%s.yaml",
 				stackName, env, planAt(src), strings.Join(envs, ", "), gone, ref.Path, env)
 		}
+		if src.ref != "" {
+			// A commit (--ref, a rollback or promotion source): adding the
+			// file now does not change what that commit holds.
+			return nil, fmt.Errorf("stack %q has no environment %q%s (environments there: %s): that commit predates %s/environments/%s.yaml (or never had it); deploy the environment from a commit that has the file (panka apply --ref COMMIT), or check the names",
+				stackName, env, planAt(src), strings.Join(envs, ", "), ref.Path, env)
+		}
 		return nil, fmt.Errorf("stack %q has no environment %q%s (environments: %s); add %s/environments/%s.yaml",
 			stackName, env, planAt(src), strings.Join(envs, ", "), ref.Path, env)
 	}
