@@ -111,6 +111,10 @@ func read(path string) (locker.Info, error) {
 	if err := json.Unmarshal(b, &info); err != nil {
 		return locker.Info{}, fmt.Errorf("read lock file %s: %w (%w); panka unlock --force removes it", path, err, locker.ErrUnreadable)
 	}
+	if info.Key == "" || info.ID == "" {
+		// {} or null: valid JSON, but no lease panka wrote.
+		return locker.Info{}, fmt.Errorf("read lock file %s: no lockKey or lockId in it (%w); panka unlock --force removes it", path, locker.ErrUnreadable)
+	}
 	return info, nil
 }
 

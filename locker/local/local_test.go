@@ -60,11 +60,18 @@ func TestDamagedLockFile(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "locks"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "locks", "stack%3Aapp%3Aenv%3Aprod.json"), []byte(`{"lockKey": `), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Get(ctx, key); !errors.Is(err, locker.ErrUnreadable) {
-		t.Fatalf("Get of a damaged lock file: %v; want ErrUnreadable", err)
+	file := filepath.Join(dir, "locks", "stack%3Aapp%3Aenv%3Aprod.json")
+	// Cut short; and valid JSON that holds no lease ({}, null).
+	for _, content := range []string{`{"lockKey": `, `{}`, `null`} {
+		if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Get(ctx, key); !errors.Is(err, locker.ErrUnreadable) {
+			t.Fatalf("Get of lock file %s: %v; want ErrUnreadable", content, err)
+		}
+		if _, err := l.List(ctx); !errors.Is(err, locker.ErrUnreadable) {
+			t.Fatalf("List with lock file %s: %v; want ErrUnreadable", content, err)
+		}
 	}
 	if err := l.ForceRelease(ctx, key); err != nil {
 		t.Fatalf("ForceRelease of a damaged lock file: %v", err)
