@@ -229,6 +229,9 @@ func readFile(fsys fs.FS, name string) ([]byte, *fileError) {
 	}
 	f, err := fsys.Open(name)
 	if err != nil {
+		if target, lerr := fs.ReadLink(fsys, name); lerr == nil && errors.Is(err, fs.ErrNotExist) {
+			return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("is a symbolic link to %s, which does not exist: point it at the file, or replace it with the file itself", target)}, err}
+		}
 		return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}, err}
 	}
 	defer f.Close()

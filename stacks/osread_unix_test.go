@@ -61,6 +61,12 @@ func TestUnreadableStackFile(t *testing.T) {
 	if err := os.Symlink("stack.yaml", filepath.Join(dir, "stacks/loop/stack.yaml")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.MkdirAll(filepath.Join(dir, "stacks/dangling"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../moved/stack.yaml", filepath.Join(dir, "stacks/dangling/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
 	fsys := DirFS(dir)
 	refs, err := Discover(fsys, "stacks")
 	var got []string
@@ -74,6 +80,7 @@ func TestUnreadableStackFile(t *testing.T) {
 	for _, want := range []string{
 		"stacks/dir/stack.yaml: is a folder, not a file",
 		"stacks/loop/stack.yaml: cannot read: too many levels of symbolic links",
+		"stacks/dangling/stack.yaml: is a symbolic link to ../moved/stack.yaml, which does not exist: point it at the file",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("want %q in:\n%s", want, all)
