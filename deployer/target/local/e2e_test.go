@@ -613,17 +613,7 @@ func TestRecoverStaleAfterKill(t *testing.T) {
 		errc <- err
 	}()
 	// Wait until the engine has checkpointed the in-flight operations.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		b, _ := os.ReadFile(stateFile)
-		if strings.Contains(string(b), `"pending_operations"`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no pending operations checkpointed within 60s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitPending(t, stateFile)
 	cancel()
 	if err := <-errc; err == nil {
 		t.Fatal("killed up returned no error")
@@ -712,17 +702,7 @@ func TestRecoverStaleLeavesALiveRunAlone(t *testing.T) {
 		errc <- err
 	}()
 	stateFile := filepath.Join(e.backend, ".pulumi", "stacks", "panka", "orders-dev.json")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		b, _ := os.ReadFile(stateFile)
-		if strings.Contains(string(b), `"pending_operations"`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no pending operations checkpointed within 60s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitPending(t, stateFile)
 	delete(e.extra, "PANKALOCAL_DELAY")
 
 	rec, err := e.runner(r2).RecoverStale(context.Background())
@@ -743,4 +723,21 @@ func TestRecoverStaleLeavesALiveRunAlone(t *testing.T) {
 		t.Fatalf("RecoverStale after the run ended: %+v, %v", rec, err)
 	}
 	mustUp(t, e.runner(r2))
+}
+
+// waitPending waits until the engine has checkpointed in-flight operations
+// in stateFile (a stack's Pulumi state file).
+func waitPending(t *testing.T, stateFile string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(stateFile)
+		if strings.Contains(string(b), `"pending_operations"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no pending operations checkpointed within 60s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
