@@ -47,6 +47,23 @@ func lockWriteFile(t *testing.T, path, content string) {
 var alice = locker.Info{Key: locker.Key("app", "prod"), LockedBy: "alice@example.com",
 	Metadata: locker.Metadata{Hostname: "host-a", PID: 42, Operation: "apply", Commit: "0123456789abcdef0123456789abcdef01234567"}}
 
+// onFakeClock puts f on a fake clock and returns it, f's configuration and
+// its locker.
+func onFakeClock(t *testing.T, f *Factory) (*lockertest.Clock, *config.Resolved, locker.Locker) {
+	t.Helper()
+	clk := lockertest.NewClock(lockertest.Start)
+	f.Now = clk.Now
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := f.Locker(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clk, cfg, l
+}
+
 // aliceHolds returns a lock test factory and its configuration, with
 // app/prod held by alice for an hour.
 func aliceHolds(t *testing.T) (*Factory, *config.Resolved) {
@@ -101,13 +118,7 @@ func TestAcquireLeaseWaitsPrintingHolderThenTakesIt(t *testing.T) {
 	ctx := context.Background()
 	f, repo, _, errOut := lockTestFactory(t, "GITHUB_ACTIONS=true", "GITHUB_SERVER_URL=https://github.com", "GITHUB_REPOSITORY=acme/infra", "GITHUB_RUN_ID=99")
 	lockWriteFile(t, filepath.Join(repo, ".git", "config"), "[core]\n\tbare = false\n[user]\n\tname = Bob\n\temail = bob@example.com\n")
-	clk := lockertest.NewClock(lockertest.Start)
-	f.Now = clk.Now
-	cfg, err := f.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, _ := f.Locker(ctx, cfg)
+	clk, cfg, other := onFakeClock(t, f)
 	held, err := other.TryAcquire(ctx, alice, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -301,16 +312,7 @@ func TestHeartbeatSilence(t *testing.T) {
 func TestAcquireLeaseKeepsExpiredLeaseOfALiveProcess(t *testing.T) {
 	ctx := context.Background()
 	f, _, _, errOut := lockTestFactory(t)
-	clk := lockertest.NewClock(lockertest.Start)
-	f.Now = clk.Now
-	cfg, err := f.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := f.Locker(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	clk, cfg, other := onFakeClock(t, f)
 	host, _ := os.Hostname()
 	holder := startHolder(t)
 	stopped := alice
@@ -320,7 +322,7 @@ func TestAcquireLeaseKeepsExpiredLeaseOfALiveProcess(t *testing.T) {
 	}
 	clk.Advance(2 * time.Minute)
 
-	_, err = f.acquireLease(ctx, cfg, "app", "prod", "apply", "abc", 0, clk)
+	_, err := f.acquireLease(ctx, cfg, "app", "prod", "apply", "abc", 0, clk)
 	if !errors.Is(err, locker.ErrHeld) || exitCode(err) != ExitLocked {
 		t.Fatalf("AcquireLease over the expired lease of a live process = %v (exit %d), want ErrHeld and exit 3", err, exitCode(err))
 	}
