@@ -281,7 +281,7 @@ func TestDataProtection(t *testing.T) {
 		want         string
 	}{
 		{name: "delete database refused", desired: model(comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), want: `refusing to deploy: the plan would delete Database "db"`},
-		{name: "replace database refused", desired: model(comp("db", stacks.KindDatabase, map[string]any{"engine": "mysql"}), comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), want: `would replace Database "db" (spec.engine changed)`},
+		{name: "replace database refused", desired: model(comp("db", stacks.KindCache, map[string]any{"engine": "postgres"}), comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), want: `would replace Cache "db" (kind changed)`},
 		{name: "destroy refused", desired: nil, want: `refusing to destroy: the plan would delete Database "db"`},
 		{name: "delete allowed", desired: model(comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), allowDestroy: true},
 	}

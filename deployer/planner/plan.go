@@ -184,6 +184,13 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 	replaceFields := opts.ReplaceFields
 	if replaceFields == nil {
 		replaceFields = DefaultReplaceFields
+		if localTarget(desired, deployed) {
+			// The local target's provider updates every spec field in
+			// place (only a manifest's location replaces it, which a
+			// provider change below covers): the aws rules would show a
+			// replace, and refuse it for data, that never happens.
+			replaceFields = func(stacks.Kind) []string { return nil }
+		}
 	}
 	p := &Result{FormatVersion: FormatVersion, Header: opts.Header, Changes: []Change{}}
 	if desired == nil {
@@ -260,6 +267,17 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 		}
 	}
 	return p
+}
+
+// localTarget reports whether the plan is for the local target on both
+// sides (a change of target replaces everything anyway).
+func localTarget(desired, deployed *stacks.Resolved) bool {
+	for _, r := range []*stacks.Resolved{desired, deployed} {
+		if r != nil && r.Provider.Name != "local" {
+			return false
+		}
+	}
+	return desired != nil || deployed != nil
 }
 
 // compare plans one desired component against its deployed version (nil:

@@ -269,6 +269,59 @@ func TestPlanActions(t *testing.T) {
 	}
 }
 
+// TestPlanLocalTarget: the local target's provider updates every spec
+// field in place, so its plans show updates where the aws mapping
+// replaces (and would refuse a data component's replace that never
+// happens); a kind or location change still replaces.
+func TestPlanLocalTarget(t *testing.T) {
+	local := func() *stacks.Resolved {
+		r := base()
+		r.Provider = stacks.Provider{Name: "local", Directory: ".panka/local"}
+		return r
+	}
+	tests := []struct {
+		name    string
+		mutate  func(r *stacks.Resolved)
+		comp    string
+		action  Action
+		reasons []string
+	}{
+		{"database engine", func(r *stacks.Resolved) { r.Component("orders-db").Spec["engine"] = "mysql" }, "orders-db", ActionUpdate, nil},
+		{"queue fifo", func(r *stacks.Resolved) { r.Component("orders-events").Spec["fifo"] = true }, "orders-events", ActionUpdate, nil},
+		{"service port", func(r *stacks.Resolved) { r.Component("api").Spec["port"] = int64(9090) }, "api", ActionUpdate, nil},
+		{"kind", func(r *stacks.Resolved) { r.Component("orders-events").Kind = stacks.KindTopic }, "orders-events", ActionReplace, []string{"kind"}},
+		{"directory", func(r *stacks.Resolved) { r.Provider.Directory = "out" }, "orders-db", ActionReplace, []string{"provider.directory"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			desired := local()
+			tt.mutate(desired)
+			p := Plan(desired, fromState(t, local()), Options{})
+			var got *Change
+			for i := range p.Changes {
+				if p.Changes[i].Component == tt.comp {
+					got = &p.Changes[i]
+				}
+			}
+			if got == nil {
+				t.Fatalf("no change for %s", tt.comp)
+			}
+			if got.Action != tt.action || !reflect.DeepEqual(got.ReplaceReasons, tt.reasons) {
+				t.Errorf("got %s reasons=%v, want %s reasons=%v", got.Action, got.ReplaceReasons, tt.action, tt.reasons)
+			}
+			// Both replaces here are of data components.
+			if want := tt.action == ActionReplace; got.DataLoss != want {
+				t.Errorf("dataLoss=%v, want %v", got.DataLoss, want)
+			}
+		})
+	}
+	// From aws to local: a change of target replaces everything.
+	p := Plan(local(), fromState(t, base()), Options{})
+	if p.Summary.Replace != 5 || !p.Summary.ProviderChanged {
+		t.Errorf("aws to local: %+v, want every component replaced", p.Summary)
+	}
+}
+
 func TestPlanOrder(t *testing.T) {
 	// Creates in dependency order of desired, ties by name; deletes last, in
 	// reverse dependency order of deployed.
