@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -52,7 +53,11 @@ type Locker interface {
 	// error wrapping ErrUnreadable when a lease record is there but cannot
 	// be read (damaged).
 	Get(ctx context.Context, key string) (Info, error)
-	// List returns every lease, sorted by key.
+	// List returns every lease, sorted by key. Lease records that are
+	// there but cannot be read are left out and reported together by a
+	// *UnreadableError (which wraps ErrUnreadable), returned with the
+	// leases that could be read: one damaged record does not hide the
+	// others.
 	List(ctx context.Context) ([]Info, error)
 }
 
@@ -65,6 +70,36 @@ var (
 	// (not JSON): only ForceRelease removes it.
 	ErrUnreadable = errors.New("lock unreadable")
 )
+
+// UnreadableError reports the lease records List found but could not read,
+// each as its own error (saying which record and how to remove it).
+type UnreadableError struct {
+	Errs []error
+}
+
+func (e *UnreadableError) Error() string {
+	msgs := make([]string, len(e.Errs))
+	for i, err := range e.Errs {
+		msgs[i] = err.Error()
+	}
+	n := "1 lock record"
+	if len(e.Errs) != 1 {
+		n = fmt.Sprintf("%d lock records", len(e.Errs))
+	}
+	return n + " could not be read (the others are listed): " + strings.Join(msgs, "; ")
+}
+
+func (e *UnreadableError) Unwrap() []error {
+	return append(append([]error{}, e.Errs...), ErrUnreadable)
+}
+
+// Unreadable returns nil for no errors, else a *UnreadableError of them.
+func Unreadable(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return &UnreadableError{Errs: errs}
+}
 
 // HeldError reports the holder of a lease that could not be taken.
 type HeldError struct {

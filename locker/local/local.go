@@ -238,6 +238,7 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 		return nil, fmt.Errorf("list locks in %s: %w", l.dir, err)
 	}
 	var out []locker.Info
+	var bad []error
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() || !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
@@ -248,10 +249,22 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 			continue // released meanwhile
 		}
 		if err != nil {
-			return nil, err
+			bad = append(bad, withKeyAdvice(err, name))
+			continue
 		}
 		out = append(out, info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out, nil
+	return out, locker.Unreadable(bad)
+}
+
+// withKeyAdvice names, for the unreadable lock file name, the unlock
+// command that removes it (the file name is the escaped key).
+func withKeyAdvice(err error, name string) error {
+	key, uerr := url.QueryUnescape(strings.TrimSuffix(name, ".json"))
+	stack, env, ok := locker.ParseKey(key)
+	if uerr != nil || !ok {
+		return err
+	}
+	return fmt.Errorf("%w (panka unlock --force -s %s -e %s)", err, stack, env)
 }

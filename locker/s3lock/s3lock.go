@@ -156,7 +156,7 @@ func (l *Locker) read(ctx context.Context, objKey string) (object, error) {
 	}
 	o := object{etag: aws.ToString(out.ETag), exists: true}
 	if err := json.Unmarshal(b, &o.info); err != nil {
-		o.bad = fmt.Errorf("lock object s3://%s/%s is not valid JSON: %w (%w); panka unlock --force removes it", l.bucket, objKey, err, locker.ErrUnreadable)
+		o.bad = fmt.Errorf("lock object s3://%s/%s is not valid JSON: %w (%w); %s removes it", l.bucket, objKey, err, locker.ErrUnreadable, l.unlockCommand(objKey))
 	}
 	return o, nil
 }
@@ -364,16 +364,18 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 		return nil, err
 	}
 	var out []locker.Info
+	var bad []error
 	for _, o := range objs {
 		if o.bad != nil {
-			return nil, o.bad
+			bad = append(bad, o.bad)
+			continue
 		}
 		if o.held() {
 			out = append(out, o.info)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out, nil
+	return out, locker.Unreadable(bad)
 }
 
 // prefixes returns the common prefixes directly under prefix (delimiter
@@ -412,4 +414,14 @@ func (l *Locker) each(ctx context.Context, n int, fn func(ctx context.Context, i
 // each time, but by whom is unknown.
 func changedHands(key string) error {
 	return &locker.HeldError{Holder: locker.Info{Key: key, LockedBy: "another contender (the lock changed hands while it was read)"}}
+}
+
+// unlockCommand is the panka command that removes the lock object objKey.
+func (l *Locker) unlockCommand(objKey string) string {
+	rest, ok := strings.CutPrefix(objKey, l.prefix+"stacks/")
+	parts := strings.Split(strings.TrimSuffix(rest, "/"+lockName), "/")
+	if !ok || len(parts) != 2 {
+		return "panka unlock --force"
+	}
+	return fmt.Sprintf("panka unlock --force -s %s -e %s", parts[0], parts[1])
 }

@@ -138,8 +138,21 @@ func TestDamagedLockObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := locker.Key("app", "prod")
-	if _, err := l.Get(ctx, key); !errors.Is(err, locker.ErrUnreadable) || !strings.Contains(err.Error(), "panka unlock --force") {
+	if _, err := l.Get(ctx, key); !errors.Is(err, locker.ErrUnreadable) || !strings.Contains(err.Error(), "panka unlock --force -s app -e prod") {
 		t.Fatalf("Get of a damaged lock object: %v; want ErrUnreadable naming unlock --force", err)
+	}
+	// List still returns the leases it can read, and names the damaged one.
+	now := time.Now()
+	if _, err := l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "dev"), ID: "id-1", LockedBy: "alice", LockedAt: now}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	list, err := l.List(ctx)
+	var ue *locker.UnreadableError
+	if !errors.As(err, &ue) || len(ue.Errs) != 1 || !errors.Is(err, locker.ErrUnreadable) || !strings.Contains(err.Error(), "stacks/app/prod/lock.json") {
+		t.Fatalf("List with a damaged lock object: %v; want an UnreadableError naming it", err)
+	}
+	if len(list) != 1 || list[0].Key != locker.Key("app", "dev") {
+		t.Fatalf("List with a damaged lock object returned %+v; want the readable lease of app/dev", list)
 	}
 	if err := l.ForceRelease(ctx, key); err != nil {
 		t.Fatalf("ForceRelease of a damaged lock object: %v", err)

@@ -126,20 +126,35 @@ func locksListRun(ctx context.Context, opts *LocksOptions) error {
 		return err
 	}
 	list, err := l.List(ctx)
-	if err != nil {
+	// Damaged records are reported after the leases that could be read.
+	var unreadable *locker.UnreadableError
+	if err != nil && !errors.As(err, &unreadable) {
 		return err
 	}
 	now := f.Now()
 	if f.JSON() {
 		out := struct {
 			Locks []LockJSON `json:"locks"`
+			// Unreadable says which lock records are there but damaged.
+			Unreadable []string `json:"unreadable,omitempty"`
 		}{Locks: []LockJSON{}}
 		for _, i := range list {
 			out.Locks = append(out.Locks, lockJSON(i, now))
 		}
-		return f.PrintJSON(out)
+		if unreadable != nil {
+			for _, e := range unreadable.Errs {
+				out.Unreadable = append(out.Unreadable, e.Error())
+			}
+		}
+		if perr := f.PrintJSON(out); perr != nil {
+			return perr
+		}
+		return err
 	}
 	if len(list) == 0 {
+		if unreadable != nil {
+			return err
+		}
 		fmt.Fprintf(f.Notices(), "No locks held (%s).\n", f.describeLocker(cfg))
 		return nil
 	}
@@ -153,7 +168,10 @@ func locksListRun(ctx context.Context, opts *LocksOptions) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stack, env, dash(i.LockedBy), dash(i.Metadata.Hostname),
 			dash(i.Metadata.Operation), dash(shortCommit(i.Metadata.Commit)), humanDuration(now.Sub(i.LockedAt)), expiry(i, now))
 	}
-	return tw.Flush()
+	if ferr := tw.Flush(); ferr != nil {
+		return ferr
+	}
+	return err
 }
 
 func dash(s string) string {
