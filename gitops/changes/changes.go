@@ -675,6 +675,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	if err != nil {
 		return nil, nil, err
 	}
+	e.folderStackFiles(base, head, changes, prefix)
 	if len(base.index.Stacks) == 0 && len(head.index.Stacks) == 0 && e.rootMissing(base) && e.rootMissing(head) {
 		return nil, nil, e.rootError(base, head)
 	}
@@ -927,6 +928,36 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 	}
 	return res, problems, ctx.Err()
+}
+
+// folderStackFiles makes a folder that holds a folder named stack.yaml, on
+// the side where a changed path says so, a stack of that side's index: git
+// stores no stack.yaml file there, so the folder would otherwise read as no
+// stack at all and its stack as removed (or added), which a deploy
+// pipeline acts on. As a stack, reading its stack.yaml fails, and the stack
+// is reported as changed with that error, as for a stack.yaml that does
+// not parse.
+func (e *engine) folderStackFiles(base, head *side, changes []gitops.Change, prefix string) {
+	const marker = "/" + stacks.StackFile + "/"
+	for _, c := range changes {
+		for i, p := range []string{c.OldPath, c.Path} {
+			s := head
+			if i == 0 || c.Action == gitops.Deleted {
+				s = base
+			}
+			j := strings.Index("/"+p, marker)
+			if p == "" || j < 0 || !strings.HasPrefix(p, prefix) {
+				continue
+			}
+			dir := strings.TrimSuffix(p[:j], "/")
+			if dir == "" || len(dir) < len(strings.TrimSuffix(prefix, "/")) || s.index.Stacks[dir] != nil || s.index.stackOf(dir+"/"+stacks.StackFile) != "" {
+				continue
+			}
+			ix := s.index.clone()
+			ix.Stacks[dir] = &indexEntry{}
+			s.index = ix
+		}
+	}
 }
 
 // prefetchHeaderReads reads ahead, in a few batches, what the headers of

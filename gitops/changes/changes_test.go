@@ -1200,6 +1200,47 @@ func TestLinkedStackFolder(t *testing.T) {
 	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}, []string{"orders modified dev:modified"})
 }
 
+// TestStackFileFolder: a folder named stack.yaml where the stack's file
+// was is a broken stack (changed, with the error), not a removed stack
+// that a deploy pipeline would destroy; fixed again, it is changed from a
+// broken base. Committed and in the work tree, both engines and modes.
+func TestStackFileFolder(t *testing.T) {
+	g, _ := baseRepo(t)
+	orders := stackYAML("orders", "")
+	if err := os.Remove(filepath.Join(g.Dir, "stacks/orders/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	g.Write("stacks/orders/stack.yaml/stack.yaml", orders)
+	want := "stacks/orders/stack.yaml: is a folder, not a file"
+	check := func(what string, opts changes.Options) {
+		t.Helper()
+		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+			if got := summary(res); len(got) != 1 || !strings.HasPrefix(got[0], "orders modified ") {
+				t.Errorf("%s %s paths=%v: %q, want orders modified", what, engine, paths, got)
+			}
+			if got := fmt.Sprint(res.Problems); !strings.Contains(got, want) {
+				t.Errorf("%s %s paths=%v: problems %q, want %q", what, engine, paths, got, want)
+			}
+		})
+	}
+	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
+	g.Git("add", "-A")
+	g.Commit("stack.yaml becomes a folder")
+	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+
+	if err := os.RemoveAll(filepath.Join(g.Dir, "stacks/orders/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	g.Write("stacks/orders/stack.yaml", orders)
+	g.Git("add", "-A")
+	g.Commit("fixed")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if got := summary(res); len(got) != 1 || !strings.HasPrefix(got[0], "orders modified ") {
+			t.Errorf("fixed %s paths=%v: %q, want orders modified", engine, paths, got)
+		}
+	})
+}
+
 // A partial clone (git clone --filter) lacks the blobs (blob:none) or trees
 // (tree:0) of commits other than the checked-out one. With the git binary
 // they are fetched on demand and the answer is the full clone's; where
