@@ -9,7 +9,7 @@ import (
 )
 
 // ProtocolVersion guards against a panka and a panka-engine from different builds.
-const ProtocolVersion = 1
+const ProtocolVersion = 2 // 2: AllowDestroy, AllowReplace
 
 // Request starts an engine session: the first line panka writes.
 type Request struct {
@@ -30,6 +30,14 @@ type Request struct {
 	HealthTimeout time.Duration `json:"healthTimeout,omitempty"`
 	// Desired is the model to deploy (nil: destroy/refresh of what is deployed).
 	Desired *Model `json:"desired,omitempty"`
+	// The resources holding data-holding components' data are protected
+	// in the engine's state, so that the engine refuses to replace or
+	// delete them whatever decides it; AllowReplace leaves them
+	// unprotected (--allow-replace), and AllowDestroy clears the
+	// protection of the components up deletes (those not in Desired) and
+	// of every component before destroy (--allow-destroy).
+	AllowDestroy bool `json:"allowDestroy,omitempty"`
+	AllowReplace bool `json:"allowReplace,omitempty"`
 }
 
 // Command is one operation in a session.

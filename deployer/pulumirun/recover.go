@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -60,24 +61,13 @@ func (r *Runner) RecoverStale(ctx context.Context) (*Recovery, error) {
 		}
 		rec.Cancelled = true
 	}
-	// Export without --show-secrets (which auto.Stack.Export passes): the
-	// state round-trips with its secrets still encrypted, never in clear
-	// on disk.
-	out, err := r.cli(ctx, "stack", "export", "--stack", r.opts.Stack)
+	dep, doc, err := r.exportState(ctx)
 	if err != nil {
-		return rec, r.wrap(ctx, "export Pulumi state", err, nil)
+		return rec, err
 	}
-	var dep apitype.UntypedDeployment
-	if err := json.Unmarshal([]byte(out), &dep); err != nil {
-		return rec, fmt.Errorf("parse exported Pulumi state of stack %q: %w", r.opts.Stack, err)
-	}
-	if len(dep.Deployment) == 0 {
+	if doc == nil {
 		rec.Resources = new(int)
 		return rec, nil
-	}
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(dep.Deployment, &doc); err != nil {
-		return rec, fmt.Errorf("parse Pulumi state of stack %q: %w", r.opts.Stack, err)
 	}
 	if rec.Resources, err = countResources(doc["resources"]); err != nil {
 		return rec, fmt.Errorf("parse the resources in the Pulumi state of stack %q: %w", r.opts.Stack, err)
@@ -102,16 +92,47 @@ func (r *Runner) RecoverStale(ctx context.Context) (*Recovery, error) {
 		rec.PendingOperations = append(rec.PendingOperations, PendingOperation{Type: p.Type, URN: p.Resource.URN})
 	}
 	delete(doc, "pending_operations")
+	return rec, r.importState(ctx, dep, doc, "import Pulumi state without pending operations")
+}
+
+// exportState exports the stack's checkpoint: the untyped deployment and
+// its document (nil when the stack has never been updated).
+func (r *Runner) exportState(ctx context.Context) (apitype.UntypedDeployment, map[string]json.RawMessage, error) {
+	// Export without --show-secrets (which auto.Stack.Export passes): the
+	// state round-trips with its secrets still encrypted, never in clear
+	// on disk.
+	var dep apitype.UntypedDeployment
+	out, err := r.cli(ctx, "stack", "export", "--stack", r.opts.Stack)
+	if err != nil {
+		return dep, nil, r.wrap(ctx, "export Pulumi state", err, nil)
+	}
+	if err := json.Unmarshal([]byte(out), &dep); err != nil {
+		return dep, nil, fmt.Errorf("parse exported Pulumi state of stack %q: %w", r.opts.Stack, err)
+	}
+	if len(dep.Deployment) == 0 {
+		return dep, nil, nil
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(dep.Deployment, &doc); err != nil {
+		return dep, nil, fmt.Errorf("parse Pulumi state of stack %q: %w", r.opts.Stack, err)
+	}
+	return dep, doc, nil
+}
+
+// importState imports doc as the stack's checkpoint (dep's version); what
+// names the step in errors.
+func (r *Runner) importState(ctx context.Context, dep apitype.UntypedDeployment, doc map[string]json.RawMessage, what string) error {
+	var err error
 	if dep.Deployment, err = json.Marshal(doc); err != nil {
-		return rec, fmt.Errorf("encode Pulumi state of stack %q: %w", r.opts.Stack, err)
+		return fmt.Errorf("encode Pulumi state of stack %q: %w", r.opts.Stack, err)
 	}
 	b, err := json.Marshal(dep)
 	if err != nil {
-		return rec, fmt.Errorf("encode Pulumi state of stack %q: %w", r.opts.Stack, err)
+		return fmt.Errorf("encode Pulumi state of stack %q: %w", r.opts.Stack, err)
 	}
 	f, err := os.CreateTemp(r.stack.Workspace().WorkDir(), ".import-*.json")
 	if err != nil {
-		return rec, fmt.Errorf("import Pulumi state: %w", err)
+		return fmt.Errorf("import Pulumi state: %w", err)
 	}
 	defer os.Remove(f.Name())
 	_, err = f.Write(b)
@@ -119,12 +140,70 @@ func (r *Runner) RecoverStale(ctx context.Context) (*Recovery, error) {
 		err = cerr
 	}
 	if err != nil {
-		return rec, fmt.Errorf("import Pulumi state: %w", err)
+		return fmt.Errorf("import Pulumi state: %w", err)
 	}
 	if _, err := r.cli(ctx, "stack", "import", "--file", f.Name(), "--stack", r.opts.Stack); err != nil {
-		return rec, r.wrap(ctx, "import Pulumi state without pending operations", err, nil)
+		return r.wrap(ctx, what, err, nil)
 	}
-	return rec, nil
+	return nil
+}
+
+// Unprotect clears Pulumi's protect flag on the resources of the
+// components which selects in the stack's checkpoint, so that an operation
+// panka was allowed to run (--allow-destroy) can delete them. A component
+// is a top-level resource, named as in the program, with every resource
+// below it. It returns the components that had protected resources,
+// sorted; the checkpoint is rewritten only then. Call it only while
+// holding panka's lease, as RecoverStale.
+func (r *Runner) Unprotect(ctx context.Context, which func(component string) bool) ([]string, error) {
+	dep, doc, err := r.exportState(ctx)
+	if err != nil || doc == nil {
+		return nil, err
+	}
+	var res []map[string]json.RawMessage
+	if raw, ok := doc["resources"]; ok {
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return nil, fmt.Errorf("parse the resources in the Pulumi state of stack %q: %w", r.opts.Stack, err)
+		}
+	}
+	var str = func(m map[string]json.RawMessage, k string) string {
+		var v string
+		_ = json.Unmarshal(m[k], &v)
+		return v
+	}
+	// Parents come before their children in a checkpoint.
+	component := map[string]string{}
+	found := map[string]bool{}
+	for _, m := range res {
+		urn, typ := str(m, "urn"), str(m, "type")
+		c := component[str(m, "parent")]
+		if c == "" && typ != "pulumi:pulumi:Stack" && !strings.HasPrefix(typ, "pulumi:providers:") {
+			c = urnName(urn)
+		}
+		component[urn] = c
+		var protected bool
+		_ = json.Unmarshal(m["protect"], &protected)
+		if !protected || c == "" || !which(c) {
+			continue
+		}
+		delete(m, "protect")
+		found[c] = true
+	}
+	if len(found) == 0 {
+		return nil, nil
+	}
+	if doc["resources"], err = json.Marshal(res); err != nil {
+		return nil, fmt.Errorf("encode Pulumi state of stack %q: %w", r.opts.Stack, err)
+	}
+	if err := r.importState(ctx, dep, doc, "clear the protection of components to delete in the Pulumi state"); err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(found))
+	for c := range found {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // countResources counts the resources of a checkpoint's "resources" list

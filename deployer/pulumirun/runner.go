@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -440,6 +441,9 @@ func (r *Runner) wrap(ctx context.Context, what string, err error, t *translator
 		return fmt.Errorf("%s on stack %q: Pulumi needs the secrets passphrase: set PULUMI_CONFIG_PASSPHRASE "+
 			"(or pulumi.secretsProvider to awskms://...): %w", what, r.opts.Stack, err)
 	}
+	if perr := protectedError(msg + "\n" + strings.Join(diags, "\n")); perr != nil {
+		return fmt.Errorf("%s on stack %q: %w: %w", what, r.opts.Stack, perr, errShort(err))
+	}
 	if len(diags) > 0 {
 		return fmt.Errorf("%s on stack %q failed: %s: %w", what, r.opts.Stack, strings.Join(diags, "; "), errShort(err))
 	}
@@ -459,6 +463,55 @@ func (e *interruptedError) Error() string {
 	return fmt.Sprintf("%s on stack %q interrupted (Ctrl-C or a stop signal)", e.what, e.stack)
 }
 func (e *interruptedError) Unwrap() error { return e.cause }
+
+// ProtectedError is an operation the engine refused because it would have
+// replaced or deleted resources that panka marks protected: those of
+// data-holding components, unless --allow-replace / --allow-destroy.
+type ProtectedError struct {
+	Replace, Delete []string // component names
+}
+
+func (e *ProtectedError) Error() string {
+	var parts []string
+	if len(e.Replace) > 0 {
+		parts = append(parts, fmt.Sprintf("refusing to replace %s: the engine found that it must be re-created (a change its provider cannot make in place), "+
+			"which deletes it and the data it holds; it was not replaced. See panka plan for what changed; if the replacement is intended, re-run with --allow-replace",
+			strings.Join(e.Replace, ", ")))
+	}
+	if len(e.Delete) > 0 {
+		parts = append(parts, fmt.Sprintf("refusing to delete %s: it holds data and this run was not given --allow-destroy; it was not deleted. "+
+			"If deleting it is intended, re-run with --allow-destroy", strings.Join(e.Delete, ", ")))
+	}
+	return strings.Join(parts, "; ")
+}
+
+var (
+	protectedReplace = regexp.MustCompile(`unable to replace resource "([^"]+)"\s+as it is currently marked for protection`)
+	protectedDelete  = regexp.MustCompile(`resource "([^"]+)" cannot be deleted\s+because it is protected`)
+)
+
+// protectedError finds the engine's refusals to replace or delete a
+// protected resource in its output; nil when there are none.
+func protectedError(out string) *ProtectedError {
+	e := &ProtectedError{}
+	for _, x := range []struct {
+		re   *regexp.Regexp
+		into *[]string
+	}{{protectedReplace, &e.Replace}, {protectedDelete, &e.Delete}} {
+		seen := map[string]bool{}
+		for _, m := range x.re.FindAllStringSubmatch(out, -1) {
+			if name := urnName(m[1]); !seen[name] {
+				seen[name] = true
+				*x.into = append(*x.into, name)
+			}
+		}
+		sort.Strings(*x.into)
+	}
+	if len(e.Replace)+len(e.Delete) == 0 {
+		return nil
+	}
+	return e
+}
 
 var missingPlugin = regexp.MustCompile(`no resource plugin '(pulumi-resource-[A-Za-z0-9_-]+)' found`)
 

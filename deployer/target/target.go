@@ -22,6 +22,12 @@ type Options struct {
 	// keeps the others untouched: callers must pass the deployed model for
 	// the rest; --target-component).
 	Only []string
+	// Protect marks the resources that hold a data-holding component's
+	// data (Database, Cache, Bucket, Queue) protected in the engine's
+	// state: the engine then refuses to replace them, whatever decides
+	// it, and to delete them until their protection is cleared
+	// (pulumirun.Runner.Unprotect). Callers set it unless --allow-replace.
+	Protect bool
 }
 
 // Target maps components to Pulumi resources.

@@ -124,9 +124,13 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, log io.Writer) erro
 		case engine.OpRecover:
 			m.Recovery, err = runner.RecoverStale(ctx)
 		case engine.OpUp:
-			m.Result, err = runner.Up(ctx, onEvent)
+			if err = unprotect(ctx, runner, req, desired, log); err == nil {
+				m.Result, err = runner.Up(ctx, onEvent)
+			}
 		case engine.OpDestroy:
-			m.Result, err = runner.Destroy(ctx, onEvent)
+			if err = unprotect(ctx, runner, req, nil, log); err == nil {
+				m.Result, err = runner.Destroy(ctx, onEvent)
+			}
 		case engine.OpPreview:
 			m.Result, err = runner.Preview(ctx, onEvent)
 		case engine.OpRefreshPreview:
@@ -147,6 +151,29 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, log io.Writer) erro
 		write(m)
 	}
 	return sc.Err()
+}
+
+// unprotect clears, when the run may delete data (req.AllowDestroy), the
+// engine's protection of the components it deletes: those not in desired
+// (every one for a destroy, desired nil).
+func unprotect(ctx context.Context, runner *pulumirun.Runner, req engine.Request, desired *stacks.Resolved, log io.Writer) error {
+	if !req.AllowDestroy {
+		return nil
+	}
+	keep := map[string]bool{}
+	if desired != nil {
+		for _, c := range desired.Components {
+			keep[c.Name] = true
+		}
+	}
+	done, err := runner.Unprotect(ctx, func(c string) bool { return !keep[c] })
+	if err != nil {
+		return err
+	}
+	if len(done) > 0 {
+		fmt.Fprintf(log, "--allow-destroy: cleared the engine's protection of %s, which this run deletes\n", strings.Join(done, ", "))
+	}
+	return nil
 }
 
 func decodeDesired(req engine.Request) (*stacks.Resolved, error) {
@@ -249,7 +276,7 @@ func newRunner(ctx context.Context, req engine.Request, desired *stacks.Resolved
 			return nil, err
 		}
 		program = func(pctx *pulumi.Context) error {
-			return tgt.Register(pctx, desired, target.Options{RepoRoot: req.RepoRoot})
+			return tgt.Register(pctx, desired, target.Options{RepoRoot: req.RepoRoot, Protect: !req.AllowReplace})
 		}
 		for _, c := range desired.Components {
 			components = append(components, c.Name)

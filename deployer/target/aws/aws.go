@@ -61,7 +61,7 @@ func (t *Target) Register(ctx *pulumi.Context, r *stacks.Resolved, opts target.O
 			return fmt.Errorf("%s: --target-component %q: no such component", p.where, name)
 		}
 	}
-	d := &deploy{program: p, ctx: ctx, outs: map[string]map[string]pulumi.StringOutput{}, res: map[string][]pulumi.Resource{}, parents: map[string]pulumi.Resource{}}
+	d := &deploy{program: p, ctx: ctx, protect: opts.Protect, outs: map[string]map[string]pulumi.StringOutput{}, res: map[string][]pulumi.Resource{}, parents: map[string]pulumi.Resource{}}
 	return d.run()
 }
 
@@ -70,6 +70,9 @@ type deploy struct {
 	*program
 	ctx  *pulumi.Context
 	prov *aws.Provider
+	// protect marks the resources holding a component's data protected
+	// (target.Options.Protect).
+	protect bool
 	// outs are the outputs of registered components, for references.
 	outs map[string]map[string]pulumi.StringOutput
 	// res are the custom resources of registered components, for
@@ -292,6 +295,14 @@ func (b *builder) opts(extra ...pulumi.ResourceOption) []pulumi.ResourceOption {
 		o = append(o, pulumi.DependsOn(b.deps))
 	}
 	return append(o, extra...)
+}
+
+// dataOpts are the options of a resource that holds the component's data
+// (an RDS instance, an ElastiCache group, a queue, a bucket): re-created
+// by deleting first (their names are fixed), and protected unless the
+// run may replace them.
+func (b *builder) dataOpts() []pulumi.ResourceOption {
+	return b.opts(pulumi.DeleteBeforeReplace(true), pulumi.Protect(b.protect))
 }
 
 // keep records a resource made for the component and passes err on.

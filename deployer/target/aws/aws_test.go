@@ -9,6 +9,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
+	"panka.dev/panka/deployer/target"
 	"panka.dev/panka/stacks"
 )
 
@@ -761,5 +762,32 @@ func TestNoNetworkNeeded(t *testing.T) {
 	}
 	if !reflect.DeepEqual(res.calls, []string{"aws:index/getCallerIdentity:getCallerIdentity"}) {
 		t.Errorf("invokes for a lone bucket: %v, want only the account lookup", res.calls)
+	}
+}
+
+// TestDataResourcesProtected: with Protect, exactly the resources that hold
+// a data-holding component's data are protected (the engine then refuses
+// to replace or delete them, whatever decides it); without, none is.
+func TestDataResourcesProtected(t *testing.T) {
+	for _, protect := range []bool{true, false} {
+		res, err := tryRunWith(fullStack(), target.Options{Protect: protect})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, x := range res.res {
+			if x.Protect {
+				got = append(got, x.Type+" "+x.Name)
+			}
+		}
+		sort.Strings(got)
+		var want []string
+		if protect {
+			want = []string{tRG + " sessions", tBucket + " assets", tRDS + " users-db", tQueue + " orders-queue", tQueue + " orders-queue-dlq"}
+			sort.Strings(want)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("protect=%v: protected resources\n got  %v\n want %v", protect, got, want)
+		}
 	}
 }

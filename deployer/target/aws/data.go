@@ -94,7 +94,7 @@ func (b *builder) database() error {
 	}
 	// The identifier is fixed, so a replacement must delete first (and is
 	// refused by the planner without --allow-replace).
-	inst, err := rds.NewInstance(ctx, b.name(""), args, b.opts(pulumi.DeleteBeforeReplace(true))...)
+	inst, err := rds.NewInstance(ctx, b.name(""), args, b.dataOpts()...)
 	if err = b.keep(inst, err); err != nil {
 		return fmt.Errorf("rds instance: %w", err)
 	}
@@ -144,7 +144,7 @@ func (b *builder) cache() error {
 	if ca.Version != "" {
 		args.EngineVersion = pulumi.String(ca.Version)
 	}
-	rg, err := elasticache.NewReplicationGroup(ctx, b.name(""), args, b.opts(pulumi.DeleteBeforeReplace(true))...)
+	rg, err := elasticache.NewReplicationGroup(ctx, b.name(""), args, b.dataOpts()...)
 	if err = b.keep(rg, err); err != nil {
 		return fmt.Errorf("replication group: %w", err)
 	}
@@ -179,7 +179,7 @@ func (b *builder) queue() error {
 			MessageRetentionSeconds: pulumi.Int(1209600),
 			SqsManagedSseEnabled:    pulumi.Bool(true),
 			Tags:                    b.tags(),
-		}, b.opts(pulumi.DeleteBeforeReplace(true))...)
+		}, b.dataOpts()...)
 		if err = b.keep(dlq, err); err != nil {
 			return fmt.Errorf("dead-letter queue: %w", err)
 		}
@@ -188,7 +188,7 @@ func (b *builder) queue() error {
 			return map[string]any{"deadLetterTargetArn": v[0], "maxReceiveCount": maxReceives}
 		}, dlq.Arn)
 	}
-	main, err := sqs.NewQueue(ctx, b.name(""), args, b.opts(pulumi.DeleteBeforeReplace(true))...)
+	main, err := sqs.NewQueue(ctx, b.name(""), args, b.dataOpts()...)
 	if err = b.keep(main, err); err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
@@ -222,7 +222,7 @@ func (b *builder) bucket() error {
 		Bucket:       name,
 		ForceDestroy: pulumi.Bool(false),
 		Tags:         b.tags(),
-	}, b.opts(pulumi.DeleteBeforeReplace(true))...)
+	}, b.dataOpts()...)
 	if err = b.keep(bucket, err); err != nil {
 		return fmt.Errorf("bucket: %w", err)
 	}

@@ -25,6 +25,8 @@ type registered struct {
 	PropDeps map[string][]string
 	Deps     []string
 	Custom   bool
+	// Protect is the resource's protect option.
+	Protect bool
 }
 
 // mocks is a pulumi.MockResourceMonitor that records registrations and
@@ -40,6 +42,7 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	if rpc := args.RegisterRPC; rpc != nil {
 		r.Parent = rpc.GetParent()
 		r.Deps = rpc.GetDependencies()
+		r.Protect = rpc.GetProtect()
 		for k, v := range rpc.GetPropertyDependencies() {
 			r.PropDeps[k] = v.GetUrns()
 		}
@@ -137,7 +140,10 @@ func run(t *testing.T, r *stacks.Resolved) *runResult {
 	return res
 }
 
-func tryRun(r *stacks.Resolved) (*runResult, error) {
+func tryRun(r *stacks.Resolved) (*runResult, error) { return tryRunWith(r, target.Options{}) }
+
+// tryRunWith is tryRun with target options.
+func tryRunWith(r *stacks.Resolved, opts target.Options) (*runResult, error) {
 	m := &mocks{}
 	out := &runResult{outputs: map[string]string{}, secret: map[string]bool{}}
 	var mu sync.Mutex
@@ -147,7 +153,7 @@ func tryRun(r *stacks.Resolved) (*runResult, error) {
 		if err != nil {
 			return err
 		}
-		d := &deploy{program: p, ctx: ctx, outs: map[string]map[string]pulumi.StringOutput{}, res: map[string][]pulumi.Resource{}, parents: map[string]pulumi.Resource{}}
+		d := &deploy{program: p, ctx: ctx, protect: opts.Protect, outs: map[string]map[string]pulumi.StringOutput{}, res: map[string][]pulumi.Resource{}, parents: map[string]pulumi.Resource{}}
 		if err := d.run(); err != nil {
 			return err
 		}

@@ -35,6 +35,8 @@ type env struct {
 	backendURL string
 	// noPlugins leaves the provider off PATH.
 	noPlugins bool
+	// protect is target.Options.Protect.
+	protect bool
 }
 
 func newEnv(t testing.TB) *env {
@@ -63,7 +65,7 @@ func (e *env) runner(r *stacks.Resolved) *pulumirun.Runner {
 	for k, v := range e.extra {
 		vars[k] = v
 	}
-	model := r
+	model, repo, protect := r, e.repo, e.protect
 	plugins := []string{e.plugins}
 	if e.noPlugins {
 		plugins = nil
@@ -78,7 +80,7 @@ func (e *env) runner(r *stacks.Resolved) *pulumirun.Runner {
 		CancelGrace: e.grace,
 		Env:         vars,
 		Program: func(ctx *pulumi.Context) error {
-			return local.New().Register(ctx, model, target.Options{RepoRoot: e.repo})
+			return local.New().Register(ctx, model, target.Options{RepoRoot: repo, Protect: protect})
 		},
 	})
 	if err != nil {
@@ -739,5 +741,101 @@ func waitPending(t *testing.T, stateFile string) {
 			t.Fatal("no pending operations checkpointed within 60s")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestProtectedDataRefusesEngineReplace: with Protect, a replace of a data
+// component that only the engine decides (here: the checkout moved, so
+// the manifests' absolute location changed, which the planner does not
+// see) is refused by the engine and reported as a ProtectedError, and the
+// data component is left where it was; unprotected (--allow-replace), the
+// same change goes through.
+func TestProtectedDataRefusesEngineReplace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.protect = true
+	mustUp(t, e.runner(model()))
+	oldDB := e.manifest("orders", "dev", "db")
+
+	e.repo = filepath.Join(filepath.Dir(e.repo), "moved")
+	_, err := e.runner(model()).Up(context.Background(), nil)
+	var pe *pulumirun.ProtectedError
+	if !errors.As(err, &pe) || len(pe.Replace) == 0 || len(pe.Delete) != 0 {
+		t.Fatalf("Up replacing protected components: %v; want a ProtectedError naming replaces", err)
+	}
+	for _, c := range pe.Replace {
+		if c != "db" && c != "events" {
+			t.Errorf("refused replace of %q, which holds no data", c)
+		}
+	}
+	if !strings.Contains(err.Error(), "--allow-replace") || !strings.Contains(err.Error(), "refusing to replace") {
+		t.Errorf("error does not say what to do: %v", err)
+	}
+	if _, err := os.Stat(oldDB); err != nil {
+		t.Fatalf("the protected database's manifest is gone: %v", err)
+	}
+
+	e.protect = false
+	mustUp(t, e.runner(model()))
+	if _, err := os.Stat(e.manifest("orders", "dev", "db")); err != nil {
+		t.Fatalf("no database manifest at the new location after the allowed replace: %v", err)
+	}
+	if _, err := os.Stat(oldDB); !os.IsNotExist(err) {
+		t.Errorf("old database manifest still there after the allowed replace (err %v)", err)
+	}
+}
+
+// TestUnprotectLetsDeleteThrough: a protected data component removed from
+// the program is not deleted (ProtectedError naming it) until Unprotect
+// clears its protection; destroy likewise.
+func TestUnprotectLetsDeleteThrough(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.protect = true
+	mustUp(t, e.runner(model()))
+
+	r2 := model()
+	r2.Components = r2.Components[:2] // drop events
+	api := r2.Component("api")
+	api.DependsOn = []string{"db"}
+	delete(api.Spec["env"].(map[string]any), "QUEUE")
+	api.Spec["args"] = []any{"--no-queue"}
+	run := e.runner(r2)
+	_, err := run.Up(context.Background(), nil)
+	var pe *pulumirun.ProtectedError
+	if !errors.As(err, &pe) || strings.Join(pe.Delete, ",") != "events" || len(pe.Replace) != 0 {
+		t.Fatalf("Up deleting a protected component: %v; want a ProtectedError naming events", err)
+	}
+	if !strings.Contains(err.Error(), "--allow-destroy") {
+		t.Errorf("error does not say what to do: %v", err)
+	}
+	if _, err := os.Stat(e.manifest("orders", "dev", "events")); err != nil {
+		t.Fatalf("protected events manifest deleted: %v", err)
+	}
+	keep := map[string]bool{"api": true, "db": true}
+	done, err := run.Unprotect(context.Background(), func(c string) bool { return !keep[c] })
+	if err != nil || strings.Join(done, ",") != "events" {
+		t.Fatalf("Unprotect = %v, %v; want [events]", done, err)
+	}
+	if done, err := run.Unprotect(context.Background(), func(c string) bool { return !keep[c] }); err != nil || len(done) != 0 {
+		t.Fatalf("second Unprotect = %v, %v; want nothing left to clear", done, err)
+	}
+	mustUp(t, run)
+	if _, err := os.Stat(e.manifest("orders", "dev", "events")); !os.IsNotExist(err) {
+		t.Errorf("events manifest still there after Unprotect and Up (err %v)", err)
+	}
+
+	_, err = run.Destroy(context.Background(), nil)
+	if !errors.As(err, &pe) || strings.Join(pe.Delete, ",") != "db" {
+		t.Fatalf("Destroy with a protected database: %v; want a ProtectedError naming db", err)
+	}
+	if done, err := run.Unprotect(context.Background(), func(string) bool { return true }); err != nil || strings.Join(done, ",") != "db" {
+		t.Fatalf("Unprotect all = %v, %v; want [db]", done, err)
+	}
+	if _, err := run.Destroy(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(e.manifest("orders", "dev", "db")); !os.IsNotExist(err) {
+		t.Errorf("db manifest still there after destroy (err %v)", err)
 	}
 }

@@ -127,7 +127,7 @@ func (Target) Register(ctx *pulumi.Context, r *stacks.Resolved, opts target.Opti
 			"component":   pulumi.String(c.Name),
 			"kind":        pulumi.String(string(c.Kind)),
 			"spec":        spec,
-		}, res, pulumi.DependsOn(deps))
+		}, res, pulumi.DependsOn(deps), pulumi.Protect(opts.Protect && c.Kind.HoldsData()))
 		if err != nil {
 			return fmt.Errorf("register component %q: %w", c.Name, err)
 		}

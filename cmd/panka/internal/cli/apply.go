@@ -332,9 +332,10 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 	host, _ := os.Hostname()
 	info := lease.Info()
 	rt := deploy.Runtime{
-		Store:     store,
-		NewEngine: f.engineFactory(cfg, req.Key, engineOptions{Parallelism: parallelism, Log: f.engineLog()}),
-		OnEvent:   prog.event,
+		Store: store,
+		NewEngine: f.engineFactory(cfg, req.Key, engineOptions{Parallelism: parallelism, Log: f.engineLog(),
+			AllowDestroy: req.AllowDestroy, AllowReplace: req.AllowReplace}),
+		OnEvent: prog.event,
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(f.Notices(), format+"\n", args...)
 		},

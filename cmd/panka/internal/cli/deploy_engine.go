@@ -63,6 +63,9 @@ func (f *Factory) localDir(cfg *config.Resolved) (string, error) {
 type engineOptions struct {
 	Parallelism int
 	Log         io.Writer
+	// AllowDestroy and AllowReplace are the run's permissions for data
+	// (engine.Request).
+	AllowDestroy, AllowReplace bool
 }
 
 // engineFactory returns deploy.Runtime.NewEngine for one stack/environment:
@@ -110,7 +113,7 @@ func (f *Factory) startEngine(ctx context.Context, cfg *config.Resolved, key sta
 	}
 	req := engine.Request{Stack: engine.StackName(key.Stack, key.Environment), BackendURL: backendURL, SecretsProvider: sp,
 		PulumiCLI: cfg.Pulumi.CLI, PluginDirs: pluginDirs, Env: env, Parallelism: eo.Parallelism,
-		RepoRoot: root, Desired: model}
+		RepoRoot: root, Desired: model, AllowDestroy: eo.AllowDestroy, AllowReplace: eo.AllowReplace}
 	return engine.Start(ctx, req, engine.Options{Stderr: eo.Log, Env: f.Environ()})
 }
 
