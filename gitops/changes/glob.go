@@ -29,13 +29,7 @@ func (g glob) match(p string) bool {
 	if !strings.HasPrefix(p, g.prefix) && !(len(p)+1 == len(g.prefix) && strings.HasPrefix(g.prefix, p)) {
 		return false
 	}
-	ps := strings.Split(p, "/")
-	for n := len(ps); n > 0; n-- {
-		if matchSegs(g.segs, ps[:n]) {
-			return true
-		}
-	}
-	return false
+	return matchSegs(g.segs, strings.Split(p, "/"), true)
 }
 
 // literalPrefix is the part of a glob before its first special character:
@@ -48,31 +42,48 @@ func literalPrefix(g string) string {
 	return strings.TrimSuffix(g, "/")
 }
 
-func matchSegs(g, p []string) bool {
-	for len(g) > 0 {
-		if g[0] == "**" {
-			for len(g) > 1 && g[1] == "**" {
-				g = g[1:]
+// matchSegs reports whether the glob segments g match the path segments p
+// (or, with below, any leading part of p of one segment or more: p lies in
+// a folder g matches). It runs g as a state machine over p, one set of
+// positions in g per segment read, so "**" segments cost linear time
+// (a backtracking match is exponential in their number).
+func matchSegs(g, p []string, below bool) bool {
+	cur := make([]bool, len(g)+1)
+	next := make([]bool, len(g)+1)
+	// closure adds, for every "**" reached, the position after it (it
+	// matches zero segments too).
+	closure := func(set []bool) {
+		for i := 0; i < len(g); i++ {
+			if set[i] && g[i] == "**" {
+				set[i+1] = true
 			}
-			if len(g) == 1 {
-				return true
-			}
-			for i := 0; i <= len(p); i++ {
-				if matchSegs(g[1:], p[i:]) {
-					return true
-				}
-			}
-			return false
 		}
-		if len(p) == 0 {
-			return false
-		}
-		if ok, err := path.Match(g[0], p[0]); err != nil || !ok {
-			return false
-		}
-		g, p = g[1:], p[1:]
 	}
-	return len(p) == 0
+	cur[0] = true
+	closure(cur)
+	for k, seg := range p {
+		clear(next)
+		alive := false
+		for i := 0; i < len(g); i++ {
+			if !cur[i] {
+				continue
+			}
+			if g[i] == "**" {
+				next[i], alive = true, true
+			} else if ok, err := path.Match(g[i], seg); err == nil && ok {
+				next[i+1], alive = true, true
+			}
+		}
+		if !alive {
+			return false
+		}
+		closure(next)
+		cur, next = next, cur
+		if cur[len(g)] && (below || k == len(p)-1) {
+			return true
+		}
+	}
+	return len(p) == 0 && cur[len(g)]
 }
 
 // watchSet holds the spec.watch globs of the stacks at head and finds,

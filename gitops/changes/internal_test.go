@@ -2,6 +2,7 @@ package changes
 
 import (
 	"fmt"
+	"path"
 	"slices"
 	"testing"
 
@@ -118,5 +119,90 @@ func TestDescribeGroup(t *testing.T) {
 	six := map[string]map[string]bool{"api": {"dev": true, "production": true, "qa": true}, "web": {"dev": true, "production": true, "staging": true}}
 	if got, want := describeGroup(six), "api/dev, api/production, api/qa and 3 more"; got != want {
 		t.Errorf("describeGroup = %q, want %q", got, want)
+	}
+}
+
+// backtrack is the straightforward recursive "**" match (exponential in
+// the number of "**" segments): the reference matchSegs must agree with.
+func backtrack(g, p []string) bool {
+	for len(g) > 0 {
+		if g[0] == "**" {
+			for i := 0; i <= len(p); i++ {
+				if backtrack(g[1:], p[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(p) == 0 {
+			return false
+		}
+		if ok, err := path.Match(g[0], p[0]); err != nil || !ok {
+			return false
+		}
+		g, p = g[1:], p[1:]
+	}
+	return len(p) == 0
+}
+
+// TestMatchSegsAgreesWithBacktracking compares the state-machine match with
+// the backtracking one on every glob and path built from a small alphabet,
+// whole paths and leading parts (a folder's files), and checks that many
+// "**" segments stay fast on a deep path that does not match.
+func TestMatchSegsAgreesWithBacktracking(t *testing.T) {
+	segs := []string{"a", "b", "*", "**", "[ab]", "a*"}
+	names := []string{"a", "b", "ab", "c"}
+	var globs [][]string
+	var build func(prefix []string, n int)
+	build = func(prefix []string, n int) {
+		globs = append(globs, slices.Clone(prefix))
+		if n == 0 {
+			return
+		}
+		for _, s := range segs {
+			build(append(prefix, s), n-1)
+		}
+	}
+	build(nil, 4)
+	var paths [][]string
+	var buildP func(prefix []string, n int)
+	buildP = func(prefix []string, n int) {
+		if len(prefix) > 0 {
+			paths = append(paths, slices.Clone(prefix))
+		}
+		if n == 0 {
+			return
+		}
+		for _, s := range names {
+			buildP(append(prefix, s), n-1)
+		}
+	}
+	buildP(nil, 4)
+	for _, g := range globs {
+		if len(g) == 0 {
+			continue
+		}
+		for _, p := range paths {
+			whole := backtrack(g, p)
+			below := false
+			for n := len(p); n > 0 && !below; n-- {
+				below = backtrack(g, p[:n])
+			}
+			if got := matchSegs(g, p, false); got != whole {
+				t.Fatalf("matchSegs(%q, %q) = %v, want %v", g, p, got, whole)
+			}
+			if got := matchSegs(g, p, true); got != below {
+				t.Fatalf("matchSegs(%q, %q, below) = %v, want %v", g, p, got, below)
+			}
+		}
+	}
+	var deep []string
+	var long []string
+	for i := 0; i < 40; i++ {
+		deep = append(deep, "**", "x")
+		long = append(long, "y")
+	}
+	if matchSegs(append(deep, "z"), long, true) {
+		t.Fatal("40 '**/x' segments matched a path without x")
 	}
 }
