@@ -252,15 +252,7 @@ func TestPlanActions(t *testing.T) {
 			desired := base()
 			tt.mutate(desired)
 			p := Plan(desired, fromState(t, base()), Options{})
-			var got *Change
-			for i := range p.Changes {
-				if p.Changes[i].Component == tt.comp {
-					got = &p.Changes[i]
-				}
-			}
-			if got == nil {
-				t.Fatalf("no change for %s", tt.comp)
-			}
+			got := changeOf(t, p, tt.comp)
 			if got.Action != tt.want.action || got.DataLoss != tt.want.dataLoss || !reflect.DeepEqual(got.ReplaceReasons, tt.want.reasons) {
 				t.Errorf("got %s dataLoss=%v reasons=%v, want %s dataLoss=%v reasons=%v (fields %+v)",
 					got.Action, got.DataLoss, got.ReplaceReasons, tt.want.action, tt.want.dataLoss, tt.want.reasons, got.Fields)
@@ -297,15 +289,7 @@ func TestPlanLocalTarget(t *testing.T) {
 			desired := local()
 			tt.mutate(desired)
 			p := Plan(desired, fromState(t, local()), Options{})
-			var got *Change
-			for i := range p.Changes {
-				if p.Changes[i].Component == tt.comp {
-					got = &p.Changes[i]
-				}
-			}
-			if got == nil {
-				t.Fatalf("no change for %s", tt.comp)
-			}
+			got := changeOf(t, p, tt.comp)
 			if got.Action != tt.action || !reflect.DeepEqual(got.ReplaceReasons, tt.reasons) {
 				t.Errorf("got %s reasons=%v, want %s reasons=%v", got.Action, got.ReplaceReasons, tt.action, tt.reasons)
 			}
@@ -320,6 +304,18 @@ func TestPlanLocalTarget(t *testing.T) {
 	if p.Summary.Replace != 5 || !p.Summary.ProviderChanged {
 		t.Errorf("aws to local: %+v, want every component replaced", p.Summary)
 	}
+}
+
+// changeOf returns the plan's change of component comp.
+func changeOf(t *testing.T, p *Result, comp string) *Change {
+	t.Helper()
+	for i := range p.Changes {
+		if p.Changes[i].Component == comp {
+			return &p.Changes[i]
+		}
+	}
+	t.Fatalf("no change for %s", comp)
+	return nil
 }
 
 func TestPlanOrder(t *testing.T) {

@@ -152,37 +152,8 @@ func backtrack(g, p []string) bool {
 func TestMatchSegsAgreesWithBacktracking(t *testing.T) {
 	segs := []string{"a", "b", "*", "**", "[ab]", "a*"}
 	names := []string{"a", "b", "ab", "c"}
-	var globs [][]string
-	var build func(prefix []string, n int)
-	build = func(prefix []string, n int) {
-		globs = append(globs, slices.Clone(prefix))
-		if n == 0 {
-			return
-		}
-		for _, s := range segs {
-			build(append(prefix, s), n-1)
-		}
-	}
-	build(nil, 4)
-	var paths [][]string
-	var buildP func(prefix []string, n int)
-	buildP = func(prefix []string, n int) {
-		if len(prefix) > 0 {
-			paths = append(paths, slices.Clone(prefix))
-		}
-		if n == 0 {
-			return
-		}
-		for _, s := range names {
-			buildP(append(prefix, s), n-1)
-		}
-	}
-	buildP(nil, 4)
-	for _, g := range globs {
-		if len(g) == 0 {
-			continue
-		}
-		for _, p := range paths {
+	for _, g := range sequences(segs, 4) {
+		for _, p := range sequences(names, 4) {
 			whole := backtrack(g, p)
 			below := false
 			for n := len(p); n > 0 && !below; n-- {
@@ -205,4 +176,23 @@ func TestMatchSegsAgreesWithBacktracking(t *testing.T) {
 	if matchSegs(append(deep, "z"), long, true) {
 		t.Fatal("40 '**/x' segments matched a path without x")
 	}
+}
+
+// sequences returns every sequence of 1 to n items of alphabet.
+func sequences(alphabet []string, n int) [][]string {
+	var out [][]string
+	var build func(prefix []string)
+	build = func(prefix []string) {
+		if len(prefix) > 0 {
+			out = append(out, slices.Clone(prefix))
+		}
+		if len(prefix) == n {
+			return
+		}
+		for _, s := range alphabet {
+			build(append(prefix, s))
+		}
+	}
+	build(nil)
+	return out
 }

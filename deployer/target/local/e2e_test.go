@@ -140,6 +140,18 @@ func model() *stacks.Resolved {
 	}
 }
 
+// withoutEvents is model without its queue (events), and api no longer
+// using it.
+func withoutEvents() *stacks.Resolved {
+	r := model()
+	r.Components = r.Components[:2]
+	api := r.Component("api")
+	api.DependsOn = []string{"db"}
+	delete(api.Spec["env"].(map[string]any), "QUEUE")
+	api.Spec["args"] = []any{"--no-queue"}
+	return r
+}
+
 func recorder() (func(pulumirun.Event), func() []pulumirun.Event) {
 	var mu sync.Mutex
 	var evs []pulumirun.Event
@@ -383,12 +395,7 @@ func TestDeleteComponentRemovesItsFile(t *testing.T) {
 	e := newEnv(t)
 	mustUp(t, e.runner(model()))
 
-	r2 := model()
-	r2.Components = r2.Components[:2] // drop events
-	api := r2.Component("api")
-	api.DependsOn = []string{"db"}
-	delete(api.Spec["env"].(map[string]any), "QUEUE")
-	api.Spec["args"] = []any{"--no-queue"}
+	r2 := withoutEvents()
 	res := mustUp(t, e.runner(r2))
 	if got, want := stepsByName(res), map[string]string{"api": "update", "events": "delete"}; !equalMap(got, want) {
 		t.Errorf("steps = %v, want %v", got, want)
@@ -794,12 +801,7 @@ func TestUnprotectLetsDeleteThrough(t *testing.T) {
 	e.protect = true
 	mustUp(t, e.runner(model()))
 
-	r2 := model()
-	r2.Components = r2.Components[:2] // drop events
-	api := r2.Component("api")
-	api.DependsOn = []string{"db"}
-	delete(api.Spec["env"].(map[string]any), "QUEUE")
-	api.Spec["args"] = []any{"--no-queue"}
+	r2 := withoutEvents()
 	run := e.runner(r2)
 	_, err := run.Up(context.Background(), nil)
 	var pe *pulumirun.ProtectedError
