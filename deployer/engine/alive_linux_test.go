@@ -41,3 +41,28 @@ func TestProcessAliveZombie(t *testing.T) {
 		t.Error("a reaped child is reported alive")
 	}
 }
+
+// TestHolderAlive: a running process is the holder of what it took after
+// it started, not of what was taken before it started (its pid reused).
+func TestHolderAlive(t *testing.T) {
+	before := time.Now().Add(-time.Minute)
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := cmd.Process.Pid
+	start, ok := processStart(pid)
+	if !ok || start.Before(before) || start.After(time.Now().Add(2*time.Second)) {
+		t.Fatalf("processStart = %v, %v; want about now", start, ok)
+	}
+	if !HolderAlive(pid, time.Now()) {
+		t.Error("a process is not the holder of what it took after it started")
+	}
+	if HolderAlive(pid, before) {
+		t.Error("a process that started after the lease was taken is reported its holder")
+	}
+	if !HolderAlive(os.Getpid(), time.Time{}) {
+		t.Error("no time given: alive is enough")
+	}
+}

@@ -2,7 +2,10 @@
 
 package engine
 
-import "os"
+import (
+	"os"
+	"time"
+)
 
 // ProcessAlive reports whether a process with pid exists on this host. On
 // Windows FindProcess opens the process and fails when there is none; where
@@ -19,3 +22,7 @@ func ProcessAlive(pid int) bool {
 	_ = p.Release()
 	return true
 }
+
+// HolderAlive reports whether the process pid that took something at since
+// still runs; here, whether it is alive (when it started is not known).
+func HolderAlive(pid int, since time.Time) bool { return ProcessAlive(pid) }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // ProcessAlive reports whether a process with pid exists on this host.
@@ -43,4 +44,69 @@ func zombie(pid int) bool {
 		return true
 	}
 	return false
+}
+
+// HolderAlive reports whether the process pid that took something (a
+// lease, a lock file) at since still runs: it is alive and did not start
+// after since. A process that started later only reuses the pid: in a
+// container with a fixed hostname, a new container's processes get the
+// same small pids as the killed one's. Where /proc cannot tell when a
+// process started, alive is enough.
+func HolderAlive(pid int, since time.Time) bool {
+	if !ProcessAlive(pid) {
+		return false
+	}
+	start, ok := processStart(pid)
+	// /proc/stat gives the boot time in whole seconds, and the clock may
+	// have been adjusted since boot: only a clear "later" counts.
+	return !ok || since.IsZero() || !start.After(since.Add(2*time.Second))
+}
+
+// userHZ is the unit of /proc/<pid>/stat's start time: USER_HZ, 100 on
+// every Linux architecture Go supports.
+const userHZ = 100
+
+// processStart returns when pid started, from /proc (false where there is
+// no /proc or it cannot be read).
+func processStart(pid int) (time.Time, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return time.Time{}, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return time.Time{}, false
+	}
+	// Fields after the comm: state is field 3, starttime field 22.
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 20 {
+		return time.Time{}, false
+	}
+	ticks, err := strconv.ParseInt(string(f[19]), 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	boot, ok := bootTime()
+	if !ok {
+		return time.Time{}, false
+	}
+	return boot.Add(time.Duration(ticks) * time.Second / userHZ), true
+}
+
+// bootTime is the btime line of /proc/stat.
+func bootTime() (time.Time, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("btime ")); ok {
+			sec, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
+			if err != nil {
+				return time.Time{}, false
+			}
+			return time.Unix(sec, 0), true
+		}
+	}
+	return time.Time{}, false
 }

@@ -236,7 +236,7 @@ func countResources(raw json.RawMessage) (*int, error) {
 func liveLock(locks []StaleLock, stack string) error {
 	host, _ := os.Hostname()
 	for _, l := range locks {
-		if host == "" || l.Hostname != host || l.PID == os.Getpid() || !engine.ProcessAlive(l.PID) {
+		if host == "" || l.Hostname != host || l.PID == os.Getpid() || !engine.HolderAlive(l.PID, l.Created) {
 			continue
 		}
 		return fmt.Errorf("the Pulumi lock on stack %q is held by pulumi pid %d on this host (since %s, %s), which still runs: an earlier run is still deploying or stopping. "+

@@ -213,7 +213,9 @@ func holderRuns(h locker.Info) bool {
 }
 
 // localHolder reports whether lease h was taken on host (this machine) by
-// a process panka can check, and whether that process still runs. A lease
+// a process panka can check, and whether that process still runs (a
+// process with its pid that started after the lease was taken is another
+// one: engine.HolderAlive). A lease
 // without a PID (older panka), from another host, or naming this very
 // process (which never holds the lease it inspects: its PID was reused) is
 // not checkable.
@@ -222,7 +224,7 @@ func localHolder(h locker.Info, host string) (checkable, alive bool) {
 	if pid <= 0 || host == "" || h.Metadata.Hostname != host || pid == os.Getpid() {
 		return false, false
 	}
-	return true, engine.ProcessAlive(pid)
+	return true, engine.HolderAlive(pid, h.LockedAt)
 }
 
 // describeHolder says who holds a lease: user, host, operation, commit,

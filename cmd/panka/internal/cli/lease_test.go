@@ -51,7 +51,15 @@ var alice = locker.Info{Key: locker.Key("app", "prod"), LockedBy: "alice@example
 // its locker.
 func onFakeClock(t *testing.T, f *Factory) (*lockertest.Clock, *config.Resolved, locker.Locker) {
 	t.Helper()
-	clk := lockertest.NewClock(lockertest.Start)
+	// The real time (in whole seconds, as DynamoDB stores): leases are
+	// compared with when local processes started.
+	return onFakeClockAt(t, f, time.Now().Truncate(time.Second))
+}
+
+// onFakeClockAt is onFakeClock starting at start.
+func onFakeClockAt(t *testing.T, f *Factory, start time.Time) (*lockertest.Clock, *config.Resolved, locker.Locker) {
+	t.Helper()
+	clk := lockertest.NewClock(start)
 	f.Now = clk.Now
 	cfg, err := f.Config()
 	if err != nil {
@@ -299,6 +307,28 @@ func TestHeartbeatSilence(t *testing.T) {
 			t.Errorf("%s: heartbeatSilence = %v, want %v", tt.name, got, tt.want)
 		}
 	}
+}
+
+// TestAcquireLeaseTakesOverReusedPID: an expired lease taken on this host
+// by a pid that a process started after the lease now has (a new
+// container with the same hostname, whose processes get the same small
+// pids) is taken over: that process is not the holder.
+func TestAcquireLeaseTakesOverReusedPID(t *testing.T) {
+	ctx := context.Background()
+	f, _, _, _ := lockTestFactory(t)
+	clk, cfg, other := onFakeClockAt(t, f, time.Now().Add(-time.Hour).Truncate(time.Second))
+	host, _ := os.Hostname()
+	reused := alice
+	reused.Metadata.Hostname, reused.Metadata.PID = host, startHolder(t).Process.Pid
+	if _, err := other.TryAcquire(ctx, reused, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	l, err := f.acquireLease(ctx, cfg, "app", "prod", "apply", "abc", 0, clk)
+	if err != nil {
+		t.Fatalf("AcquireLease over an expired lease whose pid a later process reuses: %v", err)
+	}
+	_ = f.ReleaseLease(l)
 }
 
 // TestAcquireLeaseKeepsExpiredLeaseOfALiveProcess: a lease that expired
