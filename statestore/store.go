@@ -67,7 +67,12 @@ type State struct {
 	Resources ResourceSummary `json:"resources"`
 	// LastDriftCheck is when drift was last checked, if ever.
 	LastDriftCheck *DriftCheck `json:"lastDriftCheck,omitempty"`
-	UpdatedAt      time.Time   `json:"updatedAt"`
+	// EngineState identifies the engine's own state (Pulumi's checkpoint)
+	// as the last deployment that ran the engine left it: an opaque token
+	// ("" when unknown). A different one later means something that
+	// recorded no deployment wrote the engine's state since.
+	EngineState string    `json:"engineState,omitempty"`
+	UpdatedAt   time.Time `json:"updatedAt"`
 }
 
 // ResourceSummary counts what a stack/environment manages.

@@ -84,6 +84,16 @@ type Runtime struct {
 	// HealthCheck runs after a successful engine run (may be nil), after
 	// the engine's own check (an Engine with a Health method).
 	HealthCheck func(ctx context.Context, desired *stacks.Resolved, outputs map[string]map[string]any) error
+	// EngineState returns a token that changes whenever the engine's own
+	// state (Pulumi's checkpoint) is written ("" when there is none or it
+	// cannot be told). It is recorded in state after each engine run; a
+	// different token at the next run means that something that recorded
+	// no deployment wrote the engine's state since (a stopped run that
+	// resumed after its lease was taken over, pulumi run by hand, files
+	// copied or restored): what is deployed may then differ from the
+	// state, and the run refreshes and runs the engine whatever its plan
+	// says. nil: not checked.
+	EngineState func(ctx context.Context) (string, error)
 	// SecretKey keys the hashes of sensitive outputs in state.
 	SecretKey []byte
 	// LeaseLost is asked right before the deployment is recorded; it
@@ -293,8 +303,15 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	// with its own records and changes nothing (and the engine would be
 	// skipped altogether when the spec did not change).
 	drifted := desired != nil && state != nil && state.LastDriftCheck != nil && len(state.LastDriftCheck.Drifted) > 0
-	upToDate := !p.HasChanges() && state != nil && state.Status == statestore.StatusDeployed && !drifted
-	if !upToDate && rt.Confirm != nil && (p.HasChanges() || drifted) {
+	moved := desired != nil && engineStateMoved(ctx, rt, state)
+	if moved {
+		warnf("the engine's state of %s was written after its last recorded deployment (serial %d): by a run that recorded nothing "+
+			"(one stopped while it held the lease and resumed after another took it over, or pulumi run by hand), or its files were copied or restored. "+
+			"What is deployed may differ from the state, so this %s refreshes from the real resources and runs the engine, whatever the plan says",
+			req.Key, state.Serial, req.Operation)
+	}
+	upToDate := !p.HasChanges() && state != nil && state.Status == statestore.StatusDeployed && !drifted && !moved
+	if !upToDate && rt.Confirm != nil && (p.HasChanges() || drifted || moved) {
 		ok, err := rt.Confirm(p)
 		if err != nil {
 			return res, err
@@ -346,7 +363,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 			logf("drift was found in %s when checked at %s: refreshing from the real resources first, so this %s puts them back",
 				strings.Join(state.LastDriftCheck.Drifted, ", "), state.LastDriftCheck.At.UTC().Format(time.RFC3339), req.Operation)
 		}
-		outputs, runErr = runEngine(ctx, rt, eng, req, state, deployed, desired, drifted, res, logf)
+		outputs, runErr = runEngine(ctx, rt, eng, req, state, deployed, desired, drifted || moved, res, logf)
 	}
 	if res.changes != nil {
 		// What the engine did, which can differ from the plan: a refresh
@@ -355,6 +372,16 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	rec.EndedAt = rt.Now()
 	next := nextState(state, lastSerial, req, rec, desired, outputs, runErr, ctx)
+	if !res.EngineSkipped {
+		next.EngineState = ""
+		if rt.EngineState != nil {
+			// A token that cannot be read is unknown: the next run does
+			// not compare.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			next.EngineState, _ = rt.EngineState(rctx)
+			cancel()
+		}
+	}
 	if next.Status == statestore.StatusDeployed {
 		switch {
 		case res.EngineSkipped && state != nil:
@@ -685,6 +712,17 @@ func engineChanges(r *engine.Result) *statestore.ChangeSummary {
 	return s
 }
 
+// engineStateMoved reports whether the engine's state is no longer what
+// the last deployment that ran the engine left (Runtime.EngineState).
+// Unknown tokens, on either side, are not a change.
+func engineStateMoved(ctx context.Context, rt Runtime, state *statestore.State) bool {
+	if rt.EngineState == nil || state == nil || state.EngineState == "" {
+		return false
+	}
+	cur, err := rt.EngineState(ctx)
+	return err == nil && cur != "" && cur != state.EngineState
+}
+
 // nextState builds the state to write after a run. Serials continue after
 // prev's or lastSerial (the newest in history; 0 for none), whichever is
 // higher.
@@ -697,6 +735,7 @@ func nextState(prev *statestore.State, lastSerial int64, req Request, rec *state
 		next.Outputs = prev.Outputs
 		next.Resources = prev.Resources
 		next.LastDriftCheck = prev.LastDriftCheck
+		next.EngineState = prev.EngineState
 	}
 	next.Serial++
 	r := *rec

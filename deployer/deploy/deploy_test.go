@@ -518,6 +518,59 @@ func TestRunUndoesRecordedDrift(t *testing.T) {
 	}
 }
 
+// TestRunNoticesUnrecordedEngineWrites: the engine's state token is
+// recorded after each engine run; when it differs at the next run (a
+// stopped run resumed after its lease was taken over and its engine wrote
+// the state), a no-change apply warns, refreshes and runs the engine
+// instead of skipping it, and records the new token; the next no-change
+// apply skips the engine again. Unknown tokens are no change.
+func TestRunNoticesUnrecordedEngineWrites(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	token := "t1"
+	eng.onUp = func() { token += "+up" } // the engine writes its state
+	rt.EngineState = func(context.Context) (string, error) { return token, nil }
+	var warnings []string
+	rt.Warnf = func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, _ := store.Get(ctx, key); st.EngineState != "t1+up" {
+		t.Fatalf("recorded engine state %q, want the token after the engine ran", st.EngineState)
+	}
+
+	token = "written by a resumed run"
+	eng.calls = nil
+	res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.EngineSkipped || strings.Join(eng.calls, ",") != "refresh,up" {
+		t.Fatalf("apply after an unrecorded engine write: skipped=%v calls %v, want refresh then up", res.EngineSkipped, eng.calls)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "was written after its last recorded deployment (serial 1)") {
+		t.Errorf("warnings %q, want one about the unrecorded write", warnings)
+	}
+	if st, _, _ := store.Get(ctx, key); st.EngineState != "written by a resumed run+up" {
+		t.Fatalf("recorded engine state %q, want the new token", st.EngineState)
+	}
+
+	eng.calls, warnings = nil, nil
+	if res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil || !res.EngineSkipped || len(eng.calls) != 0 || len(warnings) != 0 {
+		t.Fatalf("no-change apply after that: %v, skipped=%v, calls %v, warnings %q", err, res.EngineSkipped, eng.calls, warnings)
+	}
+	// The engine skipped: the recorded token stays.
+	if st, _, _ := store.Get(ctx, key); st.EngineState != "written by a resumed run+up" {
+		t.Fatalf("engine state after a skipped run %q", st.EngineState)
+	}
+	token = "" // cannot be told: no change
+	if res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil || !res.EngineSkipped {
+		t.Fatalf("unknown token: %v, skipped=%v", err, res.EngineSkipped)
+	}
+}
+
 // TestRunReportsRecovery: what clearing a killed run's leftovers removed is
 // logged once, readably.
 func TestRunReportsRecovery(t *testing.T) {

@@ -7,6 +7,15 @@ import (
 	"strings"
 )
 
+// Project is the Pulumi project of every panka stack.
+const Project = "panka"
+
+// CheckpointPath is where a DIY backend keeps the checkpoint of the Pulumi
+// stack named stackName, relative to the backend's root.
+func CheckpointPath(stackName string) string {
+	return ".pulumi/stacks/" + Project + "/" + stackName + ".json"
+}
+
 // StackName is the Pulumi stack of a panka stack/environment. Each one has
 // its own backend folder, so the name only has to be readable and valid
 // (Pulumi allows [A-Za-z0-9_.-]).

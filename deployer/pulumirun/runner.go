@@ -28,7 +28,7 @@ import (
 )
 
 // DefaultProject is the Pulumi project name panka uses.
-const DefaultProject = "panka"
+const DefaultProject = engine.Project
 
 // Options configure a Runner.
 type Options struct {

@@ -255,6 +255,10 @@ type explained struct {
 func (e *explained) Error() string   { return e.msg }
 func (e *explained) Unwrap() []error { return []error{e.sentinel, e.err} }
 
+// IsNotFound reports whether err is S3's answer for a missing object (or
+// a 404 without an error code, as to HEAD requests).
+func IsNotFound(err error) bool { return isNotFound(err) }
+
 func isNotFound(err error) bool {
 	var nsk *types.NoSuchKey
 	var nf *types.NotFound

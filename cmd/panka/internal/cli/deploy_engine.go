@@ -2,17 +2,25 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/deployer/deploy"
 	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
+	s3store "panka.dev/panka/statestore/s3"
 )
 
 // pulumiBackendURL is the DIY backend of a stack/environment, under the same
@@ -40,6 +48,48 @@ func (f *Factory) pulumiBackendURL(cfg *config.Resolved, key statestore.Key) (st
 			return "", fmt.Errorf("create the Pulumi backend folder %s: %w", full, err)
 		}
 		return engine.FileBackendURL(full), nil
+	}
+}
+
+// engineStateFunc returns deploy.Runtime.EngineState for a stack/environment
+// whose Pulumi state is in panka's own backend: the checkpoint's ETag in
+// S3, a hash of its file locally. nil for another Pulumi backend (Pulumi
+// Cloud), which is not read.
+func (f *Factory) engineStateFunc(cfg *config.Resolved, key statestore.Key) func(context.Context) (string, error) {
+	if cfg.Pulumi.Backend != "" && cfg.Pulumi.Backend != "s3" && cfg.Pulumi.Backend != "diy" {
+		return nil
+	}
+	rel := path.Join("stacks", key.Stack, key.Environment, "pulumi", engine.CheckpointPath(engine.StackName(key.Stack, key.Environment)))
+	if cfg.Backend.Type == "s3" {
+		return func(ctx context.Context) (string, error) {
+			c, err := f.S3Client(ctx, cfg)
+			if err != nil {
+				return "", err
+			}
+			out, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(cfg.Backend.Bucket), Key: aws.String(cfg.Backend.Prefix + rel)})
+			if s3store.IsNotFound(err) {
+				return "", nil
+			}
+			if err != nil {
+				return "", err
+			}
+			return "etag:" + aws.ToString(out.ETag), nil
+		}
+	}
+	return func(context.Context) (string, error) {
+		dir, err := f.localDir(cfg)
+		if err != nil {
+			return "", err
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "state", filepath.FromSlash(cfg.Backend.Prefix+rel)))
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		sum := sha256.Sum256(b)
+		return "sha256:" + hex.EncodeToString(sum[:]), nil
 	}
 }
 

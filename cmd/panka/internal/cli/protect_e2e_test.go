@@ -1,13 +1,21 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/statestore"
+	"panka.dev/panka/statestore/testserver"
 )
 
 // TestEngineForcedReplaceRefused: SPEC §7 — data-holding components are
@@ -65,5 +73,86 @@ func TestEngineForcedReplaceRefused(t *testing.T) {
 	after := w.manifests("shop", "dev")
 	if len(after) != 3 || after["db.json"] == before["db.json"] || !strings.Contains(after["db.json"], `"version": "15"`) {
 		t.Errorf("after --allow-replace: manifests %v, db.json:\n%s", keysOf(after), after["db.json"])
+	}
+}
+
+// TestUnrecordedEngineWriteIsUndone: a run that stopped while it held the
+// lease and resumed after another run took it over and recorded its
+// deployment writes the engine's state and the resources, and records
+// nothing (its lease is gone). Simulated here by what it leaves: the web
+// manifest and Pulumi's checkpoint both at an older image, state.json at
+// the newer one. The next apply of the same commit plans "no changes", but
+// sees that the engine's state is not what the last deployment left: it
+// warns, refreshes and runs the engine, which puts the newer image back.
+func TestUnrecordedEngineWriteIsUndone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives the Pulumi engine")
+	}
+	w := newWorkflow(t)
+	r := w.repo
+	r.Write(".gitignore", ".panka/\n")
+	r.Write("stacks/shop/stack.yaml", fmt.Sprintf(wfStackYAML, "2.0.0"))
+	r.Write("stacks/shop/services/web/service.yaml", fmt.Sprintf(wfWebYAML, 1, ""))
+	r.Write("stacks/shop/infra/queue.yaml", wfQueueYAML)
+	r.Write("stacks/shop/environments/dev.yaml", wfEnvYAML("dev", ""))
+	r.Commit("shop")
+	w.ok("apply", "-s", "shop", "-e", "dev", "--auto-approve")
+
+	older := func(b []byte) []byte { return bytes.ReplaceAll(b, []byte("shop-web:2.0.0"), []byte("shop-web:1.0.0")) }
+	manifest := filepath.Join(r.Dir, ".panka", "local", "shop", "dev", "web.json")
+	b, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(manifest, older(b), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.editCheckpoint("shop", "dev", older)
+
+	out, errOut, code := w.run("apply", "-s", "shop", "-e", "dev", "--auto-approve")
+	if code != 0 {
+		t.Fatalf("apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "was written after its last recorded deployment") || strings.Contains(errOut, "without running the engine") {
+		t.Errorf("apply did not notice the unrecorded engine write:\n%s", errOut)
+	}
+	if got := w.manifests("shop", "dev")["web.json"]; !strings.Contains(got, "shop-web:2.0.0") {
+		t.Errorf("web manifest after the apply:\n%s\nwant the recorded image shop-web:2.0.0 back", got)
+	}
+	// Recorded: the next apply is quiet again.
+	_, errOut, code = w.run("apply", "-s", "shop", "-e", "dev", "--auto-approve")
+	if code != 0 || !strings.Contains(errOut, "without running the engine") || strings.Contains(errOut, "was written after") {
+		t.Errorf("second apply: exit %d, stderr:\n%s", code, errOut)
+	}
+}
+
+// editCheckpoint rewrites the Pulumi checkpoint of stack/env with edit,
+// in the test server's bucket or the local backend.
+func (w *workflow) editCheckpoint(stack, env string, edit func([]byte) []byte) {
+	w.t.Helper()
+	rel := path.Join("stacks", stack, env, "pulumi", engine.CheckpointPath(engine.StackName(stack, env)))
+	if w.bucket == "" {
+		p := filepath.Join(w.repo.Dir, ".panka", "state", filepath.FromSlash(rel))
+		b, err := os.ReadFile(p)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if err := os.WriteFile(p, edit(b), 0o644); err != nil {
+			w.t.Fatal(err)
+		}
+		return
+	}
+	c := testserver.S3Client(w.t)
+	out, err := c.GetObject(w.ctx, &s3.GetObjectInput{Bucket: aws.String(w.bucket), Key: aws.String(rel)})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	b, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if _, err := c.PutObject(w.ctx, &s3.PutObjectInput{Bucket: aws.String(w.bucket), Key: aws.String(rel), Body: bytes.NewReader(edit(b))}); err != nil {
+		w.t.Fatal(err)
 	}
 }

@@ -94,6 +94,8 @@ type workflow struct {
 	repo *gittest.Repo
 	env  []string
 	ctx  context.Context
+	// bucket holds the state in the test server ("": the local backend).
+	bucket string
 }
 
 func newWorkflow(t *testing.T) *workflow {
@@ -116,7 +118,8 @@ func newWorkflow(t *testing.T) *workflow {
 		w.env = append(w.env, k+"="+v)
 	}
 	if os.Getenv(testserver.EnvS3Endpoint) != "" || os.Getenv("CI") != "" {
-		_, s3env, _ := s3Env(t)
+		bucket, s3env, _ := s3Env(t)
+		w.bucket = bucket
 		ep := testserver.DynamoDB(t)
 		table := testserver.UniqueName("panka-locks-")
 		if err := dynamodb.CreateTable(w.ctx, testserver.DynamoDBClient(t), table); err != nil {
