@@ -306,7 +306,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	moved := desired != nil && engineStateMoved(ctx, rt, state)
 	if moved {
 		warnf("the engine's state of %s was written after its last recorded deployment (serial %d): by a run that recorded nothing "+
-			"(one stopped while it held the lease and resumed after another took it over, or pulumi run by hand), or its files were copied or restored. "+
+			"(killed, or stopped while it held the lease and resumed after another took it over; or pulumi run by hand), or its files were copied or restored. "+
 			"What is deployed may differ from the state, so this %s refreshes from the real resources and runs the engine, whatever the plan says",
 			req.Key, state.Serial, req.Operation)
 	}

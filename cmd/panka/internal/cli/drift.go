@@ -35,6 +35,12 @@ type driftReport struct {
 	CheckedAt   time.Time    `json:"checkedAt"`
 	Drifted     []string     `json:"drifted"`
 	Resources   []driftEntry `json:"resources"`
+	// EngineStateChanged: Pulumi's state was written after the last
+	// recorded deployment (deploy.Runtime.EngineState), so the resources
+	// may match it and still differ from what state.json says.
+	EngineStateChanged bool `json:"engineStateChanged,omitempty"`
+	// Serial is the state serial checked.
+	Serial int64 `json:"serial"`
 }
 
 type driftEntry struct {
@@ -87,6 +93,13 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	}
 	defer f.ReleaseLease(lease)
 	lctx := lease.Context()
+	// Before the engine starts: clearing a killed run's leftovers rewrites
+	// the checkpoint.
+	moved := false
+	if fn := f.engineStateFunc(cfg, key); fn != nil && st.EngineState != "" {
+		cur, err := fn(lctx)
+		moved = err == nil && cur != "" && cur != st.EngineState
+	}
 	eng, err := f.startEngine(lctx, cfg, key, nil, engineOptions{Log: f.engineLog()})
 	if err != nil {
 		return err
@@ -114,6 +127,8 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		return fmt.Errorf("refresh %s: %w", key, err)
 	}
 	rep := newDriftReport(key, f.Now().UTC(), res.Steps)
+	rep.EngineStateChanged = moved
+	rep.Serial = st.Serial
 	if err := recordDriftCheck(ctx, f, store, lease, key, rep); err != nil {
 		return err
 	}
@@ -128,7 +143,7 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		}
 		writeDriftText(f.IO.Out, rep, ref)
 	}
-	if opts.ExitCode && len(rep.Drifted) > 0 {
+	if opts.ExitCode && (len(rep.Drifted) > 0 || rep.EngineStateChanged) {
 		return &ExitCodeError{Code: ExitChanges}
 	}
 	return nil
@@ -172,8 +187,16 @@ func newDriftReport(key statestore.Key, at time.Time, steps []engine.Step) drift
 // that puts them back.
 func writeDriftText(w io.Writer, rep driftReport, ref string) {
 	key := statestore.Key{Stack: rep.Stack, Environment: rep.Environment}
+	if rep.EngineStateChanged {
+		fmt.Fprintf(w, "The engine's state of %s was written after its last recorded deployment (serial %d), by a run that recorded nothing "+
+			"(killed, or stopped and resumed after another run took its lease) or by hand: what is deployed may differ from what panka recorded, "+
+			"even where the resources match the engine's state. Re-apply the deployed commit to put it back: panka apply --stack %s --environment %s --ref %s\n",
+			key, rep.Serial, key.Stack, key.Environment, ref)
+	}
 	if len(rep.Drifted) == 0 {
-		fmt.Fprintf(w, "No drift: %s matches what panka deployed.\n", key)
+		if !rep.EngineStateChanged {
+			fmt.Fprintf(w, "No drift: %s matches what panka deployed.\n", key)
+		}
 		return
 	}
 	fmt.Fprintf(w, "Drift in %s: %d resource(s) of %d component(s) differ from what panka deployed:\n", key, len(rep.Resources), len(rep.Drifted))

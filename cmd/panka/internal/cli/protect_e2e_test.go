@@ -109,7 +109,17 @@ func TestUnrecordedEngineWriteIsUndone(t *testing.T) {
 	}
 	w.editCheckpoint("shop", "dev", older)
 
-	out, errOut, code := w.run("apply", "-s", "shop", "-e", "dev", "--auto-approve")
+	// The resources match the engine's state: drift detect says that the
+	// engine's state is not what was recorded (exit 2 with --exit-code).
+	out, errOut, code := w.run("drift", "detect", "-s", "shop", "-e", "dev", "--exit-code")
+	if code != 2 || !strings.Contains(out, "was written after its last recorded deployment (serial 1)") || strings.Contains(out, "No drift") {
+		t.Errorf("drift detect: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if out, _, _ := w.run("drift", "detect", "-s", "shop", "-e", "dev", "-o", "json"); !strings.Contains(out, `"engineStateChanged": true`) {
+		t.Errorf("drift detect -o json:\n%s", out)
+	}
+
+	out, errOut, code = w.run("apply", "-s", "shop", "-e", "dev", "--auto-approve")
 	if code != 0 {
 		t.Fatalf("apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
