@@ -122,6 +122,9 @@ type Result struct {
 	resources int
 	// changes is what the engine reports it changed (nil: it did not say).
 	changes *statestore.ChangeSummary
+	// engineRan is set once an engine operation that may write the
+	// engine's state (up, destroy, refresh) was started.
+	engineRan bool
 }
 
 // ErrDeclined is returned when the user does not confirm.
@@ -372,7 +375,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	rec.EndedAt = rt.Now()
 	next := nextState(state, lastSerial, req, rec, desired, outputs, runErr, ctx)
-	if !res.EngineSkipped {
+	if res.engineRan {
 		next.EngineState = ""
 		if rt.EngineState != nil {
 			// A token that cannot be read is unknown: the next run does
@@ -554,6 +557,7 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 	if onEvent == nil {
 		onEvent = func(engine.Event) {}
 	}
+	res.engineRan = true
 	if desired == nil {
 		out, err := eng.Destroy(ctx, onEvent)
 		if err != nil {
