@@ -157,7 +157,7 @@ func (l *Locker) hint(err error) error {
 		return fmt.Errorf("%w (%v); set aws.profile (or AWS_PROFILE), AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where a role is available", s3store.ErrNoCredentials, cause)
 	}
 	var send *smithyhttp.RequestSendError
-	if errors.As(err, &send) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+	if errors.As(err, &send) && !s3store.ContextDone(err) {
 		// The SDK's text ("exceeded maximum number of attempts, 6, https
 		// response error StatusCode: 0, RequestID: , request send failed")
 		// hides the cause; err stays in the chain.

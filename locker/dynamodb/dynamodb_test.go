@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -373,5 +376,59 @@ func TestNotDynamoDBEndpoint(t *testing.T) {
 			}
 		}
 		noSDKText(t, name, err)
+	}
+}
+
+// TestSilentEndpointIsUnreachable: a DynamoDB endpoint that accepts
+// connections and never answers (a hung server) is explained like one that
+// refuses them once the transport's response timeout passes, not with the
+// SDK's retry text.
+func TestSilentEndpointIsUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("pankatest", "pankatest", ""),
+		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.ResponseHeaderTimeout = 50 * time.Millisecond })}
+	c := ddb.NewFromConfig(cfg, func(o *ddb.Options) {
+		o.BaseEndpoint = aws.String("http://" + ln.Addr().String())
+		o.RetryMaxAttempts = 2
+	})
+	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: "panka-locks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.List(context.Background())
+	if !errors.Is(err, dynamodb.ErrUnreachable) {
+		t.Fatalf("list on a silent endpoint: %v, want ErrUnreachable", err)
+	}
+	for _, want := range []string{"timeout awaiting response headers", "locks.endpoint", "panka-locks"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "RequestID") {
+		t.Errorf("error %q still carries the SDK's retry text", err)
 	}
 }

@@ -217,7 +217,7 @@ func Explain(bucket string, err error) error {
 		return &explained{ErrWrongRegion, err, fmt.Sprintf("bucket %q: %s (%s); set backend.region to the bucket's region", bucket, ErrWrongRegion, msg)}
 	}
 	var send *smithyhttp.RequestSendError
-	if errors.As(err, &send) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+	if errors.As(err, &send) && !ContextDone(err) {
 		return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up", ErrUnreachable, send.Err)}
 	}
 	var de *smithy.DeserializationError
@@ -232,7 +232,7 @@ func Explain(bucket string, err error) error {
 // type for it: its signing middleware wraps the provider's error as
 // "get identity: ..." (the same text in every service client).
 func CredentialsError(err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if ContextDone(err) {
 		return nil
 	}
 	for e := err; e != nil; e = errors.Unwrap(e) {
@@ -244,6 +244,29 @@ func CredentialsError(err error) error {
 		}
 	}
 	return nil
+}
+
+// ContextDone reports whether err comes from the caller's context being
+// canceled or past its deadline. errors.Is(err, context.DeadlineExceeded)
+// cannot tell: the transport's own timeouts ("timeout awaiting response
+// headers", a dial timeout) match it too, and those are an endpoint that
+// does not answer, to be explained like one that refuses connections.
+func ContextDone(err error) bool {
+	switch e := err.(type) {
+	case nil:
+		return false
+	case interface{ Unwrap() []error }:
+		for _, inner := range e.Unwrap() {
+			if ContextDone(inner) {
+				return true
+			}
+		}
+		return false
+	}
+	if err == context.Canceled || err == context.DeadlineExceeded { //nolint:errorlint // identity: only the context's own errors
+		return true
+	}
+	return ContextDone(errors.Unwrap(err))
 }
 
 // explained is an SDK error with a message for the user in its place.

@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"panka.dev/panka/statestore"
@@ -197,4 +203,76 @@ func BenchmarkState200(b *testing.B) {
 		b.Fatal(err)
 	}
 	storetest.Bench(b, s, 200, 20)
+}
+
+// silentEndpoint accepts connections and never answers, as a hung or
+// SIGSTOPped server does.
+func silentEndpoint(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// TestSilentEndpointIsUnreachable: an endpoint that accepts connections but
+// never answers (a hung server) ends, once the transport's response timeout
+// passes, in the same explained error as a refused connection, not the
+// SDK's retry text. The transport's timeout matches
+// errors.Is(err, context.DeadlineExceeded), which used to hide it; the
+// caller's own deadline is still not "unreachable".
+func TestSilentEndpointIsUnreachable(t *testing.T) {
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("pankatest", "pankatest", ""),
+		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.ResponseHeaderTimeout = 50 * time.Millisecond })}
+	c := s3store.NewClient(cfg, s3store.ClientOptions{Endpoint: silentEndpoint(t), UsePathStyle: true, MaxAttempts: 2})
+	s, err := s3store.New(c, s3store.Options{Bucket: "state"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.Get(context.Background(), statestore.Key{Stack: "orders", Environment: "dev"})
+	if !errors.Is(err, s3store.ErrUnreachable) {
+		t.Fatalf("Get from a silent endpoint: %v, want ErrUnreachable", err)
+	}
+	for _, want := range []string{"s3://state/stacks/orders/dev/state.json", "timeout awaiting response headers", "backend.endpoint"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	for _, noise := range []string{"RequestID", "exceeded maximum number of attempts"} {
+		if strings.Contains(err.Error(), noise) {
+			t.Errorf("error %q still carries the SDK's %q", err, noise)
+		}
+	}
+
+	slow := s3store.NewClient(aws.Config{Region: "us-east-1", Credentials: cfg.Credentials}, s3store.ClientOptions{Endpoint: silentEndpoint(t), UsePathStyle: true, MaxAttempts: 1})
+	s, err = s3store.New(slow, s3store.Options{Bucket: "state"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, _, err := s.Get(ctx, statestore.Key{Stack: "orders", Environment: "dev"}); errors.Is(err, s3store.ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Get past the caller's deadline: %v, want the context's error, not ErrUnreachable", err)
+	}
 }
