@@ -384,6 +384,15 @@ func (r *Resolved) set(path, value string, src Source) error {
 		// "endpoint rule error".
 		return fmt.Errorf("key %s: %q is not an http:// or https:// URL with a host, e.g. http://127.0.0.1:7070", path, value)
 	}
+	if k.url && value != "" {
+		if rest := endpointPath(value); rest != "" {
+			// The SDK would send every request under that path: an
+			// S3-compatible server reads its first segment as the bucket,
+			// so the bucket "does not exist" (and backend create makes
+			// the wrong one).
+			return fmt.Errorf("key %s: %q has a path (%s): give only the server's scheme, host and port, e.g. http://127.0.0.1:7070 (the bucket is backend.bucket, the table locks.table)", path, value, rest)
+		}
+	}
 	if k.prefix {
 		// Checked here, not only when the store opens, so the error names
 		// the file:line or variable that set it.
@@ -400,6 +409,23 @@ func (r *Resolved) set(path, value string, src Source) error {
 func isEndpointURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// endpointPath returns what an endpoint URL has after its host (a path
+// other than "/", a query, a fragment), or "".
+func endpointPath(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	rest := strings.TrimSuffix(u.EscapedPath(), "/")
+	if u.RawQuery != "" || u.ForceQuery {
+		rest += "?" + u.RawQuery
+	}
+	if u.Fragment != "" {
+		rest += "#" + u.EscapedFragment()
+	}
+	return rest
 }
 
 func (r *Resolved) loadFile(path, layer string) error {

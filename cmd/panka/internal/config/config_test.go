@@ -141,6 +141,10 @@ func TestEndpointMustBeURL(t *testing.T) {
 		{"env, not a URL", Layers{Env: []string{"PANKA_BACKEND_ENDPOINT=not-a-url"}}, `environment variable PANKA_BACKEND_ENDPOINT: key backend.endpoint: "not-a-url" is not an http:// or https:// URL`},
 		{"env, broken host", Layers{Env: []string{"PANKA_LOCKS_ENDPOINT=http://[::1"}}, `environment variable PANKA_LOCKS_ENDPOINT: key locks.endpoint: "http://[::1" is not an http:// or https:// URL`},
 		{"env, other scheme", Layers{Env: []string{"PANKA_LOCKS_ENDPOINT=ftp://host"}}, `key locks.endpoint: "ftp://host" is not an http:// or https:// URL`},
+		// A path would be read as the bucket by an S3-compatible server:
+		// "bucket does not exist" for a bucket that does.
+		{"env, path", Layers{Env: []string{"PANKA_BACKEND_ENDPOINT=http://127.0.0.1:7070/state"}}, `environment variable PANKA_BACKEND_ENDPOINT: key backend.endpoint: "http://127.0.0.1:7070/state" has a path (/state): give only the server's scheme, host and port`},
+		{"env, query", Layers{Env: []string{"PANKA_LOCKS_ENDPOINT=http://127.0.0.1:7070/?x=1"}}, `key locks.endpoint: "http://127.0.0.1:7070/?x=1" has a path (?x=1)`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Resolve(tt.l)
