@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path"
 	"strings"
@@ -218,6 +219,12 @@ func Explain(bucket string, err error) error {
 	}
 	var send *smithyhttp.RequestSendError
 	if errors.As(err, &send) && !ContextDone(err) {
+		var dns *net.DNSError
+		if errors.As(err, &dns) && strings.HasPrefix(dns.Name, bucket+".") && !strings.HasSuffix(dns.Name, ".amazonaws.com") {
+			// Virtual-hosted addressing (bucket.host) of an S3-compatible
+			// server that only answers path-style requests.
+			return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; the bucket was addressed as the host %s (virtual-hosted style): set backend.usePathStyle: true (PANKA_BACKEND_USE_PATH_STYLE) for an S3-compatible server, or check backend.endpoint", ErrUnreachable, send.Err, dns.Name)}
+		}
 		return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up", ErrUnreachable, send.Err)}
 	}
 	var de *smithy.DeserializationError

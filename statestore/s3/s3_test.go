@@ -276,3 +276,30 @@ func TestSilentEndpointIsUnreachable(t *testing.T) {
 		t.Errorf("Get past the caller's deadline: %v, want the context's error, not ErrUnreachable", err)
 	}
 }
+
+// TestPathStyleOffSaysSo: with path-style addressing off, the SDK puts the
+// bucket in the host name (bucket.host), which an S3-compatible server has
+// no DNS name for; the error names backend.usePathStyle, not only the
+// endpoint. (.invalid never resolves, whatever the resolver.)
+func TestPathStyleOffSaysSo(t *testing.T) {
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("pankatest", "pankatest", "")}
+	c := s3store.NewClient(cfg, s3store.ClientOptions{Endpoint: "http://s3.invalid:7070", UsePathStyle: false, MaxAttempts: 1})
+	s, err := s3store.New(c, s3store.Options{Bucket: "state"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.Get(context.Background(), statestore.Key{Stack: "orders", Environment: "dev"})
+	if !errors.Is(err, s3store.ErrUnreachable) {
+		t.Fatalf("Get with virtual-hosted addressing: %v, want ErrUnreachable", err)
+	}
+	for _, want := range []string{"state.s3.invalid", "backend.usePathStyle: true"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	c = s3store.NewClient(cfg, s3store.ClientOptions{Endpoint: "http://s3.invalid:7070", UsePathStyle: true, MaxAttempts: 1})
+	s, _ = s3store.New(c, s3store.Options{Bucket: "state"})
+	if _, _, err = s.Get(context.Background(), statestore.Key{Stack: "orders", Environment: "dev"}); !errors.Is(err, s3store.ErrUnreachable) || strings.Contains(err.Error(), "usePathStyle") {
+		t.Errorf("Get from a host that does not resolve, path-style: %v, want ErrUnreachable without the path-style hint", err)
+	}
+}
