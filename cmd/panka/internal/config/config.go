@@ -207,7 +207,7 @@ func Resolve(l Layers) (*Resolved, error) {
 			return nil, fmt.Errorf("flag --%s: %w", name, err)
 		}
 	}
-	r.applyImplied()
+	r.applyImplied(env)
 	return r, nil
 }
 
@@ -220,8 +220,11 @@ func Resolve(l Layers) (*Resolved, error) {
 // counts as set without a type: `panka init` writes type: local into
 // ~/.panka/config.yaml, and a team's panka.yaml bucket (or a CI job's
 // PANKA_BACKEND_BUCKET) must not be ignored on every machine where someone
-// once ran it.
-func (r *Resolved) applyImplied() {
+// once ran it. A custom S3 endpoint (backend.endpoint, or the SDK's
+// AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL in env) implies path-style
+// addressing unless backend.usePathStyle is set, so config show prints what
+// the S3 client uses.
+func (r *Resolved) applyImplied(env map[string]string) {
 	bucketSrc, typeSrc := r.Sources["backend.bucket"], r.Sources["backend.type"]
 	switch {
 	case r.Backend.Type == "":
@@ -246,6 +249,21 @@ func (r *Resolved) applyImplied() {
 		default:
 			r.Locks.Type = "local"
 			r.Sources["locks.type"] = Source{Layer: "default", Where: "implied by backend.type=" + r.Backend.Type}
+		}
+	}
+	if r.Sources["backend.usePathStyle"].Layer == "default" && !r.Backend.UsePathStyle {
+		by := ""
+		switch {
+		case r.Backend.Endpoint != "":
+			by = "backend.endpoint"
+		case env["AWS_ENDPOINT_URL_S3"] != "":
+			by = "AWS_ENDPOINT_URL_S3"
+		case env["AWS_ENDPOINT_URL"] != "":
+			by = "AWS_ENDPOINT_URL"
+		}
+		if by != "" {
+			r.Backend.UsePathStyle = true
+			r.Sources["backend.usePathStyle"] = Source{Layer: "default", Where: "implied by the custom endpoint " + by}
 		}
 	}
 	if r.Backend.Region == "" && r.AWS.Region != "" {

@@ -210,3 +210,31 @@ func TestDurationTooLong(t *testing.T) {
 		}
 	}
 }
+
+// TestPathStyleImpliedByEndpoint: a custom S3 endpoint means path-style
+// addressing unless backend.usePathStyle is set (the S3 client does so), and
+// config show must print that value and why, not "false, default".
+func TestPathStyleImpliedByEndpoint(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		env       []string
+		want      bool
+		wantWhere string
+	}{
+		{"no endpoint", nil, false, "default"},
+		{"backend.endpoint", []string{"PANKA_BACKEND_ENDPOINT=http://127.0.0.1:7070"}, true, "default (implied by the custom endpoint backend.endpoint)"},
+		{"AWS_ENDPOINT_URL_S3", []string{"AWS_ENDPOINT_URL_S3=http://127.0.0.1:7070"}, true, "default (implied by the custom endpoint AWS_ENDPOINT_URL_S3)"},
+		{"AWS_ENDPOINT_URL", []string{"AWS_ENDPOINT_URL=http://127.0.0.1:7070"}, true, "default (implied by the custom endpoint AWS_ENDPOINT_URL)"},
+		{"set false explicitly", []string{"PANKA_BACKEND_ENDPOINT=http://127.0.0.1:7070", "PANKA_BACKEND_USE_PATH_STYLE=false"}, false, "env (PANKA_BACKEND_USE_PATH_STYLE)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Resolve(Layers{Env: tt.env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, where := r.Backend.UsePathStyle, r.Sources["backend.usePathStyle"].String(); got != tt.want || where != tt.wantWhere {
+				t.Errorf("backend.usePathStyle = %v from %q, want %v from %q", got, where, tt.want, tt.wantWhere)
+			}
+		})
+	}
+}
