@@ -87,6 +87,11 @@ func backendCreateRun(ctx context.Context, opts *BackendCreateOptions) error {
 	if err := s3store.CheckBucketName(cfg.Backend.Bucket); err != nil {
 		return Usagef("--bucket %v", err)
 	}
+	if cfg.Locks.Table != "" {
+		if err := ddblocker.CheckTableName(cfg.Locks.Table); err != nil {
+			return Usagef("--table %v", err)
+		}
+	}
 	var actions []BackendAction
 	report := func(a BackendAction) {
 		actions = append(actions, a)

@@ -41,6 +41,9 @@ func (f *Factory) Locker(ctx context.Context, cfg *config.Resolved) (locker.Lock
 		if cfg.Locks.Table == "" {
 			return nil, fmt.Errorf("locks.type is dynamodb but locks.table is empty: set it in panka.yaml, PANKA_LOCKS_TABLE or --lock-table")
 		}
+		if err := dynamodb.CheckTableName(cfg.Locks.Table); err != nil {
+			return nil, fmt.Errorf("locks.table %w", err)
+		}
 		c, err := f.DynamoDBClient(ctx, cfg)
 		if err != nil {
 			return nil, err
