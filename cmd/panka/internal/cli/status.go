@@ -217,6 +217,8 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			f.Log.Warn().Err(lockErr).Msg("open the lock backend: lock holders are not shown")
 		}
 	}
+	// lockDown says why locks are no longer read, after one read failed.
+	lockDown := ""
 	// The caller's identity is only needed, and asked, for a stale lock.
 	who, callerKnown := "", false
 	check := fixedDeployed{stack: opts.Stack, commits: map[string]string{}}
@@ -235,7 +237,12 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		if lockErr != nil {
 			es.LockError = lockErr.Error()
 		}
-		if lk != nil {
+		if lk != nil && lockDown != "" {
+			// The backend failed for an earlier environment: asking again
+			// would wait as long for each (minutes on an endpoint that
+			// does not answer) and fail alike.
+			es.LockError = lockDown
+		} else if lk != nil {
 			info, err := lk.Get(ctx, locker.Key(opts.Stack, env))
 			switch {
 			case err == nil:
@@ -254,6 +261,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				}
 			case !errors.Is(err, locker.ErrNotFound):
 				es.LockError = err.Error()
+				lockDown = fmt.Sprintf("not read, since reading the lock of %s failed: %v", env, err)
 				f.Log.Debug().Err(err).Str("key", key.String()).Msg("read the lock")
 			}
 		}

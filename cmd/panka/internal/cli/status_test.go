@@ -58,6 +58,61 @@ func TestStatusLockUnknownWhenUnreadable(t *testing.T) {
 	}
 }
 
+// countingBrokenLocker fails every read, as a lock server that does not
+// answer does, and counts the reads.
+type countingBrokenLocker struct {
+	locker.Locker
+	gets *int
+}
+
+func (l countingBrokenLocker) Get(context.Context, string) (locker.Info, error) {
+	*l.gets++
+	return locker.Info{}, errors.New("get lock: cannot reach DynamoDB: net/http: timeout awaiting response headers")
+}
+
+// TestStatusStopsAskingAFailedLockBackend: once reading one environment's
+// lock failed, status does not ask again for each of the others (on an
+// endpoint that does not answer each read waits about 90 s: minutes for a
+// stack of a few environments); each says its lock is unknown and why.
+func TestStatusStopsAskingAFailedLockBackend(t *testing.T) {
+	f, dir := stPushedFactory(t)
+	ctx := context.Background()
+	for _, env := range []string{"staging", "production"} {
+		doc := filepath.Join(dir, env+".json")
+		if err := os.WriteFile(doc, []byte(strings.ReplaceAll(stStateDoc, `"environment": "dev"`, `"environment": "`+env+`"`)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := statePushRun(ctx, &StatePushOptions{F: f, File: doc}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gets := 0
+	open := func(context.Context, *config.Resolved) (locker.Locker, error) {
+		return countingBrokenLocker{gets: &gets}, nil
+	}
+	out := f.IO.Out.(*bytes.Buffer)
+	out.Reset()
+	f.Flags.Output = "json"
+	if err := statusRun(ctx, &StatusOptions{F: f, OpenLocker: open, Stack: "orders"}); err != nil {
+		t.Fatal(err)
+	}
+	var got StackStatus
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if gets != 1 {
+		t.Errorf("status read the lock %d times after the first read failed, want 1", gets)
+	}
+	if len(got.Environments) != 3 {
+		t.Fatalf("status of %d environments, want 3: %s", len(got.Environments), out)
+	}
+	for _, e := range got.Environments {
+		if e.Lock != nil || !strings.Contains(e.LockError, "cannot reach DynamoDB") {
+			t.Errorf("%s: lock %v, lockError %q: want unknown, with the backend's error", e.Environment, e.Lock, e.LockError)
+		}
+	}
+}
+
 // TestStaleLockOfDeadProcess: a lock taken on this host by a process that
 // no longer runs is called stale, with the command that removes it (plain
 // unlock: it is the caller's own), by status (text and JSON), locks show
