@@ -128,6 +128,16 @@ func fromItem(item map[string]types.AttributeValue) locker.Info {
 	return i
 }
 
+// Explain is hint for callers without a Locker (backend create): the
+// set-up errors of table's requests said as what is wrong and which
+// setting fixes it.
+func Explain(table string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return (&Locker{table: table}).hint(err)
+}
+
 // hint rewrites the errors a user fixes in their set-up (a missing table,
 // a table keyed for something else, credentials, an unreachable endpoint)
 // as what is wrong and which setting fixes it, instead of the SDK's text
@@ -388,12 +398,12 @@ func CreateTable(ctx context.Context, c TableCreator, table string) error {
 	})
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
-		return fmt.Errorf("create DynamoDB lock table %s: %w", table, err)
+		return fmt.Errorf("create DynamoDB lock table %s: %w", table, Explain(table, err))
 	}
 	for delay := 50 * time.Millisecond; ; delay = min(delay*2, 2*time.Second) {
 		out, err := c.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)})
 		if err != nil {
-			return fmt.Errorf("describe DynamoDB lock table %s: %w", table, err)
+			return fmt.Errorf("describe DynamoDB lock table %s: %w", table, Explain(table, err))
 		}
 		if out.Table != nil && out.Table.TableStatus == types.TableStatusActive {
 			return nil

@@ -253,5 +253,5 @@ func ensureLockTable(ctx context.Context, c *dynamodb.Client, table string, repo
 		act("created", "key lockKey (S), on-demand")
 		return nil
 	}
-	return fmt.Errorf("check lock table %s: %w", table, err)
+	return fmt.Errorf("check lock table %s: %w", table, ddblocker.Explain(table, err))
 }
