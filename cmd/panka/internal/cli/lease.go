@@ -149,7 +149,15 @@ func heldError(err error, stack, env string, waited time.Duration, who string, n
 			"Remove it with:\n  %s%s\nor wait until it expires; the next operation then takes it over", err, he.Holder.Metadata.PID, unlock, why)
 	}
 	if he != nil {
-		if quiet := heartbeatSilence(he.Holder, now, every); quiet > 0 {
+		if quiet := heartbeatSilence(he.Holder, now, every); quiet > 0 && holderRuns(he.Holder) {
+			// Silent but alive: stopped, suspended or hung, not dead. It
+			// goes on deploying when it resumes, so it is not "most likely
+			// dead", and removing its lease is not the first thing to do.
+			unlock, _ := staleUnlock(he.Holder, who, stack, env)
+			return fmt.Errorf("%w\nIts holder has not renewed it for %s, but process %d that took it on this host still runs (stopped, suspended or hung): "+
+				"it goes on deploying when it resumes. Let it finish or stop it (kill %d); the lease is then stale and\n  %s\nremoves it (or wait until it expires, in %s)",
+				err, humanDuration(quiet), he.Holder.Metadata.PID, he.Holder.Metadata.PID, unlock, humanDuration(he.Holder.ExpiresAt.Sub(now)))
+		} else if quiet > 0 {
 			return fmt.Errorf("%w\nIts holder has not renewed it for %s, while a running panka renews it every %s: that run is most likely dead (killed, or its machine went away). "+
 				"If you are sure, remove the lock with:\n  panka unlock --stack %s --environment %s --force\nor wait until it expires (in %s); the next operation then takes it over",
 				err, humanDuration(quiet), every, stack, env, humanDuration(he.Holder.ExpiresAt.Sub(now)))

@@ -267,7 +267,9 @@ func printLock(w io.Writer, i locker.Info, now time.Time, who string, every time
 	row("CI run", i.Metadata.CIURL)
 	row("Locked at", fmt.Sprintf("%s (%s ago)", i.LockedAt.UTC().Format(time.RFC3339), humanDuration(now.Sub(i.LockedAt))))
 	beat := fmt.Sprintf("%s (%s ago)", i.LastHeartbeat.UTC().Format(time.RFC3339), humanDuration(now.Sub(i.LastHeartbeat)))
-	if quiet := heartbeatSilence(i, now, every); quiet > 0 {
+	if quiet := heartbeatSilence(i, now, every); quiet > 0 && holderRuns(i) {
+		beat += fmt.Sprintf("; a running holder renews it every %s, but pid %d still runs on this host: stopped, suspended or hung", every, i.Metadata.PID)
+	} else if quiet > 0 {
 		beat += fmt.Sprintf("; a running holder renews it every %s: that run is most likely dead (if you are sure: panka unlock --stack %s --environment %s --force)", every, stack, env)
 	}
 	row("Heartbeat", beat)

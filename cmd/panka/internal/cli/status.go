@@ -96,16 +96,20 @@ type EnvStatus struct {
 	// LockHolderGone: the lock was taken on this host by a process that
 	// no longer runs (a stale lock).
 	LockHolderGone bool `json:"lockHolderGone,omitempty"`
-	// LockSilentSeconds: how long the lock's holder (on any host) has not
-	// renewed it, when that is three heartbeats or more (the holder is
-	// most likely dead); 0 otherwise.
+	// LockHolderRuns: the lock was taken on this host by a process that
+	// still runs (an expired one is then not taken over, and a silent one
+	// is stopped, suspended or hung, not dead).
+	LockHolderRuns bool `json:"lockHolderRuns,omitempty"`
+	// LockSilentSeconds: how long the lock's holder has not renewed it,
+	// when that is three heartbeats or more and its process cannot be seen
+	// running on this host (the holder is most likely dead); 0 otherwise.
 	LockSilentSeconds int64 `json:"lockSilentSeconds,omitempty"`
 	// unlock is the command that removes a stale lock (and why it needs
 	// --force, if it does), for text output.
 	unlock, unlockWhy string
-	// holderRuns: the lease was taken on this host by a process that
-	// still runs (an expired one is then not taken over).
-	holderRuns bool
+	// runningSilence: how long a holder that still runs on this host
+	// has not renewed its lease (three heartbeats or more), for text output.
+	runningSilence time.Duration
 	// LockError says why the lock could not be read (then Lock is unknown,
 	// not free).
 	LockError      string                 `json:"lockError,omitempty"`
@@ -249,10 +253,13 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				es.Lock = &info
 				es.LockExpired = info.Expired(f.Now())
 				es.LockHolderGone = holderGone(info)
-				if !es.LockHolderGone {
-					es.LockSilentSeconds = int64(heartbeatSilence(info, f.Now(), cfg.Locks.Heartbeat.D()).Seconds())
+				es.LockHolderRuns = holderRuns(info)
+				switch silence := heartbeatSilence(info, f.Now(), cfg.Locks.Heartbeat.D()); {
+				case es.LockHolderRuns:
+					es.runningSilence = silence
+				case !es.LockHolderGone:
+					es.LockSilentSeconds = int64(silence.Seconds())
 				}
-				es.holderRuns = holderRuns(info)
 				if es.LockHolderGone {
 					if !callerKnown {
 						who, callerKnown = callerIdentity(ctx, f, opts.Caller, cfg), true
@@ -497,7 +504,7 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			}
 			fmt.Fprintf(w, " since %s", age(now, l.LockedAt))
 			switch {
-			case e.LockExpired && e.holderRuns:
+			case e.LockExpired && e.LockHolderRuns:
 				fmt.Fprintf(w, " (expired, but pid %d still runs on this host, stopped or hung: the next operation waits until it ends)", e.Lock.Metadata.PID)
 			case e.LockExpired:
 				fmt.Fprint(w, " (expired: the next operation takes it over)")
@@ -507,6 +514,9 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 					why = " (" + e.unlockWhy + ")"
 				}
 				fmt.Fprintf(w, " (stale: pid %d no longer runs on this host; %s removes it%s)", e.Lock.Metadata.PID, e.unlock, why)
+			case e.runningSilence > 0:
+				fmt.Fprintf(w, " (no heartbeat for %s, but pid %d still runs on this host: stopped, suspended or hung; it goes on deploying when it resumes)",
+					humanDuration(e.runningSilence), e.Lock.Metadata.PID)
 			case e.LockSilentSeconds > 0:
 				fmt.Fprintf(w, " (no heartbeat for %s: most likely dead; if you are sure, panka unlock --stack %s --environment %s --force removes it)",
 					humanDuration(time.Duration(e.LockSilentSeconds)*time.Second), s.Stack, e.Environment)

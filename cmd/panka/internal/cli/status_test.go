@@ -205,6 +205,78 @@ func TestStaleLockOfDeadProcess(t *testing.T) {
 	check(true)
 }
 
+// TestSilentLockOfLiveProcess: a lease taken on this host by a process
+// that still runs but has not renewed it for many heartbeats (suspended
+// with Ctrl-Z, a closed laptop lid, hung) is not "most likely dead" (README:
+// that is said of leases from other machines): status (text and JSON),
+// locks show and the error of an operation that finds it say the process
+// still runs, stopped, suspended or hung, and do not send the user to
+// unlock --force first.
+func TestSilentLockOfLiveProcess(t *testing.T) {
+	f, _ := stPushedFactory(t)
+	ctx := context.Background()
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := f.Locker(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := startHolder(t)
+	pid := holder.Process.Pid
+	who, meta := f.LockIdentity(ctx, cfg, "apply", "")
+	meta.PID = pid
+	if _, err := l.TryAcquire(ctx, locker.Info{Key: locker.Key("orders", "dev"), LockedBy: who, Metadata: meta}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(15 * time.Minute) // silent, not expired
+	f.Now = func() time.Time { return later }
+	out := f.IO.Out.(*bytes.Buffer)
+	for format, want := range map[string]string{
+		"text": fmt.Sprintf(", but pid %d still runs on this host: stopped, suspended or hung; it goes on deploying when it resumes)", pid),
+		"json": `"lockHolderRuns": true`,
+	} {
+		out.Reset()
+		f.Flags.Output = format
+		if err := statusRun(ctx, &StatusOptions{F: f, OpenLocker: f.Locker, Stack: "orders", Environment: "dev"}); err != nil {
+			t.Fatal(err)
+		}
+		got := out.String()
+		if !strings.Contains(got, want) {
+			t.Errorf("%s status does not say %q:\n%s", format, want, got)
+		}
+		for _, not := range []string{"most likely dead", "lockSilentSeconds", "--force"} {
+			if strings.Contains(got, not) {
+				t.Errorf("%s status of a live holder says %q:\n%s", format, not, got)
+			}
+		}
+	}
+	out.Reset()
+	f.Flags.Output = "text"
+	lo := newLocksOptions(f)
+	lo.Stack, lo.Environment = "orders", "dev"
+	if err := locksShowRun(ctx, lo); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.String(), fmt.Sprintf("but pid %d still runs on this host: stopped, suspended or hung", pid); !strings.Contains(got, want) || strings.Contains(got, "most likely dead") {
+		t.Errorf("locks show: want %q and not 'most likely dead':\n%s", want, got)
+	}
+	_, err = f.acquireLease(ctx, cfg, "orders", "dev", "apply", "", 0, factoryClock{f})
+	if !errors.Is(err, locker.ErrHeld) || exitCode(err) != ExitLocked {
+		t.Fatalf("acquire = %v (exit %d), want held, exit 3", err, exitCode(err))
+	}
+	for _, want := range []string{fmt.Sprintf("but process %d that took it on this host still runs (stopped, suspended or hung)", pid),
+		fmt.Sprintf("kill %d", pid), "panka unlock --stack orders --environment dev\n"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "most likely dead") {
+		t.Errorf("error %q calls a running holder most likely dead", err)
+	}
+}
+
 // TestStaleLockUnlockCommand: status, locks show and the error of an
 // operation that finds a stale lease suggest the least forceful unlock
 // that removes it: plain unlock for the caller's own lease, --force (and
