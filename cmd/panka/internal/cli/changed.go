@@ -72,7 +72,7 @@ Set PANKA_GIT_BINARY=false to read git with go-git only (no git binary).`,
 		Example: `  panka changed
   panka changed --base origin/main -o names
   panka changed --base HEAD~1 --why
-  panka changed --uncommitted --exit-code
+  panka changed --base HEAD --uncommitted --exit-code
   panka changed --base "$BEFORE_SHA" --head "$GITHUB_SHA" -o github-matrix`,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{annotationOutputs: "names,github-matrix"},
