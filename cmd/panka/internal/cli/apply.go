@@ -381,8 +381,11 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 	}
 	if errors.Is(err, deploy.ErrDeclined) {
 		op := req.Operation
-		fmt.Fprintf(f.Notices(), "%s of %s cancelled: nothing was changed.\n", strings.ToUpper(op[:1])+op[1:], req.Key)
-		return &ExitCodeError{Code: ExitError}
+		msg := fmt.Sprintf("%s of %s cancelled: nothing was changed.", strings.ToUpper(op[:1])+op[1:], req.Key)
+		if f.jsonLog == nil {
+			fmt.Fprintln(f.Notices(), msg)
+		}
+		return &ExitCodeError{Code: ExitError, Msg: msg}
 	}
 	return err
 }
@@ -405,12 +408,16 @@ func noTerminalHint(req deploy.Request) string {
 	}
 }
 
-// engineLog is where the engine's own progress text goes: stderr with -v.
+// engineLog is where the engine's own progress text goes: stderr with -v
+// (as info lines with --log-format json).
 func (f *Factory) engineLog() io.Writer {
-	if f.Flags.Verbose > 0 {
-		return f.IO.ErrOut
+	switch {
+	case f.Flags.Verbose == 0:
+		return nil
+	case f.jsonLog != nil:
+		return logLines{f.jsonLog}
 	}
-	return nil
+	return f.IO.ErrOut
 }
 
 // confirm asks question on w and reads one line from r.

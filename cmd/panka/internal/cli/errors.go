@@ -21,7 +21,13 @@ const (
 
 // ExitCodeError ends the process with Code after printing nothing more
 // (the command has already reported). Used for --exit-code style results.
-type ExitCodeError struct{ Code int }
+// Msg, when set, is the failure the command has already reported in text
+// ("3 problems found"): with --log-format json it becomes the final error
+// line, with its exitCode, as for any other error.
+type ExitCodeError struct {
+	Code int
+	Msg  string
+}
 
 func (e *ExitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 

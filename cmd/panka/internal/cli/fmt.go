@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -168,14 +169,26 @@ func fmtRun(opts *FmtOptions) error {
 			fmt.Fprintln(f.IO.Out, p)
 		}
 		for _, e := range res.Errors {
+			if f.jsonLog != nil {
+				f.jsonLog.Error().Msg(e.String())
+				continue
+			}
 			fmt.Fprintln(f.IO.ErrOut, e.String())
 		}
-		if opts.Check && len(res.Changed) > 0 {
-			fmt.Fprintf(f.IO.ErrOut, "%s not formatted: run `panka fmt`\n", countNoun(len(res.Changed), "file"))
-		}
 	}
-	if len(res.Errors) > 0 || opts.Check && len(res.Changed) > 0 {
-		return &ExitCodeError{Code: ExitError}
+	var failed []string
+	if len(res.Errors) > 0 {
+		failed = append(failed, countNoun(len(res.Errors), "file")+" could not be formatted")
+	}
+	if opts.Check && len(res.Changed) > 0 {
+		msg := countNoun(len(res.Changed), "file") + " not formatted: run `panka fmt`"
+		if !f.JSON() && f.jsonLog == nil {
+			fmt.Fprintln(f.IO.ErrOut, msg)
+		}
+		failed = append(failed, msg)
+	}
+	if len(failed) > 0 {
+		return &ExitCodeError{Code: ExitError, Msg: strings.Join(failed, "; ")}
 	}
 	return nil
 }

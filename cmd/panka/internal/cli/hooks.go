@@ -116,7 +116,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 		if errors.Is(err, changes.ErrNoStacksRoot) {
 			// Nothing to check (no stacks yet, or stacks.root is wrong):
 			// say so, but do not block the push.
-			fmt.Fprintf(f.IO.ErrOut, "panka: %s: %v\n", u.LocalRef, err)
+			hookLine(f, false, "panka: %s: %v", u.LocalRef, err)
 			continue
 		}
 		if err != nil && opts.Base == "" {
@@ -132,21 +132,36 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 		}
 		for _, p := range res.Problems {
 			failed = true
-			fmt.Fprintf(f.IO.ErrOut, "panka: %s: %v\n", u.LocalRef, p)
+			hookLine(f, true, "panka: %s: %v", u.LocalRef, p)
 		}
 		if len(res.Stacks) == 0 {
-			fmt.Fprintf(f.IO.ErrOut, "panka: %s changes no stack\n", u.LocalRef)
+			hookLine(f, false, "panka: %s changes no stack", u.LocalRef)
 			continue
 		}
-		fmt.Fprintf(f.IO.ErrOut, "panka: %s changes:\n", u.LocalRef)
+		hookLine(f, false, "panka: %s changes:", u.LocalRef)
 		for _, s := range res.Stacks {
-			fmt.Fprintf(f.IO.ErrOut, "  %s\n", prePushLine(s))
+			hookLine(f, false, "  %s", prePushLine(s))
 		}
 	}
 	if failed {
 		return errors.New("push refused: fix the stacks above (or push with --no-verify)")
 	}
 	return nil
+}
+
+// hookLine writes one line of the pre-push report on stderr (it is what
+// git shows the one pushing), or, with --log-format json, a JSON log line:
+// level error for a stack that no longer loads (isErr), info otherwise.
+func hookLine(f *Factory, isErr bool, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	switch {
+	case f.jsonLog != nil && isErr:
+		f.jsonLog.Error().Msg(msg)
+	case f.jsonLog != nil:
+		f.jsonLog.Info().Msg(strings.TrimSpace(msg))
+	default:
+		fmt.Fprintln(f.IO.ErrOut, msg)
+	}
 }
 
 // pushAddsNothing reports (and says) that a new branch or tag is pushed at
@@ -165,7 +180,7 @@ func pushAddsNothing(ctx context.Context, f *Factory, repo *gitops.Repo, u hooks
 	if mb, err := repo.MergeBase(ctx, h, tip); err != nil || mb != h {
 		return false
 	}
-	fmt.Fprintf(f.IO.ErrOut, "panka: %s adds no commit to %s: nothing to check\n", u.LocalRef, name)
+	hookLine(f, false, "panka: %s adds no commit to %s: nothing to check", u.LocalRef, name)
 	return true
 }
 
@@ -192,7 +207,7 @@ func prePushCheckAll(ctx context.Context, f *Factory, repo *gitops.Repo, sha, ro
 	if _, ok, err := repo.FirstParent(head); err == nil && !ok {
 		why = "it is a first commit"
 	}
-	fmt.Fprintf(f.IO.ErrOut, "panka: nothing to compare %s with (%s): checking every stack\n", sha, why)
+	hookLine(f, false, "panka: nothing to compare %s with (%s): checking every stack", sha, why)
 	res := hooks.CheckAll(repo.TreeFSOf(tree), filepath.ToSlash(root))
 	res.Head = head.String()
 	return res, true

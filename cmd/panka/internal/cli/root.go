@@ -99,6 +99,9 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	}
 	var ec *ExitCodeError
 	if errors.As(err, &ec) {
+		if ec.Msg != "" && f.jsonLog != nil {
+			f.jsonLog.Error().Int("exitCode", ec.Code).Msg(ec.Msg)
+		}
 		return ec.Code
 	}
 	if stdoutClosed(err) {

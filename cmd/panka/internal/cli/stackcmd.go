@@ -566,8 +566,11 @@ func stackListRun(opts *StackListOptions) error {
 		}
 	}
 	if failed {
-		f.Errorf("some stacks are invalid: run `panka validate` for details")
-		return &ExitCodeError{Code: ExitError}
+		msg := "some stacks are invalid: run `panka validate` for details"
+		if f.jsonLog == nil {
+			f.Errorf("%s", msg)
+		}
+		return &ExitCodeError{Code: ExitError, Msg: msg}
 	}
 	return nil
 }

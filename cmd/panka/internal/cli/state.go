@@ -372,7 +372,7 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 		if err := f.PrintJSON(items); err != nil || unreadable == 0 {
 			return err
 		}
-		return &ExitCodeError{Code: ExitError}
+		return &ExitCodeError{Code: ExitError, Msg: countNoun(unreadable, "state") + " could not be read"}
 	}
 	if len(items) == 0 {
 		fmt.Fprintf(f.Notices(), "No state in %s.\n", f.describeBackend(cfg))
@@ -403,7 +403,7 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 			f.Errorf("%s/%s: %s", it.Stack, it.Environment, it.Error)
 		}
 	}
-	return &ExitCodeError{Code: ExitError}
+	return &ExitCodeError{Code: ExitError, Msg: countNoun(unreadable, "state") + " could not be read"}
 }
 
 // ---- state show ----

@@ -102,7 +102,7 @@ func unlockRun(ctx context.Context, opts *UnlockOptions) error {
 	now := f.Now()
 	switch {
 	case opts.Force:
-		fmt.Fprintf(f.IO.ErrOut, "%s is locked by %s.\n", name, describeHolder(cur, now))
+		showLease(f, fmt.Sprintf("%s is locked by %s.", name, describeHolder(cur, now)))
 		if !opts.Yes {
 			if !f.IO.CanPrompt() {
 				// Like apply/destroy without --auto-approve: a plain error
@@ -154,13 +154,24 @@ func unlockRun(ctx context.Context, opts *UnlockOptions) error {
 	return nil
 }
 
+// showLease shows on stderr what unlock --force is about to remove, even
+// with -q (the removal is shown before it is done), or, with --log-format
+// json, as a warn-level JSON line.
+func showLease(f *Factory, msg string) {
+	if f.jsonLog != nil {
+		f.jsonLog.Warn().Msg(msg)
+		return
+	}
+	fmt.Fprintln(f.IO.ErrOut, msg)
+}
+
 // unlockUnreadable removes a damaged lease record (unlock --force): it has
 // no lock id to release conditionally on, and no holder to show but the
 // error that says why it cannot be read.
 func unlockUnreadable(ctx context.Context, opts *UnlockOptions, l locker.Locker, key string, readErr error) error {
 	f := opts.F
 	name := opts.Stack + "/" + opts.Environment
-	fmt.Fprintf(f.IO.ErrOut, "The lock of %s cannot be read: %v\n", name, readErr)
+	showLease(f, fmt.Sprintf("The lock of %s cannot be read: %v", name, readErr))
 	if !opts.Yes {
 		if !f.IO.CanPrompt() {
 			return fmt.Errorf("unlock --force of %s needs confirmation and there is no terminal to ask on: re-run with --yes to confirm (or run it in a terminal); nothing was removed", name)

@@ -178,15 +178,16 @@ func validateRun(opts *ValidateOptions) error {
 		if res.Valid {
 			fmt.Fprintf(f.IO.Out, "%s and %s valid\n", countNoun(len(res.Stacks), "stack"), countNoun(envCount, "environment"))
 			if len(res.Stacks) == 0 {
-				fmt.Fprintf(f.IO.ErrOut, "no stacks under %s/ in %s (create one with `panka stack init NAME`, or set stacks.root)\n", repo.stacksRoot, repo.dir)
+				fmt.Fprintf(f.Notices(), "no stacks under %s/ in %s (create one with `panka stack init NAME`, or set stacks.root)\n", repo.stacksRoot, repo.dir)
 			}
 		}
 	}
 	if !res.Valid {
-		if !f.JSON() {
-			fmt.Fprintf(f.IO.ErrOut, "%s found\n", countNoun(len(res.Problems), "problem"))
+		msg := countNoun(len(res.Problems), "problem") + " found"
+		if !f.JSON() && f.jsonLog == nil {
+			fmt.Fprintln(f.IO.ErrOut, msg)
 		}
-		return &ExitCodeError{Code: ExitError}
+		return &ExitCodeError{Code: ExitError, Msg: msg}
 	}
 	return nil
 }
@@ -304,6 +305,11 @@ func printProblems(f *Factory, probs []Problem) {
 				ctx += ", environment " + p.Environment
 			}
 			ctx += "]"
+		}
+		if f.jsonLog != nil {
+			// --log-format json: stderr holds nothing but JSON lines.
+			f.jsonLog.Error().Msg(p.location() + ctx)
+			continue
 		}
 		fmt.Fprintf(f.IO.ErrOut, "%s%s\n", p.location(), ctx)
 	}
