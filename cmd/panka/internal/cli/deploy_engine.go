@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -20,6 +21,7 @@ import (
 	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
+	slocal "panka.dev/panka/statestore/local"
 	s3store "panka.dev/panka/statestore/s3"
 )
 
@@ -136,6 +138,9 @@ func (f *Factory) startEngine(ctx context.Context, cfg *config.Resolved, key sta
 	if err != nil {
 		return nil, err
 	}
+	if err := keepManifestsOutOfGit(root, desired); err != nil {
+		return nil, err
+	}
 	model, err := engine.EncodeModel(desired)
 	if err != nil {
 		return nil, err
@@ -165,6 +170,30 @@ func (f *Factory) startEngine(ctx context.Context, cfg *config.Resolved, key sta
 		PulumiCLI: cfg.Pulumi.CLI, PluginDirs: pluginDirs, Env: env, Parallelism: eo.Parallelism,
 		RepoRoot: root, Desired: model, AllowDestroy: eo.AllowDestroy, AllowReplace: eo.AllowReplace}
 	return engine.Start(ctx, req, engine.Options{Stderr: eo.Log, Env: f.Environ()})
+}
+
+// keepManifestsOutOfGit writes .panka/.gitignore in the repository at root
+// when desired deploys to the local target's manifest folder inside .panka
+// (the default .panka/local). The local state store writes it too, but with
+// state in S3 nothing did: the manifests showed up in git status, and a
+// `git add -A` committed them.
+func keepManifestsOutOfGit(root string, desired *stacks.Resolved) error {
+	if desired == nil || desired.Provider.Name != "local" {
+		return nil
+	}
+	dir := desired.Provider.Directory
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(root, dir)
+	}
+	work := filepath.Join(root, ".panka")
+	rel, err := filepath.Rel(work, filepath.Clean(dir))
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return nil // manifests outside .panka: where the user put them
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", work, err)
+	}
+	return slocal.WriteGitIgnore(work)
 }
 
 // enginePrerequisites are what startEngine needs on this machine; a
