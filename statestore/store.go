@@ -105,10 +105,14 @@ type Deployment struct {
 	FromCommit      string `json:"fromCommit,omitempty"`
 	ToCommit        string `json:"toCommit,omitempty"`
 	FromEnvironment string `json:"fromEnvironment,omitempty"`
-	User            string `json:"user"`
-	Host            string `json:"host"`
-	CIRunURL        string `json:"ciRunUrl,omitempty"`
-	PankaVersion    string `json:"pankaVersion"`
+	// TargetComponents are the components a --target-component run
+	// deployed when it left others out: those kept their earlier spec, so
+	// what runs is not all of Commit's YAML (like a Dirty deployment).
+	TargetComponents []string `json:"targetComponents,omitempty"`
+	User             string   `json:"user"`
+	Host             string   `json:"host"`
+	CIRunURL         string   `json:"ciRunUrl,omitempty"`
+	PankaVersion     string   `json:"pankaVersion"`
 	// Vars used (secret ones as keyed hashes only).
 	Vars      map[string]string `json:"vars,omitempty"`
 	StartedAt time.Time         `json:"startedAt"`

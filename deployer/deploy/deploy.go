@@ -1,10 +1,12 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -246,9 +248,16 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		}
 	}
 	desired := req.Desired
+	var partial []string
 	if len(req.TargetComponents) > 0 {
 		if desired, err = Targeted(desired, deployed, req.TargetComponents); err != nil {
 			return nil, err
+		}
+		if !bytes.Equal(desired.Canonical(), req.Desired.Canonical()) {
+			// Components were left out: the record must not claim the
+			// commit is deployed in full (changed --since-deployed, status).
+			partial = slices.Sorted(slices.Values(req.TargetComponents))
+			partial = slices.Compact(partial)
 		}
 	}
 	header := req.PlanHeader
@@ -345,7 +354,8 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		Commit: req.Source.Commit, Ref: req.Source.Ref, CommitAuthor: req.Source.Author,
 		CommitMessage: req.Source.Message, Dirty: req.Source.Dirty,
 		FromCommit: req.FromCommit, ToCommit: req.ToCommit, FromEnvironment: req.FromEnvironment,
-		User: rt.User, Host: rt.Host, CIRunURL: rt.CIRunURL, PankaVersion: rt.PankaVersion,
+		TargetComponents: partial,
+		User:             rt.User, Host: rt.Host, CIRunURL: rt.CIRunURL, PankaVersion: rt.PankaVersion,
 		Vars: req.Vars, StartedAt: started, LockID: rt.LockID,
 		// The plan's counts until the engine says what it did (a failed or
 		// skipped engine run says nothing).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -333,6 +334,35 @@ func TestTargeted(t *testing.T) {
 // (force-unlocked and taken by another run) must not write history or
 // state: the new holder owns them, and a write here would make the new
 // holder's own write fail after its engine ran.
+// TestRunRecordsPartialDeployment: a --target-component run that leaves a
+// changed component out records which components it deployed, so the
+// commit is not taken for deployed in full (changed --since-deployed,
+// status, promote); one that leaves nothing out records a full deployment.
+func TestRunRecordsPartialDeployment(t *testing.T) {
+	rt, _ := newRuntime(t, &fakeEngine{})
+	ctx := context.Background()
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}), comp("web", stacks.KindWorker, map[string]any{"image": "web:1"}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1, Source: Source{Commit: strings.Repeat("a", 40)}}); err != nil {
+		t.Fatal(err)
+	}
+	both := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}), comp("web", stacks.KindWorker, map[string]any{"image": "web:2"}))
+	res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: both, TargetComponents: []string{"web", "web"}, Source: Source{Commit: strings.Repeat("b", 40)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Deployment.TargetComponents; !slices.Equal(got, []string{"web"}) {
+		t.Errorf("targeted run leaving jobs out: TargetComponents = %v, want [web]", got)
+	}
+	// jobs deployed now too: targeting it leaves nothing out.
+	res, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: both, TargetComponents: []string{"jobs"}, Source: Source{Commit: strings.Repeat("b", 40)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Deployment.TargetComponents; got != nil {
+		t.Errorf("targeted run leaving nothing out: TargetComponents = %v, want none", got)
+	}
+}
+
 func TestRunLostLeaseRecordsNothing(t *testing.T) {
 	ctx := context.Background()
 	eng := &fakeEngine{}

@@ -298,6 +298,9 @@ type storeDeployed struct {
 
 type dirtyDeployment struct {
 	path, commit string
+	// partial: the components a --target-component run deployed (the
+	// deployment was not dirty, only incomplete).
+	partial []string
 }
 
 // addDirty lists as modified the environments deployed from uncommitted
@@ -335,8 +338,12 @@ func (d *storeDeployed) addDirty(res *changes.Result) {
 			s.Deployed = map[string]string{}
 		}
 		s.Deployed[k.Environment] = dd.commit
-		s.Reasons = append(s.Reasons, changes.Reason{File: dd.path,
-			Detail: fmt.Sprintf("environment %s runs a deployment made from uncommitted changes at %s, not that commit's YAML", k.Environment, shortSHA(dd.commit))})
+		detail := fmt.Sprintf("environment %s runs a deployment made from uncommitted changes at %s, not that commit's YAML", k.Environment, shortSHA(dd.commit))
+		if len(dd.partial) > 0 {
+			detail = fmt.Sprintf("environment %s runs a partial deployment of %s (--target-component %s): its other components are not that commit's YAML",
+				k.Environment, shortSHA(dd.commit), strings.Join(dd.partial, ","))
+		}
+		s.Reasons = append(s.Reasons, changes.Reason{File: dd.path, Detail: detail})
 	}
 	sort.Slice(res.Stacks, func(i, j int) bool { return res.Stacks[i].Stack < res.Stacks[j].Stack })
 }
@@ -365,16 +372,23 @@ func (d *storeDeployed) DeployedCommit(ctx context.Context, h *stacks.Header, en
 	}
 	d.mu.Unlock()
 	key := statestore.Key{Stack: h.Name, Environment: env}
-	commit, dirty, ok, err := deployedCommit(ctx, store, key)
-	if ok && dirty {
+	dep, err := deployedCommitRecord(ctx, store, key)
+	if dep == nil || err != nil {
+		return "", false, err
+	}
+	if dep.Dirty || len(dep.TargetComponents) > 0 {
 		d.mu.Lock()
 		if d.dirty == nil {
 			d.dirty = map[statestore.Key]dirtyDeployment{}
 		}
-		d.dirty[key] = dirtyDeployment{path: h.Path, commit: commit}
+		dd := dirtyDeployment{path: h.Path, commit: dep.Commit}
+		if !dep.Dirty {
+			dd.partial = dep.TargetComponents
+		}
+		d.dirty[key] = dd
 		d.mu.Unlock()
 	}
-	return commit, ok, err
+	return dep.Commit, true, nil
 }
 
 // ListDeployed lists what is deployed in the default state store and in
@@ -419,7 +433,7 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 	err := forEach(ctx, storeReads, len(lookups), func(ctx context.Context, i int) error {
 		l := lookups[i]
 		var err error
-		if l.commit, _, l.ok, err = deployedCommit(ctx, l.store, l.key); err != nil {
+		if l.commit, l.ok, err = deployedCommit(ctx, l.store, l.key); err != nil {
 			return fmt.Errorf("%s/%s: %w", l.key.Stack, l.key.Environment, err)
 		}
 		return nil
@@ -438,22 +452,28 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 
 // deployedCommit returns the commit last successfully deployed to key
 // (ok false when never deployed, or destroyed).
-func deployedCommit(ctx context.Context, store statestore.Store, key statestore.Key) (commit string, dirty, ok bool, err error) {
+func deployedCommit(ctx context.Context, store statestore.Store, key statestore.Key) (commit string, ok bool, err error) {
+	dep, err := deployedCommitRecord(ctx, store, key)
+	if dep == nil || err != nil {
+		return "", false, err
+	}
+	return dep.Commit, true, nil
+}
+
+// deployedCommitRecord is the last successful deployment of key that left
+// a commit deployed, or nil (never deployed, destroyed, no commit).
+func deployedCommitRecord(ctx context.Context, store statestore.Store, key statestore.Key) (*statestore.Deployment, error) {
 	st, _, err := store.Get(ctx, key)
 	if errors.Is(err, statestore.ErrNotFound) {
-		return "", false, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return "", false, false, err
+		return nil, err
 	}
-	dep := st.LastSuccessful
-	if dep == nil && st.LastDeployment != nil && st.LastDeployment.Result == statestore.ResultSucceeded {
-		dep = st.LastDeployment
+	if dep := deployedRecord(st); dep != nil && dep.Commit != "" {
+		return dep, nil
 	}
-	if dep == nil || dep.Operation == statestore.OpDestroy || st.Status == statestore.StatusDestroyed || dep.Commit == "" {
-		return "", false, false, nil
-	}
-	return dep.Commit, dep.Dirty, true, nil
+	return nil, nil
 }
 
 // withCIBaseHint adds to a "no default branch" error the --base to pass in

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -79,6 +80,10 @@ func promoteSource(st *statestore.State, from statestore.Key) (*statestore.Deplo
 	if rec.Dirty {
 		return nil, fmt.Errorf("%s runs uncommitted changes (serial %d was deployed from a dirty work tree at %s): commit them and deploy %s from the commit before promoting it",
 			from, rec.Serial, short(rec.Commit), from.Environment)
+	}
+	if len(rec.TargetComponents) > 0 {
+		return nil, fmt.Errorf("%s runs a partial deployment of %s (serial %d deployed only %s with --target-component; its other components were left as they were): deploy all of %s to %s (panka apply --stack %s --environment %s --ref %s) before promoting it",
+			from, short(rec.Commit), rec.Serial, strings.Join(rec.TargetComponents, ", "), short(rec.Commit), from.Environment, from.Stack, from.Environment, rec.Commit)
 	}
 	return rec, nil
 }

@@ -201,6 +201,8 @@ func TestPromoteSource(t *testing.T) {
 	failed := &statestore.Deployment{Serial: 4, Operation: statestore.OpApply, Result: statestore.ResultFailed, Commit: strings.Repeat("d", 40), Error: "provider error\nmore"}
 	dirty := *good
 	dirty.Dirty = true
+	partial := *good
+	partial.TargetComponents = []string{"web"}
 	tests := []struct {
 		name    string
 		st      *statestore.State
@@ -213,6 +215,8 @@ func TestPromoteSource(t *testing.T) {
 		{"destroyed", &statestore.State{Status: statestore.StatusDestroyed, LastDeployment: &statestore.Deployment{Serial: 5, Operation: statestore.OpDestroy, Result: statestore.ResultSucceeded}}, 0,
 			"shop/staging has nothing deployed"},
 		{"dirty", &statestore.State{Status: statestore.StatusDeployed, LastDeployment: &dirty}, 0, "runs uncommitted changes"},
+		{"partial", &statestore.State{Status: statestore.StatusDeployed, LastDeployment: &partial}, 0,
+			"shop/staging runs a partial deployment of cccccccccccc (serial 3 deployed only web with --target-component"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -118,18 +118,21 @@ type EnvStatus struct {
 
 // StatusDeployment summarises a deployment record joined with git.
 type StatusDeployment struct {
-	Serial          int64     `json:"serial"`
-	Operation       string    `json:"operation"`
-	Result          string    `json:"result"`
-	Commit          string    `json:"commit"`
-	Subject         string    `json:"subject,omitempty"`
-	Author          string    `json:"author,omitempty"`
-	Dirty           bool      `json:"dirty,omitempty"`
-	User            string    `json:"user,omitempty"`
-	EndedAt         time.Time `json:"endedAt"`
-	FromCommit      string    `json:"fromCommit,omitempty"`
-	FromEnvironment string    `json:"fromEnvironment,omitempty"`
-	Error           string    `json:"error,omitempty"`
+	Serial    int64  `json:"serial"`
+	Operation string `json:"operation"`
+	Result    string `json:"result"`
+	Commit    string `json:"commit"`
+	Subject   string `json:"subject,omitempty"`
+	Author    string `json:"author,omitempty"`
+	Dirty     bool   `json:"dirty,omitempty"`
+	// TargetComponents: a partial deployment (--target-component) that
+	// left other components at their earlier spec.
+	TargetComponents []string  `json:"targetComponents,omitempty"`
+	User             string    `json:"user,omitempty"`
+	EndedAt          time.Time `json:"endedAt"`
+	FromCommit       string    `json:"fromCommit,omitempty"`
+	FromEnvironment  string    `json:"fromEnvironment,omitempty"`
+	Error            string    `json:"error,omitempty"`
 }
 
 func statusDeployment(repo *gitops.Repo, d *statestore.Deployment) *StatusDeployment {
@@ -137,7 +140,7 @@ func statusDeployment(repo *gitops.Repo, d *statestore.Deployment) *StatusDeploy
 		return nil
 	}
 	s := &StatusDeployment{Serial: d.Serial, Operation: d.Operation, Result: d.Result, Commit: d.Commit,
-		Author: d.CommitAuthor, Dirty: d.Dirty, User: d.User, EndedAt: d.EndedAt,
+		Author: d.CommitAuthor, Dirty: d.Dirty, TargetComponents: d.TargetComponents, User: d.User, EndedAt: d.EndedAt,
 		FromCommit: d.FromCommit, FromEnvironment: d.FromEnvironment, Error: firstLine(d.Error)}
 	s.Subject = firstLine(strings.TrimSpace(d.CommitMessage))
 	if repo != nil && d.Commit != "" {
@@ -332,9 +335,10 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			if b {
 				es.ChangedComponents = s.Components
 				es.EnvironmentChange = string(s.EnvironmentChanges[es.Environment])
-			} else if es.Deployed != nil && es.Deployed.Dirty {
-				// What runs came from uncommitted changes: the deployed
-				// commit resolving like HEAD says nothing about it.
+			} else if es.Deployed != nil && (es.Deployed.Dirty || len(es.Deployed.TargetComponents) > 0) {
+				// What runs came from uncommitted changes, or only some
+				// components came from the deployed commit: that commit
+				// resolving like HEAD says nothing about it.
 				b = true
 				es.EnvironmentChange = string(changes.Modified)
 			}
@@ -481,6 +485,9 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 					fmt.Fprintf(w, "; environment removed since (panka destroy --stack %s --environment %s deletes what it deployed)", s.Stack, e.Environment)
 				} else if *e.Changed && len(e.ChangedComponents) == 0 && e.Deployed != nil && e.Deployed.Dirty {
 					fmt.Fprint(w, "; what runs came from uncommitted changes, not that commit's YAML (panka apply deploys HEAD's)")
+				} else if *e.Changed && len(e.ChangedComponents) == 0 && e.Deployed != nil && len(e.Deployed.TargetComponents) > 0 {
+					fmt.Fprintf(w, "; only %s of that commit were deployed (--target-component), the other components are not its YAML (panka apply deploys HEAD's)",
+						strings.Join(e.Deployed.TargetComponents, ", "))
 				} else if *e.Changed {
 					fmt.Fprint(w, "; stack changed since")
 					if len(e.ChangedComponents) > 0 {
