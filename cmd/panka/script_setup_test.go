@@ -26,6 +26,12 @@ func scriptParams(t *testing.T) testscript.Params {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The repository root, so scripts can run what README.md and docs/
+	// show (as $DOCROOT/README.md).
+	docroot, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
 	return testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: updateScripts,
@@ -61,6 +67,7 @@ func scriptParams(t *testing.T) testscript.Params {
 				env.Setenv("PULUMI_CONFIG_PASSPHRASE", "test-passphrase")
 			}
 			env.Setenv("QUICKSTART", quickstart)
+			env.Setenv("DOCROOT", docroot)
 			return nil
 		},
 	}
