@@ -113,7 +113,7 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	var ue *UsageError
 	// The root runs nothing itself: cobra's own error for it is an
 	// unknown command (`panka bogus`), a usage error. It stays cobra's so
-	// that `panka help bogus` still says "Unknown help topic".
+	// that `panka help bogus` still finds no topic (strictHelpTopics).
 	usage := errors.As(err, &ue) || isFlagError(err) || (!cmd.HasParent() && !cmd.Runnable())
 	if !f.logSetUp {
 		// Flags and arguments are checked before PersistentPreRunE: set
@@ -226,8 +226,34 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	for _, add := range commandRegistry {
 		root.AddCommand(add(f))
 	}
+	// Cobra adds its completion and help commands only when it executes:
+	// added now, usageArgs covers them too (`panka completion bogus` showed
+	// the group's help with exit 0).
+	root.InitDefaultCompletionCmd()
+	root.InitDefaultHelpCmd()
+	strictHelpTopics(root)
 	usageArgs(root)
 	return root
+}
+
+// strictHelpTopics makes `panka help bogus` a usage error (exit 1); cobra's
+// help command prints "Unknown help topic" and exits 0, so a script asking
+// for help on a command this panka lacks could not tell.
+func strictHelpTopics(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if c.Name() != "help" || c.Run == nil {
+			continue
+		}
+		show := c.Run
+		c.Run = nil
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if t, _, err := cmd.Root().Find(args); t == nil || err != nil {
+				return Usagef("unknown help topic %q (panka --help lists the commands)", strings.Join(args, " "))
+			}
+			show(cmd, args)
+			return nil
+		}
+	}
 }
 
 // usageArgs makes wrong positional arguments usage errors (SPEC §8: exit 1
