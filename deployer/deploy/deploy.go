@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -852,7 +853,58 @@ func Targeted(desired, deployed *stacks.Resolved, names []string) (*stacks.Resol
 			}
 		}
 	}
+	// A reference between a targeted component and one kept as deployed
+	// must still name an output the other one has: a kind changed on one
+	// side only fails in the middle of the engine run otherwise.
+	for _, c := range out.Components {
+		var bad error
+		eachString(c.Spec, func(s string) {
+			for _, r := range stacks.FindRefs(s) {
+				to := out.Component(r.Component)
+				if bad != nil || to == nil || slices.Contains(to.Kind.Outputs(), r.Output) {
+					continue
+				}
+				add := r.Component
+				if want[r.Component] {
+					add = c.Name
+				}
+				bad = fmt.Errorf("--target-component: %s references ${%s.%s}, but %s would stay %s %s, which has no output %q (outputs: %s): add --target-component %s",
+					c.Name, r.Component, r.Output, r.Component, article(to.Kind), to.Kind, r.Output, strings.Join(to.Kind.Outputs(), ", "), add)
+				if want[r.Component] {
+					bad = fmt.Errorf("--target-component: %s (kept as deployed) references ${%s.%s}, but the targeted %s is %s %s, which has no output %q (outputs: %s): add --target-component %s",
+						c.Name, r.Component, r.Output, r.Component, article(to.Kind), to.Kind, r.Output, strings.Join(to.Kind.Outputs(), ", "), add)
+				}
+			}
+		})
+		if bad != nil {
+			return nil, bad
+		}
+	}
 	return &out, nil
+}
+
+// eachString calls fn with every string in a spec value.
+func eachString(v any, fn func(string)) {
+	switch x := v.(type) {
+	case string:
+		fn(x)
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			eachString(x[k], fn)
+		}
+	case []any:
+		for _, e := range x {
+			eachString(e, fn)
+		}
+	}
+}
+
+// article is "a" or "an" for a kind's name.
+func article(k stacks.Kind) string {
+	if strings.ContainsRune("AEIOU", rune(string(k)[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 // componentNames lists the components of the given models, sorted, once each.

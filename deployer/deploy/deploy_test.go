@@ -330,6 +330,37 @@ func TestTargeted(t *testing.T) {
 	}
 }
 
+// TestTargetedReferencesAcrossAKindChange: assets changed kind (Bucket to
+// Worker) and web's reference with it. Deploying either alone would
+// leave a reference to an output the other side does not have; the engine
+// then failed in the middle of the run, after taking the lease and
+// recording a failed deployment, without saying what to target.
+func TestTargetedReferencesAcrossAKindChange(t *testing.T) {
+	deployed := model(comp("assets", stacks.KindBucket, map[string]any{}),
+		comp("web", stacks.KindWorker, map[string]any{"env": map[string]any{"B": "${assets.name}"}}, "assets"))
+	desired := model(comp("assets", stacks.KindWorker, map[string]any{}),
+		comp("web", stacks.KindWorker, map[string]any{"env": map[string]any{"B": "s3://${assets.serviceName}/x"}}, "assets"))
+	for _, tt := range []struct {
+		target []string
+		want   string
+	}{
+		{[]string{"web"}, `web references ${assets.serviceName}, but assets would stay a Bucket, which has no output "serviceName" (outputs: name, arn): add --target-component assets`},
+		{[]string{"assets"}, `web (kept as deployed) references ${assets.name}, but the targeted assets is a Worker, which has no output "name" (outputs: serviceName): add --target-component web`},
+		{[]string{"assets", "web"}, ""},
+	} {
+		_, err := Targeted(desired, deployed, tt.target)
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("--target-component %v: err = %v, want %q", tt.target, err, tt.want)
+		}
+	}
+	// A reference the kept component has is fine, escaped text is not one.
+	desired.Component("web").Spec["env"] = map[string]any{"B": "${assets.serviceName}", "C": "$${assets.nope}"}
+	deployed.Component("web").Spec["env"] = map[string]any{"B": "${assets.arn}"}
+	if _, err := Targeted(desired, deployed, []string{"assets", "web"}); err != nil {
+		t.Errorf("both targeted: %v", err)
+	}
+}
+
 // TestRunLostLeaseRecordsNothing: a run whose lease was lost meanwhile
 // (force-unlocked and taken by another run) must not write history or
 // state: the new holder owns them, and a write here would make the new
