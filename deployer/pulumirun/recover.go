@@ -150,12 +150,13 @@ func (r *Runner) importState(ctx context.Context, dep apitype.UntypedDeployment,
 
 // Unprotect clears Pulumi's protect flag on the resources of the
 // components which selects in the stack's checkpoint, so that an operation
-// panka was allowed to run (--allow-destroy) can delete them. A component
-// is a top-level resource, named as in the program, with every resource
-// below it. It returns the components that had protected resources,
+// panka was allowed to run (--allow-destroy, or --allow-replace of a
+// component whose kind changed) can delete them. A component is a
+// top-level resource, named as in the program, with every resource below
+// it; which is given its name and the top-level resource's type. It returns the components that had protected resources,
 // sorted; the checkpoint is rewritten only then. Call it only while
 // holding panka's lease, as RecoverStale.
-func (r *Runner) Unprotect(ctx context.Context, which func(component string) bool) ([]string, error) {
+func (r *Runner) Unprotect(ctx context.Context, which func(component, typ string) bool) ([]string, error) {
 	dep, doc, err := r.exportState(ctx)
 	if err != nil || doc == nil {
 		return nil, err
@@ -172,22 +173,23 @@ func (r *Runner) Unprotect(ctx context.Context, which func(component string) boo
 		return v
 	}
 	// Parents come before their children in a checkpoint.
-	component := map[string]string{}
+	type top struct{ name, typ string }
+	component := map[string]top{}
 	found := map[string]bool{}
 	for _, m := range res {
 		urn, typ := str(m, "urn"), str(m, "type")
 		c := component[str(m, "parent")]
-		if c == "" && typ != "pulumi:pulumi:Stack" && !strings.HasPrefix(typ, "pulumi:providers:") {
-			c = urnName(urn)
+		if c.name == "" && typ != "pulumi:pulumi:Stack" && !strings.HasPrefix(typ, "pulumi:providers:") {
+			c = top{urnName(urn), typ}
 		}
 		component[urn] = c
 		var protected bool
 		_ = json.Unmarshal(m["protect"], &protected)
-		if !protected || c == "" || !which(c) {
+		if !protected || c.name == "" || !which(c.name, c.typ) {
 			continue
 		}
 		delete(m, "protect")
-		found[c] = true
+		found[c.name] = true
 	}
 	if len(found) == 0 {
 		return nil, nil

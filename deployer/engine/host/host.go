@@ -153,27 +153,64 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, log io.Writer) erro
 	return sc.Err()
 }
 
-// unprotect clears, when the run may delete data (req.AllowDestroy), the
-// engine's protection of the components it deletes: those not in desired
-// (every one for a destroy, desired nil).
+// unprotect clears the engine's protection of the components the run may
+// delete (unprotected).
 func unprotect(ctx context.Context, runner *pulumirun.Runner, req engine.Request, desired *stacks.Resolved, log io.Writer) error {
-	if !req.AllowDestroy {
+	which := unprotected(req, desired)
+	if which == nil {
 		return nil
 	}
-	keep := map[string]bool{}
-	if desired != nil {
-		for _, c := range desired.Components {
-			keep[c.Name] = true
-		}
-	}
-	done, err := runner.Unprotect(ctx, func(c string) bool { return !keep[c] })
+	done, err := runner.Unprotect(ctx, which)
 	if err != nil {
 		return err
 	}
 	if len(done) > 0 {
-		fmt.Fprintf(log, "--allow-destroy: cleared the engine's protection of %s, which this run deletes\n", strings.Join(done, ", "))
+		fmt.Fprintf(log, "%s: cleared the engine's protection of %s, which this run deletes\n", allowFlags(req), strings.Join(done, ", "))
 	}
 	return nil
+}
+
+// unprotected selects the components whose deployed resources a run may
+// delete: with req.AllowDestroy those not in desired (every one for a
+// destroy, desired nil); with req.AllowReplace those whose kind changed
+// where the target gives each kind its own top-level resource type (the
+// aws target's panka:aws:<Kind>): the engine deletes the old kind's
+// resources rather than replacing them, and the plan showed that as a
+// replace, which --allow-replace allowed. Without it, their protection
+// made the engine refuse the delete, and --allow-destroy did not clear it
+// either, since the component is still desired. nil when it can select
+// none (the checkpoint is then not read).
+func unprotected(req engine.Request, desired *stacks.Resolved) func(component, typ string) bool {
+	kinds := map[string]stacks.Kind{}
+	awsTarget := false
+	if desired != nil {
+		for _, c := range desired.Components {
+			kinds[c.Name] = c.Kind
+		}
+		awsTarget = desired.Provider.Name == "aws" || desired.Provider.Name == ""
+	}
+	if !req.AllowDestroy && !(req.AllowReplace && awsTarget) {
+		return nil
+	}
+	return func(component, typ string) bool {
+		kind, ok := kinds[component]
+		if !ok {
+			return req.AllowDestroy
+		}
+		return req.AllowReplace && awsTarget && typ != awstarget.ComponentType(kind)
+	}
+}
+
+// allowFlags names the run's data permissions, for messages.
+func allowFlags(req engine.Request) string {
+	var f []string
+	if req.AllowDestroy {
+		f = append(f, "--allow-destroy")
+	}
+	if req.AllowReplace {
+		f = append(f, "--allow-replace")
+	}
+	return strings.Join(f, " ")
 }
 
 func decodeDesired(req engine.Request) (*stacks.Resolved, error) {

@@ -57,6 +57,15 @@ func newEnv(t testing.TB) *env {
 // local target).
 func (e *env) runner(r *stacks.Resolved) *pulumirun.Runner {
 	e.t.Helper()
+	model, repo, protect := r, e.repo, e.protect
+	return e.runnerWith(r.Stack, r.Environment, func(ctx *pulumi.Context) error {
+		return local.New().Register(ctx, model, target.Options{RepoRoot: repo, Protect: protect})
+	})
+}
+
+// runnerWith opens a runner of stack/environment for any program.
+func (e *env) runnerWith(stack, environment string, program pulumi.RunFunc) *pulumirun.Runner {
+	e.t.Helper()
 	if err := os.MkdirAll(e.backend, 0o755); err != nil {
 		e.t.Fatal(err)
 	}
@@ -65,23 +74,20 @@ func (e *env) runner(r *stacks.Resolved) *pulumirun.Runner {
 	for k, v := range e.extra {
 		vars[k] = v
 	}
-	model, repo, protect := r, e.repo, e.protect
 	plugins := []string{e.plugins}
 	if e.noPlugins {
 		plugins = nil
 		vars["PATH"] = "/usr/bin:/bin"
 	}
 	run, err := pulumirun.New(context.Background(), pulumirun.Options{
-		Stack:       pulumirun.StackName(r.Stack, r.Environment),
+		Stack:       pulumirun.StackName(stack, environment),
 		BackendURL:  e.url(),
 		PulumiCLI:   e.cli,
 		PulumiHome:  e.home,
 		PluginDirs:  plugins,
 		CancelGrace: e.grace,
 		Env:         vars,
-		Program: func(ctx *pulumi.Context) error {
-			return local.New().Register(ctx, model, target.Options{RepoRoot: repo, Protect: protect})
-		},
+		Program:     program,
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -815,11 +821,11 @@ func TestUnprotectLetsDeleteThrough(t *testing.T) {
 		t.Fatalf("protected events manifest deleted: %v", err)
 	}
 	keep := map[string]bool{"api": true, "db": true}
-	done, err := run.Unprotect(context.Background(), func(c string) bool { return !keep[c] })
+	done, err := run.Unprotect(context.Background(), func(c, _ string) bool { return !keep[c] })
 	if err != nil || strings.Join(done, ",") != "events" {
 		t.Fatalf("Unprotect = %v, %v; want [events]", done, err)
 	}
-	if done, err := run.Unprotect(context.Background(), func(c string) bool { return !keep[c] }); err != nil || len(done) != 0 {
+	if done, err := run.Unprotect(context.Background(), func(c, _ string) bool { return !keep[c] }); err != nil || len(done) != 0 {
 		t.Fatalf("second Unprotect = %v, %v; want nothing left to clear", done, err)
 	}
 	mustUp(t, run)
@@ -831,7 +837,7 @@ func TestUnprotectLetsDeleteThrough(t *testing.T) {
 	if !errors.As(err, &pe) || strings.Join(pe.Delete, ",") != "db" {
 		t.Fatalf("Destroy with a protected database: %v; want a ProtectedError naming db", err)
 	}
-	if done, err := run.Unprotect(context.Background(), func(string) bool { return true }); err != nil || strings.Join(done, ",") != "db" {
+	if done, err := run.Unprotect(context.Background(), func(string, string) bool { return true }); err != nil || strings.Join(done, ",") != "db" {
 		t.Fatalf("Unprotect all = %v, %v; want [db]", done, err)
 	}
 	if _, err := run.Destroy(context.Background(), nil); err != nil {
@@ -839,5 +845,56 @@ func TestUnprotectLetsDeleteThrough(t *testing.T) {
 	}
 	if _, err := os.Stat(e.manifest("orders", "dev", "db")); !os.IsNotExist(err) {
 		t.Errorf("db manifest still there after destroy (err %v)", err)
+	}
+}
+
+// TestUnprotectSeesTheComponentType: a target that gives each kind its own
+// component resource type (the aws target's panka:aws:<Kind>) turns a kind
+// change into new resources and the deletion of the old, protected ones,
+// which the engine refuses. Unprotect is given each component's type, so
+// the deploying side can clear the protection of a component whose kind
+// changed (--allow-replace) while it stays desired.
+func TestUnprotectSeesTheComponentType(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := filepath.Join(e.repo, local.DefaultDirectory)
+	program := func(kind string, protect bool) pulumi.RunFunc {
+		return func(ctx *pulumi.Context) error {
+			parent := &struct{ pulumi.ResourceState }{}
+			if err := ctx.RegisterComponentResource("panka:aws:"+kind, "orders", parent); err != nil {
+				return err
+			}
+			res := &struct {
+				pulumi.CustomResourceState
+			}{}
+			return ctx.RegisterResource(local.Token, "orders-"+strings.ToLower(kind), pulumi.Map{
+				"directory": pulumi.String(dir), "stack": pulumi.String("orders"), "environment": pulumi.String("dev"),
+				"component": pulumi.String("orders-" + strings.ToLower(kind)), "kind": pulumi.String(kind), "spec": pulumi.Map{},
+			}, res, pulumi.Parent(parent), pulumi.Protect(protect))
+		}
+	}
+	mustUp(t, e.runnerWith("orders", "dev", program("Queue", true)))
+	old := e.manifest("orders", "dev", "orders-queue")
+
+	run := e.runnerWith("orders", "dev", program("Bucket", false))
+	_, err := run.Up(context.Background(), nil)
+	var pe *pulumirun.ProtectedError
+	if !errors.As(err, &pe) || len(pe.Delete) == 0 {
+		t.Fatalf("Up after a kind change of a protected component: %v; want the delete refused", err)
+	}
+	var types []string
+	done, err := run.Unprotect(context.Background(), func(c, typ string) bool {
+		types = append(types, c+"="+typ)
+		return c == "orders" && typ != "panka:aws:Bucket"
+	})
+	if err != nil || strings.Join(done, ",") != "orders" || !strings.Contains(strings.Join(types, ","), "orders=panka:aws:Queue") {
+		t.Fatalf("Unprotect = %v, %v (asked %v); want orders cleared, seen with its type panka:aws:Queue", done, err, types)
+	}
+	mustUp(t, run)
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("the old kind's manifest is still there after Unprotect and Up (err %v)", err)
+	}
+	if _, err := os.Stat(e.manifest("orders", "dev", "orders-bucket")); err != nil {
+		t.Errorf("no manifest for the new kind: %v", err)
 	}
 }
