@@ -831,9 +831,22 @@ func Targeted(desired, deployed *stacks.Resolved, names []string) (*stacks.Resol
 	out.Components = nil
 	seen := map[string]bool{}
 	if deployed != nil {
+		// A kept component's spec comes from state, where secrets are
+		// only their keyed hashes; the engine needs their values, which
+		// desired still holds wherever the secret did not change.
+		secrets := map[string]stacks.Sensitive{}
+		for _, c := range desired.Components {
+			collectSensitive(c.Spec, secrets)
+		}
+		for _, v := range desired.Variables {
+			collectSensitive(v.Value, secrets)
+		}
 		for _, c := range deployed.Components {
 			if want[c.Name] {
 				continue
+			}
+			if len(secrets) > 0 {
+				c.Spec, _ = withSecrets(c.Spec, secrets).(map[string]any)
 			}
 			out.Components = append(out.Components, c)
 			seen[c.Name] = true
@@ -881,6 +894,48 @@ func Targeted(desired, deployed *stacks.Resolved, names []string) (*stacks.Resol
 		}
 	}
 	return &out, nil
+}
+
+// collectSensitive adds the sensitive values in v to by, keyed by hash.
+func collectSensitive(v any, by map[string]stacks.Sensitive) {
+	switch x := v.(type) {
+	case stacks.Sensitive:
+		by[x.Hash] = x
+	case *stacks.Sensitive:
+		by[x.Hash] = *x
+	case map[string]any:
+		for _, e := range x {
+			collectSensitive(e, by)
+		}
+	case []any:
+		for _, e := range x {
+			collectSensitive(e, by)
+		}
+	}
+}
+
+// withSecrets returns a copy of v in which every keyed hash found in by is
+// the sensitive value it stands for.
+func withSecrets(v any, by map[string]stacks.Sensitive) any {
+	switch x := v.(type) {
+	case string:
+		if s, ok := by[x]; ok && stacks.IsSensitive(x) {
+			return s
+		}
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = withSecrets(e, by)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = withSecrets(e, by)
+		}
+		return l
+	}
+	return v
 }
 
 // eachString calls fn with every string in a spec value.

@@ -330,6 +330,44 @@ func TestTargeted(t *testing.T) {
 	}
 }
 
+// TestTargetedKeepsSecretValues: a component kept at its deployed spec
+// comes from state, where a secret is its keyed hash. The engine must get
+// the secret's value wherever desired still has it (the same hash), not
+// the hash as text, which the aws target deployed as the value (an ECS
+// environment variable holding "sensitive:hmac-sha256:...").
+func TestTargetedKeepsSecretValues(t *testing.T) {
+	pw := stacks.HashSensitive([]byte("k"), "PASS", "pre-hunter2")
+	old := stacks.HashSensitive([]byte("k"), "OLD", "gone")
+	deployed := model(comp("api", stacks.KindWorker, map[string]any{"image": "a:1", "env": map[string]any{"PW": pw.Hash, "X": old.Hash}, "args": []any{pw.Hash}}),
+		comp("db", stacks.KindDatabase, map[string]any{"storageGB": int64(20)}))
+	desired := model(comp("api", stacks.KindWorker, map[string]any{"image": "a:2", "env": map[string]any{"PW": pw}}),
+		comp("db", stacks.KindDatabase, map[string]any{"storageGB": int64(30)}))
+	got, err := Targeted(desired, deployed, []string{"db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := got.Component("api")
+	if api.Spec["image"] != "a:1" {
+		t.Errorf("api not kept at its deployed spec: %v", api.Spec)
+	}
+	env := api.Spec["env"].(map[string]any)
+	if s, ok := env["PW"].(stacks.Sensitive); !ok || s.Clear != "pre-hunter2" {
+		t.Errorf("kept api's secret = %#v, want the sensitive value", env["PW"])
+	}
+	if s, ok := api.Spec["args"].([]any)[0].(stacks.Sensitive); !ok || s.Clear != "pre-hunter2" {
+		t.Errorf("kept api's secret in a list = %#v, want the sensitive value", api.Spec["args"])
+	}
+	if env["X"] != old.Hash {
+		t.Errorf("a secret desired no longer has = %#v, want its hash as deployed", env["X"])
+	}
+	if deployed.Component("api").Spec["env"].(map[string]any)["PW"] != pw.Hash {
+		t.Error("the deployed model was changed")
+	}
+	if got.Hash() == "" || string(got.Canonical()) == "" || !strings.Contains(string(got.Canonical()), pw.Hash) {
+		t.Errorf("the kept secret does not encode as its hash: %s", got.Canonical())
+	}
+}
+
 // TestTargetedReferencesAcrossAKindChange: assets changed kind (Bucket to
 // Worker) and web's reference with it. Deploying either alone would
 // leave a reference to an output the other side does not have; the engine
