@@ -702,3 +702,57 @@ func TestApplyStoppedPastItsLeaseIsNotTakenOver(t *testing.T) {
 		}
 	})
 }
+
+// TestDestroyKilledThenApplyPutsBack: a destroy --allow-destroy killed
+// (every process of the run, as when the machine dies) after the engine
+// deleted some components records nothing, so panka's state still says
+// the stack is deployed. Re-applying the deployed commit plans "no
+// changes"; it must still run the engine, which sees its own state written
+// since the last recorded deployment, and put back what the killed run
+// deleted. It used to skip the engine and record a successful deployment
+// with the components missing (and their data protection cleared).
+func TestDestroyKilledThenApplyPutsBack(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("finds the run's processes through /proc (Linux only)")
+	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		r := newE2ERepo(t, b)
+		short := []string{"PANKA_LOCKS_TTL=8", "PANKA_LOCKS_HEARTBEAT=2"}
+		r.mustPanka(nil, applyDev...)
+		manifests := filepath.Join(r.dir, ".panka", "local", "shop", "dev")
+		marker := runMarker()
+		cmd := r.cmd(append([]string{"PANKALOCAL_DELAY=2s", marker}, short...),
+			"destroy", "--stack", "shop", "--environment", "dev", "--auto-approve", "--allow-destroy")
+		var errOut syncBuffer
+		cmd.Stderr, cmd.Stdout = &errOut, &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 90*time.Second, func() bool {
+			_, err := os.Stat(filepath.Join(manifests, "web.json"))
+			return errors.Is(err, os.ErrNotExist) && strings.Contains(errOut.String(), "shop-db: deleting")
+		})
+		killAll(marker)
+		_ = cmd.Wait()
+		if _, err := os.Stat(filepath.Join(manifests, "shop-db.json")); err != nil {
+			t.Fatalf("the killed destroy went further than the test needs: %v\n%s", err, errOut.String())
+		}
+
+		out, errOut2, code := r.panka(short, append(applyDev, "--lock-timeout", "1m")...)
+		if code != 0 {
+			t.Fatalf("apply after the killed destroy: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut2)
+		}
+		if !strings.Contains(errOut2, "was written after its last recorded deployment") {
+			t.Errorf("the apply does not say why it runs the engine for a plan without changes:\n%s\n%s", out, errOut2)
+		}
+		for _, c := range []string{"web", "shop-db", "orders", "assets"} {
+			if _, err := os.Stat(filepath.Join(manifests, c+".json")); err != nil {
+				t.Errorf("%s not put back after the killed destroy: %v\nstdout:\n%s\nstderr:\n%s", c, err, out, errOut2)
+			}
+		}
+		// Nothing changed since: the next apply skips the engine again.
+		if _, errOut3, code := r.panka(nil, applyDev...); code != 0 || !strings.Contains(errOut3, "without running the engine") {
+			t.Errorf("a no-change apply after the reconciling one: exit %d, want the engine skipped\n%s", code, errOut3)
+		}
+	})
+}
