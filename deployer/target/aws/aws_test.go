@@ -783,7 +783,7 @@ func TestDataResourcesProtected(t *testing.T) {
 		sort.Strings(got)
 		var want []string
 		if protect {
-			want = []string{tRG + " sessions", tBucket + " assets", tRDS + " users-db", tQueue + " orders-queue", tQueue + " orders-queue-dlq"}
+			want = []string{tRG + " sessions", tBucket + " assets", tRDS + " users-db", tQueue + " orders-queue"}
 			sort.Strings(want)
 		}
 		if !reflect.DeepEqual(got, want) {

@@ -179,7 +179,11 @@ func (b *builder) queue() error {
 			MessageRetentionSeconds: pulumi.Int(1209600),
 			SqsManagedSseEnabled:    pulumi.Bool(true),
 			Tags:                    b.tags(),
-		}, b.dataOpts()...)
+			// Not protected: removing spec.deadLetter deletes it while the
+			// queue stays desired, which no flag could then let through
+			// (--allow-destroy clears the protection of components that
+			// go, not of parts of one that stays).
+		}, b.opts(pulumi.DeleteBeforeReplace(true))...)
 		if err = b.keep(dlq, err); err != nil {
 			return fmt.Errorf("dead-letter queue: %w", err)
 		}
