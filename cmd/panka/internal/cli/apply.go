@@ -352,8 +352,10 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		PankaVersion: Build().Version,
 		Now:          f.Now,
 	}
+	planShown := false
 	rt.OnPlan = func(p *planner.Result) {
 		prog.plan(p)
+		planShown = true
 		if f.JSON() {
 			return
 		}
@@ -376,7 +378,13 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 	if lerr := lease.Lost(); lerr != nil && !errors.Is(err, locker.ErrLost) {
 		err = errors.Join(err, fmt.Errorf("the lock lease was lost during the %s: %w", req.Operation, lerr))
 	}
-	if res != nil && res.Deployment != nil {
+	switch {
+	case res != nil && res.Deployment != nil:
+		printDeployment(f, res)
+	case res != nil && planShown && f.JSON():
+		// Refused or declined after the plan (data protection, no
+		// terminal to confirm on): text shows the plan before the error,
+		// so JSON does too, with no deployment.
 		printDeployment(f, res)
 	}
 	if errors.Is(err, deploy.ErrDeclined) {
@@ -434,6 +442,7 @@ func confirm(r io.Reader, w io.Writer, question, want string) (bool, error) {
 func printDeployment(f *Factory, res *deploy.Result) {
 	d := res.Deployment
 	if f.JSON() {
+		// deployment is null when nothing was deployed (refused, declined).
 		_ = f.PrintJSON(struct {
 			Plan       *planner.Result        `json:"plan"`
 			Deployment *statestore.Deployment `json:"deployment"`
