@@ -477,6 +477,8 @@ func TestDataLossWarning(t *testing.T) {
 		want    string
 	}{
 		{"plan previews apply", dropped, TextOptions{}, "Warning: DATA LOSS: assets (apply needs --allow-destroy)\n"},
+		{"plan previews destroy (an environment that is gone)", nil, TextOptions{},
+			"Warning: DATA LOSS: orders-events, orders-db, assets (destroy needs --allow-destroy)\n"},
 		{"destroy without the flag", nil, TextOptions{Command: "destroy"},
 			"Warning: DATA LOSS: orders-events, orders-db, assets (destroy needs --allow-destroy)\n"},
 		{"destroy with the flag", nil, TextOptions{Command: "destroy", AllowDestroy: true},

@@ -244,12 +244,14 @@ func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts T
 // ones the command was not given (" (destroy needs --allow-destroy)"), or
 // that the ones given allow it.
 func dataLossPermission(plans []*Result, opts TextOptions) string {
-	var deletes, replaces bool
+	var deletes, replaces, destroys, applies bool
 	for _, p := range plans {
 		for _, c := range p.Changes {
 			if c.DataLoss {
 				deletes = deletes || c.Action == ActionDelete
 				replaces = replaces || c.Action == ActionReplace
+				destroys = destroys || p.Header.Destroy
+				applies = applies || !p.Header.Destroy
 			}
 		}
 	}
@@ -266,7 +268,13 @@ func dataLossPermission(plans []*Result, opts TextOptions) string {
 		}
 	}
 	command := opts.Command
-	if command == "" {
+	switch {
+	case command != "":
+	case destroys && applies:
+		command = "apply or destroy"
+	case destroys:
+		command = "destroy" // a plan of an environment that is gone
+	default:
 		command = "apply"
 	}
 	switch {
