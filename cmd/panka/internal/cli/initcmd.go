@@ -207,7 +207,7 @@ func (opts *InitOptions) prompt() error {
 		dst          *string
 	}{
 		{"bucket", "S3 bucket for state", opts.Bucket, &opts.Bucket},
-		{"region", "AWS region", or(opts.Region, "us-east-1"), &opts.Region},
+		{"region", "AWS region", or(opts.Region, or(f.Getenv("AWS_REGION"), or(f.Getenv("AWS_DEFAULT_REGION"), "us-east-1"))), &opts.Region},
 		{"table", "DynamoDB table for locks (empty: S3 lock objects)", opts.Table, &opts.Table},
 		{"profile", "AWS profile (empty: default credential chain)", opts.Profile, &opts.Profile},
 	}

@@ -88,23 +88,26 @@ func TestInitRun(t *testing.T) {
 		name    string
 		tty     bool
 		stdin   string
+		env     []string
 		opts    InitOptions
 		given   []string
 		want    []string // lines in the written file
 		wantErr string
 	}{
-		{"no tty uses flags only", false, "s3\nnever-read\n", InitOptions{}, nil, []string{"  type: local"}, ""},
-		{"tty prompts for the rest", true, "s3\nmy-bucket\n\nlocks\nprod\n", InitOptions{}, nil,
+		{"no tty uses flags only", false, "s3\nnever-read\n", nil, InitOptions{}, nil, []string{"  type: local"}, ""},
+		{"tty prompts for the rest", true, "s3\nmy-bucket\n\nlocks\nprod\n", nil, InitOptions{}, nil,
 			[]string{"  type: s3", "  bucket: my-bucket", "  region: us-east-1", "  table: locks", "  profile: prod"}, ""},
-		{"tty skips values given as flags", true, "\n\n\n", InitOptions{BackendType: "s3", Bucket: "flag-bucket"}, []string{"backend-type", "bucket"},
+		{"the region offered is AWS_REGION's", true, "s3\nmy-bucket\n\n\n\n", []string{"AWS_REGION=eu-west-3"}, InitOptions{}, nil,
+			[]string{"  bucket: my-bucket", "  region: eu-west-3"}, ""},
+		{"tty skips values given as flags", true, "\n\n\n", nil, InitOptions{BackendType: "s3", Bucket: "flag-bucket"}, []string{"backend-type", "bucket"},
 			[]string{"  type: s3", "  bucket: flag-bucket", "  region: us-east-1"}, ""},
-		{"tty local asks nothing more", true, "local\n", InitOptions{}, nil, []string{"  type: local"}, ""},
-		{"quotes odd values", false, "", InitOptions{Bucket: "b", Profile: "true"}, nil, []string{`  profile: "true"`}, ""},
-		{"bad type", false, "", InitOptions{BackendType: "gcs"}, nil, nil, `--backend-type "gcs": use s3 or local`},
+		{"tty local asks nothing more", true, "local\n", nil, InitOptions{}, nil, []string{"  type: local"}, ""},
+		{"quotes odd values", false, "", nil, InitOptions{Bucket: "b", Profile: "true"}, nil, []string{`  profile: "true"`}, ""},
+		{"bad type", false, "", nil, InitOptions{BackendType: "gcs"}, nil, nil, `--backend-type "gcs": use s3 or local`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, out, errOut := stackTestFactory(t, t.TempDir(), tt.stdin, tt.tty)
+			f, out, errOut := stackTestFactory(t, t.TempDir(), tt.stdin, tt.tty, tt.env...)
 			opts := tt.opts
 			opts.F = f
 			opts.given = map[string]bool{}
