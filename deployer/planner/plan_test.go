@@ -457,6 +457,29 @@ func TestDescribeDeployed(t *testing.T) {
 	}
 }
 
+// TestDescribeDesired: where the desired model comes from, as the plan's
+// header says it.
+func TestDescribeDesired(t *testing.T) {
+	sha := "1b2c3d4e5f601b2c3d4e5f601b2c3d4e5f601b2c"
+	tests := []struct {
+		name string
+		h    Header
+		want string
+	}{
+		{"work tree", Header{Desired: Desired{Source: "worktree", Commit: sha}}, "work tree at 1b2c3d4e5f60"},
+		{"dirty", Header{Desired: Desired{Source: "worktree", Commit: sha, Dirty: true}}, "work tree at 1b2c3d4e5f60, dirty: uncommitted changes included"},
+		{"ref", Header{Desired: Desired{Source: "ref", Ref: "v1.2", Commit: sha}}, "ref v1.2 (1b2c3d4e5f60)"},
+		{"recorded spec", Header{Desired: Desired{Source: "history", Ref: "the spec recorded by deployment 2", Commit: sha}},
+			"the spec recorded by deployment 2 (commit 1b2c3d4e5f60)"},
+		{"destroy", Header{Destroy: true}, "nothing (destroy)"},
+	}
+	for _, tt := range tests {
+		if got := describeDesired(tt.h); got != tt.want {
+			t.Errorf("%s: describeDesired = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
 // TestDataLossWarning: the warning under the summary names the command that
 // will run the plan and asks only for the flags it was not given.
 func TestDataLossWarning(t *testing.T) {

@@ -162,6 +162,11 @@ func describeDesired(h Header) string {
 	}
 	var s string
 	switch {
+	case h.Desired.Source == "history" && h.Desired.Ref != "":
+		s = h.Desired.Ref
+		if h.Desired.Commit != "" {
+			s += " (commit " + short(h.Desired.Commit) + ")"
+		}
 	case h.Desired.Source == "ref" && h.Desired.Ref != "":
 		s = "ref " + h.Desired.Ref
 		if h.Desired.Commit != "" {

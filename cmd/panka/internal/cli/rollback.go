@@ -362,7 +362,7 @@ func rollbackToRecord(f *Factory, key statestore.Key, rec *statestore.Deployment
 	src := deploy.Source{Commit: rec.Commit, Ref: rec.Ref, Author: rec.CommitAuthor, Message: rec.CommitMessage, Dirty: rec.Dirty}
 	key2 := f.planSecretKey()
 	d := &desiredModel{model: model, source: src, key: key2, vars: rec.Vars,
-		header: planner.Desired{Source: "ref", Ref: fmt.Sprintf("the spec recorded by deployment %d", rec.Serial), Commit: rec.Commit, Dirty: rec.Dirty}}
+		header: planner.Desired{Source: "history", Ref: fmt.Sprintf("the spec recorded by deployment %d", rec.Serial), Commit: rec.Commit, Dirty: rec.Dirty}}
 	return &rollbackTarget{desired: d, record: rec, commit: rec.Commit}, nil
 }
 
