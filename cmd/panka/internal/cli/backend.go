@@ -172,10 +172,12 @@ func ensureBucket(ctx context.Context, c *s3.Client, bucket, region, sse, kmsKey
 		case code == "BucketAlreadyExists":
 			return fmt.Errorf("create bucket %s: the name is taken by another account; choose another --bucket", bucket)
 		default:
-			return fmt.Errorf("create bucket %s in %s: %w", bucket, region, err)
+			return fmt.Errorf("create bucket %s in %s: %w", bucket, region, s3store.Explain(bucket, err))
 		}
 	case awsHTTPStatus(err) == http.StatusForbidden:
-		return fmt.Errorf("bucket %s: access denied (it may belong to another account, or the credentials may not use it): %w", bucket, err)
+		// A HEAD answer has no body: Explain says "access denied (403)" and
+		// what to check, without the SDK's request ids.
+		return fmt.Errorf("bucket %s: %w (the bucket may also belong to another account: choose another --bucket)", bucket, s3store.Explain(bucket, err))
 	case awsHTTPStatus(err) == http.StatusBadRequest && (awsErrCode(err) == "" || awsErrCode(err) == "BadRequest"):
 		// A HEAD answer has no body to say why; signing for a region the
 		// bucket (or the server) is not in is the usual cause.
