@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -384,35 +382,11 @@ func TestNotDynamoDBEndpoint(t *testing.T) {
 // refuses them once the transport's response timeout passes, not with the
 // SDK's retry text.
 func TestSilentEndpointIsUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
+	endpoint := testserver.SilentEndpoint(t)
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("pankatest", "pankatest", ""),
 		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.ResponseHeaderTimeout = 50 * time.Millisecond })}
 	c := ddb.NewFromConfig(cfg, func(o *ddb.Options) {
-		o.BaseEndpoint = aws.String("http://" + ln.Addr().String())
+		o.BaseEndpoint = aws.String(endpoint)
 		o.RetryMaxAttempts = 2
 	})
 	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: "panka-locks"})

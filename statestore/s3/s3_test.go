@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -205,37 +203,6 @@ func BenchmarkState200(b *testing.B) {
 	storetest.Bench(b, s, 200, 20)
 }
 
-// silentEndpoint accepts connections and never answers, as a hung or
-// SIGSTOPped server does.
-func silentEndpoint(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	return "http://" + ln.Addr().String()
-}
-
 // TestSilentEndpointIsUnreachable: an endpoint that accepts connections but
 // never answers (a hung server) ends, once the transport's response timeout
 // passes, in the same explained error as a refused connection, not the
@@ -245,7 +212,7 @@ func silentEndpoint(t *testing.T) string {
 func TestSilentEndpointIsUnreachable(t *testing.T) {
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("pankatest", "pankatest", ""),
 		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.ResponseHeaderTimeout = 50 * time.Millisecond })}
-	c := s3store.NewClient(cfg, s3store.ClientOptions{Endpoint: silentEndpoint(t), UsePathStyle: true, MaxAttempts: 2})
+	c := s3store.NewClient(cfg, s3store.ClientOptions{Endpoint: testserver.SilentEndpoint(t), UsePathStyle: true, MaxAttempts: 2})
 	s, err := s3store.New(c, s3store.Options{Bucket: "state"})
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +232,7 @@ func TestSilentEndpointIsUnreachable(t *testing.T) {
 		}
 	}
 
-	slow := s3store.NewClient(aws.Config{Region: "us-east-1", Credentials: cfg.Credentials}, s3store.ClientOptions{Endpoint: silentEndpoint(t), UsePathStyle: true, MaxAttempts: 1})
+	slow := s3store.NewClient(aws.Config{Region: "us-east-1", Credentials: cfg.Credentials}, s3store.ClientOptions{Endpoint: testserver.SilentEndpoint(t), UsePathStyle: true, MaxAttempts: 1})
 	s, err = s3store.New(slow, s3store.Options{Bucket: "state"})
 	if err != nil {
 		t.Fatal(err)

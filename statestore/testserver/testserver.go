@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -139,4 +141,37 @@ func DynamoDBClient(t testing.TB) *dynamodb.Client {
 	return dynamodb.NewFromConfig(DynamoDBConfig(t), func(o *dynamodb.Options) {
 		o.BaseEndpoint = aws.String(ep)
 	})
+}
+
+// SilentEndpoint returns the URL (http://127.0.0.1:port) of a server that
+// accepts connections and never answers, as a hung or SIGSTOPped one does;
+// it is closed when the test ends.
+func SilentEndpoint(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
 }

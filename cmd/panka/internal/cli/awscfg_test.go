@@ -2,12 +2,10 @@ package cli
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +17,8 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+
+	"panka.dev/panka/statestore/testserver"
 )
 
 // TestAWSConfigAssumeRole checks aws.assumeRole goes through STS with the
@@ -98,31 +98,7 @@ func TestSanitizeSession(t *testing.T) {
 // connections but never answers (a wedged server, a wrong port behind a
 // proxy) fails after bounded, retried waits instead of hanging the command.
 func TestAWSClientsDoNotHangOnASilentEndpoint(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c) // read nothing, answer nothing
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	}()
+	endpoint := testserver.SilentEndpoint(t)
 	home := t.TempDir()
 	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "AKIATEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
 		"AWS_PROFILE": "", "AWS_CONFIG_FILE": filepath.Join(home, "c"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "cr"),
@@ -133,8 +109,8 @@ func TestAWSClientsDoNotHangOnASilentEndpoint(t *testing.T) {
 	f := NewFactory(ios)
 	f.AWSResponseTimeout = 100 * time.Millisecond
 	cfg := &config.Resolved{Config: config.Default(), Sources: map[string]config.Source{}}
-	cfg.Backend.Region, cfg.Backend.Endpoint, cfg.Backend.UsePathStyle = "us-east-1", "http://"+ln.Addr().String(), true
-	cfg.Locks.Region, cfg.Locks.Endpoint = "us-east-1", "http://"+ln.Addr().String()
+	cfg.Backend.Region, cfg.Backend.Endpoint, cfg.Backend.UsePathStyle = "us-east-1", endpoint, true
+	cfg.Locks.Region, cfg.Locks.Endpoint = "us-east-1", endpoint
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // the hang this test guards against
 	defer cancel()
 
