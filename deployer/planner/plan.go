@@ -325,7 +325,9 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 	switch {
 	case len(ch.ReplaceReasons) > 0:
 		ch.Action = ActionReplace
-		ch.DataLoss = c.Kind.HoldsData() || prev.Kind.HoldsData()
+		// Only what exists holds data: a Worker becoming a Bucket loses
+		// nothing, a Bucket becoming anything loses its objects.
+		ch.DataLoss = prev.Kind.HoldsData()
 	case len(ch.Fields) > 0:
 		ch.Action = ActionUpdate
 	default:

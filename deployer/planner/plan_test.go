@@ -240,6 +240,9 @@ func TestPlanActions(t *testing.T) {
 		{"kind change replaces", func(r *stacks.Resolved) {
 			r.Component("orders-events").Kind = stacks.KindTopic
 		}, "orders-events", want{ActionReplace, true, []string{"kind"}}},
+		{"kind change to a data kind loses nothing", func(r *stacks.Resolved) {
+			r.Component("worker").Kind = stacks.KindBucket
+		}, "worker", want{ActionReplace, false, []string{"kind"}}},
 		{"dependsOn change is an update", func(r *stacks.Resolved) {
 			r.Component("worker").DependsOn = []string{"orders-db", "orders-events"}
 		}, "worker", want{ActionUpdate, false, nil}},
