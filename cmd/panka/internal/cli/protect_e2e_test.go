@@ -27,19 +27,8 @@ import (
 // fails and says what to do, and their manifests stay. With
 // --allow-replace the same apply goes through.
 func TestEngineForcedReplaceRefused(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives the Pulumi engine")
-	}
-	w := newWorkflow(t)
+	w := deployedShop(t, "1.0.0", true)
 	r := w.repo
-	r.Write(".gitignore", ".panka/\n")
-	r.Write("stacks/shop/stack.yaml", fmt.Sprintf(wfStackYAML, "1.0.0"))
-	r.Write("stacks/shop/services/web/service.yaml", fmt.Sprintf(wfWebYAML, 1, "    DATABASE: ${db.endpoint}\n"))
-	r.Write("stacks/shop/infra/queue.yaml", wfQueueYAML)
-	r.Write("stacks/shop/infra/db.yaml", wfDBYAML)
-	r.Write("stacks/shop/environments/dev.yaml", wfEnvYAML("dev", ""))
-	r.Commit("shop")
-	w.ok("apply", "-s", "shop", "-e", "dev", "--auto-approve")
 	if got := w.manifests("shop", "dev"); len(got) != 3 {
 		t.Fatalf("manifests %v, want web, orders and db", keysOf(got))
 	}
@@ -85,18 +74,8 @@ func TestEngineForcedReplaceRefused(t *testing.T) {
 // sees that the engine's state is not what the last deployment left: it
 // warns, refreshes and runs the engine, which puts the newer image back.
 func TestUnrecordedEngineWriteIsUndone(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives the Pulumi engine")
-	}
-	w := newWorkflow(t)
+	w := deployedShop(t, "2.0.0", false)
 	r := w.repo
-	r.Write(".gitignore", ".panka/\n")
-	r.Write("stacks/shop/stack.yaml", fmt.Sprintf(wfStackYAML, "2.0.0"))
-	r.Write("stacks/shop/services/web/service.yaml", fmt.Sprintf(wfWebYAML, 1, ""))
-	r.Write("stacks/shop/infra/queue.yaml", wfQueueYAML)
-	r.Write("stacks/shop/environments/dev.yaml", wfEnvYAML("dev", ""))
-	r.Commit("shop")
-	w.ok("apply", "-s", "shop", "-e", "dev", "--auto-approve")
 
 	older := func(b []byte) []byte { return bytes.ReplaceAll(b, []byte("shop-web:2.0.0"), []byte("shop-web:1.0.0")) }
 	manifest := filepath.Join(r.Dir, ".panka", "local", "shop", "dev", "web.json")
@@ -134,6 +113,30 @@ func TestUnrecordedEngineWriteIsUndone(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "without running the engine") || strings.Contains(errOut, "was written after") {
 		t.Errorf("second apply: exit %d, stderr:\n%s", code, errOut)
 	}
+}
+
+// deployedShop is a workflow whose stack shop (web image, the orders queue
+// and, withDB, a database web uses) is committed and applied to dev.
+func deployedShop(t *testing.T, image string, withDB bool) *workflow {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("drives the Pulumi engine")
+	}
+	w := newWorkflow(t)
+	r := w.repo
+	r.Write(".gitignore", ".panka/\n")
+	r.Write("stacks/shop/stack.yaml", fmt.Sprintf(wfStackYAML, image))
+	env := ""
+	if withDB {
+		env = "    DATABASE: ${db.endpoint}\n"
+		r.Write("stacks/shop/infra/db.yaml", wfDBYAML)
+	}
+	r.Write("stacks/shop/services/web/service.yaml", fmt.Sprintf(wfWebYAML, 1, env))
+	r.Write("stacks/shop/infra/queue.yaml", wfQueueYAML)
+	r.Write("stacks/shop/environments/dev.yaml", wfEnvYAML("dev", ""))
+	r.Commit("shop")
+	w.ok("apply", "-s", "shop", "-e", "dev", "--auto-approve")
+	return w
 }
 
 // editCheckpoint rewrites the Pulumi checkpoint of stack/env with edit,
