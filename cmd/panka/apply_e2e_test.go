@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"panka.dev/panka/deployer/engine/enginetest"
 	"panka.dev/panka/locker"
 	ddblock "panka.dev/panka/locker/dynamodb"
@@ -33,6 +36,7 @@ type e2eRepo struct {
 	dir    string
 	bin    string
 	env    []string
+	bucket string // the test server's bucket; empty on the embedded default
 	store  func() statestore.Store
 	locker func() locker.Locker
 }
@@ -155,6 +159,7 @@ func (r *e2eRepo) useServers() {
 	t := r.t
 	srv := testserver.S3(t)
 	bucket := testserver.NewBucket(t)
+	r.bucket = bucket
 	table := testserver.UniqueName("locks")
 	ddb := testserver.DynamoDBClient(t)
 	if err := ddblock.CreateTable(context.Background(), ddb, table); err != nil {
@@ -290,8 +295,11 @@ func TestApplyKilledThenRecoversAfterExpiry(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// Pulumi's lock must be stored before the kill, or there is nothing
+		// for the next run to recover (on a loaded machine the first
+		// "creating" event can come before the lock reaches S3).
 		waitFor(t, 90*time.Second, func() bool {
-			return strings.Contains(errOut.String(), "creating") && has(runProcesses(marker), "pulumi")
+			return strings.Contains(errOut.String(), "creating") && has(runProcesses(marker), "pulumi") && r.pulumiLocked()
 		})
 		// SIGKILL every process of the run at once (the machine dies), so
 		// nobody stops Pulumi cleanly: its lock and pending operations stay.
@@ -391,6 +399,33 @@ func TestApplyForceUnlockedRecordsNothing(t *testing.T) {
 			t.Errorf("the new holder's lease: %+v, %v", info, err)
 		}
 	})
+}
+
+// pulumiLocked reports whether the backend holds a Pulumi update lock
+// (an object or file under .pulumi/locks/).
+func (r *e2eRepo) pulumiLocked() bool {
+	const locks = "/.pulumi/locks/"
+	if r.bucket == "" {
+		found := false
+		_ = filepath.WalkDir(filepath.Join(r.dir, ".panka"), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.Contains(filepath.ToSlash(p), locks) {
+				found = true
+				return filepath.SkipAll
+			}
+			return nil
+		})
+		return found
+	}
+	out, err := testserver.S3Client(r.t).ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(r.bucket)})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, o := range out.Contents {
+		if strings.Contains("/"+aws.ToString(o.Key), locks) {
+			return true
+		}
+	}
+	return false
 }
 
 func waitFor(t *testing.T, d time.Duration, cond func() bool) {
@@ -610,7 +645,9 @@ func TestApplyStoppedPastItsLeaseIsNotTakenOver(t *testing.T) {
 	}
 	forEachBackend(t, func(t *testing.T, b backend) {
 		r := newE2ERepo(t, b)
-		short := []string{"PANKA_LOCKS_TTL=4", "PANKA_LOCKS_HEARTBEAT=1"}
+		// A 2 s heartbeat within an 8 s lease: a 1 s heartbeat in a 4 s
+		// lease lapsed on a loaded machine before the run was stopped.
+		short := []string{"PANKA_LOCKS_TTL=8", "PANKA_LOCKS_HEARTBEAT=2"}
 		r.mustPanka(short, applyDev...)
 		image := func(tag string) string {
 			stack := filepath.Join(r.dir, "stacks", "shop", "stack.yaml")
