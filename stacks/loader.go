@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"regexp"
 	"runtime"
@@ -114,6 +115,20 @@ func (s *Stack) EnvironmentFile(env string) string {
 		return e.file
 	}
 	return ""
+}
+
+// WithOverlay returns a copy of s in which environment env has other's
+// overlay (none when other has none). Comparing its resolved model with
+// s's tells what s's overlay file changes. s is not modified.
+func (s *Stack) WithOverlay(env string, other *Stack) *Stack {
+	c := *s
+	c.envs = maps.Clone(s.envs)
+	if e := other.envs[env]; e != nil {
+		c.envs[env] = e
+	} else {
+		delete(c.envs, env)
+	}
+	return &c
 }
 
 // nameRule is the rule for stack, environment and component names. It is

@@ -1526,9 +1526,10 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 			}
 		}
 	}
-	compEnvs := map[string][]string{} // component -> envs where it changed
-	envComps := map[string][]string{} // env -> components that changed there
-	fileEnvs := map[string][]string{} // env file / stack.yaml effect
+	compEnvs := map[string][]string{}     // component -> envs where it changed
+	envComps := map[string][]string{}     // env -> components that changed there
+	fileEnvs := map[string][]string{}     // env file / stack.yaml effect
+	overlayComps := map[string][]string{} // env -> components its overlay's edit changed
 	for _, env := range all {
 		if !e.envSelected(env, restrict) {
 			continue
@@ -1574,7 +1575,26 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 		if !changedComp || !bytes.Equal(mustJSON(rB.Provider), mustJSON(rH.Provider)) || !bytes.Equal(mustJSON(rB.Variables), mustJSON(rH.Variables)) {
 			fileEnvs[path.Join(id.headDir, stacks.StackFile)] = append(fileEnvs[path.Join(id.headDir, stacks.StackFile)], env)
 		}
-		fileEnvs[path.Join(id.headDir, stacks.EnvironmentsDir, env+".yaml")] = append(fileEnvs[path.Join(id.headDir, stacks.EnvironmentsDir, env+".yaml")], env)
+		envFile := sH.EnvironmentFile(env)
+		if envFiles[env] && envFile != "" {
+			// Did the overlay's own edit change the model? Resolve head with
+			// base's overlay: a comment-only edit of the overlay, in a
+			// commit that changes env through another file, is not credited.
+			rM, eM := sH.WithOverlay(env, sB).Resolve(env, e.opts.Resolve)
+			if eM == nil {
+				if bytes.Equal(rM.Canonical(), rH.Canonical()) {
+					continue
+				}
+				cm := components(rM)
+				overlayComps[env] = []string{}
+				for _, name := range envComps[env] {
+					if cm[name].json != ch[name].json {
+						overlayComps[env] = append(overlayComps[env], name)
+					}
+				}
+			}
+		}
+		fileEnvs[envFile] = append(fileEnvs[envFile], env)
 	}
 	if errB != nil && errH == nil && id.headErr == nil {
 		effects[path.Join(id.baseDir, stacks.StackFile)] = "the stack did not load at base: " + firstLine(errB)
@@ -1625,7 +1645,11 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 		if envs := fileEnvs[c.Path]; len(envs) > 0 && len(parts) == 0 {
 			var cs []string
 			for _, env := range envs {
-				cs = append(cs, envComps[env]...)
+				if oc, ok := overlayComps[env]; ok && !strings.HasSuffix(c.Path, "/"+stacks.StackFile) {
+					cs = append(cs, oc...)
+				} else {
+					cs = append(cs, envComps[env]...)
+				}
 			}
 			what := ""
 			if cs = sortedKeys(toSet(cs)); len(cs) > 0 {

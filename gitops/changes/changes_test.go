@@ -1575,6 +1575,34 @@ func TestWhyEnvironmentFiles(t *testing.T) {
 	})
 }
 
+// TestWhyCommentOnlyEnvironmentFile: an environment file edited only in a
+// comment, in a commit that changes the environment through another file,
+// is not credited with the change.
+func TestWhyCommentOnlyEnvironmentFile(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/infra/queue.yaml", strings.Replace(queueYAML, "30", "60", 1))
+	g.Write("stacks/orders/environments/staging.yaml", "# owned by the orders team\n"+envYAML("staging", "  variables:\n    LOG_LEVEL: warn\n"))
+	g.Write("stacks/orders/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: debug\n  overrides:\n    api:\n      image: nginx:0.9\n"))
+	g.Commit("queue timeout; a comment in staging; prod logs debug")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if paths {
+			return
+		}
+		want := map[string]string{
+			"stacks/orders/infra/queue.yaml":          "modified; component jobs changed in dev, prod, staging",
+			"stacks/orders/environments/staging.yaml": "modified; no effect on the resolved model",
+			"stacks/orders/environments/prod.yaml":    "modified; environment prod changed (component api)",
+		}
+		got := map[string]string{}
+		for _, r := range res.Stacks[0].Reasons {
+			got[r.File] = r.Detail
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: reasons %v, want %v", engine, got, want)
+		}
+	})
+}
+
 // TestLinkedStacksRoot: a stacks root committed as a symbolic link is an
 // error naming the folder to use, not every stack removed.
 func TestLinkedStacksRoot(t *testing.T) {
