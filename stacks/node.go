@@ -14,14 +14,16 @@ import (
 )
 
 // MaxFileSize is the largest YAML file the loader reads. Anything larger is
-// almost certainly not a hand-written stack file.
-const MaxFileSize = 10 << 20
+// almost certainly not a hand-written stack file, and refusing it up front
+// keeps a stray data file from taking seconds and gigabytes to parse (a
+// 10 MB flow list took 36 s and 1.7 GB before it was refused).
+const MaxFileSize = 1 << 20
 
 // maxNodes bounds the nodes one file may expand to, aliases included.
 // Decoding through yaml.Node bypasses yaml.v3's own alias-ratio guard, so
 // without this a "billion laughs" document of a few hundred bytes would
 // expand to billions of nodes.
-const maxNodes = 1_000_000
+const maxNodes = 200_000
 
 // maxAliasNodes bounds the nodes produced by expanding aliases in one file.
 // Hand-written stacks reuse a few blocks; a bomb needs millions.

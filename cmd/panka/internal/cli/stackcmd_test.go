@@ -169,7 +169,7 @@ func TestValidateRunFindsStrays(t *testing.T) {
 }
 
 // TestVarFileTooLong: a --var-file (or stdin) over the size limit is an
-// error; stdin was cut at 10 MB without a word, possibly in the middle of a
+// error; stdin was cut at the size limit without a word, possibly in the middle of a
 // value, and a file (/dev/zero) was read until memory ran out.
 func TestVarFileTooLong(t *testing.T) {
 	dir := t.TempDir()
@@ -179,9 +179,9 @@ func TestVarFileTooLong(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct{ name, file, stdin, want string }{
-		{"stdin", "-", long, "--var-file stdin: more than 10 MB"},
-		{"file", path, "", "--var-file " + path + ": more than 10 MB"},
-		{"device", "/dev/zero", "", "--var-file /dev/zero: more than 10 MB"},
+		{"stdin", "-", long, "--var-file stdin: more than 1 MB"},
+		{"file", path, "", "--var-file " + path + ": more than 1 MB"},
+		{"device", "/dev/zero", "", "--var-file /dev/zero: more than 1 MB"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f, _, _ := stackTestFactory(t, dir, tt.stdin, false)
