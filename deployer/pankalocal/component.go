@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,7 +20,8 @@ import (
 // Test hooks, read from the provider's environment (the engine passes the
 // environment of the Pulumi CLI, and panka's runner sets it per run). They
 // exist so the end-to-end tests can make the real engine fail or run slowly
-// at a chosen component; they never apply to previews.
+// at a chosen component. Only EnvReplace, which shapes the diff, applies
+// to previews.
 const (
 	// EnvFail lists component names (comma-separated) whose Create and
 	// Update fail with an error.
@@ -31,6 +33,10 @@ const (
 	// (cancellably) until that file exists, so a test holds a deployment
 	// in flight for exactly as long as it needs.
 	EnvGate = "PANKALOCAL_GATE"
+	// EnvReplace lists (comma-separated) spec fields whose change the
+	// provider treats as a replacement (tests only: a provider rule that
+	// panka's planner does not know).
+	EnvReplace = "PANKALOCAL_REPLACE_FIELDS"
 )
 
 // newProvider assembles the provider. One resource type serves every panka
@@ -225,8 +231,11 @@ func (c *Component) Create(ctx context.Context, req infer.CreateRequest[Componen
 	return infer.CreateResponse[ComponentState]{ID: a.id(), Output: a.state()}, nil
 }
 
-// Update rewrites the manifest (not in previews). The path cannot change
-// here: Diff turns a path change into a replace.
+// Update rewrites the manifest (not in previews). A new directory (the
+// checkout moved, or spec.provider.directory changed) moves the manifest:
+// it is written at the new path, then the old one is removed. The
+// component stays the same resource, so a moved checkout is not a
+// replacement of its Databases and Queues.
 func (c *Component) Update(ctx context.Context, req infer.UpdateRequest[ComponentArgs, ComponentState]) (infer.UpdateResponse[ComponentState], error) {
 	a := req.Inputs
 	if err := a.validate(); err != nil {
@@ -236,8 +245,30 @@ func (c *Component) Update(ctx context.Context, req infer.UpdateRequest[Componen
 		if err := apply(ctx, a); err != nil {
 			return infer.UpdateResponse[ComponentState]{}, err
 		}
+		old := req.State.Path
+		if old == "" {
+			old = req.State.args().path()
+		}
+		if old != a.path() {
+			if err := removeManifest(old); err != nil {
+				return infer.UpdateResponse[ComponentState]{}, err
+			}
+		}
 	}
 	return infer.UpdateResponse[ComponentState]{Output: a.state()}, nil
+}
+
+// removeManifest removes a manifest and its environment and stack folders
+// once they are empty. A manifest already gone is not an error.
+func removeManifest(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("pankalocal: delete manifest %s: %w", path, err)
+	}
+	envDir := filepath.Dir(path)
+	if os.Remove(envDir) == nil {
+		_ = os.Remove(filepath.Dir(envDir))
+	}
+	return nil
 }
 
 // Delete removes the manifest and the environment and stack folders once
@@ -250,14 +281,7 @@ func (c *Component) Delete(ctx context.Context, req infer.DeleteRequest[Componen
 	if path == "" {
 		path = req.State.args().path()
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return infer.DeleteResponse{}, fmt.Errorf("pankalocal: delete manifest %s: %w", path, err)
-	}
-	envDir := filepath.Dir(path)
-	if os.Remove(envDir) == nil {
-		_ = os.Remove(filepath.Dir(envDir))
-	}
-	return infer.DeleteResponse{}, nil
+	return infer.DeleteResponse{}, removeManifest(path)
 }
 
 // Read re-reads the manifest so `pulumi refresh` sees manual edits (the spec
@@ -298,9 +322,11 @@ func (c *Component) Read(ctx context.Context, req infer.ReadRequest[ComponentArg
 }
 
 // Diff compares the inputs with the checkpointed state. A change of the
-// manifest's location is a replace (create the new file, then delete the
-// old one: the paths differ, so the order is safe); anything else is an
-// in-place update.
+// manifest's identity (stack, environment, component) is a replace (create
+// the new file, then delete the old one: the paths differ, so the order is
+// safe); anything else, a new directory included, is an in-place update.
+// Spec fields named in PANKALOCAL_REPLACE_FIELDS also replace: tests use it
+// to stand for a provider rule panka's planner does not know.
 func (c *Component) Diff(ctx context.Context, req infer.DiffRequest[ComponentArgs, ComponentState]) (infer.DiffResponse, error) {
 	old, news := req.State, req.Inputs
 	d := map[string]p.PropertyDiff{}
@@ -309,7 +335,7 @@ func (c *Component) Diff(ctx context.Context, req infer.DiffRequest[ComponentArg
 		old, new string
 		replace  bool
 	}{
-		{"directory", old.Directory, news.Directory, true},
+		{"directory", old.Directory, news.Directory, false},
 		{"stack", old.Stack, news.Stack, true},
 		{"environment", old.Environment, news.Environment, true},
 		{"component", old.Component, news.Component, true},
@@ -345,10 +371,21 @@ func (c *Component) Diff(ctx context.Context, req infer.DiffRequest[ComponentArg
 		case !inNew:
 			d["spec."+k] = p.PropertyDiff{Kind: p.Delete, InputDiff: true}
 		case !reflect.DeepEqual(normalize(ov), normalize(nv)):
-			d["spec."+k] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+			kind := p.Update
+			if slices.Contains(strings.Split(os.Getenv(EnvReplace), ","), k) {
+				kind = p.UpdateReplace
+			}
+			d["spec."+k] = p.PropertyDiff{Kind: kind, InputDiff: true}
 		}
 	}
-	return infer.DiffResponse{HasChanges: len(d) > 0, DetailedDiff: d}, nil
+	// A replacement at the same path must delete first: the default
+	// create-then-delete would remove the new manifest.
+	samePath := old.args().path() == news.path()
+	replaces := false
+	for _, pd := range d {
+		replaces = replaces || pd.Kind == p.UpdateReplace
+	}
+	return infer.DiffResponse{HasChanges: len(d) > 0, DetailedDiff: d, DeleteBeforeReplace: replaces && samePath}, nil
 }
 
 // normalize maps numbers to float64 so values read back from a manifest

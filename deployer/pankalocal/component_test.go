@@ -189,7 +189,7 @@ func TestDiff(t *testing.T) {
 			a.Spec = map[string]any{"a": "x", "n": float64(1)}
 		}, map[string]p.DiffKind{"spec.m": p.Delete}},
 		{"kind", func(a *ComponentArgs) { a.Kind = "Topic" }, map[string]p.DiffKind{"kind": p.Update}},
-		{"directory", func(a *ComponentArgs) { a.Directory = "/other" }, map[string]p.DiffKind{"directory": p.UpdateReplace}},
+		{"directory", func(a *ComponentArgs) { a.Directory = "/other" }, map[string]p.DiffKind{"directory": p.Update}},
 		{"environment", func(a *ComponentArgs) { a.Environment = "prod" }, map[string]p.DiffKind{"environment": p.UpdateReplace}},
 	}
 	for _, tt := range tests {
@@ -213,6 +213,53 @@ func TestDiff(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDiffReplaceFields: PANKALOCAL_REPLACE_FIELDS makes a spec field's
+// change a replacement (the tests' stand-in for a provider rule).
+func TestDiffReplaceFields(t *testing.T) {
+	t.Setenv(EnvReplace, "version,other")
+	old := args(t, "Database", map[string]any{"version": "15", "storageGB": float64(20)})
+	news := old
+	news.Spec = map[string]any{"version": "16", "storageGB": float64(30)}
+	resp, err := (&Component{}).Diff(context.Background(), infer.DiffRequest[ComponentArgs, ComponentState]{State: old.state(), Inputs: news})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.DetailedDiff["spec.version"].Kind != p.UpdateReplace || resp.DetailedDiff["spec.storageGB"].Kind != p.Update {
+		t.Errorf("diff = %+v, want spec.version replaced, spec.storageGB updated", resp.DetailedDiff)
+	}
+}
+
+// TestUpdateMovesManifest: a new directory (a moved checkout) writes the
+// manifest at the new path and removes the old one with its empty folders.
+func TestUpdateMovesManifest(t *testing.T) {
+	ctx := context.Background()
+	a := args(t, "Database", map[string]any{"version": "15"})
+	c := &Component{}
+	created, err := c.Create(ctx, infer.CreateRequest[ComponentArgs]{Inputs: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := a
+	moved.Directory = filepath.Join(t.TempDir(), "moved")
+	preview, err := c.Update(ctx, infer.UpdateRequest[ComponentArgs, ComponentState]{State: created.Output, Inputs: moved, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(created.Output.Path); err != nil || preview.Output.Path != moved.path() {
+		t.Fatalf("preview moved the manifest or planned %q: %v", preview.Output.Path, err)
+	}
+	resp, err := c.Update(ctx, infer.UpdateRequest[ComponentArgs, ComponentState]{State: created.Output, Inputs: moved})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(resp.Output.Path); err != nil || !strings.Contains(string(b), `"version": "15"`) || resp.Output.Path != moved.path() {
+		t.Fatalf("manifest at the new path %s: %s, %v", resp.Output.Path, b, err)
+	}
+	if _, err := os.Stat(filepath.Join(a.Directory, "orders")); !os.IsNotExist(err) {
+		t.Errorf("the old manifest's folders are still there (err %v)", err)
 	}
 }
 

@@ -186,9 +186,9 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 		replaceFields = DefaultReplaceFields
 		if localTarget(desired, deployed) {
 			// The local target's provider updates every spec field in
-			// place (only a manifest's location replaces it, which a
-			// provider change below covers): the aws rules would show a
-			// replace, and refuse it for data, that never happens.
+			// place (and moves a manifest whose directory changed): the
+			// aws rules would show a replace, and refuse it for data,
+			// that never happens.
 			replaceFields = func(stacks.Kind) []string { return nil }
 		}
 	}
@@ -211,12 +211,17 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 		p.Header.Desired.Hash = desired.Hash()
 	}
 
-	// A change of target, region or local directory moves every resource.
+	// A change of target or region replaces every resource. A change of
+	// the local target's directory moves every manifest (an update).
 	replaceAll := ""
+	var moveAll *FieldChange
 	if desired != nil && deployed != nil {
 		p.Provider = diffValues("provider", normalize(desired.Provider), normalize(deployed.Provider))
-		for _, fc := range p.Provider {
-			if fc.Path == "provider.name" || fc.Path == "provider.region" || fc.Path == "provider.directory" {
+		for i, fc := range p.Provider {
+			switch {
+			case fc.Path == "provider.directory" && localTarget(desired, deployed):
+				moveAll = &p.Provider[i]
+			case fc.Path == "provider.name" || fc.Path == "provider.region" || fc.Path == "provider.directory":
 				replaceAll = fc.Path
 			}
 		}
@@ -235,7 +240,13 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 		for _, name := range order(desired.Components) {
 			c := desired.Component(name)
 			kept[name] = true
-			p.Changes = append(p.Changes, compare(c, old[name], replaceFields, replaceAll))
+			ch := compare(c, old[name], replaceFields, replaceAll)
+			if moveAll != nil && ch.Action == ActionNoOp && old[name] != nil {
+				ch.Action, ch.Fields = ActionUpdate, []FieldChange{*moveAll}
+			} else if moveAll != nil && ch.Action == ActionUpdate {
+				ch.Fields = append([]FieldChange{*moveAll}, ch.Fields...)
+			}
+			p.Changes = append(p.Changes, ch)
 		}
 	}
 	if deployed != nil {

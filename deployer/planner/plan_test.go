@@ -267,7 +267,8 @@ func TestPlanActions(t *testing.T) {
 // TestPlanLocalTarget: the local target's provider updates every spec
 // field in place, so its plans show updates where the aws mapping
 // replaces (and would refuse a data component's replace that never
-// happens); a kind or location change still replaces.
+// happens); a kind change still replaces; a directory change moves every
+// manifest (an update of each component, no data loss).
 func TestPlanLocalTarget(t *testing.T) {
 	local := func() *stacks.Resolved {
 		r := base()
@@ -285,7 +286,7 @@ func TestPlanLocalTarget(t *testing.T) {
 		{"queue fifo", func(r *stacks.Resolved) { r.Component("orders-events").Spec["fifo"] = true }, "orders-events", ActionUpdate, nil},
 		{"service port", func(r *stacks.Resolved) { r.Component("api").Spec["port"] = int64(9090) }, "api", ActionUpdate, nil},
 		{"kind", func(r *stacks.Resolved) { r.Component("orders-events").Kind = stacks.KindTopic }, "orders-events", ActionReplace, []string{"kind"}},
-		{"directory", func(r *stacks.Resolved) { r.Provider.Directory = "out" }, "orders-db", ActionReplace, []string{"provider.directory"}},
+		{"directory", func(r *stacks.Resolved) { r.Provider.Directory = "out" }, "orders-db", ActionUpdate, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -302,8 +303,17 @@ func TestPlanLocalTarget(t *testing.T) {
 			}
 		})
 	}
+	moved := local()
+	moved.Provider.Directory = "out"
+	p := Plan(moved, fromState(t, local()), Options{})
+	if p.Summary.Update != 5 || p.Summary.Replace != 0 || len(p.Summary.DataLoss) != 0 {
+		t.Errorf("directory change: %+v, want every component updated (moved), nothing lost", p.Summary)
+	}
+	if f := changeOf(t, p, "api").Fields; len(f) != 1 || f[0].Path != "provider.directory" || f[0].After != "out" {
+		t.Errorf("directory change of api: fields %+v, want provider.directory → out", f)
+	}
 	// From aws to local: a change of target replaces everything.
-	p := Plan(local(), fromState(t, base()), Options{})
+	p = Plan(local(), fromState(t, base()), Options{})
 	if p.Summary.Replace != 5 || !p.Summary.ProviderChanged {
 		t.Errorf("aws to local: %+v, want every component replaced", p.Summary)
 	}

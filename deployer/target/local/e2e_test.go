@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -758,20 +759,26 @@ func waitPending(t *testing.T, stateFile string) {
 }
 
 // TestProtectedDataRefusesEngineReplace: with Protect, a replace of a data
-// component that only the engine decides (here: the checkout moved, so
-// the manifests' absolute location changed, which the planner does not
-// see) is refused by the engine and reported as a ProtectedError, and the
-// data component is left where it was; unprotected (--allow-replace), the
-// same change goes through.
+// component that only the engine decides (here: a provider rule the
+// planner does not know, PANKALOCAL_REPLACE_FIELDS) is refused by the
+// engine and reported as a ProtectedError, and the data component is left
+// as it was; unprotected (--allow-replace), the same change goes through.
 func TestProtectedDataRefusesEngineReplace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.protect = true
 	mustUp(t, e.runner(model()))
-	oldDB := e.manifest("orders", "dev", "db")
+	oldDB, err := os.ReadFile(e.manifest("orders", "dev", "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
 
-	e.repo = filepath.Join(filepath.Dir(e.repo), "moved")
-	_, err := e.runner(model()).Up(context.Background(), nil)
+	e.extra["PANKALOCAL_REPLACE_FIELDS"] = "size,fifo,image" // a provider rule the planner does not know
+	changed := model()
+	changed.Component("db").Spec["size"] = "large"
+	changed.Component("events").Spec["fifo"] = true
+	changed.Component("api").Spec["image"] = "orders:2"
+	_, err = e.runner(changed).Up(context.Background(), nil)
 	var pe *pulumirun.ProtectedError
 	if !errors.As(err, &pe) || len(pe.Replace) == 0 || len(pe.Delete) != 0 {
 		t.Fatalf("Up replacing protected components: %v; want a ProtectedError naming replaces", err)
@@ -784,17 +791,43 @@ func TestProtectedDataRefusesEngineReplace(t *testing.T) {
 	if !strings.Contains(err.Error(), "--allow-replace") || !strings.Contains(err.Error(), "refusing to replace") {
 		t.Errorf("error does not say what to do: %v", err)
 	}
-	if _, err := os.Stat(oldDB); err != nil {
-		t.Fatalf("the protected database's manifest is gone: %v", err)
+	if b, err := os.ReadFile(e.manifest("orders", "dev", "db")); err != nil || !bytes.Equal(b, oldDB) {
+		t.Fatalf("the protected database's manifest changed: %s, %v", b, err)
 	}
 
 	e.protect = false
+	mustUp(t, e.runner(changed))
+	if b, err := os.ReadFile(e.manifest("orders", "dev", "db")); err != nil || !strings.Contains(string(b), `"large"`) {
+		t.Fatalf("database manifest after the allowed replace: %s, %v", b, err)
+	}
+}
+
+// TestMovedCheckoutMovesManifests: a checkout moved to another folder (or
+// another clone applying with the same state) gives every manifest a new
+// absolute directory. The provider moves them in place: protected data
+// components are updated, not replaced, so the apply goes through without
+// --allow-replace, and the old manifests are gone.
+func TestMovedCheckoutMovesManifests(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.protect = true
 	mustUp(t, e.runner(model()))
-	if _, err := os.Stat(e.manifest("orders", "dev", "db")); err != nil {
-		t.Fatalf("no database manifest at the new location after the allowed replace: %v", err)
+	oldDB := e.manifest("orders", "dev", "db")
+
+	e.repo = filepath.Join(filepath.Dir(e.repo), "moved")
+	changed := model()
+	changed.Component("api").Spec["image"] = "orders:2"
+	res := mustUp(t, e.runner(changed))
+	if res.Changes["replace"] != 0 || res.Changes["delete"] != 0 {
+		t.Errorf("moved checkout: changes %v, want updates only", res.Changes)
+	}
+	for _, c := range []string{"api", "db", "events"} {
+		if _, err := os.Stat(e.manifest("orders", "dev", c)); err != nil {
+			t.Errorf("no %s manifest at the new location: %v", c, err)
+		}
 	}
 	if _, err := os.Stat(oldDB); !os.IsNotExist(err) {
-		t.Errorf("old database manifest still there after the allowed replace (err %v)", err)
+		t.Errorf("old database manifest still there after the move (err %v)", err)
 	}
 }
 

@@ -20,39 +20,32 @@ import (
 
 // TestEngineForcedReplaceRefused: SPEC §7 — data-holding components are
 // never replaced without --allow-replace, whatever the cause. Here the
-// cause is one the planner cannot see: the checkout moved, so the local
-// target's manifests have a new absolute location, which its provider
-// replaces. The plan shows an update; the engine refuses the replace of
-// the Database and the Queue (they are protected in its state), the run
-// fails and says what to do, and their manifests stay. With
-// --allow-replace the same apply goes through.
+// cause is one the planner cannot see: a provider rule it does not know
+// (PANKALOCAL_REPLACE_FIELDS makes the local provider replace a Database
+// whose version changes). The plan shows an update; the engine refuses the
+// replace of the Database (protected in its state), the run fails and says
+// what to do, and its manifest stays. With --allow-replace the same apply
+// goes through.
 func TestEngineForcedReplaceRefused(t *testing.T) {
 	w := deployedShop(t, "1.0.0", true)
 	r := w.repo
 	if got := w.manifests("shop", "dev"); len(got) != 3 {
 		t.Fatalf("manifests %v, want web, orders and db", keysOf(got))
 	}
-
-	moved := filepath.Join(filepath.Dir(r.Dir), "moved")
-	if err := os.Rename(r.Dir, moved); err != nil {
-		t.Fatal(err)
-	}
-	r.Dir = moved
+	w.env = append(w.env, "PANKALOCAL_REPLACE_FIELDS=version")
 	before := w.manifests("shop", "dev")
 	r.Write("stacks/shop/infra/db.yaml", wfDBYAML+"  version: \"15\"\n")
 	r.Commit("db version")
 	out, errOut, code := w.run("apply", "-s", "shop", "-e", "dev", "--auto-approve")
-	if code != 1 || !strings.Contains(errOut, "refusing to replace") || !strings.Contains(errOut, "--allow-replace") {
-		t.Fatalf("apply after the checkout moved: exit %d, want 1 refusing the replace\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	if code != 1 || !strings.Contains(errOut, "refusing to replace db") || !strings.Contains(errOut, "--allow-replace") {
+		t.Fatalf("apply of a change the provider replaces: exit %d, want 1 refusing the replace\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	t.Logf("the refusal:\n%s", errOut)
 	if !strings.Contains(out, "1 to update") || strings.Contains(out, "must be replaced") {
 		t.Errorf("the plan should show the update the planner sees, not a replace:\n%s", out)
 	}
-	for _, name := range []string{"db.json", "orders.json"} {
-		if _, ok := w.manifests("shop", "dev")[name]; !ok {
-			t.Errorf("%s deleted although the replace was refused", name)
-		}
+	if got := w.manifests("shop", "dev")["db.json"]; got != before["db.json"] {
+		t.Errorf("db.json changed although the replace was refused:\n%s", got)
 	}
 	if h := w.history("shop", "dev"); len(h) < 2 || h[0].Result != statestore.ResultFailed {
 		t.Errorf("the refused run is not recorded as failed: %+v", h[0])
@@ -60,8 +53,33 @@ func TestEngineForcedReplaceRefused(t *testing.T) {
 
 	w.ok("apply", "-s", "shop", "-e", "dev", "--auto-approve", "--allow-replace")
 	after := w.manifests("shop", "dev")
-	if len(after) != 3 || after["db.json"] == before["db.json"] || !strings.Contains(after["db.json"], `"version": "15"`) {
+	if len(after) != 3 || !strings.Contains(after["db.json"], `"version": "15"`) {
 		t.Errorf("after --allow-replace: manifests %v, db.json:\n%s", keysOf(after), after["db.json"])
+	}
+}
+
+// TestMovedCheckoutApplies: a checkout moved to another folder (a CI
+// runner's workspace path, a developer's new clone) gives the local
+// target's manifests a new absolute location. The provider moves them in
+// place, so an apply with a Database and a Queue goes through without
+// --allow-replace, and the manifests are at the new location.
+func TestMovedCheckoutApplies(t *testing.T) {
+	w := deployedShop(t, "1.0.0", true)
+	r := w.repo
+	moved := filepath.Join(filepath.Dir(r.Dir), "moved")
+	if err := os.Rename(r.Dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	r.Dir = moved
+	r.Write("stacks/shop/infra/db.yaml", wfDBYAML+"  version: \"15\"\n")
+	r.Commit("db version")
+	out := w.ok("apply", "-s", "shop", "-e", "dev", "--auto-approve")
+	if !strings.Contains(out, "succeeded") {
+		t.Errorf("apply after the checkout moved:\n%s", out)
+	}
+	after := w.manifests("shop", "dev")
+	if len(after) != 3 || !strings.Contains(after["db.json"], `"version": "15"`) {
+		t.Errorf("after the move: manifests %v, db.json:\n%s", keysOf(after), after["db.json"])
 	}
 }
 
