@@ -1556,13 +1556,7 @@ func TestWhyEnvironmentFiles(t *testing.T) {
 			"stacks/orders/environments/staging.yaml": "deleted; environment staging removed",
 			"stacks/orders/environments/qa.yaml":      "added; environment qa added",
 		}
-		got := map[string]string{}
-		for _, r := range res.Stacks[0].Reasons {
-			got[r.File] = r.Detail
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s: reasons %v, want %v", engine, got, want)
-		}
+		checkReasons(t, engine, res.Stacks[0], want)
 	})
 	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
 		if paths {
@@ -1593,14 +1587,20 @@ func TestWhyCommentOnlyEnvironmentFile(t *testing.T) {
 			"stacks/orders/environments/staging.yaml": "modified; no effect on the resolved model",
 			"stacks/orders/environments/prod.yaml":    "modified; environment prod changed (component api)",
 		}
-		got := map[string]string{}
-		for _, r := range res.Stacks[0].Reasons {
-			got[r.File] = r.Detail
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s: reasons %v, want %v", engine, got, want)
-		}
+		checkReasons(t, engine, res.Stacks[0], want)
 	})
+}
+
+// checkReasons compares a stack's reasons, file -> detail, with want.
+func checkReasons(t *testing.T, engine string, st *changes.Stack, want map[string]string) {
+	t.Helper()
+	got := map[string]string{}
+	for _, r := range st.Reasons {
+		got[r.File] = r.Detail
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: reasons %v, want %v", engine, got, want)
+	}
 }
 
 // TestLinkedStacksRoot: a stacks root committed as a symbolic link is an
