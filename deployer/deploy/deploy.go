@@ -69,10 +69,10 @@ type Request struct {
 type Runtime struct {
 	Store statestore.Store
 	// NewEngine builds the engine for the model to deploy (nil for destroy:
-	// the engine destroys what its state holds). It is called before the
-	// deployment is recorded: when it fails, nothing ran and Run records
-	// nothing.
-	NewEngine func(ctx context.Context, desired *stacks.Resolved) (Engine, error)
+	// the engine destroys what its state holds); deployed is what state
+	// says is deployed (nil: nothing). It is called before the deployment
+	// is recorded: when it fails, nothing ran and Run records nothing.
+	NewEngine func(ctx context.Context, desired, deployed *stacks.Resolved) (Engine, error)
 	// Confirm is asked when the plan has changes; nil means auto-approve.
 	Confirm func(p *planner.Result) (bool, error)
 	// OnPlan receives the plan before confirmation (to show it).
@@ -340,7 +340,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	// nothing, and history and state keep saying what is deployed.
 	var eng Engine
 	if !upToDate {
-		if eng, err = rt.NewEngine(ctx, desired); err != nil {
+		if eng, err = rt.NewEngine(ctx, desired, deployed); err != nil {
 			return res, fmt.Errorf("start the deployment engine for %s (nothing was changed or recorded): %w", req.Key, err)
 		}
 		if c, ok := eng.(interface{ Close() error }); ok {

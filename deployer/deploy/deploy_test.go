@@ -76,7 +76,7 @@ func newRuntime(t *testing.T, eng *fakeEngine) (Runtime, statestore.Store) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	return Runtime{
 		Store:     store,
-		NewEngine: func(context.Context, *stacks.Resolved) (Engine, error) { return eng, nil },
+		NewEngine: func(context.Context, *stacks.Resolved, *stacks.Resolved) (Engine, error) { return eng, nil },
 		User:      "alice@example.com", Host: "laptop", PankaVersion: "test", LockID: "lock-1",
 		Now: func() time.Time { now = now.Add(time.Second); return now },
 	}, store
@@ -548,7 +548,7 @@ func TestRunEngineStartFailureRecordsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	errStart := errors.New("the passphrase secrets provider needs PULUMI_CONFIG_PASSPHRASE")
-	rt.NewEngine = func(context.Context, *stacks.Resolved) (Engine, error) { return nil, errStart }
+	rt.NewEngine = func(context.Context, *stacks.Resolved, *stacks.Resolved) (Engine, error) { return nil, errStart }
 	v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
 	for _, req := range []Request{
 		{Key: key, Operation: statestore.OpApply, Desired: v2},

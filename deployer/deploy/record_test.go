@@ -64,7 +64,7 @@ func (c *clock) Now() time.Time {
 func runtimeOn(store statestore.Store, eng Engine, c *clock, user, lockID string) Runtime {
 	return Runtime{
 		Store:     store,
-		NewEngine: func(context.Context, *stacks.Resolved) (Engine, error) { return eng, nil },
+		NewEngine: func(context.Context, *stacks.Resolved, *stacks.Resolved) (Engine, error) { return eng, nil },
 		User:      user, Host: "laptop", PankaVersion: "test", LockID: lockID,
 		Now: c.Now,
 	}

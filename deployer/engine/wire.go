@@ -11,6 +11,13 @@ import (
 // ProtocolVersion guards against a panka and a panka-engine from different builds.
 const ProtocolVersion = 2 // 2: AllowDestroy, AllowReplace
 
+// EnvLocalDirectory tells the local target's provider
+// (pulumi-resource-pankalocal, which has the same constant) the absolute
+// manifest directory of the checkout that runs the engine, so that a
+// refresh or delete whose engine state names another folder (a moved
+// checkout, another clone) finds the manifests here.
+const EnvLocalDirectory = "PANKALOCAL_DIRECTORY"
+
 // Request starts an engine session: the first line panka writes.
 type Request struct {
 	Protocol int `json:"protocol"`

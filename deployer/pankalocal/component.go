@@ -39,6 +39,35 @@ const (
 	EnvReplace = "PANKALOCAL_REPLACE_FIELDS"
 )
 
+// EnvDirectory is set by panka to the absolute manifest directory of the
+// checkout that runs the engine (panka's engine.EnvLocalDirectory). The
+// engine state names the folder of the checkout that last wrote each
+// manifest; when that manifest is not there (the checkout moved, or
+// another clone applies), Read and Delete use the one in this checkout.
+const EnvDirectory = "PANKALOCAL_DIRECTORY"
+
+// locate is where the manifest of st is: its recorded path, else the same
+// manifest in this checkout's directory (EnvDirectory) when that exists.
+func locate(st ComponentState) string {
+	path := st.Path
+	if path == "" {
+		path = st.args().path()
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return path
+	}
+	dir := os.Getenv(EnvDirectory)
+	if dir == "" || !filepath.IsAbs(dir) || dir == st.Directory {
+		return path
+	}
+	here := st.args()
+	here.Directory = dir
+	if _, err := os.Lstat(here.path()); err == nil {
+		return here.path()
+	}
+	return path
+}
+
 // newProvider assembles the provider. One resource type serves every panka
 // kind: the manifest has the same shape for all of them and the per-kind
 // differences are only the outputs. A type per kind would multiply the
@@ -277,11 +306,7 @@ func (c *Component) Delete(ctx context.Context, req infer.DeleteRequest[Componen
 	if err := hooks(ctx, req.State.Component, false); err != nil {
 		return infer.DeleteResponse{}, err
 	}
-	path := req.State.Path
-	if path == "" {
-		path = req.State.args().path()
-	}
-	return infer.DeleteResponse{}, removeManifest(path)
+	return infer.DeleteResponse{}, removeManifest(locate(req.State))
 }
 
 // Read re-reads the manifest so `pulumi refresh` sees manual edits (the spec
@@ -289,10 +314,11 @@ func (c *Component) Delete(ctx context.Context, req infer.DeleteRequest[Componen
 // restores the desired spec) and deletions (an empty ID drops the resource).
 func (c *Component) Read(ctx context.Context, req infer.ReadRequest[ComponentArgs, ComponentState]) (infer.ReadResponse[ComponentArgs, ComponentState], error) {
 	st := req.State
-	path := st.Path
-	if path == "" {
-		path = st.args().path()
+	recorded := st.Path
+	if recorded == "" {
+		recorded = st.args().path()
 	}
+	path := locate(st)
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return infer.ReadResponse[ComponentArgs, ComponentState]{}, nil
@@ -311,7 +337,9 @@ func (c *Component) Read(ctx context.Context, req infer.ReadRequest[ComponentArg
 	if m.Kind != "" {
 		st.Kind = m.Kind
 	}
-	st.Path = path
+	// The recorded location stays: a manifest found in this checkout is
+	// not drift (the next update moves the record here).
+	st.Path = recorded
 	args := st.args()
 	st.Outputs = outputs(args)
 	id := req.ID

@@ -263,6 +263,42 @@ func TestUpdateMovesManifest(t *testing.T) {
 	}
 }
 
+// TestMovedCheckoutReadAndDelete: with the manifest gone from the folder
+// the engine state names and present in this checkout's (EnvDirectory),
+// Read finds it there without reporting a move as drift, and Delete
+// removes it there.
+func TestMovedCheckoutReadAndDelete(t *testing.T) {
+	ctx := context.Background()
+	a := args(t, "Queue", map[string]any{"fifo": true})
+	c := &Component{}
+	created, err := c.Create(ctx, infer.CreateRequest[ComponentArgs]{Inputs: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	here := a
+	here.Directory = filepath.Join(t.TempDir(), "moved", ".panka", "local")
+	if err := os.MkdirAll(filepath.Dir(here.path()), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(created.Output.Path, here.path()); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvDirectory, here.Directory)
+	read, err := c.Read(ctx, infer.ReadRequest[ComponentArgs, ComponentState]{ID: "x", State: created.Output, Inputs: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read.ID == "" || read.State.Spec["fifo"] != true || read.State.Path != created.Output.Path || read.Inputs.Directory != a.Directory {
+		t.Fatalf("read of the moved manifest: id %q, state %+v", read.ID, read.State)
+	}
+	if _, err := c.Delete(ctx, infer.DeleteRequest[ComponentState]{ID: "x", State: created.Output}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(here.path()); !os.IsNotExist(err) {
+		t.Errorf("delete left the manifest in this checkout (err %v)", err)
+	}
+}
+
 func TestDeleteRemovesEmptyFolders(t *testing.T) {
 	ctx := context.Background()
 	a := args(t, "Bucket", nil)

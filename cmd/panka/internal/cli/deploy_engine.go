@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -118,12 +119,17 @@ type engineOptions struct {
 	// AllowDestroy and AllowReplace are the run's permissions for data
 	// (engine.Request).
 	AllowDestroy, AllowReplace bool
+	// Deployed is the deployed model, when known: with no desired model
+	// (destroy, drift) it says where this checkout keeps the local
+	// target's manifests.
+	Deployed *stacks.Resolved
 }
 
 // engineFactory returns deploy.Runtime.NewEngine for one stack/environment:
 // a session with the panka-engine helper (see package deployer/engine).
-func (f *Factory) engineFactory(cfg *config.Resolved, key statestore.Key, eo engineOptions) func(ctx context.Context, desired *stacks.Resolved) (deploy.Engine, error) {
-	return func(ctx context.Context, desired *stacks.Resolved) (deploy.Engine, error) {
+func (f *Factory) engineFactory(cfg *config.Resolved, key statestore.Key, eo engineOptions) func(ctx context.Context, desired, deployed *stacks.Resolved) (deploy.Engine, error) {
+	return func(ctx context.Context, desired, deployed *stacks.Resolved) (deploy.Engine, error) {
+		eo.Deployed = deployed
 		return f.startEngine(ctx, cfg, key, desired, eo)
 	}
 }
@@ -155,6 +161,12 @@ func (f *Factory) startEngine(ctx context.Context, cfg *config.Resolved, key sta
 	if cfg.AWS.Profile != "" && f.Getenv("AWS_PROFILE") == "" {
 		env["AWS_PROFILE"] = cfg.AWS.Profile
 	}
+	// The local target's manifests belong to this checkout: tell its
+	// provider where they are here, so a refresh or destroy from a moved
+	// checkout (whose engine state names the old folder) finds them.
+	if m := cmp.Or(desired, eo.Deployed); m != nil && m.Provider.Name == "local" {
+		env[engine.EnvLocalDirectory] = localManifestDir(root, m)
+	}
 	if err := f.enginePrerequisites(cfg).Check(); err != nil {
 		return nil, err
 	}
@@ -181,12 +193,9 @@ func keepManifestsOutOfGit(root string, desired *stacks.Resolved) error {
 	if desired == nil || desired.Provider.Name != "local" {
 		return nil
 	}
-	dir := desired.Provider.Directory
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(root, dir)
-	}
+	dir := localManifestDir(root, desired)
 	work := filepath.Join(root, ".panka")
-	rel, err := filepath.Rel(work, filepath.Clean(dir))
+	rel, err := filepath.Rel(work, dir)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		return nil // manifests outside .panka: where the user put them
 	}
@@ -194,6 +203,17 @@ func keepManifestsOutOfGit(root string, desired *stacks.Resolved) error {
 		return fmt.Errorf("create %s: %w", work, err)
 	}
 	return slocal.WriteGitIgnore(work)
+}
+
+// localManifestDir is where the local target of model m writes its
+// manifests in the checkout at root (spec.provider.directory, resolved
+// against root; the model carries the default).
+func localManifestDir(root string, m *stacks.Resolved) string {
+	dir := m.Provider.Directory
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(root, dir)
+	}
+	return filepath.Clean(dir)
 }
 
 // enginePrerequisites are what startEngine needs on this machine; a

@@ -14,6 +14,7 @@ import (
 	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/deployer/planner"
 	"panka.dev/panka/locker"
+	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
 
@@ -100,7 +101,13 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		cur, err := fn(lctx)
 		moved = err == nil && cur != "" && cur != st.EngineState
 	}
-	eng, err := f.startEngine(lctx, cfg, key, nil, engineOptions{Log: f.engineLog()})
+	var deployed *stacks.Resolved
+	if len(st.Spec) > 0 && string(st.Spec) != "null" {
+		if deployed, err = planner.DecodeModel(st.Spec); err != nil {
+			return fmt.Errorf("read the deployed spec in the state of %s: %w", key, err)
+		}
+	}
+	eng, err := f.startEngine(lctx, cfg, key, nil, engineOptions{Log: f.engineLog(), Deployed: deployed})
 	if err != nil {
 		return err
 	}
@@ -113,11 +120,7 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		fmt.Fprintf(f.Notices(), "an earlier run of %s was killed; holding the lease, panka %s\n", key, rec.String())
 	}
 	// A refresh of an empty Pulumi stack finds no drift, whatever exists.
-	if len(st.Spec) > 0 && string(st.Spec) != "null" {
-		deployed, err := planner.DecodeModel(st.Spec)
-		if err != nil {
-			return fmt.Errorf("read the deployed spec in the state of %s: %w", key, err)
-		}
+	if deployed != nil {
 		if err := deploy.CheckEngineState(key, st, deployed, rec); err != nil {
 			return err
 		}

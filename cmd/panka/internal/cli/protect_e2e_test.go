@@ -60,26 +60,38 @@ func TestEngineForcedReplaceRefused(t *testing.T) {
 
 // TestMovedCheckoutApplies: a checkout moved to another folder (a CI
 // runner's workspace path, a developer's new clone) gives the local
-// target's manifests a new absolute location. The provider moves them in
-// place, so an apply with a Database and a Queue goes through without
-// --allow-replace, and the manifests are at the new location.
+// target's manifests a new absolute location while the engine state names
+// the old one. drift detect finds the manifests in the moved checkout (no
+// drift); an apply with a Database and a Queue moves them in place,
+// without --allow-replace; a destroy from a checkout moved again deletes
+// them there.
 func TestMovedCheckoutApplies(t *testing.T) {
 	w := deployedShop(t, "1.0.0", true)
 	r := w.repo
-	moved := filepath.Join(filepath.Dir(r.Dir), "moved")
-	if err := os.Rename(r.Dir, moved); err != nil {
-		t.Fatal(err)
+	move := func(name string) {
+		moved := filepath.Join(filepath.Dir(r.Dir), name)
+		if err := os.Rename(r.Dir, moved); err != nil {
+			t.Fatal(err)
+		}
+		r.Dir = moved
 	}
-	r.Dir = moved
+	move("moved")
+	if out := w.ok("drift", "detect", "-s", "shop", "-e", "dev"); !strings.Contains(out, "No drift") {
+		t.Errorf("drift detect in the moved checkout:\n%s", out)
+	}
 	r.Write("stacks/shop/infra/db.yaml", wfDBYAML+"  version: \"15\"\n")
 	r.Commit("db version")
-	out := w.ok("apply", "-s", "shop", "-e", "dev", "--auto-approve")
-	if !strings.Contains(out, "succeeded") {
+	if out := w.ok("apply", "-s", "shop", "-e", "dev", "--auto-approve"); !strings.Contains(out, "succeeded") {
 		t.Errorf("apply after the checkout moved:\n%s", out)
 	}
 	after := w.manifests("shop", "dev")
 	if len(after) != 3 || !strings.Contains(after["db.json"], `"version": "15"`) {
 		t.Errorf("after the move: manifests %v, db.json:\n%s", keysOf(after), after["db.json"])
+	}
+	move("moved-again")
+	w.ok("destroy", "-s", "shop", "-e", "dev", "--auto-approve", "--allow-destroy")
+	if _, err := os.Stat(filepath.Join(r.Dir, ".panka", "local", "shop", "dev")); !os.IsNotExist(err) {
+		t.Errorf("destroy from the moved checkout left its manifests (err %v)", err)
 	}
 }
 
