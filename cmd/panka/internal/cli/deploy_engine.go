@@ -32,21 +32,24 @@ func (f *Factory) pulumiBackendURL(cfg *config.Resolved, key statestore.Key) (st
 	if cfg.Pulumi.Backend != "" && cfg.Pulumi.Backend != "s3" && cfg.Pulumi.Backend != "diy" {
 		return cfg.Pulumi.Backend, nil
 	}
-	rel := path.Join("stacks", key.Stack, key.Environment, "pulumi")
+	rel, err := pulumiDir(cfg, key)
+	if err != nil {
+		return "", err
+	}
 	switch cfg.Backend.Type {
 	case "s3":
 		endpoint := cfg.Backend.Endpoint
 		if endpoint == "" {
 			endpoint = f.Getenv("AWS_ENDPOINT_URL_S3")
 		}
-		return engine.S3Backend{Bucket: cfg.Backend.Bucket, Prefix: cfg.Backend.Prefix + rel,
+		return engine.S3Backend{Bucket: cfg.Backend.Bucket, Prefix: rel,
 			Region: cfg.Backend.Region, Endpoint: endpoint, PathStyle: f.s3PathStyle(cfg)}.URL(), nil
 	default:
 		dir, err := f.localDir(cfg)
 		if err != nil {
 			return "", err
 		}
-		full := filepath.Join(dir, "state", filepath.FromSlash(cfg.Backend.Prefix+rel))
+		full := filepath.Join(dir, "state", filepath.FromSlash(rel))
 		if err := os.MkdirAll(full, 0o755); err != nil {
 			return "", fmt.Errorf("create the Pulumi backend folder %s: %w", full, err)
 		}
@@ -62,14 +65,18 @@ func (f *Factory) engineStateFunc(cfg *config.Resolved, key statestore.Key) func
 	if cfg.Pulumi.Backend != "" && cfg.Pulumi.Backend != "s3" && cfg.Pulumi.Backend != "diy" {
 		return nil
 	}
-	rel := path.Join("stacks", key.Stack, key.Environment, "pulumi", engine.CheckpointPath(engine.StackName(key.Stack, key.Environment)))
+	pdir, err := pulumiDir(cfg, key)
+	if err != nil {
+		return func(context.Context) (string, error) { return "", err }
+	}
+	rel := path.Join(pdir, engine.CheckpointPath(engine.StackName(key.Stack, key.Environment)))
 	if cfg.Backend.Type == "s3" {
 		return func(ctx context.Context) (string, error) {
 			c, err := f.S3Client(ctx, cfg)
 			if err != nil {
 				return "", err
 			}
-			out, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(cfg.Backend.Bucket), Key: aws.String(cfg.Backend.Prefix + rel)})
+			out, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(cfg.Backend.Bucket), Key: aws.String(rel)})
 			if s3store.IsNotFound(err) {
 				return "", nil
 			}
@@ -84,7 +91,7 @@ func (f *Factory) engineStateFunc(cfg *config.Resolved, key statestore.Key) func
 		if err != nil {
 			return "", err
 		}
-		b, err := os.ReadFile(filepath.Join(dir, "state", filepath.FromSlash(cfg.Backend.Prefix+rel)))
+		b, err := os.ReadFile(filepath.Join(dir, "state", filepath.FromSlash(rel)))
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", nil
 		}
@@ -94,6 +101,18 @@ func (f *Factory) engineStateFunc(cfg *config.Resolved, key statestore.Key) func
 		sum := sha256.Sum256(b)
 		return "sha256:" + hex.EncodeToString(sum[:]), nil
 	}
+}
+
+// pulumiDir is "<prefix>stacks/<stack>/<env>/pulumi" with the prefix
+// normalised as the state store does it (statestore.NormalizePrefix):
+// backend.prefix "team-a" must put Pulumi's files under "team-a/", next to
+// the state, not under "team-astacks/".
+func pulumiDir(cfg *config.Resolved, key statestore.Key) (string, error) {
+	prefix, err := statestore.NormalizePrefix(cfg.Backend.Prefix)
+	if err != nil {
+		return "", fmt.Errorf("backend.prefix: %w", err)
+	}
+	return strings.TrimSuffix(statestore.PulumiPrefix(prefix, key), "/"), nil
 }
 
 // localDir is the embedded default's folder (.panka in the repository).

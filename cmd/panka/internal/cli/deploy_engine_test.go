@@ -2,6 +2,9 @@ package cli
 
 import (
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"panka.dev/panka/cmd/panka/internal/config"
@@ -53,6 +56,61 @@ func TestPulumiBackendURLPathStyle(t *testing.T) {
 			}
 			if u.Host != "state" || u.Path != "/stacks/shop/dev/pulumi" {
 				t.Errorf("%s: want bucket state, prefix stacks/shop/dev/pulumi", raw)
+			}
+		})
+	}
+}
+
+// TestPulumiBackendUnderPrefix: Pulumi's files go under the same normalised
+// prefix as state.json. backend.prefix "team-a" (written without a slash,
+// as the state store accepts it) put them under "team-astacks/...", outside
+// the team's prefix, and "team-a" and "team-a/" named the same state but
+// two different Pulumi backends.
+func TestPulumiBackendUnderPrefix(t *testing.T) {
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	for _, prefix := range []string{"team-a", "team-a/", "/team-a/"} {
+		t.Run("s3 "+prefix, func(t *testing.T) {
+			env := []string{"PANKA_BACKEND_TYPE=s3", "PANKA_BACKEND_BUCKET=state", "PANKA_BACKEND_REGION=us-east-1", "PANKA_BACKEND_PREFIX=" + prefix}
+			cfg, err := config.Resolve(config.Layers{Env: env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ios, _, _, _ := Test()
+			f := NewFactory(ios)
+			f.Environ = func() []string { return env }
+			raw, err := f.pulumiBackendURL(cfg, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := url.Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Host != "state" || u.Path != "/team-a/stacks/shop/dev/pulumi" {
+				t.Errorf("%s: want bucket state, prefix team-a/stacks/shop/dev/pulumi", raw)
+			}
+		})
+		t.Run("local "+prefix, func(t *testing.T) {
+			dir := t.TempDir()
+			env := []string{"PANKA_BACKEND_TYPE=local", "PANKA_BACKEND_DIRECTORY=" + dir, "PANKA_BACKEND_PREFIX=" + prefix}
+			cfg, err := config.Resolve(config.Layers{Env: env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ios, _, _, _ := Test()
+			f := NewFactory(ios)
+			f.Environ = func() []string { return env }
+			f.Getwd = func() (string, error) { return dir, nil }
+			raw, err := f.pulumiBackendURL(cfg, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := filepath.Join(dir, "state", "team-a", "stacks", "shop", "dev", "pulumi")
+			if !strings.Contains(raw, filepath.ToSlash(want)) {
+				t.Errorf("%s: want the folder %s", raw, want)
+			}
+			if _, err := os.Stat(want); err != nil {
+				t.Errorf("the Pulumi backend folder was not created: %v", err)
 			}
 		})
 	}
