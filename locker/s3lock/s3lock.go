@@ -29,6 +29,10 @@ type Client interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	// ListObjectVersions and DeleteObject remove the delete marker of a
+	// lock object deleted by hand (s3store.RemoveDeleteMarkers).
+	ListObjectVersions(ctx context.Context, in *s3.ListObjectVersionsInput, optFns ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error)
+	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
 }
 
 // Locker keeps leases as objects in one bucket.
@@ -215,6 +219,9 @@ func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Dura
 		info.ID = uuid.NewString()
 		info.LockedAt, info.LastHeartbeat, info.ExpiresAt = now, now, now.Add(ttl)
 		err = l.put(ctx, objKey, info, cur.etag) // etag "" when there is no object: create
+		if err != nil && !cur.exists && conflict(err) {
+			err = l.createOver(ctx, objKey, info, err)
+		}
 		if err == nil {
 			return info, nil
 		}
@@ -224,6 +231,31 @@ func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Dura
 		// Someone else wrote in between: read again.
 	}
 	return locker.Info{}, changedHands(info.Key)
+}
+
+// createOver retries the create of a lease that If-None-Match: * refused
+// (refused) although no lock object was there. A lock object deleted by
+// hand in a versioned bucket (to clear a lock, as one does with
+// Terraform's lock files) leaves a delete marker, and versitygw lets no
+// create replace one: the lock could never be taken again, each attempt
+// reporting a holder that does not exist. The markers are removed and the
+// version before the deletion, current again, is replaced by
+// compare-and-swap whatever it holds: the deletion released that lease
+// (its holder's next heartbeat finds the lock gone and stops). When there
+// was no delete marker, refused stands (another contender created it).
+func (l *Locker) createOver(ctx context.Context, objKey string, info locker.Info, refused error) error {
+	removed, err := s3store.RemoveDeleteMarkers(ctx, l.client, l.bucket, objKey)
+	if err != nil {
+		return err
+	}
+	if !removed {
+		return refused
+	}
+	cur, err := l.read(ctx, objKey)
+	if err != nil {
+		return err
+	}
+	return l.put(ctx, objKey, info, cur.etag)
 }
 
 // Heartbeat extends the lease while the object carries id.

@@ -161,3 +161,47 @@ func TestDamagedLockObject(t *testing.T) {
 		t.Fatalf("Get after ForceRelease: %v; want ErrNotFound", err)
 	}
 }
+
+// TestDeletedLockObject: a lock object deleted by hand in a versioned
+// bucket (to clear a lock, as one does with Terraform's lock files) leaves
+// a delete marker, which versitygw lets no create replace. The lock could
+// never be taken again: every acquire said it "changed hands" (exit 3)
+// while unlock --force found nothing to remove. The deletion now releases
+// the lease it held, and the lock stays exclusive.
+func TestDeletedLockObject(t *testing.T) {
+	ctx := context.Background()
+	bucket := testserver.NewBucket(t)
+	c := testserver.S3Client(t)
+	open := func() *s3lock.Locker {
+		l, err := s3lock.New(s3lock.Options{Client: c, Bucket: bucket, Prefix: "team"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	a, b := open(), open()
+	key := locker.Key("app", "prod")
+	held, err := a.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "alice"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("team/stacks/app/prod/lock.json")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "bob"}, time.Hour)
+	if err != nil {
+		t.Fatalf("acquire after the lock object was deleted: %v", err)
+	}
+	if _, err := a.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "alice"}, time.Hour); !errors.Is(err, locker.ErrHeld) {
+		t.Errorf("a second acquire = %v, want held by bob", err)
+	}
+	if err := a.Heartbeat(ctx, key, held.ID, time.Hour); !errors.Is(err, locker.ErrLost) {
+		t.Errorf("heartbeat of the deleted lease = %v, want ErrLost", err)
+	}
+	if info, err := b.Get(ctx, key); err != nil || info.ID != got.ID || info.LockedBy != "bob" {
+		t.Errorf("Get = %+v, %v; want bob's lease %s", info, err, got.ID)
+	}
+	if err := b.Release(ctx, key, got.ID); err != nil {
+		t.Errorf("release: %v", err)
+	}
+}

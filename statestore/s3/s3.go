@@ -2,6 +2,7 @@ package s3
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,6 +33,9 @@ type API interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
 	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	// ListObjectVersions finds the delete marker of a state.json deleted
+	// by hand (RemoveDeleteMarkers).
+	ListObjectVersions(ctx context.Context, in *s3.ListObjectVersionsInput, optFns ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error)
 }
 
 // Server-side encryption settings (backend.sse).
@@ -404,10 +408,9 @@ func (s *Store) Put(ctx context.Context, key statestore.Key, st *statestore.Stat
 	k := statestore.StatePath(s.prefix, key)
 	etag, err := s.put(ctx, k, data, string(prev))
 	if err != nil && prev == "" && isPreconditionFailed(err) {
-		// The key exists; if it is a tombstone, creating means replacing it.
-		cur, tag, rerr := s.read(ctx, k)
-		if rerr == nil && cur != nil && isTombstone(cur) {
-			etag, err = s.put(ctx, k, data, tag)
+		etag, err = s.createOver(ctx, k, data, err)
+		if errors.Is(err, ErrDeleteMarker) {
+			return "", fmt.Errorf("write state of %s: %w", key, err)
 		}
 	}
 	if err != nil {
@@ -420,6 +423,38 @@ func (s *Store) Put(ctx context.Context, key statestore.Key, st *statestore.Stat
 		return "", s.classify("write state", k, err)
 	}
 	return statestore.Version(etag), nil
+}
+
+// createOver retries a create of state that If-None-Match: * refused
+// (refused). Over a tombstone (Delete leaves one) and over a delete marker
+// (a state.json deleted by hand in a versioned bucket, which versitygw does
+// not let a create replace) creating means replacing what is there, by
+// compare-and-swap on its ETag: the result is that write's. Otherwise the
+// key holds state and refused stands.
+func (s *Store) createOver(ctx context.Context, k string, data []byte, refused error) (string, error) {
+	cur, tag, err := s.read(ctx, k)
+	if err != nil {
+		return "", refused
+	}
+	if cur == nil {
+		removed, err := RemoveDeleteMarkers(ctx, s.api, s.opts.Bucket, k)
+		if err != nil || !removed {
+			return "", cmp.Or(err, refused)
+		}
+		// The version before the deletion is current again: replace it
+		// whatever it holds, as a create over the marker would have.
+		if cur, tag, err = s.read(ctx, k); err != nil {
+			return "", refused
+		}
+		if cur == nil {
+			return s.put(ctx, k, data, "")
+		}
+		return s.put(ctx, k, data, tag)
+	}
+	if isTombstone(cur) {
+		return s.put(ctx, k, data, tag)
+	}
+	return "", refused
 }
 
 // tombstone is what Delete leaves at state.json: a small marker object
