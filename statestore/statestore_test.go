@@ -243,6 +243,39 @@ func TestImportForceReplacesCorruptState(t *testing.T) {
 	}
 }
 
+// TestImportRestoresLostState: state.json deleted or lost while history is
+// not (the restore apply and destroy ask for: state push FILE) goes on
+// from the newest history serial. It took the pushed document's serial + 1,
+// behind the deployments its history records: the next apply then warned of
+// a run killed before recording its state, and status showed an old serial.
+func TestImportRestoresLostState(t *testing.T) {
+	ctx := context.Background()
+	s, err := local.New(local.Options{Dir: filepath.Join(t.TempDir(), ".panka")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	if err := s.AppendHistory(ctx, k, &statestore.Deployment{Serial: 8, Operation: statestore.OpApply, Result: statestore.ResultSucceeded, StartedAt: time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		serial int
+		want   int64
+	}{{"older than history", 3, 9}, {"newer than history", 12, 13}} {
+		doc := []byte(fmt.Sprintf(`{"schemaVersion":1,"serial":%d,"stack":"orders","environment":"dev","status":"deployed"}`, tc.serial))
+		st, err := statestore.Import(ctx, s, k, doc, statestore.ImportOptions{Source: "FILE"})
+		if err != nil || st.Serial != tc.want {
+			t.Fatalf("%s: push with no state: %+v, %v; want serial %d", tc.name, st, err, tc.want)
+		}
+		if got, v, err := s.Get(ctx, k); err != nil || got.Serial != tc.want {
+			t.Fatalf("%s: stored %+v, %v", tc.name, got, err)
+		} else if err := s.Delete(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkCodec200 separates JSON cost from backend I/O: encode and decode
 // of a 200-component state.
 func BenchmarkCodec200(b *testing.B) {

@@ -34,9 +34,10 @@ type ImportOptions struct {
 // key, the way `panka state push` does. Unless opts.Force is set it refuses a
 // document for another stack/environment and one whose serial is older than
 // the stored state's (someone deployed since it was pulled). The stored
-// serial becomes one more than the larger of both serials, and the write is
-// a compare-and-swap against the state read here, so a concurrent deployment
-// makes it fail with ErrConflict rather than be overwritten.
+// serial becomes one more than the larger of both serials (the document's
+// and the newest history record's when there is no readable state), and the
+// write is a compare-and-swap against the state read here, so a concurrent
+// deployment makes it fail with ErrConflict rather than be overwritten.
 func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptions) (*State, error) {
 	src := opts.Source
 	if src == "" {
@@ -61,12 +62,16 @@ func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptio
 	}
 	cur, prev, err := s.Get(ctx, key)
 	switch {
-	case errors.Is(err, ErrNotFound):
-		cur, prev = nil, ""
-	case errors.Is(err, ErrCorrupt) && opts.Force && prev != "":
-		// The repair the corrupt-state error asks for: replace it, still
-		// only if nobody changed it meanwhile. Its serial is unknown; the
-		// newest history record gives the one to continue from.
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrCorrupt) && opts.Force && prev != "":
+		// No state, or the repair the corrupt-state error asks for:
+		// replace it, still only if nobody changed it meanwhile. When
+		// state.json was deleted or lost (the restore panka apply and
+		// destroy ask for) or is corrupt, there is no serial to continue
+		// from: the newest history record gives it, so that the state is
+		// not behind the deployments its history records.
+		if errors.Is(err, ErrNotFound) {
+			prev = ""
+		}
 		cur = nil
 		if h, herr := s.History(ctx, key, 0, 1); herr == nil && len(h) > 0 && h[0].Serial > in.Serial {
 			in.Serial = h[0].Serial
