@@ -114,6 +114,9 @@ type EnvStatus struct {
 	// not free).
 	LockError      string                 `json:"lockError,omitempty"`
 	LastDriftCheck *statestore.DriftCheck `json:"lastDriftCheck,omitempty"`
+	// Error says why the state could not be read (Status "unreadable":
+	// corrupt, or written by a newer panka).
+	Error string `json:"error,omitempty"`
 }
 
 // StatusDeployment summarises a deployment record joined with git.
@@ -238,6 +241,11 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		switch {
 		case errors.Is(err, statestore.ErrNotFound):
 			st = nil
+		case err != nil && ctx.Err() == nil && (errors.Is(err, statestore.ErrCorrupt) || errors.Is(err, statestore.ErrFutureSchema)):
+			// One damaged state.json must not hide the other
+			// environments: it is shown as unreadable (as state list
+			// does) and makes the exit status 1.
+			es.Status, es.Error = "unreadable", err.Error()
 		case err != nil:
 			return fmt.Errorf("read state of %s: %w", key, err)
 		}
@@ -274,6 +282,9 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				lockDown = fmt.Sprintf("not read, since reading the lock of %s failed: %v", env, err)
 				f.Log.Debug().Err(err).Str("key", key.String()).Msg("read the lock")
 			}
+		}
+		if es.Error != "" {
+			continue
 		}
 		if st == nil {
 			if out.Head != "" {
@@ -344,10 +355,25 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			}
 		}
 	}
-	if f.JSON() {
-		return f.PrintJSON(out)
+	var unreadable []string
+	for _, es := range out.Environments {
+		if es.Error != "" {
+			unreadable = append(unreadable, fmt.Sprintf("%s/%s: %s", opts.Stack, es.Environment, es.Error))
+		}
 	}
-	writeStatus(f.IO.Out, out, f.Now())
+	if f.JSON() {
+		if err := f.PrintJSON(out); err != nil || len(unreadable) == 0 {
+			return err
+		}
+	} else {
+		writeStatus(f.IO.Out, out, f.Now())
+		for _, msg := range unreadable {
+			f.Errorf("%s", msg)
+		}
+	}
+	if len(unreadable) > 0 {
+		return &ExitCodeError{Code: ExitError, Msg: countNoun(len(unreadable), "state") + " could not be read"}
+	}
 	return nil
 }
 
@@ -463,6 +489,8 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 				fmt.Fprintf(w, " by %s", d.User)
 			}
 			fmt.Fprintln(w, ")")
+		} else if e.Error != "" {
+			fmt.Fprintln(w, "  deployed:  unknown: its state could not be read (the error follows)")
 		} else {
 			fmt.Fprintln(w, "  deployed:  nothing")
 		}

@@ -12,9 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/locker"
 	"panka.dev/panka/statestore"
+	"panka.dev/panka/statestore/testserver"
 )
 
 // brokenLocker is a lock backend that cannot be read (a missing table,
@@ -458,4 +462,47 @@ func stPushedFactory(t *testing.T) (*Factory, string) {
 		t.Fatal(err)
 	}
 	return f, dir
+}
+
+// TestStatusShowsUnreadableEnvironment: one environment whose state.json
+// is corrupt (edited by hand, truncated) no longer hides the status of the
+// others. It is shown as unreadable, its error (naming the object and the
+// repair) goes to stderr, and the exit status is 1, as for state list.
+func TestStatusShowsUnreadableEnvironment(t *testing.T) {
+	e := newSTEnv(t)
+	doc := e.writeFile("s.json", stStateDoc)
+	for _, env := range []string{"dev", "prod", "prod-eu"} {
+		e.ok(nil, "state", "push", doc, "--stack", "orders", "--environment", env, "--force")
+	}
+	obj := "stacks/orders/prod/state.json"
+	if _, err := testserver.S3Client(t).PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(obj),
+		Body: strings.NewReader(`{"schemaVersion": 1, "serial": 3, "stack": "orders",`)}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := e.run(nil, "status", "--stack", "orders")
+	if code != ExitError {
+		t.Errorf("exit %d, want %d", code, ExitError)
+	}
+	for _, want := range []string{"orders/dev: deployed (serial 3)", "orders/prod: unreadable", "orders/prod-eu: deployed (serial 3)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status does not show %q:\n%s", want, out)
+		}
+	}
+	for _, want := range []string{"orders/prod: ", "s3://" + e.bucket + "/" + obj, "truncated", "state push --force"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, errOut)
+		}
+	}
+	out, _, code = e.run(nil, "status", "--stack", "orders", "-o", "json")
+	var st StackStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != ExitError {
+		t.Fatalf("status -o json: exit %d, %v\n%s", code, err, out)
+	}
+	var got []string
+	for _, env := range st.Environments {
+		got = append(got, fmt.Sprintf("%s:%s:%t", env.Environment, env.Status, env.Error != ""))
+	}
+	if want := "[dev:deployed:false prod:unreadable:true prod-eu:deployed:false]"; fmt.Sprint(got) != want {
+		t.Errorf("status -o json environments = %v, want %s", got, want)
+	}
 }
