@@ -401,6 +401,14 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 	src, err := planSource(ctx, f, ref)
 	if err != nil {
 		var re *gitops.RefError
+		if errors.As(err, &re) && re.Missing {
+			if d := recordedDeployment(ctx, history, ref); d != nil {
+				// Fetching does not help when no remote has the commit
+				// any more (force-pushed away): its record still does.
+				return nil, fmt.Errorf("%w; if no remote has it any more (a force-push, a deleted branch), redeploy the spec its deployment recorded: panka rollback --stack %s --environment %s --to-version %d",
+					re, key.Stack, key.Environment, d.Serial)
+			}
+		}
 		if errors.As(err, &re) {
 			return nil, re
 		}
@@ -470,6 +478,31 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 	}
 	d.header.Source = "ref"
 	return &rollbackTarget{desired: d, record: rec, commit: commit}, nil
+}
+
+// recordedScan bounds how far back recordedDeployment looks: a commit that
+// is gone from the clone was most often deployed recently, and a ref that
+// names no deployment must not cost a read of a history thousands long.
+const recordedScan = 2 * historyPage
+
+// recordedDeployment is the newest successful deployment among the recent
+// ones whose commit ref abbreviates (a hexadecimal SHA, 4 characters or
+// more), nil when there is none.
+func recordedDeployment(ctx context.Context, history *historyPages, ref string) *statestore.Deployment {
+	ref = strings.ToLower(ref)
+	if len(ref) < 4 || len(ref) > 40 || strings.Trim(ref, "0123456789abcdef") != "" {
+		return nil
+	}
+	for i := range recordedScan {
+		d, err := history.at(ctx, i)
+		if err != nil || d == nil {
+			return nil
+		}
+		if isDeployment(d) && strings.HasPrefix(d.Commit, ref) {
+			return d
+		}
+	}
+	return nil
 }
 
 // rollbackVars merges the variables recorded by rec (the deployment of
