@@ -72,6 +72,12 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		}
 		return f.PrintJSON(recs)
 	}
+	if len(recs) == 0 && opts.Offset > 0 {
+		// History has fewer records than the offset skips: saying there
+		// are none would read as "never deployed".
+		fmt.Fprintf(f.Notices(), "No deployments of %s past the %d newest in %s; a smaller --offset shows older ones.\n", key, opts.Offset, f.describeBackend(cfg))
+		return nil
+	}
 	if len(recs) == 0 {
 		fmt.Fprintf(f.Notices(), "No deployments of %s in %s.\n", key, f.describeBackend(cfg))
 		if opts.Offset == 0 {
