@@ -117,6 +117,10 @@ type EnvStatus struct {
 	// Error says why the state could not be read (Status "unreadable":
 	// corrupt, or written by a newer panka).
 	Error string `json:"error,omitempty"`
+	// Missing is the newest history record of an environment that has no
+	// state.json although its history records deployments (Status "state
+	// missing": deleted or lost, to be restored before deploying).
+	Missing *StatusDeployment `json:"missingStateLastRecord,omitempty"`
 }
 
 // StatusDeployment summarises a deployment record joined with git.
@@ -287,6 +291,14 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			continue
 		}
 		if st == nil {
+			// No state.json, but history: it was deleted or lost. Saying
+			// "not deployed" (and that apply deploys it) would hide that
+			// what its deployments made may still run.
+			if h, herr := store.History(ctx, key, 0, 1); herr == nil && len(h) > 0 &&
+				(h[0].Operation != statestore.OpDestroy || h[0].Result != statestore.ResultSucceeded) {
+				es.Status, es.Missing = "state missing", statusDeployment(repo, h[0])
+				continue
+			}
 			if out.Head != "" {
 				checkEnvs = append(checkEnvs, env)
 			}
@@ -491,6 +503,13 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			fmt.Fprintln(w, ")")
 		} else if e.Error != "" {
 			fmt.Fprintln(w, "  deployed:  unknown: its state could not be read (the error follows)")
+		} else if m := e.Missing; m != nil {
+			fmt.Fprintf(w, "  deployed:  unknown: state.json is missing, but history records deployments up to serial %d (%s %s, %s",
+				m.Serial, runAt(m.Operation, m.Commit), m.Result, age(now, m.EndedAt))
+			if m.User != "" {
+				fmt.Fprintf(w, ", by %s", m.User)
+			}
+			fmt.Fprintln(w, "): it was deleted or lost, so what they deployed may still run; restore it before deploying (an earlier S3 object version, or panka state push --force FILE)")
 		} else {
 			fmt.Fprintln(w, "  deployed:  nothing")
 		}

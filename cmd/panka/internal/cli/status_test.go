@@ -18,6 +18,7 @@ import (
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/locker"
 	"panka.dev/panka/statestore"
+	s3store "panka.dev/panka/statestore/s3"
 	"panka.dev/panka/statestore/testserver"
 )
 
@@ -504,5 +505,62 @@ func TestStatusShowsUnreadableEnvironment(t *testing.T) {
 	}
 	if want := "[dev:deployed:false prod:unreadable:true prod-eu:deployed:false]"; fmt.Sprint(got) != want {
 		t.Errorf("status -o json environments = %v, want %s", got, want)
+	}
+}
+
+// TestStatusShowsMissingState: an environment whose state.json was deleted
+// (by hand, a lifecycle rule) while its history was not is "state missing",
+// with the newest record and the restore to do first, not "not deployed"
+// with "panka apply deploys it": what it deployed may still run. After a
+// successful destroy there is nothing running: that stays "not deployed".
+func TestStatusShowsMissingState(t *testing.T) {
+	e := newSTEnv(t)
+	ctx := context.Background()
+	c := testserver.S3Client(t)
+	store, err := s3store.New(c, s3store.Options{Bucket: e.bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := e.writeFile("s.json", stStateDoc)
+	// The environments are in the work tree (their states are gone).
+	if err := os.MkdirAll(filepath.Join(e.dir, "stacks", "orders", "environments"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.writeFile("stacks/orders/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: orders\nspec: {}\n")
+	for _, env := range []string{"dev", "prod"} {
+		e.writeFile("stacks/orders/environments/"+env+".yaml", "apiVersion: core.panka.io/v1\nkind: Environment\nmetadata:\n  name: "+env+"\nspec: {}\n")
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct{ env, op string }{{"dev", statestore.OpApply}, {"prod", statestore.OpDestroy}} {
+		e.ok(nil, "state", "push", doc, "--stack", "orders", "--environment", tc.env, "--force")
+		key := statestore.Key{Stack: "orders", Environment: tc.env}
+		if err := store.AppendHistory(ctx, key, &statestore.Deployment{ID: "r7", Serial: 7, Operation: tc.op, User: "alice",
+			Commit: "abcdef0123456789abcdef0123456789abcdef01", Result: statestore.ResultSucceeded, StartedAt: at, EndedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(statestore.StatePath("", key))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := e.ok(nil, "status", "--stack", "orders")
+	for _, want := range []string{
+		"orders/dev: state missing\n",
+		"state.json is missing, but history records deployments up to serial 7 (apply of abcdef012345 succeeded, ",
+		"by alice): it was deleted or lost, so what they deployed may still run; restore it before deploying (an earlier S3 object version, or panka state push --force FILE)",
+		"orders/prod: not deployed\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "panka apply deploys it") {
+		t.Errorf("status suggests apply for a lost state:\n%s", out)
+	}
+	var st StackStatus
+	if err := json.Unmarshal([]byte(e.ok(nil, "status", "--stack", "orders", "--environment", "dev", "-o", "json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if m := st.Environments[0].Missing; st.Environments[0].Status != "state missing" || m == nil || m.Serial != 7 || m.User != "alice" {
+		t.Errorf("status -o json: %+v", st.Environments[0])
 	}
 }
