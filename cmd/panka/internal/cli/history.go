@@ -63,6 +63,9 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	if err != nil {
 		return err
 	}
+	if len(recs) > 0 && opts.Offset == 0 {
+		warnUnrecorded(ctx, f, s, key, recs)
+	}
 	if opts.Commits {
 		return historyCommitsRun(ctx, f, s, key, recs, opts.Offset)
 	}
@@ -111,6 +114,34 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 			orNone(commit), orNone(authorName(d.CommitAuthor)), orNone(d.Result), orNone(d.User))
 	}
 	return tw.Flush()
+}
+
+// warnUnrecorded warns about the records of recs (the newest first) newer
+// than the state: a run killed between its history record and its state
+// write (or whose record could not be withdrawn) leaves one, and it reads
+// like any other deployment although the state never recorded it.
+func warnUnrecorded(ctx context.Context, f *Factory, s statestore.Store, key statestore.Key, recs []*statestore.Deployment) {
+	st, _, err := s.Get(ctx, key)
+	if err != nil {
+		return
+	}
+	var ahead []string
+	for _, d := range recs {
+		if d.Serial > st.Serial {
+			ahead = append(ahead, fmt.Sprint(d.Serial))
+		}
+	}
+	if len(ahead) == 0 {
+		return
+	}
+	what := fmt.Sprintf("record %s of %s is", ahead[0], key)
+	if len(ahead) > 1 {
+		what = fmt.Sprintf("records %s of %s are", strings.Join(ahead, ", "), key)
+	}
+	f.Warnf("%s newer than its state (serial %d): the run that wrote it stopped before recording its state (killed, or its state write failed), "+
+		"or state.json was restored to an earlier version, so it may describe a deployment the state does not hold; panka status --stack %s shows what the state holds, "+
+		"and the next apply plans against it and records serial %d",
+		what, st.Serial, key.Stack, recs[0].Serial+1)
 }
 
 // historyOperation adds what a rollback or promote came from.
