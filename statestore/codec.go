@@ -198,7 +198,7 @@ func DecodeDeployment(data []byte, key Key, where string) (*Deployment, error) {
 		return nil, err
 	}
 	if d.Stack != key.Stack || d.Environment != key.Environment {
-		return nil, fmt.Errorf("history record %s is for stack %q environment %q, not %s: %w", where, d.Stack, d.Environment, key, ErrCorrupt)
+		return nil, fmt.Errorf("history record %s is for stack %q environment %q, not %s: %w%s", where, d.Stack, d.Environment, key, ErrCorrupt, corruptHistoryHint)
 	}
 	return &d, nil
 }

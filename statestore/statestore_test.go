@@ -348,4 +348,11 @@ func TestCodecSaysWhatIsWrong(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "history record REC does not match the record format (line 1: serial is a string, want a whole number)") {
 		t.Errorf("history record with a string serial: %v", err)
 	}
+	// A record copied from another stack/environment's history is read by
+	// every history listing: the error says how to get it out of the way.
+	_, err = statestore.DecodeDeployment([]byte(`{"schemaVersion":1,"serial":2,"stack":"orders","environment":"prod"}`), k, "REC")
+	if err == nil || !strings.Contains(err.Error(), `history record REC is for stack "orders" environment "prod", not orders/dev`) ||
+		!strings.Contains(err.Error(), "move it out of the history") {
+		t.Errorf("history record of another environment: %v", err)
+	}
 }
