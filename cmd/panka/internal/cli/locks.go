@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -27,13 +30,18 @@ type LocksOptions struct {
 	// Caller is the caller's lock identity under cfg (lockedBy), to tell
 	// whether a stale lease is theirs; Factory.LockIdentity when nil.
 	Caller func(ctx context.Context, cfg *config.Resolved) string
+	// StacksWithBackend names the stacks with their own spec.backend,
+	// whose leases locks list reads from their own lock backend;
+	// Factory.stacksWithBackend when nil.
+	StacksWithBackend func() []string
 
 	Stack, Environment string
 }
 
 func newLocksOptions(f *Factory) *LocksOptions {
 	// A stack's own spec.backend settings (its bucket, prefix or lock
-	// table) apply to its locks; listing uses the repository-wide ones.
+	// table) apply to its locks; listing reads the repository-wide lock
+	// backend and those of such stacks.
 	cfg := func(stack string) (*config.Resolved, error) {
 		if stack == "" {
 			return f.Config()
@@ -121,15 +129,65 @@ func locksListRun(ctx context.Context, opts *LocksOptions) error {
 	if err != nil {
 		return err
 	}
-	l, err := opts.OpenLocker(ctx, cfg)
-	if err != nil {
-		return err
+	// The repository-wide lock backend, then those of stacks with their
+	// own spec.backend (another bucket, prefix or table), as state list
+	// does: their leases are nowhere else, and "No locks held" while one
+	// of them deploys would be wrong.
+	type source struct {
+		cfg   *config.Resolved
+		stack string // only this stack's leases ("" = all)
 	}
-	list, err := l.List(ctx)
-	// Damaged records are reported after the leases that could be read.
+	sources := []source{{cfg: cfg}}
+	stacksWithBackend := opts.StacksWithBackend
+	if stacksWithBackend == nil {
+		stacksWithBackend = f.stacksWithBackend
+	}
+	for _, name := range stacksWithBackend() {
+		c, err := opts.Config(name)
+		if err != nil {
+			return err
+		}
+		sources = append(sources, source{cfg: c, stack: name})
+	}
+	var list []locker.Info
 	var unreadable *locker.UnreadableError
-	if err != nil && !errors.As(err, &unreadable) {
-		return err
+	var wheres []string
+	seen := map[string]bool{}
+	for _, src := range sources {
+		where := f.describeLocker(src.cfg)
+		if !slices.Contains(wheres, where) {
+			wheres = append(wheres, where)
+		}
+		l, err := opts.OpenLocker(ctx, src.cfg)
+		if err != nil {
+			return err
+		}
+		infos, err := l.List(ctx)
+		// Damaged records are reported after the leases that could be read.
+		var u *locker.UnreadableError
+		if err != nil && !errors.As(err, &u) {
+			return fmt.Errorf("list locks in %s: %w", where, err)
+		}
+		if u != nil {
+			if unreadable == nil {
+				unreadable = &locker.UnreadableError{}
+			}
+			unreadable.Errs = append(unreadable.Errs, u.Errs...)
+		}
+		for _, i := range infos {
+			if stack, _, ok := locker.ParseKey(i.Key); src.stack != "" && (!ok || stack != src.stack) {
+				continue
+			}
+			if id := where + "\x00" + i.Key; !seen[id] {
+				seen[id] = true
+				list = append(list, i)
+			}
+		}
+	}
+	sort.SliceStable(list, func(a, b int) bool { return list[a].Key < list[b].Key })
+	err = nil
+	if unreadable != nil {
+		err = unreadable
 	}
 	now := f.Now()
 	if f.JSON() {
@@ -155,7 +213,7 @@ func locksListRun(ctx context.Context, opts *LocksOptions) error {
 		if unreadable != nil {
 			return err
 		}
-		fmt.Fprintf(f.Notices(), "No locks held (%s).\n", f.describeLocker(cfg))
+		fmt.Fprintf(f.Notices(), "No locks held (%s).\n", strings.Join(wheres, ", "))
 		return nil
 	}
 	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)

@@ -116,3 +116,62 @@ func TestLockCommandsOnServers(t *testing.T) {
 		})
 	}
 }
+
+// TestLocksListStackBackend: a stack with its own spec.backend keeps its
+// leases in its own lock backend (here S3 lock objects in its bucket). locks
+// list read only the repository-wide one and said "No locks held" while
+// that stack was being deployed; it lists both, as state list does.
+func TestLocksListStackBackend(t *testing.T) {
+	ctx := context.Background()
+	srv := testserver.S3(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	bucket := testserver.NewBucket(t)
+	holder, repo, _, _ := lockTestFactory(t)
+	lockWriteFile(t, repo+"/stacks/app/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: app\nspec:\n"+
+		"  backend:\n    bucket: "+bucket+"\n    prefix: team-a\n    region: "+srv.Region+"\n    endpoint: "+srv.Endpoint+"\n")
+	lockWriteFile(t, repo+"/stacks/app/environments/prod.yaml", "apiVersion: core.panka.io/v1\nkind: Environment\nmetadata:\n  name: prod\nspec: {}\n")
+	lockWriteFile(t, repo+"/stacks/web/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: web\nspec: {}\n")
+	lockWriteFile(t, repo+"/stacks/web/environments/dev.yaml", "apiVersion: core.panka.io/v1\nkind: Environment\nmetadata:\n  name: dev\nspec: {}\n")
+
+	appCfg, err := holder.stackConfig("app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if appCfg.Locks.Type != "s3" {
+		t.Fatalf("app's locks.type = %q, want s3 (its own backend)", appCfg.Locks.Type)
+	}
+	app, err := holder.AcquireLease(ctx, appCfg, "app", "prod", "apply", "0123456789abcdef", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.ReleaseLease(app)
+	repoCfg, err := holder.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, err := holder.AcquireLease(ctx, repoCfg, "web", "dev", "apply", "fedcba9876543210", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.ReleaseLease(web)
+
+	f, _, out, errOut := lockTestFactory(t)
+	f.Getwd = func() (string, error) { return repo, nil }
+	if code := Run(ctx, f, []string{"locks", "list", "-o", "json"}); code != 0 {
+		t.Fatalf("locks list: exit %d: %s", code, errOut)
+	}
+	var list struct{ Locks []LockJSON }
+	if err := json.Unmarshal(out.Bytes(), &list); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range list.Locks {
+		got = append(got, l.Stack+"/"+l.Environment+" "+l.LockID)
+	}
+	want := []string{"app/prod " + app.Info().ID, "web/dev " + web.Info().ID}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("locks list = %v, want %v", got, want)
+	}
+}

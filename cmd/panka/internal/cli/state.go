@@ -143,6 +143,18 @@ func (f *Factory) repoHeaders() []*stacks.Header {
 	return out
 }
 
+// stacksWithBackend names the stacks of the work tree with their own
+// spec.backend settings (see repoHeaders).
+func (f *Factory) stacksWithBackend() []string {
+	var out []string
+	for _, h := range f.repoHeaders() {
+		if len(h.Backend) > 0 {
+			out = append(out, h.Name)
+		}
+	}
+	return out
+}
+
 // findHeader reads the header of one stack of the work tree (nil when it
 // is not there); only that stack's stack.yaml is parsed beyond its name.
 // Problems of other stacks do not matter; a stack.yaml of this stack that
