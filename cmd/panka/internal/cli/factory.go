@@ -55,6 +55,9 @@ type Factory struct {
 	// as JSON log lines, whatever the log level (they are not logs that a
 	// level hides: text mode prints them too).
 	jsonLog *zerolog.Logger
+	// fileLog writes to logging.file (rotated), nil when it is not set:
+	// the logs, warnings and errors of every run, at logging.level.
+	fileLog *zerolog.Logger
 	// logSetUp is set once setupLogging has run.
 	logSetUp bool
 
@@ -85,15 +88,22 @@ func (f *Factory) Getenv(name string) string {
 }
 
 // Notices is where progress and informational lines go: stderr, or
-// nowhere with -q (which leaves only errors and warnings on stderr).
+// nowhere with -q (which leaves only errors and warnings on stderr); and
+// logging.file, if set.
 func (f *Factory) Notices() io.Writer {
-	if f.Flags.Quiet {
-		return io.Discard
+	var w io.Writer
+	switch {
+	case f.Flags.Quiet:
+		w = io.Discard
+	case f.jsonLog != nil:
+		w = logLines{f.jsonLog}
+	default:
+		w = f.IO.ErrOut
 	}
-	if f.jsonLog != nil {
-		return logLines{f.jsonLog}
+	if f.fileLog != nil {
+		w = io.MultiWriter(w, logLines{f.fileLog})
 	}
-	return f.IO.ErrOut
+	return w
 }
 
 // Warnf reports something the user should know that does not stop the
@@ -104,6 +114,9 @@ func (f *Factory) Warnf(format string, args ...any) {
 		return
 	}
 	msg := strings.TrimSuffix(fmt.Sprintf(format, args...), "\n")
+	if f.fileLog != nil {
+		f.fileLog.Warn().Msg(msg)
+	}
 	if f.jsonLog != nil {
 		f.jsonLog.Warn().Msg(msg)
 		return
@@ -116,6 +129,9 @@ func (f *Factory) Warnf(format string, args ...any) {
 // with --log-format json.
 func (f *Factory) Errorf(format string, args ...any) {
 	msg := strings.TrimSuffix(fmt.Sprintf(format, args...), "\n")
+	if f.fileLog != nil {
+		f.fileLog.Error().Msg(msg)
+	}
 	if f.jsonLog != nil {
 		f.jsonLog.Error().Msg(msg)
 		return
@@ -254,7 +270,8 @@ func (f *Factory) setupLogging() {
 	// The flag is read directly: this also runs from Run after a flag or
 	// argument error, before the flags were mapped to keys.
 	format, levelName := f.Flags.LogFormat, f.Getenv("PANKA_LOGGING_LEVEL")
-	if cfg, err := f.Config(); err == nil {
+	cfg, cfgErr := f.Config()
+	if cfgErr == nil {
 		if format == "" {
 			format = cfg.Logging.Format
 		}
@@ -279,14 +296,16 @@ func (f *Factory) setupLogging() {
 		}
 	}
 	f.Log = zerolog.New(w).Level(level).With().Timestamp().Logger()
+	if cfgErr == nil && cfg.Logging.File != "" {
+		f.attachLogFile(cfg, w, level)
+	}
 	f.logSetUp = true
 }
 
-// attachLogFile adds the rotated log file of the configuration, if any.
-func (f *Factory) attachLogFile(cfg *config.Resolved) {
-	if cfg.Logging.File == "" {
-		return
-	}
+// attachLogFile adds logging.file (rotated by size and age, as
+// logging.maxSize/maxBackups/maxAge say) at logging.level to f.Log, whose
+// stderr writer w keeps its own level.
+func (f *Factory) attachLogFile(cfg *config.Resolved, w io.Writer, level zerolog.Level) {
 	path := cfg.Logging.File
 	if strings.HasPrefix(path, "~/") {
 		if home, err := f.Home(); err == nil {
@@ -295,25 +314,15 @@ func (f *Factory) attachLogFile(cfg *config.Resolved) {
 	}
 	rot := &lumberjack.Logger{Filename: path, MaxSize: cfg.Logging.MaxSize, MaxBackups: cfg.Logging.MaxBackups, MaxAge: cfg.Logging.MaxAge}
 	lv, err := zerolog.ParseLevel(cfg.Logging.Level)
-	if err != nil {
+	if err != nil || lv == zerolog.NoLevel {
 		lv = zerolog.InfoLevel
 	}
 	file := zerolog.New(rot).Level(lv).With().Timestamp().Logger()
-	f.Log = zerolog.New(zerolog.MultiLevelWriter(levelWriter{f.Log, f.Log.GetLevel()}, levelWriter{file, lv})).Level(min(f.Log.GetLevel(), lv)).With().Timestamp().Logger()
-}
-
-type levelWriter struct {
-	l  zerolog.Logger
-	lv zerolog.Level
-}
-
-func (w levelWriter) Write(p []byte) (int, error) { return len(p), nil }
-
-func (w levelWriter) WriteLevel(level zerolog.Level, p []byte) (int, error) {
-	if level < w.lv {
-		return len(p), nil
-	}
-	return w.l.Write(p)
+	f.fileLog = &file
+	f.Log = zerolog.New(zerolog.MultiLevelWriter(
+		&zerolog.FilteredLevelWriter{Writer: zerolog.LevelWriterAdapter{Writer: w}, Level: level},
+		&zerolog.FilteredLevelWriter{Writer: zerolog.LevelWriterAdapter{Writer: rot}, Level: lv},
+	)).Level(min(level, lv)).With().Timestamp().Logger()
 }
 
 // contextKey for values carried in command contexts.

@@ -99,6 +99,9 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	}
 	var ec *ExitCodeError
 	if errors.As(err, &ec) {
+		if ec.Msg != "" && f.fileLog != nil {
+			f.fileLog.Error().Int("exitCode", ec.Code).Msg(ec.Msg)
+		}
 		if ec.Msg != "" && f.jsonLog != nil {
 			f.jsonLog.Error().Int("exitCode", ec.Code).Msg(ec.Msg)
 		}
@@ -124,6 +127,9 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 			parseGlobalFlags(root, args)
 		}
 		f.setupLogging()
+	}
+	if f.fileLog != nil {
+		f.fileLog.Error().Int("exitCode", exitCode(err)).Msg(err.Error())
 	}
 	if f.jsonLog != nil {
 		// One JSON line a log shipper can parse; the usage text is for a
