@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -175,23 +176,23 @@ func Resolve(l Layers) (*Resolved, error) {
 	for _, k := range Keys() {
 		r.Sources[k.Path] = Source{Layer: "default"}
 	}
+	env := map[string]string{}
+	for _, kv := range l.Env {
+		if i := strings.IndexByte(kv, '='); i > 0 {
+			env[kv[:i]] = kv[i+1:]
+		}
+	}
 	for _, f := range []struct{ path, layer string }{{l.UserFile, "user"}, {l.RepoFile, "repo"}} {
 		if f.path == "" {
 			continue
 		}
-		if err := r.loadFile(f.path, f.layer); err != nil {
+		if err := r.loadFile(f.path, f.layer, env); err != nil {
 			return nil, err
 		}
 	}
 	for _, k := range sortedKeys(l.Stack) {
 		if err := r.set(k, l.Stack[k], Source{Layer: "stack", Where: l.StackFile}); err != nil {
 			return nil, fmt.Errorf("%s: spec.backend: %w", l.StackFile, err)
-		}
-	}
-	env := map[string]string{}
-	for _, kv := range l.Env {
-		if i := strings.IndexByte(kv, '='); i > 0 {
-			env[kv[:i]] = kv[i+1:]
 		}
 	}
 	for _, k := range Keys() {
@@ -446,7 +447,7 @@ func endpointPath(s string) string {
 	return rest
 }
 
-func (r *Resolved) loadFile(path, layer string) error {
+func (r *Resolved) loadFile(path, layer string, env map[string]string) error {
 	// Stat first: reading a named pipe waits for a writer for ever, and
 	// a device (a link to /dev/zero) never ends.
 	st, err := os.Stat(path)
@@ -493,10 +494,25 @@ func (r *Resolved) loadFile(path, layer string) error {
 	if len(doc.Content) == 0 {
 		return nil
 	}
-	return r.loadNode(path, layer, "", doc.Content[0])
+	return r.loadNode(path, layer, "", doc.Content[0], env)
 }
 
-func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node) error {
+// envRef is a ${NAME} reference to an environment variable in a config
+// file value.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${NAME} in a config file value with the environment
+// variable's value ("" when unset), as the seed's config file does for
+// `accessToken: ${PULUMI_ACCESS_TOKEN}`: keeping the text would hand
+// Pulumi "${PULUMI_ACCESS_TOKEN}" as the token, over the real one.
+func expandEnv(v string, env map[string]string) string {
+	if !strings.Contains(v, "${") {
+		return v
+	}
+	return envRef.ReplaceAllStringFunc(v, func(m string) string { return env[m[2:len(m)-1]] })
+}
+
+func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[string]string) error {
 	if n.Kind != yaml.MappingNode {
 		return fmt.Errorf("%s:%d: %s must be a mapping", file, n.Line, strings.TrimSuffix(prefix, ".")+orTop(prefix))
 	}
@@ -516,7 +532,7 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node) error {
 				errs = append(errs, fmt.Errorf("%s:%d:%d: unknown key %q; see `panka config show` for the known keys", file, kn.Line, kn.Column, path))
 				continue
 			}
-			if err := r.loadNode(file, layer, path+".", vn); err != nil {
+			if err := r.loadNode(file, layer, path+".", vn, env); err != nil {
 				errs = append(errs, err)
 			}
 			continue
@@ -531,7 +547,7 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node) error {
 			errs = append(errs, fmt.Errorf("%s:%d:%d: key version: %q is not one of v1 (a file written for another panka release?)", file, kn.Line, kn.Column, vn.Value))
 			continue
 		}
-		if err := r.set(path, vn.Value, Source{Layer: layer, Where: fmt.Sprintf("%s:%d", file, kn.Line)}); err != nil {
+		if err := r.set(path, expandEnv(vn.Value, env), Source{Layer: layer, Where: fmt.Sprintf("%s:%d", file, kn.Line)}); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d:%d: %w", file, kn.Line, kn.Column, err))
 		}
 	}

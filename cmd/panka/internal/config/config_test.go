@@ -238,3 +238,46 @@ func TestPathStyleImpliedByEndpoint(t *testing.T) {
 		})
 	}
 }
+
+// TestFileValuesExpandEnv: the seed's config file writes the Pulumi Cloud
+// token as `accessToken: ${PULUMI_ACCESS_TOKEN}`. The text itself was
+// handed to Pulumi as the token (over the real PULUMI_ACCESS_TOKEN); ${NAME}
+// in a file value is the environment variable, "" when unset.
+func TestFileValuesExpandEnv(t *testing.T) {
+	for _, tt := range []struct {
+		name, value string
+		env         []string
+		want        string
+	}{
+		{"set", "${PULUMI_ACCESS_TOKEN}", []string{"PULUMI_ACCESS_TOKEN=pul-123"}, "pul-123"},
+		{"unset", "${PULUMI_ACCESS_TOKEN}", nil, ""},
+		{"inside text", "tok-${A}-${B}", []string{"A=1", "B=2"}, "tok-1-2"},
+		{"not a reference", "a$b ${not-a-name} $HOME", []string{"HOME=/h"}, "a$b ${not-a-name} $HOME"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "config.yaml")
+			if err := os.WriteFile(file, []byte("pulumi:\n  accessToken: \""+tt.value+"\"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r, err := Resolve(Layers{UserFile: file, Env: tt.env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Pulumi.AccessToken != tt.want {
+				t.Errorf("accessToken = %q, want %q", r.Pulumi.AccessToken, tt.want)
+			}
+		})
+	}
+	// The seed's file as written (unquoted) resolves, with its source.
+	file := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(file, []byte("pulumi:\n  backend: s3\n  accessToken: ${PULUMI_ACCESS_TOKEN}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Resolve(Layers{UserFile: file, Env: []string{"PULUMI_ACCESS_TOKEN=pul-9"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Pulumi.AccessToken != "pul-9" || r.Sources["pulumi.accessToken"].Where != file+":3" {
+		t.Errorf("accessToken = %q from %+v", r.Pulumi.AccessToken, r.Sources["pulumi.accessToken"])
+	}
+}
