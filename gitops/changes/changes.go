@@ -189,13 +189,24 @@ func (e *engine) detectFrom(ctx context.Context, head *side) (*Result, error) {
 
 // DefaultBase returns the base Detect uses when none is given: the
 // merge-base of head with the remote default branch, or head's first parent
-// when head is the default branch's tip.
+// when head is on the default branch (its tip, or behind it: a CI job for a
+// commit of main after later pushes moved origin/main on). Head's merge-base
+// with a branch that contains it is head itself, and comparing head with
+// head would silently say that nothing changed.
 func DefaultBase(ctx context.Context, repo *gitops.Repo, head gitops.Hash) (gitops.Hash, error) {
 	name, tip, err := repo.DefaultBranch()
 	if err != nil {
 		return gitops.ZeroHash, err
 	}
-	if tip == head {
+	onBranch := tip == head
+	var mb gitops.Hash
+	if !onBranch {
+		if mb, err = repo.MergeBase(ctx, head, tip); err != nil {
+			return gitops.ZeroHash, fmt.Errorf("default base (merge-base of HEAD and %s): %w", name, baseError(repo, name, err))
+		}
+		onBranch = mb == head
+	}
+	if onBranch {
 		p, ok, err := repo.FirstParent(head)
 		if err != nil {
 			return gitops.ZeroHash, baseError(repo, "HEAD^", err)
@@ -208,13 +219,13 @@ func DefaultBase(ctx context.Context, repo *gitops.Repo, head gitops.Hash) (gito
 		// not have it: say that this is the default base, which the user
 		// never typed, rather than fail later on an unexplained commit id.
 		if _, err := repo.CommitTree(p); err != nil {
-			return gitops.ZeroHash, fmt.Errorf("default base (HEAD's first parent %s, as HEAD is the tip of %s; or pass --base): %w", p.String()[:12], name, baseError(repo, p.String(), err))
+			where := "the tip of"
+			if tip != head {
+				where = "on"
+			}
+			return gitops.ZeroHash, fmt.Errorf("default base (HEAD's first parent %s, as HEAD is %s %s; or pass --base): %w", p.String()[:12], where, name, baseError(repo, p.String(), err))
 		}
 		return p, nil
-	}
-	mb, err := repo.MergeBase(ctx, head, tip)
-	if err != nil {
-		return gitops.ZeroHash, fmt.Errorf("default base (merge-base of HEAD and %s): %w", name, baseError(repo, name, err))
 	}
 	return mb, nil
 }

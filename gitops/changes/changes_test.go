@@ -495,6 +495,35 @@ func TestMergeBaseNotTipToTip(t *testing.T) {
 	}
 }
 
+// TestDefaultBaseBehindDefaultBranch: a CI job for a commit of main runs
+// after a later push moved origin/main on. HEAD is then on the default
+// branch but not its tip; its merge-base with it is HEAD itself, and the
+// default base must be HEAD's first parent, as on the tip, not HEAD (which
+// said "nothing changed" and let the pipeline skip the deployment).
+func TestDefaultBaseBehindDefaultBranch(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	job := g.Commit("main: orders dev")
+	g.Write("stacks/users/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	g.Commit("main: users dev (a later push)")
+	g.Git("update-ref", "refs/remotes/origin/main", "main")
+	g.Git("checkout", "-q", "--detach", job.String())
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		res, err := changes.Detect(context.Background(), repo, changes.Options{StacksRoot: "stacks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := summary(res); !reflect.DeepEqual(got, []string{"orders modified dev:modified [api]"}) || res.Head != job.String() || res.Base == res.Head {
+			t.Errorf("%s: base %s head %s: %q, want HEAD's first parent as base and orders changed", m.name, res.Base, res.Head, got)
+		}
+	}
+}
+
 // TestGivenBaseAhead: a base that is not an ancestor of head (main moved
 // on after the branch forked) is replaced by the merge-base, so main's own
 // later changes are not reported (the comparison from the given base,

@@ -52,8 +52,8 @@ only what changed.
 
 The base defaults to the merge-base of HEAD with the remote default branch
 (origin/HEAD, else origin/main or origin/master), or HEAD's first parent when
-HEAD is the default branch's tip (on the repository's first commit: nothing,
-so every stack is added). A given --base is replaced by its merge-base with
+HEAD is on the default branch, its tip or behind it (on the repository's first
+commit: nothing, so every stack is added). A given --base is replaced by its merge-base with
 --head, so a branch is compared from where it forked. --base
 4b825dc642cb6eb9a060e54bf8d69288fbee4904 (git's empty tree) compares with
 nothing: every stack at head is added.
