@@ -167,6 +167,15 @@ func isBareRepo(d string) bool {
 	return true
 }
 
+// GitDirs returns the git directory of the work tree at root (its .git, or
+// a linked worktree's folder under the main repository's .git/worktrees)
+// and the common directory its worktrees share, which holds the
+// repository's config, objects and refs. It reads two small files and
+// opens nothing, for callers that need no more than a config file.
+func GitDirs(root string) (gitDir, commonDir string, err error) {
+	return gitDirs(filepath.Join(root, ".git"))
+}
+
 // gitDirs returns the git dir and the common dir for a .git path.
 func gitDirs(dotGit string) (gitDir, commonDir string, err error) {
 	st, err := os.Stat(dotGit)

@@ -13,6 +13,7 @@ import (
 	gitconfig "github.com/go-git/go-git/v5/config"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/gitops"
 	"panka.dev/panka/locker"
 )
 
@@ -74,7 +75,13 @@ func (f *Factory) awsCaller(ctx context.Context, cfg *config.Resolved) string {
 func (f *Factory) gitUserEmail() string {
 	var files []string
 	if root, err := f.RepoRoot(); err == nil {
-		files = append(files, filepath.Join(root, ".git", "config"))
+		// In a linked worktree (git worktree add) .git is a file naming
+		// the worktree's git dir; the repository's config is in the
+		// common dir, with per-worktree settings (extensions.worktreeConfig)
+		// over it.
+		if gitDir, commonDir, err := gitops.GitDirs(root); err == nil {
+			files = append(files, filepath.Join(gitDir, "config.worktree"), filepath.Join(commonDir, "config"))
+		}
 	}
 	if home, err := f.Home(); err == nil && home != "" {
 		files = append(files, filepath.Join(home, ".gitconfig"))

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -45,5 +46,36 @@ func TestLockIdentity(t *testing.T) {
 				t.Fatalf("metadata = %+v", meta)
 			}
 		})
+	}
+}
+
+// TestLockIdentityLinkedWorktree: in a linked worktree (git worktree add,
+// as CI jobs sharing one clone do) .git is a file, and the repository's
+// user.email is in the common dir's config. It was read from <root>/.git/config
+// only, so a worktree's runs were recorded as the OS user instead.
+func TestLockIdentityLinkedWorktree(t *testing.T) {
+	repo := t.TempDir()
+	git := func(dir string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=qa", "-c", "user.email=qa@example.com"}, args...)...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git(repo, "init", "-q")
+	git(repo, "commit", "-q", "--allow-empty", "-m", "c1")
+	git(repo, "config", "user.email", "ci-bot@example.com")
+	wt := filepath.Join(t.TempDir(), "wt")
+	git(repo, "worktree", "add", "-q", "--detach", wt)
+
+	f, _, _, _ := lockTestFactory(t)
+	f.Getwd = func() (string, error) { return wt, nil }
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if who, _ := f.LockIdentity(context.Background(), cfg, "apply", "abc"); who != "ci-bot@example.com" {
+		t.Fatalf("lockedBy in a linked worktree = %q, want the repository's user.email ci-bot@example.com", who)
 	}
 }
