@@ -10,6 +10,7 @@ import (
 
 	"panka.dev/panka/deployer/deploy"
 	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/gitops"
 	"panka.dev/panka/statestore"
 )
 
@@ -112,7 +113,12 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 	}
 	src, err := planSource(ctx, f, rec.Commit)
 	if err != nil {
-		return fmt.Errorf("commit %s, deployed to %s: %w", short(rec.Commit), fromKey, err)
+		// planSource names the --ref flag of plan, which promote has not.
+		var re *gitops.RefError
+		if errors.As(err, &re) {
+			err = re
+		}
+		return fmt.Errorf("promote of %s to %s: its deployed commit %s: %w", fromKey, opts.To, short(rec.Commit), err)
 	}
 	defer src.close()
 	d, err := loadDesired(ctx, f, src, opts.Stack, opts.To, vars)

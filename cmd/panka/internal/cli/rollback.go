@@ -404,13 +404,15 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 		if errors.As(err, &re) && re.Missing {
 			if d := recordedDeployment(ctx, history, ref); d != nil {
 				// Fetching does not help when no remote has the commit
-				// any more (force-pushed away): its record still does.
-				return nil, fmt.Errorf("%w; if no remote has it any more (a force-push, a deleted branch), redeploy the spec its deployment recorded: panka rollback --stack %s --environment %s --to-version %d",
-					re, key.Stack, key.Environment, d.Serial)
+				// any more (force-pushed away), and a CI job's clone is
+				// often shallow: its record still has the spec.
+				return nil, fmt.Errorf("rollback of %s to %s: %w; if no remote has it any more (a force-push, a deleted branch), or to skip fetching, redeploy the spec its deployment recorded, which needs no git history: panka rollback --stack %s --environment %s --to-version %d",
+					key, ref, re, key.Stack, key.Environment, d.Serial)
 			}
 		}
 		if errors.As(err, &re) {
-			return nil, re
+			// Say which rollback failed.
+			return nil, fmt.Errorf("rollback of %s to %s: %w", key, ref, re)
 		}
 		return nil, err
 	}
@@ -487,7 +489,8 @@ const recordedScan = 2 * historyPage
 
 // recordedDeployment is the newest successful deployment among the recent
 // ones whose commit ref abbreviates (a hexadecimal SHA, 4 characters or
-// more), nil when there is none.
+// more) and whose recorded spec --to-version can redeploy (no secret
+// values: it refuses those), nil when there is none.
 func recordedDeployment(ctx context.Context, history *historyPages, ref string) *statestore.Deployment {
 	ref = strings.ToLower(ref)
 	if len(ref) < 4 || len(ref) > 40 || strings.Trim(ref, "0123456789abcdef") != "" {
@@ -499,6 +502,9 @@ func recordedDeployment(ctx context.Context, history *historyPages, ref string) 
 			return nil
 		}
 		if isDeployment(d) && strings.HasPrefix(d.Commit, ref) {
+			if model, err := planner.DecodeModel(d.Spec); err != nil || len(sensitiveFields(model)) > 0 {
+				return nil
+			}
 			return d
 		}
 	}
