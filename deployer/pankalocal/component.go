@@ -278,13 +278,26 @@ func (c *Component) Update(ctx context.Context, req infer.UpdateRequest[Componen
 		if old == "" {
 			old = req.State.args().path()
 		}
-		if old != a.path() {
+		if old != a.path() && !sameFile(old, a.path()) {
 			if err := removeManifest(old); err != nil {
 				return infer.UpdateResponse[ComponentState]{}, err
 			}
 		}
 	}
 	return infer.UpdateResponse[ComponentState]{Output: a.state()}, nil
+}
+
+// sameFile reports whether paths a and b name one file: the same checkout
+// reached through a symbolic link (a CI workspace linked into place, macOS's
+// /tmp and /private/tmp) spells its directory differently, and removing
+// the "old" path would remove the manifest just written.
+func sameFile(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
 }
 
 // removeManifest removes a manifest and its environment and stack folders

@@ -299,6 +299,34 @@ func TestMovedCheckoutReadAndDelete(t *testing.T) {
 	}
 }
 
+// TestUpdateThroughSymlinkKeepsManifest: a directory that is the old one
+// reached through a symbolic link names the same file; the move must not
+// remove the manifest it has just written.
+func TestUpdateThroughSymlinkKeepsManifest(t *testing.T) {
+	ctx := context.Background()
+	a := args(t, "Database", map[string]any{"version": "15"})
+	c := &Component{}
+	created, err := c.Create(ctx, infer.CreateRequest[ComponentArgs]{Inputs: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked := a
+	linked.Directory = filepath.Join(t.TempDir(), "linked")
+	if err := os.Symlink(a.Directory, linked.Directory); err != nil {
+		t.Fatal(err)
+	}
+	linked.Spec = map[string]any{"version": "16"}
+	resp, err := c.Update(ctx, infer.UpdateRequest[ComponentArgs, ComponentState]{State: created.Output, Inputs: linked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{resp.Output.Path, created.Output.Path} {
+		if b, err := os.ReadFile(p); err != nil || !strings.Contains(string(b), `"version": "16"`) {
+			t.Errorf("manifest %s after the update through the link: %s, %v", p, b, err)
+		}
+	}
+}
+
 func TestDeleteRemovesEmptyFolders(t *testing.T) {
 	ctx := context.Background()
 	a := args(t, "Bucket", nil)

@@ -95,6 +95,32 @@ func TestMovedCheckoutApplies(t *testing.T) {
 	}
 }
 
+// TestSymlinkedCheckoutApplies: the same checkout reached through a
+// symbolic link (a CI workspace linked into place, macOS's /tmp and
+// /private/tmp) spells the manifests' directory differently. The move
+// wrote each manifest through the new spelling, then removed the old one,
+// the same file: every manifest was gone, the health check failed, and
+// each next apply failed the same way.
+func TestSymlinkedCheckoutApplies(t *testing.T) {
+	w := deployedShop(t, "1.0.0", true)
+	r := w.repo
+	linked := filepath.Join(t.TempDir(), "workspace")
+	if err := os.Symlink(r.Dir, linked); err != nil {
+		t.Fatal(err)
+	}
+	r.Dir = linked
+	r.Write("stacks/shop/infra/db.yaml", wfDBYAML+"  version: \"15\"\n")
+	r.Commit("db version")
+	out, errOut, code := w.run("apply", "-s", "shop", "-e", "dev", "--auto-approve")
+	if code != 0 || !strings.Contains(out, "succeeded") {
+		t.Fatalf("apply through the link: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	after := w.manifests("shop", "dev")
+	if len(after) != 3 || !strings.Contains(after["db.json"], `"version": "15"`) {
+		t.Errorf("after the apply through the link: manifests %v, db.json:\n%s", keysOf(after), after["db.json"])
+	}
+}
+
 // TestUnrecordedEngineWriteIsUndone: a run that stopped while it held the
 // lease and resumed after another run took it over and recorded its
 // deployment writes the engine's state and the resources, and records
