@@ -82,6 +82,11 @@ type EnvStatus struct {
 	// CommitsAhead is how many commits HEAD has that the deployed commit
 	// does not (git rev-list --count deployed..HEAD); nil when unknown.
 	CommitsAhead *int `json:"commitsAhead,omitempty"`
+	// CommitsBehind is how many commits the deployed commit has that HEAD
+	// does not (git rev-list --count HEAD..deployed), when any: a newer
+	// commit, or one of another branch, is deployed, and applying HEAD
+	// would take them out (a CI job for an older commit, run late).
+	CommitsBehind int `json:"commitsBehind,omitempty"`
 	// Changed says whether the stack's resolved model for this environment
 	// differs between the deployed commit and HEAD; nil when unknown.
 	Changed           *bool    `json:"changed,omitempty"`
@@ -327,6 +332,11 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			return fmt.Errorf("count commits from %s to HEAD: %w", short(dep.Commit), err)
 		}
 		es.CommitsAhead = &n
+		if h != head {
+			if es.CommitsBehind, err = repo.CountCommits(ctx, head, h, gitops.LogOptions{}); err != nil {
+				return fmt.Errorf("count commits from HEAD to %s: %w", short(dep.Commit), err)
+			}
+		}
 		check.commits[env] = dep.Commit
 		checkEnvs = append(checkEnvs, env)
 	}
@@ -527,6 +537,12 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			fmt.Fprintf(w, "  HEAD:      unknown: %s\n", e.Note)
 		case e.CommitsAhead != nil:
 			fmt.Fprintf(w, "  HEAD:      %s ahead", plural(*e.CommitsAhead, "commit"))
+			if e.CommitsBehind > 0 {
+				fmt.Fprintf(w, ", %d behind the deployed commit", e.CommitsBehind)
+				if *e.CommitsAhead == 0 {
+					fmt.Fprint(w, " (it is newer: applying HEAD would deploy older YAML)")
+				}
+			}
 			if e.Changed != nil {
 				if *e.Changed && e.EnvironmentChange == string(changes.Removed) {
 					fmt.Fprintf(w, "; environment removed since (panka destroy --stack %s --environment %s deletes what it deployed)", s.Stack, e.Environment)
