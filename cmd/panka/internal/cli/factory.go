@@ -312,6 +312,18 @@ func (f *Factory) attachLogFile(cfg *config.Resolved, w io.Writer, level zerolog
 			path = filepath.Join(home, path[2:])
 		}
 	}
+	// One warning naming the key when the file cannot be written, not a
+	// "zerolog: could not write event" line for every event.
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		f.Log.Warn().Err(err).Msgf("logging.file %s cannot be written: logging to stderr only", path)
+		return
+	}
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		f.Log.Warn().Err(err).Msgf("logging.file %s cannot be written: logging to stderr only", path)
+		return
+	}
+	_ = fh.Close()
 	rot := &lumberjack.Logger{Filename: path, MaxSize: cfg.Logging.MaxSize, MaxBackups: cfg.Logging.MaxBackups, MaxAge: cfg.Logging.MaxAge}
 	lv, err := zerolog.ParseLevel(cfg.Logging.Level)
 	if err != nil || lv == zerolog.NoLevel {
