@@ -207,6 +207,12 @@ func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Dura
 		if err != nil {
 			return locker.Info{}, err
 		}
+		if cur.bad != nil {
+			// Not a lease this panka can read, so not one it may take
+			// over (locker.ErrUnreadable): only ForceRelease removes it,
+			// as with the other backends.
+			return locker.Info{}, cur.bad
+		}
 		now := l.now()
 		if cur.held() && cur.info.ID == info.ID {
 			// Our previous put succeeded although its response was lost

@@ -124,7 +124,7 @@ func TestMissingBucket(t *testing.T) {
 }
 
 // A damaged lock object is reported as unreadable (so unlock --force knows
-// to remove it) and ForceRelease replaces it.
+// to remove it), is not taken over, and ForceRelease replaces it.
 func TestDamagedLockObject(t *testing.T) {
 	ctx := context.Background()
 	bucket := testserver.NewBucket(t)
@@ -140,6 +140,11 @@ func TestDamagedLockObject(t *testing.T) {
 	key := locker.Key("app", "prod")
 	if _, err := l.Get(ctx, key); !errors.Is(err, locker.ErrUnreadable) || !strings.Contains(err.Error(), "panka unlock --force -s app -e prod") {
 		t.Fatalf("Get of a damaged lock object: %v; want ErrUnreadable naming unlock --force", err)
+	}
+	// It is not taken over: only ForceRelease removes it (an apply used
+	// to overwrite it and run).
+	if _, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "bob"}, time.Minute); !errors.Is(err, locker.ErrUnreadable) || !strings.Contains(err.Error(), "panka unlock --force -s app -e prod") {
+		t.Fatalf("TryAcquire over a damaged lock object: %v; want ErrUnreadable naming unlock --force", err)
 	}
 	// List still returns the leases it can read, and names the damaged one.
 	now := time.Now()
