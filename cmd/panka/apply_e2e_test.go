@@ -595,7 +595,15 @@ func TestApplyHangup(t *testing.T) {
 			}
 			cmd := exec.Command("sh", append([]string{"-c", script, r.bin}, applyDev...)...)
 			cmd.Dir = r.dir
-			cmd.Env = append(append([]string{}, r.env...), "PANKALOCAL_DELAY=5s")
+			// Long enough that the hangup, relayed to Pulumi on a loaded
+			// machine, lands while the first create is still running (a 5 s
+			// create finished first once, and the run succeeded); the run
+			// that ignores the hangup has to wait them all out.
+			delay := "PANKALOCAL_DELAY=30s"
+			if nohup {
+				delay = "PANKALOCAL_DELAY=5s"
+			}
+			cmd.Env = append(append([]string{}, r.env...), delay)
 			var out, errOut syncBuffer
 			cmd.Stdout, cmd.Stderr = &out, &errOut
 			if err := cmd.Start(); err != nil {
