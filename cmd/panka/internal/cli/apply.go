@@ -277,7 +277,35 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		AllowReplace: opts.Deploy.AllowReplace, Saved: saved,
 		PlanHeader: planner.Header{Desired: d.header},
 	}
+	req.Check = func(now *statestore.State) error {
+		warnOlderThanDeployed(ctx, f, src.repo, req.Key, d.source.Commit, now)
+		return nil
+	}
 	return runDeployment(ctx, f, d.cfg, &opts.Deploy, d.key, req)
+}
+
+// warnOlderThanDeployed warns when the commit an apply deploys is an
+// ancestor of the one deployed (read under the lease): the apply deploys
+// older YAML, like a rollback. That is what a pipeline for an older commit
+// that runs late (after a newer one deployed) does without knowing it.
+// Nothing is said when either commit cannot be placed (no git, a shallow
+// clone without the deployed commit).
+func warnOlderThanDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key statestore.Key, commit string, st *statestore.State) {
+	d := deployedRecord(st)
+	if repo == nil || d == nil || commit == "" || d.Commit == "" || d.Commit == commit {
+		return
+	}
+	applied, err1 := repo.ResolveRef(commit)
+	deployed, err2 := repo.ResolveRef(d.Commit)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	if mb, err := repo.MergeBase(ctx, applied, deployed); err != nil || mb != applied {
+		return
+	}
+	f.Warnf("%s runs commit %s (deployment %d), which is newer than the commit this apply deploys, %s (one of its ancestors): this apply deploys older YAML, as a rollback does. "+
+		"A pipeline for an older commit that runs after a newer one deployed should stop here (Ctrl-C, or decline); `panka rollback --to-commit %s` records it as a rollback",
+		key, shortSHA(d.Commit), d.Serial, shortSHA(commit), shortSHA(commit))
 }
 
 // mergeVarValues overlays given on base, source by source.
