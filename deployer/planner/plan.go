@@ -183,14 +183,10 @@ type Options struct {
 func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 	replaceFields := opts.ReplaceFields
 	if replaceFields == nil {
+		// The aws mapping's rules, for the local target too: it replaces
+		// the same fields (replaceOnChanges), so that what the quickstart
+		// and the tests deploy behaves as AWS would.
 		replaceFields = DefaultReplaceFields
-		if localTarget(desired, deployed) {
-			// The local target's provider updates every spec field in
-			// place (and moves a manifest whose directory changed): the
-			// aws rules would show a replace, and refuse it for data,
-			// that never happens.
-			replaceFields = func(stacks.Kind) []string { return nil }
-		}
 	}
 	p := &Result{FormatVersion: FormatVersion, Header: opts.Header, Changes: []Change{}}
 	if desired == nil {

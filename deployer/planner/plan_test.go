@@ -264,11 +264,11 @@ func TestPlanActions(t *testing.T) {
 	}
 }
 
-// TestPlanLocalTarget: the local target's provider updates every spec
-// field in place, so its plans show updates where the aws mapping
-// replaces (and would refuse a data component's replace that never
-// happens); a kind change still replaces; a directory change moves every
-// manifest (an update of each component, no data loss).
+// TestPlanLocalTarget: the local target replaces what the aws mapping
+// replaces (its resources carry those fields as replaceOnChanges), so its
+// plans show the same replaces, flagged as data loss for data components;
+// a kind change replaces; a directory change moves every manifest (an
+// update of each component, no data loss).
 func TestPlanLocalTarget(t *testing.T) {
 	local := func() *stacks.Resolved {
 		r := base()
@@ -282,9 +282,10 @@ func TestPlanLocalTarget(t *testing.T) {
 		action  Action
 		reasons []string
 	}{
-		{"database engine", func(r *stacks.Resolved) { r.Component("orders-db").Spec["engine"] = "mysql" }, "orders-db", ActionUpdate, nil},
-		{"queue fifo", func(r *stacks.Resolved) { r.Component("orders-events").Spec["fifo"] = true }, "orders-events", ActionUpdate, nil},
-		{"service port", func(r *stacks.Resolved) { r.Component("api").Spec["port"] = int64(9090) }, "api", ActionUpdate, nil},
+		{"database engine", func(r *stacks.Resolved) { r.Component("orders-db").Spec["engine"] = "mysql" }, "orders-db", ActionReplace, []string{"spec.engine"}},
+		{"queue fifo", func(r *stacks.Resolved) { r.Component("orders-events").Spec["fifo"] = true }, "orders-events", ActionReplace, []string{"spec.fifo"}},
+		{"service port", func(r *stacks.Resolved) { r.Component("api").Spec["port"] = int64(9090) }, "api", ActionReplace, []string{"spec.port"}},
+		{"database size", func(r *stacks.Resolved) { r.Component("orders-db").Spec["instanceClass"] = "db.r6g.large" }, "orders-db", ActionUpdate, nil},
 		{"kind", func(r *stacks.Resolved) { r.Component("orders-events").Kind = stacks.KindTopic }, "orders-events", ActionReplace, []string{"kind"}},
 		{"directory", func(r *stacks.Resolved) { r.Provider.Directory = "out" }, "orders-db", ActionUpdate, nil},
 	}
@@ -297,8 +298,8 @@ func TestPlanLocalTarget(t *testing.T) {
 			if got.Action != tt.action || !reflect.DeepEqual(got.ReplaceReasons, tt.reasons) {
 				t.Errorf("got %s reasons=%v, want %s reasons=%v", got.Action, got.ReplaceReasons, tt.action, tt.reasons)
 			}
-			// Both replaces here are of data components.
-			if want := tt.action == ActionReplace; got.DataLoss != want {
+			// Every replace here but the service's is of a data component.
+			if want := tt.action == ActionReplace && tt.comp != "api"; got.DataLoss != want {
 				t.Errorf("dataLoss=%v, want %v", got.DataLoss, want)
 			}
 		})

@@ -802,6 +802,40 @@ func TestProtectedDataRefusesEngineReplace(t *testing.T) {
 	}
 }
 
+// TestReplaceOnChangesAsAWS: the local target replaces what the aws
+// mapping replaces: a Database's engine. Protected (no --allow-replace),
+// the engine refuses it and the manifest stays; unprotected, the manifest
+// is replaced in place (deleted first, so the new one is not removed).
+func TestReplaceOnChangesAsAWS(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.protect = true
+	mustUp(t, e.runner(model()))
+	db := e.manifest("orders", "dev", "db")
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := model()
+	changed.Component("db").Spec["engine"] = "mysql"
+	_, err = e.runner(changed).Up(context.Background(), nil)
+	var pe *pulumirun.ProtectedError
+	if !errors.As(err, &pe) || len(pe.Replace) != 1 || pe.Replace[0] != "db" {
+		t.Fatalf("Up changing a protected database's engine: %v; want a ProtectedError refusing to replace db", err)
+	}
+	if b, err := os.ReadFile(db); err != nil || !bytes.Equal(b, before) {
+		t.Fatalf("the database's manifest changed although the replace was refused: %s, %v", b, err)
+	}
+	e.protect = false
+	res := mustUp(t, e.runner(changed))
+	if res.Changes["replace"] != 1 {
+		t.Errorf("changes %v, want the database replaced", res.Changes)
+	}
+	if b, err := os.ReadFile(db); err != nil || !strings.Contains(string(b), `"mysql"`) {
+		t.Fatalf("database manifest after the replace: %s, %v", b, err)
+	}
+}
+
 // TestMovedCheckoutMovesManifests: a checkout moved to another folder (or
 // another clone applying with the same state) gives every manifest a new
 // absolute directory. The provider moves them in place: protected data

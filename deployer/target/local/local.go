@@ -21,6 +21,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"panka.dev/panka/deployer/target"
+	"panka.dev/panka/deployer/target/aws/replace"
 	"panka.dev/panka/stacks"
 )
 
@@ -63,6 +64,22 @@ func Directory(r *stacks.Resolved, repoRoot string) (string, error) {
 		return "", fmt.Errorf("local target: directory %q: %w", dir, err)
 	}
 	return abs, nil
+}
+
+// replaceOnChanges lists the spec fields whose change replaces a
+// component: the aws mapping's (deployer/target/aws/replace), so that the
+// local target, which the quickstart and the end-to-end tests deploy,
+// replaces what AWS would (a Database's engine: a new, empty database) and
+// panka's data protection refuses it as it would there. A replacement
+// rewrites the manifest at the same path, so it deletes first
+// (DeleteBeforeReplace): create-then-delete would remove the new file.
+func replaceOnChanges(k stacks.Kind) []string {
+	fields := replace.ReplaceFields(k)
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = "spec." + f
+	}
+	return out
 }
 
 // ManifestPath is the file the provider writes for a component.
@@ -127,7 +144,8 @@ func (Target) Register(ctx *pulumi.Context, r *stacks.Resolved, opts target.Opti
 			"component":   pulumi.String(c.Name),
 			"kind":        pulumi.String(string(c.Kind)),
 			"spec":        spec,
-		}, res, pulumi.DependsOn(deps), pulumi.Protect(opts.Protect && c.Kind.HoldsData()))
+		}, res, pulumi.DependsOn(deps), pulumi.Protect(opts.Protect && c.Kind.HoldsData()),
+			pulumi.ReplaceOnChanges(replaceOnChanges(c.Kind)), pulumi.DeleteBeforeReplace(true))
 		if err != nil {
 			return fmt.Errorf("register component %q: %w", c.Name, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -55,6 +56,34 @@ func TestEngineForcedReplaceRefused(t *testing.T) {
 	after := w.manifests("shop", "dev")
 	if len(after) != 3 || !strings.Contains(after["db.json"], `"version": "15"`) {
 		t.Errorf("after --allow-replace: manifests %v, db.json:\n%s", keysOf(after), after["db.json"])
+	}
+}
+
+// TestDatabaseEngineChangeNeedsAllowReplace: SPEC §7 — a Database whose
+// engine changes is replaced (a new, empty database), on the local target
+// as on AWS: the apply is refused without --allow-replace (DATA LOSS) and
+// nothing changes; with it, the database is replaced.
+func TestDatabaseEngineChangeNeedsAllowReplace(t *testing.T) {
+	w := deployedShop(t, "1.0.0", true)
+	r := w.repo
+	before := w.manifests("shop", "dev")["db.json"]
+	r.Write("stacks/shop/infra/db.yaml", strings.Replace(wfDBYAML, "postgres", "mysql", 1))
+	r.Commit("db engine mysql")
+	out, errOut, code := w.run("apply", "-s", "shop", "-e", "dev", "--auto-approve")
+	if code != 1 || !strings.Contains(errOut, `would replace Database "db"`) || !strings.Contains(errOut, "--allow-replace") || !strings.Contains(out, "DATA LOSS") {
+		t.Fatalf("apply of an engine change: exit %d, want 1 refusing the replace\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if got := w.manifests("shop", "dev")["db.json"]; got != before {
+		t.Errorf("db.json changed although the apply was refused:\n%s", got)
+	}
+	out = w.ok("apply", "-s", "shop", "-e", "dev", "--auto-approve", "--allow-replace")
+	// (web, which reads the database's endpoint, is replaced with it:
+	// the engine deletes the database first and re-creates what uses it)
+	if !regexp.MustCompile(`succeeded: 0 created, 0 updated, [12] replaced`).MatchString(out) {
+		t.Errorf("apply --allow-replace of an engine change:\n%s", out)
+	}
+	if got := w.manifests("shop", "dev")["db.json"]; !strings.Contains(got, `"engine": "mysql"`) {
+		t.Errorf("db.json after the replace:\n%s", got)
 	}
 }
 
