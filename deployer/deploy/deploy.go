@@ -379,6 +379,12 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		}
 		outputs, runErr = runEngine(ctx, rt, eng, req, state, deployed, desired, drifted || moved, res, logf)
 	}
+	if errors.Is(runErr, errRefusedBeforeEngine) {
+		// Nothing ran: a refusal, not a deployment. Recording it would
+		// mark the environment failed and move the serial on (making
+		// saved plans stale) for a run that changed nothing.
+		return res, runErr
+	}
 	if res.changes != nil {
 		// What the engine did, which can differ from the plan: a refresh
 		// that undoes drift updates what the plan left alone.
@@ -562,7 +568,7 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 		logf("an earlier run of %s was killed; holding the lease, panka %s", req.Key, rec.String())
 	}
 	if err := CheckEngineState(req.Key, state, deployed, rec); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w%w", err, errRefusedBeforeEngine)
 	}
 	onEvent := rt.OnEvent
 	if onEvent == nil {
@@ -661,6 +667,10 @@ func withComponents(deployed, desired *stacks.Resolved, st *statestore.State, ex
 	m.Components = append(append([]stacks.Component(nil), m.Components...), extra...)
 	return m
 }
+
+// errRefusedBeforeEngine marks (with an empty message) a refusal that ran
+// nothing: Run returns it without recording a deployment.
+var errRefusedBeforeEngine = errors.New("")
 
 // CheckEngineState refuses to run the engine on a Pulumi stack whose
 // checkpoint holds no resources while panka's state records deployed

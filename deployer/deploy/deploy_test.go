@@ -721,6 +721,11 @@ func TestRunRefusesEmptyPulumiState(t *testing.T) {
 	if deployed, _ := planner.DecodeModel(st.Spec); st.Status == statestore.StatusDestroyed || deployed == nil || len(deployed.Components) != 2 {
 		t.Fatalf("state after the refusals: status %s, spec %s; want the deployed components kept", st.Status, st.Spec)
 	}
+	// Refusals that ran nothing record nothing: no failed deployment, no
+	// new serial (which would make saved plans stale).
+	if hist, err := store.History(ctx, key, 0, 0); err != nil || len(hist) != 1 || st.Serial != 1 || st.Status != statestore.StatusDeployed {
+		t.Fatalf("after the refusals: %d records (%v), state serial %d status %s; want the one deployment only", len(hist), err, st.Serial, st.Status)
+	}
 
 	// With resources in the checkpoint (or none deployed) the engine runs.
 	eng.recovered = &engine.Recovery{Resources: new(int)}
