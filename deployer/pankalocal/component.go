@@ -46,13 +46,19 @@ const (
 // another clone applies), Read and Delete use the one in this checkout.
 const EnvDirectory = "PANKALOCAL_DIRECTORY"
 
+// recordedPath is the manifest path the engine state holds (computed from
+// the inputs for states written before Path was recorded).
+func (s ComponentState) recordedPath() string {
+	if s.Path != "" {
+		return s.Path
+	}
+	return s.args().path()
+}
+
 // locate is where the manifest of st is: its recorded path, else the same
 // manifest in this checkout's directory (EnvDirectory) when that exists.
 func locate(st ComponentState) string {
-	path := st.Path
-	if path == "" {
-		path = st.args().path()
-	}
+	path := st.recordedPath()
 	if _, err := os.Lstat(path); err == nil {
 		return path
 	}
@@ -274,10 +280,7 @@ func (c *Component) Update(ctx context.Context, req infer.UpdateRequest[Componen
 		if err := apply(ctx, a); err != nil {
 			return infer.UpdateResponse[ComponentState]{}, err
 		}
-		old := req.State.Path
-		if old == "" {
-			old = req.State.args().path()
-		}
+		old := req.State.recordedPath()
 		if old != a.path() && !sameFile(old, a.path()) {
 			if err := removeManifest(old); err != nil {
 				return infer.UpdateResponse[ComponentState]{}, err
@@ -327,10 +330,7 @@ func (c *Component) Delete(ctx context.Context, req infer.DeleteRequest[Componen
 // restores the desired spec) and deletions (an empty ID drops the resource).
 func (c *Component) Read(ctx context.Context, req infer.ReadRequest[ComponentArgs, ComponentState]) (infer.ReadResponse[ComponentArgs, ComponentState], error) {
 	st := req.State
-	recorded := st.Path
-	if recorded == "" {
-		recorded = st.args().path()
-	}
+	recorded := st.recordedPath()
 	path := locate(st)
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
