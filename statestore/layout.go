@@ -96,6 +96,56 @@ func ParseHistoryName(name string) (int64, bool) {
 	return n, true
 }
 
+// HistorySkew bounds how far apart the clocks of two machines deploying
+// the same stack/environment may be: a record written after a state was
+// is named no earlier than that state's last deployment start minus
+// HistorySkew (the next run starts under the lease, after reading it).
+const HistorySkew = 24 * time.Hour
+
+// NewerSince returns where Store.NewerHistory looks for records ahead of
+// st: from its last deployment's start, less HistorySkew; the zero time
+// (every record) when st records no deployment.
+func NewerSince(st *State) time.Time {
+	if st == nil || st.LastDeployment == nil {
+		return time.Time{}
+	}
+	t := st.LastDeployment.StartedAt
+	if t.IsZero() {
+		t = st.LastDeployment.EndedAt
+	}
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.Add(-HistorySkew)
+}
+
+// HistoryFrom is the record name prefix of time t: every record named at
+// or after t sorts after it (S3 ListObjectsV2 StartAfter). "" for the
+// zero time.
+func HistoryFrom(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(historyTime)
+}
+
+// NewestAbove returns the name (of names, record names or paths ending in
+// one) with the highest serial above serial, "" when none is (ties: the
+// latest time, as SortHistory).
+func NewestAbove(names []string, serial int64) string {
+	best, bestSerial := "", int64(0)
+	for _, n := range names {
+		sn, ok := ParseHistoryName(path.Base(n))
+		if !ok || sn <= serial {
+			continue
+		}
+		if best == "" || sn > bestSerial || sn == bestSerial && path.Base(n) > path.Base(best) {
+			best, bestSerial = n, sn
+		}
+	}
+	return best
+}
+
 // SortHistory sorts record names newest first, as Store.History returns
 // them; the names may be keys or paths ending in a record name (the part
 // after the last '/' is parsed), and all must be record names

@@ -175,6 +175,13 @@ type Store interface {
 	// SortHistory), skipping offset and returning at most limit (limit <= 0:
 	// all).
 	History(ctx context.Context, key Key, offset, limit int) ([]*Deployment, error)
+	// NewerHistory returns the record with the highest serial above serial
+	// among those named at or after since (the zero time: all; NewerSince
+	// gives it for a state), nil when there is none. It looks only at those
+	// names (S3: a listing that starts after since), so a deployment's check
+	// that no record is ahead of the state does not cost more as history
+	// grows.
+	NewerHistory(ctx context.Context, key Key, serial int64, since time.Time) (*Deployment, error)
 	// Deployment returns the record with the given state serial (ErrNotFound).
 	Deployment(ctx context.Context, key Key, serial int64) (*Deployment, error)
 	// List returns every stack/environment that has state, sorted.

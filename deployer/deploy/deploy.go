@@ -229,12 +229,14 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		// (or one whose record could not be withdrawn, or a state pushed
 		// back with --force) leaves history ahead of the state: numbering
 		// after the state would give two deployments one serial.
-		if h, herr := rt.Store.History(ctx, req.Key, 0, 1); herr == nil && len(h) > 0 && h[0].Serial > state.Serial {
-			lastSerial = h[0].Serial
+		// Only the records named since the state's last deployment (less
+		// clock skew) are looked at: every run pays this check.
+		if h, herr := rt.Store.NewerHistory(ctx, req.Key, state.Serial, statestore.NewerSince(state)); herr == nil && h != nil {
+			lastSerial = h.Serial
 			warnf("the history of %s records serial %d (%s of commit %s by %s, %s), newer than its state (serial %d): "+
 				"the run that wrote it stopped before recording its state (killed, or its state write failed), so what is deployed may differ from the state. "+
 				"This %s plans against the state and records serial %d",
-				req.Key, h[0].Serial, h[0].Operation, shortSHA(h[0].Commit), h[0].User, h[0].Result, state.Serial, req.Operation, h[0].Serial+1)
+				req.Key, h.Serial, h.Operation, shortSHA(h.Commit), h.User, h.Result, state.Serial, req.Operation, h.Serial+1)
 		}
 	}
 	if req.Check != nil {

@@ -528,14 +528,18 @@ func TestRunAfterKilledBetweenHistoryAndState(t *testing.T) {
 			rt.Warnf = func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
 
 			// The killed run: its record is written, its state write and
-			// the withdrawal of its record never happen.
+			// the withdrawal of its record never happen. It ran on a
+			// machine whose clock is 3 hours behind: its record is named
+			// before the state's deployment, and still found.
 			store.putErr = errors.New("killed")
 			store.removeErr = errors.New("killed")
+			rt.Now = func() time.Time { return time.Now().Add(-3 * time.Hour) }
 			v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
 			if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2, Source: Source{Commit: strings.Repeat("b", 40)}}); err == nil {
 				t.Fatal("the killed run reported no error")
 			}
 			store.putErr, store.removeErr = nil, nil
+			rt.Now = nil
 			if h := historyOf(t, reader); len(h) != 2 || stateOf(t, reader).Serial != 1 {
 				t.Fatalf("after the killed run: history %v, state serial %d; want 2 records, state at 1", h, stateOf(t, reader).Serial)
 			}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"time"
 
 	"github.com/gofrs/flock"
 
@@ -395,6 +396,34 @@ func (s *Store) History(ctx context.Context, key statestore.Key, offset, limit i
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// NewerHistory implements statestore.Store. A directory listing costs
+// little next to reading records: every name is listed, and only the one
+// found is read.
+func (s *Store) NewerHistory(ctx context.Context, key statestore.Key, serial int64, since time.Time) (*statestore.Deployment, error) {
+	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dir, names, err := s.historyNames(key)
+	if err != nil {
+		return nil, err
+	}
+	from := statestore.HistoryFrom(since)
+	var recent []string
+	for _, n := range names {
+		if n >= from {
+			recent = append(recent, n)
+		}
+	}
+	n := statestore.NewestAbove(recent, serial)
+	if n == "" {
+		return nil, nil
+	}
+	return s.readRecord(key, filepath.Join(dir, n))
 }
 
 // Deployment implements statestore.Store.

@@ -177,3 +177,52 @@ func BenchmarkList(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHistoryAheadCheck measures the check every deployment makes
+// that no history record is ahead of the state (a run killed between its
+// record and its state write), on an environment with 3,000 deployments
+// (one every 3 hours: a year of them) against the S3 test server: the
+// full listing History(0, 1) makes, which grows with history, next to
+// NewerHistory, which lists the records named since the state's last
+// deployment less statestore.HistorySkew.
+func BenchmarkHistoryAheadCheck(b *testing.B) {
+	srv := testserver.S3(b)
+	bucket := testserver.NewBucket(b)
+	s, err := s3store.New(client(b, srv), s3store.Options{Bucket: bucket})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 3000
+	key := statestore.Key{Stack: "orders", Environment: "prod"}
+	rec := func(i int) *statestore.Deployment {
+		at := testTime.Add(time.Duration(i) * 3 * time.Hour)
+		return &statestore.Deployment{SchemaVersion: statestore.SchemaVersion, ID: fmt.Sprint("d-", i), Serial: int64(i), Stack: key.Stack,
+			Environment: key.Environment, Operation: statestore.OpApply, Result: statestore.ResultSucceeded, StartedAt: at, EndedAt: at}
+	}
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(16)
+	for i := 1; i <= n; i++ {
+		g.Go(func() error { return s.AppendHistory(ctx, key, rec(i)) })
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	st := &statestore.State{SchemaVersion: statestore.SchemaVersion, Serial: n, Stack: key.Stack, Environment: key.Environment,
+		Status: statestore.StatusDeployed, LastDeployment: rec(n)}
+	b.Run("History", func(b *testing.B) {
+		for b.Loop() {
+			h, err := s.History(context.Background(), key, 0, 1)
+			if err != nil || len(h) != 1 || h[0].Serial != n {
+				b.Fatalf("History(0, 1) = %v, %v", h, err)
+			}
+		}
+	})
+	b.Run("NewerHistory", func(b *testing.B) {
+		for b.Loop() {
+			d, err := s.NewerHistory(context.Background(), key, st.Serial, statestore.NewerSince(st))
+			if err != nil || d != nil {
+				b.Fatalf("NewerHistory = %v, %v", d, err)
+			}
+		}
+	})
+}

@@ -584,6 +584,12 @@ func (s *Store) listObjects(ctx context.Context, prefix, delimiter string) (objs
 	if delimiter != "" {
 		in.Delimiter = aws.String(delimiter)
 	}
+	return s.listPages(ctx, in)
+}
+
+// listPages runs a listing to its last page.
+func (s *Store) listPages(ctx context.Context, in *s3.ListObjectsV2Input) (objs []types.Object, prefixes []string, err error) {
+	prefix := aws.ToString(in.Prefix)
 	p := s3.NewListObjectsV2Paginator(s.api, in)
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
@@ -656,6 +662,33 @@ func (s *Store) History(ctx context.Context, key statestore.Key, offset, limit i
 		return nil, err
 	}
 	return out, nil
+}
+
+// NewerHistory implements statestore.Store: one listing that starts after
+// since (S3 lists keys in order, and record names start with their time),
+// and one read when a record is ahead.
+func (s *Store) NewerHistory(ctx context.Context, key statestore.Key, serial int64, since time.Time) (*statestore.Deployment, error) {
+	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	hp := statestore.HistoryPrefix(s.prefix, key)
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.opts.Bucket), Prefix: aws.String(hp), Delimiter: aws.String("/")}
+	if from := statestore.HistoryFrom(since); from != "" {
+		in.StartAfter = aws.String(hp + from)
+	}
+	objs, _, err := s.listPages(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(objs))
+	for _, o := range objs {
+		keys = append(keys, aws.ToString(o.Key))
+	}
+	k := statestore.NewestAbove(keys, serial)
+	if k == "" {
+		return nil, nil
+	}
+	return s.readRecord(ctx, key, k)
 }
 
 // Deployment implements statestore.Store.

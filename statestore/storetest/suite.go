@@ -70,6 +70,7 @@ func Run(t *testing.T, newInstance func(t *testing.T) Instance, opts Options) {
 		{"HistoryOrderAndPaging", testHistoryPaging},
 		{"HistoryOrderUnderClockSkew", testHistoryClockSkew},
 		{"DeploymentBySerial", testDeploymentBySerial},
+		{"NewerHistory", testNewerHistory},
 		{"RemoveHistory", testRemoveHistory},
 		{"List", testList},
 		{"PrefixesIsolated", testPrefixes},
@@ -438,6 +439,64 @@ func testHistoryClockSkew(t *testing.T, in Instance, _ Options) {
 	if err != nil || got.ID != "dep-6" {
 		t.Errorf("Deployment(6) = %v, %v; want dep-6", got, err)
 	}
+}
+
+// testNewerHistory: the record ahead of a state is found among the records
+// named since a time (the highest serial above the given one, the later
+// time of two with that serial), whatever the order of the names; a record
+// named before that time is not looked at (that is what keeps the check
+// cheap on a long history), and nothing ahead gives nil.
+func testNewerHistory(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	if d, err := s.NewerHistory(ctx, key, 0, time.Time{}); err != nil || d != nil {
+		t.Fatalf("NewerHistory with no history = %v, %v; want nil", d, err)
+	}
+	var recs []*statestore.Deployment
+	for i := int64(1); i <= 30; i++ {
+		recs = append(recs, newDeployment(key, i, base.Add(time.Duration(i)*6*time.Hour)))
+	}
+	recs = append(recs,
+		newDeployment(key, 31, base.Add(30*6*time.Hour-3*time.Hour)), // a runner whose clock is behind
+		newDeployment(key, 31, base.Add(30*6*time.Hour-2*time.Hour)), // same serial, later: the newer
+		newDeployment(key, 40, base.Add(-72*time.Hour)),              // named long before
+	)
+	recs[31].ID = "dep-31b"
+	for _, i := range rand.Perm(len(recs)) {
+		if err := s.AppendHistory(ctx, key, recs[i]); err != nil {
+			t.Fatalf("AppendHistory serial %d: %v", recs[i].Serial, err)
+		}
+	}
+	since := base.Add(29 * 6 * time.Hour)
+	for _, tc := range []struct {
+		serial int64
+		since  time.Time
+		want   string
+	}{
+		{30, since, "dep-31b"},
+		{29, since, "dep-31b"},
+		{31, since, ""},
+		{31, time.Time{}, "dep-40"},
+		{40, time.Time{}, ""},
+		{5, base.Add(24 * time.Hour), "dep-31b"},
+	} {
+		d, err := s.NewerHistory(ctx, key, tc.serial, tc.since)
+		if err != nil {
+			t.Fatalf("NewerHistory(%d, %s): %v", tc.serial, tc.since, err)
+		}
+		got := ""
+		if d != nil {
+			got = d.ID
+		}
+		if got != tc.want {
+			t.Errorf("NewerHistory(%d, %s) = %q, want %q", tc.serial, tc.since, got, tc.want)
+		}
+	}
+	if d, err := s.NewerHistory(ctx, statestore.Key{Stack: "orders", Environment: "prod"}, 0, time.Time{}); err != nil || d != nil {
+		t.Errorf("NewerHistory of another environment = %v, %v; want nil", d, err)
+	}
+	_, err := s.NewerHistory(ctx, statestore.Key{Stack: "Orders", Environment: "dev"}, 0, time.Time{})
+	wantErr(t, "NewerHistory of an invalid key", err, statestore.ErrInvalidKey)
 }
 
 func testDeploymentBySerial(t *testing.T, in Instance, _ Options) {
