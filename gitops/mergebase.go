@@ -3,9 +3,12 @@ package gitops
 import (
 	"bytes"
 	"container/heap"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -200,4 +203,76 @@ func isHex(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// DescendantsOf returns which of the commits cs have a as an ancestor (a
+// itself is not among them). It walks back from cs, newest first, through
+// the commits dated no earlier than a's committer date less slack, and
+// then forward from a: a deployment newer than a commit (a pipeline for an
+// older commit that runs after a newer one deployed) is found in the few
+// commits between them, however long the history below. A descendant
+// reached only through a commit dated more than slack before a (a clock
+// that far off when it was made) is not found, nor one behind a commit
+// that cannot be read (a shallow clone's boundary).
+func (r *Repo) DescendantsOf(ctx context.Context, a Hash, cs []Hash, slack time.Duration) (map[Hash]bool, error) {
+	st := r.newStorage()
+	defer st.Close()
+	aDate, _, err := readCommitLinks(st, a)
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", a, err)
+	}
+	cutoff := aDate - int64(slack/time.Second)
+	children := map[Hash][]Hash{}
+	seen := map[Hash]bool{a: true}
+	var todo []Hash
+	for _, c := range cs {
+		if !seen[c] {
+			seen[c] = true
+			todo = append(todo, c)
+		}
+	}
+	reached := false
+	for len(todo) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		h := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		date, parents, err := readCommitLinks(st, h)
+		if err != nil || date < cutoff {
+			continue
+		}
+		for _, p := range parents {
+			children[p] = append(children[p], h)
+			if p == a {
+				reached = true
+			}
+			if !seen[p] {
+				seen[p] = true
+				todo = append(todo, p)
+			}
+		}
+	}
+	out := map[Hash]bool{}
+	if !reached {
+		return out, nil
+	}
+	desc := map[Hash]bool{}
+	next := []Hash{a}
+	for len(next) > 0 {
+		h := next[len(next)-1]
+		next = next[:len(next)-1]
+		for _, ch := range children[h] {
+			if !desc[ch] {
+				desc[ch] = true
+				next = append(next, ch)
+			}
+		}
+	}
+	for _, c := range cs {
+		if desc[c] {
+			out[c] = true
+		}
+	}
+	return out, nil
 }

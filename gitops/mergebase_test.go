@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 
@@ -104,10 +105,65 @@ func TestMergeBaseRandomHistories(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("%d pairs with several merge-bases; the walk answered %d pairs, left %d with one merge-base to go-git", several, walked, left)
+			// DescendantsOf against git rev-list --ancestry-path, for every
+			// commit as a candidate; the history's clock skew (up to
+			// 5,000 s) is within the slack, so the answers are exact. With
+			// no slack, the commits dated before a stop the walk: fewer
+			// are found, never one that is not a descendant.
+			all := make([]gitops.Hash, len(commits))
+			for i, c := range commits {
+				all[i] = plumbing.NewHash(c)
+			}
+			found := 0
+			for i := 0; i < 20; i++ {
+				a := commits[rnd.Intn(len(commits))]
+				// Every commit is given as a tip: the ancestry path from a
+				// to them is every descendant of a.
+				cmd := exec.Command("git", append([]string{"rev-list", "--ancestry-path", "^" + a}, commits...)...)
+				cmd.Dir = g.Dir
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := toSet(strings.Fields(string(out)))
+				found += len(want)
+				got, err := engines["go-git"].DescendantsOf(ctx, plumbing.NewHash(a), all, 24*time.Hour)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(want) {
+					t.Errorf("DescendantsOf(%.7s) found %d commits, git says %d", a, len(got), len(want))
+				}
+				for h := range got {
+					if !want[h.String()] {
+						t.Errorf("DescendantsOf(%.7s) says %.7s, which git says does not descend from it", a, h)
+					}
+				}
+				strict, err := engines["go-git"].DescendantsOf(ctx, plumbing.NewHash(a), all, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for h := range strict {
+					if !want[h.String()] {
+						t.Errorf("DescendantsOf(%.7s, no slack) says %.7s, which git says does not descend from it", a, h)
+					}
+				}
+			}
+			if found == 0 {
+				t.Error("no sampled commit has descendants: the DescendantsOf checks checked nothing")
+			}
+			t.Logf("%d pairs with several merge-bases; the walk answered %d pairs, left %d with one merge-base to go-git; %d descendants found", several, walked, left, found)
 			if walked < 3*left || walked < 50 {
 				t.Errorf("the walk answered only %d pairs and left %d to go-git", walked, left)
 			}
 		})
 	}
+}
+
+func toSet(xs []string) map[string]bool {
+	m := map[string]bool{}
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
 }

@@ -83,6 +83,12 @@ type Result struct {
 	// the commit the work tree is based on).
 	Uncommitted bool     `json:"uncommitted,omitempty"`
 	Stacks      []*Stack `json:"stacks"`
+	// DeployedAhead lists, with --since-deployed, the environments last
+	// deployed at a commit that descends from head (a newer one: a
+	// pipeline for an older commit that runs after a newer one deployed).
+	// Deploying head there would roll them back: they are not compared,
+	// and not in Stacks.
+	DeployedAhead []DeployedAhead `json:"deployedAhead,omitempty"`
 	// Problems are errors worth showing that did not stop detection (a
 	// stack that no longer parses: it is reported changed, with the error
 	// in its reasons).
@@ -103,6 +109,13 @@ type Stack struct {
 	// Deployed gives, with --since-deployed, the commit each environment
 	// was compared from ("" when never deployed).
 	Deployed map[string]string `json:"deployed,omitempty"`
+}
+
+// DeployedAhead is an environment deployed at a descendant of head.
+type DeployedAhead struct {
+	Stack       string `json:"stack"`
+	Environment string `json:"environment"`
+	Commit      string `json:"commit"`
 }
 
 // Reason explains a change.

@@ -1658,3 +1658,68 @@ func TestLinkedStacksRoot(t *testing.T) {
 		}
 	}
 }
+
+// TestSinceDeployedAhead: an environment deployed at a commit newer than
+// head (one that descends from it: a pipeline for an older commit that runs
+// after a newer one deployed) is not listed as changed, which would make
+// the pipeline deploy head there and roll it back; it is reported in
+// DeployedAhead instead, a stack added since head included (it would read
+// as removed). A deployment on another branch, newer but not descending
+// from head, is compared as any other.
+func TestSinceDeployedAhead(t *testing.T) {
+	g, c0 := baseRepo(t)
+	g.Write("stacks/orders/services/api/service.yaml", strings.Replace(serviceYAML, "nginx:1.0", "nginx:1.1", 1))
+	c1 := g.Commit("orders image")
+	g.Git("checkout", "-q", "-b", "topic", c0.String())
+	g.Write("stacks/users/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	topic := g.Commit("users dev, on a branch")
+	g.Git("checkout", "-q", "main")
+	g.Write("stacks/orders/services/api/service.yaml", strings.Replace(serviceYAML, "nginx:1.0", "nginx:1.2", 1))
+	seed(g, "stacks/fresh", "fresh")
+	c2 := g.Commit("orders image again, fresh stack")
+	g.Write("docs/README.md", "# docs, edited\n")
+	c3 := g.Commit("docs")
+	d := listedDeployed{fakeDeployed{
+		"orders/dev": c2.String(), "orders/staging": c3.String(), "orders/prod": c0.String(),
+		"users/dev": topic.String(), "users/staging": c1.String(), "users/prod": c1.String(),
+		"billing/dev": c1.String(), "billing/staging": c1.String(), "billing/prod": c1.String(),
+		"fresh/dev": c2.String(),
+	}}
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, paths := range []bool{false, true} {
+			res, err := changes.SinceDeployed(context.Background(), repo, d, changes.Options{StacksRoot: "stacks", Head: c1.String(), Paths: paths, NoCache: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// prod overrides the image the commits change: resolved, it is unchanged.
+			want := []string{"users modified dev:modified [api]"}
+			if paths {
+				want = []string{"orders modified prod:modified", "users modified dev:modified"}
+			}
+			if got := summary(res); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s paths=%v: %q, want %q", m.name, paths, got, want)
+			}
+			wantAhead := []changes.DeployedAhead{
+				{Stack: "fresh", Environment: "dev", Commit: c2.String()},
+				{Stack: "orders", Environment: "dev", Commit: c2.String()},
+				{Stack: "orders", Environment: "staging", Commit: c3.String()},
+			}
+			if !reflect.DeepEqual(res.DeployedAhead, wantAhead) {
+				t.Errorf("%s paths=%v: deployed ahead %+v, want %+v", m.name, paths, res.DeployedAhead, wantAhead)
+			}
+		}
+		// At the newest commit nothing is ahead.
+		res, err := changes.SinceDeployed(context.Background(), repo, d, changes.Options{StacksRoot: "stacks", NoCache: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.DeployedAhead) != 0 {
+			t.Errorf("%s at head: deployed ahead %+v", m.name, res.DeployedAhead)
+		}
+		repo.Close()
+	}
+}

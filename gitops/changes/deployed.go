@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 
@@ -261,6 +262,7 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 			return nil, fmt.Errorf("commit %s, last deployed to %s: %w", c, describeGroup(groups[c]), err)
 		}
 	}
+	e.deployedAhead(ctx, head, groups, bases, res)
 	// Most deployed stacks are compared on their own (their folder and
 	// watched paths at the two commits); the rest, per deployed commit,
 	// with a whole comparison.
@@ -315,6 +317,46 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	// the problems come in a stable order whatever the grouping.
 	sort.SliceStable(res.Problems, func(i, j int) bool { return res.Problems[i].Error() < res.Problems[j].Error() })
 	return res, nil
+}
+
+// aheadSlack bounds the clock skew deployedAhead allows for between
+// commits (statestore.HistorySkew, for history records).
+const aheadSlack = 24 * time.Hour
+
+// deployedAhead moves the deployed commits that descend from head out of
+// groups into res.DeployedAhead: compared with head, every change made
+// since head would read as changed, and a pipeline would deploy head
+// there, rolling back what the newer commit deployed. When the history
+// cannot be read, they stay (compared, as any other).
+func (e *engine) deployedAhead(ctx context.Context, head *side, groups map[string]map[string]map[string]bool, bases map[string]*side, res *Result) {
+	var cands []gitops.Hash
+	for c := range groups {
+		if b := bases[c]; b != nil && b.commit != head.commit {
+			cands = append(cands, b.commit)
+		}
+	}
+	if len(cands) == 0 {
+		return
+	}
+	desc, err := e.repo.DescendantsOf(ctx, head.commit, cands, aheadSlack)
+	if err != nil {
+		return
+	}
+	for _, c := range sortedKeys(groups) {
+		if !desc[bases[c].commit] {
+			continue
+		}
+		for _, name := range sortedKeys(groups[c]) {
+			for _, env := range sortedKeys(groups[c][name]) {
+				res.DeployedAhead = append(res.DeployedAhead, DeployedAhead{Stack: name, Environment: env, Commit: c})
+			}
+		}
+		delete(groups, c)
+	}
+	sort.Slice(res.DeployedAhead, func(i, j int) bool {
+		a, b := res.DeployedAhead[i], res.DeployedAhead[j]
+		return a.Stack < b.Stack || a.Stack == b.Stack && a.Environment < b.Environment
+	})
 }
 
 func describeGroup(g map[string]map[string]bool) string {

@@ -150,6 +150,10 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	for _, p := range res.Problems {
 		f.Warnf("%s", p)
 	}
+	for _, a := range res.DeployedAhead {
+		f.Warnf("%s/%s is deployed at %.12s, a newer commit than %s (it descends from it): not listed, since deploying %s there would roll back what %.12s deployed; "+
+			"to go back on purpose, `panka rollback -s %s -e %s --to-commit %.12s`", a.Stack, a.Environment, a.Commit, aheadOf(res), aheadOf(res), a.Commit, a.Stack, a.Environment, res.Head)
+	}
 	if err := printChanged(f, opts, res); err != nil {
 		return err
 	}
@@ -496,4 +500,12 @@ func withCIBaseHint(f *Factory, err error) error {
 		return fmt.Errorf("%w\nOn GitLab CI: pass --base $CI_COMMIT_BEFORE_SHA for a push, with GIT_DEPTH: 0", err)
 	}
 	return err
+}
+
+// aheadOf names the head of a since-deployed comparison in its warnings.
+func aheadOf(res *changes.Result) string {
+	if res.Uncommitted {
+		return "the work tree (on " + res.Head[:12] + ")"
+	}
+	return "head " + res.Head[:12]
 }
