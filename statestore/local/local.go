@@ -366,6 +366,17 @@ func (s *Store) historyNames(key statestore.Key) (string, []string, error) {
 	return dir, names, nil
 }
 
+// checkedHistoryNames is historyNames of a valid key, unless ctx is done.
+func (s *Store) checkedHistoryNames(ctx context.Context, key statestore.Key) (string, []string, error) {
+	if err := key.Validate(); err != nil {
+		return "", nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", nil, err
+	}
+	return s.historyNames(key)
+}
+
 func (s *Store) readRecord(key statestore.Key, path string) (*statestore.Deployment, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -402,13 +413,7 @@ func (s *Store) History(ctx context.Context, key statestore.Key, offset, limit i
 // little next to reading records: every name is listed, and only the one
 // found is read.
 func (s *Store) NewerHistory(ctx context.Context, key statestore.Key, serial int64, since time.Time) (*statestore.Deployment, error) {
-	if err := key.Validate(); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	dir, names, err := s.historyNames(key)
+	dir, names, err := s.checkedHistoryNames(ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -428,13 +433,7 @@ func (s *Store) NewerHistory(ctx context.Context, key statestore.Key, serial int
 
 // Deployment implements statestore.Store.
 func (s *Store) Deployment(ctx context.Context, key statestore.Key, serial int64) (*statestore.Deployment, error) {
-	if err := key.Validate(); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	dir, names, err := s.historyNames(key)
+	dir, names, err := s.checkedHistoryNames(ctx, key)
 	if err != nil {
 		return nil, err
 	}
