@@ -28,6 +28,10 @@ func GitVersionAtLeast(out string, major, minor int) bool {
 func (r *Repo) PaintDown(a, b Hash) (Hash, bool) {
 	st := r.newStorage()
 	defer st.Close()
-	h, err := paintDown(st, a, b)
+	h, err := paintDown(r.commitLinks(st), a, b)
 	return h, err == nil
 }
+
+// UsesCommitGraph reports whether history walks read the repository's
+// commit-graph.
+func (r *Repo) UsesCommitGraph() bool { return r.graph() != nil }

@@ -73,8 +73,9 @@ func (q *commitQueue) Pop() any {
 // errWalk says paintDown cannot answer: ask go-git.
 var errWalk = errors.New("merge-base walk gave no single answer")
 
-// paintDown returns the one merge-base of a and b, or errWalk.
-func paintDown(st *packStorage, a, b Hash) (Hash, error) {
+// paintDown returns the one merge-base of a and b, or errWalk. links reads
+// a commit's committer date and parents (Repo.commitLinks).
+func paintDown(links func(Hash) (int64, []Hash, error), a, b Hash) (Hash, error) {
 	if a == b {
 		return a, nil
 	}
@@ -84,7 +85,7 @@ func paintDown(st *packStorage, a, b Hash) (Hash, error) {
 		if c, ok := seen[h]; ok {
 			return c, nil
 		}
-		date, parents, err := readCommitLinks(st, h)
+		date, parents, err := links(h)
 		if err != nil {
 			return nil, err
 		}
@@ -217,7 +218,8 @@ func isHex(b []byte) bool {
 func (r *Repo) DescendantsOf(ctx context.Context, a Hash, cs []Hash, slack time.Duration) (map[Hash]bool, error) {
 	st := r.newStorage()
 	defer st.Close()
-	aDate, _, err := readCommitLinks(st, a)
+	links := r.commitLinks(st)
+	aDate, _, err := links(a)
 	if err != nil {
 		return nil, fmt.Errorf("read commit %s: %w", a, err)
 	}
@@ -238,7 +240,7 @@ func (r *Repo) DescendantsOf(ctx context.Context, a Hash, cs []Hash, slack time.
 		}
 		h := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
-		date, parents, err := readCommitLinks(st, h)
+		date, parents, err := links(h)
 		if err != nil || date < cutoff {
 			continue
 		}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -63,99 +65,123 @@ func TestMergeBaseRandomHistories(t *testing.T) {
 				}
 				commits = append(commits, strings.TrimSpace(string(out)))
 			}
-			engines := map[string]*gitops.Repo{}
-			for _, m := range modes {
-				engines[m.name] = open(t, g.Dir, m.opts)
-			}
-			ctx := context.Background()
-			several, walked, left := 0, 0, 0
-			for i := 0; i < 150; i++ {
-				a, b := commits[rnd.Intn(len(commits))], commits[rnd.Intn(len(commits))]
-				if a == b {
-					continue
+			// The checks, without a commit-graph, with one that holds only the
+			// older commits (the rest are read from objects), and with a split
+			// graph chain of two files.
+			check := func(label string, wantGraph bool) {
+				t.Helper()
+				engines := map[string]*gitops.Repo{}
+				for _, m := range modes {
+					engines[m.name] = open(t, g.Dir, m.opts)
 				}
-				cmd := exec.Command("git", "merge-base", "--all", a, b)
-				cmd.Dir = g.Dir
-				out, _ := cmd.Output()
-				bases := strings.Fields(string(out))
-				sort.Strings(bases)
-				if len(bases) > 1 {
-					several++
+				if got := engines["go-git"].UsesCommitGraph(); got != wantGraph {
+					t.Fatalf("%s: UsesCommitGraph = %v", label, got)
 				}
-				// The pure Go walk answers alone only when it finds one
-				// merge-base, and then git's.
-				if got, ok := engines["go-git"].PaintDown(plumbing.NewHash(a), plumbing.NewHash(b)); ok {
-					walked++
-					if len(bases) != 1 || got.String() != bases[0] {
-						t.Errorf("paintDown(%.7s, %.7s) = %s; git says %v", a, b, got, bases)
-					}
-				} else if len(bases) == 1 {
-					left++
-				}
-				for name, r := range engines {
-					got, err := r.MergeBase(ctx, plumbing.NewHash(a), plumbing.NewHash(b))
-					if len(bases) == 0 {
-						if err == nil {
-							t.Errorf("%s: merge-base(%.7s, %.7s) = %s, want no common ancestor", name, a, b, got)
-						}
+				ctx := context.Background()
+				several, walked, left := 0, 0, 0
+				for i := 0; i < 150; i++ {
+					a, b := commits[rnd.Intn(len(commits))], commits[rnd.Intn(len(commits))]
+					if a == b {
 						continue
 					}
-					if err != nil || got.String() != bases[0] {
-						t.Errorf("%s: merge-base(%.7s, %.7s) = %s, %v; git says %v", name, a, b, got, err, bases)
+					cmd := exec.Command("git", "merge-base", "--all", a, b)
+					cmd.Dir = g.Dir
+					out, _ := cmd.Output()
+					bases := strings.Fields(string(out))
+					sort.Strings(bases)
+					if len(bases) > 1 {
+						several++
+					}
+					// The pure Go walk answers alone only when it finds one
+					// merge-base, and then git's.
+					if got, ok := engines["go-git"].PaintDown(plumbing.NewHash(a), plumbing.NewHash(b)); ok {
+						walked++
+						if len(bases) != 1 || got.String() != bases[0] {
+							t.Errorf("%s: paintDown(%.7s, %.7s) = %s; git says %v", label, a, b, got, bases)
+						}
+					} else if len(bases) == 1 {
+						left++
+					}
+					for name, r := range engines {
+						got, err := r.MergeBase(ctx, plumbing.NewHash(a), plumbing.NewHash(b))
+						if len(bases) == 0 {
+							if err == nil {
+								t.Errorf("%s: merge-base(%.7s, %.7s) = %s, want no common ancestor", name, a, b, got)
+							}
+							continue
+						}
+						if err != nil || got.String() != bases[0] {
+							t.Errorf("%s: merge-base(%.7s, %.7s) = %s, %v; git says %v", name, a, b, got, err, bases)
+						}
 					}
 				}
+				// DescendantsOf against git rev-list --ancestry-path, for every
+				// commit as a candidate; the history's clock skew (up to
+				// 5,000 s) is within the slack, so the answers are exact. With
+				// no slack, the commits dated before a stop the walk: fewer
+				// are found, never one that is not a descendant.
+				all := make([]gitops.Hash, len(commits))
+				for i, c := range commits {
+					all[i] = plumbing.NewHash(c)
+				}
+				found := 0
+				for i := 0; i < 20; i++ {
+					a := commits[rnd.Intn(len(commits))]
+					// Every commit is given as a tip: the ancestry path from a
+					// to them is every descendant of a.
+					cmd := exec.Command("git", append([]string{"rev-list", "--ancestry-path", "^" + a}, commits...)...)
+					cmd.Dir = g.Dir
+					out, err := cmd.Output()
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := toSet(strings.Fields(string(out)))
+					found += len(want)
+					got, err := engines["go-git"].DescendantsOf(ctx, plumbing.NewHash(a), all, 24*time.Hour)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(got) != len(want) {
+						t.Errorf("%s: DescendantsOf(%.7s) found %d commits, git says %d", label, a, len(got), len(want))
+					}
+					for h := range got {
+						if !want[h.String()] {
+							t.Errorf("DescendantsOf(%.7s) says %.7s, which git says does not descend from it", a, h)
+						}
+					}
+					strict, err := engines["go-git"].DescendantsOf(ctx, plumbing.NewHash(a), all, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for h := range strict {
+						if !want[h.String()] {
+							t.Errorf("DescendantsOf(%.7s, no slack) says %.7s, which git says does not descend from it", a, h)
+						}
+					}
+				}
+				if found == 0 {
+					t.Error("no sampled commit has descendants: the DescendantsOf checks checked nothing")
+				}
+				t.Logf("%s: %d pairs with several merge-bases; the walk answered %d pairs, left %d with one merge-base to go-git; %d descendants found", label, several, walked, left, found)
+				if walked < 3*left || walked < 50 {
+					t.Errorf("%s: the walk answered only %d pairs and left %d to go-git", label, walked, left)
+				}
 			}
-			// DescendantsOf against git rev-list --ancestry-path, for every
-			// commit as a candidate; the history's clock skew (up to
-			// 5,000 s) is within the slack, so the answers are exact. With
-			// no slack, the commits dated before a stop the walk: fewer
-			// are found, never one that is not a descendant.
-			all := make([]gitops.Hash, len(commits))
-			for i, c := range commits {
-				all[i] = plumbing.NewHash(c)
-			}
-			found := 0
-			for i := 0; i < 20; i++ {
-				a := commits[rnd.Intn(len(commits))]
-				// Every commit is given as a tip: the ancestry path from a
-				// to them is every descendant of a.
-				cmd := exec.Command("git", append([]string{"rev-list", "--ancestry-path", "^" + a}, commits...)...)
+			check("no commit-graph", false)
+			graph := func(args []string, commits []string) {
+				cmd := exec.Command("git", append([]string{"commit-graph", "write", "--stdin-commits"}, args...)...)
 				cmd.Dir = g.Dir
-				out, err := cmd.Output()
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := toSet(strings.Fields(string(out)))
-				found += len(want)
-				got, err := engines["go-git"].DescendantsOf(ctx, plumbing.NewHash(a), all, 24*time.Hour)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(got) != len(want) {
-					t.Errorf("DescendantsOf(%.7s) found %d commits, git says %d", a, len(got), len(want))
-				}
-				for h := range got {
-					if !want[h.String()] {
-						t.Errorf("DescendantsOf(%.7s) says %.7s, which git says does not descend from it", a, h)
-					}
-				}
-				strict, err := engines["go-git"].DescendantsOf(ctx, plumbing.NewHash(a), all, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for h := range strict {
-					if !want[h.String()] {
-						t.Errorf("DescendantsOf(%.7s, no slack) says %.7s, which git says does not descend from it", a, h)
-					}
+				cmd.Stdin = strings.NewReader(strings.Join(commits, "\n") + "\n")
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("git commit-graph write: %v\n%s", err, out)
 				}
 			}
-			if found == 0 {
-				t.Error("no sampled commit has descendants: the DescendantsOf checks checked nothing")
-			}
-			t.Logf("%d pairs with several merge-bases; the walk answered %d pairs, left %d with one merge-base to go-git; %d descendants found", several, walked, left, found)
-			if walked < 3*left || walked < 50 {
-				t.Errorf("the walk answered only %d pairs and left %d to go-git", walked, left)
-			}
+			graph(nil, commits[:80])
+			check("commit-graph of 80 commits", true)
+			os.RemoveAll(filepath.Join(g.Dir, ".git", "objects", "info", "commit-graph"))
+			graph([]string{"--split=no-merge"}, commits[:50])
+			graph([]string{"--split=no-merge"}, commits)
+			check("split commit-graph chain", true)
 		})
 	}
 }
@@ -166,4 +192,37 @@ func toSet(xs []string) map[string]bool {
 		m[x] = true
 	}
 	return m
+}
+
+// TestCommitGraphNotTrusted: as git, history walks do not read a
+// commit-graph where parents differ from what it records (replace refs,
+// grafts) or end early (a shallow clone).
+func TestCommitGraphNotTrusted(t *testing.T) {
+	g := gittest.New(t)
+	for i := 0; i < 4; i++ {
+		g.Write("a", fmt.Sprint(i))
+		g.Commit(fmt.Sprint("c", i))
+	}
+	g.Git("commit-graph", "write", "--reachable")
+	if !open(t, g.Dir, gitops.Options{}).UsesCommitGraph() {
+		t.Fatal("the commit-graph is not read")
+	}
+	shallow := filepath.Join(t.TempDir(), "shallow")
+	g.Git("clone", "-q", "--depth", "2", "file://"+g.Dir, shallow)
+	cmd := exec.Command("git", "commit-graph", "write", "--reachable")
+	cmd.Dir = shallow
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if open(t, shallow, gitops.Options{}).UsesCommitGraph() {
+		t.Error("a shallow clone's commit-graph is read")
+	}
+	g.Git("replace", g.Git("rev-parse", "HEAD~1"), g.Git("rev-parse", "HEAD~2"))
+	if open(t, g.Dir, gitops.Options{}).UsesCommitGraph() {
+		t.Error("the commit-graph is read with a replace ref")
+	}
+	g.Git("pack-refs", "--all")
+	if open(t, g.Dir, gitops.Options{}).UsesCommitGraph() {
+		t.Error("the commit-graph is read with a packed replace ref")
+	}
 }

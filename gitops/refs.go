@@ -649,7 +649,7 @@ func (r *Repo) MergeBase(ctx context.Context, a, b Hash) (Hash, error) {
 	// while its merge-base is found).
 	st := r.newStorage()
 	defer st.Close()
-	if mb, err := paintDown(st, a, b); err == nil {
+	if mb, err := paintDown(r.commitLinks(st), a, b); err == nil {
 		return mb, nil
 	}
 	// Several merge-bases, none, or a commit that could not be read:

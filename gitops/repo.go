@@ -71,6 +71,8 @@ type Repo struct {
 	blobMu    sync.Mutex
 	blobs     map[Hash][]byte // filled by Prefetch
 	blobBytes int
+
+	cg commitGraph
 }
 
 // Open opens the repository containing dir (dir may be any folder inside the
@@ -219,6 +221,10 @@ func (r *Repo) Close() error {
 	defer r.mu.Unlock()
 	if cerr := r.st.Close(); err == nil {
 		err = cerr
+	}
+	if r.cg.index != nil {
+		r.cg.index.Close()
+		r.cg.index = nil
 	}
 	return err
 }
