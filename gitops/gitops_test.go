@@ -1087,6 +1087,59 @@ func TestResolveNestedTag(t *testing.T) {
 	}
 }
 
+// TestResolveReflog: the reflog forms (HEAD@{1}: where HEAD was before the
+// last pull or reset; main@{2}; @{1}; @{-1}: the branch checked out before)
+// resolve as git resolves them with either engine. go-git's ResolveRevision
+// dropped the @{N} and answered the ref itself, so --base HEAD@{1} compared
+// HEAD with HEAD ("No stack changed"); and past the reflog's end git's
+// refusal fell through to that, with the git binary too.
+func TestResolveReflog(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("f.txt", "1")
+	g.Commit("one")
+	g.Write("f.txt", "2")
+	g.Commit("two")
+	g.Write("f.txt", "3")
+	g.Commit("three")
+	g.Git("checkout", "-q", "-b", "side")
+	g.Write("g.txt", "side")
+	g.Commit("side work")
+	g.Git("checkout", "-q", "main")
+	g.Git("reset", "-q", "--hard", "HEAD~1") // main@{1} is "three"
+	g.Git("update-ref", "refs/remotes/origin/main", "HEAD~1")
+	refs := []string{"HEAD@{1}", "HEAD@{2}", "main@{1}", "main@{2}", "main@{1}~2", "@{1}", "@{0}", "@{-1}", "@{-1}~1", "HEAD@{3}^", "refs/heads/main@{1}", "side@{0}"}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			for _, ref := range refs {
+				want := plumbing.NewHash(g.Git("rev-parse", "--verify", ref))
+				got, err := r.ResolveRef(ref)
+				if err != nil || got != want {
+					t.Errorf("ResolveRef(%q) = %s, %v; want %s (git rev-parse)", ref, got, err, want)
+				}
+			}
+			if h, _ := r.ResolveRef("main@{1}"); h == g.Head() {
+				t.Errorf("main@{1} resolved to main itself")
+			}
+			for ref, msg := range map[string]string{
+				"main@{99}":  "the reflog of refs/heads/main only has 4 entries",
+				"HEAD@{1}^2": "not a merge with that many parents",
+				"nope@{1}":   `no branch, tag or remote branch "nope" has a reflog here`,
+				"@{-9}":      "only 2 branch switch(es) are recorded",
+			} {
+				if h, err := r.ResolveRef(ref); err == nil || !strings.Contains(err.Error(), msg) {
+					t.Errorf("ResolveRef(%q) = %s, %v; want an error saying %q", ref, h, err, msg)
+				}
+			}
+			if m.opts.NoGitBinary {
+				if _, err := r.ResolveRef("main@{yesterday}"); err == nil || !strings.Contains(err.Error(), "reflog dates only through the git binary") {
+					t.Errorf("main@{yesterday} with go-git alone: %v", err)
+				}
+			}
+		})
+	}
+}
+
 // With core.autocrlf=true or a .gitattributes eol=crlf, git checks files
 // out with CRLF line ends and stores them with LF: a checked-out file whose
 // stat data no longer matches the index (touched, or racily clean) is

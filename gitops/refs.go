@@ -74,8 +74,9 @@ var (
 
 // ResolveRef resolves a ref to a commit id: a branch, tag (annotated tags are
 // peeled), remote branch (origin/main), full or short commit id, "HEAD",
-// ancestry suffixes (HEAD~3, HEAD^2, main^) and "@{upstream}" / "@{u}"
-// ("branch@{u}") through the branch's configured remote and merge ref.
+// ancestry suffixes (HEAD~3, HEAD^2, main^), "@{upstream}" / "@{u}"
+// ("branch@{u}") through the branch's configured remote and merge ref, and
+// the reflog forms HEAD@{1}, main@{2}, @{1} and @{-1}.
 func (r *Repo) ResolveRef(ref string) (Hash, error) {
 	if ref == "" {
 		return ZeroHash, &RefError{Ref: ref, Err: ErrRefNotFound}
@@ -103,9 +104,22 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 	if r.git != "" && !strings.HasPrefix(rev, "-") {
 		// git rev-parse answers in one process without loading go-git's
 		// pack indexes; errors are classified by the go-git path below.
-		if out, err := r.gitCmd(context.Background(), "rev-parse", "--verify", "-q", rev+"^{commit}"); err == nil {
+		arg := rev + "^{commit}"
+		if strings.Contains(rev, "@{") {
+			// git reads "HEAD@{1}^2^{commit}", whose ^2 does not exist,
+			// as the date "1}^2^{commit" and answers the oldest reflog
+			// entry: ask for rev itself, and check it is a commit.
+			arg = rev
+		}
+		if out, err := r.gitCmd(context.Background(), "rev-parse", "--verify", "-q", arg); err == nil {
 			if id := strings.TrimSpace(string(out)); len(id) == 40 {
-				return plumbing.NewHash(id), nil
+				h := plumbing.NewHash(id)
+				if arg != rev {
+					return h, nil
+				}
+				if _, err := r.commit(h); err == nil {
+					return h, nil
+				}
 			}
 		}
 	}
@@ -125,6 +139,9 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 		if h, done, err := r.shortID(ref, rev); done {
 			return h, err
 		}
+	}
+	if h, ok, err := r.reflogRef(ref, rev); ok {
+		return h, err
 	}
 	r.mu.Lock()
 	h, err := r.r.ResolveRevision(plumbing.Revision(r.peelNestedTag(rev)))
