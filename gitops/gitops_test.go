@@ -1087,6 +1087,45 @@ func TestResolveNestedTag(t *testing.T) {
 	}
 }
 
+// TestResolveOctopusParent: HEAD^3 and beyond name the third (fourth, ...)
+// branch of an octopus merge; go-git's revision parser refuses any ^N above
+// 2 ("must be 0, 1 or 2 after ^"), so without the git binary --base HEAD^3
+// was an error while git resolved it.
+func TestResolveOctopusParent(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("f.txt", "0")
+	g.Commit("root")
+	for _, b := range []string{"a", "b", "c"} {
+		g.Git("checkout", "-q", "-b", b, "main")
+		g.Write(b+".txt", b)
+		g.Commit(b)
+	}
+	g.Git("checkout", "-q", "main")
+	g.Write("f.txt", "1")
+	g.Commit("main work")
+	g.Git("merge", "-q", "--no-edit", "a", "b", "c")
+	if parents := strings.Fields(g.Git("log", "-1", "--format=%P")); len(parents) != 4 {
+		t.Fatalf("want an octopus merge with 4 parents, got %v", parents)
+	}
+	g.Git("tag", "-a", "-m", "t", "octo")
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			for _, ref := range []string{"HEAD^3", "HEAD^4", "main^3~1", "HEAD^4^", "octo^3", "HEAD^3^0", "HEAD^2^1"} {
+				want := plumbing.NewHash(g.Git("rev-parse", "--verify", ref+"^{commit}"))
+				if got, err := r.ResolveRef(ref); err != nil || got != want {
+					t.Errorf("ResolveRef(%q) = %s, %v; want %s (git rev-parse)", ref, got, err, want)
+				}
+			}
+			for _, ref := range []string{"HEAD^5", "HEAD~1^3", "HEAD^99999999999999999999", "HEAD~99999999999999999999^3"} {
+				if h, err := r.ResolveRef(ref); !errors.Is(err, gitops.ErrRefNotFound) || !strings.Contains(err.Error(), "not a merge with that many parents") {
+					t.Errorf("ResolveRef(%q) = %s, %v; want not found: not a merge with that many parents", ref, h, err)
+				}
+			}
+		})
+	}
+}
+
 // TestResolveReflog: the reflog forms (HEAD@{1}: where HEAD was before the
 // last pull or reset; main@{2}; @{1}; @{-1}: the branch checked out before)
 // resolve as git resolves them with either engine. go-git's ResolveRevision

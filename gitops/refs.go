@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -143,6 +145,9 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 	if h, ok, err := r.reflogRef(ref, rev); ok {
 		return h, err
 	}
+	if h, ok, err := r.octopusParent(ref, rev); ok {
+		return h, err
+	}
 	r.mu.Lock()
 	h, err := r.r.ResolveRevision(plumbing.Revision(r.peelNestedTag(rev)))
 	r.mu.Unlock()
@@ -170,6 +175,62 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 	}
 	return *h, nil
 }
+
+// ancestryRe matches a chain of ancestry suffixes (~, ~N, ^, ^N).
+var ancestryRe = regexp.MustCompile(`^([~^][0-9]*)+$`)
+
+// octopusParent resolves a rev whose ancestry suffixes pick a parent
+// beyond the second (HEAD^3: the third branch of an octopus merge), which
+// go-git's revision parser refuses ("must be 0, 1 or 2 after ^"), by
+// walking the parents itself. ok is false for any other rev.
+func (r *Repo) octopusParent(ref, rev string) (h Hash, ok bool, err error) {
+	i := strings.IndexAny(rev, "~^")
+	if i <= 0 || !ancestryRe.MatchString(rev[i:]) || !octopusRe.MatchString(rev[i:]) {
+		return ZeroHash, false, nil
+	}
+	h, err = r.ResolveRef(rev[:i])
+	if err != nil {
+		var re *RefError
+		if errors.As(err, &re) {
+			re.Ref = ref
+		}
+		return ZeroHash, true, err
+	}
+	for _, op := range ancestryOpRe.FindAllString(rev[i:], -1) {
+		n := 1
+		if len(op) > 1 {
+			if n, err = strconv.Atoi(op[1:]); err != nil {
+				n = math.MaxInt // more than any history has
+			}
+		}
+		steps, nth := n, 1
+		if op[0] == '^' {
+			steps, nth = 1, n
+			if n == 0 {
+				steps = 0
+			}
+		}
+		for ; steps > 0; steps-- {
+			c, err := r.commit(h)
+			if err != nil {
+				return ZeroHash, true, r.missing(ref, err)
+			}
+			if nth > len(c.ParentHashes) {
+				return ZeroHash, true, &RefError{Ref: ref, Err: fmt.Errorf("%w: the history is shorter than that, or a commit on the way is not a merge with that many parents (^N picks a merge's Nth parent; ~N goes N first parents back)", ErrRefNotFound)}
+			}
+			h = c.ParentHashes[nth-1]
+		}
+	}
+	if _, err := r.commit(h); err != nil {
+		return ZeroHash, true, r.missing(ref, err)
+	}
+	return h, true, nil
+}
+
+// ancestryOpRe matches one ancestry suffix; octopusRe ^N with N above 2.
+var ancestryOpRe = regexp.MustCompile(`[~^][0-9]*`)
+
+var octopusRe = regexp.MustCompile(`\^([3-9]|[1-9][0-9]+)`)
 
 // peelNestedTag replaces a leading tag name whose tag object points at
 // another tag object (git tag -a of an annotated tag), which go-git's
