@@ -882,8 +882,10 @@ func TestResolveRefNoCommits(t *testing.T) {
 	}
 }
 
-// TestWorktreeChangesSubmoduleAndExcludes: both engines leave submodules
-// alone (a clean one is not "untracked files") and honour the ignore files
+// TestWorktreeChangesSubmoduleAndExcludes: both engines leave what a
+// submodule's own work tree holds alone (a clean one is not "untracked
+// files"), list it when the commit checked out in it or staged for it
+// changed, and honour the ignore files
 // git reads besides .gitignore: core.excludesFile, and by default
 // $XDG_CONFIG_HOME/git/ignore.
 func TestWorktreeChangesSubmoduleAndExcludes(t *testing.T) {
@@ -923,6 +925,20 @@ func TestWorktreeChangesSubmoduleAndExcludes(t *testing.T) {
 			}
 		}
 	}
+	check([]string{"stacks/a/new.yaml"})
+	// The submodule checked out at another commit is a change (git commit
+	// -a records it), also when the ref its HEAD names is packed.
+	vendored := filepath.Join(g.Dir, "stacks/a/vendored")
+	g.Git("-C", vendored, "checkout", "-q", "--", "inner.yaml")
+	sub.Write("inner.yaml", "x: 3\n")
+	sub.Commit("sub two")
+	g.Git("-C", vendored, "pull", "-q", "--no-rebase", "origin", "main")
+	g.Git("-C", vendored, "pack-refs", "--all")
+	g.WriteFile("stacks/a/vendored/inner.yaml", "x: 4\n") // dirty again
+	check([]string{"stacks/a/new.yaml", "stacks/a/vendored"})
+	g.Git("add", "stacks/a/vendored")
+	check([]string{"stacks/a/new.yaml", "stacks/a/vendored"}) // staged
+	g.Commit("bump vendored")
 	check([]string{"stacks/a/new.yaml"})
 	// core.excludesFile replaces the default file.
 	g.Git("config", "core.excludesFile", excludes)

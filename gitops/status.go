@@ -21,7 +21,10 @@ import (
 
 // WorktreeChanges lists, sorted, the paths whose work-tree content differs
 // from HEAD's tree: staged or unstaged modifications, deletions, and
-// untracked files that are not ignored. Submodules are not inspected.
+// untracked files that are not ignored. A submodule counts when the commit
+// recorded for it changed (staged) or the commit checked out in it differs
+// from the recorded one (what git commit -a would record), never for what
+// its own work tree holds (git status --ignore-submodules=dirty).
 // With the git binary it runs `git status --porcelain -z`; otherwise it
 // compares the index with HEAD and the work-tree files with the index (by
 // size and mtime, hashing only files whose stat differs), never go-git's
@@ -45,7 +48,7 @@ func (r *Repo) WorktreeChangesUnder(ctx context.Context, dirs ...string) ([]stri
 		specs = append(specs, d)
 	}
 	if r.git != "" {
-		args := []string{"status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--ignore-submodules=all"}
+		args := []string{"status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--ignore-submodules=dirty"}
 		if len(specs) > 0 {
 			args = append(args, "--")
 			for _, d := range specs {
@@ -160,7 +163,13 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 		}
 		inIndex[e.Name] = true
 		if e.Mode == filemode.Submodule {
+			hf, ok := head[e.Name]
 			delete(head, e.Name)
+			if !ok || hf.hash != e.Hash || hf.mode != e.Mode {
+				changed[e.Name] = true
+			} else if h, ok := SubmoduleHead(filepath.Join(r.root, filepath.FromSlash(e.Name))); ok && h != e.Hash {
+				changed[e.Name] = true
+			}
 			continue
 		}
 		hf, ok := head[e.Name]
@@ -187,6 +196,52 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	return sortedKeys(changed), nil
+}
+
+// SubmoduleHead returns the commit checked out in the submodule whose work
+// tree is dir (its .git file or folder, HEAD, then the loose or packed ref
+// HEAD names); ok is false when it is not checked out (git submodule
+// deinit, never initialised) or its HEAD names no commit.
+func SubmoduleHead(dir string) (h Hash, ok bool) {
+	gitDir, commonDir, err := gitDirs(filepath.Join(dir, ".git"))
+	if err != nil {
+		return ZeroHash, false
+	}
+	b, err := os.ReadFile(filepath.Join(gitDir, "HEAD"))
+	if err != nil {
+		return ZeroHash, false
+	}
+	line := strings.TrimSpace(string(b))
+	for depth := 0; depth < 5; depth++ {
+		ref, sym := strings.CutPrefix(line, "ref: ")
+		if !sym {
+			if len(line) == 40 && hexRe.MatchString(line) {
+				return plumbing.NewHash(line), true
+			}
+			return ZeroHash, false
+		}
+		ref = strings.TrimSpace(ref)
+		line = ""
+		for _, d := range []string{gitDir, commonDir} {
+			if b, err := os.ReadFile(filepath.Join(d, filepath.FromSlash(ref))); err == nil {
+				line = strings.TrimSpace(string(b))
+				break
+			}
+		}
+		if line == "" {
+			packed, err := os.ReadFile(filepath.Join(commonDir, "packed-refs"))
+			if err != nil {
+				return ZeroHash, false
+			}
+			for _, l := range strings.Split(string(packed), "\n") {
+				if id, name, ok := strings.Cut(strings.TrimSpace(l), " "); ok && name == ref {
+					line = id
+					break
+				}
+			}
+		}
+	}
+	return ZeroHash, false
 }
 
 // sameAsIndex compares a work-tree file with its index entry: equal stat
@@ -326,7 +381,7 @@ func (r *Repo) untracked(ctx context.Context, inIndex, changed map[string]bool) 
 			}
 			if isDir {
 				if inIndex[rel] {
-					continue // a submodule: git status --ignore-submodules=all does not look inside
+					continue // a submodule: git status --ignore-submodules=dirty does not look inside
 				}
 				if _, err := os.Lstat(filepath.Join(r.root, filepath.FromSlash(rel), ".git")); err == nil {
 					continue // a nested repository

@@ -286,8 +286,9 @@ type WorktreeFile struct {
 // WorktreeFS), as git would add them: a symbolic link is its target's
 // name, and the mode is a symbolic link, an executable or a regular file —
 // with core.fileMode=false the executable bit on disk does not count, the
-// mode is then the index entry's (regular for a file not in the index).
-// files[i] describes paths[i]; an absent path, or a folder, has
+// mode is then the index entry's (regular for a file not in the index); a
+// checked-out submodule is a gitlink to the commit checked out in it.
+// files[i] describes paths[i]; an absent path, or another folder, has
 // filemode.Empty.
 func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, err error) {
 	files = make([]WorktreeFile, len(paths))
@@ -308,7 +309,14 @@ func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, 
 	}
 	for i, p := range paths {
 		st, err := fs.Lstat(fsys, p)
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || (err == nil && st.IsDir()) {
+		if err == nil && st.IsDir() {
+			// A checked-out submodule: the commit git commit -a records.
+			if h, ok := SubmoduleHead(filepath.Join(r.root, filepath.FromSlash(p))); ok {
+				files[i] = WorktreeFile{Mode: filemode.Submodule, Hash: h}
+			}
+			continue
+		}
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			continue
 		}
 		if err != nil {

@@ -1413,6 +1413,42 @@ func detectUncommitted(t *testing.T, g *gittest.Repo, base gitops.Hash, what str
 	})
 }
 
+// TestUncommittedSubmoduleWatched: a submodule under a spec.watch folder
+// whose checked-out commit moved (git -C sub checkout, git submodule
+// update --remote), staged or not, is what git commit -a records, and the
+// commit then changes every environment of the watching stack; --uncommitted
+// said "nothing changed" (git status --ignore-submodules=all, and go-git
+// skipped gitlinks). What the submodule's own work tree holds still does
+// not count.
+func TestUncommittedSubmoduleWatched(t *testing.T) {
+	sub := gittest.New(t)
+	sub.Write("deny.json", "{}")
+	first := sub.Commit("one")
+	sub.Write("deny.json", `{"deny": true}`)
+	sub.Commit("two")
+	g, _ := baseRepo(t)
+	g.Git("-c", "protocol.file.allow=always", "submodule", "add", "-q", sub.Dir, "shared/policies/upstream")
+	base := g.Commit("submodule")
+	all := []string{"users modified dev:modified,prod:modified,staging:modified"}
+	nothing := map[bool][]string{false: {}, true: {}}
+	detectUncommitted(t, g, base, "clean: ", nothing)
+	upstream := filepath.Join(g.Dir, "shared", "policies", "upstream")
+	if err := os.WriteFile(filepath.Join(upstream, "local.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	detectUncommitted(t, g, base, "untracked file inside the submodule: ", nothing)
+	g.Git("-C", upstream, "checkout", "-q", "--detach", first.String())
+	detectUncommitted(t, g, base, "submodule checked out at another commit: ", map[bool][]string{false: all, true: all})
+	g.Git("add", "shared/policies/upstream")
+	detectUncommitted(t, g, base, "staged: ", map[bool][]string{false: all, true: all})
+	g.Commit("bump the submodule")
+	detectAll(t, g.Dir, changes.Options{Base: base.String(), StacksRoot: "stacks", NoCache: true}, func(engine string, paths bool, res *changes.Result) {
+		if got := summary(res); !slices.Equal(got, all) {
+			t.Errorf("committed, %s (paths %v): %q, want %q", engine, paths, got, all)
+		}
+	})
+}
+
 // TestUncommittedAssumeUnchanged: a file marked git update-index
 // --assume-unchanged is unchanged for git whatever the work tree holds, so
 // for both engines: its edit is not seen, and a stack loaded because of
