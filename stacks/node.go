@@ -291,6 +291,9 @@ func checkText(name string, data []byte) ([]byte, *fileError) {
 	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
 		return nil, &fileError{Error{File: name, Msg: "the file is UTF-16 text: stack files must be UTF-8; save the file as UTF-8"}, nil}
 	}
+	if bytes.HasPrefix(data, []byte("version https://git-lfs.github.com/spec/")) {
+		return nil, &fileError{Error{File: name, Line: 1, Column: 1, Msg: "is a Git LFS pointer, not the YAML itself: panka reads stack files from git's objects, where Git LFS keeps only this pointer; stop tracking stack files with LFS (git lfs untrack PATTERN, then git add --renormalize . and commit)"}, nil}
+	}
 	if bytes.IndexByte(data, 0) >= 0 {
 		return nil, &fileError{Error{File: name, Msg: "not a text file (binary content): stack files must be UTF-8 YAML; remove it or rename it so it does not end in .yaml"}, nil}
 	}

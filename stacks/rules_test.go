@@ -169,6 +169,9 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:5:23: invalid YAML: unknown anchor 'q' referenced`}},
 		{"not a mapping", map[string]string{cf: "- a\n- b\n"},
 			[]string{cf + `:1:1: a document must be a mapping`}},
+		// A stack file tracked with Git LFS is a pointer in git's objects.
+		{"git lfs pointer", map[string]string{cf: "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 132\n"},
+			[]string{cf + `:1:1: is a Git LFS pointer, not the YAML itself: panka reads stack files from git's objects, where Git LFS keeps only this pointer; stop tracking stack files with LFS (git lfs untrack PATTERN, then git add --renormalize . and commit)`}},
 		{"binary file", map[string]string{cf: "\x00\x01\x02PNG"},
 			[]string{cf + `: not a text file (binary content)`}},
 		{"invalid utf8", map[string]string{cf: "kind: \xff\xfe\n"},
