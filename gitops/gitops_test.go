@@ -1047,6 +1047,43 @@ func TestOpenHarmlessExtensions(t *testing.T) {
 	}
 }
 
+// TestReplaceRefsIgnored: a replacement (git replace OLD NEW) is local to
+// the clone that made it; both engines read the objects as they are, as
+// go-git does and as CI's clone does. The git binary followed refs/replace/,
+// so HEAD~1 (and what changed since) differed between the two engines.
+func TestReplaceRefsIgnored(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("stacks/a/stack.yaml", "1")
+	first := g.Commit("one")
+	g.Write("stacks/b/stack.yaml", "2")
+	second := g.Commit("two")
+	g.Write("stacks/a/stack.yaml", "3")
+	head := g.Commit("three")
+	g.Git("replace", second.String(), first.String())
+	if got := g.Git("rev-parse", "HEAD~1^{tree}"); got != g.Git("rev-parse", first.String()+"^{tree}") {
+		t.Fatalf("git does not follow the replacement: %s", got)
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			base, err := r.ResolveRef("HEAD~1")
+			if err != nil || base != second {
+				t.Fatalf("ResolveRef(HEAD~1) = %s, %v; want %s", base, err, second)
+			}
+			if base, err := r.ResolveRef("HEAD~2"); err != nil || base != first {
+				t.Errorf("ResolveRef(HEAD~2) = %s, %v; want %s", base, err, first)
+			}
+			ch, err := r.ChangedPaths(context.Background(), base, head)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ch) != 1 || ch[0].Path != "stacks/a/stack.yaml" {
+				t.Errorf("ChangedPaths(HEAD~1, HEAD) = %+v, want stacks/a/stack.yaml only", ch)
+			}
+		})
+	}
+}
+
 // GIT_DIR, GIT_WORK_TREE and GIT_INDEX_FILE in panka's environment (set by
 // hand, or by git for a hook) must not make the git processes read another
 // repository than the one go-git opened: both engines answer for the

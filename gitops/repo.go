@@ -299,7 +299,10 @@ var repoEnv = []string{"GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_
 	"GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM"}
 
 // gitEnv is the environment of the git processes: this process's, with
-// the repository named explicitly.
+// the repository named explicitly, and replace refs (git replace) off:
+// go-git reads the objects as they are, as a clone of the repository does
+// (refs/replace/ is not fetched by default), so the git processes must not
+// swap in another commit's parents or tree either.
 func (r *Repo) gitEnv() []string {
 	env := os.Environ()
 	out := make([]string, 0, len(env)+4)
@@ -309,5 +312,5 @@ func (r *Repo) gitEnv() []string {
 			out = append(out, kv)
 		}
 	}
-	return append(out, "GIT_DIR="+r.gitDir, "GIT_WORK_TREE="+r.root, "GIT_OPTIONAL_LOCKS=0", "LC_ALL=C")
+	return append(out, "GIT_DIR="+r.gitDir, "GIT_WORK_TREE="+r.root, "GIT_OPTIONAL_LOCKS=0", "GIT_NO_REPLACE_OBJECTS=1", "LC_ALL=C")
 }
