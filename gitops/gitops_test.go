@@ -1047,6 +1047,26 @@ func TestOpenHarmlessExtensions(t *testing.T) {
 	}
 }
 
+// TestMergeBaseUnrelated: a base from an unrelated history (an orphan
+// branch) has no fork point with head; the error says so and what to pass,
+// not "pass --base explicitly" to someone who just did.
+func TestMergeBaseUnrelated(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("stacks/a/stack.yaml", "1")
+	main := g.Commit("one")
+	g.Git("checkout", "-q", "--orphan", "other")
+	orphan := g.Commit("orphan")
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			_, err := r.MergeBase(context.Background(), orphan, main)
+			if err == nil || !strings.Contains(err.Error(), "no common ancestor") || !strings.Contains(err.Error(), "from the head's own history") || !strings.Contains(err.Error(), gitops.EmptyTree.String()) || strings.Contains(err.Error(), "explicitly") {
+				t.Errorf("MergeBase of unrelated commits: %v", err)
+			}
+		})
+	}
+}
+
 // TestReplaceRefsIgnored: a replacement (git replace OLD NEW) is local to
 // the clone that made it; both engines read the objects as they are, as
 // go-git does and as CI's clone does. The git binary followed refs/replace/,
