@@ -162,6 +162,9 @@ func TestResolveRef(t *testing.T) {
 	}
 	// Ids of objects that are no commits: a tree, a blob, git's empty tree.
 	treeID, blobID := g.Git("rev-parse", "HEAD^{tree}"), g.Git("rev-parse", "light:f.txt")
+	// Tags of a tree and of a blob (lightweight, annotated).
+	g.Git("tag", "treetag", treeID)
+	g.Git("tag", "-a", "-m", "a blob", "blobtag", blobID)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			r := open(t, g.Dir, m.opts)
@@ -200,6 +203,10 @@ func TestResolveRef(t *testing.T) {
 				{ref: treeID[:10], msg: "names a tree, not a commit"},
 				{ref: blobID, msg: "names a blob, not a commit"},
 				{ref: gitops.EmptyTree.String(), msg: "git's empty tree, not a commit"},
+				// Tags of other objects: what they point at, not "not found".
+				{ref: "treetag", msg: "refs/tags/treetag points at a tree"},
+				{ref: "treetag~1", msg: "refs/tags/treetag points at a tree"},
+				{ref: "blobtag", msg: "refs/tags/blobtag points at a blob"},
 			}
 			for _, tt := range errTests {
 				_, err := r.ResolveRef(tt.ref)

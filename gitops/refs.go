@@ -152,6 +152,9 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 	h, err := r.r.ResolveRevision(plumbing.Revision(r.peelNestedTag(rev)))
 	r.mu.Unlock()
 	if err != nil {
+		if err := r.refToNonCommit(ref, rev); err != nil {
+			return ZeroHash, err
+		}
 		if errors.Is(err, plumbing.ErrReferenceNotFound) {
 			if hexRe.MatchString(rev) {
 				return ZeroHash, r.missing(ref, err)
@@ -174,6 +177,49 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 		return ZeroHash, &RefError{Ref: ref, Err: err}
 	}
 	return *h, nil
+}
+
+// refToNonCommit returns a RefError when the name rev starts with is a
+// branch or tag whose target, tags peeled, is a tree or a blob (git tag
+// NAME HEAD^{tree}): go-git then answered "not found" or "unsupported
+// object type". nil otherwise.
+func (r *Repo) refToNonCommit(ref, rev string) error {
+	name := rev
+	if i := strings.IndexAny(rev, "~^@"); i >= 0 {
+		name = rev[:i]
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, full := range []string{name, "refs/" + name, "refs/tags/" + name, "refs/heads/" + name, "refs/remotes/" + name} {
+		if !strings.HasPrefix(full, "refs/") {
+			continue
+		}
+		ref0, err := r.r.Storer.Reference(plumbing.ReferenceName(full))
+		if err != nil || ref0.Type() != plumbing.HashReference {
+			continue
+		}
+		h := ref0.Hash()
+		for depth := 0; depth < 16; depth++ {
+			o, err := r.r.Storer.EncodedObject(plumbing.AnyObject, h)
+			if err != nil {
+				return nil
+			}
+			switch o.Type() {
+			case plumbing.TagObject:
+				tag, err := object.DecodeTag(r.r.Storer, o)
+				if err != nil {
+					return nil
+				}
+				h = tag.Target
+				continue
+			case plumbing.TreeObject, plumbing.BlobObject:
+				return &RefError{Ref: ref, Err: fmt.Errorf("%s points at a %s (%s), not a commit: pass a commit (a branch, a tag of a commit, or a commit id)", full, o.Type(), h.String()[:12])}
+			}
+			return nil
+		}
+		return nil
+	}
+	return nil
 }
 
 // ancestryRe matches a chain of ancestry suffixes (~, ~N, ^, ^N).
