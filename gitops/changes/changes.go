@@ -380,6 +380,9 @@ func (e *engine) changedPaths(ctx context.Context, base *side, head *side) ([]gi
 	if err != nil {
 		return nil, err
 	}
+	if _, ok := head.fsys.(*committableFS); !ok {
+		head.fsys = newCommittableFS(head.fsys, e.repo.TreeFSOf(head.tree), wt)
+	}
 	files, err := e.repo.WorktreeFiles(head.fsys, wt)
 	if err != nil {
 		return nil, err

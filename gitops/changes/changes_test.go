@@ -1449,6 +1449,44 @@ func TestUncommittedSubmoduleWatched(t *testing.T) {
 	})
 }
 
+// TestUncommittedIgnoredFiles: with --uncommitted the head is what git add
+// -A would commit, so files git ignores (.gitignore) inside a stack folder
+// never count. They did count when another change made the stack load:
+// a comment edit beside an ignored component file reported the component
+// as changed, with the edit as the reason ("no effect on the resolved
+// model"); alone, the same ignored file changed nothing.
+func TestUncommittedIgnoredFiles(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write(".gitignore", "*.local.yaml\nscratch/\n")
+	base := g.Commit("ignore local files")
+	local := strings.ReplaceAll(queueYAML, "name: jobs", "name: local-only")
+	g.WriteFile("stacks/orders/infra/extra.local.yaml", local)
+	g.WriteFile("stacks/orders/scratch/q.yaml", strings.ReplaceAll(queueYAML, "name: jobs", "name: scratch"))
+	nothing := map[bool][]string{false: {}, true: {}}
+	detectUncommitted(t, g, base, "ignored files only: ", nothing)
+	g.WriteFile("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables: {}\n")+"# a comment\n")
+	detectUncommitted(t, g, base, "ignored files and a comment: ", map[bool][]string{
+		false: {},
+		true:  {"orders modified dev:modified,prod:modified,staging:modified"},
+	})
+	// An untracked folder holding a new component and an ignored file.
+	g.WriteFile("stacks/orders/extra/cache.yaml", strings.ReplaceAll(queueYAML, "name: jobs", "name: extra"))
+	g.WriteFile("stacks/orders/extra/more.local.yaml", local)
+	all := []string{"orders modified dev:modified,prod:modified,staging:modified [extra]"}
+	detectUncommitted(t, g, base, "a new component beside ignored files: ", map[bool][]string{
+		false: all,
+		true:  {"orders modified dev:modified,prod:modified,staging:modified"},
+	})
+	// Committed with git add -A, the same.
+	g.Git("add", "-A")
+	g.Commit("extra")
+	detectAll(t, g.Dir, changes.Options{Base: base.String(), StacksRoot: "stacks", NoCache: true}, func(engine string, paths bool, res *changes.Result) {
+		if got := summary(res); !paths && !slices.Equal(got, all) {
+			t.Errorf("committed, %s: %q, want %q", engine, got, all)
+		}
+	})
+}
+
 // TestUncommittedAssumeUnchanged: a file marked git update-index
 // --assume-unchanged is unchanged for git whatever the work tree holds, so
 // for both engines: its edit is not seen, and a stack loaded because of
