@@ -159,6 +159,10 @@ func TestResolveRef(t *testing.T) {
 		{"HEAD^{}", merge},
 		{"annotated^{commit}", c[2]},
 		{"HEAD^{/c3}", c[3]},
+		// Stray white space around a ref (a CI variable) is no part of it.
+		{" HEAD~3", c[2]},
+		{"main\n", merge},
+		{"\t" + c[1].String()[:7] + " ", c[1]},
 	}
 	// Ids of objects that are no commits: a tree, a blob, git's empty tree.
 	treeID, blobID := g.Git("rev-parse", "HEAD^{tree}"), g.Git("rev-parse", "light:f.txt")
@@ -173,7 +177,7 @@ func TestResolveRef(t *testing.T) {
 				if err != nil || got != tt.want {
 					t.Errorf("ResolveRef(%q) = %s, %v; want %s", tt.ref, got, err, tt.want)
 				}
-				if !strings.Contains(tt.ref, "@") {
+				if !strings.Contains(tt.ref, "@") && strings.TrimSpace(tt.ref) == tt.ref {
 					if gitSays := g.Git("rev-parse", tt.ref+"^{commit}"); gitSays != tt.want.String() {
 						t.Errorf("test table disagrees with git for %q: %s", tt.ref, gitSays)
 					}
@@ -190,6 +194,8 @@ func TestResolveRef(t *testing.T) {
 				{ref: "HEAD~40", noFind: true, msg: "shorter"},
 				{ref: "HEAD^2^2", noFind: true, msg: "not a merge with that many parents"},
 				{ref: "HEAD@{push}", msg: "not supported"},
+				{ref: "HEAD~1 main", msg: "contains white space"},
+				{ref: "main\tHEAD", msg: "contains white space"},
 				// Forms naming something else than a commit: never the
 				// commit they start from.
 				{ref: "HEAD^{tree}", msg: "names a tree, not a commit"},

@@ -80,8 +80,16 @@ var (
 // ("branch@{u}") through the branch's configured remote and merge ref, and
 // the reflog forms HEAD@{1}, main@{2}, @{1} and @{-1}.
 func (r *Repo) ResolveRef(ref string) (Hash, error) {
+	if t := strings.TrimSpace(ref); t != ref && t != "" {
+		// A CI variable with a stray space or line break: no ref name
+		// starts or ends with white space.
+		return r.ResolveRef(t)
+	}
 	if ref == "" {
 		return ZeroHash, &RefError{Ref: ref, Err: ErrRefNotFound}
+	}
+	if i := strings.IndexAny(ref, " \t\r\n"); i >= 0 && !strings.Contains(ref[:i], "@{") {
+		return ZeroHash, &RefError{Ref: ref, Err: errors.New("it contains white space, which no branch, tag or commit id does: check the variable or the quoting that gives it (e.g. two refs in one --base)")}
 	}
 	if strings.Trim(ref, "0") == "" && len(ref) >= 7 {
 		return ZeroHash, &RefError{Ref: ref, Zero: true}
