@@ -195,6 +195,9 @@ func TestResolveRef(t *testing.T) {
 				{ref: "HEAD^2^2", noFind: true, msg: "not a merge with that many parents"},
 				{ref: "HEAD@{push}", msg: "not supported"},
 				{ref: "HEAD~1 main", msg: "contains white space"},
+				{ref: "origin/main...HEAD", msg: "a range of commits, not one commit: name one commit (for panka changed, pass the range's ends as --base origin/main --head HEAD"},
+				{ref: "main..feature", msg: "ends as --base main --head feature"},
+				{ref: "main..", msg: "ends as --base main --head HEAD"},
 				{ref: "main\tHEAD", msg: "contains white space"},
 				// Forms naming something else than a commit: never the
 				// commit they start from.

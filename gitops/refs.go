@@ -329,6 +329,16 @@ func notACommit(rev string) error {
 			return fmt.Errorf("it names a %s, not a commit: drop the ^{%s}", kind, kind)
 		}
 	}
+	if a, b, ok := strings.Cut(rev, ".."); ok && !strings.Contains(rev, "@{") {
+		b = strings.TrimPrefix(b, ".")
+		if a == "" {
+			a = "HEAD"
+		}
+		if b == "" {
+			b = "HEAD"
+		}
+		return fmt.Errorf("it is a range of commits, not one commit: name one commit (for panka changed, pass the range's ends as --base %s --head %s: it compares from their merge-base, as git diff %s...%s does)", a, b, a, b)
+	}
 	if strings.HasPrefix(rev, ":/") {
 		return fmt.Errorf("finding a commit by its message (:/<text>) is not supported: pass the commit's id (git log --grep=<text> --format=%%H -1)")
 	}
