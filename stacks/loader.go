@@ -987,9 +987,18 @@ func checkGlob(g string) string {
 	if strings.HasPrefix(g, "/") || g == ".." || strings.HasPrefix(g, "../") || strings.Contains(g, "/../") || strings.HasSuffix(g, "/..") {
 		return fmt.Sprintf("watch glob %q must be relative to the repository root and stay inside it", g)
 	}
+	if strings.HasPrefix(g, "!") {
+		return fmt.Sprintf("watch glob %q: a leading ! does not exclude anything here (spec.watch only lists what to watch, and a path starting with ! matches nothing): list narrower globs instead", g)
+	}
 	for _, part := range strings.Split(g, "/") {
 		if part == "**" {
 			continue
+		}
+		if strings.Contains(part, "**") {
+			return fmt.Sprintf("watch glob %q: ** matches any depth only as a whole path segment (shared/**/*.json); inside %q it is a plain * that stays in one folder", g, part)
+		}
+		if i := strings.IndexByte(part, '{'); i >= 0 && strings.Contains(part[i:], ",") && strings.Contains(part[i:], "}") {
+			return fmt.Sprintf("watch glob %q: braces {a,b} are not supported (they would match a name with braces and a comma in it): list each alternative as a glob of its own", g)
 		}
 		if _, err := path.Match(part, ""); err != nil {
 			return fmt.Sprintf("invalid watch glob %q: %v", g, err)

@@ -217,6 +217,12 @@ func TestLoadRules(t *testing.T) {
 			[]string{`stacks/s/stack.yaml:15:15: spec.variables.KEY.secret: want true or false`, `stacks/s/stack.yaml:16:7: spec.variables.KEY.hidden: unknown field`}},
 		{"watch glob", map[string]string{"stacks/s/stack.yaml": stackYAML + "  watch: [../outside, 'a/[b']\n"},
 			[]string{`stacks/s/stack.yaml:16:11: spec.watch[0]: watch glob "../outside" must be relative`, `stacks/s/stack.yaml:16:23: spec.watch[1]: invalid watch glob "a/[b"`}},
+		// Glob forms of other tools that would silently match nothing (or
+		// less than meant) here.
+		{"watch glob forms not supported", map[string]string{"stacks/s/stack.yaml": stackYAML + "  watch: ['!shared/tmp/**', 'conf/{a,b}.txt', 'shared/**.json', 'shared/**/*.json', 'lib/{x}.txt']\n"},
+			[]string{`stacks/s/stack.yaml:16:11: spec.watch[0]: watch glob "!shared/tmp/**": a leading ! does not exclude anything here`,
+				`stacks/s/stack.yaml:16:29: spec.watch[1]: watch glob "conf/{a,b}.txt": braces {a,b} are not supported`,
+				`stacks/s/stack.yaml:16:47: spec.watch[2]: watch glob "shared/**.json": ** matches any depth only as a whole path segment (shared/**/*.json); inside "**.json" it is a plain *`}},
 		{"empty watch glob", map[string]string{"stacks/s/stack.yaml": stackYAML + "  watch: ['', [a]]\n"},
 			[]string{`stacks/s/stack.yaml:16:11: spec.watch[0]: empty watch glob: remove it`, `stacks/s/stack.yaml:16:15: spec.watch[1]: want a glob string, got a list`}},
 		{"service spec", map[string]string{"stacks/s/services/api/service.yaml": doc("Service", "api", "team: x")},
