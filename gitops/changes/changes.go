@@ -362,6 +362,12 @@ func (e *engine) resolveBase() (gitops.Hash, error) {
 	}
 	b, err := e.repo.ResolveRef(e.opts.Base)
 	if err != nil {
+		var re *gitops.RefError
+		if errors.As(err, &re) && re.Missing && !re.Shallow && re.Partial == "" && len(strings.TrimSpace(e.opts.Base)) == 40 {
+			// A full clone lacks a full commit id: most often CI's "before"
+			// of a force push, which no remote has any more.
+			return gitops.ZeroHash, fmt.Errorf("base: %w; if it is what the branch pointed at before a force push (CI's \"before\" commit), it is gone for good: omit --base to compare from where the branch forked from the default branch, or pass --base origin/<default branch>", err)
+		}
 		return gitops.ZeroHash, fmt.Errorf("base: %w", err)
 	}
 	return b, nil

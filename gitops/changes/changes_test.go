@@ -566,7 +566,8 @@ func TestBaseNotInHistory(t *testing.T) {
 		{"shallow clone", shallow, base.String(), []string{"shallow clone", "fetch-depth: 0", "git fetch --deepen"}},
 		{"shallow clone, HEAD~1", shallow, "HEAD~1", []string{"shallow clone", "fetch-depth: 0"}},
 		{"shallow clone, default base", shallow, "", []string{"default base (HEAD's first parent ", ", as HEAD is the tip of ", "or pass --base)", "shallow", "fetch-depth: 0"}},
-		{"unknown sha", g.Dir, "0123456789abcdef0123456789abcdef01234567", []string{"not in the local history", "git fetch"}},
+		{"unknown sha", g.Dir, "0123456789abcdef0123456789abcdef01234567", []string{"not in the local history", "git fetch", "before a force push", "omit --base"}},
+		{"unknown short sha", g.Dir, "0123456789ab", []string{"not in the local history", "git fetch"}},
 		{"all-zero sha", g.Dir, strings.Repeat("0", 40), []string{"all-zero", "--base"}},
 		{"unknown branch", g.Dir, "no-such-branch", []string{"not found"}},
 	}
