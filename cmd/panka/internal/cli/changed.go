@@ -83,6 +83,13 @@ Set PANKA_GIT_BINARY=false to read git with go-git only (no git binary).`,
 			if opts.Uncommitted && opts.Head != "" {
 				return Usagef("--uncommitted compares the work tree; do not combine it with --head")
 			}
+			if cmd.Flags().Changed("base") && strings.TrimSpace(opts.Base) == "" {
+				// --base "$BEFORE" with the variable unset or empty: the
+				// default base may compare far less than the pipeline meant
+				// (only the last commit of a push on the default branch).
+				opts.Base = ""
+				opts.F.Warnf("--base is empty (an unset or empty CI variable?): comparing from the default base instead; omit --base to mean that, or pass a ref")
+			}
 			return changedRun(cmd.Context(), opts)
 		},
 	}
