@@ -144,7 +144,8 @@ func FuzzResolveRef(f *testing.F) {
 	g.Git("branch", "feature")
 	for _, s := range []string{"HEAD", "HEAD~1", "HEAD^", "HEAD^2", "HEAD~99999999999999999999", "v1", "v1^{commit}", "v1^{tree}",
 		"feature@{upstream}", "@{-1}", "HEAD@{1}", "HEAD^{/one}", "HEAD^{/[}", ":/one", "main..feature", "HEAD:stacks",
-		"0000000", "abc", "-x", "refs/heads/feature", "HEAD~-1", "HEAD^^^^", "@", "v1^0~0", strings.Repeat("a", 40)} {
+		"0000000", "abc", "-x", "refs/heads/feature", "HEAD~-1", "HEAD^^^^", "@", "v1^0~0", strings.Repeat("a", 40),
+		"HEAD@{1}^2", "main@{0}~1", "@{1}", "main@{99}", "HEAD^3", "HEAD~1^4~2", " HEAD~1\n", "HEAD main", "main...HEAD", "v1..", "@{-1}~1"} {
 		f.Add(s)
 	}
 	goGit, err := Open(g.Dir, Options{NoGitBinary: true})
