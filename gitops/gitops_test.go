@@ -315,6 +315,10 @@ func TestDefaultBranch(t *testing.T) {
 		{"origin/master", map[string]string{"refs/remotes/origin/master": "c0"}, "origin/master", 0, false},
 		{"local main without remote", nil, "main", 2, false},
 		{"nothing", map[string]string{"delete:refs/heads/main": ""}, "", 0, true},
+		// A clone whose only remote is not named origin (git clone -o upstream).
+		{"only remote upstream", map[string]string{"remote:upstream": "", "refs/remotes/upstream/main": "c1"}, "upstream/main", 1, false},
+		{"origin among remotes", map[string]string{"remote:origin": "", "remote:upstream": "", "refs/remotes/origin/main": "c1", "refs/remotes/upstream/main": "c0"}, "origin/main", 1, false},
+		{"two remotes, no origin", map[string]string{"remote:a": "", "remote:b": "", "refs/remotes/a/main": "c1"}, "main", 2, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -332,6 +336,8 @@ func TestDefaultBranch(t *testing.T) {
 			for _, ref := range keys {
 				v := tt.refs[ref]
 				switch {
+				case strings.HasPrefix(ref, "remote:"):
+					g.Git("remote", "add", strings.TrimPrefix(ref, "remote:"), "file:///nonexistent")
 				case strings.HasPrefix(ref, "delete:"):
 					g.Git("checkout", "-q", "--detach")
 					g.Git("update-ref", "-d", strings.TrimPrefix(ref, "delete:"))

@@ -624,7 +624,8 @@ func (r *Repo) HeadBranch() string {
 // and its commit: origin/HEAD's target, else origin/main, else origin/master,
 // else a local main or master (a repository without remote).
 func (r *Repo) DefaultBranch() (string, Hash, error) {
-	if ref, err := r.r.Reference("refs/remotes/origin/HEAD", false); err == nil {
+	remote := r.defaultRemote()
+	if ref, err := r.r.Reference(plumbing.ReferenceName("refs/remotes/"+remote+"/HEAD"), false); err == nil {
 		name := ref.Target()
 		if ref.Type() == plumbing.HashReference {
 			return "origin/HEAD", ref.Hash(), nil
@@ -633,13 +634,26 @@ func (r *Repo) DefaultBranch() (string, Hash, error) {
 			return strings.TrimPrefix(name.String(), "refs/remotes/"), t.Hash(), nil
 		}
 	}
-	for _, n := range []string{"refs/remotes/origin/main", "refs/remotes/origin/master", "refs/heads/main", "refs/heads/master"} {
+	for _, n := range []string{"refs/remotes/" + remote + "/main", "refs/remotes/" + remote + "/master", "refs/heads/main", "refs/heads/master"} {
 		if ref, err := r.r.Reference(plumbing.ReferenceName(n), true); err == nil {
 			short := strings.TrimPrefix(strings.TrimPrefix(n, "refs/remotes/"), "refs/heads/")
 			return short, ref.Hash(), nil
 		}
 	}
-	return "", ZeroHash, fmt.Errorf("find the default branch: %w (no origin/HEAD, origin/main or origin/master (git remote set-head origin --auto), and no local main or master); pass --base", ErrNoDefaultBranch)
+	return "", ZeroHash, fmt.Errorf("find the default branch: %w (no %[2]s/HEAD, %[2]s/main or %[2]s/master (git remote set-head %[2]s --auto), and no local main or master); pass --base", ErrNoDefaultBranch, remote)
+}
+
+// defaultRemote is the remote whose default branch DefaultBranch looks
+// for: origin, or the only remote of a clone that named it otherwise
+// (git clone -o upstream), whose local main may be far behind it.
+func (r *Repo) defaultRemote() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	remotes, err := r.r.Remotes()
+	if err != nil || len(remotes) != 1 {
+		return "origin"
+	}
+	return remotes[0].Config().Name
 }
 
 // ErrNoDefaultBranch is wrapped by DefaultBranch's error when no default
