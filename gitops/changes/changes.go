@@ -70,6 +70,11 @@ type Options struct {
 	// Concurrency bounds parallel stack resolution (default GOMAXPROCS).
 	Concurrency int
 
+	// CompareAhead makes SinceDeployed compare the environments deployed at
+	// a descendant of head too (status: what differs, whichever is newer)
+	// instead of listing them in Result.DeployedAhead.
+	CompareAhead bool
+
 	// wholeSince makes SinceDeployed compare every deployed commit with a
 	// whole-repository comparison (tests check the per-stack path against it).
 	wholeSince bool

@@ -1787,8 +1787,17 @@ func TestSinceDeployedAhead(t *testing.T) {
 				t.Errorf("%s paths=%v: deployed ahead %+v, want %+v", m.name, paths, res.DeployedAhead, wantAhead)
 			}
 		}
+		// CompareAhead (status) compares them as any other.
+		res, err := changes.SinceDeployed(context.Background(), repo, d, changes.Options{StacksRoot: "stacks", Head: c1.String(), NoCache: true, CompareAhead: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"fresh removed dev:removed", "orders modified dev:modified,staging:modified [api]", "users modified dev:modified [api]"}
+		if got := summary(res); !reflect.DeepEqual(got, want) || len(res.DeployedAhead) != 0 {
+			t.Errorf("%s CompareAhead: %q, ahead %+v; want %q", m.name, got, res.DeployedAhead, want)
+		}
 		// At the newest commit nothing is ahead.
-		res, err := changes.SinceDeployed(context.Background(), repo, d, changes.Options{StacksRoot: "stacks", NoCache: true})
+		res, err = changes.SinceDeployed(context.Background(), repo, d, changes.Options{StacksRoot: "stacks", NoCache: true})
 		if err != nil {
 			t.Fatal(err)
 		}

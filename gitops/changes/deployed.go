@@ -262,7 +262,9 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 			return nil, fmt.Errorf("commit %s, last deployed to %s: %w", c, describeGroup(groups[c]), err)
 		}
 	}
-	e.deployedAhead(ctx, head, groups, bases, res)
+	if !opts.CompareAhead {
+		e.deployedAhead(ctx, head, groups, bases, res)
+	}
 	// Most deployed stacks are compared on their own (their folder and
 	// watched paths at the two commits); the rest, per deployed commit,
 	// with a whole comparison.

@@ -341,8 +341,10 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		checkEnvs = append(checkEnvs, env)
 	}
 	if len(checkEnvs) > 0 {
+		// HEAD behind the deployed commit is said above; what differs is
+		// said either way.
 		res, err := changes.SinceDeployed(ctx, repo, check, changes.Options{StacksRoot: cfg.Stacks.Root,
-			Stacks: []string{opts.Stack}, Environments: checkEnvs})
+			Stacks: []string{opts.Stack}, Environments: checkEnvs, CompareAhead: true})
 		if err != nil {
 			return fmt.Errorf("compare %s with its deployed commits: %w", opts.Stack, err)
 		}
