@@ -61,6 +61,9 @@ func outputsRun(ctx context.Context, opts *OutputsOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := outputsFrom(f, key, st); err != nil {
+		return err
+	}
 	outs := st.Outputs
 	if opts.ShowSecrets {
 		eng, err := f.startEngine(ctx, cfg, key, nil, engineOptions{Log: f.engineLog()})
@@ -116,6 +119,32 @@ func outputsRun(ctx context.Context, opts *OutputsOptions) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// outputsFrom checks that st has a successful deployment whose outputs
+// can be printed. A stack/environment whose only runs failed (or that
+// failed after a destroy) has none: printing its empty outputs with exit 0
+// would hand a CI step "{}" as if that were what is deployed. When the
+// newest run failed after an earlier success, the outputs are that
+// earlier deployment's, which is said on stderr.
+func outputsFrom(f *Factory, key statestore.Key, st *statestore.State) error {
+	last := st.LastDeployment
+	if deployedRecord(st) == nil && st.Status != statestore.StatusDeployed {
+		what := fmt.Sprintf("status %s", st.Status)
+		if last != nil {
+			what = fmt.Sprintf("its last run, the %s of commit %s (serial %d), %s", last.Operation, short(last.Commit), last.Serial, last.Result)
+			if last.Error != "" {
+				what += ": " + firstLine(last.Error)
+			}
+		}
+		return fmt.Errorf("%s has no successful deployment to read outputs from (%s); see panka status --stack %s --environment %s, fix it and run panka apply --stack %s --environment %s",
+			key, what, key.Stack, key.Environment, key.Stack, key.Environment)
+	}
+	if ok := deployedRecord(st); ok != nil && last != nil && last.Result != statestore.ResultSucceeded {
+		f.Warnf("the last run of %s, the %s of commit %s (serial %d), %s: these are the outputs of the deployment before it (serial %d, commit %s)",
+			key, last.Operation, short(last.Commit), last.Serial, last.Result, ok.Serial, short(ok.Commit))
+	}
+	return nil
 }
 
 // deployedState reads the state of a deployed stack/environment from the
