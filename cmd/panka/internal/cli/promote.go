@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -11,6 +12,7 @@ import (
 	"panka.dev/panka/deployer/deploy"
 	"panka.dev/panka/deployer/planner"
 	"panka.dev/panka/gitops"
+	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
 
@@ -128,6 +130,9 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 	d.header.Ref = opts.From + "'s deployed commit"
 	d.source.Ref = rec.Ref
 	fmt.Fprintf(f.Notices(), "Promoting %s (commit %s, serial %d, deployed by %s) to %s.\n", fromKey, short(rec.Commit), rec.Serial, rec.User, opts.To)
+	for _, note := range promoteVarNotes(rec, d.model, d.vars, opts.To) {
+		f.Warnf("%s", note)
+	}
 	req := deploy.Request{
 		Key:       statestore.Key{Stack: d.model.Stack, Environment: opts.To},
 		Operation: statestore.OpPromote, Desired: d.model, Source: d.source, Vars: d.vars,
@@ -136,4 +141,45 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 		PlanHeader: planner.Header{Desired: d.header},
 	}
 	return runDeployment(ctx, f, d.cfg, &opts.Deploy, d.key, req)
+}
+
+// promoteVarNotes says which variables the source's deployment rec was
+// given from outside the repository (--var, --var-file, PANKA_VAR_*) that
+// this promote was not given (given: the ones it was, as recorded) and
+// that target, resolved for environment to, gets another value for (or,
+// secret, a value that cannot be compared). Promote resolves the target
+// with its own variables, so a value such as an image tag that the source
+// was given on its command line is not what the target deploys: without a
+// word, "ship exactly what staging runs" ships something else.
+func promoteVarNotes(rec *statestore.Deployment, target *stacks.Resolved, given map[string]string, to string) []string {
+	var notes []string
+	for _, name := range sortedKeysOf(rec.Vars) {
+		if _, ok := given[name]; ok {
+			continue
+		}
+		i := slices.IndexFunc(target.Variables, func(v stacks.ResolvedVar) bool { return v.Name == name })
+		if i < 0 {
+			continue
+		}
+		v := target.Variables[i]
+		from := map[string]string{"environment": "its environment file", "default": "the stack's default", "unset": "nothing (unset)"}[v.Source]
+		if from == "" {
+			from = v.Source
+		}
+		recorded := rec.Vars[name]
+		if v.Secret || stacks.IsSensitive(recorded) {
+			notes = append(notes, fmt.Sprintf("secret variable %s was given to the deployment of %s (serial %d) and not to this promote, so %s takes it from %s; "+
+				"to deploy the same value, give it again (--var %s=..., --var-file or PANKA_VAR_%s)",
+				name, rec.Environment, rec.Serial, to, from, name, name))
+			continue
+		}
+		now, _ := v.Value.(string)
+		if v.Source != "unset" && now == recorded {
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("the deployment of %s (serial %d) was given %s=%q, this promote was not, so %s takes %s from %s: %q; "+
+			"to deploy what %s runs, pass --var %s=%q",
+			rec.Environment, rec.Serial, name, recorded, to, name, from, now, rec.Environment, name, recorded))
+	}
+	return notes
 }

@@ -248,3 +248,39 @@ func TestSensitiveFields(t *testing.T) {
 		t.Errorf("sensitiveFields = %v, want %v", got, want)
 	}
 }
+
+// TestPromoteVarNotes: promote resolves the target with its own variables,
+// so a value the source's deployment was given on its command line (an
+// image tag from CI) is not what the target gets; promote deployed the
+// stack default instead without a word. Each such variable is named, with
+// the value to pass; one given now, or resolving alike, is not.
+func TestPromoteVarNotes(t *testing.T) {
+	key := planner.DeriveSecretKey("promote test passphrase")
+	rec := &statestore.Deployment{Serial: 8, Environment: "staging", Vars: map[string]string{
+		"IMAGE":     "shop:tested-77",
+		"REGION":    "eu-west-1",
+		"TAG":       "7",
+		"API_KEY":   stacks.HashSensitive(key, "API_KEY", "k1").Hash,
+		"GONE":      "x",
+		"FLAG_ONLY": "yes",
+	}}
+	target := &stacks.Resolved{Variables: []stacks.ResolvedVar{
+		{Name: "IMAGE", Value: "shop:1.0", Source: "default"},
+		{Name: "REGION", Value: "eu-west-1", Source: "environment"},
+		{Name: "TAG", Value: "8", Source: "flag"},
+		{Name: "API_KEY", Value: stacks.HashSensitive(key, "API_KEY", "none"), Source: "default", Secret: true},
+		{Name: "FLAG_ONLY", Source: "unset"},
+	}}
+	got := promoteVarNotes(rec, target, map[string]string{"TAG": "8"}, "production")
+	want := []string{
+		`secret variable API_KEY was given to the deployment of staging (serial 8) and not to this promote, so production takes it from the stack's default; to deploy the same value, give it again (--var API_KEY=..., --var-file or PANKA_VAR_API_KEY)`,
+		`the deployment of staging (serial 8) was given FLAG_ONLY="yes", this promote was not, so production takes FLAG_ONLY from nothing (unset): ""; to deploy what staging runs, pass --var FLAG_ONLY="yes"`,
+		`the deployment of staging (serial 8) was given IMAGE="shop:tested-77", this promote was not, so production takes IMAGE from the stack's default: "shop:1.0"; to deploy what staging runs, pass --var IMAGE="shop:tested-77"`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("notes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if n := promoteVarNotes(&statestore.Deployment{Environment: "staging"}, target, nil, "production"); len(n) != 0 {
+		t.Fatalf("a source deployed without outside variables: %q", n)
+	}
+}
