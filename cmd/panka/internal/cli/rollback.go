@@ -184,8 +184,12 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		if err != nil {
 			return err
 		}
+		if rec == nil && current == nil {
+			return fmt.Errorf("%s has no successful deployment to roll back to (state serial %d, status %s): there is nothing to roll back to; deploy it with panka apply", key, st.Serial, st.Status)
+		}
 		if rec == nil {
-			return fmt.Errorf("%s has no successful deployment before the current one (serial %d) with a different spec: there is nothing to roll back to", key, st.Serial)
+			return fmt.Errorf("%s has no successful deployment before the one deployed now (serial %d, %s of commit %s) with a different spec: there is nothing to roll back to",
+				key, current.Serial, current.Operation, short(current.Commit))
 		}
 		fmt.Fprintf(f.Notices(), "Rolling back to serial %d (%s, commit %s).\n", rec.Serial, rec.Operation, short(rec.Commit))
 		tgt, err = rollbackToCommit(ctx, f, key, rec.Commit, given, history, opts.Force)

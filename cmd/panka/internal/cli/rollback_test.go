@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -282,5 +284,44 @@ func TestPromoteVarNotes(t *testing.T) {
 	}
 	if n := promoteVarNotes(&statestore.Deployment{Environment: "staging"}, target, nil, "production"); len(n) != 0 {
 		t.Fatalf("a source deployed without outside variables: %q", n)
+	}
+}
+
+// TestRollbackToPreviousNothingBefore: the refusal names the deployment
+// that is deployed now; it named the state's serial as "the current one",
+// which after a failed or interrupted run is that run, not what is
+// deployed, and said "before the current one" when nothing was deployed.
+func TestRollbackToPreviousNothingBefore(t *testing.T) {
+	ctx := context.Background()
+	rec := func(serial int, op, result string) string {
+		return fmt.Sprintf(`{"schemaVersion": 1, "id": "d%d", "serial": %d, "stack": "orders", "environment": "dev", "operation": %q,
+  "commit": "abcdef0123456789abcdef0123456789abcdef01", "user": "dev", "host": "h", "pankaVersion": "t",
+  "startedAt": "2026-01-02T03:04:05Z", "endedAt": "2026-01-02T03:05:05Z", "result": %q}`, serial, serial, op, result)
+	}
+	for _, tc := range []struct{ name, state, want string }{
+		{"deployed, then a destroy interrupted",
+			`{"schemaVersion": 1, "serial": 3, "stack": "orders", "environment": "dev", "status": "failed",
+ "lastSuccessful": ` + rec(1, "apply", "succeeded") + `, "lastDeployment": ` + rec(3, "destroy", "interrupted") + `,
+ "resources": {"components": 0, "resources": 0}, "updatedAt": "2026-01-02T03:05:05Z"}`,
+			"orders/dev has no successful deployment before the one deployed now (serial 1, apply of commit abcdef012345) with a different spec: there is nothing to roll back to"},
+		{"only a failed run",
+			`{"schemaVersion": 1, "serial": 2, "stack": "orders", "environment": "dev", "status": "failed",
+ "lastDeployment": ` + rec(2, "apply", "failed") + `, "resources": {"components": 0, "resources": 0}, "updatedAt": "2026-01-02T03:05:05Z"}`,
+			"orders/dev has no successful deployment to roll back to (state serial 3, status failed): there is nothing to roll back to; deploy it with panka apply"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, dir := stLocalFactory(t)
+			doc := filepath.Join(dir, "s.json")
+			if err := os.WriteFile(doc, []byte(tc.state), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := statePushRun(ctx, &StatePushOptions{F: f, File: doc}); err != nil {
+				t.Fatal(err)
+			}
+			err := rollbackRun(ctx, &RollbackOptions{F: f, Stack: "orders", Environment: "dev", ToPrevious: true})
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("rollback --to-previous:\n got %v\nwant %s", err, tc.want)
+			}
+		})
 	}
 }
