@@ -139,6 +139,16 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 		FromEnvironment: opts.From,
 		AllowDestroy:    opts.Deploy.AllowDestroy, AllowReplace: opts.Deploy.AllowReplace,
 		PlanHeader: planner.Header{Desired: d.header},
+		// The source was read before the target's lease was taken: a
+		// promote that waited for it (--lock-timeout) must not ship what
+		// the source ran before a deployment that happened meanwhile.
+		Check: func(*statestore.State) error {
+			now, _, err := store.Get(ctx, fromKey)
+			if err != nil && !errors.Is(err, statestore.ErrNotFound) {
+				return fmt.Errorf("read state of %s again before promoting it: %w", fromKey, err)
+			}
+			return promoteStillCurrent(fromKey, opts.To, rec, now)
+		},
 	}
 	return runDeployment(ctx, f, d.cfg, &opts.Deploy, d.key, req)
 }
@@ -182,4 +192,28 @@ func promoteVarNotes(rec *statestore.Deployment, target *stacks.Resolved, given 
 			rec.Environment, rec.Serial, name, recorded, to, name, from, now, rec.Environment, name, recorded))
 	}
 	return notes
+}
+
+// promoteStillCurrent refuses a promote of rec, the deployment of from read
+// before the target's lease was taken, when from's state read under that
+// lease (now; nil when it is gone) no longer has it fit to promote: another
+// run deployed, rolled back, destroyed or failed on from while the promote
+// waited for the lock of to. A drift check that only moved the serial is no
+// change.
+func promoteStillCurrent(from statestore.Key, to string, rec *statestore.Deployment, now *statestore.State) error {
+	what := "its state was removed"
+	if now != nil {
+		cur, err := promoteSource(now, from)
+		switch {
+		case err == nil && cur.ID == rec.ID:
+			return nil
+		case err != nil:
+			what = err.Error()
+		default:
+			what = fmt.Sprintf("it now runs serial %d (%s of commit %s by %s)", cur.Serial, cur.Operation, short(cur.Commit), cur.User)
+		}
+	}
+	return fmt.Errorf("%s changed while this promote waited for the lock of %s: it was read at serial %d (commit %s), and %s; nothing was promoted. "+
+		"See panka status --stack %s, then run the promote again to promote what %s runs now",
+		from, to, rec.Serial, short(rec.Commit), what, from.Stack, from.Environment)
 }

@@ -325,3 +325,50 @@ func TestRollbackToPreviousNothingBefore(t *testing.T) {
 		})
 	}
 }
+
+// TestPromoteStillCurrent: promote read the source's deployment before it
+// waited for the target's lock, and shipped it even when the source had
+// been deployed again meanwhile (three promotes queued behind each other
+// all shipped the commit staging ran when they started). Under the lease
+// the source is read again: the same deployment passes (a drift check
+// that only moved the serial too); another one, none, or a failure since
+// (which promote refuses to start from) is refused.
+func TestPromoteStillCurrent(t *testing.T) {
+	from := statestore.Key{Stack: "shop", Environment: "staging"}
+	rec := &statestore.Deployment{ID: "d9", Serial: 9, Operation: statestore.OpApply, Result: statestore.ResultSucceeded,
+		Commit: "abcdef0123456789abcdef0123456789abcdef01", User: "alice"}
+	newer := &statestore.Deployment{ID: "d11", Serial: 11, Operation: statestore.OpApply, Result: statestore.ResultSucceeded,
+		Commit: "0123456789abcdef0123456789abcdef01234567", User: "bob"}
+	failed := &statestore.Deployment{ID: "d12", Serial: 12, Operation: statestore.OpApply, Result: statestore.ResultFailed, Error: "boom"}
+	destroy := &statestore.Deployment{ID: "d13", Serial: 13, Operation: statestore.OpDestroy, Result: statestore.ResultSucceeded}
+	for _, tc := range []struct {
+		name string
+		now  *statestore.State
+		want string
+	}{
+		{"unchanged", &statestore.State{Serial: 9, Status: statestore.StatusDeployed, LastDeployment: rec}, ""},
+		{"drift check moved the serial", &statestore.State{Serial: 10, Status: statestore.StatusDeployed, LastDeployment: rec}, ""},
+		{"a failed run since", &statestore.State{Serial: 12, Status: statestore.StatusFailed, LastDeployment: failed, LastSuccessful: rec},
+			"the last deployment to shop/staging (serial 12, apply of commit (no commit)) failed: boom; fix staging first (panka status --stack shop --environment staging)"},
+		{"deployed again", &statestore.State{Serial: 11, Status: statestore.StatusDeployed, LastDeployment: newer},
+			"it now runs serial 11 (apply of commit 0123456789ab by bob)"},
+		{"destroyed", &statestore.State{Serial: 13, Status: statestore.StatusDestroyed, LastDeployment: destroy, LastSuccessful: destroy},
+			"shop/staging has nothing deployed (status destroyed): there is nothing to promote"},
+		{"state gone", nil, "its state was removed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := promoteStillCurrent(from, "production", rec, tc.now)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want := "shop/staging changed while this promote waited for the lock of production: it was read at serial 9 (commit abcdef012345), and " + tc.want +
+				"; nothing was promoted. See panka status --stack shop, then run the promote again to promote what staging runs now"
+			if err == nil || err.Error() != want {
+				t.Fatalf("got  %v\nwant %s", err, want)
+			}
+		})
+	}
+}
