@@ -396,9 +396,9 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 				return false, fmt.Errorf("%s of %s needs confirmation and there is no terminal to ask on: %s", req.Operation, req.Key, noTerminalHint(req))
 			}
 			if req.Operation == statestore.OpDestroy {
-				return confirm(f.IO.In, f.IO.ErrOut, fmt.Sprintf("This deletes every resource of %s. Type the stack name to confirm: ", req.Key), req.Key.Stack)
+				return confirm(lease.Context(), f.IO.In, f.IO.ErrOut, fmt.Sprintf("This deletes every resource of %s. Type the stack name to confirm: ", req.Key), req.Key.Stack)
 			}
-			return confirm(f.IO.In, f.IO.ErrOut, fmt.Sprintf("Do you want to %s %s? Only 'yes' will be accepted: ", req.Operation, req.Key), "yes")
+			return confirm(lease.Context(), f.IO.In, f.IO.ErrOut, fmt.Sprintf("Do you want to %s %s? Only 'yes' will be accepted: ", req.Operation, req.Key), "yes")
 		}
 	}
 	res, err := deploy.Run(lease.Context(), rt, req)
@@ -415,9 +415,12 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		// so JSON does too, with no deployment.
 		printDeployment(f, res)
 	}
-	if errors.Is(err, deploy.ErrDeclined) {
+	if errors.Is(err, deploy.ErrDeclined) || errors.Is(err, errPromptInterrupted) {
 		op := req.Operation
 		msg := fmt.Sprintf("%s of %s cancelled: nothing was changed.", strings.ToUpper(op[:1])+op[1:], req.Key)
+		if errors.Is(err, errPromptInterrupted) {
+			msg = fmt.Sprintf("%s of %s %v: nothing was changed, and the lock was released.", strings.ToUpper(op[:1])+op[1:], req.Key, err)
+		}
 		if f.jsonLog == nil {
 			fmt.Fprintln(f.Notices(), msg)
 		}
@@ -456,14 +459,39 @@ func (f *Factory) engineLog() io.Writer {
 	return f.IO.ErrOut
 }
 
-// confirm asks question on w and reads one line from r.
-func confirm(r io.Reader, w io.Writer, question, want string) (bool, error) {
+// errPromptInterrupted is returned by confirm when ctx ends (Ctrl-C,
+// SIGTERM, a lost lease) before the question is answered.
+var errPromptInterrupted = errors.New("interrupted at the confirmation prompt")
+
+// confirm asks question on w and reads one line from r. A read from a
+// terminal does not return on Ctrl-C (the signal cancels ctx, it does not
+// end the read), so the answer is awaited together with ctx: without that,
+// Ctrl-C at the prompt left panka waiting for input while it held the
+// lease, and a second Ctrl-C ended it as a killed run, the lease left held.
+func confirm(ctx context.Context, r io.Reader, w io.Writer, question, want string) (bool, error) {
 	fmt.Fprint(w, question)
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil && line == "" {
-		return false, nil
+	type answer struct {
+		line string
+		err  error
 	}
-	return strings.TrimSpace(line) == want, nil
+	ch := make(chan answer, 1)
+	go func() {
+		line, err := bufio.NewReader(r).ReadString('\n')
+		ch <- answer{line, err}
+	}()
+	select {
+	case a := <-ch:
+		if a.err != nil && a.line == "" {
+			return false, nil
+		}
+		return strings.TrimSpace(a.line) == want, nil
+	case <-ctx.Done():
+		fmt.Fprintln(w)
+		if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+			return false, fmt.Errorf("%w (%w)", errPromptInterrupted, cause) // the lease was lost
+		}
+		return false, fmt.Errorf("%w (Ctrl-C or a stop signal)", errPromptInterrupted)
+	}
 }
 
 // printDeployment reports a recorded deployment on stdout.
