@@ -269,14 +269,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	if state != nil {
 		header.Deployed = DeployedHeader(state)
 	}
-	planned := deployed
-	if left := leftByFailedRuns(ctx, rt.Store, req.Key, state, deployed, desired); len(left) > 0 {
-		// Not in the recorded spec, but the engine may hold them: without
-		// this the plan said "No changes" while the engine deleted them,
-		// a Database included, unconfirmed and without --allow-destroy.
-		planned = withComponents(deployed, desired, state, left)
-		warnf("%s: %s may exist although no successful deployment recorded them: a failed or interrupted run since the last successful one tried to deploy them; they are planned as deployed, so this %s deletes them",
-			req.Key, strings.Join(componentNames(&stacks.Resolved{Components: left}), ", "), req.Operation)
+	planned, left := Planned(ctx, rt.Store, req.Key, state, deployed, desired)
+	if len(left) > 0 {
+		warnf("%s", LeftWarning(req.Key, left, "this "+string(req.Operation)))
 	}
 	p := planner.Plan(desired, planned, planner.Options{Header: header})
 	res := &Result{Plan: p, resources: -1}
@@ -608,6 +603,29 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 		}
 	}
 	return outputs, nil
+}
+
+// Planned returns the model a deployment of desired to key is planned
+// against: deployed (the spec in st), plus the components that failed or
+// interrupted runs since the last successful one tried to deploy and that
+// neither deployed nor desired has (left, nil when none). They are not in
+// the recorded spec, but the engine may hold them: without them the plan
+// said "No changes" while the engine deleted them, a Database included,
+// unconfirmed and without --allow-destroy. panka plan uses it too, so the
+// plan a pipeline reviews (or saves) is the one apply runs.
+func Planned(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State, deployed, desired *stacks.Resolved) (*stacks.Resolved, []stacks.Component) {
+	left := leftByFailedRuns(ctx, store, key, st, deployed, desired)
+	if len(left) == 0 {
+		return deployed, nil
+	}
+	return withComponents(deployed, desired, st, left), left
+}
+
+// LeftWarning says that the components in left (see Planned) are planned
+// as deployed, so that what (e.g. "this apply") deletes them.
+func LeftWarning(key statestore.Key, left []stacks.Component, what string) string {
+	return fmt.Sprintf("%s: %s may exist although no successful deployment recorded them: a failed or interrupted run since the last successful one tried to deploy them; they are planned as deployed, so %s deletes them",
+		key, strings.Join(componentNames(&stacks.Resolved{Components: left}), ", "), what)
 }
 
 // leftByFailedRuns returns the components that failed or interrupted runs

@@ -293,7 +293,12 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 			}
 		}
 	}
-	p := planner.Plan(desired, deployed, planner.Options{Header: header})
+	// As apply plans it: with what failed runs may have left behind.
+	planned, left := deploy.Planned(ctx, store, skey, state, deployed, desired)
+	if len(left) > 0 {
+		opts.F.Warnf("%s", deploy.LeftWarning(skey, left, "apply"))
+	}
+	p := planner.Plan(desired, planned, planner.Options{Header: header})
 	if state != nil && state.LastDriftCheck != nil && len(state.LastDriftCheck.Drifted) > 0 {
 		// The plan compares with the deployed spec, not the real resources.
 		dc := state.LastDriftCheck

@@ -183,5 +183,12 @@ func planDestroy(ctx context.Context, opts *PlanOptions, repo *gitops.Repo, base
 			}
 		}
 	}
-	return &planResult{plan: planner.Plan(nil, deployed, planner.Options{Header: header})}, nil
+	planned := deployed
+	if state != nil {
+		var left []stacks.Component
+		if planned, left = deploy.Planned(ctx, store, skey, state, deployed, nil); len(left) > 0 {
+			f.Warnf("%s", deploy.LeftWarning(skey, left, "destroy"))
+		}
+	}
+	return &planResult{plan: planner.Plan(nil, planned, planner.Options{Header: header})}, nil
 }

@@ -400,3 +400,70 @@ func TestDeployFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanShowsWhatFailedRunsLeft: a failed apply created a Bucket its
+// commit added, and the commit was reverted. apply plans that Bucket as
+// deployed (the engine holds it) and refuses to delete it without
+// --allow-destroy; plan compared with state.json alone and said "No
+// changes" (exit 0 with --detailed-exitcode), so a pipeline that plans
+// first never saw it, and a saved plan differed from what apply ran.
+func TestPlanShowsWhatFailedRunsLeft(t *testing.T) {
+	r := &planRepo{Repo: gittest.New(t), t: t}
+	r.WriteFile("stacks/shop/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: shop\nspec:\n  provider:\n    name: local\n")
+	r.WriteFile("stacks/shop/environments/dev.yaml", "apiVersion: core.panka.io/v1\nkind: Environment\nmetadata:\n  name: dev\nspec: {}\n")
+	r.WriteFile("stacks/shop/infra/queue.yaml", "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: jobs\nspec: {}\n")
+	r.Git("add", "-A")
+	r.Commit("jobs")
+	r.deploy("shop", "stacks/shop", "dev", 1, nil)
+
+	// The failed run's record holds the spec it tried: jobs and files.
+	r.WriteFile("stacks/shop/infra/files.yaml", "apiVersion: core.panka.io/v1\nkind: Bucket\nmetadata:\n  name: files\nspec: {}\n")
+	st, err := stacks.Load(os.DirFS(r.Dir), "stacks/shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tried, err := st.Resolve("dev", stacks.ResolveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(r.Dir, "stacks/shop/infra/files.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	store, err := local.New(local.Options{Dir: filepath.Join(r.Dir, ".panka")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	prev, version, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := *prev.LastDeployment
+	if err := store.AppendHistory(ctx, key, &ok); err != nil {
+		t.Fatal(err)
+	}
+	at := ok.EndedAt.Add(time.Hour)
+	failed := &statestore.Deployment{SchemaVersion: statestore.SchemaVersion, ID: "d2", Serial: 2, Stack: "shop", Environment: "dev",
+		Operation: statestore.OpApply, Commit: ok.Commit, User: "alice", Host: "laptop", PankaVersion: "test",
+		StartedAt: at, EndedAt: at, Result: statestore.ResultFailed, Error: "boom", Spec: tried.Canonical()}
+	if err := store.AppendHistory(ctx, key, failed); err != nil {
+		t.Fatal(err)
+	}
+	next := *prev
+	next.Serial, next.Status, next.LastSuccessful = 2, statestore.StatusFailed, &ok
+	rec := *failed
+	rec.Spec = nil
+	next.LastDeployment = &rec
+	if _, err := store.Put(ctx, key, &next, version); err != nil {
+		t.Fatal(err)
+	}
+
+	out, errOut, code := r.run(r.env(), "plan", "-s", "shop", "-e", "dev", "--detailed-exitcode")
+	if code != ExitChanges || !strings.Contains(out, "- files (Bucket) will be deleted") || !strings.Contains(out, "DATA LOSS: files (Bucket)") {
+		t.Fatalf("plan after a failed run that created files: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if w := "shop/dev: files may exist although no successful deployment recorded them"; !strings.Contains(errOut, w) || !strings.Contains(errOut, "so apply deletes them") {
+		t.Errorf("stderr lacks %q:\n%s", w, errOut)
+	}
+}
