@@ -192,6 +192,15 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 				key, current.Serial, current.Operation, short(current.Commit))
 		}
 		fmt.Fprintf(f.Notices(), "Rolling back to serial %d (%s, commit %s).\n", rec.Serial, rec.Operation, short(rec.Commit))
+		if why := notTheCommit(rec); why != "" {
+			// The commit's YAML is not what that deployment ran: "the
+			// previous deployment" is its recorded spec.
+			fmt.Fprintf(f.Notices(), "Deployment %d %s, so the YAML of commit %s is not what it deployed; using the spec it recorded.\n", rec.Serial, why, short(rec.Commit))
+			if tgt, err = rollbackToRecord(f, key, rec, opts.Force); err != nil {
+				return fmt.Errorf("deployment %d of %s %s, so only the spec it recorded redeploys it, and %w", rec.Serial, key, why, err)
+			}
+			break
+		}
 		tgt, err = rollbackToCommit(ctx, f, key, rec.Commit, given, history, opts.Force)
 		var missing *gitops.RefError
 		if errors.As(err, &missing) && missing.Missing {
@@ -339,6 +348,19 @@ func previousDeployment(ctx context.Context, history *historyPages, current *sta
 		return false
 	})
 	return found, err
+}
+
+// notTheCommit says why the YAML of rec's commit is not what rec deployed
+// ("" when it is): deployed from uncommitted changes, or only some of its
+// components (apply --target-component).
+func notTheCommit(rec *statestore.Deployment) string {
+	switch {
+	case rec.Dirty:
+		return "was deployed from uncommitted changes (dirty)"
+	case len(rec.TargetComponents) > 0:
+		return fmt.Sprintf("deployed only %s of its commit (--target-component)", strings.Join(rec.TargetComponents, ", "))
+	}
+	return ""
 }
 
 // rollbackToRecord deploys the resolved spec recorded in rec.

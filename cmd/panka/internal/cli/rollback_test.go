@@ -372,3 +372,20 @@ func TestPromoteStillCurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestNotTheCommit: the deployments whose commit's YAML is not what they
+// ran, which rollback --to-previous redeploys from their recorded spec.
+func TestNotTheCommit(t *testing.T) {
+	for _, tc := range []struct {
+		rec  statestore.Deployment
+		want string
+	}{
+		{statestore.Deployment{}, ""},
+		{statestore.Deployment{Dirty: true}, "was deployed from uncommitted changes (dirty)"},
+		{statestore.Deployment{TargetComponents: []string{"api", "db"}}, "deployed only api, db of its commit (--target-component)"},
+	} {
+		if got := notTheCommit(&tc.rec); got != tc.want {
+			t.Errorf("notTheCommit(%+v) = %q, want %q", tc.rec, got, tc.want)
+		}
+	}
+}
