@@ -234,6 +234,11 @@ func (f *Factory) ConfigForStack(stackKeys map[string]string, stackFile string) 
 		}
 		l.UserFile = f.Flags.ConfigFile
 	} else if p := f.Getenv("PANKA_CONFIG"); p != "" {
+		// Named on purpose, like --config: a missing file is an error,
+		// never a silent fall back to the defaults (and .panka/ state).
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("PANKA_CONFIG %s: %w (fix the path, create the file with `panka init`, or unset PANKA_CONFIG)", p, err)
+		}
 		l.UserFile = p
 	} else if home, err := f.Home(); err == nil {
 		l.UserFile = filepath.Join(home, ".panka", "config.yaml")
