@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+	ddblocker "panka.dev/panka/locker/dynamodb"
+	s3store "panka.dev/panka/statestore/s3"
 )
 
 func init() { register(newCmdInit) }
@@ -126,6 +128,18 @@ func initRun(opts *InitOptions) error {
 	}
 	if opts.Region != "" && !regionRe.MatchString(opts.Region) {
 		return Usagef("--region %q is not an AWS region (e.g. us-east-1)", opts.Region)
+	}
+	// As backend create checks them: a name S3 or DynamoDB refuses would
+	// be written, and every later command would fail on it.
+	if opts.Bucket != "" {
+		if err := s3store.CheckBucketName(opts.Bucket); err != nil {
+			return Usagef("--bucket %v", err)
+		}
+	}
+	if opts.Table != "" {
+		if err := ddblocker.CheckTableName(opts.Table); err != nil {
+			return Usagef("--table %v", err)
+		}
 	}
 	content := opts.render()
 	dir := filepath.Dir(p)

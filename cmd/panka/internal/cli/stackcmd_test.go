@@ -102,7 +102,8 @@ func TestInitRun(t *testing.T) {
 		{"tty skips values given as flags", true, "\n\n\n", nil, InitOptions{BackendType: "s3", Bucket: "flag-bucket"}, []string{"backend-type", "bucket"},
 			[]string{"  type: s3", "  bucket: flag-bucket", "  region: us-east-1"}, ""},
 		{"tty local asks nothing more", true, "local\n", nil, InitOptions{}, nil, []string{"  type: local"}, ""},
-		{"quotes odd values", false, "", nil, InitOptions{Bucket: "b", Profile: "true"}, nil, []string{`  profile: "true"`}, ""},
+		{"quotes odd values", false, "", nil, InitOptions{Bucket: "acme-state", Profile: "true"}, nil, []string{`  profile: "true"`}, ""},
+		{"a bucket typed at the prompt is checked", true, "s3\nMy Bucket\n\n\n\n", nil, InitOptions{}, nil, nil, `--bucket "My Bucket" is not a valid S3 bucket name`},
 		{"bad type", false, "", nil, InitOptions{BackendType: "gcs"}, nil, nil, `--backend-type "gcs": use s3 or local`},
 	}
 	for _, tt := range tests {
