@@ -42,7 +42,7 @@ func (f *Factory) Locker(ctx context.Context, cfg *config.Resolved) (locker.Lock
 			return nil, fmt.Errorf("locks.type is dynamodb but locks.table is empty: set it in panka.yaml, PANKA_LOCKS_TABLE or --lock-table")
 		}
 		if err := dynamodb.CheckTableName(cfg.Locks.Table); err != nil {
-			return nil, fmt.Errorf("locks.table %w", err)
+			return nil, fmt.Errorf("locks.table %w; it comes from %s: fix it there", err, cfg.Sources["locks.table"])
 		}
 		c, err := f.DynamoDBClient(ctx, cfg)
 		if err != nil {

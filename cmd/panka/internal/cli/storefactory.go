@@ -38,7 +38,9 @@ func (f *Factory) Store(ctx context.Context, cfg *config.Resolved) (statestore.S
 			return nil, fmt.Errorf("backend.type is s3 but backend.bucket is empty: set it in panka.yaml, PANKA_BACKEND_BUCKET or --backend-bucket")
 		}
 		if err := s3store.CheckBucketName(cfg.Backend.Bucket); err != nil {
-			return nil, fmt.Errorf("backend.bucket %w", err)
+			// Say where it was set: a panka.yaml, ~/.panka/config.yaml,
+			// a stack's spec.backend, PANKA_BACKEND_BUCKET or the flag.
+			return nil, fmt.Errorf("backend.bucket %w; it comes from %s: fix it there", err, cfg.Sources["backend.bucket"])
 		}
 		c, err := f.S3Client(ctx, cfg)
 		if err != nil {
