@@ -127,6 +127,40 @@ func TestReadHeader(t *testing.T) {
 	}
 }
 
+// TestHeaderBackendChecked: spec.backend values that the store would refuse
+// when a command opens it (a bucket name S3 refuses, a prefix with an empty,
+// . or .. segment, an endpoint with a path) are errors with file:line, so
+// validate (and a pre-push hook) reports them instead of every plan failing;
+// the values the stores accept, and empty ones that clear a setting, load.
+func TestHeaderBackendChecked(t *testing.T) {
+	for _, ok := range []string{"bucket: team-state", "bucket: a.b-1", `bucket: ""`, "prefix: teams/a/", "prefix: /x/..y/.z", `prefix: ""`,
+		"endpoint: http://127.0.0.1:7070", "endpoint: https://s3.example.com/", "endpoint: HTTP://minio:9000"} {
+		fsys := testFS(map[string]string{"stacks/s/stack.yaml": stackYAML + "  backend:\n    " + ok + "\n"})
+		if _, err := ReadHeader(fsys, "stacks/s"); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, c := range []struct{ line, want string }{
+		{"bucket: Team_State", `stacks/s/stack.yaml:17:13: spec.backend.bucket: "Team_State" is not an S3 bucket name (3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or a digit)`},
+		{"bucket: ab", `spec.backend.bucket: "ab" is not an S3 bucket name`},
+		{"prefix: a//b", `stacks/s/stack.yaml:17:13: spec.backend.prefix: "a//b" is not a key prefix of '/'-separated names (none empty, . or .., no backslash), e.g. team-a/`},
+		{"prefix: ../x", `spec.backend.prefix: "../x" is not a key prefix`},
+		{"prefix: a/./b", `spec.backend.prefix: "a/./b" is not a key prefix`},
+		{`prefix: 'a\b'`, `is not a key prefix`},
+		{"endpoint: http://127.0.0.1:7070/state", `stacks/s/stack.yaml:17:15: spec.backend.endpoint: "http://127.0.0.1:7070/state" is not the server's http:// or https:// URL without a path, e.g. http://127.0.0.1:7070`},
+		{"endpoint: 127.0.0.1:7070", `spec.backend.endpoint: "127.0.0.1:7070" is not the server's http:// or https:// URL`},
+	} {
+		fsys := testFS(map[string]string{"stacks/s/stack.yaml": stackYAML + "  backend:\n    " + c.line + "\n"})
+		_, herr := ReadHeader(fsys, "stacks/s")
+		_, lerr := Load(fsys, "stacks/s")
+		for _, err := range []error{herr, lerr} {
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s: got %v, want %s", c.line, err, c.want)
+			}
+		}
+	}
+}
+
 func TestGuards(t *testing.T) {
 	bomb := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
 	for i, c := range "bcdefghij" {
