@@ -537,6 +537,15 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 			}
 			continue
 		}
+		if hasPrefix(path + ".") {
+			if vn.Kind == yaml.ScalarNode && vn.Tag == "!!null" {
+				// "backend:" with every key under it commented out.
+				continue
+			}
+			// Not "unknown key": it is known, as a section.
+			errs = append(errs, fmt.Errorf("%s:%d:%d: %s is a section, not a value: write its keys under it (%s), or remove it", file, kn.Line, kn.Column, path, sectionKeys(path)))
+			continue
+		}
 		if vn.Kind != yaml.ScalarNode {
 			errs = append(errs, fmt.Errorf("%s:%d:%d: key %s must be a single value", file, vn.Line, vn.Column, path))
 			continue
@@ -561,6 +570,17 @@ func hasPrefix(p string) bool {
 		}
 	}
 	return false
+}
+
+// sectionKeys lists the keys of a section, e.g. "backend.type, backend.region, ...".
+func sectionKeys(section string) string {
+	var ks []string
+	for _, k := range Keys() {
+		if strings.HasPrefix(k.Path, section+".") {
+			ks = append(ks, k.Path)
+		}
+	}
+	return strings.Join(ks, ", ")
 }
 
 func orTop(prefix string) string {

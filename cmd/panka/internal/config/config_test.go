@@ -102,6 +102,10 @@ func TestLoadFileProblems(t *testing.T) {
 		{"unclosed flow sequence", "version: v1\nbackend:\n  type: s3\n  bucket: [x\n", `panka.yaml:4: not valid YAML: did not find expected ',' or ']'`},
 		{"tab indentation", "version: v1\nbackend:\n\ttype: s3\n", `panka.yaml:3:1: not valid YAML: a tab in the indentation`},
 		{"missing colon", "version: v1\nbackend\n  type: s3\n", `panka.yaml:2: not valid YAML: could not find expected ':'`},
+		// A section given a value is known, not an "unknown key".
+		{"section with a value", "backend: s3\n", `panka.yaml:1:1: backend is a section, not a value: write its keys under it (backend.type, backend.region, backend.bucket,`},
+		{"section with a list", "locks: [a]\n", `panka.yaml:1:1: locks is a section, not a value: write its keys under it (locks.type,`},
+		{"nested section with a value", "aws:\n  assumeRole: arn:aws:iam::1:role/x\n", `panka.yaml:2:3: aws.assumeRole is a section, not a value: write its keys under it (aws.assumeRole.roleArn, aws.assumeRole.sessionName, aws.assumeRole.externalId), or remove it`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "panka.yaml")
@@ -120,6 +124,13 @@ func TestLoadFileProblems(t *testing.T) {
 	}
 	if _, err := Resolve(Layers{RepoFile: file}); err != nil {
 		t.Errorf("valid file: %v", err)
+	}
+	// A section whose keys are all commented out is empty, not an error.
+	if err := os.WriteFile(file, []byte("backend:\n  # bucket: acme-state\nlocks: ~\naws:\n  assumeRole:\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := Resolve(Layers{RepoFile: file}); err != nil || r.Backend.Type != "local" {
+		t.Errorf("empty sections: %v", err)
 	}
 }
 
