@@ -238,7 +238,17 @@ func parseVarFile(data []byte) (map[string]string, error) {
 	}
 	var n yaml.Node
 	if err := yaml.Unmarshal(data, &n); err != nil {
-		return nil, fmt.Errorf("want NAME: value YAML or NAME=value lines: %w", err)
+		// As stack files and panka.yaml report it: the line (yaml.v3's is
+		// often one early) and what is wrong, without "yaml: line N:".
+		line, col, msg := stacks.YAMLErrorPos(err, data)
+		where := ""
+		if line > 0 {
+			where = fmt.Sprintf("line %d: ", line)
+			if col > 0 {
+				where = fmt.Sprintf("line %d:%d: ", line, col)
+			}
+		}
+		return nil, fmt.Errorf("%snot valid YAML: %s (want NAME: value YAML or NAME=value lines)", where, msg)
 	}
 	if len(n.Content) == 0 || n.Content[0].Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("want a mapping of NAME: value")
@@ -249,6 +259,11 @@ func parseVarFile(data []byte) (map[string]string, error) {
 		k, val := m.Content[i], m.Content[i+1]
 		if val.Kind != yaml.ScalarNode {
 			return nil, fmt.Errorf("line %d: %s: want a string, number or boolean", val.Line, k.Value)
+		}
+		if val.Tag == "!!null" {
+			// "A:", "A: ~" or "A: null" would be the text "", "~" or
+			// "null"; an environment file refuses them too.
+			return nil, fmt.Errorf("line %d: %s: want a string, number or boolean, got null (write \"\" for an empty value, or remove the line)", val.Line, k.Value)
 		}
 		if first, dup := lines[k.Value]; dup {
 			// yaml.v3 keeps both; the last would silently win.

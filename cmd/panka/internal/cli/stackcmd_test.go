@@ -43,6 +43,15 @@ func TestParseVarFile(t *testing.T) {
 		{"yaml nested", "A: {b: c}\n", nil, "line 1: A: want a string, number or boolean"},
 		{"yaml list", "- a\n", nil, "want a mapping of NAME: value"},
 		{"yaml duplicate", "A: one\nB: 2\nA: two\n", nil, "line 3: A: duplicate key (first set at line 1): remove one of them"},
+		// A null is no value: not the text "null", "~" or "" (an
+		// environment file refuses it as well); quoted, it is that text.
+		{"yaml null", "A: one\nB: null\n", nil, `line 2: B: want a string, number or boolean, got null (write "" for an empty value, or remove the line)`},
+		{"yaml tilde", "B: ~\n", nil, "line 1: B: want a string, number or boolean, got null"},
+		{"yaml empty value", "A: one\nB:\nC: 3\n", nil, "line 2: B: want a string, number or boolean, got null"},
+		{"yaml quoted", "A: \"\"\nB: \"null\"\nC: '~'\n", map[string]string{"A": "", "B": "null", "C": "~"}, ""},
+		// YAML syntax errors name the right line, without yaml.v3's prefix.
+		{"yaml unclosed", "A: one\nB: [x\nC: 3\n", nil, "line 2: not valid YAML: did not find expected ',' or ']' (want NAME: value YAML or NAME=value lines)"},
+		{"yaml tab", "A: one\n\tB: 2\n", nil, "line 2:1: not valid YAML: a tab in the indentation"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
