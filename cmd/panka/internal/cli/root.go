@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"panka.dev/panka/cmd/panka/internal/config"
 )
 
 // Main runs panka with the process's arguments and streams and returns the exit code.
@@ -209,6 +211,17 @@ func NewRootCmd(f *Factory) *cobra.Command {
 				}
 			}
 			f.setupLogging()
+			if cmd.Name() != "completion" && !strings.HasPrefix(cmd.Name(), "__") {
+				if unknown := config.UnknownEnv(f.Environ()); len(unknown) > 0 {
+					// A typo is otherwise silently ignored: the setting
+					// falls back to a lower layer (a bucket to .panka/).
+					verb := "is not a panka setting and is"
+					if len(unknown) > 1 {
+						verb = "are not panka settings and are"
+					}
+					f.Warnf("environment %s %s ignored (`panka config show` lists each key's variable)", strings.Join(unknown, ", "), verb)
+				}
+			}
 			return nil
 		},
 	}

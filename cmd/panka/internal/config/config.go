@@ -685,3 +685,79 @@ func sortedKeys(m map[string]string) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// otherEnv are PANKA_ variables panka reads that are not configuration
+// keys; otherEnvPrefixes are families of them (variables, tests).
+var (
+	otherEnv         = map[string]bool{"PANKA_CONFIG": true, "PANKA_GIT_BINARY": true}
+	otherEnvPrefixes = []string{"PANKA_VAR_", "PANKA_TEST_", "PANKA_BENCH_", "PANKA_E2E_", "PANKA_ENGINE_", "PANKA_UNLOCK_", "PANKA_DEMO_"}
+)
+
+// UnknownEnv lists the PANKA_* variables of env, set to a value, that panka does not read,
+// sorted, each with the key's variable it most likely means
+// ("PANKA_BACKEND_BUKET (did you mean PANKA_BACKEND_BUCKET?)"): a typo in
+// one is otherwise silently ignored, and the setting falls back to a
+// lower layer (for a bucket: state in .panka/).
+func UnknownEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "PANKA_") || value == "" || otherEnv[name] {
+			continue
+		}
+		known := false
+		for _, p := range otherEnvPrefixes {
+			known = known || strings.HasPrefix(name, p)
+		}
+		for _, k := range Keys() {
+			known = known || k.Env == name
+		}
+		if known {
+			continue
+		}
+		out = append(out, name+suggestEnv(name))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// suggestEnv returns ` (did you mean PANKA_X?)` for the configuration
+// variable closest to name: the same letters with other underscores
+// (PANKA_BACKEND_USEPATHSTYLE), or at most two edits away.
+func suggestEnv(name string) string {
+	squash := func(s string) string { return strings.ReplaceAll(strings.ToUpper(s), "_", "") }
+	best, bd := "", 3
+	for _, k := range Keys() {
+		d := editDistance(squash(name), squash(k.Env))
+		if d < bd {
+			best, bd = k.Env, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return " (did you mean " + best + "?)"
+}
+
+// editDistance is the Levenshtein distance of two short strings.
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 99
+	}
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -290,5 +291,20 @@ func TestFileValuesExpandEnv(t *testing.T) {
 	}
 	if r.Pulumi.AccessToken != "pul-9" || r.Sources["pulumi.accessToken"].Where != file+":3" {
 		t.Errorf("accessToken = %q from %+v", r.Pulumi.AccessToken, r.Sources["pulumi.accessToken"])
+	}
+}
+
+// TestUnknownEnv: a PANKA_ variable that is no configuration key (a typo)
+// is listed with the key's variable it most likely means; the variables
+// panka reads otherwise (PANKA_VAR_*, PANKA_CONFIG, ...) are not.
+func TestUnknownEnv(t *testing.T) {
+	got := UnknownEnv([]string{"PANKA_BACKEND_BUKET=acme", "PANKA_BACKEND_USEPATHSTYLE=true", "PANKA_LOCK_TABLE=t",
+		"PANKA_BACKEND_BUCKET=acme", "PANKA_VAR_IMAGE=x", "PANKA_CONFIG=/c.yaml", "PANKA_GIT_BINARY=false",
+		"PANKA_TEST_S3_ENDPOINT=http://x", "PANKA_INSTALL_DIR=/opt", "HOME=/root", "PANKA_BACKEND_BUKKET="})
+	want := []string{"PANKA_BACKEND_BUKET (did you mean PANKA_BACKEND_BUCKET?)",
+		"PANKA_BACKEND_USEPATHSTYLE (did you mean PANKA_BACKEND_USE_PATH_STYLE?)", "PANKA_INSTALL_DIR",
+		"PANKA_LOCK_TABLE (did you mean PANKA_LOCKS_TABLE?)"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
 	}
 }
