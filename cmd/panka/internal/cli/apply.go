@@ -219,7 +219,11 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	ref := opts.Ref
 	stack, env := opts.Stack, opts.Environment
 	if opts.PlanFile != "" {
-		if saved, err = planner.LoadSaved(opts.PlanFile); err != nil {
+		planFile, err := f.UserPath(opts.PlanFile)
+		if err != nil {
+			return err
+		}
+		if saved, err = planner.LoadSaved(planFile); err != nil {
 			return err
 		}
 		if saved.Desired == nil || string(saved.Desired) == "null" {

@@ -169,6 +169,21 @@ func (f *Factory) WorkDir() (string, error) {
 	return f.workDir, f.wdErr
 }
 
+// UserPath resolves a file path given on the command line (or in PANKA_CONFIG)
+// against WorkDir, so that -C DIR reads and writes files "as if panka was
+// started in DIR", as --var-file and state push FILE already do. Absolute
+// paths, "" and "-" (stdin) are returned as given.
+func (f *Factory) UserPath(p string) (string, error) {
+	if p == "" || p == "-" || filepath.IsAbs(p) {
+		return p, nil
+	}
+	wd, err := f.WorkDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(wd, p), nil
+}
+
 // RepoRoot is the root of the git work tree containing WorkDir, or WorkDir
 // itself outside git. It holds panka.yaml, the stacks root and .panka/.
 func (f *Factory) RepoRoot() (string, error) {
@@ -229,15 +244,22 @@ func (f *Factory) ConfigForStack(stackKeys map[string]string, stackFile string) 
 	l := config.Layers{RepoFile: filepath.Join(repo, "panka.yaml"), Stack: stackKeys, StackFile: stackFile,
 		Env: f.Environ(), Flags: f.flagKeys, FlagNames: f.flagNames}
 	if f.Flags.ConfigFile != "" {
-		if _, err := os.Stat(f.Flags.ConfigFile); err != nil {
+		p, err := f.UserPath(f.Flags.ConfigFile)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("--config %s: %w", f.Flags.ConfigFile, err)
 		}
-		l.UserFile = f.Flags.ConfigFile
+		l.UserFile = p
 	} else if p := f.Getenv("PANKA_CONFIG"); p != "" {
 		// Named on purpose, like --config: a missing file is an error,
 		// never a silent fall back to the defaults (and .panka/ state).
+		if p, err = f.UserPath(p); err != nil {
+			return nil, err
+		}
 		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("PANKA_CONFIG %s: %w (fix the path, create the file with `panka init`, or unset PANKA_CONFIG)", p, err)
+			return nil, fmt.Errorf("PANKA_CONFIG %s: %w (fix the path, create the file with `panka init`, or unset PANKA_CONFIG)", f.Getenv("PANKA_CONFIG"), err)
 		}
 		l.UserFile = p
 	} else if home, err := f.Home(); err == nil {

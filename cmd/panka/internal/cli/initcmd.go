@@ -77,10 +77,10 @@ var regionRe = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 // userConfigPath is where init writes: --config, PANKA_CONFIG or ~/.panka/config.yaml.
 func userConfigPath(f *Factory) (string, error) {
 	if f.Flags.ConfigFile != "" {
-		return f.Flags.ConfigFile, nil
+		return f.UserPath(f.Flags.ConfigFile)
 	}
 	if p := f.Getenv("PANKA_CONFIG"); p != "" {
-		return p, nil
+		return f.UserPath(p)
 	}
 	home, err := f.Home()
 	if err != nil {

@@ -117,7 +117,11 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	warnUndeclared(f, vars, [][]stacks.ResolvedVar{res.desired.Variables})
 	if opts.Out != "" {
 		saved := planner.NewSaved(res.plan, res.desired, planner.RecordVars(res.desired, res.key), f.Now(), version)
-		if err := saved.Write(opts.Out); err != nil {
+		out, err := f.UserPath(opts.Out)
+		if err != nil {
+			return err
+		}
+		if err := saved.Write(out); err != nil {
 			return err
 		}
 		f.Log.Info().Str("file", opts.Out).Msg("plan saved")
