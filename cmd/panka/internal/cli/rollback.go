@@ -436,9 +436,19 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 					key, ref, re, key.Stack, key.Environment, d.Serial)
 			}
 		}
+		if errors.As(err, &re) && re.Zero {
+			// gitops' advice is about changed --base.
+			return nil, fmt.Errorf("rollback of %s: --to-commit %s is the all-zero commit id (a new branch has no \"before\" commit), not a deployed commit: give one that panka history --stack %s --environment %s lists, or --to-previous",
+				key, ref, key.Stack, key.Environment)
+		}
 		if errors.As(err, &re) {
 			// Say which rollback failed.
 			return nil, fmt.Errorf("rollback of %s to %s: %w", key, ref, re)
+		}
+		if errors.Is(err, gitops.ErrNotRepository) {
+			// planSource names --ref, which rollback has not.
+			return nil, fmt.Errorf("rollback of %s: --to-commit %s reads that commit's YAML from git: %s; or redeploy a recorded spec with --to-version N or --to-previous, which need no git history",
+				key, ref, strings.TrimPrefix(err.Error(), "--ref "+ref+": "))
 		}
 		return nil, err
 	}
