@@ -54,10 +54,12 @@ type resolver struct {
 	path []string
 	// tyPath is reused by the typers of the resolution (key paths).
 	tyPath []pathSeg
+	// edges is where each dependency edge (from, to) was first written: a
+	// dependsOn entry or a reference, for the position of a cycle error.
+	edges map[[2]string]refAt
 }
 
-// refAt is where a reference was first used. key, the key path, is only
-// recorded where an error may need it (self references, the provider).
+// refAt is where a reference was first used, with its key path.
 type refAt struct {
 	pos pos
 	key string
@@ -158,6 +160,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 						r.errs.add(it.pos(), "spec.dependsOn", "unknown component %q%s", it.value, suggestName(it.value, r.s.ComponentNames()))
 					default:
 						deps.add(it.value)
+						r.edge(c.name, it.value, refAt{it.pos(), "spec.dependsOn"})
 					}
 				}
 			}
@@ -190,6 +193,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 				continue
 			}
 			deps.add(name)
+			r.edge(c.name, name, p)
 		}
 		sort.Strings(deps)
 		comp.DependsOn = deps
@@ -203,12 +207,29 @@ func (r *resolver) resolve(envName string) *Resolved {
 		if _, err := out.Graph(); err != nil {
 			var ce *CycleError
 			if errors.As(err, &ce) {
-				p := r.s.compIdx[ce.Path[0]].pos
-				r.errs.add(p, "spec.dependsOn", "%s (through dependsOn and ${component.output} references): break the cycle", err)
+				// Where the cycle's first edge is written (an override
+				// in the environment file, maybe), else the component.
+				at, ok := r.edges[[2]string{ce.Path[0], ce.Path[1]}]
+				if !ok {
+					at = refAt{r.s.compIdx[ce.Path[0]].pos, "spec.dependsOn"}
+				} else if r.env != nil && at.pos.file == r.env.file && strings.HasPrefix(at.key, "spec.") {
+					at.key = "spec.overrides." + ce.Path[0] + at.key[len("spec"):]
+				}
+				r.errs.add(at.pos, at.key, "%s (through dependsOn and ${component.output} references): break the cycle", err)
 			}
 		}
 	}
 	return out
+}
+
+// edge records where from's dependency on to was first written.
+func (r *resolver) edge(from, to string, at refAt) {
+	if r.edges == nil {
+		r.edges = map[[2]string]refAt{}
+	}
+	if _, ok := r.edges[[2]string{from, to}]; !ok {
+		r.edges[[2]string{from, to}] = at
+	}
 }
 
 // overrideKeys gives the problems found since errs.list[first] in the
@@ -540,11 +561,7 @@ func (r *resolver) substScalar(n *node) *node {
 				if r.refs == nil {
 					r.refs = map[string]refAt{}
 				}
-				at := refAt{pos: n.pos()}
-				if r.provider || comp == r.self {
-					at.key = r.keyPath()
-				}
-				r.refs[name] = at
+				r.refs[name] = refAt{n.pos(), r.keyPath()}
 			}
 			b.WriteString("${")
 			b.WriteString(name)

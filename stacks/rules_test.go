@@ -275,12 +275,21 @@ func TestResolveRules(t *testing.T) {
 		{"unknown dependsOn", map[string]string{cf: ms("dependsOn: [dbb]") + "---\n" + doc("Database", "db")}, ResolveOptions{},
 			[]string{cf + `:7:15: spec.dependsOn: unknown component "dbb" (did you mean "db"?)`}},
 		{"cycle", map[string]string{cf: ms("dependsOn: [w]") + "---\n" + doc("Worker", "w", "image: x", "env: {U: '${api.url}'}")}, ResolveOptions{},
-			[]string{cf + `:4:9: spec.dependsOn: dependency cycle: api -> w -> api (through dependsOn and ${component.output} references): break the cycle`}},
+			[]string{cf + `:7:15: spec.dependsOn: dependency cycle: api -> w -> api (through dependsOn and ${component.output} references): break the cycle`}},
+		// A cycle is reported where its first edge is written: an
+		// environment's override (not the component's file, which has
+		// no dependsOn), a reference with its key path.
+		{"cycle made by an override", map[string]string{cf: ms() + "---\n" + doc("Worker", "w", "image: x", "env: {U: '${api.url}'}"), "stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api:\n      dependsOn: [w]\n"}, ResolveOptions{},
+			[]string{`stacks/s/environments/dev.yaml:10:19: spec.overrides.api.dependsOn: dependency cycle: api -> w -> api (through dependsOn and ${component.output} references): break the cycle`}},
+		{"cycle made by an override's reference", map[string]string{cf: ms("dependsOn: [w]") + "---\n" + doc("Worker", "w", "image: x"), "stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    w:\n      env: {U: '${api.url}'}\n"}, ResolveOptions{},
+			[]string{`stacks/s/infra/c.yaml:7:15: spec.dependsOn: dependency cycle: api -> w -> api (through dependsOn and ${component.output} references): break the cycle`}},
+		{"cycle through a reference first", map[string]string{cf: doc("Worker", "a", "image: x", "env: {U: '${api.url}'}") + "---\n" + ms("dependsOn: [a]")}, ResolveOptions{},
+			[]string{cf + `:7:12: spec.env.U: dependency cycle: a -> api -> a (through dependsOn and ${component.output} references): break the cycle`}},
 		// Every problem at once: a cycle is not held back until the
 		// other problems are fixed.
 		{"cycle and another problem", map[string]string{cf: ms("dependsOn: [w]", "replicas: lots") + "---\n" + doc("Worker", "w", "image: x", "env: {U: '${api.url}'}")}, ResolveOptions{},
 			[]string{cf + `:8:13: spec.replicas: want an integer, got a string ("lots")`,
-				cf + `:4:9: spec.dependsOn: dependency cycle: api -> w -> api (through dependsOn and ${component.output} references): break the cycle`}},
+				cf + `:7:15: spec.dependsOn: dependency cycle: api -> w -> api (through dependsOn and ${component.output} references): break the cycle`}},
 		// An override's null removes a field: a required one is
 		// reported where the null is, not in the component's file.
 		{"override nulls a required field", map[string]string{cf: ms(), "stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api:\n      image: ~\n"}, ResolveOptions{},
