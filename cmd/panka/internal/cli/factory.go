@@ -339,6 +339,14 @@ func (f *Factory) attachLogFile(cfg *config.Resolved, w io.Writer, level zerolog
 			path = filepath.Join(home, path[2:])
 		}
 	}
+	if !filepath.IsAbs(path) {
+		// Relative to the repository root, as backend.directory is: not to
+		// wherever panka runs, which scattered log folders over the
+		// repository (inside a stack folder they are a change of it).
+		if root, err := f.RepoRoot(); err == nil {
+			path = filepath.Join(root, path)
+		}
+	}
 	// One warning naming the key when the file cannot be written, not a
 	// "zerolog: could not write event" line for every event.
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

@@ -97,7 +97,7 @@ type Preferences struct {
 type Logging struct {
 	Level      string `yaml:"level" enum:"debug,info,warn,error" doc:"log level"`
 	Format     string `yaml:"format" enum:"console,json" doc:"stderr log format"`
-	File       string `yaml:"file" doc:"log file (rotated); empty: none"`
+	File       string `yaml:"file" doc:"log file (rotated; a relative path is in the repository root); empty: none"`
 	MaxSize    int    `yaml:"maxSize" min:"1" doc:"log file size in MB before rotation"`
 	MaxBackups int    `yaml:"maxBackups" min:"0" doc:"rotated log files kept"`
 	MaxAge     int    `yaml:"maxAge" min:"0" doc:"days rotated log files are kept"`
