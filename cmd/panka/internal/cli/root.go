@@ -252,6 +252,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root.InitDefaultHelpCmd()
 	strictHelpTopics(root)
 	usageArgs(root)
+	registerCompletions(root, f)
 	return root
 }
 
