@@ -57,7 +57,17 @@ S3-compatible server does not implement a bucket setting it warns, naming
 the setting, and goes on. Endpoints come from backend.endpoint and
 locks.endpoint (or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_DYNAMODB).`,
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error { return backendCreateRun(c.Context(), opts) },
+		RunE: func(c *cobra.Command, _ []string) error {
+			// The global flags name the same keys: given both, one
+			// would silently lose (as init refuses it too).
+			for global, local := range map[string]string{"backend-bucket": "bucket", "backend-region": "region", "lock-table": "table"} {
+				g, l := c.Flags().Lookup(global), c.Flags().Lookup(local)
+				if g != nil && l != nil && g.Changed && l.Changed && g.Value.String() != l.Value.String() {
+					return Usagef("--%s %q and --%s %q disagree: give one of them", global, g.Value, local, l.Value)
+				}
+			}
+			return backendCreateRun(c.Context(), opts)
+		},
 	}
 	cmd.Flags().StringVar(&opts.Bucket, "bucket", "", "state bucket (default backend.bucket)")
 	cmd.Flags().StringVar(&opts.Table, "table", "", "DynamoDB lock table (default locks.table; none: no table)")
