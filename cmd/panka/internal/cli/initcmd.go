@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -186,47 +187,83 @@ func initRun(opts *InitOptions) error {
 func (opts *InitOptions) prompt() error {
 	f := opts.F
 	in := bufio.NewReader(f.IO.In)
-	ask := func(flag, question, def string, dst *string) error {
+	// ask asks until check accepts the answer (each refusal said on the
+	// terminal), so a typo is fixed where it was typed, not reported as a
+	// flag after every question was answered.
+	ask := func(flag, question, def string, dst *string, check func(string) error) error {
 		if opts.given[flag] {
 			return nil
 		}
-		if def != "" {
-			fmt.Fprintf(f.IO.ErrOut, "%s [%s]: ", question, def)
-		} else {
-			fmt.Fprintf(f.IO.ErrOut, "%s: ", question)
+		for {
+			if def != "" {
+				fmt.Fprintf(f.IO.ErrOut, "%s [%s]: ", question, def)
+			} else {
+				fmt.Fprintf(f.IO.ErrOut, "%s: ", question)
+			}
+			line, err := in.ReadString('\n')
+			if err != nil && line == "" {
+				return fmt.Errorf("read answer: %w", err)
+			}
+			line = strings.TrimSpace(line)
+			if line == "" {
+				line = def
+			}
+			if check != nil {
+				if err := check(line); err != nil {
+					fmt.Fprintf(f.IO.ErrOut, "  %v\n", err)
+					continue
+				}
+			}
+			*dst = line
+			return nil
 		}
-		line, err := in.ReadString('\n')
-		if err != nil && line == "" {
-			return fmt.Errorf("read answer: %w", err)
-		}
-		line = strings.TrimSpace(line)
-		if line == "" {
-			line = def
-		}
-		*dst = line
-		return nil
 	}
 	def := opts.BackendType
 	if def == "" {
 		def = "local"
 	}
-	if err := ask("backend-type", "State backend (s3 or local)", def, &opts.BackendType); err != nil {
+	backendType := func(v string) error {
+		if v != "s3" && v != "local" {
+			return fmt.Errorf("%q: answer s3 or local", v)
+		}
+		return nil
+	}
+	if err := ask("backend-type", "State backend (s3 or local)", def, &opts.BackendType, backendType); err != nil {
 		return err
 	}
 	if opts.BackendType != "s3" {
 		return nil
 	}
+	bucket := func(v string) error {
+		if v == "" {
+			return errors.New("an s3 backend needs a bucket")
+		}
+		return s3store.CheckBucketName(v)
+	}
+	region := func(v string) error {
+		if v != "" && !regionRe.MatchString(v) {
+			return fmt.Errorf("%q is not an AWS region (e.g. us-east-1)", v)
+		}
+		return nil
+	}
+	table := func(v string) error {
+		if v == "" {
+			return nil
+		}
+		return ddblocker.CheckTableName(v)
+	}
 	steps := []struct {
 		flag, q, def string
 		dst          *string
+		check        func(string) error
 	}{
-		{"bucket", "S3 bucket for state", opts.Bucket, &opts.Bucket},
-		{"region", "AWS region", or(opts.Region, or(f.Getenv("AWS_REGION"), or(f.Getenv("AWS_DEFAULT_REGION"), "us-east-1"))), &opts.Region},
-		{"table", "DynamoDB table for locks (empty: S3 lock objects)", opts.Table, &opts.Table},
-		{"profile", "AWS profile (empty: default credential chain)", opts.Profile, &opts.Profile},
+		{"bucket", "S3 bucket for state", opts.Bucket, &opts.Bucket, bucket},
+		{"region", "AWS region", or(opts.Region, or(f.Getenv("AWS_REGION"), or(f.Getenv("AWS_DEFAULT_REGION"), "us-east-1"))), &opts.Region, region},
+		{"table", "DynamoDB table for locks (empty: S3 lock objects)", opts.Table, &opts.Table, table},
+		{"profile", "AWS profile (empty: default credential chain)", opts.Profile, &opts.Profile, nil},
 	}
 	for _, s := range steps {
-		if err := ask(s.flag, s.q, s.def, s.dst); err != nil {
+		if err := ask(s.flag, s.q, s.def, s.dst, s.check); err != nil {
 			return err
 		}
 	}

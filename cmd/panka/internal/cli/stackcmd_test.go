@@ -112,7 +112,11 @@ func TestInitRun(t *testing.T) {
 			[]string{"  type: s3", "  bucket: flag-bucket", "  region: us-east-1"}, ""},
 		{"tty local asks nothing more", true, "local\n", nil, InitOptions{}, nil, []string{"  type: local"}, ""},
 		{"quotes odd values", false, "", nil, InitOptions{Bucket: "acme-state", Profile: "true"}, nil, []string{`  profile: "true"`}, ""},
-		{"a bucket typed at the prompt is checked", true, "s3\nMy Bucket\n\n\n\n", nil, InitOptions{}, nil, nil, `--bucket "My Bucket" is not a valid S3 bucket name`},
+		// A refused answer is said and asked again, not reported as a
+		// flag once every question is answered.
+		{"answers are checked where typed", true, "S3\ns3\n\nMy Bucket\nmy-bucket\nmars\n\nbad table!\nlocks\n\n", nil, InitOptions{}, nil,
+			[]string{"  type: s3", "  bucket: my-bucket", "  region: us-east-1", "  table: locks"}, ""},
+		{"input ends before a good answer", true, "s3\nMy Bucket\n", nil, InitOptions{}, nil, nil, "read answer: EOF"},
 		{"bad type", false, "", nil, InitOptions{BackendType: "gcs"}, nil, nil, `--backend-type "gcs": use s3 or local`},
 	}
 	for _, tt := range tests {
