@@ -277,20 +277,22 @@ func (r *Resolved) applyImplied(env map[string]string) {
 	}
 }
 
-// Validate checks cross-key rules (bucket required for s3 etc.).
+// Validate checks cross-key rules (bucket required for s3 etc.). Each
+// message says where the values in conflict were set, so the one to change
+// can be found (an environment variable, a file line, a flag, a default).
 func (r *Resolved) Validate() error {
 	var errs []error
 	if r.Backend.Type == "s3" && r.Backend.Bucket == "" {
-		errs = append(errs, fmt.Errorf("backend.type is s3 but backend.bucket is empty: set it in panka.yaml, PANKA_BACKEND_BUCKET or --backend-bucket"))
+		errs = append(errs, fmt.Errorf("backend.type is s3 (%s) but backend.bucket is empty: set it in panka.yaml, PANKA_BACKEND_BUCKET or --backend-bucket", r.Sources["backend.type"]))
 	}
 	if r.Locks.Type == "dynamodb" && r.Locks.Table == "" {
-		errs = append(errs, fmt.Errorf("locks.type is dynamodb but locks.table is empty: set it in panka.yaml, PANKA_LOCKS_TABLE or --lock-table"))
+		errs = append(errs, fmt.Errorf("locks.type is dynamodb (%s) but locks.table is empty: set it in panka.yaml, PANKA_LOCKS_TABLE or --lock-table", r.Sources["locks.type"]))
 	}
 	if r.Locks.Type == "s3" && r.Backend.Type != "s3" {
-		errs = append(errs, fmt.Errorf("locks.type s3 needs backend.type s3 (the lock object lives next to the state)"))
+		errs = append(errs, fmt.Errorf("locks.type s3 (%s) needs backend.type s3, but backend.type is %s (%s): the lock object lives next to the state", r.Sources["locks.type"], r.Backend.Type, r.Sources["backend.type"]))
 	}
 	if r.Locks.Heartbeat.D() >= r.Locks.TTL.D() {
-		errs = append(errs, fmt.Errorf("locks.heartbeat (%s) must be shorter than locks.ttl (%s)", r.Locks.Heartbeat, r.Locks.TTL))
+		errs = append(errs, fmt.Errorf("locks.heartbeat (%s, %s) must be shorter than locks.ttl (%s, %s)", r.Locks.Heartbeat, r.Sources["locks.heartbeat"], r.Locks.TTL, r.Sources["locks.ttl"]))
 	}
 	return errors.Join(errs...)
 }

@@ -308,3 +308,30 @@ func TestUnknownEnv(t *testing.T) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
 }
+
+// TestValidateSaysWhere: a conflict between keys names where each value was
+// set, so the one to change is found (here an environment variable against
+// a file line and a default).
+func TestValidateSaysWhere(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "panka.yaml")
+	if err := os.WriteFile(file, []byte("locks:\n  ttl: 20s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"PANKA_LOCKS_HEARTBEAT=1m"}, "locks.heartbeat (1m0s, env (PANKA_LOCKS_HEARTBEAT)) must be shorter than locks.ttl (20s, repo (" + file + ":2))"},
+		{[]string{"PANKA_LOCKS_TYPE=s3", "PANKA_LOCKS_HEARTBEAT=5s"}, "locks.type s3 (env (PANKA_LOCKS_TYPE)) needs backend.type s3, but backend.type is local (default): the lock object lives next to the state"},
+		{[]string{"PANKA_BACKEND_TYPE=s3", "PANKA_LOCKS_HEARTBEAT=5s"}, "backend.type is s3 (env (PANKA_BACKEND_TYPE)) but backend.bucket is empty"},
+		{[]string{"PANKA_LOCKS_TYPE=dynamodb", "PANKA_LOCKS_HEARTBEAT=5s"}, "locks.type is dynamodb (env (PANKA_LOCKS_TYPE)) but locks.table is empty"},
+	} {
+		r, err := Resolve(Layers{RepoFile: file, Env: tt.env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: err = %v, want %q", tt.env, err, tt.want)
+		}
+	}
+}
