@@ -89,6 +89,9 @@ deleted or replaced without --allow-destroy / --allow-replace.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.PlanFile = args[0]
+				if opts.PlanFile == "-" {
+					return Usagef("apply -: give the file panka plan --out wrote (a saved plan is not read from stdin)")
+				}
 				if opts.Ref != "" || len(opts.TargetComponents) > 0 {
 					return Usagef("a saved plan fixes what is applied: --ref and --target-component cannot be combined with PLANFILE")
 				}

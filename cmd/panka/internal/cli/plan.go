@@ -78,6 +78,11 @@ changes, 0 when there are none, 1 on error.`,
 					return Usagef("--base/--head only go with --all-changed")
 				}
 			}
+			if opts.Out == "-" {
+				// Not stdout (which has the plan already): it wrote a
+				// file named "-".
+				return Usagef("--out -: the saved plan is a file for panka apply FILE; give a file name (the plan is printed on stdout anyway, -o json for JSON)")
+			}
 			return planRun(cmd.Context(), opts)
 		},
 	}
