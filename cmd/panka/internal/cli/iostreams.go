@@ -17,15 +17,26 @@ type IOStreams struct {
 
 	stdinTTY, stdoutTTY, stderrTTY bool
 	noColor                        bool
+	// dumb is TERM=dumb: a terminal (Emacs shell, some CI log views) that
+	// shows escape sequences as text, so no colour and no redraws.
+	dumb bool
 }
 
 // System returns the process's streams.
 func System() *IOStreams {
 	tty := func(f *os.File) bool { return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()) }
+	dumb := os.Getenv("TERM") == "dumb"
 	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
 		stdinTTY: tty(os.Stdin), stdoutTTY: tty(os.Stdout), stderrTTY: tty(os.Stderr),
-		noColor: os.Getenv("NO_COLOR") != ""}
+		noColor: os.Getenv("NO_COLOR") != "" || dumb, dumb: dumb}
 }
+
+// SetDumb marks the terminal as TERM=dumb (tests).
+func (s *IOStreams) SetDumb() { s.dumb, s.noColor = true, true }
+
+// CanRedraw reports whether stderr takes cursor movements (a live view): a
+// terminal that is not TERM=dumb.
+func (s *IOStreams) CanRedraw() bool { return s.stderrTTY && !s.dumb }
 
 // Test returns streams backed by buffers, none a TTY.
 func Test() (*IOStreams, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {

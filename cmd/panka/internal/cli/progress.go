@@ -37,12 +37,12 @@ func newProgress(w io.Writer, now func() time.Time) *progress {
 }
 
 // newProgressFor returns the progress for a deployment: live on a terminal
-// stderr with preferences.progressBar on (and not -v, whose engine log
+// stderr (not TERM=dumb) with preferences.progressBar on (and not -v, whose engine log
 // would interleave with the redraws, nor --log-format json, whose stderr
 // must be JSON lines), plain lines otherwise. Call stop when
 // the deployment ends, before printing anything else.
 func newProgressFor(f *Factory, cfg *config.Resolved) *progress {
-	if !f.IO.IsStderrTTY() || !cfg.Preferences.ProgressBar || f.Flags.Verbose > 0 || f.Flags.Quiet || f.jsonLog != nil {
+	if !f.IO.CanRedraw() || !cfg.Preferences.ProgressBar || f.Flags.Verbose > 0 || f.Flags.Quiet || f.jsonLog != nil {
 		return newProgress(f.Notices(), f.Now)
 	}
 	width := func() int { return 0 }

@@ -326,17 +326,26 @@ func TestNewProgressFor(t *testing.T) {
 		stderrTTY bool
 		bar       bool
 		verbose   int
+		dumb      bool
 		live      bool
 	}{
-		{"terminal", true, true, 0, true},
-		{"no terminal", false, true, 0, false},
-		{"progressBar off", true, false, 0, false},
-		{"verbose engine log", true, true, 1, false},
+		{"terminal", true, true, 0, false, true},
+		{"no terminal", false, true, 0, false, false},
+		{"progressBar off", true, false, 0, false, false},
+		{"verbose engine log", true, true, 1, false, false},
+		// TERM=dumb shows cursor movements as text: plain lines, no colour.
+		{"dumb terminal", true, true, 0, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ios, _, _, _ := Test()
 			ios.SetTTY(false, false, tt.stderrTTY)
+			if tt.dumb {
+				ios.SetDumb()
+				if ios.ColorErr() || ios.ColorOut() {
+					t.Error("colour on a dumb terminal")
+				}
+			}
 			f := &Factory{IO: ios, Now: newFakeClock().now}
 			f.Flags.Verbose = tt.verbose
 			cfg := &config.Resolved{}
