@@ -522,6 +522,10 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 	seen := map[string]int{} // key -> line
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn, vn := n.Content[i], n.Content[i+1]
+		for vn.Kind == yaml.AliasNode && vn.Alias != nil {
+			// *name: the anchored value, as in stack files.
+			vn = vn.Alias
+		}
 		path := prefix + kn.Value
 		if line, dup := seen[kn.Value]; dup {
 			// yaml.v3 keeps both; the last would silently win.

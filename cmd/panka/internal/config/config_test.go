@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestResolveImpliedTypes: a bucket given anywhere selects the s3 backend
@@ -125,6 +126,13 @@ func TestLoadFileProblems(t *testing.T) {
 	}
 	if _, err := Resolve(Layers{RepoFile: file}); err != nil {
 		t.Errorf("valid file: %v", err)
+	}
+	// Anchors and aliases work as in stack files (a value, or a section).
+	if err := os.WriteFile(file, []byte("backend:\n  region: &r eu-west-1\n  bucket: acme-state\nlocks: &l\n  ttl: 2h\naws:\n  region: *r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := Resolve(Layers{RepoFile: file}); err != nil || r.AWS.Region != "eu-west-1" || r.Locks.TTL.D() != 2*time.Hour {
+		t.Errorf("aliases: %v, %+v", err, r)
 	}
 	// A section whose keys are all commented out is empty, not an error.
 	if err := os.WriteFile(file, []byte("backend:\n  # bucket: acme-state\nlocks: ~\naws:\n  assumeRole:\n"), 0o644); err != nil {
