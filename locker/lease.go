@@ -261,6 +261,7 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 	clock := ls.opts.Clock
 	key, id := ls.info.Key, ls.info.ID
 	interval := ls.opts.Heartbeat
+	lastTry := false
 	for {
 		if err := clock.Sleep(ctx, interval); err != nil {
 			return
@@ -277,7 +278,7 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 			ls.mu.Lock()
 			ls.info.ExpiresAt, ls.info.LastHeartbeat = now.Add(ls.opts.TTL), now
 			ls.mu.Unlock()
-			interval = ls.opts.Heartbeat
+			interval, lastTry = ls.opts.Heartbeat, false
 			continue
 		}
 		if errors.Is(err, ErrLost) {
@@ -290,6 +291,16 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 		ls.mu.Lock()
 		remaining := ls.info.ExpiresAt.Sub(now)
 		ls.mu.Unlock()
+		if remaining <= 0 && !lastTry {
+			// One more call, at once and with its own timeout: a process
+			// stopped (SIGSTOP, a suspended machine) past the expiry in
+			// the middle of a call comes back to a deadline that passed
+			// while it was stopped, not to a failing store. The store
+			// extends the lease only while its id is still there, so a
+			// run that took over meanwhile makes this ErrLost.
+			lastTry, interval = true, 0
+			continue
+		}
 		if remaining <= 0 {
 			ls.lose(fmt.Errorf("lease on %s expired: heartbeats failed until its ttl ran out (last error: %v): %w", key, err, ErrLost))
 			return

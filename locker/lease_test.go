@@ -262,3 +262,66 @@ func TestLeaseCheckSeesForceUnlockAtOnce(t *testing.T) {
 		t.Fatalf("the new holder's lease: %v", err)
 	}
 }
+
+// stalled fails the next heartbeat with a passed deadline, as a call in
+// flight when its process was stopped comes back after a resume.
+type stalled struct {
+	*flaky
+	next atomic.Bool
+}
+
+func (s *stalled) Heartbeat(ctx context.Context, key, id string, ttl time.Duration) error {
+	if s.next.CompareAndSwap(true, false) {
+		s.heartbeats.Add(1)
+		return context.DeadlineExceeded
+	}
+	return s.flaky.Heartbeat(ctx, key, id, ttl)
+}
+
+// TestLeaseSurvivesAStopPastExpiry: a run stopped past its lease's expiry
+// in the middle of a heartbeat, that nobody took over meanwhile, keeps its
+// lease when it resumes (the failed call is tried again at once); one that
+// was taken over loses it.
+func TestLeaseSurvivesAStopPastExpiry(t *testing.T) {
+	ctx := context.Background()
+	for _, takenOver := range []bool{false, true} {
+		clk := lockertest.NewClock(lockertest.Start)
+		st := &stalled{flaky: newFlaky(t, clk)}
+		lease, err := locker.Acquire(ctx, st, locker.Info{Key: key, LockedBy: "a"}, locker.LeaseOptions{TTL: time.Minute, Heartbeat: 20 * time.Second, Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if takenOver {
+			// Taken over while a is stopped (force-unlocked here, so that
+			// a's heartbeat cannot run first).
+			clk.WaitSleepers(1, nil)
+			if err := st.Locker.ForceRelease(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Locker.TryAcquire(ctx, locker.Info{Key: key, ID: "b", LockedBy: "b"}, time.Minute); err != nil {
+				t.Fatalf("take over: %v", err)
+			}
+			st.next.Store(true)
+			clk.Advance(2 * time.Minute)
+			<-lease.Context().Done()
+			if !errors.Is(lease.Err(), locker.ErrLost) {
+				t.Fatalf("taken over: Err = %v, want ErrLost", lease.Err())
+			}
+			continue
+		}
+		clk.WaitSleepers(1, nil)
+		st.next.Store(true)
+		clk.Advance(2 * time.Minute) // stopped past the expiry, mid-call
+		clk.WaitSleepers(1, lease.Context().Done())
+		if err := lease.Err(); err != nil {
+			t.Fatalf("the resumed lease: %v", err)
+		}
+		if got := lease.Info().ExpiresAt; !got.After(clk.Now()) {
+			t.Fatalf("lease expiry %v not after now %v", got, clk.Now())
+		}
+		if n := st.heartbeats.Load(); n != 2 {
+			t.Fatalf("%d heartbeats, want the failed one and its retry", n)
+		}
+		lease.Release(ctx)
+	}
+}
