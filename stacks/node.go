@@ -425,6 +425,11 @@ func parseFileYAML(name string, data []byte, errs *errList) (docs []document) {
 // no position at all: those are found in data.
 func yamlErrPos(err error, data []byte) (line, col int, msg string) {
 	line, col, msg = yamlErrLine(err, data)
+	if l := conflictMarker(data); l > 0 && (line == 0 || l <= line) {
+		// The parser's complaint ("could not find expected ':'") would
+		// hide what is wrong: a merge or rebase left the file half done.
+		return l, 1, "unresolved merge conflict (git's <<<<<<< marker): resolve the conflict in this file, then git add it"
+	}
 	if onLine, ok := tabProblems[msg]; ok && line > 0 {
 		// The column, and for the tab messages the line: yaml.v3 names
 		// the line a plain scalar began on, which may be before the tab.
@@ -433,6 +438,18 @@ func yamlErrPos(err error, data []byte) (line, col int, msg string) {
 		}
 	}
 	return line, col, msg
+}
+
+// conflictMarker returns the line (1-based) of the first "<<<<<<< " line
+// git writes into a file with a merge conflict, or 0.
+func conflictMarker(data []byte) int {
+	for n, l := range bytes.SplitAfter(data, []byte("\n")) {
+		l = bytes.TrimRight(l, "\r\n")
+		if bytes.Equal(l, []byte("<<<<<<<")) || bytes.HasPrefix(l, []byte("<<<<<<< ")) {
+			return n + 1
+		}
+	}
+	return 0
 }
 
 // tabProblems are yaml.v3's errors for a tab where YAML wants spaces: true

@@ -160,6 +160,10 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:7:2: invalid YAML: a tab in the indentation: YAML indents with spaces only, replace the tab with spaces`}},
 		{"at sign, tab later", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: @q\nspec:\n\tfifo: true\n"},
 			[]string{cf + `:4: invalid YAML: found character that cannot start any token`}},
+		// A merge or rebase that stopped on a conflict: the markers are
+		// named, not the parser's complaint about them.
+		{"merge conflict markers", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec:\n<<<<<<< HEAD\n  fifo: true\n=======\n  fifo: false\n>>>>>>> topic\n"},
+			[]string{cf + `:6:1: invalid YAML: unresolved merge conflict (git's <<<<<<< marker): resolve the conflict in this file, then git add it`}},
 		{"tab after a colon is fine", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name:\tq\nspec: {}\n"}, nil},
 		{"control character", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\x07\n"},
 			[]string{cf + `:4:10: invalid YAML: control characters are not allowed (found U+0007)`}},
