@@ -63,15 +63,15 @@ func openStackRepo(f *Factory) (*stackRepo, error) {
 	if root == "" {
 		root = "stacks"
 	}
-	if strings.HasPrefix(root, "/") || root == ".." || strings.HasPrefix(root, "../") {
-		return nil, fmt.Errorf("stacks.root %q must be a folder inside the repository", cfg.Stacks.Root)
-	}
 	src := ""
 	if s, ok := cfg.Sources["stacks.root"]; ok && s.Layer != "default" {
 		src = s.Where
 		if src == "" {
 			src = s.Layer
 		}
+	}
+	if strings.HasPrefix(root, "/") || root == ".." || strings.HasPrefix(root, "../") {
+		return nil, fmt.Errorf("stacks.root %q (from %s) must be a folder inside the repository %s: set it relative to the repository root, e.g. stacks", cfg.Stacks.Root, src, dir)
 	}
 	fsys, closer := worktreeView(f, dir)
 	return &stackRepo{dir: dir, fsys: fsys, closer: closer, stacksRoot: path.Clean(root), rootSource: src}, nil
