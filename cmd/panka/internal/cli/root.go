@@ -229,7 +229,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	pf := root.PersistentFlags()
 	countVarP(pf, &f.Flags.Verbose, "verbose", "v", "verbose output (-vv for trace)")
 	pf.BoolVarP(&f.Flags.Quiet, "quiet", "q", false, "only errors on stderr")
-	pf.StringVar(&f.Flags.ConfigFile, "config", "", "config file (default ~/.panka/config.yaml)")
+	pf.StringVar(&f.Flags.ConfigFile, "config", "", "user config file (default $PANKA_CONFIG, else ~/.panka/config.yaml)")
 	pf.StringVar(&f.Flags.BackendBucket, "backend-bucket", "", "S3 bucket for state (backend.bucket)")
 	pf.StringVar(&f.Flags.BackendRegion, "backend-region", "", "AWS region of the state bucket (backend.region)")
 	pf.StringVar(&f.Flags.LockTable, "lock-table", "", "DynamoDB table for locks (locks.table)")
