@@ -302,6 +302,15 @@ func TestResolveRules(t *testing.T) {
 			[]string{cf + `:6:9: spec.image: required field is empty (null): give it a value`}},
 		{"overlay type error points at env file", map[string]string{cf: ms(), "stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api:\n      replicas: lots\n"}, ResolveOptions{},
 			[]string{`stacks/s/environments/dev.yaml:10:17: spec.overrides.api.replicas: want an integer, got a string ("lots")`}},
+		// A leading zero reads as octal to YAML 1.1 and Go (0512 = 330)
+		// but decimal to YAML 1.2 and to a zero-padded variable: refused,
+		// in the file and from a variable; 0o, 0x and 0 itself are fine.
+		{"leading zero", map[string]string{cf: ms("replicas: 010")}, ResolveOptions{},
+			[]string{cf + `:7:13: spec.replicas: want an integer, got "010": a leading zero is ambiguous (octal in YAML 1.1, decimal in YAML 1.2); write it without the zero, or 0o... for octal`}},
+		{"leading zero from a variable", map[string]string{cf: ms("replicas: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "010"}}},
+			[]string{cf + `:7:13: spec.replicas: want an integer, got "010": a leading zero is ambiguous`}},
+		{"octal, hex and zero", map[string]string{cf: ms("replicas: 0o10", "cpu: 0x100", "port: 0777") + "---\n" + doc("Worker", "w", "image: x", "replicas: 0")}, ResolveOptions{},
+			[]string{cf + `:9:9: spec.port: want an integer, got "0777": a leading zero is ambiguous`}},
 		{"var value wrong type", map[string]string{cf: ms("replicas: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "x"}}},
 			[]string{cf + `:7:13: spec.replicas: want an integer, got "x"`}},
 		{"var value right type", map[string]string{cf: ms("replicas: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "3"}}}, nil},

@@ -362,7 +362,15 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 			ty.errs.add(n.pos(), ty.at(), "want an integer, got %s%s", n.describe(), refHint(n))
 			return nil, false
 		}
-		x, err := strconv.ParseInt(strings.ReplaceAll(n.value, "_", ""), 0, 64)
+		digits := strings.ReplaceAll(n.value, "_", "")
+		if d := strings.TrimLeft(digits, "+-"); len(d) > 1 && d[0] == '0' && d[1] >= '0' && d[1] <= '9' {
+			// 0512: octal (330) to YAML 1.1 and to Go's parser, decimal
+			// (512) to YAML 1.2 and to whoever zero-padded a variable;
+			// either reading silently surprises someone.
+			ty.errs.add(n.pos(), ty.at(), "want an integer, got %s: a leading zero is ambiguous (octal in YAML 1.1, decimal in YAML 1.2); write it without the zero, or 0o... for octal", shown(n))
+			return nil, false
+		}
+		x, err := strconv.ParseInt(digits, 0, 64)
 		if err != nil {
 			ty.errs.add(n.pos(), ty.at(), "want an integer, got %s", shown(n))
 			return nil, false
