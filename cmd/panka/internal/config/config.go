@@ -196,7 +196,10 @@ func Resolve(l Layers) (*Resolved, error) {
 		}
 	}
 	for _, k := range Keys() {
-		if v, ok := env[k.Env]; ok {
+		// An empty variable is as if unset: a CI secret that expands to
+		// nothing (PANKA_BACKEND_BUCKET: ${{ secrets.BUCKET }}) must not
+		// blank out the bucket panka.yaml names.
+		if v, ok := env[k.Env]; ok && v != "" {
 			if err := r.set(k.Path, v, Source{Layer: "env", Where: k.Env}); err != nil {
 				return nil, fmt.Errorf("environment variable %s: %w", k.Env, err)
 			}

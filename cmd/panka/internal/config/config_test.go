@@ -343,3 +343,24 @@ func TestValidateSaysWhere(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyEnvIsUnset: a PANKA_* variable set to nothing (a CI secret that
+// expands to nothing) is as if unset: the bucket panka.yaml names stays,
+// rather than an empty bucket switching panka to the local backend.
+func TestEmptyEnvIsUnset(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "panka.yaml")
+	if err := os.WriteFile(file, []byte("backend:\n  type: s3\n  bucket: acme-state\n  region: eu-west-1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Resolve(Layers{RepoFile: file, Env: []string{"PANKA_BACKEND_BUCKET=", "PANKA_BACKEND_TYPE=", "PANKA_LOGGING_LEVEL="}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Backend.Bucket != "acme-state" || r.Backend.Type != "s3" || !strings.HasPrefix(r.Sources["backend.bucket"].String(), "repo") {
+		t.Errorf("backend %s %q from %s; want s3 acme-state from the repository file", r.Backend.Type, r.Backend.Bucket, r.Sources["backend.bucket"])
+	}
+	r, err = Resolve(Layers{RepoFile: file, Env: []string{"PANKA_BACKEND_BUCKET=other-state"}})
+	if err != nil || r.Backend.Bucket != "other-state" {
+		t.Errorf("a set variable: bucket %q, %v; want other-state", r.Backend.Bucket, err)
+	}
+}
