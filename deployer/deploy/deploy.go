@@ -166,7 +166,11 @@ func CheckProtection(p *planner.Result, allowDestroy, allowReplace bool) error {
 		if !c.DataLoss {
 			continue
 		}
-		what := fmt.Sprintf("%s %q", c.Kind, c.Component)
+		kind := c.Kind
+		if c.PreviousKind != "" {
+			kind = c.PreviousKind // a kind change loses the deployed kind's data
+		}
+		what := fmt.Sprintf("%s %q", kind, c.Component)
 		switch c.Action {
 		case planner.ActionDelete:
 			if !allowDestroy {

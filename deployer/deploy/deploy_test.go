@@ -282,7 +282,7 @@ func TestDataProtection(t *testing.T) {
 		want         string
 	}{
 		{name: "delete database refused", desired: model(comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), want: `refusing to deploy: the plan would delete Database "db"`},
-		{name: "replace database refused", desired: model(comp("db", stacks.KindCache, map[string]any{"engine": "postgres"}), comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), want: `would replace Cache "db" (kind changed)`},
+		{name: "replace database refused", desired: model(comp("db", stacks.KindCache, map[string]any{"engine": "postgres"}), comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), want: `would replace Database "db" (kind changed)`},
 		{name: "destroy refused", desired: nil, want: `refusing to destroy: the plan would delete Database "db"`},
 		{name: "delete allowed", desired: model(comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), allowDestroy: true},
 	}
@@ -778,5 +778,19 @@ func TestRunProtectsWhatFailedRunsLeft(t *testing.T) {
 	res, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true})
 	if err != nil || eng.destroys != 1 || res.Plan.Summary.Delete != 2 {
 		t.Fatalf("destroy after a successful apply: err %v, %d destroys, plan %+v", err, eng.destroys, res.Plan.Summary)
+	}
+}
+
+// TestCheckProtectionNamesTheDeployedKind: a kind change of a data
+// component is refused naming the kind that holds the data (the deployed
+// one), not the new kind: 'would replace Topic "jobs"' read as if a topic
+// held data.
+func TestCheckProtectionNamesTheDeployedKind(t *testing.T) {
+	deployed := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+	desired := model(comp("jobs", stacks.KindTopic, map[string]any{"fifo": false}))
+	p := planner.Plan(desired, deployed, planner.Options{})
+	err := CheckProtection(p, false, false)
+	if err == nil || !strings.Contains(err.Error(), `would replace Queue "jobs" (kind changed)`) {
+		t.Fatalf("CheckProtection = %v, want the Queue named", err)
 	}
 }

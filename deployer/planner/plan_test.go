@@ -559,3 +559,19 @@ func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 	return lines[len(lines)-1]
 }
+
+// TestDataLossNamesTheDeployedKind: a Queue turned into a Topic loses the
+// queue's messages; the DATA LOSS line named the new kind ("orders-events
+// (Topic) will be replaced and the data it holds lost"), which holds none.
+func TestDataLossNamesTheDeployedKind(t *testing.T) {
+	desired := base()
+	desired.Component("orders-events").Kind = stacks.KindTopic
+	p := Plan(desired, fromState(t, base()), Options{Header: Header{Stack: "orders", Environment: "dev"}})
+	var out bytes.Buffer
+	if err := p.WriteText(&out, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "DATA LOSS: orders-events (Queue) will be replaced and the data it holds lost"; !strings.Contains(out.String(), want) {
+		t.Fatalf("plan text lacks %q:\n%s", want, out.String())
+	}
+}

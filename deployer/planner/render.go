@@ -151,7 +151,11 @@ func (p *Result) writeText(t *textWriter) {
 			if c.Action == ActionReplace {
 				verb = "replaced"
 			}
-			t.line("    %s", t.paint(ansiRed+ansiBold, fmt.Sprintf("DATA LOSS: %s (%s) will be %s and the data it holds lost", c.Component, c.Kind, verb)))
+			held := c.Kind // the kind whose data is lost: the deployed one
+			if c.PreviousKind != "" {
+				held = c.PreviousKind
+			}
+			t.line("    %s", t.paint(ansiRed+ansiBold, fmt.Sprintf("DATA LOSS: %s (%s) will be %s and the data it holds lost", c.Component, held, verb)))
 		}
 	}
 }
