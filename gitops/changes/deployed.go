@@ -183,7 +183,7 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 				never[h.Name] = st
 			}
 			st.EnvironmentChanges[env] = Added
-			st.Reasons = append(st.Reasons, Reason{File: l.dir, Detail: "environment " + env + " was never deployed"})
+			st.Reasons = append(st.Reasons, Reason{File: l.dir, Detail: "environment " + env + " is not deployed (never deployed, or destroyed)"})
 			continue
 		}
 		if groups[c] == nil {
