@@ -340,6 +340,13 @@ func (ls *Lease) release(ctx context.Context) error {
 			return nil
 		}
 		if errors.Is(err, ErrLost) {
+			// An earlier attempt may have landed with its reply lost: a
+			// lock that is gone now was released.
+			if attempt > 0 {
+				if _, gerr := ls.locker.Get(ctx, key); errors.Is(gerr, ErrNotFound) {
+					return nil
+				}
+			}
 			return fmt.Errorf("release lock %s: %w", key, err)
 		}
 	}

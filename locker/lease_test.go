@@ -325,3 +325,50 @@ func TestLeaseSurvivesAStopPastExpiry(t *testing.T) {
 		lease.Release(ctx)
 	}
 }
+
+// replyLost releases for real on the first Release call and then reports
+// a transient error, as a release whose reply was lost after it landed.
+type replyLost struct {
+	*flaky
+	once atomic.Bool
+}
+
+func (r *replyLost) Release(ctx context.Context, key, id string) error {
+	if r.once.CompareAndSwap(false, true) {
+		r.releases.Add(1)
+		if err := r.Locker.Release(ctx, key, id); err != nil {
+			return err
+		}
+		return errTransient
+	}
+	return r.flaky.Release(ctx, key, id)
+}
+
+// TestLeaseReleaseReplyLost: a release that landed but whose reply was
+// lost is retried; the retry finds the lock gone, which is released, not
+// "lease lost".
+func TestLeaseReleaseReplyLost(t *testing.T) {
+	ctx := context.Background()
+	clk := lockertest.NewClock(lockertest.Start)
+	rl := &replyLost{flaky: newFlaky(t, clk)}
+	lease, err := locker.Acquire(ctx, rl, locker.Info{Key: key}, locker.LeaseOptions{TTL: time.Minute, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- lease.Release(ctx) }()
+	for deadline := time.Now().Add(20 * time.Second); rl.releases.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("Release never tried")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	clk.WaitSleepers(1, nil)
+	clk.Advance(time.Minute)
+	if err := <-done; err != nil {
+		t.Fatalf("Release = %v, want nil (the first attempt landed)", err)
+	}
+	if n := rl.releases.Load(); n != 2 {
+		t.Fatalf("%d release attempts, want 2", n)
+	}
+}
