@@ -1351,7 +1351,7 @@ func errLines(err error) []*Error {
 func suggestName(name string, names []string) string {
 	best, bd := "", 3
 	for _, n := range names {
-		if d := editDistance(name, n); d < bd {
+		if d := EditDistance(name, n); d < bd {
 			best, bd = n, d
 		}
 	}

@@ -313,7 +313,7 @@ func suggest(name string, fs []*field) string {
 func suggestWord(name string, words ...string) string {
 	best, bd := "", 3
 	for _, w := range words {
-		if d := editDistance(strings.ToLower(name), strings.ToLower(w)); d < bd {
+		if d := EditDistance(strings.ToLower(name), strings.ToLower(w)); d < bd {
 			best, bd = w, d
 		}
 	}
@@ -323,7 +323,9 @@ func suggestWord(name string, words ...string) string {
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance of two short strings (99 when
+// either is longer than 64 bytes), for "did you mean" suggestions.
+func EditDistance(a, b string) int {
 	if len(a) > 64 || len(b) > 64 {
 		return 99
 	}

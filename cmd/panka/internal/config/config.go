@@ -737,7 +737,7 @@ func suggestEnv(name string) string {
 	squash := func(s string) string { return strings.ReplaceAll(strings.ToUpper(s), "_", "") }
 	best, bd := "", 3
 	for _, k := range Keys() {
-		d := editDistance(squash(name), squash(k.Env))
+		d := stacks.EditDistance(squash(name), squash(k.Env))
 		if d < bd {
 			best, bd = k.Env, d
 		}
@@ -746,27 +746,4 @@ func suggestEnv(name string) string {
 		return ""
 	}
 	return " (did you mean " + best + "?)"
-}
-
-// editDistance is the Levenshtein distance of two short strings.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 99
-	}
-	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
