@@ -18,30 +18,7 @@ import (
 // a destroy (or rollback, promote) says that operation was cancelled and
 // nothing changed, not "Apply cancelled.", and exits 1.
 func TestDeclinedConfirmationNamesTheOperation(t *testing.T) {
-	f, dir := stLocalFactory(t)
-	doc := filepath.Join(dir, "s.json")
-	deployed := strings.Replace(stStateDoc, `"resources":`,
-		`"spec": {"stack":"orders","environment":"dev","components":[{"name":"api","kind":"MicroService","spec":{"image":"a:1"}}]}, "resources":`, 1)
-	if err := os.WriteFile(doc, []byte(deployed), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := statePushRun(context.Background(), &StatePushOptions{F: f, File: doc}); err != nil {
-		t.Fatal(err)
-	}
-	// The engine is never started (the prompt comes first), but the
-	// prerequisites are checked before the lease: stand-ins satisfy them.
-	bin := filepath.Join(dir, "bin")
-	if err := os.Mkdir(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"panka-engine", "pulumi"} {
-		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("PATH", bin)
-	env := append(f.Environ(), "PATH="+bin, "PULUMI_CONFIG_PASSPHRASE=x")
-	f.Environ = func() []string { return env }
+	f := promptFactory(t)
 	ios, in, _, errOut := Test()
 	ios.SetTTY(true, false, true)
 	f.IO = ios
@@ -79,28 +56,7 @@ func (r *blockedReader) Read([]byte) (int, error) {
 // at the prompt holding the lease, and the second Ctrl-C that ended it
 // left the lease behind as a killed run does.
 func TestInterruptAtConfirmationPrompt(t *testing.T) {
-	f, dir := stLocalFactory(t)
-	doc := filepath.Join(dir, "s.json")
-	deployed := strings.Replace(stStateDoc, `"resources":`,
-		`"spec": {"stack":"orders","environment":"dev","components":[{"name":"api","kind":"MicroService","spec":{"image":"a:1"}}]}, "resources":`, 1)
-	if err := os.WriteFile(doc, []byte(deployed), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := statePushRun(context.Background(), &StatePushOptions{F: f, File: doc}); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "bin")
-	if err := os.Mkdir(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"panka-engine", "pulumi"} {
-		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("PATH", bin)
-	env := append(f.Environ(), "PATH="+bin, "PULUMI_CONFIG_PASSPHRASE=x")
-	f.Environ = func() []string { return env }
+	f := promptFactory(t)
 	ios, _, _, errOut := Test()
 	in := &blockedReader{started: make(chan struct{}), done: make(chan struct{})}
 	defer close(in.done)
@@ -143,4 +99,35 @@ func TestInterruptAtConfirmationPrompt(t *testing.T) {
 	if h, err := l.Get(context.Background(), locker.Key("orders", "dev")); !errors.Is(err, locker.ErrNotFound) {
 		t.Fatalf("lock after Ctrl-C at the prompt: %+v, %v; want it released", h, err)
 	}
+}
+
+// promptFactory is a local-backend factory with orders/dev deployed and
+// stand-ins for panka-engine and pulumi on PATH: the engine is never
+// started (the prompt comes first), but the prerequisites are checked
+// before the lease.
+func promptFactory(t *testing.T) *Factory {
+	t.Helper()
+	f, dir := stLocalFactory(t)
+	doc := filepath.Join(dir, "s.json")
+	deployed := strings.Replace(stStateDoc, `"resources":`,
+		`"spec": {"stack":"orders","environment":"dev","components":[{"name":"api","kind":"MicroService","spec":{"image":"a:1"}}]}, "resources":`, 1)
+	if err := os.WriteFile(doc, []byte(deployed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := statePushRun(context.Background(), &StatePushOptions{F: f, File: doc}); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"panka-engine", "pulumi"} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin)
+	env := append(f.Environ(), "PATH="+bin, "PULUMI_CONFIG_PASSPHRASE=x")
+	f.Environ = func() []string { return env }
+	return f
 }
