@@ -226,20 +226,20 @@ func (r *Repo) DescendantsOf(ctx context.Context, a Hash, cs []Hash, slack time.
 	cutoff := aDate - int64(slack/time.Second)
 	children := map[Hash][]Hash{}
 	seen := map[Hash]bool{a: true}
-	var todo []Hash
+	var pending []Hash
 	for _, c := range cs {
 		if !seen[c] {
 			seen[c] = true
-			todo = append(todo, c)
+			pending = append(pending, c)
 		}
 	}
 	reached := false
-	for len(todo) > 0 {
+	for len(pending) > 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		h := todo[len(todo)-1]
-		todo = todo[:len(todo)-1]
+		h := pending[len(pending)-1]
+		pending = pending[:len(pending)-1]
 		date, parents, err := links(h)
 		if err != nil || date < cutoff {
 			continue
@@ -251,7 +251,7 @@ func (r *Repo) DescendantsOf(ctx context.Context, a Hash, cs []Hash, slack time.
 			}
 			if !seen[p] {
 				seen[p] = true
-				todo = append(todo, p)
+				pending = append(pending, p)
 			}
 		}
 	}
