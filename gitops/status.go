@@ -340,20 +340,7 @@ func (r *Repo) untracked(ctx context.Context, inIndex, changed map[string]bool) 
 	}
 	// As git, by increasing priority: core.excludesFile, info/exclude,
 	// then the .gitignore files (ReadPatterns gives them in that order).
-	var patterns []gitignore.Pattern
-	for _, f := range []string{r.excludesFile(), filepath.Join(r.commonDir, "info", "exclude")} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			line = strings.TrimRight(line, "\r")
-			if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			patterns = append(patterns, gitignore.ParsePattern(line, nil))
-		}
-	}
+	patterns := r.excludePatterns()
 	patterns = append(patterns, gi...)
 	m := gitignore.NewMatcher(patterns)
 	var walk func(dir string, parts []string) error

@@ -29,5 +29,9 @@ func readOSFile(fsys fs.FS, name string) (data []byte, ok bool) {
 	if strings.HasSuffix(root, "/") {
 		full = root + name
 	}
-	return osfile.Read(full, osfile.Options{Max: MaxFileSize, NoEmpty: true})
+	data, ok = osfile.Read(full, osfile.Options{Max: MaxFileSize, NoEmpty: true})
+	if ok && d.hidden(name, false) {
+		return nil, false // ReadFile says it is absent
+	}
+	return data, ok
 }

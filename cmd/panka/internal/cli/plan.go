@@ -171,6 +171,10 @@ type planSourceFS struct {
 	repo   *gitops.Repo // nil outside git
 	commit string       // "" without commits
 	ref    string       // --ref as given
+	// ignores lists the gitignored files the work tree left out (nil for
+	// a commit, or outside git).
+	ignores *gitops.Ignores
+	f       *Factory
 
 	// The stacks found under a root, kept for the command: plan
 	// --all-changed plans many stacks of one tree, and finding them reads
@@ -200,6 +204,10 @@ func (s *planSourceFS) discover(root string) (*stacks.Discovery, error) {
 }
 
 func (s *planSourceFS) close() {
+	if s.ignores != nil {
+		warnIgnored(s.f, s.ignores)
+		s.ignores = nil
+	}
 	if s.repo != nil {
 		s.repo.Close()
 	}
@@ -240,8 +248,9 @@ func planSource(ctx context.Context, f *Factory, ref string) (*planSourceFS, err
 		return src, nil
 	}
 	// The work tree as git sees it: files outside a sparse checkout's cone
-	// read as staged (see worktreeView).
-	src.fsys = stacks.DirFS(root)
+	// read as staged, gitignored ones are left out (see worktreeView).
+	src.ignores, src.f = repo.Ignores(), f
+	src.fsys = stacks.DirFSHiding(root, src.ignores.Ignored)
 	if wt, err := repo.WorktreeFS(src.fsys); err == nil {
 		src.fsys = wt
 	} else {

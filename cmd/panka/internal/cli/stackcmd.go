@@ -34,6 +34,8 @@ type stackRepo struct {
 	// rootSource says where a configured stacks.root came from ("" when
 	// it is the default).
 	rootSource string
+	// warn reports, on close, the gitignored files fsys left out.
+	warn func()
 }
 
 // configuredRootMissing is an error when stacks.root was set (not the
@@ -73,12 +75,18 @@ func openStackRepo(f *Factory) (*stackRepo, error) {
 	if strings.HasPrefix(root, "/") || root == ".." || strings.HasPrefix(root, "../") {
 		return nil, fmt.Errorf("stacks.root %q (from %s) must be a folder inside the repository %s: set it relative to the repository root, e.g. stacks", cfg.Stacks.Root, src, dir)
 	}
-	fsys, closer := worktreeView(f, dir)
-	return &stackRepo{dir: dir, fsys: fsys, closer: closer, stacksRoot: path.Clean(root), rootSource: src}, nil
+	fsys, ignores, closer := worktreeView(f, dir)
+	return &stackRepo{dir: dir, fsys: fsys, closer: closer, stacksRoot: path.Clean(root), rootSource: src,
+		warn: func() { warnIgnored(f, ignores) }}, nil
 }
 
-// close releases the repository the stacks are read from.
+// close releases the repository the stacks are read from, after saying
+// which gitignored files were left out.
 func (r *stackRepo) close() {
+	if r.warn != nil {
+		r.warn()
+		r.warn = nil
+	}
 	if r.closer != nil {
 		r.closer()
 		r.closer = nil
@@ -89,23 +97,47 @@ func (r *stackRepo) close() {
 // --uncommitted` reads it: in a sparse checkout the files outside the cone
 // (skip-worktree), and those marked assume-unchanged, read as their staged
 // version, not as missing; a stack outside the cone is so still listed,
-// validated and planned as committed. Outside git, or when the index marks
-// no such file, it is the disk itself (closer nil).
-func worktreeView(f *Factory, dir string) (fsys fs.FS, closer func()) {
-	disk := stacks.DirFS(dir)
+// validated and planned as committed. Untracked files git ignores
+// (.gitignore, info/exclude, core.excludesFile) are left out, as no commit,
+// CI run or other clone has them; ignores (nil outside git) lists those
+// the command came across. Outside git it is the disk itself (closer nil).
+func worktreeView(f *Factory, dir string) (fsys fs.FS, ignores *gitops.Ignores, closer func()) {
 	repo, err := gitops.Open(dir, f.GitOptions())
 	if err != nil {
-		return disk, nil
+		return stacks.DirFS(dir), nil, nil
 	}
+	ignores = repo.Ignores()
+	disk := stacks.DirFSHiding(dir, ignores.Ignored)
 	wt, err := repo.WorktreeFS(disk)
-	if _, overlaid := wt.(interface{ Missing() error }); err != nil || !overlaid {
-		if err != nil {
-			f.Log.Debug().Err(err).Msg("reading the staging index for skip-worktree files: reading the disk as it is")
-		}
-		repo.Close()
-		return disk, nil
+	if err != nil {
+		f.Log.Debug().Err(err).Msg("reading the staging index for skip-worktree files: reading the disk as it is")
+		wt = disk
 	}
-	return wt, func() { repo.Close() }
+	return wt, ignores, func() { repo.Close() }
+}
+
+// warnIgnored says on stderr which gitignored YAML files and folders a
+// command left out of the stacks (see worktreeView): a user who keeps a
+// local override there would otherwise wonder why it has no effect.
+func warnIgnored(f *Factory, ignores *gitops.Ignores) {
+	if ignores == nil {
+		return
+	}
+	var left []string
+	for _, p := range ignores.Hidden() {
+		name := path.Base(strings.TrimSuffix(p, "/"))
+		if strings.HasSuffix(p, "/") && !stacks.SkipDir(name) || strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") {
+			left = append(left, p)
+		}
+	}
+	if len(left) == 0 {
+		return
+	}
+	what := "file"
+	if len(left) > 1 {
+		what = "files"
+	}
+	f.Log.Warn().Msgf("ignoring %d gitignored %s in the stacks: %s (untracked and matched by .gitignore, info/exclude or core.excludesFile, so no commit or CI run has them; `git add -f` what belongs to the stack)", len(left), what, strings.Join(left, ", "))
 }
 
 // findStack returns the discovered stack called name. A name that several

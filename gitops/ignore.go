@@ -1,0 +1,184 @@
+package gitops
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
+)
+
+// Ignores tells which work-tree paths git ignores: untracked (not in the
+// staging index) and matched by the ignore rules git status applies —
+// core.excludesFile, info/exclude and the .gitignore files of the folders
+// on the path. A commit, CI and every other clone lack such a file, so the
+// work tree read without it is what they read.
+//
+// It reads only what the paths asked about need: the .gitignore files of
+// their folders (each once) and, the first time a path matches a rule,
+// the staging index. Safe for concurrent use.
+type Ignores struct {
+	r      *Repo
+	global []gitignore.Pattern
+	dirs   sync.Map // folder ("" the root) -> *ignoreDir
+
+	mu      sync.Mutex
+	tracked []string        // the index's paths, sorted
+	loaded  bool            // tracked is read
+	broken  bool            // the index could not be read: hide nothing
+	hidden  map[string]bool // the paths Ignored answered true for: is it a folder
+}
+
+// ignoreDir is what Ignores knows of a folder.
+type ignoreDir struct {
+	parts   []string            // its path, split
+	rules   []gitignore.Pattern // the rules in effect in it (its own .gitignore last)
+	ignored bool                // it, or a folder on its way, matches a rule
+}
+
+// Ignores returns the ignore rules of the work tree (see Ignores).
+func (r *Repo) Ignores() *Ignores {
+	return &Ignores{r: r, global: r.excludePatterns(), hidden: map[string]bool{}}
+}
+
+// excludePatterns are the patterns of core.excludesFile, then of
+// info/exclude, by increasing priority (as git; the .gitignore files come
+// after them).
+func (r *Repo) excludePatterns() []gitignore.Pattern {
+	var patterns []gitignore.Pattern
+	for _, f := range []string{r.excludesFile(), filepath.Join(r.commonDir, "info", "exclude")} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		patterns = append(patterns, parseIgnore(b, nil)...)
+	}
+	return patterns
+}
+
+// parseIgnore parses the lines of an ignore file of the folder domain.
+func parseIgnore(b []byte, domain []string) []gitignore.Pattern {
+	var patterns []gitignore.Pattern
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		patterns = append(patterns, gitignore.ParsePattern(line, domain))
+	}
+	return patterns
+}
+
+// dir returns what applies in the folder dir ("" the root): the global
+// rules, then the .gitignore files from the root down to dir.
+func (ig *Ignores) dir(dir string) *ignoreDir {
+	if d, ok := ig.dirs.Load(dir); ok {
+		return d.(*ignoreDir)
+	}
+	d := &ignoreDir{rules: ig.global}
+	if dir != "" {
+		parentDir, base := "", dir
+		if i := strings.LastIndexByte(dir, '/'); i >= 0 {
+			parentDir, base = dir[:i], dir[i+1:]
+		}
+		parent := ig.dir(parentDir)
+		d.parts = append(parent.parts[:len(parent.parts):len(parent.parts)], base)
+		d.rules = parent.rules
+		d.ignored = parent.ignored || (len(parent.rules) > 0 && gitignore.NewMatcher(parent.rules).Match(d.parts, true))
+	}
+	if !d.ignored {
+		// Below an ignored folder git reads no .gitignore (nothing there
+		// can be brought back).
+		if b, err := os.ReadFile(filepath.Join(ig.r.root, filepath.FromSlash(dir), ".gitignore")); err == nil {
+			if own := parseIgnore(b, d.parts); len(own) > 0 {
+				d.rules = append(append([]gitignore.Pattern(nil), d.rules...), own...)
+			}
+		}
+	}
+	got, _ := ig.dirs.LoadOrStore(dir, d)
+	return got.(*ignoreDir)
+}
+
+// Ignored reports whether name (slash-separated, relative to the
+// repository root; isDir when it is a folder) is ignored: it, or a folder
+// on its way, matches the ignore rules, and it is not tracked (a tracked
+// file stays part of the work tree whatever the rules say, and so does a
+// folder holding one).
+func (ig *Ignores) Ignored(name string, isDir bool) bool {
+	if name == "." || name == "" || name == ".git" || strings.HasPrefix(name, ".git/") {
+		return false
+	}
+	parentDir, base := "", name
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		parentDir, base = name[:i], name[i+1:]
+	}
+	parent := ig.dir(parentDir)
+	matched := parent.ignored
+	if !matched && len(parent.rules) > 0 {
+		parts := append(parent.parts[:len(parent.parts):len(parent.parts)], base)
+		matched = gitignore.NewMatcher(parent.rules).Match(parts, isDir)
+	}
+	if !matched {
+		return false
+	}
+	ig.mu.Lock()
+	defer ig.mu.Unlock()
+	if ig.isTracked(name) {
+		return false
+	}
+	ig.hidden[name] = isDir
+	return true
+}
+
+// isTracked reports whether the index holds name, a file below the folder
+// name, or a folder (of a sparse index) name is in. The caller holds mu.
+func (ig *Ignores) isTracked(name string) bool {
+	if !ig.loaded {
+		ig.loaded = true
+		recs, err := ig.r.indexRecords(func(*rawIndexEntry) bool { return true })
+		if err != nil {
+			// An unreadable index: hide nothing (the commands that read
+			// it say what is wrong with it).
+			ig.broken = true
+		}
+		for _, rec := range recs {
+			ig.tracked = append(ig.tracked, strings.TrimSuffix(rec.path, "/"))
+		}
+		sort.Strings(ig.tracked)
+	}
+	if ig.broken {
+		return true
+	}
+	if i := sort.SearchStrings(ig.tracked, name); i < len(ig.tracked) && ig.tracked[i] == name {
+		return true
+	}
+	if i := sort.SearchStrings(ig.tracked, name+"/"); i < len(ig.tracked) && strings.HasPrefix(ig.tracked[i], name+"/") {
+		return true
+	}
+	// Inside a sparse index's folder entry.
+	for dir := name; strings.Contains(dir, "/"); {
+		dir = dir[:strings.LastIndexByte(dir, '/')]
+		if j := sort.SearchStrings(ig.tracked, dir); j < len(ig.tracked) && ig.tracked[j] == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// Hidden returns the paths Ignored found ignored, sorted, each folder
+// with a trailing "/".
+func (ig *Ignores) Hidden() []string {
+	ig.mu.Lock()
+	defer ig.mu.Unlock()
+	out := make([]string, 0, len(ig.hidden))
+	for p, dir := range ig.hidden {
+		if dir {
+			p += "/"
+		}
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}

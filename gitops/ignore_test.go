@@ -1,0 +1,64 @@
+package gitops_test
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"panka.dev/panka/gitops/gittest"
+)
+
+// TestIgnores: a path is ignored exactly when `git check-ignore` says so —
+// untracked and matched by a .gitignore on its way (negations, folder-only
+// rules, anchored rules), info/exclude, or below an ignored folder; a
+// tracked (force-added) file, or a folder holding one, is not.
+func TestIgnores(t *testing.T) {
+	g := gittest.New(t)
+	g.Write(".gitignore", "/build/\n*.local.yaml\n!keep.local.yaml\n")
+	g.Write("stacks/a/.gitignore", "tmp/\nsecret*\n")
+	g.Write("stacks/a/stack.yaml", "a")
+	g.Write("stacks/a-b/stack.yaml", "a-b") // sorts between "stacks/a" and "stacks/a/"
+	g.WriteFile("stacks/a/forced.local.yaml", "x")
+	g.Git("add", "-f", "stacks/a/forced.local.yaml")
+	g.WriteFile("build/keep/x.yaml", "x")
+	g.Git("add", "-f", "build/keep/x.yaml")
+	g.Commit("base")
+	g.WriteFile(".git/info/exclude", "excluded.yaml\n")
+	untracked := []string{
+		"stacks/a/x.local.yaml", "stacks/a/keep.local.yaml", "stacks/a/tmp/y.yaml", "stacks/a/sub/tmp/z.yaml",
+		"stacks/a/tmp.yaml", "stacks/a/secret.yaml", "stacks/a-b/secret.yaml", "stacks/a/excluded.yaml",
+		"build/new.yaml", "build/keep/new.yaml", "stacks/build/x.yaml", "stacks/a/ok.yaml",
+	}
+	for _, p := range untracked {
+		g.WriteFile(p, "x")
+	}
+	paths := append([]string{"stacks/a/forced.local.yaml", "build/keep/x.yaml", "stacks/a/stack.yaml"}, untracked...)
+	dirs := []string{"build", "build/keep", "stacks/a/tmp", "stacks/a/sub/tmp", "stacks/a", "stacks/build"}
+	want := map[string]bool{}
+	cmd := exec.Command("git", append([]string{"check-ignore", "--"}, append(paths, dirs...)...)...)
+	cmd.Dir = g.Dir
+	out, _ := cmd.Output() // exit 1 when none is ignored
+	for _, p := range strings.Fields(string(out)) {
+		want[p] = true
+	}
+	if len(want) < 8 {
+		t.Fatalf("git check-ignore ignores only %v", want)
+	}
+	for _, m := range modes {
+		ig := open(t, g.Dir, m.opts).Ignores()
+		for _, p := range paths {
+			if got := ig.Ignored(p, false); got != want[p] {
+				t.Errorf("%s: Ignored(%s) = %v, git check-ignore says %v", m.name, p, got, want[p])
+			}
+		}
+		for _, d := range dirs {
+			if got := ig.Ignored(d, true); got != want[d] {
+				t.Errorf("%s: Ignored(%s/) = %v, git check-ignore says %v", m.name, d, got, want[d])
+			}
+		}
+		if h := ig.Hidden(); len(h) != len(want) || !slices.Contains(h, "stacks/a/tmp/") || !slices.Contains(h, "stacks/a/secret.yaml") {
+			t.Errorf("%s: Hidden() = %v, want the %d ignored paths, folders with a trailing /", m.name, h, len(want))
+		}
+	}
+}
