@@ -141,6 +141,8 @@ func itoa(n int) string {
 //	    YAML files under root that belong to no stack (missing stack.yaml).
 //	func ReadHeader(fsys fs.FS, dir string) (*Header, error)
 //	    parses dir/stack.yaml only and lists dir/environments/*.yaml names.
+//	func ReadWatch(fsys fs.FS, dir string) (name string, watch []string, err error)
+//	    metadata.name and spec.watch as written, even when invalid.
 //	func Load(fsys fs.FS, dir string) (*Stack, error)
 //	    parses every YAML file of the stack (strict), validates structure,
 //	    returns *Errors listing every problem (spec problems of every
@@ -161,5 +163,6 @@ func itoa(n int) string {
 //	func DecodeSpec(c *Component, out any) error        // typed spec, e.g. *MicroServiceSpec
 //	func HashSensitive(key []byte, name, value string) Sensitive
 //	func CheckName(name string) string; CheckSchedule(expr string) string
+//	func CheckWatchGlob(g string) string
 //	func KindFields(k Kind) []string
 var _ fs.FS = nil

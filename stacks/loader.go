@@ -36,6 +36,8 @@ const EnvironmentsDir = "environments"
 type Stack struct {
 	header   Header
 	file     string
+	// watchAsWritten is every spec.watch glob, valid or not (ReadWatch).
+	watchAsWritten []string
 	provider *node
 	vars     []*varDecl
 	varIdx   map[string]*varDecl
@@ -612,6 +614,20 @@ func ReadHeader(fsys fs.FS, dir string) (*Header, error) {
 	return s.Header(), nil
 }
 
+// ReadWatch reads metadata.name and spec.watch of dir/stack.yaml as
+// written: a glob validate refuses is listed too, and so are the globs of
+// a stack.yaml with other errors (err, as ReadHeader's, says what is
+// wrong). Change detection watches them whatever else is wrong, and says
+// so about the invalid ones at every commit.
+func ReadWatch(fsys fs.FS, dir string) (name string, watch []string, err error) {
+	var errs errList
+	s := &Stack{}
+	if !s.readStackFile(fsys, dir, &errs, false, nil) {
+		return "", nil, noStack(dir)
+	}
+	return s.header.Name, s.watchAsWritten, errs.err()
+}
+
 // readStackFile reads dir/stack.yaml into s and lists environments. It
 // reports false when stack.yaml is missing. pre, when not nil, is what
 // discovery read of dir.
@@ -940,6 +956,7 @@ func (s *Stack) decodeStackSpec(spec *node, errs *errList) {
 					errs.add(it.pos(), ikp, "empty watch glob: remove it, or write a repo-relative glob such as shared/**")
 					continue
 				}
+				s.watchAsWritten = append(s.watchAsWritten, it.value)
 				if msg := checkGlob(it.value); msg != "" {
 					errs.add(it.pos(), ikp, "%s", msg)
 					continue
@@ -986,6 +1003,10 @@ func checkKeys(n *node, fs []*field, kp string, errs *errList) {
 		}
 	}
 }
+
+// CheckWatchGlob returns "" when g is a valid spec.watch glob, else why
+// not (the message validate gives).
+func CheckWatchGlob(g string) string { return checkGlob(g) }
 
 // checkGlob validates a watch glob.
 func checkGlob(g string) string {

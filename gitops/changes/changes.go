@@ -431,9 +431,10 @@ func (e *engine) worktreeChanges(ctx context.Context, head *side) ([]string, err
 		if path.Base(p) != stacks.StackFile {
 			continue
 		}
-		// A broken or removed stack.yaml declares nothing.
-		if h, err := stacks.ReadHeader(head.fsys, path.Dir(p)); err == nil {
-			globs = append(globs, h.Watch...)
+		// A removed stack.yaml declares nothing; a broken one its globs
+		// as written (as the index, see watchEntry).
+		if _, watch, err := stacks.ReadWatch(head.fsys, path.Dir(p)); !errors.Is(err, stacks.ErrNoStack) {
+			globs = append(globs, watch...)
 		}
 	}
 	dirs := map[string]bool{}
@@ -441,6 +442,9 @@ func (e *engine) worktreeChanges(ctx context.Context, head *side) ([]string, err
 		d := watchDir(g)
 		if d == "" {
 			return e.repo.WorktreeChanges(ctx) // a glob that starts with a pattern
+		}
+		if d == ".." || strings.HasPrefix(d, "../") {
+			continue // an invalid glob leaving the repository matches nothing
 		}
 		if d != root && !strings.HasPrefix(d, root+"/") {
 			dirs[d] = true
@@ -952,6 +956,9 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 			res = append(res, out[i])
 		}
 	}
+	if only == nil {
+		problems = append(problems, e.badWatchGlobs(head.fsys, head.index, problems)...)
+	}
 	if res == nil {
 		res = []*Stack{}
 	}
@@ -1076,6 +1083,54 @@ func (e *engine) freshNames(ctx context.Context, head *side, atHead map[string]*
 			id.headErr = duplicateName(id.name, d, id.headDir)
 		}
 	}
+}
+
+// badWatchGlobs reports the stacks at head (fsys, its index ix) whose spec.watch holds a glob
+// validate refuses (a leading !, braces, ** inside a segment, ...): such a
+// glob watches less than it says, or nothing, at every commit, so it is
+// reported whenever changes are detected, not only when the stack.yaml
+// that introduced it changed (its load then reports it: those already in
+// problems are not repeated). Only the few stack.yaml files with such a
+// glob are read, for the file:line of each.
+func (e *engine) badWatchGlobs(fsys fs.FS, ix *stackIndex, problems []error) []error {
+	var out []error
+	for _, dir := range sortedKeys(ix.Stacks) {
+		ent := ix.Stacks[dir]
+		bad := ""
+		for _, g := range ent.Watch {
+			if bad = stacks.CheckWatchGlob(g); bad != "" {
+				break
+			}
+		}
+		if bad == "" {
+			continue
+		}
+		name, _, err := stacks.ReadWatch(fsys, dir)
+		if name != "" && !e.selected(name) {
+			continue
+		}
+		file := path.Join(dir, stacks.StackFile)
+		reported := false
+		for _, p := range problems {
+			if msg := p.Error(); strings.Contains(msg, file+":") && strings.Contains(msg, "spec.watch") {
+				reported = true
+				break
+			}
+		}
+		if reported {
+			continue
+		}
+		if err == nil {
+			err = fmt.Errorf("%s: spec.watch: %s", file, bad)
+		}
+		if name == "" {
+			name = "at"
+		} else {
+			name = "stack " + name
+		}
+		out = append(out, fmt.Errorf("%s (%s) at head: %w\n(such a glob watches less than it says, or nothing: fix it; `panka validate` lists the problems)", name, dir, err))
+	}
+	return out
 }
 
 // watchReason says that file f, changed by c, matches spec.watch glob g.

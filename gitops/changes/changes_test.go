@@ -1807,3 +1807,51 @@ func TestSinceDeployedAhead(t *testing.T) {
 		repo.Close()
 	}
 }
+
+// TestInvalidWatchGlobReportedEveryTime: a spec.watch glob validate refuses
+// is reported (stack.yaml:line and the glob) by every detection, not only
+// by the one whose diff changes the stack.yaml that introduced it; the
+// stack's valid globs keep watching; the warning names the stack once.
+func TestInvalidWatchGlobReportedEveryTime(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/stack.yaml", stackYAML("orders", "", "shared/{a,b}.json", "shared/conf/**"))
+	g.Commit("bad glob")
+	g.Write("shared/conf/x.json", "{}") // matches the valid glob
+	g.Commit("shared conf")
+	g.Write("docs/other.md", "x") // touches no stack
+	last := g.Commit("unrelated")
+	for _, base := range []string{"HEAD~1", "HEAD~2"} {
+		detectAll(t, g.Dir, changes.Options{Base: base, Head: last.String(), StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+			n := 0
+			for _, p := range res.Problems {
+				msg := p.Error()
+				if strings.Contains(msg, `watch glob "shared/{a,b}.json": braces`) {
+					n++
+					if !strings.Contains(msg, "stacks/orders/stack.yaml:") || !strings.Contains(msg, "orders") {
+						t.Errorf("%s paths=%v base %s: the problem does not name the stack and file:line: %v", engine, paths, base, msg)
+					}
+				}
+			}
+			if n != 1 {
+				t.Errorf("%s paths=%v base %s: the invalid glob is reported %d times, want once: %v", engine, paths, base, n, res.Problems)
+			}
+			want := []string{}
+			if base == "HEAD~2" {
+				want = []string{"orders"}
+			}
+			var got []string
+			for _, s := range res.Stacks {
+				got = append(got, s.Stack)
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("%s paths=%v base %s: stacks %v, want %v (the valid glob keeps watching)", engine, paths, base, got, want)
+			}
+		})
+	}
+	// A stack filtered out is not consulted: nothing said.
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", Head: last.String(), StacksRoot: "stacks", Stacks: []string{"users"}}, func(engine string, paths bool, res *changes.Result) {
+		if len(res.Problems) != 0 {
+			t.Errorf("%s paths=%v --stack users: %v", engine, paths, res.Problems)
+		}
+	})
+}

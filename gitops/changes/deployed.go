@@ -315,6 +315,7 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 		}
 		res.Stacks = append(res.Stacks, s)
 	}
+	res.Problems = append(res.Problems, e.badWatchGlobs(head.fsys, ix, res.Problems)...)
 	// Deployed commits are compared in groups, some stacks on their own:
 	// the problems come in a stable order whatever the grouping.
 	sort.SliceStable(res.Problems, func(i, j int) bool { return res.Problems[i].Error() < res.Problems[j].Error() })

@@ -49,7 +49,7 @@ type indexEntry struct {
 	EnvsKnown bool
 }
 
-const indexVersion = 3 // 3: the end line
+const indexVersion = 4 // 3: the end line; 4: watch globs of broken stack.yaml files
 
 // stackOf returns the stack folder holding p (nearest ancestor with
 // stack.yaml) or "".
@@ -87,13 +87,15 @@ func watchEntry(fsys fs.FS, dir string, content []byte, blob string) *indexEntry
 	if !bytes.Contains(content, []byte("watch")) {
 		return e
 	}
-	h, err := stacks.ReadHeader(fsys, dir)
-	if err != nil {
-		// A broken stack.yaml declares nothing; if it is part of the
-		// change, the stack itself reports the error.
-		return e
+	// The globs as written: one validate refuses, or a stack.yaml broken
+	// elsewhere, still watches what it says (when the stack is part of the
+	// change, its load reports the errors; invalid globs are reported at
+	// every detection, see badWatchGlobs).
+	name, watch, err := stacks.ReadWatch(fsys, dir)
+	if err == nil {
+		e.Name = name
 	}
-	e.Name, e.Watch = h.Name, h.Watch
+	e.Watch = watch
 	return e
 }
 
