@@ -141,6 +141,8 @@ func itoa(n int) string {
 //	    YAML files under root that belong to no stack (missing stack.yaml).
 //	func ReadHeader(fsys fs.FS, dir string) (*Header, error)
 //	    parses dir/stack.yaml only and lists dir/environments/*.yaml names.
+//	func NestedIn(fsys fs.FS, dir, file, name string) error
+//	    the "stacks cannot be nested" error of a stack.yaml between dir and file.
 //	func ReadWatch(fsys fs.FS, dir string) (name string, watch []string, err error)
 //	    metadata.name and spec.watch as written, even when invalid.
 //	func Load(fsys fs.FS, dir string) (*Stack, error)

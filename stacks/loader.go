@@ -614,6 +614,48 @@ func ReadHeader(fsys fs.FS, dir string) (*Header, error) {
 	return s.Header(), nil
 }
 
+// nestedMsg says that the stack.yaml in folder inner lies inside the
+// folder of the stack outer (called name), naming both stacks.
+func nestedMsg(fsys fs.FS, inner, outer, name string) string {
+	what := inner
+	if n, _, _ := ReadWatch(fsys, inner); n != "" {
+		what = fmt.Sprintf("stack %q (%s)", n, inner)
+	}
+	of := outer
+	if name != "" {
+		of = fmt.Sprintf("%q (%s)", name, outer)
+	}
+	return fmt.Sprintf("stacks cannot be nested: %s is inside the folder of stack %s, whose files include it; move %s out of %s (e.g. next to it), or delete its %s if it is part of %s", what, of, inner, outer, StackFile, outer)
+}
+
+// NestedIn returns the error of the first folder between the stack folder
+// dir and the file inside it (both slash-separated) that holds a
+// stack.yaml: stacks cannot be nested (Load reports the same). nil when
+// there is none. The folders are looked up with fs.Stat, so a caller
+// checking many files of one stack should remember the folders it asked.
+func NestedIn(fsys fs.FS, dir, file, name string) error {
+	dir = cleanRoot(dir)
+	rel, ok := strings.CutPrefix(file, dir+"/")
+	if dir == "." {
+		rel, ok = file, true
+	}
+	if !ok {
+		return nil
+	}
+	d := dir
+	parts := strings.Split(rel, "/")
+	for _, part := range parts[:len(parts)-1] {
+		if SkipDir(part) {
+			return nil // not read as part of the stack either
+		}
+		d = joinName(d, part)
+		if st, err := fs.Stat(fsys, path.Join(d, StackFile)); err == nil && !st.IsDir() {
+			return &Errors{List: []*Error{{File: path.Join(d, StackFile), Msg: nestedMsg(fsys, d, dir, name)}}}
+		}
+	}
+	return nil
+}
+
 // ReadWatch reads metadata.name and spec.watch of dir/stack.yaml as
 // written: a glob validate refuses is listed too, and so are the globs of
 // a stack.yaml with other errors (err, as ReadHeader's, says what is
@@ -1146,7 +1188,7 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 		if d != dir {
 			for _, e := range ents {
 				if e.Name() == StackFile && !e.IsDir() {
-					errs.add(pos{path.Join(d, StackFile), 0, 0}, "", "stacks cannot be nested: %s is inside stack %s; move it out", d, dir)
+					errs.add(pos{path.Join(d, StackFile), 0, 0}, "", "%s", nestedMsg(fsys, d, dir, s.header.Name))
 					return
 				}
 			}

@@ -1085,6 +1085,24 @@ func (e *engine) freshNames(ctx context.Context, head *side, atHead map[string]*
 	}
 }
 
+// nestedIn returns the error of a stack.yaml in a folder between the
+// stack id at head and one of its changed files (stacks.NestedIn), or nil.
+func nestedIn(fsys fs.FS, id *ident) error {
+	seen := map[string]bool{}
+	for _, c := range id.files {
+		if c.Action == gitops.Deleted || !strings.HasPrefix(c.Path, id.headDir+"/") {
+			continue
+		}
+		if d := path.Dir(c.Path); d != id.headDir && !seen[d] {
+			seen[d] = true
+			if err := stacks.NestedIn(fsys, id.headDir, c.Path, id.name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // badWatchGlobs reports the stacks at head (fsys, its index ix) whose spec.watch holds a glob
 // validate refuses (a leading !, braces, ** inside a segment, ...): such a
 // glob watches less than it says, or nothing, at every commit, so it is
@@ -1480,6 +1498,14 @@ func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bo
 	if id.headErr != nil {
 		problems = append(problems, fmt.Errorf("stack %s (%s) at head: %w", id.name, id.headDir, id.headErr))
 		st.Reasons = append(st.Reasons, errorReasons(id.headDir, id.headErr, "does not load at head")...)
+	} else if e.opts.Paths && id.headDir != "" {
+		// A stack.yaml in a folder of this stack: loading it (resolved
+		// mode, validate) says stacks cannot be nested; --paths does not
+		// load it, and must not map the files there here silently.
+		if err := nestedIn(head.fsys, id); err != nil {
+			problems = append(problems, fmt.Errorf("stack %s (%s) at head: %w", id.name, id.headDir, err))
+			st.Reasons = append(st.Reasons, errorReasons(id.headDir, err, "does not load at head")...)
+		}
 	}
 	set := func(env string, k Kind) {
 		if e.envSelected(env, restrict) {

@@ -1855,3 +1855,38 @@ func TestInvalidWatchGlobReportedEveryTime(t *testing.T) {
 		}
 	})
 }
+
+// TestNestedStackSameInBothModes: a stack.yaml inside another stack's
+// folder is invalid (stacks do not nest). A change below it maps to the
+// outer stack in resolved and --paths mode alike, and both say why, naming
+// both stacks and the nested stack.yaml — --paths used to map it silently.
+func TestNestedStackSameInBothModes(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/sub/stack.yaml", stackYAML("inner", ""))
+	g.Write("stacks/orders/sub/environments/dev.yaml", envYAML("dev", "  variables: {}\n"))
+	g.Commit("nested")
+	g.Write("stacks/orders/sub/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	last := g.Commit("edit below the nested stack.yaml")
+	for _, base := range []string{"HEAD~1", "HEAD~2"} {
+		detectAll(t, g.Dir, changes.Options{Base: base, Head: last.String(), StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+			if got := summary(res); len(got) != 1 || !strings.HasPrefix(got[0], "orders modified") {
+				t.Errorf("%s paths=%v base %s: %q, want orders modified", engine, paths, base, got)
+			}
+			found := false
+			for _, p := range res.Problems {
+				msg := p.Error()
+				found = found || strings.Contains(msg, `stacks/orders/sub/stack.yaml: stacks cannot be nested: stack "inner" (stacks/orders/sub) is inside the folder of stack "orders" (stacks/orders)`)
+			}
+			if !found {
+				t.Errorf("%s paths=%v base %s: no nested-stack problem: %v", engine, paths, base, res.Problems)
+			}
+			found = false
+			for _, r := range res.Stacks[0].Reasons {
+				found = found || r.File == "stacks/orders/sub/stack.yaml" && strings.Contains(r.Detail, "cannot be nested")
+			}
+			if !found {
+				t.Errorf("%s paths=%v base %s: no nested-stack reason: %v", engine, paths, base, res.Stacks[0].Reasons)
+			}
+		})
+	}
+}
