@@ -166,5 +166,6 @@ func itoa(n int) string {
 //	func HashSensitive(key []byte, name, value string) Sensitive
 //	func CheckName(name string) string; CheckSchedule(expr string) string
 //	func CheckWatchGlob(g string) string
+//	func NotPlainFile(m fs.FileMode) string  // a named pipe, socket, device ...
 //	func KindFields(k Kind) []string
 var _ fs.FS = nil

@@ -226,8 +226,10 @@ func readFile(fsys fs.FS, name string) ([]byte, *fileError) {
 	}
 	// Opening a named pipe waits for a writer, for ever; a device may
 	// never end: refuse them before opening.
-	if st, err := fs.Stat(fsys, name); err == nil && st.Mode()&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice|fs.ModeIrregular) != 0 {
-		return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("is not a regular file (%s): stack files must be plain files; remove it or rename it so it does not end in .yaml", specialKind(st.Mode()))}, nil}
+	if st, err := fs.Stat(fsys, name); err == nil {
+		if msg := NotPlainFile(st.Mode()); msg != "" {
+			return nil, &fileError{Error{File: name, Msg: msg}, nil}
+		}
 	}
 	f, err := fsys.Open(name)
 	if err != nil {
@@ -270,6 +272,16 @@ func readFile(fsys fs.FS, name string) ([]byte, *fileError) {
 		return nil, &fileError{Error{File: name, Msg: fmt.Sprintf("file is more than the %d MB limit for stack files: split it or remove it from the stack folder", MaxFileSize>>20)}, nil}
 	}
 	return checkText(name, data)
+}
+
+// NotPlainFile returns, for a file of mode m named *.yaml, why it cannot
+// be a stack file when it is a named pipe, socket, device or other special
+// file (opening a named pipe waits for a writer for ever), else "".
+func NotPlainFile(m fs.FileMode) string {
+	if m&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice|fs.ModeIrregular) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("is not a regular file (%s): stack files must be plain files; remove it or rename it so it does not end in .yaml", specialKind(m))
 }
 
 // specialKind names the kind of a file that is not a regular file.

@@ -100,6 +100,7 @@ func fmtRun(opts *FmtOptions) error {
 		root = r.Path
 	}
 	var files []string
+	var special []fmtProblem // YAML-named files that are not plain files
 	err = fs.WalkDir(repo.fsys, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == root && errors.Is(err, fs.ErrNotExist) {
@@ -113,8 +114,22 @@ func fmtRun(opts *FmtOptions) error {
 			}
 			return nil
 		}
-		if n := d.Name(); d.Type().IsRegular() && (path.Ext(n) == ".yaml" || path.Ext(n) == ".yml") {
+		n := d.Name()
+		if path.Ext(n) != ".yaml" && path.Ext(n) != ".yml" {
+			return nil
+		}
+		switch {
+		case d.Type().IsRegular():
 			files = append(files, p)
+		case d.Type()&fs.ModeSymlink != 0:
+			// A link to a file of the stack: that file is formatted
+			// itself (validate reports any other link).
+		default:
+			// A named pipe would block the read for ever: say what it
+			// is, as validate does, rather than pass it over.
+			if msg := stacks.NotPlainFile(d.Type()); msg != "" {
+				special = append(special, fmtProblem{File: p, Message: msg})
+			}
 		}
 		return nil
 	})
@@ -122,7 +137,7 @@ func fmtRun(opts *FmtOptions) error {
 		return fmt.Errorf("fmt: list files under %s: %w", root, err)
 	}
 	sort.Strings(files)
-	res := fmtResult{Changed: []string{}}
+	res := fmtResult{Changed: []string{}, Errors: special}
 	for _, p := range files {
 		full := filepath.Join(repo.dir, filepath.FromSlash(p))
 		st, err := os.Stat(full)
@@ -160,6 +175,7 @@ func fmtRun(opts *FmtOptions) error {
 			return fmt.Errorf("fmt: replace %s: %w", p, err)
 		}
 	}
+	sort.SliceStable(res.Errors, func(i, j int) bool { return res.Errors[i].File < res.Errors[j].File })
 	if f.JSON() {
 		if err := f.PrintJSON(res); err != nil {
 			return err
