@@ -47,6 +47,11 @@ type Factory struct {
 	// request (0: DefaultAWSResponseTimeout).
 	AWSResponseTimeout time.Duration
 
+	// ignoredSaid holds the gitignored paths a warning already named
+	// (see warnIgnored): several reads of the work tree, one warning.
+	ignoredMu   sync.Mutex
+	ignoredSaid map[string]bool
+
 	// flagKeys maps config keys set by global flags.
 	flagKeys  map[string]string
 	flagNames map[string]string

@@ -124,12 +124,19 @@ func warnIgnored(f *Factory, ignores *gitops.Ignores) {
 		return
 	}
 	var left []string
+	f.ignoredMu.Lock()
 	for _, p := range ignores.Hidden() {
 		name := path.Base(strings.TrimSuffix(p, "/"))
-		if strings.HasSuffix(p, "/") && !stacks.SkipDir(name) || strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") {
-			left = append(left, p)
+		if f.ignoredSaid[p] || !(strings.HasSuffix(p, "/") && !stacks.SkipDir(name) || strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
+			continue
 		}
+		if f.ignoredSaid == nil {
+			f.ignoredSaid = map[string]bool{}
+		}
+		f.ignoredSaid[p] = true
+		left = append(left, p)
 	}
+	f.ignoredMu.Unlock()
 	if len(left) == 0 {
 		return
 	}
