@@ -366,7 +366,8 @@ func TestConcurrentAppliesNeverInterleave(t *testing.T) {
 // TestApplyForceUnlockedRecordsNothing: an apply whose lease is
 // force-unlocked and taken by another run while its engine works must not
 // write state or history when it ends (the new holder owns them), even
-// though its next heartbeat is far away; it says nothing was recorded.
+// though its next heartbeat is far away; it says nothing was recorded,
+// and who holds the lock now.
 func TestApplyForceUnlockedRecordsNothing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		r := newE2ERepo(t, b)
@@ -386,7 +387,10 @@ func TestApplyForceUnlockedRecordsNothing(t *testing.T) {
 		}
 		defer lease.Release(ctx)
 		err = cmd.Wait()
-		if err == nil || !strings.Contains(errOut.String(), "nothing was recorded") {
+		// It names the run that holds the lock now, on the error's first line.
+		if err == nil || !strings.Contains(errOut.String(), "nothing was recorded") ||
+			!strings.Contains(errOut.String(), "Error: the apply of shop/dev was not recorded: its lock lease was lost (") ||
+			!strings.Contains(errOut.String(), "it is now held by other@example.com") {
 			t.Fatalf("force-unlocked apply: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 		}
 		if _, _, err := r.store().Get(ctx, shopDev); !errors.Is(err, statestore.ErrNotFound) {

@@ -430,8 +430,8 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	defer cancel()
 	if rt.LeaseLost != nil {
 		if err := rt.LeaseLost(wctx); err != nil {
-			return res, errors.Join(runErr, fmt.Errorf("nothing was recorded in the state or history of %s: the lock lease was lost (%w), so another run may own its state now; "+
-				"see panka status --stack %s, then re-run: the next apply plans against the recorded state and redoes this work", req.Key, err, req.Key.Stack))
+			return res, &LeaseLostError{Key: req.Key, Operation: string(req.Operation), Lost: err, RunErr: runErr,
+				Stopped: runErr != nil && ctx.Err() != nil, EngineSkipped: res.EngineSkipped}
 		}
 	}
 	if err := rt.Store.AppendHistory(wctx, req.Key, rec); err != nil {
@@ -451,6 +451,53 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	res.Deployment = rec
 	return res, runErr
+}
+
+// LeaseLostError is a deployment that lost its lock lease (taken over after
+// it expired, force-unlocked, or not renewed until it ran out) and so
+// recorded nothing: another run may own the state by now. When the loss
+// stopped the engine (Stopped), the engine's own error only says it was
+// cancelled, as after Ctrl-C: the message leads with the lost lease
+// instead, the real cause, and leaves that text out.
+type LeaseLostError struct {
+	Key       statestore.Key
+	Operation string
+	// Lost is why the lease was lost (wraps locker.ErrLost).
+	Lost error
+	// RunErr is the engine's error, nil when it succeeded.
+	RunErr error
+	// Stopped is true when the lost lease cancelled the engine.
+	Stopped bool
+	// EngineSkipped: nothing to change, the engine did not run.
+	EngineSkipped bool
+}
+
+func (e *LeaseLostError) Error() string {
+	next := fmt.Sprintf("Next: panka status --stack %s shows who holds its lock now; once that run has finished (or the lock is free), "+
+		"re-run the %s: it plans against the recorded state and redoes this work", e.Key.Stack, e.Operation)
+	switch {
+	case e.Stopped:
+		return fmt.Sprintf("the %s of %s was stopped: its lock lease was lost while the engine ran (%v).\n"+
+			"Nothing was recorded in its state or history, as another run may own them now; the engine was cancelled mid-run, "+
+			"so resources it was changing may be left half-done. %s", e.Operation, e.Key, e.Lost, next)
+	case e.RunErr != nil:
+		return fmt.Sprintf("the %s of %s failed: %v\n"+
+			"and its lock lease was lost meanwhile (%v), so nothing was recorded in its state or history, as another run may own them now. %s",
+			e.Operation, e.Key, e.RunErr, e.Lost, next)
+	case e.EngineSkipped:
+		return fmt.Sprintf("the %s of %s was not recorded: its lock lease was lost (%v), so nothing was recorded in its state or history, "+
+			"as another run may own them now; the engine did not run (nothing to change), so no resources changed. %s", e.Operation, e.Key, e.Lost, next)
+	}
+	return fmt.Sprintf("the %s of %s was not recorded: its lock lease was lost (%v), so nothing was recorded in its state or history, "+
+		"as another run may own them now; the engine did run, so resources may have changed. %s", e.Operation, e.Key, e.Lost, next)
+}
+
+// Unwrap gives errors.Is/As the lost lease and the engine's error.
+func (e *LeaseLostError) Unwrap() []error {
+	if e.RunErr == nil {
+		return []error{e.Lost}
+	}
+	return []error{e.Lost, e.RunErr}
 }
 
 // nothingToDestroy is the error for a destroy of a stack/environment that

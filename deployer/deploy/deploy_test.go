@@ -463,6 +463,48 @@ func TestRunLostLeaseRecordsNothing(t *testing.T) {
 	}
 }
 
+// TestRunLostLeaseStopsTheEngine: a lease lost while the engine runs
+// cancels the engine, whose error then only says it was interrupted "(Ctrl-C
+// or a stop signal)". The error must lead with the real cause, the lost
+// lease, and say what to do; the engine's misleading text is left out.
+func TestRunLostLeaseStopsTheEngine(t *testing.T) {
+	errLost := errors.New("lease on stack:shop:env:dev lost (taken over or force-unlocked): heartbeat: lock is gone; it is now held by bob")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	eng := &fakeEngine{upErr: fmt.Errorf("pulumi up on stack %q interrupted (Ctrl-C or a stop signal): %w", "shop-dev", context.Canceled)}
+	eng.onUp = func() { cancel(errLost) } // the heartbeat finds the lease gone
+	rt, store := newRuntime(t, eng)
+	rt.LeaseLost = func(context.Context) error { return errLost }
+	_, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: model(comp("jobs", stacks.KindQueue, map[string]any{}))})
+	if !errors.Is(err, errLost) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want the lost lease and the cancelled engine in its chain", err)
+	}
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	if want := "the apply of shop/dev was stopped: its lock lease was lost while the engine ran (" + errLost.Error() + ")"; !strings.HasPrefix(first, want) {
+		t.Errorf("first line %q, want it to start with %q", first, want)
+	}
+	for _, want := range []string{"Nothing was recorded in its state or history", "panka status --stack shop", "re-run the apply"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "Ctrl-C") {
+		t.Errorf("error %q blames Ctrl-C for a lost lease", err)
+	}
+	if _, _, err := store.Get(context.Background(), key); !errors.Is(err, statestore.ErrNotFound) {
+		t.Errorf("state after a run that lost its lease: %v, want none", err)
+	}
+
+	// An engine that failed on its own says why first.
+	eng = &fakeEngine{upErr: errors.New("pulumi up on stack \"shop-dev\" failed: disk full")}
+	rt, _ = newRuntime(t, eng)
+	rt.LeaseLost = func(context.Context) error { return errLost }
+	_, err = Run(context.Background(), rt, Request{Key: key, Operation: statestore.OpApply, Desired: model(comp("jobs", stacks.KindQueue, map[string]any{}))})
+	if first, _, _ := strings.Cut(err.Error(), "\n"); !strings.Contains(first, "disk full") || !strings.Contains(err.Error(), errLost.Error()) {
+		t.Errorf("engine failure, then the lease lost: %q, want the failure first and the lost lease", err)
+	}
+}
+
 // TestRunDestroyNeverDeployed: destroying what has no state fails before a
 // plan is shown (an empty plan saying "No changes" would contradict it)
 // and before the engine starts.

@@ -378,7 +378,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		Warnf:     f.Warnf,
 		SecretKey: secretKey,
 		LeaseLost: func(ctx context.Context) error {
-			return f.leaseLost(ctx, lease, "the deployment")
+			return f.leaseLost(ctx, cfg, lease, "the deployment")
 		},
 		LockID:       info.ID,
 		User:         info.LockedBy,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/deployer/deploy"
 	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/deployer/planner"
@@ -109,12 +110,12 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	}
 	eng, err := f.startEngine(lctx, cfg, key, nil, engineOptions{Log: f.engineLog(), Deployed: deployed})
 	if err != nil {
-		return err
+		return driftStopped(lctx, f, cfg, lease, key, err)
 	}
 	defer eng.Close()
 	rec, err := eng.RecoverStale(lctx)
 	if err != nil {
-		return err
+		return driftStopped(lctx, f, cfg, lease, key, err)
 	}
 	if !rec.Empty() {
 		fmt.Fprintf(f.Notices(), "an earlier run of %s was killed; holding the lease, panka %s\n", key, rec.String())
@@ -127,12 +128,12 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	}
 	res, err := eng.RefreshPreview(lctx, nil)
 	if err != nil {
-		return fmt.Errorf("refresh %s: %w", key, err)
+		return driftStopped(lctx, f, cfg, lease, key, fmt.Errorf("refresh %s: %w", key, err))
 	}
 	rep := newDriftReport(key, f.Now().UTC(), res.Steps)
 	rep.EngineStateChanged = moved
 	rep.Serial = st.Serial
-	if err := recordDriftCheck(ctx, f, store, lease, key, rep); err != nil {
+	if err := recordDriftCheck(ctx, f, cfg, store, lease, key, rep); err != nil {
 		return err
 	}
 	if f.JSON() {
@@ -221,15 +222,31 @@ func writeDriftText(w io.Writer, rep driftReport, ref string) {
 	fmt.Fprintf(w, "Re-apply the deployed commit to put them back: panka apply --stack %s --environment %s --ref %s\n", key.Stack, key.Environment, ref)
 }
 
+// driftStopped is err, the engine's, unless the lease was lost while the
+// engine ran (lctx is its context): the engine was then cancelled and says
+// only that it was interrupted, as after Ctrl-C, so the error says the lease
+// was lost, who holds the lock now, and what to do.
+func driftStopped(lctx context.Context, f *Factory, cfg *config.Resolved, lease *locker.Lease, key statestore.Key, err error) error {
+	lost := lease.Lost()
+	if lost == nil || lctx.Err() == nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(lctx), 30*time.Second)
+	defer cancel()
+	return fmt.Errorf("the drift check of %s was stopped: its lock lease was lost while the engine ran (%w).\n"+
+		"Nothing was recorded in its state. Next: panka status --stack %s shows who holds its lock now; "+
+		"once that run has finished (or the lock is free), re-run panka drift detect", key, f.lostTo(wctx, cfg, lease, lost), key.Stack)
+}
+
 // recordDriftCheck records rep in the state of key, unless the lease was
 // lost meanwhile (force unlocked, taken over, expired): then another run may
 // own the state, and a write here would make its own write fail after its
 // engine ran, so nothing is written and the error says so. A failed write
 // otherwise only warns: the check itself was done.
-func recordDriftCheck(ctx context.Context, f *Factory, store statestore.Store, lease *locker.Lease, key statestore.Key, rep driftReport) error {
+func recordDriftCheck(ctx context.Context, f *Factory, cfg *config.Resolved, store statestore.Store, lease *locker.Lease, key statestore.Key, rep driftReport) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := f.leaseLost(wctx, lease, "the drift check"); err != nil {
+	if err := f.leaseLost(wctx, cfg, lease, "the drift check"); err != nil {
 		return fmt.Errorf("the drift check of %s was not recorded in its state: the lock lease was lost (%w), so another run may own its state now; "+
 			"see panka status --stack %s, then re-run panka drift detect", key, err, key.Stack)
 	}

@@ -43,7 +43,7 @@ func TestDriftCheckLostLeaseRecordsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.ReleaseLease(lease)
-	if err := recordDriftCheck(ctx, f, store, lease, key, rep); err != nil {
+	if err := recordDriftCheck(ctx, f, cfg, store, lease, key, rep); err != nil {
 		t.Fatalf("record with the lease held: %v", err)
 	}
 	st, _, err := store.Get(ctx, key)
@@ -62,11 +62,12 @@ func TestDriftCheckLostLeaseRecordsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep.CheckedAt, rep.Drifted = checkedAt.Add(time.Hour), nil
-	err = recordDriftCheck(ctx, f, store, lease, key, rep)
+	err = recordDriftCheck(ctx, f, cfg, store, lease, key, rep)
 	if !errors.Is(err, locker.ErrLost) {
 		t.Fatalf("record after a force unlock: %v, want ErrLost", err)
 	}
-	for _, want := range []string{"the drift check of shop/dev was not recorded in its state: the lock lease was lost", "see panka status --stack shop, then re-run panka drift detect"} {
+	for _, want := range []string{"the drift check of shop/dev was not recorded in its state: the lock lease was lost",
+		"nobody holds the lock now (it was removed, e.g. by panka unlock --force)", "see panka status --stack shop, then re-run panka drift detect"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
@@ -77,6 +78,53 @@ func TestDriftCheckLostLeaseRecordsNothing(t *testing.T) {
 	}
 	if st.Serial != 2 || !st.LastDriftCheck.At.Equal(checkedAt) {
 		t.Fatalf("state after a check with a lost lease: serial %d, drift check %+v; want serial 2 and the earlier check, untouched", st.Serial, st.LastDriftCheck)
+	}
+}
+
+// TestDriftStoppedByLostLease: a drift check whose lease is lost while the
+// engine refreshes is cancelled; the engine then says only "interrupted
+// (Ctrl-C or a stop signal)". The error leads with the lost lease instead.
+func TestDriftStoppedByLostLease(t *testing.T) {
+	ctx := context.Background()
+	f, _, _, _ := lockTestFactory(t)
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	lease, err := f.AcquireLease(ctx, cfg, "shop", "dev", "drift", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.ReleaseLease(lease)
+	engineErr := errors.New("refresh shop/dev: refresh on stack \"shop-dev\" interrupted (Ctrl-C or a stop signal)")
+	if err := driftStopped(lease.Context(), f, cfg, lease, key, engineErr); err != engineErr {
+		t.Fatalf("with the lease held: %v, want the engine's error as it is", err)
+	}
+	other, err := f.Locker(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.ForceRelease(ctx, locker.Key("shop", "dev")); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.Check(ctx); !errors.Is(err, locker.ErrLost) { // as the heartbeat finds it
+		t.Fatalf("check after a force unlock: %v", err)
+	}
+	err = driftStopped(lease.Context(), f, cfg, lease, key, engineErr)
+	if !errors.Is(err, locker.ErrLost) {
+		t.Fatalf("lease lost: %v, want ErrLost", err)
+	}
+	if want := "the drift check of shop/dev was stopped: its lock lease was lost while the engine ran (lease on stack:shop:env:dev lost"; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q does not start with %q", err, want)
+	}
+	for _, want := range []string{"nobody holds the lock now", "re-run panka drift detect"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "Ctrl-C") {
+		t.Errorf("error %q blames Ctrl-C for a lost lease", err)
 	}
 }
 

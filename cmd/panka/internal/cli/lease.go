@@ -82,15 +82,34 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 // unlocked, taken over, expired): then nothing may be written, as another
 // run may hold the lease and own the state by now. When the backend cannot
 // be asked it only warns: the state write is compare-and-swap.
-func (f *Factory) leaseLost(ctx context.Context, lease *locker.Lease, what string) error {
+func (f *Factory) leaseLost(ctx context.Context, cfg *config.Resolved, lease *locker.Lease, what string) error {
 	err := lease.Check(ctx)
 	if errors.Is(err, locker.ErrLost) {
-		return err
+		return f.lostTo(ctx, cfg, lease, err)
 	}
 	if err != nil {
 		f.Log.Warn().Err(err).Msgf("could not confirm the lock lease before recording %s", what)
 	}
 	return nil
+}
+
+// lostTo adds to lost, the error of a lost lease, who holds the lock now
+// (describeHolder), or that nobody does; lost as it is when the lock
+// backend cannot say.
+func (f *Factory) lostTo(ctx context.Context, cfg *config.Resolved, lease *locker.Lease, lost error) error {
+	l, err := f.Locker(ctx, cfg)
+	if err != nil {
+		return lost
+	}
+	mine := lease.Info()
+	h, err := l.Get(ctx, mine.Key)
+	switch {
+	case errors.Is(err, locker.ErrNotFound):
+		return fmt.Errorf("%w; nobody holds the lock now (it was removed, e.g. by panka unlock --force)", lost)
+	case err != nil || h.ID == mine.ID:
+		return lost
+	}
+	return fmt.Errorf("%w; it is now held by %s", lost, describeHolder(h, f.Now()))
 }
 
 // ReleaseLease releases lease with a fresh, bounded context, so it also

@@ -436,3 +436,45 @@ func TestAcquireLeaseWarnsLocalLocksOnSharedState(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseLostNamesTheNewHolder: a run that finds its lease lost says who
+// holds the lock now (the run that took it over), so the user knows whom to
+// wait for; or that nobody does, after a force unlock.
+func TestLeaseLostNamesTheNewHolder(t *testing.T) {
+	ctx := context.Background()
+	f, _, _, _ := lockTestFactory(t)
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := f.AcquireLease(ctx, cfg, "app", "prod", "apply", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.ReleaseLease(lease)
+	other, err := f.Locker(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.ForceRelease(ctx, alice.Key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.TryAcquire(ctx, alice, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	err = f.leaseLost(ctx, cfg, lease, "the deployment")
+	if !errors.Is(err, locker.ErrLost) {
+		t.Fatalf("leaseLost after a takeover: %v, want ErrLost", err)
+	}
+	if want := "it is now held by alice@example.com on host-a (pid 42), apply of commit 0123456789ab"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q lacks %q", err, want)
+	}
+
+	if err := other.ForceRelease(ctx, alice.Key); err != nil {
+		t.Fatal(err)
+	}
+	err = f.leaseLost(ctx, cfg, lease, "the deployment")
+	if want := "nobody holds the lock now"; !errors.Is(err, locker.ErrLost) || !strings.Contains(err.Error(), want) {
+		t.Errorf("leaseLost with the lock removed: %v, want ErrLost saying %q", err, want)
+	}
+}
