@@ -379,6 +379,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 				strings.Join(state.LastDriftCheck.Drifted, ", "), state.LastDriftCheck.At.UTC().Format(time.RFC3339), req.Operation)
 		}
 		outputs, runErr = runEngine(ctx, rt, eng, req, state, deployed, desired, drifted || moved, res, logf)
+		runErr = explainProtected(runErr, req, state, drifted, moved)
 	}
 	if errors.Is(runErr, errRefusedBeforeEngine) {
 		// Nothing ran: a refusal, not a deployment. Recording it would
@@ -451,6 +452,37 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	res.Deployment = rec
 	return res, runErr
+}
+
+// explainProtected says, in the engine's refusal to replace protected
+// components (err), what made the engine want to and where to see it. The
+// plan cannot tell: it compares the desired model with the recorded state.
+// After a refresh from the real resources (drift found by drift detect, or
+// engine state written by a run that recorded nothing) the cause is a
+// change made outside panka, which only drift detect shows; otherwise it is
+// a change in the plan that the provider makes only by re-creating.
+func explainProtected(err error, req Request, state *statestore.State, drifted, moved bool) error {
+	var pe *engine.ProtectedError
+	if !errors.As(err, &pe) || len(pe.Replace) == 0 {
+		return err
+	}
+	key := req.Key
+	detect := fmt.Sprintf("panka drift detect --stack %s --environment %s", key.Stack, key.Environment)
+	switch {
+	case drifted:
+		pe.Why = fmt.Sprintf("This %s refreshed %s from the real resources first, because drift detect had found %s changed outside panka: "+
+			"that change is what the provider can only undo by re-creating, and panka plan does not show it (it compares the YAML with the recorded state). "+
+			"See what differs with %s, then put the resource back as it was deployed (or change the YAML to match it) and re-run.",
+			req.Operation, key, strings.Join(state.LastDriftCheck.Drifted, ", "), detect)
+	case moved:
+		pe.Why = fmt.Sprintf("This %s refreshed %s from the real resources first, because its engine state was written by a run that recorded nothing: "+
+			"what is deployed differs from what panka recorded, and panka plan does not show it (it compares the YAML with the recorded state). "+
+			"See what differs with %s, then bring the resource back in line with the YAML and re-run.", req.Operation, key, detect)
+	default:
+		pe.Why = fmt.Sprintf("panka plan --stack %s --environment %s shows the change that forces it (as an update: the plan cannot know which changes a provider makes only by re-creating).",
+			key.Stack, key.Environment)
+	}
+	return fmt.Errorf("the %s of %s was refused by the engine: %w", req.Operation, key, pe)
 }
 
 // LeaseLostError is a deployment that lost its lock lease (taken over after

@@ -659,6 +659,57 @@ func TestRunUndoesRecordedDrift(t *testing.T) {
 	}
 }
 
+// TestRunExplainsEngineReplaceRefusal: the engine refuses to replace a
+// protected component; what made it want to differs, and so does what
+// shows it. After drift detect found drift (the run refreshes first), the
+// plan says "No changes": the error must send the user to drift detect
+// with the right stack and environment, not to panka plan. Without
+// drift, the plan shows the change (as an update the provider makes only
+// by re-creating).
+func TestRunExplainsEngineReplaceRefusal(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	v1 := model(comp("db", stacks.KindDatabase, map[string]any{"engine": "postgres"}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	// As the engine client returns it: the engine's text, the refusal in its chain.
+	eng.upErr = fmt.Errorf("pulumi up on stack \"shop-dev\": %w: failed to run update: exit status 1", &engine.ProtectedError{Replace: []string{"db"}})
+
+	v2 := model(comp("db", stacks.KindDatabase, map[string]any{"engine": "postgres", "version": "16"}))
+	_, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+	var pe *engine.ProtectedError
+	if !errors.As(err, &pe) {
+		t.Fatalf("err = %v, want the engine's ProtectedError", err)
+	}
+	for _, want := range []string{"refusing to replace db", "panka plan --stack shop --environment dev shows the change", "re-run with --allow-replace"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal of a planned change: %q lacks %q", err, want)
+		}
+	}
+
+	if _, _, err := statestore.Update(ctx, store, key, rt.Now, func(s *statestore.State) error {
+		s.LastDriftCheck = &statestore.DriftCheck{At: rt.Now(), Drifted: []string{"db"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}) // the deployed spec: the plan has no changes
+	if !errors.As(err, &pe) {
+		t.Fatalf("err = %v, want the engine's ProtectedError", err)
+	}
+	for _, want := range []string{"the apply of shop/dev was refused by the engine: refusing to replace db",
+		"drift detect had found db changed outside panka", "panka drift detect --stack shop --environment dev", "re-run with --allow-replace"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal after drift: %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "panka plan --stack") || strings.Contains(err.Error(), "See panka plan") {
+		t.Errorf("refusal after drift sends the user to panka plan, which shows no change: %q", err)
+	}
+}
+
 // TestRunNoticesUnrecordedEngineWrites: the engine's state token is
 // recorded after each engine run; when it differs at the next run (a
 // stopped run resumed after its lease was taken over and its engine wrote

@@ -156,6 +156,9 @@ func (c *Client) wait(ctx context.Context, onEvent func(Event)) (*Message, error
 					if m.Canceled {
 						return &m, canceledError(m.Error)
 					}
+					if m.Protected != nil {
+						return &m, &protectedRunError{msg: m.Error, pe: m.Protected}
+					}
 					return &m, errors.New(m.Error)
 				}
 				return &m, nil
@@ -309,3 +312,13 @@ type canceledError string
 
 func (e canceledError) Error() string { return string(e) }
 func (e canceledError) Unwrap() error { return context.Canceled }
+
+// protectedRunError is the engine's refusal to replace or delete protected
+// resources, as it worded it, for errors.As(err, **ProtectedError).
+type protectedRunError struct {
+	msg string
+	pe  *ProtectedError
+}
+
+func (e *protectedRunError) Error() string { return e.msg }
+func (e *protectedRunError) Unwrap() error { return e.pe }

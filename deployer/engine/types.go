@@ -174,3 +174,35 @@ func (r *Recovery) String() string {
 	}
 	return "cleared " + strings.Join(parts, "; ")
 }
+
+// ProtectedError is an operation the engine refused because it would have
+// replaced or deleted resources that panka marks protected: those of
+// data-holding components, unless --allow-replace / --allow-destroy. It
+// crosses the protocol (Message.Protected), so panka knows the refusal
+// for what it is.
+type ProtectedError struct {
+	Replace []string `json:"replace,omitempty"` // component names
+	Delete  []string `json:"delete,omitempty"`
+	// Why, when set, says what made the engine want to replace them and
+	// where to see it (panka fills it in: it knows whether the run
+	// refreshed from the real resources first, and which stack/env it is).
+	Why string `json:"-"`
+}
+
+func (e *ProtectedError) Error() string {
+	var parts []string
+	if len(e.Replace) > 0 {
+		why := ""
+		if e.Why != "" {
+			why = " " + e.Why
+		}
+		parts = append(parts, fmt.Sprintf("refusing to replace %s: the engine found that it must be re-created (a change its provider cannot make in place), "+
+			"which deletes it and the data it holds; it was not replaced.%s If the replacement is intended, re-run with --allow-replace",
+			strings.Join(e.Replace, ", "), why))
+	}
+	if len(e.Delete) > 0 {
+		parts = append(parts, fmt.Sprintf("refusing to delete %s: it holds data and this run was not given --allow-destroy; it was not deleted. "+
+			"If deleting it is intended, re-run with --allow-destroy", strings.Join(e.Delete, ", ")))
+	}
+	return strings.Join(parts, "; ")
+}

@@ -76,6 +76,9 @@ type Message struct {
 	Error    string            `json:"error,omitempty"`
 	// Canceled is set when the error came from cancellation (Ctrl-C).
 	Canceled bool `json:"canceled,omitempty"`
+	// Protected is set when the error is the engine's refusal to replace
+	// or delete protected resources.
+	Protected *ProtectedError `json:"protected,omitempty"`
 }
 
 // Model carries a resolved model across the process boundary with its

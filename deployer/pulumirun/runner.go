@@ -465,25 +465,9 @@ func (e *interruptedError) Error() string {
 func (e *interruptedError) Unwrap() error { return e.cause }
 
 // ProtectedError is an operation the engine refused because it would have
-// replaced or deleted resources that panka marks protected: those of
-// data-holding components, unless --allow-replace / --allow-destroy.
-type ProtectedError struct {
-	Replace, Delete []string // component names
-}
-
-func (e *ProtectedError) Error() string {
-	var parts []string
-	if len(e.Replace) > 0 {
-		parts = append(parts, fmt.Sprintf("refusing to replace %s: the engine found that it must be re-created (a change its provider cannot make in place), "+
-			"which deletes it and the data it holds; it was not replaced. See panka plan for what changed; if the replacement is intended, re-run with --allow-replace",
-			strings.Join(e.Replace, ", ")))
-	}
-	if len(e.Delete) > 0 {
-		parts = append(parts, fmt.Sprintf("refusing to delete %s: it holds data and this run was not given --allow-destroy; it was not deleted. "+
-			"If deleting it is intended, re-run with --allow-destroy", strings.Join(e.Delete, ", ")))
-	}
-	return strings.Join(parts, "; ")
-}
+// replaced or deleted resources that panka marks protected (it crosses the
+// engine protocol, so it lives in package engine).
+type ProtectedError = engine.ProtectedError
 
 var (
 	protectedReplace = regexp.MustCompile(`unable to replace resource "([^"]+)"\s+as it is currently marked for protection`)

@@ -147,6 +147,10 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, log io.Writer) erro
 		if err != nil {
 			m.Error = err.Error()
 			m.Canceled = ctx.Err() != nil || errors.Is(err, context.Canceled)
+			var pe *engine.ProtectedError
+			if errors.As(err, &pe) {
+				m.Protected = pe
+			}
 		}
 		write(m)
 	}

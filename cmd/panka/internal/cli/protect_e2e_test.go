@@ -42,6 +42,11 @@ func TestEngineForcedReplaceRefused(t *testing.T) {
 		t.Fatalf("apply of a change the provider replaces: exit %d, want 1 refusing the replace\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	t.Logf("the refusal:\n%s", errOut)
+	// The refusal crosses the engine protocol as such: panka says where
+	// the change that forces it shows.
+	if !strings.Contains(errOut, "panka plan --stack shop --environment dev shows the change that forces it") {
+		t.Errorf("the refusal does not say where its cause shows:\n%s", errOut)
+	}
 	if !strings.Contains(out, "1 to update") || strings.Contains(out, "must be replaced") {
 		t.Errorf("the plan should show the update the planner sees, not a replace:\n%s", out)
 	}
