@@ -28,8 +28,12 @@ type HistoryCommit struct {
 type HistoryEntry struct {
 	Deployment *statestore.Deployment `json:"deployment"`
 	// Previous is the commit deployed before this deployment ("" for the
-	// first deployment).
+	// first deployment); after a destroy, the one deployed before that.
 	Previous string `json:"previousCommit,omitempty"`
+	// AfterDestroy is the serial of the destroy this deployment follows
+	// (it deployed everything again), 0 when none came between it and
+	// the deployment before.
+	AfterDestroy int64 `json:"afterDestroy,omitempty"`
 	// Commits are the commits this deployment brought in: reachable from
 	// its commit and not from Previous, newest first.
 	Commits []HistoryCommit `json:"commits"`
@@ -51,7 +55,13 @@ func historyEntries(ctx context.Context, repo *gitops.Repo, page, all []*statest
 		e := &HistoryEntry{Deployment: d, Commits: []HistoryCommit{}}
 		out = append(out, e)
 		for _, p := range all {
-			if p.Serial < d.Serial && isDeployment(p) && p.Commit != "" {
+			if p.Serial >= d.Serial {
+				continue
+			}
+			if p.Operation == statestore.OpDestroy && p.Result == statestore.ResultSucceeded && e.AfterDestroy == 0 {
+				e.AfterDestroy = p.Serial
+			}
+			if isDeployment(p) && p.Commit != "" {
 				e.Previous = p.Commit
 				break
 			}
@@ -198,6 +208,16 @@ func historyHeadline(d *statestore.Deployment) string {
 func writeHistoryCommits(w io.Writer, entries []*HistoryEntry) {
 	for _, e := range entries {
 		fmt.Fprintln(w, historyHeadline(e.Deployment))
+		if e.AfterDestroy != 0 && e.Deployment.Operation != statestore.OpDestroy {
+			switch {
+			case e.Note != "" || e.Previous == "":
+				fmt.Fprintf(w, "    (re-deployed after the destroy at serial %d)\n", e.AfterDestroy)
+			case len(e.Commits)+len(e.Undone) == 0:
+				fmt.Fprintf(w, "    (re-deployed after the destroy at serial %d, at the commit deployed before it)\n", e.AfterDestroy)
+			default:
+				fmt.Fprintf(w, "    (re-deployed after the destroy at serial %d; commits since the one deployed before it:)\n", e.AfterDestroy)
+			}
+		}
 		for _, c := range e.Commits {
 			fmt.Fprintf(w, "    + %s %s (%s)\n", commit7(c.Commit), c.Subject, authorName(c.Author))
 		}
@@ -210,7 +230,7 @@ func writeHistoryCommits(w io.Writer, entries []*HistoryEntry) {
 		switch {
 		case e.Note != "":
 			fmt.Fprintf(w, "    (%s)\n", e.Note)
-		case len(e.Commits)+len(e.Undone) == 0 && e.Deployment.Operation != statestore.OpDestroy && e.Previous != "":
+		case len(e.Commits)+len(e.Undone) == 0 && e.Deployment.Operation != statestore.OpDestroy && e.Previous != "" && e.AfterDestroy == 0:
 			fmt.Fprintln(w, "    (same commit as the deployment before)")
 		}
 	}
