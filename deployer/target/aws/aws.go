@@ -104,6 +104,15 @@ type componentResource struct {
 
 func (d *deploy) run() error {
 	ctx := d.ctx
+	if len(d.order) == 0 {
+		// No components, no resources: the explicit provider alone
+		// would make the engine load the pulumi-aws plugin (and fail
+		// where there is none) for a stack that deploys nothing. A
+		// stack whose last components were removed needs nothing
+		// declared either: the engine deletes what it holds with the
+		// provider its state records.
+		return nil
+	}
 	defaults := map[string]string{}
 	for k, v := range d.r.Provider.Tags {
 		defaults[k] = v

@@ -187,6 +187,19 @@ func TestResourcesPerKind(t *testing.T) {
 	}
 }
 
+// TestEmptyStackRegistersNothing: a stack without components declares no
+// resources, not even the explicit provider: that alone made the engine
+// load the pulumi-aws plugin, and an apply of an empty stack failed (and
+// was recorded as failed) where the plugin is not installed.
+func TestEmptyStackRegistersNothing(t *testing.T) {
+	r := fullStack()
+	r.Components = nil
+	res := run(t, r)
+	if len(res.res) != 0 || len(res.calls) != 0 {
+		t.Fatalf("empty stack registered %d resources (%v) and made calls %v, want none", len(res.res), res.res, res.calls)
+	}
+}
+
 func TestProviderAndTags(t *testing.T) {
 	res := run(t, fullStack())
 	p := res.find(t, "pulumi:providers:aws", "aws")
