@@ -119,6 +119,7 @@ func TestResolveRef(t *testing.T) {
 	}
 	g.Git("tag", "light")
 	g.Git("tag", "-a", "annotated", "-m", "a tag", c[2].String())
+	g.Git("tag", "-a", "nested", "-m", "a tag of a tag", "annotated")
 	g.Git("checkout", "-q", "-b", "feature", c[3].String())
 	g.Write("g.txt", "feature")
 	feat := g.Commit("feature work")
@@ -158,6 +159,11 @@ func TestResolveRef(t *testing.T) {
 		{"feature@{upstream}~1", c[0]},
 		{"HEAD^{}", merge},
 		{"annotated^{commit}", c[2]},
+		// An annotated tag's own object id (what a pre-push hook is
+		// given for a pushed tag) is the commit it tags, as in git.
+		{g.Git("rev-parse", "annotated"), c[2]},
+		{g.Git("rev-parse", "annotated")[:12], c[2]},
+		{g.Git("rev-parse", "nested"), c[2]},
 		{"HEAD^{/c3}", c[3]},
 		// Stray white space around a ref (a CI variable) is no part of it.
 		{" HEAD~3", c[2]},

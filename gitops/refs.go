@@ -136,6 +136,9 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 	if len(rev) == 40 && hexRe.MatchString(rev) {
 		h := plumbing.NewHash(rev)
 		if _, err := r.commit(h); err != nil {
+			if c, ok := r.peelTagID(h); ok {
+				return c, nil
+			}
 			if err := r.notCommitID(ref, h); err != nil {
 				return ZeroHash, err
 			}
@@ -185,6 +188,32 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 		return ZeroHash, &RefError{Ref: ref, Err: err}
 	}
 	return *h, nil
+}
+
+// peelTagID returns the commit an annotated tag object h points at (tags
+// of tags peeled), as git's h^{commit} does: a pre-push hook is given the
+// tag object's id for a pushed annotated tag. ok is false when h is no tag
+// or its target is no commit.
+func (r *Repo) peelTagID(h Hash) (Hash, bool) {
+	for depth := 0; depth < 16; depth++ {
+		r.mu.Lock()
+		tag, err := object.GetTag(r.r.Storer, h)
+		r.mu.Unlock()
+		if err != nil {
+			return ZeroHash, false
+		}
+		if tag.TargetType == plumbing.CommitObject {
+			if _, err := r.commit(tag.Target); err != nil {
+				return ZeroHash, false
+			}
+			return tag.Target, true
+		}
+		if tag.TargetType != plumbing.TagObject {
+			return ZeroHash, false
+		}
+		h = tag.Target
+	}
+	return ZeroHash, false
 }
 
 // refToNonCommit returns a RefError when the name rev starts with is a
@@ -398,6 +427,8 @@ func (r *Repo) shortID(ref, rev string) (h Hash, done bool, err error) {
 		if strings.HasPrefix(c.String(), lower) {
 			if _, err := r.commit(c); err == nil {
 				commits = append(commits, c)
+			} else if p, ok := r.peelTagID(c); ok {
+				commits = append(commits, p)
 			}
 		}
 	}
