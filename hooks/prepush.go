@@ -92,12 +92,24 @@ func Script(pankaPath string) string {
 // ErrForeignHook is returned when a hook exists that panka did not write.
 var ErrForeignHook = errors.New("a pre-push hook not written by panka exists")
 
+// ChainExample is how to run panka from a pre-push hook that runs another
+// command too. git writes the pushed refs once on standard input, and a
+// pre-push command reads them all (git lfs pre-push does): a line added
+// after it would find its input empty and check nothing, one added before
+// it would leave it nothing. Each gets its own copy.
+const ChainExample = `refs=$(cat)    # the pushed refs: git writes them once, on standard input
+printf '%s\n' "$refs" | git lfs pre-push "$@" || exit    # each command of the hook gets its own copy
+printf '%s\n' "$refs" | panka hooks run pre-push "$@"`
+
 // Install writes hooksDir/pre-push. It refuses to replace a hook panka did
 // not write unless force is set, and returns the path written.
 func Install(hooksDir, pankaPath string, force bool) (string, error) {
 	path := filepath.Join(hooksDir, "pre-push")
 	if old, err := os.ReadFile(path); err == nil && !strings.Contains(string(old), marker) && !force {
-		return path, fmt.Errorf("%s: %w; add `panka hooks run pre-push \"$@\"` to it yourself, or use --force to replace it", path, ErrForeignHook)
+		return path, fmt.Errorf("%s: %w; use --force to replace it, or add panka to it yourself. "+
+			"panka reads the pushed refs on standard input, which git writes only once: "+
+			"if the hook runs another command that reads them too (such as git lfs pre-push), give each a copy, e.g.\n%s",
+			path, ErrForeignHook, indent(ChainExample, "    "))
 	}
 	if err := os.MkdirAll(hooksDir, 0o755); err != nil {
 		return path, fmt.Errorf("create %s: %w", hooksDir, err)
@@ -132,4 +144,8 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
 }

@@ -105,9 +105,23 @@ func TestInstall(t *testing.T) {
 	if err := os.WriteFile(path, []byte("#!/bin/sh\necho mine\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Install(dir, "panka", false); !errors.Is(err, ErrForeignHook) {
+	_, err = Install(dir, "panka", false)
+	if !errors.Is(err, ErrForeignHook) {
 		t.Fatalf("err = %v, want ErrForeignHook", err)
 	}
+	// The refusal says how to add panka to that hook so that it gets the
+	// pushed refs too: a plain `panka hooks run pre-push "$@"` line after
+	// a command that reads them (git lfs pre-push) finds its input empty
+	// and checks nothing.
+	for _, line := range strings.Split(ChainExample, "\n") {
+		if !strings.Contains(err.Error(), "\n    "+line) {
+			t.Errorf("refusal %q does not show %q", err, line)
+		}
+	}
+	if !strings.Contains(err.Error(), "standard input") {
+		t.Errorf("refusal %q does not say why a plain line is not enough", err)
+	}
+	testChainExample(t)
 	if b, _ := os.ReadFile(path); string(b) != "#!/bin/sh\necho mine\n" {
 		t.Errorf("foreign hook was modified")
 	}
@@ -151,5 +165,35 @@ func TestInstallConcurrently(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("files left in %s: %v", dir, names)
+	}
+}
+
+// testChainExample runs ChainExample as a hook, with a git lfs and a
+// panka that print what they read: both get the pushed refs.
+func testChainExample(t *testing.T) {
+	t.Helper()
+	bin := t.TempDir()
+	for _, name := range []string{"git", "panka"} {
+		script := "#!/bin/sh\necho \"" + name + " $*: $(cat)\"\n"
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hook := filepath.Join(t.TempDir(), "pre-push")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\n"+ChainExample+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	refs := "refs/heads/main " + strings.Repeat("1", 40) + " refs/heads/main " + ZeroSHA
+	cmd := exec.Command(hook, "origin", "url")
+	cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
+	cmd.Stdin = strings.NewReader(refs + "\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ChainExample as a hook: %v\n%s", err, out)
+	}
+	for _, want := range []string{"git lfs pre-push origin url: " + refs, "panka hooks run pre-push origin url: " + refs} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("ChainExample as a hook printed\n%s\nwant a line %q", out, want)
+		}
 	}
 }
