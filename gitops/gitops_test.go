@@ -324,6 +324,9 @@ func TestDefaultBranch(t *testing.T) {
 		// A clone whose only remote is not named origin (git clone -o upstream).
 		{"only remote upstream", map[string]string{"remote:upstream": "", "refs/remotes/upstream/main": "c1"}, "upstream/main", 1, false},
 		{"origin among remotes", map[string]string{"remote:origin": "", "remote:upstream": "", "refs/remotes/origin/main": "c1", "refs/remotes/upstream/main": "c0"}, "origin/main", 1, false},
+		// Its HEAD a plain id rather than a link to a branch: upstream's,
+		// not the origin/HEAD this clone does not have.
+		{"only remote upstream, HEAD an id", map[string]string{"remote:upstream": "", "refs/remotes/upstream/HEAD": "c1"}, "upstream/HEAD", 1, false},
 		{"two remotes, no origin", map[string]string{"remote:a": "", "remote:b": "", "refs/remotes/a/main": "c1"}, "main", 2, false},
 	}
 	for _, tt := range tests {

@@ -659,7 +659,7 @@ func (r *Repo) DefaultBranch() (string, Hash, error) {
 	if ref, err := r.r.Reference(plumbing.ReferenceName("refs/remotes/"+remote+"/HEAD"), false); err == nil {
 		name := ref.Target()
 		if ref.Type() == plumbing.HashReference {
-			return "origin/HEAD", ref.Hash(), nil
+			return remote + "/HEAD", ref.Hash(), nil
 		}
 		if t, err := r.r.Reference(name, true); err == nil {
 			return strings.TrimPrefix(name.String(), "refs/remotes/"), t.Hash(), nil
