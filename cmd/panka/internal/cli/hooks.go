@@ -170,8 +170,11 @@ func hookLine(f *Factory, isErr bool, format string, args ...any) {
 // that commit with its first parent and list its own changes again.)
 func pushAddsNothing(ctx context.Context, f *Factory, repo *gitops.Repo, u hooks.PushUpdate) bool {
 	name, tip, err := repo.DefaultBranch()
-	if err != nil || !strings.HasPrefix(name, "origin/") {
-		return false // a local main says nothing of what the remote holds
+	if err != nil || name == "main" || name == "master" {
+		// A local main says nothing of what the remote holds; a remote
+		// branch is origin/main, or upstream/main in a clone whose one
+		// remote is upstream.
+		return false
 	}
 	h, err := repo.ResolveRef(u.LocalSHA)
 	if err != nil {

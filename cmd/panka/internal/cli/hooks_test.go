@@ -241,14 +241,23 @@ func TestHooksPrePushNewRefAtDefaultTip(t *testing.T) {
 	tip := hooksGit(t, dir, "rev-parse", "HEAD")
 	hooksGit(t, dir, "update-ref", "refs/remotes/origin/main", tip)
 	zero := strings.Repeat("0", 40)
-	for _, stdin := range []string{
-		"refs/heads/feat " + tip + " refs/heads/feat " + zero + "\n",
-		"refs/tags/v1 " + tip + " refs/tags/v1 " + zero + "\n",
-		"refs/heads/old " + hooksGit(t, dir, "rev-parse", "HEAD~1") + " refs/heads/old " + zero + "\n",
-	} {
-		f, _, errOut := stackTestFactory(t, dir, stdin, false)
-		if code := Run(context.Background(), f, []string{"hooks", "run", "pre-push"}); code != 0 || !strings.Contains(errOut.String(), "adds no commit to origin/main") || strings.Contains(errOut.String(), "shop") {
-			t.Errorf("%q: exit %d, stderr:\n%s", stdin, code, errOut)
+	// The same from a clone whose one remote is not called origin (git
+	// clone -o upstream): its default branch is upstream/main.
+	for _, remote := range []string{"origin", "upstream"} {
+		if remote != "origin" {
+			hooksGit(t, dir, "remote", "add", remote, "https://example.invalid/repo.git")
+			hooksGit(t, dir, "update-ref", "refs/remotes/"+remote+"/main", tip)
+			hooksGit(t, dir, "update-ref", "-d", "refs/remotes/origin/main")
+		}
+		for _, stdin := range []string{
+			"refs/heads/feat " + tip + " refs/heads/feat " + zero + "\n",
+			"refs/tags/v1 " + tip + " refs/tags/v1 " + zero + "\n",
+			"refs/heads/old " + hooksGit(t, dir, "rev-parse", "HEAD~1") + " refs/heads/old " + zero + "\n",
+		} {
+			f, _, errOut := stackTestFactory(t, dir, stdin, false)
+			if code := Run(context.Background(), f, []string{"hooks", "run", "pre-push", remote}); code != 0 || !strings.Contains(errOut.String(), "adds no commit to "+remote+"/main") || strings.Contains(errOut.String(), "shop") {
+				t.Errorf("%s: %q: exit %d, stderr:\n%s", remote, stdin, code, errOut)
+			}
 		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "stacks/shop/environments/production.yaml"), []byte("apiVersion: core.panka.io/v1\nkind: Environment\nmetadata:\n  name: production\nspec:\n  variables:\n    GREETING: hey\n"), 0o644); err != nil {
