@@ -180,17 +180,6 @@ func TestHooksInstallHooksPath(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	global := filepath.Join(tmp, "gitconfig")
-	t.Setenv("GIT_CONFIG_GLOBAL", global)
-	hooksGit(t, dir, "init", "-q", "-b", "main")
-	hooksGit(t, dir, "commit", "-q", "--allow-empty", "-m", "start")
-	install := func(t *testing.T, wd string) {
-		t.Helper()
-		f, _, errOut := stackTestFactory(t, wd, "", false)
-		if code := Run(context.Background(), f, []string{"hooks", "install", "--force"}); code != 0 {
-			t.Fatalf("hooks install: exit %d: %s", code, errOut)
-		}
-	}
 	// gitHookDir is where git itself runs hooks from in wd.
 	gitHookDir := func(wd string) string {
 		p := hooksGit(t, wd, "rev-parse", "--git-path", "hooks")
@@ -198,6 +187,26 @@ func TestHooksInstallHooksPath(t *testing.T) {
 			p = filepath.Join(wd, p)
 		}
 		return p
+	}
+	global := filepath.Join(tmp, "gitconfig")
+	t.Setenv("GIT_CONFIG_GLOBAL", global)
+	hooksGit(t, dir, "init", "-q", "-b", "main")
+	hooksGit(t, dir, "commit", "-q", "--allow-empty", "-m", "start")
+	// Installed with the git binary and with go-git alone, in turn: each
+	// must write where git runs hooks from.
+	install := func(t *testing.T, wd string) {
+		t.Helper()
+		for _, env := range [][]string{nil, {"PANKA_GIT_BINARY=false"}} {
+			hooksDir := gitHookDir(wd)
+			os.Remove(filepath.Join(hooksDir, "pre-push"))
+			f, _, errOut := stackTestFactory(t, wd, "", false, env...)
+			if code := Run(context.Background(), f, []string{"hooks", "install", "--force"}); code != 0 {
+				t.Fatalf("hooks install %v: exit %d: %s", env, code, errOut)
+			}
+			if _, err := os.Stat(filepath.Join(hooksDir, "pre-push")); err != nil {
+				t.Errorf("hooks install %v: no pre-push hook where git runs hooks from (%s): %v", env, hooksDir, err)
+			}
+		}
 	}
 
 	t.Run("global core.hooksPath", func(t *testing.T) {
@@ -210,6 +219,17 @@ func TestHooksInstallHooksPath(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(shared, "pre-push")); err != nil {
 			t.Errorf("no pre-push hook where git runs hooks from (%s): %v", shared, err)
+		}
+	})
+	// ~/ in core.hooksPath is the home folder, for git and for panka alike.
+	t.Run("global core.hooksPath under ~", func(t *testing.T) {
+		home := filepath.Join(tmp, "home")
+		t.Setenv("HOME", home)
+		hooksGit(t, dir, "config", "--file", global, "core.hooksPath", "~/git-hooks")
+		defer hooksGit(t, dir, "config", "--file", global, "--unset", "core.hooksPath")
+		install(t, dir)
+		if got, want := gitHookDir(dir), filepath.Join(home, "git-hooks"); got != want {
+			t.Fatalf("git runs hooks from %s, want %s", got, want)
 		}
 	})
 	t.Run("linked worktree", func(t *testing.T) {
