@@ -108,8 +108,11 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 		if !u.NewBranch() {
 			// A remote SHA this clone does not have (someone else pushed
 			// since the last fetch) falls back to the default base.
-			if _, err := repo.ResolveRef(u.RemoteSHA); err == nil {
+			if rh, err := repo.ResolveRef(u.RemoteSHA); err == nil {
 				opts.Base = u.RemoteSHA
+				if pushRewinds(ctx, f, repo, u, rh) {
+					continue
+				}
 			}
 		}
 		res, err := changes.Detect(ctx, repo, opts)
@@ -184,6 +187,24 @@ func pushAddsNothing(ctx context.Context, f *Factory, repo *gitops.Repo, u hooks
 		return false
 	}
 	hookLine(f, false, "panka: %s adds no commit to %s: nothing to check", u.LocalRef, name)
+	return true
+}
+
+// pushRewinds reports (and says) that a push moves the remote ref back to
+// one of its own ancestors (git reset, then git push --force): it brings
+// no commit to check, and comparing from the merge-base (the pushed commit
+// itself) would say it changes no stack, when the remote branch loses
+// what the commits after it changed.
+func pushRewinds(ctx context.Context, f *Factory, repo *gitops.Repo, u hooks.PushUpdate, remote gitops.Hash) bool {
+	h, err := repo.ResolveRef(u.LocalSHA)
+	if err != nil || h == remote {
+		return false
+	}
+	if mb, err := repo.MergeBase(ctx, h, remote); err != nil || mb != h {
+		return false
+	}
+	hookLine(f, false, "panka: %s moves back from %.12s to an earlier commit, %.12s: no new commit to check (the stacks are as they were at %.12s)",
+		u.LocalRef, remote, h, h)
 	return true
 }
 

@@ -66,6 +66,9 @@ func TestHooksInstallAndPrePush(t *testing.T) {
 	}{
 		{name: "push to an existing branch", stdin: "refs/heads/main " + head + " refs/heads/main " + base + "\n", want: "shop (added): dev, production"},
 		{name: "new branch uses the default base", stdin: "refs/heads/main " + head + " refs/heads/main " + strings.Repeat("0", 40) + "\n", want: "refs/heads/main changes"},
+		// A push that moves the branch back (reset, push --force) brings
+		// no commit: said so, not "changes no stack".
+		{name: "moving a branch back", stdin: "refs/heads/main " + base + " refs/heads/main " + head + "\n", want: "refs/heads/main moves back from " + head[:12] + " to an earlier commit, " + base[:12]},
 		{name: "deleting a branch checks nothing", stdin: "(delete) " + strings.Repeat("0", 40) + " refs/heads/old " + base + "\n", want: ""},
 		{name: "bad input", stdin: "garbage\n", wantCode: 1, want: "pre-push input line 1"},
 		// Before any stack exists the stacks root is missing on both sides:
