@@ -79,6 +79,12 @@ func hooksInstallRun(ctx context.Context, f *Factory, force bool) error {
 }
 
 func hooksPrePushRun(ctx context.Context, f *Factory) error {
+	if f.IO.stdinTTY {
+		// Run by hand at a terminal: it would wait for input nobody
+		// knows to type.
+		return Usagef("hooks run pre-push reads what git pushes on standard input, one \"<local ref> <local sha> <remote ref> <remote sha>\" line per ref; git runs it before a push. " +
+			"To try it by hand: echo \"refs/heads/main $(git rev-parse HEAD) refs/heads/main $(git rev-parse origin/main)\" | panka hooks run pre-push")
+	}
 	updates, err := hooks.ParsePrePush(f.IO.In)
 	if err != nil {
 		return err

@@ -85,6 +85,13 @@ func TestHooksInstallAndPrePush(t *testing.T) {
 		})
 	}
 
+	// Run by hand at a terminal, it says what it reads instead of waiting
+	// for input.
+	f, _, errOut = stackTestFactory(t, dir, "", true)
+	if code := Run(context.Background(), f, []string{"hooks", "run", "pre-push"}); code != 1 || !strings.Contains(errOut.String(), "reads what git pushes on standard input") {
+		t.Errorf("at a terminal: exit %d, stderr:\n%s", code, errOut)
+	}
+
 	// A stack that no longer loads refuses the push.
 	if err := os.WriteFile(filepath.Join(dir, "stacks/shop/infra/data.yaml"), []byte("apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: orders\nspec:\n  fifoo: true\n"), 0o644); err != nil {
 		t.Fatal(err)
