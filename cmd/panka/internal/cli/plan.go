@@ -70,6 +70,12 @@ changes, 0 when there are none, 1 on error.`,
 				if opts.Ref != "" {
 					return Usagef("--all-changed plans --head (default HEAD); use --head instead of --ref")
 				}
+				if cmd.Flags().Changed("base") && strings.TrimSpace(opts.Base) == "" {
+					// As panka changed: --base "$BEFORE" with the
+					// variable unset would plan far less than meant.
+					opts.Base = ""
+					opts.F.Warnf("--base is empty (an unset or empty CI variable?): comparing from the default base instead; omit --base to mean that, or pass a ref")
+				}
 			} else {
 				if opts.Stack == "" || opts.Environment == "" {
 					return Usagef("--stack and --environment are required (or --all-changed)")
