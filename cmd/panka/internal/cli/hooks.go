@@ -111,6 +111,22 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 		if u.NewBranch() && pushAddsNothing(ctx, f, repo, u) {
 			continue
 		}
+		if u.NewBranch() {
+			if name, _, err := repo.DefaultBranch(); err == nil && (name == "main" || name == "master") {
+				// Only a local main stands for the default branch: no
+				// remote-tracking branch says what the remote holds (the
+				// first push to an empty remote, or one never fetched),
+				// and comparing with main's parent would leave every
+				// older commit unchecked.
+				why := fmt.Sprintf("no remote-tracking branch says what the remote holds, and the local %s does not", name)
+				if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, cfg.Stacks.Root, why); ok {
+					if reportPrePush(f, u, all) {
+						failed = true
+					}
+					continue
+				}
+			}
+		}
 		if !u.NewBranch() {
 			// A remote SHA this clone does not have (someone else pushed
 			// since the last fetch) falls back to the default base.
@@ -132,30 +148,50 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 			// Nothing to compare with (the first push to an empty remote,
 			// or no default branch to find): check every stack of the
 			// pushed commit rather than refuse the push.
-			if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, cfg.Stacks.Root); ok {
+			if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, cfg.Stacks.Root, ""); ok {
 				res, err = all, nil
 			}
 		}
 		if err != nil {
 			return fmt.Errorf("pre-push %s: %w", u.LocalRef, err)
 		}
-		for _, p := range res.Problems {
+		if reportPrePush(f, u, res) {
 			failed = true
-			hookLine(f, true, "panka: %s: %v", u.LocalRef, p)
-		}
-		if len(res.Stacks) == 0 {
-			hookLine(f, false, "panka: %s changes no stack", u.LocalRef)
-			continue
-		}
-		hookLine(f, false, "panka: %s changes:", u.LocalRef)
-		for _, s := range res.Stacks {
-			hookLine(f, false, "  %s", prePushLine(s))
 		}
 	}
 	if failed {
 		return errors.New("push refused: fix the stacks above (or push with --no-verify)")
 	}
 	return nil
+}
+
+// reportPrePush says what one pushed ref changes, and its problems (a
+// stack that no longer loads): failed is true when there are any.
+func reportPrePush(f *Factory, u hooks.PushUpdate, res *changes.Result) (failed bool) {
+	for _, p := range res.Problems {
+		failed = true
+		hookLine(f, true, "panka: %s: %v", u.LocalRef, p)
+	}
+	if len(res.Stacks) == 0 {
+		hookLine(f, false, "panka: %s changes no stack", u.LocalRef)
+		return failed
+	}
+	hookLine(f, false, "panka: %s changes:", u.LocalRef)
+	for _, s := range res.Stacks {
+		hookLine(f, false, "  %s", prePushLine(s))
+	}
+	return failed
+}
+
+// remoteDefaultBranch is the remote default branch (origin/main, or
+// upstream/main in a clone whose one remote is upstream); ok is false when
+// only a local main or master, or nothing, stands for it.
+func remoteDefaultBranch(repo *gitops.Repo) (name string, tip gitops.Hash, ok bool) {
+	name, tip, err := repo.DefaultBranch()
+	if err != nil || name == "main" || name == "master" {
+		return "", gitops.ZeroHash, false
+	}
+	return name, tip, true
 }
 
 // hookLine writes one line of the pre-push report on stderr (it is what
@@ -178,12 +214,9 @@ func hookLine(f *Factory, isErr bool, format string, args ...any) {
 // commit, so nothing to check. (The default base would otherwise compare
 // that commit with its first parent and list its own changes again.)
 func pushAddsNothing(ctx context.Context, f *Factory, repo *gitops.Repo, u hooks.PushUpdate) bool {
-	name, tip, err := repo.DefaultBranch()
-	if err != nil || name == "main" || name == "master" {
-		// A local main says nothing of what the remote holds; a remote
-		// branch is origin/main, or upstream/main in a clone whose one
-		// remote is upstream.
-		return false
+	name, tip, ok := remoteDefaultBranch(repo)
+	if !ok {
+		return false // a local main says nothing of what the remote holds
 	}
 	h, err := repo.ResolveRef(u.LocalSHA)
 	if err != nil {
@@ -216,15 +249,19 @@ func pushRewinds(ctx context.Context, f *Factory, repo *gitops.Repo, u hooks.Pus
 
 // prePushCheckAll checks every stack of the pushed commit sha when it has
 // no base to be compared with (ok is false when it has one: the comparison
-// failed for another reason, which the caller reports).
-func prePushCheckAll(ctx context.Context, f *Factory, repo *gitops.Repo, sha, root string) (*changes.Result, bool) {
+// failed for another reason, which the caller reports). A why given says
+// why the base is not to be used, and skips that test.
+func prePushCheckAll(ctx context.Context, f *Factory, repo *gitops.Repo, sha, root, why string) (*changes.Result, bool) {
 	head, err := repo.ResolveRef(sha)
 	if err != nil {
 		return nil, false
 	}
-	_, berr := changes.DefaultBase(ctx, repo, head)
-	if berr == nil {
-		return nil, false
+	if why == "" {
+		_, berr := changes.DefaultBase(ctx, repo, head)
+		if berr == nil {
+			return nil, false
+		}
+		why = strings.TrimSuffix(berr.Error(), "; pass --base")
 	}
 	tree, err := repo.CommitTree(head)
 	if err != nil {
@@ -233,7 +270,6 @@ func prePushCheckAll(ctx context.Context, f *Factory, repo *gitops.Repo, sha, ro
 	if root == "" {
 		root = "stacks"
 	}
-	why := strings.TrimSuffix(berr.Error(), "; pass --base")
 	if _, ok, err := repo.FirstParent(head); err == nil && !ok {
 		why = "it is a first commit"
 	}

@@ -138,6 +138,33 @@ func TestHooksPrePushWithoutBase(t *testing.T) {
 	}
 }
 
+// TestHooksPrePushFirstPushOfMain: the first push of main to an empty
+// remote (only a local main, no remote-tracking branch) checks every
+// stack of the pushed commit, not only what its last commit changed: a
+// stack broken two commits back is refused.
+func TestHooksPrePushFirstPushOfMain(t *testing.T) {
+	dir := quickstartRepo(t, "main")
+	if err := os.WriteFile(filepath.Join(dir, "stacks/shop/infra/data.yaml"), []byte("apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: orders\nspec:\n  fifoo: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hooksGit(t, dir, "commit", "-qam", "broken")
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte("shop\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hooksGit(t, dir, "add", "-A")
+	hooksGit(t, dir, "commit", "-qm", "readme")
+	hooksGit(t, dir, "remote", "add", "origin", "https://example.invalid/empty.git")
+	head := hooksGit(t, dir, "rev-parse", "HEAD")
+	for _, env := range [][]string{nil, {"PANKA_GIT_BINARY=false"}} {
+		f, _, errOut := stackTestFactory(t, dir, "refs/heads/main "+head+" refs/heads/main "+strings.Repeat("0", 40)+"\n", false, env...)
+		code := Run(context.Background(), f, []string{"hooks", "run", "pre-push", "origin", "https://example.invalid/empty.git"})
+		if code != 1 || !strings.Contains(errOut.String(), "no remote-tracking branch says what the remote holds") ||
+			!strings.Contains(errOut.String(), "fifoo") || !strings.Contains(errOut.String(), "push refused") {
+			t.Errorf("%v: exit %d, stderr:\n%s", env, code, errOut)
+		}
+	}
+}
+
 // TestHooksPrePushMovedStack: a stack moved to a new folder says where it
 // moved from, and with no environment changed the line does not end in a
 // dangling colon.
