@@ -910,8 +910,12 @@ func (r *Repo) noMergeBase(a, b Hash, err error) error {
 	if sh, _ := r.IsShallow(); sh {
 		return &RefError{Ref: "merge-base(" + a.String()[:12] + ", " + b.String()[:12] + ")", Missing: true, Shallow: true, Err: err}
 	}
-	return fmt.Errorf("%s and %s have no common ancestor (unrelated histories: an orphan branch, or a history imported separately), so there is no fork point to compare from: pass a --base from the head's own history, or --base %s (git's empty tree) to list every stack as added", a.String()[:12], b.String()[:12], EmptyTree)
+	return fmt.Errorf("%s and %s have no common ancestor (%w: an orphan branch, or a history imported separately), so there is no fork point to compare from: pass a --base from the head's own history, or --base %s (git's empty tree) to list every stack as added", a.String()[:12], b.String()[:12], ErrUnrelatedHistories, EmptyTree)
 }
+
+// ErrUnrelatedHistories is wrapped by the error of a merge-base of two
+// commits that have no common ancestor (in a complete history).
+var ErrUnrelatedHistories = errors.New("unrelated histories")
 
 // LogOptions select commits for Log and CountCommits.
 type LogOptions struct {

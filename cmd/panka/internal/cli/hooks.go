@@ -152,6 +152,15 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 				res, err = all, nil
 			}
 		}
+		if errors.Is(err, gitops.ErrUnrelatedHistories) && opts.Base != "" {
+			// A push that replaces the remote branch with an unrelated
+			// history (git push --force over an orphan branch): no fork
+			// point, so every stack of the pushed commit is checked.
+			why := fmt.Sprintf("it shares no history with %.12s, what %s holds", u.RemoteSHA, u.RemoteRef)
+			if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, cfg.Stacks.Root, why); ok {
+				res, err = all, nil
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("pre-push %s: %w", u.LocalRef, err)
 		}
@@ -262,6 +271,11 @@ func prePushCheckAll(ctx context.Context, f *Factory, repo *gitops.Repo, sha, ro
 			return nil, false
 		}
 		why = strings.TrimSuffix(berr.Error(), "; pass --base")
+		if errors.Is(berr, gitops.ErrUnrelatedHistories) {
+			// Not the advice of panka changed (--base), which a hook
+			// cannot take.
+			why = "it shares no history with the remote default branch"
+		}
 	}
 	tree, err := repo.CommitTree(head)
 	if err != nil {

@@ -165,6 +165,43 @@ func TestHooksPrePushFirstPushOfMain(t *testing.T) {
 	}
 }
 
+// TestHooksPrePushUnrelatedHistory: a push that replaces a remote branch
+// with an unrelated history (git push --force main:gh-pages over an orphan
+// branch) has no fork point: every stack of the pushed commit is checked,
+// not the push refused with advice (--base) a hook cannot take; a new
+// orphan branch says why without that advice either.
+func TestHooksPrePushUnrelatedHistory(t *testing.T) {
+	dir := quickstartRepo(t, "main")
+	hooksGit(t, dir, "commit", "-q", "--allow-empty", "-m", "second")
+	main := hooksGit(t, dir, "rev-parse", "HEAD")
+	hooksGit(t, dir, "update-ref", "refs/remotes/origin/main", main)
+	hooksGit(t, dir, "checkout", "-q", "--orphan", "site")
+	hooksGit(t, dir, "rm", "-rq", "--cached", ".")
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hooksGit(t, dir, "add", "index.html")
+	hooksGit(t, dir, "commit", "-qm", "site")
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hooksGit(t, dir, "commit", "-qam", "site 2")
+	site := hooksGit(t, dir, "rev-parse", "HEAD")
+	hooksGit(t, dir, "checkout", "-qf", "main")
+	for _, env := range [][]string{nil, {"PANKA_GIT_BINARY=false"}} {
+		for _, tt := range []struct{ stdin, want string }{
+			{"refs/heads/main " + main + " refs/heads/site " + site + "\n", "it shares no history with " + site[:12] + ", what refs/heads/site holds): checking every stack"},
+			{"refs/heads/site " + site + " refs/heads/site " + strings.Repeat("0", 40) + "\n", "it shares no history with the remote default branch): checking every stack"},
+		} {
+			f, _, errOut := stackTestFactory(t, dir, tt.stdin, false, env...)
+			code := Run(context.Background(), f, []string{"hooks", "run", "pre-push", "origin", "https://example.invalid/repo.git"})
+			if code != 0 || !strings.Contains(errOut.String(), tt.want) || strings.Contains(errOut.String(), "--base") {
+				t.Errorf("%v %q: exit %d, stderr:\n%s", env, tt.stdin, code, errOut)
+			}
+		}
+	}
+}
+
 // TestHooksPrePushMovedStack: a stack moved to a new folder says where it
 // moved from, and with no environment changed the line does not end in a
 // dangling colon.
