@@ -154,6 +154,9 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	if err != nil {
 		return withCIBaseHint(f, err)
 	}
+	if opts.Base == "" && !opts.SinceDeployed {
+		warnCITarget(f, repo)
+	}
 	for _, p := range res.Problems {
 		f.Warnf("%s", p)
 	}
@@ -507,6 +510,32 @@ func withCIBaseHint(f *Factory, err error) error {
 		return fmt.Errorf("%w\nOn GitLab CI: pass --base $CI_COMMIT_BEFORE_SHA for a push, with GIT_DEPTH: 0", err)
 	}
 	return err
+}
+
+// warnCITarget warns when the default base, the remote default branch,
+// is not the branch the pull/merge request panka runs for merges into (a
+// pull request into release/2.x): the comparison then lists what differs
+// between that branch and the default one as the request's own changes.
+func warnCITarget(f *Factory, repo *gitops.Repo) {
+	target, what := f.Getenv("GITHUB_BASE_REF"), "GitHub pull request"
+	if target == "" {
+		target, what = f.Getenv("CI_MERGE_REQUEST_TARGET_BRANCH_NAME"), "GitLab merge request"
+	}
+	if target == "" {
+		return
+	}
+	name, _, err := repo.DefaultBranch()
+	if err != nil {
+		return
+	}
+	remote, branch, ok := strings.Cut(name, "/")
+	if !ok {
+		remote, branch = "origin", name // a local main
+	}
+	if branch == target || branch == "HEAD" {
+		return
+	}
+	f.Warnf("compared from %s, the default branch, but this %s merges into %s: pass --base %s/%s to list only its own changes", name, what, target, remote, target)
 }
 
 // aheadOf names the head of a since-deployed comparison in its warnings.

@@ -44,6 +44,9 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	if err != nil {
 		return withCIBaseHint(f, err)
 	}
+	if opts.Base == "" {
+		warnCITarget(f, repo)
+	}
 	for _, p := range res.Problems {
 		f.Warnf("%s", p)
 	}
