@@ -13,7 +13,8 @@ import (
 // from any config scope (system, global, repository, worktree), relative to
 // the work tree, or the hooks folder of the common git directory.
 // With a git binary git itself answers (so include files count too);
-// without one panka reads the repository's config, then the global one
+// without one panka reads the work tree's config.worktree (with
+// extensions.worktreeConfig), the repository's config, then the global one
 // (GIT_CONFIG_GLOBAL, else $XDG_CONFIG_HOME/git/config and ~/.gitconfig)
 // and the system one (GIT_CONFIG_SYSTEM, else /etc/gitconfig, unless
 // GIT_CONFIG_NOSYSTEM), as git does.
@@ -43,13 +44,24 @@ func (r *Repo) HooksDir(ctx context.Context) string {
 }
 
 // hooksPathOption is core.hooksPath from the most specific configuration
-// file that sets it: the repository's, else a global one, else the
-// system's ("" when none does).
+// file that sets it: the work tree's, else the repository's, else a global
+// one, else the system's ("" when none does).
 func (r *Repo) hooksPathOption() string {
 	r.mu.Lock()
 	cfg, err := r.r.Config()
 	r.mu.Unlock()
 	if err == nil {
+		// With extensions.worktreeConfig, each work tree's
+		// config.worktree comes first (the main one's is in the common
+		// git directory, which is then its git directory).
+		// (The extensions are read from the file: go-git is shown the
+		// configuration without them.)
+		switch strings.ToLower(fileOption(filepath.Join(r.commonDir, "config"), "extensions", "worktreeConfig")) {
+		case "true", "yes", "on", "1":
+			if p := fileOption(filepath.Join(r.gitDir, "config.worktree"), "core", "hooksPath"); p != "" {
+				return p
+			}
+		}
 		if p := cfg.Raw.Section("core").Option("hooksPath"); p != "" {
 			return p
 		}

@@ -313,6 +313,16 @@ func TestHooksInstallHooksPath(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(gitHookDir(wt), "pre-push")); err != nil {
 			t.Errorf("no pre-push hook where git runs the worktree's hooks from: %v", err)
 		}
+		// A core.hooksPath of this work tree alone (git config --worktree).
+		own := filepath.Join(tmp, "wt-hooks")
+		hooksGit(t, wt, "config", "extensions.worktreeConfig", "true")
+		hooksGit(t, wt, "config", "--worktree", "core.hooksPath", own)
+		install(t, wt)
+		if got := gitHookDir(wt); got != own {
+			t.Fatalf("git runs the worktree's hooks from %s, want %s", got, own)
+		}
+		hooksGit(t, wt, "config", "--worktree", "--unset", "core.hooksPath")
+		hooksGit(t, wt, "config", "--unset", "extensions.worktreeConfig")
 	})
 }
 
