@@ -83,6 +83,17 @@ Set PANKA_GIT_BINARY=false to read git with go-git only (no git binary).`,
 			if opts.Uncommitted && opts.Head != "" {
 				return Usagef("--uncommitted compares the work tree; do not combine it with --head")
 			}
+			for _, fl := range []struct {
+				name string
+				vals []string
+			}{{"stack", opts.Stacks}, {"environment", opts.Environments}} {
+				if cmd.Flags().Changed(fl.name) && len(fl.vals) == 0 {
+					// --stack "$STACK" with the variable unset would
+					// otherwise select every stack: --exit-code would
+					// then answer for the others.
+					return Usagef("--%s is empty (an unset or empty CI variable?): name one, or omit --%s for all", fl.name, fl.name)
+				}
+			}
 			if cmd.Flags().Changed("base") && strings.TrimSpace(opts.Base) == "" {
 				// --base "$BEFORE" with the variable unset or empty: the
 				// default base may compare far less than the pipeline meant
