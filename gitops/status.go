@@ -258,6 +258,9 @@ func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, eol, trustExec bool
 	if err != nil {
 		return false, fmt.Errorf("stat %s: %w", p, err)
 	}
+	if !st.Mode().IsRegular() && st.Mode()&fs.ModeSymlink == 0 {
+		return false, nil // a named pipe, socket or device: git status says modified (never read: a pipe would block)
+	}
 	var mode filemode.FileMode
 	switch {
 	case st.Mode()&fs.ModeSymlink != 0:
@@ -377,6 +380,9 @@ func (r *Repo) untracked(ctx context.Context, inIndex, changed map[string]bool) 
 					return err
 				}
 				continue
+			}
+			if !e.Type().IsRegular() && e.Type()&fs.ModeSymlink == 0 {
+				continue // a named pipe, socket or device: git status does not list it
 			}
 			if !inIndex[rel] {
 				changed[rel] = true

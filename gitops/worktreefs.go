@@ -322,6 +322,11 @@ func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, 
 		if err != nil {
 			return nil, fmt.Errorf("read the work tree: %w", err)
 		}
+		if special := st.Mode() & (fs.ModeNamedPipe | fs.ModeSocket | fs.ModeDevice | fs.ModeCharDevice | fs.ModeIrregular); special != 0 {
+			// Reading a named pipe waits for a writer for ever; git
+			// cannot commit such a file either ("unsupported file type").
+			return nil, fmt.Errorf("read the work tree: %s is not a regular file (%s): git cannot commit it; remove it, or restore the committed file (git checkout -- %s)", p, specialName(special), p)
+		}
 		var b []byte
 		mode := filemode.Regular
 		switch {
@@ -342,6 +347,19 @@ func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, 
 		files[i] = WorktreeFile{Mode: mode, Hash: plumbing.ComputeHash(plumbing.BlobObject, b)}
 	}
 	return files, nil
+}
+
+// specialName names the kind of a special file.
+func specialName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&(fs.ModeDevice|fs.ModeCharDevice) != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // trustExecutableBit is git's core.fileMode (repository, then global,

@@ -1,11 +1,16 @@
 package gitops_test
 
 import (
+	"context"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"panka.dev/panka/gitops/gittest"
 )
@@ -53,5 +58,52 @@ func TestWorktreeFS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWorktreeNamedPipe: a named pipe in the work tree is never read (that
+// waits for a writer for ever). Untracked, git status does not list it,
+// and neither does WorktreeChanges in either mode; replacing a tracked
+// file, it is modified, and WorktreeFiles says what it is and what to do
+// (git cannot commit it either).
+func TestWorktreeNamedPipe(t *testing.T) {
+	if _, err := exec.LookPath("mkfifo"); err != nil {
+		t.Skip("no mkfifo")
+	}
+	g := gittest.New(t)
+	g.Write("stacks/a/stack.yaml", "a")
+	g.Write("stacks/a/infra/q.yaml", "q")
+	g.Commit("base")
+	mkfifo := func(p string) {
+		t.Helper()
+		if out, err := exec.Command("mkfifo", filepath.Join(g.Dir, p)).CombinedOutput(); err != nil {
+			t.Fatalf("mkfifo: %v %s", err, out)
+		}
+	}
+	mkfifo("stacks/a/pipe.yaml")
+	if err := os.Remove(filepath.Join(g.Dir, "stacks/a/infra/q.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	mkfifo("stacks/a/infra/q.yaml")
+	want := []string{"stacks/a/infra/q.yaml"}
+	for _, m := range modes {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			r := open(t, g.Dir, m.opts)
+			got, err := r.WorktreeChanges(context.Background())
+			if err != nil || !slices.Equal(got, want) {
+				t.Errorf("%s: WorktreeChanges = %v, %v; want %v", m.name, got, err, want)
+			}
+			_, err = r.WorktreeFiles(os.DirFS(g.Dir), []string{"stacks/a/infra/q.yaml"})
+			if err == nil || !strings.Contains(err.Error(), "stacks/a/infra/q.yaml is not a regular file (a named pipe): git cannot commit it") {
+				t.Errorf("%s: WorktreeFiles: %v", m.name, err)
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: reading the work tree blocks on a named pipe", m.name)
+		}
 	}
 }
