@@ -132,6 +132,8 @@ func itoa(n int) string {
 //	    (with the readable stacks still returned).
 //	func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error)
 //	func (d *Discovery) Load(ref Ref) (*Stack, error)
+//	func (d *Discovery) NestedStack(name string) error
+//	    why name is not found: its stack.yaml is nested in another stack.
 //	    Discover (d.Refs, same errors) + Load(fsys, ref.Path) without
 //	    reading again the stack.yaml and stack folder listing discovery
 //	    read: use it to load many discovered stacks (validate, plan all).

@@ -34,13 +34,13 @@ const EnvironmentsDir = "environments"
 // Stack is a loaded stack: every document parsed and checked for structure.
 // Resolve turns it into a Resolved model for one environment.
 type Stack struct {
-	header   Header
-	file     string
+	header Header
+	file   string
 	// watchAsWritten is every spec.watch glob, valid or not (ReadWatch).
 	watchAsWritten []string
-	provider *node
-	vars     []*varDecl
-	varIdx   map[string]*varDecl
+	provider       *node
+	vars           []*varDecl
+	varIdx         map[string]*varDecl
 	// varsUnknown is true when stack.yaml did not load far enough to
 	// declare its variables.
 	varsUnknown bool
@@ -651,6 +651,29 @@ func NestedIn(fsys fs.FS, dir, file, name string) error {
 		d = joinName(d, part)
 		if st, err := fs.Stat(fsys, path.Join(d, StackFile)); err == nil && !st.IsDir() {
 			return &Errors{List: []*Error{{File: path.Join(d, StackFile), Msg: nestedMsg(fsys, d, dir, name)}}}
+		}
+	}
+	return nil
+}
+
+// NestedStack looks for a stack called name where discovery does not: in
+// a folder <stack folder>/<name> of a discovered stack (stacks do not
+// nest, so discovery stops at the outer one). It returns the error Load
+// of the outer stack gives for it, or nil. Use it to explain "not found".
+func (d *Discovery) NestedStack(name string) error {
+	if CheckName(name) != "" {
+		return nil
+	}
+	for _, r := range d.Refs {
+		p := path.Join(r.Path, name, StackFile)
+		if st, err := fs.Stat(d.fsys, p); err != nil || st.IsDir() {
+			continue
+		}
+		if n, _, _ := ReadWatch(d.fsys, path.Join(r.Path, name)); n != name {
+			continue
+		}
+		if err := NestedIn(d.fsys, r.Path, p, r.Name); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -299,6 +299,7 @@ type side struct {
 	fsys     fs.FS
 	worktree bool
 	index    *stackIndex
+	dirs     []string  // index's stack folders, sorted (base side, for nestedNow)
 	keys     *sync.Map // stack folder -> cacheKey
 	indexed  *sync.Map // stack folder -> header from the index
 }
@@ -926,6 +927,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 	}
 
+	base.dirs = sortedKeys(base.index.Stacks)
 	names := sortedKeys(idents)
 	out := make([]*Stack, len(names))
 	probs := make([][]error, len(names))
@@ -1101,6 +1103,28 @@ func nestedIn(fsys fs.FS, id *ident) error {
 		}
 	}
 	return nil
+}
+
+// nestedNow returns the nesting errors of the stacks of base below dir
+// that are still there at head but, dir being a stack now, nested in it
+// (the index at head leaves them out), or nil.
+func (e *engine) nestedNow(base, head *side, dir, name string) error {
+	lo := dir + "/"
+	var all stacks.Errors
+	for i := sort.SearchStrings(base.dirs, lo); i < len(base.dirs) && strings.HasPrefix(base.dirs[i], lo); i++ {
+		d := base.dirs[i]
+		if _, ok := head.index.Stacks[d]; ok {
+			continue
+		}
+		var es *stacks.Errors
+		if err := stacks.NestedIn(head.fsys, dir, path.Join(d, stacks.StackFile), name); errors.As(err, &es) {
+			all.List = append(all.List, es.List...)
+		}
+	}
+	if len(all.List) == 0 {
+		return nil
+	}
+	return &all
 }
 
 // badWatchGlobs reports the stacks at head (fsys, its index ix) whose spec.watch holds a glob
@@ -1498,11 +1522,16 @@ func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bo
 	if id.headErr != nil {
 		problems = append(problems, fmt.Errorf("stack %s (%s) at head: %w", id.name, id.headDir, id.headErr))
 		st.Reasons = append(st.Reasons, errorReasons(id.headDir, id.headErr, "does not load at head")...)
-	} else if e.opts.Paths && id.headDir != "" {
+	} else if id.headDir != "" && (e.opts.Paths || st.Change == Added) {
 		// A stack.yaml in a folder of this stack: loading it (resolved
-		// mode, validate) says stacks cannot be nested; --paths does not
-		// load it, and must not map the files there here silently.
-		if err := nestedIn(head.fsys, id); err != nil {
+		// mode, validate) says stacks cannot be nested; --paths, and a
+		// new stack, are not loaded, and must not take the files there
+		// silently (a new stack.yaml above existing stacks swallows them).
+		err := nestedIn(head.fsys, id)
+		if err == nil {
+			err = e.nestedNow(base, head, id.headDir, id.name)
+		}
+		if err != nil {
 			problems = append(problems, fmt.Errorf("stack %s (%s) at head: %w", id.name, id.headDir, err))
 			st.Reasons = append(st.Reasons, errorReasons(id.headDir, err, "does not load at head")...)
 		}

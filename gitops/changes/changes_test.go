@@ -1890,3 +1890,29 @@ func TestNestedStackSameInBothModes(t *testing.T) {
 		})
 	}
 }
+
+// TestNewStackAboveStacks: a stack.yaml added in a folder above existing
+// stacks makes them nested (not stacks any more, their files the new
+// stack's). The new stack is not loaded (added), yet detection says so,
+// naming every stack it swallowed, in both modes.
+func TestNewStackAboveStacks(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/stack.yaml", stackYAML("umbrella", ""))
+	last := g.Commit("umbrella")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", Head: last.String(), StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if got := summary(res); len(got) != 1 || !strings.HasPrefix(got[0], "umbrella added") {
+			t.Errorf("%s paths=%v: %q, want umbrella added", engine, paths, got)
+		}
+		var msgs []string
+		for _, p := range res.Problems {
+			msgs = append(msgs, p.Error())
+		}
+		all := strings.Join(msgs, "\n")
+		for _, s := range []string{"billing", "orders", "users"} {
+			want := fmt.Sprintf(`stacks/%s/stack.yaml: stacks cannot be nested: stack %q (stacks/%s) is inside the folder of stack "umbrella" (stacks)`, s, s, s)
+			if !strings.Contains(all, want) {
+				t.Errorf("%s paths=%v: no problem for %s: %s", engine, paths, s, all)
+			}
+		}
+	})
+}

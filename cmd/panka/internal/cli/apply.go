@@ -129,7 +129,13 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 		return nil, err
 	}
 	ref, err := planFindStack(src, cfg.Stacks.Root, stackName)
-	if err != nil {
+	var nested *nestedStackError
+	switch {
+	case errors.As(err, &nested):
+		// Its files are still there, inside another stack's folder:
+		// nothing to destroy.
+		return nil, err
+	case err != nil:
 		if gone := stillDeployed(ctx, f, src, stackName, env, "stack (deleted, or renamed in stack.yaml)"); gone != "" {
 			return nil, fmt.Errorf("%w; %s", err, gone)
 		}

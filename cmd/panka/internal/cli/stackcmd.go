@@ -154,8 +154,27 @@ func findStack(d *stacks.Discovery, name, root string) (stacks.Ref, error) {
 	if dirs := d.Duplicates[name]; len(dirs) > 0 {
 		return stacks.Ref{}, fmt.Errorf("stack name %q is used by %s: stack names must be unique; rename one (metadata.name in its %s)", name, strings.Join(dirs, " and "), stacks.StackFile)
 	}
-	return findRef(d.Refs, name, root)
+	r, err := findRef(d.Refs, name, root)
+	if err != nil {
+		if nerr := d.NestedStack(name); nerr != nil {
+			return stacks.Ref{}, &nestedStackError{name: name, err: nerr}
+		}
+	}
+	return r, err
 }
+
+// nestedStackError is "not found" for a stack whose stack.yaml is inside
+// another stack's folder: its files are there, read as the outer stack's.
+type nestedStackError struct {
+	name string
+	err  error
+}
+
+func (e *nestedStackError) Error() string {
+	return fmt.Sprintf("stack %q is not a stack of its own: %v", e.name, e.err)
+}
+
+func (e *nestedStackError) Unwrap() error { return e.err }
 
 // findRef returns the stack called name among refs (the first folder of a
 // duplicate name: only for validate, which reports the duplicate itself).

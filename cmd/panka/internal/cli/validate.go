@@ -108,6 +108,9 @@ func validateRun(opts *ValidateOptions) error {
 		// first folder with it, as a validation of every stack does.
 		r, err := findRef(refs, opts.Stack, repo.stacksRoot)
 		if err != nil {
+			if nerr := disc.NestedStack(opts.Stack); nerr != nil {
+				return &nestedStackError{name: opts.Stack, err: nerr}
+			}
 			return err
 		}
 		refs = []stacks.Ref{r}
