@@ -1916,3 +1916,41 @@ func TestNewStackAboveStacks(t *testing.T) {
 		}
 	})
 }
+
+// TestSinceDeployedSwallowedByNewStack: a stack.yaml added above deployed
+// stacks makes them part of the new stack. --since-deployed does not report
+// them removed (their files are all there: nothing to destroy), and says
+// why they are no longer compared, naming both stacks.
+func TestSinceDeployedSwallowedByNewStack(t *testing.T) {
+	g, c0 := baseRepo(t)
+	g.Write("stacks/stack.yaml", stackYAML("umbrella", ""))
+	g.Commit("umbrella")
+	d := listedDeployed{fakeDeployed{"orders/dev": c0.String(), "users/prod": c0.String()}}
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		res, err := changes.SinceDeployed(context.Background(), repo, d, changes.Options{StacksRoot: "stacks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range res.Stacks {
+			if s.Change == changes.Removed || s.Stack != "umbrella" {
+				t.Errorf("%s: %s %s: a swallowed stack is neither removed nor listed", m.name, s.Stack, s.Change)
+			}
+		}
+		var msgs []string
+		for _, p := range res.Problems {
+			msgs = append(msgs, p.Error())
+		}
+		all := strings.Join(msgs, "\n")
+		for _, s := range []string{"orders", "users"} {
+			want := fmt.Sprintf(`stack %s is deployed but not a stack at head: stacks/%s/stack.yaml: stacks cannot be nested: stack %q (stacks/%s) is inside the folder of stack "umbrella" (stacks)`, s, s, s, s)
+			if !strings.Contains(all, want) {
+				t.Errorf("%s: no problem for %s: %s", m.name, s, all)
+			}
+		}
+	}
+}

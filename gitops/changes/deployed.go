@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"slices"
 	"sort"
@@ -205,10 +206,19 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 		if err != nil {
 			return nil, fmt.Errorf("list deployed stacks: %w", err)
 		}
+		nestedSaid := map[string]bool{}
 		for _, d := range gone {
 			names.see(e, d.Stack, []string{d.Environment})
 			if !e.selected(d.Stack) || !e.envSelected(d.Environment, nil) {
 				continue
+			}
+			if !nestedSaid[d.Stack] {
+				nestedSaid[d.Stack] = true
+				if err := nestedByName(head.fsys, ix, d.Stack); err != nil {
+					// Its folder is still there, inside another stack: not
+					// removed, not compared either; say why.
+					res.Problems = append(res.Problems, fmt.Errorf("stack %s is deployed but not a stack at head: %w", d.Stack, err))
+				}
 			}
 			if deployedAt[d.Stack] == nil {
 				deployedAt[d.Stack] = map[string]string{}
@@ -320,6 +330,29 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	// the problems come in a stable order whatever the grouping.
 	sort.SliceStable(res.Problems, func(i, j int) bool { return res.Problems[i].Error() < res.Problems[j].Error() })
 	return res, nil
+}
+
+// nestedByName returns the nesting error of a stack called name whose
+// stack.yaml lies at <stack folder>/<name>/stack.yaml of a stack of ix (a
+// new stack.yaml above it made it part of that stack), or nil.
+func nestedByName(fsys fs.FS, ix *stackIndex, name string) error {
+	if stacks.CheckName(name) != "" {
+		return nil
+	}
+	for _, dir := range sortedKeys(ix.Stacks) {
+		p := path.Join(dir, name, stacks.StackFile)
+		if st, err := fs.Stat(fsys, p); err != nil || st.IsDir() {
+			continue
+		}
+		if n, _, _ := stacks.ReadWatch(fsys, path.Join(dir, name)); n != name {
+			continue
+		}
+		outer, _, _ := stacks.ReadWatch(fsys, dir)
+		if err := stacks.NestedIn(fsys, dir, p, outer); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // aheadSlack bounds the clock skew deployedAhead allows for between
