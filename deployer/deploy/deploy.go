@@ -380,6 +380,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		}
 		outputs, runErr = runEngine(ctx, rt, eng, req, state, deployed, desired, drifted || moved, res, logf)
 		runErr = explainProtected(runErr, req, state, drifted, moved)
+		runErr = stoppedBy(ctx, runErr, req)
 	}
 	if errors.Is(runErr, errRefusedBeforeEngine) {
 		// Nothing ran: a refusal, not a deployment. Recording it would
@@ -483,6 +484,38 @@ func explainProtected(err error, req Request, state *statestore.State, drifted, 
 			key.Stack, key.Environment)
 	}
 	return fmt.Errorf("the %s of %s was refused by the engine: %w", req.Operation, key, pe)
+}
+
+// StoppedError is an engine run that ctx stopped for a reason other than
+// Ctrl-C or a stop signal (a lost lease, a state server that stopped
+// answering): Cause. The engine's own error only says it was interrupted,
+// "(Ctrl-C or a stop signal)", so the text is the cause instead.
+type StoppedError struct {
+	Key       statestore.Key
+	Operation string
+	Cause     error
+	// Err is the engine's error.
+	Err error
+}
+
+func (e *StoppedError) Error() string {
+	return fmt.Sprintf("the %s of %s was stopped: %v", e.Operation, e.Key, e.Cause)
+}
+
+// Unwrap gives errors.Is/As the cause and the engine's error.
+func (e *StoppedError) Unwrap() []error { return []error{e.Cause, e.Err} }
+
+// stoppedBy is runErr, or a *StoppedError when ctx ended with a cause
+// other than plain cancellation (Ctrl-C, SIGTERM) while the engine ran.
+func stoppedBy(ctx context.Context, runErr error, req Request) error {
+	if runErr == nil || ctx.Err() == nil {
+		return runErr
+	}
+	cause := context.Cause(ctx)
+	if cause == nil || errors.Is(cause, context.Canceled) {
+		return runErr
+	}
+	return &StoppedError{Key: req.Key, Operation: string(req.Operation), Cause: cause, Err: runErr}
 }
 
 // LeaseLostError is a deployment that lost its lock lease (taken over after

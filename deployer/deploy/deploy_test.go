@@ -505,6 +505,32 @@ func TestRunLostLeaseStopsTheEngine(t *testing.T) {
 	}
 }
 
+// TestRunStoppedForACause: a run stopped for another reason than Ctrl-C
+// (here the state server that stopped answering) says that reason, not
+// the engine's "interrupted (Ctrl-C or a stop signal)", and records it so.
+func TestRunStoppedForACause(t *testing.T) {
+	hung := errors.New("the S3 state server http://127.0.0.1:9 (bucket b) has not answered for 3m00s")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	eng := &fakeEngine{upErr: fmt.Errorf("pulumi up on stack %q interrupted (Ctrl-C or a stop signal): %w", "shop-dev", context.Canceled)}
+	eng.onUp = func() { cancel(hung) }
+	rt, store := newRuntime(t, eng)
+	_, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: model(comp("jobs", stacks.KindQueue, map[string]any{}))})
+	if !errors.Is(err, hung) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want the cause and the cancelled engine in its chain", err)
+	}
+	if want := "the apply of shop/dev was stopped: " + hung.Error(); err.Error() != want {
+		t.Errorf("err %q, want %q", err, want)
+	}
+	st, _, gerr := store.Get(context.Background(), key)
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	if d := st.LastDeployment; d.Result != statestore.ResultInterrupted || d.Error != err.Error() {
+		t.Errorf("recorded %s with error %q, want interrupted with %q", d.Result, d.Error, err)
+	}
+}
+
 // TestRunDestroyNeverDeployed: destroying what has no state fails before a
 // plan is shown (an empty plan saying "No changes" would contradict it)
 // and before the engine starts.

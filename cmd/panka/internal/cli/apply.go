@@ -414,7 +414,9 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 			return confirm(lease.Context(), f.IO.In, f.IO.ErrOut, fmt.Sprintf("Do you want to %s %s? Only 'yes' will be accepted: ", req.Operation, req.Key), "yes")
 		}
 	}
-	res, err := deploy.Run(lease.Context(), rt, req)
+	ectx, unwatch := f.watchStateServer(lease.Context(), cfg)
+	res, err := deploy.Run(ectx, rt, req)
+	unwatch()
 	prog.stop()
 	if lerr := lease.Lost(); lerr != nil && !errors.Is(err, locker.ErrLost) {
 		err = errors.Join(err, fmt.Errorf("the lock lease was lost during the %s: %w", req.Operation, lerr))

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -94,7 +95,8 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		return err
 	}
 	defer f.ReleaseLease(lease)
-	lctx := lease.Context()
+	lctx, unwatch := f.watchStateServer(lease.Context(), cfg)
+	defer unwatch()
 	// Before the engine starts: clearing a killed run's leftovers rewrites
 	// the checkpoint.
 	moved := false
@@ -222,13 +224,20 @@ func writeDriftText(w io.Writer, rep driftReport, ref string) {
 	fmt.Fprintf(w, "Re-apply the deployed commit to put them back: panka apply --stack %s --environment %s --ref %s\n", key.Stack, key.Environment, ref)
 }
 
-// driftStopped is err, the engine's, unless the lease was lost while the
-// engine ran (lctx is its context): the engine was then cancelled and says
-// only that it was interrupted, as after Ctrl-C, so the error says the lease
-// was lost, who holds the lock now, and what to do.
+// driftStopped is err, the engine's, unless lctx, its context, ended while
+// it ran for another reason than Ctrl-C or a stop signal: the lease was lost,
+// or the S3 state server stopped answering. The engine was then cancelled
+// and says only that it was interrupted, as after Ctrl-C, so the error says
+// why (for a lost lease, who holds the lock now) and what to do.
 func driftStopped(lctx context.Context, f *Factory, cfg *config.Resolved, lease *locker.Lease, key statestore.Key, err error) error {
+	if lctx.Err() == nil {
+		return err
+	}
 	lost := lease.Lost()
-	if lost == nil || lctx.Err() == nil {
+	if cause := context.Cause(lctx); lost == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return fmt.Errorf("the drift check of %s was stopped: %w", key, cause)
+	}
+	if lost == nil {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(lctx), 30*time.Second)

@@ -46,6 +46,10 @@ type Factory struct {
 	// AWSResponseTimeout bounds the wait for a response to each AWS
 	// request (0: DefaultAWSResponseTimeout).
 	AWSResponseTimeout time.Duration
+	// StateProbeEvery and StateStallLimit tune the watch of the S3 state
+	// server during engine runs (0: DefaultStateProbeEvery,
+	// DefaultStateStallLimit; see watchStateServer).
+	StateProbeEvery, StateStallLimit time.Duration
 
 	// ignoredSaid holds the gitignored paths a warning already named
 	// (see warnIgnored): several reads of the work tree, one warning.

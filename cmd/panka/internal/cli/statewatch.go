@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+)
+
+// Defaults of the state server watch during engine runs (watchStateServer).
+const (
+	DefaultStateProbeEvery = 30 * time.Second
+	DefaultStateStallLimit = 3 * time.Minute
+)
+
+// stateServerHungError is the cause of an engine run stopped because the S3
+// server that holds its state stopped answering.
+type stateServerHungError struct {
+	server, bucket string
+	silent         time.Duration
+	last           error
+}
+
+func (e *stateServerHungError) Error() string {
+	return fmt.Sprintf("the S3 state server %s (bucket %s) has not answered for %s (last: %v): "+
+		"the engine keeps its state and lock there and its requests to it hang (the Pulumi CLI sets no time limit on them), so it was stopped. "+
+		"Check that the server is up and reachable from here (backend.endpoint, network, proxy), then re-run; "+
+		"the next run clears the Pulumi lock this one leaves there",
+		e.server, e.bucket, humanDuration(e.silent), e.last)
+}
+
+// stateServer names the S3 server of cfg's backend for messages.
+func (f *Factory) stateServer(cfg *config.Resolved) string {
+	if ep := cfg.Backend.Endpoint; ep != "" {
+		return ep
+	}
+	if ep := f.Getenv("AWS_ENDPOINT_URL_S3"); ep != "" {
+		return ep
+	}
+	if cfg.Backend.Region != "" {
+		return "Amazon S3 (" + cfg.Backend.Region + ")"
+	}
+	return "Amazon S3"
+}
+
+// watchStateServer returns ctx for an engine run whose Pulumi state is in
+// the S3 backend, and a func that ends the watch. The Pulumi CLI's own S3
+// client has no time limits: a server that accepts connections and never
+// answers (wedged, or a network path that drops replies) hung `pulumi up`
+// forever, with panka holding its lease (a DynamoDB lease goes on
+// renewing). While the run lasts, the server is asked every probe interval
+// (a bounded HeadBucket; any HTTP answer, an error status too, counts);
+// when it has not answered for the stall limit, the returned context is
+// cancelled with a *stateServerHungError, which stops the engine and is
+// what the run's error says. Other backends are not watched.
+func (f *Factory) watchStateServer(ctx context.Context, cfg *config.Resolved) (context.Context, func()) {
+	if cfg.Backend.Type != "s3" || (cfg.Pulumi.Backend != "" && cfg.Pulumi.Backend != "s3" && cfg.Pulumi.Backend != "diy") {
+		return ctx, func() {}
+	}
+	every, limit := f.StateProbeEvery, f.StateStallLimit
+	if every <= 0 {
+		every = DefaultStateProbeEvery
+	}
+	if limit <= 0 {
+		limit = DefaultStateStallLimit
+	}
+	wctx, cancel := context.WithCancelCause(ctx)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		c, err := f.S3Client(wctx, cfg)
+		if err != nil {
+			return // the run's own clients report it
+		}
+		answered := time.Now()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-tick.C:
+			}
+			pctx, pcancel := context.WithTimeout(wctx, every)
+			_, err := c.HeadBucket(pctx, &s3.HeadBucketInput{Bucket: aws.String(cfg.Backend.Bucket)})
+			pcancel()
+			if wctx.Err() != nil {
+				return
+			}
+			if err == nil || awsHTTPStatus(err) != 0 {
+				answered = time.Now()
+				continue
+			}
+			silent := time.Since(answered)
+			if silent < limit {
+				f.Log.Warn().Err(err).Msgf("the S3 state server %s has not answered for %s; the run is stopped if it does not answer within %s",
+					f.stateServer(cfg), humanDuration(silent), humanDuration(limit))
+				continue
+			}
+			cancel(&stateServerHungError{server: f.stateServer(cfg), bucket: cfg.Backend.Bucket, silent: silent, last: err})
+			return
+		}
+	}()
+	// The returned context is done with once the run is: ending it also
+	// ends a probe in flight.
+	return wctx, func() {
+		cancel(nil)
+		<-stopped
+	}
+}
