@@ -129,6 +129,55 @@ func HistoryFrom(t time.Time) string {
 	return t.UTC().Format(historyTime)
 }
 
+// HistoryPageSkew bounds how far apart the clocks of the machines that
+// deploy one stack/environment may be for History to find its newest
+// records among the recently named ones (see NewestFrom): a record newer
+// than another (a higher serial) is named no earlier than that one less
+// HistoryPageSkew.
+const HistoryPageSkew = 7 * 24 * time.Hour
+
+// HistoryPageWindows are the spans (before now, less HistoryPageSkew) that
+// an S3 History with a limit lists first, in order, before the whole
+// history: a stack/environment deployed for years lists its last weeks,
+// not thousands of records, to show the newest twenty.
+var HistoryPageWindows = []time.Duration{7 * 24 * time.Hour, 8 * 7 * 24 * time.Hour}
+
+// HistoryPageFrom is where History lists from to find the newest records
+// in window w of HistoryPageWindows at time now.
+func HistoryPageFrom(now time.Time, w time.Duration) time.Time {
+	return now.Add(-HistoryPageSkew - w)
+}
+
+// NewestFrom returns the n newest of names (SortHistory order; names may
+// be keys or paths ending in a record name), which must be every record
+// named at or after from, and whether they are the n newest of the whole
+// history. They are when the n-th is named at least HistoryPageSkew after
+// from: a record named before from and newer than it would be named more
+// than HistoryPageSkew before it. Fewer than n names never are (from not
+// being the zero time): older records may be missing.
+func NewestFrom(names []string, from time.Time, n int) ([]string, bool) {
+	if n <= 0 || len(names) < n {
+		return nil, false
+	}
+	sorted := slices.Clone(names)
+	SortHistory(sorted)
+	t, ok := historyNameTime(path.Base(sorted[n-1]))
+	if !ok || t.Before(from.Add(HistoryPageSkew)) {
+		return nil, false
+	}
+	return sorted[:n], true
+}
+
+// historyNameTime is the time in a record name.
+func historyNameTime(name string) (time.Time, bool) {
+	ts, _, ok := strings.Cut(name, "-")
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(historyTime, ts)
+	return t, err == nil
+}
+
 // NewestAbove returns the name (of names, record names or paths ending in
 // one) with the highest serial above serial, "" when none is (ties: the
 // latest time, as SortHistory).

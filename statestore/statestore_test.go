@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -354,5 +355,40 @@ func TestCodecSaysWhatIsWrong(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `history record REC is for stack "orders" environment "prod", not orders/dev`) ||
 		!strings.Contains(err.Error(), "move it out of the history") {
 		t.Errorf("history record of another environment: %v", err)
+	}
+}
+
+// TestNewestFrom: the newest records of a listing that starts at from are
+// the newest of the whole history only when the last one needed is named
+// at least HistoryPageSkew after from; otherwise (or with too few) the
+// whole history must be listed.
+func TestNewestFrom(t *testing.T) {
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	name := func(at time.Time, serial int64) string {
+		n, err := statestore.HistoryName(&statestore.Deployment{Serial: serial, StartedAt: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "p/history/" + n
+	}
+	day := 24 * time.Hour
+	names := []string{
+		name(from.Add(20*day), 10), name(from.Add(9*day), 12), // 12: a clock days behind
+		name(from.Add(21*day), 11), name(from.Add(8*day), 9), name(from.Add(time.Hour), 8),
+	}
+	got, ok := statestore.NewestFrom(names, from, 3)
+	if want := []string{names[1], names[2], names[0]}; !ok || !slices.Equal(got, want) {
+		t.Errorf("NewestFrom(3) = %v, %v; want %v, true", got, ok, want)
+	}
+	if got, ok := statestore.NewestFrom(names, from, 4); !ok || got[3] != names[3] {
+		t.Errorf("NewestFrom(4) = %v, %v; want serial 9 last", got, ok)
+	}
+	// The fifth is named within HistoryPageSkew of from: an older listing
+	// might hold a newer record.
+	if _, ok := statestore.NewestFrom(names, from, 5); ok {
+		t.Error("NewestFrom(5) trusted a record named within HistoryPageSkew of from")
+	}
+	if _, ok := statestore.NewestFrom(names, from, 6); ok {
+		t.Error("NewestFrom(6) of 5 names said they are the 6 newest")
 	}
 }

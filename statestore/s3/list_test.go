@@ -226,3 +226,82 @@ func BenchmarkHistoryAheadCheck(b *testing.B) {
 		}
 	})
 }
+
+// listCountAPI counts the keys ListObjectsV2 returns.
+type listCountAPI struct {
+	s3store.API
+	mu     sync.Mutex
+	listed int
+}
+
+func (a *listCountAPI) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	out, err := a.API.ListObjectsV2(ctx, in, optFns...)
+	if err == nil {
+		a.mu.Lock()
+		a.listed += len(out.Contents)
+		a.mu.Unlock()
+	}
+	return out, err
+}
+
+// TestHistoryPageListsRecentRecords: `panka history` (a limit of 20) of a
+// stack/environment deployed every day for a year and a half lists the
+// records of the last weeks, not every record, and shows the same page as
+// the whole history would; a page past them lists everything.
+func TestHistoryPageListsRecentRecords(t *testing.T) {
+	srv := testserver.S3(t)
+	bucket := testserver.NewBucket(t)
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	plain, err := s3store.New(client(t, srv), s3store.Options{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := statestore.Key{Stack: "orders", Environment: "prod"}
+	const n = 550
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(16)
+	for i := 1; i <= n; i++ {
+		g.Go(func() error {
+			at := now.Add(-time.Duration(n-i) * 24 * time.Hour)
+			if i == n {
+				at = now.Add(-3 * 24 * time.Hour) // a clock days behind
+			}
+			return plain.AppendHistory(ctx, key, &statestore.Deployment{SchemaVersion: statestore.SchemaVersion, ID: fmt.Sprint(i), Serial: int64(i),
+				Stack: key.Stack, Environment: key.Environment, Operation: statestore.OpApply, Result: statestore.ResultSucceeded, StartedAt: at})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	all, err := plain.History(context.Background(), key, 0, 0)
+	if err != nil || len(all) != n {
+		t.Fatalf("whole history: %d records, %v", len(all), err)
+	}
+	for _, tc := range []struct{ offset, limit, maxListed int }{
+		{0, 20, 90},      // the first two windows (2 weeks, then 9), not 550
+		{0, 5, 20},       // the first (two weeks)
+		{100, 20, 2 * n}, // past the windows: everything
+	} {
+		api := &listCountAPI{API: client(t, srv)}
+		s, err := s3store.New(api, s3store.Options{Bucket: bucket, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.History(context.Background(), key, tc.offset, tc.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lo, hi := statestore.Page(n, tc.offset, tc.limit)
+		if len(got) != hi-lo {
+			t.Fatalf("History(%d, %d): %d records, want %d", tc.offset, tc.limit, len(got), hi-lo)
+		}
+		for i, d := range got {
+			if d.ID != all[lo+i].ID {
+				t.Fatalf("History(%d, %d)[%d] = serial %d, want %d (the whole history's page)", tc.offset, tc.limit, i, d.Serial, all[lo+i].Serial)
+			}
+		}
+		if api.listed > tc.maxListed {
+			t.Errorf("History(%d, %d) listed %d keys, want at most %d", tc.offset, tc.limit, api.listed, tc.maxListed)
+		}
+	}
+}

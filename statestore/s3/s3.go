@@ -76,6 +76,9 @@ type Options struct {
 	// Concurrency bounds parallel requests: reads of history records and
 	// the per-stack and per-environment listings of List (default 8).
 	Concurrency int
+	// Now is the clock History lists recent records from (default
+	// time.Now).
+	Now func() time.Time
 }
 
 // Store is the S3 backend. It is safe for concurrent use.
@@ -106,6 +109,9 @@ func New(api API, opts Options) (*Store, error) {
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	return &Store{api: api, opts: opts, prefix: p}, nil
 }
@@ -637,12 +643,53 @@ func (s *Store) readRecord(ctx context.Context, key statestore.Key, k string) (*
 	return statestore.DecodeDeployment(data, key, s.where(k))
 }
 
-// History implements statestore.Store. Records of the page are read in parallel.
+// maxWindowPage bounds the offset and limit of a History that lists the
+// recent records first: a longer page is most of a listing page anyway.
+const maxWindowPage = 1000
+
+// newestKeys returns the n newest record keys of key, newest first, or
+// every key when the recent ones do not hold them (a shorter history, or
+// one not deployed lately): it lists the records named in each of
+// statestore.HistoryPageWindows first (S3 StartAfter), so the cost of a
+// page does not grow with the length of the history.
+func (s *Store) newestKeys(ctx context.Context, key statestore.Key, n int) ([]string, error) {
+	hp := statestore.HistoryPrefix(s.prefix, key)
+	now := s.opts.Now()
+	for _, w := range statestore.HistoryPageWindows {
+		from := statestore.HistoryPageFrom(now, w)
+		objs, _, err := s.listPages(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(s.opts.Bucket), Prefix: aws.String(hp),
+			Delimiter: aws.String("/"), StartAfter: aws.String(hp + statestore.HistoryFrom(from))})
+		if err != nil {
+			return nil, err
+		}
+		var keys []string
+		for _, o := range objs {
+			k := aws.ToString(o.Key)
+			if _, ok := statestore.ParseHistoryName(strings.TrimPrefix(k, hp)); ok {
+				keys = append(keys, k)
+			}
+		}
+		if top, ok := statestore.NewestFrom(keys, from, n); ok {
+			return top, nil
+		}
+	}
+	return s.historyKeys(ctx, key)
+}
+
+// History implements statestore.Store. With a limit, only the recent
+// records are listed when they hold the page (newestKeys); the records of
+// the page are read in parallel.
 func (s *Store) History(ctx context.Context, key statestore.Key, offset, limit int) ([]*statestore.Deployment, error) {
 	if err := key.Validate(); err != nil {
 		return nil, err
 	}
-	keys, err := s.historyKeys(ctx, key)
+	var keys []string
+	var err error
+	if limit > 0 && limit <= maxWindowPage && offset <= maxWindowPage {
+		keys, err = s.newestKeys(ctx, key, max(offset, 0)+limit)
+	} else {
+		keys, err = s.historyKeys(ctx, key)
+	}
 	if err != nil {
 		return nil, err
 	}

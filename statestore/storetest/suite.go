@@ -69,6 +69,7 @@ func Run(t *testing.T, newInstance func(t *testing.T) Instance, opts Options) {
 		{"Delete", testDelete},
 		{"HistoryOrderAndPaging", testHistoryPaging},
 		{"HistoryOrderUnderClockSkew", testHistoryClockSkew},
+		{"HistoryNewestPages", testHistoryNewestPages},
 		{"DeploymentBySerial", testDeploymentBySerial},
 		{"NewerHistory", testNewerHistory},
 		{"RemoveHistory", testRemoveHistory},
@@ -438,6 +439,57 @@ func testHistoryClockSkew(t *testing.T, in Instance, _ Options) {
 	got, err := s.Deployment(ctx, key, 6)
 	if err != nil || got.ID != "dep-6" {
 		t.Errorf("Deployment(6) = %v, %v; want dep-6", got, err)
+	}
+}
+
+// testHistoryNewestPages: pages of a long history that reaches up to now
+// (where a backend may list only the recent records for a page with a
+// limit) are the pages of the whole history, also with clocks days apart
+// and records of one serial twice; and past the recent records, as far as
+// the oldest.
+func testHistoryNewestPages(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	now := time.Now().UTC()
+	const n = 120
+	var recs []*statestore.Deployment
+	for i := 1; i <= n; i++ {
+		// One every 2 days up to an hour ago.
+		recs = append(recs, newDeployment(key, int64(i), now.Add(-time.Hour-time.Duration(n-i)*48*time.Hour)))
+	}
+	recs[n-1].StartedAt = now.Add(-5 * 24 * time.Hour) // the newest written by a clock days behind
+	recs[n-3].StartedAt = now.Add(time.Hour)           // ... and one ahead
+	again := newDeployment(key, int64(n-10), recs[n-11].StartedAt.Add(time.Minute))
+	again.ID = "dep-again" // a record of a withdrawn state write, and the next one
+	recs = append(recs, again)
+	for _, d := range recs {
+		if err := s.AppendHistory(ctx, key, d); err != nil {
+			t.Fatalf("AppendHistory serial %d: %v", d.Serial, err)
+		}
+	}
+	all, err := s.History(ctx, key, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(recs) || all[0].Serial != n {
+		t.Fatalf("History: %d records, newest serial %d; want %d and %d", len(all), all[0].Serial, len(recs), n)
+	}
+	ids := func(ds []*statestore.Deployment) string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.ID)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, p := range []struct{ offset, limit int }{{0, 1}, {0, 3}, {0, 20}, {1, 5}, {8, 5}, {30, 20}, {110, 20}, {0, 500}} {
+		got, err := s.History(ctx, key, p.offset, p.limit)
+		if err != nil {
+			t.Fatalf("History(%d, %d): %v", p.offset, p.limit, err)
+		}
+		lo, hi := statestore.Page(len(all), p.offset, p.limit)
+		if g, w := ids(got), ids(all[lo:hi]); g != w {
+			t.Errorf("History(%d, %d) = %s\nwant the same page of the whole history: %s", p.offset, p.limit, g, w)
+		}
 	}
 }
 
