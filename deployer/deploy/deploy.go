@@ -381,6 +381,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		outputs, runErr = runEngine(ctx, rt, eng, req, state, deployed, desired, drifted || moved, res, logf)
 		runErr = explainProtected(runErr, req, state, drifted, moved)
 		runErr = stoppedBy(ctx, runErr, req)
+		runErr = refusedForPlugin(runErr, req)
 	}
 	if errors.Is(runErr, errRefusedBeforeEngine) {
 		// Nothing ran: a refusal, not a deployment. Recording it would
@@ -484,6 +485,19 @@ func explainProtected(err error, req Request, state *statestore.State, drifted, 
 			key.Stack, key.Environment)
 	}
 	return fmt.Errorf("the %s of %s was refused by the engine: %w", req.Operation, key, pe)
+}
+
+// refusedForPlugin makes an engine error that is a missing provider plugin
+// a refusal (errRefusedBeforeEngine): the plugin serves every resource of
+// the stack's target, so the engine failed before it could change any, and
+// recording the run would mark the environment failed and move its serial
+// on for nothing, as for a missing tool.
+func refusedForPlugin(err error, req Request) error {
+	var mp *engine.MissingPluginError
+	if !errors.As(err, &mp) {
+		return err
+	}
+	return fmt.Errorf("cannot %s %s, nothing was changed or recorded: %w%w", req.Operation, req.Key, err, errRefusedBeforeEngine)
 }
 
 // StoppedError is an engine run that ctx stopped for a reason other than

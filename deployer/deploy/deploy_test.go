@@ -531,6 +531,43 @@ func TestRunStoppedForACause(t *testing.T) {
 	}
 }
 
+// TestRunMissingPluginRecordsNothing: an engine that cannot find its
+// provider plugin (pulumi-aws, which is never downloaded) failed before it
+// changed anything: the run is refused, as for a missing tool, and history
+// and state keep saying what is deployed.
+func TestRunMissingPluginRecordsNothing(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	eng.upErr = fmt.Errorf("pulumi up on stack \"shop-dev\": %w: failed to run update: exit status 1",
+		&engine.MissingPluginError{Plugin: "pulumi-resource-aws", Hint: "install it"})
+	v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
+	res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+	var mp *engine.MissingPluginError
+	if !errors.As(err, &mp) || !strings.HasPrefix(err.Error(), "cannot apply shop/dev, nothing was changed or recorded: ") ||
+		!strings.Contains(err.Error(), "cannot find the provider plugin pulumi-resource-aws") {
+		t.Fatalf("err = %v, want the missing plugin, saying nothing was changed or recorded", err)
+	}
+	if res == nil || res.Deployment != nil {
+		t.Fatalf("result %+v: a deployment was reported as recorded", res)
+	}
+	st, _, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := store.History(ctx, key, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Serial != 1 || st.Status != statestore.StatusDeployed || len(hist) != 1 {
+		t.Fatalf("after a run without its plugin: state serial %d status %s, %d history records; want 1, deployed, 1", st.Serial, st.Status, len(hist))
+	}
+}
+
 // TestRunDestroyNeverDeployed: destroying what has no state fails before a
 // plan is shown (an empty plan saying "No changes" would contradict it)
 // and before the engine starts.

@@ -156,8 +156,11 @@ func (c *Client) wait(ctx context.Context, onEvent func(Event)) (*Message, error
 					if m.Canceled {
 						return &m, canceledError(m.Error)
 					}
-					if m.Protected != nil {
-						return &m, &protectedRunError{msg: m.Error, pe: m.Protected}
+					switch {
+					case m.Protected != nil:
+						return &m, &typedRunError{msg: m.Error, err: m.Protected}
+					case m.MissingPlugin != nil:
+						return &m, &typedRunError{msg: m.Error, err: m.MissingPlugin}
 					}
 					return &m, errors.New(m.Error)
 				}
@@ -313,12 +316,13 @@ type canceledError string
 func (e canceledError) Error() string { return string(e) }
 func (e canceledError) Unwrap() error { return context.Canceled }
 
-// protectedRunError is the engine's refusal to replace or delete protected
-// resources, as it worded it, for errors.As(err, **ProtectedError).
-type protectedRunError struct {
+// typedRunError is an engine error as the engine worded it, with the typed
+// error the protocol carried (*ProtectedError, *MissingPluginError) for
+// errors.As.
+type typedRunError struct {
 	msg string
-	pe  *ProtectedError
+	err error
 }
 
-func (e *protectedRunError) Error() string { return e.msg }
-func (e *protectedRunError) Unwrap() error { return e.pe }
+func (e *typedRunError) Error() string { return e.msg }
+func (e *typedRunError) Unwrap() error { return e.err }

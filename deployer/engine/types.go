@@ -206,3 +206,20 @@ func (e *ProtectedError) Error() string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// MissingPluginError is an engine operation that could not start the
+// provider plugin its resources need (the engine never downloads one): it
+// failed before it could change anything. It crosses the protocol
+// (Message.MissingPlugin).
+type MissingPluginError struct {
+	Plugin string `json:"plugin"` // e.g. pulumi-resource-aws
+	Hint   string `json:"hint,omitempty"`
+}
+
+func (e *MissingPluginError) Error() string {
+	s := fmt.Sprintf("the Pulumi engine cannot find the provider plugin %s (plugin downloads are disabled)", e.Plugin)
+	if e.Hint != "" {
+		s += ": " + e.Hint
+	}
+	return s
+}

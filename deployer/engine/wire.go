@@ -79,6 +79,9 @@ type Message struct {
 	// Protected is set when the error is the engine's refusal to replace
 	// or delete protected resources.
 	Protected *ProtectedError `json:"protected,omitempty"`
+	// MissingPlugin is set when the error is a provider plugin the engine
+	// could not find.
+	MissingPlugin *MissingPluginError `json:"missingPlugin,omitempty"`
 }
 
 // Model carries a resolved model across the process boundary with its

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -423,12 +424,7 @@ func (r *Runner) wrap(ctx context.Context, what string, err error, t *translator
 		diags = t.errors()
 	}
 	if m := missingPlugin.FindStringSubmatch(msg + "\n" + strings.Join(diags, "\n")); m != nil {
-		hint := "put it on PATH (or in Options.PluginDirs)"
-		if m[1] == "pulumi-resource-pankalocal" {
-			hint = "`make build` puts it in bin/ next to panka; keep it next to the panka binary or on PATH"
-		}
-		return fmt.Errorf("%s on stack %q: the Pulumi engine cannot find the provider plugin %s (plugin downloads are disabled): %s: %w",
-			what, r.opts.Stack, m[1], hint, errShort(err))
+		return fmt.Errorf("%s on stack %q: %w: %w", what, r.opts.Stack, &engine.MissingPluginError{Plugin: m[1], Hint: pluginHint(m[1])}, errShort(err))
 	}
 	if strings.Contains(msg, "incorrect passphrase") {
 		// Set, but not the one the stack's secrets were encrypted with:
@@ -495,6 +491,26 @@ func protectedError(out string) *ProtectedError {
 		return nil
 	}
 	return e
+}
+
+// pluginHint says how to provide provider plugin bin (pulumi-resource-NAME):
+// the pankalocal one ships with panka; another one is installed with the
+// version of its SDK this build uses, when the build says which.
+func pluginHint(bin string) string {
+	name := strings.TrimPrefix(bin, "pulumi-resource-")
+	if name == "pankalocal" {
+		return "`make build` puts it in bin/ next to panka; keep it next to the panka binary or on PATH"
+	}
+	install := "pulumi plugin install resource " + name
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if strings.HasPrefix(d.Path, "github.com/pulumi/pulumi-"+name+"/sdk") {
+				install += " " + strings.TrimPrefix(d.Version, "v")
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("install it (%s, into PULUMI_HOME's plugins) or put %s on PATH or next to the panka binary", install, bin)
 }
 
 var missingPlugin = regexp.MustCompile(`no resource plugin '(pulumi-resource-[A-Za-z0-9_-]+)' found`)

@@ -151,6 +151,10 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, log io.Writer) erro
 			if errors.As(err, &pe) {
 				m.Protected = pe
 			}
+			var mp *engine.MissingPluginError
+			if errors.As(err, &mp) {
+				m.MissingPlugin = mp
+			}
 		}
 		write(m)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/deployer/pulumirun"
 	"panka.dev/panka/deployer/pulumirun/pulumitest"
 	"panka.dev/panka/deployer/target"
@@ -693,6 +694,11 @@ func TestMissingProviderIsExplained(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cannot find the provider plugin pulumi-resource-pankalocal") ||
 		!strings.Contains(err.Error(), "make build") {
 		t.Fatalf("err = %v", err)
+	}
+	// Typed, so panka can refuse the run instead of recording it.
+	var mp *engine.MissingPluginError
+	if !errors.As(err, &mp) || mp.Plugin != "pulumi-resource-pankalocal" {
+		t.Fatalf("err = %v, want an *engine.MissingPluginError naming pulumi-resource-pankalocal", err)
 	}
 }
 
