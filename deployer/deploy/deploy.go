@@ -552,7 +552,7 @@ type LeaseLostError struct {
 }
 
 func (e *LeaseLostError) Error() string {
-	next := fmt.Sprintf("Next: panka status --stack %s shows who holds its lock now; once that run has finished (or the lock is free), "+
+	next := fmt.Sprintf("Next: panka status --stack %s shows who holds its lock now; once no other run holds it (and the lock backend answers), "+
 		"re-run the %s: it plans against the recorded state and redoes this work", e.Key.Stack, e.Operation)
 	switch {
 	case e.Stopped:

@@ -94,19 +94,25 @@ func (f *Factory) leaseLost(ctx context.Context, cfg *config.Resolved, lease *lo
 }
 
 // lostTo adds to lost, the error of a lost lease, who holds the lock now
-// (describeHolder), or that nobody does; lost as it is when the lock
-// backend cannot say.
+// (describeHolder), or that nobody does, or that the lock backend does not
+// answer (the lease then ran out because its heartbeats could not reach
+// it).
 func (f *Factory) lostTo(ctx context.Context, cfg *config.Resolved, lease *locker.Lease, lost error) error {
 	l, err := f.Locker(ctx, cfg)
 	if err != nil {
 		return lost
 	}
 	mine := lease.Info()
-	h, err := l.Get(ctx, mine.Key)
+	stack, env, _ := locker.ParseKey(mine.Key)
+	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	h, err := l.Get(gctx, mine.Key)
 	switch {
 	case errors.Is(err, locker.ErrNotFound):
 		return fmt.Errorf("%w; nobody holds the lock now (it was removed, e.g. by panka unlock --force)", lost)
-	case err != nil || h.ID == mine.ID:
+	case err != nil:
+		return fmt.Errorf("%w; the lock (%s) cannot be read now either (%v): check that the lock backend is up and reachable from here", lost, f.describeLockOf(cfg, stack, env), err)
+	case h.ID == mine.ID:
 		return lost
 	}
 	return fmt.Errorf("%w; it is now held by %s", lost, describeHolder(h, f.Now()))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -442,7 +443,7 @@ func TestAcquireLeaseWarnsLocalLocksOnSharedState(t *testing.T) {
 // wait for; or that nobody does, after a force unlock.
 func TestLeaseLostNamesTheNewHolder(t *testing.T) {
 	ctx := context.Background()
-	f, _, _, _ := lockTestFactory(t)
+	f, repo, _, _ := lockTestFactory(t)
 	cfg, err := f.Config()
 	if err != nil {
 		t.Fatal(err)
@@ -476,5 +477,14 @@ func TestLeaseLostNamesTheNewHolder(t *testing.T) {
 	err = f.leaseLost(ctx, cfg, lease, "the deployment")
 	if want := "nobody holds the lock now"; !errors.Is(err, locker.ErrLost) || !strings.Contains(err.Error(), want) {
 		t.Errorf("leaseLost with the lock removed: %v, want ErrLost saying %q", err, want)
+	}
+
+	// A lock that cannot be read (here damaged; as well a backend that
+	// does not answer, whose heartbeats failed until the lease ran out).
+	lockWriteFile(t, filepath.Join(repo, ".panka", "locks", url.QueryEscape(alice.Key)+".json"), "{not json")
+	err = f.lostTo(ctx, cfg, lease, lease.Lost())
+	if want := "the lock (" + filepath.Join(repo, ".panka", "locks"); !errors.Is(err, locker.ErrLost) || !strings.Contains(err.Error(), want) ||
+		!strings.Contains(err.Error(), "cannot be read now either") {
+		t.Errorf("lostTo with an unreadable lock: %v, want ErrLost saying the lock %s... cannot be read", err, want)
 	}
 }
