@@ -213,6 +213,12 @@ func printChanged(f *Factory, opts *ChangedOptions, res *changes.Result) error {
 				m.Include = append(m.Include, entry{s.Stack, env, s.Path, string(s.EnvironmentChanges[env])})
 			}
 		}
+		if n := len(m.Include); n > githubMatrixLimit {
+			// GitHub refuses the whole job ("a matrix may not contain
+			// more than 256 items") and says nothing of panka: say it here.
+			f.Warnf("%d stack/environments changed: more than the %d jobs a GitHub Actions matrix may have, so a job given this matrix fails. "+
+				"Split it with --stack/--environment (one matrix each), or plan them in a loop over -o names", n, githubMatrixLimit)
+		}
 		b, err := json.Marshal(m)
 		if err != nil {
 			return err
@@ -226,6 +232,9 @@ func printChanged(f *Factory, opts *ChangedOptions, res *changes.Result) error {
 	}
 	return w.Flush()
 }
+
+// githubMatrixLimit is the most jobs a GitHub Actions matrix may have.
+const githubMatrixLimit = 256
 
 func shortSHA(sha string) string {
 	if len(sha) > 12 {

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -42,6 +44,41 @@ func TestChangedTextAligned(t *testing.T) {
 		}
 		if why && !strings.Contains(out.String(), "shop  ") || why != strings.Contains(out.String(), "production.yaml: modified") {
 			t.Errorf("why=%v: output\n%s", why, out.String())
+		}
+	}
+}
+
+// TestChangedGitHubMatrixLimit: a matrix of more than 256 entries, which
+// GitHub Actions refuses (failing the job with nothing said by panka), is
+// still printed as valid JSON on stdout, with a warning on stderr naming
+// the count and how to split it; 256 entries are said nothing of.
+func TestChangedGitHubMatrixLimit(t *testing.T) {
+	for _, tc := range []struct {
+		stacks int
+		warn   bool
+	}{{128, false}, {129, true}} {
+		res := &changes.Result{Base: strings.Repeat("a", 40), Head: strings.Repeat("b", 40)}
+		for i := range tc.stacks {
+			res.Stacks = append(res.Stacks, &changes.Stack{Stack: fmt.Sprintf("s%03d", i), Path: fmt.Sprintf("stacks/s%03d", i),
+				Change: changes.Modified, Environments: []string{"dev", "prod"},
+				EnvironmentChanges: map[string]changes.Kind{"dev": changes.Modified, "prod": changes.Modified}})
+		}
+		ios, _, out, errOut := Test()
+		f := NewFactory(ios)
+		f.Flags.Output = "github-matrix"
+		if err := printChanged(f, &ChangedOptions{}, res); err != nil {
+			t.Fatal(err)
+		}
+		var m struct {
+			Include []map[string]string `json:"include"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &m); err != nil || len(m.Include) != 2*tc.stacks {
+			t.Fatalf("%d stacks: stdout is not the matrix (%v): %.200s", tc.stacks, err, out.String())
+		}
+		warned := strings.Contains(errOut.String(), "Warning: 258 stack/environments changed: more than the 256 jobs a GitHub Actions matrix may have") &&
+			strings.Contains(errOut.String(), "--stack/--environment")
+		if warned != tc.warn || !tc.warn && errOut.Len() > 0 {
+			t.Errorf("%d stacks: stderr %q", tc.stacks, errOut.String())
 		}
 	}
 }
