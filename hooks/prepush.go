@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,10 +80,10 @@ func Script(pankaPath string) string {
 	}
 	return "#!/bin/sh\n" + marker + "\n" +
 		"# Validates the stacks and lists what this push changes. Skip once with: git push --no-verify\n" +
-		"panka=" + shellQuote(pankaPath) + "\n" +
+		"panka=" + ShellQuote(pankaPath) + "\n" +
 		"if [ ! -x \"$panka\" ]; then\n" +
 		"\tpanka=$(command -v panka) || {\n" +
-		"\t\techo \"pre-push: panka is neither at \"" + shellQuote(pankaPath) + "\" nor on PATH: install it (then panka hooks install --force), or skip this check once with git push --no-verify\" >&2\n" +
+		"\t\techo \"pre-push: panka is neither at \"" + ShellQuote(pankaPath) + "\" nor on PATH: install it (then panka hooks install --force), or skip this check once with git push --no-verify\" >&2\n" +
 		"\t\texit 1\n" +
 		"\t}\n" +
 		"fi\n" +
@@ -101,24 +102,38 @@ const ChainExample = `refs=$(cat)    # the pushed refs: git writes them once, on
 printf '%s\n' "$refs" | git lfs pre-push "$@" || exit    # each command of the hook gets its own copy
 printf '%s\n' "$refs" | panka hooks run pre-push "$@"`
 
+// BackupName is the file a forced install keeps the replaced hook in,
+// next to it in the hooks folder (git runs only "pre-push"); a second
+// one is BackupName.2, and so on: an install never overwrites a backup.
+const BackupName = "pre-push.panka-backup"
+
 // Install writes hooksDir/pre-push. It refuses to replace a hook panka did
-// not write unless force is set, and returns the path written.
-func Install(hooksDir, pankaPath string, force bool) (string, error) {
-	path := filepath.Join(hooksDir, "pre-push")
-	if old, err := os.ReadFile(path); err == nil && !strings.Contains(string(old), marker) && !force {
-		return path, fmt.Errorf("%s: %w; use --force to replace it, or add panka to it yourself. "+
+// not write unless force is set, and returns the path written. A hook it
+// replaces (forced) is kept: backup is the file it was moved to ("" when
+// there was none, or it was panka's own).
+func Install(hooksDir, pankaPath string, force bool) (path, backup string, err error) {
+	path = filepath.Join(hooksDir, "pre-push")
+	old, rerr := os.ReadFile(path)
+	foreign := rerr == nil && !strings.Contains(string(old), marker)
+	if foreign && !force {
+		return path, "", fmt.Errorf("%s: %w; use --force to replace it (it is kept as %s), or add panka to it yourself. "+
 			"panka reads the pushed refs on standard input, which git writes only once: "+
 			"if the hook runs another command that reads them too (such as git lfs pre-push), give each a copy, e.g.\n%s",
-			path, ErrForeignHook, indent(ChainExample, "    "))
+			path, ErrForeignHook, filepath.Join(hooksDir, BackupName), indent(ChainExample, "    "))
 	}
 	if err := os.MkdirAll(hooksDir, 0o755); err != nil {
-		return path, fmt.Errorf("create %s: %w", hooksDir, err)
+		return path, "", fmt.Errorf("create %s: %w", hooksDir, err)
+	}
+	if foreign {
+		if backup, err = keepBackup(hooksDir, path); err != nil {
+			return path, "", fmt.Errorf("keep the pre-push hook panka replaces: %w; nothing was changed", err)
+		}
 	}
 	// A temporary file of its own, so concurrent installs never write or
 	// rename each other's file; git sees the old hook or the new one.
 	tmp, err := os.CreateTemp(hooksDir, ".pre-push.panka-*")
 	if err != nil {
-		return path, fmt.Errorf("write a hook in %s: %w", hooksDir, err)
+		return path, backup, fmt.Errorf("write a hook in %s: %w", hooksDir, err)
 	}
 	_, werr := tmp.WriteString(Script(pankaPath))
 	if werr == nil {
@@ -132,12 +147,94 @@ func Install(hooksDir, pankaPath string, force bool) (string, error) {
 	}
 	if werr != nil {
 		os.Remove(tmp.Name())
-		return path, fmt.Errorf("install %s: %w", path, werr)
+		return path, backup, fmt.Errorf("install %s: %w", path, werr)
 	}
-	return path, nil
+	return path, backup, nil
 }
 
-func shellQuote(s string) string {
+// keepBackup links the hook at path (a file or a symbolic link, kept as
+// it is) to the first free backup name in dir, or copies it where the
+// file system has no hard links.
+func keepBackup(dir, path string) (string, error) {
+	for i := 1; ; i++ {
+		name := BackupName
+		if i > 1 {
+			name += fmt.Sprintf(".%d", i)
+		}
+		backup := filepath.Join(dir, name)
+		err := os.Link(path, backup)
+		if err != nil && !errors.Is(err, fs.ErrExist) && !errors.Is(err, fs.ErrNotExist) {
+			err = copyHook(path, backup)
+		}
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return backup, nil
+	}
+}
+
+func copyHook(path, backup string) error {
+	st, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if st.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(path)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(target, backup)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(backup, os.O_WRONLY|os.O_CREATE|os.O_EXCL, st.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(backup)
+	}
+	return err
+}
+
+// Uninstall removes hooksDir/pre-push when panka wrote it. removed is
+// false when there is no pre-push hook (nothing to do); a hook panka did
+// not write is left alone, with an error wrapping ErrForeignHook. backups
+// are the hooks forced installs replaced, still in hooksDir.
+func Uninstall(hooksDir string) (path string, removed bool, backups []string, err error) {
+	path = filepath.Join(hooksDir, "pre-push")
+	backups, _ = filepath.Glob(filepath.Join(hooksDir, BackupName+"*"))
+	old, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, lerr := os.Lstat(path); lerr == nil {
+			return path, false, backups, fmt.Errorf("%s: %w (a link to a file that does not exist); remove it yourself if it is not wanted", path, ErrForeignHook)
+		}
+		return path, false, backups, nil
+	}
+	if err != nil {
+		return path, false, backups, fmt.Errorf("read %s: %w", path, err)
+	}
+	if !strings.Contains(string(old), marker) {
+		return path, false, backups, fmt.Errorf("%s: %w (it has no %q line), so panka leaves it alone; edit or remove it yourself", path, ErrForeignHook, marker)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return path, false, backups, fmt.Errorf("remove %s: %w", path, err)
+	}
+	return path, true, backups, nil
+}
+
+// ShellQuote quotes s for a shell command line (hook scripts, commands shown
+// to be copied).
+func ShellQuote(s string) string {
 	if strings.IndexFunc(s, func(r rune) bool {
 		return !(r == '/' || r == '.' || r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
 	}) < 0 {

@@ -56,7 +56,7 @@ func TestParsePrePush(t *testing.T) {
 
 func TestInstall(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "hooks")
-	path, err := Install(dir, "/opt/my tools/panka", false)
+	path, _, err := Install(dir, "/opt/my tools/panka", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestInstall(t *testing.T) {
 		{recorded: "/moved/away/panka", path: bin + ":/usr/bin:/bin", want: "ran " + fake + " hooks run pre-push origin url"},
 		{recorded: "/moved/away/panka", path: "/usr/bin:/bin", want: "panka is neither at /moved/away/panka nor on PATH", fails: true},
 	} {
-		p, err := Install(filepath.Join(t.TempDir(), "hooks"), tt.recorded, false)
+		p, _, err := Install(filepath.Join(t.TempDir(), "hooks"), tt.recorded, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,14 +98,14 @@ func TestInstall(t *testing.T) {
 		t.Errorf("hook is not executable: %v", st.Mode())
 	}
 	// Re-installing our own hook is fine.
-	if _, err := Install(dir, "panka", false); err != nil {
+	if _, _, err := Install(dir, "panka", false); err != nil {
 		t.Fatalf("reinstall: %v", err)
 	}
 	// A foreign hook is kept unless forced.
 	if err := os.WriteFile(path, []byte("#!/bin/sh\necho mine\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Install(dir, "panka", false)
+	_, _, err = Install(dir, "panka", false)
 	if !errors.Is(err, ErrForeignHook) {
 		t.Fatalf("err = %v, want ErrForeignHook", err)
 	}
@@ -125,8 +125,113 @@ func TestInstall(t *testing.T) {
 	if b, _ := os.ReadFile(path); string(b) != "#!/bin/sh\necho mine\n" {
 		t.Errorf("foreign hook was modified")
 	}
-	if _, err := Install(dir, "panka", true); err != nil {
+	if _, _, err := Install(dir, "panka", true); err != nil {
 		t.Fatalf("forced install: %v", err)
+	}
+}
+
+// TestInstallForceKeepsBackup: a forced install keeps the hook it
+// replaces (a file, or a link as it is) under a backup name git does not
+// run, never overwriting an earlier backup; re-installing over panka's
+// own hook keeps nothing.
+func TestInstallForceKeepsBackup(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hooks")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "pre-push")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\necho mine\n"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := Install(dir, "panka", false)
+	if err == nil || !strings.Contains(err.Error(), "use --force to replace it (it is kept as "+filepath.Join(dir, BackupName)+")") {
+		t.Errorf("refusal %v does not say where --force keeps the hook", err)
+	}
+	_, backup, err := Install(dir, "panka", true)
+	if err != nil || backup != filepath.Join(dir, BackupName) {
+		t.Fatalf("forced install: backup %q, %v", backup, err)
+	}
+	if b, err := os.ReadFile(backup); err != nil || string(b) != "#!/bin/sh\necho mine\n" {
+		t.Errorf("backup %q: %v", b, err)
+	}
+	if st, err := os.Stat(backup); err != nil || st.Mode().Perm() != 0o750 {
+		t.Errorf("backup mode: %v %v", st, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != Script("panka") {
+		t.Errorf("hook not installed:\n%s", b)
+	}
+	// panka's own hook replaced: no backup.
+	if _, backup, err := Install(dir, "panka", true); err != nil || backup != "" {
+		t.Errorf("reinstall: backup %q, %v", backup, err)
+	}
+	// A second foreign hook (a link, as hook managers write) forced over:
+	// kept as .2, the first backup untouched.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lfs.sh"), []byte("#!/bin/sh\ngit lfs pre-push \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("lfs.sh", path); err != nil {
+		t.Fatal(err)
+	}
+	_, backup, err = Install(dir, "panka", true)
+	if err != nil || backup != filepath.Join(dir, BackupName+".2") {
+		t.Fatalf("second forced install: backup %q, %v", backup, err)
+	}
+	if target, err := os.Readlink(backup); err != nil || target != "lfs.sh" {
+		t.Errorf("backup of a link: %q, %v", target, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, BackupName)); string(b) != "#!/bin/sh\necho mine\n" {
+		t.Errorf("first backup overwritten: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "lfs.sh")); !strings.Contains(string(b), "git lfs") {
+		t.Errorf("the link's target was overwritten: %q", b)
+	}
+}
+
+// TestUninstall: uninstall removes panka's hook, again finds nothing to
+// do, refuses a hook panka did not write (leaving it as it is), and names
+// the backups a forced install kept.
+func TestUninstall(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hooks")
+	// No hooks folder at all.
+	if _, removed, _, err := Uninstall(dir); err != nil || removed {
+		t.Fatalf("uninstall without a hook: removed %v, %v", removed, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "pre-push")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\necho mine\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, removed, _, err := Uninstall(dir)
+	if !errors.Is(err, ErrForeignHook) || removed || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "remove it yourself") {
+		t.Errorf("uninstall of a foreign hook: removed %v, %v", removed, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "#!/bin/sh\necho mine\n" {
+		t.Errorf("foreign hook modified: %q", b)
+	}
+	if _, _, err := Install(dir, "panka", true); err != nil {
+		t.Fatal(err)
+	}
+	p, removed, backups, err := Uninstall(dir)
+	if err != nil || !removed || p != path || len(backups) != 1 || backups[0] != filepath.Join(dir, BackupName) {
+		t.Fatalf("uninstall: %s removed %v, backups %q, %v", p, removed, backups, err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("hook still there: %v", err)
+	}
+	if _, removed, _, err := Uninstall(dir); err != nil || removed {
+		t.Errorf("second uninstall: removed %v, %v", removed, err)
+	}
+	// A dangling link is not panka's either.
+	if err := os.Symlink("gone.sh", path); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := Uninstall(dir); !errors.Is(err, ErrForeignHook) {
+		t.Errorf("uninstall of a dangling link: %v", err)
 	}
 }
 
@@ -142,7 +247,7 @@ func TestInstallConcurrently(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := Install(dir, "/usr/local/bin/panka", false)
+				_, _, err := Install(dir, "/usr/local/bin/panka", false)
 				errs <- err
 			}()
 		}

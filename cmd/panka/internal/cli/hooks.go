@@ -27,13 +27,28 @@ func newCmdHooks(f *Factory) *cobra.Command {
 "panka hooks run pre-push". Before every push it lists the stacks and
 environments the pushed commits change and fails the push when a changed
 stack no longer loads. It never overwrites a hook panka did not write
-unless --force is given. Skip it once with git push --no-verify.`,
+unless --force is given; a hook --force replaces is kept next to it as
+pre-push.panka-backup (.2, .3, ... when that exists). Skip it once with
+git push --no-verify; remove it with panka hooks uninstall.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return hooksInstallRun(c.Context(), f, force)
 		},
 	}
-	install.Flags().BoolVar(&force, "force", false, "replace an existing pre-push hook not written by panka")
+	install.Flags().BoolVar(&force, "force", false, "replace an existing pre-push hook not written by panka (kept as pre-push.panka-backup)")
+	uninstall := &cobra.Command{
+		Use:   "uninstall",
+		Short: "Remove the pre-push hook panka installed",
+		Long: `Uninstall removes the pre-push hook "panka hooks install" wrote (in
+.git/hooks, or core.hooksPath). A pre-push hook panka did not write is
+left alone (an error); with no pre-push hook there is nothing to do. A
+hook an install --force replaced is not put back: the command says
+where it is kept and how to restore it.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return hooksUninstallRun(c.Context(), f)
+		},
+	}
 	run := &cobra.Command{
 		Use:   "run pre-push [REMOTE [URL]]",
 		Short: "Run a hook (called by git)",
@@ -45,7 +60,7 @@ unless --force is given. Skip it once with git push --no-verify.`,
 			return hooksPrePushRun(c.Context(), f)
 		},
 	}
-	cmd.AddCommand(install, run)
+	cmd.AddCommand(install, uninstall, run)
 	return cmd
 }
 
@@ -64,17 +79,54 @@ func hooksInstallRun(ctx context.Context, f *Factory, force bool) error {
 	if err != nil {
 		exe = "panka"
 	}
-	path, err := hooks.Install(dir, exe, force)
+	path, backup, err := hooks.Install(dir, exe, force)
 	if err != nil {
 		return err
 	}
 	if f.JSON() {
 		return f.PrintJSON(struct {
-			Hook string `json:"hook"`
-			Path string `json:"path"`
-		}{"pre-push", path})
+			Hook   string `json:"hook"`
+			Path   string `json:"path"`
+			Backup string `json:"backup,omitempty"`
+		}{"pre-push", path, backup})
 	}
 	fmt.Fprintf(f.IO.Out, "Installed %s\n", path)
+	if backup != "" {
+		fmt.Fprintf(f.IO.Out, "The pre-push hook it replaced is kept as %s (panka hooks uninstall, then mv it back to restore it)\n", backup)
+	}
+	return nil
+}
+
+func hooksUninstallRun(ctx context.Context, f *Factory) error {
+	root, err := f.RepoRoot()
+	if err != nil {
+		return err
+	}
+	repo, err := gitops.Open(root, f.GitOptions())
+	if err != nil {
+		return fmt.Errorf("uninstall hooks: %w", err)
+	}
+	defer repo.Close()
+	path, removed, backups, err := hooks.Uninstall(repo.HooksDir(ctx))
+	if err != nil {
+		return err
+	}
+	if f.JSON() {
+		return f.PrintJSON(struct {
+			Hook    string   `json:"hook"`
+			Path    string   `json:"path"`
+			Removed bool     `json:"removed"`
+			Backups []string `json:"backups,omitempty"`
+		}{"pre-push", path, removed, backups})
+	}
+	if removed {
+		fmt.Fprintf(f.IO.Out, "Removed %s\n", path)
+	} else {
+		fmt.Fprintf(f.IO.Out, "No pre-push hook at %s: nothing to remove\n", path)
+	}
+	for _, b := range backups {
+		fmt.Fprintf(f.IO.Out, "A pre-push hook panka replaced is kept as %s; to restore it: mv %s %s\n", b, hooks.ShellQuote(b), hooks.ShellQuote(path))
+	}
 	return nil
 }
 

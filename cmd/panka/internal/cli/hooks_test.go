@@ -389,3 +389,58 @@ func quickstartRepo(t *testing.T, branch string) string {
 	hooksGit(t, dir, "commit", "-qm", "shop")
 	return dir
 }
+
+// TestHooksForceAndUninstall: hooks install --force keeps the hook it
+// replaces and says where; hooks uninstall removes panka's hook (and says
+// how to put the kept one back), finds nothing to do a second time, and
+// refuses a hook panka did not write.
+func TestHooksForceAndUninstall(t *testing.T) {
+	dir := t.TempDir()
+	hooksGit(t, dir, "init", "-q", "-b", "main")
+	hookDir := filepath.Join(dir, ".git", "hooks")
+	path := filepath.Join(hookDir, "pre-push")
+	mine := "#!/bin/sh\necho my own checks\n"
+	if err := os.WriteFile(path, []byte(mine), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (int, string, string) {
+		f, out, errOut := stackTestFactory(t, dir, "", false)
+		code := Run(context.Background(), f, args)
+		return code, out.String(), errOut.String()
+	}
+	if code, _, errOut := run("hooks", "uninstall"); code != 1 || !strings.Contains(errOut, path+": a pre-push hook not written by panka exists") || !strings.Contains(errOut, "edit or remove it yourself") {
+		t.Errorf("uninstall of a foreign hook: exit %d, stderr:\n%s", code, errOut)
+	}
+	backup := filepath.Join(hookDir, "pre-push.panka-backup")
+	code, out, errOut := run("hooks", "install", "--force")
+	if code != 0 || !strings.Contains(out, "The pre-push hook it replaced is kept as "+backup) {
+		t.Fatalf("install --force: exit %d\n%s%s", code, out, errOut)
+	}
+	if b, err := os.ReadFile(backup); err != nil || string(b) != mine {
+		t.Fatalf("backup: %q, %v", b, err)
+	}
+	code, out, errOut = run("hooks", "uninstall")
+	restore := "mv " + backup + " " + path
+	if code != 0 || !strings.Contains(out, "Removed "+path) || !strings.Contains(out, "to restore it: "+restore) {
+		t.Fatalf("uninstall: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("hook still there: %v", err)
+	}
+	code, out, errOut = run("hooks", "uninstall", "-o", "json")
+	var res struct {
+		Path    string
+		Removed bool
+		Backups []string
+	}
+	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || res.Removed || res.Path != path || len(res.Backups) != 1 {
+		t.Errorf("second uninstall: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	// The restore command shown works.
+	if out, err := exec.Command("sh", "-c", restore).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v %s", restore, err, out)
+	}
+	if b, _ := os.ReadFile(path); string(b) != mine {
+		t.Errorf("restored hook: %q", b)
+	}
+}
