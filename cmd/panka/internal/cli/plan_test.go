@@ -285,6 +285,14 @@ func TestPlanFlags(t *testing.T) {
 	if err := os.WriteFile(varFile, []byte("SIGNING_KEY: from-file\nIMAGE_TAG: 2.0.0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A secret in a file of its own, next to a common one.
+	tagFile, keyFile := filepath.Join(t.TempDir(), "common.env"), filepath.Join(t.TempDir(), "secrets.env")
+	if err := os.WriteFile(tagFile, []byte("IMAGE_TAG=2.5.0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte("SIGNING_KEY=hunter4\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		env      []string
@@ -294,6 +302,10 @@ func TestPlanFlags(t *testing.T) {
 		wantErr  string
 	}{
 		{"missing stack", nil, []string{"plan"}, 1, "", "--stack and --environment are required"},
+		// Both files are read: only the last one was, leaving IMAGE_TAG
+		// at its default without a word.
+		{"two var files", nil, []string{"plan", "-s", "user-platform", "-e", "dev", "--var-file", tagFile, "--var-file", keyFile}, 0, "users-api:2.5.0", ""},
+		{"a later var file wins", nil, []string{"plan", "-s", "user-platform", "-e", "dev", "--var-file", tagFile, "--var-file", varFile}, 0, "users-api:2.0.0", ""},
 		{"bad var", nil, []string{"plan", "-s", "orders", "-e", "dev", "--var", "NOPE"}, 1, "", `--var number 1 has no "=" (not shown: it may hold a secret): write NAME=VALUE`},
 		// A --var without "=" is often a secret given alone ("$TOKEN"):
 		// the error must not print it.

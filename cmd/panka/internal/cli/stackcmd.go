@@ -194,16 +194,17 @@ func findRef(refs []stacks.Ref, name, root string) (stacks.Ref, error) {
 
 // varFlags are --var and --var-file.
 type varFlags struct {
-	Vars    []string
-	VarFile string
+	Vars []string
+	// VarFiles are read in order: a later file's value wins.
+	VarFiles []string
 }
 
 func (v *varFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&v.Vars, "var", nil, "set a variable: --var NAME=VALUE (repeatable; highest priority)")
-	cmd.Flags().StringVar(&v.VarFile, "var-file", "", "read variables from a file (NAME: value YAML or NAME=value lines); - reads stdin")
+	cmd.Flags().StringArrayVar(&v.VarFiles, "var-file", nil, "read variables from a file (NAME: value YAML or NAME=value lines); - reads stdin; repeatable, a later file wins")
 }
 
-// values collects variable values from flags, the var file and PANKA_VAR_*.
+// values collects variable values from flags, the var files and PANKA_VAR_*.
 func (v *varFlags) values(f *Factory) (stacks.VarValues, error) {
 	out := stacks.VarValues{Flags: map[string]string{}, File: map[string]string{}, Env: map[string]string{}}
 	for i, kv := range v.Vars {
@@ -218,40 +219,21 @@ func (v *varFlags) values(f *Factory) (stacks.VarValues, error) {
 		}
 		out.Flags[k] = val
 	}
-	if v.VarFile != "" {
-		var r io.Reader
-		name := v.VarFile
-		if v.VarFile == "-" {
-			r = f.IO.In
-			name = "stdin"
-		} else {
-			p := v.VarFile
-			if !filepath.IsAbs(p) {
-				wd, _ := f.WorkDir()
-				p = filepath.Join(wd, p)
+	stdin := 0
+	for _, file := range v.VarFiles {
+		if file == "-" {
+			// The second read would find stdin empty and give nothing.
+			if stdin++; stdin > 1 {
+				return out, Usagef("--var-file - is given more than once: standard input can be read only once")
 			}
-			file, err := os.Open(p)
-			if err != nil {
-				return out, fmt.Errorf("--var-file %s: %w", v.VarFile, err)
-			}
-			defer file.Close()
-			r = file
 		}
-		// Bounded: /dev/zero or a runaway pipe must not eat the memory,
-		// and a longer input must not be cut silently in the middle of
-		// a value.
-		data, err := io.ReadAll(io.LimitReader(r, stacks.MaxFileSize+1))
+		m, err := readVarFile(f, file)
 		if err != nil {
-			return out, fmt.Errorf("--var-file %s: %w", v.VarFile, err)
+			return out, err
 		}
-		if len(data) > stacks.MaxFileSize {
-			return out, fmt.Errorf("--var-file %s: more than %d MB: a variables file holds NAME=value lines; pass large values some other way", name, stacks.MaxFileSize>>20)
+		for k, val := range m {
+			out.File[k] = val
 		}
-		m, err := parseVarFile(data)
-		if err != nil {
-			return out, fmt.Errorf("--var-file %s: %w", name, err)
-		}
-		out.File = m
 	}
 	for _, kv := range f.Environ() {
 		if k, val, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "PANKA_VAR_") && len(k) > len("PANKA_VAR_") {
@@ -259,6 +241,43 @@ func (v *varFlags) values(f *Factory) (stacks.VarValues, error) {
 		}
 	}
 	return out, nil
+}
+
+// readVarFile reads one --var-file (- is stdin).
+func readVarFile(f *Factory, file string) (map[string]string, error) {
+	var r io.Reader
+	name := file
+	if file == "-" {
+		r = f.IO.In
+		name = "stdin"
+	} else {
+		p := file
+		if !filepath.IsAbs(p) {
+			wd, _ := f.WorkDir()
+			p = filepath.Join(wd, p)
+		}
+		fh, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("--var-file %s: %w", file, err)
+		}
+		defer fh.Close()
+		r = fh
+	}
+	// Bounded: /dev/zero or a runaway pipe must not eat the memory,
+	// and a longer input must not be cut silently in the middle of
+	// a value.
+	data, err := io.ReadAll(io.LimitReader(r, stacks.MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("--var-file %s: %w", file, err)
+	}
+	if len(data) > stacks.MaxFileSize {
+		return nil, fmt.Errorf("--var-file %s: more than %d MB: a variables file holds NAME=value lines; pass large values some other way", name, stacks.MaxFileSize>>20)
+	}
+	m, err := parseVarFile(data)
+	if err != nil {
+		return nil, fmt.Errorf("--var-file %s: %w", name, err)
+	}
+	return m, nil
 }
 
 // parseVarFile reads NAME: value YAML, or NAME=value lines (# comments).

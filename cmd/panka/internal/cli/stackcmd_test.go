@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -75,7 +76,7 @@ func TestVarFlagsValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	f, _, _ := stackTestFactory(t, dir, "", false, "PANKA_VAR_A=env", "PANKA_VAR_B=env-b", "PANKA_VAR_=x", "OTHER=1")
-	v := varFlags{Vars: []string{"A=flag", "C=x=y"}, VarFile: "v.yaml"}
+	v := varFlags{Vars: []string{"A=flag", "C=x=y"}, VarFiles: []string{"v.yaml"}}
 	got, err := v.values(f)
 	if err != nil {
 		t.Fatal(err)
@@ -87,8 +88,36 @@ func TestVarFlagsValues(t *testing.T) {
 	if _, err := (&varFlags{Vars: []string{"=x"}}).values(f); !errors.As(err, &ue) {
 		t.Errorf("--var =x: %v", err)
 	}
-	if _, err := (&varFlags{VarFile: "missing.yaml"}).values(f); err == nil || !strings.Contains(err.Error(), "--var-file missing.yaml") {
+	if _, err := (&varFlags{VarFiles: []string{"missing.yaml"}}).values(f); err == nil || !strings.Contains(err.Error(), "--var-file missing.yaml") {
 		t.Errorf("missing var file: %v", err)
+	}
+}
+
+// TestVarFilesRepeated: --var-file is repeatable, a later file winning
+// (a secret kept in its own file next to the common ones); a second
+// --var-file given was once the only one read, so the variables of the
+// first were silently unset and a secret deployed as "". Stdin can be
+// read only once.
+func TestVarFilesRepeated(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{"common.env": "A=common\nB=common\n", "secrets.yaml": "B: secret-b\nC: secret-c\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, _, _ := stackTestFactory(t, dir, "D=stdin\nC=stdin-c\n", false)
+	got, err := (&varFlags{VarFiles: []string{"common.env", "secrets.yaml", "-"}}).values(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"A": "common", "B": "secret-b", "C": "stdin-c", "D": "stdin"}
+	if fmt.Sprint(got.File) != fmt.Sprint(want) {
+		t.Errorf("var files: %v, want %v", got.File, want)
+	}
+	f, _, _ = stackTestFactory(t, dir, "A=x\n", false)
+	var ue *UsageError
+	if _, err := (&varFlags{VarFiles: []string{"-", "common.env", "-"}}).values(f); !errors.As(err, &ue) || !strings.Contains(err.Error(), "--var-file - is given more than once") {
+		t.Errorf("stdin twice: %v", err)
 	}
 }
 
@@ -199,7 +228,7 @@ func TestVarFileTooLong(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f, _, _ := stackTestFactory(t, dir, tt.stdin, false)
-			v := &varFlags{VarFile: tt.file}
+			v := &varFlags{VarFiles: []string{tt.file}}
 			if _, err := v.values(f); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("values() = %v, want %q", err, tt.want)
 			}
