@@ -2,6 +2,7 @@ package aws
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -802,5 +803,55 @@ func TestDataResourcesProtected(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("protect=%v: protected resources\n got  %v\n want %v", protect, got, want)
 		}
+	}
+}
+
+// TestSensitiveCommand: a secret variable in a container command argument
+// (command: ["report", "--token=${API_TOKEN}"], or a whole command line
+// from a secret) reaches the container as a Pulumi secret. The aws target
+// refused it ("want a string, got (sensitive)") only at apply, after
+// validate and plan had accepted it, recording a failed deployment.
+func TestSensitiveCommand(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		command any
+		want    []string
+	}{
+		{"argument", []any{"report", stacks.Sensitive{Clear: "--token=t0k3n-clear", Hash: "sensitive:hmac-sha256:ab"}, &stacks.Sensitive{Clear: "x y", Hash: "sensitive:hmac-sha256:cd"}},
+			[]string{"report", "--token=t0k3n-clear", "x y"}},
+		{"whole command line", stacks.Sensitive{Clear: `report --token 't0k3n-clear'`, Hash: "sensitive:hmac-sha256:ef"}, []string{"report", "--token", "t0k3n-clear"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := fullStack()
+			for i := range r.Components {
+				if r.Components[i].Name == "nightly" {
+					r.Components[i].Spec["command"] = tt.command
+				}
+			}
+			res := run(t, r)
+			td := res.find(t, tTaskDef, "nightly-task")
+			if !td.Inputs["containerDefinitions"].IsSecret() {
+				t.Errorf("containerDefinitions is not secret although the command is")
+			}
+			if cd := containerDefs(t, td)[0]; !reflect.DeepEqual(cd.Command, tt.want) {
+				t.Errorf("command = %q, want %q", cd.Command, tt.want)
+			}
+			// Nowhere else, and never in clear outside a secret.
+			for _, x := range res.res {
+				if x == td {
+					continue
+				}
+				if b, _ := json.Marshal(x.Inputs.Mappable()); strings.Contains(string(b), "t0k3n-clear") {
+					t.Errorf("%s holds the secret: %s", x.URN, b)
+				}
+			}
+		})
+	}
+	// A secret that does not split into words: the error does not show it.
+	d := &decoder{where: "test"}
+	decodeWorkload(d, &stacks.Component{Name: "w", Kind: stacks.KindWorker, Spec: map[string]any{"image": "x",
+		"command": stacks.Sensitive{Clear: `run "t0k3n-clear`, Hash: "sensitive:x"}}})
+	if fmt.Sprint(d.errs) == "[]" || strings.Contains(fmt.Sprint(d.errs), "t0k3n") {
+		t.Errorf("errors for an unsplittable secret command: %v", d.errs)
 	}
 }

@@ -227,6 +227,57 @@ func (d *decoder) words(m map[string]any, prefix, key string) []string {
 	return nil
 }
 
+// args reads a container command: words as words does, where an element
+// (or the whole command line) may be sensitive: a secret variable in an
+// argument (--token=${API_TOKEN}). Each element is a string or
+// stacks.Sensitive, passed to Pulumi as a secret.
+func (d *decoder) args(m map[string]any, prefix, key string) []any {
+	v, ok := value(m, key)
+	if !ok {
+		return nil
+	}
+	var list []any
+	switch x := v.(type) {
+	case *stacks.Sensitive:
+		if x == nil {
+			break
+		}
+		v = *x
+	}
+	switch x := v.(type) {
+	case stacks.Sensitive:
+		w, err := splitWords(x.Clear)
+		if err != nil {
+			d.fail(join(prefix, key), "the command line from a secret value does not split into words (not shown: it is secret)")
+			return nil
+		}
+		for _, s := range w {
+			list = append(list, stacks.Sensitive{Clear: s, Hash: x.Hash})
+		}
+		return list
+	case []any:
+		for i, e := range x {
+			switch s := e.(type) {
+			case string, stacks.Sensitive:
+				list = append(list, s)
+			case *stacks.Sensitive:
+				if s != nil {
+					list = append(list, *s)
+					continue
+				}
+				d.fail(fmt.Sprintf("%s[%d]", join(prefix, key), i), "want a string, got %s", describe(e))
+			default:
+				d.fail(fmt.Sprintf("%s[%d]", join(prefix, key), i), "want a string, got %s", describe(e))
+			}
+		}
+		return list
+	}
+	for _, s := range d.words(m, prefix, key) {
+		list = append(list, s)
+	}
+	return list
+}
+
 // list reads a list of arbitrary values.
 func (d *decoder) list(m map[string]any, prefix, key string) []any {
 	v, ok := value(m, key)

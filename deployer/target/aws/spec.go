@@ -10,8 +10,9 @@ import (
 
 // workload is the decoded spec of a MicroService, Worker or CronJob.
 type workload struct {
-	Image   string
-	Command []string
+	Image string
+	// Command words are string or stacks.Sensitive.
+	Command []any
 	Port    int // MicroService only
 	CPU     int // Fargate CPU units
 	Memory  int // MiB
@@ -118,7 +119,7 @@ func decodeWorkload(d *decoder, c *stacks.Component) *workload {
 	s := c.Spec
 	w := &workload{
 		Image:            d.str(s, "", "image", ""),
-		Command:          d.words(s, "", "command"),
+		Command:          d.args(s, "", "command"),
 		CPU:              d.cpu(s),
 		Memory:           d.memory(s),
 		Replicas:         d.integer(s, "", "replicas", 1),

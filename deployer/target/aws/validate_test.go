@@ -264,14 +264,14 @@ func TestDecodeForms(t *testing.T) {
 		spec map[string]any
 		cpu  int
 		mem  int
-		cmd  []string
+		cmd  []any
 	}{
 		{"ints", map[string]any{"cpu": 1024, "memory": int64(2048)}, 1024, 2048, nil},
 		{"floats", map[string]any{"cpu": float64(1024), "memory": float64(2048)}, 1024, 2048, nil},
 		{"strings", map[string]any{"cpu": "1 vCPU", "memory": "2 GiB"}, 1024, 2048, nil},
 		{"quarter", map[string]any{"cpu": "0.25vcpu", "memory": "512MiB"}, 256, 512, nil},
-		{"command string", map[string]any{"command": `sh -c "echo 'hi there'" a\ b`}, 256, 512, []string{"sh", "-c", "echo 'hi there'", "a b"}},
-		{"command list", map[string]any{"command": []any{"a", "b c"}}, 256, 512, []string{"a", "b c"}},
+		{"command string", map[string]any{"command": `sh -c "echo 'hi there'" a\ b`}, 256, 512, []any{"sh", "-c", "echo 'hi there'", "a b"}},
+		{"command list", map[string]any{"command": []any{"a", "b c"}}, 256, 512, []any{"a", "b c"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
