@@ -277,6 +277,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	if len(left) > 0 {
 		warnf("%s", LeftWarning(req.Key, left, "this "+string(req.Operation)))
 	}
+	if w := SecretKeyWarning(req.Key, deployed, desired); w != "" {
+		warnf("%s", w)
+	}
 	p := planner.Plan(desired, planned, planner.Options{Header: header})
 	res := &Result{Plan: p, resources: -1}
 	if req.Saved != nil {
@@ -756,6 +759,66 @@ func Planned(ctx context.Context, store statestore.Store, key statestore.Key, st
 func LeftWarning(key statestore.Key, left []stacks.Component, what string) string {
 	return fmt.Sprintf("%s: %s may exist although no successful deployment recorded them: a failed or interrupted run since the last successful one tried to deploy them; they are planned as deployed, so %s deletes them",
 		key, strings.Join(componentNames(&stacks.Resolved{Components: left}), ", "), what)
+}
+
+// SecretKeyWarning says, when the deployed and the desired model hash their
+// secrets one with a key and the other without (PULUMI_CONFIG_PASSPHRASE set
+// for the deployments and not for this run, or the other way round), that
+// every secret plans as changed whether it changed or not; "" otherwise.
+// (A different passphrase cannot be told from a changed secret.)
+func SecretKeyWarning(key statestore.Key, deployed, desired *stacks.Resolved) string {
+	dKeyed, dUnkeyed := hashSchemes(deployed)
+	wKeyed, wUnkeyed := hashSchemes(desired)
+	switch {
+	case dKeyed && !dUnkeyed && wUnkeyed && !wKeyed:
+		return fmt.Sprintf("%s: its deployed secret values are hashed with a key derived from PULUMI_CONFIG_PASSPHRASE, which is not set here, so every secret plans as changed whether it changed or not: set PULUMI_CONFIG_PASSPHRASE to the passphrase its deployments use", key)
+	case dUnkeyed && !dKeyed && wKeyed && !wUnkeyed:
+		return fmt.Sprintf("%s: its deployed secret values were hashed without a key (PULUMI_CONFIG_PASSPHRASE was not set) and this run has one, so every secret plans as changed whether it changed or not; a deployment records them keyed from then on", key)
+	}
+	return ""
+}
+
+// hashSchemes reports whether m holds secrets hashed with a key
+// (sensitive:hmac-sha256:) and without one (sensitive:sha256:).
+func hashSchemes(m *stacks.Resolved) (keyed, unkeyed bool) {
+	if m == nil {
+		return false, false
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		h := ""
+		switch x := v.(type) {
+		case stacks.Sensitive:
+			h = x.Hash
+		case *stacks.Sensitive:
+			if x != nil {
+				h = x.Hash
+			}
+		case string:
+			h = x
+		case map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+		switch {
+		case strings.HasPrefix(h, stacks.SensitivePrefix+"hmac-sha256:"):
+			keyed = true
+		case strings.HasPrefix(h, stacks.SensitivePrefix+"sha256:"):
+			unkeyed = true
+		}
+	}
+	for _, v := range m.Variables {
+		walk(v.Value)
+	}
+	for _, c := range m.Components {
+		walk(c.Spec)
+	}
+	return keyed, unkeyed
 }
 
 // leftByFailedRuns returns the components that failed or interrupted runs

@@ -950,3 +950,38 @@ func TestCheckProtectionNamesTheDeployedKind(t *testing.T) {
 		t.Fatalf("CheckProtection = %v, want the Queue named", err)
 	}
 }
+
+// TestSecretKeyWarning: deployed secrets hashed with a key and desired ones
+// without (or the reverse) plan as changed whatever their values: said;
+// the same scheme on both sides, or no secrets, says nothing.
+func TestSecretKeyWarning(t *testing.T) {
+	keyed := stacks.HashSensitive([]byte("k"), "TOKEN", "v")
+	unkeyed := stacks.HashSensitive(nil, "TOKEN", "v")
+	model := func(v any, fromJSON bool) *stacks.Resolved {
+		if s, ok := v.(stacks.Sensitive); ok && fromJSON {
+			v = s.Hash // as read back from state
+		}
+		return &stacks.Resolved{Stack: "s", Environment: "e",
+			Variables:  []stacks.ResolvedVar{{Name: "TOKEN", Value: v, Secret: true}},
+			Components: []stacks.Component{{Name: "api", Spec: map[string]any{"env": map[string]any{"TOKEN": v}, "command": []any{"x", v}}}}}
+	}
+	key := statestore.Key{Stack: "s", Environment: "e"}
+	for _, tt := range []struct {
+		name              string
+		deployed, desired *stacks.Resolved
+		want              string
+	}{
+		{"no passphrase here", model(keyed, true), model(unkeyed, false), "hashed with a key derived from PULUMI_CONFIG_PASSPHRASE, which is not set here"},
+		{"none at deployment", model(unkeyed, true), model(keyed, false), "hashed without a key (PULUMI_CONFIG_PASSPHRASE was not set) and this run has one"},
+		{"both keyed", model(keyed, true), model(keyed, false), ""},
+		{"both unkeyed", model(unkeyed, true), model(unkeyed, false), ""},
+		{"no secrets", model("plain", true), model("plain", false), ""},
+		{"nothing deployed", nil, model(unkeyed, false), ""},
+		{"destroy", model(keyed, true), nil, ""},
+	} {
+		got := SecretKeyWarning(key, tt.deployed, tt.desired)
+		if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

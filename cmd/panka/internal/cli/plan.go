@@ -322,6 +322,9 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	if len(left) > 0 {
 		opts.F.Warnf("%s", deploy.LeftWarning(skey, left, "apply"))
 	}
+	if w := deploy.SecretKeyWarning(skey, deployed, desired); w != "" {
+		opts.F.Warnf("%s", w)
+	}
 	p := planner.Plan(desired, planned, planner.Options{Header: header})
 	if state != nil && state.LastDriftCheck != nil && len(state.LastDriftCheck.Drifted) > 0 {
 		// The plan compares with the deployed spec, not the real resources.

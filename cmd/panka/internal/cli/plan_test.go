@@ -479,3 +479,25 @@ func TestPlanShowsWhatFailedRunsLeft(t *testing.T) {
 		t.Errorf("stderr lacks %q:\n%s", w, errOut)
 	}
 }
+
+// TestPlanSecretKeyMissing: a plan run without the PULUMI_CONFIG_PASSPHRASE
+// the deployments used (plan needs no Pulumi, so a CI plan job often lacks
+// it) hashes the same secret value differently: every secret planned as
+// changed, with nothing said. The plan now says why.
+func TestPlanSecretKeyMissing(t *testing.T) {
+	r := newPlanRepo(t)
+	r.deploy("user-platform", "stacks/user-platform", "dev", 3, map[string]string{"SIGNING_KEY": "s3cret-one"})
+	args := []string{"plan", "--stack", "user-platform", "--environment", "dev", "--var", "SIGNING_KEY=s3cret-one"}
+	out, errOut, code := r.run(r.env(), args...)
+	if code != 0 || strings.Contains(errOut, "PULUMI_CONFIG_PASSPHRASE") {
+		t.Fatalf("with the passphrase: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = r.run([]string{"HOME=" + r.Dir + "/.home"}, args...)
+	want := "Warning: user-platform/dev: its deployed secret values are hashed with a key derived from PULUMI_CONFIG_PASSPHRASE, which is not set here, so every secret plans as changed whether it changed or not: set PULUMI_CONFIG_PASSPHRASE"
+	if code != 0 || !strings.Contains(errOut, want) {
+		t.Errorf("without the passphrase: exit %d, stderr lacks %q:\n%s%s", code, want, out, errOut)
+	}
+	if strings.Contains(out+errOut, "s3cret-one") {
+		t.Errorf("the secret is printed:\n%s%s", out, errOut)
+	}
+}
