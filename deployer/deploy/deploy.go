@@ -762,7 +762,7 @@ func LeftWarning(key statestore.Key, left []stacks.Component, what string) strin
 }
 
 // SecretKeyWarning says, when the deployed and the desired model hash their
-// secrets one with a key and the other without (PULUMI_CONFIG_PASSPHRASE set
+// secrets one with a key and the other without (a Pulumi passphrase given
 // for the deployments and not for this run, or the other way round), that
 // every secret plans as changed whether it changed or not; "" otherwise.
 // (A different passphrase cannot be told from a changed secret.)
@@ -771,9 +771,9 @@ func SecretKeyWarning(key statestore.Key, deployed, desired *stacks.Resolved) st
 	wKeyed, wUnkeyed := hashSchemes(desired)
 	switch {
 	case dKeyed && !dUnkeyed && wUnkeyed && !wKeyed:
-		return fmt.Sprintf("%s: its deployed secret values are hashed with a key derived from PULUMI_CONFIG_PASSPHRASE, which is not set here, so every secret plans as changed whether it changed or not: set PULUMI_CONFIG_PASSPHRASE to the passphrase its deployments use", key)
+		return fmt.Sprintf("%s: its deployed secret values are hashed with a key derived from the Pulumi passphrase, which is not given here, so every secret plans as changed whether it changed or not: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the passphrase its deployments use", key)
 	case dUnkeyed && !dKeyed && wKeyed && !wUnkeyed:
-		return fmt.Sprintf("%s: its deployed secret values were hashed without a key (PULUMI_CONFIG_PASSPHRASE was not set) and this run has one, so every secret plans as changed whether it changed or not; a deployment records them keyed from then on", key)
+		return fmt.Sprintf("%s: its deployed secret values were hashed without a key (no Pulumi passphrase was given) and this run has one, so every secret plans as changed whether it changed or not; a deployment records them keyed from then on", key)
 	}
 	return ""
 }

@@ -971,8 +971,8 @@ func TestSecretKeyWarning(t *testing.T) {
 		deployed, desired *stacks.Resolved
 		want              string
 	}{
-		{"no passphrase here", model(keyed, true), model(unkeyed, false), "hashed with a key derived from PULUMI_CONFIG_PASSPHRASE, which is not set here"},
-		{"none at deployment", model(unkeyed, true), model(keyed, false), "hashed without a key (PULUMI_CONFIG_PASSPHRASE was not set) and this run has one"},
+		{"no passphrase here", model(keyed, true), model(unkeyed, false), "hashed with a key derived from the Pulumi passphrase, which is not given here"},
+		{"none at deployment", model(unkeyed, true), model(keyed, false), "hashed without a key (no Pulumi passphrase was given) and this run has one"},
 		{"both keyed", model(keyed, true), model(keyed, false), ""},
 		{"both unkeyed", model(unkeyed, true), model(unkeyed, false), ""},
 		{"no secrets", model("plain", true), model("plain", false), ""},

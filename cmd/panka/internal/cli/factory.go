@@ -74,6 +74,10 @@ type Factory struct {
 	// off): commands resolve stacks' configurations concurrently.
 	cfgMu sync.Mutex
 
+	// secretKey keys the hashes of secret values (planSecretKey).
+	secretKeyOnce sync.Once
+	secretKey     []byte
+
 	once    sync.Once
 	workDir string
 	repo    string

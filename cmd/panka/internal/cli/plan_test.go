@@ -493,11 +493,53 @@ func TestPlanSecretKeyMissing(t *testing.T) {
 		t.Fatalf("with the passphrase: exit %d\n%s%s", code, out, errOut)
 	}
 	out, errOut, code = r.run([]string{"HOME=" + r.Dir + "/.home"}, args...)
-	want := "Warning: user-platform/dev: its deployed secret values are hashed with a key derived from PULUMI_CONFIG_PASSPHRASE, which is not set here, so every secret plans as changed whether it changed or not: set PULUMI_CONFIG_PASSPHRASE"
+	want := "Warning: user-platform/dev: its deployed secret values are hashed with a key derived from the Pulumi passphrase, which is not given here, so every secret plans as changed whether it changed or not: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE)"
 	if code != 0 || !strings.Contains(errOut, want) {
 		t.Errorf("without the passphrase: exit %d, stderr lacks %q:\n%s%s", code, want, out, errOut)
 	}
 	if strings.Contains(out+errOut, "s3cret-one") {
 		t.Errorf("the secret is printed:\n%s%s", out, errOut)
+	}
+}
+
+// TestPlanSecretKeyFromPassphraseFile: PULUMI_CONFIG_PASSPHRASE_FILE, which
+// Pulumi reads as well as PULUMI_CONFIG_PASSPHRASE, keys the secret hashes
+// too. It was ignored: a CI job that keeps the passphrase in a file stored
+// unkeyed SHA-256 hashes of its secrets in state.json, history and the
+// local manifests (a short secret, a PIN, is guessed from it at once), and
+// planned every secret as changed against a keyed deployment.
+func TestPlanSecretKeyFromPassphraseFile(t *testing.T) {
+	r := newPlanRepo(t)
+	r.deploy("user-platform", "stacks/user-platform", "dev", 3, map[string]string{"SIGNING_KEY": "1234"})
+	file := filepath.Join(t.TempDir(), "passphrase")
+	// As Pulumi reads it: spaces and the newline around it trimmed.
+	if err := os.WriteFile(file, []byte(planTestPassphrase+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + r.Dir + "/.home", "PULUMI_CONFIG_PASSPHRASE_FILE=" + file}
+	args := []string{"plan", "--stack", "user-platform", "--environment", "dev", "--var", "SIGNING_KEY=1234"}
+	out, errOut, code := r.run(env, append(args, "--detailed-exitcode")...)
+	if code != 0 || !strings.Contains(out, "No changes") || errOut != "" {
+		t.Errorf("with the passphrase in a file: exit %d\n%s%s", code, out, errOut)
+	}
+	// What a saved plan (and apply) records: keyed, never the unkeyed hash.
+	planFile := filepath.Join(t.TempDir(), "plan.json")
+	r.Write("stacks/user-platform/environments/dev.yaml", strings.Replace(r.read("stacks/user-platform/environments/dev.yaml"), "LOG_LEVEL: debug", "LOG_LEVEL: warn", 1))
+	if _, errOut, code := r.run(env, append(args, "--out", planFile)...); code != 0 {
+		t.Fatalf("plan --out: exit %d\n%s", code, errOut)
+	}
+	b, err := os.ReadFile(planFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unkeyed := stacks.HashSensitive(nil, "SIGNING_KEY", "1234").Hash
+	if strings.Contains(string(b), unkeyed) || !strings.Contains(string(b), "sensitive:hmac-sha256:") {
+		t.Errorf("saved plan does not hold keyed hashes only:\n%s", b)
+	}
+	// A file that cannot be read is said, not silently unkeyed.
+	env[1] = "PULUMI_CONFIG_PASSPHRASE_FILE=" + file + ".missing"
+	_, errOut, _ = r.run(env, args...)
+	if !strings.Contains(errOut, "Warning: PULUMI_CONFIG_PASSPHRASE_FILE: open "+file+".missing: no such file or directory: secret values are hashed without a key") {
+		t.Errorf("unreadable passphrase file: %s", errOut)
 	}
 }
