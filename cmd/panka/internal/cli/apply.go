@@ -248,10 +248,8 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		// Replay the plan's recorded variables; values given now win.
 		recorded, secrets := saved.VarValues()
 		vars = mergeVarValues(recorded, vars)
-		for _, name := range secrets {
-			if !hasVar(vars, name) {
-				return fmt.Errorf("%s was planned with the secret variable %s, which a saved plan records only as a hash: give it again (--var %s=..., --var-file or PANKA_VAR_%s)", opts.PlanFile, name, name, name)
-			}
+		if err := checkSavedSecrets(f, opts.PlanFile, saved, secrets, vars); err != nil {
+			return err
 		}
 	}
 	src, err := planSource(ctx, f, ref)
@@ -339,11 +337,42 @@ func mergeVarValues(base, given stacks.VarValues) stacks.VarValues {
 	return stacks.VarValues{Flags: merge(base.Flags, given.Flags), File: merge(base.File, given.File), Env: merge(base.Env, given.Env)}
 }
 
-func hasVar(v stacks.VarValues, name string) bool {
-	_, a := v.Flags[name]
-	_, b := v.File[name]
-	_, c := v.Env[name]
-	return a || b || c
+// checkSavedSecrets checks that every secret variable a saved plan was
+// made with is given again (the plan holds only their hashes), all named
+// at once, and with the value the plan was made with: another value would
+// only be refused later as a stale plan, which does not say why.
+func checkSavedSecrets(f *Factory, planFile string, saved *planner.Saved, secrets []string, vars stacks.VarValues) error {
+	var missing, differ, flags []string
+	for _, name := range secrets {
+		v, ok := givenVar(vars, name)
+		switch {
+		case !ok:
+			missing = append(missing, name)
+			flags = append(flags, "--var "+name+"=... (or PANKA_VAR_"+name+")")
+		case stacks.HashSensitive(f.planSecretKey(), name, v).Hash != saved.Vars[name]:
+			differ = append(differ, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s was planned with secret variables %s, which a saved plan records only as hashes: give them again: %s (or in a --var-file)",
+			planFile, strings.Join(missing, ", "), strings.Join(flags, ", "))
+	}
+	if len(differ) > 0 {
+		return fmt.Errorf("the values given for secret variables %s are not the ones %s was planned with (their hashes differ; the passphrase must also be the same): give the values used for the plan, or run panka plan again with the new ones",
+			strings.Join(differ, ", "), planFile)
+	}
+	return nil
+}
+
+// givenVar is the value given for name by --var, --var-file or
+// PANKA_VAR_<name>, in that priority.
+func givenVar(v stacks.VarValues, name string) (string, bool) {
+	for _, m := range []map[string]string{v.Flags, v.File, v.Env} {
+		if x, ok := m[name]; ok {
+			return x, true
+		}
+	}
+	return "", false
 }
 
 // runDeployment takes the lease and runs req, printing the plan and result.

@@ -543,3 +543,46 @@ func TestPlanSecretKeyFromPassphraseFile(t *testing.T) {
 		t.Errorf("unreadable passphrase file: %s", errOut)
 	}
 }
+
+// TestApplySavedPlanSecrets: apply PLANFILE needs every secret variable the
+// plan was made with again. It named one at a time (give it, run again,
+// be told of the next), and a value other than the planned one was refused
+// as "the desired model changed since it was planned", which does not say
+// that a secret is wrong, let alone which. Neither error shows a value.
+func TestApplySavedPlanSecrets(t *testing.T) {
+	r := newPlanRepo(t)
+	r.Write("stacks/user-platform/stack.yaml", strings.Replace(r.read("stacks/user-platform/stack.yaml"), "  watch:\n",
+		"    DB_TOKEN:\n      secret: true\n  watch:\n", 1))
+	r.Write("stacks/user-platform/services/api/service.yaml", strings.Replace(r.read("stacks/user-platform/services/api/service.yaml"),
+		"    SIGNING_KEY: ${SIGNING_KEY}\n", "    SIGNING_KEY: ${SIGNING_KEY}\n    DB_TOKEN: ${DB_TOKEN}\n", 1))
+	r.Commit("a second secret")
+	planFile := filepath.Join(t.TempDir(), "plan.json")
+	if _, errOut, code := r.run(r.env("PANKA_VAR_DB_TOKEN=t0ken-planned"), "plan", "--stack", "user-platform", "--environment", "dev",
+		"--var", "SIGNING_KEY=s1gn-planned", "--out", planFile); code != 0 {
+		t.Fatalf("plan --out: exit %d\n%s", code, errOut)
+	}
+	for _, tt := range []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"none given", nil, nil, planFile + " was planned with secret variables DB_TOKEN, SIGNING_KEY, which a saved plan records only as hashes: give them again: " +
+			"--var DB_TOKEN=... (or PANKA_VAR_DB_TOKEN), --var SIGNING_KEY=... (or PANKA_VAR_SIGNING_KEY) (or in a --var-file)"},
+		{"one given", []string{"PANKA_VAR_DB_TOKEN=t0ken-planned"}, nil, "was planned with secret variables SIGNING_KEY, which"},
+		{"one differs", []string{"PANKA_VAR_DB_TOKEN=t0ken-other"}, []string{"--var", "SIGNING_KEY=s1gn-planned"},
+			"the values given for secret variables DB_TOKEN are not the ones " + planFile + " was planned with (their hashes differ; the passphrase must also be the same)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := r.run(r.env(tt.env...), append([]string{"apply", planFile, "--auto-approve"}, tt.args...)...)
+			if code != 1 || !strings.Contains(errOut, tt.want) {
+				t.Errorf("exit %d, stderr lacks %q:\n%s%s", code, tt.want, out, errOut)
+			}
+			for _, v := range []string{"t0ken", "s1gn"} {
+				if strings.Contains(out+errOut, v) {
+					t.Errorf("a secret value is printed:\n%s%s", out, errOut)
+				}
+			}
+		})
+	}
+}
