@@ -658,7 +658,17 @@ type ident struct {
 	baseErr, headErr error
 	files            []gitops.Change
 	watched          []Reason
+	// nestedFolders: --paths looks for a stack.yaml in every folder of
+	// the changed files (else only among the changed files), see nestedIn.
+	nestedFolders bool
 }
+
+// nestedFoldersMax is the number of touched stacks up to which --paths
+// looks for nested stack.yaml files in every folder of the changed files.
+// Beyond it (a far-apart comparison) that would read a tree per folder,
+// doubling the cost of --paths; the changed stack.yaml files are still
+// checked, and resolved mode reports nesting whenever it loads a stack.
+const nestedFoldersMax = 200
 
 // compare reports the stacks that changed between base and head. only, when
 // set, restricts detection to some stack/environment pairs (since-deployed).
@@ -929,6 +939,9 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 
 	base.dirs = sortedKeys(base.index.Stacks)
 	names := sortedKeys(idents)
+	for _, id := range idents {
+		id.nestedFolders = len(idents) <= nestedFoldersMax
+	}
 	out := make([]*Stack, len(names))
 	probs := make([][]error, len(names))
 	var wg sync.WaitGroup
@@ -1089,16 +1102,43 @@ func (e *engine) freshNames(ctx context.Context, head *side, atHead map[string]*
 
 // nestedIn returns the error of a stack.yaml in a folder between the
 // stack id at head and one of its changed files (stacks.NestedIn), or nil.
-func nestedIn(fsys fs.FS, id *ident) error {
+// Each folder is looked at once, at a commit in the stack's own tree (not
+// by a path walk from the root); with many stacks touched
+// (nestedFoldersMax), only changed stack.yaml files below the stack's
+// own are looked at.
+func (e *engine) nestedIn(fsys fs.FS, id *ident) error {
+	has := func(rel string) bool {
+		_, err := fs.Stat(fsys, id.headDir+"/"+rel+"/"+stacks.StackFile)
+		return err == nil
+	}
+	if t, ok := fsys.(*gitops.TreeFS); ok && id.nestedFolders {
+		ent, err := t.Entry(id.headDir)
+		if err != nil || !ent.IsDir() {
+			return nil
+		}
+		has = func(rel string) bool {
+			_, err := e.repo.PathEntry(ent.Hash, rel+"/"+stacks.StackFile)
+			return err == nil
+		}
+	}
 	seen := map[string]bool{}
 	for _, c := range id.files {
-		if c.Action == gitops.Deleted || !strings.HasPrefix(c.Path, id.headDir+"/") {
+		rel, ok := strings.CutPrefix(c.Path, id.headDir+"/")
+		if c.Action == gitops.Deleted || !ok {
 			continue
 		}
-		if d := path.Dir(c.Path); d != id.headDir && !seen[d] {
+		if !id.nestedFolders {
+			if path.Base(rel) == stacks.StackFile && rel != stacks.StackFile {
+				if err := stacks.NestedIn(fsys, id.headDir, c.Path, id.name); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		for d := path.Dir(rel); d != "." && !seen[d]; d = path.Dir(d) {
 			seen[d] = true
-			if err := stacks.NestedIn(fsys, id.headDir, c.Path, id.name); err != nil {
-				return err
+			if has(d) {
+				return stacks.NestedIn(fsys, id.headDir, c.Path, id.name)
 			}
 		}
 	}
@@ -1527,7 +1567,7 @@ func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bo
 		// mode, validate) says stacks cannot be nested; --paths, and a
 		// new stack, are not loaded, and must not take the files there
 		// silently (a new stack.yaml above existing stacks swallows them).
-		err := nestedIn(head.fsys, id)
+		err := e.nestedIn(head.fsys, id)
 		if err == nil {
 			err = e.nestedNow(base, head, id.headDir, id.name)
 		}
