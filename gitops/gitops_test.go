@@ -210,6 +210,8 @@ func TestResolveRef(t *testing.T) {
 				{ref: "HEAD^{tree}", msg: "names a tree, not a commit"},
 				{ref: "annotated^{blob}", msg: "names a blob, not a commit"},
 				{ref: "light:f.txt", msg: `names the file or folder "f.txt" inside a commit, not a commit: pass the commit alone (light)`},
+				{ref: "light:", msg: `names the root folder inside a commit (its tree), not a commit: pass the commit alone (light)`},
+				{ref: ":f.txt", msg: `names the file or folder "f.txt" inside a commit, not a commit: pass the commit alone (HEAD)`},
 				{ref: "HEAD~1:", msg: "inside a commit"},
 				{ref: ":0:f.txt", msg: "inside a commit"},
 				{ref: ":/c3", msg: "not supported"},

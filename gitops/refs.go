@@ -381,7 +381,14 @@ func notACommit(rev string) error {
 		case c == '}' && depth > 0:
 			depth--
 		case c == ':' && depth == 0:
-			return fmt.Errorf("it names the file or folder %q inside a commit, not a commit: pass the commit alone (%s)", rev[i+1:], rev[:i])
+			commit := rev[:i]
+			if commit == "" {
+				commit = "HEAD" // :<path> is the staged file
+			}
+			if strings.Trim(rev[i+1:], "/") == "" || rev[i+1:] == "." {
+				return fmt.Errorf("it names the root folder inside a commit (its tree), not a commit: pass the commit alone (%s)", commit)
+			}
+			return fmt.Errorf("it names the file or folder %q inside a commit, not a commit: pass the commit alone (%s)", rev[i+1:], commit)
 		}
 	}
 	return nil
