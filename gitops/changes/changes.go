@@ -1167,9 +1167,10 @@ func (e *engine) nestedNow(base, head *side, dir, name string) error {
 	return &all
 }
 
-// badWatchGlobs reports the stacks at head (fsys, its index ix) whose spec.watch holds a glob
-// validate refuses (a leading !, braces, ** inside a segment, ...): such a
-// glob watches less than it says, or nothing, at every commit, so it is
+// badWatchGlobs reports the stacks at head (fsys, its index ix) whose
+// spec.watch holds a glob validate refuses (a leading !, braces, ** inside
+// a segment, ...): such a glob watches less than it says, or nothing, at
+// every commit, so it is
 // reported whenever changes are detected, not only when the stack.yaml
 // that introduced it changed (its load then reports it: those already in
 // problems are not repeated). Only the few stack.yaml files with such a
@@ -1205,12 +1206,11 @@ func (e *engine) badWatchGlobs(fsys fs.FS, ix *stackIndex, problems []error) []e
 		if err == nil {
 			err = fmt.Errorf("%s: spec.watch: %s", file, bad)
 		}
+		who := fmt.Sprintf("stack %s (%s)", name, dir)
 		if name == "" {
-			name = "at"
-		} else {
-			name = "stack " + name
+			who = "stack at " + dir
 		}
-		out = append(out, fmt.Errorf("%s (%s) at head: %w\n(such a glob watches less than it says, or nothing: fix it; `panka validate` lists the problems)", name, dir, err))
+		out = append(out, fmt.Errorf("%s at head: %w\n(such a glob watches less than it says, or nothing: fix it; `panka validate` lists the problems)", who, err))
 	}
 	return out
 }
