@@ -495,8 +495,26 @@ func stackInitRun(opts *StackInitOptions) error {
 	} else {
 		fmt.Fprintf(f.IO.Out, "created stack %s in %s\n", opts.Name, filepath.ToSlash(rel))
 	}
+	if !filepath.IsAbs(rel) && ignoredByGit(f, repo.dir, path.Join(filepath.ToSlash(rel), stacks.StackFile)) {
+		// Every command that reads stacks leaves a gitignored one out.
+		f.Log.Warn().Msgf("%s is gitignored: no commit will hold this stack, and panka validate, plan and show leave it out; change the ignore rule (`git check-ignore -v %s/%s` names it) or `git add -f %s`",
+			filepath.ToSlash(rel), filepath.ToSlash(rel), stacks.StackFile, filepath.ToSlash(rel))
+		return nil
+	}
 	fmt.Fprintf(f.Notices(), "next: add components under %s/infra and %s/services, then run `panka validate --stack %s`\n", filepath.ToSlash(rel), filepath.ToSlash(rel), opts.Name)
 	return nil
+}
+
+// ignoredByGit reports whether the file name (slash-separated, relative to
+// the repository at dir) is untracked and ignored by git; false outside
+// git.
+func ignoredByGit(f *Factory, dir, name string) bool {
+	repo, err := gitops.Open(dir, f.GitOptions())
+	if err != nil {
+		return false
+	}
+	defer repo.Close()
+	return repo.Ignores().Ignored(name, false)
 }
 
 func scaffoldStack(name string) string {
