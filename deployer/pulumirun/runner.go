@@ -2,6 +2,8 @@ package pulumirun
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -207,14 +209,45 @@ func sweepWorkspaces(dir string, now time.Time) {
 	}
 }
 
-// Close removes the temporary workspace, if New created one.
+// Close removes the temporary workspace, if New created one, and the
+// settings file the Pulumi CLI keeps for that folder under
+// PULUMI_HOME/workspaces: every run has a folder of its own, so each left
+// one more file in the user's ~/.pulumi.
 func (r *Runner) Close() error {
 	if r.tempDir != "" {
+		if p := r.workspaceSettings(); p != "" {
+			_ = os.Remove(p)
+		}
 		err := os.RemoveAll(r.tempDir)
 		r.tempDir = ""
 		return err
 	}
 	return nil
+}
+
+// workspaceSettings is the file in which the Pulumi CLI keeps the settings
+// of the temporary workspace (its selected stack): named, as the CLI
+// names it, <project>-<sha1 of Pulumi.yaml's path>-workspace.json under
+// PULUMI_HOME/workspaces; "" when it cannot be told.
+func (r *Runner) workspaceSettings() string {
+	project, err := filepath.EvalSymlinks(filepath.Join(r.tempDir, "Pulumi.yaml"))
+	if err != nil {
+		return ""
+	}
+	sum := sha1.Sum([]byte(project)) //nolint:gosec // the CLI's file name, not security
+	name := r.opts.Project + "-" + hex.EncodeToString(sum[:]) + "-workspace.json"
+	home := r.opts.PulumiHome
+	if home == "" {
+		home = r.opts.Env["PULUMI_HOME"]
+	}
+	if home != "" {
+		return filepath.Join(home, "workspaces", name)
+	}
+	p, err := workspace.GetPulumiPath("workspaces", name)
+	if err != nil {
+		return ""
+	}
+	return p
 }
 
 // Stack is the underlying Automation API stack, for operations the runner

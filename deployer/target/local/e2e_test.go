@@ -971,3 +971,26 @@ func TestUnprotectSeesTheComponentType(t *testing.T) {
 		t.Errorf("no manifest for the new kind: %v", err)
 	}
 }
+
+// TestCloseLeavesNoWorkspaceSettings: a run's temporary workspace goes
+// with Close, and so does the settings file the Pulumi CLI wrote for it
+// under PULUMI_HOME/workspaces; each run left one there (thousands in a
+// user's ~/.pulumi after a while, each naming a state backend).
+func TestCloseLeavesNoWorkspaceSettings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for range 2 {
+		run := e.runner(model())
+		mustUp(t, run)
+		if err := run.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ents, err := os.ReadDir(filepath.Join(e.home, "workspaces"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	for _, ent := range ents {
+		t.Errorf("left in PULUMI_HOME/workspaces: %s", ent.Name())
+	}
+}
