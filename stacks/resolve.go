@@ -166,7 +166,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 			}
 			spec = without(spec, "dependsOn")
 		}
-		ty := typer{errs: r.errs, hash: r.hash, path: r.tyPath[:0]}
+		ty := typer{errs: r.errs, hash: r.hash, secretVar: r.secretVar, path: r.tyPath[:0]}
 		comp.Spec = ty.object(componentSchema(c.kind), spec, "spec")
 		r.tyPath = ty.path
 		if ty.secretRefs != nil {
@@ -350,6 +350,12 @@ func (r *resolver) resolveVars(out *Resolved) {
 		}
 		out.Variables = append(out.Variables, rv)
 	}
+}
+
+// secretVar reports whether name is a variable declared secret.
+func (r *resolver) secretVar(name string) bool {
+	v := r.vars[name]
+	return v != nil && v.decl.secret
 }
 
 func (r *resolver) envVar(name string) *node {

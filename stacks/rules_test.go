@@ -418,3 +418,23 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		t.Errorf("an error shows the secret:\n%v", err)
 	}
 }
+
+// TestSecretSymbolInNumberField: a secret variable in a number or boolean
+// field is refused also without a value (validate, change detection, the
+// pre-push hook): kept as ${var.KEY}, it passed, and only a plan with the
+// secret given refused the stack. A non-secret variable without a value
+// still passes.
+func TestSecretSymbolInNumberField(t *testing.T) {
+	files := map[string]string{
+		cf:                    ms("replicas: ${KEY}", "loadBalancer: {public: '${KEY}', host: x.example}", "memory: ${MEM}"),
+		"stacks/s/stack.yaml": strings.Replace(stackYAML, "    KEY:", "    MEM: {required: true}\n    KEY:", 1),
+	}
+	_, err := loadResolve(testFS(files), "dev", ResolveOptions{Lenient: true})
+	wantErrs(t, err,
+		cf+`:7:13: spec.replicas: secret variable KEY cannot be used in a number or boolean field`,
+		cf+`:8:26: spec.loadBalancer.public: secret variable KEY cannot be used in a number or boolean field`,
+	)
+	if err != nil && strings.Contains(err.Error(), "MEM") {
+		t.Errorf("a non-secret variable without a value is refused:\n%v", err)
+	}
+}

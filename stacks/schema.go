@@ -174,6 +174,10 @@ func isSymbolicVar(s string) bool {
 type typer struct {
 	errs *errList
 	hash func(names []string, clear string) Sensitive
+	// secretVar reports whether a variable is declared secret: one kept
+	// symbolic (${var.NAME}, no value given) in a number or boolean field
+	// is refused as a given one is.
+	secretVar func(name string) bool
 	// secretRefs collects {secret: ref} env values moved to secrets.
 	secretRefs map[string]string
 	refPos     map[string]pos
@@ -355,7 +359,7 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 		return ty.str(f, n)
 	case tInt:
 		if n.kind == nScalar && isSymbolicVar(n.value) {
-			return n.value, true
+			return n.value, ty.notSecretSymbol(n)
 		}
 		if !ty.notSecret(n) {
 			return nil, false
@@ -388,7 +392,7 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 		return x, true
 	case tBool:
 		if n.kind == nScalar && isSymbolicVar(n.value) {
-			return n.value, true
+			return n.value, ty.notSecretSymbol(n)
 		}
 		if !ty.notSecret(n) {
 			return nil, false
@@ -536,6 +540,19 @@ func (ty *typer) notSecret(n *node) bool {
 		return true
 	}
 	ty.errs.add(n.pos(), ty.at(), "secret variable %s cannot be used in a number or boolean field (it would be stored and shown in clear): use it in a string field such as env", strings.Join(vs, ", "))
+	return false
+}
+
+// notSecretSymbol is notSecret for a variable without a value, kept as
+// ${var.NAME} (validate, change detection): a secret one can never fill a
+// number or boolean field, whatever its value, so it is refused without
+// one, or validate (the pre-push hook) would pass what no plan can.
+func (ty *typer) notSecretSymbol(n *node) bool {
+	name := n.value[len("${var.") : len(n.value)-1]
+	if ty.secretVar == nil || !ty.secretVar(name) {
+		return true
+	}
+	ty.errs.add(n.pos(), ty.at(), "secret variable %s cannot be used in a number or boolean field (it would be stored and shown in clear): use it in a string field such as env", name)
 	return false
 }
 
