@@ -1,6 +1,8 @@
 package aws
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -853,5 +855,43 @@ func TestSensitiveCommand(t *testing.T) {
 		"command": stacks.Sensitive{Clear: `run "t0k3n-clear`, Hash: "sensitive:x"}}})
 	if fmt.Sprint(d.errs) == "[]" || strings.Contains(fmt.Sprint(d.errs), "t0k3n") {
 		t.Errorf("errors for an unsplittable secret command: %v", d.errs)
+	}
+}
+
+// TestSensitiveSubscriptionEndpoint: a subscription endpoint from a secret
+// variable (a webhook URL carrying its token) is a Pulumi secret, and the
+// subscription is named by the value's keyed hash, never by the clear
+// value (a name is in clear in Pulumi's state). The aws target refused it
+// ("must not be a secret value") only at apply, after validate and plan.
+func TestSensitiveSubscriptionEndpoint(t *testing.T) {
+	r := fullStack()
+	const clear = "https://hooks.example.com/T0KEN-clear"
+	secret := stacks.Sensitive{Clear: clear, Hash: "sensitive:hmac-sha256:0123"}
+	for i := range r.Components {
+		if r.Components[i].Name == "events" {
+			r.Components[i].Spec["subscriptions"] = []any{map[string]any{"protocol": "https", "endpoint": secret}}
+		}
+	}
+	res := run(t, r)
+	var found int
+	for _, x := range res.res {
+		b, _ := json.Marshal(x.Inputs.Mappable())
+		if x.Type == tSub {
+			found++
+			if ep := x.Inputs["endpoint"]; !ep.IsSecret() {
+				t.Errorf("endpoint of %s is not secret", x.Name)
+			}
+			sum := sha256.Sum256([]byte("https " + clear))
+			if strings.Contains(x.Name, hex.EncodeToString(sum[:4])) {
+				t.Errorf("%s is named by the clear value's hash", x.Name)
+			}
+			continue
+		}
+		if strings.Contains(string(b), "T0KEN") {
+			t.Errorf("%s holds the secret: %s", x.URN, b)
+		}
+	}
+	if found != 1 {
+		t.Errorf("%d subscriptions, want 1", found)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sns"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sqs"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"panka.dev/panka/stacks"
 )
 
 // dataSecurityGroup admits port only from the workloads security group
@@ -357,8 +359,14 @@ func (b *builder) topic() error {
 			subArgs.Protocol = pulumi.String("sqs")
 			subArgs.Endpoint = b.outs[s.Queue]["arn"]
 		} else {
-			// Named by content, so reordering the list changes nothing.
-			sum := sha256.Sum256([]byte(s.Protocol + " " + s.Endpoint))
+			// Named by content, so reordering the list changes nothing; a
+			// secret endpoint by its keyed hash (the name is in clear in
+			// Pulumi's state).
+			endpoint, _ := s.Endpoint.(string)
+			if x, ok := s.Endpoint.(stacks.Sensitive); ok {
+				endpoint = x.Hash
+			}
+			sum := sha256.Sum256([]byte(s.Protocol + " " + endpoint))
 			logical = b.name(s.Protocol + "-" + hex.EncodeToString(sum[:4]))
 			subArgs.Protocol = pulumi.String(s.Protocol)
 			subArgs.Endpoint = b.input(s.Endpoint)

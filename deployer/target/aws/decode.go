@@ -74,6 +74,27 @@ func (d *decoder) str(m map[string]any, prefix, key, def string) string {
 	return def
 }
 
+// secretStr reads a string that may come from a secret variable: a
+// non-empty string or stacks.Sensitive, nil when unset or empty.
+func (d *decoder) secretStr(m map[string]any, prefix, key string) any {
+	v, ok := value(m, key)
+	if !ok {
+		return nil
+	}
+	switch x := v.(type) {
+	case stacks.Sensitive:
+		return x
+	case *stacks.Sensitive:
+		if x != nil {
+			return *x
+		}
+	}
+	if s := d.str(m, prefix, key, ""); s != "" {
+		return s
+	}
+	return nil
+}
+
 // scalar reads a value that is passed to AWS as a string and may be
 // sensitive or hold references: string, number, bool or stacks.Sensitive.
 func (d *decoder) scalar(v any, field string) (any, bool) {

@@ -108,7 +108,9 @@ type topic struct {
 type subscription struct {
 	Queue    string // a Queue component of the stack
 	Protocol string
-	Endpoint string
+	// Endpoint is a string or, from a secret variable (a webhook URL
+	// with its token), stacks.Sensitive; nil when not set.
+	Endpoint any
 	Raw      bool
 }
 
@@ -625,13 +627,13 @@ func decodeTopic(d *decoder, c *stacks.Component) *topic {
 		sub := subscription{
 			Queue:    d.str(m, field, "queue", ""),
 			Protocol: d.str(m, field, "protocol", ""),
-			Endpoint: d.str(m, field, "endpoint", ""),
+			Endpoint: d.secretStr(m, field, "endpoint"),
 			Raw:      d.boolean(m, field, "rawMessageDelivery", false),
 		}
 		switch {
-		case sub.Queue != "" && (sub.Protocol != "" || sub.Endpoint != ""):
+		case sub.Queue != "" && (sub.Protocol != "" || sub.Endpoint != nil):
 			d.fail(field, "set either queue or protocol+endpoint, not both")
-		case sub.Queue == "" && (sub.Protocol == "" || sub.Endpoint == ""):
+		case sub.Queue == "" && (sub.Protocol == "" || sub.Endpoint == nil):
 			d.fail(field, "want {queue: <component>} or both protocol and endpoint")
 		case sub.Protocol != "" && !slices.Contains([]string{"sqs", "lambda", "http", "https", "email", "email-json", "sms", "application", "firehose"}, sub.Protocol):
 			d.fail(field+".protocol", "unknown SNS protocol %q", sub.Protocol)
