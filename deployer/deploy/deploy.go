@@ -345,7 +345,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	var eng Engine
 	if !upToDate {
 		if eng, err = rt.NewEngine(ctx, desired, deployed); err != nil {
-			return res, fmt.Errorf("start the deployment engine for %s (nothing was changed or recorded): %w", req.Key, err)
+			return res, fmt.Errorf("start the deployment engine for %s (nothing was changed or recorded): %w", req.Key, stoppedBy(ctx, err, req))
 		}
 		if c, ok := eng.(interface{ Close() error }); ok {
 			defer c.Close()

@@ -529,6 +529,17 @@ func TestRunStoppedForACause(t *testing.T) {
 	if d := st.LastDeployment; d.Result != statestore.ResultInterrupted || d.Error != err.Error() {
 		t.Errorf("recorded %s with error %q, want interrupted with %q", d.Result, d.Error, err)
 	}
+
+	// Stopped while the engine starts (Pulumi reads its state then).
+	ctx, cancel = context.WithCancelCause(context.Background())
+	rt.NewEngine = func(context.Context, *stacks.Resolved, *stacks.Resolved) (Engine, error) {
+		cancel(hung)
+		return nil, fmt.Errorf("panka-engine stopped: %w", context.Canceled)
+	}
+	_, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": true}))})
+	if want := "start the deployment engine for shop/dev (nothing was changed or recorded): the apply of shop/dev was stopped: " + hung.Error(); err == nil || err.Error() != want {
+		t.Errorf("stopped at engine start: %v, want %q", err, want)
+	}
 }
 
 // TestRunMissingPluginRecordsNothing: an engine that cannot find its

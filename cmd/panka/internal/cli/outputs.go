@@ -66,16 +66,23 @@ func outputsRun(ctx context.Context, opts *OutputsOptions) error {
 	}
 	outs := st.Outputs
 	if opts.ShowSecrets {
-		eng, err := f.startEngine(ctx, cfg, key, nil, engineOptions{Log: f.engineLog()})
-		if err != nil {
-			return err
+		// Pulumi reads its state from the S3 backend without a time limit.
+		wctx, unwatch := f.watchStateServer(ctx, cfg)
+		defer unwatch()
+		eng, err := f.startEngine(wctx, cfg, key, nil, engineOptions{Log: f.engineLog()})
+		if err == nil {
+			defer eng.Close()
+			var raw map[string]engine.Output
+			if raw, err = eng.Outputs(wctx); err == nil {
+				outs = groupClear(raw)
+			}
 		}
-		defer eng.Close()
-		raw, err := eng.Outputs(ctx)
 		if err != nil {
+			if cause := context.Cause(wctx); wctx.Err() != nil && ctx.Err() == nil && cause != nil {
+				err = cause // the state server stopped answering
+			}
 			return fmt.Errorf("read outputs of %s from Pulumi: %w", key, err)
 		}
-		outs = groupClear(raw)
 	}
 	if opts.Component != "" {
 		o, ok := outs[opts.Component]

@@ -28,8 +28,8 @@ type stateServerHungError struct {
 func (e *stateServerHungError) Error() string {
 	return fmt.Sprintf("the S3 state server %s (bucket %s) has not answered for %s (last: %v): "+
 		"the engine keeps its state and lock there and its requests to it hang (the Pulumi CLI sets no time limit on them), so it was stopped. "+
-		"Check that the server is up and reachable from here (backend.endpoint, network, proxy), then re-run; "+
-		"the next run clears the Pulumi lock this one leaves there",
+		"Check that the server is up and reachable from here (backend.endpoint, network, proxy), then re-run "+
+		"(the next apply clears any Pulumi lock left there)",
 		e.server, e.bucket, humanDuration(e.silent), e.last)
 }
 
