@@ -46,12 +46,22 @@ func Main() int {
 	// cancellation, which would leave Pulumi to be killed while it writes
 	// its checkpoint.
 	signal.Ignore(syscall.SIGPIPE)
+	if st, err := os.Stdin.Stat(); len(os.Args) > 1 || err == nil && st.Mode()&os.ModeCharDevice != 0 {
+		// Run by hand (--help, on a terminal): it would wait for a
+		// request on stdin and say nothing.
+		fmt.Fprintln(os.Stderr, "panka-engine:", notByHand)
+		return 1
+	}
 	if err := Serve(ctx, os.Stdin, os.Stdout, lossyWriter{os.Stderr}); err != nil {
 		fmt.Fprintln(os.Stderr, "panka-engine:", err)
 		return 1
 	}
 	return 0
 }
+
+// notByHand says what panka-engine is to someone who ran it.
+const notByHand = "panka-engine runs deployments for panka: panka apply, destroy, rollback, promote, drift detect and " +
+	"outputs --show-secrets start it and talk to it on stdin/stdout; it takes no arguments and is not meant to be run by hand"
 
 // lossyWriter passes writes on and reports success whatever happens. The
 // engine's diagnostics go to panka's stderr and carry Pulumi's output; once
