@@ -444,7 +444,9 @@ func TestSummaryLine(t *testing.T) {
 }
 
 // TestDescribeDeployed: the "deployed:" line of a plan header. After a
-// destroy nothing is deployed, whatever commit the destroy ran at.
+// destroy nothing is deployed, whatever commit the destroy ran at; after
+// runs that all failed, no deployment succeeded (the commit is not
+// "unknown": none was deployed).
 func TestDescribeDeployed(t *testing.T) {
 	at := time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
 	sha := "1b2c3d4e5f601b2c3d4e5f601b2c3d4e5f601b2c"
@@ -456,7 +458,9 @@ func TestDescribeDeployed(t *testing.T) {
 		{"never", Deployed{}, "nothing deployed yet"},
 		{"deployed", Deployed{Serial: 7, Commit: sha, At: &at, By: "alice", Status: "deployed"},
 			"commit 1b2c3d4e5f60 by alice at 2026-11-20T09:30:00Z (state serial 7, deployed)"},
-		{"failed, commit unknown", Deployed{Serial: 1, Status: "failed"}, "unknown commit (state serial 1, failed)"},
+		{"failed, never succeeded", Deployed{Serial: 1, Status: "failed"}, "no successful deployment yet (state serial 1, failed)"},
+		{"deployed outside git", Deployed{Serial: 2, At: &at, By: "alice", Status: "deployed"},
+			"unknown commit by alice at 2026-11-20T09:30:00Z (state serial 2, deployed)"},
 		{"destroyed", Deployed{Serial: 8, At: &at, By: "alice", Status: "destroyed", Destroyed: true},
 			"nothing deployed: destroyed by alice at 2026-11-20T09:30:00Z (state serial 8)"},
 		{"failed after a destroy", Deployed{Serial: 9, At: &at, By: "alice", Status: "failed", Destroyed: true},

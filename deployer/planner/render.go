@@ -195,6 +195,9 @@ func describeDeployed(d Deployed) string {
 	switch {
 	case d.Destroyed:
 		s = "nothing deployed: destroyed"
+	case d.Commit == "" && d.By == "" && d.At == nil:
+		// State, but no successful deployment: runs that failed.
+		s = "no successful deployment yet"
 	case d.Commit == "":
 		s = "unknown commit"
 	}
