@@ -333,7 +333,11 @@ func (s *Store) read(ctx context.Context, key string) ([]byte, string, error) {
 	}
 	data, err := io.ReadAll(out.Body)
 	if err != nil {
-		return nil, "", fmt.Errorf("read %s: %w", s.where(key), err)
+		// The answer began but did not end: a server that stalls, or a
+		// connection cut partway (the client's request timeout ends a
+		// stall).
+		return nil, "", fmt.Errorf("read %s: the S3 server stopped sending it partway (%w); check backend.endpoint "+
+			"(PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up, then re-run", s.where(key), err)
 	}
 	return data, aws.ToString(out.ETag), nil
 }

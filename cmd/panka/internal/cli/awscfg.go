@@ -26,6 +26,13 @@ import (
 // attempts a dead endpoint fails within a couple of minutes, never hangs.
 const DefaultAWSResponseTimeout = 15 * time.Second
 
+// DefaultAWSRequestTimeout bounds each AWS request as a whole, the reading
+// of its answer included: a server that sends the headers of an answer and
+// then stops sending its body would otherwise hang the read for ever (the
+// response timeout ends with the headers). panka's requests carry a state
+// document or a lock, at most a few hundred KB.
+const DefaultAWSRequestTimeout = time.Minute
+
 // AWSConfig builds the aws.Config every AWS client of panka starts from:
 // the SDK's standard credential chain and shared config (environment,
 // ~/.aws, SSO, web identity, container and instance roles), the profile of
@@ -41,6 +48,10 @@ func (f *Factory) AWSConfig(ctx context.Context, cfg *config.Resolved) (aws.Conf
 	if respTimeout <= 0 {
 		respTimeout = DefaultAWSResponseTimeout
 	}
+	reqTimeout := f.AWSRequestTimeout
+	if reqTimeout <= 0 {
+		reqTimeout = max(DefaultAWSRequestTimeout, 2*respTimeout)
+	}
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRetryer(func() aws.Retryer { return s3store.NewRetryer(0) }),
 		// The SDK's client has no timeouts of its own: an endpoint that
@@ -48,7 +59,8 @@ func (f *Factory) AWSConfig(ctx context.Context, cfg *config.Resolved) (aws.Conf
 		// Bounded waits become errors the retryer retries, then reports.
 		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().
 			WithDialerOptions(func(d *net.Dialer) { d.Timeout = 10 * time.Second }).
-			WithTransportOptions(func(tr *http.Transport) { tr.ResponseHeaderTimeout = respTimeout })),
+			WithTransportOptions(func(tr *http.Transport) { tr.ResponseHeaderTimeout = respTimeout }).
+			WithTimeout(reqTimeout)),
 		// The SDK logs to stderr in its own format ("SDK 2026/... WARN falling
 		// back to IMDSv1") unless given a logger: its notes are panka's debug
 		// logs (-v), never unformatted lines among panka's output.

@@ -18,6 +18,7 @@ import (
 
 	"panka.dev/panka/cmd/panka/internal/config"
 
+	"panka.dev/panka/statestore"
 	"panka.dev/panka/statestore/testserver"
 )
 
@@ -130,6 +131,51 @@ func TestAWSClientsDoNotHangOnASilentEndpoint(t *testing.T) {
 	_, err = ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("locks"), Key: map[string]ddbtypes.AttributeValue{"lockKey": &ddbtypes.AttributeValueMemberS{Value: "k"}}})
 	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "timeout") {
 		t.Fatalf("DynamoDB call to a silent endpoint: %v (ctx %v), want a timeout error", err, ctx.Err())
+	}
+}
+
+// TestStateReadDoesNotHangOnAStalledAnswer: a server that sends the
+// headers of an answer and then stops sending its body (the response
+// timeout ends with the headers) hung the read of state.json for ever; the
+// request timeout ends it, and the error says which object and what to
+// check.
+func TestStateReadDoesNotHangOnAStalledAnswer(t *testing.T) {
+	home := t.TempDir()
+	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "AKIATEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
+		"AWS_PROFILE": "", "AWS_CONFIG_FILE": filepath.Join(home, "c"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "cr"),
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": ""} {
+		t.Setenv(k, v)
+	}
+	stalled := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"abc"`)
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"schemaVersion":1,`))
+		w.(http.Flusher).Flush()
+		<-stalled
+	}))
+	defer srv.Close()
+	defer close(stalled)
+	ios, _, _, _ := Test()
+	f := NewFactory(ios)
+	f.AWSRequestTimeout = 500 * time.Millisecond
+	cfg := &config.Resolved{Config: config.Default(), Sources: map[string]config.Source{}}
+	cfg.Backend.Type, cfg.Backend.Bucket, cfg.Backend.Region, cfg.Backend.Endpoint, cfg.Backend.UsePathStyle = "s3", "team-state", "us-east-1", srv.URL, true
+	s, err := f.Store(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // the hang this test guards against
+	defer cancel()
+	_, _, err = s.Get(ctx, statestore.Key{Stack: "shop", Environment: "dev"})
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("Get of a stalled answer: %v (ctx %v), want an error before the test's deadline", err, ctx.Err())
+	}
+	for _, want := range []string{"read s3://team-state/stacks/shop/dev/state.json: the S3 server stopped sending it partway", "check backend.endpoint"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
 	}
 }
 

@@ -46,6 +46,10 @@ type Factory struct {
 	// AWSResponseTimeout bounds the wait for a response to each AWS
 	// request (0: DefaultAWSResponseTimeout).
 	AWSResponseTimeout time.Duration
+	// AWSRequestTimeout bounds each AWS request as a whole, its answer's
+	// body included (0: DefaultAWSRequestTimeout, or twice
+	// AWSResponseTimeout when that is longer).
+	AWSRequestTimeout time.Duration
 	// StateProbeEvery and StateStallLimit tune the watch of the S3 state
 	// server during engine runs (0: DefaultStateProbeEvery,
 	// DefaultStateStallLimit; see watchStateServer).
