@@ -19,6 +19,19 @@ import (
 // child with StartChild (see parentMain).
 const envParent = "PANKA_ENGINE_TEST_PARENT"
 
+// init keeps the parent's main goroutine on the main thread: Go never
+// ends that thread (a goroutine locked to it that exits leaves it parked),
+// and the main goroutine may otherwise have moved to another thread by the
+// time parentMain runs, leaving the main thread free for the goroutine
+// whose thread must end there — it then never did ("thread … did not end",
+// seen under load). Locking in init is Go's documented way to keep main on
+// the main thread.
+func init() {
+	if os.Getenv(envParent) == "1" {
+		runtime.LockOSThread()
+	}
+}
+
 func TestMain(m *testing.M) {
 	if os.Getenv(envParent) == "1" {
 		if err := parentMain(); err != nil {
@@ -57,6 +70,9 @@ func parentMain() error {
 	}()
 	if err := <-started; err != nil {
 		return err
+	}
+	if tid == os.Getpid() {
+		return fmt.Errorf("the starting goroutine ran on the main thread, which Go never ends")
 	}
 	task := filepath.Join("/proc/self/task", strconv.Itoa(tid))
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
