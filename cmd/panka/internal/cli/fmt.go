@@ -82,10 +82,16 @@ func fmtRun(opts *FmtOptions) error {
 	if err != nil {
 		return err
 	}
+	defer repo.close()
 	// fmt rewrites files on disk: it reads the disk only, not the staged
-	// version of files outside a sparse checkout.
-	repo.close()
+	// version of files outside a sparse checkout. Untracked files git
+	// ignores are no part of a stack (as for validate, and as in CI, which
+	// has none): fmt --check does not fail on them, fmt does not rewrite
+	// them, and close says which it left out.
 	repo.fsys = stacks.DirFS(repo.dir)
+	if repo.ignores != nil {
+		repo.fsys = stacks.DirFSHiding(repo.dir, repo.ignores.Ignored)
+	}
 	root := repo.stacksRoot
 	if opts.Stack != "" {
 		disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)

@@ -34,6 +34,8 @@ type stackRepo struct {
 	// rootSource says where a configured stacks.root came from ("" when
 	// it is the default).
 	rootSource string
+	// ignores are the work tree's ignore rules (nil outside git).
+	ignores *gitops.Ignores
 	// warn reports, on close, the gitignored files fsys left out.
 	warn func()
 }
@@ -77,7 +79,7 @@ func openStackRepo(f *Factory) (*stackRepo, error) {
 	}
 	fsys, ignores, closer := worktreeView(f, dir)
 	return &stackRepo{dir: dir, fsys: fsys, closer: closer, stacksRoot: path.Clean(root), rootSource: src,
-		warn: func() { warnIgnored(f, ignores) }}, nil
+		ignores: ignores, warn: func() { warnIgnored(f, ignores) }}, nil
 }
 
 // close releases the repository the stacks are read from, after saying
