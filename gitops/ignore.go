@@ -19,6 +19,11 @@ import (
 // It reads only what the paths asked about need: the .gitignore files of
 // their folders (each once) and, the first time a path matches a rule,
 // the staging index. Safe for concurrent use.
+//
+// An untracked folder that is a git repository of its own (it holds a
+// .git; not a submodule, which the index records) counts as ignored too:
+// git status shows it as one untracked folder and git add does not add
+// its files, so no commit or CI run has them either (Nested lists those).
 type Ignores struct {
 	r      *Repo
 	global []gitignore.Pattern
@@ -29,6 +34,7 @@ type Ignores struct {
 	loaded  bool            // tracked is read
 	broken  bool            // the index could not be read: hide nothing
 	hidden  map[string]bool // the paths Ignored answered true for: is it a folder
+	nested  map[string]bool // the nested repositories Ignored left out
 }
 
 // ignoreDir is what Ignores knows of a folder.
@@ -36,11 +42,12 @@ type ignoreDir struct {
 	parts   []string            // its path, split
 	rules   []gitignore.Pattern // the rules in effect in it (its own .gitignore last)
 	ignored bool                // it, or a folder on its way, matches a rule
+	nested  string              // the folder on its way (or it) that holds a .git, or ""
 }
 
 // Ignores returns the ignore rules of the work tree (see Ignores).
 func (r *Repo) Ignores() *Ignores {
-	return &Ignores{r: r, global: r.excludePatterns(), hidden: map[string]bool{}}
+	return &Ignores{r: r, global: r.excludePatterns(), hidden: map[string]bool{}, nested: map[string]bool{}}
 }
 
 // excludePatterns are the patterns of core.excludesFile, then of
@@ -87,6 +94,10 @@ func (ig *Ignores) dir(dir string) *ignoreDir {
 		d.parts = append(parent.parts[:len(parent.parts):len(parent.parts)], base)
 		d.rules = parent.rules
 		d.ignored = parent.ignored || (len(parent.rules) > 0 && gitignore.NewMatcher(parent.rules).Match(d.parts, true))
+		d.nested = parent.nested
+		if d.nested == "" && ig.holdsGit(dir) {
+			d.nested = dir
+		}
 	}
 	if !d.ignored {
 		// Below an ignored folder git reads no .gitignore (nothing there
@@ -120,16 +131,34 @@ func (ig *Ignores) Ignored(name string, isDir bool) bool {
 		parts := append(parent.parts[:len(parent.parts):len(parent.parts)], base)
 		matched = gitignore.NewMatcher(parent.rules).Match(parts, isDir)
 	}
+	nested := ""
 	if !matched {
-		return false
+		nested = parent.nested
+		if nested == "" && isDir {
+			nested = ig.dir(name).nested // cached: asked about again and again
+		}
+		if nested == "" {
+			return false
+		}
 	}
 	ig.mu.Lock()
 	defer ig.mu.Unlock()
 	if ig.isTracked(name) {
 		return false
 	}
+	if nested != "" {
+		ig.nested[nested] = true
+		return true
+	}
 	ig.hidden[name] = isDir
 	return true
+}
+
+// holdsGit reports whether the folder dir holds a .git (folder or file):
+// the work tree of a repository of its own (or of a submodule).
+func (ig *Ignores) holdsGit(dir string) bool {
+	_, err := os.Lstat(filepath.Join(ig.r.root, filepath.FromSlash(dir), ".git"))
+	return err == nil
 }
 
 // isTracked reports whether the index holds name, a file below the folder
@@ -167,8 +196,21 @@ func (ig *Ignores) isTracked(name string) bool {
 	return false
 }
 
-// Hidden returns the paths Ignored found ignored, sorted, each folder
-// with a trailing "/".
+// Nested returns the untracked nested repositories (folders) Ignored left
+// out, sorted, each with a trailing "/".
+func (ig *Ignores) Nested() []string {
+	ig.mu.Lock()
+	defer ig.mu.Unlock()
+	out := make([]string, 0, len(ig.nested))
+	for p := range ig.nested {
+		out = append(out, p+"/")
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Hidden returns the paths Ignored found ignored by the ignore rules (not
+// the nested repositories), sorted, each folder with a trailing "/".
 func (ig *Ignores) Hidden() []string {
 	ig.mu.Lock()
 	defer ig.mu.Unlock()

@@ -62,3 +62,40 @@ func TestIgnores(t *testing.T) {
 		}
 	}
 }
+
+// TestIgnoresNestedRepository: an untracked folder holding a .git (a
+// repository of its own inside this one) is left out with all it holds,
+// as git status shows one untracked folder and git add adds none of its
+// files; Nested names it. A submodule (a gitlink the index records) and a
+// plain untracked folder are not.
+func TestIgnoresNestedRepository(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("stacks/a/stack.yaml", "a")
+	g.Commit("base")
+	sub := gittest.New(t)
+	sub.Write("stack.yaml", "s")
+	sub.Commit("sub")
+	g.Git("-c", "protocol.file.allow=always", "submodule", "add", "-q", sub.Dir, "stacks/sub")
+	g.WriteFile("stacks/other/stack.yaml", "o")
+	g.WriteFile("stacks/other/.git", "gitdir: /nowhere\n")
+	g.WriteFile("stacks/plain/stack.yaml", "p")
+	for _, m := range modes {
+		ig := open(t, g.Dir, m.opts).Ignores()
+		for _, c := range []struct {
+			name  string
+			isDir bool
+			want  bool
+		}{
+			{"stacks/other", true, true}, {"stacks/other/stack.yaml", false, true},
+			{"stacks/sub", true, false}, {"stacks/plain", true, false}, {"stacks/plain/stack.yaml", false, false},
+			{"stacks/a", true, false},
+		} {
+			if got := ig.Ignored(c.name, c.isDir); got != c.want {
+				t.Errorf("%s: Ignored(%s) = %v, want %v", m.name, c.name, got, c.want)
+			}
+		}
+		if n, h := ig.Nested(), ig.Hidden(); !slices.Equal(n, []string{"stacks/other/"}) || len(h) != 0 {
+			t.Errorf("%s: Nested() = %v, Hidden() = %v; want [stacks/other/] and none", m.name, n, h)
+		}
+	}
+}

@@ -118,9 +118,10 @@ func worktreeView(f *Factory, dir string) (fsys fs.FS, ignores *gitops.Ignores, 
 	return wt, ignores, func() { repo.Close() }
 }
 
-// warnIgnored says on stderr which gitignored YAML files and folders a
-// command left out of the stacks (see worktreeView): a user who keeps a
-// local override there would otherwise wonder why it has no effect.
+// warnIgnored says on stderr which gitignored YAML files and folders, and
+// which untracked nested git repositories, a command left out of the
+// stacks (see worktreeView): a user who keeps a local override there would
+// otherwise wonder why it has no effect.
 func warnIgnored(f *Factory, ignores *gitops.Ignores) {
 	if ignores == nil {
 		return
@@ -138,7 +139,25 @@ func warnIgnored(f *Factory, ignores *gitops.Ignores) {
 		f.ignoredSaid[p] = true
 		left = append(left, p)
 	}
+	var nested []string
+	for _, p := range ignores.Nested() {
+		if f.ignoredSaid[p] {
+			continue
+		}
+		if f.ignoredSaid == nil {
+			f.ignoredSaid = map[string]bool{}
+		}
+		f.ignoredSaid[p] = true
+		nested = append(nested, p)
+	}
 	f.ignoredMu.Unlock()
+	if len(nested) > 0 {
+		what := "1 nested git repository"
+		if len(nested) > 1 {
+			what = fmt.Sprintf("%d nested git repositories", len(nested))
+		}
+		f.Log.Warn().Msgf("ignoring %s in the stacks: %s (a git repository of its own inside this one: git status shows it as one untracked folder and git add does not add its files, so no commit or CI run has them; move it out of the repository, or remove its .git and commit its files here)", what, strings.Join(nested, ", "))
+	}
 	if len(left) == 0 {
 		return
 	}
