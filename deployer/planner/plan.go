@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -233,6 +234,10 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 	}
 	kept := map[string]bool{}
 	if desired != nil {
+		// recreated are the components the engine deletes and creates
+		// again (dependencies come first in the order).
+		recreated := map[string]bool{}
+		local := localTarget(desired, deployed)
 		for _, name := range order(desired.Components) {
 			c := desired.Component(name)
 			kept[name] = true
@@ -241,6 +246,12 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 				ch.Action, ch.Fields = ActionUpdate, []FieldChange{*moveAll}
 			} else if moveAll != nil && ch.Action == ActionUpdate {
 				ch.Fields = append([]FieldChange{*moveAll}, ch.Fields...)
+			}
+			if prev := old[name]; prev != nil && replaceAll == "" {
+				readsRecreated(&ch, c, prev, recreated, local, replaceFields)
+			}
+			if ch.Action == ActionReplace && (!local || replaceAll != "" || recreates(ch, c.Kind, replaceFields)) {
+				recreated[name] = true
 			}
 			p.Changes = append(p.Changes, ch)
 		}
@@ -341,6 +352,107 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 		ch.Action = ActionNoOp
 	}
 	return ch
+}
+
+// recreates reports whether the local target's engine deletes and creates
+// the component of a replace again: a changed spec field of its (new) kind
+// forces it (replaceOnChanges), or it reads the outputs of one that is
+// re-created. A kind change alone is an update of the manifest there.
+func recreates(ch Change, k stacks.Kind, replaceFields func(stacks.Kind) []string) bool {
+	forcing := replaceFields(k)
+	for _, fc := range ch.Fields {
+		if forcesReplace(fc.Path, forcing) || fc.ForcesReplace && fc.Path != "kind" {
+			return true
+		}
+	}
+	return false
+}
+
+// readsRecreated updates ch, the change of component c (deployed as prev),
+// when c's spec reads an output (${x.output}) of a component in recreated:
+// that value is known only once x exists again, so c changes too. On the
+// local target the engine deletes x first (delete before replace) and,
+// with it, every component whose spec reads x's outputs; it creates again
+// those whose kind has replacement-forcing fields (their whole spec is
+// unknown until x exists, which covers those fields), and updates the
+// others. Elsewhere c is at least updated.
+func readsRecreated(ch *Change, c, prev *stacks.Component, recreated map[string]bool, local bool, replaceFields func(stacks.Kind) []string) {
+	if len(recreated) == 0 {
+		return
+	}
+	type read struct{ path, value, from string }
+	var reads []read
+	walkStrings("spec", normalize(c.Spec), func(path, s string) {
+		for _, r := range stacks.FindRefs(s) {
+			if recreated[r.Component] {
+				reads = append(reads, read{path, s, r.Component})
+				return
+			}
+		}
+	})
+	if len(reads) == 0 {
+		return
+	}
+	// A component replaced anyway (a kind change) only says why it reads
+	// new values.
+	replace := local && ch.Action != ActionReplace && len(replaceFields(c.Kind)) > 0
+	for _, r := range reads {
+		reason := r.from + " is re-created: the value is known after apply"
+		switch {
+		case replace:
+			reason = r.from + " is deleted and created again first, and with it every component whose spec reads its outputs"
+		case local:
+			reason = r.from + " is deleted and created again first: the value is known after apply"
+		}
+		if i := slices.IndexFunc(ch.Fields, func(fc FieldChange) bool { return fc.Path == r.path }); i >= 0 {
+			ch.Fields[i].ForcesReplace = ch.Fields[i].ForcesReplace || replace
+			if ch.Fields[i].Reason == "" {
+				ch.Fields[i].Reason = reason
+			}
+		} else {
+			// Among the spec fields, in path order.
+			at := len(ch.Fields)
+			for i, fc := range ch.Fields {
+				if strings.HasPrefix(fc.Path, "spec.") && fc.Path > r.path {
+					at = i
+					break
+				}
+			}
+			ch.Fields = slices.Insert(ch.Fields, at, FieldChange{Path: r.path, Before: r.value, After: r.value, ForcesReplace: replace, Reason: reason})
+		}
+		if replace {
+			ch.ReplaceReasons = append(ch.ReplaceReasons, r.path)
+		}
+	}
+	switch {
+	case replace:
+		ch.Action = ActionReplace
+		ch.DataLoss = prev.Kind.HoldsData()
+	case ch.Action == ActionNoOp:
+		ch.Action = ActionUpdate
+	}
+}
+
+// walkStrings calls f with every string in v (a normalized value) and its
+// path (spec.env.URL, spec.command[1]).
+func walkStrings(path string, v any, f func(path, s string)) {
+	switch x := v.(type) {
+	case string:
+		f(path, x)
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			walkStrings(joinPath(path, k), x[k], f)
+		}
+	case []any:
+		for i, e := range x {
+			walkStrings(path+"["+strconv.Itoa(i)+"]", e, f)
+		}
+	}
 }
 
 // componentValue is the comparable JSON shape of a component: its service,

@@ -46,6 +46,99 @@ func base() *stacks.Resolved {
 	}
 }
 
+// localBase is base on the local target, with front (a MicroService that
+// reads api's url) and jobs (a Worker that only depends on the queue).
+func localBase() *stacks.Resolved {
+	r := base()
+	r.Provider = stacks.Provider{Name: "local"}
+	r.Components = append(r.Components,
+		stacks.Component{Name: "front", Kind: stacks.KindMicroService, Service: "api", DependsOn: []string{"api"},
+			Spec: map[string]any{"image": "front:1", "port": int64(80), "env": map[string]any{"API": "${api.url}"}}},
+		stacks.Component{Name: "jobs", Kind: stacks.KindWorker, Service: "worker", DependsOn: []string{"orders-events"},
+			Spec: map[string]any{"image": "jobs:1"}})
+	return r
+}
+
+// TestPlanReadsRecreated checks what a plan says of the components that
+// read outputs of a re-created one, as the engine does it on the local
+// target (delete before replace): those whose kind has
+// replacement-forcing fields are re-created too, the others updated; a
+// kind change alone re-creates nothing there (an update of the manifest).
+func TestPlanReadsRecreated(t *testing.T) {
+	actions := func(p *Result) map[string]Action {
+		m := map[string]Action{}
+		for _, c := range p.Changes {
+			m[c.Component] = c.Action
+		}
+		return m
+	}
+	t.Run("database engine", func(t *testing.T) {
+		d := localBase()
+		d.Component("orders-db").Spec["engine"] = "mysql"
+		p := Plan(d, fromState(t, localBase()), Options{})
+		want := map[string]Action{"orders-db": ActionReplace, "api": ActionReplace, "front": ActionReplace,
+			"orders-events": ActionNoOp, "worker": ActionNoOp, "jobs": ActionNoOp, "assets": ActionNoOp}
+		if got := actions(p); !reflect.DeepEqual(got, want) {
+			t.Errorf("actions = %v, want %v", got, want)
+		}
+		for _, c := range p.Changes {
+			if c.Component == "api" {
+				if !reflect.DeepEqual(c.ReplaceReasons, []string{"spec.env.DB_HOST"}) || c.DataLoss {
+					t.Errorf("api: replaceReasons %v, dataLoss %v", c.ReplaceReasons, c.DataLoss)
+				}
+				if len(c.Fields) != 1 || !c.Fields[0].ForcesReplace || c.Fields[0].After != "${orders-db.endpoint}" {
+					t.Errorf("api fields = %+v", c.Fields)
+				}
+			}
+		}
+	})
+	t.Run("updated too", func(t *testing.T) {
+		d := localBase()
+		d.Component("orders-events").Spec["fifo"] = true
+		d.Component("api").Spec["replicas"] = int64(3)
+		d.Component("worker").Spec["env"].(map[string]any)["QUEUE_URL"] = "${orders-events.arn}"
+		p := Plan(d, fromState(t, localBase()), Options{})
+		for _, c := range p.Changes {
+			switch c.Component {
+			case "api":
+				if c.Action != ActionReplace || len(c.Fields) != 2 || c.Fields[0].Path != "spec.env.QUEUE_URL" || c.Fields[1].Path != "spec.replicas" {
+					t.Errorf("api: %s %+v", c.Action, c.Fields)
+				}
+			case "worker":
+				if c.Action != ActionUpdate || len(c.Fields) != 1 || c.Fields[0].Before != "${orders-events.url}" || c.Fields[0].Reason == "" {
+					t.Errorf("worker: %s %+v", c.Action, c.Fields)
+				}
+			}
+		}
+	})
+	t.Run("data-holding reader", func(t *testing.T) {
+		with := func() *stacks.Resolved {
+			r := localBase()
+			r.Components = append(r.Components, stacks.Component{Name: "archive", Kind: stacks.KindBucket, DependsOn: []string{"orders-db"},
+				Spec: map[string]any{"name": "archive-${orders-db.address}"}})
+			return r
+		}
+		d := with()
+		d.Component("orders-db").Spec["engine"] = "mysql"
+		p := Plan(d, fromState(t, with()), Options{})
+		if !reflect.DeepEqual(p.Summary.DataLoss, []string{"orders-db", "archive"}) && !reflect.DeepEqual(p.Summary.DataLoss, []string{"archive", "orders-db"}) {
+			t.Errorf("dataLoss = %v, want orders-db and archive", p.Summary.DataLoss)
+		}
+	})
+	t.Run("kind change alone", func(t *testing.T) {
+		d := localBase()
+		c := d.Component("api")
+		c.Kind = stacks.KindWorker
+		delete(c.Spec, "port")
+		delete(c.Spec, "healthCheck")
+		delete(c.Spec, "loadBalancer")
+		p := Plan(d, fromState(t, localBase()), Options{})
+		if got := actions(p); got["api"] != ActionReplace || got["front"] != ActionNoOp {
+			t.Errorf("actions = %v, want api replace (kind), front no-op", got)
+		}
+	})
+}
+
 // fromState returns r as it reads back from state.json (JSON round trip:
 // numbers float64, secrets as their hash strings).
 func fromState(t testing.TB, r *stacks.Resolved) *stacks.Resolved {
@@ -93,7 +186,8 @@ func TestPlanGolden(t *testing.T) {
 			comp(r, "orders-db").Spec["engine"] = "mysql"
 			comp(r, "orders-db").Spec["version"] = "8.0"
 			return r
-		}, base, deployedHeader(), Summary{Replace: 2, NoOp: 3, DataLoss: []string{"orders-db", "orders-events"}}},
+			// api and worker read their outputs: updated
+		}, base, deployedHeader(), Summary{Update: 2, Replace: 2, NoOp: 1, DataLoss: []string{"orders-db", "orders-events"}}},
 		{"no-op", base, base, deployedHeader(), Summary{NoOp: 5}},
 		{"secrets-hidden", func() *stacks.Resolved {
 			r := base()
@@ -120,6 +214,15 @@ func TestPlanGolden(t *testing.T) {
 			delete(c.Spec, "replicas")
 			return r
 		}, base, deployedHeader(), Summary{Replace: 1, NoOp: 4}},
+		{"replace-local-dependents", func() *stacks.Resolved {
+			r := localBase()
+			comp(r, "orders-events").Spec["fifo"] = true
+			return r
+			// api (a MicroService: port forces replacement) reads the
+			// queue's url: re-created with it, and so is front, which
+			// reads api's; worker (no such field) is updated; jobs, which
+			// only depends on the queue, is left alone.
+		}, localBase, deployedHeader(), Summary{Update: 1, Replace: 3, NoOp: 3, DataLoss: []string{"orders-events"}}},
 		{"destroy", nil, base, Header{Deployed: deployedHeader().Deployed},
 			Summary{Delete: 5, DataLoss: []string{"orders-events", "orders-db", "assets"}}},
 		{"provider-region", func() *stacks.Resolved {

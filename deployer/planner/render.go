@@ -350,6 +350,8 @@ func writeField(t *textWriter, fc FieldChange, indent string, create bool) {
 			note += ": " + fc.Reason
 		}
 		suffix = " " + t.paint(ansiMagenta, note)
+	} else if fc.Reason != "" {
+		suffix = " " + t.paint(ansiDim, "# "+fc.Reason)
 	}
 	if fc.Sensitive {
 		t.line("%s%s: %s%s", indent, fc.Path, arrow(t, fc, Masked, Masked, create), suffix)

@@ -2,12 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -81,10 +81,26 @@ func TestDatabaseEngineChangeNeedsAllowReplace(t *testing.T) {
 	if got := w.manifests("shop", "dev")["db.json"]; got != before {
 		t.Errorf("db.json changed although the apply was refused:\n%s", got)
 	}
+	// web, which reads the database's endpoint, is replaced with it: the
+	// engine deletes the database first and re-creates what reads it. The
+	// plan says so (it said "1 to replace", web unchanged).
+	plan := w.ok("plan", "-s", "shop", "-e", "dev", "-o", "json")
+	var pj struct {
+		Changes []struct{ Component, Action string }
+		Summary struct{ Update, Replace int }
+	}
+	if err := json.Unmarshal([]byte(plan), &pj); err != nil {
+		t.Fatalf("plan -o json: %v\n%s", err, plan)
+	}
+	actions := map[string]string{}
+	for _, c := range pj.Changes {
+		actions[c.Component] = c.Action
+	}
+	if pj.Summary.Replace != 2 || pj.Summary.Update != 0 || actions["web"] != "replace" || actions["db"] != "replace" {
+		t.Errorf("plan of an engine change: %+v %v, want db and web replaced\n%s", pj.Summary, actions, plan)
+	}
 	out = w.ok("apply", "-s", "shop", "-e", "dev", "--auto-approve", "--allow-replace")
-	// (web, which reads the database's endpoint, is replaced with it:
-	// the engine deletes the database first and re-creates what uses it)
-	if !regexp.MustCompile(`succeeded: 0 created, 0 updated, [12] replaced`).MatchString(out) {
+	if !strings.Contains(out, "succeeded: 0 created, 0 updated, 2 replaced, 0 deleted") {
 		t.Errorf("apply --allow-replace of an engine change:\n%s", out)
 	}
 	if got := w.manifests("shop", "dev")["db.json"]; !strings.Contains(got, `"engine": "mysql"`) {
