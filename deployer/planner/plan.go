@@ -209,7 +209,8 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 	}
 
 	// A change of target or region replaces every resource. A change of
-	// the local target's directory moves every manifest (an update).
+	// the local target's directory moves every manifest (an update); its
+	// region is no input of any manifest (nothing changes).
 	replaceAll := ""
 	var moveAll *FieldChange
 	if desired != nil && deployed != nil {
@@ -218,6 +219,7 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 			switch {
 			case fc.Path == "provider.directory" && localTarget(desired, deployed):
 				moveAll = &p.Provider[i]
+			case fc.Path == "provider.region" && localTarget(desired, deployed):
 			case fc.Path == "provider.name" || fc.Path == "provider.region" || fc.Path == "provider.directory":
 				replaceAll = fc.Path
 			}

@@ -125,6 +125,19 @@ func TestPlanReadsRecreated(t *testing.T) {
 			t.Errorf("dataLoss = %v, want orders-db and archive", p.Summary.DataLoss)
 		}
 	})
+	t.Run("local region", func(t *testing.T) {
+		// The local target writes no region anywhere: the engine changes
+		// nothing, and no Database is "replaced" (DATA LOSS).
+		d := localBase()
+		d.Provider.Region = "eu-central-1"
+		p := Plan(d, fromState(t, localBase()), Options{})
+		if want := (Summary{NoOp: 7, ProviderChanged: true}); !reflect.DeepEqual(p.Summary, want) {
+			t.Errorf("summary = %+v, want %+v", p.Summary, want)
+		}
+		if len(p.Provider) != 1 || p.Provider[0].Path != "provider.region" || !p.HasChanges() {
+			t.Errorf("provider = %+v, want the region change listed", p.Provider)
+		}
+	})
 	t.Run("kind change alone", func(t *testing.T) {
 		d := localBase()
 		c := d.Component("api")
