@@ -236,9 +236,10 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 	}
 	kept := map[string]bool{}
 	if desired != nil {
-		// recreated are the components the engine deletes and creates
-		// again (dependencies come first in the order).
-		recreated := map[string]bool{}
+		// renewed are the components whose outputs may change (dependencies
+		// come first in the order): true for those the engine deletes and
+		// creates again, false for a kind changed in place.
+		renewed := map[string]bool{}
 		local := localTarget(desired, deployed)
 		for _, name := range order(desired.Components) {
 			c := desired.Component(name)
@@ -250,10 +251,15 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 				ch.Fields = append([]FieldChange{*moveAll}, ch.Fields...)
 			}
 			if prev := old[name]; prev != nil && replaceAll == "" {
-				readsRecreated(&ch, c, prev, recreated, local, replaceFields)
+				readsRecreated(&ch, c, prev, renewed, local, replaceFields)
 			}
-			if ch.Action == ActionReplace && (!local || replaceAll != "" || recreates(ch, c.Kind, replaceFields)) {
-				recreated[name] = true
+			switch {
+			case ch.Action == ActionReplace && (!local || replaceAll != "" || recreates(ch, c.Kind, replaceFields)):
+				renewed[name] = true
+			case ch.PreviousKind != "":
+				// Another kind has other outputs (a Queue's arn is not a
+				// Bucket's).
+				renewed[name] = false
 			}
 			p.Changes = append(p.Changes, ch)
 		}
@@ -371,25 +377,33 @@ func recreates(ch Change, k stacks.Kind, replaceFields func(stacks.Kind) []strin
 }
 
 // readsRecreated updates ch, the change of component c (deployed as prev),
-// when c's spec reads an output (${x.output}) of a component in recreated:
-// that value is known only once x exists again, so c changes too. On the
-// local target the engine deletes x first (delete before replace) and,
-// with it, every component whose spec reads x's outputs; it creates again
-// those whose kind has replacement-forcing fields (their whole spec is
-// unknown until x exists, which covers those fields), and updates the
-// others. Elsewhere c is at least updated.
-func readsRecreated(ch *Change, c, prev *stacks.Component, recreated map[string]bool, local bool, replaceFields func(stacks.Kind) []string) {
-	if len(recreated) == 0 {
+// when c's spec reads an output (${x.output}) of a component in renewed:
+// that value is known only once x exists again (or has its new kind), so c
+// changes too. On the local target the engine deletes x first (delete
+// before replace) and, with it, every component whose spec reads x's
+// outputs; it creates again those whose kind has replacement-forcing
+// fields (their whole spec is unknown until x exists, which covers those
+// fields), and updates the others. Elsewhere c is at least updated.
+func readsRecreated(ch *Change, c, prev *stacks.Component, renewed map[string]bool, local bool, replaceFields func(stacks.Kind) []string) {
+	if len(renewed) == 0 {
 		return
 	}
-	type read struct{ path, value, from string }
+	type read struct {
+		path, value, from string
+		recreated         bool
+	}
 	var reads []read
+	recreated := false
 	walkStrings("spec", normalize(c.Spec), func(path, s string) {
+		var rd *read
 		for _, r := range stacks.FindRefs(s) {
-			if recreated[r.Component] {
-				reads = append(reads, read{path, s, r.Component})
-				return
+			if re, ok := renewed[r.Component]; ok && (rd == nil || re && !rd.recreated) {
+				rd = &read{path, s, r.Component, re}
 			}
+		}
+		if rd != nil {
+			reads = append(reads, *rd)
+			recreated = recreated || rd.recreated
 		}
 	})
 	if len(reads) == 0 {
@@ -397,17 +411,20 @@ func readsRecreated(ch *Change, c, prev *stacks.Component, recreated map[string]
 	}
 	// A component replaced anyway (a kind change) only says why it reads
 	// new values.
-	replace := local && ch.Action != ActionReplace && len(replaceFields(c.Kind)) > 0
+	replace := local && recreated && ch.Action != ActionReplace && len(replaceFields(c.Kind)) > 0
 	for _, r := range reads {
 		reason := r.from + " is re-created: the value is known after apply"
 		switch {
+		case !r.recreated:
+			reason = r.from + " changes kind: the value is known after apply"
 		case replace:
 			reason = r.from + " is deleted and created again first, and with it every component whose spec reads its outputs"
 		case local:
 			reason = r.from + " is deleted and created again first: the value is known after apply"
 		}
+		forces := replace && r.recreated
 		if i := slices.IndexFunc(ch.Fields, func(fc FieldChange) bool { return fc.Path == r.path }); i >= 0 {
-			ch.Fields[i].ForcesReplace = ch.Fields[i].ForcesReplace || replace
+			ch.Fields[i].ForcesReplace = ch.Fields[i].ForcesReplace || forces
 			if ch.Fields[i].Reason == "" {
 				ch.Fields[i].Reason = reason
 			}
@@ -420,9 +437,9 @@ func readsRecreated(ch *Change, c, prev *stacks.Component, recreated map[string]
 					break
 				}
 			}
-			ch.Fields = slices.Insert(ch.Fields, at, FieldChange{Path: r.path, Before: r.value, After: r.value, ForcesReplace: replace, Reason: reason})
+			ch.Fields = slices.Insert(ch.Fields, at, FieldChange{Path: r.path, Before: r.value, After: r.value, ForcesReplace: forces, Reason: reason})
 		}
-		if replace {
+		if forces {
 			ch.ReplaceReasons = append(ch.ReplaceReasons, r.path)
 		}
 	}

@@ -146,8 +146,51 @@ func TestPlanReadsRecreated(t *testing.T) {
 		delete(c.Spec, "healthCheck")
 		delete(c.Spec, "loadBalancer")
 		p := Plan(d, fromState(t, localBase()), Options{})
-		if got := actions(p); got["api"] != ActionReplace || got["front"] != ActionNoOp {
-			t.Errorf("actions = %v, want api replace (kind), front no-op", got)
+		// front reads api's url, which a Worker does not have: it is
+		// updated (and must be edited) but not re-created.
+		if got := actions(p); got["api"] != ActionReplace || got["front"] != ActionUpdate {
+			t.Errorf("actions = %v, want api replace (kind), front update", got)
+		}
+	})
+	t.Run("re-created and kind changed", func(t *testing.T) {
+		// api reads the re-created database (replaced with it) and a queue
+		// that becomes a Bucket in place: only the database's read forces.
+		d := localBase()
+		d.Component("orders-db").Spec["engine"] = "mysql"
+		q := d.Component("orders-events")
+		q.Kind = stacks.KindBucket
+		q.Spec = map[string]any{"versioning": false}
+		p := Plan(d, fromState(t, localBase()), Options{})
+		for _, c := range p.Changes {
+			if c.Component != "api" {
+				continue
+			}
+			if c.Action != ActionReplace || !reflect.DeepEqual(c.ReplaceReasons, []string{"spec.env.DB_HOST"}) || len(c.Fields) != 2 ||
+				!c.Fields[0].ForcesReplace || c.Fields[1].ForcesReplace || !strings.Contains(c.Fields[1].Reason, "changes kind") {
+				t.Errorf("api: %s %v %+v", c.Action, c.ReplaceReasons, c.Fields)
+			}
+		}
+	})
+	t.Run("kind change changes outputs", func(t *testing.T) {
+		// A Queue becoming a Bucket is updated in place (no field forces
+		// it), but its arn is another: worker, which reads it, is updated.
+		d := localBase()
+		q := d.Component("orders-events")
+		q.Kind = stacks.KindBucket
+		q.Spec = map[string]any{"versioning": false}
+		w := d.Component("worker")
+		w.Spec["env"].(map[string]any)["QUEUE_URL"] = "${orders-events.arn}"
+		dep := localBase()
+		dep.Component("worker").Spec["env"].(map[string]any)["QUEUE_URL"] = "${orders-events.arn}"
+		p := Plan(d, fromState(t, dep), Options{})
+		got := actions(p)
+		if got["orders-events"] != ActionReplace || got["worker"] != ActionUpdate || got["api"] != ActionUpdate || got["front"] != ActionNoOp {
+			t.Errorf("actions = %v, want orders-events replace (kind), worker and api update, front no-op", got)
+		}
+		for _, c := range p.Changes {
+			if c.Component == "worker" && (len(c.Fields) != 1 || !strings.Contains(c.Fields[0].Reason, "changes kind")) {
+				t.Errorf("worker fields = %+v", c.Fields)
+			}
 		}
 	})
 }
