@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -214,6 +215,61 @@ func TestEscapedText(t *testing.T) {
 	}
 	if refs := FindRefs(env["BOTH"].(string)); len(refs) != 1 || refs[0].Component != "jobs" || refs[0].Output != "url" || refs[0].Start != len("$${jobs.url}=") {
 		t.Errorf("BOTH references = %+v", refs)
+	}
+}
+
+// TestDollarBeforeReference: a "$" that ends a variable's value (or a
+// default, or ${$}) right before a reference stays text and the reference
+// stays one; before "{" text it does not start a reference. Strings
+// without such a join resolve byte for byte as before (state holds them).
+func TestDollarBeforeReference(t *testing.T) {
+	r := resolveOK(t, map[string]string{
+		"stacks/s/infra/q.yaml":              doc("Queue", "jobs"),
+		"stacks/s/services/api/service.yaml": doc("Service", "api"),
+		"stacks/s/services/api/api.yaml": doc("MicroService", "api", "image: nginx",
+			"env: {VAR: '${HOST}${jobs.url}', DEF: '${NOPE:-pa$}${jobs.url}', TWO: '${TAG}${jobs.url}', LIT: 'pa${$}${jobs.url}',",
+			"  BRACE: '${HOST}{jobs.url}', BRACE2: '${TAG}{x}', ESC: '${HOST}$${jobs.url}', DOLLARTEXT: '${$}{$}',",
+			"  SAME: '${HOST}{x} ${HOST} y', SAME2: 'a$$${jobs.url} ${HOST}-${jobs.url}', SECRET: '${KEY}${jobs.url}'}"),
+	}, "dev", ResolveOptions{Vars: VarValues{Flags: map[string]string{"HOST": "pa$", "TAG": "$$", "KEY": "s$"}}})
+	api := r.Component("api")
+	env := api.Spec["env"].(map[string]any)
+	// meaning renders a model string: references as <c.o>, text unescaped.
+	meaning := func(s string) string {
+		var b strings.Builder
+		last := 0
+		for _, ref := range FindRefs(s) {
+			b.WriteString(Unescape(s[last:ref.Start]) + "<" + ref.Component + "." + ref.Output + ">")
+			last = ref.End
+		}
+		return b.String() + Unescape(s[last:])
+	}
+	for k, want := range map[string]string{
+		"VAR":        "pa$<jobs.url>",
+		"DEF":        "pa$<jobs.url>",
+		"TWO":        "$$<jobs.url>",
+		"LIT":        "pa$<jobs.url>",
+		"BRACE":      "pa${jobs.url}",
+		"BRACE2":     "$${x}",
+		"ESC":        "pa$${jobs.url}",
+		"DOLLARTEXT": "${$}",
+		"SAME":       "pa${x} pa$ y",
+		"SAME2":      "a$${jobs.url} pa$-<jobs.url>",
+	} {
+		if got := meaning(env[k].(string)); got != want {
+			t.Errorf("%s = %q means %q, want %q", k, env[k], got, want)
+		}
+	}
+	// no join that reads differently: the model string is as it always was
+	for k, want := range map[string]string{"SAME": "pa${x} pa$ y", "SAME2": "a$$${jobs.url} pa$-${jobs.url}", "ESC": "pa$$${jobs.url}"} {
+		if env[k] != want {
+			t.Errorf("%s = %q, want %q", k, env[k], want)
+		}
+	}
+	if sec, ok := env["SECRET"].(Sensitive); !ok || meaning(sec.Clear) != "s$<jobs.url>" {
+		t.Errorf("SECRET = %#v, want the clear value s$ then the reference", env["SECRET"])
+	}
+	if !slices.Equal(api.DependsOn, []string{"jobs"}) {
+		t.Errorf("api depends on %v, want [jobs]", api.DependsOn)
 	}
 }
 

@@ -5,11 +5,13 @@ import (
 	"strings"
 )
 
-// In a resolved model, as in the YAML, literal text "${" is written "$${":
-// a string's ${component.output} references are then exactly its "${a.b}"
-// not preceded by "$", and what the string means once they are replaced
-// is Unescape of the text around them. Variable values are escaped when
-// they are substituted, so a value holding "${a.b}" stays text.
+// In a resolved model, as in the YAML, literal text "${" is written "$${"
+// and a literal "$" right before a reference is written "${$}" (else
+// "$${a.b}" would read as the escape): a string's ${component.output}
+// references are then exactly its "${a.b}" not preceded by "$", and what
+// the string means once they are replaced is Unescape of the text around
+// them. Variable values are escaped when they are substituted, so a value
+// holding "${a.b}" stays text.
 
 // RefSpan is one ${component.output} reference at s[Start:End].
 type RefSpan struct {
@@ -36,13 +38,16 @@ func FindRefs(s string) []RefSpan {
 }
 
 // Unescape returns the text a resolved model's string (or the part of it
-// between references) stands for: "$${" becomes "${".
+// between references) stands for: "$${" becomes "${" and "${$}" "$".
 func Unescape(s string) string {
-	if !strings.Contains(s, "$${") {
+	if !strings.Contains(s, "${") {
 		return s
 	}
-	return strings.ReplaceAll(s, "$${", "${")
+	return unescaper.Replace(s)
 }
+
+// unescaper reads the escapes left to right: "$${$}" is the text "${$}".
+var unescaper = strings.NewReplacer("$${", "${", "${$}", "$")
 
 // escape writes a variable's value into a resolved string as text.
 func escape(s string) string {
@@ -50,4 +55,44 @@ func escape(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, "${", "$${")
+}
+
+// dollar is the escape of a literal "$" right before a reference.
+const dollar = "${$}"
+
+// fixJoins keeps the meaning of a resolved string s built by
+// concatenation where a substituted text ending in "$" (a variable's
+// value, a default, ${$}) ends at each of the offsets at (ascending)
+// and what follows would read differently once joined:
+//   - a reference or ${var.NAME}: "$${" would read as the escape, so each
+//     "$" of the run before it is written ${$};
+//   - "{" (text): "${" would read as a reference, as ${$}, or (after
+//     "$$") as the escape, so the "{" is escaped as "$${" is.
+//
+// Strings without such a join are left as they are, byte for byte.
+func fixJoins(s string, at []int) string {
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	last := 0
+	for _, j := range at {
+		b.WriteString(s[last:j])
+		last = j
+		switch {
+		case strings.HasPrefix(s[j:], "${"):
+			cur := b.String()
+			head := strings.TrimRight(cur, "$")
+			b.Reset()
+			b.WriteString(head)
+			b.WriteString(strings.Repeat(dollar, len(cur)-len(head)))
+		case strings.HasPrefix(s[j:], "{"):
+			cur := b.String()
+			run := len(cur) - len(strings.TrimRight(cur, "$"))
+			m := refPattern.FindStringIndex(s[j-1:])
+			if run > 1 || m != nil && m[0] == 0 || strings.HasPrefix(s[j-1:], dollar) {
+				b.WriteByte('$')
+			}
+		}
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }

@@ -522,6 +522,7 @@ func (r *resolver) substScalar(n *node) *node {
 	var b strings.Builder
 	b.Grow(len(s) + 16)
 	var secrets []string
+	var joins []int // where a substituted text ending in "$" ends (see fixJoins)
 	substituted := false
 	for i := 0; i < len(s); {
 		if strings.HasPrefix(s[i:], "$${") {
@@ -541,6 +542,12 @@ func (r *resolver) substScalar(n *node) *node {
 		}
 		expr := s[i+2 : i+2+end]
 		i += 2 + end + 1
+		if expr == "$" {
+			// ${$}: a literal "$", e.g. right before a reference
+			b.WriteByte('$')
+			joins = append(joins, b.Len())
+			continue
+		}
 		name, def, hasDef := strings.Cut(expr, ":-")
 		if hasDef && strings.Contains(def, "${") {
 			// ${A:-${B}} would end at the first "}" and leave a literal
@@ -581,6 +588,7 @@ func (r *resolver) substScalar(n *node) *node {
 		}
 		substituted = true
 		v := r.vars[name]
+		before := b.Len()
 		switch {
 		case v == nil && hasDef:
 			b.WriteString(def)
@@ -608,9 +616,15 @@ func (r *resolver) substScalar(n *node) *node {
 				secrets = append(secrets, name)
 			}
 		}
+		if b.Len() > before && b.String()[b.Len()-1] == '$' {
+			joins = append(joins, b.Len())
+		}
 	}
 	out := *n
 	out.value = b.String()
+	if joins != nil {
+		out.value = fixJoins(out.value, joins)
+	}
 	if substituted {
 		out.subst = true
 		out.tag = "!!str"

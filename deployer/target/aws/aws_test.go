@@ -84,6 +84,7 @@ func fullStack() *stacks.Resolved {
 					"API_KEY":   stacks.Sensitive{Clear: "s3cr3t-key", Hash: "sensitive:hmac-sha256:abc"},
 					"WORKERS":   int64(4),
 					"LITERAL":   "$${orders-queue.url} at ${users-db.port}", // escaped text, then a reference
+					"DOLLAR":    "pa${$}${users-db.port}",                   // a literal "$", then a reference
 				},
 				"secrets": map[string]any{
 					"DB_PASSWORD": "${users-db.secretArn}:password::",
@@ -306,6 +307,7 @@ func TestMicroService(t *testing.T) {
 		"API_KEY":   "s3cr3t-key",
 		"WORKERS":   "4",
 		"LITERAL":   "${orders-queue.url} at 5432",
+		"DOLLAR":    "pa$5432",
 	}
 	if !reflect.DeepEqual(env, wantEnv) {
 		t.Errorf("environment = %v, want %v", env, wantEnv)

@@ -65,6 +65,8 @@ func TestRegisterWiresReferencesSecretsAndDependencies(t *testing.T) {
 					"LIT":     "x $${db.endpoint}",
 					"MIXED":   "$${db.port}=${db.port}",
 					"SECRET2": stacks.Sensitive{Clear: "p$${w}", Hash: "sensitive:h2"},
+					// A literal "$" right before a reference is "${$}".
+					"DOLLAR": "pa${$}${db.endpoint}",
 				},
 				"list": []any{"${db.endpoint}", int64(3)},
 			}},
@@ -99,6 +101,9 @@ func TestRegisterWiresReferencesSecretsAndDependencies(t *testing.T) {
 	}
 	if v := env["MIXED"]; v.StringValue() != "${db.port}=5432" {
 		t.Errorf("MIXED = %v", v)
+	}
+	if v := env["DOLLAR"]; v.StringValue() != "pa$db:5432" {
+		t.Errorf("DOLLAR = %v, want the text pa$ and the reference's value", v)
 	}
 	if v := env["SECRET2"]; !v.IsSecret() || v.SecretValue().Element.StringValue() != "sensitive:h2" {
 		t.Errorf("SECRET2 = %v", v)
