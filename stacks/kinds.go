@@ -3,7 +3,9 @@ package stacks
 // Typed specs of every component kind. They document the YAML and drive
 // decoding: field names, types, defaults (`default`), ranges (`min`, `max`)
 // and enums (`enum`) come from these struct tags, so the documentation and
-// the validation cannot drift apart. Resolved components carry their spec as
+// the validation cannot drift apart. `plain:"aws"` marks a string field the
+// aws target passes to AWS only in clear: a secret variable there is
+// refused when the stack deploys with that target. Resolved components carry their spec as
 // a canonical map (Component.Spec); DecodeSpec turns it into these types.
 
 // MicroServiceSpec is the spec of a MicroService: a long-running container
@@ -11,7 +13,7 @@ package stacks
 // behind a load balancer.
 type MicroServiceSpec struct {
 	// Image is the container image, e.g. "ghcr.io/acme/api:1.4.2".
-	Image string `json:"image" required:"true"`
+	Image string `json:"image" required:"true" plain:"aws"`
 	// Command overrides the image's command.
 	Command []string `json:"command,omitempty"`
 	// Port is the container port the service listens on.
@@ -41,7 +43,7 @@ type MicroServiceSpec struct {
 // HealthCheck is an HTTP health check.
 type HealthCheck struct {
 	// Path is the HTTP path probed.
-	Path string `json:"path" default:"/health" pattern:"^/" want:"a path starting with /"`
+	Path string `json:"path" default:"/health" pattern:"^/" want:"a path starting with /" plain:"aws"`
 	// Interval is the seconds between probes.
 	Interval int64 `json:"interval" default:"30" min:"5" max:"300"`
 	// Timeout is the seconds a probe may take; less than Interval.
@@ -63,16 +65,16 @@ type LoadBalancer struct {
 	// Public exposes the service on the internet-facing load balancer.
 	Public bool `json:"public" default:"false"`
 	// Host is the host header to route on; empty matches any host.
-	Host string `json:"host,omitempty"`
+	Host string `json:"host,omitempty" plain:"aws"`
 	// Path is the path prefix to route on.
-	Path string `json:"path" default:"/" pattern:"^/" want:"a path starting with /"`
+	Path string `json:"path" default:"/" pattern:"^/" want:"a path starting with /" plain:"aws"`
 }
 
 // WorkerSpec is the spec of a Worker: a container service without a port or
 // load balancer (queue consumers, stream processors).
 type WorkerSpec struct {
 	// Image is the container image.
-	Image string `json:"image" required:"true"`
+	Image string `json:"image" required:"true" plain:"aws"`
 	// Command overrides the image's command.
 	Command []string `json:"command,omitempty"`
 	// CPU is the Fargate task CPU in units.
@@ -94,7 +96,7 @@ type WorkerSpec struct {
 // CommandCheck is a container health check that runs a command.
 type CommandCheck struct {
 	// Command runs in the container; exit 0 means healthy.
-	Command []string `json:"command" required:"true"`
+	Command []string `json:"command" required:"true" plain:"aws"`
 	// Interval is the seconds between checks.
 	Interval int64 `json:"interval" default:"30" min:"5" max:"300"`
 	// Timeout is the seconds a check may take.
@@ -105,9 +107,9 @@ type CommandCheck struct {
 type CronJobSpec struct {
 	// Schedule is "cron(min hour day-of-month month day-of-week year)" or
 	// "rate(N minutes|hours|days)" (EventBridge syntax).
-	Schedule string `json:"schedule" required:"true"`
+	Schedule string `json:"schedule" required:"true" plain:"aws"`
 	// Image is the container image.
-	Image string `json:"image" required:"true"`
+	Image string `json:"image" required:"true" plain:"aws"`
 	// Command overrides the image's command.
 	Command []string `json:"command,omitempty"`
 	// CPU is the Fargate task CPU in units.
@@ -123,11 +125,11 @@ type CronJobSpec struct {
 // DatabaseSpec is the spec of a Database (RDS instance).
 type DatabaseSpec struct {
 	// Engine is postgres or mysql.
-	Engine string `json:"engine" default:"postgres" enum:"postgres,mysql"`
+	Engine string `json:"engine" default:"postgres" enum:"postgres,mysql" plain:"aws"`
 	// Version is the engine version; default 16 for postgres, 8.0 for mysql.
-	Version string `json:"version,omitempty"`
+	Version string `json:"version,omitempty" plain:"aws"`
 	// InstanceClass is the RDS instance class, e.g. db.t4g.micro.
-	InstanceClass string `json:"instanceClass" default:"db.t4g.micro" pattern:"^db\\.[a-z0-9]+\\.[a-z0-9]+$" want:"an RDS instance class such as db.t4g.micro or db.r6g.large"`
+	InstanceClass string `json:"instanceClass" default:"db.t4g.micro" pattern:"^db\\.[a-z0-9]+\\.[a-z0-9]+$" want:"an RDS instance class such as db.t4g.micro or db.r6g.large" plain:"aws"`
 	// StorageGB is the allocated storage in GiB.
 	StorageGB int64 `json:"storageGB" default:"20" min:"20" max:"65536"`
 	// MultiAZ runs a standby in a second availability zone.
@@ -142,11 +144,11 @@ type DatabaseSpec struct {
 // CacheSpec is the spec of a Cache (ElastiCache replication group).
 type CacheSpec struct {
 	// Engine is redis or valkey.
-	Engine string `json:"engine" default:"redis" enum:"redis,valkey"`
+	Engine string `json:"engine" default:"redis" enum:"redis,valkey" plain:"aws"`
 	// Version is the engine version; default 7.1 for redis, 8.0 for valkey.
-	Version string `json:"version,omitempty"`
+	Version string `json:"version,omitempty" plain:"aws"`
 	// NodeType is the ElastiCache node type, e.g. cache.t4g.micro.
-	NodeType string `json:"nodeType" default:"cache.t4g.micro" pattern:"^cache\\.[a-z0-9]+\\.[a-z0-9]+$" want:"an ElastiCache node type such as cache.t4g.micro or cache.r6g.large"`
+	NodeType string `json:"nodeType" default:"cache.t4g.micro" pattern:"^cache\\.[a-z0-9]+\\.[a-z0-9]+$" want:"an ElastiCache node type such as cache.t4g.micro or cache.r6g.large" plain:"aws"`
 	// Nodes is the number of cache nodes (primary + replicas).
 	Nodes int64 `json:"nodes" default:"1" min:"1" max:"6"`
 }
@@ -197,9 +199,9 @@ type TopicSpec struct {
 // an external endpoint ({protocol, endpoint}).
 type Subscription struct {
 	// Queue names a Queue component of the same stack.
-	Queue string `json:"queue,omitempty"`
+	Queue string `json:"queue,omitempty" plain:"aws"`
 	// Protocol is the SNS protocol for an external endpoint.
-	Protocol string `json:"protocol,omitempty" enum:"sqs,lambda,https,http,email,email-json,sms,application,firehose"`
+	Protocol string `json:"protocol,omitempty" enum:"sqs,lambda,https,http,email,email-json,sms,application,firehose" plain:"aws"`
 	// Endpoint is the ARN, URL or address for Protocol.
 	Endpoint string `json:"endpoint,omitempty"`
 	// RawMessageDelivery delivers the message body without the SNS envelope.

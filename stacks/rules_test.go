@@ -7,6 +7,9 @@ import (
 
 const cf = "stacks/s/infra/c.yaml"
 
+// localStackYAML is stackYAML deploying with the local target.
+var localStackYAML = strings.Replace(stackYAML, "    name: aws\n    region: eu-west-1\n", "    name: local\n", 1)
+
 func ms(spec ...string) string {
 	return doc("MicroService", "api", append([]string{"image: nginx"}, spec...)...)
 }
@@ -259,7 +262,8 @@ func TestResolveRules(t *testing.T) {
 		{"required unset lenient", map[string]string{"stacks/s/environments/dev.yaml": doc("Environment", "dev")}, ResolveOptions{Lenient: true}, nil},
 		// Without values (validate, a pre-push hook) an unset secret is
 		// unknown, not "" that a checked field would refuse.
-		{"secret unset lenient, checked field", map[string]string{"stacks/s/infra/db.yaml": doc("Database", "db", "engine: ${KEY}")}, ResolveOptions{Lenient: true}, nil},
+		// (On the local target: the aws one refuses a secret engine.)
+		{"secret unset lenient, checked field", map[string]string{"stacks/s/stack.yaml": localStackYAML, "stacks/s/infra/db.yaml": doc("Database", "db", "engine: ${KEY}")}, ResolveOptions{Lenient: true}, nil},
 		{"undeclared variable", map[string]string{cf: ms("env: {A: '${NOPE}'}")}, ResolveOptions{},
 			[]string{cf + `:7:12: spec.env.A: undeclared variable ${NOPE}: declare it under spec.variables in stacks/s/stack.yaml, or give a default with ${NOPE:-value}`}},
 		{"undeclared with default", map[string]string{cf: ms("env: {A: '${NOPE:-x}'}")}, ResolveOptions{}, nil},
@@ -342,6 +346,8 @@ func TestResolveRules(t *testing.T) {
 func TestSecretValuesChecked(t *testing.T) {
 	const secret = "hunter2"
 	files := map[string]string{
+		// the local target: the aws one refuses a secret schedule or version
+		"stacks/s/stack.yaml": localStackYAML,
 		cf: doc("CronJob", "j", "image: x", "schedule: ${KEY}", "secrets: {A: '${KEY}'}") +
 			"---\n" + doc("Database", "db", "version: ${KEY}"),
 	}
@@ -385,7 +391,7 @@ func TestSecretValuesChecked(t *testing.T) {
 		})
 	}
 	// A valid secret schedule passes.
-	okCron := map[string]string{cf: doc("CronJob", "j", "image: x", "schedule: ${KEY}", "secrets: {A: /app/x}")}
+	okCron := map[string]string{"stacks/s/stack.yaml": localStackYAML, cf: doc("CronJob", "j", "image: x", "schedule: ${KEY}", "secrets: {A: /app/x}")}
 	if _, err := loadResolve(testFS(okCron), "dev", ResolveOptions{Vars: VarValues{Flags: map[string]string{"KEY": "cron(0/15 8-18 ? * MON-FRI *)"}}}); err != nil {
 		t.Errorf("valid secret schedule: %v", err)
 	}
@@ -436,5 +442,38 @@ func TestSecretSymbolInNumberField(t *testing.T) {
 	)
 	if err != nil && strings.Contains(err.Error(), "MEM") {
 		t.Errorf("a non-secret variable without a value is refused:\n%v", err)
+	}
+}
+
+// TestSecretInPlainAWSField: the aws target passes a container image, a
+// health-check path, a load balancer host or path (and the like) to AWS in
+// clear, so a secret variable there is refused when resolving (plan) and,
+// from its declaration alone, by validate without values, naming the
+// file:line, field and component; apply used to be the first to refuse
+// it. The local target writes its hash, as for any field, and a variable
+// that is not secret is accepted either way.
+func TestSecretInPlainAWSField(t *testing.T) {
+	files := map[string]string{
+		cf: ms("healthCheck: {path: '/h/${KEY}'}", "loadBalancer: {host: '${KEY}.example', path: '/${TAG}'}") + "---\n" +
+			doc("Worker", "w", "image: '${KEY}'", "healthCheck: {command: [check, '${KEY}']}") + "---\n" +
+			doc("Database", "db", "version: '${KEY}'"),
+	}
+	want := []string{
+		cf + `:7:23: spec.healthCheck.path: secret variable KEY cannot be used in healthCheck.path of component "api": the aws target passes this field on in clear`,
+		cf + `:8:24: spec.loadBalancer.host: secret variable KEY cannot be used in loadBalancer.host of component "api"`,
+		`spec.image: secret variable KEY cannot be used in image of component "w": the aws target`,
+		`spec.healthCheck.command[1]: secret variable KEY cannot be used in healthCheck.command[1] of component "w"`,
+		`spec.version: secret variable KEY cannot be used in version of component "db"`,
+	}
+	for _, opts := range []ResolveOptions{{Lenient: true}, {Vars: VarValues{Flags: map[string]string{"KEY": "s3cr3t"}}}} {
+		_, err := loadResolve(testFS(files), "dev", opts)
+		wantErrs(t, err, want...)
+		if err != nil && strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("the secret is printed:\n%v", err)
+		}
+	}
+	files["stacks/s/stack.yaml"] = localStackYAML
+	if _, err := loadResolve(testFS(files), "dev", ResolveOptions{Vars: VarValues{Flags: map[string]string{"KEY": "16"}}}); err != nil {
+		t.Errorf("local target: %v", err)
 	}
 }

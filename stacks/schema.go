@@ -38,6 +38,7 @@ type field struct {
 	lastMatch atomic.Pointer[string] // the last value pattern matched
 	want      string                 // what pattern means, for errors
 	secretRef bool                   // string map whose values may be {secret: ref}
+	plainOn   []string               // targets (provider names) that take the field only in clear
 	envKeys   bool                   // string map keyed by environment variable names
 	fields    []*field               // tObject, tObjectList
 }
@@ -136,6 +137,9 @@ func structFields(t reflect.Type) []*field {
 			f.want = sf.Tag.Get("want")
 		}
 		f.secretRef = sf.Tag.Get("secretrefs") == "true"
+		if t := sf.Tag.Get("plain"); t != "" {
+			f.plainOn = strings.Split(t, ",")
+		}
 		f.envKeys = name == "env" || name == "secrets"
 		out = append(out, f)
 	}
@@ -178,6 +182,10 @@ type typer struct {
 	// symbolic (${var.NAME}, no value given) in a number or boolean field
 	// is refused as a given one is.
 	secretVar func(name string) bool
+	// target is the provider name the component deploys with, comp the
+	// component's name: a field the target takes only in clear (plain
+	// tag) refuses secret variables, given or not.
+	target, comp string
 	// secretRefs collects {secret: ref} env values moved to secrets.
 	secretRefs map[string]string
 	refPos     map[string]pos
@@ -582,10 +590,43 @@ func (ty *typer) str(f *field, n *node) (any, bool) {
 		ty.errs.add(n.pos(), ty.at(), "%s is not %s", shown(n), f.want)
 		return nil, false
 	}
+	if !ty.notSecretFor(f, n) {
+		return nil, false
+	}
 	if vs := n.secretVars(); len(vs) > 0 && ty.hash != nil {
 		return ty.hash(vs, n.value), true
 	}
 	return n.value, true
+}
+
+// notSecretFor reports an error for a secret variable, given or kept as
+// ${var.NAME} (validate, change detection), in a string field that the
+// component's target passes on only in clear (ECS takes the image, the
+// ALB its host and path as plain settings), and false: a plan would
+// pass, then apply would fail.
+func (ty *typer) notSecretFor(f *field, n *node) bool {
+	if len(f.plainOn) == 0 || !contains(f.plainOn, ty.target) {
+		return true
+	}
+	vs := n.secretVars()
+	if ty.secretVar != nil {
+		for rest := n.value; ; {
+			i := strings.Index(rest, "${var.")
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len("${var."):]
+			name, _, ok := strings.Cut(rest, "}")
+			if ok && isEnvName(name) && ty.secretVar(name) && !contains(vs, name) {
+				vs = append(vs, name)
+			}
+		}
+	}
+	if len(vs) == 0 {
+		return true
+	}
+	ty.errs.add(n.pos(), ty.at(), "secret variable %s cannot be used in %s of component %q: the %s target passes this field on in clear (it would be stored and shown in clear); use a variable that is not declared secret here, and pass secrets to the container in env or secrets", strings.Join(vs, ", "), strings.TrimPrefix(ty.at(), "spec."), ty.comp, ty.target)
+	return false
 }
 
 // secretRefProblem validates an SSM parameter / Secrets Manager
