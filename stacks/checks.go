@@ -56,8 +56,8 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 		}
 		if sec, ok := sp["secrets"].(map[string]any); ok {
 			for _, k := range sortedKeys(sec) {
-				if s, secret, ok := checkable(sec[k]); ok {
-					if msg := secretRefProblem(s, shownValue(s, secret)); msg != "" {
+				if s, _, ok := checkable(sec[k]); ok {
+					if msg := secretRefProblem(s, "(sensitive)"); msg != "" {
 						r.errs.add(posAt(spec, "secrets", k), "spec.secrets."+k, "%s%s", msg, fromSecret(spec, "secrets", k))
 					}
 				}

@@ -318,8 +318,9 @@ func TestResolveRules(t *testing.T) {
 		{"var value wrong type", map[string]string{cf: ms("replicas: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "x"}}},
 			[]string{cf + `:7:13: spec.replicas: want an integer, got "x"`}},
 		{"var value right type", map[string]string{cf: ms("replicas: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "3"}}}, nil},
-		{"secret ref", map[string]string{cf: ms("env: {A: {secret: 'not-a-ref'}}")}, ResolveOptions{},
-			[]string{cf + `:7:21: spec.env.A.secret: "not-a-ref" is not a secret reference`}},
+		// never printed: what stands in a reference's place may be a password
+		{"secret ref", map[string]string{cf: ms("env: {A: {secret: 'not-a-ref'}}", "secrets: {B: hunter2}")}, ResolveOptions{},
+			[]string{cf + `:7:21: spec.env.A.secret: (sensitive) is not a secret reference`, cf + `:8:16: spec.secrets.B: (sensitive) is not a secret reference`}},
 		{"secret ref twice", map[string]string{cf: ms("env: {A: {secret: /x}}", "secrets: {A: /y}")}, ResolveOptions{},
 			[]string{cf + `:7:9: spec.env.A: A is set both in env (as a secret reference) and in secrets: keep one`}},
 		{"provider ref", map[string]string{"stacks/s/stack.yaml": strings.Replace(stackYAML, "region: eu-west-1", "region: ${db.endpoint}", 1), cf: doc("Database", "db")}, ResolveOptions{},

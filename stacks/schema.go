@@ -480,7 +480,8 @@ func (ty *typer) mapEntry(out map[string]any, f *field, k, v *node) {
 			ty.errs.add(v.pos(), ty.at(), "a mapping value must be {secret: <SSM parameter or Secrets Manager ARN>}")
 			return
 		}
-		if err := secretRefProblem(ref.value, shown(ref)); err != "" {
+		// never shown: a password typed in place of its reference would be
+		if err := secretRefProblem(ref.value, "(sensitive)"); err != "" {
 			ty.errs.add(ref.pos(), ty.at()+".secret", "%s", err)
 			return
 		}
@@ -630,7 +631,8 @@ func (ty *typer) notSecretFor(f *field, n *node) bool {
 }
 
 // secretRefProblem validates an SSM parameter / Secrets Manager
-// reference, naming it as shown (quoted, or "(sensitive)").
+// reference, naming it as shown: "(sensitive)", as references are never
+// printed (SPEC §3; a password typed in its place would be).
 func secretRefProblem(ref, shown string) string {
 	switch {
 	case strings.HasPrefix(ref, "arn:aws:ssm:"), strings.HasPrefix(ref, "arn:aws:secretsmanager:"),

@@ -321,6 +321,7 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 		ch.Fields = leaves("", after, func(path string, v any) FieldChange {
 			return FieldChange{Path: path, After: mask(v), Sensitive: containsSensitive(v)}
 		})
+		ch.Fields = maskSecretRefs(ch.Fields)
 		return ch
 	}
 	before := componentValue(prev)
@@ -329,7 +330,7 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 		ch.Action = ActionNoOp
 		return ch
 	}
-	ch.Fields = diffValues("", after, before)
+	ch.Fields = maskSecretRefs(diffValues("", after, before))
 	if prev.Kind != c.Kind {
 		ch.PreviousKind = prev.Kind
 		ch.Fields = append([]FieldChange{{Path: "kind", Before: string(prev.Kind), After: string(c.Kind), ForcesReplace: true}}, ch.Fields...)
@@ -693,6 +694,65 @@ func containsSensitive(v any) bool {
 		return stacks.IsSensitive(v)
 	}
 	return false
+}
+
+// maskSecretRefs masks the values of spec.secrets: SSM parameter and
+// Secrets Manager references ({secret: ref} in env moves there) are
+// never printed (SPEC §3), though the model keeps them in clear (the
+// runtime gets the reference) and a changed one still plans as a change.
+// A secrets map added or removed as a whole is listed key by key.
+func maskSecretRefs(fields []FieldChange) []FieldChange {
+	for i := 0; i < len(fields); i++ {
+		fc := &fields[i]
+		if fc.Path != "spec.secrets" && !strings.HasPrefix(fc.Path, "spec.secrets.") && !strings.HasPrefix(fc.Path, "spec.secrets[") {
+			continue
+		}
+		bm, bok := fc.Before.(map[string]any)
+		am, aok := fc.After.(map[string]any)
+		if fc.Path == "spec.secrets" && (aok && fc.Before == nil && len(am) > 0 || bok && fc.After == nil && len(bm) > 0) {
+			var keys []FieldChange
+			if aok {
+				keys = leaves(fc.Path, am, func(path string, v any) FieldChange { return FieldChange{Path: path, After: v} })
+			} else {
+				keys = leaves(fc.Path, bm, func(path string, v any) FieldChange { return FieldChange{Path: path, Before: v} })
+			}
+			fields = append(fields[:i], append(keys, fields[i+1:]...)...)
+			fc = &fields[i]
+		}
+		var b, a bool
+		fc.Before, b = maskAll(fc.Before)
+		fc.After, a = maskAll(fc.After)
+		fc.Sensitive = fc.Sensitive || b || a
+	}
+	return fields
+}
+
+// maskAll returns v with every leaf replaced by Masked, and whether it
+// had any.
+func maskAll(v any) (any, bool) {
+	switch x := v.(type) {
+	case nil:
+		return nil, false
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		had := false
+		for k, e := range x {
+			var m bool
+			out[k], m = maskAll(e)
+			had = had || m
+		}
+		return out, had
+	case []any:
+		out := make([]any, len(x))
+		had := false
+		for i, e := range x {
+			var m bool
+			out[i], m = maskAll(e)
+			had = had || m
+		}
+		return out, had
+	}
+	return Masked, true
 }
 
 // mask returns v with every sensitive leaf replaced by Masked (a copy when

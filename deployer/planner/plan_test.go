@@ -252,6 +252,22 @@ func TestPlanGolden(t *testing.T) {
 			sec["API_TOKEN"] = stacks.Sensitive{Clear: "tok", Hash: "sensitive:hmac-sha256:3333"}
 			return r
 		}, base, deployedHeader(), Summary{Update: 1, NoOp: 4}},
+		// SSM / Secrets Manager references are never printed either, but
+		// a changed, added or removed one still plans as a change.
+		{"secret-refs", func() *stacks.Resolved {
+			r := base()
+			sec := comp(r, "api").Spec["secrets"].(map[string]any)
+			sec["STRIPE_KEY"] = "arn:aws:ssm:eu-west-1:123456789012:parameter/orders/stripe-v2"
+			sec["NEW_KEY"] = "/orders/new-key"
+			comp(r, "worker").Spec["secrets"] = map[string]any{"QUEUE_TOKEN": "/orders/queue-token"}
+			return r
+		}, func() *stacks.Resolved {
+			r := base()
+			sec := comp(r, "api").Spec["secrets"].(map[string]any)
+			sec["STRIPE_KEY"] = "arn:aws:ssm:eu-west-1:123456789012:parameter/orders/stripe"
+			sec["OLD_KEY"] = "/orders/old-key"
+			return r
+		}, deployedHeader(), Summary{Update: 2, NoOp: 3}},
 		{"multi-line-diff", func() *stacks.Resolved {
 			r := base()
 			comp(r, "worker").Spec["command"] = []any{"sh", "-c", "set -e\nmigrate --wait --timeout 60\nexec worker --queue \"$QUEUE_URL\"\n"}
@@ -324,7 +340,7 @@ func TestPlanGolden(t *testing.T) {
 				t.Error("coloured text has no ANSI escapes")
 			}
 			for _, out := range []string{text.String(), colored.String(), js.String()} {
-				for _, secret := range []string{"hunter2", "correct horse", "sensitive:", "tok\""} {
+				for _, secret := range []string{"hunter2", "correct horse", "sensitive:", "tok\"", "/orders/"} {
 					if strings.Contains(out, secret) {
 						t.Errorf("rendering leaks %q", secret)
 					}

@@ -31,7 +31,8 @@ func newCmdShow(f *Factory) *cobra.Command {
 		Short: "Print the resolved model of a stack in an environment (YAML, or -o json)",
 		Long: `show prints what plan and apply work from: the stack with the environment's
 overlay merged, variables substituted, defaults filled in and references to
-other components' outputs kept symbolic. Secret values print as (sensitive).
+other components' outputs kept symbolic. Secret values and secret references
+(spec.secrets, {secret: <ref>}) print as (sensitive).
 Required variables must have values (--var, --var-file, PANKA_VAR_<NAME>).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -86,7 +87,7 @@ func showRun(opts *ShowOptions) error {
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return err
 	}
-	maskNode(&doc)
+	maskNode(&doc, "", false)
 	if f.JSON() {
 		return printOrderedJSON(f, &doc)
 	}
@@ -106,14 +107,24 @@ func showRun(opts *ShowOptions) error {
 }
 
 // maskNode replaces sensitive values with "(sensitive)" and switches the
-// node tree to block style.
-func maskNode(n *yaml.Node) {
+// node tree to block style; key is the mapping key n is the value of. Every
+// value of a component's spec.secrets is masked (all): SSM / Secrets
+// Manager references are never printed (SPEC §3).
+func maskNode(n *yaml.Node, key string, all bool) {
 	n.Style = 0
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && stacks.IsSensitive(n.Value) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && (all || stacks.IsSensitive(n.Value)) {
 		n.Value = "(sensitive)"
 	}
-	for _, c := range n.Content {
-		maskNode(c)
+	for i, c := range n.Content {
+		switch {
+		case n.Kind != yaml.MappingNode:
+			maskNode(c, "", all)
+		case i%2 == 0:
+			maskNode(c, "", false) // a key
+		default:
+			k := n.Content[i-1].Value
+			maskNode(c, k, all || key == "spec" && k == "secrets")
+		}
 	}
 }
 
