@@ -70,7 +70,15 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 				sp["version"] = v
 			}
 		} else if v, secret, ok := checkable(sp["version"]); ok && !versionRe.MatchString(v) {
-			r.errs.add(posAt(spec, "version"), "spec.version", "invalid %s version %s: write major[.minor[.patch]], e.g. %s%s", engine, shownValue(v, secret), defaultVersion(engine), fromSecret(spec, "version"))
+			what, eg := engine+" version", defaultVersion(engine)
+			if eg == "" {
+				// the engine is secret (not shown) or not known yet
+				what, eg = "version", versionExamples(c.Kind)
+				if IsSensitive(sp["engine"]) {
+					what = "version (for a secret engine)"
+				}
+			}
+			r.errs.add(posAt(spec, "version"), "spec.version", "invalid %s %s: write major[.minor[.patch]], e.g. %s%s", what, shownValue(v, secret), eg, fromSecret(spec, "version"))
 		}
 		if c.Kind == KindCache && len(c.Name) > 40 {
 			r.errs.add(r.s.compIdx[c.Name].pos, "metadata.name", "cache name %q is %d characters; ElastiCache allows at most 40", c.Name, len(c.Name))
@@ -118,6 +126,15 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 }
 
 var versionRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
+
+// versionExamples are the default versions of a kind's engines, for a
+// version problem when the engine is not shown.
+func versionExamples(k Kind) string {
+	if k == KindCache {
+		return defaultVersion("redis") + " (redis) or " + defaultVersion("valkey") + " (valkey)"
+	}
+	return defaultVersion("postgres") + " (postgres) or " + defaultVersion("mysql") + " (mysql)"
+}
 
 // checkable returns the text of a string field for a format check, and
 // whether it is secret. A value filled by a secret variable is Sensitive

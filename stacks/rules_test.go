@@ -426,6 +426,28 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	}
 }
 
+// TestSecretEngineVersionMessage: a version problem of a Database or Cache
+// whose engine is secret says so, instead of leaving holes where the
+// engine's name and example were ("invalid  version ... e.g.  "); one whose
+// engine is not known yet (validate without values) gives both engines'
+// examples.
+func TestSecretEngineVersionMessage(t *testing.T) {
+	files := map[string]string{
+		"stacks/s/stack.yaml": localStackYAML + "    CKEY:\n      secret: true\n",
+		cf:                    doc("Database", "db", "engine: ${KEY}", "version: latest") + "---\n" + doc("Cache", "c", "engine: ${CKEY}", "version: v7"),
+	}
+	_, err := loadResolve(testFS(files), "dev", ResolveOptions{Vars: VarValues{Flags: map[string]string{"KEY": "mysql", "CKEY": "valkey"}}})
+	wantErrs(t, err,
+		cf+`:7:12: spec.version: invalid version (for a secret engine) "latest": write major[.minor[.patch]], e.g. 16 (postgres) or 8.0 (mysql)`,
+		cf+`:15:12: spec.version: invalid version (for a secret engine) "v7": write major[.minor[.patch]], e.g. 7.1 (redis) or 8.0 (valkey)`,
+	)
+	_, err = loadResolve(testFS(files), "dev", ResolveOptions{Lenient: true})
+	wantErrs(t, err,
+		cf+`:7:12: spec.version: invalid version "latest": write major[.minor[.patch]], e.g. 16 (postgres) or 8.0 (mysql)`,
+		cf+`:15:12: spec.version: invalid version "v7": write major[.minor[.patch]], e.g. 7.1 (redis) or 8.0 (valkey)`,
+	)
+}
+
 // TestSecretSymbolInNumberField: a secret variable in a number or boolean
 // field is refused also without a value (validate, change detection, the
 // pre-push hook): kept as ${var.KEY}, it passed, and only a plan with the
