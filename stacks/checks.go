@@ -100,12 +100,32 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 				sn = spec
 			}
 			kp := fmt.Sprintf("spec.subscriptions[%d]", i)
-			q, hasQ := m["queue"].(string)
+			qv, hasQ := m["queue"]
 			_, hasP := m["protocol"]
 			_, hasE := m["endpoint"]
+			if sn != spec {
+				// a field refused on its own (a protocol not in the list)
+				// is still written: the shape is checked as written
+				hasQ = hasQ || !sn.get("queue").isNull()
+				hasP = hasP || !sn.get("protocol").isNull()
+				hasE = hasE || !sn.get("endpoint").isNull()
+			}
+			q, plain := qv.(string)
 			switch {
 			case hasQ && (hasP || hasE):
 				r.errs.add(sn.pos(), kp, "a subscription is either {queue: <component>} or {protocol, endpoint}, not both")
+			case hasQ && qv == nil:
+				// refused on its own
+			case hasQ && (!plain || isSymbolicVar(q)):
+				// from a secret variable, or one without a value yet
+				// (validate): a secret one can never name a component
+				vs := fromSecretVars(sn.get("queue"))
+				if isSymbolicVar(q) && r.secretVar(q[len("${var."):len(q)-1]) {
+					vs = append(vs, q[len("${var."):len(q)-1])
+				}
+				if len(vs) > 0 {
+					r.errs.add(posAt(sn, "queue"), kp+".queue", "secret variable %s cannot name a component", strings.Join(vs, ", "))
+				}
 			case hasQ:
 				qc := r.s.compIdx[q]
 				switch {
@@ -164,6 +184,15 @@ func shownValue(s string, secret bool) string {
 		return "(sensitive)"
 	}
 	return strconv.Quote(s)
+}
+
+// fromSecretVars returns the secret variables substituted into n (nil
+// when n is nil).
+func fromSecretVars(n *node) []string {
+	if n == nil {
+		return nil
+	}
+	return append([]string(nil), n.secretVars()...)
 }
 
 // fromSecret names, for a problem with a secret value, the secret

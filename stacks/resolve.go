@@ -156,6 +156,12 @@ func (r *resolver) resolve(envName string) *Resolved {
 						r.errs.add(it.pos(), "spec.dependsOn", "component %q cannot depend on itself", c.name)
 					case len(it.secretVars()) > 0:
 						r.errs.add(it.pos(), "spec.dependsOn", "secret variable %s cannot name a component", strings.Join(it.secretVars(), ", "))
+					case isSymbolicVar(it.value):
+						// a variable without a value (validate): not known
+						// yet, but a secret one can never name a component
+						if name := it.value[len("${var.") : len(it.value)-1]; r.secretVar(name) {
+							r.errs.add(it.pos(), "spec.dependsOn", "secret variable %s cannot name a component", name)
+						}
 					case r.s.compIdx[it.value] == nil:
 						r.errs.add(it.pos(), "spec.dependsOn", "unknown component %q%s", it.value, suggestName(it.value, r.s.ComponentNames()))
 					default:

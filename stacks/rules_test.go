@@ -500,3 +500,27 @@ func TestSecretInPlainAWSField(t *testing.T) {
 		t.Errorf("local target: %v", err)
 	}
 }
+
+// TestVariableNamesComponent: a subscription's queue (or a dependsOn
+// entry) from a secret variable is refused as "cannot name a component",
+// with a value or (validate, the pre-push hook) from the declaration
+// alone; it used to read "a subscription needs {queue: <component>} or
+// {protocol, endpoint}" although the queue was written, and validate said
+// "unknown component \"${var.KEY}\"". A variable that is not secret and
+// has no value yet is not known, so validate accepts it; a protocol
+// refused on its own does not add "needs both protocol and endpoint".
+func TestVariableNamesComponent(t *testing.T) {
+	files := map[string]string{
+		"stacks/s/stack.yaml": localStackYAML + "    QN:\n      required: true\n",
+		cf: doc("Queue", "q") + "---\n" + doc("Topic", "t", "subscriptions: [{queue: '${KEY}'}, {protocol: '${KEY}', endpoint: 'https://x'}, {queue: '${QN}'}]",
+			"dependsOn: ['${KEY}', '${QN}']"),
+	}
+	want := []string{
+		cf + `:12:27: spec.subscriptions[0].queue: secret variable KEY cannot name a component`,
+		cf + `:13:15: spec.dependsOn: secret variable KEY cannot name a component`,
+	}
+	_, err := loadResolve(testFS(files), "dev", ResolveOptions{Lenient: true})
+	wantErrs(t, err, want...)
+	_, err = loadResolve(testFS(files), "dev", ResolveOptions{Vars: VarValues{Flags: map[string]string{"KEY": "q", "QN": "q"}}})
+	wantErrs(t, err, append(want, cf+`:12:49: spec.subscriptions[1].protocol: (sensitive) is not one of sqs`)...)
+}
