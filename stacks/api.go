@@ -165,7 +165,9 @@ func itoa(n int) string {
 //	    Dependencies(name) []string; Dependents(name) []string
 //	func Format(src []byte) ([]byte, error)             // canonical YAML, comments kept
 //	func DecodeSpec(c *Component, out any) error        // typed spec, e.g. *MicroServiceSpec
-//	func HashSensitive(key []byte, name, value string) Sensitive
+//	func HashSensitive(key []byte, name, value string) Sensitive  // v1: name and value
+//	func HashSensitiveAt(key []byte, stack, env, name, value string) Sensitive
+//	func SecretMatches(key []byte, stack, env, name, value, recorded string) bool
 //	func CheckName(name string) string; CheckSchedule(expr string) string
 //	func CheckWatchGlob(g string) string
 //	func NotPlainFile(m fs.FileMode) string  // a named pipe, socket, device ...

@@ -342,8 +342,19 @@ func TestSensitive(t *testing.T) {
 	if !ok || k.Clear != "key=hunter2" || !strings.HasPrefix(k.Hash, "sensitive:hmac-sha256:") {
 		t.Fatalf("K = %#v", c.Spec["env"])
 	}
-	if want := HashSensitive([]byte("k1"), "KEY", "key=hunter2").Hash; k.Hash != want {
-		t.Errorf("hash %s, want %s", k.Hash, want)
+	if want := HashSensitiveAt([]byte("k1"), "s", "dev", "KEY", "key=hunter2"); k.Hash != want.Hash || !strings.HasPrefix(k.Hash, "sensitive:hmac-sha256:v2:") {
+		t.Errorf("hash %s, want %s", k.Hash, want.Hash)
+	}
+	// the hash before v2 (name and value only) is kept for comparison
+	if want := HashSensitive([]byte("k1"), "KEY", "key=hunter2").Hash; k.Legacy != want {
+		t.Errorf("legacy hash %s, want %s", k.Legacy, want)
+	}
+	// the same value in another environment or stack hashes differently
+	if h := HashSensitiveAt([]byte("k1"), "s", "prod", "KEY", "key=hunter2").Hash; h == k.Hash {
+		t.Errorf("equal secrets in two environments hash alike")
+	}
+	if h := HashSensitiveAt([]byte("k1"), "t", "dev", "KEY", "key=hunter2").Hash; h == k.Hash {
+		t.Errorf("equal secrets in two stacks hash alike")
 	}
 	if bytes.Contains(r.Canonical(), []byte("hunter2")) {
 		t.Errorf("canonical holds the clear secret: %s", r.Canonical())

@@ -43,6 +43,8 @@ type resolver struct {
 	opts ResolveOptions
 	errs *errList
 	vars map[string]*varValue
+	// envName is the environment resolved (secret hashes cover it).
+	envName string
 	// per component: references found while substituting (nil until one
 	// is found).
 	refs map[string]refAt
@@ -128,6 +130,7 @@ func (s *Stack) validate(envs []string, opts ResolveOptions) error {
 }
 
 func (r *resolver) resolve(envName string) *Resolved {
+	r.envName = envName
 	out := &Resolved{Stack: r.s.header.Name, Environment: envName, Components: make([]Component, 0, len(r.s.comps))}
 	r.resolveVars(out)
 	out.Provider = r.resolveProvider()
@@ -372,12 +375,41 @@ func (r *resolver) envVar(name string) *node {
 }
 
 // hash makes a Sensitive value. With opts.SecretKey it is an HMAC-SHA256
-// keyed by it ("sensitive:hmac-sha256:<hex>"); without a key it falls back
-// to an unkeyed SHA-256 ("sensitive:sha256:<hex>"), which still shows
-// changes but can be brute-forced for guessable secrets, so callers that
-// store hashes (state, history) must pass a key.
+// keyed by it ("sensitive:hmac-sha256:v2:<hex>"); without a key it falls
+// back to an unkeyed SHA-256 ("sensitive:sha256:v2:<hex>"), which still
+// shows changes but can be brute-forced for guessable secrets, so callers
+// that store hashes (state, history) must pass a key. The hash covers the
+// stack and environment (HashSensitiveAt).
 func (r *resolver) hash(names []string, clear string) Sensitive {
-	return HashSensitive(r.opts.SecretKey, strings.Join(names, ","), clear)
+	return HashSensitiveAt(r.opts.SecretKey, r.s.header.Name, r.envName, strings.Join(names, ","), clear)
+}
+
+// SecretMatches reports whether value is the secret a recorded hash
+// (a saved plan's or a deployment record's vars) stands for: hashed at
+// stack/env (v2), or the older way (name and value only).
+func SecretMatches(key []byte, stack, env, name, value, recorded string) bool {
+	h := HashSensitiveAt(key, stack, env, name, value)
+	return recorded == h.Hash || recorded == h.Legacy
+}
+
+// HashSensitiveAt returns the Sensitive form of a secret value of a stack
+// in an environment: the hash ("v2") covers the stack, the environment,
+// the variable name(s) and the value, so the same password in two
+// environments or stacks does not hash alike (state readers cannot tell
+// it is reused). Legacy is the hash HashSensitive gives (name and value
+// only, as deployments before v2 recorded it): a deployed secret recorded
+// so keeps that hash while it does not change (planner.KeepDeployedHashes),
+// so it does not plan as changed.
+func HashSensitiveAt(key []byte, stack, env, name, value string) Sensitive {
+	legacy := HashSensitive(key, name, value).Hash
+	msg := "v2\x00" + stack + "\x00" + env + "\x00" + name + "\x00" + value
+	if len(key) == 0 {
+		sum := sha256.Sum256([]byte(msg))
+		return Sensitive{Clear: value, Hash: SensitivePrefix + "sha256:v2:" + hex.EncodeToString(sum[:]), Legacy: legacy}
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(msg))
+	return Sensitive{Clear: value, Hash: SensitivePrefix + "hmac-sha256:v2:" + hex.EncodeToString(m.Sum(nil)), Legacy: legacy}
 }
 
 // HashSensitive returns the Sensitive form of a secret value: name is the

@@ -140,6 +140,9 @@ func (k Kind) Outputs() []string {
 type Sensitive struct {
 	Clear string
 	Hash  string
+	// Legacy is the hash as deployments before hash v2 recorded it (see
+	// HashSensitiveAt); "" when not known. Never encoded.
+	Legacy string
 }
 
 // SensitivePrefix starts the encoded form of every sensitive value.

@@ -280,6 +280,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	if w := SecretKeyWarning(req.Key, deployed, desired); w != "" {
 		warnf("%s", w)
 	}
+	planner.KeepDeployedHashes(desired, planned)
 	p := planner.Plan(desired, planned, planner.Options{Header: header})
 	res := &Result{Plan: p, resources: -1}
 	if req.Saved != nil {

@@ -846,3 +846,63 @@ func order(cs []stacks.Component) []string {
 	}
 	return out
 }
+
+// KeepDeployedHashes gives each secret of desired that is unchanged since a
+// deployment recorded its hash the older way (before hash v2: without the
+// stack and environment, stacks.HashSensitiveAt) that recorded hash, so a
+// stack deployed before v2 plans as no changes and its state and manifests
+// stay byte for byte as they are; a new or changed secret gets the v2 hash.
+// Call it before Plan, and before hashing desired (saved plans).
+func KeepDeployedHashes(desired, deployed *stacks.Resolved) {
+	if desired == nil || deployed == nil {
+		return
+	}
+	for i := range desired.Variables {
+		v := &desired.Variables[i]
+		for _, d := range deployed.Variables {
+			if d.Name == v.Name {
+				v.Value = keepHash(v.Value, d.Value)
+			}
+		}
+	}
+	for i := range desired.Components {
+		c := &desired.Components[i]
+		if d := deployed.Component(c.Name); d != nil && d.Kind == c.Kind {
+			for k, v := range c.Spec {
+				c.Spec[k] = keepHash(v, d.Spec[k])
+			}
+		}
+	}
+}
+
+// keepHash returns desired with its secrets whose Legacy hash is the one
+// deployed holds at the same place given that hash.
+func keepHash(desired, deployed any) any {
+	switch x := desired.(type) {
+	case stacks.Sensitive:
+		if s, ok := deployed.(string); ok && x.Legacy != "" && s == x.Legacy {
+			x.Hash = s
+		}
+		return x
+	case *stacks.Sensitive:
+		if x != nil {
+			y := keepHash(*x, deployed).(stacks.Sensitive)
+			return &y
+		}
+	case map[string]any:
+		dm, _ := deployed.(map[string]any)
+		for k, e := range x {
+			x[k] = keepHash(e, dm[k])
+		}
+	case []any:
+		dl, _ := deployed.([]any)
+		for i, e := range x {
+			var d any
+			if i < len(dl) {
+				d = dl[i]
+			}
+			x[i] = keepHash(e, d)
+		}
+	}
+	return desired
+}

@@ -754,3 +754,63 @@ func TestDataLossNamesTheDeployedKind(t *testing.T) {
 		t.Fatalf("plan text lacks %q:\n%s", want, out.String())
 	}
 }
+
+// TestKeepDeployedHashes: secrets hash with their stack and environment
+// since hash v2 (stacks.HashSensitiveAt). A state written before, with
+// the old hashes (name and value only), plans as no changes for an
+// unchanged secret, and the desired model keeps the recorded hash, so the
+// state and manifests stay byte for byte; a changed or new secret gets
+// the v2 hash and plans as a change.
+func TestKeepDeployedHashes(t *testing.T) {
+	key := []byte("k")
+	model := func(v1 bool, token, extra string) *stacks.Resolved {
+		h := func(name, value string) stacks.Sensitive {
+			s := stacks.HashSensitiveAt(key, "orders", "dev", name, value)
+			if v1 {
+				s = stacks.HashSensitive(key, name, value)
+			}
+			return s
+		}
+		r := base()
+		api := r.Component("api")
+		api.Spec["env"].(map[string]any)["TOKEN"] = h("TOKEN", token)
+		api.Spec["command"] = []any{"/app/orders-api", h("TOKEN", "--token="+token)}
+		if extra != "" {
+			api.Spec["env"].(map[string]any)["EXTRA"] = h("EXTRA", extra)
+		}
+		r.Variables = []stacks.ResolvedVar{{Name: "TOKEN", Value: h("TOKEN", token), Source: "env", Secret: true}}
+		return r
+	}
+	deployed := fromState(t, model(true, "s3cr3t", ""))
+
+	desired := model(false, "s3cr3t", "")
+	if bytes.Equal(desired.Canonical(), deployed.Canonical()) {
+		t.Fatal("v2 hashes are the old ones")
+	}
+	KeepDeployedHashes(desired, deployed)
+	if p := Plan(desired, deployed, Options{}); p.HasChanges() {
+		t.Errorf("an unchanged secret deployed with the old hash plans as changed: %+v", p.Changes)
+	}
+	if !bytes.Equal(desired.Canonical(), deployed.Canonical()) {
+		t.Errorf("the desired model does not keep the recorded hashes:\n%s\n%s", desired.Canonical(), deployed.Canonical())
+	}
+
+	desired = model(false, "rotated", "new")
+	KeepDeployedHashes(desired, deployed)
+	p := Plan(desired, deployed, Options{})
+	var paths []string
+	for _, c := range p.Changes {
+		for _, f := range c.Fields {
+			paths = append(paths, f.Path)
+			if !f.Sensitive {
+				t.Errorf("%s is not sensitive", f.Path)
+			}
+		}
+	}
+	if want := []string{"spec.command[1]", "spec.env.EXTRA", "spec.env.TOKEN"}; !reflect.DeepEqual(paths, want) {
+		t.Errorf("changed fields = %v, want %v", paths, want)
+	}
+	if h := desired.Component("api").Spec["env"].(map[string]any)["TOKEN"].(stacks.Sensitive).Hash; !strings.HasPrefix(h, "sensitive:hmac-sha256:v2:") {
+		t.Errorf("a changed secret keeps an old hash: %s", h)
+	}
+}

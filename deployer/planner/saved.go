@@ -291,7 +291,7 @@ func RecordVars(r *stacks.Resolved, key []byte) map[string]string {
 			s = string(b)
 		}
 		if v.Secret && !stacks.IsSensitive(s) {
-			s = stacks.HashSensitive(key, v.Name, s).Hash
+			s = stacks.HashSensitiveAt(key, r.Stack, r.Environment, v.Name, s).Hash
 		}
 		out[v.Name] = s
 	}

@@ -349,7 +349,7 @@ func checkSavedSecrets(f *Factory, planFile string, saved *planner.Saved, secret
 		case !ok:
 			missing = append(missing, name)
 			flags = append(flags, "--var "+name+"=... (or PANKA_VAR_"+name+")")
-		case stacks.HashSensitive(f.planSecretKey(), name, v).Hash != saved.Vars[name]:
+		case !stacks.SecretMatches(f.planSecretKey(), saved.Stack, saved.Environment, name, v, saved.Vars[name]):
 			differ = append(differ, name)
 		}
 	}

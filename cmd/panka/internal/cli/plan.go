@@ -325,6 +325,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	if w := deploy.SecretKeyWarning(skey, deployed, desired); w != "" {
 		opts.F.Warnf("%s", w)
 	}
+	planner.KeepDeployedHashes(desired, planned)
 	p := planner.Plan(desired, planned, planner.Options{Header: header})
 	if state != nil && state.LastDriftCheck != nil && len(state.LastDriftCheck.Drifted) > 0 {
 		// The plan compares with the deployed spec, not the real resources.

@@ -576,7 +576,7 @@ func rollbackVars(f *Factory, key statestore.Key, commit string, rec *statestore
 			switch {
 			case !ok:
 				needed = append(needed, name)
-			case stacks.HashSensitive(secretKey, name, v).Hash != recorded:
+			case !stacks.SecretMatches(secretKey, key.Stack, key.Environment, name, v, recorded):
 				differ = append(differ, name)
 			}
 			continue
