@@ -221,6 +221,12 @@ func (c *Client) Preview(ctx context.Context, onEvent func(Event)) (*Result, err
 	return c.result(ctx, OpPreview, onEvent)
 }
 
+// PreviewRefresh computes what Up would do after a refresh from the real
+// resources (nothing is changed): how an apply puts drift back.
+func (c *Client) PreviewRefresh(ctx context.Context, onEvent func(Event)) (*Result, error) {
+	return c.result(ctx, OpPreviewRefresh, onEvent)
+}
+
 // Destroy deletes every resource of the stack.
 func (c *Client) Destroy(ctx context.Context, onEvent func(Event)) (*Result, error) {
 	return c.result(ctx, OpDestroy, onEvent)

@@ -9,7 +9,7 @@ import (
 )
 
 // ProtocolVersion guards against a panka and a panka-engine from different builds.
-const ProtocolVersion = 2 // 2: AllowDestroy, AllowReplace
+const ProtocolVersion = 3 // 2: AllowDestroy, AllowReplace; 3: preview-refresh
 
 // EnvLocalDirectory tells the local target's provider
 // (pulumi-resource-pankalocal, which has the same constant) the absolute
@@ -49,7 +49,7 @@ type Request struct {
 
 // Command is one operation in a session.
 type Command struct {
-	Op string `json:"op"` // recover, up, destroy, preview, refresh-preview, refresh, outputs
+	Op string `json:"op"` // recover, up, destroy, preview, preview-refresh, refresh-preview, refresh, outputs
 }
 
 // Operations.
@@ -58,6 +58,7 @@ const (
 	OpUp             = "up"
 	OpDestroy        = "destroy"
 	OpPreview        = "preview"
+	OpPreviewRefresh = "preview-refresh" // preview of an up after a refresh
 	OpRefreshPreview = "refresh-preview"
 	OpRefresh        = "refresh"
 	OpOutputs        = "outputs"

@@ -295,10 +295,25 @@ func (r *Runner) stream(m mode, onEvent func(Event)) (chan events.EngineEvent, *
 
 // Preview computes what Up would do, without changing anything.
 func (r *Runner) Preview(ctx context.Context, onEvent func(Event)) (*Result, error) {
+	return r.preview(ctx, onEvent, false)
+}
+
+// PreviewRefresh computes what Up would do after a refresh from the real
+// resources, without changing anything: how an apply of the program puts
+// drifted resources back (an update in place, or a replacement where
+// the provider can only re-create them).
+func (r *Runner) PreviewRefresh(ctx context.Context, onEvent func(Event)) (*Result, error) {
+	return r.preview(ctx, onEvent, true)
+}
+
+func (r *Runner) preview(ctx context.Context, onEvent func(Event), refresh bool) (*Result, error) {
 	start := time.Now()
 	ch, t, wait := r.stream(modePreview, onEvent)
 	opts := []optpreview.Option{optpreview.EventStreams(ch), optpreview.ProgressStreams(r.opts.Log),
 		optpreview.ErrorProgressStreams(r.opts.Log)}
+	if refresh {
+		opts = append(opts, optpreview.Refresh())
+	}
 	if r.opts.Parallelism > 0 {
 		opts = append(opts, optpreview.Parallel(r.opts.Parallelism))
 	}

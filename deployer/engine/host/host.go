@@ -143,6 +143,8 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, log io.Writer) erro
 			}
 		case engine.OpPreview:
 			m.Result, err = runner.Preview(ctx, onEvent)
+		case engine.OpPreviewRefresh:
+			m.Result, err = runner.PreviewRefresh(ctx, onEvent)
 		case engine.OpRefreshPreview:
 			m.Result, err = runner.RefreshPreview(ctx, onEvent)
 		case engine.OpRefresh:

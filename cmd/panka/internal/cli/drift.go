@@ -44,14 +44,23 @@ type driftReport struct {
 	EngineStateChanged bool `json:"engineStateChanged,omitempty"`
 	// Serial is the state serial checked.
 	Serial int64 `json:"serial"`
+	// Remediation is the command that puts the drift back ("" when none
+	// was found).
+	Remediation string `json:"remediation,omitempty"`
 }
 
 type driftEntry struct {
-	Component string   `json:"component,omitempty"`
-	URN       string   `json:"urn"`
-	Type      string   `json:"type"`
-	Op        string   `json:"op"`
-	Diffs     []string `json:"diffs,omitempty"`
+	Component string `json:"component,omitempty"`
+	// Kind is the component's deployed kind, when known.
+	Kind  string   `json:"kind,omitempty"`
+	URN   string   `json:"urn"`
+	Type  string   `json:"type"`
+	Op    string   `json:"op"`
+	Diffs []string `json:"diffs,omitempty"`
+	// DataLoss: putting the resource back re-creates (Op "replace") a
+	// data-holding component, which deletes it and its data, so the apply
+	// needs --allow-replace.
+	DataLoss bool `json:"dataLoss,omitempty"`
 }
 
 func newCmdDrift(f *Factory) *cobra.Command {
@@ -66,7 +75,10 @@ component, what differs from what panka deployed. The check is recorded in
 state (panka status shows it). To put resources back, re-apply the deployed
 commit: panka apply --stack S --environment E --ref <deployed commit>; an
 apply after a check that found drift refreshes from the real resources
-first, so it undoes the drift even when the spec did not change.`,
+first, so it undoes the drift even when the spec did not change. A
+resource that putting back re-creates is reported as a replace; for a
+Database, Cache, Bucket or Queue that deletes its data, so the suggested
+apply carries --allow-replace (without it the apply is refused).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if opts.Stack == "" || opts.Environment == "" {
@@ -110,7 +122,11 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 			return fmt.Errorf("read the deployed spec in the state of %s: %w", key, err)
 		}
 	}
-	eng, err := f.startEngine(lctx, cfg, key, nil, engineOptions{Log: f.engineLog(), Deployed: deployed})
+	// The deployed model is the engine's program, so that a preview shows
+	// how re-applying it puts drift back. The session never deploys: the
+	// permission only keeps the data-holding components' protection from
+	// failing the preview of a replacement, which is what it must show.
+	eng, err := f.startEngine(lctx, cfg, key, deployed, engineOptions{Log: f.engineLog(), Deployed: deployed, AllowReplace: true})
 	if err != nil {
 		return driftStopped(lctx, f, cfg, lease, key, err)
 	}
@@ -135,6 +151,25 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	rep := newDriftReport(key, f.Now().UTC(), res.Steps)
 	rep.EngineStateChanged = moved
 	rep.Serial = st.Serial
+	if deployed != nil && len(rep.Drifted) > 0 {
+		// The refresh says what differs, not how an apply puts it back:
+		// only the provider knows which properties it changes in place
+		// and which by re-creating the resource.
+		pv, err := eng.PreviewRefresh(lctx, nil)
+		if err != nil {
+			if lctx.Err() != nil {
+				return driftStopped(lctx, f, cfg, lease, key, err)
+			}
+			f.Log.Warn().Err(err).Msgf("could not preview how re-applying the deployed commit puts %s back: a resource reported as update may need re-creating (--allow-replace)", key)
+		} else {
+			rep.markReplacements(pv.Steps, deployed)
+		}
+	}
+	ref := "<deployed commit>"
+	if d := deployedRecord(st); d != nil && d.Commit != "" {
+		ref = d.Commit
+	}
+	rep.setRemediation(ref)
 	if err := recordDriftCheck(ctx, f, cfg, store, lease, key, rep); err != nil {
 		return err
 	}
@@ -143,11 +178,7 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 			return err
 		}
 	} else {
-		ref := "<deployed commit>"
-		if d := deployedRecord(st); d != nil && d.Commit != "" {
-			ref = d.Commit
-		}
-		writeDriftText(f.IO.Out, rep, ref)
+		writeDriftText(f.IO.Out, rep)
 	}
 	if opts.ExitCode && (len(rep.Drifted) > 0 || rep.EngineStateChanged) {
 		return &ExitCodeError{Code: ExitChanges}
@@ -187,17 +218,81 @@ func newDriftReport(key statestore.Key, at time.Time, steps []engine.Step) drift
 	return rep
 }
 
+// isReplaceOp reports whether a preview step op is part of a replacement.
+func isReplaceOp(op string) bool {
+	switch op {
+	case "replace", "create-replacement", "delete-replaced", "discard-replaced", "import-replacement":
+		return true
+	}
+	return false
+}
+
+// markReplacements turns the drifted resources (Op "update") that the
+// preview of re-applying deployed (steps) replaces into Op "replace", and
+// flags those of data-holding components (DataLoss): their apply needs
+// --allow-replace. Every entry gets its component's deployed kind.
+func (rep *driftReport) markReplacements(steps []engine.Step, deployed *stacks.Resolved) {
+	replaced := map[string]bool{}
+	for _, s := range steps {
+		if isReplaceOp(s.Op) {
+			replaced[s.URN] = true
+		}
+	}
+	kinds := map[string]stacks.Kind{}
+	for _, c := range deployed.Components {
+		kinds[c.Name] = c.Kind
+	}
+	for i := range rep.Resources {
+		r := &rep.Resources[i]
+		if k, ok := kinds[r.Component]; ok {
+			r.Kind = string(k)
+		}
+		if r.Op == "update" && replaced[r.URN] {
+			r.Op = "replace"
+			r.DataLoss = kinds[r.Component].HoldsData()
+		}
+	}
+}
+
+// setRemediation sets rep.Remediation: re-applying ref, the deployed
+// commit, with --allow-replace when that re-creates a data-holding
+// component (without it the apply is refused).
+func (rep *driftReport) setRemediation(ref string) {
+	if len(rep.Drifted) == 0 && !rep.EngineStateChanged {
+		return
+	}
+	rep.Remediation = fmt.Sprintf("panka apply --stack %s --environment %s --ref %s", rep.Stack, rep.Environment, ref)
+	if len(rep.dataLoss()) > 0 {
+		rep.Remediation += " --allow-replace"
+	}
+}
+
+// dataLoss names the components whose resources putting back re-creates,
+// losing their data, each with its kind ("shop-db (Database)").
+func (rep *driftReport) dataLoss() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range rep.Resources {
+		if r.DataLoss && !seen[r.Component] {
+			seen[r.Component] = true
+			out = append(out, fmt.Sprintf("%s (%s)", r.Component, r.Kind))
+		}
+	}
+	return out
+}
+
 // writeDriftText writes rep for people, resources in the report's order:
 // each with what differs, or, when the engine named no property (a
-// resource that is gone), only its operation. ref is the deployed commit
-// that puts them back.
-func writeDriftText(w io.Writer, rep driftReport, ref string) {
+// resource that is gone), only its operation; then rep.Remediation, the
+// command that puts them back, and for data-holding components it
+// re-creates, why it needs --allow-replace.
+func writeDriftText(w io.Writer, rep driftReport) {
 	key := statestore.Key{Stack: rep.Stack, Environment: rep.Environment}
 	if rep.EngineStateChanged {
 		fmt.Fprintf(w, "The engine's state of %s was written after its last recorded deployment (serial %d), by a run that recorded nothing "+
 			"(killed, or stopped and resumed after another run took its lease) or by hand: what is deployed may differ from what panka recorded, "+
-			"even where the resources match the engine's state. Re-apply the deployed commit to put it back: panka apply --stack %s --environment %s --ref %s\n",
-			key, rep.Serial, key.Stack, key.Environment, ref)
+			"even where the resources match the engine's state. Re-apply the deployed commit to put it back: %s\n",
+			key, rep.Serial, rep.Remediation)
 	}
 	if len(rep.Drifted) == 0 {
 		if !rep.EngineStateChanged {
@@ -212,8 +307,11 @@ func writeDriftText(w io.Writer, rep driftReport, ref string) {
 			name = r.URN
 		}
 		what := r.Op
-		if r.Op == "delete" {
+		switch r.Op {
+		case "delete":
 			what = "delete: it no longer exists"
+		case "replace":
+			what = "replace: putting it back re-creates it"
 		}
 		fmt.Fprintf(w, "  %s  %s (%s)", name, r.Type, what)
 		if len(r.Diffs) > 0 {
@@ -221,7 +319,12 @@ func writeDriftText(w io.Writer, rep driftReport, ref string) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "Re-apply the deployed commit to put them back: panka apply --stack %s --environment %s --ref %s\n", key.Stack, key.Environment, ref)
+	fmt.Fprintf(w, "Re-apply the deployed commit to put them back: %s\n", rep.Remediation)
+	if lost := rep.dataLoss(); len(lost) > 0 {
+		fmt.Fprintf(w, "  --allow-replace: putting back %s re-creates it, which deletes it and the data it holds; without the flag the apply is refused. "+
+			"To keep the data, put the resource back as it was deployed by hand (or change the YAML to match it), then re-run panka drift detect.\n",
+			strings.Join(lost, ", "))
+	}
 }
 
 // driftStopped is err, the engine's, unless lctx, its context, ended while

@@ -161,8 +161,9 @@ func TestDriftReportOrderAndText(t *testing.T) {
 		if want := []string{"api", "assets", "web"}; !slices.Equal(jsonOrder, want) {
 			t.Errorf("%s: -o json lists %v, want %v", name, jsonOrder, want)
 		}
+		rep.setRemediation("0123456789abcdef0123456789abcdef01234567")
 		var text bytes.Buffer
-		writeDriftText(&text, rep, "0123456789abcdef0123456789abcdef01234567")
+		writeDriftText(&text, rep)
 		want := "Drift in shop/dev: 3 resource(s) of 3 component(s) differ from what panka deployed:\n" +
 			"  api  " + typ + " (update): spec.image, spec.port\n" +
 			"  assets  " + typ + " (delete: it no longer exists)\n" +
@@ -174,7 +175,9 @@ func TestDriftReportOrderAndText(t *testing.T) {
 	}
 
 	var text bytes.Buffer
-	writeDriftText(&text, newDriftReport(key, at, []engine.Step{steps[1]}), "c")
+	clean := newDriftReport(key, at, []engine.Step{steps[1]})
+	clean.setRemediation("c")
+	writeDriftText(&text, clean)
 	if got, want := text.String(), "No drift: shop/dev matches what panka deployed.\n"; got != want {
 		t.Errorf("no drift: text %q, want %q", got, want)
 	}
