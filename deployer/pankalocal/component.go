@@ -350,26 +350,40 @@ func (c *Component) Read(ctx context.Context, req infer.ReadRequest[ComponentArg
 	if m.Kind != "" {
 		st.Kind = m.Kind
 	}
+	// The outputs and ID are those of the component the engine knows: a
+	// manifest edited to name another stack, environment or component does
+	// not rename the resource (its URN holds the name); it is drift, a
+	// manifest to rewrite.
+	st.Outputs = outputs(st.args())
+	id := req.ID
+	if id == "" {
+		id = st.args().id()
+	}
+	for _, f := range []struct {
+		dst *string
+		v   string
+	}{{&st.Stack, m.Stack}, {&st.Environment, m.Environment}, {&st.Component, m.Component}} {
+		if f.v != "" {
+			*f.dst = f.v
+		}
+	}
 	// The recorded location stays: a manifest found in this checkout is
 	// not drift (the next update moves the record here).
 	st.Path = recorded
-	args := st.args()
-	st.Outputs = outputs(args)
-	id := req.ID
-	if id == "" {
-		id = args.id()
-	}
-	return infer.ReadResponse[ComponentArgs, ComponentState]{ID: id, Inputs: args, State: st}, nil
+	return infer.ReadResponse[ComponentArgs, ComponentState]{ID: id, Inputs: st.args(), State: st}, nil
 }
 
 // Diff compares the inputs with the checkpointed state. A change of the
-// manifest's identity (stack, environment, component) is a replace (create
-// the new file, then delete the old one: the paths differ, so the order is
-// safe); anything else, a new directory included, is an in-place update.
+// manifest's identity (stack, environment, component) that moves it is a
+// replace (create the new file, then delete the old one: the paths
+// differ, so the order is safe); one read from a manifest edited in place
+// (its path, where the engine recorded it, stays) is an update that
+// rewrites it, as is anything else, a new directory included.
 // Spec fields named in PANKALOCAL_REPLACE_FIELDS also replace: tests use it
 // to stand for a provider rule panka's planner does not know.
 func (c *Component) Diff(ctx context.Context, req infer.DiffRequest[ComponentArgs, ComponentState]) (infer.DiffResponse, error) {
 	old, news := req.State, req.Inputs
+	samePath := old.recordedPath() == news.path()
 	d := map[string]p.PropertyDiff{}
 	for _, f := range []struct {
 		name     string
@@ -377,9 +391,9 @@ func (c *Component) Diff(ctx context.Context, req infer.DiffRequest[ComponentArg
 		replace  bool
 	}{
 		{"directory", old.Directory, news.Directory, false},
-		{"stack", old.Stack, news.Stack, true},
-		{"environment", old.Environment, news.Environment, true},
-		{"component", old.Component, news.Component, true},
+		{"stack", old.Stack, news.Stack, !samePath},
+		{"environment", old.Environment, news.Environment, !samePath},
+		{"component", old.Component, news.Component, !samePath},
 		{"kind", old.Kind, news.Kind, false},
 	} {
 		if f.old == f.new {
@@ -421,7 +435,6 @@ func (c *Component) Diff(ctx context.Context, req infer.DiffRequest[ComponentArg
 	}
 	// A replacement at the same path must delete first: the default
 	// create-then-delete would remove the new manifest.
-	samePath := old.args().path() == news.path()
 	replaces := false
 	for _, pd := range d {
 		replaces = replaces || pd.Kind == p.UpdateReplace

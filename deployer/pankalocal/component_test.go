@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -166,6 +167,49 @@ func TestReadSeesEditsAndDeletion(t *testing.T) {
 	}
 	if r := read(); r.ID != "" {
 		t.Errorf("read of a deleted manifest = %+v, want empty ID", r)
+	}
+}
+
+// TestReadSeesIdentityEdits: a manifest edited in place to name another
+// component (or stack, environment) is drift: Read returns the names the
+// file holds, the Diff against the deployed inputs is an update that
+// rewrites the file where it is (not a replace, which for a Database
+// needed --allow-replace), and the outputs stay the component's. Read
+// ignored those fields, so drift detect said "No drift" for such a file.
+func TestReadSeesIdentityEdits(t *testing.T) {
+	ctx := context.Background()
+	a := args(t, "Database", map[string]any{"size": "small"})
+	c := &Component{}
+	resp, err := c.Create(ctx, infer.CreateRequest[ComponentArgs]{Inputs: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := resp.Output
+	if err := os.WriteFile(st.Path, []byte(`{"stack":"orders","environment":"dev","component":"other","kind":"Database","spec":{"size":"small"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Read(ctx, infer.ReadRequest[ComponentArgs, ComponentState]{ID: resp.ID, Inputs: a, State: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State.Component != "other" || r.Inputs.Component != "other" || r.State.Path != st.Path || r.ID != resp.ID {
+		t.Fatalf("read of a renamed manifest = %+v, want component other at %s", r.State, st.Path)
+	}
+	if !reflect.DeepEqual(r.State.Outputs, st.Outputs) {
+		t.Errorf("outputs after the edit = %v, want %v", r.State.Outputs, st.Outputs)
+	}
+	d, err := c.Diff(ctx, infer.DiffRequest[ComponentArgs, ComponentState]{State: r.State, Inputs: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.HasChanges || d.DetailedDiff["component"].Kind != p.Update || d.DeleteBeforeReplace {
+		t.Errorf("diff back to the deployed inputs = %+v, want an update of component", d)
+	}
+	if _, err := c.Update(ctx, infer.UpdateRequest[ComponentArgs, ComponentState]{State: r.State, Inputs: a}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(st.Path); err != nil || !strings.Contains(string(b), `"component": "c"`) {
+		t.Errorf("manifest after the update: %s (%v)", b, err)
 	}
 }
 
