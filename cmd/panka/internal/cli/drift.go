@@ -109,6 +109,13 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	defer f.ReleaseLease(lease)
 	lctx, unwatch := f.watchStateServer(lease.Context(), cfg)
 	defer unwatch()
+	// Read again under the lease: the state read before it (to fail fast
+	// on an environment never deployed) is stale when another run held
+	// the lock meanwhile (--lock-timeout), and checking against it would
+	// call that run's engine state written by a run that recorded nothing.
+	if _, _, st, err = f.deployedState(lctx, key); err != nil {
+		return err
+	}
 	// Before the engine starts: clearing a killed run's leftovers rewrites
 	// the checkpoint.
 	moved := false
