@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -158,7 +159,16 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	rep := newDriftReport(key, f.Now().UTC(), res.Steps)
 	rep.EngineStateChanged = moved
 	rep.Serial = st.Serial
-	if deployed != nil && len(rep.Drifted) > 0 {
+	// A run that refreshed to undo the drift found by the last check and
+	// then did not finish (refused without --allow-replace, failed,
+	// stopped) took that drift into the engine's state, where a refresh
+	// no longer sees it: those components are compared with the deployed
+	// spec by the preview below.
+	var earlier []string
+	if st.LastDriftCheck != nil {
+		earlier = st.LastDriftCheck.Drifted
+	}
+	if deployed != nil && (len(rep.Drifted) > 0 || len(earlier) > 0) {
 		// The refresh says what differs, not how an apply puts it back:
 		// only the provider knows which properties it changes in place
 		// and which by re-creating the resource.
@@ -169,6 +179,7 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 			}
 			f.Log.Warn().Err(err).Msgf("could not preview how re-applying the deployed commit puts %s back: a resource reported as update may need re-creating (--allow-replace)", key)
 		} else {
+			rep.addRefreshed(pv.Steps, earlier)
 			rep.markReplacements(pv.Steps, deployed)
 		}
 	}
@@ -214,6 +225,11 @@ func newDriftReport(key statestore.Key, at time.Time, steps []engine.Step) drift
 			rep.Drifted = append(rep.Drifted, name)
 		}
 	}
+	rep.sort()
+	return rep
+}
+
+func (rep *driftReport) sort() {
 	sort.Strings(rep.Drifted)
 	sort.SliceStable(rep.Resources, func(i, j int) bool {
 		a, b := rep.Resources[i], rep.Resources[j]
@@ -222,7 +238,51 @@ func newDriftReport(key statestore.Key, at time.Time, steps []engine.Step) drift
 		}
 		return a.URN < b.URN
 	})
-	return rep
+}
+
+// addRefreshed adds to rep the resources of the components in earlier
+// (those the last check found drifted) that the refresh did not report
+// and that the preview of re-applying the deployed spec (steps) still
+// changes: a run that refreshed to undo their drift and did not finish
+// (refused without --allow-replace, failed, stopped) took the drift into
+// the engine's state, which the refresh compares with, so they match
+// that state and still differ from the deployed spec. A resource the
+// preview creates is one that no longer exists.
+func (rep *driftReport) addRefreshed(steps []engine.Step, earlier []string) {
+	changed := map[string]bool{}
+	for _, s := range steps {
+		switch s.Op {
+		case "", "same", "read", "refresh":
+		default:
+			changed[s.URN] = true
+		}
+	}
+	seen := map[string]bool{}
+	for _, r := range rep.Resources {
+		seen[r.URN] = true
+	}
+	listed := map[string]bool{}
+	for _, c := range rep.Drifted {
+		listed[c] = true
+	}
+	for _, s := range steps {
+		if !changed[s.URN] || seen[s.URN] || !slices.Contains(earlier, s.Component) {
+			continue
+		}
+		op := s.Op
+		switch {
+		case op == "create":
+			op = "delete"
+		case isReplaceOp(op):
+			op = "update" // markReplacements says replace
+		}
+		rep.Resources = append(rep.Resources, driftEntry{Component: s.Component, URN: s.URN, Type: s.Type, Op: op, Diffs: s.Diffs})
+		if !listed[s.Component] {
+			listed[s.Component] = true
+			rep.Drifted = append(rep.Drifted, s.Component)
+		}
+	}
+	rep.sort()
 }
 
 // isReplaceOp reports whether a preview step op is part of a replacement.

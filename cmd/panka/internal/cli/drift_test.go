@@ -12,6 +12,7 @@ import (
 
 	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/locker"
+	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
 
@@ -180,5 +181,46 @@ func TestDriftReportOrderAndText(t *testing.T) {
 	writeDriftText(&text, clean)
 	if got, want := text.String(), "No drift: shop/dev matches what panka deployed.\n"; got != want {
 		t.Errorf("no drift: text %q, want %q", got, want)
+	}
+}
+
+// TestDriftAddRefreshed: an apply that refreshed to undo drift and then
+// was refused took the drift into the engine's state, so the next refresh
+// saw none and drift detect said "No drift". The components the last
+// check found are compared with the deployed spec by the preview of
+// re-applying it: what it still changes is reported (a create is a
+// resource that is gone); other components' preview steps are not drift.
+func TestDriftAddRefreshed(t *testing.T) {
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	const typ = "pankalocal:index:Component"
+	urn := func(c string) string { return "urn:pulumi:shop-dev::panka::" + typ + "::" + c }
+	rep := newDriftReport(key, time.Now(), nil)
+	steps := []engine.Step{
+		{Component: "db", URN: urn("db"), Type: typ, Op: "replace", Diffs: []string{"spec"}},
+		{Component: "web", URN: urn("web"), Type: typ, Op: "replace"},
+		{Component: "orders", URN: urn("orders"), Type: typ, Op: "create"},
+		{Component: "other", URN: urn("other"), Type: typ, Op: "update"},
+	}
+	rep.addRefreshed(steps, []string{"db", "orders", "web"})
+	rep.markReplacements(steps, &stacks.Resolved{Components: []stacks.Component{{Name: "db", Kind: stacks.KindDatabase}, {Name: "web", Kind: stacks.KindMicroService}}})
+	if want := []string{"db", "orders", "web"}; !slices.Equal(rep.Drifted, want) {
+		t.Fatalf("drifted %v, want %v", rep.Drifted, want)
+	}
+	got := map[string]driftEntry{}
+	for _, r := range rep.Resources {
+		got[r.Component] = r
+	}
+	if r := got["db"]; r.Op != "replace" || !r.DataLoss || r.Kind != "Database" {
+		t.Errorf("db: %+v, want a replace with data loss", r)
+	}
+	if r := got["web"]; r.Op != "replace" || r.DataLoss {
+		t.Errorf("web: %+v, want a replace without data loss", r)
+	}
+	if r := got["orders"]; r.Op != "delete" {
+		t.Errorf("orders: %+v, want delete (gone)", r)
+	}
+	rep.setRemediation("c0ffee")
+	if want := "panka apply --stack shop --environment dev --ref c0ffee --allow-replace"; rep.Remediation != want {
+		t.Errorf("remediation %q, want %q", rep.Remediation, want)
 	}
 }
