@@ -259,13 +259,19 @@ func (t *translator) record(md apitype.StepEventMetadata, comp string) {
 // deep under maps, e.g. "spec.size").
 func (t *translator) recordDrift(md apitype.StepEventMetadata, comp string) *Step {
 	s := &Step{Component: comp, URN: md.URN, Type: md.Type, Name: urnName(md.URN), Op: string(apitype.OpUpdate)}
+	// The engine names only top-level properties ("spec"), which says
+	// nothing about a resource whose whole configuration is one map: the
+	// states say which keys under it differ.
 	switch {
 	case md.New == nil || md.Op == apitype.OpDelete:
 		s.Op = string(apitype.OpDelete)
-	case len(md.Diffs) > 0:
-		s.Diffs = md.Diffs
 	case md.Old != nil:
 		s.Diffs = diffKeys("", md.Old.Outputs, md.New.Outputs, 2)
+		if len(s.Diffs) == 0 {
+			s.Diffs = md.Diffs
+		}
+	default:
+		s.Diffs = md.Diffs
 	}
 	if _, ok := t.steps[md.URN]; !ok {
 		t.order = append(t.order, md.URN)

@@ -130,7 +130,8 @@ func TestTranslatorRefreshPreview(t *testing.T) {
 		pre(apitype.OpRefresh, compType, "db", stackURN),
 		pre(apitype.OpRefresh, compType, "events", stackURN),
 		pre(apitype.OpRefresh, compType, "api", stackURN),
-		outs(apitype.OpUpdate, compType, "db", old, edited),
+		// (the engine names only the top-level property)
+		withDiffs(outs(apitype.OpUpdate, compType, "db", old, edited), "spec"),
 		outs(apitype.OpDelete, compType, "events", old, nil),
 		outs(apitype.OpSame, compType, "api", old, old),
 	} {
@@ -147,6 +148,11 @@ func TestTranslatorRefreshPreview(t *testing.T) {
 	if len(got) != 3 || got[0].Status != StatusPending || got[2].Status != StatusUnchanged {
 		t.Errorf("events = %+v", got)
 	}
+}
+
+func withDiffs(e events.EngineEvent, diffs ...string) events.EngineEvent {
+	e.ResOutputsEvent.Metadata.Diffs = diffs
+	return e
 }
 
 func TestTranslatorPreview(t *testing.T) {
