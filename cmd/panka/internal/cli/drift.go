@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -48,6 +50,11 @@ type driftReport struct {
 	// Remediation is the command that puts the drift back ("" when none
 	// was found).
 	Remediation string `json:"remediation,omitempty"`
+	// Unmanaged lists manifests in the local target's folder of the
+	// stack/environment that are no deployed component's (added by hand,
+	// or left by something else): the engine does not know them, so they
+	// are not drift it can put back, and an apply leaves them.
+	Unmanaged []string `json:"unmanaged,omitempty"`
 }
 
 type driftEntry struct {
@@ -183,6 +190,11 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 			rep.markReplacements(pv.Steps, deployed)
 		}
 	}
+	if deployed != nil && deployed.Provider.Name == "local" {
+		if root, err := f.RepoRoot(); err == nil {
+			rep.Unmanaged = unmanagedManifests(filepath.Join(localManifestDir(root, deployed), key.Stack, key.Environment), deployed)
+		}
+	}
 	ref := "<deployed commit>"
 	if d := deployedRecord(st); d != nil && d.Commit != "" {
 		ref = d.Commit
@@ -285,6 +297,24 @@ func (rep *driftReport) addRefreshed(steps []engine.Step, earlier []string) {
 	rep.sort()
 }
 
+// unmanagedManifests lists the *.json files in dir, the local target's
+// folder of a stack/environment, that are no component of deployed.
+func unmanagedManifests(dir string, deployed *stacks.Resolved) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || e.IsDir() || slices.ContainsFunc(deployed.Components, func(c stacks.Component) bool { return c.Name == name }) {
+			continue
+		}
+		out = append(out, filepath.Join(dir, e.Name()))
+	}
+	return out
+}
+
 // isReplaceOp reports whether a preview step op is part of a replacement.
 func isReplaceOp(op string) bool {
 	switch op {
@@ -361,6 +391,12 @@ func writeDriftText(w io.Writer, rep driftReport) {
 			"even where the resources match the engine's state. Re-apply the deployed commit to put it back: %s\n",
 			key, rep.Serial, rep.Remediation)
 	}
+	defer func() {
+		if len(rep.Unmanaged) > 0 {
+			fmt.Fprintf(w, "Not deployed by panka: %s: no component of %s has this manifest, so an apply leaves it; remove it if nothing uses it.\n",
+				strings.Join(rep.Unmanaged, ", "), key)
+		}
+	}()
 	if len(rep.Drifted) == 0 {
 		if !rep.EngineStateChanged {
 			fmt.Fprintf(w, "No drift: %s matches what panka deployed.\n", key)
