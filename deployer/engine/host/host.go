@@ -114,7 +114,11 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, log io.Writer) erro
 		write(engine.Message{Done: true, Error: err.Error()})
 		return nil
 	}
-	runner, err := newRunner(ctx, req, desired, log)
+	// protect is what the program gives target.Options.Protect: set
+	// unless --allow-replace, and set again for the run that restores the
+	// protection after an --allow-replace update (reprotect).
+	protect := !req.AllowReplace
+	runner, err := newRunner(ctx, req, desired, &protect, log)
 	if err != nil {
 		write(engine.Message{Done: true, Error: err.Error(), Canceled: ctx.Err() != nil})
 		return nil
@@ -136,6 +140,9 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, log io.Writer) erro
 		case engine.OpUp:
 			if err = unprotect(ctx, runner, req, desired, log); err == nil {
 				m.Result, err = runner.Up(ctx, onEvent)
+				if err == nil && !protect && desired != nil {
+					reprotect(ctx, runner, &protect, log)
+				}
 			}
 		case engine.OpDestroy:
 			if err = unprotect(ctx, runner, req, nil, log); err == nil {
@@ -171,6 +178,23 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, log io.Writer) erro
 		write(m)
 	}
 	return sc.Err()
+}
+
+// reprotect protects again, in the engine's state, the data-holding
+// resources an --allow-replace update left unprotected: the engine refuses
+// to replace or delete only what its state marks protected, so a Database
+// that run created (or kept) without protection would otherwise be
+// replaced by the next plain apply whose change the provider can only make
+// by re-creating it (SPEC §7: never without --allow-replace). It runs the
+// same program again with protection on: the update just made leaves
+// nothing else to change, so the engine only records the protection. A
+// failure is reported on the log, not as the run's: the deployment is
+// done; the next apply without --allow-replace protects what it keeps.
+func reprotect(ctx context.Context, runner *pulumirun.Runner, protect *bool, log io.Writer) {
+	*protect = true
+	if _, err := runner.Up(ctx, nil); err != nil {
+		fmt.Fprintf(log, "warning: the deployment succeeded, but protecting the data components again in the engine's state failed (the next panka apply without --allow-replace protects them): %v\n", err)
+	}
 }
 
 // unprotect clears the engine's protection of the components the run may
@@ -324,7 +348,7 @@ func awsHealth(ctx context.Context, runner *pulumirun.Runner, desired *stacks.Re
 	})
 }
 
-func newRunner(ctx context.Context, req engine.Request, desired *stacks.Resolved, log io.Writer) (*pulumirun.Runner, error) {
+func newRunner(ctx context.Context, req engine.Request, desired *stacks.Resolved, protect *bool, log io.Writer) (*pulumirun.Runner, error) {
 	program := pulumi.RunFunc(func(*pulumi.Context) error { return nil })
 	var components []string
 	if desired != nil {
@@ -333,7 +357,7 @@ func newRunner(ctx context.Context, req engine.Request, desired *stacks.Resolved
 			return nil, err
 		}
 		program = func(pctx *pulumi.Context) error {
-			return tgt.Register(pctx, desired, target.Options{RepoRoot: req.RepoRoot, Protect: !req.AllowReplace})
+			return tgt.Register(pctx, desired, target.Options{RepoRoot: req.RepoRoot, Protect: *protect})
 		}
 		for _, c := range desired.Components {
 			components = append(components, c.Name)

@@ -62,6 +62,20 @@ func TestEngineForcedReplaceRefused(t *testing.T) {
 	if len(after) != 3 || !strings.Contains(after["db.json"], `"version": "15"`) {
 		t.Errorf("after --allow-replace: manifests %v, db.json:\n%s", keysOf(after), after["db.json"])
 	}
+
+	// --allow-replace was for that run only: the Database re-created by it
+	// is protected again, so the next change the provider replaces is
+	// refused as the first was (the engine refuses only a replace of what
+	// its state marks protected, and that run created it unprotected).
+	r.Write("stacks/shop/infra/db.yaml", wfDBYAML+"  version: \"16\"\n")
+	r.Commit("db version again")
+	out, errOut, code = w.run("apply", "-s", "shop", "-e", "dev", "--auto-approve")
+	if code != 1 || !strings.Contains(errOut, "refusing to replace db") {
+		t.Fatalf("apply after an --allow-replace run: exit %d, want 1 refusing the replace\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if got := w.manifests("shop", "dev")["db.json"]; got != after["db.json"] {
+		t.Errorf("db.json changed although the replace was refused:\n%s", got)
+	}
 }
 
 // TestDatabaseEngineChangeNeedsAllowReplace: SPEC §7 — a Database whose
