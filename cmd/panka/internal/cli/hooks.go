@@ -64,17 +64,26 @@ where it is kept and how to restore it.`,
 	return cmd
 }
 
-func hooksInstallRun(ctx context.Context, f *Factory, force bool) error {
+// hooksDir is the folder git runs the repository's hooks from (see
+// gitops.Repo.HooksDir); what names the command in errors.
+func hooksDir(ctx context.Context, f *Factory, what string) (string, error) {
 	root, err := f.RepoRoot()
 	if err != nil {
-		return err
+		return "", err
 	}
 	repo, err := gitops.Open(root, f.GitOptions())
 	if err != nil {
-		return fmt.Errorf("install hooks: %w", err)
+		return "", fmt.Errorf("%s hooks: %w", what, err)
 	}
 	defer repo.Close()
-	dir := repo.HooksDir(ctx)
+	return repo.HooksDir(ctx), nil
+}
+
+func hooksInstallRun(ctx context.Context, f *Factory, force bool) error {
+	dir, err := hooksDir(ctx, f, "install")
+	if err != nil {
+		return err
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		exe = "panka"
@@ -98,16 +107,11 @@ func hooksInstallRun(ctx context.Context, f *Factory, force bool) error {
 }
 
 func hooksUninstallRun(ctx context.Context, f *Factory) error {
-	root, err := f.RepoRoot()
+	dir, err := hooksDir(ctx, f, "uninstall")
 	if err != nil {
 		return err
 	}
-	repo, err := gitops.Open(root, f.GitOptions())
-	if err != nil {
-		return fmt.Errorf("uninstall hooks: %w", err)
-	}
-	defer repo.Close()
-	path, removed, backups, err := hooks.Uninstall(repo.HooksDir(ctx))
+	path, removed, backups, err := hooks.Uninstall(dir)
 	if err != nil {
 		return err
 	}
