@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -86,6 +87,21 @@ type ResourceSummary struct {
 type DriftCheck struct {
 	At      time.Time `json:"at"`
 	Drifted []string  `json:"drifted,omitempty"`
+	// Refresh lists components that match what panka deployed while the
+	// engine's state does not: an unfinished run (a refused apply) took
+	// their drift into it, and they were put back by hand since. The
+	// next apply refreshes them first, as drifted ones.
+	Refresh []string `json:"refresh,omitempty"`
+}
+
+// Refreshed lists the components whose engine state the next apply
+// refreshes from the real resources first: the drifted ones and those
+// of Refresh. Nil d: none.
+func (d *DriftCheck) Refreshed() []string {
+	if d == nil {
+		return nil
+	}
+	return append(slices.Clip(d.Drifted), d.Refresh...)
 }
 
 // Deployment is one immutable history record (SPEC §5).

@@ -320,7 +320,11 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	// refreshes its state from the real resources: without it, Up compares
 	// with its own records and changes nothing (and the engine would be
 	// skipped altogether when the spec did not change).
-	drifted := desired != nil && state != nil && state.LastDriftCheck != nil && len(state.LastDriftCheck.Drifted) > 0
+	var refreshed []string
+	if state != nil {
+		refreshed = state.LastDriftCheck.Refreshed()
+	}
+	drifted := desired != nil && len(refreshed) > 0
 	moved := desired != nil && engineStateMoved(ctx, rt, state)
 	if moved {
 		warnf("the engine's state of %s was written after its last recorded deployment (serial %d): by a run that recorded nothing "+
@@ -380,7 +384,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	} else {
 		if drifted {
 			logf("drift was found in %s when checked at %s: refreshing from the real resources first, so this %s puts them back",
-				strings.Join(state.LastDriftCheck.Drifted, ", "), state.LastDriftCheck.At.UTC().Format(time.RFC3339), req.Operation)
+				strings.Join(refreshed, ", "), state.LastDriftCheck.At.UTC().Format(time.RFC3339), req.Operation)
 		}
 		outputs, runErr = runEngine(ctx, rt, eng, req, state, deployed, desired, drifted || moved, res, logf)
 		runErr = explainProtected(runErr, req, state, drifted, moved)
@@ -479,7 +483,7 @@ func explainProtected(err error, req Request, state *statestore.State, drifted, 
 		pe.Why = fmt.Sprintf("This %s refreshed %s from the real resources first, because drift detect had found %s changed outside panka: "+
 			"that change is what the provider can only undo by re-creating, and panka plan does not show it (it compares the YAML with the recorded state). "+
 			"See what differs with %s, then put the resource back as it was deployed (or change the YAML to match it) and re-run.",
-			req.Operation, key, strings.Join(state.LastDriftCheck.Drifted, ", "), detect)
+			req.Operation, key, strings.Join(state.LastDriftCheck.Refreshed(), ", "), detect)
 	case moved:
 		pe.Why = fmt.Sprintf("This %s refreshed %s from the real resources first, because its engine state was written by a run that recorded nothing: "+
 			"what is deployed differs from what panka recorded, and panka plan does not show it (it compares the YAML with the recorded state). "+

@@ -55,6 +55,10 @@ type driftReport struct {
 	// or left by something else): the engine does not know them, so they
 	// are not drift it can put back, and an apply leaves them.
 	Unmanaged []string `json:"unmanaged,omitempty"`
+	// Refresh lists the components that match the deployed spec while
+	// the engine's state still holds drift an unfinished run took into it
+	// (statestore.DriftCheck.Refresh).
+	Refresh []string `json:"-"`
 }
 
 type driftEntry struct {
@@ -171,10 +175,10 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	// stopped) took that drift into the engine's state, where a refresh
 	// no longer sees it: those components are compared with the deployed
 	// spec by the preview below.
-	var earlier []string
-	if st.LastDriftCheck != nil {
-		earlier = st.LastDriftCheck.Drifted
-	}
+	// Those it found put back by hand while the engine's state still
+	// holds their drift (Refresh) are compared the same way, or the next
+	// check would report that stale state as drift again.
+	earlier := st.LastDriftCheck.Refreshed()
 	if deployed != nil && (len(rep.Drifted) > 0 || len(earlier) > 0) {
 		// The refresh says what differs, not how an apply puts it back:
 		// only the provider knows which properties it changes in place
@@ -187,6 +191,7 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 			f.Log.Warn().Err(err).Msgf("could not preview how re-applying the deployed commit puts %s back: a resource reported as update may need re-creating (--allow-replace)", key)
 		} else {
 			rep.addRefreshed(pv.Steps, earlier)
+			rep.Refresh = rep.dropRestored(pv.Steps, earlier)
 			rep.markReplacements(pv.Steps, deployed)
 		}
 	}
@@ -295,6 +300,42 @@ func (rep *driftReport) addRefreshed(steps []engine.Step, earlier []string) {
 		}
 	}
 	rep.sort()
+}
+
+// dropRestored removes from rep the resources of the components in
+// earlier (those the last check found drifted) that the refresh reports
+// but the preview of re-applying the deployed spec (steps) leaves as they
+// are: a run that refreshed to undo their drift and did not finish took
+// the drift into the engine's state, and the resource was then put back
+// by hand (as the refusal says to do). It differs from that state, not
+// from what panka deployed. It returns those components, whose engine
+// state the next apply refreshes first (DriftCheck.Refresh).
+func (rep *driftReport) dropRestored(steps []engine.Step, earlier []string) []string {
+	changed := map[string]bool{}
+	for _, s := range steps {
+		switch s.Op {
+		case "", "same", "read", "refresh":
+		default:
+			changed[s.URN] = true
+		}
+	}
+	var restored []string
+	kept := rep.Resources[:0]
+	for _, r := range rep.Resources {
+		if r.Op == "update" && !changed[r.URN] && slices.Contains(earlier, r.Component) {
+			if !slices.Contains(restored, r.Component) {
+				restored = append(restored, r.Component)
+			}
+			continue
+		}
+		kept = append(kept, r)
+	}
+	rep.Resources = kept
+	rep.Drifted = slices.DeleteFunc(rep.Drifted, func(c string) bool {
+		return slices.Contains(restored, c) && !slices.ContainsFunc(kept, func(r driftEntry) bool { return r.Component == c })
+	})
+	sort.Strings(restored)
+	return restored
 }
 
 // unmanagedManifests lists the *.json files in dir, the local target's
@@ -466,7 +507,7 @@ func recordDriftCheck(ctx context.Context, f *Factory, cfg *config.Resolved, sto
 			"see panka status --stack %s, then re-run panka drift detect", key, err, key.Stack)
 	}
 	if _, _, err := statestore.Update(wctx, store, key, f.Now, func(s *statestore.State) error {
-		s.LastDriftCheck = &statestore.DriftCheck{At: rep.CheckedAt, Drifted: rep.Drifted}
+		s.LastDriftCheck = &statestore.DriftCheck{At: rep.CheckedAt, Drifted: rep.Drifted, Refresh: rep.Refresh}
 		return nil
 	}); err != nil {
 		f.Log.Warn().Err(err).Msg("record the drift check in state")
