@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -140,8 +141,11 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, log io.Writer) erro
 		case engine.OpUp:
 			if err = unprotect(ctx, runner, req, desired, log); err == nil {
 				m.Result, err = runner.Up(ctx, onEvent)
-				if err == nil && !protect && desired != nil {
+				switch {
+				case err == nil && !protect && desired != nil:
 					reprotect(ctx, runner, &protect, log)
+				case err != nil && !protect && desired != nil:
+					protectFailed(ctx, runner, desired, log)
 				}
 			}
 		case engine.OpDestroy:
@@ -194,6 +198,34 @@ func reprotect(ctx context.Context, runner *pulumirun.Runner, protect *bool, log
 	*protect = true
 	if _, err := runner.Up(ctx, nil); err != nil {
 		fmt.Fprintf(log, "warning: the deployment succeeded, but protecting the data components again in the engine's state failed (the next panka apply without --allow-replace protects them): %v\n", err)
+	}
+}
+
+// protectFailed protects again, in the engine's state, the data-holding
+// components of desired after an --allow-replace update that failed (or
+// was stopped) midway: what it re-created is recorded unprotected, and the
+// next apply without --allow-replace could replace it again (SPEC §7).
+// The program is not run again; the checkpoint is edited, as the state
+// already lists the resources. Components not in desired are left as they
+// are: only --allow-destroy deletes them. A failure is a warning on the
+// log: the run's own error is what panka reports.
+func protectFailed(ctx context.Context, runner *pulumirun.Runner, desired *stacks.Resolved, log io.Writer) {
+	kinds := map[string]stacks.Kind{}
+	for _, c := range desired.Components {
+		kinds[c.Name] = c.Kind
+	}
+	// A stopped run's context is done; the edit is short and must still
+	// happen while panka holds the lease and waits for this answer.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	done, err := runner.Protect(pctx, func(component string) bool { return kinds[component].HoldsData() })
+	if err != nil {
+		fmt.Fprintf(log, "warning: the --allow-replace update failed, and protecting the data components again in the engine's state failed too "+
+			"(what it re-created may be replaced by a later apply even without --allow-replace: re-run this apply until it succeeds): %v\n", err)
+		return
+	}
+	if len(done) > 0 {
+		fmt.Fprintf(log, "--allow-replace: the update failed; protected %s again in the engine's state\n", strings.Join(done, ", "))
 	}
 }
 

@@ -78,6 +78,52 @@ func TestEngineForcedReplaceRefused(t *testing.T) {
 	}
 }
 
+// TestEngineFailedAllowReplaceProtects: an apply --allow-replace that
+// re-creates the Database and then fails (a new service reading its
+// endpoint cannot be written: its manifest path is a directory) leaves
+// the re-created Database (and the Queue the run registered unprotected)
+// protected in the engine's state, so the next
+// change the provider can only make by re-creating it is refused without
+// --allow-replace (it was replaced: the failed run recorded it
+// unprotected, and only a successful one protected it again).
+func TestEngineFailedAllowReplaceProtects(t *testing.T) {
+	w := deployedShop(t, "1.0.0", true)
+	r := w.repo
+	w.env = append(w.env, "PANKALOCAL_REPLACE_FIELDS=version")
+	dir := filepath.Join(r.Dir, ".panka", "local", "shop", "dev")
+	r.Write("stacks/shop/infra/db.yaml", wfDBYAML+"  version: \"15\"\n")
+	r.Write("stacks/shop/services/worker/service.yaml",
+		strings.ReplaceAll(fmt.Sprintf(wfWebYAML, 1, "    DATABASE: ${db.endpoint}\n"), "name: web", "name: worker"))
+	r.Commit("db version, worker")
+	if err := os.Mkdir(filepath.Join(dir, "worker.json"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := w.run("apply", "-s", "shop", "-e", "dev", "--auto-approve", "--allow-replace", "-v")
+	if code == 0 {
+		t.Fatalf("apply --allow-replace with an unwritable worker manifest succeeded\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	}
+	if !strings.Contains(errOut, "protected db, orders again in the engine's state") {
+		t.Errorf("the failed run's engine log does not say it protected db and the orders queue again:\n%s", errOut)
+	}
+	db, err := os.ReadFile(filepath.Join(dir, "db.json"))
+	if err != nil || !strings.Contains(string(db), `"version": "15"`) {
+		t.Fatalf("the failed --allow-replace run did not re-create db first (%v):\n%s\nstderr:\n%s", err, db, errOut)
+	}
+	if err := os.Remove(filepath.Join(dir, "worker.json")); err != nil {
+		t.Fatal(err)
+	}
+
+	r.Write("stacks/shop/infra/db.yaml", wfDBYAML+"  version: \"16\"\n")
+	r.Commit("db version again")
+	out, errOut, code = w.run("apply", "-s", "shop", "-e", "dev", "--auto-approve")
+	if code != 1 || !strings.Contains(errOut, "refusing to replace db") {
+		t.Fatalf("apply after a failed --allow-replace run: exit %d, want 1 refusing the replace\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "db.json")); string(got) != string(db) {
+		t.Errorf("db.json changed although the replace was refused:\n%s", got)
+	}
+}
+
 // TestDatabaseEngineChangeNeedsAllowReplace: SPEC §7 — a Database whose
 // engine changes is replaced (a new, empty database), on the local target
 // as on AWS: the apply is refused without --allow-replace (DATA LOSS) and
