@@ -139,11 +139,23 @@ func waitGone(marker string, d time.Duration) map[int]string {
 
 // killAll ends what a failed test left of its runs, by pid.
 func killAll(marker string) {
-	for pid := range runProcesses(marker) {
-		if p, err := os.FindProcess(pid); err == nil {
-			_ = p.Kill()
+	// Freeze them all first, panka before the rest: killed one by one (in
+	// map order), a panka still running for a moment saw its engine die,
+	// recorded the run and released the lease, which a machine that dies
+	// does not do (TestApplyKilledThenRecoversAfterExpiry then found the
+	// lease free, now and then under load).
+	procs := runProcesses(marker)
+	signal := func(sig syscall.Signal, panka bool) {
+		for pid, name := range procs {
+			if (name == "panka") == panka {
+				_ = syscall.Kill(pid, sig)
+			}
 		}
 	}
+	signal(syscall.SIGSTOP, true)
+	signal(syscall.SIGSTOP, false)
+	signal(syscall.SIGKILL, true)
+	signal(syscall.SIGKILL, false)
 }
 
 func has(procs map[int]string, name string) bool {
