@@ -157,6 +157,43 @@ func (r *Runner) importState(ctx context.Context, dep apitype.UntypedDeployment,
 // sorted; the checkpoint is rewritten only then. Call it only while
 // holding panka's lease, as RecoverStale.
 func (r *Runner) Unprotect(ctx context.Context, which func(component, typ string) bool) ([]string, error) {
+	return r.editResources(ctx, "clear the protection of components to delete in the Pulumi state",
+		func(m map[string]json.RawMessage, urn, component, topType string) bool {
+			if !jsonBool(m, "protect") || !which(component, topType) {
+				return false
+			}
+			delete(m, "protect")
+			return true
+		})
+}
+
+// Protect sets Pulumi's protect flag on the resources holding the data of
+// the components which selects in the stack's checkpoint: the custom
+// resources named as their component (the local target's manifest, the
+// aws target's instance, replication group, queue or bucket), not those a
+// replacement left to delete. It undoes an --allow-replace update that
+// failed midway, whose re-created resources its program registered
+// unprotected, without running the program again. It returns the
+// components it protected, sorted; the checkpoint is rewritten only then.
+// Call it only while holding panka's lease, as RecoverStale.
+func (r *Runner) Protect(ctx context.Context, which func(component string) bool) ([]string, error) {
+	return r.editResources(ctx, "protect the data components in the Pulumi state",
+		func(m map[string]json.RawMessage, urn, component, _ string) bool {
+			if urnName(urn) != component || !jsonBool(m, "custom") || jsonBool(m, "delete") || jsonBool(m, "protect") || !which(component) {
+				return false
+			}
+			m["protect"] = json.RawMessage("true")
+			return true
+		})
+}
+
+// editResources rewrites the resources of the stack's checkpoint with
+// edit, which is given each resource below a component (a top-level
+// resource, named as in the program: its name and type) and reports
+// whether it changed it; what names the step in errors. It returns the
+// components with a changed resource, sorted; the checkpoint is imported
+// again only then.
+func (r *Runner) editResources(ctx context.Context, what string, edit func(m map[string]json.RawMessage, urn, component, topType string) bool) ([]string, error) {
 	dep, doc, err := r.exportState(ctx)
 	if err != nil || doc == nil {
 		return nil, err
@@ -167,7 +204,7 @@ func (r *Runner) Unprotect(ctx context.Context, which func(component, typ string
 			return nil, fmt.Errorf("parse the resources in the Pulumi state of stack %q: %w", r.opts.Stack, err)
 		}
 	}
-	var str = func(m map[string]json.RawMessage, k string) string {
+	str := func(m map[string]json.RawMessage, k string) string {
 		var v string
 		_ = json.Unmarshal(m[k], &v)
 		return v
@@ -183,13 +220,9 @@ func (r *Runner) Unprotect(ctx context.Context, which func(component, typ string
 			c = top{urnName(urn), typ}
 		}
 		component[urn] = c
-		var protected bool
-		_ = json.Unmarshal(m["protect"], &protected)
-		if !protected || c.name == "" || !which(c.name, c.typ) {
-			continue
+		if c.name != "" && edit(m, urn, c.name, c.typ) {
+			found[c.name] = true
 		}
-		delete(m, "protect")
-		found[c.name] = true
 	}
 	if len(found) == 0 {
 		return nil, nil
@@ -197,7 +230,7 @@ func (r *Runner) Unprotect(ctx context.Context, which func(component, typ string
 	if doc["resources"], err = json.Marshal(res); err != nil {
 		return nil, fmt.Errorf("encode Pulumi state of stack %q: %w", r.opts.Stack, err)
 	}
-	if err := r.importState(ctx, dep, doc, "clear the protection of components to delete in the Pulumi state"); err != nil {
+	if err := r.importState(ctx, dep, doc, what); err != nil {
 		return nil, err
 	}
 	out := make([]string, 0, len(found))
@@ -208,67 +241,12 @@ func (r *Runner) Unprotect(ctx context.Context, which func(component, typ string
 	return out, nil
 }
 
-// Protect sets Pulumi's protect flag on the resources holding the data of
-// the components which selects in the stack's checkpoint: the custom
-// resources named as their component (the local target's manifest, the
-// aws target's instance, replication group, queue or bucket), not those a
-// replacement left to delete. It undoes an --allow-replace update that
-// failed midway, whose re-created resources its program registered
-// unprotected, without running the program again. It returns the
-// components it protected, sorted; the checkpoint is rewritten only then.
-// Call it only while holding panka's lease, as RecoverStale.
-func (r *Runner) Protect(ctx context.Context, which func(component string) bool) ([]string, error) {
-	dep, doc, err := r.exportState(ctx)
-	if err != nil || doc == nil {
-		return nil, err
-	}
-	var res []map[string]json.RawMessage
-	if raw, ok := doc["resources"]; ok {
-		if err := json.Unmarshal(raw, &res); err != nil {
-			return nil, fmt.Errorf("parse the resources in the Pulumi state of stack %q: %w", r.opts.Stack, err)
-		}
-	}
-	var str = func(m map[string]json.RawMessage, k string) string {
-		var v string
-		_ = json.Unmarshal(m[k], &v)
-		return v
-	}
-	var flag = func(m map[string]json.RawMessage, k string) bool {
-		var v bool
-		_ = json.Unmarshal(m[k], &v)
-		return v
-	}
-	// Parents come before their children in a checkpoint.
-	component := map[string]string{}
-	found := map[string]bool{}
-	for _, m := range res {
-		urn, typ := str(m, "urn"), str(m, "type")
-		c := component[str(m, "parent")]
-		if c == "" && typ != "pulumi:pulumi:Stack" && !strings.HasPrefix(typ, "pulumi:providers:") {
-			c = urnName(urn)
-		}
-		component[urn] = c
-		if c == "" || urnName(urn) != c || !flag(m, "custom") || flag(m, "delete") || flag(m, "protect") || !which(c) {
-			continue
-		}
-		m["protect"] = json.RawMessage("true")
-		found[c] = true
-	}
-	if len(found) == 0 {
-		return nil, nil
-	}
-	if doc["resources"], err = json.Marshal(res); err != nil {
-		return nil, fmt.Errorf("encode Pulumi state of stack %q: %w", r.opts.Stack, err)
-	}
-	if err := r.importState(ctx, dep, doc, "protect the data components in the Pulumi state"); err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(found))
-	for c := range found {
-		out = append(out, c)
-	}
-	sort.Strings(out)
-	return out, nil
+// jsonBool reads a boolean field of a checkpoint resource (false when
+// missing or not a boolean).
+func jsonBool(m map[string]json.RawMessage, k string) bool {
+	var v bool
+	_ = json.Unmarshal(m[k], &v)
+	return v
 }
 
 // countResources counts the resources of a checkpoint's "resources" list
