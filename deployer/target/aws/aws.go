@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"panka.dev/panka/deployer/target"
+	"panka.dev/panka/deployer/target/aws/model"
 	"panka.dev/panka/stacks"
 )
 
@@ -52,22 +53,22 @@ func (*Target) Name() string { return "aws" }
 // components it leaves alone and Register declares them unchanged. Only
 // is checked to name existing components.
 func (t *Target) Register(ctx *pulumi.Context, r *stacks.Resolved, opts target.Options) error {
-	p, err := newProgram(r)
+	p, err := model.New(r)
 	if err != nil {
 		return err
 	}
 	for _, name := range opts.Only {
-		if _, ok := p.comps[name]; !ok {
-			return fmt.Errorf("%s: --target-component %q: no such component", p.where, name)
+		if _, ok := p.Comps[name]; !ok {
+			return fmt.Errorf("%s: --target-component %q: no such component", p.Where, name)
 		}
 	}
-	d := &deploy{program: p, ctx: ctx, protect: opts.Protect, outs: map[string]map[string]pulumi.StringOutput{}, res: map[string][]pulumi.Resource{}, parents: map[string]pulumi.Resource{}}
+	d := &deploy{Program: p, ctx: ctx, protect: opts.Protect, outs: map[string]map[string]pulumi.StringOutput{}, res: map[string][]pulumi.Resource{}, parents: map[string]pulumi.Resource{}}
 	return d.run()
 }
 
 // deploy is one Register call: the program plus the Pulumi objects made.
 type deploy struct {
-	*program
+	*model.Program
 	ctx  *pulumi.Context
 	prov *aws.Provider
 	// protect marks the resources holding a component's data protected
@@ -104,7 +105,7 @@ type componentResource struct {
 
 func (d *deploy) run() error {
 	ctx := d.ctx
-	if len(d.order) == 0 {
+	if len(d.Order) == 0 {
 		// No components, no resources: the explicit provider alone
 		// would make the engine load the pulumi-aws plugin (and fail
 		// where there is none) for a stack that deploys nothing. A
@@ -114,42 +115,42 @@ func (d *deploy) run() error {
 		return nil
 	}
 	defaults := map[string]string{}
-	for k, v := range d.r.Provider.Tags {
+	for k, v := range d.R.Provider.Tags {
 		defaults[k] = v
 	}
 	defaults[TagManagedBy] = "panka"
-	defaults[TagStack] = d.r.Stack
-	defaults[TagEnvironment] = d.r.Environment
+	defaults[TagStack] = d.R.Stack
+	defaults[TagEnvironment] = d.R.Environment
 	pargs := &aws.ProviderArgs{
-		Region:      pulumi.String(d.r.Provider.Region),
+		Region:      pulumi.String(d.R.Provider.Region),
 		DefaultTags: aws.ProviderDefaultTagsArgs{Tags: pulumi.ToStringMap(defaults)},
 	}
-	if d.r.Provider.AssumeRole != "" {
+	if d.R.Provider.AssumeRole != "" {
 		pargs.AssumeRole = aws.ProviderAssumeRoleArgs{
-			RoleArn:     pulumi.String(d.r.Provider.AssumeRole),
-			SessionName: pulumi.String(shorten("panka-"+d.r.Stack+"-"+d.r.Environment, 64)),
+			RoleArn:     pulumi.String(d.R.Provider.AssumeRole),
+			SessionName: pulumi.String(model.Shorten("panka-"+d.R.Stack+"-"+d.R.Environment, 64)),
 		}
 	}
 	prov, err := aws.NewProvider(ctx, "aws", pargs)
 	if err != nil {
-		return fmt.Errorf("%s: aws provider: %w", d.where, err)
+		return fmt.Errorf("%s: aws provider: %w", d.Where, err)
 	}
 	d.prov = prov
 
 	if err := d.shared(); err != nil {
 		return err
 	}
-	for _, cp := range d.order {
+	for _, cp := range d.Order {
 		if err := d.component(cp); err != nil {
-			return fmt.Errorf("%s component %q: %w", d.where, cp.c.Name, err)
+			return fmt.Errorf("%s component %q: %w", d.Where, cp.C.Name, err)
 		}
 	}
 	if err := d.queuePolicies(); err != nil {
 		return err
 	}
-	for _, cp := range d.order {
-		for _, o := range cp.c.Kind.Outputs() {
-			ctx.Export(target.OutputName(cp.c.Name, o), d.outs[cp.c.Name][o])
+	for _, cp := range d.Order {
+		for _, o := range cp.C.Kind.Outputs() {
+			ctx.Export(target.OutputName(cp.C.Name, o), d.outs[cp.C.Name][o])
 		}
 	}
 	return nil
@@ -160,25 +161,25 @@ func (d *deploy) run() error {
 // namespace.
 func (d *deploy) shared() error {
 	ctx := d.ctx
-	workloads := d.counts[stacks.KindMicroService] + d.counts[stacks.KindWorker] + d.counts[stacks.KindCronJob]
+	workloads := d.Counts[stacks.KindMicroService] + d.Counts[stacks.KindWorker] + d.Counts[stacks.KindCronJob]
 	opts := []pulumi.ResourceOption{pulumi.Provider(d.prov)}
 	var err error
 	if workloads > 0 {
 		d.cluster, err = ecs.NewCluster(ctx, "cluster", &ecs.ClusterArgs{
-			Name: pulumi.String(ClusterName(d.r.Stack, d.r.Environment)),
+			Name: pulumi.String(model.ClusterName(d.R.Stack, d.R.Environment)),
 			Settings: ecs.ClusterSettingArray{
 				ecs.ClusterSettingArgs{Name: pulumi.String("containerInsights"), Value: pulumi.String("enabled")},
 			},
 		}, opts...)
 		if err != nil {
-			return fmt.Errorf("%s: ecs cluster: %w", d.where, err)
+			return fmt.Errorf("%s: ecs cluster: %w", d.Where, err)
 		}
 	}
-	if workloads+d.counts[stacks.KindDatabase]+d.counts[stacks.KindCache] > 0 {
+	if workloads+d.Counts[stacks.KindDatabase]+d.Counts[stacks.KindCache] > 0 {
 		d.workloads, err = ec2.NewSecurityGroup(ctx, "workloads", &ec2.SecurityGroupArgs{
-			Name:        pulumi.String(shorten(ClusterName(d.r.Stack, d.r.Environment)+"-workloads", 255)),
-			Description: pulumi.String(fmt.Sprintf("panka %s/%s: every service and job task; databases and caches admit it", d.r.Stack, d.r.Environment)),
-			VpcId:       pulumi.String(d.net.VpcID),
+			Name:        pulumi.String(model.Shorten(model.ClusterName(d.R.Stack, d.R.Environment)+"-workloads", 255)),
+			Description: pulumi.String(fmt.Sprintf("panka %s/%s: every service and job task; databases and caches admit it", d.R.Stack, d.R.Environment)),
+			VpcId:       pulumi.String(d.Net.VpcID),
 			Ingress: ec2.SecurityGroupIngressArray{ec2.SecurityGroupIngressArgs{
 				Description: pulumi.String("tasks of the same stack/environment"),
 				Protocol:    pulumi.String("-1"), FromPort: pulumi.Int(0), ToPort: pulumi.Int(0),
@@ -187,17 +188,17 @@ func (d *deploy) shared() error {
 			Egress: allEgress(),
 		}, opts...)
 		if err != nil {
-			return fmt.Errorf("%s: workloads security group: %w", d.where, err)
+			return fmt.Errorf("%s: workloads security group: %w", d.Where, err)
 		}
 	}
-	if d.counts[stacks.KindMicroService] > 0 {
+	if d.Counts[stacks.KindMicroService] > 0 {
 		d.namespace, err = servicediscovery.NewPrivateDnsNamespace(ctx, "namespace", &servicediscovery.PrivateDnsNamespaceArgs{
-			Name:        pulumi.String(namespaceName(d.r.Stack, d.r.Environment)),
-			Description: pulumi.String(fmt.Sprintf("panka %s/%s service discovery", d.r.Stack, d.r.Environment)),
-			Vpc:         pulumi.String(d.net.VpcID),
+			Name:        pulumi.String(model.NamespaceName(d.R.Stack, d.R.Environment)),
+			Description: pulumi.String(fmt.Sprintf("panka %s/%s service discovery", d.R.Stack, d.R.Environment)),
+			Vpc:         pulumi.String(d.Net.VpcID),
 		}, opts...)
 		if err != nil {
-			return fmt.Errorf("%s: service discovery namespace: %w", d.where, err)
+			return fmt.Errorf("%s: service discovery namespace: %w", d.Where, err)
 		}
 	}
 	return nil
@@ -214,7 +215,7 @@ func allEgress() ec2.SecurityGroupEgressArray {
 // vpc returns the CIDR block of the VPC (looked up once).
 func (d *deploy) vpc() pulumi.StringOutput {
 	if !d.haveCIDR {
-		d.vpcCIDR = ec2.LookupVpcOutput(d.ctx, ec2.LookupVpcOutputArgs{Id: pulumi.String(d.net.VpcID)}, pulumi.Provider(d.prov)).CidrBlock()
+		d.vpcCIDR = ec2.LookupVpcOutput(d.ctx, ec2.LookupVpcOutputArgs{Id: pulumi.String(d.Net.VpcID)}, pulumi.Provider(d.prov)).CidrBlock()
 		d.haveCIDR = true
 	}
 	return d.vpcCIDR
@@ -233,7 +234,7 @@ func (d *deploy) account() pulumi.StringOutput {
 // scheme (looked up once).
 func (d *deploy) alb() *listenerInfo {
 	if d.listener == nil {
-		l := lb.LookupListenerOutput(d.ctx, lb.LookupListenerOutputArgs{Arn: pulumi.String(d.net.ListenerArn)}, pulumi.Provider(d.prov))
+		l := lb.LookupListenerOutput(d.ctx, lb.LookupListenerOutputArgs{Arn: pulumi.String(d.Net.ListenerArn)}, pulumi.Provider(d.prov))
 		b := lb.LookupLoadBalancerOutput(d.ctx, lb.LookupLoadBalancerOutputArgs{Arn: l.LoadBalancerArn()}, pulumi.Provider(d.prov))
 		d.listener = &listenerInfo{protocol: l.Protocol(), dns: b.DnsName(), internal: b.Internal()}
 	}
@@ -241,9 +242,9 @@ func (d *deploy) alb() *listenerInfo {
 }
 
 // component registers one component under its component resource.
-func (d *deploy) component(cp *comp) error {
+func (d *deploy) component(cp *model.Comp) error {
 	var deps []pulumi.Resource
-	for _, dep := range cp.deps {
+	for _, dep := range cp.Deps {
 		deps = append(deps, d.res[dep]...)
 	}
 	parent := &componentResource{}
@@ -251,13 +252,13 @@ func (d *deploy) component(cp *comp) error {
 	if len(deps) > 0 {
 		copts = append(copts, pulumi.DependsOn(deps))
 	}
-	if err := d.ctx.RegisterComponentResource(ComponentType(cp.c.Kind), cp.c.Name, parent, copts...); err != nil {
+	if err := d.ctx.RegisterComponentResource(ComponentType(cp.C.Kind), cp.C.Name, parent, copts...); err != nil {
 		return err
 	}
-	d.parents[cp.c.Name] = parent
+	d.parents[cp.C.Name] = parent
 	b := &builder{deploy: d, cp: cp, parent: parent, deps: deps}
 	var err error
-	switch cp.c.Kind {
+	switch cp.C.Kind {
 	case stacks.KindMicroService, stacks.KindWorker:
 		err = b.service()
 	case stacks.KindCronJob:
@@ -276,8 +277,8 @@ func (d *deploy) component(cp *comp) error {
 	if err != nil {
 		return err
 	}
-	d.outs[cp.c.Name] = b.exports
-	d.res[cp.c.Name] = b.made
+	d.outs[cp.C.Name] = b.exports
+	d.res[cp.C.Name] = b.made
 	outs := pulumi.Map{}
 	for k, v := range b.exports {
 		outs[k] = v
@@ -288,7 +289,7 @@ func (d *deploy) component(cp *comp) error {
 // builder registers the resources of one component.
 type builder struct {
 	*deploy
-	cp     *comp
+	cp     *model.Comp
 	parent pulumi.Resource
 	deps   []pulumi.Resource
 	made   []pulumi.Resource
@@ -325,15 +326,15 @@ func (b *builder) keep(r pulumi.Resource, err error) error {
 // name is the Pulumi logical name of one of the component's resources.
 func (b *builder) name(suffix string) string {
 	if suffix == "" {
-		return b.cp.c.Name
+		return b.cp.C.Name
 	}
-	return b.cp.c.Name + "-" + suffix
+	return b.cp.C.Name + "-" + suffix
 }
 
 // tags are the per-resource tags (the provider adds stack, environment and
 // managed-by).
 func (b *builder) tags() pulumi.StringMap {
-	return pulumi.StringMap{TagComponent: pulumi.String(b.cp.c.Name)}
+	return pulumi.StringMap{TagComponent: pulumi.String(b.cp.C.Name)}
 }
 
 func (b *builder) output(name string, v pulumi.StringOutput) {
@@ -460,3 +461,11 @@ func assumeRole(service string) pulumi.String {
 	})
 	return pulumi.String(string(b))
 }
+
+// Validate checks that r can be deployed by the aws target (model.Validate:
+// spec fields, AWS names and limits, references, provider settings); it
+// needs no Pulumi, AWS credentials or provider plugin.
+func Validate(r *stacks.Resolved) error { return model.Validate(r) }
+
+// ClusterName is the ECS cluster of a stack/environment (health checks).
+func ClusterName(stack, env string) string { return model.ClusterName(stack, env) }

@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sqs"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"panka.dev/panka/deployer/target/aws/model"
 	"panka.dev/panka/stacks"
 )
 
@@ -20,9 +21,9 @@ import (
 // (every task of the stack/environment).
 func (b *builder) dataSecurityGroup(port int, what string) (*ec2.SecurityGroup, error) {
 	sg, err := ec2.NewSecurityGroup(b.ctx, b.name("sg"), &ec2.SecurityGroupArgs{
-		Name:        pulumi.String(b.cp.n.securityGroup()),
-		Description: pulumi.String(fmt.Sprintf("panka %s/%s %s (%s)", b.r.Stack, b.r.Environment, b.cp.c.Name, what)),
-		VpcId:       pulumi.String(b.net.VpcID),
+		Name:        pulumi.String(b.cp.N.SecurityGroup()),
+		Description: pulumi.String(fmt.Sprintf("panka %s/%s %s (%s)", b.R.Stack, b.R.Environment, b.cp.C.Name, what)),
+		VpcId:       pulumi.String(b.Net.VpcID),
 		Ingress: ec2.SecurityGroupIngressArray{ec2.SecurityGroupIngressArgs{
 			Description:    pulumi.String(what + " from the stack's services and jobs"),
 			Protocol:       pulumi.String("tcp"),
@@ -42,11 +43,11 @@ func (b *builder) dataSecurityGroup(port int, what string) (*ec2.SecurityGroup, 
 // private, backed-up RDS instance whose master password RDS generates and
 // keeps in Secrets Manager (secretArn output).
 func (b *builder) database() error {
-	ctx, db := b.ctx, b.cp.db
+	ctx, db := b.ctx, b.cp.DB
 	sub, err := rds.NewSubnetGroup(ctx, b.name("subnets"), &rds.SubnetGroupArgs{
-		Name:        pulumi.String(b.cp.n.subnetGroup()),
-		Description: pulumi.String(fmt.Sprintf("panka %s/%s %s", b.r.Stack, b.r.Environment, b.cp.c.Name)),
-		SubnetIds:   pulumi.ToStringArray(b.net.PrivateSubnets),
+		Name:        pulumi.String(b.cp.N.SubnetGroup()),
+		Description: pulumi.String(fmt.Sprintf("panka %s/%s %s", b.R.Stack, b.R.Environment, b.cp.C.Name)),
+		SubnetIds:   pulumi.ToStringArray(b.Net.PrivateSubnets),
 		Tags:        b.tags(),
 	}, b.opts()...)
 	if err = b.keep(sub, err); err != nil {
@@ -56,7 +57,7 @@ func (b *builder) database() error {
 	if err != nil {
 		return err
 	}
-	id := b.cp.n.rdsIdentifier()
+	id := b.cp.N.RdsIdentifier()
 	args := &rds.InstanceArgs{
 		Identifier:               pulumi.String(id),
 		Engine:                   pulumi.String(db.Engine),
@@ -76,7 +77,7 @@ func (b *builder) database() error {
 		DbSubnetGroupName:        sub.Name,
 		VpcSecurityGroupIds:      pulumi.StringArray{sg.ID()},
 		SkipFinalSnapshot:        pulumi.Bool(false),
-		FinalSnapshotIdentifier:  pulumi.String(shorten(id+"-final", 255)),
+		FinalSnapshotIdentifier:  pulumi.String(model.Shorten(id+"-final", 255)),
 		AutoMinorVersionUpgrade:  pulumi.Bool(true),
 		// A version bump in YAML is an explicit request for the upgrade.
 		AllowMajorVersionUpgrade: pulumi.Bool(true),
@@ -110,11 +111,11 @@ func (b *builder) database() error {
 // cache maps a Cache: subnet group, security group and an encrypted
 // replication group (automatic failover across AZs from two nodes).
 func (b *builder) cache() error {
-	ctx, ca := b.ctx, b.cp.cache
+	ctx, ca := b.ctx, b.cp.Cache
 	sub, err := elasticache.NewSubnetGroup(ctx, b.name("subnets"), &elasticache.SubnetGroupArgs{
-		Name:        pulumi.String(b.cp.n.subnetGroup()),
-		Description: pulumi.String(fmt.Sprintf("panka %s/%s %s", b.r.Stack, b.r.Environment, b.cp.c.Name)),
-		SubnetIds:   pulumi.ToStringArray(b.net.PrivateSubnets),
+		Name:        pulumi.String(b.cp.N.SubnetGroup()),
+		Description: pulumi.String(fmt.Sprintf("panka %s/%s %s", b.R.Stack, b.R.Environment, b.cp.C.Name)),
+		SubnetIds:   pulumi.ToStringArray(b.Net.PrivateSubnets),
 		Tags:        b.tags(),
 	}, b.opts()...)
 	if err = b.keep(sub, err); err != nil {
@@ -124,11 +125,11 @@ func (b *builder) cache() error {
 	if err != nil {
 		return err
 	}
-	id := b.cp.n.cacheID()
+	id := b.cp.N.CacheID()
 	ha := ca.Nodes >= 2
 	args := &elasticache.ReplicationGroupArgs{
 		ReplicationGroupId:       pulumi.String(id),
-		Description:              pulumi.String(fmt.Sprintf("panka %s/%s %s", b.r.Stack, b.r.Environment, b.cp.c.Name)),
+		Description:              pulumi.String(fmt.Sprintf("panka %s/%s %s", b.R.Stack, b.R.Environment, b.cp.C.Name)),
 		Engine:                   pulumi.String(ca.Engine),
 		NodeType:                 pulumi.String(ca.NodeType),
 		NumCacheClusters:         pulumi.Int(ca.Nodes),
@@ -159,8 +160,8 @@ func (b *builder) cache() error {
 // dead-letter queue (14 days' retention, FIFO iff the queue is) wired by a
 // redrive policy, which only this queue may use.
 func (b *builder) queue() error {
-	ctx, q := b.ctx, b.cp.q
-	name, dlqName := b.cp.n.queue(q.FIFO)
+	ctx, q := b.ctx, b.cp.Q
+	name, dlqName := b.cp.N.Queue(q.FIFO)
 	args := &sqs.QueueArgs{
 		Name:                     pulumi.String(name),
 		FifoQueue:                pulumi.Bool(q.FIFO),
@@ -219,10 +220,10 @@ func (b *builder) queue() error {
 // public access block (all four settings unless public), bucket-owner
 // ownership (no ACLs), lifecycle rules and a policy denying plain HTTP.
 func (b *builder) bucket() error {
-	ctx, bk := b.ctx, b.cp.b
+	ctx, bk := b.ctx, b.cp.B
 	var name pulumi.StringInput = pulumi.String(bk.Name)
 	if bk.Name == "" {
-		name = pulumi.Sprintf("%s-%s", b.cp.n.bucketBase(), b.account())
+		name = pulumi.Sprintf("%s-%s", b.cp.N.BucketBase(), b.account())
 	}
 	bucket, err := s3.NewBucketV2(ctx, b.name(""), &s3.BucketV2Args{
 		Bucket:       name,
@@ -339,9 +340,9 @@ func (b *builder) bucket() error {
 // subscriptions deliver raw-or-enveloped messages to a Queue component;
 // its queue policy is made by queuePolicies once every topic exists.
 func (b *builder) topic() error {
-	ctx, t := b.ctx, b.cp.t
+	ctx, t := b.ctx, b.cp.T
 	args := &sns.TopicArgs{
-		Name:           pulumi.String(b.cp.n.topic(t.FIFO)),
+		Name:           pulumi.String(b.cp.N.Topic(t.FIFO)),
 		FifoTopic:      pulumi.Bool(t.FIFO),
 		KmsMasterKeyId: pulumi.String("alias/aws/sns"),
 		Tags:           b.tags(),
@@ -391,8 +392,8 @@ func (b *builder) topic() error {
 // topics that subscribe it (aws:SourceArn). A queue has one policy, so it
 // is made once per queue after every topic, parented to the queue.
 func (d *deploy) queuePolicies() error {
-	for _, qname := range sortedKeys(d.subscribers) {
-		topics := d.subscribers[qname]
+	for _, qname := range model.SortedKeys(d.Subscribers) {
+		topics := d.Subscribers[qname]
 		ins := []pulumi.StringInput{d.outs[qname]["arn"]}
 		var deps []pulumi.Resource
 		for _, t := range topics {
@@ -415,7 +416,7 @@ func (d *deploy) queuePolicies() error {
 			Policy:   policy,
 		}, pulumi.Parent(parent), pulumi.DependsOn(deps))
 		if err != nil {
-			return fmt.Errorf("%s component %q: queue policy for topics %v: %w", d.where, qname, topics, err)
+			return fmt.Errorf("%s component %q: queue policy for topics %v: %w", d.Where, qname, topics, err)
 		}
 		d.res[qname] = append(d.res[qname], qp)
 	}

@@ -43,11 +43,13 @@
 // component's resources; stacks.Sensitive values become Pulumi secrets.
 // Every component output is exported as target.OutputName(component,
 // output); all outputs are strings. Physical names are derived from stack,
-// environment and component (see names.go); ClusterName gives the ECS
-// cluster for health checks. Validate checks a model (fields, AWS
+// environment and component (see model/names.go); ClusterName gives the
+// ECS cluster for health checks. Validate checks a model (fields, AWS
 // names and limits, references, provider settings) without Pulumi.
 //
-// Which spec changes force replacement is in the Pulumi-free sub-package
-// replace. This package never reads the environment, the network or AWS
+// Decoding, naming and validation live in the Pulumi-free sub-package
+// model (so panka plan and validate run the checks apply would, without
+// the engine); which spec changes force replacement is in the Pulumi-free
+// sub-package replace. This package never reads the environment, the network or AWS
 // credentials itself: the Pulumi engine and the AWS provider plugin do.
 package aws

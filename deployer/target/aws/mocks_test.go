@@ -12,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"panka.dev/panka/deployer/target"
+	"panka.dev/panka/deployer/target/aws/model"
 	"panka.dev/panka/stacks"
 )
 
@@ -149,11 +150,11 @@ func tryRunWith(r *stacks.Resolved, opts target.Options) (*runResult, error) {
 	var mu sync.Mutex
 	raw := map[string]pulumi.StringOutput{}
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
-		p, err := newProgram(r)
+		p, err := model.New(r)
 		if err != nil {
 			return err
 		}
-		d := &deploy{program: p, ctx: ctx, protect: opts.Protect, outs: map[string]map[string]pulumi.StringOutput{}, res: map[string][]pulumi.Resource{}, parents: map[string]pulumi.Resource{}}
+		d := &deploy{Program: p, ctx: ctx, protect: opts.Protect, outs: map[string]map[string]pulumi.StringOutput{}, res: map[string][]pulumi.Resource{}, parents: map[string]pulumi.Resource{}}
 		if err := d.run(); err != nil {
 			return err
 		}

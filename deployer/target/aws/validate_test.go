@@ -8,6 +8,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"panka.dev/panka/deployer/target"
+	"panka.dev/panka/deployer/target/aws/model"
 	"panka.dev/panka/stacks"
 )
 
@@ -153,22 +154,22 @@ func TestRegisterPublic(t *testing.T) {
 }
 
 func TestOrder(t *testing.T) {
-	p, err := newProgram(fullStack())
+	p, err := model.New(fullStack())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, c := range p.order {
-		got = append(got, c.c.Name)
+	for _, c := range p.Order {
+		got = append(got, c.C.Name)
 	}
 	want := []string{"assets", "nightly", "orders-queue", "events", "sessions", "users-db", "api", "worker"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("order = %v, want %v", got, want)
 	}
-	if d := p.comps["events"].deps; !reflect.DeepEqual(d, []string{"orders-queue"}) {
+	if d := p.Comps["events"].Deps; !reflect.DeepEqual(d, []string{"orders-queue"}) {
 		t.Errorf("topic deps = %v", d)
 	}
-	if d := p.comps["api"].deps; !reflect.DeepEqual(d, []string{"orders-queue", "users-db"}) {
+	if d := p.Comps["api"].Deps; !reflect.DeepEqual(d, []string{"orders-queue", "users-db"}) {
 		t.Errorf("api deps = %v", d)
 	}
 }
@@ -179,21 +180,21 @@ func TestPriorities(t *testing.T) {
 		r.Components = append(r.Components, stacks.Component{Name: n, Kind: stacks.KindMicroService, Spec: map[string]any{
 			"image": "x", "loadBalancer": map[string]any{"path": "/" + n}}})
 	}
-	p1, err := newProgram(r)
+	p1, err := model.New(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, _ := newProgram(r)
+	p2, _ := model.New(r)
 	seen := map[int]string{}
-	for name, c := range p1.comps {
-		if c.priority == 0 {
+	for name, c := range p1.Comps {
+		if c.Priority == 0 {
 			continue
 		}
-		if other, dup := seen[c.priority]; dup {
-			t.Errorf("%s and %s share priority %d", name, other, c.priority)
+		if other, dup := seen[c.Priority]; dup {
+			t.Errorf("%s and %s share priority %d", name, other, c.Priority)
 		}
-		seen[c.priority] = name
-		if p2.comps[name].priority != c.priority {
+		seen[c.Priority] = name
+		if p2.Comps[name].Priority != c.Priority {
 			t.Errorf("%s: priority not deterministic", name)
 		}
 	}
@@ -202,130 +203,9 @@ func TestPriorities(t *testing.T) {
 	}
 	// A different environment gets different priorities (shared listener).
 	r.Environment = "staging"
-	p3, _ := newProgram(r)
-	if p3.comps["api"].priority == p1.comps["api"].priority {
-		t.Errorf("api has priority %d in both environments", p1.comps["api"].priority)
-	}
-}
-
-func TestScheduleExpression(t *testing.T) {
-	tests := []struct {
-		in, want string
-		wantErr  bool
-	}{
-		{"0 3 * * *", "cron(0 3 * * ? *)", false},
-		{"*/15 * * * *", "cron(*/15 * * * ? *)", false},
-		{"0 3 * * 1-5", "cron(0 3 ? * 2-6 *)", false},
-		{"0 3 * * 0,6", "cron(0 3 ? * 1,7 *)", false},
-		{"0 3 * * 7", "cron(0 3 ? * 1 *)", false},
-		{"0 3 * * MON-FRI", "cron(0 3 ? * MON-FRI *)", false},
-		{"30 2 1 * *", "cron(30 2 1 * ? *)", false},
-		{"@daily", "cron(0 0 * * ? *)", false},
-		{"rate(5 minutes)", "rate(5 minutes)", false},
-		{"cron(0 12 * * ? *)", "cron(0 12 * * ? *)", false},
-		{"at(2030-01-01T00:00:00)", "at(2030-01-01T00:00:00)", false},
-		{"", "", true},
-		{"0 3 * *", "", true},
-		{"0 3 1 * 1", "", true},
-		{"0 3 * * 9", "", true},
-		{"rate(5 minutes", "", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := scheduleExpression(tt.in)
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Errorf("scheduleExpression(%q) = %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
-}
-
-func TestFargateSize(t *testing.T) {
-	tests := []struct {
-		cpu, mem int
-		ok       bool
-	}{
-		{256, 512, true}, {256, 2048, true}, {256, 4096, false},
-		{512, 1024, true}, {512, 4096, true}, {512, 512, false},
-		{1024, 8192, true}, {2048, 16384, true}, {4096, 30720, true}, {4096, 31744, false},
-		{8192, 20480, true}, {8192, 18432, false}, {16384, 122880, true}, {16384, 36864, false},
-		{128, 512, false},
-	}
-	for _, tt := range tests {
-		if err := fargateSize(tt.cpu, tt.mem); (err == nil) != tt.ok {
-			t.Errorf("fargateSize(%d, %d) = %v, want ok=%v", tt.cpu, tt.mem, err, tt.ok)
-		}
-	}
-}
-
-func TestDecodeForms(t *testing.T) {
-	tests := []struct {
-		name string
-		spec map[string]any
-		cpu  int
-		mem  int
-		cmd  []any
-	}{
-		{"ints", map[string]any{"cpu": 1024, "memory": int64(2048)}, 1024, 2048, nil},
-		{"floats", map[string]any{"cpu": float64(1024), "memory": float64(2048)}, 1024, 2048, nil},
-		{"strings", map[string]any{"cpu": "1 vCPU", "memory": "2 GiB"}, 1024, 2048, nil},
-		{"quarter", map[string]any{"cpu": "0.25vcpu", "memory": "512MiB"}, 256, 512, nil},
-		{"command string", map[string]any{"command": `sh -c "echo 'hi there'" a\ b`}, 256, 512, []any{"sh", "-c", "echo 'hi there'", "a b"}},
-		{"command list", map[string]any{"command": []any{"a", "b c"}}, 256, 512, []any{"a", "b c"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := &decoder{where: "test"}
-			tt.spec["image"] = "x"
-			w := decodeWorkload(d, &stacks.Component{Name: "w", Kind: stacks.KindWorker, Spec: tt.spec})
-			if w.CPU != tt.cpu || w.Memory != tt.mem || !reflect.DeepEqual(w.Command, tt.cmd) {
-				t.Errorf("cpu %d memory %d command %q; want %d %d %q", w.CPU, w.Memory, w.Command, tt.cpu, tt.mem, tt.cmd)
-			}
-			if len(d.errs) != 0 {
-				t.Errorf("errors: %v", d.errs)
-			}
-		})
-	}
-	d := &decoder{where: "test"}
-	if got := d.seconds(map[string]any{"a": "14d"}, "", "a", 0); got != 1209600 {
-		t.Errorf("14d = %d", got)
-	}
-	if got := d.seconds(map[string]any{"a": "90s"}, "", "a", 0); got != 90 {
-		t.Errorf("90s = %d", got)
-	}
-	if _, err := splitWords(`echo "unterminated`); err == nil {
-		t.Errorf("unterminated quote accepted")
-	}
-}
-
-func TestNames(t *testing.T) {
-	long := strings.Repeat("very-long-component-name-", 4)
-	n := newNames("orders", "production", long)
-	if id := n.rdsIdentifier(); len(id) > 63 || checkRDSLike("id", id, 63) != nil {
-		t.Errorf("rds identifier %q", id)
-	}
-	if id := n.cacheID(); len(id) != 40 || checkRDSLike("id", id, 40) != nil {
-		t.Errorf("cache id %q (%d)", id, len(id))
-	}
-	if q, dlq := n.queue(true); len(dlq) > 80 || !strings.HasSuffix(q, ".fifo") || !strings.HasSuffix(dlq, "-dlq.fifo") || checkSQS(dlq) != nil {
-		t.Errorf("queue names %q %q", q, dlq)
-	}
-	if b := n.bucketExample(""); len(b) > 63 || checkBucket(b) != nil {
-		t.Errorf("bucket %q", b)
-	}
-	if r := n.role("exec"); len(r) > 64 {
-		t.Errorf("role %q", r)
-	}
-	if tg := targetGroupLogical(long); len(tg) > 24 {
-		t.Errorf("target group logical name %q", tg)
-	}
-	// Shortened names stay distinct and stable.
-	a, b := shorten(long+"a", 40), shorten(long+"b", 40)
-	if a == b || a != shorten(long+"a", 40) {
-		t.Errorf("shorten: %q %q", a, b)
-	}
-	if shorten("short", 40) != "short" {
-		t.Errorf("shorten changed a short name")
+	p3, _ := model.New(r)
+	if p3.Comps["api"].Priority == p1.Comps["api"].Priority {
+		t.Errorf("api has priority %d in both environments", p1.Comps["api"].Priority)
 	}
 }
 

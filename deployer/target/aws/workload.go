@@ -15,6 +15,7 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/servicediscovery"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"panka.dev/panka/deployer/target/aws/model"
 	"panka.dev/panka/stacks"
 )
 
@@ -83,12 +84,12 @@ type logConfiguration struct {
 
 // task makes the parts every workload has.
 func (b *builder) task() (*task, error) {
-	ctx, w, c := b.ctx, b.cp.w, b.cp.c
+	ctx, w, c := b.ctx, b.cp.W, b.cp.C
 	t := &task{}
 	var err error
 
 	t.logGroup, err = cloudwatch.NewLogGroup(ctx, b.name("logs"), &cloudwatch.LogGroupArgs{
-		Name:            pulumi.String(logGroupName(b.r.Stack, b.r.Environment, c.Name)),
+		Name:            pulumi.String(model.LogGroupName(b.R.Stack, b.R.Environment, c.Name)),
 		RetentionInDays: pulumi.Int(w.LogRetentionDays),
 		Tags:            b.tags(),
 	}, b.opts()...)
@@ -99,8 +100,8 @@ func (b *builder) task() (*task, error) {
 	// Execution role: what ECS needs to start the task — pull the image,
 	// write logs, and read exactly the secrets the task references.
 	t.execRole, err = iam.NewRole(ctx, b.name("exec"), &iam.RoleArgs{
-		Name:             pulumi.String(b.cp.n.role("exec")),
-		Description:      pulumi.String(fmt.Sprintf("panka %s/%s %s: ECS task execution", b.r.Stack, b.r.Environment, c.Name)),
+		Name:             pulumi.String(b.cp.N.Role("exec")),
+		Description:      pulumi.String(fmt.Sprintf("panka %s/%s %s: ECS task execution", b.R.Stack, b.R.Environment, c.Name)),
 		AssumeRolePolicy: assumeRole("ecs-tasks.amazonaws.com"),
 		Tags:             b.tags(),
 	}, b.opts()...)
@@ -114,13 +115,13 @@ func (b *builder) task() (*task, error) {
 	if err = b.keep(att, err); err != nil {
 		return nil, fmt.Errorf("execution role policy: %w", err)
 	}
-	secretNames := sortedKeys(w.Secrets)
+	secretNames := model.SortedKeys(w.Secrets)
 	secretRefs := make([]pulumi.StringInput, len(secretNames))
 	for i, k := range secretNames {
 		secretRefs[i] = b.input(w.Secrets[k])
 	}
 	if len(secretNames) > 0 {
-		region := b.r.Provider.Region
+		region := b.R.Provider.Region
 		pol, err := iam.NewRolePolicy(ctx, b.name("exec-secrets"), &iam.RolePolicyArgs{
 			Name:   pulumi.String("read-secrets"),
 			Role:   t.execRole.Name,
@@ -134,8 +135,8 @@ func (b *builder) task() (*task, error) {
 	// Task role: the application's own permissions. panka grants access to
 	// the queues, buckets and topics the workload references.
 	t.taskRole, err = iam.NewRole(ctx, b.name("task"), &iam.RoleArgs{
-		Name:             pulumi.String(b.cp.n.role("task")),
-		Description:      pulumi.String(fmt.Sprintf("panka %s/%s %s: application role", b.r.Stack, b.r.Environment, c.Name)),
+		Name:             pulumi.String(b.cp.N.Role("task")),
+		Description:      pulumi.String(fmt.Sprintf("panka %s/%s %s: application role", b.R.Stack, b.R.Environment, c.Name)),
 		AssumeRolePolicy: assumeRole("ecs-tasks.amazonaws.com"),
 		Tags:             b.tags(),
 	}, b.opts()...)
@@ -149,7 +150,7 @@ func (b *builder) task() (*task, error) {
 	// Container definitions: every input (image, env values, secret
 	// references) flows through one All so references are wired and a
 	// secret env value makes the document secret in Pulumi's state.
-	envNames := sortedKeys(w.Env)
+	envNames := model.SortedKeys(w.Env)
 	ins := []pulumi.StringInput{b.input(w.Image)}
 	for _, arg := range w.Command {
 		ins = append(ins, b.input(arg))
@@ -158,8 +159,8 @@ func (b *builder) task() (*task, error) {
 		ins = append(ins, b.input(w.Env[k]))
 	}
 	ins = append(ins, secretRefs...)
-	region := b.r.Provider.Region
-	logGroup := logGroupName(b.r.Stack, b.r.Environment, c.Name)
+	region := b.R.Provider.Region
+	logGroup := model.LogGroupName(b.R.Stack, b.R.Environment, c.Name)
 	ncmd, port, name, check := len(w.Command), w.Port, c.Name, w.ContainerCheck
 	defs := jsonDoc(func(v []string) any {
 		cd := containerDef{
@@ -196,7 +197,7 @@ func (b *builder) task() (*task, error) {
 	}, ins...)
 
 	t.def, err = ecs.NewTaskDefinition(ctx, b.name("task"), &ecs.TaskDefinitionArgs{
-		Family:                  pulumi.String(b.cp.n.family()),
+		Family:                  pulumi.String(b.cp.N.Family()),
 		NetworkMode:             pulumi.String("awsvpc"),
 		RequiresCompatibilities: pulumi.StringArray{pulumi.String("FARGATE")},
 		Cpu:                     pulumi.String(fmt.Sprint(w.CPU)),
@@ -215,9 +216,9 @@ func (b *builder) task() (*task, error) {
 	}
 
 	sgArgs := &ec2.SecurityGroupArgs{
-		Name:        pulumi.String(b.cp.n.securityGroup()),
-		Description: pulumi.String(fmt.Sprintf("panka %s/%s %s tasks", b.r.Stack, b.r.Environment, c.Name)),
-		VpcId:       pulumi.String(b.net.VpcID),
+		Name:        pulumi.String(b.cp.N.SecurityGroup()),
+		Description: pulumi.String(fmt.Sprintf("panka %s/%s %s tasks", b.R.Stack, b.R.Environment, c.Name)),
+		VpcId:       pulumi.String(b.Net.VpcID),
 		Egress:      allEgress(),
 		Tags:        b.tags(),
 	}
@@ -299,9 +300,9 @@ func (b *builder) accessPolicy(role *iam.Role) error {
 	}
 	var used []string // component names, in refs order
 	seen := map[string]bool{}
-	for _, rf := range b.cp.refs {
-		tc := b.comps[rf.Component]
-		if _, ok := grants[tc.c.Kind]; ok && !seen[rf.Component] {
+	for _, rf := range b.cp.Refs {
+		tc := b.Comps[rf.Component]
+		if _, ok := grants[tc.C.Kind]; ok && !seen[rf.Component] {
 			seen[rf.Component] = true
 			used = append(used, rf.Component)
 		}
@@ -312,7 +313,7 @@ func (b *builder) accessPolicy(role *iam.Role) error {
 	kinds := make([]stacks.Kind, len(used))
 	arns := make([]pulumi.StringInput, len(used))
 	for i, name := range used {
-		kinds[i] = b.comps[name].c.Kind
+		kinds[i] = b.Comps[name].C.Kind
 		arns[i] = b.outs[name]["arn"]
 	}
 	doc := jsonDoc(func(vals []string) any {
@@ -342,7 +343,7 @@ func (b *builder) accessPolicy(role *iam.Role) error {
 // service maps a MicroService or Worker: task, optional target group and
 // listener rule, service discovery, ECS service and autoscaling.
 func (b *builder) service() error {
-	ctx, w, c := b.ctx, b.cp.w, b.cp.c
+	ctx, w, c := b.ctx, b.cp.W, b.cp.C
 	t, err := b.task()
 	if err != nil {
 		return err
@@ -360,7 +361,7 @@ func (b *builder) service() error {
 			Enable: pulumi.Bool(true), Rollback: pulumi.Bool(true),
 		},
 		NetworkConfiguration: ecs.ServiceNetworkConfigurationArgs{
-			Subnets:        pulumi.ToStringArray(b.net.PrivateSubnets),
+			Subnets:        pulumi.ToStringArray(b.Net.PrivateSubnets),
 			SecurityGroups: pulumi.StringArray{t.sg.ID(), b.workloads.ID()},
 			AssignPublicIp: pulumi.Bool(false),
 		},
@@ -378,7 +379,7 @@ func (b *builder) service() error {
 	if c.Kind == stacks.KindMicroService {
 		reg, err := servicediscovery.NewService(ctx, b.name("discovery"), &servicediscovery.ServiceArgs{
 			Name:        pulumi.String(c.Name),
-			Description: pulumi.String(fmt.Sprintf("panka %s/%s %s", b.r.Stack, b.r.Environment, c.Name)),
+			Description: pulumi.String(fmt.Sprintf("panka %s/%s %s", b.R.Stack, b.R.Environment, c.Name)),
 			DnsConfig: servicediscovery.ServiceDnsConfigArgs{
 				NamespaceId:   b.namespace.ID(),
 				RoutingPolicy: pulumi.String("MULTIVALUE"),
@@ -393,16 +394,16 @@ func (b *builder) service() error {
 			return fmt.Errorf("service discovery: %w", err)
 		}
 		args.ServiceRegistries = ecs.ServiceServiceRegistriesArgs{RegistryArn: reg.Arn}
-		internalURL := pulumi.String(fmt.Sprintf("http://%s.%s:%d", c.Name, namespaceName(b.r.Stack, b.r.Environment), w.Port)).ToStringOutput()
+		internalURL := pulumi.String(fmt.Sprintf("http://%s.%s:%d", c.Name, model.NamespaceName(b.R.Stack, b.R.Environment), w.Port)).ToStringOutput()
 		b.output("url", internalURL)
 	}
 
 	if lbs := w.LoadBalancer; lbs != nil {
-		tg, err := lb.NewTargetGroup(ctx, targetGroupLogical(c.Name), &lb.TargetGroupArgs{
+		tg, err := lb.NewTargetGroup(ctx, model.TargetGroupLogical(c.Name), &lb.TargetGroupArgs{
 			Port:                pulumi.Int(w.Port),
 			Protocol:            pulumi.String("HTTP"),
 			TargetType:          pulumi.String("ip"),
-			VpcId:               pulumi.String(b.net.VpcID),
+			VpcId:               pulumi.String(b.Net.VpcID),
 			DeregistrationDelay: pulumi.Int(60),
 			HealthCheck: lb.TargetGroupHealthCheckArgs{
 				Enabled:            pulumi.Bool(true),
@@ -434,8 +435,8 @@ func (b *builder) service() error {
 			}})
 		}
 		rule, err := lb.NewListenerRule(ctx, b.name("rule"), &lb.ListenerRuleArgs{
-			ListenerArn: pulumi.String(b.net.ListenerArn),
-			Priority:    pulumi.Int(b.cp.priority),
+			ListenerArn: pulumi.String(b.Net.ListenerArn),
+			Priority:    pulumi.Int(b.cp.Priority),
 			Actions: lb.ListenerRuleActionArray{lb.ListenerRuleActionArgs{
 				Type:           pulumi.String("forward"),
 				TargetGroupArn: tg.Arn,
@@ -459,7 +460,7 @@ func (b *builder) service() error {
 		path := strings.TrimSuffix(lbs.Path, "/")
 		host := b.input(lbs.Host)
 		public := lbs.Public
-		listener := b.net.ListenerArn
+		listener := b.Net.ListenerArn
 		cname := c.Name
 		url := pulumi.All(info.protocol, info.dns, info.internal, host).ApplyT(func(xs []any) (string, error) {
 			proto, dns, internal, h := xs[0].(string), xs[1].(string), xs[2].(bool), xs[3].(string)
@@ -484,7 +485,7 @@ func (b *builder) service() error {
 		st, err := appautoscaling.NewTarget(ctx, b.name("scaling"), &appautoscaling.TargetArgs{
 			ServiceNamespace:  pulumi.String("ecs"),
 			ScalableDimension: pulumi.String("ecs:service:DesiredCount"),
-			ResourceId:        pulumi.Sprintf("service/%s/%s", ClusterName(b.r.Stack, b.r.Environment), svc.Name),
+			ResourceId:        pulumi.Sprintf("service/%s/%s", model.ClusterName(b.R.Stack, b.R.Environment), svc.Name),
 			MinCapacity:       pulumi.Int(as.Min),
 			MaxCapacity:       pulumi.Int(as.Max),
 			Tags:              b.tags(),
@@ -493,7 +494,7 @@ func (b *builder) service() error {
 			return fmt.Errorf("autoscaling target: %w", err)
 		}
 		pol, err := appautoscaling.NewPolicy(ctx, b.name("cpu"), &appautoscaling.PolicyArgs{
-			Name:              pulumi.String(b.cp.n.base + "-cpu"),
+			Name:              pulumi.String(b.cp.N.Base + "-cpu"),
 			PolicyType:        pulumi.String("TargetTrackingScaling"),
 			ServiceNamespace:  st.ServiceNamespace,
 			ScalableDimension: st.ScalableDimension,
@@ -517,14 +518,14 @@ func (b *builder) service() error {
 // cronJob maps a CronJob: task, a role EventBridge Scheduler assumes to
 // run it, and the schedule.
 func (b *builder) cronJob() error {
-	ctx, w, c := b.ctx, b.cp.w, b.cp.c
+	ctx, w, c := b.ctx, b.cp.W, b.cp.C
 	t, err := b.task()
 	if err != nil {
 		return err
 	}
 	role, err := iam.NewRole(ctx, b.name("scheduler"), &iam.RoleArgs{
-		Name:             pulumi.String(b.cp.n.role("sched")),
-		Description:      pulumi.String(fmt.Sprintf("panka %s/%s %s: EventBridge Scheduler runs the task", b.r.Stack, b.r.Environment, c.Name)),
+		Name:             pulumi.String(b.cp.N.Role("sched")),
+		Description:      pulumi.String(fmt.Sprintf("panka %s/%s %s: EventBridge Scheduler runs the task", b.R.Stack, b.R.Environment, c.Name)),
 		AssumeRolePolicy: assumeRole("scheduler.amazonaws.com"),
 		Tags:             b.tags(),
 	}, b.opts()...)
@@ -549,8 +550,8 @@ func (b *builder) cronJob() error {
 		return fmt.Errorf("scheduler role policy: %w", err)
 	}
 	args := &scheduler.ScheduleArgs{
-		Name:               pulumi.String(b.cp.n.schedule()),
-		Description:        pulumi.String(fmt.Sprintf("panka %s/%s %s", b.r.Stack, b.r.Environment, c.Name)),
+		Name:               pulumi.String(b.cp.N.Schedule()),
+		Description:        pulumi.String(fmt.Sprintf("panka %s/%s %s", b.R.Stack, b.R.Environment, c.Name)),
 		ScheduleExpression: pulumi.String(w.Schedule),
 		FlexibleTimeWindow: scheduler.ScheduleFlexibleTimeWindowArgs{Mode: pulumi.String("OFF")},
 		Target: scheduler.ScheduleTargetArgs{
@@ -562,7 +563,7 @@ func (b *builder) cronJob() error {
 				PlatformVersion:   pulumi.String("LATEST"),
 				TaskCount:         pulumi.Int(1),
 				NetworkConfiguration: scheduler.ScheduleTargetEcsParametersNetworkConfigurationArgs{
-					Subnets:        pulumi.ToStringArray(b.net.PrivateSubnets),
+					Subnets:        pulumi.ToStringArray(b.Net.PrivateSubnets),
 					SecurityGroups: pulumi.StringArray{t.sg.ID(), b.workloads.ID()},
 					AssignPublicIp: pulumi.Bool(false),
 				},

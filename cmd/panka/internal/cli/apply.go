@@ -168,6 +168,9 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s/%s%s: %w", stackName, env, planAt(src), err)
 	}
+	if err := checkTarget(model, ref.Path, planAt(src)); err != nil {
+		return nil, err
+	}
 	dirty, err := src.isDirty(ctx, ref.Path)
 	if err != nil {
 		return nil, err

@@ -121,7 +121,7 @@ func genStack(t testing.TB, dir string, n int) {
 			t.Fatal(err)
 		}
 	}
-	write("stacks/big/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: big\nspec:\n  provider:\n    name: aws\n    region: eu-west-1\n  variables:\n    TAG:\n      default: \"1.0.0\"\n")
+	write("stacks/big/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: big\nspec:\n  provider:\n    name: aws\n    region: eu-west-1\n    network:\n      vpcId: vpc-0a1b2c3d4e5f60718\n      privateSubnets: [subnet-0bb21, subnet-0bb22]\n  variables:\n    TAG:\n      default: \"1.0.0\"\n")
 	write("stacks/big/environments/dev.yaml", "apiVersion: core.panka.io/v1\nkind: Environment\nmetadata:\n  name: dev\nspec: {}\n")
 	for i := 0; i < n/2; i++ {
 		var b strings.Builder

@@ -62,7 +62,10 @@ func newCmdValidate(f *Factory) *cobra.Command {
 		Long: `Validate loads every stack (or --stack) and resolves every environment (or
 --environment) without needing secret or required variable values, so a pre-push
 hook can run it anywhere. Values given with --var, --var-file or PANKA_VAR_<NAME>
-are checked too. Works outside git and in a repository without commits.`,
+are checked too; when every variable has a value, a stack on the aws target
+is also checked against the target's own rules (provider settings such as
+spec.provider.network.listenerArn, AWS names and limits), as apply checks it.
+Works outside git and in a repository without commits.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return validateRun(opts)
@@ -234,18 +237,21 @@ func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks
 	index := map[string]int{}
 	for _, e := range envs {
 		res, err := s.Resolve(e, stacks.ResolveOptions{Vars: vars, Lenient: true})
+		var found []Problem
 		if err == nil {
 			declared = res.Variables
-			continue
-		}
-		var es *stacks.Errors
-		if !errors.As(err, &es) {
-			probs = append(probs, Problem{File: s.File(), Message: err.Error(), Stack: r.Name, Environment: e})
-			continue
+			found = targetProblems(res, s.File(), r.Name, e)
+		} else {
+			var es *stacks.Errors
+			if !errors.As(err, &es) {
+				probs = append(probs, Problem{File: s.File(), Message: err.Error(), Stack: r.Name, Environment: e})
+				continue
+			}
+			found = problemsOf(es, r.Name, e)
 		}
 		// The same problem in a shared file shows up in every environment:
 		// report it once, listing the environments.
-		for _, p := range problemsOf(es, r.Name, e) {
+		for _, p := range found {
 			k := p.location()
 			if i, ok := index[k]; ok {
 				probs[i].Environments = append(probs[i].Environments, e)

@@ -1,4 +1,4 @@
-package aws
+package model
 
 import (
 	"errors"
@@ -16,37 +16,37 @@ type ref struct {
 	Component, Output string
 }
 
-// comp is one component decoded and named, ready to register.
-type comp struct {
-	c     *stacks.Component
-	n     names
-	deps  []string // sorted: DependsOn + references + topic queues
-	refs  []ref    // references in the spec, sorted, unique
-	w     *workload
-	db    *database
-	cache *cache
-	q     *queue
-	b     *bucket
-	t     *topic
-	// priority is the ALB listener rule priority (MicroService with
+// Comp is one component decoded and named, ready to register.
+type Comp struct {
+	C     *stacks.Component
+	N     Names
+	Deps  []string // sorted: DependsOn + references + topic queues
+	Refs  []ref    // references in the spec, sorted, unique
+	W     *workload
+	DB    *database
+	Cache *cache
+	Q     *queue
+	B     *bucket
+	T     *topic
+	// Priority is the ALB listener rule priority (MicroService with
 	// loadBalancer).
-	priority int
+	Priority int
 }
 
-// program is a validated model: every component decoded, named, ordered.
+// Program is a validated model: every component decoded, named, ordered.
 // Building one never touches Pulumi, so every problem surfaces before a
 // deployment starts (Validate).
-type program struct {
-	r      *stacks.Resolved
-	where  string
-	comps  map[string]*comp
-	order  []*comp // dependencies first, ties by name
-	net    stacks.Network
-	hasLB  bool
-	counts map[stacks.Kind]int
-	// subscribers maps a Queue component to the Topic components that
+type Program struct {
+	R      *stacks.Resolved
+	Where  string
+	Comps  map[string]*Comp
+	Order  []*Comp // dependencies first, ties by name
+	Net    stacks.Network
+	HasLB  bool
+	Counts map[stacks.Kind]int
+	// Subscribers maps a Queue component to the Topic components that
 	// subscribe it (the queue policy lists them all).
-	subscribers map[string][]string
+	Subscribers map[string][]string
 }
 
 // Validate checks that r can be deployed by the aws target: every spec
@@ -56,27 +56,28 @@ type program struct {
 // dependency graph has no cycle. It returns every problem found, joined.
 // Register runs it first; callers may run it earlier (plan).
 func Validate(r *stacks.Resolved) error {
-	_, err := newProgram(r)
+	_, err := New(r)
 	return err
 }
 
-func newProgram(r *stacks.Resolved) (*program, error) {
+// New decodes, names and orders r, or returns every problem (Validate).
+func New(r *stacks.Resolved) (*Program, error) {
 	if r == nil {
 		return nil, errors.New("aws target: no resolved model")
 	}
-	p := &program{
-		r:           r,
-		where:       fmt.Sprintf("stack %q environment %q", r.Stack, r.Environment),
-		comps:       map[string]*comp{},
-		counts:      map[stacks.Kind]int{},
-		subscribers: map[string][]string{},
+	p := &Program{
+		R:           r,
+		Where:       fmt.Sprintf("stack %q environment %q", r.Stack, r.Environment),
+		Comps:       map[string]*Comp{},
+		Counts:      map[stacks.Kind]int{},
+		Subscribers: map[string][]string{},
 	}
 	if r.Provider.Network != nil {
-		p.net = *r.Provider.Network
+		p.Net = *r.Provider.Network
 	}
 	var errs []error
 	fail := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{p.where}, args...)...))
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{p.Where}, args...)...))
 	}
 	if r.Stack == "" || r.Environment == "" {
 		fail("stack and environment names are required")
@@ -90,100 +91,100 @@ func newProgram(r *stacks.Resolved) (*program, error) {
 
 	for i := range r.Components {
 		c := &r.Components[i]
-		if _, dup := p.comps[c.Name]; dup {
+		if _, dup := p.Comps[c.Name]; dup {
 			fail("component %q is declared twice", c.Name)
 			continue
 		}
-		d := &decoder{where: fmt.Sprintf("%s component %q (%s)", p.where, c.Name, c.Kind)}
-		cp := &comp{c: c, n: newNames(r.Stack, r.Environment, c.Name)}
+		d := &decoder{where: fmt.Sprintf("%s component %q (%s)", p.Where, c.Name, c.Kind), file: c.File}
+		cp := &Comp{C: c, N: newNames(r.Stack, r.Environment, c.Name)}
 		switch c.Kind {
 		case stacks.KindMicroService, stacks.KindWorker, stacks.KindCronJob:
-			cp.w = decodeWorkload(d, c)
-			if cp.w.LoadBalancer != nil {
-				p.hasLB = true
+			cp.W = decodeWorkload(d, c)
+			if cp.W.LoadBalancer != nil {
+				p.HasLB = true
 			}
 		case stacks.KindDatabase:
-			cp.db = decodeDatabase(d, c)
+			cp.DB = decodeDatabase(d, c)
 		case stacks.KindCache:
-			cp.cache = decodeCache(d, c)
+			cp.Cache = decodeCache(d, c)
 		case stacks.KindQueue:
-			cp.q = decodeQueue(d, c)
+			cp.Q = decodeQueue(d, c)
 		case stacks.KindBucket:
-			cp.b = decodeBucket(d, c)
+			cp.B = decodeBucket(d, c)
 		case stacks.KindTopic:
-			cp.t = decodeTopic(d, c)
+			cp.T = decodeTopic(d, c)
 		default:
 			d.fail("kind", "%q is not a component kind the aws target deploys", c.Kind)
 		}
 		p.checkNames(d, cp)
-		cp.refs = p.collectRefs(d, c.Spec, "")
+		cp.Refs = p.collectRefs(d, c.Spec, "")
 		errs = append(errs, d.errs...)
-		p.comps[c.Name] = cp
-		p.counts[c.Kind]++
+		p.Comps[c.Name] = cp
+		p.Counts[c.Kind]++
 	}
 
 	// Dependencies: declared, referenced, and topic -> subscribed queue.
-	for _, name := range sortedKeys(p.comps) {
-		cp := p.comps[name]
+	for _, name := range SortedKeys(p.Comps) {
+		cp := p.Comps[name]
 		deps := map[string]bool{}
-		for _, d := range cp.c.DependsOn {
-			if _, ok := p.comps[d]; !ok {
+		for _, d := range cp.C.DependsOn {
+			if _, ok := p.Comps[d]; !ok {
 				fail("component %q: dependsOn names unknown component %q", name, d)
 				continue
 			}
 			deps[d] = true
 		}
-		for _, rf := range cp.refs {
-			target, ok := p.comps[rf.Component]
+		for _, rf := range cp.Refs {
+			target, ok := p.Comps[rf.Component]
 			switch {
 			case !ok:
 				fail("component %q: reference ${%s.%s} names unknown component %q", name, rf.Component, rf.Output, rf.Component)
 			case rf.Component == name:
 				fail("component %q: reference ${%s.%s} refers to the component itself", name, rf.Component, rf.Output)
-			case !hasOutput(target.c.Kind, rf.Output):
-				fail("component %q: reference ${%s.%s}: a %s has outputs %s", name, rf.Component, rf.Output, target.c.Kind, strings.Join(target.c.Kind.Outputs(), ", "))
+			case !hasOutput(target.C.Kind, rf.Output):
+				fail("component %q: reference ${%s.%s}: a %s has outputs %s", name, rf.Component, rf.Output, target.C.Kind, strings.Join(target.C.Kind.Outputs(), ", "))
 			default:
 				deps[rf.Component] = true
 			}
 		}
-		if cp.t != nil {
-			for i, s := range cp.t.Subscriptions {
+		if cp.T != nil {
+			for i, s := range cp.T.Subscriptions {
 				if s.Queue == "" {
 					continue
 				}
-				qc, ok := p.comps[s.Queue]
+				qc, ok := p.Comps[s.Queue]
 				switch {
 				case !ok:
 					fail("component %q: spec.subscriptions[%d].queue names unknown component %q", name, i, s.Queue)
-				case qc.c.Kind != stacks.KindQueue:
-					fail("component %q: spec.subscriptions[%d].queue: %q is a %s, not a Queue", name, i, s.Queue, qc.c.Kind)
-				case qc.q != nil && qc.q.FIFO != cp.t.FIFO:
-					fail("component %q: spec.subscriptions[%d]: a %s topic cannot deliver to the %s queue %q; make both fifo or neither", name, i, fifoWord(cp.t.FIFO), fifoWord(qc.q.FIFO), s.Queue)
+				case qc.C.Kind != stacks.KindQueue:
+					fail("component %q: spec.subscriptions[%d].queue: %q is a %s, not a Queue", name, i, s.Queue, qc.C.Kind)
+				case qc.Q != nil && qc.Q.FIFO != cp.T.FIFO:
+					fail("component %q: spec.subscriptions[%d]: a %s topic cannot deliver to the %s queue %q; make both fifo or neither", name, i, fifoWord(cp.T.FIFO), fifoWord(qc.Q.FIFO), s.Queue)
 				default:
 					deps[s.Queue] = true
-					if !containsString(p.subscribers[s.Queue], name) {
-						p.subscribers[s.Queue] = append(p.subscribers[s.Queue], name)
+					if !containsString(p.Subscribers[s.Queue], name) {
+						p.Subscribers[s.Queue] = append(p.Subscribers[s.Queue], name)
 					}
 				}
 			}
 		}
-		cp.deps = sortedKeys(deps)
+		cp.Deps = SortedKeys(deps)
 	}
 
 	// Provider settings the components need.
-	workloads := p.counts[stacks.KindMicroService] + p.counts[stacks.KindWorker] + p.counts[stacks.KindCronJob]
-	if workloads+p.counts[stacks.KindDatabase]+p.counts[stacks.KindCache] > 0 {
-		if p.net.VpcID == "" {
+	workloads := p.Counts[stacks.KindMicroService] + p.Counts[stacks.KindWorker] + p.Counts[stacks.KindCronJob]
+	if workloads+p.Counts[stacks.KindDatabase]+p.Counts[stacks.KindCache] > 0 {
+		if p.Net.VpcID == "" {
 			fail("spec.provider.network.vpcId is required: services, jobs, databases and caches run in a VPC")
 		}
-		if len(p.net.PrivateSubnets) == 0 {
+		if len(p.Net.PrivateSubnets) == 0 {
 			fail("spec.provider.network.privateSubnets is required: services, jobs, databases and caches run in private subnets")
 		}
 	}
-	if (p.counts[stacks.KindDatabase] > 0 || p.counts[stacks.KindCache] > 0) && len(p.net.PrivateSubnets) == 1 {
+	if (p.Counts[stacks.KindDatabase] > 0 || p.Counts[stacks.KindCache] > 0) && len(p.Net.PrivateSubnets) == 1 {
 		fail("spec.provider.network.privateSubnets: RDS and ElastiCache subnet groups need subnets in at least two availability zones, got one")
 	}
-	if p.hasLB && p.net.ListenerArn == "" {
+	if p.HasLB && p.Net.ListenerArn == "" {
 		fail("spec.provider.network.listenerArn is required: MicroServices with loadBalancer attach a rule to an existing ALB listener")
 	}
 	if workloads > 0 {
@@ -191,8 +192,8 @@ func newProgram(r *stacks.Resolved) (*program, error) {
 			fail("%v", err)
 		}
 	}
-	if p.counts[stacks.KindMicroService] > 0 {
-		if err := checkNamespace(namespaceName(r.Stack, r.Environment)); err != nil {
+	if p.Counts[stacks.KindMicroService] > 0 {
+		if err := checkNamespace(NamespaceName(r.Stack, r.Environment)); err != nil {
 			fail("%v", err)
 		}
 	}
@@ -204,7 +205,7 @@ func newProgram(r *stacks.Resolved) (*program, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	p.order = order
+	p.Order = order
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -239,7 +240,7 @@ var refFields = regexp.MustCompile(`^(image|command(\[\d+\])?|env\.[^.]+|env\.[^
 
 // collectRefs walks a spec, returns its references (sorted, unique) and
 // records references in fields that cannot take them.
-func (p *program) collectRefs(d *decoder, v any, path string) []ref {
+func (p *Program) collectRefs(d *decoder, v any, path string) []ref {
 	seen := map[ref]bool{}
 	var walk func(v any, path string)
 	walk = func(v any, path string) {
@@ -259,7 +260,7 @@ func (p *program) collectRefs(d *decoder, v any, path string) []ref {
 				walk(x.Clear, path)
 			}
 		case map[string]any:
-			for _, k := range sortedKeys(x) {
+			for _, k := range SortedKeys(x) {
 				walk(x[k], join(path, k))
 			}
 		case []any:
@@ -283,48 +284,48 @@ func (p *program) collectRefs(d *decoder, v any, path string) []ref {
 }
 
 // checkNames validates every physical name the component will get.
-func (p *program) checkNames(d *decoder, cp *comp) {
-	n := cp.n
+func (p *Program) checkNames(d *decoder, cp *Comp) {
+	n := cp.N
 	check := func(field string, err error) {
 		if err != nil {
 			d.fail(field, "%v", err)
 		}
 	}
-	switch cp.c.Kind {
+	switch cp.C.Kind {
 	case stacks.KindMicroService, stacks.KindWorker, stacks.KindCronJob:
-		check("name", checkPattern("ECS service and container name", cp.c.Name, reECS, 255))
-		check("name", checkPattern("task definition family", n.family(), reECS, 255))
-		check("name", checkPattern("IAM role name", n.role("exec"), reIAM, 64))
-		check("name", checkPattern("log group name", logGroupName(p.r.Stack, p.r.Environment, cp.c.Name), reLogName, 512))
-		if cp.c.Kind == stacks.KindCronJob {
-			check("name", checkPattern("schedule name", n.schedule(), reSched, 64))
+		check("name", checkPattern("ECS service and container name", cp.C.Name, reECS, 255))
+		check("name", checkPattern("task definition family", n.Family(), reECS, 255))
+		check("name", checkPattern("IAM role name", n.Role("exec"), reIAM, 64))
+		check("name", checkPattern("log group name", LogGroupName(p.R.Stack, p.R.Environment, cp.C.Name), reLogName, 512))
+		if cp.C.Kind == stacks.KindCronJob {
+			check("name", checkPattern("schedule name", n.Schedule(), reSched, 64))
 		}
-		if cp.c.Kind == stacks.KindMicroService && !reDNS.MatchString(cp.c.Name) {
-			d.fail("name", "%q is not a DNS label; MicroServices are registered in service discovery as <name>.%s", cp.c.Name, namespaceName(p.r.Stack, p.r.Environment))
+		if cp.C.Kind == stacks.KindMicroService && !reDNS.MatchString(cp.C.Name) {
+			d.fail("name", "%q is not a DNS label; MicroServices are registered in service discovery as <name>.%s", cp.C.Name, NamespaceName(p.R.Stack, p.R.Environment))
 		}
 	case stacks.KindDatabase:
-		check("name", checkRDSLike("RDS instance identifier", n.rdsIdentifier(), 63))
-		check("name", checkRDSLike("DB subnet group name", n.subnetGroup(), 255))
+		check("name", checkRDSLike("RDS instance identifier", n.RdsIdentifier(), 63))
+		check("name", checkRDSLike("DB subnet group name", n.SubnetGroup(), 255))
 	case stacks.KindCache:
-		check("name", checkRDSLike("ElastiCache replication group id", n.cacheID(), 40))
-		check("name", checkRDSLike("cache subnet group name", n.subnetGroup(), 255))
+		check("name", checkRDSLike("ElastiCache replication group id", n.CacheID(), 40))
+		check("name", checkRDSLike("cache subnet group name", n.SubnetGroup(), 255))
 	case stacks.KindQueue:
-		if cp.q != nil {
-			name, dlq := n.queue(cp.q.FIFO)
+		if cp.Q != nil {
+			name, dlq := n.Queue(cp.Q.FIFO)
 			check("name", checkSQS(name))
 			check("name", checkSQS(dlq))
 		}
 	case stacks.KindBucket:
-		if cp.b != nil {
+		if cp.B != nil {
 			field := "name"
-			if cp.b.Name == "" {
+			if cp.B.Name == "" {
 				field = "name (derived from stack, environment and component; set spec.name to choose one)"
 			}
-			check(field, checkBucket(n.bucketExample(cp.b.Name)))
+			check(field, checkBucket(n.BucketExample(cp.B.Name)))
 		}
 	case stacks.KindTopic:
-		if cp.t != nil {
-			check("name", checkPattern("SNS topic name", strings.TrimSuffix(n.topic(cp.t.FIFO), ".fifo"), reECS, 256))
+		if cp.T != nil {
+			check("name", checkPattern("SNS topic name", strings.TrimSuffix(n.Topic(cp.T.FIFO), ".fifo"), reECS, 256))
 		}
 	}
 }
@@ -334,29 +335,29 @@ func (p *program) checkNames(d *decoder, cp *comp) {
 // a hash of stack/environment/component (stable, and unlikely to collide
 // with other stacks sharing the listener), probing upwards past priorities
 // already taken in this stack.
-func (p *program) assignPriorities() error {
+func (p *Program) assignPriorities() error {
 	used := map[int]string{}
 	var errs []error
-	var derived []*comp
-	for _, name := range sortedKeys(p.comps) {
-		cp := p.comps[name]
-		if cp.w == nil || cp.w.LoadBalancer == nil {
+	var derived []*Comp
+	for _, name := range SortedKeys(p.Comps) {
+		cp := p.Comps[name]
+		if cp.W == nil || cp.W.LoadBalancer == nil {
 			continue
 		}
-		if pr := cp.w.LoadBalancer.Priority; pr > 0 {
+		if pr := cp.W.LoadBalancer.Priority; pr > 0 {
 			if other, taken := used[pr]; taken {
-				errs = append(errs, fmt.Errorf("%s: components %q and %q both set spec.loadBalancer.priority %d", p.where, other, name, pr))
+				errs = append(errs, fmt.Errorf("%s: components %q and %q both set spec.loadBalancer.priority %d", p.Where, other, name, pr))
 				continue
 			}
 			used[pr] = name
-			cp.priority = pr
+			cp.Priority = pr
 			continue
 		}
 		derived = append(derived, cp)
 	}
 	for _, cp := range derived {
 		h := fnv.New32a()
-		h.Write([]byte(p.r.Stack + "/" + p.r.Environment + "/" + cp.c.Name))
+		h.Write([]byte(p.R.Stack + "/" + p.R.Environment + "/" + cp.C.Name))
 		pr := int(h.Sum32()%50000) + 1
 		for {
 			if _, taken := used[pr]; !taken {
@@ -364,8 +365,8 @@ func (p *program) assignPriorities() error {
 			}
 			pr = pr%50000 + 1
 		}
-		used[pr] = cp.c.Name
-		cp.priority = pr
+		used[pr] = cp.C.Name
+		cp.Priority = pr
 	}
 	return errors.Join(errs...)
 }
@@ -373,12 +374,12 @@ func (p *program) assignPriorities() error {
 // topo orders components so every dependency comes first; among ready
 // components the name decides, so the order (and the program) is
 // deterministic. A cycle is an error naming its path.
-func (p *program) topo() ([]*comp, error) {
+func (p *Program) topo() ([]*Comp, error) {
 	indeg := map[string]int{}
 	users := map[string][]string{}
-	for name, cp := range p.comps {
+	for name, cp := range p.Comps {
 		indeg[name] += 0
-		for _, d := range cp.deps {
+		for _, d := range cp.Deps {
 			indeg[name]++
 			users[d] = append(users[d], name)
 		}
@@ -390,11 +391,11 @@ func (p *program) topo() ([]*comp, error) {
 		}
 	}
 	sort.Strings(ready)
-	var order []*comp
+	var order []*Comp
 	for len(ready) > 0 {
 		name := ready[0]
 		ready = ready[1:]
-		order = append(order, p.comps[name])
+		order = append(order, p.Comps[name])
 		for _, u := range users[name] {
 			indeg[u]--
 			if indeg[u] == 0 {
@@ -403,7 +404,7 @@ func (p *program) topo() ([]*comp, error) {
 			}
 		}
 	}
-	if len(order) == len(p.comps) {
+	if len(order) == len(p.Comps) {
 		return order, nil
 	}
 	// Find one cycle among the components left, for the message.
@@ -413,13 +414,13 @@ func (p *program) topo() ([]*comp, error) {
 			left[name] = true
 		}
 	}
-	start := sortedKeys(left)[0]
+	start := SortedKeys(left)[0]
 	path := []string{start}
 	seen := map[string]int{start: 0}
 	cur := start
 	for {
 		var next string
-		for _, d := range p.comps[cur].deps {
+		for _, d := range p.Comps[cur].Deps {
 			if left[d] {
 				next = d
 				break
@@ -427,7 +428,7 @@ func (p *program) topo() ([]*comp, error) {
 		}
 		if i, ok := seen[next]; ok {
 			cycle := append(path[i:], next)
-			return nil, fmt.Errorf("%s: dependency cycle: %s", p.where, strings.Join(cycle, " -> "))
+			return nil, fmt.Errorf("%s: dependency cycle: %s", p.Where, strings.Join(cycle, " -> "))
 		}
 		seen[next] = len(path)
 		path = append(path, next)

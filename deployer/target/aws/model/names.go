@@ -1,4 +1,4 @@
-package aws
+package model
 
 import (
 	"crypto/sha256"
@@ -18,7 +18,7 @@ import (
 
 // shorten returns s when it fits max, else a prefix of s plus "-" and a
 // hash of s, max characters in all.
-func shorten(s string, max int) string {
+func Shorten(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
@@ -26,47 +26,47 @@ func shorten(s string, max int) string {
 	return strings.TrimRight(s[:max-9], "-._") + "-" + hex.EncodeToString(sum[:4])
 }
 
-// names are the physical names of one component's resources.
-type names struct {
-	base string // <stack>-<env>-<component>, lowercase
+// Names are the physical names of one component's resources.
+type Names struct {
+	Base string // <stack>-<env>-<component>, lowercase
 }
 
-func newNames(stack, env, component string) names {
-	return names{base: strings.ToLower(stack + "-" + env + "-" + component)}
+func newNames(stack, env, component string) Names {
+	return Names{Base: strings.ToLower(stack + "-" + env + "-" + component)}
 }
 
 // ClusterName is the name of the ECS cluster of a stack/environment; with
 // the serviceName outputs it tells health checks which services to watch.
 func ClusterName(stack, env string) string {
-	return shorten(strings.ToLower(stack+"-"+env), 255)
+	return Shorten(strings.ToLower(stack+"-"+env), 255)
 }
 
 // securityGroup ends in "-sg" so no component can take the name of the
 // shared "<stack>-<env>-workloads" group.
-func (n names) securityGroup() string { return shorten(n.base+"-sg", 255) }
+func (n Names) SecurityGroup() string { return Shorten(n.Base+"-sg", 255) }
 
-// namespaceName is the Cloud Map private DNS namespace of a stack/env.
-func namespaceName(stack, env string) string {
+// NamespaceName is the Cloud Map private DNS namespace of a stack/env.
+func NamespaceName(stack, env string) string {
 	return strings.ToLower(env + "." + stack + ".local")
 }
 
-func (n names) family() string            { return shorten(n.base, 255) }
-func (n names) role(suffix string) string { return shorten(n.base+"-"+suffix, 64) }
-func (n names) schedule() string          { return shorten(n.base, 64) }
-func (n names) subnetGroup() string       { return shorten(n.base, 255) }
-func (n names) rdsIdentifier() string     { return shorten(n.base, 63) }
-func (n names) cacheID() string           { return shorten(n.base, 40) }
-func (n names) topic(fifo bool) string {
+func (n Names) Family() string            { return Shorten(n.Base, 255) }
+func (n Names) Role(suffix string) string { return Shorten(n.Base+"-"+suffix, 64) }
+func (n Names) Schedule() string          { return Shorten(n.Base, 64) }
+func (n Names) SubnetGroup() string       { return Shorten(n.Base, 255) }
+func (n Names) RdsIdentifier() string     { return Shorten(n.Base, 63) }
+func (n Names) CacheID() string           { return Shorten(n.Base, 40) }
+func (n Names) Topic(fifo bool) string {
 	if fifo {
-		return shorten(n.base, 256-5) + ".fifo"
+		return Shorten(n.Base, 256-5) + ".fifo"
 	}
-	return shorten(n.base, 256)
+	return Shorten(n.Base, 256)
 }
 
 // queue names the queue and its dead-letter queue; ".fifo" and "-dlq" are
 // reserved within SQS's 80 characters.
-func (n names) queue(fifo bool) (name, dlq string) {
-	b := shorten(n.base, 80-len("-dlq.fifo"))
+func (n Names) Queue(fifo bool) (name, dlq string) {
+	b := Shorten(n.Base, 80-len("-dlq.fifo"))
 	if fifo {
 		return b + ".fifo", b + "-dlq.fifo"
 	}
@@ -77,27 +77,27 @@ func (n names) queue(fifo bool) (name, dlq string) {
 // names are global across all AWS accounts, so the derived name is
 // "<stack>-<env>-<component>-<account id>": deterministic, and not taken
 // by someone else's "orders-prod-assets".
-func (n names) bucketBase() string { return shorten(n.base, 63-13) }
+func (n Names) BucketBase() string { return Shorten(n.Base, 63-13) }
 
 // bucketExample is the derived name with a placeholder account, for
 // validation before the account is known.
-func (n names) bucketExample(explicit string) string {
+func (n Names) BucketExample(explicit string) string {
 	if explicit != "" {
 		return explicit
 	}
-	return n.bucketBase() + "-123456789012"
+	return n.BucketBase() + "-123456789012"
 }
 
-func logGroupName(stack, env, component string) string {
+func LogGroupName(stack, env, component string) string {
 	return "/panka/" + stack + "/" + env + "/" + component
 }
 
-// targetGroupLogical is the Pulumi name of a target group. Target groups
+// TargetGroupLogical is the Pulumi name of a target group. Target groups
 // are auto-named by Pulumi (logical name + "-" + 7 random characters) so a
 // replacement (port change) can be created before the old one is detached;
 // with AWS's 32-character limit that leaves 24 for the logical name.
-func targetGroupLogical(component string) string {
-	return shorten(component+"-tg", 24)
+func TargetGroupLogical(component string) string {
+	return Shorten(component+"-tg", 24)
 }
 
 var (

@@ -1,4 +1,4 @@
-package aws
+package model
 
 import (
 	"fmt"
@@ -133,7 +133,7 @@ func decodeWorkload(d *decoder, c *stacks.Component) *workload {
 	w.Env = map[string]any{}
 	w.Secrets = map[string]any{}
 	if env := d.object(s, "", "env"); env != nil {
-		for _, k := range sortedKeys(env) {
+		for _, k := range SortedKeys(env) {
 			v := env[k]
 			// {secret: ref} inside env is a secret reference too (SPEC §3).
 			if o, ok := v.(map[string]any); ok {
@@ -151,7 +151,7 @@ func decodeWorkload(d *decoder, c *stacks.Component) *workload {
 		}
 	}
 	if sec := d.object(s, "", "secrets"); sec != nil {
-		for _, k := range sortedKeys(sec) {
+		for _, k := range SortedKeys(sec) {
 			v := sec[k]
 			field := "secrets." + k
 			if o, ok := v.(map[string]any); ok {

@@ -1,4 +1,4 @@
-package aws
+package model
 
 import (
 	"fmt"
@@ -18,11 +18,28 @@ import (
 // every problem with the field's path instead of stopping at the first.
 type decoder struct {
 	where string // `stack "s" environment "e" component "c"`
+	file  string // the component's file, when known
 	errs  []error
 }
 
 func (d *decoder) fail(field, format string, args ...any) {
-	d.errs = append(d.errs, fmt.Errorf("%s: spec.%s: %s", d.where, field, fmt.Sprintf(format, args...)))
+	d.errs = append(d.errs, &Error{File: d.file, Msg: fmt.Sprintf("%s: spec.%s: %s", d.where, field, fmt.Sprintf(format, args...))})
+}
+
+// Error is one problem with a component's spec. File is the repo-relative
+// file that declares the component (stacks.Component.File): known when the
+// model was resolved from YAML (plan, validate), empty when it was read
+// back from JSON (state, a saved plan, the engine).
+type Error struct {
+	File string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.File == "" {
+		return e.Msg
+	}
+	return e.File + ": " + e.Msg
 }
 
 func join(prefix, key string) string {
@@ -313,9 +330,9 @@ func (d *decoder) list(m map[string]any, prefix, key string) []any {
 	return l
 }
 
-// sortedKeys returns the keys of m in order, so everything derived from a
+// SortedKeys returns the keys of m in order, so everything derived from a
 // map (environment, secrets, policies) is deterministic.
-func sortedKeys[V any](m map[string]V) []string {
+func SortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	awsmodel "panka.dev/panka/deployer/target/aws/model"
+	"panka.dev/panka/stacks"
+)
+
+// checkTarget runs the deployment target's own checks on a resolved model,
+// as the engine runs them first thing in apply: the aws target refuses
+// models the stacks package accepts (a load-balanced MicroService without
+// spec.provider.network.listenerArn, a memory size Fargate has not got,
+// a name AWS rejects, ...). Plan, apply, promote and rollback call it when
+// they resolve the desired model, so such a stack fails the plan with the
+// error apply would give, instead of planning cleanly and failing inside
+// the engine after the lock was taken and a failed deployment recorded.
+// It needs no engine, AWS credentials or provider plugin (awsmodel is
+// Pulumi-free). stackDir is the stack's folder, for the provider hint; at
+// is planAt (" at REF" for a commit).
+func checkTarget(m *stacks.Resolved, stackDir, at string) error {
+	if m == nil || m.Provider.Name != "aws" {
+		return nil
+	}
+	err := awsmodel.Validate(m)
+	if err == nil {
+		return nil
+	}
+	return targetError(m, stackDir, at, err)
+}
+
+// targetProblems are checkTarget's problems for validate, each with the
+// file to edit (the component's, else stack.yaml for provider settings).
+// Without a value for every variable (validate needs none: secrets and
+// required variables stay symbolic) the target cannot judge the model, so
+// it is checked only when every variable has a value (--var, --var-file,
+// PANKA_VAR_*, the environment file or a default); plan and apply check
+// it always.
+func targetProblems(m *stacks.Resolved, stackFile, stack, env string) []Problem {
+	if m.Provider.Name != "aws" {
+		return nil
+	}
+	for _, v := range m.Variables {
+		if v.Source == stacks.SourceUnset {
+			return nil
+		}
+	}
+	err := awsmodel.Validate(m)
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var out []Problem
+	for _, e := range errs {
+		p := Problem{File: stackFile, Message: e.Error(), Stack: stack, Environment: env}
+		var me *awsmodel.Error
+		if errors.As(e, &me) && me.File != "" {
+			p.File, p.Message = me.File, me.Msg
+		}
+		p.Message = "aws target: " + p.Message
+		out = append(out, p)
+	}
+	return out
+}
+
+func targetError(m *stacks.Resolved, stackDir, at string, err error) error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "the aws target cannot deploy %s/%s%s as resolved (apply would stop at the same check, before deploying anything):", m.Stack, m.Environment, at)
+	for _, e := range errs {
+		b.WriteString("\n  ")
+		b.WriteString(e.Error())
+	}
+	fmt.Fprintf(&b, "\nfix the fields named above (provider settings: spec.provider in %s, or in %s for this environment only) and run the command again",
+		path.Join(stackDir, "stack.yaml"), path.Join(stackDir, stacks.EnvironmentsDir, m.Environment+".yaml"))
+	return errors.New(b.String())
+}
