@@ -251,7 +251,9 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 				ch.Fields = append([]FieldChange{*moveAll}, ch.Fields...)
 			}
 			if prev := old[name]; prev != nil && replaceAll == "" {
-				readsRecreated(&ch, c, prev, renewed, local, replaceFields)
+				readsRecreated(&ch, c, prev, renewed, local, replaceFields, func(x, output string) bool {
+					return local && renewed[x] && localOutputKept(old[x], desired.Component(x), output)
+				})
 			}
 			switch {
 			case ch.Action == ActionReplace && (!local || replaceAll != "" || recreates(ch, c.Kind, replaceFields)):
@@ -385,24 +387,40 @@ func recreates(ch Change, k stacks.Kind, replaceFields func(stacks.Kind) []strin
 // outputs; it creates again those whose kind has replacement-forcing
 // fields (their whole spec is unknown until x exists, which covers those
 // fields), and updates the others. Elsewhere c is at least updated.
-func readsRecreated(ch *Change, c, prev *stacks.Component, renewed map[string]bool, local bool, replaceFields func(stacks.Kind) []string) {
+//
+// kept(x, output) reports an output the local engine gives x again with
+// the same value (localOutputKept): a component it only updates changes
+// nothing when every value it reads from re-created components is kept
+// (the engine compares the values once x exists again), so such reads are
+// no change of c. One it deletes and creates again is re-created whatever
+// the values: the engine decides that before x exists.
+func readsRecreated(ch *Change, c, prev *stacks.Component, renewed map[string]bool, local bool, replaceFields func(stacks.Kind) []string, kept func(x, output string) bool) {
 	if len(renewed) == 0 {
 		return
 	}
 	type read struct {
 		path, value, from string
 		recreated         bool
+		// same: every renewed value the string reads is kept.
+		same bool
 	}
 	var reads []read
 	recreated := false
 	walkStrings("spec", normalize(c.Spec), func(path, s string) {
 		var rd *read
+		same := true
 		for _, r := range stacks.FindRefs(s) {
-			if re, ok := renewed[r.Component]; ok && (rd == nil || re && !rd.recreated) {
-				rd = &read{path, s, r.Component, re}
+			re, ok := renewed[r.Component]
+			if !ok {
+				continue
+			}
+			same = same && kept(r.Component, r.Output)
+			if rd == nil || re && !rd.recreated {
+				rd = &read{path, s, r.Component, re, false}
 			}
 		}
 		if rd != nil {
+			rd.same = same
 			reads = append(reads, *rd)
 			recreated = recreated || rd.recreated
 		}
@@ -413,6 +431,11 @@ func readsRecreated(ch *Change, c, prev *stacks.Component, renewed map[string]bo
 	// A component replaced anyway (a kind change) only says why it reads
 	// new values.
 	replace := local && recreated && ch.Action != ActionReplace && len(replaceFields(c.Kind)) > 0
+	if !replace {
+		if reads = slices.DeleteFunc(reads, func(r read) bool { return r.same }); len(reads) == 0 {
+			return
+		}
+	}
 	for _, r := range reads {
 		reason := r.from + " is re-created: the value is known after apply"
 		switch {
@@ -451,6 +474,47 @@ func readsRecreated(ch *Change, c, prev *stacks.Component, renewed map[string]bo
 	case ch.Action == ActionNoOp:
 		ch.Action = ActionUpdate
 	}
+}
+
+// localOutputKept reports whether the local target's engine gives the
+// component deployed as prev and desired as c the same value of output
+// when it re-creates it: the pankalocal provider derives every output
+// from stack, environment and component name, and a few from the spec
+// (deployer/pankalocal outputs: a Database's port from its engine, a
+// Cache's port, a Queue's name and arn from fifo). Another kind has other
+// outputs: not kept.
+func localOutputKept(prev, c *stacks.Component, output string) bool {
+	if prev == nil || c == nil || prev.Kind != c.Kind {
+		return false
+	}
+	field := func(spec map[string]any, key string) any { return normalize(spec[key]) }
+	switch c.Kind {
+	case stacks.KindMicroService, stacks.KindWorker, stacks.KindCronJob, stacks.KindBucket, stacks.KindTopic:
+		return true
+	case stacks.KindDatabase:
+		if output == "address" || output == "secretArn" {
+			return true
+		}
+		port := func(spec map[string]any) any {
+			if p := field(spec, "port"); p != nil {
+				return p
+			}
+			if e, _ := spec["engine"].(string); strings.Contains(e, "mysql") || strings.Contains(e, "mariadb") {
+				return normalize(3306)
+			}
+			return normalize(5432)
+		}
+		return equal(port(prev.Spec), port(c.Spec))
+	case stacks.KindCache:
+		return equal(field(prev.Spec, "port"), field(c.Spec, "port"))
+	case stacks.KindQueue:
+		if output == "url" {
+			return true
+		}
+		fifo := func(spec map[string]any) bool { b, _ := spec["fifo"].(bool); return b }
+		return fifo(prev.Spec) == fifo(c.Spec)
+	}
+	return false
 }
 
 // walkStrings calls f with every string in v (a normalized value) and its

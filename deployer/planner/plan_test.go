@@ -111,6 +111,57 @@ func TestPlanReadsRecreated(t *testing.T) {
 			}
 		}
 	})
+	t.Run("kept values", func(t *testing.T) {
+		// A component the engine only updates changes when a value it
+		// reads from a re-created one does: the queue keeps its url when
+		// fifo changes, not its arn or name; the database keeps its
+		// address and secretArn, not its endpoint or port when the engine
+		// changes them. It used to be planned as an update whatever it
+		// read, while apply updated nothing.
+		for _, tt := range []struct {
+			name, ref string
+			edit      func(r *stacks.Resolved)
+			want      Action
+		}{
+			{"queue url", "${orders-events.url}", func(r *stacks.Resolved) { r.Component("orders-events").Spec["fifo"] = true }, ActionNoOp},
+			{"queue arn", "${orders-events.arn}", func(r *stacks.Resolved) { r.Component("orders-events").Spec["fifo"] = true }, ActionUpdate},
+			{"queue name in text", "q=${orders-events.name}", func(r *stacks.Resolved) { r.Component("orders-events").Spec["fifo"] = true }, ActionUpdate},
+			{"url and arn", "${orders-events.url}|${orders-events.arn}", func(r *stacks.Resolved) { r.Component("orders-events").Spec["fifo"] = true }, ActionUpdate},
+			{"db address", "${orders-db.address}", func(r *stacks.Resolved) { r.Component("orders-db").Spec["engine"] = "mysql" }, ActionNoOp},
+			{"db secretArn", "${orders-db.secretArn}", func(r *stacks.Resolved) { r.Component("orders-db").Spec["engine"] = "mysql" }, ActionNoOp},
+			{"db endpoint", "${orders-db.endpoint}", func(r *stacks.Resolved) { r.Component("orders-db").Spec["engine"] = "mysql" }, ActionUpdate},
+			{"db port", "${orders-db.port}", func(r *stacks.Resolved) { r.Component("orders-db").Spec["engine"] = "mysql" }, ActionUpdate},
+			{"db same port", "${orders-db.port}", func(r *stacks.Resolved) { r.Component("orders-db").Spec["username"] = "admin2" }, ActionNoOp},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				with := func() *stacks.Resolved {
+					r := localBase()
+					r.Component("worker").Spec["env"] = map[string]any{"X": tt.ref}
+					return r
+				}
+				d := with()
+				tt.edit(d)
+				p := Plan(d, fromState(t, with()), Options{})
+				if got := actions(p)["worker"]; got != tt.want {
+					t.Errorf("worker reading %s: %s, want %s: %+v", tt.ref, got, tt.want, p.Changes)
+				}
+				if actions(p)["api"] != ActionReplace {
+					// api (a MicroService) is re-created whatever it reads:
+					// the engine decides that before the values are known.
+					t.Errorf("api: %s, want replace", actions(p)["api"])
+				}
+			})
+		}
+		// Elsewhere (aws) a re-created resource's values are new.
+		d := localBase()
+		d.Provider = base().Provider
+		d.Component("orders-events").Spec["fifo"] = true
+		dep := localBase()
+		dep.Provider = base().Provider
+		if got := actions(Plan(d, fromState(t, dep), Options{}))["worker"]; got != ActionUpdate {
+			t.Errorf("aws: worker reading the re-created queue's url: %s, want update", got)
+		}
+	})
 	t.Run("data-holding reader", func(t *testing.T) {
 		with := func() *stacks.Resolved {
 			r := localBase()
@@ -292,9 +343,11 @@ func TestPlanGolden(t *testing.T) {
 			return r
 			// api (a MicroService: port forces replacement) reads the
 			// queue's url: re-created with it, and so is front, which
-			// reads api's; worker (no such field) is updated; jobs, which
-			// only depends on the queue, is left alone.
-		}, localBase, deployedHeader(), Summary{Update: 1, Replace: 3, NoOp: 3, DataLoss: []string{"orders-events"}}},
+			// reads api's; worker (no such field) reads the url too, which
+			// the re-created queue keeps (only its name and arn take
+			// .fifo): the engine leaves it alone, as it does jobs, which
+			// only depends on the queue.
+		}, localBase, deployedHeader(), Summary{Replace: 3, NoOp: 4, DataLoss: []string{"orders-events"}}},
 		{"destroy", nil, base, Header{Deployed: deployedHeader().Deployed},
 			Summary{Delete: 5, DataLoss: []string{"orders-events", "orders-db", "assets"}}},
 		{"provider-region", func() *stacks.Resolved {
