@@ -332,7 +332,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 			"What is deployed may differ from the state, so this %s refreshes from the real resources and runs the engine, whatever the plan says",
 			req.Key, state.Serial, req.Operation)
 	}
-	upToDate := !p.HasChanges() && state != nil && state.Status == statestore.StatusDeployed && !drifted && !moved
+	// A changed dependsOn deploys nothing but is the engine's to record
+	// (the order of its steps): it runs, and changes nothing.
+	upToDate := !p.HasChanges() && !p.DependenciesChanged() && state != nil && state.Status == statestore.StatusDeployed && !drifted && !moved
 	if !upToDate && rt.Confirm != nil && (p.HasChanges() || drifted || moved) {
 		ok, err := rt.Confirm(p)
 		if err != nil {

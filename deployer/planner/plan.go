@@ -246,7 +246,7 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 			kept[name] = true
 			ch := compare(c, old[name], replaceFields, replaceAll)
 			if moveAll != nil && ch.Action == ActionNoOp && old[name] != nil {
-				ch.Action, ch.Fields = ActionUpdate, []FieldChange{*moveAll}
+				ch.Action, ch.Fields = ActionUpdate, append([]FieldChange{*moveAll}, ch.Fields...)
 			} else if moveAll != nil && ch.Action == ActionUpdate {
 				ch.Fields = append([]FieldChange{*moveAll}, ch.Fields...)
 			}
@@ -357,12 +357,57 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 		// Only what exists holds data: a Worker becoming a Bucket loses
 		// nothing, a Bucket becoming anything loses its objects.
 		ch.DataLoss = prev.Kind.HoldsData()
-	case len(ch.Fields) > 0:
+	case len(ch.Fields) > 0 && !recordedOnly(ch.Fields):
 		ch.Action = ActionUpdate
 	default:
+		// Nothing, or only what no target deploys: listed, but no change.
 		ch.Action = ActionNoOp
 	}
 	return ch
+}
+
+// recordedOnly reports field changes that no target deploys: a
+// component's service, labels and dependsOn are in the model (state,
+// history, `panka changed`), but neither the local manifest nor an aws
+// resource holds them (dependsOn only orders the engine's steps). Such a
+// component is a no-op that lists them; apply records them.
+func recordedOnly(fields []FieldChange) bool {
+	for _, fc := range fields {
+		if fc.Path != "service" && !isPath(fc.Path, "labels") && !isPath(fc.Path, "dependsOn") {
+			return false
+		}
+	}
+	return true
+}
+
+// isPath reports whether path is top or inside it (top.x, top["a.b"],
+// top[2]).
+func isPath(path, top string) bool {
+	rest, ok := strings.CutPrefix(path, top)
+	return ok && (rest == "" || rest[0] == '.' || rest[0] == '[')
+}
+
+// Recorded reports components that change only what apply records
+// (recordedOnly: no-ops that list fields).
+func (p *Result) Recorded() bool {
+	for _, c := range p.Changes {
+		if c.Action == ActionNoOp && len(c.Fields) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// DependenciesChanged reports a component whose dependsOn changed while
+// nothing it deploys does: no resource changes, but the engine must run
+// to record the new order of its steps (deletes come in reverse).
+func (p *Result) DependenciesChanged() bool {
+	for _, c := range p.Changes {
+		if c.Action == ActionNoOp && slices.ContainsFunc(c.Fields, func(fc FieldChange) bool { return isPath(fc.Path, "dependsOn") }) {
+			return true
+		}
+	}
+	return false
 }
 
 // recreates reports whether the local target's engine deletes and creates

@@ -471,8 +471,20 @@ func TestPlanActions(t *testing.T) {
 		{"kind change to a data kind loses nothing", func(r *stacks.Resolved) {
 			r.Component("worker").Kind = stacks.KindBucket
 		}, "worker", want{ActionReplace, false, []string{"kind"}}},
-		{"dependsOn change is an update", func(r *stacks.Resolved) {
+		// No target deploys service, labels or dependsOn: apply records
+		// them and changes no resource (they used to plan as updates).
+		{"dependsOn change deploys nothing", func(r *stacks.Resolved) {
 			r.Component("worker").DependsOn = []string{"orders-db", "orders-events"}
+		}, "worker", want{ActionNoOp, false, nil}},
+		{"labels change deploys nothing", func(r *stacks.Resolved) {
+			r.Component("worker").Labels = map[string]string{"team": "b"}
+		}, "worker", want{ActionNoOp, false, nil}},
+		{"service change deploys nothing", func(r *stacks.Resolved) {
+			r.Component("worker").Service = "jobs"
+		}, "worker", want{ActionNoOp, false, nil}},
+		{"labels with a spec change", func(r *stacks.Resolved) {
+			r.Component("worker").Labels = map[string]string{"team": "b"}
+			r.Component("worker").Spec["replicas"] = int64(2)
 		}, "worker", want{ActionUpdate, false, nil}},
 		{"changed secret is an update", func(r *stacks.Resolved) {
 			r.Component("api").Spec["secrets"] = map[string]any{"DB_PASSWORD": stacks.Sensitive{Hash: "sensitive:hmac-sha256:9999"}}
@@ -865,5 +877,46 @@ func TestKeepDeployedHashes(t *testing.T) {
 	}
 	if h := desired.Component("api").Spec["env"].(map[string]any)["TOKEN"].(stacks.Sensitive).Hash; !strings.HasPrefix(h, "sensitive:hmac-sha256:v2:") {
 		t.Errorf("a changed secret keeps an old hash: %s", h)
+	}
+}
+
+// TestPlanRecordedOnly: a component whose service, labels or dependsOn
+// changed and nothing else is a no-op that lists those fields; the plan
+// has no changes (apply records them), says so in text, and asks the
+// engine to run for a dependsOn change only (it records step order).
+func TestPlanRecordedOnly(t *testing.T) {
+	d := base()
+	d.Component("worker").Labels = map[string]string{"team": "b"}
+	d.Component("api").Service = "edge"
+	p := Plan(d, fromState(t, base()), Options{})
+	if p.HasChanges() || !p.Recorded() || p.DependenciesChanged() {
+		t.Errorf("HasChanges %v Recorded %v DependenciesChanged %v, want false true false", p.HasChanges(), p.Recorded(), p.DependenciesChanged())
+	}
+	if w := changeOf(t, p, "worker"); len(w.Fields) != 1 || w.Fields[0].Path != "labels" {
+		t.Errorf("worker fields = %+v", w.Fields)
+	}
+	var text bytes.Buffer
+	if err := p.WriteText(&text, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\n  worker (Worker) changes nothing deployed: apply records it\n    labels: (none) → {\"team\":\"b\"}\n",
+		"\n  api (MicroService) changes nothing deployed: apply records it\n    service: \"api\" → \"edge\"\n",
+		"No changes to deploy. orders/dev differs from the deployed state only in service, labels or dependsOn, which apply records.",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+	d.Component("worker").DependsOn = []string{"orders-db", "orders-events"}
+	if p := Plan(d, fromState(t, base()), Options{}); p.HasChanges() || !p.DependenciesChanged() {
+		t.Errorf("dependsOn: HasChanges %v DependenciesChanged %v, want false true", p.HasChanges(), p.DependenciesChanged())
+	}
+	// A list of the same length is compared element by element.
+	d.Component("worker").DependsOn = []string{"orders-db"}
+	dep := base()
+	dep.Component("worker").DependsOn = []string{"orders-events"}
+	if p := Plan(d, fromState(t, dep), Options{}); p.HasChanges() || !p.DependenciesChanged() || changeOf(t, p, "worker").Fields[0].Path != "dependsOn[0]" {
+		t.Errorf("dependsOn[0]: HasChanges %v DependenciesChanged %v fields %+v", p.HasChanges(), p.DependenciesChanged(), changeOf(t, p, "worker").Fields)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -122,10 +123,17 @@ func (p *Result) writeText(t *textWriter) {
 		}
 	}
 	for _, c := range p.Changes {
-		if c.Action == ActionNoOp {
+		if c.Action == ActionNoOp && len(c.Fields) == 0 {
 			continue
 		}
 		t.buf.WriteByte('\n')
+		if c.Action == ActionNoOp {
+			t.line("  %s (%s) changes nothing deployed: apply records it", t.paint(ansiBold, c.Component), c.Kind)
+			for _, fc := range c.Fields {
+				writeField(t, fc, "    ", false)
+			}
+			continue
+		}
 		sym, col := symbol(c.Action)
 		kind := string(c.Kind)
 		if c.PreviousKind != "" {
@@ -243,6 +251,10 @@ func SummaryLine(s Summary) string {
 // writeSummary writes the summary s of plans.
 func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts TextOptions) {
 	if !s.HasChanges() {
+		if slices.ContainsFunc(plans, (*Result).Recorded) {
+			t.line("%s", t.paint(ansiGreen, "No changes to deploy. "+what+" differs from the deployed state only in service, labels or dependsOn, which apply records."))
+			return
+		}
 		t.line("%s", t.paint(ansiGreen, "No changes. "+what+" matches the deployed state."))
 		return
 	}
