@@ -380,19 +380,24 @@ func (c *Component) Read(ctx context.Context, req infer.ReadRequest[ComponentArg
 // replace (create the new file, then delete the old one: the paths
 // differ, so the order is safe); one read from a manifest edited in place
 // (its path, where the engine recorded it, stays) is an update that
-// rewrites it, as is anything else, a new directory included.
+// rewrites it, as is anything else, a new directory included - unless the
+// manifest moved there with its checkout (movedWithCheckout).
 // Spec fields named in PANKALOCAL_REPLACE_FIELDS also replace: tests use it
 // to stand for a provider rule panka's planner does not know.
 func (c *Component) Diff(ctx context.Context, req infer.DiffRequest[ComponentArgs, ComponentState]) (infer.DiffResponse, error) {
 	old, news := req.State, req.Inputs
 	samePath := old.recordedPath() == news.path()
 	d := map[string]p.PropertyDiff{}
+	newDir := news.Directory
+	if newDir != old.Directory && movedWithCheckout(old, news) {
+		newDir = old.Directory
+	}
 	for _, f := range []struct {
 		name     string
 		old, new string
 		replace  bool
 	}{
-		{"directory", old.Directory, news.Directory, false},
+		{"directory", old.Directory, newDir, false},
 		{"stack", old.Stack, news.Stack, !samePath},
 		{"environment", old.Environment, news.Environment, !samePath},
 		{"component", old.Component, news.Component, !samePath},
@@ -442,6 +447,23 @@ func (c *Component) Diff(ctx context.Context, req infer.DiffRequest[ComponentArg
 		replaces = replaces || pd.Kind == p.UpdateReplace
 	}
 	return infer.DiffResponse{HasChanges: len(d) > 0, DetailedDiff: d, DeleteBeforeReplace: replaces && samePath}, nil
+}
+
+// movedWithCheckout reports a manifest that moved with its checkout: the
+// folder the engine state names is gone (the repository was moved or
+// renamed, with its .panka/local) and the manifest is already at the path
+// the new inputs give. There is nothing to move, so a new directory is no
+// change there (Read and Delete find the manifest in this checkout, see
+// locate; the next update of the component records the new path): panka's
+// plan, which keeps the directory as written in stack.yaml, shows none
+// either. A directory changed in stack.yaml, or another clone applying
+// with the same state, still moves the manifest (the old one is there).
+func movedWithCheckout(old ComponentState, news ComponentArgs) bool {
+	if _, err := os.Lstat(old.recordedPath()); !errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	_, err := os.Lstat(news.path())
+	return err == nil
 }
 
 // normalize maps numbers to float64 so values read back from a manifest

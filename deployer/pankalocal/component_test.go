@@ -343,6 +343,52 @@ func TestMovedCheckoutReadAndDelete(t *testing.T) {
 	}
 }
 
+// TestDiffMovedCheckout: a checkout moved or renamed with its manifests
+// gives every component a new directory; the manifest is already there
+// and the old folder is gone, so there is nothing to move: no change. It
+// used to be an update of every component (the engine "moved" them all)
+// while panka's plan showed only the YAML's changes. With the old folder
+// still there (a directory changed in stack.yaml, another clone), or no
+// manifest at the new path, it stays an update that moves it.
+func TestDiffMovedCheckout(t *testing.T) {
+	ctx := context.Background()
+	a := args(t, "Queue", map[string]any{"fifo": true})
+	c := &Component{}
+	created, err := c.Create(ctx, infer.CreateRequest[ComponentArgs]{Inputs: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	here := a
+	here.Directory = filepath.Join(t.TempDir(), "moved", ".panka", "local")
+	diff := func() infer.DiffResponse {
+		t.Helper()
+		resp, err := c.Diff(ctx, infer.DiffRequest[ComponentArgs, ComponentState]{State: created.Output, Inputs: here})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	// Another clone: the old manifest is there, none here: a move.
+	if resp := diff(); !resp.HasChanges || resp.DetailedDiff["directory"].Kind != p.Update {
+		t.Errorf("clone: diff %+v, want a directory update", resp)
+	}
+	if err := os.MkdirAll(filepath.Dir(here.path()), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(created.Output.Path, here.path()); err != nil {
+		t.Fatal(err)
+	}
+	if resp := diff(); resp.HasChanges {
+		t.Errorf("moved checkout: diff %+v, want no change", resp)
+	}
+	// With a spec change, the spec is what changes (the update writes
+	// the manifest here and records the new path).
+	here.Spec = map[string]any{"fifo": true, "visibilityTimeout": 60.0}
+	if resp := diff(); !resp.HasChanges || len(resp.DetailedDiff) != 1 || resp.DetailedDiff["spec.visibilityTimeout"].Kind != p.Add {
+		t.Errorf("moved checkout with a spec change: diff %+v, want spec.visibilityTimeout only", resp.DetailedDiff)
+	}
+}
+
 // TestUpdateThroughSymlinkKeepsManifest: a directory that is the old one
 // reached through a symbolic link names the same file; the move must not
 // remove the manifest it has just written.

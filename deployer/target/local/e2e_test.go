@@ -871,6 +871,44 @@ func TestMovedCheckoutMovesManifests(t *testing.T) {
 	}
 }
 
+// TestRenamedCheckoutMovesNothing: a checkout moved or renamed on disk
+// takes its manifests along (.panka/local is inside it): the engine, whose
+// state names the old folder, changes only what the model changes, as
+// panka's plan says. It used to update (move) every manifest.
+func TestRenamedCheckoutMovesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.protect = true
+	mustUp(t, e.runner(model()))
+
+	moved := filepath.Join(filepath.Dir(e.repo), "renamed")
+	if err := os.Rename(e.repo, moved); err != nil {
+		t.Fatal(err)
+	}
+	e.repo = moved
+	e.extra["PANKALOCAL_DIRECTORY"] = filepath.Join(moved, local.DefaultDirectory)
+	dbBefore, err := os.ReadFile(e.manifest("orders", "dev", "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := model()
+	changed.Component("api").Spec["image"] = "orders:2"
+	res := mustUp(t, e.runner(changed))
+	if res.Changes["update"] != 1 || res.Changes["create"]+res.Changes["replace"]+res.Changes["delete"] != 0 {
+		t.Errorf("renamed checkout, api image changed: changes %v, want api updated only", res.Changes)
+	}
+	if b, err := os.ReadFile(e.manifest("orders", "dev", "api")); err != nil || !strings.Contains(string(b), "orders:2") {
+		t.Errorf("api manifest in the renamed checkout: %s, %v", b, err)
+	}
+	if b, err := os.ReadFile(e.manifest("orders", "dev", "db")); err != nil || string(b) != string(dbBefore) {
+		t.Errorf("db manifest in the renamed checkout changed or gone: %v", err)
+	}
+	// Nothing to do afterwards either, and a destroy finds the manifests.
+	if res := mustUp(t, e.runner(changed)); res.Changes["update"]+res.Changes["create"]+res.Changes["replace"]+res.Changes["delete"] != 0 {
+		t.Errorf("second up after the rename: changes %v, want none", res.Changes)
+	}
+}
+
 // TestUnprotectLetsDeleteThrough: a protected data component removed from
 // the program is not deleted (ProtectedError naming it) until Unprotect
 // clears its protection; destroy likewise.
