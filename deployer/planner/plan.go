@@ -3,6 +3,7 @@ package planner
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -218,7 +219,9 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 		for i, fc := range p.Provider {
 			switch {
 			case fc.Path == "provider.directory" && localTarget(desired, deployed):
-				moveAll = &p.Provider[i]
+				if !sameDirectory(desired.Provider.Directory, deployed.Provider.Directory) {
+					moveAll = &p.Provider[i]
+				}
 			case fc.Path == "provider.region" && localTarget(desired, deployed):
 			case fc.Path == "provider.name" || fc.Path == "provider.region" || fc.Path == "provider.directory":
 				replaceAll = fc.Path
@@ -295,6 +298,16 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 		}
 	}
 	return p
+}
+
+// sameDirectory reports two spellings of one local target directory
+// ("out", "./out/", "out//x/.."): the engine resolves both to the same
+// absolute folder and moves no manifest.
+func sameDirectory(a, b string) bool {
+	if filepath.IsAbs(a) != filepath.IsAbs(b) {
+		return false // relative to a repository root the plan does not know
+	}
+	return filepath.Clean(a) == filepath.Clean(b)
 }
 
 // localTarget reports whether the plan is for the local target on both

@@ -189,6 +189,23 @@ func TestPlanReadsRecreated(t *testing.T) {
 			t.Errorf("provider = %+v, want the region change listed", p.Provider)
 		}
 	})
+	t.Run("local directory spelled differently", func(t *testing.T) {
+		// "./.panka//local/" is the folder ".panka/local" names: the
+		// engine moves no manifest (it used to plan every component as
+		// an update, a move, while apply updated none).
+		d := localBase()
+		d.Provider.Directory = "./.panka//local/"
+		dep := localBase()
+		dep.Provider.Directory = ".panka/local"
+		p := Plan(d, fromState(t, dep), Options{})
+		if want := (Summary{NoOp: 7, ProviderChanged: true}); !reflect.DeepEqual(p.Summary, want) {
+			t.Errorf("summary = %+v, want %+v", p.Summary, want)
+		}
+		d.Provider.Directory = "out"
+		if p := Plan(d, fromState(t, dep), Options{}); p.Summary.Update != 7 {
+			t.Errorf("another directory: summary = %+v, want every component updated (moved)", p.Summary)
+		}
+	})
 	t.Run("kind change alone", func(t *testing.T) {
 		d := localBase()
 		c := d.Component("api")
