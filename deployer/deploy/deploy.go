@@ -731,7 +731,7 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 	}
 	res.resources = out.Managed()
 	res.changes = engineChanges(out)
-	outputs := GroupOutputs(out.Outputs, rt.SecretKey)
+	outputs := GroupOutputs(out.Outputs, req.Key, rt.SecretKey)
 	if h, ok := eng.(interface{ Health(context.Context) error }); ok {
 		if err := h.Health(ctx); err != nil {
 			return outputs, fmt.Errorf("health check: %w", err)
@@ -1023,8 +1023,11 @@ func summarize(r *stacks.Resolved) statestore.ResourceSummary {
 }
 
 // GroupOutputs turns stack outputs named "<component>.<output>" into
-// component -> output -> value; secret values become keyed hashes.
-func GroupOutputs(outs map[string]engine.Output, key []byte) map[string]map[string]any {
+// component -> output -> value; secret values become keyed hashes that
+// cover the stack and environment of at (stacks.HashSensitiveAt), like
+// the secrets of the spec, so the same secret output of two environments
+// or stacks does not hash alike in their states and history records.
+func GroupOutputs(outs map[string]engine.Output, at statestore.Key, key []byte) map[string]map[string]any {
 	res := map[string]map[string]any{}
 	for name, o := range outs {
 		comp, out, ok := strings.Cut(name, ".")
@@ -1037,7 +1040,7 @@ func GroupOutputs(outs map[string]engine.Output, key []byte) map[string]map[stri
 		v := o.Value
 		if o.Secret {
 			b, _ := json.Marshal(v)
-			v = stacks.HashSensitive(key, name, string(b)).Hash
+			v = stacks.HashSensitiveAt(key, at.Stack, at.Environment, name, string(b)).Hash
 		}
 		res[comp][out] = v
 	}

@@ -158,6 +158,47 @@ func TestRunRecordsDeployments(t *testing.T) {
 	}
 }
 
+// TestRunSecretOutputsHashedPerEnvironment: the same secret output value
+// in two environments (or stacks) is recorded with different keyed hashes,
+// as the spec's secrets are (stacks.HashSensitiveAt), so a reader of the
+// state or history cannot tell that a secret is reused.
+func TestRunSecretOutputsHashedPerEnvironment(t *testing.T) {
+	secret := []byte("k")
+	hashes := map[string]string{}
+	for _, k := range []statestore.Key{{Stack: "shop", Environment: "dev"}, {Stack: "shop", Environment: "production"}, {Stack: "cart", Environment: "dev"}} {
+		eng := &fakeEngine{outputs: map[string]engine.Output{"db.address": {Value: "db.internal", Secret: true}}}
+		rt, store := newRuntime(t, eng)
+		rt.SecretKey = secret
+		m := model(comp("db", stacks.KindDatabase, map[string]any{"engine": "postgres"}))
+		m.Stack, m.Environment = k.Stack, k.Environment
+		ctx := context.Background()
+		if _, err := Run(ctx, rt, Request{Key: k, Operation: statestore.OpApply, Desired: m}); err != nil {
+			t.Fatal(err)
+		}
+		st, _, err := store.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := st.Outputs["db"]["address"].(string)
+		if want := stacks.HashSensitiveAt(secret, k.Stack, k.Environment, "db.address", `"db.internal"`).Hash; got != want {
+			t.Errorf("%s: secret output stored as %q, want %q", k, got, want)
+		}
+		hist, err := store.History(ctx, k, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec, _ := hist[0].Outputs["db"]["address"].(string); rec != got {
+			t.Errorf("%s: history records the output as %q, state as %q", k, rec, got)
+		}
+		for other, h := range hashes {
+			if h == got {
+				t.Errorf("%s and %s record the same hash for the same secret output", other, k)
+			}
+		}
+		hashes[k.String()] = got
+	}
+}
+
 // TestRunCountsResources: state records how many resources the engine
 // manages (its summary, deletions left out), kept when the engine is
 // skipped.
