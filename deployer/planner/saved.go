@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"time"
 
@@ -315,6 +317,67 @@ func MaskVars(vars map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// MaskOutputs returns component outputs for display: sensitive ones
+// (keyed hashes) become "(sensitive)". outs itself is not changed.
+func MaskOutputs(outs map[string]map[string]any) map[string]map[string]any {
+	if outs == nil {
+		return nil
+	}
+	out := make(map[string]map[string]any, len(outs))
+	for c, o := range outs {
+		out[c] = make(map[string]any, len(o))
+		for n, v := range o {
+			out[c][n] = mask(v)
+		}
+	}
+	return out
+}
+
+// MaskModel returns an encoded resolved model (the spec of a state or a
+// history record) for display as plan and show print it: every secret's
+// keyed hash, and every value under a component's spec.secrets (SSM /
+// Secrets Manager references, kept in clear for the runtime), become
+// "(sensitive)"; field names and the rest stay. raw itself is not
+// changed, and comes back as it is when it holds nothing to mask or is
+// not a JSON object.
+func MaskModel(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || !bytes.Contains(raw, []byte(`"`+stacks.SensitivePrefix)) && !bytes.Contains(raw, []byte(`"secrets"`)) {
+		return raw
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var m map[string]any
+	if d.Decode(&m) != nil || m == nil {
+		return raw
+	}
+	masked, _ := mask(m).(map[string]any)
+	if comps, ok := masked["components"].([]any); ok {
+		comps = slices.Clone(comps)
+		for i, c := range comps {
+			cm, ok := c.(map[string]any)
+			if !ok {
+				continue
+			}
+			spec, ok := cm["spec"].(map[string]any)
+			if !ok || spec["secrets"] == nil {
+				continue
+			}
+			spec = maps.Clone(spec)
+			spec["secrets"], _ = maskAll(spec["secrets"])
+			cm = maps.Clone(cm)
+			cm["spec"] = spec
+			comps[i] = cm
+		}
+		masked = maps.Clone(masked)
+		masked["components"] = comps
+	}
+	b, err := json.Marshal(masked)
+	if err != nil {
+		return raw
+	}
+	return b
 }
 
 // secretKeyLabel is the HKDF info that derives the secret-hash key; it must

@@ -33,7 +33,8 @@ func newCmdHistory(f *Factory) *cobra.Command {
 		Long: `history lists the immutable deployment records of a stack/environment,
 newest first: serial, time, operation (apply, destroy, rollback, promote),
 commit, author, result and user. -o json prints every field of each record,
-with full commit SHAs.`,
+with full commit SHAs; secret values and SSM / Secrets Manager references
+print as "(sensitive)", as in plan.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if opts.Limit < 0 || opts.Offset < 0 {
@@ -70,10 +71,11 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		return historyCommitsRun(ctx, f, s, key, recs, opts.Offset)
 	}
 	if f.JSON() {
-		if recs == nil {
-			recs = []*statestore.Deployment{}
+		shown := make([]*statestore.Deployment, len(recs))
+		for i, d := range recs {
+			shown[i] = shownDeployment(d)
 		}
-		return f.PrintJSON(recs)
+		return f.PrintJSON(shown)
 	}
 	if len(recs) == 0 && opts.Offset > 0 {
 		// History has fewer records than the offset skips: saying there

@@ -171,6 +171,9 @@ func historyCommitsRun(ctx context.Context, f *Factory, store statestore.Store, 
 		return err
 	}
 	if f.JSON() {
+		for _, e := range entries {
+			e.Deployment = shownDeployment(e.Deployment)
+		}
 		return f.PrintJSON(entries)
 	}
 	writeHistoryCommits(f.IO.Out, entries)

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/deployer/planner"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
@@ -455,6 +456,7 @@ func stateShowRun(ctx context.Context, opts *StateShowOptions) error {
 	if err != nil {
 		return err
 	}
+	st = shownState(st)
 	if f.JSON() {
 		return f.PrintJSON(st)
 	}
@@ -509,6 +511,33 @@ func stateShowRun(ctx context.Context, opts *StateShowOptions) error {
 		fmt.Fprintf(w, "Drift check:  %s, %s\n", dc.At.UTC().Format(time.RFC3339), drift)
 	}
 	return nil
+}
+
+// shownState returns st as state show prints it: secret values (their
+// keyed hashes) and secret references, in the spec, the outputs and the
+// deployment records, become "(sensitive)", as plan and show print them
+// (shownDeployment). What is stored is not changed; state pull prints it.
+func shownState(st *statestore.State) *statestore.State {
+	c := *st
+	c.LastDeployment = shownDeployment(st.LastDeployment)
+	c.LastSuccessful = shownDeployment(st.LastSuccessful)
+	c.Spec = planner.MaskModel(st.Spec)
+	c.Outputs = planner.MaskOutputs(st.Outputs)
+	return &c
+}
+
+// shownDeployment returns d as history prints it: the recorded variables,
+// spec and outputs with every secret value (keyed hash) and every SSM /
+// Secrets Manager reference as "(sensitive)"; the JSON keeps its fields.
+func shownDeployment(d *statestore.Deployment) *statestore.Deployment {
+	if d == nil {
+		return nil
+	}
+	c := *d
+	c.Vars = planner.MaskVars(d.Vars)
+	c.Spec = planner.MaskModel(d.Spec)
+	c.Outputs = planner.MaskOutputs(d.Outputs)
+	return &c
 }
 
 func writeDeployment(w io.Writer, d *statestore.Deployment) {
