@@ -171,6 +171,7 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 	if err := checkTarget(model, ref.Path, planAt(src)); err != nil {
 		return nil, err
 	}
+	f.warnUnkeyedSecrets(cfg, model, key)
 	dirty, err := src.isDirty(ctx, ref.Path)
 	if err != nil {
 		return nil, err

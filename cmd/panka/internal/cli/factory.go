@@ -81,6 +81,8 @@ type Factory struct {
 	// secretKey keys the hashes of secret values (planSecretKey).
 	secretKeyOnce sync.Once
 	secretKey     []byte
+	// unkeyedOnce: warnUnkeyedSecrets warns once a run.
+	unkeyedOnce sync.Once
 
 	once    sync.Once
 	workDir string

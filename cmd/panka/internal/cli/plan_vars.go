@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/stacks"
 )
 
 // planSecretKey derives the key for hashing secret values from the Pulumi
@@ -38,4 +40,71 @@ func (f *Factory) deriveSecretKey() []byte {
 		f.Log.Debug().Msg("neither PULUMI_CONFIG_PASSPHRASE nor PULUMI_CONFIG_PASSPHRASE_FILE gives a passphrase: secret values are hashed without a key (unkeyed SHA-256)")
 	}
 	return key
+}
+
+// warnUnkeyedSecrets warns, once a run, when model holds secret values and
+// they are hashed without a key because the configured secrets provider
+// is not the passphrase one (awskms://...): panka derives the hash key from
+// the Pulumi passphrase only (it never calls AWS KMS itself), so the
+// hashes that state, history, saved plans and local manifests keep are
+// unkeyed SHA-256, which can be brute-forced for short or guessable
+// secrets. With the passphrase provider a missing passphrase stops apply
+// before anything is written, so only the awskms case is said here.
+func (f *Factory) warnUnkeyedSecrets(cfg *config.Resolved, model *stacks.Resolved, key []byte) {
+	if len(key) > 0 || cfg == nil || model == nil {
+		return
+	}
+	sp := cfg.Pulumi.SecretsProvider
+	if sp == "" || sp == "passphrase" || !hasSecretValues(model) {
+		return
+	}
+	f.unkeyedOnce.Do(func() {
+		f.Warnf("%s/%s: pulumi.secretsProvider is %s and no PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) is set, so the hashes of secret values that state, history and manifests keep are unkeyed SHA-256, which can be guessed for short or common secrets: set PULUMI_CONFIG_PASSPHRASE to a value kept secret, the same on every run, to key them (the awskms provider ignores it; see docs/plan.md)",
+			model.Stack, model.Environment, secretsProviderScheme(sp))
+	})
+}
+
+// secretsProviderScheme returns the scheme of a secrets provider URL
+// ("awskms://"), not the key it names.
+func secretsProviderScheme(sp string) string {
+	if scheme, _, ok := strings.Cut(sp, "://"); ok {
+		return scheme + "://..."
+	}
+	return sp
+}
+
+// hasSecretValues reports whether model holds a secret value (in its
+// variables or its components' specs) that is hashed when recorded.
+func hasSecretValues(model *stacks.Resolved) bool {
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, e := range x {
+				if walk(e) {
+					return true
+				}
+			}
+		case []any:
+			for _, e := range x {
+				if walk(e) {
+					return true
+				}
+			}
+		default:
+			return stacks.IsSensitive(x)
+		}
+		return false
+	}
+	for _, v := range model.Variables {
+		if walk(v.Value) {
+			return true
+		}
+	}
+	for _, c := range model.Components {
+		if walk(c.Spec) {
+			return true
+		}
+	}
+	return false
 }
