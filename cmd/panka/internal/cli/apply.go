@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"sort"
@@ -237,6 +238,11 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 			return err
 		}
 		if saved, err = planner.LoadSaved(planFile); err != nil {
+			if name, _, ok := strings.Cut(opts.PlanFile, "="); ok && errors.Is(err, fs.ErrNotExist) {
+				// NAME=VALUE is a variable whose --var was left out:
+				// its value may be a secret, so it is not printed.
+				return Usagef("no saved plan %q (its value not shown): to set a variable write --var NAME=VALUE", name+"=...")
+			}
 			return err
 		}
 		if saved.Desired == nil || string(saved.Desired) == "null" {

@@ -308,7 +308,7 @@ func usageArgs(cmd *cobra.Command) {
 			}
 			if len(args) > 0 && check(c, nil) == nil && check(c, args[:1]) != nil {
 				// The command takes no arguments at all.
-				return Usagef("unexpected argument %q: %s takes no positional arguments", args[0], c.CommandPath())
+				return Usagef("unexpected argument %s: %s takes no positional arguments%s", shownArg(c, args[0]), c.CommandPath(), flagTookFlag(c))
 			}
 			return &UsageError{Err: err}
 		}
@@ -316,6 +316,63 @@ func usageArgs(cmd *cobra.Command) {
 	for _, c := range cmd.Commands() {
 		usageArgs(c)
 	}
+}
+
+// shownArg names an unexpected argument in a usage error without printing
+// a secret value: NAME=VALUE (a variable whose --var was left out, or an
+// empty shell variable that let a flag take "--var" as its value) shows
+// as "NAME=..." only, and after a --var without "=" (--var NAME VALUE) the
+// argument may be that variable's value, so it is not shown at all.
+func shownArg(c *cobra.Command, arg string) string {
+	if fl := c.Flags().Lookup("var"); fl != nil {
+		if sv, ok := fl.Value.(pflag.SliceValue); ok {
+			for i, kv := range sv.GetSlice() {
+				if !strings.Contains(kv, "=") {
+					return fmt.Sprintf("(not shown: --var number %d has no \"=\", so it may be its secret value; write --var NAME=VALUE)", i+1)
+				}
+			}
+		}
+	}
+	name, _, ok := strings.Cut(arg, "=")
+	if !ok {
+		return strconv.Quote(arg)
+	}
+	s := strconv.Quote(name+"=...") + " (its value not shown"
+	if c.Flags().Lookup("var") != nil {
+		s += "; to set a variable write --var NAME=VALUE"
+	}
+	return s + ")"
+}
+
+// flagTookFlag says when a flag was given another flag as its value
+// (--to-commit --var X=Y: an empty shell variable $SHA left out the value),
+// which turns the next word into an unexpected argument; "" otherwise.
+func flagTookFlag(c *cobra.Command) string {
+	var took []string
+	c.Flags().Visit(func(fl *pflag.Flag) {
+		var vals []string
+		if fl.Name == "var" {
+			return // its values may be secrets
+		}
+		switch v := fl.Value.(type) {
+		case pflag.SliceValue:
+			vals = v.GetSlice()
+		default:
+			if fl.Value.Type() == "string" {
+				vals = []string{fl.Value.String()}
+			}
+		}
+		for _, v := range vals {
+			name := strings.TrimLeft(v, "-")
+			if len(name) < len(v) && (c.Flags().Lookup(name) != nil || len(name) == 1 && c.Flags().ShorthandLookup(name) != nil) {
+				took = append(took, fmt.Sprintf("--%s took %q as its value", fl.Name, v))
+			}
+		}
+	})
+	if len(took) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(took, ", ") + ": is a value missing, e.g. an empty shell variable?)"
 }
 
 // commandRegistry holds constructors of top-level commands that register
