@@ -293,6 +293,10 @@ func TestPlanFlags(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte("SIGNING_KEY=hunter4\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	secretLike := filepath.Join(t.TempDir(), "secret.env")
+	if err := os.WriteFile(secretLike, []byte("hunter6Zm9v=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		env      []string
@@ -323,6 +327,11 @@ func TestPlanFlags(t *testing.T) {
 		{"undeclared var", nil, []string{"plan", "-s", "user-platform", "-e", "dev", "--var", "SIGNING_KEY=x", "--var", "IMAGE_TAGG=2.0.0"}, 0, "users-api:1.8.0",
 			"variable IMAGE_TAGG is not declared in spec.variables"},
 		{"undeclared var-file name", nil, []string{"plan", "-s", "orders", "-e", "dev", "--var-file", varFile}, 0, "", "variable IMAGE_TAG is not declared"},
+		// A secret given without NAME= whose base64 "=" padding makes it
+		// look like NAME=VALUE: the undeclared "name" is most of the
+		// secret, so it is counted, not named.
+		{"undeclared secret-like name not echoed", nil, []string{"plan", "-s", "orders", "-e", "dev", "--var", "hunter2Zm9vYmFy==", "--var", "hunter5+/x=abc", "--var-file", secretLike}, 0, "",
+			`3 --var or --var-file entries set no variable any stack checked declares and are not named here`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -242,9 +242,14 @@ func warnUndeclared(f *Factory, vars stacks.VarValues, declared [][]stacks.Resol
 		}
 	}
 	var names []string
+	hidden := 0
 	for _, m := range []map[string]string{vars.Flags, vars.File} {
-		for k := range m {
-			if !known[k] && !slices.Contains(names, k) {
+		for k, v := range m {
+			switch {
+			case known[k] || slices.Contains(names, k):
+			case maybeSecretName(k, v):
+				hidden++
+			default:
 				names = append(names, k)
 			}
 		}
@@ -253,4 +258,24 @@ func warnUndeclared(f *Factory, vars stacks.VarValues, declared [][]stacks.Resol
 	for _, n := range names {
 		f.Warnf("variable %s is not declared in spec.variables of any stack checked; it has no effect", n)
 	}
+	if hidden > 0 {
+		f.Warnf("%d --var or --var-file entries set no variable any stack checked declares and are not named here: each has an empty value or a name no variable can have, so it may be a secret given without NAME= (e.g. --var \"$TOKEN\" with a base64 value ending in \"=\"); write NAME=VALUE", hidden)
+	}
+}
+
+// maybeSecretName reports whether an undeclared variable given as
+// name=value may be a secret value given without its NAME= (--var
+// "$TOKEN"): the text before "=" is then most of the secret, e.g. a
+// base64 value whose "=" padding left value empty or only "=", or it
+// holds characters no variable name has. Such a name is not printed.
+func maybeSecretName(name, value string) bool {
+	if strings.Trim(value, "=") == "" {
+		return true
+	}
+	for i, r := range name {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return true
+		}
+	}
+	return name == ""
 }
