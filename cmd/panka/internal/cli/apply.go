@@ -238,9 +238,13 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 			return err
 		}
 		if saved, err = planner.LoadSaved(planFile); err != nil {
-			if name, _, ok := strings.Cut(opts.PlanFile, "="); ok && errors.Is(err, fs.ErrNotExist) {
+			if name, value, ok := strings.Cut(opts.PlanFile, "="); ok && errors.Is(err, fs.ErrNotExist) {
 				// NAME=VALUE is a variable whose --var was left out:
-				// its value may be a secret, so it is not printed.
+				// its value may be a secret, so it is not printed (nor
+				// the name, when it may be a base64 secret).
+				if maybeSecretName(name, value) {
+					return Usagef("no saved plan at the argument given (not shown: it may be a secret value): to set a variable write --var NAME=VALUE")
+				}
 				return Usagef("no saved plan %q (its value not shown): to set a variable write --var NAME=VALUE", name+"=...")
 			}
 			return err

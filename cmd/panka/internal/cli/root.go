@@ -333,9 +333,13 @@ func shownArg(c *cobra.Command, arg string) string {
 			}
 		}
 	}
-	name, _, ok := strings.Cut(arg, "=")
+	name, value, ok := strings.Cut(arg, "=")
 	if !ok {
 		return strconv.Quote(arg)
+	}
+	if maybeSecretName(name, value) {
+		// A base64 secret ends in "=": the "name" is the secret.
+		return "(not shown: it may be a secret value, e.g. base64 ending in \"=\"; to set a variable write --var NAME=VALUE)"
 	}
 	s := strconv.Quote(name+"=...") + " (its value not shown"
 	if c.Flags().Lookup("var") != nil {
