@@ -301,7 +301,8 @@ func (r *Resolved) Validate() error {
 }
 
 // Values lists every key with its value and source, sorted by key.
-// Secret keys are shown as (sensitive) when set.
+// Secret keys are shown as (sensitive) when set, and so is the password
+// of a URL that carries one (pulumi.backend: postgres://user:pw@host/db).
 func (r *Resolved) Values() []Value {
 	var out []Value
 	for _, k := range Keys() {
@@ -309,10 +310,32 @@ func (r *Resolved) Values() []Value {
 		s := format(fv)
 		if k.Secret && s != "" {
 			s = "(sensitive)"
+		} else {
+			s = maskURLPassword(s)
 		}
 		out = append(out, Value{Key: k.Path, Env: k.Env, Value: s, Source: r.Sources[k.Path].String(), Doc: k.Doc})
 	}
 	return out
+}
+
+// maskURLPassword returns s with the password of its URL's user
+// information shown as (sensitive); s itself when it has none.
+func maskURLPassword(s string) string {
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); !ok {
+		return s
+	}
+	u.User = url.UserPassword(u.User.Username(), "(sensitive)")
+	if out, err := url.PathUnescape(u.String()); err == nil {
+		return out
+	}
+	return u.String()
 }
 
 // Key describes one configuration key.

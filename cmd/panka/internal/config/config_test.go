@@ -364,3 +364,25 @@ func TestEmptyEnvIsUnset(t *testing.T) {
 		t.Errorf("a set variable: bucket %q, %v; want other-state", r.Backend.Bucket, err)
 	}
 }
+
+// TestValuesMaskURLPassword: config show prints a URL's password (a
+// Pulumi DIY backend on postgres) as (sensitive), the rest as it is.
+func TestValuesMaskURLPassword(t *testing.T) {
+	r, err := Resolve(Layers{Env: []string{"PANKA_PULUMI_BACKEND=postgres://deploy:hunter2@db.internal:5432/pulumi?sslmode=require", "PANKA_LOCKS_ENDPOINT=http://127.0.0.1:8000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, v := range r.Values() {
+		got[v.Key] = v.Value
+	}
+	if want := "postgres://deploy:(sensitive)@db.internal:5432/pulumi?sslmode=require"; got["pulumi.backend"] != want {
+		t.Errorf("pulumi.backend = %q, want %q", got["pulumi.backend"], want)
+	}
+	if got["locks.endpoint"] != "http://127.0.0.1:8000" {
+		t.Errorf("locks.endpoint = %q, want it as set", got["locks.endpoint"])
+	}
+	if r.Pulumi.Backend != "postgres://deploy:hunter2@db.internal:5432/pulumi?sslmode=require" {
+		t.Errorf("the resolved value itself changed: %q", r.Pulumi.Backend)
+	}
+}
