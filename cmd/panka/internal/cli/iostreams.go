@@ -2,8 +2,11 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
+	"strings"
+	"sync"
 
 	"github.com/mattn/go-isatty"
 )
@@ -11,9 +14,12 @@ import (
 // IOStreams are the process's standard streams and what is known about
 // them. Tests use Test() to get buffers.
 type IOStreams struct {
-	In     io.Reader
-	Out    io.Writer // results only
-	ErrOut io.Writer // logs, progress, prompts
+	In  io.Reader
+	Out io.Writer // results only
+	// ErrOut carries logs, progress, notices, warnings and prompts. Several
+	// goroutines write it at once during a deployment (see syncWriter), so
+	// System and Test make it a *syncWriter.
+	ErrOut io.Writer
 
 	stdinTTY, stdoutTTY, stderrTTY bool
 	noColor                        bool
@@ -26,7 +32,7 @@ type IOStreams struct {
 func System() *IOStreams {
 	tty := func(f *os.File) bool { return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()) }
 	dumb := os.Getenv("TERM") == "dumb"
-	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: &syncWriter{w: os.Stderr},
 		stdinTTY: tty(os.Stdin), stdoutTTY: tty(os.Stdout), stderrTTY: tty(os.Stderr),
 		noColor: os.Getenv("NO_COLOR") != "" || dumb, dumb: dumb}
 }
@@ -41,7 +47,17 @@ func (s *IOStreams) CanRedraw() bool { return s.stderrTTY && !s.dumb }
 // Test returns streams backed by buffers, none a TTY.
 func Test() (*IOStreams, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
 	in, out, errOut := &bytes.Buffer{}, &bytes.Buffer{}, &bytes.Buffer{}
-	return &IOStreams{In: in, Out: out, ErrOut: errOut}, in, out, errOut
+	return &IOStreams{In: in, Out: out, ErrOut: &syncWriter{w: errOut}}, in, out, errOut
+}
+
+// errFile is the file behind ErrOut (nil when it is not a file).
+func (s *IOStreams) errFile() *os.File {
+	w := s.ErrOut
+	if sw, ok := w.(*syncWriter); ok {
+		w = sw.w
+	}
+	f, _ := w.(*os.File)
+	return f
 }
 
 // SetTTY overrides TTY detection (tests).
@@ -66,3 +82,63 @@ func (s *IOStreams) ColorOut() bool { return s.stdoutTTY && !s.noColor }
 
 // ColorErr reports whether stderr gets colour.
 func (s *IOStreams) ColorErr() bool { return s.stderrTTY && !s.noColor }
+
+// syncWriter is a stream that several goroutines write at once: during a
+// deployment stderr gets the log (zerolog, also from the lease's heartbeat
+// and the state server watch), the engine's own log (copied from its
+// stderr by os/exec's goroutine), the progress display and its spinner,
+// notices and warnings, and the signal handler's message. Each Write goes
+// out whole, never mixed into another. While the progress display keeps a
+// live frame at the bottom of a terminal (drawFrame), a write from anyone
+// else clears the frame, goes where it was, and the frame is drawn again
+// below it: redrawing in place would otherwise overwrite that line, or
+// leave the frame's lines behind in the middle of it.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+	// frame is the live frame on screen (its lines each end in "\n"),
+	// lines their number; 0 when none is.
+	frame string
+	lines int
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lines == 0 {
+		return s.w.Write(p)
+	}
+	var b bytes.Buffer
+	// Up to the frame's first line, clear from there to the end of the
+	// screen, the text (as whole lines: the frame starts a line), then
+	// the frame again.
+	fmt.Fprintf(&b, "\x1b[%dA\r\x1b[J", s.lines)
+	b.Write(p)
+	if len(p) > 0 && p[len(p)-1] != '\n' {
+		b.WriteByte('\n')
+	}
+	b.WriteString(s.frame)
+	if _, err := s.w.Write(b.Bytes()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// drawFrame draws frame (lines that each end in "\n" and start with
+// "\r\x1b[2K") over the frame drawn last, if any. A final frame stays on
+// screen as ordinary lines: later writes go below it.
+func (s *syncWriter) drawFrame(frame string, final bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	if s.lines > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", s.lines)
+	}
+	b.WriteString(frame)
+	s.frame, s.lines = frame, strings.Count(frame, "\n")
+	if final {
+		s.frame, s.lines = "", 0
+	}
+	_, err := io.WriteString(s.w, b.String())
+	return err
+}

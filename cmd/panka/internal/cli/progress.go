@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -23,10 +22,13 @@ import (
 //
 // event, plan, tick and stop may be called from different goroutines.
 type progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	start map[string]time.Time
-	now   func() time.Time
+	mu sync.Mutex
+	w  io.Writer
+	// frames draws the live view's frames (live mode): w, which other
+	// goroutines write too (see syncWriter).
+	frames *syncWriter
+	start  map[string]time.Time
+	now    func() time.Time
 
 	live *liveView // nil: plain lines
 }
@@ -46,7 +48,7 @@ func newProgressFor(f *Factory, cfg *config.Resolved) *progress {
 		return newProgress(f.Notices(), f.Now)
 	}
 	width := func() int { return 0 }
-	if file, ok := f.IO.ErrOut.(*os.File); ok {
+	if file := f.IO.errFile(); file != nil {
 		width = func() int {
 			w, _, err := term.GetSize(int(file.Fd()))
 			if err != nil {
@@ -73,7 +75,11 @@ func newLiveProgress(w io.Writer, now func() time.Time, o liveOptions) *progress
 	if o.Width == nil {
 		o.Width = func() int { return 0 }
 	}
-	return &progress{w: w, now: now, live: &liveView{opts: o, byName: map[string]*row{}}}
+	sw, ok := w.(*syncWriter)
+	if !ok {
+		sw = &syncWriter{w: w}
+	}
+	return &progress{w: sw, frames: sw, now: now, live: &liveView{opts: o, byName: map[string]*row{}}}
 }
 
 // rowState is where a component is in the live view.
@@ -102,7 +108,6 @@ type liveView struct {
 	opts    liveOptions
 	rows    []*row
 	byName  map[string]*row
-	drawn   int  // lines on screen from the last frame
 	spin    int  // spinner frame
 	active  bool // the first event arrived: frames are drawn
 	stopped bool
@@ -296,13 +301,10 @@ func (p *progress) stop() {
 }
 
 // draw writes one frame over the previous one (p.mu held): cursor up over
-// the lines drawn last, then each line cleared and rewritten.
+// the lines drawn last (drawFrame), then each line cleared and rewritten.
 func (p *progress) draw(final bool) {
 	v := p.live
 	var b strings.Builder
-	if v.drawn > 0 {
-		fmt.Fprintf(&b, "\x1b[%dA", v.drawn)
-	}
 	width := 0
 	for _, r := range v.rows {
 		width = max(width, utf8.RuneCountInString(r.name))
@@ -313,8 +315,7 @@ func (p *progress) draw(final bool) {
 		b.WriteString(p.line(r, width, cols, final))
 		b.WriteString("\n")
 	}
-	v.drawn = len(v.rows)
-	_, _ = io.WriteString(p.w, b.String())
+	_ = p.frames.drawFrame(b.String(), final)
 }
 
 // ANSI colours.

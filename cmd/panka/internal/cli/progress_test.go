@@ -409,3 +409,125 @@ func TestErrorJSONLogs(t *testing.T) {
 		t.Errorf("exit %d, log line %+v", code, l)
 	}
 }
+
+// screen is a minimal terminal: it interprets what the live view and
+// syncWriter write (text, "\n", "\r", cursor up "ESC[nA", clear line
+// "ESC[2K", clear to the end of the screen "ESC[J") and returns the lines
+// left on screen.
+func screen(t *testing.T, out string) []string {
+	t.Helper()
+	var rows [][]rune
+	row, col := 0, 0
+	put := func(r rune) {
+		for len(rows) <= row {
+			rows = append(rows, nil)
+		}
+		for len(rows[row]) < col {
+			rows[row] = append(rows[row], ' ')
+		}
+		if col < len(rows[row]) {
+			rows[row][col] = r
+		} else {
+			rows[row] = append(rows[row], r)
+		}
+		col++
+	}
+	seq := regexp.MustCompile(`^\x1b\[(\d*)([AKJm])`)
+	for i := 0; i < len(out); {
+		if m := seq.FindStringSubmatch(out[i:]); m != nil {
+			i += len(m[0])
+			switch m[2] {
+			case "A":
+				n := 1
+				fmt.Sscan(m[1], &n)
+				row = max(0, row-n)
+			case "K":
+				if row < len(rows) {
+					rows[row] = nil
+				}
+			case "J":
+				if row < len(rows) {
+					rows = rows[:row]
+				}
+			}
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(out[i:])
+		i += size
+		switch r {
+		case '\n':
+			row, col = row+1, 0
+			for len(rows) <= row {
+				rows = append(rows, nil)
+			}
+		case '\r':
+			col = 0
+		case '\x1b':
+			t.Fatalf("unknown escape sequence at %q", out[i-1:min(len(out), i+8)])
+		default:
+			put(r)
+		}
+	}
+	lines := make([]string, 0, len(rows))
+	for _, r := range rows {
+		lines = append(lines, string(r))
+	}
+	for len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	return lines
+}
+
+// TestProgressLiveWithLogLines: lines other goroutines write to stderr
+// while the live view redraws (a heartbeat's warning, the state server
+// watch, the engine's log) end up whole on screen, above the final frame.
+// They went below the frame, and the next redraw, moving up over the
+// frame's lines, wrote over them and left a stale frame line behind.
+func TestProgressLiveWithLogLines(t *testing.T) {
+	var buf syncBuffer
+	stderr := &syncWriter{w: &buf}
+	p := newLiveProgress(stderr, time.Now, liveOptions{Tick: time.Millisecond})
+	p.plan(&planner.Result{Changes: []planner.Change{{Component: "db", Action: planner.ActionCreate}, {Component: "web", Action: planner.ActionCreate}}})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := range 40 {
+			fmt.Fprintf(stderr, "log line %d\n", i)
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for _, c := range []string{"db", "web"} {
+			p.event(ev(c, c, engine.StatusCreating))
+			time.Sleep(2 * time.Millisecond)
+			p.event(engine.Event{Component: c, Name: c, URN: urn(c, c), Op: "create", Status: engine.StatusDone})
+		}
+	}()
+	wg.Wait()
+	p.stop()
+	fmt.Fprintln(stderr, "after the run")
+	got := screen(t, buf.String())
+	var logs []string
+	for _, l := range got[:max(0, len(got)-3)] {
+		if !strings.HasPrefix(l, "log line ") {
+			t.Errorf("screen line %q above the final frame is not a log line; screen:\n%s", l, strings.Join(got, "\n"))
+			continue
+		}
+		logs = append(logs, l)
+	}
+	for i := range 40 {
+		if i >= len(logs) || logs[i] != fmt.Sprintf("log line %d", i) {
+			t.Fatalf("log lines on screen = %q, want log line 0..39 in order, each once", logs)
+		}
+	}
+	if len(got) < 3 {
+		t.Fatalf("screen:\n%s", strings.Join(got, "\n"))
+	}
+	tail := got[len(got)-3:]
+	wantLines(t, tail[:2], `^✓ db +created`, `^✓ web +created`)
+	if tail[2] != "after the run" {
+		t.Errorf("last line %q, want the line written after stop", tail[2])
+	}
+}

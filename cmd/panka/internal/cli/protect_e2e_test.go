@@ -98,12 +98,15 @@ func TestEngineFailedAllowReplaceProtects(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "worker.json"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// Without -v: the engine's log (which says what it protected again)
-	// and the progress display then write to one test buffer from two
-	// goroutines, which the race detector reports.
-	out, errOut, code := w.run("apply", "-s", "shop", "-e", "dev", "--auto-approve", "--allow-replace")
+	// With -v the engine's log (which says what it protected again) and
+	// the progress display write stderr from two goroutines: through one
+	// syncWriter, so go test -race has nothing to report.
+	out, errOut, code := w.run("apply", "-s", "shop", "-e", "dev", "--auto-approve", "--allow-replace", "-v")
 	if code == 0 {
 		t.Fatalf("apply --allow-replace with an unwritable worker manifest succeeded\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	}
+	if !strings.Contains(errOut, "protected db, orders again in the engine's state") {
+		t.Errorf("the failed run's engine log does not say it protected db and the orders queue again:\n%s", errOut)
 	}
 	db, err := os.ReadFile(filepath.Join(dir, "db.json"))
 	if err != nil || !strings.Contains(string(db), `"version": "15"`) {
