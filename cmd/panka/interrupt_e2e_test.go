@@ -13,8 +13,9 @@ import (
 )
 
 // TestSecondInterruptStopsAtOnce: the first Ctrl-C asks a run to stop
-// cleanly; a run that cannot (here, reading a --var-file FIFO nobody
-// writes) ends at the second, with exit code 130 and what it leaves behind.
+// cleanly, and says so at once; a run that cannot (here, reading a
+// --var-file FIFO nobody writes) ends at the second, with exit code 130 and
+// what it leaves behind.
 func TestSecondInterruptStopsAtOnce(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("waits for the signal handler through /proc (Linux only)")
@@ -36,6 +37,16 @@ func TestSecondInterruptStopsAtOnce(t *testing.T) {
 	// until it ends: two that arrive before panka takes the first count as
 	// one (signals do not queue), so one interrupt every 200 ms.
 	waitFor(t, 20*time.Second, func() bool { return catches(cmd.Process.Pid, syscall.SIGINT) })
+	// The first one says at once what it does, while the run still goes on.
+	cmd.Process.Signal(syscall.SIGINT)
+	waitFor(t, 20*time.Second, func() bool {
+		return strings.Contains(errOut.String(), "Ctrl-C: stopping; a second Ctrl-C stops panka at once.")
+	})
+	select {
+	case <-done:
+		t.Fatalf("panka ended at the first interrupt although its read cannot be interrupted; stderr: %s", errOut.String())
+	default:
+	}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(20 * time.Second)
@@ -58,6 +69,68 @@ wait:
 		!strings.Contains(errOut.String(), "panka unlock removes it") {
 		t.Errorf("stderr: %s", errOut.String())
 	}
+}
+
+// TestInterruptDuringApplySaysWhatItDoes: during a deployment whose engine
+// does not stop (here stopped with SIGSTOP, as one blocked on a hung state
+// server is), the first Ctrl-C says at once that panka waits for the engine
+// to finish its step and that a second Ctrl-C stops at once; it said
+// nothing for up to two minutes. The second ends panka (130) naming the
+// deployment, what may be half-done and the commands that recover, which
+// then work.
+func TestInterruptDuringApplySaysWhatItDoes(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("finds the run's processes through /proc (Linux only)")
+	}
+	r := newE2ERepo(t, embedded)
+	marker := runMarker()
+	t.Cleanup(func() { killAll(marker) })
+	cmd := r.cmd([]string{"PANKALOCAL_DELAY=60s", marker}, applyDev...)
+	var errOut syncBuffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitFor(t, 90*time.Second, func() bool { return strings.Contains(errOut.String(), "creating") })
+	engine := pidOf(t, runProcesses(marker), "panka-engine")
+	signal(t, engine, syscall.SIGSTOP)
+	signal(t, cmd.Process.Pid, syscall.SIGINT)
+	first := "Ctrl-C: stopping the apply of shop/dev cleanly: waiting for the engine to finish the step in progress, " +
+		"then the run is recorded as interrupted and the lock released. A second Ctrl-C stops panka at once"
+	waitFor(t, 20*time.Second, func() bool { return strings.Contains(errOut.String(), first) })
+	select {
+	case err := <-done:
+		t.Fatalf("panka ended (%v) at the first interrupt while its engine was stopped; stderr:\n%s", err, errOut.String())
+	default:
+	}
+	signal(t, cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("panka still runs 20s after the second interrupt; stderr:\n%s", errOut.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit code %d after the second interrupt, want 130; stderr:\n%s", code, errOut.String())
+	}
+	for _, want := range []string{
+		"Second Ctrl-C: panka stops now, without waiting for the apply of shop/dev to end cleanly: the run is not recorded, and resources it was changing may be left half-done.",
+		"panka unlock --stack shop --environment dev removes it",
+		"panka plan --stack shop --environment dev shows what is left to do",
+	} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr does not say %q:\n%s", want, errOut.String())
+		}
+	}
+	// The engine (its parent gone) stops once it runs again.
+	signal(t, engine, syscall.SIGCONT)
+	if left := waitGone(marker, 60*time.Second); len(left) > 0 {
+		t.Fatalf("processes of the run left: %s", describe(left))
+	}
+	// What it said to do works.
+	r.mustPanka(nil, "unlock", "--stack", "shop", "--environment", "dev")
+	r.mustPanka(nil, applyDev...)
 }
 
 // catches reports whether process pid has a handler for sig.

@@ -406,6 +406,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		return err
 	}
 	defer f.ReleaseLease(lease)
+	defer f.deploying(&runningDeployment{operation: req.Operation, stack: req.Key.Stack, env: req.Key.Environment})()
 	parallelism := df.Parallelism
 	if parallelism == 0 {
 		parallelism = cfg.Preferences.Parallelism
@@ -448,6 +449,8 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 	}
 	if !autoApprove {
 		rt.Confirm = func(p *planner.Result) (bool, error) {
+			// At the prompt a Ctrl-C ends the run at once (nothing to wait for).
+			defer f.deploying(nil)()
 			if !f.IO.CanPrompt() {
 				return false, fmt.Errorf("%s of %s needs confirmation and there is no terminal to ask on: %s", req.Operation, req.Key, noTerminalHint(req))
 			}

@@ -73,6 +73,8 @@ type Factory struct {
 	fileLog *zerolog.Logger
 	// logSetUp is set once setupLogging has run.
 	logSetUp bool
+	// intr is what a Ctrl-C says (interrupt.go).
+	intr interruptNotes
 
 	// cfgMu serialises ConfigForStack (it reads files and may turn colour
 	// off): commands resolve stacks' configurations concurrently.
@@ -345,6 +347,7 @@ func (f *Factory) setupLogging() {
 	if cfgErr == nil && cfg.Logging.File != "" {
 		f.attachLogFile(cfg, w, level)
 	}
+	f.setInterruptLogs()
 	f.logSetUp = true
 }
 

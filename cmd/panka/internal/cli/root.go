@@ -27,7 +27,8 @@ func Main() int {
 	if !signal.Ignored(syscall.SIGHUP) {
 		sigs = append(sigs, syscall.SIGHUP)
 	}
-	ctx, stop := interruptContext(sigs...)
+	f := NewFactory(System())
+	ctx, stop := interruptContext(f.interrupted, sigs...)
 	defer stop()
 	// A closed stdout or stderr (`panka apply | head`, a CI log pipe that
 	// went away) must make writes fail, not kill panka by SIGPIPE while it
@@ -35,31 +36,31 @@ func Main() int {
 	// than Ignore: an ignored signal would be inherited by the commands
 	// panka starts (git, lifecycle hooks), a handled one is not.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	return Run(ctx, NewFactory(System()), os.Args[1:])
+	return Run(ctx, f, os.Args[1:])
 }
 
 // interruptContext is cancelled by the first of sigs (the run then stops
 // cleanly: Pulumi cancelled, the run recorded, the lease released). A
 // second one ends panka at once, for a run that does not stop (a hung
 // server, a read that never returns): what it leaves (its lease, Pulumi's
-// lock) is what a killed run leaves, which the next run recognises.
-func interruptContext(sigs ...os.Signal) (context.Context, func()) {
+// lock) is what a killed run leaves, which the next run recognises. say
+// tells the user, at once, what each signal does (Factory.interrupted).
+func interruptContext(say func(s os.Signal, second bool), sigs ...os.Signal) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, sigs...)
 	done := make(chan struct{})
 	go func() {
 		select {
-		case <-ch:
+		case s := <-ch:
+			say(s, false)
 			cancel()
 		case <-done:
 			return
 		}
 		select {
 		case s := <-ch:
-			fmt.Fprintf(os.Stderr, "\nSecond %s: panka stops now, without waiting for the run to end cleanly. "+
-				"What it held stays behind as after a killed run: panka status shows its lease, panka unlock removes it, "+
-				"and the next apply clears Pulumi's lock and pending operations.\n", sigName(s))
+			say(s, true)
 			os.Exit(130)
 		case <-done:
 		}

@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/rs/zerolog"
+)
+
+// interruptNotes is what the signal handler (interruptContext) needs to
+// tell the user what a Ctrl-C does. It is read on the handler's goroutine
+// while the command runs, hence its own lock.
+type interruptNotes struct {
+	mu sync.Mutex
+	// run is the deployment in progress, nil when none is.
+	run *runningDeployment
+	// jsonLog and fileLog are the Factory's, once set up.
+	jsonLog, fileLog *zerolog.Logger
+}
+
+// runningDeployment is a deployment that holds its lease and runs (or is
+// about to run) the engine.
+type runningDeployment struct {
+	operation, stack, env string
+}
+
+// setInterruptLogs gives the signal handler the logs setupLogging made.
+func (f *Factory) setInterruptLogs() {
+	f.intr.mu.Lock()
+	defer f.intr.mu.Unlock()
+	f.intr.jsonLog, f.intr.fileLog = f.jsonLog, f.fileLog
+}
+
+// deploying records that operation runs on stack/env under its lease (nil:
+// no deployment runs, e.g. at the confirmation prompt, where Ctrl-C ends
+// the run at once), for what a Ctrl-C says. It returns the function that
+// puts back what was recorded before.
+func (f *Factory) deploying(run *runningDeployment) func() {
+	f.intr.mu.Lock()
+	defer f.intr.mu.Unlock()
+	prev := f.intr.run
+	f.intr.run = run
+	return func() {
+		f.intr.mu.Lock()
+		defer f.intr.mu.Unlock()
+		f.intr.run = prev
+	}
+}
+
+// interrupted tells the user at once what signal s does: the first stops
+// the command cleanly, which during a deployment waits for the engine to
+// finish the step in progress (minutes on AWS; longer while a state server
+// hangs), so it says so and how to stop at once; the second (second) ends
+// panka, and it says what that leaves behind and how to go on.
+func (f *Factory) interrupted(s os.Signal, second bool) {
+	f.intr.mu.Lock()
+	run, jsonLog, fileLog := f.intr.run, f.intr.jsonLog, f.intr.fileLog
+	f.intr.mu.Unlock()
+	name := sigName(s)
+	var msg string
+	switch {
+	case !second && run == nil:
+		msg = fmt.Sprintf("%s: stopping; a second %s stops panka at once.", name, name)
+	case !second:
+		msg = fmt.Sprintf("%s: stopping the %s of %s/%s cleanly: waiting for the engine to finish the step in progress, then the run is recorded as interrupted and the lock released. "+
+			"A second %s stops panka at once, leaving the lock and Pulumi's lock behind as a killed run does.", name, run.operation, run.stack, run.env, name)
+	case run == nil:
+		msg = fmt.Sprintf("Second %s: panka stops now, without waiting for the run to end cleanly. "+
+			"What it held stays behind as after a killed run: panka status shows its lease, panka unlock removes it, "+
+			"and the next apply clears Pulumi's lock and pending operations.", name)
+	default:
+		msg = fmt.Sprintf("Second %s: panka stops now, without waiting for the %s of %s/%s to end cleanly: the run is not recorded, and resources it was changing may be left half-done. "+
+			"Its lease stays behind as after a killed run: panka unlock --stack %s --environment %s removes it; "+
+			"then panka plan --stack %s --environment %s shows what is left to do, and the next apply clears Pulumi's lock and pending operations and finishes it.",
+			name, run.operation, run.stack, run.env, run.stack, run.env, run.stack, run.env)
+	}
+	if fileLog != nil {
+		fileLog.Warn().Str("signal", name).Msg(msg)
+	}
+	if jsonLog != nil {
+		jsonLog.Warn().Str("signal", name).Msg(msg)
+		return
+	}
+	// On a terminal the echoed ^C ends no line.
+	fmt.Fprintf(f.IO.ErrOut, "\n%s\n", msg)
+}
