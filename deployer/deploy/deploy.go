@@ -95,8 +95,11 @@ type Runtime struct {
 	// resumed after its lease was taken over, pulumi run by hand, files
 	// copied or restored): what is deployed may then differ from the
 	// state, and the run refreshes and runs the engine whatever its plan
-	// says. nil: not checked.
-	EngineState func(ctx context.Context) (string, error)
+	// says. recorded is the token state holds ("" to ask for the current
+	// backend's own form): a backend that can compute the token in that
+	// form returns it so, so that the engine's files copied unchanged from
+	// another backend are not a change. nil: not checked.
+	EngineState func(ctx context.Context, recorded string) (string, error)
 	// SecretKey keys the hashes of sensitive outputs in state.
 	SecretKey []byte
 	// LeaseLost is asked right before the deployment is recorded; it
@@ -412,7 +415,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 			// A token that cannot be read is unknown: the next run does
 			// not compare.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			next.EngineState, _ = rt.EngineState(rctx)
+			next.EngineState, _ = rt.EngineState(rctx, "")
 			cancel()
 		}
 	}
@@ -964,7 +967,7 @@ func engineStateMoved(ctx context.Context, rt Runtime, state *statestore.State) 
 	if rt.EngineState == nil || state == nil || state.EngineState == "" {
 		return false
 	}
-	cur, err := rt.EngineState(ctx)
+	cur, err := rt.EngineState(ctx, state.EngineState)
 	return err == nil && cur != "" && cur != state.EngineState
 }
 

@@ -837,7 +837,7 @@ func TestRunNoticesUnrecordedEngineWrites(t *testing.T) {
 	rt, store := newRuntime(t, eng)
 	token := "t1"
 	eng.onUp = func() { token += "+up" } // the engine writes its state
-	rt.EngineState = func(context.Context) (string, error) { return token, nil }
+	rt.EngineState = func(context.Context, string) (string, error) { return token, nil }
 	var warnings []string
 	rt.Warnf = func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
 	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))

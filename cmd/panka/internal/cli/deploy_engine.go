@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -59,24 +60,44 @@ func (f *Factory) pulumiBackendURL(cfg *config.Resolved, key statestore.Key) (st
 
 // engineStateFunc returns deploy.Runtime.EngineState for a stack/environment
 // whose Pulumi state is in panka's own backend: the checkpoint's ETag in
-// S3, a hash of its file locally. nil for another Pulumi backend (Pulumi
-// Cloud), which is not read.
-func (f *Factory) engineStateFunc(cfg *config.Resolved, key statestore.Key) func(context.Context) (string, error) {
+// S3, a hash of its file locally. Asked for the form of a token recorded
+// by the other backend, it computes that form when it can (the SHA-256 of
+// the object's content in S3; locally the MD5 an S3 ETag of a single-part
+// upload is), so a checkpoint copied byte for byte when switching backends
+// (docs/state.md) is not taken for one written since. nil for another
+// Pulumi backend (Pulumi Cloud), which is not read.
+func (f *Factory) engineStateFunc(cfg *config.Resolved, key statestore.Key) func(context.Context, string) (string, error) {
 	if cfg.Pulumi.Backend != "" && cfg.Pulumi.Backend != "s3" && cfg.Pulumi.Backend != "diy" {
 		return nil
 	}
 	pdir, err := pulumiDir(cfg, key)
 	if err != nil {
-		return func(context.Context) (string, error) { return "", err }
+		return func(context.Context, string) (string, error) { return "", err }
 	}
 	rel := path.Join(pdir, engine.CheckpointPath(engine.StackName(key.Stack, key.Environment)))
 	if cfg.Backend.Type == "s3" {
-		return func(ctx context.Context) (string, error) {
+		return func(ctx context.Context, recorded string) (string, error) {
 			c, err := f.S3Client(ctx, cfg)
 			if err != nil {
 				return "", err
 			}
-			out, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(cfg.Backend.Bucket), Key: aws.String(rel)})
+			in := &s3.GetObjectInput{Bucket: aws.String(cfg.Backend.Bucket), Key: aws.String(rel)}
+			if strings.HasPrefix(recorded, "sha256:") {
+				out, err := c.GetObject(ctx, in)
+				if s3store.IsNotFound(err) {
+					return "", nil
+				}
+				if err != nil {
+					return "", err
+				}
+				defer out.Body.Close()
+				h := sha256.New()
+				if _, err := io.Copy(h, out.Body); err != nil {
+					return "", err
+				}
+				return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+			}
+			out, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: in.Bucket, Key: in.Key})
 			if s3store.IsNotFound(err) {
 				return "", nil
 			}
@@ -86,7 +107,7 @@ func (f *Factory) engineStateFunc(cfg *config.Resolved, key statestore.Key) func
 			return "etag:" + aws.ToString(out.ETag), nil
 		}
 	}
-	return func(context.Context) (string, error) {
+	return func(_ context.Context, recorded string) (string, error) {
 		dir, err := f.localDir(cfg)
 		if err != nil {
 			return "", err
@@ -97,6 +118,10 @@ func (f *Factory) engineStateFunc(cfg *config.Resolved, key statestore.Key) func
 		}
 		if err != nil {
 			return "", err
+		}
+		if strings.HasPrefix(recorded, "etag:") {
+			sum := md5.Sum(b)
+			return `etag:"` + hex.EncodeToString(sum[:]) + `"`, nil
 		}
 		sum := sha256.Sum256(b)
 		return "sha256:" + hex.EncodeToString(sum[:]), nil

@@ -1,14 +1,22 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/statestore"
+	"panka.dev/panka/statestore/testserver"
 )
 
 // TestPulumiBackendURLPathStyle: Pulumi's DIY backend addresses the state
@@ -113,5 +121,82 @@ func TestPulumiBackendUnderPrefix(t *testing.T) {
 				t.Errorf("the Pulumi backend folder was not created: %v", err)
 			}
 		})
+	}
+}
+
+// TestEngineStateAcrossBackends: docs/state.md moves deployments from the
+// embedded default to a bucket by copying .panka/state/ (Pulumi's files
+// included). The token recorded for Pulumi's checkpoint was a SHA-256 of
+// the file locally and an ETag in S3, so after the copy every apply warned
+// that a run which recorded nothing had written the engine's state, and
+// drift detect --exit-code exited 2 on every stack moved. A checkpoint
+// copied byte for byte now matches the token of the backend it came from,
+// both ways; one changed since does not.
+func TestEngineStateAcrossBackends(t *testing.T) {
+	ctx := context.Background()
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	bucket, s3env, _ := s3Env(t)
+	factory := func(env []string, dir string) (*Factory, *config.Resolved) {
+		cfg, err := config.Resolve(config.Layers{Env: env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ios, _, _, _ := Test()
+		f := NewFactory(ios)
+		f.Environ = func() []string { return env }
+		f.Getwd = func() (string, error) { return dir, nil }
+		return f, cfg
+	}
+	dir := t.TempDir()
+	lf, lcfg := factory(nil, dir)
+	sf, scfg := factory(s3env, dir)
+	pdir, err := pulumiDir(lcfg, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := path.Join(pdir, engine.CheckpointPath(engine.StackName(key.Stack, key.Environment)))
+	checkpoint := []byte(`{"version":3,"checkpoint":{"stack":"organization/panka/shop-dev"}}` + "\n")
+	file := filepath.Join(dir, ".panka", "state", filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, checkpoint, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	put := func(b []byte) {
+		t.Helper()
+		if _, err := testserver.S3Client(t).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(rel), Body: bytes.NewReader(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(checkpoint)
+	local, remote := lf.engineStateFunc(lcfg, key), sf.engineStateFunc(scfg, key)
+	token := func(fn func(context.Context, string) (string, error), recorded string) string {
+		t.Helper()
+		tok, err := fn(ctx, recorded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	localTok, s3Tok := token(local, ""), token(remote, "")
+	if !strings.HasPrefix(localTok, "sha256:") || !strings.HasPrefix(s3Tok, "etag:") {
+		t.Fatalf("own forms: local %q, S3 %q", localTok, s3Tok)
+	}
+	if got := token(remote, localTok); got != localTok {
+		t.Errorf("local to S3: the copied checkpoint gives %q, recorded %q: taken for a write", got, localTok)
+	}
+	if got := token(local, s3Tok); got != s3Tok {
+		t.Errorf("S3 to local: the copied checkpoint gives %q, recorded %q: taken for a write", got, s3Tok)
+	}
+	put(append(checkpoint, ' '))
+	if got := token(remote, localTok); got == localTok {
+		t.Errorf("a checkpoint written since still matches the recorded %q", localTok)
+	}
+	if err := os.WriteFile(file, append(checkpoint, ' '), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := token(local, s3Tok); got == s3Tok {
+		t.Errorf("a checkpoint written since still matches the recorded %q", s3Tok)
 	}
 }

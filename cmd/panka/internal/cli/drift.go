@@ -132,7 +132,7 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	// the checkpoint.
 	moved := false
 	if fn := f.engineStateFunc(cfg, key); fn != nil && st.EngineState != "" {
-		cur, err := fn(lctx)
+		cur, err := fn(lctx, st.EngineState)
 		moved = err == nil && cur != "" && cur != st.EngineState
 	}
 	var deployed *stacks.Resolved
