@@ -270,7 +270,7 @@ func (f *Factory) ConfigForStack(stackKeys map[string]string, stackFile string) 
 			return nil, err
 		}
 		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("--config %s: %w", f.Flags.ConfigFile, err)
+			return nil, fmt.Errorf("--config %s: %w (fix the path, or create the file with `panka --config %s init`)", f.Flags.ConfigFile, err, f.Flags.ConfigFile)
 		}
 		l.UserFile = p
 	} else if p := f.Getenv("PANKA_CONFIG"); p != "" {
