@@ -48,6 +48,7 @@ type Stack struct {
 	compIdx     map[string]*compDoc
 	services    map[string]string // service name -> file
 	envs        map[string]*envDoc
+	links       map[string]string // symbolic link in the stack -> the file it points at
 }
 
 type varDecl struct {
@@ -117,6 +118,14 @@ func (s *Stack) EnvironmentFile(env string) string {
 		return e.file
 	}
 	return ""
+}
+
+// LinkTarget returns the repo-relative file the symbolic link file (a
+// component or environment file of the stack) points at, or "" when file
+// is not a link: an edit of the target changes what the link's documents
+// say.
+func (s *Stack) LinkTarget(file string) string {
+	return s.links[file]
 }
 
 // WithOverlay returns a copy of s in which environment env has other's
@@ -1194,7 +1203,7 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 	type svcDir struct{ name, file string }
 	svcOf := map[string]svcDir{}
 	var files []string
-	var links map[string]string // symbolic link -> the file it points at
+	links := s.links // symbolic link -> the file it points at
 	var walk func(d string)
 	walk = func(d string) {
 		var ents []fs.DirEntry
@@ -1237,6 +1246,7 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 					files = append(files, p)
 					if links == nil {
 						links = map[string]string{}
+						s.links = links
 					}
 					links[p] = target
 				}

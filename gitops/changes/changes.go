@@ -1714,6 +1714,18 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 			}
 		}
 	}
+	if sH != nil {
+		// An overlay that links to a changed file changed too.
+		changed := map[string]bool{}
+		for _, c := range id.files {
+			changed[c.Path] = true
+		}
+		for _, env := range all {
+			if t := sH.LinkTarget(sH.EnvironmentFile(env)); t != "" && changed[t] {
+				envFiles[env] = true
+			}
+		}
+	}
 	compEnvs := map[string][]string{}     // component -> envs where it changed
 	envComps := map[string][]string{}     // env -> components that changed there
 	fileEnvs := map[string][]string{}     // env file / stack.yaml effect
@@ -1802,6 +1814,17 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 		}
 		return ""
 	}
+	// isFile reports whether the component or environment file f is
+	// the changed file c: f itself, or the file the symbolic link f
+	// points at (the loader reads the target).
+	isFile := func(f string, c gitops.Change) bool {
+		for _, p := range []string{c.Path, c.OldPath} {
+			if p != "" && f != "" && (f == p || (sH != nil && sH.LinkTarget(f) == p) || (sB != nil && sB.LinkTarget(f) == p)) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, c := range id.files {
 		var parts []string
 		// An environment file added or deleted (or renamed: both) adds or
@@ -1826,11 +1849,17 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 			if f == "" && sB != nil {
 				f = sB.ComponentFile(name)
 			}
-			if f == c.Path || (c.OldPath != "" && f == c.OldPath) {
+			if isFile(f, c) {
 				parts = append(parts, fmt.Sprintf("component %s changed in %s", name, strings.Join(compEnvs[name], ", ")))
 			}
 		}
-		if envs := fileEnvs[c.Path]; len(envs) > 0 && len(parts) == 0 {
+		envs := fileEnvs[c.Path]
+		for _, f := range sortedKeys(fileEnvs) {
+			if f != c.Path && isFile(f, c) {
+				envs = append(envs, fileEnvs[f]...) // an overlay linked to c
+			}
+		}
+		if len(envs) > 0 && len(parts) == 0 {
 			var cs []string
 			for _, env := range envs {
 				if oc, ok := overlayComps[env]; ok && !strings.HasSuffix(c.Path, "/"+stacks.StackFile) {

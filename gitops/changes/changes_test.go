@@ -1230,6 +1230,57 @@ func TestLinkedStackFolder(t *testing.T) {
 	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}, []string{"orders modified dev:modified"})
 }
 
+// TestLinkedFileReason: an edit of the file a component or environment
+// file links to (a symbolic link inside the stack, which the loader
+// follows) is credited with what it changed, not "no effect on the
+// resolved model", committed or in the work tree, on both engines.
+func TestLinkedFileReason(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/.shared/queue.txt", queueYAML)
+	g.Write("stacks/orders/.shared/prod.txt", envYAML("prod", "  variables:\n    LOG_LEVEL: error\n  overrides:\n    api:\n      image: nginx:0.9\n"))
+	for link, target := range map[string]string{"infra/queue.yaml": "../.shared/queue.txt", "environments/prod.yaml": "../.shared/prod.txt"} {
+		p := filepath.Join(g.Dir, "stacks", "orders", filepath.FromSlash(link))
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.Git("add", "-A")
+	g.Commit("orders' queue and prod through links")
+	g.Write("stacks/orders/.shared/queue.txt", strings.Replace(queueYAML, "visibilityTimeout: 30", "visibilityTimeout: 60", 1))
+	g.Write("stacks/orders/.shared/prod.txt", envYAML("prod", "  variables:\n    LOG_LEVEL: debug\n  overrides:\n    api:\n      image: nginx:0.9\n"))
+	want := map[string]string{
+		"stacks/orders/.shared/queue.txt": "modified; component jobs changed in dev, prod, staging",
+		"stacks/orders/.shared/prod.txt":  "modified; environment prod changed (component api)",
+	}
+	check := func(what string, opts changes.Options) {
+		t.Helper()
+		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+			if paths {
+				return
+			}
+			if got := summary(res); !slices.Equal(got, []string{"orders modified dev:modified,prod:modified,staging:modified [api,jobs]"}) {
+				t.Errorf("%s %s: %q", what, engine, got)
+			}
+			got := map[string]string{}
+			for _, s := range res.Stacks {
+				for _, r := range s.Reasons {
+					got[r.File] = r.Detail
+				}
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("%s %s: reasons %q, want %q", what, engine, got, want)
+			}
+		})
+	}
+	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
+	g.Git("add", "-A")
+	g.Commit("edit the targets")
+	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+}
+
 // TestStackFileFolder: a folder named stack.yaml where the stack's file
 // was is a broken stack (changed, with the error), not a removed stack
 // that a deploy pipeline would destroy; fixed again, it is changed from a
