@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -276,9 +278,9 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 		if envText == "" {
 			envText = "-"
 		}
-		p := s.Path
+		p := textPath(s.Path)
 		if s.OldPath != "" {
-			p = s.OldPath + " -> " + s.Path
+			p = textPath(s.OldPath) + " -> " + p
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Stack, s.Change, envText, p)
 	}
@@ -307,13 +309,42 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 			fmt.Fprintf(out, "    deployed: %s\n", strings.Join(ds, ", "))
 		}
 		for _, r := range s.Reasons {
-			fmt.Fprintf(out, "    %s: %s\n", r.File, r.Detail)
+			fmt.Fprintf(out, "    %s: %s\n", textPath(r.File), escapeControl(r.Detail))
 		}
 	}
 	if !quiet && res.Base != "" {
 		fmt.Fprintf(errOut, "%d stack(s) changed between %s and %s.\n", len(res.Stacks), shortSHA(res.Base), head)
 	}
 	return nil
+}
+
+// textPath is path p for the text table: quoted (Go syntax, as git quotes
+// such names) when it holds a control character such as a newline or a
+// tab, which would split or misalign the table's rows and lose part of
+// the path.
+func textPath(p string) string {
+	if strings.ContainsFunc(p, unicode.IsControl) {
+		return strconv.Quote(p)
+	}
+	return p
+}
+
+// escapeControl writes each control character of s (a reason naming
+// such a path) as its Go escape, so the reason stays on its line.
+func escapeControl(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // storeDeployed reads the last successfully deployed commit of each

@@ -48,6 +48,36 @@ func TestChangedTextAligned(t *testing.T) {
 	}
 }
 
+// TestChangedTextControlPath: a stack folder whose name holds a newline or
+// a tab (git allows it, and quotes it in its own output) is printed quoted,
+// whole, on its row; it neither splits the table (losing the rest of the
+// path and shifting the --why lines of the next stacks) nor misaligns it.
+func TestChangedTextControlPath(t *testing.T) {
+	res := &changes.Result{Base: strings.Repeat("a", 40), Head: strings.Repeat("b", 40), Stacks: []*changes.Stack{
+		{Stack: "cart", Path: "stacks/new\nline", OldPath: "stacks/tab\there", Change: changes.Moved, Environments: []string{},
+			EnvironmentChanges: map[string]changes.Kind{},
+			Reasons:            []changes.Reason{{File: "stacks/new\nline/stack.yaml", Detail: "renamed from stacks/tab\there/stack.yaml"}}},
+		{Stack: "shop", Path: "stacks/shop", Change: changes.Added, Environments: []string{"dev"},
+			EnvironmentChanges: map[string]changes.Kind{"dev": changes.Added},
+			Reasons:            []changes.Reason{{File: "stacks/shop/stack.yaml", Detail: "added"}}},
+	}}
+	var out, errOut bytes.Buffer
+	if err := printChangedText(&out, &errOut, &ChangedOptions{Why: true}, res, false); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	want := []string{
+		`STACK  CHANGE  ENVIRONMENTS  PATH`,
+		`cart   moved   -             "stacks/tab\there" -> "stacks/new\nline"`,
+		`    "stacks/new\nline/stack.yaml": renamed from stacks/tab\there/stack.yaml`,
+		`shop   added   dev (added)   stacks/shop`,
+		`    stacks/shop/stack.yaml: added`,
+	}
+	if fmt.Sprint(lines) != fmt.Sprint(want) {
+		t.Errorf("output:\n%s\nwant:\n%s", out.String(), strings.Join(want, "\n"))
+	}
+}
+
 // TestChangedGitHubMatrixLimit: a matrix of more than 256 entries, which
 // GitHub Actions refuses (failing the job with nothing said by panka), is
 // still printed as valid JSON on stdout, with a warning on stderr naming
