@@ -1381,7 +1381,7 @@ func (e *engine) selected(name string) bool {
 		return true
 	}
 	for _, s := range e.opts.Stacks {
-		if ok, _ := path.Match(s, name); ok || s == name {
+		if matchName(s, name) {
 			return true
 		}
 	}
@@ -1396,7 +1396,7 @@ func (e *engine) envSelected(env string, restrict map[string]bool) bool {
 		return true
 	}
 	for _, x := range e.opts.Environments {
-		if ok, _ := path.Match(x, env); ok || x == env {
+		if matchName(x, env) {
 			return true
 		}
 	}
@@ -1412,7 +1412,7 @@ func (o Options) checkFilters() error {
 	}{{"--stack", o.Stacks}, {"--environment", o.Environments}} {
 		for _, p := range f.pats {
 			if _, err := path.Match(p, ""); err != nil {
-				return fmt.Errorf("%s %q: malformed glob (use *, ? and [a-z]; escape a literal one with \\)", f.flag, p)
+				return fmt.Errorf("%s %q: malformed glob (use *, ?, [a-z] and [!a-z]; escape a literal one with \\)", f.flag, p)
 			}
 		}
 	}

@@ -324,6 +324,16 @@ func TestDetect(t *testing.T) {
 			want:      []string{"users modified staging:modified [api]"},
 			wantPaths: []string{"users modified prod:modified,staging:modified"},
 		},
+		{
+			name: "filters negate classes as the shell does: [!o]* is every stack not starting with o",
+			edit: func(g *gittest.Repo) {
+				g.Write("stacks/orders/services/api/service.yaml", strings.Replace(serviceYAML, "nginx:1.0", "nginx:1.1", 1))
+				g.Write("stacks/users/services/api/service.yaml", strings.Replace(serviceYAML, "nginx:1.0", "nginx:1.1", 1))
+			},
+			opts:      changes.Options{Stacks: []string{"[!o]*"}, Environments: []string{"[!d]*"}},
+			want:      []string{"users modified staging:modified [api]"},
+			wantPaths: []string{"users modified prod:modified,staging:modified"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -957,6 +967,17 @@ func TestMatchGlob(t *testing.T) {
 		{"./shared/x", "shared/x", true},
 		{"**/schema.json", "a/b/schema.json", true},
 		{"other/**", "shared/x", false},
+		// [!...] negates, as in git and the shell (path.Match alone reads
+		// it as "! or ..."); [^...] too; an escaped or inner ! is literal.
+		{"shared/c[!0-9].txt", "shared/c1.txt", false},
+		{"shared/c[!0-9].txt", "shared/cx.txt", true},
+		{"shared/c[!0-9].txt", "shared/c!.txt", true},
+		{"shared/c[^0-9].txt", "shared/c1.txt", false},
+		{"shared/c\\[!0-9].txt", "shared/c[!0-9].txt", true},
+		{"shared/c\\[!0-9]", "shared/c[!1", false},
+		{"shared/c[a!].txt", "shared/c!.txt", true},
+		{"shared/[!.]*/**", "shared/x/y.json", true},
+		{"shared/[!.]*/**", "shared/.git/y.json", false},
 	}
 	for _, tt := range tests {
 		if got := changes.MatchGlob(tt.glob, tt.path); got != tt.want {

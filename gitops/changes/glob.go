@@ -22,7 +22,42 @@ type glob struct {
 
 func compileGlob(g string) glob {
 	c := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(g, "./"), "/"), "/")
-	return glob{text: g, prefix: literalPrefix(g), segs: strings.Split(c, "/")}
+	return glob{text: g, prefix: literalPrefix(g), segs: strings.Split(shellClasses(c), "/")}
+}
+
+// shellClasses rewrites the negated character classes of glob g written
+// as git and the shell write them, [!a-z], in path.Match's syntax,
+// [^a-z]. path.Match reads [!a-z] as "! or a-z": the opposite of what
+// was meant, silently.
+func shellClasses(g string) string {
+	if !strings.Contains(g, "[!") {
+		return g
+	}
+	b := []byte(g)
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++ // an escaped character
+		case '[':
+			if i+1 < len(b) && b[i+1] == '!' {
+				b[i+1] = '^'
+			}
+			// Skip to the class's end: a ! or [ inside it is literal.
+			for i++; i < len(b) && b[i] != ']'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return string(b)
+}
+
+// matchName reports whether name matches the --stack/--environment glob
+// pattern (path.Match, with [!a-z] as in the shell), or equals it.
+func matchName(pattern, name string) bool {
+	ok, _ := path.Match(shellClasses(pattern), name)
+	return ok || pattern == name
 }
 
 func (g glob) match(p string) bool {
