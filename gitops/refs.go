@@ -818,13 +818,28 @@ func (r *Repo) IsShallow() (bool, error) {
 // several (criss-cross merges) the one with the smallest id is returned, on
 // both paths.
 func (r *Repo) MergeBase(ctx context.Context, a, b Hash) (Hash, error) {
+	bases, err := r.MergeBases(ctx, a, b)
+	if err != nil {
+		return ZeroHash, err
+	}
+	return bases[0], nil
+}
+
+// MergeBases returns every best common ancestor of a and b (git
+// merge-base --all), sorted by id: one, or several after criss-cross
+// merges. It never returns an empty list without an error.
+func (r *Repo) MergeBases(ctx context.Context, a, b Hash) ([]Hash, error) {
 	if r.git != "" {
 		out, err := r.gitCmd(ctx, "merge-base", "--all", a.String(), b.String())
 		if err == nil {
 			lines := strings.Fields(string(out))
 			if len(lines) > 0 {
 				sort.Strings(lines)
-				return plumbing.NewHash(lines[0]), nil
+				bases := make([]Hash, len(lines))
+				for i, l := range lines {
+					bases[i] = plumbing.NewHash(l)
+				}
+				return bases, nil
 			}
 		}
 		// Fall through: go-git gives the definitive answer and error.
@@ -834,7 +849,7 @@ func (r *Repo) MergeBase(ctx context.Context, a, b Hash) (Hash, error) {
 	for _, p := range [][2]Hash{{a, b}, {b, a}} {
 		found, err := r.reachableWithin(p[0], p[1], shortWalk)
 		if err == nil && found {
-			return p[0], nil
+			return []Hash{p[0]}, nil
 		}
 	}
 	// The walk reads every commit between the two: on a storage of its own
@@ -844,7 +859,7 @@ func (r *Repo) MergeBase(ctx context.Context, a, b Hash) (Hash, error) {
 	st := r.newStorage()
 	defer st.Close()
 	if mb, err := paintDown(r.commitLinks(st), a, b); err == nil {
-		return mb, nil
+		return []Hash{mb}, nil
 	}
 	// Several merge-bases, none, or a commit that could not be read:
 	// go-git's walk gives the answer or says what is wrong.
@@ -860,28 +875,32 @@ func (r *Repo) MergeBase(ctx context.Context, a, b Hash) (Hash, error) {
 	}
 	ca, err := commit(a)
 	if err != nil {
-		return ZeroHash, err
+		return nil, err
 	}
 	cb, err := commit(b)
 	if err != nil {
-		return ZeroHash, err
+		return nil, err
 	}
 	bases, err := ca.MergeBase(cb)
 	if err != nil {
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return ZeroHash, r.noMergeBase(a, b, err)
+			return nil, r.noMergeBase(a, b, err)
 		}
-		return ZeroHash, fmt.Errorf("merge-base of %s and %s: %w", a, b, err)
+		return nil, fmt.Errorf("merge-base of %s and %s: %w", a, b, err)
 	}
 	if len(bases) == 0 {
-		return ZeroHash, r.noMergeBase(a, b, nil)
+		return nil, r.noMergeBase(a, b, nil)
 	}
 	ids := make([]string, len(bases))
 	for i, c := range bases {
 		ids[i] = c.Hash.String()
 	}
 	sort.Strings(ids)
-	return plumbing.NewHash(ids[0]), nil
+	hs := make([]Hash, len(ids))
+	for i, id := range ids {
+		hs[i] = plumbing.NewHash(id)
+	}
+	return hs, nil
 }
 
 // shortWalk bounds the commits reachableWithin reads.

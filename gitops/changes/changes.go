@@ -148,7 +148,7 @@ func Detect(ctx context.Context, repo *gitops.Repo, opts Options) (*Result, erro
 	if opts.Base != "" {
 		return e.detectFrom(ctx, head)
 	}
-	base, err := e.base(ctx, head.commit)
+	base, several, err := defaultBase(ctx, e.repo, head.commit)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,24 @@ func Detect(ctx context.Context, repo *gitops.Repo, opts Options) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
+	if several != nil {
+		res.Problems = append([]error{several}, res.Problems...)
+	}
 	return res, nil
+}
+
+// severalBases is the warning for a base and head with several
+// merge-bases (criss-cross merges; git merge-base --all lists them):
+// detection compares from the first by id, as git diff base...head
+// compares from one of them, and says so, since the changes that came
+// into head from the other side through the merges may then be listed.
+func severalBases(base string, bases []gitops.Hash) error {
+	others := make([]string, len(bases)-1)
+	for i, b := range bases[1:] {
+		others[i] = shortID(b)
+	}
+	return fmt.Errorf("%s and head have %d merge-bases (criss-cross merges; git merge-base --all): compared from %s, the one with the smallest id, so changes that came into head through the merges from the other side may be listed too; pass --base %s to compare from another one",
+		base, len(bases), shortID(bases[0]), strings.Join(others, " or --base "))
 }
 
 // detectFrom compares from the merge-base of the given base and head.
@@ -193,8 +210,8 @@ func (e *engine) detectFrom(ctx context.Context, head *side) (*Result, error) {
 	defer cancel()
 	spec := make(chan compared, 1)
 	go func() { spec <- run(sctx, b) }()
-	mb, err := e.repo.MergeBase(ctx, b, head.commit)
-	if err == nil && mb == b {
+	bases, err := e.repo.MergeBases(ctx, b, head.commit)
+	if err == nil && bases[0] == b {
 		return result(b, <-spec)
 	}
 	cancel()
@@ -202,7 +219,11 @@ func (e *engine) detectFrom(ctx context.Context, head *side) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("base %s: %w", e.opts.Base, baseError(e.repo, e.opts.Base, err))
 	}
-	return result(mb, run(ctx, mb))
+	res, err := result(bases[0], run(ctx, bases[0]))
+	if err == nil && len(bases) > 1 {
+		res.Problems = append([]error{severalBases("base "+e.opts.Base, bases)}, res.Problems...)
+	}
+	return res, err
 }
 
 // DefaultBase returns the base Detect uses when none is given: the
@@ -212,26 +233,35 @@ func (e *engine) detectFrom(ctx context.Context, head *side) (*Result, error) {
 // with a branch that contains it is head itself, and comparing head with
 // head would silently say that nothing changed.
 func DefaultBase(ctx context.Context, repo *gitops.Repo, head gitops.Hash) (gitops.Hash, error) {
+	b, _, err := defaultBase(ctx, repo, head)
+	return b, err
+}
+
+// defaultBase is DefaultBase; it also returns the warning of
+// severalBases when head and the default branch have several.
+func defaultBase(ctx context.Context, repo *gitops.Repo, head gitops.Hash) (base gitops.Hash, several error, err error) {
 	name, tip, err := repo.DefaultBranch()
 	if err != nil {
-		return gitops.ZeroHash, err
+		return gitops.ZeroHash, nil, err
 	}
 	onBranch := tip == head
 	var mb gitops.Hash
+	var bases []gitops.Hash
 	if !onBranch {
-		if mb, err = repo.MergeBase(ctx, head, tip); err != nil {
-			return gitops.ZeroHash, fmt.Errorf("default base (merge-base of HEAD and %s): %w", name, baseError(repo, name, err))
+		if bases, err = repo.MergeBases(ctx, head, tip); err != nil {
+			return gitops.ZeroHash, nil, fmt.Errorf("default base (merge-base of HEAD and %s): %w", name, baseError(repo, name, err))
 		}
+		mb = bases[0]
 		onBranch = mb == head
 	}
 	if onBranch {
 		p, ok, err := repo.FirstParent(head)
 		if err != nil {
-			return gitops.ZeroHash, baseError(repo, "HEAD^", err)
+			return gitops.ZeroHash, nil, baseError(repo, "HEAD^", err)
 		}
 		if !ok {
 			// The first commit of the repository: everything in it is new.
-			return gitops.EmptyTree, nil
+			return gitops.EmptyTree, nil, nil
 		}
 		// A depth-1 clone (CI's default checkout) names the parent but does
 		// not have it: say that this is the default base, which the user
@@ -241,11 +271,14 @@ func DefaultBase(ctx context.Context, repo *gitops.Repo, head gitops.Hash) (gito
 			if tip != head {
 				where = "on"
 			}
-			return gitops.ZeroHash, fmt.Errorf("default base (HEAD's first parent %s, as HEAD is %s %s; or pass --base): %w", p.String()[:12], where, name, baseError(repo, p.String(), err))
+			return gitops.ZeroHash, nil, fmt.Errorf("default base (HEAD's first parent %s, as HEAD is %s %s; or pass --base): %w", p.String()[:12], where, name, baseError(repo, p.String(), err))
 		}
-		return p, nil
+		return p, nil, nil
 	}
-	return mb, nil
+	if len(bases) > 1 {
+		return mb, severalBases(name, bases), nil
+	}
+	return mb, nil, nil
 }
 
 // baseError turns a missing object into the shallow-clone explanation.
@@ -339,25 +372,6 @@ func (e *engine) commitSide(h gitops.Hash) (*side, error) {
 		return nil, baseError(e.repo, h.String(), err)
 	}
 	return &side{commit: h, tree: t, fsys: e.repo.TreeFSOf(t), keys: &sync.Map{}, indexed: &sync.Map{}}, nil
-}
-
-func (e *engine) base(ctx context.Context, head gitops.Hash) (gitops.Hash, error) {
-	if e.opts.Base == "" {
-		// DefaultBase's errors already say to pass --base (or how to fetch).
-		return DefaultBase(ctx, e.repo, head)
-	}
-	b, err := e.resolveBase()
-	if err != nil {
-		return gitops.ZeroHash, err
-	}
-	if b == head || b == gitops.EmptyTree {
-		return b, nil
-	}
-	mb, err := e.repo.MergeBase(ctx, b, head)
-	if err != nil {
-		return gitops.ZeroHash, fmt.Errorf("base %s: %w", e.opts.Base, baseError(e.repo, e.opts.Base, err))
-	}
-	return mb, nil
 }
 
 // resolveBase resolves --base: a commit, or git's empty tree (nothing: every

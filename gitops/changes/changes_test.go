@@ -2026,3 +2026,58 @@ func TestSinceDeployedSwallowedByNewStack(t *testing.T) {
 		}
 	}
 }
+
+// TestCrissCrossBase: after criss-cross merges a base and head have two
+// merge-bases (git diff base...head warns and uses one). Detection
+// compares from the one with the smallest id, on both engines, with
+// --base and with the default base, and says so in a warning that names
+// the other (a run that passes it as --base compares from it).
+func TestCrissCrossBase(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Git("checkout", "-q", "-b", "x")
+	g.Write("stacks/orders/services/api/service.yaml", strings.Replace(serviceYAML, "nginx:1.0", "nginx:1.1", 1))
+	x1 := g.Commit("x1: orders")
+	g.Git("checkout", "-q", "-b", "y", "main")
+	g.Write("stacks/users/services/api/service.yaml", strings.Replace(serviceYAML, "nginx:1.0", "nginx:1.1", 1))
+	y1 := g.Commit("y1: users")
+	g.Git("merge", "-q", "--no-ff", "-m", "m2", "x")
+	g.Write("stacks/billing/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: debug\n"))
+	g.Commit("y3: billing")
+	g.Git("checkout", "-q", "x")
+	g.Git("merge", "-q", "--no-ff", "-m", "m1", y1.String())
+	g.Commit("x3")
+	g.Git("checkout", "-q", "y")
+	g.Git("update-ref", "refs/remotes/origin/main", "x")
+	g.Git("symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
+	first, other := x1, y1
+	if other.String() < first.String() {
+		first, other = other, first
+	}
+	// From y1 head brings x1's orders change in; from x1, y1's users change.
+	want := map[gitops.Hash][]string{
+		x1: {"billing modified prod:modified [api]", "users modified dev:modified,staging:modified [api]"},
+		y1: {"billing modified prod:modified [api]", "orders modified dev:modified,staging:modified [api]"},
+	}
+	for _, base := range []string{"x", ""} {
+		detectAll(t, g.Dir, changes.Options{Base: base, StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+			if paths {
+				return
+			}
+			if res.Base != first.String() {
+				t.Errorf("base %q %s: compared from %s, want %s (the smallest id)", base, engine, res.Base, first)
+			}
+			if got := summary(res); !slices.Equal(got, want[first]) {
+				t.Errorf("base %q %s: %q, want %q", base, engine, got, want[first])
+			}
+			warn := fmt.Sprint(res.Problems)
+			if !strings.Contains(warn, "2 merge-bases (criss-cross merges") || !strings.Contains(warn, "compared from "+first.String()[:12]) || !strings.Contains(warn, "--base "+other.String()[:12]) {
+				t.Errorf("base %q %s: problems %q, want the merge-bases warning", base, engine, warn)
+			}
+		})
+	}
+	detectAll(t, g.Dir, changes.Options{Base: other.String()[:12], StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if got := summary(res); !paths && (res.Base != other.String() || !slices.Equal(got, want[other]) || len(res.Problems) > 0) {
+			t.Errorf("--base %s %s: from %s: %q %q, want %q", other, engine, res.Base, got, res.Problems, want[other])
+		}
+	})
+}
