@@ -70,6 +70,7 @@ func FuzzQuickName(f *testing.F) {
 	f.Add([]byte("metadata:\n  labels:\n    name: x\n  name: y\n"))
 	f.Add([]byte("metadata:\n  name: a\nmetadata:\n  name: b\n"))
 	f.Add([]byte("metadata:\n  name: a # c\n"))
+	f.Add([]byte("metadata:\n  name: null\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		q := quickName(data)
 		if q == "" {

@@ -570,7 +570,8 @@ func quickName(data []byte) string {
 		}
 		name = string(v)
 	}
-	if CheckName(name) != "" {
+	// "null" is YAML's null, no name at all: the parser says so.
+	if CheckName(name) != "" || name == "null" {
 		return ""
 	}
 	return name

@@ -292,6 +292,16 @@ func TestDetect(t *testing.T) {
 			reason: "does not load at head",
 		},
 		{
+			// YAML's null is no name: not "orders removed" (a deploy
+			// pipeline would destroy it) and a new stack called "null".
+			name: "stack.yaml stops parsing at head: metadata.name: null",
+			edit: func(g *gittest.Repo) {
+				g.Write("stacks/orders/stack.yaml", strings.Replace(stackYAML("orders", ""), "name: orders", "name: null", 1))
+			},
+			want:   []string{"orders modified dev:modified,prod:modified,staging:modified"},
+			reason: "metadata.name: required field is missing",
+		},
+		{
 			name: "stack.yaml stops parsing at head",
 			edit: func(g *gittest.Repo) {
 				g.Write("stacks/orders/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata: [broken\n")

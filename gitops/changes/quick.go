@@ -94,7 +94,8 @@ func quickName(data []byte) string {
 		}
 		name = string(bytes.TrimSpace(v))
 	}
-	if stacks.CheckName(name) != "" {
+	// "null" is YAML's null, no name at all: the parser says so.
+	if stacks.CheckName(name) != "" || name == "null" {
 		return ""
 	}
 	return name
