@@ -156,7 +156,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 		indexMtime = st.ModTime().UnixNano()
 	}
 	inIndex := map[string]bool{}
-	eol, trustExec := r.mayConvertEOL(), r.trustExecutableBit()
+	eol, trustExec, trustLinks := r.mayConvertEOL(), r.trustExecutableBit(), r.trustSymlinks()
 	for _, e := range idx.Entries {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -181,7 +181,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 		if e.SkipWorktree || assumed[e.Name] {
 			continue
 		}
-		same, err := r.sameAsIndex(e, indexMtime, eol, trustExec)
+		same, err := r.sameAsIndex(e, indexMtime, eol, trustExec, trustLinks)
 		if err != nil {
 			return nil, err
 		}
@@ -249,7 +249,10 @@ func SubmoduleHead(dir string) (h Hash, ok bool) {
 // with eol (see mayConvertEOL), also with its CRLF line ends made LF, as
 // git stores a file it checked out with CRLF. Without trustExec
 // (core.fileMode=false) the executable bit on disk does not count.
-func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, eol, trustExec bool) (bool, error) {
+// Without trustLinks (core.symlinks=false) a regular file where the index
+// has a symbolic link is that link, its content the link's target, as
+// git checks it out and adds it.
+func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, eol, trustExec, trustLinks bool) (bool, error) {
 	p := filepath.Join(r.root, filepath.FromSlash(e.Name))
 	st, err := os.Lstat(p)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && st.IsDir()) {
@@ -263,7 +266,7 @@ func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, eol, trustExec bool
 	}
 	var mode filemode.FileMode
 	switch {
-	case st.Mode()&fs.ModeSymlink != 0:
+	case st.Mode()&fs.ModeSymlink != 0, !trustLinks && e.Mode == filemode.Symlink:
 		mode = filemode.Symlink
 	case !trustExec && (e.Mode == filemode.Regular || e.Mode == filemode.Executable):
 		mode = e.Mode
@@ -280,7 +283,7 @@ func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, eol, trustExec bool
 		return true, nil
 	}
 	var content []byte
-	if mode == filemode.Symlink {
+	if mode == filemode.Symlink && st.Mode()&fs.ModeSymlink != 0 {
 		target, err := os.Readlink(p)
 		if err != nil {
 			return false, fmt.Errorf("read link %s: %w", p, err)

@@ -20,14 +20,18 @@ import (
 // skip-worktree (outside the cone of a sparse checkout; with a sparse index,
 // whole folders) and assume-unchanged (git update-index --assume-unchanged)
 // — which read as their indexed blob or tree, whatever is (or is not) on
-// disk. When the index marks no entry, that is disk itself.
+// disk; and with core.symlinks=false, a plain file where the index has a
+// symbolic link reads as that link, its content the target (as git checks
+// it out and adds it back). When the index marks no entry, that is disk
+// itself.
 //
 // The returned FS implements fs.ReadDirFS, fs.ReadFileFS, fs.StatFS and
 // fs.ReadLinkFS, and Missing like TreeFS (indexed objects a partial clone
 // could not fetch).
 func (r *Repo) WorktreeFS(disk fs.FS) (fs.FS, error) {
+	links := !r.trustSymlinks()
 	recs, err := r.indexRecords(func(e *rawIndexEntry) bool {
-		return (e.flags&0x8000 != 0 || e.xflags&0x4000 != 0) && e.flags&0x3000 == 0 && e.xflags&0x2000 == 0
+		return (e.flags&0x8000 != 0 || e.xflags&0x4000 != 0 || (links && filemode.FileMode(e.mode) == filemode.Symlink)) && e.flags&0x3000 == 0 && e.xflags&0x2000 == 0
 	})
 	if err != nil || len(recs) == 0 {
 		return disk, err
@@ -41,7 +45,27 @@ func (r *Repo) WorktreeFS(disk fs.FS) (fs.FS, error) {
 		if rec.mode == filemode.Dir {
 			w.sparse = true
 		}
-		w.entries[p] = TreeEntry{Name: path.Base(p), Mode: rec.mode, Hash: rec.id}
+		id := rec.id
+		if rec.mode == filemode.Symlink && !rec.assumeValid && !rec.skipWorktree {
+			// core.symlinks=false: git checked the link out as a plain
+			// file holding its target (and adds such a file back as the
+			// link). Read it as the link it stands for; a real link, or
+			// nothing, on disk is read from disk.
+			st, err := fs.Lstat(disk, p)
+			if err != nil || !st.Mode().IsRegular() {
+				continue
+			}
+			b, err := fs.ReadFile(disk, p)
+			if err != nil {
+				return nil, fmt.Errorf("read the work tree: %w", err)
+			}
+			if w.links == nil {
+				w.links = map[string]string{}
+			}
+			w.links[p] = string(b)
+			id = plumbing.ComputeHash(plumbing.BlobObject, b)
+		}
+		w.entries[p] = TreeEntry{Name: path.Base(p), Mode: rec.mode, Hash: id}
 		for p != "." {
 			dir := path.Dir(p)
 			if w.children[dir] == nil {
@@ -67,6 +91,9 @@ type worktreeFS struct {
 	// children lists the names of the overlaid entries and of the folders
 	// on their way, by parent folder ("." the root).
 	children map[string]map[string]bool
+	// links are the targets of the overlaid symbolic links that disk
+	// holds as plain files (core.symlinks=false), by path.
+	links map[string]string
 }
 
 var (
@@ -148,6 +175,9 @@ func (w *worktreeFS) dirInfo(name string, e TreeEntry) fs.FileInfo {
 }
 
 func (w *worktreeFS) ReadFile(name string) ([]byte, error) {
+	if t, ok := w.links[name]; ok {
+		return []byte(t), nil
+	}
 	e, ok, err := w.entry(name)
 	switch {
 	case err != nil:
@@ -169,6 +199,9 @@ func (w *worktreeFS) ReadFile(name string) ([]byte, error) {
 }
 
 func (w *worktreeFS) ReadLink(name string) (string, error) {
+	if t, ok := w.links[name]; ok {
+		return t, nil
+	}
 	e, ok, err := w.entry(name)
 	switch {
 	case err != nil:
@@ -292,8 +325,9 @@ type WorktreeFile struct {
 // filemode.Empty.
 func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, err error) {
 	files = make([]WorktreeFile, len(paths))
-	var indexed map[string]filemode.FileMode // core.fileMode=false: the index's modes
-	if !r.trustExecutableBit() {
+	var indexed map[string]filemode.FileMode // core.fileMode=false or core.symlinks=false: the index's modes
+	trustExec, trustLinks := r.trustExecutableBit(), r.trustSymlinks()
+	if !trustExec || !trustLinks {
 		want := map[string]bool{}
 		for _, p := range paths {
 			want[p] = true
@@ -340,7 +374,12 @@ func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, 
 			if b, err = fs.ReadFile(fsys, p); err != nil {
 				return nil, fmt.Errorf("read the work tree: %w", err)
 			}
-			if (indexed == nil && st.Mode().Perm()&0o111 != 0) || (indexed != nil && indexed[p] == filemode.Executable) {
+			switch {
+			case !trustLinks && indexed[p] == filemode.Symlink:
+				// core.symlinks=false: git checked the link out as a
+				// file holding its target, and adds it back as a link.
+				mode = filemode.Symlink
+			case (trustExec && st.Mode().Perm()&0o111 != 0) || (!trustExec && indexed[p] == filemode.Executable):
 				mode = filemode.Executable
 			}
 		}
@@ -367,6 +406,22 @@ func specialName(m fs.FileMode) string {
 // system does not keep the executable bit.
 func (r *Repo) trustExecutableBit() bool {
 	v, ok := r.configValue("core", "filemode")
+	if !ok {
+		return true
+	}
+	switch strings.ToLower(v) {
+	case "false", "no", "off", "0":
+		return false
+	}
+	return true
+}
+
+// trustSymlinks is git's core.symlinks (repository, then global, then
+// system; true when unset): false means git checks a symbolic link out as
+// a plain file holding the link's target, and a plain file where the
+// index has a link is that link.
+func (r *Repo) trustSymlinks() bool {
+	v, ok := r.configValue("core", "symlinks")
 	if !ok {
 		return true
 	}

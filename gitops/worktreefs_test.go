@@ -108,3 +108,60 @@ func TestWorktreeNamedPipe(t *testing.T) {
 		}
 	}
 }
+
+// TestWorktreeSymlinksFalse: with core.symlinks=false (Windows' default)
+// git checks a symbolic link out as a plain file holding its target, and
+// git status calls it unchanged. Both engines agree with git: unchanged
+// until its text (the target) changes, a symbolic link in WorktreeFiles
+// (git add records one), and WorktreeFS reads it as that link, so the
+// stack loader follows it instead of parsing the target's name as YAML.
+func TestWorktreeSymlinksFalse(t *testing.T) {
+	src := gittest.New(t)
+	src.Write("stacks/a/infra/data.txt", "kind: Queue\n")
+	if err := os.Symlink("data.txt", filepath.Join(src.Dir, "stacks/a/infra/data.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	src.Git("add", "-A")
+	src.Commit("base")
+	g := &gittest.Repo{T: t, Dir: filepath.Join(t.TempDir(), "nolinks")}
+	src.Git("-c", "core.symlinks=false", "clone", "-q", src.Dir, g.Dir)
+	g.Git("config", "core.symlinks", "false")
+	link := "stacks/a/infra/data.yaml"
+	if st, err := os.Lstat(filepath.Join(g.Dir, link)); err != nil || !st.Mode().IsRegular() {
+		t.Fatalf("the clone does not hold the link as a plain file: %v", err)
+	}
+	check := func(what string, want []string, target string) {
+		t.Helper()
+		if got := strings.Fields(g.Git("status", "--porcelain")); len(got) != 2*len(want) {
+			t.Fatalf("%s: git status %q, want %q", what, got, want)
+		}
+		for _, m := range modes {
+			r := open(t, g.Dir, m.opts)
+			if got, err := r.WorktreeChanges(context.Background()); err != nil || !slices.Equal(got, want) {
+				t.Errorf("%s %s: WorktreeChanges = %v, %v; want %v", what, m.name, got, err, want)
+			}
+			files, err := r.WorktreeFiles(os.DirFS(g.Dir), []string{link})
+			if err != nil || files[0].Mode.String() != "0120000" || files[0].Hash.String() != strings.TrimSpace(g.Git("hash-object", "--no-filters", filepath.Join(g.Dir, link))) {
+				t.Errorf("%s %s: WorktreeFiles = %v, %v; want a symbolic link", what, m.name, files, err)
+			}
+			fsys, err := r.WorktreeFS(os.DirFS(g.Dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := fs.Lstat(fsys, link)
+			if err != nil || st.Mode()&fs.ModeSymlink == 0 {
+				t.Errorf("%s %s: Lstat = %v, %v; want a symbolic link", what, m.name, st, err)
+			}
+			if got, err := fs.ReadLink(fsys, link); err != nil || got != target {
+				t.Errorf("%s %s: ReadLink = %q, %v; want %q", what, m.name, got, err, target)
+			}
+			ents, err := fs.ReadDir(fsys, "stacks/a/infra")
+			if err != nil || len(ents) != 2 || ents[1].Name() != "data.yaml" || ents[1].Type()&fs.ModeSymlink == 0 {
+				t.Errorf("%s %s: ReadDir = %v, %v; want data.yaml a symbolic link", what, m.name, ents, err)
+			}
+		}
+	}
+	check("checked out", nil, "data.txt")
+	g.WriteFile(link, "other.txt") // the link retargeted
+	check("retargeted", []string{link}, "other.txt")
+}
