@@ -733,6 +733,7 @@ func (s *Stack) readStackFile(fsys fs.FS, dir string, errs *errList, listEnvs bo
 			return true
 		}
 		src = target
+		s.links = map[string]string{file: target}
 	}
 	if pre != nil && pre.data != nil && !linked {
 		data = pre.data

@@ -1868,15 +1868,18 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 			}
 		}
 		envs := fileEnvs[c.Path]
+		stackFile := strings.HasSuffix(c.Path, "/"+stacks.StackFile)
 		for _, f := range sortedKeys(fileEnvs) {
 			if f != c.Path && isFile(f, c) {
-				envs = append(envs, fileEnvs[f]...) // an overlay linked to c
+				// An overlay or stack.yaml linked to c.
+				envs = append(envs, fileEnvs[f]...)
+				stackFile = stackFile || strings.HasSuffix(f, "/"+stacks.StackFile)
 			}
 		}
 		if len(envs) > 0 && len(parts) == 0 {
 			var cs []string
 			for _, env := range envs {
-				if oc, ok := overlayComps[env]; ok && !strings.HasSuffix(c.Path, "/"+stacks.StackFile) {
+				if oc, ok := overlayComps[env]; ok && !stackFile {
 					cs = append(cs, oc...)
 				} else {
 					cs = append(cs, envComps[env]...)
@@ -1889,7 +1892,7 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 					what = " (component " + cs[0] + ")"
 				}
 			}
-			if strings.HasSuffix(c.Path, "/"+stacks.StackFile) {
+			if stackFile {
 				parts = append(parts, "changes "+strings.Join(envs, ", ")+what)
 			} else {
 				parts = append(parts, "environment "+strings.Join(envs, ", ")+" changed"+what)

@@ -1261,15 +1261,16 @@ func TestLinkedStackFolder(t *testing.T) {
 	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}, []string{"orders modified dev:modified"})
 }
 
-// TestLinkedFileReason: an edit of the file a component or environment
-// file links to (a symbolic link inside the stack, which the loader
+// TestLinkedFileReason: an edit of the file a component, environment or
+// stack.yaml file links to (a symbolic link inside the stack, which the loader
 // follows) is credited with what it changed, not "no effect on the
 // resolved model", committed or in the work tree, on both engines.
 func TestLinkedFileReason(t *testing.T) {
 	g, _ := baseRepo(t)
 	g.Write("stacks/orders/.shared/queue.txt", queueYAML)
 	g.Write("stacks/orders/.shared/prod.txt", envYAML("prod", "  variables:\n    LOG_LEVEL: error\n  overrides:\n    api:\n      image: nginx:0.9\n"))
-	for link, target := range map[string]string{"infra/queue.yaml": "../.shared/queue.txt", "environments/prod.yaml": "../.shared/prod.txt"} {
+	g.Write("stacks/orders/.shared/stack.txt", stackYAML("orders", ""))
+	for link, target := range map[string]string{"infra/queue.yaml": "../.shared/queue.txt", "environments/prod.yaml": "../.shared/prod.txt", "stack.yaml": ".shared/stack.txt"} {
 		p := filepath.Join(g.Dir, "stacks", "orders", filepath.FromSlash(link))
 		if err := os.Remove(p); err != nil {
 			t.Fatal(err)
@@ -1286,13 +1287,14 @@ func TestLinkedFileReason(t *testing.T) {
 		"stacks/orders/.shared/queue.txt": "modified; component jobs changed in dev, prod, staging",
 		"stacks/orders/.shared/prod.txt":  "modified; environment prod changed (component api)",
 	}
+	wantStacks := []string{"orders modified dev:modified,prod:modified,staging:modified [api,jobs]"}
 	check := func(what string, opts changes.Options) {
 		t.Helper()
 		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
 			if paths {
 				return
 			}
-			if got := summary(res); !slices.Equal(got, []string{"orders modified dev:modified,prod:modified,staging:modified [api,jobs]"}) {
+			if got := summary(res); !slices.Equal(got, wantStacks) {
 				t.Errorf("%s %s: %q", what, engine, got)
 			}
 			got := map[string]string{}
@@ -1310,6 +1312,13 @@ func TestLinkedFileReason(t *testing.T) {
 	g.Git("add", "-A")
 	g.Commit("edit the targets")
 	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+
+	g.Write("stacks/orders/.shared/stack.txt", strings.Replace(stackYAML("orders", ""), "default: info", "default: trace", 1))
+	want = map[string]string{"stacks/orders/.shared/stack.txt": "modified; changes dev (component api)"}
+	wantStacks = []string{"orders modified dev:modified [api]"}
+	check("stack.yaml's target, work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
+	g.Commit("edit stack.yaml's target")
+	check("stack.yaml's target, committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
 }
 
 // TestStackFileFolder: a folder named stack.yaml where the stack's file
