@@ -17,6 +17,9 @@ type interruptNotes struct {
 	run *runningDeployment
 	// jsonLog and fileLog are the Factory's, once set up.
 	jsonLog, fileLog *zerolog.Logger
+	// quiet is -q: only errors on stderr, which the first signal's note
+	// is not (the second's, which ends panka, is).
+	quiet bool
 }
 
 // runningDeployment is a deployment that holds its lease and runs (or is
@@ -29,7 +32,7 @@ type runningDeployment struct {
 func (f *Factory) setInterruptLogs() {
 	f.intr.mu.Lock()
 	defer f.intr.mu.Unlock()
-	f.intr.jsonLog, f.intr.fileLog = f.jsonLog, f.fileLog
+	f.intr.jsonLog, f.intr.fileLog, f.intr.quiet = f.jsonLog, f.fileLog, f.Flags.Quiet
 }
 
 // deploying records that operation runs on stack/env under its lease (nil:
@@ -55,7 +58,7 @@ func (f *Factory) deploying(run *runningDeployment) func() {
 // panka, and it says what that leaves behind and how to go on.
 func (f *Factory) interrupted(s os.Signal, second bool) {
 	f.intr.mu.Lock()
-	run, jsonLog, fileLog := f.intr.run, f.intr.jsonLog, f.intr.fileLog
+	run, jsonLog, fileLog, quiet := f.intr.run, f.intr.jsonLog, f.intr.fileLog, f.intr.quiet
 	f.intr.mu.Unlock()
 	name := sigName(s)
 	var msg string
@@ -77,6 +80,9 @@ func (f *Factory) interrupted(s os.Signal, second bool) {
 	}
 	if fileLog != nil {
 		fileLog.Warn().Str("signal", name).Msg(msg)
+	}
+	if quiet && !second {
+		return
 	}
 	if jsonLog != nil {
 		jsonLog.Warn().Str("signal", name).Msg(msg)
