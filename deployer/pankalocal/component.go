@@ -185,9 +185,9 @@ func (s ComponentState) args() ComponentArgs {
 }
 
 // outputs are the synthetic equivalents of the aws target's outputs, one
-// per name in stacks.Kind.Outputs(). Which of them depend on the spec is
-// mirrored by planner.localOutputKept (a plan tells from it whether a
-// reader of a re-created component changes): keep the two in step.
+// per name in stacks.Kind.Outputs(). planner.localOutput mirrors them (a
+// plan tells from it whether a reader of a re-created component changes):
+// keep the two in step.
 func outputs(a ComponentArgs) map[string]any {
 	host := a.Component + "." + a.Environment + "." + a.Stack + ".local"
 	name := a.Stack + "-" + a.Environment + "-" + a.Component

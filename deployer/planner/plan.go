@@ -255,7 +255,8 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 			}
 			if prev := old[name]; prev != nil && replaceAll == "" {
 				readsRecreated(&ch, c, prev, renewed, local, replaceFields, func(x, output string) bool {
-					return local && renewed[x] && localOutputKept(old[x], desired.Component(x), output)
+					_, ok := renewed[x]
+					return local && ok && localOutputKept(desired.Stack, desired.Environment, old[x], desired.Component(x), output)
 				})
 			}
 			switch {
@@ -536,43 +537,62 @@ func readsRecreated(ch *Change, c, prev *stacks.Component, renewed map[string]bo
 
 // localOutputKept reports whether the local target's engine gives the
 // component deployed as prev and desired as c the same value of output
-// when it re-creates it: the pankalocal provider derives every output
-// from stack, environment and component name, and a few from the spec
-// (deployer/pankalocal outputs: a Database's port from its engine, a
-// Cache's port, a Queue's name and arn from fifo). Another kind has other
-// outputs: not kept.
-func localOutputKept(prev, c *stacks.Component, output string) bool {
-	if prev == nil || c == nil || prev.Kind != c.Kind {
+// once it has re-created it or changed its kind: the pankalocal provider
+// derives every output from stack, environment and component name, and a
+// few from the spec (localOutput).
+func localOutputKept(stack, env string, prev, c *stacks.Component, output string) bool {
+	if prev == nil || c == nil {
 		return false
 	}
-	field := func(spec map[string]any, key string) any { return normalize(spec[key]) }
-	switch c.Kind {
-	case stacks.KindMicroService, stacks.KindWorker, stacks.KindCronJob, stacks.KindBucket, stacks.KindTopic:
-		return true
-	case stacks.KindDatabase:
-		if output == "address" || output == "secretArn" {
-			return true
-		}
-		port := func(spec map[string]any) any {
-			if p := field(spec, "port"); p != nil {
-				return p
+	before, ok1 := localOutput(stack, env, prev, output)
+	after, ok2 := localOutput(stack, env, c, output)
+	return ok1 && ok2 && before == after
+}
+
+// localOutput is the value the pankalocal provider gives output of c. It
+// mirrors outputs() in deployer/pankalocal/component.go: keep the two in
+// step.
+func localOutput(stack, env string, c *stacks.Component, output string) (string, bool) {
+	host := c.Name + "." + env + "." + stack + ".local"
+	name := stack + "-" + env + "-" + c.Name
+	local := "local://" + stack + "/" + env + "/" + c.Name
+	port := func(def int) string {
+		if n, ok := normalize(c.Spec["port"]).(json.Number); ok {
+			if f, err := n.Float64(); err == nil && f >= 1 {
+				return strconv.Itoa(int(f))
 			}
-			if e, _ := spec["engine"].(string); strings.Contains(e, "mysql") || strings.Contains(e, "mariadb") {
-				return normalize(3306)
-			}
-			return normalize(5432)
 		}
-		return equal(port(prev.Spec), port(c.Spec))
-	case stacks.KindCache:
-		return equal(field(prev.Spec, "port"), field(c.Spec, "port"))
-	case stacks.KindQueue:
-		if output == "url" {
-			return true
-		}
-		fifo := func(spec map[string]any) bool { b, _ := spec["fifo"].(bool); return b }
-		return fifo(prev.Spec) == fifo(c.Spec)
+		return strconv.Itoa(def)
 	}
-	return false
+	var outs map[string]string
+	switch c.Kind {
+	case stacks.KindMicroService:
+		outs = map[string]string{"url": "http://" + host, "serviceName": name}
+	case stacks.KindWorker:
+		outs = map[string]string{"serviceName": name}
+	case stacks.KindCronJob:
+		outs = map[string]string{"ruleName": name}
+	case stacks.KindDatabase:
+		def := 5432
+		if e, _ := c.Spec["engine"].(string); strings.Contains(e, "mysql") || strings.Contains(e, "mariadb") {
+			def = 3306
+		}
+		outs = map[string]string{"endpoint": host + ":" + port(def), "address": host, "port": port(def), "secretArn": local + "/secret"}
+	case stacks.KindCache:
+		outs = map[string]string{"endpoint": host + ":" + port(6379), "port": port(6379)}
+	case stacks.KindQueue:
+		qname := name
+		if fifo, _ := c.Spec["fifo"].(bool); fifo {
+			qname += ".fifo"
+		}
+		outs = map[string]string{"url": local, "arn": "arn:local:sqs:local:000000000000:" + qname, "name": qname}
+	case stacks.KindBucket:
+		outs = map[string]string{"name": name, "arn": "arn:local:s3:::" + name}
+	case stacks.KindTopic:
+		outs = map[string]string{"arn": "arn:local:sns:local:000000000000:" + name}
+	}
+	v, ok := outs[output]
+	return v, ok
 }
 
 // walkStrings calls f with every string in v (a normalized value) and its

@@ -132,6 +132,10 @@ func TestPlanReadsRecreated(t *testing.T) {
 			{"db endpoint", "${orders-db.endpoint}", func(r *stacks.Resolved) { r.Component("orders-db").Spec["engine"] = "mysql" }, ActionUpdate},
 			{"db port", "${orders-db.port}", func(r *stacks.Resolved) { r.Component("orders-db").Spec["engine"] = "mysql" }, ActionUpdate},
 			{"db same port", "${orders-db.port}", func(r *stacks.Resolved) { r.Component("orders-db").Spec["username"] = "admin2" }, ActionNoOp},
+			{"db explicit port kept", "${orders-db.endpoint}", func(r *stacks.Resolved) {
+				r.Component("orders-db").Spec["engine"] = "mysql"
+				r.Component("orders-db").Spec["port"] = int64(5432)
+			}, ActionNoOp},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				with := func() *stacks.Resolved {
@@ -160,6 +164,27 @@ func TestPlanReadsRecreated(t *testing.T) {
 		dep.Provider = base().Provider
 		if got := actions(Plan(d, fromState(t, dep), Options{}))["worker"]; got != ActionUpdate {
 			t.Errorf("aws: worker reading the re-created queue's url: %s, want update", got)
+		}
+	})
+	t.Run("kind change keeps a value", func(t *testing.T) {
+		// A MicroService becoming a Worker keeps its serviceName (the
+		// manifest is updated in place, then the value is compared): a
+		// reader of it does not change; one of a Queue's arn becoming a
+		// Bucket's does.
+		with := func() *stacks.Resolved {
+			r := localBase()
+			r.Component("worker").Spec["env"] = map[string]any{"X": "${api.serviceName}"}
+			return r
+		}
+		d := with()
+		c := d.Component("api")
+		c.Kind = stacks.KindWorker
+		delete(c.Spec, "port")
+		delete(c.Spec, "healthCheck")
+		delete(c.Spec, "loadBalancer")
+		p := Plan(d, fromState(t, with()), Options{})
+		if got := actions(p); got["api"] != ActionReplace || got["worker"] != ActionNoOp {
+			t.Errorf("actions = %v, want api replace (kind), worker no-op", got)
 		}
 	})
 	t.Run("data-holding reader", func(t *testing.T) {
