@@ -199,6 +199,11 @@ func (f *Factory) startEngine(ctx context.Context, cfg *config.Resolved, key sta
 	if cfg.Pulumi.AccessToken != "" {
 		env["PULUMI_ACCESS_TOKEN"] = cfg.Pulumi.AccessToken
 	}
+	if p := f.passphraseFile(); p != "" {
+		// Pulumi runs in its own workspace folder: a relative name would
+		// be read there (another file, or none), not where panka read it.
+		env["PULUMI_CONFIG_PASSPHRASE_FILE"] = p
+	}
 	if cfg.Backend.Type == "s3" && cfg.Backend.Region != "" && f.Getenv("AWS_REGION") == "" {
 		env["AWS_REGION"] = cfg.Backend.Region
 	}

@@ -22,13 +22,7 @@ func (f *Factory) planSecretKey() []byte {
 
 func (f *Factory) deriveSecretKey() []byte {
 	passphrase := f.Getenv("PULUMI_CONFIG_PASSPHRASE")
-	if file := f.Getenv("PULUMI_CONFIG_PASSPHRASE_FILE"); passphrase == "" && file != "" {
-		p := file
-		if !filepath.IsAbs(p) {
-			if wd, err := f.Getwd(); err == nil {
-				p = filepath.Join(wd, p)
-			}
-		}
+	if p := f.passphraseFile(); passphrase == "" && p != "" {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Warnf("PULUMI_CONFIG_PASSPHRASE_FILE: %v: secret values are hashed without a key, which can be guessed for short secrets; make the file readable (Pulumi needs it too)", err)
@@ -40,6 +34,20 @@ func (f *Factory) deriveSecretKey() []byte {
 		f.Log.Debug().Msg("neither PULUMI_CONFIG_PASSPHRASE nor PULUMI_CONFIG_PASSPHRASE_FILE gives a passphrase: secret values are hashed without a key (unkeyed SHA-256)")
 	}
 	return key
+}
+
+// passphraseFile is the file PULUMI_CONFIG_PASSPHRASE_FILE names, a
+// relative name resolved against the working directory panka was started
+// in; "" when unset. The engine is given this absolute path: Pulumi runs in
+// a workspace of its own, where a relative name names another file.
+func (f *Factory) passphraseFile() string {
+	p := f.Getenv("PULUMI_CONFIG_PASSPHRASE_FILE")
+	if p != "" && !filepath.IsAbs(p) {
+		if wd, err := f.Getwd(); err == nil {
+			p = filepath.Join(wd, p)
+		}
+	}
+	return p
 }
 
 // warnUnkeyedSecrets warns, once a run, when model holds secret values and
