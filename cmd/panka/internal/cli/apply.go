@@ -560,11 +560,12 @@ func printDeployment(f *Factory, res *deploy.Result) {
 	d := res.Deployment
 	if f.JSON() {
 		// deployment is null when nothing was deployed (refused, declined).
+		// Its secrets and secret references print as the plan's do.
 		_ = f.PrintJSON(struct {
 			Plan       *planner.Result        `json:"plan"`
 			Deployment *statestore.Deployment `json:"deployment"`
 			Skipped    bool                   `json:"engineSkipped"`
-		}{res.Plan, d, res.EngineSkipped})
+		}{res.Plan, shownDeployment(d), res.EngineSkipped})
 		return
 	}
 	// ", commit abc123def456", or nothing outside git.
