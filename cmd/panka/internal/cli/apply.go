@@ -154,8 +154,12 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 		if src.ref != "" {
 			// A commit (--ref, a rollback or promotion source): adding the
 			// file now does not change what that commit holds.
-			return nil, fmt.Errorf("stack %q has no environment %q%s (environments there: %s): that commit predates %s/environments/%s.yaml (or never had it); deploy the environment from a commit that has the file (panka apply --ref COMMIT), or check the names",
-				stackName, env, planAt(src), strings.Join(envs, ", "), ref.Path, env)
+			return nil, fmt.Errorf("stack %q has no environment %q%s (environments there: %s%s): that commit predates %s/environments/%s.yaml (or never had it); deploy the environment from a commit that has the file (panka apply --ref COMMIT), or check the names",
+				stackName, env, planAt(src), strings.Join(envs, ", "), withSemi(didYouMean(env, envs)), ref.Path, env)
+		}
+		if dym := didYouMean(env, envs); dym != "" {
+			return nil, fmt.Errorf("stack %q has no environment %q%s (environments: %s); %s (a new environment is a new file, %s/environments/%s.yaml)",
+				stackName, env, planAt(src), strings.Join(envs, ", "), dym, ref.Path, env)
 		}
 		return nil, fmt.Errorf("stack %q has no environment %q%s (environments: %s); add %s/environments/%s.yaml",
 			stackName, env, planAt(src), strings.Join(envs, ", "), ref.Path, env)

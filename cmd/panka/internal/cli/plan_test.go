@@ -317,6 +317,11 @@ func TestPlanFlags(t *testing.T) {
 		{"empty var name not echoed", nil, []string{"plan", "-s", "orders", "-e", "dev", "--var", "=hunter3"}, 1, "", `--var number 1 has no name before "=": write NAME=VALUE`},
 		{"unknown stack", nil, []string{"plan", "-s", "nope", "-e", "dev"}, 1, "", `stack "nope" not found under stacks/ (stacks: orders, user-platform)`},
 		{"unknown env", nil, []string{"plan", "-s", "orders", "-e", "qa"}, 1, "", `stack "orders" has no environment "qa"`},
+		// Typos name what was meant.
+		{"stack typo", nil, []string{"plan", "-s", "order", "-e", "dev"}, 1, "", `stack "order" not found under stacks/ (stacks: orders, user-platform; did you mean "orders"?)`},
+		{"env typo", nil, []string{"plan", "-s", "orders", "-e", "stagign"}, 1, "",
+			`stack "orders" has no environment "stagign" (environments: dev, production, staging); did you mean "staging"? (a new environment is a new file, stacks/orders/environments/stagign.yaml)`},
+		{"env prefix", nil, []string{"plan", "-s", "orders", "-e", "prod"}, 1, "", `did you mean "production"?`},
 		{"required secret missing", nil, []string{"plan", "-s", "user-platform", "-e", "dev"}, 1, "", "SIGNING_KEY"},
 		{"var from env", []string{"PANKA_VAR_SIGNING_KEY=from-env"}, []string{"plan", "-s", "user-platform", "-e", "dev"}, 0, "6 to create", ""},
 		{"var file", nil, []string{"plan", "-s", "user-platform", "-e", "dev", "--var-file", varFile}, 0, "users-api:2.0.0", ""},

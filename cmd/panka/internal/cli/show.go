@@ -211,8 +211,8 @@ func loadResolved(f *Factory, repo *stackRepo, stack, env string, ro stacks.Reso
 		return nil, err
 	}
 	if !slices.Contains(s.Environments(), env) {
-		return nil, fmt.Errorf("stack %q has no environment %q (environments: %s); an environment exists iff %s/%s/%s.yaml exists",
-			stack, env, strings.Join(s.Environments(), ", "), ref.Path, stacks.EnvironmentsDir, env)
+		return nil, fmt.Errorf("stack %q has no environment %q (environments: %s%s); an environment exists iff %s/%s/%s.yaml exists",
+			stack, env, strings.Join(s.Environments(), ", "), withSemi(didYouMean(env, s.Environments())), ref.Path, stacks.EnvironmentsDir, env)
 	}
 	res, err := s.Resolve(env, ro)
 	if err != nil {

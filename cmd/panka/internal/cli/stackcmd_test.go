@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"panka.dev/panka/stacks"
 )
 
 // stackTestFactory returns a Factory working in dir with a private HOME,
@@ -233,5 +235,29 @@ func TestVarFileTooLong(t *testing.T) {
 				t.Fatalf("values() = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestFindRefManyStacks: a mistyped --stack in a monorepo names the stacks
+// it may have meant and how many there are, not every name: it printed
+// all of them (4,000 stacks, some 40 KB on one line).
+func TestFindRefManyStacks(t *testing.T) {
+	var refs []stacks.Ref
+	for i := range 300 {
+		refs = append(refs, stacks.Ref{Name: fmt.Sprintf("svc-%d", i), Path: fmt.Sprintf("stacks/svc-%d", i)})
+	}
+	tests := []struct{ name, want string }{
+		{"svc-1000", `stack "svc-1000" not found under stacks/ (300 stacks, panka stack list names them; did you mean "svc-100"?)`},
+		{"svc-2x", `stack "svc-2x" not found under stacks/ (300 stacks, panka stack list names them; did you mean "svc-2" or "svc-20" or "svc-21"?)`},
+		{"billing", `stack "billing" not found under stacks/ (300 stacks, panka stack list names them)`},
+	}
+	for _, tt := range tests {
+		_, err := findRef(refs, tt.name, "stacks")
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("findRef(%q) = %v\nwant %s", tt.name, err, tt.want)
+		}
+	}
+	if _, err := findRef(refs, "svc-7", "stacks"); err != nil {
+		t.Errorf("findRef(svc-7): %v", err)
 	}
 }

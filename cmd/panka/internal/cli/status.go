@@ -405,8 +405,11 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 // every environment of the stack in the work tree and in the store.
 func statusEnvironments(ctx context.Context, f *Factory, cfg *config.Resolved, store statestore.Store, opts *StatusOptions) ([]string, error) {
 	set := map[string]bool{}
+	var notFound error // the stack is not in the work tree (a typo?)
 	if src, err := planSource(ctx, f, ""); err == nil {
-		if ref, err := planFindStack(src, cfg.Stacks.Root, opts.Stack); err == nil {
+		ref, err := planFindStack(src, cfg.Stacks.Root, opts.Stack)
+		notFound = err
+		if err == nil {
 			if h, err := stacks.ReadHeader(src.fsys, ref.Path); err == nil {
 				for _, e := range h.Environments {
 					set[e] = true
@@ -422,6 +425,9 @@ func statusEnvironments(ctx context.Context, f *Factory, cfg *config.Resolved, s
 	for _, k := range keys {
 		set[k.Environment] = true
 	}
+	if len(set) == 0 && notFound != nil {
+		return nil, fmt.Errorf("%w, and nothing of it is deployed in %s", notFound, f.describeBackend(cfg))
+	}
 	if len(set) == 0 {
 		return nil, fmt.Errorf("stack %q has no environments in the work tree and nothing deployed in %s", opts.Stack, f.describeBackend(cfg))
 	}
@@ -432,7 +438,7 @@ func statusEnvironments(ctx context.Context, f *Factory, cfg *config.Resolved, s
 	sort.Strings(envs)
 	if opts.Environment != "" {
 		if !set[opts.Environment] {
-			return nil, fmt.Errorf("stack %q has no environment %q in the work tree nor in %s (environments: %s)", opts.Stack, opts.Environment, f.describeBackend(cfg), strings.Join(envs, ", "))
+			return nil, fmt.Errorf("stack %q has no environment %q in the work tree nor in %s (environments: %s%s)", opts.Stack, opts.Environment, f.describeBackend(cfg), strings.Join(envs, ", "), withSemi(didYouMean(opts.Environment, envs)))
 		}
 		return []string{opts.Environment}, nil
 	}

@@ -170,7 +170,7 @@ func validateRun(opts *ValidateOptions) error {
 			}
 		}
 		slices.Sort(envs)
-		return fmt.Errorf("no stack has environment %q (environments: %s); an environment exists iff <stack>/%s/%s.yaml exists", opts.Environment, strings.Join(envs, ", "), stacks.EnvironmentsDir, opts.Environment)
+		return fmt.Errorf("no stack has environment %q (environments: %s%s); an environment exists iff <stack>/%s/%s.yaml exists", opts.Environment, strings.Join(envs, ", "), withSemi(didYouMean(opts.Environment, envs)), stacks.EnvironmentsDir, opts.Environment)
 	}
 	if res.Valid {
 		warnUndeclared(f, vars, declared)
@@ -205,8 +205,8 @@ type noEnvironmentError struct {
 }
 
 func (e *noEnvironmentError) Error() string {
-	return fmt.Sprintf("stack %q has no environment %q (environments: %s); an environment exists iff %s/%s/%s.yaml exists",
-		e.stack, e.env, strings.Join(e.envs, ", "), e.path, stacks.EnvironmentsDir, e.env)
+	return fmt.Sprintf("stack %q has no environment %q (environments: %s%s); an environment exists iff %s/%s/%s.yaml exists",
+		e.stack, e.env, strings.Join(e.envs, ", "), withSemi(didYouMean(e.env, e.envs)), e.path, stacks.EnvironmentsDir, e.env)
 }
 
 // validateStack loads one stack and resolves its environments leniently.
