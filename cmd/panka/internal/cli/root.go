@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -310,6 +311,17 @@ func usageArgs(cmd *cobra.Command) {
 			if len(args) > 0 && check(c, nil) == nil && check(c, args[:1]) != nil {
 				// The command takes no arguments at all.
 				return Usagef("unexpected argument %s: %s takes no positional arguments%s", shownArg(c, args[0]), c.CommandPath(), flagTookFlag(c))
+			}
+			// Not cobra's "accepts 1 arg(s), received 0": which one.
+			synopsis := c.CommandPath()
+			if _, rest, ok := strings.Cut(c.Use, " "); ok {
+				synopsis += " " + rest
+			}
+			switch {
+			case len(args) > 0 && check(c, args[:len(args)-1]) == nil:
+				return Usagef("unexpected argument %q: %s", args[len(args)-1], synopsis)
+			case check(c, append(slices.Clip(args), "")) == nil:
+				return Usagef("missing argument: %s", synopsis)
 			}
 			return &UsageError{Err: err}
 		}
