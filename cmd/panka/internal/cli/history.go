@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -88,6 +89,13 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		if opts.Offset == 0 {
 			// A typo looks the same as "never deployed": name what is there.
 			if keys, err := s.List(ctx); err == nil && len(keys) > 0 {
+				if slices.Contains(keys, key) {
+					// Its own state is there: listing it as "deployed there"
+					// would contradict the line above.
+					fmt.Fprintf(f.Notices(), "%s has a state there but no history records: a state written by panka state push, or history objects removed since (panka state show --stack %s --environment %s shows the state).\n",
+						key, key.Stack, key.Environment)
+					return nil
+				}
 				names := make([]string, 0, len(keys))
 				for _, k := range keys[:min(len(keys), 20)] {
 					names = append(names, k.String())
