@@ -54,7 +54,8 @@ wrote state serial N (see panka history); it works even when the commit is
 not in the local clone, but not for specs holding secret values (use
 --to-commit with the secrets then).
 
---to-previous picks the last successful deployment before the current one.
+--to-previous picks the newest successful deployment before the current one
+whose spec differs from it (a re-apply of the same spec is skipped).
 
 The plan against the current state is shown and confirmed as for apply
 (--auto-approve), the rollback runs under the stack/environment's lease, and
@@ -94,7 +95,7 @@ Data-holding components the target does not have are only deleted with
 	fl.StringVar(&opts.ToCommit, "to-commit", "", "redeploy the YAML of this commit (full or short SHA, or any ref)")
 	intVarP(fl, &opts.ToVersion, "to-version", "", 0, "redeploy the spec recorded by the deployment with this state serial",
 		"the state serial of a deployment (panka history lists them), e.g. --to-version 12")
-	fl.BoolVar(&opts.ToPrevious, "to-previous", false, "redeploy the last successful deployment before the current one")
+	fl.BoolVar(&opts.ToPrevious, "to-previous", false, "redeploy the newest earlier successful deployment whose spec differs from the current one")
 	fl.BoolVar(&opts.Force, "force", false, "deploy a commit never deployed to this environment, or secrets that differ from the recorded ones")
 	opts.Vars.register(cmd)
 	opts.Deploy.register(cmd)
