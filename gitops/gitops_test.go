@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -1552,5 +1553,39 @@ func TestResolveRefDamagedHead(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWorktreeChangesIgnoreCase: with core.ignorecase (macOS' and
+// Windows' default) a file whose path differs from an index entry's in
+// case only is that entry, not an untracked file: git status lists no
+// such file, and neither engine does. (On a case-sensitive file system
+// git then lists the entry deleted; on a case-insensitive one, nothing.)
+func TestWorktreeChangesIgnoreCase(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("Stacks/Shop/stack.yaml", "a")
+	g.Write("Stacks/Shop/infra/Data.yaml", "b")
+	g.Commit("base")
+	if err := os.Rename(filepath.Join(g.Dir, "Stacks", "Shop"), filepath.Join(g.Dir, "Stacks", "shop")); err != nil {
+		t.Fatal(err)
+	}
+	g.WriteFile("Stacks/shop/new.yaml", "untracked")
+	g.Git("config", "core.ignorecase", "true")
+	var want []string
+	for _, rec := range strings.Split(g.Git("status", "--porcelain=v1", "-z", "--untracked-files=all"), "\x00") {
+		// "XY path" (the output's first space is trimmed).
+		if _, p, ok := strings.Cut(strings.TrimLeft(rec, " "), " "); ok {
+			want = append(want, p)
+		}
+	}
+	slices.Sort(want)
+	if slices.Contains(want, "Stacks/shop/stack.yaml") || !slices.Contains(want, "Stacks/shop/new.yaml") {
+		t.Fatalf("git status: %q", want)
+	}
+	for _, m := range modes {
+		got, err := open(t, g.Dir, m.opts).WorktreeChanges(context.Background())
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: WorktreeChanges = %q, %v; want %q (git status)", m.name, got, err, want)
+		}
 	}
 }

@@ -349,6 +349,17 @@ func (r *Repo) untracked(ctx context.Context, inIndex, changed map[string]bool) 
 	patterns := r.excludePatterns()
 	patterns = append(patterns, gi...)
 	m := gitignore.NewMatcher(patterns)
+	// core.ignorecase (macOS' and Windows' default): a file whose path
+	// differs from an index entry's in case only is that entry, not
+	// untracked, as git status says (a case-only rename done on disk
+	// without git mv is no change on a case-insensitive file system).
+	var folded map[string]bool
+	if r.ignoreCase() {
+		folded = make(map[string]bool, len(inIndex))
+		for p := range inIndex {
+			folded[strings.ToLower(p)] = true
+		}
+	}
 	var walk func(dir string, parts []string) error
 	walk = func(dir string, parts []string) error {
 		if err := ctx.Err(); err != nil {
@@ -387,7 +398,7 @@ func (r *Repo) untracked(ctx context.Context, inIndex, changed map[string]bool) 
 			if !e.Type().IsRegular() && e.Type()&fs.ModeSymlink == 0 {
 				continue // a named pipe, socket or device: git status does not list it
 			}
-			if !inIndex[rel] {
+			if !inIndex[rel] && !folded[strings.ToLower(rel)] {
 				changed[rel] = true
 			}
 		}

@@ -432,6 +432,20 @@ func (r *Repo) trustSymlinks() bool {
 	return true
 }
 
+// ignoreCase is git's core.ignorecase (repository, then global, then
+// system; false when unset).
+func (r *Repo) ignoreCase() bool {
+	v, ok := r.configValue("core", "ignorecase")
+	if !ok {
+		return false
+	}
+	switch strings.ToLower(v) {
+	case "true", "yes", "on", "1":
+		return true
+	}
+	return false
+}
+
 // configValue is the value of section.key in the repository's
 // configuration, else the global one, else the system one.
 func (r *Repo) configValue(section, key string) (string, bool) {
