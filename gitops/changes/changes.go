@@ -749,6 +749,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	if err := e.linkedRoot(base, head); err != nil {
 		return nil, nil, err
 	}
+	e.orphanedStackFiles(base, head, changes, prefix)
 
 	watch := map[string][]string{}
 	for dir, ent := range head.index.Stacks {
@@ -902,6 +903,11 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 			}
 			continue
 		}
+		if errors.Is(err, stacks.ErrNoStack) {
+			// orphanedStackFiles: its stack.yaml is gone, its
+			// environments are not.
+			err = fmt.Errorf("%s is gone, but %s still holds environment files: restore %s (named exactly that) to keep the stack, or delete the whole folder (git rm -r %s) to remove it", path.Join(dir, stacks.StackFile), path.Join(dir, stacks.EnvironmentsDir), stacks.StackFile, dir)
+		}
 		id.headDir, id.hh, id.headErr = dir, h, err
 		t := atHead[dir]
 		id.files = mergeFiles(id.files, t.files)
@@ -1033,6 +1039,56 @@ func (e *engine) folderStackFiles(base, head *side, changes []gitops.Change, pre
 		}
 	}
 }
+
+// orphanedStackFiles makes a folder whose stack.yaml was deleted (or
+// renamed: to stack.yml, Stack.yaml, another folder) while YAML files of
+// its environments stay a stack of head's index: its stack would
+// otherwise read as removed, which a deploy pipeline destroys, when
+// validate refuses those files as belonging to no stack. As a stack,
+// reading its stack.yaml fails, and the stack is reported as changed
+// with that error, as for a stack.yaml that does not parse. Deleting the
+// whole folder removes the stack.
+func (e *engine) orphanedStackFiles(base, head *side, changes []gitops.Change, prefix string) {
+	for _, c := range changes {
+		p := c.OldPath
+		if c.Action == gitops.Deleted {
+			p = c.Path
+		}
+		if p == "" || path.Base(p) != stacks.StackFile || !strings.HasPrefix(p, prefix) {
+			continue
+		}
+		dir := path.Dir(p)
+		if base.index.Stacks[dir] == nil || head.index.Stacks[dir] != nil || head.index.stackOf(p) != "" {
+			continue
+		}
+		envDir := path.Join(dir, stacks.EnvironmentsDir)
+		if !realDir(head.fsys, envDir) {
+			continue // not there, or through a symbolic link (not read)
+		}
+		ents, err := fs.ReadDir(head.fsys, envDir)
+		if err != nil || !slices.ContainsFunc(ents, func(d fs.DirEntry) bool { return !d.IsDir() && isYAMLName(d.Name()) }) {
+			continue
+		}
+		ix := head.index.clone()
+		ix.Stacks[dir] = &indexEntry{}
+		head.index = ix
+	}
+}
+
+// realDir reports whether dir is a folder of fsys reached through
+// folders only (no symbolic link on the way).
+func realDir(fsys fs.FS, dir string) bool {
+	for p := dir; p != "."; p = path.Dir(p) {
+		st, err := fs.Lstat(fsys, p)
+		if err != nil || !st.IsDir() {
+			return false
+		}
+	}
+	return true
+}
+
+// isYAMLName reports whether a file name ends in .yaml or .yml.
+func isYAMLName(n string) bool { return strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml") }
 
 // prefetchHeaderReads reads ahead, in a few batches, what the headers of
 // dirs on side s read: the stack.yaml blobs the index knows (head's from the

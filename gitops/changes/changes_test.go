@@ -1321,6 +1321,46 @@ func TestLinkedFileReason(t *testing.T) {
 	check("stack.yaml's target, committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
 }
 
+// TestStackFileGoneEnvironmentsKept: a stack.yaml deleted, or renamed
+// (to Stack.yaml: a case-only rename; stack.yml) while the stack's
+// environment files stay, is that stack broken (modified, with the error
+// saying what to do), not a removed stack that a deploy pipeline would
+// destroy; validate refuses the files left behind. Deleting the whole
+// folder removes the stack. Both engines and modes, committed and in the
+// work tree.
+func TestStackFileGoneEnvironmentsKept(t *testing.T) {
+	g, _ := baseRepo(t)
+	want := "stacks/orders/stack.yaml is gone, but stacks/orders/environments still holds environment files"
+	check := func(what string, opts changes.Options, wantStacks []string, wantProblem bool) {
+		t.Helper()
+		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+			if got := summary(res); !slices.Equal(got, wantStacks) {
+				t.Errorf("%s %s paths=%v: %q, want %q", what, engine, paths, got, wantStacks)
+			}
+			if got := fmt.Sprint(res.Problems); strings.Contains(got, want) != wantProblem {
+				t.Errorf("%s %s paths=%v: problems %q, want %q: %v", what, engine, paths, got, want, wantProblem)
+			}
+		})
+	}
+	broken := []string{"orders modified dev:modified,prod:modified,staging:modified"}
+	for _, to := range []string{"", "Stack.yaml", "stack.yml"} {
+		if to == "" {
+			g.Remove("stacks/orders/stack.yaml")
+		} else {
+			g.Move("stacks/orders/stack.yaml", "stacks/orders/"+to)
+		}
+		check("work tree, to "+to, changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}, broken, true)
+		g.Commit("stack.yaml gone")
+		check("committed, to "+to, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, broken, true)
+		g.Git("reset", "-q", "--hard", "HEAD~1")
+	}
+	g.Git("rm", "-q", "-r", "stacks/orders")
+	removed := []string{"orders removed dev:removed,prod:removed,staging:removed"}
+	check("whole folder, work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}, removed, false)
+	g.Commit("orders deleted")
+	check("whole folder, committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, removed, false)
+}
+
 // TestStackFileFolder: a folder named stack.yaml where the stack's file
 // was is a broken stack (changed, with the error), not a removed stack
 // that a deploy pipeline would destroy; fixed again, it is changed from a
