@@ -1589,3 +1589,30 @@ func TestWorktreeChangesIgnoreCase(t *testing.T) {
 		}
 	}
 }
+
+// TestWorktreeChangesFileFolder: a tracked file replaced in the work tree
+// by a folder of the same name (with files in it), and a tracked folder
+// replaced by a file, are listed as git status lists them by both engines:
+// go-git alone skipped the new folder as if it were a submodule (its new
+// files missed) and failed on the file in the way of the folder's old
+// entries ("not a directory").
+func TestWorktreeChangesFileFolder(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("stacks/a/infra/data.yaml", "a")
+	g.Write("stacks/a/infra/dir/x.yaml", "x")
+	g.Commit("base")
+	for _, p := range []string{"stacks/a/infra/data.yaml", "stacks/a/infra/dir"} {
+		if err := os.RemoveAll(filepath.Join(g.Dir, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.WriteFile("stacks/a/infra/data.yaml/db.yaml", "now a folder")
+	g.WriteFile("stacks/a/infra/dir", "now a file")
+	want := []string{"stacks/a/infra/data.yaml", "stacks/a/infra/data.yaml/db.yaml", "stacks/a/infra/dir", "stacks/a/infra/dir/x.yaml"}
+	for _, m := range modes {
+		got, err := open(t, g.Dir, m.opts).WorktreeChanges(context.Background())
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: WorktreeChanges = %q, %v; want %q", m.name, got, err, want)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/config"
@@ -156,6 +157,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 		indexMtime = st.ModTime().UnixNano()
 	}
 	inIndex := map[string]bool{}
+	gitlinks := map[string]bool{} // submodules
 	eol, trustExec, trustLinks := r.mayConvertEOL(), r.trustExecutableBit(), r.trustSymlinks()
 	for _, e := range idx.Entries {
 		if err := ctx.Err(); err != nil {
@@ -163,6 +165,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 		}
 		inIndex[e.Name] = true
 		if e.Mode == filemode.Submodule {
+			gitlinks[e.Name] = true
 			hf, ok := head[e.Name]
 			delete(head, e.Name)
 			if !ok || hf.hash != e.Hash || hf.mode != e.Mode {
@@ -192,7 +195,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 	for p := range head {
 		changed[p] = true // deleted from the index
 	}
-	if err := r.untracked(ctx, inIndex, changed); err != nil {
+	if err := r.untracked(ctx, inIndex, gitlinks, changed); err != nil {
 		return nil, err
 	}
 	return sortedKeys(changed), nil
@@ -255,8 +258,8 @@ func SubmoduleHead(dir string) (h Hash, ok bool) {
 func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, eol, trustExec, trustLinks bool) (bool, error) {
 	p := filepath.Join(r.root, filepath.FromSlash(e.Name))
 	st, err := os.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && st.IsDir()) {
-		return false, nil
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || (err == nil && st.IsDir()) {
+		return false, nil // gone (a file now where its folder was), or a folder now
 	}
 	if err != nil {
 		return false, fmt.Errorf("stat %s: %w", p, err)
@@ -337,8 +340,9 @@ func (r *Repo) mayConvertEOL() bool {
 	return false
 }
 
-// untracked adds work-tree files that are neither in the index nor ignored.
-func (r *Repo) untracked(ctx context.Context, inIndex, changed map[string]bool) error {
+// untracked adds work-tree files that are neither in the index nor
+// ignored; gitlinks are the submodules of the index (not looked into).
+func (r *Repo) untracked(ctx context.Context, inIndex, gitlinks, changed map[string]bool) error {
 	wfs := osfs.New(r.root)
 	gi, err := gitignore.ReadPatterns(wfs, nil)
 	if err != nil {
@@ -384,7 +388,7 @@ func (r *Repo) untracked(ctx context.Context, inIndex, changed map[string]bool) 
 				continue
 			}
 			if isDir {
-				if inIndex[rel] {
+				if gitlinks[rel] {
 					continue // a submodule: git status --ignore-submodules=dirty does not look inside
 				}
 				if _, err := os.Lstat(filepath.Join(r.root, filepath.FromSlash(rel), ".git")); err == nil {
