@@ -1888,6 +1888,12 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 	// the changed file c: f itself, or the file the symbolic link f
 	// points at (the loader reads the target).
 	isFile := func(f string, c gitops.Change) bool {
+		if c.Action == gitops.Renamed && c.OldHash == c.NewHash && id.baseDir != id.headDir && id.baseDir != "" &&
+			strings.TrimPrefix(c.OldPath, id.baseDir+"/") == strings.TrimPrefix(c.Path, id.headDir+"/") {
+			// Moved with its stack, as it was: it changed nothing (the
+			// change came from another file).
+			return false
+		}
 		for _, p := range []string{c.Path, c.OldPath} {
 			if p != "" && f != "" && (f == p || (sH != nil && sH.LinkTarget(f) == p) || (sB != nil && sB.LinkTarget(f) == p)) {
 				return true

@@ -1361,6 +1361,35 @@ func TestStackFileGoneEnvironmentsKept(t *testing.T) {
 	check("whole folder, committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, removed, false)
 }
 
+// TestMovedStackReasons: in a stack folder moved with an overlay edited,
+// the files that moved as they were are not credited with the overlay's
+// change ("component api changed in prod" on services/api/service.yaml,
+// which did not change): they had no effect; the overlay did.
+func TestMovedStackReasons(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Move("stacks/orders", "stacks/shop")
+	g.Write("stacks/shop/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: error\n  overrides:\n    api:\n      image: nginx:0.8\n"))
+	g.Commit("move orders, pin prod's image")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if paths {
+			return
+		}
+		if got := summary(res); !slices.Equal(got, []string{"orders moved prod:modified [api]"}) {
+			t.Errorf("%s: %q", engine, got)
+		}
+		for _, s := range res.Stacks {
+			for _, r := range s.Reasons {
+				switch r.File {
+				case "stacks/shop/services/api/service.yaml", "stacks/shop/infra/queue.yaml", "stacks/shop/stack.yaml":
+					if !strings.HasSuffix(r.Detail, "; no effect on the resolved model") {
+						t.Errorf("%s: %s: %q, want no effect", engine, r.File, r.Detail)
+					}
+				}
+			}
+		}
+	})
+}
+
 // TestStackFileFolder: a folder named stack.yaml where the stack's file
 // was is a broken stack (changed, with the error), not a removed stack
 // that a deploy pipeline would destroy; fixed again, it is changed from a
