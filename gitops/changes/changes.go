@@ -1282,6 +1282,62 @@ func (e *engine) badWatchGlobs(fsys fs.FS, ix *stackIndex, problems []error) []e
 		}
 		out = append(out, fmt.Errorf("%s at head: %w\n(such a glob watches less than it says, or nothing: fix it; `panka validate` lists the problems)", who, err))
 	}
+	return append(out, e.linkedWatchGlobs(fsys, ix)...)
+}
+
+// linkedWatchGlobs warns about the spec.watch globs whose literal folder
+// (or file) is, or lies inside, a symbolic link on fsys: git records
+// the changes of the linked files under the link's target, which the
+// glob does not match, so they would go unseen, silently.
+func (e *engine) linkedWatchGlobs(fsys fs.FS, ix *stackIndex) []error {
+	var out []error
+	for _, dir := range sortedKeys(ix.Stacks) {
+		ent := ix.Stacks[dir]
+		if ent.Name != "" && !e.selected(ent.Name) {
+			continue
+		}
+		for _, g := range ent.Watch {
+			if stacks.CheckWatchGlob(g) != "" {
+				continue // reported above
+			}
+			clean := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(g, "./"), "/"), "/")
+			lit := literalPrefix(g)
+			if lit != clean {
+				// A pattern follows: only the whole folders before it.
+				i := strings.LastIndexByte(lit, '/')
+				if i < 0 {
+					continue
+				}
+				lit = lit[:i]
+			}
+			p := ""
+			for _, part := range strings.Split(lit, "/") {
+				p = path.Join(p, part)
+				st, err := fs.Lstat(fsys, p)
+				if err != nil || st.IsDir() {
+					if err != nil {
+						break // not there (yet): nothing to say
+					}
+					continue
+				}
+				if st.Mode()&fs.ModeSymlink == 0 {
+					break
+				}
+				target, _ := fs.ReadLink(fsys, p)
+				where := path.Join(path.Dir(p), target)
+				fix := fmt.Sprintf("watch %q instead", where+strings.TrimPrefix(clean, p))
+				if path.IsAbs(target) || where == ".." || strings.HasPrefix(where, "../") {
+					fix = "changes outside the repository are never seen: move what it watches into the repository"
+				}
+				who := fmt.Sprintf("stack %s (%s)", ent.Name, dir)
+				if ent.Name == "" {
+					who = "stack at " + dir
+				}
+				out = append(out, fmt.Errorf("%s at head: %s: spec.watch glob %q goes through the symbolic link %s (to %s): git records changes to the linked files under the target, which the glob does not match, so they go unseen; %s", who, path.Join(dir, stacks.StackFile), g, p, target, fix))
+				break
+			}
+		}
+	}
 	return out
 }
 

@@ -1390,6 +1390,41 @@ func TestMovedStackReasons(t *testing.T) {
 	})
 }
 
+// TestWatchThroughLink: a spec.watch glob whose folder is a symbolic link
+// (shared/policies -> ../common/policies) does not see the linked files
+// change (git records them under the target): detection says so, naming
+// the glob to write instead, at every run, both engines and modes,
+// committed and in the work tree.
+func TestWatchThroughLink(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Move("shared/policies", "common/policies")
+	if err := os.Symlink("../common/policies", filepath.Join(g.Dir, "shared", "policies")); err != nil {
+		t.Fatal(err)
+	}
+	g.Git("add", "-A")
+	g.Commit("policies through a link")
+	want := `stack users (stacks/users) at head: stacks/users/stack.yaml: spec.watch glob "shared/policies/**" goes through the symbolic link shared/policies (to ../common/policies): ` +
+		`git records changes to the linked files under the target, which the glob does not match, so they go unseen; watch "common/policies/**" instead`
+	check := func(what string, opts changes.Options) {
+		t.Helper()
+		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+			if got := fmt.Sprint(res.Problems); !strings.Contains(got, want) {
+				t.Errorf("%s %s paths=%v: problems %q, want %q", what, engine, paths, got, want)
+			}
+		})
+	}
+	g.Write("common/policies/deny.json", `{"deny": true}`)
+	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
+	g.Commit("edit a policy")
+	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+	// Another stack selected: not said.
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks", Stacks: []string{"orders"}}, func(engine string, paths bool, res *changes.Result) {
+		if len(res.Problems) > 0 {
+			t.Errorf("--stack orders %s paths=%v: problems %q", engine, paths, res.Problems)
+		}
+	})
+}
+
 // TestStackFileFolder: a folder named stack.yaml where the stack's file
 // was is a broken stack (changed, with the error), not a removed stack
 // that a deploy pipeline would destroy; fixed again, it is changed from a
