@@ -179,7 +179,16 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	// holds their drift (Refresh) are compared the same way, or the next
 	// check would report that stale state as drift again.
 	earlier := st.LastDriftCheck.Refreshed()
-	if deployed != nil && (len(rep.Drifted) > 0 || len(earlier) > 0) {
+	var secrets []string
+	if deployed != nil {
+		secrets = sensitiveFields(deployed)
+	}
+	if deployed != nil && (len(rep.Drifted) > 0 || len(earlier) > 0) && len(secrets) > 0 {
+		// The engine cannot run the deployed spec without the secrets'
+		// values (state keeps their hashes only): its preview would
+		// only fail, after a whole engine run, with an error about it.
+		f.Log.Warn().Msgf("%s: its deployed spec holds secret values (%s), which state keeps only as hashes, so drift detect cannot preview how re-applying the deployed commit puts it back: a resource reported as update may need re-creating (--allow-replace)", key, strings.Join(secrets, ", "))
+	} else if deployed != nil && (len(rep.Drifted) > 0 || len(earlier) > 0) {
 		// The refresh says what differs, not how an apply puts it back:
 		// only the provider knows which properties it changes in place
 		// and which by re-creating the resource.
