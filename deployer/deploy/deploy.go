@@ -1084,6 +1084,14 @@ func Targeted(desired, deployed *stacks.Resolved, names []string) (*stacks.Resol
 			if len(secrets) > 0 {
 				c.Spec, _ = withSecrets(c.Spec, secrets).(map[string]any)
 			}
+			// A secret changed (or gone) since c was deployed has no
+			// value here: the engine would deploy its hash as the value
+			// (the aws target) or fail halfway through the run, after
+			// the targeted components changed (the local target).
+			if paths := hashOnly("spec", c.Spec); len(paths) > 0 {
+				return nil, fmt.Errorf("--target-component: %s would be kept at its deployed spec, but its secret values at %s changed since it was deployed (or are gone), and state keeps only their hashes, not the values deployed then: add --target-component %s to deploy it with the values given now, or apply without --target-component",
+					c.Name, strings.Join(paths, ", "), c.Name)
+			}
 			out.Components = append(out.Components, c)
 			seen[c.Name] = true
 		}
@@ -1137,8 +1145,19 @@ func collectSensitive(v any, by map[string]stacks.Sensitive) {
 	switch x := v.(type) {
 	case stacks.Sensitive:
 		by[x.Hash] = x
+		if x.Legacy != "" && x.Legacy != x.Hash {
+			// Deployed before hash v2: the kept spec holds the old hash
+			// (and keeps it, see planner.KeepDeployedHashes).
+			if _, ok := by[x.Legacy]; !ok {
+				y := x
+				y.Hash = x.Legacy
+				by[x.Legacy] = y
+			}
+		}
 	case *stacks.Sensitive:
-		by[x.Hash] = *x
+		if x != nil {
+			collectSensitive(*x, by)
+		}
 	case map[string]any:
 		for _, e := range x {
 			collectSensitive(e, by)
@@ -1148,6 +1167,27 @@ func collectSensitive(v any, by map[string]stacks.Sensitive) {
 			collectSensitive(e, by)
 		}
 	}
+}
+
+// hashOnly lists the paths (under path) of v that hold a secret's hash as
+// text, that is a secret whose value is not known.
+func hashOnly(path string, v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case string:
+		if stacks.IsSensitive(x) {
+			out = append(out, path)
+		}
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			out = append(out, hashOnly(path+"."+k, x[k])...)
+		}
+	case []any:
+		for i, e := range x {
+			out = append(out, hashOnly(fmt.Sprintf("%s[%d]", path, i), e)...)
+		}
+	}
+	return out
 }
 
 // withSecrets returns a copy of v in which every keyed hash found in by is
