@@ -30,6 +30,12 @@ func TestValidate(t *testing.T) {
 		{"no image", func(r *stacks.Resolved) { delete(r.Components[1].Spec, "image") }, []string{`component "worker" (Worker): spec.image: is required`}},
 		{"log retention", func(r *stacks.Resolved) { r.Components[1].Spec["logRetentionDays"] = int64(10) }, []string{"10 is not a CloudWatch Logs retention"}},
 		{"bad env name", func(r *stacks.Resolved) { r.Components[1].Spec["env"] = map[string]any{"1X": "y"} }, []string{"spec.env.1X: is not a valid environment variable name"}},
+		// A secret known only by its hash (a model read back from state)
+		// would be deployed with the hash as its value, as the local
+		// target refuses too.
+		{"hashed secret", func(r *stacks.Resolved) {
+			r.Components[1].Spec["env"] = map[string]any{"TOKEN": "sensitive:hmac-sha256:v2:abc"}
+		}, []string{`component "worker" (Worker): spec.env.TOKEN: the secret is only known by its hash here`}},
 		{"env and secret clash", func(r *stacks.Resolved) {
 			r.Components[0].Spec["secrets"].(map[string]any)["DB_HOST"] = "arn:aws:ssm:x:1:parameter/p"
 		}, []string{"secrets.DB_HOST: is also set in env"}},

@@ -246,6 +246,13 @@ func (p *Program) collectRefs(d *decoder, v any, path string) []ref {
 	walk = func(v any, path string) {
 		switch x := v.(type) {
 		case string:
+			if stacks.IsSensitive(x) {
+				// A model read back from state or a plan keeps only the
+				// keyed hash of a secret: deploying it would set the
+				// hash as the value (an ECS environment variable).
+				d.fail(path, "the secret is only known by its hash here (a model read back from state or a plan): resolve the stack from the repository, with its secrets, to deploy it")
+				return
+			}
 			for _, m := range stacks.FindRefs(x) {
 				if !refFields.MatchString(path) {
 					d.fail(path, "references such as %s are not allowed here; only env, secrets, image, command, loadBalancer.host and subscription endpoints take them", x[m.Start:m.End])
