@@ -276,9 +276,12 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	if state != nil {
 		header.Deployed = DeployedHeader(state)
 	}
-	planned, left := Planned(ctx, rt.Store, req.Key, state, deployed, desired)
+	planned, left, tried := Planned(ctx, rt.Store, req.Key, state, deployed, desired)
 	if len(left) > 0 {
 		warnf("%s", LeftWarning(req.Key, left, "this "+string(req.Operation)))
+	}
+	if len(tried) > 0 {
+		warnf("%s", TriedWarning(req.Key, tried, "this "+string(req.Operation)))
 	}
 	if w := SecretKeyWarning(req.Key, deployed, desired); w != "" {
 		warnf("%s", w)
@@ -756,12 +759,109 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 // said "No changes" while the engine deleted them, a Database included,
 // unconfirmed and without --allow-destroy. panka plan uses it too, so the
 // plan a pipeline reviews (or saves) is the one apply runs.
-func Planned(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State, deployed, desired *stacks.Resolved) (*stacks.Resolved, []stacks.Component) {
-	left := leftByFailedRuns(ctx, store, key, st, deployed, desired)
-	if len(left) == 0 {
-		return deployed, nil
+//
+// Likewise a component desired as deployed that such a run tried to deploy
+// otherwise (tried, by name) is planned as that run had it: the engine may
+// hold what it tried (it stopped after that component, or only its health
+// check failed), and the next run puts the desired one back. Without it
+// the plan said "No changes" for a change reverted in the YAML after a
+// failed apply, while apply (which runs the engine after a failed run)
+// changed it back.
+func Planned(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State, deployed, desired *stacks.Resolved) (planned *stacks.Resolved, left []stacks.Component, tried []string) {
+	runs := failedRuns(ctx, store, key, st)
+	left = leftByFailedRuns(runs, deployed, desired)
+	planned = deployed
+	if len(left) > 0 {
+		planned = withComponents(deployed, desired, st, left)
 	}
-	return withComponents(deployed, desired, st, left), left
+	if alt := triedByFailedRuns(runs, deployed, desired); len(alt) > 0 {
+		if planned == deployed {
+			cp := *deployed
+			planned = &cp
+		}
+		planned.Components = slices.Clone(planned.Components)
+		for i, c := range planned.Components {
+			if b, ok := alt[c.Name]; ok {
+				planned.Components[i] = b
+				tried = append(tried, c.Name)
+			}
+		}
+	}
+	return planned, left, tried
+}
+
+// TriedWarning says that the components in tried (see Planned) are planned
+// against what a failed run tried to deploy, so that what (e.g. "this
+// apply") puts back the spec the YAML has.
+func TriedWarning(key statestore.Key, tried []string, what string) string {
+	return fmt.Sprintf("%s: %s may hold what a failed or interrupted run since the last successful one tried to deploy, not the recorded spec; they are planned against that, so %s puts back what the YAML has (if that run never reached them, the engine changes nothing there)",
+		key, strings.Join(tried, ", "), what)
+}
+
+// failedRuns are the models that failed or interrupted runs since the last
+// successful deployment tried to deploy (their history records hold the
+// spec they ran with), most recent first; nil when the last deployment
+// succeeded or history cannot be read (the plan is then the recorded
+// state's, as before).
+func failedRuns(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State) []*stacks.Resolved {
+	if st == nil || st.LastDeployment == nil || st.LastDeployment.Result == statestore.ResultSucceeded {
+		return nil
+	}
+	recs, err := store.History(ctx, key, 0, 50)
+	if err != nil {
+		return nil
+	}
+	var runs []*stacks.Resolved
+	for _, r := range recs {
+		if r.Result == statestore.ResultSucceeded {
+			break
+		}
+		if r.Operation == statestore.OpDestroy || len(r.Spec) == 0 || string(r.Spec) == "null" {
+			continue
+		}
+		if m, err := planner.DecodeModel(r.Spec); err == nil {
+			runs = append(runs, m)
+		}
+	}
+	return runs
+}
+
+// triedByFailedRuns returns, by name, the components desired exactly as
+// deployed has them that the most recent of runs holding them tried to
+// deploy otherwise (see Planned).
+func triedByFailedRuns(runs []*stacks.Resolved, deployed, desired *stacks.Resolved) map[string]stacks.Component {
+	if len(runs) == 0 || deployed == nil || desired == nil {
+		return nil
+	}
+	same := map[string]bool{}
+	for _, c := range planner.Plan(desired, deployed, planner.Options{}).Changes {
+		if c.Action == planner.ActionNoOp && len(c.Fields) == 0 {
+			same[c.Component] = true
+		}
+	}
+	var out map[string]stacks.Component
+	for i := range deployed.Components {
+		a := &deployed.Components[i]
+		if !same[a.Name] {
+			continue
+		}
+		for _, run := range runs {
+			b := run.Component(a.Name)
+			if b == nil {
+				continue
+			}
+			ja, _ := json.Marshal(a)
+			jb, _ := json.Marshal(b)
+			if !bytes.Equal(ja, jb) {
+				if out == nil {
+					out = map[string]stacks.Component{}
+				}
+				out[a.Name] = *b
+			}
+			break // the most recent run that had it
+		}
+	}
+	return out
 }
 
 // LeftWarning says that the components in left (see Planned) are planned
@@ -837,12 +937,8 @@ func hashSchemes(m *stacks.Resolved) (keyed, unkeyed bool) {
 // desired has: the engine may have created them before it stopped, and
 // the next run deletes them. nil when there are none, or when history
 // cannot be read (the plan is then the recorded state's, as before).
-func leftByFailedRuns(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State, deployed, desired *stacks.Resolved) []stacks.Component {
-	if st == nil || st.LastDeployment == nil || st.LastDeployment.Result == statestore.ResultSucceeded {
-		return nil
-	}
-	recs, err := store.History(ctx, key, 0, 50)
-	if err != nil {
+func leftByFailedRuns(runs []*stacks.Resolved, deployed, desired *stacks.Resolved) []stacks.Component {
+	if len(runs) == 0 {
 		return nil
 	}
 	seen := map[string]bool{}
@@ -854,17 +950,7 @@ func leftByFailedRuns(ctx context.Context, store statestore.Store, key statestor
 		}
 	}
 	var left []stacks.Component
-	for _, r := range recs {
-		if r.Result == statestore.ResultSucceeded {
-			break
-		}
-		if r.Operation == statestore.OpDestroy || len(r.Spec) == 0 || string(r.Spec) == "null" {
-			continue
-		}
-		tried, err := planner.DecodeModel(r.Spec)
-		if err != nil {
-			continue
-		}
+	for _, tried := range runs {
 		for _, c := range tried.Components {
 			if !seen[c.Name] {
 				seen[c.Name] = true

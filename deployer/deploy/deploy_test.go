@@ -1035,6 +1035,56 @@ func TestRunProtectsWhatFailedRunsLeft(t *testing.T) {
 	}
 }
 
+// TestRunPlansWhatFailedRunsTried: an apply that changed web and failed
+// (here: in the engine; a failed health check after a complete update is
+// the same) may leave the engine holding web:2 while the state records
+// web:1. Reverting the YAML to web:1 planned "No changes" while the next
+// apply, which runs the engine after a failed run, changed web back. Such
+// a component is planned against what the failed run tried, with a
+// warning; one the failed run did not change, or one desired otherwise,
+// plans as before.
+func TestRunPlansWhatFailedRunsTried(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{}
+	rt, _ := newRuntime(t, eng)
+	var warnings []string
+	rt.Warnf = func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
+	db := comp("db", stacks.KindDatabase, map[string]any{"engine": "postgres"})
+	v1 := model(db, comp("web", stacks.KindWorker, map[string]any{"image": "web:1"}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	eng.upErr = errors.New("health check failed after the update")
+	v2 := model(db, comp("web", stacks.KindWorker, map[string]any{"image": "web:2"}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2}); err == nil {
+		t.Fatal("second apply: want the engine's error")
+	}
+
+	// Reverted: web is an update back to web:1, db stays a no-op.
+	eng.upErr = nil
+	warnings = nil
+	res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Plan.Summary.Update != 1 || res.Plan.Summary.NoOp != 1 {
+		t.Errorf("plan after the revert = %+v, want web updated (back to web:1), db no-op", res.Plan.Summary)
+	}
+	for _, c := range res.Plan.Changes {
+		if c.Component == "web" && (len(c.Fields) != 1 || c.Fields[0].Before != "web:2" || c.Fields[0].After != "web:1") {
+			t.Errorf("web fields = %+v, want spec.image web:2 → web:1", c.Fields)
+		}
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "shop/dev: web may hold what a failed or interrupted run since the last successful one tried to deploy") {
+		t.Errorf("warnings = %q", warnings)
+	}
+	// After that success, the failed run no longer counts.
+	warnings = nil
+	if res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil || res.Plan.HasChanges() || len(warnings) != 0 {
+		t.Errorf("apply after the successful revert: err %v, plan %+v, warnings %q; want no changes", err, res.Plan.Summary, warnings)
+	}
+}
+
 // TestCheckProtectionNamesTheDeployedKind: a kind change of a data
 // component is refused naming the kind that holds the data (the deployed
 // one), not the new kind: 'would replace Topic "jobs"' read as if a topic

@@ -318,9 +318,12 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		}
 	}
 	// As apply plans it: with what failed runs may have left behind.
-	planned, left := deploy.Planned(ctx, store, skey, state, deployed, desired)
+	planned, left, tried := deploy.Planned(ctx, store, skey, state, deployed, desired)
 	if len(left) > 0 {
 		opts.F.Warnf("%s", deploy.LeftWarning(skey, left, "apply"))
+	}
+	if len(tried) > 0 {
+		opts.F.Warnf("%s", deploy.TriedWarning(skey, tried, "apply"))
 	}
 	if w := deploy.SecretKeyWarning(skey, deployed, desired); w != "" {
 		opts.F.Warnf("%s", w)
