@@ -13,8 +13,8 @@ import (
 // checkTarget runs the deployment target's own checks on a resolved model,
 // as the engine runs them first thing in apply: the aws target refuses
 // models the stacks package accepts (a load-balanced MicroService without
-// spec.provider.network.listenerArn, a memory size Fargate has not got,
-// a name AWS rejects, ...). Plan, apply, promote and rollback call it when
+// spec.provider.network.listenerArn, a Database without vpcId or with one
+// private subnet, a variable set in both env and secrets, ...). Plan, apply, promote and rollback call it when
 // they resolve the desired model, so such a stack fails the plan with the
 // error apply would give, instead of planning cleanly and failing inside
 // the engine after the lock was taken and a failed deployment recorded.
