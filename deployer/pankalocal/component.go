@@ -55,13 +55,13 @@ func (s ComponentState) recordedPath() string {
 	return s.args().path()
 }
 
-// locate is where the manifest of st is: its recorded path, else the same
-// manifest in this checkout's directory (EnvDirectory) when that exists.
+// locate is where the manifest of st is: the same manifest in this
+// checkout's directory (EnvDirectory) when that exists, else its recorded
+// path. This checkout's comes first: the recorded one may be another
+// checkout's (a copy, or another clone sharing the state) that refresh
+// must not read and a destroy here must not delete.
 func locate(st ComponentState) string {
 	path := st.recordedPath()
-	if _, err := os.Lstat(path); err == nil {
-		return path
-	}
 	dir := os.Getenv(EnvDirectory)
 	if dir == "" || !filepath.IsAbs(dir) || dir == st.Directory {
 		return path
@@ -270,7 +270,9 @@ func (c *Component) Create(ctx context.Context, req infer.CreateRequest[Componen
 
 // Update rewrites the manifest (not in previews). A new directory (the
 // checkout moved, or spec.provider.directory changed) moves the manifest:
-// it is written at the new path, then the old one is removed. The
+// it is written at the new path, then the old one is removed - unless this
+// checkout already had its own manifest there (a copy of the checkout, or
+// another clone sharing the state: the old file is that checkout's). The
 // component stays the same resource, so a moved checkout is not a
 // replacement of its Databases and Queues.
 func (c *Component) Update(ctx context.Context, req infer.UpdateRequest[ComponentArgs, ComponentState]) (infer.UpdateResponse[ComponentState], error) {
@@ -279,11 +281,13 @@ func (c *Component) Update(ctx context.Context, req infer.UpdateRequest[Componen
 		return infer.UpdateResponse[ComponentState]{}, err
 	}
 	if !req.DryRun {
+		_, err := os.Lstat(a.path())
+		own := err == nil
 		if err := apply(ctx, a); err != nil {
 			return infer.UpdateResponse[ComponentState]{}, err
 		}
 		old := req.State.recordedPath()
-		if old != a.path() && !sameFile(old, a.path()) {
+		if !own && old != a.path() && !sameFile(old, a.path()) {
 			if err := removeManifest(old); err != nil {
 				return infer.UpdateResponse[ComponentState]{}, err
 			}
@@ -449,19 +453,18 @@ func (c *Component) Diff(ctx context.Context, req infer.DiffRequest[ComponentArg
 	return infer.DiffResponse{HasChanges: len(d) > 0, DetailedDiff: d, DeleteBeforeReplace: replaces && samePath}, nil
 }
 
-// movedWithCheckout reports a manifest that moved with its checkout: the
-// folder the engine state names is gone (the repository was moved or
-// renamed, with its .panka/local) and the manifest is already at the path
-// the new inputs give. There is nothing to move, so a new directory is no
-// change there (Read and Delete find the manifest in this checkout, see
-// locate; the next update of the component records the new path): panka's
-// plan, which keeps the directory as written in stack.yaml, shows none
-// either. A directory changed in stack.yaml, or another clone applying
-// with the same state, still moves the manifest (the old one is there).
+// movedWithCheckout reports a manifest that is already at the path the new
+// inputs give: the repository was moved or renamed with its .panka/local
+// (the folder the engine state names is gone), or copied (cp -r: the copy
+// has its own manifests, and its own local state, naming the original's
+// folder). There is nothing to move, so a new directory is no change there
+// (Read and Delete use the manifest in this checkout, see locate; the next
+// update of the component records the new path and leaves the other
+// checkout's file alone): panka's plan, which keeps the directory as
+// written in stack.yaml, shows none either. A directory changed in
+// stack.yaml, or another clone with no manifests applying with the same
+// state, still moves the manifest there.
 func movedWithCheckout(old ComponentState, news ComponentArgs) bool {
-	if _, err := os.Lstat(old.recordedPath()); !errors.Is(err, os.ErrNotExist) {
-		return false
-	}
 	_, err := os.Lstat(news.path())
 	return err == nil
 }

@@ -389,6 +389,63 @@ func TestDiffMovedCheckout(t *testing.T) {
 	}
 }
 
+// TestCopiedCheckoutKeepsBoth: a checkout copied (cp -r, its local state
+// included) has its own manifests; its engine state names the original's
+// folder. Applying in the copy moved every manifest out of the original
+// (and the original's drift detect then found them all deleted). There is
+// nothing to move, an update writes the copy's file and leaves the
+// original's, and Read and Delete use the copy's.
+func TestCopiedCheckoutKeepsBoth(t *testing.T) {
+	ctx := context.Background()
+	a := args(t, "Queue", map[string]any{"fifo": true})
+	c := &Component{}
+	created, err := c.Create(ctx, infer.CreateRequest[ComponentArgs]{Inputs: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := created.Output.Path
+	cp := a
+	cp.Directory = filepath.Join(t.TempDir(), "copy", ".panka", "local")
+	if err := os.MkdirAll(filepath.Dir(cp.path()), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(orig)
+	if err := os.WriteFile(cp.path(), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvDirectory, cp.Directory)
+	if resp, err := c.Diff(ctx, infer.DiffRequest[ComponentArgs, ComponentState]{State: created.Output, Inputs: cp}); err != nil || resp.HasChanges {
+		t.Errorf("copy: diff %+v, %v; want no change", resp, err)
+	}
+	// The copy's manifest edited by hand: refresh reads the copy's.
+	if err := os.WriteFile(cp.path(), []byte(`{"kind":"Queue","spec":{"fifo":false}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	read, err := c.Read(ctx, infer.ReadRequest[ComponentArgs, ComponentState]{ID: "x", State: created.Output, Inputs: a})
+	if err != nil || read.State.Spec["fifo"] != false {
+		t.Errorf("read in the copy: %+v, %v; want the copy's manifest (fifo false)", read.State.Spec, err)
+	}
+	cp.Spec = map[string]any{"fifo": true, "visibilityTimeout": 60.0}
+	if _, err := c.Update(ctx, infer.UpdateRequest[ComponentArgs, ComponentState]{State: created.Output, Inputs: cp}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(orig); err != nil || string(got) != string(b) {
+		t.Errorf("the original's manifest after an update in the copy: %s, %v; want it untouched", got, err)
+	}
+	if got, _ := os.ReadFile(cp.path()); !strings.Contains(string(got), "visibilityTimeout") {
+		t.Errorf("the copy's manifest was not updated: %s", got)
+	}
+	if _, err := c.Delete(ctx, infer.DeleteRequest[ComponentState]{ID: "x", State: created.Output}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cp.path()); !os.IsNotExist(err) {
+		t.Errorf("delete in the copy left its manifest (err %v)", err)
+	}
+	if _, err := os.Stat(orig); err != nil {
+		t.Errorf("delete in the copy removed the original's manifest: %v", err)
+	}
+}
+
 // TestUpdateThroughSymlinkKeepsManifest: a directory that is the old one
 // reached through a symbolic link names the same file; the move must not
 // remove the manifest it has just written.
