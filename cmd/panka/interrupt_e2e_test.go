@@ -97,7 +97,7 @@ func TestInterruptDuringApplySaysWhatItDoes(t *testing.T) {
 	engine := pidOf(t, runProcesses(marker), "panka-engine")
 	signal(t, engine, syscall.SIGSTOP)
 	signal(t, cmd.Process.Pid, syscall.SIGINT)
-	first := "Ctrl-C: stopping the apply of shop/dev cleanly: waiting for the engine to finish the step in progress, " +
+	first := "Ctrl-C: stopping the apply of shop/dev cleanly: waiting for the engine to finish the step in progress (it is killed if it has not stopped within 2m00s), " +
 		"then the run is recorded as interrupted and the lock released. A second Ctrl-C stops panka at once"
 	waitFor(t, 20*time.Second, func() bool { return strings.Contains(errOut.String(), first) })
 	select {

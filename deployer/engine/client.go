@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -46,7 +47,13 @@ type Client struct {
 	stderr *tailBuffer
 	mu     sync.Mutex
 	closed bool
+	// grace is how long the helper has to stop once interrupted.
+	grace time.Duration
 }
+
+// DefaultStopGrace is how long an interrupted panka-engine has to stop
+// cleanly (Pulumi cancelled, its checkpoint written) before it is killed.
+const DefaultStopGrace = 2 * time.Minute
 
 // Options configure Start.
 type Options struct {
@@ -57,6 +64,9 @@ type Options struct {
 	Stderr io.Writer
 	// Env is the helper's environment (default: the process's).
 	Env []string
+	// StopGrace is how long the helper has to stop once interrupted
+	// before it is killed (0: DefaultStopGrace).
+	StopGrace time.Duration
 }
 
 // Start launches panka-engine and opens a session for req: the helper
@@ -91,7 +101,11 @@ func Start(ctx context.Context, req Request, opts Options) (*Client, error) {
 	if err := StartChild(cmd, syscall.SIGTERM); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	c := &Client{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20), stderr: tail}
+	grace := opts.StopGrace
+	if grace <= 0 {
+		grace = DefaultStopGrace
+	}
+	c := &Client{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20), stderr: tail, grace: grace}
 	if err := c.send(req); err != nil {
 		c.Close()
 		return nil, err
@@ -124,13 +138,15 @@ func (c *Client) send(v any) error {
 func (c *Client) wait(ctx context.Context, onEvent func(Event)) (*Message, error) {
 	stop := make(chan struct{})
 	defer close(stop)
+	var killed atomic.Bool
 	go func() {
 		select {
 		case <-ctx.Done():
 			_ = c.cmd.Process.Signal(os.Interrupt)
 			select {
 			case <-stop:
-			case <-time.After(2 * time.Minute):
+			case <-time.After(c.grace):
+				killed.Store(true)
 				_ = c.cmd.Process.Kill()
 			}
 		case <-stop:
@@ -172,7 +188,13 @@ func (c *Client) wait(ctx context.Context, onEvent func(Event)) (*Message, error
 			werr := c.cmd.Wait()
 			c.closed = true
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("panka-engine stopped: %w", ctx.Err())
+				// Said in words: "panka-engine stopped: context canceled"
+				// did not say that the engine was killed, nor what that leaves.
+				if killed.Load() {
+					return nil, &stoppedError{err: ctx.Err(), msg: fmt.Sprintf("panka-engine did not stop within %s of being interrupted and was killed: "+
+						"the step it was running may be left half-done, and Pulumi's lock and pending operations left behind (the next run under the lease clears them)", c.grace)}
+				}
+				return nil, &stoppedError{err: ctx.Err(), msg: "panka-engine ended after being interrupted, before reporting how the run ended"}
 			}
 			return nil, fmt.Errorf("panka-engine exited unexpectedly (%v)%s", werr, c.stderr.hint())
 		}
@@ -321,6 +343,16 @@ type canceledError string
 
 func (e canceledError) Error() string { return string(e) }
 func (e canceledError) Unwrap() error { return context.Canceled }
+
+// stoppedError is a helper that ended without reporting, after ctx ended
+// (err): msg says so without Go's "context canceled".
+type stoppedError struct {
+	msg string
+	err error
+}
+
+func (e *stoppedError) Error() string { return e.msg }
+func (e *stoppedError) Unwrap() error { return e.err }
 
 // typedRunError is an engine error as the engine worded it, with the typed
 // error the protocol carried (*ProtectedError, *MissingPluginError) for

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/rs/zerolog"
+
+	"panka.dev/panka/deployer/engine"
 )
 
 // interruptNotes is what the signal handler (interruptContext) needs to
@@ -66,8 +68,9 @@ func (f *Factory) interrupted(s os.Signal, second bool) {
 	case !second && run == nil:
 		msg = fmt.Sprintf("%s: stopping; a second %s stops panka at once.", name, name)
 	case !second:
-		msg = fmt.Sprintf("%s: stopping the %s of %s/%s cleanly: waiting for the engine to finish the step in progress, then the run is recorded as interrupted and the lock released. "+
-			"A second %s stops panka at once, leaving the lock and Pulumi's lock behind as a killed run does.", name, run.operation, run.stack, run.env, name)
+		msg = fmt.Sprintf("%s: stopping the %s of %s/%s cleanly: waiting for the engine to finish the step in progress (it is killed if it has not stopped within %s), "+
+			"then the run is recorded as interrupted and the lock released. "+
+			"A second %s stops panka at once, leaving the lock and Pulumi's lock behind as a killed run does.", name, run.operation, run.stack, run.env, humanDuration(engine.DefaultStopGrace), name)
 	case run == nil:
 		msg = fmt.Sprintf("Second %s: panka stops now, without waiting for the run to end cleanly. "+
 			"What it held stays behind as after a killed run: panka status shows its lease, panka unlock removes it, "+
