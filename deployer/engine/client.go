@@ -49,6 +49,8 @@ type Client struct {
 	closed bool
 	// grace is how long the helper has to stop once interrupted.
 	grace time.Duration
+	// log passes the helper's stderr on to Options.Stderr (nil: none).
+	log *lineWriter
 }
 
 // DefaultStopGrace is how long an interrupted panka-engine has to stop
@@ -59,8 +61,9 @@ const DefaultStopGrace = 2 * time.Minute
 type Options struct {
 	// Binary is the panka-engine path (default FindBinary).
 	Binary string
-	// Stderr receives the helper's diagnostics as they come (may be nil);
-	// the last lines are also kept for error messages.
+	// Stderr receives the helper's diagnostics as they come, a whole line
+	// (or several) a write (may be nil); the last lines are also kept for
+	// error messages.
 	Stderr io.Writer
 	// Env is the helper's environment (default: the process's).
 	Env []string
@@ -83,8 +86,10 @@ func Start(ctx context.Context, req Request, opts Options) (*Client, error) {
 	cmd := exec.Command(bin)
 	cmd.Env = opts.Env
 	tail := &tailBuffer{max: 16 << 10}
+	var log *lineWriter
 	if opts.Stderr != nil {
-		cmd.Stderr = io.MultiWriter(opts.Stderr, tail)
+		log = &lineWriter{w: opts.Stderr}
+		cmd.Stderr = io.MultiWriter(log, tail)
 	} else {
 		cmd.Stderr = tail
 	}
@@ -105,7 +110,7 @@ func Start(ctx context.Context, req Request, opts Options) (*Client, error) {
 	if grace <= 0 {
 		grace = DefaultStopGrace
 	}
-	c := &Client{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20), stderr: tail, grace: grace}
+	c := &Client{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20), stderr: tail, grace: grace, log: log}
 	if err := c.send(req); err != nil {
 		c.Close()
 		return nil, err
@@ -186,6 +191,7 @@ func (c *Client) wait(ctx context.Context, onEvent func(Event)) (*Message, error
 		}
 		if err != nil {
 			werr := c.cmd.Wait()
+			c.log.flush()
 			c.closed = true
 			if ctx.Err() != nil {
 				// Said in words: "panka-engine stopped: context canceled"
@@ -291,12 +297,60 @@ func (c *Client) Close() error {
 	_ = c.in.Close()
 	done := make(chan error, 1)
 	go func() { done <- c.cmd.Wait() }()
+	defer c.log.flush()
 	select {
 	case err := <-done:
 		return err
 	case <-time.After(time.Minute):
 		_ = c.cmd.Process.Kill()
 		return <-done
+	}
+}
+
+// lineWriter passes whole lines on to w and keeps a last line without its
+// newline until the newline comes (or flush): what else writes to w (panka's
+// stderr: the progress lines, panka's own log) then goes between the
+// helper's lines, never into one. Pulumi writes a line's text and its
+// newline apart, and a progress line was printed in the middle of its
+// "~ web updating (0s) [diff: ~spec]".
+type lineWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	buf []byte
+}
+
+// maxPartialLine bounds what lineWriter keeps of a line without newline.
+const maxPartialLine = 64 << 10
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	n := bytes.LastIndexByte(l.buf, '\n') + 1
+	if n == 0 && len(l.buf) < maxPartialLine {
+		return len(p), nil
+	}
+	if n == 0 {
+		n = len(l.buf)
+	}
+	_, err := l.w.Write(l.buf[:n])
+	l.buf = append(l.buf[:0], l.buf[n:]...)
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// flush writes what is left of a last line, ended (nil l: nothing).
+func (l *lineWriter) flush() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) > 0 {
+		_, _ = l.w.Write(append(l.buf, '\n'))
+		l.buf = nil
 	}
 }
 
