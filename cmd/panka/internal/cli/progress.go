@@ -354,6 +354,11 @@ func (p *progress) line(r *row, width, cols int, final bool) string {
 		sym, color, word = "✗", ansiRed, "failed"
 		elapsed = fmtElapsed(r.end.Sub(r.start))
 		msg = r.errMsg
+		if msg == "context canceled" || strings.HasSuffix(msg, ": context canceled") {
+			// The provider's error for a step Ctrl-C (or a stop signal)
+			// cut short: said as for a row still running at the end.
+			sym, color, word, msg = "!", ansiYellow, "interrupted", ""
+		}
 	}
 	pad := strings.Repeat(" ", width-utf8.RuneCountInString(r.name))
 	head := fmt.Sprintf("%s %s%s  ", sym, r.name, pad)

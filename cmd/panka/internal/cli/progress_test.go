@@ -208,6 +208,13 @@ func TestProgressLiveFinalFrame(t *testing.T) {
 		{"failure message from the event, first line", []engine.Event{
 			{Component: "b", Name: "b-x", URN: urn("b", "b-x"), Status: engine.StatusFailed, Message: "\n boom \nstack"},
 		}, []string{`^· a  not started$`, `^✗ b  failed +0\.0s  boom$`}},
+		// A step cut short by Ctrl-C fails with the provider's "context
+		// canceled": it was interrupted, as the run's error says.
+		{"interrupted step", []engine.Event{
+			ev("b", "b", engine.StatusCreating),
+			{Component: "b", Status: engine.StatusDiagnostic, Severity: "error", Message: "pankalocal: write b: context canceled"},
+			{Component: "b", Name: "b", URN: urn("b", "b"), Status: engine.StatusFailed},
+		}, []string{`^· a  not started$`, `^! b  interrupted +0\.0s$`}},
 		{"unplanned unchanged and diagnostics draw nothing", []engine.Event{
 			ev("c", "c", engine.StatusUnchanged),
 			{Component: "a", Status: engine.StatusDiagnostic, Severity: "warning", Message: "w"},
