@@ -202,6 +202,11 @@ func NewRootCmd(f *Factory) *cobra.Command {
 			default:
 				return Usagef("--log-format %s: unknown log format (console, json)", f.Flags.LogFormat)
 			}
+			if f.Flags.Quiet && f.Flags.Verbose > 0 {
+				// -q took over without a word: a -v added to debug a
+				// script's run showed nothing.
+				return Usagef("-q (only errors on stderr) and -v (debug logs) contradict each other: give one of them")
+			}
 			f.flagKeys, f.flagNames = map[string]string{}, map[string]string{}
 			for flag, key := range map[string]string{"backend-bucket": "backend.bucket", "backend-region": "backend.region", "lock-table": "locks.table", "log-format": "logging.format", "no-color": "preferences.colorOutput"} {
 				if fl := cmd.Flags().Lookup(flag); fl != nil && fl.Changed {
