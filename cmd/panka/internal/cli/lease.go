@@ -192,6 +192,13 @@ func heldError(err error, stack, env string, waited time.Duration, who string, n
 	if waited > 0 {
 		next = "wait longer with a larger --lock-timeout"
 	}
+	if he != nil && holderRuns(he.Holder) {
+		// It runs here and renews its lease: not dead, so no unlock
+		// --force (which would let two runs deploy at once).
+		pid := he.Holder.Metadata.PID
+		return fmt.Errorf("%w\nThat run is going on now, as process %d on this host: %s, or stop it cleanly (Ctrl-C in its terminal, or kill -INT %d), "+
+			"which records it and releases the lock", err, pid, next, pid)
+	}
 	return fmt.Errorf("%w\n%s, or, if that run is dead, remove its lock with:\n  panka unlock --stack %s --environment %s --force", err, next, stack, env)
 }
 

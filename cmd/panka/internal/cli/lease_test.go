@@ -340,6 +340,39 @@ func TestAcquireLeaseTakesOverReusedPID(t *testing.T) {
 // process. Once the process is gone the expired lease is taken over, and an
 // expired lease from another host is taken over at once (it cannot be
 // checked).
+// TestAcquireLeaseHeldByARunningProcess: a lease taken on this host by a
+// process that runs and renews it is a run going on, not a dead one: the
+// error says so and how to stop it, not "if that run is dead, remove its
+// lock with panka unlock --force" (which lets two runs deploy at once).
+func TestAcquireLeaseHeldByARunningProcess(t *testing.T) {
+	ctx := context.Background()
+	f, _, _, _ := lockTestFactory(t)
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := f.Locker(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	pid := startHolder(t).Process.Pid
+	running := alice
+	running.Metadata.Hostname, running.Metadata.PID = host, pid
+	if _, err := other.TryAcquire(ctx, running, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.acquireLease(ctx, cfg, "app", "prod", "apply", "abc", 0, lockertest.NewClock(time.Now()))
+	if !errors.Is(err, locker.ErrHeld) || exitCode(err) != ExitLocked {
+		t.Fatalf("AcquireLease = %v (exit %d), want ErrHeld and exit 3", err, exitCode(err))
+	}
+	want := fmt.Sprintf("That run is going on now, as process %d on this host: wait for it with --lock-timeout (e.g. --lock-timeout 10m), "+
+		"or stop it cleanly (Ctrl-C in its terminal, or kill -INT %d), which records it and releases the lock", pid, pid)
+	if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "--force") {
+		t.Errorf("error:\n%v\nwant it to say %q and not suggest --force", err, want)
+	}
+}
+
 func TestAcquireLeaseKeepsExpiredLeaseOfALiveProcess(t *testing.T) {
 	ctx := context.Background()
 	f, _, _, errOut := lockTestFactory(t)
