@@ -145,6 +145,10 @@ func (w *worktreeFS) info(e TreeEntry) *entryInfo { return &entryInfo{fs: w.tree
 func folder(name string) TreeEntry { return TreeEntry{Name: path.Base(name), Mode: filemode.Dir} }
 
 func (w *worktreeFS) Open(name string) (fs.File, error) {
+	name, err := w.follow(name, "open")
+	if err != nil {
+		return nil, err
+	}
 	e, ok, err := w.entry(name)
 	if err != nil {
 		return nil, err
@@ -175,8 +179,9 @@ func (w *worktreeFS) dirInfo(name string, e TreeEntry) fs.FileInfo {
 }
 
 func (w *worktreeFS) ReadFile(name string) ([]byte, error) {
-	if t, ok := w.links[name]; ok {
-		return []byte(t), nil
+	name, err := w.follow(name, "read")
+	if err != nil {
+		return nil, err
 	}
 	e, ok, err := w.entry(name)
 	switch {
@@ -196,6 +201,24 @@ func (w *worktreeFS) ReadFile(name string) ([]byte, error) {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: w.tree.note(err)}
 	}
 	return b, nil
+}
+
+// follow returns the path a symbolic link of links points at, with the
+// links on the way followed (a link the disk holds as a plain file,
+// core.symlinks=false); op names the operation in errors.
+func (w *worktreeFS) follow(name, op string) (string, error) {
+	for range 40 {
+		t, ok := w.links[name]
+		if !ok {
+			return name, nil
+		}
+		dest := path.Join(path.Dir(name), t)
+		if path.IsAbs(t) || !fs.ValidPath(dest) {
+			return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist} // outside the work tree
+		}
+		name = dest
+	}
+	return "", &fs.PathError{Op: op, Path: name, Err: errors.New("too many levels of symbolic links")}
 }
 
 func (w *worktreeFS) ReadLink(name string) (string, error) {
@@ -218,7 +241,13 @@ func (w *worktreeFS) ReadLink(name string) (string, error) {
 	return string(b), nil
 }
 
-func (w *worktreeFS) Stat(name string) (fs.FileInfo, error) { return w.stat(name, fs.Stat) }
+func (w *worktreeFS) Stat(name string) (fs.FileInfo, error) {
+	name, err := w.follow(name, "stat")
+	if err != nil {
+		return nil, err
+	}
+	return w.stat(name, fs.Stat)
+}
 
 func (w *worktreeFS) Lstat(name string) (fs.FileInfo, error) { return w.stat(name, fs.Lstat) }
 

@@ -2,6 +2,7 @@ package gitops_test
 
 import (
 	"context"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -158,6 +159,23 @@ func TestWorktreeSymlinksFalse(t *testing.T) {
 			ents, err := fs.ReadDir(fsys, "stacks/a/infra")
 			if err != nil || len(ents) != 2 || ents[1].Name() != "data.yaml" || ents[1].Type()&fs.ModeSymlink == 0 {
 				t.Errorf("%s %s: ReadDir = %v, %v; want data.yaml a symbolic link", what, m.name, ents, err)
+			}
+			// Read, opened or stat'ed through the link: its target.
+			wantData, _ := os.ReadFile(filepath.Join(g.Dir, "stacks/a/infra", target))
+			if got, err := fs.ReadFile(fsys, link); string(got) != string(wantData) || (err != nil) != (wantData == nil) {
+				t.Errorf("%s %s: ReadFile = %q, %v; want %q", what, m.name, got, err, wantData)
+			}
+			if f, err := fsys.Open(link); err == nil {
+				got, _ := io.ReadAll(f)
+				f.Close()
+				if string(got) != string(wantData) {
+					t.Errorf("%s %s: Open+Read = %q, want %q", what, m.name, got, wantData)
+				}
+			} else if wantData != nil {
+				t.Errorf("%s %s: Open: %v", what, m.name, err)
+			}
+			if st, err := fs.Stat(fsys, link); (err == nil) != (wantData != nil) || (err == nil && (st.Mode()&fs.ModeSymlink != 0 || st.Size() != int64(len(wantData)))) {
+				t.Errorf("%s %s: Stat = %v, %v; want the target's", what, m.name, st, err)
 			}
 		}
 	}
