@@ -725,7 +725,10 @@ func (s *Stack) readStackFile(fsys fs.FS, dir string, errs *errList, listEnvs bo
 	}
 	if linked {
 		target, isDir, msg := followLink(fsys, file)
-		if msg == "" && (isDir || !within(dir, target)) {
+		switch {
+		case msg == "" && isDir:
+			msg = fmt.Sprintf("is a symbolic link to the folder %s: make %s a file", target, file)
+		case msg == "" && !within(dir, target):
 			msg = fmt.Sprintf("is a symbolic link to %s, outside the stack folder %s: a stack is read from its own folder only; make %s a file", target, dir, file)
 		}
 		if msg != "" {

@@ -1425,6 +1425,40 @@ func TestWatchThroughLink(t *testing.T) {
 	})
 }
 
+// TestStackFileLinkToFolder: a stack.yaml replaced by a symbolic link to
+// a folder of the stack is that stack broken (modified, with the error
+// naming the link), in the work tree as once committed; detection with
+// --uncommitted failed as a whole ("index stacks at head: read
+// stacks/orders/stack.yaml: is a directory").
+func TestStackFileLinkToFolder(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/real/x.yaml", "a: 1\n")
+	g.Commit("a folder")
+	if err := os.Remove(filepath.Join(g.Dir, "stacks/orders/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real", filepath.Join(g.Dir, "stacks/orders/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	want := "stacks/orders/stack.yaml: is a symbolic link to the folder stacks/orders/real: make stacks/orders/stack.yaml a file"
+	check := func(what string, opts changes.Options) {
+		t.Helper()
+		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+			if got := summary(res); len(got) != 1 || !strings.HasPrefix(got[0], "orders modified dev:modified,prod:modified,staging:modified") {
+				t.Errorf("%s %s paths=%v: %q, want orders modified", what, engine, paths, got)
+			}
+			if got := fmt.Sprint(res.Problems); !strings.Contains(got, want) {
+				t.Errorf("%s %s paths=%v: problems %q, want %q", what, engine, paths, got, want)
+			}
+		})
+	}
+	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
+	g.Git("add", "-A")
+	check("staged", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
+	g.Commit("stack.yaml links to a folder")
+	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+}
+
 // TestStackFileFolder: a folder named stack.yaml where the stack's file
 // was is a broken stack (changed, with the error), not a removed stack
 // that a deploy pipeline would destroy; fixed again, it is changed from a

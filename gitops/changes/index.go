@@ -462,13 +462,25 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 		}
 		var b []byte
 		var err error
+		fromTree := false
 		if h := newHash[dir]; isTree && !h.IsZero() {
 			b, err = x.repo.Blob(h) // the id is known: no path walk
+			fromTree = true
 		} else {
 			b, err = fs.ReadFile(fsys, dir+"/"+stacks.StackFile)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			delete(ix.Stacks, dir)
+			continue
+		}
+		if err != nil && !fromTree {
+			// There, but not a file it can read (a symbolic link to a
+			// folder, say): a stack whose stack.yaml does not load, which
+			// its load reports, not a failed detection.
+			if _, known := ix.Stacks[dir]; !known {
+				x.dropNested(ix, dir)
+			}
+			ix.Stacks[dir] = &indexEntry{}
 			continue
 		}
 		if err != nil {
