@@ -1804,7 +1804,7 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 	effects := map[string]string{}
 	var problems []error
 	var reasons []Reason
-	if !head.worktree && len(id.watched) == 0 && e.cacheKey(base, id.baseDir) != "" &&
+	if !head.worktree && len(id.watched) == 0 && id.headErr == nil && id.baseErr == nil && e.cacheKey(base, id.baseDir) != "" &&
 		strings.SplitN(e.cacheKey(base, id.baseDir), ":", 2)[0] == strings.SplitN(e.cacheKey(head, id.headDir), ":", 2)[0] {
 		return effects, []string{}, nil, nil // same content (a pure move)
 	}

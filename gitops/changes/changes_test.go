@@ -1181,6 +1181,12 @@ func TestDuplicateNameAtHead(t *testing.T) {
 		{"renamed-to-existing", func(g *gittest.Repo) {
 			g.Write("stacks/billing/stack.yaml", stackYAML("users", ""))
 		}, "users", 3},
+		// Moved as it was and copied: committed, the move's "same content"
+		// shortcut listed no environment, unlike the same edit uncommitted.
+		{"moved-and-copied", func(g *gittest.Repo) {
+			g.Move("stacks/orders", "stacks/orders2")
+			seed(g, "stacks/orders-copy", "orders")
+		}, "orders", 3},
 	}
 	for _, c := range cases {
 		for _, uncommitted := range []bool{false, true} {
