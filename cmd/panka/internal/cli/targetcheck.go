@@ -63,6 +63,15 @@ func targetProblems(m *stacks.Resolved, stackFile, stack, env string) []Problem 
 		if errors.As(e, &me) && me.File != "" {
 			p.File, p.Message = me.File, me.Msg
 		}
+		// Stack and environment are the problem's own fields: without
+		// them in the text, one cause in stack.yaml is reported once for
+		// every environment it breaks.
+		where := fmt.Sprintf("stack %q environment %q", m.Stack, m.Environment)
+		if rest, ok := strings.CutPrefix(p.Message, where+": "); ok {
+			p.Message = rest
+		} else if rest, ok := strings.CutPrefix(p.Message, where+" "); ok {
+			p.Message = rest
+		}
 		p.Message = "aws target: " + p.Message
 		out = append(out, p)
 	}
