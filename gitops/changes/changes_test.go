@@ -1465,6 +1465,47 @@ func TestStackFileLinkToFolder(t *testing.T) {
 	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
 }
 
+// TestLinkedStackFileWatch: the spec.watch globs of a stack.yaml that is
+// a symbolic link (to a file of the stack, which loads) watch, committed
+// as in the work tree: the stack index read the link's own content (its
+// target's name), found no "watch" in it, and a committed change to a
+// watched file went unseen.
+func TestLinkedStackFileWatch(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/stack.txt", stackYAML("orders", "", "docs/**"))
+	if err := os.Remove(filepath.Join(g.Dir, "stacks/orders/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("stack.txt", filepath.Join(g.Dir, "stacks/orders/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	g.Git("add", "-A")
+	g.Commit("orders' stack.yaml through a link, watching docs")
+	g.Write("docs/README.md", "# more docs\n")
+	want := []string{"orders modified dev:modified,prod:modified,staging:modified"}
+	for _, c := range []struct {
+		what string
+		opts changes.Options
+	}{
+		{"work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}},
+		{"committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}},
+		{"committed, head not checked out", changes.Options{Base: "HEAD~1", Head: "HEAD", StacksRoot: "stacks", NoCache: true}},
+	} {
+		if c.what == "committed" {
+			g.Commit("edit a watched file")
+		}
+		if c.what == "committed, head not checked out" {
+			g.Git("checkout", "-q", "--detach", "HEAD~1")
+			c.opts.Base, c.opts.Head = "HEAD", "main"
+		}
+		detectAll(t, g.Dir, c.opts, func(engine string, paths bool, res *changes.Result) {
+			if got := summary(res); !slices.Equal(got, want) {
+				t.Errorf("%s %s paths=%v: %q, want %q", c.what, engine, paths, got, want)
+			}
+		})
+	}
+}
+
 // TestStackFileFolder: a folder named stack.yaml where the stack's file
 // was is a broken stack (changed, with the error), not a removed stack
 // that a deploy pipeline would destroy; fixed again, it is changed from a

@@ -49,7 +49,7 @@ type indexEntry struct {
 	EnvsKnown bool
 }
 
-const indexVersion = 4 // 3: the end line; 4: watch globs of broken stack.yaml files
+const indexVersion = 5 // 3: the end line; 4: watch globs of broken stack.yaml files; 5: of linked ones
 
 // stackOf returns the stack folder holding p (nearest ancestor with
 // stack.yaml) or "".
@@ -85,7 +85,14 @@ func (ix *stackIndex) clone() *stackIndex {
 func watchEntry(fsys fs.FS, dir string, content []byte, blob string) *indexEntry {
 	e := &indexEntry{Blob: blob}
 	if !bytes.Contains(content, []byte("watch")) {
-		return e
+		// A stack.yaml that is a symbolic link (its content the one line
+		// of its target's name) says nothing itself: its target may watch.
+		if bytes.IndexByte(content, '\n') >= 0 {
+			return e
+		}
+		if st, err := fs.Lstat(fsys, path.Join(dir, stacks.StackFile)); err != nil || st.Mode()&fs.ModeSymlink == 0 {
+			return e
+		}
 	}
 	// The globs as written: one validate refuses, or a stack.yaml broken
 	// elsewhere, still watches what it says (when the stack is part of the
