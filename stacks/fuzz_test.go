@@ -71,8 +71,11 @@ func FuzzQuickName(f *testing.F) {
 	f.Add([]byte("metadata:\n  name: a\nmetadata:\n  name: b\n"))
 	f.Add([]byte("metadata:\n  name: a # c\n"))
 	f.Add([]byte("metadata:\n  name: null\n"))
+	f.Add([]byte("metadata:\n  name: cart\n    extra\n"))
+	f.Add([]byte("metadata:\n  name: cart\n\n    extra\n  labels:\n    a: b\n"))
+	f.Add([]byte("metadata:\n  name: cart\n  extra\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		q := quickName(data)
+		q := QuickName(data)
 		if q == "" {
 			return
 		}
@@ -83,7 +86,7 @@ func FuzzQuickName(f *testing.F) {
 		}
 		n := docs[0].root.get("metadata").get("name")
 		if n == nil || n.kind != nScalar || n.value != q {
-			t.Errorf("quickName %q, parser %v", q, n)
+			t.Errorf("QuickName %q, parser %v", q, n)
 		}
 	})
 }

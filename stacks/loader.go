@@ -470,7 +470,7 @@ func readStackName(fsys fs.FS, file string) (string, []byte, *errList) {
 // stackName finds metadata.name in the content of a stack.yaml.
 func stackName(file string, data []byte) (string, *errList) {
 	var errs errList
-	if name := quickName(data); name != "" {
+	if name := QuickName(data); name != "" {
 		return name, nil
 	}
 	docs := parseFile(file, data, &errs)
@@ -509,19 +509,19 @@ func namePos(file string, data []byte) pos {
 	return pos{file, 0, 0}
 }
 
-// quickName finds metadata.name in the common, simple layout of a
+// QuickName finds metadata.name in the common, simple layout of a
 // stack.yaml without a YAML parse:
 //
 //	metadata:
 //	  name: plain-name
 //
 // It returns "" whenever the file is anything but plainly that (flow style,
-// anchors, quotes, comments, several documents, tabs...), and the caller
-// parses the file properly. Load parses every file fully anyway, so a stack
+// anchors, quotes, comments, several documents, tabs, a name going on
+// over more lines...), and the caller parses the file properly. Load parses every file fully anyway, so a stack
 // with other problems is still reported.
-func quickName(data []byte) string {
+func QuickName(data []byte) string {
 	name := ""
-	inMeta := false
+	inMeta, afterName, top := false, false, false
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		var line []byte
@@ -536,17 +536,21 @@ func quickName(data []byte) string {
 		}
 		// Anything that could open a multi-line or non-plain value before
 		// the name is settled sends the file to the real parser.
-		if bytes.ContainsAny(line, "\"'|>&*!{}[]%@`#\t") || bytes.HasPrefix(line, []byte("---")) {
-			return ""
+		if bytes.ContainsAny(line, "\"'|>&*!{}[]%@`#\t\r") || bytes.HasPrefix(line, []byte("---")) || !isASCII(line) {
+			return "" // a lone \r and NEL, LS, PS (non-ASCII) break lines too
 		}
 		if line[0] != ' ' {
 			if inMeta {
 				break // metadata block done
 			}
+			top = true
 			if string(line) == "metadata:" {
 				inMeta = true
 			}
 			continue
+		}
+		if !top {
+			return "" // an indented document: the parser reads it
 		}
 		if !inMeta {
 			continue
@@ -555,10 +559,17 @@ func quickName(data []byte) string {
 			return ""
 		}
 		if line[2] == ' ' {
+			if afterName {
+				return "" // the name goes on: a multi-line plain scalar
+			}
 			continue // deeper: labels etc.
 		}
+		afterName = false
 		k, v, ok := bytes.Cut(line[2:], []byte(":"))
-		if !ok || string(k) != "name" {
+		if !ok {
+			return "" // not a key: the parser says what it is
+		}
+		if string(k) != "name" {
 			continue
 		}
 		if name != "" || len(v) == 0 || v[0] != ' ' {
@@ -568,13 +579,22 @@ func quickName(data []byte) string {
 		if !isName(v) {
 			return ""
 		}
-		name = string(v)
+		name, afterName = string(v), true
 	}
 	// "null" is YAML's null, no name at all: the parser says so.
 	if CheckName(name) != "" || name == "null" {
 		return ""
 	}
 	return name
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // Strays lists folders under root that hold YAML files but belong to no

@@ -1407,7 +1407,7 @@ func (e *engine) deriveHeader(base, head *side, dir string) bool {
 		if err != nil {
 			return false
 		}
-		if name = quickName(b); name == "" {
+		if name = stacks.QuickName(b); name == "" {
 			return false
 		}
 	}
@@ -1648,7 +1648,7 @@ func (e *engine) indexHeader(s *side, dir string) (*stacks.Header, bool) {
 	if err != nil || mayHaveBackend(b) {
 		return nil, false
 	}
-	name := quickName(b)
+	name := stacks.QuickName(b)
 	if name == "" {
 		return nil, false
 	}

@@ -2285,3 +2285,20 @@ func TestCrissCrossBase(t *testing.T) {
 		}
 	})
 }
+
+// TestNameGoesOnOverLines: a metadata.name whose plain scalar goes on over
+// the next, deeper line ("orders" then "    extra" is the name "orders
+// extra", not valid) is not read as "orders" by the parse-free name reader:
+// --paths mode reports the broken stack.yaml as resolved mode does, where
+// it used to list the stack as if nothing were wrong.
+func TestNameGoesOnOverLines(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/stack.yaml", stackYAML("orders\n    extra", ""))
+	g.Commit("name over two lines")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		t.Logf("%s paths=%v: %q %v", engine, paths, summary(res), res.Problems)
+		if got := fmt.Sprint(res.Problems); !strings.Contains(got, "stacks/orders/stack.yaml") {
+			t.Errorf("%s paths=%v: problems %q, want the broken stacks/orders/stack.yaml", engine, paths, got)
+		}
+	})
+}

@@ -49,7 +49,7 @@ type indexEntry struct {
 	EnvsKnown bool
 }
 
-const indexVersion = 5 // 3: the end line; 4: watch globs of broken stack.yaml files; 5: of linked ones
+const indexVersion = 6 // 3: the end line; 4: watch globs of broken stack.yaml files; 5: of linked ones; 6: names going on over lines
 
 // stackOf returns the stack folder holding p (nearest ancestor with
 // stack.yaml) or "".

@@ -19,7 +19,7 @@ func quickHeader(fsys fs.FS, dir string) (*stacks.Header, bool) {
 	if err != nil || mayHaveBackend(b) {
 		return nil, false
 	}
-	name := quickName(b)
+	name := stacks.QuickName(b)
 	if name == "" {
 		return nil, false
 	}
@@ -50,53 +50,4 @@ func quickHeader(fsys fs.FS, dir string) (*stacks.Header, bool) {
 // backend (it was reported never deployed, every run).
 func mayHaveBackend(data []byte) bool {
 	return bytes.Contains(data, []byte("backend"))
-}
-
-// quickName returns metadata.name of a plainly written stack.yaml, or "".
-// Anything unusual before the name (quotes, flow style, anchors, tags,
-// block scalars, several documents, tabs) gives "".
-func quickName(data []byte) string {
-	name := ""
-	inMeta := false
-	for len(data) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
-		}
-		line = bytes.TrimRight(line, "\r")
-		if len(line) == 0 || line[0] == '#' {
-			continue
-		}
-		if bytes.ContainsAny(line, "\"'|>&*!{}[]%@`#\t") || bytes.HasPrefix(line, []byte("---")) {
-			return ""
-		}
-		if line[0] != ' ' {
-			if inMeta {
-				break
-			}
-			inMeta = string(line) == "metadata:"
-			continue
-		}
-		if !inMeta || len(line) < 3 || line[1] != ' ' || line[2] == ' ' {
-			if inMeta && (len(line) < 3 || line[1] != ' ') {
-				return ""
-			}
-			continue
-		}
-		k, v, ok := bytes.Cut(line[2:], []byte(":"))
-		if !ok || string(k) != "name" {
-			continue
-		}
-		if name != "" || len(v) == 0 || v[0] != ' ' {
-			return ""
-		}
-		name = string(bytes.TrimSpace(v))
-	}
-	// "null" is YAML's null, no name at all: the parser says so.
-	if stacks.CheckName(name) != "" || name == "null" {
-		return ""
-	}
-	return name
 }
