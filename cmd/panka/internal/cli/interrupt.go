@@ -76,10 +76,16 @@ func (f *Factory) interrupted(s os.Signal, second bool) {
 			"What it held stays behind as after a killed run: panka status shows its lease, panka unlock removes it, "+
 			"and the next apply clears Pulumi's lock and pending operations.", name)
 	default:
+		// A destroy is finished by the next destroy; the others by an
+		// apply (or running the rollback/promote again), which plan shows.
+		next := fmt.Sprintf("then panka plan --stack %s --environment %s shows what is left to do, and the next apply clears Pulumi's lock and pending operations and finishes it",
+			run.stack, run.env)
+		if run.operation == "destroy" {
+			next = fmt.Sprintf("then panka destroy --stack %s --environment %s clears Pulumi's lock and pending operations and finishes it", run.stack, run.env)
+		}
 		msg = fmt.Sprintf("Second %s: panka stops now, without waiting for the %s of %s/%s to end cleanly: the run is not recorded, and resources it was changing may be left half-done. "+
-			"Its lease stays behind as after a killed run: panka unlock --stack %s --environment %s removes it; "+
-			"then panka plan --stack %s --environment %s shows what is left to do, and the next apply clears Pulumi's lock and pending operations and finishes it.",
-			name, run.operation, run.stack, run.env, run.stack, run.env, run.stack, run.env)
+			"Its lease stays behind as after a killed run: panka unlock --stack %s --environment %s removes it; %s.",
+			name, run.operation, run.stack, run.env, run.stack, run.env, next)
 	}
 	if fileLog != nil {
 		fileLog.Warn().Str("signal", name).Msg(msg)

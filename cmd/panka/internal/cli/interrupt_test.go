@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestInterruptedMessages: what each signal says, by what runs: the first
+// names the deployment and the grace, the second how to recover (a
+// destroy is finished by destroy, not apply); -q keeps only the second;
+// --log-format json makes them JSON lines.
+func TestInterruptedMessages(t *testing.T) {
+	tests := []struct {
+		name   string
+		run    *runningDeployment
+		sig    os.Signal
+		second bool
+		quiet  bool
+		json   bool
+		want   string // "" wants nothing on stderr
+	}{
+		{"first, nothing deployed", nil, os.Interrupt, false, false, false, "\nCtrl-C: stopping; a second Ctrl-C stops panka at once.\n"},
+		{"first, apply", &runningDeployment{"apply", "shop", "dev"}, os.Interrupt, false, false, false,
+			"Ctrl-C: stopping the apply of shop/dev cleanly: waiting for the engine to finish the step in progress (it is killed if it has not stopped within 2m00s)"},
+		{"first, SIGTERM", &runningDeployment{"rollback", "shop", "dev"}, syscall.SIGTERM, false, false, false, "A second SIGTERM stops panka at once"},
+		{"second, apply", &runningDeployment{"apply", "shop", "dev"}, os.Interrupt, true, false, false,
+			"panka unlock --stack shop --environment dev removes it; then panka plan --stack shop --environment dev shows what is left to do, and the next apply clears"},
+		{"second, destroy", &runningDeployment{"destroy", "shop", "dev"}, os.Interrupt, true, false, false,
+			"panka unlock --stack shop --environment dev removes it; then panka destroy --stack shop --environment dev clears Pulumi's lock and pending operations and finishes it."},
+		{"first, quiet", &runningDeployment{"apply", "shop", "dev"}, os.Interrupt, false, true, false, ""},
+		{"second, quiet", &runningDeployment{"apply", "shop", "dev"}, os.Interrupt, true, true, false, "Second Ctrl-C: panka stops now"},
+		{"first, json", nil, os.Interrupt, false, false, true, `{"level":"warn","signal":"Ctrl-C",`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ios, _, _, errOut := Test()
+			f := NewFactory(ios)
+			f.Environ = func() []string { return nil }
+			f.Home = func() (string, error) { return t.TempDir(), nil }
+			f.Getwd = func() (string, error) { return t.TempDir(), nil }
+			f.Flags.Quiet = tt.quiet
+			if tt.json {
+				f.Flags.LogFormat = "json"
+			}
+			f.setupLogging()
+			defer f.deploying(tt.run)()
+			f.interrupted(tt.sig, tt.second)
+			got := errOut.String()
+			if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+				t.Errorf("stderr = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
