@@ -73,7 +73,7 @@ func showRun(opts *ShowOptions) error {
 			for i, c := range res.Components {
 				names[i] = c.Name
 			}
-			return fmt.Errorf("stack %q has no component %q (components: %s)", opts.Stack, opts.Component, strings.Join(names, ", "))
+			return fmt.Errorf("stack %q has no component %q (components: %s%s)", opts.Stack, opts.Component, strings.Join(names, ", "), withSemi(didYouMean(opts.Component, names)))
 		}
 		v = c
 	}

@@ -843,7 +843,7 @@ func removeComponents(st *statestore.State, names []string) error {
 			if list == "" {
 				list = "none"
 			}
-			return fmt.Errorf("the state of %s/%s has no component %q (components: %s); nothing was written", st.Stack, st.Environment, n, list)
+			return fmt.Errorf("the state of %s/%s has no component %q (components: %s%s); nothing was written", st.Stack, st.Environment, n, list, withSemi(didYouMean(n, have)))
 		}
 	}
 	kept := comps[:0]
