@@ -51,6 +51,12 @@ type cliCommand struct {
 	// CLI's own folder).
 	prepend []string
 	grace   time.Duration
+
+	// mu guards interrupted.
+	mu sync.Mutex
+	// interrupted are the pids of CLI processes that the interrupt Cancel
+	// sends ended outright (see takeInterrupted).
+	interrupted []int
 }
 
 var _ auto.PulumiCommand = (*cliCommand)(nil)
@@ -127,10 +133,29 @@ func (c *cliCommand) Run(ctx context.Context, workdir string, stdin io.Reader,
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
 		code = exitErr.ExitCode()
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGINT {
+			c.mu.Lock()
+			c.interrupted = append(c.interrupted, cmd.Process.Pid)
+			c.mu.Unlock()
+		}
 	} else if err == nil {
 		code = 0
 	}
 	return stdout.String(), stderr.String(), code, err
+}
+
+// takeInterrupted returns, and forgets, the pids of the CLI processes that
+// the SIGINT of a cancellation killed instead of stopping them cleanly. The
+// CLI handles SIGINT only while an engine operation runs; one that arrives
+// just before (the stack's DIY lock already taken, "Updating (stack):"
+// printed) or just after ends it at once, by Go's default action, and its
+// lock stays behind although the run was stopped cleanly.
+func (c *cliCommand) takeInterrupted() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pids := c.interrupted
+	c.interrupted = nil
+	return pids
 }
 
 // pathEnv is PATH for the CLI: the plugin folders, the CLI's folder, then

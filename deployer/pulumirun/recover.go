@@ -3,12 +3,14 @@ package pulumirun
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -93,6 +95,57 @@ func (r *Runner) RecoverStale(ctx context.Context) (*Recovery, error) {
 	}
 	delete(doc, "pending_operations")
 	return rec, r.importState(ctx, dep, doc, "import Pulumi state without pending operations")
+}
+
+// releaseInterruptedLocks removes the DIY lock of the stack that a Pulumi
+// CLI this runner started left behind when the interrupt that stops it
+// cleanly ended it outright instead (cliCommand.takeInterrupted): a Ctrl-C
+// or SIGTERM landing just as `pulumi up` took its lock. The run was stopped
+// cleanly, and panka still holds its lease, so it must not leave the lock
+// for the next run to clear as a killed run's. On file:// backends only the
+// lock files naming such a process (its pid on this host) are removed; on
+// others, which cannot be listed here, `pulumi cancel` removes the stack's
+// locks, as RecoverStale does under the lease. Failures are reported on the
+// log: the next run clears what is left.
+func (r *Runner) releaseInterruptedLocks() {
+	if r.cliCmd == nil {
+		return
+	}
+	pids := r.cliCmd.takeInterrupted()
+	if len(pids) == 0 {
+		return
+	}
+	if dir, ok := fileBackendDir(r.opts.BackendURL); ok {
+		locks, err := listFileLocks(dir, r.opts.Project, r.opts.Stack)
+		if err != nil {
+			fmt.Fprintf(r.opts.Log, "warning: could not look for the Pulumi lock of the interrupted run (the next run clears it): %v\n", err)
+			return
+		}
+		host, _ := os.Hostname()
+		for _, l := range locks {
+			if host == "" || l.Hostname != host || !slices.Contains(pids, l.PID) {
+				continue
+			}
+			// The blob store keeps each file's attributes next to it.
+			for _, p := range []string{l.Path, l.Path + ".attrs"} {
+				if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					fmt.Fprintf(r.opts.Log, "warning: could not remove the Pulumi lock of the interrupted run (the next run clears it): %v\n", err)
+				}
+			}
+			fmt.Fprintf(r.opts.Log, "removed %s: the interrupt ended pulumi (pid %d) before it could release its lock\n", l.Path, l.PID)
+		}
+		return
+	}
+	if r.stack.Workspace() == nil {
+		return // the stack was not opened (New failed): it took no lock
+	}
+	// The run's own context is done: cancel under a fresh one, as panka
+	// waits for this answer while it holds the lease.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := r.stack.Cancel(ctx); err != nil {
+		fmt.Fprintf(r.opts.Log, "warning: could not remove the Pulumi lock of the interrupted run (the next run clears it): %v\n", err)
+	}
 }
 
 // exportState exports the stack's checkpoint: the untyped deployment and

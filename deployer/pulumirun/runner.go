@@ -88,6 +88,7 @@ type Runner struct {
 	opts    Options
 	stack   auto.Stack
 	tempDir string
+	cliCmd  *cliCommand
 }
 
 type (
@@ -123,7 +124,7 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{opts: opts}
+	r := &Runner{opts: opts, cliCmd: cli}
 	workDir := opts.WorkDir
 	if workDir == "" {
 		sweepWorkspaces(os.TempDir(), opts.Now())
@@ -453,6 +454,7 @@ func (r *Runner) wrap(ctx context.Context, what string, err error, t *translator
 		return nil
 	}
 	if cerr := ctx.Err(); cerr != nil {
+		r.releaseInterruptedLocks()
 		return &interruptedError{what: what, stack: r.opts.Stack, cause: cerr}
 	}
 	msg := err.Error()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -605,6 +606,81 @@ func TestInterruptCancelsCleanly(t *testing.T) {
 	}
 	mustUp(t, run)
 	readManifest(t, e.manifest("orders", "dev", "api"))
+}
+
+// TestInterruptAsUpLocksReleasesTheLock: a Ctrl-C or SIGTERM that lands
+// just as `pulumi up` has taken the stack's DIY lock, before the CLI
+// handles interrupts, ends the CLI at once (Go's default action for
+// SIGINT). The run was stopped cleanly, but the lock stayed behind in about
+// one try in four, and the next run cleared it saying an earlier run was
+// killed. The runner removes the lock that its own interrupted CLI left,
+// and only that one. A wrapper CLI stands for the real one in that window:
+// for `up` it takes the lock as Pulumi does (its pid and host in the lock
+// file, the blob store's .attrs next to it), then waits, not handling
+// SIGINT.
+func TestInterruptAsUpLocksReleasesTheLock(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	mustUp(t, e.runner(model()))
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lockDir := filepath.Join(e.backend, ".pulumi", "locks", "organization", "panka", "orders-dev")
+	if err := os.MkdirAll(lockDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Another host's lock is not this run's to remove.
+	foreign := filepath.Join(lockDir, "0-foreign.json")
+	if err := os.WriteFile(foreign, []byte(`{"pid":4242,"username":"ci","hostname":"another-host","timestamp":"2026-01-02T03:04:05Z"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ours := filepath.Join(lockDir, "1-ours.json")
+	wrapper := filepath.Join(t.TempDir(), "pulumi")
+	script := fmt.Sprintf(`#!/bin/sh
+for a in "$@"; do
+	if [ "$a" = up ]; then
+		printf '{"md5":"x"}' > %[1]q.attrs
+		printf '{"pid":%%d,"username":"test","hostname":"%%s","timestamp":"2026-01-02T03:04:05Z"}' $$ %[2]q > %[1]q.tmp
+		mv %[1]q.tmp %[1]q
+		echo "Updating (orders-dev):"
+		exec sleep 600
+	fi
+done
+exec %[3]q "$@"
+`, ours, host, e.cli)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.cli = wrapper
+	run := e.runner(model())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := run.Up(ctx, nil)
+		errc <- err
+	}()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(ours); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the wrapper took no lock within 60s")
+		}
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted up: %v, want it to wrap context.Canceled", err)
+	}
+	for _, p := range []string{ours, ours + ".attrs"} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is left behind by a cleanly stopped run (%v)", filepath.Base(p), err)
+		}
+	}
+	if _, err := os.Stat(foreign); err != nil {
+		t.Errorf("another host's lock was removed: %v", err)
+	}
 }
 
 // TestRecoverStaleAfterKill kills the CLI mid-run (SIGINT immediately
