@@ -704,6 +704,10 @@ func shortSHA(c string) string {
 func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *statestore.State, deployed, desired *stacks.Resolved, refresh bool, res *Result, logf func(string, ...any)) (map[string]map[string]any, error) {
 	rec, err := eng.RecoverStale(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped while looking: no killed run to blame.
+			return nil, err
+		}
 		return nil, fmt.Errorf("clear what an earlier, killed run left behind: %w", err)
 	}
 	if rec != nil && !rec.Empty() {

@@ -30,9 +30,14 @@ type fakeEngine struct {
 	rootOp    string
 	// destroyChanges is Destroy's summary.
 	destroyChanges map[string]int
+	// recover, when set, is RecoverStale's behaviour.
+	recover func(ctx context.Context) (*engine.Recovery, error)
 }
 
-func (e *fakeEngine) RecoverStale(context.Context) (*engine.Recovery, error) {
+func (e *fakeEngine) RecoverStale(ctx context.Context) (*engine.Recovery, error) {
+	if e.recover != nil {
+		return e.recover(ctx)
+	}
 	return e.recovered, nil
 }
 
@@ -304,6 +309,35 @@ func TestRunInterruptedIsRecorded(t *testing.T) {
 	}
 	if st.LastDeployment.Result != statestore.ResultInterrupted || st.Status != statestore.StatusFailed {
 		t.Errorf("interrupted run recorded as %s/%s", st.LastDeployment.Result, st.Status)
+	}
+}
+
+// TestRunInterruptedWhileCheckingLeftovers: a Ctrl-C or SIGTERM that
+// lands while the engine checks for what a killed run may have left (it
+// does so before every run) stops the run as an interruption. Its error
+// said "clear what an earlier, killed run left behind: ... interrupted",
+// blaming a killed run that never was.
+func TestRunInterruptedWhileCheckingLeftovers(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	eng := &fakeEngine{recover: func(context.Context) (*engine.Recovery, error) {
+		cancel()
+		return nil, fmt.Errorf("export Pulumi state on stack %q interrupted (Ctrl-C or a stop signal): %w", "shop-dev", context.Canceled)
+	}}
+	rt, store := newRuntime(t, eng)
+	_, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: model(comp("jobs", stacks.KindQueue, map[string]any{}))})
+	if !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "killed") || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("err = %v, want an interruption that blames no killed run", err)
+	}
+	if eng.ups != 0 {
+		t.Errorf("the engine ran up %d times after the interrupt", eng.ups)
+	}
+	st, _, err := store.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastDeployment.Result != statestore.ResultInterrupted {
+		t.Errorf("recorded as %s, want interrupted", st.LastDeployment.Result)
 	}
 }
 
