@@ -70,6 +70,10 @@ func newCLICommand(ctx context.Context, path string, prepend []string, grace tim
 	cmd := exec.CommandContext(ctx, path, "version")
 	cmd.Env = append(os.Environ(), "PULUMI_SKIP_UPDATE_CHECK=true")
 	out, err := cmd.Output()
+	if err != nil && ctx.Err() != nil {
+		// Killed by the cancellation: "signal: killed" would read as a crash.
+		return nil, fmt.Errorf("run `%s version`: interrupted (Ctrl-C or a stop signal): %w", path, ctx.Err())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("run `%s version`: %w", path, err)
 	}

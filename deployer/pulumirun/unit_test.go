@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -191,6 +192,26 @@ func TestFindCLI(t *testing.T) {
 	t.Setenv("PATH", dir)
 	if got, err := FindCLI(""); err != nil || got != exe {
 		t.Errorf("FindCLI from PATH = %q, %v", got, err)
+	}
+}
+
+// TestCLIVersionInterrupted: a Ctrl-C or SIGTERM while the engine asks
+// the Pulumi CLI for its version (the first thing an apply's engine does)
+// said "run `pulumi version`: signal: killed", which reads as a crash; it
+// says the run was interrupted.
+func TestCLIVersionInterrupted(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("uses a shell script as the CLI")
+	}
+	cli := filepath.Join(t.TempDir(), "pulumi")
+	if err := os.WriteFile(cli, []byte("#!/bin/sh\nexec sleep 30\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	_, err := newCLICommand(ctx, cli, nil, time.Second)
+	if err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted (Ctrl-C or a stop signal)") || strings.Contains(err.Error(), "signal: killed") {
+		t.Fatalf("err = %v, want it to say the run was interrupted", err)
 	}
 }
 
