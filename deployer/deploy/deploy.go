@@ -714,7 +714,7 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 		res.Recovery = rec
 		logf("an earlier run of %s was killed; holding the lease, panka %s", req.Key, rec.String())
 	}
-	if err := CheckEngineState(req.Key, state, deployed, rec); err != nil {
+	if err := CheckEngineState(req.Key, state, deployed, rec); err != nil && !destroyUnfinished(state) {
 		return nil, fmt.Errorf("%w%w", err, errRefusedBeforeEngine)
 	}
 	onEvent := rt.OnEvent
@@ -1011,6 +1011,21 @@ func CheckEngineState(key statestore.Key, st *statestore.State, deployed *stacks
 		"(docs/state.md, \"Switching backends\"); if the resources no longer exist, drop them with "+
 		"panka state rm --stack %s --environment %s --resource %s, then re-run. Nothing was changed",
 		key, len(names), by, strings.Join(names, ", "), key.Stack, key.Environment, key.Stack, key.Environment, strings.Join(names, " --resource "))
+}
+
+// destroyUnfinished reports whether the last run recorded in st is a
+// destroy that did not succeed (stopped by Ctrl-C or SIGTERM, or failed):
+// it keeps the deployed spec in state, while the engine may have deleted
+// every resource before it stopped. An empty Pulumi checkpoint is then
+// what that run left, not a lost one (CheckEngineState): refusing made the
+// next apply and destroy fail alike, with no way on but state rm. An apply
+// creates the components again, a destroy records them destroyed.
+func destroyUnfinished(st *statestore.State) bool {
+	if st == nil || st.LastDeployment == nil {
+		return false
+	}
+	d := st.LastDeployment
+	return d.Operation == statestore.OpDestroy && d.Result != statestore.ResultSucceeded
 }
 
 // deployedRecord is the record of what st has deployed: the last

@@ -32,6 +32,8 @@ type fakeEngine struct {
 	destroyChanges map[string]int
 	// recover, when set, is RecoverStale's behaviour.
 	recover func(ctx context.Context) (*engine.Recovery, error)
+	// onDestroy, when set, runs in Destroy, which then fails with its error.
+	onDestroy func() error
 }
 
 func (e *fakeEngine) RecoverStale(ctx context.Context) (*engine.Recovery, error) {
@@ -56,6 +58,11 @@ func (e *fakeEngine) Up(ctx context.Context, _ func(engine.Event)) (*engine.Resu
 func (e *fakeEngine) Destroy(context.Context, func(engine.Event)) (*engine.Result, error) {
 	e.destroys++
 	e.calls = append(e.calls, "destroy")
+	if e.onDestroy != nil {
+		if err := e.onDestroy(); err != nil {
+			return nil, err
+		}
+	}
 	return &engine.Result{Changes: e.destroyChanges, RootOp: "delete"}, nil
 }
 
@@ -338,6 +345,54 @@ func TestRunInterruptedWhileCheckingLeftovers(t *testing.T) {
 	}
 	if st.LastDeployment.Result != statestore.ResultInterrupted {
 		t.Errorf("recorded as %s, want interrupted", st.LastDeployment.Result)
+	}
+}
+
+// TestRunAfterInterruptedDestroy: a destroy stopped by Ctrl-C or SIGTERM
+// after the engine had deleted every resource is recorded as interrupted,
+// with the deployed spec kept, while Pulumi's checkpoint is empty. The
+// next apply and destroy were both refused ("Pulumi's state ... holds no
+// resources ... was lost"), leaving only state rm; the apply creates the
+// components again, and the destroy finishes.
+func TestRunAfterInterruptedDestroy(t *testing.T) {
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{}), comp("web", stacks.KindWorker, map[string]any{"image": "web:1"}))
+	if _, err := Run(context.Background(), rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	eng.onDestroy = func() error {
+		cancel() // Ctrl-C once everything is deleted
+		return fmt.Errorf("pulumi destroy on stack %q interrupted (Ctrl-C or a stop signal): %w", "shop-dev", context.Canceled)
+	}
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted destroy: %v", err)
+	}
+	eng.onDestroy = nil
+	none := 0
+	eng.recovered = &engine.Recovery{Resources: &none}
+	res, err := Run(context.Background(), rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1})
+	if err != nil {
+		t.Fatalf("apply after the interrupted destroy: %v", err)
+	}
+	if eng.ups != 2 || res.Deployment.Result != statestore.ResultSucceeded {
+		t.Errorf("apply after the interrupted destroy: ups %d, result %s", eng.ups, res.Deployment.Result)
+	}
+	// The same for a destroy run again after one that failed.
+	eng.recovered = nil
+	eng.onDestroy = func() error { return errors.New("provider failed") }
+	if _, err := Run(context.Background(), rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true}); err == nil || !strings.Contains(err.Error(), "provider failed") {
+		t.Fatalf("failed destroy: %v", err)
+	}
+	eng.onDestroy = nil
+	eng.recovered = &engine.Recovery{Resources: &none}
+	if _, err := Run(context.Background(), rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true}); err != nil {
+		t.Fatalf("destroy after the failed destroy: %v", err)
+	}
+	st, _, err := store.Get(context.Background(), key)
+	if err != nil || st.Status != statestore.StatusDestroyed {
+		t.Fatalf("state after the destroy: %+v, %v", st, err)
 	}
 }
 
