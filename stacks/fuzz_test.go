@@ -21,6 +21,7 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add([]byte(ms("env: {A: '${TAG}', B: '${api.url}'}")), []byte(devYAML+"  overrides:\n    api: {replicas: 3, env: null}\n"))
 	f.Add([]byte("a: &a [*a]"), []byte("b: &b {<<: *b}"))
+	f.Add([]byte(ms("command: [!Sub x]", "env: !Foo {A: b}")), []byte(devYAML+"  overrides:\n    api: {image: !!binary aGk=}\n"))
 	f.Add([]byte(doc("Topic", "t", "subscriptions: [{queue: t}]")), []byte(devYAML+"  provider: {region: '${HOST}'}\n"))
 	f.Fuzz(func(t *testing.T, comp, env []byte) {
 		fsys := testFS(map[string]string{cf: string(comp), "stacks/s/environments/dev.yaml": string(env)})

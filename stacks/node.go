@@ -721,6 +721,7 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		return c.node(y.Content[0], depth+1)
 	case yaml.ScalarNode:
 		tag := y.ShortTag()
+		c.checkTag(y, tag)
 		if tag == "!!null" {
 			return c.mk(node{kind: nNull, file: c.file, line: int32(y.Line), col: int32(y.Column), tag: tag})
 		}
@@ -729,6 +730,7 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		}
 		return c.mk(node{kind: nScalar, file: c.file, line: int32(y.Line), col: int32(y.Column), tag: tag, value: y.Value})
 	case yaml.SequenceNode:
+		c.checkTag(y, y.ShortTag())
 		n := c.mk(node{kind: nSeq, file: c.file, line: int32(y.Line), col: int32(y.Column)})
 		n.items = make([]*node, 0, len(y.Content))
 		for i, it := range y.Content {
@@ -738,6 +740,7 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		}
 		return n
 	case yaml.MappingNode:
+		c.checkTag(y, y.ShortTag())
 		n := c.mk(node{kind: nMap, file: c.file, line: int32(y.Line), col: int32(y.Column)})
 		var merges []*yaml.Node
 		var idx keyIndex
@@ -782,6 +785,29 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		return n
 	}
 	return c.mk(node{kind: nNull, file: c.file, line: int32(y.Line), col: int32(y.Column)})
+}
+
+// plainTags are the YAML tags a stack file may carry: the core schema's,
+// which only say what the value already is ("!!str 3" is the string "3").
+var plainTags = map[string]bool{
+	"!!str": true, "!!int": true, "!!float": true, "!!bool": true, "!!null": true,
+	"!!timestamp": true, "!!map": true, "!!seq": true,
+}
+
+// checkTag reports a tag other than the core schema's on node y: panka
+// would otherwise drop it and read the value as written, so image: !Ref x
+// would deploy the image "x" and image: !Sub (a tag with nothing after it)
+// an empty one, while !!binary would leave a base64 text undecoded.
+func (c *convert) checkTag(y *yaml.Node, tag string) {
+	if plainTags[tag] || y.Tag == "" || y.Tag == "!" {
+		return
+	}
+	hint := ""
+	if !strings.HasPrefix(tag, "!!") {
+		hint = " (wire outputs with ${<component>.<output>} and values with ${NAME} variables, not !Ref or !Sub)"
+	}
+	key := c.keyPath("")
+	c.errs.add(pos{c.file, y.Line, y.Column}, strings.TrimSuffix(key, "."), "YAML tag %s is not supported: stack files hold plain values; remove the tag%s", tag, hint)
 }
 
 // YAMLErrorPos splits a yaml.v3 decoding error of data into its 1-based

@@ -91,6 +91,15 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:7:14: spec.subscriptions[0].queue: unknown component "nope"`, cf + `:8:14: spec.subscriptions[1].queue: "b" is a Bucket, not a Queue`, cf + `:9:7: spec.subscriptions[2]: an external subscription needs both protocol and endpoint`}},
 		{"topic fifo mismatch", map[string]string{cf: doc("Topic", "t", "fifo: true", "subscriptions: [{queue: q}]") + "---\n" + doc("Queue", "q")},
 			[]string{cf + `:4:9: spec.subscriptions[0].queue: topic "t" is a FIFO topic but queue "q" is a standard queue`}},
+		// A tag other than the core schema's was dropped: image: !Ref x
+		// deployed the image "x", image: !Sub an empty one.
+		{"yaml tags", map[string]string{cf: ms("command: [!Sub x, y]", "env: !Foo {A: b}", "cpu: !!int '256'", "memory: !!str 512") + "---\n" + doc("CronJob", "j", "image: !Sub", "schedule: !!binary aGk=")},
+			[]string{cf + `:7:13: spec.command[0]: YAML tag !Sub is not supported: stack files hold plain values; remove the tag (wire outputs with ${<component>.<output>}`,
+				cf + `:8:8: spec.env: YAML tag !Foo is not supported`,
+				cf + `:10:11: spec.memory: want an integer, got a string ("512")`,
+				cf + `:17:10: spec.image: YAML tag !Sub is not supported`,
+				cf + `:18:13: spec.schedule: YAML tag !!binary is not supported: stack files hold plain values; remove the tag`,
+				cf + `:18:13: spec.schedule: invalid schedule "aGk="`}},
 		{"unknown kind", map[string]string{cf: doc("Lambda", "f")},
 			[]string{cf + `:2:7: kind: unknown kind "Lambda": use one of`}},
 		// Typos in any fixed key or kind name suggest the closest one.
