@@ -1560,7 +1560,7 @@ func (s *Stack) loadEnvironment(file string, docs []document, errs *errList, par
 					continue
 				}
 				if d == nil {
-					errs.add(vk.pos(), vkp, "variable %q is not declared in %s: add it under spec.variables there", vk.value, s.file)
+					errs.add(vk.pos(), vkp, "variable %q is not declared in %s%s: add it under spec.variables there", vk.value, s.file, s.suggestVar(vk.value))
 					continue
 				}
 				if vv.kind != nScalar {
@@ -1604,4 +1604,14 @@ func (s *Stack) loadEnvironment(file string, docs []document, errs *errList, par
 		}
 	}
 	s.envs[name] = e
+}
+
+// suggestVar returns ` (did you mean "X"?)` when name is a near miss of a
+// variable the stack declares, or "".
+func (s *Stack) suggestVar(name string) string {
+	names := make([]string, len(s.vars))
+	for i, d := range s.vars {
+		names[i] = d.name
+	}
+	return suggestWord(name, names...)
 }

@@ -637,7 +637,7 @@ func (r *resolver) substScalar(n *node) *node {
 			b.WriteString(name)
 			b.WriteString("}")
 		case v == nil:
-			r.errs.add(n.pos(), r.keyPath(), "undeclared variable ${%s}: declare it under spec.variables in %s, or give a default with ${%s:-value}", name, r.s.file, name)
+			r.errs.add(n.pos(), r.keyPath(), "undeclared variable ${%s}%s: declare it under spec.variables in %s, or give a default with ${%s:-value}", name, r.s.suggestVar(name), r.s.file, name)
 		case v.symbolic:
 			if hasDef {
 				b.WriteString(def)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -255,8 +256,13 @@ func warnUndeclared(f *Factory, vars stacks.VarValues, declared [][]stacks.Resol
 		}
 	}
 	slices.Sort(names)
+	declaredNames := slices.Sorted(maps.Keys(known))
 	for _, n := range names {
-		f.Warnf("variable %s is not declared in spec.variables of any stack checked; it has no effect", n)
+		hint := ""
+		if dym := didYouMean(n, declaredNames); dym != "" {
+			hint = " (" + dym + ")"
+		}
+		f.Warnf("variable %s is not declared in spec.variables of any stack checked%s; it has no effect", n, hint)
 	}
 	if hidden > 0 {
 		f.Warnf("%d --var or --var-file entries set no variable any stack checked declares and are not named here: each has an empty value or a name no variable can have, so it may be a secret given without NAME= (e.g. --var \"$TOKEN\" with a base64 value ending in \"=\"); write NAME=VALUE", hidden)
