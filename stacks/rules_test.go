@@ -98,6 +98,7 @@ func TestLoadRules(t *testing.T) {
 				cf + `:8:8: spec.env: YAML tag !Foo is not supported`,
 				cf + `:10:11: spec.memory: want an integer, got a string ("512")`,
 				cf + `:17:10: spec.image: YAML tag !Sub is not supported`,
+				cf + `:17:10: spec.image: required field is empty: give it a value`,
 				cf + `:18:13: spec.schedule: YAML tag !!binary is not supported: stack files hold plain values; remove the tag`,
 				cf + `:18:13: spec.schedule: invalid schedule "aGk="`}},
 		{"unknown kind", map[string]string{cf: doc("Lambda", "f")},
@@ -331,6 +332,15 @@ func TestResolveRules(t *testing.T) {
 		{"var value wrong type", map[string]string{cf: ms("replicas: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "x"}}},
 			[]string{cf + `:7:13: spec.replicas: want an integer, got "x"`}},
 		{"var value right type", map[string]string{cf: ms("replicas: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "3"}}}, nil},
+		// A required string written empty, blank or filled by a variable
+		// set to nothing would deploy a container without an image.
+		{"required string empty", map[string]string{cf: doc("MicroService", "api", "image: ''") + "---\n" + doc("CronJob", "j", "image: ' '", "schedule: \"\"")}, ResolveOptions{},
+			[]string{cf + `:6:10: spec.image: required field is empty: give it a value`,
+				cf + `:13:10: spec.image: required field is blank: give it a value`,
+				cf + `:14:13: spec.schedule: required field is empty: give it a value`}},
+		{"required string empty from a variable", map[string]string{cf: doc("MicroService", "api", "image: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": ""}}},
+			[]string{cf + `:6:10: spec.image: required field is empty once its variables are substituted: give them a value (--var, --var-file, PANKA_VAR_<NAME> or the environment file)`}},
+		{"required string from a variable", map[string]string{cf: doc("MicroService", "api", "image: ${TAG}-${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "x"}}}, nil},
 		// never printed: what stands in a reference's place may be a password
 		{"secret ref", map[string]string{cf: ms("env: {A: {secret: 'not-a-ref'}}", "secrets: {B: hunter2}")}, ResolveOptions{},
 			[]string{cf + `:7:21: spec.env.A.secret: (sensitive) is not a secret reference`, cf + `:8:16: spec.secrets.B: (sensitive) is not a secret reference`}},

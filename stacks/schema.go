@@ -364,6 +364,20 @@ func EditDistance(a, b string) int {
 func (ty *typer) value(f *field, n *node) (any, bool) {
 	switch f.typ {
 	case tString:
+		if f.required && n.kind == nScalar && strings.TrimSpace(n.value) == "" {
+			// image: "" (or a variable set to nothing) would reach
+			// the deployment as a container without an image.
+			what := "empty"
+			if n.value != "" {
+				what = "blank"
+			}
+			if n.subst {
+				ty.errs.add(n.pos(), ty.at(), "required field is %s once its variables are substituted: give them a value (--var, --var-file, PANKA_VAR_<NAME> or the environment file)", what)
+			} else {
+				ty.errs.add(n.pos(), ty.at(), "required field is %s: give it a value", what)
+			}
+			return nil, false
+		}
 		return ty.str(f, n)
 	case tInt:
 		if n.kind == nScalar && isSymbolicVar(n.value) {
