@@ -329,6 +329,12 @@ func TestResolveRules(t *testing.T) {
 			[]string{cf + `:7:13: spec.replicas: want an integer, got "010": a leading zero is ambiguous`}},
 		{"octal, hex and zero", map[string]string{cf: ms("replicas: 0o10", "cpu: 0x100", "port: 0777") + "---\n" + doc("Worker", "w", "image: x", "replicas: 0")}, ResolveOptions{},
 			[]string{cf + `:9:9: spec.port: want an integer, got "0777": a leading zero is ambiguous`}},
+		// 08080 is no octal number: yaml.v3 reads it as a float, which
+		// said "got a number" without why.
+		{"leading zero not octal", map[string]string{cf: ms("port: 08080", "replicas: 09", "cpu: 08.5")}, ResolveOptions{},
+			[]string{cf + `:7:9: spec.port: want an integer, got "08080": a leading zero is ambiguous (octal in YAML 1.1, decimal in YAML 1.2); write it without the zero`,
+				cf + `:8:13: spec.replicas: want an integer, got "09": a leading zero is ambiguous`,
+				cf + `:9:8: spec.cpu: want an integer, got a number ("08.5")`}},
 		{"var value wrong type", map[string]string{cf: ms("replicas: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "x"}}},
 			[]string{cf + `:7:13: spec.replicas: want an integer, got "x"`}},
 		{"var value right type", map[string]string{cf: ms("replicas: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "3"}}}, nil},

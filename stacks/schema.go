@@ -360,6 +360,21 @@ func EditDistance(a, b string) int {
 	return prev[len(b)]
 }
 
+// leadingZeroDigits reports whether v is digits (after an optional sign)
+// with a leading zero, such as 08080.
+func leadingZeroDigits(v string) bool {
+	d := strings.TrimLeft(v, "+-")
+	if len(d) < 2 || d[0] != '0' {
+		return false
+	}
+	for i := 1; i < len(d); i++ {
+		if d[i] < '0' || d[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // value decodes one field value.
 func (ty *typer) value(f *field, n *node) (any, bool) {
 	switch f.typ {
@@ -384,6 +399,11 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 			return n.value, ty.notSecretSymbol(n)
 		}
 		if !ty.notSecret(n) {
+			return nil, false
+		}
+		if n.kind == nScalar && n.tag == "!!float" && leadingZeroDigits(n.value) {
+			// 08080: not octal, so yaml.v3 reads it as a float.
+			ty.errs.add(n.pos(), ty.at(), "want an integer, got %s: a leading zero is ambiguous (octal in YAML 1.1, decimal in YAML 1.2); write it without the zero", shown(n))
 			return nil, false
 		}
 		if n.kind != nScalar || !(n.tag == "!!int" || n.subst) {
