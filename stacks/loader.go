@@ -1282,6 +1282,10 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 				walk(p)
 			case isYAML(e.Name()) && p != s.file:
 				files = append(files, p)
+			case !e.IsDir() && !isYAML(e.Name()) && isYAML(strings.ToLower(e.Name())):
+				// infra/db.YAML: skipped as not YAML, its components
+				// would silently not exist.
+				errs.add(pos{p, 0, 0}, "", "is not read: stack files end in .yaml or .yml, in lowercase; rename it to %s", strings.TrimSuffix(e.Name(), path.Ext(e.Name()))+strings.ToLower(path.Ext(e.Name())))
 			}
 		}
 	}

@@ -347,3 +347,20 @@ func TestLinkedStacksRoot(t *testing.T) {
 		})
 	}
 }
+
+// TestUppercaseYAMLExtension: a stack file named db.YAML (or qa.Yml in
+// environments/) was skipped as not YAML, so its components or its
+// environment silently did not exist; it is an error that says how to
+// rename it, and other files are not.
+func TestUppercaseYAMLExtension(t *testing.T) {
+	_, err := Load(testFS(map[string]string{
+		"stacks/s/infra/db.YAML":         doc("Database", "db"),
+		"stacks/s/environments/qa.Yml":   strings.Replace(devYAML, "name: dev", "name: qa", 1),
+		"stacks/s/infra/notes.txt":       "not YAML\n",
+		"stacks/s/infra/README.md":       "# infra\n",
+		"stacks/s/services/api/api.yaml": ms(),
+	}), "stacks/s")
+	wantErrs(t, err,
+		"stacks/s/environments/qa.Yml: is not read: stack files end in .yaml or .yml, in lowercase; rename it to qa.yml",
+		"stacks/s/infra/db.YAML: is not read: stack files end in .yaml or .yml, in lowercase; rename it to db.yaml")
+}
