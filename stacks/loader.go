@@ -890,7 +890,7 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 		errs.add(root.pos(), "metadata", "required field is missing: add metadata.name")
 		ok = false
 	case meta.kind != nMap:
-		errs.add(meta.pos(), "metadata", "want a mapping with name, description, labels, got %s", meta.describe())
+		errs.add(meta.pos(), "metadata", "want a mapping with name, description, labels, got %s", meta.describeMap())
 		ok = false
 	default:
 		for _, k := range meta.keys {
@@ -924,7 +924,7 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 		}
 		if ln := meta.get("labels"); !ln.isNull() {
 			if ln.kind != nMap {
-				errs.add(ln.pos(), "metadata.labels", "want a mapping of strings, got %s", ln.describe())
+				errs.add(ln.pos(), "metadata.labels", "want a mapping of strings, got %s", ln.describeMap())
 			} else {
 				for i, k := range ln.keys {
 					switch v := ln.vals[i]; {
@@ -949,7 +949,7 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 			spec = &node{kind: nMap, file: d.file, line: spec.line, col: spec.col}
 		}
 	case spec.kind != nMap:
-		errs.add(spec.pos(), "spec", "want a mapping, got %s", spec.describe())
+		errs.add(spec.pos(), "spec", "want a mapping, got %s", spec.describeMap())
 		ok = false
 	}
 	return kind, name, meta, spec, ok
@@ -1030,7 +1030,7 @@ func (s *Stack) decodeStackSpec(spec *node, errs *errList) {
 			}
 		case "provider":
 			if !v.isNull() && v.kind != nMap {
-				errs.add(v.pos(), kp, "want a mapping (name, region, assumeRole, directory, network, tags), got %s", v.describe())
+				errs.add(v.pos(), kp, "want a mapping (name, region, assumeRole, directory, network, tags), got %s", v.describeMap())
 				continue
 			}
 			s.provider = v
@@ -1138,7 +1138,7 @@ func (s *Stack) decodeVarDecls(v *node, errs *errList) {
 		return
 	}
 	if v.kind != nMap {
-		errs.add(v.pos(), "spec.variables", "want a mapping of variable names to {default, required, secret, description}, got %s", v.describe())
+		errs.add(v.pos(), "spec.variables", "want a mapping of variable names to {default, required, secret, description}, got %s", v.describeMap())
 		return
 	}
 	for i, k := range v.keys {
@@ -1553,7 +1553,7 @@ func (s *Stack) loadEnvironment(file string, docs []document, errs *errList, par
 				continue
 			}
 			if v.kind != nMap {
-				errs.add(v.pos(), kp, "want a mapping of variable names to values, got %s", v.describe())
+				errs.add(v.pos(), kp, "want a mapping of variable names to values, got %s", v.describeMap())
 				continue
 			}
 			for j, vk := range v.keys {
@@ -1579,7 +1579,7 @@ func (s *Stack) loadEnvironment(file string, docs []document, errs *errList, par
 				continue
 			}
 			if v.kind != nMap {
-				errs.add(v.pos(), kp, "want a mapping of component names to spec fields, got %s", v.describe())
+				errs.add(v.pos(), kp, "want a mapping of component names to spec fields, got %s", v.describeMap())
 				continue
 			}
 			for j, ck := range v.keys {
@@ -1588,7 +1588,7 @@ func (s *Stack) loadEnvironment(file string, docs []document, errs *errList, par
 					continue
 				}
 				if cv.kind != nMap {
-					errs.add(cv.pos(), kp+"."+ck.value, "want a mapping of spec fields, got %s", cv.describe())
+					errs.add(cv.pos(), kp+"."+ck.value, "want a mapping of spec fields, got %s", cv.describeMap())
 					continue
 				}
 				e.overrides = append(e.overrides, &override{key: ck, spec: cv})
@@ -1598,7 +1598,7 @@ func (s *Stack) loadEnvironment(file string, docs []document, errs *errList, par
 				continue
 			}
 			if v.kind != nMap {
-				errs.add(v.pos(), kp, "want a mapping (region, assumeRole, network, tags, ...), got %s", v.describe())
+				errs.add(v.pos(), kp, "want a mapping (region, assumeRole, network, tags, ...), got %s", v.describeMap())
 				continue
 			}
 			checkKeys(v, providerFields, kp, errs)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -170,6 +171,46 @@ func (n *node) describe() string {
 		return "a number"
 	}
 	return "a string"
+}
+
+// describeMap is describe for a value that should have been a mapping:
+// "fifo:true" (no space after the colon) is one string to YAML, and the
+// message says so instead of leaving "got a string" to puzzle over.
+func (n *node) describeMap() string {
+	d := n.describe()
+	if n.kind != nScalar || n.subst || n.tag != "!!str" {
+		return d
+	}
+	key, rest, ok := strings.Cut(n.value, ":")
+	if !ok || key == "" || rest == "" || !isKeyLike(key) {
+		return d
+	}
+	r, _ := utf8.DecodeRuneInString(rest)
+	if r == '/' {
+		return d // a URL
+	}
+	if unicode.IsSpace(r) {
+		return fmt.Sprintf("%s (after %q the colon is followed by %U, not a plain space, so YAML reads one string: retype the space)", d, key, r)
+	}
+	val, _, _ := strings.Cut(rest, " ")
+	if len(val) > 40 {
+		val = val[:40] + "..."
+	}
+	return fmt.Sprintf("%s (%q: a key needs a space after its colon, write %s: %s)", d, key+":"+val, key, val)
+}
+
+// isKeyLike reports whether s looks like a mapping key of a stack file.
+func isKeyLike(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '-' || c == '.' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // pos is a place in a file.

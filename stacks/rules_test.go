@@ -101,6 +101,12 @@ func TestLoadRules(t *testing.T) {
 				cf + `:17:10: spec.image: required field is empty: give it a value`,
 				cf + `:18:13: spec.schedule: YAML tag !!binary is not supported: stack files hold plain values; remove the tag`,
 				cf + `:18:13: spec.schedule: invalid schedule "aGk="`}},
+		// "fifo:true" is one string to YAML: the message says why a
+		// mapping was not found, not only "got a string".
+		{"no space after a colon", map[string]string{cf: doc("Queue", "q", "deadLetter:", "  maxReceives:3") + "---\n" + doc("Bucket", "b", "versioning:true") + "---\n" + doc("Worker", "w", "image: x", "env:", "  A:\u00a0b")},
+			[]string{cf + `:7:5: spec.deadLetter: want a mapping with fields maxReceives, got a string ("maxReceives:3": a key needs a space after its colon, write maxReceives: 3)`,
+				cf + `:14:3: spec: want a mapping, got a string ("versioning:true": a key needs a space after its colon, write versioning: true)`,
+				cf + `:23:5: spec.env: want a mapping of names to strings, got a string (after "A" the colon is followed by U+00A0, not a plain space, so YAML reads one string: retype the space)`}},
 		{"unknown kind", map[string]string{cf: doc("Lambda", "f")},
 			[]string{cf + `:2:7: kind: unknown kind "Lambda": use one of`}},
 		// Typos in any fixed key or kind name suggest the closest one.

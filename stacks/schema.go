@@ -244,7 +244,7 @@ func (ty *typer) object(fs []*field, n *node, path string) map[string]any {
 func (ty *typer) objectAt(fs []*field, n *node) map[string]any {
 	out := make(map[string]any, len(fs))
 	if n != nil && n.kind != nMap && n.kind != nNull {
-		ty.errs.add(n.pos(), ty.at(), "want a mapping with fields %s, got %s", fieldNames(fs), n.describe())
+		ty.errs.add(n.pos(), ty.at(), "want a mapping with fields %s, got %s", fieldNames(fs), n.describeMap())
 		return out
 	}
 	if n != nil {
@@ -468,7 +468,7 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 		return out, true
 	case tStringMap:
 		if n.kind != nMap {
-			ty.errs.add(n.pos(), ty.at(), "want a mapping of names to strings, got %s", n.describe())
+			ty.errs.add(n.pos(), ty.at(), "want a mapping of names to strings, got %s", n.describeMap())
 			return nil, false
 		}
 		out := make(map[string]any, len(n.keys))
