@@ -126,9 +126,17 @@ func (s *Saved) Write(path string) error {
 		return fmt.Errorf("encode saved plan: %w", err)
 	}
 	b = append(b, '\n')
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".panka-plan-*")
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".panka-plan-*")
 	if err != nil {
-		return fmt.Errorf("save plan to %s: %w", path, err)
+		// The error names the temporary file, which the user never asked
+		// for: say what is wrong with the folder instead.
+		if fi, serr := os.Stat(dir); serr != nil {
+			return fmt.Errorf("save plan to %s: folder %s: %w: create it first, or pass another --out", path, dir, errors.Unwrap(serr))
+		} else if !fi.IsDir() {
+			return fmt.Errorf("save plan to %s: %s is not a folder: pass another --out", path, dir)
+		}
+		return fmt.Errorf("save plan to %s: cannot write in folder %s: %w", path, dir, errors.Unwrap(err))
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(b); err != nil {

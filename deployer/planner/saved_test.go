@@ -132,3 +132,25 @@ func TestDecodeModelErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSavedWriteBadFolder: --out into a folder that does not exist, or
+// through a file, says what is wrong with the folder; it used to name the
+// temporary file panka writes first (".panka-plan-123456").
+func TestSavedWriteBadFolder(t *testing.T) {
+	desired := base()
+	s := NewSaved(Plan(desired, nil, Options{}), desired, nil, time.Now(), "test")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, want string }{
+		{filepath.Join(dir, "missing", "plan.json"), "folder " + filepath.Join(dir, "missing") + ": no such file or directory: create it first, or pass another --out"},
+		{filepath.Join(file, "plan.json"), file + " is not a folder: pass another --out"},
+	} {
+		err := s.Write(c.path)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), ".panka-plan-") {
+			t.Errorf("Write(%s) = %v, want %q and no temporary file name", c.path, err, c.want)
+		}
+	}
+}

@@ -40,7 +40,7 @@ type deployFlags struct {
 
 func (d *deployFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.BoolVar(&d.AutoApprove, "auto-approve", false, "apply without asking for confirmation (preferences.autoApprove)")
+	fl.BoolVar(&d.AutoApprove, "auto-approve", false, cmd.Name()+" without asking for confirmation (preferences.autoApprove)")
 	fl.BoolVar(&d.AllowDestroy, "allow-destroy", false, "allow deleting data-holding components (Database, Cache, Bucket, Queue)")
 	fl.BoolVar(&d.AllowReplace, "allow-replace", false, "allow replacing data-holding components (the old one and its data are deleted)")
 	durationVar(fl, &d.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock: seconds or e.g. 10m (0: fail at once)")
@@ -642,6 +642,9 @@ through Pulumi and records a destroy deployment. Data-holding components
 	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack name")
 	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "environment name")
 	opts.Deploy.register(cmd)
+	// A destroy deletes; it re-creates nothing. The flag stays accepted
+	// (scripts pass a shared set of flags) but is not offered.
+	_ = cmd.Flags().MarkHidden("allow-replace")
 	return cmd
 }
 
