@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -333,6 +334,44 @@ func suggestWord(name string, words ...string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// DidYouMean returns `did you mean "x"?` for the names closest to name (at
+// most two edits away, one for a name of three letters or less; the
+// closest only, at most three of them; else those it begins, "prod" for
+// "production"), or "".
+func DidYouMean(name string, names []string) string {
+	var best []string
+	bd := 2
+	if len(name) <= 3 {
+		bd = 1 // two edits make most short names any other
+	}
+	for _, n := range names {
+		d := EditDistance(name, n)
+		switch {
+		case d > bd:
+		case d < bd || len(best) == 0:
+			best, bd = []string{n}, d
+		case !slices.Contains(best, n):
+			best = append(best, n)
+		}
+	}
+	if len(best) == 0 && len(name) >= 3 {
+		for _, n := range names {
+			if strings.HasPrefix(n, name) && !slices.Contains(best, n) {
+				best = append(best, n)
+			}
+		}
+	}
+	if len(best) == 0 {
+		return ""
+	}
+	sort.Strings(best)
+	q := make([]string, 0, 3)
+	for _, n := range best[:min(len(best), 3)] {
+		q = append(q, strconv.Quote(n))
+	}
+	return "did you mean " + strings.Join(q, " or ") + "?"
 }
 
 // EditDistance is the Levenshtein distance of two short strings (99 when

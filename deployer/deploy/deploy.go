@@ -1164,7 +1164,12 @@ func Targeted(desired, deployed *stacks.Resolved, names []string) (*stacks.Resol
 	want := map[string]bool{}
 	for _, n := range names {
 		if desired.Component(n) == nil && (deployed == nil || deployed.Component(n) == nil) {
-			return nil, fmt.Errorf("--target-component %s: no such component in %s/%s (components: %s)", n, desired.Stack, desired.Environment, strings.Join(componentNames(desired, deployed), ", "))
+			all := componentNames(desired, deployed)
+			dym := ""
+			if d := stacks.DidYouMean(n, all); d != "" {
+				dym = "; " + d
+			}
+			return nil, fmt.Errorf("--target-component %s: no such component in %s/%s (components: %s%s)", n, desired.Stack, desired.Environment, strings.Join(all, ", "), dym)
 		}
 		want[n] = true
 	}

@@ -458,6 +458,10 @@ func TestTargeted(t *testing.T) {
 		!strings.Contains(err.Error(), "(components: a, b, c)") {
 		t.Errorf("unknown component: err = %v", err)
 	}
+	// A near miss says what was meant (qa-cli found none here).
+	if _, err := Targeted(desired, deployed, []string{"bb"}); err == nil || !strings.Contains(err.Error(), `(components: a, b, c; did you mean "b"?)`) {
+		t.Errorf("near miss: err = %v", err)
+	}
 }
 
 // TestTargetedKeepsSecretValues: a component kept at its deployed spec

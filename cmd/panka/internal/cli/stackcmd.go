@@ -10,9 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -223,43 +221,8 @@ func findRef(refs []stacks.Ref, name, root string) (stacks.Ref, error) {
 // thousands, and a mistyped --stack printed every one of them.
 const maxListedStacks = 20
 
-// didYouMean returns `did you mean "x"?` for the names closest to name (at
-// most two edits away, one for a name of three letters or less; the
-// closest only, at most three of them; else those it begins, "prod" for
-// "production"), or "".
-func didYouMean(name string, names []string) string {
-	var best []string
-	bd := 2
-	if len(name) <= 3 {
-		bd = 1 // two edits make most short names any other
-	}
-	for _, n := range names {
-		d := stacks.EditDistance(name, n)
-		switch {
-		case d > bd:
-		case d < bd || len(best) == 0:
-			best, bd = []string{n}, d
-		case !slices.Contains(best, n):
-			best = append(best, n)
-		}
-	}
-	if len(best) == 0 && len(name) >= 3 {
-		for _, n := range names {
-			if strings.HasPrefix(n, name) && !slices.Contains(best, n) {
-				best = append(best, n)
-			}
-		}
-	}
-	if len(best) == 0 {
-		return ""
-	}
-	sort.Strings(best)
-	q := make([]string, 0, 3)
-	for _, n := range best[:min(len(best), 3)] {
-		q = append(q, strconv.Quote(n))
-	}
-	return "did you mean " + strings.Join(q, " or ") + "?"
-}
+// didYouMean is stacks.DidYouMean.
+var didYouMean = stacks.DidYouMean
 
 // withSemi returns "; "+s, or "" for an empty s.
 func withSemi(s string) string {
