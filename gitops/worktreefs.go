@@ -433,46 +433,32 @@ func specialName(m fs.FileMode) string {
 // trustExecutableBit is git's core.fileMode (repository, then global,
 // then system configuration; true by default): false when the file
 // system does not keep the executable bit.
-func (r *Repo) trustExecutableBit() bool {
-	v, ok := r.configValue("core", "filemode")
-	if !ok {
-		return true
-	}
-	switch strings.ToLower(v) {
-	case "false", "no", "off", "0":
-		return false
-	}
-	return true
-}
+func (r *Repo) trustExecutableBit() bool { return r.configBool("core", "filemode", true) }
 
 // trustSymlinks is git's core.symlinks (repository, then global, then
 // system; true when unset): false means git checks a symbolic link out as
 // a plain file holding the link's target, and a plain file where the
 // index has a link is that link.
-func (r *Repo) trustSymlinks() bool {
-	v, ok := r.configValue("core", "symlinks")
-	if !ok {
-		return true
-	}
-	switch strings.ToLower(v) {
-	case "false", "no", "off", "0":
-		return false
-	}
-	return true
-}
+func (r *Repo) trustSymlinks() bool { return r.configBool("core", "symlinks", true) }
 
 // ignoreCase is git's core.ignorecase (repository, then global, then
 // system; false when unset).
-func (r *Repo) ignoreCase() bool {
-	v, ok := r.configValue("core", "ignorecase")
+func (r *Repo) ignoreCase() bool { return r.configBool("core", "ignorecase", false) }
+
+// configBool reads a boolean git setting as git does (true/yes/on/1,
+// false/no/off/0, any case); def when it is unset or neither.
+func (r *Repo) configBool(section, key string, def bool) bool {
+	v, ok := r.configValue(section, key)
 	if !ok {
-		return false
+		return def
 	}
 	switch strings.ToLower(v) {
 	case "true", "yes", "on", "1":
 		return true
+	case "false", "no", "off", "0":
+		return false
 	}
-	return false
+	return def
 }
 
 // configValue is the value of section.key in the repository's
