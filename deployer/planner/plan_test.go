@@ -962,3 +962,31 @@ func TestPlanRecordedOnly(t *testing.T) {
 		t.Errorf("dependsOn[0]: HasChanges %v DependenciesChanged %v fields %+v", p.HasChanges(), p.DependenciesChanged(), changeOf(t, p, "worker").Fields)
 	}
 }
+
+// TestNoChangesAfterUnfinishedRun: a plan whose desired spec equals the
+// recorded one said "No changes. orders/dev matches the deployed state."
+// after a destroy stopped midway (it keeps the deployed spec in state),
+// while nothing was deployed any more and apply went on to create every
+// component. With the state failed, it says that apply runs the engine
+// again.
+func TestNoChangesAfterUnfinishedRun(t *testing.T) {
+	h := Header{Stack: "orders", Environment: "dev", Deployed: Deployed{Serial: 5, Status: "failed"}}
+	p := Plan(base(), fromState(t, base()), Options{Header: h})
+	var out bytes.Buffer
+	if err := p.WriteText(&out, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "No changes to the recorded spec, but the last run of orders/dev did not finish (failed or interrupted): apply runs the engine again"
+	if got := lastLine(out.String()); !strings.HasPrefix(got, want) || strings.Contains(out.String(), "matches the deployed state") {
+		t.Errorf("plan ends with %q, want %q...", got, want)
+	}
+	h.Deployed.Status = "deployed"
+	p = Plan(base(), fromState(t, base()), Options{Header: h})
+	out.Reset()
+	if err := p.WriteText(&out, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastLine(out.String()); got != "No changes. orders/dev matches the deployed state." {
+		t.Errorf("deployed: plan ends with %q", got)
+	}
+}

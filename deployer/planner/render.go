@@ -255,6 +255,14 @@ func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts T
 			t.line("%s", t.paint(ansiGreen, "No changes to deploy. "+what+" differs from the deployed state only in service, labels or dependsOn, which apply records."))
 			return
 		}
+		if len(plans) == 1 && plans[0].Header.Deployed.Status == "failed" {
+			// Matching the spec of a run that did not finish (an
+			// interrupted destroy keeps the deployed spec) is not matching
+			// what is deployed: apply runs the engine again.
+			t.line("%s", t.paint(ansiYellow, "No changes to the recorded spec, but the last run of "+what+" did not finish (failed or interrupted): "+
+				"apply runs the engine again, which redoes what that run left undone (components a stopped destroy deleted are created again)."))
+			return
+		}
 		t.line("%s", t.paint(ansiGreen, "No changes. "+what+" matches the deployed state."))
 		return
 	}
