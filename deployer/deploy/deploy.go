@@ -331,7 +331,8 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		refreshed = state.LastDriftCheck.Refreshed()
 	}
 	drifted := desired != nil && len(refreshed) > 0
-	moved := desired != nil && engineStateMoved(ctx, rt, state)
+	engineMoved := engineStateMoved(ctx, rt, state)
+	moved := desired != nil && engineMoved
 	if moved {
 		warnf("the engine's state of %s was written after its last recorded deployment (serial %d): by a run that recorded nothing "+
 			"(killed, or stopped while it held the lease and resumed after another took it over; or pulumi run by hand), or its files were copied or restored. "+
@@ -394,7 +395,11 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 			logf("drift was found in %s when checked at %s: refreshing from the real resources first, so this %s puts them back",
 				strings.Join(refreshed, ", "), state.LastDriftCheck.At.UTC().Format(time.RFC3339), req.Operation)
 		}
-		outputs, runErr = runEngine(ctx, rt, eng, req, state, deployed, desired, drifted || moved, res, logf)
+		// An empty engine state is what a destroy that did not finish
+		// left, or one that recorded nothing (panka killed while its
+		// engine went on): not a lost one.
+		emptyOK := destroyUnfinished(state) || engineMoved
+		outputs, runErr = runEngine(ctx, rt, eng, req, state, deployed, desired, drifted || moved, emptyOK, res, logf)
 		runErr = explainProtected(runErr, req, state, drifted, moved)
 		runErr = stoppedBy(ctx, runErr, req)
 		runErr = refusedForPlugin(runErr, req)
@@ -701,7 +706,7 @@ func shortSHA(c string) string {
 	return c
 }
 
-func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *statestore.State, deployed, desired *stacks.Resolved, refresh bool, res *Result, logf func(string, ...any)) (map[string]map[string]any, error) {
+func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *statestore.State, deployed, desired *stacks.Resolved, refresh, emptyOK bool, res *Result, logf func(string, ...any)) (map[string]map[string]any, error) {
 	rec, err := eng.RecoverStale(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -714,7 +719,7 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 		res.Recovery = rec
 		logf("an earlier run of %s was killed; holding the lease, panka %s", req.Key, rec.String())
 	}
-	if err := CheckEngineState(req.Key, state, deployed, rec); err != nil && !destroyUnfinished(state) {
+	if err := CheckEngineState(req.Key, state, deployed, rec); err != nil && !emptyOK {
 		return nil, fmt.Errorf("%w%w", err, errRefusedBeforeEngine)
 	}
 	onEvent := rt.OnEvent

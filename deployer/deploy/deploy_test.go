@@ -1226,3 +1226,43 @@ func TestSecretKeyWarning(t *testing.T) {
 		}
 	}
 }
+
+// TestRunAfterKilledDestroy: panka killed (SIGKILL, a CI job's grace
+// period over) during a destroy whose engine went on and deleted every
+// resource: nothing was recorded, and Pulumi's checkpoint, written since
+// the last recorded deployment, is empty. The next apply and destroy were
+// refused as if Pulumi's state were lost; the written checkpoint says it
+// is what a run that recorded nothing left, so both go on.
+func TestRunAfterKilledDestroy(t *testing.T) {
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	token := "t1"
+	rt.EngineState = func(context.Context, string) (string, error) { return token, nil }
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{}), comp("web", stacks.KindWorker, map[string]any{"image": "web:1"}))
+	if _, err := Run(context.Background(), rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	token = "t2: written by the killed destroy"
+	none := 0
+	eng.recovered = &engine.Recovery{Resources: &none}
+	if _, err := Run(context.Background(), rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true}); err != nil {
+		t.Fatalf("destroy after the killed destroy: %v", err)
+	}
+	st, _, err := store.Get(context.Background(), key)
+	if err != nil || st.Status != statestore.StatusDestroyed {
+		t.Fatalf("state: %+v, %v", st, err)
+	}
+	// And an apply in its place.
+	eng2 := &fakeEngine{}
+	rt2, _ := newRuntime(t, eng2)
+	token = "t1"
+	rt2.EngineState = rt.EngineState
+	if _, err := Run(context.Background(), rt2, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	token = "t2: written by the killed destroy"
+	eng2.recovered = &engine.Recovery{Resources: &none}
+	if _, err := Run(context.Background(), rt2, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil || eng2.ups != 2 {
+		t.Fatalf("apply after the killed destroy: %v (ups %d)", err, eng2.ups)
+	}
+}
