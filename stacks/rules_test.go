@@ -107,6 +107,12 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:7:5: spec.deadLetter: want a mapping with fields maxReceives, got a string ("maxReceives:3": a key needs a space after its colon, write maxReceives: 3)`,
 				cf + `:14:3: spec: want a mapping, got a string ("versioning:true": a key needs a space after its colon, write versioning: true)`,
 				cf + `:23:5: spec.env: want a mapping of names to strings, got a string (after "A" the colon is followed by U+00A0, not a plain space, so YAML reads one string: retype the space)`}},
+		// A zero-width space pasted into a key: the key looks right on
+		// screen, and is three bytes away from any suggestion.
+		{"invisible character in a key", map[string]string{cf: doc("Queue", "q", "fi\u200bfo: true", "x\u00a0y: 1", "my key: 2")},
+			[]string{cf + ":6:3: spec.fi\u200bfo: unknown field (the name holds U+200B, an invisible character: retype it; did you mean \"fifo\"?); valid fields: fifo,",
+				cf + ":7:3: spec.x\u00a0y: unknown field (the name holds U+00A0, an invisible character: retype it); valid fields:",
+				cf + ":8:3: spec.my key: unknown field; valid fields:"}},
 		{"unknown kind", map[string]string{cf: doc("Lambda", "f")},
 			[]string{cf + `:2:7: kind: unknown kind "Lambda": use one of`}},
 		// Typos in any fixed key or kind name suggest the closest one.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ftype is the type of a schema field.
@@ -324,6 +326,14 @@ func suggest(name string, fs []*field) string {
 // suggestWord returns ` (did you mean "x"?)` for the word closest to name
 // (case aside, at most two edits away), or "".
 func suggestWord(name string, words ...string) string {
+	if odd, clean := invisibleRunes(name); odd != 0 {
+		// fi\u200bfo looks like fifo on screen, and three bytes away
+		// from it: say what is in the name.
+		if d := suggestWord(clean, words...); d != "" {
+			return fmt.Sprintf(" (the name holds %U, an invisible character: retype it; did you mean %s", odd, strings.TrimPrefix(d, " (did you mean "))
+		}
+		return fmt.Sprintf(" (the name holds %U, an invisible character: retype it)", odd)
+	}
 	best, bd := "", 3
 	for _, w := range words {
 		if d := EditDistance(strings.ToLower(name), strings.ToLower(w)); d < bd {
@@ -372,6 +382,23 @@ func DidYouMean(name string, names []string) string {
 		q = append(q, strconv.Quote(n))
 	}
 	return "did you mean " + strings.Join(q, " or ") + "?"
+}
+
+// invisibleRunes returns the first character of name that does not show
+// as itself (a zero-width or non-breaking space, a control or format
+// character; 0 when there is none) and name without such characters.
+func invisibleRunes(name string) (rune, string) {
+	var first rune
+	clean := strings.Map(func(r rune) rune {
+		if r < utf8.RuneSelf && r >= ' ' && r != 0x7f || r >= utf8.RuneSelf && unicode.IsGraphic(r) && !unicode.IsSpace(r) {
+			return r
+		}
+		if first == 0 {
+			first = r
+		}
+		return -1
+	}, name)
+	return first, clean
 }
 
 // EditDistance is the Levenshtein distance of two short strings (99 when
