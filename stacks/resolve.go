@@ -175,7 +175,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 			}
 			spec = without(spec, "dependsOn")
 		}
-		ty := typer{errs: r.errs, hash: r.hash, secretVar: r.secretVar, target: out.Provider.Name, comp: c.name, path: r.tyPath[:0]}
+		ty := typer{errs: r.errs, hash: r.hash, secretVar: r.secretVar, target: out.Provider.Name, comp: c.name, compFile: c.file, path: r.tyPath[:0]}
 		comp.Spec = ty.object(componentSchema(c.kind), spec, "spec")
 		r.tyPath = ty.path
 		if ty.secretRefs != nil {

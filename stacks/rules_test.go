@@ -350,6 +350,13 @@ func TestResolveRules(t *testing.T) {
 		{"var value wrong type", map[string]string{cf: ms("replicas: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "x"}}},
 			[]string{cf + `:7:13: spec.replicas: want an integer, got "x"`}},
 		{"var value right type", map[string]string{cf: ms("replicas: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "3"}}}, nil},
+		// LOG_LEVEL: with nothing after it was silently not set; in an
+		// override a null still removes the entry.
+		{"null map entry", map[string]string{cf: ms("env: {A: x, LOG_LEVEL: , B: ~}", "secrets: {S: null}"),
+			"stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api: {env: {A: ~, C: null}}\n"}, ResolveOptions{},
+			[]string{cf + `:7:26: spec.env.LOG_LEVEL: LOG_LEVEL has no value (null): give it one ("" for an empty string) or remove the line; a null removes an entry only in an environment's spec.overrides`,
+				cf + `:7:31: spec.env.B: B has no value (null)`,
+				cf + `:8:16: spec.secrets.S: S has no value (null)`}},
 		// A required string written empty, blank or filled by a variable
 		// set to nothing would deploy a container without an image.
 		{"required string empty", map[string]string{cf: doc("MicroService", "api", "image: ''") + "---\n" + doc("CronJob", "j", "image: ' '", "schedule: \"\"")}, ResolveOptions{},

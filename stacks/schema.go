@@ -189,6 +189,9 @@ type typer struct {
 	// component's name: a field the target takes only in clear (plain
 	// tag) refuses secret variables, given or not.
 	target, comp string
+	// compFile is the file declaring the component: a null map entry
+	// there is a value left out, not an override removing the entry.
+	compFile string
 	// secretRefs collects {secret: ref} env values moved to secrets.
 	secretRefs map[string]string
 	refPos     map[string]pos
@@ -593,6 +596,11 @@ func (ty *typer) mapEntry(out map[string]any, f *field, k, v *node) {
 		return
 	}
 	if v.kind == nNull {
+		if ty.compFile != "" && v.file == ty.compFile {
+			// LOG_LEVEL: with nothing after it would silently not
+			// be set; a null removes an entry only as an override.
+			ty.errs.add(v.pos(), ty.at(), "%s has no value (null): give it one (\"\" for an empty string) or remove the line; a null removes an entry only in an environment's spec.overrides", k.value)
+		}
 		return
 	}
 	if x, ok := ty.str(&plainString, v); ok {
