@@ -357,6 +357,11 @@ func TestResolveRules(t *testing.T) {
 			[]string{cf + `:7:26: spec.env.LOG_LEVEL: LOG_LEVEL has no value (null): give it one ("" for an empty string) or remove the line; a null removes an entry only in an environment's spec.overrides`,
 				cf + `:7:31: spec.env.B: B has no value (null)`,
 				cf + `:8:16: spec.secrets.S: S has no value (null)`}},
+		// image: | (a block scalar) ends in a line break, and an image
+		// with a space or a line break in it fails only at deploy time.
+		{"image with whitespace", map[string]string{cf: doc("MicroService", "api", "image: |", "  nginx") + "---\n" + doc("Worker", "w", "image: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "nginx latest"}}},
+			[]string{cf + `:6:10: spec.image: "nginx\n" is not an image reference (no spaces or line breaks; a block scalar | ends in one) such as ghcr.io/acme/web:1.2`,
+				cf + `:14:10: spec.image: "nginx latest" is not an image reference`}},
 		// A required string written empty, blank or filled by a variable
 		// set to nothing would deploy a container without an image.
 		{"required string empty", map[string]string{cf: doc("MicroService", "api", "image: ''") + "---\n" + doc("CronJob", "j", "image: ' '", "schedule: \"\"")}, ResolveOptions{},
