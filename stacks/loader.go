@@ -1175,7 +1175,9 @@ func (s *Stack) decodeVarDecls(v *node, errs *errList) {
 						errs.add(fv.pos(), fkp, "want true or false, got %s", fv.describe())
 						continue
 					}
-					b := fv.value == "true"
+					// True and TRUE are booleans too (YAML 1.2): secret:
+					// True must not leave the value in clear.
+					b := strings.EqualFold(fv.value, "true")
 					if fk.value == "required" {
 						d.required = b
 					} else {

@@ -364,3 +364,32 @@ func TestUppercaseYAMLExtension(t *testing.T) {
 		"stacks/s/environments/qa.Yml: is not read: stack files end in .yaml or .yml, in lowercase; rename it to qa.yml",
 		"stacks/s/infra/db.YAML: is not read: stack files end in .yaml or .yml, in lowercase; rename it to db.yaml")
 }
+
+// TestVariableFlagsAnyCase: secret: True and required: TRUE are YAML
+// booleans like true; they were read as false, so a secret variable's
+// value was printed and stored in clear and a required one could be
+// left unset.
+func TestVariableFlagsAnyCase(t *testing.T) {
+	st := strings.Replace(localStackYAML, "    HOST:\n      required: true\n    KEY:\n      secret: true\n",
+		"    HOST:\n      required: TRUE\n    KEY:\n      secret: True\n      default: hunter2\n", 1)
+	fsys := testFS(map[string]string{
+		"stacks/s/stack.yaml":            st,
+		"stacks/s/environments/dev.yaml": strings.Replace(devYAML, "    HOST: dev.example\n", "", 1),
+		cf:                               ms("env: {K: '${KEY}', H: '${HOST}'}"),
+	})
+	s, err := Load(fsys, "stacks/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Resolve("dev", ResolveOptions{})
+	wantErrs(t, err, "required variable HOST has no value")
+	r, err := s.Resolve("dev", ResolveOptions{Vars: VarValues{Flags: map[string]string{"HOST": "h"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range r.Variables {
+		if v.Name == "KEY" && (!v.Secret || v.Value == "hunter2") {
+			t.Errorf("KEY declared secret: True resolved as %+v, want a secret", v)
+		}
+	}
+}
