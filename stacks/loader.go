@@ -1476,7 +1476,17 @@ func errLines(err error) []*Error {
 }
 
 func suggestName(name string, names []string) string {
-	best, bd := "", 3
+	// dependsOn: [${orders.url}] or queue: ${orders.arn}: a reference
+	// where a component's name belongs.
+	if inner, ok := strings.CutPrefix(name, "${"); ok {
+		comp, _, _ := strings.Cut(strings.TrimSuffix(inner, "}"), ".")
+		if contains(names, strings.TrimSpace(comp)) {
+			return fmt.Sprintf(" (write the component's name, %s, not a reference to one of its outputs)", strings.TrimSpace(comp))
+		}
+	}
+	// "" or "3" is one or two edits from any short name: no guess.
+	bd := min(3, len(name))
+	best := ""
 	for _, n := range names {
 		if d := EditDistance(name, n); d < bd {
 			best, bd = n, d

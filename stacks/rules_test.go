@@ -113,6 +113,13 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + ":6:3: spec.fi\u200bfo: unknown field (the name holds U+200B, an invisible character: retype it; did you mean \"fifo\"?); valid fields: fifo,",
 				cf + ":7:3: spec.x\u00a0y: unknown field (the name holds U+00A0, an invisible character: retype it); valid fields:",
 				cf + ":8:3: spec.my key: unknown field; valid fields:"}},
+		// A reference where a component name belongs names the component
+		// to write; an empty or one-character name gets no guess.
+		{"reference as a component name", map[string]string{cf: doc("Queue", "q", "dependsOn: ['${db.endpoint}', '', x]") + "---\n" + doc("Topic", "t", "subscriptions: [{queue: '${q.arn}'}]") + "---\n" + doc("Database", "db")},
+			[]string{cf + `:6:15: spec.dependsOn: unknown component "${db.endpoint}" (write the component's name, db, not a reference to one of its outputs)`,
+				cf + `:6:33: spec.dependsOn: unknown component ""; components: db, q, t`,
+				cf + `:6:37: spec.dependsOn: unknown component "x"; components: db, q, t`,
+				cf + `:13:27: spec.subscriptions[0].queue: unknown component "${q.arn}" (write the component's name, q, not a reference`}},
 		{"unknown kind", map[string]string{cf: doc("Lambda", "f")},
 			[]string{cf + `:2:7: kind: unknown kind "Lambda": use one of`}},
 		// Typos in any fixed key or kind name suggest the closest one.
