@@ -596,6 +596,12 @@ func (r *resolver) substScalar(n *node) *node {
 		if !hasDef && strings.Contains(name, ".") && !strings.HasPrefix(name, "var.") {
 			comp, output, ok := splitRef(name)
 			if !ok {
+				if t := strings.TrimSpace(expr); t != expr {
+					if _, _, ok := splitRef(t); ok {
+						r.errs.add(n.pos(), r.keyPath(), "invalid reference ${%s}: no spaces inside ${...}: write ${%s}", expr, t)
+						continue
+					}
+				}
 				r.errs.add(n.pos(), r.keyPath(), "invalid reference ${%s}: write ${<component>.<output>}", expr)
 				continue
 			}
@@ -621,6 +627,10 @@ func (r *resolver) substScalar(n *node) *node {
 		}
 		name = strings.TrimPrefix(name, "var.")
 		if !isEnvName(name) {
+			if t := strings.TrimSpace(name); t != name && isEnvName(t) {
+				r.errs.add(n.pos(), r.keyPath(), "invalid variable ${%s}: no spaces inside ${...}: write ${%s}", expr, strings.Replace(expr, name, t, 1))
+				continue
+			}
 			r.errs.add(n.pos(), r.keyPath(), "invalid variable ${%s}: names use letters, digits and _ (references are ${<component>.<output>})", expr)
 			continue
 		}

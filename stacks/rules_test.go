@@ -297,6 +297,11 @@ func TestResolveRules(t *testing.T) {
 		{"secret unset lenient, checked field", map[string]string{"stacks/s/stack.yaml": localStackYAML, "stacks/s/infra/db.yaml": doc("Database", "db", "engine: ${KEY}")}, ResolveOptions{Lenient: true}, nil},
 		{"undeclared variable", map[string]string{cf: ms("env: {A: '${NOPE}'}")}, ResolveOptions{},
 			[]string{cf + `:7:12: spec.env.A: undeclared variable ${NOPE}: declare it under spec.variables in stacks/s/stack.yaml, or give a default with ${NOPE:-value}`}},
+		// ${ orders.url }, as some template languages allow.
+		{"spaces inside ${}", map[string]string{cf: ms("env: {A: '${ api.url }', B: '${ TAG }', C: '${TAG :-x}'}")}, ResolveOptions{},
+			[]string{cf + `:7:12: spec.env.A: invalid reference ${ api.url }: no spaces inside ${...}: write ${api.url}`,
+				cf + `:7:31: spec.env.B: invalid variable ${ TAG }: no spaces inside ${...}: write ${TAG}`,
+				cf + `:7:46: spec.env.C: invalid variable ${TAG :-x}: no spaces inside ${...}: write ${TAG:-x}`}},
 		{"variable typo", map[string]string{cf: ms("env: {A: '${TAGG}'}")}, ResolveOptions{},
 			[]string{cf + `:7:12: spec.env.A: undeclared variable ${TAGG} (did you mean "TAG"?): declare it under spec.variables in stacks/s/stack.yaml`}},
 		{"undeclared with default", map[string]string{cf: ms("env: {A: '${NOPE:-x}'}")}, ResolveOptions{}, nil},
