@@ -1597,6 +1597,10 @@ func (s *Stack) loadEnvironment(file string, docs []document, errs *errList, par
 			for j, ck := range v.keys {
 				cv := v.vals[j]
 				if cv.isNull() {
+					// "web:" with every field commented out overrides
+					// nothing, but the name is still checked: a typo
+					// must not pass because its body is empty.
+					e.overrides = append(e.overrides, &override{key: ck, spec: &node{kind: nMap, file: ck.file, line: ck.line, col: ck.col}})
 					continue
 				}
 				if cv.kind != nMap {

@@ -239,6 +239,10 @@ func TestLoadRules(t *testing.T) {
 			[]string{`stacks/s/environments/dev.yaml:4:9: metadata.name: environment name "prod" must match its file name dev.yaml ("dev")`}},
 		{"env undeclared variable", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "    NOPE: x\n"},
 			[]string{`stacks/s/environments/dev.yaml:8:5: spec.variables.NOPE: variable "NOPE" is not declared in stacks/s/stack.yaml`}},
+		// An override whose fields are all commented out is null: it
+		// changes nothing, but a mistyped name is still one.
+		{"empty override of an unknown component", map[string]string{cf: ms(), "stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api:\n    apii:\n      # replicas: 2\n"},
+			[]string{`stacks/s/environments/dev.yaml:10:5: spec.overrides.apii: environment "dev" overrides unknown component "apii" (did you mean "api"?)`}},
 		{"env variable typo", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "    tag: x\n"},
 			[]string{`stacks/s/environments/dev.yaml:8:5: spec.variables.tag: variable "tag" is not declared in stacks/s/stack.yaml (did you mean "TAG"?): add it`}},
 		{"env file bad name", map[string]string{"stacks/s/environments/Prod.yaml": doc("Environment", "Prod")},
