@@ -516,6 +516,14 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 				return false, true
 			}
 		}
+		if n.kind == nScalar && n.tag == "!!str" && !n.subst {
+			switch strings.ToLower(n.value) {
+			case "yes", "no", "on", "off", "y", "n":
+				// Booleans in YAML 1.1 (and to yaml.v2), strings in 1.2.
+				ty.errs.add(n.pos(), ty.at(), "want true or false, got %s: stack files are YAML 1.2, where %s is a string, not a boolean; write true or false", strconv.Quote(n.value), n.value)
+				return nil, false
+			}
+		}
 		ty.errs.add(n.pos(), ty.at(), "want true or false, got %s%s", n.describe(), refHint(n))
 		return nil, false
 	case tStringList:
