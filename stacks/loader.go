@@ -482,6 +482,10 @@ func stackName(file string, data []byte) (string, *errList) {
 		return "", &errs
 	}
 	name := docs[0].root.get("metadata").get("name")
+	if name != nil && name.kind == nNull && name.line > 0 {
+		errs.add(name.pos(), "metadata.name", "required field is empty (null): give the stack its name")
+		return "", &errs
+	}
 	if name.isNull() {
 		errs.add(docs[0].root.pos(), "metadata.name", "required field is missing: the stack's name")
 		return "", &errs
@@ -902,6 +906,10 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 		}
 		nn := meta.get("name")
 		switch {
+		case nn != nil && nn.kind == nNull && nn.line > 0:
+			// name: ~ or name: with nothing after it
+			errs.add(nn.pos(), "metadata.name", "required field is empty (null): give it a value")
+			ok = false
 		case nn.isNull():
 			errs.add(meta.pos(), "metadata.name", "required field is missing")
 			ok = false

@@ -123,6 +123,9 @@ func TestLoadRules(t *testing.T) {
 				cf + `:6:33: spec.dependsOn: unknown component ""; components: db, q, t`,
 				cf + `:6:37: spec.dependsOn: unknown component "x"; components: db, q, t`,
 				cf + `:13:27: spec.subscriptions[0].queue: unknown component "${q.arn}" (write the component's name, q, not a reference`}},
+		// name: ~ is written, empty: not "missing" at the metadata line.
+		{"null component name", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "  name: b", "  name: ~", 1)},
+			[]string{cf + `:4:9: metadata.name: required field is empty (null): give it a value`}},
 		{"unknown kind", map[string]string{cf: doc("Lambda", "f")},
 			[]string{cf + `:2:7: kind: unknown kind "Lambda": use one of`}},
 		// Typos in any fixed key or kind name suggest the closest one.

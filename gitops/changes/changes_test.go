@@ -299,7 +299,7 @@ func TestDetect(t *testing.T) {
 				g.Write("stacks/orders/stack.yaml", strings.Replace(stackYAML("orders", ""), "name: orders", "name: null", 1))
 			},
 			want:   []string{"orders modified dev:modified,prod:modified,staging:modified"},
-			reason: "metadata.name: required field is missing",
+			reason: "metadata.name: required field is empty (null)",
 		},
 		{
 			name: "stack.yaml stops parsing at head",
