@@ -331,6 +331,8 @@ func TestPlanFlags(t *testing.T) {
 		// default (or the environment file's value) instead.
 		{"undeclared var", nil, []string{"plan", "-s", "user-platform", "-e", "dev", "--var", "SIGNING_KEY=x", "--var", "IMAGE_TAGG=2.0.0"}, 0, "users-api:1.8.0",
 			`variable IMAGE_TAGG is not declared in spec.variables of any stack checked (did you mean "IMAGE_TAG"?)`},
+		{"undeclared var in another case", nil, []string{"plan", "-s", "user-platform", "-e", "dev", "--var", "SIGNING_KEY=x", "--var", "image_tag=2.0.0"}, 0, "users-api:1.8.0",
+			`variable image_tag is not declared in spec.variables of any stack checked (did you mean "IMAGE_TAG"? variable names are case-sensitive)`},
 		{"undeclared var-file name", nil, []string{"plan", "-s", "orders", "-e", "dev", "--var-file", varFile}, 0, "", "variable IMAGE_TAG is not declared"},
 		// A secret given without NAME= whose base64 "=" padding makes it
 		// look like NAME=VALUE: the undeclared "name" is most of the

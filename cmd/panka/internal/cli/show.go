@@ -259,7 +259,9 @@ func warnUndeclared(f *Factory, vars stacks.VarValues, declared [][]stacks.Resol
 	declaredNames := slices.Sorted(maps.Keys(known))
 	for _, n := range names {
 		hint := ""
-		if dym := didYouMean(n, declaredNames); dym != "" {
+		if i := slices.IndexFunc(declaredNames, func(d string) bool { return strings.EqualFold(d, n) }); i >= 0 {
+			hint = fmt.Sprintf(" (did you mean %q? variable names are case-sensitive)", declaredNames[i])
+		} else if dym := didYouMean(n, declaredNames); dym != "" {
 			hint = " (" + dym + ")"
 		}
 		f.Warnf("variable %s is not declared in spec.variables of any stack checked%s; it has no effect", n, hint)
