@@ -1118,6 +1118,11 @@ func CheckWatchGlob(g string) string { return checkGlob(g) }
 // checkGlob validates a watch glob.
 func checkGlob(g string) string {
 	if strings.HasPrefix(g, "/") || g == ".." || strings.HasPrefix(g, "../") || strings.Contains(g, "/../") || strings.HasSuffix(g, "/..") {
+		if c := path.Clean(g); !strings.HasPrefix(g, "/") && c != "." && c != ".." && !strings.HasPrefix(c, "../") {
+			// stacks/../shared/*: inside the repository, but ".."
+			// is not matched against paths.
+			return fmt.Sprintf("watch glob %q: \"..\" segments are not resolved (globs match repo-relative paths as written): write %s", g, c)
+		}
 		return fmt.Sprintf("watch glob %q must be relative to the repository root and stay inside it", g)
 	}
 	if strings.HasPrefix(g, "!") {
