@@ -583,6 +583,7 @@ func noLineErrPos(msg string, data []byte) (line, col int, _ string) {
 		return 0, 0, msg
 	case strings.HasPrefix(msg, "unknown anchor '") && strings.HasSuffix(msg, "' referenced"):
 		name := strings.TrimSuffix(strings.TrimPrefix(msg, "unknown anchor '"), "' referenced")
+		msg += fmt.Sprintf(": *%s needs an &%s earlier in the file (mark the value to reuse with &%s, then write *%s or <<: *%s)", name, name, name, name, name)
 		if off := aliasOffset(data, name); off >= 0 {
 			line, col := lineCol(data, off)
 			return line, col, msg

@@ -208,7 +208,7 @@ func TestLoadRules(t *testing.T) {
 		{"control character after non-ASCII", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\n  description: é\x1b\n"},
 			[]string{cf + `:5:17: invalid YAML: control characters are not allowed (found U+001B)`}},
 		{"unknown alias", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: &qq q\n  labels: {a: *qq, b: *q}\n"},
-			[]string{cf + `:5:23: invalid YAML: unknown anchor 'q' referenced`}},
+			[]string{cf + `:5:23: invalid YAML: unknown anchor 'q' referenced: *q needs an &q earlier in the file (mark the value to reuse with &q, then write *q or <<: *q)`}},
 		{"not a mapping", map[string]string{cf: "- a\n- b\n"},
 			[]string{cf + `:1:1: a document must be a mapping`}},
 		// A stack file tracked with Git LFS is a pointer in git's objects.
