@@ -483,6 +483,11 @@ func yamlErrPos(err error, data []byte) (line, col int, msg string) {
 		// hide what is wrong: a merge or rebase left the file half done.
 		return l, 1, "unresolved merge conflict (git's <<<<<<< marker): resolve the conflict in this file, then git add it"
 	}
+	if msg == "mapping values are not allowed in this context" && line > 0 {
+		if c, hint := colonInValue(data, line); hint != "" {
+			return line, c, msg + ": " + hint
+		}
+	}
 	if onLine, ok := tabProblems[msg]; ok && line > 0 {
 		// The column, and for the tab messages the line: yaml.v3 names
 		// the line a plain scalar began on, which may be before the tab.
@@ -491,6 +496,45 @@ func yamlErrPos(err error, data []byte) (line, col int, msg string) {
 		}
 	}
 	return line, col, msg
+}
+
+// colonInValue explains yaml.v3's "mapping values are not allowed" on
+// line (1-based) of data: a plain value holding ": " (description: Note:
+// ...), which YAML reads as a second key, or a key longer than YAML's
+// 1024 characters. It returns the column of the offending colon and the
+// hint, or "" when the line is not like that.
+func colonInValue(data []byte, line int) (int, string) {
+	lines := bytes.Split(data, []byte("\n"))
+	if line > len(lines) {
+		return 0, ""
+	}
+	l := string(bytes.TrimRight(lines[line-1], "\r"))
+	text := strings.TrimLeft(l, " ")
+	text = strings.TrimLeft(strings.TrimPrefix(text, "- "), " ")
+	first := strings.Index(text, ": ")
+	if first < 0 {
+		return 0, ""
+	}
+	key := text[:first]
+	if utf8.RuneCountInString(key) > 1024 {
+		return 0, "a key longer than 1024 characters, the most YAML allows; shorten it"
+	}
+	if strings.ContainsAny(key, "\"'{[#") {
+		return 0, ""
+	}
+	rest := text[first+2:]
+	if r := strings.TrimLeft(rest, " "); r == "" || strings.ContainsAny(r[:1], "\"'[{|>&*!#") {
+		return 0, ""
+	}
+	second := strings.Index(rest, ": ")
+	if second < 0 {
+		if !strings.HasSuffix(rest, ":") {
+			return 0, ""
+		}
+		second = len(rest) - 1
+	}
+	at := len(l) - len(rest) + second
+	return utf8.RuneCountInString(l[:at]) + 1, fmt.Sprintf("the value of %s holds \": \", which YAML reads as another key; put the value in quotes (%s: \"%s\")", key, key, strings.TrimSpace(strings.ReplaceAll(rest, `"`, `\"`)))
 }
 
 // conflictMarker returns the line (1-based) of the first "<<<<<<< " line

@@ -189,7 +189,12 @@ func TestLoadRules(t *testing.T) {
 		{"first line: stack.yaml", map[string]string{"stacks/s/stack.yaml": ": bad\n" + stackYAML},
 			[]string{`stacks/s/stack.yaml:1: invalid YAML: did not find expected key`}},
 		{"first line: scanner error", map[string]string{cf: "a: b: c\n"},
-			[]string{cf + `:1: invalid YAML: mapping values are not allowed in this context`}},
+			[]string{cf + `:1:5: invalid YAML: mapping values are not allowed in this context: the value of a holds ": ", which YAML reads as another key; put the value in quotes (a: "b: c")`}},
+		// description: Note: ... is the usual way to get there.
+		{"colon in a plain value", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "  name: b", "  name: b\n  description: Note: \"old\" data, ends with:", 1)},
+			[]string{cf + `:5:20: invalid YAML: mapping values are not allowed in this context: the value of description holds ": ", which YAML reads as another key; put the value in quotes (description: "Note: \"old\" data, ends with:")`}},
+		{"key longer than YAML allows", map[string]string{cf: ms("env:", "  "+strings.Repeat("K", 1100)+": x")},
+			[]string{cf + `:8: invalid YAML: mapping values are not allowed in this context: a key longer than 1024 characters, the most YAML allows; shorten it`}},
 		{"first line: tab", map[string]string{cf: "\tkind: Queue\n"},
 			[]string{cf + `:1:1: invalid YAML: a tab in the indentation: YAML indents with spaces only, replace the tab with spaces`}},
 		{"tab indentation in metadata", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n\tname: q\nspec: {}\n"},
