@@ -190,6 +190,9 @@ func TestLoadRules(t *testing.T) {
 			[]string{`stacks/s/stack.yaml:1: invalid YAML: did not find expected key`}},
 		{"first line: scanner error", map[string]string{cf: "a: b: c\n"},
 			[]string{cf + `:1:5: invalid YAML: mapping values are not allowed in this context: the value of a holds ": ", which YAML reads as another key; put the value in quotes (a: "b: c")`}},
+		{"colon in a list item", map[string]string{cf: ms("command: [sh, -c]", "healthCheck: {path: /x}") + "---\n" + doc("Worker", "w", "image: x", "command:", "  - echo done: 3 files", "  - {a: b}")},
+			[]string{cf + `:17:7: spec.command[0]: want a string, got a mapping ("echo done: 3 files" reads as a key and its value because of the ": "; put it in quotes: "echo done: 3 files")`,
+				cf + `:18:7: spec.command[1]: want a string, got a mapping`}},
 		// description: Note: ... is the usual way to get there.
 		{"colon in a plain value", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "  name: b", "  name: b\n  description: Note: \"old\" data, ends with:", 1)},
 			[]string{cf + `:5:20: invalid YAML: mapping values are not allowed in this context: the value of description holds ": ", which YAML reads as another key; put the value in quotes (description: "Note: \"old\" data, ends with:")`}},

@@ -696,7 +696,13 @@ func rangeText(f *field) string {
 // str decodes a scalar as a string; numbers and booleans keep their text.
 func (ty *typer) str(f *field, n *node) (any, bool) {
 	if n.kind != nScalar {
-		ty.errs.add(n.pos(), ty.at(), "want a string, got %s", n.describe())
+		hint := ""
+		if n.kind == nMap && len(n.keys) == 1 && n.vals[0].kind == nScalar && n.keys[0].line == n.vals[0].line && n.col == n.keys[0].col {
+			// - echo done: 3 files: a mapping to YAML.
+			t := n.keys[0].value + ": " + n.vals[0].value
+			hint = fmt.Sprintf(" (%s reads as a key and its value because of the \": \"; put it in quotes: %s)", strconv.Quote(t), strconv.Quote(t))
+		}
+		ty.errs.add(n.pos(), ty.at(), "want a string, got %s%s", n.describe(), hint)
 		return nil, false
 	}
 	if f.enum != nil && !contains(f.enum, n.value) && !isSymbolicVar(n.value) {
