@@ -13,7 +13,7 @@ package stacks
 // behind a load balancer.
 type MicroServiceSpec struct {
 	// Image is the container image, e.g. "ghcr.io/acme/api:1.4.2".
-	Image string `json:"image" required:"true" pattern:"^\\S+$" want:"an image reference (no spaces or line breaks; a block scalar | ends in one) such as ghcr.io/acme/web:1.2" plain:"aws"`
+	Image string `json:"image" required:"true" pattern:"^[!-~]+$" want:"an image reference (ASCII, no spaces or line breaks; a block scalar | ends in one) such as ghcr.io/acme/web:1.2" plain:"aws"`
 	// Command overrides the image's command.
 	Command []string `json:"command,omitempty"`
 	// Port is the container port the service listens on.
@@ -74,7 +74,7 @@ type LoadBalancer struct {
 // load balancer (queue consumers, stream processors).
 type WorkerSpec struct {
 	// Image is the container image.
-	Image string `json:"image" required:"true" pattern:"^\\S+$" want:"an image reference (no spaces or line breaks; a block scalar | ends in one) such as ghcr.io/acme/web:1.2" plain:"aws"`
+	Image string `json:"image" required:"true" pattern:"^[!-~]+$" want:"an image reference (ASCII, no spaces or line breaks; a block scalar | ends in one) such as ghcr.io/acme/web:1.2" plain:"aws"`
 	// Command overrides the image's command.
 	Command []string `json:"command,omitempty"`
 	// CPU is the Fargate task CPU in units.
@@ -109,7 +109,7 @@ type CronJobSpec struct {
 	// "rate(N minutes|hours|days)" (EventBridge syntax).
 	Schedule string `json:"schedule" required:"true" plain:"aws"`
 	// Image is the container image.
-	Image string `json:"image" required:"true" pattern:"^\\S+$" want:"an image reference (no spaces or line breaks; a block scalar | ends in one) such as ghcr.io/acme/web:1.2" plain:"aws"`
+	Image string `json:"image" required:"true" pattern:"^[!-~]+$" want:"an image reference (ASCII, no spaces or line breaks; a block scalar | ends in one) such as ghcr.io/acme/web:1.2" plain:"aws"`
 	// Command overrides the image's command.
 	Command []string `json:"command,omitempty"`
 	// CPU is the Fargate task CPU in units.

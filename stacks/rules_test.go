@@ -393,8 +393,13 @@ func TestResolveRules(t *testing.T) {
 		// image: | (a block scalar) ends in a line break, and an image
 		// with a space or a line break in it fails only at deploy time.
 		{"image with whitespace", map[string]string{cf: doc("MicroService", "api", "image: |", "  nginx") + "---\n" + doc("Worker", "w", "image: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "nginx latest"}}},
-			[]string{cf + `:6:10: spec.image: "nginx\n" is not an image reference (no spaces or line breaks; a block scalar | ends in one) such as ghcr.io/acme/web:1.2`,
+			[]string{cf + `:6:10: spec.image: "nginx\n" is not an image reference (ASCII, no spaces or line breaks; a block scalar | ends in one) such as ghcr.io/acme/web:1.2`,
 				cf + `:14:10: spec.image: "nginx latest" is not an image reference`}},
+		// A zero-width or non-breaking space pasted into an image is no
+		// whitespace to \S: only printable ASCII makes an image reference.
+		{"image with an invisible character", map[string]string{cf: doc("MicroService", "api", "image: \"ngi\\u200bnx\"") + "---\n" + doc("Worker", "w", "image: \"nginx\\u00a0\"")}, ResolveOptions{},
+			[]string{cf + `:6:10: spec.image: "ngi\u200bnx" is not an image reference (ASCII,`,
+				cf + `:13:10: spec.image: "nginx\u00a0" is not an image reference (ASCII,`}},
 		// A required string written empty, blank or filled by a variable
 		// set to nothing would deploy a container without an image.
 		{"required string empty", map[string]string{cf: doc("MicroService", "api", "image: ''") + "---\n" + doc("CronJob", "j", "image: ' '", "schedule: \"\"")}, ResolveOptions{},
