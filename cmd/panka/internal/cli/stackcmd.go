@@ -382,6 +382,12 @@ func parseVarFile(data []byte) (map[string]string, error) {
 			// "null"; an environment file refuses them too.
 			return nil, fmt.Errorf("line %d: %s: want a string, number or boolean, got null (write \"\" for an empty value, or remove the line)", val.Line, k.Value)
 		}
+		switch tag := val.ShortTag(); tag {
+		case "!!str", "!!int", "!!float", "!!bool", "!!timestamp":
+		default:
+			// A: !Ref x would be the text "x", !!binary its base64.
+			return nil, fmt.Errorf("line %d: %s: YAML tag %s is not supported: remove the tag", val.Line, k.Value, tag)
+		}
 		if first, dup := lines[k.Value]; dup {
 			// yaml.v3 keeps both; the last would silently win.
 			return nil, fmt.Errorf("line %d: %s: duplicate key (first set at line %d): remove one of them", k.Line, k.Value, first)

@@ -51,6 +51,10 @@ func TestParseVarFile(t *testing.T) {
 		{"yaml null", "A: one\nB: null\n", nil, `line 2: B: want a string, number or boolean, got null (write "" for an empty value, or remove the line)`},
 		{"yaml tilde", "B: ~\n", nil, "line 1: B: want a string, number or boolean, got null"},
 		{"yaml empty value", "A: one\nB:\nC: 3\n", nil, "line 2: B: want a string, number or boolean, got null"},
+		// A tag was dropped: !Ref x gave the text "x".
+		{"yaml tag", "A: one\nB: !Ref x\n", nil, "line 2: B: YAML tag !Ref is not supported: remove the tag"},
+		{"yaml binary", "B: !!binary aGk=\n", nil, "line 1: B: YAML tag !!binary is not supported"},
+		{"yaml core tag", "B: !!str 3\n", map[string]string{"B": "3"}, ""},
 		{"yaml quoted", "A: \"\"\nB: \"null\"\nC: '~'\n", map[string]string{"A": "", "B": "null", "C": "~"}, ""},
 		// YAML syntax errors name the right line, without yaml.v3's prefix.
 		{"yaml unclosed", "A: one\nB: [x\nC: 3\n", nil, "line 2: not valid YAML: did not find expected ',' or ']' (want NAME: value YAML or NAME=value lines)"},
