@@ -23,6 +23,12 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("a: &a [*a]"), []byte("b: &b {<<: *b}"))
 	f.Add([]byte(ms("command: [!Sub x]", "env: !Foo {A: b}")), []byte(devYAML+"  overrides:\n    api: {image: !!binary aGk=}\n"))
 	f.Add([]byte(doc("Topic", "t", "subscriptions: [{queue: t}]")), []byte(devYAML+"  provider: {region: '${HOST}'}\n"))
+	// Hand-written slips found by QA: a null env entry, no space after a
+	// colon, ": " in a plain value or a list item, an invisible character
+	// in a key, an empty or blank image, a null override, ${ x.y }.
+	f.Add([]byte(ms("env: {LOG_LEVEL: , A: '${ api.url }'}", "command:", "  - echo done: 3", "healthCheck:", "  path:/x")), []byte(devYAML+"  overrides:\n    api:\n    apii:\n"))
+	f.Add([]byte(doc("Bucket", "b\u200b", "versioning: yes", "description: Note: x")), []byte(devYAML+"  variables:\n    tag: x\n"))
+	f.Add([]byte(doc("Worker", "w", "image: |", "  nginx", "dependsOn: ['${w.serviceName}', '']")), []byte(devYAML+"  overrides:\n    w: {image: ' '}\n"))
 	f.Fuzz(func(t *testing.T, comp, env []byte) {
 		fsys := testFS(map[string]string{cf: string(comp), "stacks/s/environments/dev.yaml": string(env)})
 		if len(comp) == 0 {
