@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1185,7 +1186,13 @@ func (s *Stack) decodeVarDecls(v *node, errs *errList) {
 					d.def, d.hasDef = fv.value, true
 				case "required", "secret":
 					if fv.kind != nScalar || fv.tag != "!!bool" {
-						errs.add(fv.pos(), fkp, "want true or false, got %s", fv.describe())
+						if fv.kind == nScalar && fv.tag == "!!str" {
+							// secret: yes left as a string would be
+							// refused anyway; say why and what it was.
+							errs.add(fv.pos(), fkp, "want true or false, got %s%s", strconv.Quote(fv.value), yaml11Hint(fv.value))
+						} else {
+							errs.add(fv.pos(), fkp, "want true or false, got %s", fv.describe())
+						}
 						continue
 					}
 					// True and TRUE are booleans too (YAML 1.2): secret:

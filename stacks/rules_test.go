@@ -271,6 +271,9 @@ func TestLoadRules(t *testing.T) {
 			[]string{`stacks/s/stack.yaml:8:5: spec.provider.regoin: unknown field (did you mean "region"?)`}},
 		{"variable fields", map[string]string{"stacks/s/stack.yaml": strings.Replace(stackYAML, "      secret: true", "      secret: yes please\n      hidden: true", 1)},
 			[]string{`stacks/s/stack.yaml:15:15: spec.variables.KEY.secret: want true or false`, `stacks/s/stack.yaml:16:7: spec.variables.KEY.hidden: unknown field`}},
+		{"variable fields yaml 1.1", map[string]string{"stacks/s/stack.yaml": strings.Replace(strings.Replace(stackYAML, "      secret: true", "      secret: yes", 1), "      required: true", "      required: [x]", 1)},
+			[]string{`stacks/s/stack.yaml:13:17: spec.variables.HOST.required: want true or false, got a list`,
+				`stacks/s/stack.yaml:15:15: spec.variables.KEY.secret: want true or false, got "yes": stack files are YAML 1.2, where yes is a string, not a boolean; write true or false`}},
 		{"watch glob", map[string]string{"stacks/s/stack.yaml": stackYAML + "  watch: [../outside, 'a/[b']\n"},
 			[]string{`stacks/s/stack.yaml:16:11: spec.watch[0]: watch glob "../outside" must be relative`, `stacks/s/stack.yaml:16:23: spec.watch[1]: invalid watch glob "a/[b"`}},
 		// Glob forms of other tools that would silently match nothing (or

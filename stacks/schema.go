@@ -429,6 +429,16 @@ func EditDistance(a, b string) int {
 	return prev[len(b)]
 }
 
+// yaml11Hint explains a yes/no/on/off written for a boolean: booleans in
+// YAML 1.1 (and to yaml.v2), strings in YAML 1.2. "" for other values.
+func yaml11Hint(v string) string {
+	switch strings.ToLower(v) {
+	case "yes", "no", "on", "off", "y", "n":
+		return fmt.Sprintf(": stack files are YAML 1.2, where %s is a string, not a boolean; write true or false", v)
+	}
+	return ""
+}
+
 // leadingZeroDigits reports whether v is digits (after an optional sign)
 // with a leading zero, such as 08080.
 func leadingZeroDigits(v string) bool {
@@ -517,10 +527,8 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 			}
 		}
 		if n.kind == nScalar && n.tag == "!!str" && !n.subst {
-			switch strings.ToLower(n.value) {
-			case "yes", "no", "on", "off", "y", "n":
-				// Booleans in YAML 1.1 (and to yaml.v2), strings in 1.2.
-				ty.errs.add(n.pos(), ty.at(), "want true or false, got %s: stack files are YAML 1.2, where %s is a string, not a boolean; write true or false", strconv.Quote(n.value), n.value)
+			if h := yaml11Hint(n.value); h != "" {
+				ty.errs.add(n.pos(), ty.at(), "want true or false, got %s%s", strconv.Quote(n.value), h)
 				return nil, false
 			}
 		}
