@@ -75,7 +75,7 @@ func (r *Repo) DiffTrees(ctx context.Context, baseTree, headTree Hash) ([]Change
 			return nil, err
 		}
 	}
-	return pairRenames(raw), nil
+	return PairRenames(raw), nil
 }
 
 func (r *Repo) commitTree(h Hash) (Hash, error) {
@@ -195,7 +195,7 @@ func compareEntries(a, b TreeEntry) int {
 }
 
 // diffTreeGit runs `git diff-tree -r -z --no-renames` (renames are paired
-// by pairRenames on both paths, so both paths agree exactly).
+// by PairRenames on both paths, so both paths agree exactly).
 func (r *Repo) diffTreeGit(ctx context.Context, a, b Hash) ([]Change, error) {
 	out, err := r.gitCmd(ctx, "diff-tree", "-r", "-z", "--no-renames", "--no-commit-id", "--raw", "--full-index", a.String(), b.String())
 	if err != nil {
@@ -232,9 +232,11 @@ func (r *Repo) diffTreeGit(ctx context.Context, a, b Hash) ([]Change, error) {
 	return res, nil
 }
 
-// pairRenames turns a deletion and an addition of the same blob id into a
+// PairRenames turns a deletion and an addition of the same blob id into a
 // rename and sorts the result by path. Candidates are paired in path order.
-func pairRenames(in []Change) []Change {
+// The committed diffs pair with it; changes built otherwise (the work tree
+// folded into a diff) pair with it too, so both read the same.
+func PairRenames(in []Change) []Change {
 	deleted := map[Hash][]int{}
 	for i, c := range in {
 		if c.Action == Deleted && !c.OldHash.IsZero() && c.OldMode != filemode.Submodule {
@@ -320,7 +322,7 @@ func (r *Repo) DiffPath(ctx context.Context, baseRoot, headRoot Hash, p string) 
 	if err != nil {
 		return nil, err
 	}
-	return pairRenames(raw), nil
+	return PairRenames(raw), nil
 }
 
 // entryAt returns the entry at p in the root tree (ok false when there is

@@ -533,8 +533,9 @@ func mergeWorktree(base *gitops.TreeFS, commitChanges []gitops.Change, wt []stri
 			out = append(out, gitops.Change{Action: gitops.Added, Path: p, NewHash: f.Hash, NewMode: f.Mode})
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, nil
+	// A file moved in the work tree (git mv, staged or not) reads as
+	// renamed, as the same move committed does.
+	return gitops.PairRenames(out), nil
 }
 
 // indexes builds the stack index of both sides: base from the cache (or a
