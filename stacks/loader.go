@@ -143,6 +143,15 @@ func (s *Stack) WithOverlay(env string, other *Stack) *Stack {
 	return &c
 }
 
+// WithStackFile returns a shallow copy of s that declares other's provider
+// and variables (its stack.yaml's spec): resolving it tells what s's own
+// stack.yaml edit changed, with every other file as s has it.
+func (s *Stack) WithStackFile(other *Stack) *Stack {
+	c := *s
+	c.provider, c.vars, c.varIdx, c.varsUnknown = other.provider, other.vars, other.varIdx, other.varsUnknown
+	return &c
+}
+
 // nameRule is the rule for stack, environment and component names. It is
 // the strictest of the AWS names they end up in (RDS identifiers).
 // isName checks it without a regexp.

@@ -1857,6 +1857,15 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 	envComps := map[string][]string{}     // env -> components that changed there
 	fileEnvs := map[string][]string{}     // env file / stack.yaml effect
 	overlayComps := map[string][]string{} // env -> components its overlay's edit changed
+	stackComps := map[string][]string{}   // env -> components stack.yaml's own edit changed
+	stackEdited := false                  // stack.yaml changed in place (not only moved)
+	if sB != nil && sH != nil && id.headDir != "" {
+		for _, c := range id.files {
+			if c.Path == path.Join(id.headDir, stacks.StackFile) && c.OldHash != c.NewHash {
+				stackEdited = true
+			}
+		}
+	}
 	for _, env := range all {
 		if !e.envSelected(env, restrict) {
 			continue
@@ -1899,8 +1908,30 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 				changedComp = true
 			}
 		}
-		if !changedComp || !bytes.Equal(mustJSON(rB.Provider), mustJSON(rH.Provider)) || !bytes.Equal(mustJSON(rB.Variables), mustJSON(rH.Variables)) {
-			fileEnvs[path.Join(id.headDir, stacks.StackFile)] = append(fileEnvs[path.Join(id.headDir, stacks.StackFile)], env)
+		sf := path.Join(id.headDir, stacks.StackFile)
+		if stackEdited {
+			// Did stack.yaml's own edit change the model? Resolve head with
+			// base's stack.yaml: in a commit that also changes env's overlay
+			// (or a component), stack.yaml is credited only with what it
+			// changes itself.
+			if rS, eS := sH.WithStackFile(sB).Resolve(env, e.opts.Resolve); eS == nil {
+				if !bytes.Equal(rS.Canonical(), rH.Canonical()) {
+					cs := components(rS)
+					stackComps[env] = []string{}
+					for _, name := range envComps[env] {
+						if cs[name].json != ch[name].json {
+							stackComps[env] = append(stackComps[env], name)
+						}
+					}
+					fileEnvs[sf] = append(fileEnvs[sf], env)
+				}
+			} else if !changedComp || !bytes.Equal(mustJSON(rB.Provider), mustJSON(rH.Provider)) || !bytes.Equal(mustJSON(rB.Variables), mustJSON(rH.Variables)) {
+				// Head does not resolve without its stack.yaml edit (a
+				// variable only it declares): the edit matters.
+				fileEnvs[sf] = append(fileEnvs[sf], env)
+			}
+		} else if !changedComp || !bytes.Equal(mustJSON(rB.Provider), mustJSON(rH.Provider)) || !bytes.Equal(mustJSON(rB.Variables), mustJSON(rH.Variables)) {
+			fileEnvs[sf] = append(fileEnvs[sf], env)
 		}
 		envFile := sH.EnvironmentFile(env)
 		if envFiles[env] && envFile != "" {
@@ -2000,6 +2031,8 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 			for _, env := range envs {
 				if oc, ok := overlayComps[env]; ok && !stackFile {
 					cs = append(cs, oc...)
+				} else if sc, ok := stackComps[env]; ok && stackFile {
+					cs = append(cs, sc...)
 				} else {
 					cs = append(cs, envComps[env]...)
 				}
