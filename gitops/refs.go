@@ -1116,3 +1116,36 @@ func (r *Repo) walk(ctx context.Context, start Hash, opts LogOptions, visit func
 	}
 	return nil
 }
+
+// refRules are git's rules for the full names a short ref name may stand
+// for, in the order git (and ResolveRef) tries them.
+var refRules = []string{"refs/%s", "refs/tags/%s", "refs/heads/%s", "refs/remotes/%s", "refs/remotes/%s/HEAD"}
+
+// AmbiguousRef lists the full ref names the name at the start of ref (what
+// precedes ~, ^, @ or :) stands for, in git's order, when there are more
+// than one (a branch and a tag both named v1): the first is the one
+// ResolveRef resolves, as git does, where git warns "refname is
+// ambiguous". It is nil for an unambiguous name, a full ref name
+// (refs/...), HEAD, or a commit id.
+func (r *Repo) AmbiguousRef(ref string) []string {
+	name := strings.TrimSpace(ref)
+	if i := strings.IndexAny(name, "~^@:"); i >= 0 {
+		name = name[:i]
+	}
+	if name == "" || name == "HEAD" || strings.HasPrefix(name, "refs/") || strings.HasPrefix(name, "-") {
+		return nil
+	}
+	var found []string
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rule := range refRules {
+		full := fmt.Sprintf(rule, name)
+		if _, err := r.r.Reference(plumbing.ReferenceName(full), false); err == nil {
+			found = append(found, full)
+		}
+	}
+	if len(found) < 2 {
+		return nil
+	}
+	return found
+}

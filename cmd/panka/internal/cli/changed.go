@@ -149,6 +149,8 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 		return err
 	}
 	defer repo.Close()
+	warnAmbiguousRef(f, repo, "--base", opts.Base)
+	warnAmbiguousRef(f, repo, "--head", opts.Head)
 	copts := changes.Options{Base: opts.Base, Head: opts.Head, Uncommitted: opts.Uncommitted, StacksRoot: cfg.Stacks.Root,
 		Paths: opts.Paths, Stacks: opts.Stacks, Environments: opts.Environments, StrictNames: true}
 	var res *changes.Result
@@ -561,6 +563,37 @@ func withCIBaseHint(f *Factory, err error) error {
 		return fmt.Errorf("%w\nOn GitLab CI: pass --base $CI_COMMIT_BEFORE_SHA for a push, with GIT_DEPTH: 0", err)
 	}
 	return err
+}
+
+// warnAmbiguousRef warns when the ref a flag names is both a branch and a
+// tag (or a remote branch): it resolves, as git does, to the first of
+// them in git's order (the tag before the branch), which git warns about
+// ("refname is ambiguous") and panka would otherwise use silently.
+func warnAmbiguousRef(f *Factory, repo *gitops.Repo, flag, ref string) {
+	full := repo.AmbiguousRef(ref)
+	if len(full) < 2 {
+		return
+	}
+	name := strings.TrimSpace(ref)
+	if i := strings.IndexAny(name, "~^@:"); i >= 0 {
+		name = name[:i]
+	}
+	rest := strings.TrimPrefix(strings.TrimSpace(ref), name)
+	picks := make([]string, len(full))
+	for i, n := range full {
+		what := "the ref"
+		switch {
+		case strings.HasPrefix(n, "refs/tags/"):
+			what = "the tag"
+		case strings.HasPrefix(n, "refs/heads/"):
+			what = "the branch"
+		case strings.HasPrefix(n, "refs/remotes/"):
+			what = "the remote branch"
+		}
+		picks[i] = fmt.Sprintf("%s %s%s for %s", flag, n, rest, what)
+	}
+	f.Warnf("%s %s is ambiguous: it names %s, and is resolved, as git does, to %s; pass %s",
+		flag, ref, strings.Join(full, " and "), full[0], strings.Join(picks, ", or "))
 }
 
 // warnCITarget warns when the default base, the remote default branch,
