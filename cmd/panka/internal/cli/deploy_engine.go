@@ -230,7 +230,7 @@ func (f *Factory) startEngine(ctx context.Context, cfg *config.Resolved, key sta
 	req := engine.Request{Stack: engine.StackName(key.Stack, key.Environment), BackendURL: backendURL, SecretsProvider: sp,
 		PulumiCLI: cfg.Pulumi.CLI, PluginDirs: pluginDirs, Env: env, Parallelism: eo.Parallelism,
 		RepoRoot: root, Desired: model, AllowDestroy: eo.AllowDestroy, AllowReplace: eo.AllowReplace}
-	return engine.Start(ctx, req, engine.Options{Stderr: eo.Log, Env: f.Environ()})
+	return engine.Start(ctx, req, engine.Options{Stderr: eo.Log, Env: f.engineEnviron()})
 }
 
 // keepManifestsOutOfGit writes .panka/.gitignore in the repository at root
@@ -268,5 +268,5 @@ func localManifestDir(root string, m *stacks.Resolved) string {
 // enginePrerequisites are what startEngine needs on this machine; a
 // deployment checks them before it takes its lease (see runDeployment).
 func (f *Factory) enginePrerequisites(cfg *config.Resolved) engine.Prerequisites {
-	return engine.Prerequisites{PulumiCLI: cfg.Pulumi.CLI, SecretsProvider: cfg.Pulumi.SecretsProvider, Environ: f.Environ()}
+	return engine.Prerequisites{PulumiCLI: cfg.Pulumi.CLI, SecretsProvider: cfg.Pulumi.SecretsProvider, Environ: f.engineEnviron()}
 }

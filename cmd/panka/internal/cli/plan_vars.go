@@ -50,6 +50,29 @@ func (f *Factory) passphraseFile() string {
 	return p
 }
 
+// engineEnviron is the environment panka-engine (and the Pulumi CLI it
+// runs) gets: panka's own, except that a PULUMI_CONFIG_PASSPHRASE set but
+// empty is left out when PULUMI_CONFIG_PASSPHRASE_FILE is set. panka then
+// keys its secret hashes from the file (an empty value counts as unset, as
+// for panka's own variables), and Pulumi, which prefers a set variable
+// even when empty, would encrypt with the empty passphrase instead: both
+// use the file's passphrase.
+func (f *Factory) engineEnviron() []string {
+	env := f.Environ()
+	if f.passphraseFile() == "" {
+		return env
+	}
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if kv == "PULUMI_CONFIG_PASSPHRASE=" {
+			f.Log.Debug().Msg("PULUMI_CONFIG_PASSPHRASE is empty: Pulumi is given the passphrase of PULUMI_CONFIG_PASSPHRASE_FILE, as panka uses")
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
 // warnUnkeyedSecrets warns, once a run, when model holds secret values and
 // they are hashed without a key because the configured secrets provider
 // is not the passphrase one (awskms://...): panka derives the hash key from
