@@ -568,7 +568,8 @@ func withCIBaseHint(f *Factory, err error) error {
 // warnAmbiguousRef warns when the ref a flag names is both a branch and a
 // tag (or a remote branch): it resolves, as git does, to the first of
 // them in git's order (the tag before the branch), which git warns about
-// ("refname is ambiguous") and panka would otherwise use silently.
+// ("refname is ambiguous") and panka would otherwise use silently. An
+// empty flag words it for a ref from one of several flags.
 func warnAmbiguousRef(f *Factory, repo *gitops.Repo, flag, ref string) {
 	full := repo.AmbiguousRef(ref)
 	if len(full) < 2 {
@@ -590,10 +591,14 @@ func warnAmbiguousRef(f *Factory, repo *gitops.Repo, flag, ref string) {
 		case strings.HasPrefix(n, "refs/remotes/"):
 			what = "the remote branch"
 		}
-		picks[i] = fmt.Sprintf("%s %s%s for %s", flag, n, rest, what)
+		picks[i] = strings.TrimSpace(fmt.Sprintf("%s %s%s for %s", flag, n, rest, what))
+	}
+	label := flag
+	if label == "" {
+		label = "ref" // a ref given by --ref or --to-commit
 	}
 	f.Warnf("%s %s is ambiguous: it names %s, and is resolved, as git does, to %s; pass %s",
-		flag, ref, strings.Join(full, " and "), full[0], strings.Join(picks, ", or "))
+		label, ref, strings.Join(full, " and "), full[0], strings.Join(picks, ", or "))
 }
 
 // warnCITarget warns when the default base, the remote default branch,

@@ -246,6 +246,7 @@ func planSource(ctx context.Context, f *Factory, ref string) (*planSourceFS, err
 			repo.Close()
 			return nil, fmt.Errorf("--ref: %w", err)
 		}
+		warnAmbiguousRef(f, repo, "", ref)
 		if src.fsys, err = repo.TreeFS(h); err != nil {
 			repo.Close()
 			return nil, fmt.Errorf("--ref %s: %w", ref, err)
