@@ -454,7 +454,7 @@ func parseFileYAML(name string, data []byte, errs *errList) (docs []document) {
 		if len(y.Content) == 0 {
 			continue
 		}
-		c := convert{file: name, budget: &budget, errs: errs}
+		c := convert{file: name, budget: &budget, errs: errs, docLine: y.Content[0].Line}
 		c.slab = make([]node, 0, countNodes(y.Content[0], 0))
 		n := c.node(y.Content[0], 0)
 		if c.failed {
@@ -627,7 +627,7 @@ func noLineErrPos(msg string, data []byte) (line, col int, _ string) {
 		return 0, 0, msg
 	case strings.HasPrefix(msg, "unknown anchor '") && strings.HasSuffix(msg, "' referenced"):
 		name := strings.TrimSuffix(strings.TrimPrefix(msg, "unknown anchor '"), "' referenced")
-		msg += fmt.Sprintf(": *%s needs an &%s earlier in the file (mark the value to reuse with &%s, then write *%s or <<: *%s)", name, name, name, name, name)
+		msg += fmt.Sprintf(": *%s needs an &%s earlier in the same document (mark the value to reuse with &%s, then write *%s or <<: *%s)", name, name, name, name, name)
 		if off := aliasOffset(data, name); off >= 0 {
 			line, col := lineCol(data, off)
 			return line, col, msg
@@ -730,6 +730,7 @@ type convert struct {
 	aliases int // nodes expanded from aliases so far
 	inAlias int // depth of alias expansion
 	aliasAt pos // the outermost alias being expanded
+	docLine int // line of the document's root: an anchor before it is another document's
 	errs    *errList
 	failed  bool
 	slab    []node   // nodes are allocated in chunks: fewer objects for the GC
@@ -795,6 +796,12 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		}
 		if c.inAlias == 0 {
 			c.aliasAt = pos{c.file, y.Line, y.Column}
+		}
+		if y.Alias.Line < c.docLine {
+			// yaml.v3 resolves *name to an anchor of an earlier document
+			// of the file; YAML anchors are per document, so other tools
+			// (and a reader) would not find it.
+			c.errs.add(pos{c.file, y.Line, y.Column}, strings.TrimSuffix(c.keyPath(""), "."), "*%s refers to &%s at line %d, in an earlier document of this file: anchors are per document (after ---); repeat the value here, or mark it &%s in this document", y.Value, y.Value, y.Alias.Line, y.Value)
 		}
 		c.inAlias++
 		n := c.node(y.Alias, depth+1)

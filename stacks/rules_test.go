@@ -216,7 +216,12 @@ func TestLoadRules(t *testing.T) {
 		{"control character after non-ASCII", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\n  description: é\x1b\n"},
 			[]string{cf + `:5:17: invalid YAML: control characters are not allowed (found U+001B)`}},
 		{"unknown alias", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: &qq q\n  labels: {a: *qq, b: *q}\n"},
-			[]string{cf + `:5:23: invalid YAML: unknown anchor 'q' referenced: *q needs an &q earlier in the file (mark the value to reuse with &q, then write *q or <<: *q)`}},
+			[]string{cf + `:5:23: invalid YAML: unknown anchor 'q' referenced: *q needs an &q earlier in the same document (mark the value to reuse with &q, then write *q or <<: *q)`}},
+		// yaml.v3 resolved *b to an &b of an earlier document: YAML anchors
+		// are per document, so this file was valid to panka only.
+		{"alias to an earlier document", map[string]string{cf: doc("Queue", "q1", "fifo: &f true", "deadLetter: &dl {maxReceives: 3}") + "---\n" + doc("Queue", "q2", "fifo: *f", "<<: {deadLetter: *dl}") + "---\n" + doc("Queue", "q3", "fifo: &f false", "visibilityTimeout: 30", "deadLetter: {maxReceives: 2}", "retentionPeriod: 60") + "  x: *f\n"},
+			[]string{cf + `:14:9: spec.fifo: *f refers to &f at line 6, in an earlier document of this file: anchors are per document (after ---); repeat the value here, or mark it &f in this document`,
+				cf + `:15:20: spec.deadLetter: *dl refers to &dl at line 7`, cf + `:26:3: spec.x: unknown field`}},
 		{"not a mapping", map[string]string{cf: "- a\n- b\n"},
 			[]string{cf + `:1:1: a document must be a mapping`}},
 		// A stack file tracked with Git LFS is a pointer in git's objects.
