@@ -131,7 +131,7 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 				switch {
 				case qc == nil:
 					r.errs.add(posAt(sn, "queue"), kp+".queue", "unknown component %q%s", q, suggestName(q, r.s.ComponentNames()))
-				case qc.kind != KindQueue:
+				case qc.kind != KindQueue && !r.s.dupComps[q]:
 					r.errs.add(posAt(sn, "queue"), kp+".queue", "%q is a %s, not a Queue", q, qc.kind)
 				default:
 					deps.add(q)

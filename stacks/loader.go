@@ -47,6 +47,10 @@ type Stack struct {
 	varsUnknown bool
 	comps       []*compDoc
 	compIdx     map[string]*compDoc
+	// dupComps are the component names declared more than once (an
+	// error): compIdx holds the first, which says nothing of the others,
+	// so overrides and references of those names are not checked.
+	dupComps map[string]bool
 	services    map[string]string // service name -> file
 	envs        map[string]*envDoc
 	links       map[string]string // symbolic link in the stack -> the file it points at
@@ -1380,6 +1384,10 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 			}
 			if prev := s.compIdx[name]; prev != nil {
 				errs.add(c.pos, "metadata.name", "duplicate component name %q (also declared at %s:%d): component names are unique within a stack", name, prev.file, prev.pos.line)
+				if s.dupComps == nil {
+					s.dupComps = map[string]bool{}
+				}
+				s.dupComps[name] = true
 				continue
 			}
 			s.compIdx[name] = c

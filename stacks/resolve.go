@@ -138,6 +138,12 @@ func (r *resolver) resolve(envName string) *Resolved {
 		spec := c.spec
 		firstErr := len(r.errs.list)
 		o := r.override(c.name)
+		if r.s.dupComps[c.name] {
+			// Which of the components named so is overridden is not
+			// known: checking against the first would report the
+			// other's fields as unknown.
+			o = nil
+		}
 		if o != nil {
 			spec = merge(spec, o)
 		}
@@ -610,7 +616,7 @@ func (r *resolver) substScalar(n *node) *node {
 				r.errs.add(n.pos(), r.keyPath(), "reference ${%s}: unknown component %q%s", expr, comp, suggestName(comp, r.s.ComponentNames()))
 				continue
 			}
-			if !contains(c.kind.Outputs(), output) {
+			if !contains(c.kind.Outputs(), output) && !r.s.dupComps[comp] {
 				r.errs.add(n.pos(), r.keyPath(), "reference ${%s}: a %s has no output %q; its outputs are %s", expr, c.kind, output, strings.Join(c.kind.Outputs(), ", "))
 				continue
 			}

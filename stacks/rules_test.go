@@ -172,6 +172,15 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:4:9: metadata.name: the name "var" is reserved`}},
 		{"duplicate components", map[string]string{cf: doc("Bucket", "b"), "stacks/s/infra/d.yaml": doc("Queue", "b")},
 			[]string{`stacks/s/infra/d.yaml:4:9: metadata.name: duplicate component name "b" (also declared at stacks/s/infra/c.yaml:4)`}},
+		// A Queue and a MicroService both named api: the environment's
+		// override of api and references to api.url were checked against
+		// the Queue (unknown field replicas, no output url).
+		{"duplicate components of different kinds", map[string]string{cf: doc("Queue", "api"), "stacks/s/services/api/c.yaml": ms("replicas: 1") + "---\n" + doc("Topic", "t", "subscriptions: [{queue: api}]") + "---\n" + doc("Worker", "w", "image: x", "env: {U: '${api.url}'}"),
+			"stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api: {replicas: 3, cpu: 512, memory: 1024}\n"},
+			[]string{`stacks/s/services/api/c.yaml:4:9: metadata.name: duplicate component name "api" (also declared at stacks/s/infra/c.yaml:4)`}},
+		{"duplicate components of different kinds, the other way", map[string]string{cf: ms(), "stacks/s/services/api/c.yaml": doc("Queue", "api", "fifo: true") + "---\n" + doc("Topic", "t", "fifo: true", "subscriptions: [{queue: api}]") + "---\n" + doc("Worker", "w", "image: x", "env: {U: '${api.arn}'}"),
+			"stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api: {visibilityTimeout: 60}\n"},
+			[]string{`stacks/s/services/api/c.yaml:4:9: metadata.name: duplicate component name "api" (also declared at stacks/s/infra/c.yaml:4)`}},
 		{"malformed yaml", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: [\n"},
 			[]string{cf + `:2: invalid YAML: did not find expected node content`}},
 		// yaml.v3 gives parser errors' lines 0-based: they must name the
