@@ -47,13 +47,14 @@ type Stack struct {
 	varsUnknown bool
 	comps       []*compDoc
 	compIdx     map[string]*compDoc
+	services    map[string]string // service name -> file
+	envs        map[string]*envDoc
+	links       map[string]string // symbolic link in the stack -> the file it points at
+
 	// dupComps are the component names declared more than once (an
 	// error): compIdx holds the first, which says nothing of the others,
 	// so overrides and references of those names are not checked.
 	dupComps map[string]bool
-	services    map[string]string // service name -> file
-	envs        map[string]*envDoc
-	links       map[string]string // symbolic link in the stack -> the file it points at
 }
 
 type varDecl struct {
