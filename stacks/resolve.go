@@ -159,6 +159,10 @@ func (r *resolver) resolve(envName string) *Resolved {
 			} else {
 				for _, it := range dn.items {
 					switch {
+					case r.reportedAt(firstErr, it.pos()):
+						// a reference or variable in it was reported by
+						// subst (${db.url}, an output db lacks): what is
+						// left of it is no name to report again
 					case it.kind != nScalar:
 						r.errs.add(it.pos(), "spec.dependsOn", "want a component name, got %s", it.describe())
 					case it.value == c.name:
@@ -235,6 +239,17 @@ func (r *resolver) resolve(envName string) *Resolved {
 		}
 	}
 	return out
+}
+
+// reportedAt is true when a problem at p was reported since
+// errs.list[first].
+func (r *resolver) reportedAt(first int, p pos) bool {
+	for _, e := range r.errs.list[first:] {
+		if e.File == p.file && e.Line == p.line && e.Column == p.col {
+			return true
+		}
+	}
+	return false
 }
 
 // edge records where from's dependency on to was first written.
@@ -617,7 +632,11 @@ func (r *resolver) substScalar(n *node) *node {
 				continue
 			}
 			if !contains(c.kind.Outputs(), output) && !r.s.dupComps[comp] {
-				r.errs.add(n.pos(), r.keyPath(), "reference ${%s}: a %s has no output %q; its outputs are %s", expr, c.kind, output, strings.Join(c.kind.Outputs(), ", "))
+				hint := ""
+				if strings.HasPrefix(r.keyPath(), "spec.dependsOn[") {
+					hint = fmt.Sprintf(" (dependsOn takes component names: write %s)", comp)
+				}
+				r.errs.add(n.pos(), r.keyPath(), "reference ${%s}: a %s has no output %q; its outputs are %s%s", expr, c.kind, output, strings.Join(c.kind.Outputs(), ", "), hint)
 				continue
 			}
 			if _, ok := r.refs[name]; !ok {

@@ -118,10 +118,11 @@ func TestLoadRules(t *testing.T) {
 				cf + ":8:3: spec.my key: unknown field; valid fields:"}},
 		// A reference where a component name belongs names the component
 		// to write; an empty or one-character name gets no guess.
-		{"reference as a component name", map[string]string{cf: doc("Queue", "q", "dependsOn: ['${db.endpoint}', '', x]") + "---\n" + doc("Topic", "t", "subscriptions: [{queue: '${q.arn}'}]") + "---\n" + doc("Database", "db")},
+		{"reference as a component name", map[string]string{cf: doc("Queue", "q", "dependsOn: ['${db.endpoint}', '', x, '${db.url}']") + "---\n" + doc("Topic", "t", "subscriptions: [{queue: '${q.arn}'}]") + "---\n" + doc("Database", "db")},
 			[]string{cf + `:6:15: spec.dependsOn: unknown component "${db.endpoint}" (write the component's name, db, not a reference to one of its outputs)`,
 				cf + `:6:33: spec.dependsOn: unknown component ""; components: db, q, t`,
 				cf + `:6:37: spec.dependsOn: unknown component "x"; components: db, q, t`,
+				cf + `:6:40: spec.dependsOn[3]: reference ${db.url}: a Database has no output "url"; its outputs are endpoint, address, port, secretArn (dependsOn takes component names: write db)`,
 				cf + `:13:27: spec.subscriptions[0].queue: unknown component "${q.arn}" (write the component's name, q, not a reference`}},
 		// name: ~ is written, empty: not "missing" at the metadata line.
 		{"null component name", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "  name: b", "  name: ~", 1)},
