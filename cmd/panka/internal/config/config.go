@@ -553,6 +553,12 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 			vn = vn.Alias
 		}
 		path := prefix + kn.Value
+		if t := unsupportedTag(kn, vn); t != nil {
+			// yaml.v3 keeps the tag aside and the value as written:
+			// region: !Ref r would set the region "r".
+			errs = append(errs, fmt.Errorf("%s:%d:%d: key %s: YAML tag %s is not supported: config files hold plain values; remove the tag (write ${NAME} for an environment variable's value)", file, t.Line, t.Column, path, t.Tag))
+			continue
+		}
 		if line, dup := seen[kn.Value]; dup {
 			// yaml.v3 keeps both; the last would silently win.
 			errs = append(errs, fmt.Errorf("%s:%d:%d: duplicate key %q (first set at line %d): remove one of them", file, kn.Line, kn.Column, path, line))
@@ -593,6 +599,24 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// plainTags are the YAML tags a config file may carry: the core schema's,
+// which only say what the value already is, as in stack files.
+var plainTags = map[string]bool{
+	"!!str": true, "!!int": true, "!!float": true, "!!bool": true, "!!null": true,
+	"!!timestamp": true, "!!map": true, "!!seq": true,
+}
+
+// unsupportedTag returns the first of nodes carrying a tag other than the
+// core schema's (!Ref, !Sub, !!binary), or nil.
+func unsupportedTag(nodes ...*yaml.Node) *yaml.Node {
+	for _, n := range nodes {
+		if n.Tag != "" && n.Tag != "!" && !plainTags[n.ShortTag()] {
+			return n
+		}
+	}
+	return nil
 }
 
 func hasPrefix(p string) bool {

@@ -107,6 +107,12 @@ func TestLoadFileProblems(t *testing.T) {
 		// A section given a value is known, not an "unknown key".
 		{"section with a value", "backend: s3\n", `panka.yaml:1:1: backend is a section, not a value: write its keys under it (backend.type, backend.region, backend.bucket,`},
 		{"section with a list", "locks: [a]\n", `panka.yaml:1:1: locks is a section, not a value: write its keys under it (locks.type,`},
+		// A tag was dropped and the value kept: region: !Ref r set the
+		// region "r", bucket: !Sub an empty bucket.
+		{"local tag", "backend:\n  type: s3\n  region: !Ref r\n", `panka.yaml:3:11: key backend.region: YAML tag !Ref is not supported: config files hold plain values; remove the tag (write ${NAME}`},
+		{"empty tagged value", "backend:\n  bucket: !Sub\n", `panka.yaml:2:11: key backend.bucket: YAML tag !Sub is not supported`},
+		{"binary tag", "locks:\n  table: !!binary dGFibGU=\n", `panka.yaml:2:10: key locks.table: YAML tag !!binary is not supported`},
+		{"tagged section", "backend: !Foo\n  type: s3\n", `panka.yaml:1:10: key backend: YAML tag !Foo is not supported`},
 		{"nested section with a value", "aws:\n  assumeRole: arn:aws:iam::1:role/x\n", `panka.yaml:2:3: aws.assumeRole is a section, not a value: write its keys under it (aws.assumeRole.roleArn, aws.assumeRole.sessionName, aws.assumeRole.externalId), or remove it`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,6 +132,13 @@ func TestLoadFileProblems(t *testing.T) {
 	}
 	if _, err := Resolve(Layers{RepoFile: file}); err != nil {
 		t.Errorf("valid file: %v", err)
+	}
+	// The core schema's tags only say what the value is: fine.
+	if err := os.WriteFile(file, []byte("backend: !!map\n  bucket: !!str acme\nlocks:\n  ttl: ! 2h\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := Resolve(Layers{RepoFile: file}); err != nil || r.Backend.Bucket != "acme" {
+		t.Errorf("core tags: %v, %+v", err, r)
 	}
 	// Anchors and aliases work as in stack files (a value, or a section).
 	if err := os.WriteFile(file, []byte("backend:\n  region: &r eu-west-1\n  bucket: acme-state\nlocks: &l\n  ttl: 2h\naws:\n  region: *r\n"), 0o644); err != nil {
