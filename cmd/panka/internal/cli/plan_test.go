@@ -560,6 +560,34 @@ func TestPlanSecretKeyFromPassphraseFile(t *testing.T) {
 	}
 }
 
+// TestPlanEmptyPassphraseWarns: PULUMI_CONFIG_PASSPHRASE set but empty,
+// without PULUMI_CONFIG_PASSPHRASE_FILE, passes apply's check (Pulumi
+// accepts the empty passphrase) and leaves the secret hashes unkeyed; that
+// was said with -v only. A stack with secret values now warns once; unset
+// (apply stops) or with a passphrase file, it does not.
+func TestPlanEmptyPassphraseWarns(t *testing.T) {
+	r := newPlanRepo(t)
+	args := []string{"plan", "--stack", "user-platform", "--environment", "dev", "--var", "SIGNING_KEY=1234"}
+	home := "HOME=" + r.Dir + "/.home"
+	const warn = "Warning: user-platform/dev: PULUMI_CONFIG_PASSPHRASE is set but empty (and no PULUMI_CONFIG_PASSPHRASE_FILE is set), so Pulumi encrypts secrets with the empty passphrase and the hashes of secret values that state, history and manifests keep are unkeyed SHA-256"
+	_, errOut, code := r.run([]string{home, "PULUMI_CONFIG_PASSPHRASE="}, args...)
+	if code != 0 || strings.Count(errOut, warn) != 1 || strings.Contains(errOut, "1234") {
+		t.Errorf("empty passphrase: exit %d, want one warning:\n%s", code, errOut)
+	}
+	_, errOut, _ = r.run([]string{home}, args...)
+	if strings.Contains(errOut, "unkeyed") {
+		t.Errorf("unset passphrase warns: %s", errOut)
+	}
+	file := filepath.Join(t.TempDir(), "passphrase")
+	if err := os.WriteFile(file, []byte(planTestPassphrase), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, _ = r.run([]string{home, "PULUMI_CONFIG_PASSPHRASE=", "PULUMI_CONFIG_PASSPHRASE_FILE=" + file}, args...)
+	if strings.Contains(errOut, "unkeyed") {
+		t.Errorf("passphrase file warns: %s", errOut)
+	}
+}
+
 // TestApplySavedPlanSecrets: apply PLANFILE needs every secret variable the
 // plan was made with again. It named one at a time (give it, run again,
 // be told of the next), and a value other than the planned one was refused

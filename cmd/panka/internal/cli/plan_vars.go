@@ -80,19 +80,46 @@ func (f *Factory) engineEnviron() []string {
 // hashes that state, history, saved plans and local manifests keep are
 // unkeyed SHA-256, which can be brute-forced for short or guessable
 // secrets. With the passphrase provider a missing passphrase stops apply
-// before anything is written, so only the awskms case is said here.
+// before anything is written, but PULUMI_CONFIG_PASSPHRASE set and empty
+// (without PULUMI_CONFIG_PASSPHRASE_FILE) does not: Pulumi accepts the
+// empty passphrase on purpose, so that case is said too.
 func (f *Factory) warnUnkeyedSecrets(cfg *config.Resolved, model *stacks.Resolved, key []byte) {
 	if len(key) > 0 || cfg == nil || model == nil {
 		return
 	}
 	sp := cfg.Pulumi.SecretsProvider
-	if sp == "" || sp == "passphrase" || !hasSecretValues(model) {
+	if sp == "" || sp == "passphrase" {
+		if !f.emptyPassphrase() || !hasSecretValues(model) {
+			return
+		}
+		f.unkeyedOnce.Do(func() {
+			f.Warnf("%s/%s: PULUMI_CONFIG_PASSPHRASE is set but empty (and no PULUMI_CONFIG_PASSPHRASE_FILE is set), so Pulumi encrypts secrets with the empty passphrase and the hashes of secret values that state, history and manifests keep are unkeyed SHA-256, which can be guessed for short or common secrets: set PULUMI_CONFIG_PASSPHRASE to a value kept secret, the same on every run (see docs/plan.md)",
+				model.Stack, model.Environment)
+		})
+		return
+	}
+	if !hasSecretValues(model) {
 		return
 	}
 	f.unkeyedOnce.Do(func() {
 		f.Warnf("%s/%s: pulumi.secretsProvider is %s and no PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) is set, so the hashes of secret values that state, history and manifests keep are unkeyed SHA-256, which can be guessed for short or common secrets: set PULUMI_CONFIG_PASSPHRASE to a value kept secret, the same on every run, to key them (the awskms provider ignores it; see docs/plan.md)",
 			model.Stack, model.Environment, secretsProviderScheme(sp))
 	})
+}
+
+// emptyPassphrase reports whether PULUMI_CONFIG_PASSPHRASE is in the
+// environment with an empty value and PULUMI_CONFIG_PASSPHRASE_FILE is not
+// set: Pulumi then uses the empty passphrase (when it is unset, apply stops).
+func (f *Factory) emptyPassphrase() bool {
+	if f.passphraseFile() != "" || f.Environ == nil {
+		return false
+	}
+	for _, kv := range f.Environ() {
+		if kv == "PULUMI_CONFIG_PASSPHRASE=" {
+			return true
+		}
+	}
+	return false
 }
 
 // secretsProviderScheme returns the scheme of a secrets provider URL
