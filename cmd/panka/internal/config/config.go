@@ -504,7 +504,8 @@ func (r *Resolved) loadFile(path, layer string, env map[string]string) error {
 		return fmt.Errorf("read config %s: %w", path, err)
 	}
 	var doc yaml.Node
-	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -518,6 +519,17 @@ func (r *Resolved) loadFile(path, layer string, env map[string]string) error {
 			}
 		}
 		return fmt.Errorf("%s: not valid YAML: %s (fix the file; `panka config show` reads it back)", where, msg)
+	}
+	// A second document (after ---) was never read: its keys were
+	// silently ignored.
+	for {
+		var more yaml.Node
+		if err := dec.Decode(&more); err != nil {
+			break // io.EOF, or an error in a document that is not read anyway
+		}
+		if len(more.Content) > 0 && !(more.Content[0].Kind == yaml.ScalarNode && more.Content[0].ShortTag() == "!!null") {
+			return fmt.Errorf("%s:%d: a second YAML document (after ---): a config file holds one document; move its keys into the first and remove the ---", path, more.Content[0].Line)
+		}
 	}
 	if len(doc.Content) == 0 {
 		return nil

@@ -113,6 +113,8 @@ func TestLoadFileProblems(t *testing.T) {
 		{"empty tagged value", "backend:\n  bucket: !Sub\n", `panka.yaml:2:11: key backend.bucket: YAML tag !Sub is not supported`},
 		{"binary tag", "locks:\n  table: !!binary dGFibGU=\n", `panka.yaml:2:10: key locks.table: YAML tag !!binary is not supported`},
 		{"tagged section", "backend: !Foo\n  type: s3\n", `panka.yaml:1:10: key backend: YAML tag !Foo is not supported`},
+		// The second document was never read: locks.type bogus was ignored.
+		{"second document", "backend:\n  type: local\n---\nlocks:\n  type: bogus\n", `panka.yaml:4: a second YAML document (after ---): a config file holds one document; move its keys into the first and remove the ---`},
 		{"nested section with a value", "aws:\n  assumeRole: arn:aws:iam::1:role/x\n", `panka.yaml:2:3: aws.assumeRole is a section, not a value: write its keys under it (aws.assumeRole.roleArn, aws.assumeRole.sessionName, aws.assumeRole.externalId), or remove it`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,6 +134,13 @@ func TestLoadFileProblems(t *testing.T) {
 	}
 	if _, err := Resolve(Layers{RepoFile: file}); err != nil {
 		t.Errorf("valid file: %v", err)
+	}
+	// A --- before the document, or after it with nothing more: fine.
+	if err := os.WriteFile(file, []byte("---\nbackend:\n  bucket: acme\n---\n# done\n...\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := Resolve(Layers{RepoFile: file}); err != nil || r.Backend.Bucket != "acme" {
+		t.Errorf("--- around one document: %v, %+v", err, r)
 	}
 	// The core schema's tags only say what the value is: fine.
 	if err := os.WriteFile(file, []byte("backend: !!map\n  bucket: !!str acme\nlocks:\n  ttl: ! 2h\n"), 0o644); err != nil {
