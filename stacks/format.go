@@ -54,7 +54,7 @@ func Format(src []byte) (out []byte, err error) {
 	if _, fe := checkText("", src); fe != nil {
 		return nil, &FormatError{Line: fe.Line, Column: fe.Column, Msg: fe.Msg}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(src))
+	dec := yaml.NewDecoder(bytes.NewReader(joinCommentOnlyDocuments(src)))
 	var docs []*yaml.Node
 	for {
 		var n yaml.Node
@@ -207,6 +207,56 @@ func reorder(m *yaml.Node, keys ...string) {
 // formatting would not be idempotent). Their comments go to the head of the
 // next document, or the foot of the last one; comments is what is left when
 // no document holds anything.
+// joinCommentOnlyDocuments blanks the --- between two documents that hold
+// only comments, so the comments of the first join the second: yaml.v3
+// loses them otherwise ("kind: Q\n---\n# a\n---\n# b\n" decodes without
+// "# a"). Such documents are empty and Format drops them anyway; the line
+// stays (blank, or the marker's own comment) so error lines do not move.
+// A file with directives (%YAML) is left as it is.
+func joinCommentOnlyDocuments(src []byte) []byte {
+	if !bytes.Contains(src, []byte("---")) || bytes.HasPrefix(src, []byte("%")) || bytes.Contains(src, []byte("\n%")) {
+		return src
+	}
+	lines := bytes.SplitAfter(src, []byte("\n"))
+	// markers are the lines of bare --- markers (a comment after them
+	// allowed); empty[k] is true when the k-th document (before
+	// markers[k], or after the last one) has no content, commented[k]
+	// when it has comments.
+	var markers []int
+	empty, commented := []bool{true}, []bool{false}
+	for i, l := range lines {
+		t := bytes.TrimRight(l, " \t\r\n")
+		if bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- #")) || bytes.HasPrefix(t, []byte("---\t#")) {
+			markers = append(markers, i)
+			empty, commented = append(empty, true), append(commented, false)
+			continue
+		}
+		if s := bytes.TrimLeft(t, " \t"); len(s) > 0 && s[0] != '#' {
+			empty[len(empty)-1] = false
+		} else if len(s) > 0 {
+			commented[len(commented)-1] = true
+		}
+	}
+	changed := false
+	for k, i := range markers {
+		if !empty[k] || !commented[k] || !empty[k+1] {
+			continue
+		}
+		t := bytes.TrimRight(lines[i], " \t\r\n")
+		nl := lines[i][len(t):]
+		if c := bytes.IndexByte(t, '#'); c >= 0 {
+			lines[i] = append(append([]byte{}, t[c:]...), nl...)
+		} else {
+			lines[i] = nl
+		}
+		changed = true
+	}
+	if !changed {
+		return src
+	}
+	return bytes.Join(lines, nil)
+}
+
 func dropEmptyDocuments(docs []*yaml.Node) (kept []*yaml.Node, comments string) {
 	var pending []string
 	add := func(cs ...string) {
