@@ -565,6 +565,10 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 			vn = vn.Alias
 		}
 		path := prefix + kn.Value
+		if kn.Kind == yaml.ScalarNode && kn.ShortTag() == "!!merge" {
+			errs = append(errs, fmt.Errorf("%s:%d:%d: merge keys (<<: *name) are not supported in config files: write the keys out%s", file, kn.Line, kn.Column, under(prefix)))
+			continue
+		}
 		if t := unsupportedTag(kn, vn); t != nil {
 			// yaml.v3 keeps the tag aside and the value as written:
 			// region: !Ref r would set the region "r".
@@ -611,6 +615,14 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// under is " under SECTION" for a key prefix "SECTION.", "" at the top.
+func under(prefix string) string {
+	if prefix == "" {
+		return ""
+	}
+	return " under " + strings.TrimSuffix(prefix, ".")
 }
 
 // plainTags are the YAML tags a config file may carry: the core schema's,

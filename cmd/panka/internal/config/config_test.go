@@ -112,6 +112,7 @@ func TestLoadFileProblems(t *testing.T) {
 		{"local tag", "backend:\n  type: s3\n  region: !Ref r\n", `panka.yaml:3:11: key backend.region: YAML tag !Ref is not supported: config files hold plain values; remove the tag (write ${NAME}`},
 		{"empty tagged value", "backend:\n  bucket: !Sub\n", `panka.yaml:2:11: key backend.bucket: YAML tag !Sub is not supported`},
 		{"binary tag", "locks:\n  table: !!binary dGFibGU=\n", `panka.yaml:2:10: key locks.table: YAML tag !!binary is not supported`},
+		{"merge key", "backend: &b\n  type: local\nlocks:\n  <<: *b\n", `panka.yaml:4:3: merge keys (<<: *name) are not supported in config files: write the keys out under locks`},
 		{"tagged section", "backend: !Foo\n  type: s3\n", `panka.yaml:1:10: key backend: YAML tag !Foo is not supported`},
 		// The second document was never read: locks.type bogus was ignored.
 		{"second document", "backend:\n  type: local\n---\nlocks:\n  type: bogus\n", `panka.yaml:4: a second YAML document (after ---): a config file holds one document; move its keys into the first and remove the ---`},
