@@ -398,7 +398,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		// An empty engine state is what a destroy that did not finish
 		// left, or one that recorded nothing (panka killed while its
 		// engine went on): not a lost one.
-		emptyOK := destroyUnfinished(state) || engineMoved
+		emptyOK := DestroyUnfinished(state) || engineMoved
 		outputs, runErr = runEngine(ctx, rt, eng, req, state, deployed, desired, drifted || moved, emptyOK, res, logf)
 		runErr = explainProtected(runErr, req, state, drifted, moved)
 		runErr = stoppedBy(ctx, runErr, req)
@@ -1018,14 +1018,14 @@ func CheckEngineState(key statestore.Key, st *statestore.State, deployed *stacks
 		key, len(names), by, strings.Join(names, ", "), key.Stack, key.Environment, key.Stack, key.Environment, strings.Join(names, " --resource "))
 }
 
-// destroyUnfinished reports whether the last run recorded in st is a
+// DestroyUnfinished reports whether the last run recorded in st is a
 // destroy that did not succeed (stopped by Ctrl-C or SIGTERM, or failed):
 // it keeps the deployed spec in state, while the engine may have deleted
 // every resource before it stopped. An empty Pulumi checkpoint is then
 // what that run left, not a lost one (CheckEngineState): refusing made the
 // next apply and destroy fail alike, with no way on but state rm. An apply
 // creates the components again, a destroy records them destroyed.
-func destroyUnfinished(st *statestore.State) bool {
+func DestroyUnfinished(st *statestore.State) bool {
 	if st == nil || st.LastDeployment == nil {
 		return false
 	}

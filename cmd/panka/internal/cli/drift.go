@@ -128,6 +128,13 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	if _, _, st, err = f.deployedState(lctx, key); err != nil {
 		return err
 	}
+	// A destroy that did not finish may have deleted some or all of the
+	// components: a refresh sees only what is left, so it would find no
+	// drift in a half-destroyed environment, or (nothing left) take
+	// Pulumi's state for lost.
+	if deploy.DestroyUnfinished(st) {
+		return destroyUnfinishedError(key, st)
+	}
 	// Before the engine starts: clearing a killed run's leftovers rewrites
 	// the checkpoint.
 	moved := false
@@ -228,6 +235,29 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		return &ExitCodeError{Code: ExitChanges}
 	}
 	return nil
+}
+
+// destroyUnfinishedError refuses drift detect of key, whose last run
+// recorded in st is a destroy that did not finish (interrupted or failed):
+// it says so, why drift cannot be judged, and how to go on (finish the
+// destroy, or deploy the components again).
+func destroyUnfinishedError(key statestore.Key, st *statestore.State) error {
+	d := st.LastDeployment
+	allow := ""
+	if len(st.Spec) > 0 && string(st.Spec) != "null" {
+		if m, err := planner.DecodeModel(st.Spec); err == nil && slices.ContainsFunc(m.Components, func(c stacks.Component) bool { return c.Kind.HoldsData() }) {
+			allow = " --allow-destroy"
+		}
+	}
+	apply := fmt.Sprintf("panka apply --stack %s --environment %s", key.Stack, key.Environment)
+	if r := deployedRecord(st); r != nil && r.Commit != "" {
+		apply += " --ref " + r.Commit
+	}
+	return fmt.Errorf("the last destroy of %s did not finish (%s at %s, state serial %d): some or all of its components may be deleted already, "+
+		"so drift cannot be judged against what panka deployed (a refresh sees only what is left). "+
+		"Finish the destroy with panka destroy --stack %s --environment %s%s, or deploy the components again with %s; "+
+		"then re-run panka drift detect. Nothing was checked",
+		key, d.Result, d.StartedAt.UTC().Format(time.RFC3339), st.Serial, key.Stack, key.Environment, allow, apply)
 }
 
 // newDriftReport builds the report of key from the steps of a refresh

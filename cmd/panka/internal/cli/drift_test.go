@@ -224,3 +224,60 @@ func TestDriftAddRefreshed(t *testing.T) {
 		t.Errorf("remediation %q, want %q", rep.Remediation, want)
 	}
 }
+
+// TestDriftAfterUnfinishedDestroy: a destroy stopped midway (SIGTERM after
+// its first delete) keeps the deployed spec in state while the engine has
+// deleted some or all of the components. drift detect refused then with
+// "Pulumi's state ... was lost" (nothing left), or would have found no
+// drift in what was left. It says the destroy did not finish and how to go
+// on, before starting the engine, and records nothing.
+func TestDriftAfterUnfinishedDestroy(t *testing.T) {
+	ctx := context.Background()
+	f, _, _, _ := lockTestFactory(t)
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := f.Store(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	deployed := &stacks.Resolved{Stack: "shop", Environment: "dev", Components: []stacks.Component{
+		{Name: "shop-db", Kind: stacks.KindDatabase, Spec: map[string]any{"engine": "postgres"}},
+		{Name: "web", Kind: stacks.KindMicroService, Spec: map[string]any{"image": "web:1"}},
+	}}
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	started := time.Date(2026, 11, 27, 5, 59, 41, 0, time.UTC)
+	apply := &statestore.Deployment{Serial: 1, Operation: statestore.OpApply, Commit: commit, Result: statestore.ResultSucceeded}
+	destroy := &statestore.Deployment{Serial: 2, Operation: statestore.OpDestroy, Commit: commit, Result: statestore.ResultInterrupted, StartedAt: started}
+	if _, err := store.Put(ctx, key, &statestore.State{SchemaVersion: statestore.SchemaVersion, Serial: 2, Stack: "shop", Environment: "dev",
+		Status: statestore.StatusFailed, Spec: deployed.Canonical(), LastDeployment: destroy, LastSuccessful: apply}, ""); err != nil {
+		t.Fatal(err)
+	}
+	err = driftDetectRun(ctx, &DriftOptions{F: f, Stack: "shop", Environment: "dev"})
+	if err == nil {
+		t.Fatal("drift detect after an interrupted destroy succeeded")
+	}
+	for _, want := range []string{
+		"the last destroy of shop/dev did not finish (interrupted at 2026-11-27T05:59:41Z, state serial 2)",
+		"drift cannot be judged",
+		"panka destroy --stack shop --environment dev --allow-destroy",
+		"panka apply --stack shop --environment dev --ref " + commit,
+		"re-run panka drift detect",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "lost") {
+		t.Errorf("error %q takes Pulumi's state for lost", err)
+	}
+	st, _, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Serial != 2 || st.LastDriftCheck != nil {
+		t.Errorf("state after the refusal: serial %d, drift check %+v; want serial 2 and no check recorded", st.Serial, st.LastDriftCheck)
+	}
+}
