@@ -165,10 +165,8 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		fmt.Fprintf(f.Notices(), "an earlier run of %s was killed; holding the lease, panka %s\n", key, rec.String())
 	}
 	// A refresh of an empty Pulumi stack finds no drift, whatever exists.
-	if deployed != nil {
-		if err := deploy.CheckEngineState(key, st, deployed, rec); err != nil {
-			return err
-		}
+	if err := driftEngineState(key, st, deployed, rec, moved); err != nil {
+		return err
 	}
 	res, err := eng.RefreshPreview(lctx, nil)
 	if err != nil {
@@ -243,21 +241,53 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 // destroy, or deploy the components again).
 func destroyUnfinishedError(key statestore.Key, st *statestore.State) error {
 	d := st.LastDeployment
-	allow := ""
+	var deployed *stacks.Resolved
 	if len(st.Spec) > 0 && string(st.Spec) != "null" {
-		if m, err := planner.DecodeModel(st.Spec); err == nil && slices.ContainsFunc(m.Components, func(c stacks.Component) bool { return c.Kind.HoldsData() }) {
-			allow = " --allow-destroy"
-		}
+		deployed, _ = planner.DecodeModel(st.Spec)
+	}
+	return fmt.Errorf("the last destroy of %s did not finish (%s at %s, state serial %d): some or all of its components may be deleted already, "+
+		"so drift cannot be judged against what panka deployed (a refresh sees only what is left). %s",
+		key, d.Result, d.StartedAt.UTC().Format(time.RFC3339), st.Serial, afterDestroyStopped(key, st, deployed))
+}
+
+// afterDestroyStopped says how to go on from a destroy of key that did
+// not finish: finish it, or deploy the components again (deployed, the
+// spec st records; nil when unknown), then check for drift again.
+func afterDestroyStopped(key statestore.Key, st *statestore.State, deployed *stacks.Resolved) string {
+	allow := ""
+	if deployed != nil && slices.ContainsFunc(deployed.Components, func(c stacks.Component) bool { return c.Kind.HoldsData() }) {
+		allow = " --allow-destroy"
 	}
 	apply := fmt.Sprintf("panka apply --stack %s --environment %s", key.Stack, key.Environment)
 	if r := deployedRecord(st); r != nil && r.Commit != "" {
 		apply += " --ref " + r.Commit
 	}
-	return fmt.Errorf("the last destroy of %s did not finish (%s at %s, state serial %d): some or all of its components may be deleted already, "+
-		"so drift cannot be judged against what panka deployed (a refresh sees only what is left). "+
-		"Finish the destroy with panka destroy --stack %s --environment %s%s, or deploy the components again with %s; "+
-		"then re-run panka drift detect. Nothing was checked",
-		key, d.Result, d.StartedAt.UTC().Format(time.RFC3339), st.Serial, key.Stack, key.Environment, allow, apply)
+	return fmt.Sprintf("Finish the destroy with panka destroy --stack %s --environment %s%s, or deploy the components again with %s; "+
+		"then re-run panka drift detect. Nothing was checked", key.Stack, key.Environment, allow, apply)
+}
+
+// driftEngineState refuses drift detect of key when Pulumi's checkpoint
+// (rec) holds no resources while st records deployed components
+// (deploy.CheckEngineState). When the checkpoint was written after the
+// last recorded deployment (moved) it was not lost: a run that recorded
+// nothing emptied it, most likely a destroy whose panka was killed (the
+// engine, told panka died, finished or stopped it), and the error says
+// so and how to go on instead of sending the user to restore it.
+func driftEngineState(key statestore.Key, st *statestore.State, deployed *stacks.Resolved, rec *engine.Recovery, moved bool) error {
+	if deployed == nil {
+		return nil
+	}
+	err := deploy.CheckEngineState(key, st, deployed, rec)
+	if err == nil || !moved {
+		return err
+	}
+	names := make([]string, 0, len(deployed.Components))
+	for _, c := range deployed.Components {
+		names = append(names, c.Name)
+	}
+	return fmt.Errorf("Pulumi's state of %s holds no resources, and it was written after the last recorded deployment (state serial %d) by a run that recorded nothing: "+
+		"most likely a destroy whose panka was killed while its engine went on, so its components (%s) may be deleted and drift cannot be judged against what panka deployed. %s",
+		key, st.Serial, strings.Join(names, ", "), afterDestroyStopped(key, st, deployed))
 }
 
 // newDriftReport builds the report of key from the steps of a refresh

@@ -281,3 +281,50 @@ func TestDriftAfterUnfinishedDestroy(t *testing.T) {
 		t.Errorf("state after the refusal: serial %d, drift check %+v; want serial 2 and no check recorded", st.Serial, st.LastDriftCheck)
 	}
 }
+
+// TestDriftEngineStateEmptiedByKilledRun: panka killed during a destroy
+// records nothing, while its engine finishes or stops the destroy and
+// writes Pulumi's checkpoint. drift detect then refused with "Pulumi's
+// state ... was lost", sending the user to restore it. A checkpoint
+// written since the last recorded deployment (moved) was not lost: the
+// error says a run that recorded nothing emptied it and how to go on. One
+// that did not move is still taken for lost, and a checkpoint holding
+// resources passes.
+func TestDriftEngineStateEmptiedByKilledRun(t *testing.T) {
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	st := &statestore.State{Serial: 4, Stack: "shop", Environment: "dev", Status: statestore.StatusDeployed,
+		LastDeployment: &statestore.Deployment{Serial: 4, Operation: statestore.OpApply, Commit: commit, Result: statestore.ResultSucceeded}}
+	deployed := &stacks.Resolved{Stack: "shop", Environment: "dev", Components: []stacks.Component{
+		{Name: "assets", Kind: stacks.KindBucket}, {Name: "web", Kind: stacks.KindMicroService}}}
+	none, two := 0, 2
+	empty, full := &engine.Recovery{Resources: &none}, &engine.Recovery{Resources: &two}
+
+	err := driftEngineState(key, st, deployed, empty, true)
+	if err == nil {
+		t.Fatal("an emptied checkpoint passed")
+	}
+	for _, want := range []string{
+		"Pulumi's state of shop/dev holds no resources, and it was written after the last recorded deployment (state serial 4) by a run that recorded nothing",
+		"its components (assets, web) may be deleted and drift cannot be judged",
+		"panka destroy --stack shop --environment dev --allow-destroy",
+		"panka apply --stack shop --environment dev --ref " + commit,
+		"re-run panka drift detect",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "lost") {
+		t.Errorf("error %q takes Pulumi's state for lost", err)
+	}
+	if err := driftEngineState(key, st, deployed, empty, false); err == nil || !strings.Contains(err.Error(), "or it was lost") {
+		t.Errorf("an empty checkpoint not written since: %v, want the lost-state refusal", err)
+	}
+	if err := driftEngineState(key, st, deployed, full, true); err != nil {
+		t.Errorf("a checkpoint holding resources: %v", err)
+	}
+	if err := driftEngineState(key, st, nil, empty, true); err != nil {
+		t.Errorf("nothing deployed: %v", err)
+	}
+}
