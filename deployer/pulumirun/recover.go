@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -12,9 +13,13 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 
 	"panka.dev/panka/deployer/engine"
@@ -102,11 +107,12 @@ func (r *Runner) RecoverStale(ctx context.Context) (*Recovery, error) {
 // cleanly ended it outright instead (cliCommand.takeInterrupted): a Ctrl-C
 // or SIGTERM landing just as `pulumi up` took its lock. The run was stopped
 // cleanly, and panka still holds its lease, so it must not leave the lock
-// for the next run to clear as a killed run's. On file:// backends only the
-// lock files naming such a process (its pid on this host) are removed; on
-// others, which cannot be listed here, `pulumi cancel` removes the stack's
-// locks, as RecoverStale does under the lease. Failures are reported on the
-// log: the next run clears what is left.
+// for the next run to clear as a killed run's. On file:// and s3://
+// backends only the lock files (objects) naming such a process (its pid on
+// this host) are removed, so a Pulumi run by hand against the same backend
+// keeps its lock; on others, which cannot be listed here, `pulumi cancel`
+// removes the stack's locks, as RecoverStale does under the lease. Failures
+// are reported on the log: the next run clears what is left.
 func (r *Runner) releaseInterruptedLocks() {
 	if r.cliCmd == nil {
 		return
@@ -139,10 +145,22 @@ func (r *Runner) releaseInterruptedLocks() {
 	if r.stack.Workspace() == nil {
 		return // the stack was not opened (New failed): it took no lock
 	}
-	// The run's own context is done: cancel under a fresh one, as panka
+	// The run's own context is done: work under a fresh one, as panka
 	// waits for this answer while it holds the lease.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if b, ok := s3BackendOf(r.opts.BackendURL); ok {
+		// Only the lock objects naming such a process: `pulumi cancel`
+		// would remove every lock of the stack, a Pulumi run by hand
+		// against the same backend included.
+		c, err := b.client(ctx, r.opts.Env)
+		if err != nil {
+			fmt.Fprintf(r.opts.Log, "warning: could not look for the Pulumi lock of the interrupted run (the next run clears it): %v\n", err)
+			return
+		}
+		removeS3Locks(ctx, c, b, r.opts.Project, r.opts.Stack, pids, r.opts.Log)
+		return
+	}
 	if err := r.stack.Cancel(ctx); err != nil {
 		fmt.Fprintf(r.opts.Log, "warning: could not remove the Pulumi lock of the interrupted run (the next run clears it): %v\n", err)
 	}
@@ -418,28 +436,141 @@ func listFileLocks(dir, project, stack string) ([]StaleLock, error) {
 			return nil
 		}
 		rel, _ := filepath.Rel(root, p)
-		rel = filepath.ToSlash(rel)
-		stackDir := path.Dir(rel)
-		if stackDir != stack && !strings.HasSuffix(stackDir, "/"+project+"/"+stack) {
+		if !lockOfStack(filepath.ToSlash(rel), project, stack) {
 			return nil
 		}
 		l := StaleLock{Path: p}
 		if b, err := os.ReadFile(p); err == nil {
-			var c struct {
-				PID       int       `json:"pid"`
-				Username  string    `json:"username"`
-				Hostname  string    `json:"hostname"`
-				Timestamp time.Time `json:"timestamp"`
-			}
-			if json.Unmarshal(b, &c) == nil {
-				l.PID, l.Username, l.Hostname, l.Created = c.PID, c.Username, c.Hostname, c.Timestamp
-			}
+			readLock(&l, b)
 		}
 		out = append(out, l)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list Pulumi lock files under %s: %w", root, err)
+	}
+	return out, nil
+}
+
+// lockOfStack reports whether rel, the path of a DIY lock file below
+// .pulumi/locks/, is one of the stack's: <org>/<project>/<stack>/*.json
+// for project-scoped stacks, <stack>/*.json for legacy ones.
+func lockOfStack(rel, project, stack string) bool {
+	stackDir := path.Dir(rel)
+	return stackDir == stack || strings.HasSuffix(stackDir, "/"+project+"/"+stack)
+}
+
+// readLock fills l from b, the content of a DIY lock file (who wrote it
+// and when); unreadable content leaves l as it is.
+func readLock(l *StaleLock, b []byte) {
+	var c struct {
+		PID       int       `json:"pid"`
+		Username  string    `json:"username"`
+		Hostname  string    `json:"hostname"`
+		Timestamp time.Time `json:"timestamp"`
+	}
+	if json.Unmarshal(b, &c) == nil {
+		l.PID, l.Username, l.Hostname, l.Created = c.PID, c.Username, c.Hostname, c.Timestamp
+	}
+}
+
+// s3Backend is an s3:// DIY backend URL's parts (see engine.S3Backend).
+type s3Backend struct {
+	bucket, prefix, region, endpoint string
+	pathStyle                        bool
+}
+
+// s3BackendOf parses an s3:// backend URL (see engine.S3Backend.URL).
+func s3BackendOf(backendURL string) (s3Backend, bool) {
+	u, err := url.Parse(backendURL)
+	if err != nil || u.Scheme != "s3" || u.Host == "" {
+		return s3Backend{}, false
+	}
+	q := u.Query()
+	ps, _ := strconv.ParseBool(q.Get("use_path_style"))
+	return s3Backend{bucket: u.Host, prefix: strings.Trim(u.Path, "/"), region: q.Get("region"), endpoint: q.Get("endpoint"), pathStyle: ps}, true
+}
+
+// client returns an S3 client for b with the credentials the Pulumi CLI
+// uses: the process environment, with the profile and region of env (the
+// runner's Env) when set there.
+func (b s3Backend) client(ctx context.Context, env map[string]string) (*s3.Client, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if p := env["AWS_PROFILE"]; p != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(p))
+	}
+	region := b.region
+	if region == "" {
+		region = env["AWS_REGION"]
+	}
+	if region != "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration for s3://%s: %w", b.bucket, err)
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if b.endpoint != "" {
+			o.BaseEndpoint = aws.String(b.endpoint)
+		}
+		o.UsePathStyle = b.pathStyle
+	}), nil
+}
+
+// removeS3Locks removes the lock objects of the stack under the s3:// DIY
+// backend b that a Pulumi process of pids on this host wrote, and no
+// other; what it removes and what fails go to log.
+func removeS3Locks(ctx context.Context, c *s3.Client, b s3Backend, project, stack string, pids []int, log io.Writer) {
+	locks, err := listS3Locks(ctx, c, b, project, stack)
+	if err != nil {
+		fmt.Fprintf(log, "warning: could not look for the Pulumi lock of the interrupted run (the next run clears it): %v\n", err)
+		return
+	}
+	host, _ := os.Hostname()
+	for _, l := range locks {
+		if host == "" || l.Hostname != host || !slices.Contains(pids, l.PID) {
+			continue
+		}
+		key := strings.TrimPrefix(l.Path, "s3://"+b.bucket+"/")
+		if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(key)}); err != nil {
+			fmt.Fprintf(log, "warning: could not remove the Pulumi lock of the interrupted run (the next run clears it): %v\n", err)
+			continue
+		}
+		fmt.Fprintf(log, "removed %s: the interrupt ended pulumi (pid %d) before it could release its lock\n", l.Path, l.PID)
+	}
+}
+
+// listS3Locks reads the lock objects of the stack under the s3:// DIY
+// backend b, as listFileLocks does for file:// ones; each Path is
+// s3://bucket/key.
+func listS3Locks(ctx context.Context, c *s3.Client, b s3Backend, project, stack string) ([]StaleLock, error) {
+	root := ".pulumi/locks/"
+	if b.prefix != "" {
+		root = b.prefix + "/" + root
+	}
+	var out []StaleLock
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(b.bucket), Prefix: aws.String(root)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list Pulumi lock objects under s3://%s/%s: %w", b.bucket, root, err)
+		}
+		for _, o := range page.Contents {
+			key := aws.ToString(o.Key)
+			if !strings.HasSuffix(key, ".json") || !lockOfStack(strings.TrimPrefix(key, root), project, stack) {
+				continue
+			}
+			l := StaleLock{Path: "s3://" + b.bucket + "/" + key}
+			if g, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(key)}); err == nil {
+				body, rerr := io.ReadAll(io.LimitReader(g.Body, 1<<16))
+				g.Body.Close()
+				if rerr == nil {
+					readLock(&l, body)
+				}
+			}
+			out = append(out, l)
+		}
 	}
 	return out, nil
 }
