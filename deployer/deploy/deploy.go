@@ -100,6 +100,10 @@ type Runtime struct {
 	// form returns it so, so that the engine's files copied unchanged from
 	// another backend are not a change. nil: not checked.
 	EngineState func(ctx context.Context, recorded string) (string, error)
+	// EngineCheckpoint reads Pulumi's checkpoint of the stack (nil when
+	// there is none), so that the plan after a failed run leaves out what
+	// that run never reached (Planned). nil: not read.
+	EngineCheckpoint func(ctx context.Context) ([]byte, error)
 	// SecretKey keys the hashes of sensitive outputs in state.
 	SecretKey []byte
 	// LeaseLost is asked right before the deployment is recorded; it
@@ -276,7 +280,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	if state != nil {
 		header.Deployed = DeployedHeader(state)
 	}
-	planned, left, tried := Planned(ctx, rt.Store, req.Key, state, deployed, desired)
+	planned, left, tried := Planned(ctx, rt.Store, req.Key, state, deployed, desired, rt.EngineCheckpoint)
 	if len(left) > 0 {
 		warnf("%s", LeftWarning(req.Key, left, "this "+string(req.Operation)))
 	}
@@ -776,14 +780,40 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 // the plan said "No changes" for a change reverted in the YAML after a
 // failed apply, while apply (which runs the engine after a failed run)
 // changed it back.
-func Planned(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State, deployed, desired *stacks.Resolved) (planned *stacks.Resolved, left []stacks.Component, tried []string) {
-	runs := failedRuns(ctx, store, key, st)
+//
+// checkpoint, when not nil, reads Pulumi's checkpoint of key (nil when
+// there is none): a component the failed runs did not touch there (see
+// engine.ComponentsTouched) still holds the recorded spec, so it is not
+// planned against what they tried, and one they tried to create that it
+// does not hold was never created, so it is not left. Without it the plan
+// showed an update (or a replace) that the engine then did not make, or a
+// delete that needed --allow-destroy for a Bucket that never existed.
+func Planned(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State, deployed, desired *stacks.Resolved, checkpoint func(context.Context) ([]byte, error)) (planned *stacks.Resolved, left []stacks.Component, tried []string) {
+	runs, since := failedRuns(ctx, store, key, st)
 	left = leftByFailedRuns(runs, deployed, desired)
+	alt := triedByFailedRuns(runs, deployed, desired)
+	if (len(left) > 0 || len(alt) > 0) && checkpoint != nil && !since.IsZero() {
+		if b, err := checkpoint(ctx); err == nil && b != nil {
+			if present, touched, ok := engine.ComponentsTouched(b, since); ok {
+				// Never created there (its create failed or was not
+				// reached), so nothing to delete.
+				left = slices.DeleteFunc(left, func(c stacks.Component) bool { return !present[c.Name] && !touched[c.Name] })
+				for name := range alt {
+					if present[name] && !touched[name] {
+						delete(alt, name)
+					}
+				}
+			}
+		}
+	}
+	if len(left) == 0 {
+		left = nil
+	}
 	planned = deployed
 	if len(left) > 0 {
 		planned = withComponents(deployed, desired, st, left)
 	}
-	if alt := triedByFailedRuns(runs, deployed, desired); len(alt) > 0 {
+	if len(alt) > 0 {
 		if planned == deployed {
 			cp := *deployed
 			planned = &cp
@@ -809,22 +839,23 @@ func TriedWarning(key statestore.Key, tried []string, what string) string {
 
 // failedRuns are the models that failed or interrupted runs since the last
 // successful deployment tried to deploy (their history records hold the
-// spec they ran with), most recent first; nil when the last deployment
+// spec they ran with), most recent first, and when the earliest of those
+// runs (destroys included) started; nil when the last deployment
 // succeeded or history cannot be read (the plan is then the recorded
 // state's, as before).
-func failedRuns(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State) []*stacks.Resolved {
+func failedRuns(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State) (runs []*stacks.Resolved, since time.Time) {
 	if st == nil || st.LastDeployment == nil || st.LastDeployment.Result == statestore.ResultSucceeded {
-		return nil
+		return nil, time.Time{}
 	}
 	recs, err := store.History(ctx, key, 0, 50)
 	if err != nil {
-		return nil
+		return nil, time.Time{}
 	}
-	var runs []*stacks.Resolved
 	for _, r := range recs {
 		if r.Result == statestore.ResultSucceeded {
 			break
 		}
+		since = r.StartedAt
 		if r.Operation == statestore.OpDestroy || len(r.Spec) == 0 || string(r.Spec) == "null" {
 			continue
 		}
@@ -832,7 +863,7 @@ func failedRuns(ctx context.Context, store statestore.Store, key statestore.Key,
 			runs = append(runs, m)
 		}
 	}
-	return runs
+	return runs, since
 }
 
 // triedByFailedRuns returns, by name, the components desired exactly as

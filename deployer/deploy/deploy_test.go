@@ -1266,3 +1266,88 @@ func TestRunAfterKilledDestroy(t *testing.T) {
 		t.Fatalf("apply after the killed destroy: %v (ups %d)", err, eng2.ups)
 	}
 }
+
+// TestPlannedLeavesOutWhatFailedRunsNeverReached: after a failed apply,
+// the plan compared each component with what that run tried, whether or
+// not the engine reached it: a component the run never updated showed an
+// update (the engine then did nothing), and one whose create failed showed
+// a delete that needed --allow-destroy for a Bucket that never existed.
+// Pulumi's checkpoint says which components the run touched (a resource
+// created or modified since it started, or pending): the others keep the
+// recorded spec, and a tried component missing from it was never created.
+func TestPlannedLeavesOutWhatFailedRunsNeverReached(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{}
+	rt, _ := newRuntime(t, eng)
+	var warnings []string
+	rt.Warnf = func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
+	assets := comp("assets", stacks.KindBucket, map[string]any{"versioning": true})
+	v1 := model(assets, comp("web", stacks.KindWorker, map[string]any{"image": "web:1"}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	applied := rt.Now() // after the first run, before the failed one
+	eng.upErr = errors.New("pankalocal: write manifest media.json: file exists")
+	v2 := model(assets, comp("media", stacks.KindBucket, map[string]any{"versioning": false}), comp("web", stacks.KindWorker, map[string]any{"image": "web:2"}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2}); err == nil {
+		t.Fatal("second apply: want the engine's error")
+	}
+	eng.upErr = nil
+	checkpoint := func(webModified time.Time, pendingMedia bool) func(context.Context) ([]byte, error) {
+		const typ = "pankalocal:index:Component"
+		root := "urn:pulumi:shop-dev::panka::pulumi:pulumi:Stack::panka-shop-dev"
+		res := func(name string, at time.Time) string {
+			return fmt.Sprintf(`{"urn":"urn:pulumi:shop-dev::panka::%s::%s","type":%q,"parent":%q,"created":%q,"modified":%q}`,
+				typ, name, typ, root, applied.Add(-time.Second).Format(time.RFC3339Nano), at.Format(time.RFC3339Nano))
+		}
+		pending := ""
+		if pendingMedia {
+			pending = fmt.Sprintf(`,"pending_operations":[{"resource":{"urn":"urn:pulumi:shop-dev::panka::%s::media","parent":%q},"type":"creating"}]`, typ, root)
+		}
+		doc := fmt.Sprintf(`{"version":3,"checkpoint":{"latest":{"resources":[{"urn":%q,"type":"pulumi:pulumi:Stack"},%s,%s]%s}}}`,
+			root, res("assets", applied.Add(-time.Second)), res("web", webModified), pending)
+		return func(context.Context) ([]byte, error) { return []byte(doc), nil }
+	}
+	st, _, err := rt.Store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployed, err := planner.DecodeModel(st.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Reverted; the failed run reached neither web nor media.
+	planned, left, tried := Planned(ctx, rt.Store, key, st, deployed, v1, checkpoint(applied.Add(-time.Second), false))
+	if len(left) != 0 || len(tried) != 0 {
+		t.Errorf("untouched: left %v, tried %v; want neither", left, tried)
+	}
+	if p := planner.Plan(v1, planned, planner.Options{}); p.HasChanges() {
+		t.Errorf("untouched: plan %+v, want no changes", p.Summary)
+	}
+	// It updated web (modified since it started), and media's create was
+	// in flight when it stopped: both are planned as before.
+	planned, left, tried = Planned(ctx, rt.Store, key, st, deployed, v1, checkpoint(applied.Add(time.Hour), true))
+	if len(left) != 1 || left[0].Name != "media" || !slices.Equal(tried, []string{"web"}) {
+		t.Errorf("touched: left %v, tried %v; want media left, web tried", left, tried)
+	}
+	if p := planner.Plan(v1, planned, planner.Options{}); p.Summary.Update != 1 || p.Summary.Delete != 1 {
+		t.Errorf("touched: plan %+v, want web updated back, media deleted", p.Summary)
+	}
+	// No checkpoint to read: as before, planned against what the run tried.
+	if _, left, tried := Planned(ctx, rt.Store, key, st, deployed, v1, nil); len(left) != 1 || len(tried) != 1 {
+		t.Errorf("no checkpoint: left %v, tried %v; want media left, web tried", left, tried)
+	}
+
+	// Run reads it through Runtime.EngineCheckpoint: no warning, nothing
+	// to delete (no --allow-destroy needed), nothing to update.
+	rt.EngineCheckpoint = checkpoint(applied.Add(-time.Second), false)
+	warnings = nil
+	res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Plan.Summary.Update != 0 || res.Plan.Summary.Delete != 0 || len(warnings) != 0 {
+		t.Errorf("apply of the revert: plan %+v, warnings %q; want no update, no delete, no warning", res.Plan.Summary, warnings)
+	}
+}

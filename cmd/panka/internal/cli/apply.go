@@ -424,8 +424,9 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		Store: store,
 		NewEngine: f.engineFactory(cfg, req.Key, engineOptions{Parallelism: parallelism, Log: f.engineLog(),
 			AllowDestroy: req.AllowDestroy, AllowReplace: req.AllowReplace}),
-		OnEvent:     prog.event,
-		EngineState: f.engineStateFunc(cfg, req.Key),
+		OnEvent:          prog.event,
+		EngineState:      f.engineStateFunc(cfg, req.Key),
+		EngineCheckpoint: f.engineCheckpointFunc(cfg, req.Key),
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(f.Notices(), format+"\n", args...)
 		},

@@ -58,6 +58,49 @@ func (f *Factory) pulumiBackendURL(cfg *config.Resolved, key statestore.Key) (st
 	}
 }
 
+// engineCheckpointFunc returns deploy.Runtime.EngineCheckpoint for a
+// stack/environment whose Pulumi state is in panka's own backend: the
+// checkpoint's content (nil when there is none). nil for another Pulumi
+// backend (Pulumi Cloud), which is not read.
+func (f *Factory) engineCheckpointFunc(cfg *config.Resolved, key statestore.Key) func(context.Context) ([]byte, error) {
+	if cfg.Pulumi.Backend != "" && cfg.Pulumi.Backend != "s3" && cfg.Pulumi.Backend != "diy" {
+		return nil
+	}
+	pdir, err := pulumiDir(cfg, key)
+	if err != nil {
+		return nil
+	}
+	rel := path.Join(pdir, engine.CheckpointPath(engine.StackName(key.Stack, key.Environment)))
+	if cfg.Backend.Type == "s3" {
+		return func(ctx context.Context) ([]byte, error) {
+			c, err := f.S3Client(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(cfg.Backend.Bucket), Key: aws.String(rel)})
+			if s3store.IsNotFound(err) {
+				return nil, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			defer out.Body.Close()
+			return io.ReadAll(out.Body)
+		}
+	}
+	return func(context.Context) ([]byte, error) {
+		dir, err := f.localDir(cfg)
+		if err != nil {
+			return nil, err
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "state", filepath.FromSlash(rel)))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return b, err
+	}
+}
+
 // engineStateFunc returns deploy.Runtime.EngineState for a stack/environment
 // whose Pulumi state is in panka's own backend: the checkpoint's ETag in
 // S3, a hash of its file locally. Asked for the form of a token recorded
