@@ -1858,14 +1858,22 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 	fileEnvs := map[string][]string{}     // env file / stack.yaml effect
 	overlayComps := map[string][]string{} // env -> components its overlay's edit changed
 	stackComps := map[string][]string{}   // env -> components stack.yaml's own edit changed
-	stackEdited := false                  // stack.yaml changed in place (not only moved)
+	// stackEdited: stack.yaml changed in place (not only moved) along
+	// with other files of the stack, so what it changes itself must be
+	// told apart from theirs. When it is the only file that changed,
+	// every change is its own, and the extra resolve below is not paid
+	// (a far-apart comparison edits thousands of stack.yaml files).
+	stackEdited, others := false, false
 	if sB != nil && sH != nil && id.headDir != "" {
 		for _, c := range id.files {
-			if c.Path == path.Join(id.headDir, stacks.StackFile) && c.OldHash != c.NewHash {
-				stackEdited = true
+			if c.Path == path.Join(id.headDir, stacks.StackFile) {
+				stackEdited = stackEdited || c.OldHash != c.NewHash
+			} else {
+				others = true
 			}
 		}
 	}
+	stackEdited = stackEdited && others
 	for _, env := range all {
 		if !e.envSelected(env, restrict) {
 			continue
