@@ -1077,9 +1077,17 @@ func deployedRecord(st *statestore.State) *statestore.Deployment {
 // (Pulumi's ResourceChanges), leaving out the stack's root resource, which
 // Pulumi counts and panka does not deploy. The counts are of Pulumi
 // resources: a component the target maps to several resources counts
-// each. nil when r has no summary (a failed run).
+// each. nil when r has no summary (a failed run). A run that reports no
+// summary and no step changed nothing: finishing a destroy whose resources
+// an interrupted run already deleted counts no deletes, not the plan's.
 func engineChanges(r *engine.Result) *statestore.ChangeSummary {
-	if r == nil || len(r.Changes) == 0 {
+	if r == nil {
+		return nil
+	}
+	if len(r.Changes) == 0 {
+		if len(r.Steps) == 0 {
+			return &statestore.ChangeSummary{}
+		}
 		return nil
 	}
 	c := r.Changes

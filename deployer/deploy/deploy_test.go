@@ -394,6 +394,11 @@ func TestRunAfterInterruptedDestroy(t *testing.T) {
 	if err != nil || st.Status != statestore.StatusDestroyed {
 		t.Fatalf("state after the destroy: %+v, %v", st, err)
 	}
+	// The engine found nothing left to delete (no summary, no step): the
+	// record counts no deletes, not the plan's 2.
+	if got := st.LastDeployment.Changes; got == nil || *got != (statestore.ChangeSummary{}) {
+		t.Errorf("destroy that deleted nothing records changes %+v, want none", got)
+	}
 }
 
 func TestDataProtection(t *testing.T) {
