@@ -1088,6 +1088,26 @@ func realDir(fsys fs.FS, dir string) bool {
 	return true
 }
 
+// environmentFiles lists the environments of stack folder dir by the names
+// of its environments/*.yaml (or .yml) files, sorted, as the stacks loader
+// does; for a stack whose stack.yaml gives no header.
+func environmentFiles(fsys fs.FS, dir string) []string {
+	ents, err := fs.ReadDir(fsys, path.Join(dir, stacks.EnvironmentsDir))
+	if err != nil {
+		return nil
+	}
+	var envs []string
+	for _, d := range ents {
+		env := strings.TrimSuffix(strings.TrimSuffix(d.Name(), ".yaml"), ".yml")
+		if d.IsDir() || !isYAMLName(d.Name()) || stacks.CheckName(env) != "" || slices.Contains(envs, env) {
+			continue
+		}
+		envs = append(envs, env)
+	}
+	sort.Strings(envs)
+	return envs
+}
+
 // isYAMLName reports whether a file name ends in .yaml or .yml.
 func isYAMLName(n string) bool { return strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml") }
 
@@ -1680,11 +1700,16 @@ func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bo
 	default:
 		st.Path, st.Change = id.baseDir, Removed
 	}
-	envsOf := func(h *stacks.Header) []string {
-		if h == nil {
+	envsOf := func(s *side, dir string, h *stacks.Header) []string {
+		if h != nil {
+			return h.Environments
+		}
+		if dir == "" {
 			return nil
 		}
-		return h.Environments
+		// No header: stack.yaml is gone or gives no name. An environment
+		// still exists iff its file does (SPEC §3).
+		return environmentFiles(s.fsys, dir)
 	}
 	if id.headErr != nil {
 		problems = append(problems, fmt.Errorf("stack %s (%s) at head: %w", id.name, id.headDir, id.headErr))
@@ -1737,7 +1762,7 @@ func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bo
 
 	switch st.Change {
 	case Added:
-		for _, env := range envsOf(id.hh) {
+		for _, env := range envsOf(head, id.headDir, id.hh) {
 			set(env, Added)
 		}
 		fileReasons(nil)
@@ -1745,15 +1770,12 @@ func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bo
 		if id.baseErr != nil {
 			st.Reasons = append(st.Reasons, errorReasons(id.baseDir, id.baseErr, "does not load at base")...)
 		}
-		for _, env := range envsOf(id.bh) {
+		for _, env := range envsOf(base, id.baseDir, id.bh) {
 			set(env, Removed)
 		}
 		fileReasons(nil)
 	default:
-		envB, envH := toSet(envsOf(id.bh)), toSet(envsOf(id.hh))
-		if id.hh == nil {
-			envH = envB // stack.yaml broken at head: assume the environments stayed
-		}
+		envB, envH := toSet(envsOf(base, id.baseDir, id.bh)), toSet(envsOf(head, id.headDir, id.hh))
 		all := sortedKeys(union(envB, envH))
 		if e.opts.Paths {
 			for _, env := range all {

@@ -2302,3 +2302,57 @@ func TestNameGoesOnOverLines(t *testing.T) {
 		}
 	})
 }
+
+// TestUnreadableStackFileEnvironmentFiles: when a stack.yaml is gone or
+// gives no name (a header cannot be read) on one side, its environments
+// are still the environment files on that side: one deleted in the same
+// change is removed, one added is added, committed or in the work tree,
+// in both engines and modes; and fixing the stack.yaml later compares the
+// environments that were there (modified), not all of them as added.
+// Detection used to take base's environments for head's (an environment
+// deleted meanwhile read as modified, a new one was missed) and none at
+// base (every environment "added" after the fix, a deleted one missed).
+func TestUnreadableStackFileEnvironmentFiles(t *testing.T) {
+	for _, how := range []string{"gone", "noname"} {
+		for _, uncommitted := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/uncommitted=%v", how, uncommitted), func(t *testing.T) {
+				g, _ := baseRepo(t)
+				if how == "gone" {
+					g.Remove("stacks/orders/stack.yaml")
+				} else {
+					g.Write("stacks/orders/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: [\nspec: {}\n")
+				}
+				g.Remove("stacks/orders/environments/staging.yaml")
+				g.Write("stacks/orders/environments/qa.yaml", envYAML("qa", "  variables: {}\n"))
+				base := "HEAD"
+				if !uncommitted {
+					g.Commit("break")
+					base = "HEAD~1"
+				}
+				want := []string{"orders modified dev:modified,prod:modified,qa:added,staging:removed"}
+				detectAll(t, g.Dir, changes.Options{Base: base, Uncommitted: uncommitted, StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+					if got := summary(res); !slices.Equal(got, want) {
+						t.Errorf("broken: %s paths=%v: %q, want %q", engine, paths, got, want)
+					}
+				})
+				if how == "gone" {
+					return // at base no stack then: restoring it adds one
+				}
+				if uncommitted {
+					g.Commit("break")
+				}
+				g.Write("stacks/orders/stack.yaml", stackYAML("orders", ""))
+				g.Remove("stacks/orders/environments/qa.yaml")
+				if !uncommitted {
+					g.Commit("fix")
+				}
+				want = []string{"orders modified dev:modified,prod:modified,qa:removed"}
+				detectAll(t, g.Dir, changes.Options{Base: base, Uncommitted: uncommitted, StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+					if got := summary(res); !slices.Equal(got, want) {
+						t.Errorf("fixed: %s paths=%v: %q, want %q", engine, paths, got, want)
+					}
+				})
+			})
+		}
+	}
+}
