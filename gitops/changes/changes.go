@@ -870,6 +870,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 		return id
 	}
+	var leftBehind []error
 	baseNames := map[string]string{}
 	for _, dir := range baseDirs {
 		h, err := e.header(base, dir)
@@ -889,8 +890,22 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		id.baseDir, id.bh, id.baseErr = dir, h, err
 		id.files = append(id.files, atBase[dir].files...)
 	}
+	// A folder without a name of its own (its stack.yaml gone, or
+	// unreadable) that keeps the name it had at base yields it to a folder
+	// elsewhere whose stack.yaml gives that name, whatever the order of
+	// the two: the stack moved there, the old folder was left behind.
+	behind := func(name, dir, other string, err error) error {
+		what := "its stack.yaml is gone"
+		if !errors.Is(err, stacks.ErrNoStack) {
+			what = "its stack.yaml gives no name: " + firstLine(err)
+		}
+		return fmt.Errorf("stack %s is at %s at head; %s still holds stack files, but %s: delete that folder (git rm -r %s) if the stack moved, or fix its stack.yaml", name, other, dir, what, dir)
+	}
+	inside := func(dir, other string) bool { return strings.HasPrefix(dir+"/", other+"/") }
+	headErrs := map[string]error{} // folder -> its header error, as read
 	for _, dir := range headDirsAll {
 		h, err := e.header(head, dir)
+		headErrs[dir] = err
 		name := path.Base(dir)
 		if h != nil {
 			name = h.Name
@@ -898,16 +913,24 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 			name = n // stack.yaml no longer parses: keep the identity it had
 		}
 		id := get(name)
-		if id.headDir != "" {
-			if id.headErr == nil {
-				id.headErr = duplicateName(name, id.headDir, dir)
-			}
+		if id.headDir != "" && h == nil && id.hh != nil && !inside(id.headDir, dir) {
+			leftBehind = append(leftBehind, behind(name, dir, id.headDir, err))
 			continue
+		}
+		if id.headDir != "" && h != nil && id.hh == nil && !inside(dir, id.headDir) {
+			leftBehind = append(leftBehind, behind(name, id.headDir, dir, headErrs[id.headDir]))
+			id.headDir, id.headErr = "", nil
 		}
 		if errors.Is(err, stacks.ErrNoStack) {
 			// orphanedStackFiles: its stack.yaml is gone, its
 			// environments are not.
 			err = fmt.Errorf("%s is gone, but %s still holds environment files: restore %s (named exactly that) to keep the stack, or delete the whole folder (git rm -r %s) to remove it", path.Join(dir, stacks.StackFile), path.Join(dir, stacks.EnvironmentsDir), stacks.StackFile, dir)
+		}
+		if id.headDir != "" {
+			if id.headErr == nil {
+				id.headErr = duplicateName(name, id.headDir, dir)
+			}
+			continue
 		}
 		id.headDir, id.hh, id.headErr = dir, h, err
 		t := atHead[dir]
@@ -949,7 +972,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 	}
 
-	var problems []error
+	problems := leftBehind
 	// A link to a stack folder is not a stack (validate says why): no
 	// change made through it is seen.
 	for _, l := range links {

@@ -2356,3 +2356,51 @@ func TestUnreadableStackFileEnvironmentFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestFolderLeftBehindByMove: a stack moved by copying its folder and
+// deleting (or breaking) only the old stack.yaml, its environment files
+// left behind, is the stack at its new folder: moved, compared there (a
+// new environment added), with the leftover folder named on stderr; the
+// old folder does not take the name because it sorts first, nor makes it
+// a duplicate because it sorts last. Detection used to let whichever
+// folder came first in path order claim the name: the leftover one hid
+// the moved stack (its new environment missed), or the moved stack was
+// reported as a duplicate name.
+func TestFolderLeftBehindByMove(t *testing.T) {
+	for _, to := range []string{"stacks/a-orders", "stacks/z-orders"} {
+		for _, how := range []string{"gone", "noname"} {
+			for _, uncommitted := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%s/uncommitted=%v", to, how, uncommitted), func(t *testing.T) {
+					g, _ := baseRepo(t)
+					seed(g, to, "orders")
+					g.Write(to+"/environments/qa.yaml", envYAML("qa", "  variables: {}\n"))
+					if how == "gone" {
+						g.Remove("stacks/orders/stack.yaml")
+					} else {
+						g.Write("stacks/orders/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: [\n")
+					}
+					base := "HEAD"
+					if !uncommitted {
+						g.Commit("half a move")
+						base = "HEAD~1"
+					}
+					want := map[bool][]string{
+						false: {"orders moved qa:added"},
+						true:  {"orders moved dev:modified,prod:modified,qa:added,staging:modified"},
+					}
+					detectAll(t, g.Dir, changes.Options{Base: base, Uncommitted: uncommitted, StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+						if got := summary(res); !slices.Equal(got, want[paths]) {
+							t.Errorf("%s paths=%v: %q, want %q", engine, paths, got, want[paths])
+						}
+						if len(res.Stacks) == 1 && (res.Stacks[0].Path != to || res.Stacks[0].OldPath != "stacks/orders") {
+							t.Errorf("%s paths=%v: %s <- %s, want %s <- stacks/orders", engine, paths, res.Stacks[0].Path, res.Stacks[0].OldPath, to)
+						}
+						if p := fmt.Sprint(res.Problems); !strings.Contains(p, "stack orders is at "+to+" at head; stacks/orders still holds stack files") || strings.Contains(p, "unique") {
+							t.Errorf("%s paths=%v: problems %s", engine, paths, p)
+						}
+					})
+				})
+			}
+		}
+	}
+}
