@@ -185,7 +185,25 @@ func (l *Locker) put(ctx context.Context, objKey string, info locker.Info, etag 
 		}
 	}
 	_, err = l.client.PutObject(ctx, in)
+	if conflict(err) && l.holds(ctx, objKey, b) {
+		// The SDK retried a write whose first attempt landed (its
+		// response was lost) and the retry met that attempt's object:
+		// the write succeeded. Without this a heartbeat through a flaky
+		// connection read as a lease taken over, and stopped the run.
+		return nil
+	}
 	return s3store.Explain(l.bucket, err)
+}
+
+// holds reports whether the object at objKey holds exactly b.
+func (l *Locker) holds(ctx context.Context, objKey string, b []byte) bool {
+	out, err := l.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(objKey)})
+	if err != nil {
+		return false
+	}
+	defer out.Body.Close()
+	got, err := io.ReadAll(out.Body)
+	return err == nil && bytes.Equal(got, b)
 }
 
 // released is the marker that replaces a lease on release: the same key

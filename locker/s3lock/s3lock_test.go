@@ -210,3 +210,74 @@ func TestDeletedLockObject(t *testing.T) {
 		t.Errorf("release: %v", err)
 	}
 }
+
+// replayClient sends each PutObject twice, as the SDK's retry after a lost
+// response (a connection reset once the request was sent) does: the second
+// attempt meets the first one's object, and its If-Match no longer holds.
+type replayClient struct{ *s3.Client }
+
+func (r replayClient) PutObject(ctx context.Context, in *s3.PutObjectInput, opt ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	cp := *in
+	if _, err := r.Client.PutObject(ctx, &cp, opt...); err != nil {
+		return nil, err
+	}
+	if s, ok := in.Body.(io.Seeker); ok {
+		_, _ = s.Seek(0, io.SeekStart)
+	}
+	return r.Client.PutObject(ctx, in, opt...)
+}
+
+// TestRetriedWriteIsNotALostLease: a heartbeat whose first attempt landed
+// but whose response was lost was retried by the SDK with the old ETag,
+// failed its condition and was taken for a lease taken over: the apply was
+// stopped mid-engine ("lease lost") though nobody else held the lock, and
+// a release said the same. A write that meets its own object succeeded.
+func TestRetriedWriteIsNotALostLease(t *testing.T) {
+	ctx := context.Background()
+	bucket := testserver.NewBucket(t)
+	c := testserver.S3Client(t)
+	l, err := s3lock.New(s3lock.Options{Client: replayClient{c}, Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := locker.Key("app", "prod")
+	held, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "alice"}, time.Minute)
+	if err != nil {
+		t.Fatalf("acquire whose request landed twice: %v", err)
+	}
+	for i := range 3 {
+		if err := l.Heartbeat(ctx, key, held.ID, time.Minute); err != nil {
+			t.Fatalf("heartbeat %d whose request landed twice: %v; want the lease still held", i, err)
+		}
+	}
+	if got, err := l.Get(ctx, key); err != nil || got.ID != held.ID {
+		t.Fatalf("Get after the heartbeats: %+v, %v; want lock id %s", got, err, held.ID)
+	}
+	if err := l.Release(ctx, key, held.ID); err != nil {
+		t.Fatalf("release whose request landed twice: %v", err)
+	}
+	if _, err := l.Get(ctx, key); !errors.Is(err, locker.ErrNotFound) {
+		t.Fatalf("Get after Release: %v; want ErrNotFound", err)
+	}
+	// A lease that really changed hands is still lost.
+	other, err := s3lock.New(s3lock.Options{Client: c, Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "alice"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.ForceRelease(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "bob"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Heartbeat(ctx, key, mine.ID, time.Minute); !errors.Is(err, locker.ErrLost) {
+		t.Fatalf("heartbeat of a lease taken over: %v; want ErrLost", err)
+	}
+	if err := l.Release(ctx, key, mine.ID); !errors.Is(err, locker.ErrLost) {
+		t.Fatalf("release of a lease taken over: %v; want ErrLost", err)
+	}
+}
