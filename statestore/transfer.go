@@ -18,6 +18,13 @@ func Export(ctx context.Context, s Store, key Key) ([]byte, error) {
 	return EncodeState(st, key)
 }
 
+// CheckImport reports whether data can be a state document to import, with
+// the error Import gives when it cannot (empty, not JSON, truncated, not a
+// JSON object, no schema version), source naming it (a file name).
+func CheckImport(data []byte, source string) error {
+	return checkSchema(data, "state", source, corruptPushHint)
+}
+
 // ImportOptions control Import.
 type ImportOptions struct {
 	// Source names the imported document in errors (a file name).

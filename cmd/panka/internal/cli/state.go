@@ -693,13 +693,17 @@ func statePushRun(ctx context.Context, opts *StatePushOptions) error {
 	}
 	key := statestore.Key{Stack: opts.Stack, Environment: opts.Environment}
 	if key.Stack == "" || key.Environment == "" {
-		// Default to the stack/environment the file names.
+		// Default to the stack/environment the file names. A document
+		// that is no state says so, as Import would, not in Go's terms.
+		if err := statestore.CheckImport(data, name); err != nil {
+			return err
+		}
 		var probe struct {
 			Stack       string `json:"stack"`
 			Environment string `json:"environment"`
 		}
 		if err := json.Unmarshal(data, &probe); err != nil {
-			return fmt.Errorf("%s is not a state document (%v); nothing was written", name, err)
+			return fmt.Errorf("%s is not a state document (its stack and environment must be strings); nothing was written: push a state printed by `panka state pull`", name)
 		}
 		if key.Stack == "" {
 			key.Stack = probe.Stack
