@@ -278,6 +278,22 @@ func (r *Resolved) applyImplied(env map[string]string) {
 		r.Locks.Region = r.Backend.Region
 		r.Sources["locks.region"] = Source{Layer: "default", Where: "from backend.region"}
 	}
+	// An unset heartbeat is 30 s, or a third of a shorter lease's ttl (as
+	// locker.LeaseOptions defaults it): locks.ttl: 20s alone was refused
+	// for the default heartbeat it did not set, and a 40s ttl was renewed
+	// only once before it ran out.
+	if r.Sources["locks.heartbeat"].Layer == "default" {
+		hb := r.Locks.TTL.D() / 3
+		if hb >= time.Second {
+			hb = hb.Truncate(time.Second)
+		} else {
+			hb = hb.Truncate(time.Millisecond)
+		}
+		if hb > 0 && hb < r.Locks.Heartbeat.D() {
+			r.Locks.Heartbeat = Duration(hb)
+			r.Sources["locks.heartbeat"] = Source{Layer: "default", Where: "a third of locks.ttl"}
+		}
+	}
 }
 
 // Validate checks cross-key rules (bucket required for s3 etc.). Each

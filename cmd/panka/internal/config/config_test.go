@@ -409,3 +409,45 @@ func TestValuesMaskURLPassword(t *testing.T) {
 		t.Errorf("the resolved value itself changed: %q", r.Pulumi.Backend)
 	}
 }
+
+// TestHeartbeatFollowsShortTTL: a lease ttl set alone used to be refused
+// when it was not longer than the default 30 s heartbeat ("locks.heartbeat
+// (30s, default) must be shorter than locks.ttl (20s, ...)"): the heartbeat
+// the user never set now defaults to a third of a shorter ttl, as
+// locker.LeaseOptions does; one that is set stays, and is still checked.
+func TestHeartbeatFollowsShortTTL(t *testing.T) {
+	for _, tt := range []struct {
+		env     []string
+		want    time.Duration
+		source  string
+		wantErr string
+	}{
+		{[]string{"PANKA_LOCKS_TTL=20s"}, 6 * time.Second, "default (a third of locks.ttl)", ""},
+		{[]string{"PANKA_LOCKS_TTL=8"}, 2 * time.Second, "default (a third of locks.ttl)", ""},
+		{[]string{"PANKA_LOCKS_TTL=40s"}, 13 * time.Second, "default (a third of locks.ttl)", ""},
+		{[]string{"PANKA_LOCKS_TTL=2s"}, 666 * time.Millisecond, "default (a third of locks.ttl)", ""},
+		{nil, 30 * time.Second, "default", ""},
+		{[]string{"PANKA_LOCKS_TTL=10m"}, 30 * time.Second, "default", ""},
+		{[]string{"PANKA_LOCKS_TTL=20s", "PANKA_LOCKS_HEARTBEAT=10s"}, 10 * time.Second, "env (PANKA_LOCKS_HEARTBEAT)", ""},
+		{[]string{"PANKA_LOCKS_TTL=20s", "PANKA_LOCKS_HEARTBEAT=1m"}, time.Minute, "env (PANKA_LOCKS_HEARTBEAT)",
+			"locks.heartbeat (1m0s, env (PANKA_LOCKS_HEARTBEAT)) must be shorter than locks.ttl (20s, env (PANKA_LOCKS_TTL))"},
+	} {
+		r, err := Resolve(Layers{Env: tt.env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Locks.Heartbeat.D(); got != tt.want {
+			t.Errorf("%v: locks.heartbeat = %s, want %s", tt.env, got, tt.want)
+		}
+		if got := r.Sources["locks.heartbeat"].String(); got != tt.source {
+			t.Errorf("%v: locks.heartbeat comes from %q, want %q", tt.env, got, tt.source)
+		}
+		err = r.Validate()
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("%v: Validate: %v", tt.env, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%v: Validate: %v, want %q", tt.env, err, tt.wantErr)
+		}
+	}
+}
