@@ -1,6 +1,8 @@
 package gitops_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -279,5 +281,47 @@ func TestDamagedIndex(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "the file is damaged") || !strings.Contains(err.Error(), "git reset") {
 			t.Errorf("%+v: WorktreeFS = %v, want a damaged-index error saying how to rebuild it", m, err)
 		}
+	}
+}
+
+// TestIndexSkipHash: with index.skipHash (the default under
+// feature.manyFiles since git 2.40) git writes the staging index without
+// a checksum, its trailer all zeros. go-git's decoder refused it ("read
+// the git index ...: invalid checksum"), so panka changed --uncommitted
+// failed without the git binary while git status was fine; both engines
+// now read it alike. A checksum that is wrong (the file damaged) says how
+// to rebuild the index.
+func TestIndexSkipHash(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("stacks/a/stack.yaml", "kind: Stack\n")
+	g.Write("stacks/b/stack.yaml", "kind: Stack\n")
+	g.Commit("one")
+	g.WriteFile("stacks/a/stack.yaml", "kind: Stack # edited\n")
+	g.WriteFile("stacks/c/stack.yaml", "kind: Stack\n")
+	idx := filepath.Join(g.Dir, ".git", "index")
+	b, err := os.ReadFile(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := bytes.Clone(b)
+	copy(b[len(b)-20:], make([]byte, 20)) // what index.skipHash writes
+	if err := os.WriteFile(idx, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"stacks/a/stack.yaml", "stacks/c/stack.yaml"}
+	for _, m := range modes {
+		r := open(t, g.Dir, m.opts)
+		got, err := r.WorktreeChanges(context.Background())
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: WorktreeChanges with a skipHash index = %v, %v; want %v", m.name, got, err, want)
+		}
+	}
+	good[len(good)-1] ^= 0xff // a checksum that does not match: damaged
+	if err := os.WriteFile(idx, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := open(t, g.Dir, gitops.Options{NoGitBinary: true})
+	if _, err := r.WorktreeChanges(context.Background()); err == nil || !strings.Contains(err.Error(), "the file is damaged") || !strings.Contains(err.Error(), "git reset") {
+		t.Errorf("WorktreeChanges with a damaged index = %v, want a damaged-index error saying how to rebuild it", err)
 	}
 }

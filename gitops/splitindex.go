@@ -2,6 +2,7 @@ package gitops
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -28,13 +29,24 @@ func (r *Repo) readIndex() (*index.Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the git index %s: %w", p, err)
 	}
+	// index.skipHash (the default with feature.manyFiles since git 2.40)
+	// writes no checksum: its trailer is all zeros, which go-git's
+	// decoder refused as "invalid checksum" (git never checks it). Give
+	// the decoder the checksum it wants.
+	if len(b) >= 12+20 && bytes.Equal(b[len(b)-20:], make([]byte, 20)) {
+		sum := sha1.Sum(b[:len(b)-20])
+		copy(b[len(b)-20:], sum[:])
+	}
 	idx := &index.Index{}
 	err = index.NewDecoder(bytes.NewReader(b)).Decode(idx)
 	if err == nil {
 		return idx, nil
 	}
-	if !errors.Is(err, index.ErrUnknownExtension) {
+	if errors.Is(err, index.ErrUnsupportedVersion) {
 		return nil, fmt.Errorf("read the git index %s: %w", p, err)
+	}
+	if !errors.Is(err, index.ErrUnknownExtension) {
+		return nil, fmt.Errorf("read the git index %s: the file is damaged (%v): rebuild it from HEAD with `rm %s && git reset` (the work tree is kept; staged changes must be added again)", p, err, p)
 	}
 	link, ok := indexExtension(b, "link")
 	if !ok {
