@@ -36,7 +36,9 @@ type (
 
 // RecoverStale clears what a killed Pulumi run leaves behind: the DIY
 // backend's lock files of this stack (via `pulumi cancel`, which on a DIY
-// backend deletes them all) and the checkpoint's pending operations (the
+// backend deletes them all; on file:// backends also the temporary file of
+// one never renamed into place, see isLockTemp) and the checkpoint's
+// pending operations (the
 // deployment is exported, the list emptied and imported back). Pending
 // creates are dropped: the next up creates those resources again, which
 // providers must tolerate (pankalocal overwrites its manifest).
@@ -60,7 +62,20 @@ func (r *Runner) RecoverStale(ctx context.Context) (*Recovery, error) {
 		if err := liveLock(locks, r.opts.Stack); err != nil {
 			return nil, err
 		}
-		cancel = len(locks) > 0
+		cancel = false
+		for _, l := range locks {
+			if !isLockTemp(l.Path) {
+				cancel = true
+				continue
+			}
+			// A lock file that was never renamed into place: removed
+			// here, as pulumi cancel only knows finished ones.
+			for _, p := range []string{l.Path, l.Path + ".attrs"} {
+				if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return rec, fmt.Errorf("remove the unfinished Pulumi lock file %s of stack %q: %w; remove it by hand and re-run", l.Path, r.opts.Stack, err)
+				}
+			}
+		}
 	}
 	if cancel {
 		if err := r.stack.Cancel(ctx); err != nil {
@@ -432,7 +447,7 @@ func listFileLocks(dir, project, stack string) ([]StaleLock, error) {
 			}
 			return err
 		}
-		if d.IsDir() || !strings.HasSuffix(p, ".json") {
+		if d.IsDir() || !strings.HasSuffix(p, ".json") && !isLockTemp(p) {
 			return nil
 		}
 		rel, _ := filepath.Rel(root, p)
@@ -450,6 +465,25 @@ func listFileLocks(dir, project, stack string) ([]StaleLock, error) {
 		return nil, fmt.Errorf("list Pulumi lock files under %s: %w", root, err)
 	}
 	return out, nil
+}
+
+// isLockTemp reports whether p is the temporary file of a lock file that
+// the file:// backend (gocloud's fileblob) writes next to it and renames
+// into place: "<lock>.json.<hex nanoseconds>.tmp". A Pulumi killed while
+// writing it, or a full disk, leaves it behind, empty or cut short, and
+// the backend lists it as a lock: every later run of the stack failed
+// with "error: unexpected end of JSON input".
+func isLockTemp(p string) bool {
+	base, ok := strings.CutSuffix(p, ".tmp")
+	if !ok {
+		return false
+	}
+	i := strings.LastIndexByte(base, '.')
+	if i < 0 || !strings.HasSuffix(base[:i], ".json") || i+1 == len(base) {
+		return false
+	}
+	_, err := strconv.ParseUint(base[i+1:], 16, 64)
+	return err == nil
 }
 
 // lockOfStack reports whether rel, the path of a DIY lock file below

@@ -404,3 +404,40 @@ func TestCountResources(t *testing.T) {
 		})
 	}
 }
+
+// TestListFileLocksUnfinished: the temporary file of a lock file that was
+// never renamed into place (a Pulumi killed while taking its lock, or a
+// full disk: "<lock>.json.<hex>.tmp", empty or cut short) is listed with
+// the stack's locks, so RecoverStale removes it; the backend lists it as
+// a lock, and every later run failed with "unexpected end of JSON input".
+func TestListFileLocksUnfinished(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel, content string) {
+		p := filepath.Join(dir, ".pulumi", "locks", filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("organization/panka/orders-dev/ee591cb0.json.18ebd5bd8c0d2afc.tmp", "")
+	write("organization/panka/orders-dev/notes.tmp", "")
+	write("organization/panka/orders-dev/x.json.zz.tmp", "")
+	write("organization/panka/orders-prod/b.json.18ebd5bd8c0d2afd.tmp", "")
+	locks, err := listFileLocks(dir, "panka", "orders-dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(locks) != 1 || filepath.Base(locks[0].Path) != "ee591cb0.json.18ebd5bd8c0d2afc.tmp" || locks[0].PID != 0 {
+		t.Fatalf("locks = %+v; want the stack's unfinished lock file only", locks)
+	}
+	for p, want := range map[string]bool{
+		"a/b.json.18ebd5bd8c0d2afc.tmp": true, "a/b.json.tmp": false, "a/b.json": false,
+		"a/b.yaml.18ebd5bd8c0d2afc.tmp": false, "a/b.json.xyz.tmp": false,
+	} {
+		if got := isLockTemp(p); got != want {
+			t.Errorf("isLockTemp(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
