@@ -1,5 +1,10 @@
 package gitops
 
+import (
+	"os"
+	"sync/atomic"
+)
+
 // SetCatFileSplit makes batches of at least n objects spread over procs
 // cat-file processes, for tests; it returns a function restoring the
 // defaults.
@@ -35,3 +40,14 @@ func (r *Repo) PaintDown(a, b Hash) (Hash, bool) {
 // UsesCommitGraph reports whether history walks read the repository's
 // commit-graph.
 func (r *Repo) UsesCommitGraph() bool { return r.graph() != nil }
+
+// CountWorktreeReads makes the go-git status count the work-tree folders
+// it reads and the tracked files it stats; it returns the counter and a
+// function restoring the defaults.
+func CountWorktreeReads() (*atomic.Int64, func()) {
+	var n atomic.Int64
+	oldDir, oldStat := readDir, lstat
+	readDir = func(name string) ([]os.DirEntry, error) { n.Add(1); return oldDir(name) }
+	lstat = func(name string) (os.FileInfo, error) { n.Add(1); return oldStat(name) }
+	return &n, func() { readDir, lstat = oldDir, oldStat }
+}

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -72,20 +71,28 @@ func (r *Repo) WorktreeChangesUnder(ctx context.Context, dirs ...string) ([]stri
 			return sortedKeys(set), nil
 		}
 	}
-	all, err := r.worktreeChangesGoGit(ctx)
-	if err != nil || len(specs) == 0 {
-		return all, err
-	}
-	var in []string
-	for _, p := range all {
-		for _, d := range specs {
-			if p == d || strings.HasPrefix(p, d+"/") {
-				in = append(in, p)
-				break
-			}
+	return r.worktreeChangesGoGit(ctx, outermost(specs))
+}
+
+// outermost returns the paths of specs that lie in no other one (the
+// folder "stacks" covers "stacks/api"), sorted; none for none.
+func outermost(specs []string) []string {
+	sorted := append([]string(nil), specs...)
+	sort.Strings(sorted)
+	var out []string
+	for _, s := range sorted {
+		if len(out) > 0 && underPath(s, out[len(out)-1]) {
+			continue
 		}
+		out = append(out, s)
 	}
-	return in, nil
+	return out
+}
+
+// underPath reports whether the slash-separated path p is dir or lies
+// below it.
+func underPath(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, dir+"/")
 }
 
 // IsDirty reports whether the work tree differs from HEAD (untracked files
@@ -109,7 +116,28 @@ type headFile struct {
 	mode filemode.FileMode
 }
 
-func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
+// worktreeChangesGoGit is WorktreeChangesUnder without the git binary for
+// the paths under specs (outermost, see outermost; none for all): only
+// their part of HEAD's tree is read, only their index entries are
+// compared with the work tree and only their folders are walked for
+// untracked files, so a stack's status in a monorepo of 200,000 files
+// costs what the stack holds.
+func (r *Repo) worktreeChangesGoGit(ctx context.Context, specs []string) ([]string, error) {
+	inScope := func(p string) bool {
+		if len(specs) == 0 {
+			return true
+		}
+		for {
+			if i := sort.SearchStrings(specs, p); i < len(specs) && specs[i] == p {
+				return true
+			}
+			i := strings.LastIndexByte(p, '/')
+			if i < 0 {
+				return false
+			}
+			p = p[:i]
+		}
+	}
 	changed := map[string]bool{}
 	head := map[string]headFile{}
 	if h, err := r.Head(); err == nil {
@@ -134,8 +162,24 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 			}
 			return nil
 		}
-		if err := walk(t, ""); err != nil {
-			return nil, err
+		if len(specs) == 0 {
+			if err := walk(t, ""); err != nil {
+				return nil, err
+			}
+		}
+		for _, spec := range specs {
+			e, err := r.PathEntry(t, spec)
+			switch {
+			case errors.Is(err, errNotExist):
+			case err != nil:
+				return nil, err
+			case e.IsDir():
+				if err := walk(e.Hash, spec+"/"); err != nil {
+					return nil, err
+				}
+			default:
+				head[spec] = headFile{e.Hash, e.Mode}
+			}
 		}
 	}
 	idx, err := r.readIndex()
@@ -152,6 +196,15 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 	for _, rec := range recs {
 		assumed[rec.path] = true
 	}
+	entries := idx.Entries
+	if len(specs) > 0 {
+		entries = nil
+		for _, e := range idx.Entries {
+			if inScope(e.Name) {
+				entries = append(entries, e)
+			}
+		}
+	}
 	var indexMtime int64
 	if st, err := os.Stat(filepath.Join(r.gitDir, "index")); err == nil {
 		indexMtime = st.ModTime().UnixNano()
@@ -159,7 +212,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 	inIndex := map[string]bool{}
 	gitlinks := map[string]bool{} // submodules
 	eol, trustExec, trustLinks := r.mayConvertEOL(), r.trustExecutableBit(), r.trustSymlinks()
-	for _, e := range idx.Entries {
+	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -195,7 +248,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context) ([]string, error) {
 	for p := range head {
 		changed[p] = true // deleted from the index
 	}
-	if err := r.untracked(ctx, inIndex, gitlinks, changed); err != nil {
+	if err := r.untracked(ctx, specs, inIndex, gitlinks, changed); err != nil {
 		return nil, err
 	}
 	return sortedKeys(changed), nil
@@ -257,7 +310,7 @@ func SubmoduleHead(dir string) (h Hash, ok bool) {
 // git checks it out and adds it.
 func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, eol, trustExec, trustLinks bool) (bool, error) {
 	p := filepath.Join(r.root, filepath.FromSlash(e.Name))
-	st, err := os.Lstat(p)
+	st, err := lstat(p)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || (err == nil && st.IsDir()) {
 		return false, nil // gone (a file now where its folder was), or a folder now
 	}
@@ -340,19 +393,12 @@ func (r *Repo) mayConvertEOL() bool {
 	return false
 }
 
-// untracked adds work-tree files that are neither in the index nor
-// ignored; gitlinks are the submodules of the index (not looked into).
-func (r *Repo) untracked(ctx context.Context, inIndex, gitlinks, changed map[string]bool) error {
-	wfs := osfs.New(r.root)
-	gi, err := gitignore.ReadPatterns(wfs, nil)
-	if err != nil {
-		return fmt.Errorf("read .gitignore files: %w", err)
-	}
-	// As git, by increasing priority: core.excludesFile, info/exclude,
-	// then the .gitignore files (ReadPatterns gives them in that order).
-	patterns := r.excludePatterns()
-	patterns = append(patterns, gi...)
-	m := gitignore.NewMatcher(patterns)
+// untracked adds work-tree files under specs (none: everywhere) that are
+// neither in the index nor ignored; gitlinks are the submodules of the
+// index (not looked into). The ignore rules of a folder are read only
+// for the folders walked and those on their way from the root.
+func (r *Repo) untracked(ctx context.Context, specs []string, inIndex, gitlinks, changed map[string]bool) error {
+	ig := r.Ignores()
 	// core.ignorecase (macOS' and Windows' default): a file whose path
 	// differs from an index entry's in case only is that entry, not
 	// untracked, as git status says (a case-only rename done on disk
@@ -364,15 +410,17 @@ func (r *Repo) untracked(ctx context.Context, inIndex, gitlinks, changed map[str
 			folded[strings.ToLower(p)] = true
 		}
 	}
-	var walk func(dir string, parts []string) error
-	walk = func(dir string, parts []string) error {
+	var walk func(dir string) error
+	walk = func(dir string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		entries, err := os.ReadDir(filepath.Join(r.root, filepath.FromSlash(dir)))
+		entries, err := readDir(filepath.Join(r.root, filepath.FromSlash(dir)))
 		if err != nil {
 			return nil
 		}
+		d := ig.dir(dir)
+		m := gitignore.NewMatcher(d.rules)
 		for _, e := range entries {
 			name := e.Name()
 			if name == ".git" {
@@ -382,9 +430,8 @@ func (r *Repo) untracked(ctx context.Context, inIndex, gitlinks, changed map[str
 			if dir != "" {
 				rel = dir + "/" + name
 			}
-			sub := append(append([]string(nil), parts...), name)
 			isDir := e.IsDir()
-			if m.Match(sub, isDir) {
+			if m.Match(append(d.parts[:len(d.parts):len(d.parts)], name), isDir) {
 				continue
 			}
 			if isDir {
@@ -394,7 +441,7 @@ func (r *Repo) untracked(ctx context.Context, inIndex, gitlinks, changed map[str
 				if _, err := os.Lstat(filepath.Join(r.root, filepath.FromSlash(rel), ".git")); err == nil {
 					continue // a nested repository
 				}
-				if err := walk(rel, sub); err != nil {
+				if err := walk(rel); err != nil {
 					return err
 				}
 				continue
@@ -408,8 +455,63 @@ func (r *Repo) untracked(ctx context.Context, inIndex, gitlinks, changed map[str
 		}
 		return nil
 	}
-	return walk("", nil)
+	if len(specs) == 0 {
+		return walk("")
+	}
+	for _, spec := range specs {
+		// What git status -- spec sees of spec itself: nothing inside an
+		// ignored folder, a submodule or a nested repository.
+		parentDir, base := "", spec
+		if i := strings.LastIndexByte(spec, '/'); i >= 0 {
+			parentDir, base = spec[:i], spec[i+1:]
+		}
+		inSubmodule := false
+		for p := parentDir; p != "" && !inSubmodule; {
+			inSubmodule = gitlinks[p]
+			i := strings.LastIndexByte(p, '/')
+			if i < 0 {
+				break
+			}
+			p = p[:i]
+		}
+		if inSubmodule || gitlinks[spec] {
+			continue
+		}
+		parent := ig.dir(parentDir)
+		if parent.ignored || parent.nested != "" {
+			continue
+		}
+		st, err := os.Lstat(filepath.Join(r.root, filepath.FromSlash(spec)))
+		if err != nil {
+			continue
+		}
+		isDir := st.IsDir()
+		if gitignore.NewMatcher(parent.rules).Match(append(parent.parts[:len(parent.parts):len(parent.parts)], base), isDir) {
+			continue
+		}
+		switch {
+		case isDir:
+			if _, err := os.Lstat(filepath.Join(r.root, filepath.FromSlash(spec), ".git")); err == nil {
+				continue // a nested repository
+			}
+			if err := walk(spec); err != nil {
+				return err
+			}
+		case st.Mode().IsRegular() || st.Mode()&fs.ModeSymlink != 0:
+			if !inIndex[spec] && !folded[strings.ToLower(spec)] {
+				changed[spec] = true
+			}
+		}
+	}
+	return nil
 }
+
+// readDir reads a work-tree folder for untracked files and lstat a
+// tracked file's stat data; variables for tests (that count what is read).
+var (
+	readDir = os.ReadDir
+	lstat   = os.Lstat
+)
 
 // excludesFile is the file of ignore patterns git reads besides .gitignore
 // and info/exclude: core.excludesFile (repository, then global, then
