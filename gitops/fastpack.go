@@ -124,6 +124,21 @@ func (r *packReader) object(t plumbing.ObjectType, h plumbing.Hash) (plumbing.En
 	return nil, errNotInPacks
 }
 
+// objectSize returns the size of object h from the first pack holding it
+// (see fastPack.objectSize); ok is false when no pack read holds it or its
+// entry is not one fastPack reads.
+func (r *packReader) objectSize(h plumbing.Hash) (size int64, ok bool) {
+	for _, p := range r.packs {
+		off, err := p.idx.FindOffset(h)
+		if err != nil {
+			continue
+		}
+		n, ok := p.objectSize(off)
+		return int64(n), ok
+	}
+	return 0, false
+}
+
 // has reports whether a pack read holds h.
 func (r *packReader) has(h plumbing.Hash) bool {
 	for _, p := range r.packs {
@@ -317,42 +332,12 @@ func (p *fastPack) read(off int64, depth int) (plumbing.ObjectType, []byte, erro
 	if e, ok := p.bases.get(off); ok {
 		return e.t, e.data, nil
 	}
-	// One read for the header and, for most objects, the whole entry
-	// (with the pack mapped: the rest of the pack).
-	var hdr []byte
-	var n int
-	var err error
-	if p.mm != nil {
-		if off < 0 || off >= int64(len(p.mm)) {
-			return 0, nil, fmt.Errorf("%w: offset %d beyond the pack", errPackEntry, off)
-		}
-		hdr = p.mm[off:]
-		n = len(hdr)
-	} else {
-		if cap(p.scratch) < firstRead {
-			p.scratch = make([]byte, firstRead)
-		}
-		hdr = p.scratch[:firstRead]
-		n, err = p.f.ReadAt(hdr, off)
-		if n == 0 {
-			return 0, nil, fmt.Errorf("%w: offset %d: %v", errPackEntry, off, err)
-		}
-		hdr = hdr[:n]
+	hdr, typ, size, i, err := p.header(off)
+	if err != nil {
+		return 0, nil, err
 	}
-	n = min(n, 32)
-	c := hdr[0]
-	typ := plumbing.ObjectType((c >> 4) & 7)
-	size := uint64(c & 15)
-	i, shift := 1, 4
-	for c&0x80 != 0 {
-		if i >= n || shift > 60 {
-			return 0, nil, fmt.Errorf("%w: offset %d: size", errPackEntry, off)
-		}
-		c = hdr[i]
-		i++
-		size |= uint64(c&0x7f) << shift
-		shift += 7
-	}
+	n := min(len(hdr), 32)
+	var c byte
 	var data []byte
 	switch typ {
 	case plumbing.CommitObject, plumbing.TreeObject, plumbing.BlobObject, plumbing.TagObject:
@@ -413,6 +398,123 @@ func (p *fastPack) read(off int64, depth int) (plumbing.ObjectType, []byte, erro
 		p.bases.put(off, typ, data)
 	}
 	return typ, data, nil
+}
+
+// header reads the start of the entry at off: one read for the header
+// and, for most objects, the whole entry (with the pack mapped: the rest
+// of the pack). It returns what was read, the entry's type and size (of a
+// delta: of the delta) and where its data (of a delta: the base) starts.
+func (p *fastPack) header(off int64) (hdr []byte, typ plumbing.ObjectType, size uint64, i int, err error) {
+	var n int
+	if p.mm != nil {
+		if off < 0 || off >= int64(len(p.mm)) {
+			return nil, 0, 0, 0, fmt.Errorf("%w: offset %d beyond the pack", errPackEntry, off)
+		}
+		hdr = p.mm[off:]
+		n = len(hdr)
+	} else {
+		if cap(p.scratch) < firstRead {
+			p.scratch = make([]byte, firstRead)
+		}
+		hdr = p.scratch[:firstRead]
+		n, err = p.f.ReadAt(hdr, off)
+		if n == 0 {
+			return nil, 0, 0, 0, fmt.Errorf("%w: offset %d: %v", errPackEntry, off, err)
+		}
+		hdr = hdr[:n]
+	}
+	n = min(n, 32)
+	c := hdr[0]
+	typ = plumbing.ObjectType((c >> 4) & 7)
+	size = uint64(c & 15)
+	i, shift := 1, 4
+	for c&0x80 != 0 {
+		if i >= n || shift > 60 {
+			return nil, 0, 0, 0, fmt.Errorf("%w: offset %d: size", errPackEntry, off)
+		}
+		c = hdr[i]
+		i++
+		size |= uint64(c&0x7f) << shift
+		shift += 7
+	}
+	return hdr, typ, size, i, nil
+}
+
+// objectSize returns the size of the object at offset off without
+// inflating its contents: a whole object's size is in its header, a
+// delta's result size at the start of the delta, so only that is
+// inflated. ok is false when the entry is not one it expects (read, or
+// go-git, says what is wrong).
+func (p *fastPack) objectSize(off int64) (size uint64, ok bool) {
+	if e, ok := p.bases.get(off); ok {
+		return uint64(len(e.data)), true
+	}
+	hdr, typ, size, i, err := p.header(off)
+	if err != nil {
+		return 0, false
+	}
+	switch typ {
+	case plumbing.CommitObject, plumbing.TreeObject, plumbing.BlobObject, plumbing.TagObject:
+		return size, true
+	case plumbing.OFSDeltaObject:
+		for i < len(hdr) && i < 32 && hdr[i]&0x80 != 0 {
+			i++
+		}
+		i++
+	case plumbing.REFDeltaObject:
+		i += hashLen
+	default:
+		return 0, false
+	}
+	if i >= len(hdr) {
+		return 0, false
+	}
+	// The delta starts with the base's size and the result's, each a
+	// little-endian base-128 number of at most 10 bytes.
+	start := hdr[i:]
+	if p.mm == nil {
+		start = append([]byte(nil), start...) // inflate may reuse scratch
+	}
+	prefix, err := p.inflatePrefix(start, min(size, 20))
+	if err != nil {
+		return 0, false
+	}
+	var n [2]uint64
+	k := 0
+	for j := range n {
+		for shift := 0; ; shift += 7 {
+			if k >= len(prefix) || shift > 63 {
+				return 0, false
+			}
+			c := prefix[k]
+			k++
+			n[j] |= uint64(c&0x7f) << shift
+			if c&0x80 == 0 {
+				break
+			}
+		}
+	}
+	return n[1], true
+}
+
+// inflatePrefix returns the first want bytes the zlib stream starting with
+// have inflates to (have holds at least its start).
+func (p *fastPack) inflatePrefix(have []byte, want uint64) ([]byte, error) {
+	p.br.Reset(have)
+	var err error
+	if p.zr == nil {
+		p.zr, err = zlib.NewReader(&p.br)
+	} else {
+		err = p.zr.(zlib.Resetter).Reset(&p.br, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, want)
+	if _, err := io.ReadFull(p.zr, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // firstRead is how much of an entry read reads at once: the whole of

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -813,6 +814,70 @@ func TestShallowClone(t *testing.T) {
 			n, err := r.CountCommits(context.Background(), gitops.ZeroHash, c[3], gitops.LogOptions{})
 			if err != nil || n != 1 {
 				t.Errorf("CountCommits in a shallow clone = %d, %v; want 1", n, err)
+			}
+		})
+	}
+}
+
+// TestBlobSizeReadsNoContents: a tree file's size comes from the object's
+// header (packed whole, packed as a delta, or loose), not from reading it:
+// a 200 MB YAML file committed into a stack folder made panka changed read
+// it whole (twice, 580 MB) to learn it is above the loader's 1 MB limit.
+// Prefetching skips such a blob as it streams by.
+func TestBlobSizeReadsNoContents(t *testing.T) {
+	g := gittest.New(t)
+	big := strings.Repeat("0123456789abcdef", 2<<20) // 32 MB
+	var text strings.Builder
+	for i := 0; i < 2000; i++ {
+		fmt.Fprintf(&text, "line %d of a file git stores as a delta of its next version\n", i)
+	}
+	g.Write("big.yaml", big)
+	g.Write("empty", "")
+	var versions []gitops.Hash // git keeps the newest whole, the others as deltas
+	for i := 0; i < 4; i++ {
+		g.Write("delta.txt", text.String()+strings.Repeat("x", i))
+		versions = append(versions, g.Commit(fmt.Sprint("version ", i)))
+	}
+	g.Git("repack", "-adf", "-q")
+	g.Write("loose/big.yaml", big+"loose")
+	h := g.Commit("loose")
+	sizes := map[string]int{"big.yaml": len(big), "empty": 0, "delta.txt": text.Len() + 3, "loose/big.yaml": len(big) + 5}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			fsys, err := r.TreeFS(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tree, _ := r.CommitTree(h)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			if err := r.Prefetch(context.Background(), []gitops.Hash{tree}, nil); err != nil {
+				t.Fatal(err)
+			}
+			for p, want := range sizes {
+				st, err := fs.Stat(fsys, p)
+				if err != nil || st.Size() != int64(want) {
+					t.Errorf("Stat(%s).Size() = %v, %v; want %d", p, st.Size(), err, want)
+				}
+			}
+			runtime.ReadMemStats(&after)
+			if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+				t.Errorf("Prefetch and the sizes of two 32 MB files allocated %d MB; want them not read", n>>20)
+			}
+			for p, want := range sizes {
+				if b, err := fs.ReadFile(fsys, p); err != nil || len(b) != want {
+					t.Errorf("ReadFile(%s) = %d bytes, %v; want %d", p, len(b), err, want)
+				}
+			}
+			for i, v := range versions {
+				vfs, err := r.TreeFS(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st, err := fs.Stat(vfs, "delta.txt"); err != nil || st.Size() != int64(text.Len()+i) {
+					t.Errorf("version %d: Stat(delta.txt).Size() = %v, %v; want %d", i, st.Size(), err, text.Len()+i)
+				}
 			}
 		})
 	}

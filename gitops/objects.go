@@ -277,8 +277,9 @@ func (c *catFileReader) close() error {
 }
 
 // readOne reads the next answer of the process: the object's type and
-// content. A broken protocol marks the process failed.
-func (p *catFileProc) readOne() (typ string, body []byte, err error) {
+// content. An object larger than limit (when above 0) is skipped, not held
+// in memory: errTooLarge. A broken protocol marks the process failed.
+func (p *catFileProc) readOne(limit int) (typ string, body []byte, err error) {
 	hdr, err := p.out.ReadSlice('\n')
 	if err != nil {
 		p.failed = true
@@ -299,6 +300,13 @@ func (p *catFileProc) readOne() (typ string, body []byte, err error) {
 	if err != nil {
 		p.failed = true
 		return "", nil, errCatFileDown
+	}
+	if limit > 0 && size > limit {
+		if _, err := p.out.Discard(size + 1); err != nil {
+			p.failed = true
+			return "", nil, errCatFileDown
+		}
+		return typ, nil, errTooLarge
 	}
 	body = make([]byte, size+1) // with the trailing newline
 	if _, err := io.ReadFull(p.out, body); err != nil {
@@ -326,18 +334,23 @@ func (c *catFileReader) read(h Hash) (string, []byte, error) {
 		p.failed = true
 		return "", nil, errCatFileDown
 	}
-	return p.readOne()
+	return p.readOne(0)
 }
 
 var errCatFileDown = errors.New("git cat-file is not available")
+
+// errTooLarge says an object was skipped for its size (see readOne).
+var errTooLarge = errors.New("object larger than the limit")
 
 // readMany pipelines requests for objects of type want. Large batches are
 // split in contiguous parts read by parallel processes; fn is called once
 // per object, never concurrently, in order within a part (in order overall
 // when ordered is set, which keeps the batch on one process).
-func (c *catFileReader) readMany(hashes []Hash, want string, ordered bool, fn func(Hash, []byte) error) error {
+// Objects larger than limit (when above 0) are skipped: fn is not called
+// for them.
+func (c *catFileReader) readMany(hashes []Hash, want string, ordered bool, limit int, fn func(Hash, []byte) error) error {
 	var fnMu sync.Mutex
-	return c.readManyConcurrent(hashes, want, ordered, func(h Hash, b []byte) error {
+	return c.readManyConcurrent(hashes, want, ordered, limit, func(h Hash, b []byte) error {
 		fnMu.Lock()
 		defer fnMu.Unlock()
 		return fn(h, b)
@@ -348,13 +361,13 @@ func (c *catFileReader) readMany(hashes []Hash, want string, ordered bool, fn fu
 // parts of a split batch (still in order within a part): fn does its own
 // locking, so that work on one object (parsing a tree) does not hold up the
 // other processes' answers.
-func (c *catFileReader) readManyConcurrent(hashes []Hash, want string, ordered bool, fn func(Hash, []byte) error) error {
+func (c *catFileReader) readManyConcurrent(hashes []Hash, want string, ordered bool, limit int, fn func(Hash, []byte) error) error {
 	parts := 1
 	if !ordered {
 		parts = max(1, min(catFileProcs, len(hashes)/minSplit))
 	}
 	if parts == 1 {
-		return c.readPart(c.proc(0), hashes, want, fn)
+		return c.readPart(c.proc(0), hashes, want, limit, fn)
 	}
 	errs := make([]error, parts)
 	var wg sync.WaitGroup
@@ -363,7 +376,7 @@ func (c *catFileReader) readManyConcurrent(hashes []Hash, want string, ordered b
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = c.readPart(c.proc(i), hashes[lo:hi], want, fn)
+			errs[i] = c.readPart(c.proc(i), hashes[lo:hi], want, limit, fn)
 		}()
 	}
 	wg.Wait()
@@ -378,7 +391,7 @@ func (c *catFileReader) readManyConcurrent(hashes []Hash, want string, ordered b
 // readPart pipelines hashes through one process: a goroutine writes the
 // requests while the answers are read in order, so the pipe never fills up
 // on both sides.
-func (c *catFileReader) readPart(p *catFileProc, hashes []Hash, want string, fn func(Hash, []byte) error) error {
+func (c *catFileReader) readPart(p *catFileProc, hashes []Hash, want string, limit int, fn func(Hash, []byte) error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.ensure(c); err != nil {
@@ -412,9 +425,12 @@ func (c *catFileReader) readPart(p *catFileProc, hashes []Hash, want string, fn 
 	}()
 	var ferr error
 	for _, h := range hashes {
-		typ, body, err := p.readOne()
+		typ, body, err := p.readOne(limit)
 		if errors.Is(err, errCatFileDown) {
 			return err // the writer ends when the process is closed
+		}
+		if errors.Is(err, errTooLarge) {
+			continue
 		}
 		if err != nil {
 			if ferr == nil {
@@ -500,7 +516,7 @@ func parseTree(h Hash, b []byte) ([]TreeEntry, error) {
 // must not read objects from r itself.
 func (r *Repo) Blobs(hashes []Hash, fn func(Hash, []byte) error) error {
 	if c, ok := r.objects.(*catFileReader); ok && len(hashes) > 1 {
-		err := c.readMany(hashes, "blob", true, fn)
+		err := c.readMany(hashes, "blob", true, 0, fn)
 		if !errors.Is(err, errCatFileDown) {
 			return err
 		}
@@ -555,6 +571,37 @@ func (r *Repo) Blob(h Hash) ([]byte, error) {
 	return r.objects.readBlob(h)
 }
 
+// BlobSize returns the size of blob h without reading its contents when
+// it can (the header of its pack entry, or of its loose object): a file's
+// size is asked before it is read (the stack loader refuses files above
+// its limit), and a 2 GB file committed by mistake must not be read
+// into memory to learn that it is too large.
+func (r *Repo) BlobSize(h Hash) (int64, error) {
+	r.blobMu.Lock()
+	b, ok := r.blobs[h]
+	r.blobMu.Unlock()
+	if ok {
+		return int64(len(b)), nil
+	}
+	r.mu.Lock()
+	n, ok := r.st.reader().objectSize(h)
+	if !ok {
+		var err error
+		n, err = r.st.EncodedObjectSize(h)
+		ok = err == nil
+	}
+	r.mu.Unlock()
+	if ok {
+		return n, nil
+	}
+	// Whatever it is, reading it says what is wrong.
+	b, err := r.Blob(h)
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(b)), nil
+}
+
 // PrefetchBlobs reads blobs in one pipelined batch into the cache that
 // Blob and TreeFS read from (git binary only; an optimisation).
 func (r *Repo) PrefetchBlobs(hashes []Hash) error {
@@ -567,6 +614,11 @@ func (r *Repo) PrefetchBlobs(hashes []Hash) error {
 
 // maxBlobCache bounds the memory Prefetch may hold.
 const maxBlobCache = 96 << 20
+
+// maxPrefetchBlob is the largest blob a prefetch keeps: a larger one (a
+// data file next to the YAML, a YAML file far above the stack loader's
+// limit) is skipped as it streams by, and read on demand if at all.
+const maxPrefetchBlob = 4 << 20
 
 // Prefetch reads the trees and blobs below the given trees that want
 // selects (want gets the slash-separated path relative to its root and the
@@ -707,7 +759,7 @@ func (r *Repo) fillBlobs(c *catFileReader, blobs []Hash) error {
 	}
 	got := map[Hash][]byte{}
 	size := 0
-	err := c.readMany(missing, "blob", false, func(h Hash, b []byte) error {
+	err := c.readMany(missing, "blob", false, maxPrefetchBlob, func(h Hash, b []byte) error {
 		if size < maxBlobCache {
 			got[h] = b
 			size += len(b)
@@ -898,7 +950,7 @@ func (r *Repo) prefetchTrees(hashes []Hash) error {
 	}
 	parsed := make(map[Hash]*tree, len(missing))
 	var mu sync.Mutex
-	err := c.readManyConcurrent(missing, "tree", false, func(h Hash, b []byte) error {
+	err := c.readManyConcurrent(missing, "tree", false, 0, func(h Hash, b []byte) error {
 		entries, err := parseTree(h, b)
 		if err != nil {
 			return err

@@ -505,7 +505,7 @@ func (r *Repo) PrefetchCommits(hashes []Hash) {
 		return
 	}
 	got := map[Hash][]byte{}
-	_ = c.readMany(hashes, "commit", false, func(h Hash, b []byte) error {
+	_ = c.readMany(hashes, "commit", false, 0, func(h Hash, b []byte) error {
 		got[h] = b
 		return nil
 	})

@@ -193,8 +193,9 @@ func (t *TreeFS) ReadLink(name string) (string, error) {
 	return string(b), nil
 }
 
-// entryInfo is both fs.FileInfo and fs.DirEntry. Size reads the blob on
-// first use (git trees do not record sizes).
+// entryInfo is both fs.FileInfo and fs.DirEntry. Size looks the blob's
+// size up on first use (git trees do not record sizes), without reading
+// its contents.
 type entryInfo struct {
 	fs   *TreeFS
 	e    TreeEntry
@@ -210,8 +211,8 @@ func (i *entryInfo) Size() int64 {
 		return 0
 	}
 	i.once.Do(func() {
-		if b, err := i.fs.repo.Blob(i.e.Hash); err == nil {
-			i.size = int64(len(b))
+		if n, err := i.fs.repo.BlobSize(i.e.Hash); err == nil {
+			i.size = n
 		}
 	})
 	return i.size

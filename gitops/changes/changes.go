@@ -1618,7 +1618,14 @@ func (e *engine) prefetchFor(ctx context.Context, s *side, dirs []string, header
 			roots = append(roots, ent.Hash)
 		}
 	}
-	want := func(rel string, ent gitops.TreeEntry) bool { return !(ent.IsDir() && stacks.SkipDir(ent.Name)) }
+	// What the loader reads: YAML files (and links, which may point at
+	// one), not the data files, images or archives beside them.
+	want := func(rel string, ent gitops.TreeEntry) bool {
+		if ent.IsDir() {
+			return !stacks.SkipDir(ent.Name)
+		}
+		return ent.Mode == filemode.Symlink || strings.HasSuffix(ent.Name, ".yaml") || strings.HasSuffix(ent.Name, ".yml")
+	}
 	if headers {
 		want = func(rel string, _ gitops.TreeEntry) bool {
 			return rel == stacks.StackFile || rel == stacks.EnvironmentsDir
