@@ -17,7 +17,7 @@ import (
 )
 
 // maxWorktreeRead bounds the work-tree files read in place of blobs.
-const maxWorktreeRead = 16 << 20
+const maxWorktreeRead = maxPrefetchBlob
 
 // IndexEntry is one file of the staging index.
 type IndexEntry struct {

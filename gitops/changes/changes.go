@@ -1447,7 +1447,7 @@ func (e *engine) deriveHeader(base, head *side, dir string) bool {
 	}
 	name := bh.Name
 	if he.Blob != be.Blob {
-		b, err := e.repo.Blob(plumbing.NewHash(he.Blob))
+		b, err := stackFileBlob(e.repo, plumbing.NewHash(he.Blob))
 		if err != nil {
 			return false
 		}
@@ -1695,7 +1695,7 @@ func (e *engine) indexHeader(s *side, dir string) (*stacks.Header, bool) {
 	if en == nil || !en.EnvsKnown || en.Blob == "" {
 		return nil, false
 	}
-	b, err := e.repo.Blob(plumbing.NewHash(en.Blob))
+	b, err := stackFileBlob(e.repo, plumbing.NewHash(en.Blob))
 	if err != nil || mayHaveBackend(b) {
 		return nil, false
 	}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -1064,6 +1065,51 @@ func TestBrokenAtHeadReasons(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOversizedStackFileNotRead: a stack.yaml far above the loader's
+// 1 MB limit is not read into memory for the stack index (names, watch
+// globs), in either engine and mode, nor is a large file beside the YAML:
+// the stack is reported with the limit error. A 60 MB stack.yaml took
+// 185 MB (go-git: read whole, twice, grown chunk by chunk), even --paths.
+func TestOversizedStackFileNotRead(t *testing.T) {
+	g, _ := baseRepo(t)
+	big := stackYAML("orders", "") + strings.Repeat("# padding, far above the limit\n", 16<<20/32)
+	g.Write("stacks/orders/stack.yaml", big)
+	g.Write("stacks/users/assets/data.bin", strings.Repeat("\x00\x01binary", 16<<20/8))
+	g.Commit("big files")
+	g.Git("repack", "-adq") // and once more with the blobs loose
+	g.Write("stacks/orders/stack.yaml", big+"# loose\n")
+	g.Commit("loose")
+	for _, m := range modes {
+		for _, opts := range []changes.Options{
+			{Base: "HEAD~2", Head: "HEAD~1", StacksRoot: "stacks", NoCache: true},
+			{Base: "HEAD~2", StacksRoot: "stacks", NoCache: true},
+			{Base: "HEAD~2", StacksRoot: "stacks", NoCache: true, Paths: true},
+		} {
+			repo, err := gitops.Open(g.Dir, m.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			res, err := changes.Detect(context.Background(), repo, opts)
+			runtime.ReadMemStats(&after)
+			repo.Close()
+			if err != nil {
+				t.Fatalf("%s %+v: %v", m.name, opts, err)
+			}
+			if got := summary(res); len(got) == 0 || !strings.HasPrefix(got[0], "orders ") {
+				t.Errorf("%s %+v: %q, want orders changed", m.name, opts, got)
+			}
+			if !opts.Paths && !hasReason(res, "1 MB limit") {
+				t.Errorf("%s %+v: reasons lack the limit error: %+v", m.name, opts, res.Stacks)
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 12<<20 {
+				t.Errorf("%s %+v: allocated %d MB; a 16 MB stack.yaml and data file must not be read", m.name, opts, n>>20)
+			}
+		}
 	}
 }
 

@@ -192,7 +192,7 @@ func (x *indexer) forCommit(ctx context.Context, commitTree gitops.Hash) (*stack
 		return nil, err
 	}
 	for i, p := range paths {
-		b, err := x.repo.Blob(hashes[i])
+		b, err := stackFileBlob(x.repo, hashes[i])
 		if err != nil {
 			return nil, err
 		}
@@ -245,7 +245,7 @@ func (x *indexer) fromStagingIndex(commitTree, rt gitops.Hash) (*stackIndex, boo
 	fsys := x.repo.TreeFSOf(commitTree)
 	ix := &stackIndex{Version: indexVersion, Root: x.root, Tree: rt.String(), Stacks: make(map[string]*indexEntry, len(st.dirs))}
 	for i, dir := range st.dirs {
-		b, err := x.repo.Blob(st.ids[i])
+		b, err := stackFileBlob(x.repo, st.ids[i])
 		if err != nil {
 			return nil, false, err
 		}
@@ -471,10 +471,10 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 		var err error
 		fromTree := false
 		if h := newHash[dir]; isTree && !h.IsZero() {
-			b, err = x.repo.Blob(h) // the id is known: no path walk
+			b, err = stackFileBlob(x.repo, h) // the id is known: no path walk
 			fromTree = true
 		} else {
-			b, err = fs.ReadFile(fsys, dir+"/"+stacks.StackFile)
+			b, err = readStackFile(fsys, dir+"/"+stacks.StackFile)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			delete(ix.Stacks, dir)
@@ -577,7 +577,7 @@ func (x *indexer) walkStacks(ix *stackIndex, fsys fs.FS, dir string, below bool,
 		if below && p == dir {
 			return nil
 		}
-		b, err := fs.ReadFile(fsys, p+"/"+stacks.StackFile)
+		b, err := readStackFile(fsys, p+"/"+stacks.StackFile)
 		if err != nil {
 			return nil
 		}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"panka.dev/panka/gitops"
 	"panka.dev/panka/stacks"
 )
 
@@ -15,7 +16,7 @@ import (
 // ("metadata:" then "  name: x"). ok is false for anything else; the caller
 // then parses with stacks.ReadHeader, which also reports errors.
 func quickHeader(fsys fs.FS, dir string) (*stacks.Header, bool) {
-	b, err := fs.ReadFile(fsys, path.Join(dir, stacks.StackFile))
+	b, err := readStackFile(fsys, path.Join(dir, stacks.StackFile))
 	if err != nil || mayHaveBackend(b) {
 		return nil, false
 	}
@@ -50,4 +51,23 @@ func quickHeader(fsys fs.FS, dir string) (*stacks.Header, bool) {
 // backend (it was reported never deployed, every run).
 func mayHaveBackend(data []byte) bool {
 	return bytes.Contains(data, []byte("backend"))
+}
+
+// stackFileBlob reads the stack.yaml blob h for a stack's name and watch
+// globs. One above the loader's limit (stacks.MaxFileSize) reads as empty
+// instead of being held in memory: the stack does not load, and its load
+// says why.
+func stackFileBlob(repo *gitops.Repo, h gitops.Hash) ([]byte, error) {
+	if n, err := repo.BlobSize(h); err == nil && n > stacks.MaxFileSize {
+		return nil, nil
+	}
+	return repo.Blob(h)
+}
+
+// readStackFile is fs.ReadFile of a stack.yaml with stackFileBlob's limit.
+func readStackFile(fsys fs.FS, name string) ([]byte, error) {
+	if st, err := fs.Stat(fsys, name); err == nil && st.Mode().IsRegular() && st.Size() > stacks.MaxFileSize {
+		return nil, nil
+	}
+	return fs.ReadFile(fsys, name)
 }
