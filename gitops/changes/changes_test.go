@@ -1086,6 +1086,7 @@ func TestOversizedStackFileNotRead(t *testing.T) {
 		for _, opts := range []changes.Options{
 			{Base: "HEAD~2", Head: "HEAD~1", StacksRoot: "stacks", NoCache: true},
 			{Base: "HEAD~2", StacksRoot: "stacks", NoCache: true},
+			{Base: "HEAD~1", StacksRoot: "stacks", NoCache: true}, // too large at both
 			{Base: "HEAD~2", StacksRoot: "stacks", NoCache: true, Paths: true},
 		} {
 			repo, err := gitops.Open(g.Dir, m.opts)
@@ -1108,6 +1109,41 @@ func TestOversizedStackFileNotRead(t *testing.T) {
 			}
 			if n := after.TotalAlloc - before.TotalAlloc; n > 12<<20 {
 				t.Errorf("%s %+v: allocated %d MB; a 16 MB stack.yaml and data file must not be read", m.name, opts, n>>20)
+			}
+		}
+	}
+}
+
+// TestBrokenAtBothReported: a change to a stack whose stack.yaml does not
+// load at base nor at head, in a way that hides its name (flow-style
+// metadata before the error), is reported with its environments and the
+// load error; it came out as "No stack changed" (a warning on stderr
+// only), --paths too, so CI planned nothing for a changed stack.
+func TestBrokenAtBothReported(t *testing.T) {
+	g, _ := baseRepo(t)
+	broken := "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata: {name: orders}\nspec:\n  bogus: [\n"
+	g.Write("stacks/orders/stack.yaml", broken)
+	g.Commit("break")
+	g.Write("stacks/orders/stack.yaml", broken+"# still broken\n")
+	g.Write("stacks/orders/infra/queue.yaml", queueYAML+"  # edited\n")
+	g.Commit("edit")
+	for _, m := range modes {
+		for _, paths := range []bool{false, true} {
+			repo, err := gitops.Open(g.Dir, m.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := changes.Detect(context.Background(), repo, changes.Options{Base: "HEAD~1", StacksRoot: "stacks", Paths: paths})
+			repo.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "orders modified dev:modified,prod:modified,staging:modified"
+			if got := summary(res); len(got) != 1 || got[0] != want {
+				t.Errorf("%s paths=%v: %q, want [%s]", m.name, paths, got, want)
+			}
+			if !paths && !hasReason(res, "does not load at head") {
+				t.Errorf("%s: reasons lack the load error: %+v", m.name, res.Stacks)
 			}
 		}
 	}
