@@ -337,6 +337,21 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		fmt.Fprintf(opts.F.Notices(), "Note: drift detect found %s of %s changed outside panka (%s); panka apply refreshes first and puts them back.\n",
 			strings.Join(dc.Drifted, ", "), skey, dc.At.UTC().Format(time.RFC3339))
 	}
+	if state != nil && state.EngineState != "" {
+		// As apply checks it: a run that recorded nothing wrote the
+		// engine's state since (a stopped run resumed after another took
+		// its lease over, a killed one, pulumi by hand). The plan compares
+		// with panka's record, which may no longer be what is deployed:
+		// it said "No changes" while the resources held another spec.
+		if es := opts.F.engineStateFunc(d.cfg, skey); es != nil {
+			if cur, err := es(ctx, state.EngineState); err == nil && cur != "" && cur != state.EngineState {
+				opts.F.Warnf("the engine's state of %s was written after its last recorded deployment (serial %d), by a run that recorded nothing "+
+					"(killed, or stopped while it held the lease and resumed after another took it over; or pulumi run by hand): what is deployed may differ from the state this plan compares with. "+
+					"panka drift detect --stack %s --environment %s shows what differs; panka apply refreshes from the real resources and runs the engine, whatever the plan says",
+					skey, state.Serial, skey.Stack, skey.Environment)
+			}
+		}
+	}
 	return &planResult{plan: p, desired: desired, key: d.key}, nil
 }
 
