@@ -166,6 +166,11 @@ func locksListRun(ctx context.Context, opts *LocksOptions) error {
 		// Damaged records are reported after the leases that could be read.
 		var u *locker.UnreadableError
 		if err != nil && !errors.As(err, &u) {
+			if strings.HasPrefix(err.Error(), "list locks in ") {
+				// The lockers say where they looked themselves: it read
+				// "list locks in X: list locks in X: ...".
+				return err
+			}
 			return fmt.Errorf("list locks in %s: %w", where, err)
 		}
 		if u != nil {
