@@ -15,6 +15,7 @@ import (
 	"panka.dev/panka/deployer/deploy"
 	"panka.dev/panka/deployer/planner"
 	"panka.dev/panka/gitops"
+	"panka.dev/panka/locker"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
@@ -344,7 +345,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		// with panka's record, which may no longer be what is deployed:
 		// it said "No changes" while the resources held another spec.
 		if es := opts.F.engineStateFunc(d.cfg, skey); es != nil {
-			if cur, err := es(ctx, state.EngineState); err == nil && cur != "" && cur != state.EngineState {
+			if cur, err := es(ctx, state.EngineState); err == nil && cur != "" && cur != state.EngineState && !leaseHeldNow(ctx, opts.F, d.cfg, skey) {
 				opts.F.Warnf("the engine's state of %s was written after its last recorded deployment (serial %d), by a run that recorded nothing "+
 					"(killed, or stopped while it held the lease and resumed after another took it over; or pulumi run by hand): what is deployed may differ from the state this plan compares with. "+
 					"panka drift detect --stack %s --environment %s shows what differs; panka apply refreshes from the real resources and runs the engine, whatever the plan says",
@@ -353,6 +354,20 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		}
 	}
 	return &planResult{plan: p, desired: desired, key: d.key}, nil
+}
+
+// leaseHeldNow reports whether a lease on key is held now (not expired):
+// the run holding it (an apply, a drift detect) writes the engine's state
+// as it goes and records its deployment after, so the engine's state
+// being ahead of the record is no sign of a run that recorded nothing.
+// A lock that cannot be read counts as not held.
+func leaseHeldNow(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key) bool {
+	l, err := f.Locker(ctx, cfg)
+	if err != nil {
+		return false
+	}
+	info, err := l.Get(ctx, locker.Key(key.Stack, key.Environment))
+	return err == nil && !info.Expired(f.Now())
 }
 
 // planFindStack finds a stack by metadata.name under the stacks root.
