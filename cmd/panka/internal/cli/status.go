@@ -119,6 +119,12 @@ type EnvStatus struct {
 	// not free).
 	LockError      string                 `json:"lockError,omitempty"`
 	LastDriftCheck *statestore.DriftCheck `json:"lastDriftCheck,omitempty"`
+	// EngineStateChanged: Pulumi's state was written after the last
+	// recorded deployment, by a run that recorded nothing (stopped and
+	// resumed after another took its lease, killed, pulumi by hand): what
+	// is deployed may differ from the state, whatever the last drift
+	// check said. Not checked while a lease is held.
+	EngineStateChanged bool `json:"engineStateChanged,omitempty"`
 	// Error says why the state could not be read (Status "unreadable":
 	// corrupt, or written by a newer panka).
 	Error string `json:"error,omitempty"`
@@ -310,6 +316,12 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			continue
 		}
 		es.Status, es.Serial, es.LastDriftCheck = st.Status, st.Serial, st.LastDriftCheck
+		if st.EngineState != "" && (es.Lock == nil || es.LockExpired) {
+			if fn := f.engineStateFunc(cfg, key); fn != nil {
+				cur, err := fn(ctx, st.EngineState)
+				es.EngineStateChanged = err == nil && cur != "" && cur != st.EngineState
+			}
+		}
 		dep := deployedRecord(st)
 		es.Deployed = statusDeployment(repo, dep)
 		if st.LastDeployment != nil && (dep == nil || st.LastDeployment.Serial != dep.Serial) {
@@ -613,6 +625,10 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			}
 		} else if e.Deployed != nil {
 			fmt.Fprintln(w, "  drift:     never checked (panka drift detect)")
+		}
+		if e.EngineStateChanged {
+			fmt.Fprintf(w, "  engine:    its state was written after the last recorded deployment, by a run that recorded nothing: "+
+				"what is deployed may differ (panka drift detect --stack %s --environment %s shows what; panka apply puts it back)\n", s.Stack, e.Environment)
 		}
 	}
 }
