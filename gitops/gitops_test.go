@@ -463,6 +463,107 @@ func TestMergeBaseAndLog(t *testing.T) {
 	}
 }
 
+// TestLogMatchesGitOnTangledHistory: the go-git Log and CountCommits give
+// git rev-list's answer on a history of branches, merges, octopus merges
+// and commits whose clocks went backwards, for many pairs of commits, and
+// on a long history read only the commits between the two (it marked
+// every ancestor of from first: a second per call on 100,000 commits,
+// so that `history --commits` of 20 deployments took 6 s, and 2,000
+// deployments over ten minutes).
+func TestLogMatchesGitOnTangledHistory(t *testing.T) {
+	g := gittest.New(t)
+	tree := g.Git("mktree")
+	commit := func(date int64, parents ...string) string {
+		args := []string{"commit-tree", tree, "-m", fmt.Sprint("c", date)}
+		for _, p := range parents {
+			args = append(args, "-p", p)
+		}
+		cmd := exec.Command("git", args...)
+		cmd.Dir = g.Dir
+		d := fmt.Sprintf("%d +0000", date)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=A", "GIT_AUTHOR_EMAIL=a@x", "GIT_COMMITTER_NAME=C", "GIT_COMMITTER_EMAIL=c@x",
+			"GIT_AUTHOR_DATE="+d, "GIT_COMMITTER_DATE="+d, "GIT_CONFIG_NOSYSTEM=1", "HOME="+g.Dir)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("git commit-tree: %v", err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	rnd := rand.New(rand.NewSource(1))
+	var all []string
+	date := int64(1700000000)
+	for i := 0; i < 120; i++ {
+		date += 60
+		d := date
+		if i%17 == 5 {
+			d -= 3600 * 24 * 3 // a clock three days behind
+		}
+		var parents []string
+		if len(all) > 0 {
+			parents = append(parents, all[len(all)-1-rnd.Intn(min(len(all), 6))])
+			for k := rnd.Intn(4); k > 1 && len(all) > 3; k-- { // sometimes a merge, now and then an octopus
+				if p := all[rnd.Intn(len(all))]; !slices.Contains(parents, p) {
+					parents = append(parents, p)
+				}
+			}
+		}
+		all = append(all, commit(d, parents...))
+	}
+	head := all[len(all)-1]
+	for _, m := range modes {
+		r := open(t, g.Dir, m.opts)
+		ctx := context.Background()
+		for i := 0; i < 150; i++ {
+			from, to := all[rnd.Intn(len(all))], all[rnd.Intn(len(all))]
+			if i%10 == 0 {
+				to = head
+			}
+			for _, first := range []bool{false, true} {
+				args := []string{"rev-list", "--topo-order"}
+				if first {
+					args = append(args, "--first-parent")
+				}
+				want := strings.Fields(g.Git(append(args, to, "^"+from)...))
+				log, err := r.Log(ctx, plumbing.NewHash(from), plumbing.NewHash(to), gitops.LogOptions{FirstParent: first})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := []string{}
+				for _, c := range log {
+					got = append(got, c.SHA())
+				}
+				if !slices.Equal(got, want) && (len(got) > 0 || len(want) > 0) {
+					t.Errorf("%s: Log(%s..%s, first=%v) = %d commits %v, git rev-list %d %v", m.name, from[:7], to[:7], first, len(got), got, len(want), want)
+				}
+			}
+		}
+	}
+
+	// A long history whose old part is gone: the walk between two recent
+	// commits must not need it.
+	long := gittest.New(t)
+	for i := 0; i < 60; i++ {
+		long.Write("f", fmt.Sprint(i))
+		long.Commit(fmt.Sprint(i))
+	}
+	for _, h := range strings.Fields(long.Git("rev-list", "HEAD~20")) {
+		if err := os.Remove(filepath.Join(long.Dir, ".git", "objects", h[:2], h[2:])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range modes {
+		r := open(t, long.Dir, m.opts)
+		from, _ := r.ResolveRef("HEAD~3")
+		to, _ := r.ResolveRef("HEAD")
+		if n, err := r.CountCommits(context.Background(), from, to, gitops.LogOptions{}); err != nil || n != 3 {
+			t.Errorf("%s: CountCommits(HEAD~3, HEAD) = %d, %v; want 3, reading only the commits in between", m.name, n, err)
+		}
+		if log, err := r.Log(context.Background(), to, from, gitops.LogOptions{}); err != nil || len(log) != 0 {
+			t.Errorf("%s: Log(HEAD, HEAD~3) = %d commits, %v; want none", m.name, len(log), err)
+		}
+	}
+}
+
 func short(h gitops.Hash) string {
 	if h.IsZero() {
 		return "0"
