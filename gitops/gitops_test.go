@@ -840,6 +840,10 @@ func TestWorktreeChangesUnderReadsOnlyThem(t *testing.T) {
 			g.Write(fmt.Sprintf("src/m%d/f%d.go", i, j), "package m")
 		}
 	}
+	if err := os.Symlink("shared", filepath.Join(g.Dir, "shared-link")); err != nil {
+		t.Fatal(err)
+	}
+	g.Git("add", "shared-link")
 	g.Commit("base")
 	g.WriteFile("stacks/api/env/dev.yaml", "b")
 	g.WriteFile("stacks/api/new.yaml", "new")
@@ -858,6 +862,9 @@ func TestWorktreeChangesUnderReadsOnlyThem(t *testing.T) {
 		{[]string{"stacks/api/env/dev.yaml", "shared/config.json"}, "shared/config.json stacks/api/env/dev.yaml"},
 		{[]string{"stacks/api/new.yaml"}, "stacks/api/new.yaml"},
 		{[]string{"stacks/api/debug.log", "stacks/tmp", "stacks/api/tmp/x.yaml"}, ""},
+		// Beyond a symbolic link git sees nothing (the files are the target's).
+		{[]string{"shared-link/config.json"}, ""},
+		{[]string{"shared-link"}, ""},
 		{[]string{"stacks/api", "stacks", "stacks/api/env"}, "stacks/api-v2/stack.yaml stacks/api/env/dev.yaml stacks/api/new.yaml"},
 	} {
 		for _, m := range modes {

@@ -478,7 +478,7 @@ func (r *Repo) untracked(ctx context.Context, specs []string, inIndex, gitlinks,
 			continue
 		}
 		parent := ig.dir(parentDir)
-		if parent.ignored || parent.nested != "" {
+		if parent.ignored || parent.nested != "" || r.linkOnWay(parentDir) {
 			continue
 		}
 		st, err := os.Lstat(filepath.Join(r.root, filepath.FromSlash(spec)))
@@ -504,6 +504,24 @@ func (r *Repo) untracked(ctx context.Context, specs []string, inIndex, gitlinks,
 		}
 	}
 	return nil
+}
+
+// linkOnWay reports whether the work-tree folder dir, or one on its way
+// from the root, is a symbolic link (or not a folder): git status sees
+// nothing beyond a link (the files there are the link's target's).
+func (r *Repo) linkOnWay(dir string) bool {
+	for p := dir; p != ""; {
+		st, err := os.Lstat(filepath.Join(r.root, filepath.FromSlash(p)))
+		if err == nil && !st.IsDir() {
+			return true
+		}
+		i := strings.LastIndexByte(p, '/')
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return false
 }
 
 // readDir reads a work-tree folder for untracked files and lstat a
