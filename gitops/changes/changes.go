@@ -761,7 +761,8 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	watchers := newWatchSet(watch)
 
 	atBase, atHead := map[string]*touched{}, map[string]*touched{}
-	var links []string // new or changed symbolic links outside every stack
+	var links []string      // new or changed symbolic links outside every stack
+	var submodules []string // added, moved or removed submodules under the stacks root
 	touch := func(m map[string]*touched, dir string) *touched {
 		t := m[dir]
 		if t == nil {
@@ -797,6 +798,9 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 			} else if c.NewMode == filemode.Symlink {
 				links = append(links, hp)
 			}
+		}
+		if (c.OldMode == filemode.Submodule || c.NewMode == filemode.Submodule) && strings.HasPrefix(c.Path, prefix) {
+			submodules = append(submodules, c.Path)
 		}
 		watchers.match([2]string{hp, bp}, func(dir string, g glob) {
 			f := hp
@@ -979,6 +983,13 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		if target, ok := stacks.LinkedStack(head.fsys, l); ok {
 			problems = append(problems, fmt.Errorf("%s: %s", l, stacks.LinkedStackMessage(target)))
 		}
+	}
+
+	// A submodule is a commit of another repository: its files are not in
+	// this repository's trees, so no stack in it is ever compared (plan
+	// --ref and rollback --to-commit do not find it either).
+	for _, p := range submodules {
+		problems = append(problems, fmt.Errorf("%s: a git submodule under the stacks root changed; panka reads stacks from this repository's commits only, so no stack inside it is compared (nor found by plan --ref or rollback --to-commit): keep stack files in this repository, not in a submodule", p))
 	}
 
 	base.dirs = sortedKeys(base.index.Stacks)

@@ -2486,3 +2486,37 @@ func TestFolderLeftBehindByMove(t *testing.T) {
 		}
 	}
 }
+
+// TestSubmoduleUnderStacksRootWarns: a submodule under the stacks root is
+// a commit of another repository, whose files panka never reads from this
+// repository's trees; adding or moving it used to pass in silence ("No
+// stack changed") although a stack inside it changed. It is now a problem
+// naming it, in both engines and modes.
+func TestSubmoduleUnderStacksRootWarns(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Git("update-index", "--add", "--cacheinfo", "160000,1111111111111111111111111111111111111111,stacks/sub")
+	g.Git("commit", "-qm", "add a submodule")
+	g.Git("update-index", "--cacheinfo", "160000,2222222222222222222222222222222222222222,stacks/sub")
+	g.Git("commit", "-qm", "move it")
+	for _, m := range modes {
+		for _, paths := range []bool{false, true} {
+			for _, base := range []string{"HEAD~1", "HEAD~2"} {
+				repo, err := gitops.Open(g.Dir, m.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := changes.Detect(context.Background(), repo, changes.Options{Base: base, StacksRoot: "stacks", Paths: paths})
+				repo.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(res.Problems) != 1 || !strings.Contains(res.Problems[0].Error(), "stacks/sub: a git submodule under the stacks root changed") {
+					t.Errorf("%s paths=%v base %s: problems %v", m.name, paths, base, res.Problems)
+				}
+				if got := summary(res); len(got) != 0 {
+					t.Errorf("%s paths=%v base %s: stacks %q, want none", m.name, paths, base, got)
+				}
+			}
+		}
+	}
+}
