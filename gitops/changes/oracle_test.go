@@ -34,17 +34,22 @@ import (
 // values, formatting only (comments, key order, quoting, flow style, CRLF,
 // .yml), variable defaults, declarations and descriptions, environment
 // files added and deleted, stacks added, deleted, moved, renamed, swapped,
-// copied under their name, made inside another stack, their stack.yaml
-// deleted or renamed, watched and unwatched shared files, files broken and
-// fixed later, and branches merged back (criss-cross too). The oracle checks out every commit with `git
+// copied under their name, made inside another stack, replaced, given a
+// freed name, moved by a copy that leaves the old folder behind, their
+// stack.yaml deleted or renamed, files made executable, watched and
+// unwatched shared files, files broken and fixed later, and branches
+// merged back (criss-cross too). The oracle checks out every commit with `git
 // worktree add`, loads and resolves every stack and environment of the
 // checkout with package stacks, and says per pair of commits what changed;
 // Detect must say the same, in both engines, from the main work tree and
 // from the checkout of head (its index), with and without the index
 // cache, in resolved and --paths mode.
 //
-// It also checks --uncommitted (edits staged or not, on top of the
-// history), --environment filters, --since-deployed (a random deployed
+// Lines compare the change, the environments with their kinds and the
+// changed components (resolved mode) or every environment of each touched
+// stack (--paths). It also checks --uncommitted (edits staged or not, on
+// top of the history, and in a linked work tree of an older commit with
+// folders of other commits copied in), --environment filters, --since-deployed (a random deployed
 // commit per environment, head the tip or an older commit: deployed ahead),
 // and that what the generator wrote the same resolves the same.
 //
@@ -167,17 +172,19 @@ const oYML = 1 << 17
 
 // oGen generates a history.
 type oGen struct {
-	t      *testing.T
-	g      *gittest.Repo
-	rnd    *rand.Rand
-	live   []*oStack
-	dups   []*oStack           // copies made under a name in use
-	nested []*oStack           // stacks made inside another stack's folder
-	fps    []map[string]string // per commit: stack name -> oFingerprint
-	view   func() []*oStack    // the stacks as committed, when o.live holds only part
-	next   int
-	notes  []string
-	shared map[string]int
+	t         *testing.T
+	g         *gittest.Repo
+	rnd       *rand.Rand
+	live      []*oStack
+	dups      []*oStack           // copies made under a name in use
+	nested    []*oStack           // stacks made inside another stack's folder
+	fps       []map[string]string // per commit: stack name -> oFingerprint
+	gone      []string            // names no stack uses any more
+	leftovers []string            // folders a move left behind (deleted by the next commit)
+	view      func() []*oStack    // the stacks as committed, when o.live holds only part
+	next      int
+	notes     []string
+	shared    map[string]int
 }
 
 func (o *oGen) pick(xs []string) string { return xs[o.rnd.Intn(len(xs))] }
@@ -673,6 +680,9 @@ func (o *oGen) edit() string {
 		s.name = fmt.Sprintf("n%d", o.next)
 		o.next++
 		o.write(s)
+		if !slices.ContainsFunc(o.live, func(x *oStack) bool { return x.name == old }) {
+			o.gone = append(o.gone, old)
+		}
 		return old + ": renamed " + s.name
 	case 2: // a new stack
 		s := o.newStack(o.freshDir(), fmt.Sprintf("s%d", o.next))
@@ -684,6 +694,9 @@ func (o *oGen) edit() string {
 		if len(o.live) > 2 {
 			o.g.Remove(s.dir)
 			o.live = append(o.live[:i], o.live[i+1:]...)
+			if !slices.ContainsFunc(o.live, func(x *oStack) bool { return x.name == s.name }) {
+				o.gone = append(o.gone, s.name)
+			}
 			return s.name + ": deleted"
 		}
 	case 4, 5: // a shared file
@@ -719,6 +732,50 @@ func (o *oGen) edit() string {
 		o.live = append(o.live, c)
 		o.dups = append(o.dups, c)
 		return s.name + ": copied to " + c.dir
+	case 10: // a stack deleted and a new one made elsewhere under its name
+		if s.broken != "" || o.rnd.Intn(2) == 0 {
+			break
+		}
+		o.g.Remove(s.dir)
+		n := o.newStack(o.freshDir(), s.name)
+		o.write(n)
+		o.live[i] = n
+		return s.name + ": replaced by a new stack at " + n.dir
+	case 11: // a stack takes the name of one deleted earlier
+		if s.broken != "" || len(o.gone) == 0 {
+			break
+		}
+		old := s.name
+		k := o.rnd.Intn(len(o.gone))
+		s.name = o.gone[k]
+		if slices.ContainsFunc(o.live, func(x *oStack) bool { return x.name == s.name }) {
+			s.name = old
+			break
+		}
+		o.gone = slices.Delete(o.gone, k, k+1)
+		o.gone = append(o.gone, old)
+		o.write(s)
+		return old + ": renamed to the freed name " + s.name
+	case 13: // moved by a copy, the old folder left without a (readable) stack.yaml
+		if s.broken != "" {
+			break
+		}
+		old := s.dir
+		s.dir, s.files = o.freshDir(), map[string]bool{}
+		o.write(s)
+		if o.rnd.Intn(2) == 0 {
+			o.g.Remove(old + "/stack.yaml")
+		} else {
+			o.g.Write(old+"/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: [\n")
+		}
+		o.leftovers = append(o.leftovers, old)
+		return s.name + ": copied to " + s.dir + ", " + old + " left behind"
+	case 12: // a file made executable, or not (mode only)
+		f := s.dir + "/" + o.pick(sortedMapKeys(s.files))
+		if o.g.Exists(f) {
+			o.g.Git("update-index", "--chmod="+o.pick([]string{"+x", "-x"}), "--", f)
+			return s.name + ": chmod " + f
+		}
 	case 9: // a stack inside another one's folder (moved out or deleted by the next commit)
 		if s.broken != "" || o.rnd.Intn(2) == 0 {
 			break
@@ -770,6 +827,18 @@ func oHistory(t *testing.T, rnd *rand.Rand, n int) (*oGen, []gitops.Hash, []stri
 	}
 	o.fps = append(o.fps, oFingerprints(o.live))
 	for len(commits) < n {
+		if len(o.leftovers) > 0 && o.rnd.Intn(2) == 0 {
+			var edits []string
+			for _, d := range o.leftovers {
+				if o.g.Exists(d) && !slices.ContainsFunc(o.live, func(x *oStack) bool { return x.dir == d || strings.HasPrefix(x.dir, d+"/") }) {
+					o.g.Remove(d)
+					edits = append(edits, "leftover "+d+" deleted")
+				}
+			}
+			o.leftovers = nil
+			add(edits)
+			continue
+		}
 		if len(o.nested) > 0 {
 			var edits []string
 			for _, c := range o.nested {
@@ -1168,7 +1237,11 @@ func oExpect(base, head *oSide, changed []string) (want, wantPaths []string) {
 			matched := false
 			for on, oa := range pair[1].byName {
 				if oa.dir == a.dir && !strings.HasPrefix(on, "@") {
-					pair[0].byName[on] = a
+					// Unless a stack.yaml elsewhere gives that name: then
+					// this folder is what a move left behind.
+					if pair[0].byName[on] == nil {
+						pair[0].byName[on] = a
+					}
 					matched = true
 				}
 			}
@@ -1209,8 +1282,8 @@ func oExpect(base, head *oSide, changed []string) (want, wantPaths []string) {
 	}
 	for _, name := range union(base.byName, head.byName) {
 		sb, sh := base.byName[name], head.byName[name]
-		var envs []string
-		line := name
+		var envs, pathEnvs []string
+		line, suffix := name, ""
 		switch {
 		case sb == nil:
 			line += " added"
@@ -1230,12 +1303,21 @@ func oExpect(base, head *oSide, changed []string) (want, wantPaths []string) {
 			}
 			w := watched(sh)
 			envH := toSetT(sh.envs)
-			if sh.broken && sh.envs == nil {
-				envH = toSetT(sb.envs)
-			}
+			var comps []string
 			for _, env := range union(toSetT(sb.envs), envH) {
 				inB, inH := slices.Contains(sb.envs, env), envH[env]
 				mb, mh := sb.models[env], sh.models[env]
+				switch {
+				case !inB:
+					pathEnvs = append(pathEnvs, env+":added")
+				case !inH:
+					pathEnvs = append(pathEnvs, env+":removed")
+				default:
+					pathEnvs = append(pathEnvs, env+":modified")
+				}
+				if inB && inH && !sb.broken && !sh.broken {
+					comps = append(comps, oChangedComponents(mb, mh)...)
+				}
 				switch {
 				case !inB:
 					envs = append(envs, env+":added")
@@ -1256,14 +1338,23 @@ func oExpect(base, head *oSide, changed []string) (want, wantPaths []string) {
 					envs = append(envs, env+":modified")
 				}
 			}
+			if comps = sortedMapKeys(toSetT(comps)); len(comps) > 0 && len(envs) > 0 {
+				suffix = " [" + strings.Join(comps, ",") + "]"
+			}
 		}
 		if len(envs) > 0 || !strings.HasSuffix(line, " modified") {
-			want = append(want, line+" "+strings.Join(envs, ","))
+			want = append(want, line+" "+strings.Join(envs, ",")+suffix)
+		}
+		if pathEnvs == nil {
+			pathEnvs = envs
 		}
 		if (sb != nil && under(sb)) || (sh != nil && (under(sh) || watched(sh))) {
-			wantPaths = append(wantPaths, name)
+			if len(pathEnvs) > 0 || !strings.HasSuffix(line, " modified") {
+				wantPaths = append(wantPaths, line+" "+strings.Join(pathEnvs, ","))
+			}
 		}
 	}
+	sort.Strings(wantPaths)
 	sort.Strings(want)
 	return want, wantPaths
 }
@@ -1276,14 +1367,37 @@ func toSetT(xs []string) map[string]bool {
 	return m
 }
 
+// oChangedComponents lists the components whose resolved model differs
+// between two canonical models (none when either does not resolve).
+func oChangedComponents(a, b string) []string {
+	type model struct {
+		Components []map[string]any `json:"components"`
+	}
+	var ma, mb model
+	if json.Unmarshal([]byte(a), &ma) != nil || json.Unmarshal([]byte(b), &mb) != nil {
+		return nil
+	}
+	byName := func(m model) map[string]string {
+		out := map[string]string{}
+		for _, c := range m.Components {
+			out[fmt.Sprint(c["name"])] = string(mustJSONBytes(c))
+		}
+		return out
+	}
+	ca, cb := byName(ma), byName(mb)
+	var out []string
+	for _, n := range union(ca, cb) {
+		if ca[n] != cb[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // oSummarize renders Detect's result as oExpect does.
 func oSummarize(res *changes.Result, paths bool) []string {
 	var got []string
 	for _, s := range res.Stacks {
-		if paths {
-			got = append(got, s.Stack)
-			continue
-		}
 		line := s.Stack + " " + string(s.Change)
 		if s.Change == changes.Moved {
 			line += " " + s.OldPath + " -> " + s.Path
@@ -1292,7 +1406,11 @@ func oSummarize(res *changes.Result, paths bool) []string {
 		for _, env := range s.Environments {
 			envs = append(envs, env+":"+string(s.EnvironmentChanges[env]))
 		}
-		got = append(got, line+" "+strings.Join(envs, ","))
+		line += " " + strings.Join(envs, ",")
+		if len(s.Components) > 0 && !paths {
+			line += " [" + strings.Join(s.Components, ",") + "]"
+		}
+		got = append(got, line)
 	}
 	sort.Strings(got)
 	return got
@@ -1385,7 +1503,7 @@ func TestDetectAgainstOracle(t *testing.T) {
 			// check runs Detect from b to h (to the work tree when
 			// uncommitted) and compares with the oracle's answer for the
 			// sides bs (b's merge-base with h) and hs.
-			check := func(what string, b gitops.Hash, h gitops.Hash, hs *oSide, changed []string, bs *oSide, uncommitted bool) {
+			check := func(what string, b gitops.Hash, h gitops.Hash, hs *oSide, changed []string, bs *oSide, uncommitted bool, wtDir string) {
 				t.Helper()
 				bs, hs = cloneSide(bs), cloneSide(hs)
 				want, wantPaths := oExpect(bs, hs, changed)
@@ -1394,6 +1512,14 @@ func TestDetectAgainstOracle(t *testing.T) {
 						opts := changes.Options{Base: b.String(), StacksRoot: root, Paths: paths, NoCache: rnd.Intn(2) == 0, Uncommitted: uncommitted}
 						repo := repos[mi]
 						where := "main work tree"
+						if wtDir != "" {
+							r, err := gitops.Open(wtDir, m.opts)
+							if err != nil {
+								t.Fatal(err)
+							}
+							defer r.Close()
+							repo, where = r, "linked work tree"
+						}
 						if !uncommitted {
 							opts.Head = h.String()
 							if rnd.Intn(3) == 0 {
@@ -1422,6 +1548,12 @@ func TestDetectAgainstOracle(t *testing.T) {
 							t.Fatalf("%s %s %s: %v", what, m.name, where, err)
 						}
 						got := oSummarize(res, paths)
+						if opts.Environments != nil {
+							// Components are not narrowed by the oracle.
+							for k := range got {
+								got[k] = oNoComponents(got[k])
+							}
+						}
 						// A name two folders use (a copy not yet renamed) is
 						// listed, never as a plain addition; what else is
 						// said of it is not checked here.
@@ -1461,7 +1593,7 @@ func TestDetectAgainstOracle(t *testing.T) {
 						t.Fatalf("merge-base %s is not a generated commit", mb)
 					}
 					pairs++
-					check(fmt.Sprintf("%d..%d (%s..%s)\n history:\n  %s\n", i, j, b.String()[:7], h.String()[:7], historyLog(log, i, j)), b, h, sides[h], changed, sides[mb], false)
+					check(fmt.Sprintf("%d..%d (%s..%s)\n history:\n  %s\n", i, j, b.String()[:7], h.String()[:7], historyLog(log, i, j)), b, h, sides[h], changed, sides[mb], false, "")
 				}
 			}
 			// --since-deployed: each environment compared with the commit
@@ -1527,6 +1659,7 @@ func TestDetectAgainstOracle(t *testing.T) {
 				kinds := map[string]string{}
 				for _, l := range lines {
 					name, _, _ := strings.Cut(l, " ")
+					l = oNoComponents(l)
 					for _, e := range strings.Split(l[strings.LastIndex(l, " ")+1:], ",") {
 						if env, kind, ok := strings.Cut(e, ":"); ok {
 							kinds[name+"/"+env] = kind
@@ -1602,7 +1735,66 @@ func TestDetectAgainstOracle(t *testing.T) {
 					}
 				}
 				pairs++
-				check(fmt.Sprintf("%d..work tree (%s)\n history:\n  %s\n  work tree: %s\n", i, b.String()[:7], historyLog(log, i, len(commits)-1), strings.Join(edits, "; ")), b, head, work, changed, at, true)
+				check(fmt.Sprintf("%d..work tree (%s)\n history:\n  %s\n  work tree: %s\n", i, b.String()[:7], historyLog(log, i, len(commits)-1), strings.Join(edits, "; ")), b, head, work, changed, at, true, "")
+			}
+			// A linked work tree (its own index and HEAD) with files of
+			// another commit copied in, an environment file deleted, some
+			// of it staged.
+			ci := rnd.Intn(len(commits))
+			c := commits[ci]
+			wg := &gittest.Repo{T: t, Dir: wts[c]}
+			edits = nil
+			for k := 0; k < 1+rnd.Intn(3); k++ {
+				c2 := commits[rnd.Intn(len(commits))]
+				if c2 == c {
+					continue
+				}
+				names := sortedMapKeys(sides[c2].byName)
+				a := sides[c2].byName[names[rnd.Intn(len(names))]]
+				if err := os.RemoveAll(filepath.Join(wg.Dir, a.dir)); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.MkdirAll(filepath.Dir(filepath.Join(wg.Dir, a.dir)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if out, err := exec.Command("cp", "-a", filepath.Join(wts[c2], a.dir), filepath.Join(wg.Dir, a.dir)).CombinedOutput(); err != nil {
+					t.Fatalf("%v: %s", err, out)
+				}
+				edits = append(edits, fmt.Sprintf("%s as at %d", a.dir, slices.Index(commits, c2)))
+				if rnd.Intn(2) == 0 {
+					wg.Git("add", "-A", "--", a.dir)
+					edits = append(edits, "(staged)")
+				}
+			}
+			if envs, _ := filepath.Glob(filepath.Join(wg.Dir, "stacks", "*", "*", "environments", "*.y*ml")); len(envs) > 0 {
+				f := envs[rnd.Intn(len(envs))]
+				if err := os.Remove(f); err != nil {
+					t.Fatal(err)
+				}
+				edits = append(edits, "rm "+f[len(wg.Dir)+1:])
+			}
+			lblobs := oDiskBlobs(t, wg)
+			lwork := oLoadDir(t, wg.Dir, lblobs, root)
+			for i, b := range commits {
+				if rnd.Intn(4) != 0 {
+					continue
+				}
+				mb := mergeBase(b.String(), c.String())
+				tree := map[string]string{}
+				for _, l := range strings.Split(g.Git("ls-tree", "-r", mb.String()), "\n") {
+					meta, p, ok := strings.Cut(l, "\t")
+					if f := strings.Fields(meta); ok && len(f) == 3 {
+						tree[p] = f[0] + " " + f[2]
+					}
+				}
+				var changed []string
+				for _, p := range union(tree, lblobs) {
+					if tree[p] != lblobs[p] {
+						changed = append(changed, p)
+					}
+				}
+				pairs++
+				check(fmt.Sprintf("%d..linked work tree at %d (%s)\n history:\n  %s\n  work tree: %s\n", i, ci, b.String()[:7], historyLog(log, i, ci), strings.Join(edits, "; ")), b, c, lwork, changed, sides[mb], true, wg.Dir)
 			}
 			t.Logf("%d commits, %d comparisons; since deployed: %d environments compared, %d deployed ahead", len(commits), pairs, len(want), len(wantAhead))
 		})
@@ -1614,6 +1806,7 @@ func TestDetectAgainstOracle(t *testing.T) {
 func oFilterEnvs(lines []string, f string) []string {
 	var out []string
 	for _, l := range lines {
+		l = oNoComponents(l)
 		i := strings.LastIndex(l, " ")
 		var envs []string
 		for _, e := range strings.Split(l[i+1:], ",") {
@@ -1630,6 +1823,14 @@ func oFilterEnvs(lines []string, f string) []string {
 		}
 	}
 	return out
+}
+
+// oNoComponents drops the components from a line.
+func oNoComponents(l string) string {
+	if i := strings.LastIndex(l, " ["); i >= 0 && strings.HasSuffix(l, "]") {
+		return l[:i]
+	}
+	return l
 }
 
 func historyLog(log []string, i, j int) string {
