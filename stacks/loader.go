@@ -643,7 +643,13 @@ func Strays(fsys fs.FS, root string, refs []Ref) []*Error {
 		}
 		if isYAML(d.Name()) {
 			dir := path.Dir(p)
-			out = append(out, &Error{File: p, Msg: fmt.Sprintf("YAML file outside any stack: %s has no %s (nor any folder above it under %s); add %s/%s with kind: Stack, or move the file into a stack", dir, StackFile, root, dir, StackFile)})
+			at := dir
+			if path.Base(dir) == EnvironmentsDir && path.Dir(dir) != "." && path.Dir(dir) != root {
+				// An environment file: its stack.yaml goes in the stack
+				// folder, not among the environments.
+				at = path.Dir(dir)
+			}
+			out = append(out, &Error{File: p, Msg: fmt.Sprintf("YAML file outside any stack: %s has no %s (nor any folder above it under %s); add %s/%s with kind: Stack, or move the file into a stack", dir, StackFile, root, at, StackFile)})
 		}
 		return nil
 	})

@@ -80,12 +80,14 @@ func TestDiscoverDuplicates(t *testing.T) {
 
 func TestStrays(t *testing.T) {
 	fsys := fstest.MapFS{
-		"stacks/a/stack.yaml":        {Data: []byte(doc("Stack", "a"))},
-		"stacks/a/infra/db.yaml":     {Data: []byte(doc("Database", "db"))},
-		"stacks/lost/infra/q.yaml":   {Data: []byte(doc("Queue", "q"))},
-		"stacks/lost/README.md":      {Data: []byte("hi")},
-		"stacks/.github/ci.yaml":     {Data: []byte("x: 1")},
-		"stacks/typo/stack.yml.yaml": {Data: []byte(doc("Stack", "typo"))},
+		"stacks/a/stack.yaml":                {Data: []byte(doc("Stack", "a"))},
+		"stacks/a/infra/db.yaml":             {Data: []byte(doc("Database", "db"))},
+		"stacks/lost/infra/q.yaml":           {Data: []byte(doc("Queue", "q"))},
+		"stacks/lost/README.md":              {Data: []byte("hi")},
+		"stacks/.github/ci.yaml":             {Data: []byte("x: 1")},
+		"stacks/typo/stack.yml.yaml":         {Data: []byte(doc("Stack", "typo"))},
+		"stacks/moved/environments/dev.yaml": {Data: []byte(doc("Environment", "dev"))},
+		"stacks/environments/dev.yaml":       {Data: []byte(doc("Environment", "dev"))},
 	}
 	refs, err := Discover(fsys, "stacks")
 	if err != nil {
@@ -96,7 +98,10 @@ func TestStrays(t *testing.T) {
 		got = append(got, e.Error())
 	}
 	want := []string{
+		"stacks/environments/dev.yaml: YAML file outside any stack: stacks/environments has no stack.yaml (nor any folder above it under stacks); add stacks/environments/stack.yaml with kind: Stack, or move the file into a stack",
 		"stacks/lost/infra/q.yaml: YAML file outside any stack: stacks/lost/infra has no stack.yaml (nor any folder above it under stacks); add stacks/lost/infra/stack.yaml with kind: Stack, or move the file into a stack",
+		// An environment file's stack.yaml goes in the stack folder.
+		"stacks/moved/environments/dev.yaml: YAML file outside any stack: stacks/moved/environments has no stack.yaml (nor any folder above it under stacks); add stacks/moved/stack.yaml with kind: Stack, or move the file into a stack",
 		"stacks/typo/stack.yml.yaml: YAML file outside any stack: stacks/typo has no stack.yaml (nor any folder above it under stacks); add stacks/typo/stack.yaml with kind: Stack, or move the file into a stack",
 	}
 	if !reflect.DeepEqual(got, want) {
