@@ -30,7 +30,8 @@ import (
 // components in several files, services, overlays, variables with
 // defaults some environments override, secret declarations and SSM
 // references, dependsOn, labels, spec.watch globs outside the stacks,
-// nested folders, comments and key order) and commits random edits to it:
+// nested folders, folder names with spaces and accents, comments and key
+// order) and commits random edits to it:
 // values, formatting only (comments, key order, quoting, flow style, CRLF,
 // .yml), variable defaults, declarations and descriptions, environment
 // files added and deleted, stacks added, deleted, moved, renamed, swapped,
@@ -49,9 +50,11 @@ import (
 // changed components (resolved mode) or every environment of each touched
 // stack (--paths). It also checks --uncommitted (edits staged or not, on
 // top of the history, and in a linked work tree of an older commit with
-// folders of other commits copied in), --environment filters, --since-deployed (a random deployed
-// commit per environment, head the tip or an older commit: deployed ahead),
-// and that what the generator wrote the same resolves the same.
+// folders of other commits copied in), --environment filters, the default
+// base (a remote default branch at an older commit: first parent or
+// merge-base), --since-deployed (a random deployed commit per
+// environment, head the tip or an older commit: deployed ahead), and that
+// what the generator wrote the same resolves the same.
 //
 // By default one short history runs (a few seconds). For long runs:
 // PANKA_ORACLE_SEEDS=N runs N seeds from PANKA_ORACLE_FIRST (default 1),
@@ -481,7 +484,7 @@ func (o *oGen) write(s *oStack) {
 
 func (o *oGen) freshDir() string {
 	for {
-		d := fmt.Sprintf("stacks/%s/s%d", o.pick([]string{"team-a", "team-b", "team-a/nested", "platform"}), o.next)
+		d := fmt.Sprintf("stacks/%s/s%d", o.pick([]string{"team-a", "team-b", "team-a/nested", "platform", "team b", "équipe"}), o.next)
 		o.next++
 		if !o.g.Exists(d) {
 			return d
@@ -1045,14 +1048,30 @@ func oLoad(t *testing.T, g *gittest.Repo, c gitops.Hash, root string) (*oSide, s
 	t.Helper()
 	wt := filepath.Join(t.TempDir(), "wt")
 	g.Git("worktree", "add", "-q", "--detach", wt, c.String())
-	blobs := map[string]string{}
-	for _, l := range strings.Split(g.Git("ls-tree", "-r", c.String()), "\n") {
+	return oLoadDir(t, wt, oTree(g, c.String()), root), wt
+}
+
+// oTree gives the mode and blob id of every file of commit rev.
+func oTree(g *gittest.Repo, rev string) map[string]string {
+	out := map[string]string{}
+	for _, l := range oNUL(g.Git("ls-tree", "-r", "-z", rev)) {
 		meta, p, ok := strings.Cut(l, "\t")
 		if f := strings.Fields(meta); ok && len(f) == 3 {
-			blobs[p] = f[0] + " " + f[2]
+			out[p] = f[0] + " " + f[2]
 		}
 	}
-	return oLoadDir(t, wt, blobs, root), wt
+	return out
+}
+
+// oNUL splits git's -z output.
+func oNUL(out string) []string {
+	var paths []string
+	for _, p := range strings.Split(out, "\x00") {
+		if p != "" {
+			paths = append(paths, p)
+		}
+	}
+	return paths
 }
 
 // oDiskBlobs gives the mode and blob id of every file git sees in the
@@ -1576,6 +1595,29 @@ func TestDetectAgainstOracle(t *testing.T) {
 					}
 				}
 			}
+			// checkDefault runs Detect with the default base from the
+			// checkout dir of commit h.
+			checkDefault := func(what string, h gitops.Hash, bs *oSide, changed []string, dir string) {
+				t.Helper()
+				bs, hs := cloneSide(bs), cloneSide(sides[h])
+				want, _ := oExpect(bs, hs, changed)
+				for _, m := range modes {
+					r, err := gitops.Open(dir, m.opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer r.Close()
+					res, err := changes.Detect(context.Background(), r, changes.Options{StacksRoot: root, NoCache: rnd.Intn(2) == 0})
+					if err != nil {
+						t.Fatalf("%s, %s: %v", what, m.name, err)
+					}
+					notDup := func(l string) bool { n, _, _ := strings.Cut(l, " "); return bs.dups[n] || hs.dups[n] }
+					got, w := slices.DeleteFunc(oSummarize(res, false), notDup), slices.DeleteFunc(slices.Clone(want), notDup)
+					if !slices.Equal(got, w) {
+						t.Errorf("%s, %s (base %s):\n got  %q\n want %q", what, m.name, res.Base, got, w)
+					}
+				}
+			}
 			mergeBase := func(b, h string) gitops.Hash {
 				bases := strings.Fields(g.Git("merge-base", "--all", b, h))
 				sort.Strings(bases)
@@ -1588,7 +1630,7 @@ func TestDetectAgainstOracle(t *testing.T) {
 						continue
 					}
 					mb := mergeBase(b.String(), h.String())
-					changed := strings.Fields(g.Git("diff", "--name-only", "--no-renames", mb.String(), h.String()))
+					changed := oNUL(g.Git("diff", "-z", "--name-only", "--no-renames", mb.String(), h.String()))
 					if sides[mb] == nil {
 						t.Fatalf("merge-base %s is not a generated commit", mb)
 					}
@@ -1654,7 +1696,7 @@ func TestDetectAgainstOracle(t *testing.T) {
 					}
 					continue
 				}
-				changed := strings.Fields(g.Git("diff", "--name-only", "--no-renames", c, tip.String()))
+				changed := oNUL(g.Git("diff", "-z", "--name-only", "--no-renames", c, tip.String()))
 				lines, _ := oExpect(cloneSide(sides[d]), cloneSide(hs), changed)
 				kinds := map[string]string{}
 				for _, l := range lines {
@@ -1722,13 +1764,7 @@ func TestDetectAgainstOracle(t *testing.T) {
 				mb := mergeBase(b.String(), head.String())
 				var changed []string
 				at := sides[mb]
-				tree := map[string]string{}
-				for _, l := range strings.Split(g.Git("ls-tree", "-r", mb.String()), "\n") {
-					meta, p, ok := strings.Cut(l, "\t")
-					if f := strings.Fields(meta); ok && len(f) == 3 {
-						tree[p] = f[0] + " " + f[2]
-					}
-				}
+				tree := oTree(g, mb.String())
 				for _, p := range union(tree, blobs) {
 					if tree[p] != blobs[p] {
 						changed = append(changed, p)
@@ -1737,6 +1773,38 @@ func TestDetectAgainstOracle(t *testing.T) {
 				pairs++
 				check(fmt.Sprintf("%d..work tree (%s)\n history:\n  %s\n  work tree: %s\n", i, b.String()[:7], historyLog(log, i, len(commits)-1), strings.Join(edits, "; ")), b, head, work, changed, at, true, "")
 			}
+			// The default base, from checkouts of some commits: with a
+			// remote default branch at an older commit of main, a commit
+			// on it (or behind it) is compared with its first parent (none:
+			// everything added), any other with its merge-base with it.
+			mains := strings.Fields(g.Git("rev-list", "--first-parent", "main"))
+			originTip := mains[rnd.Intn(len(mains))]
+			g.Git("remote", "add", "origin", g.Dir)
+			g.Git("update-ref", "refs/remotes/origin/main", originTip)
+			g.Git("symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
+			empty := &oSide{byName: map[string]*oAt{}, dups: map[string]bool{}, orphans: map[string]*oAt{}, dupDirs: map[string]string{}}
+			for i, c := range commits {
+				if rnd.Intn(4) != 0 {
+					continue
+				}
+				bs, b, from := empty, plumbing.ZeroHash, "the empty tree"
+				if exec.Command("git", "-C", g.Dir, "merge-base", "--is-ancestor", c.String(), originTip).Run() == nil {
+					if ps := strings.Fields(g.Git("rev-list", "--parents", "-n", "1", c.String()))[1:]; len(ps) > 0 {
+						b, from = plumbing.NewHash(ps[0]), "first parent"
+					}
+				} else {
+					b, from = mergeBase(c.String(), originTip), "merge-base with origin/main"
+				}
+				var changed []string
+				if b.IsZero() {
+					changed = oNUL(g.Git("ls-tree", "-r", "-z", "--name-only", c.String()))
+				} else {
+					bs, changed = sides[b], oNUL(g.Git("diff", "-z", "--name-only", "--no-renames", b.String(), c.String()))
+				}
+				pairs++
+				checkDefault(fmt.Sprintf("default base of %d (origin/main at %s: %s)", i, originTip[:7], from), c, bs, changed, wts[c])
+			}
+
 			// A linked work tree (its own index and HEAD) with files of
 			// another commit copied in, an environment file deleted, some
 			// of it staged.
@@ -1780,13 +1848,7 @@ func TestDetectAgainstOracle(t *testing.T) {
 					continue
 				}
 				mb := mergeBase(b.String(), c.String())
-				tree := map[string]string{}
-				for _, l := range strings.Split(g.Git("ls-tree", "-r", mb.String()), "\n") {
-					meta, p, ok := strings.Cut(l, "\t")
-					if f := strings.Fields(meta); ok && len(f) == 3 {
-						tree[p] = f[0] + " " + f[2]
-					}
-				}
+				tree := oTree(g, mb.String())
 				var changed []string
 				for _, p := range union(tree, lblobs) {
 					if tree[p] != lblobs[p] {
