@@ -874,6 +874,11 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 		return id
 	}
+	// A folder without a name of its own (its stack.yaml gone, or
+	// unreadable) that takes the name it has at the other side yields it
+	// to a folder elsewhere whose stack.yaml gives that name, whatever the
+	// order of the two: the stack moved from or to there.
+	inside := func(dir, other string) bool { return strings.HasPrefix(dir+"/", other+"/") }
 	var leftBehind []error
 	baseNames := map[string]string{}
 	for _, dir := range baseDirs {
@@ -888,16 +893,16 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 		baseNames[dir] = name
 		id := get(name)
+		if id.baseDir != "" && h != nil && id.bh == nil && !inside(dir, id.baseDir) {
+			id.baseDir, id.baseErr, id.files = "", nil, nil
+		}
 		if id.baseDir != "" {
 			continue
 		}
 		id.baseDir, id.bh, id.baseErr = dir, h, err
 		id.files = append(id.files, atBase[dir].files...)
 	}
-	// A folder without a name of its own (its stack.yaml gone, or
-	// unreadable) that keeps the name it had at base yields it to a folder
-	// elsewhere whose stack.yaml gives that name, whatever the order of
-	// the two: the stack moved there, the old folder was left behind.
+	// At head, the folder left behind is named on stderr.
 	behind := func(name, dir, other string, err error) error {
 		what := "its stack.yaml is gone"
 		if !errors.Is(err, stacks.ErrNoStack) {
@@ -905,7 +910,6 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 		return fmt.Errorf("stack %s is at %s at head; %s still holds stack files, but %s: delete that folder (git rm -r %s) if the stack moved, or fix its stack.yaml", name, other, dir, what, dir)
 	}
-	inside := func(dir, other string) bool { return strings.HasPrefix(dir+"/", other+"/") }
 	headErrs := map[string]error{} // folder -> its header error, as read
 	for _, dir := range headDirsAll {
 		h, err := e.header(head, dir)

@@ -2520,3 +2520,45 @@ func TestSubmoduleUnderStacksRootWarns(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokenFolderTakesMovedName: a folder whose stack.yaml gave no name
+// at base, fixed in the change that moves a stack there (its old folder
+// deleted), is that stack moved: compared with the old folder, whose
+// environments the new one lacks are removed, whatever the order of the
+// two folders. Detection used to let the broken folder, when it came
+// first, take the name at base: the stack read as modified in place, the
+// old folder dropped, and its environments' removal (what a deploy
+// pipeline destroys) missed.
+func TestBrokenFolderTakesMovedName(t *testing.T) {
+	for _, dir := range []string{"stacks/a", "stacks/z"} {
+		for _, uncommitted := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/uncommitted=%v", dir, uncommitted), func(t *testing.T) {
+				g, _ := baseRepo(t)
+				g.Write(dir+"/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: [\n")
+				g.Write(dir+"/environments/dev.yaml", envYAML("dev", "  variables: {}\n"))
+				g.Commit("a stack in the making")
+				g.Remove("stacks/orders")
+				seed(g, dir, "orders")
+				g.Remove(dir + "/environments/staging.yaml")
+				g.Remove(dir + "/environments/prod.yaml")
+				base := "HEAD"
+				if !uncommitted {
+					g.Commit("orders moves there")
+					base = "HEAD~1"
+				}
+				want := map[bool][]string{
+					false: {"orders moved prod:removed,staging:removed"},
+					true:  {"orders moved dev:modified,prod:removed,staging:removed"},
+				}
+				detectAll(t, g.Dir, changes.Options{Base: base, Uncommitted: uncommitted, StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+					if got := summary(res); !slices.Equal(got, want[paths]) {
+						t.Errorf("%s paths=%v: %q, want %q", engine, paths, got, want[paths])
+					}
+					if len(res.Stacks) == 1 && (res.Stacks[0].Path != dir || res.Stacks[0].OldPath != "stacks/orders") {
+						t.Errorf("%s paths=%v: %s <- %s, want %s <- stacks/orders", engine, paths, res.Stacks[0].Path, res.Stacks[0].OldPath, dir)
+					}
+				})
+			})
+		}
+	}
+}
