@@ -2134,6 +2134,15 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 		// errors are the reasons).
 		return nil, comps, reasons, problems
 	}
+	if errB != nil {
+		// Nor when base did not load: whatever a file's edit did, it was
+		// not compared (it may be the fix).
+		for _, c := range id.files {
+			if effects[c.Path] == "" {
+				effects[c.Path] = "not compared: the stack did not load at base (" + firstLine(errB) + ")"
+			}
+		}
+	}
 	return effects, comps, reasons, problems
 }
 

@@ -2562,3 +2562,31 @@ func TestBrokenFolderTakesMovedName(t *testing.T) {
 		}
 	}
 }
+
+// TestWhyFixedFileNotWithoutEffect: the file that fixes a stack which did
+// not load at base (or any other file of it) is not said to have "no
+// effect on the resolved model": nothing was compared. It used to be, on
+// the very file whose fix changed every environment.
+func TestWhyFixedFileNotWithoutEffect(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables: {}\n  overrides:\n    ghost:\n      replicas: 1\n"))
+	g.Commit("break")
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables: {}\n"))
+	g.Write("stacks/orders/README.md", "notes\n")
+	g.Commit("fix")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if paths {
+			return
+		}
+		if got := summary(res); !slices.Equal(got, []string{"orders modified dev:modified,prod:modified,staging:modified"}) {
+			t.Errorf("%s: %q", engine, got)
+		}
+		for _, st := range res.Stacks {
+			for _, r := range st.Reasons {
+				if strings.Contains(r.Detail, "no effect") || !strings.Contains(r.Detail, "not compared: the stack did not load at base (stacks/orders/environments/dev.yaml") {
+					t.Errorf("%s: %s: %s", engine, r.File, r.Detail)
+				}
+			}
+		}
+	})
+}
