@@ -1600,6 +1600,26 @@ func TestDetectAgainstOracle(t *testing.T) {
 							t.Fatalf("%s %s %s: %v", what, m.name, where, err)
 						}
 						got := oSummarize(res, paths)
+						if !paths {
+							// --why: when one file of a stack changed and an
+							// environment changed, that file had an effect.
+							for _, st := range res.Stacks {
+								var own []string
+								for _, p := range changed {
+									if strings.HasPrefix(p, st.Path+"/") || (st.OldPath != "" && strings.HasPrefix(p, st.OldPath+"/")) {
+										own = append(own, p)
+									}
+								}
+								if len(own) != 1 || len(st.Environments) == 0 || st.Change != changes.Modified {
+									continue
+								}
+								for _, r := range st.Reasons {
+									if r.File == own[0] && strings.Contains(r.Detail, "no effect") {
+										t.Errorf("%s: %s %s: the only changed file %s said %q, with %q changed", what, m.name, st.Stack, r.File, r.Detail, st.Environments)
+									}
+								}
+							}
+						}
 						if opts.Environments != nil {
 							// Components are not narrowed by the oracle.
 							for k := range got {
