@@ -1193,6 +1193,9 @@ func oLoadDir(t *testing.T, wt string, blobs map[string]string, root string) *oS
 	// deleted or renamed).
 	envDirs := map[string]bool{}
 	for p := range blobs {
+		if root != "" && !strings.HasPrefix(p, root+"/") {
+			continue // outside the stacks root
+		}
 		if d, _, ok := strings.Cut(p, "/environments/"); ok && !strings.Contains(strings.TrimPrefix(p, d+"/environments/"), "/") {
 			envDirs[d] = true
 		}
