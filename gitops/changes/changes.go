@@ -1872,6 +1872,7 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 	effects := map[string]string{}
 	var problems []error
 	var reasons []Reason
+	var notAtBase error // why base did not load, or an environment did not resolve there
 	if !head.worktree && len(id.watched) == 0 && id.headErr == nil && id.baseErr == nil && e.cacheKey(base, id.baseDir) != "" &&
 		strings.SplitN(e.cacheKey(base, id.baseDir), ":", 2)[0] == strings.SplitN(e.cacheKey(head, id.headDir), ":", 2)[0] {
 		return effects, []string{}, nil, nil // same content (a pure move)
@@ -1968,6 +1969,9 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 		}
 		if eB != nil {
 			set(env, Modified)
+			if notAtBase == nil {
+				notAtBase = eB
+			}
 			continue
 		}
 		if bytes.Equal(rB.Canonical(), rH.Canonical()) {
@@ -2135,11 +2139,14 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 		return nil, comps, reasons, problems
 	}
 	if errB != nil {
-		// Nor when base did not load: whatever a file's edit did, it was
-		// not compared (it may be the fix).
+		notAtBase = errB
+	}
+	if notAtBase != nil {
+		// Nor when base did not load or resolve: whatever a file's edit
+		// did, it was not compared (it may be the fix).
 		for _, c := range id.files {
 			if effects[c.Path] == "" {
-				effects[c.Path] = "not compared: the stack did not load at base (" + firstLine(errB) + ")"
+				effects[c.Path] = "not compared: the stack did not load at base (" + firstLine(notAtBase) + ")"
 			}
 		}
 	}

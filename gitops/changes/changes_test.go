@@ -2590,3 +2590,29 @@ func TestWhyFixedFileNotWithoutEffect(t *testing.T) {
 		}
 	})
 }
+
+// TestWhyFixedComponentNotWithoutEffect: as TestWhyFixedFileNotWithoutEffect
+// for a stack that loads at base but whose environments do not resolve
+// there (an unknown field in a component's spec, found when resolving).
+func TestWhyFixedComponentNotWithoutEffect(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/infra/queue.yaml", queueYAML+"  bogus: 1\n")
+	g.Commit("break")
+	g.Write("stacks/orders/infra/queue.yaml", queueYAML)
+	g.Commit("fix")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if paths {
+			return
+		}
+		if got := summary(res); !slices.Equal(got, []string{"orders modified dev:modified,prod:modified,staging:modified"}) {
+			t.Errorf("%s: %q", engine, got)
+		}
+		for _, st := range res.Stacks {
+			for _, r := range st.Reasons {
+				if strings.Contains(r.Detail, "no effect") || !strings.Contains(r.Detail, "not compared: the stack did not load at base (stacks/orders/infra/queue.yaml") {
+					t.Errorf("%s: %s: %s", engine, r.File, r.Detail)
+				}
+			}
+		}
+	})
+}
