@@ -1613,7 +1613,10 @@ func TestDetectAgainstOracle(t *testing.T) {
 										own = append(own, p)
 									}
 								}
-								if len(own) != 1 || len(st.Environments) == 0 || st.Change != changes.Modified {
+								watched := slices.ContainsFunc(st.Reasons, func(r changes.Reason) bool {
+									return !strings.HasPrefix(r.File, st.Path+"/") && (st.OldPath == "" || !strings.HasPrefix(r.File, st.OldPath+"/"))
+								})
+								if len(own) != 1 || len(st.Environments) == 0 || st.Change != changes.Modified || watched {
 									continue
 								}
 								for _, r := range st.Reasons {
