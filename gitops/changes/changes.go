@@ -1872,7 +1872,7 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 	effects := map[string]string{}
 	var problems []error
 	var reasons []Reason
-	var notAtBase error // why base did not load, or an environment did not resolve there
+	var notCompared string // why an environment could not be compared
 	if !head.worktree && len(id.watched) == 0 && id.headErr == nil && id.baseErr == nil && e.cacheKey(base, id.baseDir) != "" &&
 		strings.SplitN(e.cacheKey(base, id.baseDir), ":", 2)[0] == strings.SplitN(e.cacheKey(head, id.headDir), ":", 2)[0] {
 		return effects, []string{}, nil, nil // same content (a pure move)
@@ -1965,12 +1965,15 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 			set(env, Modified)
 			problems = append(problems, fmt.Errorf("stack %s (%s), environment %s at head: %w", id.name, id.headDir, env, eH))
 			reasons = append(reasons, errorReasons(id.headDir, eH, "environment "+env+" does not resolve at head")...)
+			if notCompared == "" {
+				notCompared = "environment " + env + " does not resolve at head (" + firstLine(eH) + ")"
+			}
 			continue
 		}
 		if eB != nil {
 			set(env, Modified)
-			if notAtBase == nil {
-				notAtBase = eB
+			if notCompared == "" {
+				notCompared = "the stack did not load at base (" + firstLine(eB) + ")"
 			}
 			continue
 		}
@@ -2139,14 +2142,15 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 		return nil, comps, reasons, problems
 	}
 	if errB != nil {
-		notAtBase = errB
+		notCompared = "the stack did not load at base (" + firstLine(errB) + ")"
 	}
-	if notAtBase != nil {
-		// Nor when base did not load or resolve: whatever a file's edit
-		// did, it was not compared (it may be the fix).
+	if notCompared != "" {
+		// Nor when base did not load, or an environment did not resolve
+		// at base or head: whatever a file's edit did, it was not
+		// compared (it may be the fix).
 		for _, c := range id.files {
 			if effects[c.Path] == "" {
-				effects[c.Path] = "not compared: the stack did not load at base (" + firstLine(notAtBase) + ")"
+				effects[c.Path] = "not compared: " + notCompared
 			}
 		}
 	}

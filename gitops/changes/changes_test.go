@@ -2616,3 +2616,30 @@ func TestWhyFixedComponentNotWithoutEffect(t *testing.T) {
 		}
 	})
 }
+
+// TestWhyUnresolvedAtHeadNotWithoutEffect: in a stack where an
+// environment does not resolve at head, a changed file is not said to
+// have "no effect on the resolved model": that environment was not
+// compared.
+func TestWhyUnresolvedAtHeadNotWithoutEffect(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables: {}\n  overrides:\n    api:\n      image: ${NOT_DECLARED}\n"))
+	g.Commit("dev does not resolve")
+	g.Write("stacks/orders/infra/queue.yaml", "# the jobs queue\n"+queueYAML)
+	g.Commit("a comment")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if paths {
+			return
+		}
+		if got := summary(res); !slices.Equal(got, []string{"orders modified dev:modified"}) {
+			t.Errorf("%s: %q", engine, got)
+		}
+		for _, st := range res.Stacks {
+			for _, r := range st.Reasons {
+				if r.File == "stacks/orders/infra/queue.yaml" && !strings.HasPrefix(r.Detail, "modified; not compared: environment dev does not resolve at head (stacks/orders/environments/dev.yaml:9:14: ") {
+					t.Errorf("%s: %s: %s", engine, r.File, r.Detail)
+				}
+			}
+		}
+	})
+}
