@@ -1613,10 +1613,8 @@ func TestDetectAgainstOracle(t *testing.T) {
 										own = append(own, p)
 									}
 								}
-								watched := slices.ContainsFunc(st.Reasons, func(r changes.Reason) bool {
-									return !strings.HasPrefix(r.File, st.Path+"/") && (st.OldPath == "" || !strings.HasPrefix(r.File, st.OldPath+"/"))
-								})
-								if len(own) != 1 || len(st.Environments) == 0 || st.Change != changes.Modified || watched {
+								watched := slices.ContainsFunc(st.Reasons, func(r changes.Reason) bool { return strings.Contains(r.Detail, "spec.watch") })
+								if len(own) != 1 || len(st.Environments) == 0 || st.Change != changes.Modified || watched || opts.Environments != nil {
 									continue
 								}
 								for _, r := range st.Reasons {
