@@ -2566,55 +2566,43 @@ func TestBrokenFolderTakesMovedName(t *testing.T) {
 // TestWhyFixedFileNotWithoutEffect: the file that fixes a stack which did
 // not load at base (or any other file of it) is not said to have "no
 // effect on the resolved model": nothing was compared. It used to be, on
-// the very file whose fix changed every environment.
+// the very file whose fix changed every environment. The same for a stack
+// that loads at base but whose environments do not resolve there (an
+// unknown field in a component's spec, found when resolving).
 func TestWhyFixedFileNotWithoutEffect(t *testing.T) {
-	g, _ := baseRepo(t)
-	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables: {}\n  overrides:\n    ghost:\n      replicas: 1\n"))
-	g.Commit("break")
-	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables: {}\n"))
-	g.Write("stacks/orders/README.md", "notes\n")
-	g.Commit("fix")
-	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
-		if paths {
-			return
-		}
-		if got := summary(res); !slices.Equal(got, []string{"orders modified dev:modified,prod:modified,staging:modified"}) {
-			t.Errorf("%s: %q", engine, got)
-		}
-		for _, st := range res.Stacks {
-			for _, r := range st.Reasons {
-				if strings.Contains(r.Detail, "no effect") || !strings.Contains(r.Detail, "not compared: the stack did not load at base (stacks/orders/environments/dev.yaml") {
-					t.Errorf("%s: %s: %s", engine, r.File, r.Detail)
-				}
+	for _, tc := range []struct {
+		name, file, broken, fixed, extra string
+	}{
+		{"overlay", "stacks/orders/environments/dev.yaml",
+			envYAML("dev", "  variables: {}\n  overrides:\n    ghost:\n      replicas: 1\n"), envYAML("dev", "  variables: {}\n"), "stacks/orders/README.md"},
+		{"component", "stacks/orders/infra/queue.yaml", queueYAML + "  bogus: 1\n", queueYAML, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, _ := baseRepo(t)
+			g.Write(tc.file, tc.broken)
+			g.Commit("break")
+			g.Write(tc.file, tc.fixed)
+			if tc.extra != "" {
+				g.Write(tc.extra, "notes\n")
 			}
-		}
-	})
-}
-
-// TestWhyFixedComponentNotWithoutEffect: as TestWhyFixedFileNotWithoutEffect
-// for a stack that loads at base but whose environments do not resolve
-// there (an unknown field in a component's spec, found when resolving).
-func TestWhyFixedComponentNotWithoutEffect(t *testing.T) {
-	g, _ := baseRepo(t)
-	g.Write("stacks/orders/infra/queue.yaml", queueYAML+"  bogus: 1\n")
-	g.Commit("break")
-	g.Write("stacks/orders/infra/queue.yaml", queueYAML)
-	g.Commit("fix")
-	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
-		if paths {
-			return
-		}
-		if got := summary(res); !slices.Equal(got, []string{"orders modified dev:modified,prod:modified,staging:modified"}) {
-			t.Errorf("%s: %q", engine, got)
-		}
-		for _, st := range res.Stacks {
-			for _, r := range st.Reasons {
-				if strings.Contains(r.Detail, "no effect") || !strings.Contains(r.Detail, "not compared: the stack did not load at base (stacks/orders/infra/queue.yaml") {
-					t.Errorf("%s: %s: %s", engine, r.File, r.Detail)
+			g.Commit("fix")
+			detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+				if paths {
+					return
 				}
-			}
-		}
-	})
+				if got := summary(res); !slices.Equal(got, []string{"orders modified dev:modified,prod:modified,staging:modified"}) {
+					t.Errorf("%s: %q", engine, got)
+				}
+				for _, st := range res.Stacks {
+					for _, r := range st.Reasons {
+						if strings.Contains(r.Detail, "no effect") || !strings.Contains(r.Detail, "not compared: the stack did not load at base ("+tc.file) {
+							t.Errorf("%s: %s: %s", engine, r.File, r.Detail)
+						}
+					}
+				}
+			})
+		})
+	}
 }
 
 // TestWhyUnresolvedAtHeadNotWithoutEffect: in a stack where an
