@@ -75,7 +75,11 @@ func newE2ERepo(t *testing.T, b backend) *e2eRepo {
 	r.env = append(os.Environ(),
 		"PATH="+bin+string(os.PathListSeparator)+pulumiDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"HOME="+filepath.Join(dir, ".home"), "PULUMI_HOME="+filepath.Join(t.TempDir(), "pulumi"),
-		"PULUMI_CONFIG_PASSPHRASE=e2e", "PULUMI_SKIP_UPDATE_CHECK=true", "NO_COLOR=1")
+		"PULUMI_CONFIG_PASSPHRASE=e2e", "PULUMI_SKIP_UPDATE_CHECK=true", "NO_COLOR=1",
+		// A run the test kills (or stops with a second Ctrl-C) cannot
+		// remove its temporary Pulumi workspace: it goes with the test's
+		// folders, not into the machine's /tmp.
+		"TMPDIR="+t.TempDir())
 	if b == servers {
 		r.useServers()
 	} else {
