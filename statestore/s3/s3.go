@@ -126,6 +126,9 @@ type ClientOptions struct {
 	UsePathStyle bool
 	// MaxAttempts per request including the first (default 6).
 	MaxAttempts int
+	// OnRetry, when set, is told of each retry of a request whose attempt
+	// got no answer (see NotifyRetries).
+	OnRetry func(RetryNotice)
 }
 
 // NewRetryer returns the retryer panka uses for AWS calls: the SDK's
@@ -161,7 +164,7 @@ func NewClient(cfg aws.Config, o ClientOptions) *s3.Client {
 			so.BaseEndpoint = aws.String(o.Endpoint)
 		}
 		so.UsePathStyle = o.UsePathStyle
-		so.Retryer = NewRetryer(o.MaxAttempts)
+		so.Retryer = NotifyRetries(NewRetryer(o.MaxAttempts), o.OnRetry)
 	})
 }
 

@@ -53,7 +53,9 @@ func (f *Factory) AWSConfig(ctx context.Context, cfg *config.Resolved) (aws.Conf
 		reqTimeout = max(DefaultAWSRequestTimeout, 2*respTimeout)
 	}
 	opts := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRetryer(func() aws.Retryer { return s3store.NewRetryer(0) }),
+		awsconfig.WithRetryer(func() aws.Retryer {
+			return s3store.NotifyRetries(s3store.NewRetryer(0), f.retryNotice("the AWS server", "the network and aws.region"))
+		}),
 		// The SDK's client has no timeouts of its own: an endpoint that
 		// accepts connections but never answers would hang every command.
 		// Bounded waits become errors the retryer retries, then reports.
@@ -141,7 +143,12 @@ func (f *Factory) S3Client(ctx context.Context, cfg *config.Resolved) (*s3.Clien
 	if ac.Region == "" {
 		return nil, fmt.Errorf("no AWS region for the state bucket: set backend.region (PANKA_BACKEND_REGION or --backend-region), aws.region, or AWS_REGION")
 	}
-	return s3store.NewClient(ac, s3store.ClientOptions{Endpoint: cfg.Backend.Endpoint, UsePathStyle: f.s3PathStyle(cfg)}), nil
+	hint := "the network and backend.region"
+	if cfg.Backend.Endpoint != "" {
+		hint = "that the server runs and backend.endpoint is its address"
+	}
+	return s3store.NewClient(ac, s3store.ClientOptions{Endpoint: cfg.Backend.Endpoint, UsePathStyle: f.s3PathStyle(cfg),
+		OnRetry: f.retryNotice("the state bucket's server", hint)}), nil
 }
 
 // s3PathStyle is the S3 addressing of the state bucket, for panka's client
@@ -168,9 +175,34 @@ func (f *Factory) DynamoDBClient(ctx context.Context, cfg *config.Resolved) (*dy
 	if ac.Region == "" {
 		return nil, fmt.Errorf("no AWS region for the lock table: set locks.region or backend.region (PANKA_LOCKS_REGION, PANKA_BACKEND_REGION), aws.region, or AWS_REGION")
 	}
+	hint := "the network and locks.region"
+	if cfg.Locks.Endpoint != "" {
+		hint = "that the server runs and locks.endpoint is its address"
+	}
 	return dynamodb.NewFromConfig(ac, func(o *dynamodb.Options) {
 		if cfg.Locks.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Locks.Endpoint)
 		}
+		o.Retryer = s3store.NotifyRetries(s3store.NewRetryer(0), f.retryNotice("the lock table's server", hint))
 	}), nil
+}
+
+// retryNotice returns what an AWS client calls before it retries a request
+// that timed out: a warning naming the server (what, e.g. "the lock
+// table's server"), the attempt and what to check, so that a server that
+// accepts connections and never answers is not minutes of silence before
+// the error.
+func (f *Factory) retryNotice(what, check string) func(s3store.RetryNotice) {
+	return func(n s3store.RetryNotice) {
+		where := what
+		if n.Endpoint != "" {
+			where = fmt.Sprintf("%s (%s)", what, n.Endpoint)
+		}
+		retry := "retrying"
+		if n.Delay >= time.Second {
+			retry += " in " + n.Delay.Round(time.Second).String()
+		}
+		f.Warnf("%s did not answer in time (%s); %s, attempt %d of %d. Check %s; Ctrl-C stops.",
+			where, n.Reason, retry, n.Attempt+1, n.MaxAttempts, check)
+	}
 }

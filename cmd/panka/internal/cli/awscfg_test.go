@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -106,7 +107,7 @@ func TestAWSClientsDoNotHangOnASilentEndpoint(t *testing.T) {
 		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": ""} {
 		t.Setenv(k, v)
 	}
-	ios, _, _, _ := Test()
+	ios, _, _, errOut := Test()
 	f := NewFactory(ios)
 	f.AWSResponseTimeout = 100 * time.Millisecond
 	cfg := &config.Resolved{Config: config.Default(), Sources: map[string]config.Source{}}
@@ -124,6 +125,15 @@ func TestAWSClientsDoNotHangOnASilentEndpoint(t *testing.T) {
 	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "timeout") {
 		t.Fatalf("S3 call to a silent endpoint after %s: %v (ctx %v), want a timeout error", time.Since(start), err, ctx.Err())
 	}
+	// Each retry says so at once, instead of minutes of silence.
+	for i := 2; i <= 6; i++ {
+		want := fmt.Sprintf("Warning: the state bucket's server (%s) did not answer in time (net/http: timeout awaiting response headers); retrying", endpoint)
+		want2 := fmt.Sprintf(", attempt %d of 6. Check that the server runs and backend.endpoint is its address; Ctrl-C stops.\n", i)
+		if !strings.Contains(errOut.String(), want) || !strings.Contains(errOut.String(), want2) {
+			t.Fatalf("stderr does not tell of the retry (attempt %d):\n%s", i, errOut.String())
+		}
+	}
+	errOut.Reset()
 	ddb, err := f.DynamoDBClient(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +141,37 @@ func TestAWSClientsDoNotHangOnASilentEndpoint(t *testing.T) {
 	_, err = ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("locks"), Key: map[string]ddbtypes.AttributeValue{"lockKey": &ddbtypes.AttributeValueMemberS{Value: "k"}}})
 	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "timeout") {
 		t.Fatalf("DynamoDB call to a silent endpoint: %v (ctx %v), want a timeout error", err, ctx.Err())
+	}
+	if want := fmt.Sprintf("Warning: the lock table's server (%s) did not answer in time", endpoint); !strings.Contains(errOut.String(), want) ||
+		!strings.Contains(errOut.String(), "attempt 6 of 6. Check that the server runs and locks.endpoint is its address") {
+		t.Fatalf("stderr does not tell of the DynamoDB retries:\n%s", errOut.String())
+	}
+	// A server that answers is not reported, even when it fails.
+	errOut.Reset()
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	defer busy.Close()
+	cfg.Backend.Endpoint = busy.URL
+	if s3c, err = f.S3Client(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("state")}); err == nil {
+		t.Fatal("HeadBucket on a server that answers 503 succeeded")
+	}
+	if errOut.Len() != 0 {
+		t.Fatalf("retries of answers (503) were reported:\n%s", errOut.String())
+	}
+	// Nor is a refused connection: it fails fast, and its error says so.
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	cfg.Backend.Endpoint = closed.URL
+	if s3c, err = f.S3Client(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("state")}); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("HeadBucket on a closed port: %v, want connection refused", err)
+	}
+	if errOut.Len() != 0 {
+		t.Fatalf("retries of a refused connection were reported:\n%s", errOut.String())
 	}
 }
 
