@@ -13,6 +13,7 @@ import (
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/google/uuid"
 
@@ -206,6 +207,21 @@ func (e *unreachable) Error() string {
 }
 func (e *unreachable) Unwrap() []error { return []error{ErrUnreachable, e.err} }
 
+// countAttempts counts, in *n, the attempts the SDK makes for one call (its
+// retries included): a middleware at the end of the finalize step, which
+// the retry middleware runs once per attempt.
+func countAttempts(n *int) func(*ddb.Options) {
+	return func(o *ddb.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("PankaCountAttempts",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					*n++
+					return next.HandleFinalize(ctx, in)
+				}), middleware.After)
+		})
+	}
+}
+
 func isConditionFailed(err error) bool {
 	var ccf *types.ConditionalCheckFailedException
 	return errors.As(err, &ccf)
@@ -273,16 +289,26 @@ func (l *Locker) Heartbeat(ctx context.Context, key, id string, ttl time.Duratio
 	return nil
 }
 
-// Release deletes the item while it carries id.
+// Release deletes the item while it carries id. When the SDK retried the
+// delete (the first attempt's answer was lost, or said 5xx) and the retry
+// finds the item gone, the first attempt landed: the lease is released,
+// which used to read as a lease lost. Otherwise a failed condition is a
+// lease lost (another lock id holds it, or nobody does).
 func (l *Locker) Release(ctx context.Context, key, id string) error {
+	attempts := 0
 	_, err := l.client.DeleteItem(ctx, &ddb.DeleteItemInput{
 		TableName:                 aws.String(l.table),
 		Key:                       keyOf(key),
 		ConditionExpression:       aws.String("#id = :id"),
 		ExpressionAttributeNames:  map[string]string{"#id": attrID},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(id)},
-	})
+	}, countAttempts(&attempts))
 	if isConditionFailed(err) {
+		if attempts > 1 {
+			if _, gerr := l.Get(ctx, key); errors.Is(gerr, locker.ErrNotFound) {
+				return nil
+			}
+		}
 		return fmt.Errorf("release %s: lock id %s no longer holds it: %w", key, id, locker.ErrLost)
 	}
 	if err != nil {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -404,5 +406,83 @@ func TestSilentEndpointIsUnreachable(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "RequestID") {
 		t.Errorf("error %q still carries the SDK's retry text", err)
+	}
+}
+
+// lostAnswer forwards requests to the server, but answers the first
+// DeleteItem that reached it with a 500 instead of the server's answer: a
+// response lost on the way back, which the SDK retries.
+type lostAnswer struct {
+	rt      http.RoundTripper
+	dropped atomic.Bool
+}
+
+func (l *lostAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := l.rt.RoundTrip(r)
+	if err == nil && strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".DeleteItem") && l.dropped.CompareAndSwap(false, true) {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return &http.Response{StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error", Request: r,
+			Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}},
+			Body:   io.NopCloser(strings.NewReader(`{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"answer lost"}`))}, nil
+	}
+	return resp, err
+}
+
+// TestReleaseRetriedAfterItLanded: a release whose answer was lost and
+// that the SDK retried met its own deletion (the condition failed on a
+// missing item) and reported the lease lost; it is released. A retried
+// release that finds another holder is still a lease lost.
+func TestReleaseRetriedAfterItLanded(t *testing.T) {
+	ctx := context.Background()
+	table := newTable(t)
+	plain := testserver.DynamoDBClient(t)
+	lossy := func() *ddb.Client {
+		c, err := client()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ddb.New(c.Options(), func(o *ddb.Options) {
+			o.HTTPClient = &http.Client{Transport: &lostAnswer{rt: http.DefaultTransport}}
+		})
+	}
+	open := func(c dynamodb.Client) *dynamodb.Locker {
+		l, err := dynamodb.New(dynamodb.Options{Client: c, Table: table})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	a, other := open(lossy()), open(plain)
+	key := locker.Key("shop", "dev")
+	ia, err := a.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "alice"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Release(ctx, key, ia.ID); err != nil {
+		t.Fatalf("release whose first attempt landed: %v, want released", err)
+	}
+	if _, err := other.Get(ctx, key); !errors.Is(err, locker.ErrNotFound) {
+		t.Fatalf("after release Get: %v, want ErrNotFound", err)
+	}
+
+	// Taken over meanwhile: the retried release finds bob's lease.
+	a = open(lossy())
+	ia, err = a.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "alice"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.ForceRelease(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	ib, err := other.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "bob"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Release(ctx, key, ia.ID); !errors.Is(err, locker.ErrLost) {
+		t.Fatalf("retried release of a lease bob holds: %v, want ErrLost", err)
+	}
+	if got, err := other.Get(ctx, key); err != nil || got.ID != ib.ID {
+		t.Fatalf("bob's lease after alice's release: %+v, %v", got, err)
 	}
 }
