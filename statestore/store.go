@@ -215,7 +215,31 @@ var (
 	ErrConflict     = errors.New("state was changed concurrently")
 	ErrCorrupt      = errors.New("corrupt state")
 	ErrFutureSchema = errors.New("state written by a newer panka")
+	// ErrRecordGone is a history record listed and then gone before it
+	// was read: an apply withdrew it (RemoveHistory) meanwhile.
+	ErrRecordGone = errors.New("history record removed while being read")
 )
+
+// recordGoneRetries is how many times RetryRecordGone runs a read.
+const recordGoneRetries = 3
+
+// RetryRecordGone runs read, a listing of history records and the reading
+// of some, again when a record it listed was gone before it was read
+// (ErrRecordGone): an apply that withdraws its record as another command
+// reads the history is no error of that command. The last run is told to
+// skip records that are gone (skipGone): a withdrawn record is no part of
+// the history.
+func RetryRecordGone[T any](ctx context.Context, read func(skipGone bool) (T, error)) (T, error) {
+	var v T
+	var err error
+	for i := range recordGoneRetries {
+		v, err = read(i == recordGoneRetries-1)
+		if !errors.Is(err, ErrRecordGone) || ctx.Err() != nil {
+			break
+		}
+	}
+	return v, err
+}
 
 // ConflictError reports a lost compare-and-swap.
 type ConflictError struct {

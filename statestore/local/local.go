@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"time"
 
@@ -379,6 +380,9 @@ func (s *Store) checkedHistoryNames(ctx context.Context, key statestore.Key) (st
 
 func (s *Store) readRecord(key statestore.Key, path string) (*statestore.Deployment, error) {
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("history record %s was removed while being read (an apply withdrew it): %w: %w", path, statestore.ErrRecordGone, statestore.ErrNotFound)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read history record %s: %w", path, err)
 	}
@@ -390,6 +394,12 @@ func (s *Store) History(ctx context.Context, key statestore.Key, offset, limit i
 	if err := key.Validate(); err != nil {
 		return nil, err
 	}
+	return statestore.RetryRecordGone(ctx, func(skipGone bool) ([]*statestore.Deployment, error) {
+		return s.history(ctx, key, offset, limit, skipGone)
+	})
+}
+
+func (s *Store) history(ctx context.Context, key statestore.Key, offset, limit int, skipGone bool) ([]*statestore.Deployment, error) {
 	dir, names, err := s.historyNames(key)
 	if err != nil {
 		return nil, err
@@ -401,6 +411,9 @@ func (s *Store) History(ctx context.Context, key statestore.Key, offset, limit i
 			return nil, err
 		}
 		d, err := s.readRecord(key, filepath.Join(dir, n))
+		if skipGone && errors.Is(err, statestore.ErrRecordGone) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -424,11 +437,19 @@ func (s *Store) NewerHistory(ctx context.Context, key statestore.Key, serial int
 			recent = append(recent, n)
 		}
 	}
-	n := statestore.NewestAbove(recent, serial)
-	if n == "" {
-		return nil, nil
+	// A record withdrawn since the listing is no part of the history:
+	// the next one counts.
+	for {
+		n := statestore.NewestAbove(recent, serial)
+		if n == "" {
+			return nil, nil
+		}
+		d, err := s.readRecord(key, filepath.Join(dir, n))
+		if !errors.Is(err, statestore.ErrRecordGone) {
+			return d, err
+		}
+		recent = slices.DeleteFunc(recent, func(x string) bool { return x == n })
 	}
-	return s.readRecord(key, filepath.Join(dir, n))
 }
 
 // Deployment implements statestore.Store.

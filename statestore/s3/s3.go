@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -645,7 +646,7 @@ func (s *Store) readRecord(ctx context.Context, key statestore.Key, k string) (*
 		return nil, err
 	}
 	if data == nil {
-		return nil, fmt.Errorf("history record %s disappeared while reading: %w", s.where(k), statestore.ErrNotFound)
+		return nil, fmt.Errorf("history record %s was removed while being read (an apply withdrew it): %w: %w", s.where(k), statestore.ErrRecordGone, statestore.ErrNotFound)
 	}
 	return statestore.DecodeDeployment(data, key, s.where(k))
 }
@@ -690,6 +691,12 @@ func (s *Store) History(ctx context.Context, key statestore.Key, offset, limit i
 	if err := key.Validate(); err != nil {
 		return nil, err
 	}
+	return statestore.RetryRecordGone(ctx, func(skipGone bool) ([]*statestore.Deployment, error) {
+		return s.history(ctx, key, offset, limit, skipGone)
+	})
+}
+
+func (s *Store) history(ctx context.Context, key statestore.Key, offset, limit int, skipGone bool) ([]*statestore.Deployment, error) {
 	var keys []string
 	var err error
 	if limit > 0 && limit <= maxWindowPage && offset <= maxWindowPage {
@@ -708,6 +715,9 @@ func (s *Store) History(ctx context.Context, key statestore.Key, offset, limit i
 	for i, k := range page {
 		g.Go(func() error {
 			d, err := s.readRecord(gctx, key, k)
+			if skipGone && errors.Is(err, statestore.ErrRecordGone) {
+				return nil
+			}
 			out[i] = d
 			return err
 		})
@@ -715,7 +725,7 @@ func (s *Store) History(ctx context.Context, key statestore.Key, offset, limit i
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return slices.DeleteFunc(out, func(d *statestore.Deployment) bool { return d == nil }), nil
 }
 
 // NewerHistory implements statestore.Store: one listing that starts after
@@ -738,11 +748,19 @@ func (s *Store) NewerHistory(ctx context.Context, key statestore.Key, serial int
 	for _, o := range objs {
 		keys = append(keys, aws.ToString(o.Key))
 	}
-	k := statestore.NewestAbove(keys, serial)
-	if k == "" {
-		return nil, nil
+	// A record withdrawn since the listing is no part of the history:
+	// the next one counts.
+	for {
+		k := statestore.NewestAbove(keys, serial)
+		if k == "" {
+			return nil, nil
+		}
+		d, err := s.readRecord(ctx, key, k)
+		if !errors.Is(err, statestore.ErrRecordGone) {
+			return d, err
+		}
+		keys = slices.DeleteFunc(keys, func(x string) bool { return x == k })
 	}
-	return s.readRecord(ctx, key, k)
 }
 
 // Deployment implements statestore.Store.

@@ -73,6 +73,7 @@ func Run(t *testing.T, newInstance func(t *testing.T) Instance, opts Options) {
 		{"DeploymentBySerial", testDeploymentBySerial},
 		{"NewerHistory", testNewerHistory},
 		{"RemoveHistory", testRemoveHistory},
+		{"HistoryWhileRecordsWithdrawn", testHistoryWhileWithdrawn},
 		{"List", testList},
 		{"PrefixesIsolated", testPrefixes},
 		{"CorruptObject", testCorrupt},
@@ -654,6 +655,62 @@ func testRemoveHistory(t *testing.T, in Instance, _ Options) {
 	}
 	if got := serials(writer); got != "[3 2 1]" {
 		t.Fatalf("history after refusing a record without ID = %s, want [3 2 1]", got)
+	}
+}
+
+// testHistoryWhileWithdrawn: readers of the history while an apply appends
+// and withdraws its record (RemoveHistory) never fail with the record
+// listed and gone before it was read, and always see the records that
+// stay.
+func testHistoryWhileWithdrawn(t *testing.T, in Instance, _ Options) {
+	writer, reader := open(t, in, ""), open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	for i := int64(1); i <= 3; i++ {
+		if err := writer.AppendHistory(ctx, key, newDeployment(key, i, base.Add(time.Duration(i)*time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	churned := make(chan error, 1)
+	go func() {
+		for i := int64(4); ; i++ {
+			select {
+			case <-stop:
+				churned <- nil
+				return
+			default:
+			}
+			d := newDeployment(key, i, base.Add(time.Hour))
+			if err := writer.AppendHistory(ctx, key, d); err != nil {
+				churned <- err
+				return
+			}
+			if err := writer.RemoveHistory(ctx, key, d); err != nil {
+				churned <- err
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		if err := <-churned; err != nil {
+			t.Errorf("append and withdraw: %v", err)
+		}
+	}()
+	for range 100 {
+		h, err := reader.History(ctx, key, 0, 0)
+		if err != nil {
+			t.Fatalf("History while a record is withdrawn: %v", err)
+		}
+		if n := len(h); n < 3 || h[n-1].Serial != 1 || h[n-2].Serial != 2 || h[n-3].Serial != 3 {
+			t.Fatalf("History while a record is withdrawn lost a record that stays: %d records", n)
+		}
+		if _, err := reader.History(ctx, key, 0, 1); err != nil {
+			t.Fatalf("History (newest) while a record is withdrawn: %v", err)
+		}
+		if _, err := reader.NewerHistory(ctx, key, 3, time.Time{}); err != nil {
+			t.Fatalf("NewerHistory while a record is withdrawn: %v", err)
+		}
 	}
 }
 
