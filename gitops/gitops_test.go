@@ -535,6 +535,14 @@ func TestLogMatchesGitOnTangledHistory(t *testing.T) {
 				if !slices.Equal(got, want) && (len(got) > 0 || len(want) > 0) {
 					t.Errorf("%s: Log(%s..%s, first=%v) = %d commits %v, git rev-list %d %v", m.name, from[:7], to[:7], first, len(got), got, len(want), want)
 				}
+				// With a limit: the newest of the same list.
+				limited, err := r.Log(ctx, plumbing.NewHash(from), plumbing.NewHash(to), gitops.LogOptions{FirstParent: first, Limit: 3})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(limited) != min(3, len(want)) || len(limited) > 0 && limited[len(limited)-1].SHA() != want[len(limited)-1] {
+					t.Errorf("%s: Log(%s..%s, first=%v, limit 3) = %d commits, want the first 3 of %v", m.name, from[:7], to[:7], first, len(limited), want)
+				}
 			}
 		}
 	}

@@ -81,18 +81,14 @@ func historyEntries(ctx context.Context, repo *gitops.Repo, page, all []*statest
 				continue
 			}
 		}
-		in, err := repo.Log(ctx, from, to, gitops.LogOptions{})
-		if err != nil {
+		if e.Commits, e.More, err = historyCommitList(ctx, repo, from, to); err != nil {
 			return nil, fmt.Errorf("list the commits of deployment %d: %w", d.Serial, err)
 		}
-		e.Commits, e.More = historyCommitList(in)
-		if !from.IsZero() {
-			undone, err := repo.Log(ctx, to, from, gitops.LogOptions{})
-			if err != nil {
+		if !from.IsZero() && from != to {
+			var more int
+			if e.Undone, more, err = historyCommitList(ctx, repo, to, from); err != nil {
 				return nil, fmt.Errorf("list the commits undone by deployment %d: %w", d.Serial, err)
 			}
-			var more int
-			e.Undone, more = historyCommitList(undone)
 			e.More += more
 		}
 	}
@@ -132,17 +128,29 @@ func previousFound(page, recs []*statestore.Deployment) bool {
 	return true
 }
 
-func historyCommitList(cs []*gitops.Commit) ([]HistoryCommit, int) {
+// historyCommitList lists the commits reachable from to and not from from,
+// newest first: at most maxHistoryCommits, and how many more there are.
+func historyCommitList(ctx context.Context, repo *gitops.Repo, from, to gitops.Hash) ([]HistoryCommit, int, error) {
+	if from == to {
+		return []HistoryCommit{}, 0, nil
+	}
+	cs, err := repo.Log(ctx, from, to, gitops.LogOptions{Limit: maxHistoryCommits})
+	if err != nil {
+		return nil, 0, err
+	}
 	more := 0
-	if len(cs) > maxHistoryCommits {
-		more = len(cs) - maxHistoryCommits
-		cs = cs[:maxHistoryCommits]
+	if len(cs) == maxHistoryCommits {
+		n, err := repo.CountCommits(ctx, from, to, gitops.LogOptions{})
+		if err != nil {
+			return nil, 0, err
+		}
+		more = n - maxHistoryCommits
 	}
 	out := make([]HistoryCommit, 0, len(cs))
 	for _, c := range cs {
 		out = append(out, HistoryCommit{Commit: c.SHA(), Subject: c.Subject(), Author: c.Author, Date: c.AuthorDate.UTC()})
 	}
-	return out, more
+	return out, more, nil
 }
 
 // historyCommitsRun prints `history --commits` for the records of page

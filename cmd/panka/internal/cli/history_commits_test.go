@@ -3,9 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
+	"panka.dev/panka/gitops"
 	"panka.dev/panka/statestore"
 	"panka.dev/panka/statestore/local"
 )
@@ -87,6 +90,60 @@ func TestHistoryBeforeReadsAWindow(t *testing.T) {
 			}
 			if len(page) > 0 && page[0].Serial == 260 && want[0].Previous != fmt.Sprintf("%040d", 199) {
 				t.Fatalf("test setup: previous of 260 is %q, want serial 199's commit", want[0].Previous)
+			}
+		})
+	}
+}
+
+// BenchmarkHistoryCommits: `history --commits --limit 0` of a stack
+// deployed at every one of 1,000 commits (a record per commit, the first
+// deployment bringing in 4,000 commits before them), with the git binary
+// and without.
+func BenchmarkHistoryCommits(b *testing.B) {
+	const before, deployed = 4000, 1000
+	dir := b.TempDir()
+	git := func(stdin string, args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("", "init", "-q", "-b", "main")
+	var fi strings.Builder
+	for i := 1; i <= before+deployed; i++ {
+		fmt.Fprintf(&fi, "commit refs/heads/main\nmark :%d\ncommitter Dev <dev@example.com> %d +0000\ndata <<EOF\nchange %d\nEOF\n", i, 1700000000+i*60, i)
+		if i > 1 {
+			fmt.Fprintf(&fi, "from :%d\n", i-1)
+		}
+		fmt.Fprintf(&fi, "M 644 inline f.txt\ndata <<EOF\n%d\nEOF\n\n", i)
+	}
+	git(fi.String(), "fast-import", "--quiet")
+	ids := strings.Fields(git("", "rev-list", "--reverse", "main"))
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	var all []*statestore.Deployment
+	for i := deployed; i >= 1; i-- {
+		all = append(all, &statestore.Deployment{SchemaVersion: statestore.SchemaVersion, ID: fmt.Sprint(i), Serial: int64(i), Stack: key.Stack,
+			Environment: key.Environment, Operation: statestore.OpApply, Commit: ids[before+i-1], Result: statestore.ResultSucceeded})
+	}
+	for _, noGit := range []bool{false, true} {
+		b.Run(fmt.Sprintf("no-git-binary=%v", noGit), func(b *testing.B) {
+			repo, err := gitops.Open(dir, gitops.Options{NoGitBinary: noGit})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer repo.Close()
+			for b.Loop() {
+				es, err := historyEntries(context.Background(), repo, all, all)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if last := es[len(es)-1]; len(last.Commits) != maxHistoryCommits || last.More != before+1-maxHistoryCommits || len(es[0].Commits) != 1 {
+					b.Fatalf("first deployment: %d commits, %d more; last: %d commits", len(last.Commits), last.More, len(es[0].Commits))
+				}
 			}
 		})
 	}
