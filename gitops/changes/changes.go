@@ -1100,18 +1100,44 @@ func (e *engine) orphanedStackFiles(base, head *side, changes []gitops.Change, p
 		if base.index.Stacks[dir] == nil || head.index.Stacks[dir] != nil || head.index.stackOf(p) != "" {
 			continue
 		}
-		envDir := path.Join(dir, stacks.EnvironmentsDir)
-		if !realDir(head.fsys, envDir) {
-			continue // not there, or through a symbolic link (not read)
-		}
-		ents, err := fs.ReadDir(head.fsys, envDir)
-		if err != nil || !slices.ContainsFunc(ents, func(d fs.DirEntry) bool { return !d.IsDir() && isYAMLName(d.Name()) }) {
+		if !holdsEnvironments(head.fsys, dir) {
 			continue
 		}
 		ix := head.index.clone()
 		ix.Stacks[dir] = &indexEntry{}
 		head.index = ix
 	}
+	// The other way round: a stack.yaml restored (or added, or renamed
+	// into place) in a folder that held environment files without one at
+	// base. That folder was this stack, broken at base: the stack is
+	// modified, as when it was deleted, not added.
+	for _, c := range changes {
+		if c.Action != gitops.Added && c.Action != gitops.Renamed {
+			continue
+		}
+		p := c.Path
+		if path.Base(p) != stacks.StackFile || !strings.HasPrefix(p, prefix) {
+			continue
+		}
+		dir := path.Dir(p)
+		if head.index.Stacks[dir] == nil || base.index.Stacks[dir] != nil || base.index.stackOf(p) != "" || !holdsEnvironments(base.fsys, dir) {
+			continue
+		}
+		ix := base.index.clone()
+		ix.Stacks[dir] = &indexEntry{}
+		base.index = ix
+	}
+}
+
+// holdsEnvironments reports whether stack folder dir of fsys has a YAML
+// file in its environments folder (reached through folders only).
+func holdsEnvironments(fsys fs.FS, dir string) bool {
+	envDir := path.Join(dir, stacks.EnvironmentsDir)
+	if !realDir(fsys, envDir) {
+		return false // not there, or through a symbolic link (not read)
+	}
+	ents, err := fs.ReadDir(fsys, envDir)
+	return err == nil && slices.ContainsFunc(ents, func(d fs.DirEntry) bool { return !d.IsDir() && isYAMLName(d.Name()) })
 }
 
 // realDir reports whether dir is a folder of fsys reached through

@@ -1413,8 +1413,9 @@ func TestLinkedFileReason(t *testing.T) {
 // (to Stack.yaml: a case-only rename; stack.yml) while the stack's
 // environment files stay, is that stack broken (modified, with the error
 // saying what to do), not a removed stack that a deploy pipeline would
-// destroy; validate refuses the files left behind. Deleting the whole
-// folder removes the stack. Both engines and modes, committed and in the
+// destroy; validate refuses the files left behind. Restoring it is that
+// stack fixed (modified), not a new stack. Deleting the whole folder
+// removes the stack. Both engines and modes, committed and in the
 // work tree.
 func TestStackFileGoneEnvironmentsKept(t *testing.T) {
 	g, _ := baseRepo(t)
@@ -1440,7 +1441,17 @@ func TestStackFileGoneEnvironmentsKept(t *testing.T) {
 		check("work tree, to "+to, changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}, broken, true)
 		g.Commit("stack.yaml gone")
 		check("committed, to "+to, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, broken, true)
-		g.Git("reset", "-q", "--hard", "HEAD~1")
+		// Restored: the stack broken at base is fixed (modified, as
+		// when it was deleted), not added.
+		if to != "" {
+			g.Remove("stacks/orders/" + to)
+		}
+		g.Git("checkout", "HEAD~1", "--", "stacks/orders/stack.yaml")
+		check("restored in the work tree, from "+to, changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}, broken, false)
+		g.Commit("stack.yaml restored")
+		check("restored, from "+to, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, broken, false)
+		check("deleted and restored", changes.Options{Base: "HEAD~2", StacksRoot: "stacks"}, nil, false)
+		g.Git("reset", "-q", "--hard", "HEAD~2")
 	}
 	g.Git("rm", "-q", "-r", "stacks/orders")
 	removed := []string{"orders removed dev:removed,prod:removed,staging:removed"}

@@ -1293,10 +1293,16 @@ func oExpect(base, head *oSide, changed []string) (want, wantPaths []string) {
 	}
 	// A stack whose stack.yaml is gone while its environments stay is
 	// still that stack, broken (docs/changed.md: never removed). At base
-	// such a folder is no stack: restoring its stack.yaml adds one.
+	// such a folder is the stack restored at head, broken at base: it is
+	// modified, not added.
 	for n, a := range base.byName {
 		if _, ok := head.byName[n]; !ok && head.orphans[a.dir] != nil {
 			head.byName[n] = head.orphans[a.dir]
+		}
+	}
+	for n, a := range head.byName {
+		if _, ok := base.byName[n]; !ok && base.orphans[a.dir] != nil {
+			base.byName[n] = base.orphans[a.dir]
 		}
 	}
 	watched := func(a *oAt) bool {
