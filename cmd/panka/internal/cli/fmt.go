@@ -2,16 +2,19 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"panka.dev/panka/stacks"
 )
@@ -35,7 +38,7 @@ canonical layout: two-space indentation, apiVersion/kind/metadata/spec first,
 comments kept. With --check nothing is written: the files that would change are
 listed and the exit status is 1 when there are any.`,
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error { return fmtRun(opts) },
+		RunE: func(c *cobra.Command, _ []string) error { return fmtRun(c.Context(), opts) },
 	}
 	cmd.Flags().BoolVar(&opts.Check, "check", false, "list files that are not formatted and exit 1 if any; write nothing")
 	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "only this stack (metadata.name)")
@@ -76,7 +79,56 @@ func (p fmtProblem) String() string {
 	return where + ": " + p.Message
 }
 
-func fmtRun(opts *FmtOptions) error {
+// fmtOutcome is what fmt did with one file: changed (it is not in the
+// canonical layout: rewritten, or listed by --check), or the problem that
+// kept it from being formatted.
+type fmtOutcome struct {
+	changed bool
+	problem *fmtProblem
+}
+
+// fmtFile formats file p (slash-separated, relative to dir) and, unless
+// check, rewrites it in place (a temporary file renamed over it). Only a
+// failed write is an error: the file's own problems are its outcome's.
+func fmtFile(dir, p string, check bool) (fmtOutcome, error) {
+	full := filepath.Join(dir, filepath.FromSlash(p))
+	problem := func(msg string) (fmtOutcome, error) {
+		return fmtOutcome{problem: &fmtProblem{File: p, Message: msg}}, nil
+	}
+	st, err := os.Stat(full)
+	if err != nil {
+		return problem(err.Error())
+	}
+	if st.Size() > stacks.MaxFileSize {
+		return problem(fmt.Sprintf("file is more than the %d MB limit for stack files", stacks.MaxFileSize>>20))
+	}
+	src, err := os.ReadFile(full)
+	if err != nil {
+		return problem(err.Error())
+	}
+	out, err := stacks.Format(src)
+	if err != nil {
+		fp := formatProblem(p, err)
+		return fmtOutcome{problem: &fp}, nil
+	}
+	if bytes.Equal(out, src) {
+		return fmtOutcome{}, nil
+	}
+	if check {
+		return fmtOutcome{changed: true}, nil
+	}
+	tmp := full + ".panka-fmt"
+	if err := os.WriteFile(tmp, out, st.Mode().Perm()); err != nil {
+		return fmtOutcome{}, fmt.Errorf("fmt: write %s: %w", p, err)
+	}
+	if err := os.Rename(tmp, full); err != nil {
+		os.Remove(tmp)
+		return fmtOutcome{}, fmt.Errorf("fmt: replace %s: %w", p, err)
+	}
+	return fmtOutcome{changed: true}, nil
+}
+
+func fmtRun(ctx context.Context, opts *FmtOptions) error {
 	f := opts.F
 	repo, err := openStackRepo(f)
 	if err != nil {
@@ -143,42 +195,31 @@ func fmtRun(opts *FmtOptions) error {
 		return fmt.Errorf("fmt: list files under %s: %w", root, err)
 	}
 	sort.Strings(files)
+	// Files are formatted in parallel (a monorepo has tens of thousands)
+	// and reported in order.
+	done := make([]fmtOutcome, len(files))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, p := range files {
+		g.Go(func() error {
+			if gctx.Err() != nil {
+				return nil // a write failed: stop
+			}
+			var err error
+			done[i], err = fmtFile(repo.dir, p, opts.Check)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
 	res := fmtResult{Changed: []string{}, Errors: special}
-	for _, p := range files {
-		full := filepath.Join(repo.dir, filepath.FromSlash(p))
-		st, err := os.Stat(full)
-		if err != nil {
-			res.Errors = append(res.Errors, fmtProblem{File: p, Message: err.Error()})
-			continue
-		}
-		if st.Size() > stacks.MaxFileSize {
-			res.Errors = append(res.Errors, fmtProblem{File: p, Message: fmt.Sprintf("file is more than the %d MB limit for stack files", stacks.MaxFileSize>>20)})
-			continue
-		}
-		src, err := os.ReadFile(full)
-		if err != nil {
-			res.Errors = append(res.Errors, fmtProblem{File: p, Message: err.Error()})
-			continue
-		}
-		out, err := stacks.Format(src)
-		if err != nil {
-			res.Errors = append(res.Errors, formatProblem(p, err))
-			continue
-		}
-		if bytes.Equal(out, src) {
-			continue
-		}
-		res.Changed = append(res.Changed, p)
-		if opts.Check {
-			continue
-		}
-		tmp := full + ".panka-fmt"
-		if err := os.WriteFile(tmp, out, st.Mode().Perm()); err != nil {
-			return fmt.Errorf("fmt: write %s: %w", p, err)
-		}
-		if err := os.Rename(tmp, full); err != nil {
-			os.Remove(tmp)
-			return fmt.Errorf("fmt: replace %s: %w", p, err)
+	for i, o := range done {
+		switch {
+		case o.problem != nil:
+			res.Errors = append(res.Errors, *o.problem)
+		case o.changed:
+			res.Changed = append(res.Changed, files[i])
 		}
 	}
 	sort.SliceStable(res.Errors, func(i, j int) bool { return res.Errors[i].File < res.Errors[j].File })

@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestFmtManyFilesInOrder: fmt formats files in parallel and reports them
+// in path order, problems too, as one at a time did; the files it
+// rewrites are then formatted.
+func TestFmtManyFilesInOrder(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("git", "-C", dir, "init", "-q").CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v: %s", err, out)
+	}
+	write := func(p, s string) {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wantChanged, wantBroken []string
+	for i := range 40 {
+		d := fmt.Sprintf("stacks/team%d/s%02d", i%3, i)
+		write(d+"/stack.yaml", fmt.Sprintf("apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: s%02d\nspec:\n  provider:\n    name: local\n", i))
+		for c := range 6 {
+			p := fmt.Sprintf("%s/services/c%d.yaml", d, c)
+			switch (i + c) % 3 {
+			case 0: // formatted
+				write(p, fmt.Sprintf("apiVersion: core.panka.io/v1\nkind: MicroService\nmetadata:\n  name: c%d\nspec:\n  image: nginx:1\n", c))
+			case 1: // not formatted
+				write(p, fmt.Sprintf("apiVersion: core.panka.io/v1\nkind: MicroService\nmetadata:\n    name: c%d\nspec:\n    image: nginx:1\n", c))
+				wantChanged = append(wantChanged, p)
+			default: // broken
+				write(p, "apiVersion: core.panka.io/v1\nkind: [\n")
+				wantBroken = append(wantBroken, p)
+			}
+		}
+	}
+	slices.Sort(wantChanged)
+	slices.Sort(wantBroken)
+	run := func(check bool) (changed, broken []string) {
+		ios, _, out, errOut := Test()
+		f := NewFactory(ios)
+		f.Getwd = func() (string, error) { return dir, nil }
+		t.Setenv("HOME", t.TempDir())
+		if err := fmtRun(t.Context(), &FmtOptions{F: f, Check: check}); err == nil {
+			t.Fatal("fmt with broken files succeeded")
+		}
+		for l := range strings.Lines(errOut.String()) {
+			if p, _, ok := strings.Cut(l, ":"); ok && strings.HasPrefix(p, "stacks/") {
+				broken = append(broken, p)
+			}
+		}
+		return strings.Fields(out.String()), broken
+	}
+	changed, broken := run(true)
+	if !slices.Equal(changed, wantChanged) {
+		t.Errorf("fmt --check listed %d files %q, want in order %q", len(changed), changed, wantChanged)
+	}
+	if !slices.Equal(broken, wantBroken) {
+		t.Errorf("fmt --check reported %q, want in order %q", broken, wantBroken)
+	}
+	if changed, _ = run(false); !slices.Equal(changed, wantChanged) {
+		t.Errorf("fmt rewrote %q, want %q", changed, wantChanged)
+	}
+	if changed, broken = run(true); len(changed) != 0 || !slices.Equal(broken, wantBroken) {
+		t.Errorf("after fmt, fmt --check lists %q and reports %q; want none and the broken files", changed, broken)
+	}
+}
