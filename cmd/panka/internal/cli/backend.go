@@ -256,6 +256,13 @@ func ensureLockTable(ctx context.Context, c *dynamodb.Client, table string, repo
 		if !ok || len(out.Table.KeySchema) != 1 {
 			return fmt.Errorf("table %s exists but its key is not lockKey (S) alone; choose another --table or fix the table", table)
 		}
+		// A lockKey of another type (N, B) takes no lock key panka
+		// writes: every apply would fail on it.
+		for _, a := range out.Table.AttributeDefinitions {
+			if aws.ToString(a.AttributeName) == "lockKey" && a.AttributeType != ddbtypes.ScalarAttributeTypeS {
+				return fmt.Errorf("table %s exists but its key lockKey is of type %s, not S (string): panka's lock keys are strings; choose another --table or recreate the table", table, a.AttributeType)
+			}
+		}
 		act("exists", "key lockKey")
 		return nil
 	case errors.As(err, &nf):

@@ -272,6 +272,19 @@ func TestBackendCreate(t *testing.T) {
 	}
 	errOut = e.fail(env, "backend", "create", "--bucket", bucket, "--table", table+"-x")
 	stContains(t, "wrong table", errOut, "exists but its key is not lockKey")
+	// So is one keyed by lockKey of another type than string: no lock
+	// panka writes fits it.
+	_, err = testserver.DynamoDBClient(t).CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(table + "-n"),
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("lockKey"), AttributeType: "N"}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("lockKey"), KeyType: "HASH"}},
+		BillingMode:          "PAY_PER_REQUEST",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errOut = e.fail(env, "backend", "create", "--bucket", bucket, "--table", table+"-n")
+	stContains(t, "lockKey of type N", errOut, "exists but its key lockKey is of type N, not S (string)")
 	errOut = e.fail([]string{"PANKA_BACKEND_TYPE=local", "PANKA_BACKEND_BUCKET="}, "backend", "create")
 	stContains(t, "no bucket", errOut, "--bucket is required")
 }
