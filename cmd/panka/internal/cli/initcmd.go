@@ -220,7 +220,12 @@ func (opts *InitOptions) prompt() error {
 	}
 	def := opts.BackendType
 	if def == "" {
+		// As without a terminal: a bucket given means s3 (and a table
+		// needs one), so the default offered must not refuse the flags.
 		def = "local"
+		if opts.Bucket != "" || opts.Table != "" {
+			def = "s3"
+		}
 	}
 	backendType := func(v string) error {
 		if v != "s3" && v != "local" {

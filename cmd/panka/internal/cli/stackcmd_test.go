@@ -145,6 +145,12 @@ func TestInitRun(t *testing.T) {
 			[]string{"  bucket: my-bucket", "  region: eu-west-3"}, ""},
 		{"tty skips values given as flags", true, "\n\n\n", nil, InitOptions{BackendType: "s3", Bucket: "flag-bucket"}, []string{"backend-type", "bucket"},
 			[]string{"  type: s3", "  bucket: flag-bucket", "  region: us-east-1"}, ""},
+		// The type offered follows the flags, as without a terminal:
+		// accepting it was refused with "--bucket needs --backend-type s3".
+		{"tty offers s3 for a bucket given", true, "\n\n\n\n", nil, InitOptions{Bucket: "flag-bucket"}, []string{"bucket"},
+			[]string{"  type: s3", "  bucket: flag-bucket"}, ""},
+		{"tty offers s3 for a table given", true, "\nmy-bucket\n\n\n", nil, InitOptions{Table: "locks"}, []string{"table"},
+			[]string{"  type: s3", "  bucket: my-bucket", "  table: locks"}, ""},
 		{"tty local asks nothing more", true, "local\n", nil, InitOptions{}, nil, []string{"  type: local"}, ""},
 		{"quotes odd values", false, "", nil, InitOptions{Bucket: "acme-state", Profile: "true"}, nil, []string{`  profile: "true"`}, ""},
 		// A refused answer is said and asked again, not reported as a
