@@ -217,6 +217,35 @@ func (r *Repo) peelTagID(h Hash) (Hash, bool) {
 	return ZeroHash, false
 }
 
+// PeeledType is the type of the object id names once annotated tags are
+// peeled: "commit", "tree" or "blob" (git's id^{} type). A pre-push hook
+// is given the id of whatever a pushed tag points at, which need not be a
+// commit (git tag NAME HEAD^{tree}). The error wraps ErrObjectMissing
+// when an object on the way is not in the local repository.
+func (r *Repo) PeeledType(id string) (string, error) {
+	if !hexRe.MatchString(id) || len(id) != 40 {
+		return "", fmt.Errorf("%q is not a full object id", id)
+	}
+	h := plumbing.NewHash(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for depth := 0; depth < 16; depth++ {
+		o, err := r.r.Storer.EncodedObject(plumbing.AnyObject, h)
+		if err != nil {
+			return "", fmt.Errorf("read object %s: %w", h, ErrObjectMissing)
+		}
+		if o.Type() != plumbing.TagObject {
+			return o.Type().String(), nil
+		}
+		tag, err := object.DecodeTag(r.r.Storer, o)
+		if err != nil {
+			return "", fmt.Errorf("read tag %s: %w", h, err)
+		}
+		h = tag.Target
+	}
+	return "", fmt.Errorf("tag %s: more than 16 tags of tags", id)
+}
+
 // refToNonCommit returns a RefError when the name rev starts with is a
 // branch or tag whose target, tags peeled, is a tree or a blob (git tag
 // NAME HEAD^{tree}): go-git then answered "not found" or "unsupported

@@ -163,6 +163,12 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 		if u.Deleting() {
 			continue
 		}
+		if kind, err := repo.PeeledType(u.LocalSHA); err == nil && kind != "commit" {
+			// A tag of a tree or a blob (git tag NAME HEAD^{tree}): it
+			// holds no stacks to check, and git pushes it as it is.
+			hookLine(f, false, "panka: %s points at a %s, not a commit: nothing to check", u.LocalRef, kind)
+			continue
+		}
 		opts := changes.Options{Head: u.LocalSHA, StacksRoot: cfg.Stacks.Root}
 		if u.NewBranch() && pushAddsNothing(ctx, f, repo, u) {
 			continue
