@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -88,6 +89,7 @@ func hooksInstallRun(ctx context.Context, f *Factory, force bool) error {
 	if err != nil {
 		exe = "panka"
 	}
+	exe = hookBinary(exe, os.Args[0], exec.LookPath)
 	path, backup, err := hooks.Install(dir, exe, force)
 	if err != nil {
 		return err
@@ -104,6 +106,34 @@ func hooksInstallRun(ctx context.Context, f *Factory, force bool) error {
 		fmt.Fprintf(f.IO.Out, "The pre-push hook it replaced is kept as %s (panka hooks uninstall, then mv it back to restore it)\n", backup)
 	}
 	return nil
+}
+
+// hookBinary is the panka path a pre-push hook records: the one panka was
+// started by (arg0, looked up in PATH when it has no slash) when it is
+// the running binary exe, else exe. os.Executable resolves symbolic
+// links, and a package manager's link (/usr/local/bin/panka ->
+// ../Cellar/panka/1.2.0/bin/panka, a Nix profile) outlives the versioned
+// folder it points into, which an upgrade removes: the hook then found
+// panka only on PATH, which a GUI git client does not have.
+func hookBinary(exe, arg0 string, lookPath func(string) (string, error)) string {
+	p := arg0
+	if !strings.ContainsRune(p, filepath.Separator) {
+		lp, err := lookPath(p)
+		if err != nil {
+			return exe
+		}
+		p = lp
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil || abs == exe {
+		return exe
+	}
+	a, aerr := os.Stat(abs)
+	b, berr := os.Stat(exe)
+	if aerr != nil || berr != nil || !os.SameFile(a, b) {
+		return exe
+	}
+	return abs
 }
 
 func hooksUninstallRun(ctx context.Context, f *Factory) error {

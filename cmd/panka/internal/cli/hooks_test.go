@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"panka.dev/panka/gitops/changes"
+	"panka.dev/panka/hooks"
 )
 
 func hooksGit(t *testing.T, dir string, args ...string) string {
@@ -442,5 +443,83 @@ func TestHooksForceAndUninstall(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); string(b) != mine {
 		t.Errorf("restored hook: %q", b)
+	}
+}
+
+// TestHookBinaryKeepsLink: a panka installed as a link into a versioned
+// folder (Homebrew's /usr/local/bin/panka -> ../Cellar/panka/1.2.0/bin/panka,
+// a Nix profile) is recorded in the hook as the link, which an upgrade
+// repoints; the hook recorded the versioned path os.Executable gives,
+// which the upgrade removes, and then found panka only on PATH: a GUI git
+// client, with a minimal PATH, refused every push.
+func TestHookBinaryKeepsLink(t *testing.T) {
+	dir := t.TempDir()
+	install := func(version string) string {
+		t.Helper()
+		p := filepath.Join(dir, "Cellar", version, "panka")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("#!/bin/sh\necho \"panka "+version+" $*\"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	exe := install("1.0")
+	link := filepath.Join(dir, "bin", "panka")
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../Cellar/1.0/panka", link); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other", "panka")
+	if err := os.MkdirAll(filepath.Dir(other), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(other, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	found := func(p string) func(string) (string, error) {
+		return func(string) (string, error) { return p, nil }
+	}
+	notFound := func(string) (string, error) { return "", exec.ErrNotFound }
+	for _, tt := range []struct {
+		name, arg0 string
+		lookPath   func(string) (string, error)
+		want       string
+	}{
+		{"started from PATH through the link", "panka", found(link), link},
+		{"started by the link's path", link, notFound, link},
+		{"another panka first on PATH", "panka", found(other), exe},
+		{"not on PATH", "panka", notFound, exe},
+		{"started by the binary itself", exe, notFound, exe},
+	} {
+		if got := hookBinary(exe, tt.arg0, tt.lookPath); got != tt.want {
+			t.Errorf("%s: hookBinary = %s, want %s", tt.name, got, tt.want)
+		}
+	}
+
+	// The hook keeps working across an upgrade that moves the link, with
+	// a PATH that has no panka.
+	hook, _, err := hooks.Install(filepath.Join(dir, "hooks"), hookBinary(exe, "panka", found(link)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "Cellar", "1.0")); err != nil {
+		t.Fatal(err)
+	}
+	install("1.1")
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../Cellar/1.1/panka", link); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(hook, "origin", "url")
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "panka 1.1 hooks run pre-push origin url") {
+		t.Errorf("hook after the upgrade: %v\n%s", err, out)
 	}
 }
