@@ -141,6 +141,8 @@ func itoa(n int) string {
 //	    d.Unnamed every folder whose stack.yaml gives no name (not in Refs).
 //	func Strays(fsys fs.FS, root string, refs []Ref) []*Error
 //	    YAML files under root that belong to no stack (missing stack.yaml).
+//	func StrayFile(fsys fs.FS, root, file string) *Error
+//	    Strays' error for one file, reading only its folders' stack.yaml.
 //	func ReadHeader(fsys fs.FS, dir string) (*Header, error)
 //	    parses dir/stack.yaml only and lists dir/environments/*.yaml names.
 //	func NestedIn(fsys fs.FS, dir, file, name string) error

@@ -642,18 +642,53 @@ func Strays(fsys fs.FS, root string, refs []Ref) []*Error {
 			return nil
 		}
 		if isYAML(d.Name()) {
-			dir := path.Dir(p)
-			at := dir
-			if path.Base(dir) == EnvironmentsDir && path.Dir(dir) != "." && path.Dir(dir) != root {
-				// An environment file: its stack.yaml goes in the stack
-				// folder, not among the environments.
-				at = path.Dir(dir)
-			}
-			out = append(out, &Error{File: p, Msg: fmt.Sprintf("YAML file outside any stack: %s has no %s (nor any folder above it under %s); add %s/%s with kind: Stack, or move the file into a stack", dir, StackFile, root, at, StackFile)})
+			out = append(out, strayError(root, p))
 		}
 		return nil
 	})
 	return out
+}
+
+// strayError is Strays' error for the YAML file p under root.
+func strayError(root, p string) *Error {
+	dir := path.Dir(p)
+	at := dir
+	if path.Base(dir) == EnvironmentsDir && path.Dir(dir) != "." && path.Dir(dir) != root {
+		// An environment file: its stack.yaml goes in the stack
+		// folder, not among the environments.
+		at = path.Dir(dir)
+	}
+	return &Error{File: p, Msg: fmt.Sprintf("YAML file outside any stack: %s has no %s (nor any folder above it under %s); add %s/%s with kind: Stack, or move the file into a stack", dir, StackFile, root, at, StackFile)}
+}
+
+// StrayFile is the error Strays gives for file (slash-separated, in fsys)
+// when it is one of them: a YAML file under root with no stack.yaml in its
+// folder or any folder above it up to root, and in no folder discovery
+// skips. nil otherwise. It reads only those folders' stack.yaml entries,
+// for a caller that knows which files changed (a pre-push hook).
+func StrayFile(fsys fs.FS, root, file string) *Error {
+	root = cleanRoot(root)
+	rel, ok := strings.CutPrefix(file, root+"/")
+	if root == "." {
+		rel, ok = file, true
+	}
+	if !ok || !isYAML(path.Base(rel)) {
+		return nil
+	}
+	for d := path.Dir(rel); d != "."; d = path.Dir(d) {
+		if SkipDir(path.Base(d)) {
+			return nil
+		}
+	}
+	for d := path.Dir(file); ; d = path.Dir(d) {
+		if _, err := fs.Lstat(fsys, path.Join(d, StackFile)); err == nil {
+			return nil
+		}
+		if d == root || d == "." {
+			break
+		}
+	}
+	return strayError(root, file)
 }
 
 // ReadHeader parses dir/stack.yaml only and lists dir/environments/*.yaml.

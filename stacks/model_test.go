@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -106,6 +108,20 @@ func TestStrays(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// StrayFile, for one file (a pre-push hook's changed ones), says the
+	// same of each file as Strays, and nothing of the others.
+	got = nil
+	for _, p := range append(slices.Sorted(maps.Keys(fsys)), "stacks/a/missing.yaml", "elsewhere/x.yaml") {
+		if e := StrayFile(fsys, "stacks", p); e != nil {
+			got = append(got, e.Error())
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("StrayFile: got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if e := StrayFile(fstest.MapFS{"stack.yaml": {Data: []byte(doc("Stack", "a"))}, "x/q.yaml": {}}, ".", "x/q.yaml"); e != nil {
+		t.Errorf("StrayFile under a stack at the root: %v", e)
 	}
 }
 

@@ -230,6 +230,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 			}
 		}
 		res, err := changes.Detect(ctx, repo, opts)
+		checkedAll := false // every stack and stray file of the commit checked
 		if errors.Is(err, changes.ErrNoStacksRoot) {
 			// Nothing to check (no stacks yet, or stacks.root is wrong):
 			// say so, but do not block the push.
@@ -241,7 +242,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 			// or no default branch to find): check every stack of the
 			// pushed commit rather than refuse the push.
 			if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, cfg.Stacks.Root, ""); ok {
-				res, err = all, nil
+				res, err, checkedAll = all, nil, true
 			}
 		}
 		if errors.Is(err, gitops.ErrUnrelatedHistories) && opts.Base != "" {
@@ -250,11 +251,21 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 			// point, so every stack of the pushed commit is checked.
 			why := fmt.Sprintf("it shares no history with %.12s, what %s holds", u.RemoteSHA, u.RemoteRef)
 			if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, cfg.Stacks.Root, why); ok {
-				res, err = all, nil
+				res, err, checkedAll = all, nil, true
 			}
 		}
 		if err != nil {
 			return fmt.Errorf("pre-push %s: %w", u.LocalRef, err)
+		}
+		if !checkedAll {
+			// YAML the push adds outside every stack (a new stack
+			// without its stack.yaml): no stack changes, yet panka
+			// validate refuses it, as checking every stack does.
+			strays, err := hooks.PushStrays(ctx, repo, res, stacksRoot(cfg.Stacks.Root))
+			if err != nil {
+				return fmt.Errorf("pre-push %s: %w", u.LocalRef, err)
+			}
+			res.Problems = append(res.Problems, strays...)
 		}
 		if reportPrePush(f, u, res) {
 			failed = true
@@ -373,16 +384,22 @@ func prePushCheckAll(ctx context.Context, f *Factory, repo *gitops.Repo, sha, ro
 	if err != nil {
 		return nil, false
 	}
-	if root == "" {
-		root = "stacks"
-	}
+	root = stacksRoot(root)
 	if _, ok, err := repo.FirstParent(head); err == nil && !ok {
 		why = "it is a first commit"
 	}
 	hookLine(f, false, "panka: nothing to compare %s with (%s): checking every stack", sha, why)
-	res := hooks.CheckAll(repo.TreeFSOf(tree), filepath.ToSlash(root))
+	res := hooks.CheckAll(repo.TreeFSOf(tree), root)
 	res.Head = head.String()
 	return res, true
+}
+
+// stacksRoot is stacks.root as a slash-separated path ("stacks" unset).
+func stacksRoot(root string) string {
+	if root == "" {
+		root = "stacks"
+	}
+	return filepath.ToSlash(root)
 }
 
 // prePushLine describes one changed stack for the pre-push hook:
