@@ -96,6 +96,11 @@ func initRun(opts *InitOptions) error {
 	if err != nil {
 		return err
 	}
+	if st, err := os.Stat(p); err == nil && st.IsDir() {
+		// --force cannot replace a folder: it was offered, then failed
+		// with "rename ...: file exists".
+		return fmt.Errorf("%s is a folder, not a configuration file: name a file (e.g. --config %s)", p, filepath.Join(p, "config.yaml"))
+	}
 	if _, err := os.Stat(p); err == nil && !opts.Force {
 		return fmt.Errorf("%s already exists: pass --force to replace it (see the current settings with `panka config show`)", p)
 	}
