@@ -641,13 +641,18 @@ func Strays(fsys fs.FS, root string, refs []Ref) []*Error {
 			}
 			return nil
 		}
-		if isYAML(d.Name()) {
+		if isYAML(d.Name()) && p != RepoConfigFile {
 			out = append(out, strayError(root, p))
 		}
 		return nil
 	})
 	return out
 }
+
+// RepoConfigFile is the repository's panka configuration, at its root
+// (fsys paths are relative to it): never a file of a stack, nor a stray
+// one when the stacks root is the repository's root (stacks.root: .).
+const RepoConfigFile = "panka.yaml"
 
 // strayError is Strays' error for the YAML file p under root.
 func strayError(root, p string) *Error {
@@ -672,7 +677,7 @@ func StrayFile(fsys fs.FS, root, file string) *Error {
 	if root == "." {
 		rel, ok = file, true
 	}
-	if !ok || !isYAML(path.Base(rel)) {
+	if !ok || !isYAML(path.Base(rel)) || file == RepoConfigFile {
 		return nil
 	}
 	for d := path.Dir(rel); d != "."; d = path.Dir(d) {

@@ -123,6 +123,32 @@ func TestStrays(t *testing.T) {
 	if e := StrayFile(fstest.MapFS{"stack.yaml": {Data: []byte(doc("Stack", "a"))}, "x/q.yaml": {}}, ".", "x/q.yaml"); e != nil {
 		t.Errorf("StrayFile under a stack at the root: %v", e)
 	}
+	// With the stacks root at the repository's root (stacks.root: .),
+	// the repository's panka.yaml is its configuration, not a stray
+	// stack file: validate refused every such repository.
+	atRoot := fstest.MapFS{
+		"panka.yaml":        {Data: []byte("stacks:\n  root: .\n")},
+		"a/stack.yaml":      {Data: []byte(doc("Stack", "a"))},
+		"lost/panka.yaml":   {Data: []byte(doc("Queue", "q"))},
+		"compose.yaml":      {Data: []byte("services: {}\n")},
+		"a/infra/panka.yml": {Data: []byte(doc("Queue", "q"))},
+	}
+	refs, err = Discover(atRoot, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, e := range Strays(atRoot, ".", refs) {
+		got = append(got, e.File)
+	}
+	for _, p := range slices.Sorted(maps.Keys(atRoot)) {
+		if e := StrayFile(atRoot, ".", p); e != nil {
+			got = append(got, "StrayFile "+e.File)
+		}
+	}
+	if want := []string{"compose.yaml", "lost/panka.yaml", "StrayFile compose.yaml", "StrayFile lost/panka.yaml"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("stacks root at the repository root: strays %q, want %q", got, want)
+	}
 }
 
 func TestReadHeader(t *testing.T) {
