@@ -258,14 +258,15 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 			return fmt.Errorf("pre-push %s: %w", u.LocalRef, err)
 		}
 		if !checkedAll {
+			// New stacks, which detection lists without loading, and
 			// YAML the push adds outside every stack (a new stack
-			// without its stack.yaml): no stack changes, yet panka
-			// validate refuses it, as checking every stack does.
-			strays, err := hooks.PushStrays(ctx, repo, res, stacksRoot(cfg.Stacks.Root))
+			// without its stack.yaml): panka validate refuses them, as
+			// checking every stack does.
+			more, err := hooks.CheckPushed(ctx, repo, res, stacksRoot(cfg.Stacks.Root))
 			if err != nil {
 				return fmt.Errorf("pre-push %s: %w", u.LocalRef, err)
 			}
-			res.Problems = append(res.Problems, strays...)
+			res.Problems = append(res.Problems, more...)
 		}
 		if reportPrePush(f, u, res) {
 			failed = true
