@@ -463,6 +463,10 @@ func stackInitRun(opts *StackInitOptions) error {
 		return err
 	}
 	defer repo.close()
+	if err := stacks.LinkedRoot(repo.fsys, repo.stacksRoot); err != nil {
+		// No command would find the new stack (validate says this).
+		return fmt.Errorf("%w; nothing created", err)
+	}
 	refs, err := stacks.Discover(repo.fsys, repo.stacksRoot)
 	var es *stacks.Errors
 	if err != nil && !errors.As(err, &es) {
