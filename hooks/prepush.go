@@ -113,6 +113,9 @@ const BackupName = "pre-push.panka-backup"
 // there was none, or it was panka's own).
 func Install(hooksDir, pankaPath string, force bool) (path, backup string, err error) {
 	path = filepath.Join(hooksDir, "pre-push")
+	if err := notAFolder(hooksDir); err != nil {
+		return path, "", err
+	}
 	old, rerr := os.ReadFile(path)
 	foreign := rerr == nil && !strings.Contains(string(old), marker)
 	if foreign && !force {
@@ -150,6 +153,18 @@ func Install(hooksDir, pankaPath string, force bool) (path, backup string, err e
 		return path, backup, fmt.Errorf("install %s: %w", path, werr)
 	}
 	return path, backup, nil
+}
+
+// notAFolder is the error for a hooks folder that exists as something
+// else: core.hooksPath set to /dev/null, the usual way to turn hooks off,
+// where a hook cannot be written and git runs none.
+func notAFolder(hooksDir string) error {
+	st, err := os.Stat(hooksDir)
+	if err != nil || st.IsDir() {
+		return nil
+	}
+	return fmt.Errorf("git's hooks folder %s is not a folder, so git runs no hook from it (core.hooksPath set to /dev/null turns hooks off): "+
+		"point core.hooksPath at a folder (git config core.hooksPath .githooks) or unset it (git config --unset core.hooksPath), then run panka hooks install again", hooksDir)
 }
 
 // keepBackup links the hook at path (a file or a symbolic link, kept as
@@ -212,6 +227,10 @@ func copyHook(path, backup string) error {
 // are the hooks forced installs replaced, still in hooksDir.
 func Uninstall(hooksDir string) (path string, removed bool, backups []string, err error) {
 	path = filepath.Join(hooksDir, "pre-push")
+	if st, err := os.Stat(hooksDir); err == nil && !st.IsDir() {
+		// core.hooksPath is /dev/null (hooks off): no hook is there.
+		return path, false, nil, nil
+	}
 	backups, _ = filepath.Glob(filepath.Join(hooksDir, BackupName+"*"))
 	old, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -296,6 +296,25 @@ func TestHooksInstallHooksPath(t *testing.T) {
 			t.Errorf("no pre-push hook where git runs hooks from (%s): %v", shared, err)
 		}
 	})
+	// core.hooksPath /dev/null turns hooks off: install says so and how
+	// to turn them on (it said "/dev/null is a file where panka needs a
+	// folder: move it away"); uninstall finds nothing to remove.
+	t.Run("core.hooksPath /dev/null", func(t *testing.T) {
+		hooksGit(t, dir, "config", "core.hooksPath", "/dev/null")
+		defer hooksGit(t, dir, "config", "--unset", "core.hooksPath")
+		for _, env := range [][]string{nil, {"PANKA_GIT_BINARY=false"}} {
+			f, _, errOut := stackTestFactory(t, dir, "", false, env...)
+			if code := Run(context.Background(), f, []string{"hooks", "install"}); code != 1 ||
+				!strings.Contains(errOut.String(), "git's hooks folder /dev/null is not a folder, so git runs no hook from it") ||
+				!strings.Contains(errOut.String(), "git config --unset core.hooksPath") || strings.Contains(errOut.String(), "move it away") {
+				t.Errorf("hooks install %v: exit %d: %s", env, code, errOut)
+			}
+			f, out, errOut := stackTestFactory(t, dir, "", false, env...)
+			if code := Run(context.Background(), f, []string{"hooks", "uninstall"}); code != 0 || !strings.Contains(out.String(), "No pre-push hook at /dev/null/pre-push: nothing to remove") {
+				t.Errorf("hooks uninstall %v: exit %d: %s%s", env, code, out, errOut)
+			}
+		}
+	})
 	// ~/ in core.hooksPath is the home folder, for git and for panka alike.
 	t.Run("global core.hooksPath under ~", func(t *testing.T) {
 		home := filepath.Join(tmp, "home")
