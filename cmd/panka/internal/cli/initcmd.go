@@ -100,6 +100,15 @@ func initRun(opts *InitOptions) error {
 		// --force cannot replace a folder: it was offered, then failed
 		// with "rename ...: file exists".
 		return fmt.Errorf("%s is a folder, not a configuration file: name a file (e.g. --config %s)", p, filepath.Join(p, "config.yaml"))
+	} else if err == nil && !st.Mode().IsRegular() {
+		// A device (--config /dev/null) or a pipe: renaming a file over
+		// it would replace it (as root, /dev/null itself).
+		return fmt.Errorf("%s is not a regular file (%s): name a file for the configuration", p, st.Mode().Type())
+	}
+	if t, err := filepath.EvalSymlinks(p); err == nil && t != p {
+		// A link (a dotfiles manager's ~/.panka/config.yaml): the new
+		// file goes where it points, not over the link.
+		p = t
 	}
 	if _, err := os.Stat(p); err == nil && !opts.Force {
 		return fmt.Errorf("%s already exists: pass --force to replace it (see the current settings with `panka config show`)", p)
