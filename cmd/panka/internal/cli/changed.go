@@ -368,6 +368,10 @@ type dirtyDeployment struct {
 	// partial: the components a --target-component run deployed (the
 	// deployment was not dirty, only incomplete).
 	partial []string
+	// failed: a run since the deployment failed or was interrupted (the
+	// deployment was complete, but resources may hold what that run
+	// tried to deploy).
+	failed *statestore.Deployment
 }
 
 // addDirty lists as modified the environments deployed from uncommitted
@@ -410,6 +414,9 @@ func (d *storeDeployed) addDirty(res *changes.Result) {
 			detail = fmt.Sprintf("environment %s runs a partial deployment of %s (--target-component %s): its other components are not that commit's YAML",
 				k.Environment, shortSHA(dd.commit), strings.Join(dd.partial, ","))
 		}
+		if f := dd.failed; f != nil {
+			detail = failedRunDetail(k.Environment, dd.commit, f)
+		}
 		s.Reasons = append(s.Reasons, changes.Reason{File: dd.path, Detail: detail})
 	}
 	sort.Slice(res.Stacks, func(i, j int) bool { return res.Stacks[i].Stack < res.Stacks[j].Stack })
@@ -439,11 +446,11 @@ func (d *storeDeployed) DeployedCommit(ctx context.Context, h *stacks.Header, en
 	}
 	d.mu.Unlock()
 	key := statestore.Key{Stack: h.Name, Environment: env}
-	dep, err := deployedCommitRecord(ctx, store, key)
+	dep, failed, err := deployedCommitRecord(ctx, store, key)
 	if dep == nil || err != nil {
 		return "", false, err
 	}
-	if dep.Dirty || len(dep.TargetComponents) > 0 {
+	if dep.Dirty || len(dep.TargetComponents) > 0 || failed != nil {
 		d.mu.Lock()
 		if d.dirty == nil {
 			d.dirty = map[statestore.Key]dirtyDeployment{}
@@ -452,6 +459,7 @@ func (d *storeDeployed) DeployedCommit(ctx context.Context, h *stacks.Header, en
 		if !dep.Dirty {
 			dd.partial = dep.TargetComponents
 		}
+		dd.failed = failed
 		d.dirty[key] = dd
 		d.mu.Unlock()
 	}
@@ -520,7 +528,7 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 // deployedCommit returns the commit last successfully deployed to key
 // (ok false when never deployed, or destroyed).
 func deployedCommit(ctx context.Context, store statestore.Store, key statestore.Key) (commit string, ok bool, err error) {
-	dep, err := deployedCommitRecord(ctx, store, key)
+	dep, _, err := deployedCommitRecord(ctx, store, key)
 	if dep == nil || err != nil {
 		return "", false, err
 	}
@@ -528,19 +536,41 @@ func deployedCommit(ctx context.Context, store statestore.Store, key statestore.
 }
 
 // deployedCommitRecord is the last successful deployment of key that left
-// a commit deployed, or nil (never deployed, destroyed, no commit).
-func deployedCommitRecord(ctx context.Context, store statestore.Store, key statestore.Key) (*statestore.Deployment, error) {
+// a commit deployed, or nil (never deployed, destroyed, no commit), and
+// the run after it that failed or was interrupted, if the state's last
+// run is one (see failedSince).
+func deployedCommitRecord(ctx context.Context, store statestore.Store, key statestore.Key) (dep, failed *statestore.Deployment, err error) {
 	st, _, err := store.Get(ctx, key)
 	if errors.Is(err, statestore.ErrNotFound) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if dep := deployedRecord(st); dep != nil && dep.Commit != "" {
-		return dep, nil
+		return dep, failedSince(st, dep), nil
 	}
-	return nil, nil
+	return nil, nil, nil
+}
+
+// failedSince is the state's last run when it failed or was interrupted
+// after dep, the deployment still recorded as deployed: the engine may
+// have changed resources to what that run tried to deploy (plan then
+// plans against that and apply puts the YAML back), so dep's commit
+// resolving like HEAD does not mean nothing is to deploy. nil otherwise.
+func failedSince(st *statestore.State, dep *statestore.Deployment) *statestore.Deployment {
+	l := st.LastDeployment
+	if l == nil || dep == nil || l.Result == statestore.ResultSucceeded || l.Serial == dep.Serial {
+		return nil
+	}
+	return l
+}
+
+// failedRunDetail says why an environment whose deployed commit resolves
+// like head is listed all the same: a run since failed.
+func failedRunDetail(env, deployed string, failed *statestore.Deployment) string {
+	return fmt.Sprintf("environment %s: the last run (%s, serial %d) %s after %s was deployed, so resources may hold what it tried to deploy, not that commit's YAML (panka plan shows what apply puts back)",
+		env, runAt(failed.Operation, failed.Commit), failed.Serial, failed.Result, shortSHA(deployed))
 }
 
 // withCIBaseHint adds to a "no default branch" error the --base to pass in

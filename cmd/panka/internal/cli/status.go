@@ -382,10 +382,11 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			if b {
 				es.ChangedComponents = s.Components
 				es.EnvironmentChange = string(s.EnvironmentChanges[es.Environment])
-			} else if es.Deployed != nil && (es.Deployed.Dirty || len(es.Deployed.TargetComponents) > 0) {
+			} else if es.Deployed != nil && (es.Deployed.Dirty || len(es.Deployed.TargetComponents) > 0 || lastRunFailed(es)) {
 				// What runs came from uncommitted changes, or only some
-				// components came from the deployed commit: that commit
-				// resolving like HEAD says nothing about it.
+				// components came from the deployed commit, or a run
+				// since failed midway: that commit resolving like HEAD
+				// says nothing about it.
 				b = true
 				es.EnvironmentChange = string(changes.Modified)
 			}
@@ -498,6 +499,12 @@ func runAt(op, commit string) string {
 	}
 }
 
+// lastRunFailed reports whether a run after the deployed one failed or was
+// interrupted (see failedSince).
+func lastRunFailed(e *EnvStatus) bool {
+	return e.Deployed != nil && e.Last != nil && e.Last.Result != statestore.ResultSucceeded && e.Last.Serial != e.Deployed.Serial
+}
+
 func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 	for i, e := range s.Environments {
 		if i > 0 {
@@ -568,6 +575,8 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 					fmt.Fprintf(w, "; environment removed since (panka destroy --stack %s --environment %s deletes what it deployed)", s.Stack, e.Environment)
 				} else if *e.Changed && len(e.ChangedComponents) == 0 && e.Deployed != nil && e.Deployed.Dirty {
 					fmt.Fprint(w, "; what runs came from uncommitted changes, not that commit's YAML (panka apply deploys HEAD's)")
+				} else if *e.Changed && len(e.ChangedComponents) == 0 && lastRunFailed(e) {
+					fmt.Fprintf(w, "; the last run %s after it, so what runs may be what that run tried to deploy, not that commit's YAML (panka plan shows what apply puts back)", e.Last.Result)
 				} else if *e.Changed && len(e.ChangedComponents) == 0 && e.Deployed != nil && len(e.Deployed.TargetComponents) > 0 {
 					fmt.Fprintf(w, "; only %s of that commit were deployed (--target-component), the other components are not its YAML (panka apply deploys HEAD's)",
 						strings.Join(e.Deployed.TargetComponents, ", "))
