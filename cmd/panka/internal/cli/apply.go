@@ -317,16 +317,27 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 // ancestor of the one deployed (read under the lease): the apply deploys
 // older YAML, like a rollback. That is what a pipeline for an older commit
 // that runs late (after a newer one deployed) does without knowing it.
-// Nothing is said when either commit cannot be placed (no git, a shallow
-// clone without the deployed commit).
+// A full clone that does not have the deployed commit is the usual form
+// of that late pipeline (its runner fetched before the newer commit was
+// pushed): it warns that it cannot tell, and how to find out. Nothing is
+// said when the commit applied cannot be placed (no git), nor in a shallow
+// clone, which lacks most deployed commits.
 func warnOlderThanDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key statestore.Key, commit string, st *statestore.State) {
 	d := deployedRecord(st)
 	if repo == nil || d == nil || commit == "" || d.Commit == "" || d.Commit == commit {
 		return
 	}
 	applied, err1 := repo.ResolveRef(commit)
+	if err1 != nil {
+		return
+	}
 	deployed, err2 := repo.ResolveRef(d.Commit)
-	if err1 != nil || err2 != nil {
+	if err2 != nil {
+		if shallow, err := repo.IsShallow(); err == nil && !shallow {
+			f.Warnf("%s runs commit %s (deployment %d), which this clone does not have: it may be newer than the commit this apply deploys, %s, and this apply then deploys older YAML. "+
+				"A pipeline for an older commit that runs after a newer one deployed should stop here (Ctrl-C, or decline); `git fetch origin` and `panka status --stack %s --environment %s` tell",
+				key, shortSHA(d.Commit), d.Serial, shortSHA(commit), key.Stack, key.Environment)
+		}
 		return
 	}
 	if mb, err := repo.MergeBase(ctx, applied, deployed); err != nil || mb != applied {
