@@ -1756,6 +1756,32 @@ func (e *engine) load(s *side, dir string) (*stacks.Stack, error) {
 
 // stackChange classifies one identity and, in resolved mode, compares its
 // environments. It returns nil when nothing that matters changed.
+// backendChange describes how spec.backend differs between the base and
+// head headers of a stack ("" when alike, or when either is unknown).
+func backendChange(bh, hh *stacks.Header) string {
+	if bh == nil || hh == nil {
+		return ""
+	}
+	keys := map[string]bool{}
+	for k := range bh.Backend {
+		keys[k] = true
+	}
+	for k := range hh.Backend {
+		keys[k] = true
+	}
+	var diffs []string
+	for _, k := range sortedKeys(keys) {
+		if b, h := bh.Backend[k], hh.Backend[k]; b != h {
+			diffs = append(diffs, fmt.Sprintf("%s %q -> %q", strings.Replace(k, "backend.", "spec.backend.", 1), b, h))
+		}
+	}
+	if len(diffs) == 0 {
+		return ""
+	}
+	return "spec.backend changed (" + strings.Join(diffs, ", ") + "): plan, apply and status read this stack's state (and Pulumi's) at the new location; " +
+		"unless it was copied there first (docs/state.md, Switching backends), every environment plans as new and apply deploys it again beside what runs"
+}
+
 func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bool) (*Stack, []error) {
 	id.files = ownFiles(id.files, id.baseDir, id.headDir)
 	st := &Stack{Stack: id.name, EnvironmentChanges: map[string]Kind{}, Components: []string{}, Reasons: []Reason{}}
@@ -1866,6 +1892,27 @@ func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bo
 		problems = append(problems, probs...)
 		st.Reasons = append(st.Reasons, extra...)
 		st.Components = comps
+		if d := backendChange(id.bh, id.hh); d != "" {
+			// The resolved model does not hold spec.backend, but plan,
+			// apply and status read the state where it points: at head
+			// every environment has nothing deployed there, and plans
+			// as all creates.
+			for _, env := range all {
+				if envB[env] && envH[env] {
+					if _, done := st.EnvironmentChanges[env]; !done {
+						set(env, Modified)
+					}
+				}
+			}
+			file := path.Join(id.headDir, stacks.StackFile)
+			if effects == nil {
+				effects = map[string]string{}
+			}
+			if x := effects[file]; x != "" {
+				d = x + "; " + d
+			}
+			effects[file] = d
+		}
 		if len(id.watched) > 0 {
 			for _, env := range all {
 				if envH[env] {

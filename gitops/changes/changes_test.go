@@ -2642,3 +2642,50 @@ func TestWhyUnresolvedAtHeadNotWithoutEffect(t *testing.T) {
 		}
 	})
 }
+
+// TestBackendChange: spec.backend is not part of the resolved model, but
+// plan, apply and status read a stack's state where it points. A PR that
+// moved a deployed stack to another prefix was "no stack changed" while
+// plan showed every environment as all creates.
+func TestBackendChange(t *testing.T) {
+	g, c0 := baseRepo(t)
+	g.Write("stacks/orders/stack.yaml", stackYAML("orders", "  backend:\n    prefix: team-a/\n"))
+	c1 := g.Commit("orders: own prefix")
+	g.Write("stacks/orders/stack.yaml", "# state of team a\n"+stackYAML("orders", "  backend:\n    prefix: team-a/\n"))
+	c2 := g.Commit("comment")
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		res, err := changes.Detect(context.Background(), repo, changes.Options{Base: c0.String(), Head: c1.String(), StacksRoot: "stacks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"orders modified dev:modified,prod:modified,staging:modified"}
+		if got := summary(res); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %q, want %q", m.name, got, want)
+		}
+		if len(res.Stacks) == 1 {
+			why := fmt.Sprint(res.Stacks[0].Reasons)
+			if !strings.Contains(why, `stacks/orders/stack.yaml modified; spec.backend changed (spec.backend.prefix "" -> "team-a/")`) || !strings.Contains(why, "Switching backends") {
+				t.Errorf("%s: reasons %s", m.name, why)
+			}
+		}
+		res, err = changes.Detect(context.Background(), repo, changes.Options{Base: c1.String(), Head: c2.String(), StacksRoot: "stacks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := summary(res); len(got) != 0 {
+			t.Errorf("%s: a comment in stack.yaml: %q", m.name, got)
+		}
+		res, err = changes.Detect(context.Background(), repo, changes.Options{Base: c0.String(), Head: c1.String(), StacksRoot: "stacks", Environments: []string{"dev"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := summary(res), []string{"orders modified dev:modified"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: --environment dev: %q, want %q", m.name, got, want)
+		}
+	}
+}
