@@ -335,7 +335,12 @@ func localHealth(desired *stacks.Resolved, repoRoot string) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("manifests missing or wrong after apply: %s", strings.Join(problems, "; "))
+		// The engine rewrites only what its state says differs: a manifest
+		// deleted or edited outside panka since the last apply stays so
+		// (every apply failed alike) until a refresh shows it.
+		return fmt.Errorf("manifests missing or wrong after apply: %s; changed or removed outside panka since they were deployed, which the engine does not see without a refresh: "+
+			"run panka drift detect --stack %s --environment %s, then apply again (it refreshes them first and puts them back)",
+			strings.Join(problems, "; "), desired.Stack, desired.Environment)
 	}
 	return nil
 }

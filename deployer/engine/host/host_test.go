@@ -1,6 +1,9 @@
 package host
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"panka.dev/panka/deployer/engine"
@@ -54,5 +57,35 @@ func TestUnprotected(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLocalHealthSaysWhatToDo: a manifest removed outside panka is not
+// written again by the engine (its state says it is there), so every
+// apply failed the health check alike; the error names the drift detect
+// that lets the next apply put it back.
+func TestLocalHealthSaysWhatToDo(t *testing.T) {
+	root := t.TempDir()
+	model := &stacks.Resolved{Stack: "shop", Environment: "dev", Provider: stacks.Provider{Name: "local"},
+		Components: []stacks.Component{{Name: "web", Kind: stacks.KindMicroService}}}
+	err := localHealth(model, root)
+	if err == nil {
+		t.Fatal("no error for a missing manifest")
+	}
+	for _, want := range []string{"manifests missing or wrong after apply: web: ", "web.json",
+		"panka drift detect --stack shop --environment dev, then apply again"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	dir := filepath.Join(root, ".panka", "local", "shop", "dev")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "web.json"), []byte(`{"component":"web","kind":"MicroService"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := localHealth(model, root); err != nil {
+		t.Errorf("manifest in place: %v", err)
 	}
 }
