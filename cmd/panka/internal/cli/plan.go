@@ -332,6 +332,9 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	}
 	planner.KeepDeployedHashes(desired, planned)
 	p := planner.Plan(desired, planned, planner.Options{Header: header})
+	if p.HasChanges() && src.repo != nil && src.commit != "" {
+		warnPlanBehindDeployed(ctx, opts.F, src.repo, skey, src.commit, state)
+	}
 	if state != nil && state.LastDriftCheck != nil && len(state.LastDriftCheck.Drifted) > 0 {
 		// The plan compares with the deployed spec, not the real resources.
 		dc := state.LastDriftCheck
@@ -354,6 +357,32 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		}
 	}
 	return &planResult{plan: p, desired: desired, key: d.key}, nil
+}
+
+// warnPlanBehindDeployed warns, for a plan with changes, when the
+// deployed commit has commits that the commit planned lacks (a branch that forked before main moved on and
+// deployed, or HEAD behind the deployed commit): the plan then also takes
+// out what those commits changed, which panka changed, comparing the
+// branch with where it forked, does not list. status says it as "N behind
+// the deployed commit", apply warns of an older commit. Nothing is said
+// when a commit cannot be placed (a shallow clone).
+func warnPlanBehindDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key statestore.Key, commit string, st *statestore.State) {
+	d := deployedRecord(st)
+	if d == nil || d.Commit == "" || d.Commit == commit {
+		return
+	}
+	planned, err1 := repo.ResolveRef(commit)
+	deployed, err2 := repo.ResolveRef(d.Commit)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	n, err := repo.CountCommits(ctx, planned, deployed, gitops.LogOptions{})
+	if err != nil || n == 0 {
+		return
+	}
+	f.Warnf("%s runs commit %s (deployment %d), which has %s that %s (the commit planned) does not: this plan also takes out what they changed there. "+
+		"Merge or rebase onto %s (or the default branch) to plan only your changes; panka history --stack %s --environment %s --commits lists them",
+		key, shortSHA(d.Commit), d.Serial, plural(n, "commit"), shortSHA(commit), shortSHA(d.Commit), key.Stack, key.Environment)
 }
 
 // leaseHeldNow reports whether a lease on key is held now (not expired):
