@@ -385,9 +385,17 @@ func (d *storeDeployed) addDirty(res *changes.Result) {
 	for _, s := range res.Stacks {
 		byName[s.Stack] = s
 	}
+	// Deployed at a newer commit than head: left out on purpose (deploying
+	// head there would roll it back), however it runs.
+	ahead := map[statestore.Key]bool{}
+	for _, a := range res.DeployedAhead {
+		ahead[statestore.Key{Stack: a.Stack, Environment: a.Environment}] = true
+	}
 	keys := make([]statestore.Key, 0, len(d.dirty))
 	for k := range d.dirty {
-		keys = append(keys, k)
+		if !ahead[k] {
+			keys = append(keys, k)
+		}
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
 	for _, k := range keys {
