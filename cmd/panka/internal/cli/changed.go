@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +19,7 @@ import (
 	"unicode"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/gitops"
@@ -172,6 +176,9 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	if opts.Base == "" && !opts.SinceDeployed {
 		warnCITarget(f, repo)
 	}
+	if !opts.SinceDeployed {
+		warnRepoBackendChanged(f, repo, res, opts.Uncommitted)
+	}
 	for _, p := range res.Problems {
 		f.Warnf("%s", p)
 	}
@@ -235,6 +242,84 @@ func printChanged(f *Factory, opts *ChangedOptions, res *changes.Result) error {
 		return err
 	}
 	return w.Flush()
+}
+
+// repoConfigFile is the repository's panka.yaml, at the root.
+const repoConfigFile = "panka.yaml"
+
+// warnRepoBackendChanged warns when the backend section of the repository's
+// panka.yaml differs between the compared commits (or the work tree, with
+// --uncommitted). No stack's resolved model holds it, so no stack is listed,
+// while plan, apply and status read every stack's state at the new location
+// (unless PANKA_BACKEND_* or flags override it), where nothing is deployed
+// until the state is copied there.
+func warnRepoBackendChanged(f *Factory, repo *gitops.Repo, res *changes.Result, uncommitted bool) {
+	read := func(rev string) (map[string]string, bool) {
+		var b []byte
+		var err error
+		if rev == "" {
+			root, rerr := f.RepoRoot()
+			if rerr != nil {
+				return nil, false
+			}
+			b, err = os.ReadFile(filepath.Join(root, repoConfigFile))
+		} else {
+			h, herr := repo.ResolveRef(rev)
+			if herr != nil {
+				return nil, false
+			}
+			fsys, ferr := repo.TreeFS(h)
+			if ferr != nil {
+				return nil, false
+			}
+			b, err = fs.ReadFile(fsys, repoConfigFile)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return map[string]string{}, true
+		}
+		var doc struct {
+			Backend map[string]any `yaml:"backend"`
+		}
+		if err != nil || yaml.Unmarshal(b, &doc) != nil {
+			return nil, false // a broken file is said by the commands that load it
+		}
+		out := map[string]string{}
+		for k, v := range doc.Backend {
+			out["backend."+k] = fmt.Sprint(v)
+		}
+		return out, true
+	}
+	if res.Base == "" {
+		return
+	}
+	head := res.Head
+	if uncommitted {
+		head = ""
+	}
+	before, ok1 := read(res.Base)
+	after, ok2 := read(head)
+	if !ok1 || !ok2 {
+		return
+	}
+	keys := map[string]bool{}
+	for k := range before {
+		keys[k] = true
+	}
+	for k := range after {
+		keys[k] = true
+	}
+	var diffs []string
+	for _, k := range sortedKeysOf(keys) {
+		if before[k] != after[k] {
+			diffs = append(diffs, fmt.Sprintf("%s %q -> %q", k, before[k], after[k]))
+		}
+	}
+	if len(diffs) == 0 {
+		return
+	}
+	f.Warnf("%s changed the state backend (%s): no stack's resolved model holds it, so no stack is listed for it, but plan, apply and status read every stack's state (and Pulumi's) at the new location "+
+		"(unless PANKA_BACKEND_* or flags override it), where nothing is deployed until it is copied there: see docs/state.md, Switching backends",
+		repoConfigFile, strings.Join(diffs, ", "))
 }
 
 // githubMatrixLimit is the most jobs a GitHub Actions matrix may have.

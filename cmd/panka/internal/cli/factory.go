@@ -262,7 +262,7 @@ func (f *Factory) ConfigForStack(stackKeys map[string]string, stackFile string) 
 	if err != nil {
 		return nil, err
 	}
-	l := config.Layers{RepoFile: filepath.Join(repo, "panka.yaml"), Stack: stackKeys, StackFile: stackFile,
+	l := config.Layers{RepoFile: filepath.Join(repo, repoConfigFile), Stack: stackKeys, StackFile: stackFile,
 		Env: f.Environ(), Flags: f.flagKeys, FlagNames: f.flagNames}
 	if f.Flags.ConfigFile != "" {
 		p, err := f.UserPath(f.Flags.ConfigFile)
