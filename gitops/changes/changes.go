@@ -1754,8 +1754,6 @@ func (e *engine) load(s *side, dir string) (*stacks.Stack, error) {
 	return stacks.Load(s.fsys, dir)
 }
 
-// stackChange classifies one identity and, in resolved mode, compares its
-// environments. It returns nil when nothing that matters changed.
 // backendChange describes how spec.backend differs between the base and
 // head headers of a stack ("" when alike, or when either is unknown).
 func backendChange(bh, hh *stacks.Header) string {
@@ -1782,6 +1780,8 @@ func backendChange(bh, hh *stacks.Header) string {
 		"unless it was copied there first (docs/state.md, Switching backends), every environment plans as new and apply deploys it again beside what runs"
 }
 
+// stackChange classifies one identity and, in resolved mode, compares its
+// environments. It returns nil when nothing that matters changed.
 func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bool) (*Stack, []error) {
 	id.files = ownFiles(id.files, id.baseDir, id.headDir)
 	st := &Stack{Stack: id.name, EnvironmentChanges: map[string]Kind{}, Components: []string{}, Reasons: []Reason{}}
