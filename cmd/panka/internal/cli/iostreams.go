@@ -32,7 +32,7 @@ type IOStreams struct {
 func System() *IOStreams {
 	tty := func(f *os.File) bool { return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()) }
 	dumb := os.Getenv("TERM") == "dumb"
-	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: &syncWriter{w: os.Stderr},
+	return &IOStreams{In: os.Stdin, Out: &outWriter{w: os.Stdout}, ErrOut: &syncWriter{w: os.Stderr},
 		stdinTTY: tty(os.Stdin), stdoutTTY: tty(os.Stdout), stderrTTY: tty(os.Stderr),
 		noColor: os.Getenv("NO_COLOR") != "" || dumb, dumb: dumb}
 }
@@ -82,6 +82,40 @@ func (s *IOStreams) ColorOut() bool { return s.stdoutTTY && !s.noColor }
 
 // ColorErr reports whether stderr gets colour.
 func (s *IOStreams) ColorErr() bool { return s.stderrTTY && !s.noColor }
+
+// outWriter is stdout remembering its first failed write. Many commands
+// print their text results without looking at each write's error (a
+// table, a status, `panka version`): on a full disk (`> out.txt`, or
+// /dev/full) the output was lost and panka still exited 0. Run reports
+// the failure once the command has ended (stdoutFailed).
+type outWriter struct {
+	w   io.Writer
+	mu  sync.Mutex
+	err error
+}
+
+func (o *outWriter) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if err != nil {
+		o.mu.Lock()
+		if o.err == nil {
+			o.err = err
+		}
+		o.mu.Unlock()
+	}
+	return n, err
+}
+
+// stdoutFailed returns the first write to stdout that failed, if any.
+func (s *IOStreams) stdoutFailed() error {
+	o, ok := s.Out.(*outWriter)
+	if !ok {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
+}
 
 // syncWriter is a stream that several goroutines write at once: during a
 // deployment stderr gets the log (zerolog, also from the lease's heartbeat

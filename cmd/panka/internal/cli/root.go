@@ -98,10 +98,18 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
 	cmd, err := root.ExecuteContextC(ctx)
+	var ec *ExitCodeError
+	outputLost := false
+	if werr := f.IO.stdoutFailed(); werr != nil && (err == nil || errors.As(err, &ec) && ec.Code == ExitChanges) {
+		// The command ran to its end but its results did not all reach
+		// stdout (a full disk): an exit 0 (or 2, changes present) would
+		// pass on output that is not there.
+		err = fmt.Errorf("%s ran to its end but its output was not all written: %w", cmd.CommandPath(), werr)
+		outputLost = true
+	}
 	if err == nil {
 		return ExitOK
 	}
-	var ec *ExitCodeError
 	if errors.As(err, &ec) {
 		if ec.Msg != "" && f.fileLog != nil {
 			f.fileLog.Error().Int("exitCode", ec.Code).Msg(ec.Msg)
@@ -121,7 +129,7 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	// The root runs nothing itself: cobra's own error for it is an
 	// unknown command (`panka bogus`), a usage error. It stays cobra's so
 	// that `panka help bogus` still finds no topic (strictHelpTopics).
-	usage := errors.As(err, &ue) || isFlagError(err) || (!cmd.HasParent() && !cmd.Runnable())
+	usage := !outputLost && (errors.As(err, &ue) || isFlagError(err) || (!cmd.HasParent() && !cmd.Runnable()))
 	if !f.logSetUp {
 		// Flags and arguments are checked before PersistentPreRunE: set
 		// the logs up here so --log-format json still gets its JSON line.
