@@ -69,7 +69,7 @@ func (l *Locker) withFileLock(ctx context.Context, key string, fn func(infoPath 
 		return err
 	}
 	infoPath, lockPath := l.paths(key)
-	fl := flock.New(lockPath)
+	fl := flock.New(lockPath, flock.SetPermissions(slocal.FileMode))
 	ok, err := fl.TryLock()
 	if err == nil && !ok {
 		ok, err = fl.TryLockContext(ctx, time.Millisecond)
@@ -125,7 +125,7 @@ func write(path string, info locker.Info) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	tmp, err := slocal.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write lock file: %w", err)
 	}

@@ -89,7 +89,7 @@ func (s *Store) lock(ctx context.Context, dir string) (*flock.Flock, error) {
 	if err := s.ensureDir(dir); err != nil {
 		return nil, err
 	}
-	fl := flock.New(filepath.Join(dir, lockName))
+	fl := flock.New(filepath.Join(dir, lockName), flock.SetPermissions(FileMode))
 	if err := fl.Lock(); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", fl.Path(), err)
 	}
@@ -165,7 +165,7 @@ func (s *Store) Put(ctx context.Context, key statestore.Key, st *statestore.Stat
 
 // writeAtomic replaces path with data: temp file in dir, fsync, rename, fsync dir.
 func writeAtomic(dir, path string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	tmp, err := CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func (s *Store) RemoveHistory(ctx context.Context, key statestore.Key, d *states
 
 // createOnce creates path with data, failing with fs.ErrExist when it exists.
 func createOnce(dir, path string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	tmp, err := CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return err
 	}
@@ -328,7 +328,7 @@ func createOnce(dir, path string, data []byte) error {
 			return err
 		}
 		// No hard links on this file system: exclusive create instead.
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
 		if err != nil {
 			return err
 		}
