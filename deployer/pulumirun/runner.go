@@ -127,9 +127,8 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	r := &Runner{opts: opts, cliCmd: cli}
 	workDir := opts.WorkDir
 	if workDir == "" {
-		sweepWorkspaces(os.TempDir(), opts.Now())
-		if workDir, err = os.MkdirTemp("", fmt.Sprintf("%sp%d-", workspacePrefix, os.Getpid())); err != nil {
-			return nil, fmt.Errorf("create Pulumi workspace: %w", err)
+		if workDir, err = tempWorkspace(opts.Now()); err != nil {
+			return nil, err
 		}
 		r.tempDir = workDir
 	} else if err := os.MkdirAll(workDir, 0o700); err != nil {
@@ -174,6 +173,21 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 		return nil, r.wrap(ctx, fmt.Sprintf("open Pulumi stack %q at %s", opts.Stack, redact(opts.BackendURL)), err, nil)
 	}
 	return r, nil
+}
+
+// tempWorkspace creates a temporary workspace in the temporary folder
+// (TMPDIR), after sweeping the ones dead processes left there. A TMPDIR
+// that does not exist, is a file or is read-only (a CI runner's, cleaned
+// up or mounted read-only) said only "stat /x: no such file or directory":
+// the error names the folder and the variable to change.
+func tempWorkspace(now time.Time) (string, error) {
+	tmp := os.TempDir()
+	sweepWorkspaces(tmp, now)
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%sp%d-", workspacePrefix, os.Getpid()))
+	if err != nil {
+		return "", fmt.Errorf("create Pulumi workspace in the temporary folder %s: %w: point TMPDIR at a folder that exists and is writable (or unset it for /tmp)", tmp, err)
+	}
+	return dir, nil
 }
 
 // workspacePrefix starts the names of the temporary workspaces New creates:

@@ -441,3 +441,31 @@ func TestListFileLocksUnfinished(t *testing.T) {
 		}
 	}
 }
+
+// TestTempWorkspaceNamesTMPDIR: a TMPDIR that is missing or a file (a CI
+// runner's, cleaned up) is an error naming the folder and TMPDIR, not a
+// bare "stat /x: no such file or directory".
+func TestTempWorkspaceNamesTMPDIR(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("TMPDIR is not the temporary folder's variable on Windows")
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tmp := range []string{filepath.Join(t.TempDir(), "missing"), file} {
+		t.Setenv("TMPDIR", tmp)
+		_, err := tempWorkspace(time.Now())
+		if err == nil || !strings.Contains(err.Error(), "temporary folder "+tmp+":") || !strings.Contains(err.Error(), "point TMPDIR at a folder that exists and is writable") {
+			t.Errorf("TMPDIR=%s: %v", tmp, err)
+		}
+	}
+	t.Setenv("TMPDIR", t.TempDir())
+	dir, err := tempWorkspace(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Errorf("workspace %s: %v", dir, err)
+	}
+}
