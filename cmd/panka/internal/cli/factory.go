@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -218,19 +219,30 @@ func (f *Factory) resolveDirs() {
 			f.wdErr = errors.New("find the working directory: no Getwd")
 			return
 		}
-		wd, err := f.Getwd()
-		if err != nil {
-			f.wdErr = fmt.Errorf("find the working directory: %w", err)
-			return
+		// An absolute -C needs no working directory: a CI step whose
+		// folder was removed under it can still name the repository.
+		var wd string
+		if !filepath.IsAbs(f.Flags.Chdir) {
+			var err error
+			if wd, err = f.Getwd(); err != nil {
+				f.wdErr = fmt.Errorf("find the working directory: %w: the folder panka was started in was removed or cannot be read; cd to the repository again, or pass -C with its absolute path", err)
+				return
+			}
 		}
 		if f.Flags.Chdir != "" {
-			if !filepath.IsAbs(f.Flags.Chdir) {
-				wd = filepath.Join(wd, f.Flags.Chdir)
-			} else {
+			wd = filepath.Join(wd, f.Flags.Chdir)
+			if filepath.IsAbs(f.Flags.Chdir) {
 				wd = f.Flags.Chdir
 			}
-			if st, err := os.Stat(wd); err != nil || !st.IsDir() {
-				f.wdErr = fmt.Errorf("-C %s: not a directory", f.Flags.Chdir)
+			switch st, err := os.Stat(wd); {
+			case errors.Is(err, fs.ErrNotExist):
+				f.wdErr = fmt.Errorf("-C %s: no such folder", f.Flags.Chdir)
+				return
+			case err != nil:
+				f.wdErr = fmt.Errorf("-C %s: %w", f.Flags.Chdir, err)
+				return
+			case !st.IsDir():
+				f.wdErr = fmt.Errorf("-C %s: not a folder (a file): name the folder to run in", f.Flags.Chdir)
 				return
 			}
 		}
