@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -371,6 +372,10 @@ func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, 
 		}
 	}
 	for i, p := range paths {
+		if !utf8.ValidString(p) {
+			// io/fs refuses such a name: "lstat ...: invalid argument".
+			return nil, fmt.Errorf("read the work tree: the name %q is not valid UTF-8, which panka cannot read: rename it (git mv) to a UTF-8 name", p)
+		}
 		st, err := fs.Lstat(fsys, p)
 		if err == nil && st.IsDir() {
 			// A checked-out submodule: the commit git commit -a records.

@@ -183,3 +183,32 @@ func TestWorktreeSymlinksFalse(t *testing.T) {
 	g.WriteFile(link, "other.txt") // the link retargeted
 	check("retargeted", []string{link}, "other.txt")
 }
+
+// TestWorktreeNonUTF8Name: a file whose name is not UTF-8 (committed from
+// a Latin-1 system) that changes in the work tree is listed by both
+// engines, and WorktreeFiles says what is wrong with it and what to do
+// instead of io/fs's "lstat ...: invalid argument".
+func TestWorktreeNonUTF8Name(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs a file system that takes any bytes in a name")
+	}
+	bad := "stacks/a/infra/q\xe9.yaml"
+	g := gittest.New(t)
+	g.Write("stacks/a/stack.yaml", "a")
+	g.Write(bad, "q")
+	g.Commit("base")
+	if err := os.Remove(filepath.Join(g.Dir, bad)); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range modes {
+		r := open(t, g.Dir, m.opts)
+		got, err := r.WorktreeChanges(context.Background())
+		if err != nil || !slices.Equal(got, []string{bad}) {
+			t.Errorf("%s: WorktreeChanges = %q, %v; want %q", m.name, got, err, bad)
+		}
+		_, err = r.WorktreeFiles(os.DirFS(g.Dir), []string{bad})
+		if err == nil || !strings.Contains(err.Error(), `the name "stacks/a/infra/q\xe9.yaml" is not valid UTF-8, which panka cannot read: rename it (git mv)`) {
+			t.Errorf("%s: WorktreeFiles: %v", m.name, err)
+		}
+	}
+}

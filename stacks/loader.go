@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // APIVersion is the apiVersion of every document.
@@ -1319,6 +1320,10 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 			ents = pre.ents
 		} else {
 			ents, err = fs.ReadDir(fsys, d)
+		}
+		if err != nil && !utf8.ValidString(d) {
+			errs.add(pos{d, 0, 0}, "", "%s", badNameMsg(d))
+			return
 		}
 		if err != nil {
 			errs.add(pos{d, 0, 0}, "", "cannot read the folder: %v", unwrapPath(err))

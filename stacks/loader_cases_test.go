@@ -393,3 +393,30 @@ func TestVariableFlagsAnyCase(t *testing.T) {
 		}
 	}
 }
+
+// TestNonUTF8Names: a file or folder whose name is not UTF-8 (from a
+// Latin-1 system) is an error saying so, quoting its bytes and how to fix
+// it, at a commit as in the work tree, not io/fs's "invalid argument".
+func TestNonUTF8Names(t *testing.T) {
+	const sd = "stacks/s"
+	q := doc("Queue", "q")
+	for _, tc := range []struct{ name, file, want string }{
+		{"file", sd + "/infra/q\xe9.yaml", sd + "/infra/q\xe9.yaml: the name \"q\\xe9.yaml\" is not valid UTF-8, which panka cannot read: rename it (git mv) to a UTF-8 name"},
+		{"folder", sd + "/services/w\xe9b/q.yaml", sd + "/services/w\xe9b: the name \"w\\xe9b\" is not valid UTF-8"},
+	} {
+		m := testFS(map[string]string{tc.file: q})
+		dir := t.TempDir()
+		for name, f := range m {
+			write(t, dir, name, string(f.Data))
+		}
+		for _, fsys := range []struct {
+			name string
+			fs   fs.FS
+		}{{"commit", m}, {"work tree", DirFS(dir)}} {
+			t.Run(tc.name+"/"+fsys.name, func(t *testing.T) {
+				_, err := Load(fsys.fs, sd)
+				wantErrs(t, err, tc.want)
+			})
+		}
+	}
+}

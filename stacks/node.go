@@ -260,8 +260,23 @@ type document struct {
 	line int
 }
 
+// badNameMsg says that a file or folder name is not UTF-8, quoting its
+// last element so that the bytes can be seen.
+func badNameMsg(name string) string {
+	base := name
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		base = name[i+1:]
+	}
+	return fmt.Sprintf("the name %q is not valid UTF-8, which panka cannot read: rename it (git mv) to a UTF-8 name", base)
+}
+
 // readFile reads a file of fsys with the size and binary guards.
 func readFile(fsys fs.FS, name string) ([]byte, *fileError) {
+	if !utf8.ValidString(name) {
+		// io/fs refuses such a name ("invalid argument"), at a commit as
+		// in the work tree: say what is wrong with it.
+		return nil, &fileError{Error{File: name, Msg: badNameMsg(name)}, nil}
+	}
 	if data, ok := readOSFile(fsys, name); ok {
 		return checkText(name, data)
 	}
