@@ -87,6 +87,12 @@ func userConfigPath(f *Factory) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("find the home directory: %w (pass --config FILE)", err)
 	}
+	if st, err := os.Stat(home); err == nil && !st.IsDir() {
+		// HOME=/dev/null (service accounts, hermetic builds): the
+		// advice for a file in the way, "move it away", would name
+		// /dev/null.
+		return "", fmt.Errorf("the home directory %s (HOME) is not a folder, so there is no ~/.panka/config.yaml to write: pass --config FILE (or set PANKA_CONFIG), or set HOME to a folder", home)
+	}
 	return filepath.Join(home, ".panka", "config.yaml"), nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -495,7 +496,11 @@ func (r *Resolved) loadFile(path, layer string, env map[string]string) error {
 	// Stat first: reading a named pipe waits for a writer for ever, and
 	// a device (a link to /dev/zero) never ends.
 	st, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		// Not there. ENOTDIR: a folder above it is a file, as with
+		// HOME=/dev/null (service accounts, hermetic builds): no
+		// ~/.panka/config.yaml can exist there, which is no error (a file
+		// named with --config or PANKA_CONFIG is checked before).
 		return nil
 	}
 	if err != nil {
