@@ -100,10 +100,12 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	cmd, err := root.ExecuteContextC(ctx)
 	var ec *ExitCodeError
 	outputLost := false
-	if werr := f.IO.stdoutFailed(); werr != nil && (err == nil || errors.As(err, &ec) && ec.Code == ExitChanges) {
+	if werr := f.IO.stdoutFailed(); werr != nil && !stdoutClosed(werr) && (err == nil || errors.As(err, &ec) && ec.Code == ExitChanges) {
 		// The command ran to its end but its results did not all reach
 		// stdout (a full disk): an exit 0 (or 2, changes present) would
-		// pass on output that is not there.
+		// pass on output that is not there. A reader that went away
+		// (`panka apply | head`) took what it wanted: that is no failure
+		// of a command that ignores its write errors.
 		err = fmt.Errorf("%s ran to its end but its output was not all written: %w", cmd.CommandPath(), werr)
 		outputLost = true
 	}
