@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -126,6 +127,18 @@ func (s *Saved) Write(path string) error {
 		return fmt.Errorf("encode saved plan: %w", err)
 	}
 	b = append(b, '\n')
+	// The file is replaced by a rename: over a device, a named pipe or
+	// /dev/stdout (a link to the process's pipe) that rename replaced the
+	// node itself -- as root, /dev/stdout or /dev/null became a plain file
+	// for every process on the machine -- and over a folder it failed
+	// naming the temporary file.
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return fmt.Errorf("save plan to %s: it is %s, not a file: the saved plan is a file for panka apply FILE; give a file name (the plan is printed on stdout anyway, -o json for JSON)", path, nodeKind(st.Mode()))
+	}
+	// A link to a file: replace the file it points at, keep the link.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, ".panka-plan-*")
 	if err != nil {
@@ -150,6 +163,21 @@ func (s *Saved) Write(path string) error {
 		return fmt.Errorf("save plan to %s: %w", path, err)
 	}
 	return nil
+}
+
+// nodeKind names what a file system entry that is not a regular file is.
+func nodeKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&(fs.ModeDevice|fs.ModeCharDevice) != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // LoadSaved reads a plan written by Write.

@@ -2,9 +2,12 @@ package planner
 
 import (
 	"errors"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -152,5 +155,58 @@ func TestSavedWriteBadFolder(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), ".panka-plan-") {
 			t.Errorf("Write(%s) = %v, want %q and no temporary file name", c.path, err, c.want)
 		}
+	}
+}
+
+// TestSavedWriteNotAFile: --out naming a device, a named pipe or a link to
+// one (/dev/stdout, /dev/null) is refused and left as it was: the rename
+// that replaces the plan file replaced the node itself (as root,
+// /dev/stdout became a plain file for every process). A folder is refused
+// too; a link to a file keeps the link and replaces the file.
+func TestSavedWriteNotAFile(t *testing.T) {
+	desired := base()
+	s := NewSaved(Plan(desired, nil, Options{}), desired, nil, time.Now(), "test")
+	dir := t.TempDir()
+	if err := s.Write(dir); err == nil || !strings.Contains(err.Error(), "save plan to "+dir+": it is a folder, not a file: the saved plan is a file for panka apply FILE; give a file name") {
+		t.Errorf("Write(folder) = %v", err)
+	}
+	target := filepath.Join(dir, "real.json")
+	if err := os.WriteFile(target, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.json")
+	if err := os.Symlink("real.json", link); err != nil {
+		t.Skipf("no symbolic links: %v", err)
+	}
+	if err := s.Write(link); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v %v", fi.Mode(), err)
+	}
+	if _, err := LoadSaved(target); err != nil {
+		t.Errorf("the link's target does not hold the plan: %v", err)
+	}
+	if runtime.GOOS == "windows" {
+		return
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if out, err := exec.Command("mkfifo", fifo).CombinedOutput(); err != nil {
+		t.Fatalf("mkfifo: %v %s", err, out)
+	}
+	toFifo := filepath.Join(dir, "stdout")
+	if err := os.Symlink(fifo, toFifo); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fifo, toFifo} {
+		if err := s.Write(p); err == nil || !strings.Contains(err.Error(), "it is a named pipe, not a file") {
+			t.Errorf("Write(%s) = %v", p, err)
+		}
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
+		t.Errorf("the named pipe was replaced: %v %v", fi.Mode(), err)
+	}
+	if fi, err := os.Lstat(toFifo); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("the link to the named pipe was replaced: %v %v", fi.Mode(), err)
 	}
 }
