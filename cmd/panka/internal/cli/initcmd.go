@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -107,9 +108,10 @@ func initRun(opts *InitOptions) error {
 		// with "rename ...: file exists".
 		return fmt.Errorf("%s is a folder, not a configuration file: name a file (e.g. --config %s)", p, filepath.Join(p, "config.yaml"))
 	} else if err == nil && !st.Mode().IsRegular() {
-		// A device (--config /dev/null) or a pipe: renaming a file over
-		// it would replace it (as root, /dev/null itself).
-		return fmt.Errorf("%s is not a regular file (%s): name a file for the configuration", p, st.Mode().Type())
+		// The file is replaced by a rename, which would replace the
+		// node itself: as root, `--config /dev/stdout init --force`
+		// turned /dev/stdout into a plain file for every process.
+		return fmt.Errorf("%s is %s, not a file: the configuration is a YAML file; pass --config with a file name", p, nodeKind(st.Mode()))
 	}
 	if t, err := filepath.EvalSymlinks(p); err == nil && t != p {
 		// A link (a dotfiles manager's ~/.panka/config.yaml): the new
@@ -342,4 +344,19 @@ func yamlString(s string) string {
 		return s
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// nodeKind names what a file system entry that is not a regular file is.
+func nodeKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&(fs.ModeDevice|fs.ModeCharDevice) != 0:
+		return "a device"
+	}
+	return "a special file"
 }
