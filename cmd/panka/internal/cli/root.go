@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -46,24 +47,42 @@ func Main() int {
 // server, a read that never returns): what it leaves (its lease, Pulumi's
 // lock) is what a killed run leaves, which the next run recognises. say
 // tells the user, at once, what each signal does (Factory.interrupted).
+//
+// The same SIGTERM or SIGHUP again within sameSignalWindow of the first
+// is not a second one: GNU timeout (`timeout 30m panka apply`) and CI
+// runners that stop a job send SIGTERM to panka and to its process group
+// (a closing terminal and the shell send SIGHUP alike), so panka gets it
+// twice at once, and took the copy as the second: it ended at once,
+// leaving its lease and Pulumi's lock, instead of stopping cleanly. A
+// terminal sends Ctrl-C once: a quick second one is the user's.
 func interruptContext(say func(s os.Signal, second bool), sigs ...os.Signal) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, sigs...)
 	done := make(chan struct{})
 	go func() {
+		var first os.Signal
+		var at time.Time
 		select {
-		case s := <-ch:
-			say(s, false)
+		case first = <-ch:
+			at = time.Now()
+			say(first, false)
 			cancel()
 		case <-done:
 			return
 		}
-		select {
-		case s := <-ch:
-			say(s, true)
-			os.Exit(130)
-		case <-done:
+		for {
+			select {
+			case s := <-ch:
+				if s == first && s != os.Interrupt && time.Since(at) < sameSignalWindow {
+					continue
+				}
+				say(s, true)
+				exitNow(130)
+				return
+			case <-done:
+				return
+			}
 		}
 	}()
 	return ctx, func() {
@@ -72,6 +91,13 @@ func interruptContext(say func(s os.Signal, second bool), sigs ...os.Signal) (co
 		cancel()
 	}
 }
+
+// sameSignalWindow is how soon after the first signal the same one again
+// counts as a copy of it (interruptContext), not as a second.
+const sameSignalWindow = 250 * time.Millisecond
+
+// exitNow ends the process at a second signal (a variable for tests).
+var exitNow = os.Exit
 
 // sigName names a signal as users know it (Ctrl-C for an interrupt).
 func sigName(s os.Signal) string {
