@@ -387,6 +387,12 @@ func (f *Factory) attachLogFile(cfg *config.Resolved, w io.Writer, level zerolog
 		f.Log.Warn().Err(err).Msgf("logging.file %s cannot be written: logging to stderr only", path)
 		return
 	}
+	// A named pipe without a reader would block the open for ever (and
+	// rotation renames the file): only a file is a log file.
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		f.Log.Warn().Msgf("logging.file %s is %s, not a file: logging to stderr only; set logging.file to a file", path, nodeKind(st.Mode()))
+		return
+	}
 	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		f.Log.Warn().Err(err).Msgf("logging.file %s cannot be written: logging to stderr only", path)
