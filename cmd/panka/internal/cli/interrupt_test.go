@@ -1,10 +1,15 @@
 package cli
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"panka.dev/panka/statestore/testserver"
 )
 
 // TestInterruptedMessages: what each signal says, by what runs: the first
@@ -52,5 +57,37 @@ func TestInterruptedMessages(t *testing.T) {
 				t.Errorf("stderr = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestInterruptedRequestSaysInterrupted: a stop signal that cancels a
+// request in flight (here a read from a state server that never answers)
+// ends the command with "interrupted", not the SDK's "operation error S3:
+// ..., context canceled".
+func TestInterruptedRequestSaysInterrupted(t *testing.T) {
+	endpoint := testserver.SilentEndpoint(t)
+	home := t.TempDir()
+	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "AKIATEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
+		"AWS_PROFILE": "", "AWS_CONFIG_FILE": filepath.Join(home, "c"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "cr"),
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": ""} {
+		t.Setenv(k, v) // the SDK reads the process's environment
+	}
+	ios, _, _, errOut := Test()
+	f := NewFactory(ios)
+	dir := t.TempDir()
+	f.Getwd = func() (string, error) { return dir, nil }
+	f.Home = func() (string, error) { return home, nil }
+	f.Environ = func() []string {
+		return []string{"HOME=" + home, "PANKA_BACKEND_TYPE=s3", "PANKA_BACKEND_BUCKET=team-state", "PANKA_BACKEND_REGION=us-east-1", "PANKA_BACKEND_ENDPOINT=" + endpoint,
+			"PANKA_LOCKS_TYPE=local"}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	code := Run(ctx, f, []string{"state", "list"})
+	if code != ExitError {
+		t.Errorf("exit %d, want %d", code, ExitError)
+	}
+	if got := errOut.String(); !strings.Contains(got, "Error: interrupted: panka state list stopped before it finished (list states in s3://team-state/: list s3://team-state/stacks/)\n") || strings.Contains(got, "context canceled") {
+		t.Errorf("stderr:\n%s", got)
 	}
 }

@@ -153,6 +153,18 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		return ExitError
 	}
 	err = withFSAdvice(err)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) && strings.Contains(err.Error(), "context canceled") {
+		// A stop signal cancelled a request in flight: the SDK's or
+		// git's own text ("operation error S3: GetObject, ... context
+		// canceled") says nothing a user can act on. Commands that
+		// change something explain their interruption themselves.
+		f.Log.Debug().Err(err).Msg("interrupted")
+		what := ""
+		if doing, _, ok := strings.Cut(err.Error(), ": operation error "); ok {
+			what = " (" + doing + ")"
+		}
+		err = fmt.Errorf("interrupted: %s stopped before it finished%s", cmd.CommandPath(), what)
+	}
 	var ue *UsageError
 	// The root runs nothing itself: cobra's own error for it is an
 	// unknown command (`panka bogus`), a usage error. It stays cobra's so
