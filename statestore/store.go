@@ -209,6 +209,16 @@ type Store interface {
 	ListStack(ctx context.Context, stack string) ([]Key, error)
 }
 
+// SkipLister is implemented by stores whose listing can leave
+// stack/environments out before it looks at them. ListSkipping returns what
+// List returns less the keys skip selects; on S3 a skipped environment costs
+// no listing of its own, so a caller that only wants what it does not know
+// already (changed --since-deployed: what is deployed but gone at head) does
+// not pay one request per stack/environment of a monorepo's store.
+type SkipLister interface {
+	ListSkipping(ctx context.Context, skip func(Key) bool) ([]Key, error)
+}
+
 // Errors reported by stores.
 var (
 	ErrNotFound     = errors.New("not found")

@@ -791,7 +791,18 @@ func (s *Store) List(ctx context.Context) ([]statestore.Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.listStacks(ctx, stackPrefixes)
+	return s.listStacks(ctx, stackPrefixes, nil)
+}
+
+// ListSkipping implements statestore.SkipLister: an environment prefix whose
+// key skip selects is not listed (List needs one listing per environment).
+func (s *Store) ListSkipping(ctx context.Context, skip func(statestore.Key) bool) ([]statestore.Key, error) {
+	base := statestore.StacksPrefix(s.prefix)
+	_, stackPrefixes, err := s.listAll(ctx, base, "/")
+	if err != nil {
+		return nil, err
+	}
+	return s.listStacks(ctx, stackPrefixes, skip)
 }
 
 // ListStack implements statestore.Store: one stack's prefix is walked.
@@ -799,11 +810,12 @@ func (s *Store) ListStack(ctx context.Context, stack string) ([]statestore.Key, 
 	if err := statestore.ValidateName("stack", stack); err != nil {
 		return nil, err
 	}
-	return s.listStacks(ctx, []string{statestore.StacksPrefix(s.prefix) + stack + "/"})
+	return s.listStacks(ctx, []string{statestore.StacksPrefix(s.prefix) + stack + "/"}, nil)
 }
 
-// listStacks returns the keys with state under the stack prefixes, sorted.
-func (s *Store) listStacks(ctx context.Context, stackPrefixes []string) ([]statestore.Key, error) {
+// listStacks returns the keys with state under the stack prefixes, sorted,
+// leaving out the environments skip (when not nil) selects unlisted.
+func (s *Store) listStacks(ctx context.Context, stackPrefixes []string, skip func(statestore.Key) bool) ([]statestore.Key, error) {
 	envPrefixes := make([][]string, len(stackPrefixes))
 	if err := s.each(ctx, len(stackPrefixes), func(ctx context.Context, i int) error {
 		_, eps, err := s.listAll(ctx, stackPrefixes[i], "/")
@@ -814,7 +826,14 @@ func (s *Store) listStacks(ctx context.Context, stackPrefixes []string) ([]state
 	}
 	var eps []string
 	for _, p := range envPrefixes {
-		eps = append(eps, p...)
+		for _, ep := range p {
+			if skip != nil {
+				if k, ok := statestore.ParseStatePath(s.prefix, ep+"state.json"); ok && skip(k) {
+					continue
+				}
+			}
+			eps = append(eps, ep)
+		}
 	}
 	found := make([][]statestore.Key, len(eps))
 	if err := s.each(ctx, len(eps), func(ctx context.Context, i int) error {

@@ -584,7 +584,16 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 	var lookups []*lookup
 	seen := map[statestore.Key]bool{}
 	for _, sig := range sortedKeysOf(d.stores) {
-		keys, err := d.stores[sig].List(ctx)
+		store := d.stores[sig]
+		var keys []statestore.Key
+		var err error
+		if sl, ok := store.(statestore.SkipLister); ok {
+			// The stacks at head were looked up already: only what is
+			// deployed but gone at head is listed.
+			keys, err = sl.ListSkipping(ctx, func(k statestore.Key) bool { return skip(k.Stack, k.Environment) })
+		} else {
+			keys, err = store.List(ctx)
+		}
 		if err != nil {
 			return nil, err
 		}
