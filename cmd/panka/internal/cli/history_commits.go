@@ -95,21 +95,28 @@ func historyEntries(ctx context.Context, repo *gitops.Repo, page, all []*statest
 	return out, nil
 }
 
-// historyBefore reads the newest records of key, as far back as
-// historyEntries looks for the deployment before each record of page (at
-// offset): through the first successful deployment older than the page,
-// not the whole history, which on S3 is a read per record (a stack deployed
-// for years has thousands). The records read are the newest n, so
-// historyEntries finds the same deployment it would in the whole history.
+// historyBefore returns page followed by the records older than it (page
+// is the history from offset on), as far back as historyEntries looks for
+// the deployment before each record of page: through the first successful
+// deployment older than the page, not the whole history, which on S3 is a
+// read per record (a stack deployed for years has thousands). Records newer
+// than the page are never anyone's previous deployment, and the page is
+// not read again, so historyEntries finds the same deployment it would in
+// the whole history.
 func historyBefore(ctx context.Context, store statestore.Store, key statestore.Key, page []*statestore.Deployment, offset int) ([]*statestore.Deployment, error) {
-	var recs []*statestore.Deployment
-	for n := offset + len(page) + 20; ; n *= 2 {
-		more, err := store.History(ctx, key, len(recs), n-len(recs))
+	recs := slices.Clip(page)
+	if previousFound(page, recs) {
+		return recs, nil
+	}
+	start := offset + len(page)
+	for n := 20; ; n *= 2 {
+		more, err := store.History(ctx, key, start, n)
 		if err != nil {
 			return nil, err
 		}
 		recs = append(recs, more...)
-		if len(recs) < n || previousFound(page, recs) {
+		start += len(more)
+		if len(more) < n || previousFound(page, recs) {
 			return recs, nil
 		}
 	}

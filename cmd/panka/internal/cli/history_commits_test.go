@@ -57,10 +57,10 @@ func TestHistoryBeforeReadsAWindow(t *testing.T) {
 	for _, tc := range []struct {
 		offset, limit, maxRead int
 	}{
-		{0, 20, 80},     // 300..281: each has its previous record
-		{30, 15, 130},   // 270..256: 256 and older reach back to 199 (65, then 130)
-		{295, 5, total}, // the oldest, serial 1, has none: everything is read
-		{0, 0, total},   // the whole history
+		{0, 20, 20},  // 300..281: 281 needs 280, in the next 20 (the page is not read again)
+		{30, 15, 60}, // 270..256: 256 reaches back to 199 (20, then 40 more records)
+		{295, 5, 0},  // the oldest, serial 1, has none: nothing older is there
+		{0, 0, 0},    // the whole history: it is the page, not read twice
 	} {
 		t.Run(fmt.Sprintf("offset=%d,limit=%d", tc.offset, tc.limit), func(t *testing.T) {
 			page, err := s.History(ctx, key, tc.offset, tc.limit)
