@@ -87,8 +87,15 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	if len(recs) == 0 {
 		fmt.Fprintf(f.Notices(), "No deployments of %s in %s.\n", key, f.describeBackend(cfg))
 		if opts.Offset == 0 {
-			// A typo looks the same as "never deployed": name what is there.
-			if keys, err := s.List(ctx); err == nil && len(keys) > 0 {
+			// A typo looks the same as "never deployed": name what is there,
+			// the stack's own environments when it has some (a mistyped
+			// environment; one stack's listing, not a walk of a monorepo's
+			// store), else every stack/environment (a mistyped stack).
+			keys, err := s.ListStack(ctx, key.Stack)
+			if err != nil || len(keys) == 0 {
+				keys, err = s.List(ctx)
+			}
+			if err == nil && len(keys) > 0 {
 				if slices.Contains(keys, key) {
 					// Its own state is there: listing it as "deployed there"
 					// would contradict the line above.
