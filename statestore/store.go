@@ -219,6 +219,16 @@ type SkipLister interface {
 	ListSkipping(ctx context.Context, skip func(Key) bool) ([]Key, error)
 }
 
+// MaybeLister is implemented by stores where telling whether a
+// stack/environment has state costs a request of its own (S3: a listing per
+// environment). ListMaybe returns, sorted, every stack/environment that may
+// have state, those List returns among them: a caller that reads each state
+// with Get anyway takes ErrNotFound for "no state" and saves a request per
+// stack/environment (state list of a monorepo's store).
+type MaybeLister interface {
+	ListMaybe(ctx context.Context) ([]Key, error)
+}
+
 // Errors reported by stores.
 var (
 	ErrNotFound     = errors.New("not found")

@@ -805,6 +805,21 @@ func (s *Store) ListSkipping(ctx context.Context, skip func(statestore.Key) bool
 	return s.listStacks(ctx, stackPrefixes, skip)
 }
 
+// ListMaybe implements statestore.MaybeLister: every environment prefix
+// under the stacks (whether its state.json is there or not), without the
+// listing of each that List makes.
+func (s *Store) ListMaybe(ctx context.Context) ([]statestore.Key, error) {
+	var keys []statestore.Key
+	if _, err := s.ListSkipping(ctx, func(k statestore.Key) bool {
+		keys = append(keys, k)
+		return true
+	}); err != nil {
+		return nil, err
+	}
+	statestore.SortKeys(keys)
+	return keys, nil
+}
+
 // ListStack implements statestore.Store: one stack's prefix is walked.
 func (s *Store) ListStack(ctx context.Context, stack string) ([]statestore.Key, error) {
 	if err := statestore.ValidateName("stack", stack); err != nil {

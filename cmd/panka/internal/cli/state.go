@@ -316,6 +316,7 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 	seen := map[string]bool{}
 	var items []StateListItem
 	var stores []statestore.Store // of items[i]
+	var maybe []bool              // items[i] may have no state (ListMaybe)
 	for _, src := range sources {
 		loc := f.describeBackend(src.cfg)
 		s, err := opts.OpenStore(ctx, src.cfg)
@@ -323,9 +324,16 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 			return err
 		}
 		var keys []statestore.Key
-		if src.stack != "" {
+		ml, unverified := s.(statestore.MaybeLister)
+		switch {
+		case src.stack != "":
+			unverified = false
 			keys, err = s.ListStack(ctx, src.stack)
-		} else {
+		case unverified:
+			// Each state is read below anyway: one that is not there
+			// is left out then, without a listing per environment.
+			keys, err = ml.ListMaybe(ctx)
+		default:
 			keys, err = s.List(ctx)
 		}
 		if err != nil {
@@ -342,11 +350,17 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 			seen[id] = true
 			items = append(items, StateListItem{Stack: k.Stack, Environment: k.Environment, Backend: loc})
 			stores = append(stores, s)
+			maybe = append(maybe, unverified)
 		}
 	}
+	absent := make([]bool, len(items))
 	err = forEach(ctx, storeReads, len(items), func(ctx context.Context, i int) error {
 		it := &items[i]
 		st, _, err := stores[i].Get(ctx, statestore.Key{Stack: it.Stack, Environment: it.Environment})
+		if maybe[i] && errors.Is(err, statestore.ErrNotFound) {
+			absent[i] = true // history or Pulumi files only, or deleted
+			return nil
+		}
 		if err != nil {
 			it.Status, it.Error = "unreadable", err.Error()
 			return nil
@@ -362,6 +376,15 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 	}
 	if err != nil {
 		return err
+	}
+	kept := items[:0]
+	for i, it := range items {
+		if !absent[i] {
+			kept = append(kept, it)
+		}
+	}
+	if items = kept; len(items) == 0 {
+		items = nil
 	}
 	sort.SliceStable(items, func(i, j int) bool {
 		if items[i].Stack != items[j].Stack {

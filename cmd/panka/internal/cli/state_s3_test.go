@@ -3,9 +3,14 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,4 +292,83 @@ func TestBackendCreate(t *testing.T) {
 	stContains(t, "lockKey of type N", errOut, "exists but its key lockKey is of type N, not S (string)")
 	errOut = e.fail([]string{"PANKA_BACKEND_TYPE=local", "PANKA_BACKEND_BUCKET="}, "backend", "create")
 	stContains(t, "no bucket", errOut, "--bucket is required")
+}
+
+// TestStateListS3ReadsNotLists: `state list` reads every state anyway, so on
+// S3 it does not also list each environment prefix to see whether a
+// state.json is there (List's listing per environment): an environment
+// with history only, or a deleted (tombstoned) state, is left out when its
+// read finds no state, as List leaves them out; a corrupt one is listed as
+// unreadable.
+func TestStateListS3ReadsNotLists(t *testing.T) {
+	e := newSTEnv(t)
+	c := testserver.S3Client(t)
+	store, err := s3store.New(c, s3store.Options{Bucket: e.bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, stack := range []string{"billing", "orders", "shop"} {
+		for _, env := range []string{"dev", "prod"} {
+			key := statestore.Key{Stack: stack, Environment: env}
+			rec := &statestore.Deployment{SchemaVersion: statestore.SchemaVersion, ID: "d1", Serial: 1, Stack: stack, Environment: env,
+				Operation: statestore.OpApply, Commit: strings.Repeat("a", 40), StartedAt: at, EndedAt: at, Result: statestore.ResultSucceeded}
+			if err := store.AppendHistory(ctx, key, rec); err != nil {
+				t.Fatal(err)
+			}
+			if key.String() == "shop/prod" {
+				continue // history only
+			}
+			v, err := store.Put(ctx, key, &statestore.State{SchemaVersion: statestore.SchemaVersion, Serial: 1, Stack: stack, Environment: env,
+				Status: statestore.StatusDeployed, LastDeployment: rec, UpdatedAt: at}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if key.String() == "orders/prod" {
+				if err := store.Delete(ctx, key, v); err != nil { // a tombstone
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(e.bucket), Key: aws.String("stacks/shop/dev/state.json"),
+		Body: strings.NewReader("{not json")}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	lists := 0
+	target, err := url.Parse(e.srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("list-type") {
+			mu.Lock()
+			lists++
+			mu.Unlock()
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	out, errOut, code := e.run([]string{"PANKA_BACKEND_ENDPOINT=" + proxy.URL}, "state", "list", "-o", "json")
+	if code != 1 {
+		t.Fatalf("state list: exit %d, want 1 (shop/dev is corrupt)\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	var items []StateListItem
+	if err := json.Unmarshal([]byte(out), &items); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	var got []string
+	for _, it := range items {
+		got = append(got, it.Stack+"/"+it.Environment+":"+it.Status)
+	}
+	if want := "billing/dev:deployed billing/prod:deployed orders/dev:deployed shop/dev:unreadable"; strings.Join(got, " ") != want {
+		t.Fatalf("state list = %s\nwant %s", strings.Join(got, " "), want)
+	}
+	// stacks/, then each of 3 stacks: not one more per environment (6).
+	if lists != 1+3 {
+		t.Fatalf("state list made %d listings, want %d (no listing per environment)", lists, 1+3)
+	}
 }
