@@ -865,6 +865,20 @@ func (l listedDeployed) ListDeployed(_ context.Context, skip func(stack, env str
 	return out, nil
 }
 
+// recordingDeployed records the deployments ListDeployed returns.
+type recordingDeployed struct {
+	listedDeployed
+	listed []string
+}
+
+func (r *recordingDeployed) ListDeployed(ctx context.Context, skip func(stack, env string) bool) ([]changes.Deployment, error) {
+	out, err := r.listedDeployed.ListDeployed(ctx, skip)
+	for _, d := range out {
+		r.listed = append(r.listed, d.Stack+"/"+d.Environment)
+	}
+	return out, err
+}
+
 // TestSinceDeployedRemoved: what is deployed but gone at head (an
 // environment file deleted, a stack deleted, a stack renamed) is reported
 // removed, with the commit it was deployed from; a stack that merely stops
@@ -910,10 +924,15 @@ func TestSinceDeployedRemoved(t *testing.T) {
 				t.Errorf("%s: users deployed commits = %v", m.name, s.Deployed)
 			}
 		}
-		// Filters apply to what is gone too.
-		res, err = changes.SinceDeployed(context.Background(), repo, d, changes.Options{StacksRoot: "stacks", Stacks: []string{"users"}, Environments: []string{"prod"}})
+		// Filters apply to what is gone too; the deployments of stacks
+		// --stack leaves out are not listed (each would be a state read).
+		rd := &recordingDeployed{listedDeployed: d}
+		res, err = changes.SinceDeployed(context.Background(), repo, rd, changes.Options{StacksRoot: "stacks", Stacks: []string{"users"}, Environments: []string{"prod"}})
 		if err != nil || !reflect.DeepEqual(summary(res), []string{"users removed prod:removed"}) {
 			t.Errorf("%s filtered: %q, %v", m.name, summary(res), err)
+		}
+		if want := []string{"users/dev", "users/prod"}; !reflect.DeepEqual(rd.listed, want) {
+			t.Errorf("%s filtered: listed %q, want %q (only the selected stack's)", m.name, rd.listed, want)
 		}
 	}
 }

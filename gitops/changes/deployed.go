@@ -200,6 +200,12 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	// so a stack that merely stopped loading at head is reported as such).
 	if l, ok := deployed.(DeployedLister); ok {
 		gone, err := l.ListDeployed(ctx, func(stack, env string) bool {
+			if !e.selected(stack) {
+				// Left out below all the same (names.see does nothing for
+				// it): not read, so --stack does not cost a read of every
+				// state in a monorepo's store.
+				return true
+			}
 			_, seen := deployedAt[stack][env]
 			return seen
 		})
