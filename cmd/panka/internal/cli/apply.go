@@ -317,6 +317,9 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 // ancestor of the one deployed (read under the lease): the apply deploys
 // older YAML, like a rollback. That is what a pipeline for an older commit
 // that runs late (after a newer one deployed) does without knowing it.
+// A commit that diverged from the deployed one (a branch forked before it)
+// warns as plan does: the apply takes out what the deployed commit's own
+// commits changed.
 // A full clone that does not have the deployed commit is the usual form
 // of that late pipeline (its runner fetched before the newer commit was
 // pushed): it warns that it cannot tell, and how to find out. Nothing is
@@ -340,7 +343,15 @@ func warnOlderThanDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, k
 		}
 		return
 	}
-	if mb, err := repo.MergeBase(ctx, applied, deployed); err != nil || mb != applied {
+	mb, err := repo.MergeBase(ctx, applied, deployed)
+	if err != nil {
+		return
+	}
+	if mb != applied {
+		// Diverged (a branch that forked before the deployed commit):
+		// the apply takes out what the deployed commit's own commits
+		// changed, as plan warns.
+		warnBehindDeployed(ctx, f, repo, key, commit, st, "apply")
 		return
 	}
 	f.Warnf("%s runs commit %s (deployment %d), which is newer than the commit this apply deploys, %s (one of its ancestors): this apply deploys older YAML, as a rollback does. "+

@@ -367,6 +367,14 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 // the deployed commit", apply warns of an older commit. Nothing is said
 // when a commit cannot be placed (a shallow clone).
 func warnPlanBehindDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key statestore.Key, commit string, st *statestore.State) {
+	warnBehindDeployed(ctx, f, repo, key, commit, st, "plan")
+}
+
+// warnBehindDeployed warns when the deployed commit has commits that
+// commit (the one a plan or apply, named by verb, runs) lacks; see
+// warnPlanBehindDeployed. Nothing is said when either commit cannot be
+// placed.
+func warnBehindDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key statestore.Key, commit string, st *statestore.State, verb string) {
 	d := deployedRecord(st)
 	if d == nil || d.Commit == "" || d.Commit == commit {
 		return
@@ -380,9 +388,13 @@ func warnPlanBehindDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, 
 	if err != nil || n == 0 {
 		return
 	}
-	f.Warnf("%s runs commit %s (deployment %d), which has %s that %s (the commit planned) does not: this plan also takes out what they changed there. "+
-		"Merge or rebase onto %s (or the default branch) to plan only your changes; panka history --stack %s --environment %s --commits lists them",
-		key, shortSHA(d.Commit), d.Serial, plural(n, "commit"), shortSHA(commit), shortSHA(d.Commit), key.Stack, key.Environment)
+	what := "the commit planned"
+	if verb == "apply" {
+		what = "the commit this apply deploys"
+	}
+	f.Warnf("%s runs commit %s (deployment %d), which has %s that %s (%s) does not: this %s also takes out what they changed there. "+
+		"Merge or rebase onto %s (or the default branch) to %s only your changes; panka history --stack %s --environment %s --commits lists them",
+		key, shortSHA(d.Commit), d.Serial, plural(n, "commit"), shortSHA(commit), what, verb, shortSHA(d.Commit), verb, key.Stack, key.Environment)
 }
 
 // leaseHeldNow reports whether a lease on key is held now (not expired):
