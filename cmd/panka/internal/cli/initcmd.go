@@ -119,6 +119,11 @@ func initRun(opts *InitOptions) error {
 		p = t
 	}
 	if _, err := os.Stat(p); err == nil && !opts.Force {
+		if _, lerr := config.Resolve(config.Layers{UserFile: p, Env: f.Environ()}); lerr != nil {
+			// `panka config show` fails on the same file: say what is
+			// wrong with it instead of pointing there.
+			return fmt.Errorf("%s already exists but panka cannot use it: %w; fix it, or pass --force to replace it with a new one", p, lerr)
+		}
 		return fmt.Errorf("%s already exists: pass --force to replace it (see the current settings with `panka config show`)", p)
 	}
 	if f.IO.CanPrompt() {
