@@ -112,6 +112,18 @@ func sigName(s os.Signal) string {
 	return s.String()
 }
 
+// changesSomething are the commands that change something (a deployment,
+// a record, files, a lock): one that returns without error after a stop
+// signal made its change, which exit 0 reports truthfully; those that
+// stop early return their own error. Every other command that returns
+// after a stop signal ends with an "interrupted" error (Run).
+var changesSomething = map[string]bool{
+	"panka apply": true, "panka destroy": true, "panka rollback": true, "panka promote": true,
+	"panka drift detect": true, "panka unlock": true, "panka backend create": true,
+	"panka init": true, "panka fmt": true, "panka hooks install": true, "panka hooks uninstall": true,
+	"panka stack init": true, "panka state push": true, "panka state rm": true,
+}
+
 // Run runs panka with args and returns the exit code; errors are printed here, once.
 func Run(ctx context.Context, f *Factory, args []string) int {
 	root := NewRootCmd(f)
@@ -134,6 +146,14 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		// of a command that ignores its write errors.
 		err = fmt.Errorf("%s ran to its end but its output was not all written: %w", cmd.CommandPath(), werr)
 		outputLost = true
+	}
+	if err == nil && ctx.Err() != nil && !changesSomething[cmd.CommandPath()] {
+		// A stop signal arrived and the command still returned: a read
+		// that does not see the signal (--var-file - from a pipe, a
+		// pre-push hook's stdin) ended early or was cut, and what was
+		// checked from it is not to be trusted. `timeout 30 panka
+		// validate` must not pass.
+		err = fmt.Errorf("interrupted: %s was stopped by a signal before it was known to have finished, so its result is not trusted; run it again", cmd.CommandPath())
 	}
 	if err == nil {
 		return ExitOK
