@@ -58,7 +58,15 @@ where it is kept and how to restore it.`,
 			if args[0] != "pre-push" {
 				return Usagef("unknown hook %q (panka runs pre-push)", args[0])
 			}
-			return hooksPrePushRun(c.Context(), f)
+			err := hooksPrePushRun(c.Context(), f)
+			var ue *UsageError
+			if err != nil && !errors.Is(err, errPushRefused) && !errors.As(err, &ue) {
+				// The user ran git push: an error that names only
+				// panka.yaml or a ref does not say where it came from,
+				// nor that git stopped the push because of it.
+				err = fmt.Errorf("panka's pre-push hook could not check this push, so git did not push: %w; fix that, or push with `git push --no-verify` to skip the check", err)
+			}
+			return err
 		},
 	}
 	cmd.AddCommand(install, uninstall, run)
@@ -163,6 +171,10 @@ func hooksUninstallRun(ctx context.Context, f *Factory) error {
 	}
 	return nil
 }
+
+// errPushRefused ends a pre-push hook whose checks found problems (they
+// are printed above it).
+var errPushRefused = errors.New("push refused: fix the stacks above (or push with --no-verify)")
 
 func hooksPrePushRun(ctx context.Context, f *Factory) error {
 	if f.IO.stdinTTY {
@@ -273,7 +285,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 		}
 	}
 	if failed {
-		return errors.New("push refused: fix the stacks above (or push with --no-verify)")
+		return errPushRefused
 	}
 	return nil
 }
