@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/changes"
@@ -703,6 +704,45 @@ func TestIndexCache(t *testing.T) {
 	res, _ = changes.Detect(context.Background(), repo, changes.Options{Base: commits[3].String(), Head: commits[4].String(), StacksRoot: "stacks", CacheDir: cache})
 	if got := summary(res); len(got) != 0 {
 		t.Errorf("watch removed from stack.yaml still matches: %q", got)
+	}
+}
+
+// TestIndexCacheSweepsStaleTemps: a process killed while writing the cache
+// (kill -9) leaves a .stack-index-* temporary file that nothing removed.
+// Writing the cache removes those older than an hour, and keeps a younger
+// one (another process's write in progress).
+func TestIndexCacheSweepsStaleTemps(t *testing.T) {
+	g, base := baseRepo(t)
+	seed(g, "stacks/search", "search", "")
+	head := g.Commit("search")
+	repo, err := gitops.Open(g.Dir, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	cache := t.TempDir()
+	stale := filepath.Join(cache, ".stack-index-111")
+	fresh := filepath.Join(cache, ".stack-index-222")
+	for _, f := range []string{stale, fresh} {
+		if err := os.WriteFile(f, []byte("panka-stack-index"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := changes.Detect(context.Background(), repo, changes.Options{Base: base.String(), Head: head.String(), StacksRoot: "stacks", CacheDir: cache}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(cache, "stack-index-*.json")); len(m) == 0 {
+		t.Fatal("no cache file was written")
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("a temporary cache file two hours old is still there (%v)", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a fresh temporary cache file (a write in progress) was removed: %v", err)
 	}
 }
 

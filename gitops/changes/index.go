@@ -734,4 +734,23 @@ func (x *indexer) save(ix *stackIndex) {
 			os.Remove(f)
 		}
 	}
+	sweepIndexTemps(x.cacheDir, time.Now())
+}
+
+// staleIndexTemp is how old a temporary cache file must be before save
+// removes it: one that old was left by a process killed mid-write (kill -9,
+// a full disk), never renamed, never read; a younger one may be another
+// process's write in progress.
+const staleIndexTemp = time.Hour
+
+// sweepIndexTemps removes the temporary files (.stack-index-*) that a
+// killed save left in dir: nothing else removed them, so every killed
+// run left one more in .git/panka.
+func sweepIndexTemps(dir string, now time.Time) {
+	tmps, _ := filepath.Glob(filepath.Join(dir, ".stack-index-*"))
+	for _, f := range tmps {
+		if st, err := os.Lstat(f); err == nil && st.Mode().IsRegular() && now.Sub(st.ModTime()) > staleIndexTemp {
+			os.Remove(f)
+		}
+	}
 }
