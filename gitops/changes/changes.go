@@ -60,6 +60,11 @@ type Options struct {
 	// head or in the deployed state) an error: a typo in a pipeline would
 	// otherwise read as "nothing changed".
 	StrictNames bool
+	// BackendFixed are the config keys ("backend.bucket") that a layer
+	// above stack.yaml sets (environment variables, flags; SPEC §8): a
+	// change of those keys in a stack's spec.backend moves no state, so it
+	// is no reason to list the stack.
+	BackendFixed map[string]bool
 	// Resolve are the options stacks are resolved with (Lenient is forced:
 	// secrets are not in git).
 	Resolve stacks.ResolveOptions
@@ -1755,8 +1760,9 @@ func (e *engine) load(s *side, dir string) (*stacks.Stack, error) {
 }
 
 // backendChange describes how spec.backend differs between the base and
-// head headers of a stack ("" when alike, or when either is unknown).
-func backendChange(bh, hh *stacks.Header) string {
+// head headers of a stack ("" when alike, or when either is unknown);
+// keys in fixed are set above stack.yaml and do not count.
+func backendChange(bh, hh *stacks.Header, fixed map[string]bool) string {
 	if bh == nil || hh == nil {
 		return ""
 	}
@@ -1769,7 +1775,7 @@ func backendChange(bh, hh *stacks.Header) string {
 	}
 	var diffs []string
 	for _, k := range sortedKeys(keys) {
-		if b, h := bh.Backend[k], hh.Backend[k]; b != h {
+		if b, h := bh.Backend[k], hh.Backend[k]; b != h && !fixed[k] {
 			diffs = append(diffs, fmt.Sprintf("%s %q -> %q", strings.Replace(k, "backend.", "spec.backend.", 1), b, h))
 		}
 	}
@@ -1892,7 +1898,7 @@ func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bo
 		problems = append(problems, probs...)
 		st.Reasons = append(st.Reasons, extra...)
 		st.Components = comps
-		if d := backendChange(id.bh, id.hh); d != "" {
+		if d := backendChange(id.bh, id.hh, e.opts.BackendFixed); d != "" {
 			// The resolved model does not hold spec.backend, but plan,
 			// apply and status read the state where it points: at head
 			// every environment has nothing deployed there, and plans

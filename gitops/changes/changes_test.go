@@ -2745,6 +2745,23 @@ func TestBackendChange(t *testing.T) {
 		}
 		if got, want := summary(res), []string{"orders modified dev:modified"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: --environment dev: %q, want %q", m.name, got, want)
+		}		// PANKA_BACKEND_PREFIX (or --backend-prefix) wins over
+		// spec.backend: the change moves no state.
+		res, err = changes.Detect(context.Background(), repo, changes.Options{Base: c0.String(), Head: c1.String(), StacksRoot: "stacks",
+			BackendFixed: map[string]bool{"backend.prefix": true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := summary(res); len(got) != 0 {
+			t.Errorf("%s: spec.backend.prefix changed while fixed above stack.yaml: %q, want nothing", m.name, got)
+		}
+		res, err = changes.Detect(context.Background(), repo, changes.Options{Base: c0.String(), Head: c1.String(), StacksRoot: "stacks",
+			BackendFixed: map[string]bool{"backend.bucket": true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := summary(res), []string{"orders modified dev:modified,prod:modified,staging:modified"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: another key fixed: %q, want %q", m.name, got, want)
 		}
 	}
 }

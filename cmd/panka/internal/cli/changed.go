@@ -156,7 +156,8 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	warnAmbiguousRef(f, repo, "--base", opts.Base)
 	warnAmbiguousRef(f, repo, "--head", opts.Head)
 	copts := changes.Options{Base: opts.Base, Head: opts.Head, Uncommitted: opts.Uncommitted, StacksRoot: cfg.Stacks.Root,
-		Paths: opts.Paths, Stacks: opts.Stacks, Environments: opts.Environments, StrictNames: true}
+		Paths: opts.Paths, Stacks: opts.Stacks, Environments: opts.Environments, StrictNames: true,
+		BackendFixed: backendFixed(cfg)}
 	var res *changes.Result
 	if opts.SinceDeployed {
 		if opts.OpenStore == nil {
@@ -765,4 +766,17 @@ func aheadOf(res *changes.Result) string {
 		return "the work tree (on " + res.Head[:12] + ")"
 	}
 	return "head " + res.Head[:12]
+}
+
+// backendFixed are the backend and lock keys that environment variables or
+// flags set: they win over a stack's spec.backend (SPEC §8), so a change of
+// those keys there moves no state and is no reason to list the stack.
+func backendFixed(cfg *config.Resolved) map[string]bool {
+	fixed := map[string]bool{}
+	for k, src := range cfg.Sources {
+		if src.Layer == "env" || src.Layer == "flag" {
+			fixed[k] = true
+		}
+	}
+	return fixed
 }
