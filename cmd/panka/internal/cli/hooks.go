@@ -74,22 +74,32 @@ where it is kept and how to restore it.`,
 }
 
 // hooksDir is the folder git runs the repository's hooks from (see
-// gitops.Repo.HooksDir); what names the command in errors.
-func hooksDir(ctx context.Context, f *Factory, what string) (string, error) {
+// gitops.Repo.HooksDir); what names the command in errors. shared is
+// true when that folder is outside the repository (its work tree and git
+// folders): a core.hooksPath, often a global one (~/.gitconfig), that
+// other repositories may use too.
+func hooksDir(ctx context.Context, f *Factory, what string) (dir string, shared bool, err error) {
 	root, err := f.RepoRoot()
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	repo, err := gitops.Open(root, f.GitOptions())
 	if err != nil {
-		return "", fmt.Errorf("%s hooks: %w", what, err)
+		return "", false, fmt.Errorf("%s hooks: %w", what, err)
 	}
 	defer repo.Close()
-	return repo.HooksDir(ctx), nil
+	dir = repo.HooksDir(ctx)
+	shared = true
+	for _, in := range []string{repo.Root(), repo.GitDir(), repo.CommonDir()} {
+		if rel, err := filepath.Rel(in, dir); in != "" && err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			shared = false
+		}
+	}
+	return dir, shared, nil
 }
 
 func hooksInstallRun(ctx context.Context, f *Factory, force bool) error {
-	dir, err := hooksDir(ctx, f, "install")
+	dir, shared, err := hooksDir(ctx, f, "install")
 	if err != nil {
 		return err
 	}
@@ -101,6 +111,10 @@ func hooksInstallRun(ctx context.Context, f *Factory, force bool) error {
 	path, backup, err := hooks.Install(dir, exe, force)
 	if err != nil {
 		return err
+	}
+	if shared {
+		f.Warnf("%s is outside this repository (git's core.hooksPath, often set globally in ~/.gitconfig): git runs this pre-push hook in every repository that uses that folder, not only this one. "+
+			"If that is not wanted: panka hooks uninstall, then `git config core.hooksPath .git/hooks` (this repository only) and panka hooks install again", dir)
 	}
 	if f.JSON() {
 		return f.PrintJSON(struct {
@@ -145,7 +159,7 @@ func hookBinary(exe, arg0 string, lookPath func(string) (string, error)) string 
 }
 
 func hooksUninstallRun(ctx context.Context, f *Factory) error {
-	dir, err := hooksDir(ctx, f, "uninstall")
+	dir, _, err := hooksDir(ctx, f, "uninstall")
 	if err != nil {
 		return err
 	}
