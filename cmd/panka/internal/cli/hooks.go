@@ -103,6 +103,9 @@ func hooksInstallRun(ctx context.Context, f *Factory, force bool) error {
 	if err != nil {
 		return err
 	}
+	if done, err := huskyInstall(f, dir); err != nil || done {
+		return err
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		exe = "panka"
@@ -128,6 +131,49 @@ func hooksInstallRun(ctx context.Context, f *Factory, force bool) error {
 		fmt.Fprintf(f.IO.Out, "The pre-push hook it replaced is kept as %s (panka hooks uninstall, then mv it back to restore it)\n", backup)
 	}
 	return nil
+}
+
+// huskyInstall refuses to install into husky's hooks folder (.husky/_,
+// which husky sets as core.hooksPath), or beside a repository that has
+// one: husky writes .husky/_/pre-push again on every install (npm
+// install), and then points git at it, so a hook panka wrote there (even
+// with --force), or in .git/hooks, was gone without a word. The error says
+// how to add panka to husky's own pre-push script; done is true when that
+// script runs panka already.
+func huskyInstall(f *Factory, dir string) (done bool, err error) {
+	root, _ := f.RepoRoot()
+	husky := filepath.Base(dir) == "_" && filepath.Base(filepath.Dir(dir)) == ".husky"
+	if !husky && root != "" {
+		if st, err := os.Stat(filepath.Join(root, ".husky", "_")); err == nil && st.IsDir() {
+			husky = true
+		}
+	}
+	if !husky {
+		return false, nil
+	}
+	script := filepath.Join(filepath.Dir(dir), "pre-push")
+	if filepath.Base(dir) != "_" && root != "" {
+		script = filepath.Join(root, ".husky", "pre-push")
+	}
+	if b, err := os.ReadFile(script); err == nil && strings.Contains(string(b), "hooks run pre-push") {
+		if f.JSON() {
+			return true, f.PrintJSON(struct {
+				Hook string `json:"hook"`
+				Path string `json:"path"`
+			}{"pre-push", script})
+		}
+		fmt.Fprintf(f.IO.Out, "husky's %s runs panka hooks run pre-push already: nothing to install\n", script)
+		return true, nil
+	}
+	return false, fmt.Errorf("this repository uses husky (%s): husky rewrites its hooks folder on every install and points git at it, so a hook panka installed would be gone without a word. "+
+		"Add panka to husky's pre-push script instead: put this line in %s (create it if it does not exist) and commit it:\n    panka hooks run pre-push \"$@\"\n"+
+		"(panka must be on the PATH git runs hooks with.) panka reads the pushed refs on standard input, which git writes only once: if that script runs another command that reads them too, give each a copy, as in\n%s",
+		filepath.Join(filepath.Dir(script), "_"), script, indent4(hooks.ChainExample))
+}
+
+// indent4 indents every line of s by four spaces.
+func indent4(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
 }
 
 // hookBinary is the panka path a pre-push hook records: the one panka was
