@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -42,6 +43,9 @@ type BackendAction struct {
 	Setting  string `json:"setting"` // bucket, versioning, public-access-block, encryption, table
 	Result   string `json:"result"`  // created, exists, enabled, skipped
 	Detail   string `json:"detail,omitempty"`
+	// Previous is what an existing bucket had for the setting before
+	// backend create changed it ("" when it was already so, or unknown).
+	Previous string `json:"previous,omitempty"`
 }
 
 func newCmdBackendCreate(f *Factory) *cobra.Command {
@@ -108,6 +112,10 @@ func backendCreateRun(ctx context.Context, opts *BackendCreateOptions) error {
 		if a.Result == "skipped" {
 			f.Warnf("%s %s: %s", a.Resource, a.Name, a.Detail)
 		}
+		if a.Previous != "" {
+			// A shared bucket's owner must not be surprised.
+			f.Warnf("%s %s already existed with %s %s: backend create changed it (%s %s)", a.Resource, a.Name, a.Setting, a.Previous, a.Setting, a.Result)
+		}
 		if !f.JSON() {
 			line := fmt.Sprintf("%s %s: %s %s", a.Resource, a.Name, a.Setting, a.Result)
 			if a.Detail != "" && a.Result != "skipped" {
@@ -164,9 +172,11 @@ func ensureBucket(ctx context.Context, c *s3.Client, bucket, region, sse, kmsKey
 	act := func(setting, result, detail string) {
 		report(BackendAction{Resource: "bucket", Name: bucket, Setting: setting, Result: result, Detail: detail})
 	}
+	existed := false
 	_, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
 	switch {
 	case err == nil:
+		existed = true
 		act("bucket", "exists", "")
 	case awsHTTPStatus(err) == http.StatusNotFound:
 		in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
@@ -178,6 +188,7 @@ func ensureBucket(ctx context.Context, c *s3.Client, bucket, region, sse, kmsKey
 		case err == nil:
 			act("bucket", "created", region)
 		case code == "BucketAlreadyOwnedByYou":
+			existed = true
 			act("bucket", "exists", "")
 		case code == "BucketAlreadyExists":
 			return fmt.Errorf("create bucket %s: the name is taken by another account; choose another --bucket", bucket)
@@ -196,11 +207,17 @@ func ensureBucket(ctx context.Context, c *s3.Client, bucket, region, sse, kmsKey
 		return fmt.Errorf("check bucket %s: %w", bucket, s3store.Explain(bucket, err))
 	}
 
-	setting := func(name, done string, call func() error) error {
+	// before describes an existing bucket's setting when it differs from
+	// what backend create sets ("" when alike or unknown).
+	setting := func(name, done string, before func() string, call func() error) error {
+		prev := ""
+		if existed {
+			prev = before()
+		}
 		err := call()
 		switch {
 		case err == nil:
-			act(name, "enabled", done)
+			report(BackendAction{Resource: "bucket", Name: bucket, Setting: name, Result: "enabled", Detail: done, Previous: prev})
 		case notImplemented(err):
 			act(name, "skipped", fmt.Sprintf("the S3 endpoint does not implement the %s setting (NotImplemented); left as it is", name))
 		default:
@@ -208,14 +225,45 @@ func ensureBucket(ctx context.Context, c *s3.Client, bucket, region, sse, kmsKey
 		}
 		return nil
 	}
-	if err := setting("versioning", "", func() error {
+	if err := setting("versioning", "", func() string {
+		v, err := c.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(bucket)})
+		switch {
+		case err != nil || v.Status == s3types.BucketVersioningStatusEnabled:
+			return ""
+		case v.Status == "":
+			return "never enabled"
+		}
+		return string(v.Status)
+	}, func() error {
 		_, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(bucket),
 			VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled}})
 		return err
 	}); err != nil {
 		return err
 	}
-	if err := setting("public-access-block", "all public access blocked", func() error {
+	if err := setting("public-access-block", "all public access blocked", func() string {
+		p, err := c.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(bucket)})
+		switch {
+		case awsErrCode(err) == "NoSuchPublicAccessBlockConfiguration":
+			return "not set"
+		case err != nil || p.PublicAccessBlockConfiguration == nil:
+			return ""
+		}
+		b := p.PublicAccessBlockConfiguration
+		var off []string
+		for _, o := range []struct {
+			name string
+			on   *bool
+		}{{"BlockPublicAcls", b.BlockPublicAcls}, {"IgnorePublicAcls", b.IgnorePublicAcls}, {"BlockPublicPolicy", b.BlockPublicPolicy}, {"RestrictPublicBuckets", b.RestrictPublicBuckets}} {
+			if !aws.ToBool(o.on) {
+				off = append(off, o.name)
+			}
+		}
+		if len(off) == 0 {
+			return ""
+		}
+		return strings.Join(off, ", ") + " off"
+	}, func() error {
 		_, err := c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(bucket),
 			PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
 				BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true),
@@ -231,7 +279,27 @@ func ensureBucket(ctx context.Context, c *s3.Client, bucket, region, sse, kmsKey
 			rule.KMSMasterKeyID = aws.String(kmsKey)
 		}
 	}
-	return setting("encryption", string(rule.SSEAlgorithm), func() error {
+	return setting("encryption", string(rule.SSEAlgorithm), func() string {
+		e, err := c.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String(bucket)})
+		switch {
+		case awsErrCode(err) == "ServerSideEncryptionConfigurationNotFoundError":
+			return "not set"
+		case err != nil || e.ServerSideEncryptionConfiguration == nil || len(e.ServerSideEncryptionConfiguration.Rules) == 0:
+			return ""
+		}
+		d := e.ServerSideEncryptionConfiguration.Rules[0].ApplyServerSideEncryptionByDefault
+		if d == nil {
+			return ""
+		}
+		if d.SSEAlgorithm != rule.SSEAlgorithm || (rule.KMSMasterKeyID != nil && aws.ToString(d.KMSMasterKeyID) != aws.ToString(rule.KMSMasterKeyID)) {
+			was := string(d.SSEAlgorithm)
+			if k := aws.ToString(d.KMSMasterKeyID); k != "" {
+				was += " (key " + k + ")"
+			}
+			return was
+		}
+		return ""
+	}, func() error {
 		_, err := c.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{Bucket: aws.String(bucket),
 			ServerSideEncryptionConfiguration: &s3types.ServerSideEncryptionConfiguration{Rules: []s3types.ServerSideEncryptionRule{{
 				ApplyServerSideEncryptionByDefault: &rule, BucketKeyEnabled: aws.Bool(sse == "aws:kms")}}}})

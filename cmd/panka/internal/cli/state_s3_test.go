@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"panka.dev/panka/statestore"
 	s3store "panka.dev/panka/statestore/s3"
@@ -247,8 +248,22 @@ func TestBackendCreate(t *testing.T) {
 		t.Fatalf("lock table billing mode: %+v", d.Table.BillingModeSummary)
 	}
 
+	if strings.Contains(errOut, "already existed") {
+		t.Errorf("a new bucket warned of changed settings:\n%s", errOut)
+	}
+
 	// Again: everything exists; settings re-applied; JSON lists actions.
-	out = e.ok(env, append(args, "-o", "json")...)
+	// Versioning suspended meanwhile (a shared bucket's owner): re-enabling
+	// it is said, not done silently.
+	if _, err := testserver.S3Client(t).PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(bucket),
+		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusSuspended}}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = e.run(env, append(args, "-o", "json")...)
+	if code != 0 {
+		t.Fatalf("second backend create: exit %d\n%s\n%s", code, out, errOut)
+	}
+	stContains(t, "second backend create stderr", errOut, "Warning: bucket "+bucket+" already existed with versioning Suspended: backend create changed it (versioning enabled)")
 	var res struct {
 		Actions []BackendAction `json:"actions"`
 	}
@@ -261,6 +276,11 @@ func TestBackendCreate(t *testing.T) {
 	}
 	if got["bucket/bucket"] != "exists" || got["table/table"] != "exists" || got["bucket/versioning"] != "enabled" {
 		t.Fatalf("second backend create: %v", got)
+	}
+	// Run once more: versioning is on now, nothing to warn of.
+	out, errOut, _ = e.run(env, args...)
+	if strings.Contains(errOut, "already existed") {
+		t.Errorf("third backend create warned though nothing changed:\n%s", errOut)
 	}
 	// The new bucket works as a backend.
 	e.ok([]string{"PANKA_BACKEND_BUCKET=" + bucket}, "state", "push", e.writeFile("s.json", stStateDoc))
