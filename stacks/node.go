@@ -337,17 +337,21 @@ func NotPlainFile(m fs.FileMode) string {
 	if m&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice|fs.ModeIrregular) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("is not a regular file (%s): stack files must be plain files; remove it or rename it so it does not end in .yaml", specialKind(m))
+	return fmt.Sprintf("is not a regular file (%s): stack files must be plain files; remove it or rename it so it does not end in .yaml", FileKind(m))
 }
 
-// specialKind names the kind of a file that is not a regular file.
-func specialKind(m fs.FileMode) string {
+// FileKind names what a file system entry that is not a regular file is
+// ("a folder", "a named pipe", "a socket", "a device", else "a special
+// file"), for errors that refuse one where a file is needed.
+func FileKind(m fs.FileMode) string {
 	switch {
+	case m.IsDir():
+		return "a folder"
 	case m&fs.ModeNamedPipe != 0:
 		return "a named pipe"
 	case m&fs.ModeSocket != 0:
 		return "a socket"
-	case m&fs.ModeDevice != 0:
+	case m&(fs.ModeDevice|fs.ModeCharDevice) != 0:
 		return "a device"
 	}
 	return "a special file"

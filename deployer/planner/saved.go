@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -133,7 +132,7 @@ func (s *Saved) Write(path string) error {
 	// for every process on the machine -- and over a folder it failed
 	// naming the temporary file.
 	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
-		return fmt.Errorf("save plan to %s: it is %s, not a file: the saved plan is a file for panka apply FILE; give a file name (the plan is printed on stdout anyway, -o json for JSON)", path, nodeKind(st.Mode()))
+		return fmt.Errorf("save plan to %s: it is %s, not a file: the saved plan is a file for panka apply FILE; give a file name (the plan is printed on stdout anyway, -o json for JSON)", path, stacks.FileKind(st.Mode()))
 	}
 	// A link to a file: replace the file it points at, keep the link.
 	if real, err := filepath.EvalSymlinks(path); err == nil {
@@ -163,21 +162,6 @@ func (s *Saved) Write(path string) error {
 		return fmt.Errorf("save plan to %s: %w", path, err)
 	}
 	return nil
-}
-
-// nodeKind names what a file system entry that is not a regular file is.
-func nodeKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a folder"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&(fs.ModeDevice|fs.ModeCharDevice) != 0:
-		return "a device"
-	}
-	return "a special file"
 }
 
 // LoadSaved reads a plan written by Write.

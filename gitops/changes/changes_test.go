@@ -2745,7 +2745,8 @@ func TestBackendChange(t *testing.T) {
 		}
 		if got, want := summary(res), []string{"orders modified dev:modified"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: --environment dev: %q, want %q", m.name, got, want)
-		}		// PANKA_BACKEND_PREFIX (or --backend-prefix) wins over
+		}
+		// PANKA_BACKEND_PREFIX (or --backend-prefix) wins over
 		// spec.backend: the change moves no state.
 		res, err = changes.Detect(context.Background(), repo, changes.Options{Base: c0.String(), Head: c1.String(), StacksRoot: "stacks",
 			BackendFixed: map[string]bool{"backend.prefix": true}})

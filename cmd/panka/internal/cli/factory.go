@@ -17,6 +17,7 @@ import (
 	"gopkg.in/natefinch/lumberjack.v2"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/stacks"
 )
 
 // GlobalFlags are the flags every command takes (SPEC §8).
@@ -390,7 +391,7 @@ func (f *Factory) attachLogFile(cfg *config.Resolved, w io.Writer, level zerolog
 	// A named pipe without a reader would block the open for ever (and
 	// rotation renames the file): only a file is a log file.
 	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
-		f.Log.Warn().Msgf("logging.file %s is %s, not a file: logging to stderr only; set logging.file to a file", path, nodeKind(st.Mode()))
+		f.Log.Warn().Msgf("logging.file %s is %s, not a file: logging to stderr only; set logging.file to a file", path, stacks.FileKind(st.Mode()))
 		return
 	}
 	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 
 	"panka.dev/panka/cmd/panka/internal/config"
 	ddblocker "panka.dev/panka/locker/dynamodb"
+	"panka.dev/panka/stacks"
 	s3store "panka.dev/panka/statestore/s3"
 )
 
@@ -111,7 +111,7 @@ func initRun(opts *InitOptions) error {
 		// The file is replaced by a rename, which would replace the
 		// node itself: as root, `--config /dev/stdout init --force`
 		// turned /dev/stdout into a plain file for every process.
-		return fmt.Errorf("%s is %s, not a file: the configuration is a YAML file; pass --config with a file name", p, nodeKind(st.Mode()))
+		return fmt.Errorf("%s is %s, not a file: the configuration is a YAML file; pass --config with a file name", p, stacks.FileKind(st.Mode()))
 	}
 	if t, err := filepath.EvalSymlinks(p); err == nil && t != p {
 		// A link (a dotfiles manager's ~/.panka/config.yaml): the new
@@ -349,19 +349,4 @@ func yamlString(s string) string {
 		return s
 	}
 	return fmt.Sprintf("%q", s)
-}
-
-// nodeKind names what a file system entry that is not a regular file is.
-func nodeKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a folder"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&(fs.ModeDevice|fs.ModeCharDevice) != 0:
-		return "a device"
-	}
-	return "a special file"
 }
