@@ -214,7 +214,10 @@ type Store interface {
 // List returns less the keys skip selects; on S3 a skipped environment costs
 // no listing of its own, so a caller that only wants what it does not know
 // already (changed --since-deployed: what is deployed but gone at head) does
-// not pay one request per stack/environment of a monorepo's store.
+// not pay one request per stack/environment of a monorepo's store. skip is
+// first asked about each stack as a whole (a Key without Environment):
+// true leaves every environment of that stack out without listing it
+// (changed --since-deployed --stack: the other stacks of the store).
 type SkipLister interface {
 	ListSkipping(ctx context.Context, skip func(Key) bool) ([]Key, error)
 }

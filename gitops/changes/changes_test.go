@@ -905,13 +905,21 @@ func (l listedDeployed) ListDeployed(_ context.Context, skip func(stack, env str
 	return out, nil
 }
 
-// recordingDeployed records the deployments ListDeployed returns.
+// recordingDeployed records the deployments ListDeployed returns, and the
+// stacks skip leaves out whole (asked with no environment, as the S3 store
+// asks before it lists a stack's environments).
 type recordingDeployed struct {
 	listedDeployed
-	listed []string
+	listed, wholeSkipped []string
 }
 
 func (r *recordingDeployed) ListDeployed(ctx context.Context, skip func(stack, env string) bool) ([]changes.Deployment, error) {
+	for _, k := range slices.Sorted(maps.Keys(r.fakeDeployed)) {
+		stack, _, _ := strings.Cut(k, "/")
+		if skip(stack, "") && !slices.Contains(r.wholeSkipped, stack) {
+			r.wholeSkipped = append(r.wholeSkipped, stack)
+		}
+	}
 	out, err := r.listedDeployed.ListDeployed(ctx, skip)
 	for _, d := range out {
 		r.listed = append(r.listed, d.Stack+"/"+d.Environment)
@@ -973,6 +981,17 @@ func TestSinceDeployedRemoved(t *testing.T) {
 		}
 		if want := []string{"users/dev", "users/prod"}; !reflect.DeepEqual(rd.listed, want) {
 			t.Errorf("%s filtered: listed %q, want %q (only the selected stack's)", m.name, rd.listed, want)
+		}
+		// The other stacks are left out whole: a store lists none of
+		// their environments.
+		var others []string
+		for _, k := range slices.Sorted(maps.Keys(d.fakeDeployed)) {
+			if stack, _, _ := strings.Cut(k, "/"); stack != "users" && !slices.Contains(others, stack) {
+				others = append(others, stack)
+			}
+		}
+		if len(others) == 0 || !reflect.DeepEqual(rd.wholeSkipped, others) {
+			t.Errorf("%s filtered: stacks left out whole %q, want %q (every stack but users)", m.name, rd.wholeSkipped, others)
 		}
 	}
 }

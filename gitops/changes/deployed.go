@@ -66,7 +66,9 @@ type Deployment struct {
 type DeployedLister interface {
 	// ListDeployed returns the stack/environments deployed (not destroyed)
 	// with the commit last deployed there, leaving out those skip selects
-	// (the ones SinceDeployed asked DeployedCommit about already).
+	// (the ones SinceDeployed asked DeployedCommit about already, and the
+	// stacks --stack leaves out). skip(stack, "") true leaves the whole
+	// stack out: a lister need not look at its environments.
 	ListDeployed(ctx context.Context, skip func(stack, env string) bool) ([]Deployment, error)
 }
 

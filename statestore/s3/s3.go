@@ -811,6 +811,9 @@ func (s *Store) ListSkipping(ctx context.Context, skip func(statestore.Key) bool
 func (s *Store) ListMaybe(ctx context.Context) ([]statestore.Key, error) {
 	var keys []statestore.Key
 	if _, err := s.ListSkipping(ctx, func(k statestore.Key) bool {
+		if k.Environment == "" {
+			return false // a whole stack: its environments are asked next
+		}
 		keys = append(keys, k)
 		return true
 	}); err != nil {
@@ -831,6 +834,15 @@ func (s *Store) ListStack(ctx context.Context, stack string) ([]statestore.Key, 
 // listStacks returns the keys with state under the stack prefixes, sorted,
 // leaving out the environments skip (when not nil) selects unlisted.
 func (s *Store) listStacks(ctx context.Context, stackPrefixes []string, skip func(statestore.Key) bool) ([]statestore.Key, error) {
+	if skip != nil {
+		// A whole stack skip selects (asked with no environment) is not
+		// listed at all (SkipLister).
+		base := statestore.StacksPrefix(s.prefix)
+		stackPrefixes = slices.DeleteFunc(slices.Clone(stackPrefixes), func(p string) bool {
+			name, ok := strings.CutPrefix(strings.TrimSuffix(p, "/"), base)
+			return ok && skip(statestore.Key{Stack: name})
+		})
+	}
 	envPrefixes := make([][]string, len(stackPrefixes))
 	if err := s.each(ctx, len(stackPrefixes), func(ctx context.Context, i int) error {
 		_, eps, err := s.listAll(ctx, stackPrefixes[i], "/")
