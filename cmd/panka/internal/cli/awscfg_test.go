@@ -102,11 +102,7 @@ func TestSanitizeSession(t *testing.T) {
 func TestAWSClientsDoNotHangOnASilentEndpoint(t *testing.T) {
 	endpoint := testserver.SilentEndpoint(t)
 	home := t.TempDir()
-	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "AKIATEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_CONFIG_FILE": filepath.Join(home, "c"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "cr"),
-		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": ""} {
-		t.Setenv(k, v)
-	}
+	fakeAWSEnv(t, home)
 	ios, _, _, errOut := Test()
 	f := NewFactory(ios)
 	f.AWSResponseTimeout = 100 * time.Millisecond
@@ -182,11 +178,7 @@ func TestAWSClientsDoNotHangOnASilentEndpoint(t *testing.T) {
 // check.
 func TestStateReadDoesNotHangOnAStalledAnswer(t *testing.T) {
 	home := t.TempDir()
-	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "AKIATEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_CONFIG_FILE": filepath.Join(home, "c"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "cr"),
-		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": ""} {
-		t.Setenv(k, v)
-	}
+	fakeAWSEnv(t, home)
 	stalled := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", `"abc"`)
@@ -240,5 +232,18 @@ func TestAWSConfigLogger(t *testing.T) {
 	ac.Logger.Logf(logging.Warn, "falling back to IMDSv1: %s", "x")
 	if got := errOut.String(); !strings.Contains(got, "falling back to IMDSv1: x") || !strings.Contains(got, "aws-sdk") || strings.HasPrefix(got, "SDK ") {
 		t.Errorf("with -v the SDK note is a panka log line; stderr %q", got)
+	}
+}
+
+// fakeAWSEnv gives the AWS SDK, which reads the process's environment,
+// static test credentials and config files under home that do not exist:
+// no profile, no instance metadata, no endpoint from the machine's own
+// set-up.
+func fakeAWSEnv(t *testing.T, home string) {
+	t.Helper()
+	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "AKIATEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
+		"AWS_PROFILE": "", "AWS_CONFIG_FILE": filepath.Join(home, "c"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "cr"),
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": ""} {
+		t.Setenv(k, v)
 	}
 }

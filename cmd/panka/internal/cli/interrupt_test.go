@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -67,11 +66,7 @@ func TestInterruptedMessages(t *testing.T) {
 func TestInterruptedRequestSaysInterrupted(t *testing.T) {
 	endpoint := testserver.SilentEndpoint(t)
 	home := t.TempDir()
-	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "AKIATEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_CONFIG_FILE": filepath.Join(home, "c"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "cr"),
-		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": ""} {
-		t.Setenv(k, v) // the SDK reads the process's environment
-	}
+	fakeAWSEnv(t, home)
 	ios, _, _, errOut := Test()
 	f := NewFactory(ios)
 	dir := t.TempDir()

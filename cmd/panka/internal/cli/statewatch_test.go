@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,11 +22,7 @@ import (
 // backends are not watched.
 func TestWatchStateServer(t *testing.T) {
 	home := t.TempDir()
-	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "AKIATEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_CONFIG_FILE": filepath.Join(home, "c"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "cr"),
-		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": ""} {
-		t.Setenv(k, v)
-	}
+	fakeAWSEnv(t, home)
 	ios, _, _, _ := Test()
 	f := NewFactory(ios)
 	f.AWSResponseTimeout = 100 * time.Millisecond
