@@ -225,15 +225,7 @@ func TestNewFailsClearlyWithoutCLI(t *testing.T) {
 
 func TestListFileLocks(t *testing.T) {
 	dir := t.TempDir()
-	write := func(rel, content string) {
-		p := filepath.Join(dir, ".pulumi", "locks", filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(rel, content string) { writeLockFile(t, dir, rel, content) }
 	write("organization/panka/orders-dev/a.json", `{"pid":42,"username":"ci","hostname":"runner","timestamp":"2026-01-02T03:04:05Z"}`)
 	write("organization/panka/orders-prod/b.json", `{}`)
 	write("organization/other/orders-dev/c.json", `{}`)
@@ -412,15 +404,7 @@ func TestCountResources(t *testing.T) {
 // a lock, and every later run failed with "unexpected end of JSON input".
 func TestListFileLocksUnfinished(t *testing.T) {
 	dir := t.TempDir()
-	write := func(rel, content string) {
-		p := filepath.Join(dir, ".pulumi", "locks", filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(rel, content string) { writeLockFile(t, dir, rel, content) }
 	write("organization/panka/orders-dev/ee591cb0.json.18ebd5bd8c0d2afc.tmp", "")
 	write("organization/panka/orders-dev/notes.tmp", "")
 	write("organization/panka/orders-dev/x.json.zz.tmp", "")
@@ -467,5 +451,18 @@ func TestTempWorkspaceNamesTMPDIR(t *testing.T) {
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		t.Errorf("workspace %s: %v", dir, err)
+	}
+}
+
+// writeLockFile writes content at rel under the DIY backend's lock folder
+// of dir (.pulumi/locks).
+func writeLockFile(t *testing.T, dir, rel, content string) {
+	t.Helper()
+	p := filepath.Join(dir, ".pulumi", "locks", filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
