@@ -349,11 +349,10 @@ func suggestWord(name string, words ...string) string {
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
-// DidYouMean returns `did you mean "x"?` for the names closest to name (at
-// most two edits away, one for a name of three letters or less; the
-// closest only, at most three of them; else those it begins, "prod" for
-// "production"), or "".
-func DidYouMean(name string, names []string) string {
+// Suggestions returns the names closest to name (at most two edits away,
+// one for a name of three letters or less; the closest only, at most three
+// of them, sorted; else those it begins, "prod" for "production").
+func Suggestions(name string, names []string) []string {
 	var best []string
 	bd := 2
 	if len(name) <= 3 {
@@ -376,13 +375,20 @@ func DidYouMean(name string, names []string) string {
 			}
 		}
 	}
+	sort.Strings(best)
+	return best[:min(len(best), 3)]
+}
+
+// DidYouMean is "did you mean "x"?" for the Suggestions of name, "" when
+// there are none.
+func DidYouMean(name string, names []string) string {
+	best := Suggestions(name, names)
 	if len(best) == 0 {
 		return ""
 	}
-	sort.Strings(best)
-	q := make([]string, 0, 3)
-	for _, n := range best[:min(len(best), 3)] {
-		q = append(q, strconv.Quote(n))
+	q := make([]string, len(best))
+	for i, n := range best {
+		q[i] = strconv.Quote(n)
 	}
 	return "did you mean " + strings.Join(q, " or ") + "?"
 }

@@ -2,6 +2,7 @@ package statestore
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"path"
 	"slices"
@@ -269,4 +270,32 @@ func SortKeys(keys []Key) {
 		}
 		return strings.Compare(a.Environment, b.Environment)
 	})
+}
+
+// StackNames returns, sorted, the stacks s holds anything of. On a store
+// that lists by prefix (SkipLister) it is one listing of stack names, not
+// one per environment as List.
+func StackNames(ctx context.Context, s Store) ([]string, error) {
+	var names []string
+	if sl, ok := s.(SkipLister); ok {
+		_, err := sl.ListSkipping(ctx, func(k Key) bool {
+			if k.Environment == "" {
+				names = append(names, k.Stack)
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		keys, err := s.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			names = append(names, k.Stack)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -756,6 +757,16 @@ func testList(t *testing.T, in Instance, _ Options) {
 		if fmt.Sprint(got) != want {
 			t.Errorf("ListStack(%q) = %v, want %s", stack, got, want)
 		}
+	}
+	// StackNames: every stack List has, sorted, once each; a store that
+	// lists by prefix may add those with only history or a stray file.
+	names, err := statestore.StackNames(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "zeta" || n == "orders-x" })
+	if fmt.Sprint(rest) != "[a1 billing orders]" || !slices.IsSorted(names) {
+		t.Errorf("StackNames = %v, want [a1 billing orders] (zeta and orders-x allowed), sorted", names)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
 
@@ -87,32 +88,7 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	if len(recs) == 0 {
 		fmt.Fprintf(f.Notices(), "No deployments of %s in %s.\n", key, f.describeBackend(cfg))
 		if opts.Offset == 0 {
-			// A typo looks the same as "never deployed": name what is there,
-			// the stack's own environments when it has some (a mistyped
-			// environment; one stack's listing, not a walk of a monorepo's
-			// store), else every stack/environment (a mistyped stack).
-			keys, err := s.ListStack(ctx, key.Stack)
-			if err != nil || len(keys) == 0 {
-				keys, err = s.List(ctx)
-			}
-			if err == nil && len(keys) > 0 {
-				if slices.Contains(keys, key) {
-					// Its own state is there: listing it as "deployed there"
-					// would contradict the line above.
-					fmt.Fprintf(f.Notices(), "%s has a state there but no history records: a state written by panka state push, or history objects removed since (panka state show --stack %s --environment %s shows the state).\n",
-						key, key.Stack, key.Environment)
-					return nil
-				}
-				names := make([]string, 0, len(keys))
-				for _, k := range keys[:min(len(keys), 20)] {
-					names = append(names, k.String())
-				}
-				more := ""
-				if len(keys) > 20 {
-					more = fmt.Sprintf(" and %d more", len(keys)-20)
-				}
-				fmt.Fprintf(f.Notices(), "Deployed there: %s%s.\n", strings.Join(names, ", "), more)
-			}
+			historyTypoHint(ctx, f, s, key)
 		}
 		return nil
 	}
@@ -131,6 +107,59 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 			orNone(commit), orNone(authorName(d.CommitAuthor)), orNone(d.Result), orNone(d.User))
 	}
 	return tw.Flush()
+}
+
+// historyTypoHint follows "No deployments of key": a typo looks the same
+// as "never deployed", so it names what is there. A mistyped environment
+// gets the stack's own environments (one stack's listing); a mistyped stack
+// gets the stacks of the store (one listing of stack names, not a walk of
+// every environment of a monorepo's store) and, when one is close to the
+// name given, that stack's environments.
+func historyTypoHint(ctx context.Context, f *Factory, s statestore.Store, key statestore.Key) {
+	keys, err := s.ListStack(ctx, key.Stack)
+	if err != nil {
+		return
+	}
+	if slices.Contains(keys, key) {
+		// Its own state is there: listing it as "deployed there" would
+		// contradict the line before.
+		fmt.Fprintf(f.Notices(), "%s has a state there but no history records: a state written by panka state push, or history objects removed since (panka state show --stack %s --environment %s shows the state).\n",
+			key, key.Stack, key.Environment)
+		return
+	}
+	if len(keys) == 0 {
+		names, err := statestore.StackNames(ctx, s)
+		if err != nil || len(names) == 0 {
+			return
+		}
+		if close := stacks.Suggestions(key.Stack, names); len(close) > 0 {
+			fmt.Fprintf(f.Notices(), "No stack %q is deployed there; %s\n", key.Stack, didYouMean(key.Stack, names))
+			keys = nil
+			for _, c := range close {
+				ks, err := s.ListStack(ctx, c)
+				if err != nil {
+					return
+				}
+				keys = append(keys, ks...)
+			}
+		} else {
+			fmt.Fprintf(f.Notices(), "No stack %q is deployed there; stacks deployed there: %s (panka state list lists every stack/environment).\n", key.Stack, listSome(names, 20))
+			return
+		}
+	}
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.String()
+	}
+	fmt.Fprintf(f.Notices(), "Deployed there: %s.\n", listSome(names, 20))
+}
+
+// listSome joins the first n of names, saying how many more there are.
+func listSome(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
 }
 
 // warnUnrecorded warns about the records of recs (the newest first) newer

@@ -391,4 +391,29 @@ func TestStateListS3ReadsNotLists(t *testing.T) {
 	if lists != 1+3 {
 		t.Fatalf("state list made %d listings, want %d (no listing per environment)", lists, 1+3)
 	}
+
+	// history of a mistyped stack names the stacks there from one listing
+	// of stacks/, not a walk of every environment, and lists the
+	// environments of the close one only.
+	hist := len(statestore.HistoryPageWindows) + 1
+	for _, c := range []struct {
+		stack, want string
+		lists       int
+	}{
+		{"shp", "Deployed there: shop/dev.", hist + 2 + 1 + 1 + 2},
+		{"zzzz", `stacks deployed there: billing, orders, shop (`, hist + 2 + 1},
+	} {
+		lists = 0
+		out, errOut, code := e.run([]string{"PANKA_BACKEND_ENDPOINT=" + proxy.URL}, "history", "-s", c.stack, "-e", "dev")
+		if code != 0 || !strings.Contains(errOut, c.want) {
+			t.Fatalf("history -s %s: exit %d, want 0 and %q\nstdout:\n%s\nstderr:\n%s", c.stack, code, c.want, out, errOut)
+		}
+		// Its history (the recent windows, then all), its stack prefix
+		// (twice: which backend holds a stack not in the work tree, then
+		// the hint), stacks/; then the close stack's prefix and each of its
+		// environments.
+		if lists != c.lists {
+			t.Errorf("history -s %s made %d listings, want %d", c.stack, lists, c.lists)
+		}
+	}
 }
