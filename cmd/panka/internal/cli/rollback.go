@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/spf13/cobra"
 
 	"panka.dev/panka/deployer/deploy"
@@ -455,25 +457,13 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 	}
 	defer src.close()
 	commit := src.commit
-	// The newest deployment of commit; or, when there is none (the whole
-	// history read), the newest deployed commits for the error.
-	var rec *statestore.Deployment
-	var deployed []string
-	seen := map[string]bool{}
-	err = history.each(ctx, func(d *statestore.Deployment) bool {
-		if !isDeployment(d) {
-			return true
+	var notBefore time.Time
+	if src.repo != nil {
+		if c, err := src.repo.Commit(plumbing.NewHash(commit)); err == nil {
+			notBefore = c.CommitDate.Add(-deployClockSlack)
 		}
-		if d.Commit == commit {
-			rec = d
-			return false
-		}
-		if !seen[d.Commit] && d.Commit != "" && len(deployed) <= 6 {
-			seen[d.Commit] = true
-			deployed = append(deployed, fmt.Sprintf("%s (serial %d)", short(d.Commit), d.Serial))
-		}
-		return true
-	})
+	}
+	rec, deployed, err := deploymentOf(ctx, history, commit, notBefore)
 	if err != nil {
 		return nil, err
 	}
@@ -517,6 +507,45 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 	}
 	d.header.Source = "ref"
 	return &rollbackTarget{desired: d, record: rec, commit: commit}, nil
+}
+
+// deployClockSlack is how much earlier than a commit's committer date a
+// record of its deployment may start: the clocks of the machine that made
+// the commit and of the one that deployed it may disagree.
+const deployClockSlack = 7 * 24 * time.Hour
+
+// deploymentOf returns the newest successful deployment of commit in
+// history, or nil and the newest deployed commits (at most 7, for the
+// error). It reads the history newest first, down to the records that
+// started before notBefore (the commit's date less deployClockSlack; zero:
+// all of them): a deployment of a commit starts after it was made, so a
+// commit never deployed does not cost a read of a history thousands long.
+func deploymentOf(ctx context.Context, history *historyPages, commit string, notBefore time.Time) (*statestore.Deployment, []string, error) {
+	var rec *statestore.Deployment
+	var deployed []string
+	seen := map[string]bool{}
+	err := history.each(ctx, func(d *statestore.Deployment) bool {
+		at := d.StartedAt
+		if at.IsZero() {
+			at = d.EndedAt
+		}
+		if !notBefore.IsZero() && !at.IsZero() && at.Before(notBefore) {
+			return false
+		}
+		if !isDeployment(d) {
+			return true
+		}
+		if d.Commit == commit {
+			rec = d
+			return false
+		}
+		if !seen[d.Commit] && d.Commit != "" && len(deployed) <= 6 {
+			seen[d.Commit] = true
+			deployed = append(deployed, fmt.Sprintf("%s (serial %d)", short(d.Commit), d.Serial))
+		}
+		return true
+	})
+	return rec, deployed, err
 }
 
 // recordedScan bounds how far back recordedDeployment looks: a commit that

@@ -197,6 +197,38 @@ func TestRollbackReadsHistoryAsFarAsNeeded(t *testing.T) {
 	}
 }
 
+// TestDeploymentOfStopsAtCommitDate: looking for the deployment of a
+// commit never deployed reads the records down to the commit's date (less
+// the clock slack), not a history of a deployment a day for 500 days; with
+// no date it reads them all; a deployment started up to the slack before
+// the commit's date (a clock behind) is found.
+func TestDeploymentOfStopsAtCommitDate(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	day := func(n int64) time.Time { return at.Add(time.Duration(n) * 24 * time.Hour) }
+	var hist []*statestore.Deployment
+	for n := int64(500); n >= 1; n-- {
+		hist = append(hist, &statestore.Deployment{Serial: n, Operation: statestore.OpApply, Result: statestore.ResultSucceeded,
+			Commit: fmt.Sprintf("%040x", n), StartedAt: day(n)})
+	}
+	store := historyStore(t, hist)
+	never := strings.Repeat("f", 40)
+	rec, deployed, err := deploymentOf(ctx, &historyPages{store: store, key: historyKey}, never, day(490).Add(-deployClockSlack))
+	if err != nil || rec != nil || len(deployed) != 7 || !strings.HasPrefix(deployed[0], short(fmt.Sprintf("%040x", 500))) || store.read > historyPage {
+		t.Errorf("never deployed: %v %v %v after reading %d records, want nil, 7 commits, one page at most", rec, deployed, err, store.read)
+	}
+	store.read = 0
+	rec, _, err = deploymentOf(ctx, &historyPages{store: store, key: historyKey}, never, time.Time{})
+	if err != nil || rec != nil || store.read != 500 {
+		t.Errorf("no date: %v %v after reading %d records, want all 500", rec, err, store.read)
+	}
+	// Serial 480 started 6 days before its commit's date, by its clock.
+	rec, _, err = deploymentOf(ctx, &historyPages{store: store, key: historyKey}, fmt.Sprintf("%040x", 480), day(486).Add(-deployClockSlack))
+	if err != nil || rec == nil || rec.Serial != 480 {
+		t.Errorf("clock behind: %v %v, want serial 480", rec, err)
+	}
+}
+
 func TestPromoteSource(t *testing.T) {
 	from := statestore.Key{Stack: "shop", Environment: "staging"}
 	good := &statestore.Deployment{Serial: 3, Operation: statestore.OpApply, Result: statestore.ResultSucceeded, Commit: strings.Repeat("c", 40)}
