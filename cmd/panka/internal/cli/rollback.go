@@ -518,8 +518,9 @@ const deployClockSlack = 7 * 24 * time.Hour
 // history, or nil and the newest deployed commits (at most 7, for the
 // error). It reads the history newest first, down to the records that
 // started before notBefore (the commit's date less deployClockSlack; zero:
-// all of them): a deployment of a commit starts after it was made, so a
-// commit never deployed does not cost a read of a history thousands long.
+// all of them), and past them only as far as the list of deployed commits
+// needs: a deployment of a commit starts after it was made, so a commit
+// never deployed does not cost a read of a history thousands long.
 func deploymentOf(ctx context.Context, history *historyPages, commit string, notBefore time.Time) (*statestore.Deployment, []string, error) {
 	var rec *statestore.Deployment
 	var deployed []string
@@ -529,7 +530,9 @@ func deploymentOf(ctx context.Context, history *historyPages, commit string, not
 		if at.IsZero() {
 			at = d.EndedAt
 		}
-		if !notBefore.IsZero() && !at.IsZero() && at.Before(notBefore) {
+		// Older records are read only as far as the error's list needs.
+		past := !notBefore.IsZero() && !at.IsZero() && at.Before(notBefore)
+		if past && len(deployed) > 6 {
 			return false
 		}
 		if !isDeployment(d) {
