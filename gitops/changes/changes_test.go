@@ -864,7 +864,7 @@ func TestSinceDeployed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"billing added staging:added", "orders modified dev:modified,prod:modified [api]"}
+		want := []string{"billing modified staging:added", "orders modified dev:modified,prod:modified [api]"}
 		if got := summary(res); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: %q, want %q", m.name, got, want)
 		}

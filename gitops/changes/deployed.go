@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
 	"sort"
@@ -326,6 +327,11 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	}
 	for _, name := range sortedKeys(merged) {
 		s := merged[name]
+		if s.Change == Added && slices.ContainsFunc(slices.Collect(maps.Values(deployedAt[name])), func(c string) bool { return c != "" }) {
+			// An environment of it is deployed: no new stack, though one
+			// of its environments is.
+			s.Change = Modified
+		}
 		s.Environments = sortedKeys(s.EnvironmentChanges)
 		s.Deployed = map[string]string{}
 		for _, env := range s.Environments {

@@ -110,9 +110,9 @@ func TestSinceDeployedPerStack(t *testing.T) {
 	}
 	want := []string{
 		"billing moved dev:modified [api]",
-		"inner added dev:added,staging:added", // part of team at c0
+		"inner modified dev:added,staging:added", // part of team at c0; prod deployed
 		"orders modified dev:modified,staging:modified [api]",
-		"payments added staging:added",
+		"payments modified staging:added", // dev and prod deployed
 		"people modified dev:modified,prod:added,staging:added", // watches the new allow.json
 		"reports modified dev:modified,staging:modified",
 		"search modified dev:modified,prod:removed,staging:added",
