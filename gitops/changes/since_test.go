@@ -112,7 +112,7 @@ func TestSinceDeployedPerStack(t *testing.T) {
 		"billing moved dev:modified [api]",
 		"inner modified dev:added,staging:added", // part of team at c0; prod deployed
 		"orders modified dev:modified,staging:modified [api]",
-		"payments modified staging:added", // dev and prod deployed
+		"payments modified staging:added",                       // dev and prod deployed
 		"people modified dev:modified,prod:added,staging:added", // watches the new allow.json
 		"reports modified dev:modified,staging:modified",
 		"search modified dev:modified,prod:removed,staging:added",
