@@ -116,7 +116,8 @@ func sigName(s os.Signal) string {
 // a record, files, a lock): one that returns without error after a stop
 // signal made its change, which exit 0 reports truthfully; those that
 // stop early return their own error. Every other command that returns
-// after a stop signal ends with an "interrupted" error (Run).
+// after a stop signal ends with an "interrupted" error (Run). Every command
+// is here or in readOnlyCommands (TestEveryCommandSaysWhetherItChanges).
 var changesSomething = map[string]bool{
 	"panka apply": true, "panka destroy": true, "panka rollback": true, "panka promote": true,
 	"panka drift detect": true, "panka unlock": true, "panka backend create": true,
