@@ -149,6 +149,12 @@ type watchSet struct {
 	byDir map[string][]int // literal folder -> globs
 	bySeg map[string][]int // "**/name/...": name -> globs
 	any   []int
+	// heads are the first names of byDir's folders: with no glob in any
+	// (prefilter), a path outside them whose names bySeg does not hold
+	// matches no glob, and most changed paths are ruled out with a few
+	// lookups and no allocation (mayMatch).
+	heads     map[string]bool
+	prefilter bool
 }
 
 // watchGlob is a distinct glob and, in stack folder order, the stack
@@ -189,14 +195,59 @@ func newWatchSet(watch map[string][]string) *watchSet {
 			ws.ofDir[i] = append(ws.ofDir[i], k)
 		}
 	}
+	_, rootDir := ws.byDir[""]
+	ws.prefilter = len(ws.any) == 0 && !rootDir
+	ws.heads = map[string]bool{}
+	for d := range ws.byDir {
+		ws.heads[firstName(d)] = true
+	}
 	return ws
+}
+
+// firstName is the first name of the slash-separated path p.
+func firstName(p string) string {
+	if i := strings.IndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return p
+}
+
+// mayMatch reports whether one of paths is in a folder of byDir (or is
+// one) or has a name of bySeg, without allocating: with prefilter, no glob
+// matches the others.
+func (ws *watchSet) mayMatch(paths [2]string) bool {
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		if ws.heads[firstName(p)] {
+			for end := len(p); end > 0; end = strings.LastIndexByte(p[:end], '/') {
+				if _, ok := ws.byDir[p[:end]]; ok {
+					return true
+				}
+			}
+		}
+		if len(ws.bySeg) > 0 {
+			for rest := p; ; {
+				name, more, found := strings.Cut(rest, "/")
+				if _, ok := ws.bySeg[name]; ok {
+					return true
+				}
+				if !found {
+					break
+				}
+				rest = more
+			}
+		}
+	}
+	return false
 }
 
 // match calls fn, in stack folder order, with each stack folder having a
 // glob that matches one of paths ("" entries are ignored) and the first
 // such glob of the folder.
 func (ws *watchSet) match(paths [2]string, fn func(dir string, g glob)) {
-	if len(ws.dirs) == 0 {
+	if len(ws.dirs) == 0 || ws.prefilter && !ws.mayMatch(paths) {
 		return
 	}
 	var cands [][]int

@@ -29,26 +29,44 @@ func TestWatchSetMatchesEveryGlob(t *testing.T) {
 		"shared/x/y", "shx/x/z", "api/schema.graphql", "schema.graphql", "stacks/common/a.yaml", "stacks/a/stack.yaml",
 		"docs/b1.md", "docs/d.md", "tools*/y", "deploy/app.yaml", "deploy", "sharedlib/a",
 		"a/conf/x.json", "conf/x.json", "a/b/y", "z", "x", "q/x/r", "shared/lib/deep/m.go", "shared/lib/deep", "other/lib/c"}
-	ws := newWatchSet(watch)
-	for _, hp := range paths {
-		for _, bp := range paths {
-			type hit struct{ dir, glob string }
-			var got, want []hit
-			ws.match([2]string{hp, bp}, func(dir string, g glob) { got = append(got, hit{dir, g.text}) })
-			for _, dir := range sortedKeys(watch) {
-				for _, text := range watch[dir] {
-					g := compileGlob(text)
-					if (hp != "" && g.match(hp)) || (bp != "" && g.match(bp)) {
-						want = append(want, hit{dir, text})
-						break
+	check := func(watch map[string][]string, prefilter bool) {
+		t.Helper()
+		ws := newWatchSet(watch)
+		if ws.prefilter != prefilter {
+			t.Errorf("prefilter = %v, want %v", ws.prefilter, prefilter)
+		}
+		for _, hp := range paths {
+			for _, bp := range paths {
+				type hit struct{ dir, glob string }
+				var got, want []hit
+				ws.match([2]string{hp, bp}, func(dir string, g glob) { got = append(got, hit{dir, g.text}) })
+				for _, dir := range sortedKeys(watch) {
+					for _, text := range watch[dir] {
+						g := compileGlob(text)
+						if (hp != "" && g.match(hp)) || (bp != "" && g.match(bp)) {
+							want = append(want, hit{dir, text})
+							break
+						}
 					}
 				}
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("paths %q, %q: matched %v, every glob tried gives %v", hp, bp, got, want)
+				if !slices.Equal(got, want) {
+					t.Errorf("paths %q, %q: matched %v, every glob tried gives %v", hp, bp, got, want)
+				}
 			}
 		}
 	}
+	check(watch, false) // "sh*/x/**" and others: no literal folder
+	// Globs under literal folders, or after "**/": a path outside those
+	// folders without those names is ruled out before any glob is tried.
+	check(map[string][]string{
+		"stacks/b": {"./shared/*.json", "**/schema.graphql"},
+		"stacks/g": {"**/conf/*.json", "shared/lib/deep/**", "shared/lib/**"},
+		"stacks/a": {"shared/lib/**", "Makefile"},
+		"stacks/c": {"/shared", "stacks/common/**"},
+		"stacks/d": {"shared/lib/**"},
+		"stacks/e": {"docs/[a-c]*.md", "deploy/"},
+		"stacks/h": {"shared/lib/a.go", "shared/lib/deep/*.go"},
+	}, true)
 }
 
 // TestMergeFiles checks the shortcut for identical or one-sided lists
