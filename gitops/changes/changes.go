@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -65,6 +66,13 @@ type Options struct {
 	// change of those keys in a stack's spec.backend moves no state, so it
 	// is no reason to list the stack.
 	BackendFixed map[string]bool
+	// BackendWhere, when set, says where the state of a stack whose
+	// spec.backend holds keys ("backend.prefix" -> value) is kept, once
+	// every layer of configuration and its implied defaults are applied: a
+	// spec.backend change lists the stack only when the two places differ
+	// (keys set above stack.yaml, or a type implied by a bucket from an
+	// environment variable, move nothing). An error counts as a change.
+	BackendWhere func(keys map[string]string) (string, error)
 	// Resolve are the options stacks are resolved with (Lenient is forced:
 	// secrets are not in git).
 	Resolve stacks.ResolveOptions
@@ -1762,9 +1770,20 @@ func (e *engine) load(s *side, dir string) (*stacks.Stack, error) {
 // backendChange describes how spec.backend differs between the base and
 // head headers of a stack ("" when alike, or when either is unknown);
 // keys in fixed are set above stack.yaml and do not count.
-func backendChange(bh, hh *stacks.Header, fixed map[string]bool) string {
-	if bh == nil || hh == nil {
+func backendChange(bh, hh *stacks.Header, fixed map[string]bool, where func(map[string]string) (string, error)) string {
+	if bh == nil || hh == nil || maps.Equal(bh.Backend, hh.Backend) {
 		return ""
+	}
+	moved := ""
+	if where != nil {
+		wb, errB := where(bh.Backend)
+		wh, errH := where(hh.Backend)
+		if errB == nil && errH == nil && wb == wh {
+			return ""
+		}
+		if errB == nil && errH == nil {
+			moved = fmt.Sprintf("state %s -> %s", wb, wh)
+		}
 	}
 	keys := map[string]bool{}
 	for k := range bh.Backend {
@@ -1778,6 +1797,11 @@ func backendChange(bh, hh *stacks.Header, fixed map[string]bool) string {
 		if b, h := bh.Backend[k], hh.Backend[k]; b != h && !fixed[k] {
 			diffs = append(diffs, fmt.Sprintf("%s %q -> %q", strings.Replace(k, "backend.", "spec.backend.", 1), b, h))
 		}
+	}
+	if len(diffs) == 0 && moved != "" {
+		// Only keys fixed above stack.yaml differ, yet the place does (an
+		// implied default): say where it moves.
+		diffs = append(diffs, moved)
 	}
 	if len(diffs) == 0 {
 		return ""
@@ -1898,7 +1922,7 @@ func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bo
 		problems = append(problems, probs...)
 		st.Reasons = append(st.Reasons, extra...)
 		st.Components = comps
-		if d := backendChange(id.bh, id.hh, e.opts.BackendFixed); d != "" {
+		if d := backendChange(id.bh, id.hh, e.opts.BackendFixed, e.opts.BackendWhere); d != "" {
 			// The resolved model does not hold spec.backend, but plan,
 			// apply and status read the state where it points: at head
 			// every environment has nothing deployed there, and plans

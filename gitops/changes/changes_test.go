@@ -2783,5 +2783,27 @@ func TestBackendChange(t *testing.T) {
 		if got, want := summary(res), []string{"orders modified dev:modified,prod:modified,staging:modified"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: another key fixed: %q, want %q", m.name, got, want)
 		}
+		// BackendWhere decides when given: the same place is no change
+		// (whatever BackendFixed says), another place is, and so is a
+		// configuration that does not resolve.
+		for _, c := range []struct {
+			where func(map[string]string) (string, error)
+			want  []string
+		}{
+			{func(map[string]string) (string, error) { return "s3://b/", nil }, nil},
+			{func(k map[string]string) (string, error) { return "s3://b/" + k["backend.prefix"], nil },
+				[]string{"orders modified dev:modified,prod:modified,staging:modified"}},
+			{func(k map[string]string) (string, error) { return "", errors.New("bad") },
+				[]string{"orders modified dev:modified,prod:modified,staging:modified"}},
+		} {
+			res, err = changes.Detect(context.Background(), repo, changes.Options{Base: c0.String(), Head: c1.String(), StacksRoot: "stacks",
+				BackendFixed: map[string]bool{"backend.bucket": true}, BackendWhere: c.where})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := summary(res); len(got)+len(c.want) > 0 && !reflect.DeepEqual(got, c.want) {
+				t.Errorf("%s: BackendWhere: %q, want %q", m.name, got, c.want)
+			}
+		}
 	}
 }

@@ -157,7 +157,7 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	warnAmbiguousRef(f, repo, "--head", opts.Head)
 	copts := changes.Options{Base: opts.Base, Head: opts.Head, Uncommitted: opts.Uncommitted, StacksRoot: cfg.Stacks.Root,
 		Paths: opts.Paths, Stacks: opts.Stacks, Environments: opts.Environments, StrictNames: true,
-		BackendFixed: backendFixed(cfg)}
+		BackendFixed: backendFixed(cfg), BackendWhere: f.backendWhere}
 	var res *changes.Result
 	if opts.SinceDeployed {
 		if opts.OpenStore == nil {
@@ -766,6 +766,20 @@ func aheadOf(res *changes.Result) string {
 		return "the work tree (on " + res.Head[:12] + ")"
 	}
 	return "head " + res.Head[:12]
+}
+
+// backendWhere is changes.Options.BackendWhere: where the state of a stack
+// with spec.backend keys is kept, every layer and implied default applied.
+func (f *Factory) backendWhere(keys map[string]string) (string, error) {
+	c, err := f.ConfigForStack(keys, "")
+	if err != nil {
+		return "", err
+	}
+	where := f.describeBackend(c)
+	if c.Backend.Type == "s3" && c.Backend.Endpoint != "" {
+		where += " at " + c.Backend.Endpoint
+	}
+	return where, nil
 }
 
 // backendFixed are the backend and lock keys that environment variables or

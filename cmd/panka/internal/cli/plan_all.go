@@ -40,7 +40,7 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	defer repo.Close()
 	key := f.planSecretKey()
 	res, err := changes.Detect(ctx, repo, changes.Options{Base: opts.Base, Head: opts.Head, StacksRoot: cfg.Stacks.Root,
-		Resolve: stacks.ResolveOptions{Vars: vars, SecretKey: key}, BackendFixed: backendFixed(cfg)})
+		Resolve: stacks.ResolveOptions{Vars: vars, SecretKey: key}, BackendFixed: backendFixed(cfg), BackendWhere: f.backendWhere})
 	if err != nil {
 		return withCIBaseHint(f, err)
 	}
