@@ -148,6 +148,7 @@ func Detect(ctx context.Context, repo *gitops.Repo, opts Options) (*Result, erro
 		return nil, err
 	}
 	e := newEngine(repo, opts)
+	defer e.ix.wait()
 	repo.Warm()
 	if !opts.Uncommitted && !e.ix.holdsIndexes() {
 		e.ix.startStaged()

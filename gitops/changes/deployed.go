@@ -83,6 +83,7 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 		return nil, err
 	}
 	e := newEngine(repo, opts)
+	defer e.ix.wait()
 	head, err := e.head()
 	if err != nil {
 		return nil, err

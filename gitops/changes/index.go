@@ -115,7 +115,13 @@ type indexer struct {
 
 	stagedOnce sync.Once
 	staged     *staged
+
+	// saves are the cache writes in flight (save); wait ends them.
+	saves sync.WaitGroup
 }
+
+// wait returns when the cache writes save started are done.
+func (x *indexer) wait() { x.saves.Wait() }
 
 func (x *indexer) rootPrefix() string {
 	if x.root == "" {
@@ -715,17 +721,28 @@ func (x *indexer) save(ix *stackIndex) {
 	if x.cacheDir == "" || ix.Tree == "" || ix.noWatch {
 		return
 	}
+	// Encoded now (ix may change after), written meanwhile the comparison
+	// goes on: the file system work is off its path (Detect waits for it).
+	t, b := ix.Tree, encodeIndex(ix)
+	x.saves.Add(1)
+	go func() {
+		defer x.saves.Done()
+		x.write(t, b)
+	}()
+}
+
+// write stores an encoded index of stacks tree t in the cache.
+func (x *indexer) write(t string, b []byte) {
 	if err := os.MkdirAll(x.cacheDir, 0o755); err != nil {
 		return
 	}
-	b := encodeIndex(ix)
 	tmp, err := os.CreateTemp(x.cacheDir, ".stack-index-*")
 	if err != nil {
 		return
 	}
 	_, werr := tmp.Write(b)
 	cerr := tmp.Close()
-	if werr != nil || cerr != nil || os.Rename(tmp.Name(), x.file(ix.Tree)) != nil {
+	if werr != nil || cerr != nil || os.Rename(tmp.Name(), x.file(t)) != nil {
 		os.Remove(tmp.Name())
 		return
 	}
