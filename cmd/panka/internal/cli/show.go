@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -92,16 +93,22 @@ func showRun(opts *ShowOptions) error {
 	if f.JSON() {
 		return printOrderedJSON(f, &doc)
 	}
-	// Encoded into a buffer: the yaml encoder flattens a write error into
+	// Written into a buffer: the yaml encoder flattens a write error into
 	// text, and Run must see a closed stdout (`panka show | head`) as one.
 	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
-		return err
-	}
-	if err := enc.Close(); err != nil {
-		return err
+	if err := writeYAMLNode(&buf, &doc); err != nil {
+		if !errors.Is(err, errYAMLShape) {
+			return err
+		}
+		buf.Reset()
+		enc := yaml.NewEncoder(&buf)
+		enc.SetIndent(2)
+		if err := enc.Encode(&doc); err != nil {
+			return err
+		}
+		if err := enc.Close(); err != nil {
+			return err
+		}
 	}
 	_, err = f.IO.Out.Write(buf.Bytes())
 	return err
