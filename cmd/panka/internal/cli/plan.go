@@ -401,14 +401,16 @@ func warnBehindDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key 
 // the run holding it (an apply, a drift detect) writes the engine's state
 // as it goes and records its deployment after, so the engine's state
 // being ahead of the record is no sign of a run that recorded nothing.
-// A lock that cannot be read counts as not held.
+// A lock that cannot be read counts as not held, and so does a stale one,
+// taken on this host by a process that no longer runs: that is the run
+// that recorded nothing (killed), and its lease is what a kill -9 leaves.
 func leaseHeldNow(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key) bool {
 	l, err := f.Locker(ctx, cfg)
 	if err != nil {
 		return false
 	}
 	info, err := l.Get(ctx, locker.Key(key.Stack, key.Environment))
-	return err == nil && !info.Expired(f.Now())
+	return err == nil && !info.Expired(f.Now()) && !holderGone(info)
 }
 
 // planFindStack finds a stack by metadata.name under the stacks root.

@@ -123,7 +123,8 @@ type EnvStatus struct {
 	// recorded deployment, by a run that recorded nothing (stopped and
 	// resumed after another took its lease, killed, pulumi by hand): what
 	// is deployed may differ from the state, whatever the last drift
-	// check said. Not checked while a lease is held.
+	// check said. Not checked while a lease is held by a run that still
+	// may be writing it (one of another host, or one that runs here).
 	EngineStateChanged bool `json:"engineStateChanged,omitempty"`
 	// Error says why the state could not be read (Status "unreadable":
 	// corrupt, or written by a newer panka).
@@ -316,7 +317,9 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			continue
 		}
 		es.Status, es.Serial, es.LastDriftCheck = st.Status, st.Serial, st.LastDriftCheck
-		if st.EngineState != "" && (es.Lock == nil || es.LockExpired) {
+		// A lease held by a process that no longer runs (stale) is a
+		// killed run's: what it wrote is exactly what this says.
+		if st.EngineState != "" && (es.Lock == nil || es.LockExpired || es.LockHolderGone) {
 			if fn := f.engineStateFunc(cfg, key); fn != nil {
 				cur, err := fn(ctx, st.EngineState)
 				es.EngineStateChanged = err == nil && cur != "" && cur != st.EngineState
