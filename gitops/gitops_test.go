@@ -167,6 +167,8 @@ func TestResolveRef(t *testing.T) {
 		{g.Git("rev-parse", "annotated")[:12], c[2]},
 		{g.Git("rev-parse", "nested"), c[2]},
 		{"HEAD^{/c3}", c[3]},
+		// White space inside a message search is part of it.
+		{"HEAD^{/feature work}", feat},
 		// Stray white space around a ref (a CI variable) is no part of it.
 		{" HEAD~3", c[2]},
 		{"main\n", merge},
@@ -217,6 +219,8 @@ func TestResolveRef(t *testing.T) {
 				{ref: "HEAD~1:", msg: "inside a commit"},
 				{ref: ":0:f.txt", msg: "inside a commit"},
 				{ref: ":/c3", msg: "not supported"},
+				{ref: ":/c3 fix", msg: "(:/<text>) is not supported"},
+				{ref: "HEAD^{/c3} main", msg: "contains white space"},
 				// Ids of other objects: what they are, not "fetch it".
 				{ref: treeID, msg: "names a tree, not a commit: pass a commit id"},
 				{ref: treeID[:10], msg: "names a tree, not a commit"},

@@ -89,7 +89,7 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 	if ref == "" {
 		return ZeroHash, &RefError{Ref: ref, Err: ErrRefNotFound}
 	}
-	if i := strings.IndexAny(ref, " \t\r\n"); i >= 0 && !strings.Contains(ref[:i], "@{") {
+	if spaceOutsideBraces(ref) {
 		return ZeroHash, &RefError{Ref: ref, Err: errors.New("it contains white space, which no branch, tag or commit id does: check the variable or the quoting that gives it (e.g. two refs in one --base)")}
 	}
 	if strings.Trim(ref, "0") == "" && len(ref) >= 7 {
@@ -377,6 +377,28 @@ func (r *Repo) peelNestedTag(rev string) string {
 		return rev
 	}
 	return rev
+}
+
+// spaceOutsideBraces reports whether ref holds white space where no
+// revision has any: outside {...} (a reflog date, HEAD@{2 days ago}, or a
+// message search, HEAD^{/fix typo}) and not in a :/<text> search, which
+// notACommit explains.
+func spaceOutsideBraces(ref string) bool {
+	if strings.HasPrefix(ref, ":/") {
+		return false
+	}
+	depth := 0
+	for _, c := range ref {
+		switch {
+		case c == '{':
+			depth++
+		case c == '}' && depth > 0:
+			depth--
+		case depth == 0 && (c == ' ' || c == '\t' || c == '\r' || c == '\n'):
+			return true
+		}
+	}
+	return false
 }
 
 // notACommit refuses the revision forms that name something other than a
