@@ -1385,6 +1385,45 @@ func TestReplaceRefsIgnored(t *testing.T) {
 	}
 }
 
+// TestGraftsIgnored: a grafts file (.git/info/grafts, git's deprecated
+// form of git replace, still honoured by git) is local to the clone too.
+// The git binary followed it (GIT_NO_REPLACE_OBJECTS does not turn grafts
+// off), so with the git binary panka changed --base HEAD~1 compared from
+// the grafted parent and listed more than go-git alone did.
+func TestGraftsIgnored(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("stacks/a/stack.yaml", "1")
+	first := g.Commit("one")
+	g.Write("stacks/b/stack.yaml", "2")
+	second := g.Commit("two")
+	g.Write("stacks/a/stack.yaml", "3")
+	head := g.Commit("three")
+	g.WriteFile(".git/info/grafts", head.String()+" "+first.String()+"\n")
+	if got := g.Git("rev-parse", "HEAD~1"); got != first.String() {
+		t.Fatalf("git does not follow the graft: %s", got)
+	}
+	t.Setenv("GIT_GRAFT_FILE", filepath.Join(g.Dir, ".git", "info", "grafts"))
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			base, err := r.ResolveRef("HEAD~1")
+			if err != nil || base != second {
+				t.Fatalf("ResolveRef(HEAD~1) = %s, %v; want %s", base, err, second)
+			}
+			if mb, err := r.MergeBase(context.Background(), second, head); err != nil || mb != second {
+				t.Errorf("MergeBase(two, three) = %s, %v; want %s", mb, err, second)
+			}
+			ch, err := r.ChangedPaths(context.Background(), base, head)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ch) != 1 || ch[0].Path != "stacks/a/stack.yaml" {
+				t.Errorf("ChangedPaths(HEAD~1, HEAD) = %+v, want stacks/a/stack.yaml only", ch)
+			}
+		})
+	}
+}
+
 // GIT_DIR, GIT_WORK_TREE and GIT_INDEX_FILE in panka's environment (set by
 // hand, or by git for a hook) must not make the git processes read another
 // repository than the one go-git opened: both engines answer for the

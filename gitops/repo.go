@@ -296,13 +296,16 @@ func (s harmlessExtensions) Config() (*config.Config, error) {
 // that accelerate it must read that one too, not one these variables
 // point at (set in the environment, or by git itself for hooks).
 var repoEnv = []string{"GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE",
-	"GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM"}
+	"GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+	"GIT_GRAFT_FILE"}
 
 // gitEnv is the environment of the git processes: this process's, with
-// the repository named explicitly, and replace refs (git replace) off:
-// go-git reads the objects as they are, as a clone of the repository does
-// (refs/replace/ is not fetched by default), so the git processes must not
-// swap in another commit's parents or tree either.
+// the repository named explicitly, and replace refs (git replace) and
+// grafts (.git/info/grafts) off: go-git reads the objects as they are, as
+// a clone of the repository does (neither refs/replace/ nor the grafts file
+// is fetched by default), so the git processes must not swap in another
+// commit's parents or tree either. GIT_NO_REPLACE_OBJECTS leaves grafts on;
+// GIT_GRAFT_FILE naming a file that does not exist turns them off.
 func (r *Repo) gitEnv() []string {
 	env := os.Environ()
 	out := make([]string, 0, len(env)+4)
@@ -312,5 +315,5 @@ func (r *Repo) gitEnv() []string {
 			out = append(out, kv)
 		}
 	}
-	return append(out, "GIT_DIR="+r.gitDir, "GIT_WORK_TREE="+r.root, "GIT_OPTIONAL_LOCKS=0", "GIT_NO_REPLACE_OBJECTS=1", "LC_ALL=C")
+	return append(out, "GIT_DIR="+r.gitDir, "GIT_WORK_TREE="+r.root, "GIT_OPTIONAL_LOCKS=0", "GIT_NO_REPLACE_OBJECTS=1", "GIT_GRAFT_FILE="+filepath.Join(r.gitDir, "panka-no-grafts"), "LC_ALL=C")
 }
