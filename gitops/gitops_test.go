@@ -1385,6 +1385,63 @@ func TestReplaceRefsIgnored(t *testing.T) {
 	}
 }
 
+// TestAlternates: a clone made with git clone --shared (or --reference)
+// keeps no objects of its own and reads them from the other repository,
+// named by an absolute path in objects/info/alternates. go-git looked that
+// path up inside the .git folder, found nothing, and with
+// PANKA_GIT_BINARY=false panka changed said "resolve ref HEAD: not found".
+// A relative path there (relative to the objects folder, as git reads it)
+// and a #-comment line failed the same way.
+func TestAlternates(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("stacks/a/stack.yaml", "1")
+	base := g.Commit("one")
+	g.Write("stacks/a/stack.yaml", "2")
+	g.Write("stacks/b/stack.yaml", "b")
+	g.Commit("two")
+	for _, packed := range []bool{false, true} {
+		if packed {
+			g.Git("gc", "-q")
+		}
+		clone := filepath.Join(t.TempDir(), "shared")
+		g.Git("clone", "-q", "--shared", g.Dir, clone)
+		relative := filepath.Join(t.TempDir(), "relative")
+		g.Git("clone", "-q", "--shared", g.Dir, relative)
+		rel, err := filepath.Rel(filepath.Join(relative, ".git", "objects"), filepath.Join(g.Dir, ".git", "objects"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(relative, ".git", "objects", "info", "alternates"), []byte("# borrowed\n\n"+rel+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("git", "-C", relative, "cat-file", "-e", "HEAD:stacks/a/stack.yaml").CombinedOutput(); err != nil {
+			t.Fatalf("git does not read the relative alternate: %v %s", err, out)
+		}
+		for _, m := range modes {
+			for _, clone := range []string{clone, relative} {
+				t.Run(fmt.Sprintf("%s/packed=%v/%s", m.name, packed, filepath.Base(clone)), func(t *testing.T) {
+					r := open(t, clone, m.opts)
+					head, err := r.ResolveRef("HEAD")
+					if err != nil {
+						t.Fatal(err)
+					}
+					ch, err := r.ChangedPaths(context.Background(), base, head)
+					if err != nil || len(ch) != 2 {
+						t.Errorf("ChangedPaths = %+v, %v; want stacks/a and stacks/b", ch, err)
+					}
+					fsys, err := r.TreeFS(head)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if b, err := fs.ReadFile(fsys, "stacks/a/stack.yaml"); err != nil || string(b) != "2" {
+						t.Errorf("stacks/a/stack.yaml at HEAD = %q, %v", b, err)
+					}
+				})
+			}
+		}
+	}
+}
+
 // TestGraftsIgnored: a grafts file (.git/info/grafts, git's deprecated
 // form of git replace, still honoured by git) is local to the clone too.
 // The git binary followed it (GIT_NO_REPLACE_OBJECTS does not turn grafts

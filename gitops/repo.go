@@ -103,9 +103,14 @@ func Open(dir string, opts Options) (*Repo, error) {
 	// every object it reads (a 30,000-commit walk: 2.1 s instead of ~1 s);
 	// Close releases them.
 	objectsDir := filepath.Join(commonDir, "objects")
+	dot = withAlternates(dot, objectsDir)
 	newStorage := func() *packStorage {
 		c := cache.NewObjectLRU(16 * cache.MiByte)
-		return newPackStorage(filesystem.NewStorageWithOptions(dot, c, filesystem.Options{KeepDescriptors: true}), objectsDir, c)
+		// AlternatesFS: go-git reads the folders objects/info/alternates
+		// names (see withAlternates) through the .git folder's own
+		// filesystem by default, where the absolute paths git writes there
+		// lie outside it and no object is found.
+		return newPackStorage(filesystem.NewStorageWithOptions(dot, c, filesystem.Options{KeepDescriptors: true, AlternatesFS: osfs.New(string(filepath.Separator))}), objectsDir, c)
 	}
 	st := newStorage()
 	r, err := git.Open(harmlessExtensions{st}, osfs.New(root))
