@@ -1227,6 +1227,71 @@ func TestWorktreeChangesSubmoduleAndExcludes(t *testing.T) {
 	check([]string{"stacks/a/new.yaml", "stacks/a/stack.yaml.swp"})
 }
 
+// TestWorktreeChangesExcludesFileIncluded: core.excludesFile set in a file
+// git's configuration includes (include.path, includeIf "gitdir:..." or
+// "onbranch:...", as dotfiles often do) is honoured by both engines. go-git
+// alone read only the three top-level files, so with PANKA_GIT_BINARY=false
+// panka changed --uncommitted listed a stack folder the user ignores
+// globally as an untracked, added stack.
+func TestWorktreeChangesExcludesFileIncluded(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("stacks/a/stack.yaml", "x: 1\n")
+	g.Commit("base")
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", "")
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	t.Setenv("GIT_CONFIG_GLOBAL", "")
+	os.Unsetenv("GIT_CONFIG_GLOBAL") // set empty, git reads no global file
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(home, "swp.ignore"), "*.swp\n")
+	write(filepath.Join(home, "bak.ignore"), "*.bak\n")
+	write(filepath.Join(home, "swp.cfg"), "[core]\n\texcludesFile = ~/swp.ignore\n")
+	write(filepath.Join(home, "bak.cfg"), "[core]\n\texcludesFile = ~/bak.ignore\n")
+	g.WriteFile("stacks/a/new.yaml", "y: 1\n")
+	g.WriteFile("stacks/a/stack.yaml.swp", "editor swap file")
+	g.WriteFile("stacks/a/old.bak", "backup")
+	check := func(want ...string) {
+		t.Helper()
+		cmd := exec.Command("git", "status", "--porcelain", "-uall")
+		cmd.Dir = g.Dir
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(out), "\n"); n != len(want) {
+			t.Fatalf("git status lists %d files, the test wants %d:\n%s", n, len(want), out)
+		}
+		for _, m := range modes {
+			got, err := open(t, g.Dir, m.opts).WorktreeChanges(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: WorktreeChanges = %v, want %v", m.name, got, want)
+			}
+		}
+	}
+	gitconfig := filepath.Join(home, ".gitconfig")
+	write(gitconfig, "[include]\n\tpath = swp.cfg\n")
+	check("stacks/a/new.yaml", "stacks/a/old.bak")
+	write(gitconfig, "[includeIf \"gitdir:"+g.Dir+"/\"]\n\tpath = ~/bak.cfg\n")
+	check("stacks/a/new.yaml", "stacks/a/stack.yaml.swp")
+	write(gitconfig, "[includeIf \"gitdir:/elsewhere/\"]\n\tpath = ~/bak.cfg\n")
+	check("stacks/a/new.yaml", "stacks/a/old.bak", "stacks/a/stack.yaml.swp")
+	write(gitconfig, "[includeIf \"onbranch:ma*\"]\n\tpath = swp.cfg\n")
+	check("stacks/a/new.yaml", "stacks/a/old.bak")
+	// The repository's own configuration comes last and wins; its
+	// include.path is relative to the .git folder.
+	g.Git("config", "include.path", filepath.Join("..", "..", filepath.Base(home), "bak.cfg"))
+	check("stacks/a/new.yaml", "stacks/a/stack.yaml.swp")
+}
+
 // TestWorktreeChangesSplitIndex: with core.splitIndex the staging index is
 // a shared index plus changes; go-git alone must read it as git does
 // (deleted, replaced and added entries), in index versions 2 and 4.

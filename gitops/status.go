@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	formatcfg "github.com/go-git/go-git/v5/plumbing/format/config"
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
 )
@@ -532,40 +534,183 @@ var (
 )
 
 // excludesFile is the file of ignore patterns git reads besides .gitignore
-// and info/exclude: core.excludesFile (repository, then global, then
-// system configuration), by default $XDG_CONFIG_HOME/git/ignore or
-// ~/.config/git/ignore.
+// and info/exclude: core.excludesFile as git's configuration sets it (the
+// last value of the system, global and repository files, in that order,
+// with the files they include through include.path and includeIf), by
+// default $XDG_CONFIG_HOME/git/ignore or ~/.config/git/ignore.
 func (r *Repo) excludesFile() string {
 	home, _ := os.UserHomeDir()
-	expand := func(p string) string {
-		if strings.HasPrefix(p, "~/") && home != "" {
-			return filepath.Join(home, p[2:])
+	var files []string
+	if os.Getenv("GIT_CONFIG_NOSYSTEM") == "" {
+		sys := "/etc/gitconfig"
+		if v, ok := os.LookupEnv("GIT_CONFIG_SYSTEM"); ok {
+			sys = v // empty: none, as in git
 		}
-		if !filepath.IsAbs(p) {
-			return filepath.Join(r.root, p)
-		}
-		return p
+		files = append(files, sys)
 	}
-	r.mu.Lock()
-	local, err := r.r.Config()
-	r.mu.Unlock()
-	if err == nil {
-		if v := local.Raw.Section("core").Option("excludesfile"); v != "" {
-			return expand(v)
+	xdg := os.Getenv("XDG_CONFIG_HOME")
+	if xdg == "" && home != "" {
+		xdg = filepath.Join(home, ".config")
+	}
+	if v, ok := os.LookupEnv("GIT_CONFIG_GLOBAL"); ok {
+		files = append(files, v) // empty: none, as in git
+	} else {
+		if xdg != "" {
+			files = append(files, filepath.Join(xdg, "git", "config"))
+		}
+		if home != "" {
+			files = append(files, filepath.Join(home, ".gitconfig"))
 		}
 	}
-	for _, scope := range []config.Scope{config.GlobalScope, config.SystemScope} {
-		if c, err := config.LoadConfig(scope); err == nil {
-			if v := c.Raw.Section("core").Option("excludesfile"); v != "" {
-				return expand(v)
+	files = append(files, filepath.Join(r.commonDir, "config"))
+	value := ""
+	for _, f := range files {
+		r.configExcludesFile(f, home, 0, &value)
+	}
+	switch {
+	case value == "" && xdg != "":
+		return filepath.Join(xdg, "git", "ignore")
+	case value == "":
+		return ""
+	case strings.HasPrefix(value, "~/") && home != "":
+		return filepath.Join(home, value[2:])
+	case !filepath.IsAbs(value):
+		return filepath.Join(r.root, value)
+	}
+	return value
+}
+
+// configExcludesFile sets *value to each core.excludesFile the git config
+// file at path gives, in the order git reads them, following include.path
+// and the includeIf conditions gitdir:, gitdir/i: and onbranch: (as git,
+// at most 10 includes deep).
+func (r *Repo) configExcludesFile(path, home string, depth int, value *string) {
+	if path == "" || depth > 10 {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	cfg := formatcfg.New()
+	if err := formatcfg.NewDecoder(bytes.NewReader(b)).Decode(cfg); err != nil {
+		return
+	}
+	include := func(opts formatcfg.Options) {
+		for _, o := range opts {
+			if !strings.EqualFold(o.Key, "path") || o.Value == "" {
+				continue
+			}
+			p := o.Value
+			if strings.HasPrefix(p, "~/") && home != "" {
+				p = filepath.Join(home, p[2:])
+			} else if !filepath.IsAbs(p) {
+				p = filepath.Join(filepath.Dir(path), p)
+			}
+			r.configExcludesFile(p, home, depth+1, value)
+		}
+	}
+	for _, sec := range cfg.Sections {
+		switch strings.ToLower(sec.Name) {
+		case "core":
+			for _, o := range sec.Options {
+				if strings.EqualFold(o.Key, "excludesfile") {
+					*value = o.Value
+				}
+			}
+		case "include":
+			include(sec.Options)
+		case "includeif":
+			for _, sub := range sec.Subsections {
+				if r.includeIf(sub.Name, path, home) {
+					include(sub.Options)
+				}
 			}
 		}
 	}
-	if x := os.Getenv("XDG_CONFIG_HOME"); x != "" {
-		return filepath.Join(x, "git", "ignore")
+}
+
+// includeIf reports whether an includeIf condition of the config file at
+// path holds for this repository (git help config, "Conditional includes").
+func (r *Repo) includeIf(cond, path, home string) bool {
+	kind, pattern, ok := strings.Cut(cond, ":")
+	if !ok || pattern == "" {
+		return false
 	}
-	if home == "" {
-		return ""
+	switch kind {
+	case "gitdir", "gitdir/i":
+		switch {
+		case strings.HasPrefix(pattern, "~/") && home != "":
+			pattern = filepath.ToSlash(home) + pattern[1:]
+		case strings.HasPrefix(pattern, "./"):
+			pattern = filepath.ToSlash(filepath.Dir(path)) + pattern[1:]
+		case !strings.HasPrefix(pattern, "/"):
+			pattern = "**/" + pattern
+		}
+		if strings.HasSuffix(pattern, "/") {
+			pattern += "**"
+		}
+		dirs := []string{r.gitDir}
+		if real, err := filepath.EvalSymlinks(r.gitDir); err == nil && real != r.gitDir {
+			dirs = append(dirs, real)
+		}
+		for _, d := range dirs {
+			d = filepath.ToSlash(d)
+			if kind == "gitdir/i" {
+				d, pattern = strings.ToLower(d), strings.ToLower(pattern)
+			}
+			if re := configGlob(pattern); re != nil && re.MatchString(d) {
+				return true
+			}
+		}
+	case "onbranch":
+		if strings.HasSuffix(pattern, "/") {
+			pattern += "**"
+		}
+		if b := r.HeadBranch(); b != "" {
+			re := configGlob(pattern)
+			return re != nil && re.MatchString(b)
+		}
 	}
-	return filepath.Join(home, ".config", "git", "ignore")
+	return false
+}
+
+// configGlob compiles an includeIf pattern: * and ? within a folder, **
+// across folders, [...] a class; nil for a malformed one (matching nothing).
+func configGlob(pattern string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("^")
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; {
+		case strings.HasPrefix(pattern[i:], "**/"):
+			b.WriteString("(.*/)?")
+			i += 2
+		case strings.HasPrefix(pattern[i:], "**"):
+			b.WriteString(".*")
+			i++
+		case c == '*':
+			b.WriteString("[^/]*")
+		case c == '?':
+			b.WriteString("[^/]")
+		case c == '[':
+			if j := strings.IndexByte(pattern[i+1:], ']'); j > 0 {
+				class := pattern[i+1 : i+1+j]
+				if class[0] == '!' {
+					class = "^" + class[1:]
+				}
+				b.WriteString("[" + class + "]")
+				i += j + 1
+				continue
+			}
+			b.WriteString(regexp.QuoteMeta("["))
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	re, err := regexp.Compile(b.String())
+	if err != nil {
+		return nil
+	}
+	return re
 }
