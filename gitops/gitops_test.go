@@ -1697,15 +1697,17 @@ func TestResolveReflog(t *testing.T) {
 // With core.autocrlf=true or a .gitattributes eol=crlf, git checks files
 // out with CRLF line ends and stores them with LF: a checked-out file whose
 // stat data no longer matches the index (touched, or racily clean) is
-// unchanged for git status, and must be for go-git too.
+// unchanged for git status, and must be for go-git too. The attributes
+// may come from a folder's own .gitattributes (stacks/.gitattributes): go-git
+// alone read only the top one and listed every touched file as changed.
 func TestWorktreeChangesCRLF(t *testing.T) {
-	for _, setup := range []string{"core.autocrlf", ".gitattributes"} {
+	for _, setup := range []string{"core.autocrlf", ".gitattributes", "stacks/.gitattributes"} {
 		t.Run(setup, func(t *testing.T) {
 			g := gittest.New(t)
 			if setup == "core.autocrlf" {
 				g.Git("config", "core.autocrlf", "true")
 			} else {
-				g.Write(".gitattributes", "*.yaml text eol=crlf\n")
+				g.Write(setup, "*.yaml text eol=crlf\n")
 			}
 			g.Write("stacks/a/stack.yaml", "a: 1\nb: 2\n")
 			g.Write("stacks/a/other.yaml", "c: 3\n")

@@ -213,7 +213,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context, specs []string) ([]stri
 	}
 	inIndex := map[string]bool{}
 	gitlinks := map[string]bool{} // submodules
-	eol, trustExec, trustLinks := r.mayConvertEOL(), r.trustExecutableBit(), r.trustSymlinks()
+	eol, trustExec, trustLinks := r.mayConvertEOL(idx.Entries), r.trustExecutableBit(), r.trustSymlinks()
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -362,10 +362,11 @@ func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, eol, trustExec, tru
 
 // mayConvertEOL reports whether git may convert line ends between the work
 // tree and the repository: core.autocrlf is true or input (repository,
-// global or system configuration), or the repository's top .gitattributes
-// or info/attributes sets text or eol attributes. Then a work-tree file
+// global or system configuration), or info/attributes or a .gitattributes
+// (the top one, or one of a folder that the index holds, such as
+// stacks/.gitattributes) sets text or eol attributes. Then a work-tree file
 // with CRLF line ends is unchanged when its LF form is the indexed blob.
-func (r *Repo) mayConvertEOL() bool {
+func (r *Repo) mayConvertEOL(entries []*index.Entry) bool {
 	autocrlf := func(c *config.Config) bool {
 		v := strings.ToLower(c.Raw.Section("core").Option("autocrlf"))
 		return v == "true" || v == "input"
@@ -386,7 +387,13 @@ func (r *Repo) mayConvertEOL() bool {
 			break
 		}
 	}
-	for _, f := range []string{filepath.Join(r.root, ".gitattributes"), filepath.Join(r.commonDir, "info", "attributes")} {
+	files := []string{filepath.Join(r.root, ".gitattributes"), filepath.Join(r.commonDir, "info", "attributes")}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name, "/.gitattributes") {
+			files = append(files, filepath.Join(r.root, filepath.FromSlash(e.Name)))
+		}
+	}
+	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err == nil && (bytes.Contains(b, []byte("text")) || bytes.Contains(b, []byte("eol"))) {
 			return true
