@@ -54,19 +54,19 @@ func Format(src []byte) (out []byte, err error) {
 	if _, fe := checkText("", src); fe != nil {
 		return nil, &FormatError{Line: fe.Line, Column: fe.Column, Msg: fe.Msg}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(joinCommentOnlyDocuments(src)))
-	var docs []*yaml.Node
-	for {
-		var n yaml.Node
-		err := dec.Decode(&n)
-		if err == io.EOF {
-			break
+	text := joinCommentOnlyDocuments(src)
+	docs, err := decodeDocuments(text)
+	if err != nil {
+		line, col, msg := yamlErrPos(err, src)
+		return nil, &FormatError{Line: line, Column: col, Msg: "invalid YAML: " + msg}
+	}
+	if fixed, ok := keepFootComments(text); ok {
+		if d, err := decodeDocuments(fixed); err == nil {
+			docs = d
+			for _, d := range docs {
+				separatedHeadComment(d)
+			}
 		}
-		if err != nil {
-			line, col, msg := yamlErrPos(err, src)
-			return nil, &FormatError{Line: line, Column: col, Msg: "invalid YAML: " + msg}
-		}
-		docs = append(docs, &n)
 	}
 	if len(docs) == 0 {
 		return src, nil
@@ -98,6 +98,23 @@ func Format(src []byte) (out []byte, err error) {
 		return nil, fmt.Errorf("format: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// decodeDocuments decodes every document of src.
+func decodeDocuments(src []byte) ([]*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	var docs []*yaml.Node
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if err == io.EOF {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, &n)
+	}
 }
 
 // reorderDocument puts the keys of a document's top-level mapping, and of
@@ -226,7 +243,7 @@ func joinCommentOnlyDocuments(src []byte) []byte {
 	empty, commented := []bool{true}, []bool{false}
 	for i, l := range lines {
 		t := bytes.TrimRight(l, " \t\r\n")
-		if bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- #")) || bytes.HasPrefix(t, []byte("---\t#")) {
+		if isDocMarker(t) {
 			markers = append(markers, i)
 			empty, commented = append(empty, true), append(commented, false)
 			continue
@@ -255,6 +272,62 @@ func joinCommentOnlyDocuments(src []byte) []byte {
 		return src
 	}
 	return bytes.Join(lines, nil)
+}
+
+// isDocMarker reports a line (right-trimmed) that is a bare --- marker,
+// a comment after it allowed.
+func isDocMarker(t []byte) bool {
+	return bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- #")) || bytes.HasPrefix(t, []byte("---\t#"))
+}
+
+// keepFootComments works around yaml.v3 giving the comments right below
+// a --- to the document before, in place of that document's own foot
+// comments, when a blank line or the end of the file follows them:
+// "a: 1\n# a\n---\n# b\n\nc: 1\n" and "a: 1\n# a\n---\n# b\n" decode
+// without "# a" (a section comment, or a component commented out). It
+// does not when a blank line parts them from the ---, so one is put there
+// (lines move: parse src itself for the positions of errors). It reports
+// whether it changed anything.
+func keepFootComments(src []byte) ([]byte, bool) {
+	if !bytes.Contains(src, []byte("---")) {
+		return src, false
+	}
+	lines := bytes.SplitAfter(src, []byte("\n"))
+	var out [][]byte
+	for m, l := range lines {
+		out = append(out, l)
+		if !isDocMarker(bytes.TrimRight(l, " \t\r\n")) || !bytes.HasSuffix(l, []byte("\n")) {
+			continue
+		}
+		j := m + 1
+		for j < len(lines) {
+			if s := bytes.TrimSpace(lines[j]); len(s) == 0 || s[0] != '#' {
+				break
+			}
+			j++
+		}
+		if j > m+1 && (j == len(lines) || len(bytes.TrimSpace(lines[j])) == 0) {
+			out = append(out, []byte("\n"))
+		}
+	}
+	if len(out) == len(lines) {
+		return src, false
+	}
+	return bytes.Join(out, nil), true
+}
+
+// separatedHeadComment gives document d the comment above its first key
+// when a blank line parts them (yaml.v3 reads it so after a ---, the
+// first document's as the document's own): it is written back with the
+// blank line, as the document's head comment.
+func separatedHeadComment(d *yaml.Node) {
+	if d.HeadComment != "" || len(d.Content) != 1 || d.Content[0].Kind != yaml.MappingNode || len(d.Content[0].Content) == 0 {
+		return
+	}
+	k := d.Content[0].Content[0]
+	if c, ok := strings.CutSuffix(k.HeadComment, "\n"); ok && c != "" {
+		d.HeadComment, k.HeadComment = c, ""
+	}
 }
 
 func dropEmptyDocuments(docs []*yaml.Node) (kept []*yaml.Node, comments string) {

@@ -125,6 +125,9 @@ func TestGoldenFormat(t *testing.T) {
 		"a: 1\nb: \x07\n":    "line 2, column 4: invalid YAML: control characters are not allowed",
 		"a: 1\nb: caf\xe9\n": "line 2, column 7: invalid UTF-8 (byte 0xe9)",
 		"\xff\xfea\x00:\x00": "the file is UTF-16 text",
+		// The line of the file, not of the text yaml.v3 is given to
+		// keep the foot comment "# a" (keepFootComments).
+		"a: 1\n# a\n---\n# b\n\nc: 1\nd: [\n": "line 7: invalid YAML: did not find expected node content",
 	} {
 		if _, err := Format([]byte(src)); err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("Format(%q) = %v, want %q", src, err, want)
