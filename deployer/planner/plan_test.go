@@ -709,6 +709,30 @@ func TestUnifiedDiff(t *testing.T) {
 	}
 }
 
+// TestWriteTextControlCharacters: the lines of a multi-line value's diff
+// show its control characters escaped, as the JSON of one-line values
+// does. A carriage return or an escape sequence written in the YAML
+// ("\r", "\e[2J") reached the terminal raw, where it can overwrite or
+// clear what the plan shows before someone approves it.
+func TestWriteTextControlCharacters(t *testing.T) {
+	desired := base()
+	desired.Component("api").Spec["env"].(map[string]any)["SCRIPT"] = "echo ok\rrm -rf /data\x1b[2K\nnext\tline\u0085"
+	desired.Component("api").Spec["env"].(map[string]any)["ONE"] = "a\u009b2Jb\x7f"
+	var b bytes.Buffer
+	if err := Plan(desired, fromState(t, base()), Options{Header: deployedHeader()}).WriteText(&b, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.ContainsAny(out, "\r\x1b\u0085\u009b\x7f") {
+		t.Errorf("control characters reach the terminal:\n%q", out)
+	}
+	for _, want := range []string{"+echo ok\\rrm -rf /data\\x1b[2K\n", "+next\tline\\u0085\n", `"a\u009b2Jb\x7f"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan does not show %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestSummaryLine(t *testing.T) {
 	tests := []struct {
 		s    Summary

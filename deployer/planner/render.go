@@ -7,8 +7,10 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/sergi/go-diff/diffmatchpatch"
 )
@@ -108,7 +110,7 @@ func (p *Result) writeText(t *textWriter) {
 		for i, k := range names {
 			v := h.Vars[k]
 			if v != Masked {
-				v = compactJSON(v)
+				v = visible(compactJSON(v))
 			}
 			names[i] = k + "=" + v
 		}
@@ -392,12 +394,12 @@ func writeField(t *textWriter, fc FieldChange, indent string, create bool) {
 				case strings.HasPrefix(l, "-"):
 					col = ansiRed
 				}
-				t.line("%s  %s", indent, t.paint(col, l))
+				t.line("%s  %s", indent, t.paint(col, visible(l)))
 			}
 			return
 		}
 	}
-	t.line("%s%s: %s%s", indent, fc.Path, arrow(t, fc, bt, at, create), suffix)
+	t.line("%s%s: %s%s", indent, fc.Path, arrow(t, fc, visible(bt), visible(at), create), suffix)
 }
 
 func arrow(t *textWriter, fc FieldChange, before, after string, create bool) string {
@@ -426,6 +428,29 @@ func textOf(v any) (string, bool) {
 		return s, len(s) > 72
 	}
 	return s, false
+}
+
+// visible writes the control characters of a line of a multi-line diff
+// (a carriage return, an escape sequence) as Go escapes (\r, \x1b), and
+// those JSON leaves in one-line values (DEL, C1 controls such as U+009B,
+// which terminals take as ESC [): written raw they would move the cursor
+// or recolour the terminal, and a value could hide part of itself from
+// the plan people approve. Tabs stay.
+func visible(l string) string {
+	ctl := func(r rune) bool { return r != '\t' && unicode.IsControl(r) }
+	if !strings.ContainsFunc(l, ctl) {
+		return l
+	}
+	var b strings.Builder
+	for _, r := range l {
+		if ctl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // blockOf renders a value as lines for a diff: strings as their text,
