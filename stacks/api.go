@@ -3,7 +3,9 @@ package stacks
 import (
 	"errors"
 	"io/fs"
+	"strconv"
 	"strings"
+	"unicode"
 )
 
 // This file is the contract other packages build on. The implementation
@@ -78,9 +80,28 @@ func (e *Error) Error() string {
 		}
 	}
 	if e.Key != "" {
-		return pos + ": " + e.Key + ": " + e.Msg
+		return pos + ": " + escapeControl(e.Key) + ": " + e.Msg
 	}
 	return pos + ": " + e.Msg
+}
+
+// escapeControl writes the control characters of s (a key written in the
+// YAML as "\e[2J" or "a\rb") as Go escapes: raw, they would drive the
+// terminal, or split the error over lines.
+func escapeControl(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func (e *Errors) Error() string {

@@ -116,6 +116,12 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + ":6:3: spec.fi\u200bfo: unknown field (the name holds U+200B, an invisible character: retype it; did you mean \"fifo\"?); valid fields: fifo,",
 				cf + ":7:3: spec.x\u00a0y: unknown field (the name holds U+00A0, an invisible character: retype it); valid fields:",
 				cf + ":8:3: spec.my key: unknown field; valid fields:"}},
+		// A control character in a key (an escape sequence, a carriage
+		// return) is written escaped: raw, it drove the terminal that
+		// shows the error, or split the error over lines.
+		{"control character in a key", map[string]string{cf: doc("Queue", "q", `"\e[2Jfifo\r": true`, `deadLetter: {"max\u009bReceives": 1}`)},
+			[]string{cf + `:6:3: spec.\x1b[2Jfifo\r: unknown field (the name holds U+001B, an invisible character: retype it); valid fields:`,
+				cf + `:7:16: spec.deadLetter.max\u009bReceives: unknown field (the name holds U+009B, an invisible character: retype it; did you mean "maxReceives"?)`}},
 		// A reference where a component name belongs names the component
 		// to write; an empty or one-character name gets no guess.
 		{"reference as a component name", map[string]string{cf: doc("Queue", "q", "dependsOn: ['${db.endpoint}', '', x, '${db.url}']") + "---\n" + doc("Topic", "t", "subscriptions: [{queue: '${q.arn}'}]") + "---\n" + doc("Database", "db")},
