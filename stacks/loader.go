@@ -497,7 +497,12 @@ func stackName(file string, data []byte) (string, *errList) {
 		errs.add(pos{file, 1, 0}, "", "stack.yaml must hold exactly one document (kind: Stack), found %d", len(docs))
 		return "", &errs
 	}
-	name := docs[0].root.get("metadata").get("name")
+	meta := docs[0].root.get("metadata")
+	if meta != nil && meta.kind == nNull && meta.line > 0 {
+		errs.add(meta.pos(), "metadata", "%s", nullMetadata)
+		return "", &errs
+	}
+	name := meta.get("name")
 	if name != nil && name.kind == nNull && name.line > 0 {
 		errs.add(name.pos(), "metadata.name", "required field is empty (null): give the stack its name")
 		return "", &errs
@@ -923,6 +928,10 @@ func literalLabel(what, s string) string {
 }
 
 // docHeader checks apiVersion, kind, metadata and spec of a document.
+// nullMetadata is the error of a document whose metadata: holds nothing
+// (often: its name written without indentation, below it).
+const nullMetadata = "required field is empty (null): add name: <name> on the next line, indented under metadata"
+
 func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *node, ok bool) {
 	root := d.root
 	ok = true
@@ -935,6 +944,8 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 	}
 	av := root.get("apiVersion")
 	switch {
+	case av != nil && av.kind == nNull && av.line > 0:
+		errs.add(av.pos(), "apiVersion", "required field is empty (null): write apiVersion: %s", APIVersion)
 	case av.isNull():
 		errs.add(root.pos(), "apiVersion", "required field is missing: add apiVersion: %s", APIVersion)
 	case av.kind != nScalar || av.value != APIVersion:
@@ -942,6 +953,9 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 	}
 	kn := root.get("kind")
 	switch {
+	case kn != nil && kn.kind == nNull && kn.line > 0:
+		errs.add(kn.pos(), "kind", "required field is empty (null): write one of Stack, Service, Environment, %s", kindList())
+		return "", "", nil, nil, false
 	case kn.isNull():
 		errs.add(root.pos(), "kind", "required field is missing: one of Stack, Service, Environment, %s", kindList())
 		return "", "", nil, nil, false
@@ -952,6 +966,10 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 	kind = Kind(kn.value)
 	meta = root.get("metadata")
 	switch {
+	case meta != nil && meta.kind == nNull && meta.line > 0:
+		// metadata: with nothing under it (or its lines not indented)
+		errs.add(meta.pos(), "metadata", "%s", nullMetadata)
+		ok = false
 	case meta.isNull():
 		errs.add(root.pos(), "metadata", "required field is missing: add metadata.name")
 		ok = false

@@ -41,6 +41,8 @@ func TestDiscover(t *testing.T) {
 			`stacks/a/stack.yaml:1:1: metadata.name: required field is missing`},
 		{"null name", fstest.MapFS{"stacks/a/stack.yaml": {Data: []byte("kind: Stack\nmetadata:\n  name: ~\n")}}, "stacks", nil,
 			`stacks/a/stack.yaml:3:9: metadata.name: required field is empty (null): give the stack its name`},
+		{"null metadata", fstest.MapFS{"stacks/a/stack.yaml": {Data: []byte("kind: Stack\nmetadata:\nname: a\n")}}, "stacks", nil,
+			`stacks/a/stack.yaml:2:10: metadata: required field is empty (null): add name: <name> on the next line, indented under metadata`},
 		{"name not a string", fstest.MapFS{"stacks/a/stack.yaml": {Data: []byte("kind: Stack\nmetadata: {name: [x]}\n")}}, "stacks", nil,
 			`stacks/a/stack.yaml:2:18: metadata.name: want a string, got a list`},
 	}

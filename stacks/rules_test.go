@@ -133,6 +133,14 @@ func TestLoadRules(t *testing.T) {
 		// name: ~ is written, empty: not "missing" at the metadata line.
 		{"null component name", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "  name: b", "  name: ~", 1)},
 			[]string{cf + `:4:9: metadata.name: required field is empty (null): give it a value`}},
+		// metadata:, kind: or apiVersion: written with nothing after them
+		// (a name not indented under metadata) are reported where they
+		// are written, not as missing at the top of the document.
+		{"null metadata, kind, apiVersion", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "  name: b", "name: b", 1) + "---\n" + strings.NewReplacer("kind: Bucket", "kind:", "apiVersion: "+APIVersion, "apiVersion: ~").Replace(doc("Bucket", "c"))},
+			[]string{cf + `:3:10: metadata: required field is empty (null): add name: <name> on the next line, indented under metadata`,
+				cf + `:4:1: name: unknown field`,
+				cf + `:7:13: apiVersion: required field is empty (null): write apiVersion: core.panka.io/v1`,
+				cf + `:8:6: kind: required field is empty (null): write one of Stack, Service, Environment, MicroService,`}},
 		{"unknown kind", map[string]string{cf: doc("Lambda", "f")},
 			[]string{cf + `:2:7: kind: unknown kind "Lambda": use one of`}},
 		// Typos in any fixed key or kind name suggest the closest one.
