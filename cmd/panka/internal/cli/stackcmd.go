@@ -353,19 +353,44 @@ func parseVarFile(data []byte) (map[string]string, error) {
 		}
 		return out, sc.Err()
 	}
-	var n yaml.Node
-	if err := yaml.Unmarshal(data, &n); err != nil {
-		// As stack files and panka.yaml report it: the line (yaml.v3's is
-		// often one early) and what is wrong, without "yaml: line N:".
-		line, col, msg := stacks.YAMLErrorPos(err, data)
-		where := ""
-		if line > 0 {
-			where = fmt.Sprintf("line %d: ", line)
-			if col > 0 {
-				where = fmt.Sprintf("line %d:%d: ", line, col)
-			}
+	// Every document: yaml.Unmarshal reads the first only, and the
+	// variables of a second (two files joined with ---) were silently
+	// left out.
+	var n *yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var d yaml.Node
+		err := dec.Decode(&d)
+		if err == io.EOF {
+			break
 		}
-		return nil, fmt.Errorf("%snot valid YAML: %s (want NAME: value YAML or NAME=value lines)", where, msg)
+		if err != nil {
+			// As stack files and panka.yaml report it: the line (yaml.v3's is
+			// often one early) and what is wrong, without "yaml: line N:".
+			line, col, msg := stacks.YAMLErrorPos(err, data)
+			where := ""
+			if line > 0 {
+				where = fmt.Sprintf("line %d: ", line)
+				if col > 0 {
+					where = fmt.Sprintf("line %d:%d: ", line, col)
+				}
+			}
+			return nil, fmt.Errorf("%snot valid YAML: %s (want NAME: value YAML or NAME=value lines)", where, msg)
+		}
+		if len(d.Content) == 1 && d.Content[0].Kind == yaml.ScalarNode && d.Content[0].Tag == "!!null" && d.Content[0].Value == "" {
+			continue // an empty document: a stray ---, or comments only
+		}
+		if n != nil {
+			line := d.Line
+			if len(d.Content) > 0 {
+				line = d.Content[0].Line
+			}
+			return nil, fmt.Errorf("line %d: a second YAML document (after ---): a variables file is one mapping of NAME: value; remove the --- or pass each part with its own --var-file", line)
+		}
+		n = &d
+	}
+	if n == nil {
+		return out, nil // comments only
 	}
 	if len(n.Content) == 0 || n.Content[0].Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("want a mapping of NAME: value")

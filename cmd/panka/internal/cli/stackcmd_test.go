@@ -59,6 +59,11 @@ func TestParseVarFile(t *testing.T) {
 		// YAML syntax errors name the right line, without yaml.v3's prefix.
 		{"yaml unclosed", "A: one\nB: [x\nC: 3\n", nil, "line 2: not valid YAML: did not find expected ',' or ']' (want NAME: value YAML or NAME=value lines)"},
 		{"yaml tab", "A: one\n\tB: 2\n", nil, "line 2:1: not valid YAML: a tab in the indentation"},
+		// Two files joined with ---: the second document's variables
+		// were silently left out (yaml.Unmarshal reads one document).
+		{"yaml two documents", "A: one\n---\nB: two\n", nil, "line 3: a second YAML document (after ---): a variables file is one mapping of NAME: value; remove the --- or pass each part with its own --var-file"},
+		{"yaml empty documents", "---\n# header\n---\nA: one\n---\n", map[string]string{"A": "one"}, ""},
+		{"yaml comments only", "# A: one\n", map[string]string{}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
