@@ -316,6 +316,7 @@ func removeManifest(path string) error {
 		return fmt.Errorf("pankalocal: delete manifest %s: %w", path, err)
 	}
 	envDir := filepath.Dir(path)
+	sweepTemps(envDir, time.Now())
 	if os.Remove(envDir) == nil {
 		_ = os.Remove(filepath.Dir(envDir))
 	}
@@ -550,10 +551,34 @@ func hooks(ctx context.Context, component string, canFail bool) error {
 	return nil
 }
 
+// tempPattern names writeAtomic's temporary files (os.CreateTemp's "*").
+const tempPattern = ".manifest-*.tmp"
+
+// staleTemp is the age after which a temporary manifest is a killed
+// writer's: a write lasts milliseconds.
+const staleTemp = time.Minute
+
+// sweepTemps removes from dir the temporary manifests older than staleTemp:
+// a provider killed (SIGKILL, OOM, power) between creating one and renaming
+// it left it there, and each such kill added one for good (a destroy then
+// kept the environment folder too). Failures are ignored: housekeeping.
+func sweepTemps(dir string, now time.Time) {
+	names, err := filepath.Glob(filepath.Join(dir, tempPattern))
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if info, err := os.Lstat(n); err == nil && info.Mode().IsRegular() && now.Sub(info.ModTime()) > staleTemp {
+			_ = os.Remove(n)
+		}
+	}
+}
+
 // writeAtomic writes data to path through a temporary file in the same
 // folder and a rename, so readers never see a partial manifest.
 func writeAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
+	sweepTemps(dir, time.Now())
 	var f *os.File
 	var err error
 	// Two attempts: a concurrent Delete may remove the (empty) folder
@@ -562,7 +587,7 @@ func writeAtomic(path string, data []byte) error {
 		if err = os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("pankalocal: create %s: %w", dir, err)
 		}
-		if f, err = os.CreateTemp(dir, ".manifest-*.tmp"); err == nil {
+		if f, err = os.CreateTemp(dir, tempPattern); err == nil {
 			break
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
@@ -522,5 +523,49 @@ func TestGateHoldsUntilTheFileExists(t *testing.T) {
 	}
 	if _, err := (&Component{}).Create(context.Background(), infer.CreateRequest[ComponentArgs]{Inputs: args(t, "Bucket", nil)}); err != nil {
 		t.Fatalf("create once the gate file exists: %v", err)
+	}
+}
+
+// A provider killed between creating its temporary manifest and renaming
+// it leaves the temporary file behind: the next write in that folder
+// removes it once it is stale (a write in flight is not), and a destroy
+// no longer keeps the environment folder because of it.
+func TestKilledWritesTemporaryFilesAreSwept(t *testing.T) {
+	ctx := context.Background()
+	a := args(t, "Queue", nil)
+	envDir := filepath.Join(a.Directory, "orders", "dev")
+	if err := os.MkdirAll(envDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(envDir, ".manifest-123456.tmp")
+	fresh := filepath.Join(envDir, ".manifest-654321.tmp")
+	for _, f := range []string{stale, fresh} {
+		if err := os.WriteFile(f, []byte(`{"stack": "or`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * staleTemp)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	c := &Component{}
+	resp, err := c.Create(ctx, infer.CreateRequest[ComponentArgs]{Inputs: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("a killed write's temporary manifest is still there (err %v)", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a temporary manifest that may be in flight was removed: %v", err)
+	}
+	if err := os.Chtimes(fresh, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Delete(ctx, infer.DeleteRequest[ComponentState]{ID: "x", State: resp.Output}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(a.Directory, "orders")); !os.IsNotExist(err) {
+		t.Errorf("destroy left the stack folder (err %v)", err)
 	}
 }
