@@ -52,8 +52,23 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 		TTL: cfg.Locks.TTL.D(), Heartbeat: cfg.Locks.Heartbeat.D(), Wait: wait, Clock: clock,
 		OnWait: func(h locker.Info) {
 			note := ""
-			if h.Expired(clock.Now()) && holderRuns(h) {
+			now := clock.Now()
+			switch {
+			case h.Expired(now) && holderRuns(h):
 				note = fmt.Sprintf(" (its process %d still runs on this host: waiting until it ends)", h.Metadata.PID)
+			case h.Expired(now):
+			case holderGone(h):
+				// A killed run's lease: nothing will release it, and the
+				// wait said only "expires in 59m" until it gave up.
+				unlock, _ := staleUnlock(h, who, stack, env)
+				note = fmt.Sprintf(" (stale: process %d that took it no longer runs on this host, so nothing releases it: "+
+					"the wait ends only when it expires, or once `%s` removes it)", h.Metadata.PID, unlock)
+			default:
+				if quiet := heartbeatSilence(h, now, cfg.Locks.Heartbeat.D()); quiet > 0 && !holderRuns(h) {
+					note = fmt.Sprintf(" (not renewed for %s, while a running panka renews it every %s: its run is most likely dead; "+
+						"if you are sure, `panka unlock --stack %s --environment %s --force` removes it)",
+						humanDuration(quiet), cfg.Locks.Heartbeat.D(), stack, env)
+				}
 			}
 			fmt.Fprintf(f.Notices(), "Waiting for the lock on %s/%s: %s%s\n", stack, env, describeHolder(h, clock.Now()), note)
 		},

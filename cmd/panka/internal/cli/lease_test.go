@@ -521,3 +521,64 @@ func TestLeaseLostNamesTheNewHolder(t *testing.T) {
 		t.Errorf("lostTo with an unreadable lock: %v, want ErrLost saying the lock %s... cannot be read", err, want)
 	}
 }
+
+// TestAcquireLeaseWaitNamesADeadHolder: waiting (--lock-timeout) on the
+// lease of a run killed on this host (stale), or of one that has not
+// renewed it for many heartbeats (most likely dead), the notices said only
+// "Waiting for the lock ..., expires in 59m" until the wait gave up: they
+// now say that nothing will release it and the command that removes it.
+func TestAcquireLeaseWaitNamesADeadHolder(t *testing.T) {
+	ctx := context.Background()
+	waitOut := func(t *testing.T, f *Factory, cfg *config.Resolved, clk *lockertest.Clock, errOut *bytes.Buffer) string {
+		t.Helper()
+		var err error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, err = f.acquireLease(ctx, cfg, "app", "prod", "apply", "abc", 30*time.Second, clk)
+		}()
+		for clk.WaitSleepers(1, done) {
+			clk.Advance(locker.DefaultMaxBackoff)
+		}
+		<-done
+		if !errors.Is(err, locker.ErrHeld) {
+			t.Fatalf("AcquireLease = %v, want ErrHeld", err)
+		}
+		return errOut.String()
+	}
+
+	t.Run("stale", func(t *testing.T) {
+		f, _, _, errOut := lockTestFactory(t)
+		clk, cfg, other := onFakeClock(t, f)
+		holder := startHolder(t)
+		who, meta := f.LockIdentity(ctx, cfg, "apply", "")
+		meta.PID = holder.Process.Pid
+		if _, err := other.TryAcquire(ctx, locker.Info{Key: alice.Key, LockedBy: who, Metadata: meta}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		_ = holder.Process.Kill()
+		_ = holder.Wait()
+		stderr := waitOut(t, f, cfg, clk, errOut)
+		want := fmt.Sprintf("(stale: process %d that took it no longer runs on this host, so nothing releases it: "+
+			"the wait ends only when it expires, or once `panka unlock --stack app --environment prod` removes it)", holder.Process.Pid)
+		if !strings.Contains(stderr, "Waiting for the lock on app/prod") || !strings.Contains(stderr, want) {
+			t.Errorf("waiting notices do not say %q:\n%s", want, stderr)
+		}
+	})
+
+	t.Run("silent", func(t *testing.T) {
+		f, _, _, errOut := lockTestFactory(t)
+		start := time.Now().Truncate(time.Second)
+		clk, cfg, other := onFakeClockAt(t, f, start.Add(-15*time.Minute))
+		if _, err := other.TryAcquire(ctx, alice, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(15 * time.Minute)
+		stderr := waitOut(t, f, cfg, clk, errOut)
+		want := "while a running panka renews it every " + cfg.Locks.Heartbeat.D().String() + ": its run is most likely dead; " +
+			"if you are sure, `panka unlock --stack app --environment prod --force` removes it)"
+		if !strings.Contains(stderr, "(not renewed for 15m") || !strings.Contains(stderr, want) {
+			t.Errorf("waiting notices do not say %q:\n%s", want, stderr)
+		}
+	})
+}
