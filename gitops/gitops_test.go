@@ -1701,12 +1701,21 @@ func TestResolveReflog(t *testing.T) {
 // may come from a folder's own .gitattributes (stacks/.gitattributes): go-git
 // alone read only the top one and listed every touched file as changed.
 func TestWorktreeChangesCRLF(t *testing.T) {
-	for _, setup := range []string{"core.autocrlf", ".gitattributes", "stacks/.gitattributes"} {
+	for _, setup := range []string{"core.autocrlf", "include.path", ".gitattributes", "stacks/.gitattributes"} {
 		t.Run(setup, func(t *testing.T) {
 			g := gittest.New(t)
-			if setup == "core.autocrlf" {
+			switch setup {
+			case "core.autocrlf":
 				g.Git("config", "core.autocrlf", "true")
-			} else {
+			case "include.path":
+				// core.autocrlf in an included file (go-git alone
+				// read only the top-level files' settings).
+				inc := filepath.Join(t.TempDir(), "crlf.cfg")
+				if err := os.WriteFile(inc, []byte("[core]\n\tautocrlf = true\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				g.Git("config", "include.path", inc)
+			default:
 				g.Write(setup, "*.yaml text eol=crlf\n")
 			}
 			g.Write("stacks/a/stack.yaml", "a: 1\nb: 2\n")

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	formatcfg "github.com/go-git/go-git/v5/plumbing/format/config"
@@ -367,24 +366,9 @@ func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, eol, trustExec, tru
 // stacks/.gitattributes) sets text or eol attributes. Then a work-tree file
 // with CRLF line ends is unchanged when its LF form is the indexed blob.
 func (r *Repo) mayConvertEOL(entries []*index.Entry) bool {
-	autocrlf := func(c *config.Config) bool {
-		v := strings.ToLower(c.Raw.Section("core").Option("autocrlf"))
-		return v == "true" || v == "input"
-	}
-	r.mu.Lock()
-	local, err := r.r.Config()
-	r.mu.Unlock()
-	if err == nil {
-		if v := local.Raw.Section("core").Option("autocrlf"); v != "" {
-			return autocrlf(local)
-		}
-	}
-	for _, scope := range []config.Scope{config.GlobalScope, config.SystemScope} {
-		if c, err := config.LoadConfig(scope); err == nil && c.Raw.Section("core").Option("autocrlf") != "" {
-			if autocrlf(c) {
-				return true
-			}
-			break
+	if v, ok := r.configValue("core", "autocrlf"); ok {
+		if v := strings.ToLower(v); v == "true" || v == "input" {
+			return true
 		}
 	}
 	files := []string{filepath.Join(r.root, ".gitattributes"), filepath.Join(r.commonDir, "info", "attributes")}
@@ -541,44 +525,21 @@ var (
 )
 
 // excludesFile is the file of ignore patterns git reads besides .gitignore
-// and info/exclude: core.excludesFile as git's configuration sets it (the
-// last value of the system, global and repository files, in that order,
-// with the files they include through include.path and includeIf), by
-// default $XDG_CONFIG_HOME/git/ignore or ~/.config/git/ignore.
+// and info/exclude: core.excludesFile (see configValue), by default
+// $XDG_CONFIG_HOME/git/ignore or ~/.config/git/ignore.
 func (r *Repo) excludesFile() string {
 	home, _ := os.UserHomeDir()
-	var files []string
-	if os.Getenv("GIT_CONFIG_NOSYSTEM") == "" {
-		sys := "/etc/gitconfig"
-		if v, ok := os.LookupEnv("GIT_CONFIG_SYSTEM"); ok {
-			sys = v // empty: none, as in git
-		}
-		files = append(files, sys)
-	}
-	xdg := os.Getenv("XDG_CONFIG_HOME")
-	if xdg == "" && home != "" {
-		xdg = filepath.Join(home, ".config")
-	}
-	if v, ok := os.LookupEnv("GIT_CONFIG_GLOBAL"); ok {
-		files = append(files, v) // empty: none, as in git
-	} else {
-		if xdg != "" {
-			files = append(files, filepath.Join(xdg, "git", "config"))
-		}
-		if home != "" {
-			files = append(files, filepath.Join(home, ".gitconfig"))
-		}
-	}
-	files = append(files, filepath.Join(r.commonDir, "config"))
-	value := ""
-	for _, f := range files {
-		r.configExcludesFile(f, home, 0, &value)
-	}
+	value, _ := r.configValue("core", "excludesfile")
 	switch {
-	case value == "" && xdg != "":
-		return filepath.Join(xdg, "git", "ignore")
 	case value == "":
-		return ""
+		xdg := os.Getenv("XDG_CONFIG_HOME")
+		if xdg == "" && home != "" {
+			xdg = filepath.Join(home, ".config")
+		}
+		if xdg == "" {
+			return ""
+		}
+		return filepath.Join(xdg, "git", "ignore")
 	case strings.HasPrefix(value, "~/") && home != "":
 		return filepath.Join(home, value[2:])
 	case !filepath.IsAbs(value):
@@ -587,11 +548,41 @@ func (r *Repo) excludesFile() string {
 	return value
 }
 
-// configExcludesFile sets *value to each core.excludesFile the git config
-// file at path gives, in the order git reads them, following include.path
-// and the includeIf conditions gitdir:, gitdir/i: and onbranch: (as git,
-// at most 10 includes deep).
-func (r *Repo) configExcludesFile(path, home string, depth int, value *string) {
+// configFiles are git's configuration files in the order git reads them
+// (a later value wins): system, global (XDG, then ~/.gitconfig), the
+// repository's; GIT_CONFIG_NOSYSTEM, GIT_CONFIG_SYSTEM and
+// GIT_CONFIG_GLOBAL (empty: no file) as in git.
+func (r *Repo) configFiles(home string) []string {
+	var files []string
+	if os.Getenv("GIT_CONFIG_NOSYSTEM") == "" {
+		sys := "/etc/gitconfig"
+		if v, ok := os.LookupEnv("GIT_CONFIG_SYSTEM"); ok {
+			sys = v
+		}
+		files = append(files, sys)
+	}
+	if v, ok := os.LookupEnv("GIT_CONFIG_GLOBAL"); ok {
+		files = append(files, v)
+	} else {
+		xdg := os.Getenv("XDG_CONFIG_HOME")
+		if xdg == "" && home != "" {
+			xdg = filepath.Join(home, ".config")
+		}
+		if xdg != "" {
+			files = append(files, filepath.Join(xdg, "git", "config"))
+		}
+		if home != "" {
+			files = append(files, filepath.Join(home, ".gitconfig"))
+		}
+	}
+	return append(files, filepath.Join(r.commonDir, "config"))
+}
+
+// configLookup sets *value (and *found) to each section.key (a section
+// without subsection) the git config file at path gives, in the order git
+// reads them, following include.path and the includeIf conditions gitdir:,
+// gitdir/i: and onbranch: (as git, at most 10 includes deep).
+func (r *Repo) configLookup(path, home string, depth int, section, key string, value *string, found *bool) {
 	if path == "" || depth > 10 {
 		return
 	}
@@ -614,20 +605,20 @@ func (r *Repo) configExcludesFile(path, home string, depth int, value *string) {
 			} else if !filepath.IsAbs(p) {
 				p = filepath.Join(filepath.Dir(path), p)
 			}
-			r.configExcludesFile(p, home, depth+1, value)
+			r.configLookup(p, home, depth+1, section, key, value, found)
 		}
 	}
 	for _, sec := range cfg.Sections {
-		switch strings.ToLower(sec.Name) {
-		case "core":
+		switch {
+		case strings.EqualFold(sec.Name, section):
 			for _, o := range sec.Options {
-				if strings.EqualFold(o.Key, "excludesfile") {
-					*value = o.Value
+				if strings.EqualFold(o.Key, key) {
+					*value, *found = o.Value, true
 				}
 			}
-		case "include":
+		case strings.EqualFold(sec.Name, "include"):
 			include(sec.Options)
-		case "includeif":
+		case strings.EqualFold(sec.Name, "includeif"):
 			for _, sub := range sec.Subsections {
 				if r.includeIf(sub.Name, path, home) {
 					include(sub.Options)

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"unicode/utf8"
 
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 )
@@ -466,19 +466,15 @@ func (r *Repo) configBool(section, key string, def bool) bool {
 	return def
 }
 
-// configValue is the value of section.key in the repository's
-// configuration, else the global one, else the system one.
+// configValue is the value of section.key (a section without subsection)
+// in git's configuration: the last one the system, global and repository
+// files give, with the files they include (see configFiles, configLookup).
 func (r *Repo) configValue(section, key string) (string, bool) {
-	r.mu.Lock()
-	local, err := r.r.Config()
-	r.mu.Unlock()
-	if err == nil && local.Raw.Section(section).HasOption(key) {
-		return local.Raw.Section(section).Option(key), true
+	home, _ := os.UserHomeDir()
+	var value string
+	var found bool
+	for _, f := range r.configFiles(home) {
+		r.configLookup(f, home, 0, section, key, &value, &found)
 	}
-	for _, scope := range []config.Scope{config.GlobalScope, config.SystemScope} {
-		if c, err := config.LoadConfig(scope); err == nil && c.Raw.Section(section).HasOption(key) {
-			return c.Raw.Section(section).Option(key), true
-		}
-	}
-	return "", false
+	return value, found
 }
