@@ -133,6 +133,51 @@ func (f *Factory) GitOptions() gitops.Options {
 	return gitops.Options{}
 }
 
+// OpenRepo opens the git repository holding dir, as gitops.Open with
+// GitOptions. panka finds the repository from the folder, as git does
+// without GIT_DIR, and never follows GIT_DIR / GIT_WORK_TREE: when GIT_DIR
+// names another repository (set by hand; git sets it for hooks, naming the
+// same one) it warns that the answer is for the folder's repository, and a
+// "not a git repository" error says where to run panka instead.
+func (f *Factory) OpenRepo(dir string) (*gitops.Repo, error) {
+	repo, err := gitops.Open(dir, f.GitOptions())
+	env := f.Getenv("GIT_DIR")
+	if env == "" {
+		return repo, err
+	}
+	want, aerr := filepath.Abs(env)
+	if aerr != nil {
+		return repo, err
+	}
+	workTree := f.Getenv("GIT_WORK_TREE")
+	if workTree == "" {
+		workTree = want
+		if filepath.Base(want) == ".git" {
+			workTree = filepath.Dir(want)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, gitops.ErrNotRepository) {
+			return nil, fmt.Errorf("%w; GIT_DIR=%s is set, but panka does not follow GIT_DIR or GIT_WORK_TREE: run panka in that repository's work tree (cd %s, or panka -C %s)", err, env, workTree, workTree)
+		}
+		return nil, err
+	}
+	same := func(a, b string) bool {
+		if ra, err := filepath.EvalSymlinks(a); err == nil {
+			a = ra
+		}
+		if rb, err := filepath.EvalSymlinks(b); err == nil {
+			b = rb
+		}
+		return a == b
+	}
+	if !same(want, repo.GitDir()) && !same(want, repo.CommonDir()) {
+		f.Warnf("GIT_DIR=%s is set, but panka does not follow GIT_DIR or GIT_WORK_TREE: it reads the repository of the folder it runs in, %s; to read %s, run panka in its work tree (cd %s, or panka -C %s)",
+			env, repo.Root(), env, workTree, workTree)
+	}
+	return repo, nil
+}
+
 // changedRun detects changes and prints them.
 func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	f := opts.F
@@ -145,7 +190,7 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 		return err
 	}
 	relaxGC(f) // far-apart comparisons resolve thousands of stacks
-	repo, err := gitops.Open(wd, f.GitOptions())
+	repo, err := f.OpenRepo(wd)
 	if err != nil {
 		if errors.Is(err, gitops.ErrNotRepository) {
 			return fmt.Errorf("panka changed needs a git repository: %w", err)

@@ -228,7 +228,7 @@ func planSource(ctx context.Context, f *Factory, ref string) (*planSourceFS, err
 		return nil, err
 	}
 	src := &planSourceFS{ref: ref}
-	repo, err := gitops.Open(root, f.GitOptions())
+	repo, err := f.OpenRepo(root)
 	if err != nil {
 		if ref != "" {
 			return nil, fmt.Errorf("--ref %s: %w", ref, err)
