@@ -371,10 +371,34 @@ func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, 
 			indexed[rec.path] = rec.mode
 		}
 	}
+	// A path below a symbolic link to a folder is not in the work tree for
+	// git (git status lists the files committed there as deleted, and
+	// git add refuses "beyond a symbolic link"), though the file system
+	// reads through the link.
+	linked := map[string]bool{}
+	var linkOnWay func(dir string) bool
+	linkOnWay = func(dir string) bool {
+		if dir == "." || dir == "/" || dir == "" {
+			return false
+		}
+		if v, ok := linked[dir]; ok {
+			return v
+		}
+		v := linkOnWay(path.Dir(dir))
+		if !v {
+			st, err := fs.Lstat(fsys, dir)
+			v = err == nil && st.Mode()&fs.ModeSymlink != 0
+		}
+		linked[dir] = v
+		return v
+	}
 	for i, p := range paths {
 		if !utf8.ValidString(p) {
 			// io/fs refuses such a name: "lstat ...: invalid argument".
 			return nil, fmt.Errorf("read the work tree: the name %q is not valid UTF-8, which panka cannot read: rename it (git mv) to a UTF-8 name", p)
+		}
+		if linkOnWay(path.Dir(p)) {
+			continue
 		}
 		st, err := fs.Lstat(fsys, p)
 		if err == nil && st.IsDir() {

@@ -1427,6 +1427,40 @@ func TestLinkedStackFolder(t *testing.T) {
 	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}, []string{"orders modified dev:modified"})
 }
 
+// TestStackFolderReplacedByLink: a stack folder replaced in the work tree
+// by a symbolic link to another stack is, for git, the folder's files
+// deleted and a link added (git status: D ..., ?? stacks/billing). The
+// work-tree reader read the deleted files through the link, so --uncommitted
+// found billing's stack.yaml "modified" to orders' and reported orders
+// (a duplicate name) and billing's environments as modified, where the same
+// change committed is billing removed, and nothing else.
+func TestStackFolderReplacedByLink(t *testing.T) {
+	g, _ := baseRepo(t)
+	if err := os.RemoveAll(filepath.Join(g.Dir, "stacks", "billing")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("orders", filepath.Join(g.Dir, "stacks", "billing")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"billing removed dev:removed,prod:removed,staging:removed"}
+	wantProblem := "stacks/billing: is a symbolic link to the stack folder stacks/orders"
+	check := func(what string, opts changes.Options) {
+		t.Helper()
+		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+			if got := summary(res); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s %s paths=%v: %q, want %q", what, engine, paths, got, want)
+			}
+			if got := fmt.Sprint(res.Problems); !strings.Contains(got, wantProblem) || strings.Contains(got, "used by both") {
+				t.Errorf("%s %s paths=%v: problems %q, want only %q", what, engine, paths, got, wantProblem)
+			}
+		})
+	}
+	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
+	g.Git("add", "-A")
+	g.Commit("billing is a link to orders")
+	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+}
+
 // TestLinkedFileReason: an edit of the file a component, environment or
 // stack.yaml file links to (a symbolic link inside the stack, which the loader
 // follows) is credited with what it changed, not "no effect on the
