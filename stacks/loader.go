@@ -893,7 +893,7 @@ func environmentsOf(fsys fs.FS, dir string) []string {
 
 // addEnvironments records the environments of the files in envDir.
 func (s *Stack) addEnvironments(envDir string, ents []fs.DirEntry, errs *errList) {
-	for _, ent := range ents {
+	for i, ent := range ents {
 		if ent.IsDir() || !isYAML(ent.Name()) {
 			continue
 		}
@@ -903,6 +903,12 @@ func (s *Stack) addEnvironments(envDir string, ents []fs.DirEntry, errs *errList
 			continue
 		}
 		if contains(s.header.Environments, env) {
+			if i > 0 && ents[i-1].Name() == ent.Name() {
+				// Only a malformed git tree (written by a faulty tool)
+				// lists a name twice; no file system does.
+				errs.add(pos{path.Join(envDir, ent.Name()), 0, 0}, "", "the commit's tree lists %s twice, which git cannot check out (a malformed tree, written by a faulty tool: git fsck reports duplicateEntries): commit the environment file again with git itself", ent.Name())
+				continue
+			}
 			errs.add(pos{path.Join(envDir, ent.Name()), 0, 0}, "", "environment %q is defined twice (.yaml and .yml): remove one", env)
 			continue
 		}

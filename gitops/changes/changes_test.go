@@ -2,6 +2,7 @@ package changes_test
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -1459,6 +1460,60 @@ func TestStackFolderReplacedByLink(t *testing.T) {
 	g.Git("add", "-A")
 	g.Commit("billing is a link to orders")
 	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+}
+
+// TestDuplicateTreeEntry: a commit whose tree lists an environment file
+// twice (a malformed tree, written by a faulty tool; git fsck reports
+// duplicateEntries) said "environment dev is defined twice (.yaml and
+// .yml)", naming files that do not exist. It now says what is wrong.
+func TestDuplicateTreeEntry(t *testing.T) {
+	g, _ := baseRepo(t)
+	hexID := func(s string) []byte {
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// The tool appended a new dev.yaml instead of replacing the old one.
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	g.Commit("dev debug")
+	oldDev := g.Git("rev-parse", "HEAD~1:stacks/orders/environments/dev.yaml")
+	var tree []byte
+	for _, e := range [][2]string{{"dev.yaml", oldDev}, {"dev.yaml", g.Git("rev-parse", "HEAD:stacks/orders/environments/dev.yaml")}, {"prod.yaml", g.Git("rev-parse", "HEAD:stacks/orders/environments/prod.yaml")}, {"staging.yaml", g.Git("rev-parse", "HEAD:stacks/orders/environments/staging.yaml")}} {
+		tree = append(append(tree, "100644 "+e[0]+"\x00"...), hexID(e[1])...)
+	}
+	raw := filepath.Join(t.TempDir(), "tree")
+	if err := os.WriteFile(raw, tree, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Each folder on the way up gets the new tree in place of the old one.
+	mktree := func(parent, name, id string) string {
+		t.Helper()
+		sep := "/"
+		if strings.HasSuffix(parent, ":") {
+			sep = ""
+		}
+		listing := strings.Replace(g.Git("ls-tree", parent), g.Git("rev-parse", parent+sep+name)+"\t"+name, id+"\t"+name, 1)
+		cmd := exec.Command("git", "mktree")
+		cmd.Dir, cmd.Stdin = g.Dir, strings.NewReader(listing+"\n")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	id := g.Git("hash-object", "-t", "tree", "-w", "--literally", raw)
+	id = mktree("HEAD~1:stacks/orders", "environments", id)
+	id = mktree("HEAD~1:stacks", "orders", id)
+	id = mktree("HEAD~1:", "stacks", id)
+	g.Git("update-ref", "refs/heads/dup", g.Git("commit-tree", "-p", "HEAD~1", "-m", "duplicate entry", id))
+	want := "stacks/orders/environments/dev.yaml: the commit's tree lists dev.yaml twice, which git cannot check out"
+	detectAll(t, g.Dir, changes.Options{Base: "main~1", Head: "dup", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if got := fmt.Sprint(res.Problems); !strings.Contains(got, want) || strings.Contains(got, ".yml") {
+			t.Errorf("%s paths=%v: problems %q, want %q", engine, paths, got, want)
+		}
+	})
 }
 
 // TestLinkedFileReason: an edit of the file a component, environment or
