@@ -452,6 +452,14 @@ func TestResolveRules(t *testing.T) {
 			[]string{`stacks/s/environments/dev.yaml:9:13: spec.provider.region: "mars" is not an AWS region such as us-east-1`}},
 		{"provider name", map[string]string{"stacks/s/stack.yaml": strings.Replace(stackYAML, "name: aws", "name: gcp", 1)}, ResolveOptions{},
 			[]string{`stacks/s/stack.yaml:7:11: spec.provider.name: "gcp" is not one of aws, local`}},
+		// directory: ~/manifests made a folder named ~ in the repository
+		// (the shell expands ~, panka does not); a blank or padded folder
+		// name, or one holding a line break, was taken as it was.
+		{"provider directory", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "  provider:\n    name: local\n    directory: ~/manifests\n"}, ResolveOptions{},
+			[]string{`stacks/s/environments/dev.yaml:10:16: spec.provider.directory: "~/manifests" is not a folder relative to the repository, or an absolute one (not starting with ~, which is not expanded`}},
+		{"provider directory from a variable", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "  provider:\n    name: local\n    directory: '${OUT:- out}'\n"}, ResolveOptions{},
+			[]string{`stacks/s/environments/dev.yaml:10:16: spec.provider.directory: " out" is not a folder relative to the repository`}},
+		{"provider directory fine", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "  provider:\n    name: local\n    directory: ../out dir/x~\n"}, ResolveOptions{}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
