@@ -9,6 +9,7 @@ import (
 	"path"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1213,6 +1214,26 @@ func checkGlob(g string) string {
 	}
 	if strings.HasPrefix(g, "!") {
 		return fmt.Sprintf("watch glob %q: a leading ! does not exclude anything here (spec.watch only lists what to watch, and a path starting with ! matches nothing): list narrower globs instead", g)
+	}
+	// A leading ./ and a trailing / are dropped when matching; an empty
+	// or "." segment inside (shared//x, shared/./x) never matches a path.
+	if segs := strings.Split(strings.TrimSuffix(strings.TrimPrefix(g, "./"), "/"), "/"); slices.Contains(segs, "") || slices.Contains(segs, ".") {
+		clean := strings.Join(slices.DeleteFunc(segs, func(s string) bool { return s == "" || s == "." }), "/")
+		if clean == "" {
+			clean = "** for the whole repository, or a folder's glob such as shared/**"
+		}
+		return fmt.Sprintf("watch glob %q has an empty or \".\" path segment, which matches no path: write %s", g, clean)
+	}
+	// A backslash escapes the next character; before a letter, a digit
+	// or a dot it escapes nothing: a Windows folder separator, which
+	// makes the glob match no path (shared\x matches "sharedx").
+	for i := 0; i+1 < len(g); i++ {
+		if g[i] == '\\' {
+			if c := g[i+1]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' {
+				return fmt.Sprintf("watch glob %q: \\ is not a folder separator here (it escapes the next character): write %s", g, strings.ReplaceAll(g, "\\", "/"))
+			}
+			i++
+		}
 	}
 	for _, part := range strings.Split(g, "/") {
 		if part == "**" {

@@ -314,6 +314,14 @@ func TestLoadRules(t *testing.T) {
 		{"watch glob with .. inside the repository", map[string]string{"stacks/s/stack.yaml": stackYAML + "  watch: ['stacks/../shared/**', 'a/../../b']\n"},
 			[]string{`stacks/s/stack.yaml:16:11: spec.watch[0]: watch glob "stacks/../shared/**": ".." segments are not resolved (globs match repo-relative paths as written): write shared/**`,
 				`stacks/s/stack.yaml:16:34: spec.watch[1]: watch glob "a/../../b" must be relative to the repository root and stay inside it`}},
+		// shared//x, shared/./x and shared\x (a Windows separator) were
+		// taken and matched no path: changes to the watched file were
+		// never reported. A leading ./ and a trailing / are fine.
+		{"watch glob matching no path", map[string]string{"stacks/s/stack.yaml": stackYAML + "  watch: ['shared//x', 'shared/./x/', './', 'shared\\sub\\*.json', './ok/', 'ok\\*', 'ok/\\[x\\]']\n"},
+			[]string{`stacks/s/stack.yaml:16:11: spec.watch[0]: watch glob "shared//x" has an empty or "." path segment, which matches no path: write shared/x`,
+				`stacks/s/stack.yaml:16:24: spec.watch[1]: watch glob "shared/./x/" has an empty or "." path segment, which matches no path: write shared/x`,
+				`stacks/s/stack.yaml:16:39: spec.watch[2]: watch glob "./" has an empty or "." path segment, which matches no path: write ** for the whole repository`,
+				`stacks/s/stack.yaml:16:45: spec.watch[3]: watch glob "shared\\sub\\*.json": \ is not a folder separator here (it escapes the next character): write shared/sub/*.json`}},
 		{"empty watch glob", map[string]string{"stacks/s/stack.yaml": stackYAML + "  watch: ['', [a]]\n"},
 			[]string{`stacks/s/stack.yaml:16:11: spec.watch[0]: empty watch glob: remove it`, `stacks/s/stack.yaml:16:15: spec.watch[1]: want a glob string, got a list`}},
 		{"service spec", map[string]string{"stacks/s/services/api/service.yaml": doc("Service", "api", "team: x")},
