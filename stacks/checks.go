@@ -91,6 +91,7 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 	case KindTopic:
 		subs, _ := sp["subscriptions"].([]any)
 		subNodes := spec.get("subscriptions")
+		seen := map[string]int{} // a subscription's target -> its first index
 		for i, x := range subs {
 			m, _ := x.(map[string]any)
 			var sn *node
@@ -141,8 +142,41 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 			case !hasP:
 				r.errs.add(sn.pos(), kp, "a subscription needs {queue: <component>} or {protocol, endpoint}")
 			}
+			// The same queue, or the same protocol and endpoint, twice:
+			// one subscription to AWS, whose target refused the topic
+			// only when apply ran it, with no file:line.
+			if key, what := subscriptionKey(m); key != "" {
+				if j, dup := seen[key]; dup {
+					r.errs.add(sn.pos(), kp, "repeats spec.subscriptions[%d] (%s): remove one", j, what)
+				} else {
+					seen[key] = i
+				}
+			}
 		}
 	}
+}
+
+// subscriptionKey identifies what a topic subscription delivers to (a
+// queue, or a protocol and endpoint), and says it for an error (not the
+// endpoint: it may be secret); "" when it names nothing checkable.
+func subscriptionKey(m map[string]any) (key, what string) {
+	if q, ok := m["queue"].(string); ok && q != "" {
+		return "queue\x00" + q, "queue " + q
+	}
+	p, ok := m["protocol"].(string)
+	if !ok || p == "" {
+		return "", ""
+	}
+	what = "protocol " + p + ", the same endpoint"
+	switch e := m["endpoint"].(type) {
+	case string:
+		if e != "" {
+			return "endpoint\x00" + p + "\x00" + e, what
+		}
+	case Sensitive:
+		return "endpoint\x00" + p + "\x00" + e.Clear, what
+	}
+	return "", ""
 }
 
 var versionRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)

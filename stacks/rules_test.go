@@ -92,6 +92,12 @@ func TestLoadRules(t *testing.T) {
 				cf + `:7:11: spec.public: want true or false, got "Off": stack files are YAML 1.2, where Off is a string`}},
 		{"topic subscription queue", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: nope", "  - queue: b", "  - protocol: https") + "---\n" + doc("Bucket", "b")},
 			[]string{cf + `:7:14: spec.subscriptions[0].queue: unknown component "nope"`, cf + `:8:14: spec.subscriptions[1].queue: "b" is a Bucket, not a Queue`, cf + `:9:7: spec.subscriptions[2]: an external subscription needs both protocol and endpoint`}},
+		// The same subscription twice is one to AWS: the aws target
+		// refused the topic only when apply ran it, without file:line.
+		{"topic subscription repeated", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: q", "  - {protocol: https, endpoint: 'https://x.example'}", "  - queue: q", "  - {protocol: https, endpoint: 'https://x.example'}", "  - {protocol: email, endpoint: 'https://x.example'}", "  - {protocol: https, endpoint: '${KEY}'}", "  - {protocol: https, endpoint: '${KEY}'}") + "---\n" + doc("Queue", "q")},
+			[]string{cf + `:9:7: spec.subscriptions[2]: repeats spec.subscriptions[0] (queue q): remove one`,
+				cf + `:10:7: spec.subscriptions[3]: repeats spec.subscriptions[1] (protocol https, the same endpoint): remove one`,
+				cf + `:13:7: spec.subscriptions[6]: repeats spec.subscriptions[5] (protocol https, the same endpoint): remove one`}},
 		{"topic fifo mismatch", map[string]string{cf: doc("Topic", "t", "fifo: true", "subscriptions: [{queue: q}]") + "---\n" + doc("Queue", "q")},
 			[]string{cf + `:4:9: spec.subscriptions[0].queue: topic "t" is a FIFO topic but queue "q" is a standard queue`}},
 		// A tag other than the core schema's was dropped: image: !Ref x
@@ -458,6 +464,8 @@ func TestResolveRules(t *testing.T) {
 			[]string{`stacks/s/stack.yaml:8:13: spec.provider.region: ${db.endpoint}: component outputs cannot be used in the provider`}},
 		{"provider region", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "  provider:\n    region: mars\n"}, ResolveOptions{},
 			[]string{`stacks/s/environments/dev.yaml:9:13: spec.provider.region: "mars" is not an AWS region such as us-east-1`}},
+		{"topic subscription repeated, secret endpoint given", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - {protocol: https, endpoint: '${KEY}'}", "  - {protocol: https, endpoint: 'https://hook.example/${KEY}'}", "  - {protocol: https, endpoint: '${KEY}'}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"KEY": "s3cr3t"}}},
+			[]string{cf + `:9:7: spec.subscriptions[2]: repeats spec.subscriptions[0] (protocol https, the same endpoint): remove one`}},
 		{"provider name", map[string]string{"stacks/s/stack.yaml": strings.Replace(stackYAML, "name: aws", "name: gcp", 1)}, ResolveOptions{},
 			[]string{`stacks/s/stack.yaml:7:11: spec.provider.name: "gcp" is not one of aws, local`}},
 		// directory: ~/manifests made a folder named ~ in the repository
