@@ -942,6 +942,21 @@ const nullMetadata = "required field is empty (null): add name: <name> on the ne
 func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *node, ok bool) {
 	root := d.root
 	ok = true
+	if len(root.keys) > 0 && root.get("apiVersion") == nil && root.get("kind") == nil && root.get("metadata") == nil && root.get("spec") == nil {
+		// An OpenAPI spec, a docker-compose.yaml or a Helm values.yaml
+		// kept next to a service: one error that says so, not one per
+		// key and per missing field.
+		keys := make([]string, 0, 3)
+		for _, k := range root.keys {
+			if len(keys) == 3 {
+				keys = append(keys, "...")
+				break
+			}
+			keys = append(keys, escapeControl(k.value))
+		}
+		errs.add(root.pos(), "", "not a stack file (no apiVersion, kind, metadata or spec; its keys: %s): every .yaml and .yml file in a stack folder is read as part of the stack; move this one out of the stack folder, or start it with apiVersion: %s and kind", strings.Join(keys, ", "), APIVersion)
+		return "", "", nil, nil, false
+	}
 	for _, k := range root.keys {
 		switch k.value {
 		case "apiVersion", "kind", "metadata", "spec":

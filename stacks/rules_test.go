@@ -163,6 +163,13 @@ func TestLoadRules(t *testing.T) {
 			[]string{`stacks/s/environments/dev.yaml:8:3: spec.overides: unknown field (did you mean "overrides"?); an Environment spec has`}},
 		{"api version", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "core.panka.io/v1", "v2", 1)},
 			[]string{cf + `:1:13: apiVersion: unsupported apiVersion "v2": use core.panka.io/v1`}},
+		// An OpenAPI spec or a docker-compose.yaml kept in a service
+		// folder got an error per key and per missing field, none saying
+		// what to do: one says it is not a stack file and where to move it.
+		{"not a stack file", map[string]string{"stacks/s/services/api/openapi.yaml": "openapi: 3.0.0\ninfo: {title: api}\npaths: {}\ncomponents: {}\n", "stacks/s/services/api/empty.yaml": "{}\n"},
+			[]string{`stacks/s/services/api/openapi.yaml:1:1: not a stack file (no apiVersion, kind, metadata or spec; its keys: openapi, info, paths, ...): every .yaml and .yml file in a stack folder is read as part of the stack; move this one out of the stack folder, or start it with apiVersion: core.panka.io/v1 and kind`,
+				`stacks/s/services/api/empty.yaml:1:1: apiVersion: required field is missing`,
+				`stacks/s/services/api/empty.yaml:1:1: kind: required field is missing`}},
 		{"unknown top-level", map[string]string{cf: doc("Bucket", "b") + "extra: 1\n"},
 			[]string{cf + `:6:1: extra: unknown field; a document has apiVersion, kind, metadata and spec`}},
 		// Variables and references are substituted in spec fields only
