@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -18,10 +20,23 @@ func CheckpointPath(stackName string) string {
 
 // StackName is the Pulumi stack of a panka stack/environment. Each one has
 // its own backend folder, so the name only has to be readable and valid
-// (Pulumi allows [A-Za-z0-9_.-]).
+// (Pulumi allows [A-Za-z0-9_.-], at most 100 characters). Stack and
+// environment names may each be 63 characters long: a longer pair is
+// shortened, keeping a hash of the whole so that the name stays
+// unique. Names of 100 characters or fewer are as they always were.
 func StackName(stack, env string) string {
-	return sanitize(stack) + "-" + sanitize(env)
+	name := sanitize(stack) + "-" + sanitize(env)
+	if len(name) <= maxStackName {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	h := hex.EncodeToString(sum[:6])
+	return name[:maxStackName-len(h)-1] + "-" + h
 }
+
+// maxStackName is Pulumi's limit: a longer name fails the engine's start
+// with "a stack name cannot exceed 100 characters".
+const maxStackName = 100
 
 var invalidStackChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 
