@@ -81,7 +81,7 @@ func Format(src []byte) (out []byte, err error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	anchors := map[*yaml.Node]bool{} // of the documents so far
+	anchors := map[string]*yaml.Node{} // of the documents so far, by name
 	for _, d := range docs {
 		plainMergeKeys(d)
 		keepBlockScalars(d)
@@ -119,9 +119,12 @@ func decodeDocuments(src []byte) ([]*yaml.Node, error) {
 
 // reorderDocument puts the keys of a document's top-level mapping, and of
 // its metadata, in the canonical order — unless that would move an alias
-// (*name) before its anchor (&name): the result would not parse, so such a
-// document keeps its order. anchors are those of the earlier documents.
-func reorderDocument(d *yaml.Node, anchors map[*yaml.Node]bool) {
+// (*name) before its anchor (&name), where the result would not parse, or
+// after another anchor of the same name (YAML lets a name be reused: an
+// alias means the last one before it), where it would read another value:
+// such a document keeps its order. anchors are those of the earlier
+// documents.
+func reorderDocument(d *yaml.Node, anchors map[string]*yaml.Node) {
 	top := d.Content[0]
 	mappings := []*yaml.Node{top}
 	for i := 0; i+1 < len(top.Content); i += 2 {
@@ -159,15 +162,16 @@ func reorderDocument(d *yaml.Node, anchors map[*yaml.Node]bool) {
 }
 
 // aliasesAfterAnchors reports whether every alias in n, in document order,
-// comes after the anchor it names; seen holds the anchors met so far, and
-// gets every anchor of n.
-func aliasesAfterAnchors(n *yaml.Node, seen map[*yaml.Node]bool) bool {
-	ok := n.Kind != yaml.AliasNode || n.Alias == nil || seen[n.Alias]
+// names the anchor it stands for: that anchor is the last one of its name
+// before it. latest holds the last anchor of each name met so far, and
+// gets the anchors of n.
+func aliasesAfterAnchors(n *yaml.Node, latest map[string]*yaml.Node) bool {
+	ok := n.Kind != yaml.AliasNode || n.Alias == nil || latest[n.Value] == n.Alias
 	if n.Anchor != "" {
-		seen[n] = true
+		latest[n.Anchor] = n
 	}
 	for _, c := range n.Content {
-		if !aliasesAfterAnchors(c, seen) {
+		if !aliasesAfterAnchors(c, latest) {
 			ok = false
 		}
 	}
