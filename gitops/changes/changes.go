@@ -123,7 +123,10 @@ type Stack struct {
 	Environments       []string        `json:"environments"`
 	EnvironmentChanges map[string]Kind `json:"environmentChanges"`
 	Components         []string        `json:"components"`
-	Reasons            []Reason        `json:"reasons"`
+	// EnvironmentComponents gives, per modified environment, the
+	// components that changed there (Components is their union).
+	EnvironmentComponents map[string][]string `json:"-"`
+	Reasons               []Reason            `json:"reasons"`
 	// Deployed gives, with --since-deployed, the commit each environment
 	// was compared from ("" when never deployed).
 	Deployed map[string]string `json:"deployed,omitempty"`
@@ -1919,10 +1922,10 @@ func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bo
 			fileReasons(nil)
 			break
 		}
-		effects, comps, extra, probs := e.resolveEnvs(base, head, id, all, envB, envH, restrict, set)
+		effects, comps, envComps, extra, probs := e.resolveEnvs(base, head, id, all, envB, envH, restrict, set)
 		problems = append(problems, probs...)
 		st.Reasons = append(st.Reasons, extra...)
-		st.Components = comps
+		st.Components, st.EnvironmentComponents = comps, envComps
 		if d := backendChange(id.bh, id.hh, e.opts.BackendFixed, e.opts.BackendWhere); d != "" {
 			// The resolved model does not hold spec.backend, but plan,
 			// apply and status read the state where it points: at head
@@ -1971,15 +1974,15 @@ func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bo
 
 // resolveEnvs compares every environment's resolved model at base and
 // head. It returns, per changed file, what it changed, and the changed
-// components.
-func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, envH map[string]bool, restrict map[string]bool, set func(string, Kind)) (map[string]string, []string, []Reason, []error) {
+// components, in all and per environment.
+func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, envH map[string]bool, restrict map[string]bool, set func(string, Kind)) (map[string]string, []string, map[string][]string, []Reason, []error) {
 	effects := map[string]string{}
 	var problems []error
 	var reasons []Reason
 	var notCompared string // why an environment could not be compared
 	if !head.worktree && len(id.watched) == 0 && id.headErr == nil && id.baseErr == nil && e.cacheKey(base, id.baseDir) != "" &&
 		strings.SplitN(e.cacheKey(base, id.baseDir), ":", 2)[0] == strings.SplitN(e.cacheKey(head, id.headDir), ":", 2)[0] {
-		return effects, []string{}, nil, nil // same content (a pure move)
+		return effects, []string{}, nil, nil, nil // same content (a pure move)
 	}
 	var sB, sH *stacks.Stack
 	var errB, errH error
@@ -2147,6 +2150,9 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 	if comps == nil {
 		comps = []string{}
 	}
+	for _, names := range envComps {
+		sort.Strings(names)
+	}
 	// Attribute effects to the changed files.
 	envOfFile := func(p string) string {
 		for _, d := range []string{id.headDir, id.baseDir} {
@@ -2243,7 +2249,7 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 	if id.headErr != nil || errH != nil {
 		// Nothing was compared: no file is "without effect" (the load
 		// errors are the reasons).
-		return nil, comps, reasons, problems
+		return nil, comps, envComps, reasons, problems
 	}
 	if errB != nil {
 		notCompared = "the stack did not load at base (" + firstLine(errB) + ")"
@@ -2258,7 +2264,7 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 			}
 		}
 	}
-	return effects, comps, reasons, problems
+	return effects, comps, envComps, reasons, problems
 }
 
 type compJSON struct{ json string }

@@ -314,6 +314,12 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 				m.EnvironmentChanges[env] = k
 			}
 			m.Components = unionSorted(m.Components, s.Components)
+			for env, names := range s.EnvironmentComponents {
+				if m.EnvironmentComponents == nil {
+					m.EnvironmentComponents = map[string][]string{}
+				}
+				m.EnvironmentComponents[env] = names
+			}
 			// Environments deployed at different commits may give the
 			// same reason (a file changed since both).
 			for _, r := range s.Reasons {

@@ -383,7 +383,10 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			b := s != nil
 			es.Changed = &b
 			if b {
-				es.ChangedComponents = s.Components
+				// The stack's components changed in any environment
+				// listed; this one's own (environments deployed at
+				// other commits differ).
+				es.ChangedComponents = s.EnvironmentComponents[es.Environment]
 				es.EnvironmentChange = string(s.EnvironmentChanges[es.Environment])
 			} else if es.Deployed != nil && (es.Deployed.Dirty || len(es.Deployed.TargetComponents) > 0 || lastRunFailed(es)) {
 				// What runs came from uncommitted changes, or only some
