@@ -45,9 +45,9 @@ type (
 //
 // Call it only while holding panka's lease on the stack/environment: the
 // lease proves no other panka run is active, and panka is the only writer
-// of its Pulumi stacks. On file:// backends a lock whose Pulumi process
-// still runs on this host is not a killed run's: RecoverStale refuses and
-// clears nothing. Calling it when nothing is stale is cheap and
+// of its Pulumi stacks. On file:// and s3:// backends a lock whose Pulumi
+// process still runs on this host is not a killed run's: RecoverStale
+// refuses and clears nothing. Calling it when nothing is stale is cheap and
 // harmless on file:// backends (nothing runs); elsewhere it always runs
 // `pulumi cancel`, and reports Cancelled.
 func (r *Runner) RecoverStale(ctx context.Context) (*Recovery, error) {
@@ -74,6 +74,21 @@ func (r *Runner) RecoverStale(ctx context.Context) (*Recovery, error) {
 				if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return rec, fmt.Errorf("remove the unfinished Pulumi lock file %s of stack %q: %w; remove it by hand and re-run", l.Path, r.opts.Stack, err)
 				}
+			}
+		}
+	}
+	if b, ok := s3BackendOf(r.opts.BackendURL); ok {
+		// As on file:// backends: a lock of a Pulumi that still runs on
+		// this host is a live run's (panka killed while its engine
+		// stops, a force-unlocked run), and pulumi cancel would remove
+		// it and let two engines write the checkpoint and the
+		// resources. A listing that fails leaves the recovery as it was.
+		if c, err := b.client(ctx, r.opts.Env); err == nil {
+			if locks, err := listS3Locks(ctx, c, b, r.opts.Project, r.opts.Stack); err == nil {
+				if err := liveLock(locks, r.opts.Stack); err != nil {
+					return nil, err
+				}
+				rec.Locks = locks
 			}
 		}
 	}
