@@ -703,6 +703,78 @@ func describeState(ctx context.Context, store statestore.Store, key statestore.K
 	return s
 }
 
+// UntrackedWarning says, when RecoverStale (rec) dropped the pending creates
+// of resources that desired (nil: a destroy) does not deploy again (see
+// untrackedCreates), that they may exist untracked and how to remove them;
+// notDeployed says, given "it" or "them", why they are not deployed. It
+// returns "" when there are none.
+func UntrackedWarning(key statestore.Key, rec *engine.Recovery, desired *stacks.Resolved, notDeployed func(them string) string) string {
+	if rec == nil {
+		return ""
+	}
+	names := untrackedCreates(rec, desired)
+	if len(names) == 0 {
+		return ""
+	}
+	they, them := pronoun(names, "it", "they"), pronoun(names, "it", "them")
+	return fmt.Sprintf("the killed run of %s was creating %s when it died (its pending creates were dropped above): %s may exist although nothing tracks %s now, "+
+		"and %s, so neither Pulumi nor panka will ever delete %s. Look for %s (with the local target, %s in the manifest directory of %s) "+
+		"and delete %s by hand, or apply a commit that has %s (which takes %s over) and then one without",
+		key, strings.Join(names, ", "), they, them, notDeployed(them), them, them, manifestNames(names), key, them, them, them)
+}
+
+// untrackedCreates names the resources whose create a killed run left
+// pending and RecoverStale dropped, that desired (nil: a destroy) does not
+// deploy again: the provider may have created them before the run died,
+// and no state tracks them any more, so nothing will ever delete them
+// (the next up creates again only what it deploys). A resource named like
+// a desired component, or as one of its parts (<component>-...), is
+// deployed again.
+func untrackedCreates(rec *engine.Recovery, desired *stacks.Resolved) []string {
+	var out []string
+	for _, p := range rec.PendingOperations {
+		if p.Type != "creating" {
+			continue
+		}
+		i := strings.LastIndex(p.URN, "::")
+		if i < 0 {
+			continue
+		}
+		name := p.URN[i+2:]
+		again := false
+		if desired != nil {
+			for _, c := range desired.Components {
+				if name == c.Name || strings.HasPrefix(name, c.Name+"-") {
+					again = true
+					break
+				}
+			}
+		}
+		if !again && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// manifestNames lists the local target's manifest files of names.
+func manifestNames(names []string) string {
+	files := make([]string, len(names))
+	for i, n := range names {
+		files[i] = n + ".json"
+	}
+	return strings.Join(files, ", ")
+}
+
+// pronoun is one for a single name, many for several.
+func pronoun(names []string, one, many string) string {
+	if len(names) == 1 {
+		return one
+	}
+	return many
+}
+
 func shortSHA(c string) string {
 	if len(c) > 12 {
 		return c[:12]
@@ -722,6 +794,15 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 	if rec != nil && !rec.Empty() {
 		res.Recovery = rec
 		logf("an earlier run of %s was killed; holding the lease, panka %s", req.Key, rec.String())
+		if w := UntrackedWarning(req.Key, rec, desired, func(them string) string {
+			return fmt.Sprintf("this %s does not deploy %s", req.Operation, them)
+		}); w != "" {
+			warnf := rt.Warnf
+			if warnf == nil {
+				warnf = func(format string, args ...any) { logf("warning: "+format, args...) }
+			}
+			warnf("%s", w)
+		}
 	}
 	if err := CheckEngineState(req.Key, state, deployed, rec); err != nil && !emptyOK {
 		return nil, fmt.Errorf("%w%w", err, errRefusedBeforeEngine)

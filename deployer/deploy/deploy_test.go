@@ -1356,3 +1356,45 @@ func TestPlannedLeavesOutWhatFailedRunsNeverReached(t *testing.T) {
 		t.Errorf("apply of the revert: plan %+v, warnings %q; want no update, no delete, no warning", res.Plan.Summary, warnings)
 	}
 }
+
+// TestRunWarnsOfUntrackedCreates: a run killed while the provider created
+// components leaves pending creates, which the next run drops. When that
+// run does not deploy those components (another commit, a rollback, a
+// destroy), what the killed run created was tracked by nothing and never
+// deleted (found by kill -9 rounds: w4.json and w6.json stayed under
+// .panka/local while plan said "No changes"). The run now warns, naming
+// them; components it deploys again (by name, or as parts named
+// <component>-...) and other pending operations are not named.
+func TestRunWarnsOfUntrackedCreates(t *testing.T) {
+	urn := func(name string) string { return "urn:pulumi:shop-dev::panka::pankalocal:index:Component::" + name }
+	eng := &fakeEngine{recovered: &engine.Recovery{PendingOperations: []engine.PendingOperation{
+		{Type: "creating", URN: urn("w6")}, {Type: "creating", URN: urn("w4")}, {Type: "creating", URN: urn("web")},
+		{Type: "creating", URN: "urn:pulumi:shop-dev::panka::panka:aws:MicroService$aws:ecs/service:Service::web-service"},
+		{Type: "updating", URN: urn("w5")}, {Type: "deleting", URN: urn("w3")},
+	}}}
+	rt, _ := newRuntime(t, eng)
+	var warnings []string
+	rt.Warnf = func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
+	if _, err := Run(context.Background(), rt, Request{Key: key, Operation: statestore.OpApply,
+		Desired: model(comp("web", stacks.KindMicroService, map[string]any{"image": "a"}))}); err != nil {
+		t.Fatal(err)
+	}
+	want := "the killed run of shop/dev was creating w4, w6 when it died (its pending creates were dropped above): they may exist although nothing tracks them now, " +
+		"and this apply does not deploy them, so neither Pulumi nor panka will ever delete them. Look for them (with the local target, w4.json, w6.json in the manifest directory of shop/dev) " +
+		"and delete them by hand, or apply a commit that has them (which takes them over) and then one without"
+	if len(warnings) != 1 || warnings[0] != want {
+		t.Fatalf("warnings = %q, want %q", warnings, want)
+	}
+
+	// Deployed again: nothing to say.
+	warnings = nil
+	rt2, _ := newRuntime(t, &fakeEngine{recovered: &engine.Recovery{PendingOperations: []engine.PendingOperation{{Type: "creating", URN: urn("w4")}}}})
+	rt2.Warnf = rt.Warnf
+	if _, err := Run(context.Background(), rt2, Request{Key: key, Operation: statestore.OpApply,
+		Desired: model(comp("w4", stacks.KindWorker, map[string]any{"image": "a"}))}); err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 0 {
+		t.Fatalf("warnings for a create deployed again: %q", warnings)
+	}
+}

@@ -163,6 +163,11 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	}
 	if !rec.Empty() {
 		fmt.Fprintf(f.Notices(), "an earlier run of %s was killed; holding the lease, panka %s\n", key, rec.String())
+		if w := deploy.UntrackedWarning(key, rec, deployed, func(them string) string {
+			return "its deployed spec does not hold " + them
+		}); w != "" {
+			f.Warnf("%s", w)
+		}
 	}
 	// A refresh of an empty Pulumi stack finds no drift, whatever exists.
 	if err := driftEngineState(key, st, deployed, rec, moved); err != nil {
