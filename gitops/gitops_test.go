@@ -169,6 +169,13 @@ func TestResolveRef(t *testing.T) {
 		{"HEAD^{/c3}", c[3]},
 		// White space inside a message search is part of it.
 		{"HEAD^{/feature work}", feat},
+		// A peel followed by more (go-git alone refused these, and read
+		// HEAD^{}~ as HEAD).
+		{"HEAD^{}~1", c[4]},
+		{"HEAD^{}~", c[4]},
+		{"HEAD^{commit}^2", feat},
+		{"HEAD^{}^{commit}", merge},
+		{"nested^{}~1", c[1]},
 		// Stray white space around a ref (a CI variable) is no part of it.
 		{" HEAD~3", c[2]},
 		{"main\n", merge},
@@ -209,6 +216,11 @@ func TestResolveRef(t *testing.T) {
 				{ref: "main..feature", msg: "ends as --base main --head feature"},
 				{ref: "main..", msg: "ends as --base main --head HEAD"},
 				{ref: "main\tHEAD", msg: "contains white space"},
+				// git's parent shorthands for ranges and sets.
+				{ref: "HEAD^!", msg: "a range of commits (HEAD^! is HEAD^..HEAD), not one commit: name one commit (for panka changed, pass --base HEAD^ --head HEAD)"},
+				{ref: "main^-", msg: "(main^- is main^1..main)"},
+				{ref: "HEAD^-2", msg: "pass --base HEAD^2 --head HEAD"},
+				{ref: "HEAD^@", msg: "names every parent of HEAD, not one commit"},
 				// Forms naming something else than a commit: never the
 				// commit they start from.
 				{ref: "HEAD^{tree}", msg: "names a tree, not a commit"},

@@ -73,6 +73,13 @@ var (
 	upstreamRe = regexp.MustCompile(`^([^@]*)@\{(upstream|u|push)\}(.*)$`)
 	// nthParentRe matches a revision picking a parent beyond the first.
 	nthParentRe = regexp.MustCompile(`\^([2-9]|[1-9][0-9]+)`)
+	// parentRangeRe matches git's range shorthands X^@, X^! and X^-N.
+	parentRangeRe = regexp.MustCompile(`^(.+)\^(@|!|-[0-9]*)$`)
+	// peelRe matches a peel to the object itself or to its commit (^{},
+	// ^{commit}, ^{object}), which go-git cannot parse before more
+	// suffixes (HEAD^{}~1, HEAD^{}^{commit}): what ResolveRef resolves is
+	// a commit, reached by peeling anyway.
+	peelRe = regexp.MustCompile(`\^\{(?:commit|object|)\}`)
 )
 
 // ResolveRef resolves a ref to a commit id: a branch, tag (annotated tags are
@@ -161,7 +168,7 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 		return h, err
 	}
 	r.mu.Lock()
-	h, err := r.r.ResolveRevision(plumbing.Revision(r.peelNestedTag(rev)))
+	h, err := r.r.ResolveRevision(plumbing.Revision(r.peelNestedTag(peelRe.ReplaceAllString(rev, ""))))
 	r.mu.Unlock()
 	if err != nil {
 		if err := r.refToNonCommit(ref, rev); err != nil {
@@ -422,6 +429,23 @@ func notACommit(rev string) error {
 	}
 	if strings.HasPrefix(rev, ":/") {
 		return fmt.Errorf("finding a commit by its message (:/<text>) is not supported: pass the commit's id (git log --grep=<text> --format=%%H -1)")
+	}
+	// git's parent shorthands for ranges: X^! is X^..X, X^-N is X^N..X,
+	// X^@ is every parent of X.
+	if m := parentRangeRe.FindStringSubmatch(rev); m != nil {
+		x := m[1]
+		switch {
+		case m[2] == "@":
+			return fmt.Errorf("it names every parent of %s, not one commit: name one parent (%s^1, or %s^2 for a merge's second parent)", x, x, x)
+		case m[2] == "!":
+			return fmt.Errorf("it is a range of commits (%s^! is %s^..%s), not one commit: name one commit (for panka changed, pass --base %s^ --head %s)", x, x, x, x, x)
+		default:
+			n := strings.TrimPrefix(m[2], "-")
+			if n == "" {
+				n = "1"
+			}
+			return fmt.Errorf("it is a range of commits (%s is %s^%s..%s), not one commit: name one commit (for panka changed, pass --base %s^%s --head %s)", rev, x, n, x, x, n, x)
+		}
 	}
 	// Outside {...} (dates, searches), a colon starts a path inside a
 	// commit (<commit>:<path>, :<stage>:<path>).
