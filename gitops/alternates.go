@@ -17,28 +17,44 @@ var alternatesPath = filepath.Join("objects", "info", "alternates")
 
 // withAlternates returns the .git folder's filesystem dot, with
 // objects/info/alternates (when there is one) read as git reads it: a
-// relative path is relative to the objects folder, and blank lines and
-// #-comments are skipped. go-git takes a relative path from the root of
-// the filesystem it is given, and an unreadable line makes it ignore every
-// alternate: objects git finds were then missing with PANKA_GIT_BINARY=false.
-// Absolute paths reach go-git as they are (it reads them through
-// filesystem.Options.AlternatesFS, the root folder).
+// relative path is relative to the objects folder that lists it, blank
+// lines and #-comments are skipped, and the alternates of an alternate (a
+// clone made with --shared from a --shared clone) count too, up to git's
+// depth of 5. go-git takes a relative path from the root of the filesystem
+// it is given, follows no chain, and an unreadable line makes it ignore
+// every alternate: objects git finds were then missing with
+// PANKA_GIT_BINARY=false. Absolute paths reach go-git as they are (it reads
+// them through filesystem.Options.AlternatesFS, the root folder).
 func withAlternates(dot billy.Filesystem, objectsDir string) billy.Filesystem {
-	b, err := os.ReadFile(filepath.Join(objectsDir, "info", "alternates"))
-	if err != nil {
+	if _, err := os.Stat(filepath.Join(objectsDir, "info", "alternates")); err != nil {
 		return dot
 	}
 	var out bytes.Buffer
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSuffix(line, "\r")
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	seen := map[string]bool{filepath.Clean(objectsDir): true}
+	var add func(dir string, depth int)
+	add = func(dir string, depth int) {
+		b, err := os.ReadFile(filepath.Join(dir, "info", "alternates"))
+		if err != nil || depth > 5 {
+			return
 		}
-		if !filepath.IsAbs(line) {
-			line = filepath.Join(objectsDir, line)
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSuffix(line, "\r")
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			if !filepath.IsAbs(line) {
+				line = filepath.Join(dir, line)
+			}
+			line = filepath.Clean(line)
+			if seen[line] {
+				continue
+			}
+			seen[line] = true
+			out.WriteString(line + "\n")
+			add(line, depth+1)
 		}
-		out.WriteString(line + "\n")
 	}
+	add(objectsDir, 0)
 	return alternatesFS{Filesystem: dot, alternates: out.Bytes()}
 }
 

@@ -1467,8 +1467,9 @@ func TestReplaceRefsIgnored(t *testing.T) {
 // named by an absolute path in objects/info/alternates. go-git looked that
 // path up inside the .git folder, found nothing, and with
 // PANKA_GIT_BINARY=false panka changed said "resolve ref HEAD: not found".
-// A relative path there (relative to the objects folder, as git reads it)
-// and a #-comment line failed the same way.
+// A relative path there (relative to the objects folder, as git reads it),
+// a #-comment line, and an alternate with alternates of its own failed the
+// same way.
 func TestAlternates(t *testing.T) {
 	g := gittest.New(t)
 	g.Write("stacks/a/stack.yaml", "1")
@@ -1494,8 +1495,12 @@ func TestAlternates(t *testing.T) {
 		if out, err := exec.Command("git", "-C", relative, "cat-file", "-e", "HEAD:stacks/a/stack.yaml").CombinedOutput(); err != nil {
 			t.Fatalf("git does not read the relative alternate: %v %s", err, out)
 		}
+		// A --shared clone of a --shared clone: its alternate borrows
+		// from a third repository.
+		chained := filepath.Join(t.TempDir(), "chained")
+		g.Git("clone", "-q", "--shared", clone, chained)
 		for _, m := range modes {
-			for _, clone := range []string{clone, relative} {
+			for _, clone := range []string{clone, relative, chained} {
 				t.Run(fmt.Sprintf("%s/packed=%v/%s", m.name, packed, filepath.Base(clone)), func(t *testing.T) {
 					r := open(t, clone, m.opts)
 					head, err := r.ResolveRef("HEAD")
