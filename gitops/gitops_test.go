@@ -1711,6 +1711,32 @@ func TestResolveReflog(t *testing.T) {
 	}
 }
 
+// TestResolveReflogZeroEmptyReflog: X@{0} is X's current value, also when
+// X's reflog is empty (git reflog expire --expire=now --all, as some CI
+// caches and maintenance jobs run), as git resolves it; go-git alone
+// refused it ("the reflog of HEAD only has 0 entries"). @{1} is still
+// refused.
+func TestResolveReflogZeroEmptyReflog(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("f.txt", "1")
+	g.Commit("one")
+	g.Write("f.txt", "2")
+	g.Commit("two")
+	g.Git("reflog", "expire", "--expire=now", "--all")
+	for _, m := range modes {
+		r := open(t, g.Dir, m.opts)
+		for _, ref := range []string{"HEAD@{0}", "main@{0}", "@{0}", "@{0}~1"} {
+			want := plumbing.NewHash(g.Git("rev-parse", "--verify", ref))
+			if got, err := r.ResolveRef(ref); err != nil || got != want {
+				t.Errorf("%s: ResolveRef(%q) = %s, %v; want %s (git rev-parse)", m.name, ref, got, err, want)
+			}
+		}
+		if h, err := r.ResolveRef("HEAD@{1}"); err == nil {
+			t.Errorf("%s: ResolveRef(HEAD@{1}) = %s, want an error", m.name, h)
+		}
+	}
+}
+
 // With core.autocrlf=true or a .gitattributes eol=crlf, git checks files
 // out with CRLF line ends and stores them with LF: a checked-out file whose
 // stat data no longer matches the index (touched, or racily clean) is

@@ -41,10 +41,26 @@ func (r *Repo) reflogRef(ref, rev string) (h Hash, ok bool, err error) {
 		}
 	} else if n, convErr := strconv.Atoi(sel); convErr == nil && n >= 0 && !strings.HasPrefix(sel, "+") {
 		id, err := r.reflogEntry(name, n)
-		if err != nil {
+		switch {
+		case err == nil:
+			target = id.String()
+		case n == 0:
+			// @{0} is the ref's current value when its reflog is there
+			// but empty (git reflog expire), as in git.
+			full, file, ferr := r.reflogFile(name)
+			if ferr != nil {
+				return ZeroHash, true, &RefError{Ref: ref, Err: err}
+			}
+			if _, serr := os.Stat(file); serr != nil {
+				return ZeroHash, true, &RefError{Ref: ref, Err: err}
+			}
+			if _, rerr := r.ResolveRef(full); rerr != nil {
+				return ZeroHash, true, &RefError{Ref: ref, Err: err}
+			}
+			target = full
+		default:
 			return ZeroHash, true, &RefError{Ref: ref, Err: err}
 		}
-		target = id.String()
 	} else {
 		why := "panka reads reflog dates only through the git binary, which is off (PANKA_GIT_BINARY=false) or not on PATH"
 		if r.git != "" {
