@@ -1737,6 +1737,32 @@ func TestResolveReflogZeroEmptyReflog(t *testing.T) {
 	}
 }
 
+// TestResolveReflogHeadFromBranch: without a reflog of HEAD (a clone made
+// by a tool that writes only branch reflogs, or logs/HEAD deleted), git
+// resolves HEAD@{N} through the reflog of the branch HEAD points at; go-git
+// alone said "HEAD has no reflog here" while the git binary answered.
+func TestResolveReflogHeadFromBranch(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("f.txt", "1")
+	g.Commit("one")
+	g.Write("f.txt", "2")
+	g.Commit("two")
+	g.Write("f.txt", "3")
+	g.Commit("three")
+	if err := os.Remove(filepath.Join(g.Dir, ".git", "logs", "HEAD")); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range modes {
+		r := open(t, g.Dir, m.opts)
+		for _, ref := range []string{"HEAD@{1}", "HEAD@{2}~0", "@{1}", "HEAD@{0}"} {
+			want := plumbing.NewHash(g.Git("rev-parse", "--verify", ref))
+			if got, err := r.ResolveRef(ref); err != nil || got != want {
+				t.Errorf("%s: ResolveRef(%q) = %s, %v; want %s (git rev-parse)", m.name, ref, got, err, want)
+			}
+		}
+	}
+}
+
 // With core.autocrlf=true or a .gitattributes eol=crlf, git checks files
 // out with CRLF line ends and stores them with LF: a checked-out file whose
 // stat data no longer matches the index (touched, or racily clean) is

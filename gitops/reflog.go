@@ -130,7 +130,19 @@ func (r *Repo) reflogFile(name string) (full, file string, err error) {
 		}
 	}
 	if name == "HEAD" || name == "@" {
-		return "HEAD", filepath.Join(r.gitDir, "logs", "HEAD"), nil
+		file := filepath.Join(r.gitDir, "logs", "HEAD")
+		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+			// Without a reflog of HEAD, git reads that of the branch
+			// HEAD points at (git's dwim_log).
+			if head, err := r.r.Storer.Reference(plumbing.HEAD); err == nil && head.Type() == plumbing.SymbolicReference {
+				branch := head.Target().String()
+				bf := filepath.Join(r.commonDir, "logs", filepath.FromSlash(branch))
+				if _, err := os.Stat(bf); err == nil {
+					return branch, bf, nil
+				}
+			}
+		}
+		return "HEAD", file, nil
 	}
 	candidates := []string{name, "refs/" + name, "refs/tags/" + name, "refs/heads/" + name, "refs/remotes/" + name, "refs/remotes/" + name + "/HEAD"}
 	if strings.HasPrefix(name, "refs/") {
