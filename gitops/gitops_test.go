@@ -1304,6 +1304,42 @@ func TestWorktreeChangesExcludesFileIncluded(t *testing.T) {
 	check("stacks/a/new.yaml", "stacks/a/stack.yaml.swp")
 }
 
+// TestWorktreeChangesFolderReplacedByLink: a tracked folder moved and
+// replaced by a symbolic link to its new place (mv stacks/a stacks/b;
+// ln -s b stacks/a) leaves, for git, every file indexed below stacks/a
+// deleted. go-git alone read them through the link, found them unchanged
+// and listed only the link and the new folder, so panka changed
+// --uncommitted saw stacks/b as a copy of a stack that still existed.
+func TestWorktreeChangesFolderReplacedByLink(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("stacks/a/stack.yaml", "x: 1\n")
+	g.Write("stacks/a/environments/dev.yaml", "y: 1\n")
+	g.Write("stacks/c/stack.yaml", "z: 1\n")
+	g.Commit("base")
+	if err := os.Rename(filepath.Join(g.Dir, "stacks", "a"), filepath.Join(g.Dir, "stacks", "b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("b", filepath.Join(g.Dir, "stacks", "a")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"stacks/a", "stacks/a/environments/dev.yaml", "stacks/a/stack.yaml", "stacks/b/environments/dev.yaml", "stacks/b/stack.yaml"}
+	if got := g.Git("status", "--porcelain", "--untracked-files=all"); got != "D stacks/a/environments/dev.yaml\n D stacks/a/stack.yaml\n?? stacks/a\n?? stacks/b/environments/dev.yaml\n?? stacks/b/stack.yaml" {
+		t.Fatalf("git status = %q", got)
+	}
+	for _, m := range modes {
+		for _, under := range [][]string{nil, {"stacks"}, {"stacks/a"}} {
+			got, err := open(t, g.Dir, m.opts).WorktreeChangesUnder(context.Background(), under...)
+			w := want
+			if len(under) == 1 && under[0] == "stacks/a" {
+				w = []string{"stacks/a", "stacks/a/environments/dev.yaml", "stacks/a/stack.yaml"}
+			}
+			if err != nil || !reflect.DeepEqual(got, w) {
+				t.Errorf("%s: WorktreeChangesUnder(%q) = %q, %v; want %q", m.name, under, got, err, w)
+			}
+		}
+	}
+}
+
 // TestWorktreeChangesSplitIndex: with core.splitIndex the staging index is
 // a shared index plus changes; go-git alone must read it as git does
 // (deleted, replaced and added entries), in index versions 2 and 4.

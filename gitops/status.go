@@ -252,6 +252,28 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context, specs []string) ([]stri
 	if err := r.untracked(ctx, specs, inIndex, gitlinks, changed); err != nil {
 		return nil, err
 	}
+	// A tracked folder replaced by a symbolic link (mv stacks/a stacks/b;
+	// ln -s b stacks/a) shows as an untracked link; the files indexed
+	// below it are gone for git (git status: D), though lstat reads them
+	// through the link, unchanged.
+	var links []string
+	for p := range changed {
+		if inIndex[p] {
+			continue
+		}
+		if st, err := lstat(filepath.Join(r.root, filepath.FromSlash(p))); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+			links = append(links, p+"/")
+		}
+	}
+	if len(links) > 0 {
+		for _, e := range entries {
+			for _, l := range links {
+				if strings.HasPrefix(e.Name, l) {
+					changed[e.Name] = true
+				}
+			}
+		}
+	}
 	return sortedKeys(changed), nil
 }
 
