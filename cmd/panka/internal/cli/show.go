@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -86,7 +87,7 @@ func showRun(opts *ShowOptions) error {
 	// JSON is YAML: parsing it into a node keeps the field order of the
 	// model for both renderings.
 	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	if err := yaml.Unmarshal(yamlSafeJSON(b), &doc); err != nil {
 		return err
 	}
 	maskNode(&doc, "", false)
@@ -112,6 +113,28 @@ func showRun(opts *ShowOptions) error {
 	}
 	_, err = f.IO.Out.Write(buf.Bytes())
 	return err
+}
+
+// yamlSafeJSON escapes, in the JSON text b, the characters encoding/json
+// writes raw inside strings that YAML cannot read back as themselves: DEL,
+// the C1 controls and U+FFFE/U+FFFF, which yaml.v3 refuses ("control
+// characters are not allowed": show failed on a value that validate
+// takes, such as "\u009b" or "\x7f"), and NEL (U+0085), which YAML reads
+// as a line break. YAML's \uXXXX escape means the same character.
+func yamlSafeJSON(b []byte) []byte {
+	unsafe := func(r rune) bool { return r == 0x7f || r >= 0x80 && r <= 0x9f || r == 0xfffe || r == 0xffff }
+	if !bytes.ContainsFunc(b, unsafe) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for _, r := range string(b) {
+		if unsafe(r) {
+			out = fmt.Appendf(out, "\\u%04x", r)
+			continue
+		}
+		out = utf8.AppendRune(out, r)
+	}
+	return out
 }
 
 // maskNode replaces sensitive values with "(sensitive)" and switches the
