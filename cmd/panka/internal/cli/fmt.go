@@ -117,8 +117,24 @@ func fmtFile(dir, p string, check bool) (fmtOutcome, error) {
 	if check {
 		return fmtOutcome{changed: true}, nil
 	}
-	tmp := full + ".panka-fmt"
-	if err := os.WriteFile(tmp, out, st.Mode().Perm()); err != nil {
+	// A temporary file of this run's own: two fmt runs at once (an
+	// editor formatting on save, a pre-commit hook) shared one name, so
+	// one renamed the other's file away ("rename ...: no such file or
+	// directory") or could rename it while it was being written.
+	tf, err := os.CreateTemp(filepath.Dir(full), filepath.Base(full)+".*.panka-fmt")
+	if err != nil {
+		return fmtOutcome{}, fmt.Errorf("fmt: write %s: %w", p, err)
+	}
+	tmp := tf.Name()
+	_, err = tf.Write(out)
+	if err == nil {
+		err = tf.Chmod(st.Mode().Perm())
+	}
+	if cerr := tf.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return fmtOutcome{}, fmt.Errorf("fmt: write %s: %w", p, err)
 	}
 	if err := os.Rename(tmp, full); err != nil {

@@ -7,7 +7,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+
+	"panka.dev/panka/stacks"
 )
 
 // TestFmtManyFilesInOrder: fmt formats files in parallel and reports them
@@ -74,5 +77,61 @@ func TestFmtManyFilesInOrder(t *testing.T) {
 	}
 	if changed, broken = run(true); len(changed) != 0 || !slices.Equal(broken, wantBroken) {
 		t.Errorf("after fmt, fmt --check lists %q and reports %q; want none and the broken files", changed, broken)
+	}
+}
+
+// TestFmtConcurrentRuns: two fmt runs at once (an editor formatting on
+// save while a pre-commit hook runs fmt) each write a file of their own
+// and rename it into place. They shared the name x.yaml.panka-fmt: one
+// renamed the other's file away, which then failed with "rename ...: no
+// such file or directory" (and could rename it half written).
+func TestFmtConcurrentRuns(t *testing.T) {
+	dir := t.TempDir()
+	const unformatted = "spec:\n    image:   nginx:1\nmetadata:\n    name: c\nkind: MicroService\napiVersion: core.panka.io/v1\n"
+	want, err := stacks.Format([]byte(unformatted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for i := range 8 {
+		files = append(files, fmt.Sprintf("stacks/s/services/c%d.yaml", i))
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "stacks/s/services"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 30 {
+		for _, p := range files {
+			if err := os.WriteFile(filepath.Join(dir, p), []byte(unformatted), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 4*len(files))
+		start := make(chan struct{})
+		for range 4 {
+			wg.Go(func() {
+				<-start
+				for _, p := range files {
+					if _, err := fmtFile(dir, p, false); err != nil {
+						errs <- err
+					}
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		for _, p := range files {
+			if got, _ := os.ReadFile(filepath.Join(dir, p)); string(got) != string(want) {
+				t.Fatalf("round %d: %s is %q, want %q", round, p, got, want)
+			}
+		}
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "stacks/s/services/*.panka-fmt"))
+	if len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }
