@@ -345,11 +345,13 @@ func parseVarFile(data []byte) (map[string]string, error) {
 			if !ok {
 				return nil, fmt.Errorf("line %d: want NAME=value", line)
 			}
-			val = strings.TrimSpace(val)
-			if len(val) >= 2 && (val[0] == '"' && val[len(val)-1] == '"' || val[0] == '\'' && val[len(val)-1] == '\'') {
-				val = val[1 : len(val)-1]
+			name := strings.TrimSpace(k)
+			val, err := dotenvValue(val)
+			if err != nil {
+				// The value is not shown: it may be a secret.
+				return nil, fmt.Errorf("line %d: %s: %s", line, name, err)
 			}
-			out[strings.TrimSpace(k)] = val
+			out[name] = val
 		}
 		return out, sc.Err()
 	}
@@ -421,6 +423,45 @@ func parseVarFile(data []byte) (map[string]string, error) {
 		out[k.Value] = val.Value
 	}
 	return out, nil
+}
+
+// dotenvValue is the value of a NAME=value line, given what follows the
+// "=": trimmed, the text between its quotes when quoted, and without a
+// comment after it (" # ..."), as the shell and docker compose read it.
+// NAME="s3cret" # rotated monthly was the value "s3cret" # rotated
+// monthly, quotes and comment included, silently.
+func dotenvValue(raw string) (string, error) {
+	v := strings.TrimSpace(raw)
+	if v != "" && v[0] == '#' && raw[0] != '#' {
+		return "", nil // NAME= # a comment: empty
+	}
+	if v == "" || v[0] != '"' && v[0] != '\'' {
+		for i := 1; i < len(v); i++ {
+			if v[i] == '#' && (v[i-1] == ' ' || v[i-1] == '\t') {
+				return strings.TrimSpace(v[:i]), nil
+			}
+		}
+		return v, nil
+	}
+	q := v[0]
+	end := -1
+	for i := 1; i < len(v); i++ {
+		if v[i] == '\\' && q == '"' {
+			i++ // an escaped character: kept as written
+			continue
+		}
+		if v[i] == q {
+			end = i
+			break
+		}
+	}
+	if end < 0 {
+		return "", fmt.Errorf("the value's opening %c quote is not closed on its line", q)
+	}
+	if rest := strings.TrimSpace(v[end+1:]); rest != "" && rest[0] != '#' {
+		return "", fmt.Errorf("text after the value's closing %c quote: put the whole value in the quotes, or start a comment with #", q)
+	}
+	return v[1:end], nil
 }
 
 // isDotenv reports whether the first meaningful line looks like NAME=value.

@@ -43,6 +43,11 @@ func TestParseVarFile(t *testing.T) {
 		{"yaml bom", "\ufeffA: one\n", map[string]string{"A": "one"}, ""},
 		{"yaml url value", "URL: http://x:80/a=b\n", map[string]string{"URL": "http://x:80/a=b"}, ""},
 		{"dotenv bad line", "A=1\nnope\n", nil, "line 2: want NAME=value"},
+		// A comment after the value, as the shell and docker compose
+		// read it: the quotes and the comment were part of the value.
+		{"dotenv comments after values", "A=\"s3cret\" # rotated monthly\nB=1.2.3 # pinned\nC='x y'\t# c\nD=a#b\nE=\"a # b\"\nF=\"say \\\"hi\\\"\" # q\nG=#\nH= # none\n", map[string]string{"H": "", "A": "s3cret", "B": "1.2.3", "C": "x y", "D": "a#b", "E": "a # b", "F": `say \"hi\"`, "G": "#"}, ""},
+		{"dotenv unclosed quote", "A=\"s3cret\n", nil, "line 1: A: the value's opening \" quote is not closed on its line"},
+		{"dotenv text after quotes", "A='s3cret' x\n", nil, "line 1: A: text after the value's closing ' quote"},
 		{"yaml nested", "A: {b: c}\n", nil, "line 1: A: want a string, number or boolean"},
 		{"yaml list", "- a\n", nil, "want a mapping of NAME: value"},
 		{"yaml duplicate", "A: one\nB: 2\nA: two\n", nil, "line 3: A: duplicate key (first set at line 1): remove one of them"},
