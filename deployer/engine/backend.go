@@ -18,6 +18,15 @@ func CheckpointPath(stackName string) string {
 	return ".pulumi/stacks/" + Project + "/" + stackName + ".json"
 }
 
+// HistoryPath is the folder where a DIY backend keeps the update history
+// of the Pulumi stack named stackName, relative to the backend's root: a
+// file per update (up, destroy, refresh), none for a stack that was only
+// set up (created, its secrets provider configured) by runs that stopped
+// before the engine ran.
+func HistoryPath(stackName string) string {
+	return ".pulumi/history/" + Project + "/" + stackName + "/"
+}
+
 // StackName is the Pulumi stack of a panka stack/environment. Each one has
 // its own backend folder, so the name only has to be readable and valid
 // (Pulumi allows [A-Za-z0-9_.-], at most 100 characters). Stack and

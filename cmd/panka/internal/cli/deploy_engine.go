@@ -109,6 +109,13 @@ func (f *Factory) engineCheckpointFunc(cfg *config.Resolved, key statestore.Key)
 // upload is), so a checkpoint copied byte for byte when switching backends
 // (docs/state.md) is not taken for one written since. nil for another
 // Pulumi backend (Pulumi Cloud), which is not read.
+//
+// A checkpoint that differs from the recorded one while the stack has no
+// update in its history gives no token (unknown, not a change): it was
+// written by setting the stack up in a backend where Pulumi's state was
+// never copied (a run that refused, state.json moved without pulumi/), not
+// by a run that recorded nothing. Taken for one, it let the next destroy
+// delete nothing and record everything destroyed.
 func (f *Factory) engineStateFunc(cfg *config.Resolved, key statestore.Key) func(context.Context, string) (string, error) {
 	if cfg.Pulumi.Backend != "" && cfg.Pulumi.Backend != "s3" && cfg.Pulumi.Backend != "diy" {
 		return nil
@@ -117,9 +124,38 @@ func (f *Factory) engineStateFunc(cfg *config.Resolved, key statestore.Key) func
 	if err != nil {
 		return func(context.Context, string) (string, error) { return "", err }
 	}
-	rel := path.Join(pdir, engine.CheckpointPath(engine.StackName(key.Stack, key.Environment)))
+	token, hasHistory := f.engineStateToken(cfg, pdir, key)
+	return func(ctx context.Context, recorded string) (string, error) {
+		cur, err := token(ctx, recorded)
+		if err != nil || recorded == "" || cur == "" || cur == recorded {
+			return cur, err
+		}
+		if ok, err := hasHistory(ctx); err == nil && !ok {
+			return "", nil
+		}
+		return cur, nil
+	}
+}
+
+// engineStateToken returns engineStateFunc's token of the checkpoint under
+// pdir, and whether the stack's update history holds anything.
+func (f *Factory) engineStateToken(cfg *config.Resolved, pdir string, key statestore.Key) (token func(context.Context, string) (string, error), hasHistory func(context.Context) (bool, error)) {
+	name := engine.StackName(key.Stack, key.Environment)
+	rel := path.Join(pdir, engine.CheckpointPath(name))
+	hist := path.Join(pdir, engine.HistoryPath(name)) + "/"
 	if cfg.Backend.Type == "s3" {
-		return func(ctx context.Context, recorded string) (string, error) {
+		hasHistory = func(ctx context.Context) (bool, error) {
+			c, err := f.S3Client(ctx, cfg)
+			if err != nil {
+				return false, err
+			}
+			out, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(cfg.Backend.Bucket), Prefix: aws.String(hist), MaxKeys: aws.Int32(1)})
+			if err != nil {
+				return false, err
+			}
+			return len(out.Contents) > 0, nil
+		}
+		token = func(ctx context.Context, recorded string) (string, error) {
 			c, err := f.S3Client(ctx, cfg)
 			if err != nil {
 				return "", err
@@ -149,8 +185,20 @@ func (f *Factory) engineStateFunc(cfg *config.Resolved, key statestore.Key) func
 			}
 			return "etag:" + aws.ToString(out.ETag), nil
 		}
+		return token, hasHistory
 	}
-	return func(_ context.Context, recorded string) (string, error) {
+	hasHistory = func(context.Context) (bool, error) {
+		dir, err := f.localDir(cfg)
+		if err != nil {
+			return false, err
+		}
+		entries, err := os.ReadDir(filepath.Join(dir, "state", filepath.FromSlash(hist)))
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return len(entries) > 0, err
+	}
+	token = func(_ context.Context, recorded string) (string, error) {
 		dir, err := f.localDir(cfg)
 		if err != nil {
 			return "", err
@@ -169,6 +217,7 @@ func (f *Factory) engineStateFunc(cfg *config.Resolved, key statestore.Key) func
 		sum := sha256.Sum256(b)
 		return "sha256:" + hex.EncodeToString(sum[:]), nil
 	}
+	return token, hasHistory
 }
 
 // pulumiDir is "<prefix>stacks/<stack>/<env>/pulumi" with the prefix

@@ -189,14 +189,39 @@ func TestEngineStateAcrossBackends(t *testing.T) {
 	if got := token(local, s3Tok); got != s3Tok {
 		t.Errorf("S3 to local: the copied checkpoint gives %q, recorded %q: taken for a write", got, s3Tok)
 	}
+	// Another checkpoint while the stack has no update in its history:
+	// set up by a run that refused (Pulumi's state was not copied), not
+	// written by one that recorded nothing: unknown, not a change.
 	put(append(checkpoint, ' '))
-	if got := token(remote, localTok); got == localTok {
-		t.Errorf("a checkpoint written since still matches the recorded %q", localTok)
+	if got := token(remote, localTok); got != "" {
+		t.Errorf("a checkpoint of a stack never updated gives %q, want none (unknown)", got)
 	}
 	if err := os.WriteFile(file, append(checkpoint, ' '), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := token(local, s3Tok); got == s3Tok {
-		t.Errorf("a checkpoint written since still matches the recorded %q", s3Tok)
+	if got := token(local, s3Tok); got != "" {
+		t.Errorf("a checkpoint of a stack never updated gives %q, want none (unknown)", got)
+	}
+	// With an update in its history it was written since.
+	hist := path.Join(pdir, engine.HistoryPath(engine.StackName(key.Stack, key.Environment)), "shop-dev-1.history.json")
+	put2 := func(k string) {
+		t.Helper()
+		if _, err := testserver.S3Client(t).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: bytes.NewReader([]byte("{}"))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put2(hist)
+	if got := token(remote, localTok); got == localTok || got == "" {
+		t.Errorf("a checkpoint written since gives %q, recorded %q", got, localTok)
+	}
+	hfile := filepath.Join(dir, ".panka", "state", filepath.FromSlash(hist))
+	if err := os.MkdirAll(filepath.Dir(hfile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hfile, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := token(local, s3Tok); got == s3Tok || got == "" {
+		t.Errorf("a checkpoint written since gives %q, recorded %q", got, s3Tok)
 	}
 }
