@@ -395,7 +395,23 @@ func parseVarFile(data []byte) (map[string]string, error) {
 		return out, nil // comments only
 	}
 	if len(n.Content) == 0 || n.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("want a mapping of NAME: value")
+		// Say where and what, never the text: a NAME=value line with a
+		// typo (NAME value) is read as YAML text, and it may hold a secret.
+		what, line := "no mapping", 0
+		if len(n.Content) > 0 {
+			line = n.Content[0].Line
+			switch n.Content[0].Kind {
+			case yaml.SequenceNode:
+				what = "a list"
+			case yaml.ScalarNode:
+				what = "a line that is neither NAME=value nor NAME: value"
+			}
+		}
+		where := ""
+		if line > 0 {
+			where = fmt.Sprintf("line %d: ", line)
+		}
+		return nil, fmt.Errorf("%swant a mapping of NAME: value (YAML) or NAME=value lines, got %s", where, what)
 	}
 	m := n.Content[0]
 	lines := map[string]int{}

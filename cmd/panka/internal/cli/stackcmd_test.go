@@ -49,7 +49,11 @@ func TestParseVarFile(t *testing.T) {
 		{"dotenv unclosed quote", "A=\"s3cret\n", nil, "line 1: A: the value's opening \" quote is not closed on its line"},
 		{"dotenv text after quotes", "A='s3cret' x\n", nil, "line 1: A: text after the value's closing ' quote"},
 		{"yaml nested", "A: {b: c}\n", nil, "line 1: A: want a string, number or boolean"},
-		{"yaml list", "- a\n", nil, "want a mapping of NAME: value"},
+		{"yaml list", "- a\n", nil, "line 1: want a mapping of NAME: value (YAML) or NAME=value lines, got a list"},
+		// A NAME=value file whose first line lacks the "=" reads as YAML
+		// text: the error says which line and both forms, not the text
+		// (it may be a secret).
+		{"dotenv first line without =", "# vars\nDB_PASSWORD hunter2\nB=2\n", nil, "line 2: want a mapping of NAME: value (YAML) or NAME=value lines, got a line that is neither NAME=value nor NAME: value"},
 		{"yaml duplicate", "A: one\nB: 2\nA: two\n", nil, "line 3: A: duplicate key (first set at line 1): remove one of them"},
 		// A null is no value: not the text "null", "~" or "" (an
 		// environment file refuses it as well); quoted, it is that text.
@@ -279,5 +283,14 @@ func TestFindRefManyStacks(t *testing.T) {
 	}
 	if _, err := findRef(refs, "svc-7", "stacks"); err != nil {
 		t.Errorf("findRef(svc-7): %v", err)
+	}
+}
+
+// A variables file that is not NAME=value nor a YAML mapping is refused
+// without its text: the line may be a secret with a typo.
+func TestParseVarFileErrorHidesValue(t *testing.T) {
+	_, err := parseVarFile([]byte("DB_PASSWORD hunter2\n"))
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "line 1:") {
+		t.Fatalf("err = %v, want line 1 and not the value", err)
 	}
 }
