@@ -269,6 +269,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		if err := checkSavedSecrets(f, opts.PlanFile, saved, secrets, vars); err != nil {
 			return err
 		}
+		vars = savedSecretSources(saved, secrets, vars)
 	}
 	src, err := planSource(ctx, f, ref)
 	if err != nil {
@@ -402,6 +403,40 @@ func checkSavedSecrets(f *Factory, planFile string, saved *planner.Saved, secret
 			strings.Join(differ, ", "), planFile)
 	}
 	return nil
+}
+
+// savedSecretSources puts each secret variable given again for a saved
+// plan where the plan recorded it from (--var, --var-file or
+// PANKA_VAR_<NAME>): the resolved model names each variable's source, so
+// a value given another way than at plan time, as the error asking for it
+// allows, made the plan stale ("the desired model changed").
+func savedSecretSources(saved *planner.Saved, secrets []string, vars stacks.VarValues) stacks.VarValues {
+	clone := func(m map[string]string) map[string]string {
+		out := make(map[string]string, len(m))
+		for k, v := range m {
+			out[k] = v
+		}
+		return out
+	}
+	out := stacks.VarValues{Flags: clone(vars.Flags), File: clone(vars.File), Env: clone(vars.Env)}
+	for _, name := range secrets {
+		v, ok := givenVar(vars, name)
+		if !ok {
+			continue
+		}
+		delete(out.Flags, name)
+		delete(out.File, name)
+		delete(out.Env, name)
+		switch saved.VarSources[name] {
+		case "var-file":
+			out.File[name] = v
+		case "env":
+			out.Env[name] = v
+		default:
+			out.Flags[name] = v
+		}
+	}
+	return out
 }
 
 // givenVar is the value given for name by --var, --var-file or
