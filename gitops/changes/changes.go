@@ -430,6 +430,9 @@ func (e *engine) changedPaths(ctx context.Context, base *side, head *side) ([]gi
 	if err != nil {
 		return nil, err
 	}
+	if c, ok := head.fsys.(*committableFS); ok {
+		c.hideIgnored(e.repo, wt, files)
+	}
 	return mergeWorktree(base.fsys.(*gitops.TreeFS), ch, wt, files)
 }
 

@@ -1516,6 +1516,39 @@ func TestDuplicateTreeEntry(t *testing.T) {
 	})
 }
 
+// TestUncommittedIndexDeletionOfIgnoredFile: a file taken out of the
+// index (git rm --cached) that stays on disk counts as it is when git
+// status lists it untracked, but when git ignores it, git add -A && git
+// commit deletes it (git status lists only "D "). --uncommitted read it
+// from disk and said nothing changed, where the commit then reports the
+// stack as broken (its stack.yaml gone).
+func TestUncommittedIndexDeletionOfIgnoredFile(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Git("rm", "-q", "--cached", "stacks/orders/stack.yaml")
+	check := func(what string, want []string) {
+		t.Helper()
+		detectAll(t, g.Dir, changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}, func(engine string, paths bool, res *changes.Result) {
+			got := summary(res)
+			if len(want) == 0 && len(got) == 0 {
+				return
+			}
+			if len(got) != len(want) || !strings.HasPrefix(got[0], want[0]) {
+				t.Errorf("%s: %s paths=%v: %q, want %q", what, engine, paths, got, want)
+			}
+		})
+	}
+	check("untracked", nil)
+	g.WriteFile(".gitignore", "stacks/orders/stack.yaml\n")
+	check("ignored", []string{"orders modified dev:modified,prod:modified,staging:modified"})
+	g.Git("add", ".gitignore")
+	g.Commit("orders/stack.yaml is ignored")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if got := summary(res); len(got) != 1 || !strings.HasPrefix(got[0], "orders modified dev:modified,prod:modified,staging:modified") {
+			t.Errorf("committed: %s paths=%v: %q", engine, paths, got)
+		}
+	})
+}
+
 // TestLinkedFileReason: an edit of the file a component, environment or
 // stack.yaml file links to (a symbolic link inside the stack, which the loader
 // follows) is credited with what it changed, not "no effect on the

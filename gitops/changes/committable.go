@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"path"
 
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+
 	"panka.dev/panka/gitops"
 )
 
@@ -19,6 +21,9 @@ type committableFS struct {
 	fsys fs.FS           // the work tree (WorktreeFS)
 	tree *gitops.TreeFS  // HEAD's tree
 	wt   map[string]bool // the changed paths and every folder on their way
+	// gone are changed paths on disk that the commit deletes all the same
+	// (see hideIgnored).
+	gone map[string]bool
 }
 
 var (
@@ -40,6 +45,9 @@ func newCommittableFS(fsys fs.FS, tree *gitops.TreeFS, wt []string) *committable
 
 // hidden reports whether name (or a folder on its way) is ignored.
 func (c *committableFS) hidden(name string) bool {
+	if c.gone[name] {
+		return true
+	}
 	if name == "." || c.wt[name] {
 		return false
 	}
@@ -61,6 +69,30 @@ func (c *committableFS) hidden(name string) bool {
 	// on disk is left to the work tree to report.
 	_, err := fs.Lstat(c.fsys, name)
 	return err == nil
+}
+
+// hideIgnored drops from files (the work-tree files at the changed paths
+// wt) and hides the files on disk that git add -A would not record: taken
+// out of the index (git rm --cached) and ignored (.gitignore, ...). git
+// status lists only their deletion, and the commit deletes them; read from
+// disk they looked unchanged. Call it before the FS is read concurrently.
+func (c *committableFS) hideIgnored(repo *gitops.Repo, wt []string, files []gitops.WorktreeFile) {
+	var ig *gitops.Ignores
+	for i, f := range files {
+		if f.Mode == filemode.Empty || f.Mode == filemode.Submodule {
+			continue
+		}
+		if ig == nil {
+			ig = repo.Ignores()
+		}
+		if ig.Ignored(wt[i], false) {
+			files[i] = gitops.WorktreeFile{}
+			if c.gone == nil {
+				c.gone = map[string]bool{}
+			}
+			c.gone[wt[i]] = true
+		}
+	}
 }
 
 func notExist(op, name string) error {
