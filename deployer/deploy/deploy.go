@@ -390,7 +390,12 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 
 	var outputs map[string]map[string]any
 	var runErr error
-	if upToDate {
+	if gone := engineStateGone(ctx, rt, req.Key, state, deployed); upToDate && gone != nil {
+		// Nothing to change by the plan, but Pulumi's state was not moved
+		// along with panka's: recording a deployment would say all is
+		// well (docs/state.md, "Switching backends").
+		runErr = fmt.Errorf("%w%w", gone, errRefusedBeforeEngine)
+	} else if upToDate {
 		res.EngineSkipped = true
 		logf("no changes: the deployed spec already matches; recording the deployment without running the engine")
 		outputs = state.Outputs
@@ -1188,6 +1193,27 @@ func engineChanges(r *engine.Result) *statestore.ChangeSummary {
 		*root--
 	}
 	return s
+}
+
+// engineStateGone is CheckEngineState for a run that skips the engine
+// (nothing to change): Pulumi's checkpoint (Runtime.EngineCheckpoint) is
+// missing or holds none of the components panka's state records deployed.
+// A checkpoint that cannot be read or told is not gone.
+func engineStateGone(ctx context.Context, rt Runtime, key statestore.Key, state *statestore.State, deployed *stacks.Resolved) error {
+	if rt.EngineCheckpoint == nil || state == nil || deployed == nil || len(deployed.Components) == 0 || DestroyUnfinished(state) {
+		return nil
+	}
+	b, err := rt.EngineCheckpoint(ctx)
+	if err != nil {
+		return nil
+	}
+	if b != nil {
+		if present, _, ok := engine.ComponentsTouched(b, time.Time{}); !ok || len(present) > 0 {
+			return nil
+		}
+	}
+	none := 0
+	return CheckEngineState(key, state, deployed, &engine.Recovery{Resources: &none})
 }
 
 // engineStateMoved reports whether the engine's state is no longer what

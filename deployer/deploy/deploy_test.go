@@ -1398,3 +1398,49 @@ func TestRunWarnsOfUntrackedCreates(t *testing.T) {
 		t.Fatalf("warnings for a create deployed again: %q", warnings)
 	}
 }
+
+// TestRunNoChangeRefusesAGoneCheckpoint: an apply whose plan changes
+// nothing runs no engine; when Pulumi's checkpoint is missing or holds none
+// of the deployed components (state.json moved to another backend without
+// pulumi/), it refuses and records nothing, as an apply that runs the
+// engine does (CheckEngineState), instead of recording all is well.
+func TestRunNoChangeRefusesAGoneCheckpoint(t *testing.T) {
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	ctx := context.Background()
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	const root = `{"urn":"urn:pulumi:shop-dev::panka::pulumi:pulumi:Stack::panka-shop-dev","type":"pulumi:pulumi:Stack"}`
+	jobs := `{"urn":"urn:pulumi:shop-dev::panka::pankalocal:index:Component::jobs","type":"pankalocal:index:Component"}`
+	for _, c := range []struct {
+		name, doc string
+		refused   bool
+	}{
+		{"missing", "", true},
+		{"empty stack", `{"version":3,"checkpoint":{"latest":{"resources":[` + root + `]}}}`, true},
+		{"holds it", `{"version":3,"checkpoint":{"latest":{"resources":[` + root + `,` + jobs + `]}}}`, false},
+		{"unreadable", `not json`, false},
+	} {
+		rt.EngineCheckpoint = func(context.Context) ([]byte, error) {
+			if c.doc == "" {
+				return nil, nil
+			}
+			return []byte(c.doc), nil
+		}
+		before, _, _ := store.Get(ctx, key)
+		eng.calls = nil
+		res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1})
+		after, _, _ := store.Get(ctx, key)
+		if c.refused {
+			if err == nil || !strings.Contains(err.Error(), "Pulumi's state of shop/dev holds no resources, but panka's state records 1 deployed component(s)") || after.Serial != before.Serial {
+				t.Errorf("%s: %v, serial %d -> %d, want a refusal that records nothing", c.name, err, before.Serial, after.Serial)
+			}
+			continue
+		}
+		if err != nil || !res.EngineSkipped || len(eng.calls) != 0 || after.Serial != before.Serial+1 {
+			t.Errorf("%s: %v, skipped=%v, calls %v, serial %d -> %d, want a recorded no-change apply", c.name, err, res.EngineSkipped, eng.calls, before.Serial, after.Serial)
+		}
+	}
+}
