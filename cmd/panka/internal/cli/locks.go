@@ -284,6 +284,11 @@ func locksShowRun(ctx context.Context, opts *LocksOptions) error {
 	}
 	if !locked {
 		fmt.Fprintf(f.IO.Out, "%s/%s is not locked.\n", opts.Stack, opts.Environment)
+		// A mistyped name is never locked either: say so when the work
+		// tree does not know the environment.
+		if h, err := f.findHeader(opts.Stack); err == nil && h != nil && !slices.Contains(h.Environments, opts.Environment) {
+			f.Warnf("stack %s has no environment %s in the work tree (environments: %s%s)", opts.Stack, opts.Environment, strings.Join(h.Environments, ", "), withSemi(didYouMean(opts.Environment, h.Environments)))
+		}
 		return nil
 	}
 	who := ""
