@@ -180,8 +180,34 @@ func findStack(d *stacks.Discovery, name, root string) (stacks.Ref, error) {
 		if nerr := d.NestedStack(name); nerr != nil {
 			return stacks.Ref{}, &nestedStackError{name: name, err: nerr}
 		}
+		return stacks.Ref{}, withUnnamed(err, d, name)
 	}
 	return r, err
+}
+
+// withUnnamed adds to findRef's "not found" the stack folder whose
+// stack.yaml gives no name that name most likely meant (the folder of that
+// name, else the only one): not "there are no stacks", but one that does
+// not load, and why.
+func withUnnamed(err error, d *stacks.Discovery, name string) error {
+	var u *stacks.Unnamed
+	for i := range d.Unnamed {
+		if path.Base(d.Unnamed[i].Path) == name {
+			u = &d.Unnamed[i]
+			break
+		}
+	}
+	if u == nil && len(d.Unnamed) == 1 {
+		u = &d.Unnamed[0]
+	}
+	if u == nil {
+		return err
+	}
+	why := "it gives no valid metadata.name"
+	if len(u.Errors) > 0 {
+		why = u.Errors[0].Error()
+	}
+	return fmt.Errorf("stack %q not found: %s does not load, so no name selects it: %s (fix it; panka validate lists every problem)", name, path.Join(u.Path, stacks.StackFile), why)
 }
 
 // nestedStackError is "not found" for a stack whose stack.yaml is inside

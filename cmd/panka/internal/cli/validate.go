@@ -115,7 +115,7 @@ func validateRun(opts *ValidateOptions) error {
 			if nerr := disc.NestedStack(opts.Stack); nerr != nil {
 				return &nestedStackError{name: opts.Stack, err: nerr}
 			}
-			return err
+			return withUnnamed(err, disc, opts.Stack)
 		}
 		refs = []stacks.Ref{r}
 	} else {
