@@ -80,15 +80,15 @@ func (e *Error) Error() string {
 		}
 	}
 	if e.Key != "" {
-		return pos + ": " + escapeControl(e.Key) + ": " + e.Msg
+		return pos + ": " + EscapeControl(e.Key) + ": " + e.Msg
 	}
 	return pos + ": " + e.Msg
 }
 
-// escapeControl writes the control characters of s (a key written in the
-// YAML as "\e[2J" or "a\rb") as Go escapes: raw, they would drive the
-// terminal, or split the error over lines.
-func escapeControl(s string) string {
+// EscapeControl writes the control characters of s (a key written in the
+// YAML as "\e[2J" or "a\rb", a path in a reason) as Go escapes: raw, they
+// would drive the terminal, or split a message over lines.
+func EscapeControl(s string) string {
 	if !strings.ContainsFunc(s, unicode.IsControl) {
 		return s
 	}

@@ -952,7 +952,7 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 				keys = append(keys, "...")
 				break
 			}
-			keys = append(keys, escapeControl(k.value))
+			keys = append(keys, EscapeControl(k.value))
 		}
 		errs.add(root.pos(), "", "not a stack file (no apiVersion, kind, metadata or spec; its keys: %s): every .yaml and .yml file in a stack folder is read as part of the stack; move this one out of the stack folder, or start it with apiVersion: %s and kind", strings.Join(keys, ", "), APIVersion)
 		return "", "", nil, nil, false

@@ -442,7 +442,7 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 			fmt.Fprintf(out, "    deployed: %s\n", strings.Join(ds, ", "))
 		}
 		for _, r := range s.Reasons {
-			fmt.Fprintf(out, "    %s: %s\n", textPath(r.File), escapeControl(r.Detail))
+			fmt.Fprintf(out, "    %s: %s\n", textPath(r.File), stacks.EscapeControl(r.Detail))
 		}
 	}
 	if !quiet && res.Base != "" {
@@ -460,24 +460,6 @@ func textPath(p string) string {
 		return strconv.Quote(p)
 	}
 	return p
-}
-
-// escapeControl writes each control character of s (a reason naming
-// such a path) as its Go escape, so the reason stays on its line.
-func escapeControl(s string) string {
-	if !strings.ContainsFunc(s, unicode.IsControl) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-		} else {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // storeDeployed reads the last successfully deployed commit of each
