@@ -229,7 +229,7 @@ func stillDeployed(ctx context.Context, f *Factory, src *planSourceFS, stack, en
 
 func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	f := opts.F
-	vars, err := opts.Vars.values(f)
+	vars, err := opts.Vars.values(ctx, f)
 	if err != nil {
 		return err
 	}

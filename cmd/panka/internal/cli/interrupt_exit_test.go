@@ -39,7 +39,9 @@ func TestInterruptedReadOnlyCommandNotExitZero(t *testing.T) {
 	f, _, errOut = stackTestFactory(t, dir, "", false)
 	f.IO.In = cancelOnRead{cancel}
 	code := Run(ctx, f, []string{"validate", "--var-file", "-"})
-	if code == 0 || !strings.Contains(errOut.String(), "interrupted: panka validate was stopped by a signal") {
+	// The read may be given up (the signal seen first) or finish: either
+	// way, interrupted.
+	if code == 0 || !strings.Contains(errOut.String(), "interrupted: panka validate was stopped by a signal") && !strings.Contains(errOut.String(), "interrupted: --var-file - was still being read") {
 		t.Fatalf("validate interrupted while reading stdin: exit %d, want 1 and an interrupted error; stderr:\n%s", code, errOut)
 	}
 }

@@ -110,7 +110,7 @@ changes, 0 when there are none, 1 on error.`,
 // result.
 func planRun(ctx context.Context, opts *PlanOptions) error {
 	f := opts.F
-	vars, err := opts.Vars.values(f)
+	vars, err := opts.Vars.values(ctx, f)
 	if err != nil {
 		return err
 	}

@@ -93,7 +93,7 @@ func promoteSource(st *statestore.State, from statestore.Key) (*statestore.Deplo
 
 func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 	f := opts.F
-	vars, err := opts.Vars.values(f)
+	vars, err := opts.Vars.values(ctx, f)
 	if err != nil {
 		return err
 	}

@@ -146,7 +146,7 @@ type rollbackTarget struct {
 
 func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 	f := opts.F
-	given, err := opts.Vars.values(f)
+	given, err := opts.Vars.values(ctx, f)
 	if err != nil {
 		return err
 	}

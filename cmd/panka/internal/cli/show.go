@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,7 +43,7 @@ Required variables must have values (--var, --var-file, PANKA_VAR_<NAME>).`,
 			if opts.Stack == "" || opts.Environment == "" {
 				return Usagef("--stack and --environment are required")
 			}
-			return showRun(opts)
+			return showRun(c.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack (metadata.name)")
@@ -52,9 +53,9 @@ Required variables must have values (--var, --var-file, PANKA_VAR_<NAME>).`,
 	return cmd
 }
 
-func showRun(opts *ShowOptions) error {
+func showRun(ctx context.Context, opts *ShowOptions) error {
 	f := opts.F
-	vars, err := opts.VarFlags.values(f)
+	vars, err := opts.VarFlags.values(ctx, f)
 	if err != nil {
 		return err
 	}

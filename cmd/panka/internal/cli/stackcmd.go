@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -271,7 +272,7 @@ func (v *varFlags) register(cmd *cobra.Command) {
 }
 
 // values collects variable values from flags, the var files and PANKA_VAR_*.
-func (v *varFlags) values(f *Factory) (stacks.VarValues, error) {
+func (v *varFlags) values(ctx context.Context, f *Factory) (stacks.VarValues, error) {
 	out := stacks.VarValues{Flags: map[string]string{}, File: map[string]string{}, Env: map[string]string{}}
 	for i, kv := range v.Vars {
 		// The argument is not quoted back: a --var without "=" is often
@@ -293,7 +294,7 @@ func (v *varFlags) values(f *Factory) (stacks.VarValues, error) {
 				return out, Usagef("--var-file - is given more than once: standard input can be read only once")
 			}
 		}
-		m, err := readVarFile(f, file)
+		m, err := readVarFileCtx(ctx, f, file)
 		if err != nil {
 			return out, err
 		}
@@ -307,6 +308,32 @@ func (v *varFlags) values(f *Factory) (stacks.VarValues, error) {
 		}
 	}
 	return out, nil
+}
+
+// readVarFileCtx is readVarFile given up when ctx ends (a stop signal):
+// opening a FIFO no one writes to, or reading a pipe that stays open, does
+// not see the signal, and panka waited for a second one.
+func readVarFileCtx(ctx context.Context, f *Factory, file string) (map[string]string, error) {
+	type read struct {
+		m   map[string]string
+		err error
+	}
+	done := make(chan read, 1)
+	go func() {
+		m, err := readVarFile(f, file)
+		done <- read{m, err}
+	}()
+	select {
+	case r := <-done:
+		return r.m, r.err
+	case <-Context(ctx).Done():
+		select {
+		case r := <-done:
+			return r.m, r.err // read meanwhile: Run says it was interrupted
+		default:
+		}
+		return nil, fmt.Errorf("interrupted: --var-file %s was still being read (a pipe or FIFO that nothing wrote to or closed); nothing was checked", file)
+	}
 }
 
 // readVarFile reads one --var-file (- is stdin).

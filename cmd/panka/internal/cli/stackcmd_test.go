@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -97,7 +98,7 @@ func TestVarFlagsValues(t *testing.T) {
 	}
 	f, _, _ := stackTestFactory(t, dir, "", false, "PANKA_VAR_A=env", "PANKA_VAR_B=env-b", "PANKA_VAR_=x", "OTHER=1")
 	v := varFlags{Vars: []string{"A=flag", "C=x=y"}, VarFiles: []string{"v.yaml"}}
-	got, err := v.values(f)
+	got, err := v.values(context.Background(), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +106,10 @@ func TestVarFlagsValues(t *testing.T) {
 		t.Errorf("%+v", got)
 	}
 	var ue *UsageError
-	if _, err := (&varFlags{Vars: []string{"=x"}}).values(f); !errors.As(err, &ue) {
+	if _, err := (&varFlags{Vars: []string{"=x"}}).values(context.Background(), f); !errors.As(err, &ue) {
 		t.Errorf("--var =x: %v", err)
 	}
-	if _, err := (&varFlags{VarFiles: []string{"missing.yaml"}}).values(f); err == nil || !strings.Contains(err.Error(), "--var-file missing.yaml") {
+	if _, err := (&varFlags{VarFiles: []string{"missing.yaml"}}).values(context.Background(), f); err == nil || !strings.Contains(err.Error(), "--var-file missing.yaml") {
 		t.Errorf("missing var file: %v", err)
 	}
 }
@@ -126,7 +127,7 @@ func TestVarFilesRepeated(t *testing.T) {
 		}
 	}
 	f, _, _ := stackTestFactory(t, dir, "D=stdin\nC=stdin-c\n", false)
-	got, err := (&varFlags{VarFiles: []string{"common.env", "secrets.yaml", "-"}}).values(f)
+	got, err := (&varFlags{VarFiles: []string{"common.env", "secrets.yaml", "-"}}).values(context.Background(), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestVarFilesRepeated(t *testing.T) {
 	}
 	f, _, _ = stackTestFactory(t, dir, "A=x\n", false)
 	var ue *UsageError
-	if _, err := (&varFlags{VarFiles: []string{"-", "common.env", "-"}}).values(f); !errors.As(err, &ue) || !strings.Contains(err.Error(), "--var-file - is given more than once") {
+	if _, err := (&varFlags{VarFiles: []string{"-", "common.env", "-"}}).values(context.Background(), f); !errors.As(err, &ue) || !strings.Contains(err.Error(), "--var-file - is given more than once") {
 		t.Errorf("stdin twice: %v", err)
 	}
 }
@@ -227,7 +228,7 @@ func TestValidateRunFindsStrays(t *testing.T) {
 	}
 	write("stacks/lost/infra/q.yaml", "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata: {name: q}\nspec: {}\n")
 	f, out, errOut := stackTestFactory(t, dir, "", false)
-	err := validateRun(&ValidateOptions{F: f})
+	err := validateRun(context.Background(), &ValidateOptions{F: f})
 	var ec *ExitCodeError
 	if !errors.As(err, &ec) || ec.Code != ExitError {
 		t.Fatalf("err = %v", err)
@@ -255,7 +256,7 @@ func TestVarFileTooLong(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, _, _ := stackTestFactory(t, dir, tt.stdin, false)
 			v := &varFlags{VarFiles: []string{tt.file}}
-			if _, err := v.values(f); err == nil || !strings.Contains(err.Error(), tt.want) {
+			if _, err := v.values(context.Background(), f); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("values() = %v, want %q", err, tt.want)
 			}
 		})

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -69,7 +70,7 @@ spec.provider.network.listenerArn, AWS names and limits), as apply checks it.
 Works outside git and in a repository without commits.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return validateRun(opts)
+			return validateRun(c.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "only this stack (metadata.name)")
@@ -78,10 +79,10 @@ Works outside git and in a repository without commits.`,
 	return cmd
 }
 
-func validateRun(opts *ValidateOptions) error {
+func validateRun(ctx context.Context, opts *ValidateOptions) error {
 	f := opts.F
 	relaxGC(f)
-	vars, err := opts.VarFlags.values(f)
+	vars, err := opts.VarFlags.values(ctx, f)
 	if err != nil {
 		return err
 	}
