@@ -40,6 +40,19 @@ type VarValues struct {
 	Env   map[string]string // PANKA_VAR_<NAME>, NAME without the prefix
 }
 
+// Set stores value for name as given by source (SourceVarFile, SourceEnv;
+// anything else is a flag), the maps of v made.
+func (v VarValues) Set(source, name, value string) {
+	switch source {
+	case SourceVarFile:
+		v.File[name] = value
+	case SourceEnv:
+		v.Env[name] = value
+	default:
+		v.Flags[name] = value
+	}
+}
+
 // ResolveOptions control Resolve.
 type ResolveOptions struct {
 	Vars VarValues

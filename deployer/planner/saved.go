@@ -105,14 +105,7 @@ func (s *Saved) VarValues() (vals stacks.VarValues, secrets []string) {
 			secrets = append(secrets, name)
 			continue
 		}
-		switch s.VarSources[name] {
-		case "var-file":
-			vals.File[name] = v
-		case "env":
-			vals.Env[name] = v
-		default:
-			vals.Flags[name] = v
-		}
+		vals.Set(s.VarSources[name], name, v)
 	}
 	sort.Strings(secrets)
 	return vals, secrets

@@ -427,14 +427,7 @@ func savedSecretSources(saved *planner.Saved, secrets []string, vars stacks.VarV
 		delete(out.Flags, name)
 		delete(out.File, name)
 		delete(out.Env, name)
-		switch saved.VarSources[name] {
-		case "var-file":
-			out.File[name] = v
-		case "env":
-			out.Env[name] = v
-		default:
-			out.Flags[name] = v
-		}
+		out.Set(saved.VarSources[name], name, v)
 	}
 	return out
 }
