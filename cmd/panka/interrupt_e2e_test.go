@@ -10,19 +10,20 @@ import (
 )
 
 // TestSecondInterruptStopsAtOnce: the first Ctrl-C asks a run to stop
-// cleanly, and says so at once; a run that cannot (here, reading a
-// --var-file FIFO whose writer never writes) ends at the second, with exit
-// code 130 and what it leaves behind.
+// cleanly, and says so at once; a run that cannot (here, state push reading
+// a FIFO whose writer never writes; a --var-file gives such a read up at
+// the first signal) ends at the second, with exit code 130 and what it
+// leaves behind.
 func TestSecondInterruptStopsAtOnce(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("a FIFO as --var-file (Linux only)")
+		t.Skip("a FIFO as the file state push reads (Linux only)")
 	}
 	r := newE2ERepo(t, embedded)
-	fifo := filepath.Join(t.TempDir(), "vars.yaml")
+	fifo := filepath.Join(t.TempDir(), "state.json")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := r.cmd(nil, "plan", "--stack", "shop", "--environment", "dev", "--var-file", fifo)
+	cmd := r.cmd(nil, "state", "push", "--stack", "shop", "--environment", "dev", fifo)
 	var errOut syncBuffer
 	cmd.Stderr = &errOut
 	if err := cmd.Start(); err != nil {
