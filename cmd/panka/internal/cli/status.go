@@ -293,6 +293,10 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 					}
 					es.unlock, es.unlockWhy = staleUnlock(info, who, opts.Stack, env)
 				}
+			case errors.Is(err, locker.ErrUnreadable):
+				// This one record is damaged; the backend answered, so
+				// the other environments' locks are still read.
+				es.LockError = err.Error()
 			case !errors.Is(err, locker.ErrNotFound):
 				es.LockError = err.Error()
 				lockDown = fmt.Sprintf("not read, since reading the lock of %s failed: %v", env, err)

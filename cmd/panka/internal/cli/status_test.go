@@ -118,6 +118,72 @@ func TestStatusStopsAskingAFailedLockBackend(t *testing.T) {
 	}
 }
 
+// oneDamagedLocker holds a readable lease on every key but damaged, whose
+// record is there but cannot be read (a lock file edited by hand, a
+// truncated object).
+type oneDamagedLocker struct {
+	locker.Locker
+	damaged string
+}
+
+func (l oneDamagedLocker) Get(_ context.Context, key string) (locker.Info, error) {
+	if key == l.damaged {
+		return locker.Info{}, fmt.Errorf("read lock file %s.json: invalid character 'g' looking for beginning of value (%w)", key, locker.ErrUnreadable)
+	}
+	now := time.Now()
+	return locker.Info{Key: key, ID: "id-" + key, LockedBy: "bob", LockedAt: now, LastHeartbeat: now, ExpiresAt: now.Add(time.Hour),
+		Metadata: locker.Metadata{Hostname: "elsewhere", PID: 42, Operation: "apply"}}, nil
+}
+
+// TestStatusReadsOtherLocksAfterADamagedOne: one environment's damaged
+// lock record says nothing of the backend (it answered), so the locks of
+// the other environments are still read and shown. Status took it for a
+// backend that does not answer and showed every later environment's lock
+// as "unknown: not read, since reading the lock of dev failed", hiding the
+// lease someone held on production.
+func TestStatusReadsOtherLocksAfterADamagedOne(t *testing.T) {
+	f, dir := stPushedFactory(t)
+	ctx := context.Background()
+	doc := filepath.Join(dir, "production.json")
+	if err := os.WriteFile(doc, []byte(strings.ReplaceAll(stStateDoc, `"environment": "dev"`, `"environment": "production"`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := statePushRun(ctx, &StatePushOptions{F: f, File: doc}); err != nil {
+		t.Fatal(err)
+	}
+	open := func(context.Context, *config.Resolved) (locker.Locker, error) {
+		return oneDamagedLocker{damaged: locker.Key("orders", "dev")}, nil
+	}
+	out := f.IO.Out.(*bytes.Buffer)
+	out.Reset()
+	f.Flags.Output = "json"
+	if err := statusRun(ctx, &StatusOptions{F: f, OpenLocker: open, Stack: "orders"}); err != nil {
+		t.Fatal(err)
+	}
+	var got StackStatus
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	seen := 0
+	for _, e := range got.Environments {
+		switch e.Environment {
+		case "dev":
+			seen++
+			if e.Lock != nil || !strings.Contains(e.LockError, "invalid character") {
+				t.Errorf("dev: lock %v, lockError %q: want unknown, with the damaged record's error", e.Lock, e.LockError)
+			}
+		case "production":
+			seen++
+			if e.Lock == nil || e.Lock.LockedBy != "bob" || e.LockError != "" {
+				t.Errorf("production: lock %v, lockError %q: want bob's lease", e.Lock, e.LockError)
+			}
+		}
+	}
+	if seen != 2 {
+		t.Fatalf("status of dev and production missing: %s", out)
+	}
+}
+
 // TestStaleLockOfDeadProcess: a lock taken on this host by a process that
 // no longer runs is called stale, with the command that removes it (plain
 // unlock: it is the caller's own), by status (text and JSON), locks show
