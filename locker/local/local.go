@@ -109,11 +109,11 @@ func read(path string) (locker.Info, error) {
 	}
 	var info locker.Info
 	if err := json.Unmarshal(b, &info); err != nil {
-		return locker.Info{}, fmt.Errorf("read lock file %s: %w (%w); panka unlock --force removes it", path, err, locker.ErrUnreadable)
+		return locker.Info{}, fmt.Errorf("read lock file %s: %w (%w); %s removes it", path, err, locker.ErrUnreadable, unlockCommand(path))
 	}
 	if info.Key == "" || info.ID == "" {
 		// {} or null: valid JSON, but no lease panka wrote.
-		return locker.Info{}, fmt.Errorf("read lock file %s: no lockKey or lockId in it (%w); panka unlock --force removes it", path, locker.ErrUnreadable)
+		return locker.Info{}, fmt.Errorf("read lock file %s: no lockKey or lockId in it (%w); %s removes it", path, locker.ErrUnreadable, unlockCommand(path))
 	}
 	return info, nil
 }
@@ -249,7 +249,7 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 			continue // released meanwhile
 		}
 		if err != nil {
-			bad = append(bad, withKeyAdvice(err, name))
+			bad = append(bad, err)
 			continue
 		}
 		out = append(out, info)
@@ -258,13 +258,14 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 	return out, locker.Unreadable(bad)
 }
 
-// withKeyAdvice names, for the unreadable lock file name, the unlock
-// command that removes it (the file name is the escaped key).
-func withKeyAdvice(err error, name string) error {
-	key, uerr := url.QueryUnescape(strings.TrimSuffix(name, ".json"))
+// unlockCommand is the panka command that removes the lock file at path
+// (its name is the escaped key): plain "panka unlock --force" is refused
+// without --stack and --environment.
+func unlockCommand(path string) string {
+	key, err := url.QueryUnescape(strings.TrimSuffix(filepath.Base(path), ".json"))
 	stack, env, ok := locker.ParseKey(key)
-	if uerr != nil || !ok {
-		return err
+	if err != nil || !ok {
+		return "panka unlock --force"
 	}
-	return fmt.Errorf("%w (panka unlock --force -s %s -e %s)", err, stack, env)
+	return fmt.Sprintf("panka unlock --force -s %s -e %s", stack, env)
 }

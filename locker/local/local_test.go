@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,11 +67,18 @@ func TestDamagedLockFile(t *testing.T) {
 		if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := l.Get(ctx, key); !errors.Is(err, locker.ErrUnreadable) {
-			t.Fatalf("Get of lock file %s: %v; want ErrUnreadable", content, err)
+		// Each error names the whole command that removes it: plain
+		// "panka unlock --force" is refused without the stack and
+		// environment.
+		const unlock = "panka unlock --force -s app -e prod removes it"
+		if _, err := l.Get(ctx, key); !errors.Is(err, locker.ErrUnreadable) || !strings.Contains(err.Error(), unlock) {
+			t.Fatalf("Get of lock file %s: %v; want ErrUnreadable naming %q", content, err, unlock)
 		}
-		if _, err := l.List(ctx); !errors.Is(err, locker.ErrUnreadable) {
-			t.Fatalf("List with lock file %s: %v; want ErrUnreadable", content, err)
+		if _, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "dev"}, time.Minute); !errors.Is(err, locker.ErrUnreadable) || !strings.Contains(err.Error(), unlock) {
+			t.Fatalf("TryAcquire over lock file %s: %v; want ErrUnreadable naming %q", content, err, unlock)
+		}
+		if _, err := l.List(ctx); !errors.Is(err, locker.ErrUnreadable) || strings.Count(err.Error(), "panka unlock") != 1 || !strings.Contains(err.Error(), unlock) {
+			t.Fatalf("List with lock file %s: %v; want ErrUnreadable naming %q once", content, err, unlock)
 		}
 	}
 	if err := l.ForceRelease(ctx, key); err != nil {
