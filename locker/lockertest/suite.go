@@ -73,6 +73,7 @@ func Run(t *testing.T, b Backend) {
 		{"ReleaseByNonHolderRefused", testReleaseByNonHolder},
 		{"ExpiredLeaseTakenOver", testExpiredTakenOver},
 		{"HeartbeatKeepsLeaseAlive", testHeartbeatKeepsAlive},
+		{"ConcurrentHeartbeatsOfTheHolder", testConcurrentHeartbeats},
 		{"LostLeaseCancelsContext", testLostLeaseCancels},
 		{"WaitSucceedsWhenReleased", testWaitSucceeds},
 		{"WaitGivesUp", testWaitGivesUp},
@@ -288,6 +289,46 @@ func testHeartbeatKeepsAlive(t *testing.T, b Backend) {
 	}
 	if _, err := c.Get(ctx, key); !errors.Is(err, locker.ErrNotFound) {
 		t.Fatalf("Get after release: %v, want ErrNotFound", err)
+	}
+}
+
+// testConcurrentHeartbeats: heartbeats of the holder's own lock id that
+// overlap (Lease.Check, asked before a run records its result, meeting the
+// heartbeat goroutine's call) all extend the lease; none reads the other's
+// extension as the lease taken over. The clock moves on at every reading,
+// as the real one does, so no two heartbeats write the same lease.
+func testConcurrentHeartbeats(t *testing.T, b Backend) {
+	ctx := ctxT(t)
+	var ticks atomic.Int64
+	now := func() time.Time { return Start.Add(time.Duration(ticks.Add(1)) * time.Millisecond) }
+	_, a, c := pair(t, b, now)
+	ia, err := a.TryAcquire(ctx, infoFor("alice"), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, rounds = 2, 10
+	errs := make(chan error, workers*rounds)
+	for range rounds {
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := a.Heartbeat(ctx, key, ia.ID, ttl); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent heartbeat of the holder: %v", err)
+	}
+	_, err = c.TryAcquire(ctx, infoFor("bob"), ttl)
+	mustHeld(t, err, ia.ID)
+	if err := a.Release(ctx, key, ia.ID); err != nil {
+		t.Fatalf("release after concurrent heartbeats: %v", err)
 	}
 }
 

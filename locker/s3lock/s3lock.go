@@ -282,23 +282,30 @@ func (l *Locker) createOver(ctx context.Context, objKey string, info locker.Info
 	return l.put(ctx, objKey, info, cur.etag)
 }
 
-// Heartbeat extends the lease while the object carries id.
+// Heartbeat extends the lease while the object carries id. A write that
+// loses to another heartbeat of the same id (Lease.Check meeting the
+// heartbeat goroutine's call) is tried again on the object that heartbeat
+// wrote: the lease is still held, only a write of another id, or its
+// release, loses it.
 func (l *Locker) Heartbeat(ctx context.Context, key, id string, ttl time.Duration) error {
-	objKey, cur, err := l.readHeld(ctx, "heartbeat", key, id)
-	if err != nil {
-		return err
+	for range 10 {
+		objKey, cur, err := l.readHeld(ctx, "heartbeat", key, id)
+		if err != nil {
+			return err
+		}
+		now := l.now()
+		next := cur.info
+		next.LastHeartbeat, next.ExpiresAt = now, now.Add(ttl)
+		err = l.put(ctx, objKey, next, cur.etag)
+		if conflict(err) || notFound(err) {
+			continue // readHeld says whether it is still ours
+		}
+		if err != nil {
+			return fmt.Errorf("heartbeat %s at s3://%s/%s: %w", key, l.bucket, objKey, err)
+		}
+		return nil
 	}
-	now := l.now()
-	next := cur.info
-	next.LastHeartbeat, next.ExpiresAt = now, now.Add(ttl)
-	err = l.put(ctx, objKey, next, cur.etag)
-	if conflict(err) || notFound(err) {
-		return fmt.Errorf("heartbeat %s: lock object changed under us: %w", key, locker.ErrLost)
-	}
-	if err != nil {
-		return fmt.Errorf("heartbeat %s at s3://%s/%s: %w", key, l.bucket, objKey, err)
-	}
-	return nil
+	return fmt.Errorf("heartbeat %s: the lock object kept changing while it still carried lock id %s; try again", key, id)
 }
 
 // readHeld reads the lease of key and checks that id holds it.
