@@ -177,7 +177,15 @@ func locksListRun(ctx context.Context, opts *LocksOptions) error {
 			if unreadable == nil {
 				unreadable = &locker.UnreadableError{}
 			}
-			unreadable.Errs = append(unreadable.Errs, u.Errs...)
+			// Sources that share a lock backend (a stack whose own
+			// spec.backend keeps its locks where the others are) list
+			// the same damaged records: each is reported once.
+			for _, e := range u.Errs {
+				if id := where + "\x00" + e.Error(); !seen[id] {
+					seen[id] = true
+					unreadable.Errs = append(unreadable.Errs, e)
+				}
+			}
 		}
 		for _, i := range infos {
 			if stack, _, ok := locker.ParseKey(i.Key); src.stack != "" && (!ok || stack != src.stack) {
