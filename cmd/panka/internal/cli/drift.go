@@ -224,7 +224,8 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		ref = d.Commit
 	}
 	rep.setRemediation(ref)
-	if err := recordDriftCheck(ctx, f, cfg, store, lease, key, rep); err != nil {
+	notRecorded, err := recordDriftCheck(ctx, f, cfg, store, lease, key, rep)
+	if err != nil {
 		return err
 	}
 	if f.JSON() {
@@ -233,6 +234,9 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		}
 	} else {
 		writeDriftText(f.IO.Out, rep)
+	}
+	if err := unrecordedDrift(f, key, rep, notRecorded); err != nil {
+		return err
 	}
 	if opts.ExitCode && (len(rep.Drifted) > 0 || rep.EngineStateChanged) {
 		return &ExitCodeError{Code: ExitChanges}
@@ -568,23 +572,43 @@ func driftStopped(lctx context.Context, f *Factory, cfg *config.Resolved, lease 
 		"once that run has finished (or the lock is free), re-run panka drift detect", key, f.lostTo(wctx, cfg, lease, lost), key.Stack)
 }
 
+// unrecordedDrift says what a drift check of key whose record in state
+// failed (notRecorded; nil: recorded) means: when it found drift, an error,
+// since the next apply refreshes from the real resources (and so puts the
+// drift back) only when state lists what the check found; without the
+// record it compares with the engine's own state and changes nothing.
+// Otherwise a warning.
+func unrecordedDrift(f *Factory, key statestore.Key, rep driftReport, notRecorded error) error {
+	if notRecorded == nil {
+		return nil
+	}
+	if len(rep.Drifted) > 0 || len(rep.Refresh) > 0 {
+		return fmt.Errorf("the drift found in %s (%s) was not recorded in its state (%w): the next apply would not refresh from the real resources, "+
+			"so it would not put the drift back. Run panka drift detect --stack %s --environment %s again once the state backend answers, then apply",
+			key, strings.Join(append(slices.Clip(rep.Drifted), rep.Refresh...), ", "), notRecorded, key.Stack, key.Environment)
+	}
+	f.Log.Warn().Err(notRecorded).Msgf("%s: the drift check was not recorded in its state", key)
+	return nil
+}
+
 // recordDriftCheck records rep in the state of key, unless the lease was
 // lost meanwhile (force unlocked, taken over, expired): then another run may
 // own the state, and a write here would make its own write fail after its
 // engine ran, so nothing is written and the error says so. A failed write
-// otherwise only warns: the check itself was done.
-func recordDriftCheck(ctx context.Context, f *Factory, cfg *config.Resolved, store statestore.Store, lease *locker.Lease, key statestore.Key, rep driftReport) error {
+// is returned as notRecorded: the check itself was done, and what the
+// missing record means depends on what it found.
+func recordDriftCheck(ctx context.Context, f *Factory, cfg *config.Resolved, store statestore.Store, lease *locker.Lease, key statestore.Key, rep driftReport) (notRecorded, err error) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := f.leaseLost(wctx, cfg, lease, "the drift check"); err != nil {
-		return fmt.Errorf("the drift check of %s was not recorded in its state: the lock lease was lost (%w), so another run may own its state now; "+
+		return nil, fmt.Errorf("the drift check of %s was not recorded in its state: the lock lease was lost (%w), so another run may own its state now; "+
 			"see panka status --stack %s, then re-run panka drift detect", key, err, key.Stack)
 	}
 	if _, _, err := statestore.Update(wctx, store, key, f.Now, func(s *statestore.State) error {
 		s.LastDriftCheck = &statestore.DriftCheck{At: rep.CheckedAt, Drifted: rep.Drifted, Refresh: rep.Refresh}
 		return nil
 	}); err != nil {
-		f.Log.Warn().Err(err).Msg("record the drift check in state")
+		return err, nil
 	}
-	return nil
+	return nil, nil
 }

@@ -44,8 +44,8 @@ func TestDriftCheckLostLeaseRecordsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.ReleaseLease(lease)
-	if err := recordDriftCheck(ctx, f, cfg, store, lease, key, rep); err != nil {
-		t.Fatalf("record with the lease held: %v", err)
+	if notRecorded, err := recordDriftCheck(ctx, f, cfg, store, lease, key, rep); err != nil || notRecorded != nil {
+		t.Fatalf("record with the lease held: %v, %v", notRecorded, err)
 	}
 	st, _, err := store.Get(ctx, key)
 	if err != nil {
@@ -63,7 +63,7 @@ func TestDriftCheckLostLeaseRecordsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep.CheckedAt, rep.Drifted = checkedAt.Add(time.Hour), nil
-	err = recordDriftCheck(ctx, f, cfg, store, lease, key, rep)
+	_, err = recordDriftCheck(ctx, f, cfg, store, lease, key, rep)
 	if !errors.Is(err, locker.ErrLost) {
 		t.Fatalf("record after a force unlock: %v, want ErrLost", err)
 	}
@@ -79,6 +79,63 @@ func TestDriftCheckLostLeaseRecordsNothing(t *testing.T) {
 	}
 	if st.Serial != 2 || !st.LastDriftCheck.At.Equal(checkedAt) {
 		t.Fatalf("state after a check with a lost lease: serial %d, drift check %+v; want serial 2 and the earlier check, untouched", st.Serial, st.LastDriftCheck)
+	}
+}
+
+// failingPuts is a store whose writes fail (a state backend that stopped
+// answering between the read and the write of a run).
+type failingPuts struct{ statestore.Store }
+
+func (failingPuts) Put(context.Context, statestore.Key, *statestore.State, statestore.Version) (statestore.Version, error) {
+	return "", errors.New("PutObject: 503 Service Unavailable")
+}
+
+// TestDriftCheckNotRecorded: drift detect that found drift but could not
+// record it in state fails (exit 1), naming what it found and to check
+// again: the next apply refreshes, and so puts the drift back, only when
+// state lists it. It printed a warning and exited 0 (or 2), and the next
+// apply said "no changes". A check that found nothing only warns.
+func TestDriftCheckNotRecorded(t *testing.T) {
+	ctx := context.Background()
+	f, _, _, _ := lockTestFactory(t)
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := f.Store(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	if _, err := store.Put(ctx, key, &statestore.State{SchemaVersion: statestore.SchemaVersion, Serial: 1, Stack: "shop", Environment: "dev", Status: statestore.StatusDeployed}, ""); err != nil {
+		t.Fatal(err)
+	}
+	lease, err := f.AcquireLease(ctx, cfg, "shop", "dev", "drift", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.ReleaseLease(lease)
+	rep := driftReport{Stack: "shop", Environment: "dev", CheckedAt: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Drifted: []string{"web"}, Refresh: []string{"db"}}
+	notRecorded, err := recordDriftCheck(ctx, f, cfg, failingPuts{store}, lease, key, rep)
+	if err != nil || notRecorded == nil {
+		t.Fatalf("record into a failing store: %v, %v; want the write's error as notRecorded", notRecorded, err)
+	}
+	err = unrecordedDrift(f, key, rep, notRecorded)
+	if err == nil {
+		t.Fatal("drift found and not recorded: no error")
+	}
+	for _, want := range []string{"the drift found in shop/dev (web, db) was not recorded in its state (PutObject: 503 Service Unavailable)",
+		"the next apply would not refresh from the real resources", "panka drift detect --stack shop --environment dev again"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	rep.Drifted, rep.Refresh = nil, nil
+	if err := unrecordedDrift(f, key, rep, notRecorded); err != nil {
+		t.Fatalf("no drift found, not recorded: %v, want a warning only", err)
+	}
+	if st, _, err := store.Get(ctx, key); err != nil || st.Serial != 1 || st.LastDriftCheck != nil {
+		t.Fatalf("state after failed records: %+v, %v; want serial 1 untouched", st, err)
 	}
 }
 
