@@ -158,16 +158,18 @@ func Detect(ctx context.Context, repo *gitops.Repo, opts Options) (*Result, erro
 		// Nothing reads the repository after Detect returns.
 		defer e.ix.stagedStacks()
 	}
-	head, err := e.head()
+	head, err := e.head(true)
 	if err != nil {
 		return nil, err
 	}
 	if opts.Base != "" {
 		return e.detectFrom(ctx, head)
 	}
-	base, several, err := defaultBase(ctx, e.repo, head.commit)
-	if err != nil {
-		return nil, err
+	base, several := gitops.EmptyTree, error(nil)
+	if head.commit != gitops.EmptyTree { // else no commit yet: everything is new
+		if base, several, err = defaultBase(ctx, e.repo, head.commit); err != nil {
+			return nil, err
+		}
 	}
 	res := &Result{Base: base.String(), Head: head.commit.String(), Uncommitted: opts.Uncommitted}
 	res.Stacks, res.Problems, err = e.compare(ctx, base, head, nil)
@@ -201,7 +203,7 @@ func severalBases(base string, bases []gitops.Hash) error {
 // head). So the comparison from the given base runs meanwhile, and is kept
 // when the merge-base turns out to be that commit.
 func (e *engine) detectFrom(ctx context.Context, head *side) (*Result, error) {
-	b, err := e.resolveBase()
+	b, err := e.resolveBase(head)
 	if err != nil {
 		return nil, err
 	}
@@ -354,14 +356,21 @@ type side struct {
 	indexed  *sync.Map // stack folder -> header from the index
 }
 
-func (e *engine) head() (*side, error) {
+// head is the head side. With unborn (Detect) and Uncommitted, a
+// repository with no commit yet has the work tree on git's empty tree:
+// everything in it is new, as git status lists it.
+func (e *engine) head(unborn bool) (*side, error) {
 	ref := e.opts.Head
 	if ref == "" {
 		ref = "HEAD"
 	}
 	h, err := e.repo.ResolveRef(ref)
 	if err != nil {
-		return nil, fmt.Errorf("head: %w", err)
+		var re *gitops.RefError
+		if !unborn || !e.opts.Uncommitted || !errors.As(err, &re) || re.Unborn == "" || !isHEAD(ref) {
+			return nil, fmt.Errorf("head: %w", err)
+		}
+		h = gitops.EmptyTree
 	}
 	s, err := e.commitSide(h)
 	if err != nil {
@@ -393,13 +402,18 @@ func (e *engine) commitSide(h gitops.Hash) (*side, error) {
 
 // resolveBase resolves --base: a commit, or git's empty tree (nothing: every
 // stack added), which is not a commit and has no merge-base.
-func (e *engine) resolveBase() (gitops.Hash, error) {
+func (e *engine) resolveBase(head *side) (gitops.Hash, error) {
 	if strings.EqualFold(strings.TrimSpace(e.opts.Base), gitops.EmptyTree.String()) {
 		return gitops.EmptyTree, nil
 	}
 	b, err := e.repo.ResolveRef(e.opts.Base)
 	if err != nil {
 		var re *gitops.RefError
+		if head.commit == gitops.EmptyTree && errors.As(err, &re) && re.Unborn != "" && isHEAD(e.opts.Base) {
+			// --base HEAD --uncommitted before the first commit: HEAD
+			// holds nothing yet.
+			return gitops.EmptyTree, nil
+		}
 		if errors.As(err, &re) && re.Missing && !re.Shallow && re.Partial == "" && len(strings.TrimSpace(e.opts.Base)) == 40 {
 			// A full clone lacks a full commit id: most often CI's "before"
 			// of a force push, which no remote has any more.
@@ -408,6 +422,12 @@ func (e *engine) resolveBase() (gitops.Hash, error) {
 		return gitops.ZeroHash, fmt.Errorf("base: %w", err)
 	}
 	return b, nil
+}
+
+// isHEAD reports whether ref names HEAD itself ("HEAD", "@").
+func isHEAD(ref string) bool {
+	ref = strings.TrimSpace(ref)
+	return ref == "HEAD" || ref == "@"
 }
 
 // changedPaths lists what differs between base and the head side.

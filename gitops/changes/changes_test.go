@@ -2929,3 +2929,43 @@ func TestBackendChange(t *testing.T) {
 		}
 	}
 }
+
+// TestUncommittedNoCommitYet: before the first commit, the work tree of a
+// new repository is compared with nothing (git's empty tree), as git
+// status lists every file as new: every stack is added, with the default
+// base and with --base HEAD, staged or not, in both engines. Without
+// --uncommitted there is no head to compare, and the error says so.
+func TestUncommittedNoCommitYet(t *testing.T) {
+	g := gittest.New(t)
+	seed(g, "stacks/orders", "orders")
+	seed(g, "stacks/users", "users")
+	g.Git("add", "stacks/users")
+	want := []string{
+		"orders added dev:added,prod:added,staging:added",
+		"users added dev:added,prod:added,staging:added",
+	}
+	for _, base := range []string{"", "HEAD", gitops.EmptyTree.String()} {
+		detectAll(t, g.Dir, changes.Options{Base: base, StacksRoot: "stacks", Uncommitted: true, NoCache: true}, func(engine string, paths bool, res *changes.Result) {
+			if got := summary(res); !slices.Equal(got, want) {
+				t.Errorf("base %q, %s (paths %v): %q, want %q", base, engine, paths, got, want)
+			}
+			if res.Base != gitops.EmptyTree.String() || res.Head != gitops.EmptyTree.String() {
+				t.Errorf("base %q, %s: base %s head %s, want the empty tree", base, engine, res.Base, res.Head)
+			}
+		})
+	}
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, opts := range []changes.Options{{StacksRoot: "stacks"}, {Base: "HEAD~1", StacksRoot: "stacks", Uncommitted: true}} {
+			_, err = changes.Detect(context.Background(), repo, opts)
+			var re *gitops.RefError
+			if !errors.As(err, &re) || re.Unborn != "main" || !strings.Contains(err.Error(), "no commits yet") {
+				t.Errorf("%s %+v: %v, want the no-commit error", m.name, opts, err)
+			}
+		}
+		repo.Close()
+	}
+}

@@ -84,7 +84,7 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	}
 	e := newEngine(repo, opts)
 	defer e.ix.wait()
-	head, err := e.head()
+	head, err := e.head(false)
 	if err != nil {
 		return nil, err
 	}

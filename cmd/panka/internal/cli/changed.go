@@ -217,6 +217,11 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 		res, err = changes.Detect(ctx, repo, copts)
 	}
 	if err != nil {
+		var re *gitops.RefError
+		if !opts.Uncommitted && !opts.SinceDeployed && errors.As(err, &re) && re.Unborn != "" {
+			// Before the first commit the work tree is all there is.
+			return fmt.Errorf("%w; or pass --uncommitted to list the work tree's stacks as added", err)
+		}
 		return withCIBaseHint(f, err)
 	}
 	if opts.Base == "" && !opts.SinceDeployed {
@@ -382,6 +387,9 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 	head := shortSHA(res.Head)
 	if res.Uncommitted {
 		head += " + work tree"
+		if res.Head == gitops.EmptyTree.String() {
+			head = "the work tree (no commit yet)"
+		}
 	}
 	if len(res.Stacks) == 0 {
 		if !quiet {
