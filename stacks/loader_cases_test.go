@@ -420,3 +420,61 @@ func TestNonUTF8Names(t *testing.T) {
 		}
 	}
 }
+
+// TestVariableBooleans: a variable filling a boolean field is a boolean
+// where the same text written in the file is one (YAML 1.2: true, True,
+// TRUE, false, ...), whichever source gives it. --var V=yes (and
+// PANKA_VAR_, the environment file, a stack default) was taken as true
+// while versioning: yes in the file is refused; now each source refuses
+// it with the same explanation, naming the variable and where its value
+// came from.
+func TestVariableBooleans(t *testing.T) {
+	st := strings.Replace(stackYAML, "    TAG:\n      default: \"1\"\n", "    TAG:\n      default: \"1\"\n    VERS:\n      default: false\n", 1)
+	files := map[string]string{"stacks/s/stack.yaml": st, "stacks/s/infra/b.yaml": doc("Bucket", "b", "versioning: ${VERS}")}
+	s, err := Load(testFS(files), "stacks/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	versioning := func(r *Resolved) any { return r.Component("b").Spec["versioning"] }
+	for v, want := range map[string]bool{"true": true, "True": true, "TRUE": true, "false": false, "False": false, "FALSE": false} {
+		for _, vars := range []VarValues{{Flags: map[string]string{"VERS": v}}, {File: map[string]string{"VERS": v}}, {Env: map[string]string{"VERS": v}}} {
+			r, err := s.Resolve("dev", ResolveOptions{Vars: vars})
+			if err != nil {
+				t.Fatalf("VERS=%s: %v", v, err)
+			}
+			if got := versioning(r); got != want {
+				t.Errorf("VERS=%s %+v: versioning %v, want %v", v, vars, got, want)
+			}
+		}
+	}
+	const b = "stacks/s/infra/b.yaml:6:15: spec.versioning: want true or false, got "
+	hint := func(v string) string {
+		return ": a variable's value is read as in the stack files (YAML 1.2), where " + v + " is a string, not a boolean; give true or false"
+	}
+	for _, c := range []struct {
+		vars VarValues
+		want string
+	}{
+		{VarValues{Flags: map[string]string{"VERS": "yes"}}, b + `"yes" from variable VERS (--var VERS)` + hint("yes")},
+		{VarValues{File: map[string]string{"VERS": "on"}}, b + `"on" from variable VERS (--var-file)` + hint("on")},
+		{VarValues{Env: map[string]string{"VERS": "No"}}, b + `"No" from variable VERS (PANKA_VAR_VERS)` + hint("No")},
+		{VarValues{Flags: map[string]string{"VERS": "1"}}, b + `a string ("1") from variable VERS (--var VERS)`},
+		{VarValues{Flags: map[string]string{"VERS": "tRUE"}}, b + `a string ("tRUE") from variable VERS (--var VERS)`},
+	} {
+		_, err := s.Resolve("dev", ResolveOptions{Vars: c.vars})
+		wantErrs(t, err, c.want)
+	}
+	// The environment file and the stack default: the same.
+	_, err = loadResolve(testFS(map[string]string{"stacks/s/stack.yaml": st, "stacks/s/infra/b.yaml": files["stacks/s/infra/b.yaml"],
+		"stacks/s/environments/dev.yaml": devYAML + "    VERS: yes\n"}), "dev", ResolveOptions{})
+	wantErrs(t, err, b+`"yes" from variable VERS (spec.variables in stacks/s/environments/dev.yaml)`+hint("yes"))
+	_, err = loadResolve(testFS(map[string]string{"stacks/s/stack.yaml": strings.Replace(st, "default: false", "default: off", 1),
+		"stacks/s/infra/b.yaml": files["stacks/s/infra/b.yaml"]}), "dev", ResolveOptions{})
+	wantErrs(t, err, b+`"off" from variable VERS (its default in stacks/s/stack.yaml)`+hint("off"))
+	// As written in the file.
+	_, err = loadResolve(testFS(map[string]string{"stacks/s/infra/b.yaml": doc("Bucket", "b", "versioning: yes")}), "dev", ResolveOptions{})
+	wantErrs(t, err, b+`"yes": stack files are YAML 1.2, where yes is a string, not a boolean; write true or false`)
+	// A number field names its variable too.
+	_, err = loadResolve(testFS(map[string]string{"stacks/s/infra/c.yaml": doc("MicroService", "api", "image: nginx", "port: ${TAG}x")}), "dev", ResolveOptions{})
+	wantErrs(t, err, `stacks/s/infra/c.yaml:7:9: spec.port: want an integer, got "1x" from variable TAG (its default in stacks/s/stack.yaml)`)
+}

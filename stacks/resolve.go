@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,6 +57,10 @@ type resolver struct {
 	path []string
 	// tyPath is reused by the typers of the resolution (key paths).
 	tyPath []pathSeg
+	// substVars names the variables substituted into each scalar (nil
+	// until one is), so that a value a number or boolean field refuses
+	// is named with the variable and where its value came from.
+	substVars map[*node][]string
 	// edges is where each dependency edge (from, to) was first written: a
 	// dependsOn entry or a reference, for the position of a cycle error.
 	edges map[[2]string]refAt
@@ -185,7 +190,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 			}
 			spec = without(spec, "dependsOn")
 		}
-		ty := typer{errs: r.errs, hash: r.hash, secretVar: r.secretVar, target: out.Provider.Name, comp: c.name, compFile: c.file, path: r.tyPath[:0]}
+		ty := typer{errs: r.errs, hash: r.hash, secretVar: r.secretVar, origin: r.origin, target: out.Provider.Name, comp: c.name, compFile: c.file, path: r.tyPath[:0]}
 		comp.Spec = ty.object(componentSchema(c.kind), spec, "spec")
 		r.tyPath = ty.path
 		if ty.secretRefs != nil {
@@ -462,7 +467,7 @@ func (r *resolver) resolveProvider() Provider {
 		r.errs.add(p.pos, p.key, "${%s}: component outputs cannot be used in the provider", ref)
 	}
 	r.noSecrets(n, "spec.provider")
-	ty := typer{errs: r.errs, path: r.tyPath[:0]}
+	ty := typer{errs: r.errs, origin: r.origin, path: r.tyPath[:0]}
 	m := ty.object(providerFields, n, "spec.provider")
 	r.tyPath = ty.path
 	p := Provider{}
@@ -580,7 +585,7 @@ func (r *resolver) substScalar(n *node) *node {
 	s := n.value
 	var b strings.Builder
 	b.Grow(len(s) + 16)
-	var secrets []string
+	var secrets, used []string
 	var joins []int // where a substituted text ending in "$" ends (see fixJoins)
 	substituted := false
 	for i := 0; i < len(s); {
@@ -660,6 +665,7 @@ func (r *resolver) substScalar(n *node) *node {
 			continue
 		}
 		substituted = true
+		used = append(used, name)
 		v := r.vars[name]
 		before := b.Len()
 		switch {
@@ -706,7 +712,54 @@ func (r *resolver) substScalar(n *node) *node {
 		vs := append(append([]string(nil), n.secretVars()...), secrets...)
 		out.secrets = &vs
 	}
+	if len(used) > 0 {
+		if r.substVars == nil {
+			r.substVars = map[*node][]string{}
+		}
+		r.substVars[&out] = used
+	}
 	return &out
+}
+
+// origin says where the value of a substituted scalar came from, for the
+// errors of the field it fills: " from variable NAME (--var NAME)", or
+// "" for a scalar no variable filled.
+func (r *resolver) origin(n *node) string {
+	names := slices.Compact(slices.Sorted(slices.Values(r.substVars[n])))
+	if len(names) == 0 {
+		return ""
+	}
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = name + " (" + r.varSourceText(name) + ")"
+	}
+	what := " from variable "
+	if len(parts) > 1 {
+		what = " from variables "
+	}
+	return what + strings.Join(parts, ", ")
+}
+
+// varSourceText says where variable name's value came from: the flag,
+// file, environment variable or YAML file that set it.
+func (r *resolver) varSourceText(name string) string {
+	v := r.vars[name]
+	if v == nil {
+		return "undeclared: the default of its ${" + name + ":-...}"
+	}
+	switch v.source {
+	case SourceFlag:
+		return "--var " + name
+	case SourceVarFile:
+		return "--var-file"
+	case SourceEnv:
+		return "PANKA_VAR_" + name
+	case SourceEnvironment:
+		return "spec.variables in " + r.env.file
+	case SourceDefault:
+		return "its default in " + r.s.file
+	}
+	return "unset: the default of its ${" + name + ":-...}"
 }
 
 // splitRef splits a reference <component>.<output>, checking both names.

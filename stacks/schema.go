@@ -185,6 +185,10 @@ type typer struct {
 	// symbolic (${var.NAME}, no value given) in a number or boolean field
 	// is refused as a given one is.
 	secretVar func(name string) bool
+	// origin says which variables filled a substituted scalar and where
+	// their values came from (" from variable NAME (--var NAME)"; ""
+	// for none), for the errors of number and boolean fields.
+	origin func(n *node) string
 	// target is the provider name the component deploys with, comp the
 	// component's name: a field the target takes only in clear (plain
 	// tag) refuses secret variables, given or not.
@@ -445,6 +449,23 @@ func yaml11Hint(v string) string {
 	return ""
 }
 
+// yaml11VarHint is yaml11Hint for a variable's value, which is read as
+// the same text written in the file would be.
+func yaml11VarHint(v string) string {
+	if yaml11Hint(v) == "" {
+		return ""
+	}
+	return fmt.Sprintf(": a variable's value is read as in the stack files (YAML 1.2), where %s is a string, not a boolean; give true or false", v)
+}
+
+// originOf is ty.origin(n) for a substituted scalar, "" otherwise.
+func (ty *typer) originOf(n *node) string {
+	if !n.subst || ty.origin == nil {
+		return ""
+	}
+	return ty.origin(n)
+}
+
 // leadingZeroDigits reports whether v is digits (after an optional sign)
 // with a leading zero, such as 08080.
 func leadingZeroDigits(v string) bool {
@@ -492,7 +513,7 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 			return nil, false
 		}
 		if n.kind != nScalar || !(n.tag == "!!int" || n.subst) {
-			ty.errs.add(n.pos(), ty.at(), "want an integer, got %s%s", n.describe(), refHint(n))
+			ty.errs.add(n.pos(), ty.at(), "want an integer, got %s%s%s", n.describe(), refHint(n), ty.originOf(n))
 			return nil, false
 		}
 		digits := strings.ReplaceAll(n.value, "_", "")
@@ -505,7 +526,7 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 		}
 		x, err := strconv.ParseInt(digits, 0, 64)
 		if err != nil {
-			ty.errs.add(n.pos(), ty.at(), "want an integer, got %s", shown(n))
+			ty.errs.add(n.pos(), ty.at(), "want an integer, got %s%s", shown(n), ty.originOf(n))
 			return nil, false
 		}
 		if f.min != nil && x < *f.min || f.max != nil && x > *f.max {
@@ -525,20 +546,27 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 			return nil, false
 		}
 		if n.kind == nScalar && (n.tag == "!!bool" || n.subst) {
-			switch strings.ToLower(n.value) {
-			case "true", "yes", "on":
+			// A variable's value is a boolean where the same text
+			// written in the file is one (YAML 1.2): --var, --var-file,
+			// PANKA_VAR_ and the YAML files agree.
+			switch n.value {
+			case "true", "True", "TRUE":
 				return true, true
-			case "false", "no", "off":
+			case "false", "False", "FALSE":
 				return false, true
 			}
 		}
-		if n.kind == nScalar && n.tag == "!!str" && !n.subst {
-			if h := yaml11Hint(n.value); h != "" {
-				ty.errs.add(n.pos(), ty.at(), "want true or false, got %s%s", strconv.Quote(n.value), h)
+		if n.kind == nScalar && n.tag == "!!str" {
+			h := yaml11Hint(n.value)
+			if n.subst {
+				h = yaml11VarHint(n.value)
+			}
+			if h != "" {
+				ty.errs.add(n.pos(), ty.at(), "want true or false, got %s%s%s", shown(n), ty.originOf(n), h)
 				return nil, false
 			}
 		}
-		ty.errs.add(n.pos(), ty.at(), "want true or false, got %s%s", n.describe(), refHint(n))
+		ty.errs.add(n.pos(), ty.at(), "want true or false, got %s%s%s", n.describe(), refHint(n), ty.originOf(n))
 		return nil, false
 	case tStringList:
 		if n.kind != nSeq {
