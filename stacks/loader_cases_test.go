@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -477,4 +478,34 @@ func TestVariableBooleans(t *testing.T) {
 	// A number field names its variable too.
 	_, err = loadResolve(testFS(map[string]string{"stacks/s/infra/c.yaml": doc("MicroService", "api", "image: nginx", "port: ${TAG}x")}), "dev", ResolveOptions{})
 	wantErrs(t, err, `stacks/s/infra/c.yaml:7:9: spec.port: want an integer, got "1x" from variable TAG (its default in stacks/s/stack.yaml)`)
+}
+
+// TestUndeclaredVariableGiven: ${NAME:-default} with NAME not declared
+// takes its default; a value given for NAME from outside (--var,
+// --var-file, PANKA_VAR_) had no effect but a warning, so the plan
+// silently used the default. It is refused at the ${...}, as the
+// environment file's spec.variables refuses an undeclared name.
+func TestUndeclaredVariableGiven(t *testing.T) {
+	files := map[string]string{"stacks/s/infra/b.yaml": doc("Bucket", "b", "versioning: ${VERSIONED:-false}")}
+	r, err := loadResolve(testFS(files), "dev", ResolveOptions{Vars: VarValues{Flags: map[string]string{"OTHER": "x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Component("b").Spec["versioning"]; got != false {
+		t.Errorf("versioning %v, want the default false", got)
+	}
+	const want = "stacks/s/infra/b.yaml:6:15: spec.versioning: variable VERSIONED is given (%s) but not declared in spec.variables of stacks/s/stack.yaml, so ${VERSIONED:-...} ignores it and takes its default: declare it there (VERSIONED: {default: ...}) to set it from outside, or do not give it"
+	for given, vars := range map[string]VarValues{
+		"--var VERSIONED":     {Flags: map[string]string{"VERSIONED": "true"}},
+		"--var-file":          {File: map[string]string{"VERSIONED": "true"}},
+		"PANKA_VAR_VERSIONED": {Env: map[string]string{"VERSIONED": "true"}},
+	} {
+		_, err := loadResolve(testFS(files), "dev", ResolveOptions{Vars: vars})
+		wantErrs(t, err, fmt.Sprintf(want, given))
+		s, err := Load(testFS(files), "stacks/s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantErrs(t, s.Validate(ResolveOptions{Vars: vars}), fmt.Sprintf(want, given))
+	}
 }

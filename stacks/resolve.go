@@ -670,6 +670,13 @@ func (r *resolver) substScalar(n *node) *node {
 		before := b.Len()
 		switch {
 		case v == nil && hasDef:
+			if given := r.givenUndeclared(name); given != "" && !r.s.varsUnknown {
+				// Only declared variables take values from outside (as
+				// the environment file's spec.variables): this one would
+				// silently keep its default.
+				r.errs.add(n.pos(), r.keyPath(), "variable %s is given (%s) but not declared in spec.variables of %s, so ${%s:-...} ignores it and takes its default: declare it there (%s: {default: ...}) to set it from outside, or do not give it",
+					name, given, r.s.file, name, name)
+			}
 			b.WriteString(def)
 		case v == nil && r.s.varsUnknown:
 			// stack.yaml did not load: its declarations are unknown
@@ -719,6 +726,22 @@ func (r *resolver) substScalar(n *node) *node {
 		r.substVars[&out] = used
 	}
 	return &out
+}
+
+// givenUndeclared says where a value for the undeclared variable name
+// was given from outside (--var NAME, --var-file, PANKA_VAR_NAME), ""
+// when none was.
+func (r *resolver) givenUndeclared(name string) string {
+	if _, ok := r.opts.Vars.Flags[name]; ok {
+		return "--var " + name
+	}
+	if _, ok := r.opts.Vars.File[name]; ok {
+		return "--var-file"
+	}
+	if _, ok := r.opts.Vars.Env[name]; ok {
+		return "PANKA_VAR_" + name
+	}
+	return ""
 }
 
 // origin says where the value of a substituted scalar came from, for the
