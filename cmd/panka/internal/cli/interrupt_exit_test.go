@@ -36,12 +36,17 @@ func TestInterruptedReadOnlyCommandNotExitZero(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f, _, errOut = stackTestFactory(t, dir, "", false)
+	f, out, errOut := stackTestFactory(t, dir, "", false)
 	f.IO.In = cancelOnRead{cancel}
 	code := Run(ctx, f, []string{"validate", "--var-file", "-"})
 	// The read may be given up (the signal seen first) or finish: either
 	// way, interrupted.
 	if code == 0 || !strings.Contains(errOut.String(), "interrupted: panka validate was stopped by a signal") && !strings.Contains(errOut.String(), "interrupted: --var-file - was still being read") {
 		t.Fatalf("validate interrupted while reading stdin: exit %d, want 1 and an interrupted error; stderr:\n%s", code, errOut)
+	}
+	// Its result is not printed with that exit code: "2 stacks valid" on
+	// stdout and exit 1 told a script two things.
+	if out.Len() != 0 {
+		t.Errorf("interrupted validate printed %q on stdout with exit %d, want nothing", out, code)
 	}
 }

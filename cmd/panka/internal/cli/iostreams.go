@@ -106,9 +106,41 @@ func (o *outWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// heldOut keeps what a command that changes nothing writes to stdout
+// until it returns (Run): interrupted by a stop signal, it ends with an
+// "interrupted" error, and its output, complete or not, is then dropped
+// rather than printed above that error, so that a script reading stdout
+// gets a result only with exit code 0 (or 2). A command that changes
+// something writes through: its plan must show before its prompt.
+type heldOut struct {
+	w   io.Writer
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (h *heldOut) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.buf.Write(p)
+}
+
+// release writes what was held to stdout when keep is set, and drops it
+// otherwise.
+func (h *heldOut) release(keep bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if keep && h.buf.Len() > 0 {
+		_, _ = h.w.Write(h.buf.Bytes()) // a failure is outWriter's to report
+	}
+	h.buf = bytes.Buffer{}
+}
+
 // stdoutFailed returns the first write to stdout that failed, if any.
 func (s *IOStreams) stdoutFailed() error {
 	o, ok := s.Out.(*outWriter)
+	if h, held := s.Out.(*heldOut); held {
+		o, ok = h.w.(*outWriter)
+	}
 	if !ok {
 		return nil
 	}

@@ -130,6 +130,14 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	root.SetIn(f.IO.In)
+	var held *heldOut
+	if c, _, err := root.Find(args); err == nil && !changesSomething[c.CommandPath()] {
+		// Its result goes out once it has returned, uninterrupted.
+		out := f.IO.Out
+		held = &heldOut{w: out}
+		f.IO.Out = held
+		defer func() { f.IO.Out = out }()
+	}
 	// Help asked for (--help, panka help) and completion scripts are what
 	// the user ran the command for: stdout, so `panka completion bash > f`
 	// and `panka --help | less` work. Usage after an error goes to stderr
@@ -137,6 +145,12 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
 	cmd, err := root.ExecuteContextC(ctx)
+	// A stop signal that arrives from here on, while the result is
+	// written, interrupts nothing: the command has finished.
+	interrupted := ctx.Err() != nil
+	if held != nil {
+		held.release(!interrupted || changesSomething[cmd.CommandPath()])
+	}
 	var ec *ExitCodeError
 	outputLost := false
 	if werr := f.IO.stdoutFailed(); werr != nil && !stdoutClosed(werr) && (err == nil || errors.As(err, &ec) && ec.Code == ExitChanges) {
@@ -148,12 +162,13 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		err = fmt.Errorf("%s ran to its end but its output was not all written: %w", cmd.CommandPath(), werr)
 		outputLost = true
 	}
-	if err == nil && ctx.Err() != nil && !changesSomething[cmd.CommandPath()] {
+	if err == nil && interrupted && !changesSomething[cmd.CommandPath()] {
 		// A stop signal arrived and the command still returned: a read
 		// that does not see the signal (--var-file - from a pipe, a
 		// pre-push hook's stdin) ended early or was cut, and what was
 		// checked from it is not to be trusted. `timeout 30 panka
-		// validate` must not pass.
+		// validate` must not pass. Its output was held back (heldOut):
+		// no result is printed with this exit code.
 		err = fmt.Errorf("interrupted: %s was stopped by a signal before it was known to have finished, so its result is not trusted; run it again", cmd.CommandPath())
 	}
 	if err == nil {
