@@ -213,6 +213,10 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context, specs []string) ([]stri
 	inIndex := map[string]bool{}
 	gitlinks := map[string]bool{} // submodules
 	eol, trustExec, trustLinks := r.mayConvertEOL(idx.Entries), r.trustExecutableBit(), r.trustSymlinks()
+	var text *textRules
+	if eol {
+		text = r.newTextRules()
+	}
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -238,7 +242,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context, specs []string) ([]stri
 		if e.SkipWorktree || assumed[e.Name] {
 			continue
 		}
-		same, err := r.sameAsIndex(e, indexMtime, eol, trustExec, trustLinks)
+		same, err := r.sameAsIndex(e, indexMtime, text, trustExec, trustLinks)
 		if err != nil {
 			return nil, err
 		}
@@ -325,13 +329,15 @@ func SubmoduleHead(dir string) (h Hash, ok bool) {
 
 // sameAsIndex compares a work-tree file with its index entry: equal stat
 // data means unchanged (unless racily clean), else the content is hashed —
-// with eol (see mayConvertEOL), also with its CRLF line ends made LF, as
-// git stores a file it checked out with CRLF. Without trustExec
+// with text (when mayConvertEOL), also with its CRLF line ends made LF, as
+// git stores a file it checked out with CRLF; only so where text's rules
+// make git always store LF (alwaysText: a file committed with CRLF before
+// a `*.yaml text` rule is modified). Without trustExec
 // (core.fileMode=false) the executable bit on disk does not count.
 // Without trustLinks (core.symlinks=false) a regular file where the index
 // has a symbolic link is that link, its content the link's target, as
 // git checks it out and adds it.
-func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, eol, trustExec, trustLinks bool) (bool, error) {
+func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, text *textRules, trustExec, trustLinks bool) (bool, error) {
 	p := filepath.Join(r.root, filepath.FromSlash(e.Name))
 	st, err := lstat(p)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || (err == nil && st.IsDir()) {
@@ -371,20 +377,23 @@ func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, eol, trustExec, tru
 	} else if content, err = os.ReadFile(p); err != nil {
 		return false, fmt.Errorf("read %s: %w", p, err)
 	}
+	crlf := text != nil && mode != filemode.Symlink && bytes.Contains(content, []byte("\r\n"))
+	if crlf && text.alwaysText(e.Name) {
+		return plumbing.ComputeHash(plumbing.BlobObject, toGit(content)) == e.Hash, nil
+	}
 	if plumbing.ComputeHash(plumbing.BlobObject, content) == e.Hash {
 		return true, nil
 	}
-	if eol && mode != filemode.Symlink && bytes.Contains(content, []byte("\r\n")) {
-		lf := bytes.ReplaceAll(content, []byte("\r\n"), []byte("\n"))
-		return plumbing.ComputeHash(plumbing.BlobObject, lf) == e.Hash, nil
+	if crlf {
+		return plumbing.ComputeHash(plumbing.BlobObject, toGit(content)) == e.Hash, nil
 	}
 	return false, nil
 }
 
 // mayConvertEOL reports whether git may convert line ends between the work
 // tree and the repository: core.autocrlf is true or input (repository,
-// global or system configuration), or info/attributes or a .gitattributes
-// (the top one, or one of a folder that the index holds, such as
+// global or system configuration), or info/attributes, core.attributesFile
+// or a .gitattributes (the top one, or one of a folder that the index holds, such as
 // stacks/.gitattributes) sets text or eol attributes. Then a work-tree file
 // with CRLF line ends is unchanged when its LF form is the indexed blob.
 func (r *Repo) mayConvertEOL(entries []*index.Entry) bool {
@@ -393,7 +402,7 @@ func (r *Repo) mayConvertEOL(entries []*index.Entry) bool {
 			return true
 		}
 	}
-	files := []string{filepath.Join(r.root, ".gitattributes"), filepath.Join(r.commonDir, "info", "attributes")}
+	files := []string{filepath.Join(r.root, ".gitattributes"), filepath.Join(r.commonDir, "info", "attributes"), r.attributesFile()}
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name, "/.gitattributes") {
 			files = append(files, filepath.Join(r.root, filepath.FromSlash(e.Name)))

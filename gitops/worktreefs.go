@@ -1,6 +1,7 @@
 package gitops
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -392,6 +393,7 @@ func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, 
 		linked[dir] = v
 		return v
 	}
+	text := r.newTextRules()
 	for i, p := range paths {
 		if !utf8.ValidString(p) {
 			// io/fs refuses such a name: "lstat ...: invalid argument".
@@ -431,6 +433,11 @@ func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, 
 		default:
 			if b, err = fs.ReadFile(fsys, p); err != nil {
 				return nil, fmt.Errorf("read the work tree: %w", err)
+			}
+			if bytes.Contains(b, []byte("\r\n")) && text.alwaysText(p) {
+				// What git add stores: a CRLF file committed before a
+				// `*.yaml text` rule is modified by it.
+				b = toGit(b)
 			}
 			switch {
 			case !trustLinks && indexed[p] == filemode.Symlink:

@@ -2969,3 +2969,56 @@ func TestUncommittedNoCommitYet(t *testing.T) {
 		repo.Close()
 	}
 }
+
+// TestUncommittedCRLFRenormalized: a file committed with CRLF line ends
+// is modified for git status once a rule makes git store it with LF
+// (`*.yaml text`, eol=lf) and its stat data changes, since git add would
+// now store its LF form; with text=auto, -text or binary (or a deeper
+// .gitattributes, or info/attributes, saying so) it is not. Both engines
+// said "unchanged" for every rule: they hashed the file as it is on disk.
+func TestUncommittedCRLFRenormalized(t *testing.T) {
+	crlf := strings.ReplaceAll(queueYAML, "\n", "\r\n")
+	for _, c := range []struct {
+		name  string
+		attrs map[string]string // file -> content
+		git   bool              // git status lists the file
+	}{
+		{"text", map[string]string{".gitattributes": "*.yaml text\n"}, true},
+		{"eol=lf", map[string]string{".gitattributes": "*.yaml eol=lf\n"}, true},
+		{"folder rule", map[string]string{"stacks/.gitattributes": "orders/** text\n"}, true},
+		{"text=auto", map[string]string{".gitattributes": "* text=auto\n"}, false},
+		{"-text", map[string]string{".gitattributes": "*.yaml text\n*.yaml -text\n"}, false},
+		{"binary", map[string]string{".gitattributes": "*.yaml binary\n"}, false},
+		{"deeper -text", map[string]string{".gitattributes": "*.yaml text\n", "stacks/orders/infra/.gitattributes": "queue.yaml -text\n"}, false},
+		{"info/attributes", map[string]string{".gitattributes": "*.yaml text\n", ".git/info/attributes": "*.yaml -text\n"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g, _ := baseRepo(t)
+			g.Write("stacks/orders/infra/queue.yaml", crlf)
+			for f, a := range c.attrs {
+				if !strings.HasPrefix(f, ".git/") {
+					g.Write(f, a)
+				}
+			}
+			base := g.Commit("queue with CRLF")
+			for f, a := range c.attrs {
+				if strings.HasPrefix(f, ".git/") {
+					g.WriteFile(f, a)
+				}
+			}
+			later := time.Now().Add(time.Hour)
+			if err := os.Chtimes(filepath.Join(g.Dir, "stacks", "orders", "infra", "queue.yaml"), later, later); err != nil {
+				t.Fatal(err)
+			}
+			if got := g.Git("status", "--porcelain") != ""; got != c.git {
+				t.Fatalf("git status lists it: %v, want %v", got, c.git)
+			}
+			want := map[bool][]string{false: {}, true: {}}
+			if c.git {
+				// The parsed YAML is the same: only --paths lists it.
+				want[true] = []string{"orders modified dev:modified,prod:modified,staging:modified"}
+			}
+			detectUncommitted(t, g, base, "", want)
+		})
+	}
+}
