@@ -450,7 +450,7 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 			fmt.Fprintf(out, "    deployed: %s\n", strings.Join(ds, ", "))
 		}
 		for _, r := range s.Reasons {
-			fmt.Fprintf(out, "    %s: %s\n", textPath(r.File), stacks.EscapeControl(r.Detail))
+			fmt.Fprintf(out, "    %s: %s\n", textPath(r.File), escapeUnseen(stacks.EscapeControl(r.Detail)))
 		}
 	}
 	if !quiet && res.Base != "" {
@@ -462,12 +462,42 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 // textPath is path p for the text table: quoted (Go syntax, as git quotes
 // such names) when it holds a control character such as a newline or a
 // tab, which would split or misalign the table's rows and lose part of
-// the path.
+// the path, or a character that does not show as itself (see unseen):
+// café spelled with a combining accent (NFD, as macOS names files) is
+// "cafe\u0301", so that a rename between the two spellings of a name
+// does not print as "stacks/café -> stacks/café". JSON keeps the bytes.
 func textPath(p string) string {
-	if strings.ContainsFunc(p, unicode.IsControl) {
-		return strconv.Quote(p)
+	if strings.ContainsFunc(p, unicode.IsControl) || strings.ContainsFunc(p, unseen) {
+		return escapeUnseen(strconv.Quote(p))
 	}
 	return p
+}
+
+// unseen reports a character that does not show as itself in text: a
+// combining mark (drawn over the character before it, so that e and
+// U+0301 look like the single é) or an invisible format character
+// (U+200B zero width space, U+00AD soft hyphen).
+func unseen(r rune) bool {
+	return unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf)
+}
+
+// escapeUnseen writes the unseen characters of s as Go escapes (\u0301).
+func escapeUnseen(s string) string {
+	if !strings.ContainsFunc(s, unseen) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !unseen(r):
+			b.WriteRune(r)
+		case r > 0xFFFF:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
 }
 
 // storeDeployed reads the last successfully deployed commit of each
