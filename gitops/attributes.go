@@ -29,6 +29,9 @@ type textRules struct {
 	r     *Repo
 	mu    sync.Mutex
 	files map[string][]gitattributes.MatchAttribute // by file path
+	// global is core.attributesFile, read from git's configuration once.
+	global     string
+	globalOnce sync.Once
 }
 
 func (r *Repo) newTextRules() *textRules {
@@ -87,8 +90,9 @@ func (t *textRules) alwaysText(p string) bool {
 		dir := path.Join(parts[:i]...)
 		sources = append(sources, source{filepath.Join(t.r.root, filepath.FromSlash(dir), ".gitattributes"), parts[:i]})
 	}
-	if f := t.r.attributesFile(); f != "" {
-		sources = append(sources, source{f, nil})
+	t.globalOnce.Do(func() { t.global = t.r.attributesFile() })
+	if t.global != "" {
+		sources = append(sources, source{t.global, nil})
 	}
 	// The first rule (by priority; in a file, the last line) that says
 	// something of text, and of eol, decides it.
