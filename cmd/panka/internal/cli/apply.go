@@ -168,6 +168,11 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 	if err != nil {
 		return nil, err
 	}
+	if src.ref != "" {
+		if cfg, err = workTreeBackend(f, stackName, cfg, " at commit "+short(src.commit)); err != nil {
+			return nil, err
+		}
+	}
 	key := f.planSecretKey()
 	model, err := st.Resolve(env, stacks.ResolveOptions{Vars: vars, SecretKey: key})
 	if err != nil {
@@ -199,6 +204,31 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 		}
 	}
 	return d, nil
+}
+
+// workTreeBackend is the configuration a stack's YAML read at a commit
+// (--ref, a rollback or promotion source) is planned and deployed with:
+// its state and locks are where the work tree's stack.yaml puts them, as
+// for status, history and rollback, not where the commit's spec.backend
+// did (state moved to another prefix or bucket since: a promotion of an
+// older commit deployed into an empty state at the old place, creating
+// everything again, and status did not see it). at is the commit for the
+// warning (" at commit X"); atCommit is the configuration the commit's stack.yaml gives,
+// used when the work tree has no such stack.
+func workTreeBackend(f *Factory, stack string, atCommit *config.Resolved, at string) (*config.Resolved, error) {
+	h, err := f.findHeader(stack)
+	if err != nil || h == nil {
+		return atCommit, err
+	}
+	cfg, err := f.ConfigForStack(h.Backend, path.Join(h.Path, stacks.StackFile))
+	if err != nil {
+		return nil, err
+	}
+	if was, now := f.describeBackend(atCommit), f.describeBackend(cfg); was != now {
+		f.Warnf("the spec.backend of stack %q%s puts its state in %s; using %s, where the work tree's %s puts it now",
+			stack, at, was, now, path.Join(h.Path, stacks.StackFile))
+	}
+	return cfg, nil
 }
 
 // stillDeployed says, for a stack/environment the YAML no longer has, that
