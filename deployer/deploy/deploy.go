@@ -37,6 +37,11 @@ type Source struct {
 	Author  string
 	Message string
 	Dirty   bool
+	// Partial names the only components of Commit whose YAML the desired
+	// model holds (a rollback to the recorded spec of an apply
+	// --target-component): recorded as the deployment's targetComponents,
+	// as for TargetComponents, without limiting what is deployed.
+	Partial []string
 }
 
 // Request is one deployment.
@@ -262,7 +267,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		}
 	}
 	desired := req.Desired
-	var partial []string
+	partial := req.Source.Partial
 	if len(req.TargetComponents) > 0 {
 		if desired, err = Targeted(desired, deployed, req.TargetComponents); err != nil {
 			return nil, err

@@ -388,7 +388,11 @@ func rollbackToRecord(f *Factory, key statestore.Key, rec *statestore.Deployment
 	if model.Stack != key.Stack || model.Environment != key.Environment {
 		return nil, fmt.Errorf("deployment %d of %s recorded a spec of %s/%s", rec.Serial, key, model.Stack, model.Environment)
 	}
-	src := deploy.Source{Commit: rec.Commit, Ref: rec.Ref, Author: rec.CommitAuthor, Message: rec.CommitMessage, Dirty: rec.Dirty}
+	// A partial deployment's spec is still partial: the record must not
+	// claim its commit is deployed in full (changed --since-deployed,
+	// status and promote read it).
+	src := deploy.Source{Commit: rec.Commit, Ref: rec.Ref, Author: rec.CommitAuthor, Message: rec.CommitMessage, Dirty: rec.Dirty,
+		Partial: rec.TargetComponents}
 	key2 := f.planSecretKey()
 	d := &desiredModel{model: model, source: src, key: key2, vars: rec.Vars,
 		header: planner.Desired{Source: "history", Ref: fmt.Sprintf("the spec recorded by deployment %d", rec.Serial), Commit: rec.Commit, Dirty: rec.Dirty}}
