@@ -125,7 +125,8 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 	defer src.close()
 	d, err := loadDesired(ctx, f, src, opts.Stack, opts.To, vars)
 	if err != nil {
-		return err
+		// Its errors name the commit by id only: say whose it is.
+		return fmt.Errorf("promote of %s to %s (%s's deployed commit %s): %w", fromKey, opts.To, opts.From, short(rec.Commit), err)
 	}
 	d.header.Ref = opts.From + "'s deployed commit"
 	d.source.Ref = rec.Ref
