@@ -143,12 +143,16 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 		// The source was read before the target's lease was taken: a
 		// promote that waited for it (--lock-timeout) must not ship what
 		// the source ran before a deployment that happened meanwhile.
-		Check: func(*statestore.State) error {
+		Check: func(target *statestore.State) error {
 			now, _, err := store.Get(ctx, fromKey)
 			if err != nil && !errors.Is(err, statestore.ErrNotFound) {
 				return fmt.Errorf("read state of %s again before promoting it: %w", fromKey, err)
 			}
-			return promoteStillCurrent(fromKey, opts.To, rec, now)
+			if err := promoteStillCurrent(fromKey, opts.To, rec, now); err != nil {
+				return err
+			}
+			warnPromoteBehind(ctx, f, src.repo, fromKey, opts.To, rec.Commit, target)
+			return nil
 		},
 	}
 	return runDeployment(ctx, f, d.cfg, &opts.Deploy, d.key, req)
@@ -193,6 +197,31 @@ func promoteVarNotes(rec *statestore.Deployment, target *stacks.Resolved, given 
 			rec.Environment, rec.Serial, name, recorded, to, name, from, now, rec.Environment, name, recorded))
 	}
 	return notes
+}
+
+// warnPromoteBehind warns when the target (its state target, read under
+// its lease) runs commits that commit, the source's deployed one, lacks: a
+// hotfix deployed to production, or production ahead of staging. The
+// promote takes out what they changed, as apply warns of an older commit
+// and plan of a branch behind the deployed commit. Nothing is said when
+// either commit cannot be placed (a shallow clone).
+func warnPromoteBehind(ctx context.Context, f *Factory, repo *gitops.Repo, from statestore.Key, to, commit string, target *statestore.State) {
+	d := deployedRecord(target)
+	if repo == nil || d == nil || d.Commit == "" || d.Commit == commit {
+		return
+	}
+	promoted, err1 := repo.ResolveRef(commit)
+	deployed, err2 := repo.ResolveRef(d.Commit)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	n, err := repo.CountCommits(ctx, promoted, deployed, gitops.LogOptions{})
+	if err != nil || n == 0 {
+		return
+	}
+	f.Warnf("%s/%s runs commit %s (deployment %d), which has %s that %s's deployed commit %s does not: this promote takes out what they changed in %s. "+
+		"If they belong there (a hotfix), deploy them to %s first and promote again; panka history --stack %s --environment %s --commits lists them",
+		from.Stack, to, shortSHA(d.Commit), d.Serial, plural(n, "commit"), from.Environment, shortSHA(commit), to, from.Environment, from.Stack, to)
 }
 
 // promoteStillCurrent refuses a promote of rec, the deployment of from read
