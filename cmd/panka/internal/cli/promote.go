@@ -128,6 +128,7 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 		// Its errors name the commit by id only: say whose it is.
 		return fmt.Errorf("promote of %s to %s (%s's deployed commit %s): %w", fromKey, opts.To, opts.From, short(rec.Commit), err)
 	}
+	warnUndeclared(f, vars, [][]stacks.ResolvedVar{d.model.Variables})
 	d.header.Ref = opts.From + "'s deployed commit"
 	d.source.Ref = rec.Ref
 	fmt.Fprintf(f.Notices(), "Promoting %s (commit %s, serial %d, deployed by %s) to %s.\n", fromKey, short(rec.Commit), rec.Serial, rec.User, opts.To)

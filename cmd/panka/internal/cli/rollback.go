@@ -224,6 +224,14 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		from = current.Commit
 	}
 	d := tgt.desired
+	if d.header.Source == "history" {
+		if len(given.Flags)+len(given.File) > 0 {
+			f.Warnf("--var and --var-file have no effect here: this rollback redeploys the spec recorded by deployment %d as it was resolved then; to resolve the YAML of commit %s with them, roll back with --to-commit %s",
+				tgt.record.Serial, short(tgt.commit), short(tgt.commit))
+		}
+	} else {
+		warnUndeclared(f, given, [][]stacks.ResolvedVar{d.model.Variables})
+	}
 	req := deploy.Request{
 		Key:       key,
 		Operation: statestore.OpRollback, Desired: d.model, Source: d.source, Vars: d.vars,
