@@ -196,7 +196,7 @@ func historyCommitsRun(ctx context.Context, f *Factory, store statestore.Store, 
 }
 
 // historyHeadline describes a deployment on one line; rollbacks show as
-// "rollback <from> → <to>".
+// "rollback <from> → <to>", or "rollback to <to>" when nothing was deployed.
 func historyHeadline(d *statestore.Deployment) string {
 	t := d.StartedAt
 	if t.IsZero() {
@@ -204,8 +204,11 @@ func historyHeadline(d *statestore.Deployment) string {
 	}
 	var what string
 	switch {
-	case d.Operation == statestore.OpRollback:
+	case d.Operation == statestore.OpRollback && d.FromCommit != "":
 		what = fmt.Sprintf("rollback %s → %s", commit7(d.FromCommit), commit7(d.Commit))
+	case d.Operation == statestore.OpRollback:
+		// Nothing was deployed before it (a rollback after a destroy).
+		what = "rollback to " + commit7(d.Commit)
 	case d.Operation == statestore.OpPromote && d.FromEnvironment != "":
 		what = fmt.Sprintf("promote %s from %s", commit7(d.Commit), d.FromEnvironment)
 	case d.Operation == statestore.OpDestroy:

@@ -148,3 +148,23 @@ func BenchmarkHistoryCommits(b *testing.B) {
 		})
 	}
 }
+
+// TestHistoryHeadlineRollback: a rollback made when nothing was deployed
+// (after a destroy) has no "from" commit; its headline read
+// "rollback  → abc1234", an arrow from nothing.
+func TestHistoryHeadlineRollback(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	to := strings.Repeat("b", 40)
+	for _, tc := range []struct {
+		from, want string
+	}{
+		{strings.Repeat("a", 40), "3  2026-01-02 03:04:05Z  rollback aaaaaaa → bbbbbbb  succeeded  by alice"},
+		{"", "3  2026-01-02 03:04:05Z  rollback to bbbbbbb  succeeded  by alice"},
+	} {
+		d := &statestore.Deployment{Serial: 3, Operation: statestore.OpRollback, FromCommit: tc.from, Commit: to,
+			StartedAt: at, Result: statestore.ResultSucceeded, User: "alice"}
+		if got := historyHeadline(d); got != tc.want {
+			t.Errorf("from %q:\n got %q\nwant %q", tc.from, got, tc.want)
+		}
+	}
+}
