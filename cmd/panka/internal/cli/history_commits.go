@@ -51,6 +51,14 @@ type HistoryEntry struct {
 // from all (the whole history, newest first).
 func historyEntries(ctx context.Context, repo *gitops.Repo, page, all []*statestore.Deployment) ([]*HistoryEntry, error) {
 	out := make([]*HistoryEntry, 0, len(page))
+	// How to get a commit that is not in the clone: fetching from origin
+	// does not deepen a shallow clone (a CI checkout).
+	fetch := "git fetch origin"
+	if repo != nil {
+		if shallow, err := repo.IsShallow(); err == nil && shallow {
+			fetch = "a shallow clone: git fetch --unshallow"
+		}
+	}
 	for _, d := range page {
 		e := &HistoryEntry{Deployment: d, Commits: []HistoryCommit{}}
 		out = append(out, e)
@@ -71,13 +79,13 @@ func historyEntries(ctx context.Context, repo *gitops.Repo, page, all []*statest
 		}
 		to, err := repo.ResolveRef(d.Commit)
 		if err != nil {
-			e.Note = fmt.Sprintf("commit %s is not in this clone (git fetch origin)", short(d.Commit))
+			e.Note = fmt.Sprintf("commit %s is not in this clone (%s)", short(d.Commit), fetch)
 			continue
 		}
 		from := gitops.ZeroHash
 		if e.Previous != "" {
 			if from, err = repo.ResolveRef(e.Previous); err != nil {
-				e.Note = fmt.Sprintf("the previously deployed commit %s is not in this clone (git fetch origin)", short(e.Previous))
+				e.Note = fmt.Sprintf("the previously deployed commit %s is not in this clone (%s)", short(e.Previous), fetch)
 				continue
 			}
 		}
