@@ -247,8 +247,10 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 // were chosen from state read before the lease was taken (read) when the
 // state under the lease (now) has moved on: another run deployed meanwhile,
 // typically while this one waited for the lock (--lock-timeout).
+// A drift check (panka drift detect, which holds the same lease) moves the
+// serial without deploying anything: that is no change.
 func rollbackStillCurrent(key statestore.Key, read, now *statestore.State) error {
-	if now != nil && now.Serial == read.Serial {
+	if now != nil && (now.Serial == read.Serial || sameDeployments(read, now)) {
 		return nil
 	}
 	what := "its state was removed"
@@ -261,6 +263,16 @@ func rollbackStillCurrent(key statestore.Key, read, now *statestore.State) error
 	return fmt.Errorf("the state of %s changed while this rollback waited for the lock: %s; nothing was rolled back. "+
 		"See panka history --stack %s --environment %s, then run the rollback again to roll back from what is deployed now",
 		key, what, key.Stack, key.Environment)
+}
+
+// sameDeployments reports whether a and b, two reads of one state, hold the
+// same newest and deployed records and status (only the serial or the last
+// drift check may differ).
+func sameDeployments(a, b *statestore.State) bool {
+	same := func(x, y *statestore.Deployment) bool {
+		return (x == nil) == (y == nil) && (x == nil || x.ID == y.ID && x.Serial == y.Serial)
+	}
+	return a.Status == b.Status && same(a.LastDeployment, b.LastDeployment) && same(deployedRecord(a), deployedRecord(b))
 }
 
 // historyPages reads the history of one stack/environment newest first,

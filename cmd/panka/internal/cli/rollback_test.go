@@ -421,3 +421,44 @@ func TestNotTheCommit(t *testing.T) {
 		}
 	}
 }
+
+// TestRollbackStillCurrent: a rollback that waited for the lock refuses
+// when a deployment happened meanwhile, but not when only a drift check
+// (which holds the same lease and moves the serial) ran: it refused "the
+// state went from serial 9 to 10" after waiting for panka drift detect.
+func TestRollbackStillCurrent(t *testing.T) {
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	rec := &statestore.Deployment{ID: "d9", Serial: 9, Operation: statestore.OpApply, Result: statestore.ResultSucceeded,
+		Commit: "abcdef0123456789abcdef0123456789abcdef01", User: "alice"}
+	newer := &statestore.Deployment{ID: "d10", Serial: 10, Operation: statestore.OpApply, Result: statestore.ResultSucceeded,
+		Commit: "0123456789abcdef0123456789abcdef01234567", User: "bob"}
+	failed := &statestore.Deployment{ID: "d10", Serial: 10, Operation: statestore.OpApply, Result: statestore.ResultFailed, User: "bob"}
+	read := &statestore.State{Serial: 9, Status: statestore.StatusDeployed, LastDeployment: rec}
+	for _, tc := range []struct {
+		name string
+		now  *statestore.State
+		want string
+	}{
+		{"unchanged", read, ""},
+		{"drift check moved the serial", &statestore.State{Serial: 10, Status: statestore.StatusDeployed, LastDeployment: rec,
+			LastDriftCheck: &statestore.DriftCheck{Drifted: []string{"web"}}}, ""},
+		{"deployed again", &statestore.State{Serial: 10, Status: statestore.StatusDeployed, LastDeployment: newer},
+			"it went from serial 9 to 10 (apply of commit 0123456789ab by bob, succeeded)"},
+		{"a failed run since", &statestore.State{Serial: 10, Status: statestore.StatusFailed, LastDeployment: failed, LastSuccessful: rec},
+			"it went from serial 9 to 10 (apply of commit (no commit) by bob, failed)"},
+		{"state gone", nil, "its state was removed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := rollbackStillCurrent(key, read, tc.now)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "changed while this rollback waited for the lock: "+tc.want+"; nothing was rolled back") {
+				t.Fatalf("got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
