@@ -217,8 +217,14 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 // used when the work tree has no such stack.
 func workTreeBackend(f *Factory, stack string, atCommit *config.Resolved, at string) (*config.Resolved, error) {
 	h, err := f.findHeader(stack)
-	if err != nil || h == nil {
-		return atCommit, err
+	if err != nil {
+		// The work tree is being fixed: deploying a commit that loads
+		// still works, with that commit's settings.
+		f.Warnf("%v; using the backend settings of stack %q%s", err, stack, at)
+		return atCommit, nil
+	}
+	if h == nil {
+		return atCommit, nil
 	}
 	cfg, err := f.ConfigForStack(h.Backend, path.Join(h.Path, stacks.StackFile))
 	if err != nil {
