@@ -87,6 +87,9 @@ type Factory struct {
 	secretKey     []byte
 	// unkeyedOnce: warnUnkeyedSecrets warns once a run.
 	unkeyedOnce sync.Once
+	// committedBackendSaid: the stacks whose committed spec.backend
+	// findHeader said it used (once a run each).
+	committedBackendSaid sync.Map
 
 	once    sync.Once
 	workDir string

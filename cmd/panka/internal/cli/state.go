@@ -20,6 +20,7 @@ import (
 
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/gitops"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
@@ -179,14 +180,60 @@ func (f *Factory) findHeader(stack string) (*stacks.Header, error) {
 		}
 		h, err := stacks.ReadHeader(repo.fsys, r.Path)
 		if err != nil {
+			// The work tree is being edited (an incident's status, history
+			// or rollback --to-version must still find the state): the
+			// committed stack.yaml says where the state is until an
+			// apply of the edit moves it.
+			if hh := f.committedHeader(repo.dir, r.Path, stack, err); hh != nil {
+				return hh, nil
+			}
 			return nil, fmt.Errorf("read the backend settings of stack %q (its state and locks may be under its own spec.backend): %w\nfix %s (run `panka validate --stack %s`)", stack, err, path.Join(r.Path, stacks.StackFile), stack)
 		}
 		return h, nil
+	}
+	// A stack.yaml that gives no name now may be this stack's, as
+	// committed.
+	for _, u := range disc.Unnamed {
+		if hh := f.committedHeader(repo.dir, u.Path, stack, &stacks.Errors{List: u.Errors}); hh != nil {
+			return hh, nil
+		}
 	}
 	if derr != nil {
 		f.Log.Warn().Err(derr).Msgf("stack %q is not among the stacks that load: using the repository's backend settings (if it is one of the stacks above, fix it first: run `panka validate`)", stack)
 	}
 	return nil, nil
+}
+
+// committedHeader reads the header of stack from its stack.yaml in
+// stackDir as committed at HEAD, for a work tree where that file does not
+// load (problem): the committed file says where the state is until an
+// apply of the edit moves it, so an incident's status, history or rollback
+// --to-version still finds it. It warns (once a run) that it does so; nil
+// when there is no commit, or the committed file is not there, does not
+// load or names another stack.
+func (f *Factory) committedHeader(dir, stackDir, stack string, problem error) *stacks.Header {
+	repo, err := gitops.Open(dir, f.GitOptions())
+	if err != nil {
+		return nil
+	}
+	defer repo.Close()
+	head, err := repo.Head()
+	if err != nil {
+		return nil
+	}
+	fsys, err := repo.TreeFS(head)
+	if err != nil {
+		return nil
+	}
+	h, err := stacks.ReadHeader(fsys, stackDir)
+	if err != nil || h.Name != stack {
+		return nil
+	}
+	if _, said := f.committedBackendSaid.LoadOrStore(stack, true); !said {
+		f.Warnf("%s does not load (%v): using its spec.backend settings as committed at HEAD (%s); fix it (run `panka validate --stack %s`)",
+			path.Join(stackDir, stacks.StackFile), problem, commit7(head.String()), stack)
+	}
+	return h
 }
 
 // stateKeyFlags are --stack and --environment.
