@@ -70,9 +70,21 @@ func (f *Factory) awsCaller(ctx context.Context, cfg *config.Resolved) string {
 	return aws.ToString(out.Arn)
 }
 
-// gitUserEmail reads user.email from the repository's git config, then the
-// user's global git config files.
-func (f *Factory) gitUserEmail() string {
+// gitUserEmail is the email git would record as the committer of a commit
+// made here: GIT_COMMITTER_EMAIL (then GIT_AUTHOR_EMAIL, which CI jobs set
+// alike), else user.email from the repository's git config, then the user's
+// global git config files, else EMAIL.
+func (f *Factory) gitUserEmail() (e string) {
+	for _, v := range []string{"GIT_COMMITTER_EMAIL", "GIT_AUTHOR_EMAIL"} {
+		if e := strings.TrimSpace(f.Getenv(v)); e != "" {
+			return e
+		}
+	}
+	defer func() {
+		if e == "" {
+			e = strings.TrimSpace(f.Getenv("EMAIL"))
+		}
+	}()
 	var files []string
 	if root, err := f.RepoRoot(); err == nil {
 		// In a linked worktree (git worktree add) .git is a file naming

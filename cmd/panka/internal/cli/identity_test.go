@@ -19,6 +19,12 @@ func TestLockIdentity(t *testing.T) {
 		{"global git config", map[string]string{"R/.git/config": "[core]\n\tbare = false\n", "H/.gitconfig": "[user]\n\temail = home@example.com\n"}, nil, "home@example.com"},
 		{"xdg git config", map[string]string{"H/.config/git/config": "[user]\n\temail = xdg@example.com\n"}, nil, "xdg@example.com"},
 		{"os user", nil, nil, "os-user"},
+		// As git records a committer: its environment variables over the
+		// configuration (CI jobs set them), EMAIL under it.
+		{"GIT_COMMITTER_EMAIL", map[string]string{"R/.git/config": "[user]\n\temail = repo@example.com\n"}, []string{"GIT_COMMITTER_EMAIL=committer@example.com", "GIT_AUTHOR_EMAIL=author@example.com"}, "committer@example.com"},
+		{"GIT_AUTHOR_EMAIL", map[string]string{"R/.git/config": "[user]\n\temail = repo@example.com\n"}, []string{"GIT_AUTHOR_EMAIL=author@example.com"}, "author@example.com"},
+		{"EMAIL under git config", map[string]string{"R/.git/config": "[user]\n\temail = repo@example.com\n"}, []string{"EMAIL=env@example.com"}, "repo@example.com"},
+		{"EMAIL", nil, []string{"EMAIL=env@example.com"}, "env@example.com"},
 		// STS is never asked with a custom endpoint (test servers).
 		{"custom endpoint skips STS", nil, []string{"PANKA_LOCKS_TYPE=dynamodb", "PANKA_LOCKS_TABLE=t", "PANKA_LOCKS_ENDPOINT=http://127.0.0.1:1", "PANKA_LOCKS_REGION=us-east-1"}, "os-user"},
 	}
