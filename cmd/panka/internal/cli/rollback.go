@@ -57,7 +57,9 @@ not in the local clone, but not for specs holding secret values (use
 --to-commit with the secrets then).
 
 --to-previous picks the newest successful deployment before the current one
-whose spec differs from it (a re-apply of the same spec is skipped).
+whose spec differs from it (a re-apply of the same spec is skipped); after a
+run that failed or was interrupted, the last successful deployment (the one
+that ran before it).
 
 The plan against the current state is shown and confirmed as for apply
 (--auto-approve), the rollback runs under the stack/environment's lease, and
@@ -97,7 +99,7 @@ Data-holding components the target does not have are only deleted with
 	fl.StringVar(&opts.ToCommit, "to-commit", "", "redeploy the YAML of this commit (full or short SHA, or any ref)")
 	intVarP(fl, &opts.ToVersion, "to-version", "", 0, "redeploy the spec recorded by the deployment with this state serial",
 		"the state serial of a deployment (panka history lists them), e.g. --to-version 12")
-	fl.BoolVar(&opts.ToPrevious, "to-previous", false, "redeploy the newest earlier successful deployment whose spec differs from the current one")
+	fl.BoolVar(&opts.ToPrevious, "to-previous", false, "redeploy the newest earlier successful deployment whose spec differs from the current one (after a failed run: the last successful one)")
 	fl.BoolVar(&opts.Force, "force", false, "deploy a commit never deployed to this environment, or secrets that differ from the recorded ones")
 	opts.Vars.register(cmd)
 	opts.Deploy.register(cmd)
@@ -183,8 +185,15 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 			return err
 		}
 	case opts.ToPrevious:
-		rec, err := previousDeployment(ctx, history, current)
-		if err != nil {
+		var rec *statestore.Deployment
+		if last := st.LastDeployment; current != nil && last != nil && last.Serial > current.Serial && last.Result != statestore.ResultSucceeded {
+			// A run that failed or was interrupted left what it got to:
+			// the deployment before it, the one that ran until then, is
+			// the previous one (as helm rollback's previous release).
+			fmt.Fprintf(f.Notices(), "The last run (serial %d, %s of commit %s) %s: rolling back to the last successful deployment, which ran before it.\n",
+				last.Serial, last.Operation, short(last.Commit), last.Result)
+			rec = current
+		} else if rec, err = previousDeployment(ctx, history, current); err != nil {
 			return err
 		}
 		if rec == nil && current == nil {
