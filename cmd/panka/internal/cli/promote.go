@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/deployer/deploy"
 	"panka.dev/panka/deployer/planner"
 	"panka.dev/panka/gitops"
+	"panka.dev/panka/locker"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
@@ -153,10 +156,37 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 				return err
 			}
 			warnPromoteBehind(ctx, f, src.repo, fromKey, opts.To, rec.Commit, target)
+			warnSourceBusy(ctx, f, cfg, fromKey, opts.To, rec)
 			return nil
 		},
 	}
 	return runDeployment(ctx, f, d.cfg, &opts.Deploy, d.key, req)
+}
+
+// warnSourceBusy warns when a run that deploys the source environment
+// from holds its lease now: promote ships what from ran before that run
+// (rec), which may not be what the user, who just started a deployment to
+// from, means to promote. Nothing is said when the lock cannot be read.
+func warnSourceBusy(ctx context.Context, f *Factory, cfg *config.Resolved, from statestore.Key, to string, rec *statestore.Deployment) {
+	lk, err := f.Locker(ctx, cfg)
+	if err != nil {
+		return
+	}
+	info, err := lk.Get(ctx, locker.Key(from.Stack, from.Environment))
+	if err != nil || !info.ExpiresAt.After(f.Now()) {
+		return
+	}
+	switch info.Metadata.Operation {
+	case statestore.OpApply, statestore.OpDestroy, statestore.OpRollback, statestore.OpPromote:
+	default:
+		return // a drift check, a state edit: the deployment stays
+	}
+	what := info.Metadata.Operation
+	if c := info.Metadata.Commit; c != "" {
+		what += " of commit " + short(c)
+	}
+	f.Warnf("%s is being deployed now (%s by %s, since %s): this promotes to %s what %s ran before it (serial %d, commit %s); to ship what that run deploys, wait for it and promote again",
+		from, what, info.LockedBy, info.LockedAt.UTC().Format(time.RFC3339), to, from.Environment, rec.Serial, short(rec.Commit))
 }
 
 // promoteVarNotes says which variables the source's deployment rec was

@@ -469,3 +469,48 @@ func TestRollbackStillCurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestPromoteWarnsOfSourceBeingDeployed: a promote while a run deploys the
+// source environment says that it ships what the source ran before that
+// run (it said nothing: a user who had just started staging's deployment
+// promoted the old commit). A drift check holding the lease is no reason.
+func TestPromoteWarnsOfSourceBeingDeployed(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		op   string
+		warn bool
+	}{{"apply", true}, {"rollback", true}, {"drift", false}} {
+		t.Run(tc.op, func(t *testing.T) {
+			f, _, _, errOut := lockTestFactory(t)
+			cfg, err := f.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			from := statestore.Key{Stack: "shop", Environment: "staging"}
+			rec := &statestore.Deployment{Serial: 7, Commit: "abcdef0123456789abcdef0123456789abcdef01"}
+			warnSourceBusy(ctx, f, cfg, from, "production", rec)
+			if errOut.Len() != 0 {
+				t.Fatalf("source not locked: %q", errOut)
+			}
+			lease, err := f.AcquireLease(ctx, cfg, "shop", "staging", tc.op, "1234567890abcdef1234567890abcdef12345678", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.ReleaseLease(lease)
+			warnSourceBusy(ctx, f, cfg, from, "production", rec)
+			got := errOut.String()
+			if !tc.warn {
+				if got != "" {
+					t.Fatalf("a %s holds the lease: %q, want no warning", tc.op, got)
+				}
+				return
+			}
+			for _, want := range []string{"shop/staging is being deployed now (" + tc.op + " of commit 1234567890ab by os-user, since ",
+				"this promotes to production what staging ran before it (serial 7, commit abcdef012345); to ship what that run deploys, wait for it and promote again"} {
+				if !strings.Contains(got, want) {
+					t.Errorf("warning %q lacks %q", got, want)
+				}
+			}
+		})
+	}
+}
