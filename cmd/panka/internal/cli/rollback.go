@@ -493,7 +493,7 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 	var notBefore time.Time
 	if src.repo != nil {
 		if c, err := src.repo.Commit(plumbing.NewHash(commit)); err == nil {
-			notBefore = c.CommitDate.Add(-deployClockSlack)
+			notBefore = deployedNotBefore(c.CommitDate, f.Now())
 		}
 	}
 	rec, deployed, err := deploymentOf(ctx, history, commit, notBefore)
@@ -546,6 +546,18 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 // record of its deployment may start: the clocks of the machine that made
 // the commit and of the one that deployed it may disagree.
 const deployClockSlack = 7 * 24 * time.Hour
+
+// deployedNotBefore is when the deployments of a commit dated committed
+// started at the earliest (less deployClockSlack), or zero when that says
+// nothing: a date so far ahead of now that a deployment made now would
+// start before it is a wrong clock's (its deployments, made at real times,
+// all would).
+func deployedNotBefore(committed, now time.Time) time.Time {
+	if t := committed.Add(-deployClockSlack); t.Before(now) {
+		return t
+	}
+	return time.Time{}
+}
 
 // deploymentOf returns the newest successful deployment of commit in
 // history, or nil and the newest deployed commits (at most 7, for the

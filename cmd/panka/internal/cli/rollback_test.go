@@ -222,6 +222,18 @@ func TestDeploymentOfStopsAtCommitDate(t *testing.T) {
 	if err != nil || rec != nil || store.read != 500 {
 		t.Errorf("no date: %v %v after reading %d records, want all 500", rec, err, store.read)
 	}
+	// A commit dated 30 days after the newest record (a wrong clock): its
+	// date sets no limit, and its deployment, 100 records back, is found
+	// (it was "never deployed").
+	store.read = 0
+	nb := deployedNotBefore(day(530), day(500))
+	rec, _, err = deploymentOf(ctx, &historyPages{store: store, key: historyKey}, fmt.Sprintf("%040x", 400), nb)
+	if !nb.IsZero() || err != nil || rec == nil || rec.Serial != 400 {
+		t.Errorf("commit dated ahead: not before %v, %v %v, want no limit and serial 400", nb, rec, err)
+	}
+	if nb := deployedNotBefore(day(503), day(500)); !nb.Equal(day(496)) {
+		t.Errorf("commit dated 3 days ahead: not before %v, want %v (the slack still applies)", nb, day(496))
+	}
 	// Serial 480 started 6 days before its commit's date, by its clock.
 	rec, _, err = deploymentOf(ctx, &historyPages{store: store, key: historyKey}, fmt.Sprintf("%040x", 480), day(486).Add(-deployClockSlack))
 	if err != nil || rec == nil || rec.Serial != 480 {
