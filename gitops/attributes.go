@@ -56,26 +56,7 @@ func (t *textRules) read(file string, domain []string) []gitattributes.MatchAttr
 
 // attributesFile is core.attributesFile, by default
 // $XDG_CONFIG_HOME/git/attributes or ~/.config/git/attributes.
-func (r *Repo) attributesFile() string {
-	home, _ := os.UserHomeDir()
-	value, _ := r.configValue("core", "attributesfile")
-	switch {
-	case value == "":
-		xdg := os.Getenv("XDG_CONFIG_HOME")
-		if xdg == "" && home != "" {
-			xdg = filepath.Join(home, ".config")
-		}
-		if xdg == "" {
-			return ""
-		}
-		return filepath.Join(xdg, "git", "attributes")
-	case strings.HasPrefix(value, "~/") && home != "":
-		return filepath.Join(home, value[2:])
-	case !filepath.IsAbs(value):
-		return filepath.Join(r.root, value)
-	}
-	return value
-}
+func (r *Repo) attributesFile() string { return r.userFile("attributesfile", "attributes") }
 
 // alwaysText reports whether git add turns every CRLF of the work-tree
 // file p (slash-separated, relative to the root) into LF.

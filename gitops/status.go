@@ -558,9 +558,15 @@ var (
 // excludesFile is the file of ignore patterns git reads besides .gitignore
 // and info/exclude: core.excludesFile (see configValue), by default
 // $XDG_CONFIG_HOME/git/ignore or ~/.config/git/ignore.
-func (r *Repo) excludesFile() string {
+func (r *Repo) excludesFile() string { return r.userFile("excludesfile", "ignore") }
+
+// userFile is the file the core.<key> setting names (a leading ~/ is the
+// home folder, a relative name is under the work tree), by default
+// $XDG_CONFIG_HOME/git/<name> or ~/.config/git/<name>; "" when there is
+// no home folder to find it in.
+func (r *Repo) userFile(key, name string) string {
 	home, _ := os.UserHomeDir()
-	value, _ := r.configValue("core", "excludesfile")
+	value, _ := r.configValue("core", key)
 	switch {
 	case value == "":
 		xdg := os.Getenv("XDG_CONFIG_HOME")
@@ -570,7 +576,7 @@ func (r *Repo) excludesFile() string {
 		if xdg == "" {
 			return ""
 		}
-		return filepath.Join(xdg, "git", "ignore")
+		return filepath.Join(xdg, "git", name)
 	case strings.HasPrefix(value, "~/") && home != "":
 		return filepath.Join(home, value[2:])
 	case !filepath.IsAbs(value):
