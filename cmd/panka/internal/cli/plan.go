@@ -375,17 +375,8 @@ func warnPlanBehindDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, 
 // warnPlanBehindDeployed. Nothing is said when either commit cannot be
 // placed.
 func warnBehindDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key statestore.Key, commit string, st *statestore.State, verb string) {
-	d := deployedRecord(st)
-	if d == nil || d.Commit == "" || d.Commit == commit {
-		return
-	}
-	planned, err1 := repo.ResolveRef(commit)
-	deployed, err2 := repo.ResolveRef(d.Commit)
-	if err1 != nil || err2 != nil {
-		return
-	}
-	n, err := repo.CountCommits(ctx, planned, deployed, gitops.LogOptions{})
-	if err != nil || n == 0 {
+	d, n := deployedAhead(ctx, repo, commit, st)
+	if n == 0 {
 		return
 	}
 	what := "the commit planned"
@@ -395,6 +386,26 @@ func warnBehindDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key 
 	f.Warnf("%s runs commit %s (deployment %d), which has %s that %s (%s) does not: this %s also takes out what they changed there. "+
 		"Merge or rebase onto %s (or the default branch) to %s only your changes; panka history --stack %s --environment %s --commits lists them",
 		key, shortSHA(d.Commit), d.Serial, plural(n, "commit"), shortSHA(commit), what, verb, shortSHA(d.Commit), verb, key.Stack, key.Environment)
+}
+
+// deployedAhead returns the deployment st records and how many commits its
+// commit has that commit does not (0 when none, or either commit cannot be
+// placed: a shallow clone, no repository).
+func deployedAhead(ctx context.Context, repo *gitops.Repo, commit string, st *statestore.State) (*statestore.Deployment, int) {
+	d := deployedRecord(st)
+	if repo == nil || d == nil || d.Commit == "" || d.Commit == commit {
+		return d, 0
+	}
+	want, err1 := repo.ResolveRef(commit)
+	deployed, err2 := repo.ResolveRef(d.Commit)
+	if err1 != nil || err2 != nil {
+		return d, 0
+	}
+	n, err := repo.CountCommits(ctx, want, deployed, gitops.LogOptions{})
+	if err != nil {
+		return d, 0
+	}
+	return d, n
 }
 
 // leaseHeldNow reports whether a lease on key is held now (not expired):

@@ -237,17 +237,8 @@ func promoteVarNotes(rec *statestore.Deployment, target *stacks.Resolved, given 
 // and plan of a branch behind the deployed commit. Nothing is said when
 // either commit cannot be placed (a shallow clone).
 func warnPromoteBehind(ctx context.Context, f *Factory, repo *gitops.Repo, from statestore.Key, to, commit string, target *statestore.State) {
-	d := deployedRecord(target)
-	if repo == nil || d == nil || d.Commit == "" || d.Commit == commit {
-		return
-	}
-	promoted, err1 := repo.ResolveRef(commit)
-	deployed, err2 := repo.ResolveRef(d.Commit)
-	if err1 != nil || err2 != nil {
-		return
-	}
-	n, err := repo.CountCommits(ctx, promoted, deployed, gitops.LogOptions{})
-	if err != nil || n == 0 {
+	d, n := deployedAhead(ctx, repo, commit, target)
+	if n == 0 {
 		return
 	}
 	f.Warnf("%s/%s runs commit %s (deployment %d), which has %s that %s's deployed commit %s does not: this promote takes out what they changed in %s. "+
