@@ -143,6 +143,11 @@ func TestInstallForceKeepsBackup(t *testing.T) {
 	if err := os.WriteFile(path, []byte("#!/bin/sh\necho mine\n"), 0o750); err != nil {
 		t.Fatal(err)
 	}
+	// WriteFile's mode is less the umask (0700 under umask 077): the
+	// backup is checked to keep exactly this mode.
+	if err := os.Chmod(path, 0o750); err != nil {
+		t.Fatal(err)
+	}
 	_, _, err := Install(dir, "panka", false)
 	if err == nil || !strings.Contains(err.Error(), "use --force to replace it (it is kept as "+filepath.Join(dir, BackupName)+")") {
 		t.Errorf("refusal %v does not say where --force keeps the hook", err)
