@@ -440,7 +440,9 @@ func TestHooksForceAndUninstall(t *testing.T) {
 		t.Fatalf("backup: %q, %v", b, err)
 	}
 	code, out, errOut = run("hooks", "uninstall")
-	restore := "mv " + backup + " " + path
+	// The paths are quoted as a shell needs them (a TMPDIR holding a
+	// space gives "mv '/tmp/a b/...' ...").
+	restore := "mv " + hooks.ShellQuote(backup) + " " + hooks.ShellQuote(path)
 	if code != 0 || !strings.Contains(out, "Removed "+path) || !strings.Contains(out, "to restore it: "+restore) {
 		t.Fatalf("uninstall: exit %d\n%s%s", code, out, errOut)
 	}
