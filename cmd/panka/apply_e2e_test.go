@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"panka.dev/panka/deployer/engine/enginetest"
+	"panka.dev/panka/gitops/gittest"
 	"panka.dev/panka/locker"
 	ddblock "panka.dev/panka/locker/dynamodb"
 	llocal "panka.dev/panka/locker/local"
@@ -115,6 +116,7 @@ func (r *e2eRepo) git(args ...string) string {
 	r.t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = r.dir
+	cmd.Env = gittest.Env()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		r.t.Fatalf("git %v: %v\n%s", args, err, out)

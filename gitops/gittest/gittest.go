@@ -40,6 +40,24 @@ func New(t testing.TB) *Repo {
 	return r
 }
 
+// Env is the environment for git processes a test runs by itself (not
+// through a Repo): this process's, with the user's and the system's git
+// configuration (~/.gitconfig, $XDG_CONFIG_HOME/git/config,
+// /etc/gitconfig) not read. Their settings are the developer's, not the
+// test's: with commit.gpgsign set (and signing that needs a prompt) every
+// commit a test made failed ("gpg failed to sign the data"), and
+// core.autocrlf with core.safecrlf refused `git add` of the test's files.
+// The test gives what it needs (user.name, user.email) with -c or git
+// config in its repository; a test that sets GIT_CONFIG_GLOBAL itself
+// (t.Setenv) keeps that file as the global configuration.
+func Env() []string {
+	env := append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1")
+	if _, ok := os.LookupEnv("GIT_CONFIG_GLOBAL"); !ok {
+		env = append(env, "GIT_CONFIG_GLOBAL="+os.DevNull)
+	}
+	return env
+}
+
 // Git runs git in the repository and returns trimmed stdout.
 func (r *Repo) Git(args ...string) string {
 	r.T.Helper()

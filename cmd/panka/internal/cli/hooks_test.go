@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"panka.dev/panka/gitops/changes"
+	"panka.dev/panka/gitops/gittest"
 	"panka.dev/panka/hooks"
 )
 
@@ -17,6 +18,7 @@ func hooksGit(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", append([]string{"-c", "user.email=t@example.com", "-c", "user.name=T"}, args...)...)
 	cmd.Dir = dir
+	cmd.Env = gittest.Env()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("git %v: %v\n%s", args, err, out)

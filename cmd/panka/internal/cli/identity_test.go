@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"panka.dev/panka/gitops/gittest"
 )
 
 func TestLockIdentity(t *testing.T) {
@@ -65,6 +67,7 @@ func TestLockIdentityLinkedWorktree(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command("git", append([]string{"-c", "user.name=qa", "-c", "user.email=qa@example.com"}, args...)...)
 		cmd.Dir = dir
+		cmd.Env = gittest.Env()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("git %v: %v\n%s", args, err, out)
 		}
