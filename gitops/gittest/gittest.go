@@ -68,6 +68,13 @@ func (r *Repo) Git(args ...string) string {
 		"GIT_AUTHOR_NAME=Test Author", "GIT_AUTHOR_EMAIL=author@example.com", "GIT_AUTHOR_DATE="+date,
 		"GIT_COMMITTER_NAME=Test Committer", "GIT_COMMITTER_EMAIL=committer@example.com", "GIT_COMMITTER_DATE="+date,
 		"GIT_CONFIG_NOSYSTEM=1", "HOME="+r.Dir, "GIT_TERMINAL_PROMPT=0")
+	// HOME alone left $XDG_CONFIG_HOME/git/config (when XDG_CONFIG_HOME
+	// is set, as on many desktops) read as global configuration: the
+	// developer's core.autocrlf and core.safecrlf refused every `add -A`.
+	// The global file is the one HOME names, unless the test named one.
+	if _, ok := os.LookupEnv("GIT_CONFIG_GLOBAL"); !ok {
+		cmd.Env = append(cmd.Env, "GIT_CONFIG_GLOBAL="+filepath.Join(r.Dir, ".gitconfig"))
+	}
 	out, err := cmd.Output()
 	if err != nil {
 		msg := ""
