@@ -212,13 +212,28 @@ func TestApplyLockedThenWaits(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(r.dir, ".panka/local/shop/dev/web.json")); err == nil {
 			t.Fatal("apply changed something without the lock")
 		}
-		go func() {
-			time.Sleep(2 * time.Second)
-			lease.Release(ctx)
+		// The lease is released once the apply says it waits for it (a
+		// release after a fixed 2 s made the test depend on panka getting
+		// to the lock within 2 s).
+		waiting := r.cmd(nil, append(applyDev, "--lock-timeout", "2m")...)
+		var wout, werr syncBuffer
+		waiting.Stdout, waiting.Stderr = &wout, &werr
+		if err := waiting.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if waiting.ProcessState == nil { // the test failed before Wait
+				_ = waiting.Process.Kill()
+				_ = waiting.Wait()
+			}
 		}()
-		out, errOut, code := r.panka(nil, append(applyDev, "--lock-timeout", "2m")...)
-		if code != 0 || !strings.Contains(errOut, "Waiting for the lock") || !strings.Contains(out, "4 created") {
-			t.Fatalf("apply --lock-timeout: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		waitFor(t, 60*time.Second, func() bool { return strings.Contains(werr.String(), "Waiting for the lock") })
+		if err := lease.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		err = waiting.Wait()
+		if code := waiting.ProcessState.ExitCode(); err != nil || code != 0 || !strings.Contains(wout.String(), "4 created") {
+			t.Fatalf("apply --lock-timeout: %v (exit %d)\nstdout:\n%s\nstderr:\n%s", err, code, wout.String(), werr.String())
 		}
 	})
 }
