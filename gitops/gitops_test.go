@@ -1966,6 +1966,84 @@ func TestWorktreeChangesAssumeUnchanged(t *testing.T) {
 	}
 }
 
+// TestWorktreeChangesSameSizeAndMtime: a tracked file whose content
+// changed while its size and mtime stayed (cp -p or rsync -t of another
+// version, touch -r, an in-place rewrite with the mtime put back) is
+// modified for git status, which also compares inode and change time;
+// without the git binary it was unchanged (size and mtime only), so
+// `panka changed --uncommitted` missed the edit. core.trustctime=false and
+// core.checkStat=minimal make git trust less of the stat data; go-git
+// alone must still agree with git status.
+func TestWorktreeChangesSameSizeAndMtime(t *testing.T) {
+	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	setup := func(t *testing.T) *gittest.Repo {
+		g := gittest.New(t)
+		for _, p := range []string{"replaced.yaml", "rewritten.yaml", "kept.yaml"} {
+			g.WriteFile(p, "versioning: true\n")
+			// Not racily clean: older than the index.
+			if err := os.Chtimes(filepath.Join(g.Dir, p), old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g.Git("add", "-A")
+		g.Commit("base")
+		return g
+	}
+	edit := func(t *testing.T, g *gittest.Repo) {
+		// A new file renamed over the old one (a new inode), and the old
+		// file rewritten in place (the same inode, a new change time),
+		// both with the old size and mtime.
+		tmp := filepath.Join(g.Dir, "replaced.yaml.new")
+		if err := os.WriteFile(tmp, []byte("versioning: fals\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(g.Dir, "replaced.yaml")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(g.Dir, "rewritten.yaml"), []byte("versioning: fals\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"replaced.yaml", "rewritten.yaml"} {
+			if err := os.Chtimes(filepath.Join(g.Dir, p), old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		config []string
+		want   []string
+	}{
+		// git compares the change time to the second only (it is built
+		// without USE_NSEC), so whether it sees the in-place rewrite
+		// depends on the clock; panka compares the nanoseconds too, as
+		// it does the mtime.
+		{"default", nil, []string{"replaced.yaml", "rewritten.yaml"}},
+		{"trustctime false", []string{"core.trustctime", "false"}, []string{"replaced.yaml"}},
+		{"checkStat minimal", []string{"core.checkStat", "minimal"}, []string{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := setup(t)
+			if c.config != nil {
+				g.Git(append([]string{"config"}, c.config...)...)
+			}
+			edit(t, g)
+			for _, m := range modes {
+				got, err := open(t, g.Dir, m.opts).WorktreeChanges(context.Background())
+				if err != nil {
+					t.Fatalf("%s: %v", m.name, err)
+				}
+				if m.opts.NoGitBinary && !reflect.DeepEqual(got, c.want) || !m.opts.NoGitBinary && !reflect.DeepEqual(got, c.want) && !slices.Contains(got, "replaced.yaml") {
+					t.Errorf("%s: WorktreeChanges = %q, want %q", m.name, got, c.want)
+				}
+			}
+			if got := g.Git("status", "--porcelain"); len(c.want) > 0 && !strings.Contains(got, "M replaced.yaml") {
+				t.Errorf("git status = %q, want replaced.yaml modified", got)
+			}
+		})
+	}
+}
+
 // TestWorktreeChangesFileMode: chmod +x on a tracked file is a change for
 // git status, unless core.fileMode=false (a file system without the
 // executable bit); go-git alone must agree.

@@ -213,6 +213,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context, specs []string) ([]stri
 	inIndex := map[string]bool{}
 	gitlinks := map[string]bool{} // submodules
 	eol, trustExec, trustLinks := r.mayConvertEOL(idx.Entries), r.trustExecutableBit(), r.trustSymlinks()
+	stat := r.statChecks()
 	var text *textRules
 	if eol {
 		text = r.newTextRules()
@@ -242,7 +243,7 @@ func (r *Repo) worktreeChangesGoGit(ctx context.Context, specs []string) ([]stri
 		if e.SkipWorktree || assumed[e.Name] {
 			continue
 		}
-		same, err := r.sameAsIndex(e, indexMtime, text, trustExec, trustLinks)
+		same, err := r.sameAsIndex(e, indexMtime, text, trustExec, trustLinks, stat)
 		if err != nil {
 			return nil, err
 		}
@@ -336,8 +337,11 @@ func SubmoduleHead(dir string) (h Hash, ok bool) {
 // (core.fileMode=false) the executable bit on disk does not count.
 // Without trustLinks (core.symlinks=false) a regular file where the index
 // has a symbolic link is that link, its content the link's target, as
-// git checks it out and adds it.
-func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, text *textRules, trustExec, trustLinks bool) (bool, error) {
+// git checks it out and adds it. Equal stat data is more than size and
+// mtime, as for git (see statChecks): a file replaced by one of the same
+// size with its mtime put back (cp -p, rsync -t, touch -r, tar x) has
+// another inode and change time, and its content is hashed.
+func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, text *textRules, trustExec, trustLinks bool, stat statChecks) (bool, error) {
 	p := filepath.Join(r.root, filepath.FromSlash(e.Name))
 	st, err := lstat(p)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || (err == nil && st.IsDir()) {
@@ -364,7 +368,7 @@ func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, text *textRules, tr
 		return false, nil
 	}
 	mt := st.ModTime().UnixNano()
-	if st.Size() == int64(e.Size) && mt == e.ModifiedAt.UnixNano() && mt < indexMtime {
+	if st.Size() == int64(e.Size) && mt == e.ModifiedAt.UnixNano() && mt < indexMtime && stat.same(st, e) {
 		return true, nil
 	}
 	var content []byte
@@ -388,6 +392,51 @@ func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, text *textRules, tr
 		return plumbing.ComputeHash(plumbing.BlobObject, toGit(content)) == e.Hash, nil
 	}
 	return false, nil
+}
+
+// statChecks is what of a file's stat data, besides its size and mtime,
+// tells git it is unchanged: core.checkStat (default: inode, owner and
+// change time; minimal: none of them) and core.trustctime (false: not the
+// change time).
+type statChecks struct{ full, ctime bool }
+
+func (r *Repo) statChecks() statChecks {
+	full := true
+	if v, ok := r.configValue("core", "checkstat"); ok && strings.EqualFold(v, "minimal") {
+		full = false
+	}
+	return statChecks{full: full, ctime: full && r.configBool("core", "trustctime", true)}
+}
+
+// statData is the part of a file's stat data statOf reads.
+type statData struct {
+	ino, uid, gid       uint32
+	ctimeSec, ctimeNsec uint32
+}
+
+// same reports whether the inode, owner and change time of a work-tree
+// file are those its index entry records (git's ie_match_stat); true
+// where the system does not give them (only size and mtime count there).
+// Nanoseconds of the change time count only where the index has them (a
+// git built without USE_NSEC records none).
+func (c statChecks) same(st fs.FileInfo, e *index.Entry) bool {
+	if !c.full {
+		return true
+	}
+	s, ok := statOf(st)
+	if !ok {
+		return true
+	}
+	if s.ino != e.Inode || s.uid != e.UID || s.gid != e.GID {
+		return false
+	}
+	if c.ctime {
+		sec, nsec := uint32(e.CreatedAt.Unix()), uint32(e.CreatedAt.Nanosecond())
+		if s.ctimeSec != sec || nsec != 0 && s.ctimeNsec != nsec {
+			return false
+		}
+	}
+	return true
 }
 
 // mayConvertEOL reports whether git may convert line ends between the work
