@@ -708,6 +708,63 @@ func TestIndexCache(t *testing.T) {
 	}
 }
 
+// TestIndexCacheNotAFile: a cache file that is a named pipe, or a
+// symbolic link to a device that never ends (/dev/zero), is not read
+// (reading blocked for ever: panka changed hung, and a SIGTERM did not end
+// it); the index is built as without a cache, and written over it.
+func TestIndexCacheNotAFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no named pipes or /dev/zero")
+	}
+	g, base := baseRepo(t)
+	seed(g, "stacks/search", "search", "")
+	head := g.Commit("search")
+	repo, err := gitops.Open(g.Dir, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	opts := changes.Options{Base: base.String(), Head: head.String(), StacksRoot: "stacks", NoCache: true}
+	cold, err := changes.Detect(context.Background(), repo, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"named pipe", "link to /dev/zero"} {
+		cache := t.TempDir()
+		for _, c := range []gitops.Hash{base, head} {
+			f := filepath.Join(cache, "stack-index-"+g.Git("rev-parse", c.String()+":stacks")+".json")
+			if kind == "named pipe" {
+				err = exec.Command("mkfifo", f).Run()
+			} else {
+				err = os.Symlink("/dev/zero", f)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		opts.NoCache, opts.CacheDir = false, cache
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		done := make(chan struct{})
+		var warm *changes.Result
+		go func() {
+			defer close(done)
+			warm, err = changes.Detect(ctx, repo, opts)
+		}()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s in the cache: Detect hangs", kind)
+		}
+		cancel()
+		if err != nil {
+			t.Fatalf("%s in the cache: %v", kind, err)
+		}
+		if mustJSON(warm) != mustJSON(cold) {
+			t.Errorf("%s in the cache: %s, want %s", kind, summary(warm), summary(cold))
+		}
+	}
+}
+
 // TestIndexCacheSweepsStaleTemps: a process killed while writing the cache
 // (kill -9) leaves a .stack-index-* temporary file that nothing removed.
 // Writing the cache removes those older than an hour, and keeps a younger

@@ -19,6 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 
 	"panka.dev/panka/gitops"
+	"panka.dev/panka/gitops/osfile"
 	"panka.dev/panka/stacks"
 )
 
@@ -673,8 +674,10 @@ func (x *indexer) load(tree string) *stackIndex {
 	if x.cacheDir == "" {
 		return nil
 	}
-	b, err := os.ReadFile(x.file(tree))
-	if err != nil {
+	// Only a regular file (save writes nothing else): a named pipe or a
+	// link to a device there would block or never end a plain read.
+	b, ok := osfile.Read(x.file(tree), osfile.Options{Max: maxIndexFile, NoFollow: true})
+	if !ok {
 		return nil
 	}
 	ix := decodeIndex(b)
@@ -714,6 +717,10 @@ func (x *indexer) cached() []string {
 }
 
 const keepIndexes = 6
+
+// maxIndexFile bounds the cache files load reads (an index of 100,000
+// stacks takes about 10 MB).
+const maxIndexFile = 1 << 28
 
 // save writes ix to the cache (atomically) and prunes old entries. Cache
 // failures are ignored: the cache only saves time.
