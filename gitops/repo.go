@@ -163,6 +163,10 @@ func findDotGit(dir string) (root, dotGit string, err error) {
 	}
 }
 
+// IsBareRepo reports whether d, a folder not named .git, looks like a
+// bare repository: one without a work tree to run panka in.
+func IsBareRepo(d string) bool { return filepath.Base(d) != ".git" && isBareRepo(d) }
+
 // isBareRepo reports whether d looks like a bare repository (HEAD, objects
 // and refs at its top, as git's is_git_directory checks).
 func isBareRepo(d string) bool {

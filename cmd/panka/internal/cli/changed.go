@@ -157,6 +157,14 @@ func (f *Factory) OpenRepo(dir string) (*gitops.Repo, error) {
 		}
 	}
 	if err != nil {
+		if errors.Is(err, gitops.ErrNotRepository) && f.Getenv("GIT_WORK_TREE") == "" && gitops.IsBareRepo(want) {
+			// No work tree to send the user to; run inside it, the error
+			// says so already.
+			if rel, rerr := filepath.Rel(want, dir); rerr == nil && !strings.HasPrefix(rel, "..") {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w; GIT_DIR=%s is set, but panka does not follow GIT_DIR, and %s is a bare repository, without a work tree: run panka in a clone of it (git clone %s) or in a worktree of it (git --git-dir=%s worktree add DIR)", err, env, want, want, want)
+		}
 		if errors.Is(err, gitops.ErrNotRepository) {
 			return nil, fmt.Errorf("%w; GIT_DIR=%s is set, but panka does not follow GIT_DIR or GIT_WORK_TREE: run panka in that repository's work tree (cd %s, or panka -C %s)", err, env, workTree, workTree)
 		}
