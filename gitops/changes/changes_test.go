@@ -3079,3 +3079,36 @@ func TestUncommittedCRLFRenormalized(t *testing.T) {
 		})
 	}
 }
+
+// TestIndexCacheSkipsNoStacksRoot: a commit without the stacks root (moved
+// away) has an index of nothing: it is not written to the cache, where it
+// took one of the few slots (as stack-index-000….json).
+func TestIndexCacheSkipsNoStacksRoot(t *testing.T) {
+	g, base := baseRepo(t)
+	g.Git("mv", "stacks", "stacks2")
+	head := g.Commit("move the stacks root")
+	repo, err := gitops.Open(g.Dir, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	cache := t.TempDir()
+	for _, o := range []changes.Options{{Base: base.String(), Head: head.String()}, {Base: head.String(), Head: base.String()}} {
+		o.StacksRoot, o.CacheDir = "stacks", cache
+		if _, err := changes.Detect(context.Background(), repo, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(cache, "stack-index-*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.Contains(filepath.Base(f), strings.Repeat("0", 40)) {
+			t.Errorf("cache holds %s, the index of a commit without the stacks root", filepath.Base(f))
+		}
+	}
+	if len(files) != 1 {
+		t.Errorf("cache files %q, want the base's index only", files)
+	}
+}

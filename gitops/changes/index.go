@@ -725,7 +725,9 @@ const maxIndexFile = 1 << 28
 // save writes ix to the cache (atomically) and prunes old entries. Cache
 // failures are ignored: the cache only saves time.
 func (x *indexer) save(ix *stackIndex) {
-	if x.cacheDir == "" || ix.Tree == "" || ix.noWatch {
+	// A commit without the stacks root (tree "0…0") has no stacks: an
+	// index of nothing is cheap to rebuild and would take a cache slot.
+	if x.cacheDir == "" || ix.Tree == "" || ix.Tree == gitops.ZeroHash.String() || ix.noWatch {
 		return
 	}
 	// Encoded now (ix may change after), written meanwhile the comparison
