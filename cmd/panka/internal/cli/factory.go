@@ -87,6 +87,11 @@ type Factory struct {
 	secretKey     []byte
 	// unkeyedOnce: warnUnkeyedSecrets warns once a run.
 	unkeyedOnce sync.Once
+	// headers are findHeader's answers by stack, and headersDisc the
+	// discovery of the work tree's stacks they come from, for the run.
+	headersMu   sync.Mutex
+	headers     map[string]foundHeader
+	headersDisc *discovered
 	// committedBackendSaid: the stacks whose committed spec.backend
 	// findHeader said it used (once a run each).
 	committedBackendSaid sync.Map
