@@ -675,7 +675,7 @@ func afterUnrecorded(key statestore.Key, engineSkipped bool) string {
 	if engineSkipped {
 		return fmt.Sprintf("; the engine did not run (nothing to change), so no resources changed: see panka status --stack %s, then re-run", key.Stack)
 	}
-	return fmt.Sprintf("; the engine did run, so resources may have changed: see panka status --stack %s, then re-run: the next apply plans against the recorded state and reconciles them", key.Stack)
+	return fmt.Sprintf("; the engine did run, so resources may have changed: see panka status --stack %s, then re-run: the next apply, rollback or promote plans against the recorded state and reconciles them", key.Stack)
 }
 
 // describeState says what a stack/environment's state holds now (its serial

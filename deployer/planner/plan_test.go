@@ -1000,7 +1000,7 @@ func TestNoChangesAfterUnfinishedRun(t *testing.T) {
 	if err := p.WriteText(&out, TextOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	want := "No changes to the recorded spec, but the last run of orders/dev did not finish (failed or interrupted): apply runs the engine again"
+	want := "No changes to the recorded spec, but the last run of orders/dev did not finish (failed or interrupted): deploying it (apply, rollback, promote) runs the engine again"
 	if got := lastLine(out.String()); !strings.HasPrefix(got, want) || strings.Contains(out.String(), "matches the deployed state") {
 		t.Errorf("plan ends with %q, want %q...", got, want)
 	}

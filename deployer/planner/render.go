@@ -262,7 +262,7 @@ func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts T
 			// interrupted destroy keeps the deployed spec) is not matching
 			// what is deployed: apply runs the engine again.
 			t.line("%s", t.paint(ansiYellow, "No changes to the recorded spec, but the last run of "+what+" did not finish (failed or interrupted): "+
-				"apply runs the engine again, which redoes what that run left undone (components a stopped destroy deleted are created again)."))
+				"deploying it (apply, rollback, promote) runs the engine again, which redoes what that run left undone (components a stopped destroy deleted are created again)."))
 			return
 		}
 		t.line("%s", t.paint(ansiGreen, "No changes. "+what+" matches the deployed state."))
