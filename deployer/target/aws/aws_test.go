@@ -466,6 +466,25 @@ func TestWorker(t *testing.T) {
 	}
 }
 
+// TestFixedAutoscaling: autoscaling with min == max scales nothing, and
+// the service runs that many tasks, not the replicas default (a user
+// writing {min: 3, max: 3} got one task).
+func TestFixedAutoscaling(t *testing.T) {
+	r := fullStack()
+	r.Components[1].Spec["replicas"] = int64(1)
+	r.Components[1].Spec["autoscaling"] = map[string]any{"min": int64(3), "max": int64(3), "cpuTarget": int64(70)}
+	res := run(t, r)
+	svc := res.find(t, tService, "worker")
+	if n := prop(svc, "desiredCount").NumberValue(); n != 3 {
+		t.Errorf("worker desiredCount = %v, want 3 (autoscaling min = max = 3)", n)
+	}
+	for _, x := range res.byComponent()["worker"] {
+		if x.Type == tScTarget || x.Type == tScPolicy {
+			t.Errorf("worker with min = max has a %s", x.Type)
+		}
+	}
+}
+
 func TestCronJob(t *testing.T) {
 	res := run(t, fullStack())
 	s := res.find(t, tSchedule, "nightly-schedule")

@@ -205,9 +205,13 @@ func decodeWorkload(d *decoder, c *stacks.Component) *workload {
 			case a.CPUTarget <= 0 || a.CPUTarget > 100:
 				d.fail("autoscaling.cpuTarget", "want a CPU percentage in (0, 100], got %v", a.CPUTarget)
 			}
-			// An autoscaling block with min == max scales nothing.
+			// An autoscaling block with min == max scales nothing: it
+			// fixes the count at that number, whatever replicas says
+			// (as a scaler would clamp it).
 			if a.Min != a.Max {
 				w.Autoscaling = a
+			} else {
+				w.Replicas = a.Min
 			}
 		}
 	}
