@@ -62,7 +62,10 @@ type Autoscaling struct {
 
 // LoadBalancer attaches a service to the environment's load balancer.
 type LoadBalancer struct {
-	// Public exposes the service on the internet-facing load balancer.
+	// Public exposes the service on the internet-facing load balancer. With
+	// the aws target it must match the scheme of the load balancer of
+	// spec.provider.network.listenerArn: a private service (false) is
+	// refused on an internet-facing one, a public one on an internal one.
 	Public bool `json:"public" default:"false"`
 	// Host is the host header to route on; empty matches any host.
 	Host string `json:"host,omitempty" plain:"aws"`

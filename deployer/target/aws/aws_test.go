@@ -427,6 +427,54 @@ func TestMicroService(t *testing.T) {
 	}
 }
 
+// TestLoadBalancerScheme: spec.loadBalancer.public must match the scheme
+// of the configured listener's load balancer. A private service (public
+// false, the default) was attached to an internet-facing listener without
+// a word, so it was reachable from the internet.
+func TestLoadBalancerScheme(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		public, internal bool
+		wantErr          string
+	}{
+		{"private on internet-facing", false, false, "spec.loadBalancer.public is false (the default), but listener"},
+		{"public on internal", true, true, "spec.loadBalancer.public is true, but listener"},
+		{"private on internal", false, true, ""},
+		{"public on internet-facing", true, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := fullStack()
+			r.Components[0].File = "stacks/orders/services/api/service.yaml"
+			r.Components[0].Spec["loadBalancer"].(map[string]any)["public"] = tc.public
+			m := &mocks{internalLB: tc.internal}
+			res, err := tryRunMocks(r, target.Options{}, m)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("register: %v", err)
+				}
+				rule := res.find(t, tRule, "api-rule")
+				if prop(rule, "listenerArn").StringValue() != r.Provider.Network.ListenerArn {
+					t.Errorf("listener rule listenerArn = %v", prop(rule, "listenerArn"))
+				}
+				if res.outputs["api.url"] != "https://api.example.com/v1" {
+					t.Errorf("api.url = %q", res.outputs["api.url"])
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) ||
+				!strings.Contains(err.Error(), `stacks/orders/services/api/service.yaml: stack "orders" environment "prod" component "api"`) ||
+				!strings.Contains(err.Error(), r.Provider.Network.ListenerArn) {
+				t.Fatalf("register: %v, want an error containing %q naming the file, component and listener", err, tc.wantErr)
+			}
+			for _, x := range m.res {
+				if x.Type == tRule && prop(x, "listenerArn").IsString() {
+					t.Errorf("a listener rule was registered on the listener: %v", x.Inputs)
+				}
+			}
+		})
+	}
+}
+
 func containsURN(l []string, u string) bool {
 	for _, x := range l {
 		if x == u {

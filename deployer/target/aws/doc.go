@@ -19,7 +19,8 @@
 //     group, ECS service (circuit breaker with rollback, 100/200, private
 //     subnets, no public IP); a MicroService also registers in service
 //     discovery and, with loadBalancer, gets a target group and a listener
-//     rule on the configured listener; autoscaling adds an Application Auto
+//     rule on the configured listener (whose load balancer's scheme must
+//     match loadBalancer.public); autoscaling adds an Application Auto
 //     Scaling target and a CPU target-tracking policy.
 //   - CronJob: the task parts plus an EventBridge Scheduler schedule running
 //     the task on the cluster, with a role allowed ecs:RunTask and

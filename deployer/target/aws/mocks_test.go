@@ -36,6 +36,8 @@ type mocks struct {
 	mu    sync.Mutex
 	res   []*registered
 	calls []string
+	// internalLB makes the listener's load balancer an internal one.
+	internalLB bool
 }
 
 func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -117,7 +119,7 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		}), nil
 	case "aws:lb/getLoadBalancer:getLoadBalancer":
 		return resource.NewPropertyMapFromMap(map[string]any{
-			"arn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/shared/1", "dnsName": "shared-123.eu-west-1.elb.amazonaws.com", "internal": false,
+			"arn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/shared/1", "dnsName": "shared-123.eu-west-1.elb.amazonaws.com", "internal": m.internalLB,
 		}), nil
 	}
 	return nil, fmt.Errorf("mock: unexpected invoke %s", args.Token)
@@ -145,7 +147,12 @@ func tryRun(r *stacks.Resolved) (*runResult, error) { return tryRunWith(r, targe
 
 // tryRunWith is tryRun with target options.
 func tryRunWith(r *stacks.Resolved, opts target.Options) (*runResult, error) {
-	m := &mocks{}
+	return tryRunMocks(r, opts, &mocks{})
+}
+
+// tryRunMocks is tryRunWith with the given mocks; what the run registered
+// is in m even when it fails.
+func tryRunMocks(r *stacks.Resolved, opts target.Options, m *mocks) (*runResult, error) {
 	out := &runResult{outputs: map[string]string{}, secret: map[string]bool{}}
 	var mu sync.Mutex
 	raw := map[string]pulumi.StringOutput{}

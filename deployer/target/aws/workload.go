@@ -434,8 +434,26 @@ func (b *builder) service() error {
 				Values: pulumi.StringArray{pulumi.String("/*")},
 			}})
 		}
+		// The rule goes on the listener only when its load balancer's
+		// scheme is the one spec.loadBalancer.public asks for: a service
+		// left private (the default) must not become reachable from the
+		// internet because the configured listener is internet-facing.
+		info := b.alb()
+		public, listener, where := lbs.Public, b.Net.ListenerArn, fmt.Sprintf("%s component %q", b.Where, c.Name)
+		if f := c.File; f != "" {
+			where = f + ": " + where
+		}
+		listenerArn := info.internal.ApplyT(func(internal bool) (string, error) {
+			switch {
+			case public && internal:
+				return "", fmt.Errorf("%s: spec.loadBalancer.public is true, but listener %s (spec.provider.network.listenerArn) belongs to an internal load balancer: the service would not be reachable from the internet; use a listener of an internet-facing load balancer, or drop public", where, listener)
+			case !public && !internal:
+				return "", fmt.Errorf("%s: spec.loadBalancer.public is false (the default), but listener %s (spec.provider.network.listenerArn) belongs to an internet-facing load balancer: the service would be reachable from the internet; set spec.loadBalancer.public: true if it is meant to be, or use a listener of an internal load balancer", where, listener)
+			}
+			return listener, nil
+		}).(pulumi.StringOutput)
 		rule, err := lb.NewListenerRule(ctx, b.name("rule"), &lb.ListenerRuleArgs{
-			ListenerArn: pulumi.String(b.Net.ListenerArn),
+			ListenerArn: listenerArn,
 			Priority:    pulumi.Int(b.cp.Priority),
 			Actions: lb.ListenerRuleActionArray{lb.ListenerRuleActionArgs{
 				Type:           pulumi.String("forward"),
@@ -456,17 +474,12 @@ func (b *builder) service() error {
 		// ECS rejects a target group that no listener uses yet.
 		extra = append(extra, pulumi.DependsOn([]pulumi.Resource{rule}))
 
-		info := b.alb()
 		path := strings.TrimSuffix(lbs.Path, "/")
 		host := b.input(lbs.Host)
-		public := lbs.Public
-		listener := b.Net.ListenerArn
-		cname := c.Name
-		url := pulumi.All(info.protocol, info.dns, info.internal, host).ApplyT(func(xs []any) (string, error) {
-			proto, dns, internal, h := xs[0].(string), xs[1].(string), xs[2].(bool), xs[3].(string)
-			if public && internal {
-				return "", fmt.Errorf("component %q sets loadBalancer.public but listener %s belongs to an internal load balancer", cname, listener)
-			}
+		// listenerArn carries the scheme check: no URL for a rule that
+		// cannot be made.
+		url := pulumi.All(info.protocol, info.dns, host, listenerArn).ApplyT(func(xs []any) (string, error) {
+			proto, dns, h := xs[0].(string), xs[1].(string), xs[2].(string)
 			if h == "" {
 				h = dns
 			}
