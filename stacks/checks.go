@@ -142,6 +142,13 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 			case !hasP:
 				r.errs.add(sn.pos(), kp, "a subscription needs {queue: <component>} or {protocol, endpoint}")
 			}
+			// SNS FIFO topics deliver to SQS queues only: AWS refused any
+			// other subscription when apply ran, without file:line.
+			if fifo, _ := sp["fifo"].(bool); fifo && !hasQ {
+				if p, ok := m["protocol"].(string); ok && p != "" && p != "sqs" {
+					r.errs.add(posAt(sn, "protocol"), kp+".protocol", "a FIFO topic delivers only to SQS queues, not over %s: subscribe a FIFO queue ({queue: <component>}), or make the topic standard (fifo: false)", p)
+				}
+			}
 			// The same queue, or the same protocol and endpoint, twice:
 			// one subscription to AWS, whose target refused the topic
 			// only when apply ran it, with no file:line.

@@ -98,6 +98,11 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:9:7: spec.subscriptions[2]: repeats spec.subscriptions[0] (queue q): remove one`,
 				cf + `:10:7: spec.subscriptions[3]: repeats spec.subscriptions[1] (protocol https, the same endpoint): remove one`,
 				cf + `:13:7: spec.subscriptions[6]: repeats spec.subscriptions[5] (protocol https, the same endpoint): remove one`}},
+		// SNS FIFO topics take SQS subscriptions only: AWS refused an
+		// https one when apply ran it.
+		{"topic fifo external protocol", map[string]string{cf: doc("Topic", "t", "fifo: true", "subscriptions:", "  - {protocol: https, endpoint: 'https://x.example'}", "  - {protocol: sqs, endpoint: 'arn:aws:sqs:eu-west-1:123456789012:q.fifo'}", "  - protocol: lambda", "    endpoint: arn:aws:lambda:eu-west-1:123456789012:function:f") + "---\n" + doc("Topic", "s", "subscriptions: [{protocol: https, endpoint: 'https://x.example'}]")},
+			[]string{cf + `:8:18: spec.subscriptions[0].protocol: a FIFO topic delivers only to SQS queues, not over https: subscribe a FIFO queue ({queue: <component>}), or make the topic standard (fifo: false)`,
+				cf + `:10:17: spec.subscriptions[2].protocol: a FIFO topic delivers only to SQS queues, not over lambda`}},
 		{"topic fifo mismatch", map[string]string{cf: doc("Topic", "t", "fifo: true", "subscriptions: [{queue: q}]") + "---\n" + doc("Queue", "q")},
 			[]string{cf + `:4:9: spec.subscriptions[0].queue: topic "t" is a FIFO topic but queue "q" is a standard queue`}},
 		// A tag other than the core schema's was dropped: image: !Ref x
