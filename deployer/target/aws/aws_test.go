@@ -779,6 +779,52 @@ func TestTopic(t *testing.T) {
 	}
 }
 
+// TestTopicSQSEndpointToStackQueue: {protocol: sqs, endpoint:
+// ${queue.arn}} subscribes a queue of the stack as {queue: ...} does, so
+// it gets the queue policy admitting the topic; without it the
+// subscription was made and SNS could deliver nothing.
+func TestTopicSQSEndpointToStackQueue(t *testing.T) {
+	r := fullStack()
+	r.Components[7].Spec["subscriptions"] = []any{
+		map[string]any{"protocol": "sqs", "endpoint": "${orders-queue.arn}"},
+	}
+	res := run(t, r)
+	var sub *registered
+	for _, x := range res.byComponent()["events"] {
+		if x.Type == tSub {
+			sub = x
+		}
+	}
+	if sub == nil || prop(sub, "endpoint").StringValue() != "arn:aws:sqs:eu-west-1:123456789012:orders-prod-orders-queue" {
+		t.Fatalf("sqs subscription = %v", sub)
+	}
+	qp := res.find(t, tQPolicy, "orders-queue-sns")
+	b, _ := json.Marshal(decodeObject(t, prop(qp, "policy")))
+	if !strings.Contains(string(b), `"aws:SourceArn":["arn:aws:sns:eu-west-1:123456789012:orders-prod-events"]`) {
+		t.Errorf("queue policy = %s", b)
+	}
+
+	// The same queue both ways is one AWS subscription held by two
+	// resources; a FIFO mismatch is refused as for {queue: ...}.
+	r.Components[7].Spec["subscriptions"] = []any{
+		map[string]any{"queue": "orders-queue"},
+		map[string]any{"protocol": "sqs", "endpoint": "${orders-queue.arn}"},
+	}
+	if _, err := tryRun(r); err == nil || !strings.Contains(err.Error(), `spec.subscriptions[1] delivers to queue "orders-queue" like spec.subscriptions[0]; remove one`) {
+		t.Errorf("queue subscribed twice: %v", err)
+	}
+	r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "sqs", "endpoint": "${orders-queue.arn}"}}
+	r.Components[7].Spec["fifo"] = true
+	if _, err := tryRun(r); err == nil || !strings.Contains(err.Error(), `a FIFO topic cannot deliver to the standard queue "orders-queue"`) {
+		t.Errorf("FIFO topic to a standard queue by endpoint: %v", err)
+	}
+	r.Components[7].Spec["fifo"] = false
+	r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "sqs", "endpoint": "${assets.arn}"}}
+	if _, err := tryRun(r); err == nil || !strings.Contains(err.Error(), `spec.subscriptions[0].endpoint: "assets" is a Bucket, not a Queue`) {
+		t.Errorf("sqs subscription to a bucket: %v", err)
+	}
+}
+
 // TestOutputs checks every kind exports exactly its documented outputs.
 func TestOutputs(t *testing.T) {
 	res := run(t, fullStack())

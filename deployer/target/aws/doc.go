@@ -38,7 +38,8 @@
 //     uploads, expire noncurrent versions, expireAfterDays) and a
 //     deny-non-TLS policy.
 //   - Topic: encrypted SNS topic, subscriptions, and for queue subscriptions
-//     a queue policy admitting exactly the subscribing topics.
+//     a queue policy admitting exactly the subscribing topics ({queue: q},
+//     or {protocol: sqs, endpoint: ${q.arn}} naming a queue of the stack).
 //
 // ${component.output} references become Pulumi inputs from the referenced
 // component's resources; stacks.Sensitive values become Pulumi secrets.

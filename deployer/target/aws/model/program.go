@@ -148,22 +148,39 @@ func New(r *stacks.Resolved) (*Program, error) {
 			}
 		}
 		if cp.T != nil {
+			subscribed := map[string]int{} // queue -> first subscription to it
 			for i, s := range cp.T.Subscriptions {
-				if s.Queue == "" {
+				// {protocol: sqs, endpoint: ${q.arn}} delivers to the
+				// stack's queue q as {queue: q} does: it needs the same
+				// queue policy, or SNS cannot deliver.
+				q, field := s.Queue, "queue"
+				if q == "" {
+					q, field = endpointQueue(s), "endpoint"
+				}
+				if q == "" {
 					continue
 				}
-				qc, ok := p.Comps[s.Queue]
+				qc, ok := p.Comps[q]
 				switch {
+				case !ok && field == "endpoint":
+					// reported with the other references
 				case !ok:
-					fail("component %q: spec.subscriptions[%d].queue names unknown component %q", name, i, s.Queue)
+					fail("component %q: spec.subscriptions[%d].queue names unknown component %q", name, i, q)
 				case qc.C.Kind != stacks.KindQueue:
-					fail("component %q: spec.subscriptions[%d].queue: %q is a %s, not a Queue", name, i, s.Queue, qc.C.Kind)
+					fail("component %q: spec.subscriptions[%d].%s: %q is a %s, not a Queue", name, i, field, q, qc.C.Kind)
 				case qc.Q != nil && qc.Q.FIFO != cp.T.FIFO:
-					fail("component %q: spec.subscriptions[%d]: a %s topic cannot deliver to the %s queue %q; make both fifo or neither", name, i, fifoWord(cp.T.FIFO), fifoWord(qc.Q.FIFO), s.Queue)
+					fail("component %q: spec.subscriptions[%d]: a %s topic cannot deliver to the %s queue %q; make both fifo or neither", name, i, fifoWord(cp.T.FIFO), fifoWord(qc.Q.FIFO), q)
 				default:
-					deps[s.Queue] = true
-					if !containsString(p.Subscribers[s.Queue], name) {
-						p.Subscribers[s.Queue] = append(p.Subscribers[s.Queue], name)
+					if j, dup := subscribed[q]; dup {
+						// One subscription to AWS, held by two resources:
+						// removing either would unsubscribe both.
+						fail("component %q: spec.subscriptions[%d] delivers to queue %q like spec.subscriptions[%d]; remove one", name, i, q, j)
+						continue
+					}
+					subscribed[q] = i
+					deps[q] = true
+					if !containsString(p.Subscribers[q], name) {
+						p.Subscribers[q] = append(p.Subscribers[q], name)
 					}
 				}
 			}
@@ -210,6 +227,20 @@ func New(r *stacks.Resolved) (*Program, error) {
 		return nil, errors.Join(errs...)
 	}
 	return p, nil
+}
+
+// endpointQueue returns the component an sqs subscription's endpoint is
+// exactly the arn of (${<component>.arn}), or "".
+func endpointQueue(s subscription) string {
+	e, ok := s.Endpoint.(string)
+	if !ok || s.Protocol != "sqs" {
+		return ""
+	}
+	refs := stacks.FindRefs(e)
+	if len(refs) != 1 || refs[0].Start != 0 || refs[0].End != len(e) || refs[0].Output != "arn" {
+		return ""
+	}
+	return refs[0].Component
 }
 
 func fifoWord(fifo bool) string {
