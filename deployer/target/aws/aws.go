@@ -95,6 +95,7 @@ type deploy struct {
 
 type listenerInfo struct {
 	protocol, dns pulumi.StringOutput
+	port          pulumi.IntOutput
 	internal      pulumi.BoolOutput
 }
 
@@ -230,13 +231,13 @@ func (d *deploy) account() pulumi.StringOutput {
 	return d.accountID
 }
 
-// alb returns the listener's protocol and its load balancer's DNS name and
-// scheme (looked up once).
+// alb returns the listener's protocol and port and its load balancer's DNS
+// name and scheme (looked up once).
 func (d *deploy) alb() *listenerInfo {
 	if d.listener == nil {
 		l := lb.LookupListenerOutput(d.ctx, lb.LookupListenerOutputArgs{Arn: pulumi.String(d.Net.ListenerArn)}, pulumi.Provider(d.prov))
 		b := lb.LookupLoadBalancerOutput(d.ctx, lb.LookupLoadBalancerOutputArgs{Arn: l.LoadBalancerArn()}, pulumi.Provider(d.prov))
-		d.listener = &listenerInfo{protocol: l.Protocol(), dns: b.DnsName(), internal: b.Internal()}
+		d.listener = &listenerInfo{protocol: l.Protocol(), dns: b.DnsName(), port: l.Port(), internal: b.Internal()}
 	}
 	return d.listener
 }

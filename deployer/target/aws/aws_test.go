@@ -475,6 +475,28 @@ func TestLoadBalancerScheme(t *testing.T) {
 	}
 }
 
+// TestURLListenerPort: a MicroService's url names the listener's port
+// when it is not its protocol's own; on an HTTPS listener on 8443 it was
+// https://host/path, which reaches nothing.
+func TestURLListenerPort(t *testing.T) {
+	r := fullStack()
+	res, err := tryRunMocks(r, target.Options{}, &mocks{listenerPort: 8443})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.outputs["api.url"]; got != "https://api.example.com:8443/v1" {
+		t.Errorf("api.url = %q, want https://api.example.com:8443/v1", got)
+	}
+	delete(r.Components[0].Spec["loadBalancer"].(map[string]any), "host")
+	res, err = tryRunMocks(r, target.Options{}, &mocks{listenerPort: 8443})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.outputs["api.url"]; got != "https://shared-123.eu-west-1.elb.amazonaws.com:8443/v1" {
+		t.Errorf("api.url without host = %q", got)
+	}
+}
+
 func containsURN(l []string, u string) bool {
 	for _, x := range l {
 		if x == u {

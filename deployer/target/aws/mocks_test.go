@@ -38,6 +38,8 @@ type mocks struct {
 	calls []string
 	// internalLB makes the listener's load balancer an internal one.
 	internalLB bool
+	// listenerPort is the listener's port (default 443, HTTPS).
+	listenerPort int
 }
 
 func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -113,8 +115,12 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	case "aws:ec2/getVpc:getVpc":
 		return resource.NewPropertyMapFromMap(map[string]any{"id": "vpc-1", "cidrBlock": "10.20.0.0/16"}), nil
 	case "aws:lb/getListener:getListener":
+		port := m.listenerPort
+		if port == 0 {
+			port = 443
+		}
 		return resource.NewPropertyMapFromMap(map[string]any{
-			"arn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shared/1/2", "protocol": "HTTPS", "port": 443,
+			"arn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shared/1/2", "protocol": "HTTPS", "port": port,
 			"loadBalancerArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/shared/1",
 		}), nil
 	case "aws:lb/getLoadBalancer:getLoadBalancer":

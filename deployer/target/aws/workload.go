@@ -3,6 +3,7 @@ package aws
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/appautoscaling"
@@ -478,12 +479,17 @@ func (b *builder) service() error {
 		host := b.input(lbs.Host)
 		// listenerArn carries the scheme check: no URL for a rule that
 		// cannot be made.
-		url := pulumi.All(info.protocol, info.dns, host, listenerArn).ApplyT(func(xs []any) (string, error) {
-			proto, dns, h := xs[0].(string), xs[1].(string), xs[2].(string)
+		url := pulumi.All(info.protocol, info.dns, info.port, host, listenerArn).ApplyT(func(xs []any) (string, error) {
+			proto, dns, port, h := strings.ToLower(xs[0].(string)), xs[1].(string), xs[2].(int), xs[3].(string)
 			if h == "" {
 				h = dns
 			}
-			return strings.ToLower(proto) + "://" + h + path, nil
+			// A listener on another port than its protocol's own
+			// (https on 8443) is reached only with the port.
+			if !(proto == "https" && port == 443 || proto == "http" && port == 80) && port > 0 {
+				h += ":" + strconv.Itoa(port)
+			}
+			return proto + "://" + h + path, nil
 		}).(pulumi.StringOutput)
 		b.output("url", url)
 	}
