@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -247,5 +248,22 @@ func TestSecretForms(t *testing.T) {
 		if !strings.Contains(doc, w) {
 			t.Errorf("policy %s lacks %s", doc, w)
 		}
+	}
+}
+
+// TestComponentProblemsNameTheirFile: a problem found while wiring a
+// component (its dependsOn, references, subscriptions) names the
+// component's file, so validate reports it there and not at stack.yaml.
+func TestComponentProblemsNameTheirFile(t *testing.T) {
+	r := fullStack()
+	r.Components[7].File = "stacks/orders/infra/events.yaml"
+	r.Components[7].Spec["subscriptions"] = []any{
+		map[string]any{"queue": "orders-queue"},
+		map[string]any{"protocol": "sqs", "endpoint": "${orders-queue.arn}"},
+	}
+	err := model.Validate(r)
+	var me *model.Error
+	if !errors.As(err, &me) || me.File != "stacks/orders/infra/events.yaml" || !strings.Contains(me.Msg, `component "events": spec.subscriptions[1] delivers to queue "orders-queue"`) {
+		t.Fatalf("Validate: %v (as *model.Error: %+v)", err, me)
 	}
 }

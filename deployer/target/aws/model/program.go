@@ -126,6 +126,11 @@ func New(r *stacks.Resolved) (*Program, error) {
 	// Dependencies: declared, referenced, and topic -> subscribed queue.
 	for _, name := range SortedKeys(p.Comps) {
 		cp := p.Comps[name]
+		// Problems of this component name its file, when known, so
+		// validate reports them there rather than at stack.yaml.
+		fail := func(format string, args ...any) {
+			errs = append(errs, &Error{File: cp.C.File, Msg: fmt.Sprintf("%s: "+format, append([]any{p.Where}, args...)...)})
+		}
 		deps := map[string]bool{}
 		for _, d := range cp.C.DependsOn {
 			if _, ok := p.Comps[d]; !ok {
