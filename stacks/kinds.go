@@ -102,8 +102,8 @@ type CommandCheck struct {
 	Command []string `json:"command" required:"true" plain:"aws"`
 	// Interval is the seconds between checks.
 	Interval int64 `json:"interval" default:"30" min:"5" max:"300"`
-	// Timeout is the seconds a check may take.
-	Timeout int64 `json:"timeout" default:"5" min:"2" max:"120"`
+	// Timeout is the seconds a check may take (ECS allows 2 to 60).
+	Timeout int64 `json:"timeout" default:"5" min:"2" max:"60"`
 }
 
 // CronJobSpec is the spec of a CronJob: a container task run on a schedule.

@@ -54,6 +54,10 @@ func TestLoadRules(t *testing.T) {
 		{"fargate 4096 ok", map[string]string{cf: ms("cpu: 4096", "memory: 30720")}, nil},
 		{"health timeout", map[string]string{cf: ms("healthCheck: {interval: 10, timeout: 10}")},
 			[]string{cf + `:7:40: spec.healthCheck.timeout: timeout 10 must be less than interval 10`}},
+		// ECS takes container health check timeouts of 2 to 60 s: 90
+		// validated and the task definition failed only in apply.
+		{"worker health timeout", map[string]string{cf: doc("Worker", "w", "image: x", "healthCheck: {command: [true], interval: 120, timeout: 90}")},
+			[]string{cf + `:7:58: spec.healthCheck.timeout: 90 is out of range 2 to 60`}},
 		{"autoscaling min>max", map[string]string{cf: ms("autoscaling: {min: 5, max: 2}")},
 			[]string{cf + `:7:22: spec.autoscaling.min: min 5 is more than max 2`}},
 		{"autoscaling needs max", map[string]string{cf: ms("autoscaling: {min: 1}")},

@@ -227,8 +227,8 @@ func decodeWorkload(d *decoder, c *stacks.Component) *workload {
 				d.fail("healthCheck.command", "is required (the command exits 0 when healthy)")
 			case cc.Interval < 5 || cc.Interval > 300:
 				d.fail("healthCheck.interval", "want 5-300 seconds, got %d", cc.Interval)
-			case cc.Timeout < 2 || cc.Timeout > 120:
-				d.fail("healthCheck.timeout", "want 2-120 seconds, got %d", cc.Timeout)
+			case cc.Timeout < 2 || cc.Timeout > 60:
+				d.fail("healthCheck.timeout", "want 2-60 seconds (ECS container health checks), got %d", cc.Timeout)
 			}
 			w.ContainerCheck = cc
 		}
