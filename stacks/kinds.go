@@ -67,8 +67,11 @@ type LoadBalancer struct {
 	// spec.provider.network.listenerArn: a private service (false) is
 	// refused on an internet-facing one, a public one on an internal one.
 	Public bool `json:"public" default:"false"`
-	// Host is the host header to route on; empty matches any host.
-	Host string `json:"host,omitempty" plain:"aws"`
+	// Host is the host header to route on; empty matches any host. A
+	// host name only (an ALB host-header condition: letters, digits, -
+	// and ., * and ? as wildcards, at most 128 characters), no scheme,
+	// port or path.
+	Host string `json:"host,omitempty" pattern:"^[A-Za-z0-9*?.-]{1,128}$" want:"a host name such as api.example.com (letters, digits, - and ., * and ? as wildcards, at most 128 characters; no scheme, port or path)" plain:"aws"`
 	// Path is the path prefix to route on.
 	Path string `json:"path" default:"/" pattern:"^/" want:"a path starting with /" plain:"aws"`
 }

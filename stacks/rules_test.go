@@ -58,6 +58,12 @@ func TestLoadRules(t *testing.T) {
 		// validated and the task definition failed only in apply.
 		{"worker health timeout", map[string]string{cf: doc("Worker", "w", "image: x", "healthCheck: {command: [true], interval: 120, timeout: 90}")},
 			[]string{cf + `:7:58: spec.healthCheck.timeout: 90 is out of range 2 to 60`}},
+		// The ALB takes a host name only: a URL validated, and apply
+		// failed on the listener rule (and the url output read
+		// https://https://...).
+		{"load balancer host not a host name", map[string]string{cf: ms("loadBalancer: {host: 'https://api.example.com'}") + "---\n" + doc("MicroService", "b", "image: x", "loadBalancer: {host: 'api.example.com:8443'}") + "---\n" + doc("MicroService", "c", "image: x", "loadBalancer: {host: '*.example.com'}")},
+			[]string{cf + `:7:24: spec.loadBalancer.host: "https://api.example.com" is not a host name such as api.example.com (letters, digits, - and ., * and ? as wildcards, at most 128 characters; no scheme, port or path)`,
+				cf + `:15:24: spec.loadBalancer.host: "api.example.com:8443" is not a host name`}},
 		{"autoscaling min>max", map[string]string{cf: ms("autoscaling: {min: 5, max: 2}")},
 			[]string{cf + `:7:22: spec.autoscaling.min: min 5 is more than max 2`}},
 		{"autoscaling needs max", map[string]string{cf: ms("autoscaling: {min: 1}")},
