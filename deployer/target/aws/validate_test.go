@@ -267,3 +267,26 @@ func TestComponentProblemsNameTheirFile(t *testing.T) {
 		t.Fatalf("Validate: %v (as *model.Error: %+v)", err, me)
 	}
 }
+
+// TestDuplicateRoutes: two load-balanced services routing the same host
+// and path would split nothing: the listener sends it all to the rule of
+// lower priority. It is refused, naming both and the file.
+func TestDuplicateRoutes(t *testing.T) {
+	r := fullStack()
+	r.Components = append(r.Components,
+		stacks.Component{Name: "web", Kind: stacks.KindMicroService, File: "stacks/orders/services/web/service.yaml", Spec: map[string]any{
+			"image": "x", "loadBalancer": map[string]any{"host": "API.example.com", "path": "/v1/"}}},
+		stacks.Component{Name: "www", Kind: stacks.KindMicroService, Spec: map[string]any{
+			"image": "x", "loadBalancer": map[string]any{"path": "/"}}},
+		stacks.Component{Name: "www2", Kind: stacks.KindMicroService, Spec: map[string]any{
+			"image": "x", "loadBalancer": map[string]any{"path": "/", "host": "${api.url}"}}},
+	)
+	err := model.Validate(r)
+	want := `stacks/orders/services/web/service.yaml: stack "orders" environment "prod": component "web": spec.loadBalancer routes host api.example.com, path /v1/, as component "api" does`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Validate: %v\nwant %s", err, want)
+	}
+	if strings.Contains(err.Error(), `"www"`) || strings.Contains(err.Error(), `"www2"`) {
+		t.Errorf("distinct routes refused: %v", err)
+	}
+}

@@ -222,6 +222,7 @@ func New(r *stacks.Resolved) (*Program, error) {
 	if err := p.assignPriorities(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, p.checkRoutes()...)
 
 	order, err := p.topo()
 	if err != nil {
@@ -412,6 +413,36 @@ func (p *Program) assignPriorities() error {
 		cp.Priority = pr
 	}
 	return errors.Join(errs...)
+}
+
+// checkRoutes refuses two load-balanced components that route the same
+// host and path: the listener sends every such request to the rule of
+// lower priority, so the other service would never get traffic, without
+// a word from AWS. A host with a reference is known only at deploy time
+// and not compared.
+func (p *Program) checkRoutes() []error {
+	var errs []error
+	seen := map[string]string{}
+	for _, name := range SortedKeys(p.Comps) {
+		cp := p.Comps[name]
+		if cp.W == nil || cp.W.LoadBalancer == nil || len(stacks.FindRefs(cp.W.LoadBalancer.Host)) > 0 {
+			continue
+		}
+		lb := cp.W.LoadBalancer
+		host, path := strings.ToLower(lb.Host), strings.TrimSuffix(lb.Path, "/")
+		key := host + "\x00" + path
+		if other, dup := seen[key]; dup {
+			what := "any host"
+			if host != "" {
+				what = "host " + host
+			}
+			errs = append(errs, &Error{File: cp.C.File, Msg: fmt.Sprintf("%s: component %q: spec.loadBalancer routes %s, path %s, as component %q does: the listener would send all of it to one of them; give one another host or path",
+				p.Where, name, what, path+"/", other)})
+			continue
+		}
+		seen[key] = name
+	}
+	return errs
 }
 
 // topo orders components so every dependency comes first; among ready
