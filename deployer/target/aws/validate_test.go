@@ -290,3 +290,35 @@ func TestDuplicateRoutes(t *testing.T) {
 		t.Errorf("distinct routes refused: %v", err)
 	}
 }
+
+// TestPrioritiesBySpecificity: the listener evaluates rules by priority,
+// lowest first, so within a stack a rule whose path lies under another's
+// (/api/v2 under /api under /) must come first. Priorities derived from a
+// hash alone put / (matching /*) before /api for some names, and every
+// /api request went to the / service.
+func TestPrioritiesBySpecificity(t *testing.T) {
+	for _, env := range []string{"dev", "staging", "prod", "qa", "eu", "us"} {
+		r := fullStack()
+		r.Environment = env
+		r.Components = []stacks.Component{
+			{Name: "web", Kind: stacks.KindMicroService, Spec: map[string]any{"image": "x", "loadBalancer": map[string]any{"path": "/"}}},
+			{Name: "api", Kind: stacks.KindMicroService, Spec: map[string]any{"image": "x", "loadBalancer": map[string]any{"path": "/api"}}},
+			{Name: "api-v2", Kind: stacks.KindMicroService, Spec: map[string]any{"image": "x", "loadBalancer": map[string]any{"path": "/api/v2/"}}},
+			{Name: "admin", Kind: stacks.KindMicroService, Spec: map[string]any{"image": "x", "loadBalancer": map[string]any{"path": "/", "host": "admin.example.com"}}},
+		}
+		p, err := model.New(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr := func(n string) int { return p.Comps[n].Priority }
+		if !(pr("api-v2") < pr("api") && pr("api") < pr("web") && pr("admin") < pr("web")) {
+			t.Errorf("%s: priorities api-v2 %d, api %d, admin %d, web %d: a more specific route must come first",
+				env, pr("api-v2"), pr("api"), pr("admin"), pr("web"))
+		}
+		for _, n := range []string{"web", "api", "api-v2", "admin"} {
+			if pr(n) < 1 || pr(n) > 50000 {
+				t.Errorf("%s: %s priority %d out of 1-50000", env, n, pr(n))
+			}
+		}
+	}
+}

@@ -377,8 +377,15 @@ func (p *Program) checkNames(d *decoder, cp *Comp) {
 // assignPriorities gives every load-balanced MicroService a listener rule
 // priority: the explicit spec.loadBalancer.priority, else one derived from
 // a hash of stack/environment/component (stable, and unlikely to collide
-// with other stacks sharing the listener), probing upwards past priorities
-// already taken in this stack.
+// with other stacks sharing the listener) inside a band of its route's
+// specificity, probing upwards in the band past priorities already taken
+// in this stack.
+//
+// The listener evaluates rules lowest priority first, so a route must
+// come before every route it lies under: /api/v2 before /api before /
+// (whose rule matches /*), and a route with a host before the same path
+// on any host. Bands do that: the more path segments, the lower the band;
+// at equal depth a host comes first.
 func (p *Program) assignPriorities() error {
 	used := map[int]string{}
 	var errs []error
@@ -402,17 +409,41 @@ func (p *Program) assignPriorities() error {
 	for _, cp := range derived {
 		h := fnv.New32a()
 		h.Write([]byte(p.R.Stack + "/" + p.R.Environment + "/" + cp.C.Name))
-		pr := int(h.Sum32()%50000) + 1
-		for {
-			if _, taken := used[pr]; !taken {
+		base := priorityBand(cp.W.LoadBalancer) * bandWidth
+		off := int(h.Sum32() % bandWidth)
+		for n := 0; n < bandWidth; n++ {
+			if _, taken := used[base+off+1]; !taken {
 				break
 			}
-			pr = pr%50000 + 1
+			off = (off + 1) % bandWidth
 		}
-		used[pr] = cp.C.Name
-		cp.Priority = pr
+		cp.Priority = base + off + 1
+		used[cp.Priority] = cp.C.Name
 	}
 	return errors.Join(errs...)
+}
+
+// Listener rule priorities (1-50000) are split into bands of route
+// specificity: maxDepth+1 path depths, each with and without a host.
+const (
+	maxDepth  = 9
+	bandWidth = 50000 / ((maxDepth + 1) * 2)
+)
+
+// priorityBand is the band of a route: 0 for the most specific (a host
+// and maxDepth or more path segments), rising as the route matches more.
+func priorityBand(lb *loadBalancer) int {
+	depth := 0
+	for _, seg := range strings.Split(lb.Path, "/") {
+		if seg != "" {
+			depth++
+		}
+	}
+	band := (maxDepth - min(depth, maxDepth)) * 2
+	if lb.Host == "" {
+		band++
+	}
+	return band
 }
 
 // checkRoutes refuses two load-balanced components that route the same
