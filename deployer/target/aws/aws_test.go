@@ -12,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"panka.dev/panka/deployer/target"
+	"panka.dev/panka/deployer/target/aws/model"
 	"panka.dev/panka/stacks"
 )
 
@@ -1022,5 +1023,30 @@ func TestSensitiveSubscriptionEndpoint(t *testing.T) {
 	}
 	if found != 1 {
 		t.Errorf("%d subscriptions, want 1", found)
+	}
+}
+
+// TestPartition: ARNs panka writes itself use the region's partition; in
+// cn-north-1 the execution role's managed policy and the secret
+// parameters named by path were arn:aws:..., which IAM there refuses.
+func TestPartition(t *testing.T) {
+	r := fullStack()
+	r.Provider.Region = "cn-north-1"
+	r.Provider.AssumeRole = ""
+	r.Components[1].Spec["secrets"] = map[string]any{"TOKEN": "/orders/token"}
+	res := run(t, r)
+	att := res.find(t, tAttach, "worker-exec")
+	if got := prop(att, "policyArn").StringValue(); got != "arn:aws-cn:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy" {
+		t.Errorf("execution role policy = %q", got)
+	}
+	pol := res.find(t, tRolePolicy, "worker-exec-secrets")
+	b, _ := json.Marshal(decodeObject(t, prop(pol, "policy")))
+	if !strings.Contains(string(b), `"arn:aws-cn:ssm:cn-north-1:*:parameter/orders/token"`) {
+		t.Errorf("secrets policy = %s", b)
+	}
+	for region, want := range map[string]string{"eu-west-1": "aws", "us-gov-west-1": "aws-us-gov", "us-iso-east-1": "aws-iso", "us-isob-east-1": "aws-iso-b", "cn-northwest-1": "aws-cn"} {
+		if got := model.Partition(region); got != want {
+			t.Errorf("Partition(%s) = %s, want %s", region, got, want)
+		}
 	}
 }

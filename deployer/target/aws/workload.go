@@ -111,7 +111,7 @@ func (b *builder) task() (*task, error) {
 	}
 	att, err := iam.NewRolePolicyAttachment(ctx, b.name("exec"), &iam.RolePolicyAttachmentArgs{
 		Role:      t.execRole.Name,
-		PolicyArn: pulumi.String("arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"),
+		PolicyArn: pulumi.String("arn:" + model.Partition(b.R.Provider.Region) + ":iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"),
 	}, b.opts()...)
 	if err = b.keep(att, err); err != nil {
 		return nil, fmt.Errorf("execution role policy: %w", err)
@@ -252,7 +252,7 @@ func secretsPolicy(refs []string, region string) policyDoc {
 		case len(parts) >= 6 && parts[0] == "arn" && parts[2] == "ssm":
 			ssm = append(ssm, r)
 		case !strings.HasPrefix(r, "arn:"):
-			ssm = append(ssm, "arn:aws:ssm:"+region+":*:parameter/"+strings.TrimPrefix(r, "/"))
+			ssm = append(ssm, "arn:"+model.Partition(region)+":ssm:"+region+":*:parameter/"+strings.TrimPrefix(r, "/"))
 		default:
 			// Any other ARN still has to be readable by ECS; grant
 			// nothing broad, ECS will report which one it cannot read.

@@ -164,3 +164,23 @@ func checkNamespace(name string) error {
 	}
 	return nil
 }
+
+// Partition is the ARN partition of a region: aws-cn for cn-*, aws-us-gov
+// for us-gov-*, the isolated ones for us-iso-*, us-isob-* and eu-isoe-*,
+// else aws. ARNs panka writes itself (an AWS managed policy, an SSM
+// parameter named by path) must use it, or IAM refuses them there.
+func Partition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	case strings.HasPrefix(region, "us-isob-"):
+		return "aws-iso-b"
+	case strings.HasPrefix(region, "us-iso-"):
+		return "aws-iso"
+	case strings.HasPrefix(region, "eu-isoe-"):
+		return "aws-iso-e"
+	}
+	return "aws"
+}
