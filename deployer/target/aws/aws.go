@@ -3,6 +3,7 @@ package aws
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
@@ -253,6 +254,9 @@ func (d *deploy) component(cp *model.Comp) error {
 	if len(deps) > 0 {
 		copts = append(copts, pulumi.DependsOn(deps))
 	}
+	if a := workloadAliases(cp.C.Kind); a != nil {
+		copts = append(copts, pulumi.Aliases(a))
+	}
 	if err := d.ctx.RegisterComponentResource(ComponentType(cp.C.Kind), cp.C.Name, parent, copts...); err != nil {
 		return err
 	}
@@ -285,6 +289,30 @@ func (d *deploy) component(cp *model.Comp) error {
 		outs[k] = v
 	}
 	return d.ctx.RegisterResourceOutputs(parent, outs)
+}
+
+// workloadKinds are the kinds that run a task: they make the same
+// resources (log group, roles, task definition, security group, ...)
+// under the same logical and physical names.
+var workloadKinds = []stacks.Kind{stacks.KindMicroService, stacks.KindWorker, stacks.KindCronJob}
+
+// workloadAliases are the aliases of a workload component: its other
+// workload types. A workload that changes kind (a MicroService that no
+// longer serves HTTP becomes a Worker) keeps its resources - its children
+// inherit the alias and are updated - instead of the engine creating the
+// new kind's resources, under the same fixed names (IAM roles, log group,
+// ECS service), before deleting the old one's, which AWS refused.
+func workloadAliases(kind stacks.Kind) []pulumi.Alias {
+	if !slices.Contains(workloadKinds, kind) {
+		return nil
+	}
+	var out []pulumi.Alias
+	for _, k := range workloadKinds {
+		if k != kind {
+			out = append(out, pulumi.Alias{Type: pulumi.String(ComponentType(k))})
+		}
+	}
+	return out
 }
 
 // builder registers the resources of one component.

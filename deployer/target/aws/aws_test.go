@@ -1050,3 +1050,32 @@ func TestPartition(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkloadKindAliases: a workload component is aliased to its other
+// workload kinds, so a MicroService that becomes a Worker (or a CronJob)
+// keeps its roles, log group, task definition and service: without it
+// the engine created the new kind's resources under the same physical
+// names before deleting the old ones, and AWS refused (a role or log
+// group that exists). Data kinds get no aliases.
+func TestWorkloadKindAliases(t *testing.T) {
+	res := run(t, fullStack())
+	want := map[string][]string{
+		"api":      {"panka:aws:Worker", "panka:aws:CronJob"},
+		"worker":   {"panka:aws:MicroService", "panka:aws:CronJob"},
+		"nightly":  {"panka:aws:MicroService", "panka:aws:Worker"},
+		"users-db": nil, "sessions": nil, "orders-queue": nil, "assets": nil, "events": nil,
+	}
+	for _, x := range res.res {
+		w, ok := want[x.Name]
+		if !ok || x.Custom || !strings.HasPrefix(x.Type, "panka:aws:") {
+			continue
+		}
+		if !reflect.DeepEqual(x.AliasTypes, w) {
+			t.Errorf("%s %s aliases = %v, want %v", x.Type, x.Name, x.AliasTypes, w)
+		}
+		delete(want, x.Name)
+	}
+	if len(want) > 0 {
+		t.Errorf("components not seen: %v", want)
+	}
+}

@@ -10,7 +10,9 @@
 //
 // Per component, all parented to a component resource of type
 // ComponentType(kind) named after the component and tagged
-// panka:component:
+// panka:component (a MicroService, Worker or CronJob component is aliased
+// to the other two types, so a change between them updates its resources
+// rather than re-creating them under the same names):
 //
 //   - MicroService / Worker: log group (30 days), execution role (image pull,
 //     logs, read exactly the referenced SSM/Secrets Manager secrets), task

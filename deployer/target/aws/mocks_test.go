@@ -28,6 +28,8 @@ type registered struct {
 	Custom   bool
 	// Protect is the resource's protect option.
 	Protect bool
+	// AliasTypes are the types of the resource's aliases (by spec or URN).
+	AliasTypes []string
 }
 
 // mocks is a pulumi.MockResourceMonitor that records registrations and
@@ -48,6 +50,16 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.Parent = rpc.GetParent()
 		r.Deps = rpc.GetDependencies()
 		r.Protect = rpc.GetProtect()
+		for _, a := range rpc.GetAliases() {
+			if sp := a.GetSpec(); sp != nil {
+				r.AliasTypes = append(r.AliasTypes, sp.GetType())
+			} else if u := a.GetUrn(); u != "" {
+				r.AliasTypes = append(r.AliasTypes, string(resource.URN(u).Type()))
+			}
+		}
+		for _, u := range rpc.GetAliasURNs() {
+			r.AliasTypes = append(r.AliasTypes, string(resource.URN(u).Type()))
+		}
 		for k, v := range rpc.GetPropertyDependencies() {
 			r.PropDeps[k] = v.GetUrns()
 		}
