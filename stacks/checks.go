@@ -142,6 +142,15 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 			case !hasP:
 				r.errs.add(sn.pos(), kp, "a subscription needs {queue: <component>} or {protocol, endpoint}")
 			}
+			// An endpoint of the wrong form for its protocol (a URL for
+			// sqs, http:// for https) was refused by SNS only in apply.
+			if p, ok := m["protocol"].(string); ok && !hasQ {
+				if e, secret, ok := checkable(m["endpoint"]); ok {
+					if msg := endpointProblem(p, e); msg != "" {
+						r.errs.add(posAt(sn, "endpoint"), kp+".endpoint", "%s %s%s", shownValue(e, secret), msg, fromSecret(sn, "endpoint"))
+					}
+				}
+			}
 			// SNS FIFO topics deliver to SQS queues only: AWS refused any
 			// other subscription when apply ran, without file:line.
 			if fifo, _ := sp["fifo"].(bool); fifo && !hasQ {
@@ -161,6 +170,33 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 			}
 		}
 	}
+}
+
+// endpointProblem says what is wrong with an SNS subscription endpoint for
+// its protocol, "" when nothing is (or the protocol is unknown: reported
+// on its own).
+func endpointProblem(protocol, e string) string {
+	switch protocol {
+	case "http", "https":
+		if !strings.HasPrefix(e, protocol+"://") || len(e) == len(protocol)+3 || strings.ContainsAny(e, " \t\n") {
+			return fmt.Sprintf("is not an %s:// URL: an %s subscription posts to one (use protocol %s for the other scheme)", protocol, protocol, map[string]string{"http": "https", "https": "http"}[protocol])
+		}
+	case "email", "email-json":
+		if at := strings.Index(e, "@"); at < 1 || at == len(e)-1 || strings.ContainsAny(e, " \t\n") {
+			return "is not an email address"
+		}
+	case "sqs", "lambda", "firehose", "application":
+		if !strings.HasPrefix(e, "arn:") {
+			what := map[string]string{"sqs": "queue", "lambda": "function", "firehose": "delivery stream", "application": "platform endpoint"}[protocol]
+			hint := ""
+			if protocol == "sqs" {
+				hint = "; for a queue of this stack write {queue: <component>}"
+			}
+			article := map[bool]string{true: "an", false: "a"}[protocol == "sqs" || protocol == "application"]
+			return fmt.Sprintf("is not an ARN: %s %s subscription delivers to the ARN of a %s%s", article, protocol, what, hint)
+		}
+	}
+	return ""
 }
 
 // subscriptionKey identifies what a topic subscription delivers to (a

@@ -104,7 +104,7 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:7:14: spec.subscriptions[0].queue: unknown component "nope"`, cf + `:8:14: spec.subscriptions[1].queue: "b" is a Bucket, not a Queue`, cf + `:9:7: spec.subscriptions[2]: an external subscription needs both protocol and endpoint`}},
 		// The same subscription twice is one to AWS: the aws target
 		// refused the topic only when apply ran it, without file:line.
-		{"topic subscription repeated", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: q", "  - {protocol: https, endpoint: 'https://x.example'}", "  - queue: q", "  - {protocol: https, endpoint: 'https://x.example'}", "  - {protocol: email, endpoint: 'https://x.example'}", "  - {protocol: https, endpoint: '${KEY}'}", "  - {protocol: https, endpoint: '${KEY}'}") + "---\n" + doc("Queue", "q")},
+		{"topic subscription repeated", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: q", "  - {protocol: https, endpoint: 'https://x.example'}", "  - queue: q", "  - {protocol: https, endpoint: 'https://x.example'}", "  - {protocol: email, endpoint: 'ops@x.example'}", "  - {protocol: https, endpoint: '${KEY}'}", "  - {protocol: https, endpoint: '${KEY}'}") + "---\n" + doc("Queue", "q")},
 			[]string{cf + `:9:7: spec.subscriptions[2]: repeats spec.subscriptions[0] (queue q): remove one`,
 				cf + `:10:7: spec.subscriptions[3]: repeats spec.subscriptions[1] (protocol https, the same endpoint): remove one`,
 				cf + `:13:7: spec.subscriptions[6]: repeats spec.subscriptions[5] (protocol https, the same endpoint): remove one`}},
@@ -113,6 +113,21 @@ func TestLoadRules(t *testing.T) {
 		{"topic fifo external protocol", map[string]string{cf: doc("Topic", "t", "fifo: true", "subscriptions:", "  - {protocol: https, endpoint: 'https://x.example'}", "  - {protocol: sqs, endpoint: 'arn:aws:sqs:eu-west-1:123456789012:q.fifo'}", "  - protocol: lambda", "    endpoint: arn:aws:lambda:eu-west-1:123456789012:function:f") + "---\n" + doc("Topic", "s", "subscriptions: [{protocol: https, endpoint: 'https://x.example'}]")},
 			[]string{cf + `:8:18: spec.subscriptions[0].protocol: a FIFO topic delivers only to SQS queues, not over https: subscribe a FIFO queue ({queue: <component>}), or make the topic standard (fifo: false)`,
 				cf + `:10:17: spec.subscriptions[2].protocol: a FIFO topic delivers only to SQS queues, not over lambda`}},
+		// An endpoint of the wrong form for its protocol was refused by
+		// SNS only in apply (an SQS queue URL where the ARN goes is an
+		// easy one).
+		{"topic subscription endpoint forms", map[string]string{cf: doc("Topic", "t", "subscriptions:",
+			"  - {protocol: https, endpoint: 'http://hooks.example/a'}",
+			"  - {protocol: sqs, endpoint: 'https://sqs.eu-west-1.amazonaws.com/123456789012/q'}",
+			"  - {protocol: email, endpoint: ops.example.com}",
+			"  - {protocol: lambda, endpoint: my-function}",
+			"  - {protocol: https, endpoint: 'https://hooks.example/b'}",
+			"  - {protocol: email-json, endpoint: ops@x.example}",
+			"  - {protocol: lambda, endpoint: 'arn:aws:lambda:eu-west-1:123456789012:function:f'}")},
+			[]string{cf + `:7:35: spec.subscriptions[0].endpoint: "http://hooks.example/a" is not an https:// URL: an https subscription posts to one (use protocol http for the other scheme)`,
+				cf + `:8:33: spec.subscriptions[1].endpoint: "https://sqs.eu-west-1.amazonaws.com/123456789012/q" is not an ARN: an sqs subscription delivers to the ARN of a queue; for a queue of this stack write {queue: <component>}`,
+				cf + `:9:35: spec.subscriptions[2].endpoint: "ops.example.com" is not an email address`,
+				cf + `:10:36: spec.subscriptions[3].endpoint: "my-function" is not an ARN: a lambda subscription delivers to the ARN of a function`}},
 		{"topic fifo mismatch", map[string]string{cf: doc("Topic", "t", "fifo: true", "subscriptions: [{queue: q}]") + "---\n" + doc("Queue", "q")},
 			[]string{cf + `:4:9: spec.subscriptions[0].queue: topic "t" is a FIFO topic but queue "q" is a standard queue`}},
 		// A tag other than the core schema's was dropped: image: !Ref x
@@ -486,7 +501,7 @@ func TestResolveRules(t *testing.T) {
 			[]string{`stacks/s/stack.yaml:8:13: spec.provider.region: ${db.endpoint}: component outputs cannot be used in the provider`}},
 		{"provider region", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "  provider:\n    region: mars\n"}, ResolveOptions{},
 			[]string{`stacks/s/environments/dev.yaml:9:13: spec.provider.region: "mars" is not an AWS region such as us-east-1`}},
-		{"topic subscription repeated, secret endpoint given", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - {protocol: https, endpoint: '${KEY}'}", "  - {protocol: https, endpoint: 'https://hook.example/${KEY}'}", "  - {protocol: https, endpoint: '${KEY}'}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"KEY": "s3cr3t"}}},
+		{"topic subscription repeated, secret endpoint given", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - {protocol: https, endpoint: '${KEY}'}", "  - {protocol: https, endpoint: 'https://hook.example/${KEY}'}", "  - {protocol: https, endpoint: '${KEY}'}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"KEY": "https://hooks.example/s3cr3t"}}},
 			[]string{cf + `:9:7: spec.subscriptions[2]: repeats spec.subscriptions[0] (protocol https, the same endpoint): remove one`}},
 		{"provider name", map[string]string{"stacks/s/stack.yaml": strings.Replace(stackYAML, "name: aws", "name: gcp", 1)}, ResolveOptions{},
 			[]string{`stacks/s/stack.yaml:7:11: spec.provider.name: "gcp" is not one of aws, local`}},
