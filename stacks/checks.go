@@ -151,6 +151,13 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 					}
 				}
 			}
+			// SNS delivers raw messages over sqs, http(s) and firehose
+			// only; for the others it refused the subscription in apply.
+			if raw, _ := m["rawMessageDelivery"].(bool); raw && !hasQ {
+				if p, ok := m["protocol"].(string); ok && p != "" && !contains([]string{"sqs", "http", "https", "firehose"}, p) {
+					r.errs.add(posAt(sn, "rawMessageDelivery"), kp+".rawMessageDelivery", "SNS delivers raw messages over sqs, http, https and firehose, not %s: remove rawMessageDelivery", p)
+				}
+			}
 			// SNS FIFO topics deliver to SQS queues only: AWS refused any
 			// other subscription when apply ran, without file:line.
 			if fifo, _ := sp["fifo"].(bool); fifo && !hasQ {

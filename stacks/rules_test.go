@@ -128,6 +128,10 @@ func TestLoadRules(t *testing.T) {
 				cf + `:8:33: spec.subscriptions[1].endpoint: "https://sqs.eu-west-1.amazonaws.com/123456789012/q" is not an ARN: an sqs subscription delivers to the ARN of a queue; for a queue of this stack write {queue: <component>}`,
 				cf + `:9:35: spec.subscriptions[2].endpoint: "ops.example.com" is not an email address`,
 				cf + `:10:36: spec.subscriptions[3].endpoint: "my-function" is not an ARN: a lambda subscription delivers to the ARN of a function`}},
+		{"topic raw delivery protocol", map[string]string{cf: doc("Topic", "t", "subscriptions:",
+			"  - {protocol: email, endpoint: ops@x.example, rawMessageDelivery: true}",
+			"  - {protocol: https, endpoint: 'https://hooks.example/b', rawMessageDelivery: true}")},
+			[]string{cf + `:7:70: spec.subscriptions[0].rawMessageDelivery: SNS delivers raw messages over sqs, http, https and firehose, not email: remove rawMessageDelivery`}},
 		{"topic fifo mismatch", map[string]string{cf: doc("Topic", "t", "fifo: true", "subscriptions: [{queue: q}]") + "---\n" + doc("Queue", "q")},
 			[]string{cf + `:4:9: spec.subscriptions[0].queue: topic "t" is a FIFO topic but queue "q" is a standard queue`}},
 		// A tag other than the core schema's was dropped: image: !Ref x
