@@ -22,7 +22,8 @@ type MicroServiceSpec struct {
 	CPU int64 `json:"cpu" default:"256" enum:"256,512,1024,2048,4096,8192,16384"`
 	// Memory is the Fargate task memory in MiB; it must fit CPU (see Fargate pairs).
 	Memory int64 `json:"memory" default:"512" min:"512" max:"122880"`
-	// Replicas is the desired task count (the minimum when autoscaling).
+	// Replicas is the desired task count; with autoscaling, the count a new
+	// service starts with, kept between autoscaling.min and max.
 	Replicas int64 `json:"replicas" default:"1" min:"0" max:"1000"`
 	// Env are environment variables. A value {secret: <arn or ssm path>} is
 	// a reference to SSM Parameter Store / Secrets Manager: it is moved to
