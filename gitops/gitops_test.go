@@ -951,6 +951,76 @@ func TestShallowClone(t *testing.T) {
 	}
 }
 
+// TestCountCommitsAcrossShallowBoundary: a clone that fetched two tips
+// at depth 1 (git clone --depth 1 --no-single-branch, or a CI runner that
+// fetched main and then the commit it builds) has both commits, each cut
+// off from its parents. main's tip is the feature commit's parent, yet the
+// walk from the feature commit stops at the boundary and "finds" main's
+// tip not reachable from it: plan warned that the deployed commit (main)
+// held a commit the commit planned lacked, status said HEAD was 1 behind
+// it. With Complete such a count is ErrShallowHistory; an answer the cut
+// cannot change (none, or the deployed commit within the fetched history)
+// is still given.
+func TestCountCommitsAcrossShallowBoundary(t *testing.T) {
+	g := gittest.New(t)
+	for i := 0; i < 4; i++ {
+		g.Write("f", fmt.Sprint("0.", i))
+		g.Commit(fmt.Sprint("c0.", i))
+	}
+	g.Write("f", "1")
+	c1 := g.Commit("c1")
+	g.Git("checkout", "-q", "-b", "feature")
+	g.Write("f", "2")
+	g.Commit("c2")
+	g.Write("f", "3")
+	c3 := g.Commit("c3")
+	g.Git("checkout", "-q", "main")
+	dst := filepath.Join(t.TempDir(), "shallow")
+	cmd := exec.Command("git", "clone", "-q", "--depth", "1", "--no-single-branch", "file://"+g.Dir, dst)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git clone: %v\n%s", err, out)
+	}
+	deep := filepath.Join(t.TempDir(), "deep")
+	cmd = exec.Command("git", "clone", "-q", "--depth", "3", "--no-single-branch", "file://"+g.Dir, deep)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git clone: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	complete := gitops.LogOptions{Complete: true}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, dst, m.opts)
+			n, err := r.CountCommits(ctx, c3, c1, complete)
+			if !errors.Is(err, gitops.ErrShallowHistory) || !strings.Contains(err.Error(), "fetch-depth: 0") {
+				t.Errorf("CountCommits(c3..c1) across a shallow boundary = %d, %v; want ErrShallowHistory with the fix", n, err)
+			}
+			if cs, err := r.Log(ctx, c1, c3, complete); !errors.Is(err, gitops.ErrShallowHistory) {
+				t.Errorf("Log(c1..c3) across a shallow boundary = %d commits, %v; want ErrShallowHistory", len(cs), err)
+			}
+			if n, err := r.CountCommits(ctx, c3, c3, complete); err != nil || n != 0 {
+				t.Errorf("CountCommits(c3..c3) = %d, %v; want 0", n, err)
+			}
+			// Without Complete, what the clone holds (as git rev-list counts).
+			if n, err := r.CountCommits(ctx, c3, c1, gitops.LogOptions{}); err != nil || n != 1 {
+				t.Errorf("CountCommits(c3..c1) without Complete = %d, %v; want 1", n, err)
+			}
+			// Deep enough: c1 is within c3's fetched history, and the
+			// boundary (main~2, older than every commit counted) cannot
+			// change the answer.
+			d := open(t, deep, m.opts)
+			if s, err := d.IsShallow(); err != nil || !s {
+				t.Fatalf("IsShallow(depth 3 clone) = %v, %v", s, err)
+			}
+			if n, err := d.CountCommits(ctx, c3, c1, complete); err != nil || n != 0 {
+				t.Errorf("CountCommits(c3..c1) in a deep enough clone = %d, %v; want 0", n, err)
+			}
+			if n, err := d.CountCommits(ctx, c1, c3, complete); err != nil || n != 2 {
+				t.Errorf("CountCommits(c1..c3) in a deep enough clone = %d, %v; want 2", n, err)
+			}
+		})
+	}
+}
+
 // TestBlobSizeReadsNoContents: a tree file's size comes from the object's
 // header (packed whole, packed as a delta, or loose), not from reading it:
 // a 200 MB YAML file committed into a stack folder made panka changed read

@@ -878,6 +878,13 @@ func (r *Repo) FirstParent(h Hash) (Hash, bool, error) {
 	return c.ParentHashes[0], true, nil
 }
 
+// shallow reports whether the repository is a shallow clone (false when
+// that cannot be told).
+func (r *Repo) shallow() bool {
+	sh, _ := r.IsShallow()
+	return sh
+}
+
 // IsShallow reports whether the repository is a shallow clone.
 func (r *Repo) IsShallow() (bool, error) {
 	st, err := os.Stat(filepath.Join(r.commonDir, "shallow"))
@@ -1026,7 +1033,18 @@ type LogOptions struct {
 	// Limit, when above 0, reads at most that many commits (the newest);
 	// CountCommits says how many there are in all.
 	Limit int
+	// Complete asks for an answer the whole history gives: in a shallow
+	// clone, a walk that reaches the clone's boundary and finds commits
+	// fails with ErrShallowHistory instead of counting what it found,
+	// since the cut-off history may hold them (or more) on the other
+	// side. An empty answer is always exact.
+	Complete bool
 }
+
+// ErrShallowHistory is wrapped by the error of Log and CountCommits with
+// LogOptions.Complete when a shallow clone's boundary cuts the history
+// that decides the answer.
+var ErrShallowHistory = errors.New("the history between the commits is cut off by this shallow clone")
 
 // Log returns the commits reachable from to and not from from (from may be
 // ZeroHash for "all of to's history"), newest first (topologically: every
@@ -1056,7 +1074,7 @@ func (r *Repo) Log(ctx context.Context, from, to Hash, opts LogOptions) ([]*Comm
 
 // CountCommits counts the commits reachable from to and not from from.
 func (r *Repo) CountCommits(ctx context.Context, from, to Hash, opts LogOptions) (int, error) {
-	if r.git != "" {
+	if r.git != "" && !(opts.Complete && r.shallow()) { // git counts up to a shallow boundary without a word
 		args := []string{"rev-list", "--count"}
 		if opts.FirstParent {
 			args = append(args, "--first-parent")
@@ -1259,7 +1277,31 @@ func (r *Repo) revList(ctx context.Context, from, to Hash, opts LogOptions) ([]H
 	// Like git's --topo-order: a LIFO of ready commits, parents pushed in
 	// order, so a merged branch is shown whole before the mainline goes on.
 	if _, ok := inSet[to]; !ok {
-		return nil, nil
+		return nil, nil // to is an ancestor of from: exact, cut or not
+	}
+	// Did a shallow clone's boundary change the answer? A commit found
+	// whose parents the clone does not have leads to unknown ones; a
+	// commit marked not wanted whose parents it does not have may lead to
+	// a commit found, when that one is no newer (git's walk relies on
+	// commit dates alike).
+	cutOff := func() bool {
+		oldest := int64(math.MaxInt64)
+		for _, c := range inSet {
+			if shallow[c.id] {
+				return true
+			}
+			oldest = min(oldest, c.date)
+		}
+		for h := range shallow {
+			if c := nodes[h]; c != nil && c.flags&loaded != 0 && c.date >= oldest {
+				return true
+			}
+		}
+		return false
+	}
+	if opts.Complete && len(shallow) > 0 && cutOff() {
+		return nil, fmt.Errorf("commits reachable from %s and not from %s: %w (git fetch --unshallow, or git fetch --deepen=200; in GitHub Actions use actions/checkout with fetch-depth: 0)",
+			to.String()[:12], from.String()[:12], ErrShallowHistory)
 	}
 	ready := []Hash{to}
 	var out []Hash

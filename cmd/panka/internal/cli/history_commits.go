@@ -89,12 +89,19 @@ func historyEntries(ctx context.Context, repo *gitops.Repo, page, all []*statest
 				continue
 			}
 		}
-		if e.Commits, e.More, err = historyCommitList(ctx, repo, from, to); err != nil {
+		if e.Commits, e.More, err = historyCommitList(ctx, repo, from, to); errors.Is(err, gitops.ErrShallowHistory) {
+			e.Commits, e.Note = []HistoryCommit{}, fmt.Sprintf("the history between %s and the previously deployed commit %s is cut off by this shallow clone (git fetch --unshallow)", short(d.Commit), short(e.Previous))
+			continue
+		} else if err != nil {
 			return nil, fmt.Errorf("list the commits of deployment %d: %w", d.Serial, err)
 		}
 		if !from.IsZero() && from != to {
 			var more int
-			if e.Undone, more, err = historyCommitList(ctx, repo, to, from); err != nil {
+			if e.Undone, more, err = historyCommitList(ctx, repo, to, from); errors.Is(err, gitops.ErrShallowHistory) {
+				e.Commits, e.Undone, e.More = []HistoryCommit{}, nil, 0
+				e.Note = fmt.Sprintf("the history between %s and the previously deployed commit %s is cut off by this shallow clone (git fetch --unshallow)", short(d.Commit), short(e.Previous))
+				continue
+			} else if err != nil {
 				return nil, fmt.Errorf("list the commits undone by deployment %d: %w", d.Serial, err)
 			}
 			e.More += more
@@ -149,13 +156,17 @@ func historyCommitList(ctx context.Context, repo *gitops.Repo, from, to gitops.H
 	if from == to {
 		return []HistoryCommit{}, 0, nil
 	}
-	cs, err := repo.Log(ctx, from, to, gitops.LogOptions{Limit: maxHistoryCommits})
+	// Against a deployed commit, the answer must not stop at a shallow
+	// clone's boundary (it listed the commit before as taken out); a
+	// first deployment lists what the clone has.
+	complete := !from.IsZero()
+	cs, err := repo.Log(ctx, from, to, gitops.LogOptions{Limit: maxHistoryCommits, Complete: complete})
 	if err != nil {
 		return nil, 0, err
 	}
 	more := 0
 	if len(cs) == maxHistoryCommits {
-		n, err := repo.CountCommits(ctx, from, to, gitops.LogOptions{})
+		n, err := repo.CountCommits(ctx, from, to, gitops.LogOptions{Complete: complete})
 		if err != nil {
 			return nil, 0, err
 		}

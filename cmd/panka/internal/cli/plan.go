@@ -401,9 +401,9 @@ func deployedAhead(ctx context.Context, repo *gitops.Repo, commit string, st *st
 	if err1 != nil || err2 != nil {
 		return d, 0
 	}
-	n, err := repo.CountCommits(ctx, want, deployed, gitops.LogOptions{})
+	n, err := repo.CountCommits(ctx, want, deployed, gitops.LogOptions{Complete: true})
 	if err != nil {
-		return d, 0
+		return d, 0 // a shallow clone's boundary lies between them, or worse
 	}
 	return d, n
 }

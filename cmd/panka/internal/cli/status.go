@@ -346,15 +346,20 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			es.Note = fmt.Sprintf("deployed commit %s is not in this clone (git fetch origin, or git fetch --unshallow)", short(dep.Commit))
 			continue
 		}
-		n, err := repo.CountCommits(ctx, h, head, gitops.LogOptions{})
-		if err != nil {
-			return fmt.Errorf("count commits from %s to HEAD: %w", short(dep.Commit), err)
+		n, err := repo.CountCommits(ctx, h, head, gitops.LogOptions{Complete: true})
+		behind := 0
+		if err == nil && h != head {
+			behind, err = repo.CountCommits(ctx, head, h, gitops.LogOptions{Complete: true})
 		}
-		es.CommitsAhead = &n
-		if h != head {
-			if es.CommitsBehind, err = repo.CountCommits(ctx, head, h, gitops.LogOptions{}); err != nil {
-				return fmt.Errorf("count commits from HEAD to %s: %w", short(dep.Commit), err)
-			}
+		switch {
+		case errors.Is(err, gitops.ErrShallowHistory):
+			// Both commits are here, the history between them is not:
+			// a count would be wrong (HEAD "behind" its own parent).
+			es.Note = fmt.Sprintf("the history between the deployed commit %s and HEAD is cut off by this shallow clone (git fetch --unshallow)", short(dep.Commit))
+		case err != nil:
+			return fmt.Errorf("count commits between %s and HEAD: %w", short(dep.Commit), err)
+		default:
+			es.CommitsAhead, es.CommitsBehind = &n, behind
 		}
 		check.commits[env] = dep.Commit
 		checkEnvs = append(checkEnvs, env)
@@ -571,7 +576,9 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 		}
 		switch {
 		case e.Note != "":
-			fmt.Fprintf(w, "  HEAD:      unknown: %s\n", e.Note)
+			fmt.Fprintf(w, "  HEAD:      unknown: %s", e.Note)
+			writeStatusChange(w, s.Stack, e)
+			fmt.Fprintln(w)
 		case e.CommitsAhead != nil:
 			fmt.Fprintf(w, "  HEAD:      %s ahead", plural(*e.CommitsAhead, "commit"))
 			if e.CommitsBehind > 0 {
@@ -580,25 +587,7 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 					fmt.Fprint(w, " (it is newer: applying HEAD would deploy older YAML)")
 				}
 			}
-			if e.Changed != nil {
-				if *e.Changed && e.EnvironmentChange == string(changes.Removed) {
-					fmt.Fprintf(w, "; environment removed since (panka destroy --stack %s --environment %s deletes what it deployed)", s.Stack, e.Environment)
-				} else if *e.Changed && len(e.ChangedComponents) == 0 && e.Deployed != nil && e.Deployed.Dirty {
-					fmt.Fprint(w, "; what runs came from uncommitted changes, not that commit's YAML (panka apply deploys HEAD's)")
-				} else if *e.Changed && len(e.ChangedComponents) == 0 && lastRunFailed(e) {
-					fmt.Fprintf(w, "; the last run %s after it, so what runs may be what that run tried to deploy, not that commit's YAML (panka plan shows what apply puts back)", e.Last.Result)
-				} else if *e.Changed && len(e.ChangedComponents) == 0 && e.Deployed != nil && len(e.Deployed.TargetComponents) > 0 {
-					fmt.Fprintf(w, "; only %s of that commit were deployed (--target-component), the other components are not its YAML (panka apply deploys HEAD's)",
-						strings.Join(e.Deployed.TargetComponents, ", "))
-				} else if *e.Changed {
-					fmt.Fprint(w, "; stack changed since")
-					if len(e.ChangedComponents) > 0 {
-						fmt.Fprintf(w, " (%s)", strings.Join(e.ChangedComponents, ", "))
-					}
-				} else {
-					fmt.Fprint(w, "; no change to this stack since")
-				}
-			}
+			writeStatusChange(w, s.Stack, e)
 			fmt.Fprintln(w)
 		case e.Deployed == nil && e.Changed != nil && *e.Changed:
 			fmt.Fprintln(w, "  HEAD:      not deployed yet (panka apply deploys it)")
@@ -648,6 +637,31 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 		if e.EngineStateChanged {
 			fmt.Fprintf(w, "  engine:    its state was written after the last recorded deployment, by a run that recorded nothing: "+
 				"what is deployed may differ (panka drift detect --stack %s --environment %s shows what; panka apply puts it back)\n", s.Stack, e.Environment)
+		}
+	}
+}
+
+// writeStatusChange appends to a status HEAD: line whether the stack
+// changed for e between its deployed commit and HEAD (nothing when that
+// is unknown).
+func writeStatusChange(w io.Writer, stack string, e *EnvStatus) {
+	if e.Changed != nil {
+		if *e.Changed && e.EnvironmentChange == string(changes.Removed) {
+			fmt.Fprintf(w, "; environment removed since (panka destroy --stack %s --environment %s deletes what it deployed)", stack, e.Environment)
+		} else if *e.Changed && len(e.ChangedComponents) == 0 && e.Deployed != nil && e.Deployed.Dirty {
+			fmt.Fprint(w, "; what runs came from uncommitted changes, not that commit's YAML (panka apply deploys HEAD's)")
+		} else if *e.Changed && len(e.ChangedComponents) == 0 && lastRunFailed(e) {
+			fmt.Fprintf(w, "; the last run %s after it, so what runs may be what that run tried to deploy, not that commit's YAML (panka plan shows what apply puts back)", e.Last.Result)
+		} else if *e.Changed && len(e.ChangedComponents) == 0 && e.Deployed != nil && len(e.Deployed.TargetComponents) > 0 {
+			fmt.Fprintf(w, "; only %s of that commit were deployed (--target-component), the other components are not its YAML (panka apply deploys HEAD's)",
+				strings.Join(e.Deployed.TargetComponents, ", "))
+		} else if *e.Changed {
+			fmt.Fprint(w, "; stack changed since")
+			if len(e.ChangedComponents) > 0 {
+				fmt.Fprintf(w, " (%s)", strings.Join(e.ChangedComponents, ", "))
+			}
+		} else {
+			fmt.Fprint(w, "; no change to this stack since")
 		}
 	}
 }
