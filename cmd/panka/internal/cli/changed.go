@@ -237,6 +237,9 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	}
 	if !opts.SinceDeployed {
 		warnRepoBackendChanged(f, repo, res, opts.Uncommitted)
+		if !opts.Uncommitted {
+			warnBaseDescends(f, repo, opts.Base, res)
+		}
 	}
 	for _, p := range res.Problems {
 		f.Warnf("%s", p)
@@ -752,6 +755,26 @@ func failedRunDetail(env, deployed string, failed *statestore.Deployment) string
 // withCIBaseHint adds to a "no default branch" error the --base to pass in
 // the CI system panka runs in (a pull/merge request's target branch), as
 // CI checkouts often fetch only the commit to build.
+// warnBaseDescends warns when the given base descends from head: their
+// merge-base is head itself, so head is compared with itself and nothing
+// is listed, although the stacks differ wherever the commits head lacks
+// changed them. That is CI's "before" once a branch was moved back (a
+// force push that dropped a commit, a reset) on a runner that still has
+// it: a deploy pipeline going by the empty list kept deployed what the
+// dropped commit changed, without a word.
+func warnBaseDescends(f *Factory, repo *gitops.Repo, base string, res *changes.Result) {
+	if base == "" || res.Base != res.Head {
+		return
+	}
+	b, err := repo.ResolveRef(base)
+	if err != nil || b.String() == res.Head {
+		return
+	}
+	f.Warnf("--base %s (%.12s) descends from head %.12s: head is behind it (the branch was moved back, by a force push or a reset), so head is compared with itself and nothing is listed, "+
+		"though head lacks what the commits after it changed; panka changed --base %.12s --head %.12s lists what moving back changes, "+
+		"panka changed --since-deployed what differs from what is deployed", base, b.String(), res.Head, res.Head, b.String())
+}
+
 func withCIBaseHint(f *Factory, err error) error {
 	if !errors.Is(err, gitops.ErrNoDefaultBranch) {
 		return err

@@ -47,6 +47,7 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	if opts.Base == "" {
 		warnCITarget(f, repo)
 	}
+	warnBaseDescends(f, repo, opts.Base, res)
 	for _, p := range res.Problems {
 		f.Warnf("%s", p)
 	}
