@@ -741,9 +741,40 @@ func destroyRun(ctx context.Context, opts *DestroyOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := removedStackUnseen(ctx, f, cfg, opts.Stack, opts.Environment); err != nil {
+		return err
+	}
 	req := deploy.Request{Key: statestore.Key{Stack: opts.Stack, Environment: opts.Environment},
 		Operation: statestore.OpDestroy, Source: headSource(f), AllowDestroy: opts.Deploy.AllowDestroy, AllowReplace: opts.Deploy.AllowReplace}
 	return runDeployment(ctx, f, cfg, &opts.Deploy, f.planSecretKey(), req)
+}
+
+// removedStackUnseen is destroy's error for a stack that is not in the work
+// tree and has no state where panka looked (cfg's backend, those of the
+// stacks' spec.backend, and that of its own stack.yaml before the commit
+// that removed it): when it had a spec.backend of its own that the history
+// here does not reach (a CI job's shallow clone), its state and resources
+// are elsewhere, and "nothing to destroy" would leave them deployed.
+func removedStackUnseen(ctx context.Context, f *Factory, cfg *config.Resolved, stack, env string) error {
+	if h, err := f.findHeader(stack); err != nil || h != nil {
+		return nil
+	}
+	if has, err := f.hasStackState(ctx, cfg, stack); err != nil || has {
+		return nil
+	}
+	where := "the history of this clone"
+	if root, err := f.RepoRoot(); err == nil {
+		if repo, err := gitops.Open(root, f.GitOptions()); err == nil {
+			if sh, _ := repo.IsShallow(); sh {
+				where = "this shallow clone, which lacks the commits before HEAD (git fetch --unshallow, or actions/checkout with fetch-depth: 0)"
+			}
+			repo.Close()
+		}
+	}
+	return fmt.Errorf("%s/%s has no state in %s: nothing to destroy there. Stack %q is not in this work tree, and no stack.yaml of it in %s names a spec.backend of its own; "+
+		"if it had one, its state and resources are there: run panka destroy where that stack.yaml can be read (a full clone, or a checkout of a commit that still has the stack), "+
+		"or give its backend (PANKA_BACKEND_PREFIX, PANKA_BACKEND_BUCKET)",
+		stack, env, f.describeBackend(cfg), stack, where)
 }
 
 // headSource is the commit a command that deploys no YAML (destroy) runs

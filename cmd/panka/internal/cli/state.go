@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -92,7 +93,85 @@ func (f *Factory) deployedStackConfig(ctx context.Context, stack string) (*confi
 			return c, nil
 		}
 	}
+	// A stack deleted (or renamed) with its own spec.backend that no
+	// remaining stack shares: the commit before its removal says where
+	// its state is. destroy of a removed stack (the CI job for a
+	// "removed" matrix entry) said "has no state: nothing to destroy"
+	// and left it all deployed.
+	if h, at := f.removedStackHeader(ctx, stack); h != nil && len(h.Backend) > 0 {
+		c, err := f.ConfigForStack(h.Backend, path.Join(h.Path, stacks.StackFile)+" at "+commit7(at.String()))
+		if err == nil && !seen[f.describeBackend(c)] {
+			if has, _ := f.hasStackState(ctx, c, stack); has {
+				f.Log.Info().Msgf("stack %q is not in the repository since %s; its state is in %s (its spec.backend before then)", stack, commit7(at.String()), f.describeBackend(c))
+				return c, nil
+			}
+		}
+	}
 	return cfg, nil
+}
+
+// maxRemovedStackCommits bounds how far back removedStackHeader looks.
+const maxRemovedStackCommits = 500
+
+// removedStackHeader finds the stack.yaml stack had before it left the
+// repository (its folder deleted, or metadata.name changed): walking
+// HEAD's first parents, at most maxRemovedStackCommits, it reads the
+// stack.yaml files each commit deletes or changes, as its parent had them.
+// It returns that header and the parent commit; nil when not found (the
+// stack was never in this history, or left it longer ago).
+func (f *Factory) removedStackHeader(ctx context.Context, stack string) (*stacks.Header, gitops.Hash) {
+	dir, err := f.RepoRoot()
+	if err != nil {
+		return nil, gitops.ZeroHash
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, gitops.ZeroHash
+	}
+	root := path.Clean(filepath.ToSlash(cfg.Stacks.Root))
+	if cfg.Stacks.Root == "" {
+		root = "stacks"
+	}
+	repo, err := gitops.Open(dir, f.GitOptions())
+	if err != nil {
+		return nil, gitops.ZeroHash
+	}
+	defer repo.Close()
+	c, err := repo.Head()
+	if err != nil {
+		return nil, gitops.ZeroHash
+	}
+	for range maxRemovedStackCommits {
+		cm, err := repo.Commit(c)
+		if err != nil || len(cm.Parents) == 0 {
+			return nil, gitops.ZeroHash
+		}
+		p := cm.Parents[0]
+		chs, err := repo.ChangedPaths(ctx, p, c)
+		if err != nil {
+			return nil, gitops.ZeroHash
+		}
+		var fsys fs.FS
+		for _, ch := range chs {
+			old := ch.Path
+			if ch.Action == gitops.Renamed {
+				old = ch.OldPath
+			}
+			if ch.Action == gitops.Added || path.Base(old) != stacks.StackFile || !strings.HasPrefix(old, root+"/") {
+				continue
+			}
+			if fsys == nil {
+				if fsys, err = repo.TreeFS(p); err != nil {
+					return nil, gitops.ZeroHash
+				}
+			}
+			if h, err := stacks.ReadHeader(fsys, path.Dir(old)); err == nil && h.Name == stack {
+				return h, p
+			}
+		}
+		c = p
+	}
+	return nil, gitops.ZeroHash
 }
 
 // hasStackState reports whether cfg's state backend holds state of stack.
