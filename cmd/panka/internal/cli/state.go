@@ -147,7 +147,13 @@ func (f *Factory) removedStackHeader(ctx context.Context, stack string) (*stacks
 			return nil, gitops.ZeroHash
 		}
 		p := cm.Parents[0]
-		chs, err := repo.ChangedPaths(ctx, p, c)
+		pc, err := repo.Commit(p)
+		if err != nil {
+			return nil, gitops.ZeroHash
+		}
+		// In process and under the stacks root only: a process per
+		// commit made a typo in --stack cost a second.
+		chs, err := repo.DiffPath(ctx, pc.Tree, cm.Tree, root)
 		if err != nil {
 			return nil, gitops.ZeroHash
 		}
