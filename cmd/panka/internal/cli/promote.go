@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -138,6 +139,7 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 	for _, note := range promoteVarNotes(rec, d.model, d.vars, opts.To) {
 		f.Warnf("%s", note)
 	}
+	warnPromoteRemoved(f, opts.Stack, opts.From, opts.To, rec.Commit)
 	req := deploy.Request{
 		Key:       statestore.Key{Stack: d.model.Stack, Environment: opts.To},
 		Operation: statestore.OpPromote, Desired: d.model, Source: d.source, Vars: d.vars,
@@ -161,6 +163,27 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 		},
 	}
 	return runDeployment(ctx, f, d.cfg, &opts.Deploy, d.key, req)
+}
+
+// warnPromoteRemoved warns when the target environment (or its whole
+// stack) is no longer in the work tree, while the source's deployed commit
+// still has it: the promote deploys an environment the repository removed
+// (one destroyed on purpose comes back), and the next changed
+// --since-deployed lists it as removed again. Nothing is said outside a
+// repository whose stacks can be read.
+func warnPromoteRemoved(f *Factory, stack, from, to, commit string) {
+	h, err := f.findHeader(stack)
+	if err != nil {
+		return
+	}
+	switch {
+	case h == nil:
+		f.Warnf("stack %q is not in the work tree (HEAD) any more, but %s's deployed commit %s has it: this promote deploys %s/%s again, which changed --since-deployed then lists as removed; "+
+			"if the stack was removed on purpose, stop here (Ctrl-C, or decline)", stack, from, short(commit), stack, to)
+	case !slices.Contains(h.Environments, to):
+		f.Warnf("%s is not in the work tree (HEAD) any more, but %s's deployed commit %s has it: this promote deploys %s/%s again, which changed --since-deployed then lists as removed; "+
+			"if the environment was removed on purpose, stop here (Ctrl-C, or decline)", path.Join(h.Path, "environments", to+".yaml"), from, short(commit), stack, to)
+	}
 }
 
 // warnSourceBusy warns when a run that deploys the source environment
