@@ -68,6 +68,7 @@ type ApplyOptions struct {
 	PlanFile         string
 	Vars             varFlags
 	TargetComponents []string
+	ForwardOnly      bool
 	Deploy           deployFlags
 }
 
@@ -82,10 +83,18 @@ shows the plan, asks for confirmation (unless --auto-approve; without a
 terminal it never asks and refuses instead), deploys through Pulumi with live
 progress, checks health, and records the deployment (commit, author, user,
 vars, outputs) in history and state. Data-holding components are never
-deleted or replaced without --allow-destroy / --allow-replace.`,
+deleted or replaced without --allow-destroy / --allow-replace.
+
+With --forward-only (for deploy pipelines) apply deploys only a commit that
+has the deployed commit in its history: a commit older than the deployed one
+(a pipeline that ran late) is skipped with exit 0, and one that diverged from
+it, or that this clone cannot place (fetch the history), is refused; the
+check is made under the lock, so a pipeline that waited (--lock-timeout) for
+a newer one's deployment skips.`,
 		Example: `  panka apply --stack orders --environment dev
   panka apply --stack orders --environment production --ref v1.4.0 --auto-approve
-  panka apply orders-dev.plan`,
+  panka apply orders-dev.plan
+  panka apply --stack orders --environment production --auto-approve --forward-only --lock-timeout 30m`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -107,6 +116,7 @@ deleted or replaced without --allow-destroy / --allow-replace.`,
 	fl.StringVarP(&opts.Environment, "environment", "e", "", "environment name")
 	fl.StringVar(&opts.Ref, "ref", "", "deploy the YAML of this git ref or commit instead of the work tree")
 	fl.StringSliceVar(&opts.TargetComponents, "target-component", nil, "deploy only these components (repeatable); the others keep their deployed spec")
+	fl.BoolVar(&opts.ForwardOnly, "forward-only", false, "deploy only a commit that has the deployed commit in its history: skip an older one (exit 0), refuse a diverged or unplaceable one (preferences.forwardOnly)")
 	opts.Vars.register(cmd)
 	opts.Deploy.register(cmd)
 	return cmd
@@ -343,11 +353,89 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		AllowReplace: opts.Deploy.AllowReplace, Saved: saved,
 		PlanHeader: planner.Header{Desired: d.header},
 	}
+	forwardOnly := opts.ForwardOnly || d.cfg.Preferences.ForwardOnly
 	req.Check = func(now *statestore.State) error {
+		if forwardOnly {
+			return checkForward(ctx, src.repo, req.Key, d.source, now)
+		}
 		warnOlderThanDeployed(ctx, f, src.repo, req.Key, d.source.Commit, now)
 		return nil
 	}
-	return runDeployment(ctx, f, d.cfg, &opts.Deploy, d.key, req)
+	err = runDeployment(ctx, f, d.cfg, &opts.Deploy, d.key, req)
+	var older *olderCommitError
+	if errors.As(err, &older) {
+		// A pipeline for an older commit that ran late: nothing to do.
+		if f.JSON() {
+			_ = f.PrintJSON(struct {
+				Plan       *planner.Result        `json:"plan"`
+				Deployment *statestore.Deployment `json:"deployment"`
+				Skipped    bool                   `json:"engineSkipped"`
+				Reason     string                 `json:"skipped"`
+			}{nil, nil, true, older.Error()})
+		}
+		fmt.Fprintln(f.Notices(), older.Error())
+		return nil
+	}
+	return err
+}
+
+// olderCommitError is what apply --forward-only says when the commit it
+// would deploy is an ancestor of the deployed one: it skips (exit 0).
+type olderCommitError struct{ msg string }
+
+func (e *olderCommitError) Error() string { return e.msg }
+
+// checkForward is apply --forward-only's check, given the state read under
+// the lease: the commit deployed (the last successful deployment's) must
+// be src's commit or one of its ancestors. An ancestor of it (older YAML:
+// a pipeline for an older commit that runs after a newer one deployed)
+// is an olderCommitError; a commit that diverged from it, or whose place
+// cannot be told (this clone lacks the deployed commit, a shallow clone's
+// boundary lies between them, files no commit holds), is an error that
+// says how to go on. Nothing has been planned or changed when it refuses.
+func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, src deploy.Source, st *statestore.State) error {
+	d := deployedRecord(st)
+	if d == nil || (d.Commit != "" && d.Commit == src.Commit) {
+		return nil
+	}
+	refuse := func(format string, args ...any) error {
+		return fmt.Errorf("apply --forward-only of %s refused, nothing was changed or recorded: "+format, append([]any{key}, args...)...)
+	}
+	if src.Commit == "" {
+		return refuse("the YAML applied is not in a commit (no git repository, or no commit yet), so whether it comes after the deployed one cannot be told; commit it, or apply without --forward-only")
+	}
+	if repo == nil {
+		return refuse("the folder is not in a git repository, so whether the YAML applied comes after the deployed commit cannot be told; apply without --forward-only")
+	}
+	if d.Commit == "" {
+		return refuse("the deployed spec (deployment %d) was deployed from files no commit holds, so whether %s comes after it cannot be told; apply once without --forward-only", d.Serial, shortSHA(src.Commit))
+	}
+	applied, err := repo.ResolveRef(src.Commit)
+	if err != nil {
+		return refuse("%v", err)
+	}
+	deployed, err := repo.ResolveRef(d.Commit)
+	if err != nil {
+		return refuse("it runs commit %s (deployment %d), which this clone does not have, so whether %s comes after it cannot be told: fetch it (`git fetch origin %s`, or a checkout with full history, e.g. actions/checkout with fetch-depth: 0) and re-run", shortSHA(d.Commit), d.Serial, shortSHA(src.Commit), d.Commit)
+	}
+	mb, err := repo.MergeBase(ctx, applied, deployed)
+	if err != nil {
+		return refuse("whether %s comes after the deployed commit %s (deployment %d) cannot be told: %v; fetch the full history (`git fetch --unshallow`) and re-run", shortSHA(src.Commit), shortSHA(d.Commit), d.Serial, err)
+	}
+	switch mb {
+	case deployed:
+		return nil
+	case applied:
+		return &olderCommitError{fmt.Sprintf("apply --forward-only of %s skipped, nothing was changed or recorded: it runs commit %s (deployment %d), which is newer than %s (one of its ancestors); deploy an older commit with `panka rollback --to-commit %s`",
+			key, shortSHA(d.Commit), d.Serial, shortSHA(src.Commit), shortSHA(src.Commit))}
+	}
+	n, _ := repo.CountCommits(ctx, applied, deployed, gitops.LogOptions{Complete: true})
+	has := "commits"
+	if n > 0 {
+		has = plural(n, "commit")
+	}
+	return refuse("it runs commit %s (deployment %d), which has %s that %s lacks (they diverged at %s): deploying it would take out what they changed. Merge or rebase onto %s (or the default branch) and deploy that, or apply without --forward-only to take them out; panka history --stack %s --environment %s --commits lists them",
+		shortSHA(d.Commit), d.Serial, has, shortSHA(src.Commit), shortSHA(mb.String()), shortSHA(d.Commit), key.Stack, key.Environment)
 }
 
 // warnOlderThanDeployed warns when the commit an apply deploys is an
@@ -375,7 +463,7 @@ func warnOlderThanDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, k
 	if err2 != nil {
 		if shallow, err := repo.IsShallow(); err == nil && !shallow {
 			f.Warnf("%s runs commit %s (deployment %d), which this clone does not have: it may be newer than the commit this apply deploys, %s, and this apply then deploys older YAML. "+
-				"A pipeline for an older commit that runs after a newer one deployed should stop here (Ctrl-C, or decline); `git fetch origin` and `panka status --stack %s --environment %s` tell",
+				"A pipeline for an older commit that runs after a newer one deployed should stop here (Ctrl-C, or decline); `git fetch origin` and `panka status --stack %s --environment %s` tell (apply --forward-only refuses instead)",
 				key, shortSHA(d.Commit), d.Serial, shortSHA(commit), key.Stack, key.Environment)
 		}
 		return
@@ -392,7 +480,7 @@ func warnOlderThanDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, k
 		return
 	}
 	f.Warnf("%s runs commit %s (deployment %d), which is newer than the commit this apply deploys, %s (one of its ancestors): this apply deploys older YAML, as a rollback does. "+
-		"A pipeline for an older commit that runs after a newer one deployed should stop here (Ctrl-C, or decline); `panka rollback --to-commit %s` records it as a rollback",
+		"A pipeline for an older commit that runs after a newer one deployed should stop here (Ctrl-C, or decline; apply --forward-only skips it); `panka rollback --to-commit %s` records it as a rollback",
 		key, shortSHA(d.Commit), d.Serial, shortSHA(commit), shortSHA(commit))
 }
 

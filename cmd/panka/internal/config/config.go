@@ -91,6 +91,7 @@ type Preferences struct {
 	ColorOutput bool `yaml:"colorOutput" doc:"colour on a TTY"`
 	ProgressBar bool `yaml:"progressBar" doc:"live progress on a TTY"`
 	AutoApprove bool `yaml:"autoApprove" doc:"default for --auto-approve"`
+	ForwardOnly bool `yaml:"forwardOnly" doc:"default for apply --forward-only"`
 	Parallelism int  `yaml:"parallelism" min:"1" doc:"max parallel resource operations"`
 }
 
