@@ -141,10 +141,24 @@ type Deployment struct {
 	Spec    json.RawMessage           `json:"spec,omitempty"`
 	Outputs map[string]map[string]any `json:"outputs,omitempty"`
 	Changes *ChangeSummary            `json:"changes,omitempty"`
+	// ChangesFrom says what Changes counts: ChangesFromEngine (what the
+	// engine's update summary says it did, in Pulumi resources; for a run
+	// that failed or was interrupted part way, what it did before it
+	// stopped) or ChangesFromPlan (the plan's counts, in components: the
+	// engine did not run or gave no summary). Empty in records written
+	// before the field existed.
+	ChangesFrom string `json:"changesFrom,omitempty"`
 }
 
+// What a deployment's Changes count.
+const (
+	ChangesFromEngine = "engine"
+	ChangesFromPlan   = "plan"
+)
+
 // ChangeSummary counts what a deployment changed: the engine's own summary
-// when it ran and gave one, else the plan's counts.
+// when it ran and gave one (also of a run that failed part way), else the
+// plan's counts.
 type ChangeSummary struct {
 	Create  int `json:"create"`
 	Update  int `json:"update"`

@@ -385,9 +385,10 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		TargetComponents: partial,
 		User:             rt.User, Host: rt.Host, CIRunURL: rt.CIRunURL, PankaVersion: rt.PankaVersion,
 		Vars: req.Vars, StartedAt: started, LockID: rt.LockID,
-		// The plan's counts until the engine says what it did (a failed or
-		// skipped engine run says nothing).
-		Changes: &statestore.ChangeSummary{Create: p.Summary.Create, Update: p.Summary.Update, Replace: p.Summary.Replace, Delete: p.Summary.Delete},
+		// The plan's counts until the engine says what it did (a skipped
+		// engine run, or one that stopped before its summary, says nothing).
+		Changes:     &statestore.ChangeSummary{Create: p.Summary.Create, Update: p.Summary.Update, Replace: p.Summary.Replace, Delete: p.Summary.Delete},
+		ChangesFrom: statestore.ChangesFromPlan,
 	}
 	if desired != nil {
 		rec.Spec = desired.Canonical()
@@ -426,8 +427,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	if res.changes != nil {
 		// What the engine did, which can differ from the plan: a refresh
-		// that undoes drift updates what the plan left alone.
-		rec.Changes = res.changes
+		// that undoes drift updates what the plan left alone, and a run
+		// that failed part way did only some of it.
+		rec.Changes, rec.ChangesFrom = res.changes, statestore.ChangesFromEngine
 	}
 	rec.EndedAt = rt.Now()
 	next := nextState(state, lastSerial, req, rec, desired, outputs, runErr, ctx)
@@ -825,6 +827,7 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 	if desired == nil {
 		out, err := eng.Destroy(ctx, onEvent)
 		if err != nil {
+			res.changes = failedChanges(out)
 			return nil, err
 		}
 		res.changes = engineChanges(out)
@@ -837,6 +840,7 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 	}
 	out, err := eng.Up(ctx, onEvent)
 	if err != nil {
+		res.changes = failedChanges(out)
 		return nil, err
 	}
 	res.resources = out.Managed()
@@ -1168,7 +1172,8 @@ func deployedRecord(st *statestore.State) *statestore.Deployment {
 // (Pulumi's ResourceChanges), leaving out the stack's root resource, which
 // Pulumi counts and panka does not deploy. The counts are of Pulumi
 // resources: a component the target maps to several resources counts
-// each. nil when r has no summary (a failed run). A run that reports no
+// each. nil when r has no summary but steps (a run that stopped before
+// its summary: failedChanges). A run that reports no
 // summary and no step changed nothing: finishing a destroy whose resources
 // an interrupted run already deleted counts no deletes, not the plan's.
 func engineChanges(r *engine.Result) *statestore.ChangeSummary {
@@ -1198,6 +1203,16 @@ func engineChanges(r *engine.Result) *statestore.ChangeSummary {
 		*root--
 	}
 	return s
+}
+
+// failedChanges counts what a failed or interrupted engine run did before
+// it stopped, from the summary the engine sends at the end of every
+// update; nil (the plan's counts stay) when it sent none.
+func failedChanges(r *engine.Result) *statestore.ChangeSummary {
+	if r == nil || len(r.Changes) == 0 {
+		return nil
+	}
+	return engineChanges(r)
 }
 
 // engineStateGone is CheckEngineState for a run that skips the engine

@@ -50,6 +50,10 @@ func (e *fakeEngine) Up(ctx context.Context, _ func(engine.Event)) (*engine.Resu
 		e.onUp()
 	}
 	if e.upErr != nil {
+		if e.changes != nil {
+			// The summary of the failed update: what it did before it stopped.
+			return &engine.Result{Changes: e.changes, RootOp: e.rootOp}, e.upErr
+		}
 		return nil, e.upErr
 	}
 	return &engine.Result{Outputs: e.outputs, Changes: e.changes, RootOp: e.rootOp}, nil
@@ -245,8 +249,9 @@ func TestRunCountsResources(t *testing.T) {
 
 // TestRunRecordsEngineChanges: the created/updated/replaced/deleted counts
 // recorded are what the engine's summary says it did (its root stack
-// resource left out), not what the plan expected; the plan's only when the
-// engine says nothing (a failed run).
+// resource left out), not what the plan expected, also for a run that
+// failed part way; the plan's only when the engine says nothing (a run
+// that stopped before its summary).
 func TestRunRecordsEngineChanges(t *testing.T) {
 	eng := &fakeEngine{}
 	rt, store := newRuntime(t, eng)
@@ -261,15 +266,23 @@ func TestRunRecordsEngineChanges(t *testing.T) {
 		rootOp  string
 		upErr   error
 		want    statestore.ChangeSummary
+		from    string
 	}{
 		// The plan creates 2 components; the engine created them and a
 		// child resource of one, and the stack's root resource.
-		{"first apply", v1, map[string]int{"create": 4}, "create", nil, statestore.ChangeSummary{Create: 3}},
+		{"first apply", v1, map[string]int{"create": 4}, "create", nil, statestore.ChangeSummary{Create: 3}, statestore.ChangesFromEngine},
 		// The plan updates jobs; the engine failed: no summary.
-		{"failed", v2, nil, "", errors.New("provider exploded"), statestore.ChangeSummary{Update: 1}},
+		{"failed", v2, nil, "", errors.New("provider exploded"), statestore.ChangeSummary{Update: 1}, statestore.ChangesFromPlan},
+		// The plan updates jobs; the engine failed, and its summary says
+		// it changed nothing before it stopped.
+		{"failed, nothing done", v2, map[string]int{"same": 2}, "same", errors.New("provider exploded"), statestore.ChangeSummary{}, statestore.ChangesFromEngine},
 		// The plan updates jobs; the engine replaced it (say, a provider
 		// that cannot update that field in place).
-		{"replaced", v3, map[string]int{"replace": 1, "same": 3}, "same", nil, statestore.ChangeSummary{Replace: 1}},
+		{"replaced", v3, map[string]int{"replace": 1, "same": 3}, "same", nil, statestore.ChangeSummary{Replace: 1}, statestore.ChangesFromEngine},
+		// The plan creates two; the engine created one before the other
+		// failed.
+		{"failed part way", model(append(slices.Clone(v3.Components), comp("a", stacks.KindQueue, map[string]any{}), comp("b", stacks.KindQueue, map[string]any{}))...),
+			map[string]int{"create": 1, "same": 3}, "same", errors.New("provider exploded"), statestore.ChangeSummary{Create: 1}, statestore.ChangesFromEngine},
 	} {
 		eng.changes, eng.rootOp, eng.upErr = step.changes, step.rootOp, step.upErr
 		res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: step.desired})
@@ -286,8 +299,15 @@ func TestRunRecordsEngineChanges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := hist[0].Changes; got == nil || *got != step.want {
-			t.Errorf("%s: recorded changes %+v, want %+v", step.name, got, step.want)
+		if got := hist[0].Changes; got == nil || *got != step.want || hist[0].ChangesFrom != step.from {
+			t.Errorf("%s: recorded changes %+v from %q, want %+v from %q", step.name, got, hist[0].ChangesFrom, step.want, step.from)
+		}
+		st, _, err := store.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.LastDeployment.Changes; got == nil || *got != step.want || st.LastDeployment.ChangesFrom != step.from {
+			t.Errorf("%s: state's last deployment changes %+v from %q, want %+v from %q", step.name, got, st.LastDeployment.ChangesFrom, step.want, step.from)
 		}
 	}
 	eng.destroyChanges = map[string]int{"delete": 4}

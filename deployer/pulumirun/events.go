@@ -49,8 +49,9 @@ type translator struct {
 	component  map[string]string // URN -> component
 	steps      map[string]*Step
 	order      []string
-	diags      []string // error diagnostics, in order
-	rootOp     string   // the op on the pulumi:pulumi:Stack resource
+	diags      []string       // error diagnostics, in order
+	rootOp     string         // the op on the pulumi:pulumi:Stack resource
+	summary    map[string]int // the engine's summary event's ResourceChanges
 	onEvent    func(Event)
 }
 
@@ -146,6 +147,13 @@ func (t *translator) handle(e events.EngineEvent, m mode) {
 		}
 	}
 	switch {
+	case e.SummaryEvent != nil:
+		// The engine sends its summary at the end of every update, a
+		// failed or cancelled one too: what it did before it stopped.
+		t.summary = map[string]int{}
+		for op, n := range e.SummaryEvent.ResourceChanges {
+			t.summary[string(op)] += n
+		}
 	case e.ResourcePreEvent != nil:
 		md := e.ResourcePreEvent.Metadata
 		if md.Type == "pulumi:pulumi:Stack" {
@@ -326,6 +334,14 @@ func (t *translator) root() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.rootOp
+}
+
+// changes is the engine's summary of what the operation did (counts by
+// op, the root stack resource included); nil when no summary came.
+func (t *translator) changes() map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.summary
 }
 
 func (t *translator) errors() []string {

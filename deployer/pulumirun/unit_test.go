@@ -112,6 +112,29 @@ func TestTranslatorUp(t *testing.T) {
 	}
 }
 
+// TestTranslatorSummary: the engine's summary event, which it sends at the
+// end of a failed update too, is what the failed run's Result counts.
+func TestTranslatorSummary(t *testing.T) {
+	tr := newTranslator(nil, time.Now, nil)
+	if c := tr.changes(); c != nil {
+		t.Errorf("changes before any summary = %v, want nil", c)
+	}
+	for _, e := range []events.EngineEvent{
+		pre(apitype.OpCreate, "pulumi:pulumi:Stack", "panka-s", ""),
+		pre(apitype.OpCreate, compType, "db", stackURN),
+		outs(apitype.OpCreate, compType, "db", nil, map[string]any{}),
+		pre(apitype.OpCreate, compType, "web", stackURN),
+		failed(compType, "web"),
+		{EngineEvent: apitype.EngineEvent{SummaryEvent: &apitype.SummaryEvent{
+			ResourceChanges: map[apitype.OpType]int{apitype.OpCreate: 2}, Result: apitype.OperationResult("failed")}}},
+	} {
+		tr.handle(e, modeApply)
+	}
+	if c := tr.changes(); !reflect.DeepEqual(c, map[string]int{"create": 2}) || tr.root() != "create" {
+		t.Errorf("changes = %v, root %q; want create: 2 (the stack and db), root create", c, tr.root())
+	}
+}
+
 func TestTranslatorComponentsFilter(t *testing.T) {
 	tr := newTranslator([]string{"api"}, time.Now, nil)
 	tr.handle(pre(apitype.OpCreate, "aws:ecs/cluster:Cluster", "shared-cluster", stackURN), modeApply)

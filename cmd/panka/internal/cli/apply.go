@@ -784,8 +784,12 @@ func printDeployment(f *Factory, res *deploy.Result) {
 			}
 		}
 	default:
-		fmt.Fprintf(f.IO.Out, "\n%s of %s/%s %s (serial %d%s); the lock was released and the next apply continues from here.\n",
-			strings.ToUpper(d.Operation[:1])+d.Operation[1:], d.Stack, d.Environment, d.Result, d.Serial, commit)
+		done := ""
+		if s := doneBeforeStop(d.Result, d.ChangesFrom, d.Changes); s != "" {
+			done = ", " + s + " before it stopped"
+		}
+		fmt.Fprintf(f.IO.Out, "\n%s of %s/%s %s (serial %d%s%s); the lock was released and the next apply continues from here.\n",
+			strings.ToUpper(d.Operation[:1])+d.Operation[1:], d.Stack, d.Environment, d.Result, d.Serial, commit, done)
 	}
 }
 

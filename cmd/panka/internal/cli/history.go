@@ -103,8 +103,12 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		if d.Dirty {
 			commit += "+dirty"
 		}
+		result := orNone(d.Result)
+		if done := doneBeforeStop(d.Result, d.ChangesFrom, d.Changes); done != "" {
+			result += " (" + done + ")"
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Serial, t.UTC().Format(time.DateTime+"Z"), historyOperation(d),
-			orNone(commit), orNone(authorName(d.CommitAuthor)), orNone(d.Result), orNone(d.User))
+			orNone(commit), orNone(authorName(d.CommitAuthor)), result, orNone(d.User))
 	}
 	return tw.Flush()
 }
@@ -199,6 +203,29 @@ func historyOperation(d *statestore.Deployment) string {
 		return d.Operation + " from " + d.FromEnvironment
 	}
 	return d.Operation
+}
+
+// doneBeforeStop says what a failed or interrupted run changed before it
+// stopped, as the engine's summary counted it ("2 created, 1 deleted",
+// "nothing changed"); "" for a run that succeeded or whose counts are the
+// plan's (the engine did not say what it did).
+func doneBeforeStop(result, from string, changes *statestore.ChangeSummary) string {
+	if result == statestore.ResultSucceeded || from != statestore.ChangesFromEngine || changes == nil {
+		return ""
+	}
+	var parts []string
+	for _, c := range []struct {
+		n    int
+		verb string
+	}{{changes.Create, "created"}, {changes.Update, "updated"}, {changes.Replace, "replaced"}, {changes.Delete, "deleted"}} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.verb))
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing changed"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // authorName keeps the name of "Name <email>".

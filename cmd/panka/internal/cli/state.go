@@ -740,6 +740,9 @@ func writeDeployment(w io.Writer, d *statestore.Deployment) {
 		msg, _, _ := strings.Cut(d.CommitMessage, "\n")
 		fmt.Fprintf(w, "  %s: %s\n", orNone(d.CommitAuthor), msg)
 	}
+	if done := doneBeforeStop(d.Result, d.ChangesFrom, d.Changes); done != "" {
+		fmt.Fprintf(w, "  before it stopped: %s\n", done)
+	}
 	if d.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", d.Error)
 	}

@@ -152,6 +152,10 @@ type StatusDeployment struct {
 	FromCommit       string    `json:"fromCommit,omitempty"`
 	FromEnvironment  string    `json:"fromEnvironment,omitempty"`
 	Error            string    `json:"error,omitempty"`
+	// Changes and ChangesFrom as in the deployment record: for a run that
+	// failed part way, what the engine did before it stopped.
+	Changes     *statestore.ChangeSummary `json:"changes,omitempty"`
+	ChangesFrom string                    `json:"changesFrom,omitempty"`
 }
 
 func statusDeployment(repo *gitops.Repo, d *statestore.Deployment) *StatusDeployment {
@@ -160,7 +164,8 @@ func statusDeployment(repo *gitops.Repo, d *statestore.Deployment) *StatusDeploy
 	}
 	s := &StatusDeployment{Serial: d.Serial, Operation: d.Operation, Result: d.Result, Commit: d.Commit,
 		Author: d.CommitAuthor, Dirty: d.Dirty, TargetComponents: d.TargetComponents, User: d.User, EndedAt: d.EndedAt,
-		FromCommit: d.FromCommit, FromEnvironment: d.FromEnvironment, Error: firstLine(d.Error)}
+		FromCommit: d.FromCommit, FromEnvironment: d.FromEnvironment, Error: firstLine(d.Error),
+		Changes: d.Changes, ChangesFrom: d.ChangesFrom}
 	s.Subject = firstLine(strings.TrimSpace(d.CommitMessage))
 	if repo != nil && d.Commit != "" {
 		if h, err := repo.ResolveRef(d.Commit); err == nil {
@@ -566,7 +571,11 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			fmt.Fprintln(w, "  deployed:  nothing")
 		}
 		if l := e.Last; l != nil {
-			fmt.Fprintf(w, "  last run:  %s %s, %s", runAt(l.Operation, l.Commit), l.Result, age(now, l.EndedAt))
+			fmt.Fprintf(w, "  last run:  %s %s", runAt(l.Operation, l.Commit), l.Result)
+			if done := doneBeforeStop(l.Result, l.ChangesFrom, l.Changes); done != "" {
+				fmt.Fprintf(w, " (%s before it stopped)", done)
+			}
+			fmt.Fprintf(w, ", %s", age(now, l.EndedAt))
 			if l.Error != "" {
 				fmt.Fprintf(w, ": %s", l.Error)
 			}
