@@ -270,6 +270,11 @@ func locksShowRun(ctx context.Context, opts *LocksOptions) error {
 		return err
 	}
 	info, err := l.Get(ctx, locker.Key(opts.Stack, opts.Environment))
+	if err != nil {
+		if bad := invalidLockName(opts.Stack, opts.Environment, cfg, f); bad != nil {
+			return bad
+		}
+	}
 	locked := true
 	if errors.Is(err, locker.ErrNotFound) {
 		locked = false

@@ -10,7 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/locker"
+	"panka.dev/panka/stacks"
 )
 
 func init() { register(newCmdUnlock) }
@@ -90,6 +92,11 @@ func unlockRun(ctx context.Context, opts *UnlockOptions) error {
 	key := locker.Key(opts.Stack, opts.Environment)
 	name := opts.Stack + "/" + opts.Environment
 	cur, err := l.Get(ctx, key)
+	if err != nil {
+		if bad := invalidLockName(opts.Stack, opts.Environment, cfg, f); bad != nil {
+			return bad
+		}
+	}
 	if errors.Is(err, locker.ErrNotFound) {
 		return fmt.Errorf("%s is not locked (%s); nothing to unlock", name, f.describeLockOf(cfg, opts.Stack, opts.Environment))
 	}
@@ -151,6 +158,21 @@ func unlockRun(ctx context.Context, opts *UnlockOptions) error {
 		}{true, lockJSON(cur, now)})
 	}
 	fmt.Fprintf(f.IO.Out, "Unlocked %s (lock id %s held by %s).\n", name, cur.ID, dash(cur.LockedBy))
+	return nil
+}
+
+// invalidLockName explains a lock that cannot be found or read when its
+// stack or environment name is not one panka deploys (too long for a lock
+// file name, upper case, a '/'): no run takes such a lease, and the
+// locker's own error (e.g. "file name too long") says nothing of that.
+// nil when both names are valid.
+func invalidLockName(stack, env string, cfg *config.Resolved, f *Factory) error {
+	for _, n := range []struct{ what, name string }{{"stack", stack}, {"environment", env}} {
+		if why := stacks.CheckName(n.name); why != "" {
+			return fmt.Errorf("--%s: %s: no %s has that name, so it holds no lease; panka locks list lists the leases in %s",
+				n.what, why, n.what, f.describeLockOf(cfg, stack, env))
+		}
+	}
 	return nil
 }
 
