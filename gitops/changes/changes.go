@@ -356,6 +356,37 @@ type side struct {
 	indexed  *sync.Map // stack folder -> header from the index
 }
 
+// where says where a message's subject is on s, the role ("base",
+// "head") naming a commit: "at head 0123456789ab", "in the work tree",
+// and for git's empty tree (a repository with no commit yet, or --base
+// given as its id) a name, not an id nobody recognises.
+func (s *side) where(role string) string {
+	switch {
+	case s.worktree && s.commit == gitops.EmptyTree:
+		return "in the work tree (no commit yet)"
+	case s.worktree:
+		return "in the work tree"
+	case s.commit == gitops.EmptyTree:
+		return "in the empty tree (" + role + ": no commit)"
+	}
+	return "at " + role + " " + shortID(s.commit)
+}
+
+// eitherWhere is where for a subject on neither side: "at base X or head
+// Y", "at base X or in the work tree"; only head's where when base is the
+// same tree or git's empty tree (which holds nothing to name).
+func eitherWhere(base, head *side) string {
+	h := head.where("head")
+	if base == nil || base.commit == head.commit && !head.worktree || base.commit == gitops.EmptyTree {
+		return h
+	}
+	b := base.where("base")
+	if strings.HasPrefix(b, "at ") && strings.HasPrefix(h, "at ") {
+		h = strings.TrimPrefix(h, "at ")
+	}
+	return b + " or " + h
+}
+
 // head is the head side. With unborn (Detect) and Uncommitted, a
 // repository with no commit yet has the work tree on git's empty tree:
 // everything in it is new, as git status lists it.
@@ -663,11 +694,7 @@ func (e *engine) linkedRoot(base, head *side) error {
 			continue
 		}
 		if err := stacks.LinkedRoot(s.fsys, e.opts.StacksRoot); err != nil {
-			where := [2]string{"base ", "head "}[i] + shortID(s.commit)
-			if s.worktree {
-				where = "the work tree"
-			}
-			return fmt.Errorf("%s: %w", where, err)
+			return fmt.Errorf("%s: %w", s.where([2]string{"base", "head"}[i]), err)
 		}
 	}
 	return nil
@@ -676,14 +703,7 @@ func (e *engine) linkedRoot(base, head *side) error {
 // rootError says that the stacks root exists on neither side: a wrong
 // stacks.root would otherwise look like "nothing changed" forever.
 func (e *engine) rootError(base, head *side) error {
-	where := "head " + shortID(head.commit)
-	if head.worktree {
-		where = "the work tree"
-	}
-	if base != nil && base.commit != head.commit {
-		where = "base " + shortID(base.commit) + " or " + where
-	}
-	return fmt.Errorf("%w: stacks root %q is not a folder at %s: set stacks.root in panka.yaml (or PANKA_STACKS_ROOT) to the folder holding your stacks", ErrNoStacksRoot, e.opts.StacksRoot, where)
+	return fmt.Errorf("%w: stacks root %q is not a folder %s: set stacks.root in panka.yaml (or PANKA_STACKS_ROOT) to the folder holding your stacks", ErrNoStacksRoot, e.opts.StacksRoot, eitherWhere(base, head))
 }
 
 // ErrNoStacksRoot is returned (wrapped) when the stacks root exists at

@@ -246,11 +246,7 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	if rootGone && len(groups) == 0 {
 		return nil, e.rootError(nil, head)
 	}
-	where := "at head " + shortID(head.commit)
-	if head.worktree {
-		where = "in the work tree"
-	}
-	if err := names.err(e, where+" or in the deployed state"); err != nil {
+	if err := names.err(e, head.where("head")+" or in the deployed state"); err != nil {
 		return nil, err
 	}
 	bases := map[string]*side{}

@@ -118,10 +118,7 @@ func (e *engine) unknownFilters(ctx context.Context, base, head *side, atHead ma
 		}
 	}
 	sort.Strings(rest)
-	where := fmt.Sprintf("at base %s or head %s", shortID(base.commit), shortID(head.commit))
-	if head.worktree {
-		where = fmt.Sprintf("at base %s or in the work tree", shortID(base.commit))
-	}
+	where := eitherWhere(base, head)
 	// Without --stack every stack is selected, and the index most often
 	// knows the environments without a read.
 	if len(e.opts.Stacks) == 0 {

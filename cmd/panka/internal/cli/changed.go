@@ -402,10 +402,16 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 			head = "the work tree (no commit yet)"
 		}
 	}
+	// git's empty tree is a base of nothing (no commit yet, or --base
+	// given as its id): named, as its id means nothing to most readers.
+	base := shortSHA(res.Base)
+	if res.Base == gitops.EmptyTree.String() {
+		base = "the empty tree"
+	}
 	if len(res.Stacks) == 0 {
 		if !quiet {
 			if res.Base != "" {
-				fmt.Fprintf(errOut, "No stack changed between %s and %s.\n", shortSHA(res.Base), head)
+				fmt.Fprintf(errOut, "No stack changed between %s and %s.\n", base, head)
 			} else {
 				fmt.Fprintf(errOut, "No stack changed since its last deployment.\n")
 			}
@@ -465,7 +471,7 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 		}
 	}
 	if !quiet && res.Base != "" {
-		fmt.Fprintf(errOut, "%d stack(s) changed between %s and %s.\n", len(res.Stacks), shortSHA(res.Base), head)
+		fmt.Fprintf(errOut, "%d stack(s) changed between %s and %s.\n", len(res.Stacks), base, head)
 	}
 	return nil
 }
