@@ -11,14 +11,17 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/gitattributes"
 )
 
-// textRules answer, per path, whether git's clean filter turns every CRLF
-// of a work-tree file into LF whatever the index holds: the text attribute
-// is set (text, or eol=lf/crlf with text unspecified; the old crlf name
-// too). Then a file committed with CRLF line ends, once such a rule is
-// added (`*.yaml text` in .gitattributes), is modified for git status (as
-// soon as its stat data changes) and git add stores its LF form. With
-// text=auto or core.autocrlf, git keeps a CRLF that the index already
-// holds (see mayConvertEOL and sameAsIndex), and with -text or binary it
+// textRules answer, per path, what git's clean filter does to the line
+// ends of a work-tree file (eolAction, convert.c's crlf_action): the text
+// attribute set (text, or eol=lf/crlf with text unspecified; the old crlf
+// name too) turns every CRLF into LF whatever the index holds. Then a
+// file committed with CRLF line ends, once such a rule is added (`*.yaml
+// text` in .gitattributes), is modified for git status (as soon as its
+// stat data changes) and git add stores its LF form. With text=auto, or
+// no text attribute and core.autocrlf true or input, git converts too,
+// but keeps a CRLF that the index already holds and leaves a file that
+// looks binary as it is (see mayConvertEOL and sameAsIndex); with -text,
+// binary, or no text attribute and core.autocrlf unset or false, it
 // converts nothing.
 //
 // The attributes are read from info/attributes (first), the
@@ -32,7 +35,24 @@ type textRules struct {
 	// global is core.attributesFile, read from git's configuration once.
 	global     string
 	globalOnce sync.Once
+	// autocrlf is core.autocrlf ("true", "input" or ""), read once.
+	autocrlf     string
+	autocrlfOnce sync.Once
 }
+
+// eolAction is what git add does to the CRLF line ends of a file.
+type eolAction int
+
+const (
+	// eolNone: nothing (-text, binary, or no text attribute and
+	// core.autocrlf unset or false).
+	eolNone eolAction = iota
+	// eolText: every CRLF becomes LF (text, eol=lf/crlf).
+	eolText
+	// eolAuto: CRLF becomes LF unless the file looks binary or the index
+	// holds CRLF (text=auto; core.autocrlf true or input).
+	eolAuto
+)
 
 func (r *Repo) newTextRules() *textRules {
 	return &textRules{r: r, files: map[string][]gitattributes.MatchAttribute{}}
@@ -60,7 +80,12 @@ func (r *Repo) attributesFile() string { return r.userFile("attributesfile", "at
 
 // alwaysText reports whether git add turns every CRLF of the work-tree
 // file p (slash-separated, relative to the root) into LF.
-func (t *textRules) alwaysText(p string) bool {
+func (t *textRules) alwaysText(p string) bool { return t.action(p) == eolText }
+
+// action is what git add does to the line ends of the work-tree file p
+// (slash-separated, relative to the root), as git's convert_attrs
+// decides it.
+func (t *textRules) action(p string) eolAction {
 	parts := strings.Split(p, "/")
 	type source struct {
 		file   string
@@ -106,12 +131,60 @@ func (t *textRules) alwaysText(p string) bool {
 		}
 	}
 	switch {
-	case text == nil:
-		return eol != nil // eol=lf or eol=crlf: text
-	case text.Name() == "binary":
-		return false
+	case text != nil && (text.Name() == "binary" || text.IsUnset()):
+		return eolNone
+	case text != nil && text.IsValueSet() && text.Value() == "auto":
+		return eolAuto
+	case text != nil || eol != nil:
+		return eolText // text, crlf=input, or eol=lf/crlf: text
 	}
-	return text.IsSet()
+	t.autocrlfOnce.Do(func() {
+		if v, ok := t.r.configValue("core", "autocrlf"); ok {
+			if v := strings.ToLower(v); v == "true" || v == "input" {
+				t.autocrlf = v
+			}
+		}
+	})
+	if t.autocrlf != "" {
+		return eolAuto
+	}
+	return eolNone
+}
+
+// looksBinary is git's guess that content is not text (convert.c's
+// gather_stats and convert_is_binary), under which text=auto and
+// core.autocrlf leave its line ends alone: a lone CR, a NUL, or more than
+// one control character in 128 printable ones.
+func looksBinary(content []byte) bool {
+	var printable, nonprintable int
+	for i := 0; i < len(content); i++ {
+		switch c := content[i]; {
+		case c == '\r':
+			if i+1 < len(content) && content[i+1] == '\n' {
+				i++
+				continue
+			}
+			return true // a lone CR
+		case c == '\n':
+		case c == 0:
+			return true
+		case c == 127:
+			nonprintable++
+		case c < 32:
+			switch c {
+			case '\b', '\t', '\033', '\014':
+				printable++
+			default:
+				nonprintable++
+			}
+		default:
+			printable++
+		}
+	}
+	if n := len(content); n > 0 && content[n-1] == '\032' {
+		nonprintable-- // a DOS end-of-file mark
+	}
+	return printable>>7 < nonprintable
 }
 
 // toGit is content as git add stores it when alwaysText: LF line ends.

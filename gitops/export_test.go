@@ -51,3 +51,6 @@ func CountWorktreeReads() (*atomic.Int64, func()) {
 	lstat = func(name string) (os.FileInfo, error) { n.Add(1); return oldStat(name) }
 	return &n, func() { readDir, lstat = oldDir, oldStat }
 }
+
+// LooksBinary exposes git's binary guess (text=auto, core.autocrlf) to tests.
+func LooksBinary(content []byte) bool { return looksBinary(content) }

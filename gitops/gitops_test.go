@@ -1923,6 +1923,128 @@ func TestWorktreeChangesCRLF(t *testing.T) {
 	}
 }
 
+// TestWorktreeChangesCRLFAsGitStatus: a work-tree file whose line ends
+// differ from the index's is modified exactly when git status lists it,
+// in both engines. go-git's took an LF file saved with CRLF for unchanged
+// under core.autocrlf or text=auto whenever git add would store the
+// indexed blob, while git status lists a file whose size is not the one
+// the index recorded without reading it; and it converted line ends that
+// git leaves alone (-text, or no text attribute and core.autocrlf off
+// while another path has a text rule).
+func TestWorktreeChangesCRLFAsGitStatus(t *testing.T) {
+	const lf, crlf = "a: 1\nb: 2\n", "a: 1\r\nb: 2\r\n"
+	for _, tc := range []struct {
+		name string
+		// setup runs after the first commit of stacks/a/stack.yaml (lf).
+		setup func(g *gittest.Repo)
+		want  []string
+	}{
+		{"autocrlf saved with CRLF", func(g *gittest.Repo) {
+			g.Git("config", "core.autocrlf", "true")
+			g.WriteFile("stacks/a/stack.yaml", crlf)
+		}, []string{"stacks/a/stack.yaml"}},
+		{"text=auto saved with CRLF", func(g *gittest.Repo) {
+			g.Write(".gitattributes", "* text=auto\n")
+			g.Commit("attributes")
+			g.WriteFile("stacks/a/stack.yaml", crlf)
+		}, []string{"stacks/a/stack.yaml"}},
+		{"text saved with CRLF", func(g *gittest.Repo) {
+			g.Write(".gitattributes", "*.yaml text\n")
+			g.Commit("attributes")
+			g.WriteFile("stacks/a/stack.yaml", crlf)
+		}, []string{"stacks/a/stack.yaml"}},
+		{"text rule of other files saved with CRLF", func(g *gittest.Repo) {
+			g.Write(".gitattributes", "*.sh text eol=lf\n")
+			g.Commit("attributes")
+			g.WriteFile("stacks/a/stack.yaml", crlf)
+		}, []string{"stacks/a/stack.yaml"}},
+		// Checked out with CRLF (the index records that size), then
+		// git no longer converts: the same bytes are modified.
+		{"checked out by autocrlf, autocrlf off", func(g *gittest.Repo) {
+			g.Write(".gitattributes", "*.sh text eol=lf\n")
+			g.Commit("attributes")
+			checkoutCRLF(g)
+			g.Git("config", "core.autocrlf", "false")
+		}, []string{"stacks/a/stack.yaml"}},
+		{"checked out by autocrlf, then -text", func(g *gittest.Repo) {
+			checkoutCRLF(g)
+			g.WriteFile(".git/info/attributes", "*.yaml -text\n")
+		}, []string{"stacks/a/stack.yaml"}},
+		{"checked out by autocrlf, touched", func(g *gittest.Repo) {
+			checkoutCRLF(g)
+		}, nil},
+		{"checked out by text=auto, touched", func(g *gittest.Repo) {
+			g.WriteFile(".git/info/attributes", "* text=auto eol=crlf\n")
+			checkoutCRLF(g)
+			g.Git("config", "--unset", "core.autocrlf")
+		}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := gittest.New(t)
+			g.Write("stacks/a/stack.yaml", lf)
+			g.Commit("one")
+			tc.setup(g)
+			p := filepath.Join(g.Dir, "stacks", "a", "stack.yaml")
+			later := time.Now().Add(time.Hour)
+			if err := os.Chtimes(p, later, later); err != nil {
+				t.Fatal(err)
+			}
+			status := strings.Fields(g.Git("status", "--porcelain")) // "M path"
+			if len(status) > 0 {
+				status = status[1:]
+			}
+			if !slices.Equal(status, tc.want) {
+				t.Fatalf("git status lists %q, the test expects %q", status, tc.want)
+			}
+			for _, m := range modes {
+				r := open(t, g.Dir, m.opts)
+				if got, err := r.WorktreeChanges(context.Background()); err != nil || !slices.Equal(got, tc.want) {
+					t.Errorf("%s: WorktreeChanges = %q, %v; want %q as git status", m.name, got, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestLooksBinary: under text=auto and core.autocrlf git leaves the line
+// ends of a file it takes for binary alone (convert.c's convert_is_binary).
+func TestLooksBinary(t *testing.T) {
+	for _, tc := range []struct {
+		content string
+		want    bool
+	}{
+		{"", false},
+		{"a: 1\r\nb: 2\r\n", false},
+		{"a: 1\nb: 2\n", false},
+		{"a: \"x\ty\033[0m\"\r\n", false},
+		{"a: 1\r\nb: \"x\ry\"\r\n", true}, // a lone CR
+		{"a: 1\r\n\x00\r\n", true},
+		{"a: 1\r\n\x01\r\n", true},                        // one control character in 4 printable ones
+		{strings.Repeat("x", 128) + "\x01\r\n", false},    // one in 128
+		{strings.Repeat("x", 128) + "\x01\x7f\r\n", true}, // two in 128
+		{"a: 1\r\n\x1a", false},                           // a DOS end-of-file mark
+	} {
+		if got := gitops.LooksBinary([]byte(tc.content)); got != tc.want {
+			t.Errorf("LooksBinary(%q) = %v, want %v", tc.content, got, tc.want)
+		}
+	}
+}
+
+// checkoutCRLF checks stacks/ out again with core.autocrlf=true: CRLF line
+// ends on disk, their size in the index.
+func checkoutCRLF(g *gittest.Repo) {
+	g.T.Helper()
+	g.Git("config", "core.autocrlf", "true")
+	if err := os.RemoveAll(filepath.Join(g.Dir, "stacks")); err != nil {
+		g.T.Fatal(err)
+	}
+	g.Git("checkout", "-q", "--", "stacks")
+	if b, _ := os.ReadFile(filepath.Join(g.Dir, "stacks", "a", "stack.yaml")); !strings.Contains(string(b), "\r\n") {
+		g.T.Fatalf("git checked out %q without CRLF", b)
+	}
+	g.Git("status", "--porcelain") // records the checked-out files' stat data
+}
+
 // TestDiffPath: the changes at a path between two commits' trees are what
 // `git diff --no-renames <a> <b> -- <path>` lists, in both engines, for
 // folders, files, paths on one side only and a file that became a folder.

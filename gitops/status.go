@@ -328,12 +328,14 @@ func SubmoduleHead(dir string) (h Hash, ok bool) {
 	return ZeroHash, false
 }
 
-// sameAsIndex compares a work-tree file with its index entry: equal stat
-// data means unchanged (unless racily clean), else the content is hashed —
-// with text (when mayConvertEOL), also with its CRLF line ends made LF, as
-// git stores a file it checked out with CRLF; only so where text's rules
-// make git always store LF (alwaysText: a file committed with CRLF before
-// a `*.yaml text` rule is modified). Without trustExec
+// sameAsIndex compares a work-tree file with its index entry as git status
+// does: a size other than the one the index recorded means modified, equal
+// stat data means unchanged (unless racily clean), else the content is
+// hashed — with text (when mayConvertEOL), also with its CRLF line ends
+// made LF where git add would store them so (text.action: a file it
+// checked out with CRLF); only so where text's rules make git always store
+// LF (eolText: a file committed with CRLF before a `*.yaml text` rule is
+// modified), never where git converts nothing (eolNone). Without trustExec
 // (core.fileMode=false) the executable bit on disk does not count.
 // Without trustLinks (core.symlinks=false) a regular file where the index
 // has a symbolic link is that link, its content the link's target, as
@@ -367,6 +369,14 @@ func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, text *textRules, tr
 	if mode != e.Mode {
 		return false, nil
 	}
+	if e.Size != 0 && uint32(st.Size()) != e.Size {
+		// git status does not read a file whose size is not the one the
+		// index recorded (ie_modified; 0 is an entry git smudged or
+		// never stat'ed): it is modified, also when git add would store
+		// the indexed blob (an LF file saved with CRLF under
+		// core.autocrlf or text=auto: git diff shows nothing).
+		return false, nil
+	}
 	mt := st.ModTime().UnixNano()
 	if st.Size() == int64(e.Size) && mt == e.ModifiedAt.UnixNano() && mt < indexMtime && stat.same(st, e) {
 		return true, nil
@@ -381,14 +391,19 @@ func (r *Repo) sameAsIndex(e *index.Entry, indexMtime int64, text *textRules, tr
 	} else if content, err = os.ReadFile(p); err != nil {
 		return false, fmt.Errorf("read %s: %w", p, err)
 	}
-	crlf := text != nil && mode != filemode.Symlink && bytes.Contains(content, []byte("\r\n"))
-	if crlf && text.alwaysText(e.Name) {
+	action := eolNone
+	if text != nil && mode != filemode.Symlink && bytes.Contains(content, []byte("\r\n")) {
+		action = text.action(e.Name)
+	}
+	if action == eolText {
 		return plumbing.ComputeHash(plumbing.BlobObject, toGit(content)) == e.Hash, nil
 	}
 	if plumbing.ComputeHash(plumbing.BlobObject, content) == e.Hash {
 		return true, nil
 	}
-	if crlf {
+	if action == eolAuto && !looksBinary(content) {
+		// (An index blob with CRLF, which git then keeps, never equals
+		// the converted content.)
 		return plumbing.ComputeHash(plumbing.BlobObject, toGit(content)) == e.Hash, nil
 	}
 	return false, nil
@@ -459,7 +474,7 @@ func (r *Repo) mayConvertEOL(entries []*index.Entry) bool {
 	}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
-		if err == nil && (bytes.Contains(b, []byte("text")) || bytes.Contains(b, []byte("eol"))) {
+		if err == nil && (bytes.Contains(b, []byte("text")) || bytes.Contains(b, []byte("eol")) || bytes.Contains(b, []byte("crlf"))) {
 			return true
 		}
 	}
