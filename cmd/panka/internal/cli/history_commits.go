@@ -239,6 +239,9 @@ func historyHeadline(d *statestore.Deployment) string {
 		what += "+dirty"
 	}
 	s := fmt.Sprintf("%d  %s  %s  %s", d.Serial, t.UTC().Format(time.DateTime+"Z"), what, d.Result)
+	if done := doneBeforeStop(d.Result, d.ChangesFrom, d.Changes); done != "" {
+		s += " (" + done + ")"
+	}
 	if d.User != "" {
 		s += "  by " + d.User
 	}
