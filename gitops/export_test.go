@@ -54,3 +54,12 @@ func CountWorktreeReads() (*atomic.Int64, func()) {
 
 // LooksBinary exposes git's binary guess (text=auto, core.autocrlf) to tests.
 func LooksBinary(content []byte) bool { return looksBinary(content) }
+
+// EnvConfig exposes the reading of git's configuration from the
+// environment (GIT_CONFIG_COUNT, GIT_CONFIG_PARAMETERS) to tests.
+func EnvConfig(name string) (string, bool) {
+	var v string
+	var found bool
+	envConfig(name, &v, &found)
+	return v, found
+}

@@ -1876,12 +1876,20 @@ func TestResolveReflogHeadFromBranch(t *testing.T) {
 // may come from a folder's own .gitattributes (stacks/.gitattributes): go-git
 // alone read only the top one and listed every touched file as changed.
 func TestWorktreeChangesCRLF(t *testing.T) {
-	for _, setup := range []string{"core.autocrlf", "include.path", ".gitattributes", "stacks/.gitattributes"} {
+	for _, setup := range []string{"core.autocrlf", "include.path", ".gitattributes", "stacks/.gitattributes", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT"} {
 		t.Run(setup, func(t *testing.T) {
 			g := gittest.New(t)
 			switch setup {
 			case "core.autocrlf":
 				g.Git("config", "core.autocrlf", "true")
+			case "GIT_CONFIG_PARAMETERS":
+				// `git -c core.autocrlf=true <alias or hook>` running
+				// panka: go-git alone read only the files.
+				t.Setenv("GIT_CONFIG_PARAMETERS", "'core.autocrlf'='true'")
+			case "GIT_CONFIG_COUNT":
+				t.Setenv("GIT_CONFIG_COUNT", "1")
+				t.Setenv("GIT_CONFIG_KEY_0", "core.autocrlf")
+				t.Setenv("GIT_CONFIG_VALUE_0", "true")
 			case "include.path":
 				// core.autocrlf in an included file (go-git alone
 				// read only the top-level files' settings).
@@ -2026,6 +2034,37 @@ func TestLooksBinary(t *testing.T) {
 	} {
 		if got := gitops.LooksBinary([]byte(tc.content)); got != tc.want {
 			t.Errorf("LooksBinary(%q) = %v, want %v", tc.content, got, tc.want)
+		}
+	}
+}
+
+// TestEnvConfig: settings git passes to the commands it runs (git -c
+// name=value, GIT_CONFIG_COUNT) are read as git reads them, overriding
+// the configuration files.
+func TestEnvConfig(t *testing.T) {
+	// As git 2.39 writes them for: -c alias.pp='!printenv ...'
+	// -c core.autocrlf=true -c "a.b=it's x" -c foo.bar -c Core.FileMode=false
+	t.Setenv("GIT_CONFIG_PARAMETERS", `'alias.pp'=''\!'printenv GIT_CONFIG_PARAMETERS' 'core.autocrlf'='true' 'a.b'='it'\''s x' 'foo.bar'= 'Core.FileMode'='false' 'old.style=v'`)
+	t.Setenv("GIT_CONFIG_COUNT", "2")
+	t.Setenv("GIT_CONFIG_KEY_0", "core.autocrlf")
+	t.Setenv("GIT_CONFIG_VALUE_0", "input") // GIT_CONFIG_PARAMETERS comes later and wins
+	t.Setenv("GIT_CONFIG_KEY_1", "core.ignorecase")
+	t.Setenv("GIT_CONFIG_VALUE_1", "true")
+	for _, tc := range []struct {
+		name, want string
+		found      bool
+	}{
+		{"alias.pp", "!printenv GIT_CONFIG_PARAMETERS", true},
+		{"core.autocrlf", "true", true},
+		{"a.b", "it's x", true},
+		{"foo.bar", "true", true},
+		{"core.filemode", "false", true},
+		{"old.style", "v", true},
+		{"core.ignorecase", "true", true},
+		{"core.symlinks", "", false},
+	} {
+		if v, found := gitops.EnvConfig(tc.name); v != tc.want || found != tc.found {
+			t.Errorf("EnvConfig(%q) = %q, %v; want %q, %v", tc.name, v, found, tc.want, tc.found)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"unicode/utf8"
@@ -499,7 +500,8 @@ func (r *Repo) configBool(section, key string, def bool) bool {
 
 // configValue is the value of section.key (a section without subsection)
 // in git's configuration: the last one the system, global and repository
-// files give, with the files they include (see configFiles, configLookup).
+// files give, with the files they include (see configFiles, configLookup),
+// and then the settings git passes in its environment (envConfig).
 func (r *Repo) configValue(section, key string) (string, bool) {
 	home, _ := os.UserHomeDir()
 	var value string
@@ -507,5 +509,76 @@ func (r *Repo) configValue(section, key string) (string, bool) {
 	for _, f := range r.configFiles(home) {
 		r.configLookup(f, home, 0, section, key, &value, &found)
 	}
+	envConfig(section+"."+key, &value, &found)
 	return value, found
+}
+
+// envConfig sets *value (and *found) to each setting of name
+// ("section.key", any case) given in the environment, in git's order:
+// GIT_CONFIG_COUNT with GIT_CONFIG_KEY_<n> and GIT_CONFIG_VALUE_<n>, then
+// GIT_CONFIG_PARAMETERS, where git puts the `git -c name=value` of the
+// command that runs panka (a hook, an alias): they override every file.
+func envConfig(name string, value *string, found *bool) {
+	if n, err := strconv.Atoi(os.Getenv("GIT_CONFIG_COUNT")); err == nil {
+		for i := range n {
+			if strings.EqualFold(os.Getenv(fmt.Sprintf("GIT_CONFIG_KEY_%d", i)), name) {
+				*value, *found = os.Getenv(fmt.Sprintf("GIT_CONFIG_VALUE_%d", i)), true
+			}
+		}
+	}
+	// GIT_CONFIG_PARAMETERS is a list of shell-quoted 'name'='value' (or,
+	// from older gits, 'name=value'), separated by spaces.
+	params := os.Getenv("GIT_CONFIG_PARAMETERS")
+	quoted := func() (string, bool) {
+		var b strings.Builder
+		for len(params) > 0 && params[0] != ' ' && params[0] != '=' {
+			switch params[0] {
+			case '\'':
+				end := strings.IndexByte(params[1:], '\'')
+				if end < 0 {
+					return "", false
+				}
+				b.WriteString(params[1 : 1+end])
+				params = params[2+end:]
+			case '\\':
+				if len(params) < 2 {
+					return "", false
+				}
+				b.WriteByte(params[1])
+				params = params[2:]
+			default:
+				return "", false
+			}
+		}
+		return b.String(), true
+	}
+	for {
+		params = strings.TrimLeft(params, " ")
+		if params == "" {
+			return
+		}
+		k, ok := quoted()
+		if !ok {
+			return // not what git writes: nothing more is read
+		}
+		v, hasValue := "", false
+		if strings.HasPrefix(params, "=") {
+			// 'name'= with nothing after it: `git -c name`, no value.
+			params = params[1:]
+			if params != "" && params[0] != ' ' {
+				if v, ok = quoted(); !ok {
+					return
+				}
+				hasValue = true
+			}
+		} else {
+			k, v, hasValue = strings.Cut(k, "=")
+		}
+		if strings.EqualFold(k, name) {
+			*value, *found = v, true
+			if !hasValue {
+				*value = "true" // a name alone is a boolean set to true
+			}
+		}
+	}
 }
