@@ -1180,7 +1180,7 @@ func engineChanges(r *engine.Result) *statestore.ChangeSummary {
 	if r == nil {
 		return nil
 	}
-	if len(r.Changes) == 0 {
+	if len(r.Changes) == 0 && !r.Summarized {
 		if len(r.Steps) == 0 {
 			return &statestore.ChangeSummary{}
 		}
@@ -1207,9 +1207,10 @@ func engineChanges(r *engine.Result) *statestore.ChangeSummary {
 
 // failedChanges counts what a failed or interrupted engine run did before
 // it stopped, from the summary the engine sends at the end of every
-// update; nil (the plan's counts stay) when it sent none.
+// update (empty when it changed nothing); nil (the plan's counts stay)
+// when it sent none.
 func failedChanges(r *engine.Result) *statestore.ChangeSummary {
-	if r == nil || len(r.Changes) == 0 {
+	if r == nil || len(r.Changes) == 0 && !r.Summarized {
 		return nil
 	}
 	return engineChanges(r)

@@ -28,8 +28,10 @@ type fakeEngine struct {
 	calls     []string // "refresh", "up", "destroy" in order
 	changes   map[string]int
 	rootOp    string
-	// destroyChanges is Destroy's summary.
-	destroyChanges map[string]int
+	// destroyChanges is Destroy's summary; destroySummarized says a
+	// failing onDestroy sends it too.
+	destroyChanges    map[string]int
+	destroySummarized bool
 	// recover, when set, is RecoverStale's behaviour.
 	recover func(ctx context.Context) (*engine.Recovery, error)
 	// onDestroy, when set, runs in Destroy, which then fails with its error.
@@ -64,6 +66,10 @@ func (e *fakeEngine) Destroy(context.Context, func(engine.Event)) (*engine.Resul
 	e.calls = append(e.calls, "destroy")
 	if e.onDestroy != nil {
 		if err := e.onDestroy(); err != nil {
+			if e.destroySummarized {
+				// The engine's summary of the failed destroy.
+				return &engine.Result{Changes: e.destroyChanges, Summarized: true, RootOp: "same"}, err
+			}
 			return nil, err
 		}
 	}
@@ -310,8 +316,20 @@ func TestRunRecordsEngineChanges(t *testing.T) {
 			t.Errorf("%s: state's last deployment changes %+v from %q, want %+v from %q", step.name, got, st.LastDeployment.ChangesFrom, step.want, step.from)
 		}
 	}
-	eng.destroyChanges = map[string]int{"delete": 4}
+	// A destroy that failed at its first delete: the engine's summary
+	// is empty, and the record says nothing was deleted, not the plan's
+	// deletes.
+	eng.onDestroy, eng.destroySummarized = func() error { return errors.New("cannot delete a") }, true
 	res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true})
+	if err == nil || res == nil || res.Deployment == nil {
+		t.Fatalf("failed destroy: %v, %+v", err, res)
+	}
+	if got := res.Deployment.Changes; got == nil || *got != (statestore.ChangeSummary{}) || res.Deployment.ChangesFrom != statestore.ChangesFromEngine {
+		t.Errorf("failed destroy: deployment changes %+v from %q, want none from the engine", got, res.Deployment.ChangesFrom)
+	}
+	eng.onDestroy, eng.destroySummarized = nil, false
+	eng.destroyChanges = map[string]int{"delete": 4}
+	res, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,6 +68,11 @@ type Result struct {
 	// Changes counts resources by Pulumi operation ("create", "update",
 	// "delete", "replace", "same", ...), as the engine's summary reports.
 	Changes map[string]int `json:"changes,omitempty"`
+	// Summarized is set when the engine sent its summary, also of a
+	// failed or interrupted operation: then empty Changes means it
+	// changed nothing (a destroy that failed at its first delete), not
+	// that nobody knows.
+	Summarized bool `json:"summarized,omitempty"`
 	// RootOp is what the operation did to the stack's root resource
 	// (pulumi:pulumi:Stack), which Changes counts like any other: "create"
 	// on a new stack's first Up, "delete" on Destroy, "same" otherwise; ""

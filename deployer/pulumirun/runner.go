@@ -354,7 +354,8 @@ func (r *Runner) Up(ctx context.Context, onEvent func(Event)) (*Result, error) {
 	wait()
 	if err != nil {
 		// What the engine did before it failed, from its summary event.
-		return &Result{Changes: t.changes(), RootOp: t.root(), Steps: t.result(), Duration: time.Since(start)}, r.wrap(ctx, "pulumi up", err, t)
+		changes := t.changes()
+		return &Result{Changes: changes, Summarized: changes != nil, RootOp: t.root(), Steps: t.result(), Duration: time.Since(start)}, r.wrap(ctx, "pulumi up", err, t)
 	}
 	out := &Result{Steps: t.result(), Outputs: outputs(res.Outputs), Duration: time.Since(start)}
 	if res.Summary.ResourceChanges != nil {
@@ -375,7 +376,8 @@ func (r *Runner) Destroy(ctx context.Context, onEvent func(Event)) (*Result, err
 	res, err := r.stack.Destroy(ctx, opts...)
 	wait()
 	if err != nil {
-		return &Result{Changes: t.changes(), RootOp: t.root(), Steps: t.result(), Duration: time.Since(start)}, r.wrap(ctx, "pulumi destroy", err, t)
+		changes := t.changes()
+		return &Result{Changes: changes, Summarized: changes != nil, RootOp: t.root(), Steps: t.result(), Duration: time.Since(start)}, r.wrap(ctx, "pulumi destroy", err, t)
 	}
 	out := &Result{Steps: t.result(), Duration: time.Since(start)}
 	if res.Summary.ResourceChanges != nil {

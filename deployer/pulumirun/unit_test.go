@@ -133,6 +133,13 @@ func TestTranslatorSummary(t *testing.T) {
 	if c := tr.changes(); !reflect.DeepEqual(c, map[string]int{"create": 2}) || tr.root() != "create" {
 		t.Errorf("changes = %v, root %q; want create: 2 (the stack and db), root create", c, tr.root())
 	}
+	// A destroy that failed at its first delete sends an empty summary:
+	// it changed nothing, which is not the same as no summary.
+	tr = newTranslator(nil, time.Now, nil)
+	tr.handle(events.EngineEvent{EngineEvent: apitype.EngineEvent{SummaryEvent: &apitype.SummaryEvent{}}}, modeApply)
+	if c := tr.changes(); c == nil || len(c) != 0 {
+		t.Errorf("changes of an empty summary = %#v, want an empty map", c)
+	}
 }
 
 func TestTranslatorComponentsFilter(t *testing.T) {
