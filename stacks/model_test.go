@@ -679,3 +679,36 @@ func TestEmptyKey(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretInlineDefault: the default of ${KEY:-...} for a variable
+// declared secret stands in for its value, as the declaration's default
+// does: it is hashed like the value (state, manifests) and refused where
+// a secret is (a number field), with a value or without one. It was kept
+// in clear, so plan and show printed it and state and the local target's
+// manifest held it, while a secret's declared default is (sensitive).
+func TestSecretInlineDefault(t *testing.T) {
+	files := map[string]string{cf: ms("env: {K: 'k=${KEY:-hunter2-inline}', E: '${KEY:-}', T: '${TAG:-x}'}")}
+	for _, vars := range []map[string]string{nil, {"KEY": ""}} {
+		r := resolveOK(t, files, "dev", ResolveOptions{Vars: VarValues{Flags: vars}, SecretKey: []byte("k1")})
+		env := r.Component("api").Spec["env"].(map[string]any)
+		k, ok := env["K"].(Sensitive)
+		if !ok || k.Clear != "k=hunter2-inline" || k.Hash != HashSensitiveAt([]byte("k1"), "s", "dev", "KEY", "k=hunter2-inline").Hash {
+			t.Errorf("vars %v: K = %#v, want the default hashed", vars, env["K"])
+		}
+		if _, ok := env["E"].(Sensitive); !ok {
+			t.Errorf("vars %v: E = %#v, want it hashed", vars, env["E"])
+		}
+		if env["T"] != "1" {
+			t.Errorf("vars %v: T = %#v, want 1 (TAG is not secret)", vars, env["T"])
+		}
+		if bytes.Contains(r.Canonical(), []byte("hunter2")) {
+			t.Errorf("vars %v: canonical holds the secret's default in clear: %s", vars, r.Canonical())
+		}
+	}
+	// Without values (validate): refused in a number field, as ${KEY} is.
+	files[cf] = ms("replicas: ${KEY:-2}")
+	_, err := loadResolve(testFS(files), "dev", ResolveOptions{Lenient: true})
+	wantErrs(t, err, cf+`:7:13: spec.replicas: secret variable KEY cannot be used in a number or boolean field`)
+	_, err = loadResolve(testFS(files), "dev", ResolveOptions{})
+	wantErrs(t, err, cf+`:7:13: spec.replicas: secret variable KEY cannot be used in a number or boolean field`)
+}

@@ -689,6 +689,9 @@ func (r *resolver) substScalar(n *node) *node {
 		case v.symbolic:
 			if hasDef {
 				b.WriteString(def)
+				if v.decl.secret {
+					secrets = append(secrets, name) // as below
+				}
 			} else {
 				b.WriteString("${var.")
 				b.WriteString(name)
@@ -696,6 +699,13 @@ func (r *resolver) substScalar(n *node) *node {
 			}
 		case v.source == SourceUnset || v.value == "" && hasDef:
 			b.WriteString(def)
+			if v.decl.secret {
+				// The default of ${SECRET:-default} stands in for the
+				// secret's value, as its declared default does: hashed
+				// and shown as (sensitive), not kept in clear in state,
+				// manifests and plans.
+				secrets = append(secrets, name)
+			}
 		default:
 			b.WriteString(escape(v.value))
 			if v.decl.secret {
