@@ -430,7 +430,7 @@ func parseVarFile(data []byte) (map[string]string, error) {
 					where = fmt.Sprintf("line %d:%d: ", line, col)
 				}
 			}
-			return nil, fmt.Errorf("%snot valid YAML: %s (want NAME: value YAML or NAME=value lines)", where, msg)
+			return nil, fmt.Errorf("%snot valid YAML: %s (want NAME: value YAML or NAME=value lines)", where, varFileYAMLProblem(msg))
 		}
 		if len(d.Content) == 1 && d.Content[0].Kind == yaml.ScalarNode && d.Content[0].Tag == "!!null" && d.Content[0].Value == "" {
 			continue // an empty document: a stray ---, or comments only
@@ -480,9 +480,13 @@ func parseVarFile(data []byte) (map[string]string, error) {
 		}
 		switch tag := val.ShortTag(); tag {
 		case "!!str", "!!int", "!!float", "!!bool", "!!timestamp":
-		default:
-			// A: !Ref x would be the text "x", !!binary its base64.
+		case "!!binary", "!!map", "!!seq", "!!set", "!!omap", "!!pairs", "!!merge":
+			// !!binary x would be its base64 decoded.
 			return nil, fmt.Errorf("line %d: %s: YAML tag %s is not supported: remove the tag", val.Line, k.Value, tag)
+		default:
+			// A: !Ref x would be the text "x". A value that starts
+			// with "!" (a password) is read as a tag: not named.
+			return nil, fmt.Errorf("line %d: %s: the value starts with \"!\", which YAML reads as a tag (not shown: the value may be a secret): put the value in quotes, or remove the tag", val.Line, k.Value)
 		}
 		if first, dup := lines[k.Value]; dup {
 			// yaml.v3 keeps both; the last would silently win.
@@ -492,6 +496,20 @@ func parseVarFile(data []byte) (map[string]string, error) {
 		out[k.Value] = val.Value
 	}
 	return out, nil
+}
+
+// varFileYAMLProblem is a YAML syntax problem of a variables file
+// without the text of a value: the explanations stacks.YAMLErrorPos adds
+// for stack files quote the line (a value holding ": ") or an alias name
+// (a value starting with "*"), and a variables file holds secrets.
+func varFileYAMLProblem(msg string) string {
+	if strings.HasPrefix(msg, "unknown anchor '") {
+		return "a value starting with \"*\" is read as a YAML alias (not shown: the value may be a secret): put the value in quotes"
+	}
+	if i := strings.Index(msg, "; put the value in quotes ("); i >= 0 {
+		return msg[:i] + "; put the value in quotes (not shown: it may be a secret)"
+	}
+	return msg
 }
 
 // dotenvValue is the value of a NAME=value line, given what follows the

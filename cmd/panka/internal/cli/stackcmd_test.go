@@ -62,7 +62,7 @@ func TestParseVarFile(t *testing.T) {
 		{"yaml tilde", "B: ~\n", nil, "line 1: B: want a string, number or boolean, got null"},
 		{"yaml empty value", "A: one\nB:\nC: 3\n", nil, "line 2: B: want a string, number or boolean, got null"},
 		// A tag was dropped: !Ref x gave the text "x".
-		{"yaml tag", "A: one\nB: !Ref x\n", nil, "line 2: B: YAML tag !Ref is not supported: remove the tag"},
+		{"yaml tag", "A: one\nB: !Ref x\n", nil, "line 2: B: the value starts with \"!\", which YAML reads as a tag (not shown: the value may be a secret): put the value in quotes, or remove the tag"},
 		{"yaml binary", "B: !!binary aGk=\n", nil, "line 1: B: YAML tag !!binary is not supported"},
 		{"yaml core tag", "B: !!str 3\n", map[string]string{"B": "3"}, ""},
 		{"yaml quoted", "A: \"\"\nB: \"null\"\nC: '~'\n", map[string]string{"A": "", "B": "null", "C": "~"}, ""},
@@ -293,5 +293,26 @@ func TestParseVarFileErrorHidesValue(t *testing.T) {
 	_, err := parseVarFile([]byte("DB_PASSWORD hunter2\n"))
 	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "line 1:") {
 		t.Fatalf("err = %v, want line 1 and not the value", err)
+	}
+}
+
+// TestParseVarFileYAMLErrorsHideValues: a secret in a YAML variables file
+// that YAML misreads is refused without its text. A password starting with
+// "*" or "!" (an alias or a tag to YAML) or holding ": " was printed back in
+// the error ("unknown anchor 'hunter2' referenced: *hunter2 needs an
+// &hunter2 ...", "YAML tag !hunter2 is not supported", "put the value in
+// quotes (DB_PASSWORD: \"hunter2: x\")"), to a terminal or a CI log.
+func TestParseVarFileYAMLErrorsHideValues(t *testing.T) {
+	tests := []struct{ data, want string }{
+		{"A: one\nDB_PASSWORD: *hunter2\n", `line 2:14: not valid YAML: a value starting with "*" is read as a YAML alias (not shown: the value may be a secret): put the value in quotes`},
+		{"DB_PASSWORD: !hunter2\n", `line 1: DB_PASSWORD: the value starts with "!", which YAML reads as a tag (not shown: the value may be a secret): put the value in quotes`},
+		{"DB_PASSWORD: !!hunter2 x\n", `line 1: DB_PASSWORD: the value starts with "!", which YAML reads as a tag`},
+		{"DB_PASSWORD: hunter2: x\n", `line 1:21: not valid YAML: mapping values are not allowed in this context: the value of DB_PASSWORD holds ": ", which YAML reads as another key; put the value in quotes (not shown: it may be a secret)`},
+	}
+	for _, tt := range tests {
+		_, err := parseVarFile([]byte(tt.data))
+		if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: err = %v, want %q and not the value", tt.data, err, tt.want)
+		}
 	}
 }
