@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -351,6 +352,20 @@ func readVarFile(f *Factory, file string) (map[string]string, error) {
 		}
 		fh, err := os.Open(p)
 		if err != nil {
+			if name, value, ok := strings.Cut(file, "="); ok {
+				// --var-file NAME=VALUE meant --var: the value may be a
+				// secret (and the name too, for a base64 one ending
+				// in "="), and the error repeated it with the path.
+				shown := strconv.Quote(name+"=...") + " (its value not shown)"
+				if maybeSecretName(name, value) {
+					shown = "(not shown: it may be a secret value)"
+				}
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err // its path is the argument
+				}
+				return nil, fmt.Errorf("--var-file %s: %w: to set a variable write --var NAME=VALUE (--var-file reads a file of NAME=value lines)", shown, err)
+			}
 			return nil, fmt.Errorf("--var-file %s: %w", file, err)
 		}
 		defer fh.Close()

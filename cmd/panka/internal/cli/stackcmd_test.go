@@ -114,6 +114,31 @@ func TestVarFlagsValues(t *testing.T) {
 	}
 }
 
+// TestVarFileNameValueHidden: --var-file NAME=VALUE (meant as --var, e.g.
+// the shell completed --var to --var-file) printed the value back with the
+// path it could not open; a name that may itself be a secret (base64
+// ending in "=") is not shown either. A file that exists is read as one.
+func TestVarFileNameValueHidden(t *testing.T) {
+	dir := t.TempDir()
+	f, _, _ := stackTestFactory(t, dir, "", false)
+	tests := []struct{ arg, want string }{
+		{"DB_PASSWORD=hunter2", `--var-file "DB_PASSWORD=..." (its value not shown): no such file or directory: to set a variable write --var NAME=VALUE`},
+		{"aHVudGVyMg==", `--var-file (not shown: it may be a secret value): no such file or directory: to set a variable write --var NAME=VALUE`},
+	}
+	for _, tt := range tests {
+		_, err := (&varFlags{VarFiles: []string{tt.arg}}).values(context.Background(), f)
+		if err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "aHVudGVy") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("--var-file %s: err = %v, want %q and not the value", tt.arg, err, tt.want)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "A=b.env"), []byte("A=file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := (&varFlags{VarFiles: []string{"A=b.env"}}).values(context.Background(), f); err != nil || got.File["A"] != "file" {
+		t.Errorf("--var-file A=b.env (a file): %+v, %v", got, err)
+	}
+}
+
 // TestVarFilesRepeated: --var-file is repeatable, a later file winning
 // (a secret kept in its own file next to the common ones); a second
 // --var-file given was once the only one read, so the variables of the
