@@ -344,7 +344,9 @@ func maskURLPassword(s string) string {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.User == nil {
-		return s
+		// Not a URL Go reads (a password holding "/", "#" or "%" as it
+		// is, a bad port): its text was printed whole, password and all.
+		return maskUserInfo(s)
 	}
 	if _, ok := u.User.Password(); !ok {
 		return s
@@ -354,6 +356,27 @@ func maskURLPassword(s string) string {
 		return out
 	}
 	return u.String()
+}
+
+// maskUserInfo shows the password of a URL url.Parse does not take,
+// scheme://user:password@host..., as (sensitive): everything between the
+// first ":" after the user and the last "@". s itself when it has no such
+// part.
+func maskUserInfo(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	rest := s[i+3:]
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return s
+	}
+	colon := strings.IndexByte(rest[:at], ':')
+	if colon < 0 {
+		return s
+	}
+	return s[:i+3] + rest[:colon+1] + "(sensitive)" + rest[at:]
 }
 
 // Key describes one configuration key.

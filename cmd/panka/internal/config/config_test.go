@@ -410,6 +410,31 @@ func TestValuesMaskURLPassword(t *testing.T) {
 	}
 }
 
+// TestValuesMaskUnparsedURLPassword: a URL whose password holds "/", "#"
+// or "%" as it is, or whose port is wrong, is not one url.Parse takes (or
+// it reads the password as a path): config show printed it whole,
+// password and all.
+func TestValuesMaskUnparsedURLPassword(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://deploy:hunter2@host:badport/":   "https://deploy:(sensitive)@host:badport/",
+		"postgres://deploy:hun%ter2@db/pulumi":   "postgres://deploy:(sensitive)@db/pulumi",
+		"postgres://deploy:hun#ter2@db/pulumi":   "postgres://deploy:(sensitive)@db/pulumi",
+		"postgres://deploy:12/hunter2@db/pulumi": "postgres://deploy:(sensitive)@db/pulumi",
+		"https://deploy:hunter2@h ost/":          "https://deploy:(sensitive)@h ost/",
+		"s3://bucket/prefix@x":                   "s3://bucket/prefix@x",
+	} {
+		r, err := Resolve(Layers{Env: []string{"PANKA_PULUMI_BACKEND=" + in}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range r.Values() {
+			if v.Key == "pulumi.backend" && v.Value != want {
+				t.Errorf("pulumi.backend %s shows as %q, want %q", in, v.Value, want)
+			}
+		}
+	}
+}
+
 // TestHeartbeatFollowsShortTTL: a lease ttl set alone used to be refused
 // when it was not longer than the default 30 s heartbeat ("locks.heartbeat
 // (30s, default) must be shorter than locks.ttl (20s, ...)"): the heartbeat
