@@ -600,9 +600,11 @@ func (e shortErr) Unwrap() error { return e.err }
 
 func errShort(err error) error { return shortErr{err} }
 
-// redact hides credentials in a backend URL for messages.
+// redact hides credentials in a backend URL for messages: up to the last
+// "@", as a password may hold one unescaped (Go's url.Parse, and so the
+// login, reads it so too); the first left the rest of it in the message.
 func redact(u string) string {
-	if i := strings.Index(u, "@"); i >= 0 && strings.Contains(u[:i], "://") {
+	if i := strings.LastIndex(u, "@"); i >= 0 && strings.Contains(u[:i], "://") {
 		return u[:strings.Index(u, "://")+3] + "****" + u[i:]
 	}
 	return u

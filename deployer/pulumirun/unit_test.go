@@ -496,3 +496,20 @@ func writeLockFile(t *testing.T, dir, rel, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRedactBackendURL: the credentials of a backend URL are hidden in
+// messages, a password holding an unescaped "@" included ("p@ss" showed
+// as "****@ss@host").
+func TestRedactBackendURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://user:hunter2@api.example/":     "https://****@api.example/",
+		"postgres://user:hun@ter2@db:5432/p":    "****@db:5432/p",
+		"s3://bucket/prefix":                    "s3://bucket/prefix",
+		"file:///home/me/state":                 "file:///home/me/state",
+		"postgres://user:hun/te@r2@db:5432/p?x": "postgres://****@db:5432/p?x",
+	} {
+		if got := redact(in); !strings.HasSuffix(got, want) || strings.Contains(got, "hun") || strings.Contains(got, "ter2") {
+			t.Errorf("redact(%q) = %q, want ...%q", in, got, want)
+		}
+	}
+}
