@@ -489,6 +489,11 @@ func parseVarFile(data []byte) (map[string]string, error) {
 			return nil, fmt.Errorf("line %d: %s: want a string, number or boolean", val.Line, k.Value)
 		}
 		if val.Tag == "!!null" {
+			if val.Anchor != "" {
+				// A password starting with "&" is an anchor to YAML,
+				// with no value after it.
+				return nil, fmt.Errorf("line %d: %s: the value starts with \"&\", which YAML reads as an anchor, and nothing follows it (not shown: the value may be a secret): put the value in quotes", val.Line, k.Value)
+			}
 			// "A:", "A: ~" or "A: null" would be the text "", "~" or
 			// "null"; an environment file refuses them too.
 			return nil, fmt.Errorf("line %d: %s: want a string, number or boolean, got null (write \"\" for an empty value, or remove the line)", val.Line, k.Value)

@@ -332,6 +332,7 @@ func TestParseVarFileYAMLErrorsHideValues(t *testing.T) {
 		{"A: one\nDB_PASSWORD: *hunter2\n", `line 2:14: not valid YAML: a value starting with "*" is read as a YAML alias (not shown: the value may be a secret): put the value in quotes`},
 		{"DB_PASSWORD: !hunter2\n", `line 1: DB_PASSWORD: the value starts with "!", which YAML reads as a tag (not shown: the value may be a secret): put the value in quotes`},
 		{"DB_PASSWORD: !!hunter2 x\n", `line 1: DB_PASSWORD: the value starts with "!", which YAML reads as a tag`},
+		{"DB_PASSWORD: &hunter2\n", `line 1: DB_PASSWORD: the value starts with "&", which YAML reads as an anchor, and nothing follows it (not shown: the value may be a secret): put the value in quotes`},
 		{"DB_PASSWORD: hunter2: x\n", `line 1:21: not valid YAML: mapping values are not allowed in this context: the value of DB_PASSWORD holds ": ", which YAML reads as another key; put the value in quotes (not shown: it may be a secret)`},
 	}
 	for _, tt := range tests {
