@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -285,6 +286,9 @@ func (v *varFlags) values(ctx context.Context, f *Factory) (stacks.VarValues, er
 		if k == "" {
 			return out, Usagef("--var number %d has no name before \"=\": write NAME=VALUE", i+1)
 		}
+		if p := valueTextProblem(val); p != "" {
+			return out, Usagef("--var %s: %s", k, p)
+		}
 		out.Flags[k] = val
 	}
 	stdin := 0
@@ -305,6 +309,9 @@ func (v *varFlags) values(ctx context.Context, f *Factory) (stacks.VarValues, er
 	}
 	for _, kv := range f.Environ() {
 		if k, val, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "PANKA_VAR_") && len(k) > len("PANKA_VAR_") {
+			if p := valueTextProblem(val); p != "" {
+				return out, fmt.Errorf("environment variable %s: %s", k, p)
+			}
 			out.Env[k[len("PANKA_VAR_"):]] = val
 		}
 	}
@@ -419,6 +426,9 @@ func parseVarFile(data []byte) (map[string]string, error) {
 				// The value is not shown: it may be a secret.
 				return nil, fmt.Errorf("line %d: %s: %s", line, name, err)
 			}
+			if p := valueTextProblem(val); p != "" {
+				return nil, fmt.Errorf("line %d: %s: %s", line, name, p)
+			}
 			out[name] = val
 		}
 		return out, sc.Err()
@@ -516,6 +526,22 @@ func parseVarFile(data []byte) (map[string]string, error) {
 		out[k.Value] = val.Value
 	}
 	return out, nil
+}
+
+// valueTextProblem says what keeps a variable's value from being text, ""
+// when nothing does. A value that is not UTF-8 (a secrets file saved as
+// Latin-1, "Passw\xf6rd") reached the deployment with U+FFFD in place of
+// the bytes the engine's JSON could not carry, while its hash in state
+// was of the bytes given: a changed password, silently. The value is
+// not shown: it may be a secret.
+func valueTextProblem(val string) string {
+	switch {
+	case !utf8.ValidString(val):
+		return "the value is not valid UTF-8 text (not shown: it may be a secret): save the file as UTF-8, or give binary data base64-encoded"
+	case strings.IndexByte(val, 0) >= 0:
+		return "the value holds a NUL byte (not shown: it may be a secret): give binary data base64-encoded"
+	}
+	return ""
 }
 
 // varFileYAMLProblem is a YAML syntax problem of a variables file

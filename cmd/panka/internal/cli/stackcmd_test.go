@@ -139,6 +139,42 @@ func TestVarFileNameValueHidden(t *testing.T) {
 	}
 }
 
+// TestVarValueNotText: a value that is not UTF-8 text (a secrets file
+// saved as Latin-1) or holds a NUL byte is refused from every source,
+// naming the variable but not the value. It was taken as given, hashed so
+// into state, and deployed with U+FFFD in place of the bytes the engine's
+// JSON could not carry: another password, silently.
+func TestVarValueNotText(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "s.env"), []byte("A=ok\nDB_PASSWORD=hunter\xf6\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "n.env"), []byte("DB_PASSWORD=hunter\x00x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, _, _ := stackTestFactory(t, dir, "", false)
+	fenv, _, _ := stackTestFactory(t, dir, "", false, "PANKA_VAR_DB_PASSWORD=hunter\xf6")
+	tests := []struct {
+		f    *Factory
+		v    varFlags
+		want string
+	}{
+		{f, varFlags{Vars: []string{"DB_PASSWORD=hunter\xf6"}}, "--var DB_PASSWORD: the value is not valid UTF-8 text (not shown: it may be a secret)"},
+		{f, varFlags{VarFiles: []string{"s.env"}}, "--var-file s.env: line 2: DB_PASSWORD: the value is not valid UTF-8 text (not shown: it may be a secret): save the file as UTF-8"},
+		{f, varFlags{VarFiles: []string{"n.env"}}, "--var-file n.env: line 1: DB_PASSWORD: the value holds a NUL byte (not shown: it may be a secret)"},
+		{fenv, varFlags{}, "environment variable PANKA_VAR_DB_PASSWORD: the value is not valid UTF-8 text"},
+	}
+	for _, tt := range tests {
+		_, err := tt.v.values(context.Background(), tt.f)
+		if err == nil || strings.Contains(err.Error(), "hunter") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: err = %v, want %q and not the value", tt.v, err, tt.want)
+		}
+	}
+	if got, err := (&varFlags{Vars: []string{"A=Passwört €"}}).values(context.Background(), f); err != nil || got.Flags["A"] != "Passwört €" {
+		t.Errorf("UTF-8 value: %+v, %v", got, err)
+	}
+}
+
 // TestVarFilesRepeated: --var-file is repeatable, a later file winning
 // (a secret kept in its own file next to the common ones); a second
 // --var-file given was once the only one read, so the variables of the
