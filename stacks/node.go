@@ -553,6 +553,11 @@ func colonInValue(data []byte, line int) (int, string) {
 		second = len(rest) - 1
 	}
 	at := len(l) - len(rest) + second
+	if mayHoldSecret(key) {
+		// DB_PASSWORD: a: b in an environment's variables or an env
+		// map: the value is not quoted back.
+		return utf8.RuneCountInString(l[:at]) + 1, fmt.Sprintf("the value of %s holds \": \", which YAML reads as another key; put the value in quotes (not shown: it may be a secret)", key)
+	}
 	return utf8.RuneCountInString(l[:at]) + 1, fmt.Sprintf("the value of %s holds \": \", which YAML reads as another key; put the value in quotes (%s: \"%s\")", key, key, strings.TrimSpace(strings.ReplaceAll(rest, `"`, `\"`)))
 }
 
@@ -646,8 +651,15 @@ func noLineErrPos(msg string, data []byte) (line, col int, _ string) {
 		return 0, 0, msg
 	case strings.HasPrefix(msg, "unknown anchor '") && strings.HasSuffix(msg, "' referenced"):
 		name := strings.TrimSuffix(strings.TrimPrefix(msg, "unknown anchor '"), "' referenced")
+		off := aliasOffset(data, name)
+		if off >= 0 && mayHoldSecret(keyBefore(data, off)) {
+			// DB_PASSWORD: *x9... is a password starting with "*":
+			// not shown.
+			line, col := lineCol(data, off)
+			return line, col, fmt.Sprintf("the value of %s starts with \"*\", which YAML reads as an alias (not shown: it may be a secret): put the value in quotes", keyBefore(data, off))
+		}
 		msg += fmt.Sprintf(": *%s needs an &%s earlier in the same document (mark the value to reuse with &%s, then write *%s or <<: *%s)", name, name, name, name, name)
-		if off := aliasOffset(data, name); off >= 0 {
+		if off >= 0 {
 			line, col := lineCol(data, off)
 			return line, col, msg
 		}
@@ -918,8 +930,39 @@ func (c *convert) checkTag(y *yaml.Node, tag string) {
 	if !strings.HasPrefix(tag, "!!") {
 		hint = " (wire outputs with ${<component>.<output>} and values with ${NAME} variables, not !Ref or !Sub)"
 	}
-	key := c.keyPath("")
-	c.errs.add(pos{c.file, y.Line, y.Column}, strings.TrimSuffix(key, "."), "YAML tag %s is not supported: stack files hold plain values; remove the tag%s", tag, hint)
+	key := strings.TrimSuffix(c.keyPath(""), ".")
+	if last := key[strings.LastIndexByte(key, '.')+1:]; y.Kind == yaml.ScalarNode && mayHoldSecret(last) {
+		// DB_PASSWORD: !x9... is a password starting with "!": the
+		// tag is the value, not shown.
+		c.errs.add(pos{c.file, y.Line, y.Column}, key, "the value starts with \"!\", which YAML reads as a tag (not shown: it may be a secret): put the value in quotes, or remove the tag")
+		return
+	}
+	c.errs.add(pos{c.file, y.Line, y.Column}, key, "YAML tag %s is not supported: stack files hold plain values; remove the tag%s", tag, hint)
+}
+
+// mayHoldSecret reports whether key names a variable or an environment
+// variable (DB_PASSWORD: upper case, digits and _), whose value a YAML
+// error must not quote back: an environment's spec.variables or a
+// component's env may hold a secret.
+func mayHoldSecret(key string) bool {
+	return isEnvName(key) && strings.ToUpper(key) == key && strings.ContainsAny(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+}
+
+// keyBefore returns the key of a "KEY: " that comes right before offset
+// off of data on its line, "" when none does.
+func keyBefore(data []byte, off int) string {
+	start := bytes.LastIndexByte(data[:off], '\n') + 1
+	l := strings.TrimRight(string(data[start:off]), " ")
+	l, ok := strings.CutSuffix(l, ":")
+	if !ok {
+		return ""
+	}
+	l = strings.TrimLeft(l, " ")
+	l = strings.TrimLeft(strings.TrimPrefix(l, "- "), " ")
+	if i := strings.LastIndexAny(l, "{, "); i >= 0 {
+		l = l[i+1:]
+	}
+	return l
 }
 
 // YAMLErrorPos splits a yaml.v3 decoding error of data into its 1-based

@@ -712,3 +712,33 @@ func TestVariableNamesComponent(t *testing.T) {
 	_, err = loadResolve(testFS(files), "dev", ResolveOptions{Vars: VarValues{Flags: map[string]string{"KEY": "q", "QN": "q"}}})
 	wantErrs(t, err, append(want, cf+`:12:49: spec.subscriptions[1].protocol: (sensitive) is not one of sqs`)...)
 }
+
+// TestYAMLErrorsHideVariableValues: a YAML problem in the value of a
+// variable or an env entry (upper-case keys, where a secret may be
+// written) does not quote the value back: a password starting with "*"
+// or "!" (an alias or a tag to YAML) or holding ": " was printed in the
+// error ("unknown anchor 'hunter2' referenced: *hunter2 needs ...", "YAML
+// tag !hunter2 is not supported", "put the value in quotes (KEY:
+// \"hunter2: x\")"). Other keys keep the explanation with the text.
+func TestYAMLErrorsHideVariableValues(t *testing.T) {
+	const env = "stacks/s/environments/dev.yaml"
+	tests := []struct{ line, want string }{
+		{"    KEY: *hunter2", env + `:8:10: invalid YAML: the value of KEY starts with "*", which YAML reads as an alias (not shown: it may be a secret): put the value in quotes`},
+		{"    KEY: !hunter2", env + `:8:10: spec.variables.KEY: the value starts with "!", which YAML reads as a tag (not shown: it may be a secret): put the value in quotes, or remove the tag`},
+		{"    KEY: hunter2: x", env + `:8:17: invalid YAML: mapping values are not allowed in this context: the value of KEY holds ": ", which YAML reads as another key; put the value in quotes (not shown: it may be a secret)`},
+	}
+	for _, tt := range tests {
+		files := map[string]string{env: devYAML + tt.line + "\n"}
+		_, err := loadResolve(testFS(files), "dev", ResolveOptions{})
+		wantErrs(t, err, tt.want)
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the value is printed:\n%v", tt.line, err)
+		}
+	}
+	// A lower-case key keeps the value in its explanation.
+	files := map[string]string{cf: ms("healthCheck: {path: /h}") + "  description: Note: x\n"}
+	_, err := loadResolve(testFS(files), "dev", ResolveOptions{})
+	if err == nil || !strings.Contains(err.Error(), `(description: "Note: x")`) {
+		t.Errorf("description: %v", err)
+	}
+}

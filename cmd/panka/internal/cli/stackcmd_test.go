@@ -365,7 +365,9 @@ func TestParseVarFileErrorHidesValue(t *testing.T) {
 // quotes (DB_PASSWORD: \"hunter2: x\")"), to a terminal or a CI log.
 func TestParseVarFileYAMLErrorsHideValues(t *testing.T) {
 	tests := []struct{ data, want string }{
-		{"A: one\nDB_PASSWORD: *hunter2\n", `line 2:14: not valid YAML: a value starting with "*" is read as a YAML alias (not shown: the value may be a secret): put the value in quotes`},
+		{"A: one\nDB_PASSWORD: *hunter2\n", `line 2:14: not valid YAML: the value of DB_PASSWORD starts with "*", which YAML reads as an alias (not shown: it may be a secret): put the value in quotes`},
+		{"db_password: *hunter2\n", `line 1:14: not valid YAML: a value starting with "*" is read as a YAML alias (not shown: the value may be a secret): put the value in quotes`},
+		{"db_password: hunter2: x\n", `line 1:21: not valid YAML: mapping values are not allowed in this context: the value of db_password holds ": ", which YAML reads as another key; put the value in quotes (not shown: it may be a secret)`},
 		{"DB_PASSWORD: !hunter2\n", `line 1: DB_PASSWORD: the value starts with "!", which YAML reads as a tag (not shown: the value may be a secret): put the value in quotes`},
 		{"DB_PASSWORD: !!hunter2 x\n", `line 1: DB_PASSWORD: the value starts with "!", which YAML reads as a tag`},
 		{"DB_PASSWORD: &hunter2\n", `line 1: DB_PASSWORD: the value starts with "&", which YAML reads as an anchor, and nothing follows it (not shown: the value may be a secret): put the value in quotes`},
