@@ -213,7 +213,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 			}
 			break
 		}
-		tgt, err = rollbackToCommit(ctx, f, key, rec.Commit, given, history, opts.Force)
+		tgt, err = rollbackToCommit(ctx, f, key, rec.Commit, rec, given, history, opts.Force)
 		var missing *gitops.RefError
 		if errors.As(err, &missing) && missing.Missing {
 			// Not in this clone: the recorded spec still works.
@@ -224,7 +224,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 			return err
 		}
 	default:
-		if tgt, err = rollbackToCommit(ctx, f, key, opts.ToCommit, given, history, opts.Force); err != nil {
+		if tgt, err = rollbackToCommit(ctx, f, key, opts.ToCommit, nil, given, history, opts.Force); err != nil {
 			return err
 		}
 	}
@@ -458,8 +458,13 @@ func sensitiveFields(r *stacks.Resolved) []string {
 }
 
 // rollbackToCommit loads the stack's YAML at ref and resolves it with the
-// variables recorded for that commit's deployment, overridden by given.
-func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref string, given stacks.VarValues, history *historyPages, force bool) (*rollbackTarget, error) {
+// variables recorded for that commit's deployment, overridden by given:
+// those of want when it is a deployment of that commit (--to-previous),
+// else of the newest one. The newest deployment of a commit deployed
+// again with other --var values (a secret rotated, a setting changed) is
+// not the one --to-previous picked: its values made the rollback a
+// no-op, or refused the secrets given for the deployment it named.
+func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref string, want *statestore.Deployment, given stacks.VarValues, history *historyPages, force bool) (*rollbackTarget, error) {
 	src, err := planSource(ctx, f, ref)
 	if err != nil {
 		var re *gitops.RefError
@@ -496,8 +501,11 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 			notBefore = deployedNotBefore(c.CommitDate, f.Now())
 		}
 	}
-	rec, deployed, err := deploymentOf(ctx, history, commit, notBefore)
-	if err != nil {
+	var rec *statestore.Deployment
+	var deployed []string
+	if want != nil && want.Commit == commit {
+		rec = want
+	} else if rec, deployed, err = deploymentOf(ctx, history, commit, notBefore); err != nil {
 		return nil, err
 	}
 	if rec == nil {
