@@ -164,6 +164,14 @@ func (l *Locker) hint(err error) error {
 				"that they may use DynamoDB table %s, and locks.region", code, l.table)}
 		}
 	}
+	if what, throttled, ok := s3store.ServerFailure(err); ok {
+		if throttled {
+			return &explained{err, fmt.Sprintf("DynamoDB is throttling requests to table %s: %s; wait a minute and re-run, "+
+				"or give the table more capacity (`panka backend create` makes on-demand tables)", l.table, what)}
+		}
+		return &explained{err, fmt.Sprintf("DynamoDB kept failing for table %s: %s; wait and re-run, "+
+			"and if it goes on check the server's health (locks.endpoint for a DynamoDB-compatible server)", l.table, what)}
+	}
 	if cause := s3store.CredentialsError(err); cause != nil {
 		return fmt.Errorf("%w (%v); set aws.profile (or AWS_PROFILE), AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where a role is available", s3store.ErrNoCredentials, cause)
 	}

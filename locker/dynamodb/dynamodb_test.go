@@ -486,3 +486,59 @@ func TestReleaseRetriedAfterItLanded(t *testing.T) {
 		t.Fatalf("bob's lease after alice's release: %+v, %v", got, err)
 	}
 }
+
+// TestServerKeepsFailing: DynamoDB throttling a table (or failing) on every
+// attempt failed acquire, heartbeat, release and list with the SDK's text
+// ("operation error DynamoDB: Scan, exceeded maximum number of attempts, 6,
+// https response error StatusCode: 400, RequestID: ,
+// ProvisionedThroughputExceededException: ..."): nothing said it was
+// retried, nor what to do. Now: the table, the answer, how many attempts
+// and the next step.
+func TestServerKeepsFailing(t *testing.T) {
+	table := newTable(t)
+	proxy := testserver.NewFaultProxy(t, testserver.DynamoDB(t))
+	c := ddb.NewFromConfig(testserver.DynamoDBConfig(t), func(o *ddb.Options) {
+		o.BaseEndpoint = aws.String(proxy.URL)
+		o.RetryMaxAttempts = 2
+	})
+	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	held, err := l.TryAcquire(ctx, locker.Info{Key: locker.Key("orders", "dev"), LockedBy: "a"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		status int
+		code   string
+		want   string
+	}{
+		{400, "ProvisionedThroughputExceededException", "DynamoDB is throttling requests to table " + table +
+			": ProvisionedThroughputExceededException: injected ProvisionedThroughputExceededException (HTTP 400), still after 2 attempts; " +
+			"wait a minute and re-run, or give the table more capacity (`panka backend create` makes on-demand tables)"},
+		{400, "ThrottlingException", "DynamoDB is throttling requests to table " + table + ": ThrottlingException"},
+		{500, "InternalServerError", "DynamoDB kept failing for table " + table + ": InternalServerError: injected InternalServerError (HTTP 500), " +
+			"still after 2 attempts; wait and re-run, and if it goes on check the server's health (locks.endpoint for a DynamoDB-compatible server)"},
+		{503, "", "DynamoDB kept failing for table " + table + ": "},
+	} {
+		proxy.Set(testserver.FaultRule{Fault: testserver.FaultStatus, Status: c.status, Code: c.code})
+		errs := opErrors(l)
+		errs["heartbeat"] = l.Heartbeat(ctx, held.Key, held.ID, time.Minute)
+		errs["release"] = l.Release(ctx, held.Key, held.ID)
+		for name, err := range errs {
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s answered %d %s: %v\nwant %q", name, c.status, c.code, err, c.want)
+			}
+			noSDKText(t, name, err)
+			if errors.Is(err, locker.ErrLost) {
+				t.Errorf("%s answered %d %s: %v reads as a lost lease", name, c.status, c.code, err)
+			}
+		}
+	}
+	proxy.Set()
+	if got, err := l.Get(ctx, held.Key); err != nil || got.ID != held.ID {
+		t.Fatalf("lease after the failures: %+v, %v; want %s still held", got, err, held.ID)
+	}
+}

@@ -2,10 +2,12 @@ package s3_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -128,5 +130,64 @@ func TestRetriedConditionalWriteIsNotAConflict(t *testing.T) {
 	st, gv, err := s.Get(ctx, key)
 	if err != nil || st.Serial != 2 || gv != v {
 		t.Fatalf("Get: %+v %q, %v; want serial 2 at version %q", st, gv, err, v)
+	}
+}
+
+// TestServerKeepsFailing: a server that answers every attempt with a
+// throttle (503 SlowDown) or a server error (500 InternalError) failed the
+// command with the SDK's text ("operation error S3: GetObject, exceeded
+// maximum number of attempts, 6, https response error StatusCode: 503,
+// RequestID: , HostID: , api error SlowDown: ..."), which says neither that
+// it was retried on purpose nor what to do. It now says which bucket and
+// object, what the server answered, how often, and to wait and re-run.
+func TestServerKeepsFailing(t *testing.T) {
+	srv := testserver.S3(t)
+	bucket := testserver.NewBucket(t)
+	proxy := testserver.NewFaultProxy(t, srv.Endpoint)
+	c := s3store.NewClient(srv.AWSConfig(), s3store.ClientOptions{Endpoint: proxy.URL, UsePathStyle: true, MaxAttempts: 2})
+	s, err := s3store.New(c, s3store.Options{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	v, err := s.Put(ctx, key, &statestore.State{Serial: 1}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		rule testserver.FaultRule
+		call func() error
+		want string
+	}{
+		{testserver.FaultRule{Method: "GET", Fault: testserver.FaultStatus, Status: 503, Code: "SlowDown"},
+			func() error { _, _, err := s.Get(ctx, key); return err },
+			"read s3://" + bucket + "/stacks/orders/dev/state.json: bucket \"" + bucket + "\": the S3 server is throttling requests: " +
+				"SlowDown: injected SlowDown (HTTP 503), still after 2 attempts; wait a minute and re-run (other jobs may be using the bucket heavily)"},
+		{testserver.FaultRule{Method: "PUT", Path: "/state.json", Fault: testserver.FaultStatus, Status: 500, Code: "InternalError"},
+			func() error { _, err := s.Put(ctx, key, &statestore.State{Serial: 2}, v); return err },
+			"bucket \"" + bucket + "\": the S3 server kept failing: InternalError: injected InternalError (HTTP 500), still after 2 attempts; " +
+				"wait and re-run, and if it goes on check the server's health (backend.endpoint for an S3-compatible server)"},
+		{testserver.FaultRule{Method: "GET", Fault: testserver.FaultStatus, Status: 502},
+			func() error { _, err := s.History(ctx, key, 0, 10); return err },
+			"the S3 server kept failing: BadGateway (HTTP 502), still after 2 attempts; wait and re-run"},
+	} {
+		proxy.Set(c.rule)
+		err := c.call()
+		if err == nil || !errors.Is(err, s3store.ErrServerFailing) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v\nwant ErrServerFailing with %q", c.rule, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "RequestID") {
+			t.Errorf("the SDK's text is in the error: %v", err)
+		}
+	}
+	// Not every 5xx: 501 is a feature the server lacks, said as it is.
+	proxy.Set(testserver.FaultRule{Method: "GET", Fault: testserver.FaultStatus, Status: 501, Code: "NotImplemented"})
+	if _, _, err := s.Get(ctx, key); err == nil || errors.Is(err, s3store.ErrServerFailing) {
+		t.Errorf("501 NotImplemented: %v, want another error than ErrServerFailing", err)
+	}
+	proxy.Set()
+	if st, _, err := s.Get(ctx, key); err != nil || st.Serial != 1 {
+		t.Fatalf("state after the failures: %+v, %v; want serial 1 untouched", st, err)
 	}
 }

@@ -53,6 +53,11 @@ var (
 	ErrWrongRegion   = errors.New("the request was signed for another region than the bucket's")
 	ErrUnreachable   = errors.New("cannot reach the S3 endpoint")
 	ErrNoCredentials = errors.New("no AWS credentials")
+	// ErrServerFailing is a request the server kept refusing with a
+	// server error (HTTP 500, 502, 503, 504) or by throttling it, through
+	// every retry: nothing to fix in the set-up, the server is overloaded
+	// or failing.
+	ErrServerFailing = errors.New("the S3 server kept failing")
 	// ErrNotS3 is an answer no S3 server gives (a body that is not S3's
 	// XML, a GetObject without an ETag): backend.endpoint points at some
 	// other HTTP server. Reading it as "no state" or "corrupt state" would
@@ -231,6 +236,12 @@ func Explain(bucket string, err error) error {
 		}
 		return &explained{ErrWrongRegion, err, fmt.Sprintf("bucket %q: %s (%s); set backend.region to the bucket's region", bucket, ErrWrongRegion, msg)}
 	}
+	if what, throttled, ok := ServerFailure(err); ok {
+		if throttled {
+			return &explained{ErrServerFailing, err, fmt.Sprintf("bucket %q: the S3 server is throttling requests: %s; wait a minute and re-run (other jobs may be using the bucket heavily)", bucket, what)}
+		}
+		return &explained{ErrServerFailing, err, fmt.Sprintf("bucket %q: %s: %s; wait and re-run, and if it goes on check the server's health (backend.endpoint for an S3-compatible server)", bucket, ErrServerFailing, what)}
+	}
 	var send *smithyhttp.RequestSendError
 	if errors.As(err, &send) && !ContextDone(err) {
 		var dns *net.DNSError
@@ -246,6 +257,45 @@ func Explain(bucket string, err error) error {
 		return &explained{ErrNotS3, err, notS3(fmt.Sprintf("HTTP %d with a body that is not S3's XML", status)).Error()}
 	}
 	return err
+}
+
+// ServerFailure describes err when the server answered with a server error
+// (HTTP 500, 502, 503, 504; not 501, a feature it lacks) or throttled the
+// request (SlowDown, ThrottlingException, ProvisionedThroughputExceeded...,
+// HTTP 429): the answers the SDK retries, so err is what the last attempt
+// got. what reads like "SlowDown (HTTP 503), still after 6 attempts", with
+// the server's message when it gave one. ok is false for other errors.
+// The DynamoDB lock backend uses it too.
+func ServerFailure(err error) (what string, throttled, ok bool) {
+	if err == nil || ContextDone(err) {
+		return "", false, false
+	}
+	code, status := codeOf(err), statusOf(err)
+	_, throttled = retry.DefaultThrottleErrorCodes[code]
+	throttled = throttled || status == http.StatusTooManyRequests
+	failing := status == http.StatusInternalServerError || status == http.StatusBadGateway ||
+		status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout ||
+		code == "InternalError" || code == "InternalServerError" || code == "ServiceUnavailable"
+	if !throttled && !failing {
+		return "", false, false
+	}
+	what = code
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorMessage() != "" && code != "" && ae.ErrorMessage() != http.StatusText(status) {
+		what += ": " + ae.ErrorMessage()
+	}
+	if status != 0 {
+		if what == "" {
+			what = fmt.Sprintf("HTTP %d", status)
+		} else {
+			what += fmt.Sprintf(" (HTTP %d)", status)
+		}
+	}
+	var mae *retry.MaxAttemptsError
+	if errors.As(err, &mae) {
+		what += fmt.Sprintf(", still after %d attempts", mae.Attempt)
+	}
+	return what, throttled, true
 }
 
 // CredentialsError returns the cause when err is the SDK failing to find or
