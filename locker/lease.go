@@ -328,14 +328,29 @@ func (ls *Lease) Release(ctx context.Context) error {
 
 func (ls *Lease) release(ctx context.Context) error {
 	key, id := ls.info.Key, ls.info.ID
+	const attempts = 3
 	var err error
-	for attempt := 0; attempt < 3; attempt++ {
+	hung := 0
+	start := time.Now()
+	for attempt := 0; attempt < attempts; attempt++ {
 		if attempt > 0 {
 			if ls.opts.Clock.Sleep(ctx, ls.opts.MinBackoff<<attempt) != nil {
 				break
 			}
 		}
-		err = ls.locker.Release(ctx, key, id)
+		// A call that hangs (its request or answer lost) must leave time
+		// for another attempt: each gets its share of what is left of
+		// ctx. With the whole of it, one lost answer used it all up and
+		// the lease stayed held until its ttl ran out.
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok {
+			actx, cancel = context.WithTimeout(ctx, max(time.Until(dl)/time.Duration(attempts-attempt), time.Second))
+		}
+		err = ls.locker.Release(actx, key, id)
+		if err != nil && actx.Err() != nil {
+			hung++
+		}
+		cancel()
 		if err == nil {
 			return nil
 		}
@@ -350,5 +365,13 @@ func (ls *Lease) release(ctx context.Context) error {
 			return fmt.Errorf("release lock %s: %w", key, err)
 		}
 	}
-	return fmt.Errorf("release lock %s (lock id %s): %w; it stays held until it expires or `panka unlock --force` removes it", key, id, err)
+	next := fmt.Sprintf("it stays held until it expires (%s) or `panka unlock --force` removes it", ls.Info().ExpiresAt.UTC().Format(time.RFC3339))
+	if hung > 0 && (hung == attempts || ctx.Err() != nil) {
+		// The SDK's text of a cancelled call ("https response error
+		// StatusCode: 0, RequestID: , canceled, context deadline
+		// exceeded") says nothing useful.
+		return fmt.Errorf("release lock %s (lock id %s): the lock backend did not answer (%d attempts in %s): %w; %s",
+			key, id, hung, time.Since(start).Round(time.Second), context.DeadlineExceeded, next)
+	}
+	return fmt.Errorf("release lock %s (lock id %s): %w; %s", key, id, err, next)
 }

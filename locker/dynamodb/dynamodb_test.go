@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -540,5 +541,52 @@ func TestServerKeepsFailing(t *testing.T) {
 	proxy.Set()
 	if got, err := l.Get(ctx, held.Key); err != nil || got.ID != held.ID {
 		t.Fatalf("lease after the failures: %+v, %v; want %s still held", got, err, held.ID)
+	}
+}
+
+// TestReleaseRetriesAHungCall: the release of a lease on the way out has a
+// bounded time (panka gives it 15 s); a DeleteItem whose answer never came
+// used all of it, as the HTTP client's own timeout is as long, so nothing
+// retried and the lease stayed held for its whole ttl (an hour), blocking
+// the next run elsewhere. Each attempt now gets its share of the time, and
+// a later one releases the lease (or finds the first one landed).
+func TestReleaseRetriesAHungCall(t *testing.T) {
+	table := newTable(t)
+	proxy := testserver.NewFaultProxy(t, testserver.DynamoDB(t))
+	c := ddb.NewFromConfig(testserver.DynamoDBConfig(t), func(o *ddb.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
+	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fault := range []testserver.Fault{testserver.FaultBlackhole, testserver.FaultLostAnswer} {
+		lease, err := locker.Acquire(context.Background(), l, locker.Info{Key: locker.Key("orders", "dev"), LockedBy: "a"}, locker.LeaseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy.Set(testserver.FaultRule{Target: "DeleteItem", Fault: fault, Times: 1})
+		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+		err = lease.Release(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("release whose first call got fault %d: %v\n%s", fault, err, proxy.Log())
+		}
+		if _, err := l.Get(context.Background(), lease.Info().Key); !errors.Is(err, locker.ErrNotFound) {
+			t.Fatalf("after the release (fault %d) the lock is still there: %v\n%s", fault, err, proxy.Log())
+		}
+	}
+	// A backend that never answers: said so, without the SDK's text.
+	lease, err := locker.Acquire(context.Background(), l, locker.Info{Key: locker.Key("orders", "dev"), LockedBy: "a"}, locker.LeaseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Set(testserver.FaultRule{Target: "DeleteItem", Fault: testserver.FaultBlackhole})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	err = lease.Release(ctx)
+	want := regexp.MustCompile("^" + regexp.QuoteMeta(fmt.Sprintf("release lock stack:orders:env:dev (lock id %s): the lock backend did not answer (", lease.Info().ID)) +
+		`[23] attempts in 3s\): context deadline exceeded; ` +
+		regexp.QuoteMeta(fmt.Sprintf("it stays held until it expires (%s) or `panka unlock --force` removes it", lease.Info().ExpiresAt.UTC().Format(time.RFC3339))) + "$")
+	if err == nil || !want.MatchString(err.Error()) {
+		t.Fatalf("release against a silent backend: %v\nwant %s", err, want)
 	}
 }
