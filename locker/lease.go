@@ -66,6 +66,11 @@ type LeaseOptions struct {
 	// OnWait is called with the current holder while waiting, at most once
 	// every OnWaitEvery (and always on the first failed attempt).
 	OnWait func(holder Info)
+	// OnWaitError is called, while waiting, with the error of an attempt
+	// that did not find the lock held (the backend unreachable, a missing
+	// table, denied credentials): it returns whether to go on waiting.
+	// Nil goes on waiting whatever the error.
+	OnWaitError func(err error) bool
 	// OnWaitEvery throttles OnWait.
 	OnWaitEvery time.Duration
 	// MinBackoff and MaxBackoff bound the exponential backoff (with jitter)
@@ -151,6 +156,9 @@ func Acquire(ctx context.Context, l Locker, info Info, opts LeaseOptions) (*Leas
 				return nil, fmt.Errorf("%w (gave up after waiting %s)", err, opts.Wait)
 			}
 			return nil, fmt.Errorf("acquire lock %s (gave up after waiting %s): %w", info.Key, opts.Wait, err)
+		}
+		if !isHeld && opts.OnWaitError != nil && !opts.OnWaitError(err) {
+			return nil, fmt.Errorf("acquire lock %s: %w", info.Key, err)
 		}
 		if isHeld && opts.OnWait != nil && (!notified || now.Sub(lastNotice) >= opts.OnWaitEvery) {
 			opts.OnWait(held.Holder)

@@ -10,6 +10,8 @@ import (
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/locker"
+	ddblocker "panka.dev/panka/locker/dynamodb"
+	s3store "panka.dev/panka/statestore/s3"
 )
 
 // releaseTimeout bounds the release of a lease on the way out, after the
@@ -48,6 +50,7 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 	}
 	who, meta := f.LockIdentity(ctx, cfg, operation, commit)
 	info := locker.Info{Key: locker.Key(stack, env), LockedBy: who, Metadata: meta}
+	var lastErrNotice time.Time
 	opts := locker.LeaseOptions{
 		TTL: cfg.Locks.TTL.D(), Heartbeat: cfg.Locks.Heartbeat.D(), Wait: wait, Clock: clock,
 		OnWait: func(h locker.Info) {
@@ -72,6 +75,19 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 			}
 			fmt.Fprintf(f.Notices(), "Waiting for the lock on %s/%s: %s%s\n", stack, env, describeHolder(h, clock.Now()), note)
 		},
+		OnWaitError: func(err error) bool {
+			// A set-up mistake (a missing table or bucket, credentials,
+			// the endpoint of another server) does not pass by waiting:
+			// said at once, not after --lock-timeout of silence.
+			if !transientLockError(err) {
+				return false
+			}
+			if now := clock.Now(); lastErrNotice.IsZero() || now.Sub(lastErrNotice) >= locker.DefaultOnWaitEvery {
+				lastErrNotice = now
+				fmt.Fprintf(f.Notices(), "Waiting for the lock on %s/%s: the lock backend failed (%v); retrying until --lock-timeout %s runs out\n", stack, env, err, wait)
+			}
+			return true
+		},
 		OnHeartbeatError: func(err error) {
 			f.Log.Warn().Err(err).Str("stack", stack).Str("environment", env).Msg("lock heartbeat failed; retrying until the lease would expire")
 		},
@@ -89,6 +105,17 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 	}
 	f.Log.Debug().Str("stack", stack).Str("environment", env).Str("lockId", lease.Info().ID).Str("lockedBy", who).Msg("lock acquired")
 	return lease, nil
+}
+
+// transientLockError reports whether err, of a lock backend, may pass by
+// waiting: the server unreachable or not answering, or answering with
+// server errors or throttling through every retry.
+func transientLockError(err error) bool {
+	if errors.Is(err, s3store.ErrUnreachable) || errors.Is(err, s3store.ErrServerFailing) || errors.Is(err, ddblocker.ErrUnreachable) {
+		return true
+	}
+	_, _, failing := s3store.ServerFailure(err)
+	return failing
 }
 
 // leaseLost is asked right before a command records what it did under

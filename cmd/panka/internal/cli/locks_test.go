@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"panka.dev/panka/locker"
 	"panka.dev/panka/locker/dynamodb"
@@ -174,4 +175,72 @@ func TestLocksListStackBackend(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("locks list = %v, want %v", got, want)
 	}
+}
+
+// TestLockWaitOnBackendErrors: with --lock-timeout, every error of the lock
+// backend was retried in silence until the wait ran out, so a missing table
+// or bucket (or denied credentials) took a CI job the whole timeout (say
+// 30m) to report. A set-up mistake now fails at once; a backend that is
+// down or failing is retried, and the wait says so.
+func TestLockWaitOnBackendErrors(t *testing.T) {
+	ctx := context.Background()
+	acquire := func(t *testing.T, wait time.Duration, env ...string) (*locker.Lease, error, string, time.Duration) {
+		t.Helper()
+		f, _, _, errOut := lockTestFactory(t, env...)
+		cfg, err := f.Config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		lease, err := f.AcquireLease(ctx, cfg, "app", "prod", "apply", "0123456789abcdef", wait)
+		if lease != nil {
+			t.Cleanup(func() { f.ReleaseLease(lease) })
+		}
+		return lease, err, errOut.String(), time.Since(start)
+	}
+	t.Run("missing table", func(t *testing.T) {
+		env := lockBackends(t)["dynamodb"](t)
+		env = append(env, "PANKA_LOCKS_TABLE="+testserver.UniqueName("panka-nolocks-"))
+		_, err, notices, took := acquire(t, 20*time.Second, env...)
+		if err == nil || !strings.Contains(err.Error(), "the table does not exist") || strings.Contains(err.Error(), "gave up") || took > 10*time.Second {
+			t.Fatalf("wait on a missing table: %v after %s, want the missing table at once", err, took)
+		}
+		if notices != "" {
+			t.Errorf("notices: %s", notices)
+		}
+	})
+	t.Run("missing bucket", func(t *testing.T) {
+		env := lockBackends(t)["s3"](t)
+		env = append(env, "PANKA_BACKEND_BUCKET="+testserver.UniqueName("panka-nobucket-"))
+		_, err, _, took := acquire(t, 20*time.Second, env...)
+		if err == nil || !strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "gave up") || took > 10*time.Second {
+			t.Fatalf("wait on a missing bucket: %v after %s, want the missing bucket at once", err, took)
+		}
+	})
+	t.Run("server down", func(t *testing.T) {
+		env := lockBackends(t)["dynamodb"](t)
+		env = append(env, "PANKA_LOCKS_ENDPOINT=http://127.0.0.1:1")
+		_, err, notices, _ := acquire(t, 2*time.Second, env...)
+		if err == nil || !strings.Contains(err.Error(), "gave up after waiting 2s") || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("wait on a closed port: %v, want it retried until the wait ran out", err)
+		}
+		if !strings.Contains(notices, "Waiting for the lock on app/prod: the lock backend failed (") || !strings.Contains(notices, "retrying until --lock-timeout 2s runs out") {
+			t.Errorf("the wait did not say why it waits:\n%s", notices)
+		}
+	})
+	t.Run("server failing for a while", func(t *testing.T) {
+		env := lockBackends(t)["dynamodb"](t)
+		proxy := testserver.NewFaultProxy(t, testserver.DynamoDB(t))
+		env = append(env, "PANKA_LOCKS_ENDPOINT="+proxy.URL)
+		// Every attempt of the first acquire (the SDK makes 6), then it
+		// works again.
+		proxy.Set(testserver.FaultRule{Target: "PutItem", Fault: testserver.FaultStatus, Status: 503, Code: "ServiceUnavailable", Times: 6})
+		lease, err, notices, _ := acquire(t, 5*time.Minute, env...)
+		if err != nil || lease == nil {
+			t.Fatalf("wait through a failing server: %v\n%s", err, proxy.Log())
+		}
+		if !strings.Contains(notices, "the lock backend failed (put lock item stack:app:env:prod in DynamoDB table") || !strings.Contains(notices, "DynamoDB kept failing") {
+			t.Errorf("the wait did not say why it waits:\n%s", notices)
+		}
+	})
 }
