@@ -191,3 +191,44 @@ func TestServerKeepsFailing(t *testing.T) {
 		t.Fatalf("state after the failures: %+v, %v; want serial 1 untouched", st, err)
 	}
 }
+
+// TestAnswerCutPartwayIsAskedAgain: the SDK retries a request that fails,
+// not the reading of an answer that began: one connection dropped in the
+// middle of state.json (or a history record) failed status, history and
+// the start of an apply. It is read again; a server that cuts every answer
+// still gets the error, which says how often it was tried.
+func TestAnswerCutPartwayIsAskedAgain(t *testing.T) {
+	srv := testserver.S3(t)
+	bucket := testserver.NewBucket(t)
+	proxy := testserver.NewFaultProxy(t, srv.Endpoint)
+	c := s3store.NewClient(srv.AWSConfig(), s3store.ClientOptions{Endpoint: proxy.URL, UsePathStyle: true})
+	s, err := s3store.New(c, s3store.Options{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	if _, err := s.Put(ctx, key, &statestore.State{Serial: 1}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendHistory(ctx, key, &statestore.Deployment{Serial: 1, StartedAt: testTime}); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Set(testserver.FaultRule{Method: "GET", Path: "/state.json", Fault: testserver.FaultDropMidBody, Times: 2},
+		testserver.FaultRule{Method: "GET", Path: "/history/", Fault: testserver.FaultDropMidBody, Times: 1})
+	if st, _, err := s.Get(ctx, key); err != nil || st.Serial != 1 {
+		t.Fatalf("Get through two cut answers: %+v, %v\n%s", st, err, proxy.Log())
+	}
+	if h, err := s.History(ctx, key, 0, 10); err != nil || len(h) != 1 {
+		t.Fatalf("History through a cut answer: %d records, %v\n%s", len(h), err, proxy.Log())
+	}
+	if proxy.Faults() != 3 {
+		t.Fatalf("%d faults injected, want 3:\n%s", proxy.Faults(), proxy.Log())
+	}
+	proxy.Set(testserver.FaultRule{Method: "GET", Path: "/state.json", Fault: testserver.FaultDropMidBody})
+	_, _, err = s.Get(ctx, key)
+	want := "read s3://" + bucket + "/stacks/orders/dev/state.json: the S3 server stopped sending it partway (unexpected EOF, 3 attempts); check backend.endpoint"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Get from a server that cuts every answer: %v\nwant %s", err, want)
+	}
+}

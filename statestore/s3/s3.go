@@ -373,27 +373,57 @@ func isPreconditionFailed(err error) bool {
 }
 
 // read returns an object's bytes and ETag; (nil, "", nil) when it does not exist.
+// An answer cut partway (the connection reset or closed before the end of
+// the body) is asked for again, up to three times in all: the SDK retries
+// a request that fails, not the reading of its answer, and one dropped
+// connection failed status, history and the start of an apply.
 func (s *Store) read(ctx context.Context, key string) ([]byte, string, error) {
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		data, etag, cut, err := s.readOnce(ctx, key)
+		if cut == nil {
+			return data, etag, err
+		}
+		var ne net.Error
+		if attempt == attempts || ctx.Err() != nil || (errors.As(cut, &ne) && ne.Timeout()) {
+			// A stall (the client's request timeout ended it) is not
+			// asked for again: each try would take as long.
+			return nil, "", fmt.Errorf("read %s: the S3 server stopped sending it partway (%w%s); check backend.endpoint "+
+				"(PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up, then re-run", s.where(key), cut, tries(attempt))
+		}
+	}
+}
+
+// tries is ", N attempts" for a message when n > 1.
+func tries(n int) string {
+	if n > 1 {
+		return fmt.Sprintf(", %d attempts", n)
+	}
+	return ""
+}
+
+// readOnce is one GetObject of read; cut is the error of reading a body
+// that began and did not end.
+func (s *Store) readOnce(ctx context.Context, key string) (data []byte, etag string, cut, err error) {
 	out, err := s.api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.opts.Bucket), Key: aws.String(key)})
 	if err != nil {
 		if isNotFound(err) {
-			return nil, "", nil
+			return nil, "", nil, nil
 		}
-		return nil, "", s.classify("read", key, err)
+		return nil, "", nil, s.classify("read", key, err)
 	}
 	defer out.Body.Close()
 	if out.ETag == nil {
-		return nil, "", fmt.Errorf("read %s: %w", s.where(key), notS3("its answer to GetObject has no ETag"))
+		return nil, "", nil, fmt.Errorf("read %s: %w", s.where(key), notS3("its answer to GetObject has no ETag"))
 	}
-	data, err := io.ReadAll(out.Body)
+	data, err = io.ReadAll(out.Body)
 	if err != nil {
 		// The answer began but did not end: a server that stalls, or a
 		// connection cut partway (the client's request timeout ends a
 		// stall).
-		return nil, "", fmt.Errorf("read %s: the S3 server stopped sending it partway (%w); check backend.endpoint "+
-			"(PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up, then re-run", s.where(key), err)
+		return nil, "", err, nil
 	}
-	return data, aws.ToString(out.ETag), nil
+	return data, aws.ToString(out.ETag), nil, nil
 }
 
 // put writes data at key with the given condition (ifMatch or, when empty, If-None-Match: *).
