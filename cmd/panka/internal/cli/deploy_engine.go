@@ -137,6 +137,28 @@ func (f *Factory) engineStateFunc(cfg *config.Resolved, key statestore.Key) func
 	}
 }
 
+// engineRanUnrecorded reports whether Pulumi's state of key holds an update
+// although panka recorded nothing there (no state.json, no history): a
+// first deployment whose record could not be written (the state server
+// failed after the engine ran), or one that was killed. Its resources may
+// exist while status says "not deployed" and plan lists them as creates.
+// False when it cannot tell (another Pulumi backend, an error).
+func (f *Factory) engineRanUnrecorded(ctx context.Context, cfg *config.Resolved, key statestore.Key) bool {
+	if cfg.Pulumi.Backend != "" && cfg.Pulumi.Backend != "s3" && cfg.Pulumi.Backend != "diy" {
+		return false
+	}
+	pdir, err := pulumiDir(cfg, key)
+	if err != nil {
+		return false
+	}
+	token, hasHistory := f.engineStateToken(cfg, pdir, key)
+	if cur, err := token(ctx, ""); err != nil || cur == "" {
+		return false
+	}
+	ran, err := hasHistory(ctx)
+	return err == nil && ran
+}
+
 // engineStateToken returns engineStateFunc's token of the checkpoint under
 // pdir, and whether the stack's update history holds anything.
 func (f *Factory) engineStateToken(cfg *config.Resolved, pdir string, key statestore.Key) (token func(context.Context, string) (string, error), hasHistory func(context.Context) (bool, error)) {

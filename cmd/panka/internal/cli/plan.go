@@ -356,7 +356,20 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 			}
 		}
 	}
+	if state == nil && noHistory(ctx, store, skey) && opts.F.engineRanUnrecorded(ctx, d.cfg, skey) && !leaseHeldNow(ctx, opts.F, d.cfg, skey) {
+		// Nothing recorded, so the plan creates everything; but a first
+		// deployment whose record failed (or a killed one) may have made
+		// them already.
+		opts.F.Warnf("nothing is recorded for %s, but the engine's state holds a deployment that was not recorded (its record could not be written, or it was killed): "+
+			"resources this plan creates may exist already; panka apply takes them over from the engine's state and records them", skey)
+	}
 	return &planResult{plan: p, desired: desired, key: d.key}, nil
+}
+
+// noHistory reports whether key's history is known to be empty.
+func noHistory(ctx context.Context, store statestore.Store, key statestore.Key) bool {
+	h, err := store.History(ctx, key, 0, 1)
+	return err == nil && len(h) == 0
 }
 
 // warnPlanBehindDeployed warns, for a plan with changes, when the

@@ -126,6 +126,10 @@ type EnvStatus struct {
 	// check said. Not checked while a lease is held by a run that still
 	// may be writing it (one of another host, or one that runs here).
 	EngineStateChanged bool `json:"engineStateChanged,omitempty"`
+	// EngineStateUnrecorded: nothing is recorded (no state, no history)
+	// but Pulumi's state holds an update: a first deployment whose record
+	// failed to be written, or a killed one. Its resources may exist.
+	EngineStateUnrecorded bool `json:"engineStateUnrecorded,omitempty"`
 	// Error says why the state could not be read (Status "unreadable":
 	// corrupt, or written by a newer panka).
 	Error string `json:"error,omitempty"`
@@ -319,6 +323,9 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				(h[0].Operation != statestore.OpDestroy || h[0].Result != statestore.ResultSucceeded) {
 				es.Status, es.Missing = "state missing", statusDeployment(repo, h[0])
 				continue
+			}
+			if es.Lock == nil || es.LockExpired || es.LockHolderGone {
+				es.EngineStateUnrecorded = f.engineRanUnrecorded(ctx, cfg, key)
 			}
 			if out.Head != "" {
 				checkEnvs = append(checkEnvs, env)
@@ -642,6 +649,10 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			}
 		} else if e.Deployed != nil {
 			fmt.Fprintln(w, "  drift:     never checked (panka drift detect)")
+		}
+		if e.EngineStateUnrecorded {
+			fmt.Fprintf(w, "  engine:    its state holds a deployment that was not recorded (its record could not be written, or it was killed): "+
+				"resources may exist although nothing is recorded; panka apply --stack %s --environment %s deploys and records them\n", s.Stack, e.Environment)
 		}
 		if e.EngineStateChanged {
 			fmt.Fprintf(w, "  engine:    its state was written after the last recorded deployment, by a run that recorded nothing: "+

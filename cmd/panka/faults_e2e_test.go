@@ -1,0 +1,59 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"panka.dev/panka/statestore/testserver"
+)
+
+// TestFirstApplyUnrecordedStatusTellsTheTruth: the first apply of an
+// environment ran the engine, and then the state server refused its
+// history record (503 SlowDown on every attempt), so nothing was recorded.
+// The error sent the user to panka status, which said "not deployed" and
+// nothing else, and plan listed every component as a create, although the
+// engine had made them all. Both now say that the engine's state holds a
+// deployment that was not recorded; the next apply takes the resources
+// over and records them, and the notes go away.
+func TestFirstApplyUnrecordedStatusTellsTheTruth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	r := newE2ERepo(t, servers)
+	proxy := testserver.NewFaultProxy(t, testserver.S3(t).Endpoint)
+	env := []string{"PANKA_BACKEND_ENDPOINT=" + proxy.URL}
+
+	proxy.Set(testserver.FaultRule{Method: "PUT", Path: "/stacks/shop/dev/history/", Fault: testserver.FaultStatus, Status: 503, Code: "SlowDown"})
+	_, errOut, code := r.panka(env, applyDev...)
+	if code != 1 || !strings.Contains(errOut, "the apply of shop/dev (serial 1, succeeded) was not recorded") ||
+		!strings.Contains(errOut, "the S3 server is throttling requests: SlowDown") {
+		t.Fatalf("apply with the history write refused: exit %d\n%s", code, errOut)
+	}
+	proxy.Set()
+
+	note := "engine:    its state holds a deployment that was not recorded"
+	out := r.mustPanka(env, "status", "--stack", "shop", "--environment", "dev")
+	if !strings.Contains(out, "shop/dev: not deployed") || !strings.Contains(out, note) ||
+		!strings.Contains(out, "panka apply --stack shop --environment dev deploys and records them") {
+		t.Fatalf("status after the unrecorded first apply:\n%s", out)
+	}
+	out = r.mustPanka(env, "status", "--stack", "shop", "--environment", "dev", "-o", "json")
+	if !strings.Contains(out, `"engineStateUnrecorded": true`) {
+		t.Fatalf("status -o json after the unrecorded first apply:\n%s", out)
+	}
+	_, errOut, code = r.panka(env, "plan", "--stack", "shop", "--environment", "dev")
+	if code != 0 || !strings.Contains(errOut, "Warning: nothing is recorded for shop/dev, but the engine's state holds a deployment that was not recorded") {
+		t.Fatalf("plan after the unrecorded first apply: exit %d\n%s", code, errOut)
+	}
+
+	out = r.mustPanka(env, applyDev...)
+	if !strings.Contains(out, "Apply of shop/dev succeeded: 0 created, 0 updated, 0 replaced, 0 deleted (serial 1") {
+		t.Fatalf("re-apply did not take the resources over:\n%s", out)
+	}
+	if out := r.mustPanka(env, "status", "--stack", "shop", "--environment", "dev"); strings.Contains(out, "engine:") {
+		t.Fatalf("status after the re-apply still notes the engine:\n%s", out)
+	}
+	if _, errOut, _ := r.panka(env, "plan", "--stack", "shop", "--environment", "production"); strings.Contains(errOut, "not recorded") {
+		t.Fatalf("plan of an environment never deployed notes the engine:\n%s", errOut)
+	}
+}
