@@ -133,6 +133,11 @@ func historyTypoHint(ctx context.Context, f *Factory, s statestore.Store, key st
 	}
 	if len(keys) == 0 {
 		names, err := statestore.StackNames(ctx, s)
+		// The stack's own folder may hold other objects than states (the
+		// engine's state of a deployment that was not recorded): it is
+		// not deployed there, whatever the listing of stack names says,
+		// and was suggested as itself ("did you mean "shop"?").
+		names = slices.DeleteFunc(names, func(n string) bool { return n == key.Stack })
 		if err != nil || len(names) == 0 {
 			return
 		}
@@ -150,6 +155,9 @@ func historyTypoHint(ctx context.Context, f *Factory, s statestore.Store, key st
 			fmt.Fprintf(f.Notices(), "No stack %q is deployed there; stacks deployed there: %s (panka state list lists every stack/environment).\n", key.Stack, listSome(names, 20))
 			return
 		}
+	}
+	if len(keys) == 0 {
+		return
 	}
 	names := make([]string, len(keys))
 	for i, k := range keys {

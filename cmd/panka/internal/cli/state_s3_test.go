@@ -417,3 +417,38 @@ func TestStateListS3ReadsNotLists(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryHintOfAStackWithoutState: a first deployment whose record
+// could not be written leaves the engine's state under
+// stacks/<stack>/<env>/pulumi/ and no state.json. history then followed
+// "No deployments of shop/dev" with `No stack "shop" is deployed there; did
+// you mean "shop"?` and "Deployed there: ." (the stack's folder is listed
+// as a stack name, but holds no state).
+func TestHistoryHintOfAStackWithoutState(t *testing.T) {
+	e := newSTEnv(t)
+	c := testserver.S3Client(t)
+	ctx := context.Background()
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(e.bucket), Key: aws.String("stacks/shop/dev/pulumi/.pulumi/meta.yaml"),
+		Body: strings.NewReader("version: 1\n")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, stack := range []string{"shop", "sohp"} {
+		out, errOut, code := e.run(nil, "history", "-s", stack, "-e", "dev")
+		if code != 0 || !strings.Contains(errOut, "No deployments of "+stack+"/dev in s3://"+e.bucket+"/.") ||
+			strings.Contains(errOut, `did you mean "`+stack+`"`) || strings.Contains(errOut, "Deployed there: .") {
+			t.Fatalf("history -s %s: exit %d\nstdout:\n%s\nstderr:\n%s", stack, code, out, errOut)
+		}
+	}
+	store, err := s3store.New(c, s3store.Options{Bucket: e.bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Put(ctx, statestore.Key{Stack: "orders", Environment: "dev"}, &statestore.State{SchemaVersion: statestore.SchemaVersion,
+		Serial: 1, Stack: "orders", Environment: "dev", Status: statestore.StatusDeployed}, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, _ := e.run(nil, "history", "-s", "shop", "-e", "dev")
+	if want := `No stack "shop" is deployed there; stacks deployed there: orders (`; !strings.Contains(errOut, want) {
+		t.Fatalf("history -s shop with orders deployed:\n%s\nwant %s", errOut, want)
+	}
+}
