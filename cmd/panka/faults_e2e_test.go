@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -55,5 +57,47 @@ func TestFirstApplyUnrecordedStatusTellsTheTruth(t *testing.T) {
 	}
 	if _, errOut, _ := r.panka(env, "plan", "--stack", "shop", "--environment", "production"); strings.Contains(errOut, "not recorded") {
 		t.Fatalf("plan of an environment never deployed notes the engine:\n%s", errOut)
+	}
+}
+
+// TestEngineStateWriteRefused: the state server throttles every write of
+// the engine's own checkpoint. The apply failed with Pulumi's text around
+// the SDK's ("failed to save snapshot: An IO error occurred while writing
+// the new snapshot file: blob (key ...) (code=Unknown): operation error S3:
+// PutObject, exceeded maximum number of attempts, 3, ..."): it now says
+// which object, what the server answered and to wait and re-run; the run
+// is recorded as failed, the lock released, and the re-run converges.
+func TestEngineStateWriteRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	r := newE2ERepo(t, servers)
+	proxy := testserver.NewFaultProxy(t, testserver.S3(t).Endpoint)
+	env := []string{"PANKA_BACKEND_ENDPOINT=" + proxy.URL}
+
+	r.mustPanka(env, applyDev...)
+	stackFile := filepath.Join(r.dir, "stacks", "shop", "stack.yaml")
+	b, err := os.ReadFile(stackFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stackFile, []byte(strings.Replace(string(b), "hello from dev", "hello again", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.git("commit", "-qam", "greeting")
+
+	proxy.Set(testserver.FaultRule{Method: "PUT", Path: "/pulumi/.pulumi/stacks/panka/shop-dev.json?x-id=PutObject", Fault: testserver.FaultStatus, Status: 503, Code: "SlowDown"})
+	_, errOut, code := r.panka(env, applyDev...)
+	want := "the engine's PutObject of its own state s3://" + r.bucket + "/stacks/shop/dev/pulumi/.pulumi/stacks/panka/shop-dev.json failed: " +
+		"the S3 server answered SlowDown (HTTP 503), still after 3 attempts; the server is throttling or failing: wait and re-run"
+	if code != 1 || !strings.Contains(errOut, want) {
+		t.Fatalf("apply with the engine's state writes refused: exit %d, want 1 and %q\n%s", code, want, errOut)
+	}
+	proxy.Set()
+	if out := r.mustPanka(env, "status", "--stack", "shop", "--environment", "dev"); !strings.Contains(out, "lock:      free") || !strings.Contains(out, "shop/dev: failed (serial 2)") {
+		t.Fatalf("status after the failed apply:\n%s", out)
+	}
+	if out := r.mustPanka(env, applyDev...); !strings.Contains(out, "Apply of shop/dev succeeded: 0 created, 1 updated") {
+		t.Fatalf("re-apply:\n%s", out)
 	}
 }

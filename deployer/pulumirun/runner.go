@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
@@ -504,6 +507,9 @@ func (r *Runner) wrap(ctx context.Context, what string, err error, t *translator
 		return fmt.Errorf("%s on stack %q: Pulumi needs the secrets passphrase: set PULUMI_CONFIG_PASSPHRASE "+
 			"(or pulumi.secretsProvider to awskms://...): %w", what, r.opts.Stack, err)
 	}
+	if hint := stateObjectError(msg+"\n"+strings.Join(diags, "\n"), r.opts.BackendURL); hint != "" {
+		return fmt.Errorf("%s on stack %q failed: %s: %w", what, r.opts.Stack, hint, errShort(err))
+	}
 	if perr := protectedError(msg + "\n" + strings.Join(diags, "\n")); perr != nil {
 		return fmt.Errorf("%s on stack %q: %w: %w", what, r.opts.Stack, perr, errShort(err))
 	}
@@ -578,6 +584,41 @@ func pluginHint(bin string) string {
 		}
 	}
 	return fmt.Sprintf("install it (%s, into PULUMI_HOME's plugins) or put %s on PATH or next to the panka binary", install, bin)
+}
+
+// s3BlobError is how the CLI's DIY backend (gocloud.dev blob on the AWS
+// SDK) reports a failed request for one of its objects in an s3:// backend.
+var s3BlobError = regexp.MustCompile(`blob \(key "([^"]*)"\) \(code=[A-Za-z]+\): operation error S3: (\w+), ` +
+	`(?:exceeded maximum number of attempts, (\d+), )?https response error StatusCode: (\d+), RequestID: [^,]*, HostID: [^,]*, (?:api error )?([A-Za-z]+): `)
+
+// stateObjectError explains the engine failing to read or write its own
+// state in an s3:// backend (the state server throttling, failing or
+// denying the request): which object, what the server answered and what
+// to do, instead of only the SDK's text deep in Pulumi's. "" when out
+// holds no such failure.
+func stateObjectError(out, backendURL string) string {
+	m := s3BlobError.FindStringSubmatch(out)
+	if m == nil {
+		return ""
+	}
+	key, op, attempts, status, code := m[1], m[2], m[3], m[4], m[5]
+	where := key
+	if u, err := url.Parse(backendURL); err == nil && u.Scheme == "s3" {
+		where = "s3://" + u.Host + "/" + strings.TrimPrefix(path.Join(u.Path, key), "/")
+	}
+	answer := fmt.Sprintf("%s (HTTP %s)", code, status)
+	if attempts != "" {
+		answer += ", still after " + attempts + " attempts"
+	}
+	next := "check the state server and backend.endpoint, then re-run"
+	switch n, _ := strconv.Atoi(status); {
+	case n == http.StatusForbidden:
+		next = "check that the AWS credentials (aws.profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, aws.assumeRole) may read and write the state bucket, then re-run"
+	case n == http.StatusTooManyRequests || n >= 500 || code == "SlowDown" || code == "Throttling":
+		next = "the server is throttling or failing: wait and re-run (and if it goes on, check its health, backend.endpoint for an S3-compatible server)"
+	}
+	return fmt.Sprintf("the engine's %s of its own state %s failed: the S3 server answered %s; %s; the next run goes on from the last state the engine saved",
+		op, where, answer, next)
 }
 
 var missingPlugin = regexp.MustCompile(`no resource plugin '(pulumi-resource-[A-Za-z0-9_-]+)' found`)

@@ -513,3 +513,24 @@ func TestRedactBackendURL(t *testing.T) {
 		}
 	}
 }
+
+// TestStateObjectError: the engine's failure to write its checkpoint to an
+// s3:// backend (as the CLI reported it with the state server answering
+// 503 SlowDown to every attempt, through a fault proxy) is said as which
+// object, what the server answered and what to do.
+func TestStateObjectError(t *testing.T) {
+	const backend = "s3://team-state/stacks/shop/dev/pulumi?endpoint=http%3A%2F%2F127.0.0.1%3A7070&region=us-east-1&use_path_style=true"
+	for _, c := range []struct{ out, want string }{
+		{`pre-step event returned an error: failed to save snapshot: An IO error occurred while writing the new snapshot file: blob (key ".pulumi/stacks/panka/shop-dev.json") (code=Unknown): operation error S3: PutObject, exceeded maximum number of attempts, 3, https response error StatusCode: 503, RequestID: , HostID: , api error SlowDown: injected SlowDown`,
+			"the engine's PutObject of its own state s3://team-state/stacks/shop/dev/pulumi/.pulumi/stacks/panka/shop-dev.json failed: the S3 server answered SlowDown (HTTP 503), still after 3 attempts; " +
+				"the server is throttling or failing: wait and re-run (and if it goes on, check its health, backend.endpoint for an S3-compatible server); the next run goes on from the last state the engine saved"},
+		{`blob (key ".pulumi/stacks/panka/shop-dev.json") (code=PermissionDenied): operation error S3: GetObject, https response error StatusCode: 403, RequestID: 1, HostID: 2, api error AccessDenied: Access Denied`,
+			"the engine's GetObject of its own state s3://team-state/stacks/shop/dev/pulumi/.pulumi/stacks/panka/shop-dev.json failed: the S3 server answered AccessDenied (HTTP 403); " +
+				"check that the AWS credentials (aws.profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, aws.assumeRole) may read and write the state bucket, then re-run"},
+		{`update failed: some provider error`, ""},
+	} {
+		if got := stateObjectError(c.out, backend); !strings.HasPrefix(got, c.want) || (c.want == "") != (got == "") {
+			t.Errorf("stateObjectError(%q)\n= %q\nwant %q", c.out, got, c.want)
+		}
+	}
+}
