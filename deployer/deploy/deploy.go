@@ -476,7 +476,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	if err := rt.Store.AppendHistory(wctx, req.Key, rec); err != nil {
 		return res, errors.Join(runErr, fmt.Errorf("the %s of %s (serial %d, %s) was not recorded: write its history record: %w; nothing was written to its state or history%s",
-			rec.Operation, req.Key, rec.Serial, rec.Result, err, afterUnrecorded(req.Key, res.EngineSkipped)))
+			rec.Operation, req.Key, rec.Serial, rec.Result, err, afterUnrecorded(req.Key, rec.Operation, res.EngineSkipped)))
 	}
 	// History first (SPEC §5), then the compare-and-swap write of state:
 	// when that fails, the record just appended describes a deployment that
@@ -667,15 +667,20 @@ func notRecorded(ctx context.Context, store statestore.Store, req Request, rec *
 	} else {
 		msg += "; the history record it had written was withdrawn, so history does not show it"
 	}
-	msg += afterUnrecorded(req.Key, engineSkipped)
+	msg += afterUnrecorded(req.Key, rec.Operation, engineSkipped)
 	return fmt.Errorf("the %s of %s (serial %d, %s) was not recorded: write state: %w%s", rec.Operation, req.Key, rec.Serial, rec.Result, putErr, msg)
 }
 
 // afterUnrecorded ends the error of a deployment that was not recorded:
 // whether resources may have changed, and what to do next.
-func afterUnrecorded(key statestore.Key, engineSkipped bool) string {
+func afterUnrecorded(key statestore.Key, op string, engineSkipped bool) string {
 	if engineSkipped {
 		return fmt.Sprintf("; the engine did not run (nothing to change), so no resources changed: see panka status --stack %s, then re-run", key.Stack)
+	}
+	if op == statestore.OpDestroy {
+		// Not "the next apply ... reconciles them": that would deploy
+		// again what the user is taking down.
+		return fmt.Sprintf("; the engine did run, so resources may have been deleted: see panka status --stack %s, then re-run the destroy: it plans against the recorded state, deletes what is left and records it", key.Stack)
 	}
 	return fmt.Sprintf("; the engine did run, so resources may have changed: see panka status --stack %s, then re-run: the next apply, rollback or promote plans against the recorded state and reconciles them", key.Stack)
 }

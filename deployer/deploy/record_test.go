@@ -390,6 +390,16 @@ func TestRunHistoryWriteFails(t *testing.T) {
 			wantAll(t, err, "the apply of shop/dev (serial 2, succeeded) was not recorded",
 				"the engine did not run (nothing to change), so no resources changed")
 			unchanged()
+
+			// A destroy is re-run as a destroy: "the next apply ...
+			// reconciles them" sent the user to deploy it all again.
+			_, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true})
+			wantAll(t, err, "the destroy of shop/dev (serial 2, succeeded) was not recorded: write its history record",
+				"the engine did run, so resources may have been deleted: see panka status --stack shop, then re-run the destroy: it plans against the recorded state, deletes what is left and records it")
+			if strings.Contains(err.Error(), "the next apply") {
+				t.Fatalf("a destroy that was not recorded sends the user to apply: %v", err)
+			}
+			unchanged()
 		})
 	}
 }
