@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -183,6 +185,11 @@ func (l *Locker) hint(err error) error {
 		return &unreachable{err: err, cause: send.Err}
 	}
 	var de *smithy.DeserializationError
+	if errors.As(err, &de) && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
+		// DynamoDB's answer began and was cut (a dropped connection): not
+		// another server, whose JSON would be complete, or not JSON.
+		return &unreachable{err: err, cause: fmt.Errorf("its answer was cut partway (%w)", io.ErrUnexpectedEOF)}
+	}
 	if errors.As(err, &de) {
 		// Another HTTP server (often the S3 endpoint given as locks.endpoint).
 		status := 0
@@ -256,6 +263,15 @@ func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Dura
 			return info, nil
 		}
 		if !isConditionFailed(err) {
+			// The put may have landed with its answer lost or cut (the
+			// SDK does not retry a cut answer): then the lease is ours,
+			// and failing here left it held, by a run that had ended,
+			// until its ttl ran out.
+			if !s3store.ContextDone(err) {
+				if cur, gerr := l.Get(ctx, info.Key); gerr == nil && cur.ID == info.ID {
+					return cur, nil
+				}
+			}
 			return locker.Info{}, fmt.Errorf("put lock item %s in DynamoDB table %s: %w", info.Key, l.table, l.hint(err))
 		}
 		cur, err := l.Get(ctx, info.Key)

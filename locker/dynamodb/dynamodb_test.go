@@ -590,3 +590,40 @@ func TestReleaseRetriesAHungCall(t *testing.T) {
 		t.Fatalf("release against a silent backend: %v\nwant %s", err, want)
 	}
 }
+
+// TestAnswerCutPartway: DynamoDB's answer cut in the middle (a dropped
+// connection) read as "the endpoint does not answer like DynamoDB ...
+// check locks.endpoint", sending the user to fix a setting that was
+// right. And a PutItem that landed with its answer cut failed the acquire
+// and left the lease held, by a run that had ended, for its whole ttl: the
+// next run exited 3 on it. The acquire now finds its own lease; the other
+// calls say the answer was cut.
+func TestAnswerCutPartway(t *testing.T) {
+	table := newTable(t)
+	proxy := testserver.NewFaultProxy(t, testserver.DynamoDB(t))
+	c := ddb.NewFromConfig(testserver.DynamoDBConfig(t), func(o *ddb.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
+	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	proxy.Set(testserver.FaultRule{Target: "PutItem", Fault: testserver.FaultDropMidBody, Times: 1})
+	got, err := l.TryAcquire(ctx, locker.Info{Key: locker.Key("orders", "dev"), LockedBy: "a"}, time.Minute)
+	if err != nil || got.ID == "" {
+		t.Fatalf("acquire whose answer was cut: %+v, %v\n%s", got, err, proxy.Log())
+	}
+	if cur, err := l.Get(ctx, got.Key); err != nil || cur.ID != got.ID {
+		t.Fatalf("lease after the acquire: %+v, %v; want %s", cur, err, got.ID)
+	}
+	proxy.Set(testserver.FaultRule{Target: "Scan", Fault: testserver.FaultDropMidBody})
+	_, err = l.List(ctx)
+	if err == nil || !errors.Is(err, dynamodb.ErrUnreachable) || !strings.Contains(err.Error(), "its answer was cut partway (unexpected EOF); check locks.endpoint") ||
+		strings.Contains(err.Error(), "does not answer like DynamoDB") {
+		t.Fatalf("list whose answer was cut: %v", err)
+	}
+	noSDKText(t, "list", err)
+	proxy.Set()
+	if err := l.Release(ctx, got.Key, got.ID); err != nil {
+		t.Fatal(err)
+	}
+}
