@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -145,20 +146,46 @@ type object struct {
 // held reports whether the object is a lease (possibly expired).
 func (o object) held() bool { return o.exists && o.bad == nil && o.info.ID != "" }
 
+// read reads the lock object. An answer cut partway is asked for again,
+// up to three times in all (the SDK retries failed requests, not the
+// reading of an answer that began): one dropped connection failed the
+// acquire of an apply, or ended a --lock-timeout wait.
 func (l *Locker) read(ctx context.Context, objKey string) (object, error) {
+	for attempt := 1; ; attempt++ {
+		o, cut, err := l.readOnce(ctx, objKey)
+		if cut == nil {
+			return o, err
+		}
+		var ne net.Error
+		if attempt == 3 || ctx.Err() != nil || (errors.As(cut, &ne) && ne.Timeout()) {
+			return object{}, fmt.Errorf("read s3://%s/%s: the S3 server stopped sending it partway (%w, %d attempts); check backend.endpoint "+
+				"(PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up, then re-run", l.bucket, objKey, cut, attempt)
+		}
+	}
+}
+
+// readOnce is one GetObject of read; cut is the error of reading an answer
+// that began and did not end.
+func (l *Locker) readOnce(ctx context.Context, objKey string) (o object, cut, err error) {
 	out, err := l.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(objKey)})
 	if notFound(err) {
-		return object{}, nil
+		return object{}, nil, nil
 	}
 	if err != nil {
-		return object{}, fmt.Errorf("read s3://%s/%s: %w", l.bucket, objKey, s3store.Explain(l.bucket, err))
+		return object{}, nil, fmt.Errorf("read s3://%s/%s: %w", l.bucket, objKey, s3store.Explain(l.bucket, err))
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(out.Body)
 	if err != nil {
-		return object{}, fmt.Errorf("read s3://%s/%s: %w", l.bucket, objKey, err)
+		return object{}, err, nil
 	}
-	o := object{etag: aws.ToString(out.ETag), exists: true}
+	o, err = l.decode(objKey, b, aws.ToString(out.ETag))
+	return o, nil, err
+}
+
+// decode makes the object read from b.
+func (l *Locker) decode(objKey string, b []byte, etag string) (object, error) {
+	o := object{etag: etag, exists: true}
 	if err := json.Unmarshal(b, &o.info); err != nil {
 		o.bad = fmt.Errorf("lock object s3://%s/%s is not valid JSON: %w (%w); %s removes it", l.bucket, objKey, err, locker.ErrUnreadable, l.unlockCommand(objKey))
 	}

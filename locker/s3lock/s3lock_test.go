@@ -281,3 +281,41 @@ func TestRetriedWriteIsNotALostLease(t *testing.T) {
 		t.Fatalf("release of a lease taken over: %v; want ErrLost", err)
 	}
 }
+
+// TestAnswerCutPartway: the SDK retries a request that fails, not the
+// reading of an answer that began; one connection dropped in the middle
+// of lock.json failed the acquire of an apply ("read ...: unexpected
+// EOF"). It is read again; a server that cuts every answer gets an error
+// that says so and how often it was tried.
+func TestAnswerCutPartway(t *testing.T) {
+	srv := testserver.S3(t)
+	bucket := testserver.NewBucket(t)
+	proxy := testserver.NewFaultProxy(t, srv.Endpoint)
+	c := s3.NewFromConfig(srv.AWSConfig(), func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(proxy.URL)
+		o.UsePathStyle = true
+	})
+	l, err := s3lock.New(s3lock.Options{Client: c, Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := locker.Key("orders", "dev")
+	held, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "a"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Set(testserver.FaultRule{Method: "GET", Path: "/lock.json", Fault: testserver.FaultDropMidBody, Times: 2})
+	if cur, err := l.Get(ctx, key); err != nil || cur.ID != held.ID {
+		t.Fatalf("Get through two cut answers: %+v, %v\n%s", cur, err, proxy.Log())
+	}
+	proxy.Set(testserver.FaultRule{Method: "GET", Path: "/lock.json", Fault: testserver.FaultDropMidBody})
+	_, err = l.Get(ctx, key)
+	if want := "the S3 server stopped sending it partway (unexpected EOF, 3 attempts); check backend.endpoint"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Get from a server that cuts every answer: %v\nwant %s", err, want)
+	}
+	proxy.Set()
+	if err := l.Release(ctx, key, held.ID); err != nil {
+		t.Fatal(err)
+	}
+}
