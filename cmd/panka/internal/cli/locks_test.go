@@ -220,11 +220,13 @@ func TestLockWaitOnBackendErrors(t *testing.T) {
 	t.Run("server down", func(t *testing.T) {
 		env := lockBackends(t)["dynamodb"](t)
 		env = append(env, "PANKA_LOCKS_ENDPOINT=http://127.0.0.1:1")
-		_, err, notices, _ := acquire(t, 2*time.Second, env...)
-		if err == nil || !strings.Contains(err.Error(), "gave up after waiting 2s") || !strings.Contains(err.Error(), "connection refused") {
+		// Long enough for a retry after the SDK's own (a busy machine
+		// makes the first attempt slow).
+		_, err, notices, _ := acquire(t, 8*time.Second, env...)
+		if err == nil || !strings.Contains(err.Error(), "gave up after waiting 8s") || !strings.Contains(err.Error(), "connection refused") {
 			t.Fatalf("wait on a closed port: %v, want it retried until the wait ran out", err)
 		}
-		if !strings.Contains(notices, "Waiting for the lock on app/prod: the lock backend failed (") || !strings.Contains(notices, "retrying until --lock-timeout 2s runs out") {
+		if !strings.Contains(notices, "Waiting for the lock on app/prod: the lock backend failed (") || !strings.Contains(notices, "retrying until --lock-timeout 8s runs out") {
 			t.Errorf("the wait did not say why it waits:\n%s", notices)
 		}
 	})
