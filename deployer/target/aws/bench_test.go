@@ -17,7 +17,7 @@ func BenchmarkRegister(b *testing.B) {
 		r.Components = append(r.Components,
 			stacks.Component{Name: fmt.Sprintf("svc-%d", i), Kind: stacks.KindMicroService, Spec: map[string]any{
 				"image": "x", "env": map[string]any{"DB": "${users-db.endpoint}", "Q": "${orders-queue.url}"},
-				"loadBalancer": map[string]any{"path": fmt.Sprintf("/s%d", i)},
+				"loadBalancer": map[string]any{"public": true, "path": fmt.Sprintf("/s%d", i)},
 			}},
 			stacks.Component{Name: fmt.Sprintf("q-%d", i), Kind: stacks.KindQueue, Spec: map[string]any{"deadLetter": map[string]any{"maxReceives": 3}}},
 		)
