@@ -299,6 +299,9 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 				if pushRewinds(ctx, f, repo, u, rh) {
 					continue
 				}
+				if fork, ok := pushForkPoint(ctx, repo, u, rh); ok {
+					opts.Base = fork.String()
+				}
 			}
 		}
 		res, err := changes.Detect(ctx, repo, opts)
@@ -430,6 +433,41 @@ func pushRewinds(ctx context.Context, f *Factory, repo *gitops.Repo, u hooks.Pus
 	hookLine(f, false, "panka: %s moves back from %.12s to an earlier commit, %.12s: no new commit to check (the stacks are as they were at %.12s)",
 		u.LocalRef, remote, h, h)
 	return true
+}
+
+// pushForkPoint is where the pushed commits fork from what the remote
+// already holds, when that is past their merge-base with the remote ref
+// they replace: a branch rebased onto a newer main and pushed with
+// --force (or --force-with-lease) forks from the old main at the remote
+// branch's commit, and comparing from there lists main's own changes,
+// which the remote already has and git does not send, as the push's.
+// The remote default branch's merge-base with the pushed commit is then
+// the later fork point. ok is false when it is not (a fast-forward, a
+// branch that merged main in, no remote default branch).
+func pushForkPoint(ctx context.Context, repo *gitops.Repo, u hooks.PushUpdate, remote gitops.Hash) (gitops.Hash, bool) {
+	_, tip, ok := remoteDefaultBranch(repo)
+	if !ok {
+		return gitops.ZeroHash, false
+	}
+	h, err := repo.ResolveRef(u.LocalSHA)
+	if err != nil {
+		return gitops.ZeroHash, false
+	}
+	fromRemote, err := repo.MergeBase(ctx, h, remote)
+	if err != nil {
+		return gitops.ZeroHash, false
+	}
+	fromDefault, err := repo.MergeBase(ctx, h, tip)
+	if err != nil || fromDefault == fromRemote || fromDefault == h {
+		return gitops.ZeroHash, false
+	}
+	// Only a fork point the remote ref's own one is an ancestor of: it
+	// is then on both histories, and every commit between the two is
+	// already on the remote.
+	if mb, err := repo.MergeBase(ctx, fromRemote, fromDefault); err != nil || mb != fromRemote {
+		return gitops.ZeroHash, false
+	}
+	return fromDefault, true
 }
 
 // prePushCheckAll checks every stack of the pushed commit sha when it has
