@@ -757,6 +757,39 @@ func (r *Repo) DefaultBranch() (string, Hash, error) {
 	return "", ZeroHash, fmt.Errorf("find the default branch: %w (no %[2]s/HEAD, %[2]s/main or %[2]s/master (git remote set-head %[2]s --auto), and no local main or master); pass --base", ErrNoDefaultBranch, remote)
 }
 
+// RemoteBranches returns the commits of remote's remote-tracking branches
+// (refs/remotes/<remote>/*, but HEAD), by short name ("origin/trunk"):
+// what this clone last saw of the remote's branches.
+func (r *Repo) RemoteBranches(remote string) (map[string]Hash, error) {
+	prefix := "refs/remotes/" + remote + "/"
+	refs, err := r.r.References()
+	if err != nil {
+		return nil, fmt.Errorf("list the remote-tracking branches of %s: %w", remote, err)
+	}
+	defer refs.Close()
+	out := map[string]Hash{}
+	err = refs.ForEach(func(ref *plumbing.Reference) error {
+		name := ref.Name().String()
+		if !strings.HasPrefix(name, prefix) || name == prefix+"HEAD" {
+			return nil
+		}
+		h := ref.Hash()
+		if ref.Type() == plumbing.SymbolicReference {
+			t, err := r.r.Reference(ref.Name(), true)
+			if err != nil {
+				return nil
+			}
+			h = t.Hash()
+		}
+		out[strings.TrimPrefix(name, "refs/remotes/")] = h
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the remote-tracking branches of %s: %w", remote, err)
+	}
+	return out, nil
+}
+
 // defaultRemote is the remote whose default branch DefaultBranch looks
 // for: origin, or the only remote of a clone that named it otherwise
 // (git clone -o upstream), whose local main may be far behind it.

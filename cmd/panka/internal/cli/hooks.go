@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -58,7 +60,11 @@ where it is kept and how to restore it.`,
 			if args[0] != "pre-push" {
 				return Usagef("unknown hook %q (panka runs pre-push)", args[0])
 			}
-			err := hooksPrePushRun(c.Context(), f)
+			remote := ""
+			if len(args) > 1 {
+				remote = args[1]
+			}
+			err := hooksPrePushRun(c.Context(), f, remote)
 			var ue *UsageError
 			if err != nil && !errors.Is(err, errPushRefused) && !errors.As(err, &ue) {
 				// The user ran git push: an error that names only
@@ -236,7 +242,7 @@ func hooksUninstallRun(ctx context.Context, f *Factory) error {
 // are printed above it).
 var errPushRefused = errors.New("push refused: fix the stacks above (or push with --no-verify)")
 
-func hooksPrePushRun(ctx context.Context, f *Factory) error {
+func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 	if f.IO.stdinTTY {
 		// Run by hand at a terminal: it would wait for input nobody
 		// knows to type.
@@ -272,6 +278,20 @@ func hooksPrePushRun(ctx context.Context, f *Factory) error {
 			continue
 		}
 		opts := changes.Options{Head: u.LocalSHA, StacksRoot: cfg.Stacks.Root}
+		if u.NewBranch() {
+			if _, _, err := repo.DefaultBranch(); errors.Is(err, gitops.ErrNoDefaultBranch) {
+				// No origin/HEAD, main or master (a default branch named
+				// otherwise, in a clone of an empty repository): compare
+				// with the remote's branches this clone knows instead.
+				if name, fork, ok := remoteForkPoint(ctx, repo, remote, u); ok {
+					if fork.String() == u.LocalSHA {
+						hookLine(f, false, "panka: %s adds no commit (%s holds it): nothing to check", u.LocalRef, name)
+						continue
+					}
+					opts.Base = fork.String()
+				}
+			}
+		}
 		if u.NewBranch() && pushAddsNothing(ctx, f, repo, u) {
 			continue
 		}
@@ -468,6 +488,53 @@ func pushForkPoint(ctx context.Context, repo *gitops.Repo, u hooks.PushUpdate, r
 		return gitops.ZeroHash, false
 	}
 	return fromDefault, true
+}
+
+// remoteForkPoint is where a new branch's pushed commit forks from the
+// remote's branches this clone knows (refs/remotes/<remote>/*), for a
+// clone without a default branch to compare with: the latest of its
+// merge-bases with them, so the commits the remote already holds are not
+// listed as the push's. name is the branch it forks from. ok is false
+// with no such branch, or when two fork points are on separate lines
+// (neither is the later).
+func remoteForkPoint(ctx context.Context, repo *gitops.Repo, remote string, u hooks.PushUpdate) (name string, fork gitops.Hash, ok bool) {
+	if remote == "" {
+		remote = "origin"
+	}
+	branches, err := repo.RemoteBranches(remote)
+	if err != nil || len(branches) == 0 {
+		return "", gitops.ZeroHash, false
+	}
+	h, err := repo.ResolveRef(u.LocalSHA)
+	if err != nil {
+		return "", gitops.ZeroHash, false
+	}
+	names := slices.Sorted(maps.Keys(branches))
+	for _, n := range names {
+		mb, err := repo.MergeBase(ctx, h, branches[n])
+		if err != nil {
+			continue // unrelated histories
+		}
+		if !ok {
+			name, fork, ok = n, mb, true
+			continue
+		}
+		if mb == fork {
+			if branches[n] == mb {
+				name = n // the branch at the fork point names it best
+			}
+			continue
+		}
+		switch both, err := repo.MergeBase(ctx, fork, mb); {
+		case err != nil:
+			return "", gitops.ZeroHash, false
+		case both == fork:
+			name, fork = n, mb // mb is the later
+		case both != mb:
+			return "", gitops.ZeroHash, false // neither is the later
+		}
+	}
+	return name, fork, ok
 }
 
 // prePushCheckAll checks every stack of the pushed commit sha when it has
