@@ -319,6 +319,14 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 				if pushRewinds(ctx, f, repo, u, rh) {
 					continue
 				}
+				if sharesHistory(ctx, repo, u.LocalSHA, rh) && pushAddsNothing(ctx, f, repo, u) {
+					// A branch reset to a commit of the remote default
+					// branch (git reset --hard origin/main, then git push
+					// --force) brings no commit either: compared from its
+					// old fork point it would list main's changes. (One
+					// replacing an unrelated history is checked whole.)
+					continue
+				}
 				if fork, ok := pushForkPoint(ctx, repo, u, rh); ok {
 					opts.Base = fork.String()
 				}
@@ -417,7 +425,7 @@ func hookLine(f *Factory, isErr bool, format string, args ...any) {
 	}
 }
 
-// pushAddsNothing reports (and says) that a new branch or tag is pushed at
+// pushAddsNothing reports (and says) that a branch or tag is pushed at
 // a commit the remote default branch already holds: the push brings no
 // commit, so nothing to check. (The default base would otherwise compare
 // that commit with its first parent and list its own changes again.)
@@ -453,6 +461,17 @@ func pushRewinds(ctx context.Context, f *Factory, repo *gitops.Repo, u hooks.Pus
 	hookLine(f, false, "panka: %s moves back from %.12s to an earlier commit, %.12s: no new commit to check (the stacks are as they were at %.12s)",
 		u.LocalRef, remote, h, h)
 	return true
+}
+
+// sharesHistory reports whether the pushed commit sha and the remote
+// ref's commit have a common ancestor.
+func sharesHistory(ctx context.Context, repo *gitops.Repo, sha string, remote gitops.Hash) bool {
+	h, err := repo.ResolveRef(sha)
+	if err != nil {
+		return false
+	}
+	_, err = repo.MergeBase(ctx, h, remote)
+	return err == nil
 }
 
 // pushForkPoint is where the pushed commits fork from what the remote
