@@ -278,24 +278,34 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 			continue
 		}
 		opts := changes.Options{Head: u.LocalSHA, StacksRoot: cfg.Stacks.Root}
+		other := otherRemote(repo, remote)
 		if u.NewBranch() {
-			if _, _, err := repo.DefaultBranch(); errors.Is(err, gitops.ErrNoDefaultBranch) {
+			if _, _, err := repo.DefaultBranch(); other || errors.Is(err, gitops.ErrNoDefaultBranch) {
 				// No origin/HEAD, main or master (a default branch named
-				// otherwise, in a clone of an empty repository): compare
-				// with the remote's branches this clone knows instead.
+				// otherwise, in a clone of an empty repository), or a push
+				// to another remote than the default branch's: compare
+				// with the pushed remote's branches this clone knows.
 				if name, fork, ok := remoteForkPoint(ctx, repo, remote, u); ok {
 					if fork.String() == u.LocalSHA {
 						hookLine(f, false, "panka: %s adds no commit (%s holds it): nothing to check", u.LocalRef, name)
 						continue
 					}
 					opts.Base = fork.String()
+				} else if other {
+					why := fmt.Sprintf("no remote-tracking branch of %s shares its history", remote)
+					if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, cfg.Stacks.Root, why); ok {
+						if reportPrePush(f, u, all) {
+							failed = true
+						}
+						continue
+					}
 				}
 			}
 		}
-		if u.NewBranch() && pushAddsNothing(ctx, f, repo, u) {
+		if u.NewBranch() && opts.Base == "" && pushAddsNothing(ctx, f, repo, u) {
 			continue
 		}
-		if u.NewBranch() {
+		if u.NewBranch() && opts.Base == "" {
 			if name, _, err := repo.DefaultBranch(); err == nil && (name == "main" || name == "master") {
 				// Only a local main stands for the default branch: no
 				// remote-tracking branch says what the remote holds (the
@@ -319,7 +329,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 				if pushRewinds(ctx, f, repo, u, rh) {
 					continue
 				}
-				if sharesHistory(ctx, repo, u.LocalSHA, rh) && pushAddsNothing(ctx, f, repo, u) {
+				if !other && sharesHistory(ctx, repo, u.LocalSHA, rh) && pushAddsNothing(ctx, f, repo, u) {
 					// A branch reset to a commit of the remote default
 					// branch (git reset --hard origin/main, then git push
 					// --force) brings no commit either: compared from its
@@ -327,7 +337,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 					// replacing an unrelated history is checked whole.)
 					continue
 				}
-				if fork, ok := pushForkPoint(ctx, repo, u, rh); ok {
+				if fork, ok := pushForkPoint(ctx, repo, u, rh); ok && !other {
 					opts.Base = fork.String()
 				}
 			}
@@ -507,6 +517,19 @@ func pushForkPoint(ctx context.Context, repo *gitops.Repo, u hooks.PushUpdate, r
 		return gitops.ZeroHash, false
 	}
 	return fromDefault, true
+}
+
+// otherRemote reports whether the hook's remote (git passes its name) is
+// a configured remote other than the one whose default branch panka
+// compares with: git push mirror, with origin/main the default branch,
+// which says nothing of what mirror holds. A remote given as a URL or
+// path is not told apart, and counts as the default one.
+func otherRemote(repo *gitops.Repo, remote string) bool {
+	if remote == "" || strings.ContainsAny(remote, "/:\\") {
+		return false
+	}
+	name, _, ok := remoteDefaultBranch(repo)
+	return ok && !strings.HasPrefix(name, remote+"/")
 }
 
 // remoteForkPoint is where a new branch's pushed commit forks from the
