@@ -337,7 +337,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 					// replacing an unrelated history is checked whole.)
 					continue
 				}
-				if fork, ok := pushForkPoint(ctx, repo, u, rh); ok && !other {
+				if fork, ok := pushForkPoint(ctx, repo, u, rh, remote, other); ok {
 					opts.Base = fork.String()
 				}
 			}
@@ -491,13 +491,11 @@ func sharesHistory(ctx context.Context, repo *gitops.Repo, sha string, remote gi
 // branch's commit, and comparing from there lists main's own changes,
 // which the remote already has and git does not send, as the push's.
 // The remote default branch's merge-base with the pushed commit is then
-// the later fork point. ok is false when it is not (a fast-forward, a
-// branch that merged main in, no remote default branch).
-func pushForkPoint(ctx context.Context, repo *gitops.Repo, u hooks.PushUpdate, remote gitops.Hash) (gitops.Hash, bool) {
-	_, tip, ok := remoteDefaultBranch(repo)
-	if !ok {
-		return gitops.ZeroHash, false
-	}
+// the later fork point (with no remote default branch, or for a push to
+// another remote: the latest fork point from that remote's branches this
+// clone knows). ok is false when it is not (a fast-forward, a branch
+// that merged main in).
+func pushForkPoint(ctx context.Context, repo *gitops.Repo, u hooks.PushUpdate, remote gitops.Hash, remoteName string, other bool) (gitops.Hash, bool) {
 	h, err := repo.ResolveRef(u.LocalSHA)
 	if err != nil {
 		return gitops.ZeroHash, false
@@ -506,8 +504,19 @@ func pushForkPoint(ctx context.Context, repo *gitops.Repo, u hooks.PushUpdate, r
 	if err != nil {
 		return gitops.ZeroHash, false
 	}
-	fromDefault, err := repo.MergeBase(ctx, h, tip)
-	if err != nil || fromDefault == fromRemote || fromDefault == h {
+	var fromDefault gitops.Hash
+	if _, tip, ok := remoteDefaultBranch(repo); ok && !other {
+		if fromDefault, err = repo.MergeBase(ctx, h, tip); err != nil {
+			return gitops.ZeroHash, false
+		}
+	} else if _, fork, ok := remoteForkPoint(ctx, repo, remoteName, u); ok {
+		// No default branch (no origin/HEAD, main or master), or a push
+		// to another remote: the latest fork point from its branches.
+		fromDefault = fork
+	} else {
+		return gitops.ZeroHash, false
+	}
+	if fromDefault == fromRemote || fromDefault == h {
 		return gitops.ZeroHash, false
 	}
 	// Only a fork point the remote ref's own one is an ancestor of: it
