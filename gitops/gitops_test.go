@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -390,6 +391,34 @@ func TestDefaultBranch(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRemoteBranches: a remote's remote-tracking branches, loose and
+// packed, by short name; its HEAD and other remotes' branches left out.
+func TestRemoteBranches(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("f", "0")
+	c0 := g.Commit("0")
+	g.Write("f", "1")
+	c1 := g.Commit("1")
+	g.Git("update-ref", "refs/remotes/mirror/trunk", c0.String())
+	g.Git("update-ref", "refs/remotes/mirror/feat/x", c1.String())
+	g.Git("pack-refs", "--all")
+	g.Git("update-ref", "refs/remotes/mirror/loose", c1.String())
+	g.Git("symbolic-ref", "refs/remotes/mirror/HEAD", "refs/remotes/mirror/trunk")
+	g.Git("update-ref", "refs/remotes/origin/main", c1.String())
+	g.Git("update-ref", "refs/remotes/mirror2/main", c1.String())
+	want := map[string]gitops.Hash{"mirror/trunk": c0, "mirror/feat/x": c1, "mirror/loose": c1}
+	for _, m := range modes {
+		r := open(t, g.Dir, m.opts)
+		got, err := r.RemoteBranches("mirror")
+		if err != nil || !maps.Equal(got, want) {
+			t.Errorf("%s: RemoteBranches(mirror) = %v, %v; want %v", m.name, got, err, want)
+		}
+		if got, err := r.RemoteBranches("none"); err != nil || len(got) != 0 {
+			t.Errorf("%s: RemoteBranches(none) = %v, %v; want none", m.name, got, err)
+		}
 	}
 }
 
