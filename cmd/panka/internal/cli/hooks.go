@@ -329,12 +329,14 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 				if pushRewinds(ctx, f, repo, u, rh) {
 					continue
 				}
-				if !other && sharesHistory(ctx, repo, u.LocalSHA, rh) && pushAddsNothing(ctx, f, repo, u) {
+				if !other && forcedOver(ctx, repo, u.LocalSHA, rh) && pushAddsNothing(ctx, f, repo, u) {
 					// A branch reset to a commit of the remote default
 					// branch (git reset --hard origin/main, then git push
 					// --force) brings no commit either: compared from its
 					// old fork point it would list main's changes. (One
-					// replacing an unrelated history is checked whole.)
+					// replacing an unrelated history is checked whole; a
+					// fast-forward, git push origin main:release, lists
+					// what it moves the branch over.)
 					continue
 				}
 				if fork, ok := pushForkPoint(ctx, repo, u, rh, remote, other); ok {
@@ -473,15 +475,16 @@ func pushRewinds(ctx context.Context, f *Factory, repo *gitops.Repo, u hooks.Pus
 	return true
 }
 
-// sharesHistory reports whether the pushed commit sha and the remote
-// ref's commit have a common ancestor.
-func sharesHistory(ctx context.Context, repo *gitops.Repo, sha string, remote gitops.Hash) bool {
+// forcedOver reports whether the pushed commit sha replaces the remote
+// ref's commit without descending from it (a forced push), the two
+// sharing history.
+func forcedOver(ctx context.Context, repo *gitops.Repo, sha string, remote gitops.Hash) bool {
 	h, err := repo.ResolveRef(sha)
 	if err != nil {
 		return false
 	}
-	_, err = repo.MergeBase(ctx, h, remote)
-	return err == nil
+	mb, err := repo.MergeBase(ctx, h, remote)
+	return err == nil && mb != remote
 }
 
 // pushForkPoint is where the pushed commits fork from what the remote
