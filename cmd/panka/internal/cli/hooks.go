@@ -504,7 +504,10 @@ func pushForkPoint(ctx context.Context, repo *gitops.Repo, u hooks.PushUpdate, r
 		return gitops.ZeroHash, false
 	}
 	fromRemote, err := repo.MergeBase(ctx, h, remote)
-	if err != nil {
+	if err != nil || fromRemote == remote {
+		// A fast-forward is compared from the remote ref's commit, as
+		// git log <remote sha>..<local sha> lists it: a deploy branch
+		// (git push origin main:release) lists all it moves over.
 		return gitops.ZeroHash, false
 	}
 	var fromDefault gitops.Hash
