@@ -69,7 +69,10 @@ type ApplyOptions struct {
 	Vars             varFlags
 	TargetComponents []string
 	ForwardOnly      bool
-	Deploy           deployFlags
+	// ForwardOnlySet: --forward-only was given (also as
+	// --forward-only=false), so it wins over preferences.forwardOnly.
+	ForwardOnlySet bool
+	Deploy         deployFlags
 }
 
 func newCmdApply(f *Factory) *cobra.Command {
@@ -108,6 +111,7 @@ a newer one's deployment skips.`,
 			} else if opts.Stack == "" || opts.Environment == "" {
 				return Usagef("--stack and --environment are required (or a saved PLANFILE)")
 			}
+			opts.ForwardOnlySet = cmd.Flags().Changed("forward-only")
 			return applyRun(cmd.Context(), opts)
 		},
 	}
@@ -353,10 +357,16 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		AllowReplace: opts.Deploy.AllowReplace, Saved: saved,
 		PlanHeader: planner.Header{Desired: d.header},
 	}
-	forwardOnly := opts.ForwardOnly || d.cfg.Preferences.ForwardOnly
+	// The flag wins over the config, as everywhere: --forward-only=false
+	// turns preferences.forwardOnly off for one run.
+	forwardOnly, without := opts.ForwardOnly, "apply without --forward-only"
+	if !opts.ForwardOnlySet && d.cfg.Preferences.ForwardOnly {
+		forwardOnly = true
+		without = fmt.Sprintf("apply with --forward-only=false (preferences.forwardOnly is true, from %s)", d.cfg.Sources["preferences.forwardOnly"])
+	}
 	req.Check = func(now *statestore.State) error {
 		if forwardOnly {
-			return checkForward(ctx, src.repo, req.Key, d.source, now)
+			return checkForward(ctx, src.repo, req.Key, d.source, now, without)
 		}
 		warnOlderThanDeployed(ctx, f, src.repo, req.Key, d.source.Commit, now)
 		return nil
@@ -393,7 +403,9 @@ func (e *olderCommitError) Error() string { return e.msg }
 // cannot be told (this clone lacks the deployed commit, a shallow clone's
 // boundary lies between them, files no commit holds), is an error that
 // says how to go on. Nothing has been planned or changed when it refuses.
-func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, src deploy.Source, st *statestore.State) error {
+// without says how to apply without the check ("apply without
+// --forward-only", or how to turn the config's preferences.forwardOnly off).
+func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, src deploy.Source, st *statestore.State, without string) error {
 	d := deployedRecord(st)
 	if d == nil || (d.Commit != "" && d.Commit == src.Commit) {
 		return nil
@@ -402,13 +414,13 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 		return fmt.Errorf("apply --forward-only of %s refused, nothing was changed or recorded: "+format, append([]any{key}, args...)...)
 	}
 	if src.Commit == "" {
-		return refuse("the YAML applied is not in a commit (no git repository, or no commit yet), so whether it comes after the deployed one cannot be told; commit it, or apply without --forward-only")
+		return refuse("the YAML applied is not in a commit (no git repository, or no commit yet), so whether it comes after the deployed one cannot be told; commit it, or %s", without)
 	}
 	if repo == nil {
-		return refuse("the folder is not in a git repository, so whether the YAML applied comes after the deployed commit cannot be told; apply without --forward-only")
+		return refuse("the folder is not in a git repository, so whether the YAML applied comes after the deployed commit cannot be told; %s", without)
 	}
 	if d.Commit == "" {
-		return refuse("the deployed spec (deployment %d) was deployed from files no commit holds, so whether %s comes after it cannot be told; apply once without --forward-only", d.Serial, shortSHA(src.Commit))
+		return refuse("the deployed spec (deployment %d) was deployed from files no commit holds, so whether %s comes after it cannot be told; deploy it once without the check (%s)", d.Serial, shortSHA(src.Commit), without)
 	}
 	applied, err := repo.ResolveRef(src.Commit)
 	if err != nil {
@@ -434,8 +446,8 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 	if n > 0 {
 		has = plural(n, "commit")
 	}
-	return refuse("it runs commit %s (deployment %d), which has %s that %s lacks (they diverged at %s): deploying it would take out what they changed. Merge or rebase onto %s (or the default branch) and deploy that, or apply without --forward-only to take them out; panka history --stack %s --environment %s --commits lists them",
-		shortSHA(d.Commit), d.Serial, has, shortSHA(src.Commit), shortSHA(mb.String()), shortSHA(d.Commit), key.Stack, key.Environment)
+	return refuse("it runs commit %s (deployment %d), which has %s that %s lacks (they diverged at %s): deploying it would take out what they changed. Merge or rebase onto %s (or the default branch) and deploy that, or %s to take them out; panka history --stack %s --environment %s --commits lists them",
+		shortSHA(d.Commit), d.Serial, has, shortSHA(src.Commit), shortSHA(mb.String()), shortSHA(d.Commit), without, key.Stack, key.Environment)
 }
 
 // warnOlderThanDeployed warns when the commit an apply deploys is an
