@@ -441,7 +441,13 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 		return &olderCommitError{fmt.Sprintf("apply --forward-only of %s skipped, nothing was changed or recorded: it runs commit %s (deployment %d), which is newer than %s (one of its ancestors); deploy an older commit with `panka rollback --to-commit %s`",
 			key, shortSHA(d.Commit), d.Serial, shortSHA(src.Commit), shortSHA(src.Commit))}
 	}
-	n, _ := repo.CountCommits(ctx, applied, deployed, gitops.LogOptions{Complete: true})
+	n, err := repo.CountCommits(ctx, applied, deployed, gitops.LogOptions{Complete: true})
+	if errors.Is(err, gitops.ErrShallowHistory) {
+		// git's merge-base stops at a shallow clone's boundary: the
+		// deployed commit may well be an ancestor through a commit cut
+		// off (it found an older common one), so "diverged" is no answer.
+		return refuse("whether %s comes after the deployed commit %s (deployment %d) cannot be told: the history between them is cut off by this shallow clone; fetch the full history (`git fetch --unshallow`, or a checkout with full history, e.g. actions/checkout with fetch-depth: 0) and re-run", shortSHA(src.Commit), shortSHA(d.Commit), d.Serial)
+	}
 	has := "commits"
 	if n > 0 {
 		has = plural(n, "commit")
