@@ -413,11 +413,15 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 	refuse := func(format string, args ...any) error {
 		return fmt.Errorf("apply --forward-only of %s refused, nothing was changed or recorded: "+format, append([]any{key}, args...)...)
 	}
-	if src.Commit == "" {
-		return refuse("the YAML applied is not in a commit (no git repository, or no commit yet), so whether it comes after the deployed one cannot be told; commit it, or %s", without)
+	deployedOne := fmt.Sprintf("the deployed commit %s (deployment %d)", shortSHA(d.Commit), d.Serial)
+	if d.Commit == "" {
+		deployedOne = fmt.Sprintf("the deployed spec (deployment %d)", d.Serial)
 	}
 	if repo == nil {
-		return refuse("the folder is not in a git repository, so whether the YAML applied comes after the deployed commit cannot be told; %s", without)
+		return refuse("the folder is not in a git repository, so whether the YAML applied comes after %s cannot be told; apply from a clone of the repository, or %s", deployedOne, without)
+	}
+	if src.Commit == "" {
+		return refuse("the repository has no commit yet, so whether the YAML applied comes after %s cannot be told; commit it, or %s", deployedOne, without)
 	}
 	if d.Commit == "" {
 		return refuse("the deployed spec (deployment %d) was deployed from files no commit holds, so whether %s comes after it cannot be told; deploy it once without the check (%s)", d.Serial, shortSHA(src.Commit), without)
