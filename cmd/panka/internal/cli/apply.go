@@ -375,13 +375,15 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	var older *olderCommitError
 	if errors.As(err, &older) {
 		// A pipeline for an older commit that ran late: nothing to do.
+		// engineSkipped stays false: it means "planned, no changes,
+		// recorded", and nothing was planned or recorded here.
 		if f.JSON() {
 			_ = f.PrintJSON(struct {
 				Plan       *planner.Result        `json:"plan"`
 				Deployment *statestore.Deployment `json:"deployment"`
 				Skipped    bool                   `json:"engineSkipped"`
 				Reason     string                 `json:"skipped"`
-			}{nil, nil, true, older.Error()})
+			}{nil, nil, false, older.Error()})
 		}
 		fmt.Fprintln(f.Notices(), older.Error())
 		return nil
