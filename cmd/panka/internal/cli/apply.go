@@ -458,8 +458,8 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 	if n > 0 {
 		has = plural(n, "commit")
 	}
-	return refuse("it runs commit %s (deployment %d), which has %s that %s lacks (they diverged at %s): deploying it would take out what they changed. Merge or rebase onto %s (or the default branch) and deploy that, or %s to take them out; panka history --stack %s --environment %s --commits lists them",
-		shortSHA(d.Commit), d.Serial, has, shortSHA(src.Commit), shortSHA(mb.String()), shortSHA(d.Commit), without, key.Stack, key.Environment)
+	return refuse("it runs commit %s (deployment %d), which has %s that %s lacks (they diverged at %s): deploying it would take out what they changed, unless %s holds the same changes another way (squash-merged, cherry-picked; panka plan with --ref %s shows what it changes). Merge or rebase onto %s (or the default branch) and deploy that, or %s to take them out; panka history --stack %s --environment %s --commits lists them",
+		shortSHA(d.Commit), d.Serial, has, shortSHA(src.Commit), shortSHA(mb.String()), shortSHA(src.Commit), shortSHA(src.Commit), shortSHA(d.Commit), without, key.Stack, key.Environment)
 }
 
 // warnOlderThanDeployed warns when the commit an apply deploys is an
