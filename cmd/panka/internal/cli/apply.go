@@ -366,6 +366,15 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	}
 	req.Check = func(now *statestore.State) error {
 		if forwardOnly {
+			if now == nil {
+				// No state.json, but history may record deployments
+				// (the state was lost or deleted): the newest one is
+				// the reference, not "nothing deployed".
+				var err error
+				if now, err = stateFromHistory(ctx, f, d.cfg, req.Key); err != nil {
+					return fmt.Errorf("apply --forward-only of %s refused, nothing was changed or recorded: it has no state, and its history cannot be read to find the deployed commit: %w", req.Key, err)
+				}
+			}
 			return checkForward(ctx, src.repo, req.Key, d.source, now, without)
 		}
 		warnOlderThanDeployed(ctx, f, src.repo, req.Key, d.source.Commit, now)
@@ -389,6 +398,28 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		return nil
 	}
 	return err
+}
+
+// stateFromHistory stands in for a missing state.json with the
+// newest successful record among the last 20 in key's history, for apply
+// --forward-only (nil when there is none; a destroy leaves nothing
+// deployed, as deployedRecord says).
+func stateFromHistory(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key) (*statestore.State, error) {
+	store, err := f.Store(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := store.History(ctx, key, 0, 20)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if r.Result == statestore.ResultSucceeded {
+			// deployedRecord: a destroy leaves nothing deployed.
+			return &statestore.State{LastSuccessful: r}, nil
+		}
+	}
+	return nil, nil
 }
 
 // olderCommitError is what apply --forward-only says when the commit it
