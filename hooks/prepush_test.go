@@ -307,3 +307,35 @@ func testChainExample(t *testing.T) {
 		}
 	}
 }
+
+// TestInstallKeepsDanglingLink: a pre-push hook that is a link to a file
+// that is not there (a hook manager's, its target on another branch or
+// not installed yet) is someone else's hook, as Uninstall says: install
+// refuses it without --force, and a forced install keeps the link.
+func TestInstallKeepsDanglingLink(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hooks")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "pre-push")
+	if err := os.Symlink("../../tools/githooks/pre-push", path); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := Install(dir, "panka", false)
+	if !errors.Is(err, ErrForeignHook) || !strings.Contains(err.Error(), "use --force") {
+		t.Fatalf("install over a dangling link: %v, want ErrForeignHook", err)
+	}
+	if target, err := os.Readlink(path); err != nil || target != "../../tools/githooks/pre-push" {
+		t.Fatalf("the link was replaced: %q, %v", target, err)
+	}
+	_, backup, err := Install(dir, "panka", true)
+	if err != nil || backup != filepath.Join(dir, BackupName) {
+		t.Fatalf("forced install: backup %q, %v", backup, err)
+	}
+	if target, err := os.Readlink(backup); err != nil || target != "../../tools/githooks/pre-push" {
+		t.Errorf("backup of the dangling link: %q, %v", target, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != Script("panka") {
+		t.Errorf("hook not installed:\n%s", b)
+	}
+}
