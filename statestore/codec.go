@@ -156,6 +156,9 @@ func DecodeState(data []byte, key Key, where string) (*State, error) {
 	if st.Stack != key.Stack || st.Environment != key.Environment {
 		return nil, fmt.Errorf("state %s holds stack %q environment %q, not %s: %w%s", where, st.Stack, st.Environment, key, ErrCorrupt, corruptStateHint)
 	}
+	if st.Serial < 0 || st.Serial > MaxSerial {
+		return nil, fmt.Errorf("state %s has serial %d, outside 0 to %d: %w%s", where, st.Serial, MaxSerial, ErrCorrupt, corruptStateHint)
+	}
 	return &st, nil
 }
 

@@ -22,6 +22,14 @@ const (
 	serialDigits = 12
 )
 
+// MaxSerial is the highest serial a state may have: the 12 digits of a
+// history record's name. A serial past it (a hand-edited or pushed
+// state.json) is refused before anything is written: the int64 it is
+// kept in wrapped around to a negative serial, which no history record
+// can be named by, so every later apply ran the engine and then failed
+// to record what it did.
+const MaxSerial int64 = 999_999_999_999
+
 // StacksPrefix is "<prefix>stacks/".
 func StacksPrefix(prefix string) string { return prefix + stacksDir }
 

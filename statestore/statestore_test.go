@@ -132,6 +132,9 @@ func TestCodec(t *testing.T) {
 		{"future", `{"schemaVersion":2,"stack":"orders","environment":"dev"}`, statestore.ErrFutureSchema},
 		{"future with a changed shape", `{"schemaVersion":2,"serial":"x","stack":["orders"]}`, statestore.ErrFutureSchema},
 		{"array", `[1,2]`, statestore.ErrCorrupt},
+		{"negative serial", `{"schemaVersion":1,"stack":"orders","environment":"dev","serial":-3}`, statestore.ErrCorrupt},
+		{"serial past the history names' 12 digits", `{"schemaVersion":1,"stack":"orders","environment":"dev","serial":1000000000000}`, statestore.ErrCorrupt},
+		{"highest serial", `{"schemaVersion":1,"stack":"orders","environment":"dev","serial":999999999999}`, nil},
 	} {
 		_, err := statestore.DecodeState([]byte(tc.data), k, "WHERE")
 		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
@@ -172,6 +175,13 @@ func TestImportAndUpdate(t *testing.T) {
 		{"other stack forced", doc("billing", 50), true, 51},
 		{"not json", []byte("nope"), true, 0},
 		{"future", []byte(`{"schemaVersion":9,"stack":"orders","environment":"dev"}`), true, 0},
+		// A serial the next write would take past MaxSerial, or a negative
+		// one: the int64 wrapped around and state push wrote serial
+		// -9223372036854775808, after which every apply ran the engine and
+		// failed to record it ("negative serial").
+		{"serial that overflows", doc("orders", math.MaxInt64), true, 0},
+		{"serial past the history names' digits", doc("orders", int(statestore.MaxSerial)), true, 0},
+		{"negative serial", doc("orders", -7), true, 0},
 	} {
 		before, _, _ := s.Get(ctx, k)
 		st, err := statestore.Import(ctx, s, k, tc.data, statestore.ImportOptions{Force: tc.force, Now: now, Source: "FILE"})

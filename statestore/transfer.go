@@ -60,6 +60,10 @@ func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptio
 	if err := json.Unmarshal(data, &in); err != nil {
 		return nil, fmt.Errorf("state %s does not match the state format (%s): %w%s", src, describeJSON(data, err), ErrCorrupt, corruptPushHint)
 	}
+	if in.Serial < 0 || in.Serial >= MaxSerial {
+		// Even with --force: the next serial would not fit (see MaxSerial).
+		return nil, fmt.Errorf("state %s has serial %d, outside 0 to %d: %w%s", src, in.Serial, MaxSerial-1, ErrCorrupt, corruptPushHint)
+	}
 	if in.Stack != key.Stack || in.Environment != key.Environment {
 		if !opts.Force {
 			return nil, fmt.Errorf("%s holds the state of stack %q environment %q, not %s; nothing was written (use --force to push it to %s anyway)",
