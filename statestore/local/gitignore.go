@@ -21,9 +21,18 @@ const GitIgnore = "# panka's local state and work files; never commit them.\n*\n
 //
 // Both local backends call it (the state store and the local locker), so
 // they never rewrite each other's file.
+//
+// A .gitignore that is not panka's (it has rules other than "*") is left
+// as it is: backend.directory may name a folder of the repository that has
+// its own (backend.directory: ops, or "." for the repository root), and
+// replacing it with "*" lost its rules and made git ignore every new file
+// there.
 func WriteGitIgnore(dir string) error {
 	path := filepath.Join(dir, ".gitignore")
 	if holdsGitIgnore(path) {
+		return nil
+	}
+	if b, err := os.ReadFile(path); err == nil && !pankasGitIgnore(b) {
 		return nil
 	}
 	tmp, err := os.CreateTemp(dir, ".gitignore-*.tmp")
@@ -56,4 +65,17 @@ func WriteGitIgnore(dir string) error {
 func holdsGitIgnore(path string) bool {
 	b, err := os.ReadFile(path)
 	return err == nil && bytes.Equal(b, []byte(GitIgnore))
+}
+
+// pankasGitIgnore reports whether b is a .gitignore panka wrote, this
+// build or an earlier one ("*\n"), or an empty one: comments and the
+// single rule "*".
+func pankasGitIgnore(b []byte) bool {
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) > 0 && line[0] != '#' && string(line) != "*" {
+			return false
+		}
+	}
+	return true
 }

@@ -1,12 +1,14 @@
 package local_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"panka.dev/panka/statestore"
 	"panka.dev/panka/statestore/local"
 )
 
@@ -83,5 +85,48 @@ func TestWriteGitIgnoreOnlyWhenItDiffers(t *testing.T) {
 	}
 	if !os.SameFile(before, after) {
 		t.Error("an up-to-date .gitignore was rewritten")
+	}
+}
+
+// TestWriteGitIgnoreKeepsTheRepositorys: backend.directory may be a
+// folder of the repository with a .gitignore of its own (or the root):
+// that file is left as it is, where replacing it with "*" lost its rules
+// and made git ignore every new file there. panka's own files (this
+// build's, an earlier one's "*", an empty one) are still brought up to
+// date.
+func TestWriteGitIgnoreKeepsTheRepositorys(t *testing.T) {
+	for _, tc := range []struct {
+		name, old string
+		replaced  bool
+	}{
+		{"the repository's", "secrets.env\n*.log\n", false},
+		{"the repository's, with a star too", "# ops\n*\n!README.md\n", false},
+		{"an earlier panka's", "*\n", true},
+		{"empty", "", true},
+	} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, ".gitignore")
+		if err := os.WriteFile(path, []byte(tc.old), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := local.New(local.Options{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := statestore.Key{Stack: "shop", Environment: "dev"}
+		if _, err := s.Put(context.Background(), k, &statestore.State{Status: statestore.StatusDeployed}, ""); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := tc.old
+		if tc.replaced {
+			want = local.GitIgnore
+		}
+		if string(b) != want {
+			t.Errorf("%s: .gitignore after a write of state is %q, want %q", tc.name, b, want)
+		}
 	}
 }
