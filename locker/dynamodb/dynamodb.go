@@ -131,6 +131,33 @@ func fromItem(item map[string]types.AttributeValue) locker.Info {
 	return i
 }
 
+// unreadable says why item, the item of key, is no lease panka can read
+// (nil when it is one): an item put by hand or by another tool (a "deploy
+// freeze" with only lockKey and lockedBy) has no lockId or no numeric
+// expiresAt. It was read as a lease that expired in 1970 and that nobody
+// holds: status said the next operation takes it over, while every acquire
+// failed its condition (expiresAt < :now does not hold for a missing
+// attribute) and said the lock "changed hands while it was read". As with
+// the other backends, only unlock --force removes it.
+func (l *Locker) unreadable(key string, item map[string]types.AttributeValue) error {
+	var missing []string
+	if getS(item, attrID) == "" {
+		missing = append(missing, attrID+" (a string)")
+	}
+	if _, ok := item[attrExpires].(*types.AttributeValueMemberN); !ok {
+		missing = append(missing, attrExpires+" (a number)")
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	unlock := "panka unlock --force"
+	if stack, env, ok := locker.ParseKey(key); ok {
+		unlock = fmt.Sprintf("panka unlock --force -s %s -e %s", stack, env)
+	}
+	return fmt.Errorf("lock item %s in DynamoDB table %s has no %s: it is no lease panka wrote (%w); %s removes it",
+		key, l.table, strings.Join(missing, " and no "), locker.ErrUnreadable, unlock)
+}
+
 // Explain is hint for callers without a Locker (backend create): the
 // set-up errors of table's requests said as what is wrong and which
 // setting fixes it.
@@ -367,12 +394,16 @@ func (l *Locker) Get(ctx context.Context, key string) (locker.Info, error) {
 	if len(out.Item) == 0 {
 		return locker.Info{}, fmt.Errorf("get lock %s: %w", key, locker.ErrNotFound)
 	}
+	if err := l.unreadable(key, out.Item); err != nil {
+		return locker.Info{}, err
+	}
 	return fromItem(out.Item), nil
 }
 
 // List scans the table (consistently), sorted by key.
 func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 	var out []locker.Info
+	var bad []error
 	in := &ddb.ScanInput{TableName: aws.String(l.table), ConsistentRead: aws.Bool(true)}
 	for {
 		page, err := l.client.Scan(ctx, in)
@@ -386,6 +417,10 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 				// locks held".
 				return nil, fmt.Errorf("list locks in DynamoDB table %s: %w", l.table, l.foreignTable(keysOf(item)))
 			}
+			if err := l.unreadable(getS(item, attrKey), item); err != nil {
+				bad = append(bad, err)
+				continue
+			}
 			out = append(out, fromItem(item))
 		}
 		if len(page.LastEvaluatedKey) == 0 {
@@ -393,7 +428,7 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 		}
 		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
-	if len(out) == 0 {
+	if len(out) == 0 && len(bad) == 0 {
 		// An empty table says nothing of its key: ask, where the client can
 		// (credentials without dynamodb:DescribeTable get the empty list,
 		// as before: panka's own operations do not need that permission).
@@ -412,7 +447,7 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out, nil
+	return out, locker.Unreadable(bad)
 }
 
 // foreignTable is the error for a table keyed by keys, not by panka's

@@ -627,3 +627,66 @@ func TestAnswerCutPartway(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestItemNotALease: an item put by hand or by another tool under a lease
+// key (a "deploy freeze" with only lockKey and lockedBy, or expiresAt as
+// a date string) is no lease panka can read. It was read as a lease that
+// expired in 1970: status said the next operation takes it over, while
+// every acquire failed its condition and said the lock "changed hands
+// while it was read". Now it is unreadable, as a damaged lock file or
+// lock object is: never taken over, listed apart from the leases, and
+// removed only by unlock --force (ForceRelease).
+func TestItemNotALease(t *testing.T) {
+	ctx := context.Background()
+	table := newTable(t)
+	c := testserver.DynamoDBClient(t)
+	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := func(v string) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberS{Value: v} }
+	key := locker.Key("app", "prod")
+	if _, err := l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "dev"), LockedBy: "alice"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for name, item := range map[string]map[string]ddbtypes.AttributeValue{
+		"a freeze":              {"lockKey": s(key), "lockedBy": s("release-freeze")},
+		"expiresAt as a string": {"lockKey": s(key), "lockId": s("x"), "lockedBy": s("tool"), "expiresAt": s("2030-01-01T00:00:00Z")},
+	} {
+		if _, err := c.PutItem(ctx, &ddb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "bob"}, time.Hour)
+		if !errors.Is(err, locker.ErrUnreadable) || !strings.Contains(err.Error(), table) || !strings.Contains(err.Error(), "panka unlock --force -s app -e prod") {
+			t.Errorf("%s: TryAcquire: %v, want ErrUnreadable naming the table and unlock --force", name, err)
+		}
+		if _, err := l.Get(ctx, key); !errors.Is(err, locker.ErrUnreadable) {
+			t.Errorf("%s: Get: %v, want ErrUnreadable", name, err)
+		}
+		infos, err := l.List(ctx)
+		var u *locker.UnreadableError
+		if !errors.As(err, &u) || len(u.Errs) != 1 || len(infos) != 1 || infos[0].Key != locker.Key("app", "dev") {
+			t.Errorf("%s: List: %+v, %v; want the lease of app/dev and one unreadable item", name, infos, err)
+		}
+		out, err := c.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(table), Key: map[string]ddbtypes.AttributeValue{"lockKey": s(key)}, ConsistentRead: aws.Bool(true)})
+		if err != nil || getS(out.Item, "lockedBy") != getS(item, "lockedBy") {
+			t.Errorf("%s: the item was replaced: %v, %v", name, out.Item, err)
+		}
+		if err := l.ForceRelease(ctx, key); err != nil {
+			t.Fatalf("%s: ForceRelease: %v", name, err)
+		}
+		if _, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "bob"}, time.Hour); err != nil {
+			t.Fatalf("%s: TryAcquire after ForceRelease: %v", name, err)
+		}
+		if err := l.ForceRelease(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func getS(item map[string]ddbtypes.AttributeValue, k string) string {
+	if v, ok := item[k].(*ddbtypes.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
