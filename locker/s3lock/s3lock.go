@@ -188,8 +188,28 @@ func (l *Locker) decode(objKey string, b []byte, etag string) (object, error) {
 	o := object{etag: etag, exists: true}
 	if err := json.Unmarshal(b, &o.info); err != nil {
 		o.bad = fmt.Errorf("lock object s3://%s/%s is not valid JSON: %w (%w); %s removes it", l.bucket, objKey, err, locker.ErrUnreadable, l.unlockCommand(objKey))
+	} else if what := notALease(o.info); what != "" {
+		o.bad = fmt.Errorf("lock object s3://%s/%s %s: it is no lease panka wrote, nor the marker a release leaves (%w); %s removes it",
+			l.bucket, objKey, what, locker.ErrUnreadable, l.unlockCommand(objKey))
 	}
 	return o, nil
+}
+
+// notALease says what makes info, read from a lock object, neither a lease
+// nor the marker a release leaves ("" when it is one of them): {} or null,
+// a lock id without an expiry, or someone named without a lock id (a
+// lock.json written by hand to freeze deployments). Such objects were
+// read as released or long expired and taken over by the next apply.
+func notALease(info locker.Info) string {
+	switch {
+	case info.Key == "":
+		return "has no lockKey"
+	case info.ID != "" && info.ExpiresAt.IsZero():
+		return "has a lockId but no expiresAt"
+	case info.ID == "" && info.LockedBy != "":
+		return fmt.Sprintf("names a holder (%s) but has no lockId", info.LockedBy)
+	}
+	return ""
 }
 
 // put writes info: If-None-Match: * when etag is empty, else If-Match: etag.

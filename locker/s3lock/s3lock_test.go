@@ -319,3 +319,51 @@ func TestAnswerCutPartway(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLockObjectNotALease: a lock.json written by hand or by another tool
+// that is valid JSON but no lease panka wrote (a "deploy freeze" naming
+// who froze it without a lock id, {} or null, a lease without expiresAt)
+// was read as the marker a release leaves or as a lease expired long ago,
+// and the next apply took it over without a word. It is unreadable, as a
+// damaged lock object is: not taken over, only ForceRelease removes it.
+// The marker a release leaves is still free to take.
+func TestLockObjectNotALease(t *testing.T) {
+	ctx := context.Background()
+	bucket := testserver.NewBucket(t)
+	c := testserver.S3Client(t)
+	l, err := s3lock.New(s3lock.Options{Client: c, Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := locker.Key("app", "prod")
+	for name, body := range map[string]string{
+		"a freeze":             `{"lockKey": "stack:app:env:prod", "lockedBy": "release-freeze"}`,
+		"empty object":         `{}`,
+		"null":                 `null`,
+		"lease with no expiry": `{"lockKey": "stack:app:env:prod", "lockId": "x", "lockedBy": "tool"}`,
+	} {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("stacks/app/prod/lock.json"), Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "bob"}, time.Minute); !errors.Is(err, locker.ErrUnreadable) || !strings.Contains(err.Error(), "panka unlock --force -s app -e prod") {
+			t.Errorf("%s: TryAcquire: %v; want ErrUnreadable naming unlock --force", name, err)
+		}
+		if _, err := l.Get(ctx, key); !errors.Is(err, locker.ErrUnreadable) {
+			t.Errorf("%s: Get: %v; want ErrUnreadable", name, err)
+		}
+		if _, err := l.List(ctx); !errors.Is(err, locker.ErrUnreadable) {
+			t.Errorf("%s: List: %v; want ErrUnreadable", name, err)
+		}
+		if err := l.ForceRelease(ctx, key); err != nil {
+			t.Fatalf("%s: ForceRelease: %v", name, err)
+		}
+		// What ForceRelease left is the released marker: free.
+		info, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "bob"}, time.Minute)
+		if err != nil {
+			t.Fatalf("%s: TryAcquire after ForceRelease: %v", name, err)
+		}
+		if err := l.Release(ctx, key, info.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
