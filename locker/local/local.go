@@ -115,6 +115,11 @@ func read(path string) (locker.Info, error) {
 		// {} or null: valid JSON, but no lease panka wrote.
 		return locker.Info{}, fmt.Errorf("read lock file %s: no lockKey or lockId in it (%w); %s removes it", path, locker.ErrUnreadable, unlockCommand(path))
 	}
+	if info.ExpiresAt.IsZero() {
+		// Written by hand or by another tool: read as a lease that
+		// expired in year 1, the next apply took it over.
+		return locker.Info{}, fmt.Errorf("read lock file %s: no expiresAt in it (%w); %s removes it", path, locker.ErrUnreadable, unlockCommand(path))
+	}
 	return info, nil
 }
 

@@ -62,8 +62,10 @@ func TestDamagedLockFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := filepath.Join(dir, "locks", "stack%3Aapp%3Aenv%3Aprod.json")
-	// Cut short; and valid JSON that holds no lease ({}, null).
-	for _, content := range []string{`{"lockKey": `, `{}`, `null`} {
+	// Cut short; and valid JSON that holds no lease ({}, null, a lease
+	// written by hand without an expiry, which was taken over as one
+	// that expired in year 1).
+	for _, content := range []string{`{"lockKey": `, `{}`, `null`, `{"lockKey": "stack:app:env:prod", "lockId": "freeze", "lockedBy": "release-freeze"}`} {
 		if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
