@@ -52,12 +52,15 @@ var invalidStackChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 func sanitize(s string) string { return invalidStackChars.ReplaceAllString(s, "_") }
 
 // FileBackendURL is the DIY backend URL for state kept in a local folder.
+// The path is escaped: Pulumi parses the URL, so a folder with '#', '?',
+// '%' or a space in its name (a checkout under ~/src/C#/) was cut at the
+// '#' ("stat /home/me/src/C: no such file or directory") or refused.
 func FileBackendURL(dir string) string {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		abs = dir
 	}
-	return "file://" + filepath.ToSlash(abs)
+	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
 }
 
 // S3Backend describes a DIY backend in an S3 bucket.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 
@@ -41,6 +42,24 @@ func TestStackNameLength(t *testing.T) {
 		seen[name] = true
 		if !strings.HasPrefix(name, long("s", 50)) {
 			t.Errorf("%q does not start with the stack's name", name)
+		}
+	}
+}
+
+// TestFileBackendURLEscapesThePath: Pulumi parses the DIY backend URL, so
+// a local state folder under a path with '#', '?', '%' or a space (a
+// checkout under ~/src/C#/) was cut at the '#' ("stat .../C: no such file
+// or directory") or refused as an invalid escape. The URL escapes the
+// path, and parses back to it; plain paths keep the URL they always had.
+func TestFileBackendURLEscapesThePath(t *testing.T) {
+	if got := FileBackendURL("/tmp/state"); got != "file:///tmp/state" {
+		t.Errorf("FileBackendURL(/tmp/state) = %q, want file:///tmp/state", got)
+	}
+	for _, dir := range []string{"/src/C#/app/.panka/state", "/tmp/a b/x", "/tmp/100%/x", "/tmp/what?/x"} {
+		got := FileBackendURL(dir)
+		u, err := url.Parse(got)
+		if err != nil || u.Scheme != "file" || u.Path != dir || u.RawQuery != "" || u.Fragment != "" {
+			t.Errorf("FileBackendURL(%q) = %q, which parses to path %q (query %q, fragment %q, %v)", dir, got, u.Path, u.RawQuery, u.Fragment, err)
 		}
 	}
 }
