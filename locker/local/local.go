@@ -92,7 +92,7 @@ func (l *Locker) mkdir() error {
 		return fmt.Errorf("create lock directory: %w", err)
 	}
 	if l.gitignore {
-		if err := slocal.WriteGitIgnore(filepath.Dir(l.dir)); err != nil {
+		if err := slocal.IgnoreFolder(filepath.Dir(l.dir), filepath.Base(l.dir)); err != nil {
 			return err
 		}
 	}

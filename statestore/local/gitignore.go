@@ -67,6 +67,23 @@ func holdsGitIgnore(path string) bool {
 	return err == nil && bytes.Equal(b, []byte(GitIgnore))
 }
 
+// IgnoreFolder keeps dir/sub, the state or locks folder of the local
+// backend directory dir, out of git: dir/.gitignore holds GitIgnore
+// (WriteGitIgnore), or, where dir has a .gitignore of its own
+// (backend.directory naming a folder of the repository), which is left as
+// it is, dir/sub/.gitignore does. dir must exist; dir/sub is created.
+func IgnoreFolder(dir, sub string) error {
+	b, err := os.ReadFile(filepath.Join(dir, ".gitignore"))
+	if err != nil || pankasGitIgnore(b) {
+		return WriteGitIgnore(dir)
+	}
+	folder := filepath.Join(dir, sub)
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", folder, err)
+	}
+	return WriteGitIgnore(folder)
+}
+
 // pankasGitIgnore reports whether b is a .gitignore panka wrote, this
 // build or an earlier one ("*\n"), or an empty one: comments and the
 // single rule "*".

@@ -128,5 +128,13 @@ func TestWriteGitIgnoreKeepsTheRepositorys(t *testing.T) {
 		if string(b) != want {
 			t.Errorf("%s: .gitignore after a write of state is %q, want %q", tc.name, b, want)
 		}
+		// The state folder is kept out of git by a .gitignore of its own.
+		b, err = os.ReadFile(filepath.Join(dir, "state", ".gitignore"))
+		if tc.replaced && err == nil {
+			t.Errorf("%s: state/.gitignore written next to panka's own .gitignore", tc.name)
+		}
+		if !tc.replaced && string(b) != local.GitIgnore {
+			t.Errorf("%s: state/.gitignore is %q (%v), want panka's", tc.name, b, err)
+		}
 	}
 }

@@ -72,7 +72,7 @@ func (s *Store) ensureDir(dir string) error {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return fmt.Errorf("create state directory %s: %w", s.dir, err)
 	}
-	if err := WriteGitIgnore(s.dir); err != nil {
+	if err := IgnoreFolder(s.dir, "state"); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
