@@ -185,6 +185,10 @@ func EncodeState(st *State, key Key) ([]byte, error) {
 	if c.Stack != key.Stack || c.Environment != key.Environment {
 		return nil, fmt.Errorf("write state of %s: the state names stack %q environment %q: %w", key, c.Stack, c.Environment, ErrInvalidKey)
 	}
+	if c.Serial < 0 || c.Serial > MaxSerial {
+		// What DecodeState would refuse is never written.
+		return nil, fmt.Errorf("write state of %s: serial %d is outside 0 to %d", key, c.Serial, MaxSerial)
+	}
 	return marshal(&c)
 }
 

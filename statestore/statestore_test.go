@@ -146,6 +146,18 @@ func TestCodec(t *testing.T) {
 	}
 }
 
+// TestEncodeStateSerialRange: a state DecodeState would refuse for its
+// serial (see MaxSerial) is never written.
+func TestEncodeStateSerialRange(t *testing.T) {
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	for serial, ok := range map[int64]bool{0: true, statestore.MaxSerial: true, statestore.MaxSerial + 1: false, -1: false, math.MinInt64: false} {
+		_, err := statestore.EncodeState(&statestore.State{Serial: serial}, k)
+		if (err == nil) != ok {
+			t.Errorf("EncodeState with serial %d: %v", serial, err)
+		}
+	}
+}
+
 func TestImportAndUpdate(t *testing.T) {
 	ctx := context.Background()
 	s, err := local.New(local.Options{Dir: filepath.Join(t.TempDir(), ".panka")})
