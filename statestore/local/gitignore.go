@@ -2,9 +2,12 @@ package local
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // GitIgnore is the content of <dir>/.gitignore in the local backend's
@@ -69,12 +72,15 @@ func holdsGitIgnore(path string) bool {
 
 // IgnoreFolder keeps dir/sub, the state or locks folder of the local
 // backend directory dir, out of git: dir/.gitignore holds GitIgnore
-// (WriteGitIgnore), or, where dir has a .gitignore of its own
-// (backend.directory naming a folder of the repository), which is left as
-// it is, dir/sub/.gitignore does. dir must exist; dir/sub is created.
+// (WriteGitIgnore) when dir is panka's (its .gitignore is panka's, or it
+// has none and holds nothing but panka's folders, as .panka does);
+// otherwise dir/sub/.gitignore does. backend.directory may name a folder
+// of the repository (ops, or "." for the root): a "*" there, written in
+// place of its own .gitignore or where it had none, made git ignore every
+// new file in it. dir must exist; dir/sub is created.
 func IgnoreFolder(dir, sub string) error {
 	b, err := os.ReadFile(filepath.Join(dir, ".gitignore"))
-	if err != nil || pankasGitIgnore(b) {
+	if err == nil && pankasGitIgnore(b) || errors.Is(err, fs.ErrNotExist) && pankasFolder(dir) {
 		return WriteGitIgnore(dir)
 	}
 	folder := filepath.Join(dir, sub)
@@ -82,6 +88,24 @@ func IgnoreFolder(dir, sub string) error {
 		return fmt.Errorf("create %s: %w", folder, err)
 	}
 	return WriteGitIgnore(folder)
+}
+
+// pankasFolder reports whether dir holds nothing but what panka keeps in
+// its backend directory (state, locks, the local target's manifests, and
+// WriteGitIgnore's temporary files).
+func pankasFolder(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		switch n := e.Name(); {
+		case n == "state", n == "locks", n == "local", strings.HasPrefix(n, ".gitignore-") && strings.HasSuffix(n, ".tmp"):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // pankasGitIgnore reports whether b is a .gitignore panka wrote, this

@@ -138,3 +138,52 @@ func TestWriteGitIgnoreKeepsTheRepositorys(t *testing.T) {
 		}
 	}
 }
+
+// TestIgnoreFolderOfTheRepository: a backend.directory that is a folder of
+// the repository without a .gitignore (ops/ with a runbook, or "." for the
+// root) got a .gitignore of "*", which made git ignore every new file in
+// it (a new runbook, or with "." every new stack file) and itself. The
+// state and locks folders get panka's .gitignore instead; a folder that
+// is new, or holds only panka's folders (.panka), still gets its own.
+func TestIgnoreFolderOfTheRepository(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		files  []string
+		pankas bool
+	}{
+		{"new", nil, true},
+		{"panka's folders only", []string{"local/shop/dev/web.json", "locks/x.json"}, true},
+		{"a folder of the repository", []string{"README.md"}, false},
+		{"the repository root", []string{"stacks/shop/stack.yaml", "panka.yaml"}, false},
+	} {
+		dir := filepath.Join(t.TempDir(), "backend")
+		for _, f := range tc.files {
+			p := filepath.Join(dir, filepath.FromSlash(f))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte("x\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := local.New(local.Options{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := statestore.Key{Stack: "shop", Environment: "dev"}
+		if _, err := s.Put(context.Background(), k, &statestore.State{Status: statestore.StatusDeployed}, ""); err != nil {
+			t.Fatal(err)
+		}
+		top, terr := os.ReadFile(filepath.Join(dir, ".gitignore"))
+		sub, serr := os.ReadFile(filepath.Join(dir, "state", ".gitignore"))
+		if tc.pankas {
+			if string(top) != local.GitIgnore || serr == nil {
+				t.Errorf("%s: .gitignore %q (%v), state/.gitignore %q (%v); want panka's at the top only", tc.name, top, terr, sub, serr)
+			}
+			continue
+		}
+		if terr == nil || string(sub) != local.GitIgnore {
+			t.Errorf("%s: .gitignore %q (%v), state/.gitignore %q (%v); want panka's in state/ only", tc.name, top, terr, sub, serr)
+		}
+	}
+}
