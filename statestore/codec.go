@@ -31,6 +31,13 @@ func checkSchema(data []byte, what, where, hint string) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return fmt.Errorf("%s %s is empty: %w%s", what, where, ErrCorrupt, hint)
 	}
+	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
+		// Windows PowerShell 5.1 writes UTF-16 with `>` and Out-File:
+		// `panka state pull > state.json` there gave a file that read as
+		// "invalid character 'ÿ'".
+		return fmt.Errorf("%s %s is UTF-16 text, not UTF-8 JSON (Windows PowerShell 5.1's > and Out-File write UTF-16: "+
+			"use Set-Content -Encoding utf8, or PowerShell 7): %w%s", what, where, ErrCorrupt, hint)
+	}
 	var p schemaProbe
 	if err := json.Unmarshal(data, &p); err != nil {
 		var te *json.UnmarshalTypeError

@@ -347,6 +347,7 @@ func TestCodecSaysWhatIsWrong(t *testing.T) {
 		{"string schema", `{"schemaVersion":"1","stack":"orders","environment":"dev"}`,
 			[]string{"has no valid schemaVersion (line 1: schemaVersion is a string, want a whole number)", "push --force"}},
 		{"schema zero", `{"schemaVersion":0,"stack":"orders","environment":"dev"}`, []string{"has no valid schemaVersion: corrupt state; it was left as it is: restore"}},
+		{"utf-16", "\xff\xfe{\x00}\x00", []string{"is UTF-16 text, not UTF-8 JSON (Windows PowerShell 5.1's > and Out-File write UTF-16"}},
 	} {
 		_, err := statestore.DecodeState([]byte(tc.data), k, "WHERE")
 		if err == nil {

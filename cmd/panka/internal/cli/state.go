@@ -878,6 +878,11 @@ func statePushRun(ctx context.Context, opts *StatePushOptions) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", opts.File, err)
 	}
+	// An editor's UTF-8 byte order mark (Notepad, Set-Content -Encoding
+	// utf8 in Windows PowerShell) is no part of the document: a pulled
+	// state edited there was refused as "not valid JSON ... invalid
+	// character 'ï'".
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	key := statestore.Key{Stack: opts.Stack, Environment: opts.Environment}
 	if key.Stack == "" || key.Environment == "" {
 		// Default to the stack/environment the file names. A document
