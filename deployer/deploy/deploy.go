@@ -228,7 +228,11 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		// bucket lifecycle rule). Numbering again from 1 would give two
 		// deployments the same serial, and rollback --to-version would
 		// pick either.
-		if h, herr := rt.Store.History(ctx, req.Key, 0, 1); herr == nil && len(h) > 0 {
+		h, herr := rt.Store.History(ctx, req.Key, 0, 1)
+		if herr != nil {
+			return nil, historyUnread(req, 0, herr)
+		}
+		if len(h) > 0 {
 			lastSerial, lost = h[0].Serial, h[0]
 			if req.Operation == statestore.OpDestroy {
 				break // refused below, with the same story
@@ -247,7 +251,11 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		// after the state would give two deployments one serial.
 		// Only the records named since the state's last deployment (less
 		// clock skew) are looked at: every run pays this check.
-		if h, herr := rt.Store.NewerHistory(ctx, req.Key, state.Serial, statestore.NewerSince(state)); herr == nil && h != nil {
+		h, herr := rt.Store.NewerHistory(ctx, req.Key, state.Serial, statestore.NewerSince(state))
+		if herr != nil {
+			return nil, historyUnread(req, state.Serial, herr)
+		}
+		if h != nil {
 			lastSerial = h.Serial
 			warnf("the history of %s records serial %d (%s of commit %s by %s, %s), newer than its state (serial %d): "+
 				"the run that wrote it stopped before recording its state (killed, or its state write failed), so what is deployed may differ from the state. "+
@@ -935,6 +943,19 @@ func Planned(ctx context.Context, store statestore.Store, key statestore.Key, st
 func TriedWarning(key statestore.Key, tried []string, what string) string {
 	return fmt.Sprintf("%s: %s may hold what a failed or interrupted run since the last successful one tried to deploy, not the recorded spec; they are planned against that, so %s puts back what the YAML has (if that run never reached them, the engine changes nothing there)",
 		key, strings.Join(tried, ", "), what)
+}
+
+// historyUnread is the error of a run that cannot read the newest
+// records of its history: it numbers its own record after them, and
+// guessing would give two deployments one serial (rollback --to-version
+// would pick either).
+func historyUnread(req Request, serial int64, err error) error {
+	what := "the history of " + req.Key.String()
+	if serial > 0 {
+		what = fmt.Sprintf("%s for records newer than its state (serial %d)", what, serial)
+	}
+	return fmt.Errorf("read %s: %w; this %s numbers its record after the newest one, so it stops here, before planning, rather than give two deployments one serial",
+		what, err, req.Operation)
 }
 
 // failedRuns are the models that failed or interrupted runs since the last

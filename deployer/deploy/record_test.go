@@ -114,6 +114,23 @@ type faultyStore struct {
 	putLands  bool
 	removeErr error
 	appendErr error
+	// historyErr fails History and NewerHistory (a record that no longer
+	// decodes, a listing the server refuses).
+	historyErr error
+}
+
+func (s *faultyStore) History(ctx context.Context, k statestore.Key, offset, limit int) ([]*statestore.Deployment, error) {
+	if s.historyErr != nil {
+		return nil, s.historyErr
+	}
+	return s.Store.History(ctx, k, offset, limit)
+}
+
+func (s *faultyStore) NewerHistory(ctx context.Context, k statestore.Key, serial int64, since time.Time) (*statestore.Deployment, error) {
+	if s.historyErr != nil {
+		return nil, s.historyErr
+	}
+	return s.Store.NewerHistory(ctx, k, serial, since)
 }
 
 func (s *faultyStore) AppendHistory(ctx context.Context, k statestore.Key, d *statestore.Deployment) error {
@@ -584,6 +601,55 @@ func TestRunAfterKilledBetweenHistoryAndState(t *testing.T) {
 			logs = nil
 			if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v3}); err != nil || len(logs) != 0 {
 				t.Errorf("next run: %v, warnings %q", err, logs)
+			}
+		})
+	}
+}
+
+// TestRunHistoryUnreadable: a run that cannot read the newest records of
+// its history (one that no longer decodes, one a newer panka wrote, a
+// listing the server refuses) stops before planning, and says which and
+// what to do: it numbers its record after the newest one, and numbering
+// after the state instead gave two deployments one serial. The same with
+// state.json lost, where it would have numbered from 1.
+func TestRunHistoryUnreadable(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			d := deployedOnce(t, b.location(t))
+			bad := errors.New("history record stacks/shop/dev/history/20261125T120000.000000000Z-000000000002.json: invalid character 'x'")
+			d.store.historyErr = bad
+			v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
+			engineRuns := d.eng.ups
+			_, err := Run(ctx, d.rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+			if err == nil || !errors.Is(err, bad) || !strings.Contains(err.Error(), "newer than its state (serial 1)") ||
+				!strings.Contains(err.Error(), "stops here, before planning") {
+				t.Fatalf("apply with an unreadable history: %v", err)
+			}
+			if d.eng.ups != engineRuns {
+				t.Error("the engine ran")
+			}
+			if h := historyOf(t, d.reader); len(h) != 1 || stateOf(t, d.reader).Serial != 1 {
+				t.Fatalf("after the refused run: history %v, state serial %d; want 1 record, state at 1", h, stateOf(t, d.reader).Serial)
+			}
+
+			// state.json lost as well.
+			_, ver, err := d.reader.Get(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.reader.Delete(ctx, key, ver); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Run(ctx, d.rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2}); err == nil || !errors.Is(err, bad) ||
+				!strings.Contains(err.Error(), "read the history of shop/dev:") {
+				t.Fatalf("apply with no state and an unreadable history: %v", err)
+			}
+
+			d.store.historyErr = nil
+			res, err := Run(ctx, d.rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+			if err != nil || res.Deployment.Serial != 2 {
+				t.Fatalf("once readable: %v (serial %v)", err, res)
 			}
 		})
 	}
