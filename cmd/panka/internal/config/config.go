@@ -455,7 +455,7 @@ func lookupKey(path string) (Key, bool) {
 func (r *Resolved) set(path, value string, src Source) error {
 	k, ok := lookupKey(path)
 	if !ok {
-		return fmt.Errorf("unknown key %q", path)
+		return fmt.Errorf("unknown key %q%s; see `panka config show` for the known keys", path, suggestKey(path, false))
 	}
 	fv := fieldByPath(reflect.ValueOf(&r.Config).Elem(), path)
 	if err := assign(fv, value); err != nil {
@@ -628,7 +628,7 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 		seen[kn.Value] = kn.Line
 		if vn.Kind == yaml.MappingNode {
 			if !hasPrefix(path + ".") {
-				errs = append(errs, fmt.Errorf("%s:%d:%d: unknown key %q; see `panka config show` for the known keys", file, kn.Line, kn.Column, path))
+				errs = append(errs, fmt.Errorf("%s:%d:%d: unknown key %q%s; see `panka config show` for the known keys", file, kn.Line, kn.Column, path, suggestKey(path, true)))
 				continue
 			}
 			if err := r.loadNode(file, layer, path+".", vn, env); err != nil {
@@ -695,6 +695,57 @@ func hasPrefix(p string) bool {
 		}
 	}
 	return false
+}
+
+// suggestKey returns ` (did you mean "backend.bucket"?)` for the key
+// closest to the unknown path, or for a section (a mapping in the file)
+// the section closest to it: the same letters in another case or with
+// '_'/'-' (backend.use_path_style), at most two edits away (backend.buckt),
+// or the one key of that name in another section (backend.table:
+// locks.table; bucket at the top: backend.bucket). A typo otherwise left
+// the reader to find the key in `panka config show`'s forty lines.
+func suggestKey(path string, section bool) string {
+	squash := func(s string) string {
+		return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s))
+	}
+	var cands []string
+	seen := map[string]bool{}
+	for _, k := range Keys() {
+		if !section {
+			cands = append(cands, k.Path)
+			continue
+		}
+		parts := strings.Split(k.Path, ".")
+		for i := 1; i < len(parts); i++ {
+			if p := strings.Join(parts[:i], "."); !seen[p] {
+				seen[p] = true
+				cands = append(cands, p)
+			}
+		}
+	}
+	best, bd := "", 3
+	for _, c := range cands {
+		if d := stacks.EditDistance(squash(path), squash(c)); d < bd {
+			best, bd = c, d
+		}
+	}
+	if best == "" {
+		// The right name in the wrong section (or at the top).
+		last := squash(path[strings.LastIndex(path, ".")+1:])
+		for _, c := range cands {
+			if squash(c[strings.LastIndex(c, ".")+1:]) != last {
+				continue
+			}
+			if best != "" {
+				return "" // several: no single guess
+			}
+			best = c
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
 // sectionKeys lists the keys of a section, e.g. "backend.type, backend.region, ...".

@@ -116,6 +116,15 @@ func TestLoadFileProblems(t *testing.T) {
 		{"tagged section", "backend: !Foo\n  type: s3\n", `panka.yaml:1:10: key backend: YAML tag !Foo is not supported`},
 		// The second document was never read: locks.type bogus was ignored.
 		{"second document", "backend:\n  type: local\n---\nlocks:\n  type: bogus\n", `panka.yaml:4: a second YAML document (after ---): a config file holds one document; move its keys into the first and remove the ---`},
+		// An unknown key names the key it most likely means.
+		{"misspelt key", "backend:\n  buckt: x\n", `panka.yaml:2:3: unknown key "backend.buckt" (did you mean "backend.bucket"?); see ` + "`panka config show`"},
+		{"transposed letters", "locks:\n  tyep: local\n", `unknown key "locks.tyep" (did you mean "locks.type"?)`},
+		{"snake case", "backend:\n  use_path_style: true\n", `unknown key "backend.use_path_style" (did you mean "backend.usePathStyle"?)`},
+		{"key in the wrong section", "backend:\n  table: t\n", `unknown key "backend.table" (did you mean "locks.table"?)`},
+		{"key at the top", "bucket: b\n", `unknown key "bucket" (did you mean "backend.bucket"?)`},
+		{"misspelt section", "backnd:\n  bucket: b\n", `panka.yaml:1:1: unknown key "backnd" (did you mean "backend"?)`},
+		{"misspelt nested section", "aws:\n  asumeRole:\n    roleArn: r\n", `unknown key "aws.asumeRole" (did you mean "aws.assumeRole"?)`},
+		{"nothing close", "backend:\n  frobnicate: x\n", `unknown key "backend.frobnicate"; see`},
 		{"nested section with a value", "aws:\n  assumeRole: arn:aws:iam::1:role/x\n", `panka.yaml:2:3: aws.assumeRole is a section, not a value: write its keys under it (aws.assumeRole.roleArn, aws.assumeRole.sessionName, aws.assumeRole.externalId), or remove it`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
