@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/stacks"
 )
 
 // Main runs panka with the process's arguments and streams and returns the exit code.
@@ -262,6 +263,54 @@ func isFlagError(err error) bool {
 	return errors.As(err, &fe)
 }
 
+// suggestFlag adds to pflag's "unknown flag: --stak" the flag of c most
+// likely meant (--stack: the same up to case and '_'/'-', at most two edits
+// away, or the only flag that starts with it), or else the commands that
+// have a flag of that name (`plan --auto-approve`: a flag of apply, ...).
+// pflag's error named the typo and nothing else, leaving the user to find
+// the flag in the usage below it.
+func suggestFlag(c *cobra.Command, err error) error {
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok || name == "" {
+		return err
+	}
+	squash := func(s string) string { return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s)) }
+	best, bd := "", 3
+	var prefixed []string
+	c.Flags().VisitAll(func(fl *pflag.Flag) {
+		if fl.Hidden {
+			return
+		}
+		if d := stacks.EditDistance(squash(name), squash(fl.Name)); d < bd {
+			best, bd = fl.Name, d
+		}
+		if strings.HasPrefix(fl.Name, name) {
+			prefixed = append(prefixed, fl.Name)
+		}
+	})
+	if best == "" && len(prefixed) == 1 {
+		best = prefixed[0]
+	}
+	if best != "" {
+		return fmt.Errorf("%w (did you mean --%s?)", err, best)
+	}
+	var others []string
+	var walk func(*cobra.Command)
+	walk = func(o *cobra.Command) {
+		if o != c && o.Runnable() && !o.Hidden && o.LocalFlags().Lookup(name) != nil {
+			others = append(others, strings.TrimPrefix(o.CommandPath(), o.Root().Name()+" "))
+		}
+		for _, sub := range o.Commands() {
+			walk(sub)
+		}
+	}
+	walk(c.Root())
+	if len(others) > 0 {
+		return fmt.Errorf("%w: a flag of %s, not of %s", err, strings.Join(others, ", "), c.CommandPath())
+	}
+	return err
+}
+
 // NewRootCmd builds the command tree.
 func NewRootCmd(f *Factory) *cobra.Command {
 	root := &cobra.Command{
@@ -316,7 +365,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 			return nil
 		},
 	}
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &flagError{err} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &flagError{suggestFlag(c, err)} })
 	pf := root.PersistentFlags()
 	countVarP(pf, &f.Flags.Verbose, "verbose", "v", "verbose output (-vv for trace)")
 	pf.BoolVarP(&f.Flags.Quiet, "quiet", "q", false, "only errors on stderr")
