@@ -301,6 +301,10 @@ func locksShowRun(ctx context.Context, opts *LocksOptions) error {
 		// tree does not know the environment.
 		if h, err := f.findHeader(opts.Stack); err == nil && h != nil && !slices.Contains(h.Environments, opts.Environment) {
 			f.Warnf("stack %s has no environment %s in the work tree (environments: %s%s)", opts.Stack, opts.Environment, strings.Join(h.Environments, ", "), withSemi(didYouMean(opts.Environment, h.Environments)))
+		} else if err == nil && h == nil {
+			if names := f.workTreeStacks(); len(names) > 0 {
+				f.Warnf("the work tree has no stack %s (stacks: %s%s)", opts.Stack, strings.Join(names, ", "), withSemi(didYouMean(opts.Stack, names)))
+			}
 		}
 		return nil
 	}

@@ -188,7 +188,11 @@ func (f *Factory) notDeployed(key statestore.Key, cfg *config.Resolved) error {
 	case err != nil:
 		return apply
 	case h == nil:
-		return fmt.Errorf("%s has no state in %s, and this repository has no stack %q: check the name (panka state list shows what has state)", key, where, key.Stack)
+		dym := didYouMean(key.Stack, f.workTreeStacks())
+		if dym != "" {
+			dym = " (" + dym + ")"
+		}
+		return fmt.Errorf("%s has no state in %s, and this repository has no stack %q%s: check the name (panka state list shows what has state)", key, where, key.Stack, dym)
 	case !slices.Contains(h.Environments, key.Environment):
 		return fmt.Errorf("%s has no state in %s, and stack %q has no environment %q (environments: %s%s): check the name (panka state list shows what has state)",
 			key, where, key.Stack, key.Environment, strings.Join(h.Environments, ", "), withSemi(didYouMean(key.Environment, h.Environments)))

@@ -267,6 +267,23 @@ func (f *Factory) findHeader(stack string) (*stacks.Header, error) {
 	return h, err
 }
 
+// workTreeStacks lists the names of the work tree's stacks that
+// findHeader discovered (nil before it ran, or outside a repository), for
+// a "did you mean" on a name it did not find.
+func (f *Factory) workTreeStacks() []string {
+	f.headersMu.Lock()
+	defer f.headersMu.Unlock()
+	if f.headersDisc == nil || f.headersDisc.disc == nil {
+		return nil
+	}
+	var names []string
+	for _, r := range f.headersDisc.disc.Refs {
+		names = append(names, r.Name)
+	}
+	sort.Strings(names)
+	return slices.Compact(names)
+}
+
 // foundHeader is one answer of findHeader.
 type foundHeader struct {
 	h   *stacks.Header
