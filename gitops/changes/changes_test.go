@@ -2202,6 +2202,9 @@ func TestUnknownFilterNames(t *testing.T) {
 		{changes.Options{Stacks: []string{"orders", "pay-folder"}}, `--stack "pay-folder"`},
 		{changes.Options{Environments: []string{"prodx"}}, `--environment "prodx": no stack has that environment`},
 		{changes.Options{Stacks: []string{"orders"}, Environments: []string{"qa"}}, `--environment "qa": no selected stack has that environment`},
+		// A near miss names what was meant.
+		{changes.Options{Stacks: []string{"orderz"}}, `(did you mean "orders"?): check the spelling`},
+		{changes.Options{Environments: []string{"prodx"}}, `(did you mean "prod"?): check the spelling`},
 	}
 	for _, m := range modes {
 		repo, err := gitops.Open(g.Dir, m.opts)

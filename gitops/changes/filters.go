@@ -21,6 +21,9 @@ type unknown struct {
 	// broken lists the untouched stack.yaml files that do not load: their
 	// names are unknown, so one of them may be the name asked for.
 	broken []string
+	// names and envNames are every stack name seen and the environments
+	// of the selected ones, for a "did you mean" on a name left unknown.
+	names, envNames map[string]bool
 }
 
 func (e *engine) literalFilters() *unknown {
@@ -48,12 +51,19 @@ func (u *unknown) done() bool { return len(u.stacks) == 0 && len(u.envs) == 0 }
 // for a selected stack.
 func (u *unknown) see(e *engine, name string, envs []string) {
 	delete(u.stacks, name)
+	if u.names == nil {
+		u.names, u.envNames = map[string]bool{}, map[string]bool{}
+	}
+	if name != "" {
+		u.names[name] = true
+	}
 	if !e.selected(name) {
 		return
 	}
 	u.selected = true
 	for _, env := range envs {
 		delete(u.envs, env)
+		u.envNames[env] = true
 	}
 }
 
@@ -67,14 +77,14 @@ func (u *unknown) err(e *engine, where string) error {
 	}
 	var parts []string
 	for _, s := range sortedKeys(u.stacks) {
-		parts = append(parts, fmt.Sprintf("--stack %q: no stack of that name %s", s, where))
+		parts = append(parts, fmt.Sprintf("--stack %q: no stack of that name %s%s", s, where, meant(s, u.names)))
 	}
 	what := "no stack"
 	if len(e.opts.Stacks) > 0 {
 		what = "no selected stack"
 	}
 	for _, x := range sortedKeys(u.envs) {
-		parts = append(parts, fmt.Sprintf("--environment %q: %s has that environment %s", x, what, where))
+		parts = append(parts, fmt.Sprintf("--environment %q: %s has that environment %s%s", x, what, where, meant(x, u.envNames)))
 	}
 	msg := fmt.Sprintf("%s: check the spelling (panka stack list shows the stacks and their environments)", strings.Join(parts, "; "))
 	if len(u.broken) > 0 {
@@ -180,6 +190,15 @@ func (e *engine) seeHeaders(ctx context.Context, s *side, dirs []string, u *unkn
 		}
 	}
 	return ctx.Err()
+}
+
+// meant is " (did you mean "x"?)" for the names closest to name, "" when
+// none is close.
+func meant(name string, names map[string]bool) string {
+	if dym := stacks.DidYouMean(name, sortedKeys(names)); dym != "" {
+		return " (" + dym + ")"
+	}
+	return ""
 }
 
 func plural(n int, one, many string) string {
