@@ -236,6 +236,13 @@ func planSource(ctx context.Context, f *Factory, ref string) (*planSourceFS, err
 		if !errors.Is(err, gitops.ErrNotRepository) {
 			return nil, err
 		}
+		stacksRoot := "stacks"
+		if cfg, cerr := f.Config(); cerr == nil && cfg.Stacks.Root != "" {
+			stacksRoot = cfg.Stacks.Root
+		}
+		if berr := bareRepoError(root, stacksRoot); berr != nil {
+			return nil, berr
+		}
 		f.Log.Debug().Str("dir", root).Msg("not a git repository: planning the directory as it is")
 		src.fsys = stacks.DirFS(root)
 		return src, nil

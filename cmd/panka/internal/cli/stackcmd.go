@@ -56,6 +56,22 @@ func (r *stackRepo) configuredRootMissing() error {
 	return fmt.Errorf("stacks.root %q (from %s) is not a folder in %s: set it to the folder holding your stacks", r.stacksRoot, r.rootSource, r.dir)
 }
 
+// bareRepoError is an error when dir, where panka reads the stacks from
+// the work tree, is a bare repository (no .git, HEAD, objects and refs at
+// its top) without a folder named like the stacks root: read as a folder
+// outside git it has no stacks, so validate passed with none checked (a
+// pre-receive hook on a git server let every push through) and plan said
+// to create the stack.
+func bareRepoError(dir, stacksRoot string) error {
+	if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil || !gitops.IsBareRepo(dir) {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(stacksRoot))); err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s is a bare repository, without a work tree to read stacks from: run panka in a clone of it (git clone %s DIR), or in a worktree (git --git-dir=%s worktree add DIR)", dir, dir, dir)
+}
+
 // openStackRepo opens the repository of the working directory.
 func openStackRepo(f *Factory) (*stackRepo, error) {
 	dir, err := f.RepoRoot()
@@ -79,6 +95,9 @@ func openStackRepo(f *Factory) (*stackRepo, error) {
 	}
 	if strings.HasPrefix(root, "/") || root == ".." || strings.HasPrefix(root, "../") {
 		return nil, fmt.Errorf("stacks.root %q (from %s) must be a folder inside the repository %s: set it relative to the repository root, e.g. stacks", cfg.Stacks.Root, src, dir)
+	}
+	if err := bareRepoError(dir, root); err != nil {
+		return nil, err
 	}
 	fsys, ignores, closer := worktreeView(f, dir)
 	return &stackRepo{dir: dir, fsys: fsys, closer: closer, stacksRoot: path.Clean(root), rootSource: src,
