@@ -731,6 +731,10 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 // with --ref; a rollback or destroy has no saved-plan form.
 func noTerminalHint(req deploy.Request) string {
 	switch {
+	case req.Operation == statestore.OpApply && req.Saved != nil:
+		// The saved plan is the review: "review it first with plan
+		// --out" sent the user round in a circle.
+		return "the saved plan is what it applies: re-run with --auto-approve (it is refused if the state or the desired model changed since the plan)"
 	case req.Operation == statestore.OpApply:
 		return "re-run with --auto-approve (or review it first with panka plan --out FILE and apply FILE --auto-approve)"
 	case req.Operation == statestore.OpPromote && req.Source.Commit != "":
