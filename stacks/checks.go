@@ -331,7 +331,7 @@ func scheduleProblem(s string, secret bool) string {
 	case strings.HasPrefix(s, "cron(") && strings.HasSuffix(s, ")"):
 		f := strings.Fields(s[5 : len(s)-1])
 		if len(f) != 6 {
-			return fmt.Sprintf("invalid schedule %s: cron takes 6 fields (minutes hours day-of-month month day-of-week year), got %d", q, len(f))
+			return fmt.Sprintf("invalid schedule %s: cron takes 6 fields (minutes hours day-of-month month day-of-week year), got %d%s", q, len(f), crontabHint(s[5:len(s)-1], secret))
 		}
 		limits := [][2]int{{0, 59}, {0, 23}, {1, 31}, {1, 12}, {1, 7}, {1970, 2199}}
 		names := []string{"minutes", "hours", "day-of-month", "month", "day-of-week", "year"}
@@ -348,7 +348,42 @@ func scheduleProblem(s string, secret bool) string {
 		}
 		return ""
 	}
-	return fmt.Sprintf("invalid schedule %s: use cron(<min> <hour> <day-of-month> <month> <day-of-week> <year>) or rate(<n> <unit>)", q)
+	return fmt.Sprintf("invalid schedule %s: use cron(<min> <hour> <day-of-month> <month> <day-of-week> <year>) or rate(<n> <unit>)%s", q, crontabHint(s, secret))
+}
+
+// crontabMacros are crontab's @ schedules as EventBridge expressions.
+var crontabMacros = map[string]string{
+	"@hourly": "cron(0 * * * ? *)", "@daily": "cron(0 0 * * ? *)", "@midnight": "cron(0 0 * * ? *)",
+	"@weekly": "cron(0 0 ? * SUN *)", "@monthly": "cron(0 0 1 * ? *)", "@yearly": "cron(0 0 1 1 ? *)", "@annually": "cron(0 0 1 1 ? *)",
+}
+
+// crontabHint is "; for crontab's "0 3 * * *" write cron(0 3 * * ? *)"
+// when s is a crontab (and Kubernetes CronJob) schedule, five fields or an
+// @ macro, with an exact EventBridge equivalent: the year added and ? for
+// the day field left open. A numeric day of the week is not converted
+// (crontab counts Sunday as 0, EventBridge as 1), nor a schedule naming
+// both a day of the month and of the week (EventBridge cannot say that).
+// "" otherwise, and for a secret value.
+func crontabHint(s string, secret bool) string {
+	if secret {
+		return ""
+	}
+	want, ok := crontabMacros[strings.ToLower(strings.TrimSpace(s))]
+	if f := strings.Fields(s); !ok && len(f) == 5 {
+		switch {
+		case f[4] == "*" || f[4] == "?":
+			f[4] = "?"
+		case f[2] == "*" && !strings.ContainsAny(f[4], "0123456789"):
+			f[2] = "?"
+		default:
+			return ""
+		}
+		want = "cron(" + strings.Join(f, " ") + " *)"
+	}
+	if want == "" || scheduleProblem(want, false) != "" {
+		return ""
+	}
+	return fmt.Sprintf("; for the crontab schedule %q write %s", strings.TrimSpace(s), want)
 }
 
 var cronNames = map[string]bool{"JAN": true, "FEB": true, "MAR": true, "APR": true, "MAY": true, "JUN": true, "JUL": true, "AUG": true, "SEP": true, "OCT": true, "NOV": true, "DEC": true,

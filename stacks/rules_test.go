@@ -83,7 +83,12 @@ func TestLoadRules(t *testing.T) {
 		{"cache name length", map[string]string{cf: doc("Cache", "c"+strings.Repeat("x", 40))},
 			[]string{cf + `:4:9: metadata.name: cache name "c` + strings.Repeat("x", 40) + `" is 41 characters; ElastiCache allows at most 40`}},
 		{"cron fields", map[string]string{cf: doc("CronJob", "j", "image: x", "schedule: cron(0 3 * * *)")},
-			[]string{cf + `:7:13: spec.schedule: invalid schedule "cron(0 3 * * *)": cron takes 6 fields`}},
+			[]string{cf + `:7:13: spec.schedule: invalid schedule "cron(0 3 * * *)": cron takes 6 fields (minutes hours day-of-month month day-of-week year), got 5; for the crontab schedule "0 3 * * *" write cron(0 3 * * ? *)`}},
+		// A crontab (Kubernetes CronJob) schedule gets its EventBridge form.
+		{"crontab schedule", map[string]string{cf: doc("CronJob", "j", "image: x", `schedule: "*/15 8-18 * * MON-FRI"`)},
+			[]string{cf + `:7:13: spec.schedule: invalid schedule "*/15 8-18 * * MON-FRI": use cron(<min> <hour> <day-of-month> <month> <day-of-week> <year>) or rate(<n> <unit>); for the crontab schedule "*/15 8-18 * * MON-FRI" write cron(*/15 8-18 ? * MON-FRI *)`}},
+		{"crontab macro", map[string]string{cf: doc("CronJob", "j", "image: x", `schedule: "@daily"`)},
+			[]string{cf + `:7:13: spec.schedule: invalid schedule "@daily": use cron(<min> <hour> <day-of-month> <month> <day-of-week> <year>) or rate(<n> <unit>); for the crontab schedule "@daily" write cron(0 0 * * ? *)`}},
 		{"cron both days", map[string]string{cf: doc("CronJob", "j", "image: x", "schedule: cron(0 3 * * 1 *)")},
 			[]string{cf + `:7:13: spec.schedule: invalid schedule "cron(0 3 * * 1 *)": one of day-of-month and day-of-week must be ?`}},
 		{"cron range", map[string]string{cf: doc("CronJob", "j", "image: x", "schedule: cron(61 3 * * ? *)")},
@@ -389,6 +394,38 @@ func TestLoadRules(t *testing.T) {
 }
 
 // TestResolveRules covers variables, references, overlays and cycles.
+// TestCrontabHint: a crontab (Kubernetes CronJob) schedule is refused with
+// its EventBridge form when there is an exact one, and without a guess
+// when there is none.
+func TestCrontabHint(t *testing.T) {
+	for s, want := range map[string]string{
+		"0 3 * * *":             `; for the crontab schedule "0 3 * * *" write cron(0 3 * * ? *)`,
+		"cron(30 2 1 * *)":      `; for the crontab schedule "30 2 1 * *" write cron(30 2 1 * ? *)`,
+		"0 9 * * MON,FRI":       `; for the crontab schedule "0 9 * * MON,FRI" write cron(0 9 ? * MON,FRI *)`,
+		"@hourly":               `; for the crontab schedule "@hourly" write cron(0 * * * ? *)`,
+		"@weekly":               `; for the crontab schedule "@weekly" write cron(0 0 ? * SUN *)`,
+		"0 3 * * 1":             "", // Sunday is 0 in crontab, 1 in EventBridge: no guess
+		"0 3 1 * MON":           "", // both days: EventBridge cannot say it
+		"0 3 * *":               "",
+		"61 3 * * *":            "", // no valid equivalent
+		"every day":             "",
+		"cron(0 3 * * ? * *)":   "",
+		"rate(5 minutes) extra": "",
+	} {
+		got := CheckSchedule(s)
+		if got == "" {
+			t.Errorf("CheckSchedule(%q) accepted it", s)
+			continue
+		}
+		if want == "" && strings.Contains(got, "crontab") || want != "" && !strings.HasSuffix(got, want) {
+			t.Errorf("CheckSchedule(%q) = %q, want the hint %q", s, got, want)
+		}
+	}
+	if got := scheduleProblem("0 3 * * *", true); strings.Contains(got, "0 3") {
+		t.Errorf("a secret schedule is shown: %q", got)
+	}
+}
+
 func TestResolveRules(t *testing.T) {
 	tests := []struct {
 		name  string
