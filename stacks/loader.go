@@ -1267,6 +1267,9 @@ func checkGlob(g string) string {
 	return ""
 }
 
+// declField are the fields of a variable declaration in stack.yaml.
+var declField = map[string]bool{"default": true, "required": true, "secret": true, "description": true}
+
 // decodeVarDecls reads spec.variables of stack.yaml.
 func (s *Stack) decodeVarDecls(v *node, errs *errList) {
 	if v.isNull() {
@@ -1280,6 +1283,22 @@ func (s *Stack) decodeVarDecls(v *node, errs *errList) {
 		kp := "spec.variables." + k.value
 		if !envName.MatchString(k.value) {
 			errs.add(k.pos(), kp, "invalid variable name %q: use letters, digits and _, not starting with a digit", k.value)
+			continue
+		}
+		if declField[k.value] {
+			// A field of the declaration above, indented one level too
+			// little: "DB_PASSWORD:" then "secret: true" under
+			// variables declared DB_PASSWORD plain (printed, stored in
+			// clear) and a variable named secret.
+			j := i - 1
+			for j >= 0 && declField[v.keys[j].value] {
+				j--
+			}
+			if j >= 0 && v.vals[j].isNull() {
+				errs.add(k.pos(), kp, "%q is a field of the declaration of %s above (which has nothing under it), indented one level too little: indent it under %s (a variable cannot be named default, required, secret or description)", k.value, v.keys[j].value, v.keys[j].value)
+			} else {
+				errs.add(k.pos(), kp, "%q is a field of a variable declaration, not a variable: indent it under the variable it belongs to (a variable cannot be named default, required, secret or description)", k.value)
+			}
 			continue
 		}
 		d := &varDecl{name: k.value, pos: k.pos()}

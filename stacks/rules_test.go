@@ -374,6 +374,14 @@ func TestLoadRules(t *testing.T) {
 				`stacks/s/stack.yaml:16:24: spec.watch[1]: watch glob "shared/./x/" has an empty or "." path segment, which matches no path: write shared/x`,
 				`stacks/s/stack.yaml:16:39: spec.watch[2]: watch glob "./" has an empty or "." path segment, which matches no path: write ** for the whole repository`,
 				`stacks/s/stack.yaml:16:45: spec.watch[3]: watch glob "shared\\sub\\*.json": \ is not a folder separator here (it escapes the next character): write shared/sub/*.json`}},
+		// A declaration's field indented one level too little: DB_PASSWORD
+		// was declared plain (printed, stored in clear) and a variable
+		// named secret declared beside it.
+		{"declaration field mis-indented", map[string]string{"stacks/s/stack.yaml": stackYAML + "    DB_PASSWORD:\n    secret: true\n    required: true\n"},
+			[]string{`stacks/s/stack.yaml:17:5: spec.variables.secret: "secret" is a field of the declaration of DB_PASSWORD above (which has nothing under it), indented one level too little: indent it under DB_PASSWORD`,
+				`stacks/s/stack.yaml:18:5: spec.variables.required: "required" is a field of the declaration of DB_PASSWORD above`}},
+		{"declaration field as a variable", map[string]string{"stacks/s/stack.yaml": stackYAML + "    description: the tag\n"},
+			[]string{`stacks/s/stack.yaml:16:5: spec.variables.description: "description" is a field of a variable declaration, not a variable: indent it under the variable it belongs to`}},
 		{"empty watch glob", map[string]string{"stacks/s/stack.yaml": stackYAML + "  watch: ['', [a]]\n"},
 			[]string{`stacks/s/stack.yaml:16:11: spec.watch[0]: empty watch glob: remove it`, `stacks/s/stack.yaml:16:15: spec.watch[1]: want a glob string, got a list`}},
 		{"service spec", map[string]string{"stacks/s/services/api/service.yaml": doc("Service", "api", "team: x")},
