@@ -179,14 +179,25 @@ func (f *Factory) deployedState(ctx context.Context, key statestore.Key) (states
 // not send the user to deploy it).
 func (f *Factory) notDeployed(key statestore.Key, cfg *config.Resolved) error {
 	where := f.describeBackend(cfg)
-	apply := fmt.Errorf("%s has never been deployed (no state in %s): run panka apply --stack %s --environment %s", key, where, key.Stack, key.Environment)
+	if err := f.unknownName(key, where); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s has never been deployed (no state in %s): run panka apply --stack %s --environment %s", key, where, key.Stack, key.Environment)
+}
+
+// unknownName is the error for a stack/environment without state (in
+// where) whose stack, or environment, the work tree does not have either:
+// most likely a typo, named with the names it has. nil when the work tree
+// has both, when it cannot be read, and outside a repository (a CI job
+// reading state: nothing to check the names against).
+func (f *Factory) unknownName(key statestore.Key, where string) error {
 	if root, _ := f.RepoRoot(); root == "" {
-		return apply // outside a repository (a CI job reading outputs): nothing to check the names against
+		return nil
 	}
 	h, err := f.findHeader(key.Stack)
 	switch {
 	case err != nil:
-		return apply
+		return nil
 	case h == nil:
 		dym := didYouMean(key.Stack, f.workTreeStacks())
 		if dym != "" {
@@ -197,7 +208,7 @@ func (f *Factory) notDeployed(key statestore.Key, cfg *config.Resolved) error {
 		return fmt.Errorf("%s has no state in %s, and stack %q has no environment %q (environments: %s%s): check the name (panka state list shows what has state)",
 			key, where, key.Stack, key.Environment, strings.Join(h.Environments, ", "), withSemi(didYouMean(key.Environment, h.Environments)))
 	}
-	return apply
+	return nil
 }
 
 // groupClear groups "<component>.<output>" stack outputs, keeping clear values.

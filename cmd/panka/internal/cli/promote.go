@@ -108,6 +108,9 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 	fromKey := statestore.Key{Stack: opts.Stack, Environment: opts.From}
 	st, _, err := store.Get(ctx, fromKey)
 	if errors.Is(err, statestore.ErrNotFound) {
+		if nerr := f.unknownName(fromKey, f.describeBackend(cfg)); nerr != nil {
+			return fmt.Errorf("--from: %w", nerr)
+		}
 		return fmt.Errorf("%s has never been deployed (no state in %s): there is nothing to promote", fromKey, f.describeBackend(cfg))
 	}
 	if err != nil {

@@ -159,6 +159,9 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 	key := statestore.Key{Stack: opts.Stack, Environment: opts.Environment}
 	st, _, err := store.Get(ctx, key)
 	if errors.Is(err, statestore.ErrNotFound) {
+		if nerr := f.unknownName(key, f.describeBackend(cfg)); nerr != nil {
+			return nerr // a typo: not "deploy it with panka apply"
+		}
 		return fmt.Errorf("%s has never been deployed (no state in %s): there is nothing to roll back; deploy it with panka apply", key, f.describeBackend(cfg))
 	}
 	if err != nil {
