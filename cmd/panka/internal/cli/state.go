@@ -652,6 +652,9 @@ func stateShowRun(ctx context.Context, opts *StateShowOptions) error {
 	}
 	st, _, err := s.Get(ctx, key)
 	if errors.Is(err, statestore.ErrNotFound) {
+		if nerr := f.unknownName(key, f.describeBackend(cfg)); nerr != nil {
+			return nerr
+		}
 		return fmt.Errorf("%s has no state in %s (never deployed, or a different backend/prefix); see `panka state list`", key, f.describeBackend(cfg))
 	}
 	if err != nil {
@@ -822,6 +825,9 @@ func statePullRun(ctx context.Context, opts *StatePullOptions) error {
 	}
 	data, err := statestore.Export(ctx, s, key)
 	if errors.Is(err, statestore.ErrNotFound) {
+		if nerr := f.unknownName(key, f.describeBackend(cfg)); nerr != nil {
+			return nerr
+		}
 		return fmt.Errorf("%s has no state in %s; see `panka state list`", key, f.describeBackend(cfg))
 	}
 	if err != nil {
@@ -1006,6 +1012,9 @@ func stateRmRun(ctx context.Context, opts *StateRmOptions) error {
 		return err
 	})
 	if errors.Is(err, statestore.ErrNotFound) {
+		if nerr := f.unknownName(key, f.describeBackend(cfg)); nerr != nil {
+			return nerr
+		}
 		return fmt.Errorf("%s has no state in %s; see `panka state list`", key, f.describeBackend(cfg))
 	}
 	if err != nil {
