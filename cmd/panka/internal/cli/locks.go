@@ -55,10 +55,11 @@ func newCmdLocks(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "locks",
 		Short: "List and inspect lock leases (who is deploying what)",
-		Long: `Every apply, destroy and rollback of a stack/environment runs under a lock lease
-(locks.type local, s3 or dynamodb). A lease lives for locks.ttl and is extended
-by heartbeats every locks.heartbeat while its holder runs; the lease of a crashed
-run expires by itself. An expired lease stays listed until someone takes it.
+		Long: `Every apply, destroy, rollback, promote and drift detect of a stack/environment,
+and every state push and state rm, runs under a lock lease (locks.type local,
+s3 or dynamodb). A lease lives for locks.ttl and is extended by heartbeats every
+locks.heartbeat while its holder runs; the lease of a crashed run expires by
+itself. An expired lease stays listed until someone takes it.
 
 Remove a lease with panka unlock.`,
 	}
