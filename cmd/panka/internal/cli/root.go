@@ -374,7 +374,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	pf.StringVar(&f.Flags.BackendRegion, "backend-region", "", "AWS region of the state bucket (backend.region)")
 	pf.StringVar(&f.Flags.LockTable, "lock-table", "", "DynamoDB table for locks (locks.table)")
 	pf.BoolVar(&f.Flags.NoColor, "no-color", false, "disable coloured output")
-	pf.StringVarP(&f.Flags.Output, "output", "o", "text", "output format: text or json (changed also: names, github-matrix)")
+	pf.StringVarP(&f.Flags.Output, "output", "o", "text", "output format: text or json (changed also: names, github-matrix; show also: yaml, as text)")
 	pf.StringVar(&f.Flags.LogFormat, "log-format", "", "stderr log format: console or json")
 	pf.StringVarP(&f.Flags.Chdir, "chdir", "C", "", "run as if panka was started in this directory")
 

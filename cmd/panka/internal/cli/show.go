@@ -38,7 +38,10 @@ overlay merged, variables substituted, defaults filled in and references to
 other components' outputs kept symbolic. Secret values and secret references
 (spec.secrets, {secret: <ref>}) print as (sensitive).
 Required variables must have values (--var, --var-file, PANKA_VAR_<NAME>).`,
-		Args: cobra.NoArgs,
+		// The text is YAML: -o yaml, which the description invites, is
+		// the same (it was refused as an unknown format).
+		Annotations: map[string]string{annotationOutputs: "yaml"},
+		Args:        cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if opts.Stack == "" || opts.Environment == "" {
 				return Usagef("--stack and --environment are required")
