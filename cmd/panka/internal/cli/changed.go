@@ -797,7 +797,10 @@ func withCIBaseHint(f *Factory, err error) error {
 	case f.Getenv("GITLAB_CI") == "true":
 		return fmt.Errorf("%w\nOn GitLab CI: pass --base $CI_COMMIT_BEFORE_SHA for a push, with GIT_DEPTH: 0", err)
 	}
-	return err
+	// "pass --base" alone left a repository whose branch is named
+	// otherwise (git init with init.defaultBranch trunk) guessing what to
+	// pass.
+	return fmt.Errorf("%w: on a branch, the branch it forked from (e.g. --base trunk); on the default branch itself, --base HEAD~1 (what the last commit changed)", err)
 }
 
 // warnAmbiguousRef warns when the ref a flag names is both a branch and a
