@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -228,6 +229,12 @@ func (opts *InitOptions) prompt() error {
 				fmt.Fprintf(f.IO.ErrOut, "%s: ", question)
 			}
 			line, err := in.ReadString('\n')
+			if errors.Is(err, io.EOF) && line == "" {
+				// Ctrl-D, or piped answers that ran out: "read answer:
+				// EOF" said neither which question nor what now.
+				fmt.Fprintln(f.IO.ErrOut)
+				return fmt.Errorf("no answer to %q (the input ended): nothing was written; run panka init again, or give the values as flags (--backend-type, --bucket, --region, --table, --profile)", question)
+			}
 			if err != nil && line == "" {
 				return fmt.Errorf("read answer: %w", err)
 			}

@@ -233,7 +233,7 @@ func TestInitRun(t *testing.T) {
 		// flag once every question is answered.
 		{"answers are checked where typed", true, "S3\ns3\n\nMy Bucket\nmy-bucket\nmars\n\nbad table!\nlocks\n\n", nil, InitOptions{}, nil,
 			[]string{"  type: s3", "  bucket: my-bucket", "  region: us-east-1", "  table: locks"}, ""},
-		{"input ends before a good answer", true, "s3\nMy Bucket\n", nil, InitOptions{}, nil, nil, "read answer: EOF"},
+		{"input ends before a good answer", true, "s3\nMy Bucket\n", nil, InitOptions{}, nil, nil, `no answer to "S3 bucket for state" (the input ended): nothing was written; run panka init again, or give the values as flags`},
 		{"bad type", false, "", nil, InitOptions{BackendType: "gcs"}, nil, nil, `--backend-type "gcs": use s3 or local`},
 	}
 	for _, tt := range tests {
