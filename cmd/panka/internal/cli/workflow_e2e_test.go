@@ -439,7 +439,9 @@ func TestWorkflowEndToEnd(t *testing.T) {
 		if _, ok := w.manifests("shop", "production")["db.json"]; !ok {
 			t.Error("promoted production has no database (c2 adds it)")
 		}
-		w.fails([]string{"other/staging has never been deployed"}, "promote", "-s", "other", "--from", "staging", "--to", "dev")
+		// other has no environment staging: named as such, not "never
+		// been deployed".
+		w.fails([]string{"--from: other/staging has no state in", `stack "other" has no environment "staging" (environments: dev)`}, "promote", "-s", "other", "--from", "staging", "--to", "dev")
 	})
 
 	// Deployed but gone at head: a pipeline running changed
