@@ -190,6 +190,7 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		return ExitError
 	}
 	err = withFSAdvice(err)
+	err = withSingleDashHint(cmd, args, err)
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) && strings.Contains(err.Error(), "context canceled") {
 		// A stop signal cancelled a request in flight: the SDK's or
 		// git's own text ("operation error S3: GetObject, ... context
@@ -261,6 +262,42 @@ type flagError struct{ error }
 func isFlagError(err error) bool {
 	var fe *flagError
 	return errors.As(err, &fe)
+}
+
+// withSingleDashHint adds to err, for each argument that is a long flag of
+// cmd written with one dash as Terraform writes its flags (-auto-approve,
+// -out p.plan, -stack shop), that it takes two: pflag reads it as
+// shorthands (-a -u ..., or -o with the value "ut"), and the error it
+// causes ("unknown shorthand flag: 'a'", "unexpected argument", "no
+// stack tack") does not point at it.
+func withSingleDashHint(cmd *cobra.Command, args []string, err error) error {
+	var hints []string
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(a, "-"), "=")
+		if len(a) < 3 || a[0] != '-' || a[1] == '-' || len(name) < 2 {
+			continue
+		}
+		fl := cmd.Flags().Lookup(name)
+		if fl == nil || fl.Hidden {
+			continue
+		}
+		why := "one dash starts one-letter flags"
+		if sh := cmd.Flags().ShorthandLookup(a[1:2]); sh != nil && sh.NoOptDefVal == "" {
+			why = fmt.Sprintf("%s reads as -%s %q", a, a[1:2], a[2:])
+		}
+		hints = append(hints, fmt.Sprintf("%s: long flags take two dashes: --%s (%s)", a, a[1:], why))
+	}
+	if len(hints) == 0 {
+		return err
+	}
+	joined := fmt.Errorf("%w\n%s", err, strings.Join(hints, "\n"))
+	if isFlagError(err) {
+		return &flagError{joined}
+	}
+	return joined
 }
 
 // suggestFlag adds to pflag's "unknown flag: --stak" the flag of c most
