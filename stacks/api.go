@@ -63,6 +63,14 @@ type ResolveOptions struct {
 	// SecretKey keys the hashes of sensitive values. Empty is allowed
 	// (hashes are then unkeyed SHA-256, used only for change detection).
 	SecretKey []byte
+	// SecretVars names variables to treat as declared secret: true when
+	// their value comes from outside the repository (--var, --var-file,
+	// PANKA_VAR_*), though this stack declares them without secret:
+	// true. A value the user gives once for a whole run (a CI job's
+	// --var DB_PASSWORD=...) that another stack declares secret, or that
+	// this stack's deployed record or another commit holds as a secret,
+	// must not be shown or recorded in clear here either.
+	SecretVars map[string]bool
 }
 
 // ErrNoStack is returned (wrapped) when a folder has no stack.yaml.

@@ -1803,3 +1803,44 @@ func (s *Stack) suggestVar(name string) string {
 	}
 	return suggestWord(name, names...)
 }
+
+// SecretVars returns those of names that a discovered stack declares
+// secret: true in its stack.yaml (nil when none does). Only the
+// stack.yaml files that mention "secret" and one of the names are parsed,
+// so a run given a few variables does not parse every stack of a large
+// repository; a stack.yaml that does not load declares nothing here (its
+// own load reports it).
+func (d *Discovery) SecretVars(names []string) map[string]bool {
+	if d == nil || len(names) == 0 {
+		return nil
+	}
+	var out map[string]bool
+	for _, ref := range d.Refs {
+		pre := d.read[cleanRoot(ref.Path)]
+		if pre == nil || pre.data == nil || !bytes.Contains(pre.data, []byte("secret")) {
+			continue
+		}
+		mentions := false
+		for _, n := range names {
+			if !out[n] && bytes.Contains(pre.data, []byte(n)) {
+				mentions = true
+				break
+			}
+		}
+		if !mentions {
+			continue
+		}
+		var errs errList
+		s := &Stack{}
+		s.readStackFile(d.fsys, ref.Path, &errs, false, pre)
+		for _, n := range names {
+			if v := s.varIdx[n]; v != nil && v.secret {
+				if out == nil {
+					out = map[string]bool{}
+				}
+				out[n] = true
+			}
+		}
+	}
+	return out
+}

@@ -35,6 +35,9 @@ type varValue struct {
 	value    string
 	source   string
 	symbolic bool // no value: kept as ${var.NAME} (lenient)
+	// secret: declared secret: true, or named in ResolveOptions.SecretVars
+	// and given from outside the repository.
+	secret bool
 }
 
 // resolver resolves one stack for one environment.
@@ -373,12 +376,13 @@ func (r *resolver) resolveVars(out *Resolved) {
 			r.errs.add(d.pos, "spec.variables."+d.name, "required variable %s has no value for %s: set it with --var %s=VALUE, --var-file, PANKA_VAR_%s or %s",
 				d.name, envName, d.name, d.name, where)
 		}
+		v.secret = d.secret || r.opts.SecretVars[d.name] && givenOutside(v.source)
 		r.vars[d.name] = v
-		rv := ResolvedVar{Name: d.name, Source: v.source, Secret: d.secret}
+		rv := ResolvedVar{Name: d.name, Source: v.source, Secret: v.secret}
 		switch {
 		case v.symbolic:
 			rv.Value = "${var." + d.name + "}"
-		case d.secret && v.source != SourceUnset:
+		case v.secret && v.source != SourceUnset:
 			rv.Value = r.hash([]string{d.name}, v.value)
 		case v.source != SourceUnset:
 			rv.Value = v.value
@@ -387,10 +391,17 @@ func (r *resolver) resolveVars(out *Resolved) {
 	}
 }
 
-// secretVar reports whether name is a variable declared secret.
+// givenOutside reports whether a variable's source is outside the
+// repository: --var, --var-file or PANKA_VAR_*.
+func givenOutside(source string) bool {
+	return source == SourceFlag || source == SourceVarFile || source == SourceEnv
+}
+
+// secretVar reports whether name is a variable declared secret (or
+// treated as one, see ResolveOptions.SecretVars).
 func (r *resolver) secretVar(name string) bool {
 	v := r.vars[name]
-	return v != nil && v.decl.secret
+	return v != nil && v.secret
 }
 
 func (r *resolver) envVar(name string) *node {
@@ -689,7 +700,7 @@ func (r *resolver) substScalar(n *node) *node {
 		case v.symbolic:
 			if hasDef {
 				b.WriteString(def)
-				if v.decl.secret {
+				if v.secret {
 					secrets = append(secrets, name) // as below
 				}
 			} else {
@@ -699,7 +710,7 @@ func (r *resolver) substScalar(n *node) *node {
 			}
 		case v.source == SourceUnset || v.value == "" && hasDef:
 			b.WriteString(def)
-			if v.decl.secret {
+			if v.secret {
 				// The default of ${SECRET:-default} stands in for the
 				// secret's value, as its declared default does: hashed
 				// and shown as (sensitive), not kept in clear in state,
@@ -708,7 +719,7 @@ func (r *resolver) substScalar(n *node) *node {
 			}
 		default:
 			b.WriteString(escape(v.value))
-			if v.decl.secret {
+			if v.secret {
 				secrets = append(secrets, name)
 			}
 		}

@@ -188,7 +188,7 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 		}
 	}
 	key := f.planSecretKey()
-	model, err := st.Resolve(env, stacks.ResolveOptions{Vars: vars, SecretKey: key})
+	model, err := st.Resolve(env, stacks.ResolveOptions{Vars: vars, SecretKey: key, SecretVars: src.secretVars(cfg.Stacks.Root, vars)})
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s/%s%s: %w", stackName, env, planAt(src), err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -188,6 +189,51 @@ type planSourceFS struct {
 	// every stack.yaml of the repository.
 	discMu sync.Mutex
 	discs  map[string]*discovered
+
+	// moreSecrets names variables another source of the same run holds
+	// as secret (rollback: the work tree's stacks and the deployed
+	// record; promote: the source's record), for secretVars.
+	moreSecrets map[string]bool
+}
+
+// secretVars names the variables given from outside the repository
+// (vars) that must be treated as secret in every stack this run
+// resolves: those any stack under root declares secret: true, and
+// moreSecrets. A value given once for a whole run (CI passes the same
+// --var to every stack) is masked in all of them, as CI masks a secret
+// in every log line, not only in the stack that declares it secret.
+func (s *planSourceFS) secretVars(root string, vars stacks.VarValues) map[string]bool {
+	names := givenNames(vars)
+	if len(names) == 0 {
+		return nil
+	}
+	disc, _ := s.discover(root)
+	out := disc.SecretVars(names)
+	for _, n := range names {
+		if s.moreSecrets[n] {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[n] = true
+		}
+	}
+	return out
+}
+
+// givenNames lists, sorted, the variables vars gives.
+func givenNames(vars stacks.VarValues) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range []map[string]string{vars.Flags, vars.File, vars.Env} {
+		for n := range m {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 type discovered struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -130,6 +131,15 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 		return fmt.Errorf("promote of %s to %s: its deployed commit %s: %w", fromKey, opts.To, short(rec.Commit), err)
 	}
 	defer src.close()
+	// A variable secret at HEAD, in the source's record or in what the
+	// target runs is secret in this run too, whatever the source's commit
+	// declares.
+	src.moreSecrets = map[string]bool{}
+	maps.Copy(src.moreSecrets, recordedSecrets(rec))
+	if tst, _, err := store.Get(ctx, statestore.Key{Stack: opts.Stack, Environment: opts.To}); err == nil {
+		maps.Copy(src.moreSecrets, recordedSecrets(deployedRecord(tst), tst.LastDeployment))
+	}
+	maps.Copy(src.moreSecrets, headSecretVars(ctx, f, mergeVarValues(recordedVarValues(rec), vars)))
 	d, err := loadDesired(ctx, f, src, opts.Stack, opts.To, vars)
 	if err != nil {
 		// Its errors name the commit by id only: say whose it is.
@@ -139,7 +149,7 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 	d.header.Ref = opts.From + "'s deployed commit"
 	d.source.Ref = rec.Ref
 	fmt.Fprintf(f.Notices(), "Promoting %s (commit %s, serial %d, deployed by %s) to %s.\n", fromKey, short(rec.Commit), rec.Serial, rec.User, opts.To)
-	for _, note := range promoteVarNotes(rec, d.model, d.vars, opts.To) {
+	for _, note := range promoteVarNotes(rec, d.model, d.vars, src.secretVars(cfg.Stacks.Root, recordedVarValues(rec)), opts.To) {
 		f.Warnf("%s", note)
 	}
 	warnPromoteRemoved(f, opts.Stack, opts.From, opts.To, rec.Commit)
@@ -223,7 +233,7 @@ func warnSourceBusy(ctx context.Context, f *Factory, cfg *config.Resolved, from 
 // with its own variables, so a value such as an image tag that the source
 // was given on its command line is not what the target deploys: without a
 // word, "ship exactly what staging runs" ships something else.
-func promoteVarNotes(rec *statestore.Deployment, target *stacks.Resolved, given map[string]string, to string) []string {
+func promoteVarNotes(rec *statestore.Deployment, target *stacks.Resolved, given map[string]string, secret map[string]bool, to string) []string {
 	var notes []string
 	for _, name := range sortedKeysOf(rec.Vars) {
 		if _, ok := given[name]; ok {
@@ -239,7 +249,7 @@ func promoteVarNotes(rec *statestore.Deployment, target *stacks.Resolved, given 
 			from = v.Source
 		}
 		recorded := rec.Vars[name]
-		if v.Secret || stacks.IsSensitive(recorded) {
+		if v.Secret || stacks.IsSensitive(recorded) || secret[name] {
 			notes = append(notes, fmt.Sprintf("secret variable %s was given to the deployment of %s (serial %d) and not to this promote, so %s takes it from %s; "+
 				"to deploy the same value, give it again (--var %s=..., --var-file or PANKA_VAR_%s)",
 				name, rec.Environment, rec.Serial, to, from, name, name))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -169,6 +170,10 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 	}
 	current := deployedRecord(st)
 	history := &historyPages{store: store, key: key}
+	// A variable secret in what is deployed is secret in this run too,
+	// whatever the target commit declares (rollbackToCommit adds HEAD's
+	// declarations, the commit's and its deployment's record).
+	moreSecrets := recordedSecrets(current, st.LastDeployment)
 	var tgt *rollbackTarget
 	switch {
 	case opts.ToVersion > 0:
@@ -216,7 +221,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 			}
 			break
 		}
-		tgt, err = rollbackToCommit(ctx, f, key, rec.Commit, rec, given, history, opts.Force)
+		tgt, err = rollbackToCommit(ctx, f, key, rec.Commit, rec, given, moreSecrets, history, opts.Force)
 		var missing *gitops.RefError
 		if errors.As(err, &missing) && missing.Missing {
 			// Not in this clone: the recorded spec still works.
@@ -227,7 +232,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 			return err
 		}
 	default:
-		if tgt, err = rollbackToCommit(ctx, f, key, opts.ToCommit, nil, given, history, opts.Force); err != nil {
+		if tgt, err = rollbackToCommit(ctx, f, key, opts.ToCommit, nil, given, moreSecrets, history, opts.Force); err != nil {
 			return err
 		}
 	}
@@ -467,7 +472,10 @@ func sensitiveFields(r *stacks.Resolved) []string {
 // again with other --var values (a secret rotated, a setting changed) is
 // not the one --to-previous picked: its values made the rollback a
 // no-op, or refused the secrets given for the deployment it named.
-func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref string, want *statestore.Deployment, given stacks.VarValues, history *historyPages, force bool) (*rollbackTarget, error) {
+// moreSecrets names the variables secret elsewhere in the run (at HEAD,
+// in the deployed record): given (or recorded in clear) for a commit that
+// declares them without secret: true, they are still hashed and masked.
+func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref string, want *statestore.Deployment, given stacks.VarValues, moreSecrets map[string]bool, history *historyPages, force bool) (*rollbackTarget, error) {
 	src, err := planSource(ctx, f, ref)
 	if err != nil {
 		var re *gitops.RefError
@@ -533,7 +541,12 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 	if err != nil {
 		return nil, fmt.Errorf("stack %q did not exist at commit %s (no stack.yaml with metadata.name %s under %s/): %w", key.Stack, short(commit), key.Stack, cfg.Stacks.Root, err)
 	}
-	vars, err := rollbackVars(f, key, commit, rec, given, force)
+	all := mergeVarValues(recordedVarValues(rec), given)
+	src.moreSecrets = map[string]bool{}
+	for _, m := range []map[string]bool{moreSecrets, recordedSecrets(rec), headSecretVars(ctx, f, all)} {
+		maps.Copy(src.moreSecrets, m)
+	}
+	vars, err := rollbackVars(f, key, commit, rec, given, src.secretVars(cfg.Stacks.Root, all), force)
 	if err != nil {
 		return nil, err
 	}
@@ -640,7 +653,9 @@ func recordedDeployment(ctx context.Context, history *historyPages, ref string) 
 // commit) under the ones given now. Recorded secrets are hashes: they must
 // be given again, and a value whose hash differs is refused unless force.
 // Given values that differ from recorded ones are warned about.
-func rollbackVars(f *Factory, key statestore.Key, commit string, rec *statestore.Deployment, given stacks.VarValues, force bool) (stacks.VarValues, error) {
+// secret names the variables secret anywhere in the run: their values
+// are never printed.
+func rollbackVars(f *Factory, key statestore.Key, commit string, rec *statestore.Deployment, given stacks.VarValues, secret map[string]bool, force bool) (stacks.VarValues, error) {
 	if rec == nil || len(rec.Vars) == 0 {
 		return given, nil
 	}
@@ -674,7 +689,10 @@ func rollbackVars(f *Factory, key statestore.Key, commit string, rec *statestore
 			out.Env[name] = recorded
 			continue
 		}
-		if v != recorded {
+		if v != recorded && secret[name] {
+			f.Warnf("%s (secret: values not shown) differs from the value recorded for the deployment of %s (serial %d); using the value given now.",
+				name, short(commit), rec.Serial)
+		} else if v != recorded {
 			f.Warnf("%s=%q differs from the value %q recorded for the deployment of %s (serial %d); using the value given now.",
 				name, v, recorded, short(commit), rec.Serial)
 		}
@@ -703,4 +721,53 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// recordedSecrets names the variables the records hold as secrets
+// (keyed hashes); nil records are skipped.
+func recordedSecrets(recs ...*statestore.Deployment) map[string]bool {
+	var out map[string]bool
+	for _, rec := range recs {
+		if rec == nil {
+			continue
+		}
+		for n, v := range rec.Vars {
+			if stacks.IsSensitive(v) {
+				if out == nil {
+					out = map[string]bool{}
+				}
+				out[n] = true
+			}
+		}
+	}
+	return out
+}
+
+// recordedVarValues are rec's recorded variables as given values (nil
+// rec: none), for the names a run is given or replays.
+func recordedVarValues(rec *statestore.Deployment) stacks.VarValues {
+	v := stacks.VarValues{Env: map[string]string{}}
+	if rec != nil {
+		for n, x := range rec.Vars {
+			v.Env[n] = x
+		}
+	}
+	return v
+}
+
+// headSecretVars names those of the given variables that a stack of the
+// work tree (HEAD and its uncommitted changes) declares secret: true;
+// nil outside git or when the work tree's stacks cannot be read (the
+// target's own declarations still count).
+func headSecretVars(ctx context.Context, f *Factory, given stacks.VarValues) map[string]bool {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil
+	}
+	src, err := planSource(ctx, f, "")
+	if err != nil {
+		return nil
+	}
+	defer src.close()
+	return src.secretVars(cfg.Stacks.Root, given)
 }

@@ -45,7 +45,7 @@ func TestRollbackVars(t *testing.T) {
 			ios, _, _, errOut := Test()
 			f := NewFactory(ios)
 			f.Environ = func() []string { return []string{"PULUMI_CONFIG_PASSPHRASE=" + pass} }
-			got, err := rollbackVars(f, statestore.Key{Stack: "shop", Environment: "dev"}, strings.Repeat("a", 40), rec, tc.given, tc.force)
+			got, err := rollbackVars(f, statestore.Key{Stack: "shop", Environment: "dev"}, strings.Repeat("a", 40), rec, tc.given, nil, tc.force)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)
@@ -317,7 +317,7 @@ func TestPromoteVarNotes(t *testing.T) {
 		{Name: "API_KEY", Value: stacks.HashSensitive(key, "API_KEY", "none"), Source: "default", Secret: true},
 		{Name: "FLAG_ONLY", Source: "unset"},
 	}}
-	got := promoteVarNotes(rec, target, map[string]string{"TAG": "8"}, "production")
+	got := promoteVarNotes(rec, target, map[string]string{"TAG": "8"}, nil, "production")
 	want := []string{
 		`secret variable API_KEY was given to the deployment of staging (serial 8) and not to this promote, so production takes it from the stack's default; to deploy the same value, give it again (--var API_KEY=..., --var-file or PANKA_VAR_API_KEY)`,
 		`the deployment of staging (serial 8) was given FLAG_ONLY="yes", this promote was not, so production takes FLAG_ONLY from nothing (unset): ""; to deploy what staging runs, pass --var FLAG_ONLY="yes"`,
@@ -326,7 +326,7 @@ func TestPromoteVarNotes(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("notes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if n := promoteVarNotes(&statestore.Deployment{Environment: "staging"}, target, nil, "production"); len(n) != 0 {
+	if n := promoteVarNotes(&statestore.Deployment{Environment: "staging"}, target, nil, nil, "production"); len(n) != 0 {
 		t.Fatalf("a source deployed without outside variables: %q", n)
 	}
 }

@@ -249,6 +249,11 @@ func loadResolved(f *Factory, repo *stackRepo, stack, env string, ro stacks.Reso
 		return nil, fmt.Errorf("stack %q has no environment %q (environments: %s%s); an environment exists iff %s/%s/%s.yaml exists",
 			stack, env, strings.Join(s.Environments(), ", "), withSemi(didYouMean(env, s.Environments())), ref.Path, stacks.EnvironmentsDir, env)
 	}
+	if ro.SecretVars == nil {
+		// As plan and apply: a --var another stack declares secret is
+		// secret here too.
+		ro.SecretVars = disc.SecretVars(givenNames(ro.Vars))
+	}
 	res, err := s.Resolve(env, ro)
 	if err != nil {
 		return nil, fmt.Errorf("resolve stack %q in %s:\n%w", stack, env, err)
