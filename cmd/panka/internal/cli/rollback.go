@@ -418,9 +418,7 @@ func rollbackToRecord(f *Factory, key statestore.Key, rec *statestore.Deployment
 		return nil, fmt.Errorf("read the spec recorded by deployment %d of %s: %w", rec.Serial, key, err)
 	}
 	if names := sensitiveFields(model); len(names) > 0 {
-		return nil, fmt.Errorf("the spec recorded by deployment %d of %s holds secret values (%s), and history keeps only their hashes: "+
-			"roll back with --to-commit %s and give the secret variables again (--var, --var-file or PANKA_VAR_*); if the commit is not in this clone, fetch it first (git fetch origin %s)",
-			rec.Serial, key, strings.Join(names, ", "), rec.Commit, rec.Commit)
+		return nil, secretRecordError(key, rec, names)
 	}
 	if model.Stack != key.Stack || model.Environment != key.Environment {
 		return nil, fmt.Errorf("deployment %d of %s recorded a spec of %s/%s", rec.Serial, key, model.Stack, model.Environment)
@@ -434,6 +432,42 @@ func rollbackToRecord(f *Factory, key statestore.Key, rec *statestore.Deployment
 	d := &desiredModel{model: model, source: src, key: key2, vars: rec.Vars,
 		header: planner.Desired{Source: "history", Ref: fmt.Sprintf("the spec recorded by deployment %d", rec.Serial), Commit: rec.Commit, Dirty: rec.Dirty}}
 	return &rollbackTarget{desired: d, record: rec, commit: rec.Commit}, nil
+}
+
+// secretRecordError refuses to redeploy rec's recorded spec, which holds
+// the secret values of fields (hashes only: they cannot be deployed),
+// with the rollback by commit that can, and exactly which secret
+// variables it needs given again: those the deployment was given from
+// outside the repository (the others come from the commit's YAML).
+func secretRecordError(key statestore.Key, rec *statestore.Deployment, fields []string) error {
+	msg := fmt.Sprintf("the spec recorded by deployment %d of %s holds secret values (%s), and history keeps only their hashes, so it cannot be redeployed as recorded",
+		rec.Serial, key, strings.Join(fields, ", "))
+	if rec.Commit == "" {
+		return fmt.Errorf("%s; the deployment was made from files no commit holds, so no commit can be rolled back to either: deploy those files again with panka apply", msg)
+	}
+	var secrets []string
+	for _, n := range sortedKeysOf(rec.Vars) {
+		if stacks.IsSensitive(rec.Vars[n]) {
+			secrets = append(secrets, n)
+		}
+	}
+	cmd := fmt.Sprintf("panka rollback --stack %s --environment %s --to-commit %s", key.Stack, key.Environment, rec.Commit)
+	given := "; its secret values come from the YAML of that commit"
+	if len(secrets) > 0 {
+		flags := make([]string, len(secrets))
+		env := make([]string, len(secrets))
+		for i, n := range secrets {
+			flags[i] = " --var " + n + "=..."
+			env[i] = "PANKA_VAR_" + n
+		}
+		cmd += strings.Join(flags, "")
+		given = fmt.Sprintf(", giving again the secret variables deployment %d was given (%s) with --var as below, in a --var-file or as %s (panka checks them against the recorded hashes)",
+			rec.Serial, strings.Join(secrets, ", "), strings.Join(env, ", "))
+	}
+	if rec.Dirty {
+		given += "; the deployment was made from uncommitted changes, so the commit's YAML may differ from what it deployed"
+	}
+	return fmt.Errorf("%s: roll back to its commit instead%s:\n  %s\nif the commit is not in this clone, fetch it first (git fetch origin %s)", msg, given, cmd, rec.Commit)
 }
 
 // sensitiveFields lists component.field paths holding secret hashes.

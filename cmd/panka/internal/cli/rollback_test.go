@@ -526,3 +526,38 @@ func TestPromoteWarnsOfSourceBeingDeployed(t *testing.T) {
 		})
 	}
 }
+
+// --to-version of a spec holding secret hashes says exactly which
+// rollback can deploy it: the commit, with the secret variables the
+// deployment was given from outside (not those its YAML gives), or, for
+// a deployment of files no commit holds, that none can.
+func TestSecretRecordError(t *testing.T) {
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	sha := strings.Repeat("c", 40)
+	fields := []string{"web.spec.env.API_KEY"}
+	rec := &statestore.Deployment{Serial: 4, Commit: sha, Vars: map[string]string{
+		"TAG": "v7", "API_KEY": "sensitive:hmac-sha256:v2:00", "DB_PASS": "sensitive:hmac-sha256:v2:01"}}
+	got := secretRecordError(key, rec, fields).Error()
+	for _, want := range []string{
+		"deployment 4 of shop/dev holds secret values (web.spec.env.API_KEY)",
+		"giving again the secret variables deployment 4 was given (API_KEY, DB_PASS)",
+		"as PANKA_VAR_API_KEY, PANKA_VAR_DB_PASS",
+		"\n  panka rollback --stack shop --environment dev --to-commit " + sha + " --var API_KEY=... --var DB_PASS=...\n",
+		"(git fetch origin " + sha + ")",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "TAG") {
+		t.Errorf("names a variable that is not secret:\n%s", got)
+	}
+	got = secretRecordError(key, &statestore.Deployment{Serial: 2, Commit: sha}, fields).Error()
+	if !strings.Contains(got, "its secret values come from the YAML of that commit:\n  panka rollback --stack shop --environment dev --to-commit "+sha+"\n") {
+		t.Errorf("secrets from the YAML:\n%s", got)
+	}
+	got = secretRecordError(key, &statestore.Deployment{Serial: 3}, fields).Error()
+	if !strings.Contains(got, "made from files no commit holds") || strings.Contains(got, "--to-commit") {
+		t.Errorf("no commit:\n%s", got)
+	}
+}
