@@ -216,7 +216,7 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 		if opts.OpenStore == nil {
 			return errors.New("--since-deployed needs a state store, and none is available in this build")
 		}
-		sd := &storeDeployed{f: f, open: opts.OpenStore, stores: map[string]statestore.Store{}}
+		sd := &storeDeployed{f: f, open: opts.OpenStore, stores: map[string]statestore.Store{}, named: literalNames(opts.Stacks)}
 		res, err = changes.SinceDeployed(ctx, repo, sd, copts)
 		if err == nil {
 			sd.addDirty(res)
@@ -529,6 +529,20 @@ type storeDeployed struct {
 	// dirty are the stack/environments whose deployment was made from a
 	// dirty work tree: what runs is not their deployed commit's YAML.
 	dirty map[statestore.Key]dirtyDeployment
+	// named are the stacks --stack names without a glob: one gone from
+	// the repository is looked for where status finds it.
+	named []string
+}
+
+// literalNames are the entries of a --stack list without glob characters.
+func literalNames(patterns []string) []string {
+	var out []string
+	for _, p := range patterns {
+		if p != "" && !strings.ContainsAny(p, `*?[\`) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 type dirtyDeployment struct {
@@ -643,9 +657,12 @@ func (d *storeDeployed) DeployedCommit(ctx context.Context, h *stacks.Header, en
 }
 
 // ListDeployed lists what is deployed in the default state store and in
-// every store a stack's spec.backend pointed at so far (a deleted stack
-// whose state lived elsewhere, in a store no stack at head uses, is not
-// seen).
+// every store a stack's spec.backend pointed at so far. A stack --stack
+// names that is gone from the repository is also looked for where status
+// and destroy find it (deployedStackConfig: another stack's spec.backend,
+// or its own spec.backend before the commit that removed it); without
+// --stack, a deleted stack whose state lived in a store no stack at head
+// uses is not seen.
 func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env string) bool) ([]changes.Deployment, error) {
 	if _, ok := d.stores[""]; !ok {
 		cfg, err := d.f.ConfigForStack(nil, "")
@@ -657,6 +674,24 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 			return nil, err
 		}
 		d.stores[""] = store
+	}
+	for _, name := range d.named {
+		if h, err := d.f.findHeader(name); err != nil || h != nil || skip(name, "") {
+			continue // at head (its own backend was asked already), or left out
+		}
+		cfg, err := d.f.deployedStackConfig(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("find the state of stack %s (not in the repository): %w", name, err)
+		}
+		sig := "removed stack backend\x00" + d.f.describeBackend(cfg)
+		if _, ok := d.stores[sig]; ok {
+			continue
+		}
+		store, err := d.open(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		d.stores[sig] = store
 	}
 	type lookup struct {
 		store  statestore.Store
