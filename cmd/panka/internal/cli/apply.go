@@ -459,16 +459,14 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 	if d.Commit == "" {
 		return refuse("the deployed spec (deployment %d) was deployed from files no commit holds, so whether %s comes after it cannot be told; deploy it once without the check (%s)", d.Serial, shortSHA(src.Commit), without)
 	}
-	applied, err := repo.ResolveRef(src.Commit)
-	if err != nil {
+	o, err := orderCommits(ctx, repo, src.Commit, d.Commit)
+	applied, deployed, mb := o.applied, o.deployed, o.mergeBase
+	switch o.failed {
+	case orderApplied:
 		return refuse("%v", err)
-	}
-	deployed, err := repo.ResolveRef(d.Commit)
-	if err != nil {
+	case orderDeployed:
 		return refuse("it runs commit %s (deployment %d), which this clone does not have, so whether %s comes after it cannot be told: fetch it (`git fetch origin %s`, or a checkout with full history, e.g. actions/checkout with fetch-depth: 0) and re-run", shortSHA(d.Commit), d.Serial, shortSHA(src.Commit), d.Commit)
-	}
-	mb, err := repo.MergeBase(ctx, applied, deployed)
-	if err != nil {
+	case orderMergeBase:
 		return refuse("whether %s comes after the deployed commit %s (deployment %d) cannot be told: %v; fetch the full history (`git fetch --unshallow`) and re-run", shortSHA(src.Commit), shortSHA(d.Commit), d.Serial, err)
 	}
 	switch mb {
@@ -493,6 +491,45 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 		shortSHA(d.Commit), d.Serial, has, shortSHA(src.Commit), shortSHA(mb.String()), shortSHA(src.Commit), shortSHA(src.Commit), shortSHA(d.Commit), without, key.Stack, key.Environment)
 }
 
+// commitOrder is where the commit an apply deploys stands against the
+// deployed one: both resolved in the clone and their merge base, or which
+// of those steps failed (failed, with the error orderCommits returns).
+type commitOrder struct {
+	applied, deployed, mergeBase gitops.Hash
+	failed                       orderStep
+}
+
+type orderStep int
+
+const (
+	orderOK        orderStep = iota
+	orderApplied             // the commit applied does not resolve
+	orderDeployed            // the deployed commit is not in this clone
+	orderMergeBase           // no merge base found (a shallow clone's boundary, ...)
+)
+
+// orderCommits resolves commit (the one an apply deploys) and deployed
+// (the deployed commit) in repo and finds their merge base, for
+// checkForward (which refuses what it cannot place) and
+// warnOlderThanDeployed (which warns).
+func orderCommits(ctx context.Context, repo *gitops.Repo, commit, deployed string) (commitOrder, error) {
+	var o commitOrder
+	var err error
+	if o.applied, err = repo.ResolveRef(commit); err != nil {
+		o.failed = orderApplied
+		return o, err
+	}
+	if o.deployed, err = repo.ResolveRef(deployed); err != nil {
+		o.failed = orderDeployed
+		return o, err
+	}
+	if o.mergeBase, err = repo.MergeBase(ctx, o.applied, o.deployed); err != nil {
+		o.failed = orderMergeBase
+		return o, err
+	}
+	return o, nil
+}
+
 // warnOlderThanDeployed warns when the commit an apply deploys is an
 // ancestor of the one deployed (read under the lease): the apply deploys
 // older YAML, like a rollback. That is what a pipeline for an older commit
@@ -500,34 +537,43 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 // A commit that diverged from the deployed one (a branch forked before it)
 // warns as plan does: the apply takes out what the deployed commit's own
 // commits changed.
-// A full clone that does not have the deployed commit is the usual form
-// of that late pipeline (its runner fetched before the newer commit was
-// pushed): it warns that it cannot tell, and how to find out. Nothing is
-// said when the commit applied cannot be placed (no git), nor in a shallow
-// clone, which lacks most deployed commits.
+// When the deployed commit cannot be placed it warns that it cannot tell,
+// and how to find out: a full clone that does not have it is the usual
+// form of that late pipeline (its runner fetched before the newer commit
+// was pushed); a shallow clone (CI's default depth-1 checkout) lacks it,
+// or the history between them, on every run, and is told to use
+// --forward-only and a checkout with full history. Nothing is said when
+// the commit applied cannot be placed (no git).
 func warnOlderThanDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key statestore.Key, commit string, st *statestore.State) {
 	d := deployedRecord(st)
 	if repo == nil || d == nil || commit == "" || d.Commit == "" || d.Commit == commit {
 		return
 	}
-	applied, err1 := repo.ResolveRef(commit)
-	if err1 != nil {
+	o, err := orderCommits(ctx, repo, commit, d.Commit)
+	switch o.failed {
+	case orderApplied:
 		return
-	}
-	deployed, err2 := repo.ResolveRef(d.Commit)
-	if err2 != nil {
-		if shallow, err := repo.IsShallow(); err == nil && !shallow {
+	case orderDeployed, orderMergeBase:
+		if shallow, serr := repo.IsShallow(); serr == nil && shallow {
+			what := "which this shallow clone does not have"
+			if o.failed == orderMergeBase {
+				what = "and this shallow clone lacks the history between them"
+			}
+			f.Warnf("%s runs commit %s (deployment %d), %s: whether this apply of %s goes back in history (deploys older YAML than what runs, as a pipeline for an older commit that runs after a newer one deployed does) cannot be told. "+
+				"Apply with --forward-only to skip an older commit and refuse one it cannot place, and check out with full history (actions/checkout with fetch-depth: 0, or `git fetch --unshallow`) so panka can tell",
+				key, shortSHA(d.Commit), d.Serial, what, shortSHA(commit))
+			return
+		}
+		if o.failed == orderDeployed {
 			f.Warnf("%s runs commit %s (deployment %d), which this clone does not have: it may be newer than the commit this apply deploys, %s, and this apply then deploys older YAML. "+
 				"A pipeline for an older commit that runs after a newer one deployed should stop here (Ctrl-C, or decline); `git fetch origin` and `panka status --stack %s --environment %s` tell (apply --forward-only refuses instead)",
 				key, shortSHA(d.Commit), d.Serial, shortSHA(commit), key.Stack, key.Environment)
+			return
 		}
+		f.Warnf("%s runs commit %s (deployment %d): whether this apply of %s goes back in history cannot be told (%v); apply --forward-only refuses what it cannot place", key, shortSHA(d.Commit), d.Serial, shortSHA(commit), err)
 		return
 	}
-	mb, err := repo.MergeBase(ctx, applied, deployed)
-	if err != nil {
-		return
-	}
-	if mb != applied {
+	if o.mergeBase != o.applied {
 		// Diverged (a branch that forked before the deployed commit):
 		// the apply takes out what the deployed commit's own commits
 		// changed, as plan warns.
