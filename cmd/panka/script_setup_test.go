@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -32,6 +33,21 @@ func scriptParams(t *testing.T) testscript.Params {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// testscript removes the folder it makes for the work dirs
+	// ($GOTMPDIR/go-test-script*) when the last of all the scripts in
+	// Dir finishes: run with -run TestScript/NAME, the others never run,
+	// and it was left behind, empty, on every such run. It is removed
+	// here once every script has finished (each work dir is gone by
+	// then; with -testwork they stay, and so does the folder).
+	var rootsMu sync.Mutex
+	roots := map[string]bool{}
+	t.Cleanup(func() {
+		rootsMu.Lock()
+		defer rootsMu.Unlock()
+		for r := range roots {
+			_ = os.Remove(r) // only when empty
+		}
+	})
 	return testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: updateScripts,
@@ -50,6 +66,9 @@ func scriptParams(t *testing.T) testscript.Params {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Setup: func(env *testscript.Env) error {
+			rootsMu.Lock()
+			roots[filepath.Dir(env.WorkDir)] = true
+			rootsMu.Unlock()
 			env.Setenv("HOME", env.WorkDir+"/home")
 			env.Setenv("NO_COLOR", "1")
 			env.Setenv("EXAMPLES", examples)
