@@ -189,7 +189,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		if err != nil {
 			return fmt.Errorf("read deployment %d of %s: %w", opts.ToVersion, key, err)
 		}
-		if tgt, err = rollbackToRecord(f, key, rec, opts.Force); err != nil {
+		if tgt, err = rollbackToRecord(ctx, f, key, rec, moreSecrets, opts.Force); err != nil {
 			return err
 		}
 	case opts.ToPrevious:
@@ -216,7 +216,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 			// The commit's YAML is not what that deployment ran: "the
 			// previous deployment" is its recorded spec.
 			fmt.Fprintf(f.Notices(), "Deployment %d %s, so the YAML of commit %s is not what it deployed; using the spec it recorded.\n", rec.Serial, why, short(rec.Commit))
-			if tgt, err = rollbackToRecord(f, key, rec, opts.Force); err != nil {
+			if tgt, err = rollbackToRecord(ctx, f, key, rec, moreSecrets, opts.Force); err != nil {
 				return fmt.Errorf("deployment %d of %s %s, so only the spec it recorded redeploys it, and %w", rec.Serial, key, why, err)
 			}
 			break
@@ -226,7 +226,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		if errors.As(err, &missing) && missing.Missing {
 			// Not in this clone: the recorded spec still works.
 			fmt.Fprintf(f.Notices(), "Commit %s is not in this clone; using the spec recorded by deployment %d.\n", short(rec.Commit), rec.Serial)
-			tgt, err = rollbackToRecord(f, key, rec, opts.Force)
+			tgt, err = rollbackToRecord(ctx, f, key, rec, moreSecrets, opts.Force)
 		}
 		if err != nil {
 			return err
@@ -404,7 +404,8 @@ func notTheCommit(rec *statestore.Deployment) string {
 }
 
 // rollbackToRecord deploys the resolved spec recorded in rec.
-func rollbackToRecord(f *Factory, key statestore.Key, rec *statestore.Deployment, force bool) (*rollbackTarget, error) {
+// moreSecrets names the variables the deployed records hold as secrets.
+func rollbackToRecord(ctx context.Context, f *Factory, key statestore.Key, rec *statestore.Deployment, moreSecrets map[string]bool, force bool) (*rollbackTarget, error) {
 	switch {
 	case rec.Operation == statestore.OpDestroy:
 		return nil, fmt.Errorf("deployment %d of %s is a destroy: to delete everything run panka destroy --stack %s --environment %s", rec.Serial, key, key.Stack, key.Environment)
@@ -422,6 +423,23 @@ func rollbackToRecord(f *Factory, key statestore.Key, rec *statestore.Deployment
 	}
 	if model.Stack != key.Stack || model.Environment != key.Environment {
 		return nil, fmt.Errorf("deployment %d of %s recorded a spec of %s/%s", rec.Serial, key, model.Stack, model.Environment)
+	}
+	// A variable recorded in clear that is secret now (declared so at
+	// HEAD, or hashed in the deployed record): the recorded spec holds
+	// its value in clear, where no one can tell which fields it filled,
+	// so redeploying it as recorded would print and record it in clear.
+	// The commit's YAML, resolved, hashes it (rollbackToCommit).
+	if clear := clearSecrets(rec, moreSecrets, headSecretVars(ctx, f, recordedVarValues(rec))); len(clear) > 0 {
+		if !force {
+			byCommit := fmt.Sprintf("roll back to its commit instead, which treats it as secret (panka rollback --stack %s --environment %s --to-commit %s), or ", key.Stack, key.Environment, rec.Commit)
+			if rec.Commit == "" {
+				byCommit = "" // files no commit holds
+			}
+			return nil, fmt.Errorf("deployment %d of %s was given %s in clear, and %s secret now (at HEAD or in what is deployed): its recorded spec holds the value in clear, and redeploying it as recorded would show and record it so; "+
+				"%spass --force to redeploy the recorded spec as it is",
+				rec.Serial, key, strings.Join(clear, ", "), isAre(len(clear)), byCommit)
+		}
+		f.Warnf("deployment %d of %s was given %s in clear, which %s secret now; redeploying its recorded spec as it is because of --force", rec.Serial, key, strings.Join(clear, ", "), isAre(len(clear)))
 	}
 	// A partial deployment's spec is still partial: the record must not
 	// claim its commit is deployed in full (changed --since-deployed,
@@ -804,4 +822,29 @@ func headSecretVars(ctx context.Context, f *Factory, given stacks.VarValues) map
 	}
 	defer src.close()
 	return src.secretVars(cfg.Stacks.Root, given)
+}
+
+// clearSecrets lists, sorted, the variables rec recorded in clear that
+// one of secret names (they are secret now).
+func clearSecrets(rec *statestore.Deployment, secret ...map[string]bool) []string {
+	var out []string
+	for _, n := range sortedKeysOf(rec.Vars) {
+		if stacks.IsSensitive(rec.Vars[n]) {
+			continue
+		}
+		for _, m := range secret {
+			if m[n] {
+				out = append(out, n)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
 }
