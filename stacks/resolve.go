@@ -103,11 +103,50 @@ func (s *Stack) Resolve(env string, opts ResolveOptions) (*Resolved, error) {
 	var errs errList
 	r := &resolver{s: s, env: e, opts: opts, errs: &errs}
 	out := r.resolve(env)
+	r.explainRunSecrets()
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
+
+// explainRunSecrets adds, to each error about a secret variable that this
+// stack declares without secret: true (one opts.SecretVars made secret),
+// why it is secret here: the message alone read as a mistake in the
+// stack's declaration.
+func (r *resolver) explainRunSecrets() {
+	for _, name := range sortedKeys(r.vars) {
+		v := r.vars[name]
+		if !v.secret || v.decl.secret {
+			continue
+		}
+		for _, e := range r.errs.list {
+			if strings.Contains(e.Msg, "secret variable ") && containsWord(e.Msg, name) {
+				e.Msg += fmt.Sprintf(" (%s is not declared secret in %s, but the value given for it, with %s, is secret in this run: another stack declares %s secret: true, or it is secret at HEAD or in the deployed record; give this stack a variable of its own)",
+					name, r.s.file, r.varSourceText(name), name)
+			}
+		}
+	}
+}
+
+// containsWord reports whether s holds name not as part of a longer
+// variable name.
+func containsWord(s, name string) bool {
+	for i := 0; ; {
+		j := strings.Index(s[i:], name)
+		if j < 0 {
+			return false
+		}
+		j += i
+		end := j + len(name)
+		if (j == 0 || !isNameByte(s[j-1])) && (end == len(s) || !isNameByte(s[end])) {
+			return true
+		}
+		i = end
+	}
+}
+
+func isNameByte(c byte) bool { return isLetter(c) || c >= '0' && c <= '9' || c == '_' }
 
 // Validate resolves every environment (and the stack without overlays when
 // it has none) leniently: structure, declarations, references and the

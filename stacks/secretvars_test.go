@@ -73,3 +73,23 @@ func fmtAny(v any) string {
 	}
 	return ""
 }
+
+// A variable made secret by SecretVars in a number field is refused as a
+// declared secret is, and the error says why it is secret in this stack,
+// which declares it without secret: true.
+func TestSecretVarsNumberFieldExplained(t *testing.T) {
+	fsys := testFS(map[string]string{
+		"stacks/s/stack.yaml":            doc("Stack", "s", "variables:", "  N: {}", "  NN: {}"),
+		"stacks/s/infra/w.yaml":          doc("Worker", "w", "image: busybox", "replicas: ${N}", "cpu: ${NN}"),
+		"stacks/s/environments/dev.yaml": doc("Environment", "dev"),
+	})
+	_, err := loadResolve(fsys, "dev", ResolveOptions{Vars: VarValues{Flags: map[string]string{"N": "2", "NN": "256"}}, SecretVars: map[string]bool{"N": true}})
+	got := strings.Join(errStrings(t, err), "\n")
+	if !strings.Contains(got, "spec.replicas: secret variable N cannot be used in a number or boolean field") ||
+		!strings.Contains(got, "(N is not declared secret in stacks/s/stack.yaml, but the value given for it, with --var N, is secret in this run: another stack declares N secret: true") {
+		t.Errorf("errors:\n%s", got)
+	}
+	if strings.Count(got, "is not declared secret") != 1 {
+		t.Errorf("NN, not made secret, is explained too:\n%s", got)
+	}
+}
