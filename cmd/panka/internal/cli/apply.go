@@ -530,6 +530,23 @@ func orderCommits(ctx context.Context, repo *gitops.Repo, commit, deployed strin
 	return o, nil
 }
 
+// commitClockSlack is how far the clock of the machine that made a
+// commit may run ahead of the one that deployed: madeAfter needs a commit
+// made that much later than a deployment started.
+const commitClockSlack = time.Hour
+
+// madeAfter reports whether commit was made (its committer date) well
+// after the deployment d started, so that it cannot be an ancestor of
+// d's commit, which existed before d started: an apply of it does not go
+// back in history, whether or not the deployed commit is in the clone.
+func madeAfter(repo *gitops.Repo, commit gitops.Hash, d *statestore.Deployment) bool {
+	if d.StartedAt.IsZero() {
+		return false
+	}
+	c, err := repo.Commit(commit)
+	return err == nil && c.CommitDate.After(d.StartedAt.Add(commitClockSlack))
+}
+
 // warnOlderThanDeployed warns when the commit an apply deploys is an
 // ancestor of the one deployed (read under the lease): the apply deploys
 // older YAML, like a rollback. That is what a pipeline for an older commit
@@ -537,7 +554,8 @@ func orderCommits(ctx context.Context, repo *gitops.Repo, commit, deployed strin
 // A commit that diverged from the deployed one (a branch forked before it)
 // warns as plan does: the apply takes out what the deployed commit's own
 // commits changed.
-// When the deployed commit cannot be placed it warns that it cannot tell,
+// When the deployed commit cannot be placed, and the commit applied was
+// not made after that deployment (madeAfter), it warns that it cannot tell,
 // and how to find out: a full clone that does not have it is the usual
 // form of that late pipeline (its runner fetched before the newer commit
 // was pushed); a shallow clone (CI's default depth-1 checkout) lacks it,
@@ -554,6 +572,12 @@ func warnOlderThanDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, k
 	case orderApplied:
 		return
 	case orderDeployed, orderMergeBase:
+		if madeAfter(repo, o.applied, d) {
+			// Made after that deployment started: it cannot be one of
+			// the deployed commit's ancestors (the usual CI run of a new
+			// commit in a depth-1 checkout).
+			return
+		}
 		if shallow, serr := repo.IsShallow(); serr == nil && shallow {
 			what := "which this shallow clone does not have"
 			if o.failed == orderMergeBase {
