@@ -132,6 +132,9 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 		declared []stacks.ResolvedVar
 	}
 	outs := make([]outcome, len(refs))
+	// As plan and apply resolve them: a value given for a variable any
+	// stack declares secret is secret in every stack.
+	secret := disc.SecretVars(givenNames(vars))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for i, r := range refs {
@@ -139,7 +142,7 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			outs[i].st, outs[i].problems, outs[i].declared, outs[i].envErr = validateStack(disc, r, opts.Environment, vars)
+			outs[i].st, outs[i].problems, outs[i].declared, outs[i].envErr = validateStack(disc, r, opts.Environment, vars, secret)
 		}()
 	}
 	wg.Wait()
@@ -213,7 +216,7 @@ func (e *noEnvironmentError) Error() string {
 
 // validateStack loads one stack and resolves its environments leniently.
 // envErr is set when env is given and the stack does not have it.
-func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks.VarValues) (validatedStack, []Problem, []stacks.ResolvedVar, *noEnvironmentError) {
+func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks.VarValues, secret map[string]bool) (validatedStack, []Problem, []stacks.ResolvedVar, *noEnvironmentError) {
 	st := validatedStack{Name: r.Name, Path: r.Path, Environments: []string{}}
 	s, err := disc.Load(r)
 	if err != nil {
@@ -238,7 +241,7 @@ func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks
 	var declared []stacks.ResolvedVar
 	index := map[string]int{}
 	for _, e := range envs {
-		res, err := s.Resolve(e, stacks.ResolveOptions{Vars: vars, Lenient: true})
+		res, err := s.Resolve(e, stacks.ResolveOptions{Vars: vars, Lenient: true, SecretVars: secret})
 		var found []Problem
 		if err == nil {
 			declared = res.Variables
