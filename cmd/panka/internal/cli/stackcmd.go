@@ -326,13 +326,32 @@ func (v *varFlags) values(ctx context.Context, f *Factory) (stacks.VarValues, er
 			out.File[k] = val
 		}
 	}
+	var empty []string
 	for _, kv := range f.Environ() {
 		if k, val, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "PANKA_VAR_") && len(k) > len("PANKA_VAR_") {
+			name := k[len("PANKA_VAR_"):]
+			if val == "" {
+				// As for the PANKA_* settings, an empty variable is as if
+				// unset: a CI secret that does not exist expands to
+				// nothing (PANKA_VAR_DB_PASS: ${{ secrets.DB_PASS }}), and
+				// must not pass a required secret as "" and deploy it.
+				if _, flag := out.Flags[name]; !flag {
+					if _, file := out.File[name]; !file {
+						empty = append(empty, k)
+					}
+				}
+				continue
+			}
 			if p := valueTextProblem(val); p != "" {
 				return out, fmt.Errorf("environment variable %s: %s", k, p)
 			}
-			out.Env[k[len("PANKA_VAR_"):]] = val
+			out.Env[name] = val
 		}
+	}
+	if len(empty) > 0 {
+		sort.Strings(empty)
+		f.Warnf("%s %s set but empty, which counts as unset (a CI secret that does not exist expands to nothing); give --var NAME= for an empty value",
+			strings.Join(empty, ", "), map[bool]string{true: "is", false: "are"}[len(empty) == 1])
 	}
 	return out, nil
 }
