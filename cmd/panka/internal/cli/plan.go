@@ -402,10 +402,23 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		// it said "No changes" while the resources held another spec.
 		if es := opts.F.engineStateFunc(d.cfg, skey); es != nil {
 			if cur, err := es(ctx, state.EngineState); err == nil && cur != "" && cur != state.EngineState && !leaseHeldNow(ctx, opts.F, d.cfg, skey) {
-				opts.F.Warnf("the engine's state of %s was written after its last recorded deployment (serial %d), by a run that recorded nothing "+
-					"(killed, or stopped while it held the lease and resumed after another took it over; or pulumi run by hand): what is deployed may differ from the state this plan compares with. "+
-					"panka drift detect --stack %s --environment %s shows what differs; panka apply refreshes from the real resources and runs the engine, whatever the plan says",
-					skey, state.Serial, skey.Stack, skey.Environment)
+				if now := recordedSince(ctx, store, skey, state); now != nil {
+					// A run that held the lease while this plan read
+					// the state wrote the engine's state and recorded
+					// it, then released the lease: it recorded, and
+					// this plan compares with the state before it.
+					by := ""
+					if r := now.LastDeployment; r != nil && r.Serial == now.Serial {
+						by = fmt.Sprintf(", by the %s of commit %s by %s", r.Operation, shortSHA(r.Commit), dash(r.User))
+					}
+					opts.F.Warnf("the state of %s changed while this plan ran (serial %d to %d%s): this plan compares with serial %d; run panka plan again",
+						skey, state.Serial, now.Serial, by, state.Serial)
+				} else {
+					opts.F.Warnf("the engine's state of %s was written after its last recorded deployment (serial %d), by a run that recorded nothing "+
+						"(killed, or stopped while it held the lease and resumed after another took it over; or pulumi run by hand): what is deployed may differ from the state this plan compares with. "+
+						"panka drift detect --stack %s --environment %s shows what differs; panka apply refreshes from the real resources and runs the engine, whatever the plan says",
+						skey, state.Serial, skey.Stack, skey.Environment)
+				}
 			}
 		}
 	}
@@ -472,6 +485,20 @@ func deployedAhead(ctx context.Context, repo *gitops.Repo, commit string, st *st
 		return d, 0 // a shallow clone's boundary lies between them, or worse
 	}
 	return d, n
+}
+
+// recordedSince returns key's state when it was written again since st
+// was read (another serial), else nil. A run that held the lease meanwhile
+// writes the engine's state, records, and releases the lease: read before
+// its record and checked after its release, it looks like a run that
+// recorded nothing (the engine's state newer than st's record, the lease
+// free). A state that cannot be read again is not known to have moved.
+func recordedSince(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State) *statestore.State {
+	now, _, err := store.Get(ctx, key)
+	if err != nil || now == nil || st == nil || now.Serial == st.Serial {
+		return nil
+	}
+	return now
 }
 
 // leaseHeldNow reports whether a lease on key is held now (not expired):

@@ -321,26 +321,41 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			// what its deployments made may still run.
 			if h, herr := store.History(ctx, key, 0, 1); herr == nil && len(h) > 0 &&
 				(h[0].Operation != statestore.OpDestroy || h[0].Result != statestore.ResultSucceeded) {
-				es.Status, es.Missing = "state missing", statusDeployment(repo, h[0])
+				// A first deployment writes its history record, then its
+				// state: read between the two, the state is not missing.
+				if now, _, err := store.Get(ctx, key); err == nil && now != nil {
+					st = now
+				} else {
+					es.Status, es.Missing = "state missing", statusDeployment(repo, h[0])
+					continue
+				}
+			} else {
+				if es.Lock == nil || es.LockExpired || es.LockHolderGone {
+					es.EngineStateUnrecorded = f.engineRanUnrecorded(ctx, cfg, key)
+				}
+				if out.Head != "" {
+					checkEnvs = append(checkEnvs, env)
+				}
 				continue
 			}
-			if es.Lock == nil || es.LockExpired || es.LockHolderGone {
-				es.EngineStateUnrecorded = f.engineRanUnrecorded(ctx, cfg, key)
-			}
-			if out.Head != "" {
-				checkEnvs = append(checkEnvs, env)
-			}
-			continue
 		}
-		es.Status, es.Serial, es.LastDriftCheck = st.Status, st.Serial, st.LastDriftCheck
 		// A lease held by a process that no longer runs (stale) is a
 		// killed run's: what it wrote is exactly what this says.
 		if st.EngineState != "" && (es.Lock == nil || es.LockExpired || es.LockHolderGone) {
 			if fn := f.engineStateFunc(cfg, key); fn != nil {
 				cur, err := fn(ctx, st.EngineState)
 				es.EngineStateChanged = err == nil && cur != "" && cur != st.EngineState
+				if es.EngineStateChanged {
+					if now := recordedSince(ctx, store, key, st); now != nil {
+						// A run that held the lease while the state was
+						// read recorded, and released the lease before
+						// the lock was read: what it wrote is recorded.
+						st, es.EngineStateChanged = now, false
+					}
+				}
 			}
 		}
+		es.Status, es.Serial, es.LastDriftCheck = st.Status, st.Serial, st.LastDriftCheck
 		dep := deployedRecord(st)
 		es.Deployed = statusDeployment(repo, dep)
 		if st.LastDeployment != nil && (dep == nil || st.LastDeployment.Serial != dep.Serial) {
