@@ -407,12 +407,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 					// the state wrote the engine's state and recorded
 					// it, then released the lease: it recorded, and
 					// this plan compares with the state before it.
-					by := ""
-					if r := now.LastDeployment; r != nil && r.Serial == now.Serial {
-						by = fmt.Sprintf(", by the %s of commit %s by %s", r.Operation, shortSHA(r.Commit), dash(r.User))
-					}
-					opts.F.Warnf("the state of %s changed while this plan ran (serial %d to %d%s): this plan compares with serial %d; run panka plan again",
-						skey, state.Serial, now.Serial, by, state.Serial)
+					warnRecordedMeanwhile(opts.F, skey, state, now)
 				} else {
 					opts.F.Warnf("the engine's state of %s was written after its last recorded deployment (serial %d), by a run that recorded nothing "+
 						"(killed, or stopped while it held the lease and resumed after another took it over; or pulumi run by hand): what is deployed may differ from the state this plan compares with. "+
@@ -423,13 +418,35 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		}
 	}
 	if state == nil && noHistory(ctx, store, skey) && opts.F.engineRanUnrecorded(ctx, d.cfg, skey) && !leaseHeldNow(ctx, opts.F, d.cfg, skey) {
-		// Nothing recorded, so the plan creates everything; but a first
-		// deployment whose record failed (or a killed one) may have made
-		// them already.
-		opts.F.Warnf("nothing is recorded for %s, but the engine's state holds a deployment that was not recorded (its record could not be written, or it was killed): "+
-			"resources this plan creates may exist already; panka apply takes them over from the engine's state and records them", skey)
+		if now := recordedSince(ctx, store, skey, nil); now != nil {
+			// A first deployment ran and recorded while this plan
+			// read: its lease, free now, was not yet taken or already
+			// released when the state and history were read.
+			warnRecordedMeanwhile(opts.F, skey, nil, now)
+		} else {
+			// Nothing recorded, so the plan creates everything; but a
+			// first deployment whose record failed (or a killed one) may
+			// have made them already.
+			opts.F.Warnf("nothing is recorded for %s, but the engine's state holds a deployment that was not recorded (its record could not be written, or it was killed): "+
+				"resources this plan creates may exist already; panka apply takes them over from the engine's state and records them", skey)
+		}
 	}
 	return &planResult{plan: p, desired: desired, key: d.key}, nil
+}
+
+// warnRecordedMeanwhile says that key's state changed from was (nil: none)
+// to now while the plan ran, which compares with was.
+func warnRecordedMeanwhile(f *Factory, key statestore.Key, was, now *statestore.State) {
+	from := "no state"
+	if was != nil {
+		from = fmt.Sprintf("serial %d", was.Serial)
+	}
+	by := ""
+	if r := now.LastDeployment; r != nil && r.Serial == now.Serial {
+		by = fmt.Sprintf(", by the %s of commit %s by %s", r.Operation, shortSHA(r.Commit), dash(r.User))
+	}
+	f.Warnf("the state of %s changed while this plan ran (%s to serial %d%s): this plan compares with %s; run panka plan again",
+		key, from, now.Serial, by, from)
 }
 
 // noHistory reports whether key's history is known to be empty.
@@ -488,14 +505,15 @@ func deployedAhead(ctx context.Context, repo *gitops.Repo, commit string, st *st
 }
 
 // recordedSince returns key's state when it was written again since st
-// was read (another serial), else nil. A run that held the lease meanwhile
-// writes the engine's state, records, and releases the lease: read before
-// its record and checked after its release, it looks like a run that
-// recorded nothing (the engine's state newer than st's record, the lease
-// free). A state that cannot be read again is not known to have moved.
+// was read (another serial; st nil: there was none), else nil. A run that
+// held the lease meanwhile writes the engine's state, records, and
+// releases the lease: read before its record and checked after its
+// release, it looks like a run that recorded nothing (the engine's state
+// newer than st's record, the lease free). A state that cannot be read
+// again is not known to have moved.
 func recordedSince(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State) *statestore.State {
 	now, _, err := store.Get(ctx, key)
-	if err != nil || now == nil || st == nil || now.Serial == st.Serial {
+	if err != nil || now == nil || (st != nil && now.Serial == st.Serial) {
 		return nil
 	}
 	return now

@@ -26,6 +26,17 @@ type firstGetStale struct {
 	statestore.Store
 	first *statestore.State
 	done  bool
+	// historyLater: the first History lists nothing (read before the
+	// run wrote its record).
+	historyLater, listed bool
+}
+
+func (s *firstGetStale) History(ctx context.Context, key statestore.Key, offset, limit int) ([]*statestore.Deployment, error) {
+	if s.historyLater && !s.listed {
+		s.listed = true
+		return nil, nil
+	}
+	return s.Store.History(ctx, key, offset, limit)
 }
 
 func (s *firstGetStale) Get(ctx context.Context, key statestore.Key) (*statestore.State, statestore.Version, error) {
@@ -126,9 +137,28 @@ func TestPlanRecordedMeanwhileIsNotUnrecorded(t *testing.T) {
 	if strings.Contains(errOut, "recorded nothing") {
 		t.Errorf("plan calls an apply that recorded while it ran one that recorded nothing:\n%s", errOut)
 	}
-	if want := "the state of shop/dev changed while this plan ran (serial 1 to 2, by the apply of commit "; !strings.Contains(errOut, want) ||
+	if want := "the state of shop/dev changed while this plan ran (serial 1 to serial 2, by the apply of commit "; !strings.Contains(errOut, want) ||
 		!strings.Contains(errOut, "by bob): this plan compares with serial 1; run panka plan again") {
 		t.Errorf("plan does not say the state changed while it ran (want %q):\n%s", want, errOut)
+	}
+
+	// A first deployment: nothing recorded when the plan read the state
+	// and the history; it said that deployment "was not recorded".
+	stderr.Reset()
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	if err := store.AppendHistory(context.Background(), key, before.LastDeployment); err != nil {
+		t.Fatal(err)
+	}
+	open = func(context.Context, *config.Resolved) (statestore.Store, error) {
+		return &firstGetStale{Store: store, historyLater: true}, nil
+	}
+	if err := planRun(context.Background(), &PlanOptions{F: f, OpenStore: open, Stack: "shop", Environment: "dev"}); err != nil {
+		t.Fatalf("plan: %v\n%s", err, stderr)
+	}
+	errOut = stderr.String()
+	if strings.Contains(errOut, "not recorded") || !strings.Contains(errOut, "the state of shop/dev changed while this plan ran (no state to serial 2, by the apply of commit ") ||
+		!strings.Contains(errOut, "this plan compares with no state; run panka plan again") {
+		t.Errorf("plan of a first deployment that recorded while it ran:\n%s", errOut)
 	}
 
 	// Read after the record, the plan has nothing to say about it.
