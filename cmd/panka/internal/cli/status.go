@@ -510,7 +510,7 @@ func age(now, t time.Time) string {
 	case d < 0:
 		return "just now"
 	case d < time.Minute:
-		return fmt.Sprintf("%d seconds ago", int(d.Seconds()))
+		return plural(int(d.Seconds()), "second") + " ago"
 	case d < time.Hour:
 		return plural(int(d.Minutes()), "minute") + " ago"
 	case d < 48*time.Hour:

@@ -630,3 +630,25 @@ func TestStatusShowsMissingState(t *testing.T) {
 		t.Errorf("status -o json: %+v", st.Environments[0])
 	}
 }
+
+// TestAge: status said "deployed ... 1 seconds ago" and "lock: held by
+// ..., apply since 1 seconds ago" for a run that had just started.
+func TestAge(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		ago  time.Duration
+		want string
+	}{
+		{-time.Second, "just now"},
+		{0, "0 seconds ago"},
+		{1500 * time.Millisecond, "1 second ago"},
+		{20 * time.Second, "20 seconds ago"},
+		{61 * time.Second, "1 minute ago"},
+		{3 * time.Hour, "3 hours ago"},
+		{72 * time.Hour, "3 days ago"},
+	} {
+		if got := age(now, now.Add(-tc.ago)); got != tc.want {
+			t.Errorf("age(%s ago) = %q, want %q", tc.ago, got, tc.want)
+		}
+	}
+}
