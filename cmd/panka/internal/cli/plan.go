@@ -402,7 +402,12 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		// it said "No changes" while the resources held another spec.
 		if es := opts.F.engineStateFunc(d.cfg, skey); es != nil {
 			if cur, err := es(ctx, state.EngineState); err == nil && cur != "" && cur != state.EngineState && !leaseHeldNow(ctx, opts.F, d.cfg, skey) {
-				if now := recordedSince(ctx, store, skey, state); now != nil {
+				now := recordedSince(ctx, store, skey, state)
+				if now != nil {
+					// Compared with the state written since, not the one read.
+					cur, err = es(ctx, now.EngineState)
+				}
+				if now != nil && (err != nil || cur == "" || cur == now.EngineState) {
 					// A run that held the lease while this plan read
 					// the state wrote the engine's state and recorded
 					// it, then released the lease: it recorded, and

@@ -216,3 +216,48 @@ func TestStatusRecordedMeanwhileIsNotUnrecorded(t *testing.T) {
 		})
 	}
 }
+
+// TestUnrecordedStaysUnrecordedWhenStateMoved: a state written while plan
+// or status read it (a drift check recording, which keeps the engine's
+// state token) does not hide an engine state that no run recorded: they
+// compare the engine's state with the state read again.
+func TestUnrecordedStaysUnrecordedWhenStateMoved(t *testing.T) {
+	f, out, stderr, store, before := recordedMeanwhile(t)
+	ctx := context.Background()
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	st, version, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The checkpoint stays as the unrecorded run left it; the state goes
+	// on recording the one before.
+	st.Serial, st.EngineState = 3, before.EngineState
+	if _, err := store.Put(ctx, key, st, version); err != nil {
+		t.Fatal(err)
+	}
+	open := func(context.Context, *config.Resolved) (statestore.Store, error) {
+		return &firstGetStale{Store: store, first: before}, nil
+	}
+	if err := planRun(ctx, &PlanOptions{F: f, OpenStore: open, Stack: "shop", Environment: "dev"}); err != nil {
+		t.Fatalf("plan: %v\n%s", err, stderr)
+	}
+	if errOut := stderr.String(); !strings.Contains(errOut, "by a run that recorded nothing") || strings.Contains(errOut, "changed while this plan ran") {
+		t.Errorf("plan does not say the engine's state was written by a run that recorded nothing:\n%s", errOut)
+	}
+
+	out.Reset()
+	open = func(context.Context, *config.Resolved) (statestore.Store, error) {
+		return &firstGetStale{Store: store, first: before}, nil
+	}
+	f.Flags.Output = "json"
+	if err := statusRun(ctx, &StatusOptions{F: f, OpenLocker: f.Locker, OpenStore: open, Stack: "shop", Environment: "dev"}); err != nil {
+		t.Fatal(err)
+	}
+	var got StackStatus
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if e := got.Environments[0]; !e.EngineStateChanged || e.Serial != 3 {
+		t.Errorf("status: serial %d, engineStateChanged %v; want serial 3, true:\n%s", e.Serial, e.EngineStateChanged, out)
+	}
+}

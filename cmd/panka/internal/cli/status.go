@@ -349,8 +349,11 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 					if now := recordedSince(ctx, store, key, st); now != nil {
 						// A run that held the lease while the state was
 						// read recorded, and released the lease before
-						// the lock was read: what it wrote is recorded.
-						st, es.EngineStateChanged = now, false
+						// the lock was read: compared with what it
+						// recorded, not with the state read before.
+						st = now
+						cur, err = fn(ctx, st.EngineState)
+						es.EngineStateChanged = err == nil && cur != "" && cur != st.EngineState
 					}
 				}
 			}
