@@ -475,7 +475,16 @@ type TableCreator interface {
 // CreateTable creates the lock table (hash key lockKey, on-demand billing)
 // if it does not exist and waits until it is active.
 func CreateTable(ctx context.Context, c TableCreator, table string) error {
-	_, err := c.CreateTable(ctx, &ddb.CreateTableInput{
+	_, err := CreateTableOnce(ctx, c, table)
+	return err
+}
+
+// CreateTableOnce is CreateTable, and reports whether this call created the
+// table: false when it existed already (a table of that name made by
+// someone else, possibly a moment before: another backend create running
+// at the same time), whatever its key.
+func CreateTableOnce(ctx context.Context, c TableCreator, table string) (created bool, err error) {
+	_, err = c.CreateTable(ctx, &ddb.CreateTableInput{
 		TableName:            aws.String(table),
 		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(attrKey), AttributeType: types.ScalarAttributeTypeS}},
 		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(attrKey), KeyType: types.KeyTypeHash}},
@@ -483,19 +492,20 @@ func CreateTable(ctx context.Context, c TableCreator, table string) error {
 	})
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
-		return fmt.Errorf("create DynamoDB lock table %s: %w", table, Explain(table, err))
+		return false, fmt.Errorf("create DynamoDB lock table %s: %w", table, Explain(table, err))
 	}
+	created = err == nil
 	for delay := 50 * time.Millisecond; ; delay = min(delay*2, 2*time.Second) {
 		out, err := c.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)})
 		if err != nil {
-			return fmt.Errorf("describe DynamoDB lock table %s: %w", table, Explain(table, err))
+			return created, fmt.Errorf("describe DynamoDB lock table %s: %w", table, Explain(table, err))
 		}
 		if out.Table != nil && out.Table.TableStatus == types.TableStatusActive {
-			return nil
+			return created, nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for DynamoDB lock table %s: %w", table, ctx.Err())
+			return created, fmt.Errorf("wait for DynamoDB lock table %s: %w", table, ctx.Err())
 		case <-time.After(delay):
 		}
 	}

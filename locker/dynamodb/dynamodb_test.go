@@ -80,6 +80,21 @@ func TestCreateTableIdempotent(t *testing.T) {
 	}
 }
 
+// TestCreateTableOnceSaysWhoCreated: of two creates of one table (two
+// backend creates at once), only the one that made it says so.
+func TestCreateTableOnceSaysWhoCreated(t *testing.T) {
+	c := testserver.DynamoDBClient(t)
+	table := testserver.UniqueName("panka-locks-")
+	created, err := dynamodb.CreateTableOnce(context.Background(), c, table)
+	if err != nil || !created {
+		t.Fatalf("first CreateTableOnce = %v, %v; want true, nil", created, err)
+	}
+	created, err = dynamodb.CreateTableOnce(context.Background(), c, table)
+	if err != nil || created {
+		t.Fatalf("second CreateTableOnce = %v, %v; want false, nil", created, err)
+	}
+}
+
 // The stored item uses the SPEC §6 attribute names and types.
 func TestItemFormat(t *testing.T) {
 	ctx := context.Background()

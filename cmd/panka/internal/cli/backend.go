@@ -334,8 +334,16 @@ func ensureLockTable(ctx context.Context, c *dynamodb.Client, table string, repo
 		act("exists", "key lockKey")
 		return nil
 	case errors.As(err, &nf):
-		if err := ddblocker.CreateTable(ctx, c, table); err != nil {
+		created, err := ddblocker.CreateTableOnce(ctx, c, table)
+		if err != nil {
 			return err
+		}
+		if !created {
+			// Made since it was described, by another backend create
+			// running at the same time (CI jobs that each set up the
+			// backend), or by something else: checked as one that
+			// existed, not reported as created here.
+			return ensureLockTable(ctx, c, table, report)
 		}
 		act("created", "key lockKey (S), on-demand")
 		return nil
