@@ -60,8 +60,8 @@ type Locks struct {
 	Region    string   `yaml:"region" doc:"AWS region of the lock table"`
 	Table     string   `yaml:"table" doc:"DynamoDB table for locks"`
 	Endpoint  string   `yaml:"endpoint" format:"url" doc:"custom DynamoDB endpoint"`
-	TTL       Duration `yaml:"ttl" doc:"lease time to live (seconds or Go duration)"`
-	Heartbeat Duration `yaml:"heartbeat" doc:"lease heartbeat interval (seconds or Go duration)"`
+	TTL       Duration `yaml:"ttl" doc:"lease time to live (seconds or Go duration; at least 2s)"`
+	Heartbeat Duration `yaml:"heartbeat" doc:"lease heartbeat interval (seconds or Go duration; at least 500ms, shorter than ttl)"`
 }
 
 // AWS holds credentials settings shared by every AWS client.
@@ -298,6 +298,12 @@ func (r *Resolved) applyImplied(env map[string]string) {
 	}
 }
 
+// MinLockTTL and MinLockHeartbeat bound locks.ttl and locks.heartbeat.
+const (
+	MinLockTTL       = 2 * time.Second
+	MinLockHeartbeat = 500 * time.Millisecond
+)
+
 // Validate checks cross-key rules (bucket required for s3 etc.). Each
 // message says where the values in conflict were set, so the one to change
 // can be found (an environment variable, a file line, a flag, a default).
@@ -312,7 +318,16 @@ func (r *Resolved) Validate() error {
 	if r.Locks.Type == "s3" && r.Backend.Type != "s3" {
 		errs = append(errs, fmt.Errorf("locks.type s3 (%s) needs backend.type s3, but backend.type is %s (%s): the lock object lives next to the state", r.Sources["locks.type"], r.Backend.Type, r.Sources["backend.type"]))
 	}
-	if r.Locks.Heartbeat.D() >= r.Locks.TTL.D() {
+	// A lease shorter than a few round trips to the lock table runs out
+	// between two renewals, and a heartbeat of 1ns renews without pause
+	// (hammering the table): both are refused by name, not blamed on the
+	// other key's default.
+	switch {
+	case r.Locks.TTL.D() < MinLockTTL:
+		errs = append(errs, fmt.Errorf("locks.ttl (%s, %s) is too short: a lease must last at least %s (the default is 1h; the heartbeat renews it)", r.Locks.TTL, r.Sources["locks.ttl"], MinLockTTL))
+	case r.Locks.Heartbeat.D() < MinLockHeartbeat:
+		errs = append(errs, fmt.Errorf("locks.heartbeat (%s, %s) is too short: renew the lease at most every %s (the default is 30s, or a third of a shorter locks.ttl)", r.Locks.Heartbeat, r.Sources["locks.heartbeat"], MinLockHeartbeat))
+	case r.Locks.Heartbeat.D() >= r.Locks.TTL.D():
 		errs = append(errs, fmt.Errorf("locks.heartbeat (%s, %s) must be shorter than locks.ttl (%s, %s)", r.Locks.Heartbeat, r.Sources["locks.heartbeat"], r.Locks.TTL, r.Sources["locks.ttl"]))
 	}
 	return errors.Join(errs...)

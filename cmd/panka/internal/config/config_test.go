@@ -465,6 +465,13 @@ func TestHeartbeatFollowsShortTTL(t *testing.T) {
 		{[]string{"PANKA_LOCKS_TTL=20s", "PANKA_LOCKS_HEARTBEAT=10s"}, 10 * time.Second, "env (PANKA_LOCKS_HEARTBEAT)", ""},
 		{[]string{"PANKA_LOCKS_TTL=20s", "PANKA_LOCKS_HEARTBEAT=1m"}, time.Minute, "env (PANKA_LOCKS_HEARTBEAT)",
 			"locks.heartbeat (1m0s, env (PANKA_LOCKS_HEARTBEAT)) must be shorter than locks.ttl (20s, env (PANKA_LOCKS_TTL))"},
+		// Too short to be a lease: said of the key set, not blamed on the
+		// default heartbeat (30s), which a third of 1ms (0) did not replace.
+		{[]string{"PANKA_LOCKS_TTL=1ms"}, 30 * time.Second, "default",
+			"locks.ttl (1ms, env (PANKA_LOCKS_TTL)) is too short: a lease must last at least 2s"},
+		// A heartbeat of 1ns renewed the lease without pause.
+		{[]string{"PANKA_LOCKS_HEARTBEAT=1ns"}, time.Nanosecond, "env (PANKA_LOCKS_HEARTBEAT)",
+			"locks.heartbeat (1ns, env (PANKA_LOCKS_HEARTBEAT)) is too short: renew the lease at most every 500ms"},
 	} {
 		r, err := Resolve(Layers{Env: tt.env})
 		if err != nil {
