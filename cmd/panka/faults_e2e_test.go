@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"panka.dev/panka/statestore/testserver"
 )
@@ -99,5 +100,53 @@ func TestEngineStateWriteRefused(t *testing.T) {
 	}
 	if out := r.mustPanka(env, applyDev...); !strings.Contains(out, "Apply of shop/dev succeeded: 0 created, 1 updated") {
 		t.Fatalf("re-apply:\n%s", out)
+	}
+}
+
+// TestEngineStateRequestUnanswered: the S3 server answers panka's requests
+// but never one of the Pulumi CLI's own, to the engine's state under
+// pulumi/ (a wedged server node behind a load balancer, a connection a
+// firewall dropped without a word). The CLI sets no time limit on them,
+// and panka's watch of the server saw it answer: the apply hung for ever,
+// renewing its lease. The engine run is now stopped once it has made no
+// progress for pulumi.stallTimeout with no resource operation in flight,
+// in the engine's run and in the commands that set its stack up; the error
+// says so, the run is recorded as failed, the lock released, and the
+// re-run converges.
+func TestEngineStateRequestUnanswered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	for _, tc := range []struct {
+		name string
+		rule testserver.FaultRule
+		want string
+	}{
+		{"engine run", testserver.FaultRule{Method: "PUT", Path: "/pulumi/.pulumi/stacks/panka/shop-dev.json?x-id=PutObject", Nth: 3, Fault: testserver.FaultBlackhole},
+			"pulumi up made no progress for 10s with no resource operation in flight"},
+		{"stack setup", testserver.FaultRule{Path: "/pulumi/", Nth: 2, Fault: testserver.FaultBlackhole},
+			"did not finish within 10s, although it only reads and writes the engine's own state at s3://"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newE2ERepo(t, servers)
+			proxy := testserver.NewFaultProxy(t, testserver.S3(t).Endpoint)
+			env := []string{"PANKA_BACKEND_ENDPOINT=" + proxy.URL, "PANKA_PULUMI_STALL_TIMEOUT=10s"}
+			proxy.Set(tc.rule)
+			start := time.Now()
+			_, errOut, code := r.panka(env, applyDev...)
+			if code != 1 || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "most likely got no answer") {
+				t.Fatalf("apply with an engine request unanswered: exit %d after %s, want 1 and %q\n%s\nrequests:\n%s", code, time.Since(start), tc.want, errOut, proxy.Log())
+			}
+			if proxy.Faults() != 1 {
+				t.Fatalf("%d requests blackholed, want 1:\n%s", proxy.Faults(), proxy.Log())
+			}
+			proxy.Set()
+			if out := r.mustPanka(env, "status", "--stack", "shop", "--environment", "dev"); !strings.Contains(out, "lock:      free") {
+				t.Fatalf("status after the stopped apply:\n%s", out)
+			}
+			if out := r.mustPanka(env, applyDev...); !strings.Contains(out, "Apply of shop/dev succeeded: 4 created") {
+				t.Fatalf("re-apply:\n%s", out)
+			}
+		})
 	}
 }

@@ -33,6 +33,9 @@ type Request struct {
 	Parallelism int               `json:"parallelism,omitempty"`
 	// RepoRoot resolves relative paths of targets (the local target's directory).
 	RepoRoot string `json:"repoRoot"`
+	// StallLimit stops an engine run that made no progress for this long
+	// with no resource operation in flight (0: the runner's default).
+	StallLimit time.Duration `json:"stallLimit,omitempty"`
 	// HealthTimeout bounds the post-apply health check (0: 10 minutes).
 	HealthTimeout time.Duration `json:"healthTimeout,omitempty"`
 	// Desired is the model to deploy (nil: destroy/refresh of what is deployed).

@@ -51,6 +51,12 @@ type cliCommand struct {
 	// CLI's own folder).
 	prepend []string
 	grace   time.Duration
+	// stall bounds a command that runs no engine operation (stack
+	// select, config, export, ...): it only reads and writes the state
+	// backend (see StalledError); 0: no bound. backend names the backend
+	// for its error.
+	stall   time.Duration
+	backend string
 
 	// mu guards interrupted.
 	mu sync.Mutex
@@ -94,9 +100,21 @@ func (c *cliCommand) Version() semver.Version { return c.version }
 
 func (c *cliCommand) Run(ctx context.Context, workdir string, stdin io.Reader,
 	additionalOutput, additionalErrorOutput []io.Writer, additionalEnv []string, args ...string,
-) (string, string, int, error) {
+) (_, _ string, _ int, err error) {
 	if !slices.Contains(args, "--non-interactive") {
 		args = append([]string{"--non-interactive"}, args...)
+	}
+	if c.stall > 0 && !engineCommand(args) {
+		// An engine operation is watched by the Runner, from its events.
+		what := "pulumi " + strings.Join(subcommand(args), " ")
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, c.stall, &StalledError{What: what, Backend: c.backend, Limit: c.stall, Command: true})
+		defer cancel()
+		defer func() {
+			if se := stalledCause(ctx); se != nil && err != nil {
+				err = fmt.Errorf("%w: %w", se, err)
+			}
+		}()
 	}
 	cmd := exec.CommandContext(ctx, c.path, args...)
 	cmd.Dir = workdir
@@ -130,7 +148,7 @@ func (c *cliCommand) Run(ctx context.Context, workdir string, stdin io.Reader,
 	code := -2
 	// Its own process group (panka's Ctrl-C handling decides when the CLI is
 	// interrupted) and, on Linux, SIGKILL when this engine dies.
-	err := engine.StartChild(cmd, syscall.SIGKILL)
+	err = engine.StartChild(cmd, syscall.SIGKILL)
 	if err == nil {
 		err = cmd.Wait()
 	}
@@ -146,6 +164,38 @@ func (c *cliCommand) Run(ctx context.Context, workdir string, stdin io.Reader,
 		code = 0
 	}
 	return stdout.String(), stderr.String(), code, err
+}
+
+// subcommand returns the CLI command words of args, e.g. ["stack",
+// "select"]: the Automation API puts them first (after the flags Run adds).
+func subcommand(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			if len(out) > 0 {
+				break
+			}
+			continue
+		}
+		out = append(out, a)
+		if len(out) == 2 || a != "stack" && a != "config" && a != "plugin" {
+			break
+		}
+	}
+	return out
+}
+
+// engineCommand reports a CLI command that may run an engine operation,
+// whose resources a provider may take long over. It errs on that side: any
+// argument that names one counts.
+func engineCommand(args []string) bool {
+	return slices.ContainsFunc(args, func(a string) bool {
+		switch a {
+		case "up", "update", "destroy", "refresh", "preview", "import", "watch":
+			return true
+		}
+		return false
+	})
 }
 
 // takeInterrupted returns, and forgets, the pids of the CLI processes that

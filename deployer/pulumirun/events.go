@@ -53,6 +53,8 @@ type translator struct {
 	rootOp     string         // the op on the pulumi:pulumi:Stack resource
 	summary    map[string]int // the engine's summary event's ResourceChanges
 	onEvent    func(Event)
+	// watch, when set, follows the operation's progress (stallWatch).
+	watch *stallWatch
 }
 
 func newTranslator(components []string, now func() time.Time, onEvent func(Event)) *translator {
@@ -137,6 +139,9 @@ const (
 func (t *translator) handle(e events.EngineEvent, m mode) {
 	preview := m == modePreview || m == modeRefreshPreview
 	refresh := m == modeRefresh || m == modeRefreshPreview
+	if t.watch != nil {
+		t.watch.event(e, time.Now())
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ts := t.now()

@@ -81,6 +81,10 @@ type Options struct {
 	// CancelGrace is how long a cancelled operation may take to stop
 	// gracefully after SIGINT before the CLI is killed (default 30s).
 	CancelGrace time.Duration
+	// StallLimit stops a CLI run that made no progress for this long while
+	// no resource operation was in flight (see StalledError); 0 is
+	// DefaultStallLimit, a negative value turns the watch off.
+	StallLimit time.Duration
 	// Now is the clock for event times (default time.Now).
 	Now func() time.Time
 }
@@ -128,6 +132,7 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{opts: opts, cliCmd: cli}
+	cli.stall, cli.backend = r.stallLimit(), redact(opts.BackendURL)
 	workDir := opts.WorkDir
 	if workDir == "" {
 		if workDir, err = tempWorkspace(opts.Now()); err != nil {
@@ -278,6 +283,7 @@ func (r *Runner) Stack() auto.Stack { return r.stack }
 // before opening it (a locked stack, a bad passphrase), hence the bound.
 func (r *Runner) stream(m mode, onEvent func(Event)) (chan events.EngineEvent, *translator, func()) {
 	t := newTranslator(r.opts.Components, r.opts.Now, onEvent)
+	t.watch = newStallWatch(time.Now())
 	ch := make(chan events.EngineEvent, 64)
 	done := make(chan struct{})
 	stop := make(chan struct{})
@@ -327,6 +333,8 @@ func (r *Runner) PreviewRefresh(ctx context.Context, onEvent func(Event)) (*Resu
 func (r *Runner) preview(ctx context.Context, onEvent func(Event), refresh bool) (*Result, error) {
 	start := time.Now()
 	ch, t, wait := r.stream(modePreview, onEvent)
+	ctx, stop := r.watchStall(ctx, "pulumi preview", t.watch)
+	defer stop()
 	opts := []optpreview.Option{optpreview.EventStreams(ch), optpreview.ProgressStreams(r.opts.Log),
 		optpreview.ErrorProgressStreams(r.opts.Log)}
 	if refresh {
@@ -348,6 +356,8 @@ func (r *Runner) preview(ctx context.Context, onEvent func(Event), refresh bool)
 func (r *Runner) Up(ctx context.Context, onEvent func(Event)) (*Result, error) {
 	start := time.Now()
 	ch, t, wait := r.stream(modeApply, onEvent)
+	ctx, stop := r.watchStall(ctx, "pulumi up", t.watch)
+	defer stop()
 	opts := []optup.Option{optup.EventStreams(ch), optup.ProgressStreams(r.opts.Log),
 		optup.ErrorProgressStreams(r.opts.Log)}
 	if r.opts.Parallelism > 0 {
@@ -371,6 +381,8 @@ func (r *Runner) Up(ctx context.Context, onEvent func(Event)) (*Result, error) {
 func (r *Runner) Destroy(ctx context.Context, onEvent func(Event)) (*Result, error) {
 	start := time.Now()
 	ch, t, wait := r.stream(modeApply, onEvent)
+	ctx, stop := r.watchStall(ctx, "pulumi destroy", t.watch)
+	defer stop()
 	opts := []optdestroy.Option{optdestroy.EventStreams(ch), optdestroy.ProgressStreams(r.opts.Log),
 		optdestroy.ErrorProgressStreams(r.opts.Log)}
 	if r.opts.Parallelism > 0 {
@@ -396,6 +408,8 @@ func (r *Runner) Destroy(ctx context.Context, onEvent func(Event)) (*Result, err
 func (r *Runner) RefreshPreview(ctx context.Context, onEvent func(Event)) (*Result, error) {
 	start := time.Now()
 	ch, t, wait := r.stream(modeRefreshPreview, onEvent)
+	ctx, stop := r.watchStall(ctx, "pulumi refresh --preview-only", t.watch)
+	defer stop()
 	opts := []optrefresh.Option{optrefresh.EventStreams(ch), optrefresh.ProgressStreams(r.opts.Log),
 		optrefresh.ErrorProgressStreams(r.opts.Log)}
 	if r.opts.Parallelism > 0 {
@@ -413,6 +427,8 @@ func (r *Runner) RefreshPreview(ctx context.Context, onEvent func(Event)) (*Resu
 func (r *Runner) Refresh(ctx context.Context, onEvent func(Event)) (*Result, error) {
 	start := time.Now()
 	ch, t, wait := r.stream(modeRefresh, onEvent)
+	ctx, stop := r.watchStall(ctx, "pulumi refresh", t.watch)
+	defer stop()
 	opts := []optrefresh.Option{optrefresh.EventStreams(ch), optrefresh.ProgressStreams(r.opts.Log),
 		optrefresh.ErrorProgressStreams(r.opts.Log)}
 	if r.opts.Parallelism > 0 {
@@ -472,6 +488,13 @@ func (e *LockedError) Error() string {
 func (r *Runner) wrap(ctx context.Context, what string, err error, t *translator) error {
 	if err == nil {
 		return nil
+	}
+	if se := stalledCause(ctx); se != nil {
+		return se
+	}
+	var se *StalledError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%s on stack %q: %w", what, r.opts.Stack, se)
 	}
 	if cerr := ctx.Err(); cerr != nil {
 		r.releaseInterruptedLocks()

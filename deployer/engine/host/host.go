@@ -404,6 +404,6 @@ func newRunner(ctx context.Context, req engine.Request, desired *stacks.Resolved
 		Stack: req.Stack, BackendURL: req.BackendURL, SecretsProvider: req.SecretsProvider,
 		PulumiCLI: req.PulumiCLI, PulumiHome: req.PulumiHome, PluginDirs: req.PluginDirs,
 		Env: req.Env, Program: program, Parallelism: req.Parallelism, Components: components,
-		Log: log,
+		Log: log, StallLimit: req.StallLimit,
 	})
 }

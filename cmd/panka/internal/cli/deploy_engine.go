@@ -343,7 +343,8 @@ func (f *Factory) startEngine(ctx context.Context, cfg *config.Resolved, key sta
 	}
 	req := engine.Request{Stack: engine.StackName(key.Stack, key.Environment), BackendURL: backendURL, SecretsProvider: sp,
 		PulumiCLI: cfg.Pulumi.CLI, PluginDirs: pluginDirs, Env: env, Parallelism: eo.Parallelism,
-		RepoRoot: root, Desired: model, AllowDestroy: eo.AllowDestroy, AllowReplace: eo.AllowReplace}
+		RepoRoot: root, Desired: model, AllowDestroy: eo.AllowDestroy, AllowReplace: eo.AllowReplace,
+		StallLimit: cfg.Pulumi.StallTimeout.D()}
 	return engine.Start(ctx, req, engine.Options{Stderr: eo.Log, Env: f.engineEnviron()})
 }
 

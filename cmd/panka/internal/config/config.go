@@ -80,10 +80,11 @@ type AssumeRole struct {
 
 // Pulumi configures the engine.
 type Pulumi struct {
-	Backend         string `yaml:"backend" doc:"Pulumi backend URL; empty: DIY backend under the state prefix"`
-	AccessToken     string `yaml:"accessToken" secret:"true" doc:"Pulumi Cloud access token"`
-	SecretsProvider string `yaml:"secretsProvider" doc:"passphrase (PULUMI_CONFIG_PASSPHRASE) or awskms://..."`
-	CLI             string `yaml:"cli" doc:"path to the pulumi CLI (default: PATH)"`
+	Backend         string   `yaml:"backend" doc:"Pulumi backend URL; empty: DIY backend under the state prefix"`
+	AccessToken     string   `yaml:"accessToken" secret:"true" doc:"Pulumi Cloud access token"`
+	SecretsProvider string   `yaml:"secretsProvider" doc:"passphrase (PULUMI_CONFIG_PASSPHRASE) or awskms://..."`
+	CLI             string   `yaml:"cli" doc:"path to the pulumi CLI (default: PATH)"`
+	StallTimeout    Duration `yaml:"stallTimeout" doc:"stop an engine run silent this long with no resource operation in flight, as a request to its state got no answer (seconds or Go duration; default 5m)"`
 }
 
 // Preferences are CLI defaults.
@@ -123,7 +124,7 @@ func Default() Config {
 	return Config{
 		Version:     "v1",
 		Locks:       Locks{TTL: Duration(time.Hour), Heartbeat: Duration(30 * time.Second)},
-		Pulumi:      Pulumi{SecretsProvider: "passphrase"},
+		Pulumi:      Pulumi{SecretsProvider: "passphrase", StallTimeout: Duration(5 * time.Minute)},
 		Preferences: Preferences{ColorOutput: true, ProgressBar: true, Parallelism: 10},
 		Logging:     Logging{Level: "info", Format: "console", MaxSize: 100, MaxBackups: 10, MaxAge: 30},
 		Stacks:      Stacks{Root: "stacks"},
