@@ -1,6 +1,7 @@
 package pulumirun
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
@@ -620,6 +621,9 @@ var s3BlobError = regexp.MustCompile(`blob \(key "([^"]*)"\) \(code=[A-Za-z]+\):
 // to do, instead of only the SDK's text deep in Pulumi's. "" when out
 // holds no such failure.
 func stateObjectError(out, backendURL string) string {
+	if hint := fileStateError(out, backendURL); hint != "" {
+		return hint
+	}
 	m := s3BlobError.FindStringSubmatch(out)
 	if m == nil {
 		return ""
@@ -642,6 +646,45 @@ func stateObjectError(out, backendURL string) string {
 	}
 	return fmt.Sprintf("the engine's %s of its own state %s failed: the S3 server answered %s; %s; the next run goes on from the last state the engine saved",
 		op, where, answer, next)
+}
+
+// fileBlobError is how the CLI's DIY backend (gocloud.dev fileblob)
+// reports a file system error on one of its files in a file:// backend
+// (the embedded default's .panka/state): "blob (key "K") (code=Unknown):
+// write /path/K.123.tmp: no space left on device"; a copy names "A -> B".
+var fileBlobError = regexp.MustCompile(`blob \(key "([^"]*)"\) \(code=[A-Za-z]+\): (?:open|write|sync|close|rename|mkdir|remove) [^:]*: ` +
+	`(no space left on device|disk quota exceeded|read-only file system|permission denied)`)
+
+// fileStateError explains the engine failing to write its own state in a
+// file:// backend because of the file system (a full disk, a read-only
+// mount, a folder it may not write): the CLI's failure came wrapped in its
+// whole output, with no word on what to do. "" when out holds no such
+// failure.
+func fileStateError(out, backendURL string) string {
+	m := fileBlobError.FindStringSubmatch(out)
+	if m == nil {
+		return ""
+	}
+	key, cause := m[1], m[2]
+	if _, to, ok := strings.Cut(key, " -> "); ok {
+		key = to
+	}
+	where := key
+	dir, ok := fileBackendDir(backendURL)
+	if ok {
+		where = filepath.Join(dir, filepath.FromSlash(key))
+	}
+	var next string
+	switch cause {
+	case "no space left on device", "disk quota exceeded":
+		next = "the disk (or your quota) is full: free some space and re-run"
+	case "read-only file system":
+		next = "the file system is read-only: run panka from a writable checkout, or keep state in S3 (backend.type: s3)"
+	default:
+		next = fmt.Sprintf("check the owner and mode of %s and the folders above it: whoever runs panka must be able to write there (a .panka/ folder created with sudo or by a container belongs to root; chown it back), then re-run", cmp.Or(dir, filepath.Dir(where)))
+	}
+	return fmt.Sprintf("the engine could not write its own state %s: %s; %s; the next run goes on from the last state the engine saved",
+		where, cause, next)
 }
 
 var missingPlugin = regexp.MustCompile(`no resource plugin '(pulumi-resource-[A-Za-z0-9_-]+)' found`)

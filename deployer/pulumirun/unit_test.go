@@ -534,3 +534,28 @@ func TestStateObjectError(t *testing.T) {
 		}
 	}
 }
+
+// TestFileStateError: the engine's failure to write its own state in the
+// embedded default's file:// backend on a full disk (as the CLI reported it
+// with .panka on a full tmpfs: its backup, its update history, a copy) or
+// a read-only one came as the CLI's whole output and "failed to run
+// update: exit status 1", with no word on what to do.
+func TestFileStateError(t *testing.T) {
+	const backend = "file:///repo/.panka/state/stacks/shop/dev/pulumi"
+	for _, c := range []struct{ out, want string }{
+		{`stderr: error: saving backup: blob (key ".pulumi/backups/panka/shop-dev/shop-dev.1795804018651192777.json") (code=Unknown): write /repo/.panka/state/stacks/shop/dev/pulumi/.pulumi/backups/panka/shop-dev/shop-dev.1795804018651192777.json.18ebfa3d89ed7241.tmp: no space left on device`,
+			"the engine could not write its own state /repo/.panka/state/stacks/shop/dev/pulumi/.pulumi/backups/panka/shop-dev/shop-dev.1795804018651192777.json: no space left on device; " +
+				"the disk (or your quota) is full: free some space and re-run; the next run goes on from the last state the engine saved"},
+		{`stderr: error: saving update info: blob (key ".pulumi/stacks/panka/shop-dev.json -> .pulumi/history/panka/shop-dev/shop-dev-1795804014035398608.checkpoint.json") (code=Unknown): write /repo/.panka/state/stacks/shop/dev/pulumi/.pulumi/history/panka/shop-dev/shop-dev-1795804014035398608.checkpoint.json.18ebfa3c76cfb6a4.tmp: no space left on device`,
+			"the engine could not write its own state /repo/.panka/state/stacks/shop/dev/pulumi/.pulumi/history/panka/shop-dev/shop-dev-1795804014035398608.checkpoint.json: no space left on device"},
+		{`failed to save snapshot: An IO error occurred while writing the new snapshot file: blob (key ".pulumi/stacks/panka/shop-dev.json") (code=Unknown): open /repo/.panka/state/stacks/shop/dev/pulumi/.pulumi/stacks/panka/shop-dev.json.1.tmp: read-only file system`,
+			"the engine could not write its own state /repo/.panka/state/stacks/shop/dev/pulumi/.pulumi/stacks/panka/shop-dev.json: read-only file system; the file system is read-only"},
+		{`blob (key ".pulumi/stacks/panka/shop-dev.json") (code=Unknown): open /repo/.panka/state/stacks/shop/dev/pulumi/.pulumi/stacks/panka/shop-dev.json.1.tmp: permission denied`,
+			"the engine could not write its own state /repo/.panka/state/stacks/shop/dev/pulumi/.pulumi/stacks/panka/shop-dev.json: permission denied; check the owner and mode of /repo/.panka/state/stacks/shop/dev/pulumi"},
+		{`pankalocal: write manifest /repo/.panka/local/shop/dev/web.json: no space left on device`, ""},
+	} {
+		if got := stateObjectError(c.out, backend); !strings.HasPrefix(got, c.want) || (c.want == "") != (got == "") {
+			t.Errorf("stateObjectError(%q)\n= %q\nwant %q", c.out, got, c.want)
+		}
+	}
+}
