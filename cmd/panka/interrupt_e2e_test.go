@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"panka.dev/panka/statestore/testserver"
 )
 
 // TestSecondInterruptStopsAtOnce: the first Ctrl-C asks a run to stop
@@ -140,4 +142,43 @@ func TestInterruptDuringApplySaysWhatItDoes(t *testing.T) {
 	// What it said to do works.
 	r.mustPanka(nil, "unlock", "--stack", "shop", "--environment", "dev")
 	r.mustPanka(nil, applyDev...)
+}
+
+// TestInterruptWhileRecording: a SIGTERM (a CI job cancelled) that comes
+// once the engine run is over, while the deployment is being recorded
+// (here its history write takes seconds), changes nothing: the run is
+// recorded as it ended, the lock released, exit 0. What panka said at the
+// signal was that it waited for the engine to finish the step in progress
+// and would record the run as interrupted; it now says that the run has
+// finished and is being recorded.
+func TestInterruptWhileRecording(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	r := newE2ERepo(t, servers)
+	proxy := testserver.NewFaultProxy(t, testserver.S3(t).Endpoint)
+	proxy.Set(testserver.FaultRule{Method: "PUT", Path: "/stacks/shop/dev/history/", Nth: 1, Fault: testserver.FaultDelay, Delay: 5 * time.Second})
+	cmd := r.cmd([]string{"PANKA_BACKEND_ENDPOINT=" + proxy.URL}, applyDev...)
+	var errOut syncBuffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitFor(t, 120*time.Second, func() bool { return proxy.Faults() > 0 })
+	signal(t, cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("panka still runs 60s after SIGTERM; stderr:\n%s", errOut.String())
+	}
+	want := "SIGTERM: the apply of shop/dev has finished running; panka is recording how it ended (history, then state) and then releases the lock"
+	if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(errOut.String(), want) || strings.Contains(errOut.String(), "recorded as interrupted") {
+		t.Fatalf("exit %d, want 0 and %q; stderr:\n%s", code, want, errOut.String())
+	}
+	proxy.Set()
+	if out := r.mustPanka([]string{"PANKA_BACKEND_ENDPOINT=" + proxy.URL}, "status", "--stack", "shop", "--environment", "dev"); !strings.Contains(out, "shop/dev: deployed (serial 1)") || !strings.Contains(out, "lock:      free") {
+		t.Fatalf("status after the apply:\n%s", out)
+	}
 }

@@ -111,6 +111,9 @@ type Runtime struct {
 	EngineCheckpoint func(ctx context.Context) ([]byte, error)
 	// SecretKey keys the hashes of sensitive outputs in state.
 	SecretKey []byte
+	// OnRecord is called once the engine run is over, right before the
+	// deployment is recorded (may be nil).
+	OnRecord func()
 	// LeaseLost is asked right before the deployment is recorded; it
 	// returns an error when the lock lease is known to be lost (force
 	// unlocked, taken over, expired). Then nothing is written: another run
@@ -476,6 +479,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	// write here would make its own write fail after its engine ran.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	if rt.OnRecord != nil {
+		rt.OnRecord()
+	}
 	if rt.LeaseLost != nil {
 		if err := rt.LeaseLost(wctx); err != nil {
 			return res, &LeaseLostError{Key: req.Key, Operation: string(req.Operation), Lost: err, RunErr: runErr,

@@ -28,6 +28,10 @@ type interruptNotes struct {
 // about to run) the engine.
 type runningDeployment struct {
 	operation, stack, env string
+	// recording is set once the engine run is over and the deployment is
+	// being recorded (history, then state): a Ctrl-C then waits seconds,
+	// not for the engine, and the run is recorded as it ended.
+	recording bool
 }
 
 // setInterruptLogs gives the signal handler the logs setupLogging made.
@@ -53,6 +57,18 @@ func (f *Factory) deploying(run *runningDeployment) func() {
 	}
 }
 
+// recordingDeployment notes that the deployment in progress has finished
+// running and is being recorded (runningDeployment.recording).
+func (f *Factory) recordingDeployment() {
+	f.intr.mu.Lock()
+	defer f.intr.mu.Unlock()
+	if f.intr.run != nil {
+		run := *f.intr.run
+		run.recording = true
+		f.intr.run = &run
+	}
+}
+
 // interrupted tells the user at once what signal s does: the first stops
 // the command cleanly, which during a deployment waits for the engine to
 // finish the step in progress (minutes on AWS; longer while a state server
@@ -67,6 +83,9 @@ func (f *Factory) interrupted(s os.Signal, second bool) {
 	switch {
 	case !second && run == nil:
 		msg = fmt.Sprintf("%s: stopping; a second %s stops panka at once.", name, name)
+	case !second && run.recording:
+		msg = fmt.Sprintf("%s: the %s of %s/%s has finished running; panka is recording how it ended (history, then state) and then releases the lock, "+
+			"which takes seconds. A second %s stops panka at once, which may leave the run unrecorded and the lock behind.", name, run.operation, run.stack, run.env, name)
 	case !second:
 		msg = fmt.Sprintf("%s: stopping the %s of %s/%s cleanly: waiting for the engine to finish the step in progress (it is killed if it has not stopped within %s), "+
 			"then the run is recorded as interrupted and the lock released. "+

@@ -26,15 +26,20 @@ func TestInterruptedMessages(t *testing.T) {
 		want   string // "" wants nothing on stderr
 	}{
 		{"first, nothing deployed", nil, os.Interrupt, false, false, false, "\nCtrl-C: stopping; a second Ctrl-C stops panka at once.\n"},
-		{"first, apply", &runningDeployment{"apply", "shop", "dev"}, os.Interrupt, false, false, false,
+		{"first, apply", &runningDeployment{"apply", "shop", "dev", false}, os.Interrupt, false, false, false,
 			"Ctrl-C: stopping the apply of shop/dev cleanly: waiting for the engine to finish the step in progress (it is killed if it has not stopped within 2m00s)"},
-		{"first, SIGTERM", &runningDeployment{"rollback", "shop", "dev"}, syscall.SIGTERM, false, false, false, "A second SIGTERM stops panka at once"},
-		{"second, apply", &runningDeployment{"apply", "shop", "dev"}, os.Interrupt, true, false, false,
+		{"first, SIGTERM", &runningDeployment{"rollback", "shop", "dev", false}, syscall.SIGTERM, false, false, false, "A second SIGTERM stops panka at once"},
+		{"second, apply", &runningDeployment{"apply", "shop", "dev", false}, os.Interrupt, true, false, false,
 			"panka unlock --stack shop --environment dev removes it; then panka plan --stack shop --environment dev shows what is left to do, and the next apply clears"},
-		{"second, destroy", &runningDeployment{"destroy", "shop", "dev"}, os.Interrupt, true, false, false,
+		{"second, destroy", &runningDeployment{"destroy", "shop", "dev", false}, os.Interrupt, true, false, false,
 			"panka unlock --stack shop --environment dev removes it; then panka destroy --stack shop --environment dev clears Pulumi's lock and pending operations and finishes it."},
-		{"first, quiet", &runningDeployment{"apply", "shop", "dev"}, os.Interrupt, false, true, false, ""},
-		{"second, quiet", &runningDeployment{"apply", "shop", "dev"}, os.Interrupt, true, true, false, "Second Ctrl-C: panka stops now"},
+		// After the engine run, while the deployment is recorded: it said
+		// the run would be recorded as interrupted after the engine's step,
+		// and then recorded it as it ended (succeeded), exit 0.
+		{"first, recording", &runningDeployment{"apply", "shop", "dev", true}, syscall.SIGTERM, false, false, false,
+			"SIGTERM: the apply of shop/dev has finished running; panka is recording how it ended (history, then state) and then releases the lock, which takes seconds."},
+		{"first, quiet", &runningDeployment{"apply", "shop", "dev", false}, os.Interrupt, false, true, false, ""},
+		{"second, quiet", &runningDeployment{"apply", "shop", "dev", false}, os.Interrupt, true, true, false, "Second Ctrl-C: panka stops now"},
 		{"first, json", nil, os.Interrupt, false, false, true, `{"level":"warn","signal":"Ctrl-C",`},
 	}
 	for _, tt := range tests {
