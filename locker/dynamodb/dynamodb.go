@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,7 +38,7 @@ type Client interface {
 type Locker struct {
 	client Client
 	table  string
-	now    func() time.Time
+	clock  *locker.ServerClock
 }
 
 var _ locker.Locker = (*Locker)(nil)
@@ -46,8 +47,11 @@ var _ locker.Locker = (*Locker)(nil)
 type Options struct {
 	Client Client
 	Table  string
-	// Now is the clock (default time.Now).
-	Now func() time.Time
+	// Now, when set, is the clock lease times follow as it is (tests
+	// that move time on). Else they follow the table server's clock
+	// (locker.ServerClock) over Local (default time.Now; tests of a host
+	// whose clock is off).
+	Now, Local func() time.Time
 }
 
 // New returns a Locker on opts.Table.
@@ -55,10 +59,34 @@ func New(opts Options) (*Locker, error) {
 	if opts.Client == nil || opts.Table == "" {
 		return nil, errors.New("dynamodb locker: client and table are required")
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	clock := locker.NewServerClock(opts.Local)
+	if opts.Now != nil {
+		clock = locker.FixedClock(opts.Now)
 	}
-	return &Locker{client: opts.Client, table: opts.Table, now: opts.Now}, nil
+	return &Locker{client: opts.Client, table: opts.Table, clock: clock}, nil
+}
+
+// now is the table server's time, as far as its answers tell.
+func (l *Locker) now() time.Time { return l.clock.Now() }
+
+// Now is the table server's time as far as its answers so far tell (the
+// local clock before the first).
+func (l *Locker) Now() time.Time { return l.clock.Now() }
+
+// serverClock has a call note the Date of the server's answer.
+func (l *Locker) serverClock(o *ddb.Options) {
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+		return st.Deserialize.Add(middleware.DeserializeMiddlewareFunc("PankaServerClock",
+			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleDeserialize(ctx, in)
+				if resp, ok := out.RawResponse.(*smithyhttp.Response); ok {
+					if date, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
+						l.clock.Observe(date, l.clock.Local())
+					}
+				}
+				return out, md, err
+			}), middleware.After)
+	})
 }
 
 // Item attribute names (SPEC §6).
@@ -274,6 +302,11 @@ func isConditionFailed(err error) bool {
 func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Duration) (locker.Info, error) {
 	// A few rounds: between our failed put and our read the holder may
 	// release (nothing to read) or its lease may expire.
+	if !l.clock.Known() {
+		// The lease times must be the server's from the first put: one
+		// read tells its clock (what it finds does not matter here).
+		_, _ = l.client.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(l.table), Key: keyOf(info.Key)}, l.serverClock)
+	}
 	for range 5 {
 		now := l.now()
 		info.ID = uuid.NewString()
@@ -285,7 +318,7 @@ func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Dura
 			ConditionExpression:       aws.String("attribute_not_exists(#k) OR #e < :now"),
 			ExpressionAttributeNames:  map[string]string{"#k": attrKey, "#e": attrExpires},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now)},
-		})
+		}, l.serverClock)
 		if err == nil {
 			return info, nil
 		}
@@ -330,7 +363,7 @@ func (l *Locker) Heartbeat(ctx context.Context, key, id string, ttl time.Duratio
 		ConditionExpression:       aws.String("#id = :id"),
 		ExpressionAttributeNames:  map[string]string{"#e": attrExpires, "#h": attrHeartbeat, "#id": attrID},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":exp": num(now.Add(ttl)), ":now": num(now), ":id": str(id)},
-	})
+	}, l.serverClock)
 	if isConditionFailed(err) {
 		return fmt.Errorf("heartbeat %s: lock id %s no longer holds it: %w", key, id, locker.ErrLost)
 	}
@@ -387,7 +420,7 @@ func (l *Locker) ForceRelease(ctx context.Context, key string) error {
 
 // Get reads the item with a consistent read.
 func (l *Locker) Get(ctx context.Context, key string) (locker.Info, error) {
-	out, err := l.client.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(l.table), Key: keyOf(key), ConsistentRead: aws.Bool(true)})
+	out, err := l.client.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(l.table), Key: keyOf(key), ConsistentRead: aws.Bool(true)}, l.serverClock)
 	if err != nil {
 		return locker.Info{}, fmt.Errorf("get lock %s from DynamoDB table %s: %w", key, l.table, l.hint(err))
 	}
@@ -406,7 +439,7 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 	var bad []error
 	in := &ddb.ScanInput{TableName: aws.String(l.table), ConsistentRead: aws.Bool(true)}
 	for {
-		page, err := l.client.Scan(ctx, in)
+		page, err := l.client.Scan(ctx, in, l.serverClock)
 		if err != nil {
 			return nil, fmt.Errorf("list locks in DynamoDB table %s: %w", l.table, l.hint(err))
 		}

@@ -705,3 +705,46 @@ func getS(item map[string]ddbtypes.AttributeValue, k string) string {
 	}
 	return ""
 }
+
+// TestClockSkew: the lease times come from the host's clock, and a host
+// whose clock is off by more than a lease's remaining time broke leases:
+// one 15 minutes ahead took over a lease another host held and renewed
+// (its "now" was past expiresAt), and one 15 minutes behind wrote leases
+// that had already expired for everyone else. The locker now counts time
+// as the table's server does (its answers' Date), so both are held.
+func TestClockSkew(t *testing.T) {
+	table := newTable(t)
+	c := testserver.DynamoDBClient(t)
+	ctx := context.Background()
+	for _, skew := range []time.Duration{15 * time.Minute, -15 * time.Minute} {
+		key := locker.Key("orders", fmt.Sprintf("skew%d", int(skew.Minutes())))
+		right, err := dynamodb.New(dynamodb.Options{Client: c, Table: table})
+		if err != nil {
+			t.Fatal(err)
+		}
+		off, err := dynamodb.New(dynamodb.Options{Client: c, Table: table, Local: func() time.Time { return time.Now().Add(skew) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, second := right, off
+		if skew < 0 {
+			first, second = off, right
+		}
+		held, err := first.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "first"}, 10*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Until(held.ExpiresAt); d < 9*time.Minute || d > 11*time.Minute {
+			t.Errorf("skew %s: the lease expires in %s by the server's clock, want 10m", skew, d)
+		}
+		if _, err := second.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "second"}, 10*time.Minute); !errors.Is(err, locker.ErrHeld) {
+			t.Fatalf("skew %s: a lease held for 10 more minutes was taken by the other host: %v", skew, err)
+		}
+		if err := first.Heartbeat(ctx, key, held.ID, 10*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := right.Get(ctx, key); err != nil || time.Until(got.ExpiresAt) < 9*time.Minute || time.Since(got.LastHeartbeat) > time.Minute || time.Since(got.LastHeartbeat) < -time.Minute {
+			t.Fatalf("skew %s: after a heartbeat the lease reads %+v, %v", skew, got, err)
+		}
+	}
+}

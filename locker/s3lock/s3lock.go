@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
@@ -41,7 +43,7 @@ type Locker struct {
 	client Client
 	bucket string
 	prefix string
-	now    func() time.Time
+	clock  *locker.ServerClock
 	sse    types.ServerSideEncryption
 	kmsKey string
 
@@ -61,8 +63,11 @@ type Options struct {
 	// "AES256" or "aws:kms").
 	SSE      string
 	KMSKeyID string
-	// Now is the clock (default time.Now).
-	Now func() time.Time
+	// Now, when set, is the clock lease times follow as it is (tests
+	// that move time on). Else they follow the S3 server's clock
+	// (locker.ServerClock) over Local (default time.Now; tests of a host
+	// whose clock is off).
+	Now, Local func() time.Time
 	// Concurrency bounds the parallel requests of List (default 8).
 	Concurrency int
 }
@@ -72,8 +77,9 @@ func New(opts Options) (*Locker, error) {
 	if opts.Client == nil || opts.Bucket == "" {
 		return nil, errors.New("s3 locker: client and bucket are required")
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	clock := locker.NewServerClock(opts.Local)
+	if opts.Now != nil {
+		clock = locker.FixedClock(opts.Now)
 	}
 	p := strings.Trim(opts.Prefix, "/")
 	if p != "" && !strings.HasSuffix(p, "/") {
@@ -82,11 +88,34 @@ func New(opts Options) (*Locker, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
 	}
-	return &Locker{client: opts.Client, bucket: opts.Bucket, prefix: p, now: opts.Now, sse: types.ServerSideEncryption(opts.SSE),
+	return &Locker{client: opts.Client, bucket: opts.Bucket, prefix: p, clock: clock, sse: types.ServerSideEncryption(opts.SSE),
 		kmsKey: opts.KMSKeyID, concurrency: opts.Concurrency}, nil
 }
 
 const lockName = "lock.json"
+
+// now is the S3 server's time, as far as its answers tell.
+func (l *Locker) now() time.Time { return l.clock.Now() }
+
+// Now is the S3 server's time as far as its answers so far tell (the
+// local clock before the first).
+func (l *Locker) Now() time.Time { return l.clock.Now() }
+
+// serverClock has a call note the Date of the server's answer.
+func (l *Locker) serverClock(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+		return st.Deserialize.Add(middleware.DeserializeMiddlewareFunc("PankaServerClock",
+			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleDeserialize(ctx, in)
+				if resp, ok := out.RawResponse.(*smithyhttp.Response); ok {
+					if date, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
+						l.clock.Observe(date, l.clock.Local())
+					}
+				}
+				return out, md, err
+			}), middleware.After)
+	})
+}
 
 // ObjectKey returns the object key of a lease key.
 func (l *Locker) ObjectKey(key string) (string, error) {
@@ -167,7 +196,7 @@ func (l *Locker) read(ctx context.Context, objKey string) (object, error) {
 // readOnce is one GetObject of read; cut is the error of reading an answer
 // that began and did not end.
 func (l *Locker) readOnce(ctx context.Context, objKey string) (o object, cut, err error) {
-	out, err := l.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(objKey)})
+	out, err := l.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(objKey)}, l.serverClock)
 	if notFound(err) {
 		return object{}, nil, nil
 	}
@@ -231,7 +260,7 @@ func (l *Locker) put(ctx context.Context, objKey string, info locker.Info, etag 
 			in.SSEKMSKeyId = aws.String(l.kmsKey)
 		}
 	}
-	_, err = l.client.PutObject(ctx, in)
+	_, err = l.client.PutObject(ctx, in, l.serverClock)
 	if conflict(err) && l.holds(ctx, objKey, b) {
 		// The SDK retried a write whose first attempt landed (its
 		// response was lost) and the retry met that attempt's object:
@@ -244,7 +273,7 @@ func (l *Locker) put(ctx context.Context, objKey string, info locker.Info, etag 
 
 // holds reports whether the object at objKey holds exactly b.
 func (l *Locker) holds(ctx context.Context, objKey string, b []byte) bool {
-	out, err := l.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(objKey)})
+	out, err := l.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(objKey)}, l.serverClock)
 	if err != nil {
 		return false
 	}

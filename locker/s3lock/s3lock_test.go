@@ -3,6 +3,7 @@ package s3lock_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -364,6 +365,47 @@ func TestLockObjectNotALease(t *testing.T) {
 		}
 		if err := l.Release(ctx, key, info.ID); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestClockSkew: as with DynamoDB, lease times came from the host's clock:
+// a host 15 minutes ahead took over a lease another host held for 10 more
+// minutes, and one 15 minutes behind wrote leases already expired for
+// everyone else. They now follow the S3 server's clock (its answers' Date).
+func TestClockSkew(t *testing.T) {
+	c := testserver.S3Client(t)
+	bucket := testserver.NewBucket(t)
+	ctx := context.Background()
+	for _, skew := range []time.Duration{15 * time.Minute, -15 * time.Minute} {
+		key := locker.Key("orders", fmt.Sprintf("skew%d", int(skew.Minutes())))
+		right, err := s3lock.New(s3lock.Options{Client: c, Bucket: bucket})
+		if err != nil {
+			t.Fatal(err)
+		}
+		off, err := s3lock.New(s3lock.Options{Client: c, Bucket: bucket, Local: func() time.Time { return time.Now().Add(skew) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, second := right, off
+		if skew < 0 {
+			first, second = off, right
+		}
+		held, err := first.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "first"}, 10*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Until(held.ExpiresAt); d < 9*time.Minute || d > 11*time.Minute {
+			t.Errorf("skew %s: the lease expires in %s by the server's clock, want 10m", skew, d)
+		}
+		if _, err := second.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "second"}, 10*time.Minute); !errors.Is(err, locker.ErrHeld) {
+			t.Fatalf("skew %s: a lease held for 10 more minutes was taken by the other host: %v", skew, err)
+		}
+		if err := first.Heartbeat(ctx, key, held.ID, 10*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := right.Get(ctx, key); err != nil || time.Until(got.ExpiresAt) < 9*time.Minute || time.Since(got.LastHeartbeat).Abs() > time.Minute {
+			t.Fatalf("skew %s: after a heartbeat the lease reads %+v, %v", skew, got, err)
 		}
 	}
 }

@@ -56,6 +56,10 @@ type Factory struct {
 	// server during engine runs (0: DefaultStateProbeEvery,
 	// DefaultStateStallLimit; see watchStateServer).
 	StateProbeEvery, StateStallLimit time.Duration
+	// FakeClock says Now is a test's clock that time passes on: lease
+	// times in DynamoDB and S3 follow it as it is, not the lock server's
+	// clock (locker.ServerClock), which would undo its moves.
+	FakeClock bool
 
 	// ignoredSaid holds the gitignored paths a warning already named
 	// (see warnIgnored): several reads of the work tree, one warning.

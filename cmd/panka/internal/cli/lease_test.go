@@ -61,7 +61,7 @@ func onFakeClock(t *testing.T, f *Factory) (*lockertest.Clock, *config.Resolved,
 func onFakeClockAt(t *testing.T, f *Factory, start time.Time) (*lockertest.Clock, *config.Resolved, locker.Locker) {
 	t.Helper()
 	clk := lockertest.NewClock(start)
-	f.Now = clk.Now
+	f.Now, f.FakeClock = clk.Now, true
 	cfg, err := f.Config()
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/locker"
@@ -36,7 +37,8 @@ func (f *Factory) Locker(ctx context.Context, cfg *config.Resolved) (locker.Lock
 		if err != nil {
 			return nil, err
 		}
-		return s3lock.New(s3lock.Options{Client: c, Bucket: cfg.Backend.Bucket, Prefix: prefix, SSE: cfg.Backend.SSE, KMSKeyID: cfg.Backend.KMSKeyID, Now: f.Now})
+		now, local := f.lockClocks()
+		return s3lock.New(s3lock.Options{Client: c, Bucket: cfg.Backend.Bucket, Prefix: prefix, SSE: cfg.Backend.SSE, KMSKeyID: cfg.Backend.KMSKeyID, Now: now, Local: local})
 	case "dynamodb":
 		if cfg.Locks.Table == "" {
 			return nil, fmt.Errorf("locks.type is dynamodb but locks.table is empty: set it in panka.yaml, PANKA_LOCKS_TABLE or --lock-table")
@@ -48,9 +50,21 @@ func (f *Factory) Locker(ctx context.Context, cfg *config.Resolved) (locker.Lock
 		if err != nil {
 			return nil, err
 		}
-		return dynamodb.New(dynamodb.Options{Client: c, Table: cfg.Locks.Table, Now: f.Now})
+		now, local := f.lockClocks()
+		return dynamodb.New(dynamodb.Options{Client: c, Table: cfg.Locks.Table, Now: now, Local: local})
 	}
 	return nil, fmt.Errorf("locks.type %q is not local, s3 or dynamodb", cfg.Locks.Type)
+}
+
+// lockClocks returns the Now and Local options of a shared locker: lease
+// times follow the lock server's clock over this host's (a host whose
+// clock is off took over leases others held, or wrote expired ones), or a
+// test's fake clock as it is.
+func (f *Factory) lockClocks() (now, local func() time.Time) {
+	if f.FakeClock {
+		return f.Now, nil
+	}
+	return nil, f.Now
 }
 
 // describeLockOf names where cfg keeps the lock of one stack/environment,
