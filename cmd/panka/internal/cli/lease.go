@@ -37,11 +37,23 @@ func (c factoryClock) Sleep(ctx context.Context, d time.Duration) error {
 	return locker.RealClock{}.Sleep(ctx, d)
 }
 
+// lockNow is the time to compare the lease times of l with: the lock
+// server's for the DynamoDB and S3 lockers, which count lease times on it
+// (a host whose clock is off called a live lease's holder most likely
+// dead), else local.
+func lockNow(l locker.Locker, local func() time.Time) time.Time {
+	if c, ok := l.(interface{ Now() time.Time }); ok {
+		return c.Now()
+	}
+	return local()
+}
+
 func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack, env, operation, commit string, wait time.Duration, clock locker.Clock) (*locker.Lease, error) {
 	l, err := f.Locker(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
+	shared := l // its Now is the lock server's (lockNow)
 	l = liveHolderGuard{Locker: l, now: clock.Now}
 	if cfg.Backend.Type == "s3" && cfg.Locks.Type == "local" {
 		// Shared state, private locks: a run on another machine takes
@@ -56,6 +68,11 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 		OnWait: func(h locker.Info) {
 			note := ""
 			now := clock.Now()
+			if _, real := clock.(factoryClock); real {
+				// Lease times are the lock server's (the wait itself
+				// counts on this host's clock, which does not jump).
+				now = lockNow(shared, clock.Now)
+			}
 			switch {
 			case h.Expired(now) && holderRuns(h):
 				note = fmt.Sprintf(" (its process %d still runs on this host: waiting until it ends)", h.Metadata.PID)
@@ -73,7 +90,7 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 						humanDuration(quiet), cfg.Locks.Heartbeat.D(), stack, env)
 				}
 			}
-			fmt.Fprintf(f.Notices(), "Waiting for the lock on %s/%s: %s%s\n", stack, env, describeHolder(h, clock.Now()), note)
+			fmt.Fprintf(f.Notices(), "Waiting for the lock on %s/%s: %s%s\n", stack, env, describeHolder(h, now), note)
 		},
 		OnWaitError: func(err error) bool {
 			// A set-up mistake (a missing table or bucket, credentials,
@@ -157,7 +174,7 @@ func (f *Factory) lostTo(ctx context.Context, cfg *config.Resolved, lease *locke
 	case h.ID == mine.ID:
 		return lost
 	}
-	return fmt.Errorf("%w; it is now held by %s", lost, describeHolder(h, f.Now()))
+	return fmt.Errorf("%w; it is now held by %s", lost, describeHolder(h, lockNow(l, f.Now)))
 }
 
 // ReleaseLease releases lease with a fresh, bounded context, so it also

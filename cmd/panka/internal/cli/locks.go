@@ -154,6 +154,7 @@ func locksListRun(ctx context.Context, opts *LocksOptions) error {
 	var unreadable *locker.UnreadableError
 	var wheres []string
 	seen := map[string]bool{}
+	var first locker.Locker // its clock is what lease times are compared with
 	for _, src := range sources {
 		where := f.describeLocker(src.cfg)
 		if !slices.Contains(wheres, where) {
@@ -162,6 +163,9 @@ func locksListRun(ctx context.Context, opts *LocksOptions) error {
 		l, err := opts.OpenLocker(ctx, src.cfg)
 		if err != nil {
 			return err
+		}
+		if first == nil {
+			first = l
 		}
 		infos, err := l.List(ctx)
 		// Damaged records are reported after the leases that could be read.
@@ -203,7 +207,7 @@ func locksListRun(ctx context.Context, opts *LocksOptions) error {
 	if unreadable != nil {
 		err = unreadable
 	}
-	now := f.Now()
+	now := lockNow(first, f.Now)
 	if f.JSON() {
 		out := struct {
 			Locks []LockJSON `json:"locks"`
@@ -282,7 +286,7 @@ func locksShowRun(ctx context.Context, opts *LocksOptions) error {
 	} else if err != nil {
 		return err
 	}
-	now := f.Now()
+	now := lockNow(l, f.Now)
 	if f.JSON() {
 		out := struct {
 			Stack       string    `json:"stack"`

@@ -246,3 +246,45 @@ func TestLockWaitOnBackendErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestLockCommandsOnASkewedHost: on a machine whose clock is 10 minutes
+// ahead, a lease another machine took a moment ago (and renews) read as
+// not renewed for 10 minutes: locks show and status called its run most
+// likely dead and offered unlock --force, and a --lock-timeout wait said so
+// too. Lease times are the lock server's now, and so is what they are
+// compared with.
+func TestLockCommandsOnASkewedHost(t *testing.T) {
+	for name, setup := range lockBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			env := setup(t)
+			holder, _, _, _ := lockTestFactory(t, env...)
+			cfg, err := holder.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			lease, err := holder.AcquireLease(ctx, cfg, "app", "prod", "apply", "0123456789abcdef", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer holder.ReleaseLease(lease)
+			for _, args := range [][]string{{"locks", "show", "-s", "app", "-e", "prod"}, {"locks", "list"}, {"status", "-s", "app", "-e", "prod"}} {
+				f, _, out, errOut := lockTestFactory(t, env...)
+				f.Now = func() time.Time { return time.Now().Add(10 * time.Minute) }
+				Run(ctx, f, args)
+				if strings.Contains(out.String()+errOut.String(), "most likely dead") || strings.Contains(out.String(), "10m ago") {
+					t.Errorf("%v on a host 10 minutes ahead:\n%s\n%s", args, out, errOut)
+				}
+			}
+			f, _, _, errOut := lockTestFactory(t, env...)
+			f.Now = func() time.Time { return time.Now().Add(10 * time.Minute) }
+			fcfg, _ := f.Config()
+			if _, err := f.AcquireLease(ctx, fcfg, "app", "prod", "apply", "fff", 1500*time.Millisecond); exitCode(err) != ExitLocked {
+				t.Fatalf("AcquireLease on a host 10 minutes ahead = %v, want exit 3", err)
+			}
+			if strings.Contains(errOut.String(), "most likely dead") {
+				t.Errorf("the wait on a host 10 minutes ahead:\n%s", errOut)
+			}
+		})
+	}
+}

@@ -287,10 +287,10 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			switch {
 			case err == nil:
 				es.Lock = &info
-				es.LockExpired = info.Expired(f.Now())
+				es.LockExpired = info.Expired(lockNow(lk, f.Now))
 				es.LockHolderGone = holderGone(info)
 				es.LockHolderRuns = holderRuns(info)
-				switch silence := heartbeatSilence(info, f.Now(), cfg.Locks.Heartbeat.D()); {
+				switch silence := heartbeatSilence(info, lockNow(lk, f.Now), cfg.Locks.Heartbeat.D()); {
 				case es.LockHolderRuns:
 					es.runningSilence = silence
 				case !es.LockHolderGone:

@@ -106,7 +106,7 @@ func unlockRun(ctx context.Context, opts *UnlockOptions) error {
 	if err != nil {
 		return err
 	}
-	now := f.Now()
+	now := lockNow(l, f.Now)
 	switch {
 	case opts.Force:
 		showLease(f, fmt.Sprintf("%s is locked by %s.", name, describeHolder(cur, now)))
