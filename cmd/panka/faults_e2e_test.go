@@ -110,9 +110,11 @@ func TestEngineStateWriteRefused(t *testing.T) {
 // and panka's watch of the server saw it answer: the apply hung for ever,
 // renewing its lease. The engine run is now stopped once it has made no
 // progress for pulumi.stallTimeout with no resource operation in flight,
-// in the engine's run and in the commands that set its stack up; the error
-// says so, the run is recorded as failed, the lock released, and the
-// re-run converges.
+// or once a step has been in flight that long without the engine's state
+// recording its start (which the engine writes before the provider
+// starts), and the commands that set its stack up get the same limit; the
+// error says so, the run is recorded as failed, the lock released, and
+// the re-run converges.
 func TestEngineStateRequestUnanswered(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -124,6 +126,10 @@ func TestEngineStateRequestUnanswered(t *testing.T) {
 	}{
 		{"engine run", testserver.FaultRule{Method: "PUT", Path: "/pulumi/.pulumi/stacks/panka/shop-dev.json?x-id=PutObject", Nth: 3, Fault: testserver.FaultBlackhole},
 			"pulumi up made no progress for 10s with no resource operation in flight"},
+		// The fifth write of the checkpoint is the one that records that the
+		// engine begins to create the local target's provider.
+		{"step start", testserver.FaultRule{Method: "PUT", Path: "/pulumi/.pulumi/stacks/panka/shop-dev.json?x-id=PutObject", Nth: 5, Fault: testserver.FaultBlackhole},
+			"pulumi up began the pankalocal provider: create 10s ago, and its own state at s3://"},
 		{"stack setup", testserver.FaultRule{Path: "/pulumi/", Nth: 2, Fault: testserver.FaultBlackhole},
 			"did not finish within 10s, although it only reads and writes the engine's own state at s3://"},
 	} {
@@ -134,7 +140,7 @@ func TestEngineStateRequestUnanswered(t *testing.T) {
 			proxy.Set(tc.rule)
 			start := time.Now()
 			_, errOut, code := r.panka(env, applyDev...)
-			if code != 1 || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "most likely got no answer") {
+			if code != 1 || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "got no answer") {
 				t.Fatalf("apply with an engine request unanswered: exit %d after %s, want 1 and %q\n%s\nrequests:\n%s", code, time.Since(start), tc.want, errOut, proxy.Log())
 			}
 			if proxy.Faults() != 1 {

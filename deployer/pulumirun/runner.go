@@ -97,6 +97,9 @@ type Runner struct {
 	stack   auto.Stack
 	tempDir string
 	cliCmd  *cliCommand
+	// pendingOps reads what the engine's checkpoint records as pending
+	// (checkpointPending; nil: it cannot be read).
+	pendingOps func(context.Context) (map[string]bool, error)
 }
 
 type (
@@ -134,6 +137,7 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	}
 	r := &Runner{opts: opts, cliCmd: cli}
 	cli.stall, cli.backend = r.stallLimit(), redact(opts.BackendURL)
+	r.pendingOps = r.checkpointPending()
 	workDir := opts.WorkDir
 	if workDir == "" {
 		if workDir, err = tempWorkspace(opts.Now()); err != nil {

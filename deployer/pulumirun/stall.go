@@ -2,12 +2,24 @@ package pulumirun
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+
+	"panka.dev/panka/deployer/engine"
 )
 
 // DefaultStallLimit is how long an engine run may go without a sign of
@@ -30,6 +42,10 @@ type StalledError struct {
 	// After is the engine's last sign of progress ("web: create done"),
 	// empty when it gave none.
 	After string
+	// Step is set when the engine began a resource operation ("web:
+	// create") and its state has not recorded the start for Limit: the
+	// engine writes it there before it asks the provider.
+	Step string
 	// Command is set for a CLI command that runs no engine operation
 	// (stack select, config, export): it has a time limit of its own.
 	Command bool
@@ -41,6 +57,12 @@ func (e *StalledError) Error() string {
 			"a request to it most likely got no answer (the Pulumi CLI sets no time limit on them), so it was stopped. "+
 			"Check that the state server answers from here (endpoint, network, proxy), then re-run "+
 			"(pulumi.stallTimeout sets the limit)", e.What, durationText(e.Limit), e.Backend)
+	}
+	if e.Step != "" {
+		return fmt.Sprintf("%s began %s %s ago, and its own state at %s still does not record it, as the engine does before the provider starts: "+
+			"its request to write it most likely got no answer (the Pulumi CLI sets no time limit on them), so it was stopped. "+
+			"Check that the state server answers from here (endpoint, network, proxy), then re-run: the next run clears the Pulumi lock this one left "+
+			"(pulumi.stallTimeout sets the limit)", e.What, e.Step, durationText(e.Limit), e.Backend)
 	}
 	after := "before it reported any progress"
 	if e.After != "" {
@@ -79,10 +101,27 @@ type stallWatch struct {
 	last     time.Time
 	after    string
 	inflight map[string]string // URN -> what it does ("web: create")
+	// started and recorded follow the in-flight steps whose start the
+	// engine writes into its checkpoint as a pending operation before it
+	// asks the provider (creates, updates, deletes): when the step began
+	// and whether the checkpoint was seen to record it.
+	started  map[string]time.Time
+	recorded map[string]bool
 }
 
 func newStallWatch(now time.Time) *stallWatch {
-	return &stallWatch{last: now, inflight: map[string]string{}}
+	return &stallWatch{last: now, inflight: map[string]string{}, started: map[string]time.Time{}, recorded: map[string]bool{}}
+}
+
+// pendingOp reports an op whose step the engine records in its checkpoint
+// as a pending operation before the provider starts on it.
+func pendingOp(op apitype.OpType) bool {
+	switch op {
+	case apitype.OpCreate, apitype.OpCreateReplacement, apitype.OpUpdate, apitype.OpDelete, apitype.OpDeleteReplaced,
+		apitype.OpImport, apitype.OpImportReplacement:
+		return true
+	}
+	return false
 }
 
 // event notes one engine event at ts.
@@ -94,7 +133,17 @@ func (w *stallWatch) event(e events.EngineEvent, ts time.Time) {
 	case e.ResourcePreEvent != nil:
 		md := e.ResourcePreEvent.Metadata
 		if custom(md.New, md.Old) {
-			w.inflight[md.URN] = urnName(md.URN) + ": " + string(md.Op)
+			name := urnName(md.URN)
+			if pkg, ok := strings.CutPrefix(md.Type, "pulumi:providers:"); ok {
+				name = "the " + pkg + " provider"
+			}
+			w.inflight[md.URN] = name + ": " + string(md.Op)
+			delete(w.recorded, md.URN)
+			if pendingOp(md.Op) {
+				w.started[md.URN] = ts
+			} else {
+				delete(w.started, md.URN)
+			}
 		}
 	case e.ResOutputsEvent != nil:
 		md := e.ResOutputsEvent.Metadata
@@ -102,12 +151,14 @@ func (w *stallWatch) event(e events.EngineEvent, ts time.Time) {
 			w.after = what + " done"
 		}
 		delete(w.inflight, md.URN)
+		delete(w.started, md.URN)
 	case e.ResOpFailedEvent != nil:
 		md := e.ResOpFailedEvent.Metadata
 		if what, ok := w.inflight[md.URN]; ok {
 			w.after = what + " failed"
 		}
 		delete(w.inflight, md.URN)
+		delete(w.started, md.URN)
 	case e.SummaryEvent != nil:
 		w.after = "its summary"
 	}
@@ -135,6 +186,39 @@ func (w *stallWatch) stalled(now time.Time) (time.Duration, string) {
 	return now.Sub(w.last), w.after
 }
 
+// unrecorded returns the in-flight steps that began more than limit
+// before now and that the checkpoint has not been seen to record.
+func (w *stallWatch) unrecorded(now time.Time, limit time.Duration) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for urn, at := range w.started {
+		if !w.recorded[urn] && now.Sub(at) >= limit {
+			out = append(out, urn)
+		}
+	}
+	return out
+}
+
+// check takes what the checkpoint records as pending (URNs) and returns
+// the first of urns it does not, as what it was doing ("web: create"),
+// or "".
+func (w *stallWatch) check(urns []string, pending map[string]bool) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, urn := range urns {
+		if _, ok := w.started[urn]; !ok {
+			continue // ended since
+		}
+		if pending[urn] {
+			w.recorded[urn] = true
+			continue
+		}
+		return w.inflight[urn]
+	}
+	return ""
+}
+
 // watchStall returns ctx for an engine operation that is cancelled, with a
 // *StalledError as its cause, once w has been stalled for the runner's
 // limit; stop ends the watch.
@@ -146,7 +230,9 @@ func (r *Runner) watchStall(ctx context.Context, what string, w *stallWatch) (co
 	wctx, cancel := context.WithCancelCause(ctx)
 	done := make(chan struct{})
 	every := min(max(limit/20, 10*time.Millisecond), 5*time.Second)
+	finished := make(chan struct{})
 	go func() {
+		defer close(finished)
 		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
@@ -161,6 +247,21 @@ func (r *Runner) watchStall(ctx context.Context, what string, w *stallWatch) (co
 				cancel(&StalledError{What: what, Backend: redact(r.opts.BackendURL), Limit: limit, After: after})
 				return
 			}
+			// A step in flight may be a slow resource, or the engine may
+			// never have got past writing that it begins: the checkpoint
+			// tells which.
+			if urns := w.unrecorded(time.Now(), limit); len(urns) > 0 && r.pendingOps != nil {
+				pctx, pcancel := context.WithTimeout(wctx, min(limit, time.Minute))
+				pending, err := r.pendingOps(pctx)
+				pcancel()
+				if err != nil {
+					continue // the state server watch reports a server that does not answer
+				}
+				if step := w.check(urns, pending); step != "" {
+					cancel(&StalledError{What: what, Backend: redact(r.opts.BackendURL), Limit: limit, Step: step})
+					return
+				}
+			}
 		}
 	}()
 	var once sync.Once
@@ -168,6 +269,7 @@ func (r *Runner) watchStall(ctx context.Context, what string, w *stallWatch) (co
 		once.Do(func() {
 			close(done)
 			cancel(nil)
+			<-finished
 		})
 	}
 }
@@ -177,6 +279,84 @@ func (r *Runner) stallLimit() time.Duration {
 		return DefaultStallLimit
 	}
 	return r.opts.StallLimit
+}
+
+// checkpointPending returns, for an s3:// or file:// backend, a reader of
+// the URNs the stack's checkpoint records as pending operations; nil for
+// other backends and where the engine writes no plain checkpoint at each
+// step (PULUMI_SKIP_CHECKPOINTS, a compressed one).
+func (r *Runner) checkpointPending() func(context.Context) (map[string]bool, error) {
+	for _, k := range []string{"PULUMI_SKIP_CHECKPOINTS", "PULUMI_DIY_BACKEND_GZIP", "PULUMI_DIY_BACKEND_ZSTD"} {
+		v, ok := r.opts.Env[k]
+		if !ok {
+			v = os.Getenv(k)
+		}
+		if on, _ := strconv.ParseBool(v); on {
+			return nil
+		}
+	}
+	rel := engine.CheckpointPath(r.opts.Stack)
+	parse := func(b []byte) (map[string]bool, error) {
+		var doc struct {
+			Checkpoint struct {
+				Latest *struct {
+					Pending []struct {
+						Resource struct {
+							URN string `json:"urn"`
+						} `json:"resource"`
+					} `json:"pending_operations"`
+				} `json:"latest"`
+			} `json:"checkpoint"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return nil, err
+		}
+		out := map[string]bool{}
+		if l := doc.Checkpoint.Latest; l != nil {
+			for _, p := range l.Pending {
+				out[p.Resource.URN] = true
+			}
+		}
+		return out, nil
+	}
+	if dir, ok := fileBackendDir(r.opts.BackendURL); ok {
+		return func(context.Context) (map[string]bool, error) {
+			b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+			if err != nil {
+				return nil, err
+			}
+			return parse(b)
+		}
+	}
+	b, ok := s3BackendOf(r.opts.BackendURL)
+	if !ok {
+		return nil
+	}
+	var (
+		mu sync.Mutex
+		c  *s3.Client
+	)
+	return func(ctx context.Context) (map[string]bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if c == nil {
+			var err error
+			if c, err = b.client(ctx, r.opts.Env); err != nil {
+				return nil, err
+			}
+		}
+		key := strings.TrimPrefix(path.Join(b.prefix, rel), "/")
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(key)})
+		if err != nil {
+			return nil, err
+		}
+		defer out.Body.Close()
+		data, err := io.ReadAll(out.Body)
+		if err != nil {
+			return nil, err
+		}
+		return parse(data)
+	}
 }
 
 // stalledCause returns the *StalledError that cancelled ctx, if that is

@@ -106,3 +106,54 @@ func TestEngineCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchStallUnrecordedStep: the engine writes the start of a create,
+// update or delete into its checkpoint before the provider starts on it.
+// A step in flight for the stall limit whose start the checkpoint does not
+// record is a write that got no answer, not a slow resource: the run is
+// stopped, naming the step. One the checkpoint records goes on as long as
+// the provider takes; so do steps of other kinds (a refresh writes nothing
+// first).
+func TestWatchStallUnrecordedStep(t *testing.T) {
+	db := urn(compType, "shop-db")
+	pre := func(w *stallWatch, op apitype.OpType) {
+		w.event(events.EngineEvent{EngineEvent: apitype.EngineEvent{ResourcePreEvent: &apitype.ResourcePreEvent{
+			Metadata: apitype.StepEventMetadata{URN: db, Op: op, New: &apitype.StepEventStateMetadata{Custom: true}}}}}, time.Now())
+	}
+	for _, tc := range []struct {
+		name    string
+		op      apitype.OpType
+		pending map[string]bool
+		stopped bool
+	}{
+		{"create not recorded", apitype.OpCreate, map[string]bool{}, true},
+		{"create recorded", apitype.OpCreate, map[string]bool{db: true}, false},
+		{"refresh", apitype.OpRefresh, map[string]bool{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reads := 0
+			r := &Runner{opts: Options{Stack: "shop-dev", BackendURL: "file:///repo/.panka/state/stacks/shop/dev/pulumi", StallLimit: 200 * time.Millisecond},
+				pendingOps: func(context.Context) (map[string]bool, error) { reads++; return tc.pending, nil }}
+			w := newStallWatch(time.Now())
+			pre(w, tc.op)
+			ctx, stop := r.watchStall(context.Background(), "pulumi up", w)
+			defer stop()
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			if stopped := ctx.Err() != nil; stopped != tc.stopped {
+				t.Fatalf("stopped %v (%v), want %v", stopped, context.Cause(ctx), tc.stopped)
+			}
+			if tc.stopped {
+				want := "pulumi up began shop-db: create 200ms ago, and its own state at file:///repo/.panka/state/stacks/shop/dev/pulumi still does not record it"
+				if err := r.wrap(ctx, "pulumi up", errors.New("exit status 255"), nil); !strings.Contains(err.Error(), want) {
+					t.Fatalf("error %q, want %q", err, want)
+				}
+			}
+			if tc.name == "create recorded" && reads != 1 {
+				t.Errorf("checkpoint read %d times, want once: a recorded start stays recorded", reads)
+			}
+		})
+	}
+}
