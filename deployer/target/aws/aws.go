@@ -340,8 +340,8 @@ func (b *builder) opts(extra ...pulumi.ResourceOption) []pulumi.ResourceOption {
 // (an RDS instance, an ElastiCache group, a queue, a bucket): re-created
 // by deleting first (their names are fixed), and protected unless the
 // run may replace them.
-func (b *builder) dataOpts() []pulumi.ResourceOption {
-	return b.opts(pulumi.DeleteBeforeReplace(true), pulumi.Protect(b.protect))
+func (b *builder) dataOpts(extra ...pulumi.ResourceOption) []pulumi.ResourceOption {
+	return b.opts(append([]pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true), pulumi.Protect(b.protect)}, extra...)...)
 }
 
 // keep records a resource made for the component and passes err on.

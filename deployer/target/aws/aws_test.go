@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
@@ -601,7 +602,7 @@ func TestDatabase(t *testing.T) {
 		"identifier": "orders-prod-users-db", "engine": "postgres", "engineVersion": "16.4", "instanceClass": "db.t4g.medium",
 		"allocatedStorage": 50.0, "storageEncrypted": true, "deletionProtection": true, "backupRetentionPeriod": 14.0,
 		"manageMasterUserPassword": true, "publiclyAccessible": false, "multiAz": true, "skipFinalSnapshot": false,
-		"finalSnapshotIdentifier": "orders-prod-users-db-final", "port": 5432.0,
+		"finalSnapshotIdentifier": "orders-prod-users-db-final-20260304-050607", "port": 5432.0,
 	} {
 		if got := prop(db, k).V; got != want {
 			t.Errorf("rds %s = %v, want %v", k, got, want)
@@ -638,13 +639,57 @@ func TestDatabase(t *testing.T) {
 	}
 }
 
+// TestFinalSnapshotPerIncarnation: the final snapshot of a database or
+// cache is named after the time the resource is created and keeps that
+// name. A fixed "<id>-final" made AWS refuse the destroy of a database
+// re-created after an earlier destroy (DBSnapshotAlreadyExists: the first
+// final snapshot is still there), leaving the stack half destroyed.
+func TestFinalSnapshotPerIncarnation(t *testing.T) {
+	defer func(t0 time.Time) { testNow = t0 }(testNow)
+	names := map[string]string{}
+	for _, at := range []time.Time{time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), time.Date(2026, 6, 7, 8, 9, 10, 0, time.UTC)} {
+		testNow = at
+		res := run(t, fullStack())
+		for _, x := range []*registered{res.find(t, tRDS, "users-db"), res.find(t, tRG, "sessions")} {
+			got := prop(x, "finalSnapshotIdentifier").StringValue()
+			if prev, ok := names[x.Type]; ok && prev == got {
+				t.Errorf("%s: final snapshot %q is the same for two creations: the second destroy would fail", x.Type, got)
+			}
+			names[x.Type] = got
+			if !reflect.DeepEqual(x.IgnoreChanges, []string{"finalSnapshotIdentifier"}) {
+				t.Errorf("%s ignoreChanges = %v: a later apply would rename its final snapshot (an update every run)", x.Type, x.IgnoreChanges)
+			}
+		}
+	}
+	// The longest names panka accepts still give valid snapshot names.
+	long := strings.Repeat("a", stacks.MaxNameLength)
+	r := fullStack()
+	r.Stack, r.Environment = long, long
+	r.Components[3].Name, r.Components[4].Name = long+"-db", long[:59]+"-c"
+	r.Components[0].DependsOn = []string{"orders-queue"}
+	r.Components[0].Spec["env"] = map[string]any{}
+	r.Components[0].Spec["secrets"] = map[string]any{}
+	res := run(t, r)
+	for _, typ := range []string{tRDS, tRG} {
+		for _, x := range res.res {
+			if x.Type != typ {
+				continue
+			}
+			got := prop(x, "finalSnapshotIdentifier").StringValue()
+			if len(got) > 255 || strings.Contains(got, "--") || strings.HasSuffix(got, "-") || got[0] < 'a' || got[0] > 'z' {
+				t.Errorf("%s final snapshot %q is not a valid snapshot identifier", typ, got)
+			}
+		}
+	}
+}
+
 func TestCache(t *testing.T) {
 	res := run(t, fullStack())
 	rg := res.find(t, tRG, "sessions")
 	for k, want := range map[string]any{
 		"replicationGroupId": "orders-prod-sessions", "engine": "valkey", "nodeType": "cache.t4g.small", "numCacheClusters": 2.0,
 		"automaticFailoverEnabled": true, "multiAzEnabled": true, "atRestEncryptionEnabled": true, "transitEncryptionEnabled": true,
-		"port": 6379.0,
+		"port": 6379.0, "finalSnapshotIdentifier": "orders-prod-sessions-final-20260304-050607",
 	} {
 		if got := prop(rg, k).V; got != want {
 			t.Errorf("replication group %s = %v, want %v", k, got, want)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/elasticache"
@@ -37,6 +38,27 @@ func (b *builder) dataSecurityGroup(port int, what string) (*ec2.SecurityGroup, 
 		return nil, fmt.Errorf("security group: %w", err)
 	}
 	return sg, nil
+}
+
+// now is the clock finalSnapshot reads (tests fix it).
+var now = time.Now
+
+// finalSnapshot is the final snapshot name of an RDS instance or an
+// ElastiCache replication group: its id, "-final" and the time the
+// resource is declared. AWS refuses to delete a database or cache whose
+// final snapshot name is taken, so a fixed "<id>-final" let the first
+// destroy (or replacement) through and failed every later one, after a
+// re-create, with DBSnapshotAlreadyExists. The resource ignores later
+// changes of the name (finalSnapshotOpts): it keeps the one it was
+// created with, and an apply that changes nothing updates nothing.
+func finalSnapshot(id string) string {
+	return model.Shorten(id+"-final-"+now().UTC().Format("20060102-150405"), 255)
+}
+
+// finalSnapshotOpts keeps the final snapshot name a resource was created
+// with (finalSnapshot).
+func finalSnapshotOpts() pulumi.ResourceOption {
+	return pulumi.IgnoreChanges([]string{"finalSnapshotIdentifier"})
 }
 
 // database maps a Database: subnet group, security group and an encrypted,
@@ -77,7 +99,7 @@ func (b *builder) database() error {
 		DbSubnetGroupName:        sub.Name,
 		VpcSecurityGroupIds:      pulumi.StringArray{sg.ID()},
 		SkipFinalSnapshot:        pulumi.Bool(false),
-		FinalSnapshotIdentifier:  pulumi.String(model.Shorten(id+"-final", 255)),
+		FinalSnapshotIdentifier:  pulumi.String(finalSnapshot(id)),
 		AutoMinorVersionUpgrade:  pulumi.Bool(true),
 		// A version bump in YAML is an explicit request for the upgrade.
 		AllowMajorVersionUpgrade: pulumi.Bool(true),
@@ -97,7 +119,7 @@ func (b *builder) database() error {
 	}
 	// The identifier is fixed, so a replacement must delete first (and is
 	// refused by the planner without --allow-replace).
-	inst, err := rds.NewInstance(ctx, b.name(""), args, b.dataOpts()...)
+	inst, err := rds.NewInstance(ctx, b.name(""), args, b.dataOpts(finalSnapshotOpts())...)
 	if err = b.keep(inst, err); err != nil {
 		return fmt.Errorf("rds instance: %w", err)
 	}
@@ -141,13 +163,13 @@ func (b *builder) cache() error {
 		SubnetGroupName:          sub.Name,
 		SecurityGroupIds:         pulumi.StringArray{sg.ID()},
 		SnapshotRetentionLimit:   pulumi.Int(1),
-		FinalSnapshotIdentifier:  pulumi.String(id + "-final"),
+		FinalSnapshotIdentifier:  pulumi.String(finalSnapshot(id)),
 		Tags:                     b.tags(),
 	}
 	if ca.Version != "" {
 		args.EngineVersion = pulumi.String(ca.Version)
 	}
-	rg, err := elasticache.NewReplicationGroup(ctx, b.name(""), args, b.dataOpts()...)
+	rg, err := elasticache.NewReplicationGroup(ctx, b.name(""), args, b.dataOpts(finalSnapshotOpts())...)
 	if err = b.keep(rg, err); err != nil {
 		return fmt.Errorf("replication group: %w", err)
 	}

@@ -29,9 +29,12 @@
 //     iam:PassRole.
 //   - Database: RDS subnet group, security group, encrypted private RDS
 //     instance with RDS-managed master password, deletion protection by
-//     default, at least 7 days of backups and a final snapshot.
+//     default, at least 7 days of backups and a final snapshot named
+//     <identifier>-final-<UTC time of creation> (a fixed name would make
+//     AWS refuse the second destroy of a re-created database).
 //   - Cache: ElastiCache subnet group, security group, replication group with
-//     transit and at-rest encryption, automatic failover from two nodes.
+//     transit and at-rest encryption, automatic failover from two nodes,
+//     and a final snapshot named like the database's.
 //   - Queue: SQS queue with SSE and, with deadLetter, a dead-letter queue
 //     (14 days) wired by a redrive policy.
 //   - Bucket: S3 bucket named <stack>-<env>-<component>-<account id> (S3

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
@@ -15,6 +16,12 @@ import (
 	"panka.dev/panka/deployer/target/aws/model"
 	"panka.dev/panka/stacks"
 )
+
+// testNow is the clock of every test registration, so that two runs of
+// one model register the same inputs.
+var testNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+
+func init() { now = func() time.Time { return testNow } }
 
 // registered is one resource the program registered, as the engine saw it.
 type registered struct {
@@ -28,6 +35,8 @@ type registered struct {
 	Custom   bool
 	// Protect is the resource's protect option.
 	Protect bool
+	// IgnoreChanges is the resource's ignoreChanges option.
+	IgnoreChanges []string
 	// AliasTypes are the types of the resource's aliases (by spec or URN).
 	AliasTypes []string
 }
@@ -50,6 +59,7 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.Parent = rpc.GetParent()
 		r.Deps = rpc.GetDependencies()
 		r.Protect = rpc.GetProtect()
+		r.IgnoreChanges = rpc.GetIgnoreChanges()
 		for _, a := range rpc.GetAliases() {
 			if sp := a.GetSpec(); sp != nil {
 				r.AliasTypes = append(r.AliasTypes, sp.GetType())
