@@ -179,7 +179,7 @@ func (d *deploy) shared() error {
 	}
 	if workloads+d.Counts[stacks.KindDatabase]+d.Counts[stacks.KindCache] > 0 {
 		d.workloads, err = ec2.NewSecurityGroup(ctx, "workloads", &ec2.SecurityGroupArgs{
-			Name:        pulumi.String(model.Shorten(model.ClusterName(d.R.Stack, d.R.Environment)+"-workloads", 255)),
+			Name:        pulumi.String(model.WorkloadsGroupName(d.R.Stack, d.R.Environment)),
 			Description: pulumi.String(fmt.Sprintf("panka %s/%s: every service and job task; databases and caches admit it", d.R.Stack, d.R.Environment)),
 			VpcId:       pulumi.String(d.Net.VpcID),
 			Ingress: ec2.SecurityGroupIngressArray{ec2.SecurityGroupIngressArgs{

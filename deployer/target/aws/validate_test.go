@@ -58,6 +58,12 @@ func TestValidate(t *testing.T) {
 		}, []string{`RDS instance identifier "orders-prod-users--db" must not contain "--"`}},
 		{"cache nodes", func(r *stacks.Resolved) { r.Components[4].Spec["nodes"] = int64(9) }, []string{"spec.nodes: want 1-6"}},
 		{"cache engine", func(r *stacks.Resolved) { r.Components[4].Spec["engine"] = "memcached" }, []string{"spec.engine: want redis or valkey"}},
+		// EC2 refuses security group names starting with "sg-", and every
+		// group is named <stack>-<env>-...: a stack "sg-payments" passed
+		// validate and plan and failed at apply.
+		{"stack sg- prefix", func(r *stacks.Resolved) { r.Stack = "sg-payments" }, []string{`stack "sg-payments" environment "prod": security group name "sg-payments-prod-workloads" starts with "sg-"`, "rename the stack"}},
+		{"stack sg", func(r *stacks.Resolved) { r.Stack = "sg" }, []string{`security group name "sg-prod-workloads" starts with "sg-"`}},
+		{"stack sgx", func(r *stacks.Resolved) { r.Stack = "sgx" }, nil},
 		{"queue retention", func(r *stacks.Resolved) { r.Components[5].Spec["retentionPeriod"] = "30d" }, []string{"spec.retentionPeriod: want 60-1209600 seconds"}},
 		{"queue max receives", func(r *stacks.Resolved) { r.Components[5].Spec["deadLetter"] = map[string]any{"maxReceives": int64(0)} }, []string{"spec.deadLetter.maxReceives: want 1-1000"}},
 		{"bucket name", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "Bad_Name" }, []string{`bucket name "Bad_Name" must hold only lowercase letters`}},

@@ -45,6 +45,22 @@ func ClusterName(stack, env string) string {
 // shared "<stack>-<env>-workloads" group.
 func (n Names) SecurityGroup() string { return Shorten(n.Base+"-sg", 255) }
 
+// WorkloadsGroupName is the security group every task of a
+// stack/environment wears (databases and caches admit it).
+func WorkloadsGroupName(stack, env string) string {
+	return Shorten(ClusterName(stack, env)+"-workloads", 255)
+}
+
+// checkSecurityGroup checks a security group name: EC2 refuses names
+// that start with "sg-" (the form of group ids). Every group panka makes
+// is named <stack>-<env>..., so it is the stack name that must change.
+func checkSecurityGroup(name string) error {
+	if strings.HasPrefix(name, "sg-") {
+		return fmt.Errorf("security group name %q starts with \"sg-\", which EC2 reserves for security group ids; rename the stack (metadata.name in stack.yaml) so it is not \"sg\" and does not start with \"sg-\"", name)
+	}
+	return nil
+}
+
 // NamespaceName is the Cloud Map private DNS namespace of a stack/env.
 func NamespaceName(stack, env string) string {
 	return strings.ToLower(env + "." + stack + ".local")

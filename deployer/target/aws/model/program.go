@@ -209,6 +209,13 @@ func New(r *stacks.Resolved) (*Program, error) {
 	if p.HasLB && p.Net.ListenerArn == "" {
 		fail("spec.provider.network.listenerArn is required: MicroServices with loadBalancer attach a rule to an existing ALB listener")
 	}
+	if workloads+p.Counts[stacks.KindDatabase]+p.Counts[stacks.KindCache] > 0 {
+		// The workloads group and each component's own group share the
+		// <stack>-<env> prefix: one error says it for all of them.
+		if err := checkSecurityGroup(WorkloadsGroupName(r.Stack, r.Environment)); err != nil {
+			fail("%v", err)
+		}
+	}
 	if workloads > 0 {
 		if err := checkPattern("ECS cluster name", ClusterName(r.Stack, r.Environment), reECS, 255); err != nil {
 			fail("%v", err)
