@@ -16,6 +16,7 @@ import (
 
 	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/deployer/planner"
+	awsmodel "panka.dev/panka/deployer/target/aws/model"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
@@ -207,6 +208,60 @@ func CheckProtection(p *planner.Result, allowDestroy, allowReplace bool) error {
 	return e
 }
 
+// CheckDeletionProtection refuses a plan that deletes or replaces a
+// Database the aws target deployed with deletionProtection on (the
+// default): RDS refuses to delete a protected instance, so the engine
+// would stop at it, after deleting the components it reached first, and
+// leave the stack half destroyed. The error gives the two steps: deploy
+// the database with deletionProtection: false, then run the command
+// again. planned is the deployed model the plan was made against.
+func CheckDeletionProtection(p *planner.Result, planned *stacks.Resolved, key statestore.Key, op string) error {
+	if planned == nil || planned.Provider.Name != "aws" {
+		return nil
+	}
+	var names []string
+	replace := false
+	for _, c := range p.Changes {
+		if c.Action != planner.ActionDelete && c.Action != planner.ActionReplace {
+			continue
+		}
+		i := slices.IndexFunc(planned.Components, func(d stacks.Component) bool { return d.Name == c.Component })
+		if i < 0 || !awsmodel.DeletionProtected(&planned.Components[i]) {
+			continue
+		}
+		names = append(names, c.Component)
+		replace = replace || c.Action == planner.ActionReplace
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	what := op
+	if what == "" || op == statestore.OpApply {
+		what = "deploy"
+	}
+	deletes := "delete"
+	if replace {
+		deletes = "delete or replace"
+	}
+	overrides := make([]string, len(names))
+	for i, n := range names {
+		overrides[i] = fmt.Sprintf("spec.overrides.%s.deletionProtection: false", n)
+	}
+	return fmt.Errorf("refusing to %s %s: the plan would %s Database %s, deployed with deletionProtection on (the default), and RDS refuses to delete a protected instance: "+
+		"the run would stop there, after changing the components before it. Do it in two steps: "+
+		"1. set %s in environments/%s.yaml (or spec.deletionProtection: false in the component's file), keeping everything else as deployed, and run panka apply -s %s -e %s; "+
+		"2. run this %s again. Nothing was changed",
+		what, key, deletes, quoteJoin(names), strings.Join(overrides, " and "), key.Environment, key.Stack, key.Environment, what)
+}
+
+func quoteJoin(l []string) string {
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
 // Run performs the deployment. ctx should be the lease's context, so a lost
 // lease stops the engine.
 func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
@@ -334,6 +389,12 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		if errors.As(err, &pe) {
 			pe.Operation = string(req.Operation)
 		}
+		if rt.OnPlan != nil {
+			rt.OnPlan(p)
+		}
+		return res, err
+	}
+	if err := CheckDeletionProtection(p, planned, req.Key, req.Operation); err != nil {
 		if rt.OnPlan != nil {
 			rt.OnPlan(p)
 		}

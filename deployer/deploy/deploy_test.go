@@ -1482,3 +1482,51 @@ func TestRunNoChangeRefusesAGoneCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestDeletionProtectionNeedsTwoSteps: on the aws target, a Database
+// deployed with deletionProtection (the default) cannot be deleted: RDS
+// refuses. destroy --allow-destroy ran the engine anyway, which deleted
+// the components before the database and then failed on it, leaving the
+// stack half destroyed. It is now refused before the engine, with the two
+// steps; once the database is deployed unprotected, destroy goes ahead.
+func TestDeletionProtectionNeedsTwoSteps(t *testing.T) {
+	eng := &fakeEngine{}
+	rt, _ := newRuntime(t, eng)
+	ctx := context.Background()
+	aws := func(dbSpec map[string]any) *stacks.Resolved {
+		m := model(comp("db", stacks.KindDatabase, dbSpec), comp("api", stacks.KindMicroService, map[string]any{"image": "a"}))
+		m.Provider = stacks.Provider{Name: "aws", Region: "eu-west-1"}
+		return m
+	}
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: aws(map[string]any{"engine": "postgres"})}); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []Request{
+		{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true},
+		{Key: key, Operation: statestore.OpApply, Desired: model(comp("api", stacks.KindMicroService, map[string]any{"image": "a"})), AllowDestroy: true},
+	} {
+		before := eng.ups + eng.destroys
+		_, err := Run(ctx, rt, req)
+		if err == nil {
+			t.Fatalf("%s of a protected database: no error", req.Operation)
+		}
+		for _, want := range []string{`Database "db", deployed with deletionProtection on`, "spec.overrides.db.deletionProtection: false in environments/dev.yaml", "panka apply -s shop -e dev", "Nothing was changed"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q\nlacks %q", req.Operation, err, want)
+			}
+		}
+		if eng.ups+eng.destroys != before {
+			t.Errorf("%s: engine ran although RDS would refuse the delete", req.Operation)
+		}
+	}
+	// Step 1, then step 2.
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: aws(map[string]any{"engine": "postgres", "deletionProtection": false})}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true}); err != nil {
+		t.Fatalf("destroy of an unprotected database: %v", err)
+	}
+	if eng.destroys != 1 {
+		t.Errorf("engine destroys = %d, want 1", eng.destroys)
+	}
+}

@@ -646,3 +646,15 @@ func decodeTopic(d *decoder, c *stacks.Component) *topic {
 	}
 	return t
 }
+
+// DeletionProtected reports whether c is a Database the aws target deploys
+// with RDS deletion protection (spec.deletionProtection, on by default):
+// RDS refuses to delete such an instance, so a destroy, a removal or a
+// replacement of it must first deploy it with deletionProtection: false.
+func DeletionProtected(c *stacks.Component) bool {
+	if c == nil || c.Kind != stacks.KindDatabase {
+		return false
+	}
+	d := &decoder{}
+	return d.boolean(c.Spec, "", "deletionProtection", true)
+}
