@@ -603,6 +603,9 @@ func TestDatabase(t *testing.T) {
 		"allocatedStorage": 50.0, "storageEncrypted": true, "deletionProtection": true, "backupRetentionPeriod": 14.0,
 		"manageMasterUserPassword": true, "publiclyAccessible": false, "multiAz": true, "skipFinalSnapshot": false,
 		"finalSnapshotIdentifier": "orders-prod-users-db-final-20260304-050607", "port": 5432.0,
+		// Without it RDS defers a class, storage or version change to the
+		// maintenance window while apply reports it deployed.
+		"applyImmediately": true,
 	} {
 		if got := prop(db, k).V; got != want {
 			t.Errorf("rds %s = %v, want %v", k, got, want)
@@ -689,7 +692,7 @@ func TestCache(t *testing.T) {
 	for k, want := range map[string]any{
 		"replicationGroupId": "orders-prod-sessions", "engine": "valkey", "nodeType": "cache.t4g.small", "numCacheClusters": 2.0,
 		"automaticFailoverEnabled": true, "multiAzEnabled": true, "atRestEncryptionEnabled": true, "transitEncryptionEnabled": true,
-		"port": 6379.0, "finalSnapshotIdentifier": "orders-prod-sessions-final-20260304-050607",
+		"port": 6379.0, "finalSnapshotIdentifier": "orders-prod-sessions-final-20260304-050607", "applyImmediately": true,
 	} {
 		if got := prop(rg, k).V; got != want {
 			t.Errorf("replication group %s = %v, want %v", k, got, want)

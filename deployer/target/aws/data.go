@@ -103,7 +103,12 @@ func (b *builder) database() error {
 		AutoMinorVersionUpgrade:  pulumi.Bool(true),
 		// A version bump in YAML is an explicit request for the upgrade.
 		AllowMajorVersionUpgrade: pulumi.Bool(true),
-		Tags:                     b.tags(),
+		// What the YAML says is what is deployed when apply reports
+		// success: without it RDS defers a new instance class, storage or
+		// version to the next maintenance window, and apply, status and
+		// history claimed a change AWS had not made.
+		ApplyImmediately: pulumi.Bool(true),
+		Tags:             b.tags(),
 	}
 	if db.Version != "" {
 		args.EngineVersion = pulumi.String(db.Version)
@@ -164,7 +169,10 @@ func (b *builder) cache() error {
 		SecurityGroupIds:         pulumi.StringArray{sg.ID()},
 		SnapshotRetentionLimit:   pulumi.Int(1),
 		FinalSnapshotIdentifier:  pulumi.String(finalSnapshot(id)),
-		Tags:                     b.tags(),
+		// As for a Database: a new node type or version now, not at the
+		// next maintenance window.
+		ApplyImmediately: pulumi.Bool(true),
+		Tags:             b.tags(),
 	}
 	if ca.Version != "" {
 		args.EngineVersion = pulumi.String(ca.Version)

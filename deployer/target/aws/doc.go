@@ -31,7 +31,10 @@
 //     instance with RDS-managed master password, deletion protection by
 //     default, at least 7 days of backups and a final snapshot named
 //     <identifier>-final-<UTC time of creation> (a fixed name would make
-//     AWS refuse the second destroy of a re-created database).
+//     AWS refuse the second destroy of a re-created database); changes
+//     are applied immediately, not at the next maintenance window (the
+//     same for a Cache). Deletion protection is on by default: destroy
+//     refuses a protected Database until an apply turns it off.
 //   - Cache: ElastiCache subnet group, security group, replication group with
 //     transit and at-rest encryption, automatic failover from two nodes,
 //     and a final snapshot named like the database's.
