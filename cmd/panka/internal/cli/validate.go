@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	awsmodel "panka.dev/panka/deployer/target/aws/model"
 	"panka.dev/panka/stacks"
 )
 
@@ -67,6 +68,9 @@ hook can run it anywhere. Values given with --var, --var-file or PANKA_VAR_<NAME
 are checked too; when every variable has a value, a stack on the aws target
 is also checked against the target's own rules (provider settings such as
 spec.provider.network.listenerArn, AWS names and limits), as apply checks it.
+Stacks and environments on the aws target that would give their resources the
+same AWS names in one account (stack "orders" environment "eu-prod" and stack
+"orders-eu" environment "prod") are reported too.
 Works outside git and in a repository without commits.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -130,6 +134,7 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 		problems []Problem
 		envErr   *noEnvironmentError
 		declared []stacks.ResolvedVar
+		aws      []awsDeployment
 	}
 	outs := make([]outcome, len(refs))
 	// As plan and apply resolve them: a value given for a variable any
@@ -142,7 +147,7 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			outs[i].st, outs[i].problems, outs[i].declared, outs[i].envErr = validateStack(disc, r, opts.Environment, vars, secret)
+			outs[i].st, outs[i].problems, outs[i].declared, outs[i].envErr, outs[i].aws = validateStack(disc, r, opts.Environment, vars, secret)
 		}()
 	}
 	wg.Wait()
@@ -162,6 +167,11 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 		res.Problems = append(res.Problems, o.problems...)
 		envCount += len(o.st.Environments)
 	}
+	var aws []awsDeployment
+	for _, o := range outs {
+		aws = append(aws, o.aws...)
+	}
+	res.Problems = append(res.Problems, awsNameCollisions(aws)...)
 	sortProblems(res.Problems)
 	res.Valid = len(res.Problems) == 0
 	if len(res.Stacks) == 0 && len(missing) > 0 {
@@ -216,20 +226,22 @@ func (e *noEnvironmentError) Error() string {
 
 // validateStack loads one stack and resolves its environments leniently.
 // envErr is set when env is given and the stack does not have it.
-func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks.VarValues, secret map[string]bool) (validatedStack, []Problem, []stacks.ResolvedVar, *noEnvironmentError) {
+// validateStack also returns the stack's environments on the aws target
+// (awsDeployments), for the name collisions between them.
+func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks.VarValues, secret map[string]bool) (validatedStack, []Problem, []stacks.ResolvedVar, *noEnvironmentError, []awsDeployment) {
 	st := validatedStack{Name: r.Name, Path: r.Path, Environments: []string{}}
 	s, err := disc.Load(r)
 	if err != nil {
 		var es *stacks.Errors
 		if !errors.As(err, &es) {
-			return st, []Problem{{File: r.Path, Message: err.Error(), Stack: r.Name}}, nil, nil
+			return st, []Problem{{File: r.Path, Message: err.Error(), Stack: r.Name}}, nil, nil, nil
 		}
-		return st, problemsOf(es, r.Name, ""), nil, nil
+		return st, problemsOf(es, r.Name, ""), nil, nil, nil
 	}
 	envs := s.Environments()
 	if env != "" {
 		if !slices.Contains(envs, env) {
-			return st, nil, nil, &noEnvironmentError{stack: r.Name, path: r.Path, env: env, envs: envs}
+			return st, nil, nil, &noEnvironmentError{stack: r.Name, path: r.Path, env: env, envs: envs}, nil
 		}
 		envs = []string{env}
 	}
@@ -239,6 +251,7 @@ func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks
 	}
 	var probs []Problem
 	var declared []stacks.ResolvedVar
+	var deps []awsDeployment
 	index := map[string]int{}
 	for _, e := range envs {
 		res, err := s.Resolve(e, stacks.ResolveOptions{Vars: vars, Lenient: true, SecretVars: secret})
@@ -246,6 +259,9 @@ func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks
 		if err == nil {
 			declared = res.Variables
 			found = targetProblems(res, s.File(), r.Name, e)
+			if res.Provider.Name == "aws" {
+				deps = append(deps, newAWSDeployment(res, s.File()))
+			}
 		} else {
 			var es *stacks.Errors
 			if !errors.As(err, &es) {
@@ -270,7 +286,7 @@ func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks
 		}
 	}
 	st.Valid = len(probs) == 0
-	return st, probs, declared, nil
+	return st, probs, declared, nil, deps
 }
 
 func problemsOf(es *stacks.Errors, stack, env string) []Problem {
@@ -380,4 +396,39 @@ func countNoun(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// awsDeployment is a stack/environment on the aws target and its
+// stack.yaml, for awsNameCollisions.
+type awsDeployment struct {
+	awsmodel.Deployment
+	file string
+}
+
+func newAWSDeployment(m *stacks.Resolved, file string) awsDeployment {
+	d := awsDeployment{Deployment: awsmodel.Deployment{Stack: m.Stack, Environment: m.Environment, Account: m.Provider.AssumeRole, Components: map[string]stacks.Kind{}}, file: file}
+	for _, c := range m.Components {
+		d.Components[c.Name] = c.Kind
+	}
+	return d
+}
+
+// awsNameCollisions reports the stacks/environments validated here that
+// would deploy AWS resources of the same name to one account (see
+// awsmodel.NameCollisions): each deployment alone is valid, so apply
+// found out only when AWS refused the second one's resources, or, for an
+// SQS queue or an ECS cluster, which AWS hands back when asked to create
+// one that exists, when the second shared the first one's.
+func awsNameCollisions(ds []awsDeployment) []Problem {
+	plain := make([]awsmodel.Deployment, len(ds))
+	file := map[[2]string]string{}
+	for i, d := range ds {
+		plain[i] = d.Deployment
+		file[[2]string{d.Stack, d.Environment}] = d.file
+	}
+	var out []Problem
+	for _, c := range awsmodel.NameCollisions(plain) {
+		out = append(out, Problem{File: file[[2]string{c.B.Stack, c.B.Environment}], Message: "aws target: " + c.Error(), Stack: c.B.Stack, Environment: c.B.Environment})
+	}
+	return out
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"regexp"
 	"strings"
+
+	"panka.dev/panka/stacks"
 )
 
 // Physical names are derived from stack, environment and component so that
@@ -199,4 +201,79 @@ func Partition(region string) string {
 		return "aws-iso-e"
 	}
 	return "aws"
+}
+
+// Deployment is one stack/environment on the aws target, for
+// NameCollisions.
+type Deployment struct {
+	Stack, Environment string
+	// Account tells AWS accounts apart: spec.provider.assumeRole ("" for
+	// the deployer's own credentials). Names only collide in one account.
+	Account string
+	// Components are the component kinds by name.
+	Components map[string]stacks.Kind
+}
+
+// Collision is two deployments (or components) that derive the same AWS
+// names.
+type Collision struct {
+	// A and B are the deployments, A first in the input order.
+	A, B Deployment
+	// ComponentA and ComponentB are the components whose names collide,
+	// "" when it is the stack/environment's own names (ECS cluster,
+	// workloads security group).
+	ComponentA, ComponentB string
+	Name                   string
+}
+
+func (c Collision) Error() string {
+	if c.ComponentA == "" {
+		return fmt.Sprintf("stack %q environment %q and stack %q environment %q both derive the ECS cluster and security group name %q: deployed to one AWS account, the second one's apply shares or fails on the first one's; rename a stack or an environment",
+			c.A.Stack, c.A.Environment, c.B.Stack, c.B.Environment, c.Name)
+	}
+	return fmt.Sprintf("stack %q environment %q component %q and stack %q environment %q component %q both derive the AWS names %q (RDS instance, IAM roles, queues, topics, log groups...): deployed to one AWS account, the second one's apply fails on the first one's resources or, for a queue or topic, silently shares them; rename one of the stacks, environments or components",
+		c.A.Stack, c.A.Environment, c.ComponentA, c.B.Stack, c.B.Environment, c.ComponentB, c.Name)
+}
+
+// NameCollisions finds the deployments of one account whose derived names
+// are equal: <stack>-<env>-<component> joins names with "-", which names
+// themselves may hold, so stack "orders" environment "eu-prod" and stack
+// "orders-eu" environment "prod" both name their ECS cluster
+// "orders-eu-prod", and environments "prod" and "prod-eu" of one stack
+// both name "<stack>-prod-eu-db" for components "eu-db" and "db".
+func NameCollisions(ds []Deployment) []Collision {
+	type owner struct {
+		d    int
+		comp string
+	}
+	var out []Collision
+	shared := map[string]owner{} // account + cluster name
+	bases := map[string]owner{}  // account + component base name
+	for i, d := range ds {
+		hasShared := false
+		for _, name := range SortedKeys(d.Components) {
+			switch d.Components[name] {
+			case stacks.KindMicroService, stacks.KindWorker, stacks.KindCronJob, stacks.KindDatabase, stacks.KindCache:
+				hasShared = true
+			}
+			base := newNames(d.Stack, d.Environment, name).Base
+			k := d.Account + "\x00" + base
+			if o, ok := bases[k]; ok && (o.d != i || o.comp != name) {
+				out = append(out, Collision{A: ds[o.d], B: d, ComponentA: o.comp, ComponentB: name, Name: base})
+				continue
+			}
+			bases[k] = owner{i, name}
+		}
+		if !hasShared {
+			continue
+		}
+		cluster := strings.ToLower(d.Stack + "-" + d.Environment)
+		k := d.Account + "\x00" + cluster
+		if o, ok := shared[k]; ok && o.d != i {
+			out = append(out, Collision{A: ds[o.d], B: d, Name: cluster})
+			continue
+		}
+		shared[k] = owner{d: i}
+	}
+	return out
 }
