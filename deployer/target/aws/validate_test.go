@@ -90,6 +90,11 @@ func TestValidate(t *testing.T) {
 		{"subscription shape", func(r *stacks.Resolved) {
 			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "https"}}
 		}, []string{"spec.subscriptions[0]: want {queue: <component>} or both protocol and endpoint"}},
+		// SNS refuses a firehose subscription without a subscription
+		// role, which the spec cannot give: it failed only in apply.
+		{"firehose subscription", func(r *stacks.Resolved) {
+			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "firehose", "endpoint": "arn:aws:firehose:eu-west-1:123456789012:deliverystream/orders"}}
+		}, []string{`component "events" (Topic): spec.subscriptions[0].protocol: the aws target cannot subscribe a Firehose delivery stream: SNS needs a subscription role`}},
 		{"duplicate priority", func(r *stacks.Resolved) {
 			r.Components = append(r.Components, stacks.Component{Name: "web", Kind: stacks.KindMicroService, Spec: map[string]any{
 				"image": "web", "loadBalancer": map[string]any{"path": "/", "priority": int64(7)}}})

@@ -641,6 +641,10 @@ func decodeTopic(d *decoder, c *stacks.Component) *topic {
 			d.fail(field, "want {queue: <component>} or both protocol and endpoint")
 		case sub.Protocol != "" && !slices.Contains([]string{"sqs", "lambda", "http", "https", "email", "email-json", "sms", "application", "firehose"}, sub.Protocol):
 			d.fail(field+".protocol", "unknown SNS protocol %q", sub.Protocol)
+		case sub.Protocol == "firehose":
+			// SNS refuses a firehose subscription without
+			// subscriptionRoleArn, which the spec has no field for.
+			d.fail(field+".protocol", "the aws target cannot subscribe a Firehose delivery stream: SNS needs a subscription role for it (subscriptionRoleArn), which panka does not set; subscribe a Queue component ({queue: <component>}) or an https endpoint instead")
 		}
 		t.Subscriptions = append(t.Subscriptions, sub)
 	}
