@@ -262,6 +262,25 @@ func TestSecretForms(t *testing.T) {
 	}
 }
 
+// TestSecretsPolicyPartialARN: a Secrets Manager secret given by its
+// partial ARN (no random suffix) is granted with the "-??????" wildcard
+// IAM needs to match the full ARN; a full ARN and a JSON-key form are
+// granted exactly.
+func TestSecretsPolicyPartialARN(t *testing.T) {
+	doc := secretsPolicy([]string{
+		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-password",
+		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-AbCdEf:token::",
+	}, "eu-west-1")
+	want := []string{
+		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-AbCdEf",
+		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-password",
+		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-password-??????",
+	}
+	if len(doc.Statement) != 1 || !reflect.DeepEqual(doc.Statement[0].Resource, want) {
+		t.Errorf("statements = %+v\nwant one granting %v", doc.Statement, want)
+	}
+}
+
 // TestComponentProblemsNameTheirFile: a problem found while wiring a
 // component (its dependsOn, references, subscriptions) names the
 // component's file, so validate reports it there and not at stack.yaml.

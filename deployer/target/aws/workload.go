@@ -2,6 +2,7 @@ package aws
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -248,7 +249,15 @@ func secretsPolicy(refs []string, region string) policyDoc {
 		parts := strings.Split(r, ":")
 		switch {
 		case len(parts) >= 7 && parts[0] == "arn" && parts[2] == "secretsmanager":
-			sm = append(sm, strings.Join(parts[:7], ":"))
+			arn := strings.Join(parts[:7], ":")
+			sm = append(sm, arn)
+			if !reSecretSuffix.MatchString(parts[6]) {
+				// A partial ARN (the secret's name without the
+				// random suffix Secrets Manager appends): ECS reads
+				// it, but IAM matches the full ARN, so the exact one
+				// grants nothing and the task failed to start.
+				sm = append(sm, arn+"-??????")
+			}
 		case len(parts) >= 6 && parts[0] == "arn" && parts[2] == "ssm":
 			ssm = append(ssm, r)
 		case !strings.HasPrefix(r, "arn:"):
@@ -270,6 +279,10 @@ func secretsPolicy(refs []string, region string) policyDoc {
 	}
 	return doc
 }
+
+// reSecretSuffix matches the end of a full Secrets Manager secret ARN:
+// "-" and the six random characters Secrets Manager appends to the name.
+var reSecretSuffix = regexp.MustCompile(`-[A-Za-z0-9]{6}$`)
 
 func uniqSorted(l []string) []string {
 	sort.Strings(l)
