@@ -633,6 +633,24 @@ func TestDatabase(t *testing.T) {
 		}
 	}
 
+	// A version pinned to a minor (16.4, as fullStack has it) is not
+	// upgraded by RDS behind the YAML's back: after an automatic upgrade
+	// to 16.8 a refreshing apply asked RDS to downgrade, which it
+	// refuses. A major version (16, mysql 8.0) takes minor upgrades.
+	if prop(db, "autoMinorVersionUpgrade").BoolValue() {
+		t.Errorf("postgres 16.4: autoMinorVersionUpgrade on; RDS would move it off the pinned version")
+	}
+	for _, v := range []struct {
+		engine, version string
+		auto            bool
+	}{{"postgres", "16", true}, {"mysql", "8.0", true}, {"mysql", "8.0.35", false}, {"postgres", "15.7", false}} {
+		r := fullStack()
+		r.Components[3].Spec["engine"], r.Components[3].Spec["version"] = v.engine, v.version
+		if got := prop(run(t, r).find(t, tRDS, "users-db"), "autoMinorVersionUpgrade").BoolValue(); got != v.auto {
+			t.Errorf("%s %s: autoMinorVersionUpgrade = %v, want %v", v.engine, v.version, got, v.auto)
+		}
+	}
+
 	// deletionProtection can be turned off explicitly; the default is on.
 	r := fullStack()
 	r.Components[3].Spec["deletionProtection"] = false

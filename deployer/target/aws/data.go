@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
@@ -61,6 +62,20 @@ func finalSnapshotOpts() pulumi.ResourceOption {
 	return pulumi.IgnoreChanges([]string{"finalSnapshotIdentifier"})
 }
 
+// minorPinned reports whether a database version names a minor version
+// (postgres 16.4, mysql 8.0.35), not only a major one (postgres 16, mysql
+// 8.0). RDS then must not upgrade it on its own: with automatic minor
+// upgrades a database pinned at 16.4 ran 16.8 after a maintenance window,
+// and the next apply that refreshed it (drift detect, an apply undoing
+// drift) asked RDS to go back to 16.4, which RDS refuses.
+func minorPinned(engine, version string) bool {
+	dots := strings.Count(version, ".")
+	if engine == "mysql" {
+		return dots >= 2
+	}
+	return dots >= 1
+}
+
 // database maps a Database: subnet group, security group and an encrypted,
 // private, backed-up RDS instance whose master password RDS generates and
 // keeps in Secrets Manager (secretArn output).
@@ -100,7 +115,7 @@ func (b *builder) database() error {
 		VpcSecurityGroupIds:      pulumi.StringArray{sg.ID()},
 		SkipFinalSnapshot:        pulumi.Bool(false),
 		FinalSnapshotIdentifier:  pulumi.String(finalSnapshot(id)),
-		AutoMinorVersionUpgrade:  pulumi.Bool(true),
+		AutoMinorVersionUpgrade:  pulumi.Bool(!minorPinned(db.Engine, db.Version)),
 		// A version bump in YAML is an explicit request for the upgrade.
 		AllowMajorVersionUpgrade: pulumi.Bool(true),
 		// What the YAML says is what is deployed when apply reports
