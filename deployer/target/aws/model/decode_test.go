@@ -19,6 +19,12 @@ func TestScheduleExpression(t *testing.T) {
 		{"0 3 * * 1-5", "cron(0 3 ? * 2-6 *)", false},
 		{"0 3 * * 0,6", "cron(0 3 ? * 1,7 *)", false},
 		{"0 3 * * 7", "cron(0 3 ? * 1 *)", false},
+		// Ranges ending at 7 (Sunday): Friday to Sunday, every day,
+		// Monday to Sunday.
+		{"0 3 * * 5-7", "cron(0 3 ? * 6-7,1 *)", false},
+		{"0 3 * * 0-7", "cron(0 3 ? * 1-7 *)", false},
+		{"0 3 * * 1-7", "cron(0 3 ? * 2-7,1 *)", false},
+		{"0 3 * * 0-6", "cron(0 3 ? * 1-7 *)", false},
 		{"0 3 * * MON-FRI", "cron(0 3 ? * MON-FRI *)", false},
 		{"30 2 1 * *", "cron(30 2 1 * ? *)", false},
 		{"@daily", "cron(0 0 * * ? *)", false},

@@ -477,6 +477,16 @@ func shiftDOW(field string) (string, error) {
 			if err != nil {
 				return "", err
 			}
+			if n, ok := toInt(hi); ok && n == 7 && !hasStep {
+				// A range up to Sunday written as 7 (5-7, 0-7) ends at
+				// AWS's Saturday (7) and adds Sunday (1): as "6-1" and
+				// "1-1" it read as nothing valid or Sunday only, so
+				// 0-7, every day, ran on Sundays.
+				b = "7"
+				if a != "1" {
+					b += ",1"
+				}
+			}
 			p += "-" + b
 		}
 		if hasStep {
