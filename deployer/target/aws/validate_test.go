@@ -90,6 +90,24 @@ func TestValidate(t *testing.T) {
 		{"subscription shape", func(r *stacks.Resolved) {
 			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "https"}}
 		}, []string{"spec.subscriptions[0]: want {queue: <component>} or both protocol and endpoint"}},
+		// ECS reads secrets from SSM and Secrets Manager only, and a
+		// parameter path must be fully qualified: checked only when a
+		// task started, after a successful deployment.
+		{"secret from another service", func(r *stacks.Resolved) {
+			r.Components[1].Spec["secrets"] = map[string]any{"K": "arn:aws:kms:eu-west-1:123456789012:key/abc"}
+		}, []string{`component "worker" (Worker): spec.secrets.K: is not an SSM parameter ARN`}},
+		{"secret path without slash", func(r *stacks.Resolved) {
+			r.Components[1].Spec["secrets"] = map[string]any{"K": stacks.Sensitive{Clear: "orders/db-password", Hash: "sensitive:x"}}
+		}, []string{`spec.secrets.K: an SSM parameter name with a path must start with "/"`}},
+		{"env secret path without slash", func(r *stacks.Resolved) {
+			r.Components[1].Spec["env"] = map[string]any{"K": map[string]any{"secret": "orders/db-password"}}
+		}, []string{`spec.env.K.secret: an SSM parameter name with a path must start with "/"`}},
+		{"secret forms accepted", func(r *stacks.Resolved) {
+			r.Components[1].Spec["secrets"] = map[string]any{
+				"A": "/orders/a", "B": "plain-name", "C": "arn:aws:ssm:eu-west-1:1:parameter/c",
+				"D": "arn:aws-cn:secretsmanager:cn-north-1:1:secret:d-AbCdEf:key::",
+			}
+		}, nil},
 		// SNS refuses a firehose subscription without a subscription
 		// role, which the spec cannot give: it failed only in apply.
 		{"firehose subscription", func(r *stacks.Resolved) {

@@ -289,12 +289,15 @@ func (d *decoder) secretRef(v any, field string) any {
 	switch x := v.(type) {
 	case string:
 		if strings.TrimSpace(x) != "" {
+			d.checkSecretRef(x, field)
 			return x
 		}
 	case stacks.Sensitive:
+		d.checkSecretRef(x.Clear, field)
 		return x
 	case *stacks.Sensitive:
 		if x != nil {
+			d.checkSecretRef(x.Clear, field)
 			return *x
 		}
 	case nil:
@@ -303,6 +306,35 @@ func (d *decoder) secretRef(v any, field string) any {
 		return nil
 	}
 	return nil
+}
+
+// checkSecretRef refuses a secret reference ECS cannot read: an ARN of
+// another service than SSM Parameter Store or Secrets Manager, or a
+// parameter name with a path that does not start with "/" (SSM wants
+// those fully qualified). ECS checks valueFrom only when a task starts:
+// the deployment succeeded and every task then failed to start. The
+// value is never shown (it may come from a secret variable); a
+// reference (${db.secretArn}) is known only at deploy time.
+func (d *decoder) checkSecretRef(s, field string) {
+	if len(stacks.FindRefs(s)) > 0 {
+		return
+	}
+	if strings.HasPrefix(s, "arn:") {
+		parts := strings.Split(s, ":")
+		switch {
+		case len(parts) >= 7 && parts[2] == "secretsmanager" && parts[5] == "secret" && parts[6] != "":
+		case len(parts) >= 6 && parts[2] == "ssm" && strings.HasPrefix(parts[5], "parameter/") && len(parts[5]) > len("parameter/"):
+		default:
+			d.fail(field, "is not an SSM parameter ARN (arn:aws:ssm:<region>:<account>:parameter/<name>) or a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>): ECS reads secrets only from those")
+		}
+		return
+	}
+	switch {
+	case strings.ContainsAny(s, " \t\r\n"):
+		d.fail(field, "an SSM parameter name cannot contain whitespace")
+	case strings.Contains(s, "/") && !strings.HasPrefix(s, "/"):
+		d.fail(field, "an SSM parameter name with a path must start with \"/\" (/orders/db-password), or ECS cannot read it when the task starts")
+	}
 }
 
 func validEnvName(k string) bool {
