@@ -704,6 +704,21 @@ func TestFinalSnapshotPerIncarnation(t *testing.T) {
 	}
 }
 
+// TestDataSecurityGroupKeepsItsDescription: a database's or cache's
+// security group is named <stack>-<env>-<component>-sg and described with
+// its engine; EC2 cannot change a description, so an engine change
+// replaced the group, creating the new one first under the taken name,
+// which EC2 refuses. The description is ignored after creation.
+func TestDataSecurityGroupKeepsItsDescription(t *testing.T) {
+	res := run(t, fullStack())
+	for _, name := range []string{"users-db-sg", "sessions-sg"} {
+		sg := res.find(t, tSG, name)
+		if !reflect.DeepEqual(sg.IgnoreChanges, []string{"description"}) {
+			t.Errorf("%s ignoreChanges = %v, want [description]", name, sg.IgnoreChanges)
+		}
+	}
+}
+
 func TestCache(t *testing.T) {
 	res := run(t, fullStack())
 	rg := res.find(t, tRG, "sessions")

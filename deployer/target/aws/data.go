@@ -34,7 +34,13 @@ func (b *builder) dataSecurityGroup(port int, what string) (*ec2.SecurityGroup, 
 			SecurityGroups: pulumi.StringArray{b.workloads.ID()},
 		}},
 		Tags: b.tags(),
-	}, b.opts()...)
+		// The description names the engine, and EC2 cannot change a
+		// group's description: a new engine (postgres to mysql, redis to
+		// valkey) replaced the group, creating the new one first under
+		// the same name, which EC2 refuses (InvalidGroup.Duplicate), so
+		// the apply could never succeed. The group keeps the description
+		// it was created with.
+	}, b.opts(pulumi.IgnoreChanges([]string{"description"}))...)
 	if err = b.keep(sg, err); err != nil {
 		return nil, fmt.Errorf("security group: %w", err)
 	}
