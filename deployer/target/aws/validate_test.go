@@ -90,6 +90,20 @@ func TestValidate(t *testing.T) {
 		{"subscription shape", func(r *stacks.Resolved) {
 			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "https"}}
 		}, []string{"spec.subscriptions[0]: want {queue: <component>} or both protocol and endpoint"}},
+		// The listener rule's path pattern takes 128 characters of a
+		// fixed set: AWS refused the rule in apply.
+		{"lb path with space", func(r *stacks.Resolved) {
+			r.Components[0].Spec["loadBalancer"].(map[string]any)["path"] = "/api v2"
+		}, []string{`component "api" (MicroService): spec.loadBalancer.path: "/api v2": an ALB path pattern cannot hold " "`}},
+		{"lb path with braces", func(r *stacks.Resolved) {
+			r.Components[0].Spec["loadBalancer"].(map[string]any)["path"] = "/orders/{id}"
+		}, []string{`an ALB path pattern cannot hold "{"`}},
+		{"lb path too long", func(r *stacks.Resolved) {
+			r.Components[0].Spec["loadBalancer"].(map[string]any)["path"] = "/" + strings.Repeat("a", 126)
+		}, []string{"spec.loadBalancer.path: is 127 characters; an ALB path pattern holds at most 128"}},
+		{"lb path longest", func(r *stacks.Resolved) {
+			r.Components[0].Spec["loadBalancer"].(map[string]any)["path"] = "/" + strings.Repeat("a", 125) + "/"
+		}, nil},
 		// ECS reads secrets from SSM and Secrets Manager only, and a
 		// parameter path must be fully qualified: checked only when a
 		// task started, after a successful deployment.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"panka.dev/panka/stacks"
 )
@@ -265,6 +266,11 @@ func decodeWorkload(d *decoder, c *stacks.Component) *workload {
 			}
 			if !strings.HasPrefix(w.LoadBalancer.Path, "/") {
 				d.fail("loadBalancer.path", "must start with /, got %q", w.LoadBalancer.Path)
+			} else if p := strings.TrimSuffix(w.LoadBalancer.Path, "/"); len(p)+2 > 128 {
+				// The listener rule matches p and p/*.
+				d.fail("loadBalancer.path", "is %d characters; an ALB path pattern holds at most 128, and panka adds \"/*\": use at most 126", len(p))
+			} else if i := strings.IndexFunc(p, func(r rune) bool { return !strings.ContainsRune(albPathChars, r) }); i >= 0 {
+				d.fail("loadBalancer.path", "%q: an ALB path pattern cannot hold %q; use letters, digits and _-.$/~\"'@:+&*?", p, p[i:i+utf8.RuneLen([]rune(p[i:])[0])])
 			}
 			if p := w.LoadBalancer.Priority; p < 0 || p > 50000 {
 				d.fail("loadBalancer.priority", "want 1-50000, got %d", p)
@@ -573,6 +579,10 @@ func decodeDatabase(d *decoder, c *stacks.Component) *database {
 	}
 	return db
 }
+
+// albPathChars are the characters an ALB path-pattern condition takes
+// (* and ? are wildcards).
+const albPathChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.$/~\"'@:+&*?"
 
 func validIdentifier(s string, max int) bool {
 	if s == "" || len(s) > max {
