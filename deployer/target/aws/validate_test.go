@@ -116,6 +116,11 @@ func TestValidate(t *testing.T) {
 		{"env secret path without slash", func(r *stacks.Resolved) {
 			r.Components[1].Spec["env"] = map[string]any{"K": map[string]any{"secret": "orders/db-password"}}
 		}, []string{`spec.env.K.secret: an SSM parameter name with a path must start with "/"`}},
+		// stacks accepts ssm:<name>; ECS does not, and the policy
+		// granted parameter/ssm:/orders/c, which names nothing.
+		{"secret with ssm: prefix", func(r *stacks.Resolved) {
+			r.Components[1].Spec["secrets"] = map[string]any{"K": "ssm:/orders/c"}
+		}, []string{`spec.secrets.K: ECS takes an SSM parameter as its name (/orders/db-password) or ARN, not as ssm:<name>: remove the ssm: prefix`}},
 		{"secret forms accepted", func(r *stacks.Resolved) {
 			r.Components[1].Spec["secrets"] = map[string]any{
 				"A": "/orders/a", "B": "plain-name", "C": "arn:aws:ssm:eu-west-1:1:parameter/c",

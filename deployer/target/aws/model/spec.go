@@ -336,6 +336,10 @@ func (d *decoder) checkSecretRef(s, field string) {
 		return
 	}
 	switch {
+	case strings.HasPrefix(s, "ssm:"):
+		// validate accepts ssm:<name>; ECS takes the name or ARN only
+		// and refused the prefixed form when a task started.
+		d.fail(field, "ECS takes an SSM parameter as its name (/orders/db-password) or ARN, not as ssm:<name>: remove the ssm: prefix")
 	case strings.ContainsAny(s, " \t\r\n"):
 		d.fail(field, "an SSM parameter name cannot contain whitespace")
 	case strings.Contains(s, "/") && !strings.HasPrefix(s, "/"):
