@@ -2,6 +2,7 @@ package aws
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -58,6 +59,17 @@ func TestValidate(t *testing.T) {
 		}, []string{`RDS instance identifier "orders-prod-users--db" must not contain "--"`}},
 		{"cache nodes", func(r *stacks.Resolved) { r.Components[4].Spec["nodes"] = int64(9) }, []string{"spec.nodes: want 1-6"}},
 		{"cache engine", func(r *stacks.Resolved) { r.Components[4].Spec["engine"] = "memcached" }, []string{"spec.engine: want redis or valkey"}},
+		// The provider puts the stack's tags on every resource: a tag AWS
+		// refuses failed each resource's creation in apply.
+		{"tag aws: prefix", func(r *stacks.Resolved) { r.Provider.Tags["aws:team"] = "x" }, []string{`spec.provider.tags: key "aws:team": the aws: prefix is reserved`}},
+		{"tag value chars", func(r *stacks.Resolved) { r.Provider.Tags["owner"] = "a&b" }, []string{`spec.provider.tags: owner: value "a&b": use letters, digits`}},
+		{"tag value long", func(r *stacks.Resolved) { r.Provider.Tags["note"] = strings.Repeat("x", 257) }, []string{"spec.provider.tags: note: the value is 257 characters; AWS allows 256"}},
+		{"too many tags", func(r *stacks.Resolved) {
+			for i := 0; i < 45; i++ {
+				r.Provider.Tags[fmt.Sprintf("t%d", i)] = "v"
+			}
+		}, []string{"spec.provider.tags: 47 tags; AWS allows 50 per resource and panka adds 4, so at most 46"}},
+		{"tags accepted", func(r *stacks.Resolved) { r.Provider.Tags["Cost Center/Team"] = "ops@example.com +1:2=3_4.5-é" }, nil},
 		// EC2 refuses security group names starting with "sg-", and every
 		// group is named <stack>-<env>-...: a stack "sg-payments" passed
 		// validate and plan and failed at apply.

@@ -183,6 +183,40 @@ func checkNamespace(name string) error {
 	return nil
 }
 
+// maxUserTags is how many spec.provider.tags a resource can take: AWS
+// allows 50 tags per resource, and panka adds managed-by, panka:stack,
+// panka:environment and panka:component.
+const maxUserTags = 50 - 4
+
+// reTag is what every tagged service (IAM and S3 the strictest) takes in
+// a tag key or value: letters, digits, spaces and _ . : / = + - @.
+var reTag = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
+
+// checkTags checks the stack's tags, which the provider puts on every
+// resource: AWS refused a bad one at each resource's creation, in apply.
+func checkTags(tags map[string]string) []string {
+	var out []string
+	if len(tags) > maxUserTags {
+		out = append(out, fmt.Sprintf("%d tags; AWS allows 50 per resource and panka adds 4, so at most %d", len(tags), maxUserTags))
+	}
+	for _, k := range SortedKeys(tags) {
+		v := tags[k]
+		switch {
+		case k == "" || len([]rune(k)) > 128:
+			out = append(out, fmt.Sprintf("key %q: want 1-128 characters", k))
+		case strings.HasPrefix(strings.ToLower(k), "aws:"):
+			out = append(out, fmt.Sprintf("key %q: the aws: prefix is reserved for AWS's own tags", k))
+		case !reTag.MatchString(k):
+			out = append(out, fmt.Sprintf("key %q: use letters, digits, spaces and _ . : / = + - @", k))
+		case len([]rune(v)) > 256:
+			out = append(out, fmt.Sprintf("%s: the value is %d characters; AWS allows 256", k, len([]rune(v))))
+		case !reTag.MatchString(v):
+			out = append(out, fmt.Sprintf("%s: value %q: use letters, digits, spaces and _ . : / = + - @", k, v))
+		}
+	}
+	return out
+}
+
 // Partition is the ARN partition of a region: aws-cn for cn-*, aws-us-gov
 // for us-gov-*, the isolated ones for us-iso-*, us-isob-* and eu-isoe-*,
 // else aws. ARNs panka writes itself (an AWS managed policy, an SSM

@@ -88,6 +88,9 @@ func New(r *stacks.Resolved) (*Program, error) {
 	if ar := r.Provider.AssumeRole; ar != "" && !strings.HasPrefix(ar, "arn:") {
 		fail("spec.provider.assumeRole %q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", ar)
 	}
+	for _, msg := range checkTags(r.Provider.Tags) {
+		fail("spec.provider.tags: %s", msg)
+	}
 
 	for i := range r.Components {
 		c := &r.Components[i]
