@@ -73,7 +73,8 @@ removed, moved (same metadata.name in a new folder) or modified.
 
 Output: text (--why explains each change), json, names (one stack/env a line)
 or github-matrix ({"include":[{"stack":..,"environment":..}]}).
---exit-code exits 2 when something changed, 0 when nothing did.
+--exit-code exits 2 when the output lists something, 0 when it lists nothing
+(-o names and github-matrix list environments only, not a stack moved alone).
 Set PANKA_GIT_BINARY=false to read git with go-git only (no git binary).`,
 		Example: `  panka changed
   panka changed --base origin/main -o names
@@ -251,10 +252,28 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	if err := printChanged(f, opts, res); err != nil {
 		return err
 	}
-	if opts.ExitCode && len(res.Stacks) > 0 {
+	if opts.ExitCode && listsChange(f.Flags.Output, res) {
 		return &ExitCodeError{Code: ExitChanges}
 	}
 	return nil
+}
+
+// listsChange reports whether the output of format lists something, which
+// --exit-code answers with 2. -o names and -o github-matrix list
+// stack/environments only: a stack moved with no environment changed, or
+// one added without an environment file, is a row of the text and JSON
+// output but no line or matrix entry, and exit 2 with an empty matrix
+// would have a pipeline start a matrix job GitHub refuses.
+func listsChange(format string, res *changes.Result) bool {
+	if format != "names" && format != "github-matrix" {
+		return len(res.Stacks) > 0
+	}
+	for _, s := range res.Stacks {
+		if len(s.Environments) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func printChanged(f *Factory, opts *ChangedOptions, res *changes.Result) error {
