@@ -108,6 +108,11 @@ Set PANKA_GIT_BINARY=false to read git with go-git only (no git binary).`,
 				opts.Base = ""
 				opts.F.Warnf("--base is empty (an unset or empty CI variable?): comparing from the default base instead; omit --base to mean that, or pass a ref")
 			}
+			if opts.Why && (f.Flags.Output == "names" || f.Flags.Output == "github-matrix") {
+				// Silently ignored, --why looked like it explained
+				// nothing changed for a reason.
+				opts.F.Warnf("--why explains the text output; -o %s prints stack/environments only, without reasons: use -o json for them (its reasons and components), or leave out -o", f.Flags.Output)
+			}
 			return changedRun(cmd.Context(), opts)
 		},
 	}
@@ -118,7 +123,7 @@ Set PANKA_GIT_BINARY=false to read git with go-git only (no git binary).`,
 	fl.StringSliceVarP(&opts.Stacks, "stack", "s", nil, "only these stacks (metadata.name; repeat or comma-separate; globs allowed; a plain name that is no stack is an error)")
 	fl.StringSliceVarP(&opts.Environments, "environment", "e", nil, "only these environments (repeat or comma-separate; globs allowed)")
 	fl.BoolVar(&opts.Paths, "paths", false, "map changed files to stacks without resolving them")
-	fl.BoolVar(&opts.Why, "why", false, "explain each change (text output)")
+	fl.BoolVar(&opts.Why, "why", false, "explain each change (text output; -o json always holds the reasons)")
 	fl.BoolVar(&opts.ExitCode, "exit-code", false, "exit 2 when something changed, 0 when nothing did")
 	fl.BoolVar(&opts.SinceDeployed, "since-deployed", false, "compare each environment with the commit last deployed to it (from state)")
 	return cmd
