@@ -1487,8 +1487,14 @@ func (e *engine) linkedWatchGlobs(fsys fs.FS, ix *stackIndex) []error {
 }
 
 // watchReason says that file f, changed by c, matches spec.watch glob g.
+// A rename names the old path too: of a file renamed out of the glob
+// (shared/x.json -> shared/x.txt) only the old path matches.
 func watchReason(f string, c gitops.Change, g glob) Reason {
-	return Reason{File: f, Detail: fmt.Sprintf("%s; matches spec.watch %q", c.Action, g.text)}
+	d := string(c.Action)
+	if c.Action == gitops.Renamed {
+		d = "renamed from " + c.OldPath
+	}
+	return Reason{File: f, Detail: fmt.Sprintf("%s; matches spec.watch %q", d, g.text)}
 }
 
 // stackFileBlobs returns the base-side blob ids of the stack.yaml files

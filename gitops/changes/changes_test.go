@@ -277,6 +277,14 @@ func TestDetect(t *testing.T) {
 			reason: `matches spec.watch "shared/policies/**"`,
 		},
 		{
+			// Only the old path matches: "shared/deny.json: renamed;
+			// matches spec.watch" named a file the glob does not match.
+			name:   "watched file renamed out of the glob: the old path named",
+			edit:   func(g *gittest.Repo) { g.Move("shared/policies/deny.json", "shared/deny.json") },
+			want:   []string{"users modified dev:modified,prod:modified,staging:modified"},
+			reason: `renamed from shared/policies/deny.json; matches spec.watch "shared/policies/**"`,
+		},
+		{
 			name: "change outside every stack, no watch: nothing",
 			edit: func(g *gittest.Repo) {
 				g.Write("docs/README.md", "# changed\n")
