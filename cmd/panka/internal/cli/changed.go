@@ -828,7 +828,11 @@ func failedRunDetail(env, deployed string, failed *statestore.Deployment) string
 // it: a deploy pipeline going by the empty list kept deployed what the
 // dropped commit changed, without a word.
 func warnBaseDescends(f *Factory, repo *gitops.Repo, base string, res *changes.Result) {
-	if base == "" || res.Base != res.Head {
+	if base == "" {
+		return
+	}
+	if res.Base != res.Head {
+		warnForcedBefore(f, repo, base, res)
 		return
 	}
 	b, err := repo.ResolveRef(base)
@@ -838,6 +842,45 @@ func warnBaseDescends(f *Factory, repo *gitops.Repo, base string, res *changes.R
 	f.Warnf("--base %s (%.12s) descends from head %.12s: head is behind it (the branch was moved back, by a force push or a reset), so head is compared with itself and nothing is listed, "+
 		"though head lacks what the commits after it changed; panka changed --base %.12s --head %.12s lists what moving back changes, "+
 		"panka changed --since-deployed what differs from what is deployed", base, b.String(), res.Head, res.Head, b.String())
+}
+
+// warnForcedBefore warns when the given base is CI's "before" of a push
+// that force-pushed the branch (the commit the branch pointed at, which
+// head does not descend from): it is compared from its merge-base with
+// head, which is right for a branch but leaves out, without a word, the
+// stacks that only the dropped commits changed, still deployed from them
+// on the runner that has them. Only CI's own "before" is meant: a
+// --base origin/main that moved on since a branch forked is compared so
+// on purpose.
+func warnForcedBefore(f *Factory, repo *gitops.Repo, base string, res *changes.Result) {
+	before := ""
+	switch {
+	case f.Getenv("GITHUB_EVENT_NAME") == "push" && f.Getenv("GITHUB_EVENT_PATH") != "":
+		b, err := os.ReadFile(f.Getenv("GITHUB_EVENT_PATH"))
+		if err != nil {
+			return
+		}
+		var ev struct {
+			Before string `json:"before"`
+		}
+		if json.Unmarshal(b, &ev) != nil {
+			return
+		}
+		before = ev.Before
+	case f.Getenv("GITLAB_CI") == "true" && f.Getenv("CI_PIPELINE_SOURCE") == "push":
+		before = f.Getenv("CI_COMMIT_BEFORE_SHA")
+	}
+	if before == "" {
+		return
+	}
+	b, err := repo.ResolveRef(base)
+	if err != nil || !strings.EqualFold(b.String(), before) || b.String() == res.Base {
+		return
+	}
+	f.Warnf("--base %s (%.12s) is what the branch pointed at before this push, and head %.12s does not descend from it: the push replaced commits (a force push), "+
+		"so head is compared from their merge-base %.12s and what only the replaced commits changed is not listed, though it may be deployed; "+
+		"panka changed --base %.12s --head %.12s lists what the push took out, panka changed --since-deployed what differs from what is deployed",
+		base, b.String(), res.Head, res.Base, res.Head, b.String())
 }
 
 func withCIBaseHint(f *Factory, err error) error {
