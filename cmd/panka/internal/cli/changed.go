@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -243,6 +244,7 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	}
 	if !opts.SinceDeployed {
 		warnRepoBackendChanged(f, repo, res, opts.Uncommitted)
+		warnStacksRootChanged(f, repo, res, opts.Uncommitted)
 		if !opts.Uncommitted {
 			warnBaseDescends(f, repo, opts.Base, res)
 		}
@@ -406,6 +408,86 @@ func warnRepoBackendChanged(f *Factory, repo *gitops.Repo, res *changes.Result, 
 	f.Warnf("%s changed the state backend (%s): no stack's resolved model holds it, so no stack is listed for it, but plan, apply and status read every stack's state (and Pulumi's) at the new location "+
 		"(unless PANKA_BACKEND_* or flags override it), where nothing is deployed until it is copied there: see docs/state.md, Switching backends",
 		repoConfigFile, strings.Join(diffs, ", "))
+}
+
+// warnStacksRootChanged warns when the repository's panka.yaml sets
+// another stacks.root at head than at base (the stacks folder moved,
+// stacks/ -> deploy/stacks/). Both commits are read under the one root
+// the configuration gives, head's, so every stack moved along is listed
+// added instead of moved, and a stack that the base had under the old
+// root and head no longer has is not listed removed at all: a pipeline
+// that destroys removed stacks would keep it deployed. A root set by
+// PANKA_STACKS_ROOT or a flag is the same on both sides.
+func warnStacksRootChanged(f *Factory, repo *gitops.Repo, res *changes.Result, uncommitted bool) {
+	cfg, err := f.Config()
+	if err != nil || res.Base == "" || res.Base == gitops.EmptyTree.String() {
+		return
+	}
+	clean := func(root string) string { return strings.Trim(path.Clean("/"+filepath.ToSlash(root)), "/") }
+	// What a commit whose panka.yaml sets no root uses.
+	unset := "stacks"
+	switch cfg.Sources["stacks.root"].Layer {
+	case "env", "flag":
+		return
+	case "user":
+		unset = clean(cfg.Stacks.Root)
+	}
+	used := clean(cfg.Stacks.Root)
+	read := func(rev string) (string, bool) {
+		var b []byte
+		var err error
+		if rev == "" {
+			root, rerr := f.RepoRoot()
+			if rerr != nil {
+				return "", false
+			}
+			b, err = os.ReadFile(filepath.Join(root, repoConfigFile))
+		} else {
+			h, herr := repo.ResolveRef(rev)
+			if herr != nil {
+				return "", false
+			}
+			fsys, ferr := repo.TreeFS(h)
+			if ferr != nil {
+				return "", false
+			}
+			b, err = fs.ReadFile(fsys, repoConfigFile)
+		}
+		var doc struct {
+			Stacks struct {
+				Root string `yaml:"root"`
+			} `yaml:"stacks"`
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) || yaml.Unmarshal(b, &doc) != nil {
+			return "", false // a broken file is said by the commands that load it
+		}
+		if doc.Stacks.Root == "" {
+			return unset, true
+		}
+		return clean(doc.Stacks.Root), true
+	}
+	head := res.Head
+	if uncommitted {
+		head = ""
+	}
+	before, ok1 := read(res.Base)
+	after, ok2 := read(head)
+	if !ok1 || !ok2 || before == after && before == used {
+		return
+	}
+	f.Warnf("%s sets stacks.root %q at %s and %q at %s, but both commits are read under one root, %q: the stacks that moved to another root are listed as added (or removed), not moved "+
+		"(their state is keyed by metadata.name: apply finds them deployed), and a stack under the other root is not compared at all, so one deleted there is not listed as removed; "+
+		"panka changed --since-deployed lists what is deployed but gone at head as removed",
+		repoConfigFile, before, shortSHA(res.Base), after, headName(res, uncommitted), used)
+}
+
+// headName names the head of res in a message: its short id, or the work
+// tree with --uncommitted.
+func headName(res *changes.Result, uncommitted bool) string {
+	if uncommitted {
+		return "the work tree"
+	}
+	return shortSHA(res.Head)
 }
 
 // githubMatrixLimit is the most jobs a GitHub Actions matrix may have.
