@@ -2478,3 +2478,51 @@ func TestWorktreeChangesFileFolder(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeBaseBelowShallowBoundary: two branches that meet below where a
+// shallow clone is cut off have no merge-base in it. The error named it as
+// a ref, `ref "merge-base(5e986233be2d, 55a7350cf418)" is not in the local
+// history`, which reads as a ref the user passed; it now says what is
+// missing, with the fix.
+func TestMergeBaseBelowShallowBoundary(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("f", "0")
+	g.Commit("fork")
+	g.Git("checkout", "-q", "-b", "feature")
+	g.Write("g", "1")
+	g.Commit("f1")
+	g.Write("g", "2")
+	g.Commit("f2")
+	g.Git("checkout", "-q", "main")
+	for i := 0; i < 3; i++ {
+		g.Write("f", fmt.Sprint(i+1))
+		g.Commit(fmt.Sprint("m", i))
+	}
+	dst := filepath.Join(t.TempDir(), "shallow")
+	cmd := exec.Command("git", "clone", "-q", "--depth", "1", "--no-single-branch", "file://"+g.Dir, dst)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git clone: %v\n%s", err, out)
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, dst, m.opts)
+			a, err := r.ResolveRef("origin/main")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := r.ResolveRef("origin/feature")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = r.MergeBase(context.Background(), a, b)
+			var re *gitops.RefError
+			if !errors.As(err, &re) || !re.Shallow {
+				t.Fatalf("MergeBase across a shallow boundary: %v; want a shallow RefError", err)
+			}
+			want := fmt.Sprintf("the merge-base of %.12s and %.12s is not in the local history (their histories meet below where this shallow clone is cut off): fetch more history (git fetch --deepen=200", a, b)
+			if !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "merge-base(") {
+				t.Errorf("error = %q; want it to start %q", err, want)
+			}
+		})
+	}
+}

@@ -40,7 +40,10 @@ type RefError struct {
 	// Unborn names the checked-out branch when the ref is HEAD (or
 	// relative to it) and that branch has no commit yet.
 	Unborn string
-	Err    error
+	// MergeBase is true when Ref names the merge-base of two commits
+	// ("merge-base of a and b"), which is cut off by a shallow clone.
+	MergeBase bool
+	Err       error
 }
 
 func (e *RefError) Error() string {
@@ -51,6 +54,8 @@ func (e *RefError) Error() string {
 		return fmt.Sprintf("ref %s is the all-zero commit id (a new branch has no \"before\" commit): pass a real base, e.g. --base origin/main, or omit --base to use the merge-base with the default branch (for the first push of a repository, --base %s, git's empty tree, lists every stack as added)", e.Ref, EmptyTree)
 	case e.Missing && e.Partial != "":
 		return fmt.Sprintf("ref %q: objects it needs are not in this partial clone (git clone --filter; promisor remote %s) and were not fetched: panka lets git fetch them on demand, so keep git on PATH (do not set PANKA_GIT_BINARY=off) and check that %s can be reached; or use a full clone (in GitHub Actions, actions/checkout without filter)", e.Ref, e.Partial, e.Partial)
+	case e.Missing && e.Shallow && e.MergeBase:
+		return fmt.Sprintf("the %s is not in the local history (their histories meet below where this shallow clone is cut off): fetch more history (git fetch --deepen=200, or git fetch --unshallow; in GitHub Actions use actions/checkout with fetch-depth: 0)", e.Ref)
 	case e.Missing && e.Shallow:
 		return fmt.Sprintf("ref %q is not in the local history: this is a shallow clone; fetch more history (git fetch --deepen=200, or git fetch --unshallow; in GitHub Actions use actions/checkout with fetch-depth: 0)", e.Ref)
 	case e.Missing:
@@ -1050,7 +1055,7 @@ func (r *Repo) reachableWithin(anc, desc Hash, limit int) (bool, error) {
 
 func (r *Repo) noMergeBase(a, b Hash, err error) error {
 	if sh, _ := r.IsShallow(); sh {
-		return &RefError{Ref: "merge-base(" + a.String()[:12] + ", " + b.String()[:12] + ")", Missing: true, Shallow: true, Err: err}
+		return &RefError{Ref: "merge-base of " + a.String()[:12] + " and " + b.String()[:12], Missing: true, Shallow: true, MergeBase: true, Err: err}
 	}
 	return fmt.Errorf("%s and %s have no common ancestor (%w: an orphan branch, or a history imported separately), so there is no fork point to compare from: pass a --base from the head's own history, or --base %s (git's empty tree) to list every stack as added", a.String()[:12], b.String()[:12], ErrUnrelatedHistories, EmptyTree)
 }
