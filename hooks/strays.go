@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -59,8 +60,16 @@ func CheckPushed(ctx context.Context, repo *gitops.Repo, res *changes.Result, ro
 			out = append(out, fmt.Errorf("stack %s (%s) at head: %w", st.Stack, st.Path, err))
 		}
 	}
+	// Detection reports the ones it meets itself: not twice.
+	said := map[string]bool{}
+	for _, p := range res.Problems {
+		var se *stacks.Error
+		if errors.As(p, &se) {
+			said[se.File] = true
+		}
+	}
 	for _, c := range changed {
-		if c.Action == gitops.Deleted || inListedStack(res, c.Path) {
+		if c.Action == gitops.Deleted || inListedStack(res, c.Path) || said[c.Path] {
 			continue
 		}
 		if e := stacks.StrayFile(fsys, root, c.Path); e != nil {

@@ -822,6 +822,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 
 	atBase, atHead := map[string]*touched{}, map[string]*touched{}
 	var links []string      // new or changed symbolic links outside every stack
+	var strays []string     // new or changed YAML files under the stacks root outside every stack
 	var submodules []string // added, moved or removed submodules under the stacks root
 	touch := func(m map[string]*touched, dir string) *touched {
 		t := m[dir]
@@ -857,6 +858,8 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 				}
 			} else if c.NewMode == filemode.Symlink {
 				links = append(links, hp)
+			} else if isYAMLName(hp) {
+				strays = append(strays, hp)
 			}
 		}
 		if (c.OldMode == filemode.Submodule || c.NewMode == filemode.Submodule) && strings.HasPrefix(c.Path, prefix) {
@@ -1046,6 +1049,18 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	for _, l := range links {
 		if target, ok := stacks.LinkedStack(head.fsys, l); ok {
 			problems = append(problems, fmt.Errorf("%s: %s", l, stacks.LinkedStackMessage(target)))
+		}
+	}
+
+	// YAML added or changed under the stacks root in no stack (a new
+	// stack whose stack.yaml is missing or named stack.yml): no stack is
+	// listed for it, which read as "nothing changed", while validate
+	// refuses it and no command deploys it.
+	if only == nil {
+		for _, p := range strays {
+			if err := stacks.StrayFile(head.fsys, e.opts.StacksRoot, p); err != nil {
+				problems = append(problems, fmt.Errorf("%w (it belongs to no stack, so no stack is listed for it)", err))
+			}
 		}
 	}
 

@@ -3123,3 +3123,34 @@ func TestIndexCacheSkipsNoStacksRoot(t *testing.T) {
 		t.Errorf("cache files %q, want the base's index only", files)
 	}
 }
+
+// TestStrayYAMLIsAProblem: a new stack whose stack.yaml is missing or
+// named stack.yml holds YAML under the stacks root in no stack. No stack
+// is listed for it, and panka changed said "No stack changed" (exit 0 with
+// --exit-code, an empty matrix) without a word, while validate refuses
+// the files and no command ever deploys them. Each such file is now a
+// problem (a warning), in both modes; YAML outside the stacks root, and a
+// file that is not YAML, are not.
+func TestStrayYAMLIsAProblem(t *testing.T) {
+	g, base := baseRepo(t)
+	g.Write("stacks/search/stack.yml", stackYAML("search", ""))
+	g.Write("stacks/search/environments/dev.yaml", envYAML("dev", "  variables: {}\n"))
+	g.Write("stacks/NOTES.md", "not YAML\n")
+	g.Write("docs/example.yaml", "a: 1\n")
+	head := g.Commit("a new stack with its stack.yaml misnamed")
+	opts := changes.Options{Base: base.String(), Head: head.String(), StacksRoot: "stacks"}
+	detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+		if len(res.Stacks) != 0 {
+			t.Errorf("%s paths=%v: stacks %q, want none", engine, paths, summary(res))
+		}
+		var got []string
+		for _, p := range res.Problems {
+			got = append(got, p.Error())
+		}
+		if len(got) != 2 || !strings.HasPrefix(got[0], "stacks/search/environments/dev.yaml: YAML file outside any stack") ||
+			!strings.HasPrefix(got[1], "stacks/search/stack.yml: YAML file outside any stack: stacks/search has no stack.yaml") ||
+			!strings.Contains(got[1], "it belongs to no stack, so no stack is listed for it") {
+			t.Errorf("%s paths=%v: problems %q, want the two stray files", engine, paths, got)
+		}
+	})
+}
