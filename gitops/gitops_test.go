@@ -1841,6 +1841,19 @@ func TestResolveReflog(t *testing.T) {
 				if _, err := r.ResolveRef("main@{yesterday}"); err == nil || !strings.Contains(err.Error(), "reflog dates only through the git binary") {
 					t.Errorf("main@{yesterday} with go-git alone: %v", err)
 				}
+			} else {
+				// The reflog starts in 2023 (gittest's dates): git answers
+				// its oldest entry for an earlier date, with a warning
+				// only, which is not where main was then (for
+				// main@{yesterday} on a fresh CI clone, head itself: "No
+				// stack changed").
+				if h, err := r.ResolveRef("main@{2020-01-01}"); err == nil || !strings.Contains(err.Error(), "log for 'main' only goes back to") || !strings.Contains(err.Error(), "git rev-list -1 --before=<date> <branch>") {
+					t.Errorf("ResolveRef(main@{2020-01-01}) before the reflog's start = %s, %v; want an error naming the fix", h, err)
+				}
+				want := plumbing.NewHash(g.Git("rev-parse", "--verify", "main@{now}"))
+				if got, err := r.ResolveRef("main@{now}"); err != nil || got != want {
+					t.Errorf("ResolveRef(main@{now}) = %s, %v; want %s", got, err, want)
+				}
 			}
 		})
 	}

@@ -134,7 +134,22 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 			// entry: ask for rev itself, and check it is a commit.
 			arg = rev
 		}
-		if out, err := r.gitCmd(context.Background(), "rev-parse", "--verify", "-q", arg); err == nil {
+		args := []string{"rev-parse", "--verify", "-q", arg}
+		if strings.Contains(rev, "@{") {
+			// -q silences the warning read below too.
+			args = []string{"rev-parse", "--verify", arg}
+		}
+		out, warn, err := r.gitCmdWarn(context.Background(), args...)
+		if err == nil && strings.Contains(warn, "only goes back to") {
+			// main@{yesterday} on a clone whose reflog starts later (a
+			// fresh CI clone has one entry, the clone itself): git
+			// answers the oldest entry, with this warning on stderr,
+			// which is not where the branch was then; as --base, that
+			// compared head with itself, "nothing changed".
+			return ZeroHash, &RefError{Ref: ref, Err: fmt.Errorf("%s: where it pointed then is not recorded in this clone (git would answer its oldest entry instead; a clone's reflog starts with the clone); "+
+				"pass a commit id, e.g. the last commit made before then: git rev-list -1 --before=<date> <branch>", strings.TrimPrefix(strings.TrimSpace(warn), "warning: "))}
+		}
+		if err == nil {
 			if id := strings.TrimSpace(string(out)); len(id) == 40 {
 				h := plumbing.NewHash(id)
 				if arg != rev {

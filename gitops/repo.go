@@ -269,6 +269,21 @@ func (r *Repo) gitCmd(ctx context.Context, args ...string) ([]byte, error) {
 	return out, nil
 }
 
+// gitCmdWarn is gitCmd that also returns what git wrote on stderr when it
+// succeeds (a warning).
+func (r *Repo) gitCmdWarn(ctx context.Context, args ...string) (out []byte, warn string, err error) {
+	cmd := exec.CommandContext(ctx, r.git, args...)
+	cmd.Dir = r.root
+	cmd.Env = append(r.gitEnv(), "GIT_TERMINAL_PROMPT=0")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err = cmd.Output()
+	if err != nil {
+		return nil, "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, stderr.String(), nil
+}
+
 // harmlessExtensions is the repository's storage with the extensions that
 // do not change how panka reads it hidden from go-git, which refuses to
 // open a repository with an extension it does not implement (and, in
