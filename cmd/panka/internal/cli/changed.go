@@ -966,6 +966,12 @@ func warnForcedBefore(f *Factory, repo *gitops.Repo, base string, res *changes.R
 }
 
 func withCIBaseHint(f *Factory, err error) error {
+	var re *gitops.RefError
+	if errors.As(err, &re) && re.Missing && re.Shallow && f.Getenv("GITLAB_CI") == "true" {
+		// The shallow-clone fix names GitHub's actions/checkout; GitLab
+		// clones GIT_DEPTH commits (20 by default).
+		return fmt.Errorf("%w\nOn GitLab CI: set GIT_DEPTH: 0 in the job's variables (a full clone), or git fetch --deepen=200 before panka", err)
+	}
 	if !errors.Is(err, gitops.ErrNoDefaultBranch) {
 		return err
 	}
