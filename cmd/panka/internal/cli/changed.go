@@ -899,9 +899,6 @@ func failedRunDetail(env, deployed string, failed *statestore.Deployment) string
 		env, runAt(failed.Operation, failed.Commit), failed.Serial, failed.Result, shortSHA(deployed))
 }
 
-// withCIBaseHint adds to a "no default branch" error the --base to pass in
-// the CI system panka runs in (a pull/merge request's target branch), as
-// CI checkouts often fetch only the commit to build.
 // warnBaseDescends warns when the given base descends from head: their
 // merge-base is head itself, so head is compared with itself and nothing
 // is listed, although the stacks differ wherever the commits head lacks
@@ -965,6 +962,9 @@ func warnForcedBefore(f *Factory, repo *gitops.Repo, base string, res *changes.R
 		base, b.String(), res.Head, res.Base, res.Head, b.String())
 }
 
+// withCIBaseHint adds to a "no default branch" error the --base to pass in
+// the CI system panka runs in (a pull/merge request's target branch), as
+// CI checkouts often fetch only the commit to build.
 func withCIBaseHint(f *Factory, err error) error {
 	var re *gitops.RefError
 	if errors.As(err, &re) && re.Missing && re.Shallow && f.Getenv("GITLAB_CI") == "true" {
@@ -990,7 +990,7 @@ func withCIBaseHint(f *Factory, err error) error {
 	// "pass --base" alone left a repository whose branch is named
 	// otherwise (git init with init.defaultBranch trunk) guessing what to
 	// pass.
-	return fmt.Errorf("%w: on a branch, the branch it forked from (e.g. --base trunk); on the default branch itself, --base HEAD~1 (what the last commit changed)", err)
+	return fmt.Errorf("%w: on a branch, the branch it forked from (e.g. --base trunk; a clone made with --depth or --single-branch lacks it: git fetch origin trunk first, then --base origin/trunk); on the default branch itself, --base HEAD~1 (what the last commit changed)", err)
 }
 
 // warnAmbiguousRef warns when the ref a flag names is both a branch and a
