@@ -1,8 +1,13 @@
 package locker
 
 import (
+	"context"
+	"net/http"
 	"sync"
 	"time"
+
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // ServerClock counts time as a lock server does. Lease times (lockedAt,
@@ -81,3 +86,18 @@ func (c *ServerClock) Skew() time.Duration {
 
 // Now is the server's time.
 func (c *ServerClock) Now() time.Time { return c.local().Add(c.Skew()) }
+
+// Middleware has an AWS SDK call note the Date of the server's answer
+// (append it to the call's Options.APIOptions: DynamoDB and S3 lockers).
+func (c *ServerClock) Middleware(st *middleware.Stack) error {
+	return st.Deserialize.Add(middleware.DeserializeMiddlewareFunc("PankaServerClock",
+		func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleDeserialize(ctx, in)
+			if resp, ok := out.RawResponse.(*smithyhttp.Response); ok {
+				if date, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
+					c.Observe(date, c.Local())
+				}
+			}
+			return out, md, err
+		}), middleware.After)
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,18 +74,7 @@ func (l *Locker) Now() time.Time { return l.clock.Now() }
 
 // serverClock has a call note the Date of the server's answer.
 func (l *Locker) serverClock(o *ddb.Options) {
-	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
-		return st.Deserialize.Add(middleware.DeserializeMiddlewareFunc("PankaServerClock",
-			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
-				out, md, err := next.HandleDeserialize(ctx, in)
-				if resp, ok := out.RawResponse.(*smithyhttp.Response); ok {
-					if date, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
-						l.clock.Observe(date, l.clock.Local())
-					}
-				}
-				return out, md, err
-			}), middleware.After)
-	})
+	o.APIOptions = append(o.APIOptions, l.clock.Middleware)
 }
 
 // Item attribute names (SPEC §6).

@@ -18,8 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
-	"github.com/aws/smithy-go/middleware"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
@@ -103,18 +101,7 @@ func (l *Locker) Now() time.Time { return l.clock.Now() }
 
 // serverClock has a call note the Date of the server's answer.
 func (l *Locker) serverClock(o *s3.Options) {
-	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
-		return st.Deserialize.Add(middleware.DeserializeMiddlewareFunc("PankaServerClock",
-			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
-				out, md, err := next.HandleDeserialize(ctx, in)
-				if resp, ok := out.RawResponse.(*smithyhttp.Response); ok {
-					if date, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
-						l.clock.Observe(date, l.clock.Local())
-					}
-				}
-				return out, md, err
-			}), middleware.After)
-	})
+	o.APIOptions = append(o.APIOptions, l.clock.Middleware)
 }
 
 // ObjectKey returns the object key of a lease key.
