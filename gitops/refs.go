@@ -590,6 +590,15 @@ func (r *Repo) quickRef(rev string) (Hash, bool) {
 	return h, true
 }
 
+// FullID returns the hash a full 40-hex-digit object id names, and false
+// for anything else (a short id, a ref name, a hand-edited record).
+func FullID(id string) (Hash, bool) {
+	if len(id) != 40 || !hexRe.MatchString(id) {
+		return ZeroHash, false
+	}
+	return plumbing.NewHash(id), true
+}
+
 // PrefetchCommits reads commit objects in one pipelined batch, so that
 // ResolveRef of their ids and CommitTree are then answered from memory
 // (many deployed commits at once). It is an optimisation only: without the
@@ -1114,6 +1123,8 @@ func (r *Repo) Log(ctx context.Context, from, to Hash, opts LogOptions) ([]*Comm
 	if opts.Limit > 0 && len(hs) > opts.Limit {
 		hs = hs[:opts.Limit]
 	}
+	// One pipelined batch, not a git cat-file round trip per commit.
+	r.PrefetchCommits(hs)
 	res := make([]*Commit, 0, len(hs))
 	for _, h := range hs {
 		c, err := r.Commit(h)

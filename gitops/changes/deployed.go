@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/stacks"
 )
@@ -252,13 +250,13 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	bases := map[string]*side{}
 	ids := make([]gitops.Hash, 0, len(groups))
 	for c := range groups {
-		if len(c) == 40 {
-			ids = append(ids, plumbing.NewHash(c))
+		if h, ok := gitops.FullID(c); ok {
+			ids = append(ids, h)
 		}
 	}
 	repo.PrefetchCommits(ids)
 	for _, c := range sortedKeys(groups) {
-		if len(c) != 40 || !isFullID(c) {
+		if _, ok := gitops.FullID(c); !ok {
 			// State records full commit ids; anything else (a hand-edited
 			// "HEAD", a branch name) would name whatever it points at now.
 			return nil, fmt.Errorf("the deployed commit %q of %s in the state is not a full commit id (40 hex digits): fix the state (panka state pull/push) or redeploy", c, describeGroup(groups[c]))
@@ -433,14 +431,4 @@ func unionSorted(a, b []string) []string {
 	out := keys(m)
 	sort.Strings(out)
 	return out
-}
-
-// isFullID reports whether c is 40 lower- or upper-case hex digits.
-func isFullID(c string) bool {
-	for _, r := range c {
-		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f' || 'A' <= r && r <= 'F') {
-			return false
-		}
-	}
-	return len(c) == 40
 }

@@ -59,6 +59,17 @@ func historyEntries(ctx context.Context, repo *gitops.Repo, page, all []*statest
 			fetch = "a shallow clone: git fetch --unshallow"
 		}
 	}
+	if repo != nil {
+		// The deployed commits in one pipelined read, not a git
+		// cat-file round trip each (two per record).
+		var ids []gitops.Hash
+		for _, d := range all {
+			if h, ok := gitops.FullID(d.Commit); ok {
+				ids = append(ids, h)
+			}
+		}
+		repo.PrefetchCommits(ids)
+	}
 	for _, d := range page {
 		e := &HistoryEntry{Deployment: d, Commits: []HistoryCommit{}}
 		out = append(out, e)
