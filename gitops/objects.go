@@ -32,8 +32,30 @@ func (r *Repo) objectMissing(kind string, h Hash) error {
 	if name := r.st.packListing(h); name != "" {
 		return fmt.Errorf("read %s %s: %s.idx lists it but it cannot be read from %s.pack: the pack file is damaged (truncated or overwritten); run git fsck, then restore the pack (re-clone, or fetch into a fresh clone)", kind, h, name, name)
 	}
+	if r.promisor != "" {
+		return &partialMissingError{kind: kind, h: h, promisor: r.promisor, git: r.git != ""}
+	}
 	return fmt.Errorf("read %s %s: %w", kind, h, ErrObjectMissing)
 }
+
+// partialMissingError is an object missing from a partial clone (git
+// clone --filter), which git fetches from the promisor remote on demand
+// when panka reads through it. It says why that did not happen and what
+// to do, and wraps ErrObjectMissing.
+type partialMissingError struct {
+	kind, promisor string
+	h              Hash
+	git            bool // read through the git binary
+}
+
+func (e *partialMissingError) Error() string {
+	if e.git {
+		return fmt.Sprintf("read %s %s: not in this partial clone (git clone --filter), and git could not fetch it from its promisor remote %s: check that %s can be reached (git fetch %s), or use a full clone (in GitHub Actions, actions/checkout without filter)", e.kind, e.h, e.promisor, e.promisor, e.promisor)
+	}
+	return fmt.Sprintf("read %s %s: not in this partial clone (git clone --filter), and without the git binary (PANKA_GIT_BINARY=false, or no git on PATH) nothing fetches it from its promisor remote %s: put git on PATH and unset PANKA_GIT_BINARY, so that git fetches it on demand, or use a full clone (in GitHub Actions, actions/checkout without filter)", e.kind, e.h, e.promisor)
+}
+
+func (e *partialMissingError) Unwrap() error { return ErrObjectMissing }
 
 // TreeEntry is one entry of a git tree.
 type TreeEntry struct {

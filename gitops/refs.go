@@ -52,6 +52,9 @@ func (e *RefError) Error() string {
 		return fmt.Sprintf("resolve ref %q: the repository has no commits yet (branch %s has none): commit first (panka validate and panka plan read the work tree without a commit)", e.Ref, e.Unborn)
 	case e.Zero:
 		return fmt.Sprintf("ref %s is the all-zero commit id (a new branch has no \"before\" commit): pass a real base, e.g. --base origin/main, or omit --base to use the merge-base with the default branch (for the first push of a repository, --base %s, git's empty tree, lists every stack as added)", e.Ref, EmptyTree)
+	case e.Missing && e.Partial != "" && errors.As(e.Err, new(*partialMissingError)):
+		// The object's own error names it and says why it was not fetched.
+		return fmt.Sprintf("ref %q: %v", e.Ref, e.Err)
 	case e.Missing && e.Partial != "":
 		return fmt.Sprintf("ref %q: objects it needs are not in this partial clone (git clone --filter; promisor remote %s) and were not fetched: panka lets git fetch them on demand, so keep git on PATH (do not set PANKA_GIT_BINARY=off) and check that %s can be reached; or use a full clone (in GitHub Actions, actions/checkout without filter)", e.Ref, e.Partial, e.Partial)
 	case e.Missing && e.Shallow && e.MergeBase:
@@ -690,7 +693,11 @@ func (r *Repo) missing(ref string, err error) error {
 // PartialClone returns the promisor remote of a partial clone (git clone
 // --filter: remote.<name>.promisor, or extensions.partialClone of older
 // git), or "" for a complete repository.
-func (r *Repo) PartialClone() string {
+func (r *Repo) PartialClone() string { return r.promisor }
+
+// readPromisor reads PartialClone's answer from the configuration, once
+// (Open): objectMissing, which needs it, runs while r.mu is held.
+func (r *Repo) readPromisor() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var cfg *config.Config

@@ -58,6 +58,7 @@ type Repo struct {
 	gitDir     string // this work tree's git dir
 	commonDir  string // shared git dir (differs from gitDir in linked worktrees)
 	git        string // git binary path, "" when not used
+	promisor   string // the promisor remote of a partial clone, else ""
 
 	mu      sync.Mutex // serializes go-git object access
 	objects objectReader
@@ -137,6 +138,7 @@ func Open(dir string, opts Options) (*Repo, error) {
 			repo.git = p
 		}
 	}
+	repo.promisor = repo.readPromisor()
 	repo.objects = &goGitReader{repo: repo}
 	if repo.git != "" {
 		repo.objects = &catFileReader{repo: repo, fallback: repo.objects}

@@ -57,12 +57,13 @@ func (t *TreeFS) Missing() error {
 	return t.missing.err
 }
 
-// note records err when an object was missing, and returns it.
-func (t *TreeFS) note(err error) error {
+// note records err, with the path whose read (op) failed, when an object
+// was missing, and returns err.
+func (t *TreeFS) note(op, name string, err error) error {
 	if errors.Is(err, ErrObjectMissing) {
 		t.missing.mu.Lock()
 		if t.missing.err == nil {
-			t.missing.err = err
+			t.missing.err = &fs.PathError{Op: op, Path: name, Err: err}
 		}
 		t.missing.mu.Unlock()
 	}
@@ -92,7 +93,7 @@ func (t *TreeFS) Entry(name string) (TreeEntry, error) {
 	}
 	e, err := t.repo.PathEntry(t.root, name)
 	if err != nil {
-		t.note(err)
+		t.note("open", name, err)
 		if errors.Is(err, errNotExist) {
 			err = fs.ErrNotExist
 		}
@@ -128,7 +129,7 @@ func (t *TreeFS) ReadFile(name string) ([]byte, error) {
 	}
 	b, err := t.repo.Blob(e.Hash)
 	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: t.note(err)}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: t.note("read", name, err)}
 	}
 	return b, nil
 }
@@ -148,7 +149,7 @@ func (t *TreeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 func (t *TreeFS) readDir(h Hash, name string) ([]fs.DirEntry, error) {
 	entries, err := t.repo.entries(h)
 	if err != nil {
-		return nil, &fs.PathError{Op: "readdir", Path: name, Err: t.note(err)}
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: t.note("readdir", name, err)}
 	}
 	out := make([]fs.DirEntry, len(entries))
 	for i, e := range entries {
@@ -188,7 +189,7 @@ func (t *TreeFS) ReadLink(name string) (string, error) {
 	}
 	b, err := t.repo.Blob(e.Hash)
 	if err != nil {
-		return "", &fs.PathError{Op: "readlink", Path: name, Err: t.note(err)}
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: t.note("readlink", name, err)}
 	}
 	return string(b), nil
 }
@@ -251,7 +252,7 @@ func (f *treeFile) Read(p []byte) (int, error) {
 			var err error
 			b, err = f.fs.repo.Blob(f.info.e.Hash)
 			if err != nil {
-				return 0, &fs.PathError{Op: "read", Path: f.name, Err: f.fs.note(err)}
+				return 0, &fs.PathError{Op: "read", Path: f.name, Err: f.fs.note("read", f.name, err)}
 			}
 		}
 		f.r = bytes.NewReader(b)

@@ -134,7 +134,7 @@ func (w *worktreeFS) entry(name string) (e TreeEntry, ok bool, err error) {
 			return TreeEntry{}, false, nil
 		}
 		if err != nil {
-			return TreeEntry{}, false, &fs.PathError{Op: "open", Path: name, Err: w.tree.note(err)}
+			return TreeEntry{}, false, &fs.PathError{Op: "open", Path: name, Err: w.tree.note("open", name, err)}
 		}
 		e.Name = path.Base(name)
 		return e, true, nil
@@ -201,7 +201,7 @@ func (w *worktreeFS) ReadFile(name string) ([]byte, error) {
 	}
 	b, err := w.tree.repo.Blob(e.Hash)
 	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: w.tree.note(err)}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: w.tree.note("read", name, err)}
 	}
 	return b, nil
 }
@@ -239,7 +239,7 @@ func (w *worktreeFS) ReadLink(name string) (string, error) {
 	}
 	b, err := w.tree.repo.Blob(e.Hash)
 	if err != nil {
-		return "", &fs.PathError{Op: "readlink", Path: name, Err: w.tree.note(err)}
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: w.tree.note("readlink", name, err)}
 	}
 	return string(b), nil
 }

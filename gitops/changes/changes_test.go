@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
@@ -1965,6 +1966,79 @@ func TestPartialClone(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A partial sparse clone (git clone --filter=blob:none --sparse, as big
+// monorepos are checked out) lacks the blobs outside the cone, stack.yaml
+// files included, which the index of stacks and the loader read. Where
+// they cannot be fetched (go-git alone, or the promisor remote
+// unreachable), every error names the file, the object and the fix for
+// the engine in use: it said "read blob <id>: object not in the local
+// repository" (for the index of stacks not even which file), nothing
+// about the partial clone or what to do.
+func TestPartialSparseCloneMissingNamesFileAndFix(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Git("config", "uploadpack.allowFilter", "true")
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	g.Commit("orders dev")
+	// Outside the cone: either may be the first read that fails.
+	named := func(err error) bool {
+		for _, name := range []string{"stacks/billing/stack.yaml", "stacks/users/stack.yaml"} {
+			if strings.Contains(err.Error(), name+": read blob "+g.Git("rev-parse", "HEAD:"+name)) {
+				return true
+			}
+		}
+		return false
+	}
+	dir := filepath.Join(t.TempDir(), "partial")
+	if out, err := exec.Command("git", "clone", "-q", "--filter=blob:none", "--sparse", "file://"+g.Dir, dir).CombinedOutput(); err != nil {
+		t.Fatalf("clone: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"sparse-checkout", "set", "stacks/orders"}, {"remote", "set-url", "origin", "file://" + filepath.Join(t.TempDir(), "gone")}} {
+		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			repo, err := gitops.Open(dir, m.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer repo.Close()
+			fix := "check that origin can be reached"
+			if m.opts.NoGitBinary {
+				fix = "unset PANKA_GIT_BINARY"
+			}
+			for _, opts := range []changes.Options{{Base: "HEAD~1"}, {Base: "HEAD", Uncommitted: true}} {
+				opts.StacksRoot, opts.NoCache = "stacks", true
+				res, err := changes.Detect(context.Background(), repo, opts)
+				if err == nil {
+					t.Fatalf("Detect(%+v) = %q, want an error: the stack.yaml files outside the cone are not in the clone", opts, summary(res))
+				}
+				if !named(err) {
+					t.Errorf("Detect(%+v): error %q does not name the stack.yaml outside the cone and its blob", opts, err)
+				}
+				for _, want := range []string{"partial clone", fix} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("Detect(%+v): error %q does not say %q", opts, err, want)
+					}
+				}
+			}
+			head, err := repo.Head()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fsys, err := repo.TreeFS(head)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = fs.ReadFile(fsys, "stacks/billing/stack.yaml")
+			if !errors.Is(err, gitops.ErrObjectMissing) || !strings.Contains(err.Error(), "partial clone") || !strings.Contains(err.Error(), fix) {
+				t.Errorf("ReadFile: %v, want the object missing from the partial clone, with the fix (%s)", err, fix)
+			}
+		})
 	}
 }
 

@@ -201,7 +201,7 @@ func (x *indexer) forCommit(ctx context.Context, commitTree gitops.Hash) (*stack
 	for i, p := range paths {
 		b, err := stackFileBlob(x.repo, hashes[i])
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		ix.Stacks[path.Dir(p)] = watchEntry(fsys, path.Dir(p), b, hashes[i].String())
 	}
@@ -254,7 +254,7 @@ func (x *indexer) fromStagingIndex(commitTree, rt gitops.Hash) (*stackIndex, boo
 	for i, dir := range st.dirs {
 		b, err := stackFileBlob(x.repo, st.ids[i])
 		if err != nil {
-			return nil, false, err
+			return nil, false, fmt.Errorf("%s: %w", st.paths[i], err)
 		}
 		en := watchEntry(fsys, dir, b, st.ids[i].String())
 		en.Envs, en.EnvsKnown = envNames(st.envFiles[dir])
