@@ -124,10 +124,15 @@ func (r *stackRepo) close() {
 // validated and planned as committed. Untracked files git ignores
 // (.gitignore, info/exclude, core.excludesFile) are left out, as no commit,
 // CI run or other clone has them; ignores (nil outside git) lists those
-// the command came across. Outside git it is the disk itself (closer nil).
+// the command came across. Outside git it is the disk itself (closer nil),
+// and so it is in a repository panka cannot open (a SHA-256 one, an
+// unknown extension), with a warning: gitignored files are then read.
 func worktreeView(f *Factory, dir string) (fsys fs.FS, ignores *gitops.Ignores, closer func()) {
 	repo, err := gitops.Open(dir, f.GitOptions())
 	if err != nil {
+		if !errors.Is(err, gitops.ErrNotRepository) {
+			f.Log.Warn().Msgf("%v; reading the files on disk as they are instead, as outside git: gitignored files are read too, and a sparse checkout's files outside the cone are missing", err)
+		}
 		return stacks.DirFS(dir), nil, nil
 	}
 	ignores = repo.Ignores()
