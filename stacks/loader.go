@@ -41,9 +41,11 @@ type Stack struct {
 	file   string
 	// watchAsWritten is every spec.watch glob, valid or not (ReadWatch).
 	watchAsWritten []string
-	provider       *node
-	vars           []*varDecl
-	varIdx         map[string]*varDecl
+	// watchAt is where each glob of header.Watch is written.
+	watchAt  []pos
+	provider *node
+	vars     []*varDecl
+	varIdx   map[string]*varDecl
 	// varsUnknown is true when stack.yaml did not load far enough to
 	// declare its variables.
 	varsUnknown bool
@@ -102,6 +104,26 @@ func (s *Stack) Environments() []string { return append([]string(nil), s.header.
 
 // File is the repo-relative path of the stack's stack.yaml.
 func (s *Stack) File() string { return s.file }
+
+// WatchGlob is a valid spec.watch glob and where stack.yaml writes it.
+type WatchGlob struct {
+	Glob         string
+	Line, Column int
+}
+
+// WatchGlobs lists the stack's valid spec.watch globs (Header().Watch)
+// with their positions in stack.yaml.
+func (s *Stack) WatchGlobs() []WatchGlob {
+	out := make([]WatchGlob, 0, len(s.header.Watch))
+	for i, g := range s.header.Watch {
+		w := WatchGlob{Glob: g}
+		if i < len(s.watchAt) {
+			w.Line, w.Column = s.watchAt[i].line, s.watchAt[i].col
+		}
+		out = append(out, w)
+	}
+	return out
+}
 
 // ComponentNames lists the stack's components, sorted.
 func (s *Stack) ComponentNames() []string {
@@ -1171,6 +1193,7 @@ func (s *Stack) decodeStackSpec(spec *node, errs *errList) {
 					continue
 				}
 				s.header.Watch = append(s.header.Watch, it.value)
+				s.watchAt = append(s.watchAt, it.pos())
 			}
 		case "backend":
 			if v.isNull() {

@@ -135,6 +135,7 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 		envErr   *noEnvironmentError
 		declared []stacks.ResolvedVar
 		aws      []awsDeployment
+		watch    stackWatch
 	}
 	outs := make([]outcome, len(refs))
 	// As plan and apply resolve them: a value given for a variable any
@@ -147,7 +148,7 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			outs[i].st, outs[i].problems, outs[i].declared, outs[i].envErr, outs[i].aws = validateStack(disc, r, opts.Environment, vars, secret)
+			outs[i].st, outs[i].problems, outs[i].declared, outs[i].envErr, outs[i].aws, outs[i].watch = validateStack(disc, r, opts.Environment, vars, secret)
 		}()
 	}
 	wg.Wait()
@@ -190,6 +191,13 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 	if res.Valid {
 		warnUndeclared(f, vars, declared)
 	}
+	var watched []stackWatch
+	for _, o := range outs {
+		if len(o.watch.globs) > 0 {
+			watched = append(watched, o.watch)
+		}
+	}
+	warnUnmatchedWatch(f, repo.dir, watched)
 	if f.JSON() {
 		if err := f.PrintJSON(res); err != nil {
 			return err
@@ -228,20 +236,21 @@ func (e *noEnvironmentError) Error() string {
 // envErr is set when env is given and the stack does not have it.
 // validateStack also returns the stack's environments on the aws target
 // (awsDeployments), for the name collisions between them.
-func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks.VarValues, secret map[string]bool) (validatedStack, []Problem, []stacks.ResolvedVar, *noEnvironmentError, []awsDeployment) {
+func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks.VarValues, secret map[string]bool) (validatedStack, []Problem, []stacks.ResolvedVar, *noEnvironmentError, []awsDeployment, stackWatch) {
 	st := validatedStack{Name: r.Name, Path: r.Path, Environments: []string{}}
 	s, err := disc.Load(r)
 	if err != nil {
 		var es *stacks.Errors
 		if !errors.As(err, &es) {
-			return st, []Problem{{File: r.Path, Message: err.Error(), Stack: r.Name}}, nil, nil, nil
+			return st, []Problem{{File: r.Path, Message: err.Error(), Stack: r.Name}}, nil, nil, nil, stackWatch{}
 		}
-		return st, problemsOf(es, r.Name, ""), nil, nil, nil
+		return st, problemsOf(es, r.Name, ""), nil, nil, nil, stackWatch{}
 	}
+	watch := stackWatch{stack: r.Name, file: s.File(), globs: s.WatchGlobs()}
 	envs := s.Environments()
 	if env != "" {
 		if !slices.Contains(envs, env) {
-			return st, nil, nil, &noEnvironmentError{stack: r.Name, path: r.Path, env: env, envs: envs}, nil
+			return st, nil, nil, &noEnvironmentError{stack: r.Name, path: r.Path, env: env, envs: envs}, nil, watch
 		}
 		envs = []string{env}
 	}
@@ -286,7 +295,7 @@ func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks
 		}
 	}
 	st.Valid = len(probs) == 0
-	return st, probs, declared, nil, deps
+	return st, probs, declared, nil, deps, watch
 }
 
 func problemsOf(es *stacks.Errors, stack, env string) []Problem {
