@@ -1559,8 +1559,10 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 	}
 	sort.Slice(comps, func(i, j int) bool { return comps[i].name < comps[j].name })
 	s.comps = comps
-	// Overrides must name existing components.
-	for _, env := range s.envs {
+	// Overrides must name existing components (reported in environment
+	// order, not map order: the same on every load).
+	for _, name := range slices.Sorted(maps.Keys(s.envs)) {
+		env := s.envs[name]
 		for _, o := range env.overrides {
 			if s.compIdx[o.key.value] == nil {
 				errs.add(o.key.pos(), "spec.overrides."+o.key.value, "environment %q overrides unknown component %q%s", env.name, o.key.value, suggestName(o.key.value, s.ComponentNames()))

@@ -509,3 +509,28 @@ func TestUndeclaredVariableGiven(t *testing.T) {
 		wantErrs(t, s.Validate(ResolveOptions{Vars: vars}), fmt.Sprintf(want, given))
 	}
 }
+
+// TestUnknownOverrideErrorsOrdered: overrides of an unknown component in
+// several environments are reported in environment order, the same on
+// every load. They came in map order, so `panka changed` printed the
+// reasons (-o json) and errors (stderr) of a stack that no longer loads in
+// a different order from one run to the next.
+func TestUnknownOverrideErrorsOrdered(t *testing.T) {
+	files := map[string]string{"stacks/s/infra/q.yaml": doc("Queue", "jobs")}
+	envs := []string{"a", "b", "c", "dev", "e", "f", "g", "h"}
+	for _, e := range envs {
+		files["stacks/s/environments/"+e+".yaml"] = doc("Environment", e, "variables:", "  HOST: x", "overrides:", "  api:", "    replicas: 2")
+	}
+	for i := 0; i < 20; i++ {
+		_, err := Load(testFS(files), "stacks/s")
+		got := errStrings(t, err)
+		if len(got) != len(envs) {
+			t.Fatalf("errors %q, want one per environment", got)
+		}
+		for j, e := range envs {
+			if !strings.Contains(got[j], "stacks/s/environments/"+e+".yaml:") {
+				t.Fatalf("load %d: errors %q, want them in environment order", i, got)
+			}
+		}
+	}
+}
