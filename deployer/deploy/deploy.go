@@ -351,7 +351,10 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	if state != nil {
 		header.Deployed = DeployedHeader(state)
 	}
-	planned, left, tried := Planned(ctx, rt.Store, req.Key, state, deployed, desired, rt.EngineCheckpoint)
+	planned, left, tried, err := Planned(ctx, rt.Store, req.Key, state, deployed, desired, rt.EngineCheckpoint)
+	if err != nil {
+		return nil, err
+	}
 	if len(left) > 0 {
 		warnf("%s", LeftWarning(req.Key, left, "this "+string(req.Operation)))
 	}
@@ -963,8 +966,11 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 // does not hold was never created, so it is not left. Without it the plan
 // showed an update (or a replace) that the engine then did not make, or a
 // delete that needed --allow-destroy for a Bucket that never existed.
-func Planned(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State, deployed, desired *stacks.Resolved, checkpoint func(context.Context) ([]byte, error)) (planned *stacks.Resolved, left []stacks.Component, tried []string) {
-	runs, since := failedRuns(ctx, store, key, st)
+func Planned(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State, deployed, desired *stacks.Resolved, checkpoint func(context.Context) ([]byte, error)) (planned *stacks.Resolved, left []stacks.Component, tried []string, err error) {
+	runs, since, err := failedRuns(ctx, store, key, st)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	left = leftByFailedRuns(runs, deployed, desired)
 	alt := triedByFailedRuns(runs, deployed, desired)
 	if (len(left) > 0 || len(alt) > 0) && checkpoint != nil && !since.IsZero() {
@@ -1001,7 +1007,7 @@ func Planned(ctx context.Context, store statestore.Store, key statestore.Key, st
 			}
 		}
 	}
-	return planned, left, tried
+	return planned, left, tried, nil
 }
 
 // TriedWarning says that the components in tried (see Planned) are planned
@@ -1029,15 +1035,37 @@ func historyUnread(req Request, serial int64, err error) error {
 // successful deployment tried to deploy (their history records hold the
 // spec they ran with), most recent first, and when the earliest of those
 // runs (destroys included) started; nil when the last deployment
-// succeeded or history cannot be read (the plan is then the recorded
-// state's, as before).
-func failedRuns(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State) (runs []*stacks.Resolved, since time.Time) {
+// succeeded.
+//
+// A record among them that cannot be read is an error (failedRunsUnread):
+// without its spec the plan left out what that run may have created, and
+// the engine deleted it, a Database included, unconfirmed. A record older
+// than the last successful deployment does not count: when the page of
+// records cannot be read, they are read one at a time up to that one.
+func failedRuns(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State) (runs []*stacks.Resolved, since time.Time, err error) {
 	if st == nil || st.LastDeployment == nil || st.LastDeployment.Result == statestore.ResultSucceeded {
-		return nil, time.Time{}
+		return nil, time.Time{}, nil
 	}
-	recs, err := store.History(ctx, key, 0, 50)
+	const most = 50
+	recs, err := store.History(ctx, key, 0, most)
 	if err != nil {
-		return nil, time.Time{}
+		if ctx.Err() != nil {
+			return nil, time.Time{}, err
+		}
+		recs = nil
+		for i := 0; i < most; i++ {
+			r, err := store.History(ctx, key, i, 1)
+			if err != nil {
+				return nil, time.Time{}, failedRunsUnread(key, st, err)
+			}
+			if len(r) == 0 {
+				break
+			}
+			recs = append(recs, r[0])
+			if r[0].Result == statestore.ResultSucceeded {
+				break
+			}
+		}
 	}
 	for _, r := range recs {
 		if r.Result == statestore.ResultSucceeded {
@@ -1051,7 +1079,19 @@ func failedRuns(ctx context.Context, store statestore.Store, key statestore.Key,
 			runs = append(runs, m)
 		}
 	}
-	return runs, since
+	return runs, since, nil
+}
+
+// failedRunsUnread is the error of a plan that cannot read the history
+// records of the failed runs since the last successful deployment.
+func failedRunsUnread(key statestore.Key, st *statestore.State, err error) error {
+	next := " (the error says how to repair the record)"
+	if !errors.Is(err, statestore.ErrCorrupt) {
+		next = "; run again once it can be read"
+	}
+	return fmt.Errorf("read the history of %s since its last successful deployment (its last run, serial %d, %s): %w; "+
+		"a failed run may have created components that only its record names, and a plan without them deletes them, so this stops here, before planning%s",
+		key, st.Serial, st.LastDeployment.Result, err, next)
 }
 
 // triedByFailedRuns returns, by name, the components desired exactly as

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -1361,7 +1363,10 @@ func TestPlannedLeavesOutWhatFailedRunsNeverReached(t *testing.T) {
 	}
 
 	// Reverted; the failed run reached neither web nor media.
-	planned, left, tried := Planned(ctx, rt.Store, key, st, deployed, v1, checkpoint(applied.Add(-time.Second), false))
+	planned, left, tried, err := Planned(ctx, rt.Store, key, st, deployed, v1, checkpoint(applied.Add(-time.Second), false))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(left) != 0 || len(tried) != 0 {
 		t.Errorf("untouched: left %v, tried %v; want neither", left, tried)
 	}
@@ -1370,7 +1375,7 @@ func TestPlannedLeavesOutWhatFailedRunsNeverReached(t *testing.T) {
 	}
 	// It updated web (modified since it started), and media's create was
 	// in flight when it stopped: both are planned as before.
-	planned, left, tried = Planned(ctx, rt.Store, key, st, deployed, v1, checkpoint(applied.Add(time.Hour), true))
+	planned, left, tried, _ = Planned(ctx, rt.Store, key, st, deployed, v1, checkpoint(applied.Add(time.Hour), true))
 	if len(left) != 1 || left[0].Name != "media" || !slices.Equal(tried, []string{"web"}) {
 		t.Errorf("touched: left %v, tried %v; want media left, web tried", left, tried)
 	}
@@ -1378,7 +1383,7 @@ func TestPlannedLeavesOutWhatFailedRunsNeverReached(t *testing.T) {
 		t.Errorf("touched: plan %+v, want web updated back, media deleted", p.Summary)
 	}
 	// No checkpoint to read: as before, planned against what the run tried.
-	if _, left, tried := Planned(ctx, rt.Store, key, st, deployed, v1, nil); len(left) != 1 || len(tried) != 1 {
+	if _, left, tried, _ := Planned(ctx, rt.Store, key, st, deployed, v1, nil); len(left) != 1 || len(tried) != 1 {
 		t.Errorf("no checkpoint: left %v, tried %v; want media left, web tried", left, tried)
 	}
 
@@ -1528,5 +1533,80 @@ func TestDeletionProtectionNeedsTwoSteps(t *testing.T) {
 	}
 	if eng.destroys != 1 {
 		t.Errorf("engine destroys = %d, want 1", eng.destroys)
+	}
+}
+
+// TestRunStopsOnUnreadableFailedRun: the components a failed run may have
+// created are planned from its history record. One unreadable record
+// among the newest ones made failedRuns read nothing: the plan left out
+// the Database the failed run created, and the apply that no longer has
+// it deleted it, unconfirmed and without --allow-destroy. It now stops,
+// naming the record; a bad record older than the last successful
+// deployment does not count.
+func TestRunStopsOnUnreadableFailedRun(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	web := comp("web", stacks.KindWorker, map[string]any{"image": "web:1"})
+	db := comp("db", stacks.KindDatabase, map[string]any{"engine": "postgres"})
+	for i := 0; i < 2; i++ { // serials 1 and 2
+		if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: model(web)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eng.upErr = errors.New("interrupted after creating db")
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: model(web, db)}); err == nil {
+		t.Fatal("apply with db: want the engine's error")
+	}
+	eng.upErr = nil
+	dir := store.(*local.Store).Dir()
+	recs, err := store.History(ctx, key, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	corrupt := func(serial int64) string {
+		t.Helper()
+		for _, r := range recs {
+			if r.Serial == serial {
+				name, err := statestore.HistoryName(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := filepath.Join(dir, "state", filepath.FromSlash(statestore.HistoryPrefix("", key)), name)
+				if err := os.WriteFile(p, []byte("{not json"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return name
+			}
+		}
+		t.Fatalf("no record with serial %d", serial)
+		return ""
+	}
+
+	// Older than the last successful deployment (serial 2): db is still
+	// planned as left by the failed run, so dropping it is refused.
+	corrupt(1)
+	var prot *ProtectedError
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: model(web)}); !errors.As(err, &prot) {
+		t.Fatalf("apply without db, an old record unreadable: err %v, want db protected", err)
+	}
+	// The successful deployment's record unreadable: whether failed runs
+	// came before it cannot be known, so the run stops, naming it.
+	name := corrupt(2)
+	_, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: model(web), AllowDestroy: true})
+	if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "since its last successful deployment") ||
+		!strings.Contains(err.Error(), "stops here, before planning") || eng.ups != 2 {
+		t.Fatalf("apply, the record before the failed run unreadable: err %v, %d engine runs; want it stopped, naming %s", err, eng.ups, name)
+	}
+	st, _, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployed, err := planner.DecodeModel(st.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := Planned(ctx, store, key, st, deployed, model(web), nil); err == nil || !strings.Contains(err.Error(), name) {
+		t.Errorf("Planned: err %v, want the unreadable record named", err)
 	}
 }

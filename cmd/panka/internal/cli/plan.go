@@ -373,7 +373,10 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		}
 	}
 	// As apply plans it: with what failed runs may have left behind.
-	planned, left, tried := deploy.Planned(ctx, store, skey, state, deployed, desired, opts.F.engineCheckpointFunc(d.cfg, skey))
+	planned, left, tried, err := deploy.Planned(ctx, store, skey, state, deployed, desired, opts.F.engineCheckpointFunc(d.cfg, skey))
+	if err != nil {
+		return nil, err
+	}
 	if len(left) > 0 {
 		opts.F.Warnf("%s", deploy.LeftWarning(skey, left, "apply"))
 	}

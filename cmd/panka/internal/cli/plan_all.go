@@ -190,7 +190,10 @@ func planDestroy(ctx context.Context, opts *PlanOptions, repo *gitops.Repo, base
 	planned := deployed
 	if state != nil {
 		var left []stacks.Component
-		if planned, left, _ = deploy.Planned(ctx, store, skey, state, deployed, nil, nil); len(left) > 0 {
+		if planned, left, _, err = deploy.Planned(ctx, store, skey, state, deployed, nil, nil); err != nil {
+			return nil, err
+		}
+		if len(left) > 0 {
 			f.Warnf("%s", deploy.LeftWarning(skey, left, "destroy"))
 		}
 	}
