@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"sort"
@@ -188,7 +189,15 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 		}
 	}
 	key := f.planSecretKey()
-	model, err := st.Resolve(env, stacks.ResolveOptions{Vars: vars, SecretKey: key, SecretVars: src.secretVars(cfg.Stacks.Root, vars)})
+	secretVars := src.secretVars(cfg.Stacks.Root, vars)
+	if ds := deployedSecretVars(ctx, f, cfg, statestore.Key{Stack: stackName, Environment: env}, vars); len(ds) > 0 {
+		secretVars = maps.Clone(secretVars)
+		if secretVars == nil {
+			secretVars = map[string]bool{}
+		}
+		maps.Copy(secretVars, ds)
+	}
+	model, err := st.Resolve(env, stacks.ResolveOptions{Vars: vars, SecretKey: key, SecretVars: secretVars})
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s/%s%s: %w", stackName, env, planAt(src), err)
 	}
@@ -398,6 +407,28 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		return nil
 	}
 	return err
+}
+
+// deployedSecretVars names those of the variables given from outside the
+// repository (vars) that what is deployed to key holds as secret (a keyed
+// hash in its deployed or last record): nil when none is given, or when
+// the state cannot be read (the plan reads it again and says why).
+// Dropping secret: true from a declaration must not print and record in
+// clear a value deployed as secret, as rollback and promote already keep
+// the deployed record's secrecy.
+func deployedSecretVars(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key, vars stacks.VarValues) map[string]bool {
+	if len(givenNames(vars)) == 0 {
+		return nil
+	}
+	store, err := f.Store(ctx, cfg)
+	if err != nil {
+		return nil
+	}
+	st, _, err := store.Get(ctx, key)
+	if err != nil {
+		return nil
+	}
+	return recordedSecrets(deployedRecord(st), st.LastDeployment)
 }
 
 // stateFromHistory stands in for a missing state.json with the
