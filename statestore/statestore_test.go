@@ -185,6 +185,10 @@ func TestImportAndUpdate(t *testing.T) {
 		{"older forced", doc("orders", 1), true, 12},
 		{"other stack", doc("billing", 50), false, 0},
 		{"other stack forced", doc("billing", 50), true, 51},
+		// A document that names no stack/environment is the key's (state
+		// push -s S -e E): it needed --force.
+		{"no stack", doc("", 51), false, 52},
+		{"no stack or environment", []byte(`{"schemaVersion":1,"serial":52,"status":"deployed"}`), false, 53},
 		{"not json", []byte("nope"), true, 0},
 		{"future", []byte(`{"schemaVersion":9,"stack":"orders","environment":"dev"}`), true, 0},
 		// A serial the next write would take past MaxSerial, or a negative
@@ -209,12 +213,12 @@ func TestImportAndUpdate(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || st.Serial != tc.want || after.Serial != tc.want || after.Stack != "orders" {
+		if err != nil || st.Serial != tc.want || after.Serial != tc.want || after.Stack != "orders" || after.Environment != "dev" {
 			t.Errorf("%s: import gave %v (stored %+v), %v; want serial %d", tc.name, st, after, err, tc.want)
 		}
 	}
 	st, _, err = statestore.Update(ctx, s, k, now, func(st *statestore.State) error { st.Status = statestore.StatusFailed; return nil })
-	if err != nil || st.Serial != 52 || st.Status != statestore.StatusFailed {
+	if err != nil || st.Serial != 54 || st.Status != statestore.StatusFailed {
 		t.Fatalf("Update: %+v, %v", st, err)
 	}
 	boom := errors.New("boom")
@@ -225,7 +229,7 @@ func TestImportAndUpdate(t *testing.T) {
 		t.Fatalf("Update of missing state: %v", err)
 	}
 	data, err := statestore.Export(ctx, s, k)
-	if err != nil || !strings.Contains(string(data), `"serial": 52`) {
+	if err != nil || !strings.Contains(string(data), `"serial": 54`) {
 		t.Fatalf("Export: %s, %v", data, err)
 	}
 }

@@ -30,7 +30,7 @@ type ImportOptions struct {
 	// Source names the imported document in errors (a file name).
 	Source string
 	// Force accepts a document for another stack/environment (it is
-	// rewritten to key) and one with an older serial than the stored state,
+	// rewritten to key; one that names none is always written to key) and one with an older serial than the stored state,
 	// and replaces a stored state that is corrupt (ErrCorrupt).
 	Force bool
 	// Now stamps UpdatedAt (default time.Now).
@@ -64,13 +64,15 @@ func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptio
 		// Even with --force: the next serial would not fit (see MaxSerial).
 		return nil, fmt.Errorf("state %s has serial %d, outside 0 to %d: %w%s", src, in.Serial, MaxSerial-1, ErrCorrupt, corruptPushHint)
 	}
-	if in.Stack != key.Stack || in.Environment != key.Environment {
+	// A document that names no stack (or environment) is pushed to the one
+	// key names: nothing to refuse, no --force needed.
+	if (in.Stack != "" && in.Stack != key.Stack) || (in.Environment != "" && in.Environment != key.Environment) {
 		if !opts.Force {
 			return nil, fmt.Errorf("%s holds the state of stack %q environment %q, not %s; nothing was written (use --force to push it to %s anyway)",
 				src, in.Stack, in.Environment, key, key)
 		}
-		in.Stack, in.Environment = key.Stack, key.Environment
 	}
+	in.Stack, in.Environment = key.Stack, key.Environment
 	cur, prev, err := s.Get(ctx, key)
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrCorrupt) && opts.Force && prev != "":

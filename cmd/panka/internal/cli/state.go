@@ -926,6 +926,21 @@ func statePushRun(ctx context.Context, opts *StatePushOptions) error {
 		if key.Environment == "" {
 			key.Environment = probe.Environment
 		}
+		var missing, flags, fields []string
+		if key.Stack == "" {
+			missing, flags, fields = append(missing, "no stack"), append(flags, "--stack/-s"), append(fields, `"stack"`)
+		}
+		if key.Environment == "" {
+			missing, flags, fields = append(missing, "no environment"), append(flags, "--environment/-e"), append(fields, `"environment"`)
+		}
+		if len(missing) > 0 {
+			are := "field is"
+			if len(missing) > 1 {
+				are = "fields are"
+			}
+			return fmt.Errorf("%s names %s (its %s %s empty or missing); nothing was written: pass %s, or set %s in the file",
+				name, strings.Join(missing, " and "), strings.Join(fields, " and "), are, strings.Join(flags, " and "), strings.Join(fields, " and "))
+		}
 	}
 	if err := key.Validate(); err != nil {
 		return fmt.Errorf("%s: %w (pass --stack and --environment)", name, err)
