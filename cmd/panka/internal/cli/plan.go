@@ -540,7 +540,7 @@ func leaseHeldNow(ctx context.Context, f *Factory, cfg *config.Resolved, key sta
 		return false
 	}
 	info, err := l.Get(ctx, locker.Key(key.Stack, key.Environment))
-	return err == nil && !info.Expired(f.Now()) && !holderGone(info)
+	return err == nil && !info.Expired(lockNow(l, f.Now)) && !holderGone(info)
 }
 
 // planFindStack finds a stack by metadata.name under the stacks root.

@@ -209,7 +209,7 @@ func warnSourceBusy(ctx context.Context, f *Factory, cfg *config.Resolved, from 
 		return
 	}
 	info, err := lk.Get(ctx, locker.Key(from.Stack, from.Environment))
-	if err != nil || !info.ExpiresAt.After(f.Now()) {
+	if err != nil || !info.ExpiresAt.After(lockNow(lk, f.Now)) {
 		return
 	}
 	switch info.Metadata.Operation {

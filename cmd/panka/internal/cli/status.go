@@ -115,6 +115,9 @@ type EnvStatus struct {
 	// runningSilence: how long a holder that still runs on this host
 	// has not renewed its lease (three heartbeats or more), for text output.
 	runningSilence time.Duration
+	// lockNow is the lock server's time when the lock was read (lease
+	// times follow it, not this host's clock), for the lock's age.
+	lockNow time.Time
 	// LockError says why the lock could not be read (then Lock is unknown,
 	// not free).
 	LockError      string                 `json:"lockError,omitempty"`
@@ -287,10 +290,11 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			switch {
 			case err == nil:
 				es.Lock = &info
-				es.LockExpired = info.Expired(lockNow(lk, f.Now))
+				es.lockNow = lockNow(lk, f.Now)
+				es.LockExpired = info.Expired(es.lockNow)
 				es.LockHolderGone = holderGone(info)
 				es.LockHolderRuns = holderRuns(info)
-				switch silence := heartbeatSilence(info, lockNow(lk, f.Now), cfg.Locks.Heartbeat.D()); {
+				switch silence := heartbeatSilence(info, es.lockNow, cfg.Locks.Heartbeat.D()); {
 				case es.LockHolderRuns:
 					es.runningSilence = silence
 				case !es.LockHolderGone:
@@ -634,7 +638,11 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			if l.Metadata.Operation != "" {
 				fmt.Fprintf(w, ", %s", l.Metadata.Operation)
 			}
-			fmt.Fprintf(w, " since %s", age(now, l.LockedAt))
+			lnow := e.lockNow
+			if lnow.IsZero() {
+				lnow = now
+			}
+			fmt.Fprintf(w, " since %s", age(lnow, l.LockedAt))
 			switch {
 			case e.LockExpired && e.LockHolderRuns:
 				fmt.Fprintf(w, " (expired, but pid %d still runs on this host, stopped or hung: the next operation waits until it ends)", e.Lock.Metadata.PID)

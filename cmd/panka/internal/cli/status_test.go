@@ -652,3 +652,41 @@ func TestAge(t *testing.T) {
 		}
 	}
 }
+
+// serverTimeLocker holds one lease whose times follow its lock server's
+// clock (now), as the DynamoDB and S3 lockers' do.
+type serverTimeLocker struct {
+	locker.Locker
+	info locker.Info
+	now  time.Time
+}
+
+func (l serverTimeLocker) Get(context.Context, string) (locker.Info, error) { return l.info, nil }
+func (l serverTimeLocker) Now() time.Time                                    { return l.now }
+
+// TestStatusLockAgeFollowsTheServerClock: lease times follow the lock
+// server's clock; status showed their age with this host's, so a host
+// two hours ahead said "since 2 hours ago" of a lease taken five minutes
+// ago (while it called the lease alive, by the server's clock).
+func TestStatusLockAgeFollowsTheServerClock(t *testing.T) {
+	f, _ := stPushedFactory(t)
+	ctx := context.Background()
+	server := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	f.Now = func() time.Time { return server.Add(2 * time.Hour) }
+	lk := serverTimeLocker{now: server, info: locker.Info{
+		Key: locker.Key("orders", "dev"), ID: "l1", LockedBy: "ci@example.com",
+		LockedAt: server.Add(-5 * time.Minute), LastHeartbeat: server.Add(-10 * time.Second), ExpiresAt: server.Add(10 * time.Minute),
+		Metadata: locker.Metadata{Hostname: "runner-7", PID: 42, Operation: "apply"},
+	}}
+	open := func(context.Context, *config.Resolved) (locker.Locker, error) { return lk, nil }
+	out := f.IO.Out.(*bytes.Buffer)
+	out.Reset()
+	f.Flags.Output = "text"
+	if err := statusRun(ctx, &StatusOptions{F: f, OpenLocker: open, Stack: "orders", Environment: "dev"}); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if !strings.Contains(got, "lock:      held by ci@example.com on runner-7 (pid 42), apply since 5 minutes ago\n") {
+		t.Errorf("status does not age the lease by the server's clock:\n%s", got)
+	}
+}
