@@ -101,6 +101,9 @@ a newer one's deployment skips.`,
   panka apply --stack orders --environment production --auto-approve --forward-only --lock-timeout 30m`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := emptyRef(cmd, "deploy"); err != nil {
+				return err
+			}
 			if len(args) == 1 {
 				opts.PlanFile = args[0]
 				if opts.PlanFile == "-" {
@@ -1052,4 +1055,15 @@ func headSource(f *Factory) deploy.Source {
 		src.Author, src.Message = c.Author, c.Message
 	}
 	return src
+}
+
+// emptyRef refuses a --ref given empty: --ref "$RELEASE_TAG" with the
+// variable unset or empty would otherwise silently take the work tree, so
+// a pipeline meant to deploy a tag deployed whatever is checked out.
+func emptyRef(cmd *cobra.Command, verb string) error {
+	fl := cmd.Flags().Lookup("ref")
+	if fl == nil || !fl.Changed || strings.TrimSpace(fl.Value.String()) != "" {
+		return nil
+	}
+	return Usagef("--ref is empty (an unset or empty CI variable?): name the git ref or commit to %s, or omit --ref to %s the work tree", verb, verb)
 }

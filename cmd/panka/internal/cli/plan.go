@@ -62,6 +62,9 @@ changes, 0 when there are none, 1 on error.`,
   panka plan --all-changed --base origin/main`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := emptyRef(cmd, "plan"); err != nil {
+				return err
+			}
 			if opts.AllChanged {
 				if opts.Stack != "" || opts.Environment != "" {
 					return Usagef("--all-changed plans every changed stack/environment; do not combine it with --stack/--environment")
