@@ -214,6 +214,14 @@ func DecodeDeployment(data []byte, key Key, where string) (*Deployment, error) {
 	if d.Stack != key.Stack || d.Environment != key.Environment {
 		return nil, fmt.Errorf("history record %s is for stack %q environment %q, not %s: %w%s", where, d.Stack, d.Environment, key, ErrCorrupt, corruptHistoryHint)
 	}
+	// The name's serial is what Deployment(serial), NewerHistory and the
+	// listing order go by; a record that says another one (edited by hand,
+	// copied under another name) was listed out of order, warned about as
+	// "ahead of the state" at every apply, and not found by the serial it
+	// showed.
+	if named, ok := ParseHistoryName(where[strings.LastIndexAny(where, `/\`)+1:]); ok && named != d.Serial {
+		return nil, fmt.Errorf("history record %s holds serial %d, but its name says serial %d: %w%s", where, d.Serial, named, ErrCorrupt, corruptHistoryHint)
+	}
 	return &d, nil
 }
 

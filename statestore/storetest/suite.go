@@ -881,6 +881,36 @@ func testCorrupt(t *testing.T, in Instance, _ Options) {
 	if d, err := s.Deployment(ctx, key, 1); err != nil || d.Serial != 1 {
 		t.Errorf("Deployment(1) next to a corrupt record: %v, %v", d, err)
 	}
+	// A record whose serial is not the one its name says (edited by hand,
+	// or copied under another record's name) is corrupt too: it was listed
+	// by the serial inside, out of order and not found by Deployment.
+	other := statestore.Key{Stack: "orders", Environment: "staging"}
+	if err := s.AppendHistory(ctx, other, newDeployment(other, 1, base)); err != nil {
+		t.Fatal(err)
+	}
+	renamed := newDeployment(other, 9, base.Add(time.Hour))
+	data, err := statestore.EncodeDeployment(renamed, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed.Serial = 2
+	name, err = statestore.HistoryName(renamed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := statestore.HistoryPrefix("", other) + name
+	if err := in.WriteRaw(path, data); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.History(ctx, other, 0, 0)
+	wantErr(t, "History with a record named for another serial", err, statestore.ErrCorrupt)
+	if err != nil && (!strings.Contains(err.Error(), in.Where(path)) || !strings.Contains(err.Error(), "holds serial 9, but its name says serial 2")) {
+		t.Errorf("History error %q does not name %s and both serials", err, in.Where(path))
+	}
+	_, err = s.Deployment(ctx, other, 2)
+	wantErr(t, "Deployment of a record named for another serial", err, statestore.ErrCorrupt)
+	_, err = s.NewerHistory(ctx, other, 1, time.Time{})
+	wantErr(t, "NewerHistory with a record named for another serial", err, statestore.ErrCorrupt)
 }
 
 func testFutureSchema(t *testing.T, in Instance, _ Options) {
