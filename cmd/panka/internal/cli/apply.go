@@ -738,6 +738,15 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 	if err != nil {
 		return err
 	}
+	if req.Operation != statestore.OpDestroy {
+		// A first deployment here while the stack is deployed where an
+		// earlier spec.backend put it: said before the plan and the prompt.
+		if _, _, err := store.Get(ctx, req.Key); errors.Is(err, statestore.ErrNotFound) && noHistory(ctx, store, req.Key) {
+			if m := f.stateElsewhere(ctx, cfg, req.Key, req.Operation); m != "" {
+				f.Warnf("%s", m)
+			}
+		}
+	}
 	lease, err := f.AcquireLease(ctx, cfg, req.Key.Stack, req.Key.Environment, req.Operation, req.Source.Commit, df.LockTimeout)
 	if err != nil {
 		return err

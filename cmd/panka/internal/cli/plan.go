@@ -428,6 +428,11 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 			}
 		}
 	}
+	if state == nil && noHistory(ctx, store, skey) {
+		if m := opts.F.stateElsewhere(ctx, d.cfg, skey, "plan"); m != "" {
+			opts.F.Warnf("%s", m)
+		}
+	}
 	if state == nil && noHistory(ctx, store, skey) && opts.F.engineRanUnrecorded(ctx, d.cfg, skey) && !leaseHeldNow(ctx, opts.F, d.cfg, skey) {
 		if now := recordedSince(ctx, store, skey, nil); now != nil {
 			// A first deployment ran and recorded while this plan

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -1129,4 +1130,111 @@ func removeComponents(st *statestore.State, names []string) error {
 		delete(st.Outputs, n)
 	}
 	return nil
+}
+
+// stateElsewhere says, for key with nothing recorded in cfg's backend (a
+// first deployment there), where else a deployment of key is recorded and
+// still deployed: in the repository-wide backend when the stack has its
+// own spec.backend now, or where an earlier spec.backend of the stack put
+// it (its stack.yaml as HEAD's first parents had it, at most
+// maxRemovedStackCommits back). "" when nowhere. Adding or changing a
+// deployed stack's spec.backend.prefix made its next apply create
+// everything again in a new, empty deployment, with no word about the
+// deployment left behind (still running, in a state status no longer
+// read).
+func (f *Factory) stateElsewhere(ctx context.Context, cfg *config.Resolved, key statestore.Key, what string) string {
+	here := f.describeBackend(cfg)
+	seen := map[string]bool{here: true}
+	check := func(c *config.Resolved, file string) string {
+		where := f.describeBackend(c)
+		if seen[where] {
+			return ""
+		}
+		seen[where] = true
+		s, err := f.Store(ctx, c)
+		if err != nil {
+			return ""
+		}
+		st, _, err := s.Get(ctx, key)
+		if err != nil || st == nil || st.Status == statestore.StatusDestroyed {
+			return ""
+		}
+		rec := ""
+		if d := deployedRecord(st); d != nil && d.Commit != "" {
+			rec = ", commit " + shortSHA(d.Commit)
+		}
+		return fmt.Sprintf("nothing is recorded for %s in %s, but %s holds a deployment of it (state serial %d, %s%s): the spec.backend settings of %s changed since, "+
+			"and this %s creates everything again in a new, empty deployment while that one stays deployed. "+
+			"Move the state first: copy the whole stacks/%s/%s/ folder (state.json, history/ and pulumi/) from %s to %s (docs/state.md, \"Switching backends\"); "+
+			"or destroy it there with the settings it was deployed with",
+			key, here, where, st.Serial, st.Status, rec, file, what, key.Stack, key.Environment, where, here)
+	}
+	h, err := f.findHeader(key.Stack)
+	if err != nil || h == nil {
+		return ""
+	}
+	file := path.Join(h.Path, stacks.StackFile)
+	if m := f.earlierBackendState(ctx, h, key, check); m != "" {
+		return m
+	}
+	if len(h.Backend) > 0 {
+		if def, err := f.Config(); err == nil {
+			return check(def, file)
+		}
+	}
+	return ""
+}
+
+// earlierBackendState is stateElsewhere's walk back through the stack's
+// stack.yaml: the newest earlier spec.backend whose backend check finds a
+// deployment in first.
+func (f *Factory) earlierBackendState(ctx context.Context, h *stacks.Header, key statestore.Key, check func(*config.Resolved, string) string) string {
+	file := path.Join(h.Path, stacks.StackFile)
+	dir, err := f.RepoRoot()
+	if err != nil {
+		return ""
+	}
+	repo, err := gitops.Open(dir, f.GitOptions())
+	if err != nil {
+		return ""
+	}
+	defer repo.Close()
+	c, err := repo.Head()
+	if err != nil {
+		return ""
+	}
+	for range maxRemovedStackCommits {
+		cm, err := repo.Commit(c)
+		if err != nil || len(cm.Parents) == 0 {
+			return ""
+		}
+		p := cm.Parents[0]
+		pc, err := repo.Commit(p)
+		if err != nil {
+			return ""
+		}
+		if chs, err := repo.DiffPath(ctx, pc.Tree, cm.Tree, file); err != nil {
+			return ""
+		} else if len(chs) > 0 {
+			fsys, err := repo.TreeFS(p)
+			if err != nil {
+				return ""
+			}
+			old, err := stacks.ReadHeader(fsys, h.Path)
+			if err != nil || old.Name != key.Stack || maps.Equal(old.Backend, h.Backend) {
+				c = p
+				continue
+			}
+			oc, err := f.ConfigForStack(old.Backend, file+" at "+commit7(p.String()))
+			if err != nil {
+				c = p
+				continue
+			}
+			if m := check(oc, file); m != "" {
+				return m
+			}
+		}
+		c = p
+	}
+	return ""
 }
