@@ -108,9 +108,13 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	if len(failed) == 0 && len(declared) > 0 {
 		warnUndeclared(f, vars, declared)
 	}
-	if f.JSON() {
+	switch {
+	case f.JSON():
 		err = planner.WriteJSONAll(f.IO.Out, plans)
-	} else {
+	case len(plans) == 0 && len(failed) > 0:
+		// Every changed stack environment failed: the errors above say why,
+		// and "No changed stacks to plan." would say nothing changed.
+	default:
 		err = planner.WriteTextAll(f.IO.Out, plans, planner.TextOptions{Color: f.IO.ColorOut()})
 	}
 	if err != nil {
