@@ -428,12 +428,14 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 			}
 		}
 	}
-	if state == nil && noHistory(ctx, store, skey) {
+	// Nothing recorded here: one history read for both checks below.
+	nothing := state == nil && noHistory(ctx, store, skey)
+	if nothing {
 		if m := opts.F.stateElsewhere(ctx, d.cfg, skey, "plan"); m != "" {
 			opts.F.Warnf("%s", m)
 		}
 	}
-	if state == nil && noHistory(ctx, store, skey) && opts.F.engineRanUnrecorded(ctx, d.cfg, skey) && !leaseHeldNow(ctx, opts.F, d.cfg, skey) {
+	if nothing && opts.F.engineRanUnrecorded(ctx, d.cfg, skey) && !leaseHeldNow(ctx, opts.F, d.cfg, skey) {
 		if now := recordedSince(ctx, store, skey, nil); now != nil {
 			// A first deployment ran and recorded while this plan
 			// read: its lease, free now, was not yet taken or already
