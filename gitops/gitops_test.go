@@ -2539,3 +2539,52 @@ func TestMergeBaseBelowShallowBoundary(t *testing.T) {
 		})
 	}
 }
+
+// TestFirstParents: HEAD and its first parents, as git rev-list
+// --first-parent -n lists them, through a merge (its first parent only),
+// bounded by n and by a shallow clone's boundary.
+func TestFirstParents(t *testing.T) {
+	g := gittest.New(t)
+	for i := 0; i < 3; i++ {
+		g.Write("f", fmt.Sprint(i))
+		g.Commit(fmt.Sprint("c", i))
+	}
+	g.Git("checkout", "-q", "-b", "side")
+	g.Write("g", "side")
+	g.Commit("side")
+	g.Git("checkout", "-q", "main")
+	g.Write("f", "3")
+	g.Commit("c3")
+	g.Git("merge", "-q", "--no-ff", "-m", "merge side", "side")
+	g.Write("f", "4")
+	g.Commit("c4")
+	dst := filepath.Join(t.TempDir(), "shallow")
+	if out, err := exec.Command("git", "clone", "-q", "--depth", "3", "file://"+g.Dir, dst).CombinedOutput(); err != nil {
+		t.Fatalf("git clone: %v\n%s", err, out)
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			for _, dir := range []string{g.Dir, dst} {
+				r := open(t, dir, m.opts)
+				head, err := r.Head()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, n := range []int{1, 3, 100} {
+					got, err := r.FirstParents(head, n)
+					if err != nil {
+						t.Fatalf("FirstParents(HEAD, %d) in %s: %v", n, dir, err)
+					}
+					want := strings.Fields(g.Git("-C", dir, "rev-list", "--first-parent", "-n", fmt.Sprint(n), "HEAD"))
+					var ids []string
+					for _, h := range got {
+						ids = append(ids, h.String())
+					}
+					if !slices.Equal(ids, want) {
+						t.Errorf("FirstParents(HEAD, %d) in %s = %v; git rev-list --first-parent says %v", n, dir, ids, want)
+					}
+				}
+			}
+		})
+	}
+}

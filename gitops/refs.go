@@ -1165,6 +1165,73 @@ func (r *Repo) CountCommits(ctx context.Context, from, to Hash, opts LogOptions)
 	return len(hs), err
 }
 
+// walkLinks returns a reader of commits' committer dates and parents for
+// in-process walks: the commit-graph where it holds the commit, else the
+// object read in process, else go-git (which also says what is wrong with
+// a commit it cannot read).
+func (r *Repo) walkLinks() func(h Hash) (int64, []Hash, error) {
+	g := r.graph()
+	return func(h Hash) (int64, []Hash, error) {
+		if g != nil {
+			if i, err := g.GetIndexByHash(h); err == nil {
+				if d, err := g.GetCommitDataByIndex(i); err == nil {
+					return d.When.Unix(), d.ParentHashes, nil
+				}
+			}
+		}
+		r.mu.Lock()
+		date, parents, err := readCommitLinks(r.st, h)
+		r.mu.Unlock()
+		if err == nil {
+			return date, parents, nil
+		}
+		c, err := r.goGitCommit(h)
+		if err != nil {
+			return 0, nil, err
+		}
+		return c.Committer.When.Unix(), c.ParentHashes, nil
+	}
+}
+
+// FirstParents returns h and its first parents, newest first: at most n
+// commits, fewer where the history (or a shallow clone) ends. It reads
+// parents only, in process, so a walk of hundreds of commits costs no git
+// round trip per commit.
+func (r *Repo) FirstParents(h Hash, n int) ([]Hash, error) {
+	links := r.walkLinks()
+	shallow := r.shallowCommits()
+	var out []Hash
+	for len(out) < n && !h.IsZero() {
+		out = append(out, h)
+		if shallow[h] {
+			break // the history ends there
+		}
+		_, parents, err := links(h)
+		if err != nil {
+			return out, err
+		}
+		if len(parents) == 0 {
+			break
+		}
+		h = parents[0]
+	}
+	return out, nil
+}
+
+// shallowCommits returns the boundary commits of a shallow clone (whose
+// parents are not in it); none in a full clone.
+func (r *Repo) shallowCommits() map[Hash]bool {
+	shallow := map[Hash]bool{}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if hs, err := r.r.Storer.Shallow(); err == nil {
+		for _, h := range hs {
+			shallow[h] = true
+		}
+	}
+	return shallow
+}
+
 // revList is the go-git rev-list: git's own walk (limit_list in
 // revision.c), newest commit first, with from's side marked uninteresting
 // and its mark passed down to every parent reached; it stops once every
@@ -1180,37 +1247,8 @@ func (r *Repo) revList(ctx context.Context, from, to Hash, opts LogOptions) ([]H
 	if to.IsZero() {
 		return nil, nil
 	}
-	shallow := map[Hash]bool{}
-	r.mu.Lock()
-	if hs, err := r.r.Storer.Shallow(); err == nil {
-		for _, h := range hs {
-			shallow[h] = true
-		}
-	}
-	r.mu.Unlock()
-	g := r.graph()
-	links := func(h Hash) (int64, []Hash, error) {
-		if g != nil {
-			if i, err := g.GetIndexByHash(h); err == nil {
-				if d, err := g.GetCommitDataByIndex(i); err == nil {
-					return d.When.Unix(), d.ParentHashes, nil
-				}
-			}
-		}
-		r.mu.Lock()
-		date, parents, err := readCommitLinks(r.st, h)
-		r.mu.Unlock()
-		if err == nil {
-			return date, parents, nil
-		}
-		// Anything readCommitLinks does not read, go-git reads (or says
-		// what is wrong with it).
-		c, err := r.goGitCommit(h)
-		if err != nil {
-			return 0, nil, err
-		}
-		return c.Committer.When.Unix(), c.ParentHashes, nil
-	}
+	shallow := r.shallowCommits()
+	links := r.walkLinks()
 	const (
 		seen uint8 = 1 << iota
 		uninteresting

@@ -138,23 +138,12 @@ func (f *Factory) removedStackHeader(ctx context.Context, stack string) (*stacks
 		return nil, gitops.ZeroHash
 	}
 	defer repo.Close()
-	c, err := repo.Head()
-	if err != nil {
-		return nil, gitops.ZeroHash
-	}
-	for range maxRemovedStackCommits {
-		cm, err := repo.Commit(c)
-		if err != nil || len(cm.Parents) == 0 {
-			return nil, gitops.ZeroHash
-		}
-		p := cm.Parents[0]
-		pc, err := repo.Commit(p)
-		if err != nil {
-			return nil, gitops.ZeroHash
-		}
+	cs, trees := firstParentTrees(repo, maxRemovedStackCommits)
+	for i := 0; i+1 < len(cs); i++ {
+		p := cs[i+1]
 		// In process and under the stacks root only: a process per
 		// commit made a typo in --stack cost a second.
-		chs, err := repo.DiffPath(ctx, pc.Tree, cm.Tree, root)
+		chs, err := repo.DiffPath(ctx, trees[i+1], trees[i], root)
 		if err != nil {
 			return nil, gitops.ZeroHash
 		}
@@ -176,9 +165,29 @@ func (f *Factory) removedStackHeader(ctx context.Context, stack string) (*stacks
 				return h, p
 			}
 		}
-		c = p
 	}
 	return nil, gitops.ZeroHash
+}
+
+// firstParentTrees returns HEAD and its first parents, newest first (at
+// most n+1 commits: n steps back; fewer where the history or a shallow
+// clone ends, or a commit cannot be read), with their root trees, the
+// commits read in one batch.
+func firstParentTrees(repo *gitops.Repo, n int) (commits, trees []gitops.Hash) {
+	head, err := repo.Head()
+	if err != nil {
+		return nil, nil
+	}
+	cs, _ := repo.FirstParents(head, n+1)
+	repo.PrefetchCommits(cs)
+	for _, c := range cs {
+		t, err := repo.CommitTree(c)
+		if err != nil {
+			break
+		}
+		commits, trees = append(commits, c), append(trees, t)
+	}
+	return commits, trees
 }
 
 // hasStackState reports whether cfg's state backend holds state of stack.
@@ -1199,42 +1208,42 @@ func (f *Factory) earlierBackendState(ctx context.Context, h *stacks.Header, key
 		return ""
 	}
 	defer repo.Close()
-	c, err := repo.Head()
-	if err != nil {
+	cs, trees := firstParentTrees(repo, maxRemovedStackCommits)
+	// The trees on the way to the file, in one batch per level.
+	paths := make([][]string, len(trees))
+	for i := range paths {
+		paths[i] = []string{file}
+	}
+	if err := repo.PrefetchPaths(ctx, trees, paths); err != nil {
 		return ""
 	}
-	for range maxRemovedStackCommits {
-		cm, err := repo.Commit(c)
-		if err != nil || len(cm.Parents) == 0 {
-			return ""
+	blob := func(t gitops.Hash) gitops.Hash {
+		e, err := repo.PathEntry(t, file)
+		if err != nil {
+			return gitops.ZeroHash
 		}
-		p := cm.Parents[0]
-		pc, err := repo.Commit(p)
+		return e.Hash
+	}
+	for i := 0; i+1 < len(cs); i++ {
+		if blob(trees[i+1]) == blob(trees[i]) {
+			continue
+		}
+		p := cs[i+1]
+		fsys, err := repo.TreeFS(p)
 		if err != nil {
 			return ""
 		}
-		if chs, err := repo.DiffPath(ctx, pc.Tree, cm.Tree, file); err != nil {
-			return ""
-		} else if len(chs) > 0 {
-			fsys, err := repo.TreeFS(p)
-			if err != nil {
-				return ""
-			}
-			old, err := stacks.ReadHeader(fsys, h.Path)
-			if err != nil || old.Name != key.Stack || maps.Equal(old.Backend, h.Backend) {
-				c = p
-				continue
-			}
-			oc, err := f.ConfigForStack(old.Backend, file+" at "+commit7(p.String()))
-			if err != nil {
-				c = p
-				continue
-			}
-			if m := check(oc, file); m != "" {
-				return m
-			}
+		old, err := stacks.ReadHeader(fsys, h.Path)
+		if err != nil || old.Name != key.Stack || maps.Equal(old.Backend, h.Backend) {
+			continue
 		}
-		c = p
+		oc, err := f.ConfigForStack(old.Backend, file+" at "+commit7(p.String()))
+		if err != nil {
+			continue
+		}
+		if m := check(oc, file); m != "" {
+			return m
+		}
 	}
 	return ""
 }
