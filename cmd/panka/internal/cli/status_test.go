@@ -662,7 +662,7 @@ type serverTimeLocker struct {
 }
 
 func (l serverTimeLocker) Get(context.Context, string) (locker.Info, error) { return l.info, nil }
-func (l serverTimeLocker) Now() time.Time                                    { return l.now }
+func (l serverTimeLocker) Now() time.Time                                   { return l.now }
 
 // TestStatusLockAgeFollowsTheServerClock: lease times follow the lock
 // server's clock; status showed their age with this host's, so a host
