@@ -1,6 +1,7 @@
 package gitops
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
+	formatcfg "github.com/go-git/go-git/v5/plumbing/format/config"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 )
@@ -163,6 +165,36 @@ func findDotGit(dir string) (root, dotGit string, err error) {
 		}
 		d = parent
 	}
+}
+
+// ConfiguredWorkTree returns the work tree that core.worktree in the
+// config file of the git directory gitDir names, made absolute (git reads
+// a relative one from gitDir), or "" when it names none: such a git
+// directory is not bare although it looks so (IsBareRepo), and it is
+// found only through GIT_DIR, which panka does not follow.
+func ConfiguredWorkTree(gitDir string) string {
+	b, err := os.ReadFile(filepath.Join(gitDir, "config"))
+	if err != nil {
+		return ""
+	}
+	cfg := formatcfg.New()
+	if err := formatcfg.NewDecoder(bytes.NewReader(b)).Decode(cfg); err != nil {
+		return ""
+	}
+	wt := ""
+	for _, sec := range cfg.Sections {
+		if strings.EqualFold(sec.Name, "core") {
+			for _, o := range sec.Options {
+				if strings.EqualFold(o.Key, "worktree") {
+					wt = o.Value
+				}
+			}
+		}
+	}
+	if wt != "" && !filepath.IsAbs(wt) {
+		wt = filepath.Join(gitDir, wt)
+	}
+	return wt
 }
 
 // IsBareRepo reports whether d, a folder not named .git, looks like a

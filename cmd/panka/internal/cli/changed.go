@@ -157,13 +157,23 @@ func (f *Factory) OpenRepo(dir string) (*gitops.Repo, error) {
 		return repo, err
 	}
 	workTree := f.Getenv("GIT_WORK_TREE")
+	configured := ""
 	if workTree == "" {
 		workTree = want
 		if filepath.Base(want) == ".git" {
 			workTree = filepath.Dir(want)
 		}
+		if configured = gitops.ConfiguredWorkTree(want); configured != "" {
+			workTree = configured
+		}
 	}
 	if err != nil {
+		if errors.Is(err, gitops.ErrNotRepository) && configured != "" {
+			// A git directory kept apart from its work tree (core.worktree),
+			// which has no .git to find it by: it is not bare, and cd-ing to
+			// the work tree alone does not help.
+			return nil, fmt.Errorf("%w; GIT_DIR=%s is set, but panka does not follow GIT_DIR or its core.worktree (%s): it finds a repository through the .git in the folder it runs in or above; link the work tree to it (echo \"gitdir: %s\" > %s), or run panka in a clone of it (git clone %s)", err, env, configured, want, filepath.Join(configured, ".git"), want)
+		}
 		if errors.Is(err, gitops.ErrNotRepository) && f.Getenv("GIT_WORK_TREE") == "" && gitops.IsBareRepo(want) {
 			// No work tree to send the user to; run inside it, the error
 			// says so already.
