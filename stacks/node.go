@@ -366,6 +366,17 @@ func checkText(name string, data []byte) ([]byte, *fileError) {
 	if bytes.HasPrefix(data, []byte("version https://git-lfs.github.com/spec/")) {
 		return nil, &fileError{Error{File: name, Line: 1, Column: 1, Msg: "is a Git LFS pointer, not the YAML itself: panka reads stack files from git's objects, where Git LFS keeps only this pointer; stop tracking stack files with LFS (git lfs untrack PATTERN, then git add --renormalize . and commit)"}, nil}
 	}
+	// git-crypt and transcrypt encrypt through a git filter: the work tree
+	// of an unlocked clone holds the YAML (validate passes there), git's
+	// objects hold the ciphertext, which is what changed, plan --ref,
+	// rollback and promote read.
+	if bytes.HasPrefix(data, []byte("\x00GITCRYPT\x00")) || bytes.HasPrefix(data, []byte("U2FsdGVkX1")) {
+		tool := "git-crypt"
+		if data[0] == 'U' {
+			tool = "transcrypt"
+		}
+		return nil, &fileError{Error{File: name, Line: 1, Column: 1, Msg: fmt.Sprintf("is encrypted with %s, not the YAML itself: panka reads stack files from git's objects, where %s keeps them encrypted (the work tree holds them decrypted only once unlocked); keep stack files out of %s (remove their filter line in .gitattributes, then git add --renormalize . and commit) and give secrets as SSM or Secrets Manager references or variables declared secret: true", tool, tool, tool)}, nil}
+	}
 	if bytes.IndexByte(data, 0) >= 0 {
 		return nil, &fileError{Error{File: name, Msg: "not a text file (binary content): stack files must be UTF-8 YAML; remove it or rename it so it does not end in .yaml"}, nil}
 	}

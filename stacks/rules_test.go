@@ -303,6 +303,15 @@ func TestLoadRules(t *testing.T) {
 		// A stack file tracked with Git LFS is a pointer in git's objects.
 		{"git lfs pointer", map[string]string{cf: "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 132\n"},
 			[]string{cf + `:1:1: is a Git LFS pointer, not the YAML itself: panka reads stack files from git's objects, where Git LFS keeps only this pointer; stop tracking stack files with LFS (git lfs untrack PATTERN, then git add --renormalize . and commit)`}},
+		// git-crypt and transcrypt store a stack file encrypted in git's
+		// objects: it was "not a text file (binary content): ... remove
+		// it or rename it" (git-crypt) or "a document must be a mapping,
+		// got a string" (transcrypt's base64), though the work tree
+		// holds the YAML.
+		{"git-crypt", map[string]string{cf: "\x00GITCRYPT\x00\x8b\x13\x02\x00\x00"},
+			[]string{cf + `:1:1: is encrypted with git-crypt, not the YAML itself: panka reads stack files from git's objects, where git-crypt keeps them encrypted (the work tree holds them decrypted only once unlocked); keep stack files out of git-crypt (remove their filter line in .gitattributes, then git add --renormalize . and commit)`}},
+		{"transcrypt", map[string]string{cf: "U2FsdGVkX1+0g3Kq8cVQkB5mL7e0M2n4Z1a9c8d7e6f5\n"},
+			[]string{cf + `:1:1: is encrypted with transcrypt, not the YAML itself`}},
 		{"binary file", map[string]string{cf: "\x00\x01\x02PNG"},
 			[]string{cf + `: not a text file (binary content)`}},
 		{"invalid utf8", map[string]string{cf: "kind: \xff\xfe\n"},
