@@ -50,7 +50,12 @@ func (r *Repo) readIndex() (*index.Index, error) {
 	}
 	link, ok := indexExtension(b, "link")
 	if !ok {
-		return nil, fmt.Errorf("read the git index %s: it uses an index extension go-git cannot read (a sparse index?): put git on PATH (unset PANKA_GIT_BINARY), or run git sparse-checkout disable", p)
+		if _, sparse := indexExtension(b, "sdir"); sparse {
+			// git sparse-checkout disable would check out every file of a
+			// monorepo to get there; reapply keeps the cone.
+			return nil, fmt.Errorf("read the git index %s: it is a sparse index (git sparse-checkout --sparse-index, or index.sparse), which go-git cannot read: put git on PATH (unset PANKA_GIT_BINARY), or turn it into a full index that keeps the sparse checkout: git sparse-checkout reapply --no-sparse-index", p)
+		}
+		return nil, fmt.Errorf("read the git index %s: it uses an index extension go-git cannot read: put git on PATH (unset PANKA_GIT_BINARY)", p)
 	}
 	merged, err := r.mergeSplitIndex(idx, link)
 	if err != nil {
