@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 )
 
@@ -24,6 +25,9 @@ import (
 // .git; not a submodule, which the index records) counts as ignored too:
 // git status shows it as one untracked folder and git add does not add
 // its files, so no commit or CI run has them either (Nested lists those).
+// A submodule's folder is not ignored (git status reports it), but this
+// repository's commits hold none of its files, only a commit of another
+// repository: Submodules lists those Ignored was asked about.
 type Ignores struct {
 	r      *Repo
 	global []gitignore.Pattern
@@ -31,10 +35,12 @@ type Ignores struct {
 
 	mu      sync.Mutex
 	tracked []string        // the index's paths, sorted
+	links   map[string]bool // the index's submodules (gitlinks)
 	loaded  bool            // tracked is read
 	broken  bool            // the index could not be read: hide nothing
 	hidden  map[string]bool // the paths Ignored answered true for: is it a folder
 	nested  map[string]bool // the nested repositories Ignored left out
+	subs    map[string]bool // the submodules Ignored was asked about
 }
 
 // ignoreDir is what Ignores knows of a folder.
@@ -47,7 +53,7 @@ type ignoreDir struct {
 
 // Ignores returns the ignore rules of the work tree (see Ignores).
 func (r *Repo) Ignores() *Ignores {
-	return &Ignores{r: r, global: r.excludePatterns(), hidden: map[string]bool{}, nested: map[string]bool{}}
+	return &Ignores{r: r, global: r.excludePatterns(), hidden: map[string]bool{}, nested: map[string]bool{}, subs: map[string]bool{}}
 }
 
 // excludePatterns are the patterns of core.excludesFile, then of
@@ -143,6 +149,10 @@ func (ig *Ignores) Ignored(name string, isDir bool) bool {
 	}
 	ig.mu.Lock()
 	defer ig.mu.Unlock()
+	if nested != "" && ig.isSubmodule(nested) {
+		ig.subs[nested] = true
+		return false
+	}
 	if ig.isTracked(name) {
 		return false
 	}
@@ -161,22 +171,39 @@ func (ig *Ignores) holdsGit(dir string) bool {
 	return err == nil
 }
 
+// load reads the index's paths once. The caller holds mu.
+func (ig *Ignores) load() {
+	if ig.loaded {
+		return
+	}
+	ig.loaded = true
+	recs, err := ig.r.indexRecords(func(*rawIndexEntry) bool { return true })
+	if err != nil {
+		// An unreadable index: hide nothing (the commands that read
+		// it say what is wrong with it).
+		ig.broken = true
+	}
+	ig.links = map[string]bool{}
+	for _, rec := range recs {
+		ig.tracked = append(ig.tracked, strings.TrimSuffix(rec.path, "/"))
+		if rec.mode == filemode.Submodule {
+			ig.links[rec.path] = true
+		}
+	}
+	sort.Strings(ig.tracked)
+}
+
+// isSubmodule reports whether the folder dir, which holds a .git, is a
+// submodule the index records. The caller holds mu.
+func (ig *Ignores) isSubmodule(dir string) bool {
+	ig.load()
+	return ig.links[dir]
+}
+
 // isTracked reports whether the index holds name, a file below the folder
 // name, or a folder (of a sparse index) name is in. The caller holds mu.
 func (ig *Ignores) isTracked(name string) bool {
-	if !ig.loaded {
-		ig.loaded = true
-		recs, err := ig.r.indexRecords(func(*rawIndexEntry) bool { return true })
-		if err != nil {
-			// An unreadable index: hide nothing (the commands that read
-			// it say what is wrong with it).
-			ig.broken = true
-		}
-		for _, rec := range recs {
-			ig.tracked = append(ig.tracked, strings.TrimSuffix(rec.path, "/"))
-		}
-		sort.Strings(ig.tracked)
-	}
+	ig.load()
 	if ig.broken {
 		return true
 	}
@@ -203,6 +230,20 @@ func (ig *Ignores) Nested() []string {
 	defer ig.mu.Unlock()
 	out := make([]string, 0, len(ig.nested))
 	for p := range ig.nested {
+		out = append(out, p+"/")
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Submodules returns the submodules (folders) Ignored was asked about
+// (it or what it holds; they are not ignored), sorted, each with a
+// trailing "/".
+func (ig *Ignores) Submodules() []string {
+	ig.mu.Lock()
+	defer ig.mu.Unlock()
+	out := make([]string, 0, len(ig.subs))
+	for p := range ig.subs {
 		out = append(out, p+"/")
 	}
 	sort.Strings(out)

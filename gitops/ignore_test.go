@@ -97,5 +97,14 @@ func TestIgnoresNestedRepository(t *testing.T) {
 		if n, h := ig.Nested(), ig.Hidden(); !slices.Equal(n, []string{"stacks/other/"}) || len(h) != 0 {
 			t.Errorf("%s: Nested() = %v, Hidden() = %v; want [stacks/other/] and none", m.name, n, h)
 		}
+		// The submodule is read, and named, as no commit of this
+		// repository holds its files.
+		if !ig.Ignored("stacks/sub/stack.yaml", false) {
+			if s := ig.Submodules(); !slices.Equal(s, []string{"stacks/sub/"}) {
+				t.Errorf("%s: Submodules() = %v, want [stacks/sub/]", m.name, s)
+			}
+		} else {
+			t.Errorf("%s: Ignored(stacks/sub/stack.yaml) = true, want false", m.name)
+		}
 	}
 }

@@ -148,7 +148,8 @@ func worktreeView(f *Factory, dir string) (fsys fs.FS, ignores *gitops.Ignores, 
 // warnIgnored says on stderr which gitignored YAML files and folders, and
 // which untracked nested git repositories, a command left out of the
 // stacks (see worktreeView): a user who keeps a local override there would
-// otherwise wonder why it has no effect.
+// otherwise wonder why it has no effect. It also names the submodules it
+// read stacks from, which no commit of this repository holds.
 func warnIgnored(f *Factory, ignores *gitops.Ignores) {
 	if ignores == nil {
 		return
@@ -177,7 +178,25 @@ func warnIgnored(f *Factory, ignores *gitops.Ignores) {
 		f.ignoredSaid[p] = true
 		nested = append(nested, p)
 	}
+	var subs []string
+	for _, p := range ignores.Submodules() {
+		if f.ignoredSaid[p] {
+			continue
+		}
+		if f.ignoredSaid == nil {
+			f.ignoredSaid = map[string]bool{}
+		}
+		f.ignoredSaid[p] = true
+		subs = append(subs, p)
+	}
 	f.ignoredMu.Unlock()
+	if len(subs) > 0 {
+		what := "1 git submodule"
+		if len(subs) > 1 {
+			what = fmt.Sprintf("%d git submodules", len(subs))
+		}
+		f.Log.Warn().Msgf("reading %s in the stacks as checked out: %s (this repository's commits record only a commit of another repository there, none of its files: changed, plan --ref, rollback and status never see a stack inside it, and apply records this repository's commit, which does not hold what it deployed; keep stack files in this repository itself)", what, strings.Join(subs, ", "))
+	}
 	if len(nested) > 0 {
 		what := "1 nested git repository"
 		if len(nested) > 1 {
