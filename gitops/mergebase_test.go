@@ -226,3 +226,47 @@ func TestCommitGraphNotTrusted(t *testing.T) {
 		t.Error("the commit-graph is read with a packed replace ref")
 	}
 }
+
+// TestMergeBaseAtShallowBoundary: in a shallow clone whose branches fork at
+// the commit where the clone is cut off (git clone --depth 2
+// --no-single-branch, a branch one commit past its fork point), that
+// boundary commit is their merge-base, as git merge-base answers there.
+// go-git alone read the boundary's parents, which the clone lacks, and
+// said the histories meet below the cut: panka changed on the branch
+// failed with PANKA_GIT_BINARY=false, where the git binary listed the
+// change.
+func TestMergeBaseAtShallowBoundary(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("a", "0")
+	g.Commit("c0")
+	g.Write("a", "1")
+	fork := g.Commit("fork")
+	g.Git("checkout", "-q", "-b", "feat")
+	g.Write("b", "feat")
+	feat := g.Commit("feat")
+	g.Git("checkout", "-q", "main")
+	g.Write("a", "2")
+	main := g.Commit("main")
+	shallow := filepath.Join(t.TempDir(), "shallow")
+	g.Git("clone", "-q", "--depth", "2", "--no-single-branch", "file://"+g.Dir, shallow)
+	for _, m := range modes {
+		repo := open(t, shallow, m.opts)
+		if sh, _ := repo.IsShallow(); !sh {
+			t.Fatal("not a shallow clone")
+		}
+		for _, p := range [][2]gitops.Hash{{feat, main}, {main, feat}} {
+			mb, err := repo.MergeBase(context.Background(), p[0], p[1])
+			if err != nil || mb != fork {
+				t.Errorf("%s: MergeBase(%s, %s) = %s, %v; want the boundary commit %s", m.name, p[0], p[1], mb, err, fork)
+			}
+		}
+	}
+	// Histories that meet below the cut are still an error, on both paths.
+	cut := filepath.Join(t.TempDir(), "cut")
+	g.Git("clone", "-q", "--depth", "1", "--no-single-branch", "file://"+g.Dir, cut)
+	for _, m := range modes {
+		if mb, err := open(t, cut, m.opts).MergeBase(context.Background(), feat, main); err == nil {
+			t.Errorf("%s: MergeBase below the cut = %s, want an error", m.name, mb)
+		}
+	}
+}

@@ -947,6 +947,20 @@ func (r *Repo) FirstParent(h Hash) (Hash, bool, error) {
 	return c.ParentHashes[0], true, nil
 }
 
+// shallowCommits returns a shallow clone's boundary commits (.git/shallow),
+// whose parents it does not have; none in a full clone.
+func (r *Repo) shallowCommits() map[Hash]bool {
+	shallow := map[Hash]bool{}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if hs, err := r.r.Storer.Shallow(); err == nil {
+		for _, h := range hs {
+			shallow[h] = true
+		}
+	}
+	return shallow
+}
+
 // shallow reports whether the repository is a shallow clone (false when
 // that cannot be told).
 func (r *Repo) shallow() bool {
@@ -1010,7 +1024,21 @@ func (r *Repo) MergeBases(ctx context.Context, a, b Hash) ([]Hash, error) {
 	// while its merge-base is found).
 	st := r.newStorage()
 	defer st.Close()
-	if mb, err := paintDown(r.commitLinks(st), a, b); err == nil {
+	links := r.commitLinks(st)
+	if sh := r.shallowCommits(); len(sh) > 0 {
+		// As for git, a shallow clone's boundary commits have no parents:
+		// where both histories reach one, it is their merge-base here,
+		// not an error about the parents the clone does not have.
+		all := links
+		links = func(h Hash) (int64, []Hash, error) {
+			date, parents, err := all(h)
+			if sh[h] {
+				parents = nil
+			}
+			return date, parents, err
+		}
+	}
+	if mb, err := paintDown(links, a, b); err == nil {
 		return []Hash{mb}, nil
 	}
 	// Several merge-bases, none, or a commit that could not be read:
@@ -1216,20 +1244,6 @@ func (r *Repo) FirstParents(h Hash, n int) ([]Hash, error) {
 		h = parents[0]
 	}
 	return out, nil
-}
-
-// shallowCommits returns the boundary commits of a shallow clone (whose
-// parents are not in it); none in a full clone.
-func (r *Repo) shallowCommits() map[Hash]bool {
-	shallow := map[Hash]bool{}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if hs, err := r.r.Storer.Shallow(); err == nil {
-		for _, h := range hs {
-			shallow[h] = true
-		}
-	}
-	return shallow
 }
 
 // revList is the go-git rev-list: git's own walk (limit_list in
