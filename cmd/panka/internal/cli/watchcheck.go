@@ -73,10 +73,11 @@ func watchGlobMatches(fsys fs.FS, g string) bool {
 	if root == "" {
 		root = "."
 	}
+	if !existsExactly(fsys, segs[:lit]) {
+		return false
+	}
 	if lit == len(segs) {
-		// No pattern: a file, or a folder and everything below it.
-		_, err := fs.Stat(fsys, root)
-		return err == nil
+		return true // no pattern: a file, or a folder and everything below it
 	}
 	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -94,4 +95,30 @@ func watchGlobMatches(fsys fs.FS, g string) bool {
 		return nil
 	})
 	return errors.Is(err, errMatched)
+}
+
+// existsExactly reports whether the path of segs is on fsys with each name
+// spelled as given: a case-insensitive disk (macOS, Windows) opens
+// shared/case.json for shared/Case.json, but git, and spec.watch, tell them
+// apart.
+func existsExactly(fsys fs.FS, segs []string) bool {
+	dir := "."
+	for _, s := range segs {
+		ents, err := fs.ReadDir(fsys, dir)
+		if err != nil {
+			return false
+		}
+		found := false
+		for _, e := range ents {
+			if e.Name() == s {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+		dir = path.Join(dir, s)
+	}
+	return true
 }
