@@ -40,13 +40,18 @@ func warnUnmatchedWatch(f *Factory, dir string, watched []stackWatch) {
 		}
 	}
 	fsyss = append(fsyss, os.DirFS(dir))
+	// Stacks often watch the same globs: look each up once.
+	seen := map[string]bool{}
 	for _, w := range watched {
 		for _, g := range w.globs {
-			matched := false
-			for _, fsys := range fsyss {
-				if matched = watchGlobMatches(fsys, g.Glob); matched {
-					break
+			matched, ok := seen[g.Glob]
+			if !ok {
+				for _, fsys := range fsyss {
+					if matched = watchGlobMatches(fsys, g.Glob); matched {
+						break
+					}
 				}
+				seen[g.Glob] = matched
 			}
 			if matched {
 				continue
