@@ -123,18 +123,33 @@ func read(path string) (locker.Info, error) {
 	return info, nil
 }
 
+// Durability hooks (tests replace them): the temp file's data is synced
+// before the rename, the directory after it.
+var (
+	syncFile = (*os.File).Sync
+	syncDir  = slocal.SyncDir
+)
+
 // write replaces the info file atomically (temp file + rename) so readers
-// without the file lock never see a partial file.
+// without the file lock never see a partial file. The temp file is synced
+// before the rename and the directory after it: without that, a crash
+// (power loss, a killed VM) soon after could leave the rename on disk but
+// not the data, an empty lock file that every operation then refused as
+// unreadable, or lose the lease a run was holding.
 func write(path string, info locker.Info) error {
 	b, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := slocal.CreateTemp(filepath.Dir(path), ".tmp-*")
+	dir := filepath.Dir(path)
+	tmp, err := slocal.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write lock file: %w", err)
 	}
 	_, werr := tmp.Write(append(b, '\n'))
+	if werr == nil {
+		werr = syncFile(tmp)
+	}
 	cerr := tmp.Close()
 	if werr == nil {
 		werr = cerr
@@ -145,6 +160,9 @@ func write(path string, info locker.Info) error {
 	if werr != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("write lock file %s: %w", path, werr)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("write lock file %s: sync its directory: %w", path, err)
 	}
 	return nil
 }

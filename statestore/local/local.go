@@ -193,6 +193,10 @@ func writeAtomic(dir, path string, data []byte) error {
 	return syncDir(dir)
 }
 
+// SyncDir makes a rename or link in dir durable (not supported on
+// Windows); the local locker's lock files need it too.
+func SyncDir(dir string) error { return syncDir(dir) }
+
 // syncDir makes a rename or link in dir durable (not supported on Windows).
 func syncDir(dir string) error {
 	if runtime.GOOS == "windows" {

@@ -1,0 +1,76 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"panka.dev/panka/locker"
+	slocal "panka.dev/panka/statestore/local"
+)
+
+// TestWriteSyncsFileAndDirectory: a lock file was renamed into place
+// without syncing its data or its directory, so a crash soon after could
+// leave an empty lock file (refused as unreadable by every operation) or
+// lose a held lease. Every write (acquire, heartbeat) now syncs the temp
+// file before the rename and the directory after it; a failed sync is an
+// error that leaves the lock file as it was and no temp file behind.
+func TestWriteSyncsFileAndDirectory(t *testing.T) {
+	dir := t.TempDir()
+	l, err := New(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files, dirs []string
+	var fileErr error
+	syncFile = func(f *os.File) error {
+		files = append(files, f.Name())
+		if fileErr != nil {
+			return fileErr
+		}
+		return f.Sync()
+	}
+	syncDir = func(d string) error { dirs = append(dirs, d); return nil }
+	t.Cleanup(func() { syncFile, syncDir = (*os.File).Sync, slocal.SyncDir })
+
+	ctx := context.Background()
+	key := locker.Key("shop", "dev")
+	info, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "alice"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Heartbeat(ctx, key, info.ID, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 || len(dirs) != 2 || dirs[0] != l.Dir() || !strings.HasPrefix(filepath.Base(files[0]), ".tmp-") {
+		t.Fatalf("synced files %q, dirs %q; want each of the 2 writes to sync its temp file and %s", files, dirs, l.Dir())
+	}
+	infoPath, _ := l.paths(key)
+	before, err := os.ReadFile(infoPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	fileErr = errors.New("input/output error")
+	err = l.Heartbeat(ctx, key, info.ID, time.Hour)
+	if err == nil || !strings.Contains(err.Error(), "input/output error") || !strings.Contains(err.Error(), infoPath) {
+		t.Fatalf("heartbeat with a failing sync: %v, want the sync's error naming %s", err, infoPath)
+	}
+	after, err := os.ReadFile(infoPath)
+	if err != nil || string(after) != string(before) {
+		t.Errorf("lock file after a failed write: %q (%v), want it unchanged", after, err)
+	}
+	ents, err := os.ReadDir(l.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			t.Errorf("temp file %s left behind", e.Name())
+		}
+	}
+}
