@@ -216,10 +216,39 @@ func CheckProtection(p *planner.Result, allowDestroy, allowReplace bool) error {
 // the database with deletionProtection: false, then run the command
 // again. planned is the deployed model the plan was made against.
 func CheckDeletionProtection(p *planner.Result, planned *stacks.Resolved, key statestore.Key, op string) error {
-	if planned == nil || planned.Provider.Name != "aws" {
+	names, deletes := deletionProtected(p, planned)
+	if len(names) == 0 {
 		return nil
 	}
-	var names []string
+	what := op
+	if what == "" || op == statestore.OpApply {
+		what = "deploy"
+	}
+	return fmt.Errorf("refusing to %s %s: the plan would %s Database %s, deployed with deletionProtection on (the default), and RDS refuses to delete a protected instance: "+
+		"the run would stop there, after changing the components before it. Do it in two steps: %s. Nothing was changed",
+		what, key, deletes, quoteJoin(names), twoSteps(names, key, "run this "+what+" again"))
+}
+
+// DeletionProtectionWarning is what panka plan says of a plan that
+// CheckDeletionProtection would refuse ("" when it would not): command
+// (apply, destroy) refuses it up front, before deleting anything.
+func DeletionProtectionWarning(p *planner.Result, planned *stacks.Resolved, key statestore.Key, command string) string {
+	names, deletes := deletionProtected(p, planned)
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s: this plan would %s Database %s, deployed with deletionProtection on (the default), and RDS refuses to delete a protected instance: "+
+		"panka %s refuses this plan before changing anything. Do it in two steps: %s",
+		key, deletes, quoteJoin(names), command, twoSteps(names, key, "run panka "+command+" again"))
+}
+
+// deletionProtected names the Databases p deletes or replaces that the
+// aws target deployed with deletionProtection on (planned is the deployed
+// model p was made against), and says "delete" or "delete or replace".
+func deletionProtected(p *planner.Result, planned *stacks.Resolved) (names []string, deletes string) {
+	if planned == nil || planned.Provider.Name != "aws" {
+		return nil, ""
+	}
 	replace := false
 	for _, c := range p.Changes {
 		if c.Action != planner.ActionDelete && c.Action != planner.ActionReplace {
@@ -232,26 +261,22 @@ func CheckDeletionProtection(p *planner.Result, planned *stacks.Resolved, key st
 		names = append(names, c.Component)
 		replace = replace || c.Action == planner.ActionReplace
 	}
-	if len(names) == 0 {
-		return nil
-	}
-	what := op
-	if what == "" || op == statestore.OpApply {
-		what = "deploy"
-	}
-	deletes := "delete"
+	deletes = "delete"
 	if replace {
 		deletes = "delete or replace"
 	}
+	return names, deletes
+}
+
+// twoSteps says how to delete the protected Databases names of key: deploy
+// them unprotected first, then again (then).
+func twoSteps(names []string, key statestore.Key, then string) string {
 	overrides := make([]string, len(names))
 	for i, n := range names {
 		overrides[i] = fmt.Sprintf("spec.overrides.%s.deletionProtection: false", n)
 	}
-	return fmt.Errorf("refusing to %s %s: the plan would %s Database %s, deployed with deletionProtection on (the default), and RDS refuses to delete a protected instance: "+
-		"the run would stop there, after changing the components before it. Do it in two steps: "+
-		"1. set %s in environments/%s.yaml (or spec.deletionProtection: false in the component's file), keeping everything else as deployed, and run panka apply -s %s -e %s; "+
-		"2. run this %s again. Nothing was changed",
-		what, key, deletes, quoteJoin(names), strings.Join(overrides, " and "), key.Environment, key.Stack, key.Environment, what)
+	return fmt.Sprintf("1. set %s in environments/%s.yaml (or spec.deletionProtection: false in the component's file), keeping everything else as deployed, and run panka apply -s %s -e %s; "+
+		"2. %s", strings.Join(overrides, " and "), key.Environment, key.Stack, key.Environment, then)
 }
 
 func quoteJoin(l []string) string {

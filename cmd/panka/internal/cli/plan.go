@@ -391,6 +391,10 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	}
 	planner.KeepDeployedHashes(desired, planned)
 	p := planner.Plan(desired, planned, planner.Options{Header: header})
+	// As apply refuses it, before changing anything.
+	if w := deploy.DeletionProtectionWarning(p, planned, skey, "apply"); w != "" {
+		opts.F.Warnf("%s", w)
+	}
 	if p.HasChanges() && src.repo != nil && src.commit != "" {
 		warnPlanBehindDeployed(ctx, opts.F, src.repo, skey, src.commit, state)
 	}

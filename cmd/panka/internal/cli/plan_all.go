@@ -201,5 +201,10 @@ func planDestroy(ctx context.Context, opts *PlanOptions, repo *gitops.Repo, base
 			f.Warnf("%s", deploy.LeftWarning(skey, left, "destroy"))
 		}
 	}
-	return &planResult{plan: planner.Plan(nil, planned, planner.Options{Header: header})}, nil
+	p := planner.Plan(nil, planned, planner.Options{Header: header})
+	// As destroy refuses it, before deleting anything.
+	if w := deploy.DeletionProtectionWarning(p, planned, skey, "destroy"); w != "" {
+		f.Warnf("%s", w)
+	}
+	return &planResult{plan: p}, nil
 }
