@@ -159,11 +159,20 @@ func (s *Stack) Validate(opts ResolveOptions) error {
 func (s *Stack) validate(envs []string, opts ResolveOptions) error {
 	opts.Lenient = true
 	var errs errList
+	all := len(envs) > 0 && len(envs) == len(s.envs)
 	if len(envs) == 0 {
 		envs = []string{""}
 	}
+	if all {
+		envs = append(envs, shadowedCheck)
+	}
 	for _, env := range envs {
-		_, err := s.Resolve(env, opts)
+		var err error
+		if env == shadowedCheck {
+			err = s.CheckOverridden(opts)
+		} else {
+			_, err = s.Resolve(env, opts)
+		}
 		var es *Errors
 		if errors.As(err, &es) {
 			for _, x := range es.List {
@@ -174,6 +183,106 @@ func (s *Stack) validate(envs []string, opts ResolveOptions) error {
 		}
 	}
 	return errs.err()
+}
+
+// shadowedCheck stands for CheckOverridden among validate's environments.
+const shadowedCheck = "\x00overridden"
+
+// CheckOverridden checks, leniently as Validate does, the values in the
+// component files that every environment overrides (deep merge: a value
+// replaced in each environment file, or under a key each sets to another
+// kind of value or to null). Resolving the environments never reads
+// them, so a value of the wrong type there (storageGB: lots) passed
+// validate, and stayed wrong for the environment added next. It returns
+// an *Errors naming each one at its file:line, or nil.
+func (s *Stack) CheckOverridden(opts ResolveOptions) error {
+	if len(s.envs) == 0 {
+		return nil
+	}
+	var shadowed map[pos]bool
+	for _, c := range s.comps {
+		if s.dupComps[c.name] {
+			continue
+		}
+		var inAll map[*node]bool
+		for _, name := range s.header.Environments {
+			r := &resolver{s: s, env: s.envs[name]}
+			here := map[*node]bool{}
+			overridden(c.spec, r.override(c.name), here)
+			if inAll == nil {
+				inAll = here
+			} else {
+				for n := range inAll {
+					if !here[n] {
+						delete(inAll, n)
+					}
+				}
+			}
+			if len(inAll) == 0 {
+				break
+			}
+		}
+		for n := range inAll {
+			if shadowed == nil {
+				shadowed = map[pos]bool{}
+			}
+			shadowed[n.pos()] = true
+		}
+	}
+	if len(shadowed) == 0 {
+		return nil
+	}
+	opts.Lenient = true
+	_, err := s.Resolve("", opts)
+	var es *Errors
+	if !errors.As(err, &es) {
+		return nil
+	}
+	var out errList
+	for _, e := range es.List {
+		if shadowed[pos{e.File, e.Line, e.Column}] {
+			e.Msg += " (every environment overrides this value, so no deployment uses it: fix it, or remove it from " + e.File + ")"
+			out.addErr(e)
+		}
+	}
+	return out.err()
+}
+
+// overridden marks in out the nodes of base that merging over drops
+// (see merge).
+func overridden(base, over *node, out map[*node]bool) {
+	if base == nil || over == nil {
+		return
+	}
+	if base.kind != nMap || over.kind != nMap {
+		markTree(base, out)
+		return
+	}
+	for i, k := range over.keys {
+		for j, bk := range base.keys {
+			if bk.value != k.value {
+				continue
+			}
+			if v := over.vals[i]; v.kind == nNull {
+				markTree(base.vals[j], out)
+			} else {
+				overridden(base.vals[j], v, out)
+			}
+		}
+	}
+}
+
+func markTree(n *node, out map[*node]bool) {
+	out[n] = true
+	for _, k := range n.keys {
+		out[k] = true
+	}
+	for _, v := range n.vals {
+		markTree(v, out)
+	}
+	for _, it := range n.items {
+		markTree(it, out)
+	}
 }
 
 func (r *resolver) resolve(envName string) *Resolved {

@@ -294,6 +294,13 @@ func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks
 			probs = append(probs, p)
 		}
 	}
+	if env == "" && len(st.Environments) > 0 {
+		// What every environment overrides is read by none of them.
+		var es *stacks.Errors
+		if err := s.CheckOverridden(stacks.ResolveOptions{Vars: vars, Lenient: true, SecretVars: secret}); errors.As(err, &es) {
+			probs = append(probs, problemsOf(es, r.Name, "")...)
+		}
+	}
 	st.Valid = len(probs) == 0
 	return st, probs, declared, nil, deps, watch
 }
