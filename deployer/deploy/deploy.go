@@ -1116,7 +1116,7 @@ func failedRunsUnread(key statestore.Key, st *statestore.State, err error) error
 	}
 	return fmt.Errorf("read the history of %s since its last successful deployment (its last run, serial %d, %s): %w; "+
 		"a failed run may have created components that only its record names, and a plan without them deletes them, so this stops here, before planning%s",
-		key, st.Serial, st.LastDeployment.Result, err, next)
+		key, st.LastDeployment.Serial, st.LastDeployment.Result, err, next)
 }
 
 // triedByFailedRuns returns, by name, the components desired exactly as

@@ -1595,7 +1595,7 @@ func TestRunStopsOnUnreadableFailedRun(t *testing.T) {
 	name := corrupt(2)
 	_, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: model(web), AllowDestroy: true})
 	if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "since its last successful deployment") ||
-		!strings.Contains(err.Error(), "stops here, before planning") || eng.ups != 2 {
+		!strings.Contains(err.Error(), "stops here, before planning") || !strings.Contains(err.Error(), "(its last run, serial 3, failed)") || eng.ups != 2 {
 		t.Fatalf("apply, the record before the failed run unreadable: err %v, %d engine runs; want it stopped, naming %s", err, eng.ups, name)
 	}
 	st, _, err := store.Get(ctx, key)
