@@ -1813,6 +1813,12 @@ func TestResolveReflog(t *testing.T) {
 	g.Git("checkout", "-q", "main")
 	g.Git("reset", "-q", "--hard", "HEAD~1") // main@{1} is "three"
 	g.Git("update-ref", "refs/remotes/origin/main", "HEAD~1")
+	// @{-3} names a branch deleted since: the error says which.
+	g.Git("checkout", "-q", "-b", "gone")
+	g.Git("checkout", "-q", "main")
+	g.Git("branch", "-q", "-D", "gone")
+	g.Git("checkout", "-q", "side")
+	g.Git("checkout", "-q", "main")
 	refs := []string{"HEAD@{1}", "HEAD@{2}", "main@{1}", "main@{2}", "main@{1}~2", "@{1}", "@{0}", "@{-1}", "@{-1}~1", "HEAD@{3}^", "refs/heads/main@{1}", "side@{0}"}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -1831,7 +1837,9 @@ func TestResolveReflog(t *testing.T) {
 				"main@{99}":  "the reflog of refs/heads/main only has 4 entries",
 				"HEAD@{1}^2": "not a merge with that many parents",
 				"nope@{1}":   `no branch, tag or remote branch "nope" has a reflog here`,
-				"@{-9}":      "only 2 branch switch(es) are recorded",
+				"@{-9}":      "only 6 branch switch(es) are recorded",
+				"@{-3}":      `@{-3} is "gone", checked out 3 branch switch(es) ago, and no branch, tag or commit has that name here any more`,
+				"@{-3}~1":    `@{-3} is "gone"`,
 			} {
 				if h, err := r.ResolveRef(ref); err == nil || !strings.Contains(err.Error(), msg) {
 					t.Errorf("ResolveRef(%q) = %s, %v; want an error saying %q", ref, h, err, msg)

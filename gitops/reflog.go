@@ -34,11 +34,13 @@ func (r *Repo) reflogRef(ref, rev string) (h Hash, ok bool, err error) {
 		return ZeroHash, false, nil
 	}
 	var target string
+	previous := 0 // N of @{-N}
 	if n, convErr := strconv.Atoi(strings.TrimPrefix(sel, "-")); strings.HasPrefix(sel, "-") && convErr == nil && n > 0 && name == "" {
 		target, err = r.previousCheckout(n)
 		if err != nil {
 			return ZeroHash, true, &RefError{Ref: ref, Err: err}
 		}
+		previous = n
 	} else if n, convErr := strconv.Atoi(sel); convErr == nil && n >= 0 && !strings.HasPrefix(sel, "+") {
 		id, err := r.reflogEntry(name, n)
 		switch {
@@ -85,6 +87,13 @@ func (r *Repo) reflogRef(ref, rev string) (h Hash, ok bool, err error) {
 		var re *RefError
 		if errors.As(err, &re) {
 			re.Ref = ref
+			if previous > 0 && errors.Is(err, ErrRefNotFound) {
+				if _, terr := r.ResolveRef(target); terr != nil {
+					// The branch checked out then is gone: "not found: no
+					// branch ... has that name" did not say which name.
+					re.Err = fmt.Errorf("%w: @{-%d} is %q, checked out %d branch switch(es) ago, and no branch, tag or commit has that name here any more (deleted since?): pass a branch or a commit id (git reflog shows the commits HEAD was on)", ErrRefNotFound, previous, target, previous)
+				}
+			}
 		}
 		return ZeroHash, true, err
 	}
