@@ -109,6 +109,7 @@ Set PANKA_GIT_BINARY=false to read git with go-git only (no git binary).`,
 				opts.Base = ""
 				opts.F.Warnf("--base is empty (an unset or empty CI variable?): comparing from the default base instead; omit --base to mean that, or pass a ref")
 			}
+			emptyHead(cmd, &opts.Head, opts.F)
 			if opts.Why && (f.Flags.Output == "names" || f.Flags.Output == "github-matrix") {
 				// Silently ignored, --why looked like it explained
 				// nothing changed for a reason.
@@ -1098,4 +1099,14 @@ func backendFixed(cfg *config.Resolved) map[string]bool {
 		}
 	}
 	return fixed
+}
+
+// emptyHead warns about a --head given empty (--head "$SHA" with the
+// variable unset or empty), which compares HEAD, as --head left out does:
+// said, as for --base, not silently another commit than the one meant.
+func emptyHead(cmd *cobra.Command, head *string, f *Factory) {
+	if cmd.Flags().Changed("head") && strings.TrimSpace(*head) == "" {
+		*head = ""
+		f.Warnf("--head is empty (an unset or empty CI variable?): comparing HEAD instead; omit --head to mean that, or pass a ref")
+	}
 }

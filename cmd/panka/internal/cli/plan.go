@@ -81,6 +81,7 @@ changes, 0 when there are none, 1 on error.`,
 					opts.Base = ""
 					opts.F.Warnf("--base is empty (an unset or empty CI variable?): comparing from the default base instead; omit --base to mean that, or pass a ref")
 				}
+				emptyHead(cmd, &opts.Head, opts.F)
 			} else {
 				if opts.Stack == "" || opts.Environment == "" {
 					return Usagef("--stack and --environment are required (or --all-changed)")
