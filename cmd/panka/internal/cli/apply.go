@@ -104,6 +104,11 @@ a newer one's deployment skips.`,
 			if err := emptyRef(cmd, "deploy"); err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("target-component") && len(opts.TargetComponents) == 0 {
+				// --target-component "$COMPONENT" with the variable
+				// unset deployed every component of the stack.
+				return Usagef("--target-component is empty (an unset or empty CI variable?): name the components to deploy, or omit --target-component to deploy every component")
+			}
 			if len(args) == 1 {
 				opts.PlanFile = args[0]
 				if opts.PlanFile == "-" {
