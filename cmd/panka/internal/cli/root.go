@@ -372,6 +372,15 @@ func NewRootCmd(f *Factory) *cobra.Command {
 			default:
 				return Usagef("--log-format %s: unknown log format (console, json)", f.Flags.LogFormat)
 			}
+			for _, name := range []string{"stack", "environment", "component"} {
+				// --stack "$STACK" with the variable unset or empty: fmt,
+				// validate, status, show and outputs took it as "no
+				// --stack", and rewrote, checked or printed every stack,
+				// environment or component instead of the one meant.
+				if fl := cmd.Flags().Lookup(name); fl != nil && fl.Changed && fl.Value.Type() == "string" && strings.TrimSpace(fl.Value.String()) == "" {
+					return Usagef("--%s is empty (an unset or empty CI variable?): name one, or leave --%s out", name, name)
+				}
+			}
 			if f.Flags.Quiet && f.Flags.Verbose > 0 {
 				// -q took over without a word: a -v added to debug a
 				// script's run showed nothing.
