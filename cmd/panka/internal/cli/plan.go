@@ -90,6 +90,11 @@ changes, 0 when there are none, 1 on error.`,
 					return Usagef("--base/--head only go with --all-changed")
 				}
 			}
+			if cmd.Flags().Changed("out") && strings.TrimSpace(opts.Out) == "" {
+				// --out "$PLANFILE" with the variable unset saved no
+				// plan, without a word, for the apply "$PLANFILE" after.
+				return Usagef("--out is empty (an unset or empty CI variable?): name the file to save the plan in, or leave --out out")
+			}
 			if opts.Out == "-" {
 				// Not stdout (which has the plan already): it wrote a
 				// file named "-".

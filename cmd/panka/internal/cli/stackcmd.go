@@ -336,6 +336,11 @@ func (v *varFlags) values(ctx context.Context, f *Factory) (stacks.VarValues, er
 	}
 	stdin := 0
 	for _, file := range v.VarFiles {
+		if strings.TrimSpace(file) == "" {
+			// --var-file "$VARS" with the variable unset read the
+			// folder panka runs in: "read DIR: is a directory".
+			return out, Usagef("--var-file is empty (an unset or empty CI variable?): name the file, - for standard input, or leave --var-file out")
+		}
 		if file == "-" {
 			// The second read would find stdin empty and give nothing.
 			if stdin++; stdin > 1 {
