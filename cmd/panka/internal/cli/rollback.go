@@ -75,6 +75,11 @@ Data-holding components the target does not have are only deleted with
 			if opts.Stack == "" || opts.Environment == "" {
 				return Usagef("--stack and --environment are required")
 			}
+			if cmd.Flags().Changed("to-commit") && strings.TrimSpace(opts.ToCommit) == "" {
+				// --to-commit "$SHA" with the variable unset: "give
+				// exactly one of ..." read as if it was not given.
+				return Usagef("--to-commit is empty (an unset or empty CI variable?): name the commit to roll back to (panka history lists the deployed ones)")
+			}
 			n := 0
 			if opts.ToCommit != "" {
 				n++
