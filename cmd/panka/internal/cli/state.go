@@ -1142,35 +1142,43 @@ func removeComponents(st *statestore.State, names []string) error {
 }
 
 // stateElsewhere says, for key with nothing recorded in cfg's backend (a
-// first deployment there), where else a deployment of key is recorded and
-// still deployed: in the repository-wide backend when the stack has its
-// own spec.backend now, or where an earlier spec.backend of the stack put
-// it (its stack.yaml as HEAD's first parents had it, at most
+// first deployment there), where else a deployment of the stack is
+// recorded and still deployed: in the repository-wide backend when the
+// stack has its own spec.backend now, where an earlier spec.backend of the
+// stack put it, or under the name an earlier metadata.name gave it (its
+// stack.yaml as HEAD's first parents had it, at most
 // maxRemovedStackCommits back). "" when nowhere. Adding or changing a
-// deployed stack's spec.backend.prefix made its next apply create
-// everything again in a new, empty deployment, with no word about the
-// deployment left behind (still running, in a state status no longer
-// read).
+// deployed stack's spec.backend.prefix, or renaming it, made its next
+// apply create everything again in a new, empty deployment, with no word
+// about the deployment left behind (still running, in a state status no
+// longer read).
 func (f *Factory) stateElsewhere(ctx context.Context, cfg *config.Resolved, key statestore.Key, what string) string {
 	here := f.describeBackend(cfg)
-	seen := map[string]bool{here: true}
-	check := func(c *config.Resolved, file string) string {
+	seen := map[string]bool{here + " " + key.Stack: true}
+	check := func(c *config.Resolved, name, file string, at gitops.Hash) string {
 		where := f.describeBackend(c)
-		if seen[where] {
+		if seen[where+" "+name] {
 			return ""
 		}
-		seen[where] = true
+		seen[where+" "+name] = true
 		s, err := f.Store(ctx, c)
 		if err != nil {
 			return ""
 		}
-		st, _, err := s.Get(ctx, key)
+		old := statestore.Key{Stack: name, Environment: key.Environment}
+		st, _, err := s.Get(ctx, old)
 		if err != nil || st == nil || st.Status == statestore.StatusDestroyed {
 			return ""
 		}
 		rec := ""
 		if d := deployedRecord(st); d != nil && d.Commit != "" {
 			rec = ", commit " + shortSHA(d.Commit)
+		}
+		if name != key.Stack {
+			return fmt.Sprintf("nothing is recorded for %s, but the stack of %s was named %q before commit %s, and %s is deployed (state serial %d, %s%s, in %s): "+
+				"a stack is identified by its metadata.name, so this %s creates everything again as a new stack while %s stays deployed. "+
+				"Keep the name %q in %s, or remove the old deployment once this one runs: panka destroy --stack %s --environment %s",
+				key, file, name, commit7(at.String()), old, st.Serial, st.Status, rec, where, what, old, name, file, name, key.Environment)
 		}
 		return fmt.Sprintf("nothing is recorded for %s in %s, but %s holds a deployment of it (state serial %d, %s%s): the spec.backend settings of %s changed since, "+
 			"and this %s creates everything again in a new, empty deployment while that one stays deployed. "+
@@ -1182,22 +1190,21 @@ func (f *Factory) stateElsewhere(ctx context.Context, cfg *config.Resolved, key 
 	if err != nil || h == nil {
 		return ""
 	}
-	file := path.Join(h.Path, stacks.StackFile)
-	if m := f.earlierBackendState(ctx, h, key, check); m != "" {
+	if m := f.earlierStackState(ctx, h, check); m != "" {
 		return m
 	}
 	if len(h.Backend) > 0 {
 		if def, err := f.Config(); err == nil {
-			return check(def, file)
+			return check(def, key.Stack, path.Join(h.Path, stacks.StackFile), gitops.ZeroHash)
 		}
 	}
 	return ""
 }
 
-// earlierBackendState is stateElsewhere's walk back through the stack's
-// stack.yaml: the newest earlier spec.backend whose backend check finds a
-// deployment in first.
-func (f *Factory) earlierBackendState(ctx context.Context, h *stacks.Header, key statestore.Key, check func(*config.Resolved, string) string) string {
+// earlierStackState is stateElsewhere's walk back through the stack's
+// stack.yaml: the newest earlier spec.backend or metadata.name under
+// which check finds a deployment.
+func (f *Factory) earlierStackState(ctx context.Context, h *stacks.Header, check func(c *config.Resolved, name, file string, at gitops.Hash) string) string {
 	file := path.Join(h.Path, stacks.StackFile)
 	dir, err := f.RepoRoot()
 	if err != nil {
@@ -1234,14 +1241,15 @@ func (f *Factory) earlierBackendState(ctx context.Context, h *stacks.Header, key
 			return ""
 		}
 		old, err := stacks.ReadHeader(fsys, h.Path)
-		if err != nil || old.Name != key.Stack || maps.Equal(old.Backend, h.Backend) {
+		if err != nil || old.Name == h.Name && maps.Equal(old.Backend, h.Backend) {
 			continue
 		}
 		oc, err := f.ConfigForStack(old.Backend, file+" at "+commit7(p.String()))
 		if err != nil {
 			continue
 		}
-		if m := check(oc, file); m != "" {
+		// The commit that changed it: the stack had the old settings until then.
+		if m := check(oc, old.Name, file, cs[i]); m != "" {
 			return m
 		}
 	}
