@@ -67,7 +67,7 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		return err
 	}
 	if len(recs) > 0 && opts.Offset == 0 {
-		warnUnrecorded(ctx, f, s, key, recs)
+		warnUnrecorded(ctx, f, s, key, recs, f.describeBackend(cfg))
 	}
 	if opts.Commits {
 		return historyCommitsRun(ctx, f, s, key, recs, opts.Offset)
@@ -86,6 +86,9 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		return nil
 	}
 	if len(recs) == 0 {
+		if st, _, err := s.Get(ctx, key); err == nil && opts.Offset == 0 {
+			warnRecordMissing(f, key, st, nil, f.describeBackend(cfg))
+		}
 		fmt.Fprintf(f.Notices(), "No deployments of %s in %s.\n", key, f.describeBackend(cfg))
 		if opts.Offset == 0 {
 			historyTypoHint(ctx, f, s, key)
@@ -178,11 +181,12 @@ func listSome(names []string, n int) string {
 // than the state: a run killed between its history record and its state
 // write (or whose record could not be withdrawn) leaves one, and it reads
 // like any other deployment although the state never recorded it.
-func warnUnrecorded(ctx context.Context, f *Factory, s statestore.Store, key statestore.Key, recs []*statestore.Deployment) {
+func warnUnrecorded(ctx context.Context, f *Factory, s statestore.Store, key statestore.Key, recs []*statestore.Deployment, backend string) {
 	st, _, err := s.Get(ctx, key)
 	if err != nil {
 		return
 	}
+	warnRecordMissing(f, key, st, recs, backend)
 	var ahead []string
 	for _, d := range recs {
 		if d.Serial > st.Serial {
@@ -200,6 +204,26 @@ func warnUnrecorded(ctx context.Context, f *Factory, s statestore.Store, key sta
 		"or state.json was restored to an earlier version, so it may describe a deployment the state does not hold; panka status --stack %s shows what the state holds, "+
 		"and the next apply plans against it and records serial %d",
 		what, st.Serial, key.Stack, recs[0].Serial+1)
+}
+
+// warnRecordMissing warns when the deployment st records as its last is
+// not in recs (the newest records, newest first) although recs reach back
+// to its serial: its record was deleted out of band (by hand, a lifecycle
+// rule), and history listed the deployment before it as the newest while
+// status showed the one the state holds.
+func warnRecordMissing(f *Factory, key statestore.Key, st *statestore.State, recs []*statestore.Deployment, backend string) {
+	d := st.LastDeployment
+	if d == nil || d.Serial <= 0 || len(recs) > 0 && d.Serial < recs[len(recs)-1].Serial {
+		return
+	}
+	for _, r := range recs {
+		if r.Serial == d.Serial {
+			return
+		}
+	}
+	f.Warnf("the last deployment state.json records for %s (serial %d, %s of commit %s by %s, %s) has no history record: it was deleted out of band (by hand, or a lifecycle rule) from %s%s; "+
+		"restore it from an earlier object version if the bucket keeps them (panka status --stack %s shows that deployment from the state)",
+		key, d.Serial, d.Operation, commit7(d.Commit), dash(d.User), orNone(d.Result), backend, statestore.HistoryPrefix("", key), key.Stack)
 }
 
 // historyOperation adds what a rollback or promote came from.
