@@ -603,8 +603,20 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 		return nil
 	}
 	now := f.Now()
+	// States from more than one backend (stacks with their own
+	// spec.backend) say where each is: a stack/environment deployed at an
+	// earlier prefix and again at its new one was listed twice, the two
+	// rows told apart by nothing.
+	backends := map[string]bool{}
+	for _, it := range items {
+		backends[it.Backend] = true
+	}
 	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STACK\tENVIRONMENT\tSERIAL\tCOMMIT\tSTATUS\tAGE")
+	header := "STACK\tENVIRONMENT\tSERIAL\tCOMMIT\tSTATUS\tAGE"
+	if len(backends) > 1 {
+		header += "\tBACKEND"
+	}
+	fmt.Fprintln(tw, header)
 	for _, it := range items {
 		a := "-"
 		if !it.UpdatedAt.IsZero() {
@@ -614,7 +626,11 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 		if it.Error != "" {
 			serial = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Stack, it.Environment, serial, orNone(commit7(it.Commit)), it.Status, a)
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", it.Stack, it.Environment, serial, orNone(commit7(it.Commit)), it.Status, a)
+		if len(backends) > 1 {
+			line += "\t" + it.Backend
+		}
+		fmt.Fprintln(tw, line)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
