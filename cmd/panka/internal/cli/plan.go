@@ -441,7 +441,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	// Nothing recorded here: one history read for both checks below.
 	nothing := state == nil && noHistory(ctx, store, skey)
 	if nothing {
-		if m := opts.F.stateElsewhere(ctx, d.cfg, skey, "plan"); m != "" {
+		if m := opts.F.stateElsewhere(ctx, d.cfg, skey, "plan", !opts.AllChanged); m != "" {
 			opts.F.Warnf("%s", m)
 		}
 	}

@@ -1167,8 +1167,10 @@ func removeComponents(st *statestore.State, names []string) error {
 // deployed stack's spec.backend.prefix, or renaming it, made its next
 // apply create everything again in a new, empty deployment, with no word
 // about the deployment left behind (still running, in a state status no
-// longer read).
-func (f *Factory) stateElsewhere(ctx context.Context, cfg *config.Resolved, key statestore.Key, what string) string {
+// longer read). Without walk only the repository-wide backend is looked
+// at: plan --all-changed, which may plan thousands of new environments,
+// does not walk the history of each stack (up to ~0.2 s each).
+func (f *Factory) stateElsewhere(ctx context.Context, cfg *config.Resolved, key statestore.Key, what string, walk bool) string {
 	here := f.describeBackend(cfg)
 	seen := map[string]bool{here + " " + key.Stack: true}
 	check := func(c *config.Resolved, name, file string, at gitops.Hash) string {
@@ -1206,8 +1208,10 @@ func (f *Factory) stateElsewhere(ctx context.Context, cfg *config.Resolved, key 
 	if err != nil || h == nil {
 		return ""
 	}
-	if m := f.earlierStackState(ctx, h, check); m != "" {
-		return m
+	if walk {
+		if m := f.earlierStackState(ctx, h, check); m != "" {
+			return m
+		}
 	}
 	if len(h.Backend) > 0 {
 		if def, err := f.Config(); err == nil {
