@@ -372,7 +372,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		Operation: statestore.OpApply, Desired: d.model, Source: d.source, Vars: d.vars,
 		TargetComponents: opts.TargetComponents, AllowDestroy: opts.Deploy.AllowDestroy,
 		AllowReplace: opts.Deploy.AllowReplace, Saved: saved,
-		PlanHeader: planner.Header{Desired: d.header},
+		PlanHeader: planner.Header{Desired: d.header, Vars: planner.MaskVars(d.vars)},
 	}
 	// The flag wins over the config, as everywhere: --forward-only=false
 	// turns preferences.forwardOnly off for one run.

@@ -158,7 +158,7 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 		Operation: statestore.OpPromote, Desired: d.model, Source: d.source, Vars: d.vars,
 		FromEnvironment: opts.From,
 		AllowDestroy:    opts.Deploy.AllowDestroy, AllowReplace: opts.Deploy.AllowReplace,
-		PlanHeader: planner.Header{Desired: d.header},
+		PlanHeader: planner.Header{Desired: d.header, Vars: planner.MaskVars(d.vars)},
 		// The source was read before the target's lease was taken: a
 		// promote that waited for it (--lock-timeout) must not ship what
 		// the source ran before a deployment that happened meanwhile.

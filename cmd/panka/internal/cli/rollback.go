@@ -259,7 +259,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		Operation: statestore.OpRollback, Desired: d.model, Source: d.source, Vars: d.vars,
 		FromCommit: from, ToCommit: tgt.commit,
 		AllowDestroy: opts.Deploy.AllowDestroy, AllowReplace: opts.Deploy.AllowReplace,
-		PlanHeader: planner.Header{Desired: d.header},
+		PlanHeader: planner.Header{Desired: d.header, Vars: planner.MaskVars(d.vars)},
 		Check:      func(now *statestore.State) error { return rollbackStillCurrent(key, st, now) },
 	}
 	return runDeployment(ctx, f, cfg, &opts.Deploy, d.key, req)
