@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -160,6 +161,9 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 		// nothing to destroy.
 		return nil, err
 	case err != nil:
+		if rerr := configuredRootMissing(f, src, cfg); rerr != nil {
+			return nil, rerr
+		}
 		if gone := stillDeployed(ctx, f, src, stackName, env, "stack (deleted, or renamed in stack.yaml)"); gone != "" {
 			return nil, fmt.Errorf("%w; %s", err, gone)
 		}
@@ -266,6 +270,27 @@ func workTreeBackend(f *Factory, stack string, atCommit *config.Resolved, at str
 			stack, at, was, now, path.Join(h.Path, stacks.StackFile))
 	}
 	return cfg, nil
+}
+
+// configuredRootMissing is, for the work tree, the error validate gives
+// when stacks.root was set (not the default) and names no folder: a
+// mistyped root (panka.yaml, PANKA_STACKS_ROOT) is not a stack that was
+// deleted, and stillDeployed would suggest destroying every deployed one.
+func configuredRootMissing(f *Factory, src *planSourceFS, cfg *config.Resolved) error {
+	s, ok := cfg.Sources["stacks.root"]
+	if src.ref != "" || !ok || s.Layer == "default" || cfg.Stacks.Root == "" {
+		return nil
+	}
+	root := path.Clean(filepath.ToSlash(cfg.Stacks.Root))
+	if st, err := fs.Stat(src.fsys, root); err == nil && st.IsDir() {
+		return nil
+	}
+	where := s.Where
+	if where == "" {
+		where = s.Layer
+	}
+	dir, _ := f.RepoRoot()
+	return fmt.Errorf("stacks.root %q (from %s) is not a folder in %s: set it to the folder holding your stacks", cfg.Stacks.Root, where, dir)
 }
 
 // stillDeployed says, for a stack/environment the YAML no longer has, that

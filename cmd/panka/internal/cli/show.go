@@ -233,6 +233,9 @@ func loadResolved(f *Factory, repo *stackRepo, stack, env string, ro stacks.Reso
 	disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
 	ref, ferr := findStack(disc, stack, repo.stacksRoot)
 	if ferr != nil {
+		if rerr := repo.configuredRootMissing(); rerr != nil {
+			return nil, rerr
+		}
 		if err != nil && disc.Duplicates[stack] == nil {
 			return nil, err
 		}
