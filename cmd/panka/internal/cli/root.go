@@ -343,7 +343,11 @@ func suggestFlag(c *cobra.Command, err error) error {
 	}
 	walk(c.Root())
 	if len(others) > 0 {
-		return fmt.Errorf("%w: a flag of %s, not of %s", err, strings.Join(others, ", "), c.CommandPath())
+		err = fmt.Errorf("%w: a flag of %s, not of %s", err, strings.Join(others, ", "), c.CommandPath())
+	}
+	if name == "all-changed" && c.Flags().Lookup("stack") != nil && c.Flags().Lookup("environment") != nil {
+		// Terramate's run --changed, Atlantis' autoplan: what to do instead.
+		err = fmt.Errorf("%w; %s works on one stack/environment at a time: run it for each line of `panka changed -o names` (stack/environment), or from a CI matrix of `panka changed -o github-matrix`", err, c.CommandPath())
 	}
 	return err
 }
