@@ -1835,6 +1835,11 @@ func (e *engine) load(s *side, dir string) (*stacks.Stack, error) {
 	return stacks.Load(s.fsys, dir)
 }
 
+// BackendChanged starts the detail of a reason for a stack whose
+// stack.yaml moved its state (spec.backend): plan --all-changed repeats it,
+// as the plans of such a stack read the new location.
+const BackendChanged = "spec.backend changed ("
+
 // backendChange describes how spec.backend differs between the base and
 // head headers of a stack ("" when alike, or when either is unknown);
 // keys in fixed are set above stack.yaml and do not count.
@@ -1874,7 +1879,7 @@ func backendChange(bh, hh *stacks.Header, fixed map[string]bool, where func(map[
 	if len(diffs) == 0 {
 		return ""
 	}
-	return "spec.backend changed (" + strings.Join(diffs, ", ") + "): plan, apply and status read this stack's state (and Pulumi's) at the new location; " +
+	return BackendChanged + strings.Join(diffs, ", ") + "): plan, apply and status read this stack's state (and Pulumi's) at the new location; " +
 		"unless it was copied there first (docs/state.md, Switching backends), every environment plans as new and apply deploys it again beside what runs"
 }
 

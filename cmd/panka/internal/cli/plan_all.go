@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -50,6 +51,15 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	warnBaseDescends(f, repo, opts.Base, res)
 	for _, p := range res.Problems {
 		f.Warnf("%s", p)
+	}
+	for _, s := range res.Stacks {
+		for _, r := range s.Reasons {
+			// Its plans read the new location: "nothing deployed yet",
+			// every component a create, unless the state was copied.
+			if i := strings.Index(r.Detail, changes.BackendChanged); i >= 0 {
+				f.Warnf("stack %s: %s: %s", s.Stack, r.File, r.Detail[i:])
+			}
+		}
 	}
 	head, base := plumbing.NewHash(res.Head), plumbing.NewHash(res.Base)
 	headFS, err := repo.TreeFS(head)
