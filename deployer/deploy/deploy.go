@@ -1699,7 +1699,7 @@ func componentNames(models ...*stacks.Resolved) []string {
 
 // DeployedHeader describes a state for plan headers.
 func DeployedHeader(st *statestore.State) planner.Deployed {
-	d := planner.Deployed{Serial: st.Serial, Status: st.Status}
+	d := planner.Deployed{Serial: st.Serial, Status: st.Status, Drifted: st.LastDriftCheck.Refreshed()}
 	rec := st.LastSuccessful
 	if rec == nil && st.LastDeployment != nil && st.LastDeployment.Result == statestore.ResultSucceeded {
 		rec = st.LastDeployment

@@ -81,6 +81,10 @@ type Deployed struct {
 	// nothing is deployed, and At and By say when and by whom it was
 	// destroyed.
 	Destroyed bool `json:"destroyed,omitempty"`
+	// Drifted lists the components the last drift detect found changed
+	// outside panka (and not put back since): apply refreshes them from
+	// the real resources and puts them back, whatever the plan says.
+	Drifted []string `json:"drifted,omitempty"`
 }
 
 // Result is a plan: the result of comparing a desired model with a

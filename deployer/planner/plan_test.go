@@ -1014,3 +1014,20 @@ func TestNoChangesAfterUnfinishedRun(t *testing.T) {
 		t.Errorf("deployed: plan ends with %q", got)
 	}
 }
+
+// TestNoChangesWithDrift: after drift detect found a component changed
+// outside panka, the plan of an unchanged spec said "No changes. ...
+// matches the deployed state." and apply then changed the resources (it
+// refreshes them and puts them back). It says so instead.
+func TestNoChangesWithDrift(t *testing.T) {
+	h := Header{Stack: "orders", Environment: "dev", Deployed: Deployed{Serial: 5, Status: "deployed", Drifted: []string{"api"}}}
+	p := Plan(base(), fromState(t, base()), Options{Header: h})
+	var out bytes.Buffer
+	if err := p.WriteText(&out, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "No changes to the recorded spec, but drift detect found api changed outside panka: deploying it (apply, rollback, promote) refreshes them from the real resources and puts them back."
+	if got := lastLine(out.String()); got != want {
+		t.Errorf("plan ends with %q, want %q", got, want)
+	}
+}

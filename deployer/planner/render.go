@@ -265,6 +265,14 @@ func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts T
 				"deploying it (apply, rollback, promote) runs the engine again, which redoes what that run left undone (components a stopped destroy deleted are created again)."))
 			return
 		}
+		if len(plans) == 1 && len(plans[0].Header.Deployed.Drifted) > 0 && !plans[0].Header.Destroy {
+			// The spec matches, the resources do not: apply refreshes
+			// them and runs the engine ("No changes" and then changed
+			// resources read as a contradiction).
+			t.line("%s", t.paint(ansiYellow, "No changes to the recorded spec, but drift detect found "+strings.Join(plans[0].Header.Deployed.Drifted, ", ")+
+				" changed outside panka: deploying it (apply, rollback, promote) refreshes them from the real resources and puts them back."))
+			return
+		}
 		t.line("%s", t.paint(ansiGreen, "No changes. "+what+" matches the deployed state."))
 		return
 	}
