@@ -41,6 +41,19 @@ type stackRepo struct {
 	ignores *gitops.Ignores
 	// warn reports, on close, the gitignored files fsys left out.
 	warn func()
+	// unchecked is HEAD's commit when the repository has one but no
+	// staging index: nothing is checked out (git clone --no-checkout).
+	unchecked string
+}
+
+// notCheckedOut is an error when no stack was found and the work tree was
+// never checked out (git clone --no-checkout: HEAD's commit, no index):
+// validate would pass with no stack checked, as in a bare repository.
+func (r *stackRepo) notCheckedOut() error {
+	if r.unchecked == "" {
+		return nil
+	}
+	return fmt.Errorf("%s is not checked out: the repository has commits (HEAD is %s) but no staging index, as a clone made with --no-checkout leaves it, so its work tree holds no stack: run git checkout (or git sparse-checkout set FOLDER... in a sparse clone) first", r.dir, r.unchecked[:12])
 }
 
 // configuredRootMissing is an error when stacks.root was set (not the
@@ -99,9 +112,9 @@ func openStackRepo(f *Factory) (*stackRepo, error) {
 	if err := bareRepoError(dir, root); err != nil {
 		return nil, err
 	}
-	fsys, ignores, closer := worktreeView(f, dir)
+	fsys, ignores, closer, unchecked := worktreeView(f, dir)
 	return &stackRepo{dir: dir, fsys: fsys, closer: closer, stacksRoot: path.Clean(root), rootSource: src,
-		ignores: ignores, warn: func() { warnIgnored(f, ignores) }}, nil
+		ignores: ignores, warn: func() { warnIgnored(f, ignores) }, unchecked: unchecked}, nil
 }
 
 // close releases the repository the stacks are read from, after saying
@@ -127,13 +140,20 @@ func (r *stackRepo) close() {
 // the command came across. Outside git it is the disk itself (closer nil),
 // and so it is in a repository panka cannot open (a SHA-256 one, an
 // unknown extension), with a warning: gitignored files are then read.
-func worktreeView(f *Factory, dir string) (fsys fs.FS, ignores *gitops.Ignores, closer func()) {
+// unchecked is HEAD's commit when there is one but no staging index (see
+// stackRepo.notCheckedOut).
+func worktreeView(f *Factory, dir string) (fsys fs.FS, ignores *gitops.Ignores, closer func(), unchecked string) {
 	repo, err := gitops.Open(dir, f.GitOptions())
 	if err != nil {
 		if !errors.Is(err, gitops.ErrNotRepository) {
 			f.Log.Warn().Msgf("%v; reading the files on disk as they are instead, as outside git: gitignored files are read too, and a sparse checkout's files outside the cone are missing", err)
 		}
-		return stacks.DirFS(dir), nil, nil
+		return stacks.DirFS(dir), nil, nil, ""
+	}
+	if _, err := os.Stat(filepath.Join(repo.GitDir(), "index")); errors.Is(err, fs.ErrNotExist) {
+		if h, err := repo.Head(); err == nil {
+			unchecked = h.String()
+		}
 	}
 	ignores = repo.Ignores()
 	disk := stacks.DirFSHiding(dir, ignores.Ignored)
@@ -142,7 +162,7 @@ func worktreeView(f *Factory, dir string) (fsys fs.FS, ignores *gitops.Ignores, 
 		f.Log.Debug().Err(err).Msg("reading the staging index for skip-worktree files: reading the disk as it is")
 		wt = disk
 	}
-	return wt, ignores, func() { repo.Close() }
+	return wt, ignores, func() { repo.Close() }, unchecked
 }
 
 // warnIgnored says on stderr which gitignored YAML files and folders, and
@@ -925,6 +945,9 @@ func stackListRun(opts *StackListOptions) error {
 	refs := disc.Refs
 	if len(refs) == 0 && err == nil {
 		if err := repo.configuredRootMissing(); err != nil {
+			return err
+		}
+		if err := repo.notCheckedOut(); err != nil {
 			return err
 		}
 	}

@@ -104,6 +104,9 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 		if err := repo.configuredRootMissing(); err != nil {
 			return err
 		}
+		if err := repo.notCheckedOut(); err != nil {
+			return err
+		}
 	}
 	if err != nil {
 		var es *stacks.Errors
