@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -278,6 +279,14 @@ func (r *Repo) Root() string { return r.root }
 // GitDir is the git directory of this work tree (.git, or the worktree's
 // folder under the main repository's .git/worktrees in linked worktrees).
 func (r *Repo) GitDir() string { return r.gitDir }
+
+// HasIndex reports whether this work tree has a staging index: a clone
+// made with --no-checkout has none (and a new repository until its first
+// git add).
+func (r *Repo) HasIndex() bool {
+	_, err := os.Stat(filepath.Join(r.gitDir, "index"))
+	return !errors.Is(err, fs.ErrNotExist)
+}
 
 // CommonDir is the git directory shared by all worktrees; panka's caches
 // live under CommonDir()/panka.

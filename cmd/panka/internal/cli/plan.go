@@ -192,6 +192,9 @@ type planSourceFS struct {
 	// a commit, or outside git).
 	ignores *gitops.Ignores
 	f       *Factory
+	// unchecked is HEAD's commit when the work tree was never checked
+	// out (see stackRepo.notCheckedOut).
+	unchecked string
 
 	// The stacks found under a root, kept for the command: plan
 	// --all-changed plans many stacks of one tree, and finding them reads
@@ -328,6 +331,9 @@ func planSource(ctx context.Context, f *Factory, ref string) (*planSourceFS, err
 	}
 	if h, err := repo.Head(); err == nil {
 		src.commit = h.String()
+		if !repo.HasIndex() {
+			src.unchecked = src.commit
+		}
 	} else {
 		f.Log.Debug().Err(err).Msg("no HEAD commit: planning the work tree without a commit")
 	}
@@ -573,6 +579,9 @@ func planFindStack(src *planSourceFS, root, name string) (stacks.Ref, error) {
 		}
 		if src.ref != "" {
 			return stacks.Ref{}, fmt.Errorf("at %s: %w", src.ref, ferr)
+		}
+		if src.unchecked != "" && len(disc.Refs) == 0 {
+			return stacks.Ref{}, (&stackRepo{dir: src.repo.Root(), unchecked: src.unchecked}).notCheckedOut()
 		}
 		return stacks.Ref{}, ferr
 	}

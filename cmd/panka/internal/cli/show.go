@@ -239,6 +239,9 @@ func loadResolved(f *Factory, repo *stackRepo, stack, env string, ro stacks.Reso
 		if err != nil && disc.Duplicates[stack] == nil {
 			return nil, err
 		}
+		if uerr := repo.notCheckedOut(); uerr != nil && len(disc.Refs) == 0 {
+			return nil, uerr
+		}
 		return nil, ferr
 	}
 	s, err := stacks.Load(repo.fsys, ref.Path)

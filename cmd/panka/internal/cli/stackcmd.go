@@ -150,7 +150,7 @@ func worktreeView(f *Factory, dir string) (fsys fs.FS, ignores *gitops.Ignores, 
 		}
 		return stacks.DirFS(dir), nil, nil, ""
 	}
-	if _, err := os.Stat(filepath.Join(repo.GitDir(), "index")); errors.Is(err, fs.ErrNotExist) {
+	if !repo.HasIndex() {
 		if h, err := repo.Head(); err == nil {
 			unchecked = h.String()
 		}
