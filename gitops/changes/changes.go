@@ -1008,6 +1008,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		id.files = mergeFiles(id.files, t.files)
 		id.watched = t.watched
 	}
+	e.nestedAtHead(head, changes, prefix, idents)
 	// A touched stack whose stack.yaml another (untouched) folder holds
 	// byte for byte at head (a copied folder): same name, so the copy does
 	// not load (validate refuses it). Only blob ids are compared: the index
@@ -1373,6 +1374,42 @@ func (e *engine) nestedIn(fsys fs.FS, id *ident) error {
 		}
 	}
 	return nil
+}
+
+// nestedAtHead finds the stacks gone at head whose stack.yaml a change
+// put inside another stack's folder (git mv stacks/users
+// stacks/orders/users): no stack at head, since stacks do not nest, but
+// not removed either: its files are all there, and listing it removed
+// would have a pipeline destroy what runs. It is the stack, at its new
+// folder, with the nesting error (which plan and validate give too).
+func (e *engine) nestedAtHead(head *side, changes []gitops.Change, prefix string, idents map[string]*ident) {
+	for _, c := range changes {
+		if c.Action == gitops.Deleted || path.Base(c.Path) != stacks.StackFile || !strings.HasPrefix(c.Path, prefix) {
+			continue
+		}
+		dir := path.Dir(c.Path)
+		if _, ok := head.index.Stacks[dir]; ok {
+			continue
+		}
+		outer := ""
+		for d := path.Dir(dir); d != "." && d != "/" && outer == ""; d = path.Dir(d) {
+			if _, ok := head.index.Stacks[d]; ok {
+				outer = d
+			}
+		}
+		if outer == "" {
+			continue
+		}
+		name, _, _ := stacks.ReadWatch(head.fsys, dir)
+		id := idents[name]
+		if name == "" || id == nil || id.baseDir == "" || id.headDir != "" {
+			continue
+		}
+		outerName, _, _ := stacks.ReadWatch(head.fsys, outer)
+		if err := stacks.NestedIn(head.fsys, outer, c.Path, outerName); err != nil {
+			id.headDir, id.headErr = dir, err
+		}
+	}
 }
 
 // nestedNow returns the nesting errors of the stacks of base below dir

@@ -2631,6 +2631,40 @@ func TestNewStackAboveStacks(t *testing.T) {
 	})
 }
 
+// TestStackMovedIntoAnotherStack: a stack folder moved inside another
+// stack's folder (git mv stacks/users stacks/orders/users) is no stack of
+// its own at head (stacks do not nest), but its files are all there: it
+// is listed moved, every environment, with the nesting error, in both
+// modes and engines. It was listed removed, every environment removed,
+// and a pipeline destroyed what runs for a folder put in the wrong place.
+func TestStackMovedIntoAnotherStack(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Move("stacks/users", "stacks/orders/users")
+	last := g.Commit("users into orders")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", Head: last.String(), StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		var users *changes.Stack
+		for _, s := range res.Stacks {
+			if s.Stack == "users" {
+				users = s
+			}
+		}
+		if users == nil {
+			t.Fatalf("%s paths=%v: users not listed: %q", engine, paths, summary(res))
+		}
+		if got := fmt.Sprintf("%s %s -> %s %v", users.Change, users.OldPath, users.Path, users.EnvironmentChanges); got != "moved stacks/users -> stacks/orders/users map[dev:modified prod:modified staging:modified]" {
+			t.Errorf("%s paths=%v: users %s, want moved into stacks/orders/users, every environment modified", engine, paths, got)
+		}
+		want := `stacks/orders/users/stack.yaml: stacks cannot be nested: stack "users" (stacks/orders/users) is inside the folder of stack "orders" (stacks/orders)`
+		found := false
+		for _, r := range users.Reasons {
+			found = found || strings.Contains(r.Detail, want)
+		}
+		if !found {
+			t.Errorf("%s paths=%v: no nesting reason for users: %v", engine, paths, users.Reasons)
+		}
+	})
+}
+
 // TestSinceDeployedSwallowedByNewStack: a stack.yaml added above deployed
 // stacks makes them part of the new stack. --since-deployed does not report
 // them removed (their files are all there: nothing to destroy), and says
