@@ -1376,6 +1376,28 @@ func (e *engine) nestedIn(fsys fs.FS, id *ident) error {
 	return nil
 }
 
+// pureMove reports whether id's folder only moved: every changed file is
+// a file of the base folder renamed, unchanged (same blob and mode), to the
+// same place in the head folder, and the base folder is gone at head. The
+// work tree has no folder tree id to compare (resolveEnvs compares those
+// of commits), so a stack that does not load was resolved, and an
+// environment that did not resolve at base either was listed, where the
+// same move committed lists none.
+func pureMove(head *side, id *ident) bool {
+	if id.baseDir == "" || id.headDir == "" || id.baseDir == id.headDir || len(id.files) == 0 {
+		return false
+	}
+	for _, c := range id.files {
+		from, ok1 := strings.CutPrefix(c.OldPath, id.baseDir+"/")
+		to, ok2 := strings.CutPrefix(c.Path, id.headDir+"/")
+		if c.Action != gitops.Renamed || !ok1 || !ok2 || from != to || c.OldHash.IsZero() || c.OldHash != c.NewHash || c.OldMode != c.NewMode {
+			return false
+		}
+	}
+	_, err := fs.Stat(head.fsys, id.baseDir)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
 // nestedAtHead finds the stacks gone at head whose stack.yaml a change
 // put inside another stack's folder (git mv stacks/users
 // stacks/orders/users): no stack at head, since stacks do not nest, but
@@ -2089,6 +2111,9 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 	if !head.worktree && len(id.watched) == 0 && id.headErr == nil && id.baseErr == nil && e.cacheKey(base, id.baseDir) != "" &&
 		strings.SplitN(e.cacheKey(base, id.baseDir), ":", 2)[0] == strings.SplitN(e.cacheKey(head, id.headDir), ":", 2)[0] {
 		return effects, []string{}, nil, nil, nil // same content (a pure move)
+	}
+	if head.worktree && len(id.watched) == 0 && id.headErr == nil && id.baseErr == nil && pureMove(head, id) {
+		return effects, []string{}, nil, nil, nil // the same, in the work tree
 	}
 	var sB, sH *stacks.Stack
 	var errB, errH error

@@ -2665,6 +2665,45 @@ func TestStackMovedIntoAnotherStack(t *testing.T) {
 	})
 }
 
+// TestBrokenStackPureMoveUncommitted: a stack that does not load (an
+// override of the wrong type), its folder moved unchanged, is moved with
+// no environment changed, committed or not: same content, same models.
+// --uncommitted resolved it, and listed the environment that does not
+// resolve (at base neither) as modified, where the same move committed
+// listed none.
+func TestBrokenStackPureMoveUncommitted(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  overrides:\n    api:\n      replicas: \"2\"\n"))
+	g.Commit("broken dev")
+	g.Git("mv", "stacks/orders", "stacks/orders-moved")
+	want := "orders moved "
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, paths := range []bool{false} {
+			res, err := changes.Detect(context.Background(), repo, changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true, Paths: paths})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := summary(res); len(got) != 1 || got[0] != want {
+				t.Errorf("%s --uncommitted: %q, want [%q] (as committed)", m.name, got, want)
+			}
+		}
+		repo.Close()
+	}
+	last := g.Commit("move")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", Head: last.String(), StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if paths {
+			return // --paths lists every environment of a touched stack
+		}
+		if got := summary(res); len(got) != 1 || got[0] != want {
+			t.Errorf("%s committed: %q, want [%q]", engine, got, want)
+		}
+	})
+}
+
 // TestSinceDeployedSwallowedByNewStack: a stack.yaml added above deployed
 // stacks makes them part of the new stack. --since-deployed does not report
 // them removed (their files are all there: nothing to destroy), and says
