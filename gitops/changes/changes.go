@@ -1376,21 +1376,45 @@ func (e *engine) nestedIn(fsys fs.FS, id *ident) error {
 	return nil
 }
 
-// pureMove reports whether id's folder only moved: every changed file is
-// a file of the base folder renamed, unchanged (same blob and mode), to the
-// same place in the head folder, and the base folder is gone at head. The
-// work tree has no folder tree id to compare (resolveEnvs compares those
-// of commits), so a stack that does not load was resolved, and an
+// pureMove reports whether id's folder only moved: the files the change
+// took from the base folder (deleted, or renamed away) are, path for path
+// below the folder, blob for blob and mode for mode, the files it put in
+// the head folder (added, or renamed there), and the base folder is gone
+// at head. How git paired the renames does not matter (among files of the
+// same content it may pair a moved file with another stack's). The work
+// tree has no folder tree id to compare (resolveEnvs compares those of
+// commits), so a stack that does not load was resolved, and an
 // environment that did not resolve at base either was listed, where the
 // same move committed lists none.
 func pureMove(head *side, id *ident) bool {
 	if id.baseDir == "" || id.headDir == "" || id.baseDir == id.headDir || len(id.files) == 0 {
 		return false
 	}
+	type blob struct {
+		hash gitops.Hash
+		mode filemode.FileMode
+	}
+	from, to := map[string]blob{}, map[string]blob{}
 	for _, c := range id.files {
-		from, ok1 := strings.CutPrefix(c.OldPath, id.baseDir+"/")
-		to, ok2 := strings.CutPrefix(c.Path, id.headDir+"/")
-		if c.Action != gitops.Renamed || !ok1 || !ok2 || from != to || c.OldHash.IsZero() || c.OldHash != c.NewHash || c.OldMode != c.NewMode {
+		if c.Action == gitops.Modified {
+			return false
+		}
+		old := c.OldPath // renamed; a deleted file's path is Path
+		if c.Action == gitops.Deleted {
+			old = c.Path
+		}
+		if rel, ok := strings.CutPrefix(old, id.baseDir+"/"); ok && c.Action != gitops.Added {
+			from[rel] = blob{c.OldHash, c.OldMode}
+		}
+		if rel, ok := strings.CutPrefix(c.Path, id.headDir+"/"); ok && c.Action != gitops.Deleted {
+			to[rel] = blob{c.NewHash, c.NewMode}
+		}
+	}
+	if len(from) == 0 || !maps.Equal(from, to) {
+		return false
+	}
+	for _, b := range from {
+		if b.hash.IsZero() {
 			return false
 		}
 	}
