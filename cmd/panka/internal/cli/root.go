@@ -376,11 +376,14 @@ func NewRootCmd(f *Factory) *cobra.Command {
 			default:
 				return Usagef("--log-format %s: unknown log format (console, json)", f.Flags.LogFormat)
 			}
-			for _, name := range []string{"stack", "environment", "component"} {
+			for _, name := range []string{"stack", "environment", "component", "backend-bucket", "backend-region", "lock-table", "config"} {
 				// --stack "$STACK" with the variable unset or empty: fmt,
 				// validate, status, show and outputs took it as "no
 				// --stack", and rewrote, checked or printed every stack,
-				// environment or component instead of the one meant.
+				// environment or component instead of the one meant;
+				// --backend-bucket "$BUCKET" kept state in the local
+				// backend (lost with a CI runner) and --config "$FILE"
+				// read ~/.panka/config.yaml.
 				if fl := cmd.Flags().Lookup(name); fl != nil && fl.Changed && fl.Value.Type() == "string" && strings.TrimSpace(fl.Value.String()) == "" {
 					return Usagef("--%s is empty (an unset or empty CI variable?): name one, or leave --%s out", name, name)
 				}
