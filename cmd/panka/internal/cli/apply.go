@@ -110,6 +110,11 @@ a newer one's deployment skips.`,
 				// unset deployed every component of the stack.
 				return Usagef("--target-component is empty (an unset or empty CI variable?): name the components to deploy, or omit --target-component to deploy every component")
 			}
+			if len(args) == 1 && strings.TrimSpace(args[0]) == "" {
+				// apply "$PLANFILE" --stack S --environment E with the
+				// variable unset deployed the work tree, not the plan.
+				return Usagef("the PLANFILE argument is empty (an unset or empty CI variable?): give the file panka plan --out wrote, or leave it out to apply --stack/--environment")
+			}
 			if len(args) == 1 {
 				opts.PlanFile = args[0]
 				if opts.PlanFile == "-" {

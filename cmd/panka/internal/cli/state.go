@@ -896,6 +896,11 @@ the push fails. Earlier versions stay in a versioned bucket.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.File = args[0]
+			if strings.TrimSpace(opts.File) == "" {
+				// state push "$FILE" with the variable unset read the
+				// folder panka runs in: "read : read DIR: is a directory".
+				return Usagef("the FILE argument is empty (an unset or empty CI variable?): give the state file to push (panka state pull writes one), or - for standard input")
+			}
 			return statePushRun(c.Context(), opts)
 		},
 	}
