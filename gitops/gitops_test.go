@@ -177,6 +177,10 @@ func TestResolveRef(t *testing.T) {
 		{"HEAD^{commit}^2", feat},
 		{"HEAD^{}^{commit}", merge},
 		{"nested^{}~1", c[1]},
+		// ^{tag} of an annotated tag is the tag (then its commit).
+		{"annotated^{tag}", c[2]},
+		{"nested^{tag}", c[2]},
+		{"annotated^{tag}~1", c[1]},
 		// Stray white space around a ref (a CI variable) is no part of it.
 		{" HEAD~3", c[2]},
 		{"main\n", merge},
@@ -243,6 +247,12 @@ func TestResolveRef(t *testing.T) {
 				{ref: "treetag", msg: "refs/tags/treetag points at a tree"},
 				{ref: "treetag~1", msg: "refs/tags/treetag points at a tree"},
 				{ref: "blobtag", msg: "refs/tags/blobtag points at a blob"},
+				// ^{tag} of what is no annotated tag: an error, as in
+				// git, never the commit it names.
+				{ref: "light^{tag}", msg: "light is not an annotated tag (it names a commit, " + c[4].String()[:12] + "), so ^{tag} names nothing, as in git: drop the ^{tag}"},
+				{ref: "main^{tag}", msg: "main is not an annotated tag (it names a commit"},
+				{ref: "HEAD^{tag}", msg: "HEAD is not an annotated tag (it names a commit"},
+				{ref: "HEAD~1^{tag}", msg: "HEAD~1 is not an annotated tag (it names a commit)"},
 			}
 			for _, tt := range errTests {
 				_, err := r.ResolveRef(tt.ref)

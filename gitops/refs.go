@@ -190,6 +190,9 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 	if h, ok, err := r.octopusParent(ref, rev); ok {
 		return h, err
 	}
+	if err := r.tagPeel(ref, rev); err != nil {
+		return ZeroHash, err
+	}
 	r.mu.Lock()
 	h, err := r.r.ResolveRevision(plumbing.Revision(r.peelNestedTag(peelRe.ReplaceAllString(rev, ""))))
 	r.mu.Unlock()
@@ -315,6 +318,42 @@ func (r *Repo) refToNonCommit(ref, rev string) error {
 			return nil
 		}
 		return nil
+	}
+	return nil
+}
+
+// tagPeel checks a rev of the form X^{tag}, which git resolves only when
+// X names an annotated tag object ("expected tag type, but the object
+// dereferences to commit type"); go-git dropped the ^{tag} and answered
+// X's commit. It returns a RefError when X is a branch, a lightweight tag
+// or a commit, nil otherwise (and for any rev without ^{tag}).
+func (r *Repo) tagPeel(ref, rev string) error {
+	i := strings.Index(rev, "^{tag}")
+	if i < 0 {
+		return nil
+	}
+	name := rev[:i]
+	notTag := func(what string) error {
+		return &RefError{Ref: ref, Err: fmt.Errorf("%s is not an annotated tag (it names %s), so ^{tag} names nothing, as in git: drop the ^{tag}", name, what)}
+	}
+	if name == "" || strings.ContainsAny(name, "~^@:") {
+		return notTag("a commit")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, full := range []string{name, "refs/" + name, "refs/tags/" + name, "refs/heads/" + name, "refs/remotes/" + name} {
+		if !strings.HasPrefix(full, "refs/") && full != "HEAD" {
+			continue
+		}
+		ref0, err := r.r.Reference(plumbing.ReferenceName(full), true)
+		if err != nil {
+			continue
+		}
+		o, err := r.r.Storer.EncodedObject(plumbing.AnyObject, ref0.Hash())
+		if err != nil || o.Type() == plumbing.TagObject {
+			return nil // what is missing is reported by the resolution
+		}
+		return notTag(fmt.Sprintf("a %s, %s", o.Type(), ref0.Hash().String()[:12]))
 	}
 	return nil
 }
