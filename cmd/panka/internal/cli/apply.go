@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -360,13 +361,17 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		if saved.Commit != "" && !saved.Dirty {
 			ref = saved.Commit
 		}
-		// Replay the plan's recorded variables; values given now win.
+		// Replay the plan's recorded variables; values given now must
+		// be the ones planned.
 		recorded, secrets := saved.VarValues()
+		if err := checkSavedVars(opts.PlanFile, saved, vars); err != nil {
+			return err
+		}
 		vars = mergeVarValues(recorded, vars)
 		if err := checkSavedSecrets(f, opts.PlanFile, saved, secrets, vars); err != nil {
 			return err
 		}
-		vars = savedSecretSources(saved, secrets, vars)
+		vars = savedSecretSources(saved, slices.Sorted(maps.Keys(saved.Vars)), vars)
 	}
 	src, err := planSource(ctx, f, ref)
 	if err != nil {
@@ -694,6 +699,29 @@ func mergeVarValues(base, given stacks.VarValues) stacks.VarValues {
 		return out
 	}
 	return stacks.VarValues{Flags: merge(base.Flags, given.Flags), File: merge(base.File, given.File), Env: merge(base.Env, given.Env)}
+}
+
+// checkSavedVars refuses a value given now (--var, --var-file,
+// PANKA_VAR_<NAME>) for a variable a saved plan recorded with another
+// value: it was refused later as a stale plan ("the desired model changed
+// since it was planned"), which did not say that a variable caused it.
+// (Values are not printed: a variable may be secret in another stack.)
+func checkSavedVars(planFile string, saved *planner.Saved, given stacks.VarValues) error {
+	var differ []string
+	for name, v := range saved.Vars {
+		if stacks.IsSensitive(v) {
+			continue // checkSavedSecrets
+		}
+		if g, ok := givenVar(given, name); ok && g != v {
+			differ = append(differ, name)
+		}
+	}
+	if len(differ) == 0 {
+		return nil
+	}
+	sort.Strings(differ)
+	return fmt.Errorf("the values given for variables %s (by --var, --var-file or PANKA_VAR_*) are not the ones %s was planned with: a saved plan applies what was planned, with the values it recorded; "+
+		"leave them out (the plan replays its own), or run panka plan again with the new ones", strings.Join(differ, ", "), planFile)
 }
 
 // checkSavedSecrets checks that every secret variable a saved plan was
