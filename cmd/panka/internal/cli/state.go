@@ -1184,6 +1184,11 @@ func (f *Factory) stateElsewhere(ctx context.Context, cfg *config.Resolved, key 
 			return ""
 		}
 		seen[where+" "+name] = true
+		if name != key.Stack && slices.Contains(f.workTreeStacks(), name) {
+			// Not a rename: a stack still has that name (this folder
+			// was a copy of it), and the deployment is that stack's.
+			return ""
+		}
 		s, err := f.Store(ctx, c)
 		if err != nil {
 			return ""
