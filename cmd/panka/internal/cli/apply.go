@@ -154,7 +154,9 @@ type desiredModel struct {
 }
 
 // loadDesired resolves stack/env from src (the work tree or a commit).
-func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, env string, vars stacks.VarValues) (*desiredModel, error) {
+// open builds the state store it reads the deployed record's secrets
+// from: the run's (plan --all-changed keeps one per backend).
+func loadDesired(ctx context.Context, f *Factory, open storeOpener, src *planSourceFS, stackName, env string, vars stacks.VarValues) (*desiredModel, error) {
 	cfg, err := f.Config()
 	if err != nil {
 		return nil, err
@@ -208,7 +210,7 @@ func loadDesired(ctx context.Context, f *Factory, src *planSourceFS, stackName, 
 	}
 	key := f.planSecretKey()
 	secretVars := src.secretVars(cfg.Stacks.Root, vars)
-	if ds := deployedSecretVars(ctx, f, cfg, statestore.Key{Stack: stackName, Environment: env}, vars); len(ds) > 0 {
+	if ds := deployedSecretVars(ctx, open, cfg, statestore.Key{Stack: stackName, Environment: env}, vars); len(ds) > 0 {
 		secretVars = maps.Clone(secretVars)
 		if secretVars == nil {
 			secretVars = map[string]bool{}
@@ -387,7 +389,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		return zeroRef(err, ref)
 	}
 	defer src.close()
-	d, err := loadDesired(ctx, f, src, stack, env, vars)
+	d, err := loadDesired(ctx, f, f.Store, src, stack, env, vars)
 	if err != nil {
 		return err
 	}
@@ -459,11 +461,11 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 // Dropping secret: true from a declaration must not print and record in
 // clear a value deployed as secret, as rollback and promote already keep
 // the deployed record's secrecy.
-func deployedSecretVars(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key, vars stacks.VarValues) map[string]bool {
+func deployedSecretVars(ctx context.Context, open storeOpener, cfg *config.Resolved, key statestore.Key, vars stacks.VarValues) map[string]bool {
 	if len(givenNames(vars)) == 0 {
 		return nil
 	}
-	store, err := f.Store(ctx, cfg)
+	store, err := open(ctx, cfg)
 	if err != nil {
 		return nil
 	}
@@ -805,7 +807,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		// A first deployment here while the stack is deployed where an
 		// earlier spec.backend put it: said before the plan and the prompt.
 		if _, _, err := store.Get(ctx, req.Key); errors.Is(err, statestore.ErrNotFound) && noHistory(ctx, store, req.Key) {
-			if m := f.stateElsewhere(ctx, cfg, req.Key, req.Operation, true); m != "" {
+			if m := f.stateElsewhere(ctx, f.Store, cfg, req.Key, req.Operation, true); m != "" {
 				f.Warnf("%s", m)
 			}
 		}

@@ -23,12 +23,17 @@ import (
 
 func init() { register(newCmdPlan) }
 
+// storeOpener builds the state store of a configuration: Factory.Store,
+// or the one a run keeps per backend (plan --all-changed: building one
+// loads the AWS configuration and a new S3 client).
+type storeOpener = func(ctx context.Context, cfg *config.Resolved) (statestore.Store, error)
+
 // PlanOptions are the inputs of plan.
 type PlanOptions struct {
 	F *Factory
 	// OpenStore builds the state store of a configuration (Factory.Store
 	// in production).
-	OpenStore func(ctx context.Context, cfg *config.Resolved) (statestore.Store, error)
+	OpenStore storeOpener
 
 	Stack            string
 	Environment      string
@@ -360,7 +365,7 @@ func (s *planSourceFS) isDirty(ctx context.Context, stackDir string) (bool, erro
 
 // planOne plans one stack/environment from src.
 func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackName, env string, vars stacks.VarValues) (*planResult, error) {
-	d, err := loadDesired(ctx, opts.F, src, stackName, env, vars)
+	d, err := loadDesired(ctx, opts.F, opts.OpenStore, src, stackName, env, vars)
 	if err != nil {
 		return nil, err
 	}
@@ -447,7 +452,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	// Nothing recorded here: one history read for both checks below.
 	nothing := state == nil && noHistory(ctx, store, skey)
 	if nothing {
-		if m := opts.F.stateElsewhere(ctx, d.cfg, skey, "plan", !opts.AllChanged); m != "" {
+		if m := opts.F.stateElsewhere(ctx, opts.OpenStore, d.cfg, skey, "plan", !opts.AllChanged); m != "" {
 			opts.F.Warnf("%s", m)
 		}
 	}

@@ -140,7 +140,7 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 		maps.Copy(src.moreSecrets, recordedSecrets(deployedRecord(tst), tst.LastDeployment))
 	}
 	maps.Copy(src.moreSecrets, headSecretVars(ctx, f, mergeVarValues(recordedVarValues(rec), vars)))
-	d, err := loadDesired(ctx, f, src, opts.Stack, opts.To, vars)
+	d, err := loadDesired(ctx, f, f.Store, src, opts.Stack, opts.To, vars)
 	if err != nil {
 		// Its errors name the commit by id only: say whose it is.
 		return fmt.Errorf("promote of %s to %s (%s's deployed commit %s): %w", fromKey, opts.To, opts.From, short(rec.Commit), err)

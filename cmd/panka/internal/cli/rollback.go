@@ -607,7 +607,7 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 	if err != nil {
 		return nil, err
 	}
-	d, err := loadDesired(ctx, f, src, key.Stack, key.Environment, vars)
+	d, err := loadDesired(ctx, f, f.Store, src, key.Stack, key.Environment, vars)
 	if err != nil {
 		var se *stacks.Errors
 		if errors.As(err, &se) {

@@ -1175,7 +1175,7 @@ func removeComponents(st *statestore.State, names []string) error {
 // longer read). Without walk only the repository-wide backend is looked
 // at: plan --all-changed, which may plan thousands of new environments,
 // does not walk the history of each stack (up to ~0.2 s each).
-func (f *Factory) stateElsewhere(ctx context.Context, cfg *config.Resolved, key statestore.Key, what string, walk bool) string {
+func (f *Factory) stateElsewhere(ctx context.Context, open storeOpener, cfg *config.Resolved, key statestore.Key, what string, walk bool) string {
 	here := f.describeBackend(cfg)
 	seen := map[string]bool{here + " " + key.Stack: true}
 	check := func(c *config.Resolved, name, file string, at gitops.Hash) string {
@@ -1189,7 +1189,7 @@ func (f *Factory) stateElsewhere(ctx context.Context, cfg *config.Resolved, key 
 			// was a copy of it), and the deployment is that stack's.
 			return ""
 		}
-		s, err := f.Store(ctx, c)
+		s, err := open(ctx, c)
 		if err != nil {
 			return ""
 		}
