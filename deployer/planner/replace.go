@@ -17,3 +17,9 @@ func replaceReason(k stacks.Kind, field string) string {
 	_, reason := replace.Forces(k, field)
 	return reason
 }
+
+// ForcesReplace reports whether a change at path (a property path as the
+// engine reports it: "spec.fifo", "spec.loadBalancer.path") is one of a
+// field in fields (relative to spec, as DefaultReplaceFields gives them)
+// or inside one.
+func ForcesReplace(path string, fields []string) bool { return forcesReplace(path, fields) }

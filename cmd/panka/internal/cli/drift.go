@@ -198,6 +198,9 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		// values (state keeps their hashes only): its preview would
 		// only fail, after a whole engine run, with an error about it.
 		f.Log.Warn().Msgf("%s: its deployed spec holds secret values (%s), which state keeps only as hashes, so drift detect cannot preview how re-applying the deployed commit puts it back: a resource reported as update may need re-creating (--allow-replace)", key, strings.Join(secrets, ", "))
+		// What panka itself makes the local target re-create (its
+		// replaceOnChanges) is known without the preview.
+		rep.markForcedReplacements(deployed)
 	} else if deployed != nil && (len(rep.Drifted) > 0 || len(earlier) > 0) {
 		// The refresh says what differs, not how an apply puts it back:
 		// only the provider knows which properties it changes in place
@@ -466,6 +469,33 @@ func (rep *driftReport) markReplacements(steps []engine.Step, deployed *stacks.R
 		if r.Op == "update" && replaced[r.URN] {
 			r.Op = "replace"
 			r.DataLoss = kinds[r.Component].HoldsData()
+		}
+	}
+}
+
+// localComponentType is the local target's resource type
+// (deployer/target/local.Token; that package links the Pulumi SDK).
+const localComponentType = "pankalocal:index:Component"
+
+// markForcedReplacements is markReplacements without a preview of
+// re-applying deployed (it cannot run when the deployed spec holds
+// secrets): a drifted local-target resource whose differing properties
+// include a spec field that panka registers as replacing its component
+// (replaceOnChanges: the aws mapping's rules, e.g. a Queue's fifo) is put
+// back by re-creating it, so the apply needs --allow-replace for a
+// data-holding one. A manifest overwritten with garbage loses every field.
+// Every entry gets its component's deployed kind.
+func (rep *driftReport) markForcedReplacements(deployed *stacks.Resolved) {
+	rep.markReplacements(nil, deployed)
+	for i := range rep.Resources {
+		r := &rep.Resources[i]
+		if r.Op != "update" || r.Type != localComponentType || r.Kind == "" {
+			continue
+		}
+		fields := planner.DefaultReplaceFields(stacks.Kind(r.Kind))
+		if slices.ContainsFunc(r.Diffs, func(d string) bool { return planner.ForcesReplace(d, fields) }) {
+			r.Op = "replace"
+			r.DataLoss = stacks.Kind(r.Kind).HoldsData()
 		}
 	}
 }
