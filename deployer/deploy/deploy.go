@@ -112,6 +112,11 @@ type Runtime struct {
 	EngineCheckpoint func(ctx context.Context) ([]byte, error)
 	// SecretKey keys the hashes of sensitive outputs in state.
 	SecretKey []byte
+	// OnStart is called once the run goes on to be recorded: the engine
+	// has started (or is skipped, nothing to change). An error stops the
+	// run there, with nothing changed or recorded: a stop signal that came
+	// before it, which the user was told stops the run so (may be nil).
+	OnStart func() error
 	// OnRecord is called once the engine run is over, right before the
 	// deployment is recorded (may be nil).
 	OnRecord func()
@@ -468,10 +473,20 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	var eng Engine
 	if !upToDate {
 		if eng, err = rt.NewEngine(ctx, desired, deployed); err != nil {
-			return res, fmt.Errorf("start the deployment engine for %s (nothing was changed or recorded): %w", req.Key, stoppedBy(ctx, err, req))
+			err = stoppedBy(ctx, err, req)
+			var se *StoppedError
+			if errors.Is(err, context.Canceled) && !errors.As(err, &se) {
+				return res, interruptedBeforeEngine(req)
+			}
+			return res, fmt.Errorf("start the deployment engine for %s (nothing was changed or recorded): %w", req.Key, err)
 		}
 		if c, ok := eng.(interface{ Close() error }); ok {
 			defer c.Close()
+		}
+	}
+	if rt.OnStart != nil {
+		if err := rt.OnStart(); err != nil {
+			return res, interruptedBeforeEngine(req)
 		}
 	}
 
@@ -638,6 +653,13 @@ func refusedForPlugin(err error, req Request) error {
 		return err
 	}
 	return fmt.Errorf("cannot %s %s, nothing was changed or recorded: %w%w", req.Operation, req.Key, err, errRefusedBeforeEngine)
+}
+
+// interruptedBeforeEngine is req stopped by Ctrl-C or a stop signal
+// before its engine started: it changed and recorded nothing. (The
+// engine's own error for it, "context canceled" at the end, says less.)
+func interruptedBeforeEngine(req Request) error {
+	return fmt.Errorf("the %s of %s was interrupted (Ctrl-C or a stop signal) before its engine started: nothing was changed or recorded", req.Operation, req.Key)
 }
 
 // StoppedError is an engine run that ctx stopped for a reason other than

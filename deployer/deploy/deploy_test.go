@@ -916,6 +916,55 @@ func TestRunEngineStartFailureRecordsNothing(t *testing.T) {
 	}
 }
 
+// TestRunInterruptedBeforeEngineRecordsNothing: a stop signal before the
+// engine started (while it started, or one OnStart reports, whose notice
+// said so) changes and records nothing, and the error says just that,
+// not the engine's "context canceled", and not "recorded as interrupted".
+func TestRunInterruptedBeforeEngineRecordsNothing(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	starting := rt
+	starting.NewEngine = func(ctx context.Context, _, _ *stacks.Resolved) (Engine, error) {
+		cancel() // Ctrl-C while it starts
+		return nil, fmt.Errorf("run `pulumi version`: interrupted (Ctrl-C or a stop signal): %w", ctx.Err())
+	}
+	refused := rt
+	refused.OnStart = func() error { return errors.New("interrupted before the engine started") }
+	for name, run := range map[string]func() (*Result, error){
+		"engine starting": func() (*Result, error) {
+			return Run(cctx, starting, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+		},
+		"OnStart": func() (*Result, error) {
+			return Run(ctx, refused, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+		},
+	} {
+		eng.calls = nil
+		res, err := run()
+		want := "the apply of " + key.String() + " was interrupted (Ctrl-C or a stop signal) before its engine started: nothing was changed or recorded"
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: err = %v, want %q", name, err, want)
+		}
+		if res == nil || res.Deployment != nil || len(eng.calls) != 0 {
+			t.Errorf("%s: result %+v, engine calls %v: want nothing run or recorded", name, res, eng.calls)
+		}
+	}
+	st, _, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hist, err := store.History(ctx, key, 0, 0); err != nil || st.Serial != 1 || len(hist) != 1 {
+		t.Fatalf("after runs interrupted before the engine: state serial %d, %d history records (%v); want 1, 1", st.Serial, len(hist), err)
+	}
+}
+
 // TestRunUndoesRecordedDrift: after drift detect found drift, re-applying
 // the deployed spec must run the engine (not skip it as "no changes") and
 // refresh first, or the engine compares with its own records and leaves the

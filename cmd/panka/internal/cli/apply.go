@@ -839,6 +839,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		},
 		Warnf:     f.Warnf,
 		SecretKey: secretKey,
+		OnStart:   f.startingDeployment,
 		OnRecord:  f.recordingDeployment,
 		LeaseLost: func(ctx context.Context) error {
 			return f.leaseLost(ctx, cfg, lease, "the deployment")

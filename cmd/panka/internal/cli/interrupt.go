@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -22,6 +23,10 @@ type interruptNotes struct {
 	// quiet is -q: only errors on stderr, which the first signal's note
 	// is not (the second's, which ends panka, is).
 	quiet bool
+	// signalled is set by the first signal: a deployment whose engine
+	// had not started then (its note said nothing would be changed or
+	// recorded) does not start it (startingDeployment).
+	signalled bool
 }
 
 // runningDeployment is a deployment that holds its lease and runs (or is
@@ -32,6 +37,10 @@ type runningDeployment struct {
 	// being recorded (history, then state): a Ctrl-C then waits seconds,
 	// not for the engine, and the run is recorded as it ended.
 	recording bool
+	// started is set once the run goes on to be recorded (its engine
+	// started): before, a Ctrl-C stops it with nothing changed or
+	// recorded.
+	started bool
 }
 
 // setInterruptLogs gives the signal handler the logs setupLogging made.
@@ -57,6 +66,24 @@ func (f *Factory) deploying(run *runningDeployment) func() {
 	}
 }
 
+// startingDeployment notes that the deployment in progress goes on to
+// be recorded, its engine started (deploy.Runtime.OnStart). After a stop
+// signal, whose note said the run stops with nothing changed or recorded
+// while it had not, it fails instead: the run stops there.
+func (f *Factory) startingDeployment() error {
+	f.intr.mu.Lock()
+	defer f.intr.mu.Unlock()
+	if f.intr.signalled {
+		return errors.New("interrupted before the engine started")
+	}
+	if f.intr.run != nil {
+		run := *f.intr.run
+		run.started = true
+		f.intr.run = &run
+	}
+	return nil
+}
+
 // recordingDeployment notes that the deployment in progress has finished
 // running and is being recorded (runningDeployment.recording).
 func (f *Factory) recordingDeployment() {
@@ -77,12 +104,15 @@ func (f *Factory) recordingDeployment() {
 func (f *Factory) interrupted(s os.Signal, second bool) {
 	f.intr.mu.Lock()
 	run, jsonLog, fileLog, quiet := f.intr.run, f.intr.jsonLog, f.intr.fileLog, f.intr.quiet
+	f.intr.signalled = true
 	f.intr.mu.Unlock()
 	name := sigName(s)
 	var msg string
 	switch {
 	case !second && run == nil:
 		msg = fmt.Sprintf("%s: stopping; a second %s stops panka at once.", name, name)
+	case !second && !run.started:
+		msg = fmt.Sprintf("%s: stopping the %s of %s/%s before its engine starts: nothing is changed or recorded, and the lock is released.", name, run.operation, run.stack, run.env)
 	case !second && run.recording:
 		msg = fmt.Sprintf("%s: the %s of %s/%s has finished running; panka is recording how it ended (history, then state) and then releases the lock, "+
 			"which takes seconds. A second %s stops panka at once, which may leave the run unrecorded and the lock behind.", name, run.operation, run.stack, run.env, name)

@@ -26,20 +26,25 @@ func TestInterruptedMessages(t *testing.T) {
 		want   string // "" wants nothing on stderr
 	}{
 		{"first, nothing deployed", nil, os.Interrupt, false, false, false, "\nCtrl-C: stopping; a second Ctrl-C stops panka at once.\n"},
-		{"first, apply", &runningDeployment{"apply", "shop", "dev", false}, os.Interrupt, false, false, false,
+		{"first, apply", &runningDeployment{"apply", "shop", "dev", false, true}, os.Interrupt, false, false, false,
 			"Ctrl-C: stopping the apply of shop/dev cleanly: waiting for the engine to finish the step in progress (it is killed if it has not stopped within 2m00s)"},
-		{"first, SIGTERM", &runningDeployment{"rollback", "shop", "dev", false}, syscall.SIGTERM, false, false, false, "A second SIGTERM stops panka at once"},
-		{"second, apply", &runningDeployment{"apply", "shop", "dev", false}, os.Interrupt, true, false, false,
+		// Before its engine starts (the plan, the engine starting) the run
+		// stops with nothing changed or recorded: it said the run would be
+		// recorded as interrupted, and then that nothing was recorded.
+		{"first, before the engine", &runningDeployment{"apply", "shop", "dev", false, false}, os.Interrupt, false, false, false,
+			"Ctrl-C: stopping the apply of shop/dev before its engine starts: nothing is changed or recorded, and the lock is released.\n"},
+		{"first, SIGTERM", &runningDeployment{"rollback", "shop", "dev", false, true}, syscall.SIGTERM, false, false, false, "A second SIGTERM stops panka at once"},
+		{"second, apply", &runningDeployment{"apply", "shop", "dev", false, true}, os.Interrupt, true, false, false,
 			"panka unlock --stack shop --environment dev removes it; then panka plan --stack shop --environment dev shows what is left to do, and the next apply clears"},
-		{"second, destroy", &runningDeployment{"destroy", "shop", "dev", false}, os.Interrupt, true, false, false,
+		{"second, destroy", &runningDeployment{"destroy", "shop", "dev", false, true}, os.Interrupt, true, false, false,
 			"panka unlock --stack shop --environment dev removes it; then panka destroy --stack shop --environment dev clears Pulumi's lock and pending operations and finishes it."},
 		// After the engine run, while the deployment is recorded: it said
 		// the run would be recorded as interrupted after the engine's step,
 		// and then recorded it as it ended (succeeded), exit 0.
-		{"first, recording", &runningDeployment{"apply", "shop", "dev", true}, syscall.SIGTERM, false, false, false,
+		{"first, recording", &runningDeployment{"apply", "shop", "dev", true, true}, syscall.SIGTERM, false, false, false,
 			"SIGTERM: the apply of shop/dev has finished running; panka is recording how it ended (history, then state) and then releases the lock, which takes seconds."},
-		{"first, quiet", &runningDeployment{"apply", "shop", "dev", false}, os.Interrupt, false, true, false, ""},
-		{"second, quiet", &runningDeployment{"apply", "shop", "dev", false}, os.Interrupt, true, true, false, "Second Ctrl-C: panka stops now"},
+		{"first, quiet", &runningDeployment{"apply", "shop", "dev", false, true}, os.Interrupt, false, true, false, ""},
+		{"second, quiet", &runningDeployment{"apply", "shop", "dev", false, true}, os.Interrupt, true, true, false, "Second Ctrl-C: panka stops now"},
 		{"first, json", nil, os.Interrupt, false, false, true, `{"level":"warn","signal":"Ctrl-C",`},
 	}
 	for _, tt := range tests {
@@ -61,6 +66,34 @@ func TestInterruptedMessages(t *testing.T) {
 				t.Errorf("stderr = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestStartingDeploymentAfterSignal: a run whose first stop signal came
+// before its engine started (the note said nothing would be changed or
+// recorded) does not go on to the engine, however soon after it the
+// engine came up; one that started says so to a later signal.
+func TestStartingDeploymentAfterSignal(t *testing.T) {
+	ios, _, _, errOut := Test()
+	f := NewFactory(ios)
+	defer f.deploying(&runningDeployment{operation: "apply", stack: "shop", env: "dev"})()
+	if err := f.startingDeployment(); err != nil {
+		t.Fatalf("startingDeployment before any signal: %v", err)
+	}
+	f.interrupted(os.Interrupt, false)
+	if got := errOut.String(); !strings.Contains(got, "stopping the apply of shop/dev cleanly: waiting for the engine") {
+		t.Errorf("stderr = %q, want the engine's wait", got)
+	}
+
+	ios, _, _, errOut = Test()
+	f = NewFactory(ios)
+	defer f.deploying(&runningDeployment{operation: "apply", stack: "shop", env: "dev"})()
+	f.interrupted(os.Interrupt, false)
+	if got := errOut.String(); !strings.Contains(got, "before its engine starts: nothing is changed or recorded") {
+		t.Errorf("stderr = %q, want nothing changed or recorded", got)
+	}
+	if err := f.startingDeployment(); err == nil {
+		t.Error("startingDeployment after the signal: nil, want an error")
 	}
 }
 
