@@ -23,35 +23,54 @@ type schemaProbe struct {
 const (
 	corruptStateHint   = "; it was left as it is: restore an earlier version or push a good copy with `panka state push --force FILE`"
 	corruptHistoryHint = "; it was left as it is: restore an earlier version of that record, or move it out of the history " +
-		"(its deployment then no longer shows in panka history)"
+		"(its deployment then no longer shows in panka history; docs/state.md, \"Errors\")"
 	corruptPushHint = "; nothing was written: push a state printed by `panka state pull`"
 )
 
+// errCorruptRecord is ErrCorrupt (errors.Is) as the errors about a
+// history record say it: "corrupt state" sent the reader to state.json
+// and its repair (state push), which do not mend a record.
+var errCorruptRecord error = corruptError("corrupt history record")
+
+type corruptError string
+
+func (e corruptError) Error() string        { return string(e) }
+func (e corruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// corrupt is the ErrCorrupt that errors about what (a "history record",
+// or a state) wrap.
+func corrupt(what string) error {
+	if what == "history record" {
+		return errCorruptRecord
+	}
+	return ErrCorrupt
+}
+
 func checkSchema(data []byte, what, where, hint string) error {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return fmt.Errorf("%s %s is empty: %w%s", what, where, ErrCorrupt, hint)
+		return fmt.Errorf("%s %s is empty: %w%s", what, where, corrupt(what), hint)
 	}
 	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
 		// Windows PowerShell 5.1 writes UTF-16 with `>` and Out-File:
 		// `panka state pull > state.json` there gave a file that read as
 		// "invalid character 'ÿ'".
 		return fmt.Errorf("%s %s is UTF-16 text, not UTF-8 JSON (Windows PowerShell 5.1's > and Out-File write UTF-16: "+
-			"use Set-Content -Encoding utf8, or PowerShell 7): %w%s", what, where, ErrCorrupt, hint)
+			"use Set-Content -Encoding utf8, or PowerShell 7): %w%s", what, where, corrupt(what), hint)
 	}
 	var p schemaProbe
 	if err := json.Unmarshal(data, &p); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field == "" {
-			return fmt.Errorf("%s %s is not a JSON object (it holds %s): %w%s", what, where, article(te.Value), ErrCorrupt, hint)
+			return fmt.Errorf("%s %s is not a JSON object (it holds %s): %w%s", what, where, article(te.Value), corrupt(what), hint)
 		}
 		if errors.As(err, &te) {
 			// Valid JSON whose schemaVersion is not a number: no version to read.
-			return fmt.Errorf("%s %s has no valid schemaVersion (%s): %w%s", what, where, describeJSON(data, err), ErrCorrupt, hint)
+			return fmt.Errorf("%s %s has no valid schemaVersion (%s): %w%s", what, where, describeJSON(data, err), corrupt(what), hint)
 		}
-		return fmt.Errorf("%s %s is not valid JSON (%s): %w%s", what, where, describeJSON(data, err), ErrCorrupt, hint)
+		return fmt.Errorf("%s %s is not valid JSON (%s): %w%s", what, where, describeJSON(data, err), corrupt(what), hint)
 	}
 	if p.SchemaVersion == nil {
-		return fmt.Errorf("%s %s has no schemaVersion: %w%s", what, where, ErrCorrupt, hint)
+		return fmt.Errorf("%s %s has no schemaVersion: %w%s", what, where, corrupt(what), hint)
 	}
 	return checkVersion(*p.SchemaVersion, what, where, hint)
 }
@@ -137,7 +156,7 @@ func article(v string) string {
 func checkVersion(v int, what, where, hint string) error {
 	switch {
 	case v < 1:
-		return fmt.Errorf("%s %s has no valid schemaVersion: %w%s", what, where, ErrCorrupt, hint)
+		return fmt.Errorf("%s %s has no valid schemaVersion: %w%s", what, where, corrupt(what), hint)
 	case v > SchemaVersion:
 		return fmt.Errorf("%s %s has schemaVersion %d but this panka reads up to %d: %w; upgrade panka", what, where, v, SchemaVersion, ErrFutureSchema)
 	}
@@ -206,13 +225,13 @@ func DecodeDeployment(data []byte, key Key, where string) (*Deployment, error) {
 		if serr := checkSchema(data, "history record", where, corruptHistoryHint); serr != nil {
 			return nil, serr
 		}
-		return nil, fmt.Errorf("history record %s does not match the record format (%s): %w%s", where, describeJSON(data, err), ErrCorrupt, corruptHistoryHint)
+		return nil, fmt.Errorf("history record %s does not match the record format (%s): %w%s", where, describeJSON(data, err), errCorruptRecord, corruptHistoryHint)
 	}
 	if err := checkVersion(d.SchemaVersion, "history record", where, corruptHistoryHint); err != nil {
 		return nil, err
 	}
 	if d.Stack != key.Stack || d.Environment != key.Environment {
-		return nil, fmt.Errorf("history record %s is for stack %q environment %q, not %s: %w%s", where, d.Stack, d.Environment, key, ErrCorrupt, corruptHistoryHint)
+		return nil, fmt.Errorf("history record %s is for stack %q environment %q, not %s: %w%s", where, d.Stack, d.Environment, key, errCorruptRecord, corruptHistoryHint)
 	}
 	// The name's serial is what Deployment(serial), NewerHistory and the
 	// listing order go by; a record that says another one (edited by hand,
@@ -220,7 +239,7 @@ func DecodeDeployment(data []byte, key Key, where string) (*Deployment, error) {
 	// "ahead of the state" at every apply, and not found by the serial it
 	// showed.
 	if named, ok := ParseHistoryName(where[strings.LastIndexAny(where, `/\`)+1:]); ok && named != d.Serial {
-		return nil, fmt.Errorf("history record %s holds serial %d, but its name says serial %d: %w%s", where, d.Serial, named, ErrCorrupt, corruptHistoryHint)
+		return nil, fmt.Errorf("history record %s holds serial %d, but its name says serial %d: %w%s", where, d.Serial, named, errCorruptRecord, corruptHistoryHint)
 	}
 	return &d, nil
 }

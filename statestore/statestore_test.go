@@ -383,6 +383,15 @@ func TestCodecSaysWhatIsWrong(t *testing.T) {
 		!strings.Contains(err.Error(), "move it out of the history") {
 		t.Errorf("history record of another environment: %v", err)
 	}
+	// A broken record is a corrupt history record, not "corrupt state"
+	// (whose repair, state push, does not mend it); still ErrCorrupt.
+	for _, data := range []string{`{garbage`, ``, `{"schemaVersion":0}`, `[1]`} {
+		_, err = statestore.DecodeDeployment([]byte(data), k, "REC")
+		if !errors.Is(err, statestore.ErrCorrupt) || !strings.Contains(err.Error(), ": corrupt history record; it was left as it is") ||
+			strings.Contains(err.Error(), "corrupt state") || !strings.Contains(err.Error(), "docs/state.md") {
+			t.Errorf("history record %q: %v, want ErrCorrupt saying corrupt history record and where the repair is", data, err)
+		}
+	}
 }
 
 // TestNewestFrom: the newest records of a listing that starts at from are
