@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"panka.dev/panka/stacks"
+	"panka.dev/panka/statestore"
 )
 
 func init() { register(newCmdShow) }
@@ -67,7 +68,7 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 		return err
 	}
 	defer repo.close()
-	res, err := loadResolved(f, repo, opts.Stack, opts.Environment, stacks.ResolveOptions{Vars: vars})
+	res, err := loadResolved(ctx, f, repo, opts.Stack, opts.Environment, stacks.ResolveOptions{Vars: vars})
 	if err != nil {
 		return err
 	}
@@ -229,7 +230,7 @@ func writeJSONString(buf *bytes.Buffer, s string) {
 
 // loadResolved finds, loads and resolves one stack/environment, checking
 // the configuration with the stack's backend settings on the way.
-func loadResolved(f *Factory, repo *stackRepo, stack, env string, ro stacks.ResolveOptions) (*stacks.Resolved, error) {
+func loadResolved(ctx context.Context, f *Factory, repo *stackRepo, stack, env string, ro stacks.ResolveOptions) (*stacks.Resolved, error) {
 	disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
 	ref, ferr := findStack(disc, stack, repo.stacksRoot)
 	if ferr != nil {
@@ -248,7 +249,8 @@ func loadResolved(f *Factory, repo *stackRepo, stack, env string, ro stacks.Reso
 	if err != nil {
 		return nil, withHint(err, "run `panka validate --stack "+stack+"` to list every problem")
 	}
-	if _, err := f.ConfigForStack(s.Header().Backend, s.File()); err != nil {
+	cfg, err := f.ConfigForStack(s.Header().Backend, s.File())
+	if err != nil {
 		return nil, err
 	}
 	if !slices.Contains(s.Environments(), env) {
@@ -259,6 +261,15 @@ func loadResolved(f *Factory, repo *stackRepo, stack, env string, ro stacks.Reso
 		// As plan and apply: a --var another stack declares secret is
 		// secret here too.
 		ro.SecretVars = disc.SecretVars(givenNames(ro.Vars))
+		// And one that what is deployed to stack/env holds as secret,
+		// after its declaration dropped secret: true.
+		if ds := deployedSecretVars(ctx, f, cfg, statestore.Key{Stack: stack, Environment: env}, ro.Vars); len(ds) > 0 {
+			ro.SecretVars = maps.Clone(ro.SecretVars)
+			if ro.SecretVars == nil {
+				ro.SecretVars = map[string]bool{}
+			}
+			maps.Copy(ro.SecretVars, ds)
+		}
 	}
 	res, err := s.Resolve(env, ro)
 	if err != nil {
