@@ -480,6 +480,12 @@ func (r *Resolved) set(path, value string, src Source) error {
 	if k.enum != nil && !contains(k.enum, value) {
 		return fmt.Errorf("key %s: %q is not one of %s", path, value, strings.Join(nonEmpty(k.enum), ", "))
 	}
+	if path == "stacks.root" && value == "" {
+		// Read as unset it was the default, stacks, where one meant
+		// the repository root may have meant "." (an empty environment
+		// variable is unset, and never comes here).
+		return fmt.Errorf(`key %s is empty: set the folder that holds your stacks ("." for the repository root), or remove the key for the default, stacks`, path)
+	}
 	if k.min != nil && fv.Kind() == reflect.Int && int(fv.Int()) < *k.min {
 		return fmt.Errorf("key %s: %s is below the minimum %d", path, value, *k.min)
 	}

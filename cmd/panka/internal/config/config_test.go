@@ -125,6 +125,9 @@ func TestLoadFileProblems(t *testing.T) {
 		{"misspelt section", "backnd:\n  bucket: b\n", `panka.yaml:1:1: unknown key "backnd" (did you mean "backend"?)`},
 		{"misspelt nested section", "aws:\n  asumeRole:\n    roleArn: r\n", `unknown key "aws.asumeRole" (did you mean "aws.assumeRole"?)`},
 		{"nothing close", "backend:\n  frobnicate: x\n", `unknown key "backend.frobnicate"; see`},
+		// An explicit empty root was read as the default, stacks.
+		{"empty stacks root", "stacks:\n  root: ''\n", `panka.yaml:2:3: key stacks.root is empty: set the folder that holds your stacks ("." for the repository root), or remove the key for the default, stacks`},
+		{"blank stacks root", "stacks:\n  root:\n", `panka.yaml:2:3: key stacks.root is empty`},
 		{"nested section with a value", "aws:\n  assumeRole: arn:aws:iam::1:role/x\n", `panka.yaml:2:3: aws.assumeRole is a section, not a value: write its keys under it (aws.assumeRole.roleArn, aws.assumeRole.sessionName, aws.assumeRole.externalId), or remove it`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
