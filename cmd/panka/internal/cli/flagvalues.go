@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -29,6 +30,9 @@ func durationVar(fs *pflag.FlagSet, p *time.Duration, name string, value time.Du
 
 func (d *durationValue) Set(s string) error {
 	const want = "give seconds (90) or a number with a unit (90s, 10m, 1h30m)"
+	// Spaces around it mean nothing (a CI variable with a stray one,
+	// --lock-timeout " 10s"), as around a ref.
+	s = strings.TrimSpace(s)
 	var v time.Duration
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		switch {
@@ -79,7 +83,7 @@ func (v *intValue[T]) Set(s string) error {
 	if _, ok := any(zero).(int); ok {
 		bits = strconv.IntSize
 	}
-	n, err := strconv.ParseInt(s, 10, bits)
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, bits)
 	if errors.Is(err, strconv.ErrRange) {
 		return fmt.Errorf("too large a number; give %s", v.want)
 	}

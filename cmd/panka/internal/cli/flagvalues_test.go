@@ -20,6 +20,10 @@ func TestNumberAndDurationFlags(t *testing.T) {
 		{"lock-timeout seconds", []string{"apply", "--lock-timeout", "5"}, "lock-timeout", "5s", ""},
 		{"lock-timeout unit", []string{"apply", "--lock-timeout", "10m"}, "lock-timeout", "10m0s", ""},
 		{"lock-timeout zero", []string{"apply", "--lock-timeout", "0"}, "lock-timeout", "0", ""},
+		// A CI variable with a stray space: trimmed, as refs are.
+		{"lock-timeout spaces", []string{"apply", "--lock-timeout", " 10s "}, "lock-timeout", "10s", ""},
+		{"drift detect lock-timeout spaces", []string{"drift", "detect", "--lock-timeout", "5 "}, "lock-timeout", "5s", ""},
+		{"parallelism spaces", []string{"apply", "--parallelism", " 4"}, "parallelism", "4", ""},
 		{"lock-timeout word", []string{"apply", "--lock-timeout", "soon"}, "", "",
 			`invalid argument "soon" for "--lock-timeout" flag: not a duration; give seconds (90) or a number with a unit (90s, 10m, 1h30m)`},
 		{"lock-timeout fraction", []string{"destroy", "--lock-timeout", "1.5"}, "", "", `"1.5" for "--lock-timeout" flag: not a duration; give seconds (90)`},

@@ -804,6 +804,11 @@ func fieldByPath(v reflect.Value, path string) reflect.Value {
 var durationType = reflect.TypeOf(Duration(0))
 
 func assign(fv reflect.Value, s string) error {
+	if fv.Kind() != reflect.String {
+		// Spaces around a duration, number or boolean mean nothing (a CI
+		// variable with a stray one, PANKA_LOCKS_TTL=" 1h").
+		s = strings.TrimSpace(s)
+	}
 	switch {
 	case fv.Type() == durationType:
 		if n, err := strconv.Atoi(s); err == nil {

@@ -266,6 +266,26 @@ func TestDurationTooLong(t *testing.T) {
 	}
 }
 
+// TestDurationsTrimmed: a CI variable with a stray space around a
+// duration, number or boolean (PANKA_LOCKS_TTL=" 1h") is read as the
+// value, as a ref is; it was refused as "not a positive duration".
+func TestDurationsTrimmed(t *testing.T) {
+	r, err := Resolve(Layers{Env: []string{"PANKA_LOCKS_TTL= 1h", "PANKA_LOCKS_HEARTBEAT=20 ", "PANKA_PULUMI_STALL_TIMEOUT= 10m ",
+		"PANKA_BACKEND_USE_PATH_STYLE= true", "PANKA_LOGGING_MAX_AGE= 7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Locks.TTL.D() != time.Hour || r.Locks.Heartbeat.D() != 20*time.Second || r.Pulumi.StallTimeout.D() != 10*time.Minute ||
+		!r.Backend.UsePathStyle || r.Logging.MaxAge != 7 {
+		t.Errorf("got ttl %v heartbeat %v stallTimeout %v usePathStyle %v maxAge %d", r.Locks.TTL, r.Locks.Heartbeat, r.Pulumi.StallTimeout,
+			r.Backend.UsePathStyle, r.Logging.MaxAge)
+	}
+	// Strings keep their spaces (a prefix or a path may hold them).
+	if r, err := Resolve(Layers{Env: []string{"PANKA_STACKS_ROOT=my stacks "}}); err != nil || r.Stacks.Root != "my stacks " {
+		t.Errorf("stacks.root: %q, %v", r.Stacks.Root, err)
+	}
+}
+
 // TestPathStyleImpliedByEndpoint: a custom S3 endpoint means path-style
 // addressing unless backend.usePathStyle is set (the S3 client does so), and
 // config show must print that value and why, not "false, default".
