@@ -229,6 +229,11 @@ func TestResolveRef(t *testing.T) {
 				// Forms naming something else than a commit: never the
 				// commit they start from.
 				{ref: "HEAD^{tree}", msg: "names a tree, not a commit"},
+				// Suffixes git does not know: which it takes, not go-git's
+				// "not a valid revision suffix brace component".
+				{ref: "HEAD^{xyz}", msg: "^{xyz} is not a revision suffix git knows: use ^{commit} (or ^{}, ^{object}: the commit itself), ^{tag} (an annotated tag, then its commit) or ^{/<text>}"},
+				{ref: "main^{}~1^{Commit}", msg: "^{Commit} is not a revision suffix git knows"},
+				{ref: "HEAD^{", msg: "its ^{ is not closed by a }: use ^{commit}"},
 				{ref: "annotated^{blob}", msg: "names a blob, not a commit"},
 				{ref: "light:f.txt", msg: `names the file or folder "f.txt" inside a commit, not a commit: pass the commit alone (light)`},
 				{ref: "light:", msg: `names the root folder inside a commit (its tree), not a commit: pass the commit alone (light)`},

@@ -479,6 +479,9 @@ func notACommit(rev string) error {
 			return fmt.Errorf("it names a %s, not a commit: drop the ^{%s}", kind, kind)
 		}
 	}
+	if err := braceSuffix(rev); err != nil {
+		return err
+	}
 	if a, b, ok := strings.Cut(rev, ".."); ok && !strings.Contains(rev, "@{") {
 		b = strings.TrimPrefix(b, ".")
 		if a == "" {
@@ -530,6 +533,35 @@ func notACommit(rev string) error {
 		}
 	}
 	return nil
+}
+
+// braceSuffix refuses a ^{...} suffix git does not know (HEAD^{xyz}, an
+// unclosed HEAD^{), saying which it takes; go-git answered `Revision
+// invalid : "xyz" is not a valid revision suffix brace component`. The
+// text of a message search (^{/<text>}) may hold anything: it and what
+// follows it are left to the resolvers.
+func braceSuffix(rev string) error {
+	const forms = "use ^{commit} (or ^{}, ^{object}: the commit itself), ^{tag} (an annotated tag, then its commit) or ^{/<text>} (the newest commit reachable from it whose message matches <text>)"
+	for rest := rev; ; {
+		i := strings.Index(rest, "^{")
+		if i < 0 {
+			return nil
+		}
+		rest = rest[i+2:]
+		if strings.HasPrefix(rest, "/") {
+			return nil
+		}
+		j := strings.IndexByte(rest, '}')
+		if j < 0 {
+			return fmt.Errorf("its ^{ is not closed by a }: %s", forms)
+		}
+		switch rest[:j] {
+		case "", "commit", "object", "tag", "tree", "blob":
+			rest = rest[j+1:]
+			continue
+		}
+		return fmt.Errorf("^{%s} is not a revision suffix git knows: %s", rest[:j], forms)
+	}
 }
 
 // shortID resolves an abbreviated commit id as git does: a branch, tag or
