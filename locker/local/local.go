@@ -234,10 +234,17 @@ func (l *Locker) ForceRelease(ctx context.Context, key string) error {
 	})
 }
 
+// remove deletes the lock file, then syncs its directory as write does:
+// without it, after a crash (power loss, a killed VM) soon after, the
+// removal could be lost and the released lease come back, held until its
+// TTL. A failed sync is no error: the lease is released either way (the
+// file is gone for every process), and a release reported as failed says
+// the lease was not released.
 func remove(path string) error {
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("remove lock file: %w", err)
 	}
+	_ = syncDir(filepath.Dir(path))
 	return nil
 }
 

@@ -74,3 +74,54 @@ func TestWriteSyncsFileAndDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoveSyncsDirectory: a released lock file was removed without
+// syncing its directory, so after a crash the released lease could come
+// back until its TTL. Release and ForceRelease now sync the directory
+// after the remove; a failed sync still releases (the file is gone).
+func TestRemoveSyncsDirectory(t *testing.T) {
+	l, err := New(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := locker.Key("shop", "dev")
+	infoPath, _ := l.paths(key)
+	var dirs []string
+	var dirErr error
+	syncDir = func(d string) error {
+		if _, err := os.Stat(infoPath); errors.Is(err, os.ErrNotExist) {
+			dirs = append(dirs, d) // synced after the remove
+		}
+		return dirErr
+	}
+	t.Cleanup(func() { syncDir = slocal.SyncDir })
+	for _, tc := range []struct {
+		name    string
+		release func(id string) error
+		fail    bool
+	}{
+		{"release", func(id string) error { return l.Release(ctx, key, id) }, false},
+		{"force-release", func(string) error { return l.ForceRelease(ctx, key) }, false},
+		{"release, sync fails", func(id string) error { return l.Release(ctx, key, id) }, true},
+	} {
+		dirErr = nil
+		info, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "alice"}, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirs = nil
+		if tc.fail {
+			dirErr = errors.New("input/output error")
+		}
+		if err := tc.release(info.ID); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if len(dirs) != 1 || dirs[0] != l.Dir() {
+			t.Errorf("%s: synced dirs %q, want %s once, after the remove", tc.name, dirs, l.Dir())
+		}
+		if _, err := os.Stat(infoPath); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: lock file after release: %v, want it gone", tc.name, err)
+		}
+	}
+}
