@@ -73,6 +73,13 @@ type driftEntry struct {
 	// data-holding component, which deletes it and its data, so the apply
 	// needs --allow-replace.
 	DataLoss bool `json:"dataLoss,omitempty"`
+	// Uncompared: the last check found the component drifted, a run that
+	// refreshed to put it back did not finish (so the engine's state holds
+	// that drift and the refresh matches it), and without a preview of
+	// re-applying the deployed spec (it holds secrets) this check cannot
+	// tell whether it still differs: it stays reported, so that the next
+	// apply refreshes and puts it back.
+	Uncompared bool `json:"uncompared,omitempty"`
 }
 
 func newCmdDrift(f *Factory) *cobra.Command {
@@ -173,7 +180,14 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	if err := driftEngineState(key, st, deployed, rec, moved); err != nil {
 		return err
 	}
-	res, err := eng.RefreshPreview(lctx, nil)
+	// The resources the refresh finds as the engine's state has them
+	// (its steps list only those that differ), for keepUncompared.
+	var unchanged []engine.Step
+	res, err := eng.RefreshPreview(lctx, func(e engine.Event) {
+		if e.Status == engine.StatusUnchanged && e.Component != "" && e.URN != "" {
+			unchanged = append(unchanged, engine.Step{Component: e.Component, URN: e.URN, Type: e.Type, Name: e.Name, Op: "same"})
+		}
+	})
 	if err != nil {
 		return driftStopped(lctx, f, cfg, lease, key, fmt.Errorf("refresh %s: %w", key, err))
 	}
@@ -200,6 +214,7 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		f.Log.Warn().Msgf("%s: its deployed spec holds secret values (%s), which state keeps only as hashes, so drift detect cannot preview how re-applying the deployed commit puts it back: a resource reported as update may need re-creating (--allow-replace)", key, strings.Join(secrets, ", "))
 		// What panka itself makes the local target re-create (its
 		// replaceOnChanges) is known without the preview.
+		rep.keepUncompared(unchanged, earlier)
 		rep.markForcedReplacements(deployed)
 	} else if deployed != nil && (len(rep.Drifted) > 0 || len(earlier) > 0) {
 		// The refresh says what differs, not how an apply puts it back:
@@ -473,6 +488,35 @@ func (rep *driftReport) markReplacements(steps []engine.Step, deployed *stacks.R
 	}
 }
 
+// keepUncompared keeps the components in earlier (those the last check
+// found drifted) whose resources the refresh found unchanged (steps),
+// when there is no preview of re-applying the deployed spec (it holds
+// secrets): a run that refreshed to undo their drift and did not finish (an apply
+// refused as a replace) took the drift into the engine's state, which the
+// refresh compares with, so they match that state whether or not they
+// still differ from the deployed spec. Reported as "No drift", the drift
+// was lost: the check recorded none, and the next apply, with nothing to
+// change, skipped the engine.
+func (rep *driftReport) keepUncompared(steps []engine.Step, earlier []string) {
+	listed := map[string]bool{}
+	for _, c := range rep.Drifted {
+		listed[c] = true
+	}
+	kept, seen := map[string]bool{}, map[string]bool{}
+	for _, s := range steps {
+		if s.Component == "" || listed[s.Component] || seen[s.URN] || !slices.Contains(earlier, s.Component) {
+			continue
+		}
+		seen[s.URN] = true
+		rep.Resources = append(rep.Resources, driftEntry{Component: s.Component, URN: s.URN, Type: s.Type, Op: "update", Uncompared: true})
+		if !kept[s.Component] {
+			kept[s.Component] = true
+			rep.Drifted = append(rep.Drifted, s.Component)
+		}
+	}
+	rep.sort()
+}
+
 // localComponentType is the local target's resource type
 // (deployer/target/local.Token; that package links the Pulumi SDK).
 const localComponentType = "pankalocal:index:Component"
@@ -564,6 +608,10 @@ func writeDriftText(w io.Writer, rep driftReport) {
 			what = "delete: it no longer exists"
 		case "replace":
 			what = "replace: putting it back re-creates it"
+		}
+		if r.Uncompared {
+			what = "not compared: a run that refreshed it to put back the drift found earlier did not finish, so the engine's state holds that drift, " +
+				"and with secret values in the deployed spec drift detect cannot preview whether it still differs; re-applying puts it back either way"
 		}
 		fmt.Fprintf(w, "  %s  %s (%s)", name, r.Type, what)
 		if len(r.Diffs) > 0 {

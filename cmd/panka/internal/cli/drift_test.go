@@ -282,6 +282,52 @@ func TestDriftAddRefreshed(t *testing.T) {
 	}
 }
 
+// TestDriftWithoutPreview: with secrets in the deployed spec there is no
+// preview of re-applying it. A drifted field that panka registers as
+// replacing (a Queue's fifo, lost to garbage) is a replace, with
+// --allow-replace in the advice (it said update, and the apply was
+// refused); a field changed in place stays an update; a component the
+// last check found drifted whose resource the refresh now finds as the
+// engine's state has it (a refused apply took the drift into that state)
+// stays reported, uncompared (it said "No drift", and the drift was lost).
+func TestDriftWithoutPreview(t *testing.T) {
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	const typ = "pankalocal:index:Component"
+	urn := func(c string) string { return "urn:pulumi:shop-dev::panka::" + typ + "::" + c }
+	deployed := &stacks.Resolved{Components: []stacks.Component{{Name: "jobs", Kind: stacks.KindQueue}, {Name: "web", Kind: stacks.KindWorker},
+		{Name: "db", Kind: stacks.KindDatabase}, {Name: "cache", Kind: stacks.KindCache}}}
+	rep := newDriftReport(key, time.Now(), []engine.Step{
+		{Component: "jobs", URN: urn("jobs"), Type: typ, Op: "update", Diffs: []string{"spec.fifo", "spec.pankalocal:unparseable"}},
+		{Component: "web", URN: urn("web"), Type: typ, Op: "update", Diffs: []string{"spec.replicas"}},
+	})
+	rep.keepUncompared([]engine.Step{
+		{Component: "db", URN: urn("db"), Type: typ, Op: "same"},
+		{Component: "cache", URN: urn("cache"), Type: typ, Op: "same"},
+		{Component: "web", URN: urn("web"), Type: typ, Op: "same"},
+	}, []string{"db", "web"})
+	rep.markForcedReplacements(deployed)
+	if want := []string{"db", "jobs", "web"}; !slices.Equal(rep.Drifted, want) {
+		t.Fatalf("drifted %v, want %v", rep.Drifted, want)
+	}
+	got := map[string]driftEntry{}
+	for _, r := range rep.Resources {
+		got[r.Component] = r
+	}
+	if r := got["jobs"]; r.Op != "replace" || !r.DataLoss || r.Kind != "Queue" {
+		t.Errorf("jobs: %+v, want a replace with data loss", r)
+	}
+	if r := got["web"]; r.Op != "update" || r.DataLoss || r.Uncompared {
+		t.Errorf("web: %+v, want an update", r)
+	}
+	if r := got["db"]; r.Op != "update" || !r.Uncompared || r.Kind != "Database" {
+		t.Errorf("db: %+v, want an uncompared update", r)
+	}
+	rep.setRemediation("c0ffee")
+	if want := "panka apply --stack shop --environment dev --ref c0ffee --allow-replace"; rep.Remediation != want {
+		t.Errorf("remediation %q, want %q", rep.Remediation, want)
+	}
+}
+
 // TestDriftAfterUnfinishedDestroy: a destroy stopped midway (SIGTERM after
 // its first delete) keeps the deployed spec in state while the engine has
 // deleted some or all of the components. drift detect refused then with
