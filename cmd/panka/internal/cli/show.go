@@ -263,7 +263,7 @@ func loadResolved(ctx context.Context, f *Factory, repo *stackRepo, stack, env s
 		ro.SecretVars = disc.SecretVars(givenNames(ro.Vars))
 		// And one that what is deployed to stack/env holds as secret,
 		// after its declaration dropped secret: true.
-		if ds := deployedSecretVars(ctx, f, cfg, statestore.Key{Stack: stack, Environment: env}, ro.Vars); len(ds) > 0 {
+		if ds := deployedSecretVars(ctx, f.Store, cfg, statestore.Key{Stack: stack, Environment: env}, ro.Vars); len(ds) > 0 {
 			ro.SecretVars = maps.Clone(ro.SecretVars)
 			if ro.SecretVars == nil {
 				ro.SecretVars = map[string]bool{}
