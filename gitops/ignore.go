@@ -225,25 +225,20 @@ func (ig *Ignores) isTracked(name string) bool {
 
 // Nested returns the untracked nested repositories (folders) Ignored left
 // out, sorted, each with a trailing "/".
-func (ig *Ignores) Nested() []string {
-	ig.mu.Lock()
-	defer ig.mu.Unlock()
-	out := make([]string, 0, len(ig.nested))
-	for p := range ig.nested {
-		out = append(out, p+"/")
-	}
-	sort.Strings(out)
-	return out
-}
+func (ig *Ignores) Nested() []string { return ig.folders(&ig.nested) }
 
 // Submodules returns the submodules (folders) Ignored was asked about
 // (it or what it holds; they are not ignored), sorted, each with a
 // trailing "/".
-func (ig *Ignores) Submodules() []string {
+func (ig *Ignores) Submodules() []string { return ig.folders(&ig.subs) }
+
+// folders returns the folders of *set (read under the lock), sorted, each
+// with a trailing "/".
+func (ig *Ignores) folders(set *map[string]bool) []string {
 	ig.mu.Lock()
 	defer ig.mu.Unlock()
-	out := make([]string, 0, len(ig.subs))
-	for p := range ig.subs {
+	out := make([]string, 0, len(*set))
+	for p := range *set {
 		out = append(out, p+"/")
 	}
 	sort.Strings(out)
