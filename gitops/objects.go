@@ -384,6 +384,11 @@ func (c *catFileReader) readMany(hashes []Hash, want string, ordered bool, limit
 // locking, so that work on one object (parsing a tree) does not hold up the
 // other processes' answers.
 func (c *catFileReader) readManyConcurrent(hashes []Hash, want string, ordered bool, limit int, fn func(Hash, []byte) error) error {
+	if want != "commit" {
+		// A partial clone fetches what it lacks in one request, not one
+		// per object as cat-file would.
+		c.repo.fetchAbsent(hashes)
+	}
 	parts := 1
 	if !ordered {
 		parts = max(1, min(catFileProcs, len(hashes)/minSplit))

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/osfs"
@@ -62,6 +63,9 @@ type Repo struct {
 	commonDir  string // shared git dir (differs from gitDir in linked worktrees)
 	git        string // git binary path, "" when not used
 	promisor   string // the promisor remote of a partial clone, else ""
+	// fetchFailed: a batched fetch from the promisor remote failed, so
+	// reads fetch each missing object on their own (see fetchAbsent).
+	fetchFailed atomic.Bool
 
 	mu      sync.Mutex // serializes go-git object access
 	objects objectReader
