@@ -303,3 +303,28 @@ func pageEntries(entries []fs.DirEntry, off *int, n int) ([]fs.DirEntry, error) 
 	*off += n
 	return rest[:n], nil
 }
+
+// ReadAhead reads the files names (slash-separated paths; folders and
+// paths that do not exist are skipped) in one batch into the cache that
+// reads are then served from: where files are read one by one (the stacks
+// loader), a partial clone (git clone --filter) fetched each missing one
+// from its remote on its own, one round trip per file, and now fetches
+// them in one request (see fetchAbsent). It is an optimisation only (git
+// binary only): failures are left to the reads, which report them.
+func (t *TreeFS) ReadAhead(names []string) {
+	if t.root.IsZero() {
+		return
+	}
+	_ = t.repo.PrefetchDirs(t.root, names) // the folders on the way, level by level
+	var ids []Hash
+	for _, name := range names {
+		if !fs.ValidPath(name) {
+			continue
+		}
+		e, err := t.repo.PathEntry(t.root, name)
+		if err == nil && (e.Mode == filemode.Regular || e.Mode == filemode.Executable) {
+			ids = append(ids, e.Hash)
+		}
+	}
+	_ = t.repo.PrefetchBlobs(ids)
+}

@@ -582,3 +582,26 @@ func envConfig(name string, value *string, found *bool) {
 		}
 	}
 }
+
+// ReadAhead reads the indexed files among names (slash-separated paths;
+// the others, on disk or not there, are skipped) in one batch into the
+// cache that reads are then served from, as TreeFS.ReadAhead does.
+func (w *worktreeFS) ReadAhead(names []string) {
+	var ids []Hash
+	for _, name := range names {
+		e, ok := w.entries[name]
+		for dir := name; !ok && w.sparse && dir != "."; {
+			dir = path.Dir(dir)
+			if d, isDir := w.entries[dir]; isDir && d.IsDir() {
+				var err error
+				e, err = w.tree.repo.PathEntry(d.Hash, name[len(dir)+1:])
+				ok = err == nil
+				break
+			}
+		}
+		if ok && (e.Mode == filemode.Regular || e.Mode == filemode.Executable) {
+			ids = append(ids, e.Hash)
+		}
+	}
+	_ = w.tree.repo.PrefetchBlobs(ids) // an optimisation: reads stay correct
+}

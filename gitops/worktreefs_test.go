@@ -2,6 +2,7 @@ package gitops_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -210,5 +211,101 @@ func TestWorktreeNonUTF8Name(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `the name "stacks/a/infra/q\xe9.yaml" is not valid UTF-8, which panka cannot read: rename it (git mv)`) {
 			t.Errorf("%s: WorktreeFiles: %v", m.name, err)
 		}
+	}
+}
+
+// gitFetches counts the git fetch processes a GIT_TRACE2_EVENT file records.
+func gitFetches(t *testing.T, trace string) int {
+	t.Helper()
+	b, err := os.ReadFile(trace)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, `"event":"cmd_name"`) && strings.Contains(line, `"name":"fetch"`) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestReadAheadPartialClone: in a partial sparse clone (git clone
+// --filter=blob:none --sparse, as big monorepos are checked out in CI)
+// the files outside the cone, and those of other commits, are not in the
+// clone, and git fetched each one the stacks loader read on its own: one
+// fetch process per file (`panka validate` of 400 stacks: 126 s).
+// ReadAhead fetches those named in one request, and the reads that follow
+// are the full clone's; where the remote cannot be reached, reads fail as
+// before, naming the partial clone.
+func TestReadAheadPartialClone(t *testing.T) {
+	const n = 12
+	src := gittest.New(t)
+	src.Git("config", "uploadpack.allowFilter", "true")
+	src.Git("config", "uploadpack.allowAnySHA1InWant", "true")
+	var names []string
+	for i := 0; i < n; i++ {
+		for _, f := range []string{"stack.yaml", "env/dev.yaml", "env/prod.yaml"} {
+			p := fmt.Sprintf("stacks/s%02d/%s", i, f)
+			names = append(names, p)
+			src.Write(p, "base "+p)
+		}
+	}
+	src.Write("top.txt", "top")
+	base := src.Commit("base")
+	for _, p := range names {
+		src.Write(p, "head "+p)
+	}
+	src.Commit("head")
+	for _, sparseIndex := range []string{"--no-sparse-index", "--sparse-index"} {
+		t.Run(sparseIndex, func(t *testing.T) {
+			g := &gittest.Repo{T: t, Dir: filepath.Join(t.TempDir(), "partial")}
+			src.Git("clone", "-q", "--filter=blob:none", "--sparse", "file://"+src.Dir, g.Dir)
+			g.Git("sparse-checkout", "set", "--cone", sparseIndex, "other")
+			trace := filepath.Join(t.TempDir(), "trace.json")
+			t.Setenv("GIT_TRACE2_EVENT", trace)
+			repo := open(t, g.Dir, modes[0].opts)
+			if !repo.UsesGitBinary() || repo.PartialClone() != "origin" {
+				t.Fatalf("git binary %v, partial clone %q", repo.UsesGitBinary(), repo.PartialClone())
+			}
+			wt, err := repo.WorktreeFS(os.DirFS(g.Dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			at, err := repo.TreeFS(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				what string
+				fsys fs.FS
+				want string
+			}{{"work tree", wt, "head "}, {"base", at, "base "}} {
+				before := gitFetches(t, trace)
+				c.fsys.(interface{ ReadAhead([]string) }).ReadAhead(append(names, "top.txt", "stacks", "nothing/here.yaml"))
+				for _, p := range names {
+					if got, err := fs.ReadFile(c.fsys, p); err != nil || string(got) != c.want+p {
+						t.Errorf("%s: %s = %q, %v; want %q", c.what, p, got, err, c.want+p)
+					}
+				}
+				if got := gitFetches(t, trace) - before; got != 1 {
+					t.Errorf("%s: %d git fetch processes for %d files, want 1", c.what, got, len(names))
+				}
+			}
+		})
+	}
+
+	// The remote gone: reads say what is missing, as without ReadAhead.
+	g := &gittest.Repo{T: t, Dir: filepath.Join(t.TempDir(), "gone")}
+	src.Git("clone", "-q", "--filter=blob:none", "--sparse", "file://"+src.Dir, g.Dir)
+	g.Git("remote", "set-url", "origin", "file://"+filepath.Join(t.TempDir(), "gone"))
+	repo := open(t, g.Dir, modes[0].opts)
+	wt, err := repo.WorktreeFS(os.DirFS(g.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt.(interface{ ReadAhead([]string) }).ReadAhead(names)
+	if _, err := fs.ReadFile(wt, names[0]); err == nil || !strings.Contains(err.Error(), "partial clone") {
+		t.Errorf("remote gone: ReadFile = %v, want an error naming the partial clone", err)
 	}
 }

@@ -156,3 +156,69 @@ func TestFindStackDirsParallel(t *testing.T) {
 		}
 	}
 }
+
+// raFS records the ReadAhead calls of a file system that reads files
+// faster together (readAheader: gitops' views of a partial clone).
+type raFS struct {
+	*countFS
+	calls [][]string
+}
+
+func (r *raFS) ReadAhead(names []string) {
+	r.mu.Lock()
+	r.calls = append(r.calls, append([]string(nil), names...))
+	r.mu.Unlock()
+}
+
+// TestDiscoveryReadAhead: on a file system that reads files faster
+// together, discovery names every stack.yaml it is about to read, and
+// Discovery.ReadAhead every other file loading the stacks reads, each in
+// one call (a partial clone fetches them in one request: `panka validate`
+// of 400 stacks in a blobless sparse clone took 126 s, one fetch per file).
+func TestDiscoveryReadAhead(t *testing.T) {
+	fsys := &raFS{countFS: newCountFS(os.DirFS("../testdata/examples"))}
+	d, err := DiscoverStacks(fsys, "stacks")
+	if err != nil || len(d.Refs) < 2 {
+		t.Fatalf("DiscoverStacks = %v, %v; want 2 stacks or more", d.Refs, err)
+	}
+	var stackFiles []string
+	for _, r := range d.Refs {
+		stackFiles = append(stackFiles, r.Path+"/"+StackFile)
+	}
+	if len(fsys.calls) != 1 || !reflect.DeepEqual(sorted(fsys.calls[0]), sorted(stackFiles)) {
+		t.Fatalf("discovery read ahead %q, want %q", fsys.calls, stackFiles)
+	}
+	d.ReadAhead(d.Refs)
+	if len(fsys.calls) != 2 {
+		t.Fatalf("Discovery.ReadAhead: %d calls, want 1", len(fsys.calls)-1)
+	}
+	ahead := map[string]bool{}
+	for _, n := range fsys.calls[1] {
+		ahead[n] = true
+	}
+	fsys.opens = map[string]int{}
+	for _, r := range d.Refs {
+		if _, err := d.Load(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(fsys.opens) == 0 {
+		t.Fatal("loading read no file")
+	}
+	for n := range fsys.opens {
+		if !ahead[n] {
+			t.Errorf("loading read %s, which was not read ahead (%q)", n, fsys.calls[1])
+		}
+	}
+	for n := range ahead {
+		if fsys.opens[n] == 0 {
+			t.Errorf("%s was read ahead, but loading does not read it", n)
+		}
+	}
+}
+
+func sorted(xs []string) []string {
+	xs = append([]string(nil), xs...)
+	sort.Strings(xs)
+	return xs
+}

@@ -296,6 +296,15 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 		}
 		return d, fmt.Errorf("discover stacks under %s: %w", root, err)
 	}
+	if ra, ok := fsys.(readAheader); ok && len(dirs) > 1 {
+		files := make([]string, 0, len(dirs))
+		for _, sd := range dirs {
+			if sd.link == "" {
+				files = append(files, path.Join(sd.dir, StackFile))
+			}
+		}
+		ra.ReadAhead(files)
+	}
 	// Reading the names is the expensive part: spread it over the CPUs.
 	names := make([]string, len(dirs))
 	datas := make([][]byte, len(dirs))
@@ -385,6 +394,47 @@ func linkedRoot(fsys fs.FS, root string) *Error {
 		return &Error{File: p, Msg: fmt.Sprintf("%s to %s: git stores the link, not the folder, so no stack would be found at a commit; set stacks.root to %s", what, target, use)}
 	}
 	return nil
+}
+
+// readAheader is a file system that reads many files faster together than
+// one by one, told which files are about to be read (gitops' views of a
+// work tree and of a commit: a partial clone fetches the files it lacks
+// in one request, not one per file). It is an optimisation only.
+type readAheader interface{ ReadAhead(names []string) }
+
+// ReadAhead tells the discovered file system, when it reads files faster
+// together (see readAheader), which YAML files loading refs will read, so
+// that Loads are served from what it read. It lists the stack folders
+// (reading no file); elsewhere it does nothing.
+func (d *Discovery) ReadAhead(refs []Ref) {
+	ra, ok := d.fsys.(readAheader)
+	if !ok || len(refs) < 2 {
+		return
+	}
+	var files []string
+	var walk func(dir string, ents []fs.DirEntry)
+	walk = func(dir string, ents []fs.DirEntry) {
+		for _, e := range ents {
+			p := joinName(dir, e.Name())
+			switch {
+			case e.IsDir() && !SkipDir(e.Name()):
+				if sub, err := fs.ReadDir(d.fsys, p); err == nil {
+					walk(p, sub)
+				}
+			case e.Type().IsRegular() && isYAML(e.Name()) && e.Name() != StackFile:
+				files = append(files, p)
+			}
+		}
+	}
+	for _, r := range refs {
+		dir := cleanRoot(r.Path)
+		if pre := d.read[dir]; pre != nil && pre.ents != nil {
+			walk(dir, pre.ents)
+		} else if ents, err := fs.ReadDir(d.fsys, dir); err == nil {
+			walk(dir, ents)
+		}
+	}
+	ra.ReadAhead(files)
 }
 
 // Load is Load(fsys, ref.Path) on the discovered file system, without

@@ -144,6 +144,7 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 	// As plan and apply resolve them: a value given for a variable any
 	// stack declares secret is secret in every stack.
 	secret := disc.SecretVars(givenNames(vars))
+	disc.ReadAhead(refs) // in a partial clone, one fetch for every stack's files
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for i, r := range refs {
