@@ -25,6 +25,13 @@ func (r *Repo) fetchAbsent(hashes []Hash) {
 	if r.promisor == "" || r.git == "" || len(hashes) < 2 || r.fetchFailed.Load() {
 		return
 	}
+	// Concurrent batches (the parts of a change detection) wait for the
+	// fetch of another, which may have fetched what they lack.
+	r.fetchMu.Lock()
+	defer r.fetchMu.Unlock()
+	if r.fetchFailed.Load() {
+		return
+	}
 	absent := r.absent(hashes)
 	if len(absent) < 2 {
 		return // one object: cat-file's own fetch is the same

@@ -66,6 +66,7 @@ type Repo struct {
 	// fetchFailed: a batched fetch from the promisor remote failed, so
 	// reads fetch each missing object on their own (see fetchAbsent).
 	fetchFailed atomic.Bool
+	fetchMu     sync.Mutex // one batched fetch at a time (see fetchAbsent)
 
 	mu      sync.Mutex // serializes go-git object access
 	objects objectReader

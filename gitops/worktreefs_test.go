@@ -11,10 +11,14 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/gittest"
 )
 
@@ -307,5 +311,62 @@ func TestReadAheadPartialClone(t *testing.T) {
 	wt.(interface{ ReadAhead([]string) }).ReadAhead(names)
 	if _, err := fs.ReadFile(wt, names[0]); err == nil || !strings.Contains(err.Error(), "partial clone") {
 		t.Errorf("remote gone: ReadFile = %v, want an error naming the partial clone", err)
+	}
+}
+
+// TestPartialCloneConcurrentBatches: batches read at the same time (the
+// parts of a change detection) that lack the same objects fetch them once:
+// a batch waits for the fetch of another and then finds them in the clone.
+// The remote gone, the batches fall back to reading object by object and
+// say what is missing.
+func TestPartialCloneConcurrentBatches(t *testing.T) {
+	src := gittest.New(t)
+	src.Git("config", "uploadpack.allowFilter", "true")
+	src.Git("config", "uploadpack.allowAnySHA1InWant", "true")
+	for i := 0; i < 16; i++ {
+		src.Write(fmt.Sprintf("f%02d.yaml", i), fmt.Sprintf("base %d", i))
+	}
+	src.Commit("base")
+	var hashes []gitops.Hash
+	for i := 0; i < 16; i++ {
+		hashes = append(hashes, plumbing.NewHash(src.Git("rev-parse", fmt.Sprintf("HEAD:f%02d.yaml", i))))
+		src.Write(fmt.Sprintf("f%02d.yaml", i), fmt.Sprintf("head %d", i))
+	}
+	src.Commit("head")
+	for _, gone := range []bool{false, true} {
+		dir := filepath.Join(t.TempDir(), "partial")
+		src.Git("clone", "-q", "--filter=blob:none", "file://"+src.Dir, dir)
+		if gone {
+			src.Git("-C", dir, "remote", "set-url", "origin", "file://"+filepath.Join(t.TempDir(), "gone"))
+		}
+		trace := filepath.Join(t.TempDir(), "trace.json")
+		t.Setenv("GIT_TRACE2_EVENT", trace)
+		repo := open(t, dir, modes[0].opts)
+		errs := make([]error, 4)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = repo.Blobs(hashes, func(h gitops.Hash, b []byte) error {
+					if !strings.HasPrefix(string(b), "base ") {
+						return fmt.Errorf("blob %s = %q", h, b)
+					}
+					return nil
+				})
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if gone && (err == nil || !strings.Contains(err.Error(), "partial clone")) {
+				t.Errorf("remote gone: Blobs = %v, want an error naming the partial clone", err)
+			}
+			if !gone && err != nil {
+				t.Error(err)
+			}
+		}
+		if got := gitFetches(t, trace); !gone && got != 1 {
+			t.Errorf("%d git fetch processes for 4 batches of the same 16 blobs, want 1", got)
+		}
 	}
 }
