@@ -222,3 +222,27 @@ func sorted(xs []string) []string {
 	sort.Strings(xs)
 	return xs
 }
+
+// TestLoadReadAhead: loading one stack (show, plan, apply of a stack) on
+// a file system that reads files faster together names, in one call, the
+// files it then reads (a partial sparse clone fetched each on its own).
+func TestLoadReadAhead(t *testing.T) {
+	for _, dir := range []string{"stacks/orders", "stacks/user-platform"} {
+		fsys := &raFS{countFS: newCountFS(os.DirFS("../testdata/examples"))}
+		if _, err := Load(fsys, dir); err != nil {
+			t.Fatal(err)
+		}
+		if len(fsys.calls) != 1 {
+			t.Fatalf("%s: %d ReadAhead calls, want 1", dir, len(fsys.calls))
+		}
+		var opened []string
+		for n := range fsys.opens {
+			if n != dir+"/"+StackFile {
+				opened = append(opened, n)
+			}
+		}
+		if !reflect.DeepEqual(sorted(fsys.calls[0]), sorted(opened)) {
+			t.Errorf("%s: read ahead %q, then read %q", dir, fsys.calls[0], opened)
+		}
+	}
+}

@@ -1529,6 +1529,16 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 		}
 	}
 	walk(dir)
+	if ra, ok := fsys.(readAheader); ok && len(files) > 1 {
+		ahead := make([]string, len(files))
+		for i, p := range files {
+			ahead[i] = p
+			if t, ok := links[p]; ok {
+				ahead[i] = t
+			}
+		}
+		ra.ReadAhead(ahead)
+	}
 	var comps []*compDoc
 	for _, p := range files {
 		src := p
