@@ -960,6 +960,7 @@ func stackListRun(opts *StackListOptions) error {
 		printProblems(f, problemsOf(es, "", ""))
 		failed = true
 	}
+	disc.ReadAhead(refs) // in a partial clone, one fetch for every stack's files
 	items := make([]stackListItem, 0, len(refs))
 	for _, r := range refs {
 		it := stackListItem{Name: r.Name, Path: r.Path, Environments: []string{}}
