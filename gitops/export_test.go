@@ -63,3 +63,10 @@ func EnvConfig(name string) (string, bool) {
 	envConfig(name, &v, &found)
 	return v, found
 }
+
+// Absent exposes the lookup of the objects a partial clone lacks.
+func (r *Repo) Absent(hashes []Hash) []Hash {
+	r.fetchMu.Lock()
+	defer r.fetchMu.Unlock()
+	return r.absent(hashes)
+}

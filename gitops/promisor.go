@@ -2,12 +2,12 @@ package gitops
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
-
-	"github.com/go-git/go-git/v5/plumbing"
+	"strings"
 )
 
 // fetchAbsent fetches, in one `git fetch` from the promisor remote, those
@@ -53,39 +53,139 @@ func (r *Repo) fetchAbsent(hashes []Hash) {
 	}
 }
 
-// absent returns those of hashes (deduplicated) that are neither in a pack
-// nor loose in the object store. An object of an alternate repository
+// absent returns those of hashes (deduplicated) that no pack index lists
+// and that are not loose objects. The pack indexes are looked up mapped in
+// memory as git writes them (idxHas), not decoded: in a partial clone of a
+// big repository that would read millions of ids to look up a few on
+// every run, a small push included. An object of an alternate repository
 // counts as absent: it is fetched again, which costs time, not answers.
+// The caller holds fetchMu.
 func (r *Repo) absent(hashes []Hash) []Hash {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	find := func() []Hash {
-		var out []Hash
-		seen := make(map[Hash]bool, len(hashes))
-		pr := r.st.reader()
-		for _, h := range hashes {
-			if seen[h] {
-				continue
-			}
-			seen[h] = true
-			if !pr.has(h) && !r.st.hasLoose(h) {
-				out = append(out, h)
-			}
+	objects := filepath.Join(r.commonDir, "objects")
+	r.mapIndexes(filepath.Join(objects, "pack"))
+	var out []Hash
+	seen := make(map[Hash]bool, len(hashes))
+	for _, h := range hashes {
+		if seen[h] {
+			continue
 		}
-		return out
-	}
-	out := find()
-	// Packs written since they were read (objects git fetched): look
-	// again once, not once per object.
-	if len(out) > 0 && r.st.rescan(plumbing.ErrObjectNotFound) {
-		out = find()
+		seen[h] = true
+		if !r.indexed(h) && !isLoose(objects, h) {
+			out = append(out, h)
+		}
 	}
 	return out
 }
 
-// hasLoose reports whether h is a loose object file.
-func (s *packStorage) hasLoose(h Hash) bool {
+// packIndex is a pack index file (.idx) in memory, for absent.
+type packIndex struct {
+	b      []byte
+	mapped bool // b is mapped (unmap it), not read
+}
+
+// mapIndexes maps the pack indexes of packDir not mapped yet (packs
+// fetched since), and unmaps those of packs deleted since (a repack). The
+// caller holds fetchMu.
+func (r *Repo) mapIndexes(packDir string) {
+	ents, err := os.ReadDir(packDir)
+	if err != nil {
+		return
+	}
+	if r.idx == nil {
+		r.idx = map[string]packIndex{}
+	}
+	now := make(map[string]bool, len(ents))
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".idx") {
+			continue
+		}
+		now[name] = true
+		if _, ok := r.idx[name]; ok {
+			continue // named by its contents: the same file
+		}
+		p := filepath.Join(packDir, name)
+		x := packIndex{}
+		if fi, err := e.Info(); err == nil {
+			x.b = mapFile(p, fi.Size())
+			x.mapped = x.b != nil
+		}
+		if x.b == nil {
+			if x.b, err = os.ReadFile(p); err != nil {
+				continue
+			}
+		}
+		r.idx[name] = x
+	}
+	for name, x := range r.idx {
+		if !now[name] {
+			if x.mapped {
+				unmapFile(x.b)
+			}
+			delete(r.idx, name)
+		}
+	}
+}
+
+// unmapIndexes releases what mapIndexes mapped (Close).
+func (r *Repo) unmapIndexes() {
+	r.fetchMu.Lock()
+	defer r.fetchMu.Unlock()
+	for name, x := range r.idx {
+		if x.mapped {
+			unmapFile(x.b)
+		}
+		delete(r.idx, name)
+	}
+}
+
+// indexed reports whether a mapped pack index lists h.
+func (r *Repo) indexed(h Hash) bool {
+	for _, x := range r.idx {
+		if idxHas(x.b, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// idxHas reports whether the pack index idx (version 2: a 256-entry
+// fan-out table of cumulative counts by first byte, then the sorted ids)
+// lists h. Another version, or a damaged index, lists nothing here.
+func idxHas(idx []byte, h Hash) bool {
+	const fanout = 8
+	if len(idx) < fanout+256*4 || string(idx[:4]) != "\xfftOc" || binary.BigEndian.Uint32(idx[4:8]) != 2 {
+		return false
+	}
+	n := int(binary.BigEndian.Uint32(idx[fanout+255*4:]))
+	ids := idx[fanout+256*4:]
+	if n < 0 || len(ids)/hashLen < n {
+		return false
+	}
+	lo, hi := 0, int(binary.BigEndian.Uint32(idx[fanout+int(h[0])*4:]))
+	if h[0] > 0 {
+		lo = int(binary.BigEndian.Uint32(idx[fanout+(int(h[0])-1)*4:]))
+	}
+	if hi > n || lo > hi {
+		return false
+	}
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		switch c := compareID(h[:], ids[m*hashLen:(m+1)*hashLen]); {
+		case c == 0:
+			return true
+		case c > 0:
+			lo = m + 1
+		default:
+			hi = m
+		}
+	}
+	return false
+}
+
+// isLoose reports whether h is a loose object file of the objects folder.
+func isLoose(objects string, h Hash) bool {
 	hx := h.String()
-	_, err := os.Stat(filepath.Join(filepath.Dir(s.packDir), hx[:2], hx[2:]))
+	_, err := os.Stat(filepath.Join(objects, hx[:2], hx[2:]))
 	return err == nil
 }

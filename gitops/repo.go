@@ -66,7 +66,8 @@ type Repo struct {
 	// fetchFailed: a batched fetch from the promisor remote failed, so
 	// reads fetch each missing object on their own (see fetchAbsent).
 	fetchFailed atomic.Bool
-	fetchMu     sync.Mutex // one batched fetch at a time (see fetchAbsent)
+	fetchMu     sync.Mutex           // one batched fetch at a time (see fetchAbsent); guards idx
+	idx         map[string]packIndex // pack indexes by file name (see absent)
 
 	mu      sync.Mutex // serializes go-git object access
 	objects objectReader
@@ -266,6 +267,7 @@ func (r *Repo) Close() error {
 	if c, ok := r.objects.(*catFileReader); ok {
 		err = c.close()
 	}
+	r.unmapIndexes()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if cerr := r.st.Close(); err == nil {

@@ -370,3 +370,61 @@ func TestPartialCloneConcurrentBatches(t *testing.T) {
 		}
 	}
 }
+
+// TestPartialCloneAbsent: the objects a partial clone lacks, looked up in
+// the pack indexes mapped in memory (not decoded, which in a big
+// repository cost more than a small push's whole change detection) and
+// among the loose objects, are those git reports missing (rev-list
+// --missing=print), also after a loose object is written and after a
+// repack replaced the packs.
+func TestPartialCloneAbsent(t *testing.T) {
+	src := gittest.New(t)
+	src.Git("config", "uploadpack.allowFilter", "true")
+	for i := 0; i < 40; i++ {
+		src.Write(fmt.Sprintf("d%d/f%02d.yaml", i%3, i), fmt.Sprintf("base %d", i))
+	}
+	src.Commit("base")
+	for i := 0; i < 40; i += 2 {
+		src.Write(fmt.Sprintf("d%d/f%02d.yaml", i%3, i), fmt.Sprintf("head %d", i))
+	}
+	src.Commit("head")
+	var all []gitops.Hash
+	for _, line := range strings.Split(src.Git("rev-list", "--objects", "--all"), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			all = append(all, plumbing.NewHash(f[0]))
+		}
+	}
+	g := &gittest.Repo{T: t, Dir: filepath.Join(t.TempDir(), "partial")}
+	src.Git("clone", "-q", "--filter=blob:none", "file://"+src.Dir, g.Dir)
+	g.Git("config", "gc.auto", "0")
+	repo := open(t, g.Dir, modes[0].opts)
+	check := func(what string) {
+		t.Helper()
+		var want []string
+		for _, line := range strings.Split(g.Git("rev-list", "--objects", "--missing=print", "--all"), "\n") {
+			if id, ok := strings.CutPrefix(line, "?"); ok {
+				want = append(want, id)
+			}
+		}
+		var got []string
+		for _, h := range repo.Absent(all) {
+			got = append(got, h.String())
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if len(want) == 0 || !slices.Equal(got, want) {
+			t.Errorf("%s: absent %q, git says %q missing", what, got, want)
+		}
+	}
+	check("clone")
+	id := g.Git("rev-parse", "HEAD~1:d0/f00.yaml")
+	g.WriteFile("blob", "base 0")
+	if got := g.Git("hash-object", "-w", "blob"); got != id {
+		t.Fatalf("hash-object = %s, want %s", got, id)
+	}
+	check("a loose object written")
+	g.Git("-c", "core.compression=0", "fetch", "-q", "origin", "--no-tags", "--no-write-fetch-head", "--filter=blob:none", g.Git("rev-parse", "HEAD~1:d1/f01.yaml"))
+	check("a pack fetched")
+	g.Git("repack", "-a", "-d", "-q")
+	check("repacked")
+}
