@@ -55,35 +55,62 @@ func deltaRepo(t *testing.T) (*gittest.Repo, string) {
 // as go-git's own index says.
 func TestOffsetIndexAgreesWithGoGit(t *testing.T) {
 	_, base := deltaRepo(t)
-	f, err := os.Open(base + ".idx")
+	b, err := os.ReadFile(base + ".idx")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	mi := idxfile.NewMemoryIndex()
-	if err := idxfile.NewDecoder(f).Decode(mi); err != nil {
+	if err := idxfile.NewDecoder(bytes.NewReader(b)).Decode(mi); err != nil {
 		t.Fatal(err)
 	}
-	checkOffsetIndex(t, mi)
+	checkOffsetIndex(t, b, mi)
+	x, err := openIndex(base + ".idx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.close()
+	if n, _ := x.Count(); n < 2 {
+		t.Fatalf("openIndex: %d objects", n)
+	}
 }
 
-func checkOffsetIndex(t *testing.T, mi *idxfile.MemoryIndex) {
+// checkOffsetIndex checks the index read from file b against go-git's
+// decoding of it, mi: every object's offset, id and CRC-32, both ways, and
+// both entry listings.
+func checkOffsetIndex(t *testing.T, b []byte, mi *idxfile.MemoryIndex) {
 	t.Helper()
-	x := &offsetIndex{MemoryIndex: mi}
-	it, err := mi.Entries()
+	x, err := indexOf(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for {
-		e, err := it.Next()
-		if err == io.EOF {
-			break
-		}
+	entries := func(it idxfile.EntryIter, err error) []idxfile.Entry {
+		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
-		n++
+		var es []idxfile.Entry
+		for {
+			e, err := it.Next()
+			if err == io.EOF {
+				return es
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			es = append(es, *e)
+		}
+	}
+	want := entries(mi.Entries())
+	if got := entries(x.Entries()); !slices.Equal(got, want) {
+		t.Fatalf("Entries: %d entries, differ from go-git's %d", len(got), len(want))
+	}
+	if got, want := entries(x.EntriesByOffset()), entries(mi.EntriesByOffset()); !slices.Equal(got, want) {
+		t.Fatalf("EntriesByOffset: %d entries, differ from go-git's %d", len(got), len(want))
+	}
+	if n, _ := x.Count(); n != int64(len(want)) {
+		t.Fatalf("Count = %d, want %d", n, len(want))
+	}
+	for _, e := range want {
 		off, err := x.FindOffset(e.Hash)
 		if err != nil || uint64(off) != e.Offset {
 			t.Fatalf("FindOffset(%s) = %d, %v; go-git's index says %d", e.Hash, off, err, e.Offset)
@@ -92,9 +119,15 @@ func checkOffsetIndex(t *testing.T, mi *idxfile.MemoryIndex) {
 		if err != nil || h != e.Hash {
 			t.Fatalf("FindHash(%d) = %s, %v; go-git's index says %s", e.Offset, h, err, e.Hash)
 		}
+		if crc, err := x.FindCRC32(e.Hash); err != nil || crc != e.CRC32 {
+			t.Fatalf("FindCRC32(%s) = %08x, %v; go-git's index says %08x", e.Hash, crc, err, e.CRC32)
+		}
+		if ok, _ := x.Contains(e.Hash); !ok {
+			t.Fatalf("Contains(%s) = false", e.Hash)
+		}
 	}
-	if n < 2 {
-		t.Fatalf("only %d objects in the index", n)
+	if len(want) < 2 {
+		t.Fatalf("only %d objects in the index", len(want))
 	}
 	if _, err := x.FindHash(1); err != plumbing.ErrObjectNotFound {
 		t.Errorf("FindHash of an offset no object starts at: %v, want ErrObjectNotFound", err)
@@ -151,7 +184,12 @@ func TestOffsetIndexLargeOffsets(t *testing.T) {
 			mi.Fanout[k] = uint32(i + 1)
 		}
 	}
-	checkOffsetIndex(t, mi)
+	mi.Version = idxfile.VersionSupported
+	var buf bytes.Buffer
+	if _, err := idxfile.NewEncoder(&buf).Encode(mi); err != nil {
+		t.Fatal(err)
+	}
+	checkOffsetIndex(t, buf.Bytes(), mi)
 }
 
 func TestSortByOffset(t *testing.T) {

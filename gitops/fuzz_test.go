@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 
 	"panka.dev/panka/gitops/gittest"
 )
@@ -112,17 +111,22 @@ func FuzzOffsetIndex(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		sum := sha1.Sum(body)
 		b := append(bytes.Clone(body), sum[:]...)
-		mi := idxfile.NewMemoryIndex()
-		if err := idxfile.NewDecoder(bytes.NewReader(b)).Decode(mi); err != nil {
+		x, err := indexOf(b)
+		if err != nil {
 			return
 		}
-		x := &offsetIndex{MemoryIndex: mi}
-		for _, names := range mi.Names {
-			for i := 0; i+hashLen <= len(names); i += hashLen {
-				var h plumbing.Hash
-				copy(h[:], names[i:])
-				if off, err := x.FindOffset(h); err == nil {
-					_, _ = x.FindHash(off)
+		for i := 0; i+hashLen <= len(x.names); i += hashLen {
+			var h plumbing.Hash
+			copy(h[:], x.names[i:])
+			if off, err := x.FindOffset(h); err == nil {
+				_, _ = x.FindHash(off)
+			}
+			_, _ = x.FindCRC32(h)
+		}
+		if it, err := x.EntriesByOffset(); err == nil {
+			for {
+				if _, err := it.Next(); err != nil {
+					break
 				}
 			}
 		}
