@@ -242,11 +242,15 @@ func (x *offsetIndex) parse() error {
 	return nil
 }
 
+// close unmaps the file; the index then holds no object (a lookup says
+// not found, as the pack reader's closed file does).
 func (x *offsetIndex) close() {
+	x.once.Do(func() {}) // no build after close
 	if x.mapped {
 		unmapFile(x.data)
 	}
-	x.data, x.names, x.crcs, x.off32, x.off64 = nil, nil, nil, nil, nil
+	x.data, x.names, x.crcs, x.off32, x.off64, x.byOffs = nil, nil, nil, nil, nil, nil
+	x.fanout = [256]uint32{}
 }
 
 type offEntry struct {

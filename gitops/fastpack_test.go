@@ -68,9 +68,18 @@ func TestOffsetIndexAgreesWithGoGit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer x.close()
-	if n, _ := x.Count(); n < 2 {
+	n, _ := x.Count()
+	if n < 2 {
 		t.Fatalf("openIndex: %d objects", n)
+	}
+	e, _ := mi.Entries()
+	first, _ := e.Next()
+	x.close()
+	if _, err := x.FindOffset(first.Hash); err != plumbing.ErrObjectNotFound {
+		t.Errorf("FindOffset after close: %v, want ErrObjectNotFound", err)
+	}
+	if _, err := x.FindHash(int64(first.Offset)); err != plumbing.ErrObjectNotFound {
+		t.Errorf("FindHash after close: %v, want ErrObjectNotFound", err)
 	}
 }
 
