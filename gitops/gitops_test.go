@@ -9,6 +9,7 @@ import (
 	"math/rand"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -2609,5 +2610,67 @@ func TestFirstParents(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDiffTreesAhead: the diff read while its selected base blobs are read
+// ahead (several batches' worth, paths with spaces, quotes and newlines)
+// is the diff DiffTrees gives; with the git binary the selected base blobs
+// are in memory when it returns, and nothing else was read ahead.
+func TestDiffTreesAhead(t *testing.T) {
+	g := gittest.New(t)
+	for i := range 300 {
+		g.Write(fmt.Sprintf("stacks/s%03d/stack.yaml", i), fmt.Sprint("name: s", i, "\n"))
+		g.Write(fmt.Sprintf("stacks/s%03d/other.yaml", i), fmt.Sprint("v: ", i, "\n"))
+	}
+	g.Write("stacks/odd \"name\"\nx/stack.yaml", "name: odd\n")
+	g.Write("stacks/gone/stack.yaml", "name: gone\n")
+	base := g.Commit("base")
+	for i := range 300 {
+		if i%5 != 0 {
+			g.Write(fmt.Sprintf("stacks/s%03d/stack.yaml", i), fmt.Sprint("name: s", i, "\nedited: true\n"))
+		}
+		g.Write(fmt.Sprintf("stacks/s%03d/other.yaml", i), fmt.Sprint("v: ", i+1, "\n"))
+	}
+	g.Write("stacks/odd \"name\"\nx/stack.yaml", "name: odd2\n")
+	g.Remove("stacks/gone/stack.yaml")
+	g.Write("stacks/new/stack.yaml", "name: new\n")
+	head := g.Commit("head")
+	ctx := context.Background()
+	for _, m := range modes {
+		r := open(t, g.Dir, m.opts)
+		bt, _ := r.CommitTree(base)
+		ht, _ := r.CommitTree(head)
+		want, err := r.DiffTrees(ctx, bt, ht)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		r = open(t, g.Dir, m.opts)
+		got, err := r.DiffTreesAhead(ctx, bt, ht, func(p string) bool { return path.Base(p) == "stack.yaml" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: DiffTreesAhead differs from DiffTrees:\n%v\n%v", m.name, describe(got), describe(want))
+		}
+		if len(got) != 300+240+3 {
+			t.Fatalf("%s: %d changes, want %d", m.name, len(got), 300+240+3)
+		}
+		if m.opts.NoGitBinary {
+			continue
+		}
+		for _, c := range got {
+			switch {
+			case c.Action == gitops.Added:
+				if r.CachedBlob(c.NewHash) {
+					t.Errorf("%s: the new blob of added %q was read ahead", m.name, c.Path)
+				}
+			case path.Base(c.Path) == "stack.yaml" && !r.CachedBlob(c.OldHash):
+				t.Errorf("%s: the base blob of %q was not read ahead", m.name, c.Path)
+			case path.Base(c.Path) != "stack.yaml" && r.CachedBlob(c.OldHash):
+				t.Errorf("%s: the base blob of %q was read ahead", m.name, c.Path)
+			}
+		}
 	}
 }
