@@ -321,10 +321,12 @@ func (b *blobBatches) close() {
 
 // blobsAhead starts reading the batches handed to the returned blobBatches
 // (when on and blobs are read through the git binary: go-git's reads are
-// not concurrent); done closes when the last one is read.
+// not concurrent); done closes when the last one is read. A partial clone
+// reads nothing ahead: a batch it lacks is a fetch from its remote, and
+// the blobs are read after the diff in one batch, one fetch.
 func (r *Repo) blobsAhead(on bool) (*blobBatches, <-chan struct{}) {
 	done := make(chan struct{})
-	if _, ok := r.objects.(*catFileReader); !ok || !on {
+	if _, ok := r.objects.(*catFileReader); !ok || !on || r.promisor != "" {
 		close(done)
 		return &blobBatches{}, done
 	}

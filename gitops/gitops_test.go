@@ -2660,17 +2660,42 @@ func TestDiffTreesAhead(t *testing.T) {
 		if m.opts.NoGitBinary {
 			continue
 		}
-		for _, c := range got {
-			switch {
-			case c.Action == gitops.Added:
-				if r.CachedBlob(c.NewHash) {
-					t.Errorf("%s: the new blob of added %q was read ahead", m.name, c.Path)
-				}
-			case path.Base(c.Path) == "stack.yaml" && !r.CachedBlob(c.OldHash):
-				t.Errorf("%s: the base blob of %q was not read ahead", m.name, c.Path)
-			case path.Base(c.Path) != "stack.yaml" && r.CachedBlob(c.OldHash):
-				t.Errorf("%s: the base blob of %q was read ahead", m.name, c.Path)
+		checkReadAhead(t, m.name, r, got)
+	}
+	// A blobless clone reads nothing ahead: each batch would be a fetch.
+	g.Git("config", "uploadpack.allowFilter", "true")
+	g.Git("config", "uploadpack.allowAnySHA1InWant", "true")
+	dir := filepath.Join(t.TempDir(), "partial")
+	if out, err := exec.Command("git", "clone", "-q", "--filter=blob:none", "file://"+g.Dir, dir).CombinedOutput(); err != nil {
+		t.Fatalf("clone: %v\n%s", err, out)
+	}
+	trace := filepath.Join(t.TempDir(), "trace.json")
+	t.Setenv("GIT_TRACE2_EVENT", trace)
+	r := open(t, dir, gitops.Options{})
+	bt, _ := r.CommitTree(base)
+	ht, _ := r.CommitTree(head)
+	if _, err := r.DiffTreesAhead(ctx, bt, ht, func(p string) bool { return path.Base(p) == "stack.yaml" }); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(trace); strings.Contains(string(b), `"name":"fetch"`) {
+		t.Errorf("DiffTreesAhead in a blobless clone fetched from the remote")
+	}
+}
+
+// checkReadAhead checks that the base blobs of the stack.yaml changes
+// among changes, and no others, are in r's blob cache.
+func checkReadAhead(t *testing.T, name string, r *gitops.Repo, changes []gitops.Change) {
+	t.Helper()
+	for _, c := range changes {
+		switch {
+		case c.Action == gitops.Added:
+			if r.CachedBlob(c.NewHash) {
+				t.Errorf("%s: the new blob of added %q was read ahead", name, c.Path)
 			}
+		case path.Base(c.Path) == "stack.yaml" && !r.CachedBlob(c.OldHash):
+			t.Errorf("%s: the base blob of %q was not read ahead", name, c.Path)
+		case path.Base(c.Path) != "stack.yaml" && r.CachedBlob(c.OldHash):
+			t.Errorf("%s: the base blob of %q was read ahead", name, c.Path)
 		}
 	}
 }
