@@ -2699,3 +2699,64 @@ func checkReadAhead(t *testing.T, name string, r *gitops.Repo, changes []gitops.
 		}
 	}
 }
+
+// TestResolveHexNamedRef: a branch (or tag) named like a commit's short id
+// resolves as git resolves it (the ref before an abbreviated id, a full
+// 40-digit id before the ref), with or without suffixes, in both engines,
+// and AmbiguousRef lists both names exactly when git warns "refname is
+// ambiguous". git rev-parse itself is the oracle.
+func TestResolveHexNamedRef(t *testing.T) {
+	g := gittest.New(t)
+	var c []gitops.Hash
+	for i := 0; i < 4; i++ {
+		g.Write("f.txt", fmt.Sprint(i))
+		c = append(c, g.Commit(fmt.Sprint("c", i)))
+	}
+	short := c[3].String()[:7]
+	g.Git("branch", short, c[1].String())          // a branch named like HEAD's short id
+	g.Git("tag", c[2].String()[:9], c[0].String()) // a tag named like c2's id
+	g.Git("branch", c[3].String(), c[0].String())  // a 40-hex branch (git resolves the id)
+	g.Git("branch", "beef", c[0].String())         // hex, but no object starts with it (most likely)
+	names := []string{short, short + "~0", short + "~1", short + "^", c[2].String()[:9], c[2].String()[:9] + "~0",
+		c[3].String(), c[3].String() + "~1", "beef", "beef~0", c[1].String()[:8]}
+	type answer struct {
+		id        string
+		ambiguous bool
+	}
+	want := map[string]answer{}
+	for _, name := range names {
+		cmd := exec.Command("git", "rev-parse", "--verify", name+"^{commit}")
+		cmd.Dir, cmd.Env = g.Dir, gittest.Env()
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("git rev-parse %s: %v %s", name, err, stderr.String())
+		}
+		want[name] = answer{strings.TrimSpace(string(out)), strings.Contains(stderr.String(), "is ambiguous")}
+	}
+	if !want[short].ambiguous || want[short].id != c[1].String() || !want[c[3].String()].ambiguous || want[c[3].String()].id != c[3].String() {
+		t.Fatalf("git's own answers are not what this test expects: %+v", want)
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			for _, name := range names {
+				h, err := r.ResolveRef(name)
+				if err != nil || h.String() != want[name].id {
+					t.Errorf("ResolveRef(%s) = %s, %v; git answers %s", name, h, err, want[name].id)
+				}
+				amb := r.AmbiguousRef(name)
+				if (len(amb) > 0) != want[name].ambiguous {
+					t.Errorf("AmbiguousRef(%s) = %q; git warns: %v", name, amb, want[name].ambiguous)
+				}
+				if len(amb) > 0 {
+					suffix := name[strings.IndexAny(name+"~", "~^"):]
+					if first := g.Git("rev-parse", amb[0]+suffix+"^{commit}"); first != want[name].id {
+						t.Errorf("AmbiguousRef(%s) = %q: the first is not what git resolves, %s", name, amb, want[name].id)
+					}
+				}
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,7 +195,7 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 		return ZeroHash, err
 	}
 	r.mu.Lock()
-	h, err := r.r.ResolveRevision(plumbing.Revision(r.peelNestedTag(peelRe.ReplaceAllString(rev, ""))))
+	h, err := r.r.ResolveRevision(plumbing.Revision(r.peelNestedTag(r.hexNamedRef(peelRe.ReplaceAllString(rev, "")))))
 	r.mu.Unlock()
 	if err != nil {
 		if err := r.refToNonCommit(ref, rev); err != nil {
@@ -444,6 +445,26 @@ func (r *Repo) peelNestedTag(rev string) string {
 			h = tag.Target
 		}
 		return rev
+	}
+	return rev
+}
+
+// hexNamedRef replaces the leading name of rev (what precedes ~, ^ or @)
+// by the full name of the branch, tag or remote branch it names when that
+// name is also an abbreviated object id (a branch abc1234): go-git's
+// ResolveRevision tries the id first (abc1234~1 was the commit's parent),
+// git the ref. rev is returned unchanged otherwise, and for a full
+// 40-digit id, which git resolves as the id. The caller holds r.mu.
+func (r *Repo) hexNamedRef(rev string) string {
+	i := strings.IndexAny(rev, "~^@")
+	if i <= 0 || !shortHexRe.MatchString(rev[:i]) {
+		return rev
+	}
+	for _, rule := range refRules {
+		full := fmt.Sprintf(rule, rev[:i])
+		if _, err := r.r.Reference(plumbing.ReferenceName(full), false); err == nil {
+			return full + rev[i:]
+		}
 	}
 	return rev
 }
@@ -1525,10 +1546,13 @@ var refRules = []string{"refs/%s", "refs/tags/%s", "refs/heads/%s", "refs/remote
 
 // AmbiguousRef lists the full ref names the name at the start of ref (what
 // precedes ~, ^, @ or :) stands for, in git's order, when there are more
-// than one (a branch and a tag both named v1): the first is the one
+// than one (a branch and a tag both named v1), or when that name is also
+// the id of an object (a branch named abc1234, the short id of a commit;
+// the object is listed by its full 40-digit id): the first is the one
 // ResolveRef resolves, as git does, where git warns "refname is
-// ambiguous". It is nil for an unambiguous name, a full ref name
-// (refs/...), HEAD, or a commit id.
+// ambiguous" (a ref before an abbreviated id, a full id before a ref). It
+// is nil for an unambiguous name, a full ref name (refs/...), HEAD, or a
+// commit id no ref is named like.
 func (r *Repo) AmbiguousRef(ref string) []string {
 	name := strings.TrimSpace(ref)
 	if i := strings.IndexAny(name, "~^@:"); i >= 0 {
@@ -1546,8 +1570,48 @@ func (r *Repo) AmbiguousRef(ref string) []string {
 			found = append(found, full)
 		}
 	}
+	if len(found) > 0 && hexRe.MatchString(name) {
+		// git warns when the name is also an object id: a full one
+		// (which it resolves as the id) or an abbreviation exactly one
+		// object has (resolved as the ref).
+		if len(name) == 40 {
+			return append([]string{strings.ToLower(name)}, found...)
+		}
+		if id, ok := r.uniquePrefix(strings.ToLower(name)); ok {
+			found = append(found, id.String())
+		}
+	}
 	if len(found) < 2 {
 		return nil
 	}
 	return found
+}
+
+// uniquePrefix returns the object whose id starts with the lower-case hex
+// prefix when exactly one does. The caller holds r.mu.
+func (r *Repo) uniquePrefix(prefix string) (Hash, bool) {
+	prefixer, ok := r.r.Storer.(interface {
+		HashesWithPrefix(prefix []byte) ([]plumbing.Hash, error)
+	})
+	if !ok {
+		return ZeroHash, false
+	}
+	b, err := hex.DecodeString(prefix[:len(prefix)&^1])
+	if err != nil {
+		return ZeroHash, false
+	}
+	cands, err := prefixer.HashesWithPrefix(b)
+	if err != nil {
+		return ZeroHash, false
+	}
+	var found []Hash
+	for _, c := range cands {
+		if strings.HasPrefix(c.String(), prefix) && !slices.Contains(found, c) {
+			found = append(found, c)
+		}
+	}
+	if len(found) != 1 {
+		return ZeroHash, false
+	}
+	return found[0], true
 }

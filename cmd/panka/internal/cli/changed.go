@@ -1005,8 +1005,10 @@ func withCIBaseHint(f *Factory, err error) error {
 }
 
 // warnAmbiguousRef warns when the ref a flag names is both a branch and a
-// tag (or a remote branch): it resolves, as git does, to the first of
-// them in git's order (the tag before the branch), which git warns about
+// tag (or a remote branch), or a ref and an object id (a branch named
+// like a short commit id): it resolves, as git does, to the first of
+// them in git's order (the tag before the branch, a ref before an
+// abbreviated id, a full id before a ref), which git warns about
 // ("refname is ambiguous") and panka would otherwise use silently. An
 // empty flag words it for a ref from one of several flags.
 func warnAmbiguousRef(f *Factory, repo *gitops.Repo, flag, ref string) {
@@ -1029,6 +1031,13 @@ func warnAmbiguousRef(f *Factory, repo *gitops.Repo, flag, ref string) {
 			what = "the branch"
 		case strings.HasPrefix(n, "refs/remotes/"):
 			what = "the remote branch"
+		case !strings.HasPrefix(n, "refs/"):
+			what = "the object with that id" // a commit, most likely
+			if h, ok := gitops.FullID(n); ok {
+				if _, err := repo.Commit(h); err == nil {
+					what = "the commit"
+				}
+			}
 		}
 		picks[i] = strings.TrimSpace(fmt.Sprintf("%s %s%s for %s", flag, n, rest, what))
 	}
