@@ -18,6 +18,7 @@ import (
 	"sync"
 	"text/tabwriter"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -557,7 +558,9 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 		if s.OldPath != "" {
 			p = textPath(s.OldPath) + " -> " + p
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Stack, s.Change, envText, p)
+		// A stack that does not load is named after its folder, whose
+		// name may be anything.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", textPath(s.Stack), s.Change, envText, p)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -584,7 +587,7 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 			fmt.Fprintf(out, "    deployed: %s\n", strings.Join(ds, ", "))
 		}
 		for _, r := range s.Reasons {
-			fmt.Fprintf(out, "    %s: %s\n", textPath(r.File), escapeUnseen(stacks.EscapeControl(r.Detail)))
+			fmt.Fprintf(out, "    %s: %s\n", textPath(r.File), escapeUnseen(stacks.EscapeControl(escapeInvalid(r.Detail))))
 		}
 	}
 	if !quiet && res.Base != "" {
@@ -596,15 +599,37 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 // textPath is path p for the text table: quoted (Go syntax, as git quotes
 // such names) when it holds a control character such as a newline or a
 // tab, which would split or misalign the table's rows and lose part of
-// the path, or a character that does not show as itself (see unseen):
-// café spelled with a combining accent (NFD, as macOS names files) is
-// "cafe\u0301", so that a rename between the two spellings of a name
-// does not print as "stacks/café -> stacks/café". JSON keeps the bytes.
+// the path, bytes that are not UTF-8 (a name made on a Latin-1 system,
+// "ord\xe9ers"; raw, the terminal showed garbage or nothing, and two such
+// names could not be told apart), or a character that does not show as
+// itself (see unseen): café spelled with a combining accent (NFD, as
+// macOS names files) is "cafe\u0301", so that a rename between the two
+// spellings of a name does not print as "stacks/café -> stacks/café".
 func textPath(p string) string {
-	if strings.ContainsFunc(p, unicode.IsControl) || strings.ContainsFunc(p, unseen) {
+	if strings.ContainsFunc(p, unicode.IsControl) || strings.ContainsFunc(p, unseen) || !utf8.ValidString(p) {
 		return escapeUnseen(strconv.Quote(p))
 	}
 	return p
+}
+
+// escapeInvalid writes the bytes of s that are not UTF-8 as Go escapes
+// (\xe9), for free text that may hold a path (a --why detail): printed
+// raw they were garbage on a terminal, and EscapeControl made them U+FFFD.
+func escapeInvalid(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for len(s) > 0 {
+		r, n := utf8.DecodeRuneInString(s)
+		if r == utf8.RuneError && n == 1 {
+			fmt.Fprintf(&b, `\x%02x`, s[0])
+		} else {
+			b.WriteString(s[:n])
+		}
+		s = s[n:]
+	}
+	return b.String()
 }
 
 // unseen reports a character that does not show as itself in text: a

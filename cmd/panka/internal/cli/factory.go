@@ -156,7 +156,7 @@ func (f *Factory) Warnf(format string, args ...any) {
 		f.jsonLog.Warn().Msg(msg)
 		return
 	}
-	fmt.Fprintf(f.IO.ErrOut, "Warning: %s\n", msg)
+	fmt.Fprintf(f.IO.ErrOut, "Warning: %s\n", escapeInvalid(msg))
 }
 
 // Errorf reports an error about one item of a command that goes on with the
