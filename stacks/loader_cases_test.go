@@ -404,6 +404,9 @@ func TestNonUTF8Names(t *testing.T) {
 	for _, tc := range []struct{ name, file, want string }{
 		{"file", sd + "/infra/q\xe9.yaml", sd + "/infra/q\xe9.yaml: the name \"q\\xe9.yaml\" is not valid UTF-8, which panka cannot read: rename it (git mv) to a UTF-8 name"},
 		{"folder", sd + "/services/w\xe9b/q.yaml", sd + "/services/w\xe9b: the name \"w\\xe9b\" is not valid UTF-8"},
+		// The stack's own folder: its stack.yaml was said to be the
+		// bad name ("the name \"stack.yaml\" is not valid UTF-8").
+		{"stack folder", "stacks/\xe9/infra/q.yaml", "stacks/\xe9: the name \"\\xe9\" is not valid UTF-8"},
 	} {
 		m := testFS(map[string]string{tc.file: q})
 		dir := t.TempDir()
@@ -415,7 +418,11 @@ func TestNonUTF8Names(t *testing.T) {
 			fs   fs.FS
 		}{{"commit", m}, {"work tree", DirFS(dir)}} {
 			t.Run(tc.name+"/"+fsys.name, func(t *testing.T) {
-				_, err := Load(fsys.fs, sd)
+				dir := sd
+				if !strings.HasPrefix(tc.file, sd+"/") {
+					dir = tc.file[:strings.Index(tc.file, "/infra/")]
+				}
+				_, err := Load(fsys.fs, dir)
 				wantErrs(t, err, tc.want)
 			})
 		}

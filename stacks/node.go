@@ -270,12 +270,26 @@ func badNameMsg(name string) string {
 	return fmt.Sprintf("the name %q is not valid UTF-8, which panka cannot read: rename it (git mv) to a UTF-8 name", base)
 }
 
+// badNamePath is the start of path name up to its first element that is
+// not UTF-8: the stack's own folder for stacks/ord\xe9ers/stack.yaml,
+// which was reported as "the name \"stack.yaml\" is not valid UTF-8".
+func badNamePath(name string) string {
+	els := strings.Split(name, "/")
+	for i, el := range els {
+		if !utf8.ValidString(el) {
+			return strings.Join(els[:i+1], "/")
+		}
+	}
+	return name
+}
+
 // readFile reads a file of fsys with the size and binary guards.
 func readFile(fsys fs.FS, name string) ([]byte, *fileError) {
 	if !utf8.ValidString(name) {
 		// io/fs refuses such a name ("invalid argument"), at a commit as
 		// in the work tree: say what is wrong with it.
-		return nil, &fileError{Error{File: name, Msg: badNameMsg(name)}, nil}
+		bad := badNamePath(name)
+		return nil, &fileError{Error{File: bad, Msg: badNameMsg(bad)}, nil}
 	}
 	if data, ok := readOSFile(fsys, name); ok {
 		return checkText(name, data)
