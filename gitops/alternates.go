@@ -26,10 +26,25 @@ var alternatesPath = filepath.Join("objects", "info", "alternates")
 // PANKA_GIT_BINARY=false. Absolute paths reach go-git as they are (it reads
 // them through filesystem.Options.AlternatesFS, the root folder).
 func withAlternates(dot billy.Filesystem, objectsDir string) billy.Filesystem {
-	if _, err := os.Stat(filepath.Join(objectsDir, "info", "alternates")); err != nil {
+	dirs := alternateDirs(objectsDir)
+	if dirs == nil {
 		return dot
 	}
 	var out bytes.Buffer
+	for _, d := range dirs {
+		out.WriteString(d + "\n")
+	}
+	return alternatesFS{Filesystem: dot, alternates: out.Bytes()}
+}
+
+// alternateDirs lists the object folders objectsDir borrows from, read as
+// git reads objects/info/alternates (see withAlternates): nil when there
+// is no such file.
+func alternateDirs(objectsDir string) []string {
+	if _, err := os.Stat(filepath.Join(objectsDir, "info", "alternates")); err != nil {
+		return nil
+	}
+	out := []string{}
 	seen := map[string]bool{filepath.Clean(objectsDir): true}
 	var add func(dir string, depth int)
 	add = func(dir string, depth int) {
@@ -50,12 +65,12 @@ func withAlternates(dot billy.Filesystem, objectsDir string) billy.Filesystem {
 				continue
 			}
 			seen[line] = true
-			out.WriteString(line + "\n")
+			out = append(out, line)
 			add(line, depth+1)
 		}
 	}
 	add(objectsDir, 0)
-	return alternatesFS{Filesystem: dot, alternates: out.Bytes()}
+	return out
 }
 
 type alternatesFS struct {

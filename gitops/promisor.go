@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -54,15 +55,18 @@ func (r *Repo) fetchAbsent(hashes []Hash) {
 }
 
 // absent returns those of hashes (deduplicated) that no pack index lists
-// and that are not loose objects. The pack indexes are looked up mapped in
-// memory as git writes them (idxHas), not decoded: in a partial clone of a
-// big repository that would read millions of ids to look up a few on
-// every run, a small push included. An object of an alternate repository
-// counts as absent: it is fetched again, which costs time, not answers.
-// The caller holds fetchMu.
+// and that are not loose objects, in the clone's object folder or in
+// those of the repositories it borrows from (objects/info/alternates: git
+// clone --reference, --shared), which git reads before fetching: objects
+// of an alternate were fetched again from the promisor remote, a CI
+// runner's reference cache saving nothing. The pack indexes are looked up
+// mapped in memory as git writes them (idxHas), not decoded: in a partial
+// clone of a big repository that would read millions of ids to look up a
+// few on every run, a small push included. The caller holds fetchMu.
 func (r *Repo) absent(hashes []Hash) []Hash {
 	objects := filepath.Join(r.commonDir, "objects")
-	r.mapIndexes(filepath.Join(objects, "pack"))
+	dirs := append([]string{objects}, alternateDirs(objects)...)
+	r.mapIndexes(dirs)
 	var out []Hash
 	seen := make(map[Hash]bool, len(hashes))
 	for _, h := range hashes {
@@ -70,9 +74,10 @@ func (r *Repo) absent(hashes []Hash) []Hash {
 			continue
 		}
 		seen[h] = true
-		if !r.indexed(h) && !isLoose(objects, h) {
-			out = append(out, h)
+		if r.indexed(h) || slices.ContainsFunc(dirs, func(d string) bool { return isLoose(d, h) }) {
+			continue
 		}
+		out = append(out, h)
 	}
 	return out
 }
@@ -83,39 +88,41 @@ type packIndex struct {
 	mapped bool // b is mapped (unmap it), not read
 }
 
-// mapIndexes maps the pack indexes of packDir not mapped yet (packs
-// fetched since), and unmaps those of packs deleted since (a repack). The
-// caller holds fetchMu.
-func (r *Repo) mapIndexes(packDir string) {
-	ents, err := os.ReadDir(packDir)
-	if err != nil {
-		return
-	}
+// mapIndexes maps the pack indexes of the pack folders of the object
+// folders dirs not mapped yet (packs fetched since), and unmaps those of
+// packs deleted since (a repack). The caller holds fetchMu.
+func (r *Repo) mapIndexes(dirs []string) {
 	if r.idx == nil {
 		r.idx = map[string]packIndex{}
 	}
-	now := make(map[string]bool, len(ents))
-	for _, e := range ents {
-		name := e.Name()
-		if !strings.HasSuffix(name, ".idx") {
+	now := map[string]bool{}
+	for _, dir := range dirs {
+		packDir := filepath.Join(dir, "pack")
+		ents, err := os.ReadDir(packDir)
+		if err != nil {
 			continue
 		}
-		now[name] = true
-		if _, ok := r.idx[name]; ok {
-			continue // named by its contents: the same file
-		}
-		p := filepath.Join(packDir, name)
-		x := packIndex{}
-		if fi, err := e.Info(); err == nil {
-			x.b = mapFile(p, fi.Size())
-			x.mapped = x.b != nil
-		}
-		if x.b == nil {
-			if x.b, err = os.ReadFile(p); err != nil {
+		for _, e := range ents {
+			if !strings.HasSuffix(e.Name(), ".idx") {
 				continue
 			}
+			p := filepath.Join(packDir, e.Name())
+			now[p] = true
+			if _, ok := r.idx[p]; ok {
+				continue // named by its contents: the same file
+			}
+			x := packIndex{}
+			if fi, err := e.Info(); err == nil {
+				x.b = mapFile(p, fi.Size())
+				x.mapped = x.b != nil
+			}
+			if x.b == nil {
+				if x.b, err = os.ReadFile(p); err != nil {
+					continue
+				}
+			}
+			r.idx[p] = x
 		}
-		r.idx[name] = x
 	}
 	for name, x := range r.idx {
 		if !now[name] {

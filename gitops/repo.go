@@ -67,7 +67,7 @@ type Repo struct {
 	// reads fetch each missing object on their own (see fetchAbsent).
 	fetchFailed atomic.Bool
 	fetchMu     sync.Mutex           // one batched fetch at a time (see fetchAbsent); guards idx
-	idx         map[string]packIndex // pack indexes by file name (see absent)
+	idx         map[string]packIndex // pack indexes by path (see absent)
 
 	mu      sync.Mutex // serializes go-git object access
 	objects objectReader

@@ -428,3 +428,68 @@ func TestPartialCloneAbsent(t *testing.T) {
 	g.Git("repack", "-a", "-d", "-q")
 	check("repacked")
 }
+
+// TestPartialCloneAlternates: a partial clone that borrows objects from
+// another repository (git clone --filter=blob:none --reference, a CI
+// runner's cache) lacks only what neither has, as git sees it (rev-list
+// --missing=print), and a batch fetches only those: the objects of the
+// alternate were fetched again from the promisor remote.
+func TestPartialCloneAlternates(t *testing.T) {
+	src := gittest.New(t)
+	src.Git("config", "uploadpack.allowFilter", "true")
+	src.Git("config", "uploadpack.allowAnySHA1InWant", "true")
+	var base, head []gitops.Hash
+	for i := 0; i < 8; i++ {
+		src.Write(fmt.Sprintf("f%02d.yaml", i), fmt.Sprintf("base %d", i))
+	}
+	src.Commit("base")
+	for i := 0; i < 8; i++ {
+		base = append(base, plumbing.NewHash(src.Git("rev-parse", fmt.Sprintf("HEAD:f%02d.yaml", i))))
+	}
+	// The cache was cloned before the head commit: it has the base blobs.
+	cache := filepath.Join(t.TempDir(), "cache")
+	src.Git("clone", "-q", "--bare", src.Dir, cache)
+	for i := 0; i < 8; i++ {
+		src.Write(fmt.Sprintf("f%02d.yaml", i), fmt.Sprintf("head %d", i))
+	}
+	src.Commit("head")
+	for i := 0; i < 8; i++ {
+		head = append(head, plumbing.NewHash(src.Git("rev-parse", fmt.Sprintf("HEAD:f%02d.yaml", i))))
+	}
+	g := &gittest.Repo{T: t, Dir: filepath.Join(t.TempDir(), "partial")}
+	src.Git("clone", "-q", "--filter=blob:none", "--no-checkout", "--reference", cache, "file://"+src.Dir, g.Dir)
+	var want []string
+	for _, line := range strings.Split(g.Git("rev-list", "--objects", "--missing=print", "--all"), "\n") {
+		if id, ok := strings.CutPrefix(line, "?"); ok {
+			want = append(want, id)
+		}
+	}
+	trace := filepath.Join(t.TempDir(), "trace.json")
+	t.Setenv("GIT_TRACE2_EVENT", trace)
+	repo := open(t, g.Dir, modes[0].opts)
+	var got []string
+	for _, h := range repo.Absent(append(slices.Clone(base), head...)) {
+		got = append(got, h.String())
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if len(want) != len(head) || !slices.Equal(got, want) {
+		t.Fatalf("absent %q, git says %q missing (the head blobs)", got, want)
+	}
+	// The base blobs are the cache's: nothing to fetch.
+	if err := repo.Blobs(base, func(gitops.Hash, []byte) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n := gitFetches(t, trace); n != 0 {
+		t.Errorf("%d git fetch processes for blobs the alternate holds, want 0", n)
+	}
+	if err := repo.Blobs(append(slices.Clone(base), head...), func(gitops.Hash, []byte) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n := gitFetches(t, trace); n != 1 {
+		t.Errorf("%d git fetch processes for the blobs neither has, want 1", n)
+	}
+	if got := repo.Absent(head); len(got) != 0 {
+		t.Errorf("after the fetch, absent %v", got)
+	}
+}
