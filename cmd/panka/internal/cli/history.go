@@ -86,11 +86,13 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		return nil
 	}
 	if len(recs) == 0 {
+		warned := false
 		if st, _, err := s.Get(ctx, key); err == nil && opts.Offset == 0 {
-			warnRecordMissing(f, key, st, nil, f.describeBackend(cfg))
+			warned = warnRecordMissing(f, key, st, nil, f.describeBackend(cfg))
 		}
 		fmt.Fprintf(f.Notices(), "No deployments of %s in %s.\n", key, f.describeBackend(cfg))
-		if opts.Offset == 0 {
+		if opts.Offset == 0 && !warned {
+			// (The warning said why a state is there without history.)
 			historyTypoHint(ctx, f, s, key)
 		}
 		return nil
@@ -210,20 +212,35 @@ func warnUnrecorded(ctx context.Context, f *Factory, s statestore.Store, key sta
 // not in recs (the newest records, newest first) although recs reach back
 // to its serial: its record was deleted out of band (by hand, a lifecycle
 // rule), and history listed the deployment before it as the newest while
-// status showed the one the state holds.
-func warnRecordMissing(f *Factory, key statestore.Key, st *statestore.State, recs []*statestore.Deployment, backend string) {
+// status showed the one the state holds. With no record at all, the
+// likely cause is a state moved with state pull | state push, which
+// carries state.json only: that was said to be a deletion. It reports
+// whether it warned.
+func warnRecordMissing(f *Factory, key statestore.Key, st *statestore.State, recs []*statestore.Deployment, backend string) bool {
 	d := st.LastDeployment
 	if d == nil || d.Serial <= 0 || len(recs) > 0 && d.Serial < recs[len(recs)-1].Serial {
-		return
+		return false
 	}
 	for _, r := range recs {
 		if r.Serial == d.Serial {
-			return
+			return false
 		}
 	}
-	f.Warnf("the last deployment state.json records for %s (serial %d, %s of commit %s by %s, %s) has no history record: it was deleted out of band (by hand, or a lifecycle rule) from %s%s; "+
+	what := fmt.Sprintf("the last deployment state.json records for %s (serial %d, %s of commit %s by %s, %s)",
+		key, d.Serial, d.Operation, commit7(d.Commit), dash(d.User), orNone(d.Result))
+	hist := backend + statestore.HistoryPrefix("", key)
+	carry := fmt.Sprintf("panka has no command that copies history: to carry it with a state moved from another backend, copy the old backend's %s objects there too "+
+		"(moving a whole stack/environment is a copy of its tree, see docs/state.md)", statestore.HistoryPrefix("", key))
+	if len(recs) == 0 {
+		f.Warnf("%s has no history record, nor has any deployment of %s in %s: the state was written by panka state push (state pull | state push carries state.json only, not its history), "+
+			"or the history was deleted (by hand, or a lifecycle rule); %s; panka status --stack %s shows that deployment from the state",
+			what, key, hist, carry, key.Stack)
+		return true
+	}
+	f.Warnf("%s has no history record: it was deleted out of band (by hand, or a lifecycle rule) from %s, or the state was pushed from another backend (panka state push carries no history); "+
 		"restore it from an earlier object version if the bucket keeps them (panka status --stack %s shows that deployment from the state)",
-		key, d.Serial, d.Operation, commit7(d.Commit), dash(d.User), orNone(d.Result), backend, statestore.HistoryPrefix("", key), key.Stack)
+		what, hist, key.Stack)
+	return true
 }
 
 // historyOperation adds what a rollback or promote came from.
