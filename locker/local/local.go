@@ -180,7 +180,19 @@ func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Dura
 		}
 		info.ID = uuid.NewString()
 		info.LockedAt, info.LastHeartbeat, info.ExpiresAt = now, now, now.Add(ttl)
-		return write(path, info)
+		if err := write(path, info); err != nil {
+			// The rename may have been done (the directory sync after
+			// it failed): the lease was then in the file while acquire
+			// failed, held by nobody and refusing every run until its
+			// TTL. Take it back while it is ours (the file lock is held).
+			if cur, rerr := read(path); rerr == nil && cur.ID == info.ID {
+				if os.Remove(path) != nil {
+					return fmt.Errorf("%w; the lock file holding this failed acquire's lease (lock id %s) could not be removed either: %s removes it", err, info.ID, unlockCommand(path))
+				}
+			}
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return locker.Info{}, err

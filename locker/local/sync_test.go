@@ -125,3 +125,45 @@ func TestRemoveSyncsDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestAcquireSyncFailsLeavesNoLease: when the directory sync after the
+// lock file's rename fails, acquire fails, and the file it renamed into
+// place (a lease nobody holds, refusing every run until its TTL) is
+// removed: the next acquire gets the lease.
+func TestAcquireSyncFailsLeavesNoLease(t *testing.T) {
+	l, err := New(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := locker.Key("shop", "dev")
+	infoPath, _ := l.paths(key)
+	fail := true
+	syncDir = func(d string) error {
+		if fail {
+			return errors.New("input/output error")
+		}
+		return nil
+	}
+	t.Cleanup(func() { syncDir = slocal.SyncDir })
+	if _, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "alice"}, time.Hour); err == nil || !strings.Contains(err.Error(), "sync its directory") {
+		t.Fatalf("TryAcquire with a failing directory sync = %v, want the sync error", err)
+	}
+	if _, err := os.Stat(infoPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lock file after a failed acquire: %v, want it gone", err)
+	}
+	fail = false
+	info, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "bob"}, time.Hour)
+	if err != nil {
+		t.Fatalf("TryAcquire after the failed one: %v, want the lease", err)
+	}
+	// Another's lease is never removed: a failed acquire of a held
+	// lease fails before writing.
+	fail = true
+	if _, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "carol"}, time.Hour); !errors.As(err, new(*locker.HeldError)) {
+		t.Errorf("TryAcquire of a held lease = %v, want HeldError", err)
+	}
+	if cur, err := l.Get(ctx, key); err != nil || cur.ID != info.ID {
+		t.Errorf("lease after another's failed acquire: %+v, %v; want bob's", cur, err)
+	}
+}
