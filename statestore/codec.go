@@ -14,6 +14,12 @@ import (
 // as ErrFutureSchema even when the rest would not decode into this build's types.
 type schemaProbe struct {
 	SchemaVersion *int `json:"schemaVersion"`
+	// The panka that wrote a newer format, when it says (a record's
+	// pankaVersion, a state's last deployment's), for the upgrade hint.
+	PankaVersion   string `json:"pankaVersion"`
+	LastDeployment struct {
+		PankaVersion string `json:"pankaVersion"`
+	} `json:"lastDeployment"`
 }
 
 // Hints that end the errors about a corrupt object, saying what to do next.
@@ -72,7 +78,11 @@ func checkSchema(data []byte, what, where, hint string) error {
 	if p.SchemaVersion == nil {
 		return fmt.Errorf("%s %s has no schemaVersion: %w%s", what, where, corrupt(what), hint)
 	}
-	return checkVersion(*p.SchemaVersion, what, where, hint)
+	by := p.PankaVersion
+	if by == "" {
+		by = p.LastDeployment.PankaVersion
+	}
+	return checkVersion(*p.SchemaVersion, what, where, hint, by)
 }
 
 // describeJSON says what is wrong with data, which failed to decode with
@@ -152,15 +162,40 @@ func article(v string) string {
 }
 
 // checkVersion accepts schema versions 1..SchemaVersion; hint ends the
-// error of a missing one.
-func checkVersion(v int, what, where, hint string) error {
+// error of a missing one, and says which object it is about (see
+// futureHint); by is the panka version that wrote it, when it says.
+func checkVersion(v int, what, where, hint, by string) error {
 	switch {
 	case v < 1:
 		return fmt.Errorf("%s %s has no valid schemaVersion: %w%s", what, where, corrupt(what), hint)
 	case v > SchemaVersion:
-		return fmt.Errorf("%s %s has schemaVersion %d but this panka reads up to %d: %w; upgrade panka", what, where, v, SchemaVersion, ErrFutureSchema)
+		return fmt.Errorf("%s %s has schemaVersion %d but this panka reads up to %d: %w%s", what, where, v, SchemaVersion, ErrFutureSchema, futureHint(hint, by))
 	}
 	return nil
+}
+
+// futureHint ends the error about an object of a newer schema than this
+// panka reads: upgrade panka (to the version that wrote it, when the
+// object says), and the way out when no newer panka wrote it (a stored
+// state is never overwritten, state push --force included, so that a
+// newer panka's fields are not dropped: it was "upgrade panka" alone,
+// and a hand-edited version had no way out the error named).
+func futureHint(hint, by string) string {
+	s := "; upgrade panka"
+	if by != "" && len(by) <= 64 && !strings.ContainsFunc(by, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		s += fmt.Sprintf(" (it was written by panka %s)", by)
+	}
+	switch hint {
+	case corruptStateHint:
+		s += "; it was left as it is, and no panka command overwrites it (state push --force neither: the newer panka's fields would be lost); " +
+			"if no newer panka wrote it (an edit by hand), replace it outside panka: restore its earlier version (a versioned bucket keeps them), " +
+			"or delete it and push a good copy with `panka state push FILE`"
+	case corruptHistoryHint:
+		s += "; it was left as it is"
+	case corruptPushHint:
+		s += ", or push a state this panka pulled; nothing was written"
+	}
+	return s
 }
 
 // DecodeState parses a state.json read from where (bucket/key or file path,
@@ -176,7 +211,11 @@ func DecodeState(data []byte, key Key, where string) (*State, error) {
 		}
 		return nil, fmt.Errorf("state %s does not match the state format (%s): %w%s", where, describeJSON(data, err), ErrCorrupt, corruptStateHint)
 	}
-	if err := checkVersion(st.SchemaVersion, "state", where, corruptStateHint); err != nil {
+	by := ""
+	if st.LastDeployment != nil {
+		by = st.LastDeployment.PankaVersion
+	}
+	if err := checkVersion(st.SchemaVersion, "state", where, corruptStateHint, by); err != nil {
 		return nil, err
 	}
 	if st.Stack != key.Stack || st.Environment != key.Environment {
@@ -227,7 +266,7 @@ func DecodeDeployment(data []byte, key Key, where string) (*Deployment, error) {
 		}
 		return nil, fmt.Errorf("history record %s does not match the record format (%s): %w%s", where, describeJSON(data, err), errCorruptRecord, corruptHistoryHint)
 	}
-	if err := checkVersion(d.SchemaVersion, "history record", where, corruptHistoryHint); err != nil {
+	if err := checkVersion(d.SchemaVersion, "history record", where, corruptHistoryHint, d.PankaVersion); err != nil {
 		return nil, err
 	}
 	if d.Stack != key.Stack || d.Environment != key.Environment {
