@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // This file is the contract other packages build on. The implementation
@@ -93,7 +94,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	pos := e.File
+	// A file named in bytes that are not UTF-8 (made on a Latin-1
+	// system) is shown escaped, not as raw bytes a terminal garbles.
+	pos := EscapeInvalid(e.File)
 	if e.Line > 0 {
 		pos += ":" + itoa(e.Line)
 		if e.Column > 0 {
@@ -104,6 +107,29 @@ func (e *Error) Error() string {
 		return pos + ": " + EscapeControl(e.Key) + ": " + e.Msg
 	}
 	return pos + ": " + e.Msg
+}
+
+// EscapeInvalid writes the bytes of s that are not UTF-8 as Go escapes
+// (\xe9), for text that may hold a path: printed raw they were garbage on
+// a terminal, and EscapeControl made them U+FFFD.
+func EscapeInvalid(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for len(s) > 0 {
+		r, n := utf8.DecodeRuneInString(s)
+		if r == utf8.RuneError && n == 1 {
+			const hexDigits = "0123456789abcdef"
+			b.WriteString(`\x`)
+			b.WriteByte(hexDigits[s[0]>>4])
+			b.WriteByte(hexDigits[s[0]&0xf])
+		} else {
+			b.WriteString(s[:n])
+		}
+		s = s[n:]
+	}
+	return b.String()
 }
 
 // EscapeControl writes the control characters of s (a key written in the

@@ -463,6 +463,13 @@ func findStackDirs(fsys fs.FS, dir string, out *[]stackDir) error {
 
 func findStackDirsIn(fsys fs.FS, dir string, out *[]stackDir, par bool) error {
 	ents, err := fs.ReadDir(fsys, dir)
+	if err != nil && !utf8.ValidString(dir) {
+		// io/fs refuses such a name in the work tree ("readdir
+		// stacks/ord\xe9ers: invalid argument", and no fix): say
+		// what is wrong with it, as loading a stack does.
+		bad := badNamePath(dir)
+		return &Errors{List: []*Error{{File: bad, Msg: badNameMsg(bad)}}}
+	}
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -397,16 +398,17 @@ func TestVariableFlagsAnyCase(t *testing.T) {
 
 // TestNonUTF8Names: a file or folder whose name is not UTF-8 (from a
 // Latin-1 system) is an error saying so, quoting its bytes and how to fix
-// it, at a commit as in the work tree, not io/fs's "invalid argument".
+// it, at a commit as in the work tree, not io/fs's "invalid argument";
+// the path is escaped too (stacks/s/infra/q\xe9.yaml), not raw bytes.
 func TestNonUTF8Names(t *testing.T) {
 	const sd = "stacks/s"
 	q := doc("Queue", "q")
 	for _, tc := range []struct{ name, file, want string }{
-		{"file", sd + "/infra/q\xe9.yaml", sd + "/infra/q\xe9.yaml: the name \"q\\xe9.yaml\" is not valid UTF-8, which panka cannot read: rename it (git mv) to a UTF-8 name"},
-		{"folder", sd + "/services/w\xe9b/q.yaml", sd + "/services/w\xe9b: the name \"w\\xe9b\" is not valid UTF-8"},
+		{"file", sd + "/infra/q\xe9.yaml", sd + "/infra/q\\xe9.yaml: the name \"q\\xe9.yaml\" is not valid UTF-8, which panka cannot read: rename it (git mv) to a UTF-8 name"},
+		{"folder", sd + "/services/w\xe9b/q.yaml", sd + "/services/w\\xe9b: the name \"w\\xe9b\" is not valid UTF-8"},
 		// The stack's own folder: its stack.yaml was said to be the
 		// bad name ("the name \"stack.yaml\" is not valid UTF-8").
-		{"stack folder", "stacks/\xe9/infra/q.yaml", "stacks/\xe9: the name \"\\xe9\" is not valid UTF-8"},
+		{"stack folder", "stacks/\xe9/infra/q.yaml", "stacks/\\xe9: the name \"\\xe9\" is not valid UTF-8"},
 	} {
 		m := testFS(map[string]string{tc.file: q})
 		dir := t.TempDir()
@@ -539,5 +541,22 @@ func TestUnknownOverrideErrorsOrdered(t *testing.T) {
 				t.Fatalf("load %d: errors %q, want them in environment order", i, got)
 			}
 		}
+	}
+}
+
+// TestDiscoverNonUTF8Folder: a folder under the stacks root whose name is
+// not UTF-8 stopped discovery in the work tree with io/fs's "readdir
+// stacks/ord\xe9ers: invalid argument" (raw bytes, no fix); it is now the
+// same error as loading such a stack gives, its path escaped in the text.
+func TestDiscoverNonUTF8Folder(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "stacks/ord\xe9ers/stack.yaml", stackYAML)
+	_, err := Discover(DirFS(dir), "stacks")
+	var errs *Errors
+	if !errors.As(err, &errs) || len(errs.List) != 1 || errs.List[0].File != "stacks/ord\xe9ers" {
+		t.Fatalf("Discover = %v, want one problem at the folder", err)
+	}
+	if want := `stacks/ord\xe9ers: the name "ord\xe9ers" is not valid UTF-8, which panka cannot read: rename it (git mv) to a UTF-8 name`; !strings.Contains(err.Error(), want) {
+		t.Errorf("Discover = %q, want %q", err, want)
 	}
 }

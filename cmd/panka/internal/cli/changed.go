@@ -587,7 +587,7 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 			fmt.Fprintf(out, "    deployed: %s\n", strings.Join(ds, ", "))
 		}
 		for _, r := range s.Reasons {
-			fmt.Fprintf(out, "    %s: %s\n", textPath(r.File), escapeUnseen(stacks.EscapeControl(escapeInvalid(r.Detail))))
+			fmt.Fprintf(out, "    %s: %s\n", textPath(r.File), escapeUnseen(stacks.EscapeControl(stacks.EscapeInvalid(r.Detail))))
 		}
 	}
 	if !quiet && res.Base != "" {
@@ -610,26 +610,6 @@ func textPath(p string) string {
 		return escapeUnseen(strconv.Quote(p))
 	}
 	return p
-}
-
-// escapeInvalid writes the bytes of s that are not UTF-8 as Go escapes
-// (\xe9), for free text that may hold a path (a --why detail): printed
-// raw they were garbage on a terminal, and EscapeControl made them U+FFFD.
-func escapeInvalid(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	var b strings.Builder
-	for len(s) > 0 {
-		r, n := utf8.DecodeRuneInString(s)
-		if r == utf8.RuneError && n == 1 {
-			fmt.Fprintf(&b, `\x%02x`, s[0])
-		} else {
-			b.WriteString(s[:n])
-		}
-		s = s[n:]
-	}
-	return b.String()
 }
 
 // unseen reports a character that does not show as itself in text: a

@@ -156,7 +156,7 @@ func (f *Factory) Warnf(format string, args ...any) {
 		f.jsonLog.Warn().Msg(msg)
 		return
 	}
-	fmt.Fprintf(f.IO.ErrOut, "Warning: %s\n", escapeInvalid(msg))
+	fmt.Fprintf(f.IO.ErrOut, "Warning: %s\n", stacks.EscapeInvalid(msg))
 }
 
 // Errorf reports an error about one item of a command that goes on with the
@@ -171,7 +171,7 @@ func (f *Factory) Errorf(format string, args ...any) {
 		f.jsonLog.Error().Msg(msg)
 		return
 	}
-	fmt.Fprintf(f.IO.ErrOut, "Error: %s\n", msg)
+	fmt.Fprintf(f.IO.ErrOut, "Error: %s\n", stacks.EscapeInvalid(msg))
 }
 
 // logLines writes each line given to it as an info log line, so that with

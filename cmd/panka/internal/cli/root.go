@@ -231,7 +231,7 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		ev.Msg(err.Error())
 		return exitCode(err)
 	}
-	fmt.Fprintf(f.IO.ErrOut, "Error: %s\n", err)
+	fmt.Fprintf(f.IO.ErrOut, "Error: %s\n", stacks.EscapeInvalid(err.Error()))
 	if usage {
 		fmt.Fprintf(f.IO.ErrOut, "\n%s", cmd.UsageString())
 	}
