@@ -1217,10 +1217,16 @@ func (f *Factory) stateElsewhere(ctx context.Context, open storeOpener, cfg *con
 			rec = ", commit " + shortSHA(d.Commit)
 		}
 		if name != key.Stack {
-			return fmt.Sprintf("nothing is recorded for %s, but the stack of %s was named %q before commit %s, and %s is deployed (state serial %d, %s%s, in %s): "+
+			// The zero commit: the work tree's stack.yaml renamed it, not
+			// committed yet.
+			before := "before commit " + commit7(at.String())
+			if at.IsZero() {
+				before = "at HEAD (renamed in the work tree, not committed yet)"
+			}
+			return fmt.Sprintf("nothing is recorded for %s, but the stack of %s was named %q %s, and %s is deployed (state serial %d, %s%s, in %s): "+
 				"a stack is identified by its metadata.name, so this %s creates everything again as a new stack while %s stays deployed. "+
 				"Keep the name %q in %s, or remove the old deployment once this one runs: panka destroy --stack %s --environment %s",
-				key, file, name, commit7(at.String()), old, st.Serial, st.Status, rec, where, what, old, name, file, name, key.Environment)
+				key, file, name, before, old, st.Serial, st.Status, rec, where, what, old, name, file, name, key.Environment)
 		}
 		return fmt.Sprintf("nothing is recorded for %s in %s, but %s holds a deployment of it (state serial %d, %s%s): the spec.backend settings of %s changed since, "+
 			"and this %s creates everything again in a new, empty deployment while that one stays deployed. "+
@@ -1274,6 +1280,21 @@ func (f *Factory) earlierStackState(ctx context.Context, h *stacks.Header, check
 			return gitops.ZeroHash
 		}
 		return e.Hash
+	}
+	// The work tree's stack.yaml (h) edited and not committed yet: what
+	// HEAD has is the earlier setting, under which the stack is deployed
+	// (a rename or a new prefix is planned and applied before it is
+	// committed as often as after).
+	if len(cs) > 0 && !blob(trees[0]).IsZero() {
+		if fsys, err := repo.TreeFS(cs[0]); err == nil {
+			if old, err := stacks.ReadHeader(fsys, h.Path); err == nil && (old.Name != h.Name || !maps.Equal(old.Backend, h.Backend)) {
+				if oc, err := f.ConfigForStack(old.Backend, file+" at "+commit7(cs[0].String())); err == nil {
+					if m := check(oc, old.Name, file, gitops.ZeroHash); m != "" {
+						return m
+					}
+				}
+			}
+		}
 	}
 	for i := 0; i+1 < len(cs); i++ {
 		if blob(trees[i+1]) == blob(trees[i]) {
