@@ -376,14 +376,19 @@ func NewRootCmd(f *Factory) *cobra.Command {
 			default:
 				return Usagef("--log-format %s: unknown log format (console, json)", f.Flags.LogFormat)
 			}
-			for _, name := range []string{"stack", "environment", "component", "backend-bucket", "backend-region", "lock-table", "config"} {
+			for _, name := range []string{"stack", "environment", "component", "backend-bucket", "backend-region", "lock-table", "config",
+				"chdir", "bucket", "table", "region", "profile", "backend-type", "lock-id", "dir"} {
 				// --stack "$STACK" with the variable unset or empty: fmt,
 				// validate, status, show and outputs took it as "no
 				// --stack", and rewrote, checked or printed every stack,
 				// environment or component instead of the one meant;
 				// --backend-bucket "$BUCKET" kept state in the local
 				// backend (lost with a CI runner) and --config "$FILE"
-				// read ~/.panka/config.yaml.
+				// read ~/.panka/config.yaml; -C "$DIR" ran in the current
+				// folder, init --bucket "$BUCKET" wrote a config of the
+				// local backend, unlock --lock-id "$ID" removed the
+				// caller's lease whatever its id, and stack init --dir
+				// "$DIR" scaffolded the default folder.
 				if fl := cmd.Flags().Lookup(name); fl != nil && fl.Changed && fl.Value.Type() == "string" && strings.TrimSpace(fl.Value.String()) == "" {
 					return Usagef("--%s is empty (an unset or empty CI variable?): name one, or leave --%s out", name, name)
 				}
