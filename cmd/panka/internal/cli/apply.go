@@ -708,13 +708,19 @@ func mergeVarValues(base, given stacks.VarValues) stacks.VarValues {
 // value: it was refused later as a stale plan ("the desired model changed
 // since it was planned"), which did not say that a variable caused it.
 // (Values are not printed: a variable may be secret in another stack.)
+// What counts is the value the replay resolves: one given now by a source
+// below the one the plan recorded (PANKA_VAR_X set in the job's
+// environment at plan and apply time, overridden by --var X at plan
+// time) does not apply, and is no reason to refuse.
 func checkSavedVars(planFile string, saved *planner.Saved, given stacks.VarValues) error {
+	recorded, _ := saved.VarValues()
+	effective := mergeVarValues(recorded, given)
 	var differ []string
 	for name, v := range saved.Vars {
 		if stacks.IsSensitive(v) {
 			continue // checkSavedSecrets
 		}
-		if g, ok := givenVar(given, name); ok && g != v {
+		if g, ok := givenVar(effective, name); ok && g != v {
 			differ = append(differ, name)
 		}
 	}
