@@ -403,6 +403,13 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		// said either way.
 		res, err := changes.SinceDeployed(ctx, repo, check, changes.Options{StacksRoot: cfg.Stacks.Root,
 			Stacks: []string{opts.Stack}, Environments: checkEnvs, CompareAhead: true})
+		if errors.Is(err, changes.ErrNoStacksRoot) && len(check.commits) == 0 {
+			// HEAD has no stacks root (its last stacks were removed) and
+			// nothing of this stack is deployed (destroyed since): there
+			// is nothing to compare, as where other stacks remain. It
+			// said to set stacks.root, and showed no state at all.
+			res, err = &changes.Result{}, nil
+		}
 		if err != nil {
 			return fmt.Errorf("compare %s with its deployed commits: %w", opts.Stack, err)
 		}
