@@ -138,6 +138,11 @@ func (f *Factory) removedStackHeader(ctx context.Context, stack string) (*stacks
 		return nil, gitops.ZeroHash
 	}
 	defer repo.Close()
+	// Deleted (or renamed) in the work tree, not committed yet: HEAD's
+	// stack.yaml is the one it had.
+	if h, at := worktreeRemovedHeader(ctx, repo, root, stack); h != nil {
+		return h, at
+	}
 	cs, trees := firstParentTrees(repo, maxRemovedStackCommits)
 	for i := 0; i+1 < len(cs); i++ {
 		p := cs[i+1]
@@ -164,6 +169,37 @@ func (f *Factory) removedStackHeader(ctx context.Context, stack string) (*stacks
 			if h, err := stacks.ReadHeader(fsys, path.Dir(old)); err == nil && h.Name == stack {
 				return h, p
 			}
+		}
+	}
+	return nil, gitops.ZeroHash
+}
+
+// worktreeRemovedHeader is removedStackHeader for a stack whose folder
+// is deleted (or whose metadata.name is changed) in the work tree and not
+// committed yet: the header of HEAD's stack.yaml of that name among the
+// stack.yaml files under root the work tree changed, and HEAD; nil when
+// none.
+func worktreeRemovedHeader(ctx context.Context, repo *gitops.Repo, root, stack string) (*stacks.Header, gitops.Hash) {
+	head, err := repo.Head()
+	if err != nil {
+		return nil, gitops.ZeroHash
+	}
+	changed, err := repo.WorktreeChangesUnder(ctx, root)
+	if err != nil {
+		return nil, gitops.ZeroHash
+	}
+	var fsys fs.FS
+	for _, p := range changed {
+		if path.Base(p) != stacks.StackFile || !strings.HasPrefix(p, root+"/") {
+			continue
+		}
+		if fsys == nil {
+			if fsys, err = repo.TreeFS(head); err != nil {
+				return nil, gitops.ZeroHash
+			}
+		}
+		if h, err := stacks.ReadHeader(fsys, path.Dir(p)); err == nil && h.Name == stack {
+			return h, head
 		}
 	}
 	return nil, gitops.ZeroHash
