@@ -1031,3 +1031,35 @@ func TestNoChangesWithDrift(t *testing.T) {
 		t.Errorf("plan ends with %q, want %q", got, want)
 	}
 }
+
+// TestNoChangesAllWithDriftOrUnfinishedRun: plan --all-changed ended with
+// "No changes. Each of the 2 planned stack environments matches the
+// deployed state." when one of them had drift (or a run that did not
+// finish), while apply of it changes resources: the single plan's
+// summary says so since 3a32cd4, the summary of several did not.
+func TestNoChangesAllWithDriftOrUnfinishedRun(t *testing.T) {
+	plan := func(env, status string, drifted ...string) *Result {
+		h := Header{Stack: "orders", Environment: env, Deployed: Deployed{Serial: 5, Status: status, Drifted: drifted}}
+		return Plan(base(), fromState(t, base()), Options{Header: h})
+	}
+	for _, tc := range []struct {
+		name  string
+		plans []*Result
+		want  string
+	}{
+		{"all deployed", []*Result{plan("dev", "deployed"), plan("prod", "deployed")},
+			"No changes. Each of the 2 planned stack environments matches the deployed state."},
+		{"one drifted", []*Result{plan("dev", "deployed"), plan("prod", "deployed", "api", "db")},
+			"No changes to the recorded specs, but drift detect found components changed outside panka in orders/prod (api, db), and deploying it refreshes them from the real resources and puts them back (apply, rollback, promote)."},
+		{"one failed, one drifted", []*Result{plan("dev", "failed"), plan("prod", "deployed", "api")},
+			"No changes to the recorded specs, but the last run of orders/dev did not finish (failed or interrupted), and deploying it runs the engine again, which redoes what that run left undone; drift detect found components changed outside panka in orders/prod (api), and deploying it refreshes them from the real resources and puts them back (apply, rollback, promote)."},
+	} {
+		var out bytes.Buffer
+		if err := WriteTextAll(&out, tc.plans, TextOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if got := lastLine(out.String()); got != tc.want {
+			t.Errorf("%s: plans end with\n%q, want\n%q", tc.name, got, tc.want)
+		}
+	}
+}

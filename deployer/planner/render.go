@@ -273,6 +273,31 @@ func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts T
 				" changed outside panka: deploying it (apply, rollback, promote) refreshes them from the real resources and puts them back."))
 			return
 		}
+		if len(plans) > 1 {
+			// plan --all-changed: the same holds for each of them; "each
+			// matches the deployed state" was said over such a plan.
+			var failed, drifted []string
+			for _, p := range plans {
+				name := p.Header.Stack + "/" + p.Header.Environment
+				switch {
+				case p.Header.Deployed.Status == "failed":
+					failed = append(failed, name)
+				case len(p.Header.Deployed.Drifted) > 0 && !p.Header.Destroy:
+					drifted = append(drifted, name+" ("+strings.Join(p.Header.Deployed.Drifted, ", ")+")")
+				}
+			}
+			if len(failed) > 0 || len(drifted) > 0 {
+				var why []string
+				if len(failed) > 0 {
+					why = append(why, "the last run of "+strings.Join(failed, ", ")+" did not finish (failed or interrupted), and deploying it runs the engine again, which redoes what that run left undone")
+				}
+				if len(drifted) > 0 {
+					why = append(why, "drift detect found components changed outside panka in "+strings.Join(drifted, ", ")+", and deploying it refreshes them from the real resources and puts them back")
+				}
+				t.line("%s", t.paint(ansiYellow, "No changes to the recorded specs, but "+strings.Join(why, "; ")+" (apply, rollback, promote)."))
+				return
+			}
+		}
 		t.line("%s", t.paint(ansiGreen, "No changes. "+what+" matches the deployed state."))
 		return
 	}
