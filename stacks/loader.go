@@ -1508,7 +1508,10 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 				case isDir:
 					errs.add(pos{p, 0, 0}, "", "is a symbolic link to the folder %s: linked folders are not read; move the files into the stack", target)
 				case !isYAML(e.Name()) || p == s.file:
-				case msg == "" && !within(dir, target):
+				case (msg == "" || dangling(target)) && !within(dir, target):
+					// Also when the target is missing: a file outside the
+					// stack is no part of it, there or not (panka changed
+					// --uncommitted does not read one untracked there).
 					msg = fmt.Sprintf("is a symbolic link to %s, outside the stack folder %s: a stack is read from its own folder only (panka changed would not see %s change); copy the file into the stack", target, dir, target)
 					fallthrough
 				case msg != "":
@@ -1679,6 +1682,12 @@ func followLink(fsys fs.FS, p string) (target string, isDir bool, msg string) {
 		cur = next
 	}
 	return "", false, "too many levels of symbolic links"
+}
+
+// dangling reports whether target, as followLink returns it with a
+// message, is a path in fsys where nothing is (not a link leaving fsys).
+func dangling(target string) bool {
+	return target != "" && fs.ValidPath(target)
 }
 
 // LinkedStack reports whether p is a symbolic link (through links inside

@@ -44,6 +44,12 @@ func TestSymlinks(t *testing.T) {
 			links: map[string]string{sd + "/stack.yaml": "../../shared/stack.yaml"},
 			files: map[string]string{"shared/stack.yaml": stackYAML, sd + "/environments/dev.yaml": doc("Environment", "dev")},
 			want:  []string{sd + "/stack.yaml: is a symbolic link to shared/stack.yaml, outside the stack folder stacks/s"}},
+		{name: "outside the stack, to a file not there",
+			// What lies outside the stack is not the stack's: whether the
+			// target exists (an untracked file in the work tree, that
+			// panka changed --uncommitted does not read) changes nothing.
+			links: map[string]string{sd + "/infra/topic.yaml": "../../../shared/topic.yaml"},
+			want:  []string{sd + "/infra/topic.yaml: is a symbolic link to shared/topic.yaml, outside the stack folder stacks/s"}},
 		{name: "a folder",
 			links: map[string]string{sd + "/services": "../../shared"},
 			files: map[string]string{"shared/x.yaml": "a: 1\n"},
