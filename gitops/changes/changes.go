@@ -1651,7 +1651,9 @@ func listingChanges(changes []gitops.Change) map[string]bool {
 // it changed. It reports false when it cannot.
 func (e *engine) deriveHeader(base, head *side, dir string) bool {
 	be, he := base.index.Stacks[dir], head.index.Stacks[dir]
-	if be == nil || he == nil || he.Blob == "" {
+	if be == nil || he == nil || he.Blob == "" || be.Link || he.Link {
+		// A stack.yaml that is a symbolic link names the stack in the
+		// file it points at, which may have changed when the link did not.
 		return false
 	}
 	bh, err := e.header(base, dir)

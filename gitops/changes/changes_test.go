@@ -1865,6 +1865,59 @@ func TestLinkedStackFileWatch(t *testing.T) {
 	}
 }
 
+// TestLinkedStackFileTargetEdited: with stack.yaml a symbolic link to
+// another file of the folder, an edit of that file alone (the link
+// unchanged) renames the stack or adds a spec.watch glob. The stack index
+// of a commit derived from the cached index of an earlier one kept the
+// name and globs the link had there: after a run over the edit, a change
+// to the newly watched file was "No stack changed", and --paths called
+// the renamed stack by its old name, modified.
+func TestLinkedStackFileTargetEdited(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/stack.txt", stackYAML("orders", ""))
+	if err := os.Remove(filepath.Join(g.Dir, "stacks/orders/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("stack.txt", filepath.Join(g.Dir, "stacks/orders/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	g.Git("add", "-A")
+	c0 := g.Commit("orders' stack.yaml through a link")
+	g.Write("stacks/orders/stack.txt", stackYAML("orders", "", "docs/**"))
+	c1 := g.Commit("orders watches docs")
+	g.Write("docs/README.md", "# more docs\n")
+	c2 := g.Commit("edit a watched file")
+	g.Write("stacks/orders/stack.txt", stackYAML("shop", "", "docs/**"))
+	c3 := g.Commit("orders renamed shop")
+	all := "dev:%[1]s,prod:%[1]s,staging:%[1]s"
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		cache := t.TempDir()
+		for _, c := range []struct {
+			base, head gitops.Hash
+			paths      bool
+			want       []string
+		}{
+			{c0, c1, false, nil}, // caches c0's index, then c1's derived from it
+			{c1, c2, false, []string{"orders modified " + fmt.Sprintf(all, "modified")}},
+			{c2, c3, true, []string{"orders removed " + fmt.Sprintf(all, "removed"), "shop added " + fmt.Sprintf(all, "added")}},
+			{c2, c3, false, []string{"orders removed " + fmt.Sprintf(all, "removed"), "shop added " + fmt.Sprintf(all, "added")}},
+		} {
+			res, err := changes.Detect(context.Background(), repo, changes.Options{Base: c.base.String(), Head: c.head.String(), StacksRoot: "stacks", Paths: c.paths, CacheDir: cache})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := summary(res); !slices.Equal(got, c.want) {
+				t.Errorf("%s %s..%s paths=%v: %q, want %q", m.name, c.base.String()[:7], c.head.String()[:7], c.paths, got, c.want)
+			}
+		}
+	}
+}
+
 // TestStackFileFolder: a folder named stack.yaml where the stack's file
 // was is a broken stack (changed, with the error), not a removed stack
 // that a deploy pipeline would destroy; fixed again, it is changed from a

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,9 +49,13 @@ type indexEntry struct {
 	// them where no environment file was added, removed or renamed.
 	Envs      []string
 	EnvsKnown bool
+	// Link is set when the stack.yaml is a symbolic link (to another file
+	// of the folder): its name and watch globs come from the file it
+	// points at, which a change may edit without touching stack.yaml.
+	Link bool
 }
 
-const indexVersion = 6 // 3: the end line; 4: watch globs of broken stack.yaml files; 5: of linked ones; 6: names going on over lines
+const indexVersion = 7 // 3: the end line; 4: watch globs of broken stack.yaml files; 5: of linked ones; 6: names going on over lines; 7: linked stack.yaml marked
 
 // stackOf returns the stack folder holding p (nearest ancestor with
 // stack.yaml) or "".
@@ -73,6 +78,16 @@ func (ix *stackIndex) stackOf(p string) string {
 	}
 }
 
+// hasLink reports whether a stack.yaml of the index is a symbolic link.
+func (ix *stackIndex) hasLink() bool {
+	for _, e := range ix.Stacks {
+		if e.Link {
+			return true
+		}
+	}
+	return false
+}
+
 func (ix *stackIndex) clone() *stackIndex {
 	c := &stackIndex{Version: ix.Version, Root: ix.Root, Tree: ix.Tree, Stacks: make(map[string]*indexEntry, len(ix.Stacks)), noWatch: ix.noWatch}
 	for k, v := range ix.Stacks {
@@ -85,15 +100,15 @@ func (ix *stackIndex) clone() *stackIndex {
 // mentions "watch" (no stack.yaml without that word can declare spec.watch).
 func watchEntry(fsys fs.FS, dir string, content []byte, blob string) *indexEntry {
 	e := &indexEntry{Blob: blob}
-	if !bytes.Contains(content, []byte("watch")) {
-		// A stack.yaml that is a symbolic link (its content the one line
-		// of its target's name) says nothing itself: its target may watch.
-		if bytes.IndexByte(content, '\n') >= 0 {
-			return e
+	// A stack.yaml that is a symbolic link (its content the one line of
+	// its target's name) says nothing itself: its target may watch.
+	if bytes.IndexByte(content, '\n') < 0 {
+		if st, err := fs.Lstat(fsys, path.Join(dir, stacks.StackFile)); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+			e.Link = true
 		}
-		if st, err := fs.Lstat(fsys, path.Join(dir, stacks.StackFile)); err != nil || st.Mode()&fs.ModeSymlink == 0 {
-			return e
-		}
+	}
+	if !e.Link && !bytes.Contains(content, []byte("watch")) {
+		return e
 	}
 	// The globs as written: one validate refuses, or a stack.yaml broken
 	// elsewhere, still watches what it says (when the stack is part of the
@@ -410,6 +425,7 @@ func reverse(changes []gitops.Change) []gitops.Change {
 // walk of fsys gives: stack.yaml files below the root, outside skipped
 // folders, and not inside another stack.
 func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, hashOf func([]byte) string) error {
+	_, isTree := fsys.(*gitops.TreeFS)
 	relevant := func(p string) bool {
 		if path.Base(p) != stacks.StackFile || !strings.HasPrefix(p, x.rootPrefix()) {
 			return false
@@ -437,7 +453,29 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 			newHash[path.Dir(c.Path)] = c.NewHash
 		}
 	}
-	_, isTree := fsys.(*gitops.TreeFS)
+	// A stack.yaml that is a symbolic link is read again when a file of
+	// its folder changed, the one it points at maybe: its name and watch
+	// globs are that file's (a linked stack.yaml kept its name after its
+	// target renamed the stack, and missed a spec.watch added there).
+	relinked := map[string]bool{}
+	if ix.hasLink() {
+		for _, c := range changes {
+			for _, p := range [2]string{c.OldPath, c.Path} {
+				if p == "" || relevant(p) {
+					continue
+				}
+				dir := ix.stackOf(p)
+				if en := ix.Stacks[dir]; en == nil || !en.Link || relinked[dir] || !newHash[dir].IsZero() || slices.Contains(gone, dir) {
+					continue
+				}
+				relinked[dir] = true
+				added = append(added, dir)
+				if isTree {
+					newHash[dir] = plumbing.NewHash(ix.Stacks[dir].Blob) // the link itself did not change
+				}
+			}
+		}
+	}
 	if len(added) > 1 && !ix.noWatch {
 		var hs []gitops.Hash
 		for _, c := range changes {
@@ -465,7 +503,7 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 			continue
 		}
 		if h := newHash[dir]; ix.noWatch && isTree && !h.IsZero() {
-			en := &indexEntry{Blob: h.String()}
+			en := &indexEntry{Blob: h.String(), Link: relinked[dir]}
 			if old := ix.Stacks[dir]; old != nil && old.EnvsKnown {
 				en.Envs, en.EnvsKnown = old.Envs, true
 			} else if old == nil {
@@ -510,6 +548,7 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 			id = blobID(b, hashOf, fsys, dir)
 		}
 		en := watchEntry(fsys, dir, b, id)
+		en.Link = en.Link || relinked[dir] // read through the link on a work tree
 		if old := ix.Stacks[dir]; old != nil && old.EnvsKnown {
 			en.Envs, en.EnvsKnown = old.Envs, true
 		}
@@ -600,7 +639,8 @@ func (x *indexer) walkStacks(ix *stackIndex, fsys fs.FS, dir string, below bool,
 // The cache file is line-based (JSON costs more than the rest of a small
 // detection): a header "panka-stack-index <version> <root> <tree>", then
 // "<dir>\t<blob>\t<name>\t<watch globs separated by \x1f>\t<environments
-// separated by \x1f, or ? when not known>" per stack, and an end line.
+// separated by \x1f, or ? when not known>\t<l when stack.yaml is a symbolic
+// link>" per stack, and an end line.
 const indexMagic = "panka-stack-index"
 
 // indexEnd starts the last line, "end\t<number of stacks>".
@@ -623,6 +663,10 @@ func encodeIndex(ix *stackIndex) []byte {
 			buf.WriteString(strings.Join(e.Envs, "\x1f"))
 		} else {
 			buf.WriteByte('?')
+		}
+		buf.WriteByte('\t')
+		if e.Link {
+			buf.WriteByte('l')
 		}
 		buf.WriteByte('\n')
 	}
@@ -648,10 +692,10 @@ func decodeIndex(b []byte) *stackIndex {
 	ix := &stackIndex{Version: v, Root: h[2], Tree: h[3], Stacks: make(map[string]*indexEntry, len(lines))}
 	for _, l := range lines[1 : len(lines)-1] {
 		f := strings.Split(l, "\t")
-		if len(f) != 5 {
+		if len(f) != 6 {
 			return nil
 		}
-		e := &indexEntry{Blob: f[1], Name: f[2]}
+		e := &indexEntry{Blob: f[1], Name: f[2], Link: f[5] == "l"}
 		if f[3] != "" {
 			e.Watch = strings.Split(f[3], "\x1f")
 		}
