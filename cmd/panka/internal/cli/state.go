@@ -25,6 +25,7 @@ import (
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
+	"panka.dev/panka/statestore/local"
 )
 
 func init() { register(newCmdState) }
@@ -1281,10 +1282,63 @@ func (f *Factory) stateElsewhere(ctx context.Context, open storeOpener, cfg *con
 	}
 	if len(h.Backend) > 0 {
 		if def, err := f.Config(); err == nil {
-			return check(def, key.Stack, path.Join(h.Path, stacks.StackFile), gitops.ZeroHash)
+			if m := check(def, key.Stack, path.Join(h.Path, stacks.StackFile), gitops.ZeroHash); m != "" {
+				return m
+			}
 		}
 	}
-	return ""
+	return f.embeddedStateLeft(ctx, cfg, key, what, seen)
+}
+
+// embeddedStateLeft is stateElsewhere for the embedded default: a team
+// that tried panka on its own (state in <repo>/.panka/state) and then
+// configured a bucket (panka.yaml, PANKA_BACKEND_*) got, on the next
+// plan and apply, a first deployment that creates everything again, with
+// no word about the one left in .panka/. Only a state.json on disk is
+// read (nothing is created, and CI's local-backend warning is not given),
+// so a fresh CI checkout pays one stat.
+func (f *Factory) embeddedStateLeft(ctx context.Context, cfg *config.Resolved, key statestore.Key, what string, seen map[string]bool) string {
+	if key.Validate() != nil {
+		return ""
+	}
+	def := &config.Resolved{Config: cfg.Config, Sources: cfg.Sources}
+	def.Backend = config.Backend{Type: "local"}
+	where := f.describeBackend(def)
+	if seen[where+" "+key.Stack] {
+		return ""
+	}
+	dir, err := f.localDir(def)
+	if err != nil {
+		return ""
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state", filepath.FromSlash(statestore.StatePath("", key)))); err != nil {
+		return ""
+	}
+	s, err := local.New(local.Options{Dir: dir})
+	if err != nil {
+		return ""
+	}
+	st, _, err := s.Get(ctx, key)
+	if err != nil || st == nil || st.Status == statestore.StatusDestroyed {
+		return ""
+	}
+	rec := ""
+	if d := deployedRecord(st); d != nil && d.Commit != "" {
+		rec = ", commit " + shortSHA(d.Commit)
+	}
+	why := "the backend settings changed since"
+	for _, k := range []string{"backend.type", "backend.bucket", "backend.directory", "backend.prefix"} {
+		if src, ok := cfg.Sources[k]; ok && src.Layer != "default" {
+			why = fmt.Sprintf("%s is set now (from %s)", k, src)
+			break
+		}
+	}
+	here := f.describeBackend(cfg)
+	return fmt.Sprintf("nothing is recorded for %s in %s, but the embedded default backend %s holds a deployment of it (state serial %d, %s%s): %s, "+
+		"and this %s creates everything again in a new, empty deployment while that one stays deployed. "+
+		"Move the state first: copy the whole stacks/%s/%s/ folder (state.json, history/ and pulumi/) from %s to %s (docs/state.md, \"Switching backends\"); "+
+		"or destroy it there with the settings it was deployed with (PANKA_BACKEND_TYPE=local PANKA_LOCKS_TYPE=local panka destroy --stack %s --environment %s)",
+		key, here, where, st.Serial, st.Status, rec, why, what, key.Stack, key.Environment, where, here, key.Stack, key.Environment)
 }
 
 // earlierStackState is stateElsewhere's walk back through the stack's
