@@ -518,9 +518,32 @@ func warnBehindDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key 
 	if verb == "apply" {
 		what = "the commit this apply deploys"
 	}
+	if isAncestor(ctx, repo, commit, d.Commit) {
+		// HEAD behind the deployed commit (a checkout not pulled since,
+		// an older tag): there are no changes of its own to merge or
+		// rebase, the plan simply goes back, as a rollback does.
+		f.Warnf("%s runs commit %s (deployment %d), which has %s that %s (%s) does not: %s is one of its ancestors, so this %s goes back to older YAML, as a rollback does. "+
+			"Update the checkout (git pull, or check out %s or a later commit) to %s from what runs; to go back on purpose, panka rollback --stack %s --environment %s --to-commit %s records it as a rollback; panka history --stack %s --environment %s --commits lists the commits",
+			key, shortSHA(d.Commit), d.Serial, plural(n, "commit"), shortSHA(commit), what, shortSHA(commit), verb, shortSHA(d.Commit), verb,
+			key.Stack, key.Environment, shortSHA(commit), key.Stack, key.Environment)
+		return
+	}
 	f.Warnf("%s runs commit %s (deployment %d), which has %s that %s (%s) does not: this %s also takes out what they changed there. "+
 		"Merge or rebase onto %s (or the default branch) to %s only your changes; panka history --stack %s --environment %s --commits lists them",
 		key, shortSHA(d.Commit), d.Serial, plural(n, "commit"), shortSHA(commit), what, verb, shortSHA(d.Commit), verb, key.Stack, key.Environment)
+}
+
+// isAncestor reports whether commit is an ancestor of deployed (every
+// commit of commit's is in deployed's history); false when either cannot
+// be placed.
+func isAncestor(ctx context.Context, repo *gitops.Repo, commit, deployed string) bool {
+	c, err1 := repo.ResolveRef(commit)
+	d, err2 := repo.ResolveRef(deployed)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	n, err := repo.CountCommits(ctx, d, c, gitops.LogOptions{Complete: true})
+	return err == nil && n == 0
 }
 
 // deployedAhead returns the deployment st records and how many commits its
