@@ -1081,6 +1081,9 @@ func destroyRun(ctx context.Context, opts *DestroyOptions) error {
 	if err := removedStackUnseen(ctx, f, cfg, opts.Stack, opts.Environment); err != nil {
 		return err
 	}
+	if err := destroyUnknownEnv(ctx, f, cfg, statestore.Key{Stack: opts.Stack, Environment: opts.Environment}); err != nil {
+		return err
+	}
 	req := deploy.Request{Key: statestore.Key{Stack: opts.Stack, Environment: opts.Environment},
 		Operation: statestore.OpDestroy, Source: headSource(f), AllowDestroy: opts.Deploy.AllowDestroy, AllowReplace: opts.Deploy.AllowReplace}
 	return runDeployment(ctx, f, cfg, &opts.Deploy, f.planSecretKey(), req)
@@ -1112,6 +1115,31 @@ func removedStackUnseen(ctx context.Context, f *Factory, cfg *config.Resolved, s
 		"if it had one, its state and resources are there: run panka destroy where that stack.yaml can be read (a full clone, or a checkout of a commit that still has the stack), "+
 		"or give its backend (PANKA_BACKEND_PREFIX, PANKA_BACKEND_BUCKET)",
 		stack, env, f.describeBackend(cfg), stack, where)
+}
+
+// destroyUnknownEnv is destroy's error for a stack/environment with no
+// state whose environment the work tree's stack does not have either: a
+// mistyped name (-e prd), said as outputs, drift detect and rollback say
+// it, with the names there are, before a lease on the mistyped key is
+// taken; it was "has no state: nothing to destroy", naming neither the
+// backend looked in nor the environments. nil otherwise (deployment
+// checks what there is to destroy under the lease).
+func destroyUnknownEnv(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key) error {
+	if key.Validate() != nil {
+		return nil
+	}
+	h, err := f.findHeader(key.Stack)
+	if err != nil || h == nil || slices.Contains(h.Environments, key.Environment) {
+		return nil
+	}
+	store, err := f.Store(ctx, cfg)
+	if err != nil {
+		return nil
+	}
+	if _, _, err := store.Get(ctx, key); !errors.Is(err, statestore.ErrNotFound) || !noHistory(ctx, store, key) {
+		return nil
+	}
+	return f.unknownName(key, f.describeBackend(cfg))
 }
 
 // headSource is the commit a command that deploys no YAML (destroy) runs
