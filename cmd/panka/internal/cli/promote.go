@@ -142,6 +142,15 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 	maps.Copy(src.moreSecrets, headSecretVars(ctx, f, mergeVarValues(recordedVarValues(rec), vars)))
 	d, err := loadDesired(ctx, f, f.Store, src, opts.Stack, opts.To, vars)
 	if err != nil {
+		toKey := statestore.Key{Stack: opts.Stack, Environment: opts.To}
+		if _, _, gerr := store.Get(ctx, toKey); errors.Is(gerr, statestore.ErrNotFound) && noHistory(ctx, store, toKey) {
+			// Neither the source's commit nor the work tree has it,
+			// and nothing was deployed there: a mistyped --to, not a
+			// commit that "predates" its file.
+			if nerr := f.unknownName(toKey, f.describeBackend(cfg)); nerr != nil {
+				return fmt.Errorf("--to: %w", nerr)
+			}
+		}
 		// Its errors name the commit by id only: say whose it is.
 		return fmt.Errorf("promote of %s to %s (%s's deployed commit %s): %w", fromKey, opts.To, opts.From, short(rec.Commit), err)
 	}
