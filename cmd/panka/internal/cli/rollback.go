@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -585,6 +587,9 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 			list = "none"
 		}
 		if !force {
+			if m := renamedSince(f, src, key, commit); m != "" {
+				return nil, fmt.Errorf("commit %s was never deployed to %s (deployed commits, newest first: %s): %s", short(commit), key, list, m)
+			}
 			return nil, fmt.Errorf("commit %s was never deployed to %s (deployed commits, newest first: %s); roll back to one of those, or pass --force to deploy %s anyway",
 				short(commit), key, list, short(commit))
 		}
@@ -596,6 +601,9 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 	}
 	sref, err := planFindStack(src, cfg.Stacks.Root, key.Stack)
 	if err != nil {
+		if m := renamedSince(f, src, key, commit); m != "" {
+			return nil, fmt.Errorf("stack %q did not exist at commit %s (no stack.yaml with metadata.name %s under %s/): %s", key.Stack, short(commit), key.Stack, cfg.Stacks.Root, m)
+		}
 		return nil, fmt.Errorf("stack %q did not exist at commit %s (no stack.yaml with metadata.name %s under %s/): %w", key.Stack, short(commit), key.Stack, cfg.Stacks.Root, err)
 	}
 	all := mergeVarValues(recordedVarValues(rec), given)
@@ -852,4 +860,29 @@ func isAre(n int) string {
 		return "is"
 	}
 	return "are"
+}
+
+// renamedSince says, for a rollback of key to commit, that the work
+// tree's folder of the stack held a stack of another metadata.name at
+// that commit (the stack was renamed since): a rollback "to before the
+// rename" was refused as "never deployed" (or, with --force, "did not
+// exist") without a word about the rename or where the deployments of
+// that time are. "" when the folder held no stack, the same one, or the
+// stack is not in the work tree.
+func renamedSince(f *Factory, src *planSourceFS, key statestore.Key, commit string) string {
+	h, err := f.findHeaderQuiet(key.Stack)
+	if err != nil || h == nil {
+		return ""
+	}
+	old, err := stacks.ReadHeader(src.fsys, h.Path)
+	if err != nil || old.Name == "" || old.Name == key.Stack || slices.Contains(f.workTreeStacks(), old.Name) {
+		// (A name the work tree still has: the folders were swapped
+		// or reused, not renamed.)
+		return ""
+	}
+	return fmt.Sprintf("at commit %s its folder %s held stack %q, renamed %q since (metadata.name in %s): a stack is identified by its metadata.name, so %q has no YAML there, "+
+		"and what was deployed before the rename is recorded under %s/%s (panka history --stack %s --environment %s). "+
+		"To deploy that YAML as %s, restore it in a new commit (keeping metadata.name %s) and apply that",
+		short(commit), h.Path, old.Name, key.Stack, path.Join(h.Path, stacks.StackFile), key.Stack,
+		old.Name, key.Environment, old.Name, key.Environment, key.Stack, key.Stack)
 }
