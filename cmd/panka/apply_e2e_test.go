@@ -604,6 +604,16 @@ func TestApplyWrongPassphrase(t *testing.T) {
 		strings.Contains(errOut, "needs the secrets passphrase") {
 		t.Fatalf("apply with another passphrase: exit %d\n%s", code, errOut)
 	}
+	// The engine fails reading its state, before any step: a refusal that
+	// changed nothing, not a failed deployment (which marked dev failed,
+	// moved its serial on and made promote from it refuse).
+	if !strings.Contains(errOut, "cannot apply shop/dev, nothing was changed or recorded") || strings.Contains(errOut, "Apply of shop/dev failed") {
+		t.Errorf("apply with another passphrase is not a refusal:\n%s", errOut)
+	}
+	out, _, _ := r.panka(nil, "state", "show", "--stack", "shop", "--environment", "dev", "-o", "json")
+	if !strings.Contains(out, `"serial": 1,`) || !strings.Contains(out, `"status": "deployed"`) {
+		t.Errorf("state after the refused apply:\n%s", out)
+	}
 }
 
 // TestApplyHangup: a hangup (terminal or SSH session closed) stops an apply

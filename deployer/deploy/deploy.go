@@ -532,7 +532,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		outputs, runErr = runEngine(ctx, rt, eng, req, state, deployed, desired, drifted || moved, emptyOK, res, logf)
 		runErr = explainProtected(runErr, req, state, drifted, moved)
 		runErr = stoppedBy(ctx, runErr, req)
-		runErr = refusedForPlugin(runErr, req)
+		runErr = refusedForPlugin(runErr, req, res.changes)
 	}
 	if errors.Is(runErr, errRefusedBeforeEngine) {
 		// Nothing ran: a refusal, not a deployment. Recording it would
@@ -647,9 +647,17 @@ func explainProtected(err error, req Request, state *statestore.State, drifted, 
 // the stack's target, so the engine failed before it could change any, and
 // recording the run would mark the environment failed and move its serial
 // on for nothing, as for a missing tool.
-func refusedForPlugin(err error, req Request) error {
+// A passphrase that does not decrypt the engine's state is refused the
+// same way, when the engine reported no change (it fails reading its
+// state, before any step): a CI secret rotated by mistake marked every
+// environment it touched failed.
+func refusedForPlugin(err error, req Request, changes *statestore.ChangeSummary) error {
 	var mp *engine.MissingPluginError
-	if !errors.As(err, &mp) {
+	var pp *engine.PassphraseError
+	switch {
+	case errors.As(err, &mp):
+	case errors.As(err, &pp) && (changes == nil || *changes == statestore.ChangeSummary{}):
+	default:
 		return err
 	}
 	return fmt.Errorf("cannot %s %s, nothing was changed or recorded: %w%w", req.Operation, req.Key, err, errRefusedBeforeEngine)

@@ -182,6 +182,8 @@ func (c *Client) wait(ctx context.Context, onEvent func(Event)) (*Message, error
 						return &m, &typedRunError{msg: m.Error, err: m.Protected}
 					case m.MissingPlugin != nil:
 						return &m, &typedRunError{msg: m.Error, err: m.MissingPlugin}
+					case m.Passphrase != nil:
+						return &m, &typedRunError{msg: m.Error, err: m.Passphrase}
 					}
 					return &m, errors.New(m.Error)
 				}

@@ -212,6 +212,20 @@ func (e *ProtectedError) Error() string {
 	return strings.Join(parts, "; ")
 }
 
+// PassphraseError is an engine operation that could not decrypt the
+// stack's engine state: the secrets passphrase given is not the one its
+// secrets were encrypted with. The engine fails on it while reading its
+// state, before it changes anything. It crosses the protocol
+// (Message.Passphrase).
+type PassphraseError struct {
+	Stack string `json:"stack"` // the engine's stack, e.g. shop-dev
+}
+
+func (e *PassphraseError) Error() string {
+	return fmt.Sprintf("the secrets passphrase is not the one the secrets of engine stack %q were encrypted with (incorrect passphrase): "+
+		"set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the passphrase its earlier deployments used", e.Stack)
+}
+
 // MissingPluginError is an engine operation that could not start the
 // provider plugin its resources need (the engine never downloads one): it
 // failed before it could change anything. It crosses the protocol

@@ -86,6 +86,9 @@ type Message struct {
 	// MissingPlugin is set when the error is a provider plugin the engine
 	// could not find.
 	MissingPlugin *MissingPluginError `json:"missingPlugin,omitempty"`
+	// Passphrase is set when the error is a secrets passphrase that does
+	// not decrypt the stack's engine state.
+	Passphrase *PassphraseError `json:"passphrase,omitempty"`
 }
 
 // Model carries a resolved model across the process boundary with its

@@ -527,9 +527,7 @@ func (r *Runner) wrap(ctx context.Context, what string, err error, t *translator
 	if strings.Contains(msg, "incorrect passphrase") {
 		// Set, but not the one the stack's secrets were encrypted with:
 		// asking to set it would send the user looking in the wrong place.
-		return fmt.Errorf("%s on stack %q: the secrets passphrase is not the one this stack's secrets were encrypted with "+
-			"(incorrect passphrase): set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the passphrase "+
-			"its earlier deployments used: %w", what, r.opts.Stack, errShort(err))
+		return fmt.Errorf("%s: %w: %w", what, &engine.PassphraseError{Stack: r.opts.Stack}, errShort(err))
 	}
 	if strings.Contains(msg, "passphrase must be set") || strings.Contains(msg, "PULUMI_CONFIG_PASSPHRASE") {
 		return fmt.Errorf("%s on stack %q: Pulumi needs the secrets passphrase: set PULUMI_CONFIG_PASSPHRASE "+

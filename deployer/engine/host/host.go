@@ -178,6 +178,10 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, log io.Writer) erro
 			if errors.As(err, &mp) {
 				m.MissingPlugin = mp
 			}
+			var pp *engine.PassphraseError
+			if errors.As(err, &pp) {
+				m.Passphrase = pp
+			}
 		}
 		write(m)
 	}
