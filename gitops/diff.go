@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"sort"
 	"strings"
 
@@ -216,11 +215,7 @@ func (r *Repo) diffTreeGit(ctx context.Context, a, b Hash, ahead func(string) bo
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	args := []string{"diff-tree", "-r", "-z", "--no-renames", "--no-commit-id", "--raw", "--full-index", a.String(), b.String()}
-	cmd := exec.CommandContext(ctx, r.git, args...)
-	cmd.Dir = r.root
-	cmd.Env = append(r.gitEnv(), "GIT_TERMINAL_PROMPT=0")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	cmd, stderr := r.gitCommand(ctx, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

@@ -307,11 +307,7 @@ func (r *Repo) Go() *git.Repository { return r.r }
 
 // gitCmd runs git in the work tree and returns stdout.
 func (r *Repo) gitCmd(ctx context.Context, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, r.git, args...)
-	cmd.Dir = r.root
-	cmd.Env = append(r.gitEnv(), "GIT_TERMINAL_PROMPT=0")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	cmd, stderr := r.gitCommand(ctx, args...)
 	out, err := cmd.Output()
 	if err != nil {
 		return nil, fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
@@ -319,14 +315,21 @@ func (r *Repo) gitCmd(ctx context.Context, args ...string) ([]byte, error) {
 	return out, nil
 }
 
-// gitCmdWarn is gitCmd that also returns what git wrote on stderr when it
-// succeeds (a warning).
-func (r *Repo) gitCmdWarn(ctx context.Context, args ...string) (out []byte, warn string, err error) {
+// gitCommand is the git command gitCmd runs, in the work tree, never
+// prompting, and what it writes on stderr.
+func (r *Repo) gitCommand(ctx context.Context, args ...string) (*exec.Cmd, *strings.Builder) {
 	cmd := exec.CommandContext(ctx, r.git, args...)
 	cmd.Dir = r.root
 	cmd.Env = append(r.gitEnv(), "GIT_TERMINAL_PROMPT=0")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &strings.Builder{}
+	cmd.Stderr = stderr
+	return cmd, stderr
+}
+
+// gitCmdWarn is gitCmd that also returns what git wrote on stderr when it
+// succeeds (a warning).
+func (r *Repo) gitCmdWarn(ctx context.Context, args ...string) (out []byte, warn string, err error) {
+	cmd, stderr := r.gitCommand(ctx, args...)
 	out, err = cmd.Output()
 	if err != nil {
 		return nil, "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
