@@ -106,10 +106,76 @@ type objectReader interface {
 	readBlob(h Hash) ([]byte, error)
 }
 
-// goGitReader reads objects through go-git's storage.
-type goGitReader struct{ repo *Repo }
+// goGitReader reads objects through go-git's storage, which serializes
+// every read (repo.mu). Objects in the pack files are read first through a
+// few pack readers of its own, one per concurrent reader: the parallel
+// header reads of a far-apart comparison (thousands of stack.yaml blobs,
+// environment listings) then use every core, as the git binary's cat-file
+// processes do. Anything else (loose objects, alternates, packs written
+// since, damaged entries) is read, or reported, by go-git's storage.
+type goGitReader struct {
+	repo *Repo
+
+	mu     sync.Mutex
+	free   []*packStorage // idle pack readers
+	made   int
+	closed bool
+}
+
+// maxPackReaders bounds the pack readers of a goGitReader (each keeps its
+// own cache of delta bases).
+var maxPackReaders = min(runtime.GOMAXPROCS(0), 4)
+
+// fromPacks returns the contents of object h of type t when a pack reader
+// of its own finds it in the pack files; ok is false otherwise (every
+// reader busy, or the object is not one it reads).
+func (g *goGitReader) fromPacks(t plumbing.ObjectType, h Hash) (data []byte, ok bool) {
+	g.mu.Lock()
+	var st *packStorage
+	switch {
+	case g.closed:
+	case len(g.free) > 0:
+		st = g.free[len(g.free)-1]
+		g.free = g.free[:len(g.free)-1]
+	case g.made < maxPackReaders:
+		g.made++
+		st = g.repo.newStorage()
+	}
+	g.mu.Unlock()
+	if st == nil {
+		return nil, false
+	}
+	o, err := st.reader().object(t, h)
+	g.mu.Lock()
+	if g.closed {
+		st.Close()
+	} else {
+		g.free = append(g.free, st)
+	}
+	g.mu.Unlock()
+	if po, isPack := o.(*packObject); err == nil && isPack {
+		return po.data, true
+	}
+	return nil, false
+}
+
+// close closes the pack readers.
+func (g *goGitReader) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+	for _, st := range g.free {
+		st.Close()
+	}
+	g.free = nil
+}
 
 func (g *goGitReader) readTree(h Hash) ([]TreeEntry, error) {
+	if data, ok := g.fromPacks(plumbing.TreeObject, h); ok {
+		if entries, err := parseTree(h, data); err == nil {
+			return entries, nil
+		}
+	}
 	g.repo.mu.Lock()
 	defer g.repo.mu.Unlock()
 	t, err := object.GetTree(g.repo.r.Storer, h)
@@ -127,6 +193,10 @@ func (g *goGitReader) readTree(h Hash) ([]TreeEntry, error) {
 }
 
 func (g *goGitReader) readBlob(h Hash) ([]byte, error) {
+	if data, ok := g.fromPacks(plumbing.BlobObject, h); ok {
+		// The pack reader may keep it as a delta base: the caller's own.
+		return bytes.Clone(data), nil
+	}
 	g.repo.mu.Lock()
 	defer g.repo.mu.Unlock()
 	o, err := g.repo.r.Storer.EncodedObject(plumbing.BlobObject, h)

@@ -264,8 +264,13 @@ func gitDirs(dotGit string) (gitDir, commonDir string, err error) {
 // afterwards.
 func (r *Repo) Close() error {
 	var err error
-	if c, ok := r.objects.(*catFileReader); ok {
+	objects := r.objects
+	if c, ok := objects.(*catFileReader); ok {
 		err = c.close()
+		objects = c.fallback
+	}
+	if g, ok := objects.(*goGitReader); ok {
+		g.close()
 	}
 	r.unmapIndexes()
 	r.mu.Lock()
