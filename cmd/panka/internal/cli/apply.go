@@ -724,12 +724,35 @@ func checkSavedVars(planFile string, saved *planner.Saved, given stacks.VarValue
 			differ = append(differ, name)
 		}
 	}
-	if len(differ) == 0 {
+	if len(differ) > 0 {
+		sort.Strings(differ)
+		return fmt.Errorf("the values given for variables %s (by --var, --var-file or PANKA_VAR_*) are not the ones %s was planned with: a saved plan applies what was planned, with the values it recorded; "+
+			"leave them out (the plan replays its own), or run panka plan again with the new ones", strings.Join(differ, ", "), planFile)
+	}
+	// A variable the plan took from the environment file or the stack's
+	// default (or left unset), given now: it overrides them, and the plan
+	// was refused later as stale ("the desired model changed since it was
+	// planned"), without a word of why (a PANKA_VAR_<NAME> set in the
+	// apply job only, say).
+	model, err := saved.DesiredModel()
+	if err != nil || model == nil {
+		return nil // the plan's own checks say what is wrong with it
+	}
+	var extra []string
+	for _, v := range model.Variables {
+		if _, recorded := saved.Vars[v.Name]; recorded {
+			continue
+		}
+		if _, ok := givenVar(given, v.Name); ok {
+			extra = append(extra, v.Name)
+		}
+	}
+	if len(extra) == 0 {
 		return nil
 	}
-	sort.Strings(differ)
-	return fmt.Errorf("the values given for variables %s (by --var, --var-file or PANKA_VAR_*) are not the ones %s was planned with: a saved plan applies what was planned, with the values it recorded; "+
-		"leave them out (the plan replays its own), or run panka plan again with the new ones", strings.Join(differ, ", "), planFile)
+	sort.Strings(extra)
+	return fmt.Errorf("variables %s are given now (by --var, --var-file or PANKA_VAR_*), but %s was planned without them (with the values of the environment file or the stack's defaults): a saved plan applies what was planned; "+
+		"leave them out (unset PANKA_VAR_%s), or run panka plan again with them", strings.Join(extra, ", "), planFile, strings.Join(extra, ", PANKA_VAR_"))
 }
 
 // checkSavedSecrets checks that every secret variable a saved plan was

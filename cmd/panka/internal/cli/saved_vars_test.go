@@ -45,3 +45,26 @@ func TestCheckSavedVarsLowerSource(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckSavedVarsNotGivenAtPlan: a variable the plan took from the
+// environment file or the stack's default, given now (--var, or a
+// PANKA_VAR_<NAME> set in the apply job only), overrides it: the plan was
+// refused as stale ("the desired model changed since it was planned")
+// without saying why. It is refused by name.
+func TestCheckSavedVarsNotGivenAtPlan(t *testing.T) {
+	saved := &planner.Saved{
+		Vars:       map[string]string{"REPLICAS": "3"},
+		VarSources: map[string]string{"REPLICAS": stacks.SourceFlag},
+		Desired: []byte(`{"stack":"shop","environment":"dev","variables":[` +
+			`{"name":"GREETING","value":"hi","source":"default"},` +
+			`{"name":"REGION","value":"eu","source":"environment"},` +
+			`{"name":"REPLICAS","value":"3","source":"flag"}]}`),
+	}
+	err := checkSavedVars("p.plan", saved, stacks.VarValues{Env: map[string]string{"GREETING": "x", "UNUSED": "y"}, Flags: map[string]string{"REGION": "eu", "REPLICAS": "3"}})
+	if err == nil || !strings.Contains(err.Error(), "variables GREETING, REGION are given now") || !strings.Contains(err.Error(), "unset PANKA_VAR_GREETING, PANKA_VAR_REGION") || strings.Contains(err.Error(), "UNUSED") {
+		t.Errorf("err = %v, want GREETING and REGION named (not UNUSED, which the stack does not use)", err)
+	}
+	if err := checkSavedVars("p.plan", saved, stacks.VarValues{Flags: map[string]string{"REPLICAS": "3", "UNUSED": "y"}}); err != nil {
+		t.Errorf("only what the plan recorded, and a variable the stack does not use: %v", err)
+	}
+}
