@@ -540,6 +540,7 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 	type source struct {
 		cfg   *config.Resolved
 		stack string // only this stack's keys ("" = all)
+		file  string // the stack.yaml whose spec.backend names cfg
 	}
 	sources := []source{{cfg: cfg}}
 	for _, h := range f.repoHeaders() {
@@ -550,7 +551,7 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 		if err != nil {
 			return err
 		}
-		sources = append(sources, source{cfg: c, stack: h.Name})
+		sources = append(sources, source{cfg: c, stack: h.Name, file: path.Join(h.Path, stacks.StackFile)})
 	}
 	seen := map[string]bool{}
 	var items []StateListItem
@@ -558,8 +559,17 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 	var maybe []bool              // items[i] may have no state (ListMaybe)
 	for _, src := range sources {
 		loc := f.describeBackend(src.cfg)
+		// A backend only a stack's spec.backend names: its error says so
+		// (the advice "fix backend.bucket" pointed at the config files).
+		whose := ""
+		if src.file != "" {
+			whose = " (the spec.backend of stack " + src.stack + ", " + src.file + ")"
+		}
 		s, err := opts.OpenStore(ctx, src.cfg)
 		if err != nil {
+			if whose != "" {
+				return fmt.Errorf("%s%s: %w", loc, whose, err)
+			}
 			return err
 		}
 		var keys []statestore.Key
@@ -576,7 +586,7 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 			keys, err = s.List(ctx)
 		}
 		if err != nil {
-			return fmt.Errorf("list states in %s: %w", loc, err)
+			return fmt.Errorf("list states in %s%s: %w", loc, whose, err)
 		}
 		for _, k := range keys {
 			if src.stack != "" && k.Stack != src.stack {
