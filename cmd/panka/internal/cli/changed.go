@@ -225,6 +225,14 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 		return err
 	}
 	defer repo.Close()
+	if opts.Uncommitted && !repo.HasIndex() {
+		if h, err := repo.Head(); err == nil {
+			// git clone --no-checkout: the work tree holds nothing, and
+			// every stack came out removed by "uncommitted changes"
+			// (--since-deployed: "stacks root is not a folder").
+			return (&stackRepo{dir: repo.Root(), unchecked: h.String()}).notCheckedOut()
+		}
+	}
 	warnAmbiguousRef(f, repo, "--base", opts.Base)
 	warnAmbiguousRef(f, repo, "--head", opts.Head)
 	copts := changes.Options{Base: opts.Base, Head: opts.Head, Uncommitted: opts.Uncommitted, StacksRoot: cfg.Stacks.Root,

@@ -210,6 +210,14 @@ func fmtRun(ctx context.Context, opts *FmtOptions) error {
 	if err != nil {
 		return fmt.Errorf("fmt: list files under %s: %w", root, err)
 	}
+	if len(files) == 0 && len(special) == 0 {
+		// A clone made with --no-checkout has nothing to format: fmt
+		// --check passed (a CI check that forgot the checkout), as
+		// validate did before it said so.
+		if err := repo.notCheckedOut(); err != nil {
+			return err
+		}
+	}
 	sort.Strings(files)
 	// Files are formatted in parallel (a monorepo has tens of thousands)
 	// and reported in order.
