@@ -172,6 +172,22 @@ func (s Summary) HasChanges() bool {
 // HasChanges reports whether applying the plan would change anything.
 func (p *Result) HasChanges() bool { return p.Summary.HasChanges() }
 
+// Runs reports whether applying the plan runs the engine to change
+// resources: it has changes, or, with none to the recorded spec, drift
+// detect found components changed outside panka (apply puts them back)
+// or the last run did not finish (apply redoes what it left undone).
+// plan --detailed-exitcode exits 2 then: a "plan, apply when 2" pipeline
+// would otherwise never put drift back.
+func (p *Result) Runs() bool {
+	if p.HasChanges() {
+		return true
+	}
+	if p.Header.Destroy {
+		return false
+	}
+	return p.Header.Deployed.Status == "failed" || len(p.Header.Deployed.Drifted) > 0
+}
+
 // Options control Plan.
 type Options struct {
 	// Header is copied into the plan (Stack, Environment and Desired.Hash

@@ -1063,3 +1063,29 @@ func TestNoChangesAllWithDriftOrUnfinishedRun(t *testing.T) {
 		}
 	}
 }
+
+// TestRuns: a plan runs the engine (plan --detailed-exitcode exits 2) when
+// it has changes, or none but drift to put back or an unfinished run to
+// redo; not for a destroy plan of nothing, nor an unchanged deployed one.
+func TestRuns(t *testing.T) {
+	plan := func(status string, destroy bool, drifted ...string) *Result {
+		h := Header{Stack: "orders", Environment: "dev", Destroy: destroy, Deployed: Deployed{Serial: 5, Status: status, Drifted: drifted}}
+		return Plan(base(), fromState(t, base()), Options{Header: h})
+	}
+	changed := base()
+	changed.Components[0].Spec["replicas"] = 7
+	for _, tc := range []struct {
+		name string
+		p    *Result
+		want bool
+	}{
+		{"unchanged", plan("deployed", false), false},
+		{"drifted", plan("deployed", false, "api"), true},
+		{"unfinished run", plan("failed", false), true},
+		{"changed", Plan(changed, fromState(t, base()), Options{}), true},
+	} {
+		if got := tc.p.Runs(); got != tc.want {
+			t.Errorf("%s: Runs() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

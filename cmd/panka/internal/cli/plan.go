@@ -59,8 +59,10 @@ values always show as (sensitive).
 
 Variables come from --var, --var-file (- for stdin) and PANKA_VAR_<NAME>.
 --out saves the plan for "panka apply FILE", which refuses it once state or
-the desired model has changed. --detailed-exitcode exits 2 when there are
-changes, 0 when there are none, 1 on error.`,
+the desired model has changed. --detailed-exitcode exits 2 when apply would
+change resources (changes in the plan, or none but components drift detect
+found changed outside panka, or a last run that did not finish), 0 when it
+would not, 1 on error.`,
 		Example: `  panka plan --stack orders --environment dev
   panka plan --stack orders --environment production --ref v1.4.0 -o json
   panka plan --stack orders --environment dev --var IMAGE_TAG=1.5.0 --out orders-dev.plan
@@ -114,7 +116,7 @@ changes, 0 when there are none, 1 on error.`,
 	fl.StringVar(&opts.Ref, "ref", "", "plan the YAML of this git ref or commit instead of the work tree")
 	opts.Vars.register(cmd)
 	fl.StringVar(&opts.Out, "out", "", "save the plan to FILE for panka apply FILE")
-	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
+	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 2 when apply would change resources (plan changes, drift, an unfinished run), 0 when not")
 	fl.BoolVar(&opts.AllChanged, "all-changed", false, "plan every stack/environment that changed between --base and --head")
 	fl.StringVar(&opts.Base, "base", "", "with --all-changed: base ref (default: merge-base with the default branch)")
 	fl.StringVar(&opts.Head, "head", "", "with --all-changed: head ref (default HEAD)")
@@ -162,7 +164,7 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.DetailedExitCode && res.plan.HasChanges() {
+	if opts.DetailedExitCode && res.plan.Runs() {
 		return &ExitCodeError{Code: ExitChanges}
 	}
 	return nil

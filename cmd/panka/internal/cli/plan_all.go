@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 
@@ -133,7 +134,7 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d changed stack environments could not be planned: %v", len(failed), len(failed)+len(plans), failed)
 	}
-	if opts.DetailedExitCode && planner.Total(plans).HasChanges() {
+	if opts.DetailedExitCode && slices.ContainsFunc(plans, (*planner.Result).Runs) {
 		return &ExitCodeError{Code: ExitChanges}
 	}
 	return nil
