@@ -78,3 +78,6 @@ func (r *Repo) CachedBlob(h Hash) bool {
 	_, ok := r.blobs[h]
 	return ok
 }
+
+// FetchError exposes fetchError.
+var FetchError = fetchError

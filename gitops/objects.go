@@ -33,7 +33,11 @@ func (r *Repo) objectMissing(kind string, h Hash) error {
 		return fmt.Errorf("read %s %s: %s.idx lists it but it cannot be read from %s.pack: the pack file is damaged (truncated or overwritten); run git fsck, then restore the pack (re-clone, or fetch into a fresh clone)", kind, h, name, name)
 	}
 	if r.promisor != "" {
-		return &partialMissingError{kind: kind, h: h, promisor: r.promisor, git: r.git != ""}
+		e := &partialMissingError{kind: kind, h: h, promisor: r.promisor, git: r.git != ""}
+		if why := r.fetchWhy.Load(); why != nil {
+			e.why = *why
+		}
+		return e
 	}
 	return fmt.Errorf("read %s %s: %w", kind, h, ErrObjectMissing)
 }
@@ -45,12 +49,17 @@ func (r *Repo) objectMissing(kind string, h Hash) error {
 type partialMissingError struct {
 	kind, promisor string
 	h              Hash
-	git            bool // read through the git binary
+	git            bool   // read through the git binary
+	why            string // what git fetch said when it failed, if it ran
 }
 
 func (e *partialMissingError) Error() string {
 	if e.git {
-		return fmt.Sprintf("read %s %s: not in this partial clone (git clone --filter), and git could not fetch it from its promisor remote %s: check that %s can be reached (git fetch %s), or use a full clone (in GitHub Actions, actions/checkout without filter)", e.kind, e.h, e.promisor, e.promisor, e.promisor)
+		said := ""
+		if e.why != "" {
+			said = fmt.Sprintf(" (git fetch %s: %s)", e.promisor, e.why)
+		}
+		return fmt.Sprintf("read %s %s: not in this partial clone (git clone --filter), and git could not fetch it from its promisor remote %s%s: check that %s can be reached (git fetch %s), or use a full clone (in GitHub Actions, actions/checkout without filter)", e.kind, e.h, e.promisor, said, e.promisor, e.promisor)
 	}
 	return fmt.Sprintf("read %s %s: not in this partial clone (git clone --filter), and without the git binary (PANKA_GIT_BINARY=false, or no git on PATH) nothing fetches it from its promisor remote %s: put git on PATH and unset PANKA_GIT_BINARY, so that git fetches it on demand, or use a full clone (in GitHub Actions, actions/checkout without filter)", e.kind, e.h, e.promisor)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -49,10 +50,37 @@ func (r *Repo) fetchAbsent(hashes []Hash) {
 	cmd.Dir = r.root
 	cmd.Env = append(r.gitEnv(), "GIT_TERMINAL_PROMPT=0")
 	cmd.Stdin = &in
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
+		why := fetchError(stderr.String())
+		if why == "" {
+			why = err.Error()
+		}
+		r.fetchWhy.Store(&why)
 		r.fetchFailed.Store(true)
 	}
 }
+
+// fetchError is the line of a failed git fetch's stderr that says why
+// (the first "fatal:" one: "'/srv/repo' does not appear to be a git
+// repository", "unable to access ...: Could not resolve host"), without
+// the prefix; else its first line. Credentials in a URL (git anonymizes
+// most, but not every message) are left out.
+func fetchError(stderr string) string {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	why := strings.TrimSpace(lines[0])
+	for _, l := range lines {
+		if w, ok := strings.CutPrefix(strings.TrimSpace(l), "fatal: "); ok {
+			why = w
+			break
+		}
+	}
+	return urlUserinfoRe.ReplaceAllString(why, "://")
+}
+
+// urlUserinfoRe matches the user[:password]@ of a URL.
+var urlUserinfoRe = regexp.MustCompile(`://[^/@\s]+@`)
 
 // absent returns those of hashes (deduplicated) that no pack index lists
 // and that are not loose objects, in the clone's object folder or in

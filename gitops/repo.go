@@ -66,6 +66,9 @@ type Repo struct {
 	// fetchFailed: a batched fetch from the promisor remote failed, so
 	// reads fetch each missing object on their own (see fetchAbsent).
 	fetchFailed atomic.Bool
+	// fetchWhy is what git said when that fetch failed (its last
+	// "fatal:" line), for the errors about what is then missing.
+	fetchWhy atomic.Pointer[string]
 	fetchMu     sync.Mutex           // one batched fetch at a time (see fetchAbsent); guards idx
 	idx         map[string]packIndex // pack indexes by path (see absent)
 

@@ -311,6 +311,10 @@ func TestReadAheadPartialClone(t *testing.T) {
 	wt.(interface{ ReadAhead([]string) }).ReadAhead(names)
 	if _, err := fs.ReadFile(wt, names[0]); err == nil || !strings.Contains(err.Error(), "partial clone") {
 		t.Errorf("remote gone: ReadFile = %v, want an error naming the partial clone", err)
+	} else if !strings.Contains(err.Error(), "does not appear to be a git repository") {
+		// The error said "check that origin can be reached" but not
+		// what git said when it could not.
+		t.Errorf("remote gone: ReadFile = %v, want what git fetch said", err)
 	}
 }
 
@@ -491,5 +495,19 @@ func TestPartialCloneAlternates(t *testing.T) {
 	}
 	if got := repo.Absent(head); len(got) != 0 {
 		t.Errorf("after the fetch, absent %v", got)
+	}
+}
+
+// TestFetchError: what a failed fetch said, as the errors about missing
+// objects quote it: git's fatal line, without credentials in a URL.
+func TestFetchError(t *testing.T) {
+	for in, want := range map[string]string{
+		"fatal: '/srv/gone' does not appear to be a git repository\nfatal: Could not read from remote repository.\n": "'/srv/gone' does not appear to be a git repository",
+		"warning: x\nfatal: unable to access 'https://bot:s3cret@git.example.com/r.git/': Could not resolve host":    "unable to access 'https://git.example.com/r.git/': Could not resolve host",
+		"error: something\n": "error: something",
+	} {
+		if got := gitops.FetchError(in); got != want {
+			t.Errorf("FetchError(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
