@@ -190,8 +190,8 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 			if lerr != nil {
 				return lerr
 			}
-			return fmt.Errorf("%s has no deployment with state serial %d (serials: %s); panka history --stack %s --environment %s lists them",
-				key, opts.ToVersion, serials, key.Stack, key.Environment)
+			return fmt.Errorf("%s has no deployment with state serial %d (serials: %s); panka history --stack %s --environment %s lists them%s",
+				key, opts.ToVersion, serials, key.Stack, key.Environment, noHistoryHint(ctx, history, key))
 		}
 		if err != nil {
 			return fmt.Errorf("read deployment %d of %s: %w", opts.ToVersion, key, err)
@@ -215,8 +215,8 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 			return fmt.Errorf("%s has no successful deployment to roll back to (state serial %d, status %s): there is nothing to roll back to; deploy it with panka apply", key, st.Serial, st.Status)
 		}
 		if rec == nil {
-			return fmt.Errorf("%s has no successful deployment before the one deployed now (serial %d, %s of commit %s) with a different spec: there is nothing to roll back to",
-				key, current.Serial, current.Operation, short(current.Commit))
+			return fmt.Errorf("%s has no successful deployment before the one deployed now (serial %d, %s of commit %s) with a different spec: there is nothing to roll back to%s",
+				key, current.Serial, current.Operation, short(current.Commit), noHistoryHint(ctx, history, key))
 		}
 		fmt.Fprintf(f.Notices(), "Rolling back to serial %d (%s, commit %s).\n", rec.Serial, rec.Operation, short(rec.Commit))
 		if why := notTheCommit(rec); why != "" {
@@ -348,6 +348,20 @@ func (h *historyPages) each(ctx context.Context, fn func(d *statestore.Deploymen
 }
 
 // listSerials names the newest serials of history for errors.
+// noHistoryHint ends the errors of a rollback that found nothing to roll
+// back to when the history holds no record at all although a state is
+// there: a state moved with state pull | state push carries none, and
+// "nothing to roll back to" read as if there never was an earlier
+// deployment. "" when there are records (or they cannot be listed).
+func noHistoryHint(ctx context.Context, history *historyPages, key statestore.Key) string {
+	found := false
+	if err := history.each(ctx, func(*statestore.Deployment) bool { found = true; return false }); err != nil || found {
+		return ""
+	}
+	return fmt.Sprintf(" (the history here holds no record of %s at all: a state written by panka state push carries none; to roll back through the deployments made before it was moved, copy the old backend's %s objects here first)",
+		key, statestore.HistoryPrefix("", key))
+}
+
 func listSerials(ctx context.Context, history *historyPages) (string, error) {
 	var s []string
 	err := history.each(ctx, func(d *statestore.Deployment) bool {
