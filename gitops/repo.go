@@ -69,8 +69,8 @@ type Repo struct {
 	// fetchWhy is what git said when that fetch failed (its last
 	// "fatal:" line), for the errors about what is then missing.
 	fetchWhy atomic.Pointer[string]
-	fetchMu     sync.Mutex           // one batched fetch at a time (see fetchAbsent); guards idx
-	idx         map[string]packIndex // pack indexes by path (see absent)
+	fetchMu  sync.Mutex           // one batched fetch at a time (see fetchAbsent); guards idx
+	idx      map[string]packIndex // pack indexes by path (see absent)
 
 	mu      sync.Mutex // serializes go-git object access
 	objects objectReader
