@@ -56,7 +56,7 @@ var errNotInPacks = errors.New("not in the pack files read")
 // openPackReader opens every pack of packDir that has an index. A pack
 // that cannot be read is skipped: go-git's storage then serves its
 // objects, or says what is wrong with them.
-func openPackReader(packDir string, objCache cache.Object) *packReader {
+func openPackReader(packDir string, objCache cache.Object, bases int) *packReader {
 	ents, err := os.ReadDir(packDir)
 	if err != nil {
 		return &packReader{}
@@ -67,14 +67,14 @@ func openPackReader(packDir string, objCache cache.Object) *packReader {
 		if !ok || !strings.HasPrefix(name, "pack-") {
 			continue
 		}
-		if p, err := openFastPack(filepath.Join(packDir, name), objCache); err == nil {
+		if p, err := openFastPack(filepath.Join(packDir, name), objCache, bases); err == nil {
 			pr.packs = append(pr.packs, p)
 		}
 	}
 	return pr
 }
 
-func openFastPack(base string, objCache cache.Object) (*fastPack, error) {
+func openFastPack(base string, objCache cache.Object, bases int) (*fastPack, error) {
 	idx, err := openIndex(base + ".idx")
 	if err != nil {
 		return nil, err
@@ -93,7 +93,7 @@ func openFastPack(base string, objCache cache.Object) (*fastPack, error) {
 	// No file system: objects come back whole, in memory (go-git's
 	// storage does the same without a large-object threshold).
 	return &fastPack{name: filepath.Base(base), idx: idx, pf: packfile.NewPackfileWithCache(idx, nil, pf, objCache, 0),
-		f: pf, mm: mapFile(base+".pack", fi.Size()), size: fi.Size(), bases: objectCache{max: baseCacheBytes}}, nil
+		f: pf, mm: mapFile(base+".pack", fi.Size()), size: fi.Size(), bases: objectCache{max: bases}}, nil
 }
 
 // object returns the object h from the first pack holding it, or

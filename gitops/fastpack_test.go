@@ -234,7 +234,7 @@ func TestSortByOffset(t *testing.T) {
 // the pack reader as git cat-file prints it.
 func TestPackReaderObjects(t *testing.T) {
 	g, base := deltaRepo(t)
-	pr := openPackReader(filepath.Dir(base), cache.NewObjectLRU(cache.MiByte))
+	pr := openPackReader(filepath.Dir(base), cache.NewObjectLRU(cache.MiByte), baseCacheBytes)
 	defer pr.close()
 	if len(pr.packs) != 1 {
 		t.Fatalf("packs read: %d, want 1", len(pr.packs))
@@ -308,7 +308,7 @@ func TestPackReaderLargeObjects(t *testing.T) {
 	}
 	for _, mapped := range []bool{true, false} {
 		t.Run(fmt.Sprint("mapped=", mapped), func(t *testing.T) {
-			pr := openPackReader(filepath.Dir(packs[0]), cache.NewObjectLRU(cache.MiByte))
+			pr := openPackReader(filepath.Dir(packs[0]), cache.NewObjectLRU(cache.MiByte), baseCacheBytes)
 			defer pr.close()
 			if !mapped {
 				unmapFile(pr.packs[0].mm) // read with ReadAt, as where files are not mapped
@@ -363,7 +363,7 @@ func TestPackReaderDamagedEntry(t *testing.T) {
 	g.Git("gc", "-q", "--prune=now")
 	packs, _ := filepath.Glob(filepath.Join(g.Dir, ".git", "objects", "pack", "pack-*.pack"))
 	blob := plumbing.NewHash(g.Git("rev-parse", "HEAD:a.yaml"))
-	pr := openPackReader(filepath.Dir(packs[0]), cache.NewObjectLRU(cache.MiByte))
+	pr := openPackReader(filepath.Dir(packs[0]), cache.NewObjectLRU(cache.MiByte), baseCacheBytes)
 	idx := pr.packs[0].idx
 	off, err := idx.FindOffset(blob)
 	if err != nil {
@@ -392,7 +392,7 @@ func TestPackReaderDamagedEntry(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, mapped := range []bool{true, false} {
-			pr = openPackReader(filepath.Dir(packs[0]), cache.NewObjectLRU(cache.MiByte))
+			pr = openPackReader(filepath.Dir(packs[0]), cache.NewObjectLRU(cache.MiByte), baseCacheBytes)
 			p := pr.packs[0]
 			if !mapped {
 				unmapFile(p.mm)

@@ -131,9 +131,13 @@ type goGitReader struct {
 	closed bool
 }
 
-// maxPackReaders bounds the pack readers of a goGitReader (each keeps its
-// own cache of delta bases).
+// maxPackReaders bounds the pack readers of a goGitReader, each keeping
+// its own cache of delta bases, of poolBaseCacheBytes: they read blobs
+// and trees one at a time, not the long walks the main reader's cache
+// serves (a far-apart comparison stays under 200 MB).
 var maxPackReaders = min(runtime.GOMAXPROCS(0), 4)
+
+const poolBaseCacheBytes = 8 << 20
 
 // fromPacks returns the contents of object h of type t when a pack reader
 // of its own finds it in the pack files; ok is false otherwise (every
@@ -149,6 +153,7 @@ func (g *goGitReader) fromPacks(t plumbing.ObjectType, h Hash) (data []byte, ok 
 	case g.made < maxPackReaders:
 		g.made++
 		st = g.repo.newStorage()
+		st.bases = poolBaseCacheBytes
 	}
 	g.mu.Unlock()
 	if st == nil {

@@ -33,13 +33,16 @@ type packStorage struct {
 	packDir string
 	cache   cache.Object
 
+	// bases bounds the delta bases each pack read keeps (baseCacheBytes).
+	bases int
+
 	mu   sync.Mutex
 	seen string      // the pack names when the indexes were last reloaded; "" unknown
 	pr   *packReader // the packs read first (see packReader), opened on first use
 }
 
 func newPackStorage(st *filesystem.Storage, objectsDir string, c cache.Object) *packStorage {
-	return &packStorage{Storage: st, packDir: filepath.Join(objectsDir, "pack"), cache: c}
+	return &packStorage{Storage: st, packDir: filepath.Join(objectsDir, "pack"), cache: c, bases: baseCacheBytes}
 }
 
 // reader is the pack reader, opened on first use.
@@ -47,7 +50,7 @@ func (s *packStorage) reader() *packReader {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pr == nil {
-		s.pr = openPackReader(s.packDir, s.cache)
+		s.pr = openPackReader(s.packDir, s.cache, s.bases)
 	}
 	return s.pr
 }
@@ -159,7 +162,7 @@ func (s *packStorage) packListing(h plumbing.Hash) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pr == nil {
-		s.pr = openPackReader(s.packDir, s.cache)
+		s.pr = openPackReader(s.packDir, s.cache, s.bases)
 	}
 	for _, p := range s.pr.packs {
 		if _, err := p.idx.FindOffset(h); err == nil {
