@@ -1140,19 +1140,20 @@ func removedStackUnseen(ctx context.Context, f *Factory, cfg *config.Resolved, s
 		stack, env, f.describeBackend(cfg), stack, where)
 }
 
-// destroyUnknownEnv is destroy's error for a stack/environment with no
-// state whose environment the work tree's stack does not have either: a
+// destroyUnknownEnv is destroy's error for a stack/environment of a stack
+// in the work tree with no state nor history, before a lease on it is
+// taken: one whose environment the stack does not have either is a
 // mistyped name (-e prd), said as outputs, drift detect and rollback say
-// it, with the names there are, before a lease on the mistyped key is
-// taken; it was "has no state: nothing to destroy", naming neither the
-// backend looked in nor the environments. nil otherwise (deployment
-// checks what there is to destroy under the lease).
+// it, with the names there are; one it has was never deployed, said with
+// the backend looked in. Both were "has no state: nothing to destroy",
+// naming neither. nil otherwise (deployment checks what there is to
+// destroy under the lease).
 func destroyUnknownEnv(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key) error {
 	if key.Validate() != nil {
 		return nil
 	}
 	h, err := f.findHeader(key.Stack)
-	if err != nil || h == nil || slices.Contains(h.Environments, key.Environment) {
+	if err != nil || h == nil {
 		return nil
 	}
 	store, err := f.Store(ctx, cfg)
@@ -1162,7 +1163,11 @@ func destroyUnknownEnv(ctx context.Context, f *Factory, cfg *config.Resolved, ke
 	if _, _, err := store.Get(ctx, key); !errors.Is(err, statestore.ErrNotFound) || !noHistory(ctx, store, key) {
 		return nil
 	}
-	return f.unknownName(key, f.describeBackend(cfg))
+	where := f.describeBackend(cfg)
+	if !slices.Contains(h.Environments, key.Environment) {
+		return f.unknownName(key, where)
+	}
+	return fmt.Errorf("%s has never been deployed (no state in %s): nothing to destroy", key, where)
 }
 
 // headSource is the commit a command that deploys no YAML (destroy) runs
