@@ -24,7 +24,8 @@ const stsTimeout = time.Second
 // LockIdentity returns who takes a lease (lockedBy) and the metadata stored
 // with it. lockedBy is the AWS caller identity (ARN) when locks live in AWS
 // and no custom endpoint is configured, else the git user.email (repository
-// config, then ~/.gitconfig and ~/.config/git/config), else the OS user.
+// config, then ~/.gitconfig and ~/.config/git/config), else the CI system's
+// user who started the run (ciActor), else the OS user.
 func (f *Factory) LockIdentity(ctx context.Context, cfg *config.Resolved, operation, commit string) (string, locker.Metadata) {
 	host, _ := os.Hostname()
 	meta := locker.Metadata{Hostname: host, PID: os.Getpid(), Version: Build().Version, Operation: operation, Commit: commit,
@@ -34,9 +35,38 @@ func (f *Factory) LockIdentity(ctx context.Context, cfg *config.Resolved, operat
 		who = f.gitUserEmail()
 	}
 	if who == "" {
+		who = f.ciActor()
+	}
+	if who == "" {
 		who = f.osUser()
 	}
 	return who, meta
+}
+
+// ciActor is who started the CI run, as the CI system says, with its name:
+// "octocat (GitHub Actions)". A CI runner has no git identity configured
+// (actions/checkout sets none) and its OS user ("runner", "root") names
+// nobody; "" outside CI.
+func (f *Factory) ciActor() string {
+	for _, c := range []struct {
+		on, name string
+		vars     []string
+	}{
+		{"GITHUB_ACTIONS", "GitHub Actions", []string{"GITHUB_TRIGGERING_ACTOR", "GITHUB_ACTOR"}},
+		{"GITLAB_CI", "GitLab CI", []string{"GITLAB_USER_EMAIL", "GITLAB_USER_LOGIN"}},
+		{"BUILDKITE", "Buildkite", []string{"BUILDKITE_BUILD_CREATOR_EMAIL", "BUILDKITE_BUILD_CREATOR"}},
+		{"CIRCLECI", "CircleCI", []string{"CIRCLE_USERNAME"}},
+	} {
+		if f.Getenv(c.on) != "true" {
+			continue
+		}
+		for _, v := range c.vars {
+			if u := strings.TrimSpace(f.Getenv(v)); u != "" {
+				return u + " (" + c.name + ")"
+			}
+		}
+	}
+	return ""
 }
 
 // awsCaller asks STS who we are, bounded to stsTimeout; "" when locks are

@@ -27,6 +27,13 @@ func TestLockIdentity(t *testing.T) {
 		{"GIT_AUTHOR_EMAIL", map[string]string{"R/.git/config": "[user]\n\temail = repo@example.com\n"}, []string{"GIT_AUTHOR_EMAIL=author@example.com"}, "author@example.com"},
 		{"EMAIL under git config", map[string]string{"R/.git/config": "[user]\n\temail = repo@example.com\n"}, []string{"EMAIL=env@example.com"}, "repo@example.com"},
 		{"EMAIL", nil, []string{"EMAIL=env@example.com"}, "env@example.com"},
+		// A CI runner has no git identity: who started the run, not the
+		// runner's OS user; a git identity configured there comes first.
+		{"GitHub Actions", nil, []string{"GITHUB_ACTIONS=true", "GITHUB_ACTOR=octocat"}, "octocat (GitHub Actions)"},
+		{"GitHub Actions re-run", nil, []string{"GITHUB_ACTIONS=true", "GITHUB_ACTOR=octocat", "GITHUB_TRIGGERING_ACTOR=hubot"}, "hubot (GitHub Actions)"},
+		{"GitLab CI", nil, []string{"GITLAB_CI=true", "GITLAB_USER_LOGIN=alice", "GITLAB_USER_EMAIL=alice@example.com"}, "alice@example.com (GitLab CI)"},
+		{"CI with git identity", map[string]string{"R/.git/config": "[user]\n\temail = bot@example.com\n"}, []string{"GITHUB_ACTIONS=true", "GITHUB_ACTOR=octocat"}, "bot@example.com"},
+		{"GITHUB_ACTOR outside Actions", nil, []string{"GITHUB_ACTOR=octocat"}, "os-user"},
 		// STS is never asked with a custom endpoint (test servers).
 		{"custom endpoint skips STS", nil, []string{"PANKA_LOCKS_TYPE=dynamodb", "PANKA_LOCKS_TABLE=t", "PANKA_LOCKS_ENDPOINT=http://127.0.0.1:1", "PANKA_LOCKS_REGION=us-east-1"}, "os-user"},
 	}
