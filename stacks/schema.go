@@ -414,12 +414,15 @@ func invisibleRunes(name string) (rune, string) {
 	return first, clean
 }
 
-// EditDistance is the Levenshtein distance of two short strings (99 when
-// either is longer than 64 bytes), for "did you mean" suggestions.
+// EditDistance is the edit distance of two short strings, two adjacent
+// letters swapped counting as one edit, as in a typo (optimal string
+// alignment; 99 when either is longer than 64 bytes), for "did you mean"
+// suggestions.
 func EditDistance(a, b string) int {
 	if len(a) > 64 || len(b) > 64 {
 		return 99
 	}
+	prev2 := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -433,8 +436,11 @@ func EditDistance(a, b string) int {
 				c = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1) // two letters swapped: one typo
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)]
 }
