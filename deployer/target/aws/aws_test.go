@@ -1160,3 +1160,58 @@ func TestWorkloadKindAliases(t *testing.T) {
 		t.Errorf("components not seen: %v", want)
 	}
 }
+
+// TestTopicLambdaSubscription: SNS invokes a subscribed Lambda function
+// only if the function's resource policy lets it. The subscription alone
+// was made and every delivery failed; now each lambda subscription gets a
+// Lambda permission for exactly its topic, and an endpoint that is not a
+// function ARN is refused before any engine run.
+func TestTopicLambdaSubscription(t *testing.T) {
+	r := fullStack()
+	const fn = "arn:aws:lambda:eu-west-1:123456789012:function:orders-audit"
+	const fnLive = "arn:aws:lambda:eu-west-1:123456789012:function:orders-mail:live"
+	for i := range r.Components {
+		if r.Components[i].Name == "events" {
+			r.Components[i].Spec["subscriptions"] = []any{
+				map[string]any{"protocol": "lambda", "endpoint": fn},
+				map[string]any{"protocol": "lambda", "endpoint": fnLive},
+				map[string]any{"protocol": "https", "endpoint": "https://hooks.example.com/orders"},
+			}
+		}
+	}
+	res := run(t, r)
+	perms := map[string]*registered{}
+	for _, x := range res.byComponent()["events"] {
+		if x.Type == "aws:lambda/permission:Permission" {
+			perms[prop(x, "function").StringValue()] = x
+		}
+	}
+	if len(perms) != 2 {
+		t.Fatalf("%d lambda permissions, want one per lambda subscription: %v", len(perms), perms)
+	}
+	for _, f := range []string{fn, fnLive} {
+		p := perms[f]
+		if p == nil {
+			t.Fatalf("no permission for %s", f)
+		}
+		if prop(p, "action").StringValue() != "lambda:InvokeFunction" || prop(p, "principal").StringValue() != "sns.amazonaws.com" ||
+			prop(p, "sourceArn").StringValue() != "arn:aws:sns:eu-west-1:123456789012:orders-prod-events" {
+			t.Errorf("permission for %s = %v", f, p.Inputs)
+		}
+		if !res.dependsOn(t, p, "sourceArn", tTopic, "events") {
+			t.Errorf("permission for %s does not depend on the topic", f)
+		}
+	}
+
+	for _, bad := range []string{"orders-audit", "arn:aws:sqs:eu-west-1:123456789012:q", "https://example.com/x"} {
+		for i := range r.Components {
+			if r.Components[i].Name == "events" {
+				r.Components[i].Spec["subscriptions"] = []any{map[string]any{"protocol": "lambda", "endpoint": bad}}
+			}
+		}
+		err := Validate(r)
+		if err == nil || !strings.Contains(err.Error(), `component "events" (Topic): spec.subscriptions[0].endpoint: "`+bad+`" is not a Lambda function ARN`) {
+			t.Errorf("lambda endpoint %q: %v", bad, err)
+		}
+	}
+}

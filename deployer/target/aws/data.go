@@ -9,6 +9,7 @@ import (
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/elasticache"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/rds"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sns"
@@ -389,7 +390,9 @@ func (b *builder) bucket() error {
 
 // topic maps a Topic: an encrypted SNS topic and its subscriptions. Queue
 // subscriptions deliver raw-or-enveloped messages to a Queue component;
-// its queue policy is made by queuePolicies once every topic exists.
+// its queue policy is made by queuePolicies once every topic exists. A
+// lambda subscription gets a Lambda permission letting the topic (and
+// only it) invoke the function.
 func (b *builder) topic() error {
 	ctx, t := b.ctx, b.cp.T
 	args := &sns.TopicArgs{
@@ -433,6 +436,21 @@ func (b *builder) topic() error {
 		sub, err := sns.NewTopicSubscription(ctx, logical, subArgs, b.opts()...)
 		if err = b.keep(sub, err); err != nil {
 			return fmt.Errorf("subscription %d: %w", i, err)
+		}
+		if s.Protocol == "lambda" {
+			// SNS invokes the function only if the function's resource
+			// policy lets it: without this the subscription was made
+			// and every delivery failed (AccessDenied, seen only in
+			// SNS delivery metrics). Exactly this topic may invoke it.
+			perm, err := lambda.NewPermission(ctx, logical+"-invoke", &lambda.PermissionArgs{
+				Action:    pulumi.String("lambda:InvokeFunction"),
+				Function:  subArgs.Endpoint,
+				Principal: pulumi.String("sns.amazonaws.com"),
+				SourceArn: topic.Arn,
+			}, b.opts()...)
+			if err = b.keep(perm, err); err != nil {
+				return fmt.Errorf("subscription %d: lambda permission: %w", i, err)
+			}
 		}
 	}
 	b.output("arn", topic.Arn)

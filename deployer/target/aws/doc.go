@@ -47,7 +47,10 @@
 //     deny-non-TLS policy.
 //   - Topic: encrypted SNS topic, subscriptions, and for queue subscriptions
 //     a queue policy admitting exactly the subscribing topics ({queue: q},
-//     or {protocol: sqs, endpoint: ${q.arn}} naming a queue of the stack).
+//     or {protocol: sqs, endpoint: ${q.arn}} naming a queue of the stack),
+//     and for lambda subscriptions (endpoint: a function ARN, maybe with a
+//     version or alias) a Lambda permission letting exactly the topic
+//     (principal sns.amazonaws.com, sourceArn the topic) invoke it.
 //
 // ${component.output} references become Pulumi inputs from the referenced
 // component's resources; stacks.Sensitive values become Pulumi secrets.

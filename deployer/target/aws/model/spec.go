@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -674,6 +675,10 @@ func decodeBucket(d *decoder, c *stacks.Component) *bucket {
 	return b
 }
 
+// reLambdaArn matches a Lambda function ARN, maybe qualified by a version
+// or an alias.
+var reLambdaArn = regexp.MustCompile(`^arn:aws[a-z-]*:lambda:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:(\$LATEST|[A-Za-z0-9_-]{1,128}))?$`)
+
 func decodeTopic(d *decoder, c *stacks.Component) *topic {
 	s := c.Spec
 	t := &topic{FIFO: d.boolean(s, "", "fifo", false)}
@@ -701,6 +706,13 @@ func decodeTopic(d *decoder, c *stacks.Component) *topic {
 			// SNS refuses a firehose subscription without
 			// subscriptionRoleArn, which the spec has no field for.
 			d.fail(field+".protocol", "the aws target cannot subscribe a Firehose delivery stream: SNS needs a subscription role for it (subscriptionRoleArn), which panka does not set; subscribe a Queue component ({queue: <component>}) or an https endpoint instead")
+		case sub.Protocol == "lambda":
+			// The endpoint is also the function the Lambda permission
+			// names (the topic may invoke it): SNS and Lambda want its
+			// ARN, maybe with a version or alias.
+			if e, ok := sub.Endpoint.(string); ok && len(stacks.FindRefs(e)) == 0 && !reLambdaArn.MatchString(e) {
+				d.fail(field+".endpoint", "%q is not a Lambda function ARN; a lambda subscription wants arn:aws:lambda:<region>:<account>:function:<name>[:<version or alias>]", e)
+			}
 		}
 		t.Subscriptions = append(t.Subscriptions, sub)
 	}
