@@ -1122,7 +1122,7 @@ func TestPartition(t *testing.T) {
 	}
 	pol := res.find(t, tRolePolicy, "worker-exec-secrets")
 	b, _ := json.Marshal(decodeObject(t, prop(pol, "policy")))
-	if !strings.Contains(string(b), `"arn:aws-cn:ssm:cn-north-1:*:parameter/orders/token"`) {
+	if !strings.Contains(string(b), `"arn:aws-cn:ssm:cn-north-1:123456789012:parameter/orders/token"`) {
 		t.Errorf("secrets policy = %s", b)
 	}
 	for region, want := range map[string]string{"eu-west-1": "aws", "us-gov-west-1": "aws-us-gov", "us-iso-east-1": "aws-iso", "us-isob-east-1": "aws-iso-b", "cn-northwest-1": "aws-cn"} {

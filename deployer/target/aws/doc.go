@@ -15,7 +15,9 @@
 // rather than re-creating them under the same names):
 //
 //   - MicroService / Worker: log group (30 days), execution role (image pull,
-//     logs, read exactly the referenced SSM/Secrets Manager secrets), task
+//     logs, read exactly the referenced SSM/Secrets Manager secrets; a
+//     bare parameter name is granted in the caller's account and the
+//     provider's region, as ECS resolves it), task
 //     role (access to referenced queues, buckets, topics), Fargate task
 //     definition (awsvpc, awslogs, env, secrets as valueFrom), security
 //     group, ECS service (circuit breaker with rollback, 100/200, private

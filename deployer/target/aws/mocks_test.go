@@ -51,6 +51,8 @@ type mocks struct {
 	internalLB bool
 	// listenerPort is the listener's port (default 443, HTTPS).
 	listenerPort int
+	// account is the caller's account id (default 123456789012).
+	account string
 }
 
 func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -132,8 +134,12 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	m.mu.Unlock()
 	switch args.Token {
 	case "aws:index/getCallerIdentity:getCallerIdentity":
-		return resource.NewPropertyMapFromMap(map[string]any{"id": "123456789012", "accountId": "123456789012",
-			"arn": "arn:aws:iam::123456789012:user/ci", "userId": "AIDA"}), nil
+		acct := m.account
+		if acct == "" {
+			acct = "123456789012"
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": acct, "accountId": acct,
+			"arn": "arn:aws:iam::" + acct + ":user/ci", "userId": "AIDA"}), nil
 	case "aws:ec2/getVpc:getVpc":
 		return resource.NewPropertyMapFromMap(map[string]any{"id": "vpc-1", "cidrBlock": "10.20.0.0/16"}), nil
 	case "aws:lb/getListener:getListener":

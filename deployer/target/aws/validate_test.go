@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -304,7 +305,7 @@ func TestSecretForms(t *testing.T) {
 		t.Errorf("the policy built from a Sensitive ARN is not secret")
 	}
 	doc := prop(pol, "policy").StringValue()
-	for _, w := range []string{"arn:aws:ssm:eu-west-1:*:parameter/orders/b", "parameter/a", "secret:c-AbCdEf"} {
+	for _, w := range []string{"arn:aws:ssm:eu-west-1:123456789012:parameter/orders/b", "parameter/a", "secret:c-AbCdEf"} {
 		if !strings.Contains(doc, w) {
 			t.Errorf("policy %s lacks %s", doc, w)
 		}
@@ -319,7 +320,7 @@ func TestSecretsPolicyPartialARN(t *testing.T) {
 	doc := secretsPolicy([]string{
 		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-password",
 		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-AbCdEf:token::",
-	}, "eu-west-1")
+	}, "eu-west-1", "123456789012")
 	want := []string{
 		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-AbCdEf",
 		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-password",
@@ -399,5 +400,44 @@ func TestPrioritiesBySpecificity(t *testing.T) {
 				t.Errorf("%s: %s priority %d out of 1-50000", env, n, pr(n))
 			}
 		}
+	}
+}
+
+// TestSecretsPolicyAccount: a secret given by its bare SSM parameter name
+// is granted in the account deployed to (the caller's, looked up once),
+// not in every account ("*"): the execution role could read a
+// same-named parameter of any account.
+func TestSecretsPolicyAccount(t *testing.T) {
+	r := fullStack()
+	r.Components[1].Spec["secrets"] = map[string]any{
+		"TOKEN": "/orders/token",
+		"KEY":   "orders-key",
+		"FULL":  "arn:aws:ssm:eu-west-1:111122223333:parameter/shared/x",
+	}
+	res, err := tryRunMocks(r, target.Options{}, &mocks{account: "444455556666"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := res.find(t, tRolePolicy, "worker-exec-secrets")
+	var doc policyDoc
+	if err := json.Unmarshal([]byte(prop(pol, "policy").StringValue()), &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := []any{
+		"arn:aws:ssm:eu-west-1:111122223333:parameter/shared/x",
+		"arn:aws:ssm:eu-west-1:444455556666:parameter/orders-key",
+		"arn:aws:ssm:eu-west-1:444455556666:parameter/orders/token",
+	}
+	if len(doc.Statement) != 1 || !reflect.DeepEqual(doc.Statement[0].Resource, want) {
+		t.Errorf("statements = %+v\nwant one granting %v", doc.Statement, want)
+	}
+	n := 0
+	for _, c := range res.calls {
+		if c == "aws:index/getCallerIdentity:getCallerIdentity" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d account lookups, want 1: %v", n, res.calls)
 	}
 }

@@ -124,10 +124,15 @@ func (b *builder) task() (*task, error) {
 	}
 	if len(secretNames) > 0 {
 		region := b.R.Provider.Region
+		// The account deployed to comes last: a bare parameter name is
+		// a parameter of that account and region.
+		ins := append(append([]pulumi.StringInput(nil), secretRefs...), b.account())
 		pol, err := iam.NewRolePolicy(ctx, b.name("exec-secrets"), &iam.RolePolicyArgs{
-			Name:   pulumi.String("read-secrets"),
-			Role:   t.execRole.Name,
-			Policy: jsonDoc(func(refs []string) any { return secretsPolicy(refs, region) }, secretRefs...),
+			Name: pulumi.String("read-secrets"),
+			Role: t.execRole.Name,
+			Policy: jsonDoc(func(v []string) any {
+				return secretsPolicy(v[:len(v)-1], region, v[len(v)-1])
+			}, ins...),
 		}, b.opts()...)
 		if err = b.keep(pol, err); err != nil {
 			return nil, fmt.Errorf("execution role secrets policy: %w", err)
@@ -242,8 +247,11 @@ func (b *builder) task() (*task, error) {
 // secretsPolicy allows reading exactly the referenced SSM parameters and
 // Secrets Manager secrets. A Secrets Manager valueFrom may select a JSON
 // key (arn:...:secret:name-AbCdEf:password::); IAM wants the secret ARN.
-// A bare SSM parameter name is resolved in the stack's region.
-func secretsPolicy(refs []string, region string) policyDoc {
+// A bare SSM parameter name is, as ECS resolves it, a parameter of the
+// account deployed to (account) in the stack's region: granting it in any
+// account ("*") let the role read a same-named parameter of every account
+// that trusts it.
+func secretsPolicy(refs []string, region, account string) policyDoc {
 	var ssm, sm []string
 	for _, r := range refs {
 		parts := strings.Split(r, ":")
@@ -261,7 +269,7 @@ func secretsPolicy(refs []string, region string) policyDoc {
 		case len(parts) >= 6 && parts[0] == "arn" && parts[2] == "ssm":
 			ssm = append(ssm, r)
 		case !strings.HasPrefix(r, "arn:"):
-			ssm = append(ssm, "arn:"+model.Partition(region)+":ssm:"+region+":*:parameter/"+strings.TrimPrefix(r, "/"))
+			ssm = append(ssm, "arn:"+model.Partition(region)+":ssm:"+region+":"+account+":parameter/"+strings.TrimPrefix(r, "/"))
 		default:
 			// Any other ARN still has to be readable by ECS; grant
 			// nothing broad, ECS will report which one it cannot read.
