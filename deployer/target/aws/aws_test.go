@@ -14,6 +14,7 @@ import (
 
 	"panka.dev/panka/deployer/target"
 	"panka.dev/panka/deployer/target/aws/model"
+	"panka.dev/panka/deployer/target/aws/replace"
 	"panka.dev/panka/stacks"
 )
 
@@ -798,8 +799,14 @@ func TestQueue(t *testing.T) {
 func TestBucket(t *testing.T) {
 	res := run(t, fullStack())
 	b := res.find(t, tBucket, "assets")
-	if prop(b, "bucket").StringValue() != "orders-prod-assets-123456789012" || prop(b, "forceDestroy").BoolValue() {
+	if prop(b, "bucket").StringValue() != "orders-prod-assets-123456789012" {
 		t.Errorf("bucket = %v", b.Inputs)
+	}
+	// A destroy the user allowed (--allow-destroy) empties the bucket
+	// rather than failing half way with BucketNotEmpty; without the flag
+	// the bucket is protected (TestBucketDeleteGuarded).
+	if !prop(b, "forceDestroy").BoolValue() {
+		t.Errorf("bucket forceDestroy is off: an allowed destroy of a non-empty bucket fails half way")
 	}
 	pab := res.find(t, tPAB, "assets-public-access")
 	for _, k := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
@@ -1213,5 +1220,32 @@ func TestTopicLambdaSubscription(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `component "events" (Topic): spec.subscriptions[0].endpoint: "`+bad+`" is not a Lambda function ARN`) {
 			t.Errorf("lambda endpoint %q: %v", bad, err)
 		}
+	}
+}
+
+// TestBucketDeleteGuarded: a Bucket is made with forceDestroy (a delete
+// empties it), so the only thing between a user and its data is the
+// guard: the bucket is protected in the engine whenever the run was not
+// allowed to delete or replace data (Options.Protect), whatever spec it
+// has, and the planner marks its removal, a new name and a kind change
+// as delete/replace of data (--allow-destroy / --allow-replace).
+func TestBucketDeleteGuarded(t *testing.T) {
+	for _, spec := range []map[string]any{{}, {"name": "acme-assets", "versioning": false}} {
+		r := fullStack()
+		r.Components[6].Spec = spec
+		res, err := tryRunWith(r, target.Options{Protect: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := res.find(t, tBucket, "assets")
+		if !b.Protect || !prop(b, "forceDestroy").BoolValue() {
+			t.Errorf("spec %v: bucket protect=%v forceDestroy=%v, want both", spec, b.Protect, prop(b, "forceDestroy").BoolValue())
+		}
+	}
+	if ok, _ := replace.Forces(stacks.KindBucket, "name"); !ok {
+		t.Errorf("a new bucket name does not force replacement in the plan")
+	}
+	if !stacks.KindBucket.HoldsData() {
+		t.Errorf("a Bucket does not hold data: its deletion would not need --allow-destroy")
 	}
 }

@@ -278,8 +278,16 @@ func (b *builder) bucket() error {
 		name = pulumi.Sprintf("%s-%s", b.cp.N.BucketBase(), b.account())
 	}
 	bucket, err := s3.NewBucketV2(ctx, b.name(""), &s3.BucketV2Args{
-		Bucket:       name,
-		ForceDestroy: pulumi.Bool(false),
+		Bucket: name,
+		// A delete empties the bucket (every object version) first.
+		// panka's guard is the protection: a Bucket is deleted or
+		// replaced only with --allow-destroy / --allow-replace, and is
+		// otherwise protected in the engine too (dataOpts). With
+		// forceDestroy false, a destroy the user had allowed failed
+		// half way (BucketNotEmpty) after the bucket's policy and
+		// settings and the other components were already gone, leaving
+		// a partly destroyed stack for the user to empty by hand.
+		ForceDestroy: pulumi.Bool(true),
 		Tags:         b.tags(),
 	}, b.dataOpts()...)
 	if err = b.keep(bucket, err); err != nil {

@@ -46,7 +46,15 @@
 //     names are global) or spec.name, with versioning, encryption, public
 //     access block, BucketOwnerEnforced, lifecycle rules (abort incomplete
 //     uploads, expire noncurrent versions, expireAfterDays) and a
-//     deny-non-TLS policy.
+//     deny-non-TLS policy. The bucket has forceDestroy: deleting it
+//     empties it first, so an allowed destroy (--allow-destroy) or
+//     replacement (--allow-replace) never stops half way at
+//     BucketNotEmpty; panka's guard, and the engine's protect it sets
+//     on the bucket otherwise, is what keeps the data. A bucket deployed
+//     by an older panka keeps forceDestroy off in Pulumi's state until
+//     the next apply that runs the engine (any change of the stack/
+//     environment; the update is in place, no AWS call): destroy it
+//     only after that, or empty it first.
 //   - Topic: encrypted SNS topic, subscriptions, and for queue subscriptions
 //     a queue policy admitting exactly the subscribing topics ({queue: q},
 //     or {protocol: sqs, endpoint: ${q.arn}} naming a queue of the stack),
