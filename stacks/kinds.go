@@ -33,6 +33,13 @@ type MicroServiceSpec struct {
 	// SSM parameters or Secrets Manager secrets (ARNs or parameter paths).
 	// panka never reads their values.
 	Secrets map[string]string `json:"secrets,omitempty"`
+	// SecretsKmsKeys are the customer managed KMS keys (key or alias
+	// ARNs) that encrypt the SSM SecureString parameters and Secrets
+	// Manager secrets in Secrets (aws target): the task execution role
+	// may decrypt with exactly these keys, and only through SSM and
+	// Secrets Manager. Keys managed by AWS (aws/ssm, aws/secretsmanager)
+	// need no entry.
+	SecretsKmsKeys []string `json:"secretsKmsKeys,omitempty"`
 	// HealthCheck is the container/target-group health check.
 	HealthCheck HealthCheck `json:"healthCheck"`
 	// Autoscaling, when set, scales the service on CPU.
@@ -94,6 +101,13 @@ type WorkerSpec struct {
 	Env map[string]string `json:"env,omitempty" secretrefs:"true"`
 	// Secrets are SSM / Secrets Manager references by variable name.
 	Secrets map[string]string `json:"secrets,omitempty"`
+	// SecretsKmsKeys are the customer managed KMS keys (key or alias
+	// ARNs) that encrypt the SSM SecureString parameters and Secrets
+	// Manager secrets in Secrets (aws target): the task execution role
+	// may decrypt with exactly these keys, and only through SSM and
+	// Secrets Manager. Keys managed by AWS (aws/ssm, aws/secretsmanager)
+	// need no entry.
+	SecretsKmsKeys []string `json:"secretsKmsKeys,omitempty"`
 	// HealthCheck is an optional container health check command.
 	HealthCheck *CommandCheck `json:"healthCheck,omitempty"`
 	// Autoscaling, when set, scales the worker on CPU.
@@ -127,6 +141,13 @@ type CronJobSpec struct {
 	Env map[string]string `json:"env,omitempty" secretrefs:"true"`
 	// Secrets are SSM / Secrets Manager references by variable name.
 	Secrets map[string]string `json:"secrets,omitempty"`
+	// SecretsKmsKeys are the customer managed KMS keys (key or alias
+	// ARNs) that encrypt the SSM SecureString parameters and Secrets
+	// Manager secrets in Secrets (aws target): the task execution role
+	// may decrypt with exactly these keys, and only through SSM and
+	// Secrets Manager. Keys managed by AWS (aws/ssm, aws/secretsmanager)
+	// need no entry.
+	SecretsKmsKeys []string `json:"secretsKmsKeys,omitempty"`
 }
 
 // DatabaseSpec is the spec of a Database (RDS instance).

@@ -17,7 +17,11 @@
 //   - MicroService / Worker: log group (30 days), execution role (image pull,
 //     logs, read exactly the referenced SSM/Secrets Manager secrets; a
 //     bare parameter name is granted in the caller's account and the
-//     provider's region, as ECS resolves it), task
+//     provider's region, as ECS resolves it; kms:Decrypt, only via SSM
+//     and Secrets Manager, on exactly the customer managed keys listed
+//     in spec.secretsKmsKeys — key ARNs, or alias ARNs granted through
+//     kms:ResourceAliases since IAM matches no alias ARN — which panka
+//     cannot know otherwise), task
 //     role (access to referenced queues, buckets, topics), Fargate task
 //     definition (awsvpc, awslogs, env, secrets as valueFrom), security
 //     group, ECS service (circuit breaker with rollback, 100/200, private

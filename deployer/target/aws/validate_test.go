@@ -441,3 +441,67 @@ func TestSecretsPolicyAccount(t *testing.T) {
 		t.Errorf("%d account lookups, want 1: %v", n, res.calls)
 	}
 }
+
+// TestSecretsKMSKeys: secrets encrypted with a customer managed KMS key
+// need kms:Decrypt on the execution role, which panka cannot guess:
+// spec.secretsKmsKeys names the keys (key or alias ARNs) and the role may
+// decrypt with exactly them, only through SSM / Secrets Manager. Before,
+// the task failed to start (AccessDeniedException from KMS) with no way
+// to grant it in the YAML.
+func TestSecretsKMSKeys(t *testing.T) {
+	const key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	const alias = "arn:aws:kms:eu-central-1:210987654321:alias/team/secrets"
+	r := fullStack()
+	r.Components[1].Spec["secrets"] = map[string]any{"TOKEN": "/orders/token"}
+	r.Components[1].Spec["secretsKmsKeys"] = []any{key, alias}
+	res := run(t, r)
+	var doc struct {
+		Statement []map[string]any
+	}
+	if err := json.Unmarshal([]byte(prop(res.find(t, tRolePolicy, "worker-exec-secrets"), "policy").StringValue()), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, st := range doc.Statement {
+		if st["Action"] == "kms:Decrypt" {
+			b, _ := json.Marshal(st)
+			got = append(got, string(b))
+		}
+	}
+	want := []string{
+		`{"Action":"kms:Decrypt","Condition":{"StringEquals":{"kms:ViaService":["secretsmanager.eu-west-1.amazonaws.com","ssm.eu-west-1.amazonaws.com"]}},"Effect":"Allow","Resource":"` + key + `","Sid":"DecryptSecrets0"}`,
+		`{"Action":"kms:Decrypt","Condition":{"ForAnyValue:StringEquals":{"kms:ResourceAliases":"alias/team/secrets"},"StringEquals":{"kms:ViaService":["secretsmanager.eu-central-1.amazonaws.com","ssm.eu-central-1.amazonaws.com"]}},"Effect":"Allow","Resource":"arn:aws:kms:eu-central-1:210987654321:key/*","Sid":"DecryptSecrets1"}`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("kms statements\n got  %v\n want %v", got, want)
+	}
+	// Without the field, no kms grant at all.
+	delete(r.Components[1].Spec, "secretsKmsKeys")
+	res = run(t, r)
+	if p := prop(res.find(t, tRolePolicy, "worker-exec-secrets"), "policy").StringValue(); strings.Contains(p, "kms:") {
+		t.Errorf("kms grant without secretsKmsKeys: %s", p)
+	}
+
+	for _, tt := range []struct {
+		keys   []any
+		noSecr bool
+		want   string
+	}{
+		{[]any{"1234abcd-12ab-34cd-56ef-1234567890ab"}, false, `spec.secretsKmsKeys[0]: "1234abcd-12ab-34cd-56ef-1234567890ab" is not a KMS key ARN`},
+		{[]any{"alias/team"}, false, `spec.secretsKmsKeys[0]: "alias/team" is not a KMS key ARN`},
+		{[]any{"arn:aws:kms:eu-west-1:123456789012:alias/aws/ssm"}, false, `spec.secretsKmsKeys[0]: "arn:aws:kms:eu-west-1:123456789012:alias/aws/ssm" is a key AWS manages`},
+		{[]any{key, key}, false, `spec.secretsKmsKeys[1]: "` + key + `" is listed twice`},
+		{[]any{key}, true, `spec.secretsKmsKeys: the component has no secrets to decrypt`},
+	} {
+		r := fullStack()
+		r.Components[1].Spec["secrets"] = map[string]any{"TOKEN": "/orders/token"}
+		if tt.noSecr {
+			delete(r.Components[1].Spec, "secrets")
+		}
+		r.Components[1].Spec["secretsKmsKeys"] = tt.keys
+		err := Validate(r)
+		if err == nil || !strings.Contains(err.Error(), `component "worker" (Worker): `+tt.want) {
+			t.Errorf("secretsKmsKeys %v: %v\nwant %s", tt.keys, err, tt.want)
+		}
+	}
+}

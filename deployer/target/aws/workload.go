@@ -123,7 +123,7 @@ func (b *builder) task() (*task, error) {
 		secretRefs[i] = b.input(w.Secrets[k])
 	}
 	if len(secretNames) > 0 {
-		region := b.R.Provider.Region
+		region, keys := b.R.Provider.Region, w.SecretsKMSKeys
 		// The account deployed to comes last: a bare parameter name is
 		// a parameter of that account and region.
 		ins := append(append([]pulumi.StringInput(nil), secretRefs...), b.account())
@@ -131,7 +131,9 @@ func (b *builder) task() (*task, error) {
 			Name: pulumi.String("read-secrets"),
 			Role: t.execRole.Name,
 			Policy: jsonDoc(func(v []string) any {
-				return secretsPolicy(v[:len(v)-1], region, v[len(v)-1])
+				doc := secretsPolicy(v[:len(v)-1], region, v[len(v)-1])
+				doc.Statement = append(doc.Statement, kmsStatements(keys)...)
+				return doc
 			}, ins...),
 		}, b.opts()...)
 		if err = b.keep(pol, err); err != nil {
@@ -286,6 +288,37 @@ func secretsPolicy(refs []string, region, account string) policyDoc {
 		doc.Statement = []statement{{Sid: "Nothing", Effect: "Deny", Action: "ssm:GetParameters", Resource: "*"}}
 	}
 	return doc
+}
+
+// kmsStatements let the execution role decrypt with the customer managed
+// KMS keys of spec.secretsKmsKeys, only when SSM or Secrets Manager (in
+// the key's region) asks on its behalf: reading a SecureString parameter
+// or a secret encrypted with such a key needs kms:Decrypt on it, which
+// panka cannot know otherwise. IAM matches a key ARN as the resource; an
+// alias ARN matches no key, so an alias is granted on the keys of its
+// account and region that carry that alias (kms:ResourceAliases).
+func kmsStatements(keys []string) []statement {
+	var out []statement
+	for i, k := range keys {
+		parts := strings.SplitN(k, ":", 6) // arn partition kms region account resource
+		if len(parts) != 6 {
+			continue // model.Validate refuses it
+		}
+		suffix := ".amazonaws.com"
+		if parts[1] == "aws-cn" {
+			suffix += ".cn"
+		}
+		cond := map[string]any{"StringEquals": map[string]any{"kms:ViaService": []string{
+			"secretsmanager." + parts[3] + suffix, "ssm." + parts[3] + suffix,
+		}}}
+		resource := k
+		if alias, ok := strings.CutPrefix(parts[5], "alias/"); ok {
+			resource = strings.Join(append(parts[:5:5], "key/*"), ":")
+			cond["ForAnyValue:StringEquals"] = map[string]any{"kms:ResourceAliases": "alias/" + alias}
+		}
+		out = append(out, statement{Sid: fmt.Sprintf("DecryptSecrets%d", i), Effect: "Allow", Action: "kms:Decrypt", Resource: resource, Condition: cond})
+	}
+	return out
 }
 
 // reSecretSuffix matches the end of a full Secrets Manager secret ARN:

@@ -27,6 +27,9 @@ type workload struct {
 	// ${db.secretArn}:password::) or, if the ARN came from a secret
 	// variable, stacks.Sensitive.
 	Secrets map[string]any
+	// SecretsKMSKeys are the KMS key and alias ARNs the execution role
+	// may decrypt with (through SSM and Secrets Manager only).
+	SecretsKMSKeys []string
 	// HealthCheck is a MicroService's target group check.
 	HealthCheck healthCheck
 	// ContainerCheck is a Worker's container health check command.
@@ -172,6 +175,22 @@ func decodeWorkload(d *decoder, c *stacks.Component) *workload {
 			}
 			w.Secrets[k] = ref
 		}
+	}
+	w.SecretsKMSKeys = d.words(s, "", "secretsKmsKeys")
+	for i, k := range w.SecretsKMSKeys {
+		field := fmt.Sprintf("secretsKmsKeys[%d]", i)
+		m := reKMSKey.FindStringSubmatch(k)
+		switch {
+		case m == nil:
+			d.fail(field, "%q is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>) or alias ARN (arn:aws:kms:<region>:<account>:alias/<name>); a key id or alias name alone does not say the key's account and region", k)
+		case strings.HasPrefix(m[1], "alias/aws/"):
+			d.fail(field, "%q is a key AWS manages: SSM and Secrets Manager decrypt with it for the task without a grant; remove it", k)
+		case slices.Contains(w.SecretsKMSKeys[:i], k):
+			d.fail(field, "%q is listed twice", k)
+		}
+	}
+	if len(w.SecretsKMSKeys) > 0 && len(w.Secrets) == 0 {
+		d.fail("secretsKmsKeys", "the component has no secrets to decrypt; remove secretsKmsKeys or add the secrets encrypted with those keys")
 	}
 	if !slices.Contains(logRetentions, w.LogRetentionDays) {
 		d.fail("logRetentionDays", "%d is not a CloudWatch Logs retention; use one of %v", w.LogRetentionDays, logRetentions)
@@ -674,6 +693,10 @@ func decodeBucket(d *decoder, c *stacks.Component) *bucket {
 	}
 	return b
 }
+
+// reKMSKey matches a KMS key ARN or alias ARN; the submatch is the
+// resource (key/<id> or alias/<name>).
+var reKMSKey = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-[0-9]+:[0-9]{12}:(key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})$`)
 
 // reLambdaArn matches a Lambda function ARN, maybe qualified by a version
 // or an alias.
