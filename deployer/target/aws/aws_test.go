@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
+	"panka.dev/panka/deployer/planner"
 	"panka.dev/panka/deployer/target"
 	"panka.dev/panka/deployer/target/aws/model"
 	"panka.dev/panka/deployer/target/aws/replace"
@@ -1247,5 +1249,66 @@ func TestBucketDeleteGuarded(t *testing.T) {
 	}
 	if !stacks.KindBucket.HoldsData() {
 		t.Errorf("a Bucket does not hold data: its deletion would not need --allow-destroy")
+	}
+}
+
+// TestWorkloadKindChangeUpdatesService: a Worker that becomes a
+// MicroService (or back) keeps its ECS service - same logical name and
+// type, under a component aliased to the old kind - and only gains (or
+// loses) serviceRegistries and the service discovery entry. ECS updates
+// a service's registries in place (UpdateService, since 2022; pulumi-aws
+// v6 has no replace on the field), so nothing of the component is
+// re-created and no data is at stake: the plan lists the kind change as
+// a replace (reason "kind", conservative) without data loss, so apply
+// needs no --allow-replace, which matches what the engine does.
+func TestWorkloadKindChangeUpdatesService(t *testing.T) {
+	before := fullStack()
+	after := fullStack()
+	for i := range after.Components {
+		c := &after.Components[i]
+		if c.Name == "worker" {
+			c.Kind = stacks.KindMicroService
+			delete(c.Spec, "healthCheck")
+		}
+	}
+	ra, rb := run(t, before), run(t, after)
+	svcA, svcB := ra.find(t, tService, "worker"), rb.find(t, tService, "worker")
+	if !prop(svcA, "serviceRegistries").IsNull() {
+		t.Errorf("Worker service has registries: %v", prop(svcA, "serviceRegistries"))
+	}
+	if prop(svcB, "serviceRegistries.registryArn").StringValue() == "" {
+		t.Errorf("MicroService service has no registry: %v", svcB.Inputs)
+	}
+	if prop(svcA, "name").StringValue() != prop(svcB, "name").StringValue() {
+		t.Errorf("service renamed: %v -> %v", prop(svcA, "name"), prop(svcB, "name"))
+	}
+	// Same logical resource under a parent aliased to the old kind: the
+	// engine updates it.
+	var parent *registered
+	for _, x := range rb.res {
+		if x.URN == svcB.Parent {
+			parent = x
+		}
+	}
+	if parent == nil || parent.Type != "panka:aws:MicroService" || !slices.Contains(parent.AliasTypes, "panka:aws:Worker") {
+		t.Fatalf("service parent = %+v", parent)
+	}
+	// Every resource the Worker had, the MicroService has under the same
+	// type and logical name.
+	names := map[string]bool{}
+	for _, x := range rb.byComponent()["worker"] {
+		names[x.Type+" "+x.Name] = true
+	}
+	for _, x := range ra.byComponent()["worker"] {
+		if !names[x.Type+" "+x.Name] {
+			t.Errorf("%s %s is gone after the kind change", x.Type, x.Name)
+		}
+	}
+
+	p := planner.Plan(after, before, planner.Options{})
+	for _, ch := range p.Changes {
+		if ch.Component == "worker" && (ch.Action != planner.ActionReplace || ch.DataLoss || ch.PreviousKind != stacks.KindWorker) {
+			t.Errorf("plan of the kind change = %+v", ch)
+		}
 	}
 }

@@ -12,7 +12,12 @@
 // ComponentType(kind) named after the component and tagged
 // panka:component (a MicroService, Worker or CronJob component is aliased
 // to the other two types, so a change between them updates its resources
-// rather than re-creating them under the same names):
+// rather than re-creating them under the same names; a Worker that
+// becomes a MicroService or back only gains or loses the service
+// discovery entry, the ECS service's serviceRegistries (which ECS updates
+// in place) and the load balancer parts — panka plan still lists the kind
+// change as a replace, reason "kind", but without data loss, so apply
+// needs no --allow-replace):
 //
 //   - MicroService / Worker: log group (30 days), execution role (image pull,
 //     logs, read exactly the referenced SSM/Secrets Manager secrets; a
