@@ -1192,8 +1192,15 @@ func TestTopicLambdaSubscription(t *testing.T) {
 	perms := map[string]*registered{}
 	for _, x := range res.byComponent()["events"] {
 		if x.Type == "aws:lambda/permission:Permission" {
-			perms[prop(x, "function").StringValue()] = x
+			f := prop(x, "function").StringValue()
+			if q := prop(x, "qualifier"); q.IsString() {
+				f += ":" + q.StringValue()
+			}
+			perms[f] = x
 		}
+	}
+	if p := perms[fnLive]; p == nil || prop(p, "function").StringValue() != strings.TrimSuffix(fnLive, ":live") || prop(p, "qualifier").StringValue() != "live" {
+		t.Errorf("qualified function: permission = %v, want function without the alias and qualifier live", p)
 	}
 	if len(perms) != 2 {
 		t.Fatalf("%d lambda permissions, want one per lambda subscription: %v", len(perms), perms)

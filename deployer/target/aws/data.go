@@ -450,12 +450,22 @@ func (b *builder) topic() error {
 			// policy lets it: without this the subscription was made
 			// and every delivery failed (AccessDenied, seen only in
 			// SNS delivery metrics). Exactly this topic may invoke it.
-			perm, err := lambda.NewPermission(ctx, logical+"-invoke", &lambda.PermissionArgs{
+			pargs := &lambda.PermissionArgs{
 				Action:    pulumi.String("lambda:InvokeFunction"),
 				Function:  subArgs.Endpoint,
 				Principal: pulumi.String("sns.amazonaws.com"),
 				SourceArn: topic.Arn,
-			}, b.opts()...)
+			}
+			// A version or alias (function:name:live) is the permission's
+			// qualifier, as the Lambda API documents it: SNS invokes
+			// exactly that version or alias.
+			if e, ok := s.Endpoint.(string); ok {
+				if parts := strings.Split(e, ":"); len(parts) == 8 {
+					pargs.Function = pulumi.String(strings.Join(parts[:7], ":"))
+					pargs.Qualifier = pulumi.String(parts[7])
+				}
+			}
+			perm, err := lambda.NewPermission(ctx, logical+"-invoke", pargs, b.opts()...)
 			if err = b.keep(perm, err); err != nil {
 				return fmt.Errorf("subscription %d: lambda permission: %w", i, err)
 			}
