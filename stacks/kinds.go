@@ -39,7 +39,7 @@ type MicroServiceSpec struct {
 	// may decrypt with exactly these keys, and only through SSM and
 	// Secrets Manager. Keys managed by AWS (aws/ssm, aws/secretsmanager)
 	// need no entry.
-	SecretsKmsKeys []string `json:"secretsKmsKeys,omitempty"`
+	SecretsKmsKeys []string `json:"secretsKmsKeys,omitempty" plain:"aws"`
 	// HealthCheck is the container/target-group health check.
 	HealthCheck HealthCheck `json:"healthCheck"`
 	// Autoscaling, when set, scales the service on CPU.
@@ -107,7 +107,7 @@ type WorkerSpec struct {
 	// may decrypt with exactly these keys, and only through SSM and
 	// Secrets Manager. Keys managed by AWS (aws/ssm, aws/secretsmanager)
 	// need no entry.
-	SecretsKmsKeys []string `json:"secretsKmsKeys,omitempty"`
+	SecretsKmsKeys []string `json:"secretsKmsKeys,omitempty" plain:"aws"`
 	// HealthCheck is an optional container health check command.
 	HealthCheck *CommandCheck `json:"healthCheck,omitempty"`
 	// Autoscaling, when set, scales the worker on CPU.
@@ -147,7 +147,7 @@ type CronJobSpec struct {
 	// may decrypt with exactly these keys, and only through SSM and
 	// Secrets Manager. Keys managed by AWS (aws/ssm, aws/secretsmanager)
 	// need no entry.
-	SecretsKmsKeys []string `json:"secretsKmsKeys,omitempty"`
+	SecretsKmsKeys []string `json:"secretsKmsKeys,omitempty" plain:"aws"`
 }
 
 // DatabaseSpec is the spec of a Database (RDS instance).
