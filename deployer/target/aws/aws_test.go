@@ -1219,6 +1219,17 @@ func TestTopicLambdaSubscription(t *testing.T) {
 		}
 	}
 
+	// A function of another region: the permission, made in the stack's
+	// region, cannot reach it.
+	for i := range r.Components {
+		if r.Components[i].Name == "events" {
+			r.Components[i].Spec["subscriptions"] = []any{map[string]any{"protocol": "lambda", "endpoint": "arn:aws:lambda:us-east-1:123456789012:function:orders-audit"}}
+		}
+	}
+	if err := Validate(r); err == nil || !strings.Contains(err.Error(), `component "events": spec.subscriptions[0].endpoint: the function is in region us-east-1, the stack deploys to eu-west-1 (spec.provider.region)`) {
+		t.Errorf("function of another region: %v", err)
+	}
+
 	for _, bad := range []string{"orders-audit", "arn:aws:sqs:eu-west-1:123456789012:q", "https://example.com/x"} {
 		for i := range r.Components {
 			if r.Components[i].Name == "events" {

@@ -69,7 +69,11 @@
 //     or {protocol: sqs, endpoint: ${q.arn}} naming a queue of the stack),
 //     and for lambda subscriptions (endpoint: a function ARN, maybe with a
 //     version or alias) a Lambda permission letting exactly the topic
-//     (principal sns.amazonaws.com, sourceArn the topic) invoke it.
+//     (principal sns.amazonaws.com, sourceArn the topic) invoke it; the
+//     permission is made with the stack's provider, so the function must
+//     be in the stack's region (validated) and account (not knowable
+//     before apply: a function of another account needs its owner to add
+//     the permission, and panka's then fails).
 //
 // ${component.output} references become Pulumi inputs from the referenced
 // component's resources; stacks.Sensitive values become Pulumi secrets.

@@ -158,6 +158,16 @@ func New(r *stacks.Resolved) (*Program, error) {
 		if cp.T != nil {
 			subscribed := map[string]int{} // queue -> first subscription to it
 			for i, s := range cp.T.Subscriptions {
+				// The Lambda permission letting the topic invoke the
+				// function is made with the deployment's provider, whose
+				// Lambda API reaches only functions of its region: one
+				// elsewhere failed at apply (ResourceNotFound) after the
+				// rest of the stack was deployed.
+				if e, ok := s.Endpoint.(string); ok && s.Protocol == "lambda" && reLambdaArn.MatchString(e) {
+					if fr := strings.Split(e, ":")[3]; r.Provider.Region != "" && fr != r.Provider.Region {
+						fail("component %q: spec.subscriptions[%d].endpoint: the function is in region %s, the stack deploys to %s (spec.provider.region); panka lets the topic invoke it with a Lambda permission made in %s, where the function does not exist: subscribe a function of %s", name, i, fr, r.Provider.Region, r.Provider.Region, r.Provider.Region)
+					}
+				}
 				// {protocol: sqs, endpoint: ${q.arn}} delivers to the
 				// stack's queue q as {queue: q} does: it needs the same
 				// queue policy, or SNS cannot deliver.
