@@ -36,10 +36,12 @@ import (
 // .yml), variable defaults, declarations and descriptions, environment
 // files added and deleted, stacks added, deleted, moved, renamed, swapped,
 // copied under their name, made inside another stack, replaced, given a
-// freed name, moved by a copy that leaves the old folder behind, their
-// stack.yaml deleted or renamed, files made executable, watched and
-// unwatched shared files, files broken and fixed later, and branches
-// merged back (criss-cross too). The oracle checks out every commit with `git
+// freed name, moved by a copy that leaves the old folder behind, moved
+// back, their stack.yaml deleted or renamed, their environments/ folder
+// replaced by a file and back, a component read through a symbolic link
+// to a file of the stack, files made executable, watched and unwatched
+// shared files, files broken and fixed later, commits reverted, branches
+// merged back (criss-cross too) and octopus merges. The oracle checks out every commit with `git
 // worktree add`, loads and resolves every stack and environment of the
 // checkout with package stacks, and says per pair of commits what changed;
 // Detect must say the same, in both engines, from the main work tree and
@@ -49,13 +51,14 @@ import (
 // Lines compare the change, the environments with their kinds and the
 // changed components (resolved mode) or every environment of each touched
 // stack (--paths). It also checks --uncommitted (edits staged or not, on
-// top of the history, and in a linked work tree of an older commit with
+// top of the history, with a tracked file deleted, a deletion staged or a
+// file added with git add -N, and in a linked work tree of an older commit with
 // folders of other commits copied in), --environment and --stack filters,
 // the default base (a remote default branch at an older commit: first
 // parent or merge-base), --since-deployed (a random deployed commit per
 // environment, head the tip or an older commit: deployed ahead; and the
-// work tree), and that what the generator wrote the same resolves the
-// same.
+// work tree), that what the generator wrote the same resolves the
+// same, and that both engines give the same JSON, byte for byte.
 //
 // By default one short history runs (a few seconds). For long runs:
 // PANKA_ORACLE_SEEDS=N runs N seeds from PANKA_ORACLE_FIRST (default 1),
@@ -80,6 +83,7 @@ type oEnv struct {
 // oStack is a generated stack: the model its files are rendered from.
 type oStack struct {
 	dir, name, desc string
+	prevDir         string // the folder it was moved from (moved back later)
 	watch           []string
 	vars            map[string]*oVar
 	comps           map[string]map[string]string // component -> key -> YAML value ("" = absent)
@@ -90,14 +94,22 @@ type oStack struct {
 	files           map[string]bool
 }
 
-var oCompOrder = []string{"api", "worker", "report", "db", "cache", "jobs", "events", "assets"}
+var oCompOrder = []string{"api", "worker", "report", "db", "cache", "jobs", "events", "assets", "extra"}
 
-var oKinds = map[string]string{"api": "MicroService", "worker": "Worker", "report": "CronJob", "db": "Database", "cache": "Cache", "jobs": "Queue", "events": "Topic", "assets": "Bucket"}
+var oKinds = map[string]string{"api": "MicroService", "worker": "Worker", "report": "CronJob", "db": "Database", "cache": "Cache", "jobs": "Queue", "events": "Topic", "assets": "Bucket", "extra": "Bucket"}
+
+// oLinkFile is the symbolic link through which a stack reads its optional
+// component "extra", kept in a file that is not YAML (oFileOf), and oLink
+// marks rendered content that is a symbolic link to the rest.
+const (
+	oLinkFile = "infra/extra/link.yaml"
+	oLink     = "\x00symlink:"
+)
 
 var oFileOf = map[string]string{
 	"api": "services/api/service.yaml", "worker": "services/worker/worker.yaml", "report": "services/worker/worker.yaml",
 	"db": "infra/data.yaml", "cache": "infra/data.yaml", "jobs": "infra/messaging.yaml", "events": "infra/messaging.yaml",
-	"assets": "infra/assets/bucket.yaml",
+	"assets": "infra/assets/bucket.yaml", "extra": "infra/extra/bucket.txt",
 }
 
 // oValues are the values each component key takes ("" = key absent).
@@ -144,6 +156,10 @@ var oValues = map[string]map[string][]string{
 		"versioning": {"true", "false"},
 		"lifecycle":  {"{expireAfterDays: 30}", ""},
 	},
+	"extra": {
+		"versioning": {"false", "true"},
+		"lifecycle":  {"", "{expireAfterDays: 7}"},
+	},
 }
 
 // oOverrides are the overrides environments set.
@@ -174,6 +190,10 @@ const oCRLF = 1 << 16
 // oYML is the variant bit of an environment file named <env>.yml.
 const oYML = 1 << 17
 
+// oLinkedStack is the variant bit of a stack.yaml that is a symbolic link
+// to stack.txt, which holds its content.
+const oLinkedStack = 1 << 18
+
 // oGen generates a history.
 type oGen struct {
 	t         *testing.T
@@ -203,7 +223,7 @@ func (o *oGen) newStack(dir, name string) *oStack {
 		"UNUSED":    {def: "x"},
 	}, comps: map[string]map[string]string{}, labels: map[string]string{}, envs: map[string]*oEnv{}, style: map[string]int{}, files: map[string]bool{}}
 	for _, c := range oCompOrder {
-		if (c == "cache" || c == "assets") && o.rnd.Intn(2) == 0 {
+		if (c == "cache" || c == "assets") && o.rnd.Intn(2) == 0 || c == "extra" {
 			continue
 		}
 		s.comps[c] = map[string]string{}
@@ -216,6 +236,9 @@ func (o *oGen) newStack(dir, name string) *oStack {
 	}
 	if o.rnd.Intn(2) == 0 {
 		s.watch = []string{o.pick(oWatches)}
+	}
+	if o.rnd.Intn(4) == 0 {
+		s.style["stack.yaml"] = oLinkedStack
 	}
 	s.envs["dev"] = &oEnv{vars: map[string]string{}, over: map[string]map[string]string{}}
 	s.envs["staging"] = &oEnv{vars: map[string]string{"LOG_LEVEL": "warn"}, over: map[string]map[string]string{}}
@@ -407,6 +430,9 @@ func (s *oStack) render() map[string]string {
 		}
 		out[f] = pre + strings.Join(docs, sep)
 	}
+	if s.comps["extra"] != nil {
+		out[oLinkFile] = oLink + path.Base(oFileOf["extra"])
+	}
 	for env, e := range s.envs {
 		var b strings.Builder
 		b.WriteString(oComment(e.style))
@@ -434,6 +460,9 @@ func (s *oStack) render() map[string]string {
 	}
 	for f := range out {
 		st := s.style[f]
+		if strings.HasPrefix(out[f], oLink) {
+			continue
+		}
 		if env, ok := strings.CutPrefix(f, "environments/"); ok {
 			st = s.envs[strings.TrimSuffix(strings.TrimSuffix(env, ".yaml"), ".yml")].style
 		}
@@ -441,6 +470,20 @@ func (s *oStack) render() map[string]string {
 			out[f] = strings.ReplaceAll(out[f], "\n", "\r\n")
 		}
 	}
+	if s.broken == "environments:file" {
+		// The environments folder replaced by a file of that name.
+		for f := range out {
+			if strings.HasPrefix(f, "environments/") {
+				delete(out, f)
+			}
+		}
+		out["environments"] = "dev, staging and prod live elsewhere now\n"
+	}
+	defer func() {
+		if s.style["stack.yaml"]&oLinkedStack != 0 && out["stack.yaml"] != "" {
+			out["stack.txt"], out["stack.yaml"] = out["stack.yaml"], oLink+"stack.txt"
+		}
+	}()
 	if f, how, ok := strings.Cut(s.broken, ":"); ok && out[f] != "" {
 		switch how {
 		case "gone":
@@ -478,8 +521,30 @@ func (o *oGen) write(s *oStack) {
 	}
 	s.files = map[string]bool{}
 	for f, c := range files {
-		o.g.Write(s.dir+"/"+f, c)
 		s.files[f] = true
+		p := filepath.Join(o.g.Dir, filepath.FromSlash(s.dir+"/"+f))
+		target, isLink := strings.CutPrefix(c, oLink)
+		if st, err := os.Lstat(p); err == nil && (st.Mode()&os.ModeSymlink != 0) != isLink {
+			// A link replaced by a file (not written through), or the
+			// other way round.
+			if err := os.Remove(p); err != nil {
+				o.t.Fatal(err)
+			}
+		}
+		if isLink {
+			if cur, err := os.Readlink(p); err == nil && cur == target {
+				continue
+			}
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				o.t.Fatal(err)
+			}
+			if err := os.Symlink(target, p); err != nil {
+				o.t.Fatal(err)
+			}
+			o.g.Git("add", "--", s.dir+"/"+f)
+			continue
+		}
+		o.g.Write(s.dir+"/"+f, c)
 	}
 }
 
@@ -527,6 +592,9 @@ func (o *oGen) stackEdit(s *oStack) string {
 			}
 		case f == "stack.yaml":
 			s.style[f] = o.rnd.Intn(16384) | crlf
+			if o.rnd.Intn(3) == 0 {
+				s.style[f] |= oLinkedStack
+			}
 		default:
 			s.style[f] = o.rnd.Intn(64) | crlf
 		}
@@ -600,7 +668,7 @@ func (o *oGen) stackEdit(s *oStack) string {
 		s.labels[c] = o.pick([]string{"", "{team: a}", "{team: b, tier: web}"})
 		what = "labels " + c
 	case 8: // an optional component added or removed
-		c := o.pick([]string{"cache", "assets"})
+		c := o.pick([]string{"cache", "assets", "extra"})
 		if s.comps[c] != nil {
 			if c == "cache" && s.comps["api"]["dependsOn"] == "[cache]" {
 				s.comps["api"]["dependsOn"] = ""
@@ -626,6 +694,9 @@ func (o *oGen) stackEdit(s *oStack) string {
 		what = fmt.Sprintf("watch %q", s.watch)
 	case 10, 11: // break a file (fixed by the stack's next edit)
 		f := o.pick(sortedMapKeys(s.files))
+		if f == oLinkFile || f == "environments" {
+			f = "stack.yaml"
+		}
 		hows := []string{"syntax", "unknown"}
 		switch {
 		case f == "stack.yaml":
@@ -651,7 +722,7 @@ func (o *oGen) stackEdit(s *oStack) string {
 func (o *oGen) touchShared(files []string) string {
 	f := o.pick(files)
 	o.shared[f]++
-	if o.shared[f]%4 == 3 {
+	if o.shared[f]%4 == 3 && o.g.Exists(f) {
 		o.g.Remove(f)
 		return "delete " + f
 	}
@@ -671,7 +742,7 @@ func (o *oGen) edit() string {
 		nd := o.freshDir()
 		o.g.Move(s.dir, nd)
 		old := s.dir
-		s.dir = nd
+		s.dir, s.prevDir = nd, old
 		if o.rnd.Intn(2) == 0 {
 			return s.name + ": move " + old + " -> " + nd + "; " + o.stackEdit(s)
 		}
@@ -776,7 +847,7 @@ func (o *oGen) edit() string {
 		return s.name + ": copied to " + s.dir + ", " + old + " left behind"
 	case 12: // a file made executable, or not (mode only)
 		f := s.dir + "/" + o.pick(sortedMapKeys(s.files))
-		if o.g.Exists(f) {
+		if st, err := os.Lstat(filepath.Join(o.g.Dir, f)); err == nil && st.Mode().IsRegular() {
 			o.g.Git("update-index", "--chmod="+o.pick([]string{"+x", "-x"}), "--", f)
 			return s.name + ": chmod " + f
 		}
@@ -789,6 +860,21 @@ func (o *oGen) edit() string {
 		o.write(c)
 		o.nested = append(o.nested, c)
 		return c.name + ": new inside " + s.name + " at " + c.dir
+	case 14: // moved back to the folder it was moved from
+		if s.broken != "" || s.prevDir == "" || o.g.Exists(s.prevDir) {
+			break
+		}
+		old := s.dir
+		o.g.Move(s.dir, s.prevDir)
+		s.dir, s.prevDir = s.prevDir, ""
+		return s.name + ": moved back " + old + " -> " + s.dir
+	case 15: // the environments folder replaced by a file (back at the stack's next edit)
+		if s.broken != "" {
+			break
+		}
+		s.broken = "environments:file"
+		o.write(s)
+		return s.name + ": environments/ made a file"
 	case 8: // stack.yaml deleted or renamed, environments kept
 		if s.broken != "" || o.rnd.Intn(2) == 0 {
 			break
@@ -882,6 +968,59 @@ func oHistory(t *testing.T, rnd *rand.Rand, n int) (*oGen, []gitops.Hash, []stri
 			add(edits)
 			continue
 		}
+		if len(commits)%7 == 5 && len(o.live) >= 3 && rnd.Intn(2) == 0 {
+			// An octopus merge: two branches and main edit disjoint
+			// stacks (and shared files) from one commit, then main
+			// merges both branches at once.
+			tip := o.g.Head().String()
+			n := len(o.live)
+			c1 := 1 + rnd.Intn(n-2)
+			c2 := c1 + 1 + rnd.Intn(n-c1-1)
+			groups := [3][2]int{{0, c1}, {c1, c2}, {c2, n}}
+			shared := [3][]string{{"shared/common/a.json", "docs/api-1.md"}, {"shared/beta/conf.json", "shared/x/y/deep.txt"}, {"shared/alpha/conf.json", "config/base/settings.ini"}}
+			var lives [3][]*oStack
+			lives[0] = o.live
+			for k := 1; k < 3; k++ {
+				for _, x := range o.live {
+					lives[k] = append(lives[k], x.clone())
+				}
+			}
+			on := func(k, commitsN int, who string) {
+				o.live = lives[k]
+				for m := 0; m < commitsN; m++ {
+					var edits []string
+					for e := 0; e < 1+rnd.Intn(2); e++ {
+						edits = append(edits, who+" "+o.stackEdit(o.live[groups[k][0]+rnd.Intn(groups[k][1]-groups[k][0])]))
+					}
+					if rnd.Intn(2) == 0 {
+						edits = append(edits, who+" "+o.touchShared(shared[k]))
+					}
+					add(edits)
+				}
+			}
+			var branches []string
+			for k := 0; k < 2; k++ {
+				b := fmt.Sprintf("octopus-%d-%d", len(commits), k)
+				o.g.Git("checkout", "-q", "-b", b, tip)
+				branches = append(branches, b)
+				on(k, 1+rnd.Intn(2), b)
+			}
+			o.g.Git("checkout", "-q", "main")
+			on(2, rnd.Intn(2), "main")
+			o.g.Git(append([]string{"merge", "-q", "--no-edit"}, branches...)...)
+			for i := 0; i < c2; i++ {
+				if i >= c1 {
+					lives[2][i] = lives[1][i]
+				} else {
+					lives[2][i] = lives[0][i]
+				}
+			}
+			o.live = lives[2]
+			commits = append(commits, o.g.Head())
+			log = append(log, "octopus merge of "+strings.Join(branches, ", "))
+			o.fps = append(o.fps, oFingerprints(o.live))
+			continue
+		}
 		if len(commits)%5 == 3 && len(o.live) >= 2 {
 			// A branch editing some stacks, main editing the others
 			// meanwhile, then merged back (no conflicts).
@@ -964,11 +1103,29 @@ func oHistory(t *testing.T, rnd *rand.Rand, n int) (*oGen, []gitops.Hash, []stri
 			o.fps = append(o.fps, oFingerprints(o.live))
 			continue
 		}
+		// A commit with no follow-up pending may be reverted right away
+		// (git revert HEAD): the stacks are as before it.
+		calm := func() bool { return len(o.dups) == 0 && len(o.nested) == 0 && len(o.leftovers) == 0 }
+		var before []*oStack
+		var gone []string
+		if calm() {
+			for _, x := range o.live {
+				before = append(before, x.clone())
+			}
+			gone = slices.Clone(o.gone)
+		}
 		var edits []string
 		for e := 0; e < 1+rnd.Intn(3) && len(o.nested) == 0; e++ {
 			edits = append(edits, o.edit())
 		}
 		add(edits)
+		if before != nil && calm() && len(commits) < n && rnd.Intn(5) == 0 && o.g.Git("rev-parse", "HEAD^{tree}") != o.g.Git("rev-parse", "HEAD~1^{tree}") {
+			o.g.Git("revert", "--no-edit", "HEAD")
+			o.live, o.gone = before, gone
+			commits = append(commits, o.g.Head())
+			log = append(log, "revert of the commit before")
+			o.fps = append(o.fps, oFingerprints(o.live))
+		}
 	}
 	return o, commits, log
 }
@@ -1094,8 +1251,19 @@ func oNUL(out string) []string {
 func oDiskBlobs(t *testing.T, g *gittest.Repo) map[string]string {
 	t.Helper()
 	var paths []string
+	blobs := map[string]string{}
 	for _, p := range strings.Split(g.Git("ls-files", "-z", "--cached", "--others", "--exclude-standard"), "\x00") {
-		if st, err := os.Lstat(filepath.Join(g.Dir, p)); p != "" && err == nil && st.Mode().IsRegular() && !slices.Contains(paths, p) {
+		st, err := os.Lstat(filepath.Join(g.Dir, p))
+		switch {
+		case p == "" || err != nil:
+		case st.Mode()&os.ModeSymlink != 0:
+			// git stores a symbolic link as a blob of its target.
+			target, err := os.Readlink(filepath.Join(g.Dir, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			blobs[p] = "120000 " + plumbing.ComputeHash(plumbing.BlobObject, []byte(target)).String()
+		case st.Mode().IsRegular() && !slices.Contains(paths, p):
 			paths = append(paths, p)
 		}
 	}
@@ -1107,7 +1275,6 @@ func oDiskBlobs(t *testing.T, g *gittest.Repo) map[string]string {
 		t.Fatal(err)
 	}
 	ids := strings.Fields(string(out))
-	blobs := map[string]string{}
 	for i, p := range paths {
 		st, _ := os.Lstat(filepath.Join(g.Dir, p))
 		mode := "100644"
@@ -1658,6 +1825,34 @@ func TestDetectAgainstOracle(t *testing.T) {
 					}
 				}
 			}
+			// checkEngines: with the same options the git binary and go-git
+			// give the same JSON, byte for byte (reasons, their order and
+			// the rename pairs in them too), and the same problems.
+			checkEngines := func(what string, b, h gitops.Hash, uncommitted bool) {
+				t.Helper()
+				for _, paths := range []bool{false, true} {
+					var outs [2]string
+					for mi := range modes {
+						opts := changes.Options{Base: b.String(), StacksRoot: root, Paths: paths, Uncommitted: uncommitted}
+						if !uncommitted {
+							opts.Head = h.String()
+						}
+						res, err := changes.Detect(context.Background(), repos[mi], opts)
+						if err != nil {
+							outs[mi] = "error: " + err.Error()
+							continue
+						}
+						var probs []string
+						for _, p := range res.Problems {
+							probs = append(probs, p.Error())
+						}
+						outs[mi] = string(mustJSONBytes(res)) + "\n" + strings.Join(probs, "\n")
+					}
+					if outs[0] != outs[1] {
+						t.Errorf("%s paths=%v: the engines differ:\n %s: %s\n %s: %s", what, paths, modes[0].name, outs[0], modes[1].name, outs[1])
+					}
+				}
+			}
 			// checkDefault runs Detect with the default base from the
 			// checkout dir of commit h.
 			checkDefault := func(what string, h gitops.Hash, bs *oSide, changed []string, dir string) {
@@ -1701,7 +1896,11 @@ func TestDetectAgainstOracle(t *testing.T) {
 						t.Fatalf("merge-base %s is not a generated commit", mb)
 					}
 					pairs++
-					check(fmt.Sprintf("%d..%d (%s..%s)\n history:\n  %s\n", i, j, b.String()[:7], h.String()[:7], historyLog(log, i, j)), b, h, sides[h], changed, sides[mb], false, "")
+					what := fmt.Sprintf("%d..%d (%s..%s)\n history:\n  %s\n", i, j, b.String()[:7], h.String()[:7], historyLog(log, i, j))
+					check(what, b, h, sides[h], changed, sides[mb], false, "")
+					if rnd.Intn(3) == 0 {
+						checkEngines(what, b, h, false)
+					}
 				}
 			}
 			// --since-deployed: each environment compared with the commit
@@ -1831,6 +2030,36 @@ func TestDetectAgainstOracle(t *testing.T) {
 				g.Git("reset", "-q")
 				edits = append(edits, "(unstaged)")
 			}
+			// Besides: a tracked file deleted (not staged), a deletion
+			// staged with the file left untracked, or a new file added
+			// with git add -N.
+			var tracked []string
+			for _, p := range oNUL(g.Git("ls-files", "-z")) {
+				if strings.Contains(p, "/environments/") || strings.HasSuffix(p, ".yaml") && strings.HasPrefix(p, "stacks/") {
+					tracked = append(tracked, p)
+				}
+			}
+			if len(tracked) > 0 {
+				f := tracked[rnd.Intn(len(tracked))]
+				switch rnd.Intn(4) {
+				case 0:
+					if err := os.Remove(filepath.Join(g.Dir, f)); err != nil && !os.IsNotExist(err) {
+						t.Fatal(err)
+					}
+					edits = append(edits, "rm "+f)
+				case 1:
+					g.Git("rm", "-q", "--cached", "--", f)
+					edits = append(edits, "git rm --cached "+f)
+				case 2:
+					s := o.live[rnd.Intn(len(o.live))]
+					f = s.dir + "/environments/uat.yaml"
+					if s.broken == "" && !o.g.Exists(f) {
+						g.WriteFile(f, oHeader("Environment", "uat", "", 0)+"spec:\n  variables: {}\n")
+						g.Git("add", "-N", "--", f)
+						edits = append(edits, "git add -N "+f)
+					}
+				}
+			}
 			blobs := oDiskBlobs(t, g)
 			work := oLoadDir(t, g.Dir, blobs, root)
 			head := g.Head()
@@ -1848,7 +2077,9 @@ func TestDetectAgainstOracle(t *testing.T) {
 					}
 				}
 				pairs++
-				check(fmt.Sprintf("%d..work tree (%s)\n history:\n  %s\n  work tree: %s\n", i, b.String()[:7], historyLog(log, i, len(commits)-1), strings.Join(edits, "; ")), b, head, work, changed, at, true, "")
+				what := fmt.Sprintf("%d..work tree (%s)\n history:\n  %s\n  work tree: %s\n", i, b.String()[:7], historyLog(log, i, len(commits)-1), strings.Join(edits, "; "))
+				check(what, b, head, work, changed, at, true, "")
+				checkEngines(what, b, head, true)
 			}
 			checkSince("since deployed, work tree: "+strings.Join(edits, "; "), work, head, "", true, func(c string) []string {
 				tree := oTree(g, c)
