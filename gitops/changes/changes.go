@@ -498,7 +498,7 @@ func (e *engine) changedPaths(ctx context.Context, base *side, head *side) ([]gi
 // worktreeChanges lists the work-tree changes that can matter: those under
 // the stacks root, and those under the folders that head's spec.watch globs
 // start with (HEAD's globs, and those of the stack.yaml files changed in the
-// work tree). The rest of a large repository — most often the application
+// work tree, or of the files a linked stack.yaml points at). The rest of a large repository — most often the application
 // code beside the stacks — is not examined: a status of the whole work tree
 // costs seconds there.
 func (e *engine) worktreeChanges(ctx context.Context, head *side) ([]string, error) {
@@ -521,13 +521,27 @@ func (e *engine) worktreeChanges(ctx context.Context, head *side) ([]string, err
 	for _, en := range ix.Stacks {
 		globs = append(globs, en.Watch...)
 	}
+	linked := ix.hasLink()
+	read := map[string]bool{}
 	for _, p := range wt {
+		dir := path.Dir(p)
 		if path.Base(p) != stacks.StackFile {
+			// A stack.yaml that is a symbolic link declares what the file
+			// it points at says, which the work tree may have edited.
+			if !linked {
+				continue
+			}
+			if dir = ix.stackOf(p); dir == "" || ix.Stacks[dir] == nil || !ix.Stacks[dir].Link {
+				continue
+			}
+		}
+		if read[dir] {
 			continue
 		}
+		read[dir] = true
 		// A removed stack.yaml declares nothing; a broken one its globs
 		// as written (as the index, see watchEntry).
-		if _, watch, err := stacks.ReadWatch(head.fsys, path.Dir(p)); !errors.Is(err, stacks.ErrNoStack) {
+		if _, watch, err := stacks.ReadWatch(head.fsys, dir); !errors.Is(err, stacks.ErrNoStack) {
 			globs = append(globs, watch...)
 		}
 	}

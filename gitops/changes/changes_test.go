@@ -1918,6 +1918,37 @@ func TestLinkedStackFileTargetEdited(t *testing.T) {
 	}
 }
 
+// TestLinkedStackFileWatchUncommitted: with stack.yaml a symbolic link
+// to stack.txt, a work tree that adds a spec.watch glob to stack.txt and
+// edits a file it matches outside the stacks root lists the stack, as
+// the same edits committed do. git's status was asked about the folders
+// of HEAD's globs and of changed stack.yaml files only, not of a changed
+// file a stack.yaml links to: the watched file went unseen ("No stack
+// changed").
+func TestLinkedStackFileWatchUncommitted(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/stack.txt", stackYAML("orders", ""))
+	if err := os.Remove(filepath.Join(g.Dir, "stacks/orders/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("stack.txt", filepath.Join(g.Dir, "stacks/orders/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	g.Git("add", "-A")
+	g.Commit("orders' stack.yaml through a link")
+	g.WriteFile("stacks/orders/stack.txt", stackYAML("orders", "", "docs/**"))
+	g.WriteFile("docs/README.md", "# more docs\n")
+	want := []string{"orders modified dev:modified,prod:modified,staging:modified"}
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}, func(engine string, paths bool, res *changes.Result) {
+		if got := summary(res); !slices.Equal(got, want) {
+			t.Errorf("%s paths=%v: %q, want %q", engine, paths, got, want)
+		}
+		if len(res.Stacks) == 1 && !slices.ContainsFunc(res.Stacks[0].Reasons, func(r changes.Reason) bool { return r.File == "docs/README.md" }) {
+			t.Errorf("%s paths=%v: reasons %v, want docs/README.md among them", engine, paths, res.Stacks[0].Reasons)
+		}
+	})
+}
+
 // TestStackFileFolder: a folder named stack.yaml where the stack's file
 // was is a broken stack (changed, with the error), not a removed stack
 // that a deploy pipeline would destroy; fixed again, it is changed from a
