@@ -1043,14 +1043,16 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		if id.headDir == "" || id.headErr != nil || id.hh == nil {
 			continue
 		}
-		if en := head.index.Stacks[id.headDir]; en != nil && en.Blob != "" {
+		// A symbolic link is only its target's name: two stack.yaml links
+		// to stack.txt in their own folders are two stacks.
+		if en := head.index.Stacks[id.headDir]; en != nil && en.Blob != "" && !en.Link {
 			touchedBlob[en.Blob] = id
 		}
 	}
 	if len(touchedBlob) > 0 {
 		other := map[*ident]string{}
 		for d, x := range head.index.Stacks {
-			if id := touchedBlob[x.Blob]; id != nil && d != id.headDir && (other[id] == "" || d < other[id]) {
+			if id := touchedBlob[x.Blob]; id != nil && d != id.headDir && !x.Link && (other[id] == "" || d < other[id]) {
 				other[id] = d
 			}
 		}

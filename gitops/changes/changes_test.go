@@ -1949,6 +1949,43 @@ func TestLinkedStackFileWatchUncommitted(t *testing.T) {
 	})
 }
 
+// TestLinkedStackFilesAlike: two stacks whose stack.yaml are the same
+// symbolic link (to stack.txt in each folder) are two stacks, not a folder
+// copied under its name: with one of them changed, panka changed listed
+// both names' stacks as "stack name ... is used by both", the name taken
+// from one or the other depending on the engine.
+func TestLinkedStackFilesAlike(t *testing.T) {
+	g, _ := baseRepo(t)
+	for _, n := range []string{"orders", "users"} {
+		g.Write("stacks/"+n+"/stack.txt", stackYAML(n, ""))
+		if err := os.Remove(filepath.Join(g.Dir, "stacks", n, "stack.yaml")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("stack.txt", filepath.Join(g.Dir, "stacks", n, "stack.yaml")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.Git("add", "-A")
+	g.Commit("stack.yaml through links")
+	g.WriteFile("stacks/orders/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: debug\n  overrides:\n    api:\n      image: nginx:0.9\n"))
+	want := []string{"orders modified prod:modified [api]"}
+	check := func(what string, opts changes.Options) {
+		t.Helper()
+		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+			if paths {
+				return // every environment of the touched stack
+			}
+			if got := summary(res); !slices.Equal(got, want) || len(res.Problems) > 0 {
+				t.Errorf("%s %s: %q %v, want %q and no problem", what, engine, got, res.Problems, want)
+			}
+		})
+	}
+	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
+	g.Git("add", "-A")
+	g.Commit("orders' prod")
+	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+}
+
 // TestStackFileFolder: a folder named stack.yaml where the stack's file
 // was is a broken stack (changed, with the error), not a removed stack
 // that a deploy pipeline would destroy; fixed again, it is changed from a
