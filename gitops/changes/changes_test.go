@@ -1986,6 +1986,38 @@ func TestLinkedStackFilesAlike(t *testing.T) {
 	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
 }
 
+// TestLinkedStackFileBroken: a stack whose stack.yaml is a symbolic link
+// to stack.txt, which names it but does not load (an unknown field), keeps
+// its name when another of its files changes, as with a stack.yaml of its
+// own. Committed, it was listed under its folder's name ("orders-folder"),
+// a stack no command finds.
+func TestLinkedStackFileBroken(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Move("stacks/orders", "stacks/orders-folder")
+	g.Write("stacks/orders-folder/stack.txt", stackYAML("orders", "")+"  bogus: 1\n")
+	if err := os.Remove(filepath.Join(g.Dir, "stacks/orders-folder/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("stack.txt", filepath.Join(g.Dir, "stacks/orders-folder/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	g.Git("add", "-A")
+	g.Commit("orders' stack.yaml through a link, broken")
+	g.Write("stacks/orders-folder/infra/queue.yaml", strings.Replace(queueYAML, "30", "60", 1))
+	check := func(what string, opts changes.Options) {
+		t.Helper()
+		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+			want := []string{"orders modified dev:modified,prod:modified,staging:modified"}
+			if got := summary(res); !slices.Equal(got, want) {
+				t.Errorf("%s %s paths=%v: %q, want %q", what, engine, paths, got, want)
+			}
+		})
+	}
+	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
+	g.Commit("orders' queue")
+	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+}
+
 // TestStackFileFolder: a folder named stack.yaml where the stack's file
 // was is a broken stack (changed, with the error), not a removed stack
 // that a deploy pipeline would destroy; fixed again, it is changed from a

@@ -16,7 +16,23 @@ import (
 // ("metadata:" then "  name: x"). ok is false for anything else; the caller
 // then parses with stacks.ReadHeader, which also reports errors.
 func quickHeader(fsys fs.FS, dir string) (*stacks.Header, bool) {
-	b, err := readStackFile(fsys, path.Join(dir, stacks.StackFile))
+	p := path.Join(dir, stacks.StackFile)
+	b, err := readStackFile(fsys, p)
+	if err == nil && bytes.IndexByte(b, '\n') < 0 {
+		// A stack.yaml that is a symbolic link reads, at a commit, as the
+		// name of the file it points at: read that file (of the folder;
+		// the parser reports any other link). Its name stays the stack's
+		// when the stack does not load (as for a stack.yaml of its own),
+		// not the folder's.
+		if st, lerr := fs.Lstat(fsys, p); lerr == nil && st.Mode()&fs.ModeSymlink != 0 {
+			target, rerr := fs.ReadLink(fsys, p)
+			t := path.Join(dir, target)
+			if rerr != nil || path.IsAbs(target) || !strings.HasPrefix(t, dir+"/") {
+				return nil, false
+			}
+			b, err = readStackFile(fsys, t)
+		}
+	}
 	if err != nil || mayHaveBackend(b) {
 		return nil, false
 	}
