@@ -2018,6 +2018,40 @@ func TestLinkedStackFileBroken(t *testing.T) {
 	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
 }
 
+// TestLinkedStackFileTargetDeleted: the file a stack.yaml link points at
+// deleted, environments kept, is a broken stack (modified, every
+// environment), never a removed one a pipeline would destroy; in the work
+// tree it was "removed" once a change of a linked stack.yaml's folder
+// read the link again.
+func TestLinkedStackFileTargetDeleted(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/stack.txt", stackYAML("orders", ""))
+	if err := os.Remove(filepath.Join(g.Dir, "stacks/orders/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("stack.txt", filepath.Join(g.Dir, "stacks/orders/stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	g.Git("add", "-A")
+	g.Commit("orders' stack.yaml through a link")
+	if err := os.Remove(filepath.Join(g.Dir, "stacks/orders/stack.txt")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"orders modified dev:modified,prod:modified,staging:modified"}
+	check := func(what string, opts changes.Options) {
+		t.Helper()
+		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+			if got := summary(res); !slices.Equal(got, want) {
+				t.Errorf("%s %s paths=%v: %q, want %q", what, engine, paths, got, want)
+			}
+		})
+	}
+	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
+	g.Git("add", "-A")
+	g.Commit("stack.txt deleted")
+	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+}
+
 // TestStackFileFolder: a folder named stack.yaml where the stack's file
 // was is a broken stack (changed, with the error), not a removed stack
 // that a deploy pipeline would destroy; fixed again, it is changed from a

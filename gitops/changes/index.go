@@ -78,6 +78,12 @@ func (ix *stackIndex) stackOf(p string) string {
 	}
 }
 
+// isLink reports whether p is a symbolic link on fsys.
+func isLink(fsys fs.FS, p string) bool {
+	st, err := fs.Lstat(fsys, p)
+	return err == nil && st.Mode()&fs.ModeSymlink != 0
+}
+
 // hasLink reports whether a stack.yaml of the index is a symbolic link.
 func (ix *stackIndex) hasLink() bool {
 	for _, e := range ix.Stacks {
@@ -521,10 +527,12 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 		} else {
 			b, err = readStackFile(fsys, dir+"/"+stacks.StackFile)
 		}
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) && !isLink(fsys, dir+"/"+stacks.StackFile) {
 			delete(ix.Stacks, dir)
 			continue
 		}
+		// A stack.yaml link whose target is gone (on a work tree, read
+		// through the link) is there: a broken stack, not a removed one.
 		if err != nil && !fromTree {
 			// There, but not a file it can read (a symbolic link to a
 			// folder, say): a stack whose stack.yaml does not load, which
@@ -532,7 +540,7 @@ func (x *indexer) apply(ix *stackIndex, changes []gitops.Change, fsys fs.FS, has
 			if _, known := ix.Stacks[dir]; !known {
 				x.dropNested(ix, dir)
 			}
-			ix.Stacks[dir] = &indexEntry{}
+			ix.Stacks[dir] = &indexEntry{Link: relinked[dir]}
 			continue
 		}
 		if err != nil {
