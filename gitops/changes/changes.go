@@ -1446,6 +1446,61 @@ func pureMove(head *side, id *ident) bool {
 	return errors.Is(err, fs.ErrNotExist)
 }
 
+// sameFolder reports whether the folder of a stack that changed folders
+// holds, in the work tree, exactly the files (paths below it, modes and
+// blob ids) its folder held at base, as the comparison of tree ids finds
+// between commits: two stacks that swapped names, say, each ending up
+// with the other's files. Such a stack did not change, whether it loads
+// or not; one that does not load was listed with every environment.
+func sameFolder(base *side, id *ident) bool {
+	t, ok := base.fsys.(*gitops.TreeFS)
+	if !ok || id.baseDir == "" || id.headDir == "" || id.baseDir == id.headDir || len(id.files) == 0 {
+		return false
+	}
+	type blob struct {
+		hash gitops.Hash
+		mode filemode.FileMode
+	}
+	list := func(dir string) (map[string]blob, bool) {
+		out := map[string]blob{}
+		err := fs.WalkDir(t, dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			en, err := t.Entry(p)
+			if err != nil {
+				return err
+			}
+			out[strings.TrimPrefix(p, dir+"/")] = blob{en.Hash, en.Mode}
+			return nil
+		})
+		if errors.Is(err, fs.ErrNotExist) {
+			return out, true // no such folder at base
+		}
+		return out, err == nil
+	}
+	from, ok1 := list(id.baseDir)
+	to, ok2 := list(id.headDir)
+	if !ok1 || !ok2 || len(from) == 0 {
+		return false
+	}
+	// id.files are the changes from base to the work tree in both folders.
+	for _, c := range id.files {
+		for _, old := range []string{c.OldPath, c.Path} {
+			if rel, ok := strings.CutPrefix(old, id.headDir+"/"); ok && (old == c.OldPath || c.Action == gitops.Deleted) {
+				delete(to, rel)
+			}
+		}
+		if rel, ok := strings.CutPrefix(c.Path, id.headDir+"/"); ok && c.Action != gitops.Deleted {
+			if c.NewHash.IsZero() {
+				return false
+			}
+			to[rel] = blob{c.NewHash, c.NewMode}
+		}
+	}
+	return maps.Equal(from, to)
+}
+
 // nestedAtHead finds the stacks gone at head whose stack.yaml a change
 // put inside another stack's folder (git mv stacks/users
 // stacks/orders/users): no stack at head, since stacks do not nest, but
@@ -2162,7 +2217,7 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 		strings.SplitN(e.cacheKey(base, id.baseDir), ":", 2)[0] == strings.SplitN(e.cacheKey(head, id.headDir), ":", 2)[0] {
 		return effects, []string{}, nil, nil, nil // same content (a pure move)
 	}
-	if head.worktree && len(id.watched) == 0 && id.headErr == nil && id.baseErr == nil && pureMove(head, id) {
+	if head.worktree && len(id.watched) == 0 && id.headErr == nil && id.baseErr == nil && (pureMove(head, id) || sameFolder(base, id)) {
 		return effects, []string{}, nil, nil, nil // the same, in the work tree
 	}
 	var sB, sH *stacks.Stack

@@ -2052,6 +2052,38 @@ func TestLinkedStackFileTargetDeleted(t *testing.T) {
 	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
 }
 
+// TestBrokenStacksSwapNamesUncommitted: two stacks that do not load (an
+// unknown field) and differ only by name swap names in the work tree:
+// each is moved, and holds at head exactly the files it held at base, so
+// no environment changed, as the same edit committed says (the folders'
+// tree ids are equal). --uncommitted listed every environment of both.
+func TestBrokenStacksSwapNamesUncommitted(t *testing.T) {
+	g := gittest.New(t)
+	for _, n := range []string{"orders", "billing"} {
+		seed(g, "stacks/"+n, n)
+		g.Write("stacks/"+n+"/stack.yaml", stackYAML(n, "")+"  bogus: 1\n")
+	}
+	g.Commit("two broken stacks")
+	g.WriteFile("stacks/orders/stack.yaml", stackYAML("billing", "")+"  bogus: 1\n")
+	g.WriteFile("stacks/billing/stack.yaml", stackYAML("orders", "")+"  bogus: 1\n")
+	want := []string{"billing moved ", "orders moved "}
+	check := func(what string, opts changes.Options) {
+		t.Helper()
+		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+			if paths {
+				return // every environment of a touched stack
+			}
+			if got := summary(res); !slices.Equal(got, want) {
+				t.Errorf("%s %s: %q, want %q", what, engine, got, want)
+			}
+		})
+	}
+	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
+	g.Git("add", "-A")
+	g.Commit("names swapped")
+	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+}
+
 // TestStackFileFolder: a folder named stack.yaml where the stack's file
 // was is a broken stack (changed, with the error), not a removed stack
 // that a deploy pipeline would destroy; fixed again, it is changed from a
