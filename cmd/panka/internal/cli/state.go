@@ -953,7 +953,12 @@ stack/environment, or of --stack/--environment. The new state gets the next
 serial. Without --force it refuses a file for another stack/environment, and
 one older than the stored state (someone deployed since it was pulled).
 The write is compare-and-swap: a deployment racing with the push wins and
-the push fails. Earlier versions stay in a versioned bucket.`,
+the push fails. Earlier versions stay in a versioned bucket.
+
+Only state.json is written: a state pulled from another backend comes
+without its history and without Pulumi's state (pulumi/), which knows the
+resources. To move a deployment, copy its whole stacks/<stack>/<env>/ tree
+instead (docs/state.md, "Switching backends").`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.File = args[0]
