@@ -40,6 +40,10 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 		return fmt.Errorf("--all-changed needs a git repository: %w", err)
 	}
 	defer repo.Close()
+	// As panka changed does: a branch named like a short commit id
+	// resolved to the branch without a word.
+	warnAmbiguousRef(f, repo, "--base", opts.Base)
+	warnAmbiguousRef(f, repo, "--head", opts.Head)
 	key := f.planSecretKey()
 	res, err := changes.Detect(ctx, repo, changes.Options{Base: opts.Base, Head: opts.Head, StacksRoot: cfg.Stacks.Root,
 		Resolve: stacks.ResolveOptions{Vars: vars, SecretKey: key}, BackendFixed: backendFixed(cfg), BackendWhere: f.backendWhere})
