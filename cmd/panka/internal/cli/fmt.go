@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -67,9 +68,16 @@ func formatProblem(p string, err error) fmtProblem {
 	return fmtProblem{File: p, Message: err.Error()}
 }
 
-// String is the problem as file:line:column: message.
+// badNameProblem says that the name of file or folder p is not UTF-8, as
+// validate does.
+func badNameProblem(p string) fmtProblem {
+	return fmtProblem{File: p, Message: fmt.Sprintf("the name %q is not valid UTF-8, which panka cannot read: rename it (git mv) to a UTF-8 name", path.Base(p))}
+}
+
+// String is the problem as file:line:column: message (a file name that
+// is not UTF-8 with its bad bytes as \xNN).
 func (p fmtProblem) String() string {
-	where := p.File
+	where := stacks.EscapeInvalid(p.File)
 	if p.Line > 0 {
 		where += fmt.Sprintf(":%d", p.Line)
 		if p.Column > 0 {
@@ -186,10 +194,23 @@ func fmtRun(ctx context.Context, opts *FmtOptions) error {
 			if p != root && stacks.SkipDir(d.Name()) {
 				return fs.SkipDir
 			}
+			if p != root && !utf8.ValidString(d.Name()) {
+				// io/fs cannot list it ("readdir ...: invalid
+				// argument", fmt --check failing without a word of
+				// why): say what validate says, and go on.
+				special = append(special, badNameProblem(p))
+				return fs.SkipDir
+			}
 			return nil
 		}
 		n := d.Name()
 		if path.Ext(n) != ".yaml" && path.Ext(n) != ".yml" {
+			return nil
+		}
+		if !utf8.ValidString(n) {
+			// validate refuses it; fmt --check passed it (or fmt
+			// rewrote it and printed its raw bytes).
+			special = append(special, badNameProblem(p))
 			return nil
 		}
 		switch {
