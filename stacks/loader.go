@@ -299,7 +299,7 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 	if ra, ok := fsys.(readAheader); ok && len(dirs) > 1 {
 		files := make([]string, 0, len(dirs))
 		for _, sd := range dirs {
-			if sd.link == "" {
+			if sd.link == "" && !sd.badName {
 				files = append(files, path.Join(sd.dir, StackFile))
 			}
 		}
@@ -310,7 +310,7 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 	datas := make([][]byte, len(dirs))
 	fails := make([]*errList, len(dirs))
 	parallel(len(dirs), func(i int) {
-		if dirs[i].link == "" {
+		if dirs[i].link == "" && !dirs[i].badName {
 			names[i], datas[i], fails[i] = readStackName(fsys, path.Join(dirs[i].dir, StackFile))
 		}
 	})
@@ -322,6 +322,10 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 		dir := sd.dir
 		if sd.link != "" {
 			errs.add(pos{dir, 0, 0}, "", "%s", LinkedStackMessage(sd.link))
+			continue
+		}
+		if sd.badName {
+			errs.add(pos{dir, 0, 0}, "", "%s", badNameMsg(dir))
 			continue
 		}
 		d.read[dir] = &stackRead{ents: sd.ents, data: datas[i]}
@@ -445,11 +449,14 @@ func (d *Discovery) Load(ref Ref) (*Stack, error) {
 }
 
 // stackDir is a folder holding a stack.yaml, with its listing; or, when
-// link is set, a symbolic link to such a folder (not read: an error).
+// link is set, a symbolic link to such a folder (not read: an error); or,
+// when badName is set, a folder whose name is not UTF-8, which io/fs
+// cannot list (an error).
 type stackDir struct {
-	dir  string
-	ents []fs.DirEntry
-	link string
+	dir     string
+	ents    []fs.DirEntry
+	link    string
+	badName bool
 }
 
 // findStackDirs appends, in lexical order, every folder at or below dir
@@ -465,10 +472,12 @@ func findStackDirsIn(fsys fs.FS, dir string, out *[]stackDir, par bool) error {
 	ents, err := fs.ReadDir(fsys, dir)
 	if err != nil && !utf8.ValidString(dir) {
 		// io/fs refuses such a name in the work tree ("readdir
-		// stacks/ord\xe9ers: invalid argument", and no fix): say
-		// what is wrong with it, as loading a stack does.
-		bad := badNamePath(dir)
-		return &Errors{List: []*Error{{File: bad, Msg: badNameMsg(bad)}}}
+		// stacks/ord\xe9ers: invalid argument", and no fix): one
+		// problem of discovery, said as loading a stack says it; the
+		// other folders are searched still (it stopped discovery, and
+		// validate -s orders said "there are no stacks under stacks/").
+		*out = append(*out, stackDir{dir: badNamePath(dir), badName: true})
+		return nil
 	}
 	if err != nil {
 		return err

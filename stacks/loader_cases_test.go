@@ -557,10 +557,18 @@ func TestUnknownOverrideErrorsOrdered(t *testing.T) {
 func TestDiscoverNonUTF8Folder(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "stacks/ord\xe9ers/stack.yaml", stackYAML)
-	_, err := Discover(DirFS(dir), "stacks")
+	// The other stacks are found still: the folder stopped discovery,
+	// and validate -s s said "there are no stacks under stacks/".
+	write(t, dir, "stacks/a/stack.yaml", stackYAML)
+	write(t, dir, "stacks/z/x\xe9/stack.yaml", strings.Replace(stackYAML, "name: s", "name: t", 1))
+	write(t, dir, "stacks/zz/stack.yaml", strings.Replace(stackYAML, "name: s", "name: u", 1))
+	refs, err := Discover(DirFS(dir), "stacks")
 	var errs *Errors
-	if !errors.As(err, &errs) || len(errs.List) != 1 || errs.List[0].File != "stacks/ord\xe9ers" {
-		t.Fatalf("Discover = %v, want one problem at the folder", err)
+	if !errors.As(err, &errs) || len(errs.List) != 2 || errs.List[0].File != "stacks/ord\xe9ers" || errs.List[1].File != "stacks/z/x\xe9" {
+		t.Fatalf("Discover = %v, want one problem at each folder", err)
+	}
+	if fmt.Sprint(refs) != "[{s stacks/a} {u stacks/zz}]" {
+		t.Errorf("Discover found %v, want the stacks in UTF-8 folders", refs)
 	}
 	if want := `stacks/ord\xe9ers: the name "ord\xe9ers" is not valid UTF-8, which panka cannot read: rename it (git mv) to a UTF-8 name`; !strings.Contains(err.Error(), want) {
 		t.Errorf("Discover = %q, want %q", err, want)
