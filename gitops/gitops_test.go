@@ -2760,3 +2760,61 @@ func TestResolveHexNamedRef(t *testing.T) {
 		})
 	}
 }
+
+// TestResolveAmbiguousShortIDWithSuffix: an abbreviated id two commits
+// start with is ambiguous with a suffix too (abc1~1), as git says ("short
+// object ID abc1 is ambiguous"); go-git resolved it from whichever commit
+// it met first, so changed --base abc1~1 compared against a commit chosen
+// at random, in both engines (git's refusal made the git-binary path fall
+// back to go-git's answer).
+func TestResolveAmbiguousShortIDWithSuffix(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("f.txt", "x")
+	g.Commit("root")
+	// Commits of the same tree, enough for two ids to share 4 digits.
+	var stream strings.Builder
+	for i := 0; i < 1500; i++ {
+		fmt.Fprintf(&stream, "commit refs/heads/main\ncommitter T <t@example.com> %d +0000\ndata %d\nm%04d\n", 1700000000+i, 6, i)
+		if i == 0 {
+			stream.WriteString("from refs/heads/main^0\n")
+		}
+		stream.WriteString("M 100644 inline f.txt\ndata 1\nx\n\n")
+	}
+	cmd := exec.Command("git", "fast-import", "--quiet")
+	cmd.Dir, cmd.Env = g.Dir, gittest.Env()
+	cmd.Stdin = strings.NewReader(stream.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fast-import: %v %s", err, out)
+	}
+	seen := map[string]string{}
+	prefix := ""
+	for _, id := range strings.Fields(g.Git("rev-list", "main")) {
+		if _, ok := seen[id[:4]]; ok {
+			prefix = id[:4]
+			break
+		}
+		seen[id[:4]] = id
+	}
+	if prefix == "" {
+		t.Fatal("no two commits share 4 digits")
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			for _, name := range []string{prefix, prefix + "~1", prefix + "^", prefix + "~0"} {
+				h, err := r.ResolveRef(name)
+				if err == nil || !strings.Contains(err.Error(), "abbreviated commit id is ambiguous: 2 commits start with it") {
+					t.Errorf("ResolveRef(%s) = %s, %v; want ambiguous (as git says)", name, h, err)
+				}
+			}
+			// The full id, and an unambiguous abbreviation, still resolve.
+			full := seen[prefix]
+			parent := g.Git("rev-parse", full+"~1")
+			for _, name := range []string{full + "~1", full[:12] + "~1", strings.ToUpper(full[:12]) + "~1"} {
+				if h, err := r.ResolveRef(name); err != nil || h.String() != parent {
+					t.Errorf("ResolveRef(%s) = %s, %v; want %s", name, h, err, parent)
+				}
+			}
+		})
+	}
+}

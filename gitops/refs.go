@@ -185,6 +185,19 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 			return h, err
 		}
 	}
+	if i := strings.IndexAny(rev, "~^"); i > 0 && shortHexRe.MatchString(rev[:i]) {
+		// The same before a suffix: go-git resolved abc1~1 from the
+		// first commit starting with abc1 when two do (git: "short
+		// object ID abc1 is ambiguous"), a silent wrong --base. The
+		// name is resolved as above (a branch or tag so named first),
+		// the suffix then applied to its full id.
+		if h, done, err := r.shortID(ref, rev[:i]); done {
+			if err != nil {
+				return ZeroHash, err
+			}
+			rev = h.String() + rev[i:]
+		}
+	}
 	if h, ok, err := r.reflogRef(ref, rev); ok {
 		return h, err
 	}
