@@ -93,7 +93,7 @@ func openFastPack(base string, objCache cache.Object, bases int) (*fastPack, err
 	// No file system: objects come back whole, in memory (go-git's
 	// storage does the same without a large-object threshold).
 	return &fastPack{name: filepath.Base(base), idx: idx, pf: packfile.NewPackfileWithCache(idx, nil, pf, objCache, 0),
-		f: pf, mm: mapFile(base+".pack", fi.Size()), size: fi.Size(), bases: objectCache{max: bases}}, nil
+		f: pf, mm: mapShared(base+".pack", fi.Size()), size: fi.Size(), bases: objectCache{max: bases}}, nil
 }
 
 // object returns the object h from the first pack holding it, or
@@ -148,7 +148,7 @@ func (r *packReader) has(h plumbing.Hash) bool {
 func (r *packReader) close() error {
 	var err error
 	for _, p := range r.packs {
-		unmapFile(p.mm)
+		unmapShared(p.mm)
 		p.mm = nil
 		p.idx.close()
 		if cerr := p.pf.Close(); err == nil {
@@ -189,7 +189,7 @@ func openIndex(path string) (*offsetIndex, error) {
 		return nil, err
 	}
 	x := &offsetIndex{}
-	if x.data = mapFile(path, fi.Size()); x.data != nil {
+	if x.data = mapShared(path, fi.Size()); x.data != nil {
 		x.mapped = true
 	} else if x.data, err = os.ReadFile(path); err != nil {
 		return nil, err
@@ -247,7 +247,7 @@ func (x *offsetIndex) parse() error {
 func (x *offsetIndex) close() {
 	x.once.Do(func() {}) // no build after close
 	if x.mapped {
-		unmapFile(x.data)
+		unmapShared(x.data)
 	}
 	x.data, x.names, x.crcs, x.off32, x.off64, x.byOffs = nil, nil, nil, nil, nil, nil
 	x.fanout = [256]uint32{}

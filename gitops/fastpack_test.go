@@ -395,7 +395,7 @@ func TestPackReaderDamagedEntry(t *testing.T) {
 			pr = openPackReader(filepath.Dir(packs[0]), cache.NewObjectLRU(cache.MiByte), baseCacheBytes)
 			p := pr.packs[0]
 			if !mapped {
-				unmapFile(p.mm)
+				unmapShared(p.mm)
 				p.mm = nil
 			}
 			if _, _, err := p.read(off, 0); err == nil {
