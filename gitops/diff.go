@@ -57,17 +57,6 @@ func (r *Repo) ChangedPaths(ctx context.Context, base, head Hash) ([]Change, err
 
 // DiffTrees is ChangedPaths for two tree ids (ZeroHash is the empty tree).
 func (r *Repo) DiffTrees(ctx context.Context, baseTree, headTree Hash) ([]Change, error) {
-	return r.DiffTreesAhead(ctx, baseTree, headTree, nil)
-}
-
-// DiffTreesAhead is DiffTrees that also reads ahead the base-side blobs
-// of the changed files whose paths ahead selects (modified or deleted: a
-// base version exists): with the git binary, in batches while git is still
-// listing the diff, so that reads the caller makes right after (stack.yaml
-// names, far apart: thousands) are mostly served from memory by then. It
-// is an optimisation, like PrefetchBlobs: the changes are those DiffTrees
-// returns whatever it read.
-func (r *Repo) DiffTreesAhead(ctx context.Context, baseTree, headTree Hash, ahead func(path string) bool) ([]Change, error) {
 	var raw []Change
 	var err error
 	if r.git != "" && !(baseTree.IsZero() && headTree.IsZero()) {
@@ -78,7 +67,7 @@ func (r *Repo) DiffTreesAhead(ctx context.Context, baseTree, headTree Hash, ahea
 		if b.IsZero() {
 			b = EmptyTree
 		}
-		raw, err = r.diffTreeGit(ctx, a, b, ahead)
+		raw, err = r.diffTreeGit(ctx, a, b)
 		if err != nil {
 			raw, err = nil, nil
 		}
@@ -209,9 +198,8 @@ func compareEntries(a, b TreeEntry) int {
 
 // diffTreeGit runs `git diff-tree -r -z --no-renames` (renames are paired
 // by PairRenames on both paths, so both paths agree exactly), reading its
-// output as it comes; the base blobs of the changes ahead selects are read
-// ahead meanwhile (see DiffTreesAhead).
-func (r *Repo) diffTreeGit(ctx context.Context, a, b Hash, ahead func(string) bool) (res []Change, err error) {
+// output as it comes.
+func (r *Repo) diffTreeGit(ctx context.Context, a, b Hash) (res []Change, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	args := []string{"diff-tree", "-r", "-z", "--no-renames", "--no-commit-id", "--raw", "--full-index", a.String(), b.String()}
@@ -223,18 +211,11 @@ func (r *Repo) diffTreeGit(ctx context.Context, a, b Hash, ahead func(string) bo
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	batches, done := r.blobsAhead(ahead != nil)
-	res, perr := parseDiffTree(bufio.NewReaderSize(stdout, 64<<10), func(c Change) {
-		if c.Action != Added && ahead != nil && ahead(c.Path) {
-			batches.add(c.OldHash)
-		}
-	})
+	res, perr := parseDiffTree(bufio.NewReaderSize(stdout, 64<<10))
 	if perr != nil {
 		cancel() // git stops; its exit status does not matter any more
 	}
 	werr := cmd.Wait()
-	batches.close()
-	<-done
 	switch {
 	case perr != nil:
 		return nil, perr
@@ -245,9 +226,8 @@ func (r *Repo) diffTreeGit(ctx context.Context, a, b Hash, ahead func(string) bo
 }
 
 // parseDiffTree reads the output of `git diff-tree -r -z --raw
-// --full-index --no-renames` from rd, calling seen for each change as it
-// is read.
-func parseDiffTree(rd *bufio.Reader, seen func(Change)) ([]Change, error) {
+// --full-index --no-renames` from rd.
+func parseDiffTree(rd *bufio.Reader) ([]Change, error) {
 	res := []Change{}
 	for {
 		// :<old mode> <new mode> <old sha> <new sha> <status>\0<path>\0
@@ -278,61 +258,8 @@ func parseDiffTree(rd *bufio.Reader, seen func(Change)) ([]Change, error) {
 			return nil, fmt.Errorf("git diff-tree: unexpected end of output")
 		}
 		c.Path = string(p[:len(p)-1])
-		seen(c)
 		res = append(res, c)
 	}
-}
-
-// aheadBatch is how many blobs blobsAhead asks for at once: enough for a
-// cat-file batch to pay, few enough that reading starts early.
-const aheadBatch = 256
-
-// blobBatches collects blob ids and hands them on in batches.
-type blobBatches struct {
-	cur []Hash
-	out chan []Hash
-}
-
-func (b *blobBatches) add(h Hash) {
-	if b.out == nil {
-		return
-	}
-	b.cur = append(b.cur, h)
-	if len(b.cur) == aheadBatch {
-		b.out <- b.cur
-		b.cur = nil
-	}
-}
-
-func (b *blobBatches) close() {
-	if b.out == nil {
-		return
-	}
-	if len(b.cur) > 0 {
-		b.out <- b.cur
-	}
-	close(b.out)
-}
-
-// blobsAhead starts reading the batches handed to the returned blobBatches
-// (when on and blobs are read through the git binary: go-git's reads are
-// not concurrent); done closes when the last one is read. A partial clone
-// reads nothing ahead: a batch it lacks is a fetch from its remote, and
-// the blobs are read after the diff in one batch, one fetch.
-func (r *Repo) blobsAhead(on bool) (*blobBatches, <-chan struct{}) {
-	done := make(chan struct{})
-	if _, ok := r.objects.(*catFileReader); !ok || !on || r.promisor != "" {
-		close(done)
-		return &blobBatches{}, done
-	}
-	b := &blobBatches{out: make(chan []Hash, 64)}
-	go func() {
-		defer close(done)
-		for hs := range b.out {
-			_ = r.PrefetchBlobs(hs)
-		}
-	}()
-	return b, done
 }
 
 // PairRenames turns a deletion and an addition of the same blob id into a

@@ -71,13 +71,5 @@ func (r *Repo) Absent(hashes []Hash) []Hash {
 	return r.absent(hashes)
 }
 
-// CachedBlob reports whether blob h is in the blob cache (read ahead).
-func (r *Repo) CachedBlob(h Hash) bool {
-	r.blobMu.Lock()
-	defer r.blobMu.Unlock()
-	_, ok := r.blobs[h]
-	return ok
-}
-
 // FetchError exposes fetchError.
 var FetchError = fetchError

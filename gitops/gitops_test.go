@@ -9,7 +9,6 @@ import (
 	"math/rand"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -2613,93 +2612,6 @@ func TestFirstParents(t *testing.T) {
 	}
 }
 
-// TestDiffTreesAhead: the diff read while its selected base blobs are read
-// ahead (several batches' worth, paths with spaces, quotes and newlines)
-// is the diff DiffTrees gives; with the git binary the selected base blobs
-// are in memory when it returns, and nothing else was read ahead.
-func TestDiffTreesAhead(t *testing.T) {
-	g := gittest.New(t)
-	for i := range 300 {
-		g.Write(fmt.Sprintf("stacks/s%03d/stack.yaml", i), fmt.Sprint("name: s", i, "\n"))
-		g.Write(fmt.Sprintf("stacks/s%03d/other.yaml", i), fmt.Sprint("v: ", i, "\n"))
-	}
-	g.Write("stacks/odd \"name\"\nx/stack.yaml", "name: odd\n")
-	g.Write("stacks/gone/stack.yaml", "name: gone\n")
-	base := g.Commit("base")
-	for i := range 300 {
-		if i%5 != 0 {
-			g.Write(fmt.Sprintf("stacks/s%03d/stack.yaml", i), fmt.Sprint("name: s", i, "\nedited: true\n"))
-		}
-		g.Write(fmt.Sprintf("stacks/s%03d/other.yaml", i), fmt.Sprint("v: ", i+1, "\n"))
-	}
-	g.Write("stacks/odd \"name\"\nx/stack.yaml", "name: odd2\n")
-	g.Remove("stacks/gone/stack.yaml")
-	g.Write("stacks/new/stack.yaml", "name: new\n")
-	head := g.Commit("head")
-	ctx := context.Background()
-	for _, m := range modes {
-		r := open(t, g.Dir, m.opts)
-		bt, _ := r.CommitTree(base)
-		ht, _ := r.CommitTree(head)
-		want, err := r.DiffTrees(ctx, bt, ht)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Close()
-		r = open(t, g.Dir, m.opts)
-		got, err := r.DiffTreesAhead(ctx, bt, ht, func(p string) bool { return path.Base(p) == "stack.yaml" })
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%s: DiffTreesAhead differs from DiffTrees:\n%v\n%v", m.name, describe(got), describe(want))
-		}
-		if len(got) != 300+240+3 {
-			t.Fatalf("%s: %d changes, want %d", m.name, len(got), 300+240+3)
-		}
-		if m.opts.NoGitBinary {
-			continue
-		}
-		checkReadAhead(t, m.name, r, got)
-	}
-	// A blobless clone reads nothing ahead: each batch would be a fetch.
-	g.Git("config", "uploadpack.allowFilter", "true")
-	g.Git("config", "uploadpack.allowAnySHA1InWant", "true")
-	dir := filepath.Join(t.TempDir(), "partial")
-	if out, err := exec.Command("git", "clone", "-q", "--filter=blob:none", "file://"+g.Dir, dir).CombinedOutput(); err != nil {
-		t.Fatalf("clone: %v\n%s", err, out)
-	}
-	trace := filepath.Join(t.TempDir(), "trace.json")
-	t.Setenv("GIT_TRACE2_EVENT", trace)
-	r := open(t, dir, gitops.Options{})
-	bt, _ := r.CommitTree(base)
-	ht, _ := r.CommitTree(head)
-	if _, err := r.DiffTreesAhead(ctx, bt, ht, func(p string) bool { return path.Base(p) == "stack.yaml" }); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(trace); strings.Contains(string(b), `"name":"fetch"`) {
-		t.Errorf("DiffTreesAhead in a blobless clone fetched from the remote")
-	}
-}
-
-// checkReadAhead checks that the base blobs of the stack.yaml changes
-// among changes, and no others, are in r's blob cache.
-func checkReadAhead(t *testing.T, name string, r *gitops.Repo, changes []gitops.Change) {
-	t.Helper()
-	for _, c := range changes {
-		switch {
-		case c.Action == gitops.Added:
-			if r.CachedBlob(c.NewHash) {
-				t.Errorf("%s: the new blob of added %q was read ahead", name, c.Path)
-			}
-		case path.Base(c.Path) == "stack.yaml" && !r.CachedBlob(c.OldHash):
-			t.Errorf("%s: the base blob of %q was not read ahead", name, c.Path)
-		case path.Base(c.Path) != "stack.yaml" && r.CachedBlob(c.OldHash):
-			t.Errorf("%s: the base blob of %q was read ahead", name, c.Path)
-		}
-	}
-}
-
 // TestResolveHexNamedRef: a branch (or tag) named like a commit's short id
 // resolves as git resolves it (the ref before an abbreviated id, a full
 // 40-digit id before the ref), with or without suffixes, in both engines,
@@ -2816,5 +2728,48 @@ func TestResolveAmbiguousShortIDWithSuffix(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDiffTreesOddPaths: git's diff read as it streams (-z) gives the
+// in-process diff for paths with quotes, newlines, spaces and bytes that
+// are not UTF-8, and a cancelled context is an error, not a short diff.
+func TestDiffTreesOddPaths(t *testing.T) {
+	g := gittest.New(t)
+	odd := []string{"stacks/odd \"name\"\nx/stack.yaml", "stacks/sp ace/a b.yaml", "stacks/ord\xe9ers/stack.yaml", "stacks/tab\there.yaml"}
+	for i, p := range odd {
+		g.Write(p, fmt.Sprint("v: ", i, "\n"))
+	}
+	for i := range 300 {
+		g.Write(fmt.Sprintf("stacks/s%03d/stack.yaml", i), fmt.Sprint("name: s", i, "\n"))
+	}
+	base := g.Commit("base")
+	for i, p := range odd {
+		g.Write(p, fmt.Sprint("v: ", i+1, "\n"))
+	}
+	for i := range 300 {
+		g.Write(fmt.Sprintf("stacks/s%03d/stack.yaml", i), fmt.Sprint("name: s", i, "\nedited: true\n"))
+	}
+	head := g.Commit("head")
+	ctx := context.Background()
+	var diffs [][]gitops.Change
+	for _, m := range modes {
+		r := open(t, g.Dir, m.opts)
+		ch, err := r.ChangedPaths(ctx, base, head)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ch) != len(odd)+300 {
+			t.Fatalf("%s: %d changes, want %d: %v", m.name, len(ch), len(odd)+300, describe(ch))
+		}
+		diffs = append(diffs, ch)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if ch, err := r.ChangedPaths(cctx, base, head); err == nil {
+			t.Errorf("%s: a cancelled diff gave %d changes and no error", m.name, len(ch))
+		}
+	}
+	if !reflect.DeepEqual(diffs[0], diffs[1]) {
+		t.Fatalf("engines disagree:\n%v\n%v", describe(diffs[0]), describe(diffs[1]))
 	}
 }

@@ -463,15 +463,7 @@ func isHEAD(ref string) bool {
 
 // changedPaths lists what differs between base and the head side.
 func (e *engine) changedPaths(ctx context.Context, base *side, head *side) ([]gitops.Change, error) {
-	// The base versions of changed stack.yaml files are read for the
-	// headers of touched stacks: read them while the diff is listed.
-	prefix := ""
-	if e.opts.StacksRoot != "" {
-		prefix = e.opts.StacksRoot + "/"
-	}
-	ch, err := e.repo.DiffTreesAhead(ctx, base.tree, head.tree, func(p string) bool {
-		return strings.HasPrefix(p, prefix) && path.Base(p) == stacks.StackFile
-	})
+	ch, err := e.repo.DiffTrees(ctx, base.tree, head.tree)
 	if err != nil {
 		return nil, baseError(e.repo, base.commit.String(), err)
 	}
