@@ -116,13 +116,18 @@ func Install(hooksDir, pankaPath string, force bool) (path, backup string, err e
 	if err := notAFolder(hooksDir); err != nil {
 		return path, "", err
 	}
-	old, rerr := os.ReadFile(path)
 	// Anything at path that is not panka's script is someone else's: a
 	// link to a file that is not there (yet), as hook managers write, or
 	// a file panka may not read, too. Reading those as "no hook" replaced
-	// them, without --force and without a backup.
-	_, lerr := os.Lstat(path)
-	foreign := lerr == nil && (rerr != nil || !strings.Contains(string(old), marker))
+	// them, without --force and without a backup. What is there is looked
+	// at first, then read: read first, a concurrent install's hook that
+	// appeared in between (renamed into place whole) read as a file that
+	// could not be read, someone else's.
+	foreign := false
+	if _, lerr := os.Lstat(path); lerr == nil {
+		old, rerr := os.ReadFile(path)
+		foreign = rerr != nil || !strings.Contains(string(old), marker)
+	}
 	if foreign && !force {
 		return path, "", fmt.Errorf("%s: %w; use --force to replace it (it is kept as %s), or add panka to it yourself. "+
 			"panka reads the pushed refs on standard input, which git writes only once: "+
