@@ -377,7 +377,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 				return Usagef("--log-format %s: unknown log format (console, json)", f.Flags.LogFormat)
 			}
 			for _, name := range []string{"stack", "environment", "component", "backend-bucket", "backend-region", "lock-table", "config",
-				"chdir", "bucket", "table", "region", "profile", "backend-type", "lock-id", "dir"} {
+				"chdir", "bucket", "table", "region", "profile", "backend-type", "lock-id", "dir", "from", "to", "resource"} {
 				// --stack "$STACK" with the variable unset or empty: fmt,
 				// validate, status, show and outputs took it as "no
 				// --stack", and rewrote, checked or printed every stack,
@@ -389,8 +389,22 @@ func NewRootCmd(f *Factory) *cobra.Command {
 				// local backend, unlock --lock-id "$ID" removed the
 				// caller's lease whatever its id, and stack init --dir
 				// "$DIR" scaffolded the default folder.
-				if fl := cmd.Flags().Lookup(name); fl != nil && fl.Changed && fl.Value.Type() == "string" && strings.TrimSpace(fl.Value.String()) == "" {
-					return Usagef("--%s is empty (an unset or empty CI variable?): name one, or leave --%s out", name, name)
+				// promote --to "$TARGET" read as "--to is required", and
+				// state rm --resource "" as a component named "".
+				fl := cmd.Flags().Lookup(name)
+				if fl == nil || !fl.Changed {
+					continue
+				}
+				empty := fl.Value.Type() == "string" && strings.TrimSpace(fl.Value.String()) == ""
+				if sv, ok := fl.Value.(pflag.SliceValue); ok {
+					empty = slices.ContainsFunc(sv.GetSlice(), func(v string) bool { return strings.TrimSpace(v) == "" })
+				}
+				if empty {
+					shown := "--" + name
+					if name == "chdir" {
+						shown = "-C" // as typed: nobody writes --chdir
+					}
+					return Usagef("%s is empty (an unset or empty CI variable?): name one, or leave %s out", shown, shown)
 				}
 			}
 			if f.Flags.Quiet && f.Flags.Verbose > 0 {
