@@ -2,6 +2,9 @@
 
 package gitops
 
+// canMap says mapFile maps files on this platform.
+const canMap = false
+
 // mapFile does not map files here: packs are read with ReadAt.
 func mapFile(string, int64) []byte { return nil }
 

@@ -7,6 +7,9 @@ import (
 	"syscall"
 )
 
+// canMap says mapFile maps files on this platform.
+const canMap = true
+
 // mapFile maps the file at path read-only, or returns nil (the caller then
 // reads with ReadAt). git never rewrites a pack in place: a repack writes
 // new packs and deletes the old files, which stay mapped until unmapped.

@@ -218,22 +218,6 @@ func TestWorktreeNonUTF8Name(t *testing.T) {
 	}
 }
 
-// gitFetches counts the git fetch processes a GIT_TRACE2_EVENT file records.
-func gitFetches(t *testing.T, trace string) int {
-	t.Helper()
-	b, err := os.ReadFile(trace)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.Contains(line, `"event":"cmd_name"`) && strings.Contains(line, `"name":"fetch"`) {
-			n++
-		}
-	}
-	return n
-}
-
 // TestReadAheadPartialClone: in a partial sparse clone (git clone
 // --filter=blob:none --sparse, as big monorepos are checked out in CI)
 // the files outside the cone, and those of other commits, are not in the
@@ -285,14 +269,14 @@ func TestReadAheadPartialClone(t *testing.T) {
 				fsys fs.FS
 				want string
 			}{{"work tree", wt, "head "}, {"base", at, "base "}} {
-				before := gitFetches(t, trace)
+				before := gittest.Fetches(t, trace)
 				c.fsys.(interface{ ReadAhead([]string) }).ReadAhead(append(names, "top.txt", "stacks", "nothing/here.yaml"))
 				for _, p := range names {
 					if got, err := fs.ReadFile(c.fsys, p); err != nil || string(got) != c.want+p {
 						t.Errorf("%s: %s = %q, %v; want %q", c.what, p, got, err, c.want+p)
 					}
 				}
-				if got := gitFetches(t, trace) - before; got != 1 {
+				if got := gittest.Fetches(t, trace) - before; got != 1 {
 					t.Errorf("%s: %d git fetch processes for %d files, want 1", c.what, got, len(names))
 				}
 			}
@@ -369,7 +353,7 @@ func TestPartialCloneConcurrentBatches(t *testing.T) {
 				t.Error(err)
 			}
 		}
-		if got := gitFetches(t, trace); !gone && got != 1 {
+		if got := gittest.Fetches(t, trace); !gone && got != 1 {
 			t.Errorf("%d git fetch processes for 4 batches of the same 16 blobs, want 1", got)
 		}
 	}
@@ -484,13 +468,13 @@ func TestPartialCloneAlternates(t *testing.T) {
 	if err := repo.Blobs(base, func(gitops.Hash, []byte) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if n := gitFetches(t, trace); n != 0 {
+	if n := gittest.Fetches(t, trace); n != 0 {
 		t.Errorf("%d git fetch processes for blobs the alternate holds, want 0", n)
 	}
 	if err := repo.Blobs(append(slices.Clone(base), head...), func(gitops.Hash, []byte) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if n := gitFetches(t, trace); n != 1 {
+	if n := gittest.Fetches(t, trace); n != 1 {
 		t.Errorf("%d git fetch processes for the blobs neither has, want 1", n)
 	}
 	if got := repo.Absent(head); len(got) != 0 {

@@ -3528,22 +3528,6 @@ func TestStrayYAMLIsAProblem(t *testing.T) {
 	})
 }
 
-// fetches counts the git fetch processes a GIT_TRACE2_EVENT file records.
-func fetches(t *testing.T, trace string) int {
-	t.Helper()
-	b, err := os.ReadFile(trace)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.Contains(line, `"event":"cmd_name"`) && strings.Contains(line, `"name":"fetch"`) {
-			n++
-		}
-	}
-	return n
-}
-
 // A partial clone lacks the files of base (blob:none) or its folders
 // (tree:0). git cat-file fetches each missing object on its own, one fetch
 // process and one round trip to the remote per object: a far-apart
@@ -3601,7 +3585,7 @@ func TestPartialCloneBatchedFetch(t *testing.T) {
 			}
 			// One fetch per batch of reads (the stack.yaml files, then
 			// the rest), not one per object (n+1 here).
-			if got := fetches(t, trace); got > 3 {
+			if got := gittest.Fetches(t, trace); got > 3 {
 				t.Errorf("%d git fetch processes, want at most 3: the missing objects are fetched in batches", got)
 			}
 		})

@@ -139,3 +139,20 @@ func (r *Repo) Head() plumbing.Hash {
 	r.T.Helper()
 	return plumbing.NewHash(r.Git("rev-parse", "HEAD"))
 }
+
+// Fetches counts the git fetch processes that the GIT_TRACE2_EVENT file at
+// trace records (0 when git wrote none).
+func Fetches(t testing.TB, trace string) int {
+	t.Helper()
+	b, err := os.ReadFile(trace)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, `"event":"cmd_name"`) && strings.Contains(line, `"name":"fetch"`) {
+			n++
+		}
+	}
+	return n
+}
