@@ -300,6 +300,22 @@ func withSingleDashHint(cmd *cobra.Command, args []string, err error) error {
 	return joined
 }
 
+// flagSynonyms are the flags other deployment tools spell differently
+// (squashed as suggestFlag compares them): Pulumi's --yes, a commit or
+// revision for --ref.
+var flagSynonyms = map[string]string{
+	"yes":       "auto-approve",
+	"approve":   "auto-approve",
+	"noprompt":  "auto-approve",
+	"commit":    "ref",
+	"rev":       "ref",
+	"revision":  "ref",
+	"sha":       "ref",
+	"env":       "environment",
+	"stackname": "stack",
+	"envname":   "environment",
+}
+
 // suggestFlag adds to pflag's "unknown flag: --stak" the flag of c most
 // likely meant (--stack: the same up to case and '_'/'-', at most two edits
 // away, or the only flag that starts with it), or else the commands that
@@ -312,7 +328,17 @@ func suggestFlag(c *cobra.Command, err error) error {
 		return err
 	}
 	squash := func(s string) string { return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s)) }
+	// Two edits turn most short words into others (--yes into --ref):
+	// a name of four letters or fewer is taken for a typo of one edit.
 	best, bd := "", 3
+	if len(squash(name)) <= 4 {
+		bd = 2
+	}
+	if syn, ok := flagSynonyms[squash(name)]; ok {
+		if fl := c.Flags().Lookup(syn); fl != nil && !fl.Hidden {
+			return fmt.Errorf("%w (did you mean --%s?)", err, syn)
+		}
+	}
 	var prefixed []string
 	c.Flags().VisitAll(func(fl *pflag.Flag) {
 		if fl.Hidden {
