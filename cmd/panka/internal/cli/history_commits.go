@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"slices"
 	"time"
 
 	"panka.dev/panka/gitops"
+	"panka.dev/panka/gitops/changes"
+	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
 
@@ -42,6 +45,15 @@ type HistoryEntry struct {
 	Undone []HistoryCommit `json:"undone,omitempty"`
 	// More counts commits left out of Commits/Undone (maxHistoryCommits each).
 	More int `json:"more,omitempty"`
+	// StackPath is the stack's folder when Commits and Undone list only
+	// the commits that changed the stack (a file in StackPath, or one its
+	// spec.watch globs match); empty when they list every commit (the
+	// stack is not in the work tree, or not in that folder at both
+	// commits).
+	StackPath string `json:"stackPath,omitempty"`
+	// AllCommits counts every commit between the two deployments, in both
+	// directions, those that did not change the stack included.
+	AllCommits int `json:"allCommits"`
 	// Note says why commits could not be listed (not in this clone).
 	Note string `json:"note,omitempty"`
 }
@@ -49,7 +61,9 @@ type HistoryEntry struct {
 // historyEntries joins deployment records (newest first, the page to show)
 // with git: the commits between each one and the deployment before it, taken
 // from all (the whole history, newest first).
-func historyEntries(ctx context.Context, repo *gitops.Repo, page, all []*statestore.Deployment) ([]*HistoryEntry, error) {
+// With stack (the stack's folder and watch globs in the work tree; nil when
+// it is not there) only the commits that changed the stack are listed.
+func historyEntries(ctx context.Context, repo *gitops.Repo, stack *stacks.Header, page, all []*statestore.Deployment) ([]*HistoryEntry, error) {
 	out := make([]*HistoryEntry, 0, len(page))
 	// How to get a commit that is not in the clone: fetching from origin
 	// does not deepen a shallow clone (a CI checkout).
@@ -100,22 +114,27 @@ func historyEntries(ctx context.Context, repo *gitops.Repo, page, all []*statest
 				continue
 			}
 		}
-		if e.Commits, e.More, err = historyCommitList(ctx, repo, from, to); errors.Is(err, gitops.ErrShallowHistory) {
-			e.Commits, e.Note = []HistoryCommit{}, fmt.Sprintf("the history between %s and the previously deployed commit %s is cut off by this shallow clone (git fetch --unshallow)", short(d.Commit), short(e.Previous))
+		touches := stackTouches(repo, stack, from, to)
+		if touches != nil {
+			e.StackPath = stack.Path
+		}
+		if e.Commits, e.More, e.AllCommits, err = historyCommitList(ctx, repo, touches, from, to); errors.Is(err, gitops.ErrShallowHistory) {
+			e.Commits, e.StackPath, e.Note = []HistoryCommit{}, "", fmt.Sprintf("the history between %s and the previously deployed commit %s is cut off by this shallow clone (git fetch --unshallow)", short(d.Commit), short(e.Previous))
 			continue
 		} else if err != nil {
 			return nil, fmt.Errorf("list the commits of deployment %d: %w", d.Serial, err)
 		}
 		if !from.IsZero() && from != to {
-			var more int
-			if e.Undone, more, err = historyCommitList(ctx, repo, to, from); errors.Is(err, gitops.ErrShallowHistory) {
-				e.Commits, e.Undone, e.More = []HistoryCommit{}, nil, 0
+			var more, n int
+			if e.Undone, more, n, err = historyCommitList(ctx, repo, touches, to, from); errors.Is(err, gitops.ErrShallowHistory) {
+				e.Commits, e.Undone, e.More, e.AllCommits, e.StackPath = []HistoryCommit{}, nil, 0, 0, ""
 				e.Note = fmt.Sprintf("the history between %s and the previously deployed commit %s is cut off by this shallow clone (git fetch --unshallow)", short(d.Commit), short(e.Previous))
 				continue
 			} else if err != nil {
 				return nil, fmt.Errorf("list the commits undone by deployment %d: %w", d.Serial, err)
 			}
 			e.More += more
+			e.AllCommits += n
 		}
 	}
 	return out, nil
@@ -161,33 +180,111 @@ func previousFound(page, recs []*statestore.Deployment) bool {
 	return true
 }
 
+// stackTouches is the filter of the commits that changed stack between
+// the deployed commits from (ZeroHash: none) and to: nil, for every commit,
+// when the stack is not in the work tree or not in the same folder at
+// both commits (it moved: the commits before the move changed another
+// folder).
+func stackTouches(repo *gitops.Repo, stack *stacks.Header, from, to gitops.Hash) *changes.Touches {
+	if stack == nil {
+		return nil
+	}
+	for _, c := range []gitops.Hash{from, to} {
+		if c.IsZero() {
+			continue
+		}
+		tree, err := repo.CommitTree(c)
+		if err != nil {
+			return nil
+		}
+		if _, err := repo.PathEntry(tree, path.Join(stack.Path, stacks.StackFile)); err != nil {
+			return nil
+		}
+	}
+	return changes.NewTouches(repo, stack.Path, stack.Watch)
+}
+
 // historyCommitList lists the commits reachable from to and not from from,
-// newest first: at most maxHistoryCommits, and how many more there are.
-func historyCommitList(ctx context.Context, repo *gitops.Repo, from, to gitops.Hash) ([]HistoryCommit, int, error) {
+// newest first: at most maxHistoryCommits, how many more there are, and
+// how many commits there are in all. With touches, only the commits that
+// changed the stack are listed and counted in more (each compared with its
+// first parent, as git log --first-parent -p shows a merge); all counts
+// every one.
+func historyCommitList(ctx context.Context, repo *gitops.Repo, touches *changes.Touches, from, to gitops.Hash) (list []HistoryCommit, more, all int, err error) {
 	if from == to {
-		return []HistoryCommit{}, 0, nil
+		return []HistoryCommit{}, 0, 0, nil
 	}
 	// Against a deployed commit, the answer must not stop at a shallow
 	// clone's boundary (it listed the commit before as taken out); a
 	// first deployment lists what the clone has.
 	complete := !from.IsZero()
-	cs, err := repo.Log(ctx, from, to, gitops.LogOptions{Limit: maxHistoryCommits, Complete: complete})
+	limit := maxHistoryCommits
+	if touches != nil {
+		limit = 0 // filtered below
+	}
+	cs, err := repo.Log(ctx, from, to, gitops.LogOptions{Limit: limit, Complete: complete})
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
-	more := 0
-	if len(cs) == maxHistoryCommits {
-		n, err := repo.CountCommits(ctx, from, to, gitops.LogOptions{Complete: complete})
-		if err != nil {
-			return nil, 0, err
+	all = len(cs)
+	if touches == nil && len(cs) == maxHistoryCommits {
+		if all, err = repo.CountCommits(ctx, from, to, gitops.LogOptions{Complete: complete}); err != nil {
+			return nil, 0, 0, err
 		}
-		more = n - maxHistoryCommits
 	}
-	out := make([]HistoryCommit, 0, len(cs))
+	if touches != nil {
+		if cs, err = touchingCommits(ctx, repo, touches, cs); err != nil {
+			return nil, 0, 0, err
+		}
+	}
+	listed := all // what cs would hold without the limit
+	if touches != nil {
+		listed = len(cs)
+	}
+	if len(cs) > maxHistoryCommits {
+		cs = cs[:maxHistoryCommits]
+	}
+	more = listed - len(cs)
+	list = make([]HistoryCommit, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, HistoryCommit{Commit: c.SHA(), Subject: c.Subject(), Author: c.Author, Date: c.AuthorDate.UTC()})
+		list = append(list, HistoryCommit{Commit: c.SHA(), Subject: c.Subject(), Author: c.Author, Date: c.AuthorDate.UTC()})
 	}
-	return out, more, nil
+	return list, more, all, nil
+}
+
+// touchingCommits keeps those of cs (a log, newest first) that changed the
+// stack against their first parent.
+func touchingCommits(ctx context.Context, repo *gitops.Repo, touches *changes.Touches, cs []*gitops.Commit) ([]*gitops.Commit, error) {
+	trees := make(map[gitops.Hash]gitops.Hash, len(cs))
+	for _, c := range cs {
+		trees[c.Hash] = c.Tree
+	}
+	var out []*gitops.Commit
+	for _, c := range cs {
+		parent := gitops.ZeroHash // a root commit: against the empty tree
+		if len(c.Parents) > 0 {
+			var ok bool
+			if parent, ok = trees[c.Parents[0]]; !ok {
+				t, err := repo.CommitTree(c.Parents[0])
+				if err != nil {
+					// A shallow clone's boundary: git log shows such a
+					// commit as adding everything, and so does this.
+					if shallow, serr := repo.IsShallow(); serr != nil || !shallow {
+						return nil, fmt.Errorf("read the parent of commit %s: %w", c.Hash, err)
+					}
+				}
+				parent = t
+			}
+		}
+		changed, err := touches.Changed(ctx, parent, c.Tree)
+		if err != nil {
+			return nil, fmt.Errorf("compare commit %s with its parent: %w", c.Hash, err)
+		}
+		if changed {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // historyCommitsRun prints `history --commits` for the records of page
@@ -211,7 +308,13 @@ func historyCommitsRun(ctx context.Context, f *Factory, store statestore.Store, 
 	default:
 		defer repo.Close()
 	}
-	entries, err := historyEntries(ctx, repo, page, all)
+	var stack *stacks.Header
+	if repo != nil {
+		// The stack's folder and watch globs as they are now; a stack no
+		// longer in the work tree lists every commit.
+		stack, _ = f.findHeaderQuiet(key.Stack)
+	}
+	entries, err := historyEntries(ctx, repo, stack, page, all)
 	if err != nil {
 		return err
 	}
@@ -266,7 +369,7 @@ func writeHistoryCommits(w io.Writer, entries []*HistoryEntry) {
 			switch {
 			case e.Note != "" || e.Previous == "":
 				fmt.Fprintf(w, "    (re-deployed after the destroy at serial %d)\n", e.AfterDestroy)
-			case len(e.Commits)+len(e.Undone) == 0:
+			case e.AllCommits == 0:
 				fmt.Fprintf(w, "    (re-deployed after the destroy at serial %d, at the commit deployed before it)\n", e.AfterDestroy)
 			default:
 				fmt.Fprintf(w, "    (re-deployed after the destroy at serial %d; commits since the one deployed before it:)\n", e.AfterDestroy)
@@ -281,11 +384,18 @@ func writeHistoryCommits(w io.Writer, entries []*HistoryEntry) {
 		if e.More > 0 {
 			fmt.Fprintf(w, "    ... and %d more\n", e.More)
 		}
+		listed := len(e.Commits) + len(e.Undone) + e.More
 		switch {
 		case e.Note != "":
 			fmt.Fprintf(w, "    (%s)\n", e.Note)
-		case len(e.Commits)+len(e.Undone) == 0 && e.Deployment.Operation != statestore.OpDestroy && e.Previous != "" && e.AfterDestroy == 0:
+		case e.AllCommits == 0 && e.Deployment.Operation != statestore.OpDestroy && e.Previous != "" && e.AfterDestroy == 0:
 			fmt.Fprintln(w, "    (same commit as the deployment before)")
+		case e.StackPath != "" && listed == 0 && e.AllCommits == 1:
+			fmt.Fprintf(w, "    (the commit in between did not change %s or a file it watches)\n", e.StackPath)
+		case e.StackPath != "" && listed == 0:
+			fmt.Fprintf(w, "    (none of the %d commits in between changed %s or a file it watches)\n", e.AllCommits, e.StackPath)
+		case e.StackPath != "" && listed < e.AllCommits:
+			fmt.Fprintf(w, "    (%d of %s in between changed %s or a file it watches; the others are not listed)\n", listed, plural(e.AllCommits, "commit"), e.StackPath)
 		}
 	}
 }

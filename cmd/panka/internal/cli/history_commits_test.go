@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"panka.dev/panka/gitops"
+	"panka.dev/panka/gitops/gittest"
+	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 	"panka.dev/panka/statestore/local"
 )
@@ -75,11 +78,11 @@ func TestHistoryBeforeReadsAWindow(t *testing.T) {
 			if cs.read > tc.maxRead {
 				t.Errorf("read %d records for a page of %d at offset %d, want at most %d", cs.read, len(page), tc.offset, tc.maxRead)
 			}
-			got, err := historyEntries(ctx, nil, page, window)
+			got, err := historyEntries(ctx, nil, nil, page, window)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := historyEntries(ctx, nil, page, all)
+			want, err := historyEntries(ctx, nil, nil, page, all)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +140,7 @@ func BenchmarkHistoryCommits(b *testing.B) {
 			}
 			defer repo.Close()
 			for b.Loop() {
-				es, err := historyEntries(context.Background(), repo, all, all)
+				es, err := historyEntries(context.Background(), repo, nil, all, all)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -166,5 +169,121 @@ func TestHistoryHeadlineRollback(t *testing.T) {
 		if got := historyHeadline(d); got != tc.want {
 			t.Errorf("from %q:\n got %q\nwant %q", tc.from, got, tc.want)
 		}
+	}
+}
+
+// TestHistoryCommitsOfTheStack: history --commits listed every commit
+// between two deployments, those of other stacks included; it lists those
+// that changed the stack's folder or a file it watches (a merge when it
+// changed them against its first parent), and counts them all. Both
+// engines give the same answer.
+func TestHistoryCommitsOfTheStack(t *testing.T) {
+	r := gittest.New(t)
+	stackFile := func(greeting string) string {
+		return "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: shop\nspec:\n  watch: [shared/*.yaml]\n  variables:\n    G: {default: " + greeting + "}\n"
+	}
+	r.Write("stacks/shop/stack.yaml", stackFile("a"))
+	r.Write("stacks/other/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: other\nspec: {}\n")
+	c1 := r.Commit("first")
+	r.Write("stacks/other/notes.yaml", "x: 1\n")
+	r.Commit("other: notes")
+	r.Write("stacks/shop/stack.yaml", stackFile("b"))
+	r.Commit("shop: greeting b")
+	r.Write("shared/common.yaml", "x: 1\n")
+	r.Commit("shared: common")
+	r.Write("shared/README.md", "read me\n")
+	r.Commit("shared: readme")
+	r.Git("checkout", "-q", "-b", "feature")
+	r.Write("stacks/shop/stack.yaml", stackFile("c"))
+	r.Commit("shop: greeting c")
+	r.Git("checkout", "-q", "main")
+	r.Write("stacks/other/notes.yaml", "x: 2\n")
+	r.Commit("other: notes 2")
+	r.Git("merge", "-q", "--no-ff", "-m", "merge feature", "feature")
+	merged := r.Head()
+
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	rec := func(serial int64, op string, c gitops.Hash) *statestore.Deployment {
+		return &statestore.Deployment{SchemaVersion: statestore.SchemaVersion, ID: fmt.Sprint(serial), Serial: serial, Stack: key.Stack,
+			Environment: key.Environment, Operation: op, Commit: c.String(), Result: statestore.ResultSucceeded}
+	}
+	all := []*statestore.Deployment{rec(3, statestore.OpRollback, c1), rec(2, statestore.OpApply, merged), rec(1, statestore.OpApply, c1)}
+	header := &stacks.Header{Ref: stacks.Ref{Name: "shop", Path: "stacks/shop"}, Watch: []string{"shared/*.yaml"}}
+	want := []string{"merge feature", "shop: greeting c", "shared: common", "shop: greeting b"}
+	subjects := func(cs []HistoryCommit) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Subject)
+		}
+		slices.Sort(out)
+		return out
+	}
+	slices.Sort(want)
+	for _, noGit := range []bool{false, true} {
+		t.Run(fmt.Sprintf("no-git-binary=%v", noGit), func(t *testing.T) {
+			repo, err := gitops.Open(r.Dir, gitops.Options{NoGitBinary: noGit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer repo.Close()
+			es, err := historyEntries(context.Background(), repo, header, all, all)
+			if err != nil {
+				t.Fatal(err)
+			}
+			apply, rollback, first := es[1], es[0], es[2]
+			if got := subjects(apply.Commits); !slices.Equal(got, want) || apply.AllCommits != 7 || apply.StackPath != "stacks/shop" || apply.More != 0 {
+				t.Errorf("apply of the merge: commits %q of %d (stack path %q, %d more), want %q of 7", got, apply.AllCommits, apply.StackPath, apply.More, want)
+			}
+			if got := subjects(rollback.Undone); !slices.Equal(got, want) || len(rollback.Commits) != 0 || rollback.AllCommits != 7 {
+				t.Errorf("rollback: undone %q, commits %d, of %d; want undone %q of 7", got, len(rollback.Commits), rollback.AllCommits, want)
+			}
+			if got := subjects(first.Commits); !slices.Equal(got, []string{"first"}) || first.AllCommits != 1 {
+				t.Errorf("first deployment: commits %q of %d, want [first] of 1", got, first.AllCommits)
+			}
+			var out strings.Builder
+			writeHistoryCommits(&out, es)
+			if !strings.Contains(out.String(), "    (4 of 7 commits in between changed stacks/shop or a file it watches; the others are not listed)\n") || strings.Contains(out.String(), "other: notes") {
+				t.Errorf("text:\n%s", out.String())
+			}
+			// Without the stack's folder (no longer in the work tree),
+			// every commit is listed.
+			es, err = historyEntries(context.Background(), repo, nil, all[1:2], all)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(es[0].Commits) != 7 || es[0].AllCommits != 7 || es[0].StackPath != "" {
+				t.Errorf("unfiltered: %d commits of %d (stack path %q), want 7 of 7", len(es[0].Commits), es[0].AllCommits, es[0].StackPath)
+			}
+		})
+	}
+}
+
+// TestHistoryCommitsNoneOfTheStack: a deployment of a commit whose commits
+// since the deployment before all changed other stacks says so, not "same
+// commit as the deployment before".
+func TestHistoryCommitsNoneOfTheStack(t *testing.T) {
+	r := gittest.New(t)
+	r.Write("stacks/shop/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: shop\nspec: {}\n")
+	c1 := r.Commit("first")
+	r.Write("stacks/other/stack.yaml", "x: 1\n")
+	c2 := r.Commit("other")
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	all := []*statestore.Deployment{
+		{SchemaVersion: statestore.SchemaVersion, ID: "2", Serial: 2, Stack: key.Stack, Environment: key.Environment, Operation: statestore.OpApply, Commit: c2.String(), Result: statestore.ResultSucceeded},
+		{SchemaVersion: statestore.SchemaVersion, ID: "1", Serial: 1, Stack: key.Stack, Environment: key.Environment, Operation: statestore.OpApply, Commit: c1.String(), Result: statestore.ResultSucceeded},
+	}
+	repo, err := gitops.Open(r.Dir, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	es, err := historyEntries(context.Background(), repo, &stacks.Header{Ref: stacks.Ref{Name: "shop", Path: "stacks/shop"}}, all[:1], all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	writeHistoryCommits(&out, es)
+	if !strings.Contains(out.String(), "    (the commit in between did not change stacks/shop or a file it watches)\n") || strings.Contains(out.String(), "same commit") {
+		t.Errorf("text:\n%s", out.String())
 	}
 }
