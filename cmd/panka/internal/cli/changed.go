@@ -323,13 +323,15 @@ func printChanged(f *Factory, opts *ChangedOptions, res *changes.Result) error {
 			Environment string `json:"environment"`
 			Path        string `json:"path"`
 			Change      string `json:"change"`
+			// PathQuoted: see changes.QuotedPath.
+			PathQuoted string `json:"pathQuoted,omitempty"`
 		}
 		m := struct {
 			Include []entry `json:"include"`
 		}{Include: []entry{}}
 		for _, s := range res.Stacks {
 			for _, env := range s.Environments {
-				m.Include = append(m.Include, entry{s.Stack, env, s.Path, string(s.EnvironmentChanges[env])})
+				m.Include = append(m.Include, entry{s.Stack, env, s.Path, string(s.EnvironmentChanges[env]), changes.QuotedPath(s.Path)})
 			}
 		}
 		if n := len(m.Include); n > githubMatrixLimit {
