@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -1951,6 +1952,8 @@ func (e *engine) header(s *side, dir string) (*stacks.Header, error) {
 	var err error
 	if qh, ok := quickHeader(s.fsys, dir); ok {
 		h = qh
+	} else if bh, ok := e.badFolderHeader(s, dir); ok {
+		h = bh
 	} else {
 		h, err = stacks.ReadHeader(s.fsys, dir)
 	}
@@ -1960,6 +1963,50 @@ func (e *engine) header(s *side, dir string) (*stacks.Header, error) {
 		e.mu.Unlock()
 	}
 	return h, err
+}
+
+// badFolderHeader reads the name and environments of a commit's stack
+// whose folder's path is not UTF-8 straight from the trees, as
+// indexHeader does from the stack index: io/fs refuses such a path, so
+// ReadHeader cannot read it, and the stack was named after its folder. A
+// stack renamed into such a folder was then removed (every environment:
+// a pipeline destroys them) and an unknown one added, or moved and
+// failing to load at head when the stack index happened to know its
+// environments. It keeps its identity: moved, not loading at head, with
+// the folder's name as the reason.
+func (e *engine) badFolderHeader(s *side, dir string) (*stacks.Header, bool) {
+	if s.worktree || utf8.ValidString(dir) {
+		return nil, false
+	}
+	f, err := e.repo.PathEntry(s.tree, path.Join(dir, stacks.StackFile))
+	if err != nil || f.IsDir() {
+		return nil, false
+	}
+	b, err := stackFileBlob(e.repo, f.Hash)
+	if err != nil || mayHaveBackend(b) {
+		return nil, false
+	}
+	name := stacks.QuickName(b)
+	if name == "" {
+		return nil, false
+	}
+	var files []string
+	if d, err := e.repo.PathEntry(s.tree, path.Join(dir, stacks.EnvironmentsDir)); err == nil && d.IsDir() {
+		ents, err := e.repo.Tree(d.Hash)
+		if err != nil {
+			return nil, false
+		}
+		for _, en := range ents {
+			if !en.IsDir() {
+				files = append(files, en.Name)
+			}
+		}
+	}
+	envs, ok := envNames(files)
+	if !ok {
+		return nil, false
+	}
+	return &stacks.Header{Ref: stacks.Ref{Name: name, Path: dir}, Environments: envs}, true
 }
 
 // indexHeader answers header from the side's stack index when it knows the
