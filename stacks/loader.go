@@ -294,6 +294,12 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return d, nil
 		}
+		if st, serr := fs.Stat(fsys, root); serr == nil && !st.IsDir() {
+			// A file named like the root (or stacks.root set to a
+			// file): "open stacks: not a directory" said nothing of
+			// the setting to change.
+			return d, &Errors{List: []*Error{{File: root, Msg: RootFileMessage}}}
+		}
 		return d, fmt.Errorf("discover stacks under %s: %w", root, err)
 	}
 	if ra, ok := fsys.(readAheader); ok && len(dirs) > 1 {
@@ -357,6 +363,10 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 	}
 	return d, nil
 }
+
+// RootFileMessage is the problem DiscoverStacks reports, at the root, when
+// the stacks root is a file.
+const RootFileMessage = "the stacks root is a file, not a folder: move it away, or set stacks.root (panka.yaml or PANKA_STACKS_ROOT) to the folder holding your stacks"
 
 // LinkedRoot returns an error when the stacks root is, or is inside, a
 // symbolic link on fsys (a work tree or a commit's tree), nil otherwise.

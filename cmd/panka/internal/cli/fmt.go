@@ -168,6 +168,14 @@ func fmtRun(ctx context.Context, opts *FmtOptions) error {
 	if repo.ignores != nil {
 		repo.fsys = stacks.DirFSHiding(repo.dir, repo.ignores.Ignored)
 	}
+	// A root that names no folder left fmt --check nothing to check, and
+	// it passed (validate says so; so does fmt).
+	if err := repo.configuredRootMissing(); err != nil {
+		return err
+	}
+	if st, err := fs.Stat(repo.fsys, repo.stacksRoot); err == nil && !st.IsDir() {
+		return fmt.Errorf("%s: %s", repo.stacksRoot, stacks.RootFileMessage)
+	}
 	root := repo.stacksRoot
 	if opts.Stack != "" {
 		disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)

@@ -943,10 +943,14 @@ func stackListRun(opts *StackListOptions) error {
 	defer repo.close()
 	disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
 	refs := disc.Refs
-	if len(refs) == 0 && err == nil {
+	if len(refs) == 0 {
+		// A configured root that is a file fails discovery itself:
+		// the setting, and where it came from, is what to fix.
 		if err := repo.configuredRootMissing(); err != nil {
 			return err
 		}
+	}
+	if len(refs) == 0 && err == nil {
 		if err := repo.notCheckedOut(); err != nil {
 			return err
 		}

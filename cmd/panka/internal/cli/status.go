@@ -478,6 +478,10 @@ func statusEnvironments(ctx context.Context, f *Factory, cfg *config.Resolved, s
 	if src, err := planSource(ctx, f, ""); err == nil {
 		ref, err := planFindStack(src, cfg.Stacks.Root, opts.Stack)
 		notFound = err
+		if rerr := configuredRootMissing(f, src, cfg); err != nil && rerr != nil {
+			// Not "create the stack": the setting names no folder.
+			notFound = rerr
+		}
 		if err == nil {
 			if h, err := stacks.ReadHeader(src.fsys, ref.Path); err == nil {
 				for _, e := range h.Environments {

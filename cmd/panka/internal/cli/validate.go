@@ -100,10 +100,14 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 	// loading each stack does not read it again.
 	disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
 	refs := disc.Refs
-	if len(refs) == 0 && err == nil {
+	if len(refs) == 0 {
+		// A configured root that is a file fails discovery itself:
+		// the setting, and where it came from, is what to fix.
 		if err := repo.configuredRootMissing(); err != nil {
 			return err
 		}
+	}
+	if len(refs) == 0 && err == nil {
 		if err := repo.notCheckedOut(); err != nil {
 			return err
 		}
