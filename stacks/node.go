@@ -531,6 +531,19 @@ func yamlErrPos(err error, data []byte) (line, col int, msg string) {
 		if c, hint := colonInValue(data, line); hint != "" {
 			return line, c, msg + ": " + hint
 		}
+		if c, hint, ok := overIndentHint(data, line); ok {
+			return line, c, msg + ": " + hint
+		}
+	}
+	if msg == "found unexpected end of stream" && line > 0 {
+		if c, hint, ok := unclosedQuoteHint(data, line); ok {
+			return line, c, msg + ": " + hint
+		}
+	}
+	if msg == "did not find expected key" {
+		if l, c, hint, ok := dedentHint(data, line); ok {
+			return l, c, msg + ": " + hint
+		}
 	}
 	if onLine, ok := tabProblems[msg]; ok && line > 0 {
 		// The column, and for the tab messages the line: yaml.v3 names

@@ -255,7 +255,19 @@ func TestLoadRules(t *testing.T) {
 		{"unclosed flow mapping", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec: {visibilityTimeout: ${X}}\n"},
 			[]string{cf + `:5: invalid YAML: did not find expected ',' or '}'`}},
 		{"dedented key", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec:\n  fifo: true\n visibilityTimeout: 3\n"},
-			[]string{cf + `:7: invalid YAML: did not find expected key`}},
+			[]string{cf + `:7:2: invalid YAML: did not find expected key: this line is indented 1 space, which lines up with no key above it (YAML nests by indentation): indent it as far as fifo on line 6 (2 spaces) or spec on line 5 (not indented)`}},
+		// yaml.v3 names the first line of the mapping the key should be
+		// in (line 7, env:), not the key that lines up with nothing.
+		{"key dedented between two levels", map[string]string{cf: ms("env:", "  A: b", "  # B is next", "", " B: c", "replicas: 2")},
+			[]string{cf + `:11:4: invalid YAML: did not find expected key: this line is indented 3 spaces, which lines up with no key above it (YAML nests by indentation): indent it as far as A on line 8 (4 spaces) or env on line 7 (2 spaces)`}},
+		{"list item dedented between two levels", map[string]string{cf: doc("Topic", "t", "subscriptions:", "    - queue: a", "   - queue: b")},
+			[]string{cf + `:8:6: invalid YAML: did not find expected key: this line is indented 5 spaces, which lines up with no key above it (YAML nests by indentation): indent it as far as line 7 (6 spaces) or subscriptions on line 6 (2 spaces)`}},
+		{"key dedented after a block scalar", map[string]string{cf: ms("command:", "  - |", "    echo one", "", "      two", "     three", " replicas: 2")},
+			[]string{cf + `:13:4: invalid YAML: did not find expected key: this line is indented 3 spaces, which lines up with no key above it (YAML nests by indentation): indent it as far as line 8 (4 spaces) or command on line 7 (2 spaces)`}},
+		{"key indented under a value", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "  name: b", "  name: b\n    description: assets", 1)},
+			[]string{cf + `:5:5: invalid YAML: mapping values are not allowed in this context: this line is indented more than name on line 4, which already has a value (YAML nests by indentation): indent it as far as name (2 spaces)`}},
+		{"unclosed quote", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "  name: b", "  name: b\n  description: \"the assets", 1)},
+			[]string{cf + `:5:16: invalid YAML: found unexpected end of stream: the quote (") that starts the value of description is never closed, so YAML reads on to the end of the file: end the value with "`}},
 		{"tab indentation", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec:\n\tfifo: true\n"},
 			[]string{cf + `:6:1: invalid YAML: a tab in the indentation: YAML indents with spaces only, replace the tab with spaces`}},
 		// yaml.v3 leaves the line out of errors on the first line, and out

@@ -1,0 +1,238 @@
+package stacks
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// A newcomer's commonest YAML mistake is an indentation that lines up
+// with nothing: yaml.v3 then says "did not find expected key", on the
+// first line of the enclosing mapping rather than on the line that is
+// wrong ("stack.yaml:2" for a bad line 9), or "mapping values are not
+// allowed in this context" for a key indented under one that has a
+// value. The helpers below find the line meant and say what to do; they
+// read the lines only (no YAML parser can say more once it has failed),
+// so where the file is not laid out as they expect they say nothing and
+// the parser's message stands.
+
+// indentLevel is an indentation open at some line: a mapping's keys or a
+// list's items start at column indent (0-based).
+type indentLevel struct {
+	indent int
+	line   int    // 1-based, the last line seen at this level
+	key    string // that line's key ("" when it has none)
+}
+
+// blockScalarValue matches the value of a key (or list item) that starts
+// a literal or folded block scalar: the lines below it are its text.
+var blockScalarValue = regexp.MustCompile(`^[|>][-+0-9]{0,2}\s*(#.*)?$`)
+
+// badDedent finds the first line at or after from (1-based) whose
+// indentation, smaller than the line above it, lines up with no mapping
+// or list still open: it returns that line, its indentation and the two
+// levels it falls between (the deeper one just closed, the outer one
+// still open; the outer one's indent is -1 when none is), or line 0.
+func badDedent(data []byte, from int) (line, indent int, deeper, outer indentLevel) {
+	var open []indentLevel
+	// Inside a block scalar (block >= 0): its text is the lines indented
+	// as far as its first one (text), which is indented more than the
+	// line that starts it (block).
+	block, text0 := -1, -1
+	for n, raw := range bytes.Split(data, []byte("\n")) {
+		n++
+		l := strings.TrimRight(string(raw), "\r")
+		text := strings.TrimLeft(l, " ")
+		i := len(l) - len(text)
+		if block >= 0 {
+			if text == "" {
+				continue
+			}
+			if text0 < 0 && i > block {
+				text0 = i
+			}
+			if text0 >= 0 && i >= text0 {
+				continue
+			}
+			block, text0 = -1, -1
+		}
+		if text == "" || text[0] == '#' {
+			continue
+		}
+		if text[0] == '\t' {
+			return 0, 0, indentLevel{}, indentLevel{} // said as a tab problem
+		}
+		if i == 0 && (strings.HasPrefix(text, "---") || strings.HasPrefix(text, "...")) {
+			open = open[:0] // a new document
+			continue
+		}
+		var closed *indentLevel
+		for len(open) > 0 && open[len(open)-1].indent > i {
+			c := open[len(open)-1]
+			closed = &c
+			open = open[:len(open)-1]
+		}
+		if closed != nil && (len(open) == 0 || open[len(open)-1].indent < i) {
+			if n >= from {
+				outer = indentLevel{indent: -1}
+				if len(open) > 0 {
+					outer = open[len(open)-1]
+				}
+				return n, i, *closed, outer
+			}
+			// An earlier one the parser got past: go on from it as
+			// from a level of its own.
+		}
+		if len(open) > 0 && open[len(open)-1].indent == i {
+			open = open[:len(open)-1]
+		}
+		open = append(open, indentLevel{indent: i, line: n, key: lineKey(text)})
+		// "- key: v": the item's mapping starts after the dash.
+		rest, at := text, i
+		for rest == "-" || strings.HasPrefix(rest, "- ") {
+			after := strings.TrimLeft(rest[1:], " ")
+			if after == "" {
+				break
+			}
+			at += len(rest) - len(after)
+			rest = after
+			open = append(open, indentLevel{indent: at, line: n, key: lineKey(rest)})
+		}
+		v := rest // "- |"
+		if lineKey(rest) != "" {
+			v = lineValue(rest)
+		}
+		if blockScalarValue.MatchString(v) {
+			block = i
+		}
+	}
+	return 0, 0, indentLevel{}, indentLevel{}
+}
+
+// lineKey returns the key of a "key: value" (or "key:") line's text, or "".
+func lineKey(text string) string {
+	k, _, ok := strings.Cut(text, ":")
+	if !ok || k == "" || strings.ContainsAny(k[:1], "-[{\"'&*!|>#") {
+		return ""
+	}
+	if !strings.HasSuffix(text, ":") && !strings.HasPrefix(text[len(k):], ": ") {
+		return ""
+	}
+	return strings.TrimSpace(k)
+}
+
+// lineValue returns the value after a "key: " (or a list item's text),
+// without surrounding spaces.
+func lineValue(text string) string {
+	if k := lineKey(text); k != "" {
+		return strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(text, k), ":"))
+	}
+	return ""
+}
+
+// spaces says n spaces.
+func spaces(n int) string {
+	if n == 0 {
+		return "not indented"
+	}
+	if n == 1 {
+		return "1 space"
+	}
+	return fmt.Sprintf("%d spaces", n)
+}
+
+// levelName names an open level for a hint: its key and line.
+func levelName(l indentLevel) string {
+	if l.key != "" {
+		return fmt.Sprintf("%s on line %d (%s)", l.key, l.line, spaces(l.indent))
+	}
+	return fmt.Sprintf("line %d (%s)", l.line, spaces(l.indent))
+}
+
+// dedentHint places yaml.v3's "did not find expected key" reported at
+// line (the enclosing mapping's first line, or the wrong line itself) on
+// the line whose indentation lines up with nothing, with what to do; ok
+// is false when no such line is found.
+func dedentHint(data []byte, line int) (l, col int, hint string, ok bool) {
+	l, i, deeper, outer := badDedent(data, max(line, 1))
+	if l == 0 {
+		return 0, 0, "", false
+	}
+	hint = fmt.Sprintf("this line is indented %s, which lines up with no key above it (YAML nests by indentation): indent it as far as %s", spaces(i), levelName(deeper))
+	if outer.indent >= 0 {
+		hint += " or " + levelName(outer)
+	}
+	return l, i + 1, hint, true
+}
+
+// overIndentHint explains yaml.v3's "mapping values are not allowed in
+// this context" on line (1-based): a key indented under the key above it,
+// which has a value already. ok is false when the line is not like that.
+func overIndentHint(data []byte, line int) (col int, hint string, ok bool) {
+	lines := bytes.Split(data, []byte("\n"))
+	if line < 2 || line > len(lines) {
+		return 0, "", false
+	}
+	l := strings.TrimRight(string(lines[line-1]), "\r")
+	text := strings.TrimLeft(l, " ")
+	i := len(l) - len(text)
+	if lineKey(text) == "" {
+		return 0, "", false
+	}
+	for p := line - 1; p >= 1; p-- {
+		pl := strings.TrimRight(string(lines[p-1]), "\r")
+		ptext := strings.TrimLeft(pl, " ")
+		if ptext == "" || ptext[0] == '#' {
+			continue
+		}
+		pi := len(pl) - len(ptext)
+		key, value := lineKey(ptext), lineValue(ptext)
+		if strings.HasPrefix(ptext, "- ") {
+			item := strings.TrimLeft(ptext[2:], " ")
+			pi += len(ptext) - len(item)
+			key, value = lineKey(item), lineValue(item)
+		}
+		if pi >= i || key == "" || value == "" || blockScalarValue.MatchString(value) || strings.ContainsAny(value[:1], "&!#") {
+			return 0, "", false
+		}
+		return i + 1, fmt.Sprintf("this line is indented more than %s on line %d, which already has a value (YAML nests by indentation): indent it as far as %s (%s)", key, p, key, spaces(pi)), true
+	}
+	return 0, "", false
+}
+
+// unclosedQuoteHint explains yaml.v3's "found unexpected end of stream"
+// on line (1-based): a value that opens a quote the line does not close
+// (YAML reads on, to the end of the file). ok is false when the line is
+// not like that.
+func unclosedQuoteHint(data []byte, line int) (col int, hint string, ok bool) {
+	lines := bytes.Split(data, []byte("\n"))
+	if line < 1 || line > len(lines) {
+		return 0, "", false
+	}
+	l := strings.TrimRight(string(lines[line-1]), "\r")
+	text := strings.TrimLeft(l, " ")
+	for strings.HasPrefix(text, "- ") {
+		text = strings.TrimLeft(text[2:], " ")
+	}
+	v, what := text, "this list item"
+	if k := lineKey(text); k != "" {
+		v, what = lineValue(text), "the value of "+k
+	}
+	if v == "" || (v[0] != '"' && v[0] != '\'') {
+		return 0, "", false
+	}
+	q := v[0]
+	for j := 1; j < len(v); j++ {
+		switch {
+		case q == '"' && v[j] == '\\':
+			j++
+		case v[j] == q && q == '\'' && j+1 < len(v) && v[j+1] == '\'':
+			j++ // '' is a quote inside '...'
+		case v[j] == q:
+			return 0, "", false
+		}
+	}
+	at := len(l) - len(v)
+	return at + 1, fmt.Sprintf("the quote (%c) that starts %s is never closed, so YAML reads on to the end of the file: end the value with %c", q, what, q), true
+}
