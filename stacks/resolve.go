@@ -845,6 +845,11 @@ func (r *resolver) substScalar(n *node) *node {
 			b.WriteString("}")
 		case v == nil:
 			r.errs.add(n.pos(), r.keyPath(), "undeclared variable ${%s}%s: declare it under spec.variables in %s, or give a default with ${%s:-value}", name, r.s.suggestVar(name), r.s.file, name)
+			// Its value is unknown, not empty: image: ${IMAGE_TAGG}
+			// also said "required field is empty", listed first.
+			b.WriteString("${var.")
+			b.WriteString(name)
+			b.WriteString("}")
 		case v.symbolic:
 			if hasDef {
 				b.WriteString(def)

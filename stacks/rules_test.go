@@ -561,6 +561,12 @@ func TestResolveRules(t *testing.T) {
 				cf + `:14:13: spec.schedule: required field is empty: give it a value`}},
 		{"required string empty from a variable", map[string]string{cf: doc("MicroService", "api", "image: ${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": ""}}},
 			[]string{cf + `:6:10: spec.image: required field is empty once its variables are substituted: give them a value (--var, --var-file, PANKA_VAR_<NAME> or the environment file)`}},
+		// A misspelt variable is one problem, not also an empty image
+		// (reported first, hiding the cause), nor an invalid schedule.
+		{"undeclared variable in a required field", map[string]string{cf: doc("MicroService", "api", "image: ${TAGG}") + "---\n" + doc("CronJob", "j", "image: x", "schedule: '${SCHEDULE}'", "cpu: '${CPUS}'")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "x"}}},
+			[]string{cf + `:6:10: spec.image: undeclared variable ${TAGG} (did you mean "TAG"?): declare it under spec.variables in stacks/s/stack.yaml, or give a default with ${TAGG:-value}`,
+				cf + `:14:13: spec.schedule: undeclared variable ${SCHEDULE}`,
+				cf + `:15:8: spec.cpu: undeclared variable ${CPUS}`}},
 		{"required string from a variable", map[string]string{cf: doc("MicroService", "api", "image: ${TAG}-${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "x"}}}, nil},
 		// never printed: what stands in a reference's place may be a password
 		{"secret ref", map[string]string{cf: ms("env: {A: {secret: 'not-a-ref'}}", "secrets: {B: hunter2}")}, ResolveOptions{},
