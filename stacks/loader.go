@@ -747,7 +747,7 @@ func Strays(fsys fs.FS, root string, refs []Ref) []*Error {
 			return nil
 		}
 		if isYAML(d.Name()) && p != RepoConfigFile {
-			out = append(out, strayError(root, p))
+			out = append(out, strayError(fsys, root, p))
 		}
 		return nil
 	})
@@ -759,9 +759,26 @@ func Strays(fsys fs.FS, root string, refs []Ref) []*Error {
 // one when the stacks root is the repository's root (stacks.root: .).
 const RepoConfigFile = "panka.yaml"
 
+// misnamedStackFile is the stack file written stack.yml, which no tool
+// reads as a stack's: every file of the stack was a "YAML file outside
+// any stack" that told the user to add the stack.yaml they had.
+const misnamedStackFile = "stack.yml"
+
 // strayError is Strays' error for the YAML file p under root.
-func strayError(root, p string) *Error {
+func strayError(fsys fs.FS, root, p string) *Error {
 	dir := path.Dir(p)
+	for d := dir; ; d = path.Dir(d) {
+		f := path.Join(d, misnamedStackFile)
+		if st, err := fs.Stat(fsys, f); err == nil && st.Mode().IsRegular() {
+			if f == p {
+				return &Error{File: p, Msg: fmt.Sprintf("a stack file is named %s, not %s: rename it (git mv %s %s)", StackFile, misnamedStackFile, p, path.Join(d, StackFile))}
+			}
+			return &Error{File: p, Msg: fmt.Sprintf("YAML file outside any stack: %s is named %s, not %s, so %s is not a stack: rename it (git mv %s %s)", f, misnamedStackFile, StackFile, d, f, path.Join(d, StackFile))}
+		}
+		if d == root || d == "." {
+			break
+		}
+	}
 	at := dir
 	if path.Base(dir) == EnvironmentsDir && path.Dir(dir) != "." && path.Dir(dir) != root {
 		// An environment file: its stack.yaml goes in the stack
@@ -798,7 +815,7 @@ func StrayFile(fsys fs.FS, root, file string) *Error {
 			break
 		}
 	}
-	return strayError(root, file)
+	return strayError(fsys, root, file)
 }
 
 // ReadHeader parses dir/stack.yaml only and lists dir/environments/*.yaml.

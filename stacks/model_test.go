@@ -92,6 +92,11 @@ func TestStrays(t *testing.T) {
 		"stacks/typo/stack.yml.yaml":         {Data: []byte(doc("Stack", "typo"))},
 		"stacks/moved/environments/dev.yaml": {Data: []byte(doc("Environment", "dev"))},
 		"stacks/environments/dev.yaml":       {Data: []byte(doc("Environment", "dev"))},
+		// stack.yml for stack.yaml: every file of the stack said "add
+		// stacks/yml/stack.yaml", the stack file itself too.
+		"stacks/yml/stack.yml":             {Data: []byte(doc("Stack", "yml"))},
+		"stacks/yml/infra/q.yaml":          {Data: []byte(doc("Queue", "q"))},
+		"stacks/yml/environments/dev.yaml": {Data: []byte(doc("Environment", "dev"))},
 	}
 	refs, err := Discover(fsys, "stacks")
 	if err != nil {
@@ -107,6 +112,9 @@ func TestStrays(t *testing.T) {
 		// An environment file's stack.yaml goes in the stack folder.
 		"stacks/moved/environments/dev.yaml: YAML file outside any stack: stacks/moved/environments has no stack.yaml (nor any folder above it under stacks); add stacks/moved/stack.yaml with kind: Stack, or move the file into a stack",
 		"stacks/typo/stack.yml.yaml: YAML file outside any stack: stacks/typo has no stack.yaml (nor any folder above it under stacks); add stacks/typo/stack.yaml with kind: Stack, or move the file into a stack",
+		"stacks/yml/environments/dev.yaml: YAML file outside any stack: stacks/yml/stack.yml is named stack.yml, not stack.yaml, so stacks/yml is not a stack: rename it (git mv stacks/yml/stack.yml stacks/yml/stack.yaml)",
+		"stacks/yml/infra/q.yaml: YAML file outside any stack: stacks/yml/stack.yml is named stack.yml, not stack.yaml, so stacks/yml is not a stack: rename it (git mv stacks/yml/stack.yml stacks/yml/stack.yaml)",
+		"stacks/yml/stack.yml: a stack file is named stack.yaml, not stack.yml: rename it (git mv stacks/yml/stack.yml stacks/yml/stack.yaml)",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

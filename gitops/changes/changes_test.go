@@ -3521,7 +3521,7 @@ func TestStrayYAMLIsAProblem(t *testing.T) {
 			got = append(got, p.Error())
 		}
 		if len(got) != 2 || !strings.HasPrefix(got[0], "stacks/search/environments/dev.yaml: YAML file outside any stack") ||
-			!strings.HasPrefix(got[1], "stacks/search/stack.yml: YAML file outside any stack: stacks/search has no stack.yaml") ||
+			!strings.HasPrefix(got[1], "stacks/search/stack.yml: a stack file is named stack.yaml, not stack.yml: rename it (git mv stacks/search/stack.yml stacks/search/stack.yaml)") ||
 			!strings.Contains(got[1], "it belongs to no stack, so no stack is listed for it") {
 			t.Errorf("%s paths=%v: problems %q, want the two stray files", engine, paths, got)
 		}
