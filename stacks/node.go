@@ -51,6 +51,11 @@ type node struct {
 	// subst is set on scalars produced by variable substitution: their text
 	// may then be read as an int or bool.
 	subst bool
+	// bad is set on a scalar whose substitution failed (an invalid
+	// ${...}, an unknown reference): that problem is reported, and its
+	// value is unknown, so the field's own checks ("required field is
+	// empty") are not made.
+	bad bool
 	// line and col are 1-based (int32 keeps the node small: stacks are
 	// many small nodes).
 	line  int32

@@ -741,6 +741,18 @@ func (r *resolver) subst(n *node) *node {
 }
 
 func (r *resolver) substScalar(n *node) *node {
+	reported := len(r.errs.list)
+	out := r.substScalarText(n)
+	if len(r.errs.list) > reported && out != nil && !out.bad {
+		c := *n
+		c.bad = true
+		return &c
+	}
+	return out
+}
+
+// substScalarText substitutes the variables of n's text (see substScalar).
+func (r *resolver) substScalarText(n *node) *node {
 	s := n.value
 	var b strings.Builder
 	b.Grow(len(s) + 16)
@@ -820,6 +832,12 @@ func (r *resolver) substScalar(n *node) *node {
 				r.errs.add(n.pos(), r.keyPath(), "invalid variable ${%s}: no spaces inside ${...}: write ${%s}", expr, strings.Replace(expr, name, t, 1))
 				continue
 			}
+			if v, d, ok := shellDefault(name); ok {
+				// The shell's other forms: ${IMAGE:latest},
+				// ${IMAGE-latest}, ${IMAGE:=latest}.
+				r.errs.add(n.pos(), r.keyPath(), "invalid variable ${%s}: a default follows \":-\": write ${%s:-%s}", expr, v, d)
+				continue
+			}
 			r.errs.add(n.pos(), r.keyPath(), "invalid variable ${%s}: names use letters, digits and _ (references are ${<component>.<output>})", expr)
 			continue
 		}
@@ -845,11 +863,6 @@ func (r *resolver) substScalar(n *node) *node {
 			b.WriteString("}")
 		case v == nil:
 			r.errs.add(n.pos(), r.keyPath(), "undeclared variable ${%s}%s: declare it under spec.variables in %s, or give a default with ${%s:-value}", name, r.s.suggestVar(name), r.s.file, name)
-			// Its value is unknown, not empty: image: ${IMAGE_TAGG}
-			// also said "required field is empty", listed first.
-			b.WriteString("${var.")
-			b.WriteString(name)
-			b.WriteString("}")
 		case v.symbolic:
 			if hasDef {
 				b.WriteString(def)
@@ -900,6 +913,23 @@ func (r *resolver) substScalar(n *node) *node {
 		r.substVars[&out] = used
 	}
 	return &out
+}
+
+// shellDefault splits name, the text of a ${...} that is no variable name,
+// into a variable name and a default written in one of the shell's forms
+// other than ":-" (NAME:default, NAME-default, NAME:=default, NAME=default).
+func shellDefault(name string) (v, def string, ok bool) {
+	i := strings.IndexAny(name, ":-=")
+	if i <= 0 || !isEnvName(name[:i]) {
+		return "", "", false
+	}
+	def = name[i:]
+	for _, p := range []string{":=", ":", "-", "="} {
+		if strings.HasPrefix(def, p) {
+			return name[:i], def[len(p):], true
+		}
+	}
+	return "", "", false
 }
 
 // givenUndeclared says where a value for the undeclared variable name

@@ -567,6 +567,14 @@ func TestResolveRules(t *testing.T) {
 			[]string{cf + `:6:10: spec.image: undeclared variable ${TAGG} (did you mean "TAG"?): declare it under spec.variables in stacks/s/stack.yaml, or give a default with ${TAGG:-value}`,
 				cf + `:14:13: spec.schedule: undeclared variable ${SCHEDULE}`,
 				cf + `:15:8: spec.cpu: undeclared variable ${CPUS}`}},
+		// An invalid ${...} is one problem too, with the form meant.
+		{"invalid variables in checked fields", map[string]string{cf: doc("MicroService", "api", "image: '${TAG:latest}'", "cpu: '${CPUS-256}'", "memory: '${ MEM }'", "port: '${db.nope}'", "env: {A: '${TAG:=x}', B: '${1X}'}") + "---\n" + doc("Database", "db")}, ResolveOptions{},
+			[]string{cf + `:6:10: spec.image: invalid variable ${TAG:latest}: a default follows ":-": write ${TAG:-latest}`,
+				cf + `:7:8: spec.cpu: invalid variable ${CPUS-256}: a default follows ":-": write ${CPUS:-256}`,
+				cf + `:8:11: spec.memory: invalid variable ${ MEM }: no spaces inside ${...}: write ${MEM}`,
+				cf + `:9:9: spec.port: reference ${db.nope}: a Database has no output "nope"`,
+				cf + `:10:12: spec.env.A: invalid variable ${TAG:=x}: a default follows ":-": write ${TAG:-x}`,
+				cf + `:10:28: spec.env.B: invalid variable ${1X}: names use letters, digits and _`}},
 		{"required string from a variable", map[string]string{cf: doc("MicroService", "api", "image: ${TAG}-${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "x"}}}, nil},
 		// never printed: what stands in a reference's place may be a password
 		{"secret ref", map[string]string{cf: ms("env: {A: {secret: 'not-a-ref'}}", "secrets: {B: hunter2}")}, ResolveOptions{},

@@ -489,6 +489,9 @@ func leadingZeroDigits(v string) bool {
 
 // value decodes one field value.
 func (ty *typer) value(f *field, n *node) (any, bool) {
+	if n.bad {
+		return nil, false
+	}
 	switch f.typ {
 	case tString:
 		if f.required && n.kind == nScalar && strings.TrimSpace(n.value) == "" {
