@@ -766,6 +766,9 @@ func (r *resolver) substScalarText(n *node) *node {
 			continue
 		}
 		if !strings.HasPrefix(s[i:], "${") {
+			if s[i] == '$' && (i == 0 || s[i-1] != '$') {
+				r.unbracedVar(n, s[i+1:])
+			}
 			b.WriteByte(s[i])
 			i++
 			continue
@@ -913,6 +916,22 @@ func (r *resolver) substScalarText(n *node) *node {
 		r.substVars[&out] = used
 	}
 	return &out
+}
+
+// unbracedVar reports $NAME (rest is the text after the "$") where NAME
+// is a declared variable: image: $IMAGE deployed the image "$IMAGE", as
+// only ${IMAGE} is substituted. A command keeps it: the container's shell
+// expands it at run time.
+func (r *resolver) unbracedVar(n *node, rest string) {
+	end := 0
+	for end < len(rest) && isEnvName(rest[:end+1]) {
+		end++
+	}
+	name := rest[:end]
+	if name == "" || r.vars[name] == nil || slices.Contains(r.path, "command") {
+		return
+	}
+	r.errs.add(n.pos(), r.keyPath(), "$%s is not substituted: panka reads a variable only as ${%s}; write ${%s} (or ${$}%s to keep the text $%s)", name, name, name, name, name)
 }
 
 // shellDefault splits name, the text of a ${...} that is no variable name,

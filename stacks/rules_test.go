@@ -575,6 +575,12 @@ func TestResolveRules(t *testing.T) {
 				cf + `:9:9: spec.port: reference ${db.nope}: a Database has no output "nope"`,
 				cf + `:10:12: spec.env.A: invalid variable ${TAG:=x}: a default follows ":-": write ${TAG:-x}`,
 				cf + `:10:28: spec.env.B: invalid variable ${1X}: names use letters, digits and _`}},
+		// $TAG (no braces) is text: the image "$TAG" was deployed. A
+		// command keeps it for the container's shell, as does ${$}TAG,
+		// and a $NAME that is no variable of the stack is text.
+		{"declared variable without braces", map[string]string{cf: doc("MicroService", "api", "image: nginx:$TAG", "command: [sh, -c, 'echo $TAG']", "env: {A: $TAG, B: '${$}TAG', C: $HOME, D: '$$TAG'}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "x"}}},
+			[]string{cf + `:6:10: spec.image: $TAG is not substituted: panka reads a variable only as ${TAG}; write ${TAG} (or ${$}TAG to keep the text $TAG)`,
+				cf + `:8:12: spec.env.A: $TAG is not substituted`}},
 		{"required string from a variable", map[string]string{cf: doc("MicroService", "api", "image: ${TAG}-${TAG}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"TAG": "x"}}}, nil},
 		// never printed: what stands in a reference's place may be a password
 		{"secret ref", map[string]string{cf: ms("env: {A: {secret: 'not-a-ref'}}", "secrets: {B: hunter2}")}, ResolveOptions{},
