@@ -96,7 +96,9 @@ has the deployed commit in its history: a commit older than the deployed one
 (a pipeline that ran late) is skipped with exit 0, and one that diverged from
 it, or that this clone cannot place (fetch the history), is refused; the
 check is made under the lock, so a pipeline that waited (--lock-timeout) for
-a newer one's deployment skips.`,
+a newer one's deployment skips. A commit of the default branch deployed after
+a deployment from another branch (a preview, since squash-merged) comes after
+the default branch's own last deployment instead, and replaces it.`,
 		Example: `  panka apply --stack orders --environment dev
   panka apply --stack orders --environment production --ref v1.4.0 --auto-approve
   panka apply orders-dev.plan
@@ -429,7 +431,14 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 					return fmt.Errorf("apply --forward-only of %s refused, nothing was changed or recorded: it has no state, and its history cannot be read to find the deployed commit: %w", req.Key, err)
 				}
 			}
-			return checkForward(ctx, src.repo, req.Key, d.source, now, without)
+			earlier := func(ctx context.Context) ([]*statestore.Deployment, error) {
+				store, err := f.Store(ctx, d.cfg)
+				if err != nil {
+					return nil, err
+				}
+				return store.History(ctx, req.Key, 0, mainlineRecords)
+			}
+			return checkForward(ctx, src.repo, req.Key, d.source, now, without, forwardHistory{earlier, f.Warnf})
 		}
 		warnOlderThanDeployed(ctx, f, src.repo, req.Key, d.source.Commit, now)
 		return nil
@@ -514,7 +523,12 @@ func (e *olderCommitError) Error() string { return e.msg }
 // says how to go on. Nothing has been planned or changed when it refuses.
 // without says how to apply without the check ("apply without
 // --forward-only", or how to turn the config's preferences.forwardOnly off).
-func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, src deploy.Source, st *statestore.State, without string) error {
+//
+// A deployment from another branch than the default one (a preview of a
+// branch, which was then squash-merged: its commit is on no branch of the
+// mainline) is not what a deploy of the default branch must come after:
+// see mainlineReference.
+func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, src deploy.Source, st *statestore.State, without string, hist forwardHistory) error {
 	d := deployedRecord(st)
 	if d == nil || (d.Commit != "" && d.Commit == src.Commit) {
 		return nil
@@ -537,6 +551,33 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 	}
 	o, err := orderCommits(ctx, repo, src.Commit, d.Commit)
 	applied, deployed, mb := o.applied, o.deployed, o.mergeBase
+	if o.failed != orderApplied && (o.failed != orderOK || (mb != deployed && mb != applied)) && hist.earlier != nil {
+		// Not plainly after (or before) the deployed commit: when that was
+		// deployed from another branch, the default branch's own last
+		// deployment decides.
+		ref, branch, ok, rerr := mainlineReference(ctx, repo, o.applied, d, hist.earlier)
+		if rerr != nil {
+			return refuse("%v", rerr)
+		}
+		if ok {
+			replaced := fmt.Sprintf("%s runs commit %s (deployment %d), deployed from %s, which is not on the default branch %s (a branch deployment, since squash-merged or not merged)", key, shortSHA(d.Commit), d.Serial, branchOf(d), branch)
+			if ref == nil {
+				hist.warn("%s; no deployment of %s comes before it, so this apply of %s replaces it", replaced, branch, shortSHA(src.Commit))
+				return nil
+			}
+			if err := checkForward(ctx, repo, key, src, &statestore.State{LastSuccessful: ref}, without, forwardHistory{}); err != nil {
+				// It names ref as what runs: say what does, and why ref.
+				why := fmt.Sprintf(" (%s; deployment %d is the last of %s, so --forward-only compared with it)", replaced, ref.Serial, branch)
+				var older *olderCommitError
+				if errors.As(err, &older) {
+					return &olderCommitError{older.msg + why}
+				}
+				return fmt.Errorf("%w%s", err, why)
+			}
+			hist.warn("%s; --forward-only placed this apply of %s after deployment %d of %s's commit %s instead, and it replaces what deployment %d runs", replaced, shortSHA(src.Commit), ref.Serial, branch, shortSHA(ref.Commit), d.Serial)
+			return nil
+		}
+	}
 	switch o.failed {
 	case orderApplied:
 		return refuse("%v", err)
@@ -565,6 +606,113 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 	}
 	return refuse("it runs commit %s (deployment %d), which has %s that %s lacks (they diverged at %s): deploying it would take out what they changed, unless %s holds the same changes another way (squash-merged, cherry-picked; panka plan with --ref %s shows what it changes). Merge or rebase onto %s (or the default branch) and deploy that, or %s to take them out; panka history --stack %s --environment %s --commits lists them",
 		shortSHA(d.Commit), d.Serial, has, shortSHA(src.Commit), shortSHA(mb.String()), shortSHA(src.Commit), shortSHA(src.Commit), shortSHA(d.Commit), without, key.Stack, key.Environment)
+}
+
+// mainlineRecords bounds the history records apply --forward-only reads
+// back for the last deployment of the default branch (mainlineReference).
+const mainlineRecords = 100
+
+// forwardHistory is what checkForward needs beyond the state: the newest
+// history records (earlier; nil when the check must not look past the
+// state) and a way to warn.
+type forwardHistory struct {
+	earlier func(ctx context.Context) ([]*statestore.Deployment, error)
+	warn    func(format string, args ...any)
+}
+
+// branchOf names the branch deployment d was made from.
+func branchOf(d *statestore.Deployment) string {
+	if d.Ref == "" {
+		return "a detached HEAD"
+	}
+	return "branch " + d.Ref
+}
+
+// mainlineReference decides which deployment apply --forward-only orders
+// applied (a commit the deployed one, d's, does not plainly come before)
+// against when d was made from another branch than the repository's
+// default one. A branch deployed for a preview and then squash-merged
+// leaves its commit on no branch of the mainline: compared with it, every
+// later deploy of the default branch was refused as diverged. So when
+// applied is on the default branch and d is not (its commit is in the
+// clone and not on the default branch, or, not in the clone, its record
+// names another branch), the reference is the newest successful
+// deployment of a commit on the default branch (ref; nil when none came
+// since the last destroy), found among the newest mainlineRecords
+// records: a pipeline of the default branch still skips an older commit
+// than its own last deployment, and the branch deployment is replaced,
+// as a deploy of the mainline replaces a preview. ok is false when the
+// rule does not apply (applied is not on the default branch, d is on it,
+// or where either stands cannot be told), and checkForward goes on as
+// before; err when the history cannot be read or holds a deployment whose
+// branch cannot be told.
+func mainlineReference(ctx context.Context, repo *gitops.Repo, applied gitops.Hash, d *statestore.Deployment, earlier func(context.Context) ([]*statestore.Deployment, error)) (ref *statestore.Deployment, branch string, ok bool, err error) {
+	branch, tip, err := repo.DefaultBranch()
+	if err != nil || applied.IsZero() {
+		return nil, "", false, nil
+	}
+	// A record names the branch checked out (main), DefaultBranch the
+	// remote-tracking one (origin/main) where there is a remote.
+	short := branch
+	if i := strings.IndexByte(branch, '/'); i >= 0 {
+		short = branch[i+1:]
+	}
+	// on says whether rec was deployed from the default branch: known
+	// (ok) when its commit is in the clone, or its record names a branch.
+	shallow, serr := repo.IsShallow()
+	on := func(rec *statestore.Deployment) (onMain, known bool) {
+		if h, ok := gitops.FullID(rec.Commit); ok {
+			if _, err := repo.Commit(h); err == nil {
+				mb, err := repo.MergeBase(ctx, h, tip)
+				if err != nil {
+					return false, false
+				}
+				// A shallow clone's merge-base stops at its boundary: "not
+				// an ancestor" may be a history cut off.
+				return mb == h, mb == h || (serr == nil && !shallow)
+			}
+		}
+		// Not in the clone: its record names the branch checked out, or
+		// the --ref given. A branch deleted after its merge resolves to
+		// nothing; a tag, a commit id or the default branch is no answer.
+		if rec.Ref == "" || rec.Ref == "HEAD" || rec.Ref == short || rec.Ref == branch || strings.Trim(rec.Ref, "0123456789abcdef") == "" {
+			return false, false
+		}
+		if _, err := repo.ResolveRef(rec.Ref); err == nil {
+			return false, false
+		}
+		return false, true
+	}
+	if mb, err := repo.MergeBase(ctx, applied, tip); err != nil || mb != applied {
+		return nil, "", false, nil
+	}
+	if onMain, known := on(d); onMain || !known {
+		return nil, "", false, nil
+	}
+	recs, err := earlier(ctx)
+	if err != nil {
+		return nil, "", false, fmt.Errorf("read the history to find the last deployment of %s: %w", branch, err)
+	}
+	for _, r := range recs {
+		if r.Result != statestore.ResultSucceeded {
+			continue
+		}
+		if r.Operation == statestore.OpDestroy {
+			return nil, branch, true, nil
+		}
+		onMain, known := on(r)
+		switch {
+		case onMain:
+			return r, branch, true, nil
+		case !known:
+			return nil, "", false, fmt.Errorf("it runs commit %s (deployment %d), deployed from %s, which is not on the default branch %s; deployment %d before it, of commit %s, cannot be placed (this clone lacks the commit and its record names no branch), so which deployment of %s this apply must come after cannot be told: fetch it (`git fetch origin %s`) and re-run",
+				shortSHA(d.Commit), d.Serial, branchOf(d), branch, r.Serial, shortSHA(r.Commit), branch, r.Commit)
+		}
+	}
+	if len(recs) < mainlineRecords {
+		return nil, branch, true, nil
+	}
+	return nil, "", false, fmt.Errorf("it runs commit %s (deployment %d), deployed from %s, which is not on the default branch %s, and none of the %d deployments before it is of %s, so which one this apply must come after cannot be told", shortSHA(d.Commit), d.Serial, branchOf(d), branch, mainlineRecords, branch)
 }
 
 // commitOrder is where the commit an apply deploys stands against the
