@@ -395,7 +395,7 @@ func writeHistoryCommits(w io.Writer, entries []*HistoryEntry) {
 		case e.StackPath != "" && listed == 0:
 			fmt.Fprintf(w, "    (none of the %d commits in between changed %s or a file it watches)\n", e.AllCommits, e.StackPath)
 		case e.StackPath != "" && listed < e.AllCommits:
-			fmt.Fprintf(w, "    (%d of %s in between changed %s or a file it watches; the others are not listed)\n", listed, plural(e.AllCommits, "commit"), e.StackPath)
+			fmt.Fprintf(w, "    (%d of %s in between changed %s or a file it watches; the rest are not listed)\n", listed, plural(e.AllCommits, "commit"), e.StackPath)
 		}
 	}
 }

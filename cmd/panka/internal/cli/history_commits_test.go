@@ -242,7 +242,7 @@ func TestHistoryCommitsOfTheStack(t *testing.T) {
 			}
 			var out strings.Builder
 			writeHistoryCommits(&out, es)
-			if !strings.Contains(out.String(), "    (4 of 7 commits in between changed stacks/shop or a file it watches; the others are not listed)\n") || strings.Contains(out.String(), "other: notes") {
+			if !strings.Contains(out.String(), "    (4 of 7 commits in between changed stacks/shop or a file it watches; the rest are not listed)\n") || strings.Contains(out.String(), "other: notes") {
 				t.Errorf("text:\n%s", out.String())
 			}
 			// Without the stack's folder (no longer in the work tree),
