@@ -2773,3 +2773,85 @@ func TestDiffTreesOddPaths(t *testing.T) {
 		t.Fatalf("engines disagree:\n%v\n%v", describe(diffs[0]), describe(diffs[1]))
 	}
 }
+
+// TestCatFileBrokenReply: a git on PATH whose cat-file answers one object
+// and then garbage, and stops reading while it lives on. The batch falls
+// back to go-git from the first blob not delivered (fn saw the delivered
+// ones twice), the writer feeding the process does not stay blocked on
+// its full input, and Close does not wait on the process. Both protocols.
+func TestCatFileBrokenReply(t *testing.T) {
+	realGit, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gittest.New(t)
+	var blobs []plumbing.Hash
+	want := map[plumbing.Hash]string{}
+	for i := 0; i < 3; i++ {
+		content := fmt.Sprintf("blob %d\n", i)
+		g.Write(fmt.Sprintf("f%d.txt", i), content)
+		h := plumbing.NewHash(g.Git("hash-object", fmt.Sprintf("f%d.txt", i)))
+		blobs = append(blobs, h)
+		want[h] = content
+	}
+	g.Commit("blobs")
+	// Enough requests to fill the pipe to the process and the writer's
+	// buffer: its writer blocks unless the process is stopped.
+	var hashes []plumbing.Hash
+	for len(hashes) < 6000 {
+		hashes = append(hashes, blobs...)
+	}
+	fake := t.TempDir()
+	script := "#!/bin/sh\ncase \"$1\" in\ncat-file)\n" +
+		"  read -r line\n  echo \"${line#contents }\" | '" + realGit + "' cat-file --batch\n" +
+		"  echo 'fatal: not what you expect'\n  exec sleep 600\n  ;;\n" +
+		"*) exec '" + realGit + "' \"$@\" ;;\nesac\n"
+	if err := os.WriteFile(filepath.Join(fake, "git"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", fake+string(os.PathListSeparator)+os.Getenv("PATH"))
+	for _, plain := range []bool{false, true} {
+		t.Run(fmt.Sprintf("plain-batch=%v", plain), func(t *testing.T) {
+			defer gitops.SetPlainBatch(plain)()
+			repo, err := gitops.Open(g.Dir, gitops.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !repo.UsesGitBinary() {
+				t.Fatal("the fake git is not in use")
+			}
+			var got []plumbing.Hash
+			err = repo.Blobs(hashes, func(h plumbing.Hash, b []byte) error {
+				if string(b) != want[h] {
+					return fmt.Errorf("blob %s: %q, want %q", h, b, want[h])
+				}
+				got = append(got, h)
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("Blobs: %v", err)
+			}
+			if !slices.Equal(got, hashes) {
+				t.Errorf("fn saw %d blobs, want the %d asked for, each once and in order", len(got), len(hashes))
+			}
+			// A single read after the break goes to go-git too.
+			if b, err := repo.Blob(blobs[1]); err != nil || string(b) != want[blobs[1]] {
+				t.Errorf("Blob after the break: %q, %v", b, err)
+			}
+			buf := make([]byte, 1<<20)
+			if stacks := string(buf[:runtime.Stack(buf, true)]); strings.Contains(stacks, "readPart") {
+				t.Errorf("a cat-file writer outlived the batch:\n%s", stacks)
+			}
+			closed := make(chan error, 1)
+			go func() { closed <- repo.Close() }()
+			select {
+			case err := <-closed:
+				if err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("Close still waits on the stopped cat-file process after 30 s")
+			}
+		})
+	}
+}

@@ -382,6 +382,24 @@ func (c *catFileReader) close() error {
 	return first
 }
 
+// stop ends a process whose answers broke the protocol (a git that
+// printed something else, or died): it is marked failed (its reader falls
+// back to go-git), its input closed, and it is killed and reaped now, so
+// that neither a writer blocked on its full input nor Close waiting on a
+// process that no longer reads outlives the read. The caller holds p.mu.
+func (p *catFileProc) stop() {
+	p.failed = true
+	if p.cmd == nil {
+		return
+	}
+	p.in.Close()
+	if p.cmd.Process != nil {
+		_ = p.cmd.Process.Kill()
+	}
+	_ = p.cmd.Wait()
+	p.cmd = nil
+}
+
 // readOne reads the next answer of the process: the object's type and
 // content. An object larger than limit (when above 0) is skipped, not held
 // in memory: errTooLarge. A broken protocol marks the process failed.
@@ -437,10 +455,14 @@ func (c *catFileReader) read(h Hash) (string, []byte, error) {
 		line = append(append(line, h.String()...), '\n')
 	}
 	if _, err := p.in.Write(line); err != nil {
-		p.failed = true
+		p.stop()
 		return "", nil, errCatFileDown
 	}
-	return p.readOne(0)
+	typ, body, err := p.readOne(0)
+	if errors.Is(err, errCatFileDown) {
+		p.stop()
+	}
+	return typ, body, err
 }
 
 var errCatFileDown = errors.New("git cat-file is not available")
@@ -538,7 +560,11 @@ func (c *catFileReader) readPart(p *catFileProc, hashes []Hash, want string, lim
 	for _, h := range hashes {
 		typ, body, err := p.readOne(limit)
 		if errors.Is(err, errCatFileDown) {
-			return err // the writer ends when the process is closed
+			// The writer may be blocked on the input of a process that
+			// no longer reads: stopping it ends the write.
+			p.stop()
+			<-werr
+			return err
 		}
 		if errors.Is(err, errTooLarge) {
 			continue
@@ -557,7 +583,7 @@ func (c *catFileReader) readPart(p *catFileProc, hashes []Hash, want string, lim
 		}
 	}
 	if err := <-werr; err != nil {
-		p.failed = true
+		p.stop()
 		return errCatFileDown
 	}
 	return ferr
@@ -627,10 +653,17 @@ func parseTree(h Hash, b []byte) ([]TreeEntry, error) {
 // must not read objects from r itself.
 func (r *Repo) Blobs(hashes []Hash, fn func(Hash, []byte) error) error {
 	if c, ok := r.objects.(*catFileReader); ok && len(hashes) > 1 {
-		err := c.readMany(hashes, "blob", true, 0, fn)
+		// fn is called once per blob: when the process breaks part way,
+		// go-git reads the blobs from the first it did not deliver.
+		done := 0
+		err := c.readMany(hashes, "blob", true, 0, func(h Hash, b []byte) error {
+			done++
+			return fn(h, b)
+		})
 		if !errors.Is(err, errCatFileDown) {
 			return err
 		}
+		hashes = hashes[done:]
 	}
 	for _, h := range hashes {
 		b, err := r.Blob(h)
