@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"sort"
 	"strings"
 
@@ -263,9 +264,12 @@ func parseDiffTree(rd *bufio.Reader) ([]Change, error) {
 }
 
 // PairRenames turns a deletion and an addition of the same blob id into a
-// rename and sorts the result by path. Candidates are paired in path order.
-// The committed diffs pair with it; changes built otherwise (the work tree
-// folded into a diff) pair with it too, so both read the same.
+// rename and sorts the result by path. Where several files share the
+// content, each addition (in path order) takes, as git's exact rename
+// detection does, a deletion with the same file name if there is one,
+// else the first in path order. The committed diffs pair with it; changes
+// built otherwise (the work tree folded into a diff) pair with it too, so
+// both read the same.
 func PairRenames(in []Change) []Change {
 	deleted := map[Hash][]int{}
 	for i, c := range in {
@@ -290,8 +294,18 @@ func PairRenames(in []Change) []Change {
 			if len(list) == 0 {
 				continue
 			}
-			d := list[0]
-			deleted[in[i].NewHash] = list[1:]
+			k := 0
+			if len(list) > 1 {
+				name := path.Base(in[i].Path)
+				for j, d := range list {
+					if path.Base(in[d].Path) == name {
+						k = j
+						break
+					}
+				}
+			}
+			d := list[k]
+			deleted[in[i].NewHash] = append(list[:k:k], list[k+1:]...)
 			in[i].Action = Renamed
 			in[i].OldPath = in[d].Path
 			in[i].OldHash = in[d].OldHash

@@ -589,7 +589,11 @@ func mergeWorktree(base *gitops.TreeFS, commitChanges []gitops.Change, wt []stri
 	}
 	var out []gitops.Change
 	for _, c := range commitChanges {
-		if c.Action == gitops.Renamed && (inWT[c.Path] || inWT[c.OldPath]) {
+		// Every committed rename is split and paired again with the work
+		// tree's changes: a file deleted in the work tree with the same
+		// content may be the better match, as the same changes committed
+		// would pair it (kept, the commit's pair was listed instead).
+		if c.Action == gitops.Renamed {
 			if !inWT[c.OldPath] {
 				out = append(out, gitops.Change{Action: gitops.Deleted, Path: c.OldPath, OldHash: c.OldHash, OldMode: c.OldMode})
 			}

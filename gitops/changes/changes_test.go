@@ -3591,3 +3591,63 @@ func TestPartialCloneBatchedFetch(t *testing.T) {
 		})
 	}
 }
+
+// TestRenamePairingUncommittedAsCommitted: several files with the same
+// content; a rename committed (z.txt to y.txt) and a deletion of another
+// copy (a.txt) in the work tree. --uncommitted kept the commit's pair
+// (y from z, a deleted) where the same changes committed pair y with a:
+// the reasons differed. Both now pair over all the changes, taking a copy
+// with the same file name first (git's exact rename rule), else path order.
+func TestRenamePairingUncommittedAsCommitted(t *testing.T) {
+	g, _ := baseRepo(t)
+	for _, f := range []string{"a.txt", "z.txt", "sub/y.txt", "k.txt"} {
+		g.Write("stacks/orders/notes/"+f, "same\n")
+	}
+	base := g.Commit("copies")
+	g.Move("stacks/orders/notes/z.txt", "stacks/orders/notes/y.txt")
+	g.Move("stacks/orders/notes/k.txt", "stacks/orders/notes/new/k.txt")
+	g.Commit("rename z to y, k to new/k")
+	g.Remove("stacks/orders/notes/a.txt")
+	g.Remove("stacks/orders/notes/sub/y.txt")
+	reasons := func(res *changes.Result) []string {
+		var out []string
+		for _, s := range res.Stacks {
+			for _, r := range s.Reasons {
+				out = append(out, r.File+": "+r.Detail)
+			}
+		}
+		return out
+	}
+	var uncommitted []string
+	detectAll(t, g.Dir, changes.Options{Base: base.String(), StacksRoot: "stacks", Uncommitted: true, NoCache: true}, func(engine string, paths bool, res *changes.Result) {
+		if paths {
+			got := reasons(res)
+			if uncommitted != nil && !slices.Equal(got, uncommitted) {
+				t.Errorf("%s: uncommitted reasons %q, other engine %q", engine, got, uncommitted)
+			}
+			uncommitted = got
+		}
+	})
+	g.Commit("delete a and sub/y")
+	want := []string{
+		"stacks/orders/notes/a.txt: deleted",
+		"stacks/orders/notes/new/k.txt: renamed from stacks/orders/notes/k.txt",
+		"stacks/orders/notes/y.txt: renamed from stacks/orders/notes/sub/y.txt",
+		"stacks/orders/notes/z.txt: deleted",
+	}
+	detectAll(t, g.Dir, changes.Options{Base: base.String(), StacksRoot: "stacks", NoCache: true}, func(engine string, paths bool, res *changes.Result) {
+		if !paths {
+			return
+		}
+		if got := reasons(res); !slices.Equal(got, want) {
+			t.Errorf("%s committed: reasons %q, want %q", engine, got, want)
+		}
+	})
+	// git's own exact rename detection pairs them the same way.
+	if got := g.Git("diff", "--name-status", "-M100%", base.String(), "HEAD", "--", "stacks/orders/notes"); got != "D\tstacks/orders/notes/a.txt\nR100\tstacks/orders/notes/k.txt\tstacks/orders/notes/new/k.txt\nR100\tstacks/orders/notes/sub/y.txt\tstacks/orders/notes/y.txt\nD\tstacks/orders/notes/z.txt" {
+		t.Errorf("git diff -M pairs:\n%s", got)
+	}
+	if !slices.Equal(uncommitted, want) {
+		t.Errorf("uncommitted: reasons %q, want those of the same changes committed, %q", uncommitted, want)
+	}
+}
