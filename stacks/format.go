@@ -60,6 +60,11 @@ func Format(src []byte) (out []byte, err error) {
 		line, col, msg := yamlErrPos(err, src)
 		return nil, &FormatError{Line: line, Column: col, Msg: "invalid YAML: " + msg}
 	}
+	for _, d := range docs {
+		if fe := complexKey(d); fe != nil {
+			return nil, fe
+		}
+	}
 	if fixed, ok := keepFootComments(text); ok {
 		if d, err := decodeDocuments(fixed); err == nil {
 			docs = d
@@ -427,4 +432,26 @@ func flowNulls(n *yaml.Node, inFlow bool) {
 	for _, c := range n.Content {
 		flowNulls(c, inFlow)
 	}
+}
+
+// complexKey finds, under y, a mapping key that is not a scalar: panka
+// refuses one (a template's {{ NAME }} is the usual), and the encoder
+// rewrote {{IMAGE}} as {? {IMAGE: null} : null}, losing what was meant.
+func complexKey(y *yaml.Node) *FormatError {
+	if y.Kind == yaml.MappingNode {
+		if name, ok := templatePlaceholder(y); ok {
+			return &FormatError{Line: y.Line, Column: y.Column, Msg: fmt.Sprintf("{{ %s }} is template syntax, which YAML reads as a mapping; panka does not run templates (panka validate says more)", name)}
+		}
+		for i := 0; i+1 < len(y.Content); i += 2 {
+			if k := y.Content[i]; k.Kind != yaml.ScalarNode && k.Kind != yaml.AliasNode {
+				return &FormatError{Line: k.Line, Column: k.Column, Msg: "mapping keys must be plain strings"}
+			}
+		}
+	}
+	for _, c := range y.Content {
+		if fe := complexKey(c); fe != nil {
+			return fe
+		}
+	}
+	return nil
 }

@@ -907,6 +907,18 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		}
 		return n
 	case yaml.MappingNode:
+		if name, ok := templatePlaceholder(y); ok {
+			// {{ IMAGE }} (Helm, Jinja, Go templates): YAML reads a
+			// mapping whose key is a mapping, and panka said "mapping
+			// keys must be plain strings" and "want a string, got a
+			// mapping".
+			hint := "panka variables are written ${NAME}"
+			if isEnvName(name) {
+				hint = fmt.Sprintf("write ${%s}", name)
+			}
+			c.errs.add(pos{c.file, y.Line, y.Column}, strings.TrimSuffix(c.keyPath(""), "."), "{{ %s }} is template syntax, which YAML reads as a mapping; panka does not run templates: %s", name, hint)
+			return c.mk(node{kind: nScalar, bad: true, file: c.file, line: int32(y.Line), col: int32(y.Column), tag: "!!str"})
+		}
 		c.checkTag(y, y.ShortTag())
 		n := c.mk(node{kind: nMap, file: c.file, line: int32(y.Line), col: int32(y.Column)})
 		var merges []*yaml.Node
@@ -1014,4 +1026,22 @@ func keyBefore(data []byte, off int) string {
 // (panka.yaml, ~/.panka/config.yaml).
 func YAMLErrorPos(err error, data []byte) (line, col int, msg string) {
 	return yamlErrPos(err, data)
+}
+
+// templatePlaceholder reports whether y is a template's {{ NAME }}
+// written as a plain YAML value: a flow mapping whose one key is a flow
+// mapping of one key with no value. name is that key.
+func templatePlaceholder(y *yaml.Node) (name string, ok bool) {
+	if y.Style&yaml.FlowStyle == 0 || len(y.Content) != 2 {
+		return "", false
+	}
+	k, v := y.Content[0], y.Content[1]
+	if k.Kind != yaml.MappingNode || k.Style&yaml.FlowStyle == 0 || len(k.Content) != 2 || v.ShortTag() != "!!null" || v.Value != "" {
+		return "", false
+	}
+	kk, kv := k.Content[0], k.Content[1]
+	if kk.Kind != yaml.ScalarNode || kv.ShortTag() != "!!null" || kv.Value != "" {
+		return "", false
+	}
+	return strings.TrimSpace(kk.Value), true
 }

@@ -266,6 +266,10 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:13:4: invalid YAML: did not find expected key: this line is indented 3 spaces, which lines up with no key above it (YAML nests by indentation): indent it as far as line 8 (4 spaces) or command on line 7 (2 spaces)`}},
 		{"key indented under a value", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "  name: b", "  name: b\n    description: assets", 1)},
 			[]string{cf + `:5:5: invalid YAML: mapping values are not allowed in this context: this line is indented more than name on line 4, which already has a value (YAML nests by indentation): indent it as far as name (2 spaces)`}},
+		// Helm's {{ .Values.x }} and Jinja's {{ x }} are YAML mappings.
+		{"template placeholders", map[string]string{cf: ms("replicas: {{ REPLICAS }}", "env: {A: {{.Values.a}}}")},
+			[]string{cf + `:7:13: spec.replicas: {{ REPLICAS }} is template syntax, which YAML reads as a mapping; panka does not run templates: write ${REPLICAS}`,
+				cf + `:8:12: spec.env.A: {{ .Values.a }} is template syntax, which YAML reads as a mapping; panka does not run templates: panka variables are written ${NAME}`}},
 		{"unclosed quote", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "  name: b", "  name: b\n  description: \"the assets", 1)},
 			[]string{cf + `:5:16: invalid YAML: found unexpected end of stream: the quote (") that starts the value of description is never closed, so YAML reads on to the end of the file: end the value with "`}},
 		{"tab indentation", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec:\n\tfifo: true\n"},
