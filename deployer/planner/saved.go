@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -160,7 +161,15 @@ func (s *Saved) Write(path string) error {
 // LoadSaved reads a plan written by Write.
 func LoadSaved(path string) (*Saved, error) {
 	b, err := os.ReadFile(path)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// apply PLANFILE names a file panka plan --out wrote; a newcomer
+		// gives it a stack or an environment, or a plan never saved.
+		return nil, fmt.Errorf("read saved plan %s: no such file: save one with panka plan --stack STACK --environment ENV --out %s, or plan and apply in one go with panka apply --stack STACK --environment ENV", path, path)
+	case err != nil:
+		if st, serr := os.Stat(path); serr == nil && st.IsDir() {
+			return nil, fmt.Errorf("read saved plan %s: it is a folder, not a plan file written by panka plan --out (to apply a stack, give --stack and --environment)", path)
+		}
 		return nil, fmt.Errorf("read saved plan: %w", err)
 	}
 	var s Saved
