@@ -56,6 +56,31 @@ func (r *stackRepo) notCheckedOut() error {
 	return fmt.Errorf("%s is not checked out: the repository has commits (HEAD is %s) but no staging index, as a clone made with --no-checkout leaves it, so its work tree holds no stack: run git checkout (or git sparse-checkout set FOLDER... in a sparse clone) first", r.dir, r.unchecked[:12])
 }
 
+// insideStacksRoot is an error when no stack was found because, outside
+// git, panka was started inside another folder's stacks root (cd
+// stacks/shop in an unpacked example): validate passed with no stack
+// checked and stack list listed none. In git the repository's root is
+// found above, as git finds it.
+func (r *stackRepo) insideStacksRoot() error {
+	if r.ignores != nil {
+		return nil
+	}
+	root := filepath.FromSlash(r.stacksRoot)
+	for d := filepath.Dir(r.dir); ; d = filepath.Dir(d) {
+		sr := filepath.Join(d, root)
+		rel, err := filepath.Rel(sr, r.dir)
+		if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			if st, err := os.Stat(sr); err == nil && st.IsDir() {
+				return fmt.Errorf("no stacks under %s/ in %s, which is inside %s, the stacks folder of %s: run panka there (cd %s, or panka -C %s); outside a git repository panka reads the stacks of the folder it is started in",
+					r.stacksRoot, r.dir, sr, d, d, d)
+			}
+		}
+		if filepath.Dir(d) == d {
+			return nil
+		}
+	}
+}
+
 // configuredRootMissing is an error when stacks.root was set (not the
 // default) and names no folder: a mistyped root would otherwise pass
 // validation with no stack checked.
@@ -952,6 +977,9 @@ func stackListRun(opts *StackListOptions) error {
 	}
 	if len(refs) == 0 && err == nil {
 		if err := repo.notCheckedOut(); err != nil {
+			return err
+		}
+		if err := repo.insideStacksRoot(); err != nil {
 			return err
 		}
 	}

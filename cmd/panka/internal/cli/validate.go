@@ -111,6 +111,9 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 		if err := repo.notCheckedOut(); err != nil {
 			return err
 		}
+		if err := repo.insideStacksRoot(); err != nil {
+			return err
+		}
 	}
 	if err != nil {
 		var es *stacks.Errors
