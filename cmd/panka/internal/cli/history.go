@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -87,13 +88,19 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	}
 	if len(recs) == 0 {
 		warned := false
-		if st, _, err := s.Get(ctx, key); err == nil && opts.Offset == 0 {
+		st, _, err := s.Get(ctx, key)
+		if err == nil && opts.Offset == 0 {
 			warned = warnRecordMissing(f, key, st, nil, f.describeBackend(cfg))
 		}
 		fmt.Fprintf(f.Notices(), "No deployments of %s in %s.\n", key, f.describeBackend(cfg))
 		if opts.Offset == 0 && !warned {
 			// (The warning said why a state is there without history.)
 			historyTypoHint(ctx, f, s, key)
+			if errors.Is(err, statestore.ErrNotFound) {
+				// With nothing deployed yet, the store names nothing
+				// for a mistyped name: the work tree does.
+				f.warnNotInWorkTree(key.Stack, key.Environment)
+			}
 		}
 		return nil
 	}

@@ -302,15 +302,8 @@ func locksShowRun(ctx context.Context, opts *LocksOptions) error {
 	}
 	if !locked {
 		fmt.Fprintf(f.IO.Out, "%s/%s is not locked.\n", opts.Stack, opts.Environment)
-		// A mistyped name is never locked either: say so when the work
-		// tree does not know the environment.
-		if h, err := f.findHeader(opts.Stack); err == nil && h != nil && !slices.Contains(h.Environments, opts.Environment) {
-			f.Warnf("stack %s has no environment %s in the work tree (environments: %s%s)", opts.Stack, opts.Environment, strings.Join(h.Environments, ", "), withSemi(didYouMean(opts.Environment, h.Environments)))
-		} else if err == nil && h == nil {
-			if names := f.workTreeStacks(); len(names) > 0 {
-				f.Warnf("the work tree has no stack %s (stacks: %s%s)", opts.Stack, strings.Join(names, ", "), withSemi(didYouMean(opts.Stack, names)))
-			}
-		}
+		// A mistyped name is never locked either.
+		f.warnNotInWorkTree(opts.Stack, opts.Environment)
 		return nil
 	}
 	who := ""
@@ -320,6 +313,19 @@ func locksShowRun(ctx context.Context, opts *LocksOptions) error {
 	}
 	printLock(f.IO.Out, info, now, who, cfg.Locks.Heartbeat.D())
 	return nil
+}
+
+// warnNotInWorkTree warns when the work tree has no stack stack, or it
+// has no environment env: the answer of a listing for a mistyped name
+// ("not locked", "no deployments") reads like one for a real one.
+func (f *Factory) warnNotInWorkTree(stack, env string) {
+	if h, err := f.findHeader(stack); err == nil && h != nil && !slices.Contains(h.Environments, env) {
+		f.Warnf("stack %s has no environment %s in the work tree (environments: %s%s)", stack, env, strings.Join(h.Environments, ", "), withSemi(didYouMean(env, h.Environments)))
+	} else if err == nil && h == nil {
+		if names := f.workTreeStacks(); len(names) > 0 {
+			f.Warnf("the work tree has no stack %s (stacks: %s%s)", stack, strings.Join(names, ", "), withSemi(didYouMean(stack, names)))
+		}
+	}
 }
 
 // callerIdentity is who the caller is under cfg (lockedBy): caller's
