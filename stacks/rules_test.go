@@ -27,6 +27,10 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:7:3: spec.cpuu: unknown field (did you mean "cpu"?)`}},
 		{"wrong type", map[string]string{cf: ms("replicas: three")},
 			[]string{cf + `:7:13: spec.replicas: want an integer, got a string ("three")`}},
+		// A newcomer's quoted number and a near miss of an allowed value.
+		{"quoted integer, near-miss enum", map[string]string{cf: doc("Database", "db", "engine: postgresql", `storageGB: "20"`, "instanceClass: db.t4g.micro")},
+			[]string{cf + `:6:11: spec.engine: "postgresql" is not one of postgres, mysql (did you mean "postgres"?)`,
+				cf + `:7:14: spec.storageGB: want an integer, got a string ("20"): write 20 without the quotes`}},
 		{"list where map expected", map[string]string{cf: ms("env: [a]")},
 			[]string{cf + `:7:8: spec.env: want a mapping of names to strings, got a list`}},
 		{"duplicate key", map[string]string{cf: ms("port: 80", "port: 81")},

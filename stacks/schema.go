@@ -522,7 +522,12 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 			return nil, false
 		}
 		if n.kind != nScalar || !(n.tag == "!!int" || n.subst) {
-			ty.errs.add(n.pos(), ty.at(), "want an integer, got %s%s%s", n.describe(), refHint(n), ty.originOf(n))
+			hint := refHint(n)
+			if _, err := strconv.ParseInt(n.value, 10, 64); err == nil && n.kind == nScalar && n.tag == "!!str" {
+				// storageGB: "20": quoted, YAML reads a string.
+				hint += fmt.Sprintf(": write %s without the quotes", n.value)
+			}
+			ty.errs.add(n.pos(), ty.at(), "want an integer, got %s%s%s", n.describe(), hint, ty.originOf(n))
 			return nil, false
 		}
 		digits := strings.ReplaceAll(n.value, "_", "")
@@ -757,7 +762,11 @@ func (ty *typer) str(f *field, n *node) (any, bool) {
 		return nil, false
 	}
 	if f.enum != nil && !contains(f.enum, n.value) && !isSymbolicVar(n.value) {
-		ty.errs.add(n.pos(), ty.at(), "%s is not one of %s", shown(n), strings.Join(f.enum, ", "))
+		hint := ""
+		if len(n.secretVars()) == 0 {
+			hint = suggestWord(n.value, f.enum...) // engine: postgresql
+		}
+		ty.errs.add(n.pos(), ty.at(), "%s is not one of %s%s", shown(n), strings.Join(f.enum, ", "), hint)
 		return nil, false
 	}
 	if f.pattern != nil && !f.matches(n.value) && !strings.Contains(n.value, "${") {
