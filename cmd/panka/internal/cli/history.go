@@ -70,6 +70,17 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	if len(recs) > 0 && opts.Offset == 0 {
 		warnUnrecorded(ctx, f, s, key, recs, f.describeBackend(cfg))
 	}
+	if len(recs) == 0 && opts.Offset == 0 {
+		// A mistyped name has no records either: it is an error, as in
+		// outputs, destroy and rollback, not "No deployments" and exit 0
+		// for a script to take as "never deployed". A state without
+		// records (state push) is not a typo, whatever the work tree has.
+		if _, _, err := s.Get(ctx, key); errors.Is(err, statestore.ErrNotFound) {
+			if err := f.unknownName(key, f.describeBackend(cfg)); err != nil {
+				return err
+			}
+		}
+	}
 	if opts.Commits {
 		return historyCommitsRun(ctx, f, s, key, recs, opts.Offset)
 	}
@@ -88,19 +99,13 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	}
 	if len(recs) == 0 {
 		warned := false
-		st, _, err := s.Get(ctx, key)
-		if err == nil && opts.Offset == 0 {
+		if st, _, err := s.Get(ctx, key); err == nil && opts.Offset == 0 {
 			warned = warnRecordMissing(f, key, st, nil, f.describeBackend(cfg))
 		}
 		fmt.Fprintf(f.Notices(), "No deployments of %s in %s.\n", key, f.describeBackend(cfg))
 		if opts.Offset == 0 && !warned {
 			// (The warning said why a state is there without history.)
 			historyTypoHint(ctx, f, s, key)
-			if errors.Is(err, statestore.ErrNotFound) {
-				// With nothing deployed yet, the store names nothing
-				// for a mistyped name: the work tree does.
-				f.warnNotInWorkTree(key.Stack, key.Environment)
-			}
 		}
 		return nil
 	}

@@ -15,6 +15,7 @@ import (
 
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/locker"
+	"panka.dev/panka/statestore"
 )
 
 func init() { register(newCmdLocks) }
@@ -286,6 +287,11 @@ func locksShowRun(ctx context.Context, opts *LocksOptions) error {
 	} else if err != nil {
 		return err
 	}
+	if !locked {
+		if err := notLockedTypo(ctx, f, cfg, statestore.Key{Stack: opts.Stack, Environment: opts.Environment}); err != nil {
+			return err
+		}
+	}
 	now := lockNow(l, f.Now)
 	if f.JSON() {
 		out := struct {
@@ -302,8 +308,6 @@ func locksShowRun(ctx context.Context, opts *LocksOptions) error {
 	}
 	if !locked {
 		fmt.Fprintf(f.IO.Out, "%s/%s is not locked.\n", opts.Stack, opts.Environment)
-		// A mistyped name is never locked either.
-		f.warnNotInWorkTree(opts.Stack, opts.Environment)
 		return nil
 	}
 	who := ""
@@ -313,19 +317,6 @@ func locksShowRun(ctx context.Context, opts *LocksOptions) error {
 	}
 	printLock(f.IO.Out, info, now, who, cfg.Locks.Heartbeat.D())
 	return nil
-}
-
-// warnNotInWorkTree warns when the work tree has no stack stack, or it
-// has no environment env: the answer of a listing for a mistyped name
-// ("not locked", "no deployments") reads like one for a real one.
-func (f *Factory) warnNotInWorkTree(stack, env string) {
-	if h, err := f.findHeader(stack); err == nil && h != nil && !slices.Contains(h.Environments, env) {
-		f.Warnf("stack %s has no environment %s in the work tree (environments: %s%s)", stack, env, strings.Join(h.Environments, ", "), withSemi(didYouMean(env, h.Environments)))
-	} else if err == nil && h == nil {
-		if names := f.workTreeStacks(); len(names) > 0 {
-			f.Warnf("the work tree has no stack %s (stacks: %s%s)", stack, strings.Join(names, ", "), withSemi(didYouMean(stack, names)))
-		}
-	}
 }
 
 // callerIdentity is who the caller is under cfg (lockedBy): caller's
@@ -378,4 +369,26 @@ func printLock(w io.Writer, i locker.Info, now time.Time, who string, every time
 		row("Stale", fmt.Sprintf("pid %d no longer runs on this host; %s removes it%s", i.Metadata.PID, cmd, why))
 	}
 	tw.Flush()
+}
+
+// notLockedTypo is the error of locks show for a key that is not locked
+// and that neither the work tree nor the state store knows: a mistyped
+// name is never locked either, and "not locked" with exit 0 read as "free
+// to deploy" (outputs, history and destroy refuse such a name so too). A
+// key with state (a stack or environment the work tree no longer has) is
+// no typo; nor is anything when the store cannot be read.
+func notLockedTypo(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key) error {
+	where := f.describeBackend(cfg)
+	uerr := f.unknownName(key, where)
+	if uerr == nil {
+		return nil
+	}
+	s, err := f.Store(ctx, cfg)
+	if err != nil {
+		return nil
+	}
+	if _, _, err := s.Get(ctx, key); !errors.Is(err, statestore.ErrNotFound) {
+		return nil
+	}
+	return fmt.Errorf("%s is not locked; %w", key, uerr)
 }

@@ -13,6 +13,7 @@ import (
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/locker"
 	"panka.dev/panka/stacks"
+	"panka.dev/panka/statestore"
 )
 
 func init() { register(newCmdUnlock) }
@@ -98,6 +99,9 @@ func unlockRun(ctx context.Context, opts *UnlockOptions) error {
 		}
 	}
 	if errors.Is(err, locker.ErrNotFound) {
+		if terr := notLockedTypo(ctx, f, cfg, statestore.Key{Stack: opts.Stack, Environment: opts.Environment}); terr != nil {
+			return terr // a typo: say which name was meant
+		}
 		return fmt.Errorf("%s is not locked (%s); nothing to unlock", name, f.describeLockOf(cfg, opts.Stack, opts.Environment))
 	}
 	if errors.Is(err, locker.ErrUnreadable) && opts.Force {
