@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -94,6 +95,13 @@ type EnvStatus struct {
 	// EnvironmentChange is how the environment changed when Changed:
 	// modified, or removed when its file is gone at HEAD.
 	EnvironmentChange string `json:"environmentChange,omitempty"`
+	// StackChange is "removed" when HEAD has no stack of this name at all
+	// (its folder deleted, or its stack.yaml names another stack: then
+	// RenamedTo is that name), not just no file for this environment.
+	StackChange string `json:"stackChange,omitempty"`
+	RenamedTo   string `json:"renamedTo,omitempty"`
+	// renamedIn is the stack.yaml that names the stack RenamedTo at HEAD.
+	renamedIn string
 	// Note explains an unknown CommitsAhead/Changed (commit not in the clone).
 	Note        string       `json:"note,omitempty"`
 	Lock        *locker.Info `json:"lock,omitempty"`
@@ -438,6 +446,10 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				// other commits differ).
 				es.ChangedComponents = s.EnvironmentComponents[es.Environment]
 				es.EnvironmentChange = string(s.EnvironmentChanges[es.Environment])
+				if s.Change == changes.Removed {
+					es.StackChange = string(changes.Removed)
+					es.RenamedTo, es.renamedIn = renamedAtHead(repo, head, s.Path)
+				}
 			} else if es.Deployed != nil && (es.Deployed.Dirty || len(es.Deployed.TargetComponents) > 0 || lastRunFailed(es)) {
 				// What runs came from uncommitted changes, or only some
 				// components came from the deployed commit, or a run
@@ -703,7 +715,13 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 // is unknown).
 func writeStatusChange(w io.Writer, stack string, e *EnvStatus) {
 	if e.Changed != nil {
-		if *e.Changed && e.EnvironmentChange == string(changes.Removed) {
+		if *e.Changed && e.RenamedTo != "" {
+			fmt.Fprintf(w, "; stack renamed to %q since (metadata.name in %s): its deployments stay recorded under %s until destroyed "+
+				"(panka status --stack %s shows the new name; once %s/%s runs, panka destroy --stack %s --environment %s deletes what %s/%s deployed)",
+				e.RenamedTo, e.renamedIn, stack, e.RenamedTo, e.RenamedTo, e.Environment, stack, e.Environment, stack, e.Environment)
+		} else if *e.Changed && e.StackChange == string(changes.Removed) {
+			fmt.Fprintf(w, "; stack removed since (no stack.yaml at HEAD names it %q; panka destroy --stack %s --environment %s deletes what it deployed)", stack, stack, e.Environment)
+		} else if *e.Changed && e.EnvironmentChange == string(changes.Removed) {
 			fmt.Fprintf(w, "; environment removed since (panka destroy --stack %s --environment %s deletes what it deployed)", stack, e.Environment)
 		} else if *e.Changed && len(e.ChangedComponents) == 0 && e.Deployed != nil && e.Deployed.Dirty {
 			fmt.Fprint(w, "; what runs came from uncommitted changes, not that commit's YAML (panka apply deploys HEAD's)")
@@ -721,4 +739,19 @@ func writeStatusChange(w io.Writer, stack string, e *EnvStatus) {
 			fmt.Fprint(w, "; no change to this stack since")
 		}
 	}
+}
+
+// renamedAtHead is the name HEAD's stack.yaml in dir (the folder of a
+// stack HEAD no longer has) gives the stack there, and that file: "" when
+// HEAD has no stack there (the folder was deleted or moved).
+func renamedAtHead(repo *gitops.Repo, head gitops.Hash, dir string) (name, file string) {
+	fsys, err := repo.TreeFS(head)
+	if err != nil {
+		return "", ""
+	}
+	h, err := stacks.ReadHeader(fsys, dir)
+	if err != nil || h.Name == "" {
+		return "", ""
+	}
+	return h.Name, path.Join(dir, stacks.StackFile)
 }
