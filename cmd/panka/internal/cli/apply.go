@@ -136,6 +136,7 @@ the default branch's own last deployment instead, and replaces it.`,
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
 	fl.StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	markRequired(cmd, "unless a saved PLANFILE is given", "stack", "environment")
 	fl.StringVar(&opts.Ref, "ref", "", "deploy the YAML of this git ref or commit instead of the work tree")
 	fl.StringSliceVar(&opts.TargetComponents, "target-component", nil, "deploy only these components (repeatable); the others keep their deployed spec")
 	fl.BoolVar(&opts.ForwardOnly, "forward-only", false, "deploy only a commit that has the deployed commit in its history: skip an older one (exit 0), refuse a diverged or unplaceable one (preferences.forwardOnly)")
@@ -1236,6 +1237,7 @@ through Pulumi and records a destroy deployment. Data-holding components
 	}
 	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack name")
 	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	markRequired(cmd, "", "stack", "environment")
 	opts.Deploy.register(cmd)
 	// A destroy deletes; it re-creates nothing. The flag stays accepted
 	// (scripts pass a shared set of flags) but is not offered.

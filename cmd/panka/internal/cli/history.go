@@ -47,6 +47,7 @@ print as "(sensitive)", as in plan.`,
 		},
 	}
 	opts.stateKeyFlags.register(cmd)
+	markRequired(cmd, "", "stack", "environment")
 	intVarP(cmd.Flags(), &opts.Limit, "limit", "n", 20, "show at most N records (0: all)", "how many records to show, e.g. --limit 50 (0: all)")
 	intVarP(cmd.Flags(), &opts.Offset, "offset", "", 0, "skip the N newest records", "how many of the newest records to skip, e.g. --offset 20")
 	cmd.Flags().BoolVar(&opts.Commits, "commits", false, "list the commits each deployment included (from the previous deployed commit to its own); rollbacks list the commits they undid")

@@ -96,6 +96,7 @@ func newCmdLocksShow(f *Factory) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
 	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	markRequired(cmd, "", "stack", "environment")
 	return cmd
 }
 

@@ -49,6 +49,7 @@ e.g. PULUMI_CONFIG_PASSPHRASE).`,
 	}
 	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack name")
 	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	markRequired(cmd, "", "stack", "environment")
 	cmd.Flags().StringVar(&opts.Component, "component", "", "only this component's outputs")
 	cmd.Flags().BoolVar(&opts.ShowSecrets, "show-secrets", false, "show sensitive outputs in clear (read from Pulumi's encrypted state)")
 	return cmd

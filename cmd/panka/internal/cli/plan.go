@@ -113,6 +113,7 @@ would not, 1 on error.`,
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
 	fl.StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	markRequired(cmd, "unless --all-changed is given", "stack", "environment")
 	fl.StringVar(&opts.Ref, "ref", "", "plan the YAML of this git ref or commit instead of the work tree")
 	opts.Vars.register(cmd)
 	fl.StringVar(&opts.Out, "out", "", "save the plan to FILE for panka apply FILE")

@@ -65,6 +65,7 @@ changes (a dirty deployment): promote what was tested, nothing else.`,
 	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
 	fl.StringVar(&opts.From, "from", "", "environment whose deployed commit is promoted")
 	fl.StringVar(&opts.To, "to", "", "environment to deploy it to")
+	markRequired(cmd, "", "stack", "from", "to")
 	opts.Vars.register(cmd)
 	opts.Deploy.register(cmd)
 	return cmd

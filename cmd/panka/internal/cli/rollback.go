@@ -104,6 +104,7 @@ Data-holding components the target does not have are only deleted with
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
 	fl.StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	markRequired(cmd, "", "stack", "environment")
 	fl.StringVar(&opts.ToCommit, "to-commit", "", "redeploy the YAML of this commit (full or short SHA, or any ref)")
 	intVarP(fl, &opts.ToVersion, "to-version", "", 0, "redeploy the spec recorded by the deployment with this state serial",
 		"the state serial of a deployment (panka history lists them), e.g. --to-version 12")

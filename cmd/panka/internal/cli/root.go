@@ -430,6 +430,14 @@ func NewRootCmd(f *Factory) *cobra.Command {
 					if name == "chdir" {
 						shown = "-C" // as typed: nobody writes --chdir
 					}
+					if unless, ok := fl.Annotations[requiredFlag]; ok {
+						// "leave --stack out" sent the user to the
+						// "--stack is required" error next.
+						if len(unless) > 0 && unless[0] != "" {
+							return Usagef("%s is empty (an unset or empty CI variable?): %s needs it %s: name one", shown, cmd.CommandPath(), unless[0])
+						}
+						return Usagef("%s is empty (an unset or empty CI variable?): %s needs it: name one", shown, cmd.CommandPath())
+					}
 					return Usagef("%s is empty (an unset or empty CI variable?): name one, or leave %s out", shown, shown)
 				}
 			}
@@ -672,4 +680,19 @@ func splitComma(s string) []string {
 		}
 	}
 	return out
+}
+
+// requiredFlag annotates the flags a command cannot run without (its value
+// says when it can: "unless a saved PLANFILE is given"), for the
+// empty-value error.
+const requiredFlag = "panka_required"
+
+// markRequired marks the named flags of cmd as required, unless says when
+// they are not ("" for always). The command still checks them itself.
+func markRequired(cmd *cobra.Command, unless string, names ...string) {
+	for _, n := range names {
+		if err := cmd.Flags().SetAnnotation(n, requiredFlag, []string{unless}); err != nil {
+			panic("panka: mark flag required: " + err.Error()) // a flag name typo in the code
+		}
+	}
 }

@@ -52,6 +52,7 @@ Required variables must have values (--var, --var-file, PANKA_VAR_<NAME>).`,
 	}
 	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack (metadata.name)")
 	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "environment")
+	markRequired(cmd, "", "stack", "environment")
 	cmd.Flags().StringVarP(&opts.Component, "component", "c", "", "only this component")
 	opts.VarFlags.register(cmd)
 	return cmd

@@ -724,6 +724,7 @@ func newCmdStateShow(f *Factory) *cobra.Command {
 		RunE:  func(c *cobra.Command, _ []string) error { return stateShowRun(c.Context(), opts) },
 	}
 	opts.stateKeyFlags.register(cmd)
+	markRequired(cmd, "", "stack", "environment")
 	return cmd
 }
 
@@ -897,6 +898,7 @@ func newCmdStatePull(f *Factory) *cobra.Command {
 		RunE:  func(c *cobra.Command, _ []string) error { return statePullRun(c.Context(), opts) },
 	}
 	opts.stateKeyFlags.register(cmd)
+	markRequired(cmd, "", "stack", "environment")
 	return cmd
 }
 
@@ -1100,7 +1102,9 @@ the next serial.`,
 		},
 	}
 	opts.stateKeyFlags.register(cmd)
+	markRequired(cmd, "", "stack", "environment")
 	cmd.Flags().StringArrayVarP(&opts.Resources, "resource", "r", nil, "component to remove (repeatable)")
+	markRequired(cmd, "", "resource")
 	durationVar(cmd.Flags(), &opts.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock: seconds or e.g. 10m (0: fail at once)")
 	return cmd
 }

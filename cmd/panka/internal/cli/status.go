@@ -59,6 +59,7 @@ who holds the lock if anyone, and when drift was last checked.`,
 	}
 	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
 	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "only this environment")
+	markRequired(cmd, "", "stack")
 	return cmd
 }
 

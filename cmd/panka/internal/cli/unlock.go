@@ -74,6 +74,7 @@ A lease held by someone else exits with code 3.`,
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
 	fl.StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	markRequired(cmd, "", "stack", "environment")
 	fl.StringVar(&opts.LockID, "lock-id", "", "remove the lease only while it has this lock id")
 	fl.BoolVar(&opts.Force, "force", false, "remove the lease whoever holds it (after showing it)")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (required with --force when not on a terminal)")
