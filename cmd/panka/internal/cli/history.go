@@ -77,7 +77,7 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		// for a script to take as "never deployed". A state without
 		// records (state push) is not a typo, whatever the work tree has.
 		if _, _, err := s.Get(ctx, key); errors.Is(err, statestore.ErrNotFound) {
-			if err := f.unknownName(key, f.describeBackend(cfg)); err != nil {
+			if err := f.unknownNameInStacks(key, f.describeBackend(cfg)); err != nil {
 				return err
 			}
 		}

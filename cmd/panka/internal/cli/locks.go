@@ -373,14 +373,14 @@ func printLock(w io.Writer, i locker.Info, now time.Time, who string, every time
 }
 
 // notLockedTypo is the error of locks show for a key that is not locked
-// and that neither the work tree nor the state store knows: a mistyped
+// and that neither the work tree's stacks nor the state store knows: a mistyped
 // name is never locked either, and "not locked" with exit 0 read as "free
 // to deploy" (outputs, history and destroy refuse such a name so too). A
 // key with state (a stack or environment the work tree no longer has) is
 // no typo; nor is anything when the store cannot be read.
 func notLockedTypo(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key) error {
 	where := f.describeBackend(cfg)
-	uerr := f.unknownName(key, where)
+	uerr := f.unknownNameInStacks(key, where)
 	if uerr == nil {
 		return nil
 	}

@@ -212,6 +212,18 @@ func (f *Factory) unknownName(key statestore.Key, where string) error {
 	return nil
 }
 
+// unknownNameInStacks is unknownName where the work tree has stacks: a
+// folder without any (a CI job reading state from another checkout, or
+// the wrong folder) has nothing to check names against, and a read-only
+// command (history, locks show) then says what the store has instead.
+func (f *Factory) unknownNameInStacks(key statestore.Key, where string) error {
+	err := f.unknownName(key, where)
+	if err != nil && len(f.workTreeStacks()) == 0 {
+		return nil
+	}
+	return err
+}
+
 // groupClear groups "<component>.<output>" stack outputs, keeping clear values.
 func groupClear(raw map[string]engine.Output) map[string]map[string]any {
 	res := map[string]map[string]any{}
