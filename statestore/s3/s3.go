@@ -214,19 +214,19 @@ func Explain(bucket string, err error) error {
 	// First: the credential chain's own failures (an instance-metadata 403,
 	// a refused connection to it) must not read as the bucket's.
 	if cause := CredentialsError(err); cause != nil {
-		return &explained{ErrNoCredentials, err, fmt.Sprintf("%s (%v); set aws.profile (or AWS_PROFILE), AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where a role is available", ErrNoCredentials, cause)}
+		return &explained{ErrNoCredentials, err, fmt.Sprintf("%s (%v); set aws.profile (or AWS_PROFILE), AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where a role is available", ErrNoCredentials, cause), ""}
 	}
 	code, status := codeOf(err), statusOf(err)
 	switch {
 	case code == "NoSuchBucket":
-		return &explained{ErrNoBucket, err, fmt.Sprintf("bucket %q does not exist; create it with `panka backend create --bucket %s` or fix backend.bucket/backend.region", bucket, bucket)}
+		return &explained{ErrNoBucket, err, fmt.Sprintf("bucket %q does not exist; create it with `panka backend create --bucket %s` or fix backend.bucket/backend.region", bucket, bucket), bucket}
 	case status == http.StatusForbidden || code == "AccessDenied" || code == "InvalidAccessKeyId" ||
 		code == "SignatureDoesNotMatch" || code == "ExpiredToken" || code == "InvalidToken" ||
 		code == "XAdminUserNotFound": // versitygw's answer to an unknown access key
 		if code == "" {
 			code = "403"
 		}
-		return &explained{ErrAccessDenied, err, fmt.Sprintf("access denied (%s); check the AWS credentials (aws.profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, aws.assumeRole) and that they may use bucket %q", code, bucket)}
+		return &explained{ErrAccessDenied, err, fmt.Sprintf("access denied (%s); check the AWS credentials (aws.profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, aws.assumeRole) and that they may use bucket %q", code, bucket), ""}
 	case status == http.StatusMovedPermanently || code == "PermanentRedirect" ||
 		code == "AuthorizationHeaderMalformed" || code == "IllegalLocationConstraintException":
 		msg := code
@@ -234,13 +234,13 @@ func Explain(bucket string, err error) error {
 		if errors.As(err, &ae) && ae.ErrorMessage() != "" {
 			msg += ": " + ae.ErrorMessage()
 		}
-		return &explained{ErrWrongRegion, err, fmt.Sprintf("bucket %q: %s (%s); set backend.region to the bucket's region", bucket, ErrWrongRegion, msg)}
+		return &explained{ErrWrongRegion, err, fmt.Sprintf("bucket %q: %s (%s); set backend.region to the bucket's region", bucket, ErrWrongRegion, msg), ""}
 	}
 	if what, throttled, ok := ServerFailure(err); ok {
 		if throttled {
-			return &explained{ErrServerFailing, err, fmt.Sprintf("bucket %q: the S3 server is throttling requests: %s; wait a minute and re-run (other jobs may be using the bucket heavily)", bucket, what)}
+			return &explained{ErrServerFailing, err, fmt.Sprintf("bucket %q: the S3 server is throttling requests: %s; wait a minute and re-run (other jobs may be using the bucket heavily)", bucket, what), ""}
 		}
-		return &explained{ErrServerFailing, err, fmt.Sprintf("bucket %q: %s: %s; wait and re-run, and if it goes on check the server's health (backend.endpoint for an S3-compatible server)", bucket, ErrServerFailing, what)}
+		return &explained{ErrServerFailing, err, fmt.Sprintf("bucket %q: %s: %s; wait and re-run, and if it goes on check the server's health (backend.endpoint for an S3-compatible server)", bucket, ErrServerFailing, what), ""}
 	}
 	var send *smithyhttp.RequestSendError
 	if errors.As(err, &send) && !ContextDone(err) {
@@ -248,13 +248,13 @@ func Explain(bucket string, err error) error {
 		if errors.As(err, &dns) && strings.HasPrefix(dns.Name, bucket+".") && !strings.HasSuffix(dns.Name, ".amazonaws.com") {
 			// Virtual-hosted addressing (bucket.host) of an S3-compatible
 			// server that only answers path-style requests.
-			return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; the bucket was addressed as the host %s (virtual-hosted style): set backend.usePathStyle: true (PANKA_BACKEND_USE_PATH_STYLE) for an S3-compatible server, or check backend.endpoint", ErrUnreachable, send.Err, dns.Name)}
+			return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; the bucket was addressed as the host %s (virtual-hosted style): set backend.usePathStyle: true (PANKA_BACKEND_USE_PATH_STYLE) for an S3-compatible server, or check backend.endpoint", ErrUnreachable, send.Err, dns.Name), ""}
 		}
-		return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up", ErrUnreachable, send.Err)}
+		return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up", ErrUnreachable, send.Err), ""}
 	}
 	var de *smithy.DeserializationError
 	if errors.As(err, &de) {
-		return &explained{ErrNotS3, err, notS3(fmt.Sprintf("HTTP %d with a body that is not S3's XML", status)).Error()}
+		return &explained{ErrNotS3, err, notS3(fmt.Sprintf("HTTP %d with a body that is not S3's XML", status)).Error(), ""}
 	}
 	return err
 }
@@ -344,6 +344,18 @@ func ContextDone(err error) bool {
 type explained struct {
 	sentinel, err error
 	msg           string
+	bucket        string // the bucket that does not exist (ErrNoBucket)
+}
+
+// MissingBucket returns the bucket an error explained as ErrNoBucket names
+// (false for any other error), so that a caller that knows where the
+// bucket's name was set can say so.
+func MissingBucket(err error) (string, bool) {
+	var e *explained
+	if errors.As(err, &e) && e.sentinel == ErrNoBucket && e.bucket != "" {
+		return e.bucket, true
+	}
+	return "", false
 }
 
 func (e *explained) Error() string   { return e.msg }

@@ -99,6 +99,10 @@ type Factory struct {
 	// committedBackendSaid: the stacks whose committed spec.backend
 	// findHeader said it used (once a run each).
 	committedBackendSaid sync.Map
+	// bucketSources: where the backend.bucket of each S3 bucket opened
+	// was set (config.Source), for the error of a bucket that does not
+	// exist (withBucketSource).
+	bucketSources sync.Map
 
 	once    sync.Once
 	workDir string

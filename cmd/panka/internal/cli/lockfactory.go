@@ -33,6 +33,7 @@ func (f *Factory) Locker(ctx context.Context, cfg *config.Resolved) (locker.Lock
 		if err != nil {
 			return nil, fmt.Errorf("backend.prefix: %w", err)
 		}
+		f.noteBucket(cfg)
 		c, err := f.S3Client(ctx, cfg)
 		if err != nil {
 			return nil, err

@@ -42,6 +42,7 @@ func (f *Factory) Store(ctx context.Context, cfg *config.Resolved) (statestore.S
 			// a stack's spec.backend, PANKA_BACKEND_BUCKET or the flag.
 			return nil, fmt.Errorf("backend.bucket %w; it comes from %s: fix it there", err, cfg.Sources["backend.bucket"])
 		}
+		f.noteBucket(cfg)
 		c, err := f.S3Client(ctx, cfg)
 		if err != nil {
 			return nil, err
@@ -62,4 +63,28 @@ func (f *Factory) describeBackend(cfg *config.Resolved) string {
 		return "local"
 	}
 	return dir + "/state/" + p
+}
+
+// noteBucket remembers where cfg's backend.bucket was set, for
+// withBucketSource.
+func (f *Factory) noteBucket(cfg *config.Resolved) {
+	if src, ok := cfg.Sources["backend.bucket"]; ok {
+		f.bucketSources.LoadOrStore(cfg.Backend.Bucket, src)
+	}
+}
+
+// withBucketSource adds to the error of an S3 bucket that does not exist
+// where its name was set: "fix backend.bucket" left the user to find
+// which of a stack's spec.backend, panka.yaml, ~/.panka/config.yaml, an
+// environment variable or a flag named it.
+func (f *Factory) withBucketSource(err error) error {
+	b, ok := s3store.MissingBucket(err)
+	if !ok {
+		return err
+	}
+	src, ok := f.bucketSources.Load(b)
+	if !ok {
+		return err
+	}
+	return fmt.Errorf("%w (backend.bucket %q is set by %s)", err, b, src)
 }
