@@ -512,7 +512,10 @@ func statusEnvironments(ctx context.Context, f *Factory, cfg *config.Resolved, s
 		set[k.Environment] = true
 	}
 	if len(set) == 0 && notFound != nil {
-		return nil, fmt.Errorf("%w, and nothing of it is deployed in %s", notFound, f.describeBackend(cfg))
+		// The deployed part first: notFound may end with what to do (run
+		// git checkout first, in a --no-checkout clone), and a clause
+		// after it read as part of that advice.
+		return nil, fmt.Errorf("nothing of stack %q is deployed in %s, and %w", opts.Stack, f.describeBackend(cfg), notFound)
 	}
 	if len(set) == 0 {
 		return nil, fmt.Errorf("stack %q has no environments in the work tree and nothing deployed in %s", opts.Stack, f.describeBackend(cfg))
