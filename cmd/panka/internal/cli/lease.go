@@ -84,11 +84,7 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 				note = fmt.Sprintf(" (stale: process %d that took it no longer runs on this host, so nothing releases it: "+
 					"the wait ends only when it expires, or once `%s` removes it)", h.Metadata.PID, unlock)
 			default:
-				if quiet := heartbeatSilence(h, now, cfg.Locks.Heartbeat.D()); quiet > 0 && !holderRuns(h) {
-					note = fmt.Sprintf(" (not renewed for %s, while a running panka renews it every %s: its run is most likely dead; "+
-						"if you are sure, `panka unlock --stack %s --environment %s --force` removes it)",
-						humanDuration(quiet), cfg.Locks.Heartbeat.D(), stack, env)
-				}
+				note = quietHolderNote(h, now, cfg.Locks.Heartbeat.D(), stack, env)
 			}
 			fmt.Fprintf(f.Notices(), "Waiting for the lock on %s/%s: %s%s\n", stack, env, describeHolder(h, now), note)
 		},
@@ -292,6 +288,20 @@ func heartbeatSilence(h locker.Info, now time.Time, every time.Duration) time.Du
 		return 0
 	}
 	return quiet
+}
+
+// quietHolderNote is what a note about lease h (held, not expired) adds
+// when its holder has gone without a heartbeat for long (heartbeatSilence)
+// and is not a process that still runs on this host: that its run is most
+// likely dead, and the unlock --force that removes it. "" otherwise.
+func quietHolderNote(h locker.Info, now time.Time, every time.Duration, stack, env string) string {
+	quiet := heartbeatSilence(h, now, every)
+	if quiet <= 0 || holderRuns(h) {
+		return ""
+	}
+	return fmt.Sprintf(" (not renewed for %s, while a running panka renews it every %s: its run is most likely dead; "+
+		"if you are sure, `panka unlock --stack %s --environment %s --force` removes it)",
+		humanDuration(quiet), every, stack, env)
 }
 
 // holderGone reports whether a lease was taken on this host by a process

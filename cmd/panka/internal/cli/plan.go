@@ -385,6 +385,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	case err != nil:
 		return nil, fmt.Errorf("read state of %s: %w", skey, err)
 	}
+	noteLeaseHeld(ctx, opts.F, d.cfg, skey)
 	header := planner.Header{Stack: desired.Stack, Environment: env, Desired: d.header, Vars: planner.MaskVars(d.vars)}
 	var deployed *stacks.Resolved
 	if state != nil {
@@ -598,6 +599,37 @@ func leaseHeldNow(ctx context.Context, f *Factory, cfg *config.Resolved, key sta
 	}
 	info, err := l.Get(ctx, locker.Key(key.Stack, key.Environment))
 	return err == nil && !info.Expired(lockNow(l, f.Now)) && !holderGone(info)
+}
+
+// leasePeekTimeout bounds noteLeaseHeld's read of the lock: a plan takes
+// no lease, and a lock server that is slow or out of reach (a plan job
+// whose credentials may not read the table) must not hold it up.
+const leasePeekTimeout = 3 * time.Second
+
+// noteLeaseHeld says on stderr who holds key's lease, when a run holds it
+// as the plan reads the state (a PR's plan job while main deploys): that
+// run may change what is deployed and records after this plan compares,
+// so the diff is not what the next apply does, and a plan saved now is
+// refused as stale. Nothing is said when the lock cannot be read (the
+// plan does not need it), has expired, or is stale (its process on this
+// host no longer runs: no run is going on).
+func noteLeaseHeld(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key) {
+	ctx, cancel := context.WithTimeout(ctx, leasePeekTimeout)
+	defer cancel()
+	l, err := f.Locker(ctx, cfg)
+	if err != nil {
+		return
+	}
+	h, err := l.Get(ctx, locker.Key(key.Stack, key.Environment))
+	if err != nil {
+		return
+	}
+	now := lockNow(l, f.Now)
+	if h.Expired(now) || holderGone(h) {
+		return
+	}
+	fmt.Fprintf(f.Notices(), "Note: %s is locked by %s%s: that run may change what is deployed, and this plan compares with the state before it records; plan again once it has finished (a plan saved meanwhile is refused as stale)\n",
+		key, describeHolder(h, now), quietHolderNote(h, now, cfg.Locks.Heartbeat.D(), key.Stack, key.Environment))
 }
 
 // planFindStack finds a stack by metadata.name under the stacks root.
