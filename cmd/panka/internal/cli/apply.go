@@ -441,6 +441,19 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 			}
 			return checkForward(ctx, src.repo, req.Key, d.source, now, without, forwardHistory{earlier, f.Warnf})
 		}
+		if saved != nil {
+			// A saved plan whose state moved on is refused (the deployer
+			// checks it again after planning, with the desired model):
+			// said now, before warnings about an apply that will not run
+			// ("deploys older YAML ... stop here") and before planning.
+			serial := int64(0)
+			if now != nil {
+				serial = now.Serial
+			}
+			if err := saved.Check(serial, saved.DesiredHash); err != nil {
+				return err
+			}
+		}
 		warnOlderThanDeployed(ctx, f, src.repo, req.Key, d.source.Commit, now)
 		return nil
 	}
