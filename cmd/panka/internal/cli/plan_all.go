@@ -191,6 +191,7 @@ func planDestroy(ctx context.Context, opts *PlanOptions, repo *gitops.Repo, base
 		return nil, err
 	}
 	skey := statestore.Key{Stack: s.Stack, Environment: env}
+	noteLeaseHeld(ctx, f, cfg, skey)
 	state, _, err := store.Get(ctx, skey)
 	header := planner.Header{Stack: s.Stack, Environment: env}
 	var deployed *stacks.Resolved
