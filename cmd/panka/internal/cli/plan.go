@@ -593,12 +593,23 @@ func recordedSince(ctx context.Context, store statestore.Store, key statestore.K
 // taken on this host by a process that no longer runs: that is the run
 // that recorded nothing (killed), and its lease is what a kill -9 leaves.
 func leaseHeldNow(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key) bool {
+	_, _, held := heldLease(ctx, f, cfg, key)
+	return held
+}
+
+// heldLease reads key's lease: held is whether a run holds it now, as
+// leaseHeldNow says, with the lease and the time to compare its times
+// with (the lock server's).
+func heldLease(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key) (h locker.Info, now time.Time, held bool) {
 	l, err := f.Locker(ctx, cfg)
 	if err != nil {
-		return false
+		return h, now, false
 	}
-	info, err := l.Get(ctx, locker.Key(key.Stack, key.Environment))
-	return err == nil && !info.Expired(lockNow(l, f.Now)) && !holderGone(info)
+	if h, err = l.Get(ctx, locker.Key(key.Stack, key.Environment)); err != nil {
+		return h, now, false
+	}
+	now = lockNow(l, f.Now)
+	return h, now, !h.Expired(now) && !holderGone(h)
 }
 
 // leasePeekTimeout bounds noteLeaseHeld's read of the lock: a plan takes
@@ -616,16 +627,8 @@ const leasePeekTimeout = 3 * time.Second
 func noteLeaseHeld(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key) {
 	ctx, cancel := context.WithTimeout(ctx, leasePeekTimeout)
 	defer cancel()
-	l, err := f.Locker(ctx, cfg)
-	if err != nil {
-		return
-	}
-	h, err := l.Get(ctx, locker.Key(key.Stack, key.Environment))
-	if err != nil {
-		return
-	}
-	now := lockNow(l, f.Now)
-	if h.Expired(now) || holderGone(h) {
+	h, now, held := heldLease(ctx, f, cfg, key)
+	if !held {
 		return
 	}
 	fmt.Fprintf(f.Notices(), "Note: %s is locked by %s%s: that run may change what is deployed, and this plan compares with the state before it records; plan again once it has finished (a plan saved meanwhile is refused as stale)\n",
