@@ -9,7 +9,9 @@ import (
 	"io"
 	"maps"
 	"math"
+	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -1627,4 +1629,57 @@ func (r *Repo) uniquePrefix(prefix string) (Hash, bool) {
 		return ZeroHash, false
 	}
 	return found[0], true
+}
+
+// RemoteID names the repository this clone was cloned from, so that two
+// repositories can be told apart in records they share: the URL of the
+// default remote (origin, or the only remote) without scheme, user,
+// port and ".git", the host lowercased ("github.com/acme/platform" for
+// https://github.com/acme/platform.git and git@github.com:acme/platform);
+// a remote on this machine, by its absolute path. Empty when the clone has
+// no such remote.
+func (r *Repo) RemoteID() string {
+	name := r.defaultRemote()
+	r.mu.Lock()
+	rem, err := r.r.Remote(name)
+	r.mu.Unlock()
+	if err != nil || len(rem.Config().URLs) == 0 {
+		return ""
+	}
+	return remoteID(rem.Config().URLs[0], r.root)
+}
+
+// remoteID is RemoteID of a remote URL; root resolves a relative path.
+func remoteID(raw, root string) string {
+	u := strings.TrimSpace(raw)
+	trim := func(p string) string {
+		p = strings.TrimRight(p, "/")
+		p = strings.TrimSuffix(p, ".git")
+		return strings.TrimRight(p, "/")
+	}
+	if scheme, rest, ok := strings.Cut(u, "://"); ok {
+		if strings.EqualFold(scheme, "file") {
+			return trim(path.Clean(rest))
+		}
+		host, p, _ := strings.Cut(rest, "/")
+		if i := strings.LastIndexByte(host, '@'); i >= 0 {
+			host = host[i+1:]
+		}
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		return strings.ToLower(host) + "/" + trim(p)
+	}
+	// scp-like: [user@]host:path, a colon before any slash.
+	if i := strings.IndexByte(u, ':'); i > 0 && !strings.ContainsRune(u[:i], '/') && !(i == 1 && filepath.VolumeName(u) != "") {
+		host := u[:i]
+		if j := strings.LastIndexByte(host, '@'); j >= 0 {
+			host = host[j+1:]
+		}
+		return strings.ToLower(host) + "/" + trim(strings.TrimLeft(u[i+1:], "/"))
+	}
+	if !filepath.IsAbs(u) {
+		u = filepath.Join(root, u)
+	}
+	return trim(filepath.ToSlash(filepath.Clean(u)))
 }

@@ -128,7 +128,11 @@ type Deployment struct {
 	User             string   `json:"user"`
 	Host             string   `json:"host"`
 	CIRunURL         string   `json:"ciRunUrl,omitempty"`
-	PankaVersion     string   `json:"pankaVersion"`
+	// Repository names the repository deployed from (its default
+	// remote, gitops.Repo.RemoteID); empty without one, and in records
+	// written before the field existed.
+	Repository   string `json:"repository,omitempty"`
+	PankaVersion string `json:"pankaVersion"`
 	// Vars used (secret ones as keyed hashes only).
 	Vars      map[string]string `json:"vars,omitempty"`
 	StartedAt time.Time         `json:"startedAt"`

@@ -130,7 +130,9 @@ type Runtime struct {
 	User, Host   string
 	CIRunURL     string
 	PankaVersion string
-	Now          func() time.Time
+	// Repository is recorded as the deployment's repository.
+	Repository string
+	Now        func() time.Time
 }
 
 // Result is what a deployment did.
@@ -351,6 +353,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 				req.Key, h.Serial, h.Operation, shortSHA(h.Commit), h.User, h.Result, state.Serial, req.Operation, h.Serial+1)
 		}
 	}
+	if w := OtherRepositoryWarning(req.Key, state, rt.Repository, req.Operation); w != "" {
+		warnf("%s", w)
+	}
 	if req.Check != nil {
 		if err := req.Check(state); err != nil {
 			return nil, err
@@ -498,7 +503,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		CommitMessage: req.Source.Message, Dirty: req.Source.Dirty,
 		FromCommit: req.FromCommit, ToCommit: req.ToCommit, FromEnvironment: req.FromEnvironment,
 		TargetComponents: partial,
-		User:             rt.User, Host: rt.Host, CIRunURL: rt.CIRunURL, PankaVersion: rt.PankaVersion,
+		User:             rt.User, Host: rt.Host, CIRunURL: rt.CIRunURL, PankaVersion: rt.PankaVersion, Repository: rt.Repository,
 		Vars: req.Vars, StartedAt: started, LockID: rt.LockID,
 		// The plan's counts until the engine says what it did (a skipped
 		// engine run, or one that stopped before its summary, says nothing).
@@ -1746,4 +1751,25 @@ func DeployedHeader(st *statestore.State) planner.Deployed {
 		}
 	}
 	return d
+}
+
+// OtherRepositoryWarning is the warning for a run (verb: plan, apply, ...) from
+// the repository repo (gitops.Repo.RemoteID) of a stack/environment whose
+// state was last written by a deployment from another repository: two
+// repositories with a stack of the same name share a bucket without a
+// prefix of their own, and each run replaces what the other deployed.
+// Empty when they are the same, or either is not known (no remote; a
+// record from before repositories were recorded), or nothing is deployed.
+func OtherRepositoryWarning(key statestore.Key, st *statestore.State, repo, verb string) string {
+	if st == nil || repo == "" || st.Status == statestore.StatusDestroyed {
+		return ""
+	}
+	d := st.LastDeployment
+	if d == nil || d.Repository == "" || strings.EqualFold(d.Repository, repo) {
+		return ""
+	}
+	return fmt.Sprintf("%s was last deployed from another repository, %s (deployment %d, %s of commit %s by %s), not from this one, %s: "+
+		"both keep the state of stack %s in the same place, so this %s replaces what that repository deployed. "+
+		"Give each repository its own backend.prefix (or bucket) in panka.yaml; if this repository was moved or renamed, go on: the warning stops once a deployment from it is recorded",
+		key, d.Repository, d.Serial, d.Operation, shortSHA(d.Commit), d.User, repo, key.Stack, verb)
 }

@@ -1040,6 +1040,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		Host:         host,
 		CIRunURL:     info.Metadata.CIURL,
 		PankaVersion: Build().Version,
+		Repository:   f.repositoryID(),
 		Now:          f.Now,
 	}
 	planShown := false

@@ -142,6 +142,21 @@ func (f *Factory) GitOptions() gitops.Options {
 	return gitops.Options{}
 }
 
+// repositoryID names the repository panka runs in (gitops.Repo.RemoteID),
+// as deployments record it; empty outside git or without a remote.
+func (f *Factory) repositoryID() string {
+	root, err := f.RepoRoot()
+	if err != nil {
+		return ""
+	}
+	repo, err := f.OpenRepo(root)
+	if err != nil {
+		return ""
+	}
+	defer repo.Close()
+	return repo.RemoteID()
+}
+
 // OpenRepo opens the git repository holding dir, as gitops.Open with
 // GitOptions. panka finds the repository from the folder, as git does
 // without GIT_DIR, and never follows GIT_DIR / GIT_WORK_TREE: when GIT_DIR

@@ -410,6 +410,13 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	if w := deploy.SecretKeyWarning(skey, deployed, desired); w != "" {
 		opts.F.Warnf("%s", w)
 	}
+	repoID := ""
+	if src.repo != nil {
+		repoID = src.repo.RemoteID()
+	}
+	if w := deploy.OtherRepositoryWarning(skey, state, repoID, "plan"); w != "" {
+		opts.F.Warnf("%s", w)
+	}
 	planner.KeepDeployedHashes(desired, planned)
 	p := planner.Plan(desired, planned, planner.Options{Header: header})
 	// As apply refuses it, before changing anything.
