@@ -65,6 +65,14 @@ type Request struct {
 	FromCommit, ToCommit, FromEnvironment string
 	// Header fields for the plan that only the caller knows.
 	PlanHeader planner.Header
+	// SkipUpToDate returns ErrUpToDate, with nothing run or recorded, when
+	// the plan changes nothing and nothing needs repair (no drift found by
+	// the last check, no failed or unrecorded run since the deployment the
+	// state holds, the engine's state as that deployment left it): a
+	// rollback to the deployment that is already live. An apply records a
+	// run that changes nothing; a rollback "from X to X" would put in
+	// history a rollback that undid nothing.
+	SkipUpToDate bool
 	// Check, when set, is given the state read under the lease (nil when
 	// there is none) before anything is planned: a caller that chose what
 	// to deploy from an earlier read refuses with an error when it moved on.
@@ -155,6 +163,10 @@ type Result struct {
 
 // ErrDeclined is returned when the user does not confirm.
 var ErrDeclined = errors.New("apply cancelled: the plan was not confirmed")
+
+// ErrUpToDate is returned, for a Request with SkipUpToDate, when what it
+// deploys is deployed already: nothing was run or recorded.
+var ErrUpToDate = errors.New("already deployed: nothing was run or recorded")
 
 // ProtectedError lists data-holding components a plan would delete or
 // replace without permission.
@@ -461,6 +473,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	// A changed dependsOn deploys nothing but is the engine's to record
 	// (the order of its steps): it runs, and changes nothing.
 	upToDate := !p.HasChanges() && !p.DependenciesChanged() && state != nil && state.Status == statestore.StatusDeployed && !drifted && !moved
+	if upToDate && req.SkipUpToDate && lastSerial <= state.Serial && engineStateGone(ctx, rt, req.Key, state, deployed) == nil {
+		return res, ErrUpToDate
+	}
 	if !upToDate && rt.Confirm != nil && (p.HasChanges() || drifted || moved) {
 		ok, err := rt.Confirm(p)
 		if err != nil {

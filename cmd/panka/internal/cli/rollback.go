@@ -67,6 +67,9 @@ that ran before it).
 The plan against the current state is shown and confirmed as for apply
 (--auto-approve), the rollback runs under the stack/environment's lease, and
 it is recorded as a rollback (from the deployed commit to the target one).
+A rollback to what is deployed now (its commit, or its serial) changes
+nothing: it says so and records nothing, unless drift found since or a
+failed run needs repair.
 Data-holding components the target does not have are only deleted with
 --allow-destroy.`,
 		Example: `  panka rollback --stack shop --environment production --to-previous
@@ -264,8 +267,33 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		AllowDestroy: opts.Deploy.AllowDestroy, AllowReplace: opts.Deploy.AllowReplace,
 		PlanHeader: planner.Header{Desired: d.header, Vars: planner.MaskVars(d.vars)},
 		Check:      func(now *statestore.State) error { return rollbackStillCurrent(key, st, now) },
+		// A rollback to the deployment that is live is no rollback: as
+		// kubectl rollout undo to the current revision, it says so and
+		// records nothing, unless the plan under the lease finds
+		// something to change or repair (drift, a failed or killed run).
+		SkipUpToDate: isCurrent(current, tgt),
 	}
-	return runDeployment(ctx, f, cfg, &opts.Deploy, d.key, req)
+	err = runDeployment(ctx, f, cfg, &opts.Deploy, d.key, req)
+	if errors.Is(err, deploy.ErrUpToDate) {
+		fmt.Fprintf(f.Notices(), "%s is already deployed at commit %s (serial %d, %s by %s): this rollback changes nothing, so nothing was run or recorded. "+
+			"To undo that deployment, roll back to an earlier one: panka rollback --stack %s --environment %s --to-previous (panka history lists them).\n",
+			key, short(current.Commit), current.Serial, current.Operation, dash(current.User), key.Stack, key.Environment)
+		return nil
+	}
+	return err
+}
+
+// isCurrent reports whether tgt redeploys current, the deployment live
+// now: its own record (--to-version of its serial), or the commit it
+// deployed in full from a clean tree.
+func isCurrent(current *statestore.Deployment, tgt *rollbackTarget) bool {
+	if current == nil {
+		return false
+	}
+	if tgt.record != nil && tgt.record.Serial == current.Serial && tgt.desired.header.Source == "history" {
+		return true
+	}
+	return current.Commit != "" && tgt.commit == current.Commit && !current.Dirty && len(current.TargetComponents) == 0 && tgt.desired.header.Source != "history"
 }
 
 // rollbackStillCurrent refuses a rollback whose target and "from" commit
