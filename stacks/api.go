@@ -29,6 +29,8 @@ type Header struct {
 	// Backend are spec.backend settings as config keys ("backend.bucket",
 	// "backend.prefix", ...).
 	Backend map[string]string
+	// BackendLines gives the line of each Backend key in stack.yaml.
+	BackendLines map[string]int
 	// Environments are the names of environments/<env>.yaml files, sorted.
 	Environments []string
 }

@@ -1296,8 +1296,14 @@ func (s *Stack) decodeStackSpec(spec *node, errs *errList) {
 			m := ty.object(backendFields, v, kp)
 			if len(m) > 0 {
 				s.header.Backend = map[string]string{}
+				s.header.BackendLines = map[string]int{}
 				for key, val := range m {
 					s.header.Backend["backend."+key] = fmt.Sprint(val)
+				}
+				for i, k := range v.keys {
+					if _, ok := m[k.value]; ok && i < len(v.vals) {
+						s.header.BackendLines["backend."+k.value] = int(v.vals[i].line)
+					}
 				}
 			}
 		default:

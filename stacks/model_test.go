@@ -174,6 +174,7 @@ func TestReadHeader(t *testing.T) {
 	}
 	want := &Header{Ref: Ref{"s", "stacks/s"}, Watch: []string{"shared/**"},
 		Backend:      map[string]string{"backend.bucket": "team-state", "backend.prefix": "teams/a/"},
+		BackendLines: map[string]int{"backend.bucket": 18, "backend.prefix": 19}, // stack.yaml lines, for config sources
 		Environments: []string{"dev", "prod"}}
 	if !reflect.DeepEqual(h, want) {
 		t.Errorf("got %+v, want %+v", h, want)

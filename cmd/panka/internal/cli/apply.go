@@ -202,7 +202,7 @@ func loadDesired(ctx context.Context, f *Factory, open storeOpener, src *planSou
 		return nil, fmt.Errorf("stack %q has no environment %q%s (environments: %s); add %s/environments/%s.yaml",
 			stackName, env, planAt(src), strings.Join(envs, ", "), ref.Path, env)
 	}
-	cfg, err = f.ConfigForStack(st.Header().Backend, path.Join(ref.Path, "stack.yaml"))
+	cfg, err = f.configForHeader(st.Header(), path.Join(ref.Path, "stack.yaml"))
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +272,7 @@ func workTreeBackend(f *Factory, stack string, atCommit *config.Resolved, at str
 	if h == nil {
 		return atCommit, nil
 	}
-	cfg, err := f.ConfigForStack(h.Backend, path.Join(h.Path, stacks.StackFile))
+	cfg, err := f.configForHeader(h, path.Join(h.Path, stacks.StackFile))
 	if err != nil {
 		return nil, err
 	}

@@ -771,7 +771,7 @@ func (d *storeDeployed) DeployedCommit(ctx context.Context, h *stacks.Header, en
 	if !ok {
 		// Opened once per backend, under the lock: the other lookups of
 		// that backend wait for it.
-		cfg, err := d.f.ConfigForStack(h.Backend, h.Path+"/"+stacks.StackFile)
+		cfg, err := d.f.configForHeader(h, h.Path+"/"+stacks.StackFile)
 		if err == nil {
 			store, err = d.open(ctx, cfg)
 		}

@@ -67,5 +67,5 @@ func configShowConfig(f *Factory, stack string) (*config.Resolved, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f.ConfigForStack(h.Backend, path.Join(h.Path, stacks.StackFile))
+	return f.configForHeader(h, path.Join(h.Path, stacks.StackFile))
 }

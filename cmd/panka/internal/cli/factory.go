@@ -285,13 +285,23 @@ func (f *Factory) Config() (*config.Resolved, error) { return f.ConfigForStack(n
 // ConfigForStack resolves the configuration with a stack's spec.backend keys
 // ("backend.bucket" -> value) from stackFile.
 func (f *Factory) ConfigForStack(stackKeys map[string]string, stackFile string) (*config.Resolved, error) {
+	return f.configForStackLines(stackKeys, nil, stackFile)
+}
+
+// configForHeader is ConfigForStack with h's spec.backend keys, read from
+// file: their sources name the line of each key.
+func (f *Factory) configForHeader(h *stacks.Header, file string) (*config.Resolved, error) {
+	return f.configForStackLines(h.Backend, h.BackendLines, file)
+}
+
+func (f *Factory) configForStackLines(stackKeys map[string]string, lines map[string]int, stackFile string) (*config.Resolved, error) {
 	f.cfgMu.Lock()
 	defer f.cfgMu.Unlock()
 	repo, err := f.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
-	l := config.Layers{RepoFile: filepath.Join(repo, repoConfigFile), Stack: stackKeys, StackFile: stackFile,
+	l := config.Layers{RepoFile: filepath.Join(repo, repoConfigFile), Stack: stackKeys, StackFile: stackFile, StackLines: lines,
 		Env: f.Environ(), Flags: f.flagKeys, FlagNames: f.flagNames}
 	if f.Flags.ConfigFile != "" {
 		p, err := f.UserPath(f.Flags.ConfigFile)

@@ -250,7 +250,7 @@ func loadResolved(ctx context.Context, f *Factory, repo *stackRepo, stack, env s
 	if err != nil {
 		return nil, withHint(err, "run `panka validate --stack "+stack+"` to list every problem")
 	}
-	cfg, err := f.ConfigForStack(s.Header().Backend, s.File())
+	cfg, err := f.configForHeader(s.Header(), s.File())
 	if err != nil {
 		return nil, err
 	}

@@ -85,7 +85,7 @@ func (f *Factory) deployedStackConfig(ctx context.Context, stack string) (*confi
 		if len(o.Backend) == 0 {
 			continue
 		}
-		c, err := f.ConfigForStack(o.Backend, path.Join(o.Path, stacks.StackFile))
+		c, err := f.configForHeader(o, path.Join(o.Path, stacks.StackFile))
 		if err != nil || seen[f.describeBackend(c)] {
 			continue
 		}
@@ -243,7 +243,7 @@ func (f *Factory) stackConfig(stack string) (*config.Resolved, error) {
 		return nil, err
 	}
 	if h != nil && len(h.Backend) > 0 {
-		return f.ConfigForStack(h.Backend, path.Join(h.Path, stacks.StackFile))
+		return f.configForHeader(h, path.Join(h.Path, stacks.StackFile))
 	}
 	return f.Config()
 }
@@ -547,7 +547,7 @@ func stateListRun(ctx context.Context, opts *StateListOptions) error {
 		if len(h.Backend) == 0 {
 			continue
 		}
-		c, err := f.ConfigForStack(h.Backend, path.Join(h.Path, stacks.StackFile))
+		c, err := f.configForHeader(h, path.Join(h.Path, stacks.StackFile))
 		if err != nil {
 			return err
 		}

@@ -168,9 +168,12 @@ type Layers struct {
 	RepoFile  string            // <repo>/panka.yaml (may not exist)
 	Stack     map[string]string // stack.yaml spec.backend keys, "backend.bucket" -> value
 	StackFile string            // for Source
-	Env       []string          // os.Environ()
-	Flags     map[string]string // config key -> value set by flags
-	FlagNames map[string]string // config key -> flag name, for Source
+	// StackLines gives the line in StackFile of each Stack key (0 or
+	// missing: not known), for Source.
+	StackLines map[string]int
+	Env        []string          // os.Environ()
+	Flags      map[string]string // config key -> value set by flags
+	FlagNames  map[string]string // config key -> flag name, for Source
 }
 
 // Resolve builds the effective configuration from its layers.
@@ -194,7 +197,13 @@ func Resolve(l Layers) (*Resolved, error) {
 		}
 	}
 	for _, k := range sortedKeys(l.Stack) {
-		if err := r.set(k, l.Stack[k], Source{Layer: "stack", Where: l.StackFile}); err != nil {
+		where := l.StackFile
+		if line := l.StackLines[k]; line > 0 && where != "" && !strings.Contains(where, " ") {
+			// (Not "stack.yaml at abc1234": a committed file's line
+			// reads as the work tree's.)
+			where = fmt.Sprintf("%s:%d", where, line)
+		}
+		if err := r.set(k, l.Stack[k], Source{Layer: "stack", Where: where}); err != nil {
 			return nil, fmt.Errorf("%s: spec.backend: %w", l.StackFile, err)
 		}
 	}
