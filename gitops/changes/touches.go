@@ -42,6 +42,13 @@ func NewTouches(repo *gitops.Repo, dir string, watch []string) *Touches {
 	return t
 }
 
+// Paths are the repo-relative paths Changed compares (for a prefetch of
+// the trees on the way to them); a glob that starts with a pattern makes
+// it compare whole trees as well.
+func (t *Touches) Paths() []string {
+	return append([]string{t.dir}, t.dirs...)
+}
+
 // Changed reports whether a commit whose tree is tree changed the stack
 // against parentTree (its first parent's tree; ZeroHash, the empty tree,
 // for a root commit).

@@ -54,6 +54,10 @@ type HistoryEntry struct {
 	// AllCommits counts every commit between the two deployments, in both
 	// directions, those that did not change the stack included.
 	AllCommits int `json:"allCommits"`
+	// Unexamined counts the older commits in between that were not
+	// compared (past the newest 1,000 each way): some may have changed
+	// the stack.
+	Unexamined int `json:"unexamined,omitempty"`
 	// Note says why commits could not be listed (not in this clone).
 	Note string `json:"note,omitempty"`
 }
@@ -118,23 +122,27 @@ func historyEntries(ctx context.Context, repo *gitops.Repo, stack *stacks.Header
 		if touches != nil {
 			e.StackPath = stack.Path
 		}
-		if e.Commits, e.More, e.AllCommits, err = historyCommitList(ctx, repo, touches, from, to); errors.Is(err, gitops.ErrShallowHistory) {
+		cl, err := historyCommitList(ctx, repo, touches, from, to)
+		e.Commits, e.More, e.AllCommits, e.Unexamined = cl.list, cl.more, cl.all, cl.unexamined
+		if errors.Is(err, gitops.ErrShallowHistory) {
 			e.Commits, e.StackPath, e.Note = []HistoryCommit{}, "", fmt.Sprintf("the history between %s and the previously deployed commit %s is cut off by this shallow clone (git fetch --unshallow)", short(d.Commit), short(e.Previous))
 			continue
 		} else if err != nil {
 			return nil, fmt.Errorf("list the commits of deployment %d: %w", d.Serial, err)
 		}
 		if !from.IsZero() && from != to {
-			var more, n int
-			if e.Undone, more, n, err = historyCommitList(ctx, repo, touches, to, from); errors.Is(err, gitops.ErrShallowHistory) {
-				e.Commits, e.Undone, e.More, e.AllCommits, e.StackPath = []HistoryCommit{}, nil, 0, 0, ""
+			cl, err := historyCommitList(ctx, repo, touches, to, from)
+			e.Undone = cl.list
+			if errors.Is(err, gitops.ErrShallowHistory) {
+				e.Commits, e.Undone, e.More, e.AllCommits, e.Unexamined, e.StackPath = []HistoryCommit{}, nil, 0, 0, 0, ""
 				e.Note = fmt.Sprintf("the history between %s and the previously deployed commit %s is cut off by this shallow clone (git fetch --unshallow)", short(d.Commit), short(e.Previous))
 				continue
 			} else if err != nil {
 				return nil, fmt.Errorf("list the commits undone by deployment %d: %w", d.Serial, err)
 			}
-			e.More += more
-			e.AllCommits += n
+			e.More += cl.more
+			e.AllCommits += cl.all
+			e.Unexamined += cl.unexamined
 		}
 	}
 	return out, nil
@@ -204,15 +212,30 @@ func stackTouches(repo *gitops.Repo, stack *stacks.Header, from, to gitops.Hash)
 	return changes.NewTouches(repo, stack.Path, stack.Watch)
 }
 
+// maxExaminedCommits bounds the commits history --commits compares with
+// their first parent for each deployment, newest first: a first
+// deployment brings in the whole history (tens of thousands of commits in
+// a monorepo), and each comparison reads trees.
+const maxExaminedCommits = 1000
+
+// commitList is what historyCommitList finds between two commits.
+type commitList struct {
+	list []HistoryCommit
+	// more counts the commits listed past maxHistoryCommits; all every
+	// commit in between; unexamined those past maxExaminedCommits, not
+	// compared (filtered lists only).
+	more, all, unexamined int
+}
+
 // historyCommitList lists the commits reachable from to and not from from,
 // newest first: at most maxHistoryCommits, how many more there are, and
 // how many commits there are in all. With touches, only the commits that
 // changed the stack are listed and counted in more (each compared with its
-// first parent, as git log --first-parent -p shows a merge); all counts
-// every one.
-func historyCommitList(ctx context.Context, repo *gitops.Repo, touches *changes.Touches, from, to gitops.Hash) (list []HistoryCommit, more, all int, err error) {
+// first parent, as git log --first-parent -p shows a merge), among the
+// newest maxExaminedCommits; all counts every one.
+func historyCommitList(ctx context.Context, repo *gitops.Repo, touches *changes.Touches, from, to gitops.Hash) (commitList, error) {
 	if from == to {
-		return []HistoryCommit{}, 0, 0, nil
+		return commitList{list: []HistoryCommit{}}, nil
 	}
 	// Against a deployed commit, the answer must not stop at a shallow
 	// clone's boundary (it listed the commit before as taken out); a
@@ -220,36 +243,36 @@ func historyCommitList(ctx context.Context, repo *gitops.Repo, touches *changes.
 	complete := !from.IsZero()
 	limit := maxHistoryCommits
 	if touches != nil {
-		limit = 0 // filtered below
+		limit = maxExaminedCommits // filtered below
 	}
 	cs, err := repo.Log(ctx, from, to, gitops.LogOptions{Limit: limit, Complete: complete})
 	if err != nil {
-		return nil, 0, 0, err
+		return commitList{}, err
 	}
-	all = len(cs)
-	if touches == nil && len(cs) == maxHistoryCommits {
-		if all, err = repo.CountCommits(ctx, from, to, gitops.LogOptions{Complete: complete}); err != nil {
-			return nil, 0, 0, err
+	var r commitList
+	r.all = len(cs)
+	if len(cs) == limit {
+		if r.all, err = repo.CountCommits(ctx, from, to, gitops.LogOptions{Complete: complete}); err != nil {
+			return commitList{}, err
 		}
 	}
+	listed := r.all // what cs would hold without the limit
 	if touches != nil {
+		r.unexamined = r.all - len(cs)
 		if cs, err = touchingCommits(ctx, repo, touches, cs); err != nil {
-			return nil, 0, 0, err
+			return commitList{}, err
 		}
-	}
-	listed := all // what cs would hold without the limit
-	if touches != nil {
 		listed = len(cs)
 	}
 	if len(cs) > maxHistoryCommits {
 		cs = cs[:maxHistoryCommits]
 	}
-	more = listed - len(cs)
-	list = make([]HistoryCommit, 0, len(cs))
+	r.more = listed - len(cs)
+	r.list = make([]HistoryCommit, 0, len(cs))
 	for _, c := range cs {
-		list = append(list, HistoryCommit{Commit: c.SHA(), Subject: c.Subject(), Author: c.Author, Date: c.AuthorDate.UTC()})
+		r.list = append(r.list, HistoryCommit{Commit: c.SHA(), Subject: c.Subject(), Author: c.Author, Date: c.AuthorDate.UTC()})
 	}
-	return list, more, all, nil
+	return r, nil
 }
 
 // touchingCommits keeps those of cs (a log, newest first) that changed the
@@ -258,6 +281,24 @@ func touchingCommits(ctx context.Context, repo *gitops.Repo, touches *changes.To
 	trees := make(map[gitops.Hash]gitops.Hash, len(cs))
 	for _, c := range cs {
 		trees[c.Hash] = c.Tree
+	}
+	// The trees on the way to the compared folders, in pipelined batches
+	// rather than a read each.
+	roots := make([]gitops.Hash, 0, len(cs)+1)
+	for _, c := range cs {
+		roots = append(roots, c.Tree)
+	}
+	if n := len(cs); n > 0 && len(cs[n-1].Parents) > 0 {
+		if t, err := repo.CommitTree(cs[n-1].Parents[0]); err == nil {
+			roots = append(roots, t)
+		}
+	}
+	paths := make([][]string, len(roots))
+	for i := range paths {
+		paths[i] = touches.Paths()
+	}
+	if err := repo.PrefetchPaths(ctx, roots, paths); err != nil {
+		return nil, err
 	}
 	var out []*gitops.Commit
 	for _, c := range cs {
@@ -390,6 +431,9 @@ func writeHistoryCommits(w io.Writer, entries []*HistoryEntry) {
 			fmt.Fprintf(w, "    (%s)\n", e.Note)
 		case e.AllCommits == 0 && e.Deployment.Operation != statestore.OpDestroy && e.Previous != "" && e.AfterDestroy == 0:
 			fmt.Fprintln(w, "    (same commit as the deployment before)")
+		case e.StackPath != "" && e.Unexamined > 0:
+			fmt.Fprintf(w, "    (%d of the %d newest of %s in between changed %s or a file it watches; the %d older ones were not examined: git log -- %s lists those that did)\n",
+				listed, e.AllCommits-e.Unexamined, plural(e.AllCommits, "commit"), e.StackPath, e.Unexamined, e.StackPath)
 		case e.StackPath != "" && listed == 0 && e.AllCommits == 1:
 			fmt.Fprintf(w, "    (the commit in between did not change %s or a file it watches)\n", e.StackPath)
 		case e.StackPath != "" && listed == 0:

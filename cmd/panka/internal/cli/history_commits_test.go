@@ -287,3 +287,50 @@ func TestHistoryCommitsNoneOfTheStack(t *testing.T) {
 		t.Errorf("text:\n%s", out.String())
 	}
 }
+
+// TestHistoryCommitsExaminesTheNewest: a first deployment brings in the
+// whole history; only the newest maxExaminedCommits are compared (each
+// reads trees), and the line says how many older ones were not, so a
+// commit that changed the stack further back is not silently missing.
+func TestHistoryCommitsExaminesTheNewest(t *testing.T) {
+	r := gittest.New(t)
+	const n = maxExaminedCommits + 10
+	var fi strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&fi, "commit refs/heads/main\nmark :%d\ncommitter Dev <dev@example.com> %d +0000\ndata <<EOF\nchange %d\nEOF\n", i, 1700000000+i*60, i)
+		if i > 1 {
+			fmt.Fprintf(&fi, "from :%d\n", i-1)
+		}
+		if i == 1 || i == n {
+			fmt.Fprintf(&fi, "M 644 inline stacks/shop/stack.yaml\ndata <<EOF\n%d\nEOF\n", i)
+		}
+		fmt.Fprintf(&fi, "M 644 inline stacks/other/f.txt\ndata <<EOF\n%d\nEOF\n\n", i)
+	}
+	cmd := exec.Command("git", "fast-import", "--quiet")
+	cmd.Dir, cmd.Stdin, cmd.Env = r.Dir, strings.NewReader(fi.String()), gittest.Env()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git fast-import: %v\n%s", err, out)
+	}
+	head := r.Git("rev-parse", "main")
+	all := []*statestore.Deployment{{SchemaVersion: statestore.SchemaVersion, ID: "1", Serial: 1, Stack: "shop", Environment: "dev", Operation: statestore.OpApply, Commit: head, Result: statestore.ResultSucceeded}}
+	for _, noGit := range []bool{false, true} {
+		repo, err := gitops.Open(r.Dir, gitops.Options{NoGitBinary: noGit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		es, err := historyEntries(context.Background(), repo, &stacks.Header{Ref: stacks.Ref{Name: "shop", Path: "stacks/shop"}}, all, all)
+		repo.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := es[0]
+		if len(e.Commits) != 1 || e.Commits[0].Subject != fmt.Sprint("change ", n) || e.AllCommits != n || e.Unexamined != n-maxExaminedCommits {
+			t.Errorf("no-git-binary=%v: %d commits, %d in all, %d unexamined; want the newest only, %d, %d", noGit, len(e.Commits), e.AllCommits, e.Unexamined, n, n-maxExaminedCommits)
+		}
+		var out strings.Builder
+		writeHistoryCommits(&out, es)
+		if want := fmt.Sprintf("    (1 of the %d newest of %d commits in between changed stacks/shop or a file it watches; the 10 older ones were not examined: git log -- stacks/shop lists those that did)\n", maxExaminedCommits, n); !strings.Contains(out.String(), want) {
+			t.Errorf("no-git-binary=%v: text\n%s\nwant the line\n%s", noGit, out.String(), want)
+		}
+	}
+}
