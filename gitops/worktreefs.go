@@ -398,7 +398,17 @@ func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, 
 	for i, p := range paths {
 		if !utf8.ValidString(p) {
 			// io/fs refuses such a name: "lstat ...: invalid argument".
-			return nil, fmt.Errorf("read the work tree: the name %q is not valid UTF-8, which panka cannot read: rename it (git mv) to a UTF-8 name", p)
+			// Name the folder or file that is not UTF-8, as a load at a
+			// commit does, not the whole path as "the name".
+			bad := p
+			for i := 0; i < len(p); i++ {
+				if p[i] == '/' && !utf8.ValidString(p[:i]) {
+					bad = p[:i]
+					break
+				}
+			}
+			q := strconv.Quote(bad) // its bytes as \xe9, as the name is quoted
+			return nil, fmt.Errorf("read the work tree: %s: the name %q is not valid UTF-8, which panka cannot read: rename it (git mv) to a UTF-8 name", q[1:len(q)-1], path.Base(bad))
 		}
 		if linkOnWay(path.Dir(p)) {
 			continue
