@@ -212,7 +212,7 @@ func TestWorktreeNonUTF8Name(t *testing.T) {
 			t.Errorf("%s: WorktreeChanges = %q, %v; want %q", m.name, got, err, bad)
 		}
 		_, err = r.WorktreeFiles(os.DirFS(g.Dir), []string{bad})
-		if err == nil || !strings.Contains(err.Error(), `the name "stacks/a/infra/q\xe9.yaml" is not valid UTF-8, which panka cannot read: rename it (git mv)`) {
+		if err == nil || !strings.Contains(err.Error(), `read the work tree: stacks/a/infra/q\xe9.yaml: the name "q\xe9.yaml" is not valid UTF-8, which panka cannot read: rename it (git mv)`) {
 			t.Errorf("%s: WorktreeFiles: %v", m.name, err)
 		}
 	}
