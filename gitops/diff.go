@@ -324,12 +324,20 @@ func PairRenames(in []Change) []Change {
 }
 
 // DiffPath is DiffTrees limited to what lies at path p (a file, or a
-// folder and everything below it) in two root trees (ZeroHash is the empty
-// tree): the changes are those DiffTrees would list under p, renames paired
+// folder and everything below it; "" for the whole tree) in two root
+// trees (ZeroHash is the empty tree): the changes are those DiffTrees would list under p, renames paired
 // among them only. The walk is in-process over trees read through the
 // object cache (no process per call), so many small comparisons of
 // different commits stay cheap.
 func (r *Repo) DiffPath(ctx context.Context, baseRoot, headRoot Hash, p string) ([]Change, error) {
+	if p == "" || p == "." {
+		// The whole tree, in process (DiffTrees may start a git process).
+		var raw []Change
+		if err := r.diffTree(ctx, baseRoot, headRoot, "", &raw); err != nil {
+			return nil, err
+		}
+		return PairRenames(raw), nil
+	}
 	a, aok, err := r.entryAt(baseRoot, p)
 	if err != nil {
 		return nil, err

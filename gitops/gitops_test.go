@@ -748,6 +748,12 @@ func TestChangedPathsBothEnginesAgree(t *testing.T) {
 			if !reflect.DeepEqual(x, y) {
 				t.Fatalf("engines disagree on %d..%d:\n%v\n%v", i, j, describe(x), describe(y))
 			}
+			// DiffPath of the whole tree (in process) is the same diff.
+			ti, _ := a.CommitTree(commits[i])
+			tj, _ := a.CommitTree(commits[j])
+			if z, err := a.DiffPath(ctx, ti, tj, ""); err != nil || !reflect.DeepEqual(z, x) {
+				t.Fatalf("DiffPath of the whole tree %d..%d: %v\n%v\nwant\n%v", i, j, err, describe(z), describe(x))
+			}
 			var names []string
 			for _, c := range x {
 				if c.OldPath != "" {

@@ -64,7 +64,7 @@ func (t *Touches) Changed(ctx context.Context, parentTree, tree gitops.Hash) (bo
 		return false, nil
 	}
 	if t.whole {
-		cs, err := t.repo.DiffTrees(ctx, parentTree, tree)
+		cs, err := t.repo.DiffPath(ctx, parentTree, tree, "")
 		return t.watched(cs), err
 	}
 	for _, d := range t.dirs {
