@@ -1891,7 +1891,12 @@ func (s *Stack) loadEnvironment(file string, docs []document, errs *errList, par
 					continue
 				}
 				if vv.kind != nScalar {
-					errs.add(vv.pos(), vkp, "want a string, number or boolean, got %s", vv.describe())
+					hint := ""
+					if vv.kind == nMap {
+						// GREETING: {default: hi}, a declaration's form.
+						hint = fmt.Sprintf(": an environment gives the variable its value (%s: VALUE); default, required, secret and description belong to its declaration in %s", vk.value, s.file)
+					}
+					errs.add(vv.pos(), vkp, "want a string, number or boolean, got %s%s", vv.describe(), hint)
 					continue
 				}
 				e.vars[vk.value] = vv
@@ -1931,7 +1936,12 @@ func (s *Stack) loadEnvironment(file string, docs []document, errs *errList, par
 			checkKeys(v, providerFields, kp, errs)
 			e.provider = v
 		default:
-			errs.add(k.pos(), kp, "unknown field%s; an Environment spec has description, variables, overrides and provider", suggestWord(k.value, "description", "variables", "overrides", "provider"))
+			hint := suggestWord(k.value, "description", "variables", "overrides", "provider")
+			if hint == "" && v.kind == nMap {
+				// web: {replicas: 2} straight under spec.
+				hint = fmt.Sprintf(" (to override component %s, put it under spec.overrides)", k.value)
+			}
+			errs.add(k.pos(), kp, "unknown field%s; an Environment spec has description, variables, overrides and provider", hint)
 		}
 	}
 	s.envs[name] = e

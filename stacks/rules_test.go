@@ -371,6 +371,15 @@ func TestLoadRules(t *testing.T) {
 			[]string{`stacks/s/environments/dev.yaml:8:5: spec.variables.tag: variable "tag" is not declared in stacks/s/stack.yaml (did you mean "TAG"?): add it`}},
 		{"env file bad name", map[string]string{"stacks/s/environments/Prod.yaml": doc("Environment", "Prod")},
 			[]string{`stacks/s/environments/Prod.yaml: environment file name: invalid name "Prod"`}},
+		// A newcomer's layouts of an environment file: a declaration
+		// where a value goes, a component's override straight under
+		// spec, an override written as a component document.
+		{"env file in the shapes of other files", map[string]string{cf: ms(), "stacks/s/environments/dev.yaml": devYAML + "    TAG: {default: x}\n  api:\n    replicas: 2\n  overrides:\n    api:\n      spec:\n        replicas: 2\n"},
+			[]string{`stacks/s/environments/dev.yaml:8:10: spec.variables.TAG: want a string, number or boolean, got a mapping: an environment gives the variable its value (TAG: VALUE); default, required, secret and description belong to its declaration in stacks/s/stack.yaml`,
+				`stacks/s/environments/dev.yaml:9:3: spec.api: unknown field (to override component api, put it under spec.overrides); an Environment spec has description, variables, overrides and provider`,
+				`stacks/s/environments/dev.yaml:13:7: spec.overrides.api.spec: unknown field; valid fields: image, command, port, cpu, memory, replicas, env, secrets, secretsKmsKeys, healthCheck, autoscaling, loadBalancer, dependsOn: an override holds the component's spec fields themselves; move the fields under this spec: up one level and remove it`}},
+		{"spec inside spec", map[string]string{cf: ms("spec: {replicas: 2}")},
+			[]string{cf + `:7:3: spec.spec: unknown field; valid fields: image, command, port, cpu, memory, replicas, env, secrets, secretsKmsKeys, healthCheck, autoscaling, loadBalancer, dependsOn: the fields go straight under spec:, not under a second one; move them up one level and remove this spec:`}},
 		{"env wrong kind", map[string]string{"stacks/s/environments/qa.yaml": doc("Bucket", "qa")},
 			[]string{`stacks/s/environments/qa.yaml:2:7: kind: files in stacks/s/environments must be kind: Environment, got Bucket`}},
 		{"env unknown field", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "  replicas: 3\n"},

@@ -3,6 +3,7 @@ package stacks
 import (
 	"encoding/json"
 	"fmt"
+	"path"
 	"reflect"
 	"regexp"
 	"slices"
@@ -267,7 +268,17 @@ func (ty *typer) objectAt(fs []*field, n *node) map[string]any {
 				}
 			}
 			if !found {
-				ty.errs.add(k.pos(), join(ty.at(), k.value), "unknown field%s; valid fields: %s", suggest(k.value, fs), fieldNames(fs))
+				hint := ""
+				if k.value == "spec" && ty.at() == "spec" {
+					// spec: {spec: ...}, or overrides: {web: {spec:
+					// {replicas: 2}}} (a component document's layout;
+					// the override's path is given it later).
+					hint = ": the fields go straight under spec:, not under a second one; move them up one level and remove this spec:"
+					if path.Base(path.Dir(k.file)) == EnvironmentsDir {
+						hint = ": an override holds the component's spec fields themselves; move the fields under this spec: up one level and remove it"
+					}
+				}
+				ty.errs.add(k.pos(), join(ty.at(), k.value), "unknown field%s; valid fields: %s%s", suggest(k.value, fs), fieldNames(fs), hint)
 			}
 		}
 	}
