@@ -311,7 +311,11 @@ func (r *resolver) resolve(envName string) *Resolved {
 		var deps depSet
 		if dn := spec.get("dependsOn"); !dn.isNull() {
 			if dn.kind != nSeq {
-				r.errs.add(dn.pos(), "spec.dependsOn", "want a list of component names, got %s", dn.describe())
+				hint := ""
+				if dn.kind == nScalar {
+					hint = fmt.Sprintf(": write [%s]", dn.value) // dependsOn: shop-db
+				}
+				r.errs.add(dn.pos(), "spec.dependsOn", "want a list of component names, got %s%s", dn.describe(), hint)
 			} else {
 				for _, it := range dn.items {
 					switch {

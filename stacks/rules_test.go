@@ -378,6 +378,11 @@ func TestLoadRules(t *testing.T) {
 			[]string{`stacks/s/environments/dev.yaml:8:10: spec.variables.TAG: want a string, number or boolean, got a mapping: an environment gives the variable its value (TAG: VALUE); default, required, secret and description belong to its declaration in stacks/s/stack.yaml`,
 				`stacks/s/environments/dev.yaml:9:3: spec.api: unknown field (to override component api, put it under spec.overrides); an Environment spec has description, variables, overrides and provider`,
 				`stacks/s/environments/dev.yaml:13:7: spec.overrides.api.spec: unknown field; valid fields: image, command, port, cpu, memory, replicas, env, secrets, secretsKmsKeys, healthCheck, autoscaling, loadBalancer, dependsOn: an override holds the component's spec fields themselves; move the fields under this spec: up one level and remove it`}},
+		// docker-compose takes a command (and one dependency) as a string.
+		{"string for a list", map[string]string{cf: ms("command: echo hi") + "---\n" + doc("Worker", "w", "image: x", "command: [sh]", "dependsOn: api", "secretsKmsKeys: arn:aws:kms:eu-west-1:123456789012:key/x")},
+			[]string{cf + `:7:12: spec.command: want a list of strings, got a string: write it as a list, e.g. [sh, -c, "echo hi"] to run it in a shell`,
+				cf + `:16:14: spec.dependsOn: want a list of component names, got a string: write [api]`,
+				cf + `:17:19: spec.secretsKmsKeys: want a list of strings, got a string: write a list, [a, b] or one "- item" a line`}},
 		{"spec inside spec", map[string]string{cf: ms("spec: {replicas: 2}")},
 			[]string{cf + `:7:3: spec.spec: unknown field; valid fields: image, command, port, cpu, memory, replicas, env, secrets, secretsKmsKeys, healthCheck, autoscaling, loadBalancer, dependsOn: the fields go straight under spec:, not under a second one; move them up one level and remove this spec:`}},
 		{"env wrong kind", map[string]string{"stacks/s/environments/qa.yaml": doc("Bucket", "qa")},

@@ -595,7 +595,15 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 		return nil, false
 	case tStringList:
 		if n.kind != nSeq {
-			ty.errs.add(n.pos(), ty.at(), "want a list of strings, got %s", n.describe())
+			hint := ""
+			if n.kind == nScalar {
+				// command: echo hi, as docker-compose takes it.
+				hint = ": write a list, [a, b] or one \"- item\" a line"
+				if strings.HasSuffix(ty.at(), "command") && len(n.secretVars()) == 0 {
+					hint = fmt.Sprintf(": write it as a list, e.g. [sh, -c, %s] to run it in a shell", strconv.Quote(n.value))
+				}
+			}
+			ty.errs.add(n.pos(), ty.at(), "want a list of strings, got %s%s", n.describe(), hint)
 			return nil, false
 		}
 		out := make([]any, 0, len(n.items))
