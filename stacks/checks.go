@@ -130,6 +130,8 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 			case hasQ:
 				qc := r.s.compIdx[q]
 				switch {
+				case qc == nil && r.s.compsUnknown:
+					// maybe declared in the file that does not load
 				case qc == nil:
 					r.errs.add(posAt(sn, "queue"), kp+".queue", "unknown component %q%s", q, suggestName(q, r.s.ComponentNames()))
 				case qc.kind != KindQueue && !r.s.dupComps[q]:

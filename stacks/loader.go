@@ -49,11 +49,16 @@ type Stack struct {
 	// varsUnknown is true when stack.yaml did not load far enough to
 	// declare its variables.
 	varsUnknown bool
-	comps       []*compDoc
-	compIdx     map[string]*compDoc
-	services    map[string]string // service name -> file
-	envs        map[string]*envDoc
-	links       map[string]string // symbolic link in the stack -> the file it points at
+	// compsUnknown is true when a file of the stack's components did not
+	// load (invalid YAML stops at the error, dropping the documents
+	// after it; an unreadable file has none): a name it may declare is
+	// not reported unknown where it is used (that problem is reported).
+	compsUnknown bool
+	comps        []*compDoc
+	compIdx      map[string]*compDoc
+	services     map[string]string // service name -> file
+	envs         map[string]*envDoc
+	links        map[string]string // symbolic link in the stack -> the file it points at
 
 	// dupComps are the component names declared more than once (an
 	// error): compIdx holds the first, which says nothing of the others,
@@ -1600,6 +1605,9 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 		data, e := readFile(fsys, src)
 		if e != nil {
 			errs.addErr(&e.Error)
+			if path.Dir(p) != envDir {
+				s.compsUnknown = true
+			}
 			continue
 		}
 		before := len(errs.list)
@@ -1607,6 +1615,11 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 		if path.Dir(p) == envDir {
 			s.loadEnvironment(p, docs, &errs, len(errs.list) > before)
 			continue
+		}
+		for _, e := range errs.list[before:] {
+			if e.Line == 0 || strings.HasPrefix(e.Msg, "invalid YAML") {
+				s.compsUnknown = true
+			}
 		}
 		for _, d := range docs {
 			kind, name, meta, spec, ok := docHeader(d, &errs)
@@ -1676,7 +1689,7 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 	for _, name := range slices.Sorted(maps.Keys(s.envs)) {
 		env := s.envs[name]
 		for _, o := range env.overrides {
-			if s.compIdx[o.key.value] == nil {
+			if s.compIdx[o.key.value] == nil && !s.compsUnknown {
 				errs.add(o.key.pos(), "spec.overrides."+o.key.value, "environment %q overrides unknown component %q%s", env.name, o.key.value, suggestName(o.key.value, s.ComponentNames()))
 			}
 		}

@@ -336,7 +336,9 @@ func (r *resolver) resolve(envName string) *Resolved {
 							r.errs.add(it.pos(), "spec.dependsOn", "secret variable %s cannot name a component", name)
 						}
 					case r.s.compIdx[it.value] == nil:
-						r.errs.add(it.pos(), "spec.dependsOn", "unknown component %q%s", it.value, suggestName(it.value, r.s.ComponentNames()))
+						if !r.s.compsUnknown {
+							r.errs.add(it.pos(), "spec.dependsOn", "unknown component %q%s", it.value, suggestName(it.value, r.s.ComponentNames()))
+						}
 					default:
 						deps.add(it.value)
 						r.edge(c.name, it.value, refAt{it.pos(), "spec.dependsOn"})
@@ -810,6 +812,11 @@ func (r *resolver) substScalarText(n *node) *node {
 				continue
 			}
 			c := r.s.compIdx[comp]
+			if c == nil && r.s.compsUnknown {
+				// Maybe declared in the file that does not load.
+				b.WriteString("${" + expr + "}")
+				continue
+			}
 			if c == nil {
 				r.errs.add(n.pos(), r.keyPath(), "reference ${%s}: unknown component %q%s", expr, comp, suggestName(comp, r.s.ComponentNames()))
 				continue

@@ -383,6 +383,16 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:7:12: spec.command: want a list of strings, got a string: write it as a list, e.g. [sh, -c, "echo hi"] to run it in a shell`,
 				cf + `:16:14: spec.dependsOn: want a list of component names, got a string: write [api]`,
 				cf + `:17:19: spec.secretsKmsKeys: want a list of strings, got a string: write a list, [a, b] or one "- item" a line`}},
+		// A file that does not load declares nothing that can be known:
+		// the components after its syntax error are not "unknown" where
+		// used (with a valid file, they are).
+		{"references into a file that does not load", map[string]string{"stacks/s/infra/d.yaml": doc("Bucket", "b") + "---\n" + doc("Queue", "q", "fifo: true", " visibilityTimeout: 3"),
+			cf: ms("env: {Q: '${q.url}', B: '${b.name}'}", "dependsOn: [q]") + "---\n" + doc("Topic", "t", "subscriptions: [{queue: q}]"),
+			"stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    q: {fifo: false}\n"},
+			[]string{`stacks/s/infra/d.yaml:13:4: invalid YAML: mapping values are not allowed in this context: this line is indented more than fifo on line 12`}},
+		{"references to a file that loads, misspelt", map[string]string{"stacks/s/infra/d.yaml": doc("Bucket", "b") + "---\n" + doc("Queue", "q", "fifo: true"),
+			cf: ms("env: {Q: '${qq.url}'}")},
+			[]string{cf + `:7:12: spec.env.Q: reference ${qq.url}: unknown component "qq" (did you mean "q"?)`}},
 		{"spec inside spec", map[string]string{cf: ms("spec: {replicas: 2}")},
 			[]string{cf + `:7:3: spec.spec: unknown field; valid fields: image, command, port, cpu, memory, replicas, env, secrets, secretsKmsKeys, healthCheck, autoscaling, loadBalancer, dependsOn: the fields go straight under spec:, not under a second one; move them up one level and remove this spec:`}},
 		{"env wrong kind", map[string]string{"stacks/s/environments/qa.yaml": doc("Bucket", "qa")},
