@@ -808,6 +808,13 @@ func (r *resolver) substScalarText(n *node) *node {
 						continue
 					}
 				}
+				if parts := strings.Split(expr, "."); len(parts) == 3 {
+					if _, _, ok := splitRef(parts[1] + "." + parts[2]); ok {
+						// ${billing.db.endpoint}: another stack's output.
+						r.errs.add(n.pos(), r.keyPath(), "invalid reference ${%s}: a reference names a component of this stack, ${<component>.<output>}; another stack's outputs cannot be referenced (pass the value in a variable instead)", expr)
+						continue
+					}
+				}
 				r.errs.add(n.pos(), r.keyPath(), "invalid reference ${%s}: write ${<component>.<output>}", expr)
 				continue
 			}
