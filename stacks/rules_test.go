@@ -387,7 +387,7 @@ func TestLoadRules(t *testing.T) {
 		// the components after its syntax error are not "unknown" where
 		// used (with a valid file, they are).
 		{"references into a file that does not load", map[string]string{"stacks/s/infra/d.yaml": doc("Bucket", "b") + "---\n" + doc("Queue", "q", "fifo: true", " visibilityTimeout: 3"),
-			cf: ms("env: {Q: '${q.url}', B: '${b.name}'}", "dependsOn: [q]") + "---\n" + doc("Topic", "t", "subscriptions: [{queue: q}]"),
+			cf:                               ms("env: {Q: '${q.url}', B: '${b.name}'}", "dependsOn: [q]") + "---\n" + doc("Topic", "t", "subscriptions: [{queue: q}]"),
 			"stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    q: {fifo: false}\n"},
 			[]string{`stacks/s/infra/d.yaml:13:4: invalid YAML: mapping values are not allowed in this context: this line is indented more than fifo on line 12`}},
 		{"references to a file that loads, misspelt", map[string]string{"stacks/s/infra/d.yaml": doc("Bucket", "b") + "---\n" + doc("Queue", "q", "fifo: true"),
