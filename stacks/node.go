@@ -187,6 +187,10 @@ func (n *node) describeMap() string {
 		return d
 	}
 	key, rest, ok := strings.Cut(n.value, ":")
+	if k, v, sp := strings.Cut(n.value, " "); !ok && sp && isKeyLike(k) && v != "" && !strings.ContainsAny(v, " \t") {
+		// fifo true: the colon left out.
+		return fmt.Sprintf("%s (%q: a key needs a colon after it, write %s: %s)", d, n.value, k, v)
+	}
 	if !ok || key == "" || rest == "" || !isKeyLike(key) {
 		return d
 	}
