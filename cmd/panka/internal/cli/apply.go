@@ -98,9 +98,7 @@ it, or that this clone cannot place (fetch the history), is refused; the
 check is made under the lock, so a pipeline that waited (--lock-timeout) for
 a newer one's deployment skips. A commit of the default branch deployed after
 a deployment from another branch (a preview, since squash-merged) comes after
-the default branch's own last deployment instead, and replaces it; not a
-deployment from a branch or tag that still holds its commit (a hotfix on a
-release branch), which stays refused as diverged.`,
+the default branch's own last deployment instead, and replaces it.`,
 		Example: `  panka apply --stack orders --environment dev
   panka apply --stack orders --environment production --ref v1.4.0 --auto-approve
   panka apply orders-dev.plan
@@ -705,13 +703,6 @@ func mainlineReference(ctx context.Context, repo *gitops.Repo, applied gitops.Ha
 	if onMain, known := on(d); onMain || !known {
 		return nil, "", false, nil
 	}
-	// A branch or tag that still holds the deployed commit (a hotfix
-	// deployed from release/1.4, not merged back) is no preview the
-	// mainline replaces: deploying the default branch would take the fix
-	// out, and is refused as diverged, as before.
-	if alive := liveRef(ctx, repo, d, short, branch); alive != "" {
-		return nil, "", false, nil
-	}
 	recs, err := earlier(ctx)
 	if err != nil {
 		return nil, "", false, fmt.Errorf("read the history to find the last deployment of %s: %w", branch, err)
@@ -736,35 +727,6 @@ func mainlineReference(ctx context.Context, repo *gitops.Repo, applied gitops.Ha
 		return nil, branch, true, nil
 	}
 	return nil, "", false, fmt.Errorf("it runs commit %s (deployment %d), deployed from %s, which is not on the default branch %s, and none of the %d deployments before it is of %s, so which one this apply must come after cannot be told", shortSHA(d.Commit), d.Serial, branchOf(d), branch, mainlineRecords, branch)
-}
-
-// liveRef returns the branch or tag d was deployed from (its record's
-// ref; the remote's branch of that name too) when it still resolves and
-// holds d's commit; "" when it names none (a detached HEAD, a commit id,
-// the default branch, short or as branch, or a branch since deleted).
-func liveRef(ctx context.Context, repo *gitops.Repo, d *statestore.Deployment, short, branch string) string {
-	ref := d.Ref
-	if ref == "" || ref == "HEAD" || ref == short || ref == branch || strings.Trim(ref, "0123456789abcdef") == "" {
-		return ""
-	}
-	h, ok := gitops.FullID(d.Commit)
-	if !ok {
-		return ""
-	}
-	names := []string{ref}
-	if remote, _, found := strings.Cut(branch, "/"); found && branch != short {
-		names = append(names, remote+"/"+ref)
-	}
-	for _, name := range names {
-		tip, err := repo.ResolveRef(name)
-		if err != nil {
-			continue
-		}
-		if mb, err := repo.MergeBase(ctx, h, tip); err == nil && mb == h {
-			return name
-		}
-	}
-	return ""
 }
 
 // commitOrder is where the commit an apply deploys stands against the

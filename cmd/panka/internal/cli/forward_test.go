@@ -32,15 +32,6 @@ func TestForwardOnlyAfterSquashMerge(t *testing.T) {
 	r.Git("checkout", "-q", "-b", "other", c1.String())
 	r.Write("stacks/shop/other.yaml", "b: 1\n")
 	other := r.Commit("other work")
-	// A hotfix deployed from a release branch that lives on, and one
-	// deployed from a tag: neither was merged to main.
-	r.Git("checkout", "-q", "-b", "release/1", c1.String())
-	r.Write("stacks/shop/stack.yaml", "a: hotfix\n")
-	hotfix := r.Commit("hotfix")
-	r.Git("checkout", "-q", "--detach", c1.String())
-	r.Write("stacks/shop/stack.yaml", "a: tagged\n")
-	tagged := r.Commit("tagged fix")
-	r.Git("tag", "v1.0.1")
 	r.Git("checkout", "-q", "main")
 	r.Git("merge", "-q", "--squash", "feature")
 	squash := r.Commit("feature (squashed)")
@@ -55,8 +46,6 @@ func TestForwardOnlyAfterSquashMerge(t *testing.T) {
 	branch := rec(2, f.String(), "feature")
 	gone := rec(2, "0123456789abcdef0123456789abcdef01234567", "feature") // not in this clone
 	goneNoRef := rec(2, gone.Commit, "")                                  // nor its branch named
-	release := rec(2, hotfix.String(), "release/1")
-	tag := rec(2, tagged.String(), "v1.0.1")
 	for _, tc := range []struct {
 		name     string
 		applied  gitops.Hash
@@ -70,9 +59,6 @@ func TestForwardOnlyAfterSquashMerge(t *testing.T) {
 		{"older main commit than main's last deployment", c0, branch, []*statestore.Deployment{branch, main1}, "skip", ""},
 		{"only branch deployments so far", squash, branch, []*statestore.Deployment{branch}, "", "no deployment of main comes before it"},
 		{"another branch's commit", other, branch, []*statestore.Deployment{branch, main1}, "which has 1 commit that", ""},
-		// Not previews: main would take the fix out, as before.
-		{"hotfix of a release branch that lives on", squash, release, []*statestore.Deployment{release, main1}, "which has 1 commit that", ""},
-		{"fix deployed from a tag", squash, tag, []*statestore.Deployment{tag, main1}, "which has 1 commit that", ""},
 		{"gone, no branch recorded", squash, goneNoRef, []*statestore.Deployment{goneNoRef, main1}, "which this clone does not have", ""},
 	} {
 		for _, m := range []struct {
