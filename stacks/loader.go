@@ -1101,6 +1101,8 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 	case kn.isNull():
 		errs.add(root.pos(), "kind", "required field is missing: one of Stack, Service, Environment, %s", kindList())
 		return "", "", nil, nil, false
+	case kn.bad:
+		return "", "", nil, nil, false // {{ KIND }}: said where it was read
 	case kn.kind != nScalar || !knownKinds[Kind(kn.value)]:
 		errs.add(kn.pos(), "kind", "unknown kind %q%s: use one of Stack, Service, Environment, %s", scalarText(kn), suggestKind(kn), kindList())
 		return "", "", nil, nil, false
@@ -1135,6 +1137,8 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 		case nn.isNull():
 			errs.add(meta.pos(), "metadata.name", "required field is missing")
 			ok = false
+		case nn.bad:
+			ok = false // {{ NAME }}: said where it was read
 		case nn.kind != nScalar:
 			errs.add(nn.pos(), "metadata.name", "want a string, got %s", nn.describe())
 			ok = false

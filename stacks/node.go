@@ -916,9 +916,14 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 			// mapping whose key is a mapping, and panka said "mapping
 			// keys must be plain strings" and "want a string, got a
 			// mapping".
-			hint := "panka variables are written ${NAME}"
-			if isEnvName(name) {
+			hint := "write the value itself"
+			switch {
+			case len(c.path) == 0 || c.path[0] != "spec":
+				// kind, metadata: no variables there
+			case isEnvName(name):
 				hint = fmt.Sprintf("write ${%s}", name)
+			default:
+				hint = "panka variables are written ${NAME}"
 			}
 			c.errs.add(pos{c.file, y.Line, y.Column}, strings.TrimSuffix(c.keyPath(""), "."), "{{ %s }} is template syntax, which YAML reads as a mapping; panka does not run templates: %s", name, hint)
 			return c.mk(node{kind: nScalar, bad: true, file: c.file, line: int32(y.Line), col: int32(y.Column), tag: "!!str"})
