@@ -65,6 +65,10 @@ type Request struct {
 	FromCommit, ToCommit, FromEnvironment string
 	// Header fields for the plan that only the caller knows.
 	PlanHeader planner.Header
+	// RunEngine runs the engine even when the plan changes nothing: a new
+	// secrets passphrase is taken on only by an engine run, which writes
+	// its state encrypted under it.
+	RunEngine bool
 	// SkipUpToDate returns ErrUpToDate, with nothing run or recorded, when
 	// the plan changes nothing and nothing needs repair (no drift found by
 	// the last check, no failed or unrecorded run since the deployment the
@@ -472,7 +476,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	// A changed dependsOn deploys nothing but is the engine's to record
 	// (the order of its steps): it runs, and changes nothing.
-	upToDate := !p.HasChanges() && !p.DependenciesChanged() && state != nil && state.Status == statestore.StatusDeployed && !drifted && !moved
+	upToDate := !p.HasChanges() && !p.DependenciesChanged() && state != nil && state.Status == statestore.StatusDeployed && !drifted && !moved && !req.RunEngine
 	if upToDate && req.SkipUpToDate && lastSerial <= state.Serial && engineStateGone(ctx, rt, req.Key, state, deployed) == nil {
 		return res, ErrUpToDate
 	}
@@ -1229,6 +1233,14 @@ func SecretKeyWarning(key statestore.Key, deployed, desired *stacks.Resolved) st
 		return fmt.Sprintf("%s: its deployed secret values were hashed without a key (no Pulumi passphrase was given) and this run has one, so every secret plans as changed whether it changed or not; a deployment records them keyed from then on", key)
 	}
 	return ""
+}
+
+// HasKeyedSecrets reports whether m holds secret values hashed with a key
+// derived from the secrets passphrase: a plan against it shows every
+// secret as changed under another passphrase.
+func HasKeyedSecrets(m *stacks.Resolved) bool {
+	keyed, _ := hashSchemes(m)
+	return keyed
 }
 
 // hashSchemes reports whether m holds secrets hashed with a key

@@ -1,10 +1,73 @@
 package engine
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"time"
 )
+
+// PassphraseMatches reports whether passphrase is the one the secrets of
+// checkpoint b (CheckpointPath) are encrypted with. Pulumi's passphrase
+// secrets provider keeps, in the checkpoint, its salt and a check value
+// ("pulumi" sealed with AES-256-GCM under the key PBKDF2-SHA256 derives
+// from the passphrase and that salt, 1,000,000 rounds): a run given another
+// passphrase fails only when it decrypts a secret, and a stack holding none
+// was deployed, and re-keyed, under any passphrase without a word. ok is
+// false when there is nothing to check against: no checkpoint, another
+// secrets provider (awskms://...), or a state panka cannot read (the
+// engine then says what is wrong itself). It costs the derivation (about
+// half a second): call it once a run.
+func PassphraseMatches(b []byte, passphrase string) (match, ok bool) {
+	var doc struct {
+		Checkpoint struct {
+			Latest *struct {
+				SecretsProviders *struct {
+					Type  string `json:"type"`
+					State struct {
+						Salt string `json:"salt"`
+					} `json:"state"`
+				} `json:"secrets_providers"`
+			} `json:"latest"`
+		} `json:"checkpoint"`
+	}
+	if len(b) == 0 || json.Unmarshal(b, &doc) != nil || doc.Checkpoint.Latest == nil {
+		return false, false
+	}
+	sp := doc.Checkpoint.Latest.SecretsProviders
+	if sp == nil || sp.Type != "passphrase" {
+		return false, false
+	}
+	// "v1:<salt>:v1:<nonce>:<sealed check value>"
+	parts := strings.Split(sp.State.Salt, ":")
+	if len(parts) != 5 || parts[0] != "v1" || parts[2] != "v1" {
+		return false, false
+	}
+	salt, err1 := base64.StdEncoding.DecodeString(parts[1])
+	nonce, err2 := base64.StdEncoding.DecodeString(parts[3])
+	sealed, err3 := base64.StdEncoding.DecodeString(parts[4])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return false, false
+	}
+	key, err := pbkdf2.Key(sha256.New, passphrase, salt, 1000000, 32)
+	if err != nil {
+		return false, false
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return false, false
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil || len(nonce) != gcm.NonceSize() {
+		return false, false
+	}
+	check, err := gcm.Open(nil, nonce, sealed, nil)
+	return err == nil && string(check) == "pulumi", true
+}
 
 // ComponentsTouched reads b, a DIY checkpoint (CheckpointPath), and
 // returns the components it holds (top-level resources, by name; the

@@ -1,8 +1,12 @@
 package engine
 
 import (
+	"context"
+	"encoding/base64"
 	"testing"
 	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
 )
 
 // TestComponentsTouched: a component is touched when one of its resources
@@ -38,5 +42,38 @@ func TestComponentsTouched(t *testing.T) {
 	}
 	if _, _, ok := ComponentsTouched([]byte("not json"), time.Now()); ok {
 		t.Error("garbage read as a checkpoint")
+	}
+}
+
+// TestPassphraseMatches checks the passphrase against a secrets provider
+// state made as Pulumi's passphrase provider makes it (its own crypter),
+// and finds nothing to check in checkpoints without one.
+func TestPassphraseMatches(t *testing.T) {
+	salt := []byte("8bytes!!")
+	check, err := config.NewSymmetricCrypterFromPassphrase("right", salt).EncryptValue(context.Background(), "pulumi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := "v1:" + base64.StdEncoding.EncodeToString(salt) + ":" + check
+	cp := `{"checkpoint":{"stack":"panka/shop-dev","latest":{"secrets_providers":{"type":"passphrase","state":{"salt":"` + state + `"}},"resources":[]}}}`
+	for _, c := range []struct {
+		name, checkpoint, passphrase string
+		match, ok                    bool
+	}{
+		{"right", cp, "right", true, true},
+		{"wrong", cp, "wrong", false, true},
+		{"empty", cp, "", false, true},
+		{"no checkpoint", "", "right", false, false},
+		{"never deployed", `{"checkpoint":{"stack":"panka/shop-dev"}}`, "right", false, false},
+		{"kms", `{"checkpoint":{"latest":{"secrets_providers":{"type":"cloud","state":{"url":"awskms://k"}}}}}`, "right", false, false},
+		{"malformed", `{"checkpoint":{"latest":{"secrets_providers":{"type":"passphrase","state":{"salt":"v2:x"}}}}}`, "right", false, false},
+		{"not json", `{`, "right", false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			match, ok := PassphraseMatches([]byte(c.checkpoint), c.passphrase)
+			if match != c.match || ok != c.ok {
+				t.Errorf("PassphraseMatches = %v, %v; want %v, %v", match, ok, c.match, c.ok)
+			}
+		})
 	}
 }

@@ -39,6 +39,9 @@ type deployFlags struct {
 	AllowReplace bool
 	LockTimeout  time.Duration
 	Parallelism  int
+	// NewPassphrase accepts a secrets passphrase other than the one the
+	// last run encrypted with (a deliberate change: checkPassphrase).
+	NewPassphrase bool
 }
 
 func (d *deployFlags) register(cmd *cobra.Command) {
@@ -49,6 +52,7 @@ func (d *deployFlags) register(cmd *cobra.Command) {
 	durationVar(fl, &d.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock: seconds or e.g. 10m (0: fail at once)")
 	intVarP(fl, &d.Parallelism, "parallelism", "", 0, "max parallel resource operations (preferences.parallelism)",
 		"the number of resource operations to run at once, e.g. --parallelism 10")
+	fl.BoolVar(&d.NewPassphrase, "new-passphrase", false, "accept a secrets passphrase other than the last deployment's (a deliberate change; secrets the Pulumi state holds still need the old one)")
 	cmd.PreRunE = func(*cobra.Command, []string) error { return d.check() }
 }
 
@@ -989,6 +993,13 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 	// (Even a run with nothing to change needs it: it may refresh drift.)
 	if err := f.enginePrerequisites(cfg).Check(); err != nil {
 		return fmt.Errorf("cannot %s %s, nothing was changed or recorded:\n%w", req.Operation, req.Key, err)
+	}
+	if err := f.checkPassphrase(ctx, cfg, req.Key); err != nil {
+		if !df.NewPassphrase {
+			return fmt.Errorf("cannot %s %s, nothing was changed or recorded: %w", req.Operation, req.Key, err)
+		}
+		// Only an engine run writes its state under the new passphrase.
+		req.RunEngine = true
 	}
 	store, err := f.Store(ctx, cfg)
 	if err != nil {

@@ -101,6 +101,42 @@ func (f *Factory) engineCheckpointFunc(cfg *config.Resolved, key statestore.Key)
 	}
 }
 
+// checkPassphrase refuses, before anything is locked, planned or run, a
+// secrets passphrase that is not the one key's last engine run encrypted
+// its secrets with (engine.PassphraseMatches): Pulumi fails on it only
+// when it decrypts a secret, so a stack that holds none was deployed, and
+// its engine state re-keyed, under a mistyped passphrase without a word,
+// and plan showed every secret variable as changed. nil when there is
+// nothing to check: another secrets provider, no passphrase given (Pulumi
+// says that itself), Pulumi state elsewhere, or never deployed.
+func (f *Factory) checkPassphrase(ctx context.Context, cfg *config.Resolved, key statestore.Key) error {
+	if sp := cfg.Pulumi.SecretsProvider; sp != "" && sp != "passphrase" {
+		return nil
+	}
+	passphrase, err := f.passphrase()
+	if err != nil || passphrase == "" && !f.emptyPassphrase() {
+		return nil
+	}
+	read := f.engineCheckpointFunc(cfg, key)
+	if read == nil {
+		return nil
+	}
+	b, err := read(ctx)
+	if err != nil {
+		return nil // the run reads it again, and says what is wrong
+	}
+	if match, ok := engine.PassphraseMatches(b, passphrase); ok && !match {
+		from := "PULUMI_CONFIG_PASSPHRASE"
+		if f.Getenv("PULUMI_CONFIG_PASSPHRASE") == "" && f.passphraseFile() != "" {
+			from = "PULUMI_CONFIG_PASSPHRASE_FILE (" + f.passphraseFile() + ")"
+		}
+		return fmt.Errorf("the secrets passphrase given by %s is not the one the last deployment of %s encrypted its secrets with (its Pulumi state keeps a check value): "+
+			"set it to the passphrase the deployments of %s use (changing it on purpose: apply once with --new-passphrase; docs/plan.md, \"Changing the passphrase\")",
+			from, key, key)
+	}
+	return nil
+}
+
 // engineStateFunc returns deploy.Runtime.EngineState for a stack/environment
 // whose Pulumi state is in panka's own backend: the checkpoint's ETag in
 // S3, a hash of its file locally. Asked for the form of a token recorded

@@ -409,6 +409,14 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	}
 	if w := deploy.SecretKeyWarning(skey, deployed, desired); w != "" {
 		opts.F.Warnf("%s", w)
+	} else if deploy.HasKeyedSecrets(deployed) {
+		// Under another passphrase every secret would plan as changed
+		// (the hashes are keyed from it), and apply refuses it: said
+		// here, instead of a plan of changes that are not there. Only
+		// then: the check costs a key derivation.
+		if err := opts.F.checkPassphrase(ctx, d.cfg, skey); err != nil {
+			return nil, fmt.Errorf("cannot plan %s: %w", skey, err)
+		}
 	}
 	repoID := ""
 	if src.repo != nil {

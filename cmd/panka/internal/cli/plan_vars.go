@@ -21,19 +21,31 @@ func (f *Factory) planSecretKey() []byte {
 }
 
 func (f *Factory) deriveSecretKey() []byte {
-	passphrase := f.Getenv("PULUMI_CONFIG_PASSPHRASE")
-	if p := f.passphraseFile(); passphrase == "" && p != "" {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Warnf("PULUMI_CONFIG_PASSPHRASE_FILE: %v: secret values are hashed without a key, which can be guessed for short secrets; make the file readable (Pulumi needs it too)", err)
-		}
-		passphrase = strings.TrimSpace(string(b))
+	passphrase, err := f.passphrase()
+	if err != nil {
+		f.Warnf("PULUMI_CONFIG_PASSPHRASE_FILE: %v: secret values are hashed without a key, which can be guessed for short secrets; make the file readable (Pulumi needs it too)", err)
 	}
 	key := planner.DeriveSecretKey(passphrase)
 	if key == nil {
 		f.Log.Debug().Msg("neither PULUMI_CONFIG_PASSPHRASE nor PULUMI_CONFIG_PASSPHRASE_FILE gives a passphrase: secret values are hashed without a key (unkeyed SHA-256)")
 	}
 	return key
+}
+
+// passphrase is the secrets passphrase as panka and Pulumi read it:
+// PULUMI_CONFIG_PASSPHRASE, or, when that is empty, the content of the file
+// PULUMI_CONFIG_PASSPHRASE_FILE names (spaces around it trimmed); "" when
+// neither gives one. err is the file's read error.
+func (f *Factory) passphrase() (string, error) {
+	passphrase := f.Getenv("PULUMI_CONFIG_PASSPHRASE")
+	if p := f.passphraseFile(); passphrase == "" && p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", err
+		}
+		passphrase = strings.TrimSpace(string(b))
+	}
+	return passphrase, nil
 }
 
 // passphraseFile is the file PULUMI_CONFIG_PASSPHRASE_FILE names, a
