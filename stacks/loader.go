@@ -264,6 +264,10 @@ type Discovery struct {
 	// name selects them, but a listing of the stacks should still show
 	// them.
 	Unnamed []Unnamed
+	// Misnamed are the stack.yml files of folders without a stack.yaml
+	// (a stack file misnamed, so no stack), in lexical order: a command
+	// that finds no stack of a name can say why.
+	Misnamed []string
 
 	fsys fs.FS
 	read map[string]*stackRead // by stack folder; read-only once built
@@ -310,7 +314,7 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 	if ra, ok := fsys.(readAheader); ok && len(dirs) > 1 {
 		files := make([]string, 0, len(dirs))
 		for _, sd := range dirs {
-			if sd.link == "" && !sd.badName {
+			if sd.link == "" && !sd.badName && !sd.misnamed {
 				files = append(files, path.Join(sd.dir, StackFile))
 			}
 		}
@@ -321,7 +325,7 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 	datas := make([][]byte, len(dirs))
 	fails := make([]*errList, len(dirs))
 	parallel(len(dirs), func(i int) {
-		if dirs[i].link == "" && !dirs[i].badName {
+		if dirs[i].link == "" && !dirs[i].badName && !dirs[i].misnamed {
 			names[i], datas[i], fails[i] = readStackName(fsys, path.Join(dirs[i].dir, StackFile))
 		}
 	})
@@ -331,6 +335,11 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 	d.read = make(map[string]*stackRead, len(dirs))
 	for i, sd := range dirs {
 		dir := sd.dir
+		if sd.misnamed {
+			// Not a stack: validate reports its files (Strays).
+			d.Misnamed = append(d.Misnamed, path.Join(dir, misnamedStackFile))
+			continue
+		}
 		if sd.link != "" {
 			errs.add(pos{dir, 0, 0}, "", "%s", LinkedStackMessage(sd.link))
 			continue
@@ -472,6 +481,9 @@ type stackDir struct {
 	ents    []fs.DirEntry
 	link    string
 	badName bool
+	// misnamed: the folder holds a stack.yml and no stack.yaml (not a
+	// stack; Discovery.Misnamed).
+	misnamed bool
 }
 
 // findStackDirs appends, in lexical order, every folder at or below dir
@@ -507,6 +519,9 @@ func findStackDirsIn(fsys fs.FS, dir string, out *[]stackDir, par bool) error {
 	}
 	var subs []string
 	for _, e := range ents {
+		if e.Name() == misnamedStackFile && e.Type().IsRegular() {
+			*out = append(*out, stackDir{dir: dir, misnamed: true})
+		}
 		if e.IsDir() && !SkipDir(e.Name()) {
 			subs = append(subs, path.Join(dir, e.Name()))
 		}

@@ -271,9 +271,32 @@ func findStack(d *stacks.Discovery, name, root string) (stacks.Ref, error) {
 		if nerr := d.NestedStack(name); nerr != nil {
 			return stacks.Ref{}, &nestedStackError{name: name, err: nerr}
 		}
-		return stacks.Ref{}, withUnnamed(err, d, name)
+		return stacks.Ref{}, withMisnamed(withUnnamed(err, d, name), d)
 	}
 	return r, err
+}
+
+// withMisnamed adds to a "not found" the stack files named stack.yml
+// (Discovery.Misnamed): such a folder is no stack, and "there are no
+// stacks, create one" sent the user to make the stack they had.
+func withMisnamed(err error, d *stacks.Discovery) error {
+	if hint := misnamedHint(d); hint != "" {
+		return fmt.Errorf("%w; %s", err, hint)
+	}
+	return err
+}
+
+// misnamedHint says which stack files are named stack.yml; "" when none.
+func misnamedHint(d *stacks.Discovery) string {
+	if d == nil || len(d.Misnamed) == 0 {
+		return ""
+	}
+	f := d.Misnamed[0]
+	more := ""
+	if len(d.Misnamed) > 1 {
+		more = fmt.Sprintf(" (and %d more)", len(d.Misnamed)-1)
+	}
+	return fmt.Sprintf("%s%s is named stack.yml, which panka does not read: a stack file is named %s (git mv %s %s)", f, more, stacks.StackFile, f, path.Join(path.Dir(f), stacks.StackFile))
 }
 
 // withUnnamed adds to findRef's "not found" the stack folder whose
@@ -1026,7 +1049,9 @@ func stackListRun(opts *StackListOptions) error {
 			return err
 		}
 	} else if len(items) == 0 {
-		if !failed { // else the errors said why
+		if hint := misnamedHint(disc); hint != "" {
+			fmt.Fprintf(f.Notices(), "no stacks under %s/: %s\n", repo.stacksRoot, hint)
+		} else if !failed { // else the errors said why
 			fmt.Fprintf(f.Notices(), "no stacks under %s/ (create one with `panka stack init NAME`)\n", repo.stacksRoot)
 		}
 	} else {
