@@ -130,9 +130,9 @@ func (f *Factory) checkPassphrase(ctx context.Context, cfg *config.Resolved, key
 		if f.Getenv("PULUMI_CONFIG_PASSPHRASE") == "" && f.passphraseFile() != "" {
 			from = "PULUMI_CONFIG_PASSPHRASE_FILE (" + f.passphraseFile() + ")"
 		}
-		return fmt.Errorf("the secrets passphrase given by %s is not the one the last deployment of %s encrypted its secrets with (its Pulumi state keeps a check value): "+
-			"set it to the passphrase the deployments of %s use (changing it on purpose: apply once with --new-passphrase; docs/plan.md, \"Changing the passphrase\")",
-			from, key, key)
+		return fmt.Errorf("the secrets passphrase given by %s is not the one the last deployment of %s encrypted its secrets with (incorrect passphrase: its Pulumi state keeps a check value): "+
+			"set it to the passphrase its earlier deployments used (changing it on purpose: apply once with --new-passphrase; docs/plan.md, \"Changing the passphrase\")",
+			from, key)
 	}
 	return nil
 }
