@@ -158,6 +158,17 @@ func (s *Saved) Write(path string) error {
 	return nil
 }
 
+// missingPlanError is LoadSaved's error for a file that does not exist;
+// it is fs.ErrNotExist to errors.Is (apply tells a NAME=VALUE argument,
+// which may hold a secret and is not printed, from a plan file by it).
+type missingPlanError struct{ path string }
+
+func (e *missingPlanError) Error() string {
+	return fmt.Sprintf("read saved plan %s: no such file: save one with panka plan --stack STACK --environment ENV --out %s, or plan and apply in one go with panka apply --stack STACK --environment ENV", e.path, e.path)
+}
+
+func (e *missingPlanError) Unwrap() error { return fs.ErrNotExist }
+
 // LoadSaved reads a plan written by Write.
 func LoadSaved(path string) (*Saved, error) {
 	b, err := os.ReadFile(path)
@@ -165,7 +176,7 @@ func LoadSaved(path string) (*Saved, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		// apply PLANFILE names a file panka plan --out wrote; a newcomer
 		// gives it a stack or an environment, or a plan never saved.
-		return nil, fmt.Errorf("read saved plan %s: no such file: save one with panka plan --stack STACK --environment ENV --out %s, or plan and apply in one go with panka apply --stack STACK --environment ENV", path, path)
+		return nil, &missingPlanError{path}
 	case err != nil:
 		if st, serr := os.Stat(path); serr == nil && st.IsDir() {
 			return nil, fmt.Errorf("read saved plan %s: it is a folder, not a plan file written by panka plan --out (to apply a stack, give --stack and --environment)", path)

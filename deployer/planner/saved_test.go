@@ -109,6 +109,8 @@ func TestLoadSavedRejects(t *testing.T) {
 	missing := filepath.Join(dir, "plan.out")
 	if _, err := LoadSaved(missing); err == nil || err.Error() != "read saved plan "+missing+": no such file: save one with panka plan --stack STACK --environment ENV --out "+missing+", or plan and apply in one go with panka apply --stack STACK --environment ENV" {
 		t.Errorf("LoadSaved(missing) = %v", err)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("LoadSaved(missing) = %v, not fs.ErrNotExist (apply then prints a NAME=VALUE argument, maybe a secret)", err)
 	}
 	if _, err := LoadSaved(dir); err == nil || err.Error() != "read saved plan "+dir+": it is a folder, not a plan file written by panka plan --out (to apply a stack, give --stack and --environment)" {
 		t.Errorf("LoadSaved(folder) = %v", err)
