@@ -296,16 +296,12 @@ func configuredRootMissing(f *Factory, src *planSourceFS, cfg *config.Resolved) 
 	if src.ref != "" || !ok || s.Layer == "default" || cfg.Stacks.Root == "" {
 		return nil
 	}
-	root := path.Clean(filepath.ToSlash(cfg.Stacks.Root))
-	if st, err := fs.Stat(src.fsys, root); err == nil && st.IsDir() {
-		return nil
-	}
 	where := s.Where
 	if where == "" {
 		where = s.Layer
 	}
 	dir, _ := f.RepoRoot()
-	return fmt.Errorf("stacks.root %q (from %s) is not a folder in %s: set it to the folder holding your stacks", cfg.Stacks.Root, where, dir)
+	return rootNotFolder(src.fsys, path.Clean(filepath.ToSlash(cfg.Stacks.Root)), cfg.Stacks.Root, where, dir)
 }
 
 // stillDeployed says, for a stack/environment the YAML no longer has, that

@@ -88,10 +88,17 @@ func (r *stackRepo) configuredRootMissing() error {
 	if r.rootSource == "" {
 		return nil
 	}
-	if st, err := fs.Stat(r.fsys, r.stacksRoot); err == nil && st.IsDir() {
+	return rootNotFolder(r.fsys, r.stacksRoot, r.stacksRoot, r.rootSource, r.dir)
+}
+
+// rootNotFolder is the error of a stacks.root (set as given, from where)
+// that names no folder (root, in fsys) in the repository at dir; nil
+// when it does.
+func rootNotFolder(fsys fs.FS, root, given, where, dir string) error {
+	if st, err := fs.Stat(fsys, root); err == nil && st.IsDir() {
 		return nil
 	}
-	return fmt.Errorf("stacks.root %q (from %s) is not a folder in %s: set it to the folder holding your stacks", r.stacksRoot, r.rootSource, r.dir)
+	return fmt.Errorf("stacks.root %q (from %s) is not a folder in %s: set it to the folder holding your stacks", given, where, dir)
 }
 
 // bareRepoError is an error when dir, where panka reads the stacks from
