@@ -1522,10 +1522,7 @@ func TestStackFolderReplacedByLink(t *testing.T) {
 			}
 		})
 	}
-	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
-	g.Git("add", "-A")
-	g.Commit("billing is a link to orders")
-	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+	workTreeThenCommitted(g, "billing is a link to orders", check)
 }
 
 // TestDuplicateTreeEntry: a commit whose tree lists an environment file
@@ -1662,10 +1659,7 @@ func TestLinkedFileReason(t *testing.T) {
 			}
 		})
 	}
-	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
-	g.Git("add", "-A")
-	g.Commit("edit the targets")
-	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+	workTreeThenCommitted(g, "edit the targets", check)
 
 	g.Write("stacks/orders/.shared/stack.txt", strings.Replace(stackYAML("orders", ""), "default: info", "default: trace", 1))
 	want = map[string]string{"stacks/orders/.shared/stack.txt": "modified; changes dev (component api)"}
@@ -1980,10 +1974,7 @@ func TestLinkedStackFilesAlike(t *testing.T) {
 			}
 		})
 	}
-	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
-	g.Git("add", "-A")
-	g.Commit("orders' prod")
-	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+	workTreeThenCommitted(g, "orders' prod", check)
 }
 
 // TestLinkedStackFileBroken: a stack whose stack.yaml is a symbolic link
@@ -2046,10 +2037,7 @@ func TestLinkedStackFileTargetDeleted(t *testing.T) {
 			}
 		})
 	}
-	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
-	g.Git("add", "-A")
-	g.Commit("stack.txt deleted")
-	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+	workTreeThenCommitted(g, "stack.txt deleted", check)
 }
 
 // TestBrokenStacksSwapNamesUncommitted: two stacks that do not load (an
@@ -2078,10 +2066,7 @@ func TestBrokenStacksSwapNamesUncommitted(t *testing.T) {
 			}
 		})
 	}
-	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
-	g.Git("add", "-A")
-	g.Commit("names swapped")
-	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+	workTreeThenCommitted(g, "names swapped", check)
 }
 
 // TestStackFileFolder: a folder named stack.yaml where the stack's file
@@ -2107,10 +2092,7 @@ func TestStackFileFolder(t *testing.T) {
 			}
 		})
 	}
-	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
-	g.Git("add", "-A")
-	g.Commit("stack.yaml becomes a folder")
-	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
+	workTreeThenCommitted(g, "stack.yaml becomes a folder", check)
 
 	if err := os.RemoveAll(filepath.Join(g.Dir, "stacks/orders/stack.yaml")); err != nil {
 		t.Fatal(err)
@@ -3650,4 +3632,14 @@ func TestRenamePairingUncommittedAsCommitted(t *testing.T) {
 	if !slices.Equal(uncommitted, want) {
 		t.Errorf("uncommitted: reasons %q, want those of the same changes committed, %q", uncommitted, want)
 	}
+}
+
+// workTreeThenCommitted runs check on the work tree's changes against
+// HEAD (--uncommitted), commits them all with msg, and runs check on that
+// commit against its parent: the same edit must read the same both ways.
+func workTreeThenCommitted(g *gittest.Repo, msg string, check func(what string, opts changes.Options)) {
+	check("work tree", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true})
+	g.Git("add", "-A")
+	g.Commit(msg)
+	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
 }
