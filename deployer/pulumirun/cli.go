@@ -127,6 +127,10 @@ func (c *cliCommand) Run(ctx context.Context, workdir string, stdin io.Reader,
 	cmd.Stdin = stdin
 	exited := make(chan struct{})
 	cmd.Cancel = func() error {
+		if c.grace < 0 {
+			_ = cmd.Process.Kill()
+			return nil
+		}
 		if err := cmd.Process.Signal(os.Interrupt); err != nil {
 			_ = cmd.Process.Kill()
 			return nil
@@ -143,7 +147,7 @@ func (c *cliCommand) Run(ctx context.Context, workdir string, stdin io.Reader,
 	}
 	// WaitDelay only bounds waiting for output pipes that a leftover child
 	// keeps open after the CLI exited (or was killed).
-	cmd.WaitDelay = c.grace + 10*time.Second
+	cmd.WaitDelay = max(c.grace, 0) + 10*time.Second
 	defer close(exited)
 	code := -2
 	// Its own process group (panka's Ctrl-C handling decides when the CLI is

@@ -80,7 +80,9 @@ type Options struct {
 	// Log receives the engine's own progress text (default: discarded).
 	Log io.Writer
 	// CancelGrace is how long a cancelled operation may take to stop
-	// gracefully after SIGINT before the CLI is killed (default 30s).
+	// gracefully after SIGINT before the CLI is killed (default 30s); a
+	// negative value kills it at once, without the interrupt (what a
+	// crash leaves behind: tests of the recovery need exactly that).
 	CancelGrace time.Duration
 	// StallLimit stops a CLI run that made no progress for this long while
 	// no resource operation was in flight (see StalledError); 0 is

@@ -54,7 +54,7 @@ func TestS3Backend(t *testing.T) {
 	e.extra["PANKALOCAL_DELAY"] = "20s"
 	r2 := model()
 	r2.Components = append(r2.Components, stacks.Component{Name: "cache", Kind: stacks.KindCache, Spec: map[string]any{}})
-	e.grace = time.Millisecond
+	e.grace = -1 // killed outright (see TestRecoverStaleAfterKill)
 	run := e.runner(r2)
 	e.grace = 0
 	ctx, cancel := context.WithCancel(context.Background())
