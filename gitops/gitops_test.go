@@ -2861,3 +2861,41 @@ func TestCatFileBrokenReply(t *testing.T) {
 		})
 	}
 }
+
+// TestFullRefName: the full name a short ref name stands for is the one
+// git picks (git rev-parse --symbolic-full-name is the oracle): a tag is
+// refs/tags/..., a branch refs/heads/..., a tag before a branch of the
+// same name, and a commit id or an unknown name is no ref ("").
+func TestFullRefName(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("f.txt", "x")
+	c := g.Commit("one")
+	g.Git("tag", "v1")
+	g.Git("tag", "-a", "-m", "annotated", "v2")
+	g.Git("branch", "both")
+	g.Git("tag", "both")
+	g.Git("update-ref", "refs/remotes/origin/dev", c.String())
+	names := []string{"v1", "v2", "main", "both", "origin/dev", "refs/tags/v1", "refs/heads/main", c.String(), c.String()[:9], "gone"}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := open(t, g.Dir, m.opts)
+			for _, name := range names {
+				cmd := exec.Command("git", "rev-parse", "--symbolic-full-name", name)
+				cmd.Dir, cmd.Env = g.Dir, gittest.Env()
+				out, err := cmd.Output()
+				want := strings.TrimSpace(string(out))
+				if err != nil {
+					want = "" // an unknown name is echoed, with an error
+				}
+				if name == "both" {
+					// git warns "refname is ambiguous", prints no full name,
+					// and resolves the tag (refRules' order).
+					want = "refs/tags/both"
+				}
+				if got := r.FullRefName(name); got != want {
+					t.Errorf("FullRefName(%s) = %q; git says %q", name, got, want)
+				}
+			}
+		})
+	}
+}

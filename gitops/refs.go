@@ -1602,6 +1602,32 @@ func (r *Repo) AmbiguousRef(ref string) []string {
 	return found
 }
 
+// FullRefName returns the full name (refs/tags/v1, refs/heads/main) the
+// short ref name stands for: the first of git's rules (refRules) that
+// names a ref here, the one ResolveRef resolves. A full name is returned
+// as is when it exists; "" when no ref has that name (a commit id, a
+// branch deleted since).
+func (r *Repo) FullRefName(name string) string {
+	if name == "" || name == "HEAD" {
+		return ""
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cands := []string{name}
+	if !strings.HasPrefix(name, "refs/") {
+		cands = cands[:0]
+		for _, rule := range refRules {
+			cands = append(cands, fmt.Sprintf(rule, name))
+		}
+	}
+	for _, full := range cands {
+		if _, err := r.r.Reference(plumbing.ReferenceName(full), false); err == nil {
+			return full
+		}
+	}
+	return ""
+}
+
 // uniquePrefix returns the object whose id starts with the lower-case hex
 // prefix when exactly one does. The caller holds r.mu.
 func (r *Repo) uniquePrefix(prefix string) (Hash, bool) {

@@ -574,7 +574,11 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 			return refuse("%v", rerr)
 		}
 		if ok {
-			replaced := fmt.Sprintf("%s runs commit %s (deployment %d), deployed from %s, which is not on the default branch %s (a branch deployment, since squash-merged or not merged)", key, shortSHA(d.Commit), d.Serial, branchOf(d), branch)
+			from, kind := branchOf(repo, d), "a branch deployment"
+			if !strings.HasPrefix(from, "branch ") {
+				kind = "its commit" // a tag's, a commit id's, a detached HEAD's
+			}
+			replaced := fmt.Sprintf("%s runs commit %s (deployment %d), deployed from %s, which is not on the default branch %s (%s, since squash-merged or not merged)", key, shortSHA(d.Commit), d.Serial, from, branch, kind)
 			if ref == nil {
 				hist.warn("%s; no deployment of %s comes before it, so this apply of %s replaces it", replaced, branch, shortSHA(src.Commit))
 				return nil
@@ -634,10 +638,21 @@ type forwardHistory struct {
 	warn    func(format string, args ...any)
 }
 
-// branchOf names the branch deployment d was made from.
-func branchOf(d *statestore.Deployment) string {
+// branchOf names the ref deployment d was made from: the branch checked
+// out, or the --ref given, which may be a tag or a commit id ("tag v2",
+// not "branch v2"). A name no ref of this clone has (a branch deleted
+// after its merge) is a branch: that is what a record names unless --ref
+// was given.
+func branchOf(repo *gitops.Repo, d *statestore.Deployment) string {
 	if d.Ref == "" {
 		return "a detached HEAD"
+	}
+	full := repo.FullRefName(d.Ref)
+	switch {
+	case strings.HasPrefix(full, "refs/tags/"):
+		return "tag " + d.Ref
+	case full == "" && len(d.Ref) >= 4 && strings.Trim(d.Ref, "0123456789abcdef") == "":
+		return "commit " + d.Ref
 	}
 	return "branch " + d.Ref
 }
@@ -720,13 +735,13 @@ func mainlineReference(ctx context.Context, repo *gitops.Repo, applied gitops.Ha
 			return r, branch, true, nil
 		case !known:
 			return nil, "", false, fmt.Errorf("it runs commit %s (deployment %d), deployed from %s, which is not on the default branch %s; deployment %d before it, of commit %s, cannot be placed (this clone lacks the commit and its record names no branch), so which deployment of %s this apply must come after cannot be told: fetch it (`git fetch origin %s`) and re-run",
-				shortSHA(d.Commit), d.Serial, branchOf(d), branch, r.Serial, shortSHA(r.Commit), branch, r.Commit)
+				shortSHA(d.Commit), d.Serial, branchOf(repo, d), branch, r.Serial, shortSHA(r.Commit), branch, r.Commit)
 		}
 	}
 	if len(recs) < mainlineRecords {
 		return nil, branch, true, nil
 	}
-	return nil, "", false, fmt.Errorf("it runs commit %s (deployment %d), deployed from %s, which is not on the default branch %s, and none of the %d deployments before it is of %s, so which one this apply must come after cannot be told", shortSHA(d.Commit), d.Serial, branchOf(d), branch, mainlineRecords, branch)
+	return nil, "", false, fmt.Errorf("it runs commit %s (deployment %d), deployed from %s, which is not on the default branch %s, and none of the %d deployments before it is of %s, so which one this apply must come after cannot be told", shortSHA(d.Commit), d.Serial, branchOf(repo, d), branch, mainlineRecords, branch)
 }
 
 // commitOrder is where the commit an apply deploys stands against the
