@@ -99,28 +99,49 @@ func promoteSource(st *statestore.State, from statestore.Key) (*statestore.Deplo
 
 func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 	f := opts.F
-	vars, err := opts.Vars.values(ctx, f)
-	if err != nil {
-		return err
-	}
 	store, cfg, err := f.stackStore(ctx, opts.Stack)
 	if err != nil {
 		return err
+	}
+	// A --to the work tree's stack has no environment of, with no state
+	// or history either, is most likely mistyped (prodution): that is
+	// said before any problem of the source, as a mistyped --environment
+	// is. It is not refused outright: the source's deployed commit may
+	// still have an environment the work tree has dropped (promote then
+	// warns, warnPromoteRemoved), so it answers only when the source
+	// cannot be promoted, or its commit lacks the environment too.
+	toKey := statestore.Key{Stack: opts.Stack, Environment: opts.To}
+	tst, _, terr := store.Get(ctx, toKey)
+	var toTypo error
+	if errors.Is(terr, statestore.ErrNotFound) && noHistory(ctx, store, toKey) {
+		if nerr := f.unknownName(toKey, f.describeBackend(cfg)); nerr != nil {
+			toTypo = fmt.Errorf("--to: %w", nerr)
+		}
+	}
+	orTypo := func(err error) error {
+		if toTypo != nil {
+			return toTypo
+		}
+		return err
+	}
+	vars, err := opts.Vars.values(ctx, f)
+	if err != nil {
+		return orTypo(err)
 	}
 	fromKey := statestore.Key{Stack: opts.Stack, Environment: opts.From}
 	st, _, err := store.Get(ctx, fromKey)
 	if errors.Is(err, statestore.ErrNotFound) {
 		if nerr := f.unknownName(fromKey, f.describeBackend(cfg)); nerr != nil {
-			return fmt.Errorf("--from: %w", nerr)
+			return orTypo(fmt.Errorf("--from: %w", nerr))
 		}
-		return fmt.Errorf("%s has never been deployed (no state in %s): there is nothing to promote", fromKey, f.describeBackend(cfg))
+		return orTypo(fmt.Errorf("%s has never been deployed (no state in %s): there is nothing to promote", fromKey, f.describeBackend(cfg)))
 	}
 	if err != nil {
-		return fmt.Errorf("read state of %s: %w", fromKey, err)
+		return orTypo(fmt.Errorf("read state of %s: %w", fromKey, err))
 	}
 	rec, err := promoteSource(st, fromKey)
 	if err != nil {
-		return err
+		return orTypo(err)
 	}
 	src, err := planSource(ctx, f, rec.Commit)
 	if err != nil {
@@ -129,7 +150,7 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 		if errors.As(err, &re) {
 			err = re
 		}
-		return fmt.Errorf("promote of %s to %s: its deployed commit %s: %w", fromKey, opts.To, short(rec.Commit), err)
+		return orTypo(fmt.Errorf("promote of %s to %s: its deployed commit %s: %w", fromKey, opts.To, short(rec.Commit), err))
 	}
 	defer src.close()
 	// A variable secret at HEAD, in the source's record or in what the
@@ -137,23 +158,17 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 	// declares.
 	src.moreSecrets = map[string]bool{}
 	maps.Copy(src.moreSecrets, recordedSecrets(rec))
-	if tst, _, err := store.Get(ctx, statestore.Key{Stack: opts.Stack, Environment: opts.To}); err == nil {
+	if terr == nil {
 		maps.Copy(src.moreSecrets, recordedSecrets(deployedRecord(tst), tst.LastDeployment))
 	}
 	maps.Copy(src.moreSecrets, headSecretVars(ctx, f, mergeVarValues(recordedVarValues(rec), vars)))
 	d, err := loadDesired(ctx, f, f.Store, src, opts.Stack, opts.To, vars)
 	if err != nil {
-		toKey := statestore.Key{Stack: opts.Stack, Environment: opts.To}
-		if _, _, gerr := store.Get(ctx, toKey); errors.Is(gerr, statestore.ErrNotFound) && noHistory(ctx, store, toKey) {
-			// Neither the source's commit nor the work tree has it,
-			// and nothing was deployed there: a mistyped --to, not a
-			// commit that "predates" its file.
-			if nerr := f.unknownName(toKey, f.describeBackend(cfg)); nerr != nil {
-				return fmt.Errorf("--to: %w", nerr)
-			}
-		}
-		// Its errors name the commit by id only: say whose it is.
-		return fmt.Errorf("promote of %s to %s (%s's deployed commit %s): %w", fromKey, opts.To, opts.From, short(rec.Commit), err)
+		// A mistyped --to (neither the source's commit nor the work tree
+		// has it, and nothing was deployed there) is that, not a commit
+		// that "predates" its file. Otherwise its errors name the commit
+		// by id only: say whose it is.
+		return orTypo(fmt.Errorf("promote of %s to %s (%s's deployed commit %s): %w", fromKey, opts.To, opts.From, short(rec.Commit), err))
 	}
 	warnUndeclared(f, vars, [][]stacks.ResolvedVar{d.model.Variables})
 	d.header.Ref = opts.From + "'s deployed commit"
