@@ -1547,13 +1547,12 @@ func GroupOutputs(outs map[string]engine.Output, at statestore.Key, key []byte) 
 	return res
 }
 
-// Targeted returns the model that deploys only the named components of
-// desired and keeps every other component as deployed.
-func Targeted(desired, deployed *stacks.Resolved, names []string) (*stacks.Resolved, error) {
-	if desired == nil {
-		return nil, errors.New("--target-component cannot be used with destroy")
-	}
-	want := map[string]bool{}
+// UnknownTarget is the error for the first of names (--target-component)
+// that is neither a component of desired nor of deployed (nil: nothing
+// deployed), naming the components there are; nil when all are. It needs
+// no engine, so apply checks it before anything the run needs (the Pulumi
+// CLI, the lease), and Targeted again under the lease.
+func UnknownTarget(desired, deployed *stacks.Resolved, names []string) error {
 	for _, n := range names {
 		if desired.Component(n) == nil && (deployed == nil || deployed.Component(n) == nil) {
 			all := componentNames(desired, deployed)
@@ -1561,8 +1560,23 @@ func Targeted(desired, deployed *stacks.Resolved, names []string) (*stacks.Resol
 			if d := stacks.DidYouMean(n, all); d != "" {
 				dym = "; " + d
 			}
-			return nil, fmt.Errorf("--target-component %s: no such component in %s/%s (components: %s%s)", n, desired.Stack, desired.Environment, strings.Join(all, ", "), dym)
+			return fmt.Errorf("--target-component %s: no such component in %s/%s (components: %s%s)", n, desired.Stack, desired.Environment, strings.Join(all, ", "), dym)
 		}
+	}
+	return nil
+}
+
+// Targeted returns the model that deploys only the named components of
+// desired and keeps every other component as deployed.
+func Targeted(desired, deployed *stacks.Resolved, names []string) (*stacks.Resolved, error) {
+	if desired == nil {
+		return nil, errors.New("--target-component cannot be used with destroy")
+	}
+	if err := UnknownTarget(desired, deployed, names); err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, n := range names {
 		want[n] = true
 	}
 	out := *desired

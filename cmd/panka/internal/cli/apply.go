@@ -397,6 +397,9 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		return err
 	}
 	warnUndeclared(f, vars, [][]stacks.ResolvedVar{d.model.Variables})
+	if err := checkTargetNames(ctx, f, d, env, opts.TargetComponents); err != nil {
+		return err
+	}
 	if d.source.Commit == "" {
 		why := "the folder is not in a git repository"
 		if src.repo != nil {
@@ -475,6 +478,35 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		return nil
 	}
 	return err
+}
+
+// checkTargetNames refuses a --target-component that names no component
+// of the stack's YAML nor of what is deployed (a typo), before anything
+// the run needs is checked: a machine without the Pulumi CLI was told to
+// install it first, only to learn then that the name was wrong. The
+// state is read only for a name the YAML lacks (a component removed from
+// it, still deployed, may be targeted); when it cannot be read the run
+// reads it again under the lease and says why.
+func checkTargetNames(ctx context.Context, f *Factory, d *desiredModel, env string, names []string) error {
+	if len(names) == 0 || deploy.UnknownTarget(d.model, nil, names) == nil {
+		return nil
+	}
+	store, err := f.Store(ctx, d.cfg)
+	if err != nil {
+		return nil
+	}
+	var deployed *stacks.Resolved
+	st, _, err := store.Get(ctx, statestore.Key{Stack: d.model.Stack, Environment: env})
+	switch {
+	case errors.Is(err, statestore.ErrNotFound):
+	case err != nil:
+		return nil
+	case len(st.Spec) > 0 && string(st.Spec) != "null":
+		if deployed, err = planner.DecodeModel(st.Spec); err != nil {
+			return nil
+		}
+	}
+	return deploy.UnknownTarget(d.model, deployed, names)
 }
 
 // deployedSecretVars names those of the variables given from outside the
