@@ -543,6 +543,9 @@ func yamlErrPos(err error, data []byte) (line, col int, msg string) {
 		if c, hint, ok := overIndentHint(data, line); ok {
 			return line, c, msg + ": " + hint
 		}
+		if l, c, hint, ok := listItemHint(data, line); ok {
+			return l, c, msg + ": " + hint
+		}
 	}
 	if msg == "found unexpected end of stream" && line > 0 {
 		if c, hint, ok := unclosedQuoteHint(data, line); ok {
@@ -551,6 +554,11 @@ func yamlErrPos(err error, data []byte) (line, col int, msg string) {
 	}
 	if msg == "did not find expected key" {
 		if l, c, hint, ok := dedentHint(data, line); ok {
+			return l, c, msg + ": " + hint
+		}
+	}
+	if (msg == "did not find expected key" || msg == "did not find expected '-' indicator") && line > 0 {
+		if l, c, hint, ok := listItemHint(data, line); ok {
 			return l, c, msg + ": " + hint
 		}
 	}

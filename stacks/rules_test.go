@@ -266,6 +266,20 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:11:4: invalid YAML: did not find expected key: this line is indented 3 spaces, which lines up with no key above it (YAML nests by indentation): indent it as far as A on line 8 (4 spaces) or env on line 7 (2 spaces)`}},
 		{"list item dedented between two levels", map[string]string{cf: doc("Topic", "t", "subscriptions:", "    - queue: a", "   - queue: b")},
 			[]string{cf + `:8:6: invalid YAML: did not find expected key: this line is indented 5 spaces, which lines up with no key above it (YAML nests by indentation): indent it as far as line 7 (6 spaces) or subscriptions on line 6 (2 spaces)`}},
+		// A list item indented more than the one above it: yaml.v3 says
+		// "mapping values are not allowed", "did not find expected key"
+		// or "... '-' indicator" (by how far), the last two on the line
+		// above; each is placed on the item, with the column it needs.
+		{"list item indented past the one above", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: a", "     - queue: b")},
+			[]string{cf + `:8:8: invalid YAML: mapping values are not allowed in this context: this list item is indented 7 spaces, more than the one above it on line 7 (4 spaces), but the items of one list line up (YAML nests by indentation): indent its - 4 spaces, as on line 7`}},
+		{"list item indented as the text of the one above", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: a", "    - queue: b")},
+			[]string{cf + `:8:7: invalid YAML: did not find expected key: this list item is indented 6 spaces, more than the one above it on line 7 (4 spaces), but the items of one list line up (YAML nests by indentation): indent its - 4 spaces, as on line 7`}},
+		{"list item indented one more than the one above", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: a", "   - queue: b")},
+			[]string{cf + `:8:6: invalid YAML: did not find expected '-' indicator: this list item is indented 5 spaces, more than the one above it on line 7 (4 spaces), but the items of one list line up (YAML nests by indentation): indent its - 4 spaces, as on line 7`}},
+		{"list item indented past a two-line one above", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - protocol: https", "    endpoint: https://x.example", "   - queue: b")},
+			[]string{cf + `:9:6: invalid YAML: did not find expected '-' indicator: this list item is indented 5 spaces, more than the one above it on line 7 (4 spaces), but the items of one list line up (YAML nests by indentation): indent its - 4 spaces, as on line 7`}},
+		// A block scalar's text is not a list item out of line.
+		{"list item text in a block scalar is fine", map[string]string{cf: ms("command:", "  - sh", "  - |", "    - not an item", "    - text") + "---\n" + doc("Queue", "q") + "---\n" + doc("Topic", "t", "subscriptions:", "  - queue: q")}, nil},
 		{"key dedented after a block scalar", map[string]string{cf: ms("command:", "  - |", "    echo one", "", "      two", "     three", " replicas: 2")},
 			[]string{cf + `:13:4: invalid YAML: did not find expected key: this line is indented 3 spaces, which lines up with no key above it (YAML nests by indentation): indent it as far as line 8 (4 spaces) or command on line 7 (2 spaces)`}},
 		{"key indented under a value", map[string]string{cf: strings.Replace(doc("Bucket", "b"), "  name: b", "  name: b\n    description: assets", 1)},

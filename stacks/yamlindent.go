@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -164,6 +165,92 @@ func dedentHint(data []byte, line int) (l, col int, hint string, ok bool) {
 		hint += " or " + levelName(outer)
 	}
 	return l, i + 1, hint, true
+}
+
+// listItemHint explains yaml.v3's "mapping values are not allowed in this
+// context", "did not find expected key" or "did not find expected '-'
+// indicator" reported at line (1-based; the wrong line, or the item above
+// it): a list item ("- ...") indented more than the item above it in the
+// same list, whose "- " must start at the same column (one indented less
+// is dedentHint's, when it lines up with nothing). It returns
+// the wrong line, its column and the hint; ok is false when neither line
+// is like that.
+func listItemHint(data []byte, line int) (l, col int, hint string, ok bool) {
+	lines := bytes.Split(data, []byte("\n"))
+	at := func(n int) (indent int, text string) {
+		t := strings.TrimRight(string(lines[n-1]), "\r")
+		text = strings.TrimLeft(t, " ")
+		return len(t) - len(text), text
+	}
+	content := func(text string) bool { return text != "" && text[0] != '#' }
+	isItem := func(text string) bool { return text == "-" || strings.HasPrefix(text, "- ") }
+	// The reported line, and those after it up to the next list item (a
+	// multi-line item above the wrong one is reported on its first line).
+	cands := []int{line}
+	for n := line + 1; n <= len(lines); n++ {
+		if _, text := at(n); content(text) {
+			cands = append(cands, n)
+			if isItem(text) {
+				break
+			}
+		}
+	}
+	for _, n := range cands {
+		if n < 2 || n > len(lines) {
+			continue
+		}
+		i, text := at(n)
+		if !isItem(text) {
+			continue
+		}
+		// The item above, in the same list: the nearest item line, with
+		// only lines of its own item (indented more than it) in between.
+		var between []int
+		q, block := 0, false
+		for p := n - 1; p >= 1; p-- {
+			pi, ptext := at(p)
+			if !content(ptext) {
+				continue
+			}
+			v := strings.TrimLeft(strings.TrimPrefix(ptext, "-"), " ")
+			if lineKey(v) != "" {
+				v = lineValue(v)
+			}
+			block = block || blockScalarValue.MatchString(v)
+			if isItem(ptext) {
+				q = p
+				break
+			}
+			between = append(between, pi)
+		}
+		if q == 0 || block {
+			continue // a "- " in a block scalar's text is text
+		}
+		qi, qtext := at(q)
+		// Less indented than the item above, it may line up with an
+		// outer list's items: dedentHint says what lines up with nothing.
+		if qi >= i || slices.ContainsFunc(between, func(pi int) bool { return pi <= qi }) {
+			continue
+		}
+		// The line just above opens a block ("key:", "- key:", "-"): a
+		// list nested under it is fine where it is.
+		atext := qtext
+		for p := n - 1; p > q; p-- {
+			if _, t := at(p); content(t) {
+				atext = t
+				break
+			}
+		}
+		if item := strings.TrimLeft(strings.TrimPrefix(atext, "-"), " "); item == "" || strings.HasSuffix(item, ":") {
+			continue
+		}
+		if lineKey(strings.TrimLeft(strings.TrimPrefix(qtext, "-"), " ")) == "" {
+			continue // "- a" then "  - b" is the text "a - b", no error
+		}
+		return n, i + 1, fmt.Sprintf("this list item is indented %s, more than the one above it on line %d (%s), but the items of one list line up (YAML nests by indentation): indent its - %s, as on line %d",
+			spaces(i), q, spaces(qi), spaces(qi), q), true
+	}
+	return 0, 0, "", false
 }
 
 // overIndentHint explains yaml.v3's "mapping values are not allowed in
