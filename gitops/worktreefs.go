@@ -341,6 +341,19 @@ func (d *listedDir) ReadDir(n int) ([]fs.DirEntry, error) {
 	return pageEntries(d.entries, &d.off, n)
 }
 
+// rawDisk reads the work tree rooted at it by any name, one that is not
+// UTF-8 included, which io/fs and os.DirFS refuse: WorktreeFiles reads
+// such a file as git add does. It has no listing (ReadDir) of its own.
+type rawDisk string
+
+func (d rawDisk) path(name string) string { return filepath.Join(string(d), filepath.FromSlash(name)) }
+
+func (d rawDisk) Open(name string) (fs.File, error)      { return os.Open(d.path(name)) }
+func (d rawDisk) Lstat(name string) (fs.FileInfo, error) { return os.Lstat(d.path(name)) }
+func (d rawDisk) ReadLink(name string) (string, error)   { return os.Readlink(d.path(name)) }
+func (d rawDisk) ReadFile(name string) ([]byte, error)   { return os.ReadFile(d.path(name)) }
+func (d rawDisk) Stat(name string) (fs.FileInfo, error)  { return os.Stat(d.path(name)) }
+
 // WorktreeFile is a work-tree file as git would store it.
 type WorktreeFile struct {
 	Mode filemode.FileMode // filemode.Empty: no file there
@@ -388,6 +401,10 @@ func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, 
 		}
 		v := linkOnWay(path.Dir(dir))
 		if !v {
+			fsys := fsys
+			if !utf8.ValidString(dir) {
+				fsys = rawDisk(r.root)
+			}
 			st, err := fs.Lstat(fsys, dir)
 			v = err == nil && st.Mode()&fs.ModeSymlink != 0
 		}
@@ -396,19 +413,13 @@ func (r *Repo) WorktreeFiles(fsys fs.FS, paths []string) (files []WorktreeFile, 
 	}
 	text := r.newTextRules()
 	for i, p := range paths {
+		fsys := fsys
 		if !utf8.ValidString(p) {
-			// io/fs refuses such a name: "lstat ...: invalid argument".
-			// Name the folder or file that is not UTF-8, as a load at a
-			// commit does, not the whole path as "the name".
-			bad := p
-			for i := 0; i < len(p); i++ {
-				if p[i] == '/' && !utf8.ValidString(p[:i]) {
-					bad = p[:i]
-					break
-				}
-			}
-			q := strconv.Quote(bad) // its bytes as \xe9, as the name is quoted
-			return nil, fmt.Errorf("read the work tree: %s: the name %q is not valid UTF-8, which panka cannot read: rename it (git mv) to a UTF-8 name", q[1:len(q)-1], path.Base(bad))
+			// io/fs refuses such a name ("lstat ...: invalid argument"),
+			// which git commits all the same (made on a Latin-1
+			// system): read from disk, as git add does. The stacks in
+			// such a folder do not load, and say why, as at a commit.
+			fsys = rawDisk(r.root)
 		}
 		if linkOnWay(path.Dir(p)) {
 			continue

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"os"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -485,7 +486,7 @@ func (e *engine) changedPaths(ctx context.Context, base *side, head *side) ([]gi
 	if c, ok := head.fsys.(*committableFS); ok {
 		c.hideIgnored(e.repo, wt, files)
 	}
-	return mergeWorktree(base.fsys.(*gitops.TreeFS), ch, wt, files)
+	return mergeWorktree(e.repo, base.fsys.(*gitops.TreeFS), ch, wt, files)
 }
 
 // worktreeChanges lists the work-tree changes that can matter: those under
@@ -582,7 +583,7 @@ func watchDir(g string) string {
 // mergeWorktree folds work-tree changes (relative to HEAD) into the
 // base..HEAD changes, comparing each work-tree path with base directly:
 // wt lists the paths, files what the work tree holds there.
-func mergeWorktree(base *gitops.TreeFS, commitChanges []gitops.Change, wt []string, files []gitops.WorktreeFile) ([]gitops.Change, error) {
+func mergeWorktree(repo *gitops.Repo, base *gitops.TreeFS, commitChanges []gitops.Change, wt []string, files []gitops.WorktreeFile) ([]gitops.Change, error) {
 	inWT := map[string]bool{}
 	for _, p := range wt {
 		inWT[p] = true
@@ -607,7 +608,7 @@ func mergeWorktree(base *gitops.TreeFS, commitChanges []gitops.Change, wt []stri
 		}
 	}
 	for i, p := range wt {
-		be, berr := base.Entry(p)
+		be, berr := treeEntry(repo, base, p)
 		inBase := berr == nil && !be.IsDir()
 		f := files[i]
 		inTree := f.Mode != filemode.Empty
@@ -626,6 +627,17 @@ func mergeWorktree(base *gitops.TreeFS, commitChanges []gitops.Change, wt []stri
 	// A file moved in the work tree (git mv, staged or not) reads as
 	// renamed, as the same move committed does.
 	return gitops.PairRenames(out), nil
+}
+
+// treeEntry is t.Entry(p) for any path p, one that is not UTF-8 included:
+// git's trees hold such names (made on a Latin-1 system), which io/fs
+// refuses, and a file of them changed in the work tree read as added,
+// or its deletion as nothing.
+func treeEntry(repo *gitops.Repo, t *gitops.TreeFS, p string) (gitops.TreeEntry, error) {
+	if utf8.ValidString(p) || t.Root().IsZero() {
+		return t.Entry(p)
+	}
+	return repo.PathEntry(t.Root(), p)
 }
 
 // indexes builds the stack index of both sides: base from the cache (or a
@@ -1978,39 +1990,80 @@ func (e *engine) header(s *side, dir string) (*stacks.Header, error) {
 // failing to load at head when the stack index happened to know its
 // environments. It keeps its identity: moved, not loading at head, with
 // the folder's name as the reason.
+//
+// In the work tree (--uncommitted) the folder is read from disk, as git
+// add reads it, without the files git ignores.
 func (e *engine) badFolderHeader(s *side, dir string) (*stacks.Header, bool) {
-	if s.worktree || utf8.ValidString(dir) {
+	if utf8.ValidString(dir) {
 		return nil, false
 	}
-	f, err := e.repo.PathEntry(s.tree, path.Join(dir, stacks.StackFile))
-	if err != nil || f.IsDir() {
-		return nil, false
+	var b []byte
+	var files []string
+	if s.worktree {
+		var ok bool
+		if b, files, ok = e.badWorktreeFolder(dir); !ok {
+			return nil, false
+		}
+	} else {
+		f, err := e.repo.PathEntry(s.tree, path.Join(dir, stacks.StackFile))
+		if err != nil || f.IsDir() {
+			return nil, false
+		}
+		if b, err = stackFileBlob(e.repo, f.Hash); err != nil {
+			return nil, false
+		}
+		if d, err := e.repo.PathEntry(s.tree, path.Join(dir, stacks.EnvironmentsDir)); err == nil && d.IsDir() {
+			ents, err := e.repo.Tree(d.Hash)
+			if err != nil {
+				return nil, false
+			}
+			for _, en := range ents {
+				if !en.IsDir() {
+					files = append(files, en.Name)
+				}
+			}
+		}
 	}
-	b, err := stackFileBlob(e.repo, f.Hash)
-	if err != nil || mayHaveBackend(b) {
+	if mayHaveBackend(b) {
 		return nil, false
 	}
 	name := stacks.QuickName(b)
 	if name == "" {
 		return nil, false
 	}
-	var files []string
-	if d, err := e.repo.PathEntry(s.tree, path.Join(dir, stacks.EnvironmentsDir)); err == nil && d.IsDir() {
-		ents, err := e.repo.Tree(d.Hash)
-		if err != nil {
-			return nil, false
-		}
-		for _, en := range ents {
-			if !en.IsDir() {
-				files = append(files, en.Name)
-			}
-		}
-	}
 	envs, ok := envNames(files)
 	if !ok {
 		return nil, false
 	}
 	return &stacks.Header{Ref: stacks.Ref{Name: name, Path: dir}, Environments: envs}, true
+}
+
+// badWorktreeFolder reads, from disk, the stack.yaml of the work tree's
+// folder dir (whose name io/fs refuses) and the names of the files in its
+// environments folder that git does not ignore; ok is false when the
+// stack file cannot be read (ignored, gone, a folder) or the folder
+// cannot be listed.
+func (e *engine) badWorktreeFolder(dir string) (b []byte, files []string, ok bool) {
+	ig := e.repo.Ignores()
+	file := path.Join(dir, stacks.StackFile)
+	if ig.Ignored(file, false) {
+		return nil, nil, false
+	}
+	b, err := os.ReadFile(filepath.Join(e.repo.Root(), filepath.FromSlash(file)))
+	if err != nil {
+		return nil, nil, false
+	}
+	envDir := path.Join(dir, stacks.EnvironmentsDir)
+	ents, err := os.ReadDir(filepath.Join(e.repo.Root(), filepath.FromSlash(envDir)))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, false
+	}
+	for _, en := range ents {
+		if !en.IsDir() && !ig.Ignored(path.Join(envDir, en.Name()), false) {
+			files = append(files, en.Name())
+		}
+	}
+	return b, files, true
 }
 
 // indexHeader answers header from the side's stack index when it knows the
@@ -2260,7 +2313,10 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 		strings.SplitN(e.cacheKey(base, id.baseDir), ":", 2)[0] == strings.SplitN(e.cacheKey(head, id.headDir), ":", 2)[0] {
 		return effects, []string{}, nil, nil, nil // same content (a pure move)
 	}
-	if head.worktree && len(id.watched) == 0 && id.headErr == nil && id.baseErr == nil && (pureMove(head, id) || sameFolder(base, id)) {
+	// A folder whose name is not UTF-8 does not load (io/fs refuses the
+	// name), moved there or not: said as at a commit, where the cache key
+	// differs.
+	if head.worktree && len(id.watched) == 0 && id.headErr == nil && id.baseErr == nil && utf8.ValidString(id.headDir) && (pureMove(head, id) || sameFolder(base, id)) {
 		return effects, []string{}, nil, nil, nil // the same, in the work tree
 	}
 	var sB, sH *stacks.Stack

@@ -3643,3 +3643,66 @@ func workTreeThenCommitted(g *gittest.Repo, msg string, check func(what string, 
 	g.Commit(msg)
 	check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"})
 }
+
+// TestStackMovedToNonUTF8Folder: a stack folder renamed in the work tree
+// to a name that is not UTF-8 (made on a Latin-1 system), with another
+// stack edited beside it. --uncommitted failed as a whole ("read the work
+// tree: ... is not valid UTF-8"), where the same rename committed is the
+// stack moved, not loading at head for its folder's name, and the other
+// stack is reported as usual: both ways now read the same.
+func TestStackMovedToNonUTF8Folder(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs a file system that takes any bytes in a name")
+	}
+	g, _ := baseRepo(t)
+	bad := "stacks/bill\xe9ng"
+	if err := os.Rename(filepath.Join(g.Dir, "stacks", "billing"), filepath.Join(g.Dir, filepath.FromSlash(bad))); err != nil {
+		t.Fatal(err)
+	}
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	want := []string{"billing moved dev:modified,prod:modified,staging:modified", "orders modified dev:modified [api]"}
+	wantPaths := []string{"billing moved dev:modified,prod:modified,staging:modified", "orders modified dev:modified,prod:modified,staging:modified"}
+	wantProblem := "stack billing (" + bad + `) at head: stacks/bill\xe9ng: the name "bill\xe9ng" is not valid UTF-8, which panka cannot read: rename it (git mv) to a UTF-8 name`
+	check := func(what string, opts changes.Options) {
+		t.Helper()
+		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+			w := want
+			if paths {
+				w = wantPaths
+			}
+			if got := summary(res); !slices.Equal(got, w) {
+				t.Errorf("%s %s paths=%v: %q, want %q", what, engine, paths, got, w)
+			}
+			if got := fmt.Sprint(res.Problems); !paths && !strings.Contains(got, wantProblem) {
+				t.Errorf("%s %s: problems %q, want %q", what, engine, got, wantProblem)
+			}
+			for _, s := range res.Stacks {
+				if s.Stack == "billing" && s.OldPath != "stacks/billing" {
+					t.Errorf("%s %s paths=%v: billing moved from %q", what, engine, paths, s.OldPath)
+				}
+			}
+		})
+	}
+	workTreeThenCommitted(g, "billing in a Latin-1 folder", check)
+
+	// A file edited in that folder is modified, not added (the work
+	// tree's file was looked up in HEAD's tree by io/fs, which refuses
+	// the name).
+	g.Write(bad+"/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	edited := func(what string, opts changes.Options) {
+		t.Helper()
+		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+			var got []string
+			for _, s := range res.Stacks {
+				for _, r := range s.Reasons {
+					got = append(got, s.Stack+" "+string(s.Change)+" "+r.File+": "+r.Detail)
+				}
+			}
+			w := "billing modified " + bad + "/environments/dev.yaml: modified"
+			if !slices.ContainsFunc(got, func(r string) bool { return strings.HasPrefix(r, w) }) || slices.ContainsFunc(got, func(r string) bool { return strings.Contains(r, "added") }) {
+				t.Errorf("%s %s paths=%v: reasons %q, want one to start %q", what, engine, paths, got, w)
+			}
+		})
+	}
+	workTreeThenCommitted(g, "billing's dev edited", edited)
+}

@@ -257,7 +257,7 @@ func (e *engine) sincePath(ctx context.Context, base, head *side, p string, wt [
 	if err != nil {
 		return nil, err
 	}
-	return mergeWorktree(base.fsys.(*gitops.TreeFS), ch, under, files)
+	return mergeWorktree(e.repo, base.fsys.(*gitops.TreeFS), ch, under, files)
 }
 
 // watchAnchor is the folder (or file) below which everything a spec.watch
