@@ -380,25 +380,7 @@ const repoConfigFile = "panka.yaml"
 // until the state is copied there.
 func warnRepoBackendChanged(f *Factory, repo *gitops.Repo, res *changes.Result, uncommitted bool) {
 	read := func(rev string) (map[string]string, bool) {
-		var b []byte
-		var err error
-		if rev == "" {
-			root, rerr := f.RepoRoot()
-			if rerr != nil {
-				return nil, false
-			}
-			b, err = os.ReadFile(filepath.Join(root, repoConfigFile))
-		} else {
-			h, herr := repo.ResolveRef(rev)
-			if herr != nil {
-				return nil, false
-			}
-			fsys, ferr := repo.TreeFS(h)
-			if ferr != nil {
-				return nil, false
-			}
-			b, err = fs.ReadFile(fsys, repoConfigFile)
-		}
+		b, err := repoConfigAt(f, repo, rev)
 		if errors.Is(err, fs.ErrNotExist) {
 			return map[string]string{}, true
 		}
@@ -461,47 +443,14 @@ func warnStacksRootChanged(f *Factory, repo *gitops.Repo, res *changes.Result, u
 		return
 	}
 	clean := func(root string) string { return strings.Trim(path.Clean("/"+filepath.ToSlash(root)), "/") }
-	// What a commit whose panka.yaml sets no root uses.
-	unset := "stacks"
-	switch cfg.Sources["stacks.root"].Layer {
-	case "env", "flag":
+	unset, fixed := stacksRootUnset(cfg)
+	if fixed {
 		return
-	case "user":
-		unset = clean(cfg.Stacks.Root)
 	}
 	used := clean(cfg.Stacks.Root)
 	read := func(rev string) (string, bool) {
-		var b []byte
-		var err error
-		if rev == "" {
-			root, rerr := f.RepoRoot()
-			if rerr != nil {
-				return "", false
-			}
-			b, err = os.ReadFile(filepath.Join(root, repoConfigFile))
-		} else {
-			h, herr := repo.ResolveRef(rev)
-			if herr != nil {
-				return "", false
-			}
-			fsys, ferr := repo.TreeFS(h)
-			if ferr != nil {
-				return "", false
-			}
-			b, err = fs.ReadFile(fsys, repoConfigFile)
-		}
-		var doc struct {
-			Stacks struct {
-				Root string `yaml:"root"`
-			} `yaml:"stacks"`
-		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) || yaml.Unmarshal(b, &doc) != nil {
-			return "", false // a broken file is said by the commands that load it
-		}
-		if doc.Stacks.Root == "" {
-			return unset, true
-		}
-		return clean(doc.Stacks.Root), true
+		root, ok := stacksRootAt(f, repo, rev, unset)
+		return clean(root), ok
 	}
 	head := res.Head
 	if uncommitted {
@@ -516,6 +465,62 @@ func warnStacksRootChanged(f *Factory, repo *gitops.Repo, res *changes.Result, u
 		"(their state is keyed by metadata.name: apply finds them deployed), and a stack under the other root is not compared at all, so one deleted there is not listed as removed; "+
 		"panka changed --since-deployed lists what is deployed but gone at head as removed",
 		repoConfigFile, before, shortSHA(res.Base), after, headName(res, uncommitted), used)
+}
+
+// repoConfigAt reads the repository's panka.yaml at rev (a commit), or
+// in the work tree when rev is "". A file that is not there is
+// fs.ErrNotExist.
+func repoConfigAt(f *Factory, repo *gitops.Repo, rev string) ([]byte, error) {
+	if rev == "" {
+		root, err := f.RepoRoot()
+		if err != nil {
+			return nil, err
+		}
+		return os.ReadFile(filepath.Join(root, repoConfigFile))
+	}
+	h, err := repo.ResolveRef(rev)
+	if err != nil {
+		return nil, err
+	}
+	fsys, err := repo.TreeFS(h)
+	if err != nil {
+		return nil, err
+	}
+	return fs.ReadFile(fsys, repoConfigFile)
+}
+
+// stacksRootUnset is the stacks root of a commit whose panka.yaml sets
+// none: the user configuration's, else "stacks". fixed is true when
+// PANKA_STACKS_ROOT or a flag sets it: then every commit is read under
+// that one.
+func stacksRootUnset(cfg *config.Resolved) (unset string, fixed bool) {
+	switch cfg.Sources["stacks.root"].Layer {
+	case "env", "flag":
+		return cfg.Stacks.Root, true
+	case "user":
+		return cfg.Stacks.Root, false
+	}
+	return "stacks", false
+}
+
+// stacksRootAt is the stacks.root the repository's panka.yaml sets at rev
+// (a commit; "" the work tree), as written there, or unset where it sets
+// none (no panka.yaml, or no stacks.root in it). ok is false when the file
+// cannot be read or is not YAML: the commands that load it say so.
+func stacksRootAt(f *Factory, repo *gitops.Repo, rev, unset string) (root string, ok bool) {
+	b, err := repoConfigAt(f, repo, rev)
+	var doc struct {
+		Stacks struct {
+			Root string `yaml:"root"`
+		} `yaml:"stacks"`
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) || yaml.Unmarshal(b, &doc) != nil {
+		return "", false
+	}
+	if doc.Stacks.Root == "" {
+		return unset, true
+	}
+	return doc.Stacks.Root, true
 }
 
 // headName names the head of res in a message: its short id, or the work

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/changes"
 	"panka.dev/panka/hooks"
@@ -277,7 +278,8 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 			hookLine(f, false, "panka: %s points at a %s, not a commit: nothing to check", u.LocalRef, kind)
 			continue
 		}
-		opts := changes.Options{Head: u.LocalSHA, StacksRoot: cfg.Stacks.Root}
+		root := pushedStacksRoot(f, repo, cfg, u.LocalSHA)
+		opts := changes.Options{Head: u.LocalSHA, StacksRoot: root}
 		other := otherRemote(repo, remote)
 		if u.NewBranch() {
 			if _, _, err := repo.DefaultBranch(); other || errors.Is(err, gitops.ErrNoDefaultBranch) {
@@ -293,7 +295,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 					opts.Base = fork.String()
 				} else if other {
 					why := fmt.Sprintf("no remote-tracking branch of %s shares its history", remote)
-					if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, cfg.Stacks.Root, why); ok {
+					if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, root, why); ok {
 						if reportPrePush(f, u, all) {
 							failed = true
 						}
@@ -313,7 +315,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 				// and comparing with main's parent would leave every
 				// older commit unchecked.
 				why := fmt.Sprintf("no remote-tracking branch says what the remote holds, and the local %s does not", name)
-				if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, cfg.Stacks.Root, why); ok {
+				if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, root, why); ok {
 					if reportPrePush(f, u, all) {
 						failed = true
 					}
@@ -356,7 +358,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 			// Nothing to compare with (the first push to an empty remote,
 			// or no default branch to find): check every stack of the
 			// pushed commit rather than refuse the push.
-			if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, cfg.Stacks.Root, ""); ok {
+			if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, root, ""); ok {
 				res, err, checkedAll = all, nil, true
 			}
 		}
@@ -365,7 +367,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 			// history (git push --force over an orphan branch): no fork
 			// point, so every stack of the pushed commit is checked.
 			why := fmt.Sprintf("it shares no history with %.12s, what %s holds", u.RemoteSHA, u.RemoteRef)
-			if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, cfg.Stacks.Root, why); ok {
+			if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, root, why); ok {
 				res, err, checkedAll = all, nil, true
 			}
 		}
@@ -377,7 +379,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 			// YAML the push adds outside every stack (a new stack
 			// without its stack.yaml): panka validate refuses them, as
 			// checking every stack does.
-			more, err := hooks.CheckPushed(ctx, repo, res, stacksRoot(cfg.Stacks.Root))
+			more, err := hooks.CheckPushed(ctx, repo, res, stacksRoot(root))
 			if err != nil {
 				return fmt.Errorf("pre-push %s: %w", u.LocalRef, err)
 			}
@@ -391,6 +393,25 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 		return errPushRefused
 	}
 	return nil
+}
+
+// pushedStacksRoot is the stacks root a pushed commit is checked under:
+// the stacks.root of its own panka.yaml. The work tree's may not be the
+// pushed commit's: git push origin feature (or --all) from another
+// branch, or an uncommitted edit of panka.yaml. A branch that moved the
+// stacks folder was read under the checked-out root, its stacks listed
+// as removed and none of them loaded, so a stack that no longer loads
+// went through. PANKA_STACKS_ROOT or a flag wins, as everywhere; a
+// panka.yaml that cannot be read leaves the work tree's.
+func pushedStacksRoot(f *Factory, repo *gitops.Repo, cfg *config.Resolved, sha string) string {
+	unset, fixed := stacksRootUnset(cfg)
+	if fixed {
+		return cfg.Stacks.Root
+	}
+	if root, ok := stacksRootAt(f, repo, sha, unset); ok {
+		return root
+	}
+	return cfg.Stacks.Root
 }
 
 // reportPrePush says what one pushed ref changes, and its problems (a
