@@ -282,6 +282,7 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 		warnStacksRootChanged(f, repo, res, opts.Uncommitted)
 		if !opts.Uncommitted {
 			warnBaseDescends(f, repo, opts.Base, res)
+			warnMergeResultBase(ctx, f, repo, opts.Base, res)
 		}
 	}
 	for _, p := range res.Problems {
@@ -1006,6 +1007,52 @@ func warnForcedBefore(f *Factory, repo *gitops.Repo, base string, res *changes.R
 		"so head is compared from their merge-base %.12s and what only the replaced commits changed is not listed, though it may be deployed; "+
 		"panka changed --base %.12s --head %.12s lists what the push took out, panka changed --since-deployed what differs from what is deployed",
 		base, b.String(), res.Head, res.Base, res.Head, b.String())
+}
+
+// warnMergeResultBase warns when head is the merge commit a CI system
+// made of a pull/merge request into its target branch (GitHub's
+// refs/pull/N/merge, a GitLab merged-results or merge-train pipeline),
+// whose first parent is the target branch's tip, and the given base is
+// an older commit of that branch, such as the request's fork point
+// (GitLab's $CI_MERGE_REQUEST_DIFF_BASE_SHA): head is compared from it,
+// as git diff base...head would, so what the target branch gained since
+// then is listed as the request's own changes (a false alarm, a plan job
+// for a stack the request does not touch). The request's own changes
+// are those from the first parent.
+func warnMergeResultBase(ctx context.Context, f *Factory, repo *gitops.Repo, base string, res *changes.Result) {
+	if base == "" || res.Base == "" || res.Base == gitops.EmptyTree.String() {
+		return
+	}
+	var what, ciHead, alt string
+	switch {
+	case f.Getenv("GITHUB_EVENT_NAME") == "pull_request" && strings.HasPrefix(f.Getenv("GITHUB_REF"), "refs/pull/") && strings.HasSuffix(f.Getenv("GITHUB_REF"), "/merge"):
+		what, ciHead = "GitHub pull request", f.Getenv("GITHUB_SHA")
+		if b := f.Getenv("GITHUB_BASE_REF"); b != "" {
+			alt = " (or origin/" + b + ")"
+		}
+	case f.Getenv("GITLAB_CI") == "true" && (f.Getenv("CI_MERGE_REQUEST_EVENT_TYPE") == "merged_result" || f.Getenv("CI_MERGE_REQUEST_EVENT_TYPE") == "merge_train"):
+		what, ciHead, alt = "GitLab merge request", f.Getenv("CI_COMMIT_SHA"), " (or $CI_MERGE_REQUEST_TARGET_BRANCH_SHA)"
+	default:
+		return
+	}
+	if ciHead != "" && !strings.EqualFold(ciHead, res.Head) {
+		return // --head names another commit than the one CI built
+	}
+	head, herr := repo.ResolveRef(res.Head)
+	from, ferr := repo.ResolveRef(res.Base)
+	if herr != nil || ferr != nil {
+		return
+	}
+	c, err := repo.Commit(head)
+	if err != nil || len(c.Parents) < 2 || c.Parents[0] == from {
+		return
+	}
+	if mb, err := repo.MergeBase(ctx, from, c.Parents[0]); err != nil || mb != from {
+		return // not an older commit of the target branch
+	}
+	f.Warnf("head %.12s is the merge of this %s into its target branch (its first parent %.12s): compared from --base %s (%.12s), which the target branch's tip descends from, "+
+		"it also lists what the target branch gained since then as the request's own changes; pass --base HEAD^1%s to list only what the request changes",
+		res.Head, what, c.Parents[0].String(), base, from.String(), alt)
 }
 
 // withCIBaseHint adds to a "no default branch" error the --base to pass in
