@@ -272,6 +272,11 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 			// Before the first commit the work tree is all there is.
 			return fmt.Errorf("%w; or pass --uncommitted to list the work tree's stacks as added", err)
 		}
+		if errors.Is(err, changes.ErrNoStacksRoot) {
+			if cerr := configBelowRoot(f, repo.Root(), stacksRoot(cfg.Stacks.Root)); cerr != nil {
+				return cerr
+			}
+		}
 		return withCIBaseHint(f, err)
 	}
 	if opts.Base == "" && !opts.SinceDeployed {
@@ -510,18 +515,29 @@ func stacksRootUnset(cfg *config.Resolved) (unset string, fixed bool) {
 // cannot be read or is not YAML: the commands that load it say so.
 func stacksRootAt(f *Factory, repo *gitops.Repo, rev, unset string) (root string, ok bool) {
 	b, err := repoConfigAt(f, repo, rev)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", false
+	}
+	root, err = stacksRootOf(b)
+	if err != nil {
+		return "", false
+	}
+	if root == "" {
+		return unset, true
+	}
+	return root, true
+}
+
+// stacksRootOf is the stacks.root a panka.yaml's content sets, as written
+// ("" when it sets none).
+func stacksRootOf(b []byte) (string, error) {
 	var doc struct {
 		Stacks struct {
 			Root string `yaml:"root"`
 		} `yaml:"stacks"`
 	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) || yaml.Unmarshal(b, &doc) != nil {
-		return "", false
-	}
-	if doc.Stacks.Root == "" {
-		return unset, true
-	}
-	return doc.Stacks.Root, true
+	err := yaml.Unmarshal(b, &doc)
+	return doc.Stacks.Root, err
 }
 
 // headName names the head of res in a message: its short id, or the work

@@ -81,6 +81,41 @@ func (r *stackRepo) insideStacksRoot() error {
 	}
 }
 
+// configBelowRoot is an error when no stack was found and a panka.yaml
+// lies between the working directory and the repository root (cd infra in
+// a monorepo that keeps infra/panka.yaml next to infra/stacks, a CI step's
+// working-directory): panka reads panka.yaml at the root only, so that
+// file and its stacks.root went unread without a word, validate passed
+// with no stack checked and changed said to set stacks.root. dir is the
+// repository root, root the stacks root used there.
+func configBelowRoot(f *Factory, dir, root string) error {
+	wd, err := f.WorkDir()
+	if err != nil {
+		return nil
+	}
+	if rel, err := filepath.Rel(dir, wd); err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return nil
+	}
+	for d := wd; d != dir && filepath.Dir(d) != d; d = filepath.Dir(d) {
+		file := filepath.Join(d, repoConfigFile)
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		own, _ := stacksRootOf(b) // a broken file: the default root is still the best guess
+		if own == "" {
+			own = "stacks"
+		}
+		relDir, _ := filepath.Rel(dir, d)
+		relFile := filepath.ToSlash(filepath.Join(relDir, repoConfigFile))
+		want := path.Join(filepath.ToSlash(relDir), filepath.ToSlash(own))
+		return fmt.Errorf("%s is not read: panka reads panka.yaml only at the root of the repository, %s, and found no stacks under %s/ there; "+
+			"move it to the root and make stacks.root relative to it (git mv %s panka.yaml, then set stacks.root: %s), or set PANKA_STACKS_ROOT=%s",
+			relFile, dir, root, relFile, want, want)
+	}
+	return nil
+}
+
 // configuredRootMissing is an error when stacks.root was set (not the
 // default) and names no folder: a mistyped root would otherwise pass
 // validation with no stack checked.
@@ -1010,6 +1045,9 @@ func stackListRun(opts *StackListOptions) error {
 			return err
 		}
 		if err := repo.insideStacksRoot(); err != nil {
+			return err
+		}
+		if err := configBelowRoot(f, repo.dir, repo.stacksRoot); err != nil {
 			return err
 		}
 	}

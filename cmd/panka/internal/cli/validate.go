@@ -114,6 +114,9 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 		if err := repo.insideStacksRoot(); err != nil {
 			return err
 		}
+		if err := configBelowRoot(f, repo.dir, repo.stacksRoot); err != nil {
+			return err
+		}
 	}
 	if err != nil {
 		var es *stacks.Errors
