@@ -54,6 +54,7 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 		warnCITarget(f, repo)
 	}
 	warnBaseDescends(f, repo, opts.Base, res)
+	warnMergeResultBase(ctx, f, repo, opts.Base, res)
 	for _, p := range res.Problems {
 		f.Warnf("%s", p)
 	}
