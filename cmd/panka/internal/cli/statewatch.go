@@ -2,13 +2,16 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+	s3store "panka.dev/panka/statestore/s3"
 )
 
 // Defaults of the state server watch during engine runs (watchStateServer).
@@ -22,15 +25,31 @@ const (
 type stateServerHungError struct {
 	server, bucket string
 	silent         time.Duration
-	last           error
+	last           string // what the last probe met (probeFailure)
 }
 
 func (e *stateServerHungError) Error() string {
-	return fmt.Sprintf("the S3 state server %s (bucket %s) has not answered for %s (last: %v): "+
+	return fmt.Sprintf("the S3 state server %s (bucket %s) has not answered for %s (last: %s): "+
 		"the engine keeps its state and lock there and its requests to it hang (the Pulumi CLI sets no time limit on them), so it was stopped. "+
 		"Check that the server is up and reachable from here (backend.endpoint, network, proxy), then re-run "+
 		"(the next apply clears any Pulumi lock left there)",
 		e.server, e.bucket, humanDuration(e.silent), e.last)
+}
+
+// probeFailure says what a probe of the state server that got no HTTP
+// answer met, in the user's terms rather than the SDK's ("operation error
+// S3: HeadBucket, ... StatusCode: 0, RequestID: , HostID: , ..."): the
+// connection's own error (refused, reset, a DNS failure), or that nothing
+// answered within the probe's time.
+func probeFailure(bucket string, err error, within time.Duration) string {
+	if s3store.ContextDone(err) {
+		return "no answer within " + humanDuration(within)
+	}
+	var send *smithyhttp.RequestSendError
+	if errors.As(err, &send) {
+		return send.Err.Error()
+	}
+	return s3store.Explain(bucket, err).Error()
 }
 
 // stateServer names the S3 server of cfg's backend for messages.
@@ -86,7 +105,11 @@ func (f *Factory) watchStateServer(ctx context.Context, cfg *config.Resolved) (c
 			case <-tick.C:
 			}
 			pctx, pcancel := context.WithTimeout(wctx, every)
-			_, err := c.HeadBucket(pctx, &s3.HeadBucketInput{Bucket: aws.String(cfg.Backend.Bucket)})
+			// One attempt: the probe is repeated anyway, and the client's
+			// retries printed their own "retrying, attempt 2 of 6" notices
+			// in the middle of the run, about a request the user never made.
+			_, err := c.HeadBucket(pctx, &s3.HeadBucketInput{Bucket: aws.String(cfg.Backend.Bucket)},
+				func(o *s3.Options) { o.Retryer = aws.NopRetryer{} })
 			pcancel()
 			if wctx.Err() != nil {
 				return
@@ -97,11 +120,11 @@ func (f *Factory) watchStateServer(ctx context.Context, cfg *config.Resolved) (c
 			}
 			silent := time.Since(answered)
 			if silent < limit {
-				f.Log.Warn().Err(err).Msgf("the S3 state server %s has not answered for %s; the run is stopped if it does not answer within %s",
-					f.stateServer(cfg), humanDuration(silent), humanDuration(limit))
+				f.Log.Warn().Msgf("the S3 state server %s has not answered for %s (last: %s); the run is stopped if it does not answer within %s",
+					f.stateServer(cfg), humanDuration(silent), probeFailure(cfg.Backend.Bucket, err, every), humanDuration(limit))
 				continue
 			}
-			cancel(&stateServerHungError{server: f.stateServer(cfg), bucket: cfg.Backend.Bucket, silent: silent, last: err})
+			cancel(&stateServerHungError{server: f.stateServer(cfg), bucket: cfg.Backend.Bucket, silent: silent, last: probeFailure(cfg.Backend.Bucket, err, every)})
 			return
 		}
 	}()

@@ -3,11 +3,14 @@ package cli
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/statestore/testserver"
@@ -69,5 +72,65 @@ func TestWatchStateServer(t *testing.T) {
 		t.Error("the local backend is watched")
 	} else {
 		unwatch()
+	}
+}
+
+// TestWatchStateServerSaysWhatFailed: the S3 server stopped during an
+// apply (killed, so connections are refused). The watch's warnings every
+// 30 s and the run's error quoted the SDK's text ("operation error S3:
+// HeadBucket, exceeded maximum number of attempts, 6, https response error
+// StatusCode: 0, RequestID: , HostID: , request send failed, ..."). They
+// now say what the probe met, as panka's other S3 errors do; a server that
+// accepts connections and never answers is said to give no answer. The
+// probe's own retries are not announced: it is repeated anyway.
+func TestWatchStateServerSaysWhatFailed(t *testing.T) {
+	home := t.TempDir()
+	fakeAWSEnv(t, home)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now: connections are refused
+	for _, tc := range []struct {
+		name, endpoint, want string
+	}{
+		{"server down", down, "(last: Head \"" + down + "/team-state\": dial tcp "},
+		{"server silent", testserver.SilentEndpoint(t), "/team-state\": net/http: timeout awaiting response headers)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, _, _, errOut := Test()
+			f := NewFactory(ios)
+			f.Log = zerolog.New(ios.ErrOut)
+			f.AWSResponseTimeout = 100 * time.Millisecond
+			f.StateProbeEvery, f.StateStallLimit = 300*time.Millisecond, 1500*time.Millisecond
+			cfg := &config.Resolved{Config: config.Default(), Sources: map[string]config.Source{}}
+			cfg.Backend.Type, cfg.Backend.Bucket, cfg.Backend.Region, cfg.Backend.Endpoint, cfg.Backend.UsePathStyle = "s3", "team-state", "us-east-1", tc.endpoint, true
+			ctx, unwatch := f.watchStateServer(context.Background(), cfg)
+			select {
+			case <-ctx.Done():
+			case <-time.After(30 * time.Second):
+				t.Fatal("the watch did not stop the run")
+			}
+			unwatch()
+			cause := context.Cause(ctx).Error()
+			if !strings.Contains(cause, tc.want) {
+				t.Errorf("cause %q lacks %q", cause, tc.want)
+			}
+			if !strings.Contains(errOut.String(), "has not answered for") {
+				t.Errorf("no warning before the run was stopped:\n%s", errOut)
+			}
+			if strings.Contains(errOut.String(), "retrying, attempt") {
+				t.Errorf("the probe's own retries were announced:\n%s", errOut)
+			}
+			for _, sdk := range []string{"operation error", "RequestID", "HostID", "StatusCode: 0", "request send failed"} {
+				if strings.Contains(cause, sdk) {
+					t.Errorf("cause quotes the SDK (%q): %s", sdk, cause)
+				}
+				if strings.Contains(errOut.String(), sdk) {
+					t.Errorf("warning quotes the SDK (%q):\n%s", sdk, errOut)
+				}
+			}
+		})
 	}
 }
