@@ -510,9 +510,10 @@ func stacksRootUnset(cfg *config.Resolved) (unset string, fixed bool) {
 }
 
 // stacksRootAt is the stacks.root the repository's panka.yaml sets at rev
-// (a commit; "" the work tree), as written there, or unset where it sets
-// none (no panka.yaml, or no stacks.root in it). ok is false when the file
-// cannot be read or is not YAML: the commands that load it say so.
+// (a commit; "" the work tree), ${NAME} expanded as the configuration
+// expands it, or unset where it sets none (no panka.yaml, or no
+// stacks.root in it). ok is false when the file cannot be read or is not
+// YAML: the commands that load it say so.
 func stacksRootAt(f *Factory, repo *gitops.Repo, rev, unset string) (root string, ok bool) {
 	b, err := repoConfigAt(f, repo, rev)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -522,7 +523,7 @@ func stacksRootAt(f *Factory, repo *gitops.Repo, rev, unset string) (root string
 	if err != nil {
 		return "", false
 	}
-	if root == "" {
+	if root = config.ExpandEnv(root, f.Getenv); root == "" {
 		return unset, true
 	}
 	return root, true

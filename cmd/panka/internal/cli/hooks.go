@@ -402,17 +402,14 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 // stacks folder was read under the checked-out root, its stacks listed
 // as removed and none of them loaded, so a stack that no longer loads
 // went through. PANKA_STACKS_ROOT or a flag wins, as everywhere; a
-// panka.yaml that cannot be read, or that sets what the work tree's sets
-// (as written: cfg holds it with ${NAME} expanded), leaves the work
-// tree's.
+// panka.yaml that cannot be read leaves the work tree's.
 func pushedStacksRoot(f *Factory, repo *gitops.Repo, cfg *config.Resolved, sha string) string {
 	unset, fixed := stacksRootUnset(cfg)
 	if fixed {
 		return cfg.Stacks.Root
 	}
-	at, ok := stacksRootAt(f, repo, sha, unset)
-	if wt, wok := stacksRootAt(f, repo, "", unset); ok && (!wok || at != wt) {
-		return at
+	if root, ok := stacksRootAt(f, repo, sha, unset); ok {
+		return root
 	}
 	return cfg.Stacks.Root
 }

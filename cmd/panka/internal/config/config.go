@@ -622,10 +622,17 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // `accessToken: ${PULUMI_ACCESS_TOKEN}`: keeping the text would hand
 // Pulumi "${PULUMI_ACCESS_TOKEN}" as the token, over the real one.
 func expandEnv(v string, env map[string]string) string {
+	return ExpandEnv(v, func(name string) string { return env[name] })
+}
+
+// ExpandEnv is what Resolve does to a config file value, ${NAME} replaced
+// by getenv(NAME), for a value read outside it (the panka.yaml of another
+// commit).
+func ExpandEnv(v string, getenv func(string) string) string {
 	if !strings.Contains(v, "${") {
 		return v
 	}
-	return envRef.ReplaceAllStringFunc(v, func(m string) string { return env[m[2:len(m)-1]] })
+	return envRef.ReplaceAllStringFunc(v, func(m string) string { return getenv(m[2:len(m)-1]) })
 }
 
 func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[string]string) error {
