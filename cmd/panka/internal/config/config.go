@@ -632,7 +632,7 @@ func ExpandEnv(v string, getenv func(string) string) string {
 	if !strings.Contains(v, "${") {
 		return v
 	}
-	return envRef.ReplaceAllStringFunc(v, func(m string) string { return getenv(m[2:len(m)-1]) })
+	return envRef.ReplaceAllStringFunc(v, func(m string) string { return getenv(m[2 : len(m)-1]) })
 }
 
 func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[string]string) error {
