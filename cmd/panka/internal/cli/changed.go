@@ -1082,6 +1082,9 @@ func withCIBaseHint(f *Factory, err error) error {
 		// clones GIT_DEPTH commits (20 by default).
 		return fmt.Errorf("%w\nOn GitLab CI: set GIT_DEPTH: 0 in the job's variables (a full clone), or git fetch --deepen=200 before panka", err)
 	}
+	if errors.As(err, &re) && re.Zero && f.Getenv("GITLAB_CI") == "true" && f.Getenv("CI_MERGE_REQUEST_TARGET_BRANCH_NAME") == "" {
+		return fmt.Errorf("%w\n%s", err, gitlabBranchHint(f))
+	}
 	if !errors.Is(err, gitops.ErrNoDefaultBranch) {
 		return err
 	}
@@ -1095,12 +1098,26 @@ func withCIBaseHint(f *Factory, err error) error {
 		b := f.Getenv("CI_MERGE_REQUEST_TARGET_BRANCH_NAME")
 		return fmt.Errorf("%w\nIn this GitLab merge request into %s: git fetch origin %s, then pass --base origin/%s (GIT_DEPTH: 0 keeps the history)", err, b, b, b)
 	case f.Getenv("GITLAB_CI") == "true":
-		return fmt.Errorf("%w\nOn GitLab CI: pass --base $CI_COMMIT_BEFORE_SHA for a push, with GIT_DEPTH: 0", err)
+		return fmt.Errorf("%w\n%s", err, gitlabBranchHint(f))
 	}
 	// "pass --base" alone left a repository whose branch is named
 	// otherwise (git init with init.defaultBranch trunk) guessing what to
 	// pass.
 	return fmt.Errorf("%w: on a branch, the branch it forked from (e.g. --base trunk; a clone made with --depth or --single-branch lacks it: git fetch origin trunk first, then --base origin/trunk); on the default branch itself, --base HEAD~1 (what the last commit changed)", err)
+}
+
+// gitlabBranchHint is the base to pass in a GitLab branch pipeline. Its
+// runner fetches only the branch it builds, so there is no default branch
+// to compare with, and $CI_COMMIT_BEFORE_SHA is all zeros for a new
+// branch: "pass --base $CI_COMMIT_BEFORE_SHA" alone led from the one error
+// to the other.
+func gitlabBranchHint(f *Factory) string {
+	b := f.Getenv("CI_DEFAULT_BRANCH")
+	if b == "" {
+		b = "main"
+	}
+	return fmt.Sprintf("On GitLab CI the runner fetches only the branch it builds: git fetch origin %s, then omit --base (or pass --base origin/%s); "+
+		"for a push to a branch that existed before, --base $CI_COMMIT_BEFORE_SHA lists what the push brought (it is all zeros for a new branch); GIT_DEPTH: 0 keeps the history", b, b)
 }
 
 // warnAmbiguousRef warns when the ref a flag names is both a branch and a
