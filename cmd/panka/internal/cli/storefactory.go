@@ -3,9 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/gitops"
 	"panka.dev/panka/statestore"
 	"panka.dev/panka/statestore/local"
 	s3store "panka.dev/panka/statestore/s3"
@@ -13,6 +16,40 @@ import (
 
 // ciWarned remembers the factories that already warned about local state in CI.
 var ciWarned sync.Map
+
+// worktreeWarned remembers the factories that already warned about a
+// linked worktree's own local state.
+var worktreeWarned sync.Map
+
+// warnWorktreeState warns, once, when the embedded default's state dir is
+// read in a linked worktree (git worktree add) while the main worktree's
+// .panka/ holds state: each checkout keeps its own, so changed
+// --since-deployed listed every environment as added, and status and plan
+// saw nothing deployed, for what the main checkout deployed, without a
+// word. (README: the embedded default belongs to one checkout.)
+func (f *Factory) warnWorktreeState(dir string) {
+	root, err := f.RepoRoot()
+	if err != nil {
+		return
+	}
+	gitDir, common, err := gitops.GitDirs(root)
+	if err != nil || gitDir == common || filepath.Base(common) != ".git" {
+		return // not a linked worktree, or one of a bare repository
+	}
+	main := filepath.Dir(common)
+	mainDir := filepath.Join(main, ".panka")
+	if main == root || mainDir == dir {
+		return
+	}
+	if st, err := os.Stat(filepath.Join(mainDir, "state")); err != nil || !st.IsDir() {
+		return
+	}
+	if _, done := worktreeWarned.LoadOrStore(f, true); done {
+		return
+	}
+	f.Log.Warn().Msgf("this is a linked worktree of %s (git worktree add), and the embedded default keeps state in each checkout's own .panka/: what was deployed from %s is in %s, not in %s, so here it reads as not deployed; "+
+		"to share it, set backend.directory: %s (PANKA_BACKEND_DIRECTORY), or configure a bucket", main, main, mainDir, dir, mainDir)
+}
 
 // Store opens the state store of cfg: backend.type local (the default;
 // <repo>/.panka, or backend.directory) or s3 (backend.bucket, with
@@ -26,6 +63,9 @@ func (f *Factory) Store(ctx context.Context, cfg *config.Resolved) (statestore.S
 		dir, err := f.localDir(cfg)
 		if err != nil {
 			return nil, err
+		}
+		if cfg.Backend.Directory == "" {
+			f.warnWorktreeState(dir)
 		}
 		if f.Getenv("CI") != "" {
 			if _, done := ciWarned.LoadOrStore(f, true); !done {
