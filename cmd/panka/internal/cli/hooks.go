@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -254,6 +255,15 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 	if err != nil {
 		return err
 	}
+	if len(updates) == 0 && stdinIsDevice(f.IO.In) {
+		// git writes the pushed refs through a pipe, empty only when
+		// everything is up to date; a device (/dev/null) is a hook
+		// manager that does not pass it on (lefthook without
+		// use_stdin), and every push went through unchecked.
+		f.Warnf("panka hooks run pre-push read no pushed ref: its standard input is not the pipe git writes them to (it is /dev/null or another device), so nothing was checked. " +
+			"The hook manager that runs panka does not pass git's standard input on: with lefthook set use_stdin: true on the command; in a script, do not redirect it")
+		return nil
+	}
 	root, err := f.RepoRoot()
 	if err != nil {
 		return err
@@ -412,6 +422,17 @@ func pushedStacksRoot(f *Factory, repo *gitops.Repo, cfg *config.Resolved, sha s
 		return root
 	}
 	return cfg.Stacks.Root
+}
+
+// stdinIsDevice reports whether in is a file that is a character device,
+// such as /dev/null (a terminal is turned away before).
+func stdinIsDevice(in io.Reader) bool {
+	file, ok := in.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := file.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // reportPrePush says what one pushed ref changes, and its problems (a
