@@ -546,11 +546,11 @@ func pushForkPoint(ctx context.Context, repo *gitops.Repo, u hooks.PushUpdate, r
 		return gitops.ZeroHash, false
 	}
 	fromRemote, err := repo.MergeBase(ctx, h, remote)
-	if err != nil || fromRemote == remote {
-		// A fast-forward is compared from the remote ref's commit, as
-		// git log <remote sha>..<local sha> lists it: a deploy branch
-		// (git push origin main:release) lists all it moves over.
+	if err != nil {
 		return gitops.ZeroHash, false
+	}
+	if fromRemote == remote {
+		return mergedDefaultForkPoint(ctx, repo, h, remote, other)
 	}
 	var fromDefault gitops.Hash
 	if _, tip, ok := remoteDefaultBranch(repo); ok && !other {
@@ -574,6 +574,38 @@ func pushForkPoint(ctx context.Context, repo *gitops.Repo, u hooks.PushUpdate, r
 		return gitops.ZeroHash, false
 	}
 	return fromDefault, true
+}
+
+// mergedDefaultForkPoint is where a fast-forward push forks from the
+// remote default branch when the branch merged that branch in since the
+// remote ref's commit (git merge origin/main, git pull origin main): the
+// merged commits are already on the remote, and compared from the remote
+// ref's commit they were listed, and checked, as the push's own (a stack
+// main broke refused the push of a branch that never touched it). Compared
+// from the fork point, the push lists what the branch changes against the
+// default branch, as panka changed lists a branch. ok is false for any
+// other fast-forward, compared from the remote ref's commit as git log
+// <remote sha>..<local sha> lists it: one with no merge of the default
+// branch, and a deploy branch (git push origin main:release), whose commit
+// the default branch holds, which lists all it moves over.
+func mergedDefaultForkPoint(ctx context.Context, repo *gitops.Repo, h, remote gitops.Hash, other bool) (gitops.Hash, bool) {
+	if other {
+		return gitops.ZeroHash, false
+	}
+	_, tip, ok := remoteDefaultBranch(repo)
+	if !ok {
+		return gitops.ZeroHash, false
+	}
+	fork, err := repo.MergeBase(ctx, h, tip)
+	if err != nil || fork == h || fork == remote {
+		return gitops.ZeroHash, false
+	}
+	// Only when the two have each what the other lacks: the remote ref
+	// holds the branch's own commits, the fork point main's merged ones.
+	if mb, err := repo.MergeBase(ctx, fork, remote); err != nil || mb == fork || mb == remote {
+		return gitops.ZeroHash, false
+	}
+	return fork, true
 }
 
 // otherRemote reports whether the hook's remote (git passes its name) is
