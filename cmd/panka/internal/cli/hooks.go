@@ -538,7 +538,8 @@ func forcedOver(ctx context.Context, repo *gitops.Repo, sha string, remote gitop
 // The remote default branch's merge-base with the pushed commit is then
 // the later fork point (with no remote default branch, or for a push to
 // another remote: the latest fork point from that remote's branches this
-// clone knows). ok is false when it is not (a fast-forward, a branch
+// clone knows). A fast-forward is left to mergedDefaultForkPoint. ok is
+// false when it is not the later fork point (a forced push of a branch
 // that merged main in).
 func pushForkPoint(ctx context.Context, repo *gitops.Repo, u hooks.PushUpdate, remote gitops.Hash, remoteName string, other bool) (gitops.Hash, bool) {
 	h, err := repo.ResolveRef(u.LocalSHA)
