@@ -373,7 +373,14 @@ func (ls *Lease) release(ctx context.Context) error {
 			return fmt.Errorf("release lock %s: %w", key, err)
 		}
 	}
-	next := fmt.Sprintf("it stays held until it expires (%s) or `panka unlock --force` removes it", ls.Info().ExpiresAt.UTC().Format(time.RFC3339))
+	// The command that removes this lease and no other (--lock-id), in
+	// full: "panka unlock --force" alone was a usage error when pasted, and
+	// --force removes whoever's lease is there by the time it runs.
+	unlock := "panka unlock --lock-id " + id
+	if stack, env, ok := ParseKey(key); ok {
+		unlock = fmt.Sprintf("panka unlock --stack %s --environment %s --lock-id %s", stack, env, id)
+	}
+	next := fmt.Sprintf("it stays held until it expires (%s) or, once the lock backend answers, `%s` removes it", ls.Info().ExpiresAt.UTC().Format(time.RFC3339), unlock)
 	if hung > 0 && (hung == attempts || ctx.Err() != nil) {
 		// The SDK's text of a cancelled call ("https response error
 		// StatusCode: 0, RequestID: , canceled, context deadline

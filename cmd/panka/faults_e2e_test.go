@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +155,43 @@ func TestEngineStateRequestUnanswered(t *testing.T) {
 				t.Fatalf("re-apply:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestApplyReleaseFailsSaysHowToUnlock: the DynamoDB server failed every
+// request to release the lease of an apply that had deployed and recorded
+// its run. The warning said "it stays held until it expires (...) or
+// `panka unlock --force` removes it": a command without the stack and
+// environment it needs (a usage error when pasted), and --force, which
+// removes whoever's lease is there. It now gives the whole command, for
+// this run's lease only (--lock-id), and that command unlocks once the
+// server answers again.
+func TestApplyReleaseFailsSaysHowToUnlock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	r := newE2ERepo(t, servers)
+	proxy := testserver.NewFaultProxy(t, testserver.DynamoDB(t))
+	env := []string{"PANKA_LOCKS_ENDPOINT=" + proxy.URL}
+	proxy.Set(testserver.FaultRule{Target: "DeleteItem", Fault: testserver.FaultStatus, Status: 500, Code: "InternalServerError"})
+	_, errOut, code := r.panka(env, applyDev...)
+	if code != 0 {
+		t.Fatalf("apply whose lease could not be released: exit %d\n%s", code, errOut)
+	}
+	m := regexp.MustCompile("`(panka unlock --stack shop --environment dev --lock-id [0-9a-f-]{36})` removes it").FindStringSubmatch(errOut)
+	if m == nil || strings.Contains(errOut, "`panka unlock --force`") {
+		t.Fatalf("the release warning does not give the unlock command of this lease:\n%s", errOut)
+	}
+	proxy.Set()
+	held := regexp.MustCompile(`(?m)^shop +dev +dev@example.com `)
+	if out := r.mustPanka(env, "locks", "list"); !held.MatchString(out) {
+		t.Fatalf("the lease is not left behind:\n%s", out)
+	}
+	out := r.mustPanka(env, strings.Fields(m[1])[1:]...)
+	if !strings.Contains(out, "Unlocked shop/dev") {
+		t.Fatalf("%s:\n%s", m[1], out)
+	}
+	if out := r.mustPanka(env, "locks", "list"); held.MatchString(out) {
+		t.Fatalf("the lease is still held after %s:\n%s", m[1], out)
 	}
 }

@@ -600,7 +600,7 @@ func TestReleaseRetriesAHungCall(t *testing.T) {
 	err = lease.Release(ctx)
 	want := regexp.MustCompile("^" + regexp.QuoteMeta(fmt.Sprintf("release lock stack:orders:env:dev (lock id %s): the lock backend did not answer (", lease.Info().ID)) +
 		`[23] attempts in 3s\): context deadline exceeded; ` +
-		regexp.QuoteMeta(fmt.Sprintf("it stays held until it expires (%s) or `panka unlock --force` removes it", lease.Info().ExpiresAt.UTC().Format(time.RFC3339))) + "$")
+		regexp.QuoteMeta(fmt.Sprintf("it stays held until it expires (%s) or, once the lock backend answers, `panka unlock --stack orders --environment dev --lock-id %s` removes it", lease.Info().ExpiresAt.UTC().Format(time.RFC3339), lease.Info().ID)) + "$")
 	if err == nil || !want.MatchString(err.Error()) {
 		t.Fatalf("release against a silent backend: %v\nwant %s", err, want)
 	}
