@@ -96,6 +96,11 @@ type Factory struct {
 	headersMu   sync.Mutex
 	headers     map[string]foundHeader
 	headersDisc *discovered
+	// headersRepo is the work tree view headersDisc was read from, open
+	// for the run (closed by Run when the command returns): opening it
+	// reads the whole staging index, and plan --all-changed asks for
+	// thousands of stacks.
+	headersRepo *stackRepo
 	// committedBackendSaid: the stacks whose committed spec.backend
 	// findHeader said it used (once a run each).
 	committedBackendSaid sync.Map
