@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -382,12 +383,14 @@ func (e *nestedStackError) Unwrap() error { return e.err }
 // findRef returns the stack called name among refs (the first folder of a
 // duplicate name: only for validate, which reports the duplicate itself).
 func findRef(refs []stacks.Ref, name, root string) (stacks.Ref, error) {
-	var names []string
-	for _, r := range refs {
-		if r.Name == name {
-			return r, nil
-		}
-		names = append(names, r.Name)
+	if i := slices.IndexFunc(refs, func(r stacks.Ref) bool { return r.Name == name }); i >= 0 {
+		return refs[i], nil
+	}
+	// Not there: the names are only listed then (plan --all-changed looks
+	// up thousands of stacks among thousands).
+	names := make([]string, len(refs))
+	for i, r := range refs {
+		names[i] = r.Name
 	}
 	if len(names) == 0 {
 		return stacks.Ref{}, fmt.Errorf("stack %q not found: there are no stacks under %s/ (create one with `panka stack init %s`)", name, root, name)
