@@ -255,7 +255,11 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 	if err != nil {
 		return err
 	}
-	if len(updates) == 0 && stdinIsDevice(f.IO.In) {
+	preCommit := len(updates) == 0 && (f.Getenv("PRE_COMMIT_TO_REF") != "" || f.Getenv("PRE_COMMIT_LOCAL_BRANCH") != "")
+	if preCommit && remote == "" {
+		remote = f.Getenv("PRE_COMMIT_REMOTE_NAME")
+	}
+	if len(updates) == 0 && !preCommit && stdinIsDevice(f.IO.In) {
 		// git writes the pushed refs through a pipe, empty only when
 		// everything is up to date; a device (/dev/null) is a hook
 		// manager that does not pass it on (lefthook without
@@ -277,6 +281,13 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 		return err
 	}
 	defer repo.Close()
+	if preCommit {
+		u, err := preCommitUpdate(f, repo)
+		if err != nil {
+			return err
+		}
+		updates = append(updates, u)
+	}
 	failed := false
 	for _, u := range updates {
 		if u.Deleting() {
@@ -422,6 +433,34 @@ func pushedStacksRoot(f *Factory, repo *gitops.Repo, cfg *config.Resolved, sha s
 		return root
 	}
 	return cfg.Stacks.Root
+}
+
+// preCommitUpdate is the pushed ref the pre-commit framework (pre-commit,
+// prek) names in its environment. It reads git's standard input itself
+// and runs a pre-push command with an empty one, naming the first ref
+// that is not a deletion: PRE_COMMIT_TO_REF the commit pushed (left out
+// for a push that carries the root commit: PRE_COMMIT_LOCAL_BRANCH then),
+// PRE_COMMIT_FROM_REF the remote ref's commit when this clone has it, else
+// the parent of the first commit no remote-tracking branch holds, which
+// the remote holds too: compared from it as from the remote's commit.
+func preCommitUpdate(f *Factory, repo *gitops.Repo) (hooks.PushUpdate, error) {
+	local := f.Getenv("PRE_COMMIT_LOCAL_BRANCH")
+	to := f.Getenv("PRE_COMMIT_TO_REF")
+	if to == "" {
+		to = local
+	}
+	h, err := repo.ResolveRef(to)
+	if err != nil {
+		return hooks.PushUpdate{}, fmt.Errorf("the pushed commit pre-commit names (PRE_COMMIT_TO_REF or PRE_COMMIT_LOCAL_BRANCH %q): %w", to, err)
+	}
+	u := hooks.PushUpdate{LocalRef: local, LocalSHA: h.String(), RemoteRef: f.Getenv("PRE_COMMIT_REMOTE_BRANCH"), RemoteSHA: hooks.ZeroSHA}
+	if u.LocalRef == "" {
+		u.LocalRef = h.String()
+	}
+	if from, err := repo.ResolveRef(f.Getenv("PRE_COMMIT_FROM_REF")); f.Getenv("PRE_COMMIT_FROM_REF") != "" && err == nil {
+		u.RemoteSHA = from.String()
+	}
+	return u, nil
 }
 
 // stdinIsDevice reports whether in is a file that is a character device,
