@@ -242,7 +242,7 @@ func hooksUninstallRun(ctx context.Context, f *Factory) error {
 
 // errPushRefused ends a pre-push hook whose checks found problems (they
 // are printed above it).
-var errPushRefused = errors.New("push refused: fix the stacks above (or push with --no-verify)")
+var errPushRefused = errors.New("push refused: fix the stacks (or panka.yaml) above, or push with --no-verify to skip the check")
 
 func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 	if f.IO.stdinTTY {
@@ -298,6 +298,10 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 			// holds no stacks to check, and git pushes it as it is.
 			hookLine(f, false, "panka: %s points at a %s, not a commit: nothing to check", u.LocalRef, kind)
 			continue
+		}
+		if err := pushedConfigError(f, repo, u.LocalSHA); err != nil {
+			hookLine(f, true, "panka: %s: %v", u.LocalRef, err)
+			failed = true
 		}
 		root := pushedStacksRoot(f, repo, cfg, u.LocalSHA)
 		opts := changes.Options{Head: u.LocalSHA, StacksRoot: root}
@@ -461,6 +465,19 @@ func preCommitUpdate(f *Factory, repo *gitops.Repo) (hooks.PushUpdate, error) {
 		u.RemoteSHA = from.String()
 	}
 	return u, nil
+}
+
+// pushedConfigError is what every panka command would refuse in the
+// pushed commit's panka.yaml (not YAML, an unknown key, a bad value): only
+// the work tree's was read, so a branch pushed from another checkout (git
+// push origin feature) carried a panka.yaml that no longer loads without
+// a word.
+func pushedConfigError(f *Factory, repo *gitops.Repo, sha string) error {
+	b, err := repoConfigAt(f, repo, sha)
+	if err != nil {
+		return nil // none there (or not readable: the checks below say so)
+	}
+	return config.CheckRepoFile(repoConfigFile, b, f.Environ())
 }
 
 // stdinIsDevice reports whether in is a file that is a character device,

@@ -176,18 +176,32 @@ type Layers struct {
 	FlagNames  map[string]string // config key -> flag name, for Source
 }
 
+// envMap is an environment (os.Environ()) as a map.
+func envMap(environ []string) map[string]string {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if i := strings.IndexByte(kv, '='); i > 0 {
+			env[kv[:i]] = kv[i+1:]
+		}
+	}
+	return env
+}
+
+// CheckRepoFile returns what Resolve would refuse in a repository
+// panka.yaml holding data (another commit's, read from git), named name
+// in its messages; environ expands ${NAME} as Resolve does.
+func CheckRepoFile(name string, data []byte, environ []string) error {
+	r := &Resolved{Config: Default(), Sources: map[string]Source{}}
+	return r.loadData(name, data, "repo", envMap(environ))
+}
+
 // Resolve builds the effective configuration from its layers.
 func Resolve(l Layers) (*Resolved, error) {
 	r := &Resolved{Config: Default(), Sources: map[string]Source{}}
 	for _, k := range Keys() {
 		r.Sources[k.Path] = Source{Layer: "default"}
 	}
-	env := map[string]string{}
-	for _, kv := range l.Env {
-		if i := strings.IndexByte(kv, '='); i > 0 {
-			env[kv[:i]] = kv[i+1:]
-		}
-	}
+	env := envMap(l.Env)
 	for _, f := range []struct{ path, layer string }{{l.UserFile, "user"}, {l.RepoFile, "repo"}} {
 		if f.path == "" {
 			continue
@@ -579,6 +593,11 @@ func (r *Resolved) loadFile(path, layer string, env map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("read config %s: %w", path, err)
 	}
+	return r.loadData(path, data, layer, env)
+}
+
+// loadData loads a config file's content; path names it in messages.
+func (r *Resolved) loadData(path string, data []byte, layer string, env map[string]string) error {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
