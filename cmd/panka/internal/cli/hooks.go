@@ -245,17 +245,23 @@ func hooksUninstallRun(ctx context.Context, f *Factory) error {
 var errPushRefused = errors.New("push refused: fix the stacks (or panka.yaml) above, or push with --no-verify to skip the check")
 
 func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
-	if f.IO.stdinTTY {
+	// pre-commit names the pushed ref in its environment, also when run
+	// by hand (pre-commit run --hook-stage pre-push --to-ref ...).
+	preCommitEnv := f.Getenv("PRE_COMMIT_TO_REF") != "" || f.Getenv("PRE_COMMIT_LOCAL_BRANCH") != ""
+	if f.IO.stdinTTY && !preCommitEnv {
 		// Run by hand at a terminal: it would wait for input nobody
 		// knows to type.
 		return Usagef("hooks run pre-push reads what git pushes on standard input, one \"<local ref> <local sha> <remote ref> <remote sha>\" line per ref; git runs it before a push. " +
 			"To try it by hand: echo \"refs/heads/main $(git rev-parse HEAD) refs/heads/main $(git rev-parse origin/main)\" | panka hooks run pre-push")
 	}
-	updates, err := hooks.ParsePrePush(f.IO.In)
-	if err != nil {
-		return err
+	var updates []hooks.PushUpdate
+	if !f.IO.stdinTTY {
+		var err error
+		if updates, err = hooks.ParsePrePush(f.IO.In); err != nil {
+			return err
+		}
 	}
-	preCommit := len(updates) == 0 && (f.Getenv("PRE_COMMIT_TO_REF") != "" || f.Getenv("PRE_COMMIT_LOCAL_BRANCH") != "")
+	preCommit := len(updates) == 0 && preCommitEnv
 	if preCommit && remote == "" {
 		remote = f.Getenv("PRE_COMMIT_REMOTE_NAME")
 	}

@@ -107,6 +107,30 @@ func TestHooksInstallAndPrePush(t *testing.T) {
 	}
 }
 
+// TestHooksPrePushPreCommitAtTerminal: pre-commit run --hook-stage
+// pre-push --from-ref A --to-ref B, typed at a terminal, names the refs in
+// PRE_COMMIT_* with standard input the terminal: panka refused it as "run
+// by hand" instead of checking the ref named. Without those variables a
+// terminal is still refused (it would wait for input).
+func TestHooksPrePushPreCommitAtTerminal(t *testing.T) {
+	dir := quickstartRepo(t, "main")
+	base := hooksGit(t, dir, "rev-parse", "HEAD")
+	if err := os.WriteFile(filepath.Join(dir, "stacks/shop/infra/data.yaml"), []byte("apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: orders\nspec:\n  fifoo: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hooksGit(t, dir, "commit", "-qam", "broken")
+	head := hooksGit(t, dir, "rev-parse", "HEAD")
+
+	f, _, errOut := stackTestFactory(t, dir, "", true, "PRE_COMMIT_FROM_REF="+base, "PRE_COMMIT_TO_REF="+head)
+	if code := Run(context.Background(), f, []string{"hooks", "run", "pre-push"}); code != 1 || !strings.Contains(errOut.String(), "fifoo: unknown field") || !strings.Contains(errOut.String(), "push refused") {
+		t.Fatalf("pre-commit refs at a terminal: exit %d, stderr:\n%s", code, errOut)
+	}
+	f, _, errOut = stackTestFactory(t, dir, "", true)
+	if code := Run(context.Background(), f, []string{"hooks", "run", "pre-push"}); code != 1 || !strings.Contains(errOut.String(), "reads what git pushes on standard input") {
+		t.Fatalf("at a terminal: exit %d, stderr:\n%s", code, errOut)
+	}
+}
+
 // TestHooksPrePushWithoutBase: a push with nothing to compare with — the
 // first push of a repository to an empty remote, or a repository whose
 // default branch panka cannot find (trunk, no origin/HEAD) — checks every
