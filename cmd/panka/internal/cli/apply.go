@@ -179,6 +179,13 @@ func loadDesired(ctx context.Context, f *Factory, open storeOpener, src *planSou
 		if rerr := configuredRootMissing(f, src, cfg); rerr != nil {
 			return nil, rerr
 		}
+		if disc, _ := src.discover(cfg.Stacks.Root); src.ref == "" && disc != nil && len(disc.Refs) == 0 {
+			if dir, derr := f.RepoRoot(); derr == nil {
+				if cerr := configBelowRoot(f, dir, stacksRoot(cfg.Stacks.Root)); cerr != nil {
+					return nil, cerr
+				}
+			}
+		}
 		if gone := stillDeployed(ctx, f, src, stackName, env, "stack (deleted, or renamed in stack.yaml)"); gone != "" {
 			return nil, fmt.Errorf("%w; %s", err, gone)
 		}
