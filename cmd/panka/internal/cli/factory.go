@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -290,24 +292,33 @@ func (f *Factory) Config() (*config.Resolved, error) { return f.ConfigForStack(n
 // ConfigForStack resolves the configuration with a stack's spec.backend keys
 // ("backend.bucket" -> value) from stackFile.
 func (f *Factory) ConfigForStack(stackKeys map[string]string, stackFile string) (*config.Resolved, error) {
-	return f.configForStackLines(stackKeys, nil, stackFile)
+	return f.configForStackLines(stackKeys, nil, stackFile, false)
 }
 
 // configForHeader is ConfigForStack with h's spec.backend keys, read from
 // file: their sources name the line of each key.
 func (f *Factory) configForHeader(h *stacks.Header, file string) (*config.Resolved, error) {
-	return f.configForStackLines(h.Backend, h.BackendLines, file)
+	return f.configForStackLines(h.Backend, h.BackendLines, file, false)
 }
 
-func (f *Factory) configForStackLines(stackKeys map[string]string, lines map[string]int, stackFile string) (*config.Resolved, error) {
+// configForStackLines resolves the configuration; with noBackendOverrides
+// the backend.* keys that PANKA_BACKEND_* variables and flags set are left
+// out, so its backend is the one the configuration files name.
+func (f *Factory) configForStackLines(stackKeys map[string]string, lines map[string]int, stackFile string, noBackendOverrides bool) (*config.Resolved, error) {
 	f.cfgMu.Lock()
 	defer f.cfgMu.Unlock()
 	repo, err := f.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
+	env, flags := f.Environ(), f.flagKeys
+	if noBackendOverrides {
+		env = slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "PANKA_BACKEND_") })
+		flags = maps.Clone(flags)
+		maps.DeleteFunc(flags, func(k, _ string) bool { return strings.HasPrefix(k, "backend.") })
+	}
 	l := config.Layers{RepoFile: filepath.Join(repo, repoConfigFile), Stack: stackKeys, StackFile: stackFile, StackLines: lines,
-		Env: f.Environ(), Flags: f.flagKeys, FlagNames: f.flagNames}
+		Env: env, Flags: flags, FlagNames: f.flagNames}
 	if f.Flags.ConfigFile != "" {
 		p, err := f.UserPath(f.Flags.ConfigFile)
 		if err != nil {

@@ -1324,8 +1324,67 @@ func (f *Factory) stateElsewhere(ctx context.Context, open storeOpener, cfg *con
 			}
 		}
 	}
+	if m := f.overriddenBackendState(ctx, open, cfg, h, key, what, seen); m != "" {
+		return m
+	}
 	return f.embeddedStateLeft(ctx, cfg, key, what, seen)
 }
+
+// overriddenBackendState is stateElsewhere for a backend that PANKA_BACKEND_*
+// variables or flags (--backend-bucket) moved away from the one the
+// configuration files (panka.yaml, the stack's spec.backend) name: a
+// PANKA_BACKEND_TYPE=local left exported from an experiment, or a CI
+// variable naming another bucket, made plan show "nothing deployed yet"
+// and apply create everything again beside the team's deployment, with
+// no word about it. It asks the configured backend, for at most
+// elsewhereTimeout (it may not be reachable from here: then nothing is
+// said).
+func (f *Factory) overriddenBackendState(ctx context.Context, open storeOpener, cfg *config.Resolved, h *stacks.Header, key statestore.Key, what string, seen map[string]bool) string {
+	var set []string
+	for _, k := range []string{"backend.type", "backend.bucket", "backend.prefix", "backend.directory", "backend.endpoint", "backend.region"} {
+		if src := cfg.Sources[k]; src.Layer == "env" || src.Layer == "flag" {
+			set = append(set, fmt.Sprintf("%s by %s", k, src))
+		}
+	}
+	if len(set) == 0 {
+		return ""
+	}
+	file := path.Join(h.Path, stacks.StackFile)
+	shared, err := f.configForStackLines(h.Backend, h.BackendLines, file, true)
+	if err != nil {
+		return ""
+	}
+	where := f.describeBackend(shared)
+	embedded := &config.Resolved{Config: cfg.Config, Sources: cfg.Sources}
+	embedded.Backend = config.Backend{Type: "local"}
+	if seen[where+" "+key.Stack] || where == f.describeBackend(embedded) {
+		return "" // the embedded default: embeddedStateLeft says it
+	}
+	seen[where+" "+key.Stack] = true
+	var st *statestore.State
+	if shared.Backend.Type == "s3" {
+		ctx, cancel := context.WithTimeout(ctx, elsewhereTimeout)
+		defer cancel()
+		s, err := open(ctx, shared)
+		if err != nil {
+			return ""
+		}
+		if st, _, err = s.Get(ctx, key); err != nil || st == nil || st.Status == statestore.StatusDestroyed {
+			return ""
+		}
+	} else if st = f.localDeployment(ctx, shared, key); st == nil {
+		return ""
+	}
+	rec := recordedCommit(st)
+	return fmt.Sprintf("nothing is recorded for %s in %s, but %s, the backend the configuration files name, holds a deployment of it (state serial %d, %s%s): "+
+		"%s moved this run away from it, and this %s creates everything again in a new, empty deployment while that one stays deployed. "+
+		"Unset the override to work on that deployment; to move it instead, copy the whole stacks/%s/%s/ folder (state.json, history/ and pulumi/) from %s to %s first (docs/state.md, \"Switching backends\")",
+		key, f.describeBackend(cfg), where, st.Serial, st.Status, rec, strings.Join(set, ", "), what, key.Stack, key.Environment, where, f.describeBackend(cfg))
+}
+
+// elsewhereTimeout bounds overriddenBackendState's look at a backend the
+// run does not use, which may not be reachable from here.
+const elsewhereTimeout = 10 * time.Second
 
 // embeddedStateLeft is stateElsewhere for the embedded default: a team
 // that tried panka on its own (state in <repo>/.panka/state) and then
@@ -1344,25 +1403,11 @@ func (f *Factory) embeddedStateLeft(ctx context.Context, cfg *config.Resolved, k
 	if seen[where+" "+key.Stack] {
 		return ""
 	}
-	dir, err := f.localDir(def)
-	if err != nil {
+	st := f.localDeployment(ctx, def, key)
+	if st == nil {
 		return ""
 	}
-	if _, err := os.Stat(filepath.Join(dir, "state", filepath.FromSlash(statestore.StatePath("", key)))); err != nil {
-		return ""
-	}
-	s, err := local.New(local.Options{Dir: dir})
-	if err != nil {
-		return ""
-	}
-	st, _, err := s.Get(ctx, key)
-	if err != nil || st == nil || st.Status == statestore.StatusDestroyed {
-		return ""
-	}
-	rec := ""
-	if d := deployedRecord(st); d != nil && d.Commit != "" {
-		rec = ", commit " + shortSHA(d.Commit)
-	}
+	rec := recordedCommit(st)
 	why := "the backend settings changed since"
 	for _, k := range []string{"backend.type", "backend.bucket", "backend.directory", "backend.prefix"} {
 		if src, ok := cfg.Sources[k]; ok && src.Layer != "default" {
@@ -1376,6 +1421,39 @@ func (f *Factory) embeddedStateLeft(ctx context.Context, cfg *config.Resolved, k
 		"Move the state first: copy the whole stacks/%s/%s/ folder (state.json, history/ and pulumi/) from %s to %s (docs/state.md, \"Switching backends\"); "+
 		"or destroy it there with the settings it was deployed with (PANKA_BACKEND_TYPE=local PANKA_LOCKS_TYPE=local panka destroy --stack %s --environment %s)",
 		key, here, where, st.Serial, st.Status, rec, why, what, key.Stack, key.Environment, where, here, key.Stack, key.Environment)
+}
+
+// localDeployment reads key's state in cfg's local backend when it holds
+// a deployment (not destroyed), else nil. Only a state.json on disk is
+// read: nothing is created (no .panka/.gitignore), and CI's
+// local-backend warning is not given.
+func (f *Factory) localDeployment(ctx context.Context, cfg *config.Resolved, key statestore.Key) *statestore.State {
+	dir, err := f.localDir(cfg)
+	if err != nil {
+		return nil
+	}
+	p, _ := statestore.NormalizePrefix(cfg.Backend.Prefix)
+	if _, err := os.Stat(filepath.Join(dir, "state", filepath.FromSlash(statestore.StatePath(p, key)))); err != nil {
+		return nil
+	}
+	s, err := local.New(local.Options{Dir: dir, Prefix: p})
+	if err != nil {
+		return nil
+	}
+	st, _, err := s.Get(ctx, key)
+	if err != nil || st == nil || st.Status == statestore.StatusDestroyed {
+		return nil
+	}
+	return st
+}
+
+// recordedCommit is ", commit <short SHA>" of st's deployment, for
+// messages, or "".
+func recordedCommit(st *statestore.State) string {
+	if d := deployedRecord(st); d != nil && d.Commit != "" {
+		return ", commit " + shortSHA(d.Commit)
+	}
+	return ""
 }
 
 // earlierStackState is stateElsewhere's walk back through the stack's
