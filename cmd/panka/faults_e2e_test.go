@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -194,4 +195,44 @@ func TestApplyReleaseFailsSaysHowToUnlock(t *testing.T) {
 	if out := r.mustPanka(env, "locks", "list"); held.MatchString(out) {
 		t.Fatalf("the lease is still held after %s:\n%s", m[1], out)
 	}
+}
+
+// TestFirstApplyKilledStatusTellsTheTruth: the machine running the first
+// apply of an environment died with creates in flight (every process
+// killed at once). The engine's state held those pending creates and no
+// update history yet, so status said "not deployed ... nothing" and plan
+// listed every component as a create with no word of the resources the
+// run may have made (on AWS, a database being created). Both now say that
+// the engine's state holds what was not recorded.
+func TestFirstApplyKilledStatusTellsTheTruth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("finds the run's processes through /proc (Linux only)")
+	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		r := newE2ERepo(t, b)
+		marker := runMarker()
+		cmd := r.cmd([]string{"PANKALOCAL_DELAY=60s", marker}, applyDev...)
+		var errOut syncBuffer
+		cmd.Stderr = &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 90*time.Second, func() bool {
+			return strings.Contains(errOut.String(), "creating") && has(runProcesses(marker), "pulumi") && r.pulumiLocked()
+		})
+		killAll(marker)
+		_ = cmd.Wait()
+
+		out := r.mustPanka(nil, "status", "--stack", "shop", "--environment", "dev")
+		if !strings.Contains(out, "shop/dev: not deployed") || !strings.Contains(out, "engine:    its state holds a deployment that was not recorded") {
+			t.Fatalf("status after the killed first apply:\n%s", out)
+		}
+		_, errOut2, code := r.panka(nil, "plan", "--stack", "shop", "--environment", "dev")
+		if code != 0 || !strings.Contains(errOut2, "the engine's state holds a deployment that was not recorded") {
+			t.Fatalf("plan after the killed first apply: exit %d\n%s", code, errOut2)
+		}
+	})
 }

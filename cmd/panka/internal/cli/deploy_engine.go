@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -178,6 +179,8 @@ func (f *Factory) engineStateFunc(cfg *config.Resolved, key statestore.Key) func
 // first deployment whose record could not be written (the state server
 // failed after the engine ran), or one that was killed. Its resources may
 // exist while status says "not deployed" and plan lists them as creates.
+// A first run killed partway has written no update yet: its checkpoint
+// holding components, or operations in flight, counts too.
 // False when it cannot tell (another Pulumi backend, an error).
 func (f *Factory) engineRanUnrecorded(ctx context.Context, cfg *config.Resolved, key statestore.Key) bool {
 	if cfg.Pulumi.Backend != "" && cfg.Pulumi.Backend != "s3" && cfg.Pulumi.Backend != "diy" {
@@ -191,8 +194,23 @@ func (f *Factory) engineRanUnrecorded(ctx context.Context, cfg *config.Resolved,
 	if cur, err := token(ctx, ""); err != nil || cur == "" {
 		return false
 	}
-	ran, err := hasHistory(ctx)
-	return err == nil && ran
+	if ran, err := hasHistory(ctx); err != nil || ran {
+		return err == nil
+	}
+	// No update finished (the engine writes its history at the end): a
+	// run killed partway left what it had made, and the operations it had
+	// in flight, in the checkpoint only. A run that set the stack up and
+	// stopped before any step leaves none of either.
+	read := f.engineCheckpointFunc(cfg, key)
+	if read == nil {
+		return false
+	}
+	b, err := read(ctx)
+	if err != nil || b == nil {
+		return false
+	}
+	_, touched, ok := engine.ComponentsTouched(b, time.Time{})
+	return ok && len(touched) > 0
 }
 
 // engineStateToken returns engineStateFunc's token of the checkpoint under
