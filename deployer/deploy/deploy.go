@@ -343,10 +343,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 			if req.Operation == statestore.OpDestroy {
 				break // refused below, with the same story
 			}
-			warnf("%s has no state, but its history records deployments up to serial %d (%s of commit %s by %s, %s): "+
-				"its state.json was deleted or lost, so this %s plans as if nothing were deployed and records serial %d. "+
+			warnf("%s and records serial %d. "+
 				"To plan against the last deployment instead, stop here and restore state.json (an earlier S3 object version, or `panka state push --force FILE`)",
-				req.Key, h[0].Serial, h[0].Operation, shortSHA(h[0].Commit), h[0].User, h[0].Result, req.Operation, h[0].Serial+1)
+				LostStateWarning(req.Key, h[0], "this "+string(req.Operation)), h[0].Serial+1)
 		}
 	case err != nil:
 		return nil, fmt.Errorf("read state of %s: %w", req.Key, err)
@@ -1209,6 +1208,14 @@ func triedByFailedRuns(runs []*stacks.Resolved, deployed, desired *stacks.Resolv
 		}
 	}
 	return out
+}
+
+// LostStateWarning says that key has no state.json although its history
+// records deployments up to last (the newest record), so that what (e.g.
+// "this plan") plans as if nothing were deployed.
+func LostStateWarning(key statestore.Key, last *statestore.Deployment, what string) string {
+	return fmt.Sprintf("%s has no state, but its history records deployments up to serial %d (%s of commit %s by %s, %s): its state.json was deleted or lost, so %s plans as if nothing were deployed",
+		key, last.Serial, last.Operation, shortSHA(last.Commit), last.User, last.Result, what)
 }
 
 // LeftWarning says that the components in left (see Planned) are planned

@@ -469,7 +469,17 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		}
 	}
 	// Nothing recorded here: one history read for both checks below.
-	nothing := state == nil && noHistory(ctx, store, skey)
+	nothing := false
+	if state == nil {
+		h, err := store.History(ctx, skey, 0, 1)
+		nothing = err == nil && len(h) == 0
+		if err == nil && len(h) > 0 && (h[0].Operation != statestore.OpDestroy || h[0].Result != statestore.ResultSucceeded) {
+			// As status and apply say it: the plan creates everything,
+			// while what the history records may still run.
+			opts.F.Warnf("%s: what it creates may still run. Restore state.json before deploying (an earlier S3 object version, or `panka state push --force FILE`)",
+				deploy.LostStateWarning(skey, h[0], "this plan"))
+		}
+	}
 	if nothing {
 		if m := opts.F.stateElsewhere(ctx, opts.OpenStore, d.cfg, skey, "plan", !opts.AllChanged); m != "" {
 			opts.F.Warnf("%s", m)
