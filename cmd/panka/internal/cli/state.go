@@ -758,10 +758,7 @@ func stateShowRun(ctx context.Context, opts *StateShowOptions) error {
 	}
 	st, _, err := s.Get(ctx, key)
 	if errors.Is(err, statestore.ErrNotFound) {
-		if nerr := f.unknownName(key, f.describeBackend(cfg)); nerr != nil {
-			return nerr
-		}
-		return fmt.Errorf("%s has no state in %s (never deployed, or a different backend/prefix); see `panka state list`", key, f.describeBackend(cfg))
+		return f.noState(ctx, s, cfg, key)
 	}
 	if err != nil {
 		return err
@@ -932,10 +929,7 @@ func statePullRun(ctx context.Context, opts *StatePullOptions) error {
 	}
 	data, err := statestore.Export(ctx, s, key)
 	if errors.Is(err, statestore.ErrNotFound) {
-		if nerr := f.unknownName(key, f.describeBackend(cfg)); nerr != nil {
-			return nerr
-		}
-		return fmt.Errorf("%s has no state in %s; see `panka state list`", key, f.describeBackend(cfg))
+		return f.noState(ctx, s, cfg, key)
 	}
 	if err != nil {
 		return err
@@ -1146,10 +1140,7 @@ func stateRmRun(ctx context.Context, opts *StateRmOptions) error {
 		return err
 	})
 	if errors.Is(err, statestore.ErrNotFound) {
-		if nerr := f.unknownName(key, f.describeBackend(cfg)); nerr != nil {
-			return nerr
-		}
-		return fmt.Errorf("%s has no state in %s; see `panka state list`", key, f.describeBackend(cfg))
+		return f.noState(ctx, s, cfg, key)
 	}
 	if err != nil {
 		return err
@@ -1421,6 +1412,25 @@ func (f *Factory) embeddedStateLeft(ctx context.Context, cfg *config.Resolved, k
 		"Move the state first: copy the whole stacks/%s/%s/ folder (state.json, history/ and pulumi/) from %s to %s (docs/state.md, \"Switching backends\"); "+
 		"or destroy it there with the settings it was deployed with (PANKA_BACKEND_TYPE=local PANKA_LOCKS_TYPE=local panka destroy --stack %s --environment %s)",
 		key, here, where, st.Serial, st.Status, rec, why, what, key.Stack, key.Environment, where, here, key.Stack, key.Environment)
+}
+
+// noState is the error of a state command (show, pull, rm) for key, which
+// has no state.json in s: a name that is not the repository's, a state
+// that was deleted or lost while its history was kept (status calls it
+// "state missing"; "never deployed ... see panka state list", which does
+// not list it, sent the user the wrong way), or none at all.
+func (f *Factory) noState(ctx context.Context, s statestore.Store, cfg *config.Resolved, key statestore.Key) error {
+	where := f.describeBackend(cfg)
+	if nerr := f.unknownName(key, where); nerr != nil {
+		return nerr
+	}
+	if h, err := s.History(ctx, key, 0, 1); err == nil && len(h) > 0 &&
+		(h[0].Operation != statestore.OpDestroy || h[0].Result != statestore.ResultSucceeded) {
+		return fmt.Errorf("%s has no state in %s, but its history records deployments up to serial %d (%s of commit %s by %s, %s): its state.json was deleted or lost. "+
+			"Restore it (an earlier S3 object version, or `panka state push --force FILE` with a copy)",
+			key, where, h[0].Serial, h[0].Operation, shortSHA(h[0].Commit), h[0].User, h[0].Result)
+	}
+	return fmt.Errorf("%s has no state in %s (never deployed, or a different backend/prefix); see `panka state list`", key, where)
 }
 
 // localDeployment reads key's state in cfg's local backend when it holds
