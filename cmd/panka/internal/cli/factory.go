@@ -110,6 +110,10 @@ type Factory struct {
 	// was set (config.Source), for the error of a bucket that does not
 	// exist (withBucketSource).
 	bucketSources sync.Map
+	// unanswered: the backends (describeBackend) that overriddenBackendState
+	// could not read, asked once per run: plan --all-changed asks for
+	// every new environment, and each would wait out the time limit.
+	unanswered sync.Map
 
 	once    sync.Once
 	workDir string

@@ -1354,13 +1354,19 @@ func (f *Factory) overriddenBackendState(ctx context.Context, open storeOpener, 
 	seen[where+" "+key.Stack] = true
 	var st *statestore.State
 	if shared.Backend.Type == "s3" {
+		if _, down := f.unanswered.Load(where); down {
+			return ""
+		}
 		ctx, cancel := context.WithTimeout(ctx, elsewhereTimeout)
 		defer cancel()
 		s, err := open(ctx, shared)
-		if err != nil {
-			return ""
+		if err == nil {
+			st, _, err = s.Get(ctx, key)
 		}
-		if st, _, err = s.Get(ctx, key); err != nil || st == nil || st.Status == statestore.StatusDestroyed {
+		if err != nil && !errors.Is(err, statestore.ErrNotFound) {
+			f.unanswered.Store(where, true)
+		}
+		if err != nil || st == nil || st.Status == statestore.StatusDestroyed {
 			return ""
 		}
 	} else if st = f.localDeployment(ctx, shared, key); st == nil {
