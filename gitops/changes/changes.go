@@ -2309,6 +2309,10 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 	var problems []error
 	var reasons []Reason
 	var notCompared string // why an environment could not be compared
+	// headErrs: the environments that do not resolve at head, each
+	// problem once with every environment it is in (a mistyped field of
+	// a component fails them all alike).
+	var headErrs envErrors
 	if !head.worktree && len(id.watched) == 0 && id.headErr == nil && id.baseErr == nil && e.cacheKey(base, id.baseDir) != "" &&
 		strings.SplitN(e.cacheKey(base, id.baseDir), ":", 2)[0] == strings.SplitN(e.cacheKey(head, id.headDir), ":", 2)[0] {
 		return effects, []string{}, nil, nil, nil // same content (a pure move)
@@ -2405,8 +2409,7 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 		rH, eH := sH.Resolve(env, e.opts.Resolve)
 		if eH != nil {
 			set(env, Modified)
-			problems = append(problems, fmt.Errorf("stack %s (%s), environment %s at head: %w", id.name, id.headDir, env, eH))
-			reasons = append(reasons, errorReasons(id.headDir, eH, "environment "+env+" does not resolve at head")...)
+			headErrs.add(env, eH)
 			if notCompared == "" {
 				notCompared = "environment " + env + " does not resolve at head (" + firstLine(eH) + ")"
 			}
@@ -2477,6 +2480,11 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 			}
 		}
 		fileEnvs[envFile] = append(fileEnvs[envFile], env)
+	}
+	for _, g := range headErrs.groups {
+		label := plural(len(g.envs), "environment ", "environments ") + strings.Join(g.envs, ", ")
+		problems = append(problems, fmt.Errorf("stack %s (%s), %s at head: %w", id.name, id.headDir, label, g.err))
+		reasons = append(reasons, errorReasons(id.headDir, g.err, label+plural(len(g.envs), " does", " do")+" not resolve at head")...)
 	}
 	if errB != nil && errH == nil && id.headErr == nil {
 		effects[path.Join(id.baseDir, stacks.StackFile)] = "the stack did not load at base: " + firstLine(errB)
@@ -2631,6 +2639,45 @@ func errorReasons(dir string, err error, what string) []Reason {
 		return out
 	}
 	return []Reason{{File: path.Join(dir, stacks.StackFile), Detail: what + ": " + err.Error()}}
+}
+
+// envErrors gathers the problems of environments, each problem (one
+// stacks.Error, or an error of another kind as a whole) once, in the
+// order first met, with the environments it was met in.
+type envErrors struct {
+	groups []*envError
+	byText map[string]*envError
+}
+
+type envError struct {
+	envs []string
+	err  error
+}
+
+func (x *envErrors) add(env string, err error) {
+	items := []error{err}
+	var se *stacks.Errors
+	if errors.As(err, &se) && len(se.List) > 0 {
+		items = items[:0]
+		for _, e := range se.List {
+			items = append(items, &stacks.Errors{List: []*stacks.Error{e}})
+		}
+	}
+	for _, e := range items {
+		text := e.Error()
+		g := x.byText[text]
+		if g == nil {
+			if x.byText == nil {
+				x.byText = map[string]*envError{}
+			}
+			g = &envError{err: e}
+			x.byText[text] = g
+			x.groups = append(x.groups, g)
+		}
+		if !slices.Contains(g.envs, env) {
+			g.envs = append(g.envs, env)
+		}
+	}
 }
 
 func firstLine(err error) string {

@@ -3266,6 +3266,58 @@ func TestWhyUnresolvedAtHeadNotWithoutEffect(t *testing.T) {
 	})
 }
 
+// TestUnresolvedAtHeadOncePerError: a component file every environment
+// fails on at head (a mistyped field) is one problem and one reason that
+// name the environments, not the same error once per environment: the
+// pre-push hook and changed --why of a monorepo with many environments
+// repeated each broken file that many times. An error only one
+// environment has stays its own.
+func TestUnresolvedAtHeadOncePerError(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Write("stacks/orders/infra/queue.yaml", strings.Replace(queueYAML, "visibilityTimeout:", "visibilityTimout:", 1))
+	g.Write("stacks/orders/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: error\n  overrides:\n    api:\n      image: ${NOT_DECLARED}\n"))
+	g.Commit("queue field mistyped; prod uses an undeclared variable")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if paths {
+			return
+		}
+		if got := summary(res); !slices.Equal(got, []string{"orders modified dev:modified,prod:modified,staging:modified"}) {
+			t.Errorf("%s: %q", engine, got)
+		}
+		var problems []string
+		for _, p := range res.Problems {
+			problems = append(problems, p.Error())
+		}
+		typo := func(s string) bool { return strings.Contains(s, "spec.visibilityTimout: unknown field") }
+		var typos, undeclared []string
+		for _, p := range problems {
+			if typo(p) {
+				typos = append(typos, p)
+			}
+			if strings.Contains(p, "NOT_DECLARED") {
+				undeclared = append(undeclared, p)
+			}
+		}
+		if len(typos) != 1 || !strings.HasPrefix(typos[0], "stack orders (stacks/orders), environments dev, prod, staging at head: stacks/orders/infra/queue.yaml:6:3: ") {
+			t.Errorf("%s: want the mistyped field once, for dev, prod, staging; problems:\n%s", engine, strings.Join(problems, "\n"))
+		}
+		if len(undeclared) != 1 || !strings.HasPrefix(undeclared[0], "stack orders (stacks/orders), environment prod at head: ") {
+			t.Errorf("%s: want the undeclared variable once, for prod; problems:\n%s", engine, strings.Join(problems, "\n"))
+		}
+		var reasons []string
+		for _, st := range res.Stacks {
+			for _, r := range st.Reasons {
+				if typo(r.Detail) {
+					reasons = append(reasons, r.File+": "+r.Detail)
+				}
+			}
+		}
+		if len(reasons) != 1 || !strings.Contains(reasons[0], "environments dev, prod, staging do not resolve at head: stacks/orders/infra/queue.yaml:6:3: ") {
+			t.Errorf("%s: want one reason for the mistyped field; got:\n%s", engine, strings.Join(reasons, "\n"))
+		}
+	})
+}
+
 // TestBackendChange: spec.backend is not part of the resolved model, but
 // plan, apply and status read a stack's state where it points. A PR that
 // moved a deployed stack to another prefix was "no stack changed" while
