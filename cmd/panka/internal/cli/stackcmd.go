@@ -402,6 +402,32 @@ func findRef(refs []stacks.Ref, name, root string) (stacks.Ref, error) {
 	return stacks.Ref{}, fmt.Errorf("stack %q not found under %s/ (%s%s)", name, root, listed, withSemi(didYouMean(name, names)))
 }
 
+// invalidStacksMessage is stack list's final error: how many of the
+// stacks listed are invalid, and which (by name, by folder when their
+// stack.yaml gives none): among thousands of rows the table alone hides
+// them.
+func invalidStacksMessage(items []stackListItem) string {
+	var bad []string
+	run := "panka validate"
+	for _, it := range items {
+		switch {
+		case it.NotLoading:
+			bad = append(bad, it.Path)
+		case it.Error != "":
+			bad = append(bad, it.Name)
+			run = "panka validate --stack " + it.Name // when it is the one
+		}
+	}
+	switch len(bad) {
+	case 0:
+		// A problem of no one row (a name two stacks use), said above.
+		return "some stacks are invalid: run `panka validate` for details"
+	case 1:
+		return fmt.Sprintf("1 of %d stacks is invalid (%s): run `%s` for details", len(items), bad[0], run)
+	}
+	return fmt.Sprintf("%d of %d stacks are invalid (%s): run `panka validate` for details", len(bad), len(items), listSome(bad, maxListedStacks))
+}
+
 // maxListedStacks bounds the stack names an error lists: a monorepo has
 // thousands, and a mistyped --stack printed every one of them.
 const maxListedStacks = 20
@@ -1121,7 +1147,7 @@ func stackListRun(opts *StackListOptions) error {
 		}
 	}
 	if failed {
-		msg := "some stacks are invalid: run `panka validate` for details"
+		msg := invalidStacksMessage(items)
 		if f.jsonLog == nil {
 			f.Errorf("%s", msg)
 		}
