@@ -509,7 +509,17 @@ func reportPrePush(f *Factory, u hooks.PushUpdate, res *changes.Result) (failed 
 		return failed
 	}
 	hookLine(f, false, "panka: %s changes:", u.LocalRef)
-	for _, s := range res.Stacks {
+	for i, s := range res.Stacks {
+		if i == maxListedStacks {
+			// A shared file or a first push of a monorepo changes
+			// thousands: git shows the one pushing a screenful.
+			base := gitops.EmptyTree.String() // every stack checked: from nothing
+			if res.Base != "" && res.Base != base {
+				base = short(res.Base) // (the empty tree is no object to abbreviate)
+			}
+			hookLine(f, false, "  ... and %d more (panka changed --base %s --head %s lists them)", len(res.Stacks)-i, base, short(res.Head))
+			break
+		}
 		hookLine(f, false, "  %s", prePushLine(s))
 	}
 	return failed
