@@ -52,7 +52,7 @@ who holds the lock if anyone, and when drift was last checked.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Stack == "" {
-				return Usagef("--stack is required")
+				return Usagef("--stack is required: status shows one stack (panka state list shows every deployed stack/environment, panka stack list every stack)")
 			}
 			return statusRun(cmd.Context(), opts)
 		},
