@@ -319,7 +319,9 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 				// to another remote than the default branch's: compare
 				// with the pushed remote's branches this clone knows.
 				if name, fork, ok := remoteForkPoint(ctx, repo, remote, u); ok {
-					if fork.String() == u.LocalSHA {
+					// The commit pushed: an annotated tag's id is the tag
+					// object's.
+					if h, err := repo.ResolveRef(u.LocalSHA); err == nil && fork == h {
 						hookLine(f, false, "panka: %s adds no commit (%s holds it): nothing to check", u.LocalRef, name)
 						continue
 					}
