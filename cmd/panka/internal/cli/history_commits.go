@@ -426,20 +426,26 @@ func writeHistoryCommits(w io.Writer, entries []*HistoryEntry) {
 			fmt.Fprintf(w, "    ... and %d more\n", e.More)
 		}
 		listed := len(e.Commits) + len(e.Undone) + e.More
+		// The commits from the one deployed before; for the first
+		// deployment, the whole history up to its commit.
+		span := "in between"
+		if e.Previous == "" {
+			span = "up to it"
+		}
 		switch {
 		case e.Note != "":
 			fmt.Fprintf(w, "    (%s)\n", e.Note)
 		case e.AllCommits == 0 && e.Deployment.Operation != statestore.OpDestroy && e.Previous != "" && e.AfterDestroy == 0:
 			fmt.Fprintln(w, "    (same commit as the deployment before)")
 		case e.StackPath != "" && e.Unexamined > 0:
-			fmt.Fprintf(w, "    (%d of the %d newest of %s in between changed %s or a file it watches; the %d older ones were not examined: git log -- %s lists those that did)\n",
-				listed, e.AllCommits-e.Unexamined, plural(e.AllCommits, "commit"), e.StackPath, e.Unexamined, e.StackPath)
+			fmt.Fprintf(w, "    (%d of the %d newest of %s %s changed %s or a file it watches; the %d older ones were not examined: git log -- %s lists those that did)\n",
+				listed, e.AllCommits-e.Unexamined, plural(e.AllCommits, "commit"), span, e.StackPath, e.Unexamined, e.StackPath)
 		case e.StackPath != "" && listed == 0 && e.AllCommits == 1:
 			fmt.Fprintf(w, "    (the commit in between did not change %s or a file it watches)\n", e.StackPath)
 		case e.StackPath != "" && listed == 0:
-			fmt.Fprintf(w, "    (none of the %d commits in between changed %s or a file it watches)\n", e.AllCommits, e.StackPath)
+			fmt.Fprintf(w, "    (none of the %d commits %s changed %s or a file it watches)\n", e.AllCommits, span, e.StackPath)
 		case e.StackPath != "" && listed < e.AllCommits:
-			fmt.Fprintf(w, "    (%d of %s in between changed %s or a file it watches; the rest are not listed)\n", listed, plural(e.AllCommits, "commit"), e.StackPath)
+			fmt.Fprintf(w, "    (%d of %s %s changed %s or a file it watches; the rest are not listed)\n", listed, plural(e.AllCommits, "commit"), span, e.StackPath)
 		}
 	}
 }

@@ -329,7 +329,7 @@ func TestHistoryCommitsExaminesTheNewest(t *testing.T) {
 		}
 		var out strings.Builder
 		writeHistoryCommits(&out, es)
-		if want := fmt.Sprintf("    (1 of the %d newest of %d commits in between changed stacks/shop or a file it watches; the 10 older ones were not examined: git log -- stacks/shop lists those that did)\n", maxExaminedCommits, n); !strings.Contains(out.String(), want) {
+		if want := fmt.Sprintf("    (1 of the %d newest of %d commits up to it changed stacks/shop or a file it watches; the 10 older ones were not examined: git log -- stacks/shop lists those that did)\n", maxExaminedCommits, n); !strings.Contains(out.String(), want) {
 			t.Errorf("no-git-binary=%v: text\n%s\nwant the line\n%s", noGit, out.String(), want)
 		}
 	}
