@@ -54,7 +54,7 @@ func (e *RefError) Error() string {
 	case e.Unborn != "":
 		return fmt.Sprintf("resolve ref %q: the repository has no commits yet (branch %s has none): commit first (panka validate and panka plan read the work tree without a commit)", e.Ref, e.Unborn)
 	case e.Zero:
-		return fmt.Sprintf("ref %s is the all-zero commit id (a new branch has no \"before\" commit): pass a real base, e.g. --base origin/main, or omit --base to use the merge-base with the default branch (for the first push of a repository, --base %s, git's empty tree, lists every stack as added)", e.Ref, EmptyTree)
+		return fmt.Sprintf("ref %s is the all-zero commit id (a new branch or tag has no \"before\" commit): pass a real base, e.g. --base origin/main, or omit --base to use the merge-base with the default branch (for the first push of a repository, --base %s, git's empty tree, lists every stack as added)", e.Ref, EmptyTree)
 	case e.Missing && e.Partial != "" && errors.As(e.Err, new(*partialMissingError)):
 		// The object's own error names it and says why it was not fetched.
 		return fmt.Sprintf("ref %q: %v", e.Ref, e.Err)

@@ -177,7 +177,7 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 func zeroRef(err error, ref string) error {
 	var re *gitops.RefError
 	if errors.As(err, &re) && re.Zero {
-		return fmt.Errorf("--ref %s is the all-zero commit id (a new branch has no \"before\" commit), not a commit to deploy: pass the commit itself, e.g. --ref \"$GITHUB_SHA\" or --ref HEAD", ref)
+		return fmt.Errorf("--ref %s is the all-zero commit id (a new branch or tag has no \"before\" commit), not a commit to deploy: pass the commit itself, e.g. --ref \"$GITHUB_SHA\" or --ref HEAD", ref)
 	}
 	return err
 }

@@ -592,7 +592,7 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 		}
 		if errors.As(err, &re) && re.Zero {
 			// gitops' advice is about changed --base.
-			return nil, fmt.Errorf("rollback of %s: --to-commit %s is the all-zero commit id (a new branch has no \"before\" commit), not a deployed commit: give one that panka history --stack %s --environment %s lists, or --to-previous",
+			return nil, fmt.Errorf("rollback of %s: --to-commit %s is the all-zero commit id (a new branch or tag has no \"before\" commit), not a deployed commit: give one that panka history --stack %s --environment %s lists, or --to-previous",
 				key, ref, key.Stack, key.Environment)
 		}
 		if errors.As(err, &re) {
