@@ -110,9 +110,12 @@ func configBelowRoot(f *Factory, dir, root string) error {
 		relDir, _ := filepath.Rel(dir, d)
 		relFile := filepath.ToSlash(filepath.Join(relDir, repoConfigFile))
 		want := path.Join(filepath.ToSlash(relDir), filepath.ToSlash(own))
+		// git mv takes paths relative to the folder it runs in, this one.
+		from, _ := filepath.Rel(wd, file)
+		to, _ := filepath.Rel(wd, filepath.Join(dir, repoConfigFile))
 		return fmt.Errorf("%s is not read: panka reads panka.yaml only at the root of the repository, %s, and found no stacks under %s/ there; "+
-			"move it to the root and make stacks.root relative to it (git mv %s panka.yaml, then set stacks.root: %s), or set PANKA_STACKS_ROOT=%s",
-			relFile, dir, root, relFile, want, want)
+			"move it to the root and make stacks.root relative to it (git mv %s %s, then set stacks.root: %s), or set PANKA_STACKS_ROOT=%s",
+			relFile, dir, root, filepath.ToSlash(from), filepath.ToSlash(to), want, want)
 	}
 	return nil
 }
