@@ -1116,8 +1116,15 @@ func gitlabBranchHint(f *Factory) string {
 	if b == "" {
 		b = "main"
 	}
-	return fmt.Sprintf("On GitLab CI the runner fetches only the branch it builds: git fetch origin %s, then omit --base (or pass --base origin/%s); "+
-		"for a push to a branch that existed before, --base $CI_COMMIT_BEFORE_SHA lists what the push brought (it is all zeros for a new branch); GIT_DEPTH: 0 keeps the history", b, b)
+	fetch := "git fetch origin " + b
+	if b != "main" && b != "master" {
+		// Without origin/HEAD the default branch is found only as
+		// origin/main or origin/master (gitops.DefaultBranch): another
+		// name fetched alone still left none.
+		fetch += " && git remote set-head origin " + b
+	}
+	return fmt.Sprintf("On GitLab CI the runner fetches only the branch it builds: %s, then omit --base (or pass --base origin/%s); "+
+		"for a push to a branch that existed before, --base $CI_COMMIT_BEFORE_SHA lists what the push brought (it is all zeros for a new branch); GIT_DEPTH: 0 keeps the history", fetch, b)
 }
 
 // warnAmbiguousRef warns when the ref a flag names is both a branch and a
