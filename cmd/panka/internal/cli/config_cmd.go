@@ -58,6 +58,11 @@ func configShowConfig(f *Factory, stack string) (*config.Resolved, error) {
 	disc, derr := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
 	ref, err := findStack(disc, stack, repo.stacksRoot)
 	if err != nil {
+		if derr == nil && len(disc.Refs) == 0 {
+			if werr := repo.whyNoStacks(f); werr != nil {
+				return nil, werr
+			}
+		}
 		if derr != nil && disc.Duplicates[stack] == nil {
 			return nil, fmt.Errorf("%w\n%w", err, derr)
 		}

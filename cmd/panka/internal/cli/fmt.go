@@ -185,6 +185,11 @@ func fmtRun(ctx context.Context, opts *FmtOptions) error {
 		}
 		r, err := findStack(disc, opts.Stack, repo.stacksRoot)
 		if err != nil {
+			if len(disc.Refs) == 0 && es == nil {
+				if werr := repo.whyNoStacks(f); werr != nil {
+					return werr
+				}
+			}
 			return err
 		}
 		root = r.Path
@@ -243,7 +248,7 @@ func fmtRun(ctx context.Context, opts *FmtOptions) error {
 		// A clone made with --no-checkout has nothing to format: fmt
 		// --check passed (a CI check that forgot the checkout), as
 		// validate did before it said so.
-		if err := repo.notCheckedOut(); err != nil {
+		if err := repo.whyNoStacks(f); err != nil {
 			return err
 		}
 	}

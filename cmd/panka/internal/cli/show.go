@@ -241,8 +241,10 @@ func loadResolved(ctx context.Context, f *Factory, repo *stackRepo, stack, env s
 		if err != nil && disc.Duplicates[stack] == nil {
 			return nil, err
 		}
-		if uerr := repo.notCheckedOut(); uerr != nil && len(disc.Refs) == 0 {
-			return nil, uerr
+		if len(disc.Refs) == 0 {
+			if werr := repo.whyNoStacks(f); werr != nil {
+				return nil, werr
+			}
 		}
 		return nil, ferr
 	}

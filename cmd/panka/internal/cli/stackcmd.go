@@ -82,6 +82,22 @@ func (r *stackRepo) insideStacksRoot() error {
 	}
 }
 
+// whyNoStacks is the error of a repository where discovery found no
+// stack, when there is a reason to give: a clone not checked out, panka
+// started inside another folder's stacks root, or a panka.yaml below the
+// root that is not read. nil when none applies (a repository with no
+// stacks yet). Every command that looks for stacks, or for one by name,
+// says the same.
+func (r *stackRepo) whyNoStacks(f *Factory) error {
+	if err := r.notCheckedOut(); err != nil {
+		return err
+	}
+	if err := r.insideStacksRoot(); err != nil {
+		return err
+	}
+	return configBelowRoot(f, r.dir, r.stacksRoot)
+}
+
 // configBelowRoot is an error when no stack was found and a panka.yaml
 // lies between the working directory and the repository root (cd infra in
 // a monorepo that keeps infra/panka.yaml next to infra/stacks, a CI step's
@@ -1073,13 +1089,7 @@ func stackListRun(opts *StackListOptions) error {
 		}
 	}
 	if len(refs) == 0 && err == nil {
-		if err := repo.notCheckedOut(); err != nil {
-			return err
-		}
-		if err := repo.insideStacksRoot(); err != nil {
-			return err
-		}
-		if err := configBelowRoot(f, repo.dir, repo.stacksRoot); err != nil {
+		if err := repo.whyNoStacks(f); err != nil {
 			return err
 		}
 	}

@@ -108,13 +108,7 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 		}
 	}
 	if len(refs) == 0 && err == nil {
-		if err := repo.notCheckedOut(); err != nil {
-			return err
-		}
-		if err := repo.insideStacksRoot(); err != nil {
-			return err
-		}
-		if err := configBelowRoot(f, repo.dir, repo.stacksRoot); err != nil {
+		if err := repo.whyNoStacks(f); err != nil {
 			return err
 		}
 	}
