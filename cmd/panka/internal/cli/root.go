@@ -556,7 +556,12 @@ func usageArgs(cmd *cobra.Command) {
 			}
 			if len(args) > 0 && check(c, nil) == nil && check(c, args[:1]) != nil {
 				// The command takes no arguments at all.
-				return Usagef("unexpected argument %s: %s takes no positional arguments%s", shownArg(c, args[0]), c.CommandPath(), flagTookFlag(c))
+				shown, took := shownArg(c, args[0]), flagTookFlag(c)
+				hint := took
+				if took == "" && shown == strconv.Quote(args[0]) {
+					hint = positionalFlagHint(c, args[0])
+				}
+				return Usagef("unexpected argument %s: %s takes no positional arguments%s", shown, c.CommandPath(), hint)
 			}
 			// Not cobra's "accepts 1 arg(s), received 0": which one.
 			synopsis := c.CommandPath()
@@ -575,6 +580,73 @@ func usageArgs(cmd *cobra.Command) {
 	for _, c := range cmd.Commands() {
 		usageArgs(c)
 	}
+}
+
+// positionalFlagHint is "; did you mean --resource web?" for the argument
+// of a command that takes none, as other tools take it positionally
+// (terraform state rm ADDRESS, git diff HEAD~1, panka plan NAME): the flag
+// of c that takes such a value. A commit (HEAD~1, a SHA) goes to --ref,
+// --to-commit or --base; any other word to the first of --resource,
+// --stack and --environment not given yet, else to a repeatable one of
+// them. "" when c has no such flag, or when the word is what pflag left
+// of a long flag written with one dash (-stack shop: -s "tack", then
+// "shop"), which withSingleDashHint explains.
+func positionalFlagHint(c *cobra.Command, arg string) string {
+	if arg == "" || strings.HasPrefix(arg, "-") || singleDashLongFlag(c) {
+		return ""
+	}
+	names := []string{"resource", "stack", "environment"}
+	if looksLikeCommit(arg) {
+		names = []string{"ref", "to-commit", "base"}
+	}
+	var repeatable *pflag.Flag
+	for _, n := range names {
+		fl := c.Flags().Lookup(n)
+		if fl == nil || fl.Hidden {
+			continue
+		}
+		if !fl.Changed {
+			return fmt.Sprintf("; did you mean --%s %s?", fl.Name, arg)
+		}
+		if _, ok := fl.Value.(pflag.SliceValue); ok && repeatable == nil {
+			repeatable = fl
+		}
+	}
+	if repeatable != nil {
+		return fmt.Sprintf("; did you mean --%s %s?", repeatable.Name, arg)
+	}
+	return ""
+}
+
+// looksLikeCommit reports whether arg names a commit rather than a stack,
+// environment or component: HEAD, a revision with ~, ^ or @{, or a hex
+// SHA of at least 7 digits.
+func looksLikeCommit(arg string) bool {
+	if strings.HasPrefix(arg, "HEAD") || strings.ContainsAny(arg, "~^") || strings.Contains(arg, "@{") {
+		return true
+	}
+	if len(arg) < 7 || len(arg) > 64 {
+		return false
+	}
+	for _, r := range arg {
+		if !strings.ContainsRune("0123456789abcdef", r) {
+			return false
+		}
+	}
+	return true
+}
+
+// singleDashLongFlag reports whether a flag of c was set by a long flag
+// written with one dash: -stack sets -s to "tack", the rest of a flag's
+// name.
+func singleDashLongFlag(c *cobra.Command) bool {
+	found := false
+	c.Flags().Visit(func(fl *pflag.Flag) {
+		if fl.Shorthand != "" && c.Flags().Lookup(fl.Shorthand+fl.Value.String()) != nil {
+			found = true
+		}
+	})
+	return found
 }
 
 // shownArg names an unexpected argument in a usage error without printing
