@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"panka.dev/panka/cmd/panka/internal/config"
@@ -507,7 +508,12 @@ func reportPrePush(f *Factory, u hooks.PushUpdate, res *changes.Result) (failed 
 		hookLine(f, true, "panka: %s: %v", u.LocalRef, p)
 	}
 	if len(res.Stacks) == 0 {
-		hookLine(f, false, "panka: %s changes no stack", u.LocalRef)
+		// Git's own hooks are silent when all is well: a push that
+		// touches no stack (the most common one in a monorepo) says so
+		// only when asked (-v, PANKA_LOGGING_LEVEL=info).
+		if f.Log.GetLevel() <= zerolog.InfoLevel {
+			hookLine(f, false, "panka: %s changes no stack", u.LocalRef)
+		}
 		return failed
 	}
 	hookLine(f, false, "panka: %s changes:", u.LocalRef)
