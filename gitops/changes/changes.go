@@ -2294,7 +2294,13 @@ func (e *engine) stackChange(base, head *side, id *ident, restrict map[string]bo
 	if st.Environments == nil {
 		st.Environments = []string{}
 	}
-	filtered := len(e.opts.Environments) > 0 || restrict != nil
+	// Compared for some environments only (--environment, or
+	// --since-deployed's deployed ones), a stack none of them changed
+	// is left out; a move is kept when only the deployed environments
+	// were compared: a plain comparison lists it, and --since-deployed
+	// said "No stack changed" of a stack whose folder moved since its
+	// deployment.
+	filtered := len(e.opts.Environments) > 0 || restrict != nil && st.Change != Moved
 	if len(st.Environments) == 0 && (st.Change == Modified || filtered) {
 		return nil, problems
 	}

@@ -957,6 +957,50 @@ func TestSinceDeployed(t *testing.T) {
 	}
 }
 
+// TestSinceDeployedMovedOnly: a deployed stack whose folder only moved
+// since (git mv stacks/orders stacks/shop/orders, same metadata.name) is
+// listed moved, with no environment in resolved mode, as a comparison with
+// that commit lists it; --since-deployed said "No stack changed". An
+// environment filter leaves it out in both.
+func TestSinceDeployedMovedOnly(t *testing.T) {
+	g, c0 := baseRepo(t)
+	g.Move("stacks/orders", "stacks/shop/orders")
+	g.Commit("move orders")
+	d := listedDeployed{fakeDeployed{"orders/dev": c0.String(), "orders/staging": c0.String(), "orders/prod": c0.String()}}
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		for _, paths := range []bool{false, true} {
+			for _, envs := range [][]string{nil, {"dev"}} {
+				o := changes.Options{StacksRoot: "stacks", Stacks: []string{"orders"}, Environments: envs, Paths: paths}
+				got, err := changes.SinceDeployed(context.Background(), repo, d, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				o.Base = c0.String()
+				want, err := changes.Detect(context.Background(), repo, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s, w := summary(got), summary(want); !reflect.DeepEqual(s, w) {
+					t.Errorf("%s paths=%v environments=%v: since deployed %q, compared with the deployed commit %q", m.name, paths, envs, s, w)
+				}
+				if paths || envs != nil {
+					continue
+				}
+				if s := summary(got); !reflect.DeepEqual(s, []string{"orders moved "}) {
+					t.Errorf("%s: %q, want [\"orders moved \"]", m.name, s)
+				} else if st := got.Stacks[0]; st.Path != "stacks/shop/orders" || st.OldPath != "stacks/orders" {
+					t.Errorf("%s: path %q, old path %q", m.name, st.Path, st.OldPath)
+				}
+			}
+		}
+	}
+}
+
 // listedDeployed is a fakeDeployed that can also list what is deployed
 // (as the state store does).
 type listedDeployed struct{ fakeDeployed }
