@@ -309,25 +309,10 @@ func TestApplyKilledThenRecoversAfterExpiry(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		r := newE2ERepo(t, b)
 		short := []string{"PANKA_LOCKS_TTL=8", "PANKA_LOCKS_HEARTBEAT=2"}
-		marker := runMarker()
-		cmd := r.cmd(append([]string{"PANKALOCAL_DELAY=30s", marker}, short...), applyDev...)
-		var errOut syncBuffer
-		cmd.Stderr = &errOut
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		// Pulumi's lock must be stored before the kill, or there is nothing
-		// for the next run to recover (on a loaded machine the first
-		// "creating" event can come before the lock reaches S3).
-		waitFor(t, 90*time.Second, func() bool {
-			return strings.Contains(errOut.String(), "creating") && has(runProcesses(marker), "pulumi") && r.pulumiLocked()
-		})
-		// SIGKILL every process of the run at once (the machine dies), so
-		// nobody stops Pulumi cleanly: its lock and pending operations stay.
-		// Killing panka alone makes panka-engine cancel Pulumi cleanly
-		// (TestApplyLeavesNoProcessBehind).
-		killAll(marker)
-		_ = cmd.Wait()
+		// Killed as a machine dies: Pulumi's lock and pending operations
+		// stay. Killing panka alone makes panka-engine cancel Pulumi
+		// cleanly (TestApplyLeavesNoProcessBehind).
+		r.killWhen(t, append([]string{"PANKALOCAL_DELAY=30s"}, short...), r.creatingLocked, applyDev...)
 
 		// The lease is still there until it expires: apply refuses at once.
 		if _, errOut, code := r.panka(short, applyDev...); code != 3 {
@@ -451,6 +436,33 @@ func (r *e2eRepo) pulumiLocked() bool {
 		}
 	}
 	return false
+}
+
+// killWhen starts panka with args (extraEnv added to its environment) and,
+// once done holds for what the run has written to its stdout and stderr
+// so far, SIGKILLs every process of the run at once, as a machine dies:
+// nobody stops Pulumi cleanly. It returns that output.
+func (r *e2eRepo) killWhen(t *testing.T, extraEnv []string, done func(output string) bool, args ...string) string {
+	t.Helper()
+	marker := runMarker()
+	cmd := r.cmd(append([]string{marker}, extraEnv...), args...)
+	var out syncBuffer
+	cmd.Stderr, cmd.Stdout = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 90*time.Second, func() bool { return done(out.String()) })
+	killAll(marker)
+	_ = cmd.Wait()
+	return out.String()
+}
+
+// creatingLocked is killWhen's moment for a killed create: the engine is
+// creating, and Pulumi's lock is stored (before it, there is nothing for
+// the next run to recover; on a loaded machine the first "creating" event
+// can come before the lock reaches S3).
+func (r *e2eRepo) creatingLocked(output string) bool {
+	return strings.Contains(output, "creating") && r.pulumiLocked()
 }
 
 func waitFor(t *testing.T, d time.Duration, cond func() bool) {
@@ -800,22 +812,12 @@ func TestDestroyKilledThenApplyPutsBack(t *testing.T) {
 		short := []string{"PANKA_LOCKS_TTL=8", "PANKA_LOCKS_HEARTBEAT=2"}
 		r.mustPanka(nil, applyDev...)
 		manifests := filepath.Join(r.dir, ".panka", "local", "shop", "dev")
-		marker := runMarker()
-		cmd := r.cmd(append([]string{"PANKALOCAL_DELAY=2s", marker}, short...),
-			"destroy", "--stack", "shop", "--environment", "dev", "--auto-approve", "--allow-destroy")
-		var errOut syncBuffer
-		cmd.Stderr, cmd.Stdout = &errOut, &errOut
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, 90*time.Second, func() bool {
+		output := r.killWhen(t, append([]string{"PANKALOCAL_DELAY=2s"}, short...), func(output string) bool {
 			_, err := os.Stat(filepath.Join(manifests, "web.json"))
-			return errors.Is(err, os.ErrNotExist) && strings.Contains(errOut.String(), "shop-db: deleting")
-		})
-		killAll(marker)
-		_ = cmd.Wait()
+			return errors.Is(err, os.ErrNotExist) && strings.Contains(output, "shop-db: deleting")
+		}, "destroy", "--stack", "shop", "--environment", "dev", "--auto-approve", "--allow-destroy")
 		if _, err := os.Stat(filepath.Join(manifests, "shop-db.json")); err != nil {
-			t.Fatalf("the killed destroy went further than the test needs: %v\n%s", err, errOut.String())
+			t.Fatalf("the killed destroy went further than the test needs: %v\n%s", err, output)
 		}
 
 		out, errOut2, code := r.panka(short, append(applyDev, "--lock-timeout", "1m")...)

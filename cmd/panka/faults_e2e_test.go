@@ -213,18 +213,7 @@ func TestFirstApplyKilledStatusTellsTheTruth(t *testing.T) {
 	}
 	forEachBackend(t, func(t *testing.T, b backend) {
 		r := newE2ERepo(t, b)
-		marker := runMarker()
-		cmd := r.cmd([]string{"PANKALOCAL_DELAY=60s", marker}, applyDev...)
-		var errOut syncBuffer
-		cmd.Stderr = &errOut
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, 90*time.Second, func() bool {
-			return strings.Contains(errOut.String(), "creating") && has(runProcesses(marker), "pulumi") && r.pulumiLocked()
-		})
-		killAll(marker)
-		_ = cmd.Wait()
+		r.killWhen(t, []string{"PANKALOCAL_DELAY=60s"}, r.creatingLocked, applyDev...)
 
 		out := r.mustPanka(nil, "status", "--stack", "shop", "--environment", "dev")
 		if !strings.Contains(out, "shop/dev: not deployed") || !strings.Contains(out, "engine:    its state holds a deployment that was not recorded") {
