@@ -690,7 +690,9 @@ func branchOf(repo *gitops.Repo, d *statestore.Deployment) string {
 	switch {
 	case strings.HasPrefix(full, "refs/tags/"):
 		return "tag " + d.Ref
-	case full == "" && len(d.Ref) >= 4 && strings.Trim(d.Ref, "0123456789abcdef") == "":
+	case full == "" && len(d.Ref) >= 4 && strings.HasPrefix(strings.ToLower(d.Commit), strings.ToLower(d.Ref)):
+		// --ref given a commit id; a deleted branch whose name merely
+		// looks like one (cafe) is still a branch.
 		return "commit " + d.Ref
 	}
 	return "branch " + d.Ref
