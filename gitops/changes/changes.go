@@ -51,6 +51,13 @@ type Options struct {
 	Uncommitted bool
 	// StacksRoot is the folder holding stacks (config stacks.root).
 	StacksRoot string
+	// StacksRootAt, when set, gives the stacks root a commit's own
+	// configuration names (ok false: none readable, use StacksRoot). Base
+	// is read under its own root where that differs from StacksRoot
+	// (head's), so the stacks a move of the stacks root carried along are
+	// compared (moved), not listed as added, and one deleted under the
+	// old root is listed as removed. Not with Uncommitted.
+	StacksRootAt func(commit string) (root string, ok bool)
 	// Paths maps changed files to stacks without loading them: every
 	// environment of a touched stack is reported.
 	Paths bool
@@ -153,7 +160,7 @@ func Detect(ctx context.Context, repo *gitops.Repo, opts Options) (*Result, erro
 		return nil, err
 	}
 	e := newEngine(repo, opts)
-	defer e.ix.wait()
+	defer e.wait()
 	repo.Warm()
 	if !opts.Uncommitted && !e.ix.holdsIndexes() {
 		e.ix.startStaged()
@@ -318,7 +325,10 @@ func baseError(repo *gitops.Repo, ref string, err error) error {
 type engine struct {
 	repo *gitops.Repo
 	opts Options
-	ix   *indexer
+	ix   *indexer // head's stacks root
+
+	rootsMu sync.Mutex
+	roots   map[string]*indexer // other stacks roots bases are read under (Options.StacksRootAt)
 
 	mu      sync.Mutex
 	headers map[string]headerResult // key: side+dir tree id+dir
@@ -331,7 +341,7 @@ type headerResult struct {
 
 func newEngine(repo *gitops.Repo, opts Options) *engine {
 	opts.Resolve.Lenient = true
-	opts.StacksRoot = strings.Trim(path.Clean("/"+filepath.ToSlash(opts.StacksRoot)), "/")
+	opts.StacksRoot = cleanRoot(opts.StacksRoot)
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = runtime.GOMAXPROCS(0)
 	}
@@ -342,9 +352,42 @@ func newEngine(repo *gitops.Repo, opts Options) *engine {
 			cache = filepath.Join(repo.CommonDir(), "panka")
 		}
 	}
-	return &engine{repo: repo, opts: opts, ix: &indexer{repo: repo, root: opts.StacksRoot, cacheDir: cache},
+	e := &engine{repo: repo, opts: opts, ix: &indexer{repo: repo, root: opts.StacksRoot, cacheDir: cache},
 		headers: map[string]headerResult{}}
+	return e
 }
+
+// indexerAt is the indexer of the stacks root base commit c is read under:
+// the one its own configuration names (Options.StacksRootAt), else the
+// engine's.
+func (e *engine) indexerAt(c gitops.Hash) *indexer {
+	if e.opts.StacksRootAt == nil || e.opts.Uncommitted || c == gitops.EmptyTree {
+		return e.ix
+	}
+	r, ok := e.opts.StacksRootAt(c.String())
+	if r = cleanRoot(r); !ok || r == e.ix.root {
+		return e.ix
+	}
+	e.rootsMu.Lock()
+	defer e.rootsMu.Unlock()
+	if e.roots[r] == nil {
+		if e.roots == nil {
+			e.roots = map[string]*indexer{}
+		}
+		e.roots[r] = &indexer{repo: e.repo, root: r, cacheDir: e.ix.cacheDir}
+	}
+	return e.roots[r]
+}
+
+// cleanRoot is a stacks root as the indexes name it: slash-separated,
+// without leading or trailing slash, "" for the repository's root.
+func cleanRoot(root string) string {
+	return strings.Trim(path.Clean("/"+filepath.ToSlash(root)), "/")
+}
+
+// rootsDiffer reports whether base and head are read under different
+// stacks roots (Options.StacksRootAt).
+func (e *engine) rootsDiffer(base, head *side) bool { return e.rootOf(base) != e.rootOf(head) }
 
 // side is one end of a comparison: a commit's tree, or the work tree.
 type side struct {
@@ -353,9 +396,28 @@ type side struct {
 	fsys     fs.FS
 	worktree bool
 	index    *stackIndex
+	ix       *indexer  // the indexer of the stacks root this side is read under (nil: the engine's)
 	dirs     []string  // index's stack folders, sorted (base side, for nestedNow)
 	keys     *sync.Map // stack folder -> cacheKey
 	indexed  *sync.Map // stack folder -> header from the index
+}
+
+// wait returns when the cache writes of every indexer are done.
+func (e *engine) wait() {
+	e.ix.wait()
+	e.rootsMu.Lock()
+	defer e.rootsMu.Unlock()
+	for _, x := range e.roots {
+		x.wait()
+	}
+}
+
+// rootOf is the indexer of the stacks root side s is read under.
+func (e *engine) rootOf(s *side) *indexer {
+	if s != nil && s.ix != nil {
+		return s.ix
+	}
+	return e.ix
 }
 
 // where says where a message's subject is on s, the role ("base",
@@ -695,7 +757,7 @@ func (e *engine) baseIndex(ctx context.Context, base *side) error {
 	if base.index != nil {
 		return nil
 	}
-	ix, err := e.ix.forCommit(ctx, base.tree)
+	ix, err := e.rootOf(base).forCommit(ctx, base.tree)
 	if err != nil {
 		return fmt.Errorf("index stacks at %s: %w", base.commit.String()[:12], baseError(e.repo, base.commit.String(), err))
 	}
@@ -703,16 +765,32 @@ func (e *engine) baseIndex(ctx context.Context, base *side) error {
 	return nil
 }
 
+// ownIndexes builds each side's stack index under its own stacks root
+// (Options.BaseStacksRoot): neither derives from the other, whose folders
+// are elsewhere.
+func (e *engine) ownIndexes(ctx context.Context, base, head *side) error {
+	if err := e.baseIndex(ctx, base); err != nil {
+		return err
+	}
+	ix, err := e.ix.forCommit(ctx, head.tree)
+	if err != nil {
+		return fmt.Errorf("index stacks at head %s: %w", shortID(head.commit), err)
+	}
+	head.index = ix
+	return nil
+}
+
 // rootMissing reports whether the stacks root is not a folder on side s.
 func (e *engine) rootMissing(s *side) bool {
-	if e.opts.StacksRoot == "" {
+	x := e.rootOf(s)
+	if x.root == "" {
 		return false
 	}
 	if s.worktree {
-		st, err := fs.Stat(s.fsys, e.opts.StacksRoot)
+		st, err := fs.Stat(s.fsys, x.root)
 		return err != nil || !st.IsDir()
 	}
-	rt, err := e.ix.rootTree(s.tree)
+	rt, err := x.rootTree(s.tree)
 	return err == nil && rt.IsZero()
 }
 
@@ -721,10 +799,11 @@ func (e *engine) rootMissing(s *side) bool {
 // would read as removed (or added) there.
 func (e *engine) linkedRoot(base, head *side) error {
 	for i, s := range []*side{base, head} {
-		if e.opts.StacksRoot == "" || len(s.index.Stacks) > 0 {
+		root := e.rootOf(s).root
+		if root == "" || len(s.index.Stacks) > 0 {
 			continue
 		}
-		if err := stacks.LinkedRoot(s.fsys, e.opts.StacksRoot); err != nil {
+		if err := stacks.LinkedRoot(s.fsys, root); err != nil {
 			return fmt.Errorf("%s: %w", s.where([2]string{"base", "head"}[i]), err)
 		}
 	}
@@ -734,6 +813,9 @@ func (e *engine) linkedRoot(base, head *side) error {
 // rootError says that the stacks root exists on neither side: a wrong
 // stacks.root would otherwise look like "nothing changed" forever.
 func (e *engine) rootError(base, head *side) error {
+	if e.rootsDiffer(base, head) {
+		return fmt.Errorf("%w: stacks root %q is not a folder %s, nor %q %s: set stacks.root in panka.yaml (or PANKA_STACKS_ROOT) to the folder holding your stacks", ErrNoStacksRoot, e.rootOf(base).root, base.where("base"), e.rootOf(head).root, head.where("head"))
+	}
 	return fmt.Errorf("%w: stacks root %q is not a folder %s: set stacks.root in panka.yaml (or PANKA_STACKS_ROOT) to the folder holding your stacks", ErrNoStacksRoot, e.opts.StacksRoot, eitherWhere(base, head))
 }
 
@@ -787,6 +869,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	hs := *head
 	hs.index = nil
 	head = &hs
+	base.ix, head.ix = e.indexerAt(baseCommit), e.ix
 	// One side's stack index does not depend on the diff: build it while
 	// git computes the diff, then derive the other side's from it. That is
 	// base's when it is cached; else head's when it comes without a walk
@@ -795,6 +878,10 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	headFirst, headCached := false, false
 	ixDone := make(chan error, 1)
 	go func() {
+		if e.rootsDiffer(base, head) {
+			ixDone <- e.ownIndexes(ctx, base, head)
+			return
+		}
 		if !head.worktree && !e.ix.cachedIndex(base.tree) {
 			ix, cached, ok, err := e.ix.quick(head.tree)
 			if err != nil || ok {
@@ -805,10 +892,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 		ixDone <- e.baseIndex(ctx, base)
 	}()
-	prefix := ""
-	if e.opts.StacksRoot != "" {
-		prefix = e.opts.StacksRoot + "/"
-	}
+	basePrefix, prefix := e.rootOf(base).rootPrefix(), e.ix.rootPrefix()
 	changes, err := e.changedPaths(ctx, base, head)
 	ixErr := <-ixDone
 	if err != nil {
@@ -823,25 +907,27 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	baseBlobs := make(chan struct{})
 	go func() {
 		defer close(baseBlobs)
-		_ = e.repo.PrefetchBlobs(stackFileBlobs(changes, prefix))
+		_ = e.repo.PrefetchBlobs(stackFileBlobs(changes, basePrefix))
 	}()
 	defer func() { <-baseBlobs }()
-	if headFirst {
+	switch {
+	case e.rootsDiffer(base, head): // both built meanwhile
+	case headFirst:
 		err = e.baseFromHead(base, head, changes, headCached)
-	} else {
+	default:
 		err = e.indexes(ctx, base, head, changes)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	e.folderStackFiles(base, head, changes, prefix)
+	e.folderStackFiles(base, head, changes)
 	if len(base.index.Stacks) == 0 && len(head.index.Stacks) == 0 && e.rootMissing(base) && e.rootMissing(head) {
 		return nil, nil, e.rootError(base, head)
 	}
 	if err := e.linkedRoot(base, head); err != nil {
 		return nil, nil, err
 	}
-	e.orphanedStackFiles(base, head, changes, prefix)
+	e.orphanedStackFiles(base, head, changes)
 
 	watch := map[string][]string{}
 	for dir, ent := range head.index.Stacks {
@@ -875,7 +961,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		case gitops.Renamed:
 			bp, hp = c.OldPath, c.Path
 		}
-		if bp != "" && strings.HasPrefix(bp, prefix) {
+		if bp != "" && strings.HasPrefix(bp, basePrefix) {
 			if d := base.index.stackOf(bp); d != "" {
 				t := touch(atBase, d)
 				t.files = append(t.files, c)
@@ -893,7 +979,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 				strays = append(strays, hp)
 			}
 		}
-		if (c.OldMode == filemode.Submodule || c.NewMode == filemode.Submodule) && strings.HasPrefix(c.Path, prefix) {
+		if (c.OldMode == filemode.Submodule || c.NewMode == filemode.Submodule) && (strings.HasPrefix(c.Path, prefix) || strings.HasPrefix(c.Path, basePrefix)) {
 			submodules = append(submodules, c.Path)
 		}
 		watchers.match([2]string{hp, bp}, func(dir string, g glob) {
@@ -1165,7 +1251,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 // pipeline acts on. As a stack, reading its stack.yaml fails, and the stack
 // is reported as changed with that error, as for a stack.yaml that does
 // not parse.
-func (e *engine) folderStackFiles(base, head *side, changes []gitops.Change, prefix string) {
+func (e *engine) folderStackFiles(base, head *side, changes []gitops.Change) {
 	const marker = "/" + stacks.StackFile + "/"
 	for _, c := range changes {
 		for i, p := range []string{c.OldPath, c.Path} {
@@ -1174,6 +1260,7 @@ func (e *engine) folderStackFiles(base, head *side, changes []gitops.Change, pre
 				s = base
 			}
 			j := strings.Index("/"+p, marker)
+			prefix := e.rootOf(s).rootPrefix()
 			if p == "" || j < 0 || !strings.HasPrefix(p, prefix) {
 				continue
 			}
@@ -1196,7 +1283,8 @@ func (e *engine) folderStackFiles(base, head *side, changes []gitops.Change, pre
 // reading its stack.yaml fails, and the stack is reported as changed
 // with that error, as for a stack.yaml that does not parse. Deleting the
 // whole folder removes the stack.
-func (e *engine) orphanedStackFiles(base, head *side, changes []gitops.Change, prefix string) {
+func (e *engine) orphanedStackFiles(base, head *side, changes []gitops.Change) {
+	prefix := e.rootOf(base).rootPrefix()
 	for _, c := range changes {
 		p := c.OldPath
 		if c.Action == gitops.Deleted {
@@ -1220,6 +1308,7 @@ func (e *engine) orphanedStackFiles(base, head *side, changes []gitops.Change, p
 	// into place) in a folder that held environment files without one at
 	// base. That folder was this stack, broken at base: the stack is
 	// modified, as when it was deleted, not added.
+	prefix = e.rootOf(head).rootPrefix()
 	for _, c := range changes {
 		if c.Action != gitops.Added && c.Action != gitops.Renamed {
 			continue

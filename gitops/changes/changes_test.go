@@ -3802,3 +3802,55 @@ func TestStackMovedToNonUTF8Folder(t *testing.T) {
 	}
 	workTreeThenCommitted(g, "billing's dev edited", edited)
 }
+
+// TestStacksRootMoved: a commit that moves the stacks folder (stacks/ ->
+// deploy/stacks/) and deletes a stack on the way, each commit read under
+// its own root (Options.StacksRootAt): the stacks moved along are moved,
+// with only the environments an edit changed; the deleted one is removed
+// with its environments from base. Read under head's root alone, they
+// came out added and the deleted stack was not listed at all.
+func TestStacksRootMoved(t *testing.T) {
+	g, base := baseRepo(t)
+	g.Move("stacks", "deploy/stacks")
+	g.Remove("deploy/stacks/billing")
+	g.Write("deploy/stacks/users/environments/staging.yaml", envYAML("staging", "  variables:\n    LOG_LEVEL: info\n"))
+	g.Write("panka.yaml", "version: v1\nstacks:\n  root: deploy/stacks\n")
+	g.Commit("move the stacks to deploy/stacks, drop billing")
+	var asked []string
+	var mu sync.Mutex
+	rootAt := func(commit string) (string, bool) {
+		mu.Lock()
+		asked = append(asked, commit)
+		mu.Unlock()
+		if commit == base.String() {
+			return "stacks/", true
+		}
+		return "deploy/stacks", true
+	}
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "deploy/stacks", StacksRootAt: rootAt}, func(engine string, paths bool, res *changes.Result) {
+		want := []string{"billing removed dev:removed,prod:removed,staging:removed", "orders moved ", "users moved staging:modified [api]"}
+		if paths {
+			want = []string{"billing removed dev:removed,prod:removed,staging:removed", "orders moved dev:modified,prod:modified,staging:modified", "users moved dev:modified,prod:modified,staging:modified"}
+		}
+		if got := summary(res); !slices.Equal(got, want) {
+			t.Errorf("%s paths=%v: %q, want %q", engine, paths, got, want)
+		}
+		for _, s := range res.Stacks {
+			if s.Stack == "orders" && (s.OldPath != "stacks/orders" || s.Path != "deploy/stacks/orders") {
+				t.Errorf("%s paths=%v: orders %s -> %s", engine, paths, s.OldPath, s.Path)
+			}
+		}
+	})
+	if !slices.Contains(asked, base.String()) {
+		t.Errorf("StacksRootAt asked for %q, not base %s", asked, base)
+	}
+	// Without StacksRootAt, both commits are read under head's root (the
+	// rule PANKA_STACKS_ROOT sets): the moved stacks are new there.
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "deploy/stacks"}, func(engine string, paths bool, res *changes.Result) {
+		for _, s := range res.Stacks {
+			if s.Change != changes.Added {
+				t.Errorf("%s paths=%v: %s %s, want added", engine, paths, s.Stack, s.Change)
+			}
+		}
+	})
+}

@@ -253,6 +253,18 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	copts := changes.Options{Base: opts.Base, Head: opts.Head, Uncommitted: opts.Uncommitted, StacksRoot: cfg.Stacks.Root,
 		Paths: opts.Paths, Stacks: opts.Stacks, Environments: opts.Environments, StrictNames: true,
 		BackendFixed: backendFixed(cfg), BackendWhere: f.backendWhere}
+	if own := ownStacksRoot(f, repo, cfg); own != nil && !opts.Uncommitted && !opts.SinceDeployed {
+		// Each commit is read under the stacks.root of its own
+		// panka.yaml, as the pre-push hook reads each pushed commit.
+		copts.StacksRootAt = own
+		head := opts.Head
+		if head == "" {
+			head = "HEAD"
+		}
+		if root, ok := own(head); ok {
+			copts.StacksRoot = root
+		}
+	}
 	var res *changes.Result
 	if opts.SinceDeployed {
 		if opts.OpenStore == nil {
@@ -435,15 +447,19 @@ func warnRepoBackendChanged(f *Factory, repo *gitops.Repo, res *changes.Result, 
 		repoConfigFile, strings.Join(diffs, ", "))
 }
 
-// warnStacksRootChanged warns when the repository's panka.yaml sets
-// another stacks.root at head than at base (the stacks folder moved,
-// stacks/ -> deploy/stacks/). Both commits are read under the one root
-// the configuration gives, head's, so every stack moved along is listed
-// added instead of moved, and a stack that the base had under the old
-// root and head no longer has is not listed removed at all: a pipeline
-// that destroys removed stacks would keep it deployed. A root set by
-// PANKA_STACKS_ROOT or a flag is the same on both sides.
+// warnStacksRootChanged warns, with --uncommitted, when the repository's
+// panka.yaml sets another stacks.root in the work tree than at base (the
+// stacks folder moved, stacks/ -> deploy/stacks/). Both are then read
+// under the one root the configuration gives, the work tree's, so every
+// stack moved along is listed added instead of moved, and a stack that
+// the base had under the old root and the work tree no longer has is not
+// listed removed at all. Between commits, each is read under its own
+// root (ownStacksRoot). A root set by PANKA_STACKS_ROOT or a flag is the
+// same on both sides.
 func warnStacksRootChanged(f *Factory, repo *gitops.Repo, res *changes.Result, uncommitted bool) {
+	if !uncommitted {
+		return
+	}
 	cfg, err := f.Config()
 	if err != nil || res.Base == "" || res.Base == gitops.EmptyTree.String() {
 		return
@@ -471,6 +487,18 @@ func warnStacksRootChanged(f *Factory, repo *gitops.Repo, res *changes.Result, u
 		"(their state is keyed by metadata.name: apply finds them deployed), and a stack under the other root is not compared at all, so one deleted there is not listed as removed; "+
 		"panka changed --since-deployed lists what is deployed but gone at head as removed",
 		repoConfigFile, before, shortSHA(res.Base), after, headName(res, uncommitted), used)
+}
+
+// ownStacksRoot is changes.Options.StacksRootAt: the stacks root a
+// commit's own panka.yaml names, so a base from before the stacks folder
+// moved is read where its stacks were. Nil when PANKA_STACKS_ROOT or a
+// flag gives one root for every commit.
+func ownStacksRoot(f *Factory, repo *gitops.Repo, cfg *config.Resolved) func(string) (string, bool) {
+	unset, fixed := stacksRootUnset(cfg)
+	if fixed {
+		return nil
+	}
+	return func(commit string) (string, bool) { return stacksRootAt(f, repo, commit, unset) }
 }
 
 // repoConfigAt reads the repository's panka.yaml at rev (a commit), or

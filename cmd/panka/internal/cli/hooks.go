@@ -311,7 +311,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 			failed = true
 		}
 		root := pushedStacksRoot(f, repo, cfg, u.LocalSHA)
-		opts := changes.Options{Head: u.LocalSHA, StacksRoot: root}
+		opts := changes.Options{Head: u.LocalSHA, StacksRoot: root, StacksRootAt: ownStacksRoot(f, repo, cfg)}
 		other := otherRemote(repo, remote)
 		if u.NewBranch() {
 			if _, _, err := repo.DefaultBranch(); other || errors.Is(err, gitops.ErrNoDefaultBranch) {

@@ -45,7 +45,7 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	warnAmbiguousRef(f, repo, "--base", opts.Base)
 	warnAmbiguousRef(f, repo, "--head", opts.Head)
 	key := f.planSecretKey()
-	res, err := changes.Detect(ctx, repo, changes.Options{Base: opts.Base, Head: opts.Head, StacksRoot: cfg.Stacks.Root,
+	res, err := changes.Detect(ctx, repo, changes.Options{Base: opts.Base, Head: opts.Head, StacksRoot: cfg.Stacks.Root, StacksRootAt: ownStacksRoot(f, repo, cfg),
 		Resolve: stacks.ResolveOptions{Vars: vars, SecretKey: key}, BackendFixed: backendFixed(cfg), BackendWhere: f.backendWhere})
 	if err != nil {
 		return withCIBaseHint(f, err)
