@@ -253,17 +253,8 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	copts := changes.Options{Base: opts.Base, Head: opts.Head, Uncommitted: opts.Uncommitted, StacksRoot: cfg.Stacks.Root,
 		Paths: opts.Paths, Stacks: opts.Stacks, Environments: opts.Environments, StrictNames: true,
 		BackendFixed: backendFixed(cfg), BackendWhere: f.backendWhere}
-	if own := ownStacksRoot(f, repo, cfg); own != nil && !opts.Uncommitted && !opts.SinceDeployed {
-		// Each commit is read under the stacks.root of its own
-		// panka.yaml, as the pre-push hook reads each pushed commit.
-		copts.StacksRootAt = own
-		head := opts.Head
-		if head == "" {
-			head = "HEAD"
-		}
-		if root, ok := own(head); ok {
-			copts.StacksRoot = root
-		}
+	if !opts.Uncommitted {
+		ownStacksRoots(f, repo, cfg, opts.Head, &copts)
 	}
 	var res *changes.Result
 	if opts.SinceDeployed {
@@ -499,6 +490,25 @@ func ownStacksRoot(f *Factory, repo *gitops.Repo, cfg *config.Resolved) func(str
 		return nil
 	}
 	return func(commit string) (string, bool) { return stacksRootAt(f, repo, commit, unset) }
+}
+
+// ownStacksRoots has a comparison between commits read each under the
+// stacks.root of its own panka.yaml, as the pre-push hook reads each
+// pushed commit: head (a ref, "" for HEAD) and every base (a given one,
+// its merge-base, a deployed commit). Not for the work tree, read under
+// the root the configuration gives.
+func ownStacksRoots(f *Factory, repo *gitops.Repo, cfg *config.Resolved, head string, o *changes.Options) {
+	own := ownStacksRoot(f, repo, cfg)
+	if own == nil {
+		return
+	}
+	o.StacksRootAt = own
+	if head == "" {
+		head = "HEAD"
+	}
+	if root, ok := own(head); ok {
+		o.StacksRoot = root
+	}
 }
 
 // repoConfigAt reads the repository's panka.yaml at rev (a commit), or

@@ -410,8 +410,9 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	if len(checkEnvs) > 0 {
 		// HEAD behind the deployed commit is said above; what differs is
 		// said either way.
-		res, err := changes.SinceDeployed(ctx, repo, check, changes.Options{StacksRoot: cfg.Stacks.Root,
-			Stacks: []string{opts.Stack}, Environments: checkEnvs, CompareAhead: true})
+		copts := changes.Options{StacksRoot: cfg.Stacks.Root, Stacks: []string{opts.Stack}, Environments: checkEnvs, CompareAhead: true}
+		ownStacksRoots(f, repo, cfg, "", &copts)
+		res, err := changes.SinceDeployed(ctx, repo, check, copts)
 		if errors.Is(err, changes.ErrNoStacksRoot) && len(check.commits) == 0 {
 			// HEAD has no stacks root (its last stacks were removed) and
 			// nothing of this stack is deployed (destroyed since): there
