@@ -900,6 +900,39 @@ func (r *Repo) DefaultBranch() (string, Hash, error) {
 	return "", ZeroHash, fmt.Errorf("find the default branch: %w (no %[2]s/HEAD, %[2]s/main or %[2]s/master (git remote set-head %[2]s --auto), and no local main or master); pass --base", ErrNoDefaultBranch, remote)
 }
 
+// StaleRemoteHEAD reports a remote HEAD that most likely no longer names
+// the remote's default branch: <remote>/HEAD points at <remote>/master
+// (or main) while <remote>/main (or master) holds its tip and newer
+// commits. That is a default branch renamed on the host after this clone
+// was made, the old branch kept: git fetch does not move <remote>/HEAD,
+// and the default base would be the old branch's tip. stale and newer are
+// short names ("origin/master", "origin/main").
+func (r *Repo) StaleRemoteHEAD(ctx context.Context) (stale, newer string, ok bool) {
+	remote := r.defaultRemote()
+	ref, err := r.r.Reference(plumbing.ReferenceName("refs/remotes/"+remote+"/HEAD"), false)
+	if err != nil || ref.Type() != plumbing.SymbolicReference {
+		return "", "", false
+	}
+	target := strings.TrimPrefix(ref.Target().String(), "refs/remotes/"+remote+"/")
+	other := map[string]string{"master": "main", "main": "master"}[target]
+	if other == "" {
+		return "", "", false
+	}
+	old, err := r.r.Reference(ref.Target(), true)
+	if err != nil {
+		return "", "", false
+	}
+	cur, err := r.r.Reference(plumbing.ReferenceName("refs/remotes/"+remote+"/"+other), true)
+	if err != nil || cur.Hash() == old.Hash() {
+		return "", "", false
+	}
+	bases, err := r.MergeBases(ctx, old.Hash(), cur.Hash())
+	if err != nil || len(bases) != 1 || bases[0] != old.Hash() {
+		return "", "", false
+	}
+	return remote + "/" + target, remote + "/" + other, true
+}
+
 // RemoteBranches returns the commits of remote's remote-tracking branches
 // (refs/remotes/<remote>/*, but HEAD), by short name ("origin/trunk"):
 // what this clone last saw of the remote's branches.

@@ -284,6 +284,7 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	}
 	if opts.Base == "" && !opts.SinceDeployed {
 		warnCITarget(f, repo)
+		warnStaleRemoteHEAD(ctx, f, repo)
 	}
 	if !opts.SinceDeployed {
 		warnRepoBackendChanged(f, repo, res, opts.Uncommitted)
@@ -1234,6 +1235,21 @@ func warnCITarget(f *Factory, repo *gitops.Repo) {
 		return
 	}
 	f.Warnf("compared from %s, the default branch, but this %s merges into %s: pass --base %s/%s to list only its own changes", name, what, target, remote, target)
+}
+
+// warnStaleRemoteHEAD warns when the default base came from a remote HEAD
+// that most likely went stale (gitops.Repo.StaleRemoteHEAD): the default
+// branch renamed on the host (master -> main) after this clone was made.
+// Every change made on the new branch since then was listed as the
+// branch's own.
+func warnStaleRemoteHEAD(ctx context.Context, f *Factory, repo *gitops.Repo) {
+	stale, newer, ok := repo.StaleRemoteHEAD(ctx)
+	if !ok {
+		return
+	}
+	remote, _, _ := strings.Cut(stale, "/")
+	f.Warnf("compared from %s, which %s/HEAD names as the default branch, but %s holds all of it and newer commits: if the default branch is now %s, run `git remote set-head %s --auto` (git fetch does not move %s/HEAD), or pass --base %s",
+		stale, remote, newer, strings.TrimPrefix(newer, remote+"/"), remote, remote, newer)
 }
 
 // aheadOf names the head of a since-deployed comparison in its warnings.
