@@ -926,6 +926,13 @@ func (r *Repo) StaleRemoteHEAD(ctx context.Context) (stale, newer string, ok boo
 	if err != nil || cur.Hash() == old.Hash() {
 		return "", "", false
 	}
+	// The usual pair after a rename done right (origin/HEAD -> main, the
+	// old master kept) has the named branch the newer: no history walk.
+	oc, err1 := r.Commit(old.Hash())
+	cc, err2 := r.Commit(cur.Hash())
+	if err1 != nil || err2 != nil || oc.CommitDate.After(cc.CommitDate) {
+		return "", "", false
+	}
 	bases, err := r.MergeBases(ctx, old.Hash(), cur.Hash())
 	if err != nil || len(bases) != 1 || bases[0] != old.Hash() {
 		return "", "", false
