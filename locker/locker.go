@@ -30,6 +30,15 @@ type Metadata struct {
 	Operation string `json:"operation,omitempty"`
 	Commit    string `json:"commit,omitempty"`
 	CIURL     string `json:"ciUrl,omitempty"`
+	// BootID, PIDNamespace and ProcessStart identify the holder process
+	// beyond its PID (empty where the host does not tell them): the
+	// kernel boot (/proc/sys/kernel/random/boot_id), the PID namespace
+	// its PID counts in, and when it started (clock ticks after boot).
+	// With them a run on the same host can prove the holder has ended,
+	// also when its PID was reused since, and take its lease over.
+	BootID       string `json:"bootId,omitempty"`
+	PIDNamespace string `json:"pidNamespace,omitempty"`
+	ProcessStart int64  `json:"processStart,omitempty"`
 }
 
 // Locker is a lease backend. Implementations are safe for concurrent use

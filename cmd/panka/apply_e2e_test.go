@@ -314,9 +314,26 @@ func TestApplyKilledThenRecoversAfterExpiry(t *testing.T) {
 		// cleanly (TestApplyLeavesNoProcessBehind).
 		r.killWhen(t, append([]string{"PANKALOCAL_DELAY=30s"}, short...), r.creatingLocked, applyDev...)
 
+		// A lease that does not prove which process took it (written by
+		// an older panka, pid only) is not taken over before it expires:
+		// its pid may have been reused. Put back as such a lease.
+		ctx := context.Background()
+		key := locker.Key("shop", "dev")
+		h, err := r.locker().Get(ctx, key)
+		if err != nil {
+			t.Fatalf("the killed run's lease: %v", err)
+		}
+		if err := r.locker().ForceRelease(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		h.Metadata.BootID, h.Metadata.PIDNamespace, h.Metadata.ProcessStart = "", "", 0
+		if _, err := r.locker().TryAcquire(ctx, h, 8*time.Second); err != nil {
+			t.Fatal(err)
+		}
+
 		// The lease is still there until it expires: apply refuses at once.
-		if _, errOut, code := r.panka(short, applyDev...); code != 3 {
-			t.Fatalf("apply right after SIGKILL: exit %d, want 3 (lease held)\n%s", code, errOut)
+		if _, errOut, code := r.panka(short, applyDev...); code != 3 || !strings.Contains(errOut, "It is not taken over before it expires") {
+			t.Fatalf("apply right after SIGKILL over a pid-only lease: exit %d, want 3 (lease held) saying why it is not taken over\n%s", code, errOut)
 		}
 		out, errOut2, code := r.panka(short, append(applyDev, "--lock-timeout", "1m")...)
 		if code != 0 {
@@ -324,6 +341,57 @@ func TestApplyKilledThenRecoversAfterExpiry(t *testing.T) {
 		}
 		if !strings.Contains(errOut2, "was killed") {
 			t.Errorf("the recovery of the killed run is not reported:\n%s", errOut2)
+		}
+	})
+}
+
+// TestApplyKilledIsTakenOver: the lease of an apply killed on this machine
+// (SIGKILL to it and every child while its engine creates) is taken over by
+// the next apply at once, without panka unlock or waiting for locks.ttl
+// (1 h by default): the lease proves which process took it, and that
+// process is gone. The apply says whose lease it took over, clears what
+// the killed engine left in Pulumi's state and deploys.
+func TestApplyKilledIsTakenOver(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("finds the run's processes through /proc (Linux only)")
+	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		r := newE2ERepo(t, b)
+		r.killWhen(t, []string{"PANKALOCAL_DELAY=30s"}, r.creatingLocked, applyDev...)
+		ctx := context.Background()
+		h, err := r.locker().Get(ctx, locker.Key("shop", "dev"))
+		if err != nil {
+			t.Fatalf("the killed run's lease: %v", err)
+		}
+		if h.Expired(time.Now()) {
+			t.Fatalf("the killed run's lease already expired: %+v", h)
+		}
+		out := r.mustPanka(nil, "status", "--stack", "shop", "--environment", "dev")
+		if want := fmt.Sprintf("(stale: pid %d no longer runs on this host; the next operation on this host takes it over, or panka unlock --stack shop --environment dev removes it)", h.Metadata.PID); !strings.Contains(out, want) {
+			t.Errorf("status of the killed run's lease does not say %q:\n%s", want, out)
+		}
+
+		out, errOut, code := r.panka(nil, applyDev...)
+		if code != 0 {
+			t.Fatalf("apply after SIGKILL: exit %d, want the killed run's lease taken over\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+		want := fmt.Sprintf("Warning: took over the lock on shop/dev from %s on %s (pid %d), apply of commit %s, since ",
+			h.LockedBy, h.Metadata.Hostname, h.Metadata.PID, h.Metadata.Commit[:12])
+		if !strings.Contains(errOut, want) || !strings.Contains(errOut, fmt.Sprintf("process %d no longer runs on this host (killed, or it crashed)", h.Metadata.PID)) {
+			t.Errorf("apply does not say whose lease it took over (%q):\n%s", want, errOut)
+		}
+		if !strings.Contains(errOut, "was killed") {
+			t.Errorf("the recovery of the killed run is not reported:\n%s", errOut)
+		}
+		st, _, err := r.store().Get(ctx, shopDev)
+		if err != nil || st.LastDeployment.Result != statestore.ResultSucceeded {
+			t.Fatalf("state after the apply that took over: %+v, %v", st, err)
+		}
+		if st.LastDeployment.LockID == h.ID {
+			t.Errorf("the apply recorded the killed run's lock id %s", h.ID)
+		}
+		if held, _ := r.locker().List(ctx); len(held) != 0 {
+			t.Errorf("lease not released after the apply: %+v", held)
 		}
 	})
 }

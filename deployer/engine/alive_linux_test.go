@@ -66,3 +66,54 @@ func TestHolderAlive(t *testing.T) {
 		t.Error("no time given: alive is enough")
 	}
 }
+
+// TestEnded: a process is proved ended only from its own boot and pid
+// namespace, and only when its pid is free (or a zombie) or taken by a
+// process that started at another tick (reused); a running one, and an
+// incarnation that is incomplete or of another boot or namespace, is not.
+func TestEnded(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := cmd.Process.Pid
+	inc, ok := IncarnationOf(pid)
+	if !ok {
+		t.Fatal("IncarnationOf a running child: /proc did not tell it")
+	}
+	self, ok := Self()
+	if !ok || self.Boot != inc.Boot || self.PIDNamespace != inc.PIDNamespace || self.Start <= 0 || inc.Start < self.Start {
+		t.Fatalf("Self = %+v, %v; the child's = %+v", self, ok, inc)
+	}
+	if Ended(inc, pid) {
+		t.Error("a running process is reported ended")
+	}
+	reused := inc
+	reused.Start--
+	if !Ended(reused, pid) {
+		t.Error("a pid now held by a process that started at another tick is not reported ended")
+	}
+	for name, other := range map[string]Incarnation{
+		"another boot":      {Boot: "00000000-0000-0000-0000-000000000000", PIDNamespace: inc.PIDNamespace, Start: inc.Start - 1},
+		"another namespace": {Boot: inc.Boot, PIDNamespace: "pid:[1]", Start: inc.Start - 1},
+		"no start":          {Boot: inc.Boot, PIDNamespace: inc.PIDNamespace},
+	} {
+		if Ended(other, pid) {
+			t.Errorf("%s: reported ended", name)
+		}
+	}
+	if Ended(self, os.Getpid()) {
+		t.Error("this very process is reported ended")
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if !Ended(inc, pid) {
+		t.Error("a killed process is not reported ended")
+	}
+	if Ended(Incarnation{Boot: "x", PIDNamespace: inc.PIDNamespace, Start: inc.Start}, pid) {
+		t.Error("a killed process of another boot is reported ended")
+	}
+}

@@ -26,3 +26,14 @@ func ProcessAlive(pid int) bool {
 // HolderAlive reports whether the process pid that took something at since
 // still runs; here, whether it is alive (when it started is not known).
 func HolderAlive(pid int, since time.Time) bool { return ProcessAlive(pid) }
+
+// Self returns false: without /proc a process cannot be identified beyond
+// its pid.
+func Self() (Incarnation, bool) { return Incarnation{}, false }
+
+// IncarnationOf returns false: without /proc a process cannot be
+// identified beyond its pid.
+func IncarnationOf(pid int) (Incarnation, bool) { return Incarnation{}, false }
+
+// Ended returns false: without /proc a process's end cannot be proved.
+func Ended(inc Incarnation, pid int) bool { return false }

@@ -69,21 +69,8 @@ const userHZ = 100
 // processStart returns when pid started, from /proc (false where there is
 // no /proc or it cannot be read).
 func processStart(pid int) (time.Time, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return time.Time{}, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return time.Time{}, false
-	}
-	// Fields after the comm: state is field 3, starttime field 22.
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 20 {
-		return time.Time{}, false
-	}
-	ticks, err := strconv.ParseInt(string(f[19]), 10, 64)
-	if err != nil {
+	ticks, ok := startTicks(pid)
+	if !ok {
 		return time.Time{}, false
 	}
 	boot, ok := bootTime()
@@ -91,6 +78,70 @@ func processStart(pid int) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return boot.Add(time.Duration(ticks) * time.Second / userHZ), true
+}
+
+// startTicks is when pid started, in clock ticks after boot: field 22 of
+// /proc/<pid>/stat (false where there is no /proc or it cannot be read).
+// No clock is involved, so it is exact.
+func startTicks(pid int) (int64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	// Fields after the comm: state is field 3, starttime field 22.
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 20 {
+		return 0, false
+	}
+	ticks, err := strconv.ParseInt(string(f[19]), 10, 64)
+	if err != nil || ticks <= 0 {
+		return 0, false
+	}
+	return ticks, true
+}
+
+// Self returns the Incarnation of this process; false where /proc does not
+// tell all of it (then nothing can prove this process dead later).
+func Self() (Incarnation, bool) { return IncarnationOf(os.Getpid()) }
+
+// IncarnationOf returns the Incarnation of process pid, seen from this
+// one; false where /proc does not tell all of it.
+func IncarnationOf(pid int) (Incarnation, bool) {
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return Incarnation{}, false
+	}
+	ns, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/pid")
+	if err != nil {
+		return Incarnation{}, false
+	}
+	start, ok := startTicks(pid)
+	id := Incarnation{Boot: string(bytes.TrimSpace(boot)), PIDNamespace: ns, Start: start}
+	return id, ok && id.Boot != "" && ns != ""
+}
+
+// Ended reports whether the process of inc with pid has provably ended:
+// inc was taken in this boot and pid namespace (Self), and pid is now no
+// process, a zombie, or a process that started at another tick (a later
+// one reusing the pid). False whenever that cannot be told (an incomplete
+// inc, another boot or namespace, /proc unreadable for pid).
+func Ended(inc Incarnation, pid int) bool {
+	if pid <= 0 || pid == os.Getpid() || inc.Boot == "" || inc.PIDNamespace == "" || inc.Start <= 0 {
+		return false
+	}
+	self, ok := Self()
+	if !ok || self.Boot != inc.Boot || self.PIDNamespace != inc.PIDNamespace {
+		return false
+	}
+	if !ProcessAlive(pid) {
+		return true
+	}
+	start, ok := startTicks(pid)
+	return ok && start != inc.Start
 }
 
 // bootTime is the btime line of /proc/stat.

@@ -101,13 +101,17 @@ func keyOf(key string) map[string]types.AttributeValue {
 func toItem(i locker.Info) map[string]types.AttributeValue {
 	m := i.Metadata
 	meta := map[string]types.AttributeValue{}
-	for k, v := range map[string]string{"hostname": m.Hostname, "version": m.Version, "operation": m.Operation, "commit": m.Commit, "ciUrl": m.CIURL} {
+	for k, v := range map[string]string{"hostname": m.Hostname, "version": m.Version, "operation": m.Operation, "commit": m.Commit, "ciUrl": m.CIURL,
+		"bootId": m.BootID, "pidNamespace": m.PIDNamespace} {
 		if v != "" {
 			meta[k] = str(v)
 		}
 	}
 	if m.PID != 0 {
 		meta["pid"] = &types.AttributeValueMemberN{Value: strconv.Itoa(m.PID)}
+	}
+	if m.ProcessStart != 0 {
+		meta["processStart"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(m.ProcessStart, 10)}
 	}
 	return map[string]types.AttributeValue{
 		attrKey: str(i.Key), attrID: str(i.ID), attrBy: str(i.LockedBy),
@@ -142,7 +146,8 @@ func fromItem(item map[string]types.AttributeValue) locker.Info {
 	if m, ok := item[attrMeta].(*types.AttributeValueMemberM); ok {
 		v := m.Value
 		i.Metadata = locker.Metadata{Hostname: getS(v, "hostname"), PID: int(getN(v, "pid")), Version: getS(v, "version"),
-			Operation: getS(v, "operation"), Commit: getS(v, "commit"), CIURL: getS(v, "ciUrl")}
+			Operation: getS(v, "operation"), Commit: getS(v, "commit"), CIURL: getS(v, "ciUrl"),
+			BootID: getS(v, "bootId"), PIDNamespace: getS(v, "pidNamespace"), ProcessStart: getN(v, "processStart")}
 	}
 	return i
 }

@@ -13,6 +13,7 @@ import (
 	gitconfig "github.com/go-git/go-git/v5/config"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/locker"
 )
@@ -30,6 +31,9 @@ func (f *Factory) LockIdentity(ctx context.Context, cfg *config.Resolved, operat
 	host, _ := os.Hostname()
 	meta := locker.Metadata{Hostname: host, PID: os.Getpid(), Version: Build().Version, Operation: operation, Commit: commit,
 		CIURL: locker.CIURL(locker.EnvMap(f.Environ()))}
+	if self, ok := engine.Self(); ok {
+		meta.BootID, meta.PIDNamespace, meta.ProcessStart = self.Boot, self.PIDNamespace, self.Start
+	}
 	who := f.awsCaller(ctx, cfg)
 	if who == "" {
 		who = f.gitUserEmail()

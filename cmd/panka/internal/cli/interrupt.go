@@ -107,6 +107,12 @@ func (f *Factory) interrupted(s os.Signal, second bool) {
 	f.intr.signalled = true
 	f.intr.mu.Unlock()
 	name := sigName(s)
+	// Where this process can be proved ended later (engine.Self), the
+	// next operation on this host takes its lease over (liveHolderGuard).
+	takeover := ""
+	if _, ok := engine.Self(); ok {
+		takeover = " (the next operation on this host takes it over)"
+	}
 	var msg string
 	switch {
 	case !second && run == nil:
@@ -122,8 +128,8 @@ func (f *Factory) interrupted(s os.Signal, second bool) {
 			"A second %s stops panka at once, leaving the lock and Pulumi's lock behind as a killed run does.", name, run.operation, run.stack, run.env, humanDuration(engine.DefaultStopGrace), name)
 	case run == nil:
 		msg = fmt.Sprintf("Second %s: panka stops now, without waiting for the run to end cleanly. "+
-			"What it held stays behind as after a killed run: panka status shows its lease, panka unlock removes it, "+
-			"and the next apply clears Pulumi's lock and pending operations.", name)
+			"What it held stays behind as after a killed run: panka status shows its lease, panka unlock removes it%s, "+
+			"and the next apply clears Pulumi's lock and pending operations.", name, takeover)
 	default:
 		// A destroy is finished by the next destroy; the others by an
 		// apply (or running the rollback/promote again), which plan shows.
@@ -133,8 +139,8 @@ func (f *Factory) interrupted(s os.Signal, second bool) {
 			next = fmt.Sprintf("then panka destroy --stack %s --environment %s clears Pulumi's lock and pending operations and finishes it", run.stack, run.env)
 		}
 		msg = fmt.Sprintf("Second %s: panka stops now, without waiting for the %s of %s/%s to end cleanly: the run is not recorded, and resources it was changing may be left half-done. "+
-			"Its lease stays behind as after a killed run: panka unlock --stack %s --environment %s removes it; %s.",
-			name, run.operation, run.stack, run.env, run.stack, run.env, next)
+			"Its lease stays behind as after a killed run: panka unlock --stack %s --environment %s removes it%s; %s.",
+			name, run.operation, run.stack, run.env, run.stack, run.env, takeover, next)
 	}
 	if fileLog != nil {
 		fileLog.Warn().Str("signal", name).Msg(msg)

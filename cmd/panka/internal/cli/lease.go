@@ -54,7 +54,10 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 		return nil, err
 	}
 	shared := l // its Now is the lock server's (lockNow)
-	l = liveHolderGuard{Locker: l, now: clock.Now}
+	l = liveHolderGuard{Locker: l, now: clock.Now, tookOver: func(h locker.Info) {
+		f.Warnf("took over the lock on %s/%s from %s: process %d no longer runs on this host (killed, or it crashed), so nothing would have released it before it expired",
+			stack, env, describeHolder(h, lockNow(shared, clock.Now)), h.Metadata.PID)
+	}}
 	if cfg.Backend.Type == "s3" && cfg.Locks.Type == "local" {
 		// Shared state, private locks: a run on another machine takes
 		// its own lock file and deploys the same stack at the same time.
@@ -197,14 +200,39 @@ func (f *Factory) ReleaseLease(lease *locker.Lease) error {
 // killed run, and the resumed engine writes its checkpoint over the new
 // holder's, so panka's state and the real resources silently disagree.
 // Holders on other hosts cannot be checked and are taken over at expiry.
+//
+// Conversely it takes over, before expiry, a lease whose holder provably
+// ended (holderEnded: killed with SIGKILL, crashed), and tells tookOver: as
+// Terraform's local lock, an OS file lock, ends with its process, a run
+// killed on this machine does not keep the next one out for locks.ttl.
+// The killed run's engine processes die with it (they get SIGKILL when
+// panka dies), and what they left in Pulumi's state (its lock, pending
+// operations) is cleared under the new lease as after an expiry.
 type liveHolderGuard struct {
 	locker.Locker
-	now func() time.Time
+	now      func() time.Time
+	tookOver func(holder locker.Info)
 }
 
 func (g liveHolderGuard) TryAcquire(ctx context.Context, info locker.Info, ttl time.Duration) (locker.Info, error) {
-	if h, err := g.Get(ctx, info.Key); err == nil && h.Expired(g.now()) && holderRuns(h) {
+	h, err := g.Get(ctx, info.Key)
+	switch {
+	case err != nil:
+	case h.Expired(g.now()) && holderRuns(h):
 		return locker.Info{}, &locker.HeldError{Holder: h}
+	case !h.Expired(g.now()) && holderEnded(h):
+		// Removed while it carries the ended holder's lock id only: a
+		// run that took it over a moment before keeps it, and this
+		// attempt then finds that run's lease held.
+		err := g.Locker.Release(ctx, info.Key, h.ID)
+		if err != nil && !errors.Is(err, locker.ErrLost) {
+			return locker.Info{}, fmt.Errorf("take over the lease of process %d, which no longer runs on this host: %w", h.Metadata.PID, err)
+		}
+		got, aerr := g.Locker.TryAcquire(ctx, info, ttl)
+		if aerr == nil && err == nil && g.tookOver != nil {
+			g.tookOver(h)
+		}
+		return got, aerr
 	}
 	return g.Locker.TryAcquire(ctx, info, ttl)
 }
@@ -226,7 +254,8 @@ func heldError(err error, stack, env string, waited time.Duration, who string, n
 			why = " (" + why + ")"
 		}
 		return fmt.Errorf("%w\nProcess %d that took it on this host is no longer running (killed, or its machine restarted): the lock is stale. "+
-			"Remove it with:\n  %s%s\nor wait until it expires; the next operation then takes it over", err, he.Holder.Metadata.PID, unlock, why)
+			"It is not taken over before it expires, as its lease does not prove which process took it (%s). "+
+			"Remove it with:\n  %s%s\nor wait until it expires; the next operation then takes it over", err, he.Holder.Metadata.PID, unprovenWhy(he.Holder), unlock, why)
 	}
 	if he != nil {
 		if quiet := heartbeatSilence(he.Holder, now, every); quiet > 0 && holderRuns(he.Holder) {
@@ -327,13 +356,53 @@ func holderRuns(h locker.Info) bool {
 // one: engine.HolderAlive). A lease
 // without a PID (older panka), from another host, or naming this very
 // process (which never holds the lease it inspects: its PID was reused) is
-// not checkable.
+// not checkable. A lease that names its holder's incarnation (boot, pid
+// namespace, start) and was taken in this boot is checked exactly, and is
+// not checkable from another pid namespace (another container with the
+// same hostname, whose pids are not this one's).
 func localHolder(h locker.Info, host string) (checkable, alive bool) {
 	pid := h.Metadata.PID
 	if pid <= 0 || host == "" || h.Metadata.Hostname != host || pid == os.Getpid() {
 		return false, false
 	}
+	if inc, ok := holderIncarnation(h); ok {
+		if self, ok := engine.Self(); ok && self.Boot == inc.Boot {
+			if self.PIDNamespace != inc.PIDNamespace {
+				return false, false
+			}
+			return true, !engine.Ended(inc, pid)
+		}
+	}
 	return true, engine.HolderAlive(pid, h.LockedAt)
+}
+
+// holderIncarnation is the incarnation lease h records of its holder;
+// false when it records none or only part (older panka, a host without
+// /proc).
+func holderIncarnation(h locker.Info) (engine.Incarnation, bool) {
+	m := h.Metadata
+	inc := engine.Incarnation{Boot: m.BootID, PIDNamespace: m.PIDNamespace, Start: m.ProcessStart}
+	return inc, inc.Boot != "" && inc.PIDNamespace != "" && inc.Start > 0
+}
+
+// unprovenWhy says why stale lease h (holderGone) is not holderEnded.
+func unprovenWhy(h locker.Info) string {
+	if _, ok := holderIncarnation(h); !ok {
+		return "it was taken by a panka that recorded only its pid, which a later process may have reused"
+	}
+	return "it was taken before this machine last restarted, or by a machine with the same name"
+}
+
+// holderEnded reports whether lease h's holder provably ended: it was
+// taken on this host, in this boot and pid namespace, by a process that no
+// longer runs (its pid free, or a later process's). Such a lease is taken
+// over before it expires (liveHolderGuard). A lease without its holder's
+// incarnation (older panka), or from another host, boot or namespace, is
+// never proved ended: it is only shown as stale (holderGone).
+func holderEnded(h locker.Info) bool {
+	host, _ := os.Hostname()
+	inc, ok := holderIncarnation(h)
+	return ok && host != "" && h.Metadata.Hostname == host && engine.Ended(inc, h.Metadata.PID)
 }
 
 // describeHolder says who holds a lease: user, host, operation, commit,

@@ -8,11 +8,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/locker"
 	"panka.dev/panka/locker/lockertest"
 )
@@ -170,6 +172,12 @@ func TestAcquireLeaseWaitsPrintingHolderThenTakesIt(t *testing.T) {
 	host, _ := os.Hostname()
 	want := locker.Metadata{Hostname: host, PID: os.Getpid(), Version: Build().Version, Operation: "apply", Commit: "fedcba9876543210",
 		CIURL: "https://github.com/acme/infra/actions/runs/99"}
+	if self, ok := engine.Self(); ok {
+		// Who it is beyond its pid, so a run after it is killed can prove it ended.
+		want.BootID, want.PIDNamespace, want.ProcessStart = self.Boot, self.PIDNamespace, self.Start
+	} else if runtime.GOOS == "linux" {
+		t.Fatal("engine.Self: /proc does not tell this process's incarnation")
+	}
 	if info.LockedBy != "bob@example.com" || info.Metadata != want {
 		t.Fatalf("lease = %+v, want bob@example.com with %+v", info, want)
 	}
@@ -552,7 +560,9 @@ func TestAcquireLeaseWaitNamesADeadHolder(t *testing.T) {
 		clk, cfg, other := onFakeClock(t, f)
 		holder := startHolder(t)
 		who, meta := f.LockIdentity(ctx, cfg, "apply", "")
-		meta.PID = holder.Process.Pid
+		// Pid only, as an older panka: a lease that says who its holder
+		// was beyond its pid is taken over once it ended, not waited for.
+		meta = heldBy(t, meta, holder.Process.Pid, false)
 		if _, err := other.TryAcquire(ctx, locker.Info{Key: alice.Key, LockedBy: who, Metadata: meta}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
@@ -581,4 +591,146 @@ func TestAcquireLeaseWaitNamesADeadHolder(t *testing.T) {
 			t.Errorf("waiting notices do not say %q:\n%s", want, stderr)
 		}
 	})
+}
+
+// heldBy returns meta as the lease metadata of process pid: its pid and,
+// with incarnation, who it is beyond its pid (engine.IncarnationOf, as
+// panka records itself); without, as an older panka recorded it.
+func heldBy(t *testing.T, meta locker.Metadata, pid int, incarnation bool) locker.Metadata {
+	t.Helper()
+	meta.PID = pid
+	meta.BootID, meta.PIDNamespace, meta.ProcessStart = "", "", 0
+	if incarnation {
+		inc, ok := engine.IncarnationOf(pid)
+		if !ok {
+			t.Fatalf("engine.IncarnationOf(%d): /proc does not tell it", pid)
+		}
+		meta.BootID, meta.PIDNamespace, meta.ProcessStart = inc.Boot, inc.PIDNamespace, inc.Start
+	}
+	return meta
+}
+
+// TestAcquireLeaseTakesOverEndedHolder: a lease whose holder provably
+// ended (taken on this host, in this boot and pid namespace, by a process
+// that no longer runs, or whose pid a later process now has) is taken over
+// before it expires, with a warning naming the ended holder; locks show
+// says the next operation takes it over. Never while the holder runs, nor
+// from another pid namespace (a container with the same hostname) or boot,
+// nor without the proof (an older panka's lease: TestStaleLockOfDeadProcess).
+func TestAcquireLeaseTakesOverEndedHolder(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("proves a holder ended through /proc (Linux only)")
+	}
+	ctx := context.Background()
+	host, _ := os.Hostname()
+	take := func(t *testing.T, f *Factory, cfg *config.Resolved, meta locker.Metadata) locker.Info {
+		t.Helper()
+		l, err := f.Locker(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta.Hostname, meta.Operation, meta.Commit = host, "apply", alice.Metadata.Commit
+		info, err := l.TryAcquire(ctx, locker.Info{Key: alice.Key, LockedBy: alice.LockedBy, Metadata: meta}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	acquire := func(f *Factory, cfg *config.Resolved) (*locker.Lease, error) {
+		return f.acquireLease(ctx, cfg, "app", "prod", "apply", "abc", 0, factoryClock{f})
+	}
+
+	t.Run("killed", func(t *testing.T) {
+		f, _, out, errOut := lockTestFactory(t)
+		cfg, err := f.Config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		holder := startHolder(t)
+		pid := holder.Process.Pid
+		dead := take(t, f, cfg, heldBy(t, locker.Metadata{}, pid, true))
+		if _, err := acquire(f, cfg); !errors.Is(err, locker.ErrHeld) || !strings.Contains(err.Error(), "That run is going on now") {
+			t.Fatalf("acquire while the holder runs: %v, want held by a run going on", err)
+		}
+		if err := holder.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = holder.Wait()
+
+		lo := newLocksOptions(f)
+		lo.Stack, lo.Environment = "app", "prod"
+		if err := locksShowRun(ctx, lo); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("Stale:     pid %d no longer runs on this host; the next operation on this host takes it over, or panka unlock --stack app --environment prod --force removes it", pid); !strings.Contains(out.String(), want) {
+			t.Errorf("locks show does not say %q:\n%s", want, out)
+		}
+
+		lease, err := acquire(f, cfg)
+		if err != nil {
+			t.Fatalf("acquire after the holder was killed: %v, want the lease taken over", err)
+		}
+		defer f.ReleaseLease(lease)
+		if lease.Info().ID == dead.ID {
+			t.Fatalf("lease %s is the killed holder's", dead.ID)
+		}
+		want := fmt.Sprintf("Warning: took over the lock on app/prod from alice@example.com on %s (pid %d), apply of commit 0123456789ab, since ", host, pid)
+		want2 := fmt.Sprintf(": process %d no longer runs on this host (killed, or it crashed), so nothing would have released it before it expired\n", pid)
+		if !strings.Contains(errOut.String(), want) || !strings.Contains(errOut.String(), " ago), expires in ") || !strings.Contains(errOut.String(), want2) {
+			t.Errorf("stderr does not say %q ... %q:\n%s", want, want2, errOut)
+		}
+	})
+
+	t.Run("pid reused", func(t *testing.T) {
+		f, _, _, errOut := lockTestFactory(t)
+		cfg, err := f.Config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The pid runs, but a process that started at another tick has it.
+		meta := heldBy(t, locker.Metadata{}, startHolder(t).Process.Pid, true)
+		meta.ProcessStart--
+		take(t, f, cfg, meta)
+		lease, err := acquire(f, cfg)
+		if err != nil {
+			t.Fatalf("acquire over an ended holder whose pid is reused: %v", err)
+		}
+		defer f.ReleaseLease(lease)
+		if !strings.Contains(errOut.String(), "Warning: took over the lock on app/prod") {
+			t.Errorf("no takeover warning:\n%s", errOut)
+		}
+	})
+
+	for _, tc := range []struct {
+		name  string
+		other func(*locker.Metadata)
+		says  string
+	}{
+		// Its pids are not this namespace's: nothing is known of it.
+		{"another pid namespace", func(m *locker.Metadata) { m.PIDNamespace = "pid:[1]" }, "if that run is dead, remove its lock with"},
+		{"another boot", func(m *locker.Metadata) { m.BootID = "00000000-0000-0000-0000-000000000000" }, "it was taken before this machine last restarted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, _, _, errOut := lockTestFactory(t)
+			cfg, err := f.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			holder := startHolder(t)
+			meta := heldBy(t, locker.Metadata{}, holder.Process.Pid, true)
+			tc.other(&meta)
+			if err := holder.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = holder.Wait()
+			take(t, f, cfg, meta)
+			_, err = acquire(f, cfg)
+			if !errors.Is(err, locker.ErrHeld) || exitCode(err) != ExitLocked || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("acquire over a lease from %s: %v (exit %d), want held (exit 3) saying %q", tc.name, err, exitCode(err), tc.says)
+			}
+			if strings.Contains(errOut.String(), "took over") {
+				t.Errorf("stderr says it took over:\n%s", errOut)
+			}
+		})
+	}
 }

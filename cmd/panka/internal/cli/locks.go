@@ -367,7 +367,11 @@ func printLock(w io.Writer, i locker.Info, now time.Time, who string, every time
 		if why != "" {
 			why = " (" + why + ")"
 		}
-		row("Stale", fmt.Sprintf("pid %d no longer runs on this host; %s removes it%s", i.Metadata.PID, cmd, why))
+		next := ""
+		if holderEnded(i) {
+			next = "the next operation on this host takes it over, or "
+		}
+		row("Stale", fmt.Sprintf("pid %d no longer runs on this host; %s%s removes it%s", i.Metadata.PID, next, cmd, why))
 	}
 	tw.Flush()
 }

@@ -121,6 +121,9 @@ type EnvStatus struct {
 	// unlock is the command that removes a stale lock (and why it needs
 	// --force, if it does), for text output.
 	unlock, unlockWhy string
+	// takenOver: the stale lock's holder provably ended (holderEnded),
+	// so the next operation on this host takes it over.
+	takenOver bool
 	// runningSilence: how long a holder that still runs on this host
 	// has not renewed its lease (three heartbeats or more), for text output.
 	runningSilence time.Duration
@@ -314,6 +317,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 						who, callerKnown = callerIdentity(ctx, f, opts.Caller, cfg), true
 					}
 					es.unlock, es.unlockWhy = staleUnlock(info, who, opts.Stack, env)
+					es.takenOver = holderEnded(info)
 				}
 			case errors.Is(err, locker.ErrUnreadable):
 				// This one record is damaged; the backend answered, so
@@ -681,7 +685,11 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 				if e.unlockWhy != "" {
 					why = " (" + e.unlockWhy + ")"
 				}
-				fmt.Fprintf(w, " (stale: pid %d no longer runs on this host; %s removes it%s)", e.Lock.Metadata.PID, e.unlock, why)
+				next := ""
+				if e.takenOver {
+					next = "the next operation on this host takes it over, or "
+				}
+				fmt.Fprintf(w, " (stale: pid %d no longer runs on this host; %s%s removes it%s)", e.Lock.Metadata.PID, next, e.unlock, why)
 			case e.runningSilence > 0:
 				fmt.Fprintf(w, " (no heartbeat for %s, but pid %d still runs on this host: stopped, suspended or hung; it goes on deploying when it resumes)",
 					humanDuration(e.runningSilence), e.Lock.Metadata.PID)

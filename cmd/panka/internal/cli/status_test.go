@@ -203,7 +203,10 @@ func TestStaleLockOfDeadProcess(t *testing.T) {
 	holder := startHolder(t)
 	pid := holder.Process.Pid
 	who, meta := f.LockIdentity(ctx, cfg, "apply", "")
-	meta.PID = pid
+	// As an older panka recorded it, with its pid only: one that records
+	// who it is beyond it is taken over once it ended
+	// (TestAcquireLeaseTakesOverEndedHolder).
+	meta = heldBy(t, meta, pid, false)
 	if _, err := l.TryAcquire(ctx, locker.Info{Key: locker.Key("orders", "dev"), LockedBy: who, Metadata: meta}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +300,7 @@ func TestSilentLockOfLiveProcess(t *testing.T) {
 	holder := startHolder(t)
 	pid := holder.Process.Pid
 	who, meta := f.LockIdentity(ctx, cfg, "apply", "")
-	meta.PID = pid
+	meta = heldBy(t, meta, pid, true)
 	if _, err := l.TryAcquire(ctx, locker.Info{Key: locker.Key("orders", "dev"), LockedBy: who, Metadata: meta}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +381,8 @@ func TestStaleLockUnlockCommand(t *testing.T) {
 				owner = who
 			}
 			holder := startHolder(t)
-			meta.PID = holder.Process.Pid
+			// Pid only, as an older panka: not taken over, so stale.
+			meta = heldBy(t, meta, holder.Process.Pid, false)
 			if err := holder.Process.Kill(); err != nil {
 				t.Fatal(err)
 			}

@@ -129,8 +129,8 @@ func TestUnlockLiveProcess(t *testing.T) {
 	}
 	take := func(pid int, host string) locker.Info {
 		t.Helper()
-		m := meta
-		m.PID, m.Hostname = pid, host
+		m := heldBy(t, meta, pid, pid > 0)
+		m.Hostname = host
 		info, err := l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "prod"), LockedBy: who, Metadata: m}, time.Hour)
 		if err != nil {
 			t.Fatal(err)
