@@ -362,6 +362,14 @@ func (ls *Lease) release(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
+		if errors.Is(err, ErrStoreGone) {
+			// The table or bucket was deleted (or the setting changed
+			// under the run): the lease went with it. Retrying cannot
+			// help, and "stays held ... unlock removes it" was wrong:
+			// unlock fails on the same missing table.
+			return fmt.Errorf("release lock %s (lock id %s): %w; its lease went with it, so there is nothing to unlock, "+
+				"and no other run can take this lock until it is back", key, id, err)
+		}
 		if errors.Is(err, ErrLost) {
 			// An earlier attempt may have landed with its reply lost: a
 			// lock that is gone now was released.

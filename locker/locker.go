@@ -78,7 +78,21 @@ var (
 	// ErrUnreadable is a lease record that is there but cannot be read
 	// (not JSON): only ForceRelease removes it.
 	ErrUnreadable = errors.New("lock unreadable")
+	// ErrStoreGone is the table or bucket that keeps the leases missing
+	// (deleted, or never made): no lease is held in it, so no unlock can
+	// remove one (see StoreGone).
+	ErrStoreGone = errors.New("lock store does not exist")
 )
+
+// StoreGone marks err, a backend's error that says its table or bucket
+// does not exist, so that errors.Is(err, ErrStoreGone) holds; its message
+// stays err's.
+func StoreGone(err error) error { return &storeGoneError{err} }
+
+type storeGoneError struct{ err error }
+
+func (e *storeGoneError) Error() string   { return e.err.Error() }
+func (e *storeGoneError) Unwrap() []error { return []error{e.err, ErrStoreGone} }
 
 // UnreadableError reports the lease records List found but could not read,
 // each as its own error (saying which record and how to remove it).

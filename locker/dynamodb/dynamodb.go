@@ -197,8 +197,8 @@ func Explain(table string, err error) error {
 func (l *Locker) hint(err error) error {
 	var rnf *types.ResourceNotFoundException
 	if errors.As(err, &rnf) {
-		return &explained{err, fmt.Sprintf("the table does not exist (ResourceNotFoundException): create it with `panka backend create --table %s`, "+
-			"or check locks.table, locks.region and locks.endpoint", l.table)}
+		return locker.StoreGone(&explained{err, fmt.Sprintf("the table does not exist (ResourceNotFoundException): create it with `panka backend create --table %s`, "+
+			"or check locks.table, locks.region and locks.endpoint", l.table)})
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {

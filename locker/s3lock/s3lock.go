@@ -188,7 +188,7 @@ func (l *Locker) readOnce(ctx context.Context, objKey string) (o object, cut, er
 		return object{}, nil, nil
 	}
 	if err != nil {
-		return object{}, nil, fmt.Errorf("read s3://%s/%s: %w", l.bucket, objKey, s3store.Explain(l.bucket, err))
+		return object{}, nil, fmt.Errorf("read s3://%s/%s: %w", l.bucket, objKey, l.explain(err))
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(out.Body)
@@ -255,7 +255,7 @@ func (l *Locker) put(ctx context.Context, objKey string, info locker.Info, etag 
 		// connection read as a lease taken over, and stopped the run.
 		return nil
 	}
-	return s3store.Explain(l.bucket, err)
+	return l.explain(err)
 }
 
 // holds reports whether the object at objKey holds exactly b.
@@ -436,6 +436,16 @@ func (l *Locker) ForceRelease(ctx context.Context, key string) error {
 	return fmt.Errorf("force-release %s: the lock object kept changing; try again", key)
 }
 
+// explain is s3store.Explain for the bucket, with a missing bucket marked
+// locker.ErrStoreGone.
+func (l *Locker) explain(err error) error {
+	err = s3store.Explain(l.bucket, err)
+	if errors.Is(err, s3store.ErrNoBucket) {
+		return locker.StoreGone(err)
+	}
+	return err
+}
+
 // Get reads the lock object of key.
 func (l *Locker) Get(ctx context.Context, key string) (locker.Info, error) {
 	objKey, err := l.ObjectKey(key)
@@ -512,7 +522,7 @@ func (l *Locker) prefixes(ctx context.Context, prefix string) ([]string, error) 
 	for {
 		page, err := l.client.ListObjectsV2(ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("list locks in s3://%s/%s: %w", l.bucket, prefix, s3store.Explain(l.bucket, err))
+			return nil, fmt.Errorf("list locks in s3://%s/%s: %w", l.bucket, prefix, l.explain(err))
 		}
 		for _, cp := range page.CommonPrefixes {
 			out = append(out, aws.ToString(cp.Prefix))

@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"panka.dev/panka/locker"
 	"panka.dev/panka/locker/dynamodb"
 	"panka.dev/panka/statestore/testserver"
@@ -286,5 +290,72 @@ func TestLockCommandsOnASkewedHost(t *testing.T) {
 				t.Errorf("the wait on a host 10 minutes ahead:\n%s", errOut)
 			}
 		})
+	}
+}
+
+// TestReleaseLeaseWhenTheLockStoreIsGone: the lock table (or the bucket of
+// the S3 lock objects) deleted while a run held its lease: the release at
+// the end of the run failed and said the lease "stays held until it
+// expires ... or `panka unlock ...` removes it", which cannot work (unlock
+// fails on the same missing table). It now says the lease went with the
+// table, so there is nothing to unlock, and how to make it again, at once
+// (no retries).
+func TestReleaseLeaseWhenTheLockStoreIsGone(t *testing.T) {
+	for name, setup := range lockBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			env := setup(t)
+			f, _, _, _ := lockTestFactory(t, env...)
+			cfg, err := f.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			lease, err := f.AcquireLease(ctx, cfg, "app", "prod", "apply", "0123456789abcdef", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			create := "panka backend create --table " + cfg.Locks.Table
+			if name == "s3" {
+				deleteBucket(t, cfg.Backend.Bucket)
+				create = "panka backend create --bucket " + cfg.Backend.Bucket
+			} else if _, err := testserver.DynamoDBClient(t).DeleteTable(ctx, &ddb.DeleteTableInput{TableName: aws.String(cfg.Locks.Table)}); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			err = f.ReleaseLease(lease)
+			if !errors.Is(err, locker.ErrStoreGone) || !strings.Contains(err.Error(), "its lease went with it, so there is nothing to unlock") ||
+				!strings.Contains(err.Error(), create) || strings.Contains(err.Error(), "panka unlock") {
+				t.Fatalf("release with the lock store gone: %v\nwant ErrStoreGone, saying there is nothing to unlock and %q, and no panka unlock", err, create)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("release with the lock store gone took %s: retried what cannot pass", took)
+			}
+		})
+	}
+}
+
+// deleteBucket deletes bucket from the S3 test server with every version
+// and delete marker in it (it is versioned).
+func deleteBucket(t *testing.T, bucket string) {
+	t.Helper()
+	ctx := context.Background()
+	c := testserver.S3Client(t)
+	vs, err := c.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	del := func(key, version *string) {
+		if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: key, VersionId: version}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range vs.Versions {
+		del(v.Key, v.VersionId)
+	}
+	for _, m := range vs.DeleteMarkers {
+		del(m.Key, m.VersionId)
+	}
+	if _, err := c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
 	}
 }
