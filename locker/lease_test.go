@@ -211,6 +211,12 @@ func TestHeldErrorMessage(t *testing.T) {
 	if !errors.Is(h, locker.ErrHeld) {
 		t.Fatal("HeldError is not ErrHeld")
 	}
+	// A CI job's lease names its run: whether that job still runs or was
+	// cancelled (its lease left behind) is on that page.
+	h.Holder.Metadata.CIURL = "https://github.com/acme/infra/actions/runs/99"
+	if want += ", CI run https://github.com/acme/infra/actions/runs/99"; h.Error() != want {
+		t.Fatalf("Error() = %q\nwant      %q", h.Error(), want)
+	}
 }
 
 // TestLeaseCheckSeesForceUnlockAtOnce: a holder about to record its result

@@ -151,6 +151,11 @@ func (e *HeldError) Error() string {
 	if !h.ExpiresAt.IsZero() {
 		s += ", expires " + h.ExpiresAt.UTC().Format(time.RFC3339)
 	}
+	if h.Metadata.CIURL != "" {
+		// A CI job's lease: its run's page says whether it is still
+		// going or was cancelled (and its lease left behind).
+		s += ", CI run " + h.Metadata.CIURL
+	}
 	return s
 }
 
