@@ -197,7 +197,7 @@ func Explain(table string, err error) error {
 func (l *Locker) hint(err error) error {
 	var rnf *types.ResourceNotFoundException
 	if errors.As(err, &rnf) {
-		return locker.StoreGone(&explained{err, fmt.Sprintf("the table does not exist (ResourceNotFoundException): create it with `panka backend create --table %s`, "+
+		return locker.StoreGone(&explained{err: err, table: l.table, msg: fmt.Sprintf("the table does not exist (ResourceNotFoundException): create it with `panka backend create --table %s`, "+
 			"or check locks.table, locks.region and locks.endpoint", l.table)})
 	}
 	var ae smithy.APIError
@@ -206,20 +206,20 @@ func (l *Locker) hint(err error) error {
 		switch {
 		case code == "ValidationException" && strings.Contains(msg, "key"):
 			// A table made for something else, typically Terraform's (LockID).
-			return &explained{err, fmt.Sprintf("the table is not keyed the way panka needs (%s: %s): its partition key must be %s (string); "+
+			return &explained{err: err, msg: fmt.Sprintf("the table is not keyed the way panka needs (%s: %s): its partition key must be %s (string); "+
 				"create a lock table with `panka backend create --table NAME` and point locks.table at it", code, msg, attrKey)}
 		case code == "AccessDeniedException" || code == "UnrecognizedClientException" || code == "InvalidSignatureException" ||
 			code == "ExpiredTokenException" || code == "MissingAuthenticationTokenException" || code == "IncompleteSignatureException":
-			return &explained{err, fmt.Sprintf("access denied (%s); check the AWS credentials (aws.profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, aws.assumeRole), "+
+			return &explained{err: err, msg: fmt.Sprintf("access denied (%s); check the AWS credentials (aws.profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, aws.assumeRole), "+
 				"that they may use DynamoDB table %s, and locks.region", code, l.table)}
 		}
 	}
 	if what, throttled, ok := s3store.ServerFailure(err); ok {
 		if throttled {
-			return &explained{err, fmt.Sprintf("DynamoDB is throttling requests to table %s: %s; wait a minute and re-run, "+
+			return &explained{err: err, msg: fmt.Sprintf("DynamoDB is throttling requests to table %s: %s; wait a minute and re-run, "+
 				"or give the table more capacity (`panka backend create` makes on-demand tables)", l.table, what)}
 		}
-		return &explained{err, fmt.Sprintf("DynamoDB kept failing for table %s: %s; wait and re-run, "+
+		return &explained{err: err, msg: fmt.Sprintf("DynamoDB kept failing for table %s: %s; wait and re-run, "+
 			"and if it goes on check the server's health (locks.endpoint for a DynamoDB-compatible server)", l.table, what)}
 	}
 	if cause := s3store.CredentialsError(err); cause != nil {
@@ -245,7 +245,7 @@ func (l *Locker) hint(err error) error {
 		if errors.As(err, &re) {
 			status = re.HTTPStatusCode()
 		}
-		return &explained{err, fmt.Sprintf("the endpoint does not answer like DynamoDB (HTTP %d with a body that is not DynamoDB's JSON); "+
+		return &explained{err: err, msg: fmt.Sprintf("the endpoint does not answer like DynamoDB (HTTP %d with a body that is not DynamoDB's JSON); "+
 			"check locks.endpoint (PANKA_LOCKS_ENDPOINT or AWS_ENDPOINT_URL_DYNAMODB)", status)}
 	}
 	return err
@@ -253,8 +253,20 @@ func (l *Locker) hint(err error) error {
 
 // explained is an SDK error with a message for the user in its place.
 type explained struct {
-	err error
-	msg string
+	err   error
+	msg   string
+	table string // the table that does not exist (MissingTable)
+}
+
+// MissingTable returns the table an error says does not exist (false for
+// any other error), so that a caller that knows where the table's name was
+// set can say so.
+func MissingTable(err error) (string, bool) {
+	var e *explained
+	if errors.As(err, &e) && e.table != "" {
+		return e.table, true
+	}
+	return "", false
 }
 
 func (e *explained) Error() string { return e.msg }

@@ -106,10 +106,10 @@ type Factory struct {
 	// committedBackendSaid: the stacks whose committed spec.backend
 	// findHeader said it used (once a run each).
 	committedBackendSaid sync.Map
-	// bucketSources: where the backend.bucket of each S3 bucket opened
-	// was set (config.Source), for the error of a bucket that does not
-	// exist (withBucketSource).
-	bucketSources sync.Map
+	// storeSources: where the backend.bucket of each S3 bucket and the
+	// locks.table of each lock table opened was set (config.Source), for
+	// the error of one that does not exist (withStoreSource).
+	storeSources sync.Map
 	// unanswered: the backends (describeBackend) that overriddenBackendState
 	// could not read, asked once per run: plan --all-changed asks for
 	// every new environment, and each would wait out the time limit.

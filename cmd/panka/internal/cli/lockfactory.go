@@ -33,7 +33,7 @@ func (f *Factory) Locker(ctx context.Context, cfg *config.Resolved) (locker.Lock
 		if err != nil {
 			return nil, fmt.Errorf("backend.prefix: %w", err)
 		}
-		f.noteBucket(cfg)
+		f.noteSource(cfg, "backend.bucket", cfg.Backend.Bucket)
 		c, err := f.S3Client(ctx, cfg)
 		if err != nil {
 			return nil, err
@@ -47,6 +47,7 @@ func (f *Factory) Locker(ctx context.Context, cfg *config.Resolved) (locker.Lock
 		if err := dynamodb.CheckTableName(cfg.Locks.Table); err != nil {
 			return nil, fmt.Errorf("locks.table %w; it comes from %s: fix it there", err, cfg.Sources["locks.table"])
 		}
+		f.noteSource(cfg, "locks.table", cfg.Locks.Table)
 		c, err := f.DynamoDBClient(ctx, cfg)
 		if err != nil {
 			return nil, err

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"errors"
 	"strings"
 	"testing"
@@ -357,5 +358,38 @@ func deleteBucket(t *testing.T, bucket string) {
 	}
 	if _, err := c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMissingLockTableSaysWhereItIsSet: a lock table that does not exist
+// (a typo in PANKA_LOCKS_TABLE, a table deleted) is said with where
+// locks.table was set, as a missing bucket is: "check locks.table" left the
+// user to find which of panka.yaml, ~/.panka/config.yaml, an environment
+// variable or a flag named it.
+func TestMissingLockTableSaysWhereItIsSet(t *testing.T) {
+	ctx := context.Background()
+	env := lockBackends(t)["dynamodb"](t)
+	table := testserver.UniqueName("panka-nolocks-")
+	for _, tc := range []struct {
+		name, src string
+		env, args []string
+	}{
+		{"env", "env (PANKA_LOCKS_TABLE)", []string{"PANKA_LOCKS_TABLE=" + table}, nil},
+		{"flag", "flag (--lock-table)", nil, []string{"--lock-table", table}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, _, _, errOut := lockTestFactory(t, append(env, tc.env...)...)
+			for _, cmd := range [][]string{{"locks", "list"}, {"unlock", "--stack", "app", "--environment", "prod"}} {
+				errOut.Reset()
+				if code := Run(ctx, f, append(cmd, tc.args...)); code != ExitError {
+					t.Fatalf("%v on a missing table: exit %d\n%s", cmd, code, errOut)
+				}
+				want := fmt.Sprintf("the table does not exist (ResourceNotFoundException): create it with `panka backend create --table %s`, "+
+					"or check locks.table, locks.region and locks.endpoint (locks.table %q is set by %s)\n", table, table, tc.src)
+				if !strings.Contains(errOut.String(), want) {
+					t.Errorf("%v on a missing table does not say %q:\n%s", cmd, want, errOut)
+				}
+			}
+		})
 	}
 }

@@ -191,7 +191,7 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		return ExitError
 	}
 	err = withFSAdvice(err)
-	err = f.withBucketSource(err)
+	err = f.withStoreSource(err)
 	err = withSingleDashHint(cmd, args, err)
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) && strings.Contains(err.Error(), "context canceled") {
 		// A stop signal cancelled a request in flight: the SDK's or

@@ -9,6 +9,7 @@ import (
 
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/gitops"
+	ddblocker "panka.dev/panka/locker/dynamodb"
 	"panka.dev/panka/statestore"
 	"panka.dev/panka/statestore/local"
 	s3store "panka.dev/panka/statestore/s3"
@@ -82,7 +83,7 @@ func (f *Factory) Store(ctx context.Context, cfg *config.Resolved) (statestore.S
 			// a stack's spec.backend, PANKA_BACKEND_BUCKET or the flag.
 			return nil, fmt.Errorf("backend.bucket %w; it comes from %s: fix it there", err, cfg.Sources["backend.bucket"])
 		}
-		f.noteBucket(cfg)
+		f.noteSource(cfg, "backend.bucket", cfg.Backend.Bucket)
 		c, err := f.S3Client(ctx, cfg)
 		if err != nil {
 			return nil, err
@@ -105,26 +106,31 @@ func (f *Factory) describeBackend(cfg *config.Resolved) string {
 	return dir + "/state/" + p
 }
 
-// noteBucket remembers where cfg's backend.bucket was set, for
-// withBucketSource.
-func (f *Factory) noteBucket(cfg *config.Resolved) {
-	if src, ok := cfg.Sources["backend.bucket"]; ok {
-		f.bucketSources.LoadOrStore(cfg.Backend.Bucket, src)
+// noteSource remembers where cfg's key (backend.bucket, locks.table),
+// whose value is name, was set, for withStoreSource.
+func (f *Factory) noteSource(cfg *config.Resolved, key, name string) {
+	if src, ok := cfg.Sources[key]; ok {
+		f.storeSources.LoadOrStore(key+"\x00"+name, src)
 	}
 }
 
-// withBucketSource adds to the error of an S3 bucket that does not exist
-// where its name was set: "fix backend.bucket" left the user to find
-// which of a stack's spec.backend, panka.yaml, ~/.panka/config.yaml, an
-// environment variable or a flag named it.
-func (f *Factory) withBucketSource(err error) error {
-	b, ok := s3store.MissingBucket(err)
+// withStoreSource adds to the error of an S3 bucket or a DynamoDB lock
+// table that does not exist where its name was set: "fix backend.bucket"
+// (or "check locks.table") left the user to find which of a stack's
+// spec.backend, panka.yaml, ~/.panka/config.yaml, an environment variable
+// or a flag named it.
+func (f *Factory) withStoreSource(err error) error {
+	key, name := "backend.bucket", ""
+	if b, ok := s3store.MissingBucket(err); ok {
+		name = b
+	} else if t, ok := ddblocker.MissingTable(err); ok {
+		key, name = "locks.table", t
+	} else {
+		return err
+	}
+	src, ok := f.storeSources.Load(key + "\x00" + name)
 	if !ok {
 		return err
 	}
-	src, ok := f.bucketSources.Load(b)
-	if !ok {
-		return err
-	}
-	return fmt.Errorf("%w (backend.bucket %q is set by %s)", err, b, src)
+	return fmt.Errorf("%w (%s %q is set by %s)", err, key, name, src)
 }
