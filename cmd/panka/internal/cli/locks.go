@@ -60,7 +60,9 @@ func newCmdLocks(f *Factory) *cobra.Command {
 and every state push and state rm, runs under a lock lease (locks.type local,
 s3 or dynamodb). A lease lives for locks.ttl and is extended by heartbeats every
 locks.heartbeat while its holder runs; the lease of a crashed run expires by
-itself. An expired lease stays listed until someone takes it.
+itself, and on the machine it ran on the next operation takes it over at once
+once its process is provably gone (killed, crashed). An expired lease stays
+listed until someone takes it.
 
 Remove a lease with panka unlock.`,
 	}

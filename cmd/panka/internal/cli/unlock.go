@@ -47,7 +47,8 @@ func newCmdUnlock(f *Factory) *cobra.Command {
 
 Without --force it only removes your own lease: the one with --lock-id, or,
 without --lock-id, one held by you (same identity and host), e.g. left behind
-by a run you killed. It never removes, without --force, a lease taken on this
+by a run you killed (on the machine it ran on, the next operation takes such
+a lease over by itself). It never removes, without --force, a lease taken on this
 host by a process that is still running (say an apply in another terminal):
 that would stop the run at its next heartbeat. With --force it removes whoever's lease after showing
 it: use it only when that run is dead (a lease also expires by itself after
