@@ -310,7 +310,9 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 			continue
 		}
 		if remaining <= 0 {
-			ls.lose(fmt.Errorf("lease on %s expired: heartbeats failed until its ttl ran out (last error: %v): %w", key, err, ErrLost))
+			// The last error stays in the chain: a lock table or bucket
+			// that is gone (ErrStoreGone) changes what to do next.
+			ls.lose(fmt.Errorf("lease on %s expired: heartbeats failed until its ttl ran out (last error: %w): %w", key, err, ErrLost))
 			return
 		}
 		// Retry sooner than usual, but never past the expiry.

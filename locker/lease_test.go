@@ -74,8 +74,8 @@ func TestLeaseTransientHeartbeatErrorsRetriedUntilExpiry(t *testing.T) {
 		clk.Advance(5 * time.Second)
 	}
 	<-lease.Context().Done()
-	if !errors.Is(lease.Err(), locker.ErrLost) || !strings.Contains(lease.Err().Error(), "connection reset") {
-		t.Fatalf("Err = %v, want ErrLost naming the last error", lease.Err())
+	if !errors.Is(lease.Err(), locker.ErrLost) || !strings.Contains(lease.Err().Error(), "connection reset") || !errors.Is(lease.Err(), errTransient) {
+		t.Fatalf("Err = %v, want ErrLost naming and wrapping the last error", lease.Err())
 	}
 	if at := clk.Now(); at.Before(lockertest.Start.Add(time.Minute)) {
 		t.Fatalf("lease given up at %v, before it expired at %v", at, lockertest.Start.Add(time.Minute))

@@ -17,6 +17,7 @@ import (
 	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/deployer/planner"
 	awsmodel "panka.dev/panka/deployer/target/aws/model"
+	"panka.dev/panka/locker"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
@@ -747,6 +748,12 @@ type LeaseLostError struct {
 func (e *LeaseLostError) Error() string {
 	next := fmt.Sprintf("Next: panka status --stack %s shows who holds its lock now; once no other run holds it (and the lock backend answers), "+
 		"re-run the %s: it plans against the recorded state and redoes this work", e.Key.Stack, e.Operation)
+	if errors.Is(e.Lost, locker.ErrStoreGone) {
+		// Nobody holds it: the table or bucket of the locks is gone,
+		// and status would only say that it cannot read the lock.
+		next = fmt.Sprintf("Next: the lock table or bucket is gone (deleted, or the setting points at another one): once it is back "+
+			"(`panka backend create`, or locks.table / backend.bucket fixed), re-run the %s: it plans against the recorded state and redoes this work", e.Operation)
+	}
 	switch {
 	case e.Stopped:
 		return fmt.Sprintf("the %s of %s was stopped: its lock lease was lost while the engine ran (%v).\n"+

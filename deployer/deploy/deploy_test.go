@@ -13,6 +13,7 @@ import (
 
 	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/locker"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 	"panka.dev/panka/statestore/local"
@@ -727,6 +728,25 @@ func TestRunLostLeaseStopsTheEngine(t *testing.T) {
 	_, err = Run(context.Background(), rt, Request{Key: key, Operation: statestore.OpApply, Desired: model(comp("jobs", stacks.KindQueue, map[string]any{}))})
 	if first, _, _ := strings.Cut(err.Error(), "\n"); !strings.Contains(first, "disk full") || !strings.Contains(err.Error(), errLost.Error()) {
 		t.Errorf("engine failure, then the lease lost: %q, want the failure first and the lost lease", err)
+	}
+
+	// The lock table deleted under the run: heartbeats failed until the
+	// lease ran out. "panka status shows who holds its lock now" could
+	// only say the table does not exist: it says the table is gone and
+	// what brings it back.
+	gone := fmt.Errorf("lease on stack:shop:env:dev expired: heartbeats failed until its ttl ran out (last error: %w): %w",
+		locker.StoreGone(errors.New("heartbeat: the table does not exist")), locker.ErrLost)
+	ctx, cancel = context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	eng = &fakeEngine{upErr: fmt.Errorf("pulumi up on stack %q interrupted (Ctrl-C or a stop signal): %w", "shop-dev", context.Canceled)}
+	eng.onUp = func() { cancel(gone) }
+	rt, _ = newRuntime(t, eng)
+	rt.LeaseLost = func(context.Context) error { return gone }
+	_, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: model(comp("jobs", stacks.KindQueue, map[string]any{}))})
+	want := "Next: the lock table or bucket is gone (deleted, or the setting points at another one): once it is back " +
+		"(`panka backend create`, or locks.table / backend.bucket fixed), re-run the apply"
+	if !errors.Is(err, locker.ErrStoreGone) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "panka status") {
+		t.Errorf("lease lost with the lock table gone: %q, want it to say %q and not send to panka status", err, want)
 	}
 }
 

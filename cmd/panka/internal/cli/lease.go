@@ -168,6 +168,12 @@ func (f *Factory) lostTo(ctx context.Context, cfg *config.Resolved, lease *locke
 	switch {
 	case errors.Is(err, locker.ErrNotFound):
 		return fmt.Errorf("%w; nobody holds the lock now (it was removed, e.g. by panka unlock --force)", lost)
+	case errors.Is(err, locker.ErrStoreGone) && errors.Is(lost, locker.ErrStoreGone):
+		// Said once: the heartbeats' last error already says the table
+		// or bucket is gone and how to make it again.
+		return lost
+	case errors.Is(err, locker.ErrStoreGone):
+		return fmt.Errorf("%w; nobody can hold the lock now: %v", lost, err)
 	case err != nil:
 		return fmt.Errorf("%w; the lock (%s) cannot be read now either (%v): check that the lock backend is up and reachable from here", lost, f.describeLockOf(cfg, stack, env), err)
 	case h.ID == mine.ID:

@@ -393,3 +393,37 @@ func TestMissingLockTableSaysWhereItIsSet(t *testing.T) {
 		})
 	}
 }
+
+// TestLeaseLostWithTheLockTableGone: a run whose lease was lost while the
+// lock table was deleted said the lock "cannot be read now either ...:
+// check that the lock backend is up and reachable from here", which sends
+// the user after a server that answers fine. It says nobody can hold the
+// lock, with the backend's own words (the table does not exist, how to
+// make it); and once only, when the heartbeats' last error said so already.
+func TestLeaseLostWithTheLockTableGone(t *testing.T) {
+	ctx := context.Background()
+	f, _, _, _ := lockTestFactory(t, lockBackends(t)["dynamodb"](t)...)
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := f.AcquireLease(ctx, cfg, "app", "prod", "apply", "0123456789abcdef", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.ReleaseLease(lease)
+	if _, err := testserver.DynamoDBClient(t).DeleteTable(ctx, &ddb.DeleteTableInput{TableName: aws.String(cfg.Locks.Table)}); err != nil {
+		t.Fatal(err)
+	}
+	lost := fmt.Errorf("lease on %s lost (taken over or force-unlocked): %w", lease.Info().Key, locker.ErrLost)
+	err = f.lostTo(ctx, cfg, lease, lost)
+	want := "; nobody can hold the lock now: get lock stack:app:env:prod from DynamoDB table " + cfg.Locks.Table + ": the table does not exist"
+	if !errors.Is(err, locker.ErrLost) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "check that the lock backend is up") {
+		t.Errorf("lostTo with the table gone: %v\nwant it to say %q, not to check the backend is up", err, want)
+	}
+	expired := fmt.Errorf("lease on %s expired: heartbeats failed until its ttl ran out (last error: %w): %w", lease.Info().Key,
+		locker.StoreGone(errors.New("the table does not exist")), locker.ErrLost)
+	if err := f.lostTo(ctx, cfg, lease, expired); err != expired { //nolint:errorlint // the very error, unchanged
+		t.Errorf("lostTo of a lease whose heartbeats found the table gone: %v, want it unchanged", err)
+	}
+}
