@@ -258,16 +258,20 @@ func overridden(base, over *node, out map[*node]bool) {
 		markTree(base, out)
 		return
 	}
+	// Through an index, as merge finds them: an env map of 35,000 keys
+	// overridden key by key took 8 s to validate when every override
+	// searched every base key. A mapping's keys are unique (the parser
+	// reports and drops a duplicate), so the first match is the one.
+	var keys keyIndex
 	for i, k := range over.keys {
-		for j, bk := range base.keys {
-			if bk.value != k.value {
-				continue
-			}
-			if v := over.vals[i]; v.kind == nNull {
-				markTree(base.vals[j], out)
-			} else {
-				overridden(base.vals[j], v, out)
-			}
+		j := keys.find(base, k.value)
+		if j < 0 {
+			continue
+		}
+		if v := over.vals[i]; v.kind == nNull {
+			markTree(base.vals[j], out)
+		} else {
+			overridden(base.vals[j], v, out)
 		}
 	}
 }
