@@ -553,7 +553,13 @@ func yamlErrPos(err error, data []byte) (line, col int, msg string) {
 		}
 	}
 	if msg == "did not find expected key" {
-		if l, c, hint, ok := dedentHint(data, line); ok {
+		// Both look from the reported line on: the wrong line is the
+		// first either finds.
+		l, c, hint, ok := dedentHint(data, line)
+		if il, ic, ihint, iok := itemAtKeyHint(data, line); iok && (!ok || il < l) {
+			l, c, hint, ok = il, ic, ihint, true
+		}
+		if ok {
 			return l, c, msg + ": " + hint
 		}
 	}

@@ -265,7 +265,14 @@ func TestLoadRules(t *testing.T) {
 		{"key dedented between two levels", map[string]string{cf: ms("env:", "  A: b", "  # B is next", "", " B: c", "replicas: 2")},
 			[]string{cf + `:11:4: invalid YAML: did not find expected key: this line is indented 3 spaces, which lines up with no key above it (YAML nests by indentation): indent it as far as A on line 8 (4 spaces) or env on line 7 (2 spaces)`}},
 		{"list item dedented between two levels", map[string]string{cf: doc("Topic", "t", "subscriptions:", "    - queue: a", "   - queue: b")},
-			[]string{cf + `:8:6: invalid YAML: did not find expected key: this line is indented 5 spaces, which lines up with no key above it (YAML nests by indentation): indent it as far as line 7 (6 spaces) or subscriptions on line 6 (2 spaces)`}},
+			[]string{cf + `:8:6: invalid YAML: did not find expected key: this list item is indented 5 spaces, which lines up with no list above it (YAML nests by indentation): indent its - as far as line 7 (6 spaces)`}},
+		// A list item indented less than the one above it, lined up with
+		// the key of its list: yaml.v3 says "did not find expected key"
+		// on the mapping's first line (spec:), with nothing to go on.
+		{"list item lined up with its key", map[string]string{cf: ms("dependsOn:", "  - db", "  # cache too", "- cache")},
+			[]string{cf + `:10:3: invalid YAML: did not find expected key: this list item is indented 2 spaces, less than the items of the list above it (4 spaces, line 8), and lines up with dependsOn on line 7, where YAML wants the next key of that mapping (YAML nests by indentation): indent its - 4 spaces, as on line 8`}},
+		{"list item lined up with a key in a list item", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: a", "    filter:", "      - x", "      - y", "    - z")},
+			[]string{cf + `:11:7: invalid YAML: did not find expected key: this list item is indented 6 spaces, less than the items of the list above it (8 spaces, line 9), and lines up with filter on line 8, where YAML wants the next key of that mapping (YAML nests by indentation): indent its - 8 spaces, as on line 9`}},
 		// A list item indented more than the one above it: yaml.v3 says
 		// "mapping values are not allowed", "did not find expected key"
 		// or "... '-' indicator" (by how far), the last two on the line

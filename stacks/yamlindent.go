@@ -160,11 +160,32 @@ func dedentHint(data []byte, line int) (l, col int, hint string, ok bool) {
 	if l == 0 {
 		return 0, 0, "", false
 	}
+	if item := isItemText(dedentedText(data, l)); item && outer.indent >= 0 && (deeper.key == "") != (outer.key == "") {
+		// A list item lined up with a key is that mapping's next key to
+		// YAML (itemAtKeyHint's case): name only the list's level.
+		if deeper.key != "" {
+			deeper = outer
+		}
+		return l, i + 1, fmt.Sprintf("this list item is indented %s, which lines up with no list above it (YAML nests by indentation): indent its - as far as %s", spaces(i), levelName(deeper)), true
+	}
 	hint = fmt.Sprintf("this line is indented %s, which lines up with no key above it (YAML nests by indentation): indent it as far as %s", spaces(i), levelName(deeper))
 	if outer.indent >= 0 {
 		hint += " or " + levelName(outer)
 	}
 	return l, i + 1, hint, true
+}
+
+// isItemText reports whether a line's text (without its indentation) is
+// a list item.
+func isItemText(text string) bool { return text == "-" || strings.HasPrefix(text, "- ") }
+
+// dedentedText is line n's (1-based) text without its indentation.
+func dedentedText(data []byte, n int) string {
+	lines := bytes.Split(data, []byte("\n"))
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	return strings.TrimLeft(strings.TrimRight(string(lines[n-1]), "\r"), " ")
 }
 
 // listItemHint explains yaml.v3's "mapping values are not allowed in this
@@ -183,14 +204,13 @@ func listItemHint(data []byte, line int) (l, col int, hint string, ok bool) {
 		return len(t) - len(text), text
 	}
 	content := func(text string) bool { return text != "" && text[0] != '#' }
-	isItem := func(text string) bool { return text == "-" || strings.HasPrefix(text, "- ") }
 	// The reported line, and those after it up to the next list item (a
 	// multi-line item above the wrong one is reported on its first line).
 	cands := []int{line}
 	for n := line + 1; n <= len(lines); n++ {
 		if _, text := at(n); content(text) {
 			cands = append(cands, n)
-			if isItem(text) {
+			if isItemText(text) {
 				break
 			}
 		}
@@ -200,7 +220,7 @@ func listItemHint(data []byte, line int) (l, col int, hint string, ok bool) {
 			continue
 		}
 		i, text := at(n)
-		if !isItem(text) {
+		if !isItemText(text) {
 			continue
 		}
 		// The item above, in the same list: the nearest item line, with
@@ -217,7 +237,7 @@ func listItemHint(data []byte, line int) (l, col int, hint string, ok bool) {
 				v = lineValue(v)
 			}
 			block = block || blockScalarValue.MatchString(v)
-			if isItem(ptext) {
+			if isItemText(ptext) {
 				q = p
 				break
 			}
@@ -249,6 +269,74 @@ func listItemHint(data []byte, line int) (l, col int, hint string, ok bool) {
 		}
 		return n, i + 1, fmt.Sprintf("this list item is indented %s, more than the one above it on line %d (%s), but the items of one list line up (YAML nests by indentation): indent its - %s, as on line %d",
 			spaces(i), q, spaces(qi), spaces(qi), q), true
+	}
+	return 0, 0, "", false
+}
+
+// itemAtKeyHint explains yaml.v3's "did not find expected key" reported
+// at line (1-based; the enclosing mapping's first line): a list item
+// indented less than the one above it, lining up with the key the list
+// belongs to (or another key of that mapping), where YAML wants the
+// mapping's next key. It returns the first such line at or after line,
+// its column and the hint; ok is false when there is none.
+//
+//	dependsOn:
+//	  - db
+//	- cache      <- lines up with dependsOn: a key is expected there
+func itemAtKeyHint(data []byte, line int) (l, col int, hint string, ok bool) {
+	lines := bytes.Split(data, []byte("\n"))
+	at := func(n int) (indent int, text string) {
+		t := strings.TrimRight(string(lines[n-1]), "\r")
+		text = strings.TrimLeft(t, " ")
+		return len(t) - len(text), text
+	}
+	content := func(text string) bool { return text != "" && text[0] != '#' }
+	for n := max(line, 2); n <= len(lines); n++ {
+		i, text := at(n)
+		if !isItemText(text) {
+			continue
+		}
+		// Up to the first line indented no more than the item: it must be
+		// a key at the item's column (after a "- " of its own, for a
+		// mapping in a list), with a deeper list item, the first content
+		// line under it, in between.
+		first, k := 0, 0
+		block := false
+		for p := n - 1; p >= 1; p-- {
+			pi, ptext := at(p)
+			if !content(ptext) {
+				continue
+			}
+			if pi <= i {
+				k = p
+				break
+			}
+			first = p
+			v := strings.TrimLeft(strings.TrimPrefix(ptext, "-"), " ")
+			if lineKey(v) != "" {
+				v = lineValue(v)
+			}
+			block = block || blockScalarValue.MatchString(v)
+		}
+		if k == 0 || first == 0 || block {
+			continue
+		}
+		ki, ktext := at(k)
+		for isItemText(ktext) {
+			after := strings.TrimLeft(ktext[1:], " ")
+			ki += len(ktext) - len(after)
+			ktext = after
+		}
+		key := lineKey(ktext)
+		fi, ftext := at(first)
+		if ki != i || key == "" || !isItemText(ftext) || fi <= i {
+			continue
+		}
+		// The key on line k opens the list (key: and nothing after it) or
+		// is a sibling of the key that does; either way an item needs the
+		// list's indentation.
+		return n, i + 1, fmt.Sprintf("this list item is indented %s, less than the items of the list above it (%s, line %d), and lines up with %s on line %d, where YAML wants the next key of that mapping (YAML nests by indentation): indent its - %s, as on line %d",
+			spaces(i), spaces(fi), first, key, k, spaces(fi), first), true
 	}
 	return 0, 0, "", false
 }
