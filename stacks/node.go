@@ -58,8 +58,13 @@ type node struct {
 	bad bool
 	// line and col are 1-based (int32 keeps the node small: stacks are
 	// many small nodes).
-	line  int32
-	col   int32
+	line int32
+	col  int32
+	// dash is set on a plain text value that YAML folded from several
+	// lines, one of which starts with "- " (key: a / - b, or - a / - b
+	// indented under it): the 1-based line of that "- ", which was meant
+	// as a list item. It fills what would be padding.
+	dash  int32
 	file  string
 	tag   string // scalars: !!str, !!int, !!bool, !!float, !!null, !!timestamp, ...
 	value string
@@ -175,7 +180,20 @@ func (n *node) describe() string {
 	case "!!float":
 		return "a number"
 	}
+	if n.dash > 0 {
+		return fmt.Sprintf("a string (%q%s)", n.value, n.foldedHint())
+	}
 	return "a string"
+}
+
+// foldedHint says, for a text value YAML folded a "- " line into (- a /
+// "  - b" under it: the text "a - b", where a list was meant), why it is
+// one text and what to write; "" for any other node.
+func (n *node) foldedHint() string {
+	if n == nil || n.dash == 0 {
+		return ""
+	}
+	return fmt.Sprintf(": the - on line %d is indented under the text above it, so YAML reads it as more of that text, not as a list item; put each item on its own line with its - at one indentation, under the key", n.dash)
 }
 
 // describeMap is describe for a value that should have been a mapping:
@@ -183,7 +201,7 @@ func (n *node) describe() string {
 // message says so instead of leaving "got a string" to puzzle over.
 func (n *node) describeMap() string {
 	d := n.describe()
-	if n.kind != nScalar || n.subst || n.tag != "!!str" {
+	if n.kind != nScalar || n.subst || n.tag != "!!str" || n.dash > 0 {
 		return d
 	}
 	key, rest, ok := strings.Cut(n.value, ":")
@@ -507,7 +525,7 @@ func parseFileYAML(name string, data []byte, errs *errList) (docs []document) {
 		if len(y.Content) == 0 {
 			continue
 		}
-		c := convert{file: name, budget: &budget, errs: errs, docLine: y.Content[0].Line}
+		c := convert{file: name, data: data, budget: &budget, errs: errs, docLine: y.Content[0].Line}
 		c.slab = make([]node, 0, countNodes(y.Content[0], 0))
 		n := c.node(y.Content[0], 0)
 		if c.failed {
@@ -818,6 +836,8 @@ func countNodes(y *yaml.Node, depth int) int {
 // convert turns yaml.Nodes into nodes, expanding aliases within a budget.
 type convert struct {
 	file    string
+	data    []byte
+	starts  []int // offsets of data's lines, found when first needed (foldedDash)
 	budget  *int
 	aliases int // nodes expanded from aliases so far
 	inAlias int // depth of alias expansion
@@ -827,6 +847,43 @@ type convert struct {
 	failed  bool
 	slab    []node   // nodes are allocated in chunks: fewer objects for the GC
 	path    []string // keys ("spec", "env") and list indexes ("[0]") down to the node being converted
+}
+
+// foldedDash returns the line (1-based) of the first line starting with
+// "-" that YAML folded into the plain scalar y, or 0. It reads the
+// scalar's lines back from the source: its first line from its column,
+// then whole lines, joined by spaces, must make its value.
+func (c *convert) foldedDash(y *yaml.Node) int {
+	if c.starts == nil {
+		c.starts = append(c.starts, 0)
+		for i, b := range c.data {
+			if b == '\n' {
+				c.starts = append(c.starts, i+1)
+			}
+		}
+	}
+	text := func(l int) string { // line l (1-based), without its line break
+		if l < 1 || l > len(c.starts) {
+			return ""
+		}
+		end := len(c.data)
+		if l < len(c.starts) {
+			end = c.starts[l] - 1
+		}
+		return strings.TrimRight(string(c.data[c.starts[l-1]:end]), "\r")
+	}
+	first := []rune(text(y.Line))
+	if y.Column < 1 || y.Column > len(first) {
+		return 0
+	}
+	rest, ok := strings.CutPrefix(y.Value, strings.TrimRight(string(first[y.Column-1:]), " "))
+	for l := y.Line + 1; ok && rest != ""; l++ {
+		t := strings.Trim(text(l), " ")
+		if rest, ok = strings.CutPrefix(rest, " "+t); ok && (t == "-" || strings.HasPrefix(t, "- ")) {
+			return l
+		}
+	}
+	return 0
 }
 
 // keyPath is the key path of a key of the mapping being converted, e.g.
@@ -913,7 +970,11 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		if tag == "!!binary" {
 			tag = "!!str"
 		}
-		return c.mk(node{kind: nScalar, file: c.file, line: int32(y.Line), col: int32(y.Column), tag: tag, value: y.Value})
+		n := c.mk(node{kind: nScalar, file: c.file, line: int32(y.Line), col: int32(y.Column), tag: tag, value: y.Value})
+		if y.Style == 0 && c.inAlias == 0 && strings.Contains(y.Value, " -") {
+			n.dash = int32(c.foldedDash(y))
+		}
+		return n
 	case yaml.SequenceNode:
 		c.checkTag(y, y.ShortTag())
 		n := c.mk(node{kind: nSeq, file: c.file, line: int32(y.Line), col: int32(y.Column)})

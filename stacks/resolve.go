@@ -316,7 +316,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 		if dn := spec.get("dependsOn"); !dn.isNull() {
 			if dn.kind != nSeq {
 				hint := ""
-				if dn.kind == nScalar {
+				if dn.kind == nScalar && dn.dash == 0 {
 					hint = fmt.Sprintf(": write [%s]", dn.value) // dependsOn: shop-db
 				}
 				r.errs.add(dn.pos(), "spec.dependsOn", "want a list of component names, got %s%s", dn.describe(), hint)
@@ -341,7 +341,11 @@ func (r *resolver) resolve(envName string) *Resolved {
 						}
 					case r.s.compIdx[it.value] == nil:
 						if !r.s.compsUnknown {
-							r.errs.add(it.pos(), "spec.dependsOn", "unknown component %q%s", it.value, suggestName(it.value, r.s.ComponentNames()))
+							if h := it.foldedHint(); h != "" {
+								r.errs.add(it.pos(), "spec.dependsOn", "unknown component %q%s", it.value, h)
+							} else {
+								r.errs.add(it.pos(), "spec.dependsOn", "unknown component %q%s", it.value, suggestName(it.value, r.s.ComponentNames()))
+							}
 						}
 					default:
 						deps.add(it.value)

@@ -269,6 +269,20 @@ func TestLoadRules(t *testing.T) {
 		// A list item indented less than the one above it, lined up with
 		// the key of its list: yaml.v3 says "did not find expected key"
 		// on the mapping's first line (spec:), with nothing to go on.
+		// A plain text value with a deeper "- x" under it is valid YAML,
+		// one text ("a - b"): where a list or a mapping was meant, the
+		// message names the line of the - and says how to indent it.
+		{"list item folded into the text of a key", map[string]string{cf: ms("dependsOn: db", "  - cache", "healthCheck: {path: /a - b}")},
+			[]string{cf + `:7:14: spec.dependsOn: want a list of component names, got a string ("db - cache": the - on line 8 is indented under the text above it, so YAML reads it as more of that text, not as a list item; put each item on its own line with its - at one indentation, under the key)`}},
+		{"list item folded into the item above", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - orders", "    - billing")},
+			[]string{cf + `:7:7: spec.subscriptions[0]: a subscription needs {queue: <component>} or {protocol, endpoint}`,
+				cf + `:7:7: spec.subscriptions[0]: want a mapping with fields queue, protocol, endpoint, rawMessageDelivery, got a string ("orders - billing": the - on line 8 is indented under the text above it`}},
+		// A comment ends the text: the deeper item is then an error of
+		// yaml.v3's (on the line above), placed on the item.
+		{"list item indented past a text item and a comment", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - orders", "    # billing too", "    - billing")},
+			[]string{cf + `:9:7: invalid YAML: did not find expected '-' indicator: this list item is indented 6 spaces, more than the one above it on line 7 (4 spaces), but the items of one list line up (YAML nests by indentation): indent its - 4 spaces, as on line 7`}},
+		{"component name folded into the item above", map[string]string{cf: ms("dependsOn:", "  - db", "    - cache"), "stacks/s/infra/db.yaml": doc("Queue", "db")},
+			[]string{cf + `:8:7: spec.dependsOn: unknown component "db - cache": the - on line 9 is indented under the text above it`}},
 		{"list item lined up with its key", map[string]string{cf: ms("dependsOn:", "  - db", "  # cache too", "- cache")},
 			[]string{cf + `:10:3: invalid YAML: did not find expected key: this list item is indented 2 spaces, less than the items of the list above it (4 spaces, line 8), and lines up with dependsOn on line 7, where YAML wants the next key of that mapping (YAML nests by indentation): indent its - 4 spaces, as on line 8`}},
 		{"list item lined up with a key in a list item", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: a", "    filter:", "      - x", "      - y", "    - z")},

@@ -264,8 +264,13 @@ func listItemHint(data []byte, line int) (l, col int, hint string, ok bool) {
 		if item := strings.TrimLeft(strings.TrimPrefix(atext, "-"), " "); item == "" || strings.HasSuffix(item, ":") {
 			continue
 		}
-		if lineKey(strings.TrimLeft(strings.TrimPrefix(qtext, "-"), " ")) == "" {
-			continue // "- a" then "  - b" is the text "a - b", no error
+		comment := false
+		for p := q + 1; p < n; p++ {
+			_, t := at(p)
+			comment = comment || strings.HasPrefix(t, "#")
+		}
+		if lineKey(strings.TrimLeft(strings.TrimPrefix(qtext, "-"), " ")) == "" && !comment {
+			continue // "- a" then "  - b" is the text "a - b", no error (a comment ends the text)
 		}
 		return n, i + 1, fmt.Sprintf("this list item is indented %s, more than the one above it on line %d (%s), but the items of one list line up (YAML nests by indentation): indent its - %s, as on line %d",
 			spaces(i), q, spaces(qi), spaces(qi), q), true
