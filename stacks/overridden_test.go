@@ -107,3 +107,43 @@ func BenchmarkCheckOverridden(b *testing.B) {
 		})
 	}
 }
+
+// TestCheckFieldsAgreesWithValidate: CheckFields (stack list's check)
+// reports exactly the unknown fields Validate reports, at the same
+// file:line with the same message, and nothing where Validate finds
+// none (an env map's keys, a value filled by a variable, a wrong type).
+func TestCheckFieldsAgreesWithValidate(t *testing.T) {
+	dev := func(over string) string { return devYAML + "  overrides:\n" + over }
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  int // unknown fields
+	}{
+		{"valid", map[string]string{cf: ms("env: {ANY_KEY: x, other: y}", "secrets: {S: /p}", "healthCheck: {path: /h}", "dependsOn: []")}, 0},
+		{"other problems only", map[string]string{cf: ms("port: high", "replicas: ${HOST}", "healthCheck: ${HOST}", "dependsOn: [nope]")}, 0},
+		{"misspelt fields", map[string]string{cf: ms("replicaz: 2", "healthCheck: {pth: /x, interval: 5}")}, 2},
+		{"spec under spec", map[string]string{cf: ms("spec: {replicas: 2}")}, 1},
+		{"in a list of objects", map[string]string{cf: doc("Topic", "t", "subscriptions: [{queue: q, rawMessage: true}, {protocol: https, endpont: x}]") + "---\n" + doc("Queue", "q")}, 2},
+		{"through a merge key", map[string]string{cf: ms("<<: {replicaz: 1, cpu: 256}")}, 1},
+		{"in an override", map[string]string{cf: ms(), "stacks/s/environments/dev.yaml": dev("    api:\n      replicaz: 2\n      healthCheck: {pth: /x}\n      spec: {cpu: 1}\n")}, 3},
+		{"an override's null", map[string]string{cf: ms("cpu: 256"), "stacks/s/environments/dev.yaml": dev("    api:\n      cpu: null\n")}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Load(testFS(tt.files), "stacks/s")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, e := range errStrings(t, s.Validate(ResolveOptions{})) {
+				if strings.Contains(e, ": unknown field") {
+					want = append(want, e)
+				}
+			}
+			got := errStrings(t, s.CheckFields())
+			if len(want) != tt.want || strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("CheckFields:\n%s\nValidate's unknown fields (want %d):\n%s", strings.Join(got, "\n"), tt.want, strings.Join(want, "\n"))
+			}
+		})
+	}
+}

@@ -268,17 +268,7 @@ func (ty *typer) objectAt(fs []*field, n *node) map[string]any {
 				}
 			}
 			if !found {
-				hint := ""
-				if k.value == "spec" && ty.at() == "spec" {
-					// spec: {spec: ...}, or overrides: {web: {spec:
-					// {replicas: 2}}} (a component document's layout;
-					// the override's path is given it later).
-					hint = ": the fields go straight under spec:, not under a second one; move them up one level and remove this spec:"
-					if path.Base(path.Dir(k.file)) == EnvironmentsDir {
-						hint = ": an override holds the component's spec fields themselves; move the fields under this spec: up one level and remove it"
-					}
-				}
-				ty.errs.add(k.pos(), join(ty.at(), k.value), "unknown field%s; valid fields: %s%s", suggest(k.value, fs), fieldNames(fs), hint)
+				unknownField(ty.errs, k, ty.at(), fs)
 			}
 		}
 	}
@@ -293,6 +283,76 @@ func (ty *typer) objectAt(fs []*field, n *node) map[string]any {
 		ty.pop()
 	}
 	return out
+}
+
+// unknownField reports key k, not among fs, of the mapping at key path at.
+func unknownField(errs *errList, k *node, at string, fs []*field) {
+	hint := ""
+	if k.value == "spec" && at == "spec" {
+		// spec: {spec: ...}, or overrides: {web: {spec:
+		// {replicas: 2}}} (a component document's layout;
+		// the override's path is given it later).
+		hint = ": the fields go straight under spec:, not under a second one; move them up one level and remove this spec:"
+		if path.Base(path.Dir(k.file)) == EnvironmentsDir {
+			hint = ": an override holds the component's spec fields themselves; move the fields under this spec: up one level and remove it"
+		}
+	}
+	errs.add(k.pos(), join(at, k.value), "unknown field%s; valid fields: %s%s", suggest(k.value, fs), fieldNames(fs), hint)
+}
+
+// CheckFields reports the unknown fields of the stack's component specs
+// and of the environments' overrides of them, as Validate does, without
+// resolving anything (no variables, references or types): a check cheap
+// enough for every stack of a large repository (stack list), where Load
+// alone passed a component with a misspelt field that validate refuses.
+// It returns an *Errors naming each at its file:line, or nil.
+func (s *Stack) CheckFields() error {
+	var errs errList
+	for _, c := range s.comps {
+		fs := componentSchema(c.kind)
+		if fs == nil {
+			continue // an unknown kind: Load says so
+		}
+		unknownFields(&errs, fs, c.spec, "spec")
+		if s.dupComps[c.name] {
+			continue // which one an override is for is not known
+		}
+		for _, name := range s.header.Environments {
+			if e := s.envs[name]; e != nil {
+				r := &resolver{s: s, env: e, errs: &errs}
+				first := len(errs.list)
+				unknownFields(&errs, fs, r.override(c.name), "spec")
+				r.overrideKeys(c.name, first)
+			}
+		}
+	}
+	return errs.err()
+}
+
+// unknownFields reports the keys of mapping n (at key path at) that fs
+// does not have, and those of the objects under it, as typer does; other
+// values are left to typer.
+func unknownFields(errs *errList, fs []*field, n *node, at string) {
+	if n == nil || n.kind != nMap {
+		return
+	}
+	// In typer's order: this mapping's unknown keys, then the fields'.
+	for _, k := range n.keys {
+		if !slices.ContainsFunc(fs, func(f *field) bool { return f.name == k.value }) {
+			unknownField(errs, k, at, fs)
+		}
+	}
+	for _, f := range fs {
+		switch v := n.get(f.name); {
+		case v == nil:
+		case f.typ == tObject:
+			unknownFields(errs, f.fields, v, join(at, f.name))
+		case f.typ == tObjectList && v.kind == nSeq:
+			for j, it := range v.items {
+				unknownFields(errs, f.fields, it, fmt.Sprintf("%s[%d]", join(at, f.name), j))
+			}
+		}
+	}
 }
 
 // field decodes the value v of field f of mapping n (nil or null when

@@ -1061,7 +1061,14 @@ func newCmdStackList(f *Factory, runF func(*StackListOptions) error) *cobra.Comm
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List the stacks of the repository",
-		Args:    cobra.NoArgs,
+		Long: `List the stacks of the repository: name, folder, environments and
+number of components.
+
+A stack is listed as invalid (and the exit status is 1) when it does not
+load or a component (or an environment's override of it) has an unknown
+field. Checking types, references and variables resolves every
+environment: that is panka validate's.`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(opts)
@@ -1107,6 +1114,14 @@ func stackListRun(opts *StackListOptions) error {
 	for _, r := range refs {
 		it := stackListItem{Name: r.Name, Path: r.Path, Environments: []string{}}
 		s, err := disc.Load(r)
+		if err == nil {
+			// A misspelt field loads (validate refuses it): without
+			// this the stack was listed as fine. Types and references
+			// need every environment resolved, which is validate's.
+			if ferr := s.CheckFields(); ferr != nil {
+				s, err = nil, ferr
+			}
+		}
 		if err != nil {
 			failed = true
 			it.Error = "invalid: run `panka validate --stack " + r.Name + "`"
