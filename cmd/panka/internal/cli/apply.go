@@ -337,6 +337,26 @@ func stillDeployed(ctx context.Context, f *Factory, src *planSourceFS, stack, en
 	return s + fmt.Sprintf(") although its %s is gone: panka destroy --stack %s --environment %s deletes what it deployed", what, stack, env)
 }
 
+// planFileArgHint says what apply's PLANFILE argument arg, which is no
+// file, names instead when it is a stack, an environment or (noRef: no
+// --ref given) a git ref of the repository: the flag that takes it. ""
+// when it is none of them.
+func planFileArgHint(f *Factory, arg string, noRef bool) string {
+	switch {
+	case strings.ContainsAny(arg, `/\`) || strings.HasSuffix(arg, ".json"):
+		return "" // a path: the file is what is missing
+	case slices.Contains(completeStacks(f), arg):
+		return fmt.Sprintf("%s is a stack: did you mean --stack %s?", arg, arg)
+	case slices.Contains(completeEnvironments(f, ""), arg):
+		return fmt.Sprintf("%s is an environment: did you mean --environment %s?", arg, arg)
+	case noRef:
+		if what := refNamed(f, arg); what != "" {
+			return fmt.Sprintf("%s is %s of the repository: did you mean --ref %s?", arg, what, arg)
+		}
+	}
+	return ""
+}
+
 func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	f := opts.F
 	vars, err := opts.Vars.values(ctx, f)
@@ -360,6 +380,10 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 					return Usagef("no saved plan at the argument given (not shown: it may be a secret value): to set a variable write --var NAME=VALUE")
 				}
 				return Usagef("no saved plan %q (its value not shown): to set a variable write --var NAME=VALUE", name+"=...")
+			}
+			if hint := planFileArgHint(f, opts.PlanFile, opts.Ref == ""); hint != "" && errors.Is(err, fs.ErrNotExist) {
+				// panka apply main, as panka changed main: a word, not a file.
+				return Usagef("no saved plan %s; %s", opts.PlanFile, hint)
 			}
 			return err
 		}

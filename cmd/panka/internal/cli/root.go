@@ -499,7 +499,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root.InitDefaultCompletionCmd()
 	root.InitDefaultHelpCmd()
 	strictHelpTopics(root)
-	usageArgs(root)
+	usageArgs(f, root)
 	registerCompletions(root, f)
 	return root
 }
@@ -531,7 +531,7 @@ func strictHelpTopics(root *cobra.Command) {
 // A command group (panka state, panka locks, ...) shows its help when run alone,
 // but a word that is none of its subcommands is a usage error, not help and
 // exit 0: `panka state lsit` must fail in a script.
-func usageArgs(cmd *cobra.Command) {
+func usageArgs(f *Factory, cmd *cobra.Command) {
 	if cmd.HasParent() && cmd.HasSubCommands() && !cmd.Runnable() {
 		cmd.Args = cobra.ArbitraryArgs
 		cmd.RunE = func(c *cobra.Command, args []string) error {
@@ -559,7 +559,7 @@ func usageArgs(cmd *cobra.Command) {
 				shown, took := shownArg(c, args[0]), flagTookFlag(c)
 				hint := took
 				if took == "" && shown == strconv.Quote(args[0]) {
-					hint = positionalFlagHint(c, args[0])
+					hint = positionalFlagHint(f, c, args[0])
 				}
 				return Usagef("unexpected argument %s: %s takes no positional arguments%s", shown, c.CommandPath(), hint)
 			}
@@ -578,26 +578,49 @@ func usageArgs(cmd *cobra.Command) {
 		}
 	}
 	for _, c := range cmd.Commands() {
-		usageArgs(c)
+		usageArgs(f, c)
 	}
 }
 
 // positionalFlagHint is "; did you mean --resource web?" for the argument
 // of a command that takes none, as other tools take it positionally
 // (terraform state rm ADDRESS, git diff HEAD~1, panka plan NAME): the flag
-// of c that takes such a value. A commit (HEAD~1, a SHA) goes to --ref,
-// --to-commit or --base; any other word to the first of --resource,
-// --stack and --environment not given yet, else to a repeatable one of
-// them. "" when c has no such flag, or when the word is what pflag left
-// of a long flag written with one dash (-stack shop: -s "tack", then
-// "shop"), which withSingleDashHint explains.
-func positionalFlagHint(c *cobra.Command, arg string) string {
+// of c that takes such a value. A commit (HEAD~1, a SHA, or a branch or
+// tag of the repository that no stack is named after: panka changed main)
+// goes to --ref, --to-commit or --base; any other word to the first of
+// --resource, --stack and --environment not given yet, else to a
+// repeatable one of them. "" when c has no such flag, or when the word is
+// what pflag left of a long flag written with one dash (-stack shop: -s
+// "tack", then "shop"), which withSingleDashHint explains.
+func positionalFlagHint(f *Factory, c *cobra.Command, arg string) string {
 	if arg == "" || strings.HasPrefix(arg, "-") || singleDashLongFlag(c) {
 		return ""
 	}
 	names := []string{"resource", "stack", "environment"}
-	if looksLikeCommit(arg) {
-		names = []string{"ref", "to-commit", "base"}
+	refFlags := []string{"ref", "to-commit", "base"}
+	switch {
+	case looksLikeCommit(arg):
+		names = refFlags
+	case slices.Contains(completeStacks(f), arg):
+	case slices.Contains(completeEnvironments(f, ""), arg):
+		// panka plan dev: an environment, whatever else it may name
+		// (a branch called dev, too).
+		names = []string{"environment"}
+	default:
+		what := refNamed(f, arg)
+		if what == "" {
+			break
+		}
+		// A branch or tag (panka changed main), which --stack main
+		// would only turn into "no stack named main".
+		takes := slices.ContainsFunc(refFlags, func(n string) bool {
+			fl := c.Flags().Lookup(n)
+			return fl != nil && !fl.Hidden
+		})
+		if !takes {
+			return fmt.Sprintf("; %s is %s of the repository, not a stack, and %s takes no commit", arg, what, c.CommandPath())
+		}
+		names = refFlags
 	}
 	var repeatable *pflag.Flag
 	for _, n := range names {
@@ -616,6 +639,33 @@ func positionalFlagHint(c *cobra.Command, arg string) string {
 		return fmt.Sprintf("; did you mean --%s %s?", repeatable.Name, arg)
 	}
 	return ""
+}
+
+// refNamed says what arg names in the repository panka runs in ("a
+// branch", "a tag", "a remote branch", "a commit"), "" when it names no
+// commit there (or there is no repository).
+func refNamed(f *Factory, arg string) string {
+	root, err := f.RepoRoot()
+	if err != nil {
+		return ""
+	}
+	repo, err := f.OpenRepo(root)
+	if err != nil {
+		return ""
+	}
+	defer repo.Close()
+	if _, err := repo.ResolveRef(arg); err != nil {
+		return ""
+	}
+	switch full := repo.FullRefName(arg); {
+	case strings.HasPrefix(full, "refs/heads/"):
+		return "a branch"
+	case strings.HasPrefix(full, "refs/tags/"):
+		return "a tag"
+	case strings.HasPrefix(full, "refs/remotes/"):
+		return "a remote branch"
+	}
+	return "a commit"
 }
 
 // looksLikeCommit reports whether arg names a commit rather than a stack,
