@@ -1077,7 +1077,8 @@ const nullMetadata = "required field is empty (null): add name: <name> on the ne
 func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *node, ok bool) {
 	root := d.root
 	ok = true
-	if len(root.keys) > 0 && root.get("apiVersion") == nil && root.get("kind") == nil && root.get("metadata") == nil && root.get("spec") == nil {
+	top := []string{"apiVersion", "kind", "metadata", "spec"}
+	if len(root.keys) > 0 && !slices.ContainsFunc(top, func(k string) bool { return root.get(k) != nil || caseTwin(root, k) }) {
 		// An OpenAPI spec, a docker-compose.yaml or a Helm values.yaml
 		// kept next to a service: one error that says so, not one per
 		// key and per missing field.
@@ -1103,6 +1104,8 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 	switch {
 	case av != nil && av.kind == nNull && av.line > 0:
 		errs.add(av.pos(), "apiVersion", "required field is empty (null): write apiVersion: %s", APIVersion)
+	case av.isNull() && caseTwin(root, "apiVersion"):
+		// APIVersion: reported as an unknown field, with how to write it
 	case av.isNull():
 		errs.add(root.pos(), "apiVersion", "required field is missing: add apiVersion: %s", APIVersion)
 	case av.kind != nScalar || av.value != APIVersion:
@@ -1113,6 +1116,8 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 	case kn != nil && kn.kind == nNull && kn.line > 0:
 		errs.add(kn.pos(), "kind", "required field is empty (null): write one of Stack, Service, Environment, %s", kindList())
 		return "", "", nil, nil, false
+	case kn.isNull() && caseTwin(root, "kind"):
+		return "", "", nil, nil, false // Kind: reported as an unknown field
 	case kn.isNull():
 		errs.add(root.pos(), "kind", "required field is missing: one of Stack, Service, Environment, %s", kindList())
 		return "", "", nil, nil, false
@@ -1129,6 +1134,8 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 		// metadata: with nothing under it (or its lines not indented)
 		errs.add(meta.pos(), "metadata", "%s", nullMetadata)
 		ok = false
+	case meta.isNull() && caseTwin(root, "metadata"):
+		ok = false // Metadata: reported as an unknown field
 	case meta.isNull():
 		errs.add(root.pos(), "metadata", "required field is missing: add metadata.name")
 		ok = false
@@ -1149,6 +1156,8 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 			// name: ~ or name: with nothing after it
 			errs.add(nn.pos(), "metadata.name", "required field is empty (null): give it a value")
 			ok = false
+		case nn.isNull() && caseTwin(meta, "name"):
+			ok = false // Name: reported as an unknown field
 		case nn.isNull():
 			errs.add(meta.pos(), "metadata.name", "required field is missing")
 			ok = false
@@ -1192,7 +1201,9 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 	switch {
 	case spec.isNull():
 		if spec == nil {
-			errs.add(root.pos(), "spec", "required field is missing (use spec: {} when every default is fine)")
+			if !caseTwin(root, "spec") { // Spec: reported as an unknown field
+				errs.add(root.pos(), "spec", "required field is missing (use spec: {} when every default is fine)")
+			}
 			ok = false
 		} else {
 			spec = &node{kind: nMap, file: d.file, line: spec.line, col: spec.col}

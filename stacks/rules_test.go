@@ -283,6 +283,20 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:9:7: invalid YAML: did not find expected '-' indicator: this list item is indented 6 spaces, more than the one above it on line 7 (4 spaces), but the items of one list line up (YAML nests by indentation): indent its - 4 spaces, as on line 7`}},
 		{"component name folded into the item above", map[string]string{cf: ms("dependsOn:", "  - db", "    - cache"), "stacks/s/infra/db.yaml": doc("Queue", "db")},
 			[]string{cf + `:8:7: spec.dependsOn: unknown component "db - cache": the - on line 9 is indented under the text above it`}},
+		// Keys are case-sensitive: a key in the wrong case is one error
+		// saying how to write it, not also "required field is missing"
+		// (nor, for the document's own keys, "not a stack file").
+		{"document key in the wrong case", map[string]string{cf: strings.Replace(ms(), "kind:", "Kind:", 1)},
+			[]string{cf + `:2:1: Kind: unknown field (case matters: write "kind"); a document has apiVersion, kind, metadata and spec`}},
+		{"every document key in the wrong case", map[string]string{cf: "APIVersion: core.panka.io/v1\nKind: Queue\nMetadata:\n  name: q\nSpec: {}\n"},
+			[]string{cf + `:1:1: APIVersion: unknown field (case matters: write "apiVersion")`, cf + `:2:1: Kind: unknown field (case matters: write "kind")`,
+				cf + `:3:1: Metadata: unknown field (case matters: write "metadata")`, cf + `:5:1: Spec: unknown field (case matters: write "spec")`}},
+		{"metadata key in the wrong case", map[string]string{cf: strings.Replace(ms(), "  name:", "  Name:", 1)},
+			[]string{cf + `:4:3: metadata.Name: unknown field (case matters: write "name"); metadata has name, description and labels`}},
+		{"spec key in the wrong case", map[string]string{cf: strings.Replace(ms("port: 80"), "image:", "Image:", 1)},
+			[]string{cf + `:6:3: spec.Image: unknown field (case matters: write "image"); valid fields: image,`}},
+		{"value in the wrong case", map[string]string{cf: doc("Database", "db", "engine: Postgres")},
+			[]string{cf + `:6:11: spec.engine: "Postgres" is not one of postgres, mysql (case matters: write "postgres")`}},
 		{"list item lined up with its key", map[string]string{cf: ms("dependsOn:", "  - db", "  # cache too", "- cache")},
 			[]string{cf + `:10:3: invalid YAML: did not find expected key: this list item is indented 2 spaces, less than the items of the list above it (4 spaces, line 8), and lines up with dependsOn on line 7, where YAML wants the next key of that mapping (YAML nests by indentation): indent its - 4 spaces, as on line 8`}},
 		{"list item lined up with a key in a list item", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: a", "    filter:", "      - x", "      - y", "    - z")},
@@ -406,7 +420,7 @@ func TestLoadRules(t *testing.T) {
 		{"empty override of an unknown component", map[string]string{cf: ms(), "stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api:\n    apii:\n      # replicas: 2\n"},
 			[]string{`stacks/s/environments/dev.yaml:10:5: spec.overrides.apii: environment "dev" overrides unknown component "apii" (did you mean "api"?)`}},
 		{"env variable typo", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "    tag: x\n"},
-			[]string{`stacks/s/environments/dev.yaml:8:5: spec.variables.tag: variable "tag" is not declared in stacks/s/stack.yaml (did you mean "TAG"?): add it`}},
+			[]string{`stacks/s/environments/dev.yaml:8:5: spec.variables.tag: variable "tag" is not declared in stacks/s/stack.yaml (case matters: write "TAG"): add it`}},
 		{"env file bad name", map[string]string{"stacks/s/environments/Prod.yaml": doc("Environment", "Prod")},
 			[]string{`stacks/s/environments/Prod.yaml: environment file name: invalid name "Prod"`}},
 		// A newcomer's layouts of an environment file: a declaration

@@ -366,6 +366,9 @@ func (ty *typer) field(out map[string]any, f *field, n, v *node) {
 				ty.errs.add(v.pos(), ty.at(), "required field is empty (null): give it a value")
 				return
 			}
+			if caseTwin(n, f.name) {
+				return
+			}
 			p := pos{}
 			if n != nil {
 				p = n.pos()
@@ -408,7 +411,7 @@ func suggestWord(name string, words ...string) string {
 		// fi\u200bfo looks like fifo on screen, and three bytes away
 		// from it: say what is in the name.
 		if d := suggestWord(clean, words...); d != "" {
-			return fmt.Sprintf(" (the name holds %U, an invisible character: retype it; did you mean %s", odd, strings.TrimPrefix(d, " (did you mean "))
+			return fmt.Sprintf(" (the name holds %U, an invisible character: retype it; %s", odd, strings.TrimPrefix(d, " ("))
 		}
 		return fmt.Sprintf(" (the name holds %U, an invisible character: retype it)", odd)
 	}
@@ -421,7 +424,27 @@ func suggestWord(name string, words ...string) string {
 	if best == "" {
 		return ""
 	}
+	if name != best && strings.EqualFold(name, best) {
+		// Kind, Image, microservice: the right word in the wrong case,
+		// which a reader's eye passes over.
+		return fmt.Sprintf(" (case matters: write %q)", best)
+	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// caseTwin reports whether mapping n has a key that is name in another
+// case (Kind for kind): that key is reported as an unknown field whose
+// message says how to write it, so name is not also reported missing.
+func caseTwin(n *node, name string) bool {
+	if n == nil || n.kind != nMap {
+		return false
+	}
+	for _, k := range n.keys {
+		if k.value != name && strings.EqualFold(k.value, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Suggestions returns the names closest to name (at most two edits away,
