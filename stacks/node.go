@@ -201,6 +201,9 @@ func (n *node) foldedHint() string {
 // message says so instead of leaving "got a string" to puzzle over.
 func (n *node) describeMap() string {
 	d := n.describe()
+	if n.kind == nSeq {
+		return d + listAsMapHint(n)
+	}
 	if n.kind != nScalar || n.subst || n.tag != "!!str" || n.dash > 0 {
 		return d
 	}
@@ -224,6 +227,37 @@ func (n *node) describeMap() string {
 		val = val[:40] + "..."
 	}
 	return fmt.Sprintf("%s (%q: a key needs a space after its colon, write %s: %s)", d, key+":"+val, key, val)
+}
+
+// listAsMapHint says, for a list written where a mapping belongs, how
+// to write it as one when its items show what was meant: "- A=1"
+// (a .env file's lines), "- name: A" / "value: b" (Kubernetes' env) or
+// "- key: value" (a "- " too many before each key). "" otherwise.
+func listAsMapHint(n *node) string {
+	if len(n.items) == 0 {
+		return ""
+	}
+	eq, pairs, single := true, true, true
+	for _, it := range n.items {
+		k, _, ok := strings.Cut(it.value, "=")
+		eq = eq && it.kind == nScalar && ok && isKeyLike(k)
+		pairs = pairs && it.kind == nMap && len(it.keys) == 2 && it.get("name") != nil && it.get("value") != nil
+		single = single && it.kind == nMap && len(it.keys) == 1
+	}
+	first := n.items[0]
+	// Values are not shown: an env entry may hold a secret.
+	switch {
+	case eq:
+		k, _, _ := strings.Cut(first.value, "=")
+		return fmt.Sprintf(" (a mapping has one NAME: value per line, without \"- \": write line %d as %s: followed by its value)", first.line, k)
+	case pairs:
+		return fmt.Sprintf(" of name/value pairs, as Kubernetes writes env (a mapping has one NAME: value per line, without \"- \": write line %d's pair as %s: followed by its value)", first.line, scalarText(first.get("name")))
+	case single:
+		return fmt.Sprintf(" of one-key mappings (remove the \"- \" before each key, as on line %d: with it YAML makes a list)", first.line)
+	case len(n.items) == 1 && first.kind == nMap:
+		return fmt.Sprintf(" holding a mapping (remove the \"- \" on line %d and indent that mapping's keys alike: with it YAML makes a list)", first.line)
+	}
+	return ""
 }
 
 // isKeyLike reports whether s looks like a mapping key of a stack file.

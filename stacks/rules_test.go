@@ -297,6 +297,18 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:6:3: spec.Image: unknown field (case matters: write "image"); valid fields: image,`}},
 		{"value in the wrong case", map[string]string{cf: doc("Database", "db", "engine: Postgres")},
 			[]string{cf + `:6:11: spec.engine: "Postgres" is not one of postgres, mysql (case matters: write "postgres")`}},
+		// A list where a mapping belongs: what its items show was meant
+		// (values are not shown: an env entry may hold a secret).
+		{"env written as NAME=value lines", map[string]string{cf: ms("env:", "  - DB_PASSWORD=hunter2", "  - B=2")},
+			[]string{cf + `:8:5: spec.env: want a mapping of names to strings, got a list (a mapping has one NAME: value per line, without "- ": write line 8 as DB_PASSWORD: followed by its value)`}},
+		{"env written as Kubernetes does", map[string]string{cf: ms("env:", "  - name: A", "    value: hunter2")},
+			[]string{cf + `:8:5: spec.env: want a mapping of names to strings, got a list of name/value pairs, as Kubernetes writes env (a mapping has one NAME: value per line, without "- ": write line 8's pair as A: followed by its value)`}},
+		{"mapping keys written as list items", map[string]string{cf: ms("healthCheck:", "  - path: /h", "  - interval: 5")},
+			[]string{cf + `:8:5: spec.healthCheck: want a mapping with fields path, interval, timeout, got a list of one-key mappings (remove the "- " before each key, as on line 8: with it YAML makes a list)`}},
+		{"a mapping written as a list item", map[string]string{cf: ms("healthCheck:", "  - path: /h", "    interval: 5")},
+			[]string{cf + `:8:5: spec.healthCheck: want a mapping with fields path, interval, timeout, got a list holding a mapping (remove the "- " on line 8 and indent that mapping's keys alike: with it YAML makes a list)`}},
+		{"a plain list where a mapping belongs", map[string]string{cf: ms("env: [a, b]")},
+			[]string{cf + `:7:8: spec.env: want a mapping of names to strings, got a list`}},
 		{"list item lined up with its key", map[string]string{cf: ms("dependsOn:", "  - db", "  # cache too", "- cache")},
 			[]string{cf + `:10:3: invalid YAML: did not find expected key: this list item is indented 2 spaces, less than the items of the list above it (4 spaces, line 8), and lines up with dependsOn on line 7, where YAML wants the next key of that mapping (YAML nests by indentation): indent its - 4 spaces, as on line 8`}},
 		{"list item lined up with a key in a list item", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: a", "    filter:", "      - x", "      - y", "    - z")},
@@ -916,5 +928,20 @@ func TestYAMLErrorsHideVariableValues(t *testing.T) {
 	_, err := loadResolve(testFS(files), "dev", ResolveOptions{})
 	if err == nil || !strings.Contains(err.Error(), `(description: "Note: x")`) {
 		t.Errorf("description: %v", err)
+	}
+}
+
+// TestListAsMapHintHidesValues: the hint for env written as a list names
+// the variable, never its value (it may be a secret).
+func TestListAsMapHintHidesValues(t *testing.T) {
+	for _, env := range [][]string{{"env:", "  - DB_PASSWORD=hunter2"}, {"env:", "  - name: DB_PASSWORD", "    value: hunter2"}} {
+		s, err := Load(testFS(map[string]string{cf: ms(env...)}), "stacks/s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(errStrings(t, s.Validate(ResolveOptions{})), "\n")
+		if !strings.Contains(got, "DB_PASSWORD: followed by its value") || strings.Contains(got, "hunter2") {
+			t.Errorf("%v: %s", env, got)
+		}
 	}
 }
