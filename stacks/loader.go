@@ -1302,7 +1302,7 @@ func (s *Stack) decodeStackSpec(spec *node, errs *errList) {
 				continue
 			}
 			if v.kind != nSeq {
-				errs.add(v.pos(), kp, "want a list of repo-relative globs, got %s", v.describe())
+				errs.add(v.pos(), kp, "want a list of repo-relative globs, got %s%s", v.describe(), scalarAsListHint(v, ""))
 				continue
 			}
 			for j, it := range v.items {

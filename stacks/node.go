@@ -229,6 +229,20 @@ func (n *node) describeMap() string {
 	return fmt.Sprintf("%s (%q: a key needs a space after its colon, write %s: %s)", d, key+":"+val, key, val)
 }
 
+// scalarAsListHint is the hint for a text value n written where a list
+// belongs: "" when describe already explains it (a "- x" folded into
+// it), how to write "-db" ("- db": without the space it is the text
+// "-db"), else other (the field's own hint, e.g. ": write [db]").
+func scalarAsListHint(n *node, other string) string {
+	switch {
+	case n.kind != nScalar || n.dash > 0:
+		return ""
+	case n.tag == "!!str" && !n.subst && len(n.value) > 1 && n.value[0] == '-' && isKeyLike(n.value[1:2]):
+		return fmt.Sprintf(": a list item needs a space after its -, write - %s", n.value[1:])
+	}
+	return other
+}
+
 // listAsMapHint says, for a list written where a mapping belongs, how
 // to write it as one when its items show what was meant: "- A=1"
 // (a .env file's lines), "- name: A" / "value: b" (Kubernetes' env) or

@@ -315,10 +315,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 		var deps depSet
 		if dn := spec.get("dependsOn"); !dn.isNull() {
 			if dn.kind != nSeq {
-				hint := ""
-				if dn.kind == nScalar && dn.dash == 0 {
-					hint = fmt.Sprintf(": write [%s]", dn.value) // dependsOn: shop-db
-				}
+				hint := scalarAsListHint(dn, fmt.Sprintf(": write [%s]", dn.value)) // dependsOn: shop-db
 				r.errs.add(dn.pos(), "spec.dependsOn", "want a list of component names, got %s%s", dn.describe(), hint)
 			} else {
 				for _, it := range dn.items {

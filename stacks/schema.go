@@ -685,6 +685,7 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 				if strings.HasSuffix(ty.at(), "command") && len(n.secretVars()) == 0 {
 					hint = fmt.Sprintf(": write it as a list, e.g. [sh, -c, %s] to run it in a shell", strconv.Quote(n.value))
 				}
+				hint = scalarAsListHint(n, hint)
 			}
 			ty.errs.add(n.pos(), ty.at(), "want a list of strings, got %s%s", n.describe(), hint)
 			return nil, false
@@ -720,7 +721,7 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 		return ty.objectAt(f.fields, n), true
 	case tObjectList:
 		if n.kind != nSeq {
-			ty.errs.add(n.pos(), ty.at(), "want a list, got %s", n.describe())
+			ty.errs.add(n.pos(), ty.at(), "want a list, got %s%s", n.describe(), scalarAsListHint(n, ""))
 			return nil, false
 		}
 		out := make([]any, 0, len(n.items))
