@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -208,6 +209,12 @@ func (n *node) describeMap() string {
 		return d
 	}
 	key, rest, ok := strings.Cut(n.value, ":")
+	if k, v, eq := strings.Cut(n.value, "="); !ok && eq && isKeyLike(strings.TrimRight(k, " ")) && strings.TrimSpace(v) != "" {
+		// image = nginx (TOML, .env, HCL). The value is not shown: it
+		// may be a secret.
+		k = strings.TrimRight(k, " ")
+		return fmt.Sprintf("%s (%s = ...: YAML writes a key with a colon, not =: write %s: followed by the value)", d, k, k)
+	}
 	if k, v, sp := strings.Cut(n.value, " "); !ok && sp && isKeyLike(k) && v != "" && !strings.ContainsAny(v, " \t") {
 		// fifo true: the colon left out.
 		return fmt.Sprintf("%s (%q: a key needs a colon after it, write %s: %s)", d, n.value, k, v)
@@ -1055,6 +1062,7 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		n := c.mk(node{kind: nMap, file: c.file, line: int32(y.Line), col: int32(y.Column)})
 		var merges []*yaml.Node
 		var idx keyIndex
+		secondDoc := false // a document's root holds a second one's keys
 		for i := 0; i+1 < len(y.Content); i += 2 {
 			k, v := y.Content[i], y.Content[i+1]
 			if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
@@ -1066,7 +1074,20 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 				continue
 			}
 			if first := idx.find(n, k.Value); first >= 0 {
-				c.errs.add(pos{c.file, k.Line, k.Column}, c.keyPath(k.Value), "duplicate key (first set at line %d): remove one of them", n.keys[first].line)
+				switch {
+				case secondDoc:
+					// said once, at its apiVersion or kind
+				case len(c.path) == 0 && c.inAlias == 0 && (k.Value == "apiVersion" || k.Value == "kind") && slices.ContainsFunc(y.Content[i+2:], func(l *yaml.Node) bool {
+					// and another of the document's keys again after it
+					return l.Kind == yaml.ScalarNode && l.Value != k.Value && slices.Contains([]string{"apiVersion", "kind", "metadata", "spec"}, l.Value) && idx.find(n, l.Value) >= 0
+				}):
+					// Two documents pasted together without ---: one
+					// error that says so, not one per key.
+					secondDoc = true
+					c.errs.add(pos{c.file, k.Line, k.Column}, c.keyPath(k.Value), "duplicate key (first set at line %d): a second document starts here without the --- line that separates documents: add --- on the line before", n.keys[first].line)
+				default:
+					c.errs.add(pos{c.file, k.Line, k.Column}, c.keyPath(k.Value), "duplicate key (first set at line %d): remove one of them", n.keys[first].line)
+				}
 				continue
 			}
 			*c.budget--

@@ -313,6 +313,14 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:8:5: spec.dependsOn: want a list of component names, got a string: a list item needs a space after its -, write - db`}},
 		{"command item without a space after its dash", map[string]string{cf: ms("command:", "  -npm")},
 			[]string{cf + `:8:5: spec.command: want a list of strings, got a string: a list item needs a space after its -, write - npm`}},
+		{"key = value", map[string]string{cf: strings.Replace(ms(), "  image: nginx", "  image = nginx", 1)},
+			[]string{cf + `:6:3: spec: want a mapping, got a string (image = ...: YAML writes a key with a colon, not =: write image: followed by the value)`}},
+		// Two documents without --- between them: one error at the
+		// second's apiVersion, not a duplicate key per document key.
+		{"second document without ---", map[string]string{cf: ms() + doc("Queue", "q")},
+			[]string{cf + `:7:1: apiVersion: duplicate key (first set at line 1): a second document starts here without the --- line that separates documents: add --- on the line before`}},
+		{"apiVersion written twice", map[string]string{cf: ms() + "apiVersion: core.panka.io/v1\n"},
+			[]string{cf + `:7:1: apiVersion: duplicate key (first set at line 1): remove one of them`}},
 		{"list item lined up with its key", map[string]string{cf: ms("dependsOn:", "  - db", "  # cache too", "- cache")},
 			[]string{cf + `:10:3: invalid YAML: did not find expected key: this list item is indented 2 spaces, less than the items of the list above it (4 spaces, line 8), and lines up with dependsOn on line 7, where YAML wants the next key of that mapping (YAML nests by indentation): indent its - 4 spaces, as on line 8`}},
 		{"list item lined up with a key in a list item", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: a", "    filter:", "      - x", "      - y", "    - z")},
