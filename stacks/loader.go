@@ -1294,7 +1294,7 @@ func (s *Stack) decodeStackSpec(spec *node, errs *errList) {
 				continue
 			}
 			s.provider = v
-			checkKeys(v, providerFields, kp, errs)
+			unknownFields(errs, providerFields, v, kp) // types are checked when the merged value is decoded
 		case "variables":
 			s.decodeVarDecls(v, errs)
 		case "watch":
@@ -1343,29 +1343,6 @@ func (s *Stack) decodeStackSpec(spec *node, errs *errList) {
 			}
 		default:
 			errs.add(k.pos(), kp, "unknown field%s; a Stack spec has description, provider, variables, watch and backend", suggestWord(k.value, "description", "provider", "variables", "watch", "backend"))
-		}
-	}
-}
-
-// checkKeys reports unknown keys of a mapping (recursively for objects);
-// types are checked when the merged value is decoded.
-func checkKeys(n *node, fs []*field, kp string, errs *errList) {
-	if n == nil || n.kind != nMap {
-		return
-	}
-	for i, k := range n.keys {
-		var f *field
-		for _, x := range fs {
-			if x.name == k.value {
-				f = x
-			}
-		}
-		if f == nil {
-			errs.add(k.pos(), join(kp, k.value), "unknown field%s; valid fields: %s", suggest(k.value, fs), fieldNames(fs))
-			continue
-		}
-		if f.typ == tObject {
-			checkKeys(n.vals[i], f.fields, join(kp, k.value), errs)
 		}
 	}
 }
@@ -1976,7 +1953,7 @@ func (s *Stack) loadEnvironment(file string, docs []document, errs *errList, par
 				errs.add(v.pos(), kp, "want a mapping (region, assumeRole, network, tags, ...), got %s", v.describeMap())
 				continue
 			}
-			checkKeys(v, providerFields, kp, errs)
+			unknownFields(errs, providerFields, v, kp) // types are checked when the merged value is decoded
 			e.provider = v
 		default:
 			hint := suggestWord(k.value, "description", "variables", "overrides", "provider")
