@@ -1093,11 +1093,17 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 		errs.add(root.pos(), "", "not a stack file (no apiVersion, kind, metadata or spec; its keys: %s): every .yaml and .yml file in a stack folder is read as part of the stack; move this one out of the stack folder, or start it with apiVersion: %s and kind", strings.Join(keys, ", "), APIVersion)
 		return "", "", nil, nil, false
 	}
+	underSpec := false // a spec field written at the top, outside spec:
 	for _, k := range root.keys {
 		switch k.value {
 		case "apiVersion", "kind", "metadata", "spec":
 		default:
-			errs.add(k.pos(), k.value, "unknown field%s; a document has apiVersion, kind, metadata and spec", suggestWord(k.value, "apiVersion", "kind", "metadata", "spec"))
+			hint := suggestWord(k.value, "apiVersion", "kind", "metadata", "spec")
+			if hint == "" && specField(scalarText(root.get("kind")), k.value) {
+				underSpec = true
+				hint = fmt.Sprintf(" (%s is a spec field: indent it under spec:)", k.value)
+			}
+			errs.add(k.pos(), k.value, "unknown field%s; a document has apiVersion, kind, metadata and spec", hint)
 		}
 	}
 	av := root.get("apiVersion")
@@ -1201,7 +1207,7 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 	switch {
 	case spec.isNull():
 		if spec == nil {
-			if !caseTwin(root, "spec") { // Spec: reported as an unknown field
+			if !caseTwin(root, "spec") && !underSpec { // Spec: or its fields: reported as unknown fields
 				errs.add(root.pos(), "spec", "required field is missing (use spec: {} when every default is fine)")
 			}
 			ok = false
@@ -1213,6 +1219,23 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 		ok = false
 	}
 	return kind, name, meta, spec, ok
+}
+
+// specField reports whether key is a field of the spec of a document of
+// kind (description aside: metadata has one too).
+func specField(kind, key string) bool {
+	var names []string
+	switch Kind(kind) {
+	case KindStack:
+		names = []string{"provider", "variables", "watch", "backend"}
+	case KindEnvironment:
+		names = []string{"variables", "overrides", "provider"}
+	case KindService:
+		names = []string{"owner"}
+	default:
+		return key != "description" && slices.ContainsFunc(componentSchema(Kind(kind)), func(f *field) bool { return f.name == key })
+	}
+	return slices.Contains(names, key)
 }
 
 func scalarText(n *node) string {
