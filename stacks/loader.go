@@ -1099,7 +1099,7 @@ func docHeader(d document, errs *errList) (kind Kind, name string, meta, spec *n
 		case "apiVersion", "kind", "metadata", "spec":
 		default:
 			hint := suggestWord(k.value, "apiVersion", "kind", "metadata", "spec")
-			if hint == "" && specField(scalarText(root.get("kind")), k.value) {
+			if kn := root.get("kind"); hint == "" && kn != nil && kn.kind == nScalar && specField(kn.value, k.value) {
 				underSpec = true
 				hint = fmt.Sprintf(" (%s is a spec field: indent it under spec:)", k.value)
 			}

@@ -326,6 +326,8 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:5:1: image: unknown field (image is a spec field: indent it under spec:); a document has apiVersion, kind, metadata and spec`}},
 		{"environment variables outside spec", map[string]string{"stacks/s/environments/dev.yaml": "apiVersion: core.panka.io/v1\nkind: Environment\nmetadata:\n  name: dev\nvariables:\n  HOST: x\n"},
 			[]string{`stacks/s/environments/dev.yaml:5:1: variables: unknown field (variables is a spec field: indent it under spec:); a document has apiVersion, kind, metadata and spec`}},
+		{"unknown top-level key without a kind", map[string]string{cf: "apiVersion: core.panka.io/v1\nmetadata:\n  name: api\nimage: nginx\nspec: {}\n"},
+			[]string{cf + `:1:1: kind: required field is missing`, cf + `:4:1: image: unknown field; a document has apiVersion, kind, metadata and spec`}},
 		{"list item lined up with its key", map[string]string{cf: ms("dependsOn:", "  - db", "  # cache too", "- cache")},
 			[]string{cf + `:10:3: invalid YAML: did not find expected key: this list item is indented 2 spaces, less than the items of the list above it (4 spaces, line 8), and lines up with dependsOn on line 7, where YAML wants the next key of that mapping (YAML nests by indentation): indent its - 4 spaces, as on line 8`}},
 		{"list item lined up with a key in a list item", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: a", "    filter:", "      - x", "      - y", "    - z")},
