@@ -1433,7 +1433,15 @@ func (s *Stack) decodeVarDecls(v *node, errs *errList) {
 		return
 	}
 	if v.kind != nMap {
-		errs.add(v.pos(), "spec.variables", "want a mapping of variable names to {default, required, secret, description}, got %s", v.describeMap())
+		hint := ""
+		if v.kind == nSeq && len(v.items) > 0 && v.items[0].kind == nScalar && envName.MatchString(v.items[0].value) {
+			// variables: [IMAGE_TAG, DB_PASSWORD]
+			hint = fmt.Sprintf(" (declare each as NAME: {} or NAME: {default: ...}, without \"- \": %s: {})", v.items[0].value)
+		}
+		errs.add(v.pos(), "spec.variables", "want a mapping of variable names to {default, required, secret, description}, got %s%s", v.describeMap(), hint)
+		// What it declares is unknown: the uses of its variables are
+		// not undeclared.
+		s.varsUnknown = true
 		return
 	}
 	for i, k := range v.keys {

@@ -328,6 +328,10 @@ func TestLoadRules(t *testing.T) {
 			[]string{`stacks/s/environments/dev.yaml:5:1: variables: unknown field (variables is a spec field: indent it under spec:); a document has apiVersion, kind, metadata and spec`}},
 		{"unknown top-level key without a kind", map[string]string{cf: "apiVersion: core.panka.io/v1\nmetadata:\n  name: api\nimage: nginx\nspec: {}\n"},
 			[]string{cf + `:1:1: kind: required field is missing`, cf + `:4:1: image: unknown field; a document has apiVersion, kind, metadata and spec`}},
+		// Variables declared as a list of names: one error with how to
+		// declare them, not also every use reported as undeclared.
+		{"variables declared as a list", map[string]string{"stacks/s/stack.yaml": stackYAML[:strings.Index(stackYAML, "  variables:")] + "  variables:\n    - TAG\n    - HOST\n", cf: ms("env: {T: '${TAG}'}"), "stacks/s/environments/dev.yaml": devYAML},
+			[]string{`stacks/s/stack.yaml:10:5: spec.variables: want a mapping of variable names to {default, required, secret, description}, got a list (declare each as NAME: {} or NAME: {default: ...}, without "- ": TAG: {})`}},
 		{"list item lined up with its key", map[string]string{cf: ms("dependsOn:", "  - db", "  # cache too", "- cache")},
 			[]string{cf + `:10:3: invalid YAML: did not find expected key: this list item is indented 2 spaces, less than the items of the list above it (4 spaces, line 8), and lines up with dependsOn on line 7, where YAML wants the next key of that mapping (YAML nests by indentation): indent its - 4 spaces, as on line 8`}},
 		{"list item lined up with a key in a list item", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: a", "    filter:", "      - x", "      - y", "    - z")},
