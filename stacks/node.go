@@ -648,7 +648,82 @@ func yamlErrPos(err error, data []byte) (line, col int, msg string) {
 			return l, c, "a tab in the indentation: YAML indents with spaces only, replace the tab with spaces"
 		}
 	}
+	if msg == "found character that cannot start any token" && line > 0 {
+		if c, hint, ok := reservedStartHint(data, line); ok {
+			return line, c, msg + ": " + hint
+		}
+	}
+	if msg == "did not find expected key" && line > 0 {
+		if c, hint, ok := quoteInQuotedHint(data, line); ok {
+			return line, c, msg + ": " + hint
+		}
+	}
 	return line, col, msg
+}
+
+// valueOf splits line n (1-based) of data into the value of its key (or
+// list item) and its 0-based column (in characters) in the line, and what it is
+// ("the value of KEY", "this list item"); ok is false when there is none.
+func valueOf(data []byte, n int) (v string, at int, what string, ok bool) {
+	lines := bytes.Split(data, []byte("\n"))
+	if n < 1 || n > len(lines) {
+		return "", 0, "", false
+	}
+	l := strings.TrimRight(string(lines[n-1]), "\r")
+	text := strings.TrimLeft(l, " ")
+	for strings.HasPrefix(text, "- ") {
+		text = strings.TrimLeft(text[2:], " ")
+	}
+	v, what = text, "this list item"
+	if k := lineKey(text); k != "" {
+		v, what = lineValue(text), "the value of "+k
+	}
+	if v == "" {
+		return "", 0, "", false
+	}
+	return v, utf8.RuneCountInString(l[:strings.LastIndex(l, v)]), what, true
+}
+
+// reservedStartHint explains yaml.v3's "found character that cannot start
+// any token" on line (1-based): a value starting with @ or `, which YAML
+// reserves. ok is false when the line is not like that.
+func reservedStartHint(data []byte, line int) (col int, hint string, ok bool) {
+	v, at, what, ok := valueOf(data, line)
+	if !ok || (v[0] != '@' && v[0] != '`') {
+		return 0, "", false
+	}
+	return at + 1, fmt.Sprintf("%s starts with %c, which YAML reserves: put the value in quotes", what, v[0]), true
+}
+
+// quoteInQuotedHint explains yaml.v3's "did not find expected key" on
+// line (1-based): a quoted value with text after its closing quote, as
+// 'it's' (the quote inside ended it). ok is false when the line is not
+// like that.
+func quoteInQuotedHint(data []byte, line int) (col int, hint string, ok bool) {
+	v, at, what, ok := valueOf(data, line)
+	if !ok || (v[0] != '\'' && v[0] != '"') {
+		return 0, "", false
+	}
+	q := v[0]
+	for j := 1; j < len(v); j++ {
+		switch {
+		case q == '"' && v[j] == '\\':
+			j++
+		case q == '\'' && v[j] == '\'' && j+1 < len(v) && v[j+1] == '\'':
+			j++
+		case v[j] == q:
+			rest := strings.TrimLeft(v[j+1:], " ")
+			if rest == "" || rest[0] == '#' {
+				return 0, "", false
+			}
+			inside := "write '' for a quote inside '...', or quote the value with \"...\" instead"
+			if q == '"' {
+				inside = "write \\\" for a quote inside \"...\", or quote the value with '...' instead"
+			}
+			return at + utf8.RuneCountInString(v[:j]) + 1, fmt.Sprintf("%s ends at this quote (%c), with more text after it: %s", what, q, inside), true
+		}
+	}
+	return 0, "", false
 }
 
 // colonInValue explains yaml.v3's "mapping values are not allowed" on

@@ -332,6 +332,16 @@ func TestLoadRules(t *testing.T) {
 		// declare them, not also every use reported as undeclared.
 		{"variables declared as a list", map[string]string{"stacks/s/stack.yaml": stackYAML[:strings.Index(stackYAML, "  variables:")] + "  variables:\n    - TAG\n    - HOST\n", cf: ms("env: {T: '${TAG}'}"), "stacks/s/environments/dev.yaml": devYAML},
 			[]string{`stacks/s/stack.yaml:10:5: spec.variables: want a mapping of variable names to {default, required, secret, description}, got a list (declare each as NAME: {} or NAME: {default: ...}, without "- ": TAG: {})`}},
+		// A quote inside a quoted value ends it; @ and ` cannot start a
+		// plain value: yaml.v3's bare messages say where and what to do.
+		{"quote inside a single-quoted value", map[string]string{cf: ms("env:", "  A: 'it's'")},
+			[]string{cf + `:8:11: invalid YAML: did not find expected key: the value of A ends at this quote ('), with more text after it: write '' for a quote inside '...', or quote the value with "..." instead`}},
+		{"quote inside a double-quoted value", map[string]string{cf: ms("env:", `  MSG: "é "hi""`)},
+			[]string{cf + `:8:13: invalid YAML: did not find expected key: the value of MSG ends at this quote ("), with more text after it: write \" for a quote inside "...", or quote the value with '...' instead`}},
+		{"value starting with @", map[string]string{cf: ms("env:", "  A: x", "  B: @team")},
+			[]string{cf + `:9:8: invalid YAML: found character that cannot start any token: the value of B starts with @, which YAML reserves: put the value in quotes`}},
+		{"list item starting with a backtick", map[string]string{cf: ms("command:", "  - `date`")},
+			[]string{cf + `:8:7: invalid YAML: found character that cannot start any token: this list item starts with ` + "`" + `, which YAML reserves: put the value in quotes`}},
 		{"list item lined up with its key", map[string]string{cf: ms("dependsOn:", "  - db", "  # cache too", "- cache")},
 			[]string{cf + `:10:3: invalid YAML: did not find expected key: this list item is indented 2 spaces, less than the items of the list above it (4 spaces, line 8), and lines up with dependsOn on line 7, where YAML wants the next key of that mapping (YAML nests by indentation): indent its - 4 spaces, as on line 8`}},
 		{"list item lined up with a key in a list item", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: a", "    filter:", "      - x", "      - y", "    - z")},
@@ -388,7 +398,7 @@ func TestLoadRules(t *testing.T) {
 		{"tab after spaces", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec:\n  fifo: true\n \tvisibilityTimeout: 5\n"},
 			[]string{cf + `:7:2: invalid YAML: a tab in the indentation: YAML indents with spaces only, replace the tab with spaces`}},
 		{"at sign, tab later", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: @q\nspec:\n\tfifo: true\n"},
-			[]string{cf + `:4: invalid YAML: found character that cannot start any token`}},
+			[]string{cf + `:4:9: invalid YAML: found character that cannot start any token: the value of name starts with @, which YAML reserves: put the value in quotes`}},
 		// A merge or rebase that stopped on a conflict: the markers are
 		// named, not the parser's complaint about them.
 		{"merge conflict markers", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec:\n<<<<<<< HEAD\n  fifo: true\n=======\n  fifo: false\n>>>>>>> topic\n"},
