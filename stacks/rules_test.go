@@ -342,6 +342,15 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:9:8: invalid YAML: found character that cannot start any token: the value of B starts with @, which YAML reserves: put the value in quotes`}},
 		{"list item starting with a backtick", map[string]string{cf: ms("command:", "  - `date`")},
 			[]string{cf + `:8:7: invalid YAML: found character that cannot start any token: this list item starts with ` + "`" + `, which YAML reserves: put the value in quotes`}},
+		// A field's lines not indented under it: the field is empty and
+		// its keys land in the mapping above.
+		{"object fields not indented under it", map[string]string{cf: ms("healthCheck:", "path: /h", "interval: 5")},
+			[]string{cf + `:8:3: spec.path: unknown field (healthCheck on line 7 has nothing under it: indent this line under it, YAML nests by indentation); valid fields: image,`,
+				cf + `:9:3: spec.interval: unknown field (healthCheck on line 7 has nothing under it`}},
+		{"env entries not indented under it", map[string]string{cf: ms("env:", "LOG_LEVEL: debug")},
+			[]string{cf + `:8:3: spec.LOG_LEVEL: unknown field (env on line 7 has nothing under it: indent this line under it, YAML nests by indentation)`}},
+		{"a misspelt field after an empty env", map[string]string{cf: ms("env:", "replicaz: 2")},
+			[]string{cf + `:8:3: spec.replicaz: unknown field (did you mean "replicas"?)`}},
 		{"list item lined up with its key", map[string]string{cf: ms("dependsOn:", "  - db", "  # cache too", "- cache")},
 			[]string{cf + `:10:3: invalid YAML: did not find expected key: this list item is indented 2 spaces, less than the items of the list above it (4 spaces, line 8), and lines up with dependsOn on line 7, where YAML wants the next key of that mapping (YAML nests by indentation): indent its - 4 spaces, as on line 8`}},
 		{"list item lined up with a key in a list item", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: a", "    filter:", "      - x", "      - y", "    - z")},

@@ -268,7 +268,7 @@ func (ty *typer) objectAt(fs []*field, n *node) map[string]any {
 				}
 			}
 			if !found {
-				unknownField(ty.errs, k, ty.at(), fs)
+				unknownField(ty.errs, n, k, ty.at(), fs)
 			}
 		}
 	}
@@ -285,8 +285,8 @@ func (ty *typer) objectAt(fs []*field, n *node) map[string]any {
 	return out
 }
 
-// unknownField reports key k, not among fs, of the mapping at key path at.
-func unknownField(errs *errList, k *node, at string, fs []*field) {
+// unknownField reports key k, not among fs, of mapping n at key path at.
+func unknownField(errs *errList, n, k *node, at string, fs []*field) {
 	hint := ""
 	if k.value == "spec" && at == "spec" {
 		// spec: {spec: ...}, or overrides: {web: {spec:
@@ -297,7 +297,41 @@ func unknownField(errs *errList, k *node, at string, fs []*field) {
 			hint = ": an override holds the component's spec fields themselves; move the fields under this spec: up one level and remove it"
 		}
 	}
-	errs.add(k.pos(), join(at, k.value), "unknown field%s; valid fields: %s%s", suggest(k.value, fs), fieldNames(fs), hint)
+	sug := underEmptyHint(n, k, fs)
+	if sug == "" {
+		sug = suggest(k.value, fs)
+	}
+	errs.add(k.pos(), join(at, k.value), "unknown field%s; valid fields: %s%s", sug, fieldNames(fs), hint)
+}
+
+// underEmptyHint says, for key k of mapping n that is not among fs, when
+// it belongs under the field above it that was left empty, its lines
+// not indented under it (healthCheck: then path: /h at the same
+// indentation); "" otherwise.
+func underEmptyHint(n, k *node, fs []*field) string {
+	i := slices.Index(n.keys, k)
+	known := func(key string) *field {
+		for _, f := range fs {
+			if f.name == key {
+				return f
+			}
+		}
+		return nil
+	}
+	j := i - 1
+	for j >= 0 && known(n.keys[j].value) == nil {
+		j-- // the lines before k that are not fields either
+	}
+	if i < 0 || j < 0 || n.vals[j].kind != nNull || n.vals[j].line == 0 || n.keys[j].file != k.file {
+		return ""
+	}
+	f := known(n.keys[j].value)
+	// Any key may be an env's, unless it is near a field's name
+	// (replicaz): then the typo is likelier.
+	if f.typ == tStringMap && suggest(k.value, fs) == "" || f.typ == tObject && slices.ContainsFunc(f.fields, func(x *field) bool { return x.name == k.value }) {
+		return fmt.Sprintf(" (%s on line %d has nothing under it: indent this line under it, YAML nests by indentation)", f.name, n.keys[j].line)
+	}
+	return ""
 }
 
 // CheckFields reports the unknown fields of the stack's component specs
@@ -339,7 +373,7 @@ func unknownFields(errs *errList, fs []*field, n *node, at string) {
 	// In typer's order: this mapping's unknown keys, then the fields'.
 	for _, k := range n.keys {
 		if !slices.ContainsFunc(fs, func(f *field) bool { return f.name == k.value }) {
-			unknownField(errs, k, at, fs)
+			unknownField(errs, n, k, at, fs)
 		}
 	}
 	for _, f := range fs {
