@@ -207,7 +207,10 @@ type Store interface {
 	RemoveHistory(ctx context.Context, key Key, d *Deployment) error
 	// History lists records newest-first (highest serial first, see
 	// SortHistory), skipping offset and returning at most limit (limit <= 0:
-	// all).
+	// all). Records of the page that cannot be read (ErrCorrupt,
+	// ErrFutureSchema) do not stop the others: it returns those it read
+	// with an *UnreadableError naming the rest (Unreadable splits it off);
+	// offset and limit count them too.
 	History(ctx context.Context, key Key, offset, limit int) ([]*Deployment, error)
 	// NewerHistory returns the record with the highest serial above serial
 	// among those named at or after since (the zero time: all; NewerSince

@@ -409,21 +409,21 @@ func (s *Store) history(ctx context.Context, key statestore.Key, offset, limit i
 		return nil, err
 	}
 	lo, hi := statestore.Page(len(names), offset, limit)
-	out := make([]*statestore.Deployment, 0, hi-lo)
-	for _, n := range names[lo:hi] {
+	r := statestore.NewHistoryReader(key, hi-lo)
+	for i, n := range names[lo:hi] {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		d, err := s.readRecord(key, filepath.Join(dir, n))
+		p := filepath.Join(dir, n)
+		d, err := s.readRecord(key, p)
 		if skipGone && errors.Is(err, statestore.ErrRecordGone) {
 			continue
 		}
-		if err != nil {
+		if err := r.Set(i, p, d, err); err != nil {
 			return nil, err
 		}
-		out = append(out, d)
 	}
-	return out, nil
+	return r.Result()
 }
 
 // NewerHistory implements statestore.Store. A directory listing costs

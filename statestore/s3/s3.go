@@ -801,7 +801,7 @@ func (s *Store) history(ctx context.Context, key statestore.Key, offset, limit i
 	}
 	lo, hi := statestore.Page(len(keys), offset, limit)
 	page := keys[lo:hi]
-	out := make([]*statestore.Deployment, len(page))
+	r := statestore.NewHistoryReader(key, len(page))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.opts.Concurrency)
 	for i, k := range page {
@@ -810,14 +810,13 @@ func (s *Store) history(ctx context.Context, key statestore.Key, offset, limit i
 			if skipGone && errors.Is(err, statestore.ErrRecordGone) {
 				return nil
 			}
-			out[i] = d
-			return err
+			return r.Set(i, s.where(k), d, err)
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(out, func(d *statestore.Deployment) bool { return d == nil }), nil
+	return r.Result()
 }
 
 // NewerHistory implements statestore.Store: one listing that starts after

@@ -874,8 +874,19 @@ func testCorrupt(t *testing.T, in Instance, _ Options) {
 	if err := in.WriteRaw(statestore.HistoryPrefix("", key)+name, []byte(`{"schemaVersion":1,"serial":`)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.History(ctx, key, 0, 0)
+	if err := s.AppendHistory(ctx, key, newDeployment(key, 3, base.Add(2*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.History(ctx, key, 0, 0)
 	wantErr(t, "History with a truncated record", err, statestore.ErrCorrupt)
+	// The records around it are read all the same, and the error names
+	// the one that is not, by its serial, time and location.
+	wantUnreadable(t, "History with a truncated record", recs, err, []int64{3, 1}, 2, base.Add(time.Hour), in.Where(statestore.HistoryPrefix("", key)+name))
+	recs, err = s.History(ctx, key, 1, 1)
+	wantUnreadable(t, "History page of the truncated record alone", recs, err, nil, 2, base.Add(time.Hour), in.Where(statestore.HistoryPrefix("", key)+name))
+	if recs, err := s.History(ctx, key, 2, 1); err != nil || len(recs) != 1 || recs[0].Serial != 1 {
+		t.Errorf("History page past the truncated record: %v, %v", recs, err)
+	}
 	_, err = s.Deployment(ctx, key, 2)
 	wantErr(t, "Deployment of a truncated record", err, statestore.ErrCorrupt)
 	if d, err := s.Deployment(ctx, key, 1); err != nil || d.Serial != 1 {
@@ -913,6 +924,27 @@ func testCorrupt(t *testing.T, in Instance, _ Options) {
 	wantErr(t, "NewerHistory with a record named for another serial", err, statestore.ErrCorrupt)
 }
 
+// wantUnreadable checks what History returned when one record (serial,
+// named at, stored at where) cannot be read: the others (want, their
+// serials in order) and an *UnreadableError naming it.
+func wantUnreadable(t *testing.T, what string, recs []*statestore.Deployment, err error, want []int64, serial int64, at time.Time, where string) {
+	t.Helper()
+	var got []int64
+	for _, d := range recs {
+		got = append(got, d.Serial)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: read serials %v, want %v", what, got, want)
+	}
+	bad, other := statestore.Unreadable(err)
+	if other != nil || len(bad) != 1 {
+		t.Fatalf("%s: got %v, want an *UnreadableError naming one record", what, err)
+	}
+	if b := bad[0]; b.Serial != serial || !b.Named.Equal(at.Truncate(time.Nanosecond)) || b.Location != where || !strings.Contains(b.Err.Error(), where) {
+		t.Errorf("%s: unreadable record %+v, want serial %d named at %s, at %s", what, b, serial, at, where)
+	}
+}
+
 func testFutureSchema(t *testing.T, in Instance, _ Options) {
 	s := open(t, in, "")
 	key := statestore.Key{Stack: "orders", Environment: "dev"}
@@ -934,6 +966,23 @@ func testFutureSchema(t *testing.T, in Instance, _ Options) {
 	if _, err := s.Put(ctx, statestore.Key{Stack: "other", Environment: "dev"}, st, ""); err == nil {
 		t.Error("Put of a state claiming a future schema succeeded")
 	}
+	// A history record of a newer schema is unreadable, not the end of
+	// the history: the others are read.
+	if err := s.AppendHistory(ctx, key, newDeployment(key, 1, base)); err != nil {
+		t.Fatal(err)
+	}
+	d := newDeployment(key, 2, base.Add(time.Minute))
+	name, err := statestore.HistoryName(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := statestore.HistoryPrefix("", key) + name
+	if err := in.WriteRaw(rec, []byte(`{"schemaVersion": 99, "serial": 2, "stack": "orders", "environment": "dev", "pankaVersion": "v9.0.0", "changes": "new shape"}`)); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.History(ctx, key, 0, 0)
+	wantErr(t, "History with a future-schema record", err, statestore.ErrFutureSchema)
+	wantUnreadable(t, "History with a future-schema record", recs, err, []int64{1}, 2, base.Add(time.Minute), in.Where(rec))
 }
 
 func testBadNames(t *testing.T, in Instance, _ Options) {

@@ -65,13 +65,18 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		return err
 	}
 	recs, err := s.History(ctx, key, opts.Offset, opts.Limit)
+	// A record that cannot be read is listed in its place, and the others
+	// all the same: one bad record hid every deployment from history.
+	bad, err := statestore.Unreadable(err)
 	if err != nil {
 		return err
 	}
-	if len(recs) > 0 && opts.Offset == 0 {
-		warnUnrecorded(ctx, f, s, key, recs, f.describeBackend(cfg))
+	rows := historyRows(recs, bad)
+	warnUnreadable(f, key, bad)
+	if len(rows) > 0 && opts.Offset == 0 {
+		warnUnrecorded(ctx, f, s, key, rows, f.describeBackend(cfg))
 	}
-	if len(recs) == 0 && opts.Offset == 0 {
+	if len(rows) == 0 && opts.Offset == 0 {
 		// A mistyped name has no records either: it is an error, as in
 		// outputs, destroy and rollback, not "No deployments" and exit 0
 		// for a script to take as "never deployed". A state without
@@ -83,22 +88,22 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		}
 	}
 	if opts.Commits {
-		return historyCommitsRun(ctx, f, s, key, recs, opts.Offset)
+		return historyCommitsRun(ctx, f, s, key, rows, opts.Offset)
 	}
 	if f.JSON() {
-		shown := make([]*statestore.Deployment, len(recs))
-		for i, d := range recs {
-			shown[i] = shownDeployment(d)
+		shown := make([]any, len(rows))
+		for i, r := range rows {
+			shown[i] = r.shown(key)
 		}
 		return f.PrintJSON(shown)
 	}
-	if len(recs) == 0 && opts.Offset > 0 {
+	if len(rows) == 0 && opts.Offset > 0 {
 		// History has fewer records than the offset skips: saying there
 		// are none would read as "never deployed".
 		fmt.Fprintf(f.Notices(), "No deployments of %s past the %d newest in %s; a smaller --offset shows older ones.\n", key, opts.Offset, f.describeBackend(cfg))
 		return nil
 	}
-	if len(recs) == 0 {
+	if len(rows) == 0 {
 		warned := false
 		if st, _, err := s.Get(ctx, key); err == nil && opts.Offset == 0 {
 			warned = warnRecordMissing(f, key, st, nil, f.describeBackend(cfg))
@@ -112,7 +117,12 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	}
 	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERIAL\tTIME\tOPERATION\tCOMMIT\tAUTHOR\tRESULT\tUSER")
-	for _, d := range recs {
+	for _, r := range rows {
+		if r.bad != nil {
+			fmt.Fprintf(tw, "%d\t%s\tunreadable\t-\t-\t-\t-\n", r.bad.Serial, r.bad.Named.UTC().Format(time.DateTime+"Z"))
+			continue
+		}
+		d := r.d
 		t := d.StartedAt
 		if t.IsZero() {
 			t = d.EndedAt
@@ -192,20 +202,95 @@ func listSome(names []string, n int) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
 }
 
-// warnUnrecorded warns about the records of recs (the newest first) newer
+// historyRow is one record of a page of history: a deployment, or a
+// record that cannot be read (bad), shown in its place.
+type historyRow struct {
+	d   *statestore.Deployment
+	bad *statestore.UnreadableRecord
+}
+
+func (r historyRow) serial() int64 {
+	if r.bad != nil {
+		return r.bad.Serial
+	}
+	return r.d.Serial
+}
+
+// historyRows merges the records History read and those it could not
+// read (both newest first, SortHistory order) in the order of the history.
+func historyRows(recs []*statestore.Deployment, bad []statestore.UnreadableRecord) []historyRow {
+	rows := make([]historyRow, 0, len(recs)+len(bad))
+	for len(recs) > 0 || len(bad) > 0 {
+		if len(bad) == 0 || len(recs) > 0 && newerThan(recs[0], &bad[0]) {
+			rows = append(rows, historyRow{d: recs[0]})
+			recs = recs[1:]
+			continue
+		}
+		rows = append(rows, historyRow{bad: &bad[0]})
+		bad = bad[1:]
+	}
+	return rows
+}
+
+// newerThan reports whether d comes before b in the history (SortHistory:
+// the higher serial, then the later name).
+func newerThan(d *statestore.Deployment, b *statestore.UnreadableRecord) bool {
+	if d.Serial != b.Serial {
+		return d.Serial > b.Serial
+	}
+	name, _ := statestore.HistoryName(d)
+	return name > b.Name
+}
+
+// unreadableJSON is how -o json shows a record that cannot be read, in
+// its place among the others: the serial and time its name says, and
+// under "unreadable" (a field no record has) where it is and why it
+// cannot be read.
+type unreadableJSON struct {
+	Serial      int64     `json:"serial"`
+	Stack       string    `json:"stack"`
+	Environment string    `json:"environment"`
+	StartedAt   time.Time `json:"startedAt"`
+	Unreadable  struct {
+		Location string `json:"location"`
+		Error    string `json:"error"`
+	} `json:"unreadable"`
+}
+
+// shown is the row as -o json prints it.
+func (r historyRow) shown(key statestore.Key) any {
+	if r.bad == nil {
+		return shownDeployment(r.d)
+	}
+	u := &unreadableJSON{Serial: r.bad.Serial, Stack: key.Stack, Environment: key.Environment, StartedAt: r.bad.Named}
+	u.Unreadable.Location, u.Unreadable.Error = r.bad.Location, r.bad.Err.Error()
+	return u
+}
+
+// warnUnreadable says, for each record of bad, that it cannot be read, why,
+// and what to do (the record's error says it).
+func warnUnreadable(f *Factory, key statestore.Key, bad []statestore.UnreadableRecord) {
+	for _, b := range bad {
+		f.Warnf("history record %d of %s cannot be read (listed as unreadable): %v", b.Serial, key, b.Err)
+	}
+}
+
+// warnUnrecorded warns about the records of rows (the newest first) newer
 // than the state: a run killed between its history record and its state
 // write (or whose record could not be withdrawn) leaves one, and it reads
 // like any other deployment although the state never recorded it.
-func warnUnrecorded(ctx context.Context, f *Factory, s statestore.Store, key statestore.Key, recs []*statestore.Deployment, backend string) {
+func warnUnrecorded(ctx context.Context, f *Factory, s statestore.Store, key statestore.Key, rows []historyRow, backend string) {
 	st, _, err := s.Get(ctx, key)
 	if err != nil {
 		return
 	}
-	warnRecordMissing(f, key, st, recs, backend)
+	warnRecordMissing(f, key, st, rows, backend)
 	var ahead []string
-	for _, d := range recs {
-		if d.Serial > st.Serial {
-			ahead = append(ahead, fmt.Sprint(d.Serial))
+	var newest int64
+	for _, r := range rows {
+		if r.d != nil && r.d.Serial > st.Serial {
+			ahead = append(ahead, fmt.Sprint(r.d.Serial))
+			newest = max(newest, r.d.Serial)
 		}
 	}
 	if len(ahead) == 0 {
@@ -218,7 +303,7 @@ func warnUnrecorded(ctx context.Context, f *Factory, s statestore.Store, key sta
 	f.Warnf("%s newer than its state (serial %d): the run that wrote it stopped before recording its state (killed, or its state write failed), "+
 		"or state.json was restored to an earlier version, so it may describe a deployment the state does not hold; panka status --stack %s shows what the state holds, "+
 		"and the next apply plans against it and records serial %d",
-		what, st.Serial, key.Stack, recs[0].Serial+1)
+		what, st.Serial, key.Stack, max(newest, rows[0].serial())+1)
 }
 
 // warnRecordMissing warns when the deployment st records as its last is
@@ -229,13 +314,14 @@ func warnUnrecorded(ctx context.Context, f *Factory, s statestore.Store, key sta
 // likely cause is a state moved with state pull | state push, which
 // carries state.json only: that was said to be a deletion. It reports
 // whether it warned.
-func warnRecordMissing(f *Factory, key statestore.Key, st *statestore.State, recs []*statestore.Deployment, backend string) bool {
+func warnRecordMissing(f *Factory, key statestore.Key, st *statestore.State, recs []historyRow, backend string) bool {
 	d := st.LastDeployment
-	if d == nil || d.Serial <= 0 || len(recs) > 0 && d.Serial < recs[len(recs)-1].Serial {
+	if d == nil || d.Serial <= 0 || len(recs) > 0 && d.Serial < recs[len(recs)-1].serial() {
 		return false
 	}
 	for _, r := range recs {
-		if r.Serial == d.Serial {
+		// (A record that cannot be read is there all the same.)
+		if r.serial() == d.Serial {
 			return false
 		}
 	}

@@ -58,8 +58,11 @@ type HistoryEntry struct {
 	// compared (past the newest 1,000 each way): some may have changed
 	// the stack.
 	Unexamined int `json:"unexamined,omitempty"`
-	// Note says why commits could not be listed (not in this clone).
+	// Note says why commits could not be listed (not in this clone, the
+	// record before it cannot be read).
 	Note string `json:"note,omitempty"`
+	// previousSerial is the serial of the deployment of Previous.
+	previousSerial int64
 }
 
 // historyEntries joins deployment records (newest first, the page to show)
@@ -99,7 +102,7 @@ func historyEntries(ctx context.Context, repo *gitops.Repo, stack *stacks.Header
 				e.AfterDestroy = p.Serial
 			}
 			if isDeployment(p) && p.Commit != "" {
-				e.Previous = p.Commit
+				e.Previous, e.previousSerial = p.Commit, p.Serial
 				break
 			}
 		}
@@ -149,28 +152,48 @@ func historyEntries(ctx context.Context, repo *gitops.Repo, stack *stacks.Header
 }
 
 // historyBefore returns page followed by the records older than it (page
-// is the history from offset on), as far back as historyEntries looks for
-// the deployment before each record of page: through the first successful
-// deployment older than the page, not the whole history, which on S3 is a
-// read per record (a stack deployed for years has thousands). Records newer
-// than the page are never anyone's previous deployment, and the page is
-// not read again, so historyEntries finds the same deployment it would in
-// the whole history.
-func historyBefore(ctx context.Context, store statestore.Store, key statestore.Key, page []*statestore.Deployment, offset int) ([]*statestore.Deployment, error) {
+// is the history up to start, the records read of it), as far back as
+// historyEntries looks for the deployment before each record of page:
+// through the first successful deployment older than the page, not the
+// whole history, which on S3 is a read per record (a stack deployed for
+// years has thousands). Records newer than the page are never anyone's
+// previous deployment, and the page is not read again, so historyEntries
+// finds the same deployment it would in the whole history. It also returns
+// the records older than the page that cannot be read.
+func historyBefore(ctx context.Context, store statestore.Store, key statestore.Key, page []*statestore.Deployment, start int) ([]*statestore.Deployment, []statestore.UnreadableRecord, error) {
 	recs := slices.Clip(page)
 	if previousFound(page, recs) {
-		return recs, nil
+		return recs, nil, nil
 	}
-	start := offset + len(page)
+	var unread []statestore.UnreadableRecord
 	for n := 20; ; n *= 2 {
 		more, err := store.History(ctx, key, start, n)
+		bad, err := statestore.Unreadable(err)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		recs = append(recs, more...)
-		start += len(more)
-		if len(more) < n || previousFound(page, recs) {
-			return recs, nil
+		unread = append(unread, bad...)
+		start += len(more) + len(bad)
+		if len(more)+len(bad) < n || previousFound(page, recs) {
+			return recs, unread, nil
+		}
+	}
+}
+
+// unknownPrevious gives the entries whose deployment before them cannot be
+// told, because a record between (of bad) cannot be read, a note instead
+// of commits: listed from the readable deployment before it, they could
+// hold the commits the unreadable one brought in, or miss those it took
+// out.
+func unknownPrevious(entries []*HistoryEntry, bad []statestore.UnreadableRecord) {
+	for _, e := range entries {
+		for _, b := range bad {
+			if b.Serial < e.Deployment.Serial && b.Serial > e.previousSerial {
+				*e = HistoryEntry{Deployment: e.Deployment, Commits: []HistoryCommit{},
+					Note: fmt.Sprintf("history record %d before it cannot be read, so the deployment before it is not known; see the warning about it", b.Serial)}
+				break
+			}
 		}
 	}
 }
@@ -330,11 +353,22 @@ func touchingCommits(ctx context.Context, repo *gitops.Repo, touches *changes.To
 
 // historyCommitsRun prints `history --commits` for the records of page
 // (the records from offset on).
-func historyCommitsRun(ctx context.Context, f *Factory, store statestore.Store, key statestore.Key, page []*statestore.Deployment, offset int) error {
-	all, err := historyBefore(ctx, store, key, page, offset)
+func historyCommitsRun(ctx context.Context, f *Factory, store statestore.Store, key statestore.Key, rows []historyRow, offset int) error {
+	var page []*statestore.Deployment
+	var bad []statestore.UnreadableRecord
+	for _, r := range rows {
+		if r.bad != nil {
+			bad = append(bad, *r.bad)
+		} else {
+			page = append(page, r.d)
+		}
+	}
+	all, older, err := historyBefore(ctx, store, key, page, offset+len(rows))
 	if err != nil {
 		return fmt.Errorf("read the history of %s: %w", key, err)
 	}
+	// (The records of the page that cannot be read were warned about.)
+	warnUnreadable(f, key, older)
 	root, err := f.RepoRoot()
 	if err != nil {
 		return err
@@ -359,13 +393,32 @@ func historyCommitsRun(ctx context.Context, f *Factory, store statestore.Store, 
 	if err != nil {
 		return err
 	}
+	unknownPrevious(entries, append(bad, older...))
 	if f.JSON() {
-		for _, e := range entries {
+		shown := make([]any, 0, len(rows))
+		for _, r := range rows {
+			if r.bad != nil {
+				shown = append(shown, struct {
+					Deployment any             `json:"deployment"`
+					Commits    []HistoryCommit `json:"commits"`
+				}{r.shown(key), []HistoryCommit{}})
+				continue
+			}
+			e := entries[0]
+			entries = entries[1:]
 			e.Deployment = shownDeployment(e.Deployment)
+			shown = append(shown, e)
 		}
-		return f.PrintJSON(entries)
+		return f.PrintJSON(shown)
 	}
-	writeHistoryCommits(f.IO.Out, entries)
+	for _, r := range rows {
+		if r.bad != nil {
+			fmt.Fprintf(f.IO.Out, "%d  %s  unreadable record\n    (see the warning about it)\n", r.bad.Serial, r.bad.Named.UTC().Format(time.DateTime+"Z"))
+			continue
+		}
+		writeHistoryCommits(f.IO.Out, entries[:1])
+		entries = entries[1:]
+	}
 	return nil
 }
 

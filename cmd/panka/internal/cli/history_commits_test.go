@@ -71,7 +71,7 @@ func TestHistoryBeforeReadsAWindow(t *testing.T) {
 				t.Fatal(err)
 			}
 			cs := &countingStore{Store: s}
-			window, err := historyBefore(ctx, cs, key, page, tc.offset)
+			window, _, err := historyBefore(ctx, cs, key, page, tc.offset+len(page))
 			if err != nil {
 				t.Fatal(err)
 			}

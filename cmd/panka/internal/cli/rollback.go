@@ -214,6 +214,8 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 			rec = current
 		} else if rec, err = previousDeployment(ctx, history, current); err != nil {
 			return err
+		} else if err := previousUnreadable(history, key, current, rec); err != nil {
+			return err
 		}
 		if rec == nil && current == nil {
 			return fmt.Errorf("%s has no successful deployment to roll back to (state serial %d, status %s): there is nothing to roll back to; deploy it with panka apply", key, st.Serial, st.Status)
@@ -336,7 +338,11 @@ type historyPages struct {
 	store statestore.Store
 	key   statestore.Key
 	recs  []*statestore.Deployment
-	done  bool
+	// bad are the records of the pages read so far that cannot be read
+	// (they are not in recs); listed counts both.
+	bad    []statestore.UnreadableRecord
+	listed int
+	done   bool
 }
 
 // historyPage is how many records historyPages reads first; each next
@@ -348,13 +354,18 @@ const historyPage = 32
 // at returns record i (0 is the newest), or nil past the oldest.
 func (h *historyPages) at(ctx context.Context, i int) (*statestore.Deployment, error) {
 	for i >= len(h.recs) && !h.done {
-		n := max(historyPage, len(h.recs))
-		page, err := h.store.History(ctx, h.key, len(h.recs), n)
+		n := max(historyPage, h.listed)
+		page, err := h.store.History(ctx, h.key, h.listed, n)
+		// A record that cannot be read does not hide the others: the
+		// callers say what it means for them (unreadableIn).
+		bad, err := statestore.Unreadable(err)
 		if err != nil {
 			return nil, fmt.Errorf("read the history of %s: %w", h.key, err)
 		}
 		h.recs = append(h.recs, page...)
-		h.done = len(page) < n
+		h.bad = append(h.bad, bad...)
+		h.listed += len(page) + len(bad)
+		h.done = len(page)+len(bad) < n
 	}
 	if i < len(h.recs) {
 		return h.recs[i], nil
@@ -376,6 +387,38 @@ func (h *historyPages) each(ctx context.Context, fn func(d *statestore.Deploymen
 	}
 }
 
+// unreadableIn returns the records that cannot be read among those read
+// so far whose serial is above after and below before (0: no bound).
+func (h *historyPages) unreadableIn(after, before int64) []statestore.UnreadableRecord {
+	var out []statestore.UnreadableRecord
+	for _, b := range h.bad {
+		if b.Serial > after && (before == 0 || b.Serial < before) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// unreadableError is the error of a rollback that cannot tell its target
+// because of the records of bad (what says how they matter), naming each
+// with why it cannot be read; next is the way out without them.
+func unreadableError(key statestore.Key, bad []statestore.UnreadableRecord, what, next string) error {
+	return fmt.Errorf("%s of %s cannot be read, and %s; %s. Nothing was changed. Why it cannot be read: %w", unreadableNames(bad), key, what, next, &statestore.UnreadableError{Key: key, Records: bad})
+}
+
+// unreadableNames names the records of bad by serial ("history record 2",
+// "history records 5, 2").
+func unreadableNames(bad []statestore.UnreadableRecord) string {
+	names := make([]string, len(bad))
+	for i, b := range bad {
+		names[i] = fmt.Sprint(b.Serial)
+	}
+	if len(bad) == 1 {
+		return "history record " + names[0]
+	}
+	return "history records " + strings.Join(names, ", ")
+}
+
 // listSerials names the newest serials of history for errors.
 // noHistoryHint ends the errors of a rollback that found nothing to roll
 // back to when the history holds no record at all although a state is
@@ -384,7 +427,7 @@ func (h *historyPages) each(ctx context.Context, fn func(d *statestore.Deploymen
 // deployment. "" when there are records (or they cannot be listed).
 func noHistoryHint(ctx context.Context, history *historyPages, key statestore.Key) string {
 	found := false
-	if err := history.each(ctx, func(*statestore.Deployment) bool { found = true; return false }); err != nil || found {
+	if err := history.each(ctx, func(*statestore.Deployment) bool { found = true; return false }); err != nil || found || len(history.bad) > 0 {
 		return ""
 	}
 	return fmt.Sprintf(" (the history here holds no record of %s at all: a state written by panka state push carries none; to roll back through the deployments made before it was moved, copy the old backend's %s objects here first)",
@@ -438,6 +481,34 @@ func previousDeployment(ctx context.Context, history *historyPages, current *sta
 		return false
 	})
 	return found, err
+}
+
+// previousUnreadable refuses --to-previous when a record that cannot be
+// read lies between the deployment found (prev, nil: none) and the one
+// deployed now (current, nil: none): it may be the previous deployment,
+// and rolling back past it would go further back than asked.
+func previousUnreadable(history *historyPages, key statestore.Key, current, prev *statestore.Deployment) error {
+	var after, before int64
+	if prev != nil {
+		after = prev.Serial
+	}
+	if current != nil {
+		before = current.Serial
+	}
+	bad := history.unreadableIn(after, before)
+	if len(bad) == 0 {
+		return nil
+	}
+	now := "the deployment to roll back to"
+	if current != nil {
+		now = fmt.Sprintf("the deployment before the one deployed now (serial %d)", current.Serial)
+	}
+	next := fmt.Sprintf("restore it (docs/state.md, \"Errors\"), or roll back to a commit you know with panka rollback --stack %s --environment %s --to-commit SHA", key.Stack, key.Environment)
+	if prev != nil {
+		next = fmt.Sprintf("to roll back to the readable deployment before it, serial %d (%s of commit %s), run panka rollback --stack %s --environment %s --to-version %d; or restore it (docs/state.md, \"Errors\")",
+			prev.Serial, prev.Operation, short(prev.Commit), key.Stack, key.Environment, prev.Serial)
+	}
+	return unreadableError(key, bad, "may be "+now, next)
 }
 
 // notTheCommit says why the YAML of rec's commit is not what rec deployed
@@ -621,6 +692,25 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 	} else if rec, deployed, err = deploymentOf(ctx, history, commit, notBefore); err != nil {
 		return nil, err
 	}
+	// A record that cannot be read and is recent enough to be a
+	// deployment of commit (named after notBefore) may be the one
+	// looked for, or a newer one with other variables.
+	var bad []statestore.UnreadableRecord
+	if want == nil || want.Commit != commit {
+		var after int64
+		if rec != nil {
+			after = rec.Serial
+		}
+		for _, b := range history.unreadableIn(after, 0) {
+			if notBefore.IsZero() || !b.Named.Before(notBefore) {
+				bad = append(bad, b)
+			}
+		}
+	}
+	if rec != nil && len(bad) > 0 {
+		f.Warnf("%s of %s cannot be read: if it is a later deployment of %s, its variables may differ from those of deployment %d, which this rollback uses. Why it cannot be read: %v",
+			unreadableNames(bad), key, short(commit), rec.Serial, &statestore.UnreadableError{Key: key, Records: bad})
+	}
 	if rec == nil {
 		if len(deployed) > 6 {
 			deployed = append(deployed[:6], "...")
@@ -628,6 +718,10 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 		list := strings.Join(deployed, ", ")
 		if list == "" {
 			list = "none"
+		}
+		if len(bad) > 0 && !force {
+			return nil, unreadableError(key, bad, fmt.Sprintf("may be the deployment of commit %s, which no readable record holds (deployed commits, newest first: %s)", short(commit), list),
+				fmt.Sprintf("restore it (docs/state.md, \"Errors\"), or pass --force to deploy %s with the variables given now", short(commit)))
 		}
 		if !force {
 			if m := renamedSince(f, src, key, commit); m != "" {
