@@ -1070,6 +1070,19 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 	if err := f.enginePrerequisites(cfg).Check(); err != nil {
 		return fmt.Errorf("cannot %s %s, nothing was changed or recorded:\n%w", req.Operation, req.Key, err)
 	}
+	if m := req.Desired; m != nil && m.Provider.Name == "local" {
+		// The local target writes its manifests there: a file in the
+		// way (or a link to nothing) failed the engine run part way,
+		// recorded as a failed deployment.
+		root, err := f.RepoRoot()
+		if err != nil {
+			return err
+		}
+		dir := localManifestDir(root, m)
+		if fb := folderBlocked(dir); fb != "" {
+			return fmt.Errorf("cannot %s %s, nothing was changed or recorded: the local target's manifest folder %s (spec.provider.directory) cannot be used: %s", req.Operation, req.Key, dir, fb)
+		}
+	}
 	if err := f.checkPassphrase(ctx, cfg, req.Key); err != nil {
 		if !df.NewPassphrase {
 			return fmt.Errorf("cannot %s %s, nothing was changed or recorded: %w", req.Operation, req.Key, err)

@@ -82,11 +82,14 @@ func withFSAdvice(err error) error {
 			dir = filepath.Dir(dir)
 		}
 		advice = fmt.Sprintf("check the owner and mode of %s and the folders above it (ls -ld %s): whoever runs panka must be able to read and write there (a .panka/ folder created with sudo or by a container belongs to root; chown it back)", dir, dir)
-	case errors.Is(pe.Err, syscall.ENOTDIR):
-		if f := fileOnTheWay(pe.Path); f != "" {
-			advice = fmt.Sprintf("%s is a file where panka needs a folder: move it away (panka creates the folder)", f)
-		} else {
+	case errors.Is(pe.Err, syscall.ENOTDIR), errors.Is(pe.Err, syscall.EEXIST):
+		// (EEXIST: a mkdir of a symbolic link to nothing.)
+		if fb := folderBlocked(pe.Path); fb != "" {
+			advice = fb
+		} else if errors.Is(pe.Err, syscall.ENOTDIR) {
 			advice = "a part of that path is a file where panka needs a folder: move it away"
+		} else {
+			return err
 		}
 	case errors.Is(pe.Err, syscall.EROFS):
 		advice = "the file system is read-only: run panka from a writable checkout, or keep state in S3 (backend.type: s3)"
@@ -98,9 +101,12 @@ func withFSAdvice(err error) error {
 	return &fsAdviceError{err: err, advice: advice}
 }
 
-// fileOnTheWay returns the first parent of path (or path itself) that
-// exists and is not a folder, or "".
-func fileOnTheWay(path string) string {
+// folderBlocked says what keeps path from being a folder panka can use
+// and create things in: the first part of it (path itself included) that
+// is a file, or a symbolic link to nothing (a disk or share not mounted, a
+// folder moved); "" when nothing does (a missing part is no problem:
+// panka creates it).
+func folderBlocked(path string) string {
 	var parents []string
 	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
 		parents = append(parents, p)
@@ -109,13 +115,33 @@ func fileOnTheWay(path string) string {
 		}
 	}
 	for i := len(parents) - 1; i >= 0; i-- {
-		fi, err := os.Stat(parents[i])
+		p := parents[i]
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			if target, lerr := os.Readlink(p); lerr == nil {
+				return fmt.Sprintf("%s is a symbolic link to %s, which does not exist (a disk or share not mounted, a folder moved): make it exist, or remove the link (panka then creates the folder)", p, target)
+			}
+			return ""
+		}
 		if err != nil {
 			return ""
 		}
 		if !fi.IsDir() {
-			return parents[i]
+			return fmt.Sprintf("%s is a file where panka needs a folder: move it away (panka creates the folder)", p)
 		}
 	}
 	return ""
+}
+
+// checkLocalFolder refuses, before anything reads or writes there, a
+// folder of the local backend (what: "state", "locks") that cannot be one
+// (folderBlocked): behind a symbolic link to nothing every read found
+// nothing, so status and plan said "nothing deployed" and apply failed at
+// its lock with "file exists".
+func checkLocalFolder(dir, what string) error {
+	p := filepath.Join(dir, what)
+	if fb := folderBlocked(p); fb != "" {
+		return fmt.Errorf("the local backend's %s folder %s cannot be used: %s", what, p, fb)
+	}
+	return nil
 }

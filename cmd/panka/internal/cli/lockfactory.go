@@ -24,6 +24,9 @@ func (f *Factory) Locker(ctx context.Context, cfg *config.Resolved) (locker.Lock
 		if err != nil {
 			return nil, err
 		}
+		if err := checkLocalFolder(dir, "locks"); err != nil {
+			return nil, err
+		}
 		return local.New(local.Options{Dir: dir, Now: f.Now, GitIgnore: true})
 	case "s3":
 		if cfg.Backend.Bucket == "" {

@@ -73,6 +73,9 @@ func (f *Factory) Store(ctx context.Context, cfg *config.Resolved) (statestore.S
 				f.Log.Warn().Str("dir", dir).Msg("CI is set but state is kept in the local backend: it is lost with this runner; configure backend.type s3 (panka.yaml or PANKA_BACKEND_TYPE)")
 			}
 		}
+		if err := checkLocalFolder(dir, "state"); err != nil {
+			return nil, err
+		}
 		return local.New(local.Options{Dir: dir, Prefix: cfg.Backend.Prefix})
 	case "s3":
 		if cfg.Backend.Bucket == "" {
