@@ -268,6 +268,25 @@ func TestImportForceReplacesCorruptState(t *testing.T) {
 	if got, _, err := s.Get(ctx, k); err != nil || got.Serial != 9 || got.Status != statestore.StatusDeployed {
 		t.Fatalf("state after the repair: %+v, %v", got, err)
 	}
+	// The newest record damaged too (a truncated file): its name still
+	// says serial 10, and the repaired state follows it. It took the
+	// document's serial, behind the history, and the next apply refused
+	// to run past the record it could not read.
+	name, err := statestore.HistoryName(&statestore.Deployment{Serial: 10, StartedAt: time.Date(2026, 5, 6, 8, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := filepath.Join(dir, "state", filepath.FromSlash(statestore.HistoryPrefix("", k)), name)
+	if err := os.WriteFile(rec, []byte(`{"schemaVersion":1,"ser`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(`{"schemaVersion":1,"serial":"x"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err = statestore.Import(ctx, s, k, good, statestore.ImportOptions{Source: "FILE", Force: true})
+	if err != nil || st.Serial != 11 {
+		t.Fatalf("push --force over a corrupt state, the newest record corrupt: %+v, %v; want serial 11 (after the record named 10)", st, err)
+	}
 }
 
 // TestImportRestoresLostState: state.json deleted or lost while history is

@@ -86,9 +86,13 @@ func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptio
 			prev = ""
 		}
 		cur = nil
-		if h, herr := s.History(ctx, key, 0, 1); herr == nil && len(h) > 0 && h[0].Serial > in.Serial {
-			in.Serial = h[0].Serial
+		newest, herr := NewestSerial(ctx, s, key)
+		if herr != nil {
+			// Going on would number the state from the document alone,
+			// behind the history it could not read.
+			return nil, fmt.Errorf("read the history of %s to number the pushed state after its newest record: %w; nothing was written", key, herr)
 		}
+		in.Serial = max(in.Serial, newest)
 	case err != nil:
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package statestore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path"
@@ -122,4 +123,24 @@ func (r *HistoryReader) Result() ([]*Deployment, error) {
 		return out, &UnreadableError{Key: r.key, Records: bad}
 	}
 	return out, nil
+}
+
+// NewestSerial returns the serial of the newest record of key's history (0
+// when there is none). A newest record that cannot be read counts by the
+// serial its name says: a state numbered after the history must not fall
+// behind a record only because its content is damaged.
+func NewestSerial(ctx context.Context, s Store, key Key) (int64, error) {
+	h, err := s.History(ctx, key, 0, 1)
+	bad, err := Unreadable(err)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	if len(h) > 0 {
+		n = h[0].Serial
+	}
+	if len(bad) > 0 {
+		n = max(n, bad[0].Serial)
+	}
+	return n, nil
 }
