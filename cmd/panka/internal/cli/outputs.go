@@ -166,6 +166,9 @@ func (f *Factory) deployedState(ctx context.Context, key statestore.Key) (states
 	st, _, err := store.Get(ctx, key)
 	switch {
 	case errors.Is(err, statestore.ErrNotFound):
+		if lerr := f.lostState(ctx, store, cfg, key); lerr != nil {
+			return nil, nil, nil, lerr
+		}
 		return nil, nil, nil, f.notDeployed(key, cfg)
 	case err != nil:
 		return nil, nil, nil, fmt.Errorf("read state of %s: %w", key, err)

@@ -471,13 +471,16 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	// Nothing recorded here: one history read for both checks below.
 	nothing := false
 	if state == nil {
-		h, err := store.History(ctx, skey, 0, 1)
-		nothing = err == nil && len(h) == 0
-		if err == nil && len(h) > 0 && (h[0].Operation != statestore.OpDestroy || h[0].Result != statestore.ResultSucceeded) {
+		h, bad, err := newestRecord(ctx, store, skey)
+		nothing = err == nil && h == nil && bad == nil
+		if h != nil && recordsDeployed(h) {
 			// As status and apply say it: the plan creates everything,
 			// while what the history records may still run.
 			opts.F.Warnf("%s: what it creates may still run. Restore state.json before deploying (an earlier S3 object version, or `panka state push --force FILE`)",
-				deploy.LostStateWarning(skey, h[0], "this plan"))
+				deploy.LostStateWarning(skey, h, "this plan"))
+		}
+		if bad != nil {
+			opts.F.Warnf("%s; this plan plans as if nothing were deployed", lostStateUnreadable(skey, bad))
 		}
 	}
 	if nothing {

@@ -134,6 +134,9 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 		if nerr := f.unknownName(fromKey, f.describeBackend(cfg)); nerr != nil {
 			return orTypo(fmt.Errorf("--from: %w", nerr))
 		}
+		if lerr := f.lostState(ctx, store, cfg, fromKey); lerr != nil {
+			return orTypo(fmt.Errorf("--from: %w", lerr))
+		}
 		return orTypo(fmt.Errorf("%s has never been deployed (no state in %s): there is nothing to promote", fromKey, f.describeBackend(cfg)))
 	}
 	if err != nil {

@@ -174,6 +174,9 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		if nerr := f.unknownName(key, f.describeBackend(cfg)); nerr != nil {
 			return nerr // a typo: not "deploy it with panka apply"
 		}
+		if lerr := f.lostState(ctx, store, cfg, key); lerr != nil {
+			return lerr
+		}
 		return fmt.Errorf("%s has never been deployed (no state in %s): there is nothing to roll back; deploy it with panka apply", key, f.describeBackend(cfg))
 	}
 	if err != nil {

@@ -468,6 +468,48 @@ func (k *stateKeyFlags) key() (statestore.Key, error) {
 }
 
 // commit7 is the 7-character short SHA of tables.
+// newestRecord returns the newest record of key's history, or, when it
+// cannot be read, what its name says (bad); both nil when there is none.
+func newestRecord(ctx context.Context, s statestore.Store, key statestore.Key) (*statestore.Deployment, *statestore.UnreadableRecord, error) {
+	h, err := s.History(ctx, key, 0, 1)
+	bad, err := statestore.Unreadable(err)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case len(bad) > 0:
+		return nil, &bad[0], nil
+	case len(h) > 0:
+		return h[0], nil, nil
+	}
+	return nil, nil, nil
+}
+
+// recordsDeployed reports whether d, the newest record of a history,
+// leaves something deployed (all but a successful destroy).
+func recordsDeployed(d *statestore.Deployment) bool {
+	return d.Operation != statestore.OpDestroy || d.Result != statestore.ResultSucceeded
+}
+
+// lostState is, for key without a state.json, noState's error when its
+// history records deployments (state.json was deleted or lost: restore
+// it), nil when it records none. "Never been deployed" sent the user to
+// deploy it anew.
+func (f *Factory) lostState(ctx context.Context, s statestore.Store, cfg *config.Resolved, key statestore.Key) error {
+	h, bad, err := newestRecord(ctx, s, key)
+	if err != nil || bad == nil && (h == nil || !recordsDeployed(h)) {
+		return nil
+	}
+	return f.noState(ctx, s, cfg, key)
+}
+
+// lostStateUnreadable says, of key without a state.json, that its history
+// records deployments up to bad, its newest record, which cannot be read:
+// state.json was deleted or lost (it was said to be never deployed).
+func lostStateUnreadable(key statestore.Key, bad *statestore.UnreadableRecord) string {
+	return fmt.Sprintf("state.json is missing, but the history of %s holds records up to serial %d, whose record cannot be read (%v): state.json was deleted or lost, so what was deployed may still run. "+
+		"Restore it (an earlier S3 object version, or `panka state push --force FILE` with a copy, which is numbered after that record)", key, bad.Serial, bad.Err)
+}
+
 func commit7(s string) string {
 	if len(s) > 7 {
 		return s[:7]
@@ -1430,11 +1472,14 @@ func (f *Factory) noState(ctx context.Context, s statestore.Store, cfg *config.R
 	if nerr := f.unknownName(key, where); nerr != nil {
 		return nerr
 	}
-	if h, err := s.History(ctx, key, 0, 1); err == nil && len(h) > 0 &&
-		(h[0].Operation != statestore.OpDestroy || h[0].Result != statestore.ResultSucceeded) {
+	h, bad, err := newestRecord(ctx, s, key)
+	if err == nil && h != nil && recordsDeployed(h) {
 		return fmt.Errorf("%s has no state in %s, but its history records deployments up to serial %d (%s of commit %s by %s, %s): its state.json was deleted or lost. "+
 			"Restore it (an earlier S3 object version, or `panka state push --force FILE` with a copy)",
-			key, where, h[0].Serial, h[0].Operation, shortSHA(h[0].Commit), h[0].User, h[0].Result)
+			key, where, h.Serial, h.Operation, shortSHA(h.Commit), h.User, h.Result)
+	}
+	if err == nil && bad != nil {
+		return fmt.Errorf("%s has no state in %s: %s", key, where, lostStateUnreadable(key, bad))
 	}
 	return fmt.Errorf("%s has no state in %s (never deployed, or a different backend/prefix); see `panka state list`", key, where)
 }

@@ -336,14 +336,19 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			// No state.json, but history: it was deleted or lost. Saying
 			// "not deployed" (and that apply deploys it) would hide that
 			// what its deployments made may still run.
-			if h, herr := store.History(ctx, key, 0, 1); herr == nil && len(h) > 0 &&
-				(h[0].Operation != statestore.OpDestroy || h[0].Result != statestore.ResultSucceeded) {
+			h, bad, herr := newestRecord(ctx, store, key)
+			if herr == nil && (bad != nil || h != nil && recordsDeployed(h)) {
 				// A first deployment writes its history record, then its
 				// state: read between the two, the state is not missing.
 				if now, _, err := store.Get(ctx, key); err == nil && now != nil {
 					st = now
+				} else if h != nil {
+					es.Status, es.Missing = "state missing", statusDeployment(repo, h)
+					continue
 				} else {
-					es.Status, es.Missing = "state missing", statusDeployment(repo, h[0])
+					// Not "not deployed": the newest record cannot say
+					// what it deployed, but its name says it is there.
+					es.Status, es.Error = "state missing", lostStateUnreadable(key, bad)
 					continue
 				}
 			} else {
