@@ -63,6 +63,14 @@ func checkSchema(data []byte, what, where, hint string) error {
 		return fmt.Errorf("%s %s is UTF-16 text, not UTF-8 JSON (Windows PowerShell 5.1's > and Out-File write UTF-16: "+
 			"use Set-Content -Encoding utf8, or PowerShell 7): %w%s", what, where, corrupt(what), hint)
 	}
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		// A file that a crash or a disk problem left full of zero
+		// bytes (its size written, its content not) read as "invalid
+		// character '\x00'".
+		line, col := position(data, int64(i))
+		return fmt.Errorf("%s %s is damaged: it holds zero bytes from line %d, column %d on (%d of its %d bytes), as a crash or a disk problem leaves a file: %w%s",
+			what, where, line, col, bytes.Count(data, []byte{0}), len(data), corrupt(what), hint)
+	}
 	var p schemaProbe
 	if err := json.Unmarshal(data, &p); err != nil {
 		var te *json.UnmarshalTypeError
@@ -91,7 +99,12 @@ func checkSchema(data []byte, what, where, hint string) error {
 // string into Go struct field State.serial of type int64").
 func describeJSON(data []byte, err error) string {
 	var se *json.SyntaxError
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &se) && strings.Contains(se.Error(), "unexpected end of JSON input") {
+	// A file cut inside a string and ended with a newline (head -n, an
+	// editor's save) fails at that newline, with nothing after it: cut
+	// short as well, not "invalid character '\n' in string literal".
+	cutInString := errors.As(err, &se) && strings.HasSuffix(se.Error(), "in string literal") &&
+		se.Offset >= 1 && len(bytes.TrimSpace(data[min(se.Offset-1, int64(len(data))):])) == 0
+	if errors.Is(err, io.ErrUnexpectedEOF) || cutInString || se != nil && strings.Contains(se.Error(), "unexpected end of JSON input") {
 		line, col := position(data, int64(len(bytes.TrimRight(data, " \t\r\n")))-1)
 		return fmt.Sprintf("it ends at line %d, column %d in the middle of a value: truncated", line, col)
 	}

@@ -371,6 +371,10 @@ func TestCodecSaysWhatIsWrong(t *testing.T) {
 			[]string{"has no valid schemaVersion (line 1: schemaVersion is a string, want a whole number)", "push --force"}},
 		{"schema zero", `{"schemaVersion":0,"stack":"orders","environment":"dev"}`, []string{"has no valid schemaVersion: corrupt state; it was left as it is: restore"}},
 		{"utf-16", "\xff\xfe{\x00}\x00", []string{"is UTF-16 text, not UTF-8 JSON (Windows PowerShell 5.1's > and Out-File write UTF-16"}},
+		{"truncated in a string, newline after", "{\n  \"schemaVersion\": 1,\n  \"stack\": \"ord\n",
+			[]string{"is not valid JSON (it ends at line 3, column 15 in the middle of a value: truncated)"}},
+		{"zero bytes", "\x00\x00\x00\x00", []string{"is damaged: it holds zero bytes from line 1, column 1 on (4 of its 4 bytes), as a crash or a disk problem leaves a file: corrupt state"}},
+		{"zero bytes after JSON", "{\n  \"schemaVersion\": 1,\n\x00\x00", []string{"is damaged: it holds zero bytes from line 3, column 1 on (2 of its 26 bytes)"}},
 	} {
 		_, err := statestore.DecodeState([]byte(tc.data), k, "WHERE")
 		if err == nil {
