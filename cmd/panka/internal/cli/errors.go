@@ -82,15 +82,23 @@ func withFSAdvice(err error) error {
 			dir = filepath.Dir(dir)
 		}
 		advice = fmt.Sprintf("check the owner and mode of %s and the folders above it (ls -ld %s): whoever runs panka must be able to read and write there (a .panka/ folder created with sudo or by a container belongs to root; chown it back)", dir, dir)
-	case errors.Is(pe.Err, syscall.ENOTDIR), errors.Is(pe.Err, syscall.EEXIST):
-		// (EEXIST: a mkdir of a symbolic link to nothing.)
-		if fb := folderBlocked(pe.Path); fb != "" {
-			advice = fb
-		} else if errors.Is(pe.Err, syscall.ENOTDIR) {
+	case errors.Is(pe.Err, syscall.ENOTDIR):
+		advice = folderBlocked(pe.Path)
+		if advice == "" {
 			advice = "a part of that path is a file where panka needs a folder: move it away"
-		} else {
+		}
+	case errors.Is(pe.Err, syscall.EEXIST):
+		// A mkdir of a symbolic link to nothing: "file exists", yet
+		// nothing is there. Any other path that exists is no problem
+		// of the file system.
+		if _, serr := os.Stat(pe.Path); !errors.Is(serr, fs.ErrNotExist) {
 			return err
 		}
+		if advice = folderBlocked(pe.Path); advice == "" {
+			return err
+		}
+	case errors.Is(pe.Err, syscall.EISDIR):
+		advice = fmt.Sprintf("%s is a folder where panka needs a file (state.json, a history record, a lock): move it away", pe.Path)
 	case errors.Is(pe.Err, syscall.EROFS):
 		advice = "the file system is read-only: run panka from a writable checkout, or keep state in S3 (backend.type: s3)"
 	case errors.Is(pe.Err, syscall.ENOSPC) || errors.Is(pe.Err, syscall.EDQUOT):

@@ -20,6 +20,9 @@ func TestWithFSAdvice(t *testing.T) {
 	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink(filepath.Join(dir, "nowhere"), filepath.Join(dir, "gone")); err != nil {
+		t.Fatal(err)
+	}
 	wrap := func(op, path string, e error) error {
 		return fmt.Errorf("write state: %w", &fs.PathError{Op: op, Path: path, Err: e})
 	}
@@ -31,6 +34,9 @@ func TestWithFSAdvice(t *testing.T) {
 		{"permission on a folder", wrap("open", dir, syscall.EACCES), "check the owner and mode of " + dir + " and the folders above it (ls -ld " + dir + ")"},
 		{"permission on a file", wrap("open", filepath.Join(dir, "state.json"), syscall.EPERM), "ls -ld " + dir + ")"},
 		{"file in the way", wrap("open", filepath.Join(file, "locks", "x.json"), syscall.ENOTDIR), file + " is a file where panka needs a folder: move it away"},
+		{"folder in the way", wrap("read", dir, syscall.EISDIR), dir + " is a folder where panka needs a file (state.json, a history record, a lock): move it away"},
+		{"link to nothing", wrap("mkdir", filepath.Join(dir, "gone"), syscall.EEXIST), filepath.Join(dir, "gone") + " is a symbolic link to " + filepath.Join(dir, "nowhere") + ", which does not exist"},
+		{"exists", wrap("open", file, syscall.EEXIST), ""},
 		{"read-only", wrap("open", dir, syscall.EROFS), "the file system is read-only"},
 		{"disk full", wrap("write", dir, syscall.ENOSPC), "the disk (or your quota) is full"},
 		{"missing file", wrap("open", dir, syscall.ENOENT), ""},
