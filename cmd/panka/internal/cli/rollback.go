@@ -447,6 +447,10 @@ func listSerials(ctx context.Context, history *historyPages) (string, error) {
 		s = append(s, fmt.Sprintf("%d (%s %s)", d.Serial, d.Operation, d.Result))
 		return true
 	})
+	// A record that cannot be read has a serial all the same (its name).
+	for _, b := range history.bad {
+		s = append(s, fmt.Sprintf("%d (unreadable)", b.Serial))
+	}
 	if len(s) == 0 {
 		return "none", err
 	}
