@@ -65,7 +65,8 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 	}
 	who, meta := f.LockIdentity(ctx, cfg, operation, commit)
 	info := locker.Info{Key: locker.Key(stack, env), LockedBy: who, Metadata: meta}
-	var lastErrNotice time.Time
+	var lastErrNotice, lastBeatWarn time.Time
+	beatsFailed := 0
 	opts := locker.LeaseOptions{
 		TTL: cfg.Locks.TTL.D(), Heartbeat: cfg.Locks.Heartbeat.D(), Wait: wait, Clock: clock,
 		OnWait: func(h locker.Info) {
@@ -105,7 +106,25 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 			return true
 		},
 		OnHeartbeatError: func(err error) {
-			f.Log.Warn().Err(err).Str("stack", stack).Str("environment", env).Msg("lock heartbeat failed; retrying until the lease would expire")
+			// Heartbeats are retried ever sooner as the lease runs out
+			// (down to every 250 ms): one warning a heartbeat interval,
+			// with how many failed since the last one, not a screenful.
+			now := clock.Now()
+			if !lastBeatWarn.IsZero() && now.Sub(lastBeatWarn) < max(cfg.Locks.Heartbeat.D(), locker.DefaultOnWaitEvery) {
+				beatsFailed++
+				return
+			}
+			ev := f.Log.Warn().Err(err).Str("stack", stack).Str("environment", env)
+			if beatsFailed > 0 {
+				ev = ev.Int("failedSinceLastWarning", beatsFailed)
+			}
+			lastBeatWarn, beatsFailed = now, 0
+			msg := "lock heartbeat failed; retrying until the lease would expire"
+			if errors.Is(err, locker.ErrStoreGone) {
+				msg = "lock heartbeat failed: the lock table or bucket is gone, and this run's lease with it; nobody else can take the lock meanwhile, " +
+					"but the run is stopped when its lease would have expired, or as soon as the table or bucket is back (without its lease)"
+			}
+			ev.Msg(msg)
 		},
 	}
 	lease, err := locker.Acquire(ctx, l, info, opts)

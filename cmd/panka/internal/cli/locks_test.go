@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/rs/zerolog"
 
 	"panka.dev/panka/locker"
 	"panka.dev/panka/locker/dynamodb"
@@ -425,5 +426,49 @@ func TestLeaseLostWithTheLockTableGone(t *testing.T) {
 		locker.StoreGone(errors.New("the table does not exist")), locker.ErrLost)
 	if err := f.lostTo(ctx, cfg, lease, expired); err != expired { //nolint:errorlint // the very error, unchanged
 		t.Errorf("lostTo of a lease whose heartbeats found the table gone: %v, want it unchanged", err)
+	}
+}
+
+// TestHeartbeatWarningsWithTheLockTableGone: heartbeats that fail (here
+// the lock table deleted under the run) are retried ever sooner as the
+// lease runs out, and each failure was a warning: a screenful in the last
+// minute of the lease. There is now one a heartbeat interval, counting the
+// failures in between, and with the table gone it says so and what happens
+// to the run, instead of "retrying" as if the server were only slow.
+func TestHeartbeatWarningsWithTheLockTableGone(t *testing.T) {
+	ctx := context.Background()
+	env := append(lockBackends(t)["dynamodb"](t), "PANKA_LOCKS_TTL=60", "PANKA_LOCKS_HEARTBEAT=10")
+	f, _, _, _ := lockTestFactory(t, env...)
+	var logged syncBuffer
+	f.Log = zerolog.New(&logged).Level(zerolog.WarnLevel)
+	clk, cfg, _ := onFakeClock(t, f)
+	lease, err := f.acquireLease(ctx, cfg, "app", "prod", "apply", "0123456789abcdef", 0, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.ReleaseLease(lease)
+	if _, err := testserver.DynamoDBClient(t).DeleteTable(ctx, &ddb.DeleteTableInput{TableName: aws.String(cfg.Locks.Table)}); err != nil {
+		t.Fatal(err)
+	}
+	for lease.Context().Err() == nil && clk.WaitSleepers(1, lease.Context().Done()) {
+		clk.Advance(250 * time.Millisecond)
+	}
+	<-lease.Context().Done()
+	if !errors.Is(lease.Err(), locker.ErrLost) || !errors.Is(lease.Err(), locker.ErrStoreGone) {
+		t.Fatalf("lease ended with %v, want it lost to the missing table", lease.Err())
+	}
+	lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
+	counted := 0
+	for _, l := range lines {
+		if !strings.Contains(l, "the lock table or bucket is gone, and this run's lease with it") {
+			t.Errorf("warning does not say the table is gone: %s", l)
+		}
+		if strings.Contains(l, `"failedSinceLastWarning"`) {
+			counted++
+		}
+	}
+	// 60 s of lease, a heartbeat every 10 s: about one warning each.
+	if len(lines) > 7 || counted == 0 {
+		t.Errorf("%d warnings (%d counting the failures between them), want at most 7, some counting:\n%s", len(lines), counted, logged.String())
 	}
 }
