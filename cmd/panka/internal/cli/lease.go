@@ -230,9 +230,12 @@ func (f *Factory) ReleaseLease(lease *locker.Lease) error {
 // ended (holderEnded: killed with SIGKILL, crashed), and tells tookOver: as
 // Terraform's local lock, an OS file lock, ends with its process, a run
 // killed on this machine does not keep the next one out for locks.ttl.
-// The killed run's engine processes die with it (they get SIGKILL when
-// panka dies), and what they left in Pulumi's state (its lock, pending
-// operations) is cleared under the new lease as after an expiry.
+// The killed run's engine stops when panka dies (engine.StartChild: it
+// gets SIGTERM and stops Pulumi); a Pulumi still running keeps its own
+// lock, which RecoverStale refuses to clear ("wait for it to end"), so the
+// new holder never deploys alongside it. What a killed engine left in
+// Pulumi's state (its lock, pending operations) is cleared under the new
+// lease as after an expiry.
 type liveHolderGuard struct {
 	locker.Locker
 	now      func() time.Time
