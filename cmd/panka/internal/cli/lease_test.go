@@ -665,6 +665,13 @@ func TestAcquireLeaseTakesOverEndedHolder(t *testing.T) {
 		if want := fmt.Sprintf("Stale:     pid %d no longer runs on this host; the next operation on this host takes it over, or panka unlock --stack app --environment prod --force removes it", pid); !strings.Contains(out.String(), want) {
 			t.Errorf("locks show does not say %q:\n%s", want, out)
 		}
+		// locks list too, under its table (its EXPIRES column says "in 59m").
+		if err := locksListRun(ctx, newLocksOptions(f)); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("app/prod is stale: pid %d no longer runs on this host; the next operation on this host takes it over, or panka unlock --stack app --environment prod --force removes it", pid); !strings.Contains(errOut.String(), want) {
+			t.Errorf("locks list does not say %q:\n%s", want, errOut)
+		}
 
 		lease, err := acquire(f, cfg)
 		if err != nil {

@@ -251,6 +251,19 @@ func locksListRun(ctx context.Context, opts *LocksOptions) error {
 	if ferr := tw.Flush(); ferr != nil {
 		return ferr
 	}
+	// The lease of a dead process reads like any other ("in 59m"): said
+	// under the table, as locks show says it.
+	who, known := "", false
+	for _, i := range list {
+		if !holderGone(i) {
+			continue
+		}
+		if !known {
+			who, known = callerIdentity(ctx, f, opts.Caller, cfg), true
+		}
+		stack, env, _ := locker.ParseKey(i.Key)
+		fmt.Fprintf(f.Notices(), "%s/%s is stale: %s\n", stack, env, staleNote(i, who, stack, env))
+	}
 	return err
 }
 
@@ -365,17 +378,25 @@ func printLock(w io.Writer, i locker.Info, now time.Time, who string, every time
 	row("Heartbeat", beat)
 	row("Expires", fmt.Sprintf("%s (%s)", i.ExpiresAt.UTC().Format(time.RFC3339), expiry(i, now)))
 	if holderGone(i) {
-		cmd, why := staleUnlock(i, who, stack, env)
-		if why != "" {
-			why = " (" + why + ")"
-		}
-		next := ""
-		if holderEnded(i) {
-			next = "the next operation on this host takes it over, or "
-		}
-		row("Stale", fmt.Sprintf("pid %d no longer runs on this host; %s%s removes it%s", i.Metadata.PID, next, cmd, why))
+		row("Stale", staleNote(i, who, stack, env))
 	}
 	tw.Flush()
+}
+
+// staleNote says of stale lease i (holderGone) that its process is gone
+// and what removes the lease: the next operation here when it takes it
+// over (holderEnded), and the least forceful unlock for the caller who
+// (staleUnlock).
+func staleNote(i locker.Info, who, stack, env string) string {
+	cmd, why := staleUnlock(i, who, stack, env)
+	if why != "" {
+		why = " (" + why + ")"
+	}
+	next := ""
+	if holderEnded(i) {
+		next = "the next operation on this host takes it over, or "
+	}
+	return fmt.Sprintf("pid %d no longer runs on this host; %s%s removes it%s", i.Metadata.PID, next, cmd, why)
 }
 
 // notLockedTypo is the error of locks show for a key that is not locked
