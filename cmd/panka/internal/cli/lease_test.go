@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -685,6 +686,57 @@ func TestAcquireLeaseTakesOverEndedHolder(t *testing.T) {
 		want2 := fmt.Sprintf(": process %d no longer runs on this host (killed, or it crashed), so nothing would have released it before it expired\n", pid)
 		if !strings.Contains(errOut.String(), want) || !strings.Contains(errOut.String(), " ago), expires in ") || !strings.Contains(errOut.String(), want2) {
 			t.Errorf("stderr does not say %q ... %q:\n%s", want, want2, errOut)
+		}
+	})
+
+	t.Run("two runs race for it", func(t *testing.T) {
+		// The ended holder's lease is removed only while it carries its
+		// lock id: exactly one run takes it over and says so; the other
+		// finds that run's lease held.
+		f1, repo, _, errOut1 := lockTestFactory(t)
+		cfg, err := f1.Config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ios, _, _, errOut2 := Test()
+		f2 := NewFactory(ios)
+		f2.Getwd, f2.Home, f2.Environ = func() (string, error) { return repo, nil }, f1.Home, f1.Environ
+		holder := startHolder(t)
+		take(t, f1, cfg, heldBy(t, locker.Metadata{}, holder.Process.Pid, true))
+		if err := holder.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = holder.Wait()
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for n, f := range []*Factory{f1, f2} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var lease *locker.Lease
+				lease, errs[n] = acquire(f, cfg)
+				if errs[n] == nil {
+					t.Cleanup(func() { f.ReleaseLease(lease) })
+				}
+			}()
+		}
+		wg.Wait()
+		won, warned := 0, 0
+		for n, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, locker.ErrHeld) || exitCode(err) != ExitLocked:
+				// (Both runs are this process: the winner's pid is not
+				// "another process going on now" here.)
+				t.Errorf("run %d: %v, want the lease held (exit 3) by the run that took it over", n, err)
+			}
+		}
+		for _, out := range []string{errOut1.String(), errOut2.String()} {
+			warned += strings.Count(out, "Warning: took over the lock on app/prod")
+		}
+		if won != 1 || warned != 1 {
+			t.Fatalf("%d runs took the lease, %d said they took it over; want 1 and 1 (%v)", won, warned, errs)
 		}
 	})
 
