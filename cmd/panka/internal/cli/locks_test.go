@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -470,5 +472,52 @@ func TestHeartbeatWarningsWithTheLockTableGone(t *testing.T) {
 	// 60 s of lease, a heartbeat every 10 s: about one warning each.
 	if len(lines) > 7 || counted == 0 {
 		t.Errorf("%d warnings (%d counting the failures between them), want at most 7, some counting:\n%s", len(lines), counted, logged.String())
+	}
+}
+
+// TestTakeOverEndedHolderOnServers: the lease of a run killed on this
+// machine is taken over at once with the shared lock backends too (the
+// S3 lock object, the DynamoDB item): they keep the holder's incarnation,
+// and the removal of the dead lease is conditional on its lock id there as
+// well.
+func TestTakeOverEndedHolderOnServers(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("proves a holder ended through /proc (Linux only)")
+	}
+	for name, setup := range lockBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			f, _, _, errOut := lockTestFactory(t, setup(t)...)
+			cfg, err := f.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := f.Locker(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			holder := startHolder(t)
+			host, _ := os.Hostname()
+			meta := heldBy(t, locker.Metadata{Hostname: host, Operation: "apply"}, holder.Process.Pid, true)
+			dead, err := l.TryAcquire(ctx, locker.Info{Key: locker.Key("app", "prod"), LockedBy: "alice@example.com", Metadata: meta}, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := holder.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = holder.Wait()
+			lease, err := f.AcquireLease(ctx, cfg, "app", "prod", "apply", "0123456789abcdef", 0)
+			if err != nil {
+				t.Fatalf("acquire over the lease of a killed holder: %v", err)
+			}
+			defer f.ReleaseLease(lease)
+			if got, err := l.Get(ctx, locker.Key("app", "prod")); err != nil || got.ID != lease.Info().ID || got.ID == dead.ID {
+				t.Fatalf("stored lease %+v, %v; want the new one", got, err)
+			}
+			if want := fmt.Sprintf("Warning: took over the lock on app/prod from alice@example.com on %s (pid %d), apply", host, holder.Process.Pid); !strings.Contains(errOut.String(), want) {
+				t.Errorf("stderr does not say %q:\n%s", want, errOut)
+			}
+		})
 	}
 }
