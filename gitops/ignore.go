@@ -1,6 +1,7 @@
 package gitops
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -32,6 +33,10 @@ type Ignores struct {
 	r      *Repo
 	global []gitignore.Pattern
 	dirs   sync.Map // folder ("" the root) -> *ignoreDir
+	// listed holds what Listed was told of a folder ("" the root):
+	// whether it holds a .git and a .gitignore, so that neither need be
+	// looked for on disk (one failed system call each, per folder).
+	listed sync.Map // folder -> listing
 
 	mu      sync.Mutex
 	tracked []string        // the index's paths, sorted
@@ -45,11 +50,21 @@ type Ignores struct {
 
 // ignoreDir is what Ignores knows of a folder.
 type ignoreDir struct {
-	parts   []string            // its path, split
-	rules   []gitignore.Pattern // the rules in effect in it (its own .gitignore last)
-	ignored bool                // it, or a folder on its way, matches a rule
-	nested  string              // the folder on its way (or it) that holds a .git, or ""
+	name    string   // its path ("" the root)
+	parts   []string // its path, split
+	ignored bool     // it, or a folder on its way, matches a rule
+	nested  string   // the folder on its way (or it) that holds a .git, or ""
+
+	// rules are the rules in effect in it (its own .gitignore last),
+	// read the first time a path in it is asked about (rulesOf): most
+	// folders are asked about only as entries of their parent's listing.
+	once      sync.Once
+	inherited []gitignore.Pattern // its parent's rules
+	rules     []gitignore.Pattern
 }
+
+// listing is what a folder's listing told of it.
+type listing struct{ git, gitignore bool }
 
 // Ignores returns the ignore rules of the work tree (see Ignores).
 func (r *Repo) Ignores() *Ignores {
@@ -90,7 +105,7 @@ func (ig *Ignores) dir(dir string) *ignoreDir {
 	if d, ok := ig.dirs.Load(dir); ok {
 		return d.(*ignoreDir)
 	}
-	d := &ignoreDir{rules: ig.global}
+	d := &ignoreDir{name: dir, inherited: ig.global}
 	if dir != "" {
 		parentDir, base := "", dir
 		if i := strings.LastIndexByte(dir, '/'); i >= 0 {
@@ -98,24 +113,58 @@ func (ig *Ignores) dir(dir string) *ignoreDir {
 		}
 		parent := ig.dir(parentDir)
 		d.parts = append(parent.parts[:len(parent.parts):len(parent.parts)], base)
-		d.rules = parent.rules
-		d.ignored = parent.ignored || (len(parent.rules) > 0 && gitignore.NewMatcher(parent.rules).Match(d.parts, true))
+		d.inherited = ig.rulesOf(parent)
+		d.ignored = parent.ignored || (len(d.inherited) > 0 && gitignore.NewMatcher(d.inherited).Match(d.parts, true))
 		d.nested = parent.nested
 		if d.nested == "" && ig.holdsGit(dir) {
 			d.nested = dir
 		}
 	}
-	if !d.ignored {
+	got, _ := ig.dirs.LoadOrStore(dir, d)
+	return got.(*ignoreDir)
+}
+
+// rulesOf returns the rules in effect in the folder d, reading its
+// .gitignore the first time.
+func (ig *Ignores) rulesOf(d *ignoreDir) []gitignore.Pattern {
+	d.once.Do(func() {
+		d.rules = d.inherited
 		// Below an ignored folder git reads no .gitignore (nothing there
 		// can be brought back).
-		if b, err := os.ReadFile(filepath.Join(ig.r.root, filepath.FromSlash(dir), ".gitignore")); err == nil {
+		if d.ignored {
+			return
+		}
+		if l, ok := ig.listed.Load(d.name); ok && !l.(listing).gitignore {
+			return
+		}
+		if b, err := os.ReadFile(filepath.Join(ig.r.root, filepath.FromSlash(d.name), ".gitignore")); err == nil {
 			if own := parseIgnore(b, d.parts); len(own) > 0 {
 				d.rules = append(append([]gitignore.Pattern(nil), d.rules...), own...)
 			}
 		}
+	})
+	return d.rules
+}
+
+// Listed tells ig the entries of the work-tree folder dir (slash-separated,
+// relative to the repository root; "." or "" the root), as a listing of it
+// read them: what Ignored then needs to know of that folder's own files
+// (.git, .gitignore) comes from them rather than from disk. A listing of
+// thousands of folders otherwise cost two failed system calls per folder.
+func (ig *Ignores) Listed(dir string, ents []fs.DirEntry) {
+	if dir == "." {
+		dir = ""
 	}
-	got, _ := ig.dirs.LoadOrStore(dir, d)
-	return got.(*ignoreDir)
+	var l listing
+	for _, e := range ents {
+		switch e.Name() {
+		case ".git":
+			l.git = true
+		case ".gitignore":
+			l.gitignore = true
+		}
+	}
+	ig.listed.Store(dir, l)
 }
 
 // Ignored reports whether name (slash-separated, relative to the
@@ -133,14 +182,21 @@ func (ig *Ignores) Ignored(name string, isDir bool) bool {
 	}
 	parent := ig.dir(parentDir)
 	matched := parent.ignored
-	if !matched && len(parent.rules) > 0 {
+	if rules := ig.rulesOf(parent); !matched && len(rules) > 0 {
 		parts := append(parent.parts[:len(parent.parts):len(parent.parts)], base)
-		matched = gitignore.NewMatcher(parent.rules).Match(parts, isDir)
+		matched = gitignore.NewMatcher(rules).Match(parts, isDir)
 	}
 	nested := ""
 	if !matched {
 		nested = parent.nested
 		if nested == "" && isDir {
+			if ig.trackedFolder(name) {
+				// Not ignored, whether or not it holds a .git (see
+				// below): a listing of a big work tree asks this of
+				// every folder, and need not look for a .git in
+				// each.
+				return false
+			}
 			nested = ig.dir(name).nested // cached: asked about again and again
 		}
 		if nested == "" {
@@ -164,9 +220,22 @@ func (ig *Ignores) Ignored(name string, isDir bool) bool {
 	return true
 }
 
+// trackedFolder reports whether the folder name, matching no ignore rule
+// and in no nested repository, is tracked and not a submodule: Ignored
+// says false of it whether it holds a .git or not (a tracked folder stays
+// part of the work tree; only a submodule is recorded when it does).
+func (ig *Ignores) trackedFolder(name string) bool {
+	ig.mu.Lock()
+	defer ig.mu.Unlock()
+	return ig.isTracked(name) && !ig.links[name]
+}
+
 // holdsGit reports whether the folder dir holds a .git (folder or file):
 // the work tree of a repository of its own (or of a submodule).
 func (ig *Ignores) holdsGit(dir string) bool {
+	if l, ok := ig.listed.Load(dir); ok {
+		return l.(listing).git
+	}
 	_, err := os.Lstat(filepath.Join(ig.r.root, filepath.FromSlash(dir), ".git"))
 	return err == nil
 }

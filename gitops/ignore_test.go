@@ -1,12 +1,14 @@
 package gitops_test
 
 import (
+	"io/fs"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 
 	"panka.dev/panka/gitops/gittest"
+	"panka.dev/panka/stacks"
 )
 
 // TestIgnores: a path is ignored exactly when `git check-ignore` says so —
@@ -105,6 +107,92 @@ func TestIgnoresNestedRepository(t *testing.T) {
 			}
 		} else {
 			t.Errorf("%s: Ignored(stacks/sub/stack.yaml) = true, want false", m.name)
+		}
+	}
+}
+
+// TestIgnoresListing: a work tree walked through stacks.DirFSHiding, which
+// tells Ignores each folder's listing (so it need not look for a .git or
+// a .gitignore in every folder on disk), holds exactly the files git
+// holds or would add: `git ls-files --cached --others --exclude-standard`
+// — whatever the order in which folders are listed and asked about, with
+// .gitignore files in folders listed and in folders not yet listed, a
+// nested repository in an untracked folder and one below a tracked
+// folder (left out), and a submodule (whose files are read).
+func TestIgnoresListing(t *testing.T) {
+	g := gittest.New(t)
+	g.Write(".gitignore", "*.local.yaml\n")
+	g.Write("stacks/a/stack.yaml", "a")
+	g.Write("stacks/a/.gitignore", "tmp/\nsecret*\n")
+	g.Write("stacks/a/services/api/service.yaml", "s")
+	g.Write("stacks/a/services/api/.gitignore", "draft.yaml\n")
+	g.Write("stacks/b/stack.yaml", "b")
+	g.Commit("base")
+	sub := gittest.New(t)
+	sub.Write("stack.yaml", "s")
+	sub.Commit("sub")
+	g.Git("-c", "protocol.file.allow=always", "submodule", "add", "-q", sub.Dir, "stacks/sub")
+	g.Commit("submodule")
+	for _, p := range []string{
+		"stacks/a/x.local.yaml", "stacks/a/tmp/y.yaml", "stacks/a/secret.yaml", "stacks/a/services/api/draft.yaml",
+		"stacks/a/services/api/keep.yaml", "stacks/b/new/z.yaml", "stacks/c/stack.yaml",
+		"stacks/nested/stack.yaml", "stacks/a/services/inner/stack.yaml",
+	} {
+		g.WriteFile(p, "x")
+	}
+	g.WriteFile("stacks/nested/.git", "gitdir: /nowhere\n")
+	g.WriteFile("stacks/a/services/inner/.git", "gitdir: /nowhere\n")
+	// The .git files point nowhere, so git lists what those folders
+	// hold: panka leaves out any untracked folder holding a .git (see
+	// TestIgnoresNestedRepository).
+	nested := func(p string) bool {
+		return strings.HasPrefix(p, "stacks/nested/") || strings.HasPrefix(p, "stacks/a/services/inner/")
+	}
+	want := []string{"stacks/sub/stack.yaml"}
+	for _, p := range strings.Split(g.Git("ls-files", "--cached", "--others", "--exclude-standard"), "\n") {
+		if p != "" && !strings.HasSuffix(p, "/") && p != "stacks/sub" && !nested(p) {
+			want = append(want, p)
+		}
+	}
+	slices.Sort(want)
+	for _, m := range modes {
+		for _, warm := range []bool{false, true} {
+			ig := open(t, g.Dir, m.opts).Ignores()
+			if warm {
+				// Asked about before any listing: the answers
+				// Ignored caches must not differ.
+				ig.Ignored("stacks/a/services", true)
+				ig.Ignored("stacks/a/services/api/keep.yaml", false)
+			}
+			var got []string
+			err := fs.WalkDir(stacks.DirFSHiding(g.Dir, ig), ".", func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if d.Name() == ".git" {
+					if d.IsDir() {
+						return fs.SkipDir
+					}
+					return nil
+				}
+				if !d.IsDir() {
+					got = append(got, p)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("%s: walk: %v", m.name, err)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s (warm %v): walk found\n%v\ngit holds\n%v", m.name, warm, got, want)
+			}
+			if n := ig.Nested(); !slices.Equal(n, []string{"stacks/a/services/inner/", "stacks/nested/"}) {
+				t.Errorf("%s (warm %v): Nested() = %v", m.name, warm, n)
+			}
+			if s := ig.Submodules(); !slices.Equal(s, []string{"stacks/sub/"}) {
+				t.Errorf("%s (warm %v): Submodules() = %v", m.name, warm, s)
+			}
 		}
 	}
 }

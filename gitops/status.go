@@ -508,7 +508,7 @@ func (r *Repo) untracked(ctx context.Context, specs []string, inIndex, gitlinks,
 			return nil
 		}
 		d := ig.dir(dir)
-		m := gitignore.NewMatcher(d.rules)
+		m := gitignore.NewMatcher(ig.rulesOf(d))
 		for _, e := range entries {
 			name := e.Name()
 			if name == ".git" {
@@ -574,7 +574,7 @@ func (r *Repo) untracked(ctx context.Context, specs []string, inIndex, gitlinks,
 			continue
 		}
 		isDir := st.IsDir()
-		if gitignore.NewMatcher(parent.rules).Match(append(parent.parts[:len(parent.parts):len(parent.parts)], base), isDir) {
+		if gitignore.NewMatcher(ig.rulesOf(parent)).Match(append(parent.parts[:len(parent.parts):len(parent.parts)], base), isDir) {
 			continue
 		}
 		switch {

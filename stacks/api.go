@@ -191,7 +191,7 @@ func itoa(n int) string {
 //	func DirFS(dir string) fs.FS
 //	    os.DirFS(dir) whose files the loader reads with fewer system calls
 //	    on Unix: use it for work trees.
-//	func DirFSHiding(dir string, hide func(name string, isDir bool) bool) fs.FS
+//	func DirFSHiding(dir string, hide Hider) fs.FS
 //	    DirFS without what hide reports (the files git ignores).
 //	func Discover(fsys fs.FS, root string) ([]Ref, error)
 //	    every folder under root (recursively; hidden folders skipped; stacks

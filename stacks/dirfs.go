@@ -11,13 +11,23 @@ import (
 // files with fewer system calls (see readOSFile). Use it for work trees.
 func DirFS(dir string) fs.FS { return dirFS{FS: os.DirFS(dir), root: dir} }
 
-// DirFSHiding is DirFS(dir) without the files and folders hide reports
-// (name slash-separated and relative to dir, isDir when it is a folder):
-// they read as absent and are left out of listings. hide is asked only
-// about names that exist. Use it for the files git ignores
-// (gitops.Ignores), which no commit holds.
-func DirFSHiding(dir string, hide func(name string, isDir bool) bool) fs.FS {
+// DirFSHiding is DirFS(dir) without the files and folders hide reports:
+// they read as absent and are left out of listings. Use it for the files
+// git ignores (gitops.Ignores), which no commit holds.
+func DirFSHiding(dir string, hide Hider) fs.FS {
 	return dirFS{FS: os.DirFS(dir), root: dir, hide: hide}
+}
+
+// Hider tells DirFSHiding what to hide (gitops.Ignores does).
+type Hider interface {
+	// Ignored reports whether name (slash-separated and relative to the
+	// folder, isDir when it is a folder) is hidden. It is asked only
+	// about names that exist, concurrently.
+	Ignored(name string, isDir bool) bool
+	// Listed is told the entries of each folder listed (name "." the
+	// folder itself), before Ignored is asked about the folder or its
+	// entries, so that it can answer from them rather than look on disk.
+	Listed(name string, ents []fs.DirEntry)
 }
 
 // dirFS is os.DirFS(root), recognisable by the loader, without what hide
@@ -25,12 +35,12 @@ func DirFSHiding(dir string, hide func(name string, isDir bool) bool) fs.FS {
 type dirFS struct {
 	fs.FS // os.DirFS(root)
 	root  string
-	hide  func(name string, isDir bool) bool
+	hide  Hider
 }
 
 // hidden reports whether the existing name is hidden.
 func (d dirFS) hidden(name string, isDir bool) bool {
-	return d.hide != nil && name != "." && d.hide(name, isDir)
+	return d.hide != nil && name != "." && d.hide.Ignored(name, isDir)
 }
 
 func hiddenErr(op, name string) error { return &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist} }
@@ -62,6 +72,7 @@ func (d dirFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	if err != nil || d.hide == nil {
 		return ents, err
 	}
+	d.hide.Listed(name, ents)
 	if d.hidden(name, true) {
 		return nil, hiddenErr("readdir", name)
 	}

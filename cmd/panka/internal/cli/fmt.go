@@ -166,7 +166,7 @@ func fmtRun(ctx context.Context, opts *FmtOptions) error {
 	// them, and close says which it left out.
 	repo.fsys = stacks.DirFS(repo.dir)
 	if repo.ignores != nil {
-		repo.fsys = stacks.DirFSHiding(repo.dir, repo.ignores.Ignored)
+		repo.fsys = stacks.DirFSHiding(repo.dir, repo.ignores)
 	}
 	// A root that names no folder left fmt --check nothing to check, and
 	// it passed (validate says so; so does fmt).

@@ -331,7 +331,7 @@ func planSource(ctx context.Context, f *Factory, ref string) (*planSourceFS, err
 	// The work tree as git sees it: files outside a sparse checkout's cone
 	// read as staged, gitignored ones are left out (see worktreeView).
 	src.ignores, src.f = repo.Ignores(), f
-	src.fsys = stacks.DirFSHiding(root, src.ignores.Ignored)
+	src.fsys = stacks.DirFSHiding(root, src.ignores)
 	if wt, err := repo.WorktreeFS(src.fsys); err == nil {
 		src.fsys = wt
 	} else {

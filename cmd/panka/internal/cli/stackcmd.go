@@ -243,7 +243,7 @@ func worktreeView(f *Factory, dir string) (fsys fs.FS, ignores *gitops.Ignores, 
 		}
 	}
 	ignores = repo.Ignores()
-	disk := stacks.DirFSHiding(dir, ignores.Ignored)
+	disk := stacks.DirFSHiding(dir, ignores)
 	wt, err := repo.WorktreeFS(disk)
 	if err != nil {
 		f.Log.Debug().Err(err).Msg("reading the staging index for skip-worktree files: reading the disk as it is")
