@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -139,6 +140,7 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	if err != nil {
 		return zeroRef(err, opts.Ref)
 	}
+	src.shareDiscovery = true
 	defer src.close()
 	res, err := planOne(ctx, opts, src, opts.Stack, opts.Environment, vars)
 	if err != nil {
@@ -209,6 +211,12 @@ type planSourceFS struct {
 	// every stack.yaml of the repository.
 	discMu sync.Mutex
 	discs  map[string]*discovered
+	// shareDiscovery: the work tree's stacks under the stacks root are
+	// those findHeader discovered (Factory.workTreeDiscovery), not
+	// discovered again; shared are the ignores of that view, whose left
+	// out files close names too.
+	shareDiscovery bool
+	shared         *gitops.Ignores
 
 	// moreSecrets names variables another source of the same run holds
 	// as secret (rollback: the work tree's stacks and the deployed
@@ -268,18 +276,41 @@ func (s *planSourceFS) discover(root string) (*stacks.Discovery, error) {
 	if d, ok := s.discs[root]; ok {
 		return d.disc, d.err
 	}
-	disc, err := stacks.DiscoverStacks(s.fsys, root)
 	if s.discs == nil {
 		s.discs = map[string]*discovered{}
 	}
+	if d := s.sharedDiscovery(root); d != nil {
+		s.discs[root] = d
+		return d.disc, d.err
+	}
+	disc, err := stacks.DiscoverStacks(s.fsys, root)
 	s.discs[root] = &discovered{disc, err}
 	return disc, err
 }
 
+// sharedDiscovery returns findHeader's discovery of the work tree when
+// this source shares it (shareDiscovery) and it is of root; else nil.
+// Both are the same view of the work tree (worktreeView): git's, without
+// what it ignores, in the same repository (GIT_DIR and GIT_WORK_TREE,
+// which only planSource's OpenRepo follows, unset).
+func (s *planSourceFS) sharedDiscovery(root string) *discovered {
+	if !s.shareDiscovery || s.ref != "" || s.ignores == nil || s.f.Getenv("GIT_DIR") != "" || s.f.Getenv("GIT_WORK_TREE") != "" {
+		return nil
+	}
+	s.f.headersMu.Lock()
+	defer s.f.headersMu.Unlock()
+	repo, found := s.f.workTreeDiscovery()
+	if repo == nil || repo.ignores == nil || repo.stacksRoot != path.Clean(root) {
+		return nil
+	}
+	s.shared = repo.ignores
+	return found
+}
+
 func (s *planSourceFS) close() {
-	if s.ignores != nil {
-		warnIgnored(s.f, s.ignores)
-		s.ignores = nil
+	if s.ignores != nil || s.shared != nil {
+		warnIgnored(s.f, s.ignores, s.shared)
+		s.ignores, s.shared = nil, nil
 	}
 	if s.repo != nil {
 		s.repo.Close()

@@ -257,13 +257,27 @@ func worktreeView(f *Factory, dir string) (fsys fs.FS, ignores *gitops.Ignores, 
 // stacks (see worktreeView): a user who keeps a local override there would
 // otherwise wonder why it has no effect. It also names the submodules it
 // read stacks from, which no commit of this repository holds.
-func warnIgnored(f *Factory, ignores *gitops.Ignores) {
-	if ignores == nil {
+func warnIgnored(f *Factory, views ...*gitops.Ignores) {
+	var hidden, nestedAll, subsAll []string
+	for _, ig := range views {
+		if ig != nil {
+			hidden = append(hidden, ig.Hidden()...)
+			nestedAll = append(nestedAll, ig.Nested()...)
+			subsAll = append(subsAll, ig.Submodules()...)
+		}
+	}
+	if len(hidden)+len(nestedAll)+len(subsAll) == 0 {
 		return
+	}
+	// Several views (plan's own and the one its stacks were found in)
+	// make one warning.
+	for _, l := range []*[]string{&hidden, &nestedAll, &subsAll} {
+		sort.Strings(*l)
+		*l = slices.Compact(*l)
 	}
 	var left []string
 	f.ignoredMu.Lock()
-	for _, p := range ignores.Hidden() {
+	for _, p := range hidden {
 		name := path.Base(strings.TrimSuffix(p, "/"))
 		if f.ignoredSaid[p] || !(strings.HasSuffix(p, "/") && !stacks.SkipDir(name) || strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
 			continue
@@ -275,7 +289,7 @@ func warnIgnored(f *Factory, ignores *gitops.Ignores) {
 		left = append(left, p)
 	}
 	var nested []string
-	for _, p := range ignores.Nested() {
+	for _, p := range nestedAll {
 		if f.ignoredSaid[p] {
 			continue
 		}
@@ -286,7 +300,7 @@ func warnIgnored(f *Factory, ignores *gitops.Ignores) {
 		nested = append(nested, p)
 	}
 	var subs []string
-	for _, p := range ignores.Submodules() {
+	for _, p := range subsAll {
 		if f.ignoredSaid[p] {
 			continue
 		}

@@ -362,24 +362,36 @@ type foundHeader struct {
 	err error
 }
 
-func (f *Factory) findHeaderOnce(stack string, quiet bool) (*stacks.Header, error) {
+// workTreeDiscovery returns the work tree view findHeader reads (opened
+// the first time) and the stacks discovered in it, once a run: plan and
+// status find their stack in it too (planSourceFS.discover), where each
+// discovering the work tree again read every stack.yaml of the
+// repository twice. nil outside a repository. The caller holds headersMu.
+func (f *Factory) workTreeDiscovery() (*stackRepo, *discovered) {
 	if f.headersRepo == nil {
 		repo, err := openStackRepo(f)
 		if err != nil {
 			return nil, nil
 		}
-		repo.warn = nil // said after each question below, unless quiet
+		repo.warn = nil // said after each question of findHeader, unless quiet
 		f.headersRepo = repo
-	}
-	repo := f.headersRepo
-	if !quiet {
-		defer warnIgnored(f, repo.ignores)
 	}
 	if f.headersDisc == nil {
 		f.headersDisc = &discovered{}
-		f.headersDisc.disc, f.headersDisc.err = stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
+		f.headersDisc.disc, f.headersDisc.err = stacks.DiscoverStacks(f.headersRepo.fsys, f.headersRepo.stacksRoot)
 	}
-	disc, derr := f.headersDisc.disc, f.headersDisc.err
+	return f.headersRepo, f.headersDisc
+}
+
+func (f *Factory) findHeaderOnce(stack string, quiet bool) (*stacks.Header, error) {
+	repo, found := f.workTreeDiscovery()
+	if repo == nil {
+		return nil, nil
+	}
+	if !quiet {
+		defer warnIgnored(f, repo.ignores)
+	}
+	disc, derr := found.disc, found.err
 	if disc.Duplicates[stack] != nil {
 		_, err := findStack(disc, stack, repo.stacksRoot)
 		return nil, err

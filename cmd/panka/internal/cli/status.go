@@ -499,6 +499,7 @@ func statusEnvironments(ctx context.Context, f *Factory, cfg *config.Resolved, s
 	set := map[string]bool{}
 	var notFound error // the stack is not in the work tree (a typo?)
 	if src, err := planSource(ctx, f, ""); err == nil {
+		src.shareDiscovery = true
 		ref, err := planFindStack(src, cfg.Stacks.Root, opts.Stack)
 		notFound = err
 		if rerr := configuredRootMissing(f, src, cfg); err != nil && rerr != nil {
