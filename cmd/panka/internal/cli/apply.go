@@ -168,7 +168,8 @@ func loadDesired(ctx context.Context, f *Factory, open storeOpener, src *planSou
 	if err != nil {
 		return nil, err
 	}
-	ref, err := planFindStack(src, cfg.Stacks.Root, stackName)
+	root := src.stacksRoot(cfg)
+	ref, err := planFindStack(src, root, stackName)
 	var nested *nestedStackError
 	switch {
 	case errors.As(err, &nested):
@@ -179,9 +180,9 @@ func loadDesired(ctx context.Context, f *Factory, open storeOpener, src *planSou
 		if rerr := configuredRootMissing(f, src, cfg); rerr != nil {
 			return nil, rerr
 		}
-		if disc, _ := src.discover(cfg.Stacks.Root); src.ref == "" && disc != nil && len(disc.Refs) == 0 {
+		if disc, _ := src.discover(root); src.ref == "" && disc != nil && len(disc.Refs) == 0 {
 			if dir, derr := f.RepoRoot(); derr == nil {
-				if cerr := configBelowRoot(f, dir, stacksRoot(cfg.Stacks.Root)); cerr != nil {
+				if cerr := configBelowRoot(f, dir, stacksRoot(root)); cerr != nil {
 					return nil, cerr
 				}
 			}
@@ -223,7 +224,7 @@ func loadDesired(ctx context.Context, f *Factory, open storeOpener, src *planSou
 		}
 	}
 	key := f.planSecretKey()
-	secretVars := src.secretVars(cfg.Stacks.Root, vars)
+	secretVars := src.secretVars(root, vars)
 	if ds := deployedSecretVars(ctx, open, cfg, statestore.Key{Stack: stackName, Environment: env}, vars); len(ds) > 0 {
 		secretVars = maps.Clone(secretVars)
 		if secretVars == nil {

@@ -198,6 +198,10 @@ type planSourceFS struct {
 	repo   *gitops.Repo // nil outside git
 	commit string       // "" without commits
 	ref    string       // --ref as given
+	// root is the stacks root the commit is read under when it is not
+	// the configuration's: plan --all-changed reads head under the
+	// stacks.root of head's own panka.yaml, as changed lists it.
+	root string
 	// ignores lists the gitignored files the work tree left out (nil for
 	// a commit, or outside git).
 	ignores *gitops.Ignores
@@ -222,6 +226,15 @@ type planSourceFS struct {
 	// as secret (rollback: the work tree's stacks and the deployed
 	// record; promote: the source's record), for secretVars.
 	moreSecrets map[string]bool
+}
+
+// stacksRoot is the folder the stacks of s are found under: its own root
+// when set, else the configuration's stacks.root.
+func (s *planSourceFS) stacksRoot(cfg *config.Resolved) string {
+	if s.root != "" {
+		return s.root
+	}
+	return cfg.Stacks.Root
 }
 
 // secretVars names the variables given from outside the repository

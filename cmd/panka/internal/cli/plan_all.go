@@ -45,8 +45,14 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	warnAmbiguousRef(f, repo, "--base", opts.Base)
 	warnAmbiguousRef(f, repo, "--head", opts.Head)
 	key := f.planSecretKey()
-	res, err := changes.Detect(ctx, repo, changes.Options{Base: opts.Base, Head: opts.Head, StacksRoot: cfg.Stacks.Root, StacksRootAt: ownStacksRoot(f, repo, cfg),
-		Resolve: stacks.ResolveOptions{Vars: vars, SecretKey: key}, BackendFixed: backendFixed(cfg), BackendWhere: f.backendWhere})
+	// Head and base are each read under the stacks.root of their own
+	// panka.yaml, as panka changed lists them (ownStacksRoots): a --head
+	// whose stacks folder moved is not read under the work tree's root,
+	// where it has no stack and every deployed one would plan a destroy.
+	copts := changes.Options{Base: opts.Base, Head: opts.Head, StacksRoot: cfg.Stacks.Root,
+		Resolve: stacks.ResolveOptions{Vars: vars, SecretKey: key}, BackendFixed: backendFixed(cfg), BackendWhere: f.backendWhere}
+	ownStacksRoots(f, repo, cfg, opts.Head, &copts)
+	res, err := changes.Detect(ctx, repo, copts)
 	if err != nil {
 		return withCIBaseHint(f, err)
 	}
@@ -77,7 +83,7 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	if headRef == "" {
 		headRef = "HEAD"
 	}
-	src := &planSourceFS{fsys: headFS, commit: res.Head, ref: headRef}
+	src := &planSourceFS{fsys: headFS, commit: res.Head, ref: headRef, root: copts.StacksRoot}
 	f.Log.Debug().Str("base", res.Base).Str("head", res.Head).Int("stacks", len(res.Stacks)).Msg("planning changed stacks")
 
 	// Each plan reads one state: planned storeReads at a time, each backend
