@@ -905,9 +905,11 @@ func (r *Repo) DefaultBranch() (string, Hash, error) {
 // (or main) while <remote>/main (or master) holds its tip and newer
 // commits. That is a default branch renamed on the host after this clone
 // was made, the old branch kept: git fetch does not move <remote>/HEAD,
-// and the default base would be the old branch's tip. stale and newer are
-// short names ("origin/master", "origin/main").
-func (r *Repo) StaleRemoteHEAD(ctx context.Context) (stale, newer string, ok bool) {
+// and the default base would be the old branch's tip. Not when head is on
+// the branch <remote>/HEAD names (its tip or behind it): the default base
+// is then head's first parent, not that branch. stale and newer are short
+// names ("origin/master", "origin/main").
+func (r *Repo) StaleRemoteHEAD(ctx context.Context, head Hash) (stale, newer string, ok bool) {
 	remote := r.defaultRemote()
 	ref, err := r.r.Reference(plumbing.ReferenceName("refs/remotes/"+remote+"/HEAD"), false)
 	if err != nil || ref.Type() != plumbing.SymbolicReference {
@@ -935,6 +937,12 @@ func (r *Repo) StaleRemoteHEAD(ctx context.Context) (stale, newer string, ok boo
 	}
 	bases, err := r.MergeBases(ctx, old.Hash(), cur.Hash())
 	if err != nil || len(bases) != 1 || bases[0] != old.Hash() {
+		return "", "", false
+	}
+	if head == old.Hash() {
+		return "", "", false
+	}
+	if hb, err := r.MergeBases(ctx, head, old.Hash()); err != nil || len(hb) == 1 && hb[0] == head {
 		return "", "", false
 	}
 	return remote + "/" + target, remote + "/" + other, true

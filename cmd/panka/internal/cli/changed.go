@@ -284,7 +284,7 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	}
 	if opts.Base == "" && !opts.SinceDeployed {
 		warnCITarget(f, repo)
-		warnStaleRemoteHEAD(ctx, f, repo)
+		warnStaleRemoteHEAD(ctx, f, repo, res)
 	}
 	if !opts.SinceDeployed {
 		warnRepoBackendChanged(f, repo, res, opts.Uncommitted)
@@ -1237,13 +1237,17 @@ func warnCITarget(f *Factory, repo *gitops.Repo) {
 	f.Warnf("compared from %s, the default branch, but this %s merges into %s: pass --base %s/%s to list only its own changes", name, what, target, remote, target)
 }
 
-// warnStaleRemoteHEAD warns when the default base came from a remote HEAD
-// that most likely went stale (gitops.Repo.StaleRemoteHEAD): the default
-// branch renamed on the host (master -> main) after this clone was made.
-// Every change made on the new branch since then was listed as the
-// branch's own.
-func warnStaleRemoteHEAD(ctx context.Context, f *Factory, repo *gitops.Repo) {
-	stale, newer, ok := repo.StaleRemoteHEAD(ctx)
+// warnStaleRemoteHEAD warns when the default base of res came from a
+// remote HEAD that most likely went stale (gitops.Repo.StaleRemoteHEAD):
+// the default branch renamed on the host (master -> main) after this clone
+// was made. Every change made on the new branch since then was listed as
+// the branch's own.
+func warnStaleRemoteHEAD(ctx context.Context, f *Factory, repo *gitops.Repo, res *changes.Result) {
+	head, ok := gitops.FullID(res.Head)
+	if !ok {
+		return
+	}
+	stale, newer, ok := repo.StaleRemoteHEAD(ctx, head)
 	if !ok {
 		return
 	}

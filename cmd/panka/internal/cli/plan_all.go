@@ -58,7 +58,7 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	}
 	if opts.Base == "" {
 		warnCITarget(f, repo)
-		warnStaleRemoteHEAD(ctx, f, repo)
+		warnStaleRemoteHEAD(ctx, f, repo, res)
 	}
 	warnBaseDescends(f, repo, opts.Base, res)
 	warnMergeResultBase(ctx, f, repo, opts.Base, res)
