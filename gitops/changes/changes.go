@@ -766,7 +766,7 @@ func (e *engine) baseIndex(ctx context.Context, base *side) error {
 }
 
 // ownIndexes builds each side's stack index under its own stacks root
-// (Options.BaseStacksRoot): neither derives from the other, whose folders
+// (Options.StacksRootAt): neither derives from the other, whose folders
 // are elsewhere.
 func (e *engine) ownIndexes(ctx context.Context, base, head *side) error {
 	if err := e.baseIndex(ctx, base); err != nil {

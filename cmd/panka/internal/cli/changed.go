@@ -466,12 +466,8 @@ func warnStacksRootChanged(f *Factory, repo *gitops.Repo, res *changes.Result, u
 		root, ok := stacksRootAt(f, repo, rev, unset)
 		return clean(root), ok
 	}
-	head := res.Head
-	if uncommitted {
-		head = ""
-	}
 	before, ok1 := read(res.Base)
-	after, ok2 := read(head)
+	after, ok2 := read("") // the work tree's
 	if !ok1 || !ok2 || before == after && before == used {
 		return
 	}
