@@ -198,9 +198,9 @@ type planSourceFS struct {
 	repo   *gitops.Repo // nil outside git
 	commit string       // "" without commits
 	ref    string       // --ref as given
-	// root is the stacks root the commit is read under when it is not
-	// the configuration's: plan --all-changed reads head under the
-	// stacks.root of head's own panka.yaml, as changed lists it.
+	// root is the stacks root a commit is read under, the stacks.root
+	// of its own panka.yaml (ownStacksRoot), as changed lists it; "" for
+	// the work tree, read under the configuration's.
 	root string
 	// ignores lists the gitignored files the work tree left out (nil for
 	// a commit, or outside git).
@@ -370,6 +370,16 @@ func planSource(ctx context.Context, f *Factory, ref string) (*planSourceFS, err
 			return nil, fmt.Errorf("--ref %s: %w", ref, err)
 		}
 		src.commit = h.String()
+		// The commit is read under the stacks.root of its own panka.yaml,
+		// as changed reads it: a rollback or --ref to a commit from before
+		// the stacks folder moved finds its stacks where they were.
+		if cfg, err := f.Config(); err == nil {
+			if own := ownStacksRoot(f, repo, cfg); own != nil {
+				if root, ok := own(src.commit); ok {
+					src.root = root
+				}
+			}
+		}
 		return src, nil
 	}
 	// The work tree as git sees it: files outside a sparse checkout's cone

@@ -177,7 +177,7 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 	d.header.Ref = opts.From + "'s deployed commit"
 	d.source.Ref = rec.Ref
 	fmt.Fprintf(f.Notices(), "Promoting %s (commit %s, serial %d, deployed by %s) to %s.\n", fromKey, short(rec.Commit), rec.Serial, rec.User, opts.To)
-	for _, note := range promoteVarNotes(rec, d.model, d.vars, src.secretVars(cfg.Stacks.Root, recordedVarValues(rec)), opts.To) {
+	for _, note := range promoteVarNotes(rec, d.model, d.vars, src.secretVars(src.stacksRoot(cfg), recordedVarValues(rec)), opts.To) {
 		f.Warnf("%s", note)
 	}
 	warnPromoteRemoved(f, opts.Stack, opts.From, opts.To, rec.Commit)

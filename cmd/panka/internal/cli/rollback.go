@@ -743,19 +743,19 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 	if err != nil {
 		return nil, err
 	}
-	sref, err := planFindStack(src, cfg.Stacks.Root, key.Stack)
+	sref, err := planFindStack(src, src.stacksRoot(cfg), key.Stack)
 	if err != nil {
 		if m := renamedSince(f, src, key, commit); m != "" {
-			return nil, fmt.Errorf("stack %q did not exist at commit %s (no stack.yaml with metadata.name %s under %s/): %s", key.Stack, short(commit), key.Stack, cfg.Stacks.Root, m)
+			return nil, fmt.Errorf("stack %q did not exist at commit %s (no stack.yaml with metadata.name %s under %s/): %s", key.Stack, short(commit), key.Stack, src.stacksRoot(cfg), m)
 		}
-		return nil, fmt.Errorf("stack %q did not exist at commit %s (no stack.yaml with metadata.name %s under %s/): %w", key.Stack, short(commit), key.Stack, cfg.Stacks.Root, err)
+		return nil, fmt.Errorf("stack %q did not exist at commit %s (no stack.yaml with metadata.name %s under %s/): %w", key.Stack, short(commit), key.Stack, src.stacksRoot(cfg), err)
 	}
 	all := mergeVarValues(recordedVarValues(rec), given)
 	src.moreSecrets = map[string]bool{}
 	for _, m := range []map[string]bool{moreSecrets, recordedSecrets(rec), headSecretVars(ctx, f, all)} {
 		maps.Copy(src.moreSecrets, m)
 	}
-	vars, err := rollbackVars(f, key, commit, rec, given, src.secretVars(cfg.Stacks.Root, all), force)
+	vars, err := rollbackVars(f, key, commit, rec, given, src.secretVars(src.stacksRoot(cfg), all), force)
 	if err != nil {
 		return nil, err
 	}
