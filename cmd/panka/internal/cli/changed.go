@@ -145,16 +145,21 @@ func (f *Factory) GitOptions() gitops.Options {
 // repositoryID names the repository panka runs in (gitops.Repo.RemoteID),
 // as deployments record it; empty outside git or without a remote.
 func (f *Factory) repositoryID() string {
-	root, err := f.RepoRoot()
-	if err != nil {
-		return ""
-	}
-	repo, err := f.OpenRepo(root)
+	repo, err := f.openRepoHere()
 	if err != nil {
 		return ""
 	}
 	defer repo.Close()
 	return repo.RemoteID()
+}
+
+// openRepoHere opens the repository panka runs in (RepoRoot, OpenRepo).
+func (f *Factory) openRepoHere() (*gitops.Repo, error) {
+	root, err := f.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	return f.OpenRepo(root)
 }
 
 // OpenRepo opens the git repository holding dir, as gitops.Open with

@@ -645,11 +645,7 @@ func positionalFlagHint(f *Factory, c *cobra.Command, arg string) string {
 // branch", "a tag", "a remote branch", "a commit"), "" when it names no
 // commit there (or there is no repository).
 func refNamed(f *Factory, arg string) string {
-	root, err := f.RepoRoot()
-	if err != nil {
-		return ""
-	}
-	repo, err := f.OpenRepo(root)
+	repo, err := f.openRepoHere()
 	if err != nil {
 		return ""
 	}
