@@ -304,18 +304,22 @@ func withSingleDashHint(cmd *cobra.Command, args []string, err error) error {
 
 // flagSynonyms are the flags other deployment tools spell differently
 // (squashed as suggestFlag compares them): Pulumi's --yes, a commit or
-// revision for --ref.
-var flagSynonyms = map[string]string{
-	"yes":       "auto-approve",
-	"approve":   "auto-approve",
-	"noprompt":  "auto-approve",
-	"commit":    "ref",
-	"rev":       "ref",
-	"revision":  "ref",
-	"sha":       "ref",
-	"env":       "environment",
-	"stackname": "stack",
-	"envname":   "environment",
+// revision for --ref; the first a command has is suggested (a commit is
+// plan's --ref, rollback's --to-commit, changed's --base).
+var flagSynonyms = map[string][]string{
+	"yes":       {"auto-approve"},
+	"approve":   {"auto-approve"},
+	"noprompt":  {"auto-approve"},
+	"commit":    {"ref", "to-commit", "base"},
+	"rev":       {"ref", "to-commit", "base"},
+	"revision":  {"ref", "to-commit", "base"},
+	"sha":       {"ref", "to-commit", "base"},
+	"branch":    {"ref", "base"}, // changed --branch main: compare with main
+	"from":      {"base"},
+	"to":        {"head", "to-commit"},
+	"env":       {"environment"},
+	"stackname": {"stack"},
+	"envname":   {"environment"},
 }
 
 // suggestFlag adds to pflag's "unknown flag: --stak" the flag of c most
@@ -336,7 +340,7 @@ func suggestFlag(c *cobra.Command, err error) error {
 	if len(squash(name)) <= 4 {
 		bd = 2
 	}
-	if syn, ok := flagSynonyms[squash(name)]; ok {
+	for _, syn := range flagSynonyms[squash(name)] {
 		if fl := c.Flags().Lookup(syn); fl != nil && !fl.Hidden {
 			return fmt.Errorf("%w (did you mean --%s?)", err, syn)
 		}
