@@ -343,6 +343,12 @@ func stillDeployed(ctx context.Context, f *Factory, src *planSourceFS, stack, en
 // --ref given) a git ref of the repository: the flag that takes it. ""
 // when it is none of them.
 func planFileArgHint(f *Factory, arg string, noRef bool) string {
+	if stack, env := stackWordOf(workTreeRefs(f), arg); stack != "" {
+		if env != "" {
+			return fmt.Sprintf("%s is a stack and its environment, as panka changed -o names prints them: did you mean --stack %s --environment %s?", arg, stack, env)
+		}
+		return fmt.Sprintf("%s is the folder of stack %s: did you mean --stack %s?", arg, stack, stack)
+	}
 	switch {
 	case strings.ContainsAny(arg, `/\`) || strings.HasSuffix(arg, ".json"):
 		return "" // a path: the file is what is missing
@@ -382,8 +388,10 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 				}
 				return Usagef("no saved plan %q (its value not shown): to set a variable write --var NAME=VALUE", name+"=...")
 			}
-			if hint := planFileArgHint(f, opts.PlanFile, opts.Ref == ""); hint != "" && errors.Is(err, fs.ErrNotExist) {
-				// panka apply main, as panka changed main: a word, not a file.
+			st, serr := os.Stat(planFile)
+			if hint := planFileArgHint(f, opts.PlanFile, opts.Ref == ""); hint != "" && (errors.Is(err, fs.ErrNotExist) || serr == nil && st.IsDir()) {
+				// panka apply main, as panka changed main: a word, not a
+				// file (or a stack's folder, stacks/orders).
 				return Usagef("no saved plan %s; %s", opts.PlanFile, hint)
 			}
 			return err

@@ -46,18 +46,27 @@ func registerCompletions(root *cobra.Command, f *Factory) {
 // completeStacks lists the stack names of the work tree; nothing when they
 // cannot be read (completion never prints errors).
 func completeStacks(f *Factory) []string {
+	var out []string
+	for _, r := range workTreeRefs(f) {
+		out = append(out, r.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// workTreeRefs lists the stacks of the work tree; nothing when they cannot
+// be read (for hints and completion, which never print errors).
+func workTreeRefs(f *Factory) []stacks.Ref {
 	repo, err := openStackRepo(f)
 	if err != nil {
 		return nil
 	}
 	defer repo.close()
 	disc, _ := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
-	var out []string
-	for _, r := range disc.Refs {
-		out = append(out, r.Name)
+	if disc == nil {
+		return nil
 	}
-	sort.Strings(out)
-	return out
+	return disc.Refs
 }
 
 // completeEnvironments lists the environments of stack ("" or several

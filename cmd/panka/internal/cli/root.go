@@ -602,6 +602,13 @@ func positionalFlagHint(f *Factory, c *cobra.Command, arg string) string {
 	}
 	names := []string{"resource", "stack", "environment"}
 	refFlags := []string{"ref", "to-commit", "base"}
+	if stack, env := stackWordOf(workTreeRefs(f), arg); stack != "" && c.Flags().Lookup("stack") != nil {
+		// orders/dev (panka changed -o names) or stacks/orders (a folder)
+		if env != "" && c.Flags().Lookup("environment") != nil {
+			return fmt.Sprintf("; did you mean --stack %s --environment %s?", stack, env)
+		}
+		return fmt.Sprintf("; did you mean --stack %s?", stack)
+	}
 	switch {
 	case looksLikeCommit(arg):
 		names = refFlags

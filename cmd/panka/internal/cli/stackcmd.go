@@ -419,6 +419,12 @@ func findRef(refs []stacks.Ref, name, root string) (stacks.Ref, error) {
 	if i := slices.IndexFunc(refs, func(r stacks.Ref) bool { return r.Name == name }); i >= 0 {
 		return refs[i], nil
 	}
+	if stack, env := stackWordOf(refs, name); stack != "" {
+		if env != "" {
+			return stacks.Ref{}, fmt.Errorf("stack %q not found: %s is a stack and its environment, as panka changed -o names prints them: write --stack %s --environment %s", name, name, stack, env)
+		}
+		return stacks.Ref{}, fmt.Errorf("stack %q not found: %s is the folder of stack %s, and --stack takes a stack's name (metadata.name): write --stack %s", name, name, stack, stack)
+	}
 	// Not there: the names are only listed then (plan --all-changed looks
 	// up thousands of stacks among thousands).
 	names := make([]string, len(refs))
@@ -433,6 +439,26 @@ func findRef(refs []stacks.Ref, name, root string) (stacks.Ref, error) {
 		listed = fmt.Sprintf("%d stacks, panka stack list names them", len(names))
 	}
 	return stacks.Ref{}, fmt.Errorf("stack %q not found under %s/ (%s%s)", name, root, listed, withSemi(didYouMean(name, names)))
+}
+
+// stackWordOf reads a word that is no stack name but names one another
+// way: "STACK/ENV" (as panka changed -o names prints it; env is then the
+// text after the slash) or the folder of a stack (stacks/orders, or
+// relative to the stacks root). stack is "" when it is neither.
+func stackWordOf(refs []stacks.Ref, word string) (stack, env string) {
+	if slices.ContainsFunc(refs, func(r stacks.Ref) bool { return r.Name == word }) {
+		return "", "" // a stack's name, whatever folder has it
+	}
+	clean := path.Clean(strings.TrimPrefix(filepath.ToSlash(word), "./"))
+	for _, r := range refs {
+		if r.Path == clean || strings.HasSuffix(r.Path, "/"+clean) {
+			return r.Name, ""
+		}
+	}
+	if s, e, ok := strings.Cut(word, "/"); ok && e != "" && !strings.Contains(e, "/") && slices.ContainsFunc(refs, func(r stacks.Ref) bool { return r.Name == s }) {
+		return s, e
+	}
+	return "", ""
 }
 
 // invalidStacksMessage is stack list's final error: how many of the
