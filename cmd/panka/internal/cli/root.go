@@ -602,6 +602,13 @@ func positionalFlagHint(f *Factory, c *cobra.Command, arg string) string {
 	}
 	names := []string{"resource", "stack", "environment"}
 	refFlags := []string{"ref", "to-commit", "base"}
+	if a, b, ok := strings.Cut(arg, ".."); ok && a != "" && strings.TrimPrefix(b, ".") != "" {
+		// main..HEAD, as git diff and git log take a range
+		if c.Flags().Lookup("base") != nil && c.Flags().Lookup("head") != nil {
+			return fmt.Sprintf("; did you mean --base %s --head %s?", a, strings.TrimPrefix(b, "."))
+		}
+		return ""
+	}
 	if stack, env := stackWordOf(workTreeRefs(f), arg); stack != "" && c.Flags().Lookup("stack") != nil {
 		// orders/dev (panka changed -o names) or stacks/orders (a folder)
 		if env != "" && c.Flags().Lookup("environment") != nil {
