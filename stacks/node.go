@@ -647,6 +647,10 @@ func yamlErrPos(err error, data []byte) (line, col int, msg string) {
 		if l, c := indentTab(data, line, onLine); l > 0 {
 			return l, c, "a tab in the indentation: YAML indents with spaces only, replace the tab with spaces"
 		}
+		if v, at, _, ok := valueOf(data, line); ok && strings.HasPrefix(v, "-\t") {
+			// -<tab>db: valueOf leaves the item's "-" on, as no "- " follows
+			return line, at + 2, "a tab after a list item's -: YAML wants a space there, replace the tab with a space"
+		}
 	}
 	if msg == "found character that cannot start any token" && line > 0 {
 		if c, hint, ok := reservedStartHint(data, line); ok {

@@ -351,6 +351,8 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:8:3: spec.LOG_LEVEL: unknown field (env on line 7 has nothing under it: indent this line under it, YAML nests by indentation)`}},
 		{"a misspelt field after an empty env", map[string]string{cf: ms("env:", "replicaz: 2")},
 			[]string{cf + `:8:3: spec.replicaz: unknown field (did you mean "replicas"?)`}},
+		{"tab after a list item's dash", map[string]string{cf: ms("dependsOn:", "  -\tdb")},
+			[]string{cf + `:8:6: invalid YAML: a tab after a list item's -: YAML wants a space there, replace the tab with a space`}},
 		{"list item lined up with its key", map[string]string{cf: ms("dependsOn:", "  - db", "  # cache too", "- cache")},
 			[]string{cf + `:10:3: invalid YAML: did not find expected key: this list item is indented 2 spaces, less than the items of the list above it (4 spaces, line 8), and lines up with dependsOn on line 7, where YAML wants the next key of that mapping (YAML nests by indentation): indent its - 4 spaces, as on line 8`}},
 		{"list item lined up with a key in a list item", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - queue: a", "    filter:", "      - x", "      - y", "    - z")},
