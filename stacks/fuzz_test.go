@@ -29,6 +29,12 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(ms("env: {LOG_LEVEL: , A: '${ api.url }'}", "command:", "  - echo done: 3", "healthCheck:", "  path:/x")), []byte(devYAML+"  overrides:\n    api:\n    apii:\n"))
 	f.Add([]byte(doc("Bucket", "b\u200b", "versioning: yes", "description: Note: x")), []byte(devYAML+"  variables:\n    tag: x\n"))
 	f.Add([]byte(doc("Worker", "w", "image: |", "  nginx", "dependsOn: ['${w.serviceName}', '']")), []byte(devYAML+"  overrides:\n    w: {image: ' '}\n"))
+	// Indentation and newcomer slips the hints read lines for: a list item
+	// lined up with its key, a "- x" folded into text, fields not indented
+	// under theirs, a quote inside quotes, @ and a tab after a dash, a
+	// second document without ---, wrong-case keys, env as a list.
+	f.Add([]byte(ms("dependsOn:", "  - db", "- c", "env: a", "  - b", "healthCheck:", "path: /x", "Image: y")), []byte(devYAML+"overrides:\n  - api: {A=1}\n"))
+	f.Add([]byte(ms("env:", "  A: 'it's'", "  B: @x", "command:", "  -\tdb")+ms()), []byte("Kind: Environment\nvariables:\n  - name: A\n    value: b\n"))
 	f.Fuzz(func(t *testing.T, comp, env []byte) {
 		fsys := testFS(map[string]string{cf: string(comp), "stacks/s/environments/dev.yaml": string(env)})
 		if len(comp) == 0 {

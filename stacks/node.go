@@ -260,6 +260,9 @@ func listAsMapHint(n *node) string {
 	}
 	eq, pairs, single := true, true, true
 	for _, it := range n.items {
+		if it == nil {
+			return ""
+		}
 		k, _, ok := strings.Cut(it.value, "=")
 		eq = eq && it.kind == nScalar && ok && isKeyLike(k)
 		pairs = pairs && it.kind == nMap && len(it.keys) == 2 && it.get("name") != nil && it.get("value") != nil

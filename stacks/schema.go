@@ -322,7 +322,7 @@ func underEmptyHint(n, k *node, fs []*field) string {
 	for j >= 0 && known(n.keys[j].value) == nil {
 		j-- // the lines before k that are not fields either
 	}
-	if i < 0 || j < 0 || n.vals[j].kind != nNull || n.vals[j].line == 0 || n.keys[j].file != k.file {
+	if i < 0 || j < 0 || n.vals[j] == nil || n.vals[j].kind != nNull || n.vals[j].line == 0 || n.keys[j].file != k.file {
 		return ""
 	}
 	f := known(n.keys[j].value)
