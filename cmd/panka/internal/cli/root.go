@@ -609,7 +609,8 @@ func positionalFlagHint(f *Factory, c *cobra.Command, arg string) string {
 		}
 		return ""
 	}
-	if stack, env := stackWordOf(workTreeRefs(f), arg); stack != "" && c.Flags().Lookup("stack") != nil {
+	refs := workTreeRefs(f)
+	if stack, env := stackWordOf(refs, arg); stack != "" && c.Flags().Lookup("stack") != nil && !c.Flags().Lookup("stack").Changed {
 		// orders/dev (panka changed -o names) or stacks/orders (a folder)
 		if env != "" && c.Flags().Lookup("environment") != nil {
 			return fmt.Sprintf("; did you mean --stack %s --environment %s?", stack, env)
@@ -619,7 +620,7 @@ func positionalFlagHint(f *Factory, c *cobra.Command, arg string) string {
 	switch {
 	case looksLikeCommit(arg):
 		names = refFlags
-	case slices.Contains(completeStacks(f), arg):
+	case slices.ContainsFunc(refs, func(r stacks.Ref) bool { return r.Name == arg }):
 	case slices.Contains(completeEnvironments(f, ""), arg):
 		// panka plan dev: an environment, whatever else it may name
 		// (a branch called dev, too).
