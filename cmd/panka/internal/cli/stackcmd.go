@@ -449,9 +449,12 @@ func stackWordOf(refs []stacks.Ref, word string) (stack, env string) {
 	if slices.ContainsFunc(refs, func(r stacks.Ref) bool { return r.Name == word }) {
 		return "", "" // a stack's name, whatever folder has it
 	}
+	// Only a word with a slash is read as a folder: a plain word is a
+	// name (the old name of a renamed stack, whose folder kept it, is
+	// "not found", with the names there are).
 	clean := path.Clean(strings.TrimPrefix(filepath.ToSlash(word), "./"))
 	for _, r := range refs {
-		if r.Path == clean || strings.HasSuffix(r.Path, "/"+clean) {
+		if strings.Contains(clean, "/") && (r.Path == clean || strings.HasSuffix(r.Path, "/"+clean)) {
 			return r.Name, ""
 		}
 	}
