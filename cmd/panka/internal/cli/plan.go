@@ -731,6 +731,12 @@ func planFindStack(src *planSourceFS, root, name string) (stacks.Ref, error) {
 		if src.unchecked != "" && len(disc.Refs) == 0 {
 			return stacks.Ref{}, (&stackRepo{dir: src.repo.Root(), unchecked: src.unchecked}).notCheckedOut()
 		}
+		if src.repo != nil && disc.Duplicates[name] == nil {
+			// plan --stack main: a branch where a stack name belongs
+			if what := refKind(src.repo, name); what != "" {
+				return stacks.Ref{}, fmt.Errorf("%w; %s is %s of the repository: to plan the YAML of a commit, give it as --ref %s", ferr, name, what, name)
+			}
+		}
 		return stacks.Ref{}, ferr
 	}
 	return ref, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/gitops"
 	"panka.dev/panka/stacks"
 )
 
@@ -669,6 +670,11 @@ func refNamed(f *Factory, arg string) string {
 		return ""
 	}
 	defer repo.Close()
+	return refKind(repo, arg)
+}
+
+// refKind is refNamed in repo.
+func refKind(repo *gitops.Repo, arg string) string {
 	if _, err := repo.ResolveRef(arg); err != nil {
 		return ""
 	}
