@@ -307,3 +307,7 @@ func StackNames(ctx context.Context, s Store) ([]string, error) {
 	slices.Sort(names)
 	return slices.Compact(names), nil
 }
+
+// RestoreHint says how a lost state.json comes back, for either backend:
+// the messages that ask for it do not know which one holds it.
+const RestoreHint = "an earlier object version where the S3 bucket keeps them, a backup of .panka/state for the local backend, or `panka state push --force FILE` with a copy"

@@ -345,7 +345,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 				break // refused below, with the same story
 			}
 			warnf("%s and records serial %d. "+
-				"To plan against the last deployment instead, stop here and restore state.json (an earlier S3 object version, or `panka state push --force FILE`)",
+				"To plan against the last deployment instead, stop here and restore state.json ("+statestore.RestoreHint+")",
 				LostStateWarning(req.Key, h[0], "this "+string(req.Operation)), h[0].Serial+1)
 		}
 	case err != nil:
@@ -788,7 +788,7 @@ func nothingToDestroy(key statestore.Key, st *statestore.State, lost *statestore
 		// may still exist, and Pulumi's own state may still list it.
 		return fmt.Errorf("%s has no state, but its history records deployments up to serial %d (%s of commit %s by %s, %s): "+
 			"its state.json was deleted or lost, so what was deployed may still exist. Restore state.json first "+
-			"(an earlier S3 object version, or `panka state push --force FILE`), then destroy; nothing was changed",
+			"("+statestore.RestoreHint+"), then destroy; nothing was changed",
 			key, lost.Serial, lost.Operation, shortSHA(lost.Commit), lost.User, lost.Result)
 	}
 	if st == nil {

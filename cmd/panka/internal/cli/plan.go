@@ -530,7 +530,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		if h != nil && recordsDeployed(h) {
 			// As status and apply say it: the plan creates everything,
 			// while what the history records may still run.
-			opts.F.Warnf("%s: what it creates may still run. Restore state.json before deploying (an earlier S3 object version, or `panka state push --force FILE`)",
+			opts.F.Warnf("%s: what it creates may still run. Restore state.json before deploying ("+statestore.RestoreHint+")",
 				deploy.LostStateWarning(skey, h, "this plan"))
 		}
 		if bad != nil {

@@ -519,7 +519,7 @@ func (f *Factory) lostState(ctx context.Context, s statestore.Store, cfg *config
 // state.json was deleted or lost (it was said to be never deployed).
 func lostStateUnreadable(key statestore.Key, bad *statestore.UnreadableRecord) string {
 	return fmt.Sprintf("state.json is missing, but the history of %s holds records up to serial %d, whose record cannot be read (%v): state.json was deleted or lost, so what was deployed may still run. "+
-		"Restore it (an earlier S3 object version, or `panka state push --force FILE` with a copy, which is numbered after that record)", key, bad.Serial, bad.Err)
+		"Restore it ("+statestore.RestoreHint+", which is numbered after that record)", key, bad.Serial, bad.Err)
 }
 
 func commit7(s string) string {
@@ -1487,7 +1487,7 @@ func (f *Factory) noState(ctx context.Context, s statestore.Store, cfg *config.R
 	h, bad, err := newestRecord(ctx, s, key)
 	if err == nil && h != nil && recordsDeployed(h) {
 		return fmt.Errorf("%s has no state in %s, but its history records deployments up to serial %d (%s of commit %s by %s, %s): its state.json was deleted or lost. "+
-			"Restore it (an earlier S3 object version, or `panka state push --force FILE` with a copy)",
+			"Restore it ("+statestore.RestoreHint+")",
 			key, where, h.Serial, h.Operation, shortSHA(h.Commit), h.User, h.Result)
 	}
 	if err == nil && bad != nil {

@@ -633,7 +633,7 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			if m.User != "" {
 				fmt.Fprintf(w, ", by %s", m.User)
 			}
-			fmt.Fprintln(w, "): it was deleted or lost, so what they deployed may still run; restore it before deploying (an earlier S3 object version, or panka state push --force FILE)")
+			fmt.Fprintln(w, "): it was deleted or lost, so what they deployed may still run; restore it before deploying ("+statestore.RestoreHint+")")
 		} else {
 			fmt.Fprintln(w, "  deployed:  nothing")
 		}

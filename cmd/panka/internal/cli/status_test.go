@@ -616,7 +616,7 @@ func TestStatusShowsMissingState(t *testing.T) {
 	for _, want := range []string{
 		"orders/dev: state missing\n",
 		"state.json is missing, but history records deployments up to serial 7 (apply of abcdef012345 succeeded, ",
-		"by alice): it was deleted or lost, so what they deployed may still run; restore it before deploying (an earlier S3 object version, or panka state push --force FILE)",
+		"by alice): it was deleted or lost, so what they deployed may still run; restore it before deploying (an earlier object version where the S3 bucket keeps them, a backup of .panka/state for the local backend, or `panka state push --force FILE` with a copy)",
 		"orders/prod: not deployed\n",
 	} {
 		if !strings.Contains(out, want) {
