@@ -77,7 +77,14 @@ func (u *unknown) err(e *engine, where string) error {
 	}
 	var parts []string
 	for _, s := range sortedKeys(u.stacks) {
-		parts = append(parts, fmt.Sprintf("--stack %q: no stack of that name %s%s", s, where, meant(s, u.names)))
+		hint := meant(s, u.names)
+		if hint == "" && e.repo != nil {
+			// panka changed --stack main: a branch, meant as the base.
+			if _, err := e.repo.ResolveRef(s); err == nil {
+				hint = fmt.Sprintf(" (%s names a commit of this repository: to compare from it, pass --base %s)", s, s)
+			}
+		}
+		parts = append(parts, fmt.Sprintf("--stack %q: no stack of that name %s%s", s, where, hint))
 	}
 	what := "no stack"
 	if len(e.opts.Stacks) > 0 {
