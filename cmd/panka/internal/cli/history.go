@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
@@ -64,6 +65,14 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	if err != nil {
 		return err
 	}
+	// The state is read before the records: a run writes its history
+	// record before its state, so a state read first never names a
+	// deployment the listing after it lacks. Read the other way round, an
+	// apply recording in between made its own record look deleted.
+	var st *statestore.State
+	if opts.Offset == 0 {
+		st, _, _ = s.Get(ctx, key)
+	}
 	recs, err := s.History(ctx, key, opts.Offset, opts.Limit)
 	// A record that cannot be read is listed in its place, and the others
 	// all the same: one bad record hid every deployment from history.
@@ -73,8 +82,8 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	}
 	rows := historyRows(recs, bad)
 	warnUnreadable(f, key, bad)
-	if len(rows) > 0 && opts.Offset == 0 {
-		warnUnrecorded(ctx, f, s, key, rows, f.describeBackend(cfg))
+	if len(rows) > 0 && st != nil {
+		warnUnrecorded(ctx, f, cfg, s, key, st, rows, f.describeBackend(cfg))
 	}
 	if len(rows) == 0 && opts.Offset == 0 {
 		// A mistyped name has no records either: it is an error, as in
@@ -276,29 +285,48 @@ func warnUnreadable(f *Factory, key statestore.Key, bad []statestore.UnreadableR
 }
 
 // warnUnrecorded warns about the records of rows (the newest first) newer
-// than the state: a run killed between its history record and its state
-// write (or whose record could not be withdrawn) leaves one, and it reads
-// like any other deployment although the state never recorded it.
-func warnUnrecorded(ctx context.Context, f *Factory, s statestore.Store, key statestore.Key, rows []historyRow, backend string) {
-	st, _, err := s.Get(ctx, key)
-	if err != nil {
-		return
-	}
+// than st, the state read before them: a run killed between its history
+// record and its state write (or whose record could not be withdrawn)
+// leaves one, and it reads like any other deployment although the state
+// never recorded it. A record of the run that holds the lease now is no
+// such thing: that run writes its state next (a state write that takes
+// long, retried against a throttling S3, left a running apply's record
+// called the record of a run that stopped). Nor is one the state has
+// caught up with since it was read (that run recorded and released
+// meanwhile).
+func warnUnrecorded(ctx context.Context, f *Factory, cfg *config.Resolved, s statestore.Store, key statestore.Key, st *statestore.State, rows []historyRow, backend string) {
 	warnRecordMissing(f, key, st, rows, backend)
-	var ahead []string
-	var newest int64
+	var ahead []*statestore.Deployment
 	for _, r := range rows {
 		if r.d != nil && r.d.Serial > st.Serial {
-			ahead = append(ahead, fmt.Sprint(r.d.Serial))
-			newest = max(newest, r.d.Serial)
+			ahead = append(ahead, r.d)
 		}
 	}
 	if len(ahead) == 0 {
 		return
 	}
-	what := fmt.Sprintf("record %s of %s is", ahead[0], key)
-	if len(ahead) > 1 {
-		what = fmt.Sprintf("records %s of %s are", strings.Join(ahead, ", "), key)
+	pctx, cancel := context.WithTimeout(ctx, leasePeekTimeout)
+	h, lockNow, held := heldLease(pctx, f, cfg, key)
+	cancel()
+	if held && h.ID != "" && ahead[0].LockID == h.ID {
+		fmt.Fprintf(f.Notices(), "Note: record %d of %s is of the %s running now (locked by %s): it has written its history record and is recording its state (serial %d until it has)\n",
+			ahead[0].Serial, key, orNone(ahead[0].Operation), describeHolder(h, lockNow), st.Serial)
+		ahead = ahead[1:]
+	} else if now, _, err := s.Get(ctx, key); err == nil && now.Serial >= ahead[0].Serial {
+		return
+	}
+	if len(ahead) == 0 {
+		return
+	}
+	serials := make([]string, len(ahead))
+	var newest int64
+	for i, d := range ahead {
+		serials[i] = fmt.Sprint(d.Serial)
+		newest = max(newest, d.Serial)
+	}
+	what := fmt.Sprintf("record %s of %s is", serials[0], key)
+	if len(serials) > 1 {
+		what = fmt.Sprintf("records %s of %s are", strings.Join(serials, ", "), key)
 	}
 	f.Warnf("%s newer than its state (serial %d): the run that wrote it stopped before recording its state (killed, or its state write failed), "+
 		"or state.json was restored to an earlier version, so it may describe a deployment the state does not hold; panka status --stack %s shows what the state holds, "+

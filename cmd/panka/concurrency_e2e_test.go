@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"panka.dev/panka/statestore/testserver"
+)
+
+// setWebImage commits the quickstart's web image at tag and returns the
+// commit.
+func (r *e2eRepo) setWebImage(tag string) string {
+	r.t.Helper()
+	stack := filepath.Join(r.dir, "stacks", "shop", "stack.yaml")
+	b, err := os.ReadFile(stack)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	s := regexp.MustCompile(`shop-web:[^\s]+`).ReplaceAllString(string(b), "shop-web:"+tag)
+	if err := os.WriteFile(stack, []byte(s), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+	r.git("commit", "-qam", "web "+tag)
+	return r.git("rev-parse", "HEAD")
+}
+
+// TestHistoryWhileAnApplyRecords: panka history run while an apply records
+// its deployment (history record first, then state.json) read a consistent
+// story as a killed run's. With the state write slow (a throttling S3, the
+// SDK's retries), history warned that the run "stopped before recording
+// its state (killed ...)" while it was recording; it says the record is of
+// the run holding the lease now. With the state read slow instead, the
+// record written and then the state, between history's listing and its
+// state read, history warned that the deployment's record was deleted out
+// of band; the state is now read before the records.
+func TestHistoryWhileAnApplyRecords(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	r := newE2ERepo(t, servers)
+	ctx := context.Background()
+	r.mustPanka(nil, applyDev...)
+	history := []string{"history", "--stack", "shop", "--environment", "dev"}
+
+	t.Run("state write slow", func(t *testing.T) {
+		r.setWebImage("2.0.0")
+		proxy := testserver.NewFaultProxy(t, testserver.S3(t).Endpoint)
+		proxy.Set(testserver.FaultRule{Method: "PUT", Path: "/stacks/shop/dev/state.json", Fault: testserver.FaultDelay, Delay: 10 * time.Second, Times: 1})
+		apply := r.cmd([]string{"PANKA_BACKEND_ENDPOINT=" + proxy.URL}, applyDev...)
+		var out syncBuffer
+		apply.Stdout, apply.Stderr = &out, &out
+		if err := apply.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := apply.Wait(); err != nil {
+				t.Errorf("apply: %v\n%s", err, out.String())
+			}
+		}()
+		waitFor(t, 90*time.Second, func() bool {
+			h, err := r.store().History(ctx, shopDev, 0, 1)
+			return err == nil && len(h) == 1 && h[0].Serial == 2
+		})
+		stdout, stderr, code := r.panka(nil, history...)
+		if st, _, err := r.store().Get(ctx, shopDev); err != nil || st.Serial != 1 {
+			t.Fatalf("the state was written before history was read (serial %d, %v): the test proves nothing", st.Serial, err)
+		}
+		if code != 0 || !strings.Contains(stdout, "\n2 ") || strings.Contains(stderr, "Warning") ||
+			!regexp.MustCompile(`Note: record 2 of shop/dev is of the apply running now \(locked by dev@example.com on .* \(pid \d+\), apply of commit [0-9a-f]{12}, .*\): it has written its history record and is recording its state \(serial 1 until it has\)`).MatchString(stderr) {
+			t.Errorf("history while the apply records its state: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+	})
+
+	t.Run("state read slow", func(t *testing.T) {
+		r.setWebImage("3.0.0")
+		gate := filepath.Join(t.TempDir(), "gate")
+		apply := r.cmd([]string{"PANKALOCAL_GATE=" + gate}, applyDev...)
+		var out syncBuffer
+		apply.Stdout, apply.Stderr = &out, &out
+		if err := apply.Start(); err != nil {
+			t.Fatal(err)
+		}
+		applied := make(chan error, 1)
+		go func() { applied <- apply.Wait() }()
+		waitFor(t, 90*time.Second, func() bool { return strings.Contains(out.String(), "updating") })
+
+		// history's read of state.json waits at the proxy while the
+		// apply goes on and records serial 3.
+		proxy := testserver.NewFaultProxy(t, testserver.S3(t).Endpoint)
+		proxy.Set(testserver.FaultRule{Method: "GET", Path: "/stacks/shop/dev/state.json", Fault: testserver.FaultDelay, Delay: 10 * time.Second, Times: 1})
+		hist := r.cmd([]string{"PANKA_BACKEND_ENDPOINT=" + proxy.URL}, history...)
+		var stdout, stderr syncBuffer
+		hist.Stdout, hist.Stderr = &stdout, &stderr
+		if err := hist.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(gate, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-applied; err != nil {
+			t.Fatalf("apply: %v\n%s", err, out.String())
+		}
+		if err := hist.Wait(); err != nil || strings.Contains(stderr.String(), "Warning") {
+			t.Errorf("history while the apply recorded: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+		}
+	})
+
+	// Recorded: nothing to say.
+	if _, stderr, code := r.panka(nil, history...); code != 0 || stderr != "" {
+		t.Errorf("history after the applies: exit %d\n%s", code, stderr)
+	}
+}
