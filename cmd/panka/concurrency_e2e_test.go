@@ -2,15 +2,111 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"panka.dev/panka/statestore"
 	"panka.dev/panka/statestore/testserver"
 )
+
+// addStacks copies the quickstart stack shop into n more stacks, shop1 to
+// shopN (each with its dev and production environments), in one commit.
+func (r *e2eRepo) addStacks(n int) {
+	r.t.Helper()
+	for i := 1; i <= n; i++ {
+		dst := filepath.Join(r.dir, "stacks", fmt.Sprintf("shop%d", i))
+		if out, err := exec.Command("cp", "-r", filepath.Join(r.dir, "stacks", "shop"), dst).CombinedOutput(); err != nil {
+			r.t.Fatalf("copy shop: %v\n%s", err, out)
+		}
+		stack := filepath.Join(dst, "stack.yaml")
+		b, err := os.ReadFile(stack)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		b = []byte(strings.Replace(string(b), "  name: shop\n", fmt.Sprintf("  name: shop%d\n", i), 1))
+		if err := os.WriteFile(stack, b, 0o644); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	r.git("add", "-A")
+	r.git("commit", "-qm", fmt.Sprintf("%d more shops", n))
+}
+
+// TestMatrixFanOutAppliesAtOnce: a CI matrix from `panka changed -o
+// github-matrix` starts one apply per stack/environment at once, on one
+// bucket and lock table. Different keys never wait for each other (every
+// apply runs with no --lock-timeout), every one is recorded as serial 1
+// with its own lease, and no lock is left.
+func TestMatrixFanOutAppliesAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		r := newE2ERepo(t, b)
+		r.addStacks(4)
+		out := r.mustPanka(nil, "changed", "--base", "HEAD~1", "-o", "github-matrix")
+		var matrix struct {
+			Include []struct{ Stack, Environment string } `json:"include"`
+		}
+		if err := json.Unmarshal([]byte(out), &matrix); err != nil || len(matrix.Include) != 8 {
+			t.Fatalf("changed -o github-matrix: %v\n%s", err, out)
+		}
+		type result struct {
+			out  string
+			code int
+		}
+		results := make([]result, len(matrix.Include))
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i, m := range matrix.Include {
+			wg.Go(func() {
+				o, e, c := r.panka(nil, "apply", "-s", m.Stack, "-e", m.Environment, "--auto-approve")
+				results[i] = result{o + e, c}
+			})
+		}
+		wg.Wait()
+		took := time.Since(start)
+		ctx := context.Background()
+		leases := map[string]bool{}
+		for i, m := range matrix.Include {
+			if results[i].code != 0 {
+				t.Errorf("apply %s/%s: exit %d\n%s", m.Stack, m.Environment, results[i].code, results[i].out)
+				continue
+			}
+			key := statestore.Key{Stack: m.Stack, Environment: m.Environment}
+			st, _, err := r.store().Get(ctx, key)
+			if err != nil {
+				t.Errorf("state of %s: %v", key, err)
+				continue
+			}
+			hist, err := r.store().History(ctx, key, 0, 0)
+			if err != nil || len(hist) != 1 || st.Serial != 1 || hist[0].Serial != 1 || hist[0].Result != statestore.ResultSucceeded ||
+				st.LastDeployment.LockID != hist[0].LockID || len(st.Outputs) == 0 {
+				t.Errorf("%s: state serial %d, %d history records (%v), outputs %d", key, st.Serial, len(hist), err, len(st.Outputs))
+				continue
+			}
+			if leases[hist[0].LockID] {
+				t.Errorf("%s ran under lease %s, as another apply did", key, hist[0].LockID)
+			}
+			leases[hist[0].LockID] = true
+			if _, err := os.Stat(filepath.Join(r.dir, ".panka/local", m.Stack, m.Environment, "web.json")); err != nil {
+				t.Errorf("%s: %v", key, err)
+			}
+		}
+		if held, err := r.locker().List(ctx); err != nil || len(held) != 0 {
+			t.Errorf("locks left after the matrix: %+v %v", held, err)
+		}
+		t.Logf("%d applies at once took %s", len(matrix.Include), took)
+	})
+}
 
 // setWebImage commits the quickstart's web image at tag and returns the
 // commit.
