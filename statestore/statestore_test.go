@@ -2,6 +2,7 @@ package statestore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -449,5 +450,56 @@ func TestNewestFrom(t *testing.T) {
 	}
 	if _, ok := statestore.NewestFrom(names, from, 6); ok {
 		t.Error("NewestFrom(6) of 5 names said they are the 6 newest")
+	}
+}
+
+// TestPlanBasis: a drift check that finds what the last one found, or a
+// new serial and write time, leave the digest as it is; what a plan reads
+// (the deployed spec, the last deployment, drift found) changes it.
+func TestPlanBasis(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	base := func() *statestore.State {
+		return &statestore.State{Serial: 4, Stack: "shop", Environment: "dev", Status: statestore.StatusDeployed,
+			LastDeployment: &statestore.Deployment{ID: "d4", Serial: 4, Commit: "c4"},
+			Spec:           json.RawMessage(`{"components":{"web":{"replicas":1}}}`), UpdatedAt: at}
+	}
+	want := base().PlanBasis()
+	if want == "" || (*statestore.State)(nil).PlanBasis() != "" {
+		t.Fatalf("PlanBasis of a state %q, of none %q", want, (*statestore.State)(nil).PlanBasis())
+	}
+	tests := []struct {
+		name   string
+		change func(*statestore.State)
+		same   bool
+	}{
+		{"serial and write time", func(s *statestore.State) { s.Serial, s.UpdatedAt = 5, at.Add(time.Hour) }, true},
+		{"drift check finding none", func(s *statestore.State) {
+			s.Serial, s.LastDriftCheck = 5, &statestore.DriftCheck{At: at}
+		}, true},
+		{"drift check finding drift", func(s *statestore.State) {
+			s.Serial, s.LastDriftCheck = 5, &statestore.DriftCheck{At: at, Drifted: []string{"web"}}
+		}, false},
+		{"deployed spec", func(s *statestore.State) { s.Spec = json.RawMessage(`{"components":{}}`) }, false},
+		{"last deployment", func(s *statestore.State) { s.LastDeployment = &statestore.Deployment{ID: "d5", Serial: 5} }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := base()
+			tt.change(s)
+			if got := s.PlanBasis(); (got == want) != tt.same {
+				t.Errorf("PlanBasis after a change of %s: same = %v, want %v", tt.name, got == want, tt.same)
+			}
+		})
+	}
+	// One drift check after another that found the same: the same basis.
+	a, b := base(), base()
+	a.LastDriftCheck = &statestore.DriftCheck{At: at}
+	b.Serial, b.LastDriftCheck = 6, &statestore.DriftCheck{At: at.Add(time.Hour)}
+	if a.PlanBasis() != b.PlanBasis() {
+		t.Error("a second drift check that found no drift changed the basis")
+	}
+	b.LastDriftCheck.Drifted = []string{"web"}
+	if a.PlanBasis() == b.PlanBasis() {
+		t.Error("a drift check that found drift left the basis as it was")
 	}
 }

@@ -2,6 +2,8 @@ package statestore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,6 +76,35 @@ type State struct {
 	// recorded no deployment wrote the engine's state since.
 	EngineState string    `json:"engineState,omitempty"`
 	UpdatedAt   time.Time `json:"updatedAt"`
+}
+
+// PlanBasis is a digest of all of st a plan made against it depends on:
+// everything but its serial, when it was written, and when drift was last
+// checked. A drift check that finds what the one before it found (no
+// drift, most often: a scheduled drift detect) moves the serial and changes
+// no plan, so a plan saved before it is still the plan (planner's Saved.Check);
+// any other write (a deployment, state rm, state push) changes the digest.
+// "" for a nil st (no state).
+func (st *State) PlanBasis() string {
+	if st == nil {
+		return ""
+	}
+	c := *st
+	c.Serial, c.UpdatedAt = 0, time.Time{}
+	if dc := c.LastDriftCheck; dc != nil && len(dc.Refreshed()) > 0 {
+		// What it found matters (apply refreshes those components), not
+		// when; a check that found nothing is as good as none.
+		c.LastDriftCheck = &DriftCheck{Drifted: dc.Drifted, Refresh: dc.Refresh}
+	} else {
+		c.LastDriftCheck = nil
+	}
+	b, err := json.Marshal(&c)
+	if err != nil {
+		// A state that does not encode was never read from a store.
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // ResourceSummary counts what a stack/environment manages.

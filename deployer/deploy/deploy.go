@@ -427,7 +427,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		if desired != nil {
 			hash = desired.Hash()
 		}
-		if err := req.Saved.Check(serial, hash); err != nil {
+		if err := req.Saved.Check(serial, state.PlanBasis(), hash); err != nil {
 			return res, err
 		}
 	}

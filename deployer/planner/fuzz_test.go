@@ -62,7 +62,7 @@ func FuzzLoadSaved(f *testing.F) {
 			return
 		}
 		_, _ = s.VarValues()
-		_ = s.Check(0, "")
+		_ = s.Check(0, "", "")
 		m, err := s.DesiredModel()
 		if err != nil || m == nil {
 			return

@@ -42,6 +42,11 @@ type Saved struct {
 	// StateSerial is the serial of state.json the plan was made against (0
 	// = no state).
 	StateSerial int64 `json:"stateSerial"`
+	// StateBasis is statestore's (*State).PlanBasis of that state: a state
+	// written since by a drift check alone (serial moved, basis the same)
+	// does not make the plan stale. Empty in plans of older panka, which
+	// are stale once the serial moved.
+	StateBasis string `json:"stateBasis,omitempty"`
 	// DesiredHash is stacks.(*Resolved).Hash of Desired ("" for a destroy
 	// plan).
 	DesiredHash string `json:"desiredHash"`
@@ -205,11 +210,12 @@ func LoadSaved(path string) (*Saved, error) {
 }
 
 // Check refuses the plan when state has moved on (currentSerial differs
-// from the serial it was planned against; 0 = no state) or the desired
-// model now resolves to another hash ("" for a destroy). The error is a
-// *StaleError (errors.Is(err, ErrStale)).
-func (s *Saved) Check(currentSerial int64, desiredHash string) error {
-	if currentSerial != s.StateSerial {
+// from the serial it was planned against; 0 = no state), unless only a
+// drift check wrote it since (basis, the state's PlanBasis now, is the one
+// planned against), or when the desired model now resolves to another hash
+// ("" for a destroy). The error is a *StaleError (errors.Is(err, ErrStale)).
+func (s *Saved) Check(currentSerial int64, basis, desiredHash string) error {
+	if currentSerial != s.StateSerial && (s.StateBasis == "" || basis != s.StateBasis) {
 		return &StaleError{Stack: s.Stack, Environment: s.Environment,
 			Reason: fmt.Sprintf("state changed since it was planned (planned against state serial %d, state is now at serial %d)", s.StateSerial, currentSerial)}
 	}

@@ -58,18 +58,25 @@ func TestSavedRoundTripAndCheck(t *testing.T) {
 	}
 
 	tests := []struct {
-		name   string
-		serial int64
-		hash   string
-		want   string
+		name string
+		// savedBasis is the state's PlanBasis when planned ("": a plan
+		// of an older panka), basis the one now.
+		savedBasis, basis string
+		serial            int64
+		hash              string
+		want              string
 	}{
-		{"fresh", 0, desired.Hash(), ""},
-		{"state moved on", 3, desired.Hash(), "planned against state serial 0, state is now at serial 3"},
-		{"desired changed", 0, "abcdef0123456789", "the desired model changed since it was planned"},
+		{"fresh", "b1", "b1", 0, desired.Hash(), ""},
+		{"state moved on", "b1", "b2", 3, desired.Hash(), "planned against state serial 0, state is now at serial 3"},
+		{"only a drift check since", "b1", "b1", 3, desired.Hash(), ""},
+		{"older panka's plan, drift check since", "", "", 3, desired.Hash(), "planned against state serial 0, state is now at serial 3"},
+		{"desired changed", "b1", "b1", 0, "abcdef0123456789", "the desired model changed since it was planned"},
+		{"drift check since, desired changed", "b1", "b1", 3, "abcdef0123456789", "the desired model changed since it was planned"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.Check(tt.serial, tt.hash)
+			s.StateBasis = tt.savedBasis
+			err := s.Check(tt.serial, tt.basis, tt.hash)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("Check: %v", err)

@@ -493,7 +493,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 			if now != nil {
 				serial = now.Serial
 			}
-			if err := saved.Check(serial, saved.DesiredHash); err != nil {
+			if err := saved.Check(serial, now.PlanBasis(), saved.DesiredHash); err != nil {
 				return err
 			}
 		}

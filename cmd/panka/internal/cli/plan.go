@@ -149,6 +149,7 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	warnUndeclared(f, vars, [][]stacks.ResolvedVar{res.desired.Variables})
 	if opts.Out != "" {
 		saved := planner.NewSaved(res.plan, res.desired, planner.RecordVars(res.desired, res.key), f.Now(), version)
+		saved.StateBasis = res.basis
 		out, err := f.UserPath(opts.Out)
 		if err != nil {
 			return err
@@ -189,6 +190,9 @@ type planResult struct {
 	plan    *planner.Result
 	desired *stacks.Resolved
 	key     []byte
+	// basis is the PlanBasis of the state planned against, for a saved
+	// plan (Saved.StateBasis).
+	basis string
 }
 
 // planSourceFS is where the desired YAML comes from: the work tree or a
@@ -556,7 +560,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 				"resources this plan creates may exist already; panka apply takes them over from the engine's state and records them", skey)
 		}
 	}
-	return &planResult{plan: p, desired: desired, key: d.key}, nil
+	return &planResult{plan: p, desired: desired, key: d.key, basis: state.PlanBasis()}, nil
 }
 
 // warnRecordedMeanwhile says that key's state changed from was (nil: none)

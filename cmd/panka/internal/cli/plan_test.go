@@ -268,11 +268,11 @@ func TestPlanSavedStale(t *testing.T) {
 	if err != nil || model == nil {
 		t.Fatalf("desired model: %v", err)
 	}
-	if err := saved.Check(2, model.Hash()); err != nil {
+	if err := saved.Check(2, "", model.Hash()); err != nil {
 		t.Errorf("fresh plan refused: %v", err)
 	}
 	r.deploy("orders", "stacks/orders", "dev", 3, nil) // someone applied meanwhile
-	err = saved.Check(3, model.Hash())
+	err = saved.Check(3, "", model.Hash())
 	if !errors.Is(err, planner.ErrStale) || !strings.Contains(err.Error(), "run panka plan again") {
 		t.Errorf("stale plan: %v", err)
 	}
