@@ -494,7 +494,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 				serial = now.Serial
 			}
 			if err := saved.Check(serial, now.PlanBasis(), saved.DesiredHash); err != nil {
-				return err
+				return staleSince(err, saved, now)
 			}
 		}
 		warnOlderThanDeployed(ctx, f, src.repo, req.Key, d.source.Commit, now)
@@ -517,6 +517,30 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		fmt.Fprintln(f.Notices(), older.Error())
 		return nil
 	}
+	return err
+}
+
+// staleSince adds to err, a saved plan's StaleError, which run moved the
+// state on since the plan (read under the lease: now): a PR's plan applied
+// after main deployed said only that the serial moved, not who deployed
+// what meanwhile.
+func staleSince(err error, saved *planner.Saved, now *statestore.State) error {
+	var stale *planner.StaleError
+	if !errors.As(err, &stale) || now == nil || now.Serial == saved.StateSerial {
+		return err
+	}
+	d := now.LastDeployment
+	if d == nil || d.Serial <= saved.StateSerial {
+		return err
+	}
+	what := fmt.Sprintf("%s of commit %s by %s, %s", d.Operation, shortSHA(d.Commit), dash(d.User), orNone(d.Result))
+	if d.Commit == "" {
+		what = fmt.Sprintf("%s by %s, %s", d.Operation, dash(d.User), orNone(d.Result))
+	}
+	if !d.EndedAt.IsZero() {
+		what += " at " + d.EndedAt.UTC().Format(time.RFC3339)
+	}
+	stale.Reason += fmt.Sprintf(": deployment %d (%s) was recorded since", d.Serial, what)
 	return err
 }
 
