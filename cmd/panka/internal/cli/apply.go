@@ -97,8 +97,10 @@ deleted or replaced without --allow-destroy / --allow-replace.
 
 With --forward-only (for deploy pipelines) apply deploys only a commit that
 has the deployed commit in its history: a commit older than the deployed one
-(a pipeline that ran late) is skipped with exit 0, and one that diverged from
-it, or that this clone cannot place (fetch the history), is refused; the
+(a pipeline that ran late) is skipped with exit 0, and so is one a rollback
+took out (the commit rolled back from) while that rollback is what runs; one
+that diverged from it, or that this clone cannot place (fetch the history),
+is refused; the
 check is made under the lock, so a pipeline that waited (--lock-timeout) for
 a newer one's deployment skips. A commit of the default branch deployed after
 a deployment from another branch (a preview, since squash-merged) comes after
@@ -702,7 +704,7 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 	}
 	switch mb {
 	case deployed:
-		return nil
+		return undoneByRollback(ctx, repo, key, src, applied, d, without)
 	case applied:
 		return &olderCommitError{fmt.Sprintf("apply --forward-only of %s skipped, nothing was changed or recorded: it runs commit %s (deployment %d), which is newer than %s (one of its ancestors); deploy an older commit with `panka rollback --to-commit %s`",
 			key, shortSHA(d.Commit), d.Serial, shortSHA(src.Commit), shortSHA(src.Commit))}
@@ -720,6 +722,39 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 	}
 	return refuse("it runs commit %s (deployment %d), which has %s that %s lacks (they diverged at %s): deploying it would take out what they changed, unless %s holds the same changes another way (squash-merged, cherry-picked; panka plan with --ref %s shows what it changes). Merge or rebase onto %s (or the default branch) and deploy that, or %s to take them out; panka history --stack %s --environment %s --commits lists them",
 		shortSHA(d.Commit), d.Serial, has, shortSHA(src.Commit), shortSHA(mb.String()), shortSHA(src.Commit), shortSHA(src.Commit), shortSHA(d.Commit), without, key.Stack, key.Environment)
+}
+
+// undoneByRollback is checkForward's answer for a commit (applied) that
+// comes after the deployed one, d's, when d is a rollback: the commits it
+// took out (its from-commit and those between it and d's commit) are not
+// forward of what ran, though each has d's commit in its history. A
+// pipeline for the rolled-back commit that ran late, or waited for the lock
+// (--lock-timeout) while the rollback ran, deployed it again and undid the
+// rollback without a word. Such a commit is skipped as an older one is (an
+// olderCommitError); a commit that is not one of them (a fix made after it,
+// or on another branch) deploys. nil when d is no rollback.
+func undoneByRollback(ctx context.Context, repo *gitops.Repo, key statestore.Key, src deploy.Source, applied gitops.Hash, d *statestore.Deployment, without string) error {
+	if d.Operation != statestore.OpRollback || d.FromCommit == "" || d.FromCommit == d.Commit {
+		return nil
+	}
+	rolledBack := fmt.Sprintf("it runs a rollback (deployment %d) from commit %s to %s", d.Serial, shortSHA(d.FromCommit), shortSHA(d.Commit))
+	from, err := repo.ResolveRef(d.FromCommit)
+	if err != nil {
+		return fmt.Errorf("apply --forward-only of %s refused, nothing was changed or recorded: %s, and this clone does not have %s, so whether %s is one of the commits that rollback took out cannot be told: fetch it (`git fetch origin %s`, or a checkout with full history) and re-run, or %s",
+			key, rolledBack, shortSHA(d.FromCommit), shortSHA(src.Commit), d.FromCommit, without)
+	}
+	if mb, err := repo.MergeBase(ctx, applied, from); err != nil || mb != applied {
+		// Not one of them: newer than the commit rolled back from, or on
+		// another line. (A merge base cut off by a shallow clone leaves the
+		// rule out: the commit was placed after the deployed one.)
+		return nil
+	}
+	what := "the commit it rolled back from"
+	if applied != from {
+		what = "one of the commits that rollback took out"
+	}
+	return &olderCommitError{fmt.Sprintf("apply --forward-only of %s skipped, nothing was changed or recorded: %s, and %s is %s; deploy a newer commit (the fix), or %s to deploy it again",
+		key, rolledBack, shortSHA(src.Commit), what, without)}
 }
 
 // mainlineRecords bounds the history records apply --forward-only reads
