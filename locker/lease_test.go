@@ -204,7 +204,7 @@ func TestAcquireOptions(t *testing.T) {
 func TestHeldErrorMessage(t *testing.T) {
 	h := &locker.HeldError{Holder: locker.Info{Key: key, LockedBy: "alice", LockedAt: lockertest.Start, ExpiresAt: lockertest.Start.Add(time.Hour),
 		Metadata: locker.Metadata{Hostname: "h", PID: 1, Operation: "apply", Commit: "0123456789abcdef"}}}
-	want := "stack:app:env:prod is locked by alice on h (pid 1), operation apply, commit 0123456789ab, since 2027-01-15T08:00:00Z, expires 2027-01-15T09:00:00Z"
+	want := "app/prod is locked by alice on h (pid 1), operation apply, commit 0123456789ab, since 2027-01-15T08:00:00Z, expires 2027-01-15T09:00:00Z"
 	if h.Error() != want {
 		t.Fatalf("Error() = %q\nwant      %q", h.Error(), want)
 	}

@@ -131,7 +131,13 @@ type HeldError struct {
 
 func (e *HeldError) Error() string {
 	h := e.Holder
-	s := fmt.Sprintf("%s is locked by %s", h.Key, h.LockedBy)
+	// Named as every other message names it (shop/dev), not by the lock
+	// key's own spelling (stack:shop:env:dev).
+	name := h.Key
+	if stack, env, ok := ParseKey(h.Key); ok {
+		name = stack + "/" + env
+	}
+	s := fmt.Sprintf("%s is locked by %s", name, h.LockedBy)
 	if h.Metadata.Hostname != "" {
 		s += fmt.Sprintf(" on %s (pid %d)", h.Metadata.Hostname, h.Metadata.PID)
 	}
