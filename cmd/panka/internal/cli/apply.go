@@ -704,7 +704,7 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 	}
 	switch mb {
 	case deployed:
-		return undoneByRollback(ctx, repo, key, src, applied, d, without)
+		return undoneByRollback(ctx, repo, key, src, applied, d, without, hist.earlier)
 	case applied:
 		return &olderCommitError{fmt.Sprintf("apply --forward-only of %s skipped, nothing was changed or recorded: it runs commit %s (deployment %d), which is newer than %s (one of its ancestors); deploy an older commit with `panka rollback --to-commit %s`",
 			key, shortSHA(d.Commit), d.Serial, shortSHA(src.Commit), shortSHA(src.Commit))}
@@ -732,29 +732,67 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 // (--lock-timeout) while the rollback ran, deployed it again and undid the
 // rollback without a word. Such a commit is skipped as an older one is (an
 // olderCommitError); a commit that is not one of them (a fix made after it,
-// or on another branch) deploys. nil when d is no rollback.
-func undoneByRollback(ctx context.Context, repo *gitops.Repo, key statestore.Key, src deploy.Source, applied gitops.Hash, d *statestore.Deployment, without string) error {
-	if d.Operation != statestore.OpRollback || d.FromCommit == "" || d.FromCommit == d.Commit {
+// or on another branch) deploys. Rollbacks that came right before d, with
+// no other successful deployment in between (rolled back twice, further
+// each time), took out their own commits: earlier (nil: none read) gives
+// them. nil when d is no rollback.
+func undoneByRollback(ctx context.Context, repo *gitops.Repo, key statestore.Key, src deploy.Source, applied gitops.Hash, d *statestore.Deployment, without string, earlier func(context.Context) ([]*statestore.Deployment, error)) error {
+	if d.Operation != statestore.OpRollback {
 		return nil
 	}
 	rolledBack := fmt.Sprintf("it runs a rollback (deployment %d) from commit %s to %s", d.Serial, shortSHA(d.FromCommit), shortSHA(d.Commit))
-	from, err := repo.ResolveRef(d.FromCommit)
-	if err != nil {
-		return fmt.Errorf("apply --forward-only of %s refused, nothing was changed or recorded: %s, and this clone does not have %s, so whether %s is one of the commits that rollback took out cannot be told: fetch it (`git fetch origin %s`, or a checkout with full history) and re-run, or %s",
-			key, rolledBack, shortSHA(d.FromCommit), shortSHA(src.Commit), d.FromCommit, without)
+	// took says whether rollback rb took applied out; an error when that
+	// cannot be told.
+	took := func(rb *statestore.Deployment) (bool, error) {
+		if rb.FromCommit == "" || rb.FromCommit == rb.Commit {
+			return false, nil
+		}
+		from, err := repo.ResolveRef(rb.FromCommit)
+		if err != nil {
+			return false, fmt.Errorf("apply --forward-only of %s refused, nothing was changed or recorded: %s, and this clone does not have %s (which rollback %d came from), so whether %s is one of the commits the rollback took out cannot be told: fetch it (`git fetch origin %s`, or a checkout with full history) and re-run, or %s",
+				key, rolledBack, shortSHA(rb.FromCommit), rb.Serial, shortSHA(src.Commit), rb.FromCommit, without)
+		}
+		// Not one of them when newer than the commit rolled back from, or
+		// on another line. (A merge base cut off by a shallow clone leaves
+		// the rule out: the commit was placed after the deployed one.)
+		mb, err := repo.MergeBase(ctx, applied, from)
+		return err == nil && mb == applied, nil
 	}
-	if mb, err := repo.MergeBase(ctx, applied, from); err != nil || mb != applied {
-		// Not one of them: newer than the commit rolled back from, or on
-		// another line. (A merge base cut off by a shallow clone leaves the
-		// rule out: the commit was placed after the deployed one.)
+	skip := func(what string) error {
+		return &olderCommitError{fmt.Sprintf("apply --forward-only of %s skipped, nothing was changed or recorded: %s, and %s is %s; deploy a newer commit (the fix), or %s to deploy it again",
+			key, rolledBack, shortSHA(src.Commit), what, without)}
+	}
+	if ok, err := took(d); err != nil || ok {
+		if err != nil {
+			return err
+		}
+		if strings.EqualFold(applied.String(), d.FromCommit) {
+			return skip("the commit it rolled back from")
+		}
+		return skip("one of the commits that rollback took out")
+	}
+	if earlier == nil {
 		return nil
 	}
-	what := "the commit it rolled back from"
-	if applied != from {
-		what = "one of the commits that rollback took out"
+	recs, err := earlier(ctx)
+	if err != nil {
+		return fmt.Errorf("apply --forward-only of %s refused, nothing was changed or recorded: %s, and the history before it cannot be read to find the commits the rollbacks before it took out: %w", key, rolledBack, err)
 	}
-	return &olderCommitError{fmt.Sprintf("apply --forward-only of %s skipped, nothing was changed or recorded: %s, and %s is %s; deploy a newer commit (the fix), or %s to deploy it again",
-		key, rolledBack, shortSHA(src.Commit), what, without)}
+	for _, r := range recs {
+		if r.Serial >= d.Serial || r.Result != statestore.ResultSucceeded {
+			continue
+		}
+		if r.Operation != statestore.OpRollback {
+			break
+		}
+		if ok, err := took(r); err != nil || ok {
+			if err != nil {
+				return err
+			}
+			return skip(fmt.Sprintf("one of the commits rollback %d before it (from commit %s) took out", r.Serial, shortSHA(r.FromCommit)))
+		}
+	}
+	return nil
 }
 
 // mainlineRecords bounds the history records apply --forward-only reads
