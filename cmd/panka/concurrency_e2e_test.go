@@ -211,3 +211,54 @@ func TestHistoryWhileAnApplyRecords(t *testing.T) {
 		t.Errorf("history after the applies: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestOutputsWhileDeploying: panka outputs read while an apply deploys
+// (a CI step wiring outputs into the next job while the deploy job runs)
+// printed the previous deployment's outputs without a word, and during the
+// first apply said the environment was never deployed and to run panka
+// apply, a second deployment. It says the environment is being deployed,
+// whose outputs these are, and to read them again once the run finished.
+func TestOutputsWhileDeploying(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	r := newE2ERepo(t, embedded)
+	outputs := []string{"outputs", "--stack", "shop", "--environment", "dev"}
+	gated := func(gate string) (wait func()) {
+		apply := r.cmd([]string{"PANKALOCAL_GATE=" + gate}, applyDev...)
+		var out syncBuffer
+		apply.Stdout, apply.Stderr = &out, &out
+		if err := apply.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 90*time.Second, func() bool { return strings.Contains(out.String(), "creating") || strings.Contains(out.String(), "updating") })
+		return func() {
+			if err := os.WriteFile(gate, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := apply.Wait(); err != nil {
+				t.Fatalf("apply: %v\n%s", err, out.String())
+			}
+		}
+	}
+
+	done := gated(filepath.Join(t.TempDir(), "gate"))
+	_, stderr, code := r.panka(nil, outputs...)
+	if code != 1 || !regexp.MustCompile(`Error: shop/dev has no state yet in .*: its first deployment is running now \(locked by dev@example.com on .* \(pid \d+\), apply of commit [0-9a-f]{12}, .*\); run this again once that run has finished`).MatchString(stderr) ||
+		strings.Contains(stderr, "run panka apply") {
+		t.Errorf("outputs during the first apply: exit %d\n%s", code, stderr)
+	}
+	done()
+
+	r.setWebImage("2.0.0")
+	done = gated(filepath.Join(t.TempDir(), "gate"))
+	stdout, stderr, code := r.panka(nil, outputs...)
+	if code != 0 || !strings.Contains(stdout, "web.url") ||
+		!regexp.MustCompile(`Note: shop/dev is being deployed now \(locked by dev@example.com on .*, apply of commit [0-9a-f]{12}, .*\): these are the outputs of deployment 1, which that run replaces when it records; read them again once it has finished`).MatchString(stderr) {
+		t.Errorf("outputs during the second apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	done()
+	if _, stderr, code := r.panka([]string{"CI="}, outputs...); code != 0 || stderr != "" {
+		t.Errorf("outputs after the applies: exit %d\n%s", code, stderr)
+	}
+}

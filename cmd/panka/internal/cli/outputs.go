@@ -65,6 +65,14 @@ func outputsRun(ctx context.Context, opts *OutputsOptions) error {
 	if err := outputsFrom(f, key, st); err != nil {
 		return err
 	}
+	if run := deployingNow(ctx, f, cfg, key); run != "" {
+		serial := st.Serial
+		if d := deployedRecord(st); d != nil {
+			serial = d.Serial
+		}
+		fmt.Fprintf(f.Notices(), "Note: %s is being deployed now (locked by %s): these are the outputs of deployment %d, which that run replaces when it records; read them again once it has finished\n",
+			key, run, serial)
+	}
 	outs := st.Outputs
 	if opts.ShowSecrets {
 		// Pulumi reads its state from the S3 backend without a time limit.
@@ -166,6 +174,13 @@ func (f *Factory) deployedState(ctx context.Context, key statestore.Key) (states
 	st, _, err := store.Get(ctx, key)
 	switch {
 	case errors.Is(err, statestore.ErrNotFound):
+		if run := deployingNow(ctx, f, cfg, key); run != "" {
+			// Its first deployment is going on: "never deployed, run
+			// panka apply" sent a CI step reading its outputs to start
+			// a second one.
+			return nil, nil, nil, fmt.Errorf("%s has no state yet in %s: its first deployment is running now (locked by %s); run this again once that run has finished",
+				key, f.describeBackend(cfg), run)
+		}
 		if lerr := f.lostState(ctx, store, cfg, key); lerr != nil {
 			return nil, nil, nil, lerr
 		}
@@ -176,6 +191,25 @@ func (f *Factory) deployedState(ctx context.Context, key statestore.Key) (states
 		return nil, nil, nil, fmt.Errorf("%s was destroyed (serial %d): nothing is deployed", key, st.Serial)
 	}
 	return store, cfg, st, nil
+}
+
+// deployingNow describes the run that deploys key now (its lease is held,
+// not expired nor stale, by an apply, destroy, rollback or promote), for a
+// command that reads what is deployed while it may change: "" when none
+// does, or the lock cannot be read in leasePeekTimeout (the command does
+// not need it).
+func deployingNow(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key) string {
+	pctx, cancel := context.WithTimeout(ctx, leasePeekTimeout)
+	defer cancel()
+	h, now, held := heldLease(pctx, f, cfg, key)
+	if !held {
+		return ""
+	}
+	switch h.Metadata.Operation {
+	case statestore.OpApply, statestore.OpDestroy, statestore.OpRollback, statestore.OpPromote:
+		return describeHolder(h, now)
+	}
+	return ""
 }
 
 // notDeployed is the error for a stack/environment without state: the
