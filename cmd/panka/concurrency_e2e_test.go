@@ -231,7 +231,9 @@ func TestOutputsWhileDeploying(t *testing.T) {
 		if err := apply.Start(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 90*time.Second, func() bool { return strings.Contains(out.String(), "creating") || strings.Contains(out.String(), "updating") })
+		waitFor(t, 90*time.Second, func() bool {
+			return strings.Contains(out.String(), "creating") || strings.Contains(out.String(), "updating")
+		})
 		return func() {
 			if err := os.WriteFile(gate, nil, 0o644); err != nil {
 				t.Fatal(err)
