@@ -70,8 +70,9 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	// deployment the listing after it lacks. Read the other way round, an
 	// apply recording in between made its own record look deleted.
 	var st *statestore.State
+	var stErr error
 	if opts.Offset == 0 {
-		st, _, _ = s.Get(ctx, key)
+		st, _, stErr = s.Get(ctx, key)
 	}
 	recs, err := s.History(ctx, key, opts.Offset, opts.Limit)
 	// A record that cannot be read is listed in its place, and the others
@@ -90,7 +91,7 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		// outputs, destroy and rollback, not "No deployments" and exit 0
 		// for a script to take as "never deployed". A state without
 		// records (state push) is not a typo, whatever the work tree has.
-		if _, _, err := s.Get(ctx, key); errors.Is(err, statestore.ErrNotFound) {
+		if errors.Is(stErr, statestore.ErrNotFound) {
 			if err := f.unknownNameInStacks(key, f.describeBackend(cfg)); err != nil {
 				return err
 			}
@@ -114,7 +115,7 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	}
 	if len(rows) == 0 {
 		warned := false
-		if st, _, err := s.Get(ctx, key); err == nil && opts.Offset == 0 {
+		if st != nil && stErr == nil {
 			warned = warnRecordMissing(f, key, st, nil, f.describeBackend(cfg))
 		}
 		fmt.Fprintf(f.Notices(), "No deployments of %s in %s.\n", key, f.describeBackend(cfg))
