@@ -217,7 +217,8 @@ func TestHistoryWhileAnApplyRecords(t *testing.T) {
 // printed the previous deployment's outputs without a word, and during the
 // first apply said the environment was never deployed and to run panka
 // apply, a second deployment. It says the environment is being deployed,
-// whose outputs these are, and to read them again once the run finished.
+// whose outputs these are, and to read them again once the run finished;
+// a rollback asked for meanwhile says what is going on and how to stop it.
 func TestOutputsWhileDeploying(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -250,6 +251,13 @@ func TestOutputsWhileDeploying(t *testing.T) {
 		strings.Contains(stderr, "run panka apply") {
 		t.Errorf("outputs during the first apply: exit %d\n%s", code, stderr)
 	}
+	// A rollback asked for meanwhile said "never deployed ... deploy it
+	// with panka apply" too.
+	_, stderr, code = r.panka(nil, "rollback", "--stack", "shop", "--environment", "dev", "--to-previous", "--auto-approve")
+	if code != 1 || !strings.Contains(stderr, "its first deployment is running now (locked by dev@example.com") ||
+		!strings.Contains(stderr, "so there is nothing to roll back to; to stop that run, interrupt it") {
+		t.Errorf("rollback during the first apply: exit %d\n%s", code, stderr)
+	}
 	done()
 
 	r.setWebImage("2.0.0")
@@ -258,6 +266,13 @@ func TestOutputsWhileDeploying(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "web.url") ||
 		!regexp.MustCompile(`Note: shop/dev is being deployed now \(locked by dev@example.com on .*, apply of commit [0-9a-f]{12}, .*\): these are the outputs of deployment 1, which that run replaces when it records; read them again once it has finished`).MatchString(stderr) {
 		t.Errorf("outputs during the second apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	// The deployment going on is the one to undo: it has not recorded,
+	// so "nothing to roll back to" is true only until it has.
+	_, stderr, code = r.panka(nil, "rollback", "--stack", "shop", "--environment", "dev", "--to-previous", "--auto-approve")
+	if code != 1 || !strings.Contains(stderr, "shop/dev is being deployed now (locked by dev@example.com") ||
+		!strings.Contains(stderr, "once it has recorded, rollback --to-previous goes back to serial 1") {
+		t.Errorf("rollback during the second apply: exit %d\n%s", code, stderr)
 	}
 	done()
 	if _, stderr, code := r.panka([]string{"CI="}, outputs...); code != 0 || stderr != "" {

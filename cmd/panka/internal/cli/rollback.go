@@ -174,6 +174,10 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		if nerr := f.unknownName(key, f.describeBackend(cfg)); nerr != nil {
 			return nerr // a typo: not "deploy it with panka apply"
 		}
+		if run := deployingNow(ctx, f, cfg, key); run != "" {
+			return fmt.Errorf("%s has no state yet in %s: its first deployment is running now (locked by %s), so there is nothing to roll back to; to stop that run, interrupt it (Ctrl-C in its terminal, or cancel its CI job)",
+				key, f.describeBackend(cfg), run)
+		}
 		if lerr := f.lostState(ctx, store, cfg, key); lerr != nil {
 			return lerr
 		}
@@ -224,8 +228,15 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 			return fmt.Errorf("%s has no successful deployment to roll back to (state serial %d, status %s): there is nothing to roll back to; deploy it with panka apply", key, st.Serial, st.Status)
 		}
 		if rec == nil {
-			return fmt.Errorf("%s has no successful deployment before the one deployed now (serial %d, %s of commit %s) with a different spec: there is nothing to roll back to%s",
-				key, current.Serial, current.Operation, short(current.Commit), noHistoryHint(ctx, history, key))
+			running := ""
+			if run := deployingNow(ctx, f, cfg, key); run != "" {
+				// The run going on is what the user wants undone: it
+				// has not recorded yet, so it is not "the one deployed".
+				running = fmt.Sprintf("; %s is being deployed now (locked by %s): to stop that run, interrupt it (Ctrl-C in its terminal, or cancel its CI job); once it has recorded, rollback --to-previous goes back to serial %d",
+					key, run, current.Serial)
+			}
+			return fmt.Errorf("%s has no successful deployment before the one deployed now (serial %d, %s of commit %s) with a different spec: there is nothing to roll back to%s%s",
+				key, current.Serial, current.Operation, short(current.Commit), noHistoryHint(ctx, history, key), running)
 		}
 		fmt.Fprintf(f.Notices(), "Rolling back to serial %d (%s, commit %s).\n", rec.Serial, rec.Operation, short(rec.Commit))
 		if why := notTheCommit(rec); why != "" {
