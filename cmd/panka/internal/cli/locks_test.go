@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rs/zerolog"
 
+	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/locker"
 	"panka.dev/panka/locker/dynamodb"
 	"panka.dev/panka/statestore/testserver"
@@ -57,15 +58,7 @@ func TestLockCommandsOnServers(t *testing.T) {
 			env := setup(t)
 			holder, repo, _, _ := lockTestFactory(t, env...)
 			lockWriteFile(t, repo+"/.git/config", "[user]\n\temail = holder@example.com\n")
-			cfg, err := holder.Config()
-			if err != nil {
-				t.Fatal(err)
-			}
-			lease, err := holder.AcquireLease(ctx, cfg, "app", "prod", "apply", "0123456789abcdef", 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer holder.ReleaseLease(lease)
+			_, lease := holdLease(t, holder)
 
 			run := func(args ...string) (int, string, string) {
 				f, _, out, errOut := lockTestFactory(t, env...)
@@ -267,15 +260,7 @@ func TestLockCommandsOnASkewedHost(t *testing.T) {
 			ctx := context.Background()
 			env := setup(t)
 			holder, _, _, _ := lockTestFactory(t, env...)
-			cfg, err := holder.Config()
-			if err != nil {
-				t.Fatal(err)
-			}
-			lease, err := holder.AcquireLease(ctx, cfg, "app", "prod", "apply", "0123456789abcdef", 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer holder.ReleaseLease(lease)
+			holdLease(t, holder)
 			for _, args := range [][]string{{"locks", "show", "-s", "app", "-e", "prod"}, {"locks", "list"}, {"status", "-s", "app", "-e", "prod"}} {
 				f, _, out, errOut := lockTestFactory(t, env...)
 				f.Now = func() time.Time { return time.Now().Add(10 * time.Minute) }
@@ -406,20 +391,12 @@ func TestMissingLockTableSaysWhereItIsSet(t *testing.T) {
 func TestLeaseLostWithTheLockTableGone(t *testing.T) {
 	ctx := context.Background()
 	f, _, _, _ := lockTestFactory(t, lockBackends(t)["dynamodb"](t)...)
-	cfg, err := f.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lease, err := f.AcquireLease(ctx, cfg, "app", "prod", "apply", "0123456789abcdef", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.ReleaseLease(lease)
+	cfg, lease := holdLease(t, f)
 	if _, err := testserver.DynamoDBClient(t).DeleteTable(ctx, &ddb.DeleteTableInput{TableName: aws.String(cfg.Locks.Table)}); err != nil {
 		t.Fatal(err)
 	}
 	lost := fmt.Errorf("lease on %s lost (taken over or force-unlocked): %w", lease.Info().Key, locker.ErrLost)
-	err = f.lostTo(ctx, cfg, lease, lost)
+	err := f.lostTo(ctx, cfg, lease, lost)
 	want := "; nobody can hold the lock now: get lock stack:app:env:prod from DynamoDB table " + cfg.Locks.Table + ": the table does not exist"
 	if !errors.Is(err, locker.ErrLost) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "check that the lock backend is up") {
 		t.Errorf("lostTo with the table gone: %v\nwant it to say %q, not to check the backend is up", err, want)
@@ -520,4 +497,20 @@ func TestTakeOverEndedHolderOnServers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// holdLease takes the lease on app/prod as f (an apply of commit
+// 0123456789abcdef), released when the test ends.
+func holdLease(t *testing.T, f *Factory) (*config.Resolved, *locker.Lease) {
+	t.Helper()
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := f.AcquireLease(context.Background(), cfg, "app", "prod", "apply", "0123456789abcdef", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.ReleaseLease(lease) })
+	return cfg, lease
 }
