@@ -198,12 +198,8 @@ func dedentedText(data []byte, n int) string {
 // is like that.
 func listItemHint(data []byte, line int) (l, col int, hint string, ok bool) {
 	lines := bytes.Split(data, []byte("\n"))
-	at := func(n int) (indent int, text string) {
-		t := strings.TrimRight(string(lines[n-1]), "\r")
-		text = strings.TrimLeft(t, " ")
-		return len(t) - len(text), text
-	}
-	content := func(text string) bool { return text != "" && text[0] != '#' }
+	at := func(n int) (int, string) { return lineAt(lines, n) }
+	content := isContent
 	// The reported line, and those after it up to the next list item (a
 	// multi-line item above the wrong one is reported on its first line).
 	cands := []int{line}
@@ -290,12 +286,8 @@ func listItemHint(data []byte, line int) (l, col int, hint string, ok bool) {
 //	- cache      <- lines up with dependsOn: a key is expected there
 func itemAtKeyHint(data []byte, line int) (l, col int, hint string, ok bool) {
 	lines := bytes.Split(data, []byte("\n"))
-	at := func(n int) (indent int, text string) {
-		t := strings.TrimRight(string(lines[n-1]), "\r")
-		text = strings.TrimLeft(t, " ")
-		return len(t) - len(text), text
-	}
-	content := func(text string) bool { return text != "" && text[0] != '#' }
+	at := func(n int) (int, string) { return lineAt(lines, n) }
+	content := isContent
 	for n := max(line, 2); n <= len(lines); n++ {
 		i, text := at(n)
 		if !isItemText(text) {
@@ -416,3 +408,15 @@ func unclosedQuoteHint(data []byte, line int) (col int, hint string, ok bool) {
 	at := len(l) - len(v)
 	return at + 1, fmt.Sprintf("the quote (%c) that starts %s is never closed, so YAML reads on to the end of the file: end the value with %c", q, what, q), true
 }
+
+// lineAt is line n (1-based) of lines: its indentation and its text after
+// it, without the CR of a CRLF line end.
+func lineAt(lines [][]byte, n int) (indent int, text string) {
+	t := strings.TrimRight(string(lines[n-1]), "\r")
+	text = strings.TrimLeft(t, " ")
+	return len(t) - len(text), text
+}
+
+// isContent reports whether a line's text (after its indentation) holds
+// YAML: neither nothing nor a comment.
+func isContent(text string) bool { return text != "" && text[0] != '#' }
