@@ -257,7 +257,9 @@ func (g liveHolderGuard) TryAcquire(ctx context.Context, info locker.Info, ttl t
 			return locker.Info{}, fmt.Errorf("take over the lease of process %d, which no longer runs on this host: %w", h.Metadata.PID, err)
 		}
 		got, aerr := g.Locker.TryAcquire(ctx, info, ttl)
-		if aerr == nil && err == nil && g.tookOver != nil {
+		// Taken: the ended holder's lease is gone, removed by this run
+		// or by one racing it (ErrLost here) that has not taken it yet.
+		if aerr == nil && g.tookOver != nil {
 			g.tookOver(h)
 		}
 		return got, aerr
