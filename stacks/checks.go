@@ -97,6 +97,9 @@ func (r *resolver) checkKind(c *Component, spec *node, deps *depSet) {
 			var sn *node
 			if subNodes != nil && subNodes.kind == nSeq && i < len(subNodes.items) {
 				sn = subNodes.items[i]
+				if sn.kind == nScalar {
+					continue // not a mapping: the schema said how to write it
+				}
 			} else {
 				sn = spec
 			}

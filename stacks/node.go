@@ -250,6 +250,44 @@ func scalarAsListHint(n *node, other string) string {
 	return other
 }
 
+// mapAsListHint is the hint for a value n written where a list of
+// mappings belongs: for a mapping (queue: orders under subscriptions:,
+// the "- " left out), where the "- " goes; else scalarAsListHint's.
+func mapAsListHint(n *node) string {
+	if n.kind != nMap || len(n.keys) == 0 {
+		return scalarAsListHint(n, "")
+	}
+	k := n.keys[0]
+	more := ""
+	if len(n.keys) > 1 {
+		more = ", and indent the item's other keys as far as " + k.value
+	}
+	return fmt.Sprintf(": each item of a list starts with \"- \", write - %s: on line %d%s", k.value, k.line, more)
+}
+
+// textItemHint is the hint for a text item n of the list of mappings f
+// (- orders under subscriptions:): how to write it as a mapping, when
+// describeMap does not already say what is wrong with the text.
+func textItemHint(f *field, n *node) string {
+	if f.name != "subscriptions" || n.subst || n.tag != "!!str" || n.describeMap() != n.describe() {
+		return ""
+	}
+	v := n.value
+	if scheme, _, ok := strings.Cut(v, "://"); ok && isKeyLike(scheme) {
+		return fmt.Sprintf(" (%q): an external endpoint is written as - protocol: %s, with endpoint: %s on the next line, under protocol", v, scheme, v)
+	}
+	if strings.HasPrefix(v, "${") && strings.HasSuffix(v, "}") {
+		// ${orders.arn}: the queue component is named, not referenced
+		if comp, _, ok := strings.Cut(v[2:len(v)-1], "."); ok && isKeyLike(comp) {
+			v = comp
+		}
+	}
+	if !isKeyLike(v) {
+		return ""
+	}
+	return fmt.Sprintf(" (%q): to subscribe the queue %s, write - queue: %s", n.value, v, v)
+}
+
 // listAsMapHint says, for a list written where a mapping belongs, how
 // to write it as one when its items show what was meant: "- A=1"
 // (a .env file's lines), "- name: A" / "value: b" (Kubernetes' env) or

@@ -275,8 +275,19 @@ func TestLoadRules(t *testing.T) {
 		{"list item folded into the text of a key", map[string]string{cf: ms("dependsOn: db", "  - cache", "healthCheck: {path: /a - b}")},
 			[]string{cf + `:7:14: spec.dependsOn: want a list of component names, got a string ("db - cache": the - on line 8 is indented under the text above it, so YAML reads it as more of that text, not as a list item; put each item on its own line with its - at one indentation, under the key)`}},
 		{"list item folded into the item above", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - orders", "    - billing")},
-			[]string{cf + `:7:7: spec.subscriptions[0]: a subscription needs {queue: <component>} or {protocol, endpoint}`,
-				cf + `:7:7: spec.subscriptions[0]: want a mapping with fields queue, protocol, endpoint, rawMessageDelivery, got a string ("orders - billing": the - on line 8 is indented under the text above it`}},
+			[]string{cf + `:7:7: spec.subscriptions[0]: want a mapping with fields queue, protocol, endpoint, rawMessageDelivery, got a string ("orders - billing": the - on line 8 is indented under the text above it`}},
+		// A text item where a subscription's mapping belongs (- orders
+		// for - queue: orders) was two errors at one line:column, "a
+		// subscription needs ..." and "want a mapping ...": now the one,
+		// with how to write the item; a mapping where the list belongs
+		// (the "- " left out) says where the "- " goes.
+		{"queue name as a subscription item", map[string]string{cf: doc("Queue", "orders") + "---\n" + doc("Topic", "t", "subscriptions:", "  - orders", "  - ${orders.arn}", "  - https://hooks.example/o", "  - 12")},
+			[]string{cf + `:13:7: spec.subscriptions[0]: want a mapping with fields queue, protocol, endpoint, rawMessageDelivery, got a string ("orders"): to subscribe the queue orders, write - queue: orders`,
+				cf + `:14:7: spec.subscriptions[1]: want a mapping with fields queue, protocol, endpoint, rawMessageDelivery, got a string ("${orders.arn}"): to subscribe the queue orders, write - queue: orders`,
+				cf + `:15:7: spec.subscriptions[2]: want a mapping with fields queue, protocol, endpoint, rawMessageDelivery, got a string ("https://hooks.example/o"): an external endpoint is written as - protocol: https, with endpoint: https://hooks.example/o on the next line, under protocol`,
+				cf + `:16:7: spec.subscriptions[3]: want a mapping with fields queue, protocol, endpoint, rawMessageDelivery, got an integer`}},
+		{"subscription written without its dash", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  protocol: https", "  endpoint: https://hooks.example/o")},
+			[]string{cf + `:7:5: spec.subscriptions: want a list, got a mapping: each item of a list starts with "- ", write - protocol: on line 7, and indent the item's other keys as far as protocol`}},
 		// A comment ends the text: the deeper item is then an error of
 		// yaml.v3's (on the line above), placed on the item.
 		{"list item indented past a text item and a comment", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - orders", "    # billing too", "    - billing")},

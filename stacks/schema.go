@@ -755,13 +755,20 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 		return ty.objectAt(f.fields, n), true
 	case tObjectList:
 		if n.kind != nSeq {
-			ty.errs.add(n.pos(), ty.at(), "want a list, got %s%s", n.describe(), scalarAsListHint(n, ""))
+			ty.errs.add(n.pos(), ty.at(), "want a list, got %s%s", n.describe(), mapAsListHint(n))
 			return nil, false
 		}
 		out := make([]any, 0, len(n.items))
 		for i, it := range n.items {
 			ty.push(pathSeg{index: i, how: kpIndex})
-			out = append(out, ty.objectAt(f.fields, it))
+			if it.kind == nScalar {
+				// - orders where - queue: orders was meant: one error
+				// that shows how to write the item (checks skip it).
+				ty.errs.add(it.pos(), ty.at(), "want a mapping with fields %s, got %s%s", fieldNames(f.fields), it.describeMap(), textItemHint(f, it))
+				out = append(out, map[string]any{})
+			} else {
+				out = append(out, ty.objectAt(f.fields, it))
+			}
 			ty.pop()
 		}
 		if len(out) == 0 {
