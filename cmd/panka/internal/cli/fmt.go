@@ -15,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"panka.dev/panka/stacks"
 )
@@ -256,19 +255,12 @@ func fmtRun(ctx context.Context, opts *FmtOptions) error {
 	// Files are formatted in parallel (a monorepo has tens of thousands)
 	// and reported in order.
 	done := make([]fmtOutcome, len(files))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, p := range files {
-		g.Go(func() error {
-			if gctx.Err() != nil {
-				return nil // a write failed: stop
-			}
-			var err error
-			done[i], err = fmtFile(repo.dir, p, opts.Check)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	err = forEach(ctx, runtime.GOMAXPROCS(0), len(files), func(_ context.Context, i int) error {
+		var err error
+		done[i], err = fmtFile(repo.dir, files[i], opts.Check)
+		return err // a write failed: stop
+	})
+	if err != nil {
 		return err
 	}
 	res := fmtResult{Changed: []string{}, Errors: special}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -13,15 +14,25 @@ const storeReads = 16
 
 // forEach calls fn(ctx, 0..n-1) from at most limit goroutines. The first
 // error cancels ctx for the calls still running and is returned; calls not
-// yet started are not made.
+// yet started are not made. The goroutines each take the next index until
+// none is left: one goroutine a call grew a fresh stack for every call
+// (yaml.v3 parses deep), a tenth of fmt --check's CPU on a monorepo.
 func forEach(ctx context.Context, limit, n int, fn func(ctx context.Context, i int) error) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(limit)
-	for i := range n {
-		if gctx.Err() != nil {
-			break
-		}
-		g.Go(func() error { return fn(gctx, i) })
+	var next atomic.Int64
+	for range min(limit, n) {
+		g.Go(func() error {
+			for gctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return nil
+				}
+				if err := fn(gctx, i); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
 	return g.Wait()
 }

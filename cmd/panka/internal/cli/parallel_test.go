@@ -170,3 +170,46 @@ func TestListDeployedReadsInParallel(t *testing.T) {
 	}
 	s.checkParallel(t, "ListDeployed")
 }
+
+// TestForEach: every index is called once (forEach runs limit workers,
+// each taking the next index), and after an error no further call starts
+// and the error is returned.
+func TestForEach(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[int]int{}
+	err := forEach(context.Background(), 3, 100, func(_ context.Context, i int) error {
+		mu.Lock()
+		calls[i]++
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 100 {
+		t.Errorf("called %d indices, want 100", len(calls))
+	}
+	for i, n := range calls {
+		if n != 1 {
+			t.Errorf("index %d called %d times", i, n)
+		}
+	}
+
+	var after []int
+	stop := fmt.Errorf("write failed")
+	err = forEach(context.Background(), 1, 10, func(_ context.Context, i int) error {
+		if i > 4 {
+			after = append(after, i)
+		}
+		if i == 4 {
+			return stop
+		}
+		return nil
+	})
+	if err != stop || len(after) > 0 {
+		t.Errorf("forEach = %v, calls after the error: %v; want %v and none", err, after, stop)
+	}
+	if err := forEach(context.Background(), 4, 0, func(context.Context, int) error { t.Error("called with n 0"); return nil }); err != nil {
+		t.Error(err)
+	}
+}
