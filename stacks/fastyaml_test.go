@@ -19,7 +19,9 @@ import (
 // false when the fast path did not take the file.
 func parseBoth(data []byte) (fast bool, fd, yd []document, fe, ye []*Error) {
 	var ferrs, yerrs errList
-	yd = parseFileYAML("f.yaml", data, &yerrs)
+	if !parseRootsYAML("f.yaml", data, &yerrs, func(n *node) { yd = addDocument(yd, n, &yerrs) }) {
+		yd = nil
+	}
 	roots, ok := fastParse("f.yaml", data)
 	if !ok {
 		return false, nil, yd, nil, yerrs.list

@@ -10,12 +10,6 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Format returns src in panka's canonical YAML layout, keeping comments:
-// two-space indentation, lists indented under their key, top-level keys in
-// the order apiVersion, kind, metadata, spec, metadata keys in the order
-// name, description, labels, documents separated by "---". Formatting is
-// idempotent: Format(Format(x)) == Format(x). Invalid YAML is an error with
-// its line.
 // FormatError is a file Format cannot rewrite, with its position when known
 // (Line and Column 0 otherwise).
 type FormatError struct {
@@ -33,6 +27,15 @@ func (e *FormatError) Error() string {
 	return e.Msg
 }
 
+// Format returns src in panka's canonical YAML layout, keeping comments:
+// two-space indentation, lists indented under their key, top-level keys in
+// the order apiVersion, kind, metadata, spec, metadata keys in the order
+// name, description, labels, documents separated by "---". Formatting is
+// idempotent: Format(Format(x)) == Format(x). A file the loader refuses
+// for its YAML (invalid YAML, a duplicate key, a tag, a template's {{ }},
+// ...) is a *FormatError with the loader's position and message, and is
+// not rewritten: written back, a duplicate key could lose one of its
+// values and so hide the mistake.
 func Format(src []byte) (out []byte, err error) {
 	// A file checked out with CRLF line ends (core.autocrlf on Windows)
 	// keeps them: only its layout is canonical, not its line ends.
@@ -54,16 +57,21 @@ func Format(src []byte) (out []byte, err error) {
 	if _, fe := checkText("", src); fe != nil {
 		return nil, &FormatError{Line: fe.Line, Column: fe.Column, Msg: fe.Msg}
 	}
+	var errs errList
+	parseRoots("", src, &errs, func(*node) {})
+	if len(errs.list) > 0 {
+		e := errs.list[0]
+		msg := e.Msg
+		if e.Key != "" {
+			msg = EscapeControl(e.Key) + ": " + msg
+		}
+		return nil, &FormatError{Line: e.Line, Column: e.Column, Msg: msg}
+	}
 	text := joinCommentOnlyDocuments(src)
 	docs, err := decodeDocuments(text)
 	if err != nil {
 		line, col, msg := yamlErrPos(err, src)
 		return nil, &FormatError{Line: line, Column: col, Msg: "invalid YAML: " + msg}
-	}
-	for _, d := range docs {
-		if fe := complexKey(d); fe != nil {
-			return nil, fe
-		}
 	}
 	if fixed, ok := keepFootComments(text); ok {
 		if d, err := decodeDocuments(fixed); err == nil {
@@ -432,26 +440,4 @@ func flowNulls(n *yaml.Node, inFlow bool) {
 	for _, c := range n.Content {
 		flowNulls(c, inFlow)
 	}
-}
-
-// complexKey finds, under y, a mapping key that is not a scalar: panka
-// refuses one (a template's {{ NAME }} is the usual), and the encoder
-// rewrote {{IMAGE}} as {? {IMAGE: null} : null}, losing what was meant.
-func complexKey(y *yaml.Node) *FormatError {
-	if y.Kind == yaml.MappingNode {
-		if name, ok := templatePlaceholder(y); ok {
-			return &FormatError{Line: y.Line, Column: y.Column, Msg: fmt.Sprintf("{{ %s }} is template syntax, which YAML reads as a mapping; panka does not run templates (panka validate says more)", name)}
-		}
-		for i := 0; i+1 < len(y.Content); i += 2 {
-			if k := y.Content[i]; k.Kind != yaml.ScalarNode && k.Kind != yaml.AliasNode {
-				return &FormatError{Line: k.Line, Column: k.Column, Msg: "mapping keys must be plain strings"}
-			}
-		}
-	}
-	for _, c := range y.Content {
-		if fe := complexKey(c); fe != nil {
-			return fe
-		}
-	}
-	return nil
 }

@@ -129,8 +129,14 @@ func TestGoldenFormat(t *testing.T) {
 		// keep the foot comment "# a" (keepFootComments).
 		"a: 1\n# a\n---\n# b\n\nc: 1\nd: [\n": "line 7: invalid YAML: did not find expected node content",
 		// Rewritten as {? {IMAGE: null} : null}, what was meant lost.
-		"spec:\n  image: {{IMAGE}}\n": "line 2, column 10: {{ IMAGE }} is template syntax, which YAML reads as a mapping",
+		"spec:\n  image: {{IMAGE}}\n": "line 2, column 10: spec.image: {{ IMAGE }} is template syntax, which YAML reads as a mapping; panka does not run templates: write ${IMAGE}",
 		"a:\n  ? [b]\n  : c\n":        "line 2, column 5: mapping keys must be plain strings",
+		// What validate refuses for its YAML fmt refuses with the same
+		// message, and does not rewrite: fmt --check passed a duplicate
+		// key, and fmt wrote both back.
+		"spec:\n  fifo: true\n  fifo: false\n": "line 3, column 3: spec.fifo: duplicate key (first set at line 2): remove one of them",
+		"spec:\n  image: !Ref x\n":             "line 2, column 10: spec.image: YAML tag !Ref is not supported",
+		"a: &x 1\n---\nb: *x\n":                "line 3, column 4: b: *x refers to &x at line 1, in an earlier document of this file",
 	} {
 		if _, err := Format([]byte(src)); err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("Format(%q) = %v, want %q", src, err, want)

@@ -558,13 +558,24 @@ func unwrapPath(err error) error {
 // parseFile parses every document of data. Problems go to errs; documents
 // that could not be read are skipped.
 func parseFile(name string, data []byte, errs *errList) (docs []document) {
+	if _, ok := parseRoots(name, data, errs, func(n *node) { docs = addDocument(docs, n, errs) }); !ok {
+		return nil
+	}
+	return docs
+}
+
+// parseRoots calls root with the root node of every document of data that
+// could be read, in order, and reports its YAML problems (a syntax error,
+// a duplicate key, a tag, ...) to errs. fast reports that fastParse read
+// data; ok is false when the parser failed altogether.
+func parseRoots(name string, data []byte, errs *errList, root func(*node)) (fast, ok bool) {
 	if roots, ok := fastParse(name, data); ok {
 		for _, n := range roots {
-			docs = addDocument(docs, n, errs)
+			root(n)
 		}
-		return docs
+		return true, true
 	}
-	return parseFileYAML(name, data, errs)
+	return false, parseRootsYAML(name, data, errs, root)
 }
 
 // addDocument appends the document with root n, skipping empty documents
@@ -580,14 +591,14 @@ func addDocument(docs []document, n *node, errs *errList) []document {
 	return append(docs, document{file: n.file, root: n, line: int(n.line)})
 }
 
-// parseFileYAML is parseFile through yaml.v3, for any YAML.
-func parseFileYAML(name string, data []byte, errs *errList) (docs []document) {
+// parseRootsYAML is parseRoots through yaml.v3, for any YAML.
+func parseRootsYAML(name string, data []byte, errs *errList, root func(*node)) (ok bool) {
 	defer func() {
 		// yaml.v3 has panicked on malformed input before; never let a
 		// stack file crash panka.
 		if p := recover(); p != nil {
 			errs.add(pos{name, 0, 0}, "", "invalid YAML: the parser failed (%v)", p)
-			docs = nil
+			ok = false
 		}
 	}()
 	// Most files hold one document: yaml.Unmarshal parses straight from the
@@ -627,9 +638,9 @@ func parseFileYAML(name string, data []byte, errs *errList) (docs []document) {
 		if c.failed {
 			break
 		}
-		docs = addDocument(docs, n, errs)
+		root(n)
 	}
-	return docs
+	return true
 }
 
 // yamlErrPos splits a yaml.v3 error into its 1-based line and column (0
