@@ -477,13 +477,13 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 					return fmt.Errorf("apply --forward-only of %s refused, nothing was changed or recorded: it has no state, and its history cannot be read to find the deployed commit: %w", req.Key, err)
 				}
 			}
-			earlier := func(ctx context.Context) ([]*statestore.Deployment, error) {
-				store, err := f.Store(ctx, d.cfg)
-				if err != nil {
-					return nil, err
-				}
-				return store.History(ctx, req.Key, 0, mainlineRecords)
+			store, err := f.Store(ctx, d.cfg)
+			if err != nil {
+				return err
 			}
+			// Most checks look at the record before the deployed one
+			// only: a short first page.
+			earlier := &historyPages{store: store, key: req.Key, first: 4}
 			return checkForward(ctx, src.repo, req.Key, d.source, now, without, forwardHistory{earlier, f.Warnf})
 		}
 		if saved != nil {
@@ -725,7 +725,11 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 }
 
 // undoneByRollback is checkForward's answer for a commit (applied) that
-// comes after the deployed one, d's, when d is a rollback: the commits it
+// comes after the deployed one, d's, when d is a rollback, or redeployed
+// the commit a rollback put back (a pipeline of that commit that waited
+// for the lock while the rollback ran, a scheduled re-apply: recorded as
+// an apply with no changes, after which the rollback's commits deployed
+// again without a word): the commits it
 // took out (its from-commit and those between it and d's commit) are not
 // forward of what ran, though each has d's commit in its history. A
 // pipeline for the rolled-back commit that ran late, or waited for the lock
@@ -735,12 +739,33 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 // or on another branch) deploys. Rollbacks that came right before d, with
 // no other successful deployment in between (rolled back twice, further
 // each time), took out their own commits: earlier (nil: none read) gives
-// them. nil when d is no rollback.
-func undoneByRollback(ctx context.Context, repo *gitops.Repo, key statestore.Key, src deploy.Source, applied gitops.Hash, d *statestore.Deployment, without string, earlier func(context.Context) ([]*statestore.Deployment, error)) error {
+// them. The history is read only as far back as these rules need (see
+// historyPages). nil when no rollback put d's commit in place.
+func undoneByRollback(ctx context.Context, repo *gitops.Repo, key statestore.Key, src deploy.Source, applied gitops.Hash, d *statestore.Deployment, without string, earlier *historyPages) error {
 	if d.Operation != statestore.OpRollback {
-		return nil
+		if earlier == nil {
+			return nil
+		}
+		// The records before d that deployed its commit too: the first
+		// one that is a rollback put it in place (one that deployed
+		// another commit ends the search: d's commit came by an apply).
+		rb, err := rollbackBehind(ctx, d, earlier)
+		if err != nil {
+			return fmt.Errorf("apply --forward-only of %s refused, nothing was changed or recorded: it runs commit %s (deployment %d), and the history before it cannot be read to find whether a rollback put that commit back: %w; or %s", key, shortSHA(d.Commit), d.Serial, err, without)
+		}
+		if rb == nil {
+			return nil
+		}
+		rolledBack := fmt.Sprintf("it runs commit %s (deployment %d), which a rollback (deployment %d) from commit %s put back", shortSHA(d.Commit), d.Serial, rb.Serial, shortSHA(rb.FromCommit))
+		return undoneBy(ctx, repo, key, src, applied, rb, rolledBack, without, earlier)
 	}
 	rolledBack := fmt.Sprintf("it runs a rollback (deployment %d) from commit %s to %s", d.Serial, shortSHA(d.FromCommit), shortSHA(d.Commit))
+	return undoneBy(ctx, repo, key, src, applied, d, rolledBack, without, earlier)
+}
+
+// undoneBy is undoneByRollback's check against d, a rollback, and the
+// rollbacks right before it; rolledBack says what runs.
+func undoneBy(ctx context.Context, repo *gitops.Repo, key statestore.Key, src deploy.Source, applied gitops.Hash, d *statestore.Deployment, rolledBack, without string, earlier *historyPages) error {
 	// took says whether rollback rb took applied out; an error when that
 	// cannot be told.
 	took := func(rb *statestore.Deployment) (bool, error) {
@@ -774,36 +799,70 @@ func undoneByRollback(ctx context.Context, repo *gitops.Repo, key statestore.Key
 	if earlier == nil {
 		return nil
 	}
-	recs, err := earlier(ctx)
+	var verdict error
+	var stop int64
+	err := earlier.each(ctx, func(r *statestore.Deployment) bool {
+		if r.Serial >= d.Serial || r.Result != statestore.ResultSucceeded {
+			return true
+		}
+		stop = r.Serial
+		if r.Operation != statestore.OpRollback {
+			return false
+		}
+		if ok, err := took(r); err != nil || ok {
+			verdict = err
+			if err == nil {
+				verdict = skip(fmt.Sprintf("one of the commits rollback %d before it (from commit %s) took out", r.Serial, shortSHA(r.FromCommit)))
+			}
+			return false
+		}
+		stop = 0
+		return true
+	})
+	if err == nil && verdict == nil {
+		err = earlier.unreadableWalked(stop, d.Serial)
+	}
 	if err != nil {
 		return fmt.Errorf("apply --forward-only of %s refused, nothing was changed or recorded: %s, and the history before it cannot be read to find the commits the rollbacks before it took out: %w", key, rolledBack, err)
 	}
-	for _, r := range recs {
-		if r.Serial >= d.Serial || r.Result != statestore.ResultSucceeded {
-			continue
-		}
-		if r.Operation != statestore.OpRollback {
-			break
-		}
-		if ok, err := took(r); err != nil || ok {
-			if err != nil {
-				return err
-			}
-			return skip(fmt.Sprintf("one of the commits rollback %d before it (from commit %s) took out", r.Serial, shortSHA(r.FromCommit)))
-		}
-	}
-	return nil
+	return verdict
 }
 
-// mainlineRecords bounds the history records apply --forward-only reads
-// back for the last deployment of the default branch (mainlineReference).
-const mainlineRecords = 100
+// rollbackBehind is the successful rollback that put d's commit in place
+// when the successful deployments since (d among them) all deployed that
+// commit again, or nil.
+func rollbackBehind(ctx context.Context, d *statestore.Deployment, earlier *historyPages) (*statestore.Deployment, error) {
+	var rb *statestore.Deployment
+	var stop int64
+	err := earlier.each(ctx, func(r *statestore.Deployment) bool {
+		if r.Serial >= d.Serial || r.Result != statestore.ResultSucceeded {
+			return true
+		}
+		if !strings.EqualFold(r.Commit, d.Commit) {
+			stop = r.Serial
+			return false
+		}
+		if r.Operation == statestore.OpRollback {
+			rb = r
+			return false
+		}
+		return true
+	})
+	if err == nil && rb == nil {
+		// A record that cannot be read in between may be the rollback.
+		err = earlier.unreadableWalked(stop, d.Serial)
+	}
+	return rb, err
+}
 
-// forwardHistory is what checkForward needs beyond the state: the newest
-// history records (earlier; nil when the check must not look past the
-// state) and a way to warn.
+// forwardHistory is what checkForward needs beyond the state: the history
+// (earlier, read only as far back as a rule needs: a fixed window of the
+// newest 100 records was defeated by a longer one, a rollback further back
+// than that no longer keeping the commits it took out from being deployed
+// again; nil when the check must not look past the state) and a way to
+// warn.
 type forwardHistory struct {
-	earlier func(ctx context.Context) ([]*statestore.Deployment, error)
+	earlier *historyPages
 	warn    func(format string, args ...any)
 }
 
@@ -838,15 +897,14 @@ func branchOf(repo *gitops.Repo, d *statestore.Deployment) string {
 // clone and not on the default branch, or, not in the clone, its record
 // names another branch), the reference is the newest successful
 // deployment of a commit on the default branch (ref; nil when none came
-// since the last destroy), found among the newest mainlineRecords
-// records: a pipeline of the default branch still skips an older commit
+// since the last destroy), read back as far as it takes: a pipeline of the default branch still skips an older commit
 // than its own last deployment, and the branch deployment is replaced,
 // as a deploy of the mainline replaces a preview. ok is false when the
 // rule does not apply (applied is not on the default branch, d is on it,
 // or where either stands cannot be told), and checkForward goes on as
 // before; err when the history cannot be read or holds a deployment whose
 // branch cannot be told.
-func mainlineReference(ctx context.Context, repo *gitops.Repo, applied gitops.Hash, d *statestore.Deployment, earlier func(context.Context) ([]*statestore.Deployment, error)) (ref *statestore.Deployment, branch string, ok bool, err error) {
+func mainlineReference(ctx context.Context, repo *gitops.Repo, applied gitops.Hash, d *statestore.Deployment, earlier *historyPages) (ref *statestore.Deployment, branch string, ok bool, err error) {
 	branch, tip, err := repo.DefaultBranch()
 	if err != nil || applied.IsZero() {
 		return nil, "", false, nil
@@ -889,30 +947,37 @@ func mainlineReference(ctx context.Context, repo *gitops.Repo, applied gitops.Ha
 	if onMain, known := on(d); onMain || !known {
 		return nil, "", false, nil
 	}
-	recs, err := earlier(ctx)
+	var found, unplaced *statestore.Deployment
+	destroyed := false
+	err = earlier.each(ctx, func(r *statestore.Deployment) bool {
+		if r.Result != statestore.ResultSucceeded {
+			return true
+		}
+		if r.Operation == statestore.OpDestroy {
+			destroyed = true
+			return false
+		}
+		switch onMain, known := on(r); {
+		case onMain:
+			found = r
+			return false
+		case !known:
+			unplaced = r
+			return false
+		}
+		return true
+	})
 	if err != nil {
 		return nil, "", false, fmt.Errorf("read the history to find the last deployment of %s: %w", branch, err)
 	}
-	for _, r := range recs {
-		if r.Result != statestore.ResultSucceeded {
-			continue
-		}
-		if r.Operation == statestore.OpDestroy {
-			return nil, branch, true, nil
-		}
-		onMain, known := on(r)
-		switch {
-		case onMain:
-			return r, branch, true, nil
-		case !known:
-			return nil, "", false, fmt.Errorf("it runs commit %s (deployment %d), deployed from %s, which is not on the default branch %s; deployment %d before it, of commit %s, cannot be placed (this clone lacks the commit and its record names no branch), so which deployment of %s this apply must come after cannot be told: fetch it (`git fetch origin %s`) and re-run",
-				shortSHA(d.Commit), d.Serial, branchOf(repo, d), branch, r.Serial, shortSHA(r.Commit), branch, r.Commit)
-		}
+	if r := unplaced; r != nil {
+		return nil, "", false, fmt.Errorf("it runs commit %s (deployment %d), deployed from %s, which is not on the default branch %s; deployment %d before it, of commit %s, cannot be placed (this clone lacks the commit and its record names no branch), so which deployment of %s this apply must come after cannot be told: fetch it (`git fetch origin %s`) and re-run",
+			shortSHA(d.Commit), d.Serial, branchOf(repo, d), branch, r.Serial, shortSHA(r.Commit), branch, r.Commit)
 	}
-	if len(recs) < mainlineRecords {
+	if destroyed {
 		return nil, branch, true, nil
 	}
-	return nil, "", false, fmt.Errorf("it runs commit %s (deployment %d), deployed from %s, which is not on the default branch %s, and none of the %d deployments before it is of %s, so which one this apply must come after cannot be told", shortSHA(d.Commit), d.Serial, branchOf(repo, d), branch, mainlineRecords, branch)
+	return found, branch, true, nil
 }
 
 // commitOrder is where the commit an apply deploys stands against the

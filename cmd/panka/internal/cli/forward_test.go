@@ -46,6 +46,14 @@ func TestForwardOnlyAfterSquashMerge(t *testing.T) {
 	branch := rec(2, f.String(), "feature")
 	gone := rec(2, "0123456789abcdef0123456789abcdef01234567", "feature") // not in this clone
 	goneNoRef := rec(2, gone.Commit, "")                                  // nor its branch named
+	// 150 branch deployments since main's last one: past the window of
+	// 100 records the check once read (it refused: "none of the 100
+	// deployments before it is of main").
+	manyBranch := []*statestore.Deployment{}
+	for n := int64(151); n >= 2; n-- {
+		manyBranch = append(manyBranch, rec(n, f.String(), "feature"))
+	}
+	manyBranch = append(manyBranch, main1)
 	for _, tc := range []struct {
 		name     string
 		applied  gitops.Hash
@@ -59,6 +67,7 @@ func TestForwardOnlyAfterSquashMerge(t *testing.T) {
 		{"older main commit than main's last deployment", c0, branch, []*statestore.Deployment{branch, main1}, "skip", ""},
 		{"only branch deployments so far", squash, branch, []*statestore.Deployment{branch}, "", "no deployment of main comes before it"},
 		{"another branch's commit", other, branch, []*statestore.Deployment{branch, main1}, "which has 1 commit that", ""},
+		{"main's last deployment 150 records back", squash, manyBranch[0], manyBranch, "", "after deployment 1 of main's commit " + c1.String()[:12]},
 		{"gone, no branch recorded", squash, goneNoRef, []*statestore.Deployment{goneNoRef, main1}, "which this clone does not have", ""},
 	} {
 		for _, m := range []struct {
@@ -73,7 +82,7 @@ func TestForwardOnlyAfterSquashMerge(t *testing.T) {
 				defer repo.Close()
 				var warned []string
 				hist := forwardHistory{
-					earlier: func(context.Context) ([]*statestore.Deployment, error) { return tc.earlier, nil },
+					earlier: &historyPages{store: historyStore(t, tc.earlier), key: historyKey},
 					warn:    func(format string, args ...any) { warned = append(warned, fmt.Sprintf(format, args...)) },
 				}
 				err = checkForward(context.Background(), repo, key, deploy.Source{Commit: tc.applied.String()}, &statestore.State{LastSuccessful: tc.deployed}, "apply without --forward-only", hist)
@@ -94,5 +103,90 @@ func TestForwardOnlyAfterSquashMerge(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestForwardOnlyAfterRollbackFarBack: the commits a rollback took out stay
+// out of apply --forward-only (skipped) however the history goes on after
+// it: the rolled-back-to commit applied again (a pipeline of that commit
+// that waited for the lock while the rollback ran, recorded as an apply
+// with no changes: the check saw an apply, not a rollback, and deployed
+// the bad commit again), or a rollback before the one that runs further
+// back than the newest 100 records (failed runs in between: the check read
+// those 100 only). A commit made after them (the fix) still deploys, and
+// a plain apply after apply reads a few records, not the history.
+func TestForwardOnlyAfterRollbackFarBack(t *testing.T) {
+	r := gittest.New(t)
+	r.Write("stacks/shop/stack.yaml", "a: 1\n")
+	good := r.Commit("good")
+	r.Write("stacks/shop/stack.yaml", "a: 2\n")
+	mid := r.Commit("mid")
+	r.Write("stacks/shop/stack.yaml", "a: 3\n")
+	bad := r.Commit("bad")
+	r.Write("stacks/shop/stack.yaml", "a: 4\n")
+	fix := r.Commit("fix")
+	rec := func(serial int64, op string, commit gitops.Hash, result string) *statestore.Deployment {
+		return &statestore.Deployment{Serial: serial, Operation: op, Commit: commit.String(), Result: result}
+	}
+	rollback := func(serial int64, from, to gitops.Hash) *statestore.Deployment {
+		d := rec(serial, statestore.OpRollback, to, statestore.ResultSucceeded)
+		d.FromCommit, d.ToCommit = from.String(), to.String()
+		return d
+	}
+	// Newest first, as History lists them.
+	reapplied := []*statestore.Deployment{
+		rec(6, statestore.OpApply, good, statestore.ResultSucceeded),
+		rec(5, statestore.OpApply, good, statestore.ResultFailed),
+		rec(4, statestore.OpApply, good, statestore.ResultSucceeded),
+		rollback(3, bad, good),
+		rec(2, statestore.OpApply, bad, statestore.ResultSucceeded),
+		rec(1, statestore.OpApply, good, statestore.ResultSucceeded),
+	}
+	farBack := []*statestore.Deployment{rollback(125, mid, good)}
+	for n := int64(124); n >= 4; n-- {
+		farBack = append(farBack, rec(n, statestore.OpApply, bad, statestore.ResultFailed))
+	}
+	farBack = append(farBack, rollback(3, bad, mid), rec(2, statestore.OpApply, bad, statestore.ResultSucceeded), rec(1, statestore.OpApply, good, statestore.ResultSucceeded))
+	applied := []*statestore.Deployment{
+		rec(3, statestore.OpApply, mid, statestore.ResultSucceeded),
+		rec(2, statestore.OpApply, good, statestore.ResultSucceeded),
+		rollback(1, bad, good),
+	}
+	repo, err := gitops.Open(r.Dir, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	for _, tc := range []struct {
+		name     string
+		hist     []*statestore.Deployment
+		applied  gitops.Hash
+		want     string // "" deploys; else in the skip
+		maxReads int
+	}{
+		{"bad commit after the rolled-back-to one was applied again", reapplied, bad, "it runs commit " + good.String()[:12] + " (deployment 6), which a rollback (deployment 3) from commit " + bad.String()[:12] + " put back, and " + bad.String()[:12] + " is the commit it rolled back from", 0},
+		{"commit in between after the rolled-back-to one was applied again", reapplied, mid, "is one of the commits that rollback took out", 0},
+		{"fix after the rolled-back-to one was applied again", reapplied, fix, "", 0},
+		{"rollback before the one that runs, 120 records back", farBack, bad, "is one of the commits rollback 3 before it (from commit " + bad.String()[:12] + ") took out", 0},
+		{"fix after rollbacks far back", farBack, fix, "", 0},
+		{"apply after apply", applied, fix, "", 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := historyStore(t, tc.hist)
+			d := *tc.hist[0]
+			d.Stack, d.Environment = historyKey.Stack, historyKey.Environment
+			hist := forwardHistory{earlier: &historyPages{store: store, key: historyKey, first: 4}, warn: func(format string, args ...any) { t.Errorf("warned: "+format, args...) }}
+			err := checkForward(context.Background(), repo, historyKey, deploy.Source{Commit: tc.applied.String()}, &statestore.State{LastSuccessful: &d}, "apply without --forward-only", hist)
+			var older *olderCommitError
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (!errors.As(err, &older) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("got %v, want a skip with %q", err, tc.want)
+			}
+			if tc.maxReads > 0 && store.read > tc.maxReads {
+				t.Errorf("read %d history records, want at most %d", store.read, tc.maxReads)
+			}
+		})
 	}
 }

@@ -357,6 +357,8 @@ type historyPages struct {
 	bad    []statestore.UnreadableRecord
 	listed int
 	done   bool
+	// first is the length of the first page (0: historyPage).
+	first int
 }
 
 // historyPage is how many records historyPages reads first; each next
@@ -369,6 +371,9 @@ const historyPage = 32
 func (h *historyPages) at(ctx context.Context, i int) (*statestore.Deployment, error) {
 	for i >= len(h.recs) && !h.done {
 		n := max(historyPage, h.listed)
+		if h.listed == 0 && h.first > 0 {
+			n = h.first
+		}
 		page, err := h.store.History(ctx, h.key, h.listed, n)
 		// A record that cannot be read does not hide the others: the
 		// callers say what it means for them (unreadableIn).
@@ -411,6 +416,18 @@ func (h *historyPages) unreadableIn(after, before int64) []statestore.Unreadable
 		}
 	}
 	return out
+}
+
+// unreadableWalked is an error naming the records that cannot be read
+// among those read between serials after and before (a walk back through
+// the history that stopped at after, 0: at its oldest record), which the
+// walk may have needed; nil when there are none.
+func (h *historyPages) unreadableWalked(after, before int64) error {
+	bad := h.unreadableIn(after, before)
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s cannot be read: %w", unreadableNames(bad), &statestore.UnreadableError{Key: h.key, Records: bad})
 }
 
 // unreadableError is the error of a rollback that cannot tell its target
