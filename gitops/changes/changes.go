@@ -56,7 +56,9 @@ type Options struct {
 	// is read under its own root where that differs from StacksRoot
 	// (head's), so the stacks a move of the stacks root carried along are
 	// compared (moved), not listed as added, and one deleted under the
-	// old root is listed as removed. Not with Uncommitted.
+	// old root is listed as removed. With Uncommitted, StacksRoot is the
+	// work tree's root (its panka.yaml's), and the bases are read under
+	// their own.
 	StacksRootAt func(commit string) (root string, ok bool)
 	// Paths maps changed files to stacks without loading them: every
 	// environment of a touched stack is reported.
@@ -361,7 +363,7 @@ func newEngine(repo *gitops.Repo, opts Options) *engine {
 // the one its own configuration names (Options.StacksRootAt), else the
 // engine's.
 func (e *engine) indexerAt(c gitops.Hash) *indexer {
-	if e.opts.StacksRootAt == nil || e.opts.Uncommitted || c == gitops.EmptyTree {
+	if e.opts.StacksRootAt == nil || c == gitops.EmptyTree {
 		return e.ix
 	}
 	r, ok := e.opts.StacksRootAt(c.String())
@@ -534,7 +536,7 @@ func (e *engine) changedPaths(ctx context.Context, base *side, head *side) ([]gi
 	if !head.worktree {
 		return ch, nil
 	}
-	wt, err := e.worktreeChanges(ctx, head)
+	wt, err := e.worktreeChanges(ctx, base, head)
 	if err != nil {
 		return nil, err
 	}
@@ -556,13 +558,15 @@ func (e *engine) changedPaths(ctx context.Context, base *side, head *side) ([]gi
 // start with (HEAD's globs, and those of the stack.yaml files changed in the
 // work tree, or of the files a linked stack.yaml points at). The rest of a large repository — most often the application
 // code beside the stacks — is not examined: a status of the whole work tree
-// costs seconds there.
-func (e *engine) worktreeChanges(ctx context.Context, head *side) ([]string, error) {
+// costs seconds there. Base's stacks root is examined too where it is
+// another (Options.StacksRootAt): the stacks moved away from it.
+func (e *engine) worktreeChanges(ctx context.Context, base, head *side) ([]string, error) {
 	root := e.opts.StacksRoot
 	if root == "" {
 		return e.repo.WorktreeChanges(ctx)
 	}
-	wt, err := e.repo.WorktreeChangesUnder(ctx, root)
+	// An empty base root is the whole repository (WorktreeChangesUnder).
+	wt, err := e.repo.WorktreeChangesUnder(ctx, root, e.rootOf(base).root)
 	if err != nil {
 		return nil, err
 	}
@@ -708,7 +712,14 @@ func (e *engine) indexes(ctx context.Context, base, head *side, changes []gitops
 	if err := e.baseIndex(ctx, base); err != nil {
 		return err
 	}
-	hix := base.index.clone()
+	return e.headIndex(base.index, head, changes)
+}
+
+// headIndex builds head's stack index from from, the index of base's tree
+// under head's stacks root (base's own index unless the roots differ),
+// plus the stack.yaml files in changes (base to head).
+func (e *engine) headIndex(from *stackIndex, head *side, changes []gitops.Change) error {
+	hix := from.clone()
 	var hashOf func([]byte) string
 	if head.worktree {
 		hix.Tree = ""
@@ -877,7 +888,19 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	// it); else base's.
 	headFirst, headCached := false, false
 	ixDone := make(chan error, 1)
+	var headFrom *stackIndex // the work tree's index derives from base's tree under head's root
 	go func() {
+		if e.rootsDiffer(base, head) && head.worktree {
+			ix, err := e.ix.forCommit(ctx, base.tree)
+			if err != nil {
+				err = fmt.Errorf("index stacks at %s: %w", shortID(base.commit), baseError(e.repo, base.commit.String(), err))
+			} else {
+				headFrom = ix
+				err = e.baseIndex(ctx, base)
+			}
+			ixDone <- err
+			return
+		}
 		if e.rootsDiffer(base, head) {
 			ixDone <- e.ownIndexes(ctx, base, head)
 			return
@@ -911,6 +934,8 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	}()
 	defer func() { <-baseBlobs }()
 	switch {
+	case headFrom != nil:
+		err = e.headIndex(headFrom, head, changes)
 	case e.rootsDiffer(base, head): // both built meanwhile
 	case headFirst:
 		err = e.baseFromHead(base, head, changes, headCached)

@@ -3854,3 +3854,60 @@ func TestStacksRootMoved(t *testing.T) {
 		}
 	})
 }
+
+// TestStacksRootMovedUncommitted: the move of TestStacksRootMoved made in
+// the work tree (stacks/ -> deploy/stacks/, billing deleted, panka.yaml's
+// stacks.root edited), staged or not: --uncommitted read both sides under
+// the work tree's root, so every stack came out added and billing was not
+// listed at all. Each side is read under its own root, as committed, and
+// the answer is the committed one.
+func TestStacksRootMovedUncommitted(t *testing.T) {
+	for _, staged := range []bool{false, true} {
+		t.Run(fmt.Sprintf("staged=%v", staged), func(t *testing.T) {
+			g, base := baseRepo(t)
+			if err := os.MkdirAll(filepath.Join(g.Dir, "deploy"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(filepath.Join(g.Dir, "stacks"), filepath.Join(g.Dir, "deploy", "stacks")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.RemoveAll(filepath.Join(g.Dir, "deploy", "stacks", "billing")); err != nil {
+				t.Fatal(err)
+			}
+			g.WriteFile("deploy/stacks/users/environments/staging.yaml", envYAML("staging", "  variables:\n    LOG_LEVEL: info\n"))
+			g.WriteFile("panka.yaml", "version: v1\nstacks:\n  root: deploy/stacks\n")
+			if staged {
+				g.Git("add", "-A")
+			}
+			rootAt := func(commit string) (string, bool) {
+				if commit == base.String() {
+					return "stacks", true
+				}
+				return "deploy/stacks", true
+			}
+			want := []string{"billing removed dev:removed,prod:removed,staging:removed", "orders moved ", "users moved staging:modified [api]"}
+			wantPaths := []string{"billing removed dev:removed,prod:removed,staging:removed", "orders moved dev:modified,prod:modified,staging:modified", "users moved dev:modified,prod:modified,staging:modified"}
+			check := func(what string, opts changes.Options) {
+				t.Helper()
+				detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+					w := want
+					if paths {
+						w = wantPaths
+					}
+					if got := summary(res); !slices.Equal(got, w) {
+						t.Errorf("%s: %s paths=%v: %q, want %q", what, engine, paths, got, w)
+					}
+					for _, s := range res.Stacks {
+						if s.Stack == "orders" && (s.OldPath != "stacks/orders" || s.Path != "deploy/stacks/orders") {
+							t.Errorf("%s: %s paths=%v: orders %s -> %s", what, engine, paths, s.OldPath, s.Path)
+						}
+					}
+				})
+			}
+			check("work tree", changes.Options{Base: "HEAD", StacksRoot: "deploy/stacks", StacksRootAt: rootAt, Uncommitted: true})
+			g.Git("add", "-A")
+			g.Commit("move the stacks to deploy/stacks, drop billing")
+			check("committed", changes.Options{Base: "HEAD~1", StacksRoot: "deploy/stacks", StacksRootAt: rootAt})
+		})
+	}
+}

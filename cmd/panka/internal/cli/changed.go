@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -258,7 +257,11 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	copts := changes.Options{Base: opts.Base, Head: opts.Head, Uncommitted: opts.Uncommitted, StacksRoot: cfg.Stacks.Root,
 		Paths: opts.Paths, Stacks: opts.Stacks, Environments: opts.Environments, StrictNames: true,
 		BackendFixed: backendFixed(cfg), BackendWhere: f.backendWhere}
-	if !opts.Uncommitted {
+	if opts.Uncommitted {
+		// The work tree is read under the root the configuration gives
+		// (its own panka.yaml's), every base under its own.
+		copts.StacksRootAt = ownStacksRoot(f, repo, cfg)
+	} else {
 		ownStacksRoots(f, repo, cfg, opts.Head, &copts)
 	}
 	var res *changes.Result
@@ -293,7 +296,6 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	}
 	if !opts.SinceDeployed {
 		warnRepoBackendChanged(f, repo, res, opts.Uncommitted)
-		warnStacksRootChanged(f, repo, res, opts.Uncommitted)
 		if !opts.Uncommitted {
 			warnBaseDescends(f, repo, opts.Base, res)
 			warnMergeResultBase(ctx, f, repo, opts.Base, res)
@@ -444,44 +446,6 @@ func warnRepoBackendChanged(f *Factory, repo *gitops.Repo, res *changes.Result, 
 		repoConfigFile, strings.Join(diffs, ", "))
 }
 
-// warnStacksRootChanged warns, with --uncommitted, when the repository's
-// panka.yaml sets another stacks.root in the work tree than at base (the
-// stacks folder moved, stacks/ -> deploy/stacks/). Both are then read
-// under the one root the configuration gives, the work tree's, so every
-// stack moved along is listed added instead of moved, and a stack that
-// the base had under the old root and the work tree no longer has is not
-// listed removed at all. Between commits, each is read under its own
-// root (ownStacksRoot). A root set by PANKA_STACKS_ROOT or a flag is the
-// same on both sides.
-func warnStacksRootChanged(f *Factory, repo *gitops.Repo, res *changes.Result, uncommitted bool) {
-	if !uncommitted {
-		return
-	}
-	cfg, err := f.Config()
-	if err != nil || res.Base == "" || res.Base == gitops.EmptyTree.String() {
-		return
-	}
-	clean := func(root string) string { return strings.Trim(path.Clean("/"+filepath.ToSlash(root)), "/") }
-	unset, fixed := stacksRootUnset(cfg)
-	if fixed {
-		return
-	}
-	used := clean(cfg.Stacks.Root)
-	read := func(rev string) (string, bool) {
-		root, ok := stacksRootAt(f, repo, rev, unset)
-		return clean(root), ok
-	}
-	before, ok1 := read(res.Base)
-	after, ok2 := read("") // the work tree's
-	if !ok1 || !ok2 || before == after && before == used {
-		return
-	}
-	f.Warnf("%s sets stacks.root %q at %s and %q at %s, but both commits are read under one root, %q: the stacks that moved to another root are listed as added (or removed), not moved "+
-		"(their state is keyed by metadata.name: apply finds them deployed), and a stack under the other root is not compared at all, so one deleted there is not listed as removed; "+
-		"panka changed --since-deployed lists what is deployed but gone at head as removed",
-		repoConfigFile, before, shortSHA(res.Base), after, headName(res, uncommitted), used)
-}
-
 // ownStacksRoot is changes.Options.StacksRootAt: the stacks root a
 // commit's own panka.yaml names, so a base from before the stacks folder
 // moved is read where its stacks were. Nil when PANKA_STACKS_ROOT or a
@@ -497,8 +461,8 @@ func ownStacksRoot(f *Factory, repo *gitops.Repo, cfg *config.Resolved) func(str
 // ownStacksRoots has a comparison between commits read each under the
 // stacks.root of its own panka.yaml, as the pre-push hook reads each
 // pushed commit: head (a ref, "" for HEAD) and every base (a given one,
-// its merge-base, a deployed commit). Not for the work tree, read under
-// the root the configuration gives.
+// its merge-base, a deployed commit). The work tree (--uncommitted) is
+// read under the root the configuration gives: set StacksRootAt alone.
 func ownStacksRoots(f *Factory, repo *gitops.Repo, cfg *config.Resolved, head string, o *changes.Options) {
 	own := ownStacksRoot(f, repo, cfg)
 	if own == nil {
@@ -579,15 +543,6 @@ func stacksRootOf(b []byte) (string, error) {
 	}
 	err := yaml.Unmarshal(b, &doc)
 	return doc.Stacks.Root, err
-}
-
-// headName names the head of res in a message: its short id, or the work
-// tree with --uncommitted.
-func headName(res *changes.Result, uncommitted bool) string {
-	if uncommitted {
-		return "the work tree"
-	}
-	return shortSHA(res.Head)
 }
 
 // githubMatrixLimit is the most jobs a GitHub Actions matrix may have.
