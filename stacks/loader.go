@@ -851,6 +851,23 @@ func ReadHeader(fsys fs.FS, dir string) (*Header, error) {
 	return s.Header(), nil
 }
 
+// ParseHeader parses data as the stack.yaml of folder dir, as ReadHeader
+// does, reading no file: for a folder io/fs cannot open (a name that is
+// not UTF-8, read from a git tree). Environments are not listed. A
+// stack.yaml that is a symbolic link is the caller's to follow.
+func ParseHeader(dir string, data []byte) (*Header, error) {
+	var errs errList
+	s := &Stack{}
+	if data == nil {
+		data = []byte{}
+	}
+	s.readStackFile(nil, dir, &errs, false, &stackRead{ents: []fs.DirEntry{}, data: data})
+	if e := errs.err(); e != nil {
+		return nil, e
+	}
+	return s.Header(), nil
+}
+
 // nestedMsg says that the stack.yaml in folder inner lies inside the
 // folder of the stack outer (called name), naming both stacks.
 func nestedMsg(fsys fs.FS, inner, outer, name string) string {

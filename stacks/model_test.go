@@ -187,6 +187,31 @@ func TestReadHeader(t *testing.T) {
 	}
 }
 
+// TestParseHeader: ParseHeader reads the same header as ReadHeader from
+// the bytes of a stack.yaml alone (no environments: it lists no folder),
+// and reports its errors at the same file:line.
+func TestParseHeader(t *testing.T) {
+	data := stackYAML + "  backend:\n    prefix: teams/a/\n"
+	fsys := testFS(map[string]string{"stacks/s/stack.yaml": data})
+	want, err := ReadHeader(fsys, "stacks/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Environments = nil
+	got, err := ParseHeader("stacks/s", []byte(data))
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, %v; want %+v", got, err, want)
+	}
+	bad := stackYAML + "  backend:\n    prefix: a//b\n"
+	_, rerr := ReadHeader(testFS(map[string]string{"stacks/s/stack.yaml": bad}), "stacks/s")
+	if _, perr := ParseHeader("stacks/s", []byte(bad)); perr == nil || rerr == nil || perr.Error() != rerr.Error() {
+		t.Errorf("bad backend: ParseHeader %v, ReadHeader %v", perr, rerr)
+	}
+	if _, err := ParseHeader("stacks/s", nil); err == nil || !strings.Contains(err.Error(), "stacks/s/stack.yaml:1: empty stack.yaml") {
+		t.Errorf("empty: %v", err)
+	}
+}
+
 // TestHeaderBackendChecked: spec.backend values that the store would refuse
 // when a command opens it (a bucket name S3 refuses, a prefix with an empty,
 // . or .. segment, an endpoint with a path) are errors with file:line, so

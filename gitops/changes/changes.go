@@ -2138,15 +2138,24 @@ func (e *engine) badFolderHeader(s *side, dir string) (*stacks.Header, bool) {
 			}
 		}
 	}
-	if mayHaveBackend(b) {
+	envs, ok := envNames(files)
+	if !ok {
 		return nil, false
+	}
+	if mayHaveBackend(b) {
+		// Parsed for its spec.backend, which says where its state is
+		// (--since-deployed) and whose change moves it: named after its
+		// folder, a stack with one was removed and a new one added
+		// wherever it moved.
+		h, err := stacks.ParseHeader(dir, b)
+		if err != nil {
+			return nil, false
+		}
+		h.Environments = envs
+		return h, true
 	}
 	name := stacks.QuickName(b)
 	if name == "" {
-		return nil, false
-	}
-	envs, ok := envNames(files)
-	if !ok {
 		return nil, false
 	}
 	return &stacks.Header{Ref: stacks.Ref{Name: name, Path: dir}, Environments: envs}, true
