@@ -50,7 +50,12 @@ const (
 	DefaultHeartbeat   = 30 * time.Second
 	DefaultOnWaitEvery = 5 * time.Second
 	DefaultMinBackoff  = 250 * time.Millisecond
-	DefaultMaxBackoff  = 5 * time.Second
+	// DefaultMaxBackoff caps the wait between two attempts on a held
+	// lock: a waiter picks a release up at most this late. At 5 s a
+	// queued CI job sat idle for up to 5 s after each release; an attempt
+	// a second (a conditional write and a read) is no load for DynamoDB
+	// or S3, and the holder's heartbeats cost as much.
+	DefaultMaxBackoff = time.Second
 )
 
 // LeaseOptions configure Acquire. Zero values take the defaults above.

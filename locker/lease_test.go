@@ -378,3 +378,60 @@ func TestLeaseReleaseReplyLost(t *testing.T) {
 		t.Fatalf("%d release attempts, want 2", n)
 	}
 }
+
+// TestAcquirePicksUpAReleasePromptly: a waiter (--lock-timeout) that has
+// waited long takes the lock at most DefaultMaxBackoff (1 s) after its
+// holder releases it. The backoff grew to 5 s, so a queued run sat idle
+// for up to 5 s after every release; jitter near its top shows the worst.
+func TestAcquirePicksUpAReleasePromptly(t *testing.T) {
+	ctx := context.Background()
+	clk := lockertest.NewClock(lockertest.Start)
+	l, err := local.New(local.Options{Dir: t.TempDir(), Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "first"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var lease *locker.Lease
+	go func() {
+		defer close(done)
+		lease, err = locker.Acquire(ctx, l, locker.Info{Key: key, LockedBy: "second"},
+			locker.LeaseOptions{Wait: time.Hour, Clock: clk, Rand: func() float64 { return 0.999 }})
+	}()
+	// step advances the clock while the waiter sleeps; false once it
+	// ended.
+	step := func() bool {
+		select {
+		case <-done:
+			return false
+		default:
+		}
+		if !clk.WaitSleepers(1, done) {
+			return false
+		}
+		clk.Advance(50 * time.Millisecond)
+		return true
+	}
+	for clk.Now().Sub(lockertest.Start) < 3*time.Minute {
+		if !step() {
+			t.Fatalf("the waiter ended at %v while the lock was held: %v", clk.Now(), err)
+		}
+	}
+	if err := l.Release(ctx, key, held.ID); err != nil {
+		t.Fatal(err)
+	}
+	released := clk.Now()
+	for step() {
+	}
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release(ctx)
+	if late := lease.Info().LockedAt.Sub(released); late > time.Second {
+		t.Fatalf("the waiter took the lock %s after its release, want within 1s", late)
+	}
+}

@@ -1,14 +1,18 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +21,7 @@ import (
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/locker"
+	"panka.dev/panka/locker/local"
 	"panka.dev/panka/locker/lockertest"
 )
 
@@ -791,5 +796,102 @@ func TestAcquireLeaseTakesOverEndedHolder(t *testing.T) {
 				t.Errorf("stderr says it took over:\n%s", errOut)
 			}
 		})
+	}
+}
+
+// TestLeaseHolderHelperProcess is the holder process of
+// TestLockWaiterStartsPromptlyAfterARelease: it takes the lease of
+// app/prod in PANKA_LEASE_HELPER_DIR, says "held", and releases it when
+// its stdin closes, saying when (Unix nanoseconds).
+func TestLeaseHolderHelperProcess(t *testing.T) {
+	dir := os.Getenv("PANKA_LEASE_HELPER_DIR")
+	if dir == "" {
+		return
+	}
+	ctx := context.Background()
+	l, err := local.New(local.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := l.TryAcquire(ctx, locker.Info{Key: alice.Key, LockedBy: "ci-job-1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("held")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	if err := l.Release(ctx, alice.Key, held.ID); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("released %d\n", time.Now().UnixNano())
+	os.Exit(0)
+}
+
+// TestLockWaiterStartsPromptlyAfterARelease: a run waiting for the lock
+// (--lock-timeout) that another process holds takes it within about a
+// second of its release, after waiting long enough for the backoff to
+// reach its cap. The cap was 5 s: a queued CI job sat idle that long.
+func TestLockWaiterStartsPromptlyAfterARelease(t *testing.T) {
+	ctx := context.Background()
+	f, repo, _, _ := lockTestFactory(t)
+	var errOut syncBuffer
+	f.IO.ErrOut = &errOut
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command(os.Args[0], "-test.run=^TestLeaseHolderHelperProcess$")
+	holder.Env = append(os.Environ(), "PANKA_LEASE_HELPER_DIR="+filepath.Join(repo, ".panka"))
+	stdin, err := holder.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != "held" {
+		t.Fatalf("holder process: %q, want held", lines.Text())
+	}
+
+	type result struct {
+		lease *locker.Lease
+		at    time.Time
+		err   error
+	}
+	got := make(chan result, 1)
+	go func() {
+		lease, err := f.AcquireLease(ctx, cfg, "app", "prod", "apply", "abc", time.Minute)
+		got <- result{lease, time.Now(), err}
+	}()
+	// The second notice comes DefaultOnWaitEvery (5 s) after the first:
+	// by then the backoff has grown to its cap.
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(errOut.String(), "Waiting for the lock on app/prod: ci-job-1") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no second waiting notice in 30s:\n%s", errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stdin.Close()
+	if !lines.Scan() {
+		t.Fatalf("holder process did not say it released the lease: %v", lines.Err())
+	}
+	ns, err := strconv.ParseInt(strings.TrimPrefix(lines.Text(), "released "), 10, 64)
+	if err != nil {
+		t.Fatalf("holder process: %q", lines.Text())
+	}
+	r := <-got
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer f.ReleaseLease(r.lease)
+	// At most the 1 s cap, and the attempt itself, after the release.
+	if late := r.at.Sub(time.Unix(0, ns)); late > 1500*time.Millisecond {
+		t.Fatalf("the waiter took the lock %s after the other process released it, want within about 1s", late)
 	}
 }
