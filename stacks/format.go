@@ -58,7 +58,8 @@ func Format(src []byte) (out []byte, err error) {
 		return nil, &FormatError{Line: fe.Line, Column: fe.Column, Msg: fe.Msg}
 	}
 	var errs errList
-	parseRoots("", src, &errs, func(*node) {})
+	var roots []*node
+	fast, _ := parseRoots("", src, &errs, func(n *node) { roots = append(roots, n) })
 	if len(errs.list) > 0 {
 		e := errs.list[0]
 		msg := e.Msg
@@ -67,6 +68,15 @@ func Format(src []byte) (out []byte, err error) {
 		}
 		return nil, &FormatError{Line: e.Line, Column: e.Column, Msg: msg}
 	}
+	if fast && formatted(src, roots) {
+		return src, nil
+	}
+	return formatYAML(src)
+}
+
+// formatYAML is Format through yaml.v3's decoder and encoder, for a file
+// without YAML problems.
+func formatYAML(src []byte) ([]byte, error) {
 	text := joinCommentOnlyDocuments(src)
 	docs, err := decodeDocuments(text)
 	if err != nil {
