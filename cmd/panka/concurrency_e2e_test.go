@@ -279,3 +279,87 @@ func TestOutputsWhileDeploying(t *testing.T) {
 		t.Errorf("outputs after the applies: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestChangedSinceDeployedWhileDeploying: changed --since-deployed run
+// while a pipeline deploys shop/dev listed it changed (the state still
+// holds the commit deployed before) and said nothing of the run, so a
+// second pipeline planned and queued the same deployment. It now names
+// the run, in -o json's "deploying" and on stderr, from one listing of
+// the locks (the local lock folder, a Scan of the DynamoDB table; S3 lock
+// objects: those of the stack/environments listed); once the run has
+// recorded, nothing is listed and "deploying" is empty.
+func TestChangedSinceDeployedWhileDeploying(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	type deploying struct {
+		Stack, Environment, LockedBy string
+		Metadata                     struct{ Operation, Commit string }
+	}
+	type result struct {
+		Stacks []struct {
+			Stack        string
+			Environments []string
+		}
+		Deploying *[]deploying
+	}
+	check := func(t *testing.T, r *e2eRepo, env []string, head string) {
+		r.mustPanka(env, applyDev...)
+		head = r.setWebImage(head)
+		gate := filepath.Join(t.TempDir(), "gate")
+		apply := r.cmd(append([]string{"PANKALOCAL_GATE=" + gate}, env...), applyDev...)
+		var out syncBuffer
+		apply.Stdout, apply.Stderr = &out, &out
+		if err := apply.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if apply.ProcessState == nil { // the test failed before Wait
+				_ = apply.Process.Kill()
+				_ = apply.Wait()
+			}
+		}()
+		waitFor(t, 90*time.Second, func() bool { return strings.Contains(out.String(), "updating") })
+		changed := func() (result, string) {
+			t.Helper()
+			stdout, stderr, code := r.panka(env, "changed", "--since-deployed", "--environment", "dev", "-o", "json")
+			var res result
+			if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil {
+				t.Fatalf("changed: exit %d, %v\n%s\n%s", code, err, stdout, stderr)
+			}
+			return res, stderr
+		}
+		res, stderr := changed()
+		if len(res.Stacks) != 1 || res.Stacks[0].Stack != "shop" || fmt.Sprint(res.Stacks[0].Environments) != "[dev]" {
+			t.Errorf("changed while deploying: %+v", res.Stacks)
+		}
+		if res.Deploying == nil || len(*res.Deploying) != 1 {
+			t.Fatalf("deploying while deploying: %+v\n%s", res.Deploying, stderr)
+		}
+		if d := (*res.Deploying)[0]; d.Stack != "shop" || d.Environment != "dev" || d.LockedBy != "dev@example.com" || d.Metadata.Operation != "apply" || d.Metadata.Commit != head {
+			t.Errorf("deploying: %+v, want shop/dev, apply of %s by dev@example.com", d, head)
+		}
+		if !regexp.MustCompile(`shop/dev is locked by dev@example.com on .* \(pid \d+\), operation apply, commit ` + head[:12] + `, since .*: a deployment is in progress there`).MatchString(stderr) {
+			t.Errorf("changed while deploying, stderr:\n%s", stderr)
+		}
+		if err := os.WriteFile(gate, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := apply.Wait(); err != nil {
+			t.Fatalf("apply: %v\n%s", err, out.String())
+		}
+		res, stderr = changed()
+		if len(res.Stacks) != 0 || res.Deploying == nil || len(*res.Deploying) != 0 || strings.Contains(stderr, "in progress") {
+			t.Errorf("changed after the apply: %+v, deploying %v\n%s", res.Stacks, res.Deploying, stderr)
+		}
+	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		r := newE2ERepo(t, b)
+		check(t, r, nil, "2.0.0")
+		if b == servers {
+			// Locks as S3 objects next to the state (the default with an
+			// s3 backend and no lock table).
+			check(t, r, []string{"PANKA_LOCKS_TYPE=s3"}, "3.0.0")
+		}
+	})
+}

@@ -25,6 +25,7 @@ import (
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/changes"
+	"panka.dev/panka/locker"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
@@ -37,6 +38,9 @@ type ChangedOptions struct {
 	// OpenStore builds the state store of a configuration, for
 	// --since-deployed (nil: the flag reports that no store is available).
 	OpenStore func(ctx context.Context, cfg *config.Resolved) (statestore.Store, error)
+	// OpenLocker opens the lock backend of a configuration, for
+	// --since-deployed's list of deployments in progress (nil: f.Locker).
+	OpenLocker func(ctx context.Context, cfg *config.Resolved) (locker.Locker, error)
 
 	Base, Head    string
 	Uncommitted   bool
@@ -49,7 +53,7 @@ type ChangedOptions struct {
 }
 
 func newCmdChanged(f *Factory) *cobra.Command {
-	opts := &ChangedOptions{F: f, OpenStore: f.planStore}
+	opts := &ChangedOptions{F: f, OpenStore: f.planStore, OpenLocker: f.Locker}
 	cmd := &cobra.Command{
 		Use:   "changed",
 		Short: "List the stacks and environments that changed between two commits",
@@ -74,6 +78,8 @@ removed, moved (same metadata.name in a new folder) or modified.
 
 Output: text (--why explains each change), json, names (one stack/env a line)
 or github-matrix ({"include":[{"stack":..,"environment":..}]}).
+--since-deployed also names the stack/environments being deployed right now
+(a run holds their lease; on stderr, and as "deploying" in -o json).
 --exit-code exits 2 when the output lists something, 0 when it lists nothing
 (-o names and github-matrix list environments only, not a stack moved alone).
 Set PANKA_GIT_BINARY=false to read git with go-git only (no git binary).`,
@@ -265,6 +271,7 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 		ownStacksRoots(f, repo, cfg, opts.Head, &copts)
 	}
 	var res *changes.Result
+	var deploying []LockJSON // with --since-deployed: nil when the locks could not be read
 	if opts.SinceDeployed {
 		if opts.OpenStore == nil {
 			return errors.New("--since-deployed needs a state store, and none is available in this build")
@@ -273,6 +280,7 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 		res, err = changes.SinceDeployed(ctx, repo, sd, copts)
 		if err == nil {
 			sd.addDirty(res)
+			deploying = sd.deployingNow(ctx, opts.OpenLocker, res)
 		}
 	} else {
 		res, err = changes.Detect(ctx, repo, copts)
@@ -308,7 +316,7 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 		f.Warnf("%s/%s is deployed at %.12s, a newer commit than %s (it descends from it): not listed, since deploying %s there would roll back what %.12s deployed; "+
 			"to go back on purpose, `panka rollback -s %s -e %s --to-commit %.12s`", a.Stack, a.Environment, a.Commit, aheadOf(res), aheadOf(res), a.Commit, a.Stack, a.Environment, res.Head)
 	}
-	if err := printChanged(f, opts, res); err != nil {
+	if err := printChanged(f, opts, res, deploying); err != nil {
 		return err
 	}
 	if opts.ExitCode && listsChange(f.Flags.Output, res) {
@@ -335,9 +343,17 @@ func listsChange(format string, res *changes.Result) bool {
 	return false
 }
 
-func printChanged(f *Factory, opts *ChangedOptions, res *changes.Result) error {
+func printChanged(f *Factory, opts *ChangedOptions, res *changes.Result, deploying []LockJSON) error {
 	switch f.Flags.Output {
 	case "json":
+		if opts.SinceDeployed {
+			// deploying: the stack/environments whose lease a run holds
+			// now ([] none; left out when the locks could not be read).
+			return f.PrintJSON(struct {
+				*changes.Result
+				Deploying []LockJSON `json:"deploying,omitzero"`
+			}{res, deploying})
+		}
 		return f.PrintJSON(res)
 	case "names":
 		// Thousands of lines on a far-apart comparison: one write, not one
@@ -691,6 +707,11 @@ type storeDeployed struct {
 
 	mu     sync.Mutex // DeployedCommit is called concurrently
 	stores map[string]statestore.Store
+	// cfgs are the configurations stores were opened with (same keys),
+	// and looked the store each stack/environment asked about was read
+	// from: their locks are where cfgs say (deployingNow).
+	cfgs   map[string]*config.Resolved
+	looked map[statestore.Key]string
 	// dirty are the stack/environments whose deployment was made from a
 	// dirty work tree: what runs is not their deployed commit's YAML.
 	dirty map[statestore.Key]dirtyDeployment
@@ -798,9 +819,11 @@ func (d *storeDeployed) DeployedCommit(ctx context.Context, h *stacks.Header, en
 			return "", false, err
 		}
 		d.stores[sig] = store
+		d.setCfg(sig, cfg)
 	}
-	d.mu.Unlock()
 	key := statestore.Key{Stack: h.Name, Environment: env}
+	d.look(key, sig)
+	d.mu.Unlock()
 	dep, failed, err := deployedCommitRecord(ctx, store, key)
 	if dep == nil || err != nil {
 		return "", false, err
@@ -839,6 +862,7 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 			return nil, err
 		}
 		d.stores[""] = store
+		d.setCfg("", cfg)
 	}
 	for _, name := range d.named {
 		if h, err := d.f.findHeader(name); err != nil || h != nil || skip(name, "") {
@@ -857,8 +881,10 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 			return nil, err
 		}
 		d.stores[sig] = store
+		d.setCfg(sig, cfg)
 	}
 	type lookup struct {
+		sig    string
 		store  statestore.Store
 		key    statestore.Key
 		commit string
@@ -885,7 +911,7 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 				continue
 			}
 			seen[k] = true
-			lookups = append(lookups, &lookup{store: d.stores[sig], key: k})
+			lookups = append(lookups, &lookup{sig: sig, store: d.stores[sig], key: k})
 		}
 	}
 	// A stack deleted at head can leave thousands of stack/environments:
@@ -905,6 +931,7 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 	for _, l := range lookups {
 		if l.ok {
 			out = append(out, changes.Deployment{Stack: l.key.Stack, Environment: l.key.Environment, Commit: l.commit})
+			d.look(l.key, l.sig)
 		}
 	}
 	return out, nil

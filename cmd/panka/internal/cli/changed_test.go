@@ -96,7 +96,7 @@ func TestChangedGitHubMatrixLimit(t *testing.T) {
 		ios, _, out, errOut := Test()
 		f := NewFactory(ios)
 		f.Flags.Output = "github-matrix"
-		if err := printChanged(f, &ChangedOptions{}, res); err != nil {
+		if err := printChanged(f, &ChangedOptions{}, res, nil); err != nil {
 			t.Fatal(err)
 		}
 		var m struct {

@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/gitops/changes"
+	"panka.dev/panka/locker"
+	"panka.dev/panka/statestore"
+)
+
+// setCfg keeps cfg, the configuration the store of sig was opened with
+// (callers hold d.mu where calls run concurrently).
+func (d *storeDeployed) setCfg(sig string, cfg *config.Resolved) {
+	if d.cfgs == nil {
+		d.cfgs = map[string]*config.Resolved{}
+	}
+	d.cfgs[sig] = cfg
+}
+
+// look notes that key was read from the store of sig (callers hold d.mu
+// where calls run concurrently).
+func (d *storeDeployed) look(key statestore.Key, sig string) {
+	if d.looked == nil {
+		d.looked = map[statestore.Key]string{}
+	}
+	d.looked[key] = sig
+}
+
+// deployingNow returns the leases held now, by a run that has not ended,
+// on the stack/environments changed --since-deployed looked at: each of
+// them is being deployed (or destroyed, rolled back...), and what it
+// deploys is not in the state until it ends, so the comparison may change
+// then. They are said on stderr too.
+//
+// It costs one listing per lock backend, not one read per stack/environment
+// (thousands in a monorepo): a Scan of the DynamoDB table, a listing of the
+// local lock folder, both as long as the leases held. S3 lock objects lie
+// one in each stack/environment's folder, where a listing is a request per
+// stack: only the lock objects of the stack/environments listed as changed
+// are read there (what a pipeline would deploy next).
+//
+// The locks are read for information only: when they cannot be read, that
+// is said (a warning) and nil is returned, so that -o json leaves the field
+// out rather than reporting none; the comparison itself stands.
+func (d *storeDeployed) deployingNow(ctx context.Context, open func(context.Context, *config.Resolved) (locker.Locker, error), res *changes.Result) []LockJSON {
+	f := d.f
+	if open == nil {
+		open = f.Locker
+	}
+	listed := map[statestore.Key]bool{}
+	for _, s := range res.Stacks {
+		for _, env := range s.Environments {
+			listed[statestore.Key{Stack: s.Stack, Environment: env}] = true
+		}
+	}
+	// The stack/environments by lock backend (several stacks' spec.backend
+	// may share one).
+	type backend struct {
+		cfg  *config.Resolved
+		keys map[string]bool // lock keys looked at
+	}
+	backends := map[string]*backend{}
+	for key, sig := range d.looked {
+		cfg := d.cfgs[sig]
+		if cfg == nil {
+			continue
+		}
+		where := lockBackendID(f, cfg)
+		b := backends[where]
+		if b == nil {
+			b = &backend{cfg: cfg, keys: map[string]bool{}}
+			backends[where] = b
+		}
+		if cfg.Locks.Type != "s3" || listed[key] {
+			b.keys[locker.Key(key.Stack, key.Environment)] = true
+		}
+	}
+	out := []LockJSON{}
+	var failed []string
+	for _, where := range sortedKeysOf(backends) {
+		b := backends[where]
+		if len(b.keys) == 0 {
+			continue
+		}
+		infos, now, err := heldLeases(ctx, open, f, b.cfg, b.keys)
+		var u *locker.UnreadableError
+		if err != nil && !errors.As(err, &u) {
+			failed = append(failed, fmt.Sprintf("%s: %v", f.describeLocker(b.cfg), err))
+			continue
+		}
+		for _, e := range unreadableErrs(u) {
+			f.Warnf("%v", e)
+		}
+		for _, i := range infos {
+			if !b.keys[i.Key] || i.Expired(now) || holderGone(i) {
+				continue
+			}
+			out = append(out, lockJSON(i, now))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].LockKey < out[j].LockKey })
+	for _, l := range out {
+		i := locker.Info{Key: l.LockKey, LockedBy: l.LockedBy, LockedAt: l.LockedAt, ExpiresAt: l.ExpiresAt, Metadata: l.Metadata}
+		f.Warnf("%s: a deployment is in progress there, and what it deploys is not in the state until it ends, so this comparison may change then: run panka changed again after it (an apply with --lock-timeout waits for it)",
+			(&locker.HeldError{Holder: i}).Error())
+	}
+	if len(failed) > 0 {
+		f.Warnf("which stacks are being deployed right now cannot be told (the comparison stands): the locks cannot be read in %s", strings.Join(failed, "; "))
+		return nil
+	}
+	return out
+}
+
+// heldLeases reads the leases of keys from the lock backend of cfg, and the
+// lock server's time to compare their expiry with: one List, or one Get a
+// key where each lease lies in its own folder (s3 locks).
+func heldLeases(ctx context.Context, open func(context.Context, *config.Resolved) (locker.Locker, error), f *Factory, cfg *config.Resolved, keys map[string]bool) ([]locker.Info, time.Time, error) {
+	l, err := open(ctx, cfg)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if cfg.Locks.Type != "s3" {
+		infos, err := l.List(ctx)
+		return infos, lockNow(l, f.Now), err
+	}
+	ks := sortedKeysOf(keys)
+	infos := make([]locker.Info, len(ks))
+	var bad []error
+	var mu sync.Mutex
+	err = forEach(ctx, storeReads, len(ks), func(ctx context.Context, i int) error {
+		info, err := l.Get(ctx, ks[i])
+		switch {
+		case errors.Is(err, locker.ErrNotFound):
+		case errors.Is(err, locker.ErrUnreadable):
+			mu.Lock()
+			bad = append(bad, err)
+			mu.Unlock()
+		case err != nil:
+			return err
+		default:
+			infos[i] = info
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	held := infos[:0]
+	for _, i := range infos {
+		if i.Key != "" {
+			held = append(held, i)
+		}
+	}
+	return held, lockNow(l, f.Now), locker.Unreadable(bad)
+}
+
+func unreadableErrs(u *locker.UnreadableError) []error {
+	if u == nil {
+		return nil
+	}
+	return u.Errs
+}
+
+// lockBackendID tells lock backends apart: two configurations with the
+// same one keep their leases in the same place.
+func lockBackendID(f *Factory, cfg *config.Resolved) string {
+	return strings.Join([]string{cfg.Locks.Type, f.describeLocker(cfg), cfg.Locks.Region, cfg.Locks.Endpoint, cfg.Backend.Region, cfg.Backend.Endpoint}, "\x00")
+}
