@@ -642,7 +642,10 @@ func (e *olderCommitError) Error() string { return e.msg }
 // see mainlineReference.
 func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, src deploy.Source, st *statestore.State, without string, hist forwardHistory) error {
 	d := deployedRecord(st)
-	if d == nil || (d.Commit != "" && d.Commit == src.Commit) {
+	if d == nil {
+		return destroyedSince(ctx, repo, key, src, st, without)
+	}
+	if d.Commit != "" && d.Commit == src.Commit {
 		return nil
 	}
 	refuse := func(format string, args ...any) error {
@@ -722,6 +725,36 @@ func checkForward(ctx context.Context, repo *gitops.Repo, key statestore.Key, sr
 	}
 	return refuse("it runs commit %s (deployment %d), which has %s that %s lacks (they diverged at %s): deploying it would take out what they changed, unless %s holds the same changes another way (squash-merged, cherry-picked; panka plan with --ref %s shows what it changes). Merge or rebase onto %s (or the default branch) and deploy that, or %s to take them out; panka history --stack %s --environment %s --commits lists them",
 		shortSHA(d.Commit), d.Serial, has, shortSHA(src.Commit), shortSHA(mb.String()), shortSHA(src.Commit), shortSHA(src.Commit), shortSHA(d.Commit), without, key.Stack, key.Environment)
+}
+
+// destroyedSince is checkForward's answer when nothing is deployed: when
+// the last successful run was a destroy made at a commit that descends from
+// the one applied (an older commit), that commit is skipped, as an older
+// commit than the deployed one is. A commit removes an environment file,
+// its pipeline destroys the environment (changed --since-deployed lists it
+// removed), and the pipeline of an older commit that still had the file,
+// late or waiting for the lock while the destroy ran, deployed it all
+// again without a word. The destroy's own commit and any newer one deploy
+// (an environment destroyed to save cost comes back with apply); so does
+// one that cannot be placed (a destroy from a commit this clone lacks):
+// nothing is deployed that it could take out.
+func destroyedSince(ctx context.Context, repo *gitops.Repo, key statestore.Key, src deploy.Source, st *statestore.State, without string) error {
+	rec := (*statestore.Deployment)(nil)
+	if st != nil {
+		rec = st.LastSuccessful
+		if rec == nil && st.LastDeployment != nil && st.LastDeployment.Result == statestore.ResultSucceeded {
+			rec = st.LastDeployment
+		}
+	}
+	if rec == nil || rec.Operation != statestore.OpDestroy || rec.Commit == "" || repo == nil || src.Commit == "" || strings.EqualFold(rec.Commit, src.Commit) {
+		return nil
+	}
+	o, err := orderCommits(ctx, repo, src.Commit, rec.Commit)
+	if err != nil || o.mergeBase != o.applied {
+		return nil
+	}
+	return &olderCommitError{fmt.Sprintf("apply --forward-only of %s skipped, nothing was changed or recorded: it was destroyed (deployment %d) at commit %s, which is newer than %s (one of its ancestors), so deploying it would undo that destroy; deploy a newer commit, or %s to deploy it again",
+		key, rec.Serial, shortSHA(rec.Commit), shortSHA(src.Commit), without)}
 }
 
 // undoneByRollback is checkForward's answer for a commit (applied) that

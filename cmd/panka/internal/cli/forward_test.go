@@ -190,3 +190,52 @@ func TestForwardOnlyAfterRollbackFarBack(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardOnlyAfterDestroy: a commit removed an environment file and its
+// pipeline destroyed the environment; the pipeline of an older commit (that
+// still had the file), late or waiting for the lock while the destroy ran,
+// deployed it all again with --forward-only: nothing was deployed, so
+// nothing was checked. An older commit than the destroy's is skipped now;
+// the destroy's own commit, a newer one and one the clone cannot place
+// still deploy.
+func TestForwardOnlyAfterDestroy(t *testing.T) {
+	r := gittest.New(t)
+	r.Write("stacks/shop/stack.yaml", "a: 1\n")
+	old := r.Commit("old")
+	r.Write("stacks/shop/stack.yaml", "a: 2\n")
+	destroyedAt := r.Commit("remove dev")
+	r.Write("stacks/shop/stack.yaml", "a: 3\n")
+	newer := r.Commit("dev again")
+	repo, err := gitops.Open(r.Dir, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	destroyed := func(commit string) *statestore.State {
+		d := &statestore.Deployment{Serial: 2, Operation: statestore.OpDestroy, Commit: commit, Result: statestore.ResultSucceeded}
+		return &statestore.State{Status: statestore.StatusDestroyed, LastSuccessful: d, LastDeployment: d}
+	}
+	for _, tc := range []struct {
+		name    string
+		st      *statestore.State
+		applied gitops.Hash
+		want    string // "" deploys; else in the skip
+	}{
+		{"older commit", destroyed(destroyedAt.String()), old, "it was destroyed (deployment 2) at commit " + destroyedAt.String()[:12] + ", which is newer than " + old.String()[:12] + " (one of its ancestors), so deploying it would undo that destroy"},
+		{"the destroy's commit", destroyed(destroyedAt.String()), destroyedAt, ""},
+		{"newer commit", destroyed(destroyedAt.String()), newer, ""},
+		{"destroyed at a commit the clone lacks", destroyed("0123456789abcdef0123456789abcdef01234567"), old, ""},
+		{"never deployed", nil, old, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkForward(context.Background(), repo, historyKey, deploy.Source{Commit: tc.applied.String()}, tc.st, "apply without --forward-only", forwardHistory{})
+			var older *olderCommitError
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (!errors.As(err, &older) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("got %v, want a skip with %q", err, tc.want)
+			}
+		})
+	}
+}
