@@ -37,7 +37,9 @@ func (d *storeDeployed) look(key statestore.Key, sig string) {
 // on the stack/environments changed --since-deployed looked at: each of
 // them is being deployed (or destroyed, rolled back...), and what it
 // deploys is not in the state until it ends, so the comparison may change
-// then. They are said on stderr too.
+// then. They are said on stderr too; a lease its holder has not renewed
+// for long (a cancelled CI job's) is listed, since it holds the lock
+// until it expires, but said to be most likely dead.
 //
 // It costs one listing per lock backend, not one read per stack/environment
 // (thousands in a monorepo): a Scan of the DynamoDB table, a listing of the
@@ -83,6 +85,7 @@ func (d *storeDeployed) deployingNow(ctx context.Context, open func(context.Cont
 		}
 	}
 	out := []LockJSON{}
+	notes := map[string]string{} // lock key -> what stderr says of it
 	var failed []string
 	for _, where := range sortedKeysOf(backends) {
 		b := backends[where]
@@ -103,13 +106,20 @@ func (d *storeDeployed) deployingNow(ctx context.Context, open func(context.Cont
 				continue
 			}
 			out = append(out, lockJSON(i, now))
+			held := (&locker.HeldError{Holder: i}).Error()
+			stack, env, _ := locker.ParseKey(i.Key)
+			if quiet := quietHolderNote(i, now, b.cfg.Locks.Heartbeat.D(), stack, env); quiet != "" {
+				// A CI job cancelled mid-run leaves its lease until it
+				// expires (an hour by default): not said to be going on.
+				notes[i.Key] = held + quiet + ": until it is removed or expires, an apply there waits for it (--lock-timeout) or fails"
+				continue
+			}
+			notes[i.Key] = held + ": a deployment is in progress there, and what it deploys is not in the state until it ends, so this comparison may change then: run panka changed again after it (an apply with --lock-timeout waits for it)"
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].LockKey < out[j].LockKey })
 	for _, l := range out {
-		i := locker.Info{Key: l.LockKey, LockedBy: l.LockedBy, LockedAt: l.LockedAt, ExpiresAt: l.ExpiresAt, Metadata: l.Metadata}
-		f.Warnf("%s: a deployment is in progress there, and what it deploys is not in the state until it ends, so this comparison may change then: run panka changed again after it (an apply with --lock-timeout waits for it)",
-			(&locker.HeldError{Holder: i}).Error())
+		f.Warnf("%s", notes[l.LockKey])
 	}
 	if len(failed) > 0 {
 		f.Warnf("which stacks are being deployed right now cannot be told (the comparison stands): the locks cannot be read in %s", strings.Join(failed, "; "))
