@@ -47,9 +47,10 @@ type HistoryEntry struct {
 	More int `json:"more,omitempty"`
 	// StackPath is the stack's folder when Commits and Undone list only
 	// the commits that changed the stack (a file in StackPath, or one its
-	// spec.watch globs match); empty when they list every commit (the
-	// stack is not in the work tree, or not in that folder at both
-	// commits).
+	// spec.watch globs match; before a commit that moved the stack there,
+	// a file in the folder it came from); empty when they list every
+	// commit (the stack is not in the work tree, or not in that folder at
+	// the newest commit of a list).
 	StackPath string `json:"stackPath,omitempty"`
 	// AllCommits counts every commit between the two deployments, in both
 	// directions, those that did not change the stack included.
@@ -121,34 +122,72 @@ func historyEntries(ctx context.Context, repo *gitops.Repo, stack *stacks.Header
 				continue
 			}
 		}
-		touches := stackTouches(repo, stack, from, to)
-		if touches != nil {
-			e.StackPath = stack.Path
+		// Each list is filtered from its newest commit back (following
+		// the stack through moves): the commits brought in from to, those
+		// taken out (a rollback) from from.
+		filter := stackTouches(repo, stack, to)
+		filterUndone := filter
+		if !from.IsZero() && from != to {
+			filterUndone = stackTouches(repo, stack, from)
 		}
-		cl, err := historyCommitList(ctx, repo, touches, from, to)
-		e.Commits, e.More, e.AllCommits, e.Unexamined = cl.list, cl.more, cl.all, cl.unexamined
+		err = deploymentCommits(ctx, repo, e, filter, filterUndone, from, to)
+		if errors.Is(err, errMixedFilter) {
+			// One list with commits could not be filtered (the stack is
+			// not at its newest commit in the work tree's folder): list
+			// every commit in both, not half of them.
+			err = deploymentCommits(ctx, repo, e, nil, nil, from, to)
+		}
 		if errors.Is(err, gitops.ErrShallowHistory) {
-			e.Commits, e.StackPath, e.Note = []HistoryCommit{}, "", fmt.Sprintf("the history between %s and the previously deployed commit %s is cut off by this shallow clone (git fetch --unshallow)", short(d.Commit), short(e.Previous))
+			e.Commits, e.Undone, e.More, e.AllCommits, e.Unexamined, e.StackPath = []HistoryCommit{}, nil, 0, 0, 0, ""
+			e.Note = fmt.Sprintf("the history between %s and the previously deployed commit %s is cut off by this shallow clone (git fetch --unshallow)", short(d.Commit), short(e.Previous))
 			continue
 		} else if err != nil {
-			return nil, fmt.Errorf("list the commits of deployment %d: %w", d.Serial, err)
-		}
-		if !from.IsZero() && from != to {
-			cl, err := historyCommitList(ctx, repo, touches, to, from)
-			e.Undone = cl.list
-			if errors.Is(err, gitops.ErrShallowHistory) {
-				e.Commits, e.Undone, e.More, e.AllCommits, e.Unexamined, e.StackPath = []HistoryCommit{}, nil, 0, 0, 0, ""
-				e.Note = fmt.Sprintf("the history between %s and the previously deployed commit %s is cut off by this shallow clone (git fetch --unshallow)", short(d.Commit), short(e.Previous))
-				continue
-			} else if err != nil {
-				return nil, fmt.Errorf("list the commits undone by deployment %d: %w", d.Serial, err)
-			}
-			e.More += cl.more
-			e.AllCommits += cl.all
-			e.Unexamined += cl.unexamined
+			return nil, fmt.Errorf("deployment %d: %w", d.Serial, err)
 		}
 	}
 	return out, nil
+}
+
+// errMixedFilter is deploymentCommits' answer when one list was filtered
+// and the other, holding commits, could not be.
+var errMixedFilter = errors.New("one list filtered, the other not")
+
+// deploymentCommits fills e's Commits (reachable from to and not from
+// from, compared with filter) and Undone (the other way, with
+// filterUndone; none when from is ZeroHash), their counts and StackPath.
+func deploymentCommits(ctx context.Context, repo *gitops.Repo, e *HistoryEntry, filter, filterUndone *changes.Touches, from, to gitops.Hash) error {
+	cl, err := historyCommitList(ctx, repo, filter, from, to)
+	if err != nil {
+		return fmt.Errorf("list its commits: %w", err)
+	}
+	e.Commits, e.Undone, e.More, e.AllCommits, e.Unexamined, e.StackPath = cl.list, nil, cl.more, cl.all, cl.unexamined, ""
+	filtered, unfiltered := filter != nil, filter == nil && cl.all > 0
+	if filter != nil {
+		e.StackPath = filter.Dir()
+	}
+	if !from.IsZero() && from != to {
+		cl, err := historyCommitList(ctx, repo, filterUndone, to, from)
+		if err != nil {
+			return fmt.Errorf("list the commits it undid: %w", err)
+		}
+		e.Undone = cl.list
+		e.More += cl.more
+		e.AllCommits += cl.all
+		e.Unexamined += cl.unexamined
+		if filterUndone != nil {
+			filtered = true
+			e.StackPath = filterUndone.Dir()
+		} else if cl.all > 0 {
+			unfiltered = true
+		}
+	}
+	if filtered && unfiltered {
+		return errMixedFilter
+	}
+	if !filtered {
+		e.StackPath = ""
+	}
+	return nil
 }
 
 // historyBefore returns page followed by the records older than it (page
@@ -211,26 +250,21 @@ func previousFound(page, recs []*statestore.Deployment) bool {
 	return true
 }
 
-// stackTouches is the filter of the commits that changed stack between
-// the deployed commits from (ZeroHash: none) and to: nil, for every commit,
-// when the stack is not in the work tree or not in the same folder at
-// both commits (it moved: the commits before the move changed another
-// folder).
-func stackTouches(repo *gitops.Repo, stack *stacks.Header, from, to gitops.Hash) *changes.Touches {
+// stackTouches is the filter of the commits that changed stack, listed
+// from commit newest back: nil, for every commit, when the stack is not in
+// the work tree, or newest does not hold it in the work tree's folder.
+// Older commits are compared where the stack was then (touchingCommits
+// follows it through moves).
+func stackTouches(repo *gitops.Repo, stack *stacks.Header, newest gitops.Hash) *changes.Touches {
 	if stack == nil {
 		return nil
 	}
-	for _, c := range []gitops.Hash{from, to} {
-		if c.IsZero() {
-			continue
-		}
-		tree, err := repo.CommitTree(c)
-		if err != nil {
-			return nil
-		}
-		if _, err := repo.PathEntry(tree, path.Join(stack.Path, stacks.StackFile)); err != nil {
-			return nil
-		}
+	tree, err := repo.CommitTree(newest)
+	if err != nil {
+		return nil
+	}
+	if _, err := repo.PathEntry(tree, path.Join(stack.Path, stacks.StackFile)); err != nil {
+		return nil
 	}
 	return changes.NewTouches(repo, stack.Path, stack.Watch)
 }
@@ -346,6 +380,11 @@ func touchingCommits(ctx context.Context, repo *gitops.Repo, touches *changes.To
 		}
 		if changed {
 			out = append(out, c)
+			// A commit that moved the stack into its folder: the older
+			// ones changed the folder it came from.
+			if touches, err = touches.Before(ctx, parent, c.Tree); err != nil {
+				return nil, fmt.Errorf("follow the stack through commit %s: %w", c.Hash, err)
+			}
 		}
 	}
 	return out, nil

@@ -334,3 +334,78 @@ func TestHistoryCommitsExaminesTheNewest(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryCommitsFollowsMoves: a stack whose folder moved (stacks/shop
+// -> stacks/store) between its deployments. The commits from before the
+// move changed the old folder: they were missing from a first
+// deployment's list (only the move and what came after were listed), and
+// a deployment whose previous one was before the move listed every commit
+// in between, the other stacks' too. The list follows the stack back
+// through the move (as git log --follow does), on both engines; a
+// rollback to before the move lists what it undoes the same way.
+func TestHistoryCommitsFollowsMoves(t *testing.T) {
+	r := gittest.New(t)
+	stackFile := func(greeting string) string {
+		return "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: shop\nspec:\n  variables:\n    G: {default: " + greeting + "}\n"
+	}
+	r.Write("stacks/shop/stack.yaml", stackFile("a"))
+	r.Write("stacks/other/stack.yaml", "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: other\nspec: {}\n")
+	r.Commit("first")
+	r.Write("stacks/shop/stack.yaml", stackFile("b"))
+	beforeMove := r.Commit("shop: greeting b")
+	r.Write("stacks/other/notes.yaml", "x: 1\n")
+	r.Commit("other: notes")
+	r.Move("stacks/shop", "stacks/store")
+	r.Write("stacks/store/stack.yaml", stackFile("c")) // moved and edited at once
+	r.Commit("shop: move to stacks/store")
+	r.Write("stacks/shop/notes.yaml", "x: 1\n") // not the stack any more
+	r.Commit("a new folder where shop was")
+	r.Write("stacks/store/stack.yaml", stackFile("d"))
+	last := r.Commit("shop: greeting d")
+
+	key := statestore.Key{Stack: "shop", Environment: "dev"}
+	rec := func(serial int64, op string, c gitops.Hash) *statestore.Deployment {
+		return &statestore.Deployment{SchemaVersion: statestore.SchemaVersion, ID: fmt.Sprint(serial), Serial: serial, Stack: key.Stack,
+			Environment: key.Environment, Operation: op, Commit: c.String(), Result: statestore.ResultSucceeded}
+	}
+	header := &stacks.Header{Ref: stacks.Ref{Name: "shop", Path: "stacks/store"}}
+	subjects := func(cs []HistoryCommit) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Subject)
+		}
+		return out
+	}
+	for _, noGit := range []bool{false, true} {
+		t.Run(fmt.Sprintf("no-git-binary=%v", noGit), func(t *testing.T) {
+			repo, err := gitops.Open(r.Dir, gitops.Options{NoGitBinary: noGit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer repo.Close()
+			// A first deployment after the move.
+			first := []*statestore.Deployment{rec(1, statestore.OpApply, last)}
+			es, err := historyEntries(context.Background(), repo, header, first, first)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"shop: greeting d", "shop: move to stacks/store", "shop: greeting b", "first"}
+			if got := subjects(es[0].Commits); !slices.Equal(got, want) || es[0].AllCommits != 6 || es[0].StackPath != "stacks/store" {
+				t.Errorf("first deployment: %q of %d (stack path %q), want %q of 6", got, es[0].AllCommits, es[0].StackPath, want)
+			}
+			// Deployed before the move, then after it; then rolled back.
+			all := []*statestore.Deployment{rec(3, statestore.OpRollback, beforeMove), rec(2, statestore.OpApply, last), rec(1, statestore.OpApply, beforeMove)}
+			es, err = historyEntries(context.Background(), repo, header, all[:2], all)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = []string{"shop: greeting d", "shop: move to stacks/store"}
+			if got := subjects(es[1].Commits); !slices.Equal(got, want) || es[1].AllCommits != 4 || es[1].StackPath != "stacks/store" {
+				t.Errorf("apply after the move: %q of %d (stack path %q), want %q of 4", got, es[1].AllCommits, es[1].StackPath, want)
+			}
+			if got := subjects(es[0].Undone); !slices.Equal(got, want) || len(es[0].Commits) != 0 || es[0].StackPath != "stacks/store" {
+				t.Errorf("rollback to before the move: undone %q, commits %q (stack path %q), want undone %q", got, subjects(es[0].Commits), es[0].StackPath, want)
+			}
+		})
+	}
+}
