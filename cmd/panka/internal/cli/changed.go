@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -848,9 +849,10 @@ func (d *storeDeployed) DeployedCommit(ctx context.Context, h *stacks.Header, en
 // every store a stack's spec.backend pointed at so far. A stack --stack
 // names that is gone from the repository is also looked for where status
 // and destroy find it (deployedStackConfig: another stack's spec.backend,
-// or its own spec.backend before the commit that removed it); without
-// --stack, a deleted stack whose state lived in a store no stack at head
-// uses is not seen.
+// or its own spec.backend before the commit that removed it). So is every
+// stack removed with a spec.backend of its own in the history
+// removedStackHeaders walks: without --stack, one whose state lived in a
+// store no stack at head uses was not seen, and stayed deployed.
 func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env string) bool) ([]changes.Deployment, error) {
 	if _, ok := d.stores[""]; !ok {
 		cfg, err := d.f.ConfigForStack(nil, "")
@@ -883,6 +885,37 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 		d.stores[sig] = store
 		d.setCfg(sig, cfg)
 	}
+	// A store only a removed stack named may be gone with it (a bucket
+	// deleted after its destroy): said, not an error of every run.
+	optional := map[string]string{}
+	seenRemoved := map[string]bool{}
+	d.f.removedStackHeaders(ctx, func(h *stacks.Header, at gitops.Hash) bool {
+		if len(h.Backend) == 0 || seenRemoved[h.Name] || skip(h.Name, "") {
+			return true
+		}
+		seenRemoved[h.Name] = true
+		if hh, err := d.f.findHeader(h.Name); err != nil || hh != nil {
+			return true // at head: its own backend was asked already
+		}
+		where := path.Join(h.Path, stacks.StackFile) + " at " + commit7(at.String())
+		cfg, err := d.f.ConfigForStack(h.Backend, where)
+		if err != nil {
+			d.f.Warnf("stack %s (removed; its spec.backend in %s): %v: what it has deployed is not listed", h.Name, where, err)
+			return true
+		}
+		sig := "removed stack backend\x00" + d.f.describeBackend(cfg)
+		if _, ok := d.stores[sig]; ok {
+			return true
+		}
+		store, err := d.open(ctx, cfg)
+		if err != nil {
+			d.f.Warnf("stack %s (removed; its spec.backend in %s): open %s: %v: what it has deployed is not listed", h.Name, where, d.f.describeBackend(cfg), err)
+			return true
+		}
+		d.stores[sig] = store
+		optional[sig] = fmt.Sprintf("stack %s (removed; its spec.backend in %s)", h.Name, where)
+		return true
+	})
 	type lookup struct {
 		sig    string
 		store  statestore.Store
@@ -902,6 +935,10 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 			keys, err = sl.ListSkipping(ctx, func(k statestore.Key) bool { return skip(k.Stack, k.Environment) })
 		} else {
 			keys, err = store.List(ctx)
+		}
+		if err != nil && optional[sig] != "" {
+			d.f.Warnf("%s: %v: what it has deployed is not listed", optional[sig], err)
+			continue
 		}
 		if err != nil {
 			return nil, err

@@ -116,19 +116,37 @@ func (f *Factory) deployedStackConfig(ctx context.Context, stack string) (*confi
 const maxRemovedStackCommits = 500
 
 // removedStackHeader finds the stack.yaml stack had before it left the
-// repository (its folder deleted, or metadata.name changed): walking
-// HEAD's first parents, at most maxRemovedStackCommits, it reads the
-// stack.yaml files each commit deletes or changes, as its parent had them.
-// It returns that header and the parent commit; nil when not found (the
-// stack was never in this history, or left it longer ago).
-func (f *Factory) removedStackHeader(ctx context.Context, stack string) (*stacks.Header, gitops.Hash) {
+// repository (its folder deleted, or metadata.name changed): see
+// removedStackHeaders. It returns that header and the parent commit; nil
+// when not found (the stack was never in this history, or left it longer
+// ago).
+func (f *Factory) removedStackHeader(ctx context.Context, stack string) (h *stacks.Header, at gitops.Hash) {
+	f.removedStackHeaders(ctx, func(rh *stacks.Header, rat gitops.Hash) bool {
+		if rh.Name != stack {
+			return true
+		}
+		h, at = rh, rat
+		return false
+	})
+	return h, at
+}
+
+// removedStackHeaders calls found, newest first, with the header of each
+// stack.yaml under the stacks root that left the repository, as it was
+// before (its folder deleted, or metadata.name changed), and the commit
+// that had it: first those deleted or changed in the work tree (as HEAD
+// has them), then, walking HEAD's first parents (at most
+// maxRemovedStackCommits), those each commit deletes or changes, as its
+// parent had them. found returns false to stop. Headers that do not
+// parse are left out.
+func (f *Factory) removedStackHeaders(ctx context.Context, found func(h *stacks.Header, at gitops.Hash) bool) {
 	dir, err := f.RepoRoot()
 	if err != nil {
-		return nil, gitops.ZeroHash
+		return
 	}
 	cfg, err := f.Config()
 	if err != nil {
-		return nil, gitops.ZeroHash
+		return
 	}
 	root := path.Clean(filepath.ToSlash(cfg.Stacks.Root))
 	if cfg.Stacks.Root == "" {
@@ -136,13 +154,13 @@ func (f *Factory) removedStackHeader(ctx context.Context, stack string) (*stacks
 	}
 	repo, err := gitops.Open(dir, f.GitOptions())
 	if err != nil {
-		return nil, gitops.ZeroHash
+		return
 	}
 	defer repo.Close()
 	// Deleted (or renamed) in the work tree, not committed yet: HEAD's
 	// stack.yaml is the one it had.
-	if h, at := worktreeRemovedHeader(ctx, repo, root, stack); h != nil {
-		return h, at
+	if !worktreeRemovedHeaders(ctx, repo, root, found) {
+		return
 	}
 	cs, trees := firstParentTrees(repo, maxRemovedStackCommits)
 	for i := 0; i+1 < len(cs); i++ {
@@ -151,7 +169,7 @@ func (f *Factory) removedStackHeader(ctx context.Context, stack string) (*stacks
 		// commit made a typo in --stack cost a second.
 		chs, err := repo.DiffPath(ctx, trees[i+1], trees[i], root)
 		if err != nil {
-			return nil, gitops.ZeroHash
+			return
 		}
 		var fsys fs.FS
 		for _, ch := range chs {
@@ -164,30 +182,28 @@ func (f *Factory) removedStackHeader(ctx context.Context, stack string) (*stacks
 			}
 			if fsys == nil {
 				if fsys, err = repo.TreeFS(p); err != nil {
-					return nil, gitops.ZeroHash
+					return
 				}
 			}
-			if h, err := stacks.ReadHeader(fsys, path.Dir(old)); err == nil && h.Name == stack {
-				return h, p
+			if h, err := stacks.ReadHeader(fsys, path.Dir(old)); err == nil && !found(h, p) {
+				return
 			}
 		}
 	}
-	return nil, gitops.ZeroHash
 }
 
-// worktreeRemovedHeader is removedStackHeader for a stack whose folder
-// is deleted (or whose metadata.name is changed) in the work tree and not
-// committed yet: the header of HEAD's stack.yaml of that name among the
-// stack.yaml files under root the work tree changed, and HEAD; nil when
-// none.
-func worktreeRemovedHeader(ctx context.Context, repo *gitops.Repo, root, stack string) (*stacks.Header, gitops.Hash) {
+// worktreeRemovedHeaders is removedStackHeaders for the stack folders
+// deleted (or whose stack.yaml is changed) in the work tree and not
+// committed yet: the headers of HEAD's stack.yaml files under root that
+// the work tree changed, with HEAD. It returns false when found did.
+func worktreeRemovedHeaders(ctx context.Context, repo *gitops.Repo, root string, found func(h *stacks.Header, at gitops.Hash) bool) bool {
 	head, err := repo.Head()
 	if err != nil {
-		return nil, gitops.ZeroHash
+		return true
 	}
 	changed, err := repo.WorktreeChangesUnder(ctx, root)
 	if err != nil {
-		return nil, gitops.ZeroHash
+		return true
 	}
 	var fsys fs.FS
 	for _, p := range changed {
@@ -196,14 +212,14 @@ func worktreeRemovedHeader(ctx context.Context, repo *gitops.Repo, root, stack s
 		}
 		if fsys == nil {
 			if fsys, err = repo.TreeFS(head); err != nil {
-				return nil, gitops.ZeroHash
+				return true
 			}
 		}
-		if h, err := stacks.ReadHeader(fsys, path.Dir(p)); err == nil && h.Name == stack {
-			return h, head
+		if h, err := stacks.ReadHeader(fsys, path.Dir(p)); err == nil && !found(h, head) {
+			return false
 		}
 	}
-	return nil, gitops.ZeroHash
+	return true
 }
 
 // firstParentTrees returns HEAD and its first parents, newest first (at
