@@ -39,6 +39,10 @@ type Metadata struct {
 	BootID       string `json:"bootId,omitempty"`
 	PIDNamespace string `json:"pidNamespace,omitempty"`
 	ProcessStart int64  `json:"processStart,omitempty"`
+	// MachineID names the holder's installation across reboots (a hash
+	// of /etc/machine-id): with it, a lease from an earlier boot of this
+	// machine is proved dead after a restart and taken over.
+	MachineID string `json:"machineId,omitempty"`
 }
 
 // Locker is a lease backend. Implementations are safe for concurrent use

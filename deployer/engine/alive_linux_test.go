@@ -3,6 +3,7 @@ package engine
 import (
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -115,5 +116,47 @@ func TestEnded(t *testing.T) {
 	}
 	if Ended(Incarnation{Boot: "x", PIDNamespace: inc.PIDNamespace, Start: inc.Start}, pid) {
 		t.Error("a killed process of another boot is reported ended")
+	}
+}
+
+// TestBootEnded: a process of another boot of this machine (its machine
+// id) whose lease was last renewed before this boot started has ended;
+// not when it is this boot, another machine, a machine id is missing, or
+// the renewal is after this boot started, or dated after now.
+func TestBootEnded(t *testing.T) {
+	self, ok := Self()
+	up, upOK := Uptime()
+	if !ok || !upOK || self.Machine == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("this host does not tell its boot, uptime or machine id: %+v, uptime %v", self, up)
+		}
+		t.Skip("this host does not tell its boot, uptime or machine id (/etc/machine-id)")
+	}
+	now := time.Now()
+	bootStart := now.Add(-up)
+	earlier := Incarnation{Boot: "2f0e9c1a-5b7d-4e3f-8a6b-1c2d3e4f5a6b", PIDNamespace: self.PIDNamespace, Start: 4242, Machine: self.Machine}
+	with := func(f func(*Incarnation)) Incarnation { inc := earlier; f(&inc); return inc }
+	for _, tc := range []struct {
+		name string
+		inc  Incarnation
+		seen time.Time
+		want bool
+	}{
+		{"renewed before this boot", earlier, bootStart.Add(-time.Minute), true},
+		{"renewed within the clock margin of this boot's start", earlier, bootStart.Add(-time.Second), false},
+		{"renewed after this boot started", earlier, bootStart.Add(up / 2), false},
+		{"renewed after now", earlier, now.Add(time.Minute), false},
+		{"never renewed", earlier, time.Time{}, false},
+		{"this boot", with(func(i *Incarnation) { i.Boot = self.Boot }), bootStart.Add(-time.Minute), false},
+		{"no machine id", with(func(i *Incarnation) { i.Machine = "" }), bootStart.Add(-time.Minute), false},
+		{"another machine", with(func(i *Incarnation) { i.Machine = "0123456789abcdef0123456789abcdef" }), bootStart.Add(-time.Minute), false},
+	} {
+		if got := BootEnded(tc.inc, tc.seen, now); got != tc.want {
+			t.Errorf("%s: BootEnded = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// A hash, never the id itself (machine-id(5): confidential).
+	if id, _ := os.ReadFile("/etc/machine-id"); len(self.Machine) != 32 || (len(id) > 0 && self.Machine == strings.TrimSpace(string(id))) {
+		t.Errorf("Machine %q is not a 32-digit hash of /etc/machine-id", self.Machine)
 	}
 }

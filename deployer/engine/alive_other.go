@@ -37,3 +37,9 @@ func IncarnationOf(pid int) (Incarnation, bool) { return Incarnation{}, false }
 
 // Ended returns false: without /proc a process's end cannot be proved.
 func Ended(inc Incarnation, pid int) bool { return false }
+
+// BootEnded returns false: without /proc a boot's end cannot be proved.
+func BootEnded(inc Incarnation, lastSeen, now time.Time) bool { return false }
+
+// Uptime returns false: without /proc the machine's uptime is not known.
+func Uptime() (time.Duration, bool) { return 0, false }

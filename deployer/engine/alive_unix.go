@@ -4,6 +4,8 @@ package engine
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"strconv"
@@ -120,8 +122,76 @@ func IncarnationOf(pid int) (Incarnation, bool) {
 		return Incarnation{}, false
 	}
 	start, ok := startTicks(pid)
-	id := Incarnation{Boot: string(bytes.TrimSpace(boot)), PIDNamespace: ns, Start: start}
+	id := Incarnation{Boot: string(bytes.TrimSpace(boot)), PIDNamespace: ns, Start: start, Machine: machineID()}
 	return id, ok && id.Boot != "" && ns != ""
+}
+
+// machineID is this installation's /etc/machine-id (or D-Bus's copy),
+// hashed for panka as sd_id128_get_machine_app_specific does: equal on
+// one machine across reboots, telling nothing of the id; "" when there is
+// none, or it is empty or the "uninitialized" of a first boot.
+func machineID() string {
+	for _, p := range []string{"/etc/machine-id", "/var/lib/dbus/machine-id"} {
+		b, err := os.ReadFile(p)
+		id := string(bytes.TrimSpace(b))
+		if err != nil || len(id) != 32 {
+			continue
+		}
+		sum := sha256.Sum256([]byte("panka lease holder machine\x00" + id))
+		return hex.EncodeToString(sum[:16])
+	}
+	return ""
+}
+
+// bootClockMargin is the error allowed between lease times and this
+// boot's start: lease times are whole seconds of the lock server's clock,
+// known here within a few seconds (locker.ServerClock).
+const bootClockMargin = 10 * time.Second
+
+// BootEnded reports whether the boot of inc, a process whose lease was
+// last renewed at lastSeen (now and lastSeen on the lease's clock), has
+// provably ended, with every process of it: inc names this machine
+// (Machine, which outlives reboots) and another boot, and this boot
+// started after lastSeen. A process of an earlier boot cannot have
+// renewed its lease after this one began; another machine with the same
+// machine id (a clone of one disk image) can, and is told apart so, as far
+// as it still renews its lease. The start of this boot is now minus the
+// uptime (CLOCK_BOOTTIME, which counts suspended time and no clock
+// changes), so a wall clock set since the boot does not move it. False
+// whenever part of that is missing or odd: no machine id (recorded or
+// here), the same boot, no uptime, lastSeen zero or after now.
+func BootEnded(inc Incarnation, lastSeen, now time.Time) bool {
+	if inc.Boot == "" || inc.Machine == "" || lastSeen.IsZero() || lastSeen.After(now) {
+		return false
+	}
+	self, ok := Self()
+	if !ok || self.Machine == "" || self.Machine != inc.Machine || self.Boot == inc.Boot {
+		return false
+	}
+	up, ok := Uptime()
+	if !ok {
+		return false
+	}
+	return lastSeen.Add(bootClockMargin).Before(now.Add(-up))
+}
+
+// Uptime is how long this machine has been up, suspended time included:
+// the first field of /proc/uptime (CLOCK_BOOTTIME); false where there is
+// no /proc.
+func Uptime() (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0, false
+	}
+	f := bytes.Fields(b)
+	if len(f) == 0 {
+		return 0, false
+	}
+	sec, err := strconv.ParseFloat(string(f[0]), 64)
+	if err != nil || sec <= 0 {
+		return 0, false
+	}
+	return time.Duration(sec * float64(time.Second)), true
 }
 
 // Ended reports whether the process of inc with pid has provably ended:

@@ -11,4 +11,9 @@ type Incarnation struct {
 	PIDNamespace string
 	// Start is when the process started, in clock ticks after boot.
 	Start int64
+	// Machine names the installation (/etc/machine-id, which outlives
+	// reboots) by a hash of it, never the id itself: machine-id(5) calls
+	// it confidential, and leases are read by everyone with the lock
+	// table. Empty where the host has none (most container images).
+	Machine string
 }

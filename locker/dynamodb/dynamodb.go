@@ -102,7 +102,7 @@ func toItem(i locker.Info) map[string]types.AttributeValue {
 	m := i.Metadata
 	meta := map[string]types.AttributeValue{}
 	for k, v := range map[string]string{"hostname": m.Hostname, "version": m.Version, "operation": m.Operation, "commit": m.Commit, "ciUrl": m.CIURL,
-		"bootId": m.BootID, "pidNamespace": m.PIDNamespace} {
+		"bootId": m.BootID, "pidNamespace": m.PIDNamespace, "machineId": m.MachineID} {
 		if v != "" {
 			meta[k] = str(v)
 		}
@@ -147,7 +147,7 @@ func fromItem(item map[string]types.AttributeValue) locker.Info {
 		v := m.Value
 		i.Metadata = locker.Metadata{Hostname: getS(v, "hostname"), PID: int(getN(v, "pid")), Version: getS(v, "version"),
 			Operation: getS(v, "operation"), Commit: getS(v, "commit"), CIURL: getS(v, "ciUrl"),
-			BootID: getS(v, "bootId"), PIDNamespace: getS(v, "pidNamespace"), ProcessStart: getN(v, "processStart")}
+			BootID: getS(v, "bootId"), PIDNamespace: getS(v, "pidNamespace"), ProcessStart: getN(v, "processStart"), MachineID: getS(v, "machineId")}
 	}
 	return i
 }

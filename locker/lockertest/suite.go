@@ -117,7 +117,8 @@ var key = locker.Key("app", "prod")
 func infoFor(who string) locker.Info {
 	return locker.Info{Key: key, LockedBy: who, Metadata: locker.Metadata{Hostname: "host-" + who, PID: 42, Version: "v1.2.3",
 		Operation: "apply", Commit: "0123456789abcdef0123456789abcdef01234567", CIURL: "https://ci.example/run/1",
-		BootID: "c10c0714-0f44-402f-8dcf-0d861a75c47e", PIDNamespace: "pid:[4026531836]", ProcessStart: 123456789}}
+		BootID: "c10c0714-0f44-402f-8dcf-0d861a75c47e", PIDNamespace: "pid:[4026531836]", ProcessStart: 123456789,
+		MachineID: "5f1d8a0e2c3b4a69b7e8d9c0a1b2c3d4"}}
 }
 
 func mustHeld(t *testing.T, err error, wantID string) {

@@ -32,7 +32,7 @@ func (f *Factory) LockIdentity(ctx context.Context, cfg *config.Resolved, operat
 	meta := locker.Metadata{Hostname: host, PID: os.Getpid(), Version: Build().Version, Operation: operation, Commit: commit,
 		CIURL: locker.CIURL(locker.EnvMap(f.Environ()))}
 	if self, ok := engine.Self(); ok {
-		meta.BootID, meta.PIDNamespace, meta.ProcessStart = self.Boot, self.PIDNamespace, self.Start
+		meta.BootID, meta.PIDNamespace, meta.ProcessStart, meta.MachineID = self.Boot, self.PIDNamespace, self.Start, self.Machine
 	}
 	who := f.awsCaller(ctx, cfg)
 	if who == "" {

@@ -54,9 +54,20 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 		return nil, err
 	}
 	shared := l // its Now is the lock server's (lockNow)
-	l = liveHolderGuard{Locker: l, now: clock.Now, tookOver: func(h locker.Info) {
-		f.Warnf("took over the lock on %s/%s from %s: process %d no longer runs on this host (killed, or it crashed), so nothing would have released it before it expired",
-			stack, env, describeHolder(h, lockNow(shared, clock.Now)), h.Metadata.PID)
+	// leaseNow is the time to compare lease times with: the lock
+	// server's on the real clock (a test's clock is the locker's own).
+	leaseNow := clock.Now
+	if _, real := clock.(factoryClock); real {
+		leaseNow = func() time.Time { return lockNow(shared, clock.Now) }
+	}
+	every := cfg.Locks.Heartbeat.D()
+	l = liveHolderGuard{Locker: l, now: leaseNow, every: every, tookOver: func(h locker.Info) {
+		why := "no longer runs on this host (killed, or it crashed)"
+		if self, ok := engine.Self(); ok && self.Boot != h.Metadata.BootID {
+			why = "ran before this machine last restarted"
+		}
+		f.Warnf("took over the lock on %s/%s from %s: process %d %s, so nothing would have released it before it expired",
+			stack, env, describeHolder(h, leaseNow()), h.Metadata.PID, why)
 	}}
 	if cfg.Backend.Type == "s3" && cfg.Locks.Type == "local" {
 		// Shared state, private locks: a run on another machine takes
@@ -71,12 +82,9 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 		TTL: cfg.Locks.TTL.D(), Heartbeat: cfg.Locks.Heartbeat.D(), Wait: wait, Clock: clock,
 		OnWait: func(h locker.Info) {
 			note := ""
-			now := clock.Now()
-			if _, real := clock.(factoryClock); real {
-				// Lease times are the lock server's (the wait itself
-				// counts on this host's clock, which does not jump).
-				now = lockNow(shared, clock.Now)
-			}
+			// Lease times are the lock server's (the wait itself counts
+			// on this host's clock, which does not jump).
+			now := leaseNow()
 			switch {
 			case h.Expired(now) && holderRuns(h):
 				note = fmt.Sprintf(" (its process %d still runs on this host: waiting until it ends)", h.Metadata.PID)
@@ -130,7 +138,7 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 	lease, err := locker.Acquire(ctx, l, info, opts)
 	if err != nil {
 		if errors.Is(err, locker.ErrHeld) {
-			return nil, heldError(err, stack, env, wait, who, clock.Now(), cfg.Locks.Heartbeat.D())
+			return nil, heldError(err, stack, env, wait, who, leaseNow(), every)
 		}
 		if ctx.Err() != nil {
 			// Ctrl-C while waiting: "context canceled" would be all it said.
@@ -239,6 +247,7 @@ func (f *Factory) ReleaseLease(lease *locker.Lease) error {
 type liveHolderGuard struct {
 	locker.Locker
 	now      func() time.Time
+	every    time.Duration // the heartbeat interval (holderEnded)
 	tookOver func(holder locker.Info)
 }
 
@@ -248,7 +257,7 @@ func (g liveHolderGuard) TryAcquire(ctx context.Context, info locker.Info, ttl t
 	case err != nil:
 	case h.Expired(g.now()) && holderRuns(h):
 		return locker.Info{}, &locker.HeldError{Holder: h}
-	case !h.Expired(g.now()) && holderEnded(h):
+	case !h.Expired(g.now()) && holderEnded(h, g.now(), g.every):
 		// Removed while it carries the ended holder's lock id only: a
 		// run that took it over a moment before keeps it, and this
 		// attempt then finds that run's lease held.
@@ -284,8 +293,8 @@ func heldError(err error, stack, env string, waited time.Duration, who string, n
 			why = " (" + why + ")"
 		}
 		return fmt.Errorf("%w\nProcess %d that took it on this host is no longer running (killed, or its machine restarted): the lock is stale. "+
-			"It is not taken over before it expires, as its lease does not prove which process took it (%s). "+
-			"Remove it with:\n  %s%s\nor wait until it expires; the next operation then takes it over", err, he.Holder.Metadata.PID, unprovenWhy(he.Holder), unlock, why)
+			"It is not taken over before it expires, as its lease does not prove that its holder ended (%s). "+
+			"Remove it with:\n  %s%s\nor wait until it expires; the next operation then takes it over", err, he.Holder.Metadata.PID, unprovenWhy(he.Holder, now, every), unlock, why)
 	}
 	if he != nil {
 		if quiet := heartbeatSilence(he.Holder, now, every); quiet > 0 && holderRuns(he.Holder) {
@@ -408,31 +417,76 @@ func localHolder(h locker.Info, host string) (checkable, alive bool) {
 
 // holderIncarnation is the incarnation lease h records of its holder;
 // false when it records none or only part (older panka, a host without
-// /proc).
+// /proc). Its Machine may be empty (a host without a machine id).
 func holderIncarnation(h locker.Info) (engine.Incarnation, bool) {
 	m := h.Metadata
-	inc := engine.Incarnation{Boot: m.BootID, PIDNamespace: m.PIDNamespace, Start: m.ProcessStart}
+	inc := engine.Incarnation{Boot: m.BootID, PIDNamespace: m.PIDNamespace, Start: m.ProcessStart, Machine: m.MachineID}
 	return inc, inc.Boot != "" && inc.PIDNamespace != "" && inc.Start > 0
 }
 
-// unprovenWhy says why stale lease h (holderGone) is not holderEnded.
-func unprovenWhy(h locker.Info) string {
-	if _, ok := holderIncarnation(h); !ok {
+// unprovenWhy says why stale lease h (holderGone) is not holderEnded at
+// now, every being the heartbeat interval.
+func unprovenWhy(h locker.Info, now time.Time, every time.Duration) string {
+	inc, ok := holderIncarnation(h)
+	self, selfOK := engine.Self()
+	switch {
+	case !ok:
 		return "it was taken by a panka that recorded only its pid, which a later process may have reused"
+	case !selfOK || self.Boot == inc.Boot:
+		return "this machine cannot tell its processes apart"
+	case inc.Machine == "" || self.Machine == "":
+		return "it was taken in another boot, and without a machine id (/etc/machine-id) on both sides another machine with the same name cannot be ruled out"
+	case inc.Machine != self.Machine:
+		return "it was taken by another machine with the same name"
+	case lastSeen(h).After(now):
+		return fmt.Sprintf("it was taken in another boot, but its last renewal is dated %s ahead of the lock's clock: a clock is off", humanDuration(lastSeen(h).Sub(now)))
 	}
-	return "it was taken before this machine last restarted, or by a machine with the same name"
+	return fmt.Sprintf("it was taken in another boot, but renewed %s ago: not long enough before this machine last started, "+
+		"or for a run that renews it every %s, to rule out a copy of this machine (same name and machine id) that still runs it",
+		humanDuration(now.Sub(lastSeen(h))), every)
 }
 
-// holderEnded reports whether lease h's holder provably ended: it was
-// taken on this host, in this boot and pid namespace, by a process that no
-// longer runs (its pid free, or a later process's). Such a lease is taken
-// over before it expires (liveHolderGuard). A lease without its holder's
-// incarnation (older panka), or from another host, boot or namespace, is
-// never proved ended: it is only shown as stale (holderGone).
-func holderEnded(h locker.Info) bool {
+// holderEnded reports whether lease h's holder provably ended at now
+// (every is the heartbeat interval). Either it was taken on this host, in
+// this boot and pid namespace, by a process that no longer runs (its pid
+// free, or a later process's), or in an earlier boot of this host, which
+// bootOver proves. Such a lease is taken over before it expires
+// (liveHolderGuard). A lease without its holder's incarnation (older
+// panka), or from another host or namespace, is never proved ended: it is
+// only shown as stale (holderGone).
+func holderEnded(h locker.Info, now time.Time, every time.Duration) bool {
 	host, _ := os.Hostname()
 	inc, ok := holderIncarnation(h)
-	return ok && host != "" && h.Metadata.Hostname == host && engine.Ended(inc, h.Metadata.PID)
+	if !ok || host == "" || h.Metadata.Hostname != host {
+		return false
+	}
+	return engine.Ended(inc, h.Metadata.PID) || bootOver(h, inc, now, every)
+}
+
+// bootOver reports whether lease h (incarnation inc, taken on this host)
+// is of an earlier boot of this machine, which restarted since: same
+// machine id, another boot, last renewed before this boot started
+// (engine.BootEnded), and silent for longer than two heartbeat intervals.
+// The silence is what tells a copy of this machine (a VM cloned from one
+// disk image keeps its machine id and name) that booted after the lease
+// was taken and still renews it: only one stalled that long loses its
+// lease early, as a lease from another machine silent that long is
+// called most likely dead (heartbeatSilence).
+func bootOver(h locker.Info, inc engine.Incarnation, now time.Time, every time.Duration) bool {
+	seen := lastSeen(h)
+	if every <= 0 || h.LockedAt.IsZero() || seen.Before(h.LockedAt) || now.Sub(seen) <= 2*every {
+		return false
+	}
+	return engine.BootEnded(inc, seen, now)
+}
+
+// lastSeen is when lease h's holder last showed it was alive: its last
+// heartbeat, else when it took the lease.
+func lastSeen(h locker.Info) time.Time {
+	if h.LastHeartbeat.IsZero() {
+		return h.LockedAt
+	}
+	return h.LastHeartbeat
 }
 
 // describeHolder says who holds a lease: user, host, operation, commit,

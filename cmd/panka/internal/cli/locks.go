@@ -262,7 +262,7 @@ func locksListRun(ctx context.Context, opts *LocksOptions) error {
 			who, known = callerIdentity(ctx, f, opts.Caller, cfg), true
 		}
 		stack, env, _ := locker.ParseKey(i.Key)
-		fmt.Fprintf(f.Notices(), "%s/%s is stale: %s\n", stack, env, staleNote(i, who, stack, env))
+		fmt.Fprintf(f.Notices(), "%s/%s is stale: %s\n", stack, env, staleNote(i, who, stack, env, now, cfg.Locks.Heartbeat.D()))
 	}
 	return err
 }
@@ -378,22 +378,22 @@ func printLock(w io.Writer, i locker.Info, now time.Time, who string, every time
 	row("Heartbeat", beat)
 	row("Expires", fmt.Sprintf("%s (%s)", i.ExpiresAt.UTC().Format(time.RFC3339), expiry(i, now)))
 	if holderGone(i) {
-		row("Stale", staleNote(i, who, stack, env))
+		row("Stale", staleNote(i, who, stack, env, now, every))
 	}
 	tw.Flush()
 }
 
 // staleNote says of stale lease i (holderGone) that its process is gone
 // and what removes the lease: the next operation here when it takes it
-// over (holderEnded), and the least forceful unlock for the caller who
-// (staleUnlock).
-func staleNote(i locker.Info, who, stack, env string) string {
+// over (holderEnded at now, every the heartbeat interval), and the least
+// forceful unlock for the caller who (staleUnlock).
+func staleNote(i locker.Info, who, stack, env string, now time.Time, every time.Duration) string {
 	cmd, why := staleUnlock(i, who, stack, env)
 	if why != "" {
 		why = " (" + why + ")"
 	}
 	next := ""
-	if holderEnded(i) {
+	if holderEnded(i, now, every) {
 		next = "the next operation on this host takes it over, or "
 	}
 	return fmt.Sprintf("pid %d no longer runs on this host; %s%s removes it%s", i.Metadata.PID, next, cmd, why)

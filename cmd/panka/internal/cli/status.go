@@ -317,7 +317,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 						who, callerKnown = callerIdentity(ctx, f, opts.Caller, cfg), true
 					}
 					es.unlock, es.unlockWhy = staleUnlock(info, who, opts.Stack, env)
-					es.takenOver = holderEnded(info)
+					es.takenOver = holderEnded(info, es.lockNow, cfg.Locks.Heartbeat.D())
 				}
 			case errors.Is(err, locker.ErrUnreadable):
 				// This one record is damaged; the backend answered, so
