@@ -188,9 +188,10 @@ type Lease struct {
 	hbCancel context.CancelFunc
 	done     chan struct{}
 
-	mu   sync.Mutex
-	info Info
-	lost error
+	mu        sync.Mutex
+	info      Info
+	lost      error
+	storeGone time.Time // when a heartbeat first found the lock store gone
 
 	releaseOnce sync.Once
 	releaseErr  error
@@ -262,6 +263,16 @@ func (ls *Lease) Check(ctx context.Context) error {
 	return fmt.Errorf("check lease on %s: %w", info.Key, err)
 }
 
+// StoreGoneSince returns when a heartbeat first found the table or bucket
+// that keeps the lease gone (ErrStoreGone), zero while the lease is
+// renewed. The lease is not lost for that (see heartbeat): the run goes
+// on without a lock nobody else can take either, and should say so.
+func (ls *Lease) StoreGoneSince() time.Time {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.storeGone
+}
+
 func (ls *Lease) lose(err error) {
 	ls.mu.Lock()
 	ls.lost = err
@@ -290,6 +301,7 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 		if err == nil {
 			ls.mu.Lock()
 			ls.info.ExpiresAt, ls.info.LastHeartbeat = now.Add(ls.opts.TTL), now
+			ls.storeGone = time.Time{}
 			ls.mu.Unlock()
 			interval, lastTry = ls.opts.Heartbeat, false
 			continue
@@ -300,6 +312,23 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 		}
 		if ls.opts.OnHeartbeatError != nil {
 			ls.opts.OnHeartbeatError(err)
+		}
+		if errors.Is(err, ErrStoreGone) {
+			// The table or bucket that kept the lease was deleted: no
+			// run can take a lease in it while it is gone, so the
+			// expiry protects nobody, and losing the lease there
+			// stopped the engine mid-update (what Terraform, whose lock
+			// has no heartbeat, never does either). The run goes on;
+			// once the store is back, without this lease, the next
+			// heartbeat finds it lost (ErrLost above) and stops it,
+			// as another run may take the lock from then on.
+			ls.mu.Lock()
+			if ls.storeGone.IsZero() {
+				ls.storeGone = now
+			}
+			ls.mu.Unlock()
+			interval, lastTry = ls.opts.Heartbeat, false
+			continue
 		}
 		ls.mu.Lock()
 		remaining := ls.info.ExpiresAt.Sub(now)

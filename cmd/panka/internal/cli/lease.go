@@ -129,8 +129,8 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 			lastBeatWarn, beatsFailed = now, 0
 			msg := "lock heartbeat failed; retrying until the lease would expire"
 			if errors.Is(err, locker.ErrStoreGone) {
-				msg = "lock heartbeat failed: the lock table or bucket is gone, and this run's lease with it; nobody else can take the lock meanwhile, " +
-					"but the run is stopped when its lease would have expired, or as soon as the table or bucket is back (without its lease)"
+				msg = "lock heartbeat failed: the lock table or bucket is gone, and this run's lease with it; nobody else can take the lock while it is gone, " +
+					"so the run goes on (stopping it mid-deployment would protect nothing), and is stopped as soon as the table or bucket is back without its lease"
 			}
 			ev.Msg(msg)
 		},
@@ -166,11 +166,25 @@ func transientLockError(err error) bool {
 // wrapping locker.ErrLost when the lease is known to be lost (force
 // unlocked, taken over, expired): then nothing may be written, as another
 // run may hold the lease and own the state by now. When the backend cannot
-// be asked it only warns: the state write is compare-and-swap.
+// be asked, or its table or bucket is gone (the run went on without a lock
+// nobody else could take either), it only warns: the state write is
+// compare-and-swap.
 func (f *Factory) leaseLost(ctx context.Context, cfg *config.Resolved, lease *locker.Lease, what string) error {
 	err := lease.Check(ctx)
 	if errors.Is(err, locker.ErrLost) {
 		return f.lostTo(ctx, cfg, lease, err)
+	}
+	if errors.Is(err, locker.ErrStoreGone) {
+		// Said plainly at the end: the run went on without a lock (its
+		// heartbeat warnings said so as it happened).
+		when := ""
+		if since := lease.StoreGoneSince(); !since.IsZero() {
+			when = fmt.Sprintf(" (noticed %s ago)", humanDuration(f.Now().Sub(since)))
+		}
+		f.Warnf("recording %s of a run that lost its lock on the way: the lock table or bucket was deleted under it%s. "+
+			"No other run could take the lock while it was gone, and the state write is compare-and-swap, so nothing is overwritten; "+
+			"make the table or bucket again before the next run: %v", what, when, err)
+		return nil
 	}
 	if err != nil {
 		f.Log.Warn().Err(err).Msgf("could not confirm the lock lease before recording %s", what)

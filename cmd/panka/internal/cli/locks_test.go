@@ -408,16 +408,20 @@ func TestLeaseLostWithTheLockTableGone(t *testing.T) {
 	}
 }
 
-// TestHeartbeatWarningsWithTheLockTableGone: heartbeats that fail (here
-// the lock table deleted under the run) are retried ever sooner as the
-// lease runs out, and each failure was a warning: a screenful in the last
-// minute of the lease. There is now one a heartbeat interval, counting the
-// failures in between, and with the table gone it says so and what happens
-// to the run, instead of "retrying" as if the server were only slow.
+// TestHeartbeatWarningsWithTheLockTableGone: the lock table deleted under
+// a run (dynalite). Its heartbeats fail; each failure was a warning, a
+// screenful as the lease ran out, and the run was then stopped when its
+// lease would have expired, the engine mid-update, though nobody could
+// take the lock while the table was gone. The run now goes on past its
+// lease's ttl, with one warning a heartbeat interval saying the table is
+// gone and that the run goes on; the record at its end says it ran
+// without a lock and records anyway. Once the table is back (without the
+// lease), the next heartbeat finds the lease lost and stops the run: from
+// then on another run can take the lock.
 func TestHeartbeatWarningsWithTheLockTableGone(t *testing.T) {
 	ctx := context.Background()
 	env := append(lockBackends(t)["dynamodb"](t), "PANKA_LOCKS_TTL=60", "PANKA_LOCKS_HEARTBEAT=10")
-	f, _, _, _ := lockTestFactory(t, env...)
+	f, _, _, errOut := lockTestFactory(t, env...)
 	var logged syncBuffer
 	f.Log = zerolog.New(&logged).Level(zerolog.WarnLevel)
 	clk, cfg, _ := onFakeClock(t, f)
@@ -426,29 +430,48 @@ func TestHeartbeatWarningsWithTheLockTableGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.ReleaseLease(lease)
-	if _, err := testserver.DynamoDBClient(t).DeleteTable(ctx, &ddb.DeleteTableInput{TableName: aws.String(cfg.Locks.Table)}); err != nil {
+	db := testserver.DynamoDBClient(t)
+	if _, err := db.DeleteTable(ctx, &ddb.DeleteTableInput{TableName: aws.String(cfg.Locks.Table)}); err != nil {
 		t.Fatal(err)
 	}
-	for lease.Context().Err() == nil && clk.WaitSleepers(1, lease.Context().Done()) {
+	// Three times the ttl.
+	for end := clk.Now().Add(3 * time.Minute); clk.Now().Before(end); {
+		if !clk.WaitSleepers(1, lease.Context().Done()) {
+			t.Fatalf("the run was stopped %s after the table was deleted (ttl 60s): %v", clk.Now().Sub(end.Add(-3*time.Minute)), lease.Err())
+		}
 		clk.Advance(250 * time.Millisecond)
 	}
-	<-lease.Context().Done()
-	if !errors.Is(lease.Err(), locker.ErrLost) || !errors.Is(lease.Err(), locker.ErrStoreGone) {
-		t.Fatalf("lease ended with %v, want it lost to the missing table", lease.Err())
-	}
 	lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
-	counted := 0
 	for _, l := range lines {
-		if !strings.Contains(l, "the lock table or bucket is gone, and this run's lease with it") {
-			t.Errorf("warning does not say the table is gone: %s", l)
-		}
-		if strings.Contains(l, `"failedSinceLastWarning"`) {
-			counted++
+		if !strings.Contains(l, "the lock table or bucket is gone, and this run's lease with it") || !strings.Contains(l, "so the run goes on") {
+			t.Errorf("warning does not say the table is gone and the run goes on: %s", l)
 		}
 	}
-	// 60 s of lease, a heartbeat every 10 s: about one warning each.
-	if len(lines) > 7 || counted == 0 {
-		t.Errorf("%d warnings (%d counting the failures between them), want at most 7, some counting:\n%s", len(lines), counted, logged.String())
+	// 3 minutes, a heartbeat every 10 s: one warning each at most.
+	if len(lines) < 2 || len(lines) > 19 {
+		t.Errorf("%d warnings in 3 minutes, want one a heartbeat interval:\n%s", len(lines), logged.String())
+	}
+
+	// The record at the end of the run: written, and said to be without a lock.
+	if err := f.leaseLost(ctx, cfg, lease, "the deployment"); err != nil {
+		t.Fatalf("leaseLost with the table gone: %v, want the deployment recorded", err)
+	}
+	want := "Warning: recording the deployment of a run that lost its lock on the way: the lock table or bucket was deleted under it (noticed 2m50s ago). " +
+		"No other run could take the lock while it was gone"
+	if !strings.Contains(errOut.String(), want) || !strings.Contains(errOut.String(), "panka backend create --table "+cfg.Locks.Table) {
+		t.Errorf("stderr does not say %q and how to make the table again:\n%s", want, errOut)
+	}
+
+	// The table is back, without the lease: the run is stopped.
+	if err := dynamodb.CreateTable(ctx, db, cfg.Locks.Table); err != nil {
+		t.Fatal(err)
+	}
+	for clk.WaitSleepers(1, lease.Context().Done()) {
+		clk.Advance(time.Second)
+	}
+	<-lease.Context().Done()
+	if !errors.Is(lease.Err(), locker.ErrLost) || errors.Is(lease.Err(), locker.ErrStoreGone) {
+		t.Fatalf("lease ended with %v, want it lost once the table was back", lease.Err())
 	}
 }
 
