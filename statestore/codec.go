@@ -213,8 +213,9 @@ func futureHint(hint, by string) string {
 
 // DecodeState parses a state.json read from where (bucket/key or file path,
 // for errors) and checks that it belongs to key. Invalid JSON, a missing
-// schema version or another stack/environment wrap ErrCorrupt; a newer
-// schema wraps ErrFutureSchema.
+// schema version or another stack/environment wrap ErrCorrupt, and so does
+// a state without what every state panka writes holds (*DamagedError); a
+// newer schema wraps ErrFutureSchema.
 func DecodeState(data []byte, key Key, where string) (*State, error) {
 	var st State
 	if err := json.Unmarshal(data, &st); err != nil {
@@ -236,6 +237,9 @@ func DecodeState(data []byte, key Key, where string) (*State, error) {
 	}
 	if st.Serial < 0 || st.Serial > MaxSerial {
 		return nil, fmt.Errorf("state %s has serial %d, outside 0 to %d: %w%s", where, st.Serial, MaxSerial, ErrCorrupt, corruptStateHint)
+	}
+	if err := checkDamaged(&st, key, data, where); err != nil {
+		return nil, err
 	}
 	return &st, nil
 }

@@ -1,6 +1,7 @@
 package statestore_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -121,8 +122,8 @@ func TestCodec(t *testing.T) {
 		name, data string
 		want       error
 	}{
-		{"ok", `{"schemaVersion":1,"stack":"orders","environment":"dev","serial":3}`, nil},
-		{"unknown fields are kept compatible", `{"schemaVersion":1,"stack":"orders","environment":"dev","newThing":true}`, nil},
+		{"ok", `{"schemaVersion":1,"stack":"orders","environment":"dev","serial":3,"status":"deployed"}`, nil},
+		{"unknown fields are kept compatible", `{"schemaVersion":1,"stack":"orders","environment":"dev","serial":1,"status":"failed","newThing":true}`, nil},
 		{"empty", ``, statestore.ErrCorrupt},
 		{"whitespace", " \n", statestore.ErrCorrupt},
 		{"not json", `<html>`, statestore.ErrCorrupt},
@@ -135,7 +136,7 @@ func TestCodec(t *testing.T) {
 		{"array", `[1,2]`, statestore.ErrCorrupt},
 		{"negative serial", `{"schemaVersion":1,"stack":"orders","environment":"dev","serial":-3}`, statestore.ErrCorrupt},
 		{"serial past the history names' 12 digits", `{"schemaVersion":1,"stack":"orders","environment":"dev","serial":1000000000000}`, statestore.ErrCorrupt},
-		{"highest serial", `{"schemaVersion":1,"stack":"orders","environment":"dev","serial":999999999999}`, nil},
+		{"highest serial", `{"schemaVersion":1,"stack":"orders","environment":"dev","serial":999999999999,"status":"destroyed"}`, nil},
 	} {
 		_, err := statestore.DecodeState([]byte(tc.data), k, "WHERE")
 		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
@@ -501,5 +502,105 @@ func TestPlanBasis(t *testing.T) {
 	b.LastDriftCheck.Drifted = []string{"web"}
 	if a.PlanBasis() == b.PlanBasis() {
 		t.Error("a drift check that found drift left the basis as it was")
+	}
+}
+
+// TestDamagedState: a state.json that is valid JSON but lost (by a hand
+// edit) what every state panka writes holds. Without "serial" it read as
+// serial 0, and plan said "nothing deployed yet"; without "spec" every
+// component planned as new while its resources and outputs said
+// otherwise; without "status" status printed a blank and a destroyed
+// deployment read as live. Each is ErrCorrupt naming the file, the field
+// and the repair; Export prints it as stored for that repair, and Import
+// takes the repaired copy (numbered after the history, serial or not) but
+// not a copy as damaged.
+func TestDamagedState(t *testing.T) {
+	ctx := context.Background()
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	started := time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC)
+	last := fmt.Sprintf(`{"schemaVersion":1,"id":"d7","serial":7,"stack":"orders","environment":"dev","operation":"apply","commit":"%s","startedAt":"2026-05-06T07:00:00Z","endedAt":"2026-05-06T07:01:00Z","result":"succeeded"}`, strings.Repeat("a", 40))
+	spec := `{"stack":"orders","environment":"dev","components":[{"name":"api","kind":"Queue","spec":{}}]}`
+	doc := func(fields ...string) string {
+		return `{"schemaVersion":1,"stack":"orders","environment":"dev"` + strings.Join(append([]string{""}, fields...), ",") + `}`
+	}
+	serial, status := `"serial":7`, `"status":"deployed"`
+	lastDep, comps, outs := `"lastDeployment":`+last, `"resources":{"components":1,"resources":1}`, `"outputs":{"api":{"url":"u"}}`
+	for _, tc := range []struct {
+		name, data string
+		want       []string // in the error; none: not damaged
+	}{
+		{"whole", doc(serial, status, lastDep, `"spec":`+spec, comps, outs), nil},
+		{"destroyed: no spec, nothing deployed", doc(serial, `"status":"destroyed"`, `"resources":{"components":0,"resources":0}`), nil},
+		{"first deployment failed: no spec", doc(`"serial":1`, `"status":"failed"`), nil},
+		{"serial removed", doc(status, lastDep, `"spec":`+spec, comps), []string{`it has no "serial"`, "it needs no serial: the push numbers it after the newest history record"}},
+		{"serial zero", doc(`"serial":0`, status, `"spec":`+spec, comps), []string{`its "serial" is 0 (panka numbers states from 1)`}},
+		{"serial null", doc(`"serial":null`, status, `"spec":`+spec, comps), []string{`it has no "serial"`}},
+		{"status removed", doc(serial, lastDep, `"spec":`+spec, comps), []string{`it has no "status"`, `set "status" to "deployed" (what its last deployment, serial 7, left)`}},
+		{"status unknown", doc(serial, `"status":"live"`, `"spec":`+spec, comps), []string{`its "status" is "live", not one of deployed, failed, destroyed`, `set "status" to "deployed", "failed" or "destroyed"`}},
+		{"spec removed", doc(serial, status, lastDep, comps, outs), []string{
+			`it records 1 components (resources.components) deployed but has no "spec" (the deployed model), so a plan against it would create every component again`,
+			`put back "spec" from the history record of serial 7 (DIR/history/20260506T070000.000000000Z-000000000007.json), which holds the spec that deployment applied`}},
+		{"spec null, outputs left", doc(serial, status, `"spec":null`, outs), []string{`it records outputs of 1 components deployed but has no "spec"`, "from the history record of its last successful deployment"}},
+	} {
+		_, err := statestore.DecodeState([]byte(tc.data), k, "DIR/state.json")
+		if tc.want == nil {
+			if err != nil {
+				t.Errorf("%s: %v, want no error", tc.name, err)
+			}
+			continue
+		}
+		var de *statestore.DamagedError
+		if !errors.Is(err, statestore.ErrCorrupt) || !errors.As(err, &de) {
+			t.Errorf("%s: %v, want a DamagedError (ErrCorrupt)", tc.name, err)
+			continue
+		}
+		for _, w := range append(tc.want, "state DIR/state.json is damaged: ", "restore an earlier version of it",
+			"`panka state pull -s orders -e dev > state.json` prints it as stored", "then `panka state push --force state.json`") {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error does not say %q:\n%v", tc.name, w, err)
+			}
+		}
+	}
+
+	// The repair end to end on the local backend: pull prints the damaged
+	// state, the copy with "spec" put back pushes, and the store reads it.
+	dir := filepath.Join(t.TempDir(), ".panka")
+	s, err := local.New(local.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendHistory(ctx, k, &statestore.Deployment{ID: "d7", Serial: 7, Operation: statestore.OpApply, Result: statestore.ResultSucceeded, StartedAt: started, Spec: json.RawMessage(spec)}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "state", filepath.FromSlash(statestore.StatePath("", k)))
+	if err := os.WriteFile(path, []byte(doc(status, lastDep, comps, outs)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Get(ctx, k); !strings.Contains(err.Error(), `it has no "serial"; it records 1 components`) ||
+		!strings.Contains(err.Error(), filepath.Join(dir, "state", "stacks", "orders", "dev", "history", "20260506T070000.000000000Z-000000000007.json")) {
+		t.Fatalf("Get of a state without serial and spec: %v, want both named and the record's path", err)
+	}
+	pulled, err := statestore.Export(ctx, s, k)
+	var de *statestore.DamagedError
+	if !errors.As(err, &de) || !strings.Contains(string(pulled), `"resources"`) {
+		t.Fatalf("Export of a damaged state: %s, %v; want it as stored with its DamagedError", pulled, err)
+	}
+	_, err = statestore.Import(ctx, s, k, pulled, statestore.ImportOptions{Source: "FILE", Force: true})
+	if !errors.Is(err, statestore.ErrCorrupt) || !strings.Contains(err.Error(), `state FILE is damaged: it records 1 components`) || !strings.Contains(err.Error(), "nothing was written: put back \"spec\"") {
+		t.Fatalf("push of the state as damaged: %v, want it refused naming the spec", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(pulled, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["spec"] = json.RawMessage(spec)
+	repaired, _ := json.Marshal(m)
+	st, err := statestore.Import(ctx, s, k, repaired, statestore.ImportOptions{Source: "FILE", Force: true})
+	if err != nil || st.Serial != 8 {
+		t.Fatalf("push --force of the repaired copy: %+v, %v; want serial 8 (after history's 7)", st, err)
+	}
+	var compact bytes.Buffer
+	if got, _, err := s.Get(ctx, k); err != nil || got.Serial != 8 || json.Compact(&compact, got.Spec) != nil || compact.String() != spec {
+		t.Fatalf("state after the repair: %+v, %v", got, err)
 	}
 }

@@ -5,13 +5,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
 // Export returns the current state of key as the JSON document `panka state
-// pull` prints (the same format as state.json).
+// pull` prints (the same format as state.json). A damaged state (see
+// DamagedError) is returned as stored, together with its error: printing
+// it is the first step of the repair that error names.
 func Export(ctx context.Context, s Store, key Key) ([]byte, error) {
 	st, _, err := s.Get(ctx, key)
+	var de *DamagedError
+	if errors.As(err, &de) {
+		data, eerr := EncodeState(de.State, key)
+		if eerr != nil {
+			return nil, err
+		}
+		return data, err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +74,10 @@ func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptio
 	if in.Serial < 0 || in.Serial >= MaxSerial {
 		// Even with --force: the next serial would not fit (see MaxSerial).
 		return nil, fmt.Errorf("state %s has serial %d, outside 0 to %d: %w%s", src, in.Serial, MaxSerial-1, ErrCorrupt, corruptPushHint)
+	}
+	if problems, fixes := damage(&in, ""); len(problems) > 0 {
+		// Stored, it would be refused by every command that reads it.
+		return nil, fmt.Errorf("state %s is damaged: %s: %w; nothing was written: %s, and push it again", src, strings.Join(problems, "; "), ErrCorrupt, strings.Join(fixes, "; "))
 	}
 	// A document that names no stack (or environment) is pushed to the one
 	// key names: nothing to refuse, no --force needed.

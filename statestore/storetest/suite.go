@@ -1022,7 +1022,8 @@ func testBadNames(t *testing.T, in Instance, _ Options) {
 func testRaceRounds(t *testing.T, in Instance, o Options) {
 	s := open(t, in, "")
 	key := statestore.Key{Stack: "race", Environment: "dev"}
-	if _, err := s.Put(ctx, key, newState(key, 0), ""); err != nil {
+	// Serial 1: a state numbered 0 reads as damaged (statestore.DamagedError).
+	if _, err := s.Put(ctx, key, newState(key, 1), ""); err != nil {
 		t.Fatal(err)
 	}
 	// Every writer has its own store (and client), as separate processes would.
@@ -1079,8 +1080,8 @@ func testRaceRounds(t *testing.T, in Instance, o Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Serial != int64(wins) {
-		t.Fatalf("final serial %d after %d successful writes: an update was lost", st.Serial, wins)
+	if st.Serial != 1+int64(wins) {
+		t.Fatalf("final serial %d after %d successful writes from serial 1: an update was lost", st.Serial, wins)
 	}
 	t.Logf("%d racing writes in %d rounds: %d winners, %d conflicts, final serial %d", attempts, o.RaceRounds, wins, attempts-wins, st.Serial)
 }
@@ -1090,7 +1091,7 @@ func testRaceRounds(t *testing.T, in Instance, o Options) {
 func testRaceNoLostUpdates(t *testing.T, in Instance, o Options) {
 	s := open(t, in, "")
 	key := statestore.Key{Stack: "counter", Environment: "dev"}
-	init := newState(key, 0)
+	init := newState(key, 1)
 	init.Outputs = map[string]map[string]any{"count": {}}
 	if _, err := s.Put(ctx, key, init, ""); err != nil {
 		t.Fatal(err)
@@ -1138,8 +1139,8 @@ func testRaceNoLostUpdates(t *testing.T, in Instance, o Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Serial != successes.Load() {
-		t.Fatalf("final serial %d, successful writes %d: lost updates", st.Serial, successes.Load())
+	if st.Serial != 1+successes.Load() {
+		t.Fatalf("final serial %d, successful writes %d from serial 1: lost updates", st.Serial, successes.Load())
 	}
 	for w := 0; w < o.UpdateWriters; w++ {
 		if n, _ := st.Outputs["count"][fmt.Sprintf("w%d", w)].(float64); int(n) != o.UpdatesEach {

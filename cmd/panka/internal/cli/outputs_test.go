@@ -14,7 +14,7 @@ func TestOutputsUnknownComponent(t *testing.T) {
 	f, dir := stLocalFactory(t)
 	doc := filepath.Join(dir, "s.json")
 	deployed := strings.Replace(stStateDoc, `"resources":`,
-		`"outputs": {"web": {"url": "http://web"}, "orders": {"arn": "arn:q"}}, "resources":`, 1)
+		`"outputs": {"web": {"url": "http://web"}, "orders": {"arn": "arn:q"}}, "spec": {"stack": "orders", "environment": "dev", "components": []}, "resources":`, 1)
 	if err := os.WriteFile(doc, []byte(deployed), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestOutputsWithoutSuccessfulDeployment(t *testing.T) {
 	withSuccess := strings.Replace(failed, `"resources":`, `"lastSuccessful": {"schemaVersion": 1, "id": "d1", "serial": 1, "stack": "orders", "environment": "dev",
   "operation": "apply", "commit": "0123456789abcdef0123456789abcdef01234567", "user": "dev", "host": "h", "pankaVersion": "t",
   "startedAt": "2026-01-01T03:04:05Z", "endedAt": "2026-01-01T03:05:05Z", "result": "succeeded"},
- "outputs": {"web": {"url": "http://web"}}, "resources":`, 1)
+ "outputs": {"web": {"url": "http://web"}}, "spec": {"stack": "orders", "environment": "dev", "components": []}, "resources":`, 1)
 	if err := os.WriteFile(doc, []byte(withSuccess), 0o644); err != nil {
 		t.Fatal(err)
 	}

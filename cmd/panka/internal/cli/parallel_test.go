@@ -75,7 +75,8 @@ func seedStates(t *testing.T, s statestore.Store, n, envs int, commit string) []
 			d := &statestore.Deployment{SchemaVersion: statestore.SchemaVersion, ID: "d", Serial: 1, Stack: k.Stack, Environment: k.Environment,
 				Operation: statestore.OpApply, Commit: commit, Result: statestore.ResultSucceeded, StartedAt: time.Unix(1e9, 0), EndedAt: time.Unix(1e9, 0)}
 			st := &statestore.State{SchemaVersion: statestore.SchemaVersion, Serial: 1, Stack: k.Stack, Environment: k.Environment,
-				Status: statestore.StatusDeployed, LastDeployment: d, Resources: statestore.ResourceSummary{Components: i}}
+				Status: statestore.StatusDeployed, LastDeployment: d, Resources: statestore.ResourceSummary{Components: i},
+				Spec: json.RawMessage(`{"stack":"` + k.Stack + `","environment":"` + k.Environment + `","components":[]}`)}
 			if _, err := s.Put(context.Background(), k, st, ""); err != nil {
 				t.Fatal(err)
 			}

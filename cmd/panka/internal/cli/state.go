@@ -1001,7 +1001,11 @@ func statePullRun(ctx context.Context, opts *StatePullOptions) error {
 	if errors.Is(err, statestore.ErrNotFound) {
 		return f.noState(ctx, s, cfg, key)
 	}
-	if err != nil {
+	var de *statestore.DamagedError
+	if errors.As(err, &de) && data != nil {
+		// Printed as stored: the repair the error names starts here.
+		f.Warnf("%v", err)
+	} else if err != nil {
 		return err
 	}
 	_, err = f.IO.Out.Write(data)
