@@ -50,10 +50,10 @@ func TestCreateOverDeleteMarker(t *testing.T) {
 		if err != nil || st.Serial != 5 {
 			t.Fatalf("%d deletes: Get = %+v, %v; want serial 5", deletes, st, err)
 		}
-		if _, err := s.Put(ctx, key, &statestore.State{Serial: 6}, ""); !errors.Is(err, statestore.ErrConflict) {
+		if _, err := s.Put(ctx, key, &statestore.State{Serial: 6, Status: statestore.StatusDeployed}, ""); !errors.Is(err, statestore.ErrConflict) {
 			t.Errorf("%d deletes: a second create = %v, want a conflict", deletes, err)
 		}
-		if _, err := s.Put(ctx, key, &statestore.State{Serial: 6}, v); err != nil {
+		if _, err := s.Put(ctx, key, &statestore.State{Serial: 6, Status: statestore.StatusDeployed}, v); err != nil {
 			t.Errorf("%d deletes: compare-and-swap after the create: %v", deletes, err)
 		}
 	}
@@ -82,13 +82,13 @@ func TestDeleteMarkerNotRemovable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Put(ctx, key, &statestore.State{Serial: 1}, ""); err != nil {
+	if _, err := s.Put(ctx, key, &statestore.State{Serial: 1, Status: statestore.StatusDeployed}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(statestore.StatePath("", key))}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Put(ctx, key, &statestore.State{Serial: 2}, "")
+	_, err = s.Put(ctx, key, &statestore.State{Serial: 2, Status: statestore.StatusDeployed}, "")
 	if !errors.Is(err, s3store.ErrDeleteMarker) || errors.Is(err, statestore.ErrConflict) {
 		t.Fatalf("err = %v, want ErrDeleteMarker", err)
 	}

@@ -68,12 +68,12 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 	}
 	ctx := context.Background()
 	key := statestore.Key{Stack: "orders", Environment: "dev"}
-	v, err := s.Put(ctx, key, &statestore.State{Serial: 1}, "")
+	v, err := s.Put(ctx, key, &statestore.State{Serial: 1, Status: statestore.StatusDeployed}, "")
 	if err != nil {
 		t.Fatalf("Put through a flaky connection: %v", err)
 	}
 	for i := int64(2); i <= 6; i++ {
-		if v, err = s.Put(ctx, key, &statestore.State{Serial: i}, v); err != nil {
+		if v, err = s.Put(ctx, key, &statestore.State{Serial: i, Status: statestore.StatusDeployed}, v); err != nil {
 			t.Fatalf("Put serial %d through a flaky connection: %v", i, err)
 		}
 		if err := s.AppendHistory(ctx, key, &statestore.Deployment{Serial: i, StartedAt: testTime}); err != nil {
@@ -117,11 +117,11 @@ func TestRetriedConditionalWriteIsNotAConflict(t *testing.T) {
 	}
 	ctx := context.Background()
 	key := statestore.Key{Stack: "orders", Environment: "dev"}
-	v, err := s.Put(ctx, key, &statestore.State{Serial: 1}, "")
+	v, err := s.Put(ctx, key, &statestore.State{Serial: 1, Status: statestore.StatusDeployed}, "")
 	if err != nil {
 		t.Fatalf("create whose request landed twice: %v", err)
 	}
-	if v, err = s.Put(ctx, key, &statestore.State{Serial: 2}, v); err != nil {
+	if v, err = s.Put(ctx, key, &statestore.State{Serial: 2, Status: statestore.StatusDeployed}, v); err != nil {
 		t.Fatalf("update whose request landed twice: %v", err)
 	}
 	if err := s.AppendHistory(ctx, key, &statestore.Deployment{Serial: 2, StartedAt: testTime}); err != nil {
@@ -151,7 +151,7 @@ func TestServerKeepsFailing(t *testing.T) {
 	}
 	ctx := context.Background()
 	key := statestore.Key{Stack: "orders", Environment: "dev"}
-	v, err := s.Put(ctx, key, &statestore.State{Serial: 1}, "")
+	v, err := s.Put(ctx, key, &statestore.State{Serial: 1, Status: statestore.StatusDeployed}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestServerKeepsFailing(t *testing.T) {
 			"read s3://" + bucket + "/stacks/orders/dev/state.json: bucket \"" + bucket + "\": the S3 server is throttling requests: " +
 				"SlowDown: injected SlowDown (HTTP 503), still after 2 attempts; wait a minute and re-run (other jobs may be using the bucket heavily)"},
 		{testserver.FaultRule{Method: "PUT", Path: "/state.json", Fault: testserver.FaultStatus, Status: 500, Code: "InternalError"},
-			func() error { _, err := s.Put(ctx, key, &statestore.State{Serial: 2}, v); return err },
+			func() error { _, err := s.Put(ctx, key, &statestore.State{Serial: 2, Status: statestore.StatusDeployed}, v); return err },
 			"bucket \"" + bucket + "\": the S3 server kept failing: InternalError: injected InternalError (HTTP 500), still after 2 attempts; " +
 				"wait and re-run, and if it goes on check the server's health (backend.endpoint for an S3-compatible server)"},
 		{testserver.FaultRule{Method: "GET", Fault: testserver.FaultStatus, Status: 502},
@@ -208,7 +208,7 @@ func TestAnswerCutPartwayIsAskedAgain(t *testing.T) {
 	}
 	ctx := context.Background()
 	key := statestore.Key{Stack: "orders", Environment: "dev"}
-	if _, err := s.Put(ctx, key, &statestore.State{Serial: 1}, ""); err != nil {
+	if _, err := s.Put(ctx, key, &statestore.State{Serial: 1, Status: statestore.StatusDeployed}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.AppendHistory(ctx, key, &statestore.Deployment{Serial: 1, StartedAt: testTime}); err != nil {
