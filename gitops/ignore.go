@@ -329,3 +329,14 @@ func (ig *Ignores) Hidden() []string {
 	sort.Strings(out)
 	return out
 }
+
+// Tracked reports whether the index holds name (slash-separated, relative
+// to the repository root), a file below the folder name, or a folder (of a
+// sparse index) name is in: such a path is never Ignored, whatever the
+// ignore rules become. An unreadable index counts everything tracked (it
+// hides nothing).
+func (ig *Ignores) Tracked(name string) bool {
+	ig.mu.Lock()
+	defer ig.mu.Unlock()
+	return ig.isTracked(name)
+}

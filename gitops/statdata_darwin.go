@@ -13,5 +13,6 @@ func statOf(st fs.FileInfo) (s statData, ok bool) {
 	if !ok {
 		return statData{}, false
 	}
-	return statData{ino: uint32(sys.Ino), uid: sys.Uid, gid: sys.Gid, ctimeSec: uint32(sys.Ctimespec.Sec), ctimeNsec: uint32(sys.Ctimespec.Nsec)}, true
+	return statData{ino: uint32(sys.Ino), uid: sys.Uid, gid: sys.Gid, ctimeSec: uint32(sys.Ctimespec.Sec), ctimeNsec: uint32(sys.Ctimespec.Nsec),
+		fullIno: uint64(sys.Ino), ctimeNanos: int64(sys.Ctimespec.Sec)*1e9 + int64(sys.Ctimespec.Nsec)}, true
 }

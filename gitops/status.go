@@ -427,6 +427,9 @@ func (r *Repo) statChecks() statChecks {
 type statData struct {
 	ino, uid, gid       uint32
 	ctimeSec, ctimeNsec uint32
+	// fullIno and ctimeNanos are the same untruncated, for Stamp.
+	fullIno    uint64
+	ctimeNanos int64
 }
 
 // same reports whether the inode, owner and change time of a work-tree

@@ -208,7 +208,9 @@ func itoa(n int) string {
 //	    reading again the stack.yaml and stack folder listing discovery
 //	    read: use it to load many discovered stacks (validate, plan all).
 //	    d.Duplicates lists every folder of a name used more than once;
-//	    d.Unnamed every folder whose stack.yaml gives no name (not in Refs).
+//	    d.Unnamed every folder whose stack.yaml gives no name (not in Refs);
+//	    d.Folders every folder it listed (a cache of the names found holds
+//	    while none of them, and no stack.yaml, changes).
 //	func Strays(fsys fs.FS, root string, refs []Ref) []*Error
 //	    YAML files under root that belong to no stack (missing stack.yaml).
 //	func StrayFile(fsys fs.FS, root, file string) *Error

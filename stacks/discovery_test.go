@@ -149,10 +149,11 @@ func TestFindStackDirsParallel(t *testing.T) {
 			fsys[p+"/"+file] = &fstest.MapFile{Data: []byte("a: 1\n")}
 		}
 		var par, seq []stackDir
-		errPar := findStackDirs(fsys, "stacks", &par)
-		errSeq := findStackDirsIn(fsys, "stacks", &seq, false)
-		if !reflect.DeepEqual(par, seq) || (errPar == nil) != (errSeq == nil) {
-			t.Fatalf("parallel search: %v, %v; in order: %v, %v", par, errPar, seq, errSeq)
+		var parListed, seqListed []string
+		errPar := findStackDirs(fsys, "stacks", &par, &parListed)
+		errSeq := findStackDirsIn(fsys, "stacks", &seq, &seqListed, false)
+		if !reflect.DeepEqual(par, seq) || !reflect.DeepEqual(parListed, seqListed) || (errPar == nil) != (errSeq == nil) {
+			t.Fatalf("parallel search: %v, %v, %v; in order: %v, %v, %v", par, parListed, errPar, seq, seqListed, errSeq)
 		}
 	}
 }

@@ -268,6 +268,12 @@ type Discovery struct {
 	// (a stack file misnamed, so no stack), in lexical order: a command
 	// that finds no stack of a name can say why.
 	Misnamed []string
+	// Folders are the folders discovery listed to find the stacks (the
+	// root, the folders on the way to each stack, and the stack folders),
+	// in lexical order: a folder not among them holds no stack unless one
+	// of them changes (a cache of the stacks found can be checked
+	// against them).
+	Folders []string
 
 	fsys fs.FS
 	read map[string]*stackRead // by stack folder; read-only once built
@@ -299,7 +305,7 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 		return d, &Errors{List: []*Error{e}}
 	}
 	var dirs []stackDir
-	if err := findStackDirs(fsys, root, &dirs); err != nil {
+	if err := findStackDirs(fsys, root, &dirs, &d.Folders); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return d, nil
 		}
@@ -491,11 +497,14 @@ type stackDir struct {
 // The folders below dir are searched in parallel (listing thousands of
 // folders is most of discovery's work); the result, and the error (the
 // first in lexical order), are those of a search in order.
-func findStackDirs(fsys fs.FS, dir string, out *[]stackDir) error {
-	return findStackDirsIn(fsys, dir, out, true)
+func findStackDirs(fsys fs.FS, dir string, out *[]stackDir, listed *[]string) error {
+	return findStackDirsIn(fsys, dir, out, listed, true)
 }
 
-func findStackDirsIn(fsys fs.FS, dir string, out *[]stackDir, par bool) error {
+// findStackDirsIn is findStackDirs, appending to listed every folder it
+// lists.
+func findStackDirsIn(fsys fs.FS, dir string, out *[]stackDir, listed *[]string, par bool) error {
+	*listed = append(*listed, dir)
 	ents, err := fs.ReadDir(fsys, dir)
 	if err != nil && !utf8.ValidString(dir) {
 		// io/fs refuses such a name in the work tree ("readdir
@@ -534,22 +543,24 @@ func findStackDirsIn(fsys fs.FS, dir string, out *[]stackDir, par bool) error {
 	}
 	if !par || len(subs) < 2 {
 		for _, sub := range subs {
-			if err := findStackDirsIn(fsys, sub, out, par); err != nil && !errors.Is(err, fs.ErrPermission) {
+			if err := findStackDirsIn(fsys, sub, out, listed, par); err != nil && !errors.Is(err, fs.ErrPermission) {
 				return err
 			}
 		}
 		return nil
 	}
 	found := make([][]stackDir, len(subs))
+	lists := make([][]string, len(subs))
 	errs := make([]error, len(subs))
 	parallel(len(subs), func(i int) {
-		errs[i] = findStackDirsIn(fsys, subs[i], &found[i], false)
+		errs[i] = findStackDirsIn(fsys, subs[i], &found[i], &lists[i], false)
 	})
 	for i := range subs {
 		if errs[i] != nil && !errors.Is(errs[i], fs.ErrPermission) {
 			return errs[i]
 		}
 		*out = append(*out, found[i]...)
+		*listed = append(*listed, lists[i]...)
 	}
 	return nil
 }

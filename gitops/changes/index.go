@@ -794,40 +794,11 @@ func (x *indexer) save(ix *stackIndex) {
 
 // write stores an encoded index of stacks tree t in the cache.
 func (x *indexer) write(t string, b []byte) {
-	if err := os.MkdirAll(x.cacheDir, 0o755); err != nil {
-		return
-	}
-	tmp, err := os.CreateTemp(x.cacheDir, ".stack-index-*")
-	if err != nil {
-		return
-	}
-	_, werr := tmp.Write(b)
-	cerr := tmp.Close()
-	if werr != nil || cerr != nil || os.Rename(tmp.Name(), x.file(t)) != nil {
-		os.Remove(tmp.Name())
+	if osfile.Replace(x.file(t), ".stack-index-", b) != nil {
 		return
 	}
 	for i, f := range x.cached() {
 		if i >= keepIndexes {
-			os.Remove(f)
-		}
-	}
-	sweepIndexTemps(x.cacheDir, time.Now())
-}
-
-// staleIndexTemp is how old a temporary cache file must be before save
-// removes it: one that old was left by a process killed mid-write (kill -9,
-// a full disk), never renamed, never read; a younger one may be another
-// process's write in progress.
-const staleIndexTemp = time.Hour
-
-// sweepIndexTemps removes the temporary files (.stack-index-*) that a
-// killed save left in dir: nothing else removed them, so every killed
-// run left one more in .git/panka.
-func sweepIndexTemps(dir string, now time.Time) {
-	tmps, _ := filepath.Glob(filepath.Join(dir, ".stack-index-*"))
-	for _, f := range tmps {
-		if st, err := os.Lstat(f); err == nil && st.Mode().IsRegular() && now.Sub(st.ModTime()) > staleIndexTemp {
 			os.Remove(f)
 		}
 	}

@@ -3,7 +3,8 @@
 // epoll_ctl per regular file (it tries the poller), more than doubling the
 // system calls of reading many small files on machines where they are
 // expensive. Both the stack loader and gitops read thousands of small
-// files from the work tree.
+// files from the work tree. Replace writes the caches kept next to them
+// (in .git/panka) atomically.
 package osfile
 
 // Options select which files Read accepts.

@@ -103,6 +103,15 @@ type Factory struct {
 	// reads the whole staging index, and plan --all-changed asks for
 	// thousands of stacks.
 	headersRepo *stackRepo
+	// stackNames are the records of the work tree's stack names
+	// (quickStack) read this run, by record file: checked once, since
+	// the work tree does not change under a command (nil: not usable).
+	stackNames sync.Map // string -> map[string]string
+	// diskNow is the file system's clock (time.Now when nil), which
+	// saveStackNames compares change times with: a test moves it on
+	// rather than wait for its files to stop being racy. Not Now, which
+	// tests set to the lock server's or a fixed date.
+	diskNow func() time.Time
 	// committedBackendSaid: the stacks whose committed spec.backend
 	// findHeader said it used (once a run each).
 	committedBackendSaid sync.Map

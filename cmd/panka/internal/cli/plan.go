@@ -305,6 +305,23 @@ func (s *planSourceFS) discover(root string) (*stacks.Discovery, error) {
 	return disc, err
 }
 
+// quickStack finds the work tree's stack called name from the record of
+// the names (see quickStack), once nothing discovered the stacks under
+// root for this run; ok is false for a commit's tree, outside git, and
+// whenever the record does not hold.
+func (s *planSourceFS) quickStack(root, name string) (stacks.Ref, bool) {
+	if s.ref != "" || s.repo == nil || s.ignores == nil || s.f == nil {
+		return stacks.Ref{}, false
+	}
+	s.discMu.Lock()
+	_, done := s.discs[root]
+	s.discMu.Unlock()
+	if done {
+		return stacks.Ref{}, false
+	}
+	return quickStack(s.f, s.repo.Root(), s.repo.GitDir(), root, name)
+}
+
 // sharedDiscovery returns findHeader's discovery of the work tree when
 // this source shares it (shareDiscovery) and it is of root; else nil.
 // Both are the same view of the work tree (worktreeView): git's, without
@@ -723,6 +740,9 @@ func noteLeaseHeld(ctx context.Context, f *Factory, cfg *config.Resolved, key st
 
 // planFindStack finds a stack by metadata.name under the stacks root.
 func planFindStack(src *planSourceFS, root, name string) (stacks.Ref, error) {
+	if ref, ok := src.quickStack(root, name); ok {
+		return ref, nil
+	}
 	disc, err := src.discover(root)
 	ref, ferr := findStack(disc, name, root)
 	if ferr != nil {

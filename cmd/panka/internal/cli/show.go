@@ -232,21 +232,33 @@ func writeJSONString(buf *bytes.Buffer, s string) {
 // loadResolved finds, loads and resolves one stack/environment, checking
 // the configuration with the stack's backend settings on the way.
 func loadResolved(ctx context.Context, f *Factory, repo *stackRepo, stack, env string, ro stacks.ResolveOptions) (*stacks.Resolved, error) {
-	disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
-	ref, ferr := findStack(disc, stack, repo.stacksRoot)
-	if ferr != nil {
-		if rerr := repo.configuredRootMissing(); rerr != nil {
-			return nil, rerr
-		}
-		if err != nil && disc.Duplicates[stack] == nil {
-			return nil, err
-		}
-		if len(disc.Refs) == 0 {
-			if werr := repo.whyNoStacks(f); werr != nil {
-				return nil, werr
+	// The stacks are discovered (every stack.yaml read) unless the
+	// record of the names says where this one is, and no --var needs
+	// every stack's secret declarations (disc.SecretVars below).
+	var disc *stacks.Discovery
+	ref, ok := stacks.Ref{}, false
+	if ro.SecretVars != nil || len(givenNames(ro.Vars)) == 0 {
+		ref, ok = quickStack(f, repo.dir, repo.gitDir, repo.stacksRoot, stack)
+	}
+	if !ok {
+		var err, ferr error
+		disc, err = stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
+		saveStackNames(f, repo, disc, err)
+		ref, ferr = findStack(disc, stack, repo.stacksRoot)
+		if ferr != nil {
+			if rerr := repo.configuredRootMissing(); rerr != nil {
+				return nil, rerr
 			}
+			if err != nil && disc.Duplicates[stack] == nil {
+				return nil, err
+			}
+			if len(disc.Refs) == 0 {
+				if werr := repo.whyNoStacks(f); werr != nil {
+					return nil, werr
+				}
+			}
+			return nil, ferr
 		}
-		return nil, ferr
 	}
 	s, err := stacks.Load(repo.fsys, ref.Path)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -45,6 +46,13 @@ type stackRepo struct {
 	// unchecked is HEAD's commit when the repository has one but no
 	// staging index: nothing is checked out (git clone --no-checkout).
 	unchecked string
+	// gitDir is the repository's git folder ("" outside git), plain
+	// whether fsys reads the disk as it is (no index entry overlaid),
+	// and opened when the view was opened: what the record of the
+	// stack names (saveStackNames) needs.
+	gitDir string
+	plain  bool
+	opened time.Time
 }
 
 // notCheckedOut is an error when no stack was found and the work tree was
@@ -199,9 +207,14 @@ func openStackRepo(f *Factory) (*stackRepo, error) {
 	if err := bareRepoError(dir, root); err != nil {
 		return nil, err
 	}
-	fsys, ignores, closer, unchecked := worktreeView(f, dir)
-	return &stackRepo{dir: dir, fsys: fsys, closer: closer, stacksRoot: path.Clean(root), rootSource: src,
-		ignores: ignores, warn: func() { warnIgnored(f, ignores) }, unchecked: unchecked}, nil
+	opened := time.Now()
+	if f.diskNow != nil {
+		opened = f.diskNow()
+	}
+	v := worktreeView(f, dir)
+	return &stackRepo{dir: dir, fsys: v.fsys, closer: v.closer, stacksRoot: path.Clean(root), rootSource: src,
+		ignores: v.ignores, warn: func() { warnIgnored(f, v.ignores) }, unchecked: v.unchecked,
+		gitDir: v.gitDir, plain: v.plain, opened: opened}, nil
 }
 
 // close releases the repository the stacks are read from, after saying
@@ -228,28 +241,42 @@ func (r *stackRepo) close() {
 // and so it is in a repository panka cannot open (a SHA-256 one, an
 // unknown extension), with a warning: gitignored files are then read.
 // unchecked is HEAD's commit when there is one but no staging index (see
-// stackRepo.notCheckedOut).
-func worktreeView(f *Factory, dir string) (fsys fs.FS, ignores *gitops.Ignores, closer func(), unchecked string) {
+// stackRepo.notCheckedOut). gitDir is the repository's git folder, and
+// plain tells that the view is the disk itself, no index entry overlaid.
+func worktreeView(f *Factory, dir string) (v worktree) {
 	repo, err := gitops.Open(dir, f.GitOptions())
 	if err != nil {
 		if !errors.Is(err, gitops.ErrNotRepository) {
 			f.Log.Warn().Msgf("%v; reading the files on disk as they are instead, as outside git: gitignored files are read too, and a sparse checkout's files outside the cone are missing", err)
 		}
-		return stacks.DirFS(dir), nil, nil, ""
+		return worktree{fsys: stacks.DirFS(dir)}
 	}
 	if !repo.HasIndex() {
 		if h, err := repo.Head(); err == nil {
-			unchecked = h.String()
+			v.unchecked = h.String()
 		}
 	}
-	ignores = repo.Ignores()
-	disk := stacks.DirFSHiding(dir, ignores)
+	v.ignores = repo.Ignores()
+	disk := stacks.DirFSHiding(dir, v.ignores)
 	wt, err := repo.WorktreeFS(disk)
 	if err != nil {
 		f.Log.Debug().Err(err).Msg("reading the staging index for skip-worktree files: reading the disk as it is")
 		wt = disk
+	} else {
+		v.plain = plainDisk(wt, disk)
 	}
-	return wt, ignores, func() { repo.Close() }, unchecked
+	v.fsys, v.closer, v.gitDir = wt, func() { repo.Close() }, repo.GitDir()
+	return v
+}
+
+// worktree is what worktreeView opened.
+type worktree struct {
+	fsys      fs.FS
+	ignores   *gitops.Ignores
+	closer    func()
+	unchecked string
+	gitDir    string
+	plain     bool
 }
 
 // warnIgnored says on stderr which gitignored YAML files and folders, and

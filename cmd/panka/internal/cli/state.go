@@ -350,6 +350,11 @@ func (f *Factory) findHeaderAs(stack string, quiet bool) (*stacks.Header, error)
 func (f *Factory) workTreeStacks() []string {
 	f.headersMu.Lock()
 	defer f.headersMu.Unlock()
+	if f.headersRepo != nil && f.headersDisc == nil {
+		// findHeader found its stack from the record of the names
+		// (quickStack) without a discovery: the list needs one.
+		f.workTreeDiscovery()
+	}
 	if f.headersDisc == nil || f.headersDisc.disc == nil {
 		return nil
 	}
@@ -384,22 +389,44 @@ type foundHeader struct {
 // discovering the work tree again read every stack.yaml of the
 // repository twice. nil outside a repository. The caller holds headersMu.
 func (f *Factory) workTreeDiscovery() (*stackRepo, *discovered) {
-	if f.headersRepo == nil {
-		repo, err := openStackRepo(f)
-		if err != nil {
-			return nil, nil
-		}
-		repo.warn = nil // said after each question of findHeader, unless quiet
-		f.headersRepo = repo
+	if f.workTreeView() == nil {
+		return nil, nil
 	}
 	if f.headersDisc == nil {
 		f.headersDisc = &discovered{}
 		f.headersDisc.disc, f.headersDisc.err = stacks.DiscoverStacks(f.headersRepo.fsys, f.headersRepo.stacksRoot)
+		saveStackNames(f, f.headersRepo, f.headersDisc.disc, f.headersDisc.err)
 	}
 	return f.headersRepo, f.headersDisc
 }
 
+// workTreeView returns the work tree view findHeader reads, opened the
+// first time; nil outside a repository. The caller holds headersMu.
+func (f *Factory) workTreeView() *stackRepo {
+	if f.headersRepo == nil {
+		repo, err := openStackRepo(f)
+		if err != nil {
+			return nil
+		}
+		repo.warn = nil // said after each question of findHeader, unless quiet
+		f.headersRepo = repo
+	}
+	return f.headersRepo
+}
+
 func (f *Factory) findHeaderOnce(stack string, quiet bool) (*stacks.Header, error) {
+	if repo := f.workTreeView(); repo != nil && f.headersDisc == nil {
+		// Without reading every stack.yaml when the names recorded
+		// last time still hold; anything not plain goes the long way.
+		if ref, ok := quickStack(f, repo.dir, repo.gitDir, repo.stacksRoot, stack); ok {
+			if h, err := stacks.ReadHeader(repo.fsys, ref.Path); err == nil {
+				if !quiet {
+					warnIgnored(f, repo.ignores)
+				}
+				return h, nil
+			}
+		}
+	}
 	repo, found := f.workTreeDiscovery()
 	if repo == nil {
 		return nil, nil
