@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"panka.dev/panka/gitops/osfile"
 	"panka.dev/panka/stacks"
 )
 
@@ -102,16 +103,20 @@ func fmtFile(dir, p string, check bool) (fmtOutcome, error) {
 	problem := func(msg string) (fmtOutcome, error) {
 		return fmtOutcome{problem: &fmtProblem{File: p, Message: msg}}, nil
 	}
-	st, err := os.Stat(full)
-	if err != nil {
-		return problem(err.Error())
-	}
-	if st.Size() > stacks.MaxFileSize {
-		return problem(fmt.Sprintf("file is more than the %d MB limit for stack files", stacks.MaxFileSize>>20))
-	}
-	src, err := os.ReadFile(full)
-	if err != nil {
-		return problem(err.Error())
+	// open, fstat, read, close: a monorepo has tens of thousands of files
+	src, ok := osfile.Read(full, osfile.Options{Max: stacks.MaxFileSize})
+	if !ok {
+		// read the ordinary way, for the exact error
+		st, err := os.Stat(full)
+		if err != nil {
+			return problem(err.Error())
+		}
+		if st.Size() > stacks.MaxFileSize {
+			return problem(fmt.Sprintf("file is more than the %d MB limit for stack files", stacks.MaxFileSize>>20))
+		}
+		if src, err = os.ReadFile(full); err != nil {
+			return problem(err.Error())
+		}
 	}
 	out, err := stacks.Format(src)
 	if err != nil {
@@ -123,6 +128,10 @@ func fmtFile(dir, p string, check bool) (fmtOutcome, error) {
 	}
 	if check {
 		return fmtOutcome{changed: true}, nil
+	}
+	st, err := os.Stat(full)
+	if err != nil {
+		return fmtOutcome{}, fmt.Errorf("fmt: write %s: %w", p, err)
 	}
 	// A temporary file of this run's own: two fmt runs at once (an
 	// editor formatting on save, a pre-commit hook) shared one name, so
@@ -193,6 +202,7 @@ func fmtRun(ctx context.Context, opts *FmtOptions) error {
 		}
 		root = r.Path
 	}
+	relaxGC(f) // a monorepo has tens of thousands of files, each garbage once read
 	var files []string
 	var special []fmtProblem // YAML-named files that are not plain files
 	err = fs.WalkDir(repo.fsys, root, func(p string, d fs.DirEntry, err error) error {

@@ -135,3 +135,58 @@ func TestFmtConcurrentRuns(t *testing.T) {
 		t.Errorf("temporary files left: %v", left)
 	}
 }
+
+// TestFmtFileReads: fmtFile reads a file with osfile.Read (open, fstat,
+// read, close) and falls back to the ordinary reads for their exact
+// error; a rewritten file keeps its mode, taken only when it is written.
+func TestFmtFileReads(t *testing.T) {
+	dir := t.TempDir()
+	write := func(p, s string, mode os.FileMode) {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(s), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(full, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("s/private.yaml", "metadata:\n    name: c\n", 0o600)
+	write("s/big.yaml", "a: "+strings.Repeat("x", stacks.MaxFileSize)+"\n", 0o644)
+	write("s/empty.yaml", "", 0o644)
+	tests := []struct {
+		path        string
+		check       bool
+		changed     bool
+		wantProblem string
+	}{
+		{"s/private.yaml", true, true, ""},
+		{"s/private.yaml", false, true, ""},
+		{"s/private.yaml", true, false, ""},
+		{"s/big.yaml", true, false, fmt.Sprintf("file is more than the %d MB limit for stack files", stacks.MaxFileSize>>20)},
+		{"s/empty.yaml", true, false, ""},
+		{"s/missing.yaml", true, false, "no such file or directory"},
+	}
+	for _, tt := range tests {
+		o, err := fmtFile(dir, tt.path, tt.check)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.path, err)
+		}
+		problem := ""
+		if o.problem != nil {
+			problem = o.problem.Message
+		}
+		if o.changed != tt.changed || !strings.Contains(problem, tt.wantProblem) || (tt.wantProblem == "") != (problem == "") {
+			t.Errorf("fmtFile(%s, check %v) = changed %v, problem %q; want %v, %q", tt.path, tt.check, o.changed, problem, tt.changed, tt.wantProblem)
+		}
+	}
+	st, err := os.Stat(filepath.Join(dir, "s/private.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("rewritten file has mode %v, want 0600", st.Mode().Perm())
+	}
+}
