@@ -35,6 +35,11 @@ func FuzzLoad(f *testing.F) {
 	// second document without ---, wrong-case keys, env as a list.
 	f.Add([]byte(ms("dependsOn:", "  - db", "- c", "env: a", "  - b", "healthCheck:", "path: /x", "Image: y")), []byte(devYAML+"overrides:\n  - api: {A=1}\n"))
 	f.Add([]byte(ms("env:", "  A: 'it's'", "  B: @x", "command:", "  -\tdb")+ms()), []byte("Kind: Environment\nvariables:\n  - name: A\n    value: b\n"))
+	// A text item where a subscription's mapping belongs, a subscription
+	// without its "- ", Helm templates in a value, a control line and a
+	// list item.
+	f.Add([]byte(doc("Queue", "orders")+"---\n"+doc("Topic", "t", "subscriptions:", "  - orders", "  - ${orders.arn}", "  - https://h.example/o")), []byte(devYAML+"  overrides:\n    t:\n      subscriptions:\n        protocol: https\n"))
+	f.Add([]byte(ms("{{- if .Values.debug }}", "command:", "  - {{ .Values.cmd }} --x", "{{- end }}")), []byte(devYAML+"  variables:\n    HOST: {{ .Values.host }}:{{ .Values.port }}\n"))
 	f.Fuzz(func(t *testing.T, comp, env []byte) {
 		fsys := testFS(map[string]string{cf: string(comp), "stacks/s/environments/dev.yaml": string(env)})
 		if len(comp) == 0 {

@@ -661,6 +661,9 @@ func yamlErrPos(err error, data []byte) (line, col int, msg string) {
 		// hide what is wrong: a merge or rebase left the file half done.
 		return l, 1, "unresolved merge conflict (git's <<<<<<< marker): resolve the conflict in this file, then git add it"
 	}
+	if c, hint, ok := templateHint(data, line); ok {
+		return line, c, msg + ": " + hint
+	}
 	if msg == "mapping values are not allowed in this context" && line > 0 {
 		if c, hint := colonInValue(data, line); hint != "" {
 			return line, c, msg + ": " + hint
@@ -738,6 +741,27 @@ func valueOf(data []byte, n int) (v string, at int, what string, ok bool) {
 		return "", 0, "", false
 	}
 	return v, utf8.RuneCountInString(l[:strings.LastIndex(l, v)]), what, true
+}
+
+// templateHint explains a yaml.v3 error on line (1-based): template
+// syntax there, as Helm or Jinja write it (image: {{ .Values.repo }}:{{
+// .Values.tag }}, or a line {{- if .Values.x }}), which YAML reads as
+// mappings and then cannot read on ("did not find expected key", with
+// no word of the template). A whole value {{ NAME }} parses, and convert
+// says the same of it. ok is false when the line is not like that.
+func templateHint(data []byte, line int) (col int, hint string, ok bool) {
+	v, at, what, ok := valueOf(data, line)
+	if !ok || v[0] == '\'' || v[0] == '"' {
+		return 0, "", false
+	}
+	i := strings.Index(v, "{{")
+	if i < 0 || !strings.Contains(v[i:], "}}") {
+		return 0, "", false
+	}
+	if _, text := lineAt(bytes.Split(data, []byte("\n")), line); !isItemText(text) && lineKey(text) == "" {
+		what = "this line" // {{- if .Values.x }}
+	}
+	return at + utf8.RuneCountInString(v[:i]) + 1, what + " holds {{ }}, template syntax (Helm, Jinja), which YAML reads as a mapping; panka does not run templates: panka variables are written ${NAME}", true
 }
 
 // reservedStartHint explains yaml.v3's "found character that cannot start

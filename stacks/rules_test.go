@@ -258,6 +258,15 @@ func TestLoadRules(t *testing.T) {
 		// line of the construct, as its scanner errors do.
 		{"unclosed flow mapping", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec: {visibilityTimeout: ${X}}\n"},
 			[]string{cf + `:5: invalid YAML: did not find expected ',' or '}'`}},
+		// Helm/Jinja templates copied in: yaml.v3 says only "did not
+		// find expected key" (no column), as a whole {{ NAME }} value
+		// parses (a mapping) and gets its own message.
+		{"template in a value", map[string]string{cf: strings.Replace(ms(), "image: nginx", "image: {{ .Values.repo }}:{{ .Values.tag }}", 1)},
+			[]string{cf + `:6:10: invalid YAML: did not find expected key: the value of image holds {{ }}, template syntax (Helm, Jinja), which YAML reads as a mapping; panka does not run templates: panka variables are written ${NAME}`}},
+		{"template control line", map[string]string{cf: ms("{{- if .Values.debug }}", "replicas: 1", "{{- end }}")},
+			[]string{cf + `:7:3: invalid YAML: could not find expected ':': this line holds {{ }}, template syntax (Helm, Jinja)`}},
+		{"template in a list item", map[string]string{cf: ms("command:", "  - {{ .Values.cmd }} --x")},
+			[]string{cf + `:8:7: invalid YAML: did not find expected '-' indicator: this list item holds {{ }}, template syntax`}},
 		{"dedented key", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec:\n  fifo: true\n visibilityTimeout: 3\n"},
 			[]string{cf + `:7:2: invalid YAML: did not find expected key: this line is indented 1 space, which lines up with no key above it (YAML nests by indentation): indent it as far as fifo on line 6 (2 spaces) or spec on line 5 (not indented)`}},
 		// yaml.v3 names the first line of the mapping the key should be
