@@ -47,6 +47,12 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:1:1: spec: required field is missing (use spec: {} when every default is fine)`}},
 		{"range", map[string]string{cf: ms("port: 70000")},
 			[]string{cf + `:7:9: spec.port: 70000 is out of range 1 to 65535`}},
+		// Fields copied from a compose file, a chart's values or a
+		// Kubernetes manifest name panka's field.
+		{"other tools' field names", map[string]string{cf: ms("environment: {A: b}", "containerPort: 80", "resources: {limits: {cpu: 500m}}")},
+			[]string{cf + `:7:3: spec.environment: unknown field (docker-compose calls it that: panka's field is "env"); valid fields: image,`,
+				cf + `:8:3: spec.containerPort: unknown field (Kubernetes calls it that: panka's field is "port")`,
+				cf + `:9:3: spec.resources: unknown field (Kubernetes' resources: panka takes cpu and memory straight under spec, in Fargate units, e.g. cpu: 256 and memory: 512)`}},
 		{"nested unknown", map[string]string{cf: ms("healthCheck: {pth: /x}")},
 			[]string{cf + `:7:17: spec.healthCheck.pth: unknown field (did you mean "path"?)`}},
 		{"fargate pair", map[string]string{cf: ms("cpu: 256", "memory: 4096")},

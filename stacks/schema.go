@@ -429,13 +429,38 @@ func join(a, b string) string {
 	return a + "." + b
 }
 
-// suggest returns ` (did you mean "x"?)` for a near-miss field name.
+// suggest returns ` (did you mean "x"?)` for a near-miss field name, or
+// for the name Kubernetes, Helm, docker-compose or ECS give the field.
 func suggest(name string, fs []*field) string {
 	names := make([]string, len(fs))
 	for i, f := range fs {
 		names[i] = f.name
 	}
-	return suggestWord(name, names...)
+	if s := suggestWord(name, names...); s != "" {
+		return s
+	}
+	if w, ok := otherToolsNames[name]; ok && slices.Contains(names, w.field) {
+		return fmt.Sprintf(" (%s calls it that: panka's field is %q)", w.tool, w.field)
+	}
+	if name == "resources" && slices.Contains(names, "cpu") && slices.Contains(names, "memory") {
+		return " (Kubernetes' resources: panka takes cpu and memory straight under spec, in Fargate units, e.g. cpu: 256 and memory: 512)"
+	}
+	return ""
+}
+
+// otherToolsNames maps the names of fields in the files people copy
+// stacks from to panka's.
+var otherToolsNames = map[string]struct{ tool, field string }{
+	"environment":    {"docker-compose", "env"},
+	"containerPort":  {"Kubernetes", "port"},
+	"targetPort":     {"Kubernetes", "port"},
+	"replicaCount":   {"Helm", "replicas"},
+	"desiredCount":   {"ECS", "replicas"},
+	"args":           {"Kubernetes", "command"},
+	"entrypoint":     {"docker-compose", "command"},
+	"livenessProbe":  {"Kubernetes", "healthCheck"},
+	"readinessProbe": {"Kubernetes", "healthCheck"},
+	"engineVersion":  {"RDS", "version"},
 }
 
 // suggestWord returns ` (did you mean "x"?)` for the word closest to name
