@@ -40,6 +40,7 @@ func FuzzLoad(f *testing.F) {
 	// list item.
 	f.Add([]byte(doc("Queue", "orders")+"---\n"+doc("Topic", "t", "subscriptions:", "  - orders", "  - ${orders.arn}", "  - https://h.example/o")), []byte(devYAML+"  overrides:\n    t:\n      subscriptions:\n        protocol: https\n"))
 	f.Add([]byte(ms("{{- if .Values.debug }}", "command:", "  - {{ .Values.cmd }} --x", "{{- end }}")), []byte(devYAML+"  variables:\n    HOST: {{ .Values.host }}:{{ .Values.port }}\n"))
+	f.Add([]byte(doc("CronJob", "c", "schedule: */5 * * * *", "image: x", "command:", "  - & x")), []byte(devYAML+"  variables:\n    HOST: *\n"))
 	f.Fuzz(func(t *testing.T, comp, env []byte) {
 		fsys := testFS(map[string]string{cf: string(comp), "stacks/s/environments/dev.yaml": string(env)})
 		if len(comp) == 0 {

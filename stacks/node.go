@@ -707,6 +707,11 @@ func yamlErrPos(err error, data []byte) (line, col int, msg string) {
 			return line, at + 2, "a tab after a list item's -: YAML wants a space there, replace the tab with a space"
 		}
 	}
+	if msg == "did not find expected alphabetic or numeric character" && line > 0 {
+		if c, hint, ok := aliasStartHint(data, line); ok {
+			return line, c, msg + ": " + hint
+		}
+	}
 	if msg == "found character that cannot start any token" && line > 0 {
 		if c, hint, ok := reservedStartHint(data, line); ok {
 			return line, c, msg + ": " + hint
@@ -762,6 +767,27 @@ func templateHint(data []byte, line int) (col int, hint string, ok bool) {
 		what = "this line" // {{- if .Values.x }}
 	}
 	return at + utf8.RuneCountInString(v[:i]) + 1, what + " holds {{ }}, template syntax (Helm, Jinja), which YAML reads as a mapping; panka does not run templates: panka variables are written ${NAME}", true
+}
+
+// aliasStartHint explains yaml.v3's "did not find expected alphabetic or
+// numeric character" on line (1-based): a value starting with * or &
+// followed by no name, which YAML reads as an alias or an anchor — a cron
+// schedule (*/5 * * * *) above all. ok is false when the line is not like
+// that. A value that may be a secret is not shown.
+func aliasStartHint(data []byte, line int) (col int, hint string, ok bool) {
+	v, at, what, ok := valueOf(data, line)
+	if !ok || (v[0] != '*' && v[0] != '&') {
+		return 0, "", false
+	}
+	reads := "an alias (*name, a value written elsewhere)"
+	if v[0] == '&' {
+		reads = "an anchor (&name, a value to reuse)"
+	}
+	fix := "put the value in quotes"
+	if k, _, _ := strings.Cut(strings.TrimPrefix(what, "the value of "), " "); strings.HasPrefix(what, "the value of ") && !mayHoldSecret(k) {
+		fix += fmt.Sprintf(": %s: %q", k, strings.TrimSpace(strings.SplitN(v, " #", 2)[0]))
+	}
+	return at + 1, fmt.Sprintf("%s starts with %c, which YAML reads as %s: %s", what, v[0], reads, fix), true
 }
 
 // reservedStartHint explains yaml.v3's "found character that cannot start

@@ -273,6 +273,13 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:7:3: invalid YAML: could not find expected ':': this line holds {{ }}, template syntax (Helm, Jinja)`}},
 		{"template in a list item", map[string]string{cf: ms("command:", "  - {{ .Values.cmd }} --x")},
 			[]string{cf + `:8:7: invalid YAML: did not find expected '-' indicator: this list item holds {{ }}, template syntax`}},
+		// A cron schedule starts with *, an alias to YAML: yaml.v3 said
+		// "did not find expected alphabetic or numeric character", with
+		// no column and no word of the quotes it needs.
+		{"unquoted cron schedule", map[string]string{cf: doc("CronJob", "nightly", "schedule: */5 * * * *   # every 5 minutes", "image: nginx", "command: [x]")},
+			[]string{cf + `:6:13: invalid YAML: did not find expected alphabetic or numeric character: the value of schedule starts with *, which YAML reads as an alias (*name, a value written elsewhere): put the value in quotes: schedule: "*/5 * * * *"`}},
+		{"list item that is an anchor with no name", map[string]string{cf: ms("command:", "  - & x")},
+			[]string{cf + `:8:7: invalid YAML: did not find expected alphabetic or numeric character: this list item starts with &, which YAML reads as an anchor (&name, a value to reuse): put the value in quotes`}},
 		{"dedented key", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec:\n  fifo: true\n visibilityTimeout: 3\n"},
 			[]string{cf + `:7:2: invalid YAML: did not find expected key: this line is indented 1 space, which lines up with no key above it (YAML nests by indentation): indent it as far as fifo on line 6 (2 spaces) or spec on line 5 (not indented)`}},
 		// yaml.v3 names the first line of the mapping the key should be
@@ -982,6 +989,7 @@ func TestYAMLErrorsHideVariableValues(t *testing.T) {
 	const env = "stacks/s/environments/dev.yaml"
 	tests := []struct{ line, want string }{
 		{"    KEY: *hunter2", env + `:8:10: invalid YAML: the value of KEY starts with "*", which YAML reads as an alias (not shown: it may be a secret): put the value in quotes`},
+		{"    KEY: */hunter2", env + `:8:10: invalid YAML: did not find expected alphabetic or numeric character: the value of KEY starts with *, which YAML reads as an alias (*name, a value written elsewhere): put the value in quotes`},
 		{"    KEY: !hunter2", env + `:8:10: spec.variables.KEY: the value starts with "!", which YAML reads as a tag (not shown: it may be a secret): put the value in quotes, or remove the tag`},
 		{"    KEY: hunter2: x", env + `:8:17: invalid YAML: mapping values are not allowed in this context: the value of KEY holds ": ", which YAML reads as another key; put the value in quotes (not shown: it may be a secret)`},
 	}
