@@ -533,6 +533,15 @@ func staleSince(err error, saved *planner.Saved, now *statestore.State) error {
 	}
 	d := now.LastDeployment
 	if d == nil || d.Serial <= saved.StateSerial {
+		// Written since without a deployment: "state changed" was all it
+		// said, and the history, which holds deployments, showed nothing
+		// after the serial planned against.
+		at := ""
+		if !now.UpdatedAt.IsZero() {
+			at = " at " + now.UpdatedAt.UTC().Format(time.RFC3339)
+		}
+		stale.Reason += fmt.Sprintf(": it was written%s by no deployment (panka state rm or state push, or a drift check that found drift, none of which the history records); panka status --stack %s --environment %s shows what it holds now",
+			at, now.Stack, now.Environment)
 		return err
 	}
 	what := fmt.Sprintf("%s of commit %s by %s, %s", d.Operation, shortSHA(d.Commit), dash(d.User), orNone(d.Result))
