@@ -73,14 +73,7 @@ type HistoryEntry struct {
 // it is not there) only the commits that changed the stack are listed.
 func historyEntries(ctx context.Context, repo *gitops.Repo, stack *stacks.Header, page, all []*statestore.Deployment) ([]*HistoryEntry, error) {
 	out := make([]*HistoryEntry, 0, len(page))
-	// How to get a commit that is not in the clone: fetching from origin
-	// does not deepen a shallow clone (a CI checkout).
-	fetch := "git fetch origin"
-	if repo != nil {
-		if shallow, err := repo.IsShallow(); err == nil && shallow {
-			fetch = "a shallow clone: git fetch --unshallow"
-		}
-	}
+	fetch := missingCommitHint(repo)
 	if repo != nil {
 		// The deployed commits in one pipelined read, not a git
 		// cat-file round trip each (two per record).
@@ -188,6 +181,21 @@ func deploymentCommits(ctx context.Context, repo *gitops.Repo, e *HistoryEntry, 
 		e.StackPath = ""
 	}
 	return nil
+}
+
+// missingCommitHint says how to get a deployed commit that is not in the
+// clone: fetching from origin does not deepen a shallow clone (a CI
+// checkout), and in a full clone a commit no remote has any more (force-
+// pushed away, its branch deleted) cannot be fetched at all ("git fetch
+// --unshallow" fails there: "on a complete repository does not make
+// sense").
+func missingCommitHint(repo *gitops.Repo) string {
+	if repo != nil {
+		if shallow, err := repo.IsShallow(); err == nil && shallow {
+			return "a shallow clone: git fetch --unshallow"
+		}
+	}
+	return "git fetch origin; one no remote has any more, force-pushed away or its branch deleted, cannot be fetched: deploy a commit of this history"
 }
 
 // historyBefore returns page followed by the records older than it (page

@@ -395,7 +395,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		}
 		h, err := repo.ResolveRef(dep.Commit)
 		if err != nil {
-			es.Note = fmt.Sprintf("deployed commit %s is not in this clone (git fetch origin, or git fetch --unshallow)", short(dep.Commit))
+			es.Note = fmt.Sprintf("deployed commit %s is not in this clone (%s)", short(dep.Commit), missingCommitHint(repo))
 			continue
 		}
 		n, err := repo.CountCommits(ctx, h, head, gitops.LogOptions{Complete: true})
