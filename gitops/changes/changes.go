@@ -805,6 +805,25 @@ func (e *engine) rootMissing(s *side) bool {
 	return err == nil && rt.IsZero()
 }
 
+// submoduleRoot refuses a head whose stacks root is a git submodule (in
+// its commit's tree; for the work tree, HEAD's): this repository's trees
+// hold only a commit id of another repository there, so every stack of
+// base came out removed (a pipeline destroys them) and, from a base
+// without stacks, nothing changed. A base whose stacks root is one (the
+// stacks moved back into this repository) lists head's stacks as added,
+// which deploys nothing that is not there.
+func (e *engine) submoduleRoot(head *side) error {
+	root := e.rootOf(head).root
+	if root == "" || len(head.index.Stacks) > 0 || head.tree.IsZero() {
+		return nil
+	}
+	en, err := e.repo.PathEntry(head.tree, root)
+	if err != nil || en.Mode != filemode.Submodule {
+		return nil
+	}
+	return fmt.Errorf("%w: stacks root %q is a git submodule %s: this repository's commits record only a commit of another repository there, none of its files, so panka cannot compare its stacks (nor plan --ref or roll back to them); keep the stack files in this repository, or set stacks.root in panka.yaml (or PANKA_STACKS_ROOT) to a folder of it", ErrNoStacksRoot, root, head.where("head"))
+}
+
 // linkedRoot refuses a stacks root that is a symbolic link on a side
 // without stacks: git stores the link, not the folder, so every stack
 // would read as removed (or added) there.
@@ -946,6 +965,9 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		return nil, nil, err
 	}
 	e.folderStackFiles(base, head, changes)
+	if err := e.submoduleRoot(head); err != nil {
+		return nil, nil, err
+	}
 	if len(base.index.Stacks) == 0 && len(head.index.Stacks) == 0 && e.rootMissing(base) && e.rootMissing(head) {
 		return nil, nil, e.rootError(base, head)
 	}

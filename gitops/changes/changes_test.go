@@ -3974,3 +3974,41 @@ func TestNonUTF8FolderWithBackend(t *testing.T) {
 		}
 	}
 }
+
+// TestStacksRootIsSubmodule: the stacks root replaced by a git submodule
+// (the stacks moved to a repository of their own). This repository's
+// commits hold only a commit id there, so every stack came out removed
+// (a pipeline destroys them) without a word, and --uncommitted on a
+// commit that added the submodule said "no stack changed". Both are an
+// error naming the submodule, on both engines, in both modes.
+func TestStacksRootIsSubmodule(t *testing.T) {
+	g, _ := baseRepo(t)
+	g.Remove("stacks")
+	g.Git("update-index", "--add", "--cacheinfo", "160000,1111111111111111111111111111111111111111,stacks")
+	g.Git("commit", "-qm", "the stacks live in a submodule now")
+	for _, c := range []struct {
+		what string
+		opts changes.Options
+		want string
+	}{
+		{"committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, `stacks root "stacks" is a git submodule at head `},
+		{"uncommitted", changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}, `stacks root "stacks" is a git submodule in the work tree`},
+		{"from the submodule", changes.Options{Base: "HEAD", Head: "HEAD", StacksRoot: "stacks"}, `stacks root "stacks" is a git submodule at head `},
+	} {
+		for _, m := range modes {
+			for _, paths := range []bool{false, true} {
+				repo, err := gitops.Open(g.Dir, m.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.opts.Paths = paths
+				res, err := changes.Detect(context.Background(), repo, c.opts)
+				repo.Close()
+				if err == nil || !errors.Is(err, changes.ErrNoStacksRoot) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "keep the stack files in this repository") {
+					t.Errorf("%s %s paths=%v: %v, %v; want an error saying %q", c.what, m.name, paths, res, err, c.want)
+				}
+			}
+		}
+	}
+}
+
