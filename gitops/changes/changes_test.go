@@ -4011,4 +4011,3 @@ func TestStacksRootIsSubmodule(t *testing.T) {
 		}
 	}
 }
-
