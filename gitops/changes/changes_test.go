@@ -4011,3 +4011,50 @@ func TestStacksRootIsSubmodule(t *testing.T) {
 		}
 	}
 }
+
+// TestCaseOnlyRenameIgnoreCase: with core.ignorecase (a clone made on
+// macOS or Windows, used on a case-sensitive file system) a stack folder
+// renamed on disk in case only (stacks/Orders -> stacks/orders, without
+// git mv) is, to git, the old paths deleted and nothing added: git status
+// hides the new spelling, and git add -A records the deletion only. Both
+// engines list the stack removed, as that commit does (it is); git mv,
+// staged, is the stack moved.
+func TestCaseOnlyRenameIgnoreCase(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs a case-sensitive file system (on a case-insensitive one git sees no change at all)")
+	}
+	g := gittest.New(t)
+	seed(g, "stacks/Orders", "orders")
+	g.Write("panka.yaml", "version: v1\n")
+	g.Git("config", "core.ignorecase", "true")
+	g.Commit("base")
+	if err := os.Rename(filepath.Join(g.Dir, "stacks", "Orders"), filepath.Join(g.Dir, "stacks", "orders")); err != nil {
+		t.Fatal(err)
+	}
+	removed := []string{"orders removed dev:removed,prod:removed,staging:removed"}
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}, func(engine string, paths bool, res *changes.Result) {
+		if got := summary(res); !slices.Equal(got, removed) {
+			t.Errorf("work tree: %s paths=%v: %q, want %q", engine, paths, got, removed)
+		}
+	})
+	g.Git("add", "-A")
+	g.Commit("what git add -A records")
+	if got := g.Git("ls-tree", "-r", "--name-only", "HEAD", "stacks"); got != "" {
+		t.Fatalf("git add -A recorded %q", got)
+	}
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if got := summary(res); !slices.Equal(got, removed) {
+			t.Errorf("committed: %s paths=%v: %q, want %q", engine, paths, got, removed)
+		}
+	})
+	// The same rename with git mv (two steps, as on a case-insensitive
+	// file system): moved, nothing to deploy.
+	g.Git("reset", "-q", "--hard", "HEAD~1")
+	g.Git("mv", "stacks/Orders", "stacks/tmp")
+	g.Git("mv", "stacks/tmp", "stacks/orders")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}, func(engine string, paths bool, res *changes.Result) {
+		if len(res.Stacks) != 1 || res.Stacks[0].Change != changes.Moved || res.Stacks[0].Path != "stacks/orders" {
+			t.Errorf("git mv: %s paths=%v: %q, want orders moved to stacks/orders", engine, paths, summary(res))
+		}
+	})
+}
