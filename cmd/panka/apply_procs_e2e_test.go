@@ -197,3 +197,60 @@ func describe(procs map[int]string) string {
 	sort.Strings(s)
 	return strings.Join(s, ", ")
 }
+
+// TestApplyWaitsForAKilledRunsStoppingPulumi: panka alone killed, not its
+// engine, while Pulumi creates: the engine stops that Pulumi cleanly,
+// which lasts as long as the resource operations in flight (here the old
+// Pulumi is held stopped, SIGSTOP, to make it last). The next apply takes
+// the dead run's lease over and finds that Pulumi still holding the
+// stack's Pulumi lock: without --lock-timeout it is refused, naming the
+// pid and --lock-timeout; with it, it waits for that Pulumi to end (once
+// resumed) and deploys. It was refused either way and had to be re-run.
+func TestApplyWaitsForAKilledRunsStoppingPulumi(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("lists a run's processes through /proc, and only Linux has the parent-death signal panka relies on")
+	}
+	r := newE2ERepo(t, embedded)
+	env := []string{"PANKALOCAL_DELAY=30s"}
+	marker := runMarker()
+	cmd := r.cmd(append(env, marker), applyDev...)
+	var first syncBuffer
+	cmd.Stdout, cmd.Stderr = &first, &first
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { killAll(marker) })
+	var procs map[int]string
+	waitFor(t, 90*time.Second, func() bool {
+		procs = runProcesses(marker)
+		return r.creatingLocked(first.String()) && has(procs, "pulumi")
+	})
+	pulumi := pidOf(t, procs, "pulumi")
+	signal(t, pulumi, syscall.SIGSTOP)
+	t.Cleanup(func() { _ = syscall.Kill(pulumi, syscall.SIGCONT) })
+	signal(t, cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Wait()
+
+	busy := fmt.Sprintf("the Pulumi lock on stack \"shop-dev\" is held by pulumi pid %d on this host", pulumi)
+	_, stderr, code := r.panka(nil, applyDev...)
+	if code == 0 || !strings.Contains(stderr, busy) || !strings.Contains(stderr, "or re-run with --lock-timeout (e.g. --lock-timeout 10m), which waits for it") {
+		t.Fatalf("apply while the killed run's Pulumi still stops: exit %d, want it refused naming pid %d and --lock-timeout\n%s", code, pulumi, stderr)
+	}
+
+	next := r.cmd(nil, append(applyDev, "--lock-timeout", "2m")...)
+	var out, errOut syncBuffer
+	next.Stdout, next.Stderr = &out, &errOut
+	if err := next.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = next.Process.Kill() })
+	waiting := fmt.Sprintf("for pulumi pid %d of an earlier run of shop/dev to end", pulumi)
+	waitFor(t, 90*time.Second, func() bool { return strings.Contains(errOut.String(), waiting) })
+	signal(t, pulumi, syscall.SIGCONT)
+	if err := next.Wait(); err != nil || !strings.Contains(out.String(), "succeeded") {
+		t.Fatalf("apply --lock-timeout 2m after the killed run's Pulumi ended: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, ".panka/local/shop/dev/web.json")); err != nil {
+		t.Fatalf("web manifest after the apply: %v", err)
+	}
+}

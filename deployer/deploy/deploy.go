@@ -138,6 +138,13 @@ type Runtime struct {
 	// unlocked, taken over, expired). Then nothing is written: another run
 	// may hold the lease and own the state by now. nil: never asked.
 	LeaseLost func(ctx context.Context) error
+	// WaitStale is how long to wait, when the recovery of a killed run
+	// finds that run's Pulumi still holding its lock on this host
+	// (*engine.PulumiBusyError: its panka was killed, and its engine is
+	// stopping Pulumi cleanly), for that Pulumi to end: the run's
+	// --lock-timeout, as that Pulumi's lock is the run's lock too. 0
+	// refuses at once.
+	WaitStale time.Duration
 
 	LockID       string
 	User, Host   string
@@ -962,8 +969,48 @@ func shortSHA(c string) string {
 	return c
 }
 
+// recoverStale runs eng.RecoverStale and, while it refuses because a
+// Pulumi process of an earlier run still holds the stack's Pulumi lock on
+// this host, waits up to rt.WaitStale for that process to end and asks
+// again: a run started while a killed panka's engine still stops its
+// Pulumi cleanly went on to fail and had to be re-run.
+func recoverStale(ctx context.Context, rt Runtime, eng Engine, key statestore.Key, logf func(string, ...any)) (*engine.Recovery, error) {
+	deadline := time.Now().Add(rt.WaitStale)
+	said := map[int]bool{}
+	for {
+		rec, err := eng.RecoverStale(ctx)
+		var busy *engine.PulumiBusyError
+		if err == nil || !errors.As(err, &busy) {
+			return rec, err
+		}
+		if rt.WaitStale <= 0 {
+			return nil, fmt.Errorf("%w; or re-run with --lock-timeout (e.g. --lock-timeout 10m), which waits for it", err)
+		}
+		if !time.Now().Before(deadline) {
+			return nil, fmt.Errorf("%w (gave up after waiting %s)", err, rt.WaitStale)
+		}
+		if !said[busy.PID] {
+			said[busy.PID] = true
+			logf("waiting up to %s for pulumi pid %d of an earlier run of %s to end: it still holds the stack's Pulumi lock on this host "+
+				"(its panka was killed, and its engine is stopping it cleanly, or it still deploys)", humanWait(time.Until(deadline)), busy.PID, key)
+		}
+		for engine.HolderAlive(busy.PID, busy.Since) && time.Now().Before(deadline) {
+			t := time.NewTimer(min(250*time.Millisecond, time.Until(deadline)))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// humanWait renders a wait as 10m0s rounded to the second.
+func humanWait(d time.Duration) string { return max(d, 0).Round(time.Second).String() }
+
 func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *statestore.State, deployed, desired *stacks.Resolved, refresh, emptyOK bool, res *Result, logf func(string, ...any)) (map[string]map[string]any, error) {
-	rec, err := eng.RecoverStale(ctx)
+	rec, err := recoverStale(ctx, rt, eng, req.Key, logf)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Stopped while looking: no killed run to blame.

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -1678,4 +1680,85 @@ func TestRunStopsOnUnreadableFailedRun(t *testing.T) {
 	if _, _, _, err := Planned(ctx, store, key, st, deployed, model(web), nil); err == nil || !strings.Contains(err.Error(), name) {
 		t.Errorf("Planned: err %v, want the unreadable record named", err)
 	}
+}
+
+// TestRunWaitsForAKilledRunsPulumi: the recovery of a killed run finds
+// that run's Pulumi still holding the stack's Pulumi lock on this host (a
+// real process here): its panka was killed, and its engine is stopping
+// it cleanly. Without a wait (--lock-timeout 0) the run is refused,
+// saying --lock-timeout waits for it; with one it waits, saying so once,
+// and deploys when that process ends; it gives up when the wait runs out.
+// The run was refused whatever the wait, and had to be re-run.
+func TestRunWaitsForAKilledRunsPulumi(t *testing.T) {
+	busy := func(t *testing.T) (*exec.Cmd, *fakeEngine) {
+		t.Helper()
+		old := exec.Command("sleep", "60")
+		if err := old.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = old.Process.Kill(); _ = old.Wait() })
+		since := time.Now()
+		eng := &fakeEngine{}
+		eng.recover = func(context.Context) (*engine.Recovery, error) {
+			if engine.HolderAlive(old.Process.Pid, since) {
+				return nil, &engine.PulumiBusyError{Stack: "shop-dev", PID: old.Process.Pid, Since: since, Lock: "/x/.pulumi/locks/a.json"}
+			}
+			return &engine.Recovery{}, nil
+		}
+		return old, eng
+	}
+	desired := model(comp("jobs", stacks.KindQueue, map[string]any{}))
+	req := Request{Key: key, Operation: statestore.OpApply, Desired: desired}
+
+	t.Run("no wait", func(t *testing.T) {
+		old, eng := busy(t)
+		rt, _ := newRuntime(t, eng)
+		_, err := Run(context.Background(), rt, req)
+		var pb *engine.PulumiBusyError
+		want := fmt.Sprintf("held by pulumi pid %d on this host", old.Process.Pid)
+		if !errors.As(err, &pb) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "or re-run with --lock-timeout (e.g. --lock-timeout 10m), which waits for it") {
+			t.Fatalf("err = %v, want the busy Pulumi named (%q) and --lock-timeout", err, want)
+		}
+		if eng.ups != 0 {
+			t.Errorf("up ran %d times alongside the earlier run's Pulumi", eng.ups)
+		}
+	})
+
+	t.Run("waits", func(t *testing.T) {
+		old, eng := busy(t)
+		rt, _ := newRuntime(t, eng)
+		rt.WaitStale = time.Minute
+		var mu sync.Mutex
+		var logged []string
+		rt.Logf = func(format string, args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			logged = append(logged, fmt.Sprintf(format, args...))
+			if strings.HasPrefix(logged[len(logged)-1], "waiting up to") {
+				// It ends once the wait is said, as a clean stop would.
+				_ = old.Process.Kill()
+			}
+		}
+		if _, err := Run(context.Background(), rt, req); err != nil {
+			t.Fatalf("run after the earlier run's Pulumi ended: %v", err)
+		}
+		if eng.ups != 1 {
+			t.Errorf("up ran %d times, want 1", eng.ups)
+		}
+		want := fmt.Sprintf("waiting up to 1m0s for pulumi pid %d of an earlier run of shop/dev to end: it still holds the stack's Pulumi lock on this host", old.Process.Pid)
+		if len(logged) == 0 || !strings.HasPrefix(logged[0], want) {
+			t.Errorf("said %q, want first %q", logged, want)
+		}
+	})
+
+	t.Run("gives up", func(t *testing.T) {
+		_, eng := busy(t)
+		rt, _ := newRuntime(t, eng)
+		rt.WaitStale = 300 * time.Millisecond
+		_, err := Run(context.Background(), rt, req)
+		var pb *engine.PulumiBusyError
+		if !errors.As(err, &pb) || !strings.Contains(err.Error(), "(gave up after waiting 300ms)") {
+			t.Fatalf("err = %v, want the busy Pulumi, given up after the wait", err)
+		}
+	})
 }

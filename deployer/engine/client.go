@@ -184,6 +184,8 @@ func (c *Client) wait(ctx context.Context, onEvent func(Event)) (*Message, error
 						return &m, &typedRunError{msg: m.Error, err: m.MissingPlugin}
 					case m.Passphrase != nil:
 						return &m, &typedRunError{msg: m.Error, err: m.Passphrase}
+					case m.PulumiBusy != nil:
+						return &m, &typedRunError{msg: m.Error, err: m.PulumiBusy}
 					}
 					return &m, errors.New(m.Error)
 				}

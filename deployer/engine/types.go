@@ -212,6 +212,25 @@ func (e *ProtectedError) Error() string {
 	return strings.Join(parts, "; ")
 }
 
+// PulumiBusyError is RecoverStale's refusal to clear the Pulumi lock of a
+// stack while the Pulumi process that holds it still runs on this host:
+// an earlier run is still deploying, or stopping (its panka was killed,
+// and its engine stops Pulumi cleanly, which lasts as long as the
+// resource operations in flight). Nothing was cleared. It crosses the
+// protocol (Message.PulumiBusy), so panka can wait for PID to end.
+type PulumiBusyError struct {
+	Stack string    `json:"stack"` // the engine's stack, e.g. shop-dev
+	PID   int       `json:"pid"`   // the Pulumi CLI holding the lock
+	Since time.Time `json:"since"` // when it took the lock
+	Lock  string    `json:"lock"`  // the lock file or object
+}
+
+func (e *PulumiBusyError) Error() string {
+	return fmt.Sprintf("the Pulumi lock on stack %q is held by pulumi pid %d on this host (since %s, %s), which still runs: an earlier run is still deploying or stopping. "+
+		"Nothing was cleared or changed; wait for it to end (or stop it: kill %d), then re-run",
+		e.Stack, e.PID, e.Since.UTC().Format(time.RFC3339), e.Lock, e.PID)
+}
+
 // PassphraseError is an engine operation that could not decrypt the
 // stack's engine state: the secrets passphrase given is not the one its
 // secrets were encrypted with. The engine fails on it while reading its

@@ -89,6 +89,9 @@ type Message struct {
 	// Passphrase is set when the error is a secrets passphrase that does
 	// not decrypt the stack's engine state.
 	Passphrase *PassphraseError `json:"passphrase,omitempty"`
+	// PulumiBusy is set when the error is RecoverStale's refusal to clear
+	// the Pulumi lock of a process that still runs on this host.
+	PulumiBusy *PulumiBusyError `json:"pulumiBusy,omitempty"`
 }
 
 // Model carries a resolved model across the process boundary with its

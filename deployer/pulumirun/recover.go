@@ -383,9 +383,7 @@ func liveLock(locks []StaleLock, stack string) error {
 		if host == "" || l.Hostname != host || l.PID == os.Getpid() || !engine.HolderAlive(l.PID, l.Created) {
 			continue
 		}
-		return fmt.Errorf("the Pulumi lock on stack %q is held by pulumi pid %d on this host (since %s, %s), which still runs: an earlier run is still deploying or stopping. "+
-			"Nothing was cleared or changed; wait for it to end (or stop it: kill %d), then re-run",
-			stack, l.PID, l.Created.UTC().Format(time.RFC3339), l.Path, l.PID)
+		return &engine.PulumiBusyError{Stack: stack, PID: l.PID, Since: l.Created, Lock: l.Path}
 	}
 	return nil
 }

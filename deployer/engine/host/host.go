@@ -182,6 +182,10 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, log io.Writer) erro
 			if errors.As(err, &pp) {
 				m.Passphrase = pp
 			}
+			var pb *engine.PulumiBusyError
+			if errors.As(err, &pb) {
+				m.PulumiBusy = pb
+			}
 		}
 		write(m)
 	}

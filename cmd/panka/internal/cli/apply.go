@@ -49,7 +49,7 @@ func (d *deployFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&d.AutoApprove, "auto-approve", false, cmd.Name()+" without asking for confirmation (preferences.autoApprove)")
 	fl.BoolVar(&d.AllowDestroy, "allow-destroy", false, "allow deleting data-holding components (Database, Cache, Bucket, Queue)")
 	fl.BoolVar(&d.AllowReplace, "allow-replace", false, "allow replacing data-holding components (the old one and its data are deleted)")
-	durationVar(fl, &d.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock: seconds or e.g. 10m (0: fail at once)")
+	durationVar(fl, &d.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock, and for the Pulumi of a killed run to stop: seconds or e.g. 10m (0: fail at once)")
 	intVarP(fl, &d.Parallelism, "parallelism", "", 0, "max parallel resource operations (preferences.parallelism)",
 		"the number of resource operations to run at once, e.g. --parallelism 10")
 	fl.BoolVar(&d.NewPassphrase, "new-passphrase", false, "accept a secrets passphrase other than the last deployment's (a deliberate change; secrets the Pulumi state holds still need the old one)")
@@ -1348,6 +1348,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		LeaseLost: func(ctx context.Context) error {
 			return f.leaseLost(ctx, cfg, lease, "the deployment")
 		},
+		WaitStale:    df.LockTimeout,
 		LockID:       info.ID,
 		User:         info.LockedBy,
 		Host:         host,
