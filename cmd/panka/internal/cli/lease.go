@@ -306,6 +306,14 @@ func heldError(err error, stack, env string, waited time.Duration, who string, n
 		if why != "" {
 			why = " (" + why + ")"
 		}
+		if at, ok := bootOverAt(he.Holder, now, every); ok {
+			// Restarted soon after its last heartbeat: proved dead in
+			// a moment, not at expiry.
+			return fmt.Errorf("%w\nProcess %d that took it on this host ran before this machine last restarted: the lock is stale. "+
+				"It was renewed only %s ago, so it is taken over once it has gone two heartbeat intervals (%s) without one, in %s "+
+				"(a copy of this machine could still renew it until then): re-run then, or wait with --lock-timeout (e.g. --lock-timeout 2m), or remove it now with:\n  %s%s",
+				err, he.Holder.Metadata.PID, humanDuration(now.Sub(lastSeen(he.Holder))), humanDuration(2*every), humanDuration(at.Sub(now)), unlock, why)
+		}
 		return fmt.Errorf("%w\nProcess %d that took it on this host is no longer running (killed, or its machine restarted): the lock is stale. "+
 			"It is not taken over before it expires, as its lease does not prove that its holder ended (%s). "+
 			"Remove it with:\n  %s%s\nor wait until it expires; the next operation then takes it over", err, he.Holder.Metadata.PID, unprovenWhy(he.Holder, now, every), unlock, why)
@@ -469,29 +477,55 @@ func unprovenWhy(h locker.Info, now time.Time, every time.Duration) string {
 // panka), or from another host or namespace, is never proved ended: it is
 // only shown as stale (holderGone).
 func holderEnded(h locker.Info, now time.Time, every time.Duration) bool {
-	host, _ := os.Hostname()
-	inc, ok := holderIncarnation(h)
-	if !ok || host == "" || h.Metadata.Hostname != host {
+	inc, ok := localIncarnation(h)
+	if !ok {
 		return false
 	}
-	return engine.Ended(inc, h.Metadata.PID) || bootOver(h, inc, now, every)
+	if engine.Ended(inc, h.Metadata.PID) {
+		return true
+	}
+	ended, silent := bootOver(h, inc, now, every)
+	return ended && silent
 }
 
-// bootOver reports whether lease h (incarnation inc, taken on this host)
-// is of an earlier boot of this machine, which restarted since: same
-// machine id, another boot, last renewed before this boot started
-// (engine.BootEnded), and silent for longer than two heartbeat intervals.
-// The silence is what tells a copy of this machine (a VM cloned from one
-// disk image keeps its machine id and name) that booted after the lease
-// was taken and still renews it: only one stalled that long loses its
-// lease early, as a lease from another machine silent that long is
-// called most likely dead (heartbeatSilence).
-func bootOver(h locker.Info, inc engine.Incarnation, now time.Time, every time.Duration) bool {
+// localIncarnation is the incarnation lease h records of its holder
+// (holderIncarnation) when it was taken on this host; false otherwise.
+func localIncarnation(h locker.Info) (engine.Incarnation, bool) {
+	host, _ := os.Hostname()
+	inc, ok := holderIncarnation(h)
+	return inc, ok && host != "" && h.Metadata.Hostname == host
+}
+
+// bootOver tells whether lease h (incarnation inc, taken on this host) is
+// of an earlier boot of this machine, which restarted since (ended: same
+// machine id, another boot, last renewed before this boot started, see
+// engine.BootEnded), and whether it has gone more than two heartbeat
+// intervals without a heartbeat (silent). Both prove its holder dead. The
+// silence is what tells a copy of this machine (a VM cloned from one disk
+// image keeps its machine id and name) that booted after the lease was
+// taken and still renews it: only one stalled that long loses its lease
+// early, as a lease from another machine silent that long is called
+// most likely dead (heartbeatSilence).
+func bootOver(h locker.Info, inc engine.Incarnation, now time.Time, every time.Duration) (ended, silent bool) {
 	seen := lastSeen(h)
-	if every <= 0 || h.LockedAt.IsZero() || seen.Before(h.LockedAt) || now.Sub(seen) <= 2*every {
-		return false
+	if every <= 0 || h.LockedAt.IsZero() || seen.Before(h.LockedAt) || !engine.BootEnded(inc, seen, now) {
+		return false, false
 	}
-	return engine.BootEnded(inc, seen, now)
+	return true, now.Sub(seen) > 2*every
+}
+
+// bootOverAt is when lease h, of an earlier boot of this machine
+// (bootOver ended) that is not yet silent long enough, is proved dead;
+// false when that is not what is missing at now.
+func bootOverAt(h locker.Info, now time.Time, every time.Duration) (time.Time, bool) {
+	inc, ok := localIncarnation(h)
+	if !ok {
+		return time.Time{}, false
+	}
+	if ended, silent := bootOver(h, inc, now, every); !ended || silent {
+		return time.Time{}, false
+	}
+	return lastSeen(h).Add(2*every + time.Second), true
 }
 
 // lastSeen is when lease h's holder last showed it was alive: its last

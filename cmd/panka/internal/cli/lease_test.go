@@ -920,13 +920,20 @@ func TestAcquireLeaseTakesOverLeaseOfARestartedMachine(t *testing.T) {
 	host, _ := os.Hostname()
 	now := time.Now().Truncate(time.Second)
 	bootStart := now.Add(-up)
+	// Heartbeats so far apart that the lease, last renewed before this
+	// boot started, has not gone two of them without one.
+	every := up + time.Hour
 	for _, tc := range []struct {
 		name string
 		meta func(*locker.Metadata)
 		beat time.Time // a heartbeat at this time, after the lease was taken
-		says string    // "" takes it over
+		env  []string
+		says string // "" takes it over
 	}{
 		{name: "restarted"},
+		{name: "restarted soon after its last heartbeat",
+			env:  []string{fmt.Sprintf("PANKA_LOCKS_HEARTBEAT=%d", int(every.Seconds())), fmt.Sprintf("PANKA_LOCKS_TTL=%d", int(3*every.Seconds()))},
+			says: "ran before this machine last restarted: the lock is stale. It was renewed only " + humanDuration(up+10*time.Minute) + " ago, so it is taken over once it has gone two heartbeat intervals (" + humanDuration(2*every) + ") without one, in "},
 		{name: "no machine id recorded", meta: func(m *locker.Metadata) { m.MachineID = "" },
 			says: "without a machine id (/etc/machine-id) on both sides another machine with the same name cannot be ruled out"},
 		{name: "another machine id", meta: func(m *locker.Metadata) { m.MachineID = "0123456789abcdef0123456789abcdef" },
@@ -937,7 +944,7 @@ func TestAcquireLeaseTakesOverLeaseOfARestartedMachine(t *testing.T) {
 			says: "it was taken in another boot, but its last renewal is dated 10m00s ahead of the lock's clock: a clock is off"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, _, out, errOut := lockTestFactory(t)
+			f, _, out, errOut := lockTestFactory(t, tc.env...)
 			clk, cfg, l := onFakeClockAt(t, f, bootStart.Add(-10*time.Minute))
 			holder := startHolder(t)
 			pid := holder.Process.Pid
