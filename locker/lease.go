@@ -256,7 +256,7 @@ func (ls *Lease) Check(ctx context.Context) error {
 		ls.mu.Unlock()
 		return nil
 	case errors.Is(err, ErrLost):
-		lost := fmt.Errorf("lease on %s lost (taken over or force-unlocked): %w", info.Key, err)
+		lost := ls.lostError(err)
 		ls.lose(lost)
 		return lost
 	}
@@ -271,6 +271,18 @@ func (ls *Lease) StoreGoneSince() time.Time {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	return ls.storeGone
+}
+
+// lostError is the error of a lease found gone (err wraps ErrLost): taken
+// over or force-unlocked, or, after heartbeats found its table or bucket
+// gone, that store made again without it.
+func (ls *Lease) lostError(err error) error {
+	key := ls.Info().Key
+	if since := ls.StoreGoneSince(); !since.IsZero() {
+		return fmt.Errorf("lease on %s lost: the lock table or bucket, gone since %s, is back without it (made again), so another run may take the lock now: %w",
+			key, since.UTC().Format(time.RFC3339), err)
+	}
+	return fmt.Errorf("lease on %s lost (taken over or force-unlocked): %w", key, err)
 }
 
 func (ls *Lease) lose(err error) {
@@ -307,7 +319,7 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 			continue
 		}
 		if errors.Is(err, ErrLost) {
-			ls.lose(fmt.Errorf("lease on %s lost (taken over or force-unlocked): %w", key, err))
+			ls.lose(ls.lostError(err))
 			return
 		}
 		if ls.opts.OnHeartbeatError != nil {

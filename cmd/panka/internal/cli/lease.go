@@ -207,6 +207,8 @@ func (f *Factory) lostTo(ctx context.Context, cfg *config.Resolved, lease *locke
 	defer cancel()
 	h, err := l.Get(gctx, mine.Key)
 	switch {
+	case errors.Is(err, locker.ErrNotFound) && !lease.StoreGoneSince().IsZero():
+		return fmt.Errorf("%w; nobody holds it yet", lost)
 	case errors.Is(err, locker.ErrNotFound):
 		return fmt.Errorf("%w; nobody holds the lock now (it was removed, e.g. by panka unlock --force)", lost)
 	case errors.Is(err, locker.ErrStoreGone) && errors.Is(lost, locker.ErrStoreGone):

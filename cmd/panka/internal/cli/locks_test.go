@@ -470,8 +470,13 @@ func TestHeartbeatWarningsWithTheLockTableGone(t *testing.T) {
 		clk.Advance(time.Second)
 	}
 	<-lease.Context().Done()
-	if !errors.Is(lease.Err(), locker.ErrLost) || errors.Is(lease.Err(), locker.ErrStoreGone) {
-		t.Fatalf("lease ended with %v, want it lost once the table was back", lease.Err())
+	if !errors.Is(lease.Err(), locker.ErrLost) || errors.Is(lease.Err(), locker.ErrStoreGone) ||
+		!strings.Contains(lease.Err().Error(), "the lock table or bucket, gone since ") || !strings.Contains(lease.Err().Error(), "is back without it (made again)") {
+		t.Fatalf("lease ended with %v, want it lost once the table was back, saying so", lease.Err())
+	}
+	// Not "removed, e.g. by panka unlock --force": nobody did.
+	if err := f.lostTo(ctx, cfg, lease, lease.Err()); !strings.HasSuffix(err.Error(), "; nobody holds it yet") {
+		t.Errorf("lostTo after the table was made again: %v, want it to say nobody holds it yet", err)
 	}
 }
 
