@@ -85,10 +85,14 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 			// Lease times are the lock server's (the wait itself counts
 			// on this host's clock, which does not jump).
 			now := leaseNow()
+			at, soon := bootOverAt(h, now, every)
 			switch {
 			case h.Expired(now) && holderRuns(h):
 				note = fmt.Sprintf(" (its process %d still runs on this host: waiting until it ends)", h.Metadata.PID)
 			case h.Expired(now):
+			case holderGone(h) && soon:
+				note = fmt.Sprintf(" (stale: process %d ran before this machine last restarted; the wait takes it over in %s, "+
+					"once it has gone two heartbeat intervals without one)", h.Metadata.PID, humanDuration(at.Sub(now)))
 			case holderGone(h):
 				// A killed run's lease: nothing will release it, and the
 				// wait said only "expires in 59m" until it gave up.

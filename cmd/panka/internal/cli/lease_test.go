@@ -929,11 +929,15 @@ func TestAcquireLeaseTakesOverLeaseOfARestartedMachine(t *testing.T) {
 		beat time.Time // a heartbeat at this time, after the lease was taken
 		env  []string
 		says string // "" takes it over
+		// waitTakes: a wait (--lock-timeout) takes it over once it is
+		// silent long enough, before it expires.
+		waitTakes bool
 	}{
 		{name: "restarted"},
 		{name: "restarted soon after its last heartbeat",
-			env:  []string{fmt.Sprintf("PANKA_LOCKS_HEARTBEAT=%d", int(every.Seconds())), fmt.Sprintf("PANKA_LOCKS_TTL=%d", int(3*every.Seconds()))},
-			says: "ran before this machine last restarted: the lock is stale. It was renewed only " + humanDuration(up+10*time.Minute) + " ago, so it is taken over once it has gone two heartbeat intervals (" + humanDuration(2*every) + ") without one, in "},
+			env:       []string{fmt.Sprintf("PANKA_LOCKS_HEARTBEAT=%d", int(every.Seconds())), fmt.Sprintf("PANKA_LOCKS_TTL=%d", int(3*every.Seconds()))},
+			says:      "ran before this machine last restarted: the lock is stale. It was renewed only " + humanDuration(up+10*time.Minute) + " ago, so it is taken over once it has gone two heartbeat intervals (" + humanDuration(2*every) + ") without one, in ",
+			waitTakes: true},
 		{name: "no machine id recorded", meta: func(m *locker.Metadata) { m.MachineID = "" },
 			says: "without a machine id (/etc/machine-id) on both sides another machine with the same name cannot be ruled out"},
 		{name: "another machine id", meta: func(m *locker.Metadata) { m.MachineID = "0123456789abcdef0123456789abcdef" },
@@ -955,13 +959,13 @@ func TestAcquireLeaseTakesOverLeaseOfARestartedMachine(t *testing.T) {
 			if tc.meta != nil {
 				tc.meta(&meta)
 			}
-			dead, err := l.TryAcquire(ctx, locker.Info{Key: alice.Key, LockedBy: alice.LockedBy, Metadata: meta}, up+24*time.Hour)
+			dead, err := l.TryAcquire(ctx, locker.Info{Key: alice.Key, LockedBy: alice.LockedBy, Metadata: meta}, 4*every)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !tc.beat.IsZero() {
 				clk.Advance(tc.beat.Sub(clk.Now()))
-				if err := l.Heartbeat(ctx, alice.Key, dead.ID, up+24*time.Hour); err != nil {
+				if err := l.Heartbeat(ctx, alice.Key, dead.ID, 4*every); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -983,7 +987,24 @@ func TestAcquireLeaseTakesOverLeaseOfARestartedMachine(t *testing.T) {
 				if strings.Contains(errOut.String(), "took over") {
 					t.Errorf("stderr says it took over:\n%s", errOut)
 				}
-				return
+				if !tc.waitTakes {
+					return
+				}
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					lease, err = f.acquireLease(ctx, cfg, "app", "prod", "apply", "abc", 3*every, clk)
+				}()
+				for clk.WaitSleepers(1, done) {
+					clk.Advance(every / 8)
+				}
+				<-done
+				if err != nil || !lease.Info().ExpiresAt.After(clk.Now()) || clk.Now().After(dead.ExpiresAt) {
+					t.Fatalf("the wait: %v at %v, want the lease taken over before it expired (%v)", err, clk.Now(), dead.ExpiresAt)
+				}
+				if want := fmt.Sprintf("(stale: process %d ran before this machine last restarted; the wait takes it over in ", pid); !strings.Contains(errOut.String(), want) {
+					t.Errorf("the wait does not say %q:\n%s", want, errOut)
+				}
 			}
 			if err != nil {
 				t.Fatalf("acquire over the lease of a boot that ended: %v, want it taken over", err)
