@@ -60,6 +60,11 @@ type Request struct {
 	TargetComponents []string
 	AllowDestroy     bool
 	AllowReplace     bool
+	// AllowLostState deploys although state.json is missing while the
+	// history records a deployment that left something deployed (state.json
+	// deleted or lost): the plan is made as if nothing were deployed.
+	// Without it such a run is refused before planning (LostStateError).
+	AllowLostState bool
 	// Saved, when set, is a saved plan that must still be current.
 	Saved *planner.Saved
 	// FromCommit/ToCommit (rollback) and FromEnvironment (promote) are recorded.
@@ -335,6 +340,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	state, version, err := rt.Store.Get(ctx, req.Key)
 	var lastSerial int64
 	var lost *statestore.Deployment // the newest record when state.json is gone
+	// lostErr refuses a run over a lost state.json, once req.Check had
+	// its say: a --forward-only apply of an older commit still skips.
+	var lostErr error
 	switch {
 	case errors.Is(err, statestore.ErrNotFound):
 		state, version = nil, ""
@@ -343,13 +351,28 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		// deployments the same serial, and rollback --to-version would
 		// pick either.
 		h, herr := rt.Store.History(ctx, req.Key, 0, 1)
+		bad, herr := statestore.Unreadable(herr)
 		if herr != nil {
 			return nil, historyUnread(req, 0, herr)
 		}
-		if len(h) > 0 {
+		switch {
+		case len(bad) > 0:
+			// The newest record is damaged as well: its name still
+			// numbers it, and says something was deployed.
+			lastSerial = bad[0].Serial
+			if req.Operation == statestore.OpDestroy || !req.AllowLostState {
+				lostErr = lostStateError(req, nil, &bad[0])
+				break
+			}
+			warnf("%s; this %s plans as if nothing were deployed (--allow-lost-state) and records serial %d", LostStateUnreadable(req.Key, &bad[0]), req.Operation, lastSerial+1)
+		case len(h) > 0:
 			lastSerial, lost = h[0].Serial, h[0]
 			if req.Operation == statestore.OpDestroy {
 				break // refused below, with the same story
+			}
+			if RecordsDeployed(h[0]) && !req.AllowLostState {
+				lostErr = lostStateError(req, h[0], nil)
+				break
 			}
 			warnf("%s and records serial %d. "+
 				"To plan against the last deployment instead, stop here and restore state.json ("+statestore.RestoreHint+")",
@@ -383,6 +406,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		if err := req.Check(state); err != nil {
 			return nil, err
 		}
+	}
+	if lostErr != nil {
+		return nil, lostErr
 	}
 	var deployed *stacks.Resolved
 	if state != nil && len(state.Spec) > 0 && string(state.Spec) != "null" {
@@ -1267,6 +1293,51 @@ func triedByFailedRuns(runs []*stacks.Resolved, deployed, desired *stacks.Resolv
 // LostStateWarning says that key has no state.json although its history
 // records deployments up to last (the newest record), so that what (e.g.
 // "this plan") plans as if nothing were deployed.
+// RecordsDeployed reports whether d, the newest record of a history,
+// leaves something deployed (all but a successful destroy).
+func RecordsDeployed(d *statestore.Deployment) bool {
+	return d.Operation != statestore.OpDestroy || d.Result != statestore.ResultSucceeded
+}
+
+// LostStateUnreadable says, of key without a state.json, that its history
+// records deployments up to bad, its newest record, which cannot be read:
+// state.json was deleted or lost (it was said to be never deployed).
+func LostStateUnreadable(key statestore.Key, bad *statestore.UnreadableRecord) string {
+	return fmt.Sprintf("state.json is missing, but the history of %s holds records up to serial %d, whose record cannot be read (%v): state.json was deleted or lost, so what was deployed may still run. "+
+		"Restore it ("+statestore.RestoreHint+", which is numbered after that record)", key, bad.Serial, bad.Err)
+}
+
+// lostStateError refuses a deployment of req.Key, whose state.json is
+// missing while its history's newest record, last (or bad, when it cannot
+// be read), says something was deployed: planned as if nothing were, the
+// run would create every component again beside what still runs (and,
+// were Pulumi's state lost as well, really create them twice). Terraform
+// plans creates over a lost state without a word; panka knows from its
+// history that it deployed here, so it asks for the state back, or for
+// --allow-lost-state when what was deployed is really gone.
+func lostStateError(req Request, last *statestore.Deployment, bad *statestore.UnreadableRecord) error {
+	if bad != nil {
+		if req.Operation == statestore.OpDestroy {
+			return fmt.Errorf("%s has no state: %s; then destroy. Nothing was changed", req.Key, LostStateUnreadable(req.Key, bad))
+		}
+		return fmt.Errorf("%s has no state: %s. "+
+			"Nothing was changed. When what was deployed is really gone, pass --allow-lost-state to %s as if nothing were deployed (recorded as serial %d)",
+			req.Key, LostStateUnreadable(req.Key, bad), req.Operation, bad.Serial+1)
+	}
+	at := last.EndedAt
+	if at.IsZero() {
+		at = last.StartedAt
+	}
+	when := ""
+	if !at.IsZero() {
+		when = ", at " + at.UTC().Format(time.RFC3339)
+	}
+	return fmt.Errorf("%s has no state, but its history records deployments up to serial %d (%s of commit %s by %s, %s%s): its state.json was deleted or lost, "+
+		"so this %s would plan as if nothing were deployed and create every component again while what was deployed may still run. Nothing was changed. "+
+		"Restore state.json ("+statestore.RestoreHint+") and run it again; when what was deployed is really gone, pass --allow-lost-state to %s anew (recorded as serial %d)",
+		req.Key, last.Serial, last.Operation, shortSHA(last.Commit), last.User, last.Result, when, req.Operation, req.Operation, last.Serial+1)
+}
+
 func LostStateWarning(key statestore.Key, last *statestore.Deployment, what string) string {
 	return fmt.Sprintf("%s has no state, but its history records deployments up to serial %d (%s of commit %s by %s, %s): its state.json was deleted or lost, so %s plans as if nothing were deployed",
 		key, last.Serial, last.Operation, shortSHA(last.Commit), last.User, last.Result, what)

@@ -422,9 +422,12 @@ func TestRunHistoryWriteFails(t *testing.T) {
 }
 
 // TestRunAfterStateLost: a state.json deleted while history remains (by
-// hand, a bucket lifecycle rule) is said before the plan,
-// and the next deployment continues the history's serials: two records
-// with one serial would make rollback --to-version pick either.
+// hand, a bucket lifecycle rule) refuses the deployment before the plan
+// (it only warned, and planned every component as a create beside what
+// still runs), naming the newest record and the restore; with
+// AllowLostState it is said before the plan, and the deployment continues
+// the history's serials: two records with one serial would make rollback
+// --to-version pick either.
 func TestRunAfterStateLost(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -433,7 +436,8 @@ func TestRunAfterStateLost(t *testing.T) {
 			c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 			store := open()
 			var logs []string
-			rt := runtimeOn(store, &fakeEngine{}, c, "alice@example.com", "lock-a")
+			eng := &fakeEngine{}
+			rt := runtimeOn(store, eng, c, "alice@example.com", "lock-a")
 			rt.Warnf = func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
 			v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
 			v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
@@ -450,7 +454,19 @@ func TestRunAfterStateLost(t *testing.T) {
 				t.Fatal(err)
 			}
 			logs = nil
-			res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+			ups := eng.ups
+			_, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+			wantAll(t, err, "shop/dev has no state, but its history records deployments up to serial 2 (apply of commit cccccccccccc by alice@example.com, succeeded, at 2026-11-25T12:00:04Z): "+
+				"its state.json was deleted or lost, so this apply would plan as if nothing were deployed and create every component again while what was deployed may still run. Nothing was changed. "+
+				"Restore state.json (an earlier object version where the S3 bucket keeps them, a backup of .panka/state for the local backend, or `panka state push --force FILE` with a copy) and run it again; "+
+				"when what was deployed is really gone, pass --allow-lost-state to apply anew (recorded as serial 3)")
+			if h, _ := store.History(ctx, key, 0, 0); len(h) != 2 || eng.ups != ups || len(logs) != 0 {
+				t.Fatalf("apply refused after state loss: %d records (want 2), %d engine runs (want none), warnings %q", len(h), eng.ups-ups, logs)
+			}
+			if _, _, err := store.Get(ctx, key); !errors.Is(err, statestore.ErrNotFound) {
+				t.Fatalf("apply refused after state loss wrote a state: %v", err)
+			}
+			res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2, AllowLostState: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -646,10 +662,30 @@ func TestRunHistoryUnreadable(t *testing.T) {
 				t.Fatalf("apply with no state and an unreadable history: %v", err)
 			}
 
-			d.store.historyErr = nil
-			res, err := Run(ctx, d.rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
-			if err != nil || res.Deployment.Serial != 2 {
-				t.Fatalf("once readable: %v (serial %v)", err, res)
+			// The newest record damaged (truncated, by hand): its name
+			// says serial 2. The refusal names both the lost state.json
+			// and the record (it named only the record, so restoring the
+			// record alone led to the next refusal), and the way out.
+			rec := statestore.UnreadableRecord{Name: "20261125T130000.000000000Z-000000000002.json", Location: "H/20261125T130000.000000000Z-000000000002.json", Serial: 2,
+				Err: fmt.Errorf("history record H/20261125T130000.000000000Z-000000000002.json is not valid JSON: %w", statestore.ErrCorrupt)}
+			d.store.historyErr = &statestore.UnreadableError{Key: key, Records: []statestore.UnreadableRecord{rec}}
+			_, err = Run(ctx, d.rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+			wantAll(t, err, "shop/dev has no state: state.json is missing, but the history of shop/dev holds records up to serial 2, whose record cannot be read (history record H/20261125T130000.000000000Z-000000000002.json is not valid JSON: corrupt state): "+
+				"state.json was deleted or lost, so what was deployed may still run. Restore it (an earlier object version where the S3 bucket keeps them, a backup of .panka/state for the local backend, or `panka state push --force FILE` with a copy, which is numbered after that record). "+
+				"Nothing was changed. When what was deployed is really gone, pass --allow-lost-state to apply as if nothing were deployed (recorded as serial 3)")
+			_, err = Run(ctx, d.rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true, AllowLostState: true})
+			wantAll(t, err, "shop/dev has no state: state.json is missing, but the history of shop/dev holds records up to serial 2, whose record cannot be read", "; then destroy. Nothing was changed")
+			if d.eng.ups != engineRuns || d.eng.destroys != 0 {
+				t.Error("the engine ran")
+			}
+			var warned []string
+			d.rt.Warnf = func(format string, args ...any) { warned = append(warned, fmt.Sprintf(format, args...)) }
+			res, err := Run(ctx, d.rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2, AllowLostState: true})
+			if err != nil || res.Deployment.Serial != 3 {
+				t.Fatalf("--allow-lost-state with the newest record damaged: %v (serial %v), want serial 3, after the record named 2", err, res)
+			}
+			if len(warned) == 0 || !strings.Contains(warned[0], "whose record cannot be read") || !strings.Contains(warned[0], "this apply plans as if nothing were deployed (--allow-lost-state) and records serial 3") {
+				t.Errorf("warnings %q", warned)
 			}
 		})
 	}

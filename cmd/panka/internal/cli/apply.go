@@ -42,6 +42,9 @@ type deployFlags struct {
 	// NewPassphrase accepts a secrets passphrase other than the one the
 	// last run encrypted with (a deliberate change: checkPassphrase).
 	NewPassphrase bool
+	// AllowLostState deploys although state.json is missing while the
+	// history records a deployment (deploy.Request.AllowLostState).
+	AllowLostState bool
 }
 
 func (d *deployFlags) register(cmd *cobra.Command) {
@@ -52,6 +55,7 @@ func (d *deployFlags) register(cmd *cobra.Command) {
 	durationVar(fl, &d.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock, and for the Pulumi of a killed run to stop: seconds or e.g. 10m (0: fail at once)")
 	intVarP(fl, &d.Parallelism, "parallelism", "", 0, "max parallel resource operations (preferences.parallelism)",
 		"the number of resource operations to run at once, e.g. --parallelism 10")
+	fl.BoolVar(&d.AllowLostState, "allow-lost-state", false, "deploy although state.json is missing while the history records deployments (what they deployed is gone): plans as if nothing were deployed")
 	fl.BoolVar(&d.NewPassphrase, "new-passphrase", false, "accept a secrets passphrase other than the last deployment's (a deliberate change; secrets the Pulumi state holds still need the old one)")
 	cmd.PreRunE = func(*cobra.Command, []string) error { return d.check() }
 }
@@ -1316,6 +1320,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 			}
 		}
 	}
+	req.AllowLostState = df.AllowLostState
 	lease, err := f.AcquireLease(ctx, cfg, req.Key.Stack, req.Key.Environment, req.Operation, req.Source.Commit, df.LockTimeout)
 	if err != nil {
 		return err
@@ -1570,6 +1575,8 @@ through Pulumi and records a destroy deployment. Data-holding components
 	// A destroy deletes; it re-creates nothing. The flag stays accepted
 	// (scripts pass a shared set of flags) but is not offered.
 	_ = cmd.Flags().MarkHidden("allow-replace")
+	// Nor does it run over a lost state.json: it is refused whatever.
+	_ = cmd.Flags().MarkHidden("allow-lost-state")
 	return cmd
 }
 

@@ -548,14 +548,14 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	if state == nil {
 		h, bad, err := newestRecord(ctx, store, skey)
 		nothing = err == nil && h == nil && bad == nil
-		if h != nil && recordsDeployed(h) {
+		if h != nil && deploy.RecordsDeployed(h) {
 			// As status and apply say it: the plan creates everything,
 			// while what the history records may still run.
 			opts.F.Warnf("%s: what it creates may still run. Restore state.json before deploying ("+statestore.RestoreHint+")",
 				deploy.LostStateWarning(skey, h, "this plan"))
 		}
 		if bad != nil {
-			opts.F.Warnf("%s; this plan plans as if nothing were deployed", lostStateUnreadable(skey, bad))
+			opts.F.Warnf("%s; this plan plans as if nothing were deployed", deploy.LostStateUnreadable(skey, bad))
 		}
 	}
 	if nothing {

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/deployer/deploy"
 	"panka.dev/panka/deployer/planner"
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/stacks"
@@ -539,30 +540,16 @@ func newestRecord(ctx context.Context, s statestore.Store, key statestore.Key) (
 	return nil, nil, nil
 }
 
-// recordsDeployed reports whether d, the newest record of a history,
-// leaves something deployed (all but a successful destroy).
-func recordsDeployed(d *statestore.Deployment) bool {
-	return d.Operation != statestore.OpDestroy || d.Result != statestore.ResultSucceeded
-}
-
 // lostState is, for key without a state.json, noState's error when its
 // history records deployments (state.json was deleted or lost: restore
 // it), nil when it records none. "Never been deployed" sent the user to
 // deploy it anew.
 func (f *Factory) lostState(ctx context.Context, s statestore.Store, cfg *config.Resolved, key statestore.Key) error {
 	h, bad, err := newestRecord(ctx, s, key)
-	if err != nil || bad == nil && (h == nil || !recordsDeployed(h)) {
+	if err != nil || bad == nil && (h == nil || !deploy.RecordsDeployed(h)) {
 		return nil
 	}
 	return f.noState(ctx, s, cfg, key)
-}
-
-// lostStateUnreadable says, of key without a state.json, that its history
-// records deployments up to bad, its newest record, which cannot be read:
-// state.json was deleted or lost (it was said to be never deployed).
-func lostStateUnreadable(key statestore.Key, bad *statestore.UnreadableRecord) string {
-	return fmt.Sprintf("state.json is missing, but the history of %s holds records up to serial %d, whose record cannot be read (%v): state.json was deleted or lost, so what was deployed may still run. "+
-		"Restore it ("+statestore.RestoreHint+", which is numbered after that record)", key, bad.Serial, bad.Err)
 }
 
 func commit7(s string) string {
@@ -1532,13 +1519,13 @@ func (f *Factory) noState(ctx context.Context, s statestore.Store, cfg *config.R
 		return nerr
 	}
 	h, bad, err := newestRecord(ctx, s, key)
-	if err == nil && h != nil && recordsDeployed(h) {
+	if err == nil && h != nil && deploy.RecordsDeployed(h) {
 		return fmt.Errorf("%s has no state in %s, but its history records deployments up to serial %d (%s of commit %s by %s, %s): its state.json was deleted or lost. "+
 			"Restore it ("+statestore.RestoreHint+")",
 			key, where, h.Serial, h.Operation, shortSHA(h.Commit), h.User, h.Result)
 	}
 	if err == nil && bad != nil {
-		return fmt.Errorf("%s has no state in %s: %s", key, where, lostStateUnreadable(key, bad))
+		return fmt.Errorf("%s has no state in %s: %s", key, where, deploy.LostStateUnreadable(key, bad))
 	}
 	return fmt.Errorf("%s has no state in %s (never deployed, or a different backend/prefix); see `panka state list`", key, where)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/deployer/deploy"
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/changes"
 	"panka.dev/panka/locker"
@@ -337,7 +338,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			// "not deployed" (and that apply deploys it) would hide that
 			// what its deployments made may still run.
 			h, bad, herr := newestRecord(ctx, store, key)
-			if herr == nil && (bad != nil || h != nil && recordsDeployed(h)) {
+			if herr == nil && (bad != nil || h != nil && deploy.RecordsDeployed(h)) {
 				// A first deployment writes its history record, then its
 				// state: read between the two, the state is not missing.
 				if now, _, err := store.Get(ctx, key); err == nil && now != nil {
@@ -348,7 +349,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				} else {
 					// Not "not deployed": the newest record cannot say
 					// what it deployed, but its name says it is there.
-					es.Status, es.Error = "state missing", lostStateUnreadable(key, bad)
+					es.Status, es.Error = "state missing", deploy.LostStateUnreadable(key, bad)
 					continue
 				}
 			} else {
