@@ -165,7 +165,7 @@ func TestServerKeepsFailing(t *testing.T) {
 			"read s3://" + bucket + "/stacks/orders/dev/state.json: bucket \"" + bucket + "\": the S3 server is throttling requests: " +
 				"SlowDown: injected SlowDown (HTTP 503), still after 2 attempts; wait a minute and re-run (other jobs may be using the bucket heavily)"},
 		{testserver.FaultRule{Method: "PUT", Path: "/state.json", Fault: testserver.FaultStatus, Status: 500, Code: "InternalError"},
-			func() error { _, err := s.Put(ctx, key, &statestore.State{Serial: 2, Status: statestore.StatusDeployed}, v); return err },
+			func() error { _, err := s.Put(ctx, key, &statestore.State{Serial: 2}, v); return err },
 			"bucket \"" + bucket + "\": the S3 server kept failing: InternalError: injected InternalError (HTTP 500), still after 2 attempts; " +
 				"wait and re-run, and if it goes on check the server's health (backend.endpoint for an S3-compatible server)"},
 		{testserver.FaultRule{Method: "GET", Fault: testserver.FaultStatus, Status: 502},
