@@ -1,6 +1,7 @@
 package gitops_test
 
 import (
+	"fmt"
 	"io/fs"
 	"os/exec"
 	"slices"
@@ -193,6 +194,62 @@ func TestIgnoresListing(t *testing.T) {
 			if s := ig.Submodules(); !slices.Equal(s, []string{"stacks/sub/"}) {
 				t.Errorf("%s (warm %v): Submodules() = %v", m.name, warm, s)
 			}
+		}
+	}
+}
+
+// TestIgnoresFolderShortcut: Ignored answers alike whether it asked the
+// index about tracked folders (after many folders, a listing of the whole
+// work tree) or looked for a .git in each (the first few, a one-stack
+// command): a tracked folder, one holding a .git, a submodule, an
+// untracked nested repository, an ignored folder holding a tracked file.
+func TestIgnoresFolderShortcut(t *testing.T) {
+	g := gittest.New(t)
+	g.Write(".gitignore", "/ignored/\n")
+	g.Write("stacks/a/stack.yaml", "a")
+	g.WriteFile("ignored/kept/x.yaml", "x")
+	g.Git("add", "-f", "ignored/kept/x.yaml")
+	for i := 0; i < 70; i++ {
+		g.Write(fmt.Sprintf("pad/%02d/x.yaml", i), "x")
+	}
+	g.Commit("base")
+	sub := gittest.New(t)
+	sub.Write("stack.yaml", "s")
+	sub.Commit("sub")
+	g.Git("-c", "protocol.file.allow=always", "submodule", "add", "-q", sub.Dir, "stacks/sub")
+	g.WriteFile("stacks/a/.git", "gitdir: /nowhere\n") // a tracked folder holding a .git
+	g.WriteFile("stacks/other/stack.yaml", "o")
+	g.WriteFile("stacks/other/.git", "gitdir: /nowhere\n")
+	g.WriteFile("ignored/new/y.yaml", "y")
+	asks := []struct {
+		name  string
+		isDir bool
+	}{
+		{"stacks/a", true}, {"stacks/a/stack.yaml", false}, {"stacks/sub", true}, {"stacks/sub/stack.yaml", false},
+		{"stacks/other", true}, {"stacks/other/stack.yaml", false}, {"ignored/kept", true}, {"ignored/new", true},
+		{"ignored/kept/x.yaml", false}, {"stacks", true},
+	}
+	for _, m := range modes {
+		var answers [2][]bool
+		for i, warm := range []bool{false, true} {
+			ig := open(t, g.Dir, m.opts).Ignores()
+			if warm {
+				for j := 0; j < 70; j++ {
+					ig.Ignored(fmt.Sprintf("pad/%02d", j), true)
+				}
+			}
+			for _, a := range asks {
+				answers[i] = append(answers[i], ig.Ignored(a.name, a.isDir))
+			}
+			if n := ig.Nested(); !slices.Equal(n, []string{"stacks/other/"}) {
+				t.Errorf("%s (index read first: %v): Nested() = %v", m.name, warm, n)
+			}
+		}
+		if !slices.Equal(answers[0], answers[1]) {
+			t.Errorf("%s: answers %v without the index, %v with it", m.name, answers[0], answers[1])
+		}
+		if answers[0][0] || !answers[0][4] || answers[0][6] || !answers[0][7] {
+			t.Errorf("%s: answers %v (asked %v)", m.name, answers[0], asks)
 		}
 	}
 }
