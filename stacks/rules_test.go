@@ -53,6 +53,17 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:7:3: spec.environment: unknown field (docker-compose calls it that: panka's field is "env"); valid fields: image,`,
 				cf + `:8:3: spec.containerPort: unknown field (Kubernetes calls it that: panka's field is "port")`,
 				cf + `:9:3: spec.resources: unknown field (Kubernetes' resources: panka takes cpu and memory straight under spec, in Fargate units, e.g. cpu: 256 and memory: 512)`}},
+		// cpu and memory as Kubernetes, compose or the ECS console write
+		// them, and a whole number written as a decimal: the integer to
+		// write instead.
+		{"cpu and memory in other units", map[string]string{cf: ms("cpu: 0.25", "memory: 512Mi", "replicas: 2.0", "autoscaling: {min: 1, max: 3.5}")},
+			[]string{cf + `:7:8: spec.cpu: want an integer, got a number ("0.25"): cpu is in CPU units, 1024 to a vCPU: 0.25 vCPU is 256`,
+				cf + `:8:11: spec.memory: want an integer, got a string ("512Mi"): memory is in MiB, write 512`,
+				cf + `:9:13: spec.replicas: want an integer, got a number ("2.0"): write 2`,
+				cf + `:10:30: spec.autoscaling.max: want an integer, got a number ("3.5")`}},
+		{"cpu in millicores, memory in GB", map[string]string{cf: ms("cpu: 500m", "memory: 1.5G")},
+			[]string{cf + `:7:8: spec.cpu: want an integer, got a string ("500m"): cpu is in CPU units, 1024 to a vCPU: 500m (millicores) is 512`,
+				cf + `:8:11: spec.memory: want an integer, got a string ("1.5G"): memory is in MiB, write 1536`}},
 		{"nested unknown", map[string]string{cf: ms("healthCheck: {pth: /x}")},
 			[]string{cf + `:7:17: spec.healthCheck.pth: unknown field (did you mean "path"?)`}},
 		{"fargate pair", map[string]string{cf: ms("cpu: 256", "memory: 4096")},

@@ -3,6 +3,7 @@ package stacks
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"path"
 	"reflect"
 	"regexp"
@@ -170,6 +171,49 @@ func fieldNames(fs []*field) string {
 		names[i] = f.name
 	}
 	return strings.Join(names, ", ")
+}
+
+// unitHint says how to write, as the integer field f wants it, a number
+// n written in another tool's units — cpu in vCPUs (0.25) or Kubernetes
+// millicores (250m) for Fargate CPU units, memory in Kubernetes or compose
+// units (512Mi, 1Gi, 1G) for MiB — or a whole number written as a decimal
+// (replicas: 2.0); "" otherwise.
+func unitHint(f *field, n *node) string {
+	if n.kind != nScalar {
+		return ""
+	}
+	v := n.value
+	switch f.name {
+	case "cpu":
+		vcpu, err := strconv.ParseFloat(v, 64)
+		what := v + " vCPU"
+		if m, ok := strings.CutSuffix(v, "m"); ok {
+			if mc, merr := strconv.ParseInt(m, 10, 64); merr == nil {
+				vcpu, err, what = float64(mc)/1000, nil, v+" (millicores)"
+			}
+		}
+		if err == nil && vcpu > 0 && vcpu <= 16 {
+			if u := vcpu * 1024; u == math.Trunc(u) {
+				return fmt.Sprintf(": cpu is in CPU units, 1024 to a vCPU: %s is %d", what, int64(u))
+			}
+			return ": cpu is in CPU units, 1024 to a vCPU (256 is 0.25 vCPU)"
+		}
+	case "memory":
+		for _, u := range []struct {
+			suffix string
+			mib    float64
+		}{{"Mi", 1}, {"MiB", 1}, {"M", 1}, {"MB", 1}, {"Gi", 1024}, {"GiB", 1024}, {"G", 1024}, {"GB", 1024}} {
+			if num, ok := strings.CutSuffix(v, u.suffix); ok {
+				if x, err := strconv.ParseFloat(num, 64); err == nil && x > 0 && x*u.mib == math.Trunc(x*u.mib) {
+					return fmt.Sprintf(": memory is in MiB, write %d", int64(x*u.mib))
+				}
+			}
+		}
+	}
+	if x, err := strconv.ParseFloat(v, 64); err == nil && n.tag == "!!float" && x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+		return fmt.Sprintf(": write %d", int64(x))
+	}
+	return ""
 }
 
 // isSymbolicVar reports an unresolved variable kept symbolic (lenient
@@ -679,6 +723,8 @@ func (ty *typer) value(f *field, n *node) (any, bool) {
 			if _, err := strconv.ParseInt(n.value, 10, 64); err == nil && n.kind == nScalar && n.tag == "!!str" {
 				// storageGB: "20": quoted, YAML reads a string.
 				hint += fmt.Sprintf(": write %s without the quotes", n.value)
+			} else {
+				hint += unitHint(f, n)
 			}
 			ty.errs.add(n.pos(), ty.at(), "want an integer, got %s%s%s", n.describe(), hint, ty.originOf(n))
 			return nil, false
