@@ -1081,8 +1081,9 @@ type convert struct {
 	docLine int // line of the document's root: an anchor before it is another document's
 	errs    *errList
 	failed  bool
-	slab    []node   // nodes are allocated in chunks: fewer objects for the GC
-	path    []string // keys ("spec", "env") and list indexes ("[0]") down to the node being converted
+	slab    []node       // nodes are allocated in chunks: fewer objects for the GC
+	path    []string     // keys ("spec", "env") and list indexes ("[0]") down to the node being converted
+	open    []*yaml.Node // the mappings and lists being converted, outermost first
 }
 
 // foldedDash returns the line (1-based) of the first line starting with
@@ -1188,6 +1189,13 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 			// (and a reader) would not find it.
 			c.errs.add(pos{c.file, y.Line, y.Column}, strings.TrimSuffix(c.keyPath(""), "."), "*%s refers to &%s at line %d, in an earlier document of this file: anchors are per document (after ---); repeat the value here, or mark it &%s in this document", y.Value, y.Value, y.Alias.Line, y.Value)
 		}
+		if slices.Contains(c.open, y.Alias) {
+			// &s on a mapping, *s inside it: yaml.v3 expands it
+			// until the node budget runs out, and the message blamed
+			// aliases expanding exponentially.
+			c.errs.add(pos{c.file, y.Line, y.Column}, strings.TrimSuffix(c.keyPath(""), "."), "*%s refers to &%s at line %d, which holds this *%s: a value cannot hold itself; write out the values meant", y.Value, y.Value, y.Alias.Line, y.Value)
+			return c.mk(node{kind: nScalar, bad: true, file: c.file, line: int32(y.Line), col: int32(y.Column), tag: "!!str"})
+		}
 		c.inAlias++
 		n := c.node(y.Alias, depth+1)
 		c.inAlias--
@@ -1215,11 +1223,13 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		c.checkTag(y, y.ShortTag())
 		n := c.mk(node{kind: nSeq, file: c.file, line: int32(y.Line), col: int32(y.Column)})
 		n.items = make([]*node, 0, len(y.Content))
+		c.open = append(c.open, y)
 		for i, it := range y.Content {
 			c.path = append(c.path, "["+strconv.Itoa(i)+"]")
 			n.items = append(n.items, c.node(it, depth+1))
 			c.path = c.path[:len(c.path)-1]
 		}
+		c.open = c.open[:len(c.open)-1]
 		return n
 	case yaml.MappingNode:
 		if name, ok := templatePlaceholder(y); ok {
@@ -1241,6 +1251,8 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 		}
 		c.checkTag(y, y.ShortTag())
 		n := c.mk(node{kind: nMap, file: c.file, line: int32(y.Line), col: int32(y.Column)})
+		c.open = append(c.open, y)
+		defer func() { c.open = c.open[:len(c.open)-1] }()
 		var merges []*yaml.Node
 		var idx keyIndex
 		secondDoc := false // a document's root holds a second one's keys
@@ -1285,7 +1297,9 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 			for _, s := range srcs {
 				sn := c.node(s, depth+1)
 				if sn.kind != nMap {
-					c.errs.add(pos{c.file, s.Line, s.Column}, "<<", "a merge key needs a mapping (or a list of mappings)")
+					if !sn.bad {
+						c.errs.add(pos{c.file, s.Line, s.Column}, "<<", "a merge key needs a mapping (or a list of mappings)")
+					}
 					continue
 				}
 				for i, k := range sn.keys {

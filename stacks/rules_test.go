@@ -467,6 +467,15 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:5:23: invalid YAML: unknown anchor 'q' referenced: *q needs an &q earlier in the same document (mark the value to reuse with &q, then write *q or <<: *q)`}},
 		// yaml.v3 resolved *b to an &b of an earlier document: YAML anchors
 		// are per document, so this file was valid to panka only.
+		// An alias inside the value its anchor marks: yaml.v3 expands it
+		// until the budget runs out, and the message blamed aliases
+		// expanding exponentially; nor does the merge key add "needs a
+		// mapping" at the same line:column.
+		{"alias inside its own anchor", map[string]string{cf: strings.Replace(doc("Queue", "q", "fifo: true", "deadLetter:", "  <<: *s", "x: &c [a, *c]"), "spec:\n", "spec: &s\n", 1) + "---\n" + strings.Replace(doc("Queue", "q2"), "spec: {}", "spec: &t {deadLetter: *t}", 1)},
+			[]string{cf + `:8:9: spec.deadLetter: *s refers to &s at line 5, which holds this *s: a value cannot hold itself; write out the values meant`,
+				cf + `:9:13: spec.x[1]: *c refers to &c at line 9, which holds this *c`,
+				cf + `:15:23: spec.deadLetter: *t refers to &t at line 15, which holds this *t`,
+				cf + `:9:3: spec.x: unknown field`}},
 		{"alias to an earlier document", map[string]string{cf: doc("Queue", "q1", "fifo: &f true", "deadLetter: &dl {maxReceives: 3}") + "---\n" + doc("Queue", "q2", "fifo: *f", "<<: {deadLetter: *dl}") + "---\n" + doc("Queue", "q3", "fifo: &f false", "visibilityTimeout: 30", "deadLetter: {maxReceives: 2}", "retentionPeriod: 60") + "  x: *f\n"},
 			[]string{cf + `:14:9: spec.fifo: *f refers to &f at line 6, in an earlier document of this file: anchors are per document (after ---); repeat the value here, or mark it &f in this document`,
 				cf + `:15:20: spec.deadLetter: *dl refers to &dl at line 7`, cf + `:26:3: spec.x: unknown field`}},
