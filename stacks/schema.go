@@ -176,8 +176,9 @@ func fieldNames(fs []*field) string {
 // unitHint says how to write, as the integer field f wants it, a number
 // n written in another tool's units — cpu in vCPUs (0.25) or Kubernetes
 // millicores (250m) for Fargate CPU units, memory in Kubernetes or compose
-// units (512Mi, 1Gi, 1G) for MiB — or a whole number written as a decimal
-// (replicas: 2.0); "" otherwise.
+// units (512Mi, 1Gi, 1G) for MiB, a port as docker-compose maps it
+// (8080:80) — or a whole number written as a decimal (replicas: 2.0); ""
+// otherwise.
 func unitHint(f *field, n *node) string {
 	if n.kind != nScalar {
 		return ""
@@ -198,6 +199,17 @@ func unitHint(f *field, n *node) string {
 			}
 			return ": cpu is in CPU units, 1024 to a vCPU (256 is 0.25 vCPU)"
 		}
+	case "port":
+		// "8080:80" (docker-compose's host:container), "80/tcp"
+		// (Kubernetes' and Docker's port/protocol)
+		v, _, _ = strings.Cut(v, "/")
+		if i := strings.LastIndexByte(v, ':'); i >= 0 {
+			v = v[i+1:]
+		}
+		if p, err := strconv.ParseInt(v, 10, 64); err == nil && p > 0 && p < 65536 && v != n.value {
+			return fmt.Sprintf(": port is the one port the container listens on, write %d", p)
+		}
+		return ""
 	case "memory":
 		for _, u := range []struct {
 			suffix string
