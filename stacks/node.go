@@ -1280,6 +1280,12 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 					c.errs.add(pos{c.file, k.Line, k.Column}, c.keyPath(k.Value), "duplicate key (first set at line %d): a second document starts here without the --- line that separates documents: add --- on the line before", n.keys[first].line)
 				default:
 					c.errs.add(pos{c.file, k.Line, k.Column}, c.keyPath(k.Value), "duplicate key (first set at line %d): remove one of them", n.keys[first].line)
+					if v := n.vals[first]; len(c.path) > 0 && c.path[0] == "spec" && v.kind == nScalar {
+						// fifo: true, then fifo: false: which one was
+						// meant is not known, so no check is made with
+						// the first (the FIFO topic's subscriptions).
+						v.bad = true
+					}
 				}
 				continue
 			}

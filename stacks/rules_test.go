@@ -35,6 +35,13 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:7:8: spec.env: want a mapping of names to strings, got a list`}},
 		{"duplicate key", map[string]string{cf: ms("port: 80", "port: 81")},
 			[]string{cf + `:8:3: spec.port: duplicate key (first set at line 7)`}},
+		// Which of two values was meant is not known: no check is made
+		// with the first (it said Fargate does not run cpu 256 with
+		// memory 4096, and that a FIFO topic's https subscription is
+		// refused, for a value about to be removed).
+		{"duplicate key, no checks with the first value", map[string]string{cf: ms("cpu: 256", "cpu: 1024", "memory: 4096") + "---\n" + doc("Topic", "t", "fifo: true", "fifo: false", "subscriptions: [{protocol: https, endpoint: 'https://x.example'}]")},
+			[]string{cf + `:8:3: spec.cpu: duplicate key (first set at line 7): remove one of them`,
+				cf + `:17:3: spec.fifo: duplicate key (first set at line 16): remove one of them`}},
 		{"duplicate nested key", map[string]string{cf: ms("env: {A: x}", "healthCheck:", "  path: /a", "  path: /b")},
 			[]string{cf + `:10:5: spec.healthCheck.path: duplicate key (first set at line 9)`}},
 		{"duplicate metadata key", map[string]string{cf: strings.Replace(ms(), "  name: api\n", "  name: api\n  name: api2\n", 1)},
