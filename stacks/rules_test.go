@@ -73,6 +73,8 @@ func TestLoadRules(t *testing.T) {
 				cf + `:8:11: spec.memory: want an integer, got a string ("1.5G"): memory is in MiB, write 1536`,
 				cf + `:9:9: spec.port: want an integer, got a string ("8080:80"): port is the one port the container listens on, write 80`,
 				cf + `:17:9: spec.port: want an integer, got a string ("80/tcp"): port is the one port the container listens on, write 80`}},
+		{"curly quotes", map[string]string{cf: strings.Replace(ms(), "image: nginx", "image: \u201cnginx:1.25\u201d", 1)},
+			[]string{cf + `:6:10: spec.image: "“nginx:1.25”" is not an image reference (ASCII, no spaces or line breaks; a block scalar | ends in one) such as ghcr.io/acme/web:1.2: its curly quotes (“ ” ‘ ’) are not YAML's, which are straight (" or '): retype them, or remove them`}},
 		{"nested unknown", map[string]string{cf: ms("healthCheck: {pth: /x}")},
 			[]string{cf + `:7:17: spec.healthCheck.pth: unknown field (did you mean "path"?)`}},
 		{"fargate pair", map[string]string{cf: ms("cpu: 256", "memory: 4096")},

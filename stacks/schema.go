@@ -997,7 +997,13 @@ func (ty *typer) str(f *field, n *node) (any, bool) {
 		return nil, false
 	}
 	if f.pattern != nil && !f.matches(n.value) && !strings.Contains(n.value, "${") {
-		ty.errs.add(n.pos(), ty.at(), "%s is not %s", shown(n), f.want)
+		hint := ""
+		if len(n.secretVars()) == 0 && strings.ContainsAny(n.value, "\u201c\u201d\u2018\u2019") {
+			// image: “nginx” (a chat app or word processor made
+			// the quotes curly): YAML keeps them in the text.
+			hint = ": its curly quotes (“ ” ‘ ’) are not YAML's, which are straight (\" or '): retype them, or remove them"
+		}
+		ty.errs.add(n.pos(), ty.at(), "%s is not %s%s", shown(n), f.want, hint)
 		return nil, false
 	}
 	if !ty.notSecretFor(f, n) {
