@@ -69,18 +69,23 @@ func (d *storeDeployed) deployingNow(ctx context.Context, open func(context.Cont
 		keys map[string]bool // lock keys looked at
 	}
 	backends := map[string]*backend{}
+	bySig := map[string]*backend{} // a monorepo's thousands of keys share a few
 	for key, sig := range d.looked {
-		cfg := d.cfgs[sig]
-		if cfg == nil {
+		b, ok := bySig[sig]
+		if !ok {
+			if cfg := d.cfgs[sig]; cfg != nil {
+				where := lockBackendID(f, cfg)
+				if b = backends[where]; b == nil {
+					b = &backend{cfg: cfg, keys: map[string]bool{}}
+					backends[where] = b
+				}
+			}
+			bySig[sig] = b
+		}
+		if b == nil {
 			continue
 		}
-		where := lockBackendID(f, cfg)
-		b := backends[where]
-		if b == nil {
-			b = &backend{cfg: cfg, keys: map[string]bool{}}
-			backends[where] = b
-		}
-		if cfg.Locks.Type != "s3" || listed[key] {
+		if b.cfg.Locks.Type != "s3" || listed[key] {
 			b.keys[locker.Key(key.Stack, key.Environment)] = true
 		}
 	}
