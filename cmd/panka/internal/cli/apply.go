@@ -476,8 +476,11 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 				// No state.json, but history may record deployments
 				// (the state was lost or deleted): the newest one is
 				// the reference, not "nothing deployed".
-				var err error
-				if now, err = stateFromHistory(ctx, f, d.cfg, req.Key); err != nil {
+				store, err := f.Store(ctx, d.cfg)
+				if err == nil {
+					now, err = stateFromHistory(ctx, store, req.Key)
+				}
+				if err != nil {
 					return fmt.Errorf("apply --forward-only of %s refused, nothing was changed or recorded: it has no state, and its history cannot be read to find the deployed commit: %w", req.Key, err)
 				}
 			}
@@ -610,26 +613,35 @@ func deployedSecretVars(ctx context.Context, open storeOpener, cfg *config.Resol
 	return recordedSecrets(deployedRecord(st), st.LastDeployment)
 }
 
-// stateFromHistory stands in for a missing state.json with the
-// newest successful record among the last 20 in key's history, for apply
-// --forward-only (nil when there is none; a destroy leaves nothing
-// deployed, as deployedRecord says).
-func stateFromHistory(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key) (*statestore.State, error) {
-	store, err := f.Store(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	recs, err := store.History(ctx, key, 0, 20)
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range recs {
+// stateFromHistory stands in for a missing state.json with the newest
+// successful record in key's history, for apply --forward-only (nil when
+// there is none; a destroy leaves nothing deployed, as deployedRecord
+// says). It reads back only as far as that record: a window of the newest
+// 20 took a history whose newest 20 runs failed for "nothing deployed",
+// and the check let any commit through.
+func stateFromHistory(ctx context.Context, store statestore.Store, key statestore.Key) (*statestore.State, error) {
+	h := &historyPages{store: store, key: key, first: 4}
+	var found *statestore.Deployment
+	err := h.each(ctx, func(r *statestore.Deployment) bool {
 		if r.Result == statestore.ResultSucceeded {
-			// deployedRecord: a destroy leaves nothing deployed.
-			return &statestore.State{LastSuccessful: r}, nil
+			found = r
+			return false
 		}
+		return true
+	})
+	after := int64(0)
+	if found != nil {
+		after = found.Serial
 	}
-	return nil, nil
+	if err == nil {
+		// One that cannot be read may be the newest successful one.
+		err = h.unreadableWalked(after, 0)
+	}
+	if err != nil || found == nil {
+		return nil, err
+	}
+	// deployedRecord: a destroy leaves nothing deployed.
+	return &statestore.State{LastSuccessful: found}, nil
 }
 
 // olderCommitError is what apply --forward-only says when the commit it

@@ -239,3 +239,32 @@ func TestForwardOnlyAfterDestroy(t *testing.T) {
 		})
 	}
 }
+
+// TestStateFromHistoryPastFailures: with state.json gone, apply
+// --forward-only takes the newest successful record for the deployed one.
+// It looked among the newest 20 records only: 30 failed runs after the
+// last success read as "nothing deployed", and any commit went through.
+// It reads back to that record now, and not past it.
+func TestStateFromHistoryPastFailures(t *testing.T) {
+	ctx := context.Background()
+	var hist []*statestore.Deployment
+	for n := int64(40); n >= 11; n-- {
+		hist = append(hist, &statestore.Deployment{Serial: n, Operation: statestore.OpApply, Commit: fmt.Sprintf("%040x", n), Result: statestore.ResultFailed})
+	}
+	for n := int64(10); n >= 1; n-- {
+		hist = append(hist, &statestore.Deployment{Serial: n, Operation: statestore.OpApply, Commit: fmt.Sprintf("%040x", n), Result: statestore.ResultSucceeded})
+	}
+	store := historyStore(t, hist)
+	st, err := stateFromHistory(ctx, store, historyKey)
+	if err != nil || st == nil || st.LastSuccessful == nil || st.LastSuccessful.Serial != 10 {
+		t.Fatalf("state from history: %+v, %v; want the record of serial 10", st, err)
+	}
+	if store.read >= len(hist) {
+		t.Errorf("read %d of %d records: the whole history", store.read, len(hist))
+	}
+	// Only failures: nothing deployed.
+	st, err = stateFromHistory(ctx, historyStore(t, hist[:30]), historyKey)
+	if err != nil || st != nil {
+		t.Errorf("state from a history of failures: %+v, %v; want none", st, err)
+	}
+}
