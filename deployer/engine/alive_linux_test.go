@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -158,5 +159,44 @@ func TestBootEnded(t *testing.T) {
 	// A hash, never the id itself (machine-id(5): confidential).
 	if id, _ := os.ReadFile("/etc/machine-id"); len(self.Machine) != 32 || (len(id) > 0 && self.Machine == strings.TrimSpace(string(id))) {
 		t.Errorf("Machine %q is not a 32-digit hash of /etc/machine-id", self.Machine)
+	}
+}
+
+// TestSelfHelperProcess prints what Self says of the process it runs in
+// (for TestSelfWithAForeignProc).
+func TestSelfHelperProcess(t *testing.T) {
+	if os.Getenv("PANKA_SELF_HELPER") != "1" {
+		return
+	}
+	_, ok := Self()
+	_, started := startTicks(os.Getpid())
+	fmt.Printf("pid=%d self=%v start=%v\n", os.Getpid(), ok, started)
+	os.Exit(0)
+}
+
+// TestSelfWithAForeignProc: a process in its own pid namespace that sees
+// another namespace's /proc (a container with the host's /proc) found
+// another process under its pid there and recorded that one's
+// incarnation as its own; a run there took a live holder's lease for a
+// dead one's. Self now says it cannot tell, and nothing is read of a pid
+// from that /proc. Here: unshare a pid namespace without mounting /proc.
+func TestSelfWithAForeignProc(t *testing.T) {
+	var out []byte
+	var err error
+	for _, args := range [][]string{{"--pid", "--fork"}, {"--user", "--map-root-user", "--pid", "--fork"}} {
+		cmd := exec.Command("unshare", append(args, os.Args[0], "-test.run=^TestSelfHelperProcess$")...)
+		cmd.Env = append(os.Environ(), "PANKA_SELF_HELPER=1")
+		if out, err = cmd.Output(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Skipf("this host does not let a test make a pid namespace (unshare): %v", err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "pid=1 self=false start=false" {
+		t.Fatalf("in a pid namespace seeing another's /proc: %q, want pid=1 self=false start=false", got)
+	}
+	if _, ok := Self(); !ok {
+		t.Error("Self is not known with this process's own /proc")
 	}
 }

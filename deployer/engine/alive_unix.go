@@ -30,8 +30,11 @@ func ProcessAlive(pid int) bool {
 }
 
 // zombie reports whether /proc says pid has ended but was not reaped;
-// false where there is no /proc.
+// false where there is no /proc, or it is not this process's (ownProc).
 func zombie(pid int) bool {
+	if !ownProc() {
+		return false
+	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return false
@@ -83,9 +86,13 @@ func processStart(pid int) (time.Time, bool) {
 }
 
 // startTicks is when pid started, in clock ticks after boot: field 22 of
-// /proc/<pid>/stat (false where there is no /proc or it cannot be read).
-// No clock is involved, so it is exact.
+// /proc/<pid>/stat (false where there is no /proc, it cannot be read, or
+// it is not this process's, ownProc). No clock is involved, so it is
+// exact.
 func startTicks(pid int) (int64, bool) {
+	if !ownProc() {
+		return 0, false
+	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, false
@@ -110,9 +117,25 @@ func startTicks(pid int) (int64, bool) {
 // tell all of it (then nothing can prove this process dead later).
 func Self() (Incarnation, bool) { return IncarnationOf(os.Getpid()) }
 
+// ownProc reports whether /proc counts pids as this process does. A
+// container with its own pid namespace that sees the host's /proc (bind
+// mounted, or not mounted again after unshare) finds another process
+// under each of its pids there: it would record another process's
+// incarnation as its own, and take a live holder's lease for a dead one's
+// (its pid, signalled in the container, gone; or a start tick that is not
+// its). There, nothing about a process is read from /proc.
+func ownProc() bool {
+	link, err := os.Readlink("/proc/self")
+	return err == nil && link == strconv.Itoa(os.Getpid())
+}
+
 // IncarnationOf returns the Incarnation of process pid, seen from this
-// one; false where /proc does not tell all of it.
+// one; false where /proc does not tell all of it, or is not this
+// process's (ownProc).
 func IncarnationOf(pid int) (Incarnation, bool) {
+	if !ownProc() {
+		return Incarnation{}, false
+	}
 	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	if err != nil {
 		return Incarnation{}, false
