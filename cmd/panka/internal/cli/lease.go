@@ -255,7 +255,8 @@ func (f *Factory) ReleaseLease(lease *locker.Lease) error {
 // Holders on other hosts cannot be checked and are taken over at expiry.
 //
 // Conversely it takes over, before expiry, a lease whose holder provably
-// ended (holderEnded: killed with SIGKILL, crashed), and tells tookOver: as
+// ended (holderEnded: killed with SIGKILL, crashed, or run in a boot of
+// this machine that ended), and tells tookOver: as
 // Terraform's local lock, an OS file lock, ends with its process, a run
 // killed on this machine does not keep the next one out for locks.ttl.
 // The killed run's engine stops when panka dies (engine.StartChild: it
