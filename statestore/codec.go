@@ -300,6 +300,13 @@ func DecodeDeployment(data []byte, key Key, where string) (*Deployment, error) {
 	return &d, nil
 }
 
+// NotARecord is the ErrCorrupt error of the history record named where that
+// is no record file (a folder, a symbolic link in the local backend): what
+// says what it is instead.
+func NotARecord(where, what string) error {
+	return fmt.Errorf("history record %s is %s, not a record file: %w%s", where, what, errCorruptRecord, corruptHistoryHint)
+}
+
 // EncodeDeployment returns the stored form of a history record, filling
 // SchemaVersion, Stack and Environment on a copy when unset.
 func EncodeDeployment(d *Deployment, key Key) ([]byte, error) {

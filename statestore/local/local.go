@@ -363,7 +363,10 @@ func (s *Store) historyNames(key statestore.Key) (string, []string, error) {
 	}
 	var names []string
 	for _, e := range ents {
-		if _, ok := statestore.ParseHistoryName(e.Name()); ok && e.Type().IsRegular() {
+		// Every entry named as a record is listed, whatever it is: a
+		// folder or a link there is a damaged record (readRecord), not
+		// one to leave out without a word.
+		if _, ok := statestore.ParseHistoryName(e.Name()); ok {
 			names = append(names, e.Name())
 		}
 	}
@@ -383,14 +386,42 @@ func (s *Store) checkedHistoryNames(ctx context.Context, key statestore.Key) (st
 }
 
 func (s *Store) readRecord(key statestore.Key, path string) (*statestore.Deployment, error) {
+	gone := func() error {
+		return fmt.Errorf("history record %s was removed while being read (an apply withdrew it): %w: %w", path, statestore.ErrRecordGone, statestore.ErrNotFound)
+	}
+	// panka writes records as plain files; anything else under a
+	// record's name is damage, never followed or opened (a FIFO would
+	// block the read for ever).
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, gone()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read history record %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, statestore.NotARecord(path, notAFile(path, fi.Mode()))
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("history record %s was removed while being read (an apply withdrew it): %w: %w", path, statestore.ErrRecordGone, statestore.ErrNotFound)
+		return nil, gone()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read history record %s: %w", path, err)
 	}
 	return statestore.DecodeDeployment(data, key, path)
+}
+
+// notAFile says what the entry at path, of mode m, is instead of a file.
+func notAFile(path string, m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		to, _ := os.Readlink(path)
+		return fmt.Sprintf("a symbolic link (to %s), which panka does not follow in a history: put the record file itself in its place", to)
+	case m.IsDir():
+		return "a folder"
+	}
+	return fmt.Sprintf("not a regular file (%s)", m.Type())
 }
 
 // History implements statestore.Store.
