@@ -141,7 +141,7 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		if d.Dirty {
 			commit += "+dirty"
 		}
-		result := orNone(d.Result)
+		result := orUnknown(d.Result)
 		if done := doneBeforeStop(d.Result, d.ChangesFrom, d.Changes); done != "" {
 			result += " (" + done + ")"
 		}
@@ -379,7 +379,17 @@ func historyOperation(d *statestore.Deployment) string {
 	case d.Operation == statestore.OpPromote && d.FromEnvironment != "":
 		return d.Operation + " from " + d.FromEnvironment
 	}
-	return d.Operation
+	return orUnknown(d.Operation)
+}
+
+// orUnknown is s, or "unknown" for a field every record panka writes
+// fills (operation, result) that a hand edit left empty: a blank there
+// read as a column shifted, or as a run still going.
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 // doneBeforeStop says what a failed or interrupted run changed before it

@@ -488,12 +488,12 @@ func historyHeadline(d *statestore.Deployment) string {
 	case d.Operation == statestore.OpDestroy:
 		what = "destroy"
 	default:
-		what = d.Operation + " " + commit7(d.Commit)
+		what = orUnknown(d.Operation) + " " + commit7(d.Commit)
 	}
 	if d.Dirty {
 		what += "+dirty"
 	}
-	s := fmt.Sprintf("%d  %s  %s  %s", d.Serial, t.UTC().Format(time.DateTime+"Z"), what, d.Result)
+	s := fmt.Sprintf("%d  %s  %s  %s", d.Serial, t.UTC().Format(time.DateTime+"Z"), what, orUnknown(d.Result))
 	if done := doneBeforeStop(d.Result, d.ChangesFrom, d.Changes); done != "" {
 		s += " (" + done + ")"
 	}

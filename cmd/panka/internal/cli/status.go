@@ -577,6 +577,7 @@ func plural(n int, unit string) string {
 // YAML was deployed), "destroy at abc123def456" (it deploys no YAML; the
 // commit is where it ran), just the operation when run outside git.
 func runAt(op, commit string) string {
+	op = orUnknown(op)
 	switch {
 	case commit == "":
 		return op
@@ -615,7 +616,7 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 				fmt.Fprintf(w, " by %s", d.Author)
 			}
 			fmt.Fprintf(w, ", %s", age(now, d.EndedAt))
-			fmt.Fprintf(w, " (%s", d.Operation)
+			fmt.Fprintf(w, " (%s", orUnknown(d.Operation))
 			if d.Operation == statestore.OpRollback && d.FromCommit != "" {
 				fmt.Fprintf(w, " from %s", short(d.FromCommit))
 			}
@@ -630,7 +631,7 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			fmt.Fprintln(w, "  deployed:  unknown: its state could not be read (the error follows)")
 		} else if m := e.Missing; m != nil {
 			fmt.Fprintf(w, "  deployed:  unknown: state.json is missing, but history records deployments up to serial %d (%s %s, %s",
-				m.Serial, runAt(m.Operation, m.Commit), m.Result, age(now, m.EndedAt))
+				m.Serial, runAt(m.Operation, m.Commit), orUnknown(m.Result), age(now, m.EndedAt))
 			if m.User != "" {
 				fmt.Fprintf(w, ", by %s", m.User)
 			}
@@ -639,7 +640,7 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			fmt.Fprintln(w, "  deployed:  nothing")
 		}
 		if l := e.Last; l != nil {
-			fmt.Fprintf(w, "  last run:  %s %s", runAt(l.Operation, l.Commit), l.Result)
+			fmt.Fprintf(w, "  last run:  %s %s", runAt(l.Operation, l.Commit), orUnknown(l.Result))
 			if done := doneBeforeStop(l.Result, l.ChangesFrom, l.Changes); done != "" {
 				fmt.Fprintf(w, " (%s before it stopped)", done)
 			}
@@ -649,7 +650,7 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			}
 			fmt.Fprintln(w)
 		} else if e.Deployed != nil {
-			fmt.Fprintf(w, "  last run:  %s\n", e.Deployed.Result)
+			fmt.Fprintf(w, "  last run:  %s\n", orUnknown(e.Deployed.Result))
 		}
 		switch {
 		case e.Note != "":
