@@ -68,6 +68,16 @@ func hasSpec(st *State) bool {
 	return s != "" && s != "null"
 }
 
+// specHoldsComponents reports whether spec, a resolved model, lists a
+// component, or is no model at all (the planner says what is wrong with
+// that): only an emptied model is damage here.
+func specHoldsComponents(spec json.RawMessage) bool {
+	var m struct {
+		Components []json.RawMessage `json:"components"`
+	}
+	return json.Unmarshal(spec, &m) != nil || len(m.Components) > 0
+}
+
 // damage lists what st lacks that every state panka writes holds (the
 // serial left out: a pushed state gets the next one) and, for each, what
 // to put back; where names st's stored object, for a record beside it.
@@ -84,6 +94,12 @@ func damage(st *State, where string) (problems, fixes []string) {
 		} else {
 			fixes = append(fixes, `set "status" to "deployed", "failed" or "destroyed"`)
 		}
+	}
+	if hasSpec(st) && st.Resources.Components > 0 && !specHoldsComponents(st.Spec) {
+		// "spec": {} (a hand edit that emptied it) planned every
+		// component as created, and the provider as changed.
+		problems = append(problems, fmt.Sprintf(`its "spec" holds no components while it records %d deployed (resources.components), so a plan against it would create every component again`, st.Resources.Components))
+		fixes = append(fixes, specFix(st, where))
 	}
 	if !hasSpec(st) && (st.Resources.Components > 0 || len(st.Outputs) > 0) {
 		what := fmt.Sprintf("%d components (resources.components)", st.Resources.Components)

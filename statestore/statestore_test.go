@@ -540,6 +540,11 @@ func TestDamagedState(t *testing.T) {
 		{"spec removed", doc(serial, status, lastDep, comps, outs), []string{
 			`it records 1 components (resources.components) deployed but has no "spec" (the deployed model), so a plan against it would create every component again`,
 			`put back "spec" from the history record of serial 7 (DIR/history/20260506T070000.000000000Z-000000000007.json), which holds the spec that deployment applied`}},
+		{"spec emptied", doc(serial, status, lastDep, `"spec":{}`, comps), []string{
+			`its "spec" holds no components while it records 1 deployed (resources.components), so a plan against it would create every component again`,
+			`put back "spec" from the history record of serial 7 (DIR/history/20260506T070000.000000000Z-000000000007.json)`}},
+		{"spec of no components, none counted", doc(serial, status, lastDep, `"spec":{"components":[]}`, `"resources":{"components":0,"resources":0}`), nil},
+		{"spec not a model: the planner's to say", doc(serial, status, `"spec":"x"`, comps), nil},
 		{"spec null, outputs left", doc(serial, status, `"spec":null`, outs), []string{`it records outputs of 1 components deployed but has no "spec"`, "from the history record of its last successful deployment"}},
 	} {
 		_, err := statestore.DecodeState([]byte(tc.data), k, "DIR/state.json")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,9 +75,13 @@ func seedStates(t *testing.T, s statestore.Store, n, envs int, commit string) []
 			k := statestore.Key{Stack: fmt.Sprintf("s%03d", i), Environment: fmt.Sprintf("e%d", j)}
 			d := &statestore.Deployment{SchemaVersion: statestore.SchemaVersion, ID: "d", Serial: 1, Stack: k.Stack, Environment: k.Environment,
 				Operation: statestore.OpApply, Commit: commit, Result: statestore.ResultSucceeded, StartedAt: time.Unix(1e9, 0), EndedAt: time.Unix(1e9, 0)}
+			comps := make([]string, i)
+			for c := range comps {
+				comps[c] = fmt.Sprintf(`{"name":"q%d","kind":"Queue","spec":{}}`, c)
+			}
 			st := &statestore.State{SchemaVersion: statestore.SchemaVersion, Serial: 1, Stack: k.Stack, Environment: k.Environment,
 				Status: statestore.StatusDeployed, LastDeployment: d, Resources: statestore.ResourceSummary{Components: i},
-				Spec: json.RawMessage(`{"stack":"` + k.Stack + `","environment":"` + k.Environment + `","components":[]}`)}
+				Spec: json.RawMessage(`{"stack":"` + k.Stack + `","environment":"` + k.Environment + `","components":[` + strings.Join(comps, ",") + `]}`)}
 			if _, err := s.Put(context.Background(), k, st, ""); err != nil {
 				t.Fatal(err)
 			}
