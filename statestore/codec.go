@@ -71,6 +71,12 @@ func checkSchema(data []byte, what, where, hint string) error {
 		return fmt.Errorf("%s %s is damaged: it holds zero bytes from line %d, column %d on (%d of its %d bytes), as a crash or a disk problem leaves a file: %w%s",
 			what, where, line, col, bytes.Count(data, []byte{0}), len(data), corrupt(what), hint)
 	}
+	if isNull(data) {
+		// What `jq .field` writes for a field that is not there; it
+		// decoded as an object with nothing set and read as "has no
+		// valid schemaVersion".
+		return fmt.Errorf("%s %s is not a JSON object (it holds null, as jq prints for a field that is not there): %w%s", what, where, corrupt(what), hint)
+	}
 	var p schemaProbe
 	if err := json.Unmarshal(data, &p); err != nil {
 		var te *json.UnmarshalTypeError
@@ -92,6 +98,10 @@ func checkSchema(data []byte, what, where, hint string) error {
 	}
 	return checkVersion(*p.SchemaVersion, what, where, hint, by)
 }
+
+// isNull reports whether data is the JSON null, which decodes into a
+// struct without an error.
+func isNull(data []byte) bool { return bytes.Equal(bytes.TrimSpace(data), []byte("null")) }
 
 // describeJSON says what is wrong with data, which failed to decode with
 // err, in the document's terms (line and column, field names, JSON types)
@@ -218,8 +228,8 @@ func futureHint(hint, by string) string {
 // newer schema wraps ErrFutureSchema.
 func DecodeState(data []byte, key Key, where string) (*State, error) {
 	var st State
-	if err := json.Unmarshal(data, &st); err != nil {
-		// Say why: not JSON, empty, or a newer format whose shape changed.
+	if err := json.Unmarshal(data, &st); err != nil || isNull(data) {
+		// Say why: not JSON, empty, null, or a newer format whose shape changed.
 		if serr := checkSchema(data, "state", where, corruptStateHint); serr != nil {
 			return nil, serr
 		}
@@ -277,7 +287,7 @@ func EncodeState(st *State, key Key) ([]byte, error) {
 // DecodeDeployment parses a history record read from where.
 func DecodeDeployment(data []byte, key Key, where string) (*Deployment, error) {
 	var d Deployment
-	if err := json.Unmarshal(data, &d); err != nil {
+	if err := json.Unmarshal(data, &d); err != nil || isNull(data) {
 		if serr := checkSchema(data, "history record", where, corruptHistoryHint); serr != nil {
 			return nil, serr
 		}

@@ -367,6 +367,9 @@ func TestCodecSaysWhatIsWrong(t *testing.T) {
 			[]string{"(line 1: lastDeployment.dirty is a string, want true or false)"}},
 		{"array", `[1,2]`, []string{"is not a JSON object (it holds an array)", "push --force"}},
 		{"string", `"state"`, []string{"is not a JSON object (it holds a string)"}},
+		// jq .field > state.json of a field that is not there; it read as
+		// "has no valid schemaVersion".
+		{"null", "null\n", []string{"state WHERE is not a JSON object (it holds null, as jq prints for a field that is not there): corrupt state", "push --force"}},
 		{"syntax", "{\n  \"schemaVersion\": 1,,\n}", []string{"is not valid JSON (line 2, column 22: invalid character ','", "push --force"}},
 		{"truncated", "{\n  \"schemaVersion\": 1,\n  \"stack\": \"ord", []string{"is not valid JSON (it ends at line 3, column 15 in the middle of a value: truncated)"}},
 		{"string schema", `{"schemaVersion":"1","stack":"orders","environment":"dev"}`,
@@ -410,7 +413,7 @@ func TestCodecSaysWhatIsWrong(t *testing.T) {
 	}
 	// A broken record is a corrupt history record, not "corrupt state"
 	// (whose repair, state push, does not mend it); still ErrCorrupt.
-	for _, data := range []string{`{garbage`, ``, `{"schemaVersion":0}`, `[1]`} {
+	for _, data := range []string{`{garbage`, ``, `{"schemaVersion":0}`, `[1]`, `null`} {
 		_, err = statestore.DecodeDeployment([]byte(data), k, "REC")
 		if !errors.Is(err, statestore.ErrCorrupt) || !strings.Contains(err.Error(), ": corrupt history record; it was left as it is") ||
 			strings.Contains(err.Error(), "corrupt state") || !strings.Contains(err.Error(), "docs/state.md") {
