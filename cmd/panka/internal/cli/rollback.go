@@ -578,7 +578,18 @@ func rollbackToRecord(ctx context.Context, f *Factory, key statestore.Key, rec *
 		return nil, secretRecordError(key, rec, names)
 	}
 	if model.Stack != key.Stack || model.Environment != key.Environment {
-		return nil, fmt.Errorf("deployment %d of %s recorded a spec of %s/%s", rec.Serial, key, model.Stack, model.Environment)
+		// A record emptied or edited by hand ("spec": {}), or copied from
+		// another stack/environment's history: it said "recorded a spec
+		// of /", with no way on.
+		what := fmt.Sprintf("a spec of %s/%s (a record copied from another stack/environment's history?)", model.Stack, model.Environment)
+		if model.Stack == "" && model.Environment == "" {
+			what = "a spec that names no stack and environment (emptied or edited by hand)"
+		}
+		way := fmt.Sprintf("roll back with --to-commit %s instead, or restore the record (docs/state.md, \"Errors\")", rec.Commit)
+		if rec.Commit == "" {
+			way = "restore the record (docs/state.md, \"Errors\")"
+		}
+		return nil, fmt.Errorf("deployment %d of %s recorded %s, so it cannot be redeployed as recorded; nothing was changed: %s", rec.Serial, key, what, way)
 	}
 	// A variable recorded in clear that is secret now (declared so at
 	// HEAD, or hashed in the deployed record): the recorded spec holds
