@@ -93,6 +93,12 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 		return nil, err
 	}
 	var wt []string // paths that differ between HEAD and the work tree
+	if !head.worktree {
+		// The headers below come from the index where it knows the
+		// environments (indexHeader), as a comparison's do, rather than
+		// from two tree reads per stack.
+		head.index = ix
+	}
 	if head.worktree {
 		base, err := e.commitSide(head.commit)
 		if err != nil {
