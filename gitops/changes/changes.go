@@ -2039,9 +2039,22 @@ func (e *engine) prefetchFor(ctx context.Context, s *side, dirs []string, header
 	}
 	t := s.fsys.(*gitops.TreeFS)
 	roots := make([]gitops.Hash, 0, len(dirs))
+	// The headers the index answers read their stack.yaml blob only:
+	// in one batch, from the work tree where it holds them, not one
+	// round trip each (4,000 of them for status in a big repository).
+	var files []string
+	var blobs []gitops.Hash
+	defer func() {
+		if len(blobs) > 0 {
+			_ = e.repo.PrefetchWorktreeBlobs(files, blobs) // an optimisation only
+		}
+	}()
 	for _, d := range dirs {
 		if s.index != nil {
 			if en := s.index.Stacks[d]; headers && en != nil && en.EnvsKnown {
+				if en.Blob != "" {
+					files, blobs = append(files, d+"/"+stacks.StackFile), append(blobs, plumbing.NewHash(en.Blob))
+				}
 				continue // the header comes from the index
 			}
 		}
