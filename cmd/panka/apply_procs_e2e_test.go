@@ -233,8 +233,8 @@ func TestApplyWaitsForAKilledRunsStoppingPulumi(t *testing.T) {
 
 	busy := fmt.Sprintf("the Pulumi lock on stack \"shop-dev\" is held by pulumi pid %d on this host", pulumi)
 	_, stderr, code := r.panka(nil, applyDev...)
-	if code == 0 || !strings.Contains(stderr, busy) || !strings.Contains(stderr, "or re-run with --lock-timeout (e.g. --lock-timeout 10m), which waits for it") {
-		t.Fatalf("apply while the killed run's Pulumi still stops: exit %d, want it refused naming pid %d and --lock-timeout\n%s", code, pulumi, stderr)
+	if code != 3 || !strings.Contains(stderr, busy) || !strings.Contains(stderr, "or re-run with --lock-timeout (e.g. --lock-timeout 10m), which waits for it") {
+		t.Fatalf("apply while the killed run's Pulumi still stops: exit %d, want it refused as locked (3) naming pid %d and --lock-timeout\n%s", code, pulumi, stderr)
 	}
 
 	next := r.cmd(nil, append(applyDev, "--lock-timeout", "2m")...)

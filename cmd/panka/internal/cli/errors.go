@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/locker"
 )
 
@@ -49,7 +50,11 @@ func exitCode(err error) int {
 	if errors.As(err, &ec) {
 		return ec.Code
 	}
-	if errors.Is(err, locker.ErrHeld) {
+	// An earlier, killed run's Pulumi that still holds the stack's Pulumi
+	// lock holds the lock as much as a lease does: CI that retries on 3
+	// retries this too.
+	var busy *engine.PulumiBusyError
+	if errors.Is(err, locker.ErrHeld) || errors.As(err, &busy) {
 		return ExitLocked
 	}
 	return ExitError
