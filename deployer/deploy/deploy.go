@@ -1018,7 +1018,7 @@ func recoverStale(ctx context.Context, rt Runtime, eng Engine, key statestore.Ke
 		if !said[busy.PID] {
 			said[busy.PID] = true
 			logf("waiting up to %s for pulumi pid %d of an earlier run of %s to end: it still holds the stack's Pulumi lock on this host "+
-				"(its panka was killed, and its engine is stopping it cleanly, or it still deploys)", humanWait(time.Until(deadline)), busy.PID, key)
+				"(its panka was killed, and its engine is stopping it cleanly, or it still deploys)", max(time.Until(deadline), 0).Round(time.Second), busy.PID, key)
 		}
 		for engine.HolderAlive(busy.PID, busy.Since) && time.Now().Before(deadline) {
 			t := time.NewTimer(min(250*time.Millisecond, time.Until(deadline)))
@@ -1031,9 +1031,6 @@ func recoverStale(ctx context.Context, rt Runtime, eng Engine, key statestore.Ke
 		}
 	}
 }
-
-// humanWait renders a wait as 10m0s rounded to the second.
-func humanWait(d time.Duration) string { return max(d, 0).Round(time.Second).String() }
 
 func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *statestore.State, deployed, desired *stacks.Resolved, refresh, emptyOK bool, res *Result, logf func(string, ...any)) (map[string]map[string]any, error) {
 	rec, err := recoverStale(ctx, rt, eng, req.Key, logf)
