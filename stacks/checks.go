@@ -373,6 +373,16 @@ func crontabHint(s string, secret bool) string {
 	if secret {
 		return ""
 	}
+	want := awsCron(s)
+	if want == "" {
+		return ""
+	}
+	return fmt.Sprintf("; for the crontab schedule %q write %s", strings.TrimSpace(s), want)
+}
+
+// awsCron is crontab schedule s as EventBridge writes it (crontabHint),
+// or "".
+func awsCron(s string) string {
 	want, ok := crontabMacros[strings.ToLower(strings.TrimSpace(s))]
 	if f := strings.Fields(s); !ok && len(f) == 5 {
 		switch {
@@ -388,7 +398,7 @@ func crontabHint(s string, secret bool) string {
 	if want == "" || scheduleProblem(want, false) != "" {
 		return ""
 	}
-	return fmt.Sprintf("; for the crontab schedule %q write %s", strings.TrimSpace(s), want)
+	return want
 }
 
 var cronNames = map[string]bool{"JAN": true, "FEB": true, "MAR": true, "APR": true, "MAY": true, "JUN": true, "JUL": true, "AUG": true, "SEP": true, "OCT": true, "NOV": true, "DEC": true,

@@ -785,7 +785,12 @@ func aliasStartHint(data []byte, line int) (col int, hint string, ok bool) {
 	}
 	fix := "put the value in quotes"
 	if k, _, _ := strings.Cut(strings.TrimPrefix(what, "the value of "), " "); strings.HasPrefix(what, "the value of ") && !mayHoldSecret(k) {
-		fix += fmt.Sprintf(": %s: %q", k, strings.TrimSpace(strings.SplitN(v, " #", 2)[0]))
+		v = strings.TrimSpace(strings.SplitN(v, " #", 2)[0])
+		fix += fmt.Sprintf(": %s: %q", k, v)
+		if aws := awsCron(v); k == "schedule" && aws != "" {
+			// quoted, it is still not a schedule panka takes
+			fix = fmt.Sprintf("a crontab schedule is written as EventBridge takes it, which needs no quotes: %s: %s", k, aws)
+		}
 	}
 	return at + 1, fmt.Sprintf("%s starts with %c, which YAML reads as %s: %s", what, v[0], reads, fix), true
 }

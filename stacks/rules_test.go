@@ -299,7 +299,9 @@ func TestLoadRules(t *testing.T) {
 		// "did not find expected alphabetic or numeric character", with
 		// no column and no word of the quotes it needs.
 		{"unquoted cron schedule", map[string]string{cf: doc("CronJob", "nightly", "schedule: */5 * * * *   # every 5 minutes", "image: nginx", "command: [x]")},
-			[]string{cf + `:6:13: invalid YAML: did not find expected alphabetic or numeric character: the value of schedule starts with *, which YAML reads as an alias (*name, a value written elsewhere): put the value in quotes: schedule: "*/5 * * * *"`}},
+			[]string{cf + `:6:13: invalid YAML: did not find expected alphabetic or numeric character: the value of schedule starts with *, which YAML reads as an alias (*name, a value written elsewhere): a crontab schedule is written as EventBridge takes it, which needs no quotes: schedule: cron(*/5 * * * ? *)`}},
+		{"unquoted text starting with *", map[string]string{cf: doc("Bucket", "b", "description: *important* data")},
+			[]string{cf + `:6:16: invalid YAML: did not find expected alphabetic or numeric character: the value of description starts with *, which YAML reads as an alias (*name, a value written elsewhere): put the value in quotes: description: "*important* data"`}},
 		{"list item that is an anchor with no name", map[string]string{cf: ms("command:", "  - & x")},
 			[]string{cf + `:8:7: invalid YAML: did not find expected alphabetic or numeric character: this list item starts with &, which YAML reads as an anchor (&name, a value to reuse): put the value in quotes`}},
 		{"dedented key", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec:\n  fifo: true\n visibilityTimeout: 3\n"},
