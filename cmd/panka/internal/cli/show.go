@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -152,6 +153,13 @@ func maskNode(n *yaml.Node, key string, all bool) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && (all || stacks.IsSensitive(n.Value)) {
 		n.Value = "(sensitive)"
 	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && yaml11Special(n.Value) {
+		// yaml.v3 writes a node's "no" plain (a string in YAML 1.2), and
+		// a YAML 1.1 reader of show's output (PyYAML, yaml.v2, Ruby)
+		// read false; "=" made PyYAML fail. Quoted, as yaml.v3 quotes
+		// such a Go string.
+		n.Style = yaml.DoubleQuotedStyle
+	}
 	for i, c := range n.Content {
 		switch {
 		case n.Kind != yaml.MappingNode:
@@ -164,6 +172,20 @@ func maskNode(n *yaml.Node, key string, all bool) {
 		}
 	}
 }
+
+// yaml11Special reports a string YAML 1.1 reads as something else when
+// written plain: a boolean (yes, Off, y, ...), a base-60 number (1:20),
+// the value key "=" or the merge key "<<".
+func yaml11Special(s string) bool {
+	switch s {
+	case "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "=", "<<":
+		return true
+	}
+	return base60.MatchString(s)
+}
+
+// base60 is YAML 1.1's sexagesimal number (190:20:30, 1:20.5).
+var base60 = regexp.MustCompile(`^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`)
 
 // printOrderedJSON writes a node tree as indented JSON, keys in node order.
 func printOrderedJSON(f *Factory, doc *yaml.Node) error {

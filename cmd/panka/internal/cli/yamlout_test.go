@@ -100,3 +100,27 @@ func TestWriteYAMLNodeAsYAMLv3(t *testing.T) {
 		t.Errorf("only %d of 3000 trees written by writeYAMLNode", own)
 	}
 }
+
+// TestShowQuotesYAML11Words: strings a YAML 1.1 reader (PyYAML, yaml.v2,
+// Ruby) takes for something else are quoted in show's output, keys too:
+// env: {NO: "no"} printed as NO: no, which such a reader made false:
+// false, and "=" made PyYAML fail. Other strings keep yaml.v3's layout.
+func TestShowQuotesYAML11Words(t *testing.T) {
+	b := []byte(`{"env":{"NO":"no","Y":"y","A":"On","T":"1:20","E":"=","M":"<<","P":"plain","Q":"yes please"}}`)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	maskNode(&doc, "", false)
+	var buf bytes.Buffer
+	if err := writeYAMLNode(&buf, &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := "env:\n  \"NO\": \"no\"\n  \"Y\": \"y\"\n  A: \"On\"\n  T: \"1:20\"\n  E: \"=\"\n  M: \"<<\"\n  P: plain\n  Q: yes please\n"
+	if buf.String() != want {
+		t.Errorf("show wrote:\n%s\nwant:\n%s", buf.String(), want)
+	}
+	if v3 := yamlv3(t, &doc); v3 != want {
+		t.Errorf("yaml.v3 (show's fallback) writes:\n%s\nwant:\n%s", v3, want)
+	}
+}
