@@ -84,3 +84,30 @@ func TestHistoryRecordNotAFile(t *testing.T) {
 		t.Errorf("NewerHistory(3) = %v, want the FIFO named (the newest record above serial 3)", err)
 	}
 }
+
+// TestStateLinkToNothing: a state.json that is a symbolic link to nothing
+// (a disk or share not mounted) is an error naming the link and its
+// target, not "no state": plan said "nothing deployed yet" and apply
+// planned every component anew.
+func TestStateLinkToNothing(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), ".panka")
+	s, err := local.New(local.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	p := filepath.Join(dir, "state", filepath.FromSlash(statestore.StatePath("", k)))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "unmounted", "state.json")
+	if err := os.Symlink(target, p); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.Get(ctx, k)
+	if err == nil || errors.Is(err, statestore.ErrNotFound) ||
+		!strings.Contains(err.Error(), "read state "+p+": it is a symbolic link to "+target+", which does not exist (a disk or share not mounted, a file moved)") {
+		t.Fatalf("Get of a state.json linked to nothing: %v", err)
+	}
+}

@@ -119,6 +119,12 @@ func (s *Store) Get(ctx context.Context, key statestore.Key) (*statestore.State,
 	p := s.path(statestore.StatePath(s.prefix, key))
 	data, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
+		if target, lerr := os.Readlink(p); lerr == nil {
+			// A state.json linked to a disk or share not mounted read
+			// as no state: plan said "nothing deployed", and a
+			// first write would replace the link.
+			return nil, "", fmt.Errorf("read state %s: it is a symbolic link to %s, which does not exist (a disk or share not mounted, a file moved): make it exist, or replace the link with the state file itself", p, target)
+		}
 		return nil, "", fmt.Errorf("no state for %s at %s: %w", key, p, statestore.ErrNotFound)
 	}
 	if err != nil {
