@@ -543,11 +543,16 @@ func staleSince(err error, saved *planner.Saved, now *statestore.State) error {
 		// Written since without a deployment: "state changed" was all it
 		// said, and the history, which holds deployments, showed nothing
 		// after the serial planned against.
+		if dc := now.LastDriftCheck; dc != nil && len(dc.Refreshed()) > 0 && dc.At.After(saved.CreatedAt) {
+			stale.Reason += fmt.Sprintf(": a drift check at %s found drift in %s, which the apply would put back and the plan does not show (panka drift detect --stack %s --environment %s shows it)",
+				dc.At.UTC().Format(time.RFC3339), strings.Join(dc.Refreshed(), ", "), now.Stack, now.Environment)
+			return err
+		}
 		at := ""
 		if !now.UpdatedAt.IsZero() {
 			at = " at " + now.UpdatedAt.UTC().Format(time.RFC3339)
 		}
-		stale.Reason += fmt.Sprintf(": it was written%s by no deployment (panka state rm or state push, or a drift check that found drift, none of which the history records); panka status --stack %s --environment %s shows what it holds now",
+		stale.Reason += fmt.Sprintf(": it was written%s by no deployment (panka state rm or state push, which the history does not record); panka status --stack %s --environment %s shows what it holds now",
 			at, now.Stack, now.Environment)
 		return err
 	}
