@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/deployer/engine/enginetest"
 	"panka.dev/panka/gitops/gittest"
 	"panka.dev/panka/locker"
@@ -526,11 +528,62 @@ func (r *e2eRepo) killWhen(t *testing.T, extraEnv []string, done func(output str
 }
 
 // creatingLocked is killWhen's moment for a killed create: the engine is
-// creating, and Pulumi's lock is stored (before it, there is nothing for
-// the next run to recover; on a loaded machine the first "creating" event
-// can come before the lock reaches S3).
+// creating, Pulumi's lock is stored, and its checkpoint holds the create in
+// flight (before that, there is nothing for the next run to recover or
+// report). Pulumi sends the "creating" event before it writes the pending
+// operation to its checkpoint, so on a loaded machine the event can come
+// well before the checkpoint (and the lock) reach S3.
 func (r *e2eRepo) creatingLocked(output string) bool {
-	return strings.Contains(output, "creating") && r.pulumiLocked()
+	return strings.Contains(output, "creating") && r.pulumiLocked() && r.pulumiInFlight()
+}
+
+// pulumiInFlight reports whether a Pulumi checkpoint of the backend
+// (.pulumi/stacks/<project>/<stack>.json) holds a component an operation
+// touched: one made, or one with an operation in flight.
+func (r *e2eRepo) pulumiInFlight() bool {
+	const stacksDir = "/.pulumi/stacks/"
+	touched := func(b []byte) bool {
+		_, t, ok := engine.ComponentsTouched(b, time.Time{})
+		return ok && len(t) > 0
+	}
+	isCheckpoint := func(p string) bool {
+		return strings.Contains(p, stacksDir) && strings.HasSuffix(p, ".json")
+	}
+	if r.bucket == "" {
+		found := false
+		_ = filepath.WalkDir(filepath.Join(r.dir, ".panka"), func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !isCheckpoint(filepath.ToSlash(p)) {
+				return nil
+			}
+			if b, err := os.ReadFile(p); err == nil && touched(b) {
+				found = true
+				return filepath.SkipAll
+			}
+			return nil
+		})
+		return found
+	}
+	ctx := context.Background()
+	c := testserver.S3Client(r.t)
+	out, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(r.bucket)})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, o := range out.Contents {
+		if !isCheckpoint("/" + aws.ToString(o.Key)) {
+			continue
+		}
+		obj, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(r.bucket), Key: o.Key})
+		if err != nil {
+			continue // replaced meanwhile: the next poll reads it
+		}
+		b, err := io.ReadAll(obj.Body)
+		obj.Body.Close()
+		if err == nil && touched(b) {
+			return true
+		}
+	}
+	return false
 }
 
 func waitFor(t *testing.T, d time.Duration, cond func() bool) {
