@@ -1287,9 +1287,6 @@ func triedByFailedRuns(runs []*stacks.Resolved, deployed, desired *stacks.Resolv
 	return out
 }
 
-// LostStateWarning says that key has no state.json although its history
-// records deployments up to last (the newest record), so that what (e.g.
-// "this plan") plans as if nothing were deployed.
 // RecordsDeployed reports whether d, the newest record of a history,
 // leaves something deployed (all but a successful destroy).
 func RecordsDeployed(d *statestore.Deployment) bool {
@@ -1335,6 +1332,9 @@ func lostStateError(req Request, last *statestore.Deployment, bad *statestore.Un
 		req.Key, last.Serial, last.Operation, shortSHA(last.Commit), last.User, last.Result, when, req.Operation, req.Operation, last.Serial+1)
 }
 
+// LostStateWarning says that key has no state.json although its history
+// records deployments up to last (the newest record), so that what (e.g.
+// "this plan") plans as if nothing were deployed.
 func LostStateWarning(key statestore.Key, last *statestore.Deployment, what string) string {
 	return fmt.Sprintf("%s has no state, but its history records deployments up to serial %d (%s of commit %s by %s, %s): its state.json was deleted or lost, so %s plans as if nothing were deployed",
 		key, last.Serial, last.Operation, shortSHA(last.Commit), last.User, last.Result, what)
