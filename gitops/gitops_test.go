@@ -895,6 +895,64 @@ func TestWorktreeChangesUnder(t *testing.T) {
 	}
 }
 
+// TestTrackedChangesUnder: the tracked files a work tree deleted or
+// changed (a stack.yaml removed, edited, or its folder replaced by a
+// link) are listed as WorktreeChangesUnder lists them; with the git
+// binary the untracked files are not (git status -uno: no walk of the
+// work tree for them), without it they may be.
+func TestTrackedChangesUnder(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("stacks/a/stack.yaml", "a")
+	g.Write("stacks/b/stack.yaml", "b")
+	g.Write("stacks/c/stack.yaml", "c")
+	g.Write("stacks/d/stack.yaml", "d")
+	g.Write("other/x.yaml", "x")
+	g.Commit("base")
+	if err := os.Remove(filepath.Join(g.Dir, "stacks", "a", "stack.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	g.WriteFile("stacks/b/stack.yaml", "b2")
+	if err := os.Rename(filepath.Join(g.Dir, "stacks", "c"), filepath.Join(g.Dir, "stacks", "e")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("e", filepath.Join(g.Dir, "stacks", "c")); err != nil {
+		t.Fatal(err)
+	}
+	g.WriteFile("stacks/new/stack.yaml", "n")
+	g.WriteFile("other/x.yaml", "x2")
+	tracked := []string{"stacks/a/stack.yaml", "stacks/b/stack.yaml", "stacks/c/stack.yaml"}
+	for _, m := range modes {
+		r := open(t, g.Dir, m.opts)
+		all, err := r.WorktreeChangesUnder(context.Background(), "stacks")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.TrackedChangesUnder(context.Background(), "stacks")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range tracked {
+			if !slices.Contains(got, p) || !slices.Contains(all, p) {
+				t.Errorf("%s: TrackedChangesUnder = %q, WorktreeChangesUnder = %q; both want %s", m.name, got, all, p)
+			}
+		}
+		for _, p := range got {
+			if !slices.Contains(all, p) {
+				t.Errorf("%s: TrackedChangesUnder lists %s, which WorktreeChangesUnder (%q) does not", m.name, p, all)
+			}
+		}
+		if m.opts.NoGitBinary {
+			continue
+		}
+		if !reflect.DeepEqual(got, tracked) {
+			t.Errorf("%s: TrackedChangesUnder = %q; want only the tracked changes %q", m.name, got, tracked)
+		}
+		if !slices.Contains(all, "stacks/new/stack.yaml") {
+			t.Errorf("%s: WorktreeChangesUnder = %q; want the untracked stacks/new/stack.yaml too", m.name, all)
+		}
+	}
+}
+
 // TestWorktreeChangesUnderReadsOnlyThem: without the git binary the
 // status of a few folders reads those folders only, not the rest of a
 // large work tree (a plan in a monorepo of 200,000 files took 5 s and

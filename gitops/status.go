@@ -39,6 +39,19 @@ func (r *Repo) WorktreeChanges(ctx context.Context) ([]string, error) {
 // "" among them, for all): only those are examined, so one stack's status
 // in a large repository costs what that stack holds.
 func (r *Repo) WorktreeChangesUnder(ctx context.Context, dirs ...string) ([]string, error) {
+	return r.worktreeChangesUnder(ctx, true, dirs)
+}
+
+// TrackedChangesUnder is WorktreeChangesUnder for a caller that wants
+// only what HEAD or the index holds (a deleted or modified tracked file):
+// git is not asked to walk the folders for untracked files, most of a
+// status's cost in a large work tree. Without the git binary the answer
+// may still hold untracked files.
+func (r *Repo) TrackedChangesUnder(ctx context.Context, dirs ...string) ([]string, error) {
+	return r.worktreeChangesUnder(ctx, false, dirs)
+}
+
+func (r *Repo) worktreeChangesUnder(ctx context.Context, untracked bool, dirs []string) ([]string, error) {
 	var specs []string
 	for _, d := range dirs {
 		d = strings.Trim(d, "/")
@@ -50,6 +63,9 @@ func (r *Repo) WorktreeChangesUnder(ctx context.Context, dirs ...string) ([]stri
 	}
 	if r.git != "" {
 		args := []string{"status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--ignore-submodules=dirty"}
+		if !untracked {
+			args[3] = "--untracked-files=no"
+		}
 		if len(specs) > 0 {
 			args = append(args, "--")
 			for _, d := range specs {

@@ -202,7 +202,7 @@ func worktreeRemovedHeaders(ctx context.Context, repo *gitops.Repo, root string,
 	if err != nil {
 		return true
 	}
-	changed, err := repo.WorktreeChangesUnder(ctx, root)
+	changed, err := repo.TrackedChangesUnder(ctx, root)
 	if err != nil {
 		return true
 	}
