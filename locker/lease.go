@@ -333,13 +333,17 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 			// has no heartbeat, never does either). The run goes on;
 			// once the store is back, without this lease, the next
 			// heartbeat finds it lost (ErrLost above) and stops it,
-			// as another run may take the lock from then on.
+			// as another run may take the lock from then on. That
+			// heartbeat comes within DefaultMaxBackoff, as a waiter's
+			// next try does, not a whole interval (30 s) later: two
+			// runs deploy at once from when the store is back until
+			// this one notices.
 			ls.mu.Lock()
 			if ls.storeGone.IsZero() {
 				ls.storeGone = now
 			}
 			ls.mu.Unlock()
-			interval, lastTry = ls.opts.Heartbeat, false
+			interval, lastTry = min(ls.opts.Heartbeat, DefaultMaxBackoff), false
 			continue
 		}
 		ls.mu.Lock()

@@ -96,6 +96,70 @@ func TestLeaseTransientHeartbeatErrorsRetriedUntilExpiry(t *testing.T) {
 	}
 }
 
+// storeGone wraps a Locker whose store (table, bucket) is deleted while
+// gone is set: heartbeats fail with StoreGone.
+type storeGone struct {
+	locker.Locker
+	gone atomic.Bool
+}
+
+func (s *storeGone) Heartbeat(ctx context.Context, key, id string, ttl time.Duration) error {
+	if s.gone.Load() {
+		return locker.StoreGone(errors.New("the table does not exist"))
+	}
+	return s.Locker.Heartbeat(ctx, key, id, ttl)
+}
+
+// TestLeaseStoreBackIsNoticedPromptly: a lease whose lock table was
+// deleted goes on, and once the table is made again without it another
+// run can take the lock: the holder must notice (its next heartbeat finds
+// the lease lost) within about a second, as a waiter would take the lock,
+// not a heartbeat interval (30 s) later, deploying beside the other run
+// all that while.
+func TestLeaseStoreBackIsNoticedPromptly(t *testing.T) {
+	ctx := context.Background()
+	clk := lockertest.NewClock(lockertest.Start)
+	l, err := local.New(local.Options{Dir: t.TempDir(), Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg := &storeGone{Locker: l}
+	lease, err := locker.Acquire(ctx, sg, locker.Info{Key: key, LockedBy: "a"}, locker.LeaseOptions{TTL: time.Hour, Heartbeat: 30 * time.Second, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release(ctx)
+	sg.gone.Store(true)
+	for range 100 { // well past a heartbeat interval
+		if !clk.WaitSleepers(1, lease.Context().Done()) {
+			t.Fatalf("lease ended while the store was gone: %v", lease.Err())
+		}
+		clk.Advance(time.Second)
+	}
+	if lease.StoreGoneSince().IsZero() {
+		t.Fatal("StoreGoneSince is zero after heartbeats found the store gone")
+	}
+	// The table is made again, empty: the lease went with the old one.
+	if err := l.ForceRelease(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	sg.gone.Store(false)
+	back := clk.Now()
+	for clk.WaitSleepers(1, lease.Context().Done()) {
+		if clk.Now().Sub(back) > 5*time.Second {
+			t.Fatalf("lease still held %s after the store came back without it (heartbeat 30s): another run may deploy meanwhile", clk.Now().Sub(back))
+		}
+		clk.Advance(250 * time.Millisecond)
+	}
+	<-lease.Context().Done()
+	if !errors.Is(lease.Err(), locker.ErrLost) {
+		t.Fatalf("lease ended with %v, want ErrLost", lease.Err())
+	}
+	if waited := clk.Now().Sub(back); waited > locker.DefaultMaxBackoff+250*time.Millisecond {
+		t.Errorf("lost lease noticed %s after the store came back, want within %s", waited, locker.DefaultMaxBackoff)
+	}
+}
+
 func TestLeaseRecoversFromTransientHeartbeatErrors(t *testing.T) {
 	ctx := context.Background()
 	clk := lockertest.NewClock(lockertest.Start)
