@@ -551,11 +551,11 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		if h != nil && deploy.RecordsDeployed(h) {
 			// As status and apply say it: the plan creates everything,
 			// while what the history records may still run.
-			opts.F.Warnf("%s: what it creates may still run. Restore state.json before deploying ("+statestore.RestoreHint+")",
+			opts.F.Warnf("%s: what it creates may still run. Restore state.json before deploying ("+statestore.RestoreHint+"); "+lostStateApply,
 				deploy.LostStateWarning(skey, h, "this plan"))
 		}
 		if bad != nil {
-			opts.F.Warnf("%s; this plan plans as if nothing were deployed", deploy.LostStateUnreadable(skey, bad))
+			opts.F.Warnf("%s; this plan plans as if nothing were deployed; "+lostStateApply, deploy.LostStateUnreadable(skey, bad))
 		}
 	}
 	if nothing {
@@ -737,6 +737,11 @@ func noteLeaseHeld(ctx context.Context, f *Factory, cfg *config.Resolved, key st
 	fmt.Fprintf(f.Notices(), "Note: %s is locked by %s%s: that run may change what is deployed, and this plan compares with the state before it records; plan again once it has finished (a plan saved meanwhile is refused as stale)\n",
 		key, describeHolder(h, now), quietHolderNote(h, now, cfg.Locks.Heartbeat.D(), key.Stack, key.Environment))
 }
+
+// lostStateApply ends plan's warnings about a lost state.json: apply (of
+// the plan, or anew) refuses to deploy over it (deploy.Run), which the
+// plan's "apply it with: panka apply FILE" would otherwise run into.
+const lostStateApply = "until then apply refuses to deploy (pass --allow-lost-state to it when what was deployed is really gone)"
 
 // planFindStack finds a stack by metadata.name under the stacks root.
 func planFindStack(src *planSourceFS, root, name string) (stacks.Ref, error) {
