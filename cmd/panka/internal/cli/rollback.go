@@ -115,6 +115,11 @@ Data-holding components the target does not have are only deleted with
 	fl.BoolVar(&opts.Force, "force", false, "deploy a commit never deployed to this environment, or secrets that differ from the recorded ones")
 	opts.Vars.register(cmd)
 	opts.Deploy.register(cmd)
+	// A rollback reads state.json for what is deployed and is refused
+	// without it, flag or not (rollbackRun says what to do instead). The
+	// flag stays accepted (scripts pass a shared set of flags) but is not
+	// offered.
+	_ = fl.MarkHidden("allow-lost-state")
 	return cmd
 }
 
@@ -179,6 +184,10 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 				key, f.describeBackend(cfg), run)
 		}
 		if lerr := f.lostState(ctx, store, cfg, key); lerr != nil {
+			if opts.Deploy.AllowLostState {
+				return fmt.Errorf("%w. --allow-lost-state does not apply to rollback, which needs state.json to know what is deployed: "+
+					"when what was deployed is really gone, deploy the commit wanted with panka apply --ref COMMIT --allow-lost-state", lerr)
+			}
 			return lerr
 		}
 		return fmt.Errorf("%s has never been deployed (no state in %s): there is nothing to roll back; deploy it with panka apply", key, f.describeBackend(cfg))
