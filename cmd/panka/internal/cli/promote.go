@@ -135,6 +135,10 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 			return orTypo(fmt.Errorf("--from: %w", nerr))
 		}
 		if lerr := f.lostState(ctx, store, cfg, fromKey); lerr != nil {
+			if opts.Deploy.AllowLostState {
+				// The flag is for --to's state.json (deploy.Run).
+				lerr = fmt.Errorf("%w. --allow-lost-state is for the state.json of --to: promote reads that of --from for the commit it promotes", lerr)
+			}
 			return orTypo(fmt.Errorf("--from: %w", lerr))
 		}
 		return orTypo(fmt.Errorf("%s has never been deployed (no state in %s): there is nothing to promote", fromKey, f.describeBackend(cfg)))
