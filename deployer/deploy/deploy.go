@@ -1020,13 +1020,19 @@ func recoverStale(ctx context.Context, rt Runtime, eng Engine, key statestore.Ke
 			logf("waiting up to %s for pulumi pid %d of an earlier run of %s to end: it still holds the stack's Pulumi lock on this host "+
 				"(its panka was killed, and its engine is stopping it cleanly, or it still deploys)", max(time.Until(deadline), 0).Round(time.Second), busy.PID, key)
 		}
-		for engine.HolderAlive(busy.PID, busy.Since) && time.Now().Before(deadline) {
-			t := time.NewTimer(min(250*time.Millisecond, time.Until(deadline)))
+		// At least one pause a round: were the engine to keep saying busy
+		// about a holder HolderAlive finds ended, the loop would otherwise
+		// ask it back to back until the wait ran out.
+		for {
+			t := time.NewTimer(max(min(250*time.Millisecond, time.Until(deadline)), 0))
 			select {
 			case <-ctx.Done():
 				t.Stop()
 				return nil, ctx.Err()
 			case <-t.C:
+			}
+			if !engine.HolderAlive(busy.PID, busy.Since) || !time.Now().Before(deadline) {
+				break
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1748,6 +1749,30 @@ func TestRunWaitsForAKilledRunsPulumi(t *testing.T) {
 		want := fmt.Sprintf("waiting up to 1m0s for pulumi pid %d of an earlier run of shop/dev to end: it still holds the stack's Pulumi lock on this host", old.Process.Pid)
 		if len(logged) == 0 || !strings.HasPrefix(logged[0], want) {
 			t.Errorf("said %q, want first %q", logged, want)
+		}
+	})
+
+	t.Run("busy about an ended holder", func(t *testing.T) {
+		// The engine keeps naming a holder that has ended (a lock file
+		// whose pid HolderAlive cannot see): the wait asks it again at
+		// most every 250 ms, not back to back, and gives up in time.
+		old, eng := busy(t)
+		_ = old.Process.Kill()
+		_ = old.Wait()
+		var calls atomic.Int32
+		eng.recover = func(context.Context) (*engine.Recovery, error) {
+			calls.Add(1)
+			return nil, &engine.PulumiBusyError{Stack: "shop-dev", PID: old.Process.Pid, Since: time.Now(), Lock: "/x/.pulumi/locks/a.json"}
+		}
+		rt, _ := newRuntime(t, eng)
+		rt.WaitStale = time.Second
+		_, err := Run(context.Background(), rt, req)
+		var pb *engine.PulumiBusyError
+		if !errors.As(err, &pb) || !strings.Contains(err.Error(), "(gave up after waiting 1s)") {
+			t.Fatalf("err = %v, want the busy Pulumi, given up after the wait", err)
+		}
+		if n := calls.Load(); n > 6 {
+			t.Errorf("the engine was asked %d times in a 1 s wait, want at most one a 250 ms pause", n)
 		}
 	})
 
