@@ -84,6 +84,13 @@ type LeaseOptions struct {
 	// OnHeartbeatError is told about transient heartbeat failures, which
 	// are retried until the lease would expire (for logging).
 	OnHeartbeatError func(err error)
+	// OnReclaim is told when the lease, lost with its table or bucket
+	// (deleted, then made again without it), was put back with its own
+	// lock id (Locker.Reclaim) before any other run took the lock: gone
+	// is when heartbeats first found the store gone. The run goes on
+	// holding it; between the store's return and that reclaim another run
+	// could have taken the lock, so callers should say so loudly.
+	OnReclaim func(info Info, gone time.Time)
 	// Clock is the time source (default RealClock). The Locker's own clock
 	// should agree with it.
 	Clock Clock
@@ -256,6 +263,9 @@ func (ls *Lease) Check(ctx context.Context) error {
 		ls.mu.Unlock()
 		return nil
 	case errors.Is(err, ErrLost):
+		if ls.reclaim(ctx) == nil {
+			return nil
+		}
 		lost := ls.lostError(err)
 		ls.lose(lost)
 		return lost
@@ -283,6 +293,38 @@ func (ls *Lease) lostError(err error) error {
 			key, since.UTC().Format(time.RFC3339), err)
 	}
 	return fmt.Errorf("lease on %s lost (taken over or force-unlocked): %w", key, err)
+}
+
+// errNoReclaim is reclaim's answer for a lease whose store was never
+// found gone: it was taken over or force-unlocked, and stays lost.
+var errNoReclaim = errors.New("lease store was not gone")
+
+// reclaim puts the lease back with its own lock id (Locker.Reclaim) when
+// heartbeats found its table or bucket gone before they found it lost: the
+// store was made again without it. Nobody else can have taken the lock
+// before the store came back, and a waiter that takes it in the re-made
+// store wins against this (Reclaim writes only where no lease is), so the
+// two never both hold it. Stopping the run instead, as on any lost lease,
+// stopped the engine mid-update when nobody else wanted the lock (an IaC
+// re-apply or `panka backend create` making the table again). It returns
+// errNoReclaim when the store was not gone, else Reclaim's error.
+func (ls *Lease) reclaim(ctx context.Context) error {
+	gone := ls.StoreGoneSince()
+	if gone.IsZero() {
+		return errNoReclaim
+	}
+	got, err := ls.locker.Reclaim(ctx, ls.Info(), ls.opts.TTL)
+	if err != nil {
+		return err
+	}
+	ls.mu.Lock()
+	ls.info.ExpiresAt, ls.info.LastHeartbeat = got.ExpiresAt, got.LastHeartbeat
+	ls.storeGone = time.Time{}
+	ls.mu.Unlock()
+	if ls.opts.OnReclaim != nil {
+		ls.opts.OnReclaim(got, gone)
+	}
+	return nil
 }
 
 func (ls *Lease) lose(err error) {
@@ -319,6 +361,21 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 			continue
 		}
 		if errors.Is(err, ErrLost) {
+			rctx, cancel := context.WithTimeout(ctx, max(ls.opts.Heartbeat, time.Second))
+			rerr := ls.reclaim(rctx)
+			cancel()
+			if rerr == nil {
+				interval, lastTry = ls.opts.Heartbeat, false
+				continue
+			}
+			// %v: the other run's *HeldError must not make this lost
+			// lease read as a lock held (exit code 3).
+			switch {
+			case errors.Is(rerr, ErrLost):
+				err = fmt.Errorf("%w; another run took the lock first (%v)", err, rerr)
+			case !errors.Is(rerr, errNoReclaim):
+				err = fmt.Errorf("%w; putting it back failed (%v)", err, rerr)
+			}
 			ls.lose(ls.lostError(err))
 			return
 		}
@@ -332,12 +389,12 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 			// stopped the engine mid-update (what Terraform, whose lock
 			// has no heartbeat, never does either). The run goes on;
 			// once the store is back, without this lease, the next
-			// heartbeat finds it lost (ErrLost above) and stops it,
-			// as another run may take the lock from then on. That
-			// heartbeat comes within DefaultMaxBackoff, as a waiter's
-			// next try does, not a whole interval (30 s) later: two
-			// runs deploy at once from when the store is back until
-			// this one notices.
+			// heartbeat finds it lost (ErrLost above) and puts it back
+			// (reclaim), or stops the run when another run took the
+			// lock first. That heartbeat comes within DefaultMaxBackoff,
+			// as a waiter's next try does, not a whole interval (30 s)
+			// later: only a run that takes the lock in that second
+			// deploys beside this one, until this one stops.
 			ls.mu.Lock()
 			if ls.storeGone.IsZero() {
 				ls.storeGone = now

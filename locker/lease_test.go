@@ -110,13 +110,11 @@ func (s *storeGone) Heartbeat(ctx context.Context, key, id string, ttl time.Dura
 	return s.Locker.Heartbeat(ctx, key, id, ttl)
 }
 
-// TestLeaseStoreBackIsNoticedPromptly: a lease whose lock table was
-// deleted goes on, and once the table is made again without it another
-// run can take the lock: the holder must notice (its next heartbeat finds
-// the lease lost) within about a second, as a waiter would take the lock,
-// not a heartbeat interval (30 s) later, deploying beside the other run
-// all that while.
-func TestLeaseStoreBackIsNoticedPromptly(t *testing.T) {
+// storeGoneLease takes a lease (heartbeat 30 s) on a local locker wrapped
+// in storeGone, deletes its store, and lets 100 s pass: the lease must go
+// on all that while.
+func storeGoneLease(t *testing.T, opts locker.LeaseOptions) (*lockertest.Clock, *local.Locker, *storeGone, *locker.Lease) {
+	t.Helper()
 	ctx := context.Background()
 	clk := lockertest.NewClock(lockertest.Start)
 	l, err := local.New(local.Options{Dir: t.TempDir(), Now: clk.Now})
@@ -124,11 +122,12 @@ func TestLeaseStoreBackIsNoticedPromptly(t *testing.T) {
 		t.Fatal(err)
 	}
 	sg := &storeGone{Locker: l}
-	lease, err := locker.Acquire(ctx, sg, locker.Info{Key: key, LockedBy: "a"}, locker.LeaseOptions{TTL: time.Hour, Heartbeat: 30 * time.Second, Clock: clk})
+	opts.TTL, opts.Heartbeat, opts.Clock = time.Hour, 30*time.Second, clk
+	lease, err := locker.Acquire(ctx, sg, locker.Info{Key: key, LockedBy: "a"}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lease.Release(ctx)
+	t.Cleanup(func() { lease.Release(ctx) })
 	sg.gone.Store(true)
 	for range 100 { // well past a heartbeat interval
 		if !clk.WaitSleepers(1, lease.Context().Done()) {
@@ -139,24 +138,87 @@ func TestLeaseStoreBackIsNoticedPromptly(t *testing.T) {
 	if lease.StoreGoneSince().IsZero() {
 		t.Fatal("StoreGoneSince is zero after heartbeats found the store gone")
 	}
-	// The table is made again, empty: the lease went with the old one.
+	// The store is made again, empty: the lease went with the old one.
 	if err := l.ForceRelease(ctx, key); err != nil {
 		t.Fatal(err)
 	}
+	return clk, l, sg, lease
+}
+
+// TestLeaseStoreBackIsNoticedPromptly: a lease whose lock table was
+// deleted goes on, and once the table is made again without it another
+// run can take the lock: when one does, the holder must notice (its next
+// heartbeat finds the lease taken) within about a second, as a waiter
+// would take the lock, not a heartbeat interval (30 s) later, deploying
+// beside the other run all that while.
+func TestLeaseStoreBackIsNoticedPromptly(t *testing.T) {
+	ctx := context.Background()
+	clk, l, sg, lease := storeGoneLease(t, locker.LeaseOptions{})
 	sg.gone.Store(false)
 	back := clk.Now()
+	other, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "b"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for clk.WaitSleepers(1, lease.Context().Done()) {
 		if clk.Now().Sub(back) > 5*time.Second {
-			t.Fatalf("lease still held %s after the store came back without it (heartbeat 30s): another run may deploy meanwhile", clk.Now().Sub(back))
+			t.Fatalf("lease still held %s after another run took the lock in the store made again (heartbeat 30s)", clk.Now().Sub(back))
 		}
 		clk.Advance(250 * time.Millisecond)
 	}
 	<-lease.Context().Done()
-	if !errors.Is(lease.Err(), locker.ErrLost) {
-		t.Fatalf("lease ended with %v, want ErrLost", lease.Err())
+	if err := lease.Err(); !errors.Is(err, locker.ErrLost) || errors.Is(err, locker.ErrHeld) || !strings.Contains(err.Error(), "another run took the lock first") {
+		t.Fatalf("lease ended with %v, want ErrLost (not ErrHeld, which exits 3) saying another run took the lock first", err)
 	}
 	if waited := clk.Now().Sub(back); waited > locker.DefaultMaxBackoff+250*time.Millisecond {
 		t.Errorf("lost lease noticed %s after the store came back, want within %s", waited, locker.DefaultMaxBackoff)
+	}
+	if got, err := l.Get(ctx, key); err != nil || got.ID != other.ID {
+		t.Errorf("the other run's lease: %+v, %v, want it untouched (lock id %s)", got, err, other.ID)
+	}
+}
+
+// TestLeaseReclaimedWhenStoreBackEmpty: the lock table made again without
+// the lease (an IaC re-apply, panka backend create) and nobody taking the
+// lock: the run was stopped mid-update there, protecting nobody. It now
+// puts its lease back with its own lock id within a second, says so, and
+// goes on holding it with normal heartbeats.
+func TestLeaseReclaimedWhenStoreBackEmpty(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var reclaimed []time.Time
+	clk, l, sg, lease := storeGoneLease(t, locker.LeaseOptions{OnReclaim: func(_ locker.Info, gone time.Time) {
+		mu.Lock()
+		reclaimed = append(reclaimed, gone)
+		mu.Unlock()
+	}})
+	gone := lease.StoreGoneSince()
+	sg.gone.Store(false)
+	back := clk.Now()
+	for clk.Now().Sub(back) < 2*time.Minute {
+		if !clk.WaitSleepers(1, lease.Context().Done()) {
+			t.Fatalf("lease ended %s after the store came back empty: %v", clk.Now().Sub(back), lease.Err())
+		}
+		clk.Advance(250 * time.Millisecond)
+	}
+	got, err := l.Get(ctx, key)
+	if err != nil || got.ID != lease.Info().ID || got.LockedBy != "a" {
+		t.Fatalf("lease in the store made again: %+v, %v, want lock id %s", got, err, lease.Info().ID)
+	}
+	if !got.ExpiresAt.After(clk.Now()) || !lease.StoreGoneSince().IsZero() {
+		t.Errorf("reclaimed lease expires %v (now %v), StoreGoneSince %v: want it renewed and the store no longer gone", got.ExpiresAt, clk.Now(), lease.StoreGoneSince())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reclaimed) != 1 || !reclaimed[0].Equal(gone) {
+		t.Errorf("OnReclaim told %v, want once, with the store gone since %v", reclaimed, gone)
+	}
+	// Another run now finds it held, and the holder releases it cleanly.
+	if _, err := l.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "b"}, time.Hour); !errors.Is(err, locker.ErrHeld) {
+		t.Errorf("acquire beside the reclaimed lease: %v, want ErrHeld", err)
+	}
+	if err := lease.Release(ctx); err != nil {
+		t.Errorf("release of the reclaimed lease: %v", err)
 	}
 }
 

@@ -57,6 +57,14 @@ type Locker interface {
 	// Heartbeat extends the lease to now+ttl while it is still held with id.
 	// When the lease is gone or taken it returns an error wrapping ErrLost.
 	Heartbeat(ctx context.Context, key, id string, ttl time.Duration) error
+	// Reclaim puts info back as it is (its ID, LockedAt and Metadata
+	// kept, ExpiresAt and LastHeartbeat moved to now+ttl and now) only
+	// where no lease record of info.Key exists at all: a lease whose table
+	// or bucket was deleted and made again without it. When a record is
+	// there (another run's lease, held or not) it writes nothing and
+	// returns an error wrapping ErrLost (and a *HeldError when that run
+	// holds it). Writing info where info.ID already holds it succeeds.
+	Reclaim(ctx context.Context, info Info, ttl time.Duration) (Info, error)
 	// Release deletes the lease while it is held with id; ErrLost otherwise.
 	Release(ctx context.Context, key, id string) error
 	// ForceRelease deletes the lease whoever holds it, an unreadable one

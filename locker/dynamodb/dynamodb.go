@@ -358,6 +358,39 @@ func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Dura
 	return locker.Info{}, changedHands(info.Key)
 }
 
+// Reclaim puts info back where no item of info.Key exists
+// (attribute_not_exists: an expired lease of another run is not taken).
+func (l *Locker) Reclaim(ctx context.Context, info locker.Info, ttl time.Duration) (locker.Info, error) {
+	now := l.now()
+	info.LastHeartbeat = time.Unix(now.Unix(), 0)
+	info.ExpiresAt = time.Unix(now.Add(ttl).Unix(), 0)
+	_, err := l.client.PutItem(ctx, &ddb.PutItemInput{
+		TableName:                aws.String(l.table),
+		Item:                     toItem(info),
+		ConditionExpression:      aws.String("attribute_not_exists(#k)"),
+		ExpressionAttributeNames: map[string]string{"#k": attrKey},
+	}, l.serverClock)
+	if err == nil {
+		return info, nil
+	}
+	if !isConditionFailed(err) && s3store.ContextDone(err) {
+		return locker.Info{}, fmt.Errorf("reclaim lock item %s in DynamoDB table %s: %w", info.Key, l.table, l.hint(err))
+	}
+	// The condition failed, or the answer was lost: the item tells
+	// whether the put landed (an SDK retry of a landed put fails the
+	// condition on our own item).
+	cur, gerr := l.Get(ctx, info.Key)
+	switch {
+	case gerr == nil && cur.ID == info.ID:
+		return cur, nil
+	case !isConditionFailed(err):
+		return locker.Info{}, fmt.Errorf("reclaim lock item %s in DynamoDB table %s: %w", info.Key, l.table, l.hint(err))
+	case gerr == nil && !cur.ExpiresAt.Before(time.Unix(l.now().Unix(), 0)):
+		return locker.Info{}, fmt.Errorf("reclaim %s: %w: %w", info.Key, locker.ErrLost, &locker.HeldError{Holder: cur})
+	}
+	return locker.Info{}, fmt.Errorf("reclaim %s: another run wrote a lease for it since: %w", info.Key, locker.ErrLost)
+}
+
 // Heartbeat moves expiresAt to now+ttl while the item carries id.
 func (l *Locker) Heartbeat(ctx context.Context, key, id string, ttl time.Duration) error {
 	now := l.now()

@@ -200,6 +200,31 @@ func (l *Locker) TryAcquire(ctx context.Context, info locker.Info, ttl time.Dura
 	return info, nil
 }
 
+// Reclaim writes info where no info file of its key exists.
+func (l *Locker) Reclaim(ctx context.Context, info locker.Info, ttl time.Duration) (locker.Info, error) {
+	err := l.withFileLock(ctx, info.Key, func(path string) error {
+		cur, err := read(path)
+		switch {
+		case err == nil && cur.ID == info.ID:
+			info = cur
+			return nil
+		case err == nil && !cur.Expired(l.now()):
+			return fmt.Errorf("reclaim %s: %w: %w", info.Key, locker.ErrLost, &locker.HeldError{Holder: cur})
+		case err == nil:
+			return fmt.Errorf("reclaim %s: another run wrote a lease for it since: %w", info.Key, locker.ErrLost)
+		case !errors.Is(err, locker.ErrNotFound):
+			return err
+		}
+		now := l.now()
+		info.LastHeartbeat, info.ExpiresAt = now, now.Add(ttl)
+		return write(path, info)
+	})
+	if err != nil {
+		return locker.Info{}, err
+	}
+	return info, nil
+}
+
 // Heartbeat extends the lease while the info file still carries id.
 func (l *Locker) Heartbeat(ctx context.Context, key, id string, ttl time.Duration) error {
 	return l.withFileLock(ctx, key, func(path string) error {

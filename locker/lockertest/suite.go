@@ -78,6 +78,7 @@ func Run(t *testing.T, b Backend) {
 		{"WaitSucceedsWhenReleased", testWaitSucceeds},
 		{"WaitGivesUp", testWaitGivesUp},
 		{"ForceUnlock", testForceUnlock},
+		{"Reclaim", testReclaim},
 		{"GetAndList", testGetList},
 		{"Contention", testContention},
 		{"ContentionProcesses", testContentionProcesses},
@@ -489,6 +490,56 @@ func testForceUnlock(t *testing.T, b Backend) {
 	}
 	if _, err := c.TryAcquire(ctx, infoFor("bob"), ttl); err != nil {
 		t.Fatalf("acquire after force-release: %v", err)
+	}
+}
+
+// testReclaim: a lease lost with its store (deleted and made again
+// empty) is put back with its own lock id, and is then held as before; a
+// lease another client holds is never written over.
+func testReclaim(t *testing.T, b Backend) {
+	ctx := ctxT(t)
+	clk := NewClock(Start)
+	_, a, c := pair(t, b, clk.Now)
+	lost := infoFor("alice")
+	lost.ID = uuid.NewString()
+	lost.LockedAt = Start.Add(-10 * time.Minute)
+	lost.LastHeartbeat, lost.ExpiresAt = lost.LockedAt, lost.LockedAt.Add(ttl)
+	got, err := a.Reclaim(ctx, lost, ttl)
+	if err != nil {
+		t.Fatalf("reclaim where no lease is: %v", err)
+	}
+	if got.ID != lost.ID || !got.ExpiresAt.Equal(Start.Add(ttl)) || !got.LastHeartbeat.Equal(Start) {
+		t.Fatalf("reclaimed %+v, want lock id %s, expiring at %v", got, lost.ID, Start.Add(ttl))
+	}
+	seen, err := c.Get(ctx, key)
+	if err != nil || seen.ID != lost.ID || !seen.LockedAt.Equal(lost.LockedAt) || seen.Metadata != lost.Metadata || !seen.ExpiresAt.Equal(Start.Add(ttl)) {
+		t.Fatalf("other client reads %+v, %v; want the reclaimed lease as it was (lock id %s, locked at %v)", seen, err, lost.ID, lost.LockedAt)
+	}
+	if _, err := c.TryAcquire(ctx, infoFor("bob"), ttl); !errors.Is(err, locker.ErrHeld) {
+		t.Fatalf("acquire beside a reclaimed lease: %v, want ErrHeld", err)
+	}
+	if _, err := a.Reclaim(ctx, lost, ttl); err != nil {
+		t.Fatalf("reclaim of a lease already back: %v", err)
+	}
+	if err := a.Heartbeat(ctx, key, lost.ID, ttl); err != nil {
+		t.Fatalf("heartbeat of a reclaimed lease: %v", err)
+	}
+	if err := a.Release(ctx, key, lost.ID); err != nil {
+		t.Fatalf("release of a reclaimed lease: %v", err)
+	}
+
+	// Another run took the lock first: the lost lease stays lost.
+	ib, err := c.TryAcquire(ctx, infoFor("bob"), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Reclaim(ctx, lost, ttl)
+	if !errors.Is(err, locker.ErrLost) {
+		t.Fatalf("reclaim over another's lease: %v, want ErrLost", err)
+	}
+	mustHeld(t, err, ib.ID)
+	if seen, err := c.Get(ctx, key); err != nil || seen.ID != ib.ID {
+		t.Fatalf("after a refused reclaim: %+v, %v, want bob's lease (lock id %s) untouched", seen, err, ib.ID)
 	}
 }
 

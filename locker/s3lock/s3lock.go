@@ -345,6 +345,33 @@ func (l *Locker) createOver(ctx context.Context, objKey string, info locker.Info
 	return l.put(ctx, objKey, info, cur.etag)
 }
 
+// Reclaim creates the lock object from info (If-None-Match: *) where
+// there is none: a released marker or another run's lease is not
+// replaced.
+func (l *Locker) Reclaim(ctx context.Context, info locker.Info, ttl time.Duration) (locker.Info, error) {
+	objKey, err := l.ObjectKey(info.Key)
+	if err != nil {
+		return locker.Info{}, err
+	}
+	now := l.now()
+	info.LastHeartbeat, info.ExpiresAt = now, now.Add(ttl)
+	err = l.put(ctx, objKey, info, "")
+	if err == nil {
+		return info, nil
+	}
+	if !conflict(err) {
+		return locker.Info{}, fmt.Errorf("reclaim %s at s3://%s/%s: %w", info.Key, l.bucket, objKey, err)
+	}
+	cur, rerr := l.read(ctx, objKey)
+	switch {
+	case rerr == nil && cur.held() && cur.info.ID == info.ID:
+		return cur.info, nil
+	case rerr == nil && cur.held() && !cur.info.Expired(l.now()):
+		return locker.Info{}, fmt.Errorf("reclaim %s: %w: %w", info.Key, locker.ErrLost, &locker.HeldError{Holder: cur.info})
+	}
+	return locker.Info{}, fmt.Errorf("reclaim %s: another run wrote s3://%s/%s since: %w", info.Key, l.bucket, objKey, locker.ErrLost)
+}
+
 // Heartbeat extends the lease while the object carries id. A write that
 // loses to another heartbeat of the same id (Lease.Check meeting the
 // heartbeat goroutine's call) is tried again on the object that heartbeat

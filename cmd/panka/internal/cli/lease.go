@@ -139,6 +139,14 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 			ev.Msg(msg)
 		},
 	}
+	opts.OnReclaim = func(got locker.Info, gone time.Time) {
+		// Loud: from the store's return until this put, up to a second,
+		// a run that tried the lock could have taken it, deployed and
+		// released it beside this one.
+		f.Log.Warn().Str("stack", stack).Str("environment", env).Str("lockId", got.ID).
+			Msgf("the lock table or bucket, gone since %s, is back without this run's lease: the lease was put back (same lock id) before any other run took the lock, so the run goes on holding it; "+
+				"if another run of %s/%s ran in the moment before, check its deployment", gone.UTC().Format(time.RFC3339), stack, env)
+	}
 	lease, err := locker.Acquire(ctx, l, info, opts)
 	if err != nil {
 		if errors.Is(err, locker.ErrHeld) {

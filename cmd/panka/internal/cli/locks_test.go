@@ -415,9 +415,8 @@ func TestLeaseLostWithTheLockTableGone(t *testing.T) {
 // take the lock while the table was gone. The run now goes on past its
 // lease's ttl, with one warning a heartbeat interval saying the table is
 // gone and that the run goes on; the record at its end says it ran
-// without a lock and records anyway. Once the table is back (without the
-// lease), the next heartbeat finds the lease lost and stops the run: from
-// then on another run can take the lock.
+// without a lock and records anyway (TestLockStoreMadeAgainUnderARun:
+// what happens once the table is back).
 func TestHeartbeatWarningsWithTheLockTableGone(t *testing.T) {
 	ctx := context.Background()
 	env := append(lockBackends(t)["dynamodb"](t), "PANKA_LOCKS_TTL=60", "PANKA_LOCKS_HEARTBEAT=10")
@@ -462,21 +461,89 @@ func TestHeartbeatWarningsWithTheLockTableGone(t *testing.T) {
 		t.Errorf("stderr does not say %q and how to make the table again:\n%s", want, errOut)
 	}
 
-	// The table is back, without the lease: the run is stopped.
-	if err := dynamodb.CreateTable(ctx, db, cfg.Locks.Table); err != nil {
-		t.Fatal(err)
-	}
-	for clk.WaitSleepers(1, lease.Context().Done()) {
-		clk.Advance(time.Second)
-	}
-	<-lease.Context().Done()
-	if !errors.Is(lease.Err(), locker.ErrLost) || errors.Is(lease.Err(), locker.ErrStoreGone) ||
-		!strings.Contains(lease.Err().Error(), "the lock table or bucket, gone since ") || !strings.Contains(lease.Err().Error(), "is back without it (made again)") {
-		t.Fatalf("lease ended with %v, want it lost once the table was back, saying so", lease.Err())
-	}
-	// Not "removed, e.g. by panka unlock --force": nobody did.
-	if err := f.lostTo(ctx, cfg, lease, lease.Err()); !strings.HasSuffix(err.Error(), "; nobody holds it yet") {
-		t.Errorf("lostTo after the table was made again: %v, want it to say nobody holds it yet", err)
+}
+
+// TestLockStoreMadeAgainUnderARun: the lock table (or the bucket of the S3
+// lock objects) deleted under a run and made again without its lease. The
+// run was stopped mid-update then, though nobody wanted the lock; it now
+// puts its lease back with its own lock id and goes on, saying so. Only
+// when another run took the lock first (in the second before the holder's
+// next heartbeat) is it stopped, naming that run.
+func TestLockStoreMadeAgainUnderARun(t *testing.T) {
+	for _, name := range []string{"dynamodb", "s3"} {
+		for _, taken := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/taken=%v", name, taken), func(t *testing.T) {
+				ctx := context.Background()
+				env := append(lockBackends(t)[name](t), "PANKA_LOCKS_TTL=60", "PANKA_LOCKS_HEARTBEAT=10")
+				f, _, _, _ := lockTestFactory(t, env...)
+				var logged syncBuffer
+				f.Log = zerolog.New(&logged).Level(zerolog.WarnLevel)
+				clk, cfg, l := onFakeClock(t, f)
+				lease, err := f.acquireLease(ctx, cfg, "app", "prod", "apply", "0123456789abcdef", 0, clk)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.ReleaseLease(lease)
+				mine := lease.Info()
+				if name == "s3" {
+					deleteBucket(t, cfg.Backend.Bucket)
+				} else if _, err := testserver.DynamoDBClient(t).DeleteTable(ctx, &ddb.DeleteTableInput{TableName: aws.String(cfg.Locks.Table)}); err != nil {
+					t.Fatal(err)
+				}
+				for end := clk.Now().Add(90 * time.Second); clk.Now().Before(end); { // past the ttl
+					if !clk.WaitSleepers(1, lease.Context().Done()) {
+						t.Fatalf("the run was stopped while the lock store was gone: %v", lease.Err())
+					}
+					clk.Advance(500 * time.Millisecond)
+				}
+				if name == "s3" {
+					if _, err := testserver.S3Client(t).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(cfg.Backend.Bucket)}); err != nil {
+						t.Fatal(err)
+					}
+				} else if err := dynamodb.CreateTable(ctx, testserver.DynamoDBClient(t), cfg.Locks.Table); err != nil {
+					t.Fatal(err)
+				}
+				var other locker.Info
+				if taken {
+					if other, err = l.TryAcquire(ctx, locker.Info{Key: mine.Key, LockedBy: "bob@example.com", Metadata: locker.Metadata{Hostname: "host-b", PID: 7}}, time.Hour); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for back := clk.Now(); clk.Now().Sub(back) < time.Minute; {
+					if !clk.WaitSleepers(1, lease.Context().Done()) {
+						break
+					}
+					clk.Advance(250 * time.Millisecond)
+				}
+				got, gerr := l.Get(ctx, mine.Key)
+				if !taken {
+					if err := lease.Err(); err != nil {
+						t.Fatalf("the run was stopped with the lock store back empty: %v", err)
+					}
+					if gerr != nil || got.ID != mine.ID {
+						t.Fatalf("lock after the store was made again: %+v, %v; want this run's lease (lock id %s) back", got, gerr, mine.ID)
+					}
+					if !strings.Contains(logged.String(), "is back without this run's lease: the lease was put back (same lock id)") {
+						t.Errorf("no warning that the lease was put back:\n%s", logged.String())
+					}
+					if err := f.leaseLost(ctx, cfg, lease, "the deployment"); err != nil {
+						t.Errorf("leaseLost after the lease was put back: %v", err)
+					}
+					return
+				}
+				<-lease.Context().Done()
+				if err := lease.Err(); !errors.Is(err, locker.ErrLost) || errors.Is(err, locker.ErrHeld) || errors.Is(err, locker.ErrStoreGone) ||
+					!strings.Contains(err.Error(), "is back without it (made again)") || !strings.Contains(err.Error(), "another run took the lock first") {
+					t.Fatalf("lease ended with %v, want it lost to the run that took the lock first, saying so", err)
+				}
+				if gerr != nil || got.ID != other.ID {
+					t.Errorf("lock after the store was made again: %+v, %v; want the other run's lease (lock id %s) untouched", got, gerr, other.ID)
+				}
+				if err := f.lostTo(ctx, cfg, lease, lease.Err()); !strings.Contains(err.Error(), "it is now held by bob@example.com on host-b") {
+					t.Errorf("lostTo: %v, want it to name the run that holds the lock now", err)
+				}
+			})
+		}
 	}
 }
 
