@@ -91,6 +91,10 @@ type LeaseOptions struct {
 	// holding it; between the store's return and that reclaim another run
 	// could have taken the lock, so callers should say so loudly.
 	OnReclaim func(info Info, gone time.Time)
+	// OnStoreBack is told when a heartbeat renews the lease again after
+	// heartbeats found its table or bucket gone (since gone): it was
+	// back with the lease still in it.
+	OnStoreBack func(gone time.Time)
 	// Clock is the time source (default RealClock). The Locker's own clock
 	// should agree with it.
 	Clock Clock
@@ -355,8 +359,12 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 		if err == nil {
 			ls.mu.Lock()
 			ls.info.ExpiresAt, ls.info.LastHeartbeat = now.Add(ls.opts.TTL), now
+			gone := ls.storeGone
 			ls.storeGone = time.Time{}
 			ls.mu.Unlock()
+			if !gone.IsZero() && ls.opts.OnStoreBack != nil {
+				ls.opts.OnStoreBack(gone)
+			}
 			interval, lastTry = ls.opts.Heartbeat, false
 			continue
 		}

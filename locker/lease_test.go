@@ -561,3 +561,34 @@ func TestAcquirePicksUpAReleasePromptly(t *testing.T) {
 		t.Fatalf("the waiter took the lock %s after its release, want within 1s", late)
 	}
 }
+
+// TestLeaseStoreBackWithTheLease: a lock table that was unreachable as
+// missing and answers again with the lease still in it: the lease is
+// renewed as before, and OnStoreBack says so once (the warnings that it
+// was gone stop, so a line that it is back closes them).
+func TestLeaseStoreBackWithTheLease(t *testing.T) {
+	var mu sync.Mutex
+	var back []time.Time
+	clk, l, sg, lease := storeGoneLease(t, locker.LeaseOptions{OnStoreBack: func(gone time.Time) {
+		mu.Lock()
+		back = append(back, gone)
+		mu.Unlock()
+	}})
+	gone := lease.StoreGoneSince()
+	// storeGoneLease removed the lease; this store kept it.
+	if _, err := l.Reclaim(context.Background(), lease.Info(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	sg.gone.Store(false)
+	for range 120 {
+		if !clk.WaitSleepers(1, lease.Context().Done()) {
+			t.Fatalf("lease ended after the store came back with it: %v", lease.Err())
+		}
+		clk.Advance(time.Second)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(back) != 1 || !back[0].Equal(gone) || !lease.StoreGoneSince().IsZero() {
+		t.Errorf("OnStoreBack told %v (StoreGoneSince %v), want once, with the store gone since %v", back, lease.StoreGoneSince(), gone)
+	}
+}

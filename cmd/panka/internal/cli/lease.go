@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"panka.dev/panka/cmd/panka/internal/config"
@@ -78,6 +79,7 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 	info := locker.Info{Key: locker.Key(stack, env), LockedBy: who, Metadata: meta}
 	var lastErrNotice, lastBeatWarn time.Time
 	beatsFailed := 0
+	goneWarns := &storeGoneWarnings{every: max(cfg.Locks.Heartbeat.D(), locker.DefaultOnWaitEvery)}
 	opts := locker.LeaseOptions{
 		TTL: cfg.Locks.TTL.D(), Heartbeat: cfg.Locks.Heartbeat.D(), Wait: wait, Clock: clock,
 		OnWait: func(h locker.Info) {
@@ -121,8 +123,16 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 			// Heartbeats are retried ever sooner as the lease runs out
 			// (down to every 250 ms): one warning a heartbeat interval,
 			// with how many failed since the last one, not a screenful.
+			// A store that is gone may stay gone for the whole run
+			// (hours), and the run goes on meanwhile: the first warning
+			// at once, then ever further apart (storeGoneWarnings).
 			now := clock.Now()
-			if !lastBeatWarn.IsZero() && now.Sub(lastBeatWarn) < max(cfg.Locks.Heartbeat.D(), locker.DefaultOnWaitEvery) {
+			gone := errors.Is(err, locker.ErrStoreGone)
+			quiet := max(cfg.Locks.Heartbeat.D(), locker.DefaultOnWaitEvery)
+			if gone {
+				quiet = goneWarns.quiet()
+			}
+			if !lastBeatWarn.IsZero() && now.Sub(lastBeatWarn) < quiet {
 				beatsFailed++
 				return
 			}
@@ -132,14 +142,21 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 			}
 			lastBeatWarn, beatsFailed = now, 0
 			msg := "lock heartbeat failed; retrying until the lease would expire"
-			if errors.Is(err, locker.ErrStoreGone) {
+			if gone {
+				goneWarns.warned()
 				msg = "lock heartbeat failed: the lock table or bucket is gone, and this run's lease with it; nobody else can take the lock while it is gone, " +
-					"so the run goes on (stopping it mid-deployment would protect nothing), and is stopped as soon as the table or bucket is back without its lease"
+					"so the run goes on (stopping it mid-deployment would protect nothing); once the table or bucket is back, the run puts its lease back, or stops if another run took the lock first"
 			}
 			ev.Msg(msg)
 		},
 	}
+	opts.OnStoreBack = func(gone time.Time) {
+		goneWarns.reset()
+		f.Log.Warn().Str("stack", stack).Str("environment", env).
+			Msgf("the lock table or bucket, gone since %s, is back with this run's lease in it: the lease is renewed again", gone.UTC().Format(time.RFC3339))
+	}
 	opts.OnReclaim = func(got locker.Info, gone time.Time) {
+		goneWarns.reset()
 		// Loud: from the store's return until this put, up to a second,
 		// a run that tried the lock could have taken it, deployed and
 		// released it beside this one.
@@ -160,6 +177,42 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 	}
 	f.Log.Debug().Str("stack", stack).Str("environment", env).Str("lockId", lease.Info().ID).Str("lockedBy", who).Msg("lock acquired")
 	return lease, nil
+}
+
+// storeGoneWarnings spaces the warnings of heartbeats that find the lock
+// table or bucket gone: the run goes on for as long as it is gone, and one
+// warning a heartbeat interval was some 120 an hour. The first comes at
+// once; after each the quiet time doubles, from every up to
+// maxStoreGoneWarnEvery, until the store is back (reset).
+type storeGoneWarnings struct {
+	mu    sync.Mutex
+	every time.Duration
+	gap   time.Duration // quiet time after the last warning; 0: warn at once
+}
+
+// maxStoreGoneWarnEvery is the longest gap between two warnings that the
+// lock table or bucket is still gone.
+const maxStoreGoneWarnEvery = 10 * time.Minute
+
+// quiet is how long to stay quiet after the last warning.
+func (w *storeGoneWarnings) quiet() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gap
+}
+
+// warned doubles the quiet time after a warning was given.
+func (w *storeGoneWarnings) warned() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.gap = min(max(2*w.gap, w.every), max(maxStoreGoneWarnEvery, w.every))
+}
+
+// reset makes the next warning come at once (the store is back).
+func (w *storeGoneWarnings) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.gap = 0
 }
 
 // transientLockError reports whether err, of a lock backend, may pass by

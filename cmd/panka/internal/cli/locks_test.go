@@ -433,29 +433,40 @@ func TestHeartbeatWarningsWithTheLockTableGone(t *testing.T) {
 	if _, err := db.DeleteTable(ctx, &ddb.DeleteTableInput{TableName: aws.String(cfg.Locks.Table)}); err != nil {
 		t.Fatal(err)
 	}
-	// Three times the ttl.
-	for end := clk.Now().Add(3 * time.Minute); clk.Now().Before(end); {
+	// 40 minutes, forty times the ttl, a heartbeat a second; at notes
+	// when each warning came.
+	start := clk.Now()
+	var at []time.Duration
+	for end := start.Add(40 * time.Minute); clk.Now().Before(end); {
 		if !clk.WaitSleepers(1, lease.Context().Done()) {
-			t.Fatalf("the run was stopped %s after the table was deleted (ttl 60s): %v", clk.Now().Sub(end.Add(-3*time.Minute)), lease.Err())
+			t.Fatalf("the run was stopped %s after the table was deleted (ttl 60s): %v", clk.Now().Sub(start), lease.Err())
 		}
-		clk.Advance(250 * time.Millisecond)
+		if n := strings.Count(logged.String(), "\n"); n > len(at) {
+			at = append(at, clk.Now().Sub(start))
+		}
+		clk.Advance(time.Second)
 	}
-	lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
-	for _, l := range lines {
+	for _, l := range strings.Split(strings.TrimSpace(logged.String()), "\n") {
 		if !strings.Contains(l, "the lock table or bucket is gone, and this run's lease with it") || !strings.Contains(l, "so the run goes on") {
 			t.Errorf("warning does not say the table is gone and the run goes on: %s", l)
 		}
 	}
-	// 3 minutes, a heartbeat every 10 s: one warning each at most.
-	if len(lines) < 2 || len(lines) > 19 {
-		t.Errorf("%d warnings in 3 minutes, want one a heartbeat interval:\n%s", len(lines), logged.String())
+	// One a heartbeat interval (10 s) was 240 in these 40 minutes: the
+	// first at once, then 10 s, 20 s, 40 s ... apart, at most 10 minutes.
+	if len(at) < 6 || len(at) > 11 || at[0] > 11*time.Second {
+		t.Errorf("warnings at %v after the table was deleted, want the first within a heartbeat, then ever further apart", at)
+	}
+	for i := 2; i < len(at); i++ {
+		if gap, prev := at[i]-at[i-1], at[i-1]-at[max(i-2, 0)]; gap < prev || gap > maxStoreGoneWarnEvery+2*time.Second {
+			t.Errorf("warnings at %v: gap %s after %s, want them growing, at most %s", at, gap, prev, maxStoreGoneWarnEvery)
+		}
 	}
 
 	// The record at the end of the run: written, and said to be without a lock.
 	if err := f.leaseLost(ctx, cfg, lease, "the deployment"); err != nil {
 		t.Fatalf("leaseLost with the table gone: %v, want the deployment recorded", err)
 	}
-	want := "Warning: recording the deployment of a run that lost its lock on the way: the lock table or bucket was deleted under it (noticed 2m50s ago). " +
+	want := "Warning: recording the deployment of a run that lost its lock on the way: the lock table or bucket was deleted under it (noticed 39m50s ago). " +
 		"No other run could take the lock while it was gone"
 	if !strings.Contains(errOut.String(), want) || !strings.Contains(errOut.String(), "panka backend create --table "+cfg.Locks.Table) {
 		t.Errorf("stderr does not say %q and how to make the table again:\n%s", want, errOut)
