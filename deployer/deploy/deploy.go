@@ -150,6 +150,10 @@ type Runtime struct {
 	// --lock-timeout, as that Pulumi's lock is the run's lock too. 0
 	// refuses at once.
 	WaitStale time.Duration
+	// WaitedForLock is how much of WaitStale the run already spent
+	// waiting for its lease: --lock-timeout bounds both waits together,
+	// so the wait for a killed run's Pulumi gets only what is left.
+	WaitedForLock time.Duration
 
 	LockID       string
 	User, Host   string
@@ -997,11 +1001,13 @@ func shortSHA(c string) string {
 
 // recoverStale runs eng.RecoverStale and, while it refuses because a
 // Pulumi process of an earlier run still holds the stack's Pulumi lock on
-// this host, waits up to rt.WaitStale for that process to end and asks
+// this host, waits up to what is left of rt.WaitStale (the run's
+// --lock-timeout, less rt.WaitedForLock) for that process to end and asks
 // again: a run started while a killed panka's engine still stops its
-// Pulumi cleanly went on to fail and had to be re-run.
+// Pulumi cleanly went on to fail and had to be re-run. With the whole of
+// --lock-timeout here as well, a run could wait twice what was asked.
 func recoverStale(ctx context.Context, rt Runtime, eng Engine, key statestore.Key, logf func(string, ...any)) (*engine.Recovery, error) {
-	deadline := time.Now().Add(rt.WaitStale)
+	deadline := time.Now().Add(rt.WaitStale - rt.WaitedForLock)
 	said := map[int]bool{}
 	for {
 		rec, err := eng.RecoverStale(ctx)
@@ -1013,6 +1019,9 @@ func recoverStale(ctx context.Context, rt Runtime, eng Engine, key statestore.Ke
 			return nil, fmt.Errorf("%w; or re-run with --lock-timeout (e.g. --lock-timeout 10m), which waits for it", err)
 		}
 		if !time.Now().Before(deadline) {
+			if forLock := rt.WaitedForLock.Round(time.Second); forLock > 0 {
+				return nil, fmt.Errorf("%w (gave up: --lock-timeout %s ran out, %s of it spent waiting for the lock)", err, rt.WaitStale, forLock)
+			}
 			return nil, fmt.Errorf("%w (gave up after waiting %s)", err, rt.WaitStale)
 		}
 		if !said[busy.PID] {

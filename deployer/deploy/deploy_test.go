@@ -1786,4 +1786,39 @@ func TestRunWaitsForAKilledRunsPulumi(t *testing.T) {
 			t.Fatalf("err = %v, want the busy Pulumi, given up after the wait", err)
 		}
 	})
+
+	// --lock-timeout bounds the wait for the lease and this one together:
+	// with the whole of it here too, a run waited up to twice what was
+	// asked.
+	t.Run("what the lease wait left", func(t *testing.T) {
+		old, eng := busy(t)
+		rt, _ := newRuntime(t, eng)
+		rt.WaitStale, rt.WaitedForLock = time.Minute, 45*time.Second
+		var said []string
+		rt.Logf = func(format string, args ...any) {
+			said = append(said, fmt.Sprintf(format, args...))
+			_ = old.Process.Kill()
+		}
+		if _, err := Run(context.Background(), rt, req); err != nil {
+			t.Fatalf("run after the earlier run's Pulumi ended: %v", err)
+		}
+		if len(said) == 0 || !strings.HasPrefix(said[0], "waiting up to 15s for pulumi pid") {
+			t.Errorf("said %q, want it to wait what is left of --lock-timeout 1m0s after 45s for the lock (15s)", said)
+		}
+	})
+
+	t.Run("lease wait used it all", func(t *testing.T) {
+		_, eng := busy(t)
+		rt, _ := newRuntime(t, eng)
+		rt.WaitStale, rt.WaitedForLock = 2*time.Second, 2*time.Second
+		start := time.Now()
+		_, err := Run(context.Background(), rt, req)
+		var pb *engine.PulumiBusyError
+		if !errors.As(err, &pb) || !strings.Contains(err.Error(), "(gave up: --lock-timeout 2s ran out, 2s of it spent waiting for the lock)") {
+			t.Fatalf("err = %v, want the busy Pulumi, given up as the lock wait used --lock-timeout", err)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("waited %s more after the lock wait had used --lock-timeout 2s", took)
+		}
+	})
 }

@@ -52,7 +52,7 @@ func (d *deployFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&d.AutoApprove, "auto-approve", false, cmd.Name()+" without asking for confirmation (preferences.autoApprove)")
 	fl.BoolVar(&d.AllowDestroy, "allow-destroy", false, "allow deleting data-holding components (Database, Cache, Bucket, Queue)")
 	fl.BoolVar(&d.AllowReplace, "allow-replace", false, "allow replacing data-holding components (the old one and its data are deleted)")
-	durationVar(fl, &d.LockTimeout, "lock-timeout", 0, "wait this long for the stack/environment's lock, and for the Pulumi of a killed run to stop: seconds or e.g. 10m (0: fail at once)")
+	durationVar(fl, &d.LockTimeout, "lock-timeout", 0, "wait at most this long, in all, for the stack/environment's lock and for the Pulumi of a killed run to stop: seconds or e.g. 10m (0: fail at once)")
 	intVarP(fl, &d.Parallelism, "parallelism", "", 0, "max parallel resource operations (preferences.parallelism)",
 		"the number of resource operations to run at once, e.g. --parallelism 10")
 	fl.BoolVar(&d.AllowLostState, "allow-lost-state", false, "deploy although state.json is missing while the history records deployments (what they deployed is gone): plans as if nothing were deployed")
@@ -1338,10 +1338,12 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		}
 	}
 	req.AllowLostState = df.AllowLostState
+	waitStart := time.Now()
 	lease, err := f.AcquireLease(ctx, cfg, req.Key.Stack, req.Key.Environment, req.Operation, req.Source.Commit, df.LockTimeout)
 	if err != nil {
 		return err
 	}
+	waitedForLock := time.Since(waitStart)
 	defer f.ReleaseLease(lease)
 	defer f.deploying(&runningDeployment{operation: req.Operation, stack: req.Key.Stack, env: req.Key.Environment})()
 	parallelism := df.Parallelism
@@ -1370,14 +1372,15 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		LeaseLost: func(ctx context.Context) error {
 			return f.leaseLost(ctx, cfg, lease, "the deployment")
 		},
-		WaitStale:    df.LockTimeout,
-		LockID:       info.ID,
-		User:         info.LockedBy,
-		Host:         host,
-		CIRunURL:     info.Metadata.CIURL,
-		PankaVersion: Build().Version,
-		Repository:   f.repositoryID(),
-		Now:          f.Now,
+		WaitStale:     df.LockTimeout,
+		WaitedForLock: waitedForLock,
+		LockID:        info.ID,
+		User:          info.LockedBy,
+		Host:          host,
+		CIRunURL:      info.Metadata.CIURL,
+		PankaVersion:  Build().Version,
+		Repository:    f.repositoryID(),
+		Now:           f.Now,
 	}
 	planShown := false
 	rt.OnPlan = func(p *planner.Result) {
