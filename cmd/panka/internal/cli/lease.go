@@ -101,6 +101,10 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 				unlock, _ := staleUnlock(h, who, stack, env)
 				note = fmt.Sprintf(" (stale: process %d that took it no longer runs on this host, so nothing releases it: "+
 					"the wait ends only when it expires, or once `%s` removes it)", h.Metadata.PID, unlock)
+			case renamedHostNote(h, now) != "":
+				unlock, _ := staleUnlock(h, who, stack, env)
+				note = fmt.Sprintf(" (taken on this machine under its former hostname %s, in a boot that ended: if the hostname changed on restart, it is stale and `%s` removes it)",
+					h.Metadata.Hostname, unlock)
 			default:
 				note = quietHolderNote(h, now, cfg.Locks.Heartbeat.D(), stack, env)
 			}
@@ -387,6 +391,13 @@ func heldError(err error, stack, env string, waited time.Duration, who string, n
 			"Remove it with:\n  %s%s\nor wait until it expires; the next operation then takes it over", err, he.Holder.Metadata.PID, unprovenWhy(he.Holder, now, every), unlock, why)
 	}
 	if he != nil {
+		if renamed := renamedHostNote(he.Holder, now); renamed != "" {
+			unlock, why := staleUnlock(he.Holder, who, stack, env)
+			if why != "" {
+				why = " (" + why + ")"
+			}
+			return fmt.Errorf("%w\n%s. If it is, remove the lock with:\n  %s%s\nor wait until it expires; the next operation then takes it over", err, renamed, unlock, why)
+		}
 		if quiet := heartbeatSilence(he.Holder, now, every); quiet > 0 && holderRuns(he.Holder) {
 			// Silent but alive: stopped, suspended or hung, not dead. It
 			// goes on deploying when it resumes, so it is not "most likely
@@ -413,6 +424,27 @@ func heldError(err error, stack, env string, waited time.Duration, who string, n
 			"which records it and releases the lock", err, pid, next, pid)
 	}
 	return fmt.Errorf("%w\n%s, or, if that run is dead, remove its lock with:\n  panka unlock --stack %s --environment %s --force", err, next, stack, env)
+}
+
+// renamedHostNote says, for lease h from this machine (its machine id) in
+// a boot that ended before this one started (engine.BootEnded) but under
+// another hostname, that its holder ended with that boot if the hostname
+// changed on restart (DHCP), and why panka does not take it over by
+// itself: a VM cloned from this machine's disk image has the same machine
+// id under another name and may still run it, a holder cut off from the
+// lock backend (heartbeats failing, still deploying) as much as a dead one;
+// only the hostname tells this machine's restart from that clone. "" when
+// h is not such a lease.
+func renamedHostNote(h locker.Info, now time.Time) string {
+	host, _ := os.Hostname()
+	inc, ok := holderIncarnation(h)
+	if !ok || host == "" || h.Metadata.Hostname == "" || h.Metadata.Hostname == host || !engine.BootEnded(inc, lastSeen(h), now) {
+		return ""
+	}
+	return fmt.Sprintf("It was taken by process %d on this machine (its machine id) under another hostname, %s, in a boot that ended before this one started (this host is %s now): "+
+		"if this machine's hostname changed when it restarted (DHCP), that run ended with the boot and the lock is stale. "+
+		"panka does not take it over by itself, as a VM cloned from this machine's image has the same machine id under another name and may still run it: "+
+		"check that %s is this machine", h.Metadata.PID, h.Metadata.Hostname, host, h.Metadata.Hostname)
 }
 
 // staleUnlock is the least forceful command that removes stale lease h (see

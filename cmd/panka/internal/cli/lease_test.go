@@ -940,6 +940,16 @@ func TestAcquireLeaseTakesOverLeaseOfARestartedMachine(t *testing.T) {
 			waitTakes: true},
 		{name: "no machine id recorded", meta: func(m *locker.Metadata) { m.MachineID = "" },
 			says: "without a machine id (/etc/machine-id) on both sides another machine with the same name cannot be ruled out"},
+		// A hostname changed on restart (DHCP) cannot be told from a
+		// clone of this machine under another name that still runs:
+		// not taken over, but the refusal says so and how to remove it.
+		{name: "another hostname", meta: func(m *locker.Metadata) { m.Hostname = "old-" + host },
+			says: "under another hostname, old-" + host + ", in a boot that ended before this one started (this host is " + host + " now): " +
+				"if this machine's hostname changed when it restarted (DHCP), that run ended with the boot and the lock is stale. " +
+				"panka does not take it over by itself, as a VM cloned from this machine's image has the same machine id under another name and may still run it: " +
+				"check that old-" + host + " is this machine. If it is, remove the lock with:\n  panka unlock --stack app --environment prod --force"},
+		{name: "another hostname, renewed after this boot started", meta: func(m *locker.Metadata) { m.Hostname = "old-" + host }, beat: bootStart.Add(up / 2),
+			says: "that run is most likely dead (killed, or its machine went away). If you are sure, remove the lock"},
 		{name: "another machine id", meta: func(m *locker.Metadata) { m.MachineID = "0123456789abcdef0123456789abcdef" },
 			says: "it was taken by another machine with the same name"},
 		{name: "renewed after this boot started", beat: bootStart.Add(up / 2),
