@@ -135,6 +135,11 @@ func storeGoneLease(t *testing.T, opts locker.LeaseOptions) (*lockertest.Clock, 
 		}
 		clk.Advance(time.Second)
 	}
+	// The heartbeat asleep, so the caller changes the store before it
+	// next looks.
+	if !clk.WaitSleepers(1, lease.Context().Done()) {
+		t.Fatalf("lease ended while the store was gone: %v", lease.Err())
+	}
 	if lease.StoreGoneSince().IsZero() {
 		t.Fatal("StoreGoneSince is zero after heartbeats found the store gone")
 	}

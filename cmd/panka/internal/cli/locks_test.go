@@ -507,6 +507,11 @@ func TestLockStoreMadeAgainUnderARun(t *testing.T) {
 					}
 					clk.Advance(500 * time.Millisecond)
 				}
+				// The heartbeat asleep: the store is made again (and,
+				// taken, the lock taken) before it next looks.
+				if !clk.WaitSleepers(1, lease.Context().Done()) {
+					t.Fatalf("the run was stopped while the lock store was gone: %v", lease.Err())
+				}
 				if name == "s3" {
 					if _, err := testserver.S3Client(t).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(cfg.Backend.Bucket)}); err != nil {
 						t.Fatal(err)
