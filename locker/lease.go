@@ -323,9 +323,10 @@ func (ls *Lease) reclaim(ctx context.Context) error {
 	}
 	ls.mu.Lock()
 	ls.info.ExpiresAt, ls.info.LastHeartbeat = got.ExpiresAt, got.LastHeartbeat
+	first := !ls.storeGone.IsZero() // Check and a heartbeat may both reclaim: told once
 	ls.storeGone = time.Time{}
 	ls.mu.Unlock()
-	if ls.opts.OnReclaim != nil {
+	if first && ls.opts.OnReclaim != nil {
 		ls.opts.OnReclaim(got, gone)
 	}
 	return nil

@@ -597,3 +597,32 @@ func TestLeaseStoreBackWithTheLease(t *testing.T) {
 		t.Errorf("OnStoreBack told %v (StoreGoneSince %v), want once, with the store gone since %v", back, lease.StoreGoneSince(), gone)
 	}
 }
+
+// TestLeaseCheckReclaims: the check a run makes before recording, when the
+// store came back empty before the next heartbeat: it puts the lease back
+// (as the heartbeat would) instead of calling it lost, and the warning
+// comes once, not again from the heartbeat that follows.
+func TestLeaseCheckReclaims(t *testing.T) {
+	ctx := context.Background()
+	var reclaims, backs atomic.Int32
+	clk, l, sg, lease := storeGoneLease(t, locker.LeaseOptions{
+		OnReclaim:   func(locker.Info, time.Time) { reclaims.Add(1) },
+		OnStoreBack: func(time.Time) { backs.Add(1) },
+	})
+	sg.gone.Store(false)
+	if err := lease.Check(ctx); err != nil {
+		t.Fatalf("Check with the store back empty: %v, want the lease put back", err)
+	}
+	if got, err := l.Get(ctx, key); err != nil || got.ID != lease.Info().ID {
+		t.Fatalf("lease after Check: %+v, %v, want lock id %s", got, err, lease.Info().ID)
+	}
+	for range 90 {
+		if !clk.WaitSleepers(1, lease.Context().Done()) {
+			t.Fatalf("lease ended after Check put it back: %v", lease.Err())
+		}
+		clk.Advance(time.Second)
+	}
+	if r, b := reclaims.Load(), backs.Load(); r != 1 || b != 0 {
+		t.Errorf("OnReclaim told %d times, OnStoreBack %d, want 1 and 0", r, b)
+	}
+}
