@@ -3,12 +3,14 @@ package s3_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
 	"panka.dev/panka/statestore"
@@ -374,4 +376,71 @@ func TestListSkipping(t *testing.T) {
 		t.Fatalf("ListSkipping made %d listings, want %d: a skipped stack or environment is not listed", api.calls, 1+1+2)
 	}
 	var _ statestore.SkipLister = s
+}
+
+// folderAPI adds a folder (a common prefix) to its listings of the
+// prefix under: S3 keeps an object "x.json" and objects under "x.json/"
+// side by side, which versitygw's posix backend (a file and a folder of
+// one name) cannot.
+type folderAPI struct {
+	s3store.API
+	under, folder string
+}
+
+func (a *folderAPI) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	out, err := a.API.ListObjectsV2(ctx, in, optFns...)
+	if err == nil && aws.ToString(in.Prefix) == a.under && aws.ToString(in.Delimiter) == "/" {
+		out.CommonPrefixes = append(out.CommonPrefixes, types.CommonPrefix{Prefix: aws.String(a.folder)})
+	}
+	return out, err
+}
+
+// TestHistoryConsoleFolder: the S3 console's "Create folder" under a
+// history prefix makes an empty object whose key ends in "/". Named as a
+// record, it is an unreadable record with its key, as any folder in a
+// record's place (the conformance suite's HistoryRecordFolder); next to a
+// record object of the same name it hides nothing and is not listed.
+func TestHistoryConsoleFolder(t *testing.T) {
+	ctx := context.Background()
+	srv := testserver.S3(t)
+	bucket := testserver.NewBucket(t)
+	c := client(t, srv)
+	s, err := s3store.New(c, s3store.Options{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	hp := statestore.HistoryPrefix("", k)
+	names := map[int64]string{}
+	for serial := int64(1); serial <= 3; serial++ {
+		d := &statestore.Deployment{ID: fmt.Sprint("d", serial), Serial: serial, Operation: statestore.OpApply, Result: statestore.ResultSucceeded,
+			StartedAt: testTime.Add(time.Duration(serial) * time.Hour)}
+		if names[serial], err = statestore.HistoryName(d); err != nil {
+			t.Fatal(err)
+		}
+		if serial != 2 {
+			if err := s.AppendHistory(ctx, k, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	folder := hp + names[2] + "/"
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(folder), Body: strings.NewReader("")}); err != nil {
+		t.Fatalf("create folder %s: %v", folder, err)
+	}
+	// Serial 3 is a record object with a folder of its name beside it.
+	s, err = s3store.New(&folderAPI{API: c, under: hp, folder: hp + names[3] + "/"}, s3store.Options{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.History(ctx, k, 0, 0)
+	bad, other := statestore.Unreadable(err)
+	if other != nil || len(recs) != 2 || recs[0].Serial != 3 || recs[1].Serial != 1 || len(bad) != 1 {
+		t.Fatalf("History = %d records, %v; want serials 3 and 1 read, the folder of serial 2 unreadable", len(recs), err)
+	}
+	where := "s3://" + bucket + "/" + hp + names[2] + "/"
+	want := "history record " + where + ` is a folder (a key ending in "/", or keys under it), not a record file: corrupt history record; it was left as it is`
+	if b := bad[0]; b.Serial != 2 || b.Location != where || !strings.Contains(b.Err.Error(), want) {
+		t.Errorf("unreadable record = serial %d at %s: %v\nwant serial 2 at %s: %s", b.Serial, b.Location, b.Err, where, want)
+	}
 }

@@ -718,21 +718,45 @@ func (s *Store) listPages(ctx context.Context, in *s3.ListObjectsV2Input) (objs 
 // historyKeys returns the record keys of key, newest first.
 func (s *Store) historyKeys(ctx context.Context, key statestore.Key) ([]string, error) {
 	hp := statestore.HistoryPrefix(s.prefix, key)
-	keys, _, err := s.listAll(ctx, hp, "/")
+	objs, prefixes, err := s.listObjects(ctx, hp, "/")
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	for _, k := range keys {
-		if _, ok := statestore.ParseHistoryName(strings.TrimPrefix(k, hp)); ok {
-			out = append(out, k)
-		}
-	}
+	out := recordKeys(hp, objs, prefixes)
 	statestore.SortHistory(out)
 	return out, nil
 }
 
+// recordKeys returns the keys of a delimited listing of the history prefix
+// hp that are named as records: its objects, and its folders (common
+// prefixes: a key ending in "/", as the S3 console's "Create folder"
+// makes, or keys under one) named as a record with no record object of
+// that name. Such a folder is a damaged record (readRecord), listed as
+// the local backend lists a folder in a record's place, not left out
+// without a word; its key keeps the trailing "/".
+func recordKeys(hp string, objs []types.Object, prefixes []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, o := range objs {
+		k := aws.ToString(o.Key)
+		if _, ok := statestore.ParseHistoryName(strings.TrimPrefix(k, hp)); ok {
+			out = append(out, k)
+			seen[k] = true
+		}
+	}
+	for _, p := range prefixes {
+		k := strings.TrimSuffix(p, "/")
+		if _, ok := statestore.ParseHistoryName(strings.TrimPrefix(k, hp)); ok && !seen[k] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func (s *Store) readRecord(ctx context.Context, key statestore.Key, k string) (*statestore.Deployment, error) {
+	if strings.HasSuffix(k, "/") {
+		return nil, statestore.NotARecord(s.where(k), `a folder (a key ending in "/", or keys under it)`)
+	}
 	data, _, err := s.read(ctx, k)
 	if err != nil {
 		return nil, err
@@ -757,18 +781,12 @@ func (s *Store) newestKeys(ctx context.Context, key statestore.Key, n int) ([]st
 	now := s.opts.Now()
 	for _, w := range statestore.HistoryPageWindows {
 		from := statestore.HistoryPageFrom(now, w)
-		objs, _, err := s.listPages(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(s.opts.Bucket), Prefix: aws.String(hp),
+		objs, prefixes, err := s.listPages(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(s.opts.Bucket), Prefix: aws.String(hp),
 			Delimiter: aws.String("/"), StartAfter: aws.String(hp + statestore.HistoryFrom(from))})
 		if err != nil {
 			return nil, err
 		}
-		var keys []string
-		for _, o := range objs {
-			k := aws.ToString(o.Key)
-			if _, ok := statestore.ParseHistoryName(strings.TrimPrefix(k, hp)); ok {
-				keys = append(keys, k)
-			}
-		}
+		keys := recordKeys(hp, objs, prefixes)
 		if top, ok := statestore.NewestFrom(keys, from, n); ok {
 			return top, nil
 		}
@@ -831,14 +849,11 @@ func (s *Store) NewerHistory(ctx context.Context, key statestore.Key, serial int
 	if from := statestore.HistoryFrom(since); from != "" {
 		in.StartAfter = aws.String(hp + from)
 	}
-	objs, _, err := s.listPages(ctx, in)
+	objs, prefixes, err := s.listPages(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]string, 0, len(objs))
-	for _, o := range objs {
-		keys = append(keys, aws.ToString(o.Key))
-	}
+	keys := recordKeys(hp, objs, prefixes)
 	// A record withdrawn since the listing is no part of the history:
 	// the next one counts.
 	for {

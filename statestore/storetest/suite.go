@@ -78,6 +78,7 @@ func Run(t *testing.T, newInstance func(t *testing.T) Instance, opts Options) {
 		{"List", testList},
 		{"PrefixesIsolated", testPrefixes},
 		{"CorruptObject", testCorrupt},
+		{"HistoryRecordFolder", testHistoryRecordFolder},
 		{"FutureSchema", testFutureSchema},
 		{"BadNames", testBadNames},
 		{"RaceOneWinnerPerRound", testRaceRounds},
@@ -922,6 +923,67 @@ func testCorrupt(t *testing.T, in Instance, _ Options) {
 	wantErr(t, "Deployment of a record named for another serial", err, statestore.ErrCorrupt)
 	_, err = s.NewerHistory(ctx, other, 1, time.Time{})
 	wantErr(t, "NewerHistory with a record named for another serial", err, statestore.ErrCorrupt)
+}
+
+// testHistoryRecordFolder: a folder named as a record (keys under the
+// record's name, as a restore into the wrong place or the S3 console's
+// "Create folder" leaves) is an unreadable record listed with its
+// location, not a deployment left out without a word: as the newest, it
+// still counts when an apply or state push numbers after the history.
+func testHistoryRecordFolder(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	// Named recently, so that a History with a limit lists the recent
+	// records first (S3) and finds the page there.
+	at := time.Now().UTC().Add(-4 * time.Hour)
+	hp := statestore.HistoryPrefix("", key)
+	where := map[int64]string{}
+	for serial := int64(1); serial <= 4; serial++ {
+		d := newDeployment(key, serial, at.Add(time.Duration(serial)*time.Minute))
+		if serial%2 == 1 {
+			if err := s.AppendHistory(ctx, key, d); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		name, err := statestore.HistoryName(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		where[serial] = in.Where(hp + name)
+		if err := in.WriteRaw(hp+name+"/restored.json", []byte(jsonOf(t, d))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	isFolder := func(what string, b statestore.UnreadableRecord, serial int64) {
+		t.Helper()
+		if b.Serial != serial || !strings.HasPrefix(b.Location, where[serial]) || !errors.Is(b.Err, statestore.ErrCorrupt) ||
+			!strings.Contains(b.Err.Error(), where[serial]) || !strings.Contains(b.Err.Error(), "is a folder") {
+			t.Errorf("%s: unreadable record serial %d at %s: %v; want serial %d at %s, said to be a folder", what, b.Serial, b.Location, b.Err, serial, where[serial])
+		}
+	}
+	recs, err := s.History(ctx, key, 0, 0)
+	bad, other := statestore.Unreadable(err)
+	if other != nil || len(recs) != 2 || recs[0].Serial != 3 || recs[1].Serial != 1 || len(bad) != 2 {
+		t.Fatalf("History = %d records, %v; want serials 3 and 1, and 4 and 2 unreadable", len(recs), err)
+	}
+	isFolder("History", bad[0], 4)
+	isFolder("History", bad[1], 2)
+	recs, err = s.History(ctx, key, 0, 1)
+	if bad, other := statestore.Unreadable(err); other != nil || len(recs) != 0 || len(bad) != 1 {
+		t.Fatalf("History(limit 1) = %d records, %v; want the folder of serial 4 alone", len(recs), err)
+	} else {
+		isFolder("History(limit 1)", bad[0], 4)
+	}
+	if n, err := statestore.NewestSerial(ctx, s, key); err != nil || n != 4 {
+		t.Errorf("NewestSerial = %d, %v; want 4, the folder's name", n, err)
+	}
+	if _, err := s.Deployment(ctx, key, 2); !errors.Is(err, statestore.ErrCorrupt) || !strings.Contains(err.Error(), where[2]) {
+		t.Errorf("Deployment(2) = %v, want ErrCorrupt naming %s", err, where[2])
+	}
+	if _, err := s.NewerHistory(ctx, key, 3, time.Time{}); !errors.Is(err, statestore.ErrCorrupt) || !strings.Contains(err.Error(), where[4]) {
+		t.Errorf("NewerHistory(3) = %v, want ErrCorrupt naming %s, the newest record", err, where[4])
+	}
 }
 
 // wantUnreadable checks what History returned when one record (serial,
