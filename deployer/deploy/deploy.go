@@ -185,6 +185,16 @@ type Result struct {
 // ErrDeclined is returned when the user does not confirm.
 var ErrDeclined = errors.New("apply cancelled: the plan was not confirmed")
 
+// ErrNothingToDestroy is wrapped by the error of a destroy of a
+// stack/environment that was destroyed already (and by a caller's own of
+// one it knows by name that was never deployed): nothing was run or
+// recorded. As for terraform destroy and pulumi destroy with nothing
+// left, that is the destroy's goal met, not a failure: a caller may treat
+// it as success (a destroy pipeline re-run after it succeeded). A state
+// that is lost while its history says something was deployed is not
+// this: that error refuses the destroy.
+var ErrNothingToDestroy = errors.New("nothing to destroy")
+
 // ErrUpToDate is returned, for a Request with SkipUpToDate, when what it
 // deploys is deployed already: nothing was run or recorded.
 var ErrUpToDate = errors.New("already deployed: nothing was run or recorded")
@@ -473,7 +483,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		// changes" followed by this error says two things at once. A
 		// destroyed one has nothing deployed either: destroying it again
 		// would only record another destroy.
-		return res, nothingToDestroy(req.Key, state, lost)
+		err := nothingToDestroy(req.Key, state, lost)
+		res.EngineSkipped = errors.Is(err, ErrNothingToDestroy)
+		return res, err
 	}
 	if err := CheckProtection(p, req.AllowDestroy, req.AllowReplace); err != nil {
 		var pe *ProtectedError
@@ -817,8 +829,8 @@ func (e *LeaseLostError) Unwrap() []error {
 }
 
 // nothingToDestroy is the error for a destroy of a stack/environment that
-// has no state or is destroyed already. lost is the newest history record
-// when state.json is gone but history is not.
+// has no state or is destroyed already (ErrNothingToDestroy). lost is the
+// newest history record when state.json is gone but history is not.
 func nothingToDestroy(key statestore.Key, st *statestore.State, lost *statestore.Deployment) error {
 	if st == nil && lost != nil && lost.Operation != statestore.OpDestroy {
 		// "Nothing to destroy" would be wrong: what that deployment made
@@ -829,6 +841,8 @@ func nothingToDestroy(key statestore.Key, st *statestore.State, lost *statestore
 			key, lost.Serial, lost.Operation, shortSHA(lost.Commit), lost.User, lost.Result)
 	}
 	if st == nil {
+		// Not ErrNothingToDestroy: with neither state nor history, the
+		// caller cannot tell a mistyped name from one never deployed.
 		return fmt.Errorf("%s has no state: nothing to destroy", key)
 	}
 	by := ""
@@ -840,7 +854,7 @@ func nothingToDestroy(key statestore.Key, st *statestore.State, lost *statestore
 			by += " at " + d.EndedAt.UTC().Format(time.RFC3339)
 		}
 	}
-	return fmt.Errorf("%s was already destroyed%s (state serial %d): nothing to destroy", key, by, st.Serial)
+	return fmt.Errorf("%s was already destroyed%s (state serial %d): %w", key, by, st.Serial, ErrNothingToDestroy)
 }
 
 // landed reports whether the state now holds rec: a state write that

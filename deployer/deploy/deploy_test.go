@@ -836,8 +836,8 @@ func TestRunDestroyNeverDeployed(t *testing.T) {
 	shown := false
 	rt.OnPlan = func(*planner.Result) { shown = true }
 	_, err := Run(context.Background(), rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true})
-	if err == nil || !strings.Contains(err.Error(), "shop/dev has no state: nothing to destroy") {
-		t.Fatalf("destroy of a never-deployed stack: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "shop/dev has no state: nothing to destroy") || errors.Is(err, ErrNothingToDestroy) {
+		t.Fatalf("destroy of a never-deployed stack: %v; want an error, not ErrNothingToDestroy (a mistyped name looks the same)", err)
 	}
 	if shown || len(eng.calls) != 0 {
 		t.Errorf("plan shown %v, engine calls %v; want neither", shown, eng.calls)
@@ -874,9 +874,12 @@ func TestRunDestroyAlreadyDestroyed(t *testing.T) {
 	calls := len(eng.calls)
 	shown := false
 	rt.OnPlan = func(*planner.Result) { shown = true }
-	_, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, Source: Source{Commit: strings.Repeat("c", 40)}, AllowDestroy: true})
-	if err == nil || !strings.Contains(err.Error(), "shop/dev was already destroyed by alice@example.com at 2026-11-25T12:00:04Z (state serial 2): nothing to destroy") {
-		t.Fatalf("destroy of a destroyed stack: %v", err)
+	res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, Source: Source{Commit: strings.Repeat("c", 40)}, AllowDestroy: true})
+	if !errors.Is(err, ErrNothingToDestroy) || !strings.Contains(err.Error(), "shop/dev was already destroyed by alice@example.com at 2026-11-25T12:00:04Z (state serial 2): nothing to destroy") {
+		t.Fatalf("destroy of a destroyed stack: %v; want ErrNothingToDestroy (a re-run destroy pipeline succeeds)", err)
+	}
+	if res == nil || res.Deployment != nil || !res.EngineSkipped || res.Plan == nil || !res.Plan.Header.Destroy || res.Plan.HasChanges() {
+		t.Errorf("result of a destroy of a destroyed stack = %+v; want its empty destroy plan, no deployment, the engine skipped", res)
 	}
 	if shown || len(eng.calls) != calls {
 		t.Errorf("plan shown %v, engine calls %v; want neither", shown, eng.calls[calls:])

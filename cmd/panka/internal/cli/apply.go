@@ -1415,6 +1415,10 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 	switch {
 	case res != nil && res.Deployment != nil:
 		printDeployment(f, res)
+	case res != nil && f.JSON() && errors.Is(err, deploy.ErrNothingToDestroy):
+		// Nothing to destroy is the destroy's goal met (exit 0): its
+		// JSON is the empty destroy plan and no deployment.
+		printDeployment(f, res)
 	case res != nil && planShown && f.JSON():
 		// Refused or declined after the plan (data protection, no
 		// terminal to confirm on): text shows the plan before the error,
@@ -1579,7 +1583,11 @@ func newCmdDestroy(f *Factory) *cobra.Command {
 		Long: `Destroy takes the lease, plans the deletion of every deployed component,
 asks you to type the stack name (or --auto-approve), deletes the resources
 through Pulumi and records a destroy deployment. Data-holding components
-(Database, Cache, Bucket, Queue) also need --allow-destroy.`,
+(Database, Cache, Bucket, Queue) also need --allow-destroy.
+
+Nothing to destroy (destroyed already, or an environment of the stack
+never deployed) runs and records nothing and exits 0, with a note on
+stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Stack == "" || opts.Environment == "" {
@@ -1609,12 +1617,29 @@ func destroyRun(ctx context.Context, opts *DestroyOptions) error {
 	if err := removedStackUnseen(ctx, f, cfg, opts.Stack, opts.Environment); err != nil {
 		return err
 	}
-	if err := destroyUnknownEnv(ctx, f, cfg, statestore.Key{Stack: opts.Stack, Environment: opts.Environment}); err != nil {
+	key := statestore.Key{Stack: opts.Stack, Environment: opts.Environment}
+	if err := destroyUnknownEnv(ctx, f, cfg, key); err != nil {
+		if errors.Is(err, deploy.ErrNothingToDestroy) && f.JSON() {
+			printDeployment(f, &deploy.Result{Plan: planner.Plan(nil, nil, planner.Options{Header: planner.Header{Stack: key.Stack, Environment: key.Environment}}), EngineSkipped: true})
+		}
+		return nothingDestroyed(f, err)
+	}
+	req := deploy.Request{Key: key,
+		Operation: statestore.OpDestroy, Source: headSource(f), AllowDestroy: opts.Deploy.AllowDestroy, AllowReplace: opts.Deploy.AllowReplace}
+	return nothingDestroyed(f, runDeployment(ctx, f, cfg, &opts.Deploy, f.planSecretKey(), req))
+}
+
+// nothingDestroyed is destroy's outcome for err: a destroy with nothing
+// to destroy (deploy.ErrNothingToDestroy: destroyed already, or never
+// deployed) has met its goal, as terraform destroy and pulumi destroy
+// exit 0 when nothing is left, so that a destroy pipeline re-run after it
+// succeeded does not fail; it is said on stderr. Any other err is returned.
+func nothingDestroyed(f *Factory, err error) error {
+	if !errors.Is(err, deploy.ErrNothingToDestroy) {
 		return err
 	}
-	req := deploy.Request{Key: statestore.Key{Stack: opts.Stack, Environment: opts.Environment},
-		Operation: statestore.OpDestroy, Source: headSource(f), AllowDestroy: opts.Deploy.AllowDestroy, AllowReplace: opts.Deploy.AllowReplace}
-	return runDeployment(ctx, f, cfg, &opts.Deploy, f.planSecretKey(), req)
+	fmt.Fprintf(f.Notices(), "%v; nothing was run or recorded.\n", err)
+	return nil
 }
 
 // removedStackUnseen is destroy's error for a stack that is not in the work
@@ -1650,8 +1675,9 @@ func removedStackUnseen(ctx context.Context, f *Factory, cfg *config.Resolved, s
 // taken: one whose environment the stack does not have either is a
 // mistyped name (-e prd), said as outputs, drift detect and rollback say
 // it, with the names there are; one it has was never deployed, said with
-// the backend looked in. Both were "has no state: nothing to destroy",
-// naming neither. nil otherwise (deployment checks what there is to
+// the backend looked in (deploy.ErrNothingToDestroy: the name is right,
+// and nothing is deployed under it). Both were "has no state: nothing to
+// destroy", naming neither. nil otherwise (deployment checks what there is to
 // destroy under the lease).
 func destroyUnknownEnv(ctx context.Context, f *Factory, cfg *config.Resolved, key statestore.Key) error {
 	if key.Validate() != nil {
@@ -1672,7 +1698,7 @@ func destroyUnknownEnv(ctx context.Context, f *Factory, cfg *config.Resolved, ke
 	if !slices.Contains(h.Environments, key.Environment) {
 		return f.unknownName(key, where)
 	}
-	return fmt.Errorf("%s has never been deployed (no state in %s): nothing to destroy", key, where)
+	return fmt.Errorf("%s has never been deployed (no state in %s): %w", key, where, deploy.ErrNothingToDestroy)
 }
 
 // headSource is the commit a command that deploys no YAML (destroy) runs
