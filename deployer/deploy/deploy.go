@@ -832,7 +832,7 @@ func (e *LeaseLostError) Unwrap() []error {
 // has no state or is destroyed already (ErrNothingToDestroy). lost is the
 // newest history record when state.json is gone but history is not.
 func nothingToDestroy(key statestore.Key, st *statestore.State, lost *statestore.Deployment) error {
-	if st == nil && lost != nil && lost.Operation != statestore.OpDestroy {
+	if st == nil && lost != nil && RecordsDeployed(lost) {
 		// "Nothing to destroy" would be wrong: what that deployment made
 		// may still exist, and Pulumi's own state may still list it.
 		return fmt.Errorf("%s has no state, but its history records deployments up to serial %d (%s of commit %s by %s, %s): "+
@@ -840,13 +840,21 @@ func nothingToDestroy(key statestore.Key, st *statestore.State, lost *statestore
 			"("+statestore.RestoreHint+"), then destroy; nothing was changed",
 			key, lost.Serial, lost.Operation, shortSHA(lost.Commit), lost.User, lost.Result)
 	}
-	if st == nil {
+	if st == nil && lost == nil {
 		// Not ErrNothingToDestroy: with neither state nor history, the
 		// caller cannot tell a mistyped name from one never deployed.
 		return fmt.Errorf("%s has no state: nothing to destroy", key)
 	}
+	var d *statestore.Deployment
+	var where string
+	if st != nil {
+		d, where = st.LastDeployment, fmt.Sprintf("state serial %d", st.Serial)
+	} else {
+		// Its newest record, a successful destroy, says so.
+		d, where = lost, fmt.Sprintf("history serial %d; its state.json is gone since", lost.Serial)
+	}
 	by := ""
-	if d := st.LastDeployment; d != nil && d.Operation == statestore.OpDestroy {
+	if d != nil && d.Operation == statestore.OpDestroy {
 		if d.User != "" {
 			by += " by " + d.User
 		}
@@ -854,7 +862,7 @@ func nothingToDestroy(key statestore.Key, st *statestore.State, lost *statestore
 			by += " at " + d.EndedAt.UTC().Format(time.RFC3339)
 		}
 	}
-	return fmt.Errorf("%s was already destroyed%s (state serial %d): %w", key, by, st.Serial, ErrNothingToDestroy)
+	return fmt.Errorf("%s was already destroyed%s (%s): %w", key, by, where, ErrNothingToDestroy)
 }
 
 // landed reports whether the state now holds rec: a state write that

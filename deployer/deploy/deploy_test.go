@@ -903,6 +903,64 @@ func TestRunDestroyAlreadyDestroyed(t *testing.T) {
 	}
 }
 
+// TestRunDestroyStateLostAfterDestroy: a state.json deleted after a
+// destroy leaves the history's newest record to say what was last done.
+// A successful destroy: nothing to destroy (ErrNothingToDestroy, the
+// record named), as with the state. A failed one may have left resources:
+// refused as any lost state is; it said "nothing to destroy".
+func TestRunDestroyStateLostAfterDestroy(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	v1 := model(comp("api", stacks.KindMicroService, map[string]any{"image": "api:1"}))
+	lose := func() {
+		t.Helper()
+		_, v, err := store.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Delete(ctx, key, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	eng.onDestroy = func() error { return errors.New("provider failed") }
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true}); err == nil {
+		t.Fatal("destroy with a failing engine succeeded")
+	}
+	eng.onDestroy = nil
+	lose()
+	calls := len(eng.calls)
+	_, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true})
+	if err == nil || errors.Is(err, ErrNothingToDestroy) || strings.Contains(err.Error(), "nothing to destroy") ||
+		!strings.Contains(err.Error(), "shop/dev has no state, but its history records deployments up to serial 2 (destroy of commit") ||
+		!strings.Contains(err.Error(), "failed): its state.json was deleted or lost, so what was deployed may still exist") {
+		t.Fatalf("destroy after a failed destroy and a lost state: %v; want it refused, the failed destroy named", err)
+	}
+	if len(eng.calls) != calls {
+		t.Errorf("engine calls %v; want none", eng.calls[calls:])
+	}
+
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1, AllowLostState: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true}); err != nil {
+		t.Fatal(err)
+	}
+	lose()
+	calls = len(eng.calls)
+	_, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpDestroy, AllowDestroy: true})
+	if !errors.Is(err, ErrNothingToDestroy) || !strings.Contains(err.Error(), "shop/dev was already destroyed by alice@example.com at ") ||
+		!strings.Contains(err.Error(), "(history serial 4; its state.json is gone since): nothing to destroy") {
+		t.Fatalf("destroy after a destroy and a lost state: %v; want ErrNothingToDestroy naming the destroy record", err)
+	}
+	if h, _ := store.History(ctx, key, 0, 0); len(h) != 4 || len(eng.calls) != calls {
+		t.Errorf("%d history records (want 4), engine calls %v (want none)", len(h), eng.calls[calls:])
+	}
+}
+
 // TestRunEngineStartFailureRecordsNothing: an engine that cannot start (a
 // missing tool or passphrase) changed nothing, so neither history nor state
 // may say a deployment failed: status keeps showing what is deployed.
