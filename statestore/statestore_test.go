@@ -612,3 +612,89 @@ func TestDamagedState(t *testing.T) {
 		t.Fatalf("state after the repair: %+v, %v", got, err)
 	}
 }
+
+// TestImportSerialNeverRepeats: a pushed state is numbered after every
+// serial the store shows was used: the stored state's (also when it is
+// damaged but says its serial), the newest history record's (also when a
+// record is ahead of a readable state: a run killed before its state
+// write), and those the pushed document records for its deployments. A
+// document that lost its serial, pushed over a damaged state at serial 2
+// whose newest record is 1, got serial 2 again; one pushed over a state at
+// 3 with a record 4 ahead got 4, the record's serial.
+func TestImportSerialNeverRepeats(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), ".panka")
+	s, err := local.New(local.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	at := time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC)
+	record := func(serial int64) {
+		t.Helper()
+		if err := s.AppendHistory(ctx, k, &statestore.Deployment{ID: fmt.Sprint("d", serial), Serial: serial, Operation: statestore.OpApply,
+			Result: statestore.ResultSucceeded, StartedAt: at.Add(time.Duration(serial) * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "state", filepath.FromSlash(statestore.StatePath("", k)))
+	write := func(doc string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noSerial := []byte(`{"schemaVersion":1,"stack":"orders","environment":"dev","status":"deployed"}`)
+
+	// Serial 2 is a state rm after the apply of record 1; then "status"
+	// was removed by hand. The stored serial is still readable.
+	record(1)
+	write(`{"schemaVersion":1,"serial":2,"stack":"orders","environment":"dev","lastDeployment":{"id":"d1","serial":1,"operation":"apply","result":"succeeded"}}`)
+	if _, _, err := s.Get(ctx, k); !errors.Is(err, statestore.ErrCorrupt) {
+		t.Fatalf("Get of a state without status: %v, want ErrCorrupt", err)
+	}
+	st, err := statestore.Import(ctx, s, k, noSerial, statestore.ImportOptions{Source: "FILE", Force: true})
+	if err != nil || st.Serial != 3 {
+		t.Fatalf("push --force over a damaged state at serial 2: %+v, %v; want serial 3, after the stored state's 2", st, err)
+	}
+
+	// A record ahead of the state (a run killed between its record and its
+	// state write): the push is numbered after it.
+	record(4)
+	st, err = statestore.Import(ctx, s, k, []byte(`{"schemaVersion":1,"serial":3,"stack":"orders","environment":"dev","status":"deployed"}`), statestore.ImportOptions{Source: "FILE"})
+	if err != nil || st.Serial != 5 {
+		t.Fatalf("push over state 3 with record 4 ahead: %+v, %v; want serial 5, after the record", st, err)
+	}
+
+	// The document records a deployment later than anything here (a
+	// state carried from another backend without its history, serial
+	// removed): numbered after it.
+	doc := []byte(`{"schemaVersion":1,"stack":"orders","environment":"dev","status":"deployed","lastDeployment":{"id":"x","serial":9,"operation":"apply","result":"succeeded"}}`)
+	st, err = statestore.Import(ctx, s, k, doc, statestore.ImportOptions{Source: "FILE", Force: true})
+	if err != nil || st.Serial != 10 {
+		t.Fatalf("push of a document without serial recording deployment 9: %+v, %v; want serial 10", st, err)
+	}
+}
+
+// TestImportSerialPastMax: a document that records a deployment serial
+// the next state could not follow (see MaxSerial) is refused before
+// anything is written, naming the document.
+func TestImportSerialPastMax(t *testing.T) {
+	ctx := context.Background()
+	s, err := local.New(local.Options{Dir: filepath.Join(t.TempDir(), ".panka")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	doc := []byte(fmt.Sprintf(`{"schemaVersion":1,"serial":1,"stack":"orders","environment":"dev","status":"deployed","lastDeployment":{"id":"x","serial":%d}}`, statestore.MaxSerial))
+	_, err = statestore.Import(ctx, s, k, doc, statestore.ImportOptions{Source: "FILE", Force: true})
+	if !errors.Is(err, statestore.ErrCorrupt) || !strings.Contains(err.Error(), "state FILE would be stored as serial 1000000000000, past 999999999999") {
+		t.Fatalf("push recording deployment serial MaxSerial: %v, want it refused", err)
+	}
+	if _, _, err := s.Get(ctx, k); !errors.Is(err, statestore.ErrNotFound) {
+		t.Fatalf("after the refused push: %v, want no state", err)
+	}
+}

@@ -52,10 +52,11 @@ type ImportOptions struct {
 // key, the way `panka state push` does. Unless opts.Force is set it refuses a
 // document for another stack/environment and one whose serial is older than
 // the stored state's (someone deployed since it was pulled). The stored
-// serial becomes one more than the larger of both serials (the document's
-// and the newest history record's when there is no readable state), and the
-// write is a compare-and-swap against the state read here, so a concurrent
-// deployment makes it fail with ErrConflict rather than be overwritten.
+// serial becomes one more than every serial the store shows used (see
+// usedSerial): a serial never repeats, also when the document or the
+// stored state lost theirs. The write is a compare-and-swap against the
+// state read here, so a concurrent deployment makes it fail with
+// ErrConflict rather than be overwritten.
 func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptions) (*State, error) {
 	src := opts.Source
 	if src == "" {
@@ -89,35 +90,44 @@ func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptio
 	}
 	in.Stack, in.Environment = key.Stack, key.Environment
 	cur, prev, err := s.Get(ctx, key)
+	used := usedSerial(&in)
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrCorrupt) && opts.Force && prev != "":
 		// No state, or the repair the corrupt-state error asks for:
-		// replace it, still only if nobody changed it meanwhile. When
-		// state.json was deleted or lost (the restore panka apply and
-		// destroy ask for) or is corrupt, there is no serial to continue
-		// from: the newest history record gives it, so that the state is
-		// not behind the deployments its history records.
+		// replace it, still only if nobody changed it meanwhile.
 		if errors.Is(err, ErrNotFound) {
 			prev = ""
 		}
-		cur = nil
-		newest, herr := NewestSerial(ctx, s, key)
-		if herr != nil {
-			// Going on would number the state from the document alone,
-			// behind the history it could not read.
-			return nil, fmt.Errorf("read the history of %s to number the pushed state after its newest record: %w; nothing was written", key, herr)
+		var de *DamagedError
+		if errors.As(err, &de) && de.State != nil {
+			// Damaged, not unreadable: what it says it used counts.
+			used = max(used, usedSerial(de.State))
 		}
-		in.Serial = max(in.Serial, newest)
+		cur = nil
 	case err != nil:
 		return nil, err
 	}
-	next := in.Serial + 1
 	if cur != nil {
 		if in.Serial < cur.Serial && !opts.Force {
 			return nil, fmt.Errorf("%s has serial %d but the stored state of %s is at serial %d (written since it was pulled: a deployment, a drift check or another push); nothing was written: pull again, or use --force to overwrite",
 				src, in.Serial, key, cur.Serial)
 		}
-		next = max(in.Serial, cur.Serial) + 1
+		used = max(used, usedSerial(cur))
+	}
+	// The newest history record too: with state.json deleted, lost or
+	// corrupt it is all there is to go on, and with a readable state a
+	// record ahead of it (a run killed between its record and its state
+	// write) holds the next serial already.
+	newest, herr := NewestSerial(ctx, s, key)
+	if herr != nil {
+		// Going on would number the state from the document alone,
+		// perhaps behind the history it could not read.
+		return nil, fmt.Errorf("read the history of %s to number the pushed state after its newest record: %w; nothing was written", key, herr)
+	}
+	next := max(used, newest) + 1
+	if next > MaxSerial {
+		return nil, fmt.Errorf("state %s would be stored as serial %d, past %d, the highest a state may have (it follows the highest serial that state, the stored one or the newest history record holds): %w%s",
+			src, next, MaxSerial, ErrCorrupt, corruptPushHint)
 	}
 	now := time.Now
 	if opts.Now != nil {
@@ -130,6 +140,19 @@ func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptio
 		return nil, err
 	}
 	return &in, nil
+}
+
+// usedSerial is the highest serial st shows was used: its own, and those
+// of the deployments it records (a document whose serial was lost still
+// says which deployments came before it).
+func usedSerial(st *State) int64 {
+	n := st.Serial
+	for _, d := range []*Deployment{st.LastDeployment, st.LastSuccessful} {
+		if d != nil {
+			n = max(n, d.Serial)
+		}
+	}
+	return n
 }
 
 // Update reads the state of key, lets fn change it, bumps the serial, stamps
