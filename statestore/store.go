@@ -74,9 +74,28 @@ type State struct {
 	// as the last deployment that ran the engine left it: an opaque token
 	// ("" when unknown). A different one later means something that
 	// recorded no deployment wrote the engine's state since.
-	EngineState string    `json:"engineState,omitempty"`
-	UpdatedAt   time.Time `json:"updatedAt"`
+	EngineState string `json:"engineState,omitempty"`
+	// LastWrite is the newest write of this state by a command that
+	// records no deployment (state rm, state push): no history record
+	// names it. It is that write's when its Serial is the state's; a
+	// deployment writes a state without it.
+	LastWrite *Write    `json:"lastWrite,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
+
+// Write is a write of a state that records no deployment.
+type Write struct {
+	Operation string    `json:"operation"` // WriteStateRm or WriteStatePush
+	Serial    int64     `json:"serial"`    // the serial it wrote
+	User      string    `json:"user,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// Operations of a Write.
+const (
+	WriteStateRm   = "state rm"
+	WriteStatePush = "state push"
+)
 
 // PlanBasis is a digest of all of st a plan made against it depends on:
 // everything but its serial, when it was written, and when drift was last

@@ -46,6 +46,8 @@ type ImportOptions struct {
 	Force bool
 	// Now stamps UpdatedAt (default time.Now).
 	Now func() time.Time
+	// User is who pushes, for the state's LastWrite.
+	User string
 }
 
 // Import writes data (a state document as Export returns it) as the state of
@@ -136,6 +138,8 @@ func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptio
 	in.SchemaVersion = SchemaVersion
 	in.Serial = next
 	in.UpdatedAt = now().UTC()
+	// History has no record of a push: the state says it was one.
+	in.LastWrite = &Write{Operation: WriteStatePush, Serial: next, User: opts.User, At: in.UpdatedAt}
 	if _, err := s.Put(ctx, key, &in, prev); err != nil {
 		return nil, err
 	}

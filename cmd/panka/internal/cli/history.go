@@ -85,6 +85,7 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	warnUnreadable(f, key, bad)
 	if len(rows) > 0 && st != nil {
 		warnUnrecorded(ctx, f, cfg, s, key, st, rows, f.describeBackend(cfg))
+		noteStateWrite(f, key, st, rows[0].serial())
 	}
 	if len(rows) == 0 && opts.Offset == 0 {
 		// A mistyped name has no records either: it is an error, as in
@@ -333,6 +334,33 @@ func warnUnrecorded(ctx context.Context, f *Factory, cfg *config.Resolved, s sta
 		"or state.json was restored to an earlier version, so it may describe a deployment the state does not hold; panka status --stack %s shows what the state holds, "+
 		"and the next apply plans against it and records serial %d",
 		what, st.Serial, key.Stack, max(newest, rows[0].serial())+1)
+}
+
+// noteStateWrite says, when st is ahead of newest (the newest record's
+// serial) because its last write was a state rm or state push, that such
+// writes have no history record: status showed serial 7 while history
+// ended at 6, and nothing said why. Nothing is said when a drift check
+// (which moves the serial on every scheduled run) or anything else wrote
+// last: that would be a line on every history.
+func noteStateWrite(f *Factory, key statestore.Key, st *statestore.State, newest int64) {
+	w := st.LastWrite
+	if w == nil || w.Serial != st.Serial || st.Serial <= newest || (w.Operation != statestore.WriteStateRm && w.Operation != statestore.WriteStatePush) {
+		return
+	}
+	if d := st.LastDeployment; d != nil && d.Serial > newest {
+		// Its deployment has no record either: warnRecordMissing says
+		// so, state push included.
+		return
+	}
+	by := ""
+	if w.User != "" {
+		by = " by " + w.User
+	}
+	if !w.At.IsZero() {
+		by += " at " + w.At.UTC().Format(time.RFC3339)
+	}
+	fmt.Fprintf(f.Notices(), "Note: the state of %s is at serial %d, written by panka %s%s after the newest record here (serial %d): %s and %s change the state without recording a deployment, so they have no row in history (panka state show --stack %s --environment %s shows the state).\n",
+		key, st.Serial, w.Operation, by, newest, statestore.WriteStateRm, statestore.WriteStatePush, key.Stack, key.Environment)
 }
 
 // warnRecordMissing warns when the deployment st records as its last is

@@ -584,13 +584,14 @@ func orNone(s string) string {
 // underStateLease runs fn holding the stack/environment's lock lease, so a
 // state edit never interleaves with a deployment (a held lock exits 3).
 // Compare-and-swap still guards the write itself.
-func (f *Factory) underStateLease(ctx context.Context, cfg *config.Resolved, key statestore.Key, op string, wait time.Duration, fn func(context.Context) error) error {
+// fn is told who holds the lease (for the state's LastWrite).
+func (f *Factory) underStateLease(ctx context.Context, cfg *config.Resolved, key statestore.Key, op string, wait time.Duration, fn func(ctx context.Context, user string) error) error {
 	lease, err := f.AcquireLease(ctx, cfg, key.Stack, key.Environment, op, "", wait)
 	if err != nil {
 		return err
 	}
 	defer f.ReleaseLease(lease)
-	return fn(lease.Context())
+	return fn(lease.Context(), lease.Info().LockedBy)
 }
 
 // ---- state list ----
@@ -1149,9 +1150,9 @@ func statePushRun(ctx context.Context, opts *StatePushOptions) error {
 		return err
 	}
 	var st *statestore.State
-	err = f.underStateLease(ctx, cfg, key, "state-push", opts.LockTimeout, func(ctx context.Context) error {
+	err = f.underStateLease(ctx, cfg, key, "state-push", opts.LockTimeout, func(ctx context.Context, user string) error {
 		var err error
-		st, err = statestore.Import(ctx, s, key, data, statestore.ImportOptions{Source: name, Force: opts.Force, Now: f.Now})
+		st, err = statestore.Import(ctx, s, key, data, statestore.ImportOptions{Source: name, Force: opts.Force, Now: f.Now, User: user})
 		return err
 	})
 	if err != nil {
@@ -1220,9 +1221,12 @@ func stateRmRun(ctx context.Context, opts *StateRmOptions) error {
 		return err
 	}
 	var st *statestore.State
-	err = f.underStateLease(ctx, cfg, key, "state-rm", opts.LockTimeout, func(ctx context.Context) error {
+	err = f.underStateLease(ctx, cfg, key, "state-rm", opts.LockTimeout, func(ctx context.Context, user string) error {
 		var err error
 		st, _, err = statestore.Update(ctx, s, key, f.Now, func(st *statestore.State) error {
+			// History has no record of it: the state says it was one
+			// (Update writes the next serial).
+			st.LastWrite = &statestore.Write{Operation: statestore.WriteStateRm, Serial: st.Serial + 1, User: user, At: f.Now().UTC()}
 			return removeComponents(st, opts.Resources)
 		})
 		return err
