@@ -698,3 +698,33 @@ func TestImportSerialPastMax(t *testing.T) {
 		t.Fatalf("after the refused push: %v, want no state", err)
 	}
 }
+
+// TestUpdateAfterRecordAhead: a state rm or drift check over a state at
+// serial 3 with a history record 4 ahead of it (a run killed between its
+// record and its state write) took serial 4, the record's; it now takes 5.
+// A LastWrite fn sets with serial 0 gets the serial written.
+func TestUpdateAfterRecordAhead(t *testing.T) {
+	ctx := context.Background()
+	s, err := local.New(local.Options{Dir: filepath.Join(t.TempDir(), ".panka")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	now := func() time.Time { return time.Date(2026, 5, 6, 9, 0, 0, 0, time.UTC) }
+	if _, err := s.Put(ctx, k, &statestore.State{Serial: 3, Status: statestore.StatusDeployed}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendHistory(ctx, k, &statestore.Deployment{ID: "d4", Serial: 4, Operation: statestore.OpApply, StartedAt: now().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := statestore.Update(ctx, s, k, now, func(st *statestore.State) error {
+		st.LastWrite = &statestore.Write{Operation: statestore.WriteStateRm}
+		return nil
+	})
+	if err != nil || st.Serial != 5 || st.LastWrite.Serial != 5 {
+		t.Fatalf("Update over state 3 with record 4 ahead: %+v, %v; want serial 5, its LastWrite too", st, err)
+	}
+	if got, _, err := s.Get(ctx, k); err != nil || got.Serial != 5 || got.LastWrite == nil || got.LastWrite.Serial != 5 {
+		t.Fatalf("stored: %+v, %v", got, err)
+	}
+}

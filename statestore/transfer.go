@@ -159,19 +159,32 @@ func usedSerial(st *State) int64 {
 	return n
 }
 
-// Update reads the state of key, lets fn change it, bumps the serial, stamps
-// UpdatedAt with now() and writes it back with compare-and-swap. It returns
-// the written state and its version; ErrNotFound when there is no state,
-// ErrConflict when another writer got there first.
+// Update reads the state of key, lets fn change it, gives it the next
+// serial, stamps UpdatedAt with now() and writes it back with
+// compare-and-swap. The next serial follows the state's and any history
+// record ahead of it (a run killed between its record and its state
+// write), so no serial is given twice; a LastWrite fn sets with serial 0
+// is this write's and gets that serial. It returns the written state and
+// its version; ErrNotFound when there is no state, ErrConflict when
+// another writer got there first.
 func Update(ctx context.Context, s Store, key Key, now func() time.Time, fn func(*State) error) (*State, Version, error) {
 	st, prev, err := s.Get(ctx, key)
 	if err != nil {
 		return nil, "", err
 	}
+	// A damaged newest record counts by its name (NewestSerial): it must
+	// not block a state rm, the repair of a state.
+	newest, err := NewestSerial(ctx, s, key)
+	if err != nil {
+		return nil, "", fmt.Errorf("read the history of %s to number its state after the newest record: %w; nothing was written", key, err)
+	}
 	if err := fn(st); err != nil {
 		return nil, "", err
 	}
-	st.Serial++
+	st.Serial = max(st.Serial, newest) + 1
+	if st.LastWrite != nil && st.LastWrite.Serial == 0 {
+		st.LastWrite.Serial = st.Serial
+	}
 	st.UpdatedAt = now().UTC()
 	v, err := s.Put(ctx, key, st, prev)
 	if err != nil {

@@ -1225,8 +1225,8 @@ func stateRmRun(ctx context.Context, opts *StateRmOptions) error {
 		var err error
 		st, _, err = statestore.Update(ctx, s, key, f.Now, func(st *statestore.State) error {
 			// History has no record of it: the state says it was one
-			// (Update writes the next serial).
-			st.LastWrite = &statestore.Write{Operation: statestore.WriteStateRm, Serial: st.Serial + 1, User: user, At: f.Now().UTC()}
+			// (serial 0: Update fills in the one it writes).
+			st.LastWrite = &statestore.Write{Operation: statestore.WriteStateRm, User: user, At: f.Now().UTC()}
 			return removeComponents(st, opts.Resources)
 		})
 		return err
