@@ -108,6 +108,7 @@ func formatYAML(src []byte) ([]byte, error) {
 	for _, d := range docs {
 		plainMergeKeys(d)
 		keepBlockScalars(d)
+		emptyKeyAliases(d, emptyNullKeys(d, nil))
 		flowNulls(d, false)
 		if len(d.Content) == 1 && d.Content[0].Kind == yaml.MappingNode {
 			reorderDocument(d, anchors)
@@ -441,13 +442,60 @@ func readsBack(n *yaml.Node) bool {
 }
 
 // flowNulls writes the empty null of a flow collection ("{a}", "[a, ]")
-// as null: yaml.v3 would write it as an empty quoted string.
+// as null: yaml.v3 would write it as an empty quoted string. A mapping's
+// empty key is left to be written quoted: the loader reads a key as its
+// text, and "" is the text the file gave it, where "null" would be
+// another name.
 func flowNulls(n *yaml.Node, inFlow bool) {
-	if n.Kind == yaml.ScalarNode && inFlow && n.Value == "" && n.ShortTag() == "!!null" && n.Style == 0 {
+	if n.Kind == yaml.ScalarNode && inFlow && isEmptyNull(n) {
 		n.Value = "null"
 	}
 	inFlow = inFlow || n.Style&yaml.FlowStyle != 0
-	for _, c := range n.Content {
+	for i, c := range n.Content {
+		if n.Kind == yaml.MappingNode && i%2 == 0 {
+			continue
+		}
 		flowNulls(c, inFlow)
+	}
+}
+
+// isEmptyNull reports a scalar written as nothing at all ("a:", "&x :"),
+// which YAML reads as null.
+func isEmptyNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Value == "" && n.ShortTag() == "!!null" && n.Style == 0
+}
+
+// emptyNullKeys returns the anchored mapping keys in n that are empty
+// nulls ("&x : v"): yaml.v3 writes an empty key only quoted, as the
+// empty string, so an alias to one would read "" where the file means
+// null.
+func emptyNullKeys(n *yaml.Node, keys map[*yaml.Node]bool) map[*yaml.Node]bool {
+	for i, c := range n.Content {
+		if n.Kind == yaml.MappingNode && i%2 == 0 && c.Anchor != "" && isEmptyNull(c) {
+			if keys == nil {
+				keys = map[*yaml.Node]bool{}
+			}
+			keys[c] = true
+		}
+		keys = emptyNullKeys(c, keys)
+	}
+	return keys
+}
+
+// emptyKeyAliases writes each alias in n to one of keys (see
+// emptyNullKeys) as the empty null it stands for, so that it keeps
+// meaning null: the value of "0:\n  &x : *x" is written empty, not as
+// an alias to the quoted empty key, which would read "".
+func emptyKeyAliases(n *yaml.Node, keys map[*yaml.Node]bool) {
+	if len(keys) == 0 {
+		return
+	}
+	for i, c := range n.Content {
+		if c.Kind == yaml.AliasNode && keys[c.Alias] {
+			n.Content[i] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: c.Line, Column: c.Column,
+				HeadComment: c.HeadComment, LineComment: c.LineComment, FootComment: c.FootComment}
+			continue
+		}
+		emptyKeyAliases(c, keys)
 	}
 }

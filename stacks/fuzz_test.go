@@ -124,6 +124,10 @@ func FuzzFormat(f *testing.F) {
 		}
 	}
 	f.Add([]byte("a: |\n\n  x\nb: {c}\n"))
+	// An alias to an anchored empty key: written as "&x '': *x" it
+	// read "" where the file meant null (found by FuzzLoad).
+	f.Add([]byte("0:\n      &hook: *hook"))
+	f.Add([]byte("{&x : *x, *x : 1}\n"))
 	f.Add([]byte("# c\napiVersion: v\nkind: K\nmetadata:\n  name: n\nspec:\n  a: [x, 'y', \"z\"]\n  b:\n    - c: d\n      e: {}\n---\nkind: K\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		// Format's shortcut for a formatted file (formatted) agrees
