@@ -1328,12 +1328,45 @@ var (
 	backendFields  = structFields(typeOf[backendSchema]())
 )
 
+// unknownWatch keeps, for ReadWatch, the globs of a spec.watch that is
+// not checked (a key set twice): change detection still watches what the
+// file says rather than nothing.
+func (s *Stack) unknownWatch(v *node) {
+	if v == nil || v.kind != nSeq {
+		return
+	}
+	for _, it := range v.items {
+		if it.kind == nScalar && it.value != "" {
+			s.watchAsWritten = append(s.watchAsWritten, it.value)
+		}
+	}
+}
+
 // decodeStackSpec checks the Stack spec and keeps what Resolve needs.
 func (s *Stack) decodeStackSpec(spec *node, errs *errList) {
 	s.varIdx = map[string]*varDecl{}
+	if spec.bad {
+		// spec: set twice (reported): what it declares is unknown.
+		s.varsUnknown, s.provider = true, spec
+		s.unknownWatch(spec.get("watch"))
+		return
+	}
 	for i, k := range spec.keys {
 		v := spec.vals[i]
 		kp := "spec." + k.value
+		if v.bad && (k.value == "description" || specField(string(KindStack), k.value)) {
+			// Set twice (reported): which value was meant is not
+			// known, so nothing is checked with the first, and the
+			// variables the second declares are not undeclared.
+			s.varsUnknown = s.varsUnknown || k.value == "variables"
+			switch k.value {
+			case "provider":
+				s.provider = v
+			case "watch":
+				s.unknownWatch(v)
+			}
+			continue
+		}
 		switch k.value {
 		case "description":
 			if !v.isNull() && v.kind != nScalar {
@@ -1703,7 +1736,9 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 				if !ok {
 					continue
 				}
-				checkServiceSpec(spec, &errs)
+				if !spec.bad { // spec: set twice (reported)
+					checkServiceSpec(spec, &errs)
+				}
 				folder := path.Dir(p)
 				if prev, dup := svcOf[folder]; dup {
 					errs.add(d.root.get("metadata").get("name").pos(), "metadata.name", "folder %s already has Service %q (%s): one Service per folder", folder, prev.name, prev.file)
@@ -1942,9 +1977,23 @@ func (s *Stack) loadEnvironment(file string, docs []document, errs *errList, par
 		return
 	}
 	e := &envDoc{name: name, file: file, vars: map[string]*node{}}
+	if spec.bad {
+		// spec: set twice (reported): nothing in it is checked.
+		e.provider = spec
+		s.envs[name] = e
+		return
+	}
 	for i, k := range spec.keys {
 		v := spec.vals[i]
 		kp := "spec." + k.value
+		if v.bad && (k.value == "description" || specField(string(KindEnvironment), k.value)) {
+			// Set twice (reported): nothing is checked with the first
+			// value, which may be the one about to be deleted.
+			if k.value == "provider" {
+				e.provider = v
+			}
+			continue
+		}
 		switch k.value {
 		case "description":
 			if !v.isNull() && v.kind != nScalar {

@@ -53,9 +53,11 @@ type node struct {
 	// may then be read as an int or bool.
 	subst bool
 	// bad is set on a scalar whose substitution failed (an invalid
-	// ${...}, an unknown reference): that problem is reported, and its
-	// value is unknown, so the field's own checks ("required field is
-	// empty") are not made.
+	// ${...}, an unknown reference), and on the first value of a key set
+	// twice in a spec: that problem is reported, and the value is
+	// unknown, so no check is made with it ("required field is empty",
+	// nor, under a mapping or list, a variable, reference or field
+	// inside it).
 	bad bool
 	// line and col are 1-based (int32 keeps the node small: stacks are
 	// many small nodes).
@@ -1285,10 +1287,12 @@ func (c *convert) node(y *yaml.Node, depth int) *node {
 					c.errs.add(pos{c.file, k.Line, k.Column}, c.keyPath(k.Value), "duplicate key (first set at line %d): a second document starts here without the --- line that separates documents: add --- on the line before", n.keys[first].line)
 				default:
 					c.errs.add(pos{c.file, k.Line, k.Column}, c.keyPath(k.Value), "duplicate key (first set at line %d): remove one of them", n.keys[first].line)
-					if v := n.vals[first]; len(c.path) > 0 && c.path[0] == "spec" && v.kind == nScalar {
-						// fifo: true, then fifo: false: which one was
-						// meant is not known, so no check is made with
-						// the first (the FIFO topic's subscriptions).
+					if v := n.vals[first]; len(c.path) > 0 && c.path[0] == "spec" || len(c.path) == 0 && k.Value == "spec" {
+						// fifo: true, then fifo: false, or two env:
+						// blocks: which one was meant is not known, so
+						// no check is made with the first (the FIFO
+						// topic's subscriptions, a variable or a field
+						// of the first block).
 						v.bad = true
 					}
 				}

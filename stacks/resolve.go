@@ -313,7 +313,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 		spec = r.subst(spec)
 		comp := Component{Name: c.name, Kind: c.kind, Service: c.service, File: c.file, Labels: c.labels}
 		var deps depSet
-		if dn := spec.get("dependsOn"); !dn.isNull() {
+		if dn := spec.get("dependsOn"); !dn.isNull() && !dn.bad && !spec.bad {
 			if dn.kind != nSeq {
 				hint := scalarAsListHint(dn, fmt.Sprintf(": write [%s]", dn.value)) // dependsOn: shop-db
 				r.errs.add(dn.pos(), "spec.dependsOn", "want a list of component names, got %s%s", dn.describe(), hint)
@@ -485,7 +485,8 @@ func merge(base, over *node) *node {
 	if base == nil || base.kind != nMap || over.kind != nMap {
 		return over
 	}
-	out := &node{kind: nMap, file: base.file, line: base.line, col: base.col}
+	// What merging an unknown value (a key set twice) gives is unknown.
+	out := &node{kind: nMap, file: base.file, line: base.line, col: base.col, bad: base.bad || over.bad}
 	out.keys = append(make([]*node, 0, len(base.keys)+len(over.keys)), base.keys...)
 	out.vals = append(make([]*node, 0, len(base.keys)+len(over.keys)), base.vals...)
 	var keys keyIndex
@@ -702,8 +703,8 @@ func stringList(v any) []string {
 // subst substitutes variables in every scalar of n and records references.
 // Unchanged subtrees are shared, not copied.
 func (r *resolver) subst(n *node) *node {
-	if n == nil {
-		return nil
+	if n == nil || n.bad {
+		return n
 	}
 	switch n.kind {
 	case nScalar:

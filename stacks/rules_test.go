@@ -42,6 +42,28 @@ func TestLoadRules(t *testing.T) {
 		{"duplicate key, no checks with the first value", map[string]string{cf: ms("cpu: 256", "cpu: 1024", "memory: 4096") + "---\n" + doc("Topic", "t", "fifo: true", "fifo: false", "subscriptions: [{protocol: https, endpoint: 'https://x.example'}]")},
 			[]string{cf + `:8:3: spec.cpu: duplicate key (first set at line 7): remove one of them`,
 				cf + `:17:3: spec.fifo: duplicate key (first set at line 16): remove one of them`}},
+		// The same when the first value is a mapping or a list: two
+		// env: blocks said also that a variable of the first was
+		// undeclared, two autoscaling: blocks that the first's min was
+		// more than its max, two dependsOn: that a component of the
+		// first was unknown.
+		{"duplicate key, no checks inside the first mapping or list", map[string]string{
+			cf: ms("env: {A: '${NOPE}', B: '${nope.url}'}", "env: {A: x}", "autoscaling: {min: 5, max: 2}", "autoscaling: {min: 1, max: 3}", "dependsOn: [ghost]", "dependsOn: []") +
+				"---\n" + doc("Topic", "t", "fifo: true", "subscriptions: [{protocol: https, endpoint: 'https://x.example'}]", "subscriptions: []") +
+				"---\n" + doc("Queue", "q", "fifo: 3") + "spec:\n  fifo: true\n"},
+			[]string{cf + `:8:3: spec.env: duplicate key (first set at line 7): remove one of them`,
+				cf + `:10:3: spec.autoscaling: duplicate key (first set at line 9): remove one of them`,
+				cf + `:12:3: spec.dependsOn: duplicate key (first set at line 11): remove one of them`,
+				cf + `:21:3: spec.subscriptions: duplicate key (first set at line 20): remove one of them`,
+				cf + `:29:1: spec: duplicate key (first set at line 27): remove one of them`}},
+		{"duplicate key in an environment or stack.yaml, no checks with the first value", map[string]string{
+			"stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api: {replicas: x, env: {A: '${NOPE}'}, dependsOn: [ghost]}\n    api: {replicas: 2}\n  provider: {region: 3, bogus: 1}\n  provider: {}\n",
+			"stacks/s/stack.yaml":            strings.Replace(stackYAML, "spec:\n", "spec:\n  variables: {NEW: {required: maybe}}\n  backend: {bucket: A}\n  backend: {}\n", 1),
+			cf:                               ms("env: {A: '${NEW}'}")},
+			[]string{`stacks/s/environments/dev.yaml:10:5: spec.overrides.api: duplicate key (first set at line 9): remove one of them`,
+				`stacks/s/environments/dev.yaml:12:3: spec.provider: duplicate key (first set at line 11): remove one of them`,
+				`stacks/s/stack.yaml:8:3: spec.backend: duplicate key (first set at line 7): remove one of them`,
+				`stacks/s/stack.yaml:12:3: spec.variables: duplicate key (first set at line 6): remove one of them`}},
 		{"duplicate nested key", map[string]string{cf: ms("env: {A: x}", "healthCheck:", "  path: /a", "  path: /b")},
 			[]string{cf + `:10:5: spec.healthCheck.path: duplicate key (first set at line 9)`}},
 		{"duplicate metadata key", map[string]string{cf: strings.Replace(ms(), "  name: api\n", "  name: api\n  name: api2\n", 1)},
@@ -631,6 +653,25 @@ func TestLoadRules(t *testing.T) {
 			}
 			wantErrs(t, err, tt.want...)
 		})
+	}
+}
+
+// TestReadWatchKeySetTwice: a spec.watch (or a spec) set twice is one
+// error and not checked, but change detection still watches the globs of
+// its first value, as before, rather than none.
+func TestReadWatchKeySetTwice(t *testing.T) {
+	for name, yaml := range map[string]string{
+		"watch": stackYAML + "  watch: ['shared/**', '']\n  watch: []\n",
+		"spec":  stackYAML + "  watch: ['shared/**']\nspec: {}\n",
+	} {
+		fsys := testFS(map[string]string{"stacks/s/stack.yaml": yaml})
+		_, watch, err := ReadWatch(fsys, "stacks/s")
+		if len(watch) != 1 || watch[0] != "shared/**" {
+			t.Errorf("%s set twice: watch %q", name, watch)
+		}
+		if got := errStrings(t, err); len(got) != 1 || !strings.Contains(got[0], "duplicate key") {
+			t.Errorf("%s set twice: errors %q, want the duplicate key only", name, got)
+		}
 	}
 }
 

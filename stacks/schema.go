@@ -310,6 +310,9 @@ func (ty *typer) object(fs []*field, n *node, path string) map[string]any {
 // objectAt is object at the current path.
 func (ty *typer) objectAt(fs []*field, n *node) map[string]any {
 	out := make(map[string]any, len(fs))
+	if n != nil && n.bad {
+		return out // unknown (a key set twice): nothing to check
+	}
 	if n != nil && n.kind != nMap && n.kind != nNull {
 		ty.errs.add(n.pos(), ty.at(), "want a mapping with fields %s, got %s", fieldNames(fs), n.describeMap())
 		return out
