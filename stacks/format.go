@@ -83,6 +83,16 @@ func formatYAML(src []byte) ([]byte, error) {
 		line, col, msg := yamlErrPos(err, src)
 		return nil, &FormatError{Line: line, Column: col, Msg: "invalid YAML: " + msg}
 	}
+	// Comments yaml.v3 places differently in its own output: kept
+	// only where the values read the same (lines move: errors were
+	// placed with text).
+	for _, fix := range []func([]byte) ([]byte, bool){finalNewline, commentsBeforeMarkers} {
+		if fixed, ok := fix(text); ok {
+			if d, err := decodeDocuments(fixed); err == nil && sameValues(docs, d) {
+				text, docs = fixed, d
+			}
+		}
+	}
 	if fixed, ok := keepFootComments(text); ok {
 		if d, err := decodeDocuments(fixed); err == nil {
 			docs = d
@@ -342,6 +352,91 @@ func keepFootComments(src []byte) ([]byte, bool) {
 		return src, false
 	}
 	return bytes.Join(out, nil), true
+}
+
+// finalNewline ends src with a line break, as Format's output ends: a
+// last line that is a comment without one (" a: 1 # x\n# y") went to
+// another node than it does with one, and a second fmt moved it.
+func finalNewline(src []byte) ([]byte, bool) {
+	if len(src) == 0 || src[len(src)-1] == '\n' {
+		return src, false
+	}
+	return append(src[:len(src):len(src)], '\n'), true
+}
+
+// commentsBeforeMarkers removes the blank lines between a comment right
+// below a document's last value and the --- after it: yaml.v3 gives
+// such a comment to the key or item above ("a: 1\n# c\n\n---") and
+// writes it with no blank line around it, where it reads it back as the
+// document's own foot comment, which it writes after a blank line: a
+// second fmt changed the file again, and fmt --check failed right after
+// fmt. Without the blank lines it is the document's foot comment the
+// first time too. It reports whether it changed anything (the caller
+// keeps the result only when it decodes to the same values, which a
+// block scalar kept with |+ would not).
+func commentsBeforeMarkers(src []byte) ([]byte, bool) {
+	if !bytes.Contains(src, []byte("---")) {
+		return src, false
+	}
+	lines := bytes.SplitAfter(src, []byte("\n"))
+	blank := func(l []byte) bool { return len(bytes.TrimSpace(l)) == 0 }
+	comment := func(l []byte) bool { return bytes.HasPrefix(bytes.TrimLeft(l, " \t"), []byte("#")) }
+	drop := map[int]bool{}
+	for m, l := range lines {
+		if !isDocMarker(bytes.TrimRight(l, " \t\r\n")) {
+			continue
+		}
+		b := m
+		for b > 0 && blank(lines[b-1]) {
+			b--
+		}
+		c := b
+		for c > 0 && comment(lines[c-1]) {
+			c--
+		}
+		if b == m || c == b || c == 0 || blank(lines[c-1]) || isDocMarker(bytes.TrimRight(lines[c-1], " \t\r\n")) {
+			continue
+		}
+		for i := b; i < m; i++ {
+			drop[i] = true
+		}
+	}
+	if len(drop) == 0 {
+		return src, false
+	}
+	out := make([]byte, 0, len(src))
+	for i, l := range lines {
+		if !drop[i] {
+			out = append(out, l...)
+		}
+	}
+	return out, true
+}
+
+// sameValues reports whether two decodings of a file hold the same
+// values, comments and layout aside.
+func sameValues(a, b []*yaml.Node) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !sameValue(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameValue(a, b *yaml.Node) bool {
+	if a.Kind != b.Kind || a.ShortTag() != b.ShortTag() || a.Value != b.Value || a.Anchor != b.Anchor || len(a.Content) != len(b.Content) {
+		return false
+	}
+	for i := range a.Content {
+		if !sameValue(a.Content[i], b.Content[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // separatedHeadComment gives document d the comment above its first key

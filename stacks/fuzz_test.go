@@ -155,5 +155,8 @@ func FuzzFormat(f *testing.F) {
 				t.Fatalf("formatting changed document %d:\n%q\n%q\n%s\n%s", i, in, out, a, b)
 			}
 		}
+		if again, err := Format(out); err != nil || !bytes.Equal(again, out) {
+			t.Fatalf("formatting is not idempotent (%v):\n%q\n%q\n%q", err, in, out, again)
+		}
 	})
 }
