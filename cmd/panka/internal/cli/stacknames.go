@@ -53,7 +53,7 @@ import (
 const (
 	stackNamesFile    = "stack-names-worktree"
 	stackNamesMagic   = "panka-stack-names"
-	stackNamesVersion = 1
+	stackNamesVersion = 2
 	// racyWindow is how long before the view was opened every recorded
 	// stat must have last changed: far above any file system's clock
 	// tick (1 s for the coarsest that report nanoseconds, 2 s on FAT).
@@ -99,6 +99,19 @@ func quickStack(f *Factory, dir, gitDir, root, name string) (ref stacks.Ref, ok 
 	return stacks.Ref{Name: name, Path: folder}, true
 }
 
+// The record (version 2) is, after its first line (magic, version, work
+// tree, git folder, stacks root), lines of tab-separated fields:
+//
+//	s  STAMP  PATH                        a stat the answer rests on
+//	n  STAMP  STAMP  NAME  FOLDER         a stack: its folder's stat and
+//	                                      its stack.yaml's, its name
+//	end  COUNT                            the number of lines above
+//
+// A STAMP is "ino size mode mtime ctime-mtime" in base 36: with the
+// stack.yaml path implied by its folder, 4,000 stacks take 0.3 MB, not
+// the 0.8 MB of version 1's decimal line per stat, and are written
+// without fmt.
+
 // readStackNames checks the record b against the disk and returns the
 // folders of the stacks by name; nil when the record is not of this work
 // tree and root, or any of its stats changed.
@@ -113,25 +126,23 @@ func readStackNames(b []byte, dir, gitDir, root string) map[string]string {
 		line, b, _ = bytes.Cut(b, []byte("\n"))
 		kind, rest, _ := bytes.Cut(line, []byte("\t"))
 		switch string(kind) {
-		case "n":
-			n, p, _ := bytes.Cut(rest, []byte("\t"))
-			names[string(n)] = string(p)
 		case "s":
-			want, p, ok := parseStamp(rest)
-			if !ok {
-				return nil
-			}
-			full := filepath.Join(dir, filepath.FromSlash(p))
-			if p == ".git/index" {
+			stamp, p, _ := bytes.Cut(rest, []byte("\t"))
+			full := diskPath(dir, string(p))
+			if string(p) == ".git/index" {
 				full = filepath.Join(gitDir, "index")
 			}
-			st, err := os.Lstat(full)
-			if err != nil {
+			if !stampHolds(stamp, full) {
 				return nil
 			}
-			if got, ok := gitops.StampOf(st); !ok || got != want {
+		case "n":
+			dirStamp, rest, _ := bytes.Cut(rest, []byte("\t"))
+			fileStamp, rest, _ := bytes.Cut(rest, []byte("\t"))
+			n, folder, _ := bytes.Cut(rest, []byte("\t"))
+			if !stampHolds(dirStamp, diskPath(dir, string(folder))) || !stampHolds(fileStamp, diskPath(dir, path.Join(string(folder), stacks.StackFile))) {
 				return nil
 			}
+			names[string(n)] = string(folder)
 		case "end":
 			// A record cut short (a crash before it reached the disk)
 			// lacks the end line or its count.
@@ -147,21 +158,67 @@ func readStackNames(b []byte, dir, gitDir, root string) map[string]string {
 	return nil
 }
 
-// parseStamp reads "ino\tsize\tmode\tmtime\tctime\tpath".
-func parseStamp(l []byte) (s gitops.Stamp, p string, ok bool) {
+// diskPath is the file of slash-separated path p (clean, relative) in
+// the work tree dir.
+func diskPath(dir, p string) string {
+	return dir + string(filepath.Separator) + filepath.FromSlash(p)
+}
+
+// stampHolds reports whether full's lstat is still the recorded stamp.
+func stampHolds(stamp []byte, full string) bool {
+	want, ok := parseStamp(stamp)
+	if !ok {
+		return false
+	}
+	st, err := os.Lstat(full)
+	if err != nil {
+		return false
+	}
+	got, ok := gitops.StampOf(st)
+	return ok && got == want
+}
+
+// appendStamp writes s as a record's STAMP.
+func appendStamp(b []byte, s gitops.Stamp) []byte {
+	b = strconv.AppendUint(b, s.Ino, 36)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, s.Size, 36)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(s.Mode), 36)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, s.Mtime, 36)
+	b = append(b, ' ')
+	return strconv.AppendInt(b, s.Ctime-s.Mtime, 36)
+}
+
+// parseStamp reads what appendStamp wrote.
+func parseStamp(l []byte) (s gitops.Stamp, ok bool) {
 	var n [5]int64
 	for i := range n {
-		j := bytes.IndexByte(l, '\t')
-		if j < 0 {
-			return s, "", false
+		f := l
+		if i < len(n)-1 {
+			j := bytes.IndexByte(l, ' ')
+			if j < 0 {
+				return s, false
+			}
+			f, l = l[:j], l[j+1:]
 		}
-		v, err := strconv.ParseInt(string(l[:j]), 10, 64)
+		var err error
+		if i < 3 {
+			var u uint64
+			u, err = strconv.ParseUint(string(f), 36, 64)
+			n[i] = int64(u)
+		} else {
+			n[i], err = strconv.ParseInt(string(f), 36, 64)
+		}
 		if err != nil {
-			return s, "", false
+			return s, false
 		}
-		n[i], l = v, l[j+1:]
 	}
-	return gitops.Stamp{Ino: uint64(n[0]), Size: uint64(n[1]), Mode: uint32(n[2]), Mtime: n[3], Ctime: n[4]}, string(l), true
+	if n[2] > 1<<32-1 {
+		return s, false
+	}
+	return gitops.Stamp{Ino: uint64(n[0]), Size: uint64(n[1]), Mode: uint32(n[2]), Mtime: n[3], Ctime: n[3] + n[4]}, true
 }
 
 // saveStackNames records what a discovery of repo's work tree found (see
@@ -178,19 +235,28 @@ func saveStackNames(f *Factory, repo *stackRepo, disc *stacks.Discovery, derr er
 		return
 	}
 	before := repo.opened.Add(-racyWindow).UnixNano()
-	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "%s\t%d\t%s\t%s\t%s\n", stackNamesMagic, stackNamesVersion, repo.dir, repo.gitDir, repo.stacksRoot)
+	b := make([]byte, 0, 256+len(disc.Refs)*80)
+	b = fmt.Appendf(b, "%s\t%d\t%s\t%s\t%s\n", stackNamesMagic, stackNamesVersion, repo.dir, repo.gitDir, repo.stacksRoot)
 	lines := 0
-	stamp := func(p, full string) bool {
+	// stamp appends the stamp of full, when it is old enough to trust.
+	stamp := func(full string) (st fs.FileInfo, ok bool) {
 		st, err := os.Lstat(full)
 		if err != nil {
-			return false
+			return nil, false
 		}
 		s, ok := gitops.StampOf(st)
 		if !ok || !s.Before(before) {
+			return nil, false
+		}
+		b = appendStamp(b, s)
+		return st, true
+	}
+	stampLine := func(p, full string) bool {
+		b = append(b, "s\t"...)
+		if _, ok := stamp(full); !ok {
 			return false
 		}
-		fmt.Fprintf(&buf, "s\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Ino, s.Size, s.Mode, s.Mtime, s.Ctime, p)
+		b = append(append(append(b, '\t'), p...), '\n')
 		lines++
 		return true
 	}
@@ -199,40 +265,49 @@ func saveStackNames(f *Factory, repo *stackRepo, disc *stacks.Discovery, derr er
 	}
 	// The index first: a checkout or commit a moment ago makes it racy,
 	// and the rest need not be looked at.
-	if !stamp(".git/index", filepath.Join(repo.gitDir, "index")) {
+	if !stampLine(".git/index", filepath.Join(repo.gitDir, "index")) {
 		return
 	}
 	// The way to the stacks root: a symbolic link put on it reads as a
 	// new inode here.
 	if root := repo.stacksRoot; root != "." {
 		for i := 0; i < len(root); i++ {
-			if root[i] == '/' && !stamp(root[:i], filepath.Join(repo.dir, filepath.FromSlash(root[:i]))) {
+			if root[i] == '/' && !stampLine(root[:i], diskPath(repo.dir, root[:i])) {
 				return
 			}
 		}
 	}
+	// Every folder listed; a stack's own on its line.
+	stackDirs := make(map[string]bool, len(disc.Refs))
+	for _, r := range disc.Refs {
+		stackDirs[r.Path] = true
+	}
 	for _, d := range disc.Folders {
-		if !usable(d) || !stamp(d, filepath.Join(repo.dir, filepath.FromSlash(d))) {
+		if !usable(d) {
+			return
+		}
+		if !stackDirs[d] && !stampLine(d, diskPath(repo.dir, d)) {
 			return
 		}
 	}
 	for _, r := range disc.Refs {
 		file := path.Join(r.Path, stacks.StackFile)
-		full := filepath.Join(repo.dir, filepath.FromSlash(file))
 		if !usable(file) || !usable(r.Name) || !ig.Tracked(file) {
 			return
 		}
-		if st, err := os.Lstat(full); err != nil || !st.Mode().IsRegular() {
+		b = append(b, "n\t"...)
+		if _, ok := stamp(diskPath(repo.dir, r.Path)); !ok {
 			return
 		}
-		if !stamp(file, full) {
+		b = append(b, '\t')
+		if st, ok := stamp(diskPath(repo.dir, file)); !ok || !st.Mode().IsRegular() {
 			return
 		}
-		fmt.Fprintf(&buf, "n\t%s\t%s\n", r.Name, r.Path)
+		b = append(append(append(append(append(b, '\t'), r.Name...), '\t'), r.Path...), '\n')
 		lines++
 	}
-	fmt.Fprintf(&buf, "end\t%d\n", lines)
-	_ = osfile.Replace(stackNamesPath(repo.gitDir), "."+stackNamesFile+"-", buf.Bytes()) // only saves time
+	b = append(strconv.AppendInt(append(b, "end\t"...), int64(lines), 10), '\n')
+	_ = osfile.Replace(stackNamesPath(repo.gitDir), "."+stackNamesFile+"-", b) // only saves time
 }
 
 // plainDisk reports whether view is disk itself: the staging index marks

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/gittest"
 	"panka.dev/panka/stacks"
 )
@@ -196,5 +197,27 @@ func TestStackNamesRacy(t *testing.T) {
 	}
 	if m := readStackNames(b, g.Dir, gitDir, "other"); m != nil {
 		t.Errorf("another stacks root's record: %v", m)
+	}
+}
+
+// TestStackNamesStamp: a record's stamps read back as written, whatever
+// their values (a change time before the modification time, the largest
+// inode), and a stamp that is not one is refused, so that the record is
+// not used rather than trusted.
+func TestStackNamesStamp(t *testing.T) {
+	for _, s := range []gitops.Stamp{
+		{Ino: 1<<64 - 1, Size: 189, Mode: uint32(os.ModeDir | 0o755), Mtime: 1795860129144285832, Ctime: 1795860129144756056},
+		{Ino: 7, Size: 0, Mode: 1<<32 - 1, Mtime: 1795860129144756056, Ctime: 1795860129144285832},
+		{Mtime: -1, Ctime: 1<<63 - 1},
+	} {
+		b := appendStamp(nil, s)
+		if got, ok := parseStamp(b); !ok || got != s {
+			t.Errorf("%+v: wrote %q, read %+v, %v", s, b, got, ok)
+		}
+	}
+	for _, bad := range []string{"", "1 2 3 4", "1 2 3 4 5 6", "1 2 3 4 x!", "1 2 zzzzzzzzz 4 5", "1  2 3 4 5", "-1 2 3 4 5"} {
+		if s, ok := parseStamp([]byte(bad)); ok {
+			t.Errorf("%q read as %+v", bad, s)
+		}
 	}
 }
