@@ -71,7 +71,20 @@ func Format(src []byte) (out []byte, err error) {
 	if fast && formatted(src, roots) {
 		return src, nil
 	}
-	return formatYAML(src)
+	out, err = formatYAML(src)
+	// yaml.v3 reads some comments of its own output otherwise than of
+	// the input: "a: ---\n# c" is written "a: '---'\n# c", where the
+	// comment below a quoted value is the document's, written after a
+	// blank line. Rewritten until it no longer changes (a round or
+	// two), the output is what a second fmt leaves as it is.
+	for i := 0; i < 2 && err == nil; i++ {
+		again, err2 := formatYAML(out)
+		if err2 != nil || bytes.Equal(again, out) {
+			break
+		}
+		out = again
+	}
+	return out, err
 }
 
 // formatYAML is Format through yaml.v3's decoder and encoder, for a file
