@@ -43,7 +43,7 @@ func BigState(key statestore.Key, n int) *statestore.State {
 		"provider": map[string]any{"name": "aws", "region": "us-east-1"}, "components": comps})
 	return &statestore.State{
 		SchemaVersion: statestore.SchemaVersion, Stack: key.Stack, Environment: key.Environment,
-		Status: statestore.StatusDeployed, Spec: spec, Outputs: outputs,
+		Serial: 1, Status: statestore.StatusDeployed, Spec: spec, Outputs: outputs,
 		Resources: statestore.ResourceSummary{Components: n, Resources: n * 6, ByKind: byKind},
 		UpdatedAt: base,
 	}
