@@ -188,6 +188,11 @@ func loadDesired(ctx context.Context, f *Factory, open storeOpener, src *planSou
 		}
 		if disc, _ := src.discover(root); src.ref == "" && disc != nil && len(disc.Refs) == 0 {
 			if dir, derr := f.RepoRoot(); derr == nil {
+				if src.repo == nil {
+					if ierr := (&stackRepo{dir: dir, stacksRoot: stacksRoot(root)}).insideStacksRoot(); ierr != nil {
+						return nil, ierr
+					}
+				}
 				if cerr := configBelowRoot(f, dir, stacksRoot(root)); cerr != nil {
 					return nil, cerr
 				}

@@ -464,6 +464,14 @@ func (f *Factory) findHeaderOnce(stack string, quiet bool) (*stacks.Header, erro
 			return hh, nil
 		}
 	}
+	if len(disc.Refs) == 0 && derr == nil {
+		// Outside git, started inside another folder's stacks root:
+		// the state looked for is that folder's .panka/, not this one's,
+		// and "nothing deployed" would be wrong.
+		if err := repo.insideStacksRoot(); err != nil {
+			return nil, err
+		}
+	}
 	if derr != nil {
 		f.Log.Warn().Err(derr).Msgf("stack %q is not among the stacks that load: using the repository's backend settings (if it is one of the stacks above, fix it first: run `panka validate`)", stack)
 	}
