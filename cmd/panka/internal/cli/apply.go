@@ -89,8 +89,9 @@ type ApplyOptions struct {
 func newCmdApply(f *Factory) *cobra.Command {
 	opts := &ApplyOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "apply [PLANFILE] --stack STACK --environment ENV",
-		Short: "Deploy a stack/environment under its lock lease and record the deployment",
+		Use:        "apply [PLANFILE] --stack STACK --environment ENV",
+		SuggestFor: []string{"deploy", "up"},
+		Short:      "Deploy a stack/environment under its lock lease and record the deployment",
 		Long: `Apply takes the stack/environment's lock lease, reads its state, plans the
 desired YAML (work tree, --ref, or a plan saved with plan --out) against it,
 shows the plan, asks for confirmation (unless --auto-approve; without a

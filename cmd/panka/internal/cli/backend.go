@@ -51,8 +51,9 @@ type BackendAction struct {
 func newCmdBackendCreate(f *Factory) *cobra.Command {
 	opts := &BackendCreateOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "create --bucket NAME [--table NAME] [--region REGION]",
-		Short: "Create the state bucket (versioned, private, encrypted) and the lock table",
+		Use:        "create --bucket NAME [--table NAME] [--region REGION]",
+		SuggestFor: []string{"init", "setup", "new"},
+		Short:      "Create the state bucket (versioned, private, encrypted) and the lock table",
 		Long: `create makes the S3 bucket for state with versioning on, all public access
 blocked and default encryption (backend.sse, AES256 unless aws:kms), and the
 DynamoDB lock table (hash key lockKey, on-demand billing). It is idempotent:

@@ -27,8 +27,9 @@ func newCmdHooks(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "hooks", Short: "Install and run panka's git hooks"}
 	var force bool
 	install := &cobra.Command{
-		Use:   "install",
-		Short: "Install a pre-push hook that checks the stacks a push changes",
+		Use:        "install",
+		SuggestFor: []string{"add", "enable"},
+		Short:      "Install a pre-push hook that checks the stacks a push changes",
 		Long: `Install writes .git/hooks/pre-push (or core.hooksPath) running
 "panka hooks run pre-push". Before every push it lists the stacks and
 environments the pushed commits change and fails the push when a changed
@@ -43,8 +44,9 @@ git push --no-verify; remove it with panka hooks uninstall.`,
 	}
 	install.Flags().BoolVar(&force, "force", false, "replace an existing pre-push hook not written by panka (kept as pre-push.panka-backup)")
 	uninstall := &cobra.Command{
-		Use:   "uninstall",
-		Short: "Remove the pre-push hook panka installed",
+		Use:        "uninstall",
+		SuggestFor: []string{"remove", "rm", "delete", "disable"},
+		Short:      "Remove the pre-push hook panka installed",
 		Long: `Uninstall removes the pre-push hook "panka hooks install" wrote (in
 .git/hooks, or core.hooksPath). A pre-push hook panka did not write is
 left alone (an error); with no pre-push hook there is nothing to do. A

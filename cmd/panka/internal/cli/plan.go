@@ -49,8 +49,9 @@ type PlanOptions struct {
 func newCmdPlan(f *Factory) *cobra.Command {
 	opts := &PlanOptions{F: f, OpenStore: f.Store}
 	cmd := &cobra.Command{
-		Use:   "plan --stack STACK --environment ENV",
-		Short: "Show what apply would change: the desired YAML against the deployed state",
+		Use:        "plan --stack STACK --environment ENV",
+		SuggestFor: []string{"diff", "preview"},
+		Short:      "Show what apply would change: the desired YAML against the deployed state",
 		Long: `Plan resolves a stack for one environment (from the work tree, or from any
 commit with --ref, without a checkout) and compares it with the spec recorded
 in the state of the last deployment. Each component is listed as create (+),

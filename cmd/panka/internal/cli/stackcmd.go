@@ -932,9 +932,10 @@ type StackInitOptions struct {
 func newCmdStackInit(f *Factory, runF func(*StackInitOptions) error) *cobra.Command {
 	opts := &StackInitOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "init NAME",
-		Short: "Scaffold a new stack (stack.yaml, infra/, services/, environments/dev.yaml)",
-		Args:  cobra.ExactArgs(1),
+		Use:        "init NAME",
+		SuggestFor: []string{"new", "create", "add"},
+		Short:      "Scaffold a new stack (stack.yaml, infra/, services/, environments/dev.yaml)",
+		Args:       cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if msg := stacks.CheckName(opts.Name); msg != "" {
