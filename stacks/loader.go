@@ -790,6 +790,22 @@ func Strays(fsys fs.FS, root string, refs []Ref) []*Error {
 // one when the stacks root is the repository's root (stacks.root: .).
 const RepoConfigFile = "panka.yaml"
 
+// envFolderHint ends the error about an Environment outside the
+// environments folder when its file sits in another folder directly in
+// the stack (enviroments/dev.yaml, env/dev.yaml): a typo of the folder's
+// name made the environment not exist, and the fix is a git mv. files are
+// the stack's YAML files; "" when the file is elsewhere.
+func envFolderHint(file, dir, envDir string, files []string) string {
+	folder := path.Dir(file)
+	if path.Dir(folder) != dir || folder == envDir {
+		return ""
+	}
+	if slices.ContainsFunc(files, func(f string) bool { return path.Dir(f) == envDir }) {
+		return fmt.Sprintf(", not in %s/: move it there (git mv %s %s/)", folder, file, envDir)
+	}
+	return fmt.Sprintf(", not in %s/: rename the folder (git mv %s %s)", folder, folder, envDir)
+}
+
 // misnamedStackFile is the stack file written stack.yml, which no tool
 // reads as a stack's: every file of the stack was a "YAML file outside
 // any stack" that told the user to add the stack.yaml they had.
@@ -1730,7 +1746,7 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 				errs.add(d.root.get("kind").pos(), "kind", "kind: Stack belongs in %s only", s.file)
 				continue
 			case KindEnvironment:
-				errs.add(d.root.get("kind").pos(), "kind", "kind: Environment belongs in %s/<env>.yaml", envDir)
+				errs.add(d.root.get("kind").pos(), "kind", "kind: Environment belongs in %s/<env>.yaml%s", envDir, envFolderHint(p, dir, envDir, files))
 				continue
 			case KindService:
 				if !ok {
