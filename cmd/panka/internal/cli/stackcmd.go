@@ -1217,6 +1217,14 @@ func stackListRun(opts *StackListOptions) error {
 		it.Error = "not loading: " + strings.Join(msgs, "; ")
 		items = append(items, it)
 	}
+	if len(items) > 0 {
+		// Listed without it, a stack whose file is named stack.yml
+		// looked deleted: validate refuses it, stack list left it out
+		// without a word.
+		if hint := misnamedHint(disc); hint != "" {
+			fmt.Fprintf(f.Notices(), "not listed: %s\n", hint)
+		}
+	}
 	if f.JSON() {
 		if err := f.PrintJSON(items); err != nil {
 			return err
