@@ -18,6 +18,9 @@ import (
 // s3 (lock objects next to the state in backend.bucket under backend.prefix)
 // or dynamodb (locks.table in locks.region, at locks.endpoint if set).
 func (f *Factory) Locker(ctx context.Context, cfg *config.Resolved) (locker.Locker, error) {
+	if err := unsetEnvRef(cfg); err != nil {
+		return nil, err
+	}
 	switch cfg.Locks.Type {
 	case "", "local":
 		dir, err := f.localDir(cfg)

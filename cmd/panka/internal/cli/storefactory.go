@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 
 	"panka.dev/panka/cmd/panka/internal/config"
@@ -52,6 +54,48 @@ func (f *Factory) warnWorktreeState(dir string) {
 		"to share it, set backend.directory: %s (PANKA_BACKEND_DIRECTORY), or configure a bucket", main, main, mainDir, dir, mainDir)
 }
 
+// unsetEnvRef is an error when a backend or locks setting of a config
+// file reads an environment variable (${NAME}) that is unset or empty: the
+// value left is not the bucket, table, prefix or folder the file means,
+// and an empty backend.bucket is the local backend, where status said
+// nothing was deployed and apply made a second deployment beside the
+// team's. Commands that open neither (validate, changed, show) still run.
+func unsetEnvRef(cfg *config.Resolved) error {
+	var keys []string
+	for k, src := range cfg.Sources {
+		if src.Unset != "" && (strings.HasPrefix(k, "backend.") || strings.HasPrefix(k, "locks.")) && !unusedSetting(cfg, k) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	src := cfg.Sources[keys[0]]
+	refs, verb := "${"+strings.ReplaceAll(src.Unset, ", ", "}, ${")+"}", "is"
+	if strings.Contains(src.Unset, ",") {
+		verb = "are"
+	}
+	return fmt.Errorf("%s (%s) reads %s, which %s not set in the environment (or empty): export it, or write the value in the file; without it the state and locks would be read somewhere else than the file means", keys[0], src.Where, refs, verb)
+}
+
+// unusedSetting is whether key plays no part in where cfg keeps state and
+// locks: an S3 setting while backend.type local is chosen (not implied),
+// backend.directory with an s3 backend, a DynamoDB setting while another
+// locks.type is chosen.
+func unusedSetting(cfg *config.Resolved, key string) bool {
+	chosen := func(k string) bool { return cfg.Sources[k].Layer != "default" }
+	switch key {
+	case "backend.type", "backend.prefix":
+		return false
+	case "backend.directory":
+		return cfg.Backend.Type == "s3"
+	case "locks.table", "locks.region", "locks.endpoint":
+		return chosen("locks.type") && cfg.Locks.Type != "dynamodb"
+	}
+	return strings.HasPrefix(key, "backend.") && chosen("backend.type") && cfg.Backend.Type == "local"
+}
+
 // Store opens the state store of cfg: backend.type local (the default;
 // <repo>/.panka, or backend.directory) or s3 (backend.bucket, with
 // backend.sse/kmsKeyId). backend.prefix puts every key under a prefix; a
@@ -59,6 +103,9 @@ func (f *Factory) warnWorktreeState(dir string) {
 // local backend and CI set it warns once on stderr: the state would die with
 // the runner.
 func (f *Factory) Store(ctx context.Context, cfg *config.Resolved) (statestore.Store, error) {
+	if err := unsetEnvRef(cfg); err != nil {
+		return nil, err
+	}
 	switch cfg.Backend.Type {
 	case "", "local":
 		dir, err := f.localDir(cfg)

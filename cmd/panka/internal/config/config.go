@@ -14,6 +14,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -138,11 +139,18 @@ var layerRank = map[string]int{"default": 0, "user": 1, "repo": 2, "stack": 3, "
 type Source struct {
 	Layer string // "default", "user", "repo", "stack", "env", "flag"
 	Where string // file:line, env var name or flag name
+	// Unset names the ${NAME} references of a config file value whose
+	// environment variable was unset or empty (comma-separated), "" when
+	// there were none: the value read is not the one the file meant.
+	Unset string
 }
 
 func (s Source) String() string {
 	if s.Where == "" {
 		return s.Layer
+	}
+	if s.Unset != "" {
+		return s.Layer + " (" + s.Where + ", ${" + strings.ReplaceAll(s.Unset, ", ", "}, ${") + "} unset)"
 	}
 	return s.Layer + " (" + s.Where + ")"
 }
@@ -654,6 +662,18 @@ func ExpandEnv(v string, getenv func(string) string) string {
 	return envRef.ReplaceAllStringFunc(v, func(m string) string { return getenv(m[2 : len(m)-1]) })
 }
 
+// unsetRefs names the ${NAME} references of v whose variable is unset or
+// empty in env, comma-separated; "" when none.
+func unsetRefs(v string, env map[string]string) string {
+	var names []string
+	for _, m := range envRef.FindAllStringSubmatch(v, -1) {
+		if env[m[1]] == "" && !slices.Contains(names, m[1]) {
+			names = append(names, m[1])
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
 func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[string]string) error {
 	if n.Kind != yaml.MappingNode {
 		return fmt.Errorf("%s:%d: %s must be a mapping", file, n.Line, strings.TrimSuffix(prefix, ".")+orTop(prefix))
@@ -712,7 +732,7 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 			errs = append(errs, fmt.Errorf("%s:%d:%d: key version: %q is not one of v1 (a file written for another panka release?)", file, kn.Line, kn.Column, vn.Value))
 			continue
 		}
-		if err := r.set(path, expandEnv(vn.Value, env), Source{Layer: layer, Where: fmt.Sprintf("%s:%d", file, kn.Line)}); err != nil {
+		if err := r.set(path, expandEnv(vn.Value, env), Source{Layer: layer, Where: fmt.Sprintf("%s:%d", file, kn.Line), Unset: unsetRefs(vn.Value, env)}); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d:%d: %w", file, kn.Line, kn.Column, err))
 		}
 	}

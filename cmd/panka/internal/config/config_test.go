@@ -357,6 +357,48 @@ func TestFileValuesExpandEnv(t *testing.T) {
 	}
 }
 
+// TestFileValuesUnsetEnv: a file value whose ${NAME} reads an unset or
+// empty variable records the names in its source (Source.Unset), so the
+// commands that open the state can refuse a bucket that came out empty
+// (the local backend) instead of reading another place than the file
+// means; a variable set, or a higher layer, leaves nothing recorded.
+func TestFileValuesUnsetEnv(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "panka.yaml")
+	if err := os.WriteFile(file, []byte("backend:\n  bucket: ${STATE_BUCKET}\n  prefix: ${TEAM}-${AREA}/\nlocks:\n  table: ${LOCK_TABLE}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name                         string
+		env                          []string
+		bucket, prefix, table        string
+		bucketSrc, prefixSrc, tblSrc string
+	}{
+		{"unset", nil, "", "-/", "",
+			"repo (" + file + ":2, ${STATE_BUCKET} unset)", "repo (" + file + ":3, ${TEAM}, ${AREA} unset)", "repo (" + file + ":5, ${LOCK_TABLE} unset)"},
+		{"empty counts as unset", []string{"STATE_BUCKET=", "TEAM=a", "AREA="}, "", "a-/", "",
+			"repo (" + file + ":2, ${STATE_BUCKET} unset)", "repo (" + file + ":3, ${AREA} unset)", "repo (" + file + ":5, ${LOCK_TABLE} unset)"},
+		{"set", []string{"STATE_BUCKET=b", "TEAM=a", "AREA=x", "LOCK_TABLE=t"}, "b", "a-x/", "t",
+			"repo (" + file + ":2)", "repo (" + file + ":3)", "repo (" + file + ":5)"},
+		{"a higher layer wins", []string{"PANKA_BACKEND_BUCKET=e", "PANKA_BACKEND_PREFIX=p/", "PANKA_LOCKS_TABLE=l"}, "e", "p/", "l",
+			"env (PANKA_BACKEND_BUCKET)", "env (PANKA_BACKEND_PREFIX)", "env (PANKA_LOCKS_TABLE)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Resolve(Layers{RepoFile: file, Env: tt.env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Backend.Bucket != tt.bucket || r.Backend.Prefix != tt.prefix || r.Locks.Table != tt.table {
+				t.Errorf("bucket %q prefix %q table %q, want %q %q %q", r.Backend.Bucket, r.Backend.Prefix, r.Locks.Table, tt.bucket, tt.prefix, tt.table)
+			}
+			for key, want := range map[string]string{"backend.bucket": tt.bucketSrc, "backend.prefix": tt.prefixSrc, "locks.table": tt.tblSrc} {
+				if got := r.Sources[key].String(); got != want {
+					t.Errorf("source of %s = %q, want %q", key, got, want)
+				}
+			}
+		})
+	}
+}
+
 // TestUnknownEnv: a PANKA_ variable that is no configuration key (a typo)
 // is listed with the key's variable it most likely means; the variables
 // panka reads otherwise (PANKA_VAR_*, PANKA_CONFIG, ...) are not.
