@@ -666,6 +666,11 @@ func yamlErrPos(err error, data []byte) (line, col int, msg string) {
 	if c, hint, ok := templateHint(data, line); ok {
 		return line, c, msg + ": " + hint
 	}
+	if (msg == "did not find expected ',' or '}'" || msg == "did not find expected ',' or ']'") && line > 0 {
+		if c, hint, ok := flowRefHint(data, line); ok {
+			return line, c, msg + ": " + hint
+		}
+	}
 	if msg == "mapping values are not allowed in this context" && line > 0 {
 		if c, hint := colonInValue(data, line); hint != "" {
 			return line, c, msg + ": " + hint
@@ -769,6 +774,44 @@ func templateHint(data []byte, line int) (col int, hint string, ok bool) {
 		what = "this line" // {{- if .Values.x }}
 	}
 	return at + utf8.RuneCountInString(v[:i]) + 1, what + " holds {{ }}, template syntax (Helm, Jinja), which YAML reads as a mapping; panka does not run templates: panka variables are written ${NAME}", true
+}
+
+// flowRefHint explains yaml.v3's "did not find expected ',' or '}'" (or
+// ']') on line (1-based): a ${NAME} written unquoted inside { } or [ ] on
+// that line, where YAML ends a plain value at the "{" (spec:
+// {visibilityTimeout: ${X}}, or a one-line panka.yaml as README writes
+// them, with a bucket read from the environment). col is the "$".
+func flowRefHint(data []byte, line int) (col int, hint string, ok bool) {
+	lines := bytes.Split(data, []byte("\n"))
+	if line > len(lines) {
+		return 0, "", false
+	}
+	indent, text := lineAt(lines, line)
+	depth, quote := 0, byte(0)
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '#' && i > 0 && text[i-1] == ' ':
+			return 0, "", false // a comment
+		case c == '$' && depth > 0 && strings.HasPrefix(text[i:], "${"):
+			ref := text[i:]
+			if end := strings.IndexByte(ref, '}'); end > 0 {
+				ref = ref[:end+1]
+			}
+			return indent + utf8.RuneCountInString(text[:i]) + 1, fmt.Sprintf("%s inside { } or [ ] must be quoted, as YAML ends a plain value there at its {: write \"%s\"", ref, ref), true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return 0, "", false
 }
 
 // aliasStartHint explains yaml.v3's "did not find expected alphabetic or

@@ -3,6 +3,8 @@ package stacks
 import (
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 const cf = "stacks/s/infra/c.yaml"
@@ -307,6 +309,14 @@ func TestLoadRules(t *testing.T) {
 		// yaml.v3 gives parser errors' lines 0-based: they must name the
 		// line of the construct, as its scanner errors do.
 		{"unclosed flow mapping", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec: {visibilityTimeout: ${X}}\n"},
+			[]string{cf + `:5:27: invalid YAML: did not find expected ',' or '}': ${X} inside { } or [ ] must be quoted, as YAML ends a plain value there at its {: write "${X}"`}},
+		{"reference in a flow list", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Worker\nmetadata:\n  name: w\nspec:\n  image: x\n  command: [sh, -c, ${CMD}]\n"},
+			[]string{cf + `:7:21: invalid YAML: did not find expected ',' or ']': ${CMD} inside { } or [ ] must be quoted, as YAML ends a plain value there at its {: write "${CMD}"`}},
+		// quoted, or outside { }, it is fine; an unclosed mapping with
+		// no reference gets no hint
+		{"quoted reference in a flow mapping", map[string]string{"stacks/s/stack.yaml": stackYAML, cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec: {visibilityTimeout: \"${X}\", fifo: false}  # ${X} in a comment\n"},
+			[]string{cf + `:5:27: spec.visibilityTimeout: undeclared variable`}},
+		{"unclosed flow mapping without reference", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec: {visibilityTimeout: 3 fifo: false\n"},
 			[]string{cf + `:5: invalid YAML: did not find expected ',' or '}'`}},
 		// Helm/Jinja templates copied in: yaml.v3 says only "did not
 		// find expected key" (no column), as a whole {{ NAME }} value
@@ -664,6 +674,27 @@ func TestLoadRules(t *testing.T) {
 			}
 			wantErrs(t, err, tt.want...)
 		})
+	}
+}
+
+// TestFlowRefHint: the hint is given only for a ${ written unquoted
+// inside { } or [ ] on the line of the error, not for one quoted, in a
+// comment, or outside a flow collection.
+func TestFlowRefHint(t *testing.T) {
+	for _, tt := range []struct{ doc, want string }{
+		{"spec: {a: ${X}}\n", `did not find expected ',' or '}': ${X} inside { } or [ ] must be quoted, as YAML ends a plain value there at its {: write "${X}"`},
+		{"spec: {a: 3 b: 4\n", `did not find expected ',' or '}'`},
+		{"spec: {a: 3 b: '${X}'\n", `did not find expected ',' or '}'`},
+		{"spec: {a: 3 b: 4  # ${X}\n", `did not find expected ',' or '}'`},
+	} {
+		var n yaml.Node
+		err := yaml.Unmarshal([]byte(tt.doc), &n)
+		if err == nil {
+			t.Fatalf("%q parsed", tt.doc)
+		}
+		if _, _, msg := YAMLErrorPos(err, []byte(tt.doc)); msg != tt.want {
+			t.Errorf("%q: %q, want %q", tt.doc, msg, tt.want)
+		}
 	}
 }
 

@@ -102,6 +102,9 @@ func TestLoadFileProblems(t *testing.T) {
 		// YAML syntax errors name the line (and column where known), as
 		// stack files do, not yaml.v3's "yaml: line N" one line early.
 		{"unclosed flow sequence", "version: v1\nbackend:\n  type: s3\n  bucket: [x\n", `panka.yaml:4: not valid YAML: did not find expected ',' or ']'`},
+		// README's one-line sections with a bucket read from the
+		// environment: YAML ends the plain value at ${'s {.
+		{"reference in a flow mapping", "backend: {type: s3, bucket: ${STATE_BUCKET}, region: eu-west-1}\n", `panka.yaml:1:29: not valid YAML: did not find expected ',' or '}': ${STATE_BUCKET} inside { } or [ ] must be quoted, as YAML ends a plain value there at its {: write "${STATE_BUCKET}"`},
 		{"tab indentation", "version: v1\nbackend:\n\ttype: s3\n", `panka.yaml:3:1: not valid YAML: a tab in the indentation`},
 		{"missing colon", "version: v1\nbackend\n  type: s3\n", `panka.yaml:2: not valid YAML: could not find expected ':'`},
 		// A section given a value is known, not an "unknown key".
