@@ -93,9 +93,11 @@ type Request struct {
 type Runtime struct {
 	Store statestore.Store
 	// NewEngine builds the engine for the model to deploy (nil for destroy:
-	// the engine destroys what its state holds); deployed is what state
-	// says is deployed (nil: nothing). It is called before the deployment
-	// is recorded: when it fails, nothing ran and Run records nothing.
+	// the engine destroys what its state holds); deployed is what the plan
+	// compared with: what state says is deployed, with the components
+	// failed runs since may have left (nil: nothing). It is called before
+	// the deployment is recorded: when it fails, nothing ran and Run
+	// records nothing.
 	NewEngine func(ctx context.Context, desired, deployed *stacks.Resolved) (Engine, error)
 	// Confirm is asked when the plan has changes; nil means auto-approve.
 	Confirm func(p *planner.Result) (bool, error)
@@ -545,7 +547,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	// nothing, and history and state keep saying what is deployed.
 	var eng Engine
 	if !upToDate {
-		if eng, err = rt.NewEngine(ctx, desired, deployed); err != nil {
+		if eng, err = rt.NewEngine(ctx, desired, planned); err != nil {
 			err = stoppedBy(ctx, err, req)
 			var se *StoppedError
 			if errors.Is(err, context.Canceled) && !errors.As(err, &se) {

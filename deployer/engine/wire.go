@@ -9,7 +9,7 @@ import (
 )
 
 // ProtocolVersion guards against a panka and a panka-engine from different builds.
-const ProtocolVersion = 3 // 2: AllowDestroy, AllowReplace; 3: preview-refresh
+const ProtocolVersion = 4 // 2: AllowDestroy, AllowReplace; 3: preview-refresh; 4: Deployed
 
 // EnvLocalDirectory tells the local target's provider
 // (pulumi-resource-pankalocal, which has the same constant) the absolute
@@ -40,6 +40,11 @@ type Request struct {
 	HealthTimeout time.Duration `json:"healthTimeout,omitempty"`
 	// Desired is the model to deploy (nil: destroy/refresh of what is deployed).
 	Desired *Model `json:"desired,omitempty"`
+	// Deployed names the components the engine's state may hold (the
+	// deployed model's): a top-level resource of one that Desired no
+	// longer has is that component's too, so the events of its delete
+	// name it, as the plan's delete does.
+	Deployed []string `json:"deployed,omitempty"`
 	// The resources holding data-holding components' data are protected
 	// in the engine's state, so that the engine refuses to replace or
 	// delete them whatever decides it; AllowReplace leaves them

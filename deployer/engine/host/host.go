@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -395,7 +396,6 @@ func awsHealth(ctx context.Context, runner *pulumirun.Runner, desired *stacks.Re
 
 func newRunner(ctx context.Context, req engine.Request, desired *stacks.Resolved, protect *bool, log io.Writer) (*pulumirun.Runner, error) {
 	program := pulumi.RunFunc(func(*pulumi.Context) error { return nil })
-	var components []string
 	if desired != nil {
 		tgt, err := TargetFor(desired)
 		if err != nil {
@@ -404,14 +404,33 @@ func newRunner(ctx context.Context, req engine.Request, desired *stacks.Resolved
 		program = func(pctx *pulumi.Context) error {
 			return tgt.Register(pctx, desired, target.Options{RepoRoot: req.RepoRoot, Protect: *protect})
 		}
-		for _, c := range desired.Components {
-			components = append(components, c.Name)
-		}
 	}
 	return pulumirun.New(ctx, pulumirun.Options{
 		Stack: req.Stack, BackendURL: req.BackendURL, SecretsProvider: req.SecretsProvider,
 		PulumiCLI: req.PulumiCLI, PulumiHome: req.PulumiHome, PluginDirs: req.PluginDirs,
-		Env: req.Env, Program: program, Parallelism: req.Parallelism, Components: components,
+		Env: req.Env, Program: program, Parallelism: req.Parallelism, Components: runnerComponents(req, desired),
 		Log: log, StallLimit: req.StallLimit,
 	})
+}
+
+// runnerComponents names the top-level resources that are components, for
+// the events (pulumirun.Options.Components): the desired ones and those
+// deployed (req.Deployed), whose resources an up deletes when the YAML no
+// longer has them. Named from desired alone, such a delete's events named
+// no component, and apply's progress never showed the delete the plan
+// listed. nil for a destroy (desired nil): every top-level resource is one.
+func runnerComponents(req engine.Request, desired *stacks.Resolved) []string {
+	if desired == nil {
+		return nil
+	}
+	var out []string
+	for _, c := range desired.Components {
+		out = append(out, c.Name)
+	}
+	for _, n := range req.Deployed {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -89,3 +89,29 @@ func TestLocalHealthSaysWhatToDo(t *testing.T) {
 		t.Errorf("manifest in place: %v", err)
 	}
 }
+
+// TestRunnerComponents: the events of an up name the desired components and
+// the deployed ones it deletes (a component removed from the YAML), so
+// apply's progress shows the deletes its plan listed; a destroy names every
+// top-level resource.
+func TestRunnerComponents(t *testing.T) {
+	desired := &stacks.Resolved{Components: []stacks.Component{{Name: "web"}, {Name: "orders"}}}
+	tests := []struct {
+		name     string
+		deployed []string
+		desired  *stacks.Resolved
+		want     []string
+	}{
+		{"nothing deployed", nil, desired, []string{"web", "orders"}},
+		{"a deployed component removed", []string{"orders", "assets", "web"}, desired, []string{"web", "orders", "assets"}},
+		{"destroy", []string{"orders"}, nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := runnerComponents(engine.Request{Deployed: tc.deployed}, tc.desired)
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") || (got == nil) != (tc.want == nil) {
+				t.Errorf("runnerComponents = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

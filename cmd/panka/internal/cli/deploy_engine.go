@@ -333,7 +333,8 @@ type engineOptions struct {
 	AllowDestroy, AllowReplace bool
 	// Deployed is the deployed model, when known: with no desired model
 	// (destroy, drift) it says where this checkout keeps the local
-	// target's manifests.
+	// target's manifests; its components are those the engine's events
+	// name besides the desired ones (engine.Request.Deployed).
 	Deployed *stacks.Resolved
 }
 
@@ -399,6 +400,11 @@ func (f *Factory) startEngine(ctx context.Context, cfg *config.Resolved, key sta
 		PulumiCLI: cfg.Pulumi.CLI, PluginDirs: pluginDirs, Env: env, Parallelism: eo.Parallelism,
 		RepoRoot: root, Desired: model, AllowDestroy: eo.AllowDestroy, AllowReplace: eo.AllowReplace,
 		StallLimit: cfg.Pulumi.StallTimeout.D()}
+	if eo.Deployed != nil {
+		for _, c := range eo.Deployed.Components {
+			req.Deployed = append(req.Deployed, c.Name)
+		}
+	}
 	return engine.Start(ctx, req, engine.Options{Stderr: eo.Log, Env: f.engineEnviron()})
 }
 

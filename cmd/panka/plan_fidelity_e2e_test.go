@@ -1,0 +1,553 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"panka.dev/panka/deployer/planner"
+	"panka.dev/panka/statestore"
+)
+
+// fidelityBase extends the quickstart (web, shop-db, orders, assets) with a
+// kind of each other sort, a variable with a default, a secret variable and
+// an SSM reference, so every sort of edit has something to change.
+var fidelityBase = map[string]string{
+	"stacks/shop/stack.yaml": `apiVersion: core.panka.io/v1
+kind: Stack
+metadata:
+  name: shop
+spec:
+  provider:
+    name: local
+  variables:
+    WEB_IMAGE:
+      default: ghcr.io/acme/shop-web:1.0.0
+    GREETING:
+      default: hello from dev
+    LOG_LEVEL:
+      default: info
+    DB_PASSWORD:
+      secret: true
+      required: true
+`,
+	"stacks/shop/infra/extra.yaml": `apiVersion: core.panka.io/v1
+kind: Worker
+metadata:
+  name: mailer
+spec:
+  image: busybox:1.36
+  command: [mail, --loop]
+  env:
+    LOG_LEVEL: ${LOG_LEVEL}
+    PASSWORD: ${DB_PASSWORD}
+  secrets:
+    TOKEN: /shop/token
+---
+apiVersion: core.panka.io/v1
+kind: CronJob
+metadata:
+  name: nightly
+spec:
+  schedule: "cron(0 3 * * ? *)"
+  image: busybox:1.36
+---
+apiVersion: core.panka.io/v1
+kind: Topic
+metadata:
+  name: events
+spec:
+  subscriptions:
+    - queue: orders
+`,
+}
+
+// fidelityCase is one edit of the deployed base stack: plan must say what
+// the apply after it does.
+type fidelityCase struct {
+	name string
+	env  string // "dev" when empty
+	// edit changes the work tree; it is committed.
+	edit func(t *testing.T, r *e2eRepo)
+	// vars are the environment of the plan and apply after the edit
+	// (the base is deployed with fidelitySecret).
+	vars []string
+	// flags go to the apply after the edit.
+	flags []string
+	// want is every component's action in the plan (no-op when absent).
+	want map[string]planner.Action
+	// dir is the local target's directory after the edit (default
+	// .panka/local).
+	dir string
+	// providerChanged: the plan changes the deployment target (which
+	// apply records, so plan --detailed-exitcode exits 2).
+	providerChanged bool
+}
+
+var fidelitySecret = []string{"PANKA_VAR_DB_PASSWORD=s3cret"}
+
+// TestPlanSaysWhatApplyDoes: for each edit of a deployed stack, the plan
+// (plan -o json) is the one apply shows, each component's action in it is
+// what the engine then does to it (its resource operations), the summary
+// counts what the engine's own summary counts (the local target makes one
+// resource a component), the manifests and state.json hold the planned
+// values, and a plan right after says there is nothing to change
+// (--detailed-exitcode 0).
+func TestPlanSaysWhatApplyDoes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	const (
+		create  = planner.ActionCreate
+		update  = planner.ActionUpdate
+		replace = planner.ActionReplace
+		del     = planner.ActionDelete
+	)
+	cases := []fidelityCase{
+		{
+			name: "add a component",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.write("stacks/shop/infra/cache.yaml", "apiVersion: core.panka.io/v1\nkind: Cache\nmetadata:\n  name: sessions\nspec:\n  engine: redis\n")
+			},
+			want: map[string]planner.Action{"sessions": create},
+		},
+		{
+			name: "remove a component",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`(?s)---\napiVersion: core.panka.io/v1\nkind: CronJob.*?---\n`), "---\n")
+			},
+			want: map[string]planner.Action{"nightly": del},
+		},
+		{
+			name: "remove a data component and its reader's reference",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/infra/data.yaml", regexp.MustCompile(`(?s)---\napiVersion: core.panka.io/v1\nkind: Bucket.*`), "")
+				r.replaceIn("stacks/shop/services/web/service.yaml", regexp.MustCompile(`\n    ASSETS_BUCKET: .*`), "")
+			},
+			flags: []string{"--allow-destroy"},
+			want:  map[string]planner.Action{"assets": del, "web": update},
+		},
+		{
+			name: "a field that updates in place",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/services/web/service.yaml", regexp.MustCompile(`replicas: 1`), "replicas: 2\n  cpu: 512\n  memory: 1024")
+			},
+			want: map[string]planner.Action{"web": update},
+		},
+		{
+			name: "a field that forces a replacement",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/infra/data.yaml", regexp.MustCompile(`  deadLetter:`), "  fifo: true\n  deadLetter:")
+				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`  subscriptions:`), "  fifo: true\n  subscriptions:")
+			},
+			flags: []string{"--allow-replace"},
+			want:  map[string]planner.Action{"orders": replace, "web": replace, "events": replace},
+		},
+		{
+			name: "a database engine change",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/infra/data.yaml", regexp.MustCompile(`engine: postgres`), "engine: mysql")
+			},
+			flags: []string{"--allow-replace"},
+			want:  map[string]planner.Action{"shop-db": replace, "web": replace},
+		},
+		{
+			name: "rename a component",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`name: mailer`), "name: postman")
+			},
+			want: map[string]planner.Action{"postman": create, "mailer": del},
+		},
+		{
+			name: "rename a data component and its references",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/infra/data.yaml", regexp.MustCompile(`name: orders`), "name: jobs")
+				r.replaceIn("stacks/shop/services/web/service.yaml", regexp.MustCompile(`orders\.url`), "jobs.url")
+				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`queue: orders`), "queue: jobs")
+			},
+			flags: []string{"--allow-destroy"},
+			want:  map[string]planner.Action{"jobs": create, "orders": del, "web": update, "events": update},
+		},
+		{
+			name: "a variable default the environment uses",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/stack.yaml", regexp.MustCompile(`default: hello from dev`), "default: hello again")
+			},
+			want: map[string]planner.Action{"web": update},
+		},
+		{
+			name: "a variable default the environment overrides",
+			env:  "production",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/stack.yaml", regexp.MustCompile(`default: hello from dev`), "default: hello again")
+			},
+			want: map[string]planner.Action{},
+		},
+		{
+			name: "an override in the environment file",
+			env:  "production",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/environments/production.yaml", regexp.MustCompile(`replicas: 3`), "replicas: 4")
+				r.replaceIn("stacks/shop/environments/production.yaml", regexp.MustCompile(`multiAZ: true`), "multiAZ: false")
+			},
+			want: map[string]planner.Action{"web": update, "shop-db": update},
+		},
+		{
+			name: "comments, whitespace and key order only",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.write("stacks/shop/services/web/service.yaml", `# the web front end
+apiVersion: core.panka.io/v1
+kind: Service
+metadata: {name: web}
+spec:
+  owner:   shop-team   # who to call
+---
+kind: MicroService
+apiVersion: core.panka.io/v1
+metadata:
+  name: web
+spec:
+  healthCheck:
+    path: /health
+
+
+  env:
+    ASSETS_BUCKET: ${assets.name}
+    ORDERS_QUEUE: ${orders.url}
+    DATABASE_URL: ${shop-db.endpoint}
+    GREETING: ${GREETING}
+  replicas: 1
+  port: 8080
+  image: ${WEB_IMAGE}
+`)
+			},
+			want: map[string]planner.Action{},
+		},
+		{
+			name: "an env var added",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/services/web/service.yaml", regexp.MustCompile(`  env:\n`), "  env:\n    LOG_LEVEL: ${LOG_LEVEL}\n")
+			},
+			want: map[string]planner.Action{"web": update},
+		},
+		{
+			name: "a --var for a variable with a default",
+			edit: func(t *testing.T, r *e2eRepo) {},
+			vars: []string{"PANKA_VAR_DB_PASSWORD=s3cret", "PANKA_VAR_LOG_LEVEL=debug"},
+			want: map[string]planner.Action{"mailer": update},
+		},
+		{
+			name: "a secret value changed",
+			edit: func(t *testing.T, r *e2eRepo) {},
+			vars: []string{"PANKA_VAR_DB_PASSWORD=n3w-s3cret"},
+			want: map[string]planner.Action{"mailer": update},
+		},
+		{
+			name: "an SSM reference changed",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`/shop/token`), "/shop/token-v2")
+			},
+			want: map[string]planner.Action{"mailer": update},
+		},
+		{
+			name: "the local target's directory",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/stack.yaml", regexp.MustCompile(`name: local\n`), "name: local\n    directory: out\n")
+			},
+			dir:             "out",
+			providerChanged: true,
+			want: map[string]planner.Action{
+				"web": update, "shop-db": update, "orders": update, "assets": update,
+				"mailer": update, "nightly": update, "events": update,
+			},
+		},
+		{
+			name: "a region on the local target",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/stack.yaml", regexp.MustCompile(`name: local\n`), "name: local\n    region: eu-west-1\n")
+			},
+			want:            map[string]planner.Action{},
+			providerChanged: true,
+		},
+		{
+			name: "dependsOn only",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`  schedule:`), "  dependsOn: [orders]\n  schedule:")
+			},
+			want: map[string]planner.Action{},
+		},
+		{
+			name: "labels only",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`  name: nightly\n`), "  name: nightly\n  labels: {team: shop}\n")
+			},
+			want: map[string]planner.Action{},
+		},
+		{
+			name: "a kind change",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`kind: Worker`), "kind: MicroService")
+			},
+			want: map[string]planner.Action{"mailer": replace},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { planMatchesApply(t, tc) })
+	}
+}
+
+// planMatchesApply deploys the base, makes tc's edit and checks the plan of
+// it against the apply that follows.
+func planMatchesApply(t *testing.T, tc fidelityCase) {
+	env := tc.env
+	if env == "" {
+		env = "dev"
+	}
+	key := statestore.Key{Stack: "shop", Environment: env}
+	sel := []string{"--stack", "shop", "--environment", env}
+	r := newE2ERepo(t, embedded)
+	for name, body := range fidelityBase {
+		r.write(name, body)
+	}
+	r.git("add", "-A")
+	r.git("commit", "-qm", "base")
+	r.mustPanka(fidelitySecret, append([]string{"apply", "--auto-approve"}, sel...)...)
+
+	tc.edit(t, r)
+	r.git("add", "-A")
+	r.git("commit", "-q", "--allow-empty", "-m", tc.name)
+	vars := tc.vars
+	if vars == nil {
+		vars = fidelitySecret
+	}
+
+	planOut, planErr, code := r.panka(vars, append([]string{"plan", "-o", "json", "--detailed-exitcode"}, sel...)...)
+	var plan planner.Result
+	if err := json.Unmarshal([]byte(planOut), &plan); err != nil {
+		t.Fatalf("plan: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, planOut, planErr)
+	}
+	got := map[string]planner.Action{}
+	for _, c := range plan.Changes {
+		if c.Action != planner.ActionNoOp {
+			got[c.Component] = c.Action
+		}
+	}
+	if !reflect.DeepEqual(got, tc.want) {
+		t.Errorf("plan actions = %v, want %v\n%s", got, tc.want, planErr)
+	}
+	if plan.Summary.ProviderChanged != tc.providerChanged {
+		t.Errorf("plan: providerChanged %v, want %v", plan.Summary.ProviderChanged, tc.providerChanged)
+	}
+	if wantCode := map[bool]int{true: 2, false: 0}[len(tc.want) > 0 || tc.providerChanged]; code != wantCode {
+		t.Errorf("plan --detailed-exitcode exited %d, want %d\nstderr:\n%s", code, wantCode, planErr)
+	}
+
+	before, _, err := r.store().Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyOut, applyErr, code := r.panka(vars, append(append([]string{"apply", "--auto-approve", "-o", "json"}, sel...), tc.flags...)...)
+	if code != 0 {
+		t.Fatalf("apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, applyOut, applyErr)
+	}
+	var applied struct {
+		Plan       planner.Result        `json:"plan"`
+		Deployment statestore.Deployment `json:"deployment"`
+	}
+	if err := json.Unmarshal([]byte(applyOut), &applied); err != nil {
+		t.Fatalf("apply -o json: %v\n%s", err, applyOut)
+	}
+	// What apply showed (and did) is what plan showed.
+	if !reflect.DeepEqual(applied.Plan.Changes, plan.Changes) || !reflect.DeepEqual(applied.Plan.Summary, plan.Summary) ||
+		!reflect.DeepEqual(applied.Plan.Provider, plan.Provider) {
+		t.Errorf("apply planned otherwise than plan:\nplan:  %+v %+v\napply: %+v %+v", plan.Summary, plan.Changes, applied.Plan.Summary, applied.Plan.Changes)
+	}
+
+	// What the engine did to each component.
+	did := engineActions(applyErr)
+	if !reflect.DeepEqual(did, got) {
+		t.Errorf("the engine did %v, the plan said %v\nstderr:\n%s", did, got, applyErr)
+	}
+	if ch := applied.Deployment.Changes; applied.Deployment.ChangesFrom == statestore.ChangesFromEngine && ch != nil {
+		s := plan.Summary
+		if ch.Create != s.Create || ch.Update != s.Update || ch.Replace != s.Replace || ch.Delete != s.Delete {
+			t.Errorf("the engine's summary %+v, the plan's %+v", *ch, s)
+		}
+	} else if len(got) > 0 {
+		t.Errorf("a plan with changes recorded changes %+v from %q, not the engine's", ch, applied.Deployment.ChangesFrom)
+	}
+
+	// The state and the manifests hold what was planned.
+	after, _, err := r.store().Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Serial != before.Serial+1 || after.LastDeployment == nil || after.LastDeployment.Commit != r.git("rev-parse", "HEAD") {
+		t.Errorf("state after apply: serial %d (was %d), last deployment %+v", after.Serial, before.Serial, after.LastDeployment)
+	}
+	var spec struct {
+		Components []struct {
+			Name string `json:"name"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(after.Spec, &spec); err != nil {
+		t.Fatal(err)
+	}
+	var inState, planned []string
+	for _, c := range spec.Components {
+		inState = append(inState, c.Name)
+	}
+	for _, c := range plan.Changes {
+		if c.Action != planner.ActionDelete {
+			planned = append(planned, c.Component)
+		}
+	}
+	sort.Strings(inState)
+	sort.Strings(planned)
+	if !reflect.DeepEqual(inState, planned) {
+		t.Errorf("state.json holds %v, the plan desired %v", inState, planned)
+	}
+	dir := tc.dir
+	if dir == "" {
+		dir = ".panka/local"
+	}
+	checkManifests(t, filepath.Join(r.dir, dir, "shop", env), plan.Changes)
+
+	// Nothing left to do.
+	again, againErr, code := r.panka(vars, append([]string{"plan", "--detailed-exitcode"}, sel...)...)
+	if code != 0 || !strings.Contains(again, "No changes") {
+		t.Errorf("plan after apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, again, againErr)
+	}
+}
+
+// doneOp is a progress line of a resource operation that finished.
+var doneOp = regexp.MustCompile(`(?m)^  (\S+): (\S+) done in `)
+
+// engineActions reads from apply's progress on stderr what the engine did
+// to each component: the plan's action its resource operations amount to.
+func engineActions(stderr string) map[string]planner.Action {
+	out := map[string]planner.Action{}
+	for _, m := range doneOp.FindAllStringSubmatch(stderr, -1) {
+		a := planner.Action(m[2])
+		switch m[2] {
+		case "replace", "create-replacement", "delete-replaced":
+			a = planner.ActionReplace
+		}
+		if prev, ok := out[m[1]]; ok && prev != a {
+			a = planner.ActionReplace
+		}
+		out[m[1]] = a
+	}
+	return out
+}
+
+// checkManifests checks the local target's manifests in dir against a
+// plan's changes: a deleted component has none, every other one has its
+// kind and, for each planned spec field with a value written in the YAML
+// (not a reference, not a secret), that value.
+func checkManifests(t *testing.T, dir string, changes []planner.Change) {
+	t.Helper()
+	for _, c := range changes {
+		b, err := os.ReadFile(filepath.Join(dir, c.Component+".json"))
+		if c.Action == planner.ActionDelete {
+			if err == nil {
+				t.Errorf("%s is deleted, but its manifest is still there", c.Component)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("manifest of %s: %v", c.Component, err)
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("manifest of %s: %v", c.Component, err)
+		}
+		if m["kind"] != string(c.Kind) {
+			t.Errorf("manifest of %s has kind %v, the plan %s", c.Component, m["kind"], c.Kind)
+		}
+		for _, f := range c.Fields {
+			if f.Sensitive || !strings.HasPrefix(f.Path, "spec.") {
+				continue
+			}
+			if s, ok := f.After.(string); ok && strings.Contains(s, "${") {
+				continue
+			}
+			v, found := lookupPath(m, f.Path)
+			if f.After == nil {
+				if found {
+					t.Errorf("manifest of %s: %s is %v, the plan removed it", c.Component, f.Path, v)
+				}
+				continue
+			}
+			if !found || !reflect.DeepEqual(v, f.After) {
+				t.Errorf("manifest of %s: %s is %v (found %v), the plan said %v", c.Component, f.Path, v, found, f.After)
+			}
+		}
+	}
+}
+
+// pathPart splits a plan field path (spec.env.LOG_LEVEL, spec.command[2],
+// spec.env["a.b"]) into its steps.
+var pathPart = regexp.MustCompile(`\.?([A-Za-z0-9_-]+)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]`)
+
+func lookupPath(v any, p string) (any, bool) {
+	for _, m := range pathPart.FindAllStringSubmatch(p, -1) {
+		switch {
+		case m[2] != "":
+			l, ok := v.([]any)
+			i, _ := strconv.Atoi(m[2])
+			if !ok || i >= len(l) {
+				return nil, false
+			}
+			v = l[i]
+		default:
+			k := m[1]
+			if m[3] != "" {
+				k, _ = strconv.Unquote(`"` + m[3] + `"`)
+			}
+			obj, ok := v.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			if v, ok = obj[k]; !ok {
+				return nil, false
+			}
+		}
+	}
+	return v, true
+}
+
+// write writes a file of the work tree (repo-relative name).
+func (r *e2eRepo) write(name, body string) {
+	r.t.Helper()
+	p := filepath.Join(r.dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// replaceIn replaces every match of re in a work tree file, failing the
+// test when there is none (an edit that changes nothing tests nothing).
+func (r *e2eRepo) replaceIn(name string, re *regexp.Regexp, with string) {
+	r.t.Helper()
+	p := filepath.Join(r.dir, name)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if !re.Match(b) {
+		r.t.Fatalf("%s: no match for %s", name, re)
+	}
+	r.write(name, re.ReplaceAllLiteralString(string(b), with))
+}
