@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -412,7 +413,11 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 			return fmt.Errorf("%s is a destroy plan: run panka destroy --stack %s --environment %s", opts.PlanFile, saved.Stack, saved.Environment)
 		}
 		if (stack != "" && stack != saved.Stack) || (env != "" && env != saved.Environment) {
-			return fmt.Errorf("%s plans %s/%s, not %s/%s", opts.PlanFile, saved.Stack, saved.Environment, stack, env)
+			// The one not given is the plan's: -e prod alone said
+			// "not /prod".
+			want := statestore.Key{Stack: cmp.Or(stack, saved.Stack), Environment: cmp.Or(env, saved.Environment)}
+			return fmt.Errorf("%s plans %s/%s, not %s: leave --stack and --environment out to apply it, or plan %s with panka plan --stack %s --environment %s --out FILE and apply that",
+				opts.PlanFile, saved.Stack, saved.Environment, want, want, want.Stack, want.Environment)
 		}
 		stack, env = saved.Stack, saved.Environment
 		if saved.Commit != "" && !saved.Dirty {
