@@ -89,6 +89,9 @@ type fidelityCase struct {
 	// providerChanged: the plan changes the deployment target (which
 	// apply records, so plan --detailed-exitcode exits 2).
 	providerChanged bool
+	// saved: the plan is saved (plan --out FILE) and applied from the
+	// file (apply FILE), with the same variables given again.
+	saved bool
 }
 
 var fidelitySecret = []string{"PANKA_VAR_DB_PASSWORD=s3cret"}
@@ -132,6 +135,7 @@ func TestPlanSaysWhatApplyDoes(t *testing.T) {
 				r.replaceIn("stacks/shop/services/web/service.yaml", regexp.MustCompile(`\n    ASSETS_BUCKET: .*`), "")
 			},
 			flags: []string{"--allow-destroy"},
+			saved: true,
 			want:  map[string]planner.Action{"assets": del, "web": update},
 		},
 		{
@@ -148,6 +152,7 @@ func TestPlanSaysWhatApplyDoes(t *testing.T) {
 				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`  subscriptions:`), "  fifo: true\n  subscriptions:")
 			},
 			flags: []string{"--allow-replace"},
+			saved: true,
 			want:  map[string]planner.Action{"orders": replace, "web": replace, "events": replace},
 		},
 		{
@@ -228,7 +233,8 @@ spec:
   image: ${WEB_IMAGE}
 `)
 			},
-			want: map[string]planner.Action{},
+			saved: true,
+			want:  map[string]planner.Action{},
 		},
 		{
 			name: "an env var added",
@@ -238,16 +244,18 @@ spec:
 			want: map[string]planner.Action{"web": update},
 		},
 		{
-			name: "a --var for a variable with a default",
-			edit: func(t *testing.T, r *e2eRepo) {},
-			vars: []string{"PANKA_VAR_DB_PASSWORD=s3cret", "PANKA_VAR_LOG_LEVEL=debug"},
-			want: map[string]planner.Action{"mailer": update},
+			name:  "a --var for a variable with a default",
+			edit:  func(t *testing.T, r *e2eRepo) {},
+			vars:  []string{"PANKA_VAR_DB_PASSWORD=s3cret", "PANKA_VAR_LOG_LEVEL=debug"},
+			saved: true,
+			want:  map[string]planner.Action{"mailer": update},
 		},
 		{
-			name: "a secret value changed",
-			edit: func(t *testing.T, r *e2eRepo) {},
-			vars: []string{"PANKA_VAR_DB_PASSWORD=n3w-s3cret"},
-			want: map[string]planner.Action{"mailer": update},
+			name:  "a secret value changed",
+			edit:  func(t *testing.T, r *e2eRepo) {},
+			vars:  []string{"PANKA_VAR_DB_PASSWORD=n3w-s3cret"},
+			saved: true,
+			want:  map[string]planner.Action{"mailer": update},
 		},
 		{
 			name: "an SSM reference changed",
@@ -281,7 +289,8 @@ spec:
 			edit: func(t *testing.T, r *e2eRepo) {
 				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`  schedule:`), "  dependsOn: [orders]\n  schedule:")
 			},
-			want: map[string]planner.Action{},
+			saved: true,
+			want:  map[string]planner.Action{},
 		},
 		{
 			name: "labels only",
@@ -289,6 +298,35 @@ spec:
 				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`  name: nightly\n`), "  name: nightly\n  labels: {team: shop}\n")
 			},
 			want: map[string]planner.Action{},
+		},
+		{
+			name: "an env var removed",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/services/web/service.yaml", regexp.MustCompile(`\n    GREETING: .*`), "")
+			},
+			saved: true,
+			want:  map[string]planner.Action{"web": update},
+		},
+		{
+			name: "a topic subscription added",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`    - queue: orders\n`),
+					"    - queue: orders\n    - {protocol: https, endpoint: \"https://hooks.example.com/orders\"}\n")
+			},
+			saved: true,
+			want:  map[string]planner.Action{"events": update},
+		},
+		{
+			name: "a data component's kind",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/infra/data.yaml", regexp.MustCompile(`kind: Bucket\nmetadata:\n  name: assets\nspec:\n  versioning: true`),
+					"kind: Queue\nmetadata:\n  name: assets\nspec: {}")
+			},
+			flags: []string{"--allow-replace"},
+			saved: true,
+			// Queue's fifo is new (false), and forces the replacement;
+			// web reads assets.name: the engine re-creates it with it.
+			want: map[string]planner.Action{"assets": replace, "web": replace},
 		},
 		{
 			name: "a kind change",
@@ -328,7 +366,14 @@ func planMatchesApply(t *testing.T, tc fidelityCase) {
 		vars = fidelitySecret
 	}
 
-	planOut, planErr, code := r.panka(vars, append([]string{"plan", "-o", "json", "--detailed-exitcode"}, sel...)...)
+	planArgs := append([]string{"plan", "-o", "json", "--detailed-exitcode"}, sel...)
+	applyArgs := append([]string{"apply", "--auto-approve", "-o", "json"}, sel...)
+	if tc.saved {
+		file := filepath.Join(t.TempDir(), "saved.plan")
+		planArgs = append(planArgs, "--out", file)
+		applyArgs = []string{"apply", file, "--auto-approve", "-o", "json"}
+	}
+	planOut, planErr, code := r.panka(vars, planArgs...)
 	var plan planner.Result
 	if err := json.Unmarshal([]byte(planOut), &plan); err != nil {
 		t.Fatalf("plan: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, planOut, planErr)
@@ -353,7 +398,7 @@ func planMatchesApply(t *testing.T, tc fidelityCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	applyOut, applyErr, code := r.panka(vars, append(append([]string{"apply", "--auto-approve", "-o", "json"}, sel...), tc.flags...)...)
+	applyOut, applyErr, code := r.panka(vars, append(applyArgs, tc.flags...)...)
 	if code != 0 {
 		t.Fatalf("apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, applyOut, applyErr)
 	}
