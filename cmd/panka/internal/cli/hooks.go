@@ -35,8 +35,10 @@ func newCmdHooks(f *Factory) *cobra.Command {
 environments the pushed commits change and fails the push when a changed
 stack no longer loads. It never overwrites a hook panka did not write
 unless --force is given; a hook --force replaces is kept next to it as
-pre-push.panka-backup (.2, .3, ... when that exists). Skip it once with
-git push --no-verify; remove it with panka hooks uninstall.`,
+pre-push.panka-backup (.2, .3, ... when that exists). In a repository
+whose hooks husky or lefthook manages it writes no hook and says what to
+add to their configuration instead. Skip it once with git push
+--no-verify; remove it with panka hooks uninstall.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return hooksInstallRun(c.Context(), f, force)
@@ -117,6 +119,9 @@ func hooksInstallRun(ctx context.Context, f *Factory, force bool) error {
 	if done, err := huskyInstall(f, dir); err != nil || done {
 		return err
 	}
+	if done, err := lefthookInstall(f, dir); err != nil || done {
+		return err
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		exe = "panka"
@@ -167,19 +172,110 @@ func huskyInstall(f *Factory, dir string) (done bool, err error) {
 		script = filepath.Join(root, ".husky", "pre-push")
 	}
 	if b, err := os.ReadFile(script); err == nil && strings.Contains(string(b), "hooks run pre-push") {
-		if f.JSON() {
-			return true, f.PrintJSON(struct {
-				Hook string `json:"hook"`
-				Path string `json:"path"`
-			}{"pre-push", script})
-		}
-		fmt.Fprintf(f.IO.Out, "husky's %s runs panka hooks run pre-push already: nothing to install\n", script)
-		return true, nil
+		return true, runsPankaAlready(f, "husky", script)
 	}
 	return false, fmt.Errorf("this repository uses husky (%s): husky rewrites its hooks folder on every install and points git at it, so a hook panka installed would be gone without a word. "+
 		"Add panka to husky's pre-push script instead: put this line in %s (create it if it does not exist) and commit it:\n    panka hooks run pre-push \"$@\"\n"+
 		"(panka must be on the PATH git runs hooks with.) panka reads the pushed refs on standard input, which git writes only once: if that script runs another command that reads them too, give each a copy, as in\n%s",
 		filepath.Join(filepath.Dir(script), "_"), script, indent4(hooks.ChainExample))
+}
+
+// runsPankaAlready says that a hook manager's file (husky's pre-push
+// script, lefthook's configuration) runs panka's pre-push hook already, so
+// install has nothing to do.
+func runsPankaAlready(f *Factory, manager, file string) error {
+	if f.JSON() {
+		return f.PrintJSON(struct {
+			Hook string `json:"hook"`
+			Path string `json:"path"`
+		}{"pre-push", file})
+	}
+	fmt.Fprintf(f.IO.Out, "%s's %s runs panka hooks run pre-push already: nothing to install\n", manager, file)
+	return nil
+}
+
+// lefthookConfigs are the names lefthook reads its configuration from at
+// the root of the repository, the main ones first; a -local one is each
+// developer's own (not committed).
+var lefthookConfigs = func() []string {
+	var out []string
+	for _, base := range []string{"lefthook", ".lefthook", "lefthook-local", ".lefthook-local"} {
+		for _, ext := range []string{".yml", ".yaml", ".toml", ".json"} {
+			out = append(out, base+ext)
+		}
+	}
+	return out
+}()
+
+// lefthookMark is in every hook lefthook writes (it tells its own hooks
+// from others by it).
+const lefthookMark = "LEFTHOOK"
+
+// lefthookInstall refuses to install into a repository whose hooks
+// lefthook manages (its hook is in the hooks folder, or its configuration
+// at the root): lefthook writes its hooks again whenever its configuration
+// changes (on the next hook it runs, or lefthook install), moving a hook
+// it did not write to pre-push.old, which nothing runs. panka's hook,
+// installed with --force over lefthook's, stopped lefthook's own pre-push
+// commands, and was then gone without a word; added to lefthook's hook
+// script by hand, as a refusal said, it was overwritten. The error says
+// what to add to lefthook's configuration; done is true when that runs
+// panka already.
+func lefthookInstall(f *Factory, dir string) (done bool, err error) {
+	root, _ := f.RepoRoot()
+	hook := filepath.Join(dir, "pre-push")
+	b, err := os.ReadFile(hook)
+	managed := err == nil && strings.Contains(string(b), lefthookMark)
+	found := "" // the first lefthook configuration there is
+	for _, name := range lefthookConfigs {
+		if root == "" {
+			break
+		}
+		p := filepath.Join(root, name)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if strings.Contains(string(b), "hooks run pre-push") {
+			return true, runsPankaAlready(f, "lefthook", p)
+		}
+		if found == "" {
+			found = p
+		}
+	}
+	if !managed && found == "" {
+		return false, nil
+	}
+	// The committed configuration, not a developer's own -local one.
+	config := filepath.Join(root, "lefthook.yml")
+	if found != "" && !strings.Contains(filepath.Base(found), "-local.") {
+		config = found
+	}
+	syntax := ""
+	if ext := filepath.Ext(config); ext != ".yml" && ext != ".yaml" {
+		syntax = fmt.Sprintf(" (as YAML here: the same keys in %s)", strings.ToUpper(ext[1:]))
+	}
+	return false, fmt.Errorf("this repository's git hooks are lefthook's (%s): lefthook writes them again whenever its configuration changes, and moves a hook it did not write aside (to pre-push.old, which git does not run), so a hook panka installed would stop without a word. "+
+		"Run panka from lefthook instead: add this to %s%s and commit it (use_stdin passes on the pushed refs git writes on standard input, which panka reads):\n%s\n"+
+		"(panka must be on the PATH git runs hooks with.)",
+		lefthookWhere(managed, hook, found), config, syntax, indent4(lefthookExample))
+}
+
+// lefthookExample is the lefthook configuration that runs panka's
+// pre-push hook: git's arguments (the remote's name and URL) as {1} {2}.
+const lefthookExample = `pre-push:
+  commands:
+    panka:
+      run: panka hooks run pre-push {1} {2}
+      use_stdin: true`
+
+// lefthookWhere names what shows that lefthook manages the hooks: its
+// hook, or its configuration.
+func lefthookWhere(managed bool, hook, config string) string {
+	if managed {
+		return hook + " is lefthook's"
+	}
+	return config
 }
 
 // indent4 indents every line of s by four spaces.
