@@ -401,7 +401,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 		if kind, err := repo.PeeledType(u.LocalSHA); err == nil && kind != "commit" {
 			// A tag of a tree or a blob (git tag NAME HEAD^{tree}): it
 			// holds no stacks to check, and git pushes it as it is.
-			hookLine(f, false, "panka: %s points at a %s, not a commit: nothing to check", u.LocalRef, kind)
+			hookNote(f, "panka: %s points at a %s, not a commit: nothing to check", u.LocalRef, kind)
 			continue
 		}
 		if err := pushedConfigError(f, repo, u.LocalSHA); err != nil {
@@ -421,7 +421,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 					// The commit pushed: an annotated tag's id is the tag
 					// object's.
 					if h, err := repo.ResolveRef(u.LocalSHA); err == nil && fork == h {
-						hookLine(f, false, "panka: %s adds no commit (%s holds it): nothing to check", u.LocalRef, name)
+						hookNote(f, "panka: %s adds no commit (%s holds it): nothing to check", u.LocalRef, name)
 						continue
 					}
 					opts.Base = fork.String()
@@ -606,12 +606,8 @@ func reportPrePush(f *Factory, u hooks.PushUpdate, res *changes.Result) (failed 
 		hookLine(f, true, "panka: %s: %v", u.LocalRef, p)
 	}
 	if len(res.Stacks) == 0 {
-		// Git's own hooks are silent when all is well: a push that
-		// touches no stack (the most common one in a monorepo) says so
-		// only when asked (-v, PANKA_LOGGING_LEVEL=info).
-		if f.Log.GetLevel() <= zerolog.InfoLevel {
-			hookLine(f, false, "panka: %s changes no stack", u.LocalRef)
-		}
+		// The most common push in a monorepo.
+		hookNote(f, "panka: %s changes no stack", u.LocalRef)
 		return failed
 	}
 	hookLine(f, false, "panka: %s changes:", u.LocalRef)
@@ -657,7 +653,18 @@ func hookLine(f *Factory, isErr bool, format string, args ...any) {
 	}
 }
 
-// pushAddsNothing reports (and says) that a branch or tag is pushed at
+// hookNote is a line of the pre-push report that says nothing was to be
+// checked (a ref that changes no stack, or brings no commit), printed
+// only when asked (-v, PANKA_LOGGING_LEVEL=info): git's own hooks are
+// silent when all is well, and git push --tags, --follow-tags or --mirror
+// pushes hundreds of refs that bring no commit, a line each.
+func hookNote(f *Factory, format string, args ...any) {
+	if f.Log.GetLevel() <= zerolog.InfoLevel {
+		hookLine(f, false, format, args...)
+	}
+}
+
+// pushAddsNothing reports (and, when asked, says) that a branch or tag is pushed at
 // a commit the remote default branch already holds: the push brings no
 // commit, so nothing to check. (The default base would otherwise compare
 // that commit with its first parent and list its own changes again.)
@@ -673,11 +680,11 @@ func pushAddsNothing(ctx context.Context, f *Factory, repo *gitops.Repo, u hooks
 	if mb, err := repo.MergeBase(ctx, h, tip); err != nil || mb != h {
 		return false
 	}
-	hookLine(f, false, "panka: %s adds no commit to %s: nothing to check", u.LocalRef, name)
+	hookNote(f, "panka: %s adds no commit to %s: nothing to check", u.LocalRef, name)
 	return true
 }
 
-// pushRewinds reports (and says) that a push moves the remote ref back to
+// pushRewinds reports (and, when asked, says) that a push moves the remote ref back to
 // one of its own ancestors (git reset, then git push --force): it brings
 // no commit to check, and comparing from the merge-base (the pushed commit
 // itself) would say it changes no stack, when the remote branch loses
@@ -690,7 +697,7 @@ func pushRewinds(ctx context.Context, f *Factory, repo *gitops.Repo, u hooks.Pus
 	if mb, err := repo.MergeBase(ctx, h, remote); err != nil || mb != h {
 		return false
 	}
-	hookLine(f, false, "panka: %s moves back from %.12s to an earlier commit, %.12s: no new commit to check (the stacks are as they were at %.12s)",
+	hookNote(f, "panka: %s moves back from %.12s to an earlier commit, %.12s: no new commit to check (the stacks are as they were at %.12s)",
 		u.LocalRef, remote, h, h)
 	return true
 }

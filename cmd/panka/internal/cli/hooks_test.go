@@ -62,16 +62,21 @@ func TestHooksInstallAndPrePush(t *testing.T) {
 	}
 
 	tests := []struct {
-		name     string
-		stdin    string
-		wantCode int
-		want     string
+		name      string
+		stdin     string
+		wantCode  int
+		want      string
+		env       []string
+		wantEmpty bool // nothing on stderr
 	}{
 		{name: "push to an existing branch", stdin: "refs/heads/main " + head + " refs/heads/main " + base + "\n", want: "shop (added): dev, production"},
 		{name: "new branch uses the default base", stdin: "refs/heads/main " + head + " refs/heads/main " + strings.Repeat("0", 40) + "\n", want: "refs/heads/main changes"},
 		// A push that moves the branch back (reset, push --force) brings
 		// no commit: said so, not "changes no stack".
-		{name: "moving a branch back", stdin: "refs/heads/main " + base + " refs/heads/main " + head + "\n", want: "refs/heads/main moves back from " + head[:12] + " to an earlier commit, " + base[:12]},
+		{name: "moving a branch back", stdin: "refs/heads/main " + base + " refs/heads/main " + head + "\n", env: []string{"PANKA_LOGGING_LEVEL=info"}, want: "refs/heads/main moves back from " + head[:12] + " to an earlier commit, " + base[:12]},
+		// Nothing to check is silent unless asked, as git's own hooks are
+		// when all is well.
+		{name: "moving a branch back, not asked", stdin: "refs/heads/main " + base + " refs/heads/main " + head + "\n", wantEmpty: true},
 		{name: "deleting a branch checks nothing", stdin: "(delete) " + strings.Repeat("0", 40) + " refs/heads/old " + base + "\n", want: ""},
 		{name: "bad input", stdin: "garbage\n", wantCode: 1, want: "pre-push input line 1"},
 		// Before any stack exists the stacks root is missing on both sides:
@@ -80,9 +85,9 @@ func TestHooksInstallAndPrePush(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, _, errOut := stackTestFactory(t, dir, tt.stdin, false)
+			f, _, errOut := stackTestFactory(t, dir, tt.stdin, false, tt.env...)
 			code := Run(context.Background(), f, []string{"hooks", "run", "pre-push", "origin", "https://example.com/repo.git"})
-			if code != tt.wantCode || !strings.Contains(errOut.String(), tt.want) {
+			if code != tt.wantCode || !strings.Contains(errOut.String(), tt.want) || tt.wantEmpty && errOut.Len() > 0 {
 				t.Fatalf("exit %d (want %d), stderr:\n%s", code, tt.wantCode, errOut)
 			}
 		})
@@ -404,9 +409,14 @@ func TestHooksPrePushNewRefAtDefaultTip(t *testing.T) {
 			"refs/tags/v1 " + tip + " refs/tags/v1 " + zero + "\n",
 			"refs/heads/old " + hooksGit(t, dir, "rev-parse", "HEAD~1") + " refs/heads/old " + zero + "\n",
 		} {
-			f, _, errOut := stackTestFactory(t, dir, stdin, false)
+			f, _, errOut := stackTestFactory(t, dir, stdin, false, "PANKA_LOGGING_LEVEL=info")
 			if code := Run(context.Background(), f, []string{"hooks", "run", "pre-push", remote}); code != 0 || !strings.Contains(errOut.String(), "adds no commit to "+remote+"/main") || strings.Contains(errOut.String(), "shop") {
 				t.Errorf("%s: %q: exit %d, stderr:\n%s", remote, stdin, code, errOut)
+			}
+			// Silent unless asked, as git's own hooks are when all is well.
+			f, _, errOut = stackTestFactory(t, dir, stdin, false)
+			if code := Run(context.Background(), f, []string{"hooks", "run", "pre-push", remote}); code != 0 || errOut.Len() > 0 {
+				t.Errorf("%s: %q, not asked: exit %d, stderr:\n%s", remote, stdin, code, errOut)
 			}
 		}
 	}
