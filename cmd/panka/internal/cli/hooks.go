@@ -486,6 +486,23 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 			hookLine(f, false, "panka: %s: %v", u.LocalRef, err)
 			continue
 		}
+		var re *gitops.RefError
+		if err != nil && opts.Base == "" && errors.As(err, &re) && re.Shallow && re.MergeBase {
+			// A shallow clone cut off above where the pushed commit and
+			// the remote default branch meet (a branch made from another
+			// remote branch in git clone --depth 1 --no-single-branch):
+			// compared from where it forks from the remote's branches
+			// this clone has, as without a default branch, rather than
+			// every stack checked and listed as added.
+			if name, fork, ok := remoteForkPoint(ctx, repo, remote, u); ok {
+				if h, err := repo.ResolveRef(u.LocalSHA); err == nil && fork == h {
+					hookNote(f, "panka: %s adds no commit (%s holds it): nothing to check", u.LocalRef, name)
+					continue
+				}
+				opts.Base = fork.String()
+				res, err = changes.Detect(ctx, repo, opts)
+			}
+		}
 		if err != nil && opts.Base == "" {
 			// Nothing to compare with (the first push to an empty remote,
 			// or no default branch to find): check every stack of the
