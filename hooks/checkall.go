@@ -35,6 +35,14 @@ func CheckAll(fsys fs.FS, root string) *changes.Result {
 				st.EnvironmentChanges[e] = changes.Added
 			}
 			err = s.Validate(stacks.ResolveOptions{})
+		} else if h, herr := stacks.ReadHeader(fsys, r.Path); herr == nil {
+			// A stack that does not load (one nested in its folder) still
+			// has its environments: listed as added, as detection lists a
+			// new stack's, not as "no environment changed".
+			st.Environments = h.Environments
+			for _, e := range st.Environments {
+				st.EnvironmentChanges[e] = changes.Added
+			}
 		}
 		if err != nil {
 			res.Problems = append(res.Problems, fmt.Errorf("stack %s (%s) at head: %w", r.Name, r.Path, err))
