@@ -51,7 +51,9 @@ add to their configuration instead. Skip it once with git push
 		Short:      "Remove the pre-push hook panka installed",
 		Long: `Uninstall removes the pre-push hook "panka hooks install" wrote (in
 .git/hooks, or core.hooksPath). A pre-push hook panka did not write is
-left alone (an error); with no pre-push hook there is nothing to do. A
+left alone (an error); with no pre-push hook there is nothing to do. In
+a repository whose hooks husky or lefthook manages, it says what to
+remove from their files if they run panka, and leaves their hook. A
 hook an install --force replaced is not put back: the command says
 where it is kept and how to restore it.`,
 		Args: cobra.NoArgs,
@@ -157,6 +159,23 @@ func hooksInstallRun(ctx context.Context, f *Factory, force bool) error {
 // how to add panka to husky's own pre-push script; done is true when that
 // script runs panka already.
 func huskyInstall(f *Factory, dir string) (done bool, err error) {
+	script, runs, ok := huskyScript(f, dir)
+	if !ok {
+		return false, nil
+	}
+	if runs {
+		return true, runsPankaAlready(f, "husky", script)
+	}
+	return false, fmt.Errorf("this repository uses husky (%s): husky rewrites its hooks folder on every install and points git at it, so a hook panka installed would be gone without a word. "+
+		"Add panka to husky's pre-push script instead: put this line in %s (create it if it does not exist) and commit it:\n    panka hooks run pre-push \"$@\"\n"+
+		"(panka must be on the PATH git runs hooks with.) panka reads the pushed refs on standard input, which git writes only once: if that script runs another command that reads them too, give each a copy, as in\n%s",
+		filepath.Join(filepath.Dir(script), "_"), script, indent4(hooks.ChainExample))
+}
+
+// huskyScript is husky's pre-push script (.husky/pre-push), when git's
+// hooks folder dir is husky's (.husky/_) or the repository has one; runs
+// is true when that script runs panka's pre-push hook.
+func huskyScript(f *Factory, dir string) (script string, runs, ok bool) {
 	root, _ := f.RepoRoot()
 	husky := filepath.Base(dir) == "_" && filepath.Base(filepath.Dir(dir)) == ".husky"
 	if !husky && root != "" {
@@ -165,19 +184,14 @@ func huskyInstall(f *Factory, dir string) (done bool, err error) {
 		}
 	}
 	if !husky {
-		return false, nil
+		return "", false, false
 	}
-	script := filepath.Join(filepath.Dir(dir), "pre-push")
+	script = filepath.Join(filepath.Dir(dir), "pre-push")
 	if filepath.Base(dir) != "_" && root != "" {
 		script = filepath.Join(root, ".husky", "pre-push")
 	}
-	if b, err := os.ReadFile(script); err == nil && strings.Contains(string(b), "hooks run pre-push") {
-		return true, runsPankaAlready(f, "husky", script)
-	}
-	return false, fmt.Errorf("this repository uses husky (%s): husky rewrites its hooks folder on every install and points git at it, so a hook panka installed would be gone without a word. "+
-		"Add panka to husky's pre-push script instead: put this line in %s (create it if it does not exist) and commit it:\n    panka hooks run pre-push \"$@\"\n"+
-		"(panka must be on the PATH git runs hooks with.) panka reads the pushed refs on standard input, which git writes only once: if that script runs another command that reads them too, give each a copy, as in\n%s",
-		filepath.Join(filepath.Dir(script), "_"), script, indent4(hooks.ChainExample))
+	b, err := os.ReadFile(script)
+	return script, err == nil && strings.Contains(string(b), "hooks run pre-push"), true
 }
 
 // runsPankaAlready says that a hook manager's file (husky's pre-push
@@ -222,43 +236,65 @@ const lefthookMark = "LEFTHOOK"
 // what to add to lefthook's configuration; done is true when that runs
 // panka already.
 func lefthookInstall(f *Factory, dir string) (done bool, err error) {
-	root, _ := f.RepoRoot()
-	hook := filepath.Join(dir, "pre-push")
-	b, err := os.ReadFile(hook)
-	managed := err == nil && strings.Contains(string(b), lefthookMark)
-	found := "" // the first lefthook configuration there is
-	for _, name := range lefthookConfigs {
-		if root == "" {
-			break
-		}
-		p := filepath.Join(root, name)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		if strings.Contains(string(b), "hooks run pre-push") {
-			return true, runsPankaAlready(f, "lefthook", p)
-		}
-		if found == "" {
-			found = p
-		}
-	}
-	if !managed && found == "" {
+	lh := findLefthook(f, dir)
+	switch {
+	case lh.runs != "":
+		return true, runsPankaAlready(f, "lefthook", lh.runs)
+	case !lh.managed && lh.config == "":
 		return false, nil
 	}
 	// The committed configuration, not a developer's own -local one.
-	config := filepath.Join(root, "lefthook.yml")
-	if found != "" && !strings.Contains(filepath.Base(found), "-local.") {
-		config = found
+	config := filepath.Join(lh.root, "lefthook.yml")
+	if lh.config != "" && !strings.Contains(filepath.Base(lh.config), "-local.") {
+		config = lh.config
 	}
 	syntax := ""
 	if ext := filepath.Ext(config); ext != ".yml" && ext != ".yaml" {
 		syntax = fmt.Sprintf(" (as YAML here: the same keys in %s)", strings.ToUpper(ext[1:]))
 	}
+	where := lh.config
+	if lh.managed {
+		where = lh.hook + " is lefthook's"
+	}
 	return false, fmt.Errorf("this repository's git hooks are lefthook's (%s): lefthook writes them again whenever its configuration changes, and moves a hook it did not write aside (to pre-push.old, which git does not run), so a hook panka installed would stop without a word. "+
 		"Run panka from lefthook instead: add this to %s%s and commit it (use_stdin passes on the pushed refs git writes on standard input, which panka reads):\n%s\n"+
 		"(panka must be on the PATH git runs hooks with.)",
-		lefthookWhere(managed, hook, found), config, syntax, indent4(lefthookExample))
+		where, config, syntax, indent4(lefthookExample))
+}
+
+// lefthookUse is what shows that lefthook manages a repository's hooks.
+type lefthookUse struct {
+	root    string
+	hook    string // git's pre-push hook
+	managed bool   // hook is lefthook's
+	config  string // the first lefthook configuration at root ("" none)
+	runs    string // the lefthook configuration that runs panka ("" none)
+}
+
+// findLefthook looks for lefthook's pre-push hook in git's hooks folder
+// dir and its configuration at the root of the repository.
+func findLefthook(f *Factory, dir string) lefthookUse {
+	lh := lefthookUse{hook: filepath.Join(dir, "pre-push")}
+	lh.root, _ = f.RepoRoot()
+	b, err := os.ReadFile(lh.hook)
+	lh.managed = err == nil && strings.Contains(string(b), lefthookMark)
+	for _, name := range lefthookConfigs {
+		if lh.root == "" {
+			break
+		}
+		p := filepath.Join(lh.root, name)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if lh.config == "" {
+			lh.config = p
+		}
+		if lh.runs == "" && strings.Contains(string(b), "hooks run pre-push") {
+			lh.runs = p
+		}
+	}
+	return lh
 }
 
 // lefthookExample is the lefthook configuration that runs panka's
@@ -268,15 +304,6 @@ const lefthookExample = `pre-push:
     panka:
       run: panka hooks run pre-push {1} {2}
       use_stdin: true`
-
-// lefthookWhere names what shows that lefthook manages the hooks: its
-// hook, or its configuration.
-func lefthookWhere(managed bool, hook, config string) string {
-	if managed {
-		return hook + " is lefthook's"
-	}
-	return config
-}
 
 // indent4 indents every line of s by four spaces.
 func indent4(s string) string {
@@ -317,6 +344,12 @@ func hooksUninstallRun(ctx context.Context, f *Factory) error {
 		return err
 	}
 	path, removed, backups, err := hooks.Uninstall(dir)
+	if !removed && (err == nil || errors.Is(err, hooks.ErrForeignHook)) {
+		// A hook panka wrote is removed whoever manages the others.
+		if done, err := managedUninstall(f, dir); err != nil || done {
+			return err
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -337,6 +370,42 @@ func hooksUninstallRun(ctx context.Context, f *Factory) error {
 		fmt.Fprintf(f.IO.Out, "A pre-push hook panka replaced is kept as %s; to restore it: mv %s %s\n", b, hooks.ShellQuote(b), hooks.ShellQuote(path))
 	}
 	return nil
+}
+
+// managedUninstall is uninstall in a repository whose hooks husky or
+// lefthook manages, where install writes no hook: the pre-push hook there
+// is the manager's, which uninstall refused as "not written by panka:
+// edit or remove it yourself", and removing it would stop the manager's
+// own pre-push commands. When the manager's file runs panka, the error
+// says what to remove from it; else panka has nothing to remove. done is
+// false when no manager is found. (The caller has removed a hook panka
+// wrote, if there was one.)
+func managedUninstall(f *Factory, dir string) (done bool, err error) {
+	manager, runs := "", ""
+	if script, runsPanka, ok := huskyScript(f, dir); ok {
+		manager = "husky"
+		if runsPanka {
+			runs = script
+		}
+	} else if lh := findLefthook(f, dir); lh.managed || lh.config != "" {
+		manager, runs = "lefthook", lh.runs
+	}
+	switch {
+	case manager == "":
+		return false, nil
+	case runs != "":
+		return true, fmt.Errorf("panka's pre-push check runs from %s's %s, not from a hook of panka's: to stop it, remove the panka hooks run pre-push command from that file (and commit that); git's pre-push hook is %s's and stays", manager, runs, manager)
+	}
+	path := filepath.Join(dir, "pre-push")
+	if f.JSON() {
+		return true, f.PrintJSON(struct {
+			Hook    string `json:"hook"`
+			Path    string `json:"path"`
+			Removed bool   `json:"removed"`
+		}{"pre-push", path, false})
+	}
+	fmt.Fprintf(f.IO.Out, "No pre-push hook of panka's: this repository's hooks are %s's, and none of its files runs panka: nothing to remove\n", manager)
+	return true, nil
 }
 
 // errPushRefused ends a pre-push hook whose checks found problems (they
