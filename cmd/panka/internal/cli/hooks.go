@@ -467,6 +467,14 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 		if u.Deleting() {
 			continue
 		}
+		if strings.HasPrefix(u.RemoteRef, "refs/notes/") {
+			// git notes (git push origin refs/notes/*): commits of notes
+			// about other commits, whose trees hold no stacks. Checked as
+			// a branch, a first push said "checking every stack" and the
+			// next ones to set stacks.root.
+			hookNote(f, "panka: %s holds git notes, not stacks: nothing to check", u.LocalRef)
+			continue
+		}
 		if kind, err := repo.PeeledType(u.LocalSHA); err == nil && kind != "commit" {
 			// A tag of a tree or a blob (git tag NAME HEAD^{tree}): it
 			// holds no stacks to check, and git pushes it as it is.
