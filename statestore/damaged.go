@@ -1,6 +1,7 @@
 package statestore
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -68,14 +69,157 @@ func hasSpec(st *State) bool {
 	return s != "" && s != "null"
 }
 
-// specHoldsComponents reports whether spec, a resolved model, lists a
-// component, or is no model at all (the planner says what is wrong with
-// that): only an emptied model is damage here.
-func specHoldsComponents(spec json.RawMessage) bool {
-	var m struct {
-		Components []json.RawMessage `json:"components"`
+// specComponents counts the components of spec, a resolved model that
+// decoded as JSON, in one scan of its bytes: decoding the spec a second
+// time doubled the cost of reading a state (every plan, apply and status
+// reads one). ok is false when spec is no model at all (not an object, or
+// "components" neither a list nor null): the planner says what is wrong
+// with that. Keys match as encoding/json matches them (case-insensitively,
+// the last of a repeated key winning).
+func specComponents(spec []byte) (n int, ok bool) {
+	i := skipSpace(spec, 0)
+	if i >= len(spec) || spec[i] != '{' {
+		return 0, false
 	}
-	return json.Unmarshal(spec, &m) != nil || len(m.Components) > 0
+	i++
+	for {
+		i = skipSpace(spec, i)
+		if i >= len(spec) || spec[i] == '}' {
+			return n, true
+		}
+		if spec[i] == ',' {
+			i++
+			continue
+		}
+		end := stringEnd(spec, i)
+		if end < 0 {
+			return 0, false
+		}
+		name := spec[i:end]
+		i = skipSpace(spec, end)
+		if i >= len(spec) || spec[i] != ':' {
+			return 0, false
+		}
+		i = skipSpace(spec, i+1)
+		if !isComponentsKey(name) {
+			if i = skipValue(spec, i); i < 0 {
+				return 0, false
+			}
+			continue
+		}
+		switch {
+		case bytes.HasPrefix(spec[i:], []byte("null")):
+			n, i = 0, i+len("null")
+		case i < len(spec) && spec[i] == '[':
+			if n, i = countElements(spec, i); i < 0 {
+				return 0, false
+			}
+		default:
+			return 0, false
+		}
+	}
+}
+
+// isComponentsKey reports whether name, a JSON string with its quotes,
+// is a key encoding/json decodes into the model's "components".
+func isComponentsKey(name []byte) bool {
+	if bytes.IndexByte(name, '\\') < 0 {
+		return bytes.EqualFold(name[1:len(name)-1], []byte("components"))
+	}
+	var s string
+	return json.Unmarshal(name, &s) == nil && strings.EqualFold(s, "components")
+}
+
+// countElements counts the elements of the JSON array that starts at
+// b[i], and returns the index after it (-1: not a whole array).
+func countElements(b []byte, i int) (n, next int) {
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return 0, i + 1
+	}
+	for i < len(b) {
+		if i = skipValue(b, i); i < 0 {
+			return 0, -1
+		}
+		n++
+		i = skipSpace(b, i)
+		switch {
+		case i < len(b) && b[i] == ']':
+			return n, i + 1
+		case i < len(b) && b[i] == ',':
+			i = skipSpace(b, i+1)
+		default:
+			return 0, -1
+		}
+	}
+	return 0, -1
+}
+
+// skipValue returns the index after the JSON value that starts at b[i]
+// (-1: none does).
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				if i = stringEnd(b, i); i < 0 {
+					return -1
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return -1
+	}
+	for i < len(b) && !strings.ContainsRune(",]} \t\r\n", rune(b[i])) {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the JSON string that starts at b[i]
+// (-1: none does).
+func stringEnd(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	for j := i + 1; ; {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return -1
+		}
+		j += k
+		escapes := 0
+		for e := j - 1; e > i && b[e] == '\\'; e-- {
+			escapes++
+		}
+		if escapes%2 == 0 {
+			return j + 1
+		}
+		j++
+	}
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON white space.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
 }
 
 // damage lists what st lacks that every state panka writes holds (the
@@ -95,7 +239,7 @@ func damage(st *State, where string) (problems, fixes []string) {
 			fixes = append(fixes, `set "status" to "deployed", "failed" or "destroyed"`)
 		}
 	}
-	if hasSpec(st) && st.Resources.Components > 0 && !specHoldsComponents(st.Spec) {
+	if n, ok := countedSpec(st); ok && n == 0 {
 		// "spec": {} (a hand edit that emptied it) planned every
 		// component as created, and the provider as changed.
 		problems = append(problems, fmt.Sprintf(`its "spec" holds no components while it records %d deployed (resources.components), so a plan against it would create every component again`, st.Resources.Components))
@@ -110,6 +254,16 @@ func damage(st *State, where string) (problems, fixes []string) {
 		fixes = append(fixes, specFix(st, where))
 	}
 	return problems, fixes
+}
+
+// countedSpec returns how many components st's spec lists when st has a
+// spec (a model) and counts its components: only then is an empty one
+// damage.
+func countedSpec(st *State) (int, bool) {
+	if st.Resources.Components <= 0 || !hasSpec(st) {
+		return 0, false
+	}
+	return specComponents(st.Spec)
 }
 
 // specFix says where the spec a damaged state lost can be had: the history

@@ -546,6 +546,16 @@ func TestDamagedState(t *testing.T) {
 		{"spec emptied", doc(serial, status, lastDep, `"spec":{}`, comps), []string{
 			`its "spec" holds no components while it records 1 deployed (resources.components), so a plan against it would create every component again`,
 			`put back "spec" from the history record of serial 7 (DIR/history/20260506T070000.000000000Z-000000000007.json)`}},
+		{"components null", doc(serial, status, lastDep, `"spec":{"components":null}`, comps), []string{`its "spec" holds no components while it records 1 deployed`}},
+		// Keys as encoding/json (and so the planner) reads them: in any
+		// case, escaped, the last of two; values that only look like
+		// lists of components are not counted (the spec is counted in a
+		// scan of its bytes, not decoded a second time).
+		{"key in another case", doc(serial, status, `"spec":{"Components":[]}`, comps), []string{`its "spec" holds no components`}},
+		{"escaped key", doc(serial, status, `"spec":{"\u0063omponents":[ ]}`, comps), []string{`its "spec" holds no components`}},
+		{"the last of two keys", doc(serial, status, `"spec":{"components":[{}],"components":[]}`, comps), []string{`its "spec" holds no components`}},
+		{"brackets and quotes in values", doc(serial, status, `"spec" : { "x" : "components", "y":[{"components":[]}], "components" : [ {"s":"a\"],[{b"} , {"t":[[],{}]} ] , "z": -1.5e3 }`, `"resources":{"components":2}`), nil},
+		{"components not a list: the planner's to say", doc(serial, status, `"spec":{"components":{"a":1}}`, comps), nil},
 		{"spec of no components, none counted", doc(serial, status, lastDep, `"spec":{"components":[]}`, `"resources":{"components":0,"resources":0}`), nil},
 		{"spec not a model: the planner's to say", doc(serial, status, `"spec":"x"`, comps), nil},
 		{"spec null, outputs left", doc(serial, status, `"spec":null`, outs), []string{`it records outputs of 1 components deployed but has no "spec"`, "from the history record of its last successful deployment"}},
