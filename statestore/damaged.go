@@ -10,9 +10,10 @@ import (
 // DamagedError is the ErrCorrupt of a state.json that is valid JSON of the
 // state format but lacks what every state panka writes holds: a serial
 // (from 1), a known status, and the deployed spec while it records
-// deployed components or outputs. A hand edit that removed or blanked one
+// deployed components or outputs, listing as many components as
+// resources.components counts. A hand edit that removed or blanked one
 // of them read as "nothing deployed yet" (no serial) or planned every
-// component as new (no spec). State is the state as stored, so that
+// component as new (no spec), or those cut out of the spec. State is the state as stored, so that
 // `panka state pull` can print it for the repair the error names.
 type DamagedError struct {
 	Key      Key
@@ -239,11 +240,19 @@ func damage(st *State, where string) (problems, fixes []string) {
 			fixes = append(fixes, `set "status" to "deployed", "failed" or "destroyed"`)
 		}
 	}
-	if n, ok := countedSpec(st); ok && n == 0 {
-		// "spec": {} (a hand edit that emptied it) planned every
-		// component as created, and the provider as changed.
-		problems = append(problems, fmt.Sprintf(`its "spec" holds no components while it records %d deployed (resources.components), so a plan against it would create every component again`, st.Resources.Components))
-		fixes = append(fixes, specFix(st, where))
+	if n, ok := countedSpec(st); ok && n != st.Resources.Components {
+		// Every state panka writes counts the components of its spec
+		// (a failed apply keeps both of the state before it, state rm
+		// takes components out of both), so a difference is a hand edit
+		// of one: "spec": {} planned every component as created, and
+		// the provider as changed; a component cut out of the spec
+		// planned it as created again, over what still runs.
+		problems = append(problems, specCountProblem(n, st.Resources.Components))
+		fix := specFix(st, where)
+		if n > 0 {
+			fix += fmt.Sprintf(`; or, if components were taken out of "spec" on purpose, set "resources.components" to %d and "resources.byKind" to match (panka state rm --resource does both on a state that is not damaged)`, n)
+		}
+		fixes = append(fixes, fix)
 	}
 	if !hasSpec(st) && (st.Resources.Components > 0 || len(st.Outputs) > 0) {
 		what := fmt.Sprintf("%d components (resources.components)", st.Resources.Components)
@@ -257,13 +266,24 @@ func damage(st *State, where string) (problems, fixes []string) {
 }
 
 // countedSpec returns how many components st's spec lists when st has a
-// spec (a model) and counts its components: only then is an empty one
-// damage.
+// spec (a model) and counts its components: only then can they disagree.
 func countedSpec(st *State) (int, bool) {
 	if st.Resources.Components <= 0 || !hasSpec(st) {
 		return 0, false
 	}
 	return specComponents(st.Spec)
+}
+
+// specCountProblem says what is wrong with a spec that lists n components
+// while resources.components counts m.
+func specCountProblem(n, m int) string {
+	switch {
+	case n == 0:
+		return fmt.Sprintf(`its "spec" holds no components while it records %d deployed (resources.components), so a plan against it would create every component again`, m)
+	case n < m:
+		return fmt.Sprintf(`its "spec" lists %d components while it records %d deployed (resources.components), so a plan against it would create the %d missing from "spec" again`, n, m, m-n)
+	}
+	return fmt.Sprintf(`its "spec" lists %d components while it records %d deployed (resources.components), so a plan against it would take components never recorded as deployed for deployed ones`, n, m)
 }
 
 // specFix says where the spec a damaged state lost can be had: the history

@@ -546,6 +546,12 @@ func TestDamagedState(t *testing.T) {
 		{"spec emptied", doc(serial, status, lastDep, `"spec":{}`, comps), []string{
 			`its "spec" holds no components while it records 1 deployed (resources.components), so a plan against it would create every component again`,
 			`put back "spec" from the history record of serial 7 (DIR/history/20260506T070000.000000000Z-000000000007.json)`}},
+		{"spec cut short of what it counts", doc(serial, status, lastDep, `"spec":`+spec, `"resources":{"components":3,"resources":3,"byKind":{"Queue":3}}`), []string{
+			`its "spec" lists 1 components while it records 3 deployed (resources.components), so a plan against it would create the 2 missing from "spec" again`,
+			`put back "spec" from the history record of serial 7 (DIR/history/20260506T070000.000000000Z-000000000007.json)`,
+			`or, if components were taken out of "spec" on purpose, set "resources.components" to 1 and "resources.byKind" to match`}},
+		{"spec listing more than it counts", doc(serial, status, lastDep, `"spec":{"components":[{"name":"a"},{"name":"b"}]}`, comps), []string{
+			`its "spec" lists 2 components while it records 1 deployed (resources.components), so a plan against it would take components never recorded as deployed for deployed ones`}},
 		{"components null", doc(serial, status, lastDep, `"spec":{"components":null}`, comps), []string{`its "spec" holds no components while it records 1 deployed`}},
 		// Keys as encoding/json (and so the planner) reads them: in any
 		// case, escaped, the last of two; values that only look like
@@ -554,7 +560,9 @@ func TestDamagedState(t *testing.T) {
 		{"key in another case", doc(serial, status, `"spec":{"Components":[]}`, comps), []string{`its "spec" holds no components`}},
 		{"escaped key", doc(serial, status, `"spec":{"\u0063omponents":[ ]}`, comps), []string{`its "spec" holds no components`}},
 		{"the last of two keys", doc(serial, status, `"spec":{"components":[{}],"components":[]}`, comps), []string{`its "spec" holds no components`}},
-		{"brackets and quotes in values", doc(serial, status, `"spec" : { "x" : "components", "y":[{"components":[]}], "components" : [ {"s":"a\"],[{b"} , {"t":[[],{}]} ] , "z": -1.5e3 }`, `"resources":{"components":2}`), nil},
+		{"brackets and quotes in values", doc(serial, status, `"spec" : { "x" : "components", "y":[{"components":[1,2,3]}], "components" : [ {"s":"a\"],[{b"} , {"t":[[],{}]} ] , "z": -1.5e3 }`, `"resources":{"components":2}`), nil},
+		{"escaped key counted", doc(serial, status, `"spec":{"\u0063omponents":[{}, {}]}`, comps), []string{`its "spec" lists 2 components while it records 1`}},
+		{"the last of two keys counted", doc(serial, status, `"spec":{"components":[{},{}],"components":[{"a":"]"}]}`, comps), nil},
 		{"components not a list: the planner's to say", doc(serial, status, `"spec":{"components":{"a":1}}`, comps), nil},
 		{"spec of no components, none counted", doc(serial, status, lastDep, `"spec":{"components":[]}`, `"resources":{"components":0,"resources":0}`), nil},
 		{"spec not a model: the planner's to say", doc(serial, status, `"spec":"x"`, comps), nil},
