@@ -317,6 +317,15 @@ func NotARecord(where, what string) error {
 	return fmt.Errorf("history record %s is %s, not a record file: %w%s", where, what, errCorruptRecord, corruptHistoryHint)
 }
 
+// NotAState is the ErrCorrupt error of a state.json, read from where, that
+// is no state file but a folder (what says what it holds) and so read as
+// "no state": a restore into the wrong place. fix says how to put the
+// state file in its place, for the backend. Get returns no version with
+// it: state push --force cannot replace a folder, and panka deletes none.
+func NotAState(where, what, fix string) error {
+	return fmt.Errorf("state %s is %s, not a state file: %w; it was left as it is: %s, then re-run", where, what, ErrCorrupt, fix)
+}
+
 // EncodeDeployment returns the stored form of a history record, filling
 // SchemaVersion, Stack and Environment on a copy when unset.
 func EncodeDeployment(d *Deployment, key Key) ([]byte, error) {

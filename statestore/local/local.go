@@ -103,9 +103,25 @@ func current(path string) (statestore.Version, error) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("read state %s: %w", path, err)
+		return "", readStateError(path, err)
 	}
 	return version(data), nil
+}
+
+// readStateError is the error of reading the state.json at p that failed
+// with err (not fs.ErrNotExist): a directory of that name (a copy into
+// the wrong place) says what it holds and how to put the state file in
+// its place, as the S3 backend says of a folder.
+func readStateError(p string, err error) error {
+	if fi, serr := os.Stat(p); serr == nil && fi.IsDir() {
+		inside := filepath.Join(p, filepath.Base(p))
+		fix := fmt.Sprintf("put the state file at %s instead, or remove the directory", p)
+		if _, serr := os.Stat(inside); serr == nil {
+			fix = fmt.Sprintf("if %s is the state (a copy into the directory puts it there), move it to %s in the directory's place; otherwise remove the directory", inside, p)
+		}
+		return statestore.NotAState(p, "a directory", fix)
+	}
+	return fmt.Errorf("read state %s: %w", p, err)
 }
 
 // Get implements statestore.Store.
@@ -128,7 +144,7 @@ func (s *Store) Get(ctx context.Context, key statestore.Key) (*statestore.State,
 		return nil, "", fmt.Errorf("no state for %s at %s: %w", key, p, statestore.ErrNotFound)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("read state %s: %w", p, err)
+		return nil, "", readStateError(p, err)
 	}
 	st, err := statestore.DecodeState(data, key, p)
 	if errors.Is(err, statestore.ErrCorrupt) {

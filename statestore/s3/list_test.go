@@ -2,6 +2,7 @@ package s3_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -442,5 +443,48 @@ func TestHistoryConsoleFolder(t *testing.T) {
 	want := "history record " + where + ` is a folder (a key ending in "/", or keys under it), not a record file: corrupt history record; it was left as it is`
 	if b := bad[0]; b.Serial != 2 || b.Location != where || !strings.Contains(b.Err.Error(), want) {
 		t.Errorf("unreadable record = serial %d at %s: %v\nwant serial 2 at %s: %s", b.Serial, b.Location, b.Err, where, want)
+	}
+}
+
+// TestStateConsoleFolder: the S3 console's "Create folder" named
+// state.json (an empty object whose key ends in "/") with no state.json
+// read as "no state", and on versitygw every first write of the state
+// failed as "changed by another writer; re-run". Both now say it is a
+// folder, where, and the command that removes it; with the folder gone
+// the state is written.
+func TestStateConsoleFolder(t *testing.T) {
+	ctx := context.Background()
+	srv := testserver.S3(t)
+	bucket := testserver.NewBucket(t)
+	c := client(t, srv)
+	s, err := s3store.New(c, s3store.Options{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	folder := statestore.StatePath("", k) + "/"
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(folder), Body: strings.NewReader("")}); err != nil {
+		t.Fatal(err)
+	}
+	want := `state s3://` + bucket + `/stacks/orders/dev/state.json is a folder (a key ending in "/", as the S3 console's "Create folder" makes), not a state file: corrupt state; ` +
+		`it was left as it is: remove it (aws s3 rm --recursive s3://` + bucket + `/stacks/orders/dev/state.json/), then re-run`
+	if _, _, err := s.Get(ctx, k); !errors.Is(err, statestore.ErrCorrupt) || err.Error() != want {
+		t.Fatalf("Get with a console folder named state.json:\n%v\nwant\n%s", err, want)
+	}
+	st := &statestore.State{Serial: 1, Status: statestore.StatusDeployed}
+	_, err = s.Put(ctx, k, st, "")
+	if err != nil && (errors.Is(err, statestore.ErrConflict) || !strings.HasSuffix(err.Error(), want)) {
+		t.Fatalf("create of the state beside the folder: %v; want it written (AWS S3) or refused naming the folder (versitygw)", err)
+	}
+	if _, derr := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(folder)}); derr != nil {
+		t.Fatal(derr)
+	}
+	if err != nil {
+		if _, err := s.Put(ctx, k, st, ""); err != nil {
+			t.Fatalf("create of the state once the folder is removed: %v", err)
+		}
+	}
+	if got, _, err := s.Get(ctx, k); err != nil || got.Serial != 1 {
+		t.Fatalf("Get after the folder was removed and the state written: %+v, %v", got, err)
 	}
 }

@@ -489,6 +489,11 @@ func (s *Store) Get(ctx context.Context, key statestore.Key) (*statestore.State,
 	if err != nil {
 		return nil, "", err
 	}
+	if data == nil {
+		if err := s.checkNotFolder(ctx, k); err != nil {
+			return nil, "", err
+		}
+	}
 	if data == nil || isTombstone(data) {
 		return nil, "", fmt.Errorf("no state for %s at %s: %w", key, s.where(k), statestore.ErrNotFound)
 	}
@@ -500,6 +505,33 @@ func (s *Store) Get(ctx context.Context, key statestore.Key) (*statestore.State,
 		return nil, "", err
 	}
 	return st, statestore.Version(etag), nil
+}
+
+// checkNotFolder returns the error of a state.json at k that is not there
+// while a "folder" of that name is (a key ending in "/", as the S3
+// console's "Create folder" makes, or keys under it, as `aws s3 cp FILE
+// s3://.../state.json/` makes): a state restored into the wrong place read
+// as "no state", and on versitygw every create of it failed as a
+// conflict. One listing of at most one key, only when state.json is not
+// there.
+func (s *Store) checkNotFolder(ctx context.Context, k string) error {
+	dir := k + "/"
+	out, err := s.api.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(s.opts.Bucket), Prefix: aws.String(dir), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return fmt.Errorf("look for a folder named as the state: %w", s.classify("list", dir, err))
+	}
+	if len(out.Contents) == 0 {
+		return nil
+	}
+	inside := aws.ToString(out.Contents[0].Key)
+	what := `a folder (a key ending in "/", as the S3 console's "Create folder" makes)`
+	fix := fmt.Sprintf("remove it (aws s3 rm --recursive %s)", s.where(dir))
+	if inside != dir {
+		what = fmt.Sprintf(`a folder: keys under it, such as %s (aws s3 cp FILE %s, with the trailing "/", puts FILE there)`, s.where(inside), s.where(dir))
+		fix = fmt.Sprintf("if %s is the state, move it into place (aws s3 mv %s %s) and remove what else the folder holds; otherwise remove the folder (aws s3 rm --recursive %s)",
+			s.where(inside), s.where(inside), s.where(k), s.where(dir))
+	}
+	return statestore.NotAState(s.where(k), what, fix)
 }
 
 // Put implements statestore.Store.
@@ -523,6 +555,13 @@ func (s *Store) Put(ctx context.Context, key statestore.Key, st *statestore.Stat
 		if isPreconditionFailed(err) || (prev != "" && isNotFound(err)) {
 			if etag, ok := s.lostRace(ctx, k, data); ok {
 				return statestore.Version(etag), nil
+			}
+			if prev == "" {
+				// versitygw refuses a create where a folder of that
+				// name is (AWS S3 keeps both): no re-run would help.
+				if ferr := s.checkNotFolder(ctx, k); ferr != nil {
+					return "", fmt.Errorf("write state of %s: %w", key, ferr)
+				}
 			}
 			return "", &statestore.ConflictError{Key: key, Location: s.where(k)}
 		}
@@ -985,18 +1024,22 @@ func (s *Store) listStacks(ctx context.Context, stackPrefixes []string, skip fun
 }
 
 // statesUnder returns the key of the state.json directly under the
-// environment prefix ep, if there is one that is not a tombstone.
+// environment prefix ep, if there is one that is not a tombstone, or a
+// folder of that name (which Get says is no state file, as the local
+// backend lists a directory of that name and says so).
 func (s *Store) statesUnder(ctx context.Context, ep string) ([]statestore.Key, error) {
-	objs, _, err := s.listObjects(ctx, ep, "/")
+	objs, prefixes, err := s.listObjects(ctx, ep, "/")
 	if err != nil {
 		return nil, err
 	}
 	var keys []statestore.Key
+	object := false
 	for _, o := range objs {
 		k, ok := statestore.ParseStatePath(s.prefix, aws.ToString(o.Key))
 		if !ok {
 			continue
 		}
+		object = true
 		if aws.ToInt64(o.Size) == int64(len(tombstone(k))) {
 			data, _, err := s.read(ctx, aws.ToString(o.Key))
 			if err != nil {
@@ -1007,6 +1050,13 @@ func (s *Store) statesUnder(ctx context.Context, ep string) ([]statestore.Key, e
 			}
 		}
 		keys = append(keys, k)
+	}
+	for _, p := range prefixes {
+		// A folder beside a state.json object (S3 keeps both) hides
+		// nothing: Get reads the object.
+		if k, ok := statestore.ParseStatePath(s.prefix, strings.TrimSuffix(p, "/")); ok && !object {
+			keys = append(keys, k)
+		}
 	}
 	return keys, nil
 }

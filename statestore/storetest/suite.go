@@ -79,6 +79,7 @@ func Run(t *testing.T, newInstance func(t *testing.T) Instance, opts Options) {
 		{"PrefixesIsolated", testPrefixes},
 		{"CorruptObject", testCorrupt},
 		{"HistoryRecordFolder", testHistoryRecordFolder},
+		{"StateFolder", testStateFolder},
 		{"FutureSchema", testFutureSchema},
 		{"BadNames", testBadNames},
 		{"RaceOneWinnerPerRound", testRaceRounds},
@@ -923,6 +924,46 @@ func testCorrupt(t *testing.T, in Instance, _ Options) {
 	wantErr(t, "Deployment of a record named for another serial", err, statestore.ErrCorrupt)
 	_, err = s.NewerHistory(ctx, other, 1, time.Time{})
 	wantErr(t, "NewerHistory with a record named for another serial", err, statestore.ErrCorrupt)
+}
+
+// testStateFolder: a folder where state.json belongs, holding the state
+// file (a restore into the wrong place: `aws s3 cp FILE
+// s3://.../state.json/`, `cp -r` into a directory locally), read as "no
+// state" on S3: plan said "nothing deployed yet", and on versitygw every
+// create failed as a conflict to re-run. Get is ErrCorrupt naming the
+// folder, what it holds and how to put the file in its place; List lists
+// it, so that state list shows it unreadable; a create there either works
+// (AWS S3 keeps both keys) or fails saying the same, never as a conflict.
+func testStateFolder(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	path := statestore.StatePath("", key)
+	data, err := statestore.EncodeState(newState(key, 1), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.WriteRaw(path+"/state.json", data); err != nil {
+		t.Fatal(err)
+	}
+	_, v, err := s.Get(ctx, key)
+	wantErr(t, "Get of a folder named state.json", err, statestore.ErrCorrupt)
+	if errors.Is(err, statestore.ErrNotFound) || v != "" {
+		t.Errorf("Get of a folder named state.json: version %q, %v; want no version, not ErrNotFound", v, err)
+	}
+	for _, want := range []string{"state " + in.Where(path) + " is a ", "not a state file", in.Where(path + "/state.json"), "then re-run"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Get of a folder named state.json: %v; want it to say %q", err, want)
+		}
+	}
+	if keys, err := s.List(ctx); err != nil || !slices.Contains(keys, key) {
+		t.Errorf("List with a folder named state.json: %v, %v; want %s listed", keys, err, key)
+	}
+	if keys, err := s.ListStack(ctx, key.Stack); err != nil || !slices.Contains(keys, key) {
+		t.Errorf("ListStack with a folder named state.json: %v, %v; want %s listed", keys, err, key)
+	}
+	if _, err := s.Put(ctx, key, newState(key, 1), ""); err != nil && (errors.Is(err, statestore.ErrConflict) || !strings.Contains(err.Error(), "not a state file")) {
+		t.Errorf("create of a state where a folder of its name is: %v; want it written or refused naming the folder, not a conflict", err)
+	}
 }
 
 // testHistoryRecordFolder: a folder named as a record (keys under the

@@ -387,9 +387,12 @@ func TestStateListS3ReadsNotLists(t *testing.T) {
 	if want := "billing/dev:deployed billing/prod:deployed orders/dev:deployed shop/dev:unreadable"; strings.Join(got, " ") != want {
 		t.Fatalf("state list = %s\nwant %s", strings.Join(got, " "), want)
 	}
-	// stacks/, then each of 3 stacks: not one more per environment (6).
-	if lists != 1+3 {
-		t.Fatalf("state list made %d listings, want %d (no listing per environment)", lists, 1+3)
+	// stacks/, then each of 3 stacks: not one more per environment (6);
+	// only shop/prod, whose state.json is not there, is looked at once
+	// more, for a folder of that name (a state restored into the wrong
+	// place).
+	if lists != 1+3+1 {
+		t.Fatalf("state list made %d listings, want %d (no listing per environment)", lists, 1+3+1)
 	}
 
 	// history of a mistyped stack names the stacks there from one listing
@@ -400,15 +403,16 @@ func TestStateListS3ReadsNotLists(t *testing.T) {
 		stack, want string
 		lists       int
 	}{
-		{"shp", "Deployed there: shop/dev.", hist + 2 + 1 + 1 + 2},
-		{"zzzz", `stacks deployed there: billing, orders, shop (`, hist + 2 + 1},
+		{"shp", "Deployed there: shop/dev.", 1 + hist + 2 + 1 + 1 + 2},
+		{"zzzz", `stacks deployed there: billing, orders, shop (`, 1 + hist + 2 + 1},
 	} {
 		lists = 0
 		out, errOut, code := e.run([]string{"PANKA_BACKEND_ENDPOINT=" + proxy.URL}, "history", "-s", c.stack, "-e", "dev")
 		if code != 0 || !strings.Contains(errOut, c.want) {
 			t.Fatalf("history -s %s: exit %d, want 0 and %q\nstdout:\n%s\nstderr:\n%s", c.stack, code, c.want, out, errOut)
 		}
-		// Its history (the recent windows, then all), its stack prefix
+		// Its state.json, not there, looked for as a folder; its
+		// history (the recent windows, then all), its stack prefix
 		// (twice: which backend holds a stack not in the work tree, then
 		// the hint), stacks/; then the close stack's prefix and each of its
 		// environments.
