@@ -128,6 +128,21 @@ func (f *Factory) customEndpoint(configured, serviceEnv string) bool {
 	return configured != "" || f.Getenv(serviceEnv) != "" || f.Getenv("AWS_ENDPOINT_URL") != ""
 }
 
+// endpointCheck is what to check when a server does not answer: the
+// endpoint setting in effect, the configured key, else the SDK's variable
+// for the service (serviceEnv), else AWS_ENDPOINT_URL (the variables the
+// SDK reads when the key is unset); with none of them, AWS itself, the
+// network and regionKey. Naming backend.region for a server set with
+// AWS_ENDPOINT_URL_S3 sent the reader to the wrong setting.
+func (f *Factory) endpointCheck(configured, key, serviceEnv, regionKey string) string {
+	for _, set := range []struct{ name, value string }{{key, configured}, {serviceEnv, f.Getenv(serviceEnv)}, {"AWS_ENDPOINT_URL", f.Getenv("AWS_ENDPOINT_URL")}} {
+		if set.value != "" {
+			return "that the server runs and " + set.name + " is its address"
+		}
+	}
+	return "the network and " + regionKey
+}
+
 // S3Client returns an S3 client for the state bucket: region backend.region,
 // endpoint backend.endpoint (or AWS_ENDPOINT_URL_S3), path-style addressing
 // when backend.usePathStyle is set, and also by default whenever a custom
@@ -143,12 +158,8 @@ func (f *Factory) S3Client(ctx context.Context, cfg *config.Resolved) (*s3.Clien
 	if ac.Region == "" {
 		return nil, fmt.Errorf("no AWS region for the state bucket: set backend.region (PANKA_BACKEND_REGION or --backend-region), aws.region, or AWS_REGION")
 	}
-	hint := "the network and backend.region"
-	if cfg.Backend.Endpoint != "" {
-		hint = "that the server runs and backend.endpoint is its address"
-	}
 	return s3store.NewClient(ac, s3store.ClientOptions{Endpoint: cfg.Backend.Endpoint, UsePathStyle: f.s3PathStyle(cfg),
-		OnRetry: f.retryNotice("the state bucket's server", hint)}), nil
+		OnRetry: f.retryNotice("the state bucket's server", f.endpointCheck(cfg.Backend.Endpoint, "backend.endpoint", "AWS_ENDPOINT_URL_S3", "backend.region"))}), nil
 }
 
 // s3PathStyle is the S3 addressing of the state bucket, for panka's client
@@ -175,10 +186,7 @@ func (f *Factory) DynamoDBClient(ctx context.Context, cfg *config.Resolved) (*dy
 	if ac.Region == "" {
 		return nil, fmt.Errorf("no AWS region for the lock table: set locks.region or backend.region (PANKA_LOCKS_REGION, PANKA_BACKEND_REGION), aws.region, or AWS_REGION")
 	}
-	hint := "the network and locks.region"
-	if cfg.Locks.Endpoint != "" {
-		hint = "that the server runs and locks.endpoint is its address"
-	}
+	hint := f.endpointCheck(cfg.Locks.Endpoint, "locks.endpoint", "AWS_ENDPOINT_URL_DYNAMODB", "locks.region")
 	return dynamodb.NewFromConfig(ac, func(o *dynamodb.Options) {
 		if cfg.Locks.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Locks.Endpoint)

@@ -247,3 +247,53 @@ func fakeAWSEnv(t *testing.T, home string) {
 		t.Setenv(k, v)
 	}
 }
+
+// TestSilentEndpointSetBySDKVariable: a server named with the SDK's own
+// AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL) that
+// does not answer is reported with that variable to check, not "the
+// network and backend.region", which sent the reader to a setting that
+// plays no part.
+func TestSilentEndpointSetBySDKVariable(t *testing.T) {
+	endpoint := testserver.SilentEndpoint(t)
+	home := t.TempDir()
+	fakeAWSEnv(t, home)
+	t.Setenv("AWS_ENDPOINT_URL_S3", endpoint)
+	ios, _, _, errOut := Test()
+	f := NewFactory(ios)
+	f.AWSResponseTimeout = 100 * time.Millisecond
+	cfg := &config.Resolved{Config: config.Default(), Sources: map[string]config.Source{}}
+	cfg.Backend.Region, cfg.Locks.Region = "us-east-1", "us-east-1"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // the hang this test guards against
+	defer cancel()
+	s3c, err := f.S3Client(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("state")}); err == nil || ctx.Err() != nil {
+		t.Fatalf("S3 call to a silent endpoint: %v (ctx %v), want a timeout error", err, ctx.Err())
+	}
+	want := fmt.Sprintf("Warning: the state bucket's server (%s) did not answer in time (net/http: timeout awaiting response headers); retrying", endpoint)
+	if got := errOut.String(); !strings.Contains(got, want) || !strings.Contains(got, "attempt 2 of 6. Check that the server runs and AWS_ENDPOINT_URL_S3 is its address; Ctrl-C stops.\n") ||
+		strings.Contains(got, "backend.region") {
+		t.Fatalf("the retries do not name AWS_ENDPOINT_URL_S3:\n%s", got)
+	}
+
+	for _, tc := range []struct {
+		name                     string
+		configured, service, all string
+		want                     string
+	}{
+		{"nothing set: AWS", "", "", "", "the network and locks.region"},
+		{"the key", "http://a:1", "http://b:1", "http://c:1", "that the server runs and locks.endpoint is its address"},
+		{"the service's variable", "", "http://b:1", "http://c:1", "that the server runs and AWS_ENDPOINT_URL_DYNAMODB is its address"},
+		{"every service's variable", "", "", "http://c:1", "that the server runs and AWS_ENDPOINT_URL is its address"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", tc.service)
+			t.Setenv("AWS_ENDPOINT_URL", tc.all)
+			if got := f.endpointCheck(tc.configured, "locks.endpoint", "AWS_ENDPOINT_URL_DYNAMODB", "locks.region"); got != tc.want {
+				t.Errorf("endpointCheck = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
