@@ -1329,13 +1329,13 @@ type networkSchema struct {
 // backendSchema is spec.backend. Its patterns are the rules panka's
 // configuration applies to the same keys when a command opens the store
 // (bucket names S3 accepts, prefixes of non-empty segments other than . and
-// .., endpoints without a path), so validate reports them with file:line
+// .., region names the AWS SDK takes, endpoints without a path), so validate reports them with file:line
 // instead of a pre-push hook passing and every plan failing.
 type backendSchema struct {
 	Type     string `json:"type,omitempty" enum:"local,s3"`
 	Bucket   string `json:"bucket,omitempty" pattern:"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$" want:"an S3 bucket name (3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or a digit)"`
 	Prefix   string `json:"prefix,omitempty" pattern:"^/*(([^/\\x5c\\x00.][^/\\x5c\\x00]*|\\.[^/\\x5c\\x00.][^/\\x5c\\x00]*|\\.\\.[^/\\x5c\\x00]+)(/([^/\\x5c\\x00.][^/\\x5c\\x00]*|\\.[^/\\x5c\\x00.][^/\\x5c\\x00]*|\\.\\.[^/\\x5c\\x00]+))*/*)?$" want:"a key prefix of '/'-separated names (none empty, . or .., no backslash), e.g. team-a/"`
-	Region   string `json:"region,omitempty"`
+	Region   string `json:"region,omitempty" pattern:"^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)?$" want:"a region name (letters, digits and hyphens), e.g. us-east-1"`
 	Endpoint string `json:"endpoint,omitempty" pattern:"^(?i)(https?://[^/?#\\s]+/?)?$" want:"the server's http:// or https:// URL without a path, e.g. http://127.0.0.1:7070"`
 }
 

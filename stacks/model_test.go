@@ -214,12 +214,13 @@ func TestParseHeader(t *testing.T) {
 
 // TestHeaderBackendChecked: spec.backend values that the store would refuse
 // when a command opens it (a bucket name S3 refuses, a prefix with an empty,
-// . or .. segment, an endpoint with a path) are errors with file:line, so
+// . or .. segment, a region name the AWS SDK refuses, an endpoint with a path) are errors with file:line, so
 // validate (and a pre-push hook) reports them instead of every plan failing;
 // the values the stores accept, and empty ones that clear a setting, load.
 func TestHeaderBackendChecked(t *testing.T) {
 	for _, ok := range []string{"bucket: team-state", "bucket: a.b-1", `bucket: ""`, "prefix: teams/a/", "prefix: /x/..y/.z", `prefix: ""`,
-		"endpoint: http://127.0.0.1:7070", "endpoint: https://s3.example.com/", "endpoint: HTTP://minio:9000"} {
+		"endpoint: http://127.0.0.1:7070", "endpoint: https://s3.example.com/", "endpoint: HTTP://minio:9000",
+		"region: eu-west-1", "region: auto", `region: ""`} {
 		fsys := testFS(map[string]string{"stacks/s/stack.yaml": stackYAML + "  backend:\n    " + ok + "\n"})
 		if _, err := ReadHeader(fsys, "stacks/s"); err != nil {
 			t.Errorf("%s: %v", ok, err)
@@ -234,6 +235,8 @@ func TestHeaderBackendChecked(t *testing.T) {
 		{`prefix: 'a\b'`, `is not a key prefix`},
 		{"endpoint: http://127.0.0.1:7070/state", `stacks/s/stack.yaml:17:15: spec.backend.endpoint: "http://127.0.0.1:7070/state" is not the server's http:// or https:// URL without a path, e.g. http://127.0.0.1:7070`},
 		{"endpoint: 127.0.0.1:7070", `spec.backend.endpoint: "127.0.0.1:7070" is not the server's http:// or https:// URL`},
+		{`region: "us-east-1 "`, `stacks/s/stack.yaml:17:13: spec.backend.region: "us-east-1 " is not a region name (letters, digits and hyphens), e.g. us-east-1`},
+		{"region: us_east_1", `spec.backend.region: "us_east_1" is not a region name`},
 	} {
 		fsys := testFS(map[string]string{"stacks/s/stack.yaml": stackYAML + "  backend:\n    " + c.line + "\n"})
 		_, herr := ReadHeader(fsys, "stacks/s")

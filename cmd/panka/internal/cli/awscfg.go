@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -128,6 +129,58 @@ func (f *Factory) customEndpoint(configured, serviceEnv string) bool {
 	return configured != "" || f.Getenv(serviceEnv) != "" || f.Getenv("AWS_ENDPOINT_URL") != ""
 }
 
+// checkRegion refuses the region of a client (region; key is its
+// configuration key) that its requests would fail on without saying why:
+// a name the SDK does not take (a stray space in AWS_REGION: "invalid input
+// region"), or, with no custom endpoint, a region AWS does not have
+// (backend.region: mars, eu-west1, EU-WEST-1), whose requests failed as an
+// unknown host, "check backend.endpoint". An S3- or DynamoDB-compatible
+// server (custom) may name its region anything the SDK takes. The message
+// names the setting the region came from; orEndpoint is the other fix.
+func (f *Factory) checkRegion(cfg *config.Resolved, region, key string, custom bool, orEndpoint string) error {
+	// The SDK's pseudo-regions name AWS regions too: fips-us-gov-west-1,
+	// us-east-1-fips, aws-global.
+	aws := regionRe.MatchString(strings.TrimSuffix(strings.TrimPrefix(region, "fips-"), "-fips")) || region == "aws-global"
+	if !custom && aws || custom && config.IsRegionName(region) {
+		return nil
+	}
+	what := ""
+	if regionOf(cfg, key) == region {
+		// Set in panka's configuration: follow "from backend.region" and
+		// "from aws.region" to the key the value was written as.
+		for key != "aws.region" {
+			src := cfg.Sources[key]
+			if src.Layer != "default" || !strings.HasPrefix(src.Where, "from ") {
+				break
+			}
+			key = strings.TrimPrefix(src.Where, "from ")
+		}
+		what = fmt.Sprintf("%s %q (set by %s)", key, region, cfg.Sources[key])
+	} else {
+		// The SDK's: AWS_REGION over AWS_DEFAULT_REGION over the profile's.
+		from := "the region of the AWS profile in ~/.aws/config"
+		for _, v := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
+			if f.Getenv(v) != "" {
+				from = v
+				break
+			}
+		}
+		what = fmt.Sprintf("the AWS region %q (from %s)", region, from)
+	}
+	if !config.IsRegionName(region) {
+		return fmt.Errorf("%s is not a region name: letters, digits and hyphens, e.g. us-east-1", what)
+	}
+	return fmt.Errorf("%s is not an AWS region such as us-east-1: fix it, or set %s", what, orEndpoint)
+}
+
+// regionOf is the value of a region key, locks.region or backend.region.
+func regionOf(cfg *config.Resolved, key string) string {
+	if key == "locks.region" {
+		return cfg.Locks.Region
+	}
+	return cfg.Backend.Region
+}
+
 // endpointCheck is what to check when a server does not answer: the
 // endpoint setting in effect, the configured key, else the SDK's variable
 // for the service (serviceEnv), else AWS_ENDPOINT_URL (the variables the
@@ -158,6 +211,10 @@ func (f *Factory) S3Client(ctx context.Context, cfg *config.Resolved) (*s3.Clien
 	if ac.Region == "" {
 		return nil, fmt.Errorf("no AWS region for the state bucket: set backend.region (PANKA_BACKEND_REGION or --backend-region), aws.region, or AWS_REGION")
 	}
+	if err := f.checkRegion(cfg, ac.Region, "backend.region", f.customEndpoint(cfg.Backend.Endpoint, "AWS_ENDPOINT_URL_S3"),
+		"backend.endpoint if the bucket is on an S3-compatible server"); err != nil {
+		return nil, err
+	}
 	return s3store.NewClient(ac, s3store.ClientOptions{Endpoint: cfg.Backend.Endpoint, UsePathStyle: f.s3PathStyle(cfg),
 		OnRetry: f.retryNotice("the state bucket's server", f.endpointCheck(cfg.Backend.Endpoint, "backend.endpoint", "AWS_ENDPOINT_URL_S3", "backend.region"))}), nil
 }
@@ -185,6 +242,10 @@ func (f *Factory) DynamoDBClient(ctx context.Context, cfg *config.Resolved) (*dy
 	}
 	if ac.Region == "" {
 		return nil, fmt.Errorf("no AWS region for the lock table: set locks.region or backend.region (PANKA_LOCKS_REGION, PANKA_BACKEND_REGION), aws.region, or AWS_REGION")
+	}
+	if err := f.checkRegion(cfg, ac.Region, "locks.region", f.customEndpoint(cfg.Locks.Endpoint, "AWS_ENDPOINT_URL_DYNAMODB"),
+		"locks.endpoint if the table is on a DynamoDB-compatible server"); err != nil {
+		return nil, err
 	}
 	hint := f.endpointCheck(cfg.Locks.Endpoint, "locks.endpoint", "AWS_ENDPOINT_URL_DYNAMODB", "locks.region")
 	return dynamodb.NewFromConfig(ac, func(o *dynamodb.Options) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -293,6 +294,77 @@ func TestSilentEndpointSetBySDKVariable(t *testing.T) {
 			t.Setenv("AWS_ENDPOINT_URL", tc.all)
 			if got := f.endpointCheck(tc.configured, "locks.endpoint", "AWS_ENDPOINT_URL_DYNAMODB", "locks.region"); got != tc.want {
 				t.Errorf("endpointCheck = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestClientRegionChecked: a region AWS does not have (mars, eu-west1,
+// EU-WEST-1) is refused before any request when the client talks to AWS,
+// naming the setting it came from; its requests failed as an unknown host
+// with "check backend.endpoint", a setting nobody had set. A custom
+// endpoint takes any region name the SDK does (auto for R2), and a name
+// the SDK refuses from AWS_REGION is said as such.
+func TestClientRegionChecked(t *testing.T) {
+	home := t.TempDir()
+	fakeAWSEnv(t, home)
+	file := filepath.Join(home, "panka.yaml")
+	if err := os.WriteFile(file, []byte("aws:\n  region: eu-west1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		repoFile  string
+		env       []string
+		endpoints bool
+		wantS3    string
+		wantDDB   string
+	}{
+		{name: "AWS region", env: []string{"PANKA_BACKEND_REGION=eu-west-1"}},
+		{name: "pseudo-regions", env: []string{"PANKA_BACKEND_REGION=us-gov-west-1-fips", "PANKA_LOCKS_REGION=aws-global"}},
+		{name: "not an AWS region", env: []string{"PANKA_BACKEND_REGION=mars"},
+			wantS3:  `backend.region "mars" (set by env (PANKA_BACKEND_REGION)) is not an AWS region such as us-east-1: fix it, or set backend.endpoint if the bucket is on an S3-compatible server`,
+			wantDDB: `backend.region "mars" (set by env (PANKA_BACKEND_REGION)) is not an AWS region such as us-east-1: fix it, or set locks.endpoint if the table is on a DynamoDB-compatible server`},
+		{name: "from aws.region in a file", repoFile: file,
+			wantS3:  `aws.region "eu-west1" (set by repo (` + file + `:2)) is not an AWS region such as us-east-1`,
+			wantDDB: `aws.region "eu-west1" (set by repo (` + file + `:2)) is not an AWS region such as us-east-1`},
+		{name: "upper case", env: []string{"PANKA_LOCKS_REGION=EU-WEST-1", "PANKA_BACKEND_REGION=eu-west-1"},
+			wantDDB: `locks.region "EU-WEST-1" (set by env (PANKA_LOCKS_REGION)) is not an AWS region such as us-east-1`},
+		{name: "an S3-compatible server's", env: []string{"PANKA_BACKEND_REGION=auto"}, endpoints: true},
+		{name: "AWS_REGION", env: []string{"AWS_REGION=mars"},
+			wantS3: `the AWS region "mars" (from AWS_REGION) is not an AWS region such as us-east-1`},
+		{name: "AWS_REGION with a space", env: []string{"AWS_REGION=us-east-1 "}, endpoints: true,
+			wantS3: `the AWS region "us-east-1 " (from AWS_REGION) is not a region name: letters, digits and hyphens, e.g. us-east-1`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AWS_REGION", "")
+			t.Setenv("AWS_DEFAULT_REGION", "")
+			env := tc.env
+			if tc.endpoints {
+				env = append(env, "PANKA_BACKEND_ENDPOINT=http://127.0.0.1:1", "PANKA_LOCKS_ENDPOINT=http://127.0.0.1:1")
+			}
+			for _, kv := range env {
+				if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+					t.Setenv(k, v)
+				}
+			}
+			cfg, err := config.Resolve(config.Layers{RepoFile: tc.repoFile, Env: env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ios, _, _, _ := Test()
+			f := NewFactory(ios)
+			_, err = f.S3Client(context.Background(), cfg)
+			if tc.wantS3 == "" && err != nil || tc.wantS3 != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.wantS3)) {
+				t.Errorf("S3Client: %v, want %q", err, tc.wantS3)
+			}
+			want := tc.wantDDB
+			if want == "" && strings.HasPrefix(tc.wantS3, "the AWS region") {
+				want = tc.wantS3 // the SDK's region serves both
+			}
+			_, err = f.DynamoDBClient(context.Background(), cfg)
+			if want == "" && err != nil || want != "" && (err == nil || !strings.HasPrefix(err.Error(), want)) {
+				t.Errorf("DynamoDBClient: %v, want %q", err, want)
 			}
 		})
 	}

@@ -45,7 +45,7 @@ type Config struct {
 // Backend is where state lives.
 type Backend struct {
 	Type         string `yaml:"type" enum:"local,s3" doc:"state backend: local (.panka/state) or s3 (default: s3 when backend.bucket is set, else local)"`
-	Region       string `yaml:"region" doc:"AWS region of the state bucket"`
+	Region       string `yaml:"region" format:"region" doc:"AWS region of the state bucket"`
 	Bucket       string `yaml:"bucket" doc:"S3 bucket for state"`
 	Prefix       string `yaml:"prefix" format:"prefix" doc:"key prefix for every state object"`
 	Endpoint     string `yaml:"endpoint" format:"url" doc:"custom S3 endpoint (S3-compatible servers)"`
@@ -58,7 +58,7 @@ type Backend struct {
 // Locks is where leases live.
 type Locks struct {
 	Type      string   `yaml:"type" enum:",local,dynamodb,s3" doc:"lock backend: local, dynamodb or s3 (default: local with a local backend, s3 with an s3 backend)"`
-	Region    string   `yaml:"region" doc:"AWS region of the lock table"`
+	Region    string   `yaml:"region" format:"region" doc:"AWS region of the lock table"`
 	Table     string   `yaml:"table" doc:"DynamoDB table for locks"`
 	Endpoint  string   `yaml:"endpoint" format:"url" doc:"custom DynamoDB endpoint"`
 	TTL       Duration `yaml:"ttl" doc:"lease time to live (seconds or Go duration; at least 2s)"`
@@ -68,7 +68,7 @@ type Locks struct {
 // AWS holds credentials settings shared by every AWS client.
 type AWS struct {
 	Profile    string     `yaml:"profile" doc:"shared config profile"`
-	Region     string     `yaml:"region" doc:"default AWS region"`
+	Region     string     `yaml:"region" format:"region" doc:"default AWS region"`
 	AssumeRole AssumeRole `yaml:"assumeRole"`
 }
 
@@ -436,6 +436,7 @@ type Key struct {
 	min    *int
 	url    bool
 	prefix bool
+	region bool
 }
 
 var keysCache []Key
@@ -467,6 +468,7 @@ func walk(t reflect.Type, prefix string, out *[]Key) {
 		}
 		k.url = f.Tag.Get("format") == "url"
 		k.prefix = f.Tag.Get("format") == "prefix"
+		k.region = f.Tag.Get("format") == "region"
 		*out = append(*out, k)
 	}
 }
@@ -534,6 +536,12 @@ func (r *Resolved) set(path, value string, src Source) error {
 			return fmt.Errorf("key %s: %q has a path (%s): give only the server's scheme, host and port, e.g. http://127.0.0.1:7070 (the bucket is backend.bucket, the table locks.table)", path, value, rest)
 		}
 	}
+	if k.region && value != "" && !IsRegionName(value) {
+		// The SDK would refuse it on the first request ("invalid input
+		// region us-east-1 "), naming neither the key nor where it was
+		// set: a stray space from a CI variable, an underscore.
+		return fmt.Errorf("key %s: %q is not a region name: letters, digits and hyphens, e.g. us-east-1", path, value)
+	}
 	if k.prefix {
 		// Checked here, not only when the store opens, so the error names
 		// the file:line or variable that set it.
@@ -544,6 +552,16 @@ func (r *Resolved) set(path, value string, src Source) error {
 	r.Sources[path] = src
 	return nil
 }
+
+// regionName is what the AWS SDK takes as a region: a host name (its
+// labels of letters, digits and inner hyphens). An S3-compatible server may
+// name its region anything of that shape (auto, garage, nyc3), so no more
+// is asked here; AWS's own shape (us-east-1) is checked where a client
+// talks to AWS.
+var regionName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
+
+// IsRegionName reports whether s is a region name the AWS SDK takes.
+func IsRegionName(s string) bool { return len(s) <= 63 && regionName.MatchString(s) }
 
 // isEndpointURL reports whether s is an endpoint the AWS SDK accepts: an
 // absolute http(s) URL with a host.

@@ -560,3 +560,37 @@ func TestHeartbeatFollowsShortTTL(t *testing.T) {
 		}
 	}
 }
+
+// TestRegionNameCheckedWhereSet: a region the AWS SDK does not take (a
+// stray space from a CI variable, an underscore) is refused where it was
+// set, not by the first request as "invalid input region us-east-1 "; any
+// name the SDK takes passes, since an S3-compatible server may call its
+// region auto or garage.
+func TestRegionNameCheckedWhereSet(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "panka.yaml")
+	for _, tt := range []struct {
+		name, yaml string
+		env        []string
+		want       string
+	}{
+		{"trailing space in a file", "backend:\n  region: \"us-east-1 \"\n", nil, file + `:2:3: key backend.region: "us-east-1 " is not a region name: letters, digits and hyphens, e.g. us-east-1`},
+		{"underscores in a file", "aws:\n  region: us_east_1\n", nil, file + `:2:3: key aws.region: "us_east_1" is not a region name`},
+		{"a newline in a variable", "", []string{"PANKA_LOCKS_REGION=eu-west-1\n"}, "environment variable PANKA_LOCKS_REGION: key locks.region: \"eu-west-1\\n\" is not a region name"},
+		{"a leading hyphen", "", []string{"PANKA_BACKEND_REGION=-x"}, `key backend.region: "-x" is not a region name`},
+		{"AWS", "backend:\n  region: eu-west-1\n", nil, ""},
+		{"an S3-compatible server's", "backend:\n  region: auto\nlocks:\n  region: garage\naws:\n  region: nyc3\n", nil, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(file, []byte(tt.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Resolve(Layers{RepoFile: file, Env: tt.env})
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Resolve: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("Resolve: %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
