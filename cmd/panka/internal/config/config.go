@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"net/url"
 	"os"
@@ -616,6 +617,13 @@ func (r *Resolved) loadFile(path, layer string, env map[string]string) error {
 		return fmt.Errorf("read config %s: the file is %d bytes, more than the %d MB a config file may be", path, st.Size(), stacks.MaxFileSize>>20)
 	}
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrPermission) {
+		// The folders above it could be searched (the stat worked): the
+		// file itself is not readable, typically one written with sudo
+		// (sudo panka init) or by a container. Said of the file, not
+		// left to the generic advice about the folder it is in.
+		return fmt.Errorf("read config %s: %w: you may not read the file: check its owner and mode (ls -l %s); one written with sudo or by a container belongs to root: chown it back, or chmod a+r it", path, fs.ErrPermission, path)
+	}
 	if err != nil {
 		return fmt.Errorf("read config %s: %w", path, err)
 	}

@@ -3,7 +3,11 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -42,5 +46,63 @@ func TestConfigFileNotRegular(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%s: Resolve hung", tt.path)
 		}
+	}
+}
+
+// TestConfigFileUnreadable: a config file its user may not read (written
+// with sudo panka init, 0600 and root's) is an error about the file, with
+// how to see and fix its owner and mode; the generic advice pointed at the
+// folder it is in, which was fine. Root reads any file, so as root the
+// check runs in a copy of this test as nobody.
+func TestConfigFileUnreadable(t *testing.T) {
+	if path := os.Getenv("PANKA_TEST_UNREADABLE_CONFIG"); path != "" {
+		_, err := Resolve(Layers{UserFile: path})
+		fmt.Printf("\nRESOLVE: %v\n", err)
+		return
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(file, []byte("backend:\n  bucket: acme-state\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if os.Getuid() != 0 {
+		if err := os.Chmod(file, 0); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Resolve(Layers{UserFile: file})
+		got = fmt.Sprint(err)
+		if !errors.Is(err, fs.ErrPermission) {
+			t.Errorf("%v is not fs.ErrPermission", err)
+		}
+	} else {
+		// nobody must reach the file (not read it) and run the test
+		// binary: a copy of it next to the file.
+		for _, d := range []string{filepath.Dir(dir), dir} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		self, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin := filepath.Join(dir, "config.test")
+		if err := os.WriteFile(bin, self, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-test.run=^TestConfigFileUnreadable$")
+		cmd.Env = append(os.Environ(), "PANKA_TEST_UNREADABLE_CONFIG="+file)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("the test as nobody: %v\n%s", err, out)
+		}
+		_, got, _ = strings.Cut(string(out), "\nRESOLVE: ")
+		got, _, _ = strings.Cut(got, "\n")
+	}
+	want := "read config " + file + ": permission denied: you may not read the file: check its owner and mode (ls -l " + file + "); one written with sudo or by a container belongs to root: chown it back, or chmod a+r it"
+	if got != want {
+		t.Errorf("error\n%s\nwant\n%s", got, want)
 	}
 }
