@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -82,6 +84,10 @@ func (f *Factory) AWSConfig(ctx context.Context, cfg *config.Resolved) (aws.Conf
 		opts = append(opts, awsconfig.WithRegion(region))
 	}
 	ac, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	var noProfile awsconfig.SharedConfigProfileNotExistError
+	if errors.As(err, &noProfile) {
+		return aws.Config{}, f.profileMissing(cfg, noProfile.Profile)
+	}
 	if err != nil {
 		where := ""
 		if cfg.AWS.Profile != "" {
@@ -107,6 +113,30 @@ func (f *Factory) AWSConfig(ctx context.Context, cfg *config.Resolved) (aws.Conf
 		ac.Credentials = aws.NewCredentialsCache(prov)
 	}
 	return ac, nil
+}
+
+// profileMissing is the error of an AWS profile (name) that no shared
+// config file has, saying where the name was set (aws.profile, AWS_PROFILE,
+// AWS_DEFAULT_PROFILE, or another profile's source_profile) and which
+// files were read: the SDK's "failed to get shared config profile, nope"
+// said neither.
+func (f *Factory) profileMissing(cfg *config.Resolved, name string) error {
+	inUse, from := "default", "the SDK's default"
+	switch {
+	case cfg.AWS.Profile != "":
+		inUse, from = cfg.AWS.Profile, fmt.Sprintf("aws.profile, set by %s", cfg.Sources["aws.profile"])
+	case f.Getenv("AWS_PROFILE") != "":
+		inUse, from = f.Getenv("AWS_PROFILE"), "AWS_PROFILE"
+	case f.Getenv("AWS_DEFAULT_PROFILE") != "":
+		inUse, from = f.Getenv("AWS_DEFAULT_PROFILE"), "AWS_DEFAULT_PROFILE"
+	}
+	if name != inUse {
+		from = fmt.Sprintf("the source_profile of profile %q", inUse)
+	}
+	files := []string{cmp.Or(f.Getenv("AWS_CONFIG_FILE"), awsconfig.DefaultSharedConfigFilename()),
+		cmp.Or(f.Getenv("AWS_SHARED_CREDENTIALS_FILE"), awsconfig.DefaultSharedCredentialsFilename())}
+	return fmt.Errorf("AWS profile %q (%s) is in none of the AWS shared config files (%s): fix the name (`aws configure list-profiles` lists them), or add the profile (`aws configure --profile %s`)",
+		name, from, strings.Join(files, ", "), name)
 }
 
 // sanitizeSession keeps the characters STS allows in a session name.

@@ -369,3 +369,43 @@ func TestClientRegionChecked(t *testing.T) {
 		})
 	}
 }
+
+// TestAWSProfileMissing: an AWS profile no shared config file has is an
+// error naming it, where it was set (aws.profile and its source,
+// AWS_PROFILE, another profile's source_profile) and the files read, not
+// the SDK's "failed to get shared config profile, nope".
+func TestAWSProfileMissing(t *testing.T) {
+	home := t.TempDir()
+	fakeAWSEnv(t, home)
+	cfgFile := filepath.Join(home, "c")
+	if err := os.WriteFile(cfgFile, []byte("[profile chain]\nsource_profile = gone\nrole_arn = arn:aws:iam::123456789012:role/x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := "(" + cfgFile + ", " + filepath.Join(home, "cr") + ")"
+	for _, tc := range []struct {
+		name   string
+		env    []string
+		awsEnv string
+		want   string
+	}{
+		{name: "AWS_PROFILE", awsEnv: "nope",
+			want: `AWS profile "nope" (AWS_PROFILE) is in none of the AWS shared config files ` + files + ": fix the name (`aws configure list-profiles` lists them), or add the profile (`aws configure --profile nope`)"},
+		{name: "aws.profile", env: []string{"PANKA_AWS_PROFILE=nope"}, awsEnv: "chain",
+			want: `AWS profile "nope" (aws.profile, set by env (PANKA_AWS_PROFILE)) is in none of the AWS shared config files ` + files},
+		{name: "source_profile", awsEnv: "chain",
+			want: `AWS profile "gone" (the source_profile of profile "chain") is in none of the AWS shared config files ` + files},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AWS_PROFILE", tc.awsEnv)
+			cfg, err := config.Resolve(config.Layers{Env: append(tc.env, "PANKA_AWS_REGION=eu-west-1")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ios, _, _, _ := Test()
+			_, err = NewFactory(ios).AWSConfig(context.Background(), cfg)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("AWSConfig: %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
