@@ -323,7 +323,17 @@ func ensureLockTable(ctx context.Context, c *dynamodb.Client, table string, repo
 			}
 		}
 		if !ok || len(out.Table.KeySchema) != 1 {
-			return fmt.Errorf("table %s exists but its key is not lockKey (S) alone; choose another --table or fix the table", table)
+			// Which key it has tells whose table it is (Terraform's
+			// LockID), and that no panka lock ever went in.
+			var keys []string
+			for _, k := range out.Table.KeySchema {
+				role := "partition key"
+				if k.KeyType == ddbtypes.KeyTypeRange {
+					role = "sort key"
+				}
+				keys = append(keys, fmt.Sprintf("%s (%s)", aws.ToString(k.AttributeName), role))
+			}
+			return fmt.Errorf("table %s exists but is keyed by %s, not by lockKey (string) alone as a panka lock table is: it is another tool's table; choose another --table (backend create makes it)", table, strings.Join(keys, ", "))
 		}
 		// A lockKey of another type (N, B) takes no lock key panka
 		// writes: every apply would fail on it.

@@ -296,7 +296,21 @@ func TestBackendCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 	errOut = e.fail(env, "backend", "create", "--bucket", bucket, "--table", table+"-x")
-	stContains(t, "wrong table", errOut, "exists but its key is not lockKey")
+	stContains(t, "wrong table", errOut, "Error: table "+table+"-x exists but is keyed by id (partition key), not by lockKey (string) alone as a panka lock table is: it is another tool's table; choose another --table (backend create makes it)")
+	// So is one keyed by lockKey and a sort key: its key says which.
+	_, err = testserver.DynamoDBClient(t).CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName: aws.String(table + "-r"),
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("lockKey"), AttributeType: "S"},
+			{AttributeName: aws.String("owner"), AttributeType: "S"}},
+		KeySchema: []ddbtypes.KeySchemaElement{{AttributeName: aws.String("lockKey"), KeyType: "HASH"},
+			{AttributeName: aws.String("owner"), KeyType: "RANGE"}},
+		BillingMode: "PAY_PER_REQUEST",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errOut = e.fail(env, "backend", "create", "--bucket", bucket, "--table", table+"-r")
+	stContains(t, "table with a sort key", errOut, "exists but is keyed by lockKey (partition key), owner (sort key), not by lockKey (string) alone")
 	// So is one keyed by lockKey of another type than string: no lock
 	// panka writes fits it.
 	_, err = testserver.DynamoDBClient(t).CreateTable(ctx, &dynamodb.CreateTableInput{
