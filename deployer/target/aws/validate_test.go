@@ -145,6 +145,28 @@ func TestValidate(t *testing.T) {
 		{"firehose subscription", func(r *stacks.Resolved) {
 			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "firehose", "endpoint": "arn:aws:firehose:eu-west-1:123456789012:deliverystream/orders"}}
 		}, []string{`component "events" (Topic): spec.subscriptions[0].protocol: the aws target cannot subscribe a Firehose delivery stream: SNS needs a subscription role`}},
+		// An endpoint that is a reference passes the endpoint format
+		// checks (its value is known at deploy time); one to an output
+		// of the wrong form was refused by SNS in apply.
+		{"sqs endpoint is a queue url", func(r *stacks.Resolved) {
+			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "sqs", "endpoint": "${orders-queue.url}"}}
+		}, []string{`component "events": spec.subscriptions[0].endpoint: ${orders-queue.url} is the url output of a Queue; an sqs subscription delivers to a queue's ARN: write {queue: orders-queue} (or ${orders-queue.arn})`}},
+		{"sqs endpoint is a database endpoint", func(r *stacks.Resolved) {
+			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "sqs", "endpoint": "${users-db.endpoint}"}}
+		}, []string{`spec.subscriptions[0].endpoint: ${users-db.endpoint} is the endpoint output of a Database; an sqs subscription delivers to a queue's ARN: subscribe a Queue component`}},
+		{"lambda endpoint is a queue arn", func(r *stacks.Resolved) {
+			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "lambda", "endpoint": "${orders-queue.arn}"}}
+		}, []string{`spec.subscriptions[0].endpoint: ${orders-queue.arn} is the arn output of a Queue; a lambda subscription delivers to a Lambda function's ARN, which no component of the stack outputs`}},
+		{"https endpoint is a bucket name", func(r *stacks.Resolved) {
+			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "https", "endpoint": "${assets.name}"}}
+		}, []string{`spec.subscriptions[0].endpoint: ${assets.name} is the name output of a Bucket, not the https:// URL an https subscription posts to`}},
+		{"endpoint references that fit", func(r *stacks.Resolved) {
+			r.Components[7].Spec["subscriptions"] = []any{
+				map[string]any{"protocol": "sqs", "endpoint": "${orders-queue.arn}"},
+				map[string]any{"protocol": "https", "endpoint": "${api.url}"},
+				map[string]any{"protocol": "https", "endpoint": "https://hooks.example.com/${orders-queue.name}"},
+			}
+		}, nil},
 		{"duplicate priority", func(r *stacks.Resolved) {
 			r.Components = append(r.Components, stacks.Component{Name: "web", Kind: stacks.KindMicroService, Spec: map[string]any{
 				"image": "web", "loadBalancer": map[string]any{"path": "/", "priority": int64(7)}}})

@@ -168,6 +168,10 @@ func New(r *stacks.Resolved) (*Program, error) {
 						fail("component %q: spec.subscriptions[%d].endpoint: the function is in region %s, the stack deploys to %s (spec.provider.region); panka lets the topic invoke it with a Lambda permission made in %s, where the function does not exist: subscribe a function of %s", name, i, fr, r.Provider.Region, r.Provider.Region, r.Provider.Region)
 					}
 				}
+				if msg := p.endpointRefProblem(s); msg != "" {
+					fail("component %q: spec.subscriptions[%d].endpoint: %s", name, i, msg)
+					continue
+				}
 				// {protocol: sqs, endpoint: ${q.arn}} delivers to the
 				// stack's queue q as {queue: q} does: it needs the same
 				// queue policy, or SNS cannot deliver.
@@ -267,6 +271,56 @@ func endpointQueue(s subscription) string {
 		return ""
 	}
 	return refs[0].Component
+}
+
+// endpointRefProblem says why an external subscription whose endpoint is
+// exactly a reference to another component's output cannot work, "" when
+// it can (or the reference is unknown: reported with the others). The
+// value is known only at deploy time, so the format checks of the
+// endpoint pass it; SNS then refused it in apply, after the rest of the
+// stack was deployed: a queue's url where sqs wants its ARN, or an output
+// no component has in the protocol's form (a Lambda function's ARN).
+func (p *Program) endpointRefProblem(s subscription) string {
+	e, ok := s.Endpoint.(string)
+	if !ok || s.Protocol == "" {
+		return ""
+	}
+	refs := stacks.FindRefs(e)
+	if len(refs) != 1 || refs[0].Start != 0 || refs[0].End != len(e) {
+		return ""
+	}
+	rf := refs[0]
+	target, ok := p.Comps[rf.Component]
+	if !ok || !hasOutput(target.C.Kind, rf.Output) {
+		return ""
+	}
+	what := fmt.Sprintf("${%s.%s} is the %s output of a %s", rf.Component, rf.Output, rf.Output, target.C.Kind)
+	switch s.Protocol {
+	case "sqs":
+		if rf.Output == "arn" {
+			return "" // a Queue's, or reported as "not a Queue" below
+		}
+		if target.C.Kind == stacks.KindQueue {
+			return fmt.Sprintf("%s; an sqs subscription delivers to a queue's ARN: write {queue: %s} (or ${%s.arn})", what, rf.Component, rf.Component)
+		}
+		return fmt.Sprintf("%s; an sqs subscription delivers to a queue's ARN: subscribe a Queue component ({queue: <component>})", what)
+	case "http", "https":
+		if target.C.Kind == stacks.KindMicroService && rf.Output == "url" {
+			return ""
+		}
+		return fmt.Sprintf("%s, not the %s:// URL an %s subscription posts to; only a MicroService's url is one", what, s.Protocol, s.Protocol)
+	}
+	want := map[string]string{
+		"lambda":      "a Lambda function's ARN",
+		"application": "a platform endpoint's ARN",
+		"email":       "an email address",
+		"email-json":  "an email address",
+		"sms":         "a phone number",
+	}[s.Protocol]
+	if want == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s; a %s subscription delivers to %s, which no component of the stack outputs", what, s.Protocol, want)
 }
 
 func fifoWord(fifo bool) string {
