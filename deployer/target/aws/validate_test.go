@@ -60,6 +60,33 @@ func TestValidate(t *testing.T) {
 		}, []string{`RDS instance identifier "orders-prod-users--db" must not contain "--"`}},
 		{"cache nodes", func(r *stacks.Resolved) { r.Components[4].Spec["nodes"] = int64(9) }, []string{"spec.nodes: want 1-6"}},
 		{"cache engine", func(r *stacks.Resolved) { r.Components[4].Spec["engine"] = "memcached" }, []string{"spec.engine: want redis or valkey"}},
+		// The provider refuses these forms before any AWS call: they
+		// passed validate and plan and failed in apply.
+		{"redis major only", func(r *stacks.Resolved) {
+			r.Components[4].Spec["engine"], r.Components[4].Spec["version"] = "redis", "7"
+		}, []string{`component "sessions" (Cache): spec.version: redis takes <major>.<minor> from version 6 on (7.1, 6.2) and <major>.<minor>.<patch> before (5.0.6), got "7"`}},
+		{"redis 7 with patch", func(r *stacks.Resolved) {
+			r.Components[4].Spec["engine"], r.Components[4].Spec["version"] = "redis", "7.1.0"
+		}, []string{`spec.version: redis takes <major>.<minor> from version 6 on`}},
+		{"redis 5 without patch", func(r *stacks.Resolved) {
+			r.Components[4].Spec["engine"], r.Components[4].Spec["version"] = "redis", "5.0"
+		}, []string{`spec.version: redis takes`}},
+		{"redis versions that fit", func(r *stacks.Resolved) {
+			r.Components[4].Spec["engine"], r.Components[4].Spec["version"] = "redis", "6.x"
+			r.Components = append(r.Components,
+				stacks.Component{Name: "c2", Kind: stacks.KindCache, Spec: map[string]any{"version": "5.0.6"}},
+				stacks.Component{Name: "c3", Kind: stacks.KindCache, Spec: map[string]any{"version": "6.2"}},
+				stacks.Component{Name: "c4", Kind: stacks.KindCache, Spec: map[string]any{"engine": "valkey", "version": "8.0"}},
+				stacks.Component{Name: "c5", Kind: stacks.KindCache, Spec: map[string]any{"engine": "valkey"}})
+		}, nil},
+		{"valkey major only", func(r *stacks.Resolved) {
+			r.Components[4].Spec["engine"] = "valkey"
+			r.Components[4].Spec["version"] = "8"
+		}, []string{`component "sessions" (Cache): spec.version: valkey takes <major>.<minor> (8.0, 7.2), got "8"`}},
+		{"valkey 6", func(r *stacks.Resolved) {
+			r.Components[4].Spec["engine"] = "valkey"
+			r.Components[4].Spec["version"] = "6.2"
+		}, []string{`spec.version: valkey takes <major>.<minor> (8.0, 7.2), got "6.2"`}},
 		// The provider puts the stack's tags on every resource: a tag AWS
 		// refuses failed each resource's creation in apply.
 		{"tag aws: prefix", func(r *stacks.Resolved) { r.Provider.Tags["aws:team"] = "x" }, []string{`spec.provider.tags: key "aws:team": the aws: prefix is reserved`}},

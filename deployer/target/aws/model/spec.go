@@ -629,7 +629,16 @@ func decodeCache(d *decoder, c *stacks.Component) *cache {
 		Nodes:    d.integer(s, "", "nodes", 1),
 		Port:     d.integer(s, "", "port", 6379),
 	}
-	if ca.Engine != "redis" && ca.Engine != "valkey" {
+	switch ca.Engine {
+	case "redis":
+		if ca.Version != "" && !reRedisVersion.MatchString(ca.Version) {
+			d.fail("version", "redis takes <major>.<minor> from version 6 on (7.1, 6.2) and <major>.<minor>.<patch> before (5.0.6), got %q", ca.Version)
+		}
+	case "valkey":
+		if ca.Version != "" && !reValkeyVersion.MatchString(ca.Version) {
+			d.fail("version", "valkey takes <major>.<minor> (8.0, 7.2), got %q", ca.Version)
+		}
+	default:
 		d.fail("engine", "want redis or valkey, got %q", ca.Engine)
 	}
 	if !strings.HasPrefix(ca.NodeType, "cache.") {
@@ -643,6 +652,14 @@ func decodeCache(d *decoder, c *stacks.Component) *cache {
 	}
 	return ca
 }
+
+// ElastiCache version forms, as the AWS provider checks them before any
+// AWS call: "7" or "7.1.0" passed validate and plan, and the provider
+// refused the replication group when apply ran.
+var (
+	reRedisVersion  = regexp.MustCompile(`^([1-5]\.[0-9]+\.[0-9]+|6\.x|[6-9]\.[0-9]+)$`)
+	reValkeyVersion = regexp.MustCompile(`^[7-9]\.[0-9]+$`)
+)
 
 func decodeQueue(d *decoder, c *stacks.Component) *queue {
 	s := c.Spec
