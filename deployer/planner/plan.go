@@ -267,7 +267,7 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 		for _, name := range order(desired.Components) {
 			c := desired.Component(name)
 			kept[name] = true
-			ch := compare(c, old[name], replaceFields, replaceAll)
+			ch := compare(c, old[name], replaceFields, replaceAll, local)
 			if moveAll != nil && ch.Action == ActionNoOp && old[name] != nil {
 				ch.Action, ch.Fields = ActionUpdate, append([]FieldChange{*moveAll}, ch.Fields...)
 			} else if moveAll != nil && ch.Action == ActionUpdate {
@@ -343,8 +343,10 @@ func localTarget(desired, deployed *stacks.Resolved) bool {
 }
 
 // compare plans one desired component against its deployed version (nil:
-// not deployed).
-func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string, replaceAll string) Change {
+// not deployed). Off the local target, the aws mapping's replacements
+// that depend on the values (an ElastiCache version downgrade) apply too:
+// the local target replaces by field only (replaceOnChanges).
+func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string, replaceAll string, local bool) Change {
 	ch := Change{Component: c.Name, Kind: c.Kind, DependsOn: c.DependsOn}
 	if prev != nil && prev.Kind == c.Kind && replaceAll == "" && sameEncoding(c, prev) {
 		// The common case, decided without building comparable values.
@@ -378,11 +380,21 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 	if prev.Kind == c.Kind {
 		forcing := replaceFields(c.Kind)
 		for i := range ch.Fields {
-			if forcesReplace(ch.Fields[i].Path, forcing) {
-				ch.Fields[i].ForcesReplace = true
-				ch.Fields[i].Reason = replaceReason(c.Kind, strings.TrimPrefix(ch.Fields[i].Path, "spec."))
-				ch.ReplaceReasons = append(ch.ReplaceReasons, ch.Fields[i].Path)
+			fc := &ch.Fields[i]
+			switch {
+			case forcesReplace(fc.Path, forcing):
+				fc.Reason = replaceReason(c.Kind, strings.TrimPrefix(fc.Path, "spec."))
+			case !local && strings.HasPrefix(fc.Path, "spec."):
+				reason := replaceChangeReason(c.Kind, strings.TrimPrefix(fc.Path, "spec."), fc.Before, fc.After)
+				if reason == "" {
+					continue
+				}
+				fc.Reason = reason
+			default:
+				continue
 			}
+			fc.ForcesReplace = true
+			ch.ReplaceReasons = append(ch.ReplaceReasons, fc.Path)
 		}
 	}
 	switch {

@@ -602,6 +602,52 @@ func TestPlanLocalTarget(t *testing.T) {
 	}
 }
 
+// TestPlanCacheReplacements: on the aws target a Cache is replaced where
+// the AWS provider re-creates the replication group, which depends on the
+// values: a version downgrade (a rollback past a version bump) planned as
+// an update, and apply then stopped at the engine's protection, or with
+// --allow-replace lost the cache without the plan saying so; redis to
+// valkey, which changes in place, planned as a replace and asked for
+// --allow-replace. The local target replaces by field only.
+func TestPlanCacheReplacements(t *testing.T) {
+	withCache := func(provider, engine, version string) *stacks.Resolved {
+		r := base()
+		r.Provider.Name = provider
+		r.Components = append(r.Components, stacks.Component{Name: "sessions", Kind: stacks.KindCache,
+			Spec: map[string]any{"engine": engine, "version": version, "nodeType": "cache.t4g.micro", "nodes": int64(1)}})
+		return r
+	}
+	tests := []struct {
+		name                    string
+		provider                string
+		fromEngine, fromVersion string
+		toEngine, toVersion     string
+		action                  Action
+		reasons                 []string
+	}{
+		{"version downgrade", "aws", "redis", "7.1", "redis", "6.2", ActionReplace, []string{"spec.version"}},
+		{"version upgrade", "aws", "redis", "6.2", "redis", "7.1", ActionUpdate, nil},
+		{"redis to valkey", "aws", "redis", "7.1", "valkey", "8.0", ActionUpdate, nil},
+		{"valkey to redis", "aws", "valkey", "8.0", "redis", "7.1", ActionReplace, []string{"spec.engine", "spec.version"}},
+		{"local version downgrade", "local", "redis", "7.1", "redis", "6.2", ActionUpdate, nil},
+		{"local valkey to redis", "local", "valkey", "8.0", "redis", "7.1", ActionUpdate, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := Plan(withCache(tt.provider, tt.toEngine, tt.toVersion), fromState(t, withCache(tt.provider, tt.fromEngine, tt.fromVersion)), Options{})
+			got := changeOf(t, p, "sessions")
+			if got.Action != tt.action || !reflect.DeepEqual(got.ReplaceReasons, tt.reasons) || got.DataLoss != (tt.action == ActionReplace) {
+				t.Fatalf("got %s dataLoss=%v reasons=%v, want %s reasons=%v (fields %+v)", got.Action, got.DataLoss, got.ReplaceReasons, tt.action, tt.reasons, got.Fields)
+			}
+			for _, fc := range got.Fields {
+				if fc.ForcesReplace && !strings.Contains(fc.Reason, "ElastiCache replication group is re-created") {
+					t.Errorf("field %s forces replacement with reason %q", fc.Path, fc.Reason)
+				}
+			}
+		})
+	}
+}
+
 // changeOf returns the plan's change of component comp.
 func changeOf(t *testing.T, p *Result, comp string) *Change {
 	t.Helper()

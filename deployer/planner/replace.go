@@ -18,6 +18,14 @@ func replaceReason(k stacks.Kind, field string) string {
 	return reason
 }
 
+// replaceChangeReason explains why the change of spec field (relative to
+// spec) from before to after forces replacement under the aws mapping,
+// counting the rules that depend on the values; "" when it does not.
+func replaceChangeReason(k stacks.Kind, field string, before, after any) string {
+	_, reason := replace.ForcesChange(k, field, before, after)
+	return reason
+}
+
 // ForcesReplace reports whether a change at path (a property path as the
 // engine reports it: "spec.fifo", "spec.loadBalancer.path") is one of a
 // field in fields (relative to spec, as DefaultReplaceFields gives them)

@@ -48,7 +48,9 @@
 //     refuses a protected Database until an apply turns it off.
 //   - Cache: ElastiCache subnet group, security group, replication group with
 //     transit and at-rest encryption, automatic failover from two nodes,
-//     and a final snapshot named like the database's.
+//     and a final snapshot named like the database's. The provider
+//     re-creates the group for a version downgrade and for an engine
+//     change other than redis to valkey (package replace; plan says so).
 //   - Queue: SQS queue with SSE and, with deadLetter, a dead-letter queue
 //     (14 days) wired by a redrive policy.
 //   - Bucket: S3 bucket named <stack>-<env>-<component>-<account id> (S3

@@ -1,6 +1,8 @@
 // Package replace lists, per component kind, the spec fields whose change
 // makes the aws target replace (delete and re-create) a component's
-// resources rather than update them in place. The planner uses it to mark
+// resources rather than update them in place: any change of most, and of
+// a few only the changes the AWS provider cannot make in place (an
+// ElastiCache version downgrade, valkey back to redis). The planner uses it to mark
 // such changes "replace" before any Pulumi run, so data-holding components
 // are protected (--allow-replace) without asking the engine.
 //
@@ -11,6 +13,8 @@ package replace
 
 import (
 	"sort"
+	"strconv"
+	"strings"
 
 	"panka.dev/panka/stacks"
 )
@@ -23,30 +27,40 @@ type Rule struct {
 	// Reason names the AWS resource that is replaced and the consequence,
 	// for plan output.
 	Reason string
+	// When, if set, limits the rule to the changes it reports true for
+	// (before and after are the field's deployed and desired values), as
+	// the provider decides some replacements by the values (an
+	// ElastiCache version downgrade); nil: every change.
+	When func(before, after any) bool
 }
 
 var rules = map[stacks.Kind][]Rule{
 	stacks.KindMicroService: {
-		{"port", "the ALB target group (port is immutable) is re-created; traffic moves to the new one"},
+		{"port", "the ALB target group (port is immutable) is re-created; traffic moves to the new one", nil},
 	},
 	stacks.KindDatabase: {
-		{"engine", "the RDS instance is re-created: a new, empty database"},
-		{"username", "the RDS instance is re-created: master username is immutable"},
-		{"dbName", "the RDS instance is re-created: the initial database name is immutable"},
-		{"kmsKeyId", "the RDS instance is re-created: storage encryption key is immutable"},
+		{"engine", "the RDS instance is re-created: a new, empty database", nil},
+		{"username", "the RDS instance is re-created: master username is immutable", nil},
+		{"dbName", "the RDS instance is re-created: the initial database name is immutable", nil},
+		{"kmsKeyId", "the RDS instance is re-created: storage encryption key is immutable", nil},
 	},
 	stacks.KindCache: {
-		{"engine", "the ElastiCache replication group may be re-created (engine downgrade): cached data is lost"},
-		{"port", "the ElastiCache replication group is re-created: cached data is lost"},
+		// The provider changes redis to valkey in place and re-creates
+		// the group for any other engine change.
+		{"engine", "the ElastiCache replication group is re-created (only redis to valkey changes in place): cached data is lost", engineReplaced},
+		{"port", "the ElastiCache replication group is re-created: cached data is lost", nil},
+		// ElastiCache cannot downgrade an engine: the provider re-creates
+		// the group (a rollback past a version bump does this).
+		{"version", "the ElastiCache replication group is re-created: ElastiCache cannot downgrade an engine version, cached data is lost", downgrade},
 	},
 	stacks.KindQueue: {
-		{"fifo", "the SQS queue (and its dead-letter queue) is re-created under a new name: in-flight messages are lost"},
+		{"fifo", "the SQS queue (and its dead-letter queue) is re-created under a new name: in-flight messages are lost", nil},
 	},
 	stacks.KindBucket: {
-		{"name", "the S3 bucket is re-created: a bucket name is immutable, and a non-empty bucket cannot be deleted"},
+		{"name", "the S3 bucket is re-created: a bucket name is immutable, and a non-empty bucket cannot be deleted", nil},
 	},
 	stacks.KindTopic: {
-		{"fifo", "the SNS topic is re-created under a new name: subscriptions are re-created"},
+		{"fifo", "the SNS topic is re-created under a new name: subscriptions are re-created", nil},
 	},
 }
 
@@ -58,26 +72,80 @@ func Rules(kind stacks.Kind) []Rule {
 	return rs
 }
 
-// ReplaceFields returns the spec field paths of kind whose change forces
-// replacement, sorted. A change inside a field (e.g. "loadBalancer.path"
-// under "loadBalancer") counts when the path equals or starts with one of
-// them followed by a dot; see Forces.
+// ReplaceFields returns the spec field paths of kind whose every change
+// forces replacement (the rules without When), sorted. A change inside a
+// field (e.g. "loadBalancer.path" under "loadBalancer") counts when the
+// path equals or starts with one of them followed by a dot; see Forces.
+// The rules that depend on the values are ForcesChange's only: a list of
+// paths (the local target's replaceOnChanges) cannot say them.
 func ReplaceFields(kind stacks.Kind) []string {
-	rs := Rules(kind)
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = r.Field
+	out := []string{}
+	for _, r := range Rules(kind) {
+		if r.When == nil {
+			out = append(out, r.Field)
+		}
 	}
 	return out
 }
 
-// Forces reports whether a change of the spec field at path (dot-separated)
-// forces replacement of a component of kind, and the reason if so.
+// Forces reports whether every change of the spec field at path
+// (dot-separated) forces replacement of a component of kind (a rule
+// without When), and the reason if so.
 func Forces(kind stacks.Kind, path string) (bool, string) {
 	for _, r := range rules[kind] {
-		if path == r.Field || (len(path) > len(r.Field) && path[:len(r.Field)] == r.Field && path[len(r.Field)] == '.') {
+		if r.When == nil && within(path, r.Field) {
 			return true, r.Reason
 		}
 	}
 	return false, ""
+}
+
+// ForcesChange reports whether the change of the spec field at path from
+// before to after (the deployed and desired values) forces replacement of
+// a component of kind on AWS, and the reason if so: the rules of Forces,
+// and those whose When holds for the values.
+func ForcesChange(kind stacks.Kind, path string, before, after any) (bool, string) {
+	for _, r := range rules[kind] {
+		if within(path, r.Field) && (r.When == nil || r.When(before, after)) {
+			return true, r.Reason
+		}
+	}
+	return false, ""
+}
+
+func within(path, field string) bool {
+	return path == field || (len(path) > len(field) && path[:len(field)] == field && path[len(field)] == '.')
+}
+
+// engineReplaced reports a Cache engine change the provider does not make
+// in place: any but redis (the default when unset) to valkey.
+func engineReplaced(before, after any) bool {
+	if before == nil {
+		before = "redis"
+	}
+	return before != "redis" || after != "valkey"
+}
+
+// downgrade reports an engine version that goes down (8.0 to 7.2, 7.1 to
+// 6.2, 6.2.6 to 6.2.1), comparing the numeric parts both versions have: a
+// part that is no number ("6.x", the latest 6) ends the comparison there,
+// as does a version that is no string (a field added or removed).
+func downgrade(before, after any) bool {
+	b, ok1 := before.(string)
+	a, ok2 := after.(string)
+	if !ok1 || !ok2 {
+		return false
+	}
+	bs, as := strings.Split(b, "."), strings.Split(a, ".")
+	for i := 0; i < len(bs) && i < len(as); i++ {
+		x, err1 := strconv.Atoi(bs[i])
+		y, err2 := strconv.Atoi(as[i])
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		if x != y {
+			return y < x
+		}
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package replace
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -16,7 +17,8 @@ func TestReplaceFields(t *testing.T) {
 		{stacks.KindQueue, []string{"fifo"}},
 		{stacks.KindTopic, []string{"fifo"}},
 		{stacks.KindBucket, []string{"name"}},
-		{stacks.KindCache, []string{"engine", "port"}},
+		// engine and version replace only for some values: ForcesChange
+		{stacks.KindCache, []string{"port"}},
 		{stacks.KindMicroService, []string{"port"}},
 		{stacks.KindWorker, []string{}},
 		{stacks.KindCronJob, []string{}},
@@ -59,5 +61,47 @@ func TestForces(t *testing.T) {
 				t.Fatalf("Forces(%s, %q): empty reason", tt.kind, tt.path)
 			}
 		})
+	}
+}
+
+// TestForcesChange: the rules that depend on the values, as the AWS
+// provider decides them for an ElastiCache replication group: a version
+// downgrade and an engine change other than redis to valkey re-create it.
+func TestForcesChange(t *testing.T) {
+	tests := []struct {
+		kind          stacks.Kind
+		path          string
+		before, after any
+		want          bool
+	}{
+		{stacks.KindCache, "version", "7.1", "6.2", true},
+		{stacks.KindCache, "version", "8.0", "7.2", true},
+		{stacks.KindCache, "version", "6.2.6", "6.2.1", true},
+		{stacks.KindCache, "version", "7.1", "7.0", true},
+		{stacks.KindCache, "version", "6.2", "7.1", false},
+		{stacks.KindCache, "version", "7.0", "7.1", false},
+		{stacks.KindCache, "version", "7.1", "7.1", false},
+		{stacks.KindCache, "version", "6.x", "6.2", false},
+		{stacks.KindCache, "version", nil, "6.2", false},
+		{stacks.KindCache, "engine", "redis", "valkey", false},
+		{stacks.KindCache, "engine", nil, "valkey", false},
+		{stacks.KindCache, "engine", "valkey", "redis", true},
+		{stacks.KindCache, "port", int64(6379), int64(6380), true},
+		{stacks.KindCache, "nodeType", "cache.t4g.micro", "cache.r6g.large", false},
+		// A Database's version is not replaced: RDS upgrades it in place.
+		{stacks.KindDatabase, "version", "16", "15", false},
+		{stacks.KindDatabase, "engine", "postgres", "mysql", true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%s/%v-%v", tt.kind, tt.path, tt.before, tt.after), func(t *testing.T) {
+			got, why := ForcesChange(tt.kind, tt.path, tt.before, tt.after)
+			if got != tt.want || got && why == "" {
+				t.Fatalf("ForcesChange(%s, %q, %v, %v) = %v, %q; want %v with a reason", tt.kind, tt.path, tt.before, tt.after, got, why, tt.want)
+			}
+		})
+	}
+	// Forces (any change) leaves the value-dependent rules out.
+	if got, _ := Forces(stacks.KindCache, "engine"); got {
+		t.Errorf("Forces(Cache, engine) = true, want false: redis to valkey changes in place")
 	}
 }
