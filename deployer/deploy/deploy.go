@@ -320,6 +320,61 @@ func deletionProtected(p *planner.Result, planned *stacks.Resolved) (names []str
 	return names, deletes
 }
 
+// CheckRefusedChanges refuses a plan that updates a component in a way
+// AWS refuses (awsmodel.RefusedChanges: a Database's storage shrunk or
+// its engine downgraded, as a rollback past an upgrade does): the engine
+// would stop there, after changing the components before it, and leave
+// the stack half deployed. desired and planned are the models the plan
+// was made from.
+func CheckRefusedChanges(p *planner.Result, desired, planned *stacks.Resolved, key statestore.Key, op string) error {
+	refused := refusedChanges(p, desired, planned)
+	if len(refused) == 0 {
+		return nil
+	}
+	what := op
+	if what == "" || op == statestore.OpApply {
+		what = "deploy"
+	}
+	return fmt.Errorf("refusing to %s %s: AWS refuses part of this plan, and the run would stop there, after changing the components before it: %s. Nothing was changed",
+		what, key, strings.Join(refused, "; "))
+}
+
+// RefusedChangesWarning is what panka plan says of a plan that
+// CheckRefusedChanges would refuse ("" when it would not).
+func RefusedChangesWarning(p *planner.Result, desired, planned *stacks.Resolved, key statestore.Key, command string) string {
+	refused := refusedChanges(p, desired, planned)
+	if len(refused) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s: AWS refuses part of this plan, and panka %s refuses it before changing anything: %s", key, command, strings.Join(refused, "; "))
+}
+
+// refusedChanges lists, for the aws target, the updates of p that AWS
+// refuses, each naming the component (and its file, when known).
+func refusedChanges(p *planner.Result, desired, planned *stacks.Resolved) []string {
+	if desired == nil || planned == nil || desired.Provider.Name != "aws" || planned.Provider.Name != "aws" {
+		return nil
+	}
+	var out []string
+	for _, c := range p.Changes {
+		if c.Action != planner.ActionUpdate {
+			continue
+		}
+		after, before := desired.Component(c.Component), planned.Component(c.Component)
+		if after == nil || before == nil || after.Kind != before.Kind {
+			continue
+		}
+		where := fmt.Sprintf("component %q (%s)", c.Component, c.Kind)
+		if after.File != "" {
+			where = after.File + ": " + where
+		}
+		for _, r := range awsmodel.RefusedChanges(after.Kind, before.Spec, after.Spec) {
+			out = append(out, where+": "+r)
+		}
+	}
+	return out
+}
+
 // twoSteps says how to delete the protected Databases names of key: deploy
 // them unprotected first, then again (then).
 func twoSteps(names []string, key statestore.Key, then string) string {
@@ -500,6 +555,12 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		return res, err
 	}
 	if err := CheckDeletionProtection(p, planned, req.Key, req.Operation); err != nil {
+		if rt.OnPlan != nil {
+			rt.OnPlan(p)
+		}
+		return res, err
+	}
+	if err := CheckRefusedChanges(p, desired, planned, req.Key, string(req.Operation)); err != nil {
 		if rt.OnPlan != nil {
 			rt.OnPlan(p)
 		}

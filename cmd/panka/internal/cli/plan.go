@@ -507,6 +507,9 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	if w := deploy.DeletionProtectionWarning(p, planned, skey, "apply"); w != "" {
 		opts.F.Warnf("%s", w)
 	}
+	if w := deploy.RefusedChangesWarning(p, desired, planned, skey, "apply"); w != "" {
+		opts.F.Warnf("%s", w)
+	}
 	if p.HasChanges() && src.repo != nil && src.commit != "" {
 		warnPlanBehindDeployed(ctx, opts.F, src.repo, skey, src.commit, state)
 	}

@@ -146,3 +146,36 @@ func TestUnsplittableSecretCommand(t *testing.T) {
 		t.Errorf("errors for an unsplittable secret command: %v", d.errs)
 	}
 }
+
+// TestRefusedChanges: the in-place changes RDS refuses (storage shrunk,
+// engine downgraded), and those it makes.
+func TestRefusedChanges(t *testing.T) {
+	db := func(storage float64, engine, version string) map[string]any {
+		return map[string]any{"storageGB": storage, "engine": engine, "version": version}
+	}
+	tests := []struct {
+		name          string
+		kind          stacks.Kind
+		before, after map[string]any
+		want          []string
+	}{
+		{"storage shrunk", stacks.KindDatabase, db(100, "postgres", "16"), db(50, "postgres", "16"),
+			[]string{"spec.storageGB 100 -> 50: RDS cannot shrink a database's allocated storage; keep 100 or more"}},
+		{"engine downgraded", stacks.KindDatabase, db(20, "mysql", "8.0.36"), db(20, "mysql", "8.0.32"),
+			[]string{"spec.version 8.0.36 -> 8.0.32: RDS cannot downgrade a database's engine; keep 8.0.36 or a later version"}},
+		{"major downgraded", stacks.KindDatabase, db(20, "postgres", "16"), db(20, "postgres", "15"),
+			[]string{"spec.version 16 -> 15: RDS cannot downgrade a database's engine; keep 16 or a later version"}},
+		{"storage grown, engine upgraded", stacks.KindDatabase, db(20, "postgres", "15.8"), db(40, "postgres", "16.4"), nil},
+		{"minor pinned", stacks.KindDatabase, db(20, "postgres", "16"), db(20, "postgres", "16.4"), nil},
+		// another engine is a new database (a replace), not a downgrade
+		{"engine changed", stacks.KindDatabase, db(20, "postgres", "16"), db(20, "mysql", "8.0"), nil},
+		{"cache", stacks.KindCache, map[string]any{"version": "7.1"}, map[string]any{"version": "6.2"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := RefusedChanges(tt.kind, tt.before, tt.after); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("RefusedChanges = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"panka.dev/panka/deployer/target/aws/replace"
 	"panka.dev/panka/stacks"
 )
 
@@ -769,4 +770,26 @@ func DeletionProtected(c *stacks.Component) bool {
 	}
 	d := &decoder{}
 	return d.boolean(c.Spec, "", "deletionProtection", true)
+}
+
+// RefusedChanges says which changes of a component updated in place (from
+// the deployed spec before to the desired spec after) AWS refuses to
+// make, one sentence each, nil when none: RDS neither shrinks a
+// database's allocated storage nor downgrades its engine version. Plan
+// showed such a change as an update, and apply stopped at it, after the
+// components before it had changed (a rollback past an upgrade does this).
+func RefusedChanges(kind stacks.Kind, before, after map[string]any) []string {
+	if kind != stacks.KindDatabase {
+		return nil
+	}
+	d := &decoder{}
+	var out []string
+	if b, a := d.integer(before, "", "storageGB", 20), d.integer(after, "", "storageGB", 20); a < b {
+		out = append(out, fmt.Sprintf("spec.storageGB %d -> %d: RDS cannot shrink a database's allocated storage; keep %d or more", b, a, b))
+	}
+	b, a := d.str(before, "", "version", ""), d.str(after, "", "version", "")
+	if d.str(before, "", "engine", "postgres") == d.str(after, "", "engine", "postgres") && replace.VersionDowngrade(b, a) {
+		out = append(out, fmt.Sprintf("spec.version %s -> %s: RDS cannot downgrade a database's engine; keep %s or a later version", b, a, b))
+	}
+	return out
 }

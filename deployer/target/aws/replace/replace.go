@@ -51,7 +51,7 @@ var rules = map[stacks.Kind][]Rule{
 		{"port", "the ElastiCache replication group is re-created: cached data is lost", nil},
 		// ElastiCache cannot downgrade an engine: the provider re-creates
 		// the group (a rollback past a version bump does this).
-		{"version", "the ElastiCache replication group is re-created: ElastiCache cannot downgrade an engine version, cached data is lost", downgrade},
+		{"version", "the ElastiCache replication group is re-created: ElastiCache cannot downgrade an engine version, cached data is lost", VersionDowngrade},
 	},
 	stacks.KindQueue: {
 		{"fifo", "the SQS queue (and its dead-letter queue) is re-created under a new name: in-flight messages are lost", nil},
@@ -126,11 +126,11 @@ func engineReplaced(before, after any) bool {
 	return before != "redis" || after != "valkey"
 }
 
-// downgrade reports an engine version that goes down (8.0 to 7.2, 7.1 to
+// VersionDowngrade reports an engine version that goes down (8.0 to 7.2, 7.1 to
 // 6.2, 6.2.6 to 6.2.1), comparing the numeric parts both versions have: a
 // part that is no number ("6.x", the latest 6) ends the comparison there,
 // as does a version that is no string (a field added or removed).
-func downgrade(before, after any) bool {
+func VersionDowngrade(before, after any) bool {
 	b, ok1 := before.(string)
 	a, ok2 := after.(string)
 	if !ok1 || !ok2 {
