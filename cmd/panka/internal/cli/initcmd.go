@@ -262,7 +262,10 @@ func (opts *InitOptions) prompt() error {
 		}
 	}
 	backendType := func(v string) error {
-		if v != "s3" && v != "local" {
+		// "S3", as the questions after it write it, is s3: refused,
+		// the bucket typed next was read as the backend, and an Enter
+		// then wrote a local configuration.
+		if v := strings.ToLower(v); v != "s3" && v != "local" {
 			return fmt.Errorf("%q: answer s3 or local", v)
 		}
 		return nil
@@ -270,6 +273,7 @@ func (opts *InitOptions) prompt() error {
 	if err := ask("backend-type", "State backend (s3 or local)", def, &opts.BackendType, backendType); err != nil {
 		return err
 	}
+	opts.BackendType = strings.ToLower(opts.BackendType)
 	if opts.BackendType != "s3" {
 		return nil
 	}

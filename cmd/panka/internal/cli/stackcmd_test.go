@@ -231,8 +231,14 @@ func TestInitRun(t *testing.T) {
 		{"quotes odd values", false, "", nil, InitOptions{Bucket: "acme-state", Profile: "true"}, nil, []string{`  profile: "true"`}, ""},
 		// A refused answer is said and asked again, not reported as a
 		// flag once every question is answered.
-		{"answers are checked where typed", true, "S3\ns3\n\nMy Bucket\nmy-bucket\nmars\n\nbad table!\nlocks\n\n", nil, InitOptions{}, nil,
+		{"answers are checked where typed", true, "gcs\ns3\n\nMy Bucket\nmy-bucket\nmars\n\nbad table!\nlocks\n\n", nil, InitOptions{}, nil,
 			[]string{"  type: s3", "  bucket: my-bucket", "  region: us-east-1", "  table: locks"}, ""},
+		// "S3", as the next question writes it, is s3: it was refused,
+		// the bucket typed next was read as the backend and refused, and
+		// an Enter wrote a local configuration.
+		{"the backend answer is not case-sensitive", true, "S3\nmy-bucket\n\n\n\n", nil, InitOptions{}, nil,
+			[]string{"  type: s3", "  bucket: my-bucket"}, ""},
+		{"Local", true, "Local\n", nil, InitOptions{}, nil, []string{"  type: local"}, ""},
 		{"input ends before a good answer", true, "s3\nMy Bucket\n", nil, InitOptions{}, nil, nil, `no answer to "S3 bucket for state" (the input ended): nothing was written; run panka init again, or give the values as flags`},
 		{"bad type", false, "", nil, InitOptions{BackendType: "gcs"}, nil, nil, `--backend-type "gcs": use s3 or local`},
 	}
