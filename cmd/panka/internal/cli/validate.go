@@ -275,9 +275,16 @@ func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks
 		var found []Problem
 		if err == nil {
 			declared = res.Variables
-			found = targetProblems(res, s.File(), r.Name, e)
-			if res.Provider.Name == "aws" {
-				deps = append(deps, newAWSDeployment(res, s.File()))
+			// Without an environment nothing deploys (an environment
+			// exists iff its file does), and the target cannot check a
+			// model it has no environment for: a new stack.yaml with no
+			// environments/ yet failed "aws target: stack and environment
+			// names are required".
+			if e != "" {
+				found = targetProblems(res, s.File(), r.Name, e)
+				if res.Provider.Name == "aws" {
+					deps = append(deps, newAWSDeployment(res, s.File()))
+				}
 			}
 		} else {
 			var es *stacks.Errors
