@@ -638,6 +638,16 @@ func stackName(file string, data []byte) (string, *errList) {
 		return "", &errs
 	}
 	if name.isNull() {
+		// The file's other problems too (apiVersion, spec missing, a
+		// misspelt metadata key): a hand-written first stack.yaml was
+		// fixed one round at a time.
+		var others errList
+		docHeader(docs[0], &others)
+		for _, e := range others.list {
+			if e.Key != "metadata" && e.Key != "metadata.name" {
+				errs.list = append(errs.list, e)
+			}
+		}
 		errs.add(docs[0].root.pos(), "metadata.name", "required field is missing: the stack's name")
 		return "", &errs
 	}

@@ -689,7 +689,12 @@ func TestDiscoverUnnamed(t *testing.T) {
 	}
 	want := []Unnamed{
 		{Path: "stacks/b", Errors: []*Error{{File: "stacks/b/stack.yaml", Line: 3, Msg: "invalid YAML: did not find expected ',' or ']'"}}, Environments: []string{"dev", "prod"}},
-		{Path: "stacks/c", Errors: []*Error{{File: "stacks/c/stack.yaml", Line: 1, Column: 1, Key: "metadata.name", Msg: "required field is missing: the stack's name"}}},
+		// every problem of the file, not only its missing name: a
+		// hand-written first stack.yaml was fixed one round at a time
+		{Path: "stacks/c", Errors: []*Error{
+			{File: "stacks/c/stack.yaml", Line: 1, Column: 1, Key: "apiVersion", Msg: "required field is missing: add apiVersion: core.panka.io/v1"},
+			{File: "stacks/c/stack.yaml", Line: 1, Column: 1, Key: "spec", Msg: "required field is missing (use spec: {} when every default is fine)"},
+			{File: "stacks/c/stack.yaml", Line: 1, Column: 1, Key: "metadata.name", Msg: "required field is missing: the stack's name"}}},
 	}
 	if !reflect.DeepEqual(d.Unnamed, want) {
 		got, _ := json.Marshal(d.Unnamed)
