@@ -320,7 +320,7 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 	if ra, ok := fsys.(readAheader); ok && len(dirs) > 1 {
 		files := make([]string, 0, len(dirs))
 		for _, sd := range dirs {
-			if sd.link == "" && !sd.badName && !sd.misnamed {
+			if sd.link == "" && !sd.badName && sd.misnamed == "" {
 				files = append(files, path.Join(sd.dir, StackFile))
 			}
 		}
@@ -331,7 +331,7 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 	datas := make([][]byte, len(dirs))
 	fails := make([]*errList, len(dirs))
 	parallel(len(dirs), func(i int) {
-		if dirs[i].link == "" && !dirs[i].badName && !dirs[i].misnamed {
+		if dirs[i].link == "" && !dirs[i].badName && dirs[i].misnamed == "" {
 			names[i], datas[i], fails[i] = readStackName(fsys, path.Join(dirs[i].dir, StackFile))
 		}
 	})
@@ -341,9 +341,9 @@ func DiscoverStacks(fsys fs.FS, root string) (*Discovery, error) {
 	d.read = make(map[string]*stackRead, len(dirs))
 	for i, sd := range dirs {
 		dir := sd.dir
-		if sd.misnamed {
+		if sd.misnamed != "" {
 			// Not a stack: validate reports its files (Strays).
-			d.Misnamed = append(d.Misnamed, path.Join(dir, misnamedStackFile))
+			d.Misnamed = append(d.Misnamed, path.Join(dir, sd.misnamed))
 			continue
 		}
 		if sd.link != "" {
@@ -487,9 +487,10 @@ type stackDir struct {
 	ents    []fs.DirEntry
 	link    string
 	badName bool
-	// misnamed: the folder holds a stack.yml and no stack.yaml (not a
-	// stack; Discovery.Misnamed).
-	misnamed bool
+	// misnamed is the name of the folder's stack file written otherwise
+	// (stack.yml, Stack.yaml) when it holds no stack.yaml (not a stack;
+	// Discovery.Misnamed); "" when none.
+	misnamed string
 }
 
 // findStackDirs appends, in lexical order, every folder at or below dir
@@ -527,9 +528,11 @@ func findStackDirsIn(fsys fs.FS, dir string, out *[]stackDir, listed *[]string, 
 		}
 	}
 	var subs []string
+	misnamed := false
 	for _, e := range ents {
-		if e.Name() == misnamedStackFile && e.Type().IsRegular() {
-			*out = append(*out, stackDir{dir: dir, misnamed: true})
+		if !misnamed && isMisnamedStackFile(e.Name()) && e.Type().IsRegular() {
+			*out = append(*out, stackDir{dir: dir, misnamed: e.Name()})
+			misnamed = true
 		}
 		if e.IsDir() && !SkipDir(e.Name()) {
 			subs = append(subs, path.Join(dir, e.Name()))
@@ -816,21 +819,41 @@ func envFolderHint(file, dir, envDir string, files []string) string {
 	return fmt.Sprintf(", not in %s/: rename the folder (git mv %s %s)", folder, folder, envDir)
 }
 
-// misnamedStackFile is the stack file written stack.yml, which no tool
-// reads as a stack's: every file of the stack was a "YAML file outside
-// any stack" that told the user to add the stack.yaml they had.
-const misnamedStackFile = "stack.yml"
+// isMisnamedStackFile is whether name is a stack file written otherwise
+// than stack.yaml: stack.yml, or another case (Stack.yaml, which a
+// case-insensitive disk on macOS opens as stack.yaml while git and every
+// CI runner keep it apart). No tool reads it as a stack's: every file of
+// the stack was a "YAML file outside any stack" that told the user to add
+// the stack.yaml they had.
+func isMisnamedStackFile(name string) bool {
+	return name != StackFile && (strings.EqualFold(name, StackFile) || strings.EqualFold(name, "stack.yml"))
+}
+
+// misnamedIn is the name of the misnamed stack file in folder d of fsys
+// (isMisnamedStackFile), "" when there is none.
+func misnamedIn(fsys fs.FS, d string) string {
+	ents, err := fs.ReadDir(fsys, d)
+	if err != nil {
+		return ""
+	}
+	for _, e := range ents {
+		if isMisnamedStackFile(e.Name()) && e.Type().IsRegular() {
+			return e.Name()
+		}
+	}
+	return ""
+}
 
 // strayError is Strays' error for the YAML file p under root.
 func strayError(fsys fs.FS, root, p string) *Error {
 	dir := path.Dir(p)
 	for d := dir; ; d = path.Dir(d) {
-		f := path.Join(d, misnamedStackFile)
-		if st, err := fs.Stat(fsys, f); err == nil && st.Mode().IsRegular() {
+		if name := misnamedIn(fsys, d); name != "" {
+			f := path.Join(d, name)
 			if f == p {
-				return &Error{File: p, Msg: fmt.Sprintf("a stack file is named %s, not %s: rename it (git mv %s %s)", StackFile, misnamedStackFile, p, path.Join(d, StackFile))}
+				return &Error{File: p, Msg: fmt.Sprintf("a stack file is named %s, not %s: rename it (git mv %s %s)", StackFile, name, p, path.Join(d, StackFile))}
 			}
-			return &Error{File: p, Msg: fmt.Sprintf("YAML file outside any stack: %s is named %s, not %s, so %s is not a stack: rename it (git mv %s %s)", f, misnamedStackFile, StackFile, d, f, path.Join(d, StackFile))}
+			return &Error{File: p, Msg: fmt.Sprintf("YAML file outside any stack: %s is named %s, not %s, so %s is not a stack: rename it (git mv %s %s)", f, name, StackFile, d, f, path.Join(d, StackFile))}
 		}
 		if d == root || d == "." {
 			break

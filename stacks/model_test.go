@@ -97,6 +97,10 @@ func TestStrays(t *testing.T) {
 		"stacks/yml/stack.yml":             {Data: []byte(doc("Stack", "yml"))},
 		"stacks/yml/infra/q.yaml":          {Data: []byte(doc("Queue", "q"))},
 		"stacks/yml/environments/dev.yaml": {Data: []byte(doc("Environment", "dev"))},
+		// Stack.yaml: a case-insensitive disk (macOS) opens it as
+		// stack.yaml, git and every CI runner do not.
+		"stacks/upper/Stack.yaml":            {Data: []byte(doc("Stack", "upper"))},
+		"stacks/upper/environments/dev.yaml": {Data: []byte(doc("Environment", "dev"))},
 	}
 	refs, err := Discover(fsys, "stacks")
 	if err != nil {
@@ -112,6 +116,8 @@ func TestStrays(t *testing.T) {
 		// An environment file's stack.yaml goes in the stack folder.
 		"stacks/moved/environments/dev.yaml: YAML file outside any stack: stacks/moved/environments has no stack.yaml (nor any folder above it under stacks); add stacks/moved/stack.yaml with kind: Stack, or move the file into a stack",
 		"stacks/typo/stack.yml.yaml: YAML file outside any stack: stacks/typo has no stack.yaml (nor any folder above it under stacks); add stacks/typo/stack.yaml with kind: Stack, or move the file into a stack",
+		"stacks/upper/Stack.yaml: a stack file is named stack.yaml, not Stack.yaml: rename it (git mv stacks/upper/Stack.yaml stacks/upper/stack.yaml)",
+		"stacks/upper/environments/dev.yaml: YAML file outside any stack: stacks/upper/Stack.yaml is named Stack.yaml, not stack.yaml, so stacks/upper is not a stack: rename it (git mv stacks/upper/Stack.yaml stacks/upper/stack.yaml)",
 		"stacks/yml/environments/dev.yaml: YAML file outside any stack: stacks/yml/stack.yml is named stack.yml, not stack.yaml, so stacks/yml is not a stack: rename it (git mv stacks/yml/stack.yml stacks/yml/stack.yaml)",
 		"stacks/yml/infra/q.yaml: YAML file outside any stack: stacks/yml/stack.yml is named stack.yml, not stack.yaml, so stacks/yml is not a stack: rename it (git mv stacks/yml/stack.yml stacks/yml/stack.yaml)",
 		"stacks/yml/stack.yml: a stack file is named stack.yaml, not stack.yml: rename it (git mv stacks/yml/stack.yml stacks/yml/stack.yaml)",

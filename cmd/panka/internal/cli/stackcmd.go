@@ -389,7 +389,8 @@ func withMisnamed(err error, d *stacks.Discovery) error {
 	return err
 }
 
-// misnamedHint says which stack files are named stack.yml; "" when none.
+// misnamedHint says which stack files are named otherwise than
+// stack.yaml (stack.yml, Stack.yaml); "" when none.
 func misnamedHint(d *stacks.Discovery) string {
 	if d == nil || len(d.Misnamed) == 0 {
 		return ""
@@ -399,7 +400,7 @@ func misnamedHint(d *stacks.Discovery) string {
 	if len(d.Misnamed) > 1 {
 		more = fmt.Sprintf(" (and %d more)", len(d.Misnamed)-1)
 	}
-	return fmt.Sprintf("%s%s is named stack.yml, which panka does not read: a stack file is named %s (git mv %s %s)", f, more, stacks.StackFile, f, path.Join(path.Dir(f), stacks.StackFile))
+	return fmt.Sprintf("%s%s is named %s, which panka does not read: a stack file is named %s (git mv %s %s)", f, more, path.Base(f), stacks.StackFile, f, path.Join(path.Dir(f), stacks.StackFile))
 }
 
 // withUnnamed adds to findRef's "not found" the stack folder whose
