@@ -478,6 +478,11 @@ func NewRootCmd(f *Factory) *cobra.Command {
 			return nil
 		},
 	}
+	// panka --version, as git, terraform and most CLIs take it, printed
+	// "unknown flag" and the whole usage: it is `panka version`.
+	root.Version = Build().line()
+	root.SetVersionTemplate("panka {{.Version}}\n")
+	root.Flags().Bool("version", false, "print panka's version (as panka version)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &flagError{suggestFlag(c, err)} })
 	pf := root.PersistentFlags()
 	countVarP(pf, &f.Flags.Verbose, "verbose", "v", "verbose output (-vv for trace)")

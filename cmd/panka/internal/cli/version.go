@@ -23,6 +23,12 @@ type BuildInfo struct {
 	Platform  string `json:"platform"`
 }
 
+// line is the build information as `panka version` prints it after
+// "panka ".
+func (b BuildInfo) line() string {
+	return fmt.Sprintf("%s (commit %s, built %s, %s, %s)", b.Version, b.Commit, b.Date, b.GoVersion, b.Platform)
+}
+
 // Build returns this binary's build information.
 func Build() BuildInfo {
 	return BuildInfo{Version: version, Commit: commit, Date: date, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
@@ -38,7 +44,7 @@ func newCmdVersion(f *Factory) *cobra.Command {
 			if f.JSON() {
 				return f.PrintJSON(b)
 			}
-			fmt.Fprintf(f.IO.Out, "panka %s (commit %s, built %s, %s, %s)\n", b.Version, b.Commit, b.Date, b.GoVersion, b.Platform)
+			fmt.Fprintf(f.IO.Out, "panka %s\n", b.line())
 			return nil
 		},
 	}
