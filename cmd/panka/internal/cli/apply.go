@@ -138,8 +138,8 @@ the default branch's own last deployment instead, and replaces it.`,
 				if opts.Ref != "" || len(opts.TargetComponents) > 0 {
 					return Usagef("a saved plan fixes what is applied: --ref and --target-component cannot be combined with PLANFILE")
 				}
-			} else if opts.Stack == "" || opts.Environment == "" {
-				return Usagef("--stack and --environment are required (or a saved PLANFILE)")
+			} else if err := needStackEnv(opts.F, opts.Stack, opts.Environment, " (or a saved PLANFILE)"); err != nil {
+				return err
 			}
 			opts.ForwardOnlySet = cmd.Flags().Changed("forward-only")
 			return applyRun(cmd.Context(), opts)
@@ -1601,8 +1601,8 @@ never deployed) runs and records nothing and exits 0, with a note on
 stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.Stack == "" || opts.Environment == "" {
-				return Usagef("--stack and --environment are required")
+			if err := needStackEnv(opts.F, opts.Stack, opts.Environment, ""); err != nil {
+				return err
 			}
 			return destroyRun(cmd.Context(), opts)
 		},

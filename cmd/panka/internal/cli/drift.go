@@ -100,8 +100,8 @@ Database, Cache, Bucket or Queue that deletes its data, so the suggested
 apply carries --allow-replace (without it the apply is refused).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if opts.Stack == "" || opts.Environment == "" {
-				return Usagef("--stack and --environment are required")
+			if err := needStackEnv(opts.F, opts.Stack, opts.Environment, ""); err != nil {
+				return err
 			}
 			return driftDetectRun(c.Context(), opts)
 		},

@@ -57,7 +57,7 @@ print as "(sensitive)", as in plan.`,
 
 func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	f := opts.F
-	key, err := opts.key()
+	key, err := opts.key(opts.F)
 	if err != nil {
 		return err
 	}

@@ -90,8 +90,8 @@ func newCmdLocksShow(f *Factory) *cobra.Command {
 		Example: `  panka locks show --stack app --environment prod`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.Stack == "" || opts.Environment == "" {
-				return Usagef("--stack and --environment are required")
+			if err := needStackEnv(opts.F, opts.Stack, opts.Environment, ""); err != nil {
+				return err
 			}
 			return locksShowRun(cmd.Context(), opts)
 		},

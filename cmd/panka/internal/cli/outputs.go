@@ -41,8 +41,8 @@ values from Pulumi's encrypted state instead (needs the secrets provider,
 e.g. PULUMI_CONFIG_PASSPHRASE).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.Stack == "" || opts.Environment == "" {
-				return Usagef("--stack and --environment are required")
+			if err := needStackEnv(opts.F, opts.Stack, opts.Environment, ""); err != nil {
+				return err
 			}
 			return outputsRun(cmd.Context(), opts)
 		},

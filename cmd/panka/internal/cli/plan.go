@@ -92,8 +92,8 @@ would not, 1 on error.`,
 				}
 				emptyHead(cmd, &opts.Head, opts.F)
 			} else {
-				if opts.Stack == "" || opts.Environment == "" {
-					return Usagef("--stack and --environment are required (or --all-changed)")
+				if err := needStackEnv(opts.F, opts.Stack, opts.Environment, " (or --all-changed)"); err != nil {
+					return err
 				}
 				if opts.Base != "" || opts.Head != "" {
 					return Usagef("--base/--head only go with --all-changed")

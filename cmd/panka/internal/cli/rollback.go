@@ -77,8 +77,8 @@ Data-holding components the target does not have are only deleted with
   panka rollback -s shop -e production --to-version 12 --auto-approve`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.Stack == "" || opts.Environment == "" {
-				return Usagef("--stack and --environment are required")
+			if err := needStackEnv(opts.F, opts.Stack, opts.Environment, ""); err != nil {
+				return err
 			}
 			if cmd.Flags().Changed("to-commit") && strings.TrimSpace(opts.ToCommit) == "" {
 				// --to-commit "$SHA" with the variable unset: "give

@@ -45,8 +45,8 @@ Required variables must have values (--var, --var-file, PANKA_VAR_<NAME>).`,
 		Annotations: map[string]string{annotationOutputs: "yaml"},
 		Args:        cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if opts.Stack == "" || opts.Environment == "" {
-				return Usagef("--stack and --environment are required")
+			if err := needStackEnv(opts.F, opts.Stack, opts.Environment, ""); err != nil {
+				return err
 			}
 			return showRun(c.Context(), opts)
 		},

@@ -515,14 +515,35 @@ type stateKeyFlags struct {
 	Stack, Environment string
 }
 
+// needStackEnv is the usage error of a command that takes one
+// stack/environment and was not given both (nil when it was). It said
+// "--stack and --environment are required" whichever was missing; it now
+// also says which, and for a stack given, the environments it has, so the
+// next try is right. or is said after "required" (" (or --all-changed)").
+func needStackEnv(f *Factory, stack, env, or string) error {
+	switch {
+	case stack != "" && env != "":
+		return nil
+	case stack == "" && env == "":
+		return Usagef("--stack and --environment are required%s", or)
+	case stack == "":
+		return Usagef("--stack and --environment are required%s: --stack is missing (panka stack list names the stacks)", or)
+	}
+	what := "--environment is missing"
+	if h, err := f.findHeaderQuiet(stack); err == nil && h != nil && len(h.Environments) > 0 {
+		what += fmt.Sprintf(" (stack %s has %s)", stack, strings.Join(h.Environments, ", "))
+	}
+	return Usagef("--stack and --environment are required%s: %s", or, what)
+}
+
 func (k *stateKeyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&k.Stack, "stack", "s", "", "stack (metadata.name)")
 	cmd.Flags().StringVarP(&k.Environment, "environment", "e", "", "environment")
 }
 
-func (k *stateKeyFlags) key() (statestore.Key, error) {
-	if k.Stack == "" || k.Environment == "" {
-		return statestore.Key{}, Usagef("--stack and --environment are required")
+func (k *stateKeyFlags) key(f *Factory) (statestore.Key, error) {
+	if err := needStackEnv(f, k.Stack, k.Environment, ""); err != nil {
+		return statestore.Key{}, err
 	}
 	key := statestore.Key{Stack: k.Stack, Environment: k.Environment}
 	if err := key.Validate(); err != nil {
@@ -841,7 +862,7 @@ func newCmdStateShow(f *Factory) *cobra.Command {
 
 func stateShowRun(ctx context.Context, opts *StateShowOptions) error {
 	f := opts.F
-	key, err := opts.key()
+	key, err := opts.key(f)
 	if err != nil {
 		return err
 	}
@@ -1012,7 +1033,7 @@ func newCmdStatePull(f *Factory) *cobra.Command {
 
 func statePullRun(ctx context.Context, opts *StatePullOptions) error {
 	f := opts.F
-	key, err := opts.key()
+	key, err := opts.key(f)
 	if err != nil {
 		return err
 	}
@@ -1220,7 +1241,7 @@ the next serial.`,
 
 func stateRmRun(ctx context.Context, opts *StateRmOptions) error {
 	f := opts.F
-	key, err := opts.key()
+	key, err := opts.key(f)
 	if err != nil {
 		return err
 	}

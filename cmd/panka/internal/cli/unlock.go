@@ -63,8 +63,8 @@ A lease held by someone else exits with code 3.`,
   panka unlock --stack app --environment prod --force --yes   # in CI`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.Stack == "" || opts.Environment == "" {
-				return Usagef("--stack and --environment are required")
+			if err := needStackEnv(opts.F, opts.Stack, opts.Environment, ""); err != nil {
+				return err
 			}
 			if opts.Force && opts.LockID != "" {
 				return Usagef("--force removes whatever lease is there; do not combine it with --lock-id")
