@@ -596,3 +596,57 @@ func (r *e2eRepo) replaceIn(name string, re *regexp.Regexp, with string) {
 	}
 	r.write(name, re.ReplaceAllLiteralString(string(b), with))
 }
+
+// TestPlanAfterAFailedApply: after an apply that failed part way, the plan
+// compares with the last successful deployment, so it lists changes the
+// failed run made already; the engine then made only the rest, and the
+// plan said nothing of it ("2 to update, 1 to create", then "1 updated").
+// The plan (and the apply) name the components the failed run changed:
+// the plan's changes without those are what the engine does.
+func TestPlanAfterAFailedApply(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	r := newE2ERepo(t, embedded)
+	r.mustPanka(nil, applyDev...)
+	r.write("stacks/shop/infra/cache.yaml", "apiVersion: core.panka.io/v1\nkind: Cache\nmetadata:\n  name: sessions\nspec:\n  engine: redis\n")
+	// web reads sessions and assets: the engine gets to it last.
+	r.replaceIn("stacks/shop/services/web/service.yaml", regexp.MustCompile(`replicas: 1\n  env:\n`), "replicas: 2\n  env:\n    SESSIONS: ${sessions.endpoint}\n")
+	r.replaceIn("stacks/shop/infra/data.yaml", regexp.MustCompile(`versioning: true`), "versioning: false")
+	r.git("add", "-A")
+	r.git("commit", "-qm", "sessions, two replicas, no versioning")
+	if out, errOut, code := r.panka([]string{"PANKALOCAL_FAIL_COMPONENT=web"}, applyDev...); code == 0 {
+		t.Fatalf("apply with web failing succeeded:\n%s\n%s", out, errOut)
+	}
+
+	planOut, planErr, code := r.panka(nil, "plan", "--stack", "shop", "--environment", "dev", "-o", "json", "--detailed-exitcode")
+	var plan planner.Result
+	if err := json.Unmarshal([]byte(planOut), &plan); err != nil || code != 2 {
+		t.Fatalf("plan: exit %d, %v\n%s\n%s", code, err, planOut, planErr)
+	}
+	const said = "changed assets, sessions in the engine (in all or in part) before it stopped"
+	if !strings.Contains(planErr, said) {
+		t.Errorf("plan does not say what the failed run changed (%q):\n%s", said, planErr)
+	}
+	applyOut, applyErr, code := r.panka(nil, append(applyDev, "-o", "json")...)
+	if code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, applyOut, applyErr)
+	}
+	if !strings.Contains(applyErr, said) {
+		t.Errorf("apply does not say what the failed run changed (%q):\n%s", said, applyErr)
+	}
+	left := map[string]planner.Action{}
+	for _, c := range plan.Changes {
+		if c.Action != planner.ActionNoOp && c.Component != "assets" && c.Component != "sessions" {
+			left[c.Component] = c.Action
+		}
+	}
+	if did := engineActions(applyErr); !reflect.DeepEqual(did, left) || !reflect.DeepEqual(left, map[string]planner.Action{"web": planner.ActionUpdate}) {
+		t.Errorf("the engine did %v; the plan, without what the failed run did, %v\n%s", did, left, applyErr)
+	}
+	if again, againErr, code := r.panka(nil, "plan", "--stack", "shop", "--environment", "dev", "--detailed-exitcode"); code != 0 {
+		t.Errorf("plan after apply: exit %d\n%s\n%s", code, again, againErr)
+	} else if strings.Contains(againErr, "before it stopped") {
+		t.Errorf("plan after a successful apply still speaks of the failed run:\n%s", againErr)
+	}
+}

@@ -521,6 +521,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	planner.KeepDeployedHashes(desired, planned)
 	p := planner.Plan(desired, planned, planner.Options{Header: header})
+	if done := DoneByFailedRuns(ctx, rt.Store, req.Key, state, p, append(componentNames(&stacks.Resolved{Components: left}), tried...), rt.EngineCheckpoint); len(done) > 0 {
+		warnf("%s", DoneWarning(req.Key, state, done, "this "+string(req.Operation)))
+	}
 	res := &Result{Plan: p, resources: -1}
 	if req.Saved != nil {
 		serial := int64(0)
@@ -1438,6 +1441,73 @@ func lostStateError(req Request, last *statestore.Deployment, bad *statestore.Un
 func LostStateWarning(key statestore.Key, last *statestore.Deployment, what string) string {
 	return fmt.Sprintf("%s has no state, but its history records deployments up to serial %d (%s of commit %s by %s, %s): its state.json was deleted or lost, so %s plans as if nothing were deployed",
 		key, last.Serial, last.Operation, shortSHA(last.Commit), last.User, last.Result, what)
+}
+
+// DoneByFailedRuns names, sorted, the components whose change in p the
+// failed or interrupted runs since the last successful deployment of key
+// (see Planned) made already, in all or in part: p compares with the
+// recorded spec, but Pulumi's checkpoint shows a resource of theirs
+// created, modified or left pending since the first of those runs started
+// (for a delete: the component is gone from it). The engine changes only
+// what is left of them, and a deployment's summary counts that, so the
+// plan listed changes the apply after it did not make, without a word.
+// skip are the components Planned planned against what those runs did
+// (left, tried). nil when the last deployment succeeded, p changes
+// nothing, or the checkpoint cannot be read (checkpoint nil: a backend
+// panka cannot read it from).
+func DoneByFailedRuns(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State, p *planner.Result, skip []string, checkpoint func(context.Context) ([]byte, error)) []string {
+	if checkpoint == nil || p == nil || !p.HasChanges() || st == nil || st.LastDeployment == nil || st.LastDeployment.Result == statestore.ResultSucceeded {
+		return nil
+	}
+	_, since, err := failedRuns(ctx, store, key, st)
+	if err != nil || since.IsZero() {
+		return nil
+	}
+	b, err := checkpoint(ctx)
+	if err != nil || b == nil {
+		return nil
+	}
+	present, touched, ok := engine.ComponentsTouched(b, since)
+	if !ok || len(present) == 0 {
+		// No checkpoint to compare with (CheckEngineState's to judge).
+		return nil
+	}
+	var out []string
+	for _, c := range p.Changes {
+		if slices.Contains(skip, c.Component) {
+			continue
+		}
+		switch c.Action {
+		case planner.ActionNoOp:
+			continue
+		case planner.ActionDelete:
+			if present[c.Component] {
+				continue
+			}
+		default:
+			if !touched[c.Component] {
+				continue
+			}
+		}
+		out = append(out, c.Component)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DoneWarning says that the failed or interrupted runs since the last
+// successful deployment of key made the changes of done (see
+// DoneByFailedRuns) already, so what (e.g. "this apply") changes only
+// what is left of them.
+func DoneWarning(key statestore.Key, st *statestore.State, done []string, what string) string {
+	last := st.LastDeployment
+	since, basis := " since its last successful deployment", "the last successful deployment"
+	if len(st.Spec) == 0 || string(st.Spec) == "null" {
+		since, basis = "", "nothing deployed (no deployment recorded it)"
+	}
+	return fmt.Sprintf("%s: a failed or interrupted run%s (the last: serial %d, %s of commit %s, %s) changed %s in the engine (in all or in part) before it stopped; "+
+		"the plan compares with %s, so it lists those changes too, and %s changes only what is left of them (its summary counts what the engine does)",
+		key, since, last.Serial, last.Operation, shortSHA(last.Commit), last.Result, strings.Join(done, ", "), basis, what)
 }
 
 // LeftWarning says that the components in left (see Planned) are planned

@@ -503,6 +503,13 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	}
 	planner.KeepDeployedHashes(desired, planned)
 	p := planner.Plan(desired, planned, planner.Options{Header: header})
+	skip := tried
+	for _, c := range left {
+		skip = append(skip, c.Name)
+	}
+	if done := deploy.DoneByFailedRuns(ctx, store, skey, state, p, skip, opts.F.engineCheckpointFunc(d.cfg, skey)); len(done) > 0 {
+		opts.F.Warnf("%s", deploy.DoneWarning(skey, state, done, "apply"))
+	}
 	// As apply refuses it, before changing anything.
 	if w := deploy.DeletionProtectionWarning(p, planned, skey, "apply"); w != "" {
 		opts.F.Warnf("%s", w)
