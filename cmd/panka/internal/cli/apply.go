@@ -1164,7 +1164,7 @@ func warnOlderThanDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, k
 		// Diverged (a branch that forked before the deployed commit):
 		// the apply takes out what the deployed commit's own commits
 		// changed, as plan warns.
-		warnBehindDeployed(ctx, f, repo, key, commit, st, "apply")
+		warnBehindDeployed(ctx, f, repo, key, commit, "", st, "apply")
 		return
 	}
 	f.Warnf("%s runs commit %s (deployment %d), which is newer than the commit this apply deploys, %s (one of its ancestors): this apply deploys older YAML, as a rollback does. "+

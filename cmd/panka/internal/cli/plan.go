@@ -518,7 +518,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		opts.F.Warnf("%s", w)
 	}
 	if p.HasChanges() && src.repo != nil && src.commit != "" {
-		warnPlanBehindDeployed(ctx, opts.F, src.repo, skey, src.commit, state)
+		warnPlanBehindDeployed(ctx, opts.F, src.repo, skey, src.commit, opts.Ref, state)
 	}
 	if state != nil && state.LastDriftCheck != nil && len(state.LastDriftCheck.Drifted) > 0 {
 		// The plan compares with the deployed spec, not the real resources.
@@ -618,16 +618,17 @@ func noHistory(ctx context.Context, store statestore.Store, key statestore.Key) 
 // out what those commits changed, which panka changed, comparing the
 // branch with where it forked, does not list. status says it as "N behind
 // the deployed commit", apply warns of an older commit. Nothing is said
-// when a commit cannot be placed (a shallow clone).
-func warnPlanBehindDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key statestore.Key, commit string, st *statestore.State) {
-	warnBehindDeployed(ctx, f, repo, key, commit, st, "plan")
+// when a commit cannot be placed (a shallow clone). ref is the --ref
+// planned ("" for the work tree).
+func warnPlanBehindDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key statestore.Key, commit, ref string, st *statestore.State) {
+	warnBehindDeployed(ctx, f, repo, key, commit, ref, st, "plan")
 }
 
 // warnBehindDeployed warns when the deployed commit has commits that
 // commit (the one a plan or apply, named by verb, runs) lacks; see
 // warnPlanBehindDeployed. Nothing is said when either commit cannot be
-// placed.
-func warnBehindDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key statestore.Key, commit string, st *statestore.State, verb string) {
+// placed. ref is the --ref that named commit ("" for the work tree's).
+func warnBehindDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key statestore.Key, commit, ref string, st *statestore.State, verb string) {
 	d, n := deployedAhead(ctx, repo, commit, st)
 	if n == 0 {
 		return
@@ -640,9 +641,15 @@ func warnBehindDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key 
 		// HEAD behind the deployed commit (a checkout not pulled since,
 		// an older tag): there are no changes of its own to merge or
 		// rebase, the plan simply goes back, as a rollback does.
+		update := fmt.Sprintf("Update the checkout (git pull, or check out %s or a later commit)", shortSHA(d.Commit))
+		if ref != "" {
+			// The commit was named: there is no checkout to update.
+			what = "--ref " + ref
+			update = fmt.Sprintf("Give --ref %s or a later commit", shortSHA(d.Commit))
+		}
 		f.Warnf("%s runs commit %s (deployment %d), which has %s that %s (%s) does not: %s is one of its ancestors, so this %s goes back to older YAML, as a rollback does. "+
-			"Update the checkout (git pull, or check out %s or a later commit) to %s from what runs; to go back on purpose, panka rollback --stack %s --environment %s --to-commit %s records it as a rollback; panka history --stack %s --environment %s --commits lists the commits",
-			key, shortSHA(d.Commit), d.Serial, plural(n, "commit"), shortSHA(commit), what, shortSHA(commit), verb, shortSHA(d.Commit), verb,
+			"%s to %s from what runs; to go back on purpose, panka rollback --stack %s --environment %s --to-commit %s records it as a rollback; panka history --stack %s --environment %s --commits lists the commits",
+			key, shortSHA(d.Commit), d.Serial, plural(n, "commit"), shortSHA(commit), what, shortSHA(commit), verb, update, verb,
 			key.Stack, key.Environment, shortSHA(commit), key.Stack, key.Environment)
 		return
 	}
