@@ -607,7 +607,11 @@ func TestPlanAfterAFailedApply(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	r := newE2ERepo(t, embedded)
+	forEachBackend(t, planAfterAFailedApply)
+}
+
+func planAfterAFailedApply(t *testing.T, b backend) {
+	r := newE2ERepo(t, b)
 	r.mustPanka(nil, applyDev...)
 	r.write("stacks/shop/infra/cache.yaml", "apiVersion: core.panka.io/v1\nkind: Cache\nmetadata:\n  name: sessions\nspec:\n  engine: redis\n")
 	// web reads sessions and assets: the engine gets to it last.
