@@ -92,6 +92,8 @@ type fidelityCase struct {
 	// saved: the plan is saved (plan --out FILE) and applied from the
 	// file (apply FILE), with the same variables given again.
 	saved bool
+	// targets go to plan and apply as --target-component.
+	targets []string
 }
 
 var fidelitySecret = []string{"PANKA_VAR_DB_PASSWORD=s3cret"}
@@ -329,6 +331,16 @@ spec:
 			want: map[string]planner.Action{"assets": replace, "web": replace},
 		},
 		{
+			name: "only some components (--target-component)",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/services/web/service.yaml", regexp.MustCompile(`replicas: 1`), "replicas: 2")
+				r.replaceIn("stacks/shop/infra/data.yaml", regexp.MustCompile(`versioning: true`), "versioning: false")
+				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`busybox:1.36`), "busybox:1.37")
+			},
+			targets: []string{"web", "mailer"},
+			want:    map[string]planner.Action{"web": update, "mailer": update},
+		},
+		{
 			name: "a kind change",
 			edit: func(t *testing.T, r *e2eRepo) {
 				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`kind: Worker`), "kind: MicroService")
@@ -366,6 +378,9 @@ func planMatchesApply(t *testing.T, tc fidelityCase) {
 		vars = fidelitySecret
 	}
 
+	for _, c := range tc.targets {
+		sel = append(sel, "--target-component", c)
+	}
 	planArgs := append([]string{"plan", "-o", "json", "--detailed-exitcode"}, sel...)
 	applyArgs := append([]string{"apply", "--auto-approve", "-o", "json"}, sel...)
 	if tc.saved {

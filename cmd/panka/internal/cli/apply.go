@@ -1461,6 +1461,10 @@ func noTerminalHint(req deploy.Request) string {
 		// The saved plan is the review: "review it first with plan
 		// --out" sent the user round in a circle.
 		return "the saved plan is what it applies: re-run with --auto-approve (it is refused if the state or the desired model changed since the plan)"
+	case req.Operation == statestore.OpApply && len(req.TargetComponents) > 0:
+		// A saved plan deploys every component.
+		return fmt.Sprintf("re-run with --auto-approve (or review it first with panka plan --stack %s --environment %s --target-component %s, with the same --ref, --var and --var-file, if any)",
+			req.Key.Stack, req.Key.Environment, strings.Join(req.TargetComponents, ","))
 	case req.Operation == statestore.OpApply:
 		return "re-run with --auto-approve (or review it first with panka plan --out FILE and apply FILE --auto-approve)"
 	case req.Operation == statestore.OpPromote && req.Source.Commit != "":

@@ -44,6 +44,10 @@ type PlanOptions struct {
 	DetailedExitCode bool
 	AllChanged       bool
 	Base, Head       string
+	// TargetComponents plans only these components, as apply
+	// --target-component deploys them: the others keep their deployed
+	// spec.
+	TargetComponents []string
 }
 
 func newCmdPlan(f *Factory) *cobra.Command {
@@ -73,6 +77,20 @@ would not, 1 on error.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := emptyRef(cmd, "plan"); err != nil {
 				return err
+			}
+			if cmd.Flags().Changed("target-component") && len(opts.TargetComponents) == 0 {
+				// As apply: --target-component "$COMPONENT" with the
+				// variable unset planned every component.
+				return Usagef("--target-component is empty (an unset or empty CI variable?): name the components to plan, or omit --target-component to plan every component")
+			}
+			if len(opts.TargetComponents) > 0 {
+				if opts.AllChanged {
+					return Usagef("--target-component plans some components of one stack/environment; it cannot be combined with --all-changed")
+				}
+				if opts.Out != "" {
+					// apply FILE deploys the whole model it re-resolves.
+					return Usagef("--out saves a plan of every component: apply FILE cannot deploy only some; review with plan --target-component, then run apply --target-component with the same components")
+				}
 			}
 			if opts.AllChanged {
 				if opts.Stack != "" || opts.Environment != "" {
@@ -120,6 +138,7 @@ would not, 1 on error.`,
 	opts.Vars.register(cmd)
 	fl.StringVar(&opts.Out, "out", "", "save the plan to FILE for panka apply FILE")
 	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 2 when apply would change resources (plan changes, drift, an unfinished run), 0 when not")
+	fl.StringSliceVar(&opts.TargetComponents, "target-component", nil, "plan only these components, as apply --target-component deploys them (repeatable); the others keep their deployed spec")
 	fl.BoolVar(&opts.AllChanged, "all-changed", false, "plan every stack/environment that changed between --base and --head")
 	fl.StringVar(&opts.Base, "base", "", "with --all-changed: base ref (default: merge-base with the default branch)")
 	fl.StringVar(&opts.Head, "head", "", "with --all-changed: head ref (default HEAD)")
@@ -470,6 +489,12 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 			if deployed, err = planner.DecodeModel(state.Spec); err != nil {
 				return nil, fmt.Errorf("read the deployed spec in the state of %s: %w%s", skey, err, badSpecHint)
 			}
+		}
+	}
+	if len(opts.TargetComponents) > 0 {
+		// As apply targets it, before planning.
+		if desired, err = deploy.Targeted(desired, deployed, opts.TargetComponents); err != nil {
+			return nil, err
 		}
 	}
 	// As apply plans it: with what failed runs may have left behind.
