@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
@@ -559,8 +560,13 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 		checkedAll := false // every stack and stray file of the commit checked
 		if errors.Is(err, changes.ErrNoStacksRoot) {
 			// Nothing to check (no stacks yet, or stacks.root is wrong):
-			// say so, but do not block the push.
-			hookLine(f, false, "panka: %s: %v", u.LocalRef, err)
+			// say so, but do not block the push. A branch of something
+			// else (gh-pages) has no stacks.root to set.
+			if holdsNoPanka(repo, u.LocalSHA, root) {
+				hookNote(f, "panka: %s holds no stacks (no %s folder, no %s): nothing to check", u.LocalRef, stacksRoot(root), repoConfigFile)
+			} else {
+				hookLine(f, false, "panka: %s: %v", u.LocalRef, err)
+			}
 			continue
 		}
 		var re *gitops.RefError
@@ -974,6 +980,11 @@ func prePushCheckAll(ctx context.Context, f *Factory, repo *gitops.Repo, sha, ro
 		return nil, false
 	}
 	root = stacksRoot(root)
+	if holdsNoPanka(repo, sha, root) {
+		// An orphan branch of something else (gh-pages): nothing to
+		// check, and nothing to say.
+		return &changes.Result{Head: head.String(), Stacks: []*changes.Stack{}}, true
+	}
 	if _, ok, err := repo.FirstParent(head); err == nil && !ok {
 		why = "it is a first commit"
 	}
@@ -981,6 +992,37 @@ func prePushCheckAll(ctx context.Context, f *Factory, repo *gitops.Repo, sha, ro
 	res := hooks.CheckAll(repo.TreeFSOf(tree), root)
 	res.Head = head.String()
 	return res, true
+}
+
+// holdsNoPanka reports whether the pushed commit sha holds neither the
+// stacks root nor a panka.yaml while the default branch holds one: a
+// branch of something else, such as an orphan gh-pages of built docs,
+// where "checking every stack" and "set stacks.root in panka.yaml" said
+// something was wrong on every push. (In a repository whose default
+// branch holds neither, the hint stays: its stacks may be elsewhere.)
+func holdsNoPanka(repo *gitops.Repo, sha, root string) bool {
+	h, err := repo.ResolveRef(sha)
+	if err != nil || hasPankaFiles(repo, h, root) {
+		return false
+	}
+	_, tip, err := repo.DefaultBranch()
+	return err == nil && tip != h && hasPankaFiles(repo, tip, root)
+}
+
+// hasPankaFiles reports whether commit h holds the stacks root or a
+// panka.yaml (true when that cannot be read).
+func hasPankaFiles(repo *gitops.Repo, h gitops.Hash, root string) bool {
+	tree, err := repo.CommitTree(h)
+	if err != nil {
+		return true
+	}
+	fsys := repo.TreeFSOf(tree)
+	for _, p := range []string{stacksRoot(root), repoConfigFile} {
+		if _, err := fs.Stat(fsys, p); !errors.Is(err, fs.ErrNotExist) {
+			return true
+		}
+	}
+	return false
 }
 
 // stacksRoot is stacks.root as a slash-separated path ("stacks" unset).

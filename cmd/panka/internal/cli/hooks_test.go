@@ -79,9 +79,10 @@ func TestHooksInstallAndPrePush(t *testing.T) {
 		{name: "moving a branch back, not asked", stdin: "refs/heads/main " + base + " refs/heads/main " + head + "\n", wantEmpty: true},
 		{name: "deleting a branch checks nothing", stdin: "(delete) " + strings.Repeat("0", 40) + " refs/heads/old " + base + "\n", want: ""},
 		{name: "bad input", stdin: "garbage\n", wantCode: 1, want: "pre-push input line 1"},
-		// Before any stack exists the stacks root is missing on both sides:
-		// said, but the push is not blocked.
-		{name: "no stacks yet", stdin: "refs/heads/main " + base + " refs/heads/main " + base + "\n", want: `stacks root "stacks" is not a folder`},
+		// A commit from before any stack, in a repository whose default
+		// branch has them: nothing to check, and stacks.root is not
+		// wrong, so nothing is said.
+		{name: "a commit before any stack", stdin: "refs/heads/main " + base + " refs/heads/main " + base + "\n", wantEmpty: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,14 +224,41 @@ func TestHooksPrePushUnrelatedHistory(t *testing.T) {
 	for _, env := range [][]string{nil, {"PANKA_GIT_BINARY=false"}} {
 		for _, tt := range []struct{ stdin, want string }{
 			{"refs/heads/main " + main + " refs/heads/site " + site + "\n", "it shares no history with " + site[:12] + ", what refs/heads/site holds): checking every stack"},
-			{"refs/heads/site " + site + " refs/heads/site " + strings.Repeat("0", 40) + "\n", "it shares no history with the remote default branch): checking every stack"},
+			// The orphan branch holds no stacks and no panka.yaml (a
+			// gh-pages): nothing to check, and nothing said unless asked.
+			{"refs/heads/site " + site + " refs/heads/site " + strings.Repeat("0", 40) + "\n", ""},
+			{"refs/heads/site " + site + " refs/heads/site " + hooksGit(t, dir, "rev-parse", site+"~1") + "\n", ""},
 		} {
 			f, _, errOut := stackTestFactory(t, dir, tt.stdin, false, env...)
 			code := Run(context.Background(), f, []string{"hooks", "run", "pre-push", "origin", "https://example.invalid/repo.git"})
-			if code != 0 || !strings.Contains(errOut.String(), tt.want) || strings.Contains(errOut.String(), "--base") {
+			if code != 0 || !strings.Contains(errOut.String(), tt.want) || strings.Contains(errOut.String(), "--base") || tt.want == "" && errOut.Len() > 0 {
 				t.Errorf("%v %q: exit %d, stderr:\n%s", env, tt.stdin, code, errOut)
 			}
 		}
+	}
+}
+
+// TestHooksPrePushNoStacksHint: in a repository whose default branch holds
+// no stacks root (and no panka.yaml), a push says the root is not there
+// and how to set it (the stacks may be elsewhere), without refusing it.
+func TestHooksPrePushNoStacksHint(t *testing.T) {
+	dir := t.TempDir()
+	hooksGit(t, dir, "init", "-q", "-b", "main")
+	if err := os.MkdirAll(filepath.Join(dir, "deploy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "deploy/README.md"), []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hooksGit(t, dir, "add", "-A")
+	hooksGit(t, dir, "commit", "-qm", "start")
+	hooksGit(t, dir, "commit", "-q", "--allow-empty", "-m", "second")
+	head := hooksGit(t, dir, "rev-parse", "HEAD")
+	hooksGit(t, dir, "update-ref", "refs/remotes/origin/main", head+"~1")
+	f, _, errOut := stackTestFactory(t, dir, "refs/heads/main "+head+" refs/heads/main "+hooksGit(t, dir, "rev-parse", "HEAD~1")+"\n", false)
+	code := Run(context.Background(), f, []string{"hooks", "run", "pre-push", "origin"})
+	if code != 0 || !strings.Contains(errOut.String(), `stacks root "stacks" is not a folder`) || !strings.Contains(errOut.String(), "set stacks.root in panka.yaml") {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
 	}
 }
 
