@@ -561,7 +561,8 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 		if errors.Is(err, changes.ErrNoStacksRoot) {
 			// Nothing to check (no stacks yet, or stacks.root is wrong):
 			// say so, but do not block the push. A branch of something
-			// else (gh-pages) has no stacks.root to set.
+			// else (gh-pages), or a repository without panka, has no
+			// stacks.root to set.
 			if holdsNoPanka(repo, u.LocalSHA, root) {
 				hookNote(f, "panka: %s holds no stacks (no %s folder, no %s): nothing to check", u.LocalRef, stacksRoot(root), repoConfigFile)
 			} else {
@@ -981,8 +982,8 @@ func prePushCheckAll(ctx context.Context, f *Factory, repo *gitops.Repo, sha, ro
 	}
 	root = stacksRoot(root)
 	if holdsNoPanka(repo, sha, root) {
-		// An orphan branch of something else (gh-pages): nothing to
-		// check, and nothing to say.
+		// An orphan branch of something else (gh-pages), a repository
+		// without panka: nothing to check, and nothing to say.
 		return &changes.Result{Head: head.String(), Stacks: []*changes.Stack{}}, true
 	}
 	if _, ok, err := repo.FirstParent(head); err == nil && !ok {
@@ -995,18 +996,15 @@ func prePushCheckAll(ctx context.Context, f *Factory, repo *gitops.Repo, sha, ro
 }
 
 // holdsNoPanka reports whether the pushed commit sha holds neither the
-// stacks root nor a panka.yaml while the default branch holds one: a
-// branch of something else, such as an orphan gh-pages of built docs,
-// where "checking every stack" and "set stacks.root in panka.yaml" said
-// something was wrong on every push. (In a repository whose default
-// branch holds neither, the hint stays: its stacks may be elsewhere.)
+// stacks root nor a panka.yaml: a branch of something else, such as an
+// orphan gh-pages of built docs, or a repository that does not use panka
+// at all, whose hooks come from a shared core.hooksPath. "checking every
+// stack" and "set stacks.root in panka.yaml" said something was wrong on
+// every push. (With a panka.yaml there, the hint stays: its stacks.root
+// may be wrong.)
 func holdsNoPanka(repo *gitops.Repo, sha, root string) bool {
 	h, err := repo.ResolveRef(sha)
-	if err != nil || hasPankaFiles(repo, h, root) {
-		return false
-	}
-	_, tip, err := repo.DefaultBranch()
-	return err == nil && tip != h && hasPankaFiles(repo, tip, root)
+	return err == nil && !hasPankaFiles(repo, h, root)
 }
 
 // hasPankaFiles reports whether commit h holds the stacks root or a

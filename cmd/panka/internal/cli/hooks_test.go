@@ -238,27 +238,45 @@ func TestHooksPrePushUnrelatedHistory(t *testing.T) {
 	}
 }
 
-// TestHooksPrePushNoStacksHint: in a repository whose default branch holds
-// no stacks root (and no panka.yaml), a push says the root is not there
-// and how to set it (the stacks may be elsewhere), without refusing it.
+// TestHooksPrePushNoStacksHint: a push whose commit has a panka.yaml
+// but not the stacks root it sets says so, and how to set it, without
+// refusing the push; in a repository without panka (its hooks from a
+// shared core.hooksPath) the push says nothing unless asked.
 func TestHooksPrePushNoStacksHint(t *testing.T) {
-	dir := t.TempDir()
-	hooksGit(t, dir, "init", "-q", "-b", "main")
-	if err := os.MkdirAll(filepath.Join(dir, "deploy"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "deploy/README.md"), []byte("x\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	hooksGit(t, dir, "add", "-A")
-	hooksGit(t, dir, "commit", "-qm", "start")
-	hooksGit(t, dir, "commit", "-q", "--allow-empty", "-m", "second")
-	head := hooksGit(t, dir, "rev-parse", "HEAD")
-	hooksGit(t, dir, "update-ref", "refs/remotes/origin/main", head+"~1")
-	f, _, errOut := stackTestFactory(t, dir, "refs/heads/main "+head+" refs/heads/main "+hooksGit(t, dir, "rev-parse", "HEAD~1")+"\n", false)
-	code := Run(context.Background(), f, []string{"hooks", "run", "pre-push", "origin"})
-	if code != 0 || !strings.Contains(errOut.String(), `stacks root "stacks" is not a folder`) || !strings.Contains(errOut.String(), "set stacks.root in panka.yaml") {
-		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	for _, tt := range []struct {
+		name, config, want string
+	}{
+		{name: "panka.yaml sets a root that is not there", config: "version: v1\nstacks:\n  root: deploy/stacks\n", want: `stacks root "deploy/stacks" is not a folder`},
+		{name: "no panka.yaml, no stacks"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			hooksGit(t, dir, "init", "-q", "-b", "main")
+			if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte("x\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if tt.config != "" {
+				if err := os.WriteFile(filepath.Join(dir, "panka.yaml"), []byte(tt.config), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			hooksGit(t, dir, "add", "-A")
+			hooksGit(t, dir, "commit", "-qm", "start")
+			base := hooksGit(t, dir, "rev-parse", "HEAD")
+			hooksGit(t, dir, "commit", "-q", "--allow-empty", "-m", "second")
+			head := hooksGit(t, dir, "rev-parse", "HEAD")
+			hooksGit(t, dir, "update-ref", "refs/remotes/origin/main", base)
+			for _, stdin := range []string{
+				"refs/heads/main " + head + " refs/heads/main " + base + "\n",
+				"refs/heads/feat " + head + " refs/heads/feat " + strings.Repeat("0", 40) + "\n",
+			} {
+				f, _, errOut := stackTestFactory(t, dir, stdin, false)
+				code := Run(context.Background(), f, []string{"hooks", "run", "pre-push", "origin"})
+				if code != 0 || tt.want == "" && errOut.Len() > 0 || tt.want != "" && (!strings.Contains(errOut.String(), tt.want) || !strings.Contains(errOut.String(), "set stacks.root in panka.yaml")) {
+					t.Errorf("%q: exit %d, stderr:\n%s", stdin, code, errOut)
+				}
+			}
+		})
 	}
 }
 
