@@ -83,7 +83,7 @@ func Script(pankaPath string) string {
 		"panka=" + ShellQuote(pankaPath) + "\n" +
 		"if [ ! -x \"$panka\" ]; then\n" +
 		"\tpanka=$(command -v panka) || {\n" +
-		"\t\techo \"pre-push: panka is neither at \"" + ShellQuote(pankaPath) + "\" nor on PATH: install it (then panka hooks install --force), or skip this check once with git push --no-verify\" >&2\n" +
+		"\t\techo \"pre-push: panka is neither at \"" + ShellQuote(pankaPath) + "\" nor on PATH: install it (then run panka hooks install again, to record where it is), or skip this check once with git push --no-verify\" >&2\n" +
 		"\t\texit 1\n" +
 		"\t}\n" +
 		"fi\n" +

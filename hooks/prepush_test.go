@@ -80,7 +80,7 @@ func TestInstall(t *testing.T) {
 	}{
 		{recorded: fake, path: "/usr/bin:/bin", want: "ran " + fake + " hooks run pre-push origin url"},
 		{recorded: "/moved/away/panka", path: bin + ":/usr/bin:/bin", want: "ran " + fake + " hooks run pre-push origin url"},
-		{recorded: "/moved/away/panka", path: "/usr/bin:/bin", want: "panka is neither at /moved/away/panka nor on PATH", fails: true},
+		{recorded: "/moved/away/panka", path: "/usr/bin:/bin", want: "panka is neither at /moved/away/panka nor on PATH: install it (then run panka hooks install again, to record where it is)", fails: true},
 	} {
 		p, _, err := Install(filepath.Join(t.TempDir(), "hooks"), tt.recorded, false)
 		if err != nil {
