@@ -519,14 +519,10 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 				// to another remote than the default branch's: compare
 				// with the pushed remote's branches this clone knows.
 				if name, fork, ok := remoteForkPoint(ctx, repo, remote, u, earlier); ok {
-					// The commit pushed: an annotated tag's id is the tag
-					// object's.
-					if h, err := repo.ResolveRef(u.LocalSHA); err == nil && fork == h {
-						hookNote(f, "panka: %s adds no commit (%s holds it): nothing to check", u.LocalRef, name)
+					if baseFromFork(f, repo, u, name, fork, &opts) {
 						brings.ok = false
 						continue
 					}
-					opts.Base = fork.String()
 				} else if other {
 					why := fmt.Sprintf("no remote-tracking branch of %s shares its history", remote)
 					if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, root, why); ok {
@@ -611,12 +607,10 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 			// this clone has, as without a default branch, rather than
 			// every stack checked and listed as added.
 			if name, fork, ok := remoteForkPoint(ctx, repo, remote, u, earlier); ok {
-				if h, err := repo.ResolveRef(u.LocalSHA); err == nil && fork == h {
-					hookNote(f, "panka: %s adds no commit (%s holds it): nothing to check", u.LocalRef, name)
+				if baseFromFork(f, repo, u, name, fork, &opts) {
 					brings.ok = false
 					continue
 				}
-				opts.Base = fork.String()
 				res, err = changes.Detect(ctx, repo, opts)
 			}
 		}
@@ -1027,12 +1021,20 @@ func fromEarlierRefs(ctx context.Context, f *Factory, repo *gitops.Repo, u hooks
 	if !ok {
 		return false, false
 	}
-	if fork == h {
+	return baseFromFork(f, repo, u, name, fork, opts), true
+}
+
+// baseFromFork sets opts.Base to fork, where u's commit forks from the
+// branch name; nothing is true (and said when asked) when fork is that
+// commit itself: name holds it, the push brings nothing to check.
+func baseFromFork(f *Factory, repo *gitops.Repo, u hooks.PushUpdate, name string, fork gitops.Hash, opts *changes.Options) (nothing bool) {
+	// The commit pushed: an annotated tag's id is the tag object's.
+	if h, err := repo.ResolveRef(u.LocalSHA); err == nil && fork == h {
 		hookNote(f, "panka: %s adds no commit (%s holds it): nothing to check", u.LocalRef, name)
-		return true, true
+		return true
 	}
 	opts.Base = fork.String()
-	return false, true
+	return false
 }
 
 // prePushCheckAll checks every stack of the pushed commit sha when it has
