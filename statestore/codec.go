@@ -317,6 +317,27 @@ func NotARecord(where, what string) error {
 	return fmt.Errorf("history record %s is %s, not a record file: %w%s", where, what, errCorruptRecord, corruptHistoryHint)
 }
 
+// serialMark is the content of the serial mark (Store.MarkSerial).
+type serialMark struct {
+	Serial int64 `json:"serial"`
+}
+
+// EncodeSerialMark returns the stored form of the serial mark n.
+func EncodeSerialMark(n int64) ([]byte, error) { return marshal(&serialMark{Serial: n}) }
+
+// DecodeSerialMark parses the serial mark read from where. One that does
+// not parse is ErrCorrupt naming it: numbering a state without it could
+// give a serial twice, and only removing it (at the cost of that
+// guarantee) or putting back the serial it held mends it.
+func DecodeSerialMark(data []byte, where string) (int64, error) {
+	var m serialMark
+	if err := json.Unmarshal(data, &m); err != nil || isNull(data) || m.Serial < 0 || m.Serial > MaxSerial {
+		return 0, fmt.Errorf(`serial mark %s is not {"serial": N} with N from 0 to %d: %w; it keeps the serials of state writes without a history record (state rm, state push, drift checks) from being given again: `+
+			`write {"serial": N} there with N the highest serial the state had, or remove it`, where, MaxSerial, ErrCorrupt)
+	}
+	return m.Serial, nil
+}
+
 // NotAState is the ErrCorrupt error of a state.json, read from where, that
 // is no state file but a folder (what says what it holds) and so read as
 // "no state": a restore into the wrong place. fix says how to put the

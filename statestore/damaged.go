@@ -32,7 +32,7 @@ func (e *DamagedError) Error() string {
 func (e *DamagedError) fixes() string {
 	if len(e.Fixes) == 0 {
 		// Only the serial is missing: the push numbers the state.
-		return "it needs no serial: the push numbers it after the newest history record"
+		return "it needs no serial: the push numbers it after every serial used (history records, serial.json)"
 	}
 	return strings.Join(e.Fixes, "; ")
 }

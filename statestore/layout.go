@@ -17,6 +17,7 @@ import (
 const (
 	stacksDir    = "stacks/"
 	stateFile    = "state.json"
+	serialFile   = "serial.json"
 	historyDir   = "history/"
 	historyTime  = "20060102T150405.000000000Z"
 	serialDigits = 12
@@ -41,6 +42,10 @@ func Dir(prefix string, k Key) string {
 
 // StatePath is "<prefix>stacks/<stack>/<env>/state.json".
 func StatePath(prefix string, k Key) string { return Dir(prefix, k) + stateFile }
+
+// SerialPath is "<prefix>stacks/<stack>/<env>/serial.json", the serial
+// mark (Store.MarkSerial).
+func SerialPath(prefix string, k Key) string { return Dir(prefix, k) + serialFile }
 
 // HistoryPrefix is "<prefix>stacks/<stack>/<env>/history/".
 func HistoryPrefix(prefix string, k Key) string { return Dir(prefix, k) + historyDir }

@@ -535,7 +535,7 @@ func TestDamagedState(t *testing.T) {
 		{"whole", doc(serial, status, lastDep, `"spec":`+spec, comps, outs), nil},
 		{"destroyed: no spec, nothing deployed", doc(serial, `"status":"destroyed"`, `"resources":{"components":0,"resources":0}`), nil},
 		{"first deployment failed: no spec", doc(`"serial":1`, `"status":"failed"`), nil},
-		{"serial removed", doc(status, lastDep, `"spec":`+spec, comps), []string{`it has no "serial"`, "it needs no serial: the push numbers it after the newest history record"}},
+		{"serial removed", doc(status, lastDep, `"spec":`+spec, comps), []string{`it has no "serial"`, "it needs no serial: the push numbers it after every serial used (history records, serial.json)"}},
 		{"serial zero", doc(`"serial":0`, status, `"spec":`+spec, comps), []string{`its "serial" is 0 (panka numbers states from 1)`}},
 		{"serial null", doc(`"serial":null`, status, `"spec":`+spec, comps), []string{`it has no "serial"`}},
 		{"status removed", doc(serial, lastDep, `"spec":`+spec, comps), []string{`it has no "status"`, `set "status" to "deployed" (what its last deployment, serial 7, left)`}},
@@ -745,4 +745,90 @@ func TestUpdateAfterRecordAhead(t *testing.T) {
 	if got, _, err := s.Get(ctx, k); err != nil || got.Serial != 5 || got.LastWrite == nil || got.LastWrite.Serial != 5 {
 		t.Fatalf("stored: %+v, %v", got, err)
 	}
+}
+
+// TestSerialOfAWriteWithoutRecordNeverRepeats: a drift check (Update)
+// numbered the state past its newest history record; with state.json then
+// lost, the next state push numbered after the record and gave the drift
+// check's serial again (a plan saved against that serial then matched a
+// different state). The serial mark beside state.json keeps it: the push
+// numbers after it, as does the next Update over a state restored to an
+// earlier version.
+func TestSerialOfAWriteWithoutRecordNeverRepeats(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), ".panka")
+	s, err := local.New(local.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	at := time.Date(2026, 5, 6, 9, 0, 0, 0, time.UTC)
+	now := func() time.Time { return at }
+	d1 := &statestore.Deployment{ID: "d1", Serial: 1, Operation: statestore.OpApply, Result: statestore.ResultSucceeded, StartedAt: at.Add(-time.Hour)}
+	if err := s.AppendHistory(ctx, k, d1); err != nil {
+		t.Fatal(err)
+	}
+	st1 := &statestore.State{Serial: 1, Status: statestore.StatusDeployed, LastDeployment: d1, LastSuccessful: d1}
+	if _, err := s.Put(ctx, k, st1, ""); err != nil {
+		t.Fatal(err)
+	}
+	pulled, err := statestore.Export(ctx, s, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.MarkedSerial(ctx, k); err != nil || n != 0 {
+		t.Fatalf("MarkedSerial before any write without a record: %d, %v; want 0", n, err)
+	}
+	// Two drift checks: serials 2 and 3, no record.
+	for want := int64(2); want <= 3; want++ {
+		st, _, err := statestore.Update(ctx, s, k, now, func(st *statestore.State) error {
+			st.LastDriftCheck = &statestore.DriftCheck{At: at}
+			return nil
+		})
+		if err != nil || st.Serial != want {
+			t.Fatalf("drift check record: %+v, %v; want serial %d", st, err, want)
+		}
+	}
+	if n, err := s.MarkedSerial(ctx, k); err != nil || n != 3 {
+		t.Fatalf("MarkedSerial after the drift checks: %d, %v; want 3", n, err)
+	}
+	// state.json lost; the copy pulled at serial 1 pushed back.
+	path := filepath.Join(dir, "state", filepath.FromSlash(statestore.StatePath("", k)))
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	st, err := statestore.Import(ctx, s, k, pulled, statestore.ImportOptions{Source: "FILE", Force: true, Now: now})
+	if err != nil || st.Serial != 4 {
+		t.Fatalf("push after the state was lost: %+v, %v; want serial 4, after the drift checks' 3 (not 2 again)", st, err)
+	}
+	// Restored to an earlier version (serial 1) by hand: a drift check
+	// numbers after the mark (4), not after the state.
+	if err := os.WriteFile(path, mustEncode(t, st1, k), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, _, err = statestore.Update(ctx, s, k, now, func(*statestore.State) error { return nil })
+	if err != nil || st.Serial != 5 {
+		t.Fatalf("drift check over a state restored to serial 1: %+v, %v; want serial 5", st, err)
+	}
+	// A mark that does not parse is an error naming it, and nothing is written.
+	mark := filepath.Join(dir, "state", filepath.FromSlash(statestore.SerialPath("", k)))
+	if err := os.WriteFile(mark, []byte("five"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = statestore.Update(ctx, s, k, now, func(*statestore.State) error { return nil })
+	if !errors.Is(err, statestore.ErrCorrupt) || !strings.Contains(err.Error(), "serial mark "+mark+` is not {"serial": N}`) || !strings.Contains(err.Error(), "nothing was written") {
+		t.Fatalf("Update with a damaged serial mark: %v; want ErrCorrupt naming it", err)
+	}
+	if got, _, err := s.Get(ctx, k); err != nil || got.Serial != 5 {
+		t.Fatalf("state after the refused Update: %+v, %v; want serial 5 still", got, err)
+	}
+}
+
+func mustEncode(t *testing.T, st *statestore.State, k statestore.Key) []byte {
+	t.Helper()
+	b, err := statestore.EncodeState(st, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -269,6 +269,17 @@ type Store interface {
 	// that no record is ahead of the state does not cost more as history
 	// grows.
 	NewerHistory(ctx context.Context, key Key, serial int64, since time.Time) (*Deployment, error)
+	// MarkSerial records serial, before a write of key's state that has
+	// no history record (state rm, state push, a drift check) stores it,
+	// as the highest serial used: when state.json is lost (deleted by
+	// hand, a lifecycle rule) or restored to an earlier version, history
+	// alone would give that serial again. It replaces the mark; callers
+	// number after MarkedSerial, so it never goes down. The mark is one
+	// small object beside state.json (SerialPath).
+	MarkSerial(ctx context.Context, key Key, serial int64) error
+	// MarkedSerial returns the serial MarkSerial recorded for key, 0
+	// when none was. A mark that cannot be read is an error naming it.
+	MarkedSerial(ctx context.Context, key Key) (int64, error)
 	// Deployment returns the record with the given state serial (ErrNotFound).
 	Deployment(ctx context.Context, key Key, serial int64) (*Deployment, error)
 	// List returns every stack/environment that has state, sorted.

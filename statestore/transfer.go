@@ -55,8 +55,10 @@ type ImportOptions struct {
 // document for another stack/environment and one whose serial is older than
 // the stored state's (someone deployed since it was pulled). The stored
 // serial becomes one more than every serial the store shows used (see
-// usedSerial): a serial never repeats, also when the document or the
-// stored state lost theirs. The write is a compare-and-swap against the
+// usedSerial, storedSerial), and the serial mark moves to it first: a
+// serial never repeats, also when the document or the stored state lost
+// theirs, or state.json is lost after a write that has no history record.
+// The write is a compare-and-swap against the
 // state read here, so a concurrent deployment makes it fail with
 // ErrConflict rather than be overwritten.
 func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptions) (*State, error) {
@@ -116,15 +118,16 @@ func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptio
 		}
 		used = max(used, usedSerial(cur))
 	}
-	// The newest history record too: with state.json deleted, lost or
-	// corrupt it is all there is to go on, and with a readable state a
-	// record ahead of it (a run killed between its record and its state
-	// write) holds the next serial already.
-	newest, herr := NewestSerial(ctx, s, key)
+	// The newest history record and the serial mark too: with
+	// state.json deleted, lost or corrupt they are all there is to go
+	// on, and with a readable state a record ahead of it (a run killed
+	// between its record and its state write) holds the next serial
+	// already.
+	newest, herr := storedSerial(ctx, s, key)
 	if herr != nil {
 		// Going on would number the state from the document alone,
 		// perhaps behind the history it could not read.
-		return nil, fmt.Errorf("read the history of %s to number the pushed state after its newest record: %w; nothing was written", key, herr)
+		return nil, fmt.Errorf("number the pushed state of %s after every serial used: %w; nothing was written", key, herr)
 	}
 	next := max(used, newest) + 1
 	if next > MaxSerial {
@@ -140,10 +143,38 @@ func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptio
 	in.UpdatedAt = now().UTC()
 	// History has no record of a push: the state says it was one.
 	in.LastWrite = &Write{Operation: WriteStatePush, Serial: next, User: opts.User, At: in.UpdatedAt}
+	if err := mark(ctx, s, key, next); err != nil {
+		return nil, err
+	}
 	if _, err := s.Put(ctx, key, &in, prev); err != nil {
 		return nil, err
 	}
 	return &in, nil
+}
+
+// storedSerial is the highest serial the store shows used for key besides
+// its state.json: the newest history record's (NewestSerial) and the
+// serial mark of the writes that have no record (Store.MarkedSerial).
+func storedSerial(ctx context.Context, s Store, key Key) (int64, error) {
+	newest, err := NewestSerial(ctx, s, key)
+	if err != nil {
+		return 0, fmt.Errorf("read the history: %w", err)
+	}
+	marked, err := s.MarkedSerial(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	return max(newest, marked), nil
+}
+
+// mark records serial as used (Store.MarkSerial) before a write of key's
+// state that has no history record stores it: with state.json lost, the
+// history alone would give it again.
+func mark(ctx context.Context, s Store, key Key, serial int64) error {
+	if err := s.MarkSerial(ctx, key, serial); err != nil {
+		return fmt.Errorf("record serial %d of %s as used before writing its state: %w; nothing was written", serial, key, err)
+	}
+	return nil
 }
 
 // usedSerial is the highest serial st shows was used: its own, and those
@@ -163,7 +194,9 @@ func usedSerial(st *State) int64 {
 // serial, stamps UpdatedAt with now() and writes it back with
 // compare-and-swap. The next serial follows the state's and any history
 // record ahead of it (a run killed between its record and its state
-// write), so no serial is given twice; a LastWrite fn sets with serial 0
+// write) and the serial mark (Store.MarkSerial), which it moves to the
+// serial it writes first: no serial is given twice, also when state.json
+// is lost after this write. A LastWrite fn sets with serial 0
 // is this write's and gets that serial. It returns the written state and
 // its version; ErrNotFound when there is no state, ErrConflict when
 // another writer got there first.
@@ -174,9 +207,9 @@ func Update(ctx context.Context, s Store, key Key, now func() time.Time, fn func
 	}
 	// A damaged newest record counts by its name (NewestSerial): it must
 	// not block a state rm, the repair of a state.
-	newest, err := NewestSerial(ctx, s, key)
+	newest, err := storedSerial(ctx, s, key)
 	if err != nil {
-		return nil, "", fmt.Errorf("read the history of %s to number its state after the newest record: %w; nothing was written", key, err)
+		return nil, "", fmt.Errorf("number the state of %s after every serial used: %w; nothing was written", key, err)
 	}
 	if err := fn(st); err != nil {
 		return nil, "", err
@@ -186,6 +219,9 @@ func Update(ctx context.Context, s Store, key Key, now func() time.Time, fn func
 		st.LastWrite.Serial = st.Serial
 	}
 	st.UpdatedAt = now().UTC()
+	if err := mark(ctx, s, key, st.Serial); err != nil {
+		return nil, "", err
+	}
 	v, err := s.Put(ctx, key, st, prev)
 	if err != nil {
 		return nil, "", err

@@ -426,18 +426,25 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		if herr != nil {
 			return nil, historyUnread(req, 0, herr)
 		}
+		// A state rm, state push or drift check may have numbered the
+		// lost state past the newest record (Store.MarkSerial).
+		marked, merr := rt.Store.MarkedSerial(ctx, req.Key)
+		if merr != nil {
+			return nil, fmt.Errorf("read state of %s: no state.json, and %w", req.Key, merr)
+		}
+		lastSerial = marked
 		switch {
 		case len(bad) > 0:
 			// The newest record is damaged as well: its name still
 			// numbers it, and says something was deployed.
-			lastSerial = bad[0].Serial
+			lastSerial = max(marked, bad[0].Serial)
 			if req.Operation == statestore.OpDestroy || !req.AllowLostState {
 				lostErr = lostStateError(req, nil, &bad[0])
 				break
 			}
 			warnf("%s; this %s plans as if nothing were deployed (--allow-lost-state) and records serial %d", LostStateUnreadable(req.Key, &bad[0]), req.Operation, lastSerial+1)
 		case len(h) > 0:
-			lastSerial, lost = h[0].Serial, h[0]
+			lastSerial, lost = max(marked, h[0].Serial), h[0]
 			if req.Operation == statestore.OpDestroy {
 				break // refused below, with the same story
 			}
@@ -447,7 +454,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 			}
 			warnf("%s and records serial %d. "+
 				"To plan against the last deployment instead, stop here and restore state.json ("+statestore.RestoreHint+")",
-				LostStateWarning(req.Key, h[0], "this "+string(req.Operation)), h[0].Serial+1)
+				LostStateWarning(req.Key, h[0], "this "+string(req.Operation)), lastSerial+1)
 		}
 	case err != nil:
 		return nil, fmt.Errorf("read state of %s: %w", req.Key, err)

@@ -509,6 +509,47 @@ func (s *Store) NewerHistory(ctx context.Context, key statestore.Key, serial int
 	}
 }
 
+// MarkSerial implements statestore.Store.
+func (s *Store) MarkSerial(ctx context.Context, key statestore.Key, serial int64) error {
+	if err := key.Validate(); err != nil {
+		return err
+	}
+	data, err := statestore.EncodeSerialMark(serial)
+	if err != nil {
+		return err
+	}
+	dir := s.path(statestore.Dir(s.prefix, key))
+	p := s.path(statestore.SerialPath(s.prefix, key))
+	fl, err := s.lock(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer fl.Unlock()
+	if err := writeAtomic(dir, p, data); err != nil {
+		return fmt.Errorf("write serial mark %s: %w", p, err)
+	}
+	return nil
+}
+
+// MarkedSerial implements statestore.Store.
+func (s *Store) MarkedSerial(ctx context.Context, key statestore.Key) (int64, error) {
+	if err := key.Validate(); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	p := s.path(statestore.SerialPath(s.prefix, key))
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read serial mark %s: %w", p, err)
+	}
+	return statestore.DecodeSerialMark(data, p)
+}
+
 // Deployment implements statestore.Store.
 func (s *Store) Deployment(ctx context.Context, key statestore.Key, serial int64) (*statestore.Deployment, error) {
 	dir, names, err := s.checkedHistoryNames(ctx, key)

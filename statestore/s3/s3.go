@@ -440,6 +440,15 @@ func (s *Store) readOnce(ctx context.Context, key string) (data []byte, etag str
 
 // put writes data at key with the given condition (ifMatch or, when empty, If-None-Match: *).
 func (s *Store) put(ctx context.Context, key string, data []byte, ifMatch string) (string, error) {
+	if ifMatch == "" {
+		return s.putObject(ctx, key, data, func(in *s3.PutObjectInput) { in.IfNoneMatch = aws.String("*") })
+	}
+	return s.putObject(ctx, key, data, func(in *s3.PutObjectInput) { in.IfMatch = aws.String(ifMatch) })
+}
+
+// putObject writes data at key with the store's encryption settings,
+// cond (nil: none) setting the request's condition.
+func (s *Store) putObject(ctx context.Context, key string, data []byte, cond func(*s3.PutObjectInput)) (string, error) {
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(s.opts.Bucket),
 		Key:           aws.String(key),
@@ -447,10 +456,8 @@ func (s *Store) put(ctx context.Context, key string, data []byte, ifMatch string
 		ContentLength: aws.Int64(int64(len(data))),
 		ContentType:   aws.String("application/json"),
 	}
-	if ifMatch == "" {
-		in.IfNoneMatch = aws.String("*")
-	} else {
-		in.IfMatch = aws.String(ifMatch)
+	if cond != nil {
+		cond(in)
 	}
 	switch s.opts.SSE {
 	case SSES3:
@@ -906,6 +913,37 @@ func (s *Store) NewerHistory(ctx context.Context, key statestore.Key, serial int
 		}
 		keys = slices.DeleteFunc(keys, func(x string) bool { return x == k })
 	}
+}
+
+// MarkSerial implements statestore.Store.
+func (s *Store) MarkSerial(ctx context.Context, key statestore.Key, serial int64) error {
+	if err := key.Validate(); err != nil {
+		return err
+	}
+	data, err := statestore.EncodeSerialMark(serial)
+	if err != nil {
+		return err
+	}
+	k := statestore.SerialPath(s.prefix, key)
+	// Unconditional: the writers that mark hold the lease, and each
+	// marks a serial above the mark it read.
+	if _, err := s.putObject(ctx, k, data, nil); err != nil {
+		return s.classify("write serial mark", k, err)
+	}
+	return nil
+}
+
+// MarkedSerial implements statestore.Store.
+func (s *Store) MarkedSerial(ctx context.Context, key statestore.Key) (int64, error) {
+	if err := key.Validate(); err != nil {
+		return 0, err
+	}
+	k := statestore.SerialPath(s.prefix, key)
+	data, _, err := s.read(ctx, k)
+	if err != nil || data == nil {
+		return 0, err
+	}
+	return statestore.DecodeSerialMark(data, s.where(k))
 }
 
 // Deployment implements statestore.Store.

@@ -80,6 +80,7 @@ func Run(t *testing.T, newInstance func(t *testing.T) Instance, opts Options) {
 		{"CorruptObject", testCorrupt},
 		{"HistoryRecordFolder", testHistoryRecordFolder},
 		{"StateFolder", testStateFolder},
+		{"SerialMark", testSerialMark},
 		{"FutureSchema", testFutureSchema},
 		{"BadNames", testBadNames},
 		{"RaceOneWinnerPerRound", testRaceRounds},
@@ -963,6 +964,47 @@ func testStateFolder(t *testing.T, in Instance, _ Options) {
 	}
 	if _, err := s.Put(ctx, key, newState(key, 1), ""); err != nil && (errors.Is(err, statestore.ErrConflict) || !strings.Contains(err.Error(), "not a state file")) {
 		t.Errorf("create of a state where a folder of its name is: %v; want it written or refused naming the folder, not a conflict", err)
+	}
+}
+
+// testSerialMark: the serial mark of writes without a history record
+// reads 0 until set, then the serial last marked; it is no state (List
+// leaves a stack/environment with only a mark out); one that does not
+// parse is ErrCorrupt naming it.
+func testSerialMark(t *testing.T, in Instance, _ Options) {
+	s := open(t, in, "")
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	if n, err := s.MarkedSerial(ctx, key); err != nil || n != 0 {
+		t.Fatalf("MarkedSerial with no mark: %d, %v; want 0", n, err)
+	}
+	for _, serial := range []int64{7, 9} {
+		if err := s.MarkSerial(ctx, key, serial); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.MarkedSerial(ctx, key); err != nil || n != serial {
+			t.Fatalf("MarkedSerial after MarkSerial(%d): %d, %v", serial, n, err)
+		}
+	}
+	if keys, err := s.List(ctx); err != nil || len(keys) != 0 {
+		t.Errorf("List with only a serial mark: %v, %v; want none", keys, err)
+	}
+	if keys, err := s.ListStack(ctx, key.Stack); err != nil || len(keys) != 0 {
+		t.Errorf("ListStack with only a serial mark: %v, %v; want none", keys, err)
+	}
+	if _, _, err := s.Get(ctx, key); !errors.Is(err, statestore.ErrNotFound) {
+		t.Errorf("Get with only a serial mark: %v; want ErrNotFound", err)
+	}
+	if err := s.MarkSerial(ctx, statestore.Key{Stack: "../x", Environment: "dev"}, 1); !errors.Is(err, statestore.ErrInvalidKey) {
+		t.Errorf("MarkSerial of an invalid key: %v; want ErrInvalidKey", err)
+	}
+	path := statestore.SerialPath("", key)
+	if err := in.WriteRaw(path, []byte(`{"serial": "nine"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.MarkedSerial(ctx, key)
+	wantErr(t, "MarkedSerial of a damaged mark", err, statestore.ErrCorrupt)
+	if !strings.Contains(err.Error(), in.Where(path)) {
+		t.Errorf("MarkedSerial of a damaged mark: %v; want it to name %s", err, in.Where(path))
 	}
 }
 
