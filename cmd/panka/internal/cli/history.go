@@ -337,14 +337,16 @@ func warnUnrecorded(ctx context.Context, f *Factory, cfg *config.Resolved, s sta
 }
 
 // noteStateWrite says, when st is ahead of newest (the newest record's
-// serial) because its last write was a state rm or state push, that such
-// writes have no history record: status showed serial 7 while history
-// ended at 6, and nothing said why. Nothing is said when a drift check
-// (which moves the serial on every scheduled run) or anything else wrote
-// last: that would be a line on every history.
+// serial) because a state rm or state push wrote it after that record,
+// that such writes have no history record: status showed serial 7 while
+// history ended at 6, and nothing said why. Drift checks since (they move
+// the serial on every scheduled run, and keep LastWrite) are said as such:
+// a drift check after a state rm hid the note. Nothing is said when only
+// drift checks moved the state past the newest record: that would be a
+// line on every history.
 func noteStateWrite(f *Factory, key statestore.Key, st *statestore.State, newest int64) {
 	w := st.LastWrite
-	if w == nil || w.Serial != st.Serial || st.Serial <= newest || (w.Operation != statestore.WriteStateRm && w.Operation != statestore.WriteStatePush) {
+	if w == nil || w.Serial <= newest || w.Serial > st.Serial || (w.Operation != statestore.WriteStateRm && w.Operation != statestore.WriteStatePush) {
 		return
 	}
 	if d := st.LastDeployment; d != nil && d.Serial > newest {
@@ -359,8 +361,14 @@ func noteStateWrite(f *Factory, key statestore.Key, st *statestore.State, newest
 	if !w.At.IsZero() {
 		by += " at " + w.At.UTC().Format(time.RFC3339)
 	}
-	fmt.Fprintf(f.Notices(), "Note: the state of %s is at serial %d, written by panka %s%s after the newest record here (serial %d): %s and %s change the state without recording a deployment, so they have no row in history (panka state show --stack %s --environment %s shows the state).\n",
-		key, st.Serial, w.Operation, by, newest, statestore.WriteStateRm, statestore.WriteStatePush, key.Stack, key.Environment)
+	written := fmt.Sprintf("written by panka %s%s", w.Operation, by)
+	if w.Serial != st.Serial {
+		// Only drift checks write a state after a state rm or push
+		// and keep its LastWrite (a deployment writes one without).
+		written = fmt.Sprintf("written by panka %s%s (serial %d), then by drift checks,", w.Operation, by, w.Serial)
+	}
+	fmt.Fprintf(f.Notices(), "Note: the state of %s is at serial %d, %s after the newest record here (serial %d): %s and %s change the state without recording a deployment, so they have no row in history (panka state show --stack %s --environment %s shows the state).\n",
+		key, st.Serial, written, newest, statestore.WriteStateRm, statestore.WriteStatePush, key.Stack, key.Environment)
 }
 
 // warnRecordMissing warns when the deployment st records as its last is
