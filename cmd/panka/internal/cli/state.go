@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -1126,6 +1127,12 @@ func statePushRun(ctx context.Context, opts *StatePushOptions) error {
 			p = filepath.Join(wd, p)
 		}
 		data, err = os.ReadFile(p)
+	}
+	if errors.Is(err, syscall.EISDIR) {
+		// The file-system advice for a folder where panka needs a
+		// file is about its own files ("move it away"): this one is
+		// the user's argument.
+		return fmt.Errorf("read %s: it is a folder, not a state file; nothing was written: give the file `panka state pull` wrote (panka state push FILE)", opts.File)
 	}
 	if err != nil {
 		return fmt.Errorf("read %s: %w", opts.File, err)
