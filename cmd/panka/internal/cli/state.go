@@ -899,6 +899,19 @@ func stateShowRun(ctx context.Context, opts *StateShowOptions) error {
 		fmt.Fprintf(w, "Deployed (last success):\n")
 		writeDeployment(w, d)
 	}
+	if lw := st.LastWrite; lw != nil {
+		// history's note sends the reader here to learn why the state
+		// is ahead of its newest record: say it (it was in -o json only).
+		by := ""
+		if lw.User != "" {
+			by = " by " + lw.User
+		}
+		at := ""
+		if !lw.At.IsZero() {
+			at = " at " + lw.At.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "Last write:   panka %s%s%s, serial %d (it records no deployment: no history record)\n", orUnknown(lw.Operation), by, at, lw.Serial)
+	}
 	r := st.Resources
 	fmt.Fprintf(w, "Resources:    %d components, %d resources", r.Components, r.Resources)
 	if len(r.ByKind) > 0 {
