@@ -730,6 +730,13 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 		}
 		seen[kn.Value] = kn.Line
 		if vn.Kind == yaml.MappingNode {
+			if _, known := lookupKey(path); known {
+				// Not "unknown key": the key is known, its value is not
+				// one (bucket: {name: x}, or its value indented a line
+				// below it as name: x).
+				errs = append(errs, fmt.Errorf("%s:%d:%d: key %s must be a single value, not a mapping: write it as %s: VALUE", file, vn.Line, vn.Column, path, kn.Value))
+				continue
+			}
 			if !hasPrefix(path + ".") {
 				errs = append(errs, fmt.Errorf("%s:%d:%d: unknown key %q%s; see `panka config show` for the known keys", file, kn.Line, kn.Column, path, suggestKey(path, true)))
 				continue

@@ -131,6 +131,9 @@ func TestLoadFileProblems(t *testing.T) {
 		// An explicit empty root was read as the default, stacks.
 		{"empty stacks root", "stacks:\n  root: ''\n", `panka.yaml:2:3: key stacks.root is empty: set the folder that holds your stacks ("." for the repository root), or remove the key for the default, stacks`},
 		{"blank stacks root", "stacks:\n  root:\n", `panka.yaml:2:3: key stacks.root is empty`},
+		// A known key given a mapping is not an "unknown key".
+		{"key with a mapping", "backend:\n  bucket:\n    name: acme-state\n", `panka.yaml:3:5: key backend.bucket must be a single value, not a mapping: write it as bucket: VALUE`},
+		{"key with a flow mapping", "locks:\n  ttl: {seconds: 5}\n", `panka.yaml:2:8: key locks.ttl must be a single value, not a mapping`},
 		{"nested section with a value", "aws:\n  assumeRole: arn:aws:iam::1:role/x\n", `panka.yaml:2:3: aws.assumeRole is a section, not a value: write its keys under it (aws.assumeRole.roleArn, aws.assumeRole.sessionName, aws.assumeRole.externalId), or remove it`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
