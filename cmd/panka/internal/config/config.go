@@ -752,6 +752,19 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 				continue
 			}
 			// Not "unknown key": it is known, as a section.
+			if vn.Kind == yaml.ScalarNode {
+				// "bucket acme-state" under backend: is one value to
+				// YAML, the section's; the colon after bucket is missing.
+				if key, value, ok := strings.Cut(vn.Value, " "); ok {
+					if _, known := lookupKey(path + "." + key); known {
+						// Several such lines fold into one text: the
+						// example takes the first word after the key.
+						errs = append(errs, fmt.Errorf("%s:%d:%d: %s is a section, but its value is the text %q: a colon is missing after %s; write each key as KEY: VALUE on its own line under %s:, e.g. %s: %s",
+							file, vn.Line, vn.Column, path, vn.Value, key, kn.Value, key, strings.Fields(value+" VALUE")[0]))
+						continue
+					}
+				}
+			}
 			errs = append(errs, fmt.Errorf("%s:%d:%d: %s is a section, not a value: write its keys under it (%s), or remove it", file, kn.Line, kn.Column, path, sectionKeys(path)))
 			continue
 		}

@@ -109,6 +109,11 @@ func TestLoadFileProblems(t *testing.T) {
 		{"missing colon", "version: v1\nbackend\n  type: s3\n", `panka.yaml:2: not valid YAML: could not find expected ':'`},
 		// A section given a value is known, not an "unknown key".
 		{"section with a value", "backend: s3\n", `panka.yaml:1:1: backend is a section, not a value: write its keys under it (backend.type, backend.region, backend.bucket,`},
+		// A key and value under a section without the colon between them
+		// are the section's value to YAML.
+		{"missing colon in a section", "backend:\n  bucket acme-state\n", `panka.yaml:2:3: backend is a section, but its value is the text "bucket acme-state": a colon is missing after bucket; write each key as KEY: VALUE on its own line under backend:, e.g. bucket: acme-state`},
+		{"missing colons on two lines", "backend:\n  bucket acme-state\n  region eu-west-1\n", `backend is a section, but its value is the text "bucket acme-state region eu-west-1": a colon is missing after bucket; write each key as KEY: VALUE on its own line under backend:, e.g. bucket: acme-state`},
+		{"missing colon on the section's line", "aws:\n  assumeRole: roleArn arn:aws:iam::1:role/x\n", `panka.yaml:2:15: aws.assumeRole is a section, but its value is the text "roleArn arn:aws:iam::1:role/x": a colon is missing after roleArn; write each key as KEY: VALUE on its own line under assumeRole:, e.g. roleArn: arn:aws:iam::1:role/x`},
 		{"section with a list", "locks: [a]\n", `panka.yaml:1:1: locks is a section, not a value: write its keys under it (locks.type,`},
 		// A tag was dropped and the value kept: region: !Ref r set the
 		// region "r", bucket: !Sub an empty bucket.
