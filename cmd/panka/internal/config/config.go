@@ -760,7 +760,7 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 						// Several such lines fold into one text: the
 						// example takes the first word after the key.
 						errs = append(errs, fmt.Errorf("%s:%d:%d: %s is a section, but its value is the text %q: a colon is missing after %s; write each key as KEY: VALUE on its own line under %s:, e.g. %s: %s",
-							file, vn.Line, vn.Column, path, vn.Value, key, kn.Value, key, strings.Fields(value+" VALUE")[0]))
+							file, vn.Line, vn.Column, path, vn.Value, key, kn.Value, key, strings.Fields(value + " VALUE")[0]))
 						continue
 					}
 				}
