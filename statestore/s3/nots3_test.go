@@ -16,7 +16,9 @@ import (
 )
 
 // TestNotS3Endpoint: backend.endpoint pointing at another HTTP server that
-// answers 200 to anything (as dynalite does, or a web page) is said as such. It must not read as "no state" (an empty listing) or as
+// answers 200 to anything (as dynalite does, or a web page), or 404 without
+// S3's NoSuchKey (a web server's page for a path it does not have), is said
+// as such. It must not read as "no state" (an empty listing) or as
 // a corrupt state.json, whose repair (state push --force) would be wrong.
 func TestNotS3Endpoint(t *testing.T) {
 	for _, tt := range []struct {
@@ -27,6 +29,11 @@ func TestNotS3Endpoint(t *testing.T) {
 	}{
 		{"200 plain text", http.StatusOK, "text/plain", "healthy: dynamodb.us-east-1.amazonaws.com "},
 		{"200 html", http.StatusOK, "text/html", "<!doctype html><html><body>Welcome</body></html>"},
+		// A web server's (or a proxy's) page for a path it does not
+		// have: read as S3's "no such key", it made plan, status and
+		// changed --since-deployed say nothing was deployed.
+		{"404 html", http.StatusNotFound, "text/html", "<!DOCTYPE HTML>\n<html><head><title>Error response</title></head><body><h1>Error response</h1><p>Error code: 404</p></body></html>\n"},
+		{"404 empty", http.StatusNotFound, "text/plain", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -256,6 +256,13 @@ func Explain(bucket string, err error) error {
 	if errors.As(err, &de) {
 		return &explained{ErrNotS3, err, notS3(fmt.Sprintf("HTTP %d with a body that is not S3's XML", status)).Error(), ""}
 	}
+	if status == http.StatusNotFound && (code == "" || code == "NotFound") {
+		// S3 names what is not found (NoSuchKey, NoSuchBucket, ...) in
+		// every answer with a body; the SDK says NotFound for a 404 it
+		// could not read one from. (HEAD answers have no body, and are
+		// taken as "not there" before they come here.)
+		return &explained{ErrNotS3, err, notS3("HTTP 404 without an S3 error code such as NoSuchKey or NoSuchBucket").Error(), ""}
+	}
 	return err
 }
 
@@ -378,6 +385,17 @@ func isNotFound(err error) bool {
 	return false
 }
 
+// isNoSuchKey reports whether err is S3's answer to a GET of a missing
+// object: 404 with the error code NoSuchKey, which S3 and the S3-compatible
+// servers give to every GET (only HEAD answers have no code). A 404 without
+// it is another HTTP server's page for a path it does not have (a web
+// server, a proxy on the wrong port): read as "no such key", plan, status
+// and changed --since-deployed said nothing was deployed.
+func isNoSuchKey(err error) bool {
+	var nsk *types.NoSuchKey
+	return errors.As(err, &nsk) || codeOf(err) == "NoSuchKey"
+}
+
 func isPreconditionFailed(err error) bool {
 	st := statusOf(err)
 	return st == http.StatusPreconditionFailed || st == http.StatusConflict ||
@@ -419,7 +437,7 @@ func tries(n int) string {
 func (s *Store) readOnce(ctx context.Context, key string) (data []byte, etag string, cut, err error) {
 	out, err := s.api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.opts.Bucket), Key: aws.String(key)})
 	if err != nil {
-		if isNotFound(err) {
+		if isNoSuchKey(err) {
 			return nil, "", nil, nil
 		}
 		return nil, "", nil, s.classify("read", key, err)
