@@ -34,6 +34,10 @@ func TestNotS3Endpoint(t *testing.T) {
 		// changed --since-deployed say nothing was deployed.
 		{"404 html", http.StatusNotFound, "text/html", "<!DOCTYPE HTML>\n<html><head><title>Error response</title></head><body><h1>Error response</h1><p>Error code: 404</p></body></html>\n"},
 		{"404 empty", http.StatusNotFound, "text/plain", ""},
+		// Its answer to a method it does not serve (python -m
+		// http.server: 501 Unsupported method), an HTML page the SDK
+		// fails to read as S3's XML error.
+		{"501 html", http.StatusNotImplemented, "text/html", "<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Error response</title>\n</head>\n<body><p>Error code: 501</p></body></html>\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -253,7 +254,11 @@ func Explain(bucket string, err error) error {
 		return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up", ErrUnreachable, send.Err), ""}
 	}
 	var de *smithy.DeserializationError
-	if errors.As(err, &de) {
+	var xe *xml.SyntaxError
+	if errors.As(err, &de) || status != 0 && errors.As(err, &xe) {
+		// xml.SyntaxError: an error answer (a web server's HTML page for
+		// a method it does not serve) that the SDK failed to read as S3's
+		// XML error, which it returns as it is.
 		return &explained{ErrNotS3, err, notS3(fmt.Sprintf("HTTP %d with a body that is not S3's XML", status)).Error(), ""}
 	}
 	if status == http.StatusNotFound && (code == "" || code == "NotFound") {
