@@ -184,7 +184,9 @@ func (l *Locker) read(ctx context.Context, objKey string) (object, error) {
 // that began and did not end.
 func (l *Locker) readOnce(ctx context.Context, objKey string) (o object, cut, err error) {
 	out, err := l.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(objKey)}, l.serverClock)
-	if notFound(err) {
+	if s3store.IsNoSuchKey(err) {
+		// Not any 404: a web server's page for a path it does not have
+		// made every lock read "not locked" (locks show, unlock).
 		return object{}, nil, nil
 	}
 	if err != nil {

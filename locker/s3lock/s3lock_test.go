@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -406,6 +408,36 @@ func TestClockSkew(t *testing.T) {
 		}
 		if got, err := right.Get(ctx, key); err != nil || time.Until(got.ExpiresAt) < 9*time.Minute || time.Since(got.LastHeartbeat).Abs() > time.Minute {
 			t.Fatalf("skew %s: after a heartbeat the lease reads %+v, %v", skew, got, err)
+		}
+	}
+}
+
+// TestNotS3Endpoint: backend.endpoint at another HTTP server, which
+// answers 404 (a page) to a GET of a path it does not have, made every lock
+// read "not locked": locks show said so, and unlock found nothing. Only
+// S3's NoSuchKey is no lock; a 404 without it is an endpoint that does not
+// answer like S3.
+func TestNotS3Endpoint(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte("<html><body><h1>404 Not Found</h1></body></html>\n"))
+	}))
+	defer srv.Close()
+	c := s3.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")},
+		func(o *s3.Options) { o.BaseEndpoint = aws.String(srv.URL); o.UsePathStyle = true })
+	l, err := s3lock.New(s3lock.Options{Client: c, Bucket: "team-state"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := locker.Key("orders", "dev")
+	_, getErr := l.Get(ctx, key)
+	forceErr := l.ForceRelease(ctx, key)
+	for name, err := range map[string]error{"Get": getErr, "ForceRelease": forceErr} {
+		if errors.Is(err, locker.ErrNotFound) || !errors.Is(err, s3store.ErrNotS3) ||
+			!strings.Contains(err.Error(), "read s3://team-state/stacks/orders/dev/lock.json: the endpoint does not answer like S3 (HTTP 404 without an S3 error code") {
+			t.Errorf("%s: %v, want the endpoint said not to answer like S3, not \"not locked\"", name, err)
 		}
 	}
 }

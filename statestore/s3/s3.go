@@ -373,6 +373,10 @@ func MissingBucket(err error) (string, bool) {
 func (e *explained) Error() string   { return e.msg }
 func (e *explained) Unwrap() []error { return []error{e.sentinel, e.err} }
 
+// IsNoSuchKey reports whether err is S3's answer to a GET of a missing
+// object (see isNoSuchKey), not another server's 404.
+func IsNoSuchKey(err error) bool { return isNoSuchKey(err) }
+
 // IsNotFound reports whether err is S3's answer for a missing object (or
 // a 404 without an error code, as to HEAD requests).
 func IsNotFound(err error) bool { return isNotFound(err) }
@@ -395,7 +399,8 @@ func isNotFound(err error) bool {
 // servers give to every GET (only HEAD answers have no code). A 404 without
 // it is another HTTP server's page for a path it does not have (a web
 // server, a proxy on the wrong port): read as "no such key", plan, status
-// and changed --since-deployed said nothing was deployed.
+// and changed --since-deployed said nothing was deployed. The S3 lock
+// backend reads its lock objects with it too (IsNoSuchKey).
 func isNoSuchKey(err error) bool {
 	var nsk *types.NoSuchKey
 	return errors.As(err, &nsk) || codeOf(err) == "NoSuchKey"
