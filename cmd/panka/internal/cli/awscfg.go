@@ -211,6 +211,29 @@ func regionOf(cfg *config.Resolved, key string) string {
 	return cfg.Backend.Region
 }
 
+// checkSDKEndpoint refuses, as backend.endpoint and locks.endpoint are
+// refused where they are set, the SDK's endpoint variable a client uses
+// while its key (configured) is unset: serviceEnv, else AWS_ENDPOINT_URL.
+// One without http:// failed on the first request as the SDK's "endpoint
+// rule error", and one with a path (AWS_ENDPOINT_URL_S3=http://host/state)
+// as "bucket does not exist", whose fix, backend create, made the wrong
+// bucket. Checked when the client is made, not with the configuration: a
+// variable set for other tools must not stop commands on the local backend.
+func (f *Factory) checkSDKEndpoint(configured, serviceEnv string) error {
+	if configured != "" || strings.EqualFold(f.Getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true") {
+		return nil
+	}
+	for _, name := range []string{serviceEnv, "AWS_ENDPOINT_URL"} {
+		if v := f.Getenv(name); v != "" {
+			if err := config.CheckEndpoint(v); err != nil {
+				return fmt.Errorf("environment variable %s: %w", name, err)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
 // endpointCheck is what to check when a server does not answer: the
 // endpoint setting in effect, the configured key, else the SDK's variable
 // for the service (serviceEnv), else AWS_ENDPOINT_URL (the variables the
@@ -231,6 +254,9 @@ func (f *Factory) endpointCheck(configured, key, serviceEnv, regionKey string) s
 // when backend.usePathStyle is set, and also by default whenever a custom
 // endpoint is in use (S3-compatible servers rarely support virtual hosts).
 func (f *Factory) S3Client(ctx context.Context, cfg *config.Resolved) (*s3.Client, error) {
+	if err := f.checkSDKEndpoint(cfg.Backend.Endpoint, "AWS_ENDPOINT_URL_S3"); err != nil {
+		return nil, err
+	}
 	ac, err := f.AWSConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -263,6 +289,9 @@ func (f *Factory) s3PathStyle(cfg *config.Resolved) bool {
 // locks.region (which defaults to backend.region), endpoint locks.endpoint
 // (or AWS_ENDPOINT_URL_DYNAMODB).
 func (f *Factory) DynamoDBClient(ctx context.Context, cfg *config.Resolved) (*dynamodb.Client, error) {
+	if err := f.checkSDKEndpoint(cfg.Locks.Endpoint, "AWS_ENDPOINT_URL_DYNAMODB"); err != nil {
+		return nil, err
+	}
 	ac, err := f.AWSConfig(ctx, cfg)
 	if err != nil {
 		return nil, err

@@ -409,3 +409,53 @@ func TestAWSProfileMissing(t *testing.T) {
 		})
 	}
 }
+
+// TestSDKEndpointVariablesChecked: the SDK's AWS_ENDPOINT_URL_S3,
+// AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL are refused as
+// backend.endpoint and locks.endpoint are, naming the variable: with a
+// path the state server read its first segment as the bucket ("bucket
+// does not exist"), and without http:// the SDK failed with its "endpoint
+// rule error". A variable a client does not use (its key is set, or
+// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS) is not checked.
+func TestSDKEndpointVariablesChecked(t *testing.T) {
+	home := t.TempDir()
+	fakeAWSEnv(t, home)
+	for _, tc := range []struct {
+		name            string
+		env             map[string]string
+		configured      string
+		wantS3, wantDDB string
+	}{
+		{name: "S3 with a path", env: map[string]string{"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:7070/state"},
+			wantS3: `environment variable AWS_ENDPOINT_URL_S3: "http://127.0.0.1:7070/state" has a path (/state): give only the server's scheme, host and port, e.g. http://127.0.0.1:7070 (the bucket is backend.bucket, the table locks.table)`},
+		{name: "DynamoDB without a scheme", env: map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": "127.0.0.1:8000"},
+			wantDDB: `environment variable AWS_ENDPOINT_URL_DYNAMODB: "127.0.0.1:8000" is not an http:// or https:// URL with a host, e.g. http://127.0.0.1:7070`},
+		{name: "every service's", env: map[string]string{"AWS_ENDPOINT_URL": "localhost:4566"},
+			wantS3:  `environment variable AWS_ENDPOINT_URL: "localhost:4566" is not an http:// or https:// URL with a host`,
+			wantDDB: `environment variable AWS_ENDPOINT_URL: "localhost:4566" is not an http:// or https:// URL with a host`},
+		{name: "the service's own wins", env: map[string]string{"AWS_ENDPOINT_URL": "localhost:4566", "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:7070"},
+			wantDDB: `environment variable AWS_ENDPOINT_URL: "localhost:4566"`},
+		{name: "keys set", env: map[string]string{"AWS_ENDPOINT_URL": "localhost:4566", "AWS_ENDPOINT_URL_S3": "x"}, configured: "http://127.0.0.1:7070"},
+		{name: "ignored", env: map[string]string{"AWS_ENDPOINT_URL": "localhost:4566", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"}},
+		{name: "good ones", env: map[string]string{"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:7070/", "AWS_ENDPOINT_URL_DYNAMODB": "https://ddb.example.com"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"} {
+				t.Setenv(k, tc.env[k])
+			}
+			cfg := &config.Resolved{Config: config.Default(), Sources: map[string]config.Source{}}
+			cfg.Backend.Region, cfg.Locks.Region = "us-east-1", "us-east-1"
+			cfg.Backend.Endpoint, cfg.Locks.Endpoint = tc.configured, tc.configured
+			ios, _, _, _ := Test()
+			f := NewFactory(ios)
+			_, err := f.S3Client(context.Background(), cfg)
+			if tc.wantS3 == "" && err != nil || tc.wantS3 != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.wantS3)) {
+				t.Errorf("S3Client: %v, want %q", err, tc.wantS3)
+			}
+			_, err = f.DynamoDBClient(context.Background(), cfg)
+			if tc.wantDDB == "" && err != nil || tc.wantDDB != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.wantDDB)) {
+				t.Errorf("DynamoDBClient: %v, want %q", err, tc.wantDDB)
+			}
+		})
+	}
+}

@@ -523,18 +523,9 @@ func (r *Resolved) set(path, value string, src Source) error {
 	if k.min != nil && fv.Kind() == reflect.Int && int(fv.Int()) < *k.min {
 		return fmt.Errorf("key %s: %s is below the minimum %d", path, value, *k.min)
 	}
-	if k.url && value != "" && !isEndpointURL(value) {
-		// The AWS SDK would only say so on the first request, as an
-		// "endpoint rule error".
-		return fmt.Errorf("key %s: %q is not an http:// or https:// URL with a host, e.g. http://127.0.0.1:7070", path, value)
-	}
 	if k.url && value != "" {
-		if rest := endpointPath(value); rest != "" {
-			// The SDK would send every request under that path: an
-			// S3-compatible server reads its first segment as the bucket,
-			// so the bucket "does not exist" (and backend create makes
-			// the wrong one).
-			return fmt.Errorf("key %s: %q has a path (%s): give only the server's scheme, host and port, e.g. http://127.0.0.1:7070 (the bucket is backend.bucket, the table locks.table)", path, value, rest)
+		if err := CheckEndpoint(value); err != nil {
+			return fmt.Errorf("key %s: %w", path, err)
 		}
 	}
 	if k.region && value != "" && !IsRegionName(value) {
@@ -551,6 +542,22 @@ func (r *Resolved) set(path, value string, src Source) error {
 		}
 	}
 	r.Sources[path] = src
+	return nil
+}
+
+// CheckEndpoint refuses an endpoint URL the AWS SDK would fail on, or
+// send to the wrong place: one without http(s):// and a host (the SDK only
+// says so on the first request, as an "endpoint rule error"), and one with
+// a path, under which the SDK sends every request: an S3-compatible server
+// reads its first segment as the bucket, so the bucket "does not exist"
+// (and backend create makes the wrong one).
+func CheckEndpoint(value string) error {
+	if !isEndpointURL(value) {
+		return fmt.Errorf("%q is not an http:// or https:// URL with a host, e.g. http://127.0.0.1:7070", value)
+	}
+	if rest := endpointPath(value); rest != "" {
+		return fmt.Errorf("%q has a path (%s): give only the server's scheme, host and port, e.g. http://127.0.0.1:7070 (the bucket is backend.bucket, the table locks.table)", value, rest)
+	}
 	return nil
 }
 
