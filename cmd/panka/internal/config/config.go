@@ -831,7 +831,8 @@ func hasPrefix(p string) bool {
 // closest to the unknown path, or for a section (a mapping in the file)
 // the section closest to it: the same letters in another case or with
 // '_'/'-' (backend.use_path_style), at most two edits away (backend.buckt),
-// or the one key of that name in another section (backend.table:
+// the one key whose name starts the unknown one's in its section
+// (backend.bucketName), or the one key of that name in another section (backend.table:
 // locks.table; bucket at the top: backend.bucket). A typo otherwise left
 // the reader to find the key in `panka config show`'s forty lines.
 func suggestKey(path string, section bool) string {
@@ -857,6 +858,27 @@ func suggestKey(path string, section bool) string {
 	for _, c := range cands {
 		if d := stacks.EditDistance(squash(path), squash(c)); d < bd {
 			best, bd = c, d
+		}
+	}
+	if best == "" {
+		// The key's name with a word more, in its section
+		// (backend.bucketName, backend.endpointUrl, locks.tableName:
+		// names other tools use), when one key's name starts it.
+		sect, last := "", squash(path)
+		if i := strings.LastIndex(path, "."); i >= 0 {
+			sect, last = squash(path[:i+1]), squash(path[i+1:])
+		}
+		for _, c := range cands {
+			i := strings.LastIndex(c, ".")
+			name := squash(c[i+1:])
+			if squash(c[:i+1]) != sect || len(name) < 4 || !strings.HasPrefix(last, name) {
+				continue
+			}
+			if best != "" {
+				best = ""
+				break
+			}
+			best = c
 		}
 	}
 	if best == "" {

@@ -132,6 +132,10 @@ func TestLoadFileProblems(t *testing.T) {
 		{"key at the top", "bucket: b\n", `unknown key "bucket" (did you mean "backend.bucket"?)`},
 		{"misspelt section", "backnd:\n  bucket: b\n", `panka.yaml:1:1: unknown key "backnd" (did you mean "backend"?)`},
 		{"misspelt nested section", "aws:\n  asumeRole:\n    roleArn: r\n", `unknown key "aws.asumeRole" (did you mean "aws.assumeRole"?)`},
+		// Another tool's name for a key: the key's name with a word more.
+		{"key name with a word more", "backend:\n  bucketName: acme-state\n", `panka.yaml:2:3: unknown key "backend.bucketName" (did you mean "backend.bucket"?)`},
+		{"endpoint URL", "locks:\n  endpoint_url: http://127.0.0.1:8000\n", `unknown key "locks.endpoint_url" (did you mean "locks.endpoint"?)`},
+		{"a word more, several keys", "logging:\n  maxSizeMB: 5\n", `unknown key "logging.maxSizeMB" (did you mean "logging.maxSize"?)`},
 		{"nothing close", "backend:\n  frobnicate: x\n", `unknown key "backend.frobnicate"; see`},
 		// An explicit empty root was read as the default, stacks.
 		{"empty stacks root", "stacks:\n  root: ''\n", `panka.yaml:2:3: key stacks.root is empty: set the folder that holds your stacks ("." for the repository root), or remove the key for the default, stacks`},
