@@ -505,6 +505,11 @@ func lookupKey(path string) (Key, bool) {
 func (r *Resolved) set(path, value string, src Source) error {
 	k, ok := lookupKey(path)
 	if !ok {
+		if strings.Contains(strings.ToLower(path), "passphrase") {
+			// pulumi.passphrase: the key people look for first, and
+			// none of the known ones is near it.
+			return fmt.Errorf("unknown key %q: panka's configuration holds no passphrase (a config file is read in clear); give it in PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE, which pulumi.secretsProvider: passphrase (the default) reads", path)
+		}
 		return fmt.Errorf("unknown key %q%s; see `panka config show` for the known keys", path, suggestKey(path, false))
 	}
 	fv := fieldByPath(reflect.ValueOf(&r.Config).Elem(), path)

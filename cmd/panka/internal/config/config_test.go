@@ -136,6 +136,9 @@ func TestLoadFileProblems(t *testing.T) {
 		{"key name with a word more", "backend:\n  bucketName: acme-state\n", `panka.yaml:2:3: unknown key "backend.bucketName" (did you mean "backend.bucket"?)`},
 		{"endpoint URL", "locks:\n  endpoint_url: http://127.0.0.1:8000\n", `unknown key "locks.endpoint_url" (did you mean "locks.endpoint"?)`},
 		{"a word more, several keys", "logging:\n  maxSizeMB: 5\n", `unknown key "logging.maxSizeMB" (did you mean "logging.maxSize"?)`},
+		// The passphrase is no key: where it goes instead.
+		{"passphrase", "pulumi:\n  passphrase: hunter2\n", `panka.yaml:2:3: unknown key "pulumi.passphrase": panka's configuration holds no passphrase (a config file is read in clear); give it in PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE, which pulumi.secretsProvider: passphrase (the default) reads`},
+		{"config passphrase", "pulumi:\n  configPassphrase: hunter2\n", `unknown key "pulumi.configPassphrase": panka's configuration holds no passphrase`},
 		{"nothing close", "backend:\n  frobnicate: x\n", `unknown key "backend.frobnicate"; see`},
 		// An explicit empty root was read as the default, stacks.
 		{"empty stacks root", "stacks:\n  root: ''\n", `panka.yaml:2:3: key stacks.root is empty: set the folder that holds your stacks ("." for the repository root), or remove the key for the default, stacks`},
