@@ -51,12 +51,13 @@ type BackendAction struct {
 func newCmdBackendCreate(f *Factory) *cobra.Command {
 	opts := &BackendCreateOptions{F: f}
 	cmd := &cobra.Command{
-		Use:        "create --bucket NAME [--table NAME] [--region REGION]",
+		Use:        "create [--bucket NAME] [--table NAME] [--region REGION]",
 		SuggestFor: []string{"init", "setup", "new"},
 		Short:      "Create the state bucket (versioned, private, encrypted) and the lock table",
 		Long: `create makes the S3 bucket for state with versioning on, all public access
 blocked and default encryption (backend.sse, AES256 unless aws:kms), and the
-DynamoDB lock table (hash key lockKey, on-demand billing). It is idempotent:
+DynamoDB lock table (hash key lockKey, on-demand billing); with --table and
+no bucket (--bucket, backend.bucket), the table alone. It is idempotent:
 what exists is kept and its settings are applied again. Where an
 S3-compatible server does not implement a bucket setting it warns, naming
 the setting, and goes on. Endpoints come from backend.endpoint and
@@ -74,7 +75,7 @@ locks.endpoint (or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_DYNAMODB).`,
 			return backendCreateRun(c.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Bucket, "bucket", "", "state bucket (default backend.bucket)")
+	cmd.Flags().StringVar(&opts.Bucket, "bucket", "", "state bucket (default backend.bucket; none: the lock table alone)")
 	cmd.Flags().StringVar(&opts.Table, "table", "", "DynamoDB lock table (default locks.table; none: no table)")
 	cmd.Flags().StringVar(&opts.Region, "region", "", "AWS region (default backend.region)")
 	return cmd
@@ -96,11 +97,18 @@ func backendCreateRun(ctx context.Context, opts *BackendCreateOptions) error {
 	if opts.Region != "" {
 		cfg.Backend.Region, cfg.Locks.Region = opts.Region, opts.Region
 	}
-	if cfg.Backend.Bucket == "" {
-		return Usagef("--bucket is required (or set backend.bucket)")
-	}
-	if err := s3store.CheckBucketName(cfg.Backend.Bucket); err != nil {
-		return Usagef("--bucket %v", err)
+	switch {
+	case cfg.Backend.Bucket == "" && cfg.Locks.Table == "":
+		return Usagef("--bucket is required (or set backend.bucket), or --table for the lock table alone")
+	case cfg.Backend.Bucket == "":
+		// A missing lock table's error says `panka backend create --table
+		// NAME`; where the bucket is named by a flag (--backend-bucket in
+		// CI) or the state is local, that was a usage error, not the table.
+		fmt.Fprintf(f.Notices(), "No state bucket named (--bucket, backend.bucket): making the lock table %s alone.\n", cfg.Locks.Table)
+	default:
+		if err := s3store.CheckBucketName(cfg.Backend.Bucket); err != nil {
+			return Usagef("--bucket %v", err)
+		}
 	}
 	if cfg.Locks.Table != "" {
 		if err := ddblocker.CheckTableName(cfg.Locks.Table); err != nil {
@@ -125,12 +133,14 @@ func backendCreateRun(ctx context.Context, opts *BackendCreateOptions) error {
 			fmt.Fprintln(f.IO.Out, line)
 		}
 	}
-	s3c, err := f.S3Client(ctx, &cfg)
-	if err != nil {
-		return err
-	}
-	if err := ensureBucket(ctx, s3c, cfg.Backend.Bucket, s3c.Options().Region, cfg.Backend.SSE, cfg.Backend.KMSKeyID, report); err != nil {
-		return err
+	if cfg.Backend.Bucket != "" {
+		s3c, err := f.S3Client(ctx, &cfg)
+		if err != nil {
+			return err
+		}
+		if err := ensureBucket(ctx, s3c, cfg.Backend.Bucket, s3c.Options().Region, cfg.Backend.SSE, cfg.Backend.KMSKeyID, report); err != nil {
+			return err
+		}
 	}
 	if cfg.Locks.Table != "" {
 		ddb, err := f.DynamoDBClient(ctx, &cfg)

@@ -325,7 +325,15 @@ func TestBackendCreate(t *testing.T) {
 	errOut = e.fail(env, "backend", "create", "--bucket", bucket, "--table", table+"-n")
 	stContains(t, "lockKey of type N", errOut, "exists but its key lockKey is of type N, not S (string)")
 	errOut = e.fail([]string{"PANKA_BACKEND_TYPE=local", "PANKA_BACKEND_BUCKET="}, "backend", "create")
-	stContains(t, "no bucket", errOut, "--bucket is required")
+	stContains(t, "no bucket", errOut, "--bucket is required (or set backend.bucket), or --table for the lock table alone")
+	// The table alone, as a missing table's error says to make it (`panka
+	// backend create --table NAME`), where no bucket is configured: the
+	// bucket came from --backend-bucket, or the state is local.
+	out, errOut, code = e.run(append([]string{"PANKA_BACKEND_TYPE=local", "PANKA_BACKEND_BUCKET="}, env...), "backend", "create", "--table", table+"-alone")
+	if code != 0 || out != "table "+table+"-alone: table created (key lockKey (S), on-demand)\n" ||
+		!strings.Contains(errOut, "No state bucket named (--bucket, backend.bucket): making the lock table "+table+"-alone alone.") {
+		t.Errorf("backend create --table alone: exit %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
 }
 
 // TestStateListS3ReadsNotLists: `state list` reads every state anyway, so on
