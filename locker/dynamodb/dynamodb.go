@@ -514,6 +514,13 @@ func (l *Locker) List(ctx context.Context) ([]locker.Info, error) {
 				if len(keys) != 1 || keys[0] != attrKey {
 					return nil, fmt.Errorf("list locks in DynamoDB table %s: %w", l.table, l.foreignTable(keys))
 				}
+				for _, a := range desc.Table.AttributeDefinitions {
+					// lockKey of type N or B takes no key panka writes:
+					// empty, it read as "no locks held".
+					if aws.ToString(a.AttributeName) == attrKey && a.AttributeType != types.ScalarAttributeTypeS {
+						return nil, fmt.Errorf("list locks in DynamoDB table %s: %w", l.table, l.foreignTable([]string{fmt.Sprintf("%s of type %s", attrKey, a.AttributeType)}))
+					}
+				}
 			}
 		}
 	}

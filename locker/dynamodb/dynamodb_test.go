@@ -257,6 +257,32 @@ func TestForeignTableSaysWhatKeyItNeeds(t *testing.T) {
 	}
 }
 
+// TestEmptyTableKeyedByNumber: an empty table keyed by lockKey of type N
+// (not S) takes no lock panka writes, yet listing it said "No locks held".
+func TestEmptyTableKeyedByNumber(t *testing.T) {
+	ctx := context.Background()
+	c := testserver.DynamoDBClient(t)
+	table := testserver.UniqueName("n-locks-")
+	if _, err := c.CreateTable(ctx, &ddb.CreateTableInput{TableName: aws.String(table), BillingMode: ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("lockKey"), AttributeType: ddbtypes.ScalarAttributeTypeN}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("lockKey"), KeyType: ddbtypes.KeyTypeHash}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ddb.NewTableExistsWaiter(c).Wait(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)}, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := l.List(ctx)
+	want := "list locks in DynamoDB table " + table + ": the table is not keyed the way panka needs (it holds items keyed lockKey of type N): its partition key must be lockKey (string)"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("List of an empty table keyed by a number: %v, %v\nwant %s", held, err, want)
+	}
+	noSDKText(t, "list", err)
+}
+
 // An endpoint nobody listens on: the network cause and the setting to check,
 // not the SDK's retry text.
 func TestUnreachableSaysWhichSetting(t *testing.T) {
