@@ -658,6 +658,13 @@ func parseRootsYAML(name string, data []byte, errs *errList, root func(*node)) (
 // no position at all: those are found in data.
 func yamlErrPos(err error, data []byte) (line, col int, msg string) {
 	line, col, msg = yamlErrLine(err, data)
+	if off := invalidUTF8(data); off >= 0 && strings.Contains(msg, "UTF-8") {
+		// yaml.v3's "invalid leading UTF-8 octet" comes with no line:
+		// a config file saved in Latin-1 (checkText says it of stack
+		// files before they are parsed).
+		line, col = lineCol(data, off)
+		return line, col, fmt.Sprintf("invalid UTF-8 (byte 0x%02x): the file must be UTF-8; save it as UTF-8 (it is probably in Latin-1 or another legacy encoding)", data[off])
+	}
 	if l := conflictMarker(data); l > 0 && (line == 0 || l <= line) {
 		// The parser's complaint ("could not find expected ':'") would
 		// hide what is wrong: a merge or rebase left the file half done.

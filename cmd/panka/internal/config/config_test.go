@@ -106,6 +106,9 @@ func TestLoadFileProblems(t *testing.T) {
 		// environment: YAML ends the plain value at ${'s {.
 		{"reference in a flow mapping", "backend: {type: s3, bucket: ${STATE_BUCKET}, region: eu-west-1}\n", `panka.yaml:1:29: not valid YAML: did not find expected ',' or '}': ${STATE_BUCKET} inside { } or [ ] must be quoted, as YAML ends a plain value there at its {: write "${STATE_BUCKET}"`},
 		{"tab indentation", "version: v1\nbackend:\n\ttype: s3\n", `panka.yaml:3:1: not valid YAML: a tab in the indentation`},
+		// A file saved in Latin-1: where, not yaml.v3's line-less
+		// "invalid leading UTF-8 octet".
+		{"not UTF-8", "# caf\xe9 team\nbackend:\n  bucket: \"acme-state\xa0\"\n", `panka.yaml:1:6: not valid YAML: invalid UTF-8 (byte 0xe9): the file must be UTF-8; save it as UTF-8 (it is probably in Latin-1 or another legacy encoding)`},
 		{"missing colon", "version: v1\nbackend\n  type: s3\n", `panka.yaml:2: not valid YAML: could not find expected ':'`},
 		// A section given a value is known, not an "unknown key".
 		{"section with a value", "backend: s3\n", `panka.yaml:1:1: backend is a section, not a value: write its keys under it (backend.type, backend.region, backend.bucket,`},
