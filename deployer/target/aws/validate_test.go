@@ -199,6 +199,22 @@ func TestValidate(t *testing.T) {
 				"image": "web", "loadBalancer": map[string]any{"path": "/", "priority": int64(7)}}})
 			r.Components[0].Spec["loadBalancer"].(map[string]any)["priority"] = int64(7)
 		}, []string{`components "api" and "web" both set spec.loadBalancer.priority 7`}},
+		// ECS runs a check command without a shell: these passed and
+		// failed every check, so ECS replaced every task as unhealthy.
+		{"worker check is one shell line", func(r *stacks.Resolved) {
+			r.Components[1].Spec["healthCheck"] = map[string]any{"command": []any{"curl -f http://localhost/health || exit 1"}}
+		}, []string{`component "worker" (Worker): spec.healthCheck.command: runs a program named "curl -f http://localhost/health || exit 1": the list is a program and its arguments, run without a shell; write [sh, -c, "curl -f http://localhost/health || exit 1"] to run it in a shell`}},
+		{"worker check with a shell operator", func(r *stacks.Resolved) {
+			r.Components[1].Spec["healthCheck"] = map[string]any{"command": []any{"CMD", "curl", "-f", "http://localhost/health", "||", "exit", "1"}}
+		}, []string{`spec.healthCheck.command: "||" is a shell operator, but the list runs without a shell: curl would get it as an argument; write [sh, -c, "curl -f http://localhost/health || exit 1"]`}},
+		{"worker checks that run", func(r *stacks.Resolved) {
+			r.Components[1].Spec["healthCheck"] = map[string]any{"command": []any{"sh", "-c", "curl -f http://localhost/health || exit 1"}}
+			r.Components = append(r.Components,
+				stacks.Component{Name: "w2", Kind: stacks.KindWorker, Spec: map[string]any{"image": "w",
+					"healthCheck": map[string]any{"command": []any{"CMD-SHELL", "curl -f http://localhost/ || exit 1"}}}},
+				stacks.Component{Name: "w3", Kind: stacks.KindWorker, Spec: map[string]any{"image": "w",
+					"healthCheck": map[string]any{"command": []any{"/bin/healthcheck", "--port", "8080"}}}})
+		}, nil},
 		{"worker check without command", func(r *stacks.Resolved) { r.Components[1].Spec["healthCheck"] = map[string]any{"interval": int64(30)} }, []string{"spec.healthCheck.command: is required"}},
 		{"unknown kind", func(r *stacks.Resolved) { r.Components[1].Kind = "Lambda" }, []string{`spec.kind: "Lambda" is not a component kind`}},
 		{"every problem at once", func(r *stacks.Resolved) {

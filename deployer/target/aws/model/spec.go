@@ -252,6 +252,9 @@ func decodeWorkload(d *decoder, c *stacks.Component) *workload {
 			case cc.Timeout < 2 || cc.Timeout > 60:
 				d.fail("healthCheck.timeout", "want 2-60 seconds (ECS container health checks), got %d", cc.Timeout)
 			}
+			if msg := execProblem(cc.Command); msg != "" {
+				d.fail("healthCheck.command", "%s", msg)
+			}
 			w.ContainerCheck = cc
 		}
 	}
@@ -308,6 +311,41 @@ func decodeWorkload(d *decoder, c *stacks.Component) *workload {
 		w.Schedule = expr
 	}
 	return w
+}
+
+// shellOperators are the words a shell line holds that mean nothing to a
+// program run without a shell.
+var shellOperators = []string{"||", "&&", "|", ";", "&", ">", ">>", "<", "2>&1"}
+
+// execProblem says why a container health check command, run by ECS
+// without a shell (["CMD", ...], panka's form for a plain list), cannot
+// work as written, "" when it can: a one-word list holding a whole shell
+// line runs a program of that name, and a shell operator is passed to the
+// program as an argument ("curl -f http://localhost/ || exit 1" as words
+// hands curl "||", "exit" and "1"). ECS accepted either; the check then
+// failed for ever and ECS replaced every task as unhealthy.
+func execProblem(cmd []string) string {
+	if len(cmd) == 0 || cmd[0] == "CMD-SHELL" {
+		return ""
+	}
+	words := cmd
+	if cmd[0] == "CMD" {
+		words = cmd[1:]
+	}
+	if len(words) == 0 {
+		return ""
+	}
+	line := strings.Join(words, " ")
+	fix := fmt.Sprintf("write [sh, -c, %q] to run it in a shell, or the program and its arguments as separate words", line)
+	if len(words) == 1 && strings.ContainsAny(words[0], " \t\n") {
+		return fmt.Sprintf("runs a program named %q: the list is a program and its arguments, run without a shell; %s", words[0], fix)
+	}
+	for _, w := range words {
+		if slices.Contains(shellOperators, w) {
+			return fmt.Sprintf("%q is a shell operator, but the list runs without a shell: %s would get it as an argument; %s", w, words[0], fix)
+		}
+	}
+	return ""
 }
 
 // secretRef reads a secret reference (an ARN or SSM parameter name, not a
