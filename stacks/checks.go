@@ -197,6 +197,11 @@ func endpointProblem(protocol, e string) string {
 		if at := strings.Index(e, "@"); at < 1 || at == len(e)-1 || strings.ContainsAny(e, " \t\n") {
 			return "is not an email address"
 		}
+	case "sms":
+		// SNS takes a phone number in E.164 form only.
+		if !e164Re.MatchString(e) {
+			return "is not a phone number in E.164 form: an sms subscription texts one, written + and the country code and number, without spaces (+14155550100)"
+		}
 	case "sqs", "lambda", "firehose", "application":
 		if !strings.HasPrefix(e, "arn:") {
 			what := map[string]string{"sqs": "queue", "lambda": "function", "firehose": "delivery stream", "application": "platform endpoint"}[protocol]
@@ -233,6 +238,8 @@ func subscriptionKey(m map[string]any) (key, what string) {
 	}
 	return "", ""
 }
+
+var e164Re = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
 
 var versionRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
 
