@@ -454,8 +454,8 @@ func checkCronField(x string, lo, hi, idx int, secret bool) string {
 }
 
 // checkSubscriptions checks what a topic's queue subscriptions need of the
-// queue: SNS FIFO topics deliver only to FIFO queues and standard topics
-// only to standard queues.
+// queue: SNS delivers to a FIFO queue from FIFO topics only (a FIFO topic
+// delivers to standard queues too).
 func (r *resolver) checkSubscriptions(out *Resolved) {
 	for i := range out.Components {
 		c := &out.Components[i]
@@ -471,10 +471,9 @@ func (r *resolver) checkSubscriptions(out *Resolved) {
 			if qc == nil || qc.Kind != KindQueue {
 				continue
 			}
-			if qf, ok := qc.Spec["fifo"].(bool); ok && qf != fifo {
-				kind := map[bool]string{true: "a FIFO", false: "a standard"}
+			if qf, ok := qc.Spec["fifo"].(bool); ok && qf && !fifo {
 				r.errs.add(r.s.compIdx[c.Name].pos, fmt.Sprintf("spec.subscriptions[%d].queue", j),
-					"topic %q is %s topic but queue %q is %s queue: SNS delivers FIFO topics only to FIFO queues and standard topics only to standard queues; set fifo the same on both", c.Name, kind[fifo], q, kind[qf])
+					"topic %q is a standard topic but queue %q is a FIFO queue: SNS delivers to a FIFO queue from FIFO topics only; set fifo: true on the topic, or make the queue standard", c.Name, q)
 			}
 		}
 	}

@@ -217,7 +217,9 @@ type Lifecycle struct {
 
 // TopicSpec is the spec of a Topic (SNS).
 type TopicSpec struct {
-	// Fifo makes a FIFO topic (its queue subscribers must be FIFO too).
+	// Fifo makes a FIFO topic: it delivers only to SQS queues (FIFO ones
+	// in order, standard ones best effort); a standard topic cannot
+	// deliver to a FIFO queue.
 	Fifo bool `json:"fifo" default:"false"`
 	// Subscriptions deliver the topic's messages.
 	Subscriptions []Subscription `json:"subscriptions,omitempty"`

@@ -196,8 +196,10 @@ func TestLoadRules(t *testing.T) {
 			"  - {protocol: email, endpoint: ops@x.example, rawMessageDelivery: true}",
 			"  - {protocol: https, endpoint: 'https://hooks.example/b', rawMessageDelivery: true}")},
 			[]string{cf + `:7:70: spec.subscriptions[0].rawMessageDelivery: SNS delivers raw messages over sqs, http, https and firehose, not email: remove rawMessageDelivery`}},
-		{"topic fifo mismatch", map[string]string{cf: doc("Topic", "t", "fifo: true", "subscriptions: [{queue: q}]") + "---\n" + doc("Queue", "q")},
-			[]string{cf + `:4:9: spec.subscriptions[0].queue: topic "t" is a FIFO topic but queue "q" is a standard queue`}},
+		// A FIFO topic delivers to standard queues too (best-effort
+		// order); a standard topic cannot deliver to a FIFO queue.
+		{"topic fifo mismatch", map[string]string{cf: doc("Topic", "t", "subscriptions: [{queue: q}]") + "---\n" + doc("Queue", "q", "fifo: true") + "---\n" + doc("Topic", "f", "fifo: true", "subscriptions: [{queue: s}]") + "---\n" + doc("Queue", "s")},
+			[]string{cf + `:4:9: spec.subscriptions[0].queue: topic "t" is a standard topic but queue "q" is a FIFO queue: SNS delivers to a FIFO queue from FIFO topics only; set fifo: true on the topic, or make the queue standard`}},
 		// A tag other than the core schema's was dropped: image: !Ref x
 		// deployed the image "x", image: !Sub an empty one.
 		{"yaml tags", map[string]string{cf: ms("command: [!Sub x, y]", "env: !Foo {A: b}", "cpu: !!int '256'", "memory: !!str 512") + "---\n" + doc("CronJob", "j", "image: !Sub", "schedule: !!binary aGk=")},

@@ -927,11 +927,11 @@ func TestTopicSQSEndpointToStackQueue(t *testing.T) {
 		t.Errorf("queue subscribed twice: %v", err)
 	}
 	r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "sqs", "endpoint": "${orders-queue.arn}"}}
-	r.Components[7].Spec["fifo"] = true
-	if _, err := tryRun(r); err == nil || !strings.Contains(err.Error(), `a FIFO topic cannot deliver to the standard queue "orders-queue"`) {
-		t.Errorf("FIFO topic to a standard queue by endpoint: %v", err)
+	r.Components[5].Spec["fifo"] = true
+	if _, err := tryRun(r); err == nil || !strings.Contains(err.Error(), `a standard topic cannot deliver to the FIFO queue "orders-queue"`) {
+		t.Errorf("standard topic to a FIFO queue by endpoint: %v", err)
 	}
-	r.Components[7].Spec["fifo"] = false
+	r.Components[5].Spec["fifo"] = false
 	r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "sqs", "endpoint": "${assets.arn}"}}
 	if _, err := tryRun(r); err == nil || !strings.Contains(err.Error(), `spec.subscriptions[0].endpoint: "assets" is a Bucket, not a Queue`) {
 		t.Errorf("sqs subscription to a bucket: %v", err)

@@ -123,7 +123,10 @@ func TestValidate(t *testing.T) {
 			r.Components[1].Spec["env"] = map[string]any{"X": "${nightly.ruleName}"}
 			r.Components[2].Spec["env"] = map[string]any{"Y": "${worker.serviceName}"}
 		}, []string{"dependency cycle: nightly -> worker -> nightly"}},
-		{"fifo mismatch", func(r *stacks.Resolved) { r.Components[7].Spec["fifo"] = true }, []string{`a FIFO topic cannot deliver to the standard queue "orders-queue"`}},
+		// SNS delivers a FIFO topic to standard queues too (best-effort
+		// order): only a standard topic and a FIFO queue do not go.
+		{"fifo topic to a standard queue", func(r *stacks.Resolved) { r.Components[7].Spec["fifo"] = true }, nil},
+		{"standard topic to a fifo queue", func(r *stacks.Resolved) { r.Components[5].Spec["fifo"] = true }, []string{`component "events": spec.subscriptions[0]: a standard topic cannot deliver to the FIFO queue "orders-queue" (SNS delivers to a FIFO queue from FIFO topics only); make the topic fifo, or the queue standard`}},
 		{"subscription to non-queue", func(r *stacks.Resolved) {
 			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"queue": "assets"}}
 		}, []string{`"assets" is a Bucket, not a Queue`}},

@@ -190,8 +190,10 @@ func New(r *stacks.Resolved) (*Program, error) {
 					fail("component %q: spec.subscriptions[%d].queue names unknown component %q", name, i, q)
 				case qc.C.Kind != stacks.KindQueue:
 					fail("component %q: spec.subscriptions[%d].%s: %q is a %s, not a Queue", name, i, field, q, qc.C.Kind)
-				case qc.Q != nil && qc.Q.FIFO != cp.T.FIFO:
-					fail("component %q: spec.subscriptions[%d]: a %s topic cannot deliver to the %s queue %q; make both fifo or neither", name, i, fifoWord(cp.T.FIFO), fifoWord(qc.Q.FIFO), q)
+				case qc.Q != nil && qc.Q.FIFO && !cp.T.FIFO:
+					// SNS delivers to a FIFO queue from FIFO topics only;
+					// a FIFO topic delivers to standard queues too.
+					fail("component %q: spec.subscriptions[%d]: a standard topic cannot deliver to the FIFO queue %q (SNS delivers to a FIFO queue from FIFO topics only); make the topic fifo, or the queue standard", name, i, q)
 				default:
 					if j, dup := subscribed[q]; dup {
 						// One subscription to AWS, held by two resources:
@@ -321,13 +323,6 @@ func (p *Program) endpointRefProblem(s subscription) string {
 		return ""
 	}
 	return fmt.Sprintf("%s; a %s subscription delivers to %s, which no component of the stack outputs", what, s.Protocol, want)
-}
-
-func fifoWord(fifo bool) string {
-	if fifo {
-		return "FIFO"
-	}
-	return "standard"
 }
 
 func hasOutput(k stacks.Kind, out string) bool {
