@@ -82,6 +82,11 @@ type LoadBalancer struct {
 	Host string `json:"host,omitempty" pattern:"^[A-Za-z0-9*?.-]{1,128}$" want:"a host name such as api.example.com (letters, digits, - and ., * and ? as wildcards, at most 128 characters; no scheme, port or path)" plain:"aws"`
 	// Path is the path prefix to route on.
 	Path string `json:"path" default:"/" pattern:"^/" want:"a path starting with /" plain:"aws"`
+	// Priority is the listener rule's priority (lower is matched first);
+	// unset, the aws target derives one from the stack, environment and
+	// component names. Set it when stacks sharing a listener draw the same
+	// one (validate reports that).
+	Priority int64 `json:"priority,omitempty" min:"1" max:"50000"`
 }
 
 // WorkerSpec is the spec of a Worker: a container service without a port or

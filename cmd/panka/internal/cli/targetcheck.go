@@ -38,19 +38,20 @@ func checkTarget(m *stacks.Resolved, stackDir, at string) error {
 // required variables stay symbolic) the target cannot judge the model, so
 // it is checked only when every variable has a value (--var, --var-file,
 // PANKA_VAR_*, the environment file or a default); plan and apply check
-// it always.
-func targetProblems(m *stacks.Resolved, stackFile, stack, env string) []Problem {
+// it always. The program is returned when the model is valid (nil
+// otherwise), for the checks across deployments (awsCollisions).
+func targetProblems(m *stacks.Resolved, stackFile, stack, env string) ([]Problem, *awsmodel.Program) {
 	if m.Provider.Name != "aws" {
-		return nil
+		return nil, nil
 	}
 	for _, v := range m.Variables {
 		if v.Source == stacks.SourceUnset {
-			return nil
+			return nil, nil
 		}
 	}
-	err := awsmodel.Validate(m)
+	prog, err := awsmodel.New(m)
 	if err == nil {
-		return nil
+		return nil, prog
 	}
 	errs := []error{err}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -75,7 +76,7 @@ func targetProblems(m *stacks.Resolved, stackFile, stack, env string) []Problem 
 		p.Message = "aws target: " + p.Message
 		out = append(out, p)
 	}
-	return out
+	return out, nil
 }
 
 func targetError(m *stacks.Resolved, stackDir, at string, err error) error {

@@ -180,7 +180,7 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 	for _, o := range outs {
 		aws = append(aws, o.aws...)
 	}
-	res.Problems = append(res.Problems, awsNameCollisions(aws)...)
+	res.Problems = append(res.Problems, awsCollisions(aws)...)
 	sortProblems(res.Problems)
 	res.Valid = len(res.Problems) == 0
 	if len(res.Stacks) == 0 && len(missing) > 0 {
@@ -281,9 +281,10 @@ func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks
 			// environments/ yet failed "aws target: stack and environment
 			// names are required".
 			if e != "" {
-				found = targetProblems(res, s.File(), r.Name, e)
+				var prog *awsmodel.Program
+				found, prog = targetProblems(res, s.File(), r.Name, e)
 				if res.Provider.Name == "aws" {
-					deps = append(deps, newAWSDeployment(res, s.File()))
+					deps = append(deps, newAWSDeployment(res, s.File(), prog))
 				}
 			}
 		} else {
@@ -430,27 +431,35 @@ func countNoun(n int, noun string) string {
 }
 
 // awsDeployment is a stack/environment on the aws target and its
-// stack.yaml, for awsNameCollisions.
+// stack.yaml, for awsCollisions.
 type awsDeployment struct {
 	awsmodel.Deployment
 	file string
 }
 
-func newAWSDeployment(m *stacks.Resolved, file string) awsDeployment {
+// newAWSDeployment describes m; prog is its program when the target
+// validated it (its listener rules), else nil.
+func newAWSDeployment(m *stacks.Resolved, file string, prog *awsmodel.Program) awsDeployment {
 	d := awsDeployment{Deployment: awsmodel.Deployment{Stack: m.Stack, Environment: m.Environment, Account: m.Provider.AssumeRole, Components: map[string]stacks.Kind{}}, file: file}
+	if prog != nil {
+		d.Routes = prog.Routes()
+	}
 	for _, c := range m.Components {
 		d.Components[c.Name] = c.Kind
 	}
 	return d
 }
 
-// awsNameCollisions reports the stacks/environments validated here that
+// awsCollisions reports the stacks/environments validated here that
 // would deploy AWS resources of the same name to one account (see
 // awsmodel.NameCollisions): each deployment alone is valid, so apply
 // found out only when AWS refused the second one's resources, or, for an
 // SQS queue or an ECS cluster, which AWS hands back when asked to create
-// one that exists, when the second shared the first one's.
-func awsNameCollisions(ds []awsDeployment) []Problem {
+// one that exists, when the second shared the first one's. So for the
+// load-balanced MicroServices that share a listener and take the same
+// rule priority or route (awsmodel.RouteCollisions). Each is reported at
+// the second one's stack.yaml, a route at its component's file.
+func awsCollisions(ds []awsDeployment) []Problem {
 	plain := make([]awsmodel.Deployment, len(ds))
 	file := map[[2]string]string{}
 	for i, d := range ds {
@@ -458,8 +467,17 @@ func awsNameCollisions(ds []awsDeployment) []Problem {
 		file[[2]string{d.Stack, d.Environment}] = d.file
 	}
 	var out []Problem
+	add := func(b awsmodel.Deployment, at string, err error) {
+		if at == "" {
+			at = file[[2]string{b.Stack, b.Environment}]
+		}
+		out = append(out, Problem{File: at, Message: "aws target: " + err.Error(), Stack: b.Stack, Environment: b.Environment})
+	}
 	for _, c := range awsmodel.NameCollisions(plain) {
-		out = append(out, Problem{File: file[[2]string{c.B.Stack, c.B.Environment}], Message: "aws target: " + c.Error(), Stack: c.B.Stack, Environment: c.B.Environment})
+		add(c.B, "", c)
+	}
+	for _, c := range awsmodel.RouteCollisions(plain) {
+		add(c.B, c.File, c)
 	}
 	return out
 }

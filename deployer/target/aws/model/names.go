@@ -238,7 +238,7 @@ func Partition(region string) string {
 }
 
 // Deployment is one stack/environment on the aws target, for
-// NameCollisions.
+// NameCollisions and RouteCollisions.
 type Deployment struct {
 	Stack, Environment string
 	// Account tells AWS accounts apart: spec.provider.assumeRole ("" for
@@ -246,6 +246,101 @@ type Deployment struct {
 	Account string
 	// Components are the component kinds by name.
 	Components map[string]stacks.Kind
+	// Routes are the listener rules its MicroServices put on a shared
+	// load balancer listener (Program.Routes), for RouteCollisions.
+	Routes []Route
+}
+
+// Route is the listener rule of a load-balanced MicroService.
+type Route struct {
+	Component string
+	Listener  string // spec.provider.network.listenerArn
+	Priority  int
+	// Host is the host header ("" for any, lowercase), Path the path
+	// prefix without its trailing "/". Known says the host holds no
+	// reference, so the route can be compared.
+	Host, Path string
+	Known      bool
+	// File declares the component, when known.
+	File string
+}
+
+// Routes returns the listener rules p makes, by component name.
+func (p *Program) Routes() []Route {
+	var out []Route
+	for _, name := range SortedKeys(p.Comps) {
+		cp := p.Comps[name]
+		if cp.W == nil || cp.W.LoadBalancer == nil {
+			continue
+		}
+		lb := cp.W.LoadBalancer
+		out = append(out, Route{Component: name, Listener: p.Net.ListenerArn, Priority: cp.Priority,
+			Host: strings.ToLower(lb.Host), Path: strings.TrimSuffix(lb.Path, "/"), Known: len(stacks.FindRefs(lb.Host)) == 0, File: cp.C.File})
+	}
+	return out
+}
+
+// RouteCollision is two deployments' MicroServices whose rules on one
+// listener take the same priority, or route the same host and path.
+type RouteCollision struct {
+	A, B                   Deployment
+	ComponentA, ComponentB string
+	// File declares ComponentB, when known.
+	File     string
+	Listener string
+	// Priority is the priority both take; 0 when the route is the same.
+	Priority int
+	Host     string
+	Path     string
+}
+
+func (c RouteCollision) Error() string {
+	both := fmt.Sprintf("stack %q environment %q component %q and stack %q environment %q component %q",
+		c.A.Stack, c.A.Environment, c.ComponentA, c.B.Stack, c.B.Environment, c.ComponentB)
+	if c.Priority > 0 {
+		return fmt.Sprintf("%s both put a rule with priority %d on listener %s: the load balancer refuses the second one (PriorityInUse) when its apply runs; set spec.loadBalancer.priority (1-50000, free on that listener) on one of them", both, c.Priority, c.Listener)
+	}
+	host := "any host"
+	if c.Host != "" {
+		host = "host " + c.Host
+	}
+	return fmt.Sprintf("%s both route %s, path %s, on listener %s: the listener sends all of it to the rule of lower priority, so the other service gets none; give one another host or path", both, host, c.Path+"/", c.Listener)
+}
+
+// RouteCollisions finds the load-balanced MicroServices of different
+// deployments that share a listener (one ALB for many stacks is the usual
+// setup) and take the same rule priority (derived from a hash, so two
+// stacks can draw the same one) or route the same host and path. Each
+// deployment alone is valid; the second apply failed, or its service
+// silently got no traffic. A deployment's own routes are checked by New.
+func RouteCollisions(ds []Deployment) []RouteCollision {
+	type owner struct{ d, r int }
+	var out []RouteCollision
+	prio := map[string]owner{}   // listener + priority
+	routes := map[string]owner{} // listener + host + path
+	for i, d := range ds {
+		for j, r := range d.Routes {
+			if r.Listener == "" {
+				continue
+			}
+			k := fmt.Sprintf("%s\x00%d", r.Listener, r.Priority)
+			if o, ok := prio[k]; ok && o.d != i {
+				out = append(out, RouteCollision{A: ds[o.d], B: d, ComponentA: ds[o.d].Routes[o.r].Component, ComponentB: r.Component, File: r.File, Listener: r.Listener, Priority: r.Priority})
+			} else if !ok {
+				prio[k] = owner{i, j}
+			}
+			if !r.Known {
+				continue
+			}
+			k = r.Listener + "\x00" + r.Host + "\x00" + r.Path
+			if o, ok := routes[k]; ok && o.d != i {
+				out = append(out, RouteCollision{A: ds[o.d], B: d, ComponentA: ds[o.d].Routes[o.r].Component, ComponentB: r.Component, File: r.File, Listener: r.Listener, Host: r.Host, Path: r.Path})
+			} else if !ok {
+				routes[k] = owner{i, j}
+			}
+		}
+	}
+	return out
 }
 
 // Collision is two deployments (or components) that derive the same AWS

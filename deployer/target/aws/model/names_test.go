@@ -42,3 +42,44 @@ func TestNameCollisions(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteCollisions: routes of different deployments on one listener
+// collide on a priority or on a host and path; another listener, a host
+// known only at deploy time, or one deployment's own routes (New checks
+// those) do not.
+func TestRouteCollisions(t *testing.T) {
+	const l1, l2 = "arn:aws:elasticloadbalancing:eu-west-1:1:listener/app/a/1/2", "arn:aws:elasticloadbalancing:eu-west-1:1:listener/app/b/3/4"
+	d := func(stack string, routes ...Route) Deployment {
+		return Deployment{Stack: stack, Environment: "prod", Routes: routes}
+	}
+	ds := []Deployment{
+		d("shop", Route{Component: "web", Listener: l1, Priority: 7, Host: "shop.example.com", Known: true},
+			Route{Component: "api", Listener: l1, Priority: 8, Host: "shop.example.com", Path: "/api", Known: true}),
+		d("orders",
+			Route{Component: "a", Listener: l1, Priority: 7, Host: "orders.example.com", Known: true, File: "stacks/orders/a.yaml"},
+			Route{Component: "b", Listener: l1, Priority: 9, Host: "shop.example.com", Path: "/api", Known: true},
+			Route{Component: "c", Listener: l2, Priority: 8, Host: "shop.example.com", Known: true},
+			Route{Component: "d", Listener: l1, Priority: 10, Host: "${x.url}", Known: false}),
+		d("ref", Route{Component: "e", Listener: l1, Priority: 11, Host: "${x.url}", Known: false}),
+	}
+	got := RouteCollisions(ds)
+	var msgs []string
+	for _, c := range got {
+		msgs = append(msgs, c.Error())
+	}
+	want := []string{
+		`stack "shop" environment "prod" component "web" and stack "orders" environment "prod" component "a" both put a rule with priority 7 on listener ` + l1,
+		`stack "shop" environment "prod" component "api" and stack "orders" environment "prod" component "b" both route host shop.example.com, path /api/, on listener ` + l1,
+	}
+	if len(msgs) != len(want) {
+		t.Fatalf("RouteCollisions = %q, want %d", msgs, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(msgs[i], w) {
+			t.Errorf("collision %d = %q, want it to start %q", i, msgs[i], w)
+		}
+	}
+	if got[0].File != "stacks/orders/a.yaml" {
+		t.Errorf("File = %q, want the second component's file", got[0].File)
+	}
+}

@@ -445,8 +445,9 @@ func (p *Program) checkNames(d *decoder, cp *Comp) {
 
 // assignPriorities gives every load-balanced MicroService a listener rule
 // priority: the explicit spec.loadBalancer.priority, else one derived from
-// a hash of stack/environment/component (stable, and unlikely to collide
-// with other stacks sharing the listener) inside a band of its route's
+// a hash of stack/environment/component (stable; two stacks sharing the
+// listener can still draw one, which validate reports across the
+// repository: RouteCollisions) inside a band of its route's
 // specificity, probing upwards in the band past priorities already taken
 // in this stack.
 //
