@@ -187,6 +187,9 @@ func TestValidate(t *testing.T) {
 		{"lambda endpoint is a queue arn", func(r *stacks.Resolved) {
 			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "lambda", "endpoint": "${orders-queue.arn}"}}
 		}, []string{`spec.subscriptions[0].endpoint: ${orders-queue.arn} is the arn output of a Queue; a lambda subscription delivers to a Lambda function's ARN, which no component of the stack outputs`}},
+		{"email endpoint is a queue name", func(r *stacks.Resolved) {
+			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "email", "endpoint": "${orders-queue.name}"}}
+		}, []string{`spec.subscriptions[0].endpoint: ${orders-queue.name} is the name output of a Queue; an email subscription delivers to an email address, which no component of the stack outputs`}},
 		{"https endpoint is a bucket name", func(r *stacks.Resolved) {
 			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "https", "endpoint": "${assets.name}"}}
 		}, []string{`spec.subscriptions[0].endpoint: ${assets.name} is the name output of a Bucket, not the https:// URL an https subscription posts to`}},

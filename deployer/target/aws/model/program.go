@@ -322,7 +322,11 @@ func (p *Program) endpointRefProblem(s subscription) string {
 	if want == "" {
 		return ""
 	}
-	return fmt.Sprintf("%s; a %s subscription delivers to %s, which no component of the stack outputs", what, s.Protocol, want)
+	article := "a"
+	if strings.IndexAny(s.Protocol[:1], "aeiou") == 0 {
+		article = "an"
+	}
+	return fmt.Sprintf("%s; %s %s subscription delivers to %s, which no component of the stack outputs", what, article, s.Protocol, want)
 }
 
 func hasOutput(k stacks.Kind, out string) bool {
