@@ -1330,3 +1330,23 @@ func TestWorkloadKindChangeUpdatesService(t *testing.T) {
 		}
 	}
 }
+
+// TestTaskRoleReadsReferencedDatabaseSecret: an application that reads a
+// Database's master secret at run time (its ARN in env), as it must to
+// follow RDS's rotation of that password, may read exactly that secret;
+// one given to ECS in spec.secrets stays the execution role's.
+func TestTaskRoleReadsReferencedDatabaseSecret(t *testing.T) {
+	r := fullStack()
+	r.Components[1].Spec["env"] = map[string]any{"DB_SECRET_ARN": "${users-db.secretArn}"}
+	res := run(t, r)
+	b, _ := json.Marshal(decodeObject(t, prop(res.find(t, tRolePolicy, "worker-task-access"), "policy")))
+	for _, want := range []string{`"secretsmanager:GetSecretValue"`, `"Resource":["arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-users-db-AbCdEf"]`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("worker task access policy %s lacks %s", b, want)
+		}
+	}
+	b, _ = json.Marshal(decodeObject(t, prop(res.find(t, tRolePolicy, "api-task-access"), "policy")))
+	if strings.Contains(string(b), "secretsmanager") {
+		t.Errorf("api's task role may read the database secret it only gives ECS (spec.secrets): %s", b)
+	}
+}

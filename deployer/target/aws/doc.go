@@ -27,7 +27,9 @@
 //     in spec.secretsKmsKeys — key ARNs, or alias ARNs granted through
 //     kms:ResourceAliases since IAM matches no alias ARN — which panka
 //     cannot know otherwise), task
-//     role (access to referenced queues, buckets, topics), Fargate task
+//     role (access to referenced queues, buckets, topics, and read access
+//     to a Database's master secret whose secretArn env or command
+//     holds), Fargate task
 //     definition (awsvpc, awslogs, env, secrets as valueFrom), security
 //     group, ECS service (circuit breaker with rollback, 100/200, private
 //     subnets, no public IP); a MicroService also registers in service
