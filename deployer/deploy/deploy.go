@@ -469,12 +469,21 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		if herr != nil {
 			return nil, historyUnread(req, state.Serial, herr)
 		}
+		// A state.json restored to an earlier version (the repair
+		// statestore.RestoreHint names) is behind the serials drift
+		// checks, state rm and state push gave since (Store.MarkSerial):
+		// numbering after the state would give one of them again.
+		marked, merr := rt.Store.MarkedSerial(ctx, req.Key)
+		if merr != nil {
+			return nil, fmt.Errorf("read state of %s: %w", req.Key, merr)
+		}
+		lastSerial = marked
 		if h != nil {
-			lastSerial = h.Serial
+			lastSerial = max(marked, h.Serial)
 			warnf("the history of %s records serial %d (%s of commit %s by %s, %s), newer than its state (serial %d): "+
 				"the run that wrote it stopped before recording its state (killed, or its state write failed), so what is deployed may differ from the state. "+
 				"This %s plans against the state and records serial %d",
-				req.Key, h.Serial, h.Operation, shortSHA(h.Commit), h.User, h.Result, state.Serial, req.Operation, h.Serial+1)
+				req.Key, h.Serial, h.Operation, shortSHA(h.Commit), h.User, h.Result, state.Serial, req.Operation, lastSerial+1)
 		}
 	}
 	if w := OtherRepositoryWarning(req.Key, state, rt.Repository, req.Operation); w != "" {

@@ -1883,3 +1883,38 @@ func TestRunWaitsForAKilledRunsPulumi(t *testing.T) {
 		}
 	})
 }
+
+// TestRunNumbersAfterTheSerialMark: drift checks numbered the state past
+// its last deployment (serials 2 and 3, no history record), then
+// state.json was restored to its earlier version (serial 1), the repair
+// statestore.RestoreHint names: the next apply recorded serial 2 again. It
+// numbers after the serial mark; so does one over a lost state.json.
+func TestRunNumbersAfterTheSerialMark(t *testing.T) {
+	rt, store := newRuntime(t, &fakeEngine{})
+	ctx := context.Background()
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1, Source: Source{Commit: strings.Repeat("a", 40)}}); err != nil {
+		t.Fatal(err)
+	}
+	first, _, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := func() time.Time { return time.Now() }
+	var v statestore.Version
+	for range 2 {
+		if _, v, err = statestore.Update(ctx, store, key, now, func(st *statestore.State) error {
+			st.LastDriftCheck = &statestore.DriftCheck{At: now()}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := store.Put(ctx, key, first, v); err != nil { // restored to serial 1
+		t.Fatal(err)
+	}
+	res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1, Source: Source{Commit: strings.Repeat("b", 40)}})
+	if err != nil || res.Deployment.Serial != 4 {
+		t.Fatalf("apply over the restored state: %+v, %v; want serial 4, after the drift checks' 3", res, err)
+	}
+}
