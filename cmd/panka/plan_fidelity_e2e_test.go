@@ -643,7 +643,7 @@ func planAfterAFailedApply(t *testing.T, b backend) {
 	if err := json.Unmarshal([]byte(planOut), &plan); err != nil || code != 2 {
 		t.Fatalf("plan: exit %d, %v\n%s\n%s", code, err, planOut, planErr)
 	}
-	const said = "changed assets, sessions in the engine (in all or in part) before it stopped"
+	const said = "changed (or was changing) assets, sessions in the engine before it stopped"
 	if !strings.Contains(planErr, said) {
 		t.Errorf("plan does not say what the failed run changed (%q):\n%s", said, planErr)
 	}

@@ -1461,7 +1461,8 @@ func LostStateWarning(key statestore.Key, last *statestore.Deployment, what stri
 
 // DoneByFailedRuns names, sorted, the components whose change in p the
 // failed or interrupted runs since the last successful deployment of key
-// (see Planned) made already, in all or in part: p compares with the
+// (see Planned) made already, in all or in part (or were making when
+// they stopped: an operation left pending): p compares with the
 // recorded spec, but Pulumi's checkpoint shows a resource of theirs
 // created, modified or left pending since the first of those runs started
 // (for a delete: the component is gone from it). The engine changes only
@@ -1521,7 +1522,7 @@ func DoneWarning(key statestore.Key, st *statestore.State, done []string, what s
 	if len(st.Spec) == 0 || string(st.Spec) == "null" {
 		since, basis = "", "nothing deployed (no deployment recorded it)"
 	}
-	return fmt.Sprintf("%s: a failed or interrupted run%s (the last: serial %d, %s of commit %s, %s) changed %s in the engine (in all or in part) before it stopped; "+
+	return fmt.Sprintf("%s: a failed or interrupted run%s (the last: serial %d, %s of commit %s, %s) changed (or was changing) %s in the engine before it stopped; "+
 		"the plan compares with %s, so it lists those changes too, and %s changes only what is left of them (its summary counts what the engine does)",
 		key, since, last.Serial, last.Operation, shortSHA(last.Commit), last.Result, strings.Join(done, ", "), basis, what)
 }
