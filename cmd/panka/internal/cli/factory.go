@@ -305,19 +305,20 @@ func (f *Factory) Config() (*config.Resolved, error) { return f.ConfigForStack(n
 // ConfigForStack resolves the configuration with a stack's spec.backend keys
 // ("backend.bucket" -> value) from stackFile.
 func (f *Factory) ConfigForStack(stackKeys map[string]string, stackFile string) (*config.Resolved, error) {
-	return f.configForStackLines(stackKeys, nil, stackFile, false)
+	return f.configForStackLines(stackKeys, nil, stackFile, false, false)
 }
 
 // configForHeader is ConfigForStack with h's spec.backend keys, read from
 // file: their sources name the line of each key.
 func (f *Factory) configForHeader(h *stacks.Header, file string) (*config.Resolved, error) {
-	return f.configForStackLines(h.Backend, h.BackendLines, file, false)
+	return f.configForStackLines(h.Backend, h.BackendLines, file, false, false)
 }
 
 // configForStackLines resolves the configuration; with noBackendOverrides
 // the backend.* keys that PANKA_BACKEND_* variables and flags set are left
-// out, so its backend is the one the configuration files name.
-func (f *Factory) configForStackLines(stackKeys map[string]string, lines map[string]int, stackFile string, noBackendOverrides bool) (*config.Resolved, error) {
+// out, so its backend is the one the configuration files name; with
+// noRepoFile the work tree's panka.yaml is not read.
+func (f *Factory) configForStackLines(stackKeys map[string]string, lines map[string]int, stackFile string, noBackendOverrides, noRepoFile bool) (*config.Resolved, error) {
 	f.cfgMu.Lock()
 	defer f.cfgMu.Unlock()
 	repo, err := f.RepoRoot()
@@ -332,6 +333,9 @@ func (f *Factory) configForStackLines(stackKeys map[string]string, lines map[str
 	}
 	l := config.Layers{RepoFile: filepath.Join(repo, repoConfigFile), Stack: stackKeys, StackFile: stackFile, StackLines: lines,
 		Env: env, Flags: flags, FlagNames: f.flagNames}
+	if noRepoFile {
+		l.RepoFile = ""
+	}
 	if f.Flags.ConfigFile != "" {
 		p, err := f.UserPath(f.Flags.ConfigFile)
 		if err != nil {

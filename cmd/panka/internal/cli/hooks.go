@@ -447,15 +447,15 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := f.Config()
-	if err != nil {
-		return err
-	}
 	repo, err := gitops.Open(root, f.GitOptions())
 	if err != nil {
 		return err
 	}
 	defer repo.Close()
+	cfg, err := prePushConfig(f, repo)
+	if err != nil {
+		return err
+	}
 	if preCommit {
 		u, err := preCommitUpdate(f, repo)
 		if err != nil {
@@ -661,6 +661,34 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 		return errPushRefused
 	}
 	return nil
+}
+
+// prePushConfig is the configuration a pre-push hook runs with. git
+// pushes commits, not the work tree: a panka.yaml edit not yet committed
+// (half-typed, a key of a newer panka) refused every push, of commits
+// whose own panka.yaml is fine, with an error that named the work tree's
+// file. That file is then left out, with a warning: each pushed commit
+// is checked under its own panka.yaml (pushedConfigError refuses one that
+// does not load).
+func prePushConfig(f *Factory, repo *gitops.Repo) (*config.Resolved, error) {
+	cfg, err := f.Config()
+	if err == nil {
+		return cfg, nil
+	}
+	b, rerr := repoConfigAt(f, repo, "")
+	if rerr != nil {
+		return nil, err
+	}
+	werr := config.CheckRepoFile(repoConfigFile, b, f.Environ())
+	if werr == nil {
+		return nil, err // not the work tree's panka.yaml
+	}
+	cfg, cerr := f.configForStackLines(nil, nil, "", false, true)
+	if cerr != nil {
+		return nil, err
+	}
+	f.Warnf("the work tree's %s does not load (%v): a push sends commits, so each pushed commit is checked under its own %s", repoConfigFile, werr, repoConfigFile)
+	return cfg, nil
 }
 
 // pushedStacksRoot is the stacks root a pushed commit is checked under:

@@ -1482,7 +1482,7 @@ func (f *Factory) overriddenBackendState(ctx context.Context, open storeOpener, 
 		return ""
 	}
 	file := path.Join(h.Path, stacks.StackFile)
-	shared, err := f.configForStackLines(h.Backend, h.BackendLines, file, true)
+	shared, err := f.configForStackLines(h.Backend, h.BackendLines, file, true, false)
 	if err != nil {
 		return ""
 	}
