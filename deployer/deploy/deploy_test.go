@@ -1472,19 +1472,7 @@ func TestPlannedLeavesOutWhatFailedRunsNeverReached(t *testing.T) {
 	}
 	eng.upErr = nil
 	checkpoint := func(webModified time.Time, pendingMedia bool) func(context.Context) ([]byte, error) {
-		const typ = "pankalocal:index:Component"
-		root := "urn:pulumi:shop-dev::panka::pulumi:pulumi:Stack::panka-shop-dev"
-		res := func(name string, at time.Time) string {
-			return fmt.Sprintf(`{"urn":"urn:pulumi:shop-dev::panka::%s::%s","type":%q,"parent":%q,"created":%q,"modified":%q}`,
-				typ, name, typ, root, applied.Add(-time.Second).Format(time.RFC3339Nano), at.Format(time.RFC3339Nano))
-		}
-		pending := ""
-		if pendingMedia {
-			pending = fmt.Sprintf(`,"pending_operations":[{"resource":{"urn":"urn:pulumi:shop-dev::panka::%s::media","parent":%q},"type":"creating"}]`, typ, root)
-		}
-		doc := fmt.Sprintf(`{"version":3,"checkpoint":{"latest":{"resources":[{"urn":%q,"type":"pulumi:pulumi:Stack"},%s,%s]%s}}}`,
-			root, res("assets", applied.Add(-time.Second)), res("web", webModified), pending)
-		return func(context.Context) ([]byte, error) { return []byte(doc), nil }
+		return assetsWebCheckpoint(applied, webModified, pendingMedia)
 	}
 	st, _, err := rt.Store.Get(ctx, key)
 	if err != nil {
@@ -1916,5 +1904,83 @@ func TestRunNumbersAfterTheSerialMark(t *testing.T) {
 	res, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1, Source: Source{Commit: strings.Repeat("b", 40)}})
 	if err != nil || res.Deployment.Serial != 4 {
 		t.Fatalf("apply over the restored state: %+v, %v; want serial 4, after the drift checks' 3", res, err)
+	}
+}
+
+// assetsWebCheckpoint is a local target's checkpoint holding assets and web,
+// both created before applied, assets last modified then and web at
+// webModified; with pendingMedia, a create of media left pending.
+func assetsWebCheckpoint(applied, webModified time.Time, pendingMedia bool) func(context.Context) ([]byte, error) {
+	const typ = "pankalocal:index:Component"
+	root := "urn:pulumi:shop-dev::panka::pulumi:pulumi:Stack::panka-shop-dev"
+	res := func(name string, at time.Time) string {
+		return fmt.Sprintf(`{"urn":"urn:pulumi:shop-dev::panka::%s::%s","type":%q,"parent":%q,"created":%q,"modified":%q}`,
+			typ, name, typ, root, applied.Add(-time.Second).Format(time.RFC3339Nano), at.Format(time.RFC3339Nano))
+	}
+	pending := ""
+	if pendingMedia {
+		pending = fmt.Sprintf(`,"pending_operations":[{"resource":{"urn":"urn:pulumi:shop-dev::panka::%s::media","parent":%q},"type":"creating"}]`, typ, root)
+	}
+	doc := fmt.Sprintf(`{"version":3,"checkpoint":{"latest":{"resources":[{"urn":%q,"type":"pulumi:pulumi:Stack"},%s,%s]%s}}}`,
+		root, res("assets", applied.Add(-time.Second)), res("web", webModified), pending)
+	return func(context.Context) ([]byte, error) { return []byte(doc), nil }
+}
+
+// TestDoneByFailedRuns: after a failed apply, the plan (against the
+// recorded spec) names the changes the engine made already, as Pulumi's
+// checkpoint shows them: a component modified (web) or left pending
+// (media) since the failed run started, not one it left as it was
+// (assets), nor one Planned already planned against that run (skip).
+func TestDoneByFailedRuns(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{}
+	rt, _ := newRuntime(t, eng)
+	v1 := model(comp("assets", stacks.KindBucket, map[string]any{"versioning": true}), comp("web", stacks.KindWorker, map[string]any{"image": "web:1"}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := rt.Store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployed, err := planner.DecodeModel(st.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := model(comp("assets", stacks.KindBucket, map[string]any{"versioning": false}),
+		comp("media", stacks.KindBucket, map[string]any{"versioning": false}), comp("web", stacks.KindWorker, map[string]any{"image": "web:2"}))
+	p := planner.Plan(v2, deployed, planner.Options{})
+	applied := rt.Now()
+	if got := DoneByFailedRuns(ctx, rt.Store, key, st, p, nil, assetsWebCheckpoint(applied, applied.Add(time.Hour), true)); got != nil {
+		t.Errorf("after a successful deployment: %v, want none", got)
+	}
+
+	eng.upErr = errors.New("pankalocal: injected failure")
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2}); err == nil {
+		t.Fatal("the failing apply succeeded")
+	}
+	if st, _, err = rt.Store.Get(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		checkpoint func(context.Context) ([]byte, error)
+		skip       []string
+		want       []string
+	}{
+		{"web modified, media pending", assetsWebCheckpoint(applied, applied.Add(time.Hour), true), nil, []string{"media", "web"}},
+		{"web planned against the run", assetsWebCheckpoint(applied, applied.Add(time.Hour), true), []string{"web"}, []string{"media"}},
+		{"nothing reached", assetsWebCheckpoint(applied, applied.Add(-time.Second), false), nil, nil},
+		{"no checkpoint to read", nil, nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := DoneByFailedRuns(ctx, rt.Store, key, st, p, tc.skip, tc.checkpoint); !slices.Equal(got, tc.want) {
+				t.Errorf("DoneByFailedRuns = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if w := DoneWarning(key, st, []string{"media", "web"}, "this apply"); !strings.Contains(w, "changed (or was changing) media, web in the engine before it stopped") || !strings.Contains(w, "this apply changes only what is left") {
+		t.Errorf("DoneWarning = %q", w)
 	}
 }
