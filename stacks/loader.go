@@ -1112,6 +1112,12 @@ func (s *Stack) addEnvironments(envDir string, ents []fs.DirEntry, errs *errList
 		}
 		env := strings.TrimSuffix(strings.TrimSuffix(ent.Name(), ".yaml"), ".yml")
 		if msg := CheckName(env); msg != "" {
+			if low := strings.ToLower(env); low != env && CheckName(low) == "" {
+				// Prod.yaml: the fix is the lower-case name, in the
+				// file's name and its metadata.name.
+				p, to := path.Join(envDir, ent.Name()), path.Join(envDir, strings.ToLower(ent.Name()))
+				msg += fmt.Sprintf(": rename it (git mv %s %s) and set its metadata.name to %s", p, to, low)
+			}
 			errs.add(pos{path.Join(envDir, ent.Name()), 0, 0}, "", "environment file name: %s", msg)
 			continue
 		}

@@ -592,7 +592,9 @@ func TestLoadRules(t *testing.T) {
 		{"env variable typo", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "    tag: x\n"},
 			[]string{`stacks/s/environments/dev.yaml:8:5: spec.variables.tag: variable "tag" is not declared in stacks/s/stack.yaml (case matters: write "TAG"): add it`}},
 		{"env file bad name", map[string]string{"stacks/s/environments/Prod.yaml": doc("Environment", "Prod")},
-			[]string{`stacks/s/environments/Prod.yaml: environment file name: invalid name "Prod"`}},
+			[]string{`stacks/s/environments/Prod.yaml: environment file name: invalid name "Prod": use lowercase letters, digits and '-', starting with a letter (no '/', '..', spaces or uppercase): rename it (git mv stacks/s/environments/Prod.yaml stacks/s/environments/prod.yaml) and set its metadata.name to prod`}},
+		{"env file bad name, not only its case", map[string]string{"stacks/s/environments/Prod_EU.yaml": doc("Environment", "x")},
+			[]string{`stacks/s/environments/Prod_EU.yaml: environment file name: invalid name "Prod_EU": use lowercase letters, digits and '-', starting with a letter (no '/', '..', spaces or uppercase)`}},
 		// A newcomer's layouts of an environment file: a declaration
 		// where a value goes, a component's override straight under
 		// spec, an override written as a component document.
