@@ -1782,10 +1782,10 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 			}
 			switch kind {
 			case KindStack:
-				errs.add(d.root.get("kind").pos(), "kind", "kind: Stack belongs in %s only", s.file)
+				errs.add(d.root.get("kind").pos(), "kind", "a Stack document belongs in %s only", s.file)
 				continue
 			case KindEnvironment:
-				errs.add(d.root.get("kind").pos(), "kind", "kind: Environment belongs in %s/<env>.yaml%s", envDir, envFolderHint(p, dir, envDir, files))
+				errs.add(d.root.get("kind").pos(), "kind", "an Environment document belongs in %s/<env>.yaml%s", envDir, envFolderHint(p, dir, envDir, files))
 				continue
 			case KindService:
 				if !ok {

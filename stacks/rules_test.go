@@ -552,18 +552,18 @@ func TestLoadRules(t *testing.T) {
 		{"utf-16", map[string]string{cf: "\xff\xfek\x00i\x00n\x00d\x00:\x00"},
 			[]string{cf + `: the file is UTF-16 text: stack files must be UTF-8; save the file as UTF-8`}},
 		{"kind stack elsewhere", map[string]string{cf: doc("Stack", "x")},
-			[]string{cf + `:2:7: kind: kind: Stack belongs in stacks/s/stack.yaml only`}},
+			[]string{cf + `:2:7: kind: a Stack document belongs in stacks/s/stack.yaml only`}},
 		// A misspelled environments folder made the environment not
 		// exist; the error said where it belongs but not that a folder
 		// name is the mistake, nor the git mv that fixes it.
 		{"environments folder misspelled", map[string]string{"stacks/s/environments/dev.yaml": "", "stacks/s/enviroments/dev.yaml": devYAML},
-			[]string{`stacks/s/enviroments/dev.yaml:2:7: kind: kind: Environment belongs in stacks/s/environments/<env>.yaml, not in stacks/s/enviroments/: rename the folder (git mv stacks/s/enviroments stacks/s/environments)`}},
+			[]string{`stacks/s/enviroments/dev.yaml:2:7: kind: an Environment document belongs in stacks/s/environments/<env>.yaml, not in stacks/s/enviroments/: rename the folder (git mv stacks/s/enviroments stacks/s/environments)`}},
 		{"environment in another folder", map[string]string{"stacks/s/env/prod.yaml": strings.Replace(devYAML, "name: dev", "name: prod", 1)},
-			[]string{`stacks/s/env/prod.yaml:2:7: kind: kind: Environment belongs in stacks/s/environments/<env>.yaml, not in stacks/s/env/: move it there (git mv stacks/s/env/prod.yaml stacks/s/environments/)`}},
+			[]string{`stacks/s/env/prod.yaml:2:7: kind: an Environment document belongs in stacks/s/environments/<env>.yaml, not in stacks/s/env/: move it there (git mv stacks/s/env/prod.yaml stacks/s/environments/)`}},
 		{"environment among components", map[string]string{cf: devYAML},
-			[]string{cf + `:2:7: kind: kind: Environment belongs in stacks/s/environments/<env>.yaml, not in stacks/s/infra/: move it there (git mv ` + cf + ` stacks/s/environments/)`}},
+			[]string{cf + `:2:7: kind: an Environment document belongs in stacks/s/environments/<env>.yaml, not in stacks/s/infra/: move it there (git mv ` + cf + ` stacks/s/environments/)`}},
 		{"environment in a service", map[string]string{"stacks/s/services/api/dev.yaml": devYAML},
-			[]string{"stacks/s/services/api/dev.yaml:2:7: kind: kind: Environment belongs in stacks/s/environments/<env>.yaml"}},
+			[]string{"stacks/s/services/api/dev.yaml:2:7: kind: an Environment document belongs in stacks/s/environments/<env>.yaml"}},
 		{"env overlay unknown component", map[string]string{cf: ms(), "stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    apii:\n      replicas: 2\n"},
 			[]string{`stacks/s/environments/dev.yaml:9:5: spec.overrides.apii: environment "dev" overrides unknown component "apii" (did you mean "api"?)`}},
 		// An override's problems are where they are written: the key
