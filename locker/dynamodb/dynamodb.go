@@ -278,6 +278,9 @@ var ErrUnreachable = errors.New("cannot reach DynamoDB")
 type unreachable struct{ err, cause error }
 
 func (e *unreachable) Error() string {
+	if hint := s3store.CertificateHint(e.err); hint != "" {
+		return fmt.Sprintf("%s: %v; %s (locks.endpoint, PANKA_LOCKS_ENDPOINT or AWS_ENDPOINT_URL_DYNAMODB)", ErrUnreachable, e.cause, hint)
+	}
 	return fmt.Sprintf("%s: %v; check locks.endpoint (PANKA_LOCKS_ENDPOINT or AWS_ENDPOINT_URL_DYNAMODB) and that the server is up", ErrUnreachable, e.cause)
 }
 func (e *unreachable) Unwrap() []error { return []error{ErrUnreachable, e.err} }

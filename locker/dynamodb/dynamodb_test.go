@@ -283,6 +283,28 @@ func TestEmptyTableKeyedByNumber(t *testing.T) {
 	noSDKText(t, "list", err)
 }
 
+// TestUntrustedCertificate: a lock server whose TLS certificate is signed
+// by a CA the machine does not trust is said as such, with AWS_CA_BUNDLE,
+// not "check that the server is up".
+func TestUntrustedCertificate(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	defer srv.Close()
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("pankatest", "pankatest", "")}
+	c := ddb.NewFromConfig(cfg, func(o *ddb.Options) {
+		o.BaseEndpoint = aws.String(srv.URL)
+		o.RetryMaxAttempts = 1
+	})
+	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: "locks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.Get(context.Background(), locker.Key("app", "dev"))
+	want := "the server's TLS certificate is signed by a CA this machine does not trust: give that CA's certificate (PEM) with AWS_CA_BUNDLE=FILE, or add it to the system's trust store; check the endpoint (locks.endpoint, PANKA_LOCKS_ENDPOINT or AWS_ENDPOINT_URL_DYNAMODB)"
+	if !errors.Is(err, dynamodb.ErrUnreachable) || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("Get over an untrusted certificate: %v\nwant it to end with %s", err, want)
+	}
+}
+
 // An endpoint nobody listens on: the network cause and the setting to check,
 // not the SDK's retry text.
 func TestUnreachableSaysWhichSetting(t *testing.T) {

@@ -72,3 +72,23 @@ func TestNotS3Endpoint(t *testing.T) {
 		})
 	}
 }
+
+// TestUntrustedCertificate: an endpoint whose TLS certificate is signed by
+// a CA the machine does not trust (MinIO behind a company CA) said "check
+// backend.endpoint and that the server is up"; it says to give the CA with
+// AWS_CA_BUNDLE.
+func TestUntrustedCertificate(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	defer srv.Close()
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")}
+	c := s3store.NewClient(cfg, s3store.ClientOptions{Endpoint: srv.URL, UsePathStyle: true, MaxAttempts: 1})
+	s, err := s3store.New(c, s3store.Options{Bucket: "state"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.Get(context.Background(), statestore.Key{Stack: "orders", Environment: "dev"})
+	want := "x509: certificate signed by unknown authority; the server's TLS certificate is signed by a CA this machine does not trust: give that CA's certificate (PEM) with AWS_CA_BUNDLE=FILE, or add it to the system's trust store; check the endpoint (backend.endpoint, PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3)"
+	if !errors.Is(err, s3store.ErrUnreachable) || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("Get over an untrusted certificate: %v\nwant it to end with %s", err, want)
+	}
+}

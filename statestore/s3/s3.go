@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -251,6 +252,9 @@ func Explain(bucket string, err error) error {
 			// server that only answers path-style requests.
 			return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; the bucket was addressed as the host %s (virtual-hosted style): set backend.usePathStyle: true (PANKA_BACKEND_USE_PATH_STYLE) for an S3-compatible server, or check backend.endpoint", ErrUnreachable, send.Err, dns.Name), ""}
 		}
+		if hint := CertificateHint(err); hint != "" {
+			return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; %s (backend.endpoint, PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3)", ErrUnreachable, send.Err, hint), ""}
+		}
 		return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up", ErrUnreachable, send.Err), ""}
 	}
 	var de *smithy.DeserializationError
@@ -269,6 +273,27 @@ func Explain(bucket string, err error) error {
 		return &explained{ErrNotS3, err, notS3("HTTP 404 without an S3 error code such as NoSuchKey or NoSuchBucket").Error(), ""}
 	}
 	return err
+}
+
+// CertificateHint says what to do when err is a TLS connection refused
+// for the server's certificate, "" for any other error: an S3- or
+// DynamoDB-compatible server with a certificate of its own CA (MinIO behind
+// a company CA) is trusted with the SDK's AWS_CA_BUNDLE, which "check
+// that the server is up" did not say. The DynamoDB lock backend uses it
+// too.
+func CertificateHint(err error) string {
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &unknown):
+		return "the server's TLS certificate is signed by a CA this machine does not trust: give that CA's certificate (PEM) with AWS_CA_BUNDLE=FILE, or add it to the system's trust store; check the endpoint"
+	case errors.As(err, &host):
+		return "the server's TLS certificate is not for that host name: use the name the certificate is for; check the endpoint"
+	case errors.As(err, &invalid):
+		return "the server's TLS certificate is not valid (expired, or not for serving): renew it on the server; check the endpoint"
+	}
+	return ""
 }
 
 // ServerFailure describes err when the server answered with a server error
