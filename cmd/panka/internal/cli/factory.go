@@ -93,6 +93,9 @@ type Factory struct {
 	secretKey     []byte
 	// unkeyedOnce: warnUnkeyedSecrets warns once a run.
 	unkeyedOnce sync.Once
+	// unusedLocksEndpoint: Locker warns once a run of a locks.endpoint
+	// that locks other than DynamoDB's leave unused.
+	unusedLocksEndpoint sync.Once
 	// headers are findHeader's answers by stack, and headersDisc the
 	// discovery of the work tree's stacks they come from, for the run.
 	headersMu   sync.Mutex
