@@ -96,6 +96,9 @@ type Factory struct {
 	// unusedLocksEndpoint: Locker warns once a run of a locks.endpoint
 	// that locks other than DynamoDB's leave unused.
 	unusedLocksEndpoint sync.Once
+	// unusedBackendEndpoint: Store warns once a run of a backend.endpoint
+	// that the local backend leaves unused.
+	unusedBackendEndpoint sync.Once
 	// headers are findHeader's answers by stack, and headersDisc the
 	// discovery of the work tree's stacks they come from, for the run.
 	headersMu   sync.Mutex

@@ -21,12 +21,13 @@ func (f *Factory) Locker(ctx context.Context, cfg *config.Resolved) (locker.Lock
 	if err := unsetEnvRef(cfg); err != nil {
 		return nil, err
 	}
-	if src := cfg.Sources["locks.endpoint"]; cfg.Locks.Endpoint != "" && src.Layer != "default" && cfg.Locks.Type != "dynamodb" {
+	if src := cfg.Sources["locks.endpoint"]; cfg.Locks.Endpoint != "" && src.Layer != "default" && cfg.Locks.Type != "dynamodb" &&
+		cfg.Sources["locks.type"].Layer == "default" {
 		// A DynamoDB-compatible server was named, but not the table
 		// (a CI variable for it that expanded to nothing): the locks went
 		// to lock objects in the bucket without a word, while the jobs
 		// and machines that name the table lock in DynamoDB, and the two
-		// never exclude each other.
+		// never exclude each other. (Not where locks.type was chosen.)
 		f.unusedLocksEndpoint.Do(func() {
 			f.Warnf("locks.endpoint is set (%s) but locks are not in DynamoDB: locks.type is %s (%s), so the endpoint is not used; set locks.table (PANKA_LOCKS_TABLE or --lock-table) to lock in DynamoDB, or remove locks.endpoint",
 				src, cfg.Locks.Type, cfg.Sources["locks.type"])

@@ -115,6 +115,17 @@ func (f *Factory) Store(ctx context.Context, cfg *config.Resolved) (statestore.S
 		if cfg.Backend.Directory == "" {
 			f.warnWorktreeState(dir)
 		}
+		if src := cfg.Sources["backend.endpoint"]; cfg.Backend.Endpoint != "" && src.Layer != "default" && cfg.Sources["backend.type"].Layer == "default" {
+			// An S3-compatible server was named, but not the bucket (a
+			// CI variable for it that expanded to nothing): state went
+			// to .panka/ without a word, out of the team's sight. (Not
+			// where backend.type: local was chosen: an endpoint in
+			// ~/.panka/config.yaml for other repositories.)
+			f.unusedBackendEndpoint.Do(func() {
+				f.Warnf("backend.endpoint is set (%s) but backend.type is local (%s): state is kept in %s, not on that server; set backend.bucket (PANKA_BACKEND_BUCKET or --backend-bucket) to keep it there, or remove backend.endpoint",
+					src, cfg.Sources["backend.type"], dir)
+			})
+		}
 		if f.Getenv("CI") != "" {
 			if _, done := ciWarned.LoadOrStore(f, true); !done {
 				f.Log.Warn().Str("dir", dir).Msg("CI is set but state is kept in the local backend: it is lost with this runner; configure backend.type s3 (panka.yaml or PANKA_BACKEND_TYPE)")
