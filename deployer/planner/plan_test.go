@@ -1061,6 +1061,22 @@ func TestNoChangesAfterUnfinishedRun(t *testing.T) {
 	}
 }
 
+// TestNoChangesNothingDeployed: a stack with no component yet, never
+// deployed (fresh from panka stack init), was said to match "the deployed
+// state"; it says nothing is deployed.
+func TestNoChangesNothingDeployed(t *testing.T) {
+	empty := base()
+	empty.Components = nil
+	p := Plan(empty, nil, Options{Header: Header{Stack: "orders", Environment: "dev"}})
+	var out bytes.Buffer
+	if err := p.WriteText(&out, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastLine(out.String()); got != "No changes. orders/dev has no components yet, and nothing is deployed." {
+		t.Errorf("plan ends with %q", got)
+	}
+}
+
 // TestNoChangesWithDrift: after drift detect found a component changed
 // outside panka, the plan of an unchanged spec said "No changes. ...
 // matches the deployed state." and apply then changed the resources (it

@@ -298,6 +298,13 @@ func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts T
 				return
 			}
 		}
+		if len(plans) == 1 && plans[0].Header.Deployed.Serial == 0 && !plans[0].Header.Destroy && plans[0].Header.Stack != "" {
+			// A stack with no component yet, never deployed (fresh from
+			// panka stack init): "matches the deployed state" read as if
+			// something were deployed.
+			t.line("%s", t.paint(ansiGreen, "No changes. "+what+" has no components yet, and nothing is deployed."))
+			return
+		}
 		t.line("%s", t.paint(ansiGreen, "No changes. "+what+" matches the deployed state."))
 		return
 	}
