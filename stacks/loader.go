@@ -1351,7 +1351,7 @@ func kindList() string {
 // providerFields is the schema of spec.provider (stack and environment).
 type providerSchema struct {
 	Name       string            `json:"name" default:"aws" enum:"aws,local"`
-	Region     string            `json:"region,omitempty" pattern:"^[a-z]{2}(-[a-z]+)+-[0-9]+$" want:"an AWS region such as us-east-1"`
+	Region     string            `json:"region,omitempty" pattern:"^[a-z]{2,4}(-[a-z]+)+-[0-9]+$" want:"an AWS region such as us-east-1"`
 	AssumeRole string            `json:"assumeRole,omitempty" pattern:"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+" want:"an IAM role ARN (arn:aws:iam::<account>:role/<name>)"`
 	Directory  string            `json:"directory,omitempty" pattern:"^([^~\\s\\x00-\\x1f\\x7f]([^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f])?)?$" want:"a folder relative to the repository, or an absolute one (not starting with ~, which is not expanded: a folder named ~ would be made in the repository; no spaces at either end, no control characters)"`
 	Network    *networkSchema    `json:"network,omitempty"`

@@ -893,6 +893,8 @@ func TestResolveRules(t *testing.T) {
 			[]string{`stacks/s/stack.yaml:8:13: spec.provider.region: ${db.endpoint}: component outputs cannot be used in the provider`}},
 		{"provider region", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "  provider:\n    region: mars\n"}, ResolveOptions{},
 			[]string{`stacks/s/environments/dev.yaml:9:13: spec.provider.region: "mars" is not an AWS region such as us-east-1`}},
+		// every partition's: eusc-de-east-1 (the European Sovereign Cloud) was "not an AWS region"
+		{"provider region of another partition", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "  provider:\n    region: eusc-de-east-1\n"}, ResolveOptions{}, nil},
 		{"topic subscription repeated, secret endpoint given", map[string]string{cf: doc("Topic", "t", "subscriptions:", "  - {protocol: https, endpoint: '${KEY}'}", "  - {protocol: https, endpoint: 'https://hook.example/${KEY}'}", "  - {protocol: https, endpoint: '${KEY}'}")}, ResolveOptions{Vars: VarValues{Flags: map[string]string{"KEY": "https://hooks.example/s3cr3t"}}},
 			[]string{cf + `:9:7: spec.subscriptions[2]: repeats spec.subscriptions[0] (protocol https, the same endpoint): remove one`}},
 		{"provider name", map[string]string{"stacks/s/stack.yaml": strings.Replace(stackYAML, "name: aws", "name: gcp", 1)}, ResolveOptions{},

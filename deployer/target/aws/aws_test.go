@@ -1134,7 +1134,7 @@ func TestPartition(t *testing.T) {
 	if !strings.Contains(string(b), `"arn:aws-cn:ssm:cn-north-1:123456789012:parameter/orders/token"`) {
 		t.Errorf("secrets policy = %s", b)
 	}
-	for region, want := range map[string]string{"eu-west-1": "aws", "us-gov-west-1": "aws-us-gov", "us-iso-east-1": "aws-iso", "us-isob-east-1": "aws-iso-b", "cn-northwest-1": "aws-cn"} {
+	for region, want := range map[string]string{"eu-west-1": "aws", "us-gov-west-1": "aws-us-gov", "us-iso-east-1": "aws-iso", "us-isob-east-1": "aws-iso-b", "cn-northwest-1": "aws-cn", "us-isof-south-1": "aws-iso-f", "eusc-de-east-1": "aws-eusc"} {
 		if got := model.Partition(region); got != want {
 			t.Errorf("Partition(%s) = %s, want %s", region, got, want)
 		}

@@ -322,6 +322,11 @@ func TestClientRegionChecked(t *testing.T) {
 	}{
 		{name: "AWS region", env: []string{"PANKA_BACKEND_REGION=eu-west-1"}},
 		{name: "pseudo-regions", env: []string{"PANKA_BACKEND_REGION=us-gov-west-1-fips", "PANKA_LOCKS_REGION=aws-global"}},
+		// Every partition of the SDK: the European Sovereign Cloud's
+		// eusc-de-east-1 was refused as "not an AWS region".
+		{name: "partitions' regions", env: []string{"PANKA_BACKEND_REGION=eusc-de-east-1", "PANKA_LOCKS_REGION=us-gov-west-1"}},
+		{name: "newer regions", env: []string{"PANKA_BACKEND_REGION=ap-southeast-5", "PANKA_LOCKS_REGION=mx-central-1"}},
+		{name: "China and ISO regions", env: []string{"PANKA_BACKEND_REGION=cn-north-1", "PANKA_LOCKS_REGION=us-isof-south-1"}},
 		{name: "not an AWS region", env: []string{"PANKA_BACKEND_REGION=mars"},
 			wantS3:  `backend.region "mars" (set by env (PANKA_BACKEND_REGION)) is not an AWS region such as us-east-1: fix it, or set backend.endpoint if the bucket is on an S3-compatible server`,
 			wantDDB: `backend.region "mars" (set by env (PANKA_BACKEND_REGION)) is not an AWS region such as us-east-1: fix it, or set locks.endpoint if the table is on a DynamoDB-compatible server`},

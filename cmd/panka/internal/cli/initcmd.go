@@ -75,7 +75,10 @@ uses the flags alone. With no backend settings panka keeps state and locks in
 	return cmd
 }
 
-var regionRe = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+// regionRe is the shape of an AWS region name: the SDK's partitions name
+// regions from a prefix of two letters (us-east-1, cn-north-1,
+// us-gov-west-1) up to four (eusc-de-east-1, the European Sovereign Cloud).
+var regionRe = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]+$`)
 
 // userConfigPath is where init writes: --config, PANKA_CONFIG or ~/.panka/config.yaml.
 func userConfigPath(f *Factory) (string, error) {

@@ -218,7 +218,8 @@ func checkTags(tags map[string]string) []string {
 }
 
 // Partition is the ARN partition of a region: aws-cn for cn-*, aws-us-gov
-// for us-gov-*, the isolated ones for us-iso-*, us-isob-* and eu-isoe-*,
+// for us-gov-*, the isolated ones for us-iso-*, us-isob-*, us-isof-* and eu-isoe-*,
+// aws-eusc for eusc-* (the European Sovereign Cloud),
 // else aws. ARNs panka writes itself (an AWS managed policy, an SSM
 // parameter named by path) must use it, or IAM refuses them there.
 func Partition(region string) string {
@@ -233,6 +234,10 @@ func Partition(region string) string {
 		return "aws-iso"
 	case strings.HasPrefix(region, "eu-isoe-"):
 		return "aws-iso-e"
+	case strings.HasPrefix(region, "us-isof-"):
+		return "aws-iso-f"
+	case strings.HasPrefix(region, "eusc-"):
+		return "aws-eusc"
 	}
 	return "aws"
 }

@@ -752,11 +752,11 @@ func decodeBucket(d *decoder, c *stacks.Component) *bucket {
 
 // reKMSKey matches a KMS key ARN or alias ARN; the submatch is the
 // resource (key/<id> or alias/<name>).
-var reKMSKey = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-[0-9]+:[0-9]{12}:(key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})$`)
+var reKMSKey = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z]{2,4}(?:-[a-z]+)+-[0-9]+:[0-9]{12}:(key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})$`)
 
 // reLambdaArn matches a Lambda function ARN, maybe qualified by a version
 // or an alias.
-var reLambdaArn = regexp.MustCompile(`^arn:aws[a-z-]*:lambda:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:(\$LATEST|[A-Za-z0-9_-]{1,128}))?$`)
+var reLambdaArn = regexp.MustCompile(`^arn:aws[a-z-]*:lambda:[a-z]{2,4}(-[a-z]+)+-[0-9]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:(\$LATEST|[A-Za-z0-9_-]{1,128}))?$`)
 
 func decodeTopic(d *decoder, c *stacks.Component) *topic {
 	s := c.Spec
