@@ -332,10 +332,16 @@ func EncodeSerialMark(n int64) ([]byte, error) { return marshal(&serialMark{Seri
 func DecodeSerialMark(data []byte, where string) (int64, error) {
 	var m serialMark
 	if err := json.Unmarshal(data, &m); err != nil || isNull(data) || m.Serial < 0 || m.Serial > MaxSerial {
-		return 0, fmt.Errorf(`serial mark %s is not {"serial": N} with N from 0 to %d: %w; it keeps the serials of state writes without a history record (state rm, state push, drift checks) from being given again: `+
-			`write {"serial": N} there with N the highest serial the state had, or remove it`, where, MaxSerial, ErrCorrupt)
+		return 0, NotASerialMark(where, fmt.Sprintf(`not {"serial": N} with N from 0 to %d`, MaxSerial))
 	}
 	return m.Serial, nil
+}
+
+// NotASerialMark is the ErrCorrupt error of the serial mark at where that
+// is what (not {"serial": N}, a directory) instead, with its repair.
+func NotASerialMark(where, what string) error {
+	return fmt.Errorf(`serial mark %s is %s: %w; it keeps the serials of state writes without a history record (state rm, state push, drift checks) from being given again: `+
+		`write {"serial": N} there with N the highest serial the state had, or remove it`, where, what, ErrCorrupt)
 }
 
 // NotAState is the ErrCorrupt error of a state.json, read from where, that

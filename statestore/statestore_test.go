@@ -822,6 +822,18 @@ func TestSerialOfAWriteWithoutRecordNeverRepeats(t *testing.T) {
 	if got, _, err := s.Get(ctx, k); err != nil || got.Serial != 5 {
 		t.Fatalf("state after the refused Update: %+v, %v; want serial 5 still", got, err)
 	}
+	// A directory in its place (a copy into the wrong place) is said as
+	// such, with the repair, not as "read ...: is a directory".
+	if err := os.Remove(mark); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(mark, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.MarkedSerial(ctx, k)
+	if !errors.Is(err, statestore.ErrCorrupt) || !strings.Contains(err.Error(), "serial mark "+mark+" is a directory, not a file") || !strings.Contains(err.Error(), `write {"serial": N} there`) {
+		t.Fatalf("MarkedSerial with a directory in its place: %v; want ErrCorrupt naming it and the repair", err)
+	}
 }
 
 func mustEncode(t *testing.T, st *statestore.State, k statestore.Key) []byte {

@@ -545,6 +545,12 @@ func (s *Store) MarkedSerial(ctx context.Context, key statestore.Key) (int64, er
 		return 0, nil
 	}
 	if err != nil {
+		if fi, serr := os.Stat(p); serr == nil && fi.IsDir() {
+			// A copy into the wrong place: "read ...: is a directory"
+			// said neither what the file is nor what to do, and every
+			// apply, drift check, state rm and state push stopped at it.
+			return 0, statestore.NotASerialMark(p, "a directory, not a file")
+		}
 		return 0, fmt.Errorf("read serial mark %s: %w", p, err)
 	}
 	return statestore.DecodeSerialMark(data, p)
