@@ -203,6 +203,44 @@ func (f *Factory) checkRegion(cfg *config.Resolved, region, key string, custom b
 	return fmt.Errorf("%s is not an AWS region such as us-east-1: fix it, or set %s", what, orEndpoint)
 }
 
+// profileEndpoint reports whether the SDK sends the clients of service
+// (its SDK id: "S3", "DynamoDB") made from ac to an endpoint its shared
+// configuration sets: endpoint_url in the profile, for every service or in
+// the profile's services section, unless ignore_configured_endpoint_urls
+// (the SDK's own resolution, which the variables customEndpoint reads
+// also feed). Such a profile for an S3-compatible server (R2, MinIO) names
+// that server's region, "auto" or whatever it is, which checkRegion took
+// for a misspelt AWS region.
+func profileEndpoint(ctx context.Context, ac aws.Config, service string) bool {
+	if ac.BaseEndpoint != nil {
+		return true // AWS_ENDPOINT_URL or the profile's endpoint_url; nil when ignored
+	}
+	type ignores interface {
+		GetIgnoreConfiguredEndpoints(context.Context) (bool, bool, error)
+	}
+	type serviceEndpoint interface {
+		GetServiceBaseEndpoint(context.Context, string) (string, bool, error)
+	}
+	for _, src := range ac.ConfigSources {
+		if p, ok := src.(ignores); ok {
+			if v, found, err := p.GetIgnoreConfiguredEndpoints(ctx); err == nil && found {
+				if v {
+					return false
+				}
+				break
+			}
+		}
+	}
+	for _, src := range ac.ConfigSources {
+		if p, ok := src.(serviceEndpoint); ok {
+			if v, found, err := p.GetServiceBaseEndpoint(ctx, service); err == nil && found && v != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // regionOf is the value of a region key, locks.region or backend.region.
 func regionOf(cfg *config.Resolved, key string) string {
 	if key == "locks.region" {
@@ -267,7 +305,7 @@ func (f *Factory) S3Client(ctx context.Context, cfg *config.Resolved) (*s3.Clien
 	if ac.Region == "" {
 		return nil, fmt.Errorf("no AWS region for the state bucket: set backend.region (PANKA_BACKEND_REGION or --backend-region), aws.region, or AWS_REGION")
 	}
-	if err := f.checkRegion(cfg, ac.Region, "backend.region", f.customEndpoint(cfg.Backend.Endpoint, "AWS_ENDPOINT_URL_S3"),
+	if err := f.checkRegion(cfg, ac.Region, "backend.region", f.customEndpoint(cfg.Backend.Endpoint, "AWS_ENDPOINT_URL_S3") || profileEndpoint(ctx, ac, "S3"),
 		"backend.endpoint if the bucket is on an S3-compatible server"); err != nil {
 		return nil, err
 	}
@@ -302,7 +340,7 @@ func (f *Factory) DynamoDBClient(ctx context.Context, cfg *config.Resolved) (*dy
 	if ac.Region == "" {
 		return nil, fmt.Errorf("no AWS region for the lock table: set locks.region or backend.region (PANKA_LOCKS_REGION, PANKA_BACKEND_REGION), aws.region, or AWS_REGION")
 	}
-	if err := f.checkRegion(cfg, ac.Region, "locks.region", f.customEndpoint(cfg.Locks.Endpoint, "AWS_ENDPOINT_URL_DYNAMODB"),
+	if err := f.checkRegion(cfg, ac.Region, "locks.region", f.customEndpoint(cfg.Locks.Endpoint, "AWS_ENDPOINT_URL_DYNAMODB") || profileEndpoint(ctx, ac, "DynamoDB"),
 		"locks.endpoint if the table is on a DynamoDB-compatible server"); err != nil {
 		return nil, err
 	}

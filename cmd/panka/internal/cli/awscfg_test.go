@@ -312,6 +312,11 @@ func TestClientRegionChecked(t *testing.T) {
 	if err := os.WriteFile(file, []byte("aws:\n  region: eu-west1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	profiles := "[profile r2]\nregion = auto\nendpoint_url = http://127.0.0.1:1\n\n" +
+		"[profile minio]\nregion = garage\nservices = local\n\n[services local]\ns3 =\n  endpoint_url = http://127.0.0.1:1\ndynamodb =\n  endpoint_url = http://127.0.0.1:1\n"
+	if err := os.WriteFile(filepath.Join(home, "c"), []byte(profiles), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name      string
 		repoFile  string
@@ -336,6 +341,12 @@ func TestClientRegionChecked(t *testing.T) {
 		{name: "upper case", env: []string{"PANKA_LOCKS_REGION=EU-WEST-1", "PANKA_BACKEND_REGION=eu-west-1"},
 			wantDDB: `locks.region "EU-WEST-1" (set by env (PANKA_LOCKS_REGION)) is not an AWS region such as us-east-1`},
 		{name: "an S3-compatible server's", env: []string{"PANKA_BACKEND_REGION=auto"}, endpoints: true},
+		// The server named by endpoint_url in the AWS profile, as for
+		// Cloudflare R2 (region auto): refused as "not an AWS region".
+		{name: "a profile's endpoint_url", env: []string{"AWS_PROFILE=r2"}},
+		{name: "a profile's services section", env: []string{"AWS_PROFILE=minio"}},
+		{name: "a profile's endpoint ignored", env: []string{"AWS_PROFILE=r2", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true"},
+			wantS3: `the AWS region "auto" (from the region of the AWS profile in ~/.aws/config) is not an AWS region such as us-east-1`},
 		{name: "AWS_REGION", env: []string{"AWS_REGION=mars"},
 			wantS3: `the AWS region "mars" (from AWS_REGION) is not an AWS region such as us-east-1`},
 		{name: "AWS_REGION with a space", env: []string{"AWS_REGION=us-east-1 "}, endpoints: true,
@@ -344,6 +355,8 @@ func TestClientRegionChecked(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("AWS_REGION", "")
 			t.Setenv("AWS_DEFAULT_REGION", "")
+			t.Setenv("AWS_PROFILE", "")
+			t.Setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "")
 			env := tc.env
 			if tc.endpoints {
 				env = append(env, "PANKA_BACKEND_ENDPOINT=http://127.0.0.1:1", "PANKA_LOCKS_ENDPOINT=http://127.0.0.1:1")
