@@ -77,7 +77,10 @@ func TestValidate(t *testing.T) {
 				stacks.Component{Name: "c2", Kind: stacks.KindCache, Spec: map[string]any{"version": "5.0.6"}},
 				stacks.Component{Name: "c3", Kind: stacks.KindCache, Spec: map[string]any{"version": "6.2"}},
 				stacks.Component{Name: "c4", Kind: stacks.KindCache, Spec: map[string]any{"engine": "valkey", "version": "8.0"}},
-				stacks.Component{Name: "c5", Kind: stacks.KindCache, Spec: map[string]any{"engine": "valkey"}})
+				stacks.Component{Name: "c5", Kind: stacks.KindCache, Spec: map[string]any{"engine": "valkey"}},
+				// Majors after 9 (releases to come) take the same form.
+				stacks.Component{Name: "c6", Kind: stacks.KindCache, Spec: map[string]any{"version": "10.0"}},
+				stacks.Component{Name: "c7", Kind: stacks.KindCache, Spec: map[string]any{"engine": "valkey", "version": "12.1"}})
 		}, nil},
 		{"valkey major only", func(r *stacks.Resolved) {
 			r.Components[4].Spec["engine"] = "valkey"

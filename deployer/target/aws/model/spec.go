@@ -694,10 +694,12 @@ func decodeCache(d *decoder, c *stacks.Component) *cache {
 
 // ElastiCache version forms, as the AWS provider checks them before any
 // AWS call: "7" or "7.1.0" passed validate and plan, and the provider
-// refused the replication group when apply ran.
+// refused the replication group when apply ran. Majors from 10 on take
+// the <major>.<minor> form too, as the provider's patterns do, so a
+// future release is not refused here.
 var (
-	reRedisVersion  = regexp.MustCompile(`^([1-5]\.[0-9]+\.[0-9]+|6\.x|[6-9]\.[0-9]+)$`)
-	reValkeyVersion = regexp.MustCompile(`^[7-9]\.[0-9]+$`)
+	reRedisVersion  = regexp.MustCompile(`^([1-5]\.[0-9]+\.[0-9]+|6\.x|([6-9]|[1-9][0-9]+)\.[0-9]+)$`)
+	reValkeyVersion = regexp.MustCompile(`^([7-9]|[1-9][0-9]+)\.[0-9]+$`)
 )
 
 func decodeQueue(d *decoder, c *stacks.Component) *queue {
