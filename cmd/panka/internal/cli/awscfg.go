@@ -154,11 +154,6 @@ func sanitizeSession(s string) string {
 	return string(out)
 }
 
-// customEndpoint reports whether an S3/DynamoDB endpoint override is in effect.
-func (f *Factory) customEndpoint(configured, serviceEnv string) bool {
-	return configured != "" || f.Getenv(serviceEnv) != "" || f.Getenv("AWS_ENDPOINT_URL") != ""
-}
-
 // checkRegion refuses the region of a client (region; key is its
 // configuration key) that its requests would fail on without saying why:
 // a name the SDK does not take (a stray space in AWS_REGION: "invalid input
@@ -203,42 +198,66 @@ func (f *Factory) checkRegion(cfg *config.Resolved, region, key string, custom b
 	return fmt.Errorf("%s is not an AWS region such as us-east-1: fix it, or set %s", what, orEndpoint)
 }
 
-// profileEndpoint reports whether the SDK sends the clients of service
-// (its SDK id: "S3", "DynamoDB") made from ac to an endpoint its shared
-// configuration sets: endpoint_url in the profile, for every service or in
-// the profile's services section, unless ignore_configured_endpoint_urls
-// (the SDK's own resolution, which the variables customEndpoint reads
-// also feed). Such a profile for an S3-compatible server (R2, MinIO) names
-// that server's region, "auto" or whatever it is, which checkRegion took
-// for a misspelt AWS region.
-func profileEndpoint(ctx context.Context, ac aws.Config, service string) bool {
-	if ac.BaseEndpoint != nil {
-		return true // AWS_ENDPOINT_URL or the profile's endpoint_url; nil when ignored
+// clientEndpoint is the endpoint the SDK sends the requests of a client
+// to, and the setting that chose it.
+type clientEndpoint struct {
+	// URL is "" for AWS's own endpoint of the client's region.
+	URL string
+	// From names the setting, for messages: "backend.endpoint (set by env
+	// (PANKA_BACKEND_ENDPOINT))", "AWS_ENDPOINT_URL_S3", "the endpoint_url
+	// of AWS profile \"minio\""; "" with URL.
+	From string
+}
+
+// endpointOf is the endpoint of the clients of service (its SDK id: "S3",
+// "DynamoDB") made from ac, whose key (backend.endpoint, locks.endpoint)
+// overrides the SDK's choice when set. Else it is the SDK's own
+// resolution: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, the service's
+// endpoint_url in the services section of the AWS profile, the profile's
+// endpoint_url, none of them with ignore_configured_endpoint_urls
+// (AWS_IGNORE_CONFIGURED_ENDPOINT_URLS). A profile for an S3-compatible
+// server (R2, MinIO) is written that way, and is as custom an endpoint as
+// backend.endpoint: its region may be "auto", its buckets are addressed
+// path-style, and its address is what to check when it does not answer.
+func (f *Factory) endpointOf(ctx context.Context, cfg *config.Resolved, ac aws.Config, key, service string) clientEndpoint {
+	configured := cfg.Backend.Endpoint
+	if key == "locks.endpoint" {
+		configured = cfg.Locks.Endpoint
+	}
+	if configured != "" {
+		return clientEndpoint{URL: configured, From: fmt.Sprintf("%s (set by %s)", key, cfg.Sources[key])}
 	}
 	type ignores interface {
 		GetIgnoreConfiguredEndpoints(context.Context) (bool, bool, error)
-	}
-	type serviceEndpoint interface {
-		GetServiceBaseEndpoint(context.Context, string) (string, bool, error)
 	}
 	for _, src := range ac.ConfigSources {
 		if p, ok := src.(ignores); ok {
 			if v, found, err := p.GetIgnoreConfiguredEndpoints(ctx); err == nil && found {
 				if v {
-					return false
+					return clientEndpoint{}
 				}
 				break
 			}
 		}
 	}
-	for _, src := range ac.ConfigSources {
-		if p, ok := src.(serviceEndpoint); ok {
-			if v, found, err := p.GetServiceBaseEndpoint(ctx, service); err == nil && found && v != "" {
-				return true
-			}
+	for _, name := range []string{"AWS_ENDPOINT_URL_" + strings.ToUpper(service), "AWS_ENDPOINT_URL"} {
+		if v := f.Getenv(name); v != "" {
+			return clientEndpoint{URL: v, From: name}
 		}
 	}
-	return false
+	for _, src := range ac.ConfigSources {
+		sc, ok := src.(awsconfig.SharedConfig)
+		if !ok {
+			continue
+		}
+		if v, found, err := sc.GetServiceBaseEndpoint(ctx, service); err == nil && found && v != "" {
+			return clientEndpoint{URL: v, From: fmt.Sprintf("the %s endpoint_url in the services section of AWS profile %q", strings.ToLower(service), sc.Profile)}
+		}
+		if sc.BaseEndpoint != "" {
+			return clientEndpoint{URL: sc.BaseEndpoint, From: fmt.Sprintf("the endpoint_url of AWS profile %q", sc.Profile)}
+		}
+	}
+	return clientEndpoint{}
 }
 
 // regionOf is the value of a region key, locks.region or backend.region.
@@ -305,19 +324,21 @@ func (f *Factory) S3Client(ctx context.Context, cfg *config.Resolved) (*s3.Clien
 	if ac.Region == "" {
 		return nil, fmt.Errorf("no AWS region for the state bucket: set backend.region (PANKA_BACKEND_REGION or --backend-region), aws.region, or AWS_REGION")
 	}
-	if err := f.checkRegion(cfg, ac.Region, "backend.region", f.customEndpoint(cfg.Backend.Endpoint, "AWS_ENDPOINT_URL_S3") || profileEndpoint(ctx, ac, "S3"),
+	ep := f.endpointOf(ctx, cfg, ac, "backend.endpoint", "S3")
+	if err := f.checkRegion(cfg, ac.Region, "backend.region", ep.URL != "",
 		"backend.endpoint if the bucket is on an S3-compatible server"); err != nil {
 		return nil, err
 	}
-	return s3store.NewClient(ac, s3store.ClientOptions{Endpoint: cfg.Backend.Endpoint, UsePathStyle: f.s3PathStyle(cfg),
+	return s3store.NewClient(ac, s3store.ClientOptions{Endpoint: cfg.Backend.Endpoint, UsePathStyle: s3PathStyle(cfg, ep),
 		OnRetry: f.retryNotice("the state bucket's server", f.endpointCheck(cfg.Backend.Endpoint, "backend.endpoint", "AWS_ENDPOINT_URL_S3", "backend.region"))}), nil
 }
 
 // s3PathStyle is the S3 addressing of the state bucket, for panka's client
 // and for Pulumi's DIY backend alike: backend.usePathStyle when set, else
-// path-style whenever a custom endpoint is in use.
-func (f *Factory) s3PathStyle(cfg *config.Resolved) bool {
-	if src := cfg.Sources["backend.usePathStyle"]; src.Layer == "default" && f.customEndpoint(cfg.Backend.Endpoint, "AWS_ENDPOINT_URL_S3") {
+// path-style whenever the bucket's endpoint (ep, endpointOf) is a custom
+// one, the AWS profile's endpoint_url included.
+func s3PathStyle(cfg *config.Resolved, ep clientEndpoint) bool {
+	if src := cfg.Sources["backend.usePathStyle"]; src.Layer == "default" && ep.URL != "" {
 		return true
 	}
 	return cfg.Backend.UsePathStyle
@@ -340,7 +361,7 @@ func (f *Factory) DynamoDBClient(ctx context.Context, cfg *config.Resolved) (*dy
 	if ac.Region == "" {
 		return nil, fmt.Errorf("no AWS region for the lock table: set locks.region or backend.region (PANKA_LOCKS_REGION, PANKA_BACKEND_REGION), aws.region, or AWS_REGION")
 	}
-	if err := f.checkRegion(cfg, ac.Region, "locks.region", f.customEndpoint(cfg.Locks.Endpoint, "AWS_ENDPOINT_URL_DYNAMODB") || profileEndpoint(ctx, ac, "DynamoDB"),
+	if err := f.checkRegion(cfg, ac.Region, "locks.region", f.endpointOf(ctx, cfg, ac, "locks.endpoint", "DynamoDB").URL != "",
 		"locks.endpoint if the table is on a DynamoDB-compatible server"); err != nil {
 		return nil, err
 	}

@@ -29,8 +29,11 @@ import (
 )
 
 // pulumiBackendURL is the DIY backend of a stack/environment, under the same
-// prefix as its state (SPEC §5): <prefix>stacks/<stack>/<env>/pulumi.
-func (f *Factory) pulumiBackendURL(cfg *config.Resolved, key statestore.Key) (string, error) {
+// prefix as its state (SPEC §5): <prefix>stacks/<stack>/<env>/pulumi. In
+// S3 it names the endpoint and addressing panka's own client uses (the
+// engine's SDK would find the AWS profile's endpoint_url itself, not that
+// such a server wants path-style requests).
+func (f *Factory) pulumiBackendURL(ctx context.Context, cfg *config.Resolved, key statestore.Key) (string, error) {
 	if cfg.Pulumi.Backend != "" && cfg.Pulumi.Backend != "s3" && cfg.Pulumi.Backend != "diy" {
 		return cfg.Pulumi.Backend, nil
 	}
@@ -40,12 +43,13 @@ func (f *Factory) pulumiBackendURL(cfg *config.Resolved, key statestore.Key) (st
 	}
 	switch cfg.Backend.Type {
 	case "s3":
-		endpoint := cfg.Backend.Endpoint
-		if endpoint == "" {
-			endpoint = f.Getenv("AWS_ENDPOINT_URL_S3")
+		ac, err := f.AWSConfig(ctx, cfg)
+		if err != nil {
+			return "", err
 		}
+		ep := f.endpointOf(ctx, cfg, ac, "backend.endpoint", "S3")
 		return engine.S3Backend{Bucket: cfg.Backend.Bucket, Prefix: rel,
-			Region: cfg.Backend.Region, Endpoint: endpoint, PathStyle: f.s3PathStyle(cfg)}.URL(), nil
+			Region: cfg.Backend.Region, Endpoint: ep.URL, PathStyle: s3PathStyle(cfg, ep)}.URL(), nil
 	default:
 		dir, err := f.localDir(cfg)
 		if err != nil {
@@ -349,7 +353,7 @@ func (f *Factory) engineFactory(cfg *config.Resolved, key statestore.Key, eo eng
 
 // startEngine opens a panka-engine session for a stack/environment.
 func (f *Factory) startEngine(ctx context.Context, cfg *config.Resolved, key statestore.Key, desired *stacks.Resolved, eo engineOptions) (*engine.Client, error) {
-	backendURL, err := f.pulumiBackendURL(cfg, key)
+	backendURL, err := f.pulumiBackendURL(ctx, cfg, key)
 	if err != nil {
 		return nil, err
 	}

@@ -25,20 +25,36 @@ import (
 // an S3-compatible server for http://<bucket>.127.0.0.1:port/... and every
 // apply failed to open its stack.
 func TestPulumiBackendURLPathStyle(t *testing.T) {
+	// An S3-compatible server named only in the AWS profile (its
+	// endpoint_url, or its services section's): the engine's SDK found
+	// the endpoint itself, but addressed the bucket as a virtual host.
+	home := t.TempDir()
+	fakeAWSEnv(t, home)
+	profiles := "[profile minio]\nendpoint_url = http://minio.internal:9000\n\n" +
+		"[profile sections]\nservices = local\n\n[services local]\ns3 =\n  endpoint_url = http://s3.internal:9000\n"
+	if err := os.WriteFile(filepath.Join(home, "c"), []byte(profiles), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		env     []string
 		want    string // use_path_style query value
 		wantEnd string // endpoint query value
+		profile string // AWS_PROFILE
 	}{
-		{"endpoint, path style unset", []string{"PANKA_BACKEND_ENDPOINT=http://127.0.0.1:7070"}, "true", "http://127.0.0.1:7070"},
-		{"AWS_ENDPOINT_URL_S3, path style unset", []string{"AWS_ENDPOINT_URL_S3=http://127.0.0.1:7070"}, "true", "http://127.0.0.1:7070"},
-		{"endpoint, path style off", []string{"PANKA_BACKEND_ENDPOINT=http://127.0.0.1:7070", "PANKA_BACKEND_USE_PATH_STYLE=false"}, "", "http://127.0.0.1:7070"},
-		{"AWS, no endpoint", nil, "", ""},
-		{"AWS, path style on", []string{"PANKA_BACKEND_USE_PATH_STYLE=true"}, "true", ""},
+		{name: "a profile's endpoint_url", want: "true", wantEnd: "http://minio.internal:9000", profile: "minio"},
+		{name: "a profile's services section", want: "true", wantEnd: "http://s3.internal:9000", profile: "sections"},
+		{name: "a profile's endpoint, path style off", env: []string{"PANKA_BACKEND_USE_PATH_STYLE=false"}, wantEnd: "http://minio.internal:9000", profile: "minio"},
+		{name: "AWS_ENDPOINT_URL over a profile's", env: []string{"AWS_ENDPOINT_URL=http://127.0.0.1:7070"}, want: "true", wantEnd: "http://127.0.0.1:7070", profile: "minio"},
+		{"endpoint, path style unset", []string{"PANKA_BACKEND_ENDPOINT=http://127.0.0.1:7070"}, "true", "http://127.0.0.1:7070", ""},
+		{"AWS_ENDPOINT_URL_S3, path style unset", []string{"AWS_ENDPOINT_URL_S3=http://127.0.0.1:7070"}, "true", "http://127.0.0.1:7070", ""},
+		{"endpoint, path style off", []string{"PANKA_BACKEND_ENDPOINT=http://127.0.0.1:7070", "PANKA_BACKEND_USE_PATH_STYLE=false"}, "", "http://127.0.0.1:7070", ""},
+		{"AWS, no endpoint", nil, "", "", ""},
+		{"AWS, path style on", []string{"PANKA_BACKEND_USE_PATH_STYLE=true"}, "true", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("AWS_PROFILE", tt.profile)
 			env := append([]string{"PANKA_BACKEND_TYPE=s3", "PANKA_BACKEND_BUCKET=state", "PANKA_BACKEND_REGION=us-east-1"}, tt.env...)
 			cfg, err := config.Resolve(config.Layers{Env: env})
 			if err != nil {
@@ -47,7 +63,7 @@ func TestPulumiBackendURLPathStyle(t *testing.T) {
 			ios, _, _, _ := Test()
 			f := NewFactory(ios)
 			f.Environ = func() []string { return env }
-			raw, err := f.pulumiBackendURL(cfg, statestore.Key{Stack: "shop", Environment: "dev"})
+			raw, err := f.pulumiBackendURL(context.Background(), cfg, statestore.Key{Stack: "shop", Environment: "dev"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,7 +102,7 @@ func TestPulumiBackendUnderPrefix(t *testing.T) {
 			ios, _, _, _ := Test()
 			f := NewFactory(ios)
 			f.Environ = func() []string { return env }
-			raw, err := f.pulumiBackendURL(cfg, key)
+			raw, err := f.pulumiBackendURL(context.Background(), cfg, key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +125,7 @@ func TestPulumiBackendUnderPrefix(t *testing.T) {
 			f := NewFactory(ios)
 			f.Environ = func() []string { return env }
 			f.Getwd = func() (string, error) { return dir, nil }
-			raw, err := f.pulumiBackendURL(cfg, key)
+			raw, err := f.pulumiBackendURL(context.Background(), cfg, key)
 			if err != nil {
 				t.Fatal(err)
 			}
