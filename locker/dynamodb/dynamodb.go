@@ -1,6 +1,7 @@
 package dynamodb
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -279,9 +280,14 @@ type unreachable struct{ err, cause error }
 
 func (e *unreachable) Error() string {
 	if hint := s3store.CertificateHint(e.err); hint != "" {
-		return fmt.Sprintf("%s: %v; %s (locks.endpoint, PANKA_LOCKS_ENDPOINT or AWS_ENDPOINT_URL_DYNAMODB)", ErrUnreachable, e.cause, hint)
+		where := "locks.endpoint, PANKA_LOCKS_ENDPOINT or AWS_ENDPOINT_URL_DYNAMODB"
+		if from, ok := s3store.EndpointFrom(e.err); ok {
+			where = cmp.Or(from, "AWS's own, no custom endpoint is set")
+		}
+		return fmt.Sprintf("%s: %v; %s (%s)", ErrUnreachable, e.cause, hint, where)
 	}
-	return fmt.Sprintf("%s: %v; check locks.endpoint (PANKA_LOCKS_ENDPOINT or AWS_ENDPOINT_URL_DYNAMODB) and that the server is up", ErrUnreachable, e.cause)
+	return fmt.Sprintf("%s: %v; %s", ErrUnreachable, e.cause,
+		s3store.CheckEndpoint(e.err, "locks.region", "check locks.endpoint (PANKA_LOCKS_ENDPOINT or AWS_ENDPOINT_URL_DYNAMODB) and that the server is up"))
 }
 func (e *unreachable) Unwrap() []error { return []error{ErrUnreachable, e.err} }
 

@@ -305,6 +305,34 @@ func TestUntrustedCertificate(t *testing.T) {
 	}
 }
 
+// TestUnreachableNamesTheEndpointsSetting: the setting that chose the
+// endpoint (s3store.NoteEndpoint), or AWS's own with the network and
+// locks.region to check, not "check locks.endpoint (PANKA_LOCKS_ENDPOINT
+// or AWS_ENDPOINT_URL_DYNAMODB)" whatever had set it.
+func TestUnreachableNamesTheEndpointsSetting(t *testing.T) {
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("pankatest", "pankatest", "")}
+	for _, tc := range []struct{ from, want string }{
+		{`the dynamodb endpoint_url in the services section of AWS profile "minio"`,
+			`; check that the server is up and that the dynamodb endpoint_url in the services section of AWS profile "minio" is its address`},
+		{"", "; no custom endpoint is set, so this is AWS's own: check the network (DNS, a proxy in HTTPS_PROXY) and locks.region"},
+	} {
+		c := ddb.NewFromConfig(cfg, func(o *ddb.Options) {
+			o.BaseEndpoint = aws.String("http://127.0.0.1:1")
+			o.RetryMaxAttempts = 1
+			o.APIOptions = append(o.APIOptions, s3store.NoteEndpoint(tc.from))
+		})
+		l, err := dynamodb.New(dynamodb.Options{Client: c, Table: "panka-locks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = l.List(context.Background())
+		if !errors.Is(err, dynamodb.ErrUnreachable) || !strings.Contains(err.Error(), "connection refused") || !strings.HasSuffix(err.Error(), tc.want) ||
+			strings.Contains(err.Error(), "PANKA_LOCKS_ENDPOINT") {
+			t.Errorf("list from a closed port (%q): %v\nwant it to end with %s", tc.from, err, tc.want)
+		}
+	}
+}
+
 // An endpoint nobody listens on: the network cause and the setting to check,
 // not the SDK's retry text.
 func TestUnreachableSaysWhichSetting(t *testing.T) {

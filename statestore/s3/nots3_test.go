@@ -3,6 +3,7 @@ package s3_test
 import (
 	"context"
 	"errors"
+	"github.com/aws/smithy-go/middleware"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -90,5 +91,37 @@ func TestUntrustedCertificate(t *testing.T) {
 	want := "x509: certificate signed by unknown authority; the server's TLS certificate is signed by a CA this machine does not trust: give that CA's certificate (PEM) with AWS_CA_BUNDLE=FILE, or add it to the system's trust store; check the endpoint (backend.endpoint, PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3)"
 	if !errors.Is(err, s3store.ErrUnreachable) || !strings.HasSuffix(err.Error(), want) {
 		t.Errorf("Get over an untrusted certificate: %v\nwant it to end with %s", err, want)
+	}
+}
+
+// TestUnreachableNamesTheEndpointsSetting: a server that cannot be reached
+// is said with the setting that chose its endpoint (NoteEndpoint), the AWS
+// profile's endpoint_url as much as backend.endpoint; with none set, the
+// endpoint is AWS's own and the advice is the network and the region.
+// "check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3)"
+// was said in every case, of a key nobody had set.
+func TestUnreachableNamesTheEndpointsSetting(t *testing.T) {
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")}
+	for _, tc := range []struct{ name, from, want string }{
+		{"a profile's endpoint_url", `the endpoint_url of AWS profile "minio"`,
+			`; check that the server is up and that the endpoint_url of AWS profile "minio" is its address`},
+		{"backend.endpoint", "backend.endpoint (set by repo (panka.yaml:1))",
+			"; check that the server is up and that backend.endpoint (set by repo (panka.yaml:1)) is its address"},
+		// AWS's own endpoint (a closed port stands for a DNS failure).
+		{"AWS's own", "", "; no custom endpoint is set, so this is AWS's own: check the network (DNS, a proxy in HTTPS_PROXY) and backend.region"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := s3store.NewClient(cfg, s3store.ClientOptions{Endpoint: "http://127.0.0.1:1", UsePathStyle: true, MaxAttempts: 1,
+				APIOptions: []func(*middleware.Stack) error{s3store.NoteEndpoint(tc.from)}})
+			s, err := s3store.New(c, s3store.Options{Bucket: "state"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = s.Get(context.Background(), statestore.Key{Stack: "orders", Environment: "dev"})
+			if !errors.Is(err, s3store.ErrUnreachable) || !strings.Contains(err.Error(), "connection refused") || !strings.HasSuffix(err.Error(), tc.want) ||
+				strings.Contains(err.Error(), "PANKA_BACKEND_ENDPOINT") {
+				t.Errorf("Get from a closed port: %v\nwant it to end with %s", err, tc.want)
+			}
+		})
 	}
 }

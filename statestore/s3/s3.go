@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/errgroup"
 
@@ -137,6 +138,8 @@ type ClientOptions struct {
 	// OnRetry, when set, is told of each retry of a request whose attempt
 	// got no answer (see NotifyRetries).
 	OnRetry func(RetryNotice)
+	// APIOptions are added to the client's (NoteEndpoint).
+	APIOptions []func(*middleware.Stack) error
 }
 
 // NewRetryer returns the retryer panka uses for AWS calls: the SDK's
@@ -173,6 +176,7 @@ func NewClient(cfg aws.Config, o ClientOptions) *s3.Client {
 		}
 		so.UsePathStyle = o.UsePathStyle
 		so.Retryer = NotifyRetries(NewRetryer(o.MaxAttempts), o.OnRetry)
+		so.APIOptions = append(so.APIOptions, o.APIOptions...)
 	})
 }
 
@@ -253,9 +257,14 @@ func Explain(bucket string, err error) error {
 			return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; the bucket was addressed as the host %s (virtual-hosted style): set backend.usePathStyle: true (PANKA_BACKEND_USE_PATH_STYLE) for an S3-compatible server, or check backend.endpoint", ErrUnreachable, send.Err, dns.Name), ""}
 		}
 		if hint := CertificateHint(err); hint != "" {
-			return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; %s (backend.endpoint, PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3)", ErrUnreachable, send.Err, hint), ""}
+			where := "backend.endpoint, PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3"
+			if from, ok := EndpointFrom(err); ok {
+				where = cmp.Or(from, "AWS's own, no custom endpoint is set")
+			}
+			return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; %s (%s)", ErrUnreachable, send.Err, hint, where), ""}
 		}
-		return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up", ErrUnreachable, send.Err), ""}
+		return &explained{ErrUnreachable, err, fmt.Sprintf("%s: %v; %s", ErrUnreachable, send.Err,
+			CheckEndpoint(err, "backend.region", "check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up")), ""}
 	}
 	var de *smithy.DeserializationError
 	var xe *xml.SyntaxError

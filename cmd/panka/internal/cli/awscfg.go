@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/logging"
+	"github.com/aws/smithy-go/middleware"
 
 	"panka.dev/panka/cmd/panka/internal/config"
 	s3store "panka.dev/panka/statestore/s3"
@@ -225,7 +226,11 @@ func (f *Factory) endpointOf(ctx context.Context, cfg *config.Resolved, ac aws.C
 		configured = cfg.Locks.Endpoint
 	}
 	if configured != "" {
-		return clientEndpoint{URL: configured, From: fmt.Sprintf("%s (set by %s)", key, cfg.Sources[key])}
+		from := key
+		if src := cfg.Sources[key]; src.Layer != "" {
+			from = fmt.Sprintf("%s (set by %s)", key, src)
+		}
+		return clientEndpoint{URL: configured, From: from}
 	}
 	type ignores interface {
 		GetIgnoreConfiguredEndpoints(context.Context) (bool, bool, error)
@@ -292,16 +297,13 @@ func (f *Factory) checkSDKEndpoint(configured, serviceEnv string) error {
 }
 
 // endpointCheck is what to check when a server does not answer: the
-// endpoint setting in effect, the configured key, else the SDK's variable
-// for the service (serviceEnv), else AWS_ENDPOINT_URL (the variables the
-// SDK reads when the key is unset); with none of them, AWS itself, the
-// network and regionKey. Naming backend.region for a server set with
+// setting that chose its endpoint (ep, endpointOf), the AWS profile's
+// endpoint_url included; with none, AWS itself, the network and
+// regionKey. Naming backend.region for a server set with
 // AWS_ENDPOINT_URL_S3 sent the reader to the wrong setting.
-func (f *Factory) endpointCheck(configured, key, serviceEnv, regionKey string) string {
-	for _, set := range []struct{ name, value string }{{key, configured}, {serviceEnv, f.Getenv(serviceEnv)}, {"AWS_ENDPOINT_URL", f.Getenv("AWS_ENDPOINT_URL")}} {
-		if set.value != "" {
-			return "that the server runs and " + set.name + " is its address"
-		}
+func endpointCheck(ep clientEndpoint, regionKey string) string {
+	if ep.From != "" {
+		return "that the server runs and " + ep.From + " is its address"
 	}
 	return "the network and " + regionKey
 }
@@ -330,7 +332,8 @@ func (f *Factory) S3Client(ctx context.Context, cfg *config.Resolved) (*s3.Clien
 		return nil, err
 	}
 	return s3store.NewClient(ac, s3store.ClientOptions{Endpoint: cfg.Backend.Endpoint, UsePathStyle: s3PathStyle(cfg, ep),
-		OnRetry: f.retryNotice("the state bucket's server", f.endpointCheck(cfg.Backend.Endpoint, "backend.endpoint", "AWS_ENDPOINT_URL_S3", "backend.region"))}), nil
+		OnRetry:    f.retryNotice("the state bucket's server", endpointCheck(ep, "backend.region")),
+		APIOptions: []func(*middleware.Stack) error{s3store.NoteEndpoint(ep.From)}}), nil
 }
 
 // s3PathStyle is the S3 addressing of the state bucket, for panka's client
@@ -361,15 +364,17 @@ func (f *Factory) DynamoDBClient(ctx context.Context, cfg *config.Resolved) (*dy
 	if ac.Region == "" {
 		return nil, fmt.Errorf("no AWS region for the lock table: set locks.region or backend.region (PANKA_LOCKS_REGION, PANKA_BACKEND_REGION), aws.region, or AWS_REGION")
 	}
-	if err := f.checkRegion(cfg, ac.Region, "locks.region", f.endpointOf(ctx, cfg, ac, "locks.endpoint", "DynamoDB").URL != "",
+	ep := f.endpointOf(ctx, cfg, ac, "locks.endpoint", "DynamoDB")
+	if err := f.checkRegion(cfg, ac.Region, "locks.region", ep.URL != "",
 		"locks.endpoint if the table is on a DynamoDB-compatible server"); err != nil {
 		return nil, err
 	}
-	hint := f.endpointCheck(cfg.Locks.Endpoint, "locks.endpoint", "AWS_ENDPOINT_URL_DYNAMODB", "locks.region")
+	hint := endpointCheck(ep, "locks.region")
 	return dynamodb.NewFromConfig(ac, func(o *dynamodb.Options) {
 		if cfg.Locks.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Locks.Endpoint)
 		}
+		o.APIOptions = append(o.APIOptions, s3store.NoteEndpoint(ep.From))
 		o.Retryer = s3store.NotifyRetries(s3store.NewRetryer(0), f.retryNotice("the lock table's server", hint))
 	}), nil
 }

@@ -279,20 +279,37 @@ func TestSilentEndpointSetBySDKVariable(t *testing.T) {
 		t.Fatalf("the retries do not name AWS_ENDPOINT_URL_S3:\n%s", got)
 	}
 
+	profiles := "[profile minio]\nendpoint_url = http://d:1\n\n[profile sections]\nservices = local\n\n[services local]\ndynamodb =\n  endpoint_url = http://e:1\n"
+	if err := os.WriteFile(filepath.Join(home, "c"), []byte(profiles), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name                     string
 		configured, service, all string
+		profile                  string
 		want                     string
 	}{
-		{"nothing set: AWS", "", "", "", "the network and locks.region"},
-		{"the key", "http://a:1", "http://b:1", "http://c:1", "that the server runs and locks.endpoint is its address"},
-		{"the service's variable", "", "http://b:1", "http://c:1", "that the server runs and AWS_ENDPOINT_URL_DYNAMODB is its address"},
-		{"every service's variable", "", "", "http://c:1", "that the server runs and AWS_ENDPOINT_URL is its address"},
+		{"nothing set: AWS", "", "", "", "", "the network and locks.region"},
+		{"the key", "http://a:1", "http://b:1", "http://c:1", "minio", "that the server runs and locks.endpoint (set by env (PANKA_LOCKS_ENDPOINT)) is its address"},
+		{"the service's variable", "", "http://b:1", "http://c:1", "minio", "that the server runs and AWS_ENDPOINT_URL_DYNAMODB is its address"},
+		{"every service's variable", "", "", "http://c:1", "minio", "that the server runs and AWS_ENDPOINT_URL is its address"},
+		{"the profile's", "", "", "", "minio", `that the server runs and the endpoint_url of AWS profile "minio" is its address`},
+		{"the profile's services section", "", "", "", "sections", `that the server runs and the dynamodb endpoint_url in the services section of AWS profile "sections" is its address`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", tc.service)
 			t.Setenv("AWS_ENDPOINT_URL", tc.all)
-			if got := f.endpointCheck(tc.configured, "locks.endpoint", "AWS_ENDPOINT_URL_DYNAMODB", "locks.region"); got != tc.want {
+			t.Setenv("AWS_PROFILE", tc.profile)
+			cfg := &config.Resolved{Config: config.Default(), Sources: map[string]config.Source{}}
+			if tc.configured != "" {
+				cfg.Locks.Endpoint = tc.configured
+				cfg.Sources["locks.endpoint"] = config.Source{Layer: "env", Where: "PANKA_LOCKS_ENDPOINT"}
+			}
+			ac, err := f.AWSConfig(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := endpointCheck(f.endpointOf(context.Background(), cfg, ac, "locks.endpoint", "DynamoDB"), "locks.region"); got != tc.want {
 				t.Errorf("endpointCheck = %q, want %q", got, tc.want)
 			}
 		})

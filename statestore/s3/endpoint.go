@@ -1,0 +1,67 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/smithy-go/middleware"
+)
+
+// NoteEndpoint returns an API option (for the APIOptions of an S3 or
+// DynamoDB client) that marks the errors of the client's requests with
+// what set its endpoint: from names the setting ("backend.endpoint (set by
+// repo (panka.yaml:2))", "AWS_ENDPOINT_URL_S3", "the endpoint_url of AWS
+// profile \"minio\""), "" for AWS's own endpoint. Explain (and the
+// DynamoDB lock backend's messages) say to check that setting, or, for
+// AWS's own, the network: "check backend.endpoint" was said of every
+// unreachable server, also where nothing had set one (a DNS failure
+// against AWS) or where the AWS profile had. The mark is transparent:
+// the error's text and chain are the request's.
+func NoteEndpoint(from string) func(*middleware.Stack) error {
+	return func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("PankaNoteEndpoint",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleInitialize(ctx, in)
+				if err != nil {
+					err = &endpointNoted{from: from, err: err}
+				}
+				return out, md, err
+			}), middleware.Before)
+	}
+}
+
+// endpointNoted is a request's error marked by NoteEndpoint.
+type endpointNoted struct {
+	from string
+	err  error
+}
+
+func (e *endpointNoted) Error() string { return e.err.Error() }
+func (e *endpointNoted) Unwrap() error { return e.err }
+
+// EndpointFrom is what set the endpoint err's request went to, as
+// NoteEndpoint marked it: ok is false for an error of a client without the
+// mark, from is "" for AWS's own endpoint.
+func EndpointFrom(err error) (from string, ok bool) {
+	var e *endpointNoted
+	if errors.As(err, &e) {
+		return e.from, true
+	}
+	return "", false
+}
+
+// CheckEndpoint is what to check about the endpoint of err's request when
+// it could not be reached: the setting that chose it, or, for AWS's own
+// endpoint of the region (regionKey), the way there. fallback is said of
+// an error of a client without NoteEndpoint.
+func CheckEndpoint(err error, regionKey, fallback string) string {
+	from, ok := EndpointFrom(err)
+	switch {
+	case !ok:
+		return fallback
+	case from == "":
+		return fmt.Sprintf("no custom endpoint is set, so this is AWS's own: check the network (DNS, a proxy in HTTPS_PROXY) and %s", regionKey)
+	}
+	return fmt.Sprintf("check that the server is up and that %s is its address", from)
+}
