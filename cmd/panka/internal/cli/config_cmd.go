@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"path"
 	"text/tabwriter"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
 
 	"panka.dev/panka/cmd/panka/internal/config"
@@ -28,6 +30,7 @@ with the stack's own spec.backend settings from its stack.yaml.`,
 				return err
 			}
 			vals := cfg.Values()
+			f.showSDKRegion(c.Context(), cfg, vals)
 			if f.JSON() {
 				return f.PrintJSON(vals)
 			}
@@ -73,4 +76,41 @@ func configShowConfig(f *Factory, stack string) (*config.Resolved, error) {
 		return nil, err
 	}
 	return f.configForHeader(h, path.Join(h.Path, stacks.StackFile))
+}
+
+// showSDKRegion fills, in vals, the regions no panka key sets
+// (backend.region, locks.region) with the region the AWS SDK gives the
+// clients then, and where it comes from: AWS_REGION, AWS_DEFAULT_REGION or
+// the AWS profile's region. config show printed them empty with the
+// source "default" while every request went to that region. Display only:
+// the configuration keeps them unset. A configuration the SDK cannot load
+// leaves them as they are; commands that use AWS say why.
+func (f *Factory) showSDKRegion(ctx context.Context, cfg *config.Resolved, vals []config.Value) {
+	if cfg.Backend.Region != "" && cfg.Locks.Region != "" {
+		return
+	}
+	ac, err := f.AWSConfig(ctx, cfg)
+	if err != nil || ac.Region == "" {
+		return
+	}
+	from := "the AWS SDK's configuration"
+	switch {
+	case f.Getenv("AWS_REGION") == ac.Region:
+		from = "AWS_REGION"
+	case f.Getenv("AWS_DEFAULT_REGION") == ac.Region:
+		from = "AWS_DEFAULT_REGION"
+	default:
+		for _, src := range ac.ConfigSources {
+			if sc, ok := src.(awsconfig.SharedConfig); ok && sc.Region == ac.Region {
+				from = fmt.Sprintf("the region of AWS profile %q", sc.Profile)
+				break
+			}
+		}
+	}
+	for i, v := range vals {
+		if (v.Key == "backend.region" || v.Key == "locks.region") && v.Value == "" {
+			vals[i].Value = ac.Region
+			vals[i].Source = config.Source{Layer: "aws-sdk", Where: from}.String()
+		}
+	}
 }
