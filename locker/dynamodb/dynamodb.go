@@ -246,8 +246,11 @@ func (l *Locker) hint(err error) error {
 		if errors.As(err, &re) {
 			status = re.HTTPStatusCode()
 		}
-		return &explained{err: err, msg: fmt.Sprintf("the endpoint does not answer like DynamoDB (HTTP %d with a body that is not DynamoDB's JSON); "+
-			"check locks.endpoint (PANKA_LOCKS_ENDPOINT or AWS_ENDPOINT_URL_DYNAMODB)", status)}
+		check := "locks.endpoint (PANKA_LOCKS_ENDPOINT or AWS_ENDPOINT_URL_DYNAMODB)"
+		if from, ok := s3store.EndpointFrom(err); ok {
+			check = cmp.Or(from, "for a proxy between here and AWS (HTTPS_PROXY): no custom endpoint is set")
+		}
+		return &explained{err: err, msg: fmt.Sprintf("the endpoint does not answer like DynamoDB (HTTP %d with a body that is not DynamoDB's JSON); check %s", status, check)}
 	}
 	return err
 }

@@ -469,6 +469,20 @@ func TestNotDynamoDBEndpoint(t *testing.T) {
 		}
 		noSDKText(t, name, err)
 	}
+	// The server set by the AWS profile: that is what to check.
+	pc := ddb.NewFromConfig(cfg, func(o *ddb.Options) {
+		o.BaseEndpoint = aws.String(srv.URL)
+		o.RetryMaxAttempts = 1
+		o.APIOptions = append(o.APIOptions, s3store.NoteEndpoint(`the endpoint_url of AWS profile "minio"`))
+	})
+	pl, err := dynamodb.New(dynamodb.Options{Client: pc, Table: "panka-locks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pl.List(ctx)
+	if want := `the endpoint does not answer like DynamoDB (HTTP 405 with a body that is not DynamoDB's JSON); check the endpoint_url of AWS profile "minio"`; err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("list from another server set by a profile: %v, want it to end with %s", err, want)
+	}
 }
 
 // TestSilentEndpointIsUnreachable: a DynamoDB endpoint that accepts

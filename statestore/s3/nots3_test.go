@@ -70,6 +70,20 @@ func TestNotS3Endpoint(t *testing.T) {
 					t.Errorf("%s: error %q carries the SDK's text or a wrong repair", name, err)
 				}
 			}
+			if tt.status == http.StatusOK {
+				return // answers S3 never gives, to requests that did not fail
+			}
+			// A server set by the AWS profile: that is what to check.
+			pc := s3store.NewClient(cfg, s3store.ClientOptions{Endpoint: srv.URL, UsePathStyle: true, MaxAttempts: 1,
+				APIOptions: []func(*middleware.Stack) error{s3store.NoteEndpoint(`the endpoint_url of AWS profile "minio"`)}})
+			ps, err := s3store.New(pc, s3store.Options{Bucket: "state"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := ps.Get(ctx, statestore.Key{Stack: "orders", Environment: "dev"}); !errors.Is(err, s3store.ErrNotS3) ||
+				!strings.HasSuffix(err.Error(), `; check the endpoint_url of AWS profile "minio"`) {
+				t.Errorf("get from another server set by a profile: %v, want it to name the profile's endpoint_url", err)
+			}
 		})
 	}
 }

@@ -68,9 +68,15 @@ var (
 	ErrNotS3 = errors.New("the endpoint does not answer like S3")
 )
 
-// notS3 is the ErrNotS3 error for an answer that lacks what S3 always sends.
-func notS3(what string) error {
-	return fmt.Errorf("%w (%s); check backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3)", ErrNotS3, what)
+// notS3 is the ErrNotS3 error for an answer that lacks what S3 always
+// sends; reqErr, when the request failed, names the setting that chose the
+// endpoint (NoteEndpoint).
+func notS3(what string, reqErr error) error {
+	check := "backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3)"
+	if from, ok := EndpointFrom(reqErr); ok {
+		check = cmp.Or(from, "for a proxy between here and AWS (HTTPS_PROXY): no custom endpoint is set")
+	}
+	return fmt.Errorf("%w (%s); check %s", ErrNotS3, what, check)
 }
 
 // Options configure a Store.
@@ -272,14 +278,14 @@ func Explain(bucket string, err error) error {
 		// xml.SyntaxError: an error answer (a web server's HTML page for
 		// a method it does not serve) that the SDK failed to read as S3's
 		// XML error, which it returns as it is.
-		return &explained{ErrNotS3, err, notS3(fmt.Sprintf("HTTP %d with a body that is not S3's XML", status)).Error(), ""}
+		return &explained{ErrNotS3, err, notS3(fmt.Sprintf("HTTP %d with a body that is not S3's XML", status), err).Error(), ""}
 	}
 	if status == http.StatusNotFound && (code == "" || code == "NotFound") {
 		// S3 names what is not found (NoSuchKey, NoSuchBucket, ...) in
 		// every answer with a body; the SDK says NotFound for a 404 it
 		// could not read one from. (HEAD answers have no body, and are
 		// taken as "not there" before they come here.)
-		return &explained{ErrNotS3, err, notS3("HTTP 404 without an S3 error code such as NoSuchKey or NoSuchBucket").Error(), ""}
+		return &explained{ErrNotS3, err, notS3("HTTP 404 without an S3 error code such as NoSuchKey or NoSuchBucket", err).Error(), ""}
 	}
 	return err
 }
@@ -488,7 +494,7 @@ func (s *Store) readOnce(ctx context.Context, key string) (data []byte, etag str
 	}
 	defer out.Body.Close()
 	if out.ETag == nil {
-		return nil, "", nil, fmt.Errorf("read %s: %w", s.where(key), notS3("its answer to GetObject has no ETag"))
+		return nil, "", nil, fmt.Errorf("read %s: %w", s.where(key), notS3("its answer to GetObject has no ETag", nil))
 	}
 	data, err = io.ReadAll(out.Body)
 	if err != nil {
@@ -813,7 +819,7 @@ func (s *Store) listPages(ctx context.Context, in *s3.ListObjectsV2Input) (objs 
 		if out.Name == nil {
 			// Every ListBucketResult names its bucket; an empty answer
 			// from another server must not read as "no state".
-			return nil, nil, fmt.Errorf("list %s: %w", s.where(prefix), notS3("its answer to ListObjectsV2 names no bucket"))
+			return nil, nil, fmt.Errorf("list %s: %w", s.where(prefix), notS3("its answer to ListObjectsV2 names no bucket", nil))
 		}
 		objs = append(objs, out.Contents...)
 		for _, cp := range out.CommonPrefixes {
