@@ -52,16 +52,18 @@ func probeFailure(bucket string, err error, within time.Duration) string {
 	return s3store.Explain(bucket, err).Error()
 }
 
-// stateServer names the S3 server of cfg's backend for messages.
-func (f *Factory) stateServer(cfg *config.Resolved) string {
-	if ep := cfg.Backend.Endpoint; ep != "" {
-		return ep
+// stateServer names the S3 server c (S3Client) sends its requests to, for
+// messages: the endpoint it was given, by backend.endpoint or by the SDK's
+// resolution (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the AWS profile's
+// endpoint_url), else Amazon S3 in its region. Reading only the key and
+// AWS_ENDPOINT_URL_S3 called a MinIO server set in the profile "Amazon S3".
+func stateServer(c *s3.Client) string {
+	o := c.Options()
+	if o.BaseEndpoint != nil && *o.BaseEndpoint != "" {
+		return *o.BaseEndpoint
 	}
-	if ep := f.Getenv("AWS_ENDPOINT_URL_S3"); ep != "" {
-		return ep
-	}
-	if cfg.Backend.Region != "" {
-		return "Amazon S3 (" + cfg.Backend.Region + ")"
+	if o.Region != "" {
+		return "Amazon S3 (" + o.Region + ")"
 	}
 	return "Amazon S3"
 }
@@ -121,10 +123,10 @@ func (f *Factory) watchStateServer(ctx context.Context, cfg *config.Resolved) (c
 			silent := time.Since(answered)
 			if silent < limit {
 				f.Log.Warn().Msgf("the S3 state server %s has not answered for %s (last: %s); the run is stopped if it does not answer within %s",
-					f.stateServer(cfg), humanDuration(silent), probeFailure(cfg.Backend.Bucket, err, every), humanDuration(limit))
+					stateServer(c), humanDuration(silent), probeFailure(cfg.Backend.Bucket, err, every), humanDuration(limit))
 				continue
 			}
-			cancel(&stateServerHungError{server: f.stateServer(cfg), bucket: cfg.Backend.Bucket, silent: silent, last: probeFailure(cfg.Backend.Bucket, err, every)})
+			cancel(&stateServerHungError{server: stateServer(c), bucket: cfg.Backend.Bucket, silent: silent, last: probeFailure(cfg.Backend.Bucket, err, every)})
 			return
 		}
 	}()

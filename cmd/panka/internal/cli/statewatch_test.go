@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +132,37 @@ func TestWatchStateServerSaysWhatFailed(t *testing.T) {
 				if strings.Contains(errOut.String(), sdk) {
 					t.Errorf("warning quotes the SDK (%q):\n%s", sdk, errOut)
 				}
+			}
+		})
+	}
+}
+
+// TestStateServerNamesTheClientsEndpoint: the watch's messages name the
+// server the client is sent to. Reading only backend.endpoint and
+// AWS_ENDPOINT_URL_S3, a MinIO server set by endpoint_url in the AWS
+// profile was "Amazon S3 (us-east-1)".
+func TestStateServerNamesTheClientsEndpoint(t *testing.T) {
+	home := t.TempDir()
+	fakeAWSEnv(t, home)
+	if err := os.WriteFile(filepath.Join(home, "c"), []byte("[profile minio]\nregion = us-east-1\nendpoint_url = http://minio.internal:9000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, profile, endpoint, want string }{
+		{"the profile's endpoint_url", "minio", "", "http://minio.internal:9000"},
+		{"backend.endpoint", "minio", "http://127.0.0.1:7070", "http://127.0.0.1:7070"},
+		{"AWS", "", "", "Amazon S3 (us-east-1)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AWS_PROFILE", tc.profile)
+			cfg := &config.Resolved{Config: config.Default(), Sources: map[string]config.Source{}}
+			cfg.Backend.Region, cfg.Backend.Endpoint = "us-east-1", tc.endpoint
+			ios, _, _, _ := Test()
+			c, err := NewFactory(ios).S3Client(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := stateServer(c); got != tc.want {
+				t.Errorf("stateServer = %q, want %q", got, tc.want)
 			}
 		})
 	}
