@@ -377,6 +377,8 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 	if replaceAll != "" {
 		ch.ReplaceReasons = append(ch.ReplaceReasons, replaceAll)
 	}
+	beforeSpec, _ := before["spec"].(map[string]any)
+	afterSpec, _ := after["spec"].(map[string]any)
 	if prev.Kind == c.Kind {
 		forcing := replaceFields(c.Kind)
 		for i := range ch.Fields {
@@ -385,7 +387,7 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 			case forcesReplace(fc.Path, forcing):
 				fc.Reason = replaceReason(c.Kind, strings.TrimPrefix(fc.Path, "spec."))
 			case !local && strings.HasPrefix(fc.Path, "spec."):
-				reason := replaceChangeReason(c.Kind, strings.TrimPrefix(fc.Path, "spec."), fc.Before, fc.After)
+				reason := replaceChangeReason(c.Kind, strings.TrimPrefix(fc.Path, "spec."), beforeSpec, afterSpec)
 				if reason == "" {
 					continue
 				}

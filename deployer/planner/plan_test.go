@@ -62,8 +62,10 @@ func localBase() *stacks.Resolved {
 // TestPlanReadsRecreated checks what a plan says of the components that
 // read outputs of a re-created one, as the engine does it on the local
 // target (delete before replace): those whose kind has
-// replacement-forcing fields are re-created too, the others updated; a
-// kind change alone re-creates nothing there (an update of the manifest).
+// replacement-forcing fields are re-created too, the others (a
+// MicroService: its port replaces only with a load balancer, on aws)
+// updated; a kind change alone re-creates nothing there (an update of the
+// manifest).
 func TestPlanReadsRecreated(t *testing.T) {
 	actions := func(p *Result) map[string]Action {
 		m := map[string]Action{}
@@ -76,17 +78,19 @@ func TestPlanReadsRecreated(t *testing.T) {
 		d := localBase()
 		d.Component("orders-db").Spec["engine"] = "mysql"
 		p := Plan(d, fromState(t, localBase()), Options{})
-		want := map[string]Action{"orders-db": ActionReplace, "api": ActionReplace, "front": ActionReplace,
+		// api reads the endpoint, whose port changes with the engine: an
+		// update; front reads api's url, which stays.
+		want := map[string]Action{"orders-db": ActionReplace, "api": ActionUpdate, "front": ActionNoOp,
 			"orders-events": ActionNoOp, "worker": ActionNoOp, "jobs": ActionNoOp, "assets": ActionNoOp}
 		if got := actions(p); !reflect.DeepEqual(got, want) {
 			t.Errorf("actions = %v, want %v", got, want)
 		}
 		for _, c := range p.Changes {
 			if c.Component == "api" {
-				if !reflect.DeepEqual(c.ReplaceReasons, []string{"spec.env.DB_HOST"}) || c.DataLoss {
+				if len(c.ReplaceReasons) > 0 || c.DataLoss {
 					t.Errorf("api: replaceReasons %v, dataLoss %v", c.ReplaceReasons, c.DataLoss)
 				}
-				if len(c.Fields) != 1 || !c.Fields[0].ForcesReplace || c.Fields[0].After != "${orders-db.endpoint}" {
+				if len(c.Fields) != 1 || c.Fields[0].ForcesReplace || c.Fields[0].After != "${orders-db.endpoint}" || c.Fields[0].Reason == "" {
 					t.Errorf("api fields = %+v", c.Fields)
 				}
 			}
@@ -101,7 +105,8 @@ func TestPlanReadsRecreated(t *testing.T) {
 		for _, c := range p.Changes {
 			switch c.Component {
 			case "api":
-				if c.Action != ActionReplace || len(c.Fields) != 2 || c.Fields[0].Path != "spec.env.QUEUE_URL" || c.Fields[1].Path != "spec.replicas" {
+				// It reads the queue's url, which the re-created queue keeps.
+				if c.Action != ActionUpdate || len(c.Fields) != 1 || c.Fields[0].Path != "spec.replicas" {
 					t.Errorf("api: %s %+v", c.Action, c.Fields)
 				}
 			case "worker":
@@ -148,11 +153,6 @@ func TestPlanReadsRecreated(t *testing.T) {
 				p := Plan(d, fromState(t, with()), Options{})
 				if got := actions(p)["worker"]; got != tt.want {
 					t.Errorf("worker reading %s: %s, want %s: %+v", tt.ref, got, tt.want, p.Changes)
-				}
-				if actions(p)["api"] != ActionReplace {
-					// api (a MicroService) is re-created whatever it reads:
-					// the engine decides that before the values are known.
-					t.Errorf("api: %s, want replace", actions(p)["api"])
 				}
 			})
 		}
@@ -246,8 +246,9 @@ func TestPlanReadsRecreated(t *testing.T) {
 		}
 	})
 	t.Run("re-created and kind changed", func(t *testing.T) {
-		// api reads the re-created database (replaced with it) and a queue
-		// that becomes a Bucket in place: only the database's read forces.
+		// api reads the re-created database and a queue that becomes a
+		// Bucket in place: both values are new, each said why; nothing
+		// forces api's replacement (no field of a MicroService does here).
 		d := localBase()
 		d.Component("orders-db").Spec["engine"] = "mysql"
 		q := d.Component("orders-events")
@@ -258,8 +259,9 @@ func TestPlanReadsRecreated(t *testing.T) {
 			if c.Component != "api" {
 				continue
 			}
-			if c.Action != ActionReplace || !reflect.DeepEqual(c.ReplaceReasons, []string{"spec.env.DB_HOST"}) || len(c.Fields) != 2 ||
-				!c.Fields[0].ForcesReplace || c.Fields[1].ForcesReplace || !strings.Contains(c.Fields[1].Reason, "changes kind") {
+			if c.Action != ActionUpdate || len(c.ReplaceReasons) > 0 || len(c.Fields) != 2 ||
+				c.Fields[0].ForcesReplace || !strings.Contains(c.Fields[0].Reason, "deleted and created again") ||
+				c.Fields[1].ForcesReplace || !strings.Contains(c.Fields[1].Reason, "changes kind") {
 				t.Errorf("api: %s %v %+v", c.Action, c.ReplaceReasons, c.Fields)
 			}
 		}
@@ -383,13 +385,13 @@ func TestPlanGolden(t *testing.T) {
 			r := localBase()
 			comp(r, "orders-events").Spec["fifo"] = true
 			return r
-			// api (a MicroService: port forces replacement) reads the
-			// queue's url: re-created with it, and so is front, which
-			// reads api's; worker (no such field) reads the url too, which
-			// the re-created queue keeps (only its name and arn take
-			// .fifo): the engine leaves it alone, as it does jobs, which
-			// only depends on the queue.
-		}, localBase, deployedHeader(), Summary{Replace: 3, NoOp: 4, DataLoss: []string{"orders-events"}}},
+			// api and worker read the queue's url, which the re-created
+			// queue keeps (only its name and arn take .fifo): the engine
+			// leaves them alone (a MicroService's port forces nothing
+			// without a load balancer's target group, and the local
+			// target has none), as it does front, which reads api's, and
+			// jobs, which only depends on the queue.
+		}, localBase, deployedHeader(), Summary{Replace: 1, NoOp: 6, DataLoss: []string{"orders-events"}}},
 		{"destroy", nil, base, Header{Deployed: deployedHeader().Deployed},
 			Summary{Delete: 5, DataLoss: []string{"orders-events", "orders-db", "assets"}}},
 		{"provider-region", func() *stacks.Resolved {
@@ -504,6 +506,13 @@ func TestPlanActions(t *testing.T) {
 		{"service port replaces, no data loss", func(r *stacks.Resolved) {
 			r.Component("api").Spec["port"] = int64(9090)
 		}, "api", want{ActionReplace, false, []string{"spec.port"}}},
+		// Only a load-balanced service has a target group to re-create:
+		// with the load balancer removed it is deleted, and the port is
+		// an update of the task definition (TestPlanServicePort).
+		{"service port with the load balancer removed is an update", func(r *stacks.Resolved) {
+			r.Component("api").Spec["port"] = int64(9090)
+			delete(r.Component("api").Spec, "loadBalancer")
+		}, "api", want{ActionUpdate, false, nil}},
 		{"nested field under a forcing one", func(r *stacks.Resolved) {
 			r.Component("orders-events").Spec["fifo"] = map[string]any{"x": true}
 		}, "orders-events", want{ActionReplace, true, []string{"spec.fifo"}}},
@@ -546,6 +555,50 @@ func TestPlanActions(t *testing.T) {
 	}
 }
 
+// TestPlanServicePort: a MicroService's port re-creates its ALB target
+// group (the port of one is immutable), which only a load-balanced service
+// has. A service without a load balancer, or one that gains it with the
+// new port, had its port change planned as "replace (ALB target group
+// re-created)" while apply updated the task definition in place.
+func TestPlanServicePort(t *testing.T) {
+	lb := map[string]any{"public": true, "host": "orders.example.com", "path": "/"}
+	for _, tt := range []struct {
+		name          string
+		before, after map[string]any // loadBalancer, nil for none
+		want          Action
+	}{
+		{"load-balanced", lb, lb, ActionReplace},
+		{"no load balancer", nil, nil, ActionUpdate},
+		{"load balancer added", nil, lb, ActionUpdate},
+		{"load balancer removed", lb, nil, ActionUpdate},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			with := func(port int64, lb map[string]any) *stacks.Resolved {
+				r := base()
+				api := r.Component("api")
+				api.Spec["port"] = port
+				delete(api.Spec, "loadBalancer")
+				if lb != nil {
+					api.Spec["loadBalancer"] = lb
+				}
+				return r
+			}
+			p := Plan(with(9090, tt.after), fromState(t, with(8080, tt.before)), Options{})
+			got := changeOf(t, p, "api")
+			if got.Action != tt.want || got.DataLoss {
+				t.Fatalf("api: %s dataLoss=%v reasons=%v, want %s", got.Action, got.DataLoss, got.ReplaceReasons, tt.want)
+			}
+			var text bytes.Buffer
+			if err := p.WriteText(&text, TextOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if mentions := strings.Contains(text.String(), "target group"); mentions != (tt.want == ActionReplace) {
+				t.Errorf("plan text mentions the target group: %v, want %v:\n%s", mentions, tt.want == ActionReplace, text.String())
+			}
+		})
+	}
+}
+
 // TestPlanLocalTarget: the local target replaces what the aws mapping
 // replaces (its resources carry those fields as replaceOnChanges), so its
 // plans show the same replaces, flagged as data loss for data components;
@@ -566,7 +619,8 @@ func TestPlanLocalTarget(t *testing.T) {
 	}{
 		{"database engine", func(r *stacks.Resolved) { r.Component("orders-db").Spec["engine"] = "mysql" }, "orders-db", ActionReplace, []string{"spec.engine"}},
 		{"queue fifo", func(r *stacks.Resolved) { r.Component("orders-events").Spec["fifo"] = true }, "orders-events", ActionReplace, []string{"spec.fifo"}},
-		{"service port", func(r *stacks.Resolved) { r.Component("api").Spec["port"] = int64(9090) }, "api", ActionReplace, []string{"spec.port"}},
+		// The target group a port re-creates is aws's alone.
+		{"service port", func(r *stacks.Resolved) { r.Component("api").Spec["port"] = int64(9090) }, "api", ActionUpdate, nil},
 		{"database size", func(r *stacks.Resolved) { r.Component("orders-db").Spec["instanceClass"] = "db.r6g.large" }, "orders-db", ActionUpdate, nil},
 		{"kind", func(r *stacks.Resolved) { r.Component("orders-events").Kind = stacks.KindTopic }, "orders-events", ActionReplace, []string{"kind"}},
 		{"directory", func(r *stacks.Resolved) { r.Provider.Directory = "out" }, "orders-db", ActionUpdate, nil},

@@ -18,10 +18,11 @@ func replaceReason(k stacks.Kind, field string) string {
 	return reason
 }
 
-// replaceChangeReason explains why the change of spec field (relative to
-// spec) from before to after forces replacement under the aws mapping,
+// replaceChangeReason explains why a change of spec field (relative to
+// spec) between before and after (the deployed and desired specs, as
+// normalize gives them) forces replacement under the aws mapping,
 // counting the rules that depend on the values; "" when it does not.
-func replaceChangeReason(k stacks.Kind, field string, before, after any) string {
+func replaceChangeReason(k stacks.Kind, field string, before, after map[string]any) string {
 	_, reason := replace.ForcesChange(k, field, before, after)
 	return reason
 }

@@ -71,9 +71,10 @@ func Directory(r *stacks.Resolved, repoRoot string) (string, error) {
 // local target, which the quickstart and the end-to-end tests deploy,
 // replaces what AWS would (a Database's engine: a new, empty database) and
 // panka's data protection refuses it as it would there. The aws rules
-// that depend on the values (a Cache version downgrade) are not among
-// them: a field list cannot say them, and the planner leaves them out for
-// this target too. A replacement
+// that depend on the values (a Cache version downgrade, a load-balanced
+// MicroService's port: its target group) are not among them: a field
+// list cannot say them, and the planner leaves them out for this target
+// too. A replacement
 // rewrites the manifest at the same path, so it deletes first
 // (DeleteBeforeReplace): create-then-delete would remove the new file.
 func replaceOnChanges(k stacks.Kind) []string {

@@ -2,7 +2,9 @@
 // makes the aws target replace (delete and re-create) a component's
 // resources rather than update them in place: any change of most, and of
 // a few only the changes the AWS provider cannot make in place (an
-// ElastiCache version downgrade, valkey back to redis). The planner uses it to mark
+// ElastiCache version downgrade, valkey back to redis) or only where the
+// resource the field goes to exists (a MicroService's port goes to its
+// target group, which only a load-balanced one has). The planner uses it to mark
 // such changes "replace" before any Pulumi run, so data-holding components
 // are protected (--allow-replace) without asking the engine.
 //
@@ -28,15 +30,20 @@ type Rule struct {
 	// for plan output.
 	Reason string
 	// When, if set, limits the rule to the changes it reports true for
-	// (before and after are the field's deployed and desired values), as
-	// the provider decides some replacements by the values (an
-	// ElastiCache version downgrade); nil: every change.
-	When func(before, after any) bool
+	// (before and after are the component's deployed and desired specs),
+	// as the provider decides some replacements by the values (an
+	// ElastiCache version downgrade) and some fields go to a resource only
+	// some specs make (a target group); nil: every change.
+	When func(before, after map[string]any) bool
 }
 
 var rules = map[stacks.Kind][]Rule{
 	stacks.KindMicroService: {
-		{"port", "the ALB target group (port is immutable) is re-created; traffic moves to the new one", nil},
+		// Without a load balancer on both sides the port goes to the task
+		// definition and service discovery only, updated in place; a
+		// load balancer added or removed with it creates or deletes the
+		// target group.
+		{"port", "the ALB target group (port is immutable) is re-created; traffic moves to the new one", loadBalanced},
 	},
 	stacks.KindDatabase: {
 		{"engine", "the RDS instance is re-created: a new, empty database", nil},
@@ -47,11 +54,13 @@ var rules = map[stacks.Kind][]Rule{
 	stacks.KindCache: {
 		// The provider changes redis to valkey in place and re-creates
 		// the group for any other engine change.
-		{"engine", "the ElastiCache replication group is re-created (only redis to valkey changes in place): cached data is lost", engineReplaced},
+		{"engine", "the ElastiCache replication group is re-created (only redis to valkey changes in place): cached data is lost",
+			func(b, a map[string]any) bool { return engineReplaced(b["engine"], a["engine"]) }},
 		{"port", "the ElastiCache replication group is re-created: cached data is lost", nil},
 		// ElastiCache cannot downgrade an engine: the provider re-creates
 		// the group (a rollback past a version bump does this).
-		{"version", "the ElastiCache replication group is re-created: ElastiCache cannot downgrade an engine version, cached data is lost", VersionDowngrade},
+		{"version", "the ElastiCache replication group is re-created: ElastiCache cannot downgrade an engine version, cached data is lost",
+			func(b, a map[string]any) bool { return VersionDowngrade(b["version"], a["version"]) }},
 	},
 	stacks.KindQueue: {
 		{"fifo", "the SQS queue (and its dead-letter queue) is re-created under a new name: in-flight messages are lost", nil},
@@ -100,11 +109,11 @@ func Forces(kind stacks.Kind, path string) (bool, string) {
 	return false, ""
 }
 
-// ForcesChange reports whether the change of the spec field at path from
-// before to after (the deployed and desired values) forces replacement of
-// a component of kind on AWS, and the reason if so: the rules of Forces,
-// and those whose When holds for the values.
-func ForcesChange(kind stacks.Kind, path string, before, after any) (bool, string) {
+// ForcesChange reports whether a change of the spec field at path between
+// before and after (the component's deployed and desired specs) forces
+// replacement of a component of kind on AWS, and the reason if so: the
+// rules of Forces, and those whose When holds for the specs.
+func ForcesChange(kind stacks.Kind, path string, before, after map[string]any) (bool, string) {
 	for _, r := range rules[kind] {
 		if within(path, r.Field) && (r.When == nil || r.When(before, after)) {
 			return true, r.Reason
@@ -115,6 +124,16 @@ func ForcesChange(kind stacks.Kind, path string, before, after any) (bool, strin
 
 func within(path, field string) bool {
 	return path == field || (len(path) > len(field) && path[:len(field)] == field && path[len(field)] == '.')
+}
+
+// loadBalanced reports a MicroService that has a load balancer (so a
+// target group) deployed and desired.
+func loadBalanced(before, after map[string]any) bool {
+	has := func(spec map[string]any) bool {
+		lb, ok := spec["loadBalancer"].(map[string]any)
+		return ok && lb != nil
+	}
+	return has(before) && has(after)
 }
 
 // engineReplaced reports a Cache engine change the provider does not make

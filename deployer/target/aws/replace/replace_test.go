@@ -17,9 +17,10 @@ func TestReplaceFields(t *testing.T) {
 		{stacks.KindQueue, []string{"fifo"}},
 		{stacks.KindTopic, []string{"fifo"}},
 		{stacks.KindBucket, []string{"name"}},
-		// engine and version replace only for some values: ForcesChange
+		// engine and version replace only for some values, a
+		// MicroService's port only with a load balancer: ForcesChange
 		{stacks.KindCache, []string{"port"}},
-		{stacks.KindMicroService, []string{"port"}},
+		{stacks.KindMicroService, []string{}},
 		{stacks.KindWorker, []string{}},
 		{stacks.KindCronJob, []string{}},
 	}
@@ -47,8 +48,7 @@ func TestForces(t *testing.T) {
 		{stacks.KindQueue, "visibilityTimeout", false},
 		{stacks.KindBucket, "name", true},
 		{stacks.KindBucket, "versioning", false},
-		{stacks.KindMicroService, "port", true},
-		{stacks.KindMicroService, "portal", false},
+		{stacks.KindMicroService, "port", false},
 		{stacks.KindWorker, "image", false},
 	}
 	for _, tt := range tests {
@@ -67,34 +67,58 @@ func TestForces(t *testing.T) {
 // TestForcesChange: the rules that depend on the values, as the AWS
 // provider decides them for an ElastiCache replication group: a version
 // downgrade and an engine change other than redis to valkey re-create it.
+// A MicroService's port re-creates its target group, which only a
+// load-balanced one has: without a load balancer on both sides the
+// change is an update of the task definition (plan said "replace").
 func TestForcesChange(t *testing.T) {
+	lb := map[string]any{"host": "api.example.com"}
 	tests := []struct {
 		kind          stacks.Kind
 		path          string
 		before, after any
 		want          bool
+		// extra are more fields of both specs, extraBefore of the
+		// deployed one only.
+		extra, extraBefore map[string]any
 	}{
-		{stacks.KindCache, "version", "7.1", "6.2", true},
-		{stacks.KindCache, "version", "8.0", "7.2", true},
-		{stacks.KindCache, "version", "6.2.6", "6.2.1", true},
-		{stacks.KindCache, "version", "7.1", "7.0", true},
-		{stacks.KindCache, "version", "6.2", "7.1", false},
-		{stacks.KindCache, "version", "7.0", "7.1", false},
-		{stacks.KindCache, "version", "7.1", "7.1", false},
-		{stacks.KindCache, "version", "6.x", "6.2", false},
-		{stacks.KindCache, "version", nil, "6.2", false},
-		{stacks.KindCache, "engine", "redis", "valkey", false},
-		{stacks.KindCache, "engine", nil, "valkey", false},
-		{stacks.KindCache, "engine", "valkey", "redis", true},
-		{stacks.KindCache, "port", int64(6379), int64(6380), true},
-		{stacks.KindCache, "nodeType", "cache.t4g.micro", "cache.r6g.large", false},
+		{kind: stacks.KindMicroService, path: "port", before: int64(8080), after: int64(9090), want: true, extra: map[string]any{"loadBalancer": lb}},
+		{kind: stacks.KindMicroService, path: "port", before: int64(8080), after: int64(9090), want: false},
+		{kind: stacks.KindMicroService, path: "port", before: int64(8080), after: int64(9090), want: false, extraBefore: map[string]any{"loadBalancer": lb}},
+		{kind: stacks.KindMicroService, path: "portal", before: int64(8080), after: int64(9090), want: false, extra: map[string]any{"loadBalancer": lb}},
+		{stacks.KindCache, "version", "7.1", "6.2", true, nil, nil},
+		{stacks.KindCache, "version", "8.0", "7.2", true, nil, nil},
+		{stacks.KindCache, "version", "6.2.6", "6.2.1", true, nil, nil},
+		{stacks.KindCache, "version", "7.1", "7.0", true, nil, nil},
+		{stacks.KindCache, "version", "6.2", "7.1", false, nil, nil},
+		{stacks.KindCache, "version", "7.0", "7.1", false, nil, nil},
+		{stacks.KindCache, "version", "7.1", "7.1", false, nil, nil},
+		{stacks.KindCache, "version", "6.x", "6.2", false, nil, nil},
+		{stacks.KindCache, "version", nil, "6.2", false, nil, nil},
+		{stacks.KindCache, "engine", "redis", "valkey", false, nil, nil},
+		{stacks.KindCache, "engine", nil, "valkey", false, nil, nil},
+		{stacks.KindCache, "engine", "valkey", "redis", true, nil, nil},
+		{stacks.KindCache, "port", int64(6379), int64(6380), true, nil, nil},
+		{stacks.KindCache, "nodeType", "cache.t4g.micro", "cache.r6g.large", false, nil, nil},
 		// A Database's version is not replaced: RDS upgrades it in place.
-		{stacks.KindDatabase, "version", "16", "15", false},
-		{stacks.KindDatabase, "engine", "postgres", "mysql", true},
+		{stacks.KindDatabase, "version", "16", "15", false, nil, nil},
+		{stacks.KindDatabase, "engine", "postgres", "mysql", true, nil, nil},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s/%s/%v-%v", tt.kind, tt.path, tt.before, tt.after), func(t *testing.T) {
-			got, why := ForcesChange(tt.kind, tt.path, tt.before, tt.after)
+		t.Run(fmt.Sprintf("%s/%s/%v-%v/%v/%v", tt.kind, tt.path, tt.before, tt.after, len(tt.extra), len(tt.extraBefore)), func(t *testing.T) {
+			before, after := map[string]any{}, map[string]any{}
+			for k, v := range tt.extra {
+				before[k], after[k] = v, v
+			}
+			for k, v := range tt.extraBefore {
+				before[k] = v
+			}
+			if tt.before != nil {
+				before[tt.path] = tt.before
+			}
+			if tt.after != nil {
+				after[tt.path] = tt.after
+			}
+			got, why := ForcesChange(tt.kind, tt.path, before, after)
 			if got != tt.want || got && why == "" {
 				t.Fatalf("ForcesChange(%s, %q, %v, %v) = %v, %q; want %v with a reason", tt.kind, tt.path, tt.before, tt.after, got, why, tt.want)
 			}
