@@ -244,6 +244,12 @@ func CheckProtection(p *planner.Result, allowDestroy, allowReplace bool) error {
 			if !allowDestroy {
 				e.Deletes = append(e.Deletes, what)
 			}
+		case planner.ActionUpdate:
+			// Part of its data goes (a Queue's dead-letter queue): a
+			// delete, though the component stays.
+			if !allowDestroy {
+				e.Deletes = append(e.Deletes, fmt.Sprintf("part of %s (%s changed: %s)", what, strings.Join(c.DeleteReasons, ", "), deleteReason(c)))
+			}
 		case planner.ActionReplace:
 			if !allowReplace {
 				why := ""
@@ -258,6 +264,19 @@ func CheckProtection(p *planner.Result, allowDestroy, allowReplace bool) error {
 		return nil
 	}
 	return e
+}
+
+// deleteReason is what the update c deletes, as its plan says it: the
+// reason of its first field a DeleteReasons path covers.
+func deleteReason(c planner.Change) string {
+	for _, fc := range c.Fields {
+		for _, p := range c.DeleteReasons {
+			if fc.Reason != "" && (fc.Path == p || strings.HasPrefix(fc.Path, p+".")) {
+				return fc.Reason
+			}
+		}
+	}
+	return "data it holds is deleted"
 }
 
 // CheckDeletionProtection refuses a plan that deletes or replaces a

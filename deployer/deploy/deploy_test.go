@@ -1370,6 +1370,27 @@ func TestCheckProtectionNamesTheDeployedKind(t *testing.T) {
 	}
 }
 
+// TestCheckProtectionDeadLetter: removing a Queue's deadLetter deletes
+// its dead-letter queue and the messages in it while the queue stays (an
+// update): it used to deploy without a word; it needs --allow-destroy.
+func TestCheckProtectionDeadLetter(t *testing.T) {
+	deployed := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "deadLetter": map[string]any{"maxReceives": 5}}))
+	desired := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false}))
+	p := planner.Plan(desired, deployed, planner.Options{})
+	err := CheckProtection(p, false, true)
+	if err == nil || !strings.Contains(err.Error(), `would delete part of Queue "jobs" (spec.deadLetter changed: the dead-letter queue is deleted, and the messages in it are lost) (data is lost); re-run with --allow-destroy`) {
+		t.Fatalf("CheckProtection = %v, want the dead-letter queue's deletion refused", err)
+	}
+	if err := CheckProtection(p, true, false); err != nil {
+		t.Fatalf("CheckProtection with --allow-destroy = %v", err)
+	}
+	// A changed maxReceives keeps the dead-letter queue.
+	desired = model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "deadLetter": map[string]any{"maxReceives": 9}}))
+	if err := CheckProtection(planner.Plan(desired, deployed, planner.Options{}), false, false); err != nil {
+		t.Fatalf("CheckProtection of a maxReceives change = %v", err)
+	}
+}
+
 // TestSecretKeyWarning: deployed secrets hashed with a key and desired ones
 // without (or the reverse) plan as changed whatever their values: said;
 // the same scheme on both sides, or no secrets, says nothing.

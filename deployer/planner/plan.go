@@ -112,10 +112,15 @@ type Change struct {
 	PreviousKind stacks.Kind `json:"previousKind,omitempty"`
 	Action       Action      `json:"action"`
 	// DataLoss is true when a data-holding component (Database, Cache,
-	// Bucket, Queue) is deleted or replaced.
+	// Bucket, Queue) is deleted or replaced, or updated in a way that
+	// deletes part of its data (DeleteReasons).
 	DataLoss bool `json:"dataLoss"`
 	// ReplaceReasons are the paths whose change forces replacement.
 	ReplaceReasons []string `json:"replaceReasons,omitempty"`
+	// DeleteReasons are the paths of an update whose change deletes a
+	// resource holding some of the component's data (a Queue's
+	// deadLetter removed: its dead-letter queue and the messages in it).
+	DeleteReasons []string `json:"deleteReasons,omitempty"`
 	// DependsOn is the component's dependencies (desired, or deployed for
 	// deletes).
 	DependsOn []string `json:"dependsOn,omitempty"`
@@ -407,6 +412,7 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 		ch.DataLoss = prev.Kind.HoldsData()
 	case len(ch.Fields) > 0 && !recordedOnly(ch.Fields):
 		ch.Action = ActionUpdate
+		lossesOf(&ch, beforeSpec, afterSpec)
 	default:
 		// Nothing, or only what no target deploys: listed, but no change.
 		ch.Action = ActionNoOp

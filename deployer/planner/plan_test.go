@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -596,6 +597,68 @@ func TestPlanServicePort(t *testing.T) {
 				t.Errorf("plan text mentions the target group: %v, want %v:\n%s", mentions, tt.want == ActionReplace, text.String())
 			}
 		})
+	}
+}
+
+// TestPlanDeadLetterRemoved: removing a Queue's deadLetter deletes its
+// dead-letter queue, and the messages in it, while the queue is updated in
+// place. The plan showed only an update; it is flagged as data loss (on
+// the local target too, which stands in for aws), with the field saying
+// what goes. A dead-letter queue added or changed loses nothing, and a
+// queue replaced anyway says so as a replacement.
+func TestPlanDeadLetterRemoved(t *testing.T) {
+	dl := map[string]any{"maxReceives": int64(5)}
+	for _, provider := range []string{"aws", "local"} {
+		for _, tt := range []struct {
+			name          string
+			before, after map[string]any // deadLetter, nil for none
+			fifo          bool
+			action        Action
+			loss          bool
+		}{
+			{"removed", dl, nil, false, ActionUpdate, true},
+			{"added", nil, dl, false, ActionUpdate, false},
+			{"maxReceives changed", dl, map[string]any{"maxReceives": int64(9)}, false, ActionUpdate, false},
+			{"removed with fifo", dl, nil, true, ActionReplace, true},
+		} {
+			t.Run(provider+"/"+tt.name, func(t *testing.T) {
+				with := func(dl map[string]any, fifo bool) *stacks.Resolved {
+					r := base()
+					r.Provider.Name = provider
+					q := r.Component("orders-events")
+					q.Spec["fifo"] = fifo
+					delete(q.Spec, "deadLetter")
+					if dl != nil {
+						q.Spec["deadLetter"] = dl
+					}
+					return r
+				}
+				p := Plan(with(tt.after, tt.fifo), fromState(t, with(tt.before, false)), Options{})
+				got := changeOf(t, p, "orders-events")
+				if got.Action != tt.action || got.DataLoss != tt.loss || slices.Contains(p.Summary.DataLoss, "orders-events") != tt.loss {
+					t.Fatalf("got %s dataLoss=%v summary %v, want %s dataLoss=%v", got.Action, got.DataLoss, p.Summary.DataLoss, tt.action, tt.loss)
+				}
+				if tt.action != ActionUpdate {
+					return
+				}
+				if want := tt.loss; (len(got.DeleteReasons) > 0) != want {
+					t.Errorf("deleteReasons %v, want some: %v", got.DeleteReasons, want)
+				}
+				var text bytes.Buffer
+				if err := p.WriteText(&text, TextOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				for _, want := range []string{
+					"spec.deadLetter: {\"maxReceives\":5} → (removed) # the dead-letter queue is deleted, and the messages in it are lost",
+					"DATA LOSS: orders-events (Queue) will be updated in place, deleting data it holds (spec.deadLetter changed; see above)",
+					"Warning: DATA LOSS: orders-events (apply needs --allow-destroy)",
+				} {
+					if strings.Contains(text.String(), want) != tt.loss {
+						t.Errorf("plan text has %q: %v, want %v:\n%s", want, !tt.loss, tt.loss, text.String())
+					}
+				}
+			})
+		}
 	}
 }
 

@@ -165,7 +165,11 @@ func (p *Result) writeText(t *textWriter) {
 			if c.PreviousKind != "" {
 				held = c.PreviousKind
 			}
-			t.line("    %s", t.paint(ansiRed+ansiBold, fmt.Sprintf("DATA LOSS: %s (%s) will be %s and the data it holds lost", c.Component, held, verb)))
+			msg := fmt.Sprintf("DATA LOSS: %s (%s) will be %s and the data it holds lost", c.Component, held, verb)
+			if c.Action == ActionUpdate {
+				msg = fmt.Sprintf("DATA LOSS: %s (%s) will be updated in place, deleting data it holds (%s changed; see above)", c.Component, held, strings.Join(c.DeleteReasons, ", "))
+			}
+			t.line("    %s", t.paint(ansiRed+ansiBold, msg))
 		}
 	}
 }
@@ -322,7 +326,8 @@ func dataLossPermission(plans []*Result, opts TextOptions) string {
 	for _, p := range plans {
 		for _, c := range p.Changes {
 			if c.DataLoss {
-				deletes = deletes || c.Action == ActionDelete
+				// An update that loses data deletes part of it.
+				deletes = deletes || c.Action == ActionDelete || c.Action == ActionUpdate
 				replaces = replaces || c.Action == ActionReplace
 				destroys = destroys || p.Header.Destroy
 				applies = applies || !p.Header.Destroy

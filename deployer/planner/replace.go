@@ -32,3 +32,21 @@ func replaceChangeReason(k stacks.Kind, field string, before, after map[string]a
 // field in fields (relative to spec, as DefaultReplaceFields gives them)
 // or inside one.
 func ForcesReplace(path string, fields []string) bool { return forcesReplace(path, fields) }
+
+// lossesOf flags the update ch, of a component whose spec goes from
+// before to after, as data loss where it deletes a resource holding some
+// of the component's data (replace.Losses): deleting it is no less a loss
+// than deleting the component, so apply asks for --allow-destroy. Every
+// target, as for replacements: the local one stands in for aws.
+func lossesOf(ch *Change, before, after map[string]any) {
+	for _, l := range replace.Losses(ch.Kind, before, after) {
+		path := "spec." + l.Field
+		for i := range ch.Fields {
+			if fc := &ch.Fields[i]; fc.Reason == "" && forcesReplace(fc.Path, []string{l.Field}) {
+				fc.Reason = l.Reason
+			}
+		}
+		ch.DeleteReasons = append(ch.DeleteReasons, path)
+		ch.DataLoss = true
+	}
+}

@@ -237,7 +237,10 @@ func (b *builder) queue() error {
 			// Not protected: removing spec.deadLetter deletes it while the
 			// queue stays desired, which no flag could then let through
 			// (--allow-destroy clears the protection of components that
-			// go, not of parts of one that stays).
+			// go, not of parts of one that stays). The planner flags that
+			// removal as data loss instead (replace.Losses), so apply
+			// deletes it, and the messages in it, only with
+			// --allow-destroy.
 		}, b.opts(pulumi.DeleteBeforeReplace(true))...)
 		if err = b.keep(dlq, err); err != nil {
 			return fmt.Errorf("dead-letter queue: %w", err)

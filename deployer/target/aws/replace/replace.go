@@ -168,3 +168,45 @@ func VersionDowngrade(before, after any) bool {
 	}
 	return false
 }
+
+// Loss is a spec change that deletes a resource holding some of a
+// component's data while the component stays and is updated in place: a
+// Queue's deadLetter removed deletes its dead-letter queue, and the
+// messages in it. The planner flags it as data loss, which apply refuses
+// without --allow-destroy.
+type Loss struct {
+	// Field is the spec field path whose change loses the data.
+	Field string
+	// Reason says what is deleted and lost, for plan output.
+	Reason string
+	// When reports the changes that lose it, given the component's
+	// deployed and desired specs.
+	When func(before, after map[string]any) bool
+}
+
+var losses = map[stacks.Kind][]Loss{
+	stacks.KindQueue: {
+		{"deadLetter", "the dead-letter queue is deleted, and the messages in it are lost", removed("deadLetter")},
+	},
+}
+
+// Losses returns the losses of kind that a change from before to after
+// (the component's deployed and desired specs) makes, by field.
+func Losses(kind stacks.Kind, before, after map[string]any) []Loss {
+	var out []Loss
+	for _, l := range losses[kind] {
+		if l.When(before, after) {
+			out = append(out, l)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Field < out[j].Field })
+	return out
+}
+
+// removed reports a field set in the deployed spec and not in the
+// desired one.
+func removed(field string) func(before, after map[string]any) bool {
+	return func(before, after map[string]any) bool {
+		return before[field] != nil && after[field] == nil
+	}
+}
