@@ -39,6 +39,25 @@ type Problem struct {
 	Environments []string `json:"environments,omitempty"`
 }
 
+// context is " [stack S, environment E]" for a problem of a stack, else
+// "".
+func (p Problem) context() string {
+	if p.Stack == "" {
+		return ""
+	}
+	ctx := " [stack " + p.Stack
+	if len(p.Environments) > 0 {
+		ctx += ", environment"
+		if len(p.Environments) > 1 {
+			ctx += "s"
+		}
+		ctx += " " + strings.Join(p.Environments, ", ")
+	} else if p.Environment != "" {
+		ctx += ", environment " + p.Environment
+	}
+	return ctx + "]"
+}
+
 func (p Problem) location() string {
 	return (&stacks.Error{File: p.File, Line: p.Line, Column: p.Column, Key: p.Key, Msg: p.Message}).Error()
 }
@@ -48,6 +67,9 @@ type validateResult struct {
 	Valid    bool             `json:"valid"`
 	Stacks   []validatedStack `json:"stacks"`
 	Problems []Problem        `json:"problems"`
+	// Warnings are what the user should know that does not make a stack
+	// invalid (two stacks routing one host and path on a listener).
+	Warnings []Problem `json:"warnings"`
 }
 
 type validatedStack struct {
@@ -70,7 +92,10 @@ is also checked against the target's own rules (provider settings such as
 spec.provider.network.listenerArn, AWS names and limits), as apply checks it.
 Stacks and environments on the aws target that would give their resources the
 same AWS names in one account (stack "orders" environment "eu-prod" and stack
-"orders-eu" environment "prod") are reported too.
+"orders-eu" environment "prod"), or load-balanced services of different stacks
+that take the same rule priority on one listener, are reported too; services
+that route the same host and path on one listener are a warning (the rule of
+lower priority gets the traffic), listed under "warnings" in -o json.
 Works outside git and in a repository without commits.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -95,7 +120,7 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 		return err
 	}
 	defer repo.close()
-	res := validateResult{Stacks: []validatedStack{}, Problems: []Problem{}}
+	res := validateResult{Stacks: []validatedStack{}, Problems: []Problem{}, Warnings: []Problem{}}
 	// Discovery keeps what it read (stack.yaml files, folder listings) so
 	// loading each stack does not read it again.
 	disc, err := stacks.DiscoverStacks(repo.fsys, repo.stacksRoot)
@@ -180,8 +205,11 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 	for _, o := range outs {
 		aws = append(aws, o.aws...)
 	}
-	res.Problems = append(res.Problems, awsCollisions(aws)...)
+	collisions, warnings := awsCollisions(aws)
+	res.Problems = append(res.Problems, collisions...)
+	res.Warnings = append(res.Warnings, warnings...)
 	sortProblems(res.Problems)
+	sortProblems(res.Warnings)
 	res.Valid = len(res.Problems) == 0
 	if len(res.Stacks) == 0 && len(missing) > 0 {
 		// A mistyped --environment must not pass by checking nothing.
@@ -212,6 +240,9 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 		}
 	} else {
 		printProblems(f, res.Problems)
+		for _, w := range res.Warnings {
+			f.Warnf("%s%s", w.location(), w.context())
+		}
 		if res.Valid {
 			fmt.Fprintf(f.IO.Out, "%s and %s valid\n", countNoun(len(res.Stacks), "stack"), countNoun(envCount, "environment"))
 			if len(res.Stacks) == 0 {
@@ -354,20 +385,7 @@ func sortProblems(probs []Problem) {
 // printProblems writes one problem a line to stderr.
 func printProblems(f *Factory, probs []Problem) {
 	for _, p := range probs {
-		ctx := ""
-		if p.Stack != "" {
-			ctx = " [stack " + p.Stack
-			if len(p.Environments) > 0 {
-				ctx += ", environment"
-				if len(p.Environments) > 1 {
-					ctx += "s"
-				}
-				ctx += " " + strings.Join(p.Environments, ", ")
-			} else if p.Environment != "" {
-				ctx += ", environment " + p.Environment
-			}
-			ctx += "]"
-		}
+		ctx := p.context()
 		if f.jsonLog != nil {
 			// --log-format json: stderr holds nothing but JSON lines.
 			f.jsonLog.Error().Msg(p.location() + ctx)
@@ -457,27 +475,33 @@ func newAWSDeployment(m *stacks.Resolved, file string, prog *awsmodel.Program) a
 // SQS queue or an ECS cluster, which AWS hands back when asked to create
 // one that exists, when the second shared the first one's. So for the
 // load-balanced MicroServices that share a listener and take the same
-// rule priority or route (awsmodel.RouteCollisions). Each is reported at
-// the second one's stack.yaml, a route at its component's file.
-func awsCollisions(ds []awsDeployment) []Problem {
+// rule priority (awsmodel.RouteCollisions). Each is reported at the
+// second one's stack.yaml, a route at its component's file. Two that
+// route the same host and path are warnings: AWS accepts them (the rule
+// of lower priority gets the traffic), as a service moving between
+// stacks needs for a moment.
+func awsCollisions(ds []awsDeployment) (problems, warnings []Problem) {
 	plain := make([]awsmodel.Deployment, len(ds))
 	file := map[[2]string]string{}
 	for i, d := range ds {
 		plain[i] = d.Deployment
 		file[[2]string{d.Stack, d.Environment}] = d.file
 	}
-	var out []Problem
-	add := func(b awsmodel.Deployment, at string, err error) {
+	add := func(to *[]Problem, b awsmodel.Deployment, at string, err error) {
 		if at == "" {
 			at = file[[2]string{b.Stack, b.Environment}]
 		}
-		out = append(out, Problem{File: at, Message: "aws target: " + err.Error(), Stack: b.Stack, Environment: b.Environment})
+		*to = append(*to, Problem{File: at, Message: "aws target: " + err.Error(), Stack: b.Stack, Environment: b.Environment})
 	}
 	for _, c := range awsmodel.NameCollisions(plain) {
-		add(c.B, "", c)
+		add(&problems, c.B, "", c)
 	}
 	for _, c := range awsmodel.RouteCollisions(plain) {
-		add(c.B, c.File, c)
+		if c.SameRoute() {
+			add(&warnings, c.B, c.File, c)
+		} else {
+			add(&problems, c.B, c.File, c)
+		}
 	}
-	return out
+	return problems, warnings
 }

@@ -297,7 +297,18 @@ type RouteCollision struct {
 	Priority int
 	Host     string
 	Path     string
+	// PriorityA and PriorityB are the priorities of the two rules of a
+	// route that is the same (Priority 0): the lower one gets the traffic.
+	PriorityA, PriorityB int
 }
+
+// SameRoute reports a collision of routes rather than priorities. AWS
+// accepts it: the rule of lower priority gets all the traffic, the other
+// none, which is also what a service moving between stacks goes through
+// for a moment (the new stack's rule is made before the old one's is
+// removed). It is a warning; a priority taken twice is an error (the load
+// balancer refuses the second rule: PriorityInUse).
+func (c RouteCollision) SameRoute() bool { return c.Priority == 0 }
 
 func (c RouteCollision) Error() string {
 	both := fmt.Sprintf("stack %q environment %q component %q and stack %q environment %q component %q",
@@ -309,15 +320,21 @@ func (c RouteCollision) Error() string {
 	if c.Host != "" {
 		host = "host " + c.Host
 	}
-	return fmt.Sprintf("%s both route %s, path %s, on listener %s: the listener sends all of it to the rule of lower priority, so the other service gets none; give one another host or path", both, host, c.Path+"/", c.Listener)
+	winner, loser := c.ComponentA, c.ComponentB
+	if c.PriorityB < c.PriorityA {
+		winner, loser = loser, winner
+	}
+	return fmt.Sprintf("%s both route %s, path %s, on listener %s: the listener sends all of it to %q (the rule of lower priority) and none to %q while both exist; "+
+		"that is expected for a moment when a service moves between stacks (deploy the new one, then remove the old one), otherwise give one of them another host or path",
+		both, host, c.Path+"/", c.Listener, winner, loser)
 }
 
 // RouteCollisions finds the load-balanced MicroServices of different
 // deployments that share a listener (one ALB for many stacks is the usual
 // setup) and take the same rule priority (derived from a hash, so two
-// stacks can draw the same one) or route the same host and path. Each
-// deployment alone is valid; the second apply failed, or its service
-// silently got no traffic. A deployment's own routes are checked by New.
+// stacks can draw the same one) or route the same host and path
+// (SameRoute: a warning). Each deployment alone is valid; the second apply
+// failed, or its service silently got no traffic. A deployment's own routes are checked by New.
 func RouteCollisions(ds []Deployment) []RouteCollision {
 	type owner struct{ d, r int }
 	var out []RouteCollision
@@ -339,7 +356,8 @@ func RouteCollisions(ds []Deployment) []RouteCollision {
 			}
 			k = r.Listener + "\x00" + r.Host + "\x00" + r.Path
 			if o, ok := routes[k]; ok && o.d != i {
-				out = append(out, RouteCollision{A: ds[o.d], B: d, ComponentA: ds[o.d].Routes[o.r].Component, ComponentB: r.Component, File: r.File, Listener: r.Listener, Host: r.Host, Path: r.Path})
+				out = append(out, RouteCollision{A: ds[o.d], B: d, ComponentA: ds[o.d].Routes[o.r].Component, ComponentB: r.Component, File: r.File, Listener: r.Listener, Host: r.Host, Path: r.Path,
+					PriorityA: ds[o.d].Routes[o.r].Priority, PriorityB: r.Priority})
 			} else if !ok {
 				routes[k] = owner{i, j}
 			}

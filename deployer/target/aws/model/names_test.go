@@ -82,4 +82,13 @@ func TestRouteCollisions(t *testing.T) {
 	if got[0].File != "stacks/orders/a.yaml" {
 		t.Errorf("File = %q, want the second component's file", got[0].File)
 	}
+	// A priority taken twice is an error (AWS refuses it), the same route
+	// a warning that names the rule getting the traffic: api, priority 8
+	// against b's 9.
+	if got[0].SameRoute() || !got[1].SameRoute() {
+		t.Errorf("SameRoute = %v, %v; want false, true", got[0].SameRoute(), got[1].SameRoute())
+	}
+	if w := `the listener sends all of it to "api" (the rule of lower priority) and none to "b" while both exist`; !strings.Contains(msgs[1], w) {
+		t.Errorf("collision 1 = %q, want it to say %q", msgs[1], w)
+	}
 }
