@@ -155,7 +155,11 @@ type Summary struct {
 	NoOp    int `json:"noOp"`
 	// DataLoss names the components flagged as data loss ([] when none).
 	DataLoss []string `json:"dataLoss"`
-	// ProviderChanged is true when the deployment target changed.
+	// ProviderChanged is true when the deployment target changed in a
+	// way that changes what is deployed: not for a change of provider
+	// settings the local target does not use (region, assumeRole,
+	// network, tags; another spelling of its directory), which the plan
+	// lists under Provider and apply records (Recorded).
 	ProviderChanged bool `json:"providerChanged"`
 }
 
@@ -252,7 +256,11 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 				replaceAll = fc.Path
 			}
 		}
-		p.Summary.ProviderChanged = len(p.Provider) > 0
+		// On the local target only the directory is deployed (a new one
+		// moves every manifest): its region, and the aws-only settings,
+		// are recorded by apply but change nothing, as a component's
+		// labels (Recorded).
+		p.Summary.ProviderChanged = len(p.Provider) > 0 && (!localTarget(desired, deployed) || replaceAll != "" || moveAll != nil)
 	}
 
 	var old map[string]*stacks.Component
@@ -441,9 +449,14 @@ func isPath(path, top string) bool {
 	return ok && (rest == "" || rest[0] == '.' || rest[0] == '[')
 }
 
-// Recorded reports components that change only what apply records
-// (recordedOnly: no-ops that list fields).
+// Recorded reports changes that deploy nothing but that apply records:
+// components that change only their service, labels or dependsOn
+// (recordedOnly: no-ops that list fields), or provider settings that
+// change nothing deployed (Summary.ProviderChanged false).
 func (p *Result) Recorded() bool {
+	if len(p.Provider) > 0 && !p.Summary.ProviderChanged {
+		return true
+	}
 	for _, c := range p.Changes {
 		if c.Action == ActionNoOp && len(c.Fields) > 0 {
 			return true

@@ -204,15 +204,36 @@ func TestPlanReadsRecreated(t *testing.T) {
 	})
 	t.Run("local region", func(t *testing.T) {
 		// The local target writes no region anywhere: the engine changes
-		// nothing, and no Database is "replaced" (DATA LOSS).
+		// nothing, and no Database is "replaced" (DATA LOSS). The plan has
+		// no changes (--detailed-exitcode 0), as for a label: it lists the
+		// region, which apply records.
 		d := localBase()
 		d.Provider.Region = "eu-central-1"
+		d.Provider.Tags = map[string]string{"team": "shop"}
 		p := Plan(d, fromState(t, localBase()), Options{})
-		if want := (Summary{NoOp: 7, ProviderChanged: true}); !reflect.DeepEqual(p.Summary, want) {
+		if want := (Summary{NoOp: 7}); !reflect.DeepEqual(p.Summary, want) {
 			t.Errorf("summary = %+v, want %+v", p.Summary, want)
 		}
-		if len(p.Provider) != 1 || p.Provider[0].Path != "provider.region" || !p.HasChanges() {
-			t.Errorf("provider = %+v, want the region change listed", p.Provider)
+		if len(p.Provider) != 2 || p.Provider[0].Path != "provider.region" || p.HasChanges() || p.Runs() || !p.Recorded() {
+			t.Errorf("provider = %+v, HasChanges %v, Runs %v, Recorded %v: want the region and tag listed, no changes, recorded", p.Provider, p.HasChanges(), p.Runs(), p.Recorded())
+		}
+		var text bytes.Buffer
+		if err := p.WriteText(&text, TextOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`provider.region: (none) → "eu-central-1"`, "provider changes nothing deployed (the local target does not use it): apply records it",
+			"No changes to deploy. orders/dev differs from the deployed state only in service, labels, dependsOn or provider settings the local target does not use, which apply records."} {
+			if !strings.Contains(text.String(), want) {
+				t.Errorf("text lacks %q:\n%s", want, text.String())
+			}
+		}
+		// Off the local target a region replaces everything.
+		aws := localBase()
+		aws.Provider = stacks.Provider{Name: "aws", Region: "eu-west-1"}
+		moved := localBase()
+		moved.Provider = stacks.Provider{Name: "aws", Region: "eu-central-1"}
+		if p := Plan(moved, fromState(t, aws), Options{}); !p.Summary.ProviderChanged || p.Summary.Replace != 7 {
+			t.Errorf("aws region: summary = %+v, want every component replaced, provider changed", p.Summary)
 		}
 	})
 	t.Run("local directory spelled differently", func(t *testing.T) {
@@ -224,11 +245,11 @@ func TestPlanReadsRecreated(t *testing.T) {
 		dep := localBase()
 		dep.Provider.Directory = ".panka/local"
 		p := Plan(d, fromState(t, dep), Options{})
-		if want := (Summary{NoOp: 7, ProviderChanged: true}); !reflect.DeepEqual(p.Summary, want) {
-			t.Errorf("summary = %+v, want %+v", p.Summary, want)
+		if want := (Summary{NoOp: 7}); !reflect.DeepEqual(p.Summary, want) || p.Runs() {
+			t.Errorf("summary = %+v (runs %v), want %+v", p.Summary, p.Runs(), want)
 		}
 		d.Provider.Directory = "out"
-		if p := Plan(d, fromState(t, dep), Options{}); p.Summary.Update != 7 {
+		if p := Plan(d, fromState(t, dep), Options{}); p.Summary.Update != 7 || !p.Summary.ProviderChanged {
 			t.Errorf("another directory: summary = %+v, want every component updated (moved)", p.Summary)
 		}
 	})
@@ -1131,7 +1152,7 @@ func TestPlanRecordedOnly(t *testing.T) {
 	for _, want := range []string{
 		"\n  worker (Worker) changes nothing deployed: apply records it\n    labels: (none) → {\"team\":\"b\"}\n",
 		"\n  api (MicroService) changes nothing deployed: apply records it\n    service: \"api\" → \"edge\"\n",
-		"No changes to deploy. orders/dev differs from the deployed state only in service, labels or dependsOn, which apply records.",
+		"No changes to deploy. orders/dev differs from the deployed state only in service, labels, dependsOn or provider settings the local target does not use, which apply records.",
 	} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())

@@ -119,7 +119,11 @@ func (p *Result) writeText(t *textWriter) {
 
 	if len(p.Provider) > 0 {
 		t.buf.WriteByte('\n')
-		t.line("%s %s", t.paint(ansiYellow, "~"), t.paint(ansiBold, "provider"))
+		if p.Summary.ProviderChanged {
+			t.line("%s %s", t.paint(ansiYellow, "~"), t.paint(ansiBold, "provider"))
+		} else {
+			t.line("  %s changes nothing deployed (the local target does not use it): apply records it", t.paint(ansiBold, "provider"))
+		}
 		for _, fc := range p.Provider {
 			writeField(t, fc, "    ", false)
 		}
@@ -258,7 +262,7 @@ func SummaryLine(s Summary) string {
 func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts TextOptions) {
 	if !s.HasChanges() {
 		if slices.ContainsFunc(plans, (*Result).Recorded) {
-			t.line("%s", t.paint(ansiGreen, "No changes to deploy. "+what+" differs from the deployed state only in service, labels or dependsOn, which apply records."))
+			t.line("%s", t.paint(ansiGreen, "No changes to deploy. "+what+" differs from the deployed state only in service, labels, dependsOn or provider settings the local target does not use, which apply records."))
 			return
 		}
 		if len(plans) == 1 && plans[0].Header.Deployed.Status == "failed" {
