@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -342,6 +343,28 @@ spec:
 			want:    map[string]planner.Action{"web": update, "mailer": update},
 		},
 		{
+			name: "only some components, from a saved plan",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/services/web/service.yaml", regexp.MustCompile(`replicas: 1`), "replicas: 2")
+				r.replaceIn("stacks/shop/infra/data.yaml", regexp.MustCompile(`versioning: true`), "versioning: false")
+				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`busybox:1.36`), "busybox:1.37")
+			},
+			targets: []string{"mailer", "web"},
+			saved:   true,
+			want:    map[string]planner.Action{"web": update, "mailer": update},
+		},
+		{
+			name: "a removed component targeted, from a saved plan",
+			edit: func(t *testing.T, r *e2eRepo) {
+				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`(?s)---\napiVersion: core.panka.io/v1\nkind: CronJob.*?---\n`), "---\n")
+				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`busybox:1.36`), "busybox:1.37")
+				r.replaceIn("stacks/shop/services/web/service.yaml", regexp.MustCompile(`replicas: 1`), "replicas: 2")
+			},
+			targets: []string{"nightly", "mailer"},
+			saved:   true,
+			want:    map[string]planner.Action{"nightly": del, "mailer": update},
+		},
+		{
 			name: "a kind change",
 			edit: func(t *testing.T, r *e2eRepo) {
 				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`kind: Worker`), "kind: MicroService")
@@ -379,6 +402,7 @@ func planMatchesApply(t *testing.T, tc fidelityCase) {
 		vars = fidelitySecret
 	}
 
+	base := slices.Clone(sel)
 	for _, c := range tc.targets {
 		sel = append(sel, "--target-component", c)
 	}
@@ -481,8 +505,14 @@ func planMatchesApply(t *testing.T, tc fidelityCase) {
 	}
 	checkManifests(t, filepath.Join(r.dir, dir, "shop", env), plan.Changes)
 
-	// Nothing left to do.
-	again, againErr, code := r.panka(vars, append([]string{"plan", "--detailed-exitcode"}, sel...)...)
+	// Nothing left to do (to the targets the apply did not delete: they
+	// are no component any more).
+	for _, c := range tc.targets {
+		if got[c] != planner.ActionDelete {
+			base = append(base, "--target-component", c)
+		}
+	}
+	again, againErr, code := r.panka(vars, append([]string{"plan", "--detailed-exitcode"}, base...)...)
 	if code != 0 || !strings.Contains(again, "No changes") {
 		t.Errorf("plan after apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, again, againErr)
 	}

@@ -58,7 +58,14 @@ type Saved struct {
 	// VarSources says where each of Vars came from: "flag", "var-file" or
 	// "env" (the source is part of the desired model, hence of its hash).
 	VarSources map[string]string `json:"varSources,omitempty"`
-	Plan       *Result           `json:"plan"`
+	// TargetComponents are the components a plan --target-component
+	// planned, sorted (none: every component): apply FILE deploys only
+	// them, as apply --target-component does. Desired and DesiredHash
+	// are of the targeted model (the others at their deployed spec), so
+	// an older panka that does not know this field refuses such a plan
+	// as stale wherever deploying every component would differ.
+	TargetComponents []string `json:"targetComponents,omitempty"`
+	Plan             *Result  `json:"plan"`
 }
 
 // ErrStale is returned (wrapped in a *StaleError) when a saved plan no

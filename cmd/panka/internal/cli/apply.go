@@ -135,8 +135,8 @@ the default branch's own last deployment instead, and replaces it.`,
 				if opts.PlanFile == "-" {
 					return Usagef("apply -: give the file panka plan --out wrote (a saved plan is not read from stdin)")
 				}
-				if opts.Ref != "" || len(opts.TargetComponents) > 0 {
-					return Usagef("a saved plan fixes what is applied: --ref and --target-component cannot be combined with PLANFILE")
+				if opts.Ref != "" {
+					return Usagef("a saved plan fixes what is applied: --ref cannot be combined with PLANFILE")
 				}
 			} else if err := needStackEnv(opts.F, opts.Stack, opts.Environment, " (or a saved PLANFILE)"); err != nil {
 				return err
@@ -420,6 +420,10 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 				opts.PlanFile, saved.Stack, saved.Environment, want, want, want.Stack, want.Environment)
 		}
 		stack, env = saved.Stack, saved.Environment
+		if err := checkSavedTargets(opts.PlanFile, saved, opts.TargetComponents); err != nil {
+			return err
+		}
+		opts.TargetComponents = saved.TargetComponents
 		if saved.Commit != "" && !saved.Dirty {
 			ref = saved.Commit
 		}
@@ -538,6 +542,28 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		return nil
 	}
 	return err
+}
+
+// checkSavedTargets refuses apply PLANFILE --target-component naming
+// other components than the plan was made for (saved.TargetComponents;
+// none: every component): the plan fixes what is applied. The same
+// components, in any order, are no contradiction.
+func checkSavedTargets(planFile string, saved *planner.Saved, given []string) error {
+	if len(given) == 0 {
+		return nil
+	}
+	want := slices.Compact(slices.Sorted(slices.Values(given)))
+	if slices.Equal(want, saved.TargetComponents) {
+		return nil
+	}
+	key := statestore.Key{Stack: saved.Stack, Environment: saved.Environment}
+	replan := fmt.Sprintf("panka plan --stack %s --environment %s --target-component %s --out FILE and apply that", key.Stack, key.Environment, strings.Join(want, ","))
+	if len(saved.TargetComponents) == 0 {
+		return fmt.Errorf("%s plans every component of %s, not only --target-component %s: a saved plan fixes what is applied; leave --target-component out to apply it, or save a plan of those with %s",
+			planFile, key, strings.Join(want, ","), replan)
+	}
+	return fmt.Errorf("%s was planned with --target-component %s, not %s: a saved plan fixes what is applied; leave --target-component out to apply it (it deploys %s), or save a plan of those with %s",
+		planFile, strings.Join(saved.TargetComponents, ","), strings.Join(want, ","), strings.Join(saved.TargetComponents, ", "), replan)
 }
 
 // staleSince adds to err, a saved plan's StaleError, which run moved the
@@ -1462,8 +1488,7 @@ func noTerminalHint(req deploy.Request) string {
 		// --out" sent the user round in a circle.
 		return "the saved plan is what it applies: re-run with --auto-approve (it is refused if the state or the desired model changed since the plan)"
 	case req.Operation == statestore.OpApply && len(req.TargetComponents) > 0:
-		// A saved plan deploys every component.
-		return fmt.Sprintf("re-run with --auto-approve (or review it first with panka plan --stack %s --environment %s --target-component %s, with the same --ref, --var and --var-file, if any)",
+		return fmt.Sprintf("re-run with --auto-approve (or review it first with panka plan --stack %s --environment %s --target-component %s --out FILE, with the same --ref, --var and --var-file, if any, and apply FILE --auto-approve)",
 			req.Key.Stack, req.Key.Environment, strings.Join(req.TargetComponents, ","))
 	case req.Operation == statestore.OpApply:
 		return "re-run with --auto-approve (or review it first with panka plan --out FILE and apply FILE --auto-approve)"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -87,10 +88,6 @@ would not, 1 on error.`,
 				if opts.AllChanged {
 					return Usagef("--target-component plans some components of one stack/environment; it cannot be combined with --all-changed")
 				}
-				if opts.Out != "" {
-					// apply FILE deploys the whole model it re-resolves.
-					return Usagef("--out saves a plan of every component: apply FILE cannot deploy only some; review with plan --target-component, then run apply --target-component with the same components")
-				}
 			}
 			if opts.AllChanged {
 				if opts.Stack != "" || opts.Environment != "" {
@@ -138,7 +135,7 @@ would not, 1 on error.`,
 	opts.Vars.register(cmd)
 	fl.StringVar(&opts.Out, "out", "", "save the plan to FILE for panka apply FILE")
 	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 2 when apply would change resources (plan changes, drift, an unfinished run), 0 when not")
-	fl.StringSliceVar(&opts.TargetComponents, "target-component", nil, "plan only these components, as apply --target-component deploys them (repeatable); the others keep their deployed spec")
+	fl.StringSliceVar(&opts.TargetComponents, "target-component", nil, "plan only these components, as apply --target-component deploys them (repeatable); the others keep their deployed spec. With --out, apply FILE deploys only them")
 	fl.BoolVar(&opts.AllChanged, "all-changed", false, "plan every stack/environment that changed between --base and --head")
 	fl.StringVar(&opts.Base, "base", "", "with --all-changed: base ref (default: merge-base with the default branch)")
 	fl.StringVar(&opts.Head, "head", "", "with --all-changed: head ref (default HEAD)")
@@ -170,6 +167,10 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	if opts.Out != "" {
 		saved := planner.NewSaved(res.plan, res.desired, planner.RecordVars(res.desired, res.key), f.Now(), version)
 		saved.StateBasis = res.basis
+		if len(opts.TargetComponents) > 0 {
+			// apply FILE deploys these only, as the plan planned them.
+			saved.TargetComponents = slices.Compact(slices.Sorted(slices.Values(opts.TargetComponents)))
+		}
 		out, err := f.UserPath(opts.Out)
 		if err != nil {
 			return err
@@ -178,7 +179,11 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 			return err
 		}
 		f.Log.Info().Str("file", opts.Out).Msg("plan saved")
-		fmt.Fprintf(f.Notices(), "Plan saved to %s; apply it with: panka apply %s\n", opts.Out, opts.Out)
+		only := ""
+		if len(saved.TargetComponents) > 0 {
+			only = " (it deploys only " + strings.Join(saved.TargetComponents, ", ") + ")"
+		}
+		fmt.Fprintf(f.Notices(), "Plan saved to %s; apply it with: panka apply %s%s\n", opts.Out, opts.Out, only)
 	}
 	if f.JSON() {
 		err = res.plan.WriteJSON(f.IO.Out)
