@@ -700,3 +700,89 @@ func planAfterAFailedApply(t *testing.T, b backend) {
 		t.Errorf("plan after a successful apply still speaks of the failed run:\n%s", againErr)
 	}
 }
+
+// TestPlanAfterAFailedDestroy: a destroy that failed part way deleted some
+// components; the plan after it compares with the last successful
+// deployment, so it showed them kept ("1 to update") while the apply
+// after it created three, without a word. The plan and the apply name
+// the components the destroy deleted and say apply creates them again;
+// a plan saved before the destroy is refused as stale, naming it.
+func TestPlanAfterAFailedDestroy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	forEachBackend(t, planAfterAFailedDestroy)
+}
+
+func planAfterAFailedDestroy(t *testing.T, b backend) {
+	r := newE2ERepo(t, b)
+	r.mustPanka(nil, applyDev...)
+	r.replaceIn("stacks/shop/services/web/service.yaml", regexp.MustCompile(`replicas: 1`), "replicas: 2")
+	r.git("add", "-A")
+	r.git("commit", "-qm", "two replicas")
+	saved := filepath.Join(t.TempDir(), "before.plan")
+	r.mustPanka(nil, "plan", "--stack", "shop", "--environment", "dev", "--out", saved)
+
+	// A folder where the assets manifest was: its delete fails, after the
+	// destroy deleted web (it reads assets) and the others beside it.
+	manifest := filepath.Join(r.dir, ".panka/local/shop/dev/assets.json")
+	body, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(manifest); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(manifest, "keep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := r.panka(nil, "destroy", "--stack", "shop", "--environment", "dev", "--auto-approve", "--allow-destroy"); code == 0 {
+		t.Fatalf("destroy with assets undeletable succeeded:\n%s\n%s", out, errOut)
+	}
+	if err := os.RemoveAll(manifest); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(manifest, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out, errOut, code := r.panka(nil, "apply", saved, "--auto-approve")
+	if code == 0 || !strings.Contains(errOut, "saved plan for shop/dev is stale") || !strings.Contains(errOut, "(destroy of commit") {
+		t.Errorf("apply of a plan saved before the failed destroy: exit %d, want it refused as stale, naming the destroy\n%s\n%s", code, out, errOut)
+	}
+
+	planOut, planErr, code := r.panka(nil, "plan", "--stack", "shop", "--environment", "dev", "-o", "json", "--detailed-exitcode")
+	var plan planner.Result
+	if err := json.Unmarshal([]byte(planOut), &plan); err != nil || code != 2 {
+		t.Fatalf("plan: exit %d, %v\n%s\n%s", code, err, planOut, planErr)
+	}
+	const said = "destroy of commit"
+	const gone = "deleted orders, shop-db, web before it stopped"
+	if !strings.Contains(planErr, gone) || !strings.Contains(planErr, said) || !strings.Contains(planErr, "but apply creates them again") {
+		t.Errorf("plan does not say what the failed destroy deleted (%q):\n%s", gone, planErr)
+	}
+	applyOut, applyErr, code := r.panka(nil, append(applyDev, "-o", "json")...)
+	if code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, applyOut, applyErr)
+	}
+	if !strings.Contains(applyErr, gone) || !strings.Contains(applyErr, "but this apply creates them again") {
+		t.Errorf("apply does not say what the failed destroy deleted (%q):\n%s", gone, applyErr)
+	}
+	// The plan's changes, with what the destroy deleted created again,
+	// are what the engine did.
+	want := map[string]planner.Action{"orders": planner.ActionCreate, "shop-db": planner.ActionCreate, "web": planner.ActionCreate}
+	for _, c := range plan.Changes {
+		if _, ok := want[c.Component]; !ok && c.Action != planner.ActionNoOp {
+			want[c.Component] = c.Action
+		}
+	}
+	if did := engineActions(applyErr); !reflect.DeepEqual(did, want) {
+		t.Errorf("the engine did %v; the plan, with what the destroy deleted created again, %v\n%s", did, want, applyErr)
+	}
+	checkManifests(t, filepath.Join(r.dir, ".panka/local/shop/dev"), plan.Changes)
+	if again, againErr, code := r.panka(nil, "plan", "--stack", "shop", "--environment", "dev", "--detailed-exitcode"); code != 0 {
+		t.Errorf("plan after apply: exit %d\n%s\n%s", code, again, againErr)
+	} else if strings.Contains(againErr, "before it stopped") {
+		t.Errorf("plan after a successful apply still speaks of the failed run:\n%s", againErr)
+	}
+}

@@ -556,8 +556,12 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	planner.KeepDeployedHashes(desired, planned)
 	p := planner.Plan(desired, planned, planner.Options{Header: header})
-	if done := DoneByFailedRuns(ctx, rt.Store, req.Key, state, p, append(componentNames(&stacks.Resolved{Components: left}), tried...), rt.EngineCheckpoint); len(done) > 0 {
+	skipped := append(componentNames(&stacks.Resolved{Components: left}), tried...)
+	if done := DoneByFailedRuns(ctx, rt.Store, req.Key, state, p, skipped, rt.EngineCheckpoint); len(done) > 0 {
 		warnf("%s", DoneWarning(req.Key, state, done, "this "+string(req.Operation)))
+	}
+	if gone := GoneByFailedRuns(ctx, rt.Store, req.Key, state, p, skipped, rt.EngineCheckpoint); len(gone) > 0 {
+		warnf("%s", GoneWarning(req.Key, state, gone, "this "+string(req.Operation)))
 	}
 	res := &Result{Plan: p, resources: -1}
 	if req.Saved != nil {
@@ -1492,20 +1496,11 @@ func LostStateWarning(key statestore.Key, last *statestore.Deployment, what stri
 // nothing, or the checkpoint cannot be read (checkpoint nil: a backend
 // panka cannot read it from).
 func DoneByFailedRuns(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State, p *planner.Result, skip []string, checkpoint func(context.Context) ([]byte, error)) []string {
-	if checkpoint == nil || p == nil || !p.HasChanges() || st == nil || st.LastDeployment == nil || st.LastDeployment.Result == statestore.ResultSucceeded {
+	if p == nil || !p.HasChanges() {
 		return nil
 	}
-	_, since, err := failedRuns(ctx, store, key, st)
-	if err != nil || since.IsZero() {
-		return nil
-	}
-	b, err := checkpoint(ctx)
-	if err != nil || b == nil {
-		return nil
-	}
-	present, touched, ok := engine.ComponentsTouched(b, since)
-	if !ok || len(present) == 0 {
-		// No checkpoint to compare with (CheckEngineState's to judge).
+	present, touched := touchedByFailedRuns(ctx, store, key, st, checkpoint)
+	if present == nil {
 		return nil
 	}
 	var out []string
@@ -1529,6 +1524,70 @@ func DoneByFailedRuns(ctx context.Context, store statestore.Store, key statestor
 	}
 	sort.Strings(out)
 	return out
+}
+
+// touchedByFailedRuns reads Pulumi's checkpoint of key after failed or
+// interrupted runs since its last successful deployment: the components
+// it holds and those a resource of which was created, modified or left
+// pending since the first of those runs started. nil when the last
+// deployment succeeded or the checkpoint cannot be read (or holds no
+// component: CheckEngineState's to judge).
+func touchedByFailedRuns(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State, checkpoint func(context.Context) ([]byte, error)) (present, touched map[string]bool) {
+	if checkpoint == nil || st == nil || st.LastDeployment == nil || st.LastDeployment.Result == statestore.ResultSucceeded {
+		return nil, nil
+	}
+	_, since, err := failedRuns(ctx, store, key, st)
+	if err != nil || since.IsZero() {
+		return nil, nil
+	}
+	b, err := checkpoint(ctx)
+	if err != nil || b == nil {
+		return nil, nil
+	}
+	present, touched, ok := engine.ComponentsTouched(b, since)
+	if !ok || len(present) == 0 {
+		return nil, nil
+	}
+	return present, touched
+}
+
+// GoneByFailedRuns names, sorted, the components p keeps (an update,
+// replace or no-op against the recorded spec) that Pulumi's checkpoint no
+// longer holds after failed or interrupted runs since the last successful
+// deployment of key: such a run deleted them before it stopped (a destroy
+// that failed part way, most often). The plan compares with the recorded
+// spec, so it shows them as kept, while the engine creates them again: a
+// plan of "1 to update" was followed by three creates, without a word.
+// skip are as for DoneByFailedRuns. nil when the last deployment
+// succeeded or the checkpoint cannot be read.
+func GoneByFailedRuns(ctx context.Context, store statestore.Store, key statestore.Key, st *statestore.State, p *planner.Result, skip []string, checkpoint func(context.Context) ([]byte, error)) []string {
+	if p == nil || p.Header.Destroy {
+		return nil
+	}
+	present, _ := touchedByFailedRuns(ctx, store, key, st, checkpoint)
+	if present == nil {
+		return nil
+	}
+	var out []string
+	for _, c := range p.Changes {
+		if c.Action == planner.ActionCreate || c.Action == planner.ActionDelete || present[c.Component] || slices.Contains(skip, c.Component) {
+			continue
+		}
+		out = append(out, c.Component)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// GoneWarning says that the failed or interrupted runs since the last
+// successful deployment of key deleted gone (see GoneByFailedRuns), which
+// the plan shows as kept, so that what (e.g. "this apply") creates them
+// again.
+func GoneWarning(key statestore.Key, st *statestore.State, gone []string, what string) string {
+	last := st.LastDeployment
+	return fmt.Sprintf("%s: a failed or interrupted run since its last successful deployment (the last: serial %d, %s of commit %s, %s) deleted %s before it stopped: "+
+		"the plan compares with the last successful deployment, so it shows %s as deployed, but %s creates %s again (its summary counts what the engine does)",
+		key, last.Serial, last.Operation, shortSHA(last.Commit), last.Result, strings.Join(gone, ", "), pronoun(gone, "it", "them"), what, pronoun(gone, "it", "them"))
 }
 
 // DoneWarning says that the failed or interrupted runs since the last

@@ -540,6 +540,9 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	if done := deploy.DoneByFailedRuns(ctx, store, skey, state, p, skip, opts.F.engineCheckpointFunc(d.cfg, skey)); len(done) > 0 {
 		opts.F.Warnf("%s", deploy.DoneWarning(skey, state, done, "apply"))
 	}
+	if gone := deploy.GoneByFailedRuns(ctx, store, skey, state, p, skip, opts.F.engineCheckpointFunc(d.cfg, skey)); len(gone) > 0 {
+		opts.F.Warnf("%s", deploy.GoneWarning(skey, state, gone, "apply"))
+	}
 	// As apply refuses it, before changing anything.
 	if w := deploy.DeletionProtectionWarning(p, planned, skey, "apply"); w != "" {
 		opts.F.Warnf("%s", w)
