@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -2003,5 +2004,26 @@ func TestDoneByFailedRuns(t *testing.T) {
 	}
 	if w := DoneWarning(key, st, []string{"media", "web"}, "this apply"); !strings.Contains(w, "changed (or was changing) media, web in the engine before it stopped") || !strings.Contains(w, "this apply changes only what is left") {
 		t.Errorf("DoneWarning = %q", w)
+	}
+
+	// A component the plan keeps that the checkpoint no longer holds was
+	// deleted by the failed run (a destroy that stopped part way): the
+	// engine creates it again, whatever the plan's action.
+	full := assetsWebCheckpoint(applied, applied.Add(time.Hour), false)
+	b, _ := full(ctx)
+	noWeb := func(context.Context) ([]byte, error) {
+		return []byte(regexp.MustCompile(`,\{"urn":"[^"]*::web"[^}]*\}`).ReplaceAllString(string(b), "")), nil
+	}
+	if got := GoneByFailedRuns(ctx, rt.Store, key, st, p, nil, noWeb); !slices.Equal(got, []string{"web"}) {
+		t.Errorf("GoneByFailedRuns without web in the checkpoint = %v, want [web] (not media, a create)", got)
+	}
+	if got := GoneByFailedRuns(ctx, rt.Store, key, st, p, []string{"web"}, noWeb); got != nil {
+		t.Errorf("GoneByFailedRuns skipping web = %v, want none", got)
+	}
+	if got := GoneByFailedRuns(ctx, rt.Store, key, st, p, nil, full); got != nil {
+		t.Errorf("GoneByFailedRuns with every component in the checkpoint = %v, want none", got)
+	}
+	if w := GoneWarning(key, st, []string{"web"}, "this apply"); !strings.Contains(w, "deleted web before it stopped") || !strings.Contains(w, "but this apply creates it again") {
+		t.Errorf("GoneWarning = %q", w)
 	}
 }
