@@ -75,7 +75,8 @@ func (f *Factory) ciActor() string {
 
 // awsCaller asks STS who we are, bounded to stsTimeout; "" when locks are
 // local, a custom endpoint is configured (a test or S3-compatible server
-// whose credentials say nothing about a person), or the call fails.
+// whose credentials say nothing about a person; the AWS profile's
+// endpoint_url too), or the call fails.
 func (f *Factory) awsCaller(ctx context.Context, cfg *config.Resolved) string {
 	if cfg.Locks.Type == "local" || cfg.Locks.Type == "" {
 		return ""
@@ -88,6 +89,12 @@ func (f *Factory) awsCaller(ctx context.Context, cfg *config.Resolved) string {
 	defer cancel()
 	ac, err := f.AWSConfig(ctx, cfg)
 	if err != nil {
+		return ""
+	}
+	// Nor when the AWS profile names the server (endpoint_url, or its
+	// services section for s3 or dynamodb only): its credentials are the
+	// server's, not for AWS's STS, which they were sent to.
+	if f.endpointOf(ctx, cfg, ac, "backend.endpoint", "S3").URL != "" || f.endpointOf(ctx, cfg, ac, "locks.endpoint", "DynamoDB").URL != "" {
 		return ""
 	}
 	if ac.Region == "" {

@@ -2,11 +2,15 @@ package cli
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
+	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/gitops/gittest"
 )
 
@@ -93,5 +97,31 @@ func TestLockIdentityLinkedWorktree(t *testing.T) {
 	}
 	if who, _ := f.LockIdentity(context.Background(), cfg, "apply", "abc"); who != "ci-bot@example.com" {
 		t.Fatalf("lockedBy in a linked worktree = %q, want the repository's user.email ci-bot@example.com", who)
+	}
+}
+
+// TestAWSCallerNotAskedOfAProfilesServer: an S3-compatible server set by
+// endpoint_url in the AWS profile is a custom endpoint, as backend.endpoint
+// is: the lock holder's identity was asked of STS at that server (or, with
+// a services section for s3 only, of AWS's STS with the server's
+// credentials) on every lock taken.
+func TestAWSCallerNotAskedOfAProfilesServer(t *testing.T) {
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	defer srv.Close()
+	home := t.TempDir()
+	fakeAWSEnv(t, home)
+	if err := os.WriteFile(filepath.Join(home, "c"), []byte("[profile minio]\nregion = us-east-1\nendpoint_url = "+srv.URL+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_PROFILE", "minio")
+	cfg := &config.Resolved{Config: config.Default(), Sources: map[string]config.Source{}}
+	cfg.Backend.Type, cfg.Backend.Bucket, cfg.Locks.Type = "s3", "state", "s3"
+	ios, _, _, _ := Test()
+	if got := NewFactory(ios).awsCaller(context.Background(), cfg); got != "" || asked.Load() != 0 {
+		t.Fatalf("awsCaller = %q, and the profile's server was asked %d times, want no question", got, asked.Load())
 	}
 }
