@@ -30,7 +30,7 @@ with the stack's own spec.backend settings from its stack.yaml.`,
 				return err
 			}
 			vals := cfg.Values()
-			f.showSDKRegion(c.Context(), cfg, vals)
+			f.showSDKSettings(c.Context(), cfg, vals)
 			if f.JSON() {
 				return f.PrintJSON(vals)
 			}
@@ -78,23 +78,28 @@ func configShowConfig(f *Factory, stack string) (*config.Resolved, error) {
 	return f.configForHeader(h, path.Join(h.Path, stacks.StackFile))
 }
 
-// showSDKRegion fills, in vals, the regions no panka key sets
-// (backend.region, locks.region) with the region the AWS SDK gives the
-// clients then, and where it comes from: AWS_REGION, AWS_DEFAULT_REGION or
-// the AWS profile's region. config show printed them empty with the
-// source "default" while every request went to that region. Display only:
-// the configuration keeps them unset. A configuration the SDK cannot load
-// leaves them as they are; commands that use AWS say why.
-func (f *Factory) showSDKRegion(ctx context.Context, cfg *config.Resolved, vals []config.Value) {
-	if cfg.Backend.Region != "" && cfg.Locks.Region != "" {
+// showSDKSettings fills, in vals, what the AWS SDK decides where no panka
+// key does. The regions no key sets (backend.region, locks.region) are the
+// region the SDK gives the clients then, with where it comes from:
+// AWS_REGION, AWS_DEFAULT_REGION or the AWS profile's region. config show
+// printed them empty with the source "default" while every request went
+// to that region. backend.usePathStyle is true, as the client addresses
+// the bucket, when the AWS profile's endpoint_url is the bucket's custom
+// endpoint. Display only: the configuration keeps its values. A
+// configuration the SDK cannot load leaves them as they are; commands
+// that use AWS say why.
+func (f *Factory) showSDKSettings(ctx context.Context, cfg *config.Resolved, vals []config.Value) {
+	ac, err := f.AWSConfig(ctx, cfg)
+	if err != nil {
 		return
 	}
-	ac, err := f.AWSConfig(ctx, cfg)
-	if err != nil || ac.Region == "" {
-		return
+	pathStyle := ""
+	if ep := f.endpointOf(ctx, cfg, ac, "backend.endpoint", "S3"); s3PathStyle(cfg, ep) && !cfg.Backend.UsePathStyle {
+		pathStyle = ep.From
 	}
 	from := "the AWS SDK's configuration"
 	switch {
+	case ac.Region == "":
 	case f.Getenv("AWS_REGION") == ac.Region:
 		from = "AWS_REGION"
 	case f.Getenv("AWS_DEFAULT_REGION") == ac.Region:
@@ -108,9 +113,13 @@ func (f *Factory) showSDKRegion(ctx context.Context, cfg *config.Resolved, vals 
 		}
 	}
 	for i, v := range vals {
-		if (v.Key == "backend.region" || v.Key == "locks.region") && v.Value == "" {
+		switch {
+		case (v.Key == "backend.region" || v.Key == "locks.region") && v.Value == "" && ac.Region != "":
 			vals[i].Value = ac.Region
 			vals[i].Source = config.Source{Layer: "aws-sdk", Where: from}.String()
+		case v.Key == "backend.usePathStyle" && pathStyle != "":
+			vals[i].Value = "true"
+			vals[i].Source = config.Source{Layer: "default", Where: "implied by the custom endpoint " + pathStyle}.String()
 		}
 	}
 }
