@@ -242,11 +242,7 @@ func TestImportAndUpdate(t *testing.T) {
 // own serial cannot be read.
 func TestImportForceReplacesCorruptState(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), ".panka")
-	s, err := local.New(local.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newLocalStore(t)
 	k := statestore.Key{Stack: "orders", Environment: "dev"}
 	if err := s.AppendHistory(ctx, k, &statestore.Deployment{Serial: 8, Operation: statestore.OpApply, Result: statestore.ResultSucceeded, StartedAt: time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC)}); err != nil {
 		t.Fatal(err)
@@ -259,7 +255,7 @@ func TestImportForceReplacesCorruptState(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := []byte(`{"schemaVersion":1,"serial":3,"stack":"orders","environment":"dev","status":"deployed"}`)
-	_, err = statestore.Import(ctx, s, k, good, statestore.ImportOptions{Source: "FILE"})
+	_, err := statestore.Import(ctx, s, k, good, statestore.ImportOptions{Source: "FILE"})
 	if !errors.Is(err, statestore.ErrCorrupt) || !strings.Contains(err.Error(), "push --force") {
 		t.Fatalf("push over a corrupt state without --force: %v, want ErrCorrupt naming the repair", err)
 	}
@@ -590,11 +586,7 @@ func TestDamagedState(t *testing.T) {
 
 	// The repair end to end on the local backend: pull prints the damaged
 	// state, the copy with "spec" put back pushes, and the store reads it.
-	dir := filepath.Join(t.TempDir(), ".panka")
-	s, err := local.New(local.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newLocalStore(t)
 	if err := s.AppendHistory(ctx, k, &statestore.Deployment{ID: "d7", Serial: 7, Operation: statestore.OpApply, Result: statestore.ResultSucceeded, StartedAt: started, Spec: json.RawMessage(spec)}); err != nil {
 		t.Fatal(err)
 	}
@@ -641,11 +633,7 @@ func TestDamagedState(t *testing.T) {
 // 3 with a record 4 ahead got 4, the record's serial.
 func TestImportSerialNeverRepeats(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), ".panka")
-	s, err := local.New(local.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newLocalStore(t)
 	k := statestore.Key{Stack: "orders", Environment: "dev"}
 	at := time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC)
 	record := func(serial int64) {
@@ -756,11 +744,7 @@ func TestUpdateAfterRecordAhead(t *testing.T) {
 // earlier version.
 func TestSerialOfAWriteWithoutRecordNeverRepeats(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), ".panka")
-	s, err := local.New(local.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newLocalStore(t)
 	k := statestore.Key{Stack: "orders", Environment: "dev"}
 	at := time.Date(2026, 5, 6, 9, 0, 0, 0, time.UTC)
 	now := func() time.Time { return at }
@@ -843,4 +827,15 @@ func mustEncode(t *testing.T, st *statestore.State, k statestore.Key) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// newLocalStore is a local store in a fresh <tmp>/.panka, and that folder.
+func newLocalStore(t *testing.T) (*local.Store, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), ".panka")
+	s, err := local.New(local.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, dir
 }

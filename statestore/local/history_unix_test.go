@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"panka.dev/panka/statestore"
-	"panka.dev/panka/statestore/local"
 )
 
 // TestHistoryRecordNotAFile: an entry of the history folder named as a
@@ -24,19 +23,17 @@ import (
 // lost state.json was restored or an apply numbered its record.
 func TestHistoryRecordNotAFile(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), ".panka")
-	s, err := local.New(local.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newLocalStore(t)
 	k := statestore.Key{Stack: "orders", Environment: "dev"}
 	at := time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC)
 	names := map[int64]string{}
 	for serial := int64(1); serial <= 5; serial++ {
 		d := &statestore.Deployment{ID: "d", Serial: serial, Operation: statestore.OpApply, Result: statestore.ResultSucceeded, StartedAt: at.Add(time.Duration(serial) * time.Hour)}
-		if names[serial], err = statestore.HistoryName(d); err != nil {
+		name, err := statestore.HistoryName(d)
+		if err != nil {
 			t.Fatal(err)
 		}
+		names[serial] = name
 		if serial == 1 || serial == 3 {
 			if err := s.AppendHistory(ctx, k, d); err != nil {
 				t.Fatal(err)
@@ -91,11 +88,7 @@ func TestHistoryRecordNotAFile(t *testing.T) {
 // planned every component anew.
 func TestStateLinkToNothing(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), ".panka")
-	s, err := local.New(local.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newLocalStore(t)
 	k := statestore.Key{Stack: "orders", Environment: "dev"}
 	p := filepath.Join(dir, "state", filepath.FromSlash(statestore.StatePath("", k)))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -105,7 +98,7 @@ func TestStateLinkToNothing(t *testing.T) {
 	if err := os.Symlink(target, p); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = s.Get(ctx, k)
+	_, _, err := s.Get(ctx, k)
 	if err == nil || errors.Is(err, statestore.ErrNotFound) ||
 		!strings.Contains(err.Error(), "read state "+p+": it is a symbolic link to "+target+", which does not exist (a disk or share not mounted, a file moved)") {
 		t.Fatalf("Get of a state.json linked to nothing: %v", err)

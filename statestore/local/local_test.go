@@ -34,11 +34,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestGitignoreAndLazyCreate(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), ".panka")
-	s, err := local.New(local.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newLocalStore(t)
 	key := statestore.Key{Stack: "orders", Environment: "dev"}
 	if _, err := s.List(t.Context()); err != nil {
 		t.Fatal(err)
@@ -94,4 +90,15 @@ func BenchmarkState200(b *testing.B) {
 		b.Fatal(err)
 	}
 	storetest.Bench(b, s, 200, 20)
+}
+
+// newLocalStore is a local store in a fresh <tmp>/.panka, and that folder.
+func newLocalStore(t *testing.T) (*local.Store, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), ".panka")
+	s, err := local.New(local.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, dir
 }
