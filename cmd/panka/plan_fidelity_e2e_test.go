@@ -373,14 +373,19 @@ spec:
 		{
 			name: "a kind change",
 			edit: func(t *testing.T, r *e2eRepo) {
-				// A Topic's fifo is new (false): the local engine
-				// re-creates the component, as the plan says. (A Worker
-				// becoming a MicroService is an update of the manifest
-				// there, now that no MicroService field forces a local
-				// replacement, while the plan says replace for every kind
-				// change.)
 				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`(?s)kind: Worker\nmetadata:\n  name: mailer\nspec:.*?---\n`),
 					"kind: Topic\nmetadata:\n  name: mailer\nspec: {}\n---\n")
+			},
+			want: map[string]planner.Action{"mailer": replace},
+		},
+		{
+			name: "a kind change alone",
+			edit: func(t *testing.T, r *e2eRepo) {
+				// No field of a MicroService forces a replacement on the
+				// local target, and the spec stays: the kind alone does
+				// (the pankalocal provider re-creates the component, as
+				// another kind is other resources on aws).
+				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`kind: Worker\n`), "kind: MicroService\n")
 			},
 			want: map[string]planner.Action{"mailer": replace},
 		},

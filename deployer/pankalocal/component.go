@@ -387,6 +387,11 @@ func (c *Component) Read(ctx context.Context, req infer.ReadRequest[ComponentArg
 // (its path, where the engine recorded it, stays) is an update that
 // rewrites it, as is anything else, a new directory included - unless the
 // manifest moved there with its checkout (movedWithCheckout).
+// A kind change replaces (deleting first: the path stays): on aws another
+// kind is other resources, the old deleted and the new created, and the
+// plan says replace; the local target stands in for aws, so its engine
+// re-creates the component too (and, with it, its readers whose kind has
+// replacement-forcing fields), as the plan says.
 // Spec fields named in PANKALOCAL_REPLACE_FIELDS also replace: tests use it
 // to stand for a provider rule panka's planner does not know.
 func (c *Component) Diff(ctx context.Context, req infer.DiffRequest[ComponentArgs, ComponentState]) (infer.DiffResponse, error) {
@@ -406,7 +411,7 @@ func (c *Component) Diff(ctx context.Context, req infer.DiffRequest[ComponentArg
 		{"stack", old.Stack, news.Stack, !samePath},
 		{"environment", old.Environment, news.Environment, !samePath},
 		{"component", old.Component, news.Component, !samePath},
-		{"kind", old.Kind, news.Kind, false},
+		{"kind", old.Kind, news.Kind, true},
 	} {
 		if f.old == f.new {
 			continue

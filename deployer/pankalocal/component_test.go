@@ -233,7 +233,7 @@ func TestDiff(t *testing.T) {
 		{"spec removal", func(a *ComponentArgs) {
 			a.Spec = map[string]any{"a": "x", "n": float64(1)}
 		}, map[string]p.DiffKind{"spec.m": p.Delete}},
-		{"kind", func(a *ComponentArgs) { a.Kind = "Topic" }, map[string]p.DiffKind{"kind": p.Update}},
+		{"kind", func(a *ComponentArgs) { a.Kind = "Topic" }, map[string]p.DiffKind{"kind": p.UpdateReplace}},
 		{"directory", func(a *ComponentArgs) { a.Directory = "/other" }, map[string]p.DiffKind{"directory": p.Update}},
 		{"environment", func(a *ComponentArgs) { a.Environment = "prod" }, map[string]p.DiffKind{"environment": p.UpdateReplace}},
 	}
@@ -252,10 +252,16 @@ func TestDiff(t *testing.T) {
 			if resp.HasChanges != (len(tt.want) > 0) || len(resp.DetailedDiff) != len(tt.want) {
 				t.Fatalf("diff = %+v, want %v", resp, tt.want)
 			}
+			replaces := false
 			for k, kind := range tt.want {
 				if resp.DetailedDiff[k].Kind != kind {
 					t.Errorf("%s: %v, want %v", k, resp.DetailedDiff[k].Kind, kind)
 				}
+				replaces = replaces || kind == p.UpdateReplace
+			}
+			// A replacement at the same path deletes first.
+			if samePath := news.path() == state.Path; resp.DeleteBeforeReplace != (replaces && samePath) {
+				t.Errorf("deleteBeforeReplace = %v, want %v", resp.DeleteBeforeReplace, replaces && samePath)
 			}
 		})
 	}

@@ -272,9 +272,9 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 	}
 	kept := map[string]bool{}
 	if desired != nil {
-		// renewed are the components whose outputs may change (dependencies
-		// come first in the order): true for those the engine deletes and
-		// creates again, false for a kind changed in place.
+		// renewed are the components the engine deletes and creates again
+		// (dependencies come first in the order), so that the outputs
+		// their readers get are known after apply only.
 		renewed := map[string]bool{}
 		local := localTarget(desired, deployed)
 		for _, name := range order(desired.Components) {
@@ -288,17 +288,15 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 			}
 			if prev := old[name]; prev != nil && replaceAll == "" {
 				readsRecreated(&ch, c, prev, renewed, local, replaceFields, func(x, output string) bool {
-					_, ok := renewed[x]
-					return local && ok && localOutputKept(desired.Stack, desired.Environment, old[x], desired.Component(x), output)
+					return local && localOutputKept(desired.Stack, desired.Environment, old[x], desired.Component(x), output)
 				})
 			}
-			switch {
-			case ch.Action == ActionReplace && (!local || replaceAll != "" || recreates(ch, c.Kind, replaceFields)):
+			// Every target re-creates what the plan replaces: on the
+			// local one a forcing field (replaceOnChanges), a kind change
+			// (the pankalocal provider's Diff) or a re-created dependency
+			// that fills a forcing field.
+			if ch.Action == ActionReplace {
 				renewed[name] = true
-			case ch.PreviousKind != "":
-				// Another kind has other outputs (a Queue's arn is not a
-				// Bucket's).
-				renewed[name] = false
 			}
 			p.Changes = append(p.Changes, ch)
 		}
@@ -477,24 +475,10 @@ func (p *Result) DependenciesChanged() bool {
 	return false
 }
 
-// recreates reports whether the local target's engine deletes and creates
-// the component of a replace again: a changed spec field of its (new) kind
-// forces it (replaceOnChanges), or it reads the outputs of one that is
-// re-created. A kind change alone is an update of the manifest there.
-func recreates(ch Change, k stacks.Kind, replaceFields func(stacks.Kind) []string) bool {
-	forcing := replaceFields(k)
-	for _, fc := range ch.Fields {
-		if forcesReplace(fc.Path, forcing) || fc.ForcesReplace && fc.Path != "kind" {
-			return true
-		}
-	}
-	return false
-}
-
 // readsRecreated updates ch, the change of component c (deployed as prev),
 // when c's spec reads an output (${x.output}) of a component in renewed:
-// that value is known only once x exists again (or has its new kind), so c
-// changes too. On the local target the engine deletes x first (delete
+// that value is known only once x exists again (with its new kind, if it
+// changed), so c changes too. On the local target the engine deletes x first (delete
 // before replace) and, with it, every component whose spec reads x's
 // outputs; it creates again those whose kind has replacement-forcing
 // fields (their whole spec is unknown until x exists, which covers those
@@ -512,29 +496,25 @@ func readsRecreated(ch *Change, c, prev *stacks.Component, renewed map[string]bo
 	}
 	type read struct {
 		path, value, from string
-		recreated         bool
 		// same: every renewed value the string reads is kept.
 		same bool
 	}
 	var reads []read
-	recreated := false
 	walkStrings("spec", normalize(c.Spec), func(path, s string) {
 		var rd *read
 		same := true
 		for _, r := range stacks.FindRefs(s) {
-			re, ok := renewed[r.Component]
-			if !ok {
+			if !renewed[r.Component] {
 				continue
 			}
 			same = same && kept(r.Component, r.Output)
-			if rd == nil || re && !rd.recreated {
-				rd = &read{path, s, r.Component, re, false}
+			if rd == nil {
+				rd = &read{path, s, r.Component, false}
 			}
 		}
 		if rd != nil {
 			rd.same = same
 			reads = append(reads, *rd)
-			recreated = recreated || rd.recreated
 		}
 	})
 	if len(reads) == 0 {
@@ -542,7 +522,7 @@ func readsRecreated(ch *Change, c, prev *stacks.Component, renewed map[string]bo
 	}
 	// A component replaced anyway (a kind change) only says why it reads
 	// new values.
-	replace := local && recreated && ch.Action != ActionReplace && len(replaceFields(c.Kind)) > 0
+	replace := local && ch.Action != ActionReplace && len(replaceFields(c.Kind)) > 0
 	if !replace {
 		if reads = slices.DeleteFunc(reads, func(r read) bool { return r.same }); len(reads) == 0 {
 			return
@@ -551,14 +531,12 @@ func readsRecreated(ch *Change, c, prev *stacks.Component, renewed map[string]bo
 	for _, r := range reads {
 		reason := r.from + " is re-created: the value is known after apply"
 		switch {
-		case !r.recreated:
-			reason = r.from + " changes kind: the value is known after apply"
 		case replace:
 			reason = r.from + " is deleted and created again first, and with it every component whose spec reads its outputs"
 		case local:
 			reason = r.from + " is deleted and created again first: the value is known after apply"
 		}
-		forces := replace && r.recreated
+		forces := replace
 		if i := slices.IndexFunc(ch.Fields, func(fc FieldChange) bool { return fc.Path == r.path }); i >= 0 {
 			ch.Fields[i].ForcesReplace = ch.Fields[i].ForcesReplace || forces
 			if ch.Fields[i].Reason == "" {

@@ -65,8 +65,8 @@ func localBase() *stacks.Resolved {
 // target (delete before replace): those whose kind has
 // replacement-forcing fields are re-created too, the others (a
 // MicroService: its port replaces only with a load balancer, on aws)
-// updated; a kind change alone re-creates nothing there (an update of the
-// manifest).
+// updated; a kind change re-creates the component there too (the
+// pankalocal provider replaces on it), so its readers are treated alike.
 func TestPlanReadsRecreated(t *testing.T) {
 	actions := func(p *Result) map[string]Action {
 		m := map[string]Action{}
@@ -269,8 +269,9 @@ func TestPlanReadsRecreated(t *testing.T) {
 	})
 	t.Run("re-created and kind changed", func(t *testing.T) {
 		// api reads the re-created database and a queue that becomes a
-		// Bucket in place: both values are new, each said why; nothing
-		// forces api's replacement (no field of a MicroService does here).
+		// Bucket (re-created too): both values are new, each said why;
+		// nothing forces api's replacement (no field of a MicroService
+		// does here).
 		d := localBase()
 		d.Component("orders-db").Spec["engine"] = "mysql"
 		q := d.Component("orders-events")
@@ -283,14 +284,15 @@ func TestPlanReadsRecreated(t *testing.T) {
 			}
 			if c.Action != ActionUpdate || len(c.ReplaceReasons) > 0 || len(c.Fields) != 2 ||
 				c.Fields[0].ForcesReplace || !strings.Contains(c.Fields[0].Reason, "deleted and created again") ||
-				c.Fields[1].ForcesReplace || !strings.Contains(c.Fields[1].Reason, "changes kind") {
+				c.Fields[1].ForcesReplace || !strings.Contains(c.Fields[1].Reason, "orders-events is deleted and created again") {
 				t.Errorf("api: %s %v %+v", c.Action, c.ReplaceReasons, c.Fields)
 			}
 		}
 	})
 	t.Run("kind change changes outputs", func(t *testing.T) {
-		// A Queue becoming a Bucket is updated in place (no field forces
-		// it), but its arn is another: worker, which reads it, is updated.
+		// A Queue becoming a Bucket is re-created, and its arn is
+		// another: worker, which reads it, is updated (no field of a
+		// Worker forces its replacement).
 		d := localBase()
 		q := d.Component("orders-events")
 		q.Kind = stacks.KindBucket
@@ -305,9 +307,32 @@ func TestPlanReadsRecreated(t *testing.T) {
 			t.Errorf("actions = %v, want orders-events replace (kind), worker and api update, front no-op", got)
 		}
 		for _, c := range p.Changes {
-			if c.Component == "worker" && (len(c.Fields) != 1 || !strings.Contains(c.Fields[0].Reason, "changes kind")) {
+			if c.Component == "worker" && (len(c.Fields) != 1 || !strings.Contains(c.Fields[0].Reason, "orders-events is deleted and created again")) {
 				t.Errorf("worker fields = %+v", c.Fields)
 			}
+		}
+	})
+	t.Run("kind change re-creates a data-holding reader", func(t *testing.T) {
+		// The local engine deletes a component whose kind changes first,
+		// and with it archive, whose spec reads its outputs; a Bucket has
+		// replacement-forcing fields (its name), so archive is re-created,
+		// even though the Worker keeps the serviceName it reads.
+		with := func() *stacks.Resolved {
+			r := localBase()
+			r.Components = append(r.Components, stacks.Component{Name: "archive", Kind: stacks.KindBucket, DependsOn: []string{"jobs"},
+				Spec: map[string]any{"name": "archive-${jobs.serviceName}"}})
+			return r
+		}
+		d := with()
+		j := d.Component("jobs")
+		j.Kind = stacks.KindMicroService
+		j.Spec["port"] = int64(8080)
+		p := Plan(d, fromState(t, with()), Options{})
+		if got := actions(p); got["jobs"] != ActionReplace || got["archive"] != ActionReplace || got["front"] != ActionNoOp {
+			t.Errorf("actions = %v, want jobs replace (kind), archive replace (reads it), front no-op", got)
+		}
+		if !reflect.DeepEqual(p.Summary.DataLoss, []string{"archive"}) {
+			t.Errorf("dataLoss = %v, want archive", p.Summary.DataLoss)
 		}
 	})
 }
