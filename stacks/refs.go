@@ -96,3 +96,23 @@ func fixJoins(s string, at []int) string {
 	b.WriteString(s[last:])
 	return b.String()
 }
+
+// Interpolate returns what the resolved model's string s means once its
+// references are replaced by their values: value gives the value of one
+// reference, and false when it is not known (then Interpolate returns
+// false too). A string without references is Unescape(s).
+func Interpolate(s string, value func(RefSpan) (string, bool)) (string, bool) {
+	var b strings.Builder
+	last := 0
+	for _, r := range FindRefs(s) {
+		v, ok := value(r)
+		if !ok {
+			return "", false
+		}
+		b.WriteString(Unescape(s[last:r.Start]))
+		b.WriteString(v)
+		last = r.End
+	}
+	b.WriteString(Unescape(s[last:]))
+	return b.String(), true
+}

@@ -245,6 +245,18 @@ spec:
 			want:  map[string]planner.Action{},
 		},
 		{
+			name: "a reference written as its value",
+			edit: func(t *testing.T, r *e2eRepo) {
+				// The value orders.url has: the engine gets the same
+				// input. The plan lists it on a no-op, and apply records
+				// it (running the engine, which records that web no
+				// longer depends on orders).
+				r.replaceIn("stacks/shop/services/web/service.yaml", regexp.MustCompile(`\$\{orders\.url\}`), "local://shop/dev/orders")
+			},
+			saved: true,
+			want:  map[string]planner.Action{},
+		},
+		{
 			name: "an env var added",
 			edit: func(t *testing.T, r *e2eRepo) {
 				r.replaceIn("stacks/shop/services/web/service.yaml", regexp.MustCompile(`  env:\n`), "  env:\n    LOG_LEVEL: ${LOG_LEVEL}\n")

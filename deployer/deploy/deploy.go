@@ -555,7 +555,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		warnf("%s", w)
 	}
 	planner.KeepDeployedHashes(desired, planned)
-	p := planner.Plan(desired, planned, planner.Options{Header: header})
+	p := planner.Plan(desired, planned, planner.Options{Header: header, Outputs: KnownOutputs(state)})
 	skipped := append(componentNames(&stacks.Resolved{Components: left}), tried...)
 	if done := DoneByFailedRuns(ctx, rt.Store, req.Key, state, p, skipped, rt.EngineCheckpoint); len(done) > 0 {
 		warnf("%s", DoneWarning(req.Key, state, done, "this "+string(req.Operation)))
@@ -2165,6 +2165,17 @@ func componentNames(models ...*stacks.Resolved) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// KnownOutputs are the outputs of st that a plan may compare references
+// by (planner.Options.Outputs): those of a deployment that succeeded and
+// that no drift check found changed since. After a failed or interrupted
+// run, or with drift, the engine may hold other values: none.
+func KnownOutputs(st *statestore.State) map[string]map[string]any {
+	if st == nil || st.Status != statestore.StatusDeployed || len(st.LastDriftCheck.Refreshed()) > 0 {
+		return nil
+	}
+	return st.Outputs
 }
 
 // DeployedHeader describes a state for plan headers.

@@ -2027,3 +2027,25 @@ func TestDoneByFailedRuns(t *testing.T) {
 		t.Errorf("GoneWarning = %q", w)
 	}
 }
+
+// TestKnownOutputs: a plan compares references by the recorded outputs
+// only when they are what the engine holds: a successful deployment that
+// no drift check found changed since.
+func TestKnownOutputs(t *testing.T) {
+	outs := map[string]map[string]any{"q": {"url": "local://s/e/q"}}
+	for _, tc := range []struct {
+		name string
+		st   *statestore.State
+		want bool
+	}{
+		{"no state", nil, false},
+		{"deployed", &statestore.State{Status: statestore.StatusDeployed, Outputs: outs}, true},
+		{"checked, no drift", &statestore.State{Status: statestore.StatusDeployed, Outputs: outs, LastDriftCheck: &statestore.DriftCheck{}}, true},
+		{"drifted", &statestore.State{Status: statestore.StatusDeployed, Outputs: outs, LastDriftCheck: &statestore.DriftCheck{Drifted: []string{"q"}}}, false},
+		{"failed", &statestore.State{Status: statestore.StatusFailed, Outputs: outs}, false},
+	} {
+		if got := KnownOutputs(tc.st); (got != nil) != tc.want {
+			t.Errorf("%s: KnownOutputs = %v, want known %v", tc.name, got, tc.want)
+		}
+	}
+}

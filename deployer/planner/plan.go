@@ -142,6 +142,11 @@ type FieldChange struct {
 	Sensitive bool `json:"sensitive,omitempty"`
 	// ForcesReplace is true when this change forces replacement.
 	ForcesReplace bool `json:"forcesReplace,omitempty"`
+	// SameValue is true when the text changes but not the value deployed:
+	// a ${component.output} reference swapped for the value that output
+	// has (or back), the component unchanged by the plan. Nothing
+	// deployed changes; apply records it (as a label).
+	SameValue bool `json:"sameValue,omitempty"`
 	// Reason says what replacement means for this field, when known.
 	Reason string `json:"reason,omitempty"`
 }
@@ -206,6 +211,11 @@ type Options struct {
 	// e.g. "engine") whose change forces replacement. Nil uses
 	// DefaultReplaceFields.
 	ReplaceFields func(stacks.Kind) []string
+	// Outputs are the deployed components' outputs (state.json's, of a
+	// successful deployment of the deployed model): a field changed from
+	// a reference to the value it has, or back, is compared by value
+	// (SameValue) where they give it. Nil compares references as written.
+	Outputs map[string]map[string]any
 }
 
 // Plan compares desired with deployed. A nil desired plans a destroy; a nil
@@ -280,7 +290,9 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 		for _, name := range order(desired.Components) {
 			c := desired.Component(name)
 			kept[name] = true
-			ch := compare(c, old[name], replaceFields, replaceAll, local)
+			ch := compare(c, old[name], replaceFields, replaceAll, local, func(r stacks.RefSpan) (string, bool) {
+				return knownOutput(opts.Outputs, p.Changes, r)
+			})
 			if moveAll != nil && ch.Action == ActionNoOp && old[name] != nil {
 				ch.Action, ch.Fields = ActionUpdate, append([]FieldChange{*moveAll}, ch.Fields...)
 			} else if moveAll != nil && ch.Action == ActionUpdate {
@@ -357,7 +369,11 @@ func localTarget(desired, deployed *stacks.Resolved) bool {
 // not deployed). Off the local target, the aws mapping's replacements
 // that depend on the values (an ElastiCache version downgrade) apply too:
 // the local target replaces by field only (replaceOnChanges).
-func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string, replaceAll string, local bool) Change {
+//
+// value gives the deployed value of a reference, when it is known and
+// the plan keeps it (knownOutput): a field whose two sides mean the same
+// value is SameValue.
+func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string, replaceAll string, local bool, value func(stacks.RefSpan) (string, bool)) Change {
 	ch := Change{Component: c.Name, Kind: c.Kind, DependsOn: c.DependsOn}
 	if prev != nil && prev.Kind == c.Kind && replaceAll == "" && sameEncoding(c, prev) {
 		// The common case, decided without building comparable values.
@@ -380,6 +396,11 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 		return ch
 	}
 	ch.Fields = maskSecretRefs(diffValues("", after, before))
+	if prev.Kind == c.Kind && replaceAll == "" {
+		for i := range ch.Fields {
+			sameValue(&ch.Fields[i], value)
+		}
+	}
 	if prev.Kind != c.Kind {
 		ch.PreviousKind = prev.Kind
 		ch.Fields = append([]FieldChange{{Path: "kind", Before: string(prev.Kind), After: string(c.Kind), ForcesReplace: true}}, ch.Fields...)
@@ -426,14 +447,51 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 	return ch
 }
 
+// sameValue marks fc SameValue when its two sides are strings that mean
+// the same value once their references are replaced by what value gives
+// (and at least one has a reference: other text that differs is another
+// value).
+func sameValue(fc *FieldChange, value func(stacks.RefSpan) (string, bool)) {
+	before, ok1 := fc.Before.(string)
+	after, ok2 := fc.After.(string)
+	if !ok1 || !ok2 || fc.Sensitive || !strings.HasPrefix(fc.Path, "spec.") ||
+		len(stacks.FindRefs(before))+len(stacks.FindRefs(after)) == 0 {
+		return
+	}
+	b, ok1 := stacks.Interpolate(before, value)
+	a, ok2 := stacks.Interpolate(after, value)
+	if ok1 && ok2 && a == b {
+		fc.SameValue = true
+		fc.Reason = "the same value as deployed: " + strconv.Quote(a)
+	}
+}
+
+// knownOutput is the deployed value of the reference r: the output
+// outputs (state.json's) records for it, when it is text (not a secret's
+// hash) and the component is kept as deployed by the changes planned so
+// far (its dependencies come first): a component the plan changes may
+// get other outputs.
+func knownOutput(outputs map[string]map[string]any, planned []Change, r stacks.RefSpan) (string, bool) {
+	v, ok := outputs[r.Component][r.Output].(string)
+	if !ok || stacks.IsSensitive(v) {
+		return "", false
+	}
+	i := slices.IndexFunc(planned, func(c Change) bool { return c.Component == r.Component })
+	if i < 0 || planned[i].Action != ActionNoOp {
+		return "", false
+	}
+	return v, true
+}
+
 // recordedOnly reports field changes that no target deploys: a
 // component's service, labels and dependsOn are in the model (state,
 // history, `panka changed`), but neither the local manifest nor an aws
-// resource holds them (dependsOn only orders the engine's steps). Such a
+// resource holds them (dependsOn only orders the engine's steps); nor
+// does a reference swapped for the value it has (SameValue). Such a
 // component is a no-op that lists them; apply records them.
 func recordedOnly(fields []FieldChange) bool {
 	for _, fc := range fields {
-		if fc.Path != "service" && !isPath(fc.Path, "labels") && !isPath(fc.Path, "dependsOn") {
+		if !fc.SameValue && fc.Path != "service" && !isPath(fc.Path, "labels") && !isPath(fc.Path, "dependsOn") {
 			return false
 		}
 	}
@@ -465,10 +523,12 @@ func (p *Result) Recorded() bool {
 
 // DependenciesChanged reports a component whose dependsOn changed while
 // nothing it deploys does: no resource changes, but the engine must run
-// to record the new order of its steps (deletes come in reverse).
+// to record the new order of its steps (deletes come in reverse). So do
+// references swapped for their values (SameValue), which are
+// dependencies too.
 func (p *Result) DependenciesChanged() bool {
 	for _, c := range p.Changes {
-		if c.Action == ActionNoOp && slices.ContainsFunc(c.Fields, func(fc FieldChange) bool { return isPath(fc.Path, "dependsOn") }) {
+		if c.Action == ActionNoOp && slices.ContainsFunc(c.Fields, func(fc FieldChange) bool { return fc.SameValue || isPath(fc.Path, "dependsOn") }) {
 			return true
 		}
 	}

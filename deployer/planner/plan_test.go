@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -222,7 +223,7 @@ func TestPlanReadsRecreated(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, want := range []string{`provider.region: (none) → "eu-central-1"`, "provider changes nothing deployed (the local target does not use it): apply records it",
-			"No changes to deploy. orders/dev differs from the deployed state only in service, labels, dependsOn or provider settings the local target does not use, which apply records."} {
+			"No changes to deploy. orders/dev differs from the deployed state only in service, labels, dependsOn, references written as the values they have, or provider settings the local target does not use, which apply records."} {
 			if !strings.Contains(text.String(), want) {
 				t.Errorf("text lacks %q:\n%s", want, text.String())
 			}
@@ -1177,7 +1178,7 @@ func TestPlanRecordedOnly(t *testing.T) {
 	for _, want := range []string{
 		"\n  worker (Worker) changes nothing deployed: apply records it\n    labels: (none) → {\"team\":\"b\"}\n",
 		"\n  api (MicroService) changes nothing deployed: apply records it\n    service: \"api\" → \"edge\"\n",
-		"No changes to deploy. orders/dev differs from the deployed state only in service, labels, dependsOn or provider settings the local target does not use, which apply records.",
+		"No changes to deploy. orders/dev differs from the deployed state only in service, labels, dependsOn, references written as the values they have, or provider settings the local target does not use, which apply records.",
 	} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())
@@ -1312,5 +1313,71 @@ func TestRuns(t *testing.T) {
 		if got := tc.p.Runs(); got != tc.want {
 			t.Errorf("%s: Runs() = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestPlanReferenceSwappedForItsValue: a reference written out as the
+// value it has (or back) changes nothing deployed: the engine gets the
+// same input. The plan compares it by value where the deployed outputs
+// give it and the referenced component is kept as it is; it lists the
+// field (SameValue) on a no-op, as it does labels, and apply records it.
+func TestPlanReferenceSwappedForItsValue(t *testing.T) {
+	const url = "local://orders/dev/orders-events"
+	outputs := map[string]map[string]any{"orders-events": {"url": url, "arn": "arn:local:sqs:local:000000000000:orders-dev-orders-events"}}
+	swapped := func(value string) *stacks.Resolved {
+		d := localBase()
+		d.Component("api").Spec["env"].(map[string]any)["QUEUE_URL"] = value
+		return d
+	}
+	apiChange := func(p *Result) Change {
+		for _, c := range p.Changes {
+			if c.Component == "api" {
+				return c
+			}
+		}
+		t.Fatal("no change of api")
+		return Change{}
+	}
+	t.Run("literal for reference", func(t *testing.T) {
+		p := Plan(swapped(url), fromState(t, localBase()), Options{Outputs: outputs})
+		c := apiChange(p)
+		if c.Action != ActionNoOp || len(c.Fields) != 1 || !c.Fields[0].SameValue || c.Fields[0].ForcesReplace ||
+			!strings.Contains(c.Fields[0].Reason, strconv.Quote(url)) {
+			t.Fatalf("api: %s %+v, want a no-op listing QUEUE_URL as the same value", c.Action, c.Fields)
+		}
+		if p.HasChanges() || !p.Recorded() || !p.DependenciesChanged() {
+			t.Errorf("hasChanges %v, recorded %v, dependenciesChanged %v; want false, true, true", p.HasChanges(), p.Recorded(), p.DependenciesChanged())
+		}
+	})
+	t.Run("reference for literal, inside text", func(t *testing.T) {
+		dep := swapped("queue=" + url + " $${HOME}")
+		p := Plan(swapped("queue=${orders-events.url} $${HOME}"), fromState(t, dep), Options{Outputs: outputs})
+		if c := apiChange(p); c.Action != ActionNoOp || len(c.Fields) != 1 || !c.Fields[0].SameValue {
+			t.Errorf("api: %s %+v, want a no-op", c.Action, c.Fields)
+		}
+	})
+	for _, tc := range []struct {
+		name    string
+		value   string
+		outputs map[string]map[string]any
+		edit    func(*stacks.Resolved)
+	}{
+		{"another value", url + "-2", outputs, nil},
+		{"another output", "${orders-events.arn}", outputs, nil},
+		{"outputs not known", url, nil, nil},
+		{"the referenced component changes", url, outputs, func(d *stacks.Resolved) {
+			d.Component("orders-events").Spec["visibilityTimeout"] = int64(60)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := swapped(tc.value)
+			if tc.edit != nil {
+				tc.edit(d)
+			}
+			p := Plan(d, fromState(t, localBase()), Options{Outputs: tc.outputs})
+			if c := apiChange(p); c.Action != ActionUpdate || len(c.Fields) != 1 || c.Fields[0].SameValue {
+				t.Errorf("api: %s %+v, want an update of QUEUE_URL", c.Action, c.Fields)
+			}
+		})
 	}
 }

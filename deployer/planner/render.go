@@ -262,7 +262,7 @@ func SummaryLine(s Summary) string {
 func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts TextOptions) {
 	if !s.HasChanges() {
 		if slices.ContainsFunc(plans, (*Result).Recorded) {
-			t.line("%s", t.paint(ansiGreen, "No changes to deploy. "+what+" differs from the deployed state only in service, labels, dependsOn or provider settings the local target does not use, which apply records."))
+			t.line("%s", t.paint(ansiGreen, "No changes to deploy. "+what+" differs from the deployed state only in service, labels, dependsOn, references written as the values they have, or provider settings the local target does not use, which apply records."))
 			return
 		}
 		if len(plans) == 1 && plans[0].Header.Deployed.Status == "failed" {

@@ -532,7 +532,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		opts.F.Warnf("%s", w)
 	}
 	planner.KeepDeployedHashes(desired, planned)
-	p := planner.Plan(desired, planned, planner.Options{Header: header})
+	p := planner.Plan(desired, planned, planner.Options{Header: header, Outputs: deploy.KnownOutputs(state)})
 	skip := tried
 	for _, c := range left {
 		skip = append(skip, c.Name)
