@@ -724,6 +724,27 @@ func planAfterAFailedApply(t *testing.T, b backend) {
 	if did := engineActions(applyErr); !reflect.DeepEqual(did, left) || !reflect.DeepEqual(left, map[string]planner.Action{"web": planner.ActionUpdate}) {
 		t.Errorf("the engine did %v; the plan, without what the failed run did, %v\n%s", did, left, applyErr)
 	}
+	// The plan's summary counts every change to the recorded deployment,
+	// those the failed run made too (sessions created, assets and web
+	// updated), and so does the plan apply shows; the deployment records
+	// what the engine did.
+	var applied struct {
+		Plan       planner.Result        `json:"plan"`
+		Deployment statestore.Deployment `json:"deployment"`
+	}
+	if err := json.Unmarshal([]byte(applyOut), &applied); err != nil {
+		t.Fatalf("apply -o json: %v\n%s", err, applyOut)
+	}
+	if s := plan.Summary; s.Create != 1 || s.Update != 2 || s.Replace != 0 || s.Delete != 0 {
+		t.Errorf("plan summary %+v, want 1 to create, 2 to update", s)
+	}
+	if !reflect.DeepEqual(applied.Plan.Summary, plan.Summary) {
+		t.Errorf("apply's plan summary %+v, plan's %+v", applied.Plan.Summary, plan.Summary)
+	}
+	if ch := applied.Deployment.Changes; applied.Deployment.ChangesFrom != statestore.ChangesFromEngine || ch == nil ||
+		*ch != (statestore.ChangeSummary{Update: 1}) {
+		t.Errorf("the deployment recorded changes %+v from %q, want the engine's: 1 updated", ch, applied.Deployment.ChangesFrom)
+	}
 	if again, againErr, code := r.panka(nil, "plan", "--stack", "shop", "--environment", "dev", "--detailed-exitcode"); code != 0 {
 		t.Errorf("plan after apply: exit %d\n%s\n%s", code, again, againErr)
 	} else if strings.Contains(againErr, "before it stopped") {

@@ -1601,7 +1601,7 @@ func DoneWarning(key statestore.Key, st *statestore.State, done []string, what s
 		since, basis = "", "nothing deployed (no deployment recorded it)"
 	}
 	return fmt.Sprintf("%s: a failed or interrupted run%s (the last: serial %d, %s of commit %s, %s) changed (or was changing) %s in the engine before it stopped; "+
-		"the plan compares with %s, so it lists those changes too, and %s changes only what is left of them (its summary counts what the engine does)",
+		"the plan compares with %s, so it lists and counts those changes too (none is recorded as deployed), and %s changes only what is left of them (its summary counts what the engine does)",
 		key, since, last.Serial, last.Operation, shortSHA(last.Commit), last.Result, strings.Join(done, ", "), basis, what)
 }
 
