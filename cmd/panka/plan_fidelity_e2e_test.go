@@ -464,39 +464,73 @@ func planMatchesApply(t *testing.T, tc fidelityCase) {
 		t.Errorf("plan --detailed-exitcode exited %d, want %d\nstderr:\n%s", code, wantCode, planErr)
 	}
 
+	dir := tc.dir
+	if dir == "" {
+		dir = ".panka/local"
+	}
+	runDoesPlan(t, r, key, &plan, vars, append(applyArgs, tc.flags...), r.git("rev-parse", "HEAD"), dir)
+
+	// Nothing left to do (to the targets the apply did not delete: they
+	// are no component any more).
+	for _, c := range tc.targets {
+		if got[c] != planner.ActionDelete {
+			base = append(base, "--target-component", c)
+		}
+	}
+	again, againErr, code := r.panka(vars, append([]string{"plan", "--detailed-exitcode"}, base...)...)
+	if code != 0 || !strings.Contains(again, "No changes") {
+		t.Errorf("plan after apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, again, againErr)
+	}
+}
+
+// runDoesPlan runs args (an apply, rollback or promote of key with -o
+// json and --auto-approve) and checks it against plan, the plan panka
+// showed before it: the run shows the same plan, the engine does to each
+// component what the plan says (its resource operations) and counts it
+// alike (the local target makes one resource a component), state.json
+// records the commit and the planned components, and the manifests under
+// dir (the local target's directory) hold the planned values.
+func runDoesPlan(t *testing.T, r *e2eRepo, key statestore.Key, plan *planner.Result, vars, args []string, commit, dir string) {
+	t.Helper()
+	got := map[string]planner.Action{}
+	for _, c := range plan.Changes {
+		if c.Action != planner.ActionNoOp {
+			got[c.Component] = c.Action
+		}
+	}
 	before, _, err := r.store().Get(context.Background(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	applyOut, applyErr, code := r.panka(vars, append(applyArgs, tc.flags...)...)
+	runOut, runErr, code := r.panka(vars, args...)
 	if code != 0 {
-		t.Fatalf("apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, applyOut, applyErr)
+		t.Fatalf("%s: exit %d\nstdout:\n%s\nstderr:\n%s", args[0], code, runOut, runErr)
 	}
-	var applied struct {
+	var ran struct {
 		Plan       planner.Result        `json:"plan"`
 		Deployment statestore.Deployment `json:"deployment"`
 	}
-	if err := json.Unmarshal([]byte(applyOut), &applied); err != nil {
-		t.Fatalf("apply -o json: %v\n%s", err, applyOut)
+	if err := json.Unmarshal([]byte(runOut), &ran); err != nil {
+		t.Fatalf("%s -o json: %v\n%s", args[0], err, runOut)
 	}
-	// What apply showed (and did) is what plan showed.
-	if !reflect.DeepEqual(applied.Plan.Changes, plan.Changes) || !reflect.DeepEqual(applied.Plan.Summary, plan.Summary) ||
-		!reflect.DeepEqual(applied.Plan.Provider, plan.Provider) {
-		t.Errorf("apply planned otherwise than plan:\nplan:  %+v %+v\napply: %+v %+v", plan.Summary, plan.Changes, applied.Plan.Summary, applied.Plan.Changes)
+	// What the run showed (and did) is what plan showed.
+	if !reflect.DeepEqual(ran.Plan.Changes, plan.Changes) || !reflect.DeepEqual(ran.Plan.Summary, plan.Summary) ||
+		!reflect.DeepEqual(ran.Plan.Provider, plan.Provider) {
+		t.Errorf("%s planned otherwise than plan:\nplan:  %+v %+v\n%s: %+v %+v", args[0], plan.Summary, plan.Changes, args[0], ran.Plan.Summary, ran.Plan.Changes)
 	}
 
 	// What the engine did to each component.
-	did := engineActions(applyErr)
+	did := engineActions(runErr)
 	if !reflect.DeepEqual(did, got) {
-		t.Errorf("the engine did %v, the plan said %v\nstderr:\n%s", did, got, applyErr)
+		t.Errorf("the engine did %v, the plan said %v\nstderr:\n%s", did, got, runErr)
 	}
-	if ch := applied.Deployment.Changes; applied.Deployment.ChangesFrom == statestore.ChangesFromEngine && ch != nil {
+	if ch := ran.Deployment.Changes; ran.Deployment.ChangesFrom == statestore.ChangesFromEngine && ch != nil {
 		s := plan.Summary
 		if ch.Create != s.Create || ch.Update != s.Update || ch.Replace != s.Replace || ch.Delete != s.Delete {
 			t.Errorf("the engine's summary %+v, the plan's %+v", *ch, s)
 		}
 	} else if len(got) > 0 {
-		t.Errorf("a plan with changes recorded changes %+v from %q, not the engine's", ch, applied.Deployment.ChangesFrom)
+		t.Errorf("a plan with changes recorded changes %+v from %q, not the engine's", ch, ran.Deployment.ChangesFrom)
 	}
 
 	// The state and the manifests hold what was planned.
@@ -504,8 +538,8 @@ func planMatchesApply(t *testing.T, tc fidelityCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.Serial != before.Serial+1 || after.LastDeployment == nil || after.LastDeployment.Commit != r.git("rev-parse", "HEAD") {
-		t.Errorf("state after apply: serial %d (was %d), last deployment %+v", after.Serial, before.Serial, after.LastDeployment)
+	if after.Serial != before.Serial+1 || after.LastDeployment == nil || after.LastDeployment.Commit != commit {
+		t.Errorf("state after %s: serial %d (was %d), last deployment %+v, want commit %s", args[0], after.Serial, before.Serial, after.LastDeployment, commit)
 	}
 	var spec struct {
 		Components []struct {
@@ -529,23 +563,7 @@ func planMatchesApply(t *testing.T, tc fidelityCase) {
 	if !reflect.DeepEqual(inState, planned) {
 		t.Errorf("state.json holds %v, the plan desired %v", inState, planned)
 	}
-	dir := tc.dir
-	if dir == "" {
-		dir = ".panka/local"
-	}
-	checkManifests(t, filepath.Join(r.dir, dir, "shop", env), plan.Changes)
-
-	// Nothing left to do (to the targets the apply did not delete: they
-	// are no component any more).
-	for _, c := range tc.targets {
-		if got[c] != planner.ActionDelete {
-			base = append(base, "--target-component", c)
-		}
-	}
-	again, againErr, code := r.panka(vars, append([]string{"plan", "--detailed-exitcode"}, base...)...)
-	if code != 0 || !strings.Contains(again, "No changes") {
-		t.Errorf("plan after apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, again, againErr)
-	}
+	checkManifests(t, filepath.Join(r.dir, dir, key.Stack, key.Environment), plan.Changes)
 }
 
 // doneOp is a progress line of a resource operation that finished.
@@ -836,4 +854,103 @@ func planAfterAFailedDestroy(t *testing.T, b backend) {
 	} else if strings.Contains(againErr, "before it stopped") {
 		t.Errorf("plan after a successful apply still speaks of the failed run:\n%s", againErr)
 	}
+}
+
+// fidelityEdits change the deployed base in every way at once: a field
+// updated in place, a component added (a data-holding one) and one
+// removed, fields that force replacements (a Queue's and its Topic's
+// fifo) and a kind change.
+func fidelityEdits(r *e2eRepo) {
+	r.replaceIn("stacks/shop/services/web/service.yaml", regexp.MustCompile(`  env:\n`), "  env:\n    LOG_LEVEL: ${LOG_LEVEL}\n")
+	r.write("stacks/shop/infra/cache.yaml", "apiVersion: core.panka.io/v1\nkind: Cache\nmetadata:\n  name: sessions\nspec:\n  engine: redis\n")
+	r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`(?s)---\napiVersion: core.panka.io/v1\nkind: CronJob.*?---\n`), "---\n")
+	r.replaceIn("stacks/shop/infra/data.yaml", regexp.MustCompile(`  deadLetter:`), "  fifo: true\n  deadLetter:")
+	r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`  subscriptions:`), "  fifo: true\n  subscriptions:")
+	r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`kind: Worker\n`), "kind: MicroService\n")
+}
+
+// TestRollbackAndPromoteSayWhatTheyDo: rollback (--to-commit,
+// --to-previous) and promote show the plan of the commit they deploy (what plan --ref shows for it),
+// and the engine does what that plan says, as TestPlanSaysWhatApplyDoes
+// checks for apply.
+func TestRollbackAndPromoteSayWhatTheyDo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	allow := []string{"--allow-replace", "--allow-destroy"}
+	// Deploys the base to each of envs as commit "base", then the edits
+	// to dev as commit "edits"; returns both commits.
+	setup := func(t *testing.T, envs ...string) (*e2eRepo, string, string) {
+		r := newE2ERepo(t, embedded)
+		for name, body := range fidelityBase {
+			r.write(name, body)
+		}
+		r.git("add", "-A")
+		r.git("commit", "-qm", "base")
+		base := r.git("rev-parse", "HEAD")
+		for _, env := range envs {
+			r.mustPanka(fidelitySecret, "apply", "--auto-approve", "--stack", "shop", "--environment", env)
+		}
+		fidelityEdits(r)
+		r.git("add", "-A")
+		r.git("commit", "-qm", "edits")
+		r.mustPanka(fidelitySecret, append([]string{"apply", "--auto-approve", "--stack", "shop", "--environment", "dev"}, allow...)...)
+		return r, base, r.git("rev-parse", "HEAD")
+	}
+	planOf := func(t *testing.T, r *e2eRepo, env, ref string) planner.Result {
+		out, errOut, code := r.panka(fidelitySecret, "plan", "-o", "json", "--detailed-exitcode", "--stack", "shop", "--environment", env, "--ref", ref)
+		var p planner.Result
+		if err := json.Unmarshal([]byte(out), &p); err != nil || code != 2 {
+			t.Fatalf("plan --ref %s: exit %d, %v\n%s\n%s", ref, code, err, out, errOut)
+		}
+		return p
+	}
+	actions := func(p planner.Result) map[string]planner.Action {
+		got := map[string]planner.Action{}
+		for _, c := range p.Changes {
+			if c.Action != planner.ActionNoOp {
+				got[c.Component] = c.Action
+			}
+		}
+		return got
+	}
+	const (
+		create  = planner.ActionCreate
+		update  = planner.ActionUpdate
+		replace = planner.ActionReplace
+		del     = planner.ActionDelete
+	)
+
+	for _, to := range []string{"--to-commit", "--to-previous"} {
+		t.Run("rollback "+to, func(t *testing.T) {
+			r, base, _ := setup(t, "dev")
+			plan := planOf(t, r, "dev", base)
+			want := map[string]planner.Action{"web": update, "sessions": del, "nightly": create, "orders": replace, "events": replace, "mailer": replace}
+			if got := actions(plan); !reflect.DeepEqual(got, want) {
+				t.Errorf("plan --ref base: %v, want %v", got, want)
+			}
+			args := []string{"rollback", "--stack", "shop", "--environment", "dev", to}
+			if to == "--to-commit" {
+				args = append(args, base)
+			}
+			runDoesPlan(t, r, shopDev, &plan, fidelitySecret, append(append(args, "--auto-approve", "-o", "json"), allow...), base, ".panka/local")
+			if out, errOut, code := r.panka(fidelitySecret, "plan", "--detailed-exitcode", "--stack", "shop", "--environment", "dev", "--ref", base); code != 0 {
+				t.Errorf("plan --ref base after the rollback: exit %d\n%s\n%s", code, out, errOut)
+			}
+		})
+	}
+	t.Run("promote", func(t *testing.T) {
+		r, _, edits := setup(t, "dev", "production")
+		plan := planOf(t, r, "production", edits)
+		want := map[string]planner.Action{"web": update, "sessions": create, "nightly": del, "orders": replace, "events": replace, "mailer": replace}
+		if got := actions(plan); !reflect.DeepEqual(got, want) {
+			t.Errorf("plan --ref edits of production: %v, want %v", got, want)
+		}
+		runDoesPlan(t, r, statestore.Key{Stack: "shop", Environment: "production"}, &plan, fidelitySecret,
+			append([]string{"promote", "--stack", "shop", "--from", "dev", "--to", "production", "--auto-approve", "-o", "json"}, allow...),
+			edits, ".panka/local")
+		if out, errOut, code := r.panka(fidelitySecret, "plan", "--detailed-exitcode", "--stack", "shop", "--environment", "production"); code != 0 {
+			t.Errorf("plan of production after the promote: exit %d\n%s\n%s", code, out, errOut)
+		}
+	})
 }
