@@ -290,9 +290,7 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 		for _, name := range order(desired.Components) {
 			c := desired.Component(name)
 			kept[name] = true
-			ch := compare(c, old[name], replaceFields, replaceAll, local, func(r stacks.RefSpan) (string, bool) {
-				return knownOutput(opts.Outputs, p.Changes, r)
-			})
+			ch := compare(c, old[name], replaceFields, replaceAll, local)
 			if moveAll != nil && ch.Action == ActionNoOp && old[name] != nil {
 				ch.Action, ch.Fields = ActionUpdate, append([]FieldChange{*moveAll}, ch.Fields...)
 			} else if moveAll != nil && ch.Action == ActionUpdate {
@@ -312,6 +310,7 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 			}
 			p.Changes = append(p.Changes, ch)
 		}
+		sameValues(p.Changes, opts.Outputs)
 	}
 	if deployed != nil {
 		rev := order(deployed.Components)
@@ -369,11 +368,7 @@ func localTarget(desired, deployed *stacks.Resolved) bool {
 // not deployed). Off the local target, the aws mapping's replacements
 // that depend on the values (an ElastiCache version downgrade) apply too:
 // the local target replaces by field only (replaceOnChanges).
-//
-// value gives the deployed value of a reference, when it is known and
-// the plan keeps it (knownOutput): a field whose two sides mean the same
-// value is SameValue.
-func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string, replaceAll string, local bool, value func(stacks.RefSpan) (string, bool)) Change {
+func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string, replaceAll string, local bool) Change {
 	ch := Change{Component: c.Name, Kind: c.Kind, DependsOn: c.DependsOn}
 	if prev != nil && prev.Kind == c.Kind && replaceAll == "" && sameEncoding(c, prev) {
 		// The common case, decided without building comparable values.
@@ -396,11 +391,6 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 		return ch
 	}
 	ch.Fields = maskSecretRefs(diffValues("", after, before))
-	if prev.Kind == c.Kind && replaceAll == "" {
-		for i := range ch.Fields {
-			sameValue(&ch.Fields[i], value)
-		}
-	}
 	if prev.Kind != c.Kind {
 		ch.PreviousKind = prev.Kind
 		ch.Fields = append([]FieldChange{{Path: "kind", Before: string(prev.Kind), After: string(c.Kind), ForcesReplace: true}}, ch.Fields...)
@@ -447,6 +437,44 @@ func compare(c, prev *stacks.Component, replaceFields func(stacks.Kind) []string
 	return ch
 }
 
+// sameValues marks the fields of updates that change a reference for the
+// value it has, or back (sameValue), by the deployed outputs of the
+// components the plan keeps as they are; an update left with no other
+// change is a no-op that lists them. A reader swapping a reference for
+// its value no longer depends on the component, so the plan's order may
+// put it first: the components are gone over until none changes (one
+// made a no-op may give its outputs to another).
+func sameValues(changes []Change, outputs map[string]map[string]any) {
+	if len(outputs) == 0 {
+		return
+	}
+	kept := map[string]bool{}
+	for _, c := range changes {
+		kept[c.Component] = c.Action == ActionNoOp
+	}
+	value := func(r stacks.RefSpan) (string, bool) {
+		v, ok := outputs[r.Component][r.Output].(string)
+		return v, ok && kept[r.Component] && !stacks.IsSensitive(v)
+	}
+	for again := true; again; {
+		again = false
+		for i := range changes {
+			ch := &changes[i]
+			if ch.Action != ActionUpdate || len(ch.DeleteReasons) > 0 {
+				continue
+			}
+			for j := range ch.Fields {
+				sameValue(&ch.Fields[j], value)
+			}
+			if recordedOnly(ch.Fields) {
+				ch.Action = ActionNoOp
+				kept[ch.Component] = true
+				again = true
+			}
+		}
+	}
+}
+
 // sameValue marks fc SameValue when its two sides are strings that mean
 // the same value once their references are replaced by what value gives
 // (and at least one has a reference: other text that differs is another
@@ -464,23 +492,6 @@ func sameValue(fc *FieldChange, value func(stacks.RefSpan) (string, bool)) {
 		fc.SameValue = true
 		fc.Reason = "the same value as deployed: " + strconv.Quote(a)
 	}
-}
-
-// knownOutput is the deployed value of the reference r: the output
-// outputs (state.json's) records for it, when it is text (not a secret's
-// hash) and the component is kept as deployed by the changes planned so
-// far (its dependencies come first): a component the plan changes may
-// get other outputs.
-func knownOutput(outputs map[string]map[string]any, planned []Change, r stacks.RefSpan) (string, bool) {
-	v, ok := outputs[r.Component][r.Output].(string)
-	if !ok || stacks.IsSensitive(v) {
-		return "", false
-	}
-	i := slices.IndexFunc(planned, func(c Change) bool { return c.Component == r.Component })
-	if i < 0 || planned[i].Action != ActionNoOp {
-		return "", false
-	}
-	return v, true
 }
 
 // recordedOnly reports field changes that no target deploys: a

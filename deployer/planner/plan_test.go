@@ -1324,9 +1324,16 @@ func TestRuns(t *testing.T) {
 func TestPlanReferenceSwappedForItsValue(t *testing.T) {
 	const url = "local://orders/dev/orders-events"
 	outputs := map[string]map[string]any{"orders-events": {"url": url, "arn": "arn:local:sqs:local:000000000000:orders-dev-orders-events"}}
+	// api sorts before orders-events once it no longer depends on it (as
+	// the loader derives dependsOn from references): the plan compares it
+	// before it knows that orders-events is kept.
 	swapped := func(value string) *stacks.Resolved {
 		d := localBase()
-		d.Component("api").Spec["env"].(map[string]any)["QUEUE_URL"] = value
+		api := d.Component("api")
+		api.Spec["env"].(map[string]any)["QUEUE_URL"] = value
+		if !strings.Contains(value, "${orders-events.") {
+			api.DependsOn = []string{"orders-db"}
+		}
 		return d
 	}
 	apiChange := func(p *Result) Change {
@@ -1341,9 +1348,15 @@ func TestPlanReferenceSwappedForItsValue(t *testing.T) {
 	t.Run("literal for reference", func(t *testing.T) {
 		p := Plan(swapped(url), fromState(t, localBase()), Options{Outputs: outputs})
 		c := apiChange(p)
-		if c.Action != ActionNoOp || len(c.Fields) != 1 || !c.Fields[0].SameValue || c.Fields[0].ForcesReplace ||
-			!strings.Contains(c.Fields[0].Reason, strconv.Quote(url)) {
-			t.Fatalf("api: %s %+v, want a no-op listing QUEUE_URL as the same value", c.Action, c.Fields)
+		if c.Action != ActionNoOp || len(c.Fields) != 2 || c.Fields[0].Path != "dependsOn" || !c.Fields[1].SameValue || c.Fields[1].ForcesReplace ||
+			!strings.Contains(c.Fields[1].Reason, strconv.Quote(url)) {
+			t.Fatalf("api: %s %+v, want a no-op listing dependsOn and QUEUE_URL as the same value", c.Action, c.Fields)
+		}
+		at := func(name string) int {
+			return slices.IndexFunc(p.Changes, func(c Change) bool { return c.Component == name })
+		}
+		if at("api") > at("orders-events") {
+			t.Errorf("api is planned after orders-events, want before (it no longer depends on it)")
 		}
 		if p.HasChanges() || !p.Recorded() || !p.DependenciesChanged() {
 			t.Errorf("hasChanges %v, recorded %v, dependenciesChanged %v; want false, true, true", p.HasChanges(), p.Recorded(), p.DependenciesChanged())
@@ -1352,7 +1365,7 @@ func TestPlanReferenceSwappedForItsValue(t *testing.T) {
 	t.Run("reference for literal, inside text", func(t *testing.T) {
 		dep := swapped("queue=" + url + " $${HOME}")
 		p := Plan(swapped("queue=${orders-events.url} $${HOME}"), fromState(t, dep), Options{Outputs: outputs})
-		if c := apiChange(p); c.Action != ActionNoOp || len(c.Fields) != 1 || !c.Fields[0].SameValue {
+		if c := apiChange(p); c.Action != ActionNoOp || len(c.Fields) != 2 || !c.Fields[1].SameValue {
 			t.Errorf("api: %s %+v, want a no-op", c.Action, c.Fields)
 		}
 	})
@@ -1375,7 +1388,8 @@ func TestPlanReferenceSwappedForItsValue(t *testing.T) {
 				tc.edit(d)
 			}
 			p := Plan(d, fromState(t, localBase()), Options{Outputs: tc.outputs})
-			if c := apiChange(p); c.Action != ActionUpdate || len(c.Fields) != 1 || c.Fields[0].SameValue {
+			if c := apiChange(p); c.Action != ActionUpdate || slices.ContainsFunc(c.Fields, func(fc FieldChange) bool { return fc.SameValue }) ||
+				!slices.ContainsFunc(c.Fields, func(fc FieldChange) bool { return fc.Path == "spec.env.QUEUE_URL" }) {
 				t.Errorf("api: %s %+v, want an update of QUEUE_URL", c.Action, c.Fields)
 			}
 		})
