@@ -174,8 +174,7 @@ func (l *Locker) read(ctx context.Context, objKey string) (object, error) {
 		}
 		var ne net.Error
 		if attempt == 3 || ctx.Err() != nil || (errors.As(cut, &ne) && ne.Timeout()) {
-			return object{}, fmt.Errorf("read s3://%s/%s: the S3 server stopped sending it partway (%w, %d attempts); check backend.endpoint "+
-				"(PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up, then re-run", l.bucket, objKey, cut, attempt)
+			return object{}, s3store.CutShort("s3://"+l.bucket+"/"+objKey, cut, attempt)
 		}
 	}
 }

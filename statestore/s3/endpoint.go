@@ -17,7 +17,9 @@ import (
 // AWS's own, the network: "check backend.endpoint" was said of every
 // unreachable server, also where nothing had set one (a DNS failure
 // against AWS) or where the AWS profile had. The mark is transparent:
-// the error's text and chain are the request's.
+// the error's text and chain are the request's. The result metadata of a
+// request that succeeded is marked too (EndpointOfResult), for an answer
+// that came but is not one S3 gives (a GetObject without an ETag).
 func NoteEndpoint(from string) func(*middleware.Stack) error {
 	return func(st *middleware.Stack) error {
 		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("PankaNoteEndpoint",
@@ -25,10 +27,22 @@ func NoteEndpoint(from string) func(*middleware.Stack) error {
 				out, md, err := next.HandleInitialize(ctx, in)
 				if err != nil {
 					err = &endpointNoted{from: from, err: err}
+				} else {
+					md.Set(endpointKey{}, from)
 				}
 				return out, md, err
 			}), middleware.Before)
 	}
+}
+
+// endpointKey is the result metadata key NoteEndpoint sets.
+type endpointKey struct{}
+
+// EndpointOfResult is what set the endpoint a successful request went to,
+// from the ResultMetadata of its output, as EndpointFrom is for an error.
+func EndpointOfResult(md middleware.Metadata) (from string, ok bool) {
+	from, ok = md.Get(endpointKey{}).(string)
+	return from, ok
 }
 
 // endpointNoted is a request's error marked by NoteEndpoint.

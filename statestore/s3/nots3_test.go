@@ -70,19 +70,27 @@ func TestNotS3Endpoint(t *testing.T) {
 					t.Errorf("%s: error %q carries the SDK's text or a wrong repair", name, err)
 				}
 			}
-			if tt.status == http.StatusOK {
-				return // answers S3 never gives, to requests that did not fail
-			}
-			// A server set by the AWS profile: that is what to check.
-			pc := s3store.NewClient(cfg, s3store.ClientOptions{Endpoint: srv.URL, UsePathStyle: true, MaxAttempts: 1,
-				APIOptions: []func(*middleware.Stack) error{s3store.NoteEndpoint(`the endpoint_url of AWS profile "minio"`)}})
-			ps, err := s3store.New(pc, s3store.Options{Bucket: "state"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := ps.Get(ctx, statestore.Key{Stack: "orders", Environment: "dev"}); !errors.Is(err, s3store.ErrNotS3) ||
-				!strings.HasSuffix(err.Error(), `; check the endpoint_url of AWS profile "minio"`) {
-				t.Errorf("get from another server set by a profile: %v, want it to name the profile's endpoint_url", err)
+			// A server set by the AWS profile: that is what to check, also
+			// of an answer to a request that did not fail (a 200 without
+			// an ETag said "check backend.endpoint", a key nobody had
+			// set); with no custom endpoint, a proxy on the way to AWS is.
+			for _, c := range []struct{ from, want string }{
+				{`the endpoint_url of AWS profile "minio"`, `; check the endpoint_url of AWS profile "minio"`},
+				{"", "; check for a proxy between here and AWS (HTTPS_PROXY): no custom endpoint is set"},
+			} {
+				pc := s3store.NewClient(cfg, s3store.ClientOptions{Endpoint: srv.URL, UsePathStyle: true, MaxAttempts: 1,
+					APIOptions: []func(*middleware.Stack) error{s3store.NoteEndpoint(c.from)}})
+				ps, err := s3store.New(pc, s3store.Options{Bucket: "state"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _, getErr := ps.Get(ctx, statestore.Key{Stack: "orders", Environment: "dev"})
+				_, listErr := ps.List(ctx)
+				for name, err := range map[string]error{"get": getErr, "list": listErr} {
+					if !errors.Is(err, s3store.ErrNotS3) || !strings.HasSuffix(err.Error(), c.want) || strings.Contains(err.Error(), "PANKA_BACKEND_ENDPOINT") {
+						t.Errorf("%s from another server, endpoint set by %q: %v\nwant it to end with %s", name, c.from, err, c.want)
+					}
+				}
 			}
 		})
 	}

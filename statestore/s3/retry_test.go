@@ -227,8 +227,10 @@ func TestAnswerCutPartwayIsAskedAgain(t *testing.T) {
 	}
 	proxy.Set(testserver.FaultRule{Method: "GET", Path: "/state.json", Fault: testserver.FaultDropMidBody})
 	_, _, err = s.Get(ctx, key)
-	want := "read s3://" + bucket + "/stacks/orders/dev/state.json: the S3 server stopped sending it partway (unexpected EOF, 3 attempts); check backend.endpoint"
-	if err == nil || !strings.Contains(err.Error(), want) {
+	// The server answered: its address is not what to check (the advice
+	// was "check backend.endpoint").
+	want := "read s3://" + bucket + "/stacks/orders/dev/state.json: the S3 server stopped sending it partway (unexpected EOF, 3 attempts): it answered, so the endpoint is right, but the connection was closed before the end; re-run, and if it goes on check what is between here and the server"
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "check backend.endpoint") {
 		t.Fatalf("Get from a server that cuts every answer: %v\nwant %s", err, want)
 	}
 }

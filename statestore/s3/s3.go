@@ -69,14 +69,47 @@ var (
 )
 
 // notS3 is the ErrNotS3 error for an answer that lacks what S3 always
-// sends; reqErr, when the request failed, names the setting that chose the
-// endpoint (NoteEndpoint).
-func notS3(what string, reqErr error) error {
+// sends; from names the setting that chose the endpoint (NoteEndpoint, ""
+// for AWS's own), known is false for a client without that mark.
+func notS3(what, from string, known bool) error {
 	check := "backend.endpoint (PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3)"
-	if from, ok := EndpointFrom(reqErr); ok {
+	if known {
 		check = cmp.Or(from, "for a proxy between here and AWS (HTTPS_PROXY): no custom endpoint is set")
 	}
 	return fmt.Errorf("%w (%s); check %s", ErrNotS3, what, check)
+}
+
+// notS3Answer is notS3 for err, the error of a request that failed.
+func notS3Answer(what string, err error) error {
+	from, ok := EndpointFrom(err)
+	return notS3(what, from, ok)
+}
+
+// notS3Result is notS3 for a request that succeeded, md its output's
+// ResultMetadata: "check backend.endpoint" was said also when the AWS
+// profile had set the endpoint, or nothing had (AWS's own, through a proxy).
+func notS3Result(what string, md middleware.Metadata) error {
+	from, ok := EndpointOfResult(md)
+	return notS3(what, from, ok)
+}
+
+// CutShort is the error of a read of the object at where (s3://bucket/key)
+// whose answer began and did not end, in attempts tries, cut the error of
+// the last. The request reached the server and it answered, so its address
+// is right: "check backend.endpoint" sent users to a setting that was not
+// the cause. The connection broke (or stalled) on the way; re-running is
+// the next step, and if it goes on, what lies between (a proxy, a load
+// balancer's timeout) or the server itself. The S3 lock backend says it
+// of its lock objects too.
+func CutShort(where string, cut error, attempts int) error {
+	how := "the connection was closed before the end"
+	var ne net.Error
+	if errors.As(cut, &ne) && ne.Timeout() {
+		how = "then sent nothing more within the request timeout"
+	}
+	return fmt.Errorf("read %s: the S3 server stopped sending it partway (%w%s): it answered, so the endpoint is right, but %s; "+
+		"re-run, and if it goes on check what is between here and the server (a proxy in HTTPS_PROXY, a load balancer's idle timeout) and the server's health",
+		where, cut, tries(attempts), how)
 }
 
 // Options configure a Store.
@@ -278,14 +311,14 @@ func Explain(bucket string, err error) error {
 		// xml.SyntaxError: an error answer (a web server's HTML page for
 		// a method it does not serve) that the SDK failed to read as S3's
 		// XML error, which it returns as it is.
-		return &explained{ErrNotS3, err, notS3(fmt.Sprintf("HTTP %d with a body that is not S3's XML", status), err).Error(), ""}
+		return &explained{ErrNotS3, err, notS3Answer(fmt.Sprintf("HTTP %d with a body that is not S3's XML", status), err).Error(), ""}
 	}
 	if status == http.StatusNotFound && (code == "" || code == "NotFound") {
 		// S3 names what is not found (NoSuchKey, NoSuchBucket, ...) in
 		// every answer with a body; the SDK says NotFound for a 404 it
 		// could not read one from. (HEAD answers have no body, and are
 		// taken as "not there" before they come here.)
-		return &explained{ErrNotS3, err, notS3("HTTP 404 without an S3 error code such as NoSuchKey or NoSuchBucket", err).Error(), ""}
+		return &explained{ErrNotS3, err, notS3Answer("HTTP 404 without an S3 error code such as NoSuchKey or NoSuchBucket", err).Error(), ""}
 	}
 	return err
 }
@@ -468,8 +501,7 @@ func (s *Store) read(ctx context.Context, key string) ([]byte, string, error) {
 		if attempt == attempts || ctx.Err() != nil || (errors.As(cut, &ne) && ne.Timeout()) {
 			// A stall (the client's request timeout ended it) is not
 			// asked for again: each try would take as long.
-			return nil, "", fmt.Errorf("read %s: the S3 server stopped sending it partway (%w%s); check backend.endpoint "+
-				"(PANKA_BACKEND_ENDPOINT or AWS_ENDPOINT_URL_S3) and that the server is up, then re-run", s.where(key), cut, tries(attempt))
+			return nil, "", CutShort(s.where(key), cut, attempt)
 		}
 	}
 }
@@ -494,7 +526,7 @@ func (s *Store) readOnce(ctx context.Context, key string) (data []byte, etag str
 	}
 	defer out.Body.Close()
 	if out.ETag == nil {
-		return nil, "", nil, fmt.Errorf("read %s: %w", s.where(key), notS3("its answer to GetObject has no ETag", nil))
+		return nil, "", nil, fmt.Errorf("read %s: %w", s.where(key), notS3Result("its answer to GetObject has no ETag, which S3 always sends", out.ResultMetadata))
 	}
 	data, err = io.ReadAll(out.Body)
 	if err != nil {
@@ -819,7 +851,7 @@ func (s *Store) listPages(ctx context.Context, in *s3.ListObjectsV2Input) (objs 
 		if out.Name == nil {
 			// Every ListBucketResult names its bucket; an empty answer
 			// from another server must not read as "no state".
-			return nil, nil, fmt.Errorf("list %s: %w", s.where(prefix), notS3("its answer to ListObjectsV2 names no bucket", nil))
+			return nil, nil, fmt.Errorf("list %s: %w", s.where(prefix), notS3Result("its answer to ListObjectsV2 names no bucket", out.ResultMetadata))
 		}
 		objs = append(objs, out.Contents...)
 		for _, cp := range out.CommonPrefixes {
