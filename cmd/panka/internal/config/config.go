@@ -741,6 +741,18 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 			continue
 		}
 		seen[kn.Value] = kn.Line
+		if strings.Contains(kn.Value, ".") && kn.Kind == yaml.ScalarNode {
+			if _, known := lookupKey(path); known || hasPrefix(path+".") {
+				// locks.table: x is one key named "locks.table" to YAML,
+				// and was taken as the key locks.table: a file written
+				// that way is read by no other tool the same, and a
+				// second "locks:" section beside it was not seen to set
+				// the same key.
+				errs = append(errs, fmt.Errorf("%s:%d:%d: key %q: a dotted key is not a path in YAML; write it nested%s: %s",
+					file, kn.Line, kn.Column, kn.Value, under(prefix), nestedForm(kn.Value, vn)))
+				continue
+			}
+		}
 		if vn.Kind == yaml.MappingNode {
 			if _, known := lookupKey(path); known {
 				// Not "unknown key": the key is known, its value is not
@@ -795,6 +807,26 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// nestedForm is a dotted key (locks.table) with its value written nested,
+// in YAML's one-line form: locks: {table: x}. A value that YAML would not
+// read as plain text there ({, }, a comma, ${NAME}...) is quoted, and a
+// value that is not a single one is VALUE.
+func nestedForm(key string, vn *yaml.Node) string {
+	v := "VALUE"
+	if vn.Kind == yaml.ScalarNode && vn.Value != "" {
+		v = vn.Value
+		if strings.ContainsAny(v, "{}[],#\"'&*!|>%@`") || strings.Contains(v, ": ") || strings.TrimSpace(v) != v {
+			v = strconv.Quote(v)
+		}
+	}
+	parts := strings.Split(key, ".")
+	out := parts[len(parts)-1] + ": " + v
+	for i := len(parts) - 2; i >= 0; i-- {
+		out = parts[i] + ": {" + out + "}"
+	}
+	return out
 }
 
 // under is " under SECTION" for a key prefix "SECTION.", "" at the top.
