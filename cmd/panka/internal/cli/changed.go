@@ -544,7 +544,10 @@ func stacksRootAt(f *Factory, repo *gitops.Repo, rev, unset string) (root string
 	if err != nil {
 		return "", false
 	}
-	if root = config.ExpandEnv(root, f.Getenv); root == "" {
+	if root, err = config.ExpandEnv(root, f.Getenv); err != nil {
+		return "", false
+	}
+	if root == "" {
 		return unset, true
 	}
 	return root, true

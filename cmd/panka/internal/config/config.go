@@ -678,38 +678,73 @@ func (r *Resolved) loadData(path string, data []byte, layer string, env map[stri
 	return r.loadNode(path, layer, "", doc.Content[0], env)
 }
 
-// envRef is a ${NAME} reference to an environment variable in a config
-// file value.
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+// envRef is a reference to an environment variable in a config file
+// value: ${NAME}, ${NAME:-default} (the default when NAME is unset or
+// empty) or ${NAME:?message} (an error saying message when it is), as in
+// the shell and docker compose files. Group 1 is NAME, 2 the operator, 3
+// the text after it, up to the first }.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}`)
 
-// expandEnv replaces ${NAME} in a config file value with the environment
-// variable's value ("" when unset), as the seed's config file does for
-// `accessToken: ${PULUMI_ACCESS_TOKEN}`: keeping the text would hand
-// Pulumi "${PULUMI_ACCESS_TOKEN}" as the token, over the real one.
-func expandEnv(v string, env map[string]string) string {
-	return ExpandEnv(v, func(name string) string { return env[name] })
-}
-
-// ExpandEnv is what Resolve does to a config file value, ${NAME} replaced
-// by getenv(NAME), for a value read outside it (the panka.yaml of another
-// commit).
-func ExpandEnv(v string, getenv func(string) string) string {
-	if !strings.Contains(v, "${") {
-		return v
-	}
-	return envRef.ReplaceAllStringFunc(v, func(m string) string { return getenv(m[2 : len(m)-1]) })
-}
-
-// unsetRefs names the ${NAME} references of v whose variable is unset or
-// empty in env, comma-separated; "" when none.
-func unsetRefs(v string, env map[string]string) string {
+// expandEnv replaces the references of a config file value with the
+// environment variables' values ("" for ${NAME} unset), as the seed's
+// config file does for `accessToken: ${PULUMI_ACCESS_TOKEN}`: keeping the
+// text would hand Pulumi "${PULUMI_ACCESS_TOKEN}" as the token, over the
+// real one. unset names the ${NAME} references (no default) whose variable
+// is unset or empty, comma-separated, "" when none: the value read is not
+// the one the file meant. A variable set to nothing counts as unset
+// throughout (as PANKA_* variables do).
+func expandEnv(v string, env map[string]string) (out, unset string, err error) {
 	var names []string
-	for _, m := range envRef.FindAllStringSubmatch(v, -1) {
-		if env[m[1]] == "" && !slices.Contains(names, m[1]) {
-			names = append(names, m[1])
+	out, err = expandRefs(v, func(name string) string { return env[name] }, func(name string) {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
 		}
+	})
+	return out, strings.Join(names, ", "), err
+}
+
+// ExpandEnv is what Resolve does to a config file value, its references
+// replaced by getenv's values, for a value read outside it (the panka.yaml
+// of another commit); the error is that of ${NAME:?message} with NAME
+// unset, or of a reference Resolve refuses.
+func ExpandEnv(v string, getenv func(string) string) (string, error) {
+	return expandRefs(v, getenv, func(string) {})
+}
+
+// expandRefs replaces the references of v, calling unset with the name of
+// each ${NAME} (no default) whose variable is unset or empty.
+func expandRefs(v string, getenv func(string) string, unset func(name string)) (string, error) {
+	if !strings.Contains(v, "${") {
+		return v, nil
 	}
-	return strings.Join(names, ", ")
+	var errs []error
+	out := envRef.ReplaceAllStringFunc(v, func(m string) string {
+		sm := envRef.FindStringSubmatch(m)
+		name, op, word := sm[1], sm[2], sm[3]
+		if strings.Contains(word, "${") {
+			// ${A:-${B}} ends at the first "}": the default would be
+			// the text "${B" and a stray "}" would follow.
+			errs = append(errs, fmt.Errorf("the text after ${%s%s cannot hold ${...}: nested references are not supported; write the value itself there", name, op))
+			return m
+		}
+		val := getenv(name)
+		switch {
+		case val != "":
+			return val
+		case op == ":-":
+			return word
+		case op == ":?":
+			msg := strings.TrimSpace(word)
+			if msg == "" {
+				msg = "export it, or write the value in the file"
+			}
+			errs = append(errs, fmt.Errorf("${%s:?...}: %s is not set in the environment (or empty): %s", name, name, msg))
+			return m
+		}
+		unset(name)
+		return ""
+	})
+	return out, errors.Join(errs...)
 }
 
 func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[string]string) error {
@@ -802,7 +837,12 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 			errs = append(errs, fmt.Errorf("%s:%d:%d: key version: %q is not one of v1 (a file written for another panka release?)", file, kn.Line, kn.Column, vn.Value))
 			continue
 		}
-		if err := r.set(path, expandEnv(vn.Value, env), Source{Layer: layer, Where: fmt.Sprintf("%s:%d", file, kn.Line), Unset: unsetRefs(vn.Value, env)}); err != nil {
+		value, unset, err := expandEnv(vn.Value, env)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d:%d: key %s: %w", file, vn.Line, vn.Column, path, err))
+			continue
+		}
+		if err := r.set(path, value, Source{Layer: layer, Where: fmt.Sprintf("%s:%d", file, kn.Line), Unset: unset}); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d:%d: %w", file, kn.Line, kn.Column, err))
 		}
 	}

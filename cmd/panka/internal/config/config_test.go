@@ -356,6 +356,15 @@ func TestFileValuesExpandEnv(t *testing.T) {
 		{"unset", "${PULUMI_ACCESS_TOKEN}", nil, ""},
 		{"inside text", "tok-${A}-${B}", []string{"A=1", "B=2"}, "tok-1-2"},
 		{"not a reference", "a$b ${not-a-name} $HOME", []string{"HOME=/h"}, "a$b ${not-a-name} $HOME"},
+		// ${NAME:-default}: the default when NAME is unset or empty, as
+		// in the shell (and as PANKA_* variables set to nothing count as
+		// unset).
+		{"default, unset", "${TOKEN:-pul-dev}", nil, "pul-dev"},
+		{"default, empty", "${TOKEN:-pul-dev}", []string{"TOKEN="}, "pul-dev"},
+		{"default, set", "${TOKEN:-pul-dev}", []string{"TOKEN=pul-1"}, "pul-1"},
+		{"empty default", "a${TOKEN:-}b", nil, "ab"},
+		{"default with colons and spaces", "${TOKEN:-a b:c-d}", nil, "a b:c-d"},
+		{"message, set", "${TOKEN:?give the token}", []string{"TOKEN=pul-2"}, "pul-2"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "config.yaml")
@@ -385,6 +394,39 @@ func TestFileValuesExpandEnv(t *testing.T) {
 	}
 }
 
+// TestFileValuesEnvErrors: ${NAME:?message} with NAME unset or empty is
+// an error at the value's file:line:column saying the file's message (a
+// default one without); a reference inside a default (the value would end
+// at its first }) is refused rather than read as a stray text.
+func TestFileValuesEnvErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name, data string
+		env        []string
+		want       string
+	}{
+		{"message, unset", "backend:\n  bucket: ${STATE_BUCKET:?set it to the team's bucket}\n", nil,
+			`panka.yaml:2:11: key backend.bucket: ${STATE_BUCKET:?...}: STATE_BUCKET is not set in the environment (or empty): set it to the team's bucket`},
+		{"message, empty", "locks:\n  table: \"${LOCK_TABLE:?}\"\n", []string{"LOCK_TABLE="},
+			`panka.yaml:2:10: key locks.table: ${LOCK_TABLE:?...}: LOCK_TABLE is not set in the environment (or empty): export it, or write the value in the file`},
+		{"nested default", "backend:\n  endpoint: ${S3_URL:-${MINIO_URL}}\n", nil,
+			`panka.yaml:2:13: key backend.endpoint: the text after ${S3_URL:- cannot hold ${...}: nested references are not supported; write the value itself there`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "panka.yaml")
+			if err := os.WriteFile(file, []byte(tt.data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Resolve(Layers{RepoFile: file, Env: tt.env})
+			if err == nil || !strings.HasSuffix(err.Error(), tt.want) {
+				t.Errorf("err = %v, want it to end with %q", err, tt.want)
+			}
+			if err := CheckRepoFile("panka.yaml", []byte(tt.data), tt.env); err == nil || err.Error() != tt.want {
+				t.Errorf("CheckRepoFile: %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
 // TestFileValuesUnsetEnv: a file value whose ${NAME} reads an unset or
 // empty variable records the names in its source (Source.Unset), so the
 // commands that open the state can refuse a bucket that came out empty
@@ -392,7 +434,9 @@ func TestFileValuesExpandEnv(t *testing.T) {
 // means; a variable set, or a higher layer, leaves nothing recorded.
 func TestFileValuesUnsetEnv(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "panka.yaml")
-	if err := os.WriteFile(file, []byte("backend:\n  bucket: ${STATE_BUCKET}\n  prefix: ${TEAM}-${AREA}/\nlocks:\n  table: ${LOCK_TABLE}\n"), 0o644); err != nil {
+	// endpoint: AWS's own unless S3_URL names a server; a default stands
+	// for the variable, so nothing is recorded unset.
+	if err := os.WriteFile(file, []byte("backend:\n  bucket: ${STATE_BUCKET}\n  prefix: ${TEAM}-${AREA}/\nlocks:\n  table: ${LOCK_TABLE}\n  endpoint: ${DDB_URL:-}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
@@ -418,7 +462,7 @@ func TestFileValuesUnsetEnv(t *testing.T) {
 			if r.Backend.Bucket != tt.bucket || r.Backend.Prefix != tt.prefix || r.Locks.Table != tt.table {
 				t.Errorf("bucket %q prefix %q table %q, want %q %q %q", r.Backend.Bucket, r.Backend.Prefix, r.Locks.Table, tt.bucket, tt.prefix, tt.table)
 			}
-			for key, want := range map[string]string{"backend.bucket": tt.bucketSrc, "backend.prefix": tt.prefixSrc, "locks.table": tt.tblSrc} {
+			for key, want := range map[string]string{"backend.bucket": tt.bucketSrc, "backend.prefix": tt.prefixSrc, "locks.table": tt.tblSrc, "locks.endpoint": "repo (" + file + ":6)"} {
 				if got := r.Sources[key].String(); got != want {
 					t.Errorf("source of %s = %q, want %q", key, got, want)
 				}
