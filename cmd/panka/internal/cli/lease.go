@@ -49,7 +49,30 @@ func lockNow(l locker.Locker, local func() time.Time) time.Time {
 	return local()
 }
 
+// sharedLocksLocalState refuses a lease in a DynamoDB table over local
+// state: the table is shared, the state is this checkout's (.panka/ or
+// backend.directory), so a run in another clone takes the lock once this
+// one is done and deploys again from its own state, which lacks this
+// deployment: the lock orders the runs and guards nothing. panka init
+// refuses --table without --bucket for that reason; a panka.yaml (or
+// PANKA_LOCKS_TABLE alone) saying the same was taken as it was. Commands
+// that only look at the locks (locks list, unlock) or only read the state
+// still run.
+func sharedLocksLocalState(cfg *config.Resolved) error {
+	if cfg.Backend.Type != "local" || cfg.Locks.Type != "dynamodb" {
+		return nil
+	}
+	return fmt.Errorf("locks.type is dynamodb (%s; table %s, %s) but the state is local (backend.type local, %s): a lock in a shared table "+
+		"over state only this checkout has keeps nothing safe, as a run in another clone takes the lock after this one and deploys again from its own state; "+
+		"keep the state in S3 as well (backend.bucket, PANKA_BACKEND_BUCKET or --backend-bucket; `panka backend create` makes the bucket), "+
+		"or lock locally (locks.type: local, and remove locks.table)",
+		cfg.Sources["locks.type"], cfg.Locks.Table, cfg.Sources["locks.table"], cfg.Sources["backend.type"])
+}
+
 func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack, env, operation, commit string, wait time.Duration, clock locker.Clock) (*locker.Lease, error) {
+	if err := sharedLocksLocalState(cfg); err != nil {
+		return nil, err
+	}
 	l, err := f.Locker(ctx, cfg)
 	if err != nil {
 		return nil, err

@@ -485,6 +485,54 @@ func TestAcquireLeaseWarnsLocalLocksOnSharedState(t *testing.T) {
 	}
 }
 
+// TestLeaseRefusesSharedLocksOverLocalState: a DynamoDB lock table (set in
+// panka.yaml, or implied by PANKA_LOCKS_TABLE) with the state left local
+// was taken as it was, though panka init refuses --table without --bucket:
+// the table is shared, the state is one checkout's, and a run in another
+// clone deployed again from its own state once the lock was free. Taking
+// the lease is refused, naming the keys, where they are set and the two
+// fixes, before any request to the table.
+func TestLeaseRefusesSharedLocksOverLocalState(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name, file string
+		env        []string
+		want       string
+	}{
+		{"panka.yaml", "locks:\n  type: dynamodb\n  table: team-locks\n", nil,
+			"locks.type is dynamodb (repo (%s/panka.yaml:2); table team-locks, repo (%s/panka.yaml:3)) but the state is local (backend.type local, default)"},
+		{"table alone", "", []string{"PANKA_LOCKS_TABLE=team-locks"},
+			"locks.type is dynamodb (default (implied by locks.table); table team-locks, env (PANKA_LOCKS_TABLE)) but the state is local (backend.type local, default)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := append([]string{"PANKA_LOCKS_ENDPOINT=http://127.0.0.1:1", "PANKA_LOCKS_REGION=us-east-1"}, tt.env...)
+			f, repo, _, _ := lockTestFactory(t, env...)
+			want := tt.want
+			if tt.file != "" {
+				lockWriteFile(t, filepath.Join(repo, "panka.yaml"), tt.file)
+				want = fmt.Sprintf(want, repo, repo)
+			}
+			cfg, err := f.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := f.AcquireLease(ctx, cfg, "app", "prod", "apply", "abc", 0)
+			if err == nil {
+				f.ReleaseLease(l)
+				t.Fatal("AcquireLease in a DynamoDB table over local state succeeded")
+			}
+			for _, w := range []string{want, "keep the state in S3 as well (backend.bucket, PANKA_BACKEND_BUCKET or --backend-bucket", "or lock locally (locks.type: local, and remove locks.table)"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "127.0.0.1:1") {
+				t.Errorf("error %q comes from a request to the table", err)
+			}
+		})
+	}
+}
+
 // TestLeaseLostNamesTheNewHolder: a run that finds its lease lost says who
 // holds the lock now (the run that took it over), so the user knows whom to
 // wait for; or that nobody does, after a force unlock.

@@ -35,16 +35,21 @@ func lockBackends(t *testing.T) map[string]func(t *testing.T) []string {
 			return []string{"PANKA_BACKEND_TYPE=s3", "PANKA_BACKEND_BUCKET=" + testserver.NewBucket(t), "PANKA_BACKEND_PREFIX=team-a",
 				"PANKA_BACKEND_ENDPOINT=" + srv.Endpoint, "PANKA_BACKEND_USE_PATH_STYLE=true", "PANKA_BACKEND_REGION=" + srv.Region}
 		},
+		// State in S3, locks in DynamoDB (a lease in a shared table over
+		// local state is refused: sharedLocksLocalState).
 		"dynamodb": func(t *testing.T) []string {
+			srv := testserver.S3(t)
 			ep := testserver.DynamoDB(t)
 			table := testserver.UniqueName("panka-locks-")
 			if err := dynamodb.CreateTable(context.Background(), testserver.DynamoDBClient(t), table); err != nil {
 				t.Fatal(err)
 			}
-			t.Setenv("AWS_ACCESS_KEY_ID", "pankatest")
-			t.Setenv("AWS_SECRET_ACCESS_KEY", "pankatest")
+			t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+			t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
 			t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-			return []string{"PANKA_LOCKS_TYPE=dynamodb", "PANKA_LOCKS_TABLE=" + table, "PANKA_LOCKS_ENDPOINT=" + ep, "PANKA_LOCKS_REGION=us-east-1"}
+			return []string{"PANKA_BACKEND_TYPE=s3", "PANKA_BACKEND_BUCKET=" + testserver.NewBucket(t), "PANKA_BACKEND_ENDPOINT=" + srv.Endpoint,
+				"PANKA_BACKEND_USE_PATH_STYLE=true", "PANKA_BACKEND_REGION=" + srv.Region,
+				"PANKA_LOCKS_TYPE=dynamodb", "PANKA_LOCKS_TABLE=" + table, "PANKA_LOCKS_ENDPOINT=" + ep, "PANKA_LOCKS_REGION=us-east-1"}
 		},
 	}
 }
