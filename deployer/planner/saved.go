@@ -219,9 +219,20 @@ func LoadSaved(path string) (*Saved, error) {
 // Check refuses the plan when state has moved on (currentSerial differs
 // from the serial it was planned against; 0 = no state), unless only a
 // drift check wrote it since (basis, the state's PlanBasis now, is the one
-// planned against), or when the desired model now resolves to another hash
-// ("" for a destroy). The error is a *StaleError (errors.Is(err, ErrStale)).
+// planned against), or when the state is not the one planned against
+// though its serial is (its content differs: a state.json pushed, copied
+// or restored over it, or a serial given again after serial.json was
+// deleted with state.json), or when the desired model now resolves to
+// another hash ("" for a destroy). The error is a *StaleError
+// (errors.Is(err, ErrStale)). As terraform refuses a saved plan whose
+// state lineage differs though its serial matches, the serial alone does
+// not name a state's content.
 func (s *Saved) Check(currentSerial int64, basis, desiredHash string) error {
+	if currentSerial == s.StateSerial && s.StateBasis != "" && basis != s.StateBasis {
+		return &StaleError{Stack: s.Stack, Environment: s.Environment,
+			Reason: fmt.Sprintf("the state is not the one it was planned against: its serial is %d as then, but its content differs "+
+				"(state.json was replaced: a state push, a state.json copied or restored over it, or serials numbered again after serial.json was deleted with it)", currentSerial)}
+	}
 	if currentSerial != s.StateSerial && (s.StateBasis == "" || basis != s.StateBasis) {
 		return &StaleError{Stack: s.Stack, Environment: s.Environment,
 			Reason: fmt.Sprintf("state changed since it was planned (planned against state serial %d, state is now at serial %d)", s.StateSerial, currentSerial)}

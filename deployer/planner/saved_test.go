@@ -90,6 +90,32 @@ func TestSavedRoundTripAndCheck(t *testing.T) {
 	}
 }
 
+// TestSavedCheckSameSerialOtherContent: a plan saved against state serial
+// 7 was applied over another state of serial 7 (a state pushed or restored
+// over it with that serial, or serials numbered again after serial.json
+// was deleted with state.json): Check compared serials only. The state's
+// content (PlanBasis) decides; a plan of an older panka, which records no
+// basis, still has only the serial.
+func TestSavedCheckSameSerialOtherContent(t *testing.T) {
+	s := &Saved{Stack: "orders", Environment: "dev", StateSerial: 7, StateBasis: "b1", DesiredHash: "h"}
+	if err := s.Check(7, "b1", "h"); err != nil {
+		t.Fatalf("Check of the state planned against: %v", err)
+	}
+	err := s.Check(7, "b2", "h")
+	want := "saved plan for orders/dev is stale: the state is not the one it was planned against: its serial is 7 as then, but its content differs " +
+		"(state.json was replaced: a state push, a state.json copied or restored over it, or serials numbered again after serial.json was deleted with it); run panka plan again and apply the new plan"
+	if !errors.Is(err, ErrStale) || err.Error() != want {
+		t.Fatalf("Check of another state with the same serial = %v\nwant %s", err, want)
+	}
+	if err := s.Check(7, "b2", "other"); !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "the state is not the one it was planned against") {
+		t.Fatalf("Check of another state and another model = %v", err)
+	}
+	s.StateBasis = ""
+	if err := s.Check(7, "b2", "h"); err != nil {
+		t.Fatalf("Check of an older panka's plan (no basis) at its serial: %v", err)
+	}
+}
+
 func TestLoadSavedRejects(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct{ name, content, want string }{
