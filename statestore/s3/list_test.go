@@ -488,3 +488,62 @@ func TestStateConsoleFolder(t *testing.T) {
 		t.Fatalf("Get after the folder was removed and the state written: %+v, %v", got, err)
 	}
 }
+
+// TestSerialMarkConsoleFolder: a "folder" named serial.json (the console's
+// "Create folder", or aws s3 cp FILE .../serial.json/ with the mark put
+// inside it) read as no mark, so the serials of state writes without a
+// history record could be given again; the local backend refuses a
+// directory in its place. It is said as such, with where and what to do;
+// with it removed, no mark is 0 again and a mark is written.
+func TestSerialMarkConsoleFolder(t *testing.T) {
+	ctx := context.Background()
+	srv := testserver.S3(t)
+	bucket := testserver.NewBucket(t)
+	c := client(t, srv)
+	s, err := s3store.New(c, s3store.Options{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := statestore.Key{Stack: "orders", Environment: "dev"}
+	mark := statestore.SerialPath("", k)
+	put := func(key, body string) {
+		t.Helper()
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del := func(key string) {
+		t.Helper()
+		if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	where := "s3://" + bucket + "/" + mark
+	put(mark+"/", "")
+	want := `serial mark ` + where + ` is a folder (a key ending in "/", as the S3 console's "Create folder" makes; remove it with aws s3 rm --recursive ` + where + `/): corrupt state; ` +
+		`it keeps the serials of state writes without a history record`
+	if n, err := s.MarkedSerial(ctx, k); !errors.Is(err, statestore.ErrCorrupt) || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("MarkedSerial with a console folder named serial.json: %d, %v\nwant it to start with %s", n, err, want)
+	}
+	del(mark + "/")
+	if n, err := s.MarkedSerial(ctx, k); err != nil || n != 0 {
+		t.Fatalf("MarkedSerial with the folder gone: %d, %v; want 0 (no mark)", n, err)
+	}
+	if err := s.MarkSerial(ctx, k, 7); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.MarkedSerial(ctx, k); err != nil || n != 7 {
+		t.Fatalf("MarkedSerial after MarkSerial 7: %d, %v", n, err)
+	}
+	// The mark copied into a folder of its name: where it is and the move
+	// that puts it back.
+	k = statestore.Key{Stack: "orders", Environment: "prod"}
+	mark = statestore.SerialPath("", k)
+	where = "s3://" + bucket + "/" + mark
+	put(mark+"/serial.json", `{"serial": 7}`)
+	want = `serial mark ` + where + ` is a folder: keys under it, such as ` + where + `/serial.json (aws s3 cp FILE ` + where + `/, with the trailing "/", puts FILE there; ` +
+		`if it is the mark, aws s3 mv ` + where + `/serial.json ` + where + `, and remove the folder): corrupt state`
+	if n, err := s.MarkedSerial(ctx, k); !errors.Is(err, statestore.ErrCorrupt) || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("MarkedSerial with the mark copied into a folder: %d, %v\nwant it to start with %s", n, err, want)
+	}
+}

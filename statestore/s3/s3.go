@@ -623,14 +623,10 @@ func (s *Store) Get(ctx context.Context, key statestore.Key) (*statestore.State,
 // there.
 func (s *Store) checkNotFolder(ctx context.Context, k string) error {
 	dir := k + "/"
-	out, err := s.api.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(s.opts.Bucket), Prefix: aws.String(dir), MaxKeys: aws.Int32(1)})
-	if err != nil {
-		return fmt.Errorf("look for a folder named as the state: %w", s.classify("list", dir, err))
+	inside, err := s.folderAt(ctx, k, "the state")
+	if err != nil || inside == "" {
+		return err
 	}
-	if len(out.Contents) == 0 {
-		return nil
-	}
-	inside := aws.ToString(out.Contents[0].Key)
 	what := `a folder (a key ending in "/", as the S3 console's "Create folder" makes)`
 	fix := fmt.Sprintf("remove it (aws s3 rm --recursive %s)", s.where(dir))
 	if inside != dir {
@@ -639,6 +635,21 @@ func (s *Store) checkNotFolder(ctx context.Context, k string) error {
 			s.where(inside), s.where(inside), s.where(k), s.where(dir))
 	}
 	return statestore.NotAState(s.where(k), what, fix)
+}
+
+// folderAt returns the first key of the "folder" named as the object k
+// (k + "/" itself, or a key under it), "" when there is none; what names
+// the object in the error of the listing. One listing of at most one key.
+func (s *Store) folderAt(ctx context.Context, k, what string) (string, error) {
+	dir := k + "/"
+	out, err := s.api.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(s.opts.Bucket), Prefix: aws.String(dir), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return "", fmt.Errorf("look for a folder named as %s: %w", what, s.classify("list", dir, err))
+	}
+	if len(out.Contents) == 0 {
+		return "", nil
+	}
+	return aws.ToString(out.Contents[0].Key), nil
 }
 
 // Put implements statestore.Store.
@@ -1040,8 +1051,25 @@ func (s *Store) MarkedSerial(ctx context.Context, key statestore.Key) (int64, er
 	}
 	k := statestore.SerialPath(s.prefix, key)
 	data, _, err := s.read(ctx, k)
-	if err != nil || data == nil {
+	if err != nil {
 		return 0, err
+	}
+	if data == nil {
+		// A "folder" named serial.json (the console's "Create folder",
+		// or aws s3 cp FILE .../serial.json/) read as no mark, so the
+		// serials it kept could be given again; the local backend says
+		// a directory in its place is no mark. One listing, only when
+		// there is no mark.
+		inside, err := s.folderAt(ctx, k, "the serial mark")
+		if err != nil || inside == "" {
+			return 0, err
+		}
+		what := `a folder (a key ending in "/", as the S3 console's "Create folder" makes; remove it with aws s3 rm --recursive ` + s.where(k+"/") + `)`
+		if inside != k+"/" {
+			what = fmt.Sprintf(`a folder: keys under it, such as %s (aws s3 cp FILE %s, with the trailing "/", puts FILE there; if it is the mark, aws s3 mv %s %s, and remove the folder)`,
+				s.where(inside), s.where(k+"/"), s.where(inside), s.where(k))
+		}
+		return 0, statestore.NotASerialMark(s.where(k), what)
 	}
 	return statestore.DecodeSerialMark(data, s.where(k))
 }
