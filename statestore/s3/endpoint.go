@@ -21,12 +21,21 @@ import (
 // request that succeeded is marked too (EndpointOfResult), for an answer
 // that came but is not one S3 gives (a GetObject without an ETag).
 func NoteEndpoint(from string) func(*middleware.Stack) error {
+	return NoteEndpointWith(from, "")
+}
+
+// NoteEndpointWith is NoteEndpoint with a note CheckEndpoint adds when the
+// endpoint is AWS's own (from "") and cannot be reached: the lock table's
+// client says that the state bucket's endpoint is a custom one, as a
+// DynamoDB-compatible server set up beside an S3-compatible one and no
+// locks.endpoint sent the lock requests to AWS.
+func NoteEndpointWith(from, note string) func(*middleware.Stack) error {
 	return func(st *middleware.Stack) error {
 		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("PankaNoteEndpoint",
 			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 				out, md, err := next.HandleInitialize(ctx, in)
 				if err != nil {
-					err = &endpointNoted{from: from, err: err}
+					err = &endpointNoted{from: from, note: note, err: err}
 				} else {
 					md.Set(endpointKey{}, from)
 				}
@@ -47,8 +56,8 @@ func EndpointOfResult(md middleware.Metadata) (from string, ok bool) {
 
 // endpointNoted is a request's error marked by NoteEndpoint.
 type endpointNoted struct {
-	from string
-	err  error
+	from, note string
+	err        error
 }
 
 func (e *endpointNoted) Error() string { return e.err.Error() }
@@ -75,7 +84,12 @@ func CheckEndpoint(err error, regionKey, fallback string) string {
 	case !ok:
 		return fallback
 	case from == "":
-		return fmt.Sprintf("no custom endpoint is set, so this is AWS's own: check the network (DNS, a proxy in HTTPS_PROXY) and %s", regionKey)
+		msg := fmt.Sprintf("no custom endpoint is set, so this is AWS's own: check the network (DNS, a proxy in HTTPS_PROXY) and %s", regionKey)
+		var e *endpointNoted
+		if errors.As(err, &e) && e.note != "" {
+			msg += "; " + e.note
+		}
+		return msg
 	}
 	return fmt.Sprintf("check that the server is up and that %s is its address", from)
 }

@@ -369,12 +369,22 @@ func (f *Factory) DynamoDBClient(ctx context.Context, cfg *config.Resolved) (*dy
 		"locks.endpoint if the table is on a DynamoDB-compatible server"); err != nil {
 		return nil, err
 	}
-	hint := endpointCheck(ep, "locks.region")
+	hint, note := endpointCheck(ep, "locks.region"), ""
+	if ep.URL == "" && cfg.Backend.Type == "s3" {
+		// State on an S3-compatible server, the table at AWS: most often
+		// a DynamoDB-compatible server beside it and locks.endpoint
+		// forgotten (backend.endpoint is not used for the table), which
+		// "check the network and locks.region" did not say.
+		if s3ep := f.endpointOf(ctx, cfg, ac, "backend.endpoint", "S3"); s3ep.URL != "" {
+			note = fmt.Sprintf("the state bucket is on a custom endpoint (%s), the lock table is not: if the table is on a DynamoDB-compatible server, set locks.endpoint (PANKA_LOCKS_ENDPOINT) to its address", s3ep.From)
+			hint += "; " + note
+		}
+	}
 	return dynamodb.NewFromConfig(ac, func(o *dynamodb.Options) {
 		if cfg.Locks.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Locks.Endpoint)
 		}
-		o.APIOptions = append(o.APIOptions, s3store.NoteEndpoint(ep.From))
+		o.APIOptions = append(o.APIOptions, s3store.NoteEndpointWith(ep.From, note))
 		o.Retryer = s3store.NotifyRetries(s3store.NewRetryer(0), f.retryNotice("the lock table's server", hint))
 	}), nil
 }

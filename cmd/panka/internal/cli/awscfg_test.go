@@ -498,3 +498,46 @@ func TestSDKEndpointVariablesChecked(t *testing.T) {
 		})
 	}
 }
+
+// TestLockTableAtAWSBesideACustomStateEndpoint: a platform engineer puts
+// the state on an S3-compatible server (backend.endpoint) and the lock
+// table on a DynamoDB-compatible one beside it, and forgets locks.endpoint:
+// backend.endpoint is not the table's, so its requests went to AWS, and
+// the error said only "no custom endpoint is set ... check the network and
+// locks.region". It now says that the state's endpoint is a custom one and
+// to set locks.endpoint. (HTTPS_PROXY at a closed port stands for AWS out
+// of reach, without a DNS lookup.) With no custom state endpoint, nothing
+// is added.
+func TestLockTableAtAWSBesideACustomStateEndpoint(t *testing.T) {
+	home := t.TempDir()
+	fakeAWSEnv(t, home)
+	t.Setenv("HTTPS_PROXY", "http://127.0.0.1:1")
+	t.Setenv("NO_PROXY", "")
+	for _, tc := range []struct {
+		name, endpoint string
+		want           string
+	}{
+		{"custom state endpoint", "http://127.0.0.1:9",
+			"no custom endpoint is set, so this is AWS's own: check the network (DNS, a proxy in HTTPS_PROXY) and locks.region; " +
+				"the state bucket is on a custom endpoint (backend.endpoint (set by repo (panka.yaml:4))), the lock table is not: " +
+				"if the table is on a DynamoDB-compatible server, set locks.endpoint (PANKA_LOCKS_ENDPOINT) to its address"},
+		{"state at AWS too", "", "no custom endpoint is set, so this is AWS's own: check the network (DNS, a proxy in HTTPS_PROXY) and locks.region"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, _, _, _ := Test()
+			f := NewFactory(ios)
+			cfg := &config.Resolved{Config: config.Default(), Sources: map[string]config.Source{}}
+			cfg.Backend.Type, cfg.Backend.Bucket, cfg.Backend.Region, cfg.Backend.Endpoint = "s3", "team-state", "us-east-1", tc.endpoint
+			cfg.Sources["backend.endpoint"] = config.Source{Layer: "repo", Where: "panka.yaml:4"}
+			cfg.Locks.Type, cfg.Locks.Table, cfg.Locks.Region = "dynamodb", "team-locks", "us-east-1"
+			l, err := f.Locker(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = l.List(context.Background())
+			if err == nil || !strings.HasSuffix(err.Error(), tc.want) {
+				t.Fatalf("list locks with the table at AWS, out of reach: %v\nwant it to end with %s", err, tc.want)
+			}
+		})
+	}
+}
