@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,8 +70,36 @@ func sharedLocksLocalState(cfg *config.Resolved) error {
 		cfg.Sources["locks.type"], cfg.Locks.Table, cfg.Sources["locks.table"], cfg.Sources["backend.type"])
 }
 
+// personalLockTable refuses a lease in a DynamoDB table named only by the
+// user's own configuration (~/.panka/config.yaml, which panka init
+// writes) over a bucket named by the repository's panka.yaml, a stack, an
+// environment variable or a flag: the bucket is the team's, the table is
+// this user's, and a teammate without that file locks elsewhere (S3 lock
+// objects next to the state, the default, or a table of their own), so
+// two runs on one stack did not keep each other out. The lock belongs next
+// to the state it guards, as terraform configures both in one backend
+// block.
+func personalLockTable(cfg *config.Resolved) error {
+	bucketSrc, tableSrc := cfg.Sources["backend.bucket"], cfg.Sources["locks.table"]
+	if cfg.Backend.Type != "s3" || cfg.Locks.Type != "dynamodb" || tableSrc.Layer != "user" ||
+		bucketSrc.Layer == "user" || bucketSrc.Layer == "default" || bucketSrc.Layer == "" {
+		return nil
+	}
+	file := tableSrc.Where
+	if i := strings.LastIndexByte(file, ':'); i > 0 {
+		file = file[:i] // file:line
+	}
+	return fmt.Errorf("locks.table %s is set only in your own configuration (%s), while bucket %s is the one of %s: "+
+		"a teammate without that file locks elsewhere (S3 lock objects next to the state, or a table of their own), so their runs and yours on a stack do not keep each other out; "+
+		"set the locks next to the bucket (locks: {type: dynamodb, table: %s} in panka.yaml, or the same place the bucket is set), or remove locks from %s",
+		cfg.Locks.Table, tableSrc, cfg.Backend.Bucket, bucketSrc, cfg.Locks.Table, file)
+}
+
 func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack, env, operation, commit string, wait time.Duration, clock locker.Clock) (*locker.Lease, error) {
 	if err := sharedLocksLocalState(cfg); err != nil {
+		return nil, err
+	}
+	if err := personalLockTable(cfg); err != nil {
 		return nil, err
 	}
 	l, err := f.Locker(ctx, cfg)

@@ -533,6 +533,63 @@ func TestLeaseRefusesSharedLocksOverLocalState(t *testing.T) {
 	}
 }
 
+// TestLeaseRefusesAPersonalLockTable: panka init writes locks.table into
+// ~/.panka/config.yaml; with the team's bucket named in panka.yaml (and no
+// locks there), this user's runs locked in their own table while a
+// teammate without that file locked with S3 lock objects: two applies of
+// one stack did not keep each other out. Taking the lease is refused,
+// naming both settings and where to put the locks; a table set next to the
+// bucket, or a bucket of the user's own file too, is taken as before.
+func TestLeaseRefusesAPersonalLockTable(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name, user, repo string
+		env              []string
+		refused          bool
+	}{
+		{"bucket in panka.yaml, table in the user file", "locks:\n  type: dynamodb\n  table: my-locks\n", "backend:\n  bucket: team-state\n", nil, true},
+		{"bucket from the environment, table in the user file", "locks:\n  table: my-locks\n", "", []string{"PANKA_BACKEND_BUCKET=team-state"}, true},
+		{"both in the user file", "backend:\n  bucket: my-state\nlocks:\n  table: my-locks\n", "", nil, false},
+		{"both in panka.yaml", "", "backend:\n  bucket: team-state\nlocks:\n  table: team-locks\n", nil, false},
+		{"table in panka.yaml over the user's", "locks:\n  table: my-locks\n", "backend:\n  bucket: team-state\nlocks:\n  table: team-locks\n", nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := append([]string{"PANKA_LOCKS_ENDPOINT=http://127.0.0.1:1", "PANKA_LOCKS_REGION=us-east-1", "PANKA_BACKEND_REGION=us-east-1",
+				"AWS_ACCESS_KEY_ID=AKIATEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_EC2_METADATA_DISABLED=true"}, tt.env...)
+			f, repo, _, _ := lockTestFactory(t, env...)
+			home, _ := f.Home()
+			if tt.user != "" {
+				lockWriteFile(t, filepath.Join(home, ".panka", "config.yaml"), tt.user)
+			}
+			if tt.repo != "" {
+				lockWriteFile(t, filepath.Join(repo, "panka.yaml"), tt.repo)
+			}
+			cfg, err := f.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = personalLockTable(cfg)
+			if !tt.refused {
+				if err != nil {
+					t.Fatalf("personalLockTable: %v", err)
+				}
+				return
+			}
+			userFile := filepath.Join(home, ".panka", "config.yaml")
+			for _, w := range []string{"locks.table my-locks is set only in your own configuration (user (" + userFile + ":",
+				"while bucket team-state is the one of ", "so their runs and yours on a stack do not keep each other out",
+				"set the locks next to the bucket (locks: {type: dynamodb, table: my-locks} in panka.yaml, or the same place the bucket is set), or remove locks from " + userFile} {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v lacks %q", err, w)
+				}
+			}
+			if _, err := f.AcquireLease(ctx, cfg, "app", "prod", "apply", "abc", 0); err == nil || !strings.Contains(err.Error(), "is set only in your own configuration") {
+				t.Errorf("AcquireLease: %v, want it refused before any request", err)
+			}
+		})
+	}
+}
+
 // TestLeaseLostNamesTheNewHolder: a run that finds its lease lost says who
 // holds the lock now (the run that took it over), so the user knows whom to
 // wait for; or that nobody does, after a force unlock.
