@@ -237,7 +237,7 @@ func (l *Locker) hint(err error) error {
 	if errors.As(err, &de) && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
 		// DynamoDB's answer began and was cut (a dropped connection): not
 		// another server, whose JSON would be complete, or not JSON.
-		return &unreachable{err: err, cause: fmt.Errorf("its answer was cut partway (%w)", io.ErrUnexpectedEOF)}
+		return &unreachable{err: err, cause: io.ErrUnexpectedEOF, answered: true}
 	}
 	if errors.As(err, &de) {
 		// Another HTTP server (often the S3 endpoint given as locks.endpoint).
@@ -279,9 +279,22 @@ func (e *explained) Unwrap() error { return e.err }
 // ErrUnreachable is wrapped by errors of calls that never reached DynamoDB.
 var ErrUnreachable = errors.New("cannot reach DynamoDB")
 
-type unreachable struct{ err, cause error }
+// unreachable is a call that did not get DynamoDB's answer; answered is
+// one whose answer began and was cut: the endpoint is right (it answered),
+// and "check locks.endpoint" sent the user to a setting that was not the
+// cause.
+type unreachable struct {
+	err, cause error
+	answered   bool
+}
 
 func (e *unreachable) Error() string {
+	if e.answered {
+		// Not "cannot reach DynamoDB" (ErrUnreachable's text): it did.
+		return fmt.Sprintf("the DynamoDB server stopped sending its answer partway (%v): it answered, so the endpoint is right, but the connection was closed before the end; "+
+			"re-run, and if it goes on check what is between here and the server (a proxy in HTTPS_PROXY, a load balancer's idle timeout) and the server's health",
+			io.ErrUnexpectedEOF)
+	}
 	if hint := s3store.CertificateHint(e.err); hint != "" {
 		where := "locks.endpoint, PANKA_LOCKS_ENDPOINT or AWS_ENDPOINT_URL_DYNAMODB"
 		if from, ok := s3store.EndpointFrom(e.err); ok {

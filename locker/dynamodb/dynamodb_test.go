@@ -699,7 +699,8 @@ func TestReleaseRetriesAHungCall(t *testing.T) {
 // TestAnswerCutPartway: DynamoDB's answer cut in the middle (a dropped
 // connection) read as "the endpoint does not answer like DynamoDB ...
 // check locks.endpoint", sending the user to fix a setting that was
-// right. And a PutItem that landed with its answer cut failed the acquire
+// right (and then "cannot reach DynamoDB ... check locks.endpoint", which
+// it had reached). And a PutItem that landed with its answer cut failed the acquire
 // and left the lease held, by a run that had ended, for its whole ttl: the
 // next run exited 3 on it. The acquire now finds its own lease; the other
 // calls say the answer was cut.
@@ -722,8 +723,8 @@ func TestAnswerCutPartway(t *testing.T) {
 	}
 	proxy.Set(testserver.FaultRule{Target: "Scan", Fault: testserver.FaultDropMidBody})
 	_, err = l.List(ctx)
-	if err == nil || !errors.Is(err, dynamodb.ErrUnreachable) || !strings.Contains(err.Error(), "its answer was cut partway (unexpected EOF); check locks.endpoint") ||
-		strings.Contains(err.Error(), "does not answer like DynamoDB") {
+	if err == nil || !errors.Is(err, dynamodb.ErrUnreachable) || !strings.Contains(err.Error(), "the DynamoDB server stopped sending its answer partway (unexpected EOF): it answered, so the endpoint is right, but the connection was closed before the end; re-run") ||
+		strings.Contains(err.Error(), "does not answer like DynamoDB") || strings.Contains(err.Error(), "check locks.endpoint") {
 		t.Fatalf("list whose answer was cut: %v", err)
 	}
 	noSDKText(t, "list", err)
