@@ -345,25 +345,41 @@ func TestResolveShortIDs(t *testing.T) {
 }
 
 func TestDefaultBranch(t *testing.T) {
+	// init.defaultBranch is read from git's configuration: the
+	// developer's own must not decide.
+	t.Setenv("GIT_CONFIG_GLOBAL", os.DevNull)
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
 	tests := []struct {
 		name    string
 		refs    map[string]string // ref -> "c0".."c2" or "sym:<ref>"
 		want    string
 		wantIdx int
 		wantErr bool
+		errHas  string // with wantErr: a part of the error
 	}{
-		{"origin/HEAD symbolic", map[string]string{"refs/remotes/origin/trunk": "c1", "refs/remotes/origin/main": "c2", "refs/remotes/origin/HEAD": "sym:refs/remotes/origin/trunk"}, "origin/trunk", 1, false},
-		{"origin/main", map[string]string{"refs/remotes/origin/main": "c1", "refs/remotes/origin/master": "c2"}, "origin/main", 1, false},
-		{"origin/master", map[string]string{"refs/remotes/origin/master": "c0"}, "origin/master", 0, false},
-		{"local main without remote", nil, "main", 2, false},
-		{"nothing", map[string]string{"delete:refs/heads/main": ""}, "", 0, true},
+		{"origin/HEAD symbolic", map[string]string{"refs/remotes/origin/trunk": "c1", "refs/remotes/origin/main": "c2", "refs/remotes/origin/HEAD": "sym:refs/remotes/origin/trunk"}, "origin/trunk", 1, false, ""},
+		{"origin/main", map[string]string{"refs/remotes/origin/main": "c1", "refs/remotes/origin/master": "c2"}, "origin/main", 1, false, ""},
+		{"origin/master", map[string]string{"refs/remotes/origin/master": "c0"}, "origin/master", 0, false, ""},
+		{"local main without remote", nil, "main", 2, false, ""},
+		{"nothing", map[string]string{"delete:refs/heads/main": ""}, "", 0, true, ""},
 		// A clone whose only remote is not named origin (git clone -o upstream).
-		{"only remote upstream", map[string]string{"remote:upstream": "", "refs/remotes/upstream/main": "c1"}, "upstream/main", 1, false},
-		{"origin among remotes", map[string]string{"remote:origin": "", "remote:upstream": "", "refs/remotes/origin/main": "c1", "refs/remotes/upstream/main": "c0"}, "origin/main", 1, false},
+		{"only remote upstream", map[string]string{"remote:upstream": "", "refs/remotes/upstream/main": "c1"}, "upstream/main", 1, false, ""},
+		{"origin among remotes", map[string]string{"remote:origin": "", "remote:upstream": "", "refs/remotes/origin/main": "c1", "refs/remotes/upstream/main": "c0"}, "origin/main", 1, false, ""},
 		// Its HEAD a plain id rather than a link to a branch: upstream's,
 		// not the origin/HEAD this clone does not have.
-		{"only remote upstream, HEAD an id", map[string]string{"remote:upstream": "", "refs/remotes/upstream/HEAD": "c1"}, "upstream/HEAD", 1, false},
-		{"two remotes, no origin", map[string]string{"remote:a": "", "remote:b": "", "refs/remotes/a/main": "c1"}, "main", 2, false},
+		{"only remote upstream, HEAD an id", map[string]string{"remote:upstream": "", "refs/remotes/upstream/HEAD": "c1"}, "upstream/HEAD", 1, false, ""},
+		{"two remotes, no origin", map[string]string{"remote:a": "", "remote:b": "", "refs/remotes/a/main": "c1"}, "main", 2, false, ""},
+		// A default branch named neither main nor master (git init -b
+		// trunk): git's init.defaultBranch names it, origin's first.
+		{"init.defaultBranch local", map[string]string{"config:init.defaultBranch": "trunk", "refs/heads/trunk": "c1", "refs/heads/feat": "c2", "delete:refs/heads/main": ""}, "trunk", 1, false, ""},
+		{"init.defaultBranch remote", map[string]string{"config:init.defaultBranch": "trunk", "remote:origin": "", "refs/remotes/origin/trunk": "c0", "refs/heads/trunk": "c1", "delete:refs/heads/main": ""}, "origin/trunk", 0, false, ""},
+		{"init.defaultBranch not a branch here", map[string]string{"config:init.defaultBranch": "develop", "refs/heads/trunk": "c1", "refs/heads/feat": "c2", "delete:refs/heads/main": ""}, "", 0, true, "local branches: feat, trunk)"},
+		// Without remote, the one local branch there is.
+		{"only local branch", map[string]string{"refs/heads/trunk": "c1", "delete:refs/heads/main": ""}, "trunk", 1, false, ""},
+		{"two local branches", map[string]string{"refs/heads/trunk": "c1", "refs/heads/feat": "c2", "delete:refs/heads/main": ""}, "", 0, true, "init.defaultBranch; local branches: feat, trunk); pass --base"},
+		// With a remote (a CI checkout of one branch), the local branch
+		// says nothing of the remote's default one.
+		{"only local branch, with a remote", map[string]string{"remote:origin": "", "refs/heads/trunk": "c1", "delete:refs/heads/main": ""}, "", 0, true, "local branches: trunk)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -381,6 +397,8 @@ func TestDefaultBranch(t *testing.T) {
 			for _, ref := range keys {
 				v := tt.refs[ref]
 				switch {
+				case strings.HasPrefix(ref, "config:"):
+					g.Git("config", strings.TrimPrefix(ref, "config:"), v)
 				case strings.HasPrefix(ref, "remote:"):
 					g.Git("remote", "add", strings.TrimPrefix(ref, "remote:"), "file:///nonexistent")
 				case strings.HasPrefix(ref, "delete:"):
@@ -396,8 +414,8 @@ func TestDefaultBranch(t *testing.T) {
 				r := open(t, g.Dir, m.opts)
 				name, h, err := r.DefaultBranch()
 				if tt.wantErr {
-					if err == nil || !strings.Contains(err.Error(), "--base") {
-						t.Errorf("%s: DefaultBranch = %s, %v; want an error saying to pass --base", m.name, name, err)
+					if err == nil || !strings.Contains(err.Error(), "--base") || !strings.Contains(err.Error(), tt.errHas) {
+						t.Errorf("%s: DefaultBranch = %s, %v; want an error saying to pass --base (and %q)", m.name, name, err, tt.errHas)
 					}
 					continue
 				}

@@ -879,7 +879,15 @@ func (r *Repo) HeadBranch() string {
 
 // DefaultBranch returns the remote default branch as a resolvable ref name
 // and its commit: origin/HEAD's target, else origin/main, else origin/master,
-// else a local main or master (a repository without remote).
+// else a local main or master (a repository without remote), else the
+// branch git's init.defaultBranch names (origin's, then the local one),
+// else, in a repository without remote, its only local branch.
+//
+// The last two are what git itself knows of a default branch named
+// otherwise (git init -b trunk, or init.defaultBranch trunk): as nx and
+// Turborepo assume "main" unless told, a repository whose branches are
+// all named otherwise was left with "pass --base" on every run, though
+// git's own setting, or the one line of history there is, says which.
 func (r *Repo) DefaultBranch() (string, Hash, error) {
 	remote := r.defaultRemote()
 	if ref, err := r.r.Reference(plumbing.ReferenceName("refs/remotes/"+remote+"/HEAD"), false); err == nil {
@@ -897,7 +905,52 @@ func (r *Repo) DefaultBranch() (string, Hash, error) {
 			return short, ref.Hash(), nil
 		}
 	}
-	return "", ZeroHash, fmt.Errorf("find the default branch: %w (no %[2]s/HEAD, %[2]s/main or %[2]s/master (git remote set-head %[2]s --auto), and no local main or master); pass --base", ErrNoDefaultBranch, remote)
+	if name, ok := r.configValue("init", "defaultbranch"); ok && name != "" {
+		for _, n := range []string{"refs/remotes/" + remote + "/" + name, "refs/heads/" + name} {
+			if ref, err := r.r.Reference(plumbing.ReferenceName(n), true); err == nil {
+				return strings.TrimPrefix(strings.TrimPrefix(n, "refs/remotes/"), "refs/heads/"), ref.Hash(), nil
+			}
+		}
+	}
+	local := r.localBranches()
+	remotes, err := r.r.Remotes()
+	noRemote := err == nil && len(remotes) == 0
+	if noRemote && len(local) == 1 {
+		ref, err := r.r.Reference(plumbing.NewBranchReferenceName(local[0]), true)
+		if err == nil {
+			return local[0], ref.Hash(), nil
+		}
+	}
+	hint := ""
+	if len(local) > 0 {
+		if len(local) > 8 {
+			local = append(local[:8], "...")
+		}
+		hint = "; local branches: " + strings.Join(local, ", ")
+	}
+	where := fmt.Sprintf("no %[1]s/HEAD, %[1]s/main or %[1]s/master (git remote set-head %[1]s --auto)", remote)
+	if noRemote {
+		where = "no remote"
+	}
+	return "", ZeroHash, fmt.Errorf("find the default branch: %w (%s, no local main or master, and no branch named by git config init.defaultBranch%s); pass --base", ErrNoDefaultBranch, where, hint)
+}
+
+// localBranches returns the short names of the local branches, sorted.
+func (r *Repo) localBranches() []string {
+	refs, err := r.r.References()
+	if err != nil {
+		return nil
+	}
+	defer refs.Close()
+	var out []string
+	_ = refs.ForEach(func(ref *plumbing.Reference) error {
+		if ref.Name().IsBranch() {
+			out = append(out, ref.Name().Short())
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out
 }
 
 // StaleRemoteHEAD reports a remote HEAD that most likely no longer names

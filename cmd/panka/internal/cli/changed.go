@@ -1165,7 +1165,7 @@ func withCIBaseHint(f *Factory, err error) error {
 	// "pass --base" alone left a repository whose branch is named
 	// otherwise (git init with init.defaultBranch trunk) guessing what to
 	// pass.
-	return fmt.Errorf("%w: on a branch, the branch it forked from (e.g. --base trunk; a clone made with --depth or --single-branch lacks it: git fetch origin trunk first, then --base origin/trunk); on the default branch itself, --base HEAD~1 (what the last commit changed)", err)
+	return fmt.Errorf("%w: on a branch, the branch it forked from (e.g. --base trunk; a clone made with --depth or --single-branch lacks it: git fetch origin trunk first, then --base origin/trunk); on the default branch itself, --base HEAD~1 (what the last commit changed); or name the default branch once for this repository: git config init.defaultBranch trunk", err)
 }
 
 // gitlabBranchHint is the base to pass in a GitLab branch pipeline. Its

@@ -539,7 +539,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 			continue
 		}
 		if u.NewBranch() && opts.Base == "" {
-			if name, _, err := repo.DefaultBranch(); err == nil && (name == "main" || name == "master") {
+			if name, _, err := repo.DefaultBranch(); err == nil && localBranchOnly(repo, name) {
 				// Only a local main stands for the default branch: no
 				// remote-tracking branch says what the remote holds (the
 				// first push to an empty remote, or one never fetched),
@@ -793,13 +793,21 @@ func reportPrePush(f *Factory, u hooks.PushUpdate, res *changes.Result) (failed 
 
 // remoteDefaultBranch is the remote default branch (origin/main, or
 // upstream/main in a clone whose one remote is upstream); ok is false when
-// only a local main or master, or nothing, stands for it.
+// only a local branch (main, master, init.defaultBranch's, the only one),
+// or nothing, stands for it.
 func remoteDefaultBranch(repo *gitops.Repo) (name string, tip gitops.Hash, ok bool) {
 	name, tip, err := repo.DefaultBranch()
-	if err != nil || name == "main" || name == "master" {
+	if err != nil || localBranchOnly(repo, name) {
 		return "", gitops.ZeroHash, false
 	}
 	return name, tip, true
+}
+
+// localBranchOnly reports whether the default branch name
+// (gitops.DefaultBranch) is a local branch, not a remote-tracking one: it
+// says nothing of what the remote holds.
+func localBranchOnly(repo *gitops.Repo, name string) bool {
+	return !strings.HasPrefix(repo.FullRefName(name), "refs/remotes/")
 }
 
 // hookLine writes one line of the pre-push report on stderr (it is what
