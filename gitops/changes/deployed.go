@@ -82,7 +82,7 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	}
 	e := newEngine(repo, opts)
 	defer e.ix.wait()
-	head, err := e.head(false)
+	head, err := e.head(true)
 	if err != nil {
 		return nil, err
 	}

@@ -288,8 +288,11 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 	}
 	if err != nil {
 		var re *gitops.RefError
-		if !opts.Uncommitted && !opts.SinceDeployed && errors.As(err, &re) && re.Unborn != "" {
+		if !opts.Uncommitted && errors.As(err, &re) && re.Unborn != "" {
 			// Before the first commit the work tree is all there is.
+			if opts.SinceDeployed {
+				return fmt.Errorf("%w; or pass --uncommitted to compare the work tree's stacks with what is deployed", err)
+			}
 			return fmt.Errorf("%w; or pass --uncommitted to list the work tree's stacks as added", err)
 		}
 		if errors.Is(err, changes.ErrNoStacksRoot) {
