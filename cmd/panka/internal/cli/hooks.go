@@ -20,6 +20,7 @@ import (
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/changes"
 	"panka.dev/panka/hooks"
+	"panka.dev/panka/stacks"
 )
 
 func init() { register(newCmdHooks) }
@@ -767,7 +768,13 @@ func stdinIsDevice(in io.Reader) bool {
 func reportPrePush(f *Factory, u hooks.PushUpdate, res *changes.Result) (failed bool) {
 	for _, p := range res.Problems {
 		failed = true
-		hookLine(f, true, "panka: %s: %v", u.LocalRef, p)
+		if f.jsonLog != nil {
+			hookLine(f, true, "panka: %s: %v", u.LocalRef, p)
+			continue
+		}
+		for _, line := range problemLines(p) {
+			hookLine(f, true, "panka: %s: %s", u.LocalRef, line)
+		}
 	}
 	if len(res.Stacks) == 0 {
 		// The most common push in a monorepo.
@@ -789,6 +796,33 @@ func reportPrePush(f *Factory, u hooks.PushUpdate, res *changes.Result) (failed 
 		hookLine(f, false, "  %s", prePushLine(s))
 	}
 	return failed
+}
+
+// problemLines is a problem of the pre-push report a line each, for
+// every line to carry the "panka: REF:" prefix, as git's "remote:" lines
+// do: a stack's several problems (a *stacks.Errors, one a line) came with
+// only the first prefixed, the others bare among git's own output, and in
+// the order they were found, which jumps about in a file. They are now
+// under their stack's line, indented, in file and line order, as panka
+// validate lists them.
+func problemLines(p error) []string {
+	var es *stacks.Errors
+	if errors.As(p, &es) && len(es.List) > 1 {
+		if head, ok := strings.CutSuffix(p.Error(), es.Error()); ok && head != "" {
+			probs := problemsOf(es, "", "")
+			sortProblems(probs)
+			lines := []string{strings.TrimSuffix(head, " ")}
+			for _, q := range probs {
+				lines = append(lines, "  "+q.location())
+			}
+			return lines
+		}
+	}
+	lines := strings.Split(p.Error(), "\n")
+	for i := 1; i < len(lines); i++ {
+		lines[i] = "  " + lines[i]
+	}
+	return lines
 }
 
 // remoteDefaultBranch is the remote default branch (origin/main, or

@@ -113,6 +113,60 @@ func TestHooksInstallAndPrePush(t *testing.T) {
 	}
 }
 
+// TestHooksPrePushProblemLines: a stack with several problems is
+// reported a line each, every line with the "panka: REF:" prefix (only
+// the first had it, the rest bare among git's output), in file and line
+// order (they came in the order found), under the stack's own line.
+func TestHooksPrePushProblemLines(t *testing.T) {
+	dir := quickstartRepo(t, "main")
+	base := hooksGit(t, dir, "rev-parse", "HEAD")
+	prod := filepath.Join(dir, "stacks/shop/environments/production.yaml")
+	b, err := os.ReadFile(prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(b), "replicas: 3", "replicas: three", 1) + "    nope:\n      a: 1\n"
+	if err := os.WriteFile(prod, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	svc := filepath.Join(dir, "stacks/shop/services/web/service.yaml")
+	if b, err = os.ReadFile(svc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(svc, []byte(strings.Replace(string(b), "${orders.url}", "${orderz.url}", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hooksGit(t, dir, "commit", "-qam", "broken")
+	head := hooksGit(t, dir, "rev-parse", "HEAD")
+	for _, env := range [][]string{nil, {"PANKA_GIT_BINARY=false"}} {
+		f, _, errOut := stackTestFactory(t, dir, "refs/heads/main "+head+" refs/heads/main "+base+"\n", false, env...)
+		if code := Run(context.Background(), f, []string{"hooks", "run", "pre-push", "origin", "https://example.invalid/shop.git"}); code != 1 {
+			t.Fatalf("%v: exit %d, stderr:\n%s", env, code, errOut)
+		}
+		var problems []string
+		for _, line := range strings.Split(errOut.String(), "\n") {
+			if strings.HasPrefix(line, "panka: refs/heads/main changes:") {
+				break
+			}
+			problems = append(problems, line)
+		}
+		want := []string{
+			"panka: refs/heads/main: stack shop (stacks/shop) at head:",
+			"panka: refs/heads/main:   stacks/shop/environments/production.yaml:10:17: spec.overrides.web.replicas: want an integer",
+			"panka: refs/heads/main:   stacks/shop/environments/production.yaml:16:5: spec.overrides.nope: ",
+			"panka: refs/heads/main:   stacks/shop/services/web/service.yaml:19:19: spec.env.ORDERS_QUEUE: reference ${orderz.url}: unknown component",
+		}
+		if len(problems) != len(want) {
+			t.Fatalf("%v: %d problem lines, want %d:\n%s", env, len(problems), len(want), errOut)
+		}
+		for i, w := range want {
+			if !strings.HasPrefix(problems[i], w) {
+				t.Errorf("%v: line %d = %q, want it to start with %q", env, i+1, problems[i], w)
+			}
+		}
+	}
+}
+
 // TestHooksPrePushPreCommitAtTerminal: pre-commit run --hook-stage
 // pre-push --from-ref A --to-ref B, typed at a terminal, names the refs in
 // PRE_COMMIT_* with standard input the terminal: panka refused it as "run
