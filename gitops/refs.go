@@ -1776,6 +1776,35 @@ func (r *Repo) RemoteID() string {
 	return remoteID(rem.Config().URLs[0], r.root)
 }
 
+// RemoteFor is the configured remote a pre-push hook's remote stands for:
+// itself when a remote has that name, else the remote whose URL (or push
+// URL) is the same repository (git push git@github.com:acme/x.git, or a
+// path, for origin's). known is false for a URL or path no remote names
+// (git push ../backup.git): nothing in this clone says what it holds.
+func (r *Repo) RemoteFor(remote string) (name string, known bool) {
+	r.mu.Lock()
+	remotes, err := r.r.Remotes()
+	r.mu.Unlock()
+	if err != nil {
+		return "", false
+	}
+	for _, rem := range remotes {
+		if rem.Config().Name == remote {
+			return remote, true
+		}
+	}
+	id := remoteID(remote, r.root)
+	for _, rem := range remotes {
+		c := rem.Config()
+		for _, u := range c.URLs {
+			if remoteID(u, r.root) == id {
+				return c.Name, true
+			}
+		}
+	}
+	return "", false
+}
+
 // remoteID is RemoteID of a remote URL; root resolves a relative path.
 func remoteID(raw, root string) string {
 	u := strings.TrimSpace(raw)

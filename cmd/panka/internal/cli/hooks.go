@@ -457,6 +457,13 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 	if err != nil {
 		return err
 	}
+	if isRemoteURL(remote) {
+		// git push URL (or a path) names no remote: git passes the URL.
+		// One of a configured remote is that remote.
+		if name, known := repo.RemoteFor(remote); known {
+			remote = name
+		}
+	}
 	if preCommit {
 		u, err := preCommitUpdate(f, repo)
 		if err != nil {
@@ -526,6 +533,9 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 					}
 				} else if other {
 					why := fmt.Sprintf("no remote-tracking branch of %s shares its history", remote)
+					if isRemoteURL(remote) {
+						why = fmt.Sprintf("%s is no configured remote, so nothing in this clone says what it holds", remote)
+					}
 					if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, root, why); ok {
 						if reportPrePush(f, u, all) {
 							failed = true
@@ -1003,14 +1013,31 @@ func mergedDefaultForkPoint(ctx context.Context, repo *gitops.Repo, h, remote gi
 // otherRemote reports whether the hook's remote (git passes its name) is
 // a configured remote other than the one whose default branch panka
 // compares with: git push mirror, with origin/main the default branch,
-// which says nothing of what mirror holds. A remote given as a URL or
-// path is not told apart, and counts as the default one.
+// which says nothing of what mirror holds. So is a URL or path that no
+// configured remote names (git push ../backup.git feat): it has no
+// remote-tracking branch at all, and compared with origin's default
+// branch, a new branch's older commits, which that remote may well lack,
+// went unchecked. (The hook turns a configured remote's URL into its
+// name first.)
 func otherRemote(repo *gitops.Repo, remote string) bool {
-	if remote == "" || strings.ContainsAny(remote, "/:\\") {
+	if remote == "" {
 		return false
+	}
+	if isRemoteURL(remote) {
+		name, known := repo.RemoteFor(remote)
+		if !known {
+			return true
+		}
+		remote = name
 	}
 	name, _, ok := remoteDefaultBranch(repo)
 	return ok && !strings.HasPrefix(name, remote+"/")
+}
+
+// isRemoteURL reports whether the remote git passes a pre-push hook is a
+// URL or a path rather than a remote's name.
+func isRemoteURL(remote string) bool {
+	return strings.ContainsAny(remote, "/:\\")
 }
 
 // remoteForkPoint is where a new branch's pushed commit forks from the
