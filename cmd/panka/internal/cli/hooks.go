@@ -487,9 +487,12 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 		h    gitops.Hash
 		ok   bool
 	}
+	unkept := 0 // refs bringing commits that maxEarlierRefs left out
 	for _, u := range updates {
 		if brings.ok && len(pushedRefs) < maxEarlierRefs {
 			pushedRefs[brings.name] = brings.h
+		} else if brings.ok {
+			unkept++
 		}
 		brings.ok = false
 		if u.Deleting() {
@@ -518,6 +521,21 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 			failed = true
 		}
 		root := pushedStacksRoot(f, repo, cfg, u.LocalSHA)
+		if brings.ok && holdsNoPanka(repo, u.LocalSHA, root) {
+			// A branch of something else (gh-pages, an orphan branch of
+			// docs): a later ref is compared from it as from nothing, so
+			// it is not kept, and does not take one of the
+			// maxEarlierRefs places from the branches later ones fork
+			// from (git push --all of 16 such branches left every later
+			// branch checked whole, main pushed before them or not).
+			brings.ok = false
+		}
+		// Said when a new branch is checked whole for want of a ref
+		// maxEarlierRefs left out.
+		capped := ""
+		if unkept > 0 && u.NewBranch() {
+			capped = fmt.Sprintf("; it is compared only with the first %d refs this push sends before it that bring commits, not with the %d after them: push the branch it forks from on its own first", maxEarlierRefs, unkept)
+		}
 		opts := changes.Options{Head: u.LocalSHA, StacksRoot: root, StacksRootAt: ownStacksRoot(f, repo, cfg)}
 		other := otherRemote(repo, remote)
 		if u.NewBranch() {
@@ -536,7 +554,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 					if isRemoteURL(remote) {
 						why = fmt.Sprintf("%s is no configured remote, so nothing in this clone says what it holds", remote)
 					}
-					if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, root, why); ok {
+					if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, root, why, capped); ok {
 						if reportPrePush(f, u, all) {
 							failed = true
 						}
@@ -561,7 +579,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 					brings.ok = false
 					continue
 				} else if !ok {
-					if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, root, why); ok {
+					if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, root, why, capped); ok {
 						if reportPrePush(f, u, all) {
 							failed = true
 						}
@@ -637,7 +655,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 			// Nothing to compare with (the first push to an empty remote,
 			// or no default branch to find): check every stack of the
 			// pushed commit rather than refuse the push.
-			if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, root, ""); ok {
+			if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, root, "", capped); ok {
 				res, err, checkedAll = all, nil, true
 			}
 		}
@@ -646,7 +664,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 			// history (git push --force over an orphan branch): no fork
 			// point, so every stack of the pushed commit is checked.
 			why := fmt.Sprintf("it shares no history with %.12s, what %s holds", u.RemoteSHA, u.RemoteRef)
-			if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, root, why); ok {
+			if all, ok := prePushCheckAll(ctx, f, repo, u.LocalSHA, root, why, ""); ok {
 				res, err, checkedAll = all, nil, true
 			}
 		}
@@ -1137,8 +1155,9 @@ func baseFromFork(f *Factory, repo *gitops.Repo, u hooks.PushUpdate, name string
 // prePushCheckAll checks every stack of the pushed commit sha when it has
 // no base to be compared with (ok is false when it has one: the comparison
 // failed for another reason, which the caller reports). A why given says
-// why the base is not to be used, and skips that test.
-func prePushCheckAll(ctx context.Context, f *Factory, repo *gitops.Repo, sha, root, why string) (*changes.Result, bool) {
+// why the base is not to be used, and skips that test; more is added to
+// the reason said.
+func prePushCheckAll(ctx context.Context, f *Factory, repo *gitops.Repo, sha, root, why, more string) (*changes.Result, bool) {
 	head, err := repo.ResolveRef(sha)
 	if err != nil {
 		return nil, false
@@ -1166,9 +1185,9 @@ func prePushCheckAll(ctx context.Context, f *Factory, repo *gitops.Repo, sha, ro
 		return &changes.Result{Head: head.String(), Stacks: []*changes.Stack{}}, true
 	}
 	if _, ok, err := repo.FirstParent(head); err == nil && !ok {
-		why = "it is a first commit"
+		why, more = "it is a first commit", ""
 	}
-	hookLine(f, false, "panka: nothing to compare %s with (%s): checking every stack", sha, why)
+	hookLine(f, false, "panka: nothing to compare %s with (%s%s): checking every stack", sha, why, more)
 	res := hooks.CheckAll(repo.TreeFSOf(tree), root)
 	res.Head = head.String()
 	return res, true

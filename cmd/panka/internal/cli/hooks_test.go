@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -162,6 +163,65 @@ func TestHooksPrePushProblemLines(t *testing.T) {
 		for i, w := range want {
 			if !strings.HasPrefix(problems[i], w) {
 				t.Errorf("%v: line %d = %q, want it to start with %q", env, i+1, problems[i], w)
+			}
+		}
+	}
+}
+
+// TestHooksPrePushManyEarlierRefs: a first push of many branches (git
+// push --all to an empty remote) compares a new branch from the refs the
+// push sends before it, at most maxEarlierRefs of them. Orphan branches
+// without stacks (gh-pages, docs) took those places, and every branch
+// after them was checked whole and listed as added, main pushed before it
+// or not; they are no longer kept. When the cap leaves out what a branch
+// forks from, the hook says so, and what to do.
+func TestHooksPrePushManyEarlierRefs(t *testing.T) {
+	for _, withStacks := range []bool{false, true} {
+		dir := quickstartRepo(t, "main")
+		hooksGit(t, dir, "remote", "add", "origin", "https://example.invalid/shop.git")
+		zero := strings.Repeat("0", 40)
+		var stdin strings.Builder
+		for i := range maxEarlierRefs + 1 {
+			name := fmt.Sprintf("a%02d", i)
+			hooksGit(t, dir, "checkout", "-q", "--orphan", name)
+			if !withStacks {
+				hooksGit(t, dir, "rm", "-rqf", ".")
+			}
+			if err := os.WriteFile(filepath.Join(dir, "f.txt"), []byte(name), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			hooksGit(t, dir, "add", "-A")
+			hooksGit(t, dir, "commit", "-qm", name)
+			fmt.Fprintf(&stdin, "refs/heads/%s %s refs/heads/%s %s\n", name, hooksGit(t, dir, "rev-parse", "HEAD"), name, zero)
+		}
+		hooksGit(t, dir, "checkout", "-qf", "main")
+		fmt.Fprintf(&stdin, "refs/heads/main %s refs/heads/main %s\n", hooksGit(t, dir, "rev-parse", "HEAD"), zero)
+		hooksGit(t, dir, "checkout", "-qb", "x1")
+		prod := filepath.Join(dir, "stacks/shop/environments/production.yaml")
+		b, err := os.ReadFile(prod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(prod, []byte(strings.Replace(string(b), "replicas: 3", "replicas: 4", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		hooksGit(t, dir, "commit", "-qam", "x1")
+		fmt.Fprintf(&stdin, "refs/heads/x1 %s refs/heads/x1 %s\n", hooksGit(t, dir, "rev-parse", "HEAD"), zero)
+		for _, env := range [][]string{nil, {"PANKA_GIT_BINARY=false"}} {
+			f, _, errOut := stackTestFactory(t, dir, stdin.String(), false, env...)
+			if code := Run(context.Background(), f, []string{"hooks", "run", "pre-push", "origin", "https://example.invalid/shop.git"}); code != 0 {
+				t.Fatalf("stacks in the orphans %v, %v: exit %d, stderr:\n%s", withStacks, env, code, errOut)
+			}
+			out := errOut.String()
+			x1 := out[strings.Index(out, "panka: refs/heads/main changes:"):]
+			if !withStacks {
+				if !strings.Contains(x1, "panka: refs/heads/x1 changes:\n  shop (modified): production\n") || strings.Count(x1, "checking every stack") != 0 {
+					t.Errorf("orphans without stacks, %v: x1 not compared from main:\n%s", env, out)
+				}
+				continue
+			}
+			if want := fmt.Sprintf("it is compared only with the first %d refs this push sends before it that bring commits, not with the 2 after them: push the branch it forks from on its own first): checking every stack", maxEarlierRefs); !strings.Contains(x1, want) {
+				t.Errorf("orphans with stacks, %v: want %q in:\n%s", env, want, out)
 			}
 		}
 	}
