@@ -40,6 +40,7 @@ type e2eRepo struct {
 	bin    string
 	env    []string
 	bucket string // the test server's bucket; empty on the embedded default
+	table  string // the test server's lock table; empty on the embedded default
 	store  func() statestore.Store
 	locker func() locker.Locker
 }
@@ -169,6 +170,7 @@ func (r *e2eRepo) useServers() {
 	bucket := testserver.NewBucket(t)
 	r.bucket = bucket
 	table := testserver.UniqueName("locks")
+	r.table = table
 	ddb := testserver.DynamoDBClient(t)
 	if err := ddblock.CreateTable(context.Background(), ddb, table); err != nil {
 		t.Fatal(err)
