@@ -1275,6 +1275,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	if only == nil {
 		problems = append(problems, e.badWatchGlobs(head.fsys, head.index, problems)...)
 	}
+	explainRenames(res)
 	if res == nil {
 		res = []*Stack{}
 	}
@@ -1289,6 +1290,48 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		}
 	}
 	return res, problems, ctx.Err()
+}
+
+// explainRenames says, on the stack.yaml reason of both, that an added
+// stack and a removed one are the same stack.yaml (same folder) given
+// another metadata.name: the listing alone (one stack added, one removed, each
+// with "stack.yaml: modified") reads as two unrelated changes, while a
+// pipeline that acts on it creates everything again under the new name
+// and destroys, or leaves running, what the old name deployed.
+func explainRenames(res []*Stack) {
+	removed := map[string]*Stack{} // stack.yaml at base -> the removed stack
+	for _, s := range res {
+		if s.Change == Removed {
+			removed[path.Join(s.Path, stacks.StackFile)] = s
+		}
+	}
+	if len(removed) == 0 {
+		return
+	}
+	for _, s := range res {
+		if s.Change != Added {
+			continue
+		}
+		file := path.Join(s.Path, stacks.StackFile)
+		for i, r := range s.Reasons {
+			if r.File != file {
+				continue
+			}
+			gone := removed[file]
+			if gone == nil {
+				break
+			}
+			s.Reasons[i].Detail += fmt.Sprintf("; metadata.name was %q: a stack is identified by its name, so %s is a new stack and %s is removed (what %s deployed stays until panka destroy --stack %s deletes it)",
+				gone.Stack, s.Stack, gone.Stack, gone.Stack, gone.Stack)
+			for j, g := range gone.Reasons {
+				if g.File == file {
+					gone.Reasons[j].Detail += fmt.Sprintf("; metadata.name is %q at head: a stack is identified by its name, so %s is removed (what it deployed stays until panka destroy --stack %s deletes it) and %s is a new stack",
+						s.Stack, gone.Stack, gone.Stack, s.Stack)
+				}
+			}
+			break
+		}
+	}
 }
 
 // folderStackFiles makes a folder that holds a folder named stack.yaml, on

@@ -228,9 +228,12 @@ func TestDetect(t *testing.T) {
 			wantPaths: []string{"billing moved dev:modified,prod:modified,staging:modified"},
 		},
 		{
-			name: "metadata.name renamed: removed + added",
-			edit: func(g *gittest.Repo) { g.Write("stacks/billing/stack.yaml", stackYAML("invoicing", "")) },
-			want: []string{"billing removed dev:removed,prod:removed,staging:removed", "invoicing added dev:added,prod:added,staging:added"},
+			// Each read "stack.yaml: modified", as two unrelated changes:
+			// a pipeline acting on the list destroys or strands billing.
+			name:   "metadata.name renamed: removed + added",
+			edit:   func(g *gittest.Repo) { g.Write("stacks/billing/stack.yaml", stackYAML("invoicing", "")) },
+			want:   []string{"billing removed dev:removed,prod:removed,staging:removed", "invoicing added dev:added,prod:added,staging:added"},
+			reason: `modified; metadata.name was "billing": a stack is identified by its name, so invoicing is a new stack and billing is removed (what billing deployed stays until panka destroy --stack billing deletes it)`,
 		},
 		{
 			name: "new environment file",
@@ -261,7 +264,8 @@ func TestDetect(t *testing.T) {
 				g.Write("stacks/billing/stack.yaml", stackYAML("invoicing", ""))
 				g.Write("stacks/billing/environments/staging.yaml", envYAML("staging", "  variables:\n    LOG_LEVEL: info\n"))
 			},
-			want: []string{"billing removed dev:removed,prod:removed,staging:removed", "invoicing added dev:added,prod:added,staging:added"},
+			want:   []string{"billing removed dev:removed,prod:removed,staging:removed", "invoicing added dev:added,prod:added,staging:added"},
+			reason: `modified; metadata.name is "invoicing" at head: a stack is identified by its name, so billing is removed (what it deployed stays until panka destroy --stack billing deletes it) and invoicing is a new stack`,
 		},
 		{
 			name: "stack.yaml edited (same name) and an environment edited",
