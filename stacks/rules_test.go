@@ -887,6 +887,11 @@ func TestResolveRules(t *testing.T) {
 		// never printed: what stands in a reference's place may be a password
 		{"secret ref", map[string]string{cf: ms("env: {A: {secret: 'not-a-ref'}}", "secrets: {B: hunter2}")}, ResolveOptions{},
 			[]string{cf + `:7:21: spec.env.A.secret: (sensitive) is not a secret reference`, cf + `:8:16: spec.secrets.B: (sensitive) is not a secret reference`}},
+		// env's form in secrets: the hint was to quote "secret: /x", which
+		// then deployed that text as the parameter name.
+		{"env's secret form in secrets", map[string]string{cf: ms("secrets:", "  A: {secret: /x}", "  B:", "    secret: /y")}, ResolveOptions{},
+			[]string{cf + `:8:8: spec.secrets.A: want the SSM parameter or Secrets Manager ARN itself, got a mapping: {secret: <reference>} is how env takes a reference; here write A: <reference>`,
+				cf + `:10:7: spec.secrets.B: want the SSM parameter or Secrets Manager ARN itself, got a mapping: {secret: <reference>} is how env takes a reference; here write B: <reference>`}},
 		{"secret ref twice", map[string]string{cf: ms("env: {A: {secret: /x}}", "secrets: {A: /y}")}, ResolveOptions{},
 			[]string{cf + `:7:9: spec.env.A: A is set both in env (as a secret reference) and in secrets: keep one`}},
 		{"provider ref", map[string]string{"stacks/s/stack.yaml": strings.Replace(stackYAML, "region: eu-west-1", "region: ${db.endpoint}", 1), cf: doc("Database", "db")}, ResolveOptions{},

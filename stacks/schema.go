@@ -889,6 +889,13 @@ func (ty *typer) mapEntry(out map[string]any, f *field, k, v *node) {
 		ty.refPos[k.value] = k.pos()
 		return
 	}
+	if v.kind == nMap && f.envKeys && len(v.keys) == 1 && v.keys[0].value == "secret" {
+		// env's {secret: ref} written in secrets: the generic hint said to
+		// quote "secret: ref", which then deploys that text as the
+		// reference. The value is not echoed (a password may stand there).
+		ty.errs.add(v.pos(), ty.at(), "want the SSM parameter or Secrets Manager ARN itself, got a mapping: {secret: <reference>} is how env takes a reference; here write %s: <reference>", k.value)
+		return
+	}
 	if v.kind == nNull {
 		if ty.compFile != "" && v.file == ty.compFile {
 			// LOG_LEVEL: with nothing after it would silently not
