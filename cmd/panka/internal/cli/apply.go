@@ -146,8 +146,7 @@ the default branch's own last deployment instead, and replaces it.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
-	fl.StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	stackEnvFlags(fl, &opts.Stack, &opts.Environment)
 	markRequired(cmd, "unless a saved PLANFILE is given", "stack", "environment")
 	fl.StringVar(&opts.Ref, "ref", "", "deploy the YAML of this git ref or commit instead of the work tree")
 	fl.StringSliceVar(&opts.TargetComponents, "target-component", nil, "deploy only these components (repeatable); the others keep their deployed spec")
@@ -1636,8 +1635,7 @@ stderr.`,
 			return destroyRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack name")
-	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	stackEnvFlags(cmd.Flags(), &opts.Stack, &opts.Environment)
 	markRequired(cmd, "", "stack", "environment")
 	opts.Deploy.register(cmd)
 	// A destroy deletes; it re-creates nothing. The flag stays accepted

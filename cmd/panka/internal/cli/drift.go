@@ -106,8 +106,7 @@ apply carries --allow-replace (without it the apply is refused).`,
 			return driftDetectRun(c.Context(), opts)
 		},
 	}
-	detect.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack name")
-	detect.Flags().StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	stackEnvFlags(detect.Flags(), &opts.Stack, &opts.Environment)
 	markRequired(detect, "", "stack", "environment")
 	detect.Flags().BoolVar(&opts.ExitCode, "exit-code", false, "exit 2 when drift is found")
 	durationVar(detect.Flags(), &opts.LockTimeout, "lock-timeout", 0, "wait this long for the lock: seconds or e.g. 10m (0: fail at once)")

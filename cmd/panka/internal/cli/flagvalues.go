@@ -128,3 +128,19 @@ func (c *countValue) Set(s string) error {
 
 func (c *countValue) Type() string   { return "count" }
 func (c *countValue) String() string { return strconv.Itoa(int(*c)) }
+
+// The help of --stack and --environment on the commands that act on one
+// stack/environment: the same words on each, as the flags mean the same.
+const (
+	stackFlagUsage       = "stack name (metadata.name in stack.yaml)"
+	environmentFlagUsage = "environment name (environments/<name>.yaml)"
+)
+
+// stackEnvFlags registers --stack/-s into stack and, when env is not nil,
+// --environment/-e into env, with the help every such command shares.
+func stackEnvFlags(fl *pflag.FlagSet, stack, env *string) {
+	fl.StringVarP(stack, "stack", "s", "", stackFlagUsage)
+	if env != nil {
+		fl.StringVarP(env, "environment", "e", "", environmentFlagUsage)
+	}
+}

@@ -96,8 +96,7 @@ func newCmdLocksShow(f *Factory) *cobra.Command {
 			return locksShowRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
-	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	stackEnvFlags(cmd.Flags(), &opts.Stack, &opts.Environment)
 	markRequired(cmd, "", "stack", "environment")
 	return cmd
 }

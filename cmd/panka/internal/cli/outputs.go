@@ -47,8 +47,7 @@ e.g. PULUMI_CONFIG_PASSPHRASE).`,
 			return outputsRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack name")
-	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	stackEnvFlags(cmd.Flags(), &opts.Stack, &opts.Environment)
 	markRequired(cmd, "", "stack", "environment")
 	cmd.Flags().StringVar(&opts.Component, "component", "", "only this component's outputs")
 	cmd.Flags().BoolVar(&opts.ShowSecrets, "show-secrets", false, "show sensitive outputs in clear (read from Pulumi's encrypted state)")

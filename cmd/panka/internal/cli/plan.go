@@ -128,8 +128,7 @@ would not, 1 on error.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
-	fl.StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	stackEnvFlags(fl, &opts.Stack, &opts.Environment)
 	markRequired(cmd, "unless --all-changed is given", "stack", "environment")
 	fl.StringVar(&opts.Ref, "ref", "", "plan the YAML of this git ref or commit instead of the work tree")
 	opts.Vars.register(cmd)

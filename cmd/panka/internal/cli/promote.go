@@ -62,7 +62,7 @@ changes (a dirty deployment): promote what was tested, nothing else.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
+	stackEnvFlags(fl, &opts.Stack, nil)
 	fl.StringVar(&opts.From, "from", "", "environment whose deployed commit is promoted")
 	fl.StringVar(&opts.To, "to", "", "environment to deploy it to")
 	markRequired(cmd, "", "stack", "from", "to")

@@ -105,8 +105,7 @@ Data-holding components the target does not have are only deleted with
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
-	fl.StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	stackEnvFlags(fl, &opts.Stack, &opts.Environment)
 	markRequired(cmd, "", "stack", "environment")
 	fl.StringVar(&opts.ToCommit, "to-commit", "", "redeploy the YAML of this commit (full or short SHA, or any ref)")
 	intVarP(fl, &opts.ToVersion, "to-version", "", 0, "redeploy the spec recorded by the deployment with this state serial",

@@ -43,3 +43,37 @@ func TestEveryCommandSaysWhetherItChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestStackEnvironmentFlagsSameHelp: --stack and --environment read the
+// same on every command that acts on one stack/environment; their help
+// said "stack name", "stack (metadata.name)" or "stack name (metadata.name
+// in stack.yaml)" depending on the command. The commands listed here give
+// the flags another meaning (a filter, an extra), said in their help.
+func TestStackEnvironmentFlagsSameHelp(t *testing.T) {
+	other := map[string]bool{
+		"panka fmt --stack": true, "panka validate --stack": true, "panka config show --stack": true,
+		"panka status --environment": true, "panka validate --environment": true,
+	}
+	ios, _, _, _ := Test()
+	seen := 0
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for name, want := range map[string]string{"stack": stackFlagUsage, "environment": environmentFlagUsage} {
+			fl := c.LocalFlags().Lookup(name)
+			if fl == nil || fl.Value.Type() != "string" || other[c.CommandPath()+" --"+name] {
+				continue
+			}
+			seen++
+			if fl.Usage != want {
+				t.Errorf("%s --%s: help %q, want %q (stackEnvFlags)", c.CommandPath(), name, fl.Usage, want)
+			}
+		}
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(NewRootCmd(NewFactory(ios)))
+	if seen < 20 {
+		t.Errorf("checked %d --stack/--environment flags, want the ones of every stack/environment command (20 or more)", seen)
+	}
+}

@@ -51,8 +51,7 @@ Required variables must have values (--var, --var-file, PANKA_VAR_<NAME>).`,
 			return showRun(c.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack (metadata.name)")
-	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "environment")
+	stackEnvFlags(cmd.Flags(), &opts.Stack, &opts.Environment)
 	markRequired(cmd, "", "stack", "environment")
 	cmd.Flags().StringVarP(&opts.Component, "component", "c", "", "only this component")
 	opts.VarFlags.register(cmd)

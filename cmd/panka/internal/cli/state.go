@@ -538,8 +538,7 @@ func needStackEnv(f *Factory, stack, env, or string) error {
 }
 
 func (k *stateKeyFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&k.Stack, "stack", "s", "", "stack (metadata.name)")
-	cmd.Flags().StringVarP(&k.Environment, "environment", "e", "", "environment")
+	stackEnvFlags(cmd.Flags(), &k.Stack, &k.Environment)
 }
 
 func (k *stateKeyFlags) key(f *Factory) (statestore.Key, error) {

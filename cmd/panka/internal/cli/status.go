@@ -58,7 +58,7 @@ who holds the lock if anyone, and when drift was last checked.`,
 			return statusRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
+	stackEnvFlags(cmd.Flags(), &opts.Stack, nil)
 	cmd.Flags().StringVarP(&opts.Environment, "environment", "e", "", "only this environment")
 	markRequired(cmd, "", "stack")
 	return cmd

@@ -73,8 +73,7 @@ A lease held by someone else exits with code 3.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&opts.Stack, "stack", "s", "", "stack name (metadata.name in stack.yaml)")
-	fl.StringVarP(&opts.Environment, "environment", "e", "", "environment name")
+	stackEnvFlags(fl, &opts.Stack, &opts.Environment)
 	markRequired(cmd, "", "stack", "environment")
 	fl.StringVar(&opts.LockID, "lock-id", "", "remove the lease only while it has this lock id")
 	fl.BoolVar(&opts.Force, "force", false, "remove the lease whoever holds it (after showing it)")
