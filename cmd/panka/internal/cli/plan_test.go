@@ -268,11 +268,18 @@ func TestPlanSavedStale(t *testing.T) {
 	if err != nil || model == nil {
 		t.Fatalf("desired model: %v", err)
 	}
-	if err := saved.Check(2, "", model.Hash()); err != nil {
+	if saved.StateBasis == "" {
+		t.Fatal("saved plan records no state basis")
+	}
+	if err := saved.Check(2, saved.StateBasis, model.Hash()); err != nil {
 		t.Errorf("fresh plan refused: %v", err)
 	}
+	// The same serial with another content (state.json replaced).
+	if err := saved.Check(2, "other", model.Hash()); !errors.Is(err, planner.ErrStale) {
+		t.Errorf("same serial, other content: %v", err)
+	}
 	r.deploy("orders", "stacks/orders", "dev", 3, nil) // someone applied meanwhile
-	err = saved.Check(3, "", model.Hash())
+	err = saved.Check(3, "after", model.Hash()) // its content another
 	if !errors.Is(err, planner.ErrStale) || !strings.Contains(err.Error(), "run panka plan again") {
 		t.Errorf("stale plan: %v", err)
 	}
