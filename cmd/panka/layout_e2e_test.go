@@ -37,7 +37,11 @@ func TestApplyKeyLayoutAndLease(t *testing.T) {
 		head := r.git("rev-parse", "HEAD")
 		// Each component waits 2 s to be created: long enough to read the
 		// lease while the apply holds it.
-		apply := r.cmd([]string{"PANKA_BACKEND_PREFIX=team-a/", "PANKALOCAL_DELAY=2s"}, applyDev...)
+		// Run as a GitHub Actions job would: the run's URL goes into the
+		// lease and the record.
+		ci := []string{"GITHUB_ACTIONS=true", "GITHUB_SERVER_URL=https://github.com", "GITHUB_REPOSITORY=acme/shop", "GITHUB_RUN_ID=42", "GITHUB_RUN_ATTEMPT=1"}
+		const ciURL = "https://github.com/acme/shop/actions/runs/42"
+		apply := r.cmd(append([]string{"PANKA_BACKEND_PREFIX=team-a/", "PANKALOCAL_DELAY=2s"}, ci...), applyDev...)
 		var out, errOut syncBuffer
 		apply.Stdout, apply.Stderr = &out, &errOut
 		if err := apply.Start(); err != nil {
@@ -66,8 +70,8 @@ func TestApplyKeyLayoutAndLease(t *testing.T) {
 		meta, _ := lease["metadata"].(map[string]any)
 		host, _ := os.Hostname()
 		if meta["hostname"] != host || meta["version"] == nil || meta["operation"] != "apply" || meta["commit"] != head ||
-			meta["pid"] != strconv.Itoa(apply.Process.Pid) {
-			t.Errorf("lease metadata = %v, want hostname %s, a version, operation apply, commit %s, pid %d", meta, host, head, apply.Process.Pid)
+			meta["pid"] != strconv.Itoa(apply.Process.Pid) || meta["ciUrl"] != ciURL {
+			t.Errorf("lease metadata = %v, want hostname %s, a version, operation apply, commit %s, pid %d, ciUrl %s", meta, host, head, apply.Process.Pid, ciURL)
 		}
 		if err := apply.Wait(); err != nil {
 			t.Fatalf("apply: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
@@ -95,16 +99,24 @@ func TestApplyKeyLayoutAndLease(t *testing.T) {
 			!regexp.MustCompile(`/history/\d{8}T\d{6}(\.\d+)?Z-0*1\.json$`).MatchString(history[0]) {
 			t.Fatalf("keys after one apply with prefix team-a/: %q", keys)
 		}
-		var rec struct {
-			Commit string `json:"commit"`
-			LockID string `json:"lockId"`
-			Serial int    `json:"serial"`
-		}
+		// The record has SPEC §5's fields: operation, commit (40 hex), ref,
+		// author and message, dirty, user, host, CI run URL, panka version,
+		// start/end time, result, lock ID.
+		var rec map[string]any
 		if err := json.Unmarshal(r.stateObject(t, history[0]), &rec); err != nil {
 			t.Fatal(err)
 		}
-		if rec.Commit != head || rec.LockID != lockID || rec.Serial != 1 {
-			t.Errorf("history record: commit %s, lockId %s, serial %d; want %s, %s, 1", rec.Commit, rec.LockID, rec.Serial, head, lockID)
+		want := map[string]any{"operation": "apply", "commit": head, "ref": "main", "commitAuthor": "Dev <dev@example.com>",
+			"commitMessage": "shop\n", "dirty": false, "ciRunUrl": ciURL, "result": "succeeded", "lockId": lockID, "serial": 1.0}
+		for k, v := range want {
+			if rec[k] != v {
+				t.Errorf("history record %s = %#v, want %#v", k, rec[k], v)
+			}
+		}
+		for _, k := range []string{"user", "host", "pankaVersion", "startedAt", "endedAt"} {
+			if s, _ := rec[k].(string); s == "" {
+				t.Errorf("history record has no %s: %v", k, rec)
+			}
 		}
 	})
 }
