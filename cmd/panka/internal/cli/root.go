@@ -306,21 +306,24 @@ func withSingleDashHint(cmd *cobra.Command, args []string, err error) error {
 // flagSynonyms are the flags other deployment tools spell differently
 // (squashed as suggestFlag compares them): Pulumi's --yes, a commit or
 // revision for --ref; the first a command has is suggested (a commit is
-// plan's --ref, rollback's --to-commit, changed's --base).
+// plan's --ref, rollback's --to-commit, changed's --base). The
+// confirmation goes both ways: `unlock --force --auto-approve`, written
+// as for apply in the same CI job, is unlock's --yes.
 var flagSynonyms = map[string][]string{
-	"yes":       {"auto-approve"},
-	"approve":   {"auto-approve"},
-	"noprompt":  {"auto-approve"},
-	"commit":    {"ref", "to-commit", "base"},
-	"rev":       {"ref", "to-commit", "base"},
-	"revision":  {"ref", "to-commit", "base"},
-	"sha":       {"ref", "to-commit", "base"},
-	"branch":    {"ref", "base"}, // changed --branch main: compare with main
-	"from":      {"base"},
-	"to":        {"head", "to-commit"},
-	"env":       {"environment"},
-	"stackname": {"stack"},
-	"envname":   {"environment"},
+	"yes":         {"auto-approve"},
+	"autoapprove": {"yes"},
+	"approve":     {"auto-approve"},
+	"noprompt":    {"auto-approve"},
+	"commit":      {"ref", "to-commit", "base"},
+	"rev":         {"ref", "to-commit", "base"},
+	"revision":    {"ref", "to-commit", "base"},
+	"sha":         {"ref", "to-commit", "base"},
+	"branch":      {"ref", "base"}, // changed --branch main: compare with main
+	"from":        {"base"},
+	"to":          {"head", "to-commit"},
+	"env":         {"environment"},
+	"stackname":   {"stack"},
+	"envname":     {"environment"},
 }
 
 // suggestFlag adds to pflag's "unknown flag: --stak" the flag of c most
