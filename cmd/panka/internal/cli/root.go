@@ -333,6 +333,13 @@ var flagSynonyms = map[string][]string{
 // pflag's error named the typo and nothing else, leaving the user to find
 // the flag in the usage below it.
 func suggestFlag(c *cobra.Command, err error) error {
+	if err.Error() == "unknown shorthand flag: 'y' in -y" {
+		// Pulumi's `up -y`: apply, destroy, promote and rollback confirm
+		// with --auto-approve (unlock has -y itself).
+		if fl := c.Flags().Lookup("auto-approve"); fl != nil && !fl.Hidden {
+			return fmt.Errorf("%w (did you mean --auto-approve?)", err)
+		}
+	}
 	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
 	if !ok || name == "" {
 		return err
