@@ -17,7 +17,13 @@ import (
 // (lock files under the local backend directory, <repo>/.panka by default),
 // s3 (lock objects next to the state in backend.bucket under backend.prefix)
 // or dynamodb (locks.table in locks.region, at locks.endpoint if set).
-func (f *Factory) Locker(ctx context.Context, cfg *config.Resolved) (locker.Locker, error) {
+// With -v it logs where the locks are and which key chose that.
+func (f *Factory) Locker(ctx context.Context, cfg *config.Resolved) (_ locker.Locker, err error) {
+	defer func() {
+		if err == nil {
+			f.Log.Debug().Str("locks", f.describeLocker(cfg)).Str("source", cfg.Sources["locks.type"].String()).Msg("lock backend")
+		}
+	}()
 	if err := unsetEnvRef(cfg); err != nil {
 		return nil, err
 	}

@@ -101,8 +101,13 @@ func unusedSetting(cfg *config.Resolved, key string) bool {
 // backend.sse/kmsKeyId). backend.prefix puts every key under a prefix; a
 // stack's own spec.backend.prefix arrives through ConfigForStack. With the
 // local backend and CI set it warns once on stderr: the state would die with
-// the runner.
-func (f *Factory) Store(ctx context.Context, cfg *config.Resolved) (statestore.Store, error) {
+// the runner. With -v it logs where the state is and which key chose that.
+func (f *Factory) Store(ctx context.Context, cfg *config.Resolved) (_ statestore.Store, err error) {
+	defer func() {
+		if err == nil {
+			f.Log.Debug().Str("state", f.describeBackend(cfg)).Str("source", cfg.Sources["backend.type"].String()).Msg("state backend")
+		}
+	}()
 	if err := unsetEnvRef(cfg); err != nil {
 		return nil, err
 	}
