@@ -29,6 +29,13 @@ with the stack's own spec.backend settings from its stack.yaml.`,
 			if err != nil {
 				return err
 			}
+			// The lock set-ups every command that takes a lock refuses,
+			// said where a platform engineer checks the set-up.
+			for _, err := range []error{sharedLocksLocalState(cfg), personalLockTable(cfg)} {
+				if err != nil {
+					f.Warnf("apply, destroy, rollback, promote and state push/rm refuse this set-up: %v", err)
+				}
+			}
 			vals := cfg.Values()
 			f.showSDKSettings(c.Context(), cfg, vals)
 			if f.JSON() {
