@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 
+	"panka.dev/panka/cmd/panka/internal/config"
 	ddblocker "panka.dev/panka/locker/dynamodb"
 	s3store "panka.dev/panka/statestore/s3"
 )
@@ -151,12 +152,65 @@ func backendCreateRun(ctx context.Context, opts *BackendCreateOptions) error {
 			return err
 		}
 	}
+	if next := backendNextStep(base, &cfg); next != "" {
+		fmt.Fprint(f.Notices(), next)
+	}
 	if f.JSON() {
 		return f.PrintJSON(struct {
 			Actions []BackendAction `json:"actions"`
 		}{actions})
 	}
 	return nil
+}
+
+// backendNextStep is what to write into panka.yaml for panka to use the
+// bucket and table backend create made from flags, when the configuration
+// (base) does not name them: created with --bucket/--table (README's team
+// set-up), the next command went on using .panka/ (or another bucket) with
+// no word that nothing pointed at them yet. "" when it names them.
+func backendNextStep(base, made *config.Resolved) string {
+	bucket := made.Backend.Bucket != "" && (base.Backend.Bucket != made.Backend.Bucket || base.Backend.Type != "s3")
+	table := made.Locks.Table != "" && (base.Locks.Table != made.Locks.Table || base.Locks.Type != "dynamodb")
+	if !bucket && !table {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("The configuration does not point at ")
+	switch {
+	case bucket && table:
+		b.WriteString("them")
+	case bucket:
+		b.WriteString("the bucket")
+	default:
+		b.WriteString("the table")
+	}
+	b.WriteString(" yet: for the team to use ")
+	if bucket && table {
+		b.WriteString("them, commit in panka.yaml (at the repository's root):\n")
+	} else {
+		b.WriteString("it, commit in panka.yaml (at the repository's root):\n")
+	}
+	if made.Backend.Bucket != "" {
+		fmt.Fprintf(&b, "  backend: {type: s3, bucket: %s", made.Backend.Bucket)
+		if made.Backend.Region != "" {
+			fmt.Fprintf(&b, ", region: %s", made.Backend.Region)
+		}
+		if made.Backend.Endpoint != "" {
+			fmt.Fprintf(&b, ", endpoint: %q", made.Backend.Endpoint)
+		}
+		b.WriteString("}\n")
+	}
+	if made.Locks.Table != "" {
+		fmt.Fprintf(&b, "  locks: {type: dynamodb, table: %s", made.Locks.Table)
+		if made.Locks.Region != "" && made.Locks.Region != made.Backend.Region {
+			fmt.Fprintf(&b, ", region: %s", made.Locks.Region)
+		}
+		if made.Locks.Endpoint != "" {
+			fmt.Fprintf(&b, ", endpoint: %q", made.Locks.Endpoint)
+		}
+		b.WriteString("}\n")
+	}
+	return b.String()
 }
 
 func awsErrCode(err error) string {
