@@ -202,13 +202,18 @@ func backendNextStep(base, made *config.Resolved) string {
 	}
 	if made.Locks.Table != "" {
 		fmt.Fprintf(&b, "  locks: {type: dynamodb, table: %s", made.Locks.Table)
-		if made.Locks.Region != "" && made.Locks.Region != made.Backend.Region {
+		if made.Locks.Region != "" && (made.Locks.Region != made.Backend.Region || made.Backend.Bucket == "") {
 			fmt.Fprintf(&b, ", region: %s", made.Locks.Region)
 		}
 		if made.Locks.Endpoint != "" {
 			fmt.Fprintf(&b, ", endpoint: %q", made.Locks.Endpoint)
 		}
 		b.WriteString("}\n")
+		if made.Backend.Bucket == "" && base.Backend.Type != "s3" {
+			// The table alone, over local state: the lease refuses
+			// that (sharedLocksLocalState).
+			b.WriteString("and keep the state in a bucket too (backend: {type: s3, bucket: NAME}): a lock table over local state is refused\n")
+		}
 	}
 	return b.String()
 }
