@@ -291,9 +291,7 @@ type unreachable struct {
 func (e *unreachable) Error() string {
 	if e.answered {
 		// Not "cannot reach DynamoDB" (ErrUnreachable's text): it did.
-		return fmt.Sprintf("the DynamoDB server stopped sending its answer partway (%v): it answered, so the endpoint is right, but the connection was closed before the end; "+
-			"re-run, and if it goes on check what is between here and the server (a proxy in HTTPS_PROXY, a load balancer's idle timeout) and the server's health",
-			io.ErrUnexpectedEOF)
+		return fmt.Sprintf("the DynamoDB server stopped sending its answer partway (%v): %s", e.cause, s3store.AnsweredThenCut(e.cause))
 	}
 	if hint := s3store.CertificateHint(e.err); hint != "" {
 		where := "locks.endpoint, PANKA_LOCKS_ENDPOINT or AWS_ENDPOINT_URL_DYNAMODB"

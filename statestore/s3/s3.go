@@ -102,14 +102,21 @@ func notS3Result(what string, md middleware.Metadata) error {
 // balancer's timeout) or the server itself. The S3 lock backend says it
 // of its lock objects too.
 func CutShort(where string, cut error, attempts int) error {
+	return fmt.Errorf("read %s: the S3 server stopped sending it partway (%w%s): %s", where, cut, tries(attempts), AnsweredThenCut(cut))
+}
+
+// AnsweredThenCut says what to do about a call whose answer began and did
+// not end, cut the error of reading it: the endpoint is right, the
+// connection broke (or stalled past the request timeout) on the way. The
+// DynamoDB lock backend says it of a cut answer too.
+func AnsweredThenCut(cut error) string {
 	how := "the connection was closed before the end"
 	var ne net.Error
 	if errors.As(cut, &ne) && ne.Timeout() {
 		how = "then sent nothing more within the request timeout"
 	}
-	return fmt.Errorf("read %s: the S3 server stopped sending it partway (%w%s): it answered, so the endpoint is right, but %s; "+
-		"re-run, and if it goes on check what is between here and the server (a proxy in HTTPS_PROXY, a load balancer's idle timeout) and the server's health",
-		where, cut, tries(attempts), how)
+	return "it answered, so the endpoint is right, but " + how + "; " +
+		"re-run, and if it goes on check what is between here and the server (a proxy in HTTPS_PROXY, a load balancer's idle timeout) and the server's health"
 }
 
 // Options configure a Store.
