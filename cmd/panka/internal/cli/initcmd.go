@@ -332,14 +332,14 @@ func (opts *InitOptions) render() string {
 	b.WriteString("backend:\n")
 	fmt.Fprintf(&b, "  type: %s\n", opts.BackendType)
 	if opts.Bucket != "" {
-		fmt.Fprintf(&b, "  bucket: %s\n", yamlString(opts.Bucket))
+		fmt.Fprintf(&b, "  bucket: %s\n", config.QuoteYAML(opts.Bucket))
 	}
 	if opts.Region != "" && opts.BackendType == "s3" {
 		fmt.Fprintf(&b, "  region: %s\n", opts.Region)
 	}
 	if opts.Table != "" {
 		b.WriteString("locks:\n  type: dynamodb\n")
-		fmt.Fprintf(&b, "  table: %s\n", yamlString(opts.Table))
+		fmt.Fprintf(&b, "  table: %s\n", config.QuoteYAML(opts.Table))
 		if opts.Region != "" {
 			fmt.Fprintf(&b, "  region: %s\n", opts.Region)
 		}
@@ -347,20 +347,11 @@ func (opts *InitOptions) render() string {
 	if opts.Profile != "" || opts.Region != "" {
 		b.WriteString("aws:\n")
 		if opts.Profile != "" {
-			fmt.Fprintf(&b, "  profile: %s\n", yamlString(opts.Profile))
+			fmt.Fprintf(&b, "  profile: %s\n", config.QuoteYAML(opts.Profile))
 		}
 		if opts.Region != "" {
 			fmt.Fprintf(&b, "  region: %s\n", opts.Region)
 		}
 	}
 	return b.String()
-}
-
-// yamlString quotes s when plain YAML would read it as something else.
-func yamlString(s string) string {
-	plain := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
-	if plain.MatchString(s) && !regexp.MustCompile(`^(true|false|yes|no|on|off|null|[0-9.]+)$`).MatchString(strings.ToLower(s)) {
-		return s
-	}
-	return fmt.Sprintf("%q", s)
 }

@@ -851,15 +851,12 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 
 // nestedForm is a dotted key (locks.table) with its value written nested,
 // in YAML's one-line form: locks: {table: x}. A value that YAML would not
-// read as plain text there ({, }, a comma, ${NAME}...) is quoted, and a
-// value that is not a single one is VALUE.
+// read as plain text there is quoted (QuoteYAML), and a value that is not
+// a single one is VALUE.
 func nestedForm(key string, vn *yaml.Node) string {
 	v := "VALUE"
 	if vn.Kind == yaml.ScalarNode && vn.Value != "" {
-		v = vn.Value
-		if strings.ContainsAny(v, "{}[],#\"'&*!|>%@`") || strings.Contains(v, ": ") || strings.TrimSpace(v) != v {
-			v = strconv.Quote(v)
-		}
+		v = QuoteYAML(vn.Value)
 	}
 	parts := strings.Split(key, ".")
 	out := parts[len(parts)-1] + ": " + v
@@ -867,6 +864,24 @@ func nestedForm(key string, vn *yaml.Node) string {
 		out = parts[i] + ": {" + out + "}"
 	}
 	return out
+}
+
+// plainYAML is text YAML reads as that text, in a block and inside { }
+// alike; plainYAMLOther is such text that YAML reads as something else (a
+// boolean, null, a number).
+var (
+	plainYAML      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+	plainYAMLOther = regexp.MustCompile(`^(true|false|yes|no|on|off|null|[0-9.]+)$`)
+)
+
+// QuoteYAML quotes s when plain YAML would read it as something else, for
+// a value panka writes or shows as YAML (panka init, a config error's
+// nested form).
+func QuoteYAML(s string) string {
+	if plainYAML.MatchString(s) && !plainYAMLOther.MatchString(strings.ToLower(s)) {
+		return s
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 // under is " under SECTION" for a key prefix "SECTION.", "" at the top.

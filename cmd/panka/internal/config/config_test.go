@@ -153,7 +153,7 @@ func TestLoadFileProblems(t *testing.T) {
 		// every other tool reading the file): it was taken as the path.
 		{"dotted key", "version: v1\nlocks.table: panka-locks\n", `panka.yaml:2:1: key "locks.table": a dotted key is not a path in YAML; write it nested: locks: {table: panka-locks}`},
 		{"dotted key with a reference", "backend.endpoint: ${S3_URL}\n", `panka.yaml:1:1: key "backend.endpoint": a dotted key is not a path in YAML; write it nested: backend: {endpoint: "${S3_URL}"}`},
-		{"dotted key in a section", "aws:\n  assumeRole.roleArn: arn:aws:iam::1:role/x\n", `panka.yaml:2:3: key "assumeRole.roleArn": a dotted key is not a path in YAML; write it nested under aws: assumeRole: {roleArn: arn:aws:iam::1:role/x}`},
+		{"dotted key in a section", "aws:\n  assumeRole.roleArn: arn:aws:iam::1:role/x\n", `panka.yaml:2:3: key "assumeRole.roleArn": a dotted key is not a path in YAML; write it nested under aws: assumeRole: {roleArn: "arn:aws:iam::1:role/x"}`},
 		{"dotted section", "aws.assumeRole:\n  roleArn: r\n", `panka.yaml:1:1: key "aws.assumeRole": a dotted key is not a path in YAML; write it nested: aws: {assumeRole: VALUE}`},
 		{"dotted unknown key", "backend.buckt: b\n", `panka.yaml:1:1: unknown key "backend.buckt" (did you mean "backend.bucket"?)`},
 		{"nested section with a value", "aws:\n  assumeRole: arn:aws:iam::1:role/x\n", `panka.yaml:2:3: aws.assumeRole is a section, not a value: write its keys under it (aws.assumeRole.roleArn, aws.assumeRole.sessionName, aws.assumeRole.externalId), or remove it`},
