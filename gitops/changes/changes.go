@@ -824,6 +824,37 @@ func (e *engine) submoduleRoot(head *side) error {
 	return fmt.Errorf("%w: stacks root %q is a git submodule %s: this repository's commits record only a commit of another repository there, none of its files, so panka cannot compare its stacks (nor plan --ref or roll back to them); keep the stack files in this repository, or set stacks.root in panka.yaml (or PANKA_STACKS_ROOT) to a folder of it", ErrNoStacksRoot, root, head.where("head"))
 }
 
+// caseRoot refuses a head without the stacks root whose parent folder
+// holds it under another case ("Stacks" for "stacks"): git compares names
+// case-sensitively, so every stack of base read as removed there (a
+// pipeline destroys them), though on a case-insensitive file system
+// (macOS, Windows, core.ignorecase) panka validate and plan found them in
+// the work tree; a case-sensitive one (CI) finds none.
+func (e *engine) caseRoot(head *side, stacksAt int) error {
+	root := e.rootOf(head).root
+	if root == "" || stacksAt > 0 || !e.rootMissing(head) {
+		return nil
+	}
+	parent, name := path.Split(root)
+	parent = strings.TrimSuffix(parent, "/")
+	if parent == "" {
+		parent = "."
+	}
+	ents, err := fs.ReadDir(head.fsys, parent)
+	if err != nil {
+		return nil
+	}
+	for _, en := range ents {
+		if !en.IsDir() || en.Name() == name || !strings.EqualFold(en.Name(), name) {
+			continue
+		}
+		other := path.Join(parent, en.Name())
+		return fmt.Errorf("%w: stacks root %q is not a folder %s, but %q is: git compares file names case-sensitively (a case-insensitive file system, or core.ignorecase, only hides that in this work tree), so every stack would read as removed, and panka finds no stacks where names keep their case (CI); rename it: git mv %s %s.tmp && git mv %s.tmp %s (or set stacks.root in panka.yaml to %q)",
+			ErrNoStacksRoot, root, head.where("head"), other, other, root, root, root, other)
+	}
+	return nil
+}
+
 // linkedRoot refuses a stacks root that is a symbolic link on a side
 // without stacks: git stores the link, not the folder, so every stack
 // would read as removed (or added) there.
@@ -966,6 +997,9 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	}
 	e.folderStackFiles(base, head, changes)
 	if err := e.submoduleRoot(head); err != nil {
+		return nil, nil, err
+	}
+	if err := e.caseRoot(head, len(head.index.Stacks)); err != nil {
 		return nil, nil, err
 	}
 	if len(base.index.Stacks) == 0 && len(head.index.Stacks) == 0 && e.rootMissing(base) && e.rootMissing(head) {

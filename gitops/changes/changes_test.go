@@ -4016,6 +4016,65 @@ func TestStacksRootIsSubmodule(t *testing.T) {
 	}
 }
 
+// TestStacksRootCaseOnly: the stacks root renamed in case only (stacks
+// -> Stacks, as a case-insensitive file system lets it be without panka
+// validate or plan noticing). git compares names case-sensitively, so
+// every stack of base came out removed (a pipeline destroys them), and
+// --since-deployed listed every deployed one removed too. It is an error
+// naming the folder there and how to rename it, on both engines, in both
+// modes, with --uncommitted and --since-deployed.
+func TestStacksRootCaseOnly(t *testing.T) {
+	g, base := baseRepo(t)
+	g.Git("mv", "stacks", "Stacks.tmp")
+	g.Git("mv", "Stacks.tmp", "Stacks")
+	g.Git("commit", "-qm", "Stacks")
+	want := `stacks root "stacks" is not a folder %s`
+	fix := `, but "Stacks" is: git compares file names case-sensitively (a case-insensitive file system, or core.ignorecase, only hides that in this work tree), so every stack would read as removed, and panka finds no stacks where names keep their case (CI); rename it: git mv Stacks stacks.tmp && git mv stacks.tmp stacks`
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			what  string
+			opts  changes.Options
+			where string
+		}{
+			{"committed", changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, "at head "},
+			{"uncommitted", changes.Options{Base: "HEAD~1", StacksRoot: "stacks", Uncommitted: true}, "in the work tree"},
+		} {
+			for _, paths := range []bool{false, true} {
+				c.opts.Paths = paths
+				res, err := changes.Detect(context.Background(), repo, c.opts)
+				if err == nil || !errors.Is(err, changes.ErrNoStacksRoot) || !strings.Contains(err.Error(), fmt.Sprintf(want, c.where)) || !strings.Contains(err.Error(), fix) {
+					t.Errorf("%s %s paths=%v: %v, %v; want an error saying %q", c.what, m.name, paths, res, err, fmt.Sprintf(want, c.where))
+				}
+			}
+		}
+		d := fakeDeployed{"orders/dev": base.String()}
+		res, err := changes.SinceDeployed(context.Background(), repo, d, changes.Options{StacksRoot: "stacks"})
+		if err == nil || !errors.Is(err, changes.ErrNoStacksRoot) || !strings.Contains(err.Error(), fmt.Sprintf(want, "at head ")) || !strings.Contains(err.Error(), fix) {
+			t.Errorf("since deployed %s: %v, %v; want an error saying %q", m.name, res, err, fmt.Sprintf(want, "at head "))
+		}
+		repo.Close()
+	}
+	// Renamed back, the base in Stacks: every stack is there at head,
+	// nothing refused.
+	g.Git("mv", "Stacks", "stacks.tmp")
+	g.Git("mv", "stacks.tmp", "stacks")
+	g.Git("commit", "-qm", "stacks")
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := changes.Detect(context.Background(), repo, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}); err != nil {
+			t.Errorf("%s: renamed back: %v", m.name, err)
+		}
+		repo.Close()
+	}
+}
+
 // TestCaseOnlyRenameIgnoreCase: with core.ignorecase (a clone made on
 // macOS or Windows, used on a case-sensitive file system) a stack folder
 // renamed on disk in case only (stacks/Orders -> stacks/orders, without

@@ -123,6 +123,9 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	// No stacks root at head is an error unless something deployed is
 	// gone with it (checked once the deployments are listed).
 	rootGone := len(ix.Stacks) == 0 && e.rootMissing(head)
+	if err := e.caseRoot(head, len(ix.Stacks)); err != nil {
+		return nil, err
+	}
 	res := &Result{Head: head.commit.String(), Uncommitted: opts.Uncommitted, Stacks: []*Stack{}}
 	groups := map[string]map[string]map[string]bool{} // base -> stack -> envs
 	never := map[string]*Stack{}
