@@ -517,7 +517,7 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 			brings.name, brings.h, brings.ok = u.LocalRef+", pushed with it,", h, true
 		}
 		if err := pushedConfigError(f, repo, u.LocalSHA); err != nil {
-			hookLine(f, true, "panka: %s: %v", u.LocalRef, err)
+			hookProblem(f, u.LocalRef, err)
 			failed = true
 		}
 		root := pushedStacksRoot(f, repo, cfg, u.LocalSHA)
@@ -716,7 +716,9 @@ func prePushConfig(f *Factory, repo *gitops.Repo) (*config.Resolved, error) {
 	if cerr != nil {
 		return nil, err
 	}
-	f.Warnf("the work tree's %s does not load (%v): a push sends commits, so each pushed commit is checked under its own %s", repoConfigFile, werr, repoConfigFile)
+	// One line: its problems each a line of their own would stand among
+	// the hook's "panka: REF:" lines without a prefix.
+	f.Warnf("the work tree's %s does not load (%s): a push sends commits, so each pushed commit is checked under its own %s", repoConfigFile, strings.ReplaceAll(werr.Error(), "\n", "; "), repoConfigFile)
 	return cfg, nil
 }
 
@@ -796,13 +798,7 @@ func stdinIsDevice(in io.Reader) bool {
 func reportPrePush(f *Factory, u hooks.PushUpdate, res *changes.Result) (failed bool) {
 	for _, p := range res.Problems {
 		failed = true
-		if f.jsonLog != nil {
-			hookLine(f, true, "panka: %s: %v", u.LocalRef, p)
-			continue
-		}
-		for _, line := range problemLines(p) {
-			hookLine(f, true, "panka: %s: %s", u.LocalRef, line)
-		}
+		hookProblem(f, u.LocalRef, p)
 	}
 	if len(res.Stacks) == 0 {
 		// The most common push in a monorepo.
@@ -826,6 +822,19 @@ func reportPrePush(f *Factory, u hooks.PushUpdate, res *changes.Result) (failed 
 	return failed
 }
 
+// hookProblem writes a problem of the pushed ref in the pre-push report:
+// a line each of problemLines, prefixed; one log record with
+// --log-format json.
+func hookProblem(f *Factory, ref string, p error) {
+	if f.jsonLog != nil {
+		hookLine(f, true, "panka: %s: %v", ref, p)
+		return
+	}
+	for _, line := range problemLines(p) {
+		hookLine(f, true, "panka: %s: %s", ref, line)
+	}
+}
+
 // problemLines is a problem of the pre-push report a line each, for
 // every line to carry the "panka: REF:" prefix, as git's "remote:" lines
 // do: a stack's several problems (a *stacks.Errors, one a line) came with
@@ -846,11 +855,9 @@ func problemLines(p error) []string {
 			return lines
 		}
 	}
-	lines := strings.Split(p.Error(), "\n")
-	for i := 1; i < len(lines); i++ {
-		lines[i] = "  " + lines[i]
-	}
-	return lines
+	// Another error of several lines (panka.yaml's unknown keys, one a
+	// line): each line its own, as it reads without the prefix.
+	return strings.Split(p.Error(), "\n")
 }
 
 // remoteDefaultBranch is the remote default branch (origin/main, or
