@@ -63,7 +63,9 @@ a base and a head commit, so a pre-push hook or a CI pipeline plans and deploys
 only what changed.
 
 The base defaults to the merge-base of HEAD with the remote default branch
-(origin/HEAD, else origin/main or origin/master), or HEAD's first parent when
+(origin/HEAD, else origin/main or origin/master; without a remote, a local
+main or master; else the branch git config init.defaultBranch names, or a
+repository's only branch when it has no remote), or HEAD's first parent when
 HEAD is on the default branch, its tip or behind it (on the repository's first
 commit: nothing, so every stack is added). A given --base is replaced by its merge-base with
 --head, so a branch is compared from where it forked. --base
