@@ -97,8 +97,15 @@ type Error struct {
 
 func (e *Error) Error() string {
 	// A file named in bytes that are not UTF-8 (made on a Latin-1
-	// system) is shown escaped, not as raw bytes a terminal garbles.
+	// system) is shown escaped, not as raw bytes a terminal garbles; one
+	// whose name holds a control character (a newline, a tab) is quoted,
+	// as git quotes it, or the problem's line split in two, the second
+	// half without the "file:line:" a reader (or the pre-push hook's
+	// prefix) goes by.
 	pos := EscapeInvalid(e.File)
+	if strings.ContainsFunc(e.File, unicode.IsControl) {
+		pos = strconv.Quote(e.File)
+	}
 	if e.Line > 0 {
 		pos += ":" + itoa(e.Line)
 		if e.Column > 0 {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -432,6 +433,35 @@ func TestNonUTF8Names(t *testing.T) {
 				}
 				_, err := Load(fsys.fs, dir)
 				wantErrs(t, err, tc.want)
+			})
+		}
+	}
+}
+
+// TestControlCharacterNames: a problem in a file whose name holds a
+// newline or a tab gives the name quoted, as git quotes it: printed raw,
+// the problem's line split in two, the second half without the
+// "file:line:" a reader (and the pre-push hook's "panka: REF:" prefix)
+// goes by.
+func TestControlCharacterNames(t *testing.T) {
+	for _, name := range []string{"new\nline.yaml", "tab\there.yaml"} {
+		file := "stacks/s/infra/" + name
+		m := testFS(map[string]string{file: "apiVersion: core.panka.io/v1\nkind: Queue\nmetadata:\n  name: q\nspec: [\n"})
+		dir := t.TempDir()
+		for n, f := range m {
+			write(t, dir, n, string(f.Data))
+		}
+		for _, fsys := range []struct {
+			name string
+			fs   fs.FS
+		}{{"commit", m}, {"work tree", DirFS(dir)}} {
+			t.Run(fsys.name, func(t *testing.T) {
+				_, err := Load(fsys.fs, "stacks/s")
+				want := strconv.Quote(file) + ":5: invalid YAML"
+				wantErrs(t, err, want)
+				if err != nil && strings.Count(err.Error(), "\n") != 0 {
+					t.Errorf("the problem spans lines:\n%s", err)
+				}
 			})
 		}
 	}
