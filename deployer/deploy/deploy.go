@@ -2188,7 +2188,7 @@ func DeployedHeader(st *statestore.State) planner.Deployed {
 	if rec != nil {
 		// A destroy records the commit it ran at, but deployed nothing.
 		if d.Destroyed = rec.Operation == statestore.OpDestroy; !d.Destroyed {
-			d.Commit = rec.Commit
+			d.Commit, d.Dirty = rec.Commit, rec.Dirty
 		}
 		d.By = rec.User
 		if !rec.EndedAt.IsZero() {

@@ -71,6 +71,9 @@ type Deployed struct {
 	// Commit is the commit of the last successful deployment, if any
 	// (none when that was a destroy).
 	Commit string `json:"commit,omitempty"`
+	// Dirty is true when that deployment was made from uncommitted
+	// changes on top of Commit, not from Commit's YAML.
+	Dirty bool `json:"dirty,omitempty"`
 	// At is when it finished.
 	At *time.Time `json:"at,omitempty"`
 	// By is the user who ran it.

@@ -974,6 +974,9 @@ func TestDescribeDeployed(t *testing.T) {
 		{"never", Deployed{}, "nothing deployed yet"},
 		{"deployed", Deployed{Serial: 7, Commit: sha, At: &at, By: "alice", Status: "deployed"},
 			"commit 1b2c3d4e5f60 by alice at 2026-11-20T09:30:00Z (state serial 7, deployed)"},
+		// It read as that commit's YAML, while status and history said dirty.
+		{"deployed from uncommitted changes", Deployed{Serial: 4, Commit: sha, Dirty: true, At: &at, By: "alice", Status: "deployed"},
+			"commit 1b2c3d4e5f60 (dirty) by alice at 2026-11-20T09:30:00Z (state serial 4, deployed)"},
 		{"failed, never succeeded", Deployed{Serial: 1, Status: "failed"}, "no successful deployment yet (state serial 1, failed)"},
 		{"deployed outside git", Deployed{Serial: 2, At: &at, By: "alice", Status: "deployed"},
 			"unknown commit by alice at 2026-11-20T09:30:00Z (state serial 2, deployed)"},

@@ -210,6 +210,10 @@ func describeDeployed(d Deployed) string {
 		return "nothing deployed yet"
 	}
 	s := "commit " + short(d.Commit)
+	if d.Dirty {
+		// as status and history say it: not that commit's YAML
+		s += " (dirty)"
+	}
 	switch {
 	case d.Destroyed:
 		s = "nothing deployed: destroyed"
