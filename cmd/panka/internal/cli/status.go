@@ -749,8 +749,12 @@ func writeStatusChange(w io.Writer, stack string, e *EnvStatus) {
 		} else if *e.Changed && len(e.ChangedComponents) == 0 && lastRunFailed(e) {
 			fmt.Fprintf(w, "; the last run %s after it, so what runs may be what that run tried to deploy, not that commit's YAML (panka plan shows what apply puts back)", e.Last.Result)
 		} else if *e.Changed && len(e.ChangedComponents) == 0 && e.Deployed != nil && len(e.Deployed.TargetComponents) > 0 {
-			fmt.Fprintf(w, "; only %s of that commit were deployed (--target-component), the other components are not its YAML (panka apply deploys HEAD's)",
-				strings.Join(e.Deployed.TargetComponents, ", "))
+			was := "was"
+			if len(e.Deployed.TargetComponents) > 1 {
+				was = "were"
+			}
+			fmt.Fprintf(w, "; only %s of that commit %s deployed (--target-component), the other components are not its YAML (panka apply deploys HEAD's)",
+				strings.Join(e.Deployed.TargetComponents, ", "), was)
 		} else if *e.Changed {
 			fmt.Fprint(w, "; stack changed since")
 			if len(e.ChangedComponents) > 0 {

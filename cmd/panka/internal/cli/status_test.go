@@ -694,3 +694,23 @@ func TestStatusLockAgeFollowsTheServerClock(t *testing.T) {
 		t.Errorf("status does not age the lease by the server's clock:\n%s", got)
 	}
 }
+
+// TestStatusPartialDeploymentWording: the HEAD line of a partial
+// deployment (--target-component) said "only web of that commit were
+// deployed" for one component.
+func TestStatusPartialDeploymentWording(t *testing.T) {
+	changed := true
+	for _, tt := range []struct {
+		targets []string
+		want    string
+	}{
+		{[]string{"web"}, "; only web of that commit was deployed (--target-component)"},
+		{[]string{"web", "worker"}, "; only web, worker of that commit were deployed (--target-component)"},
+	} {
+		var b bytes.Buffer
+		writeStatusChange(&b, "shop", &EnvStatus{Environment: "dev", Changed: &changed, Deployed: &StatusDeployment{TargetComponents: tt.targets}})
+		if !strings.HasPrefix(b.String(), tt.want) {
+			t.Errorf("%v: got %q, want it to start with %q", tt.targets, b.String(), tt.want)
+		}
+	}
+}
