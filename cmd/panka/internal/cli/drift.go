@@ -596,7 +596,11 @@ func writeDriftText(w io.Writer, rep driftReport) {
 		}
 		return
 	}
-	fmt.Fprintf(w, "Drift in %s: %d resource(s) of %d component(s) differ from what panka deployed:\n", key, len(rep.Resources), len(rep.Drifted))
+	differ, them := "differ", "them"
+	if len(rep.Resources) == 1 {
+		differ, them = "differs", "it"
+	}
+	fmt.Fprintf(w, "Drift in %s: %s of %s %s from what panka deployed:\n", key, countNoun(len(rep.Resources), "resource"), countNoun(len(rep.Drifted), "component"), differ)
 	for _, r := range rep.Resources {
 		name := r.Component
 		if name == "" {
@@ -619,7 +623,7 @@ func writeDriftText(w io.Writer, rep driftReport) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "Re-apply the deployed commit to put them back: %s\n", rep.Remediation)
+	fmt.Fprintf(w, "Re-apply the deployed commit to put %s back: %s\n", them, rep.Remediation)
 	if lost := rep.dataLoss(); len(lost) > 0 {
 		fmt.Fprintf(w, "  --allow-replace: putting back %s re-creates it, which deletes it and the data it holds; without the flag the apply is refused. "+
 			"To keep the data, put the resource back as it was deployed by hand (or change the YAML to match it), then re-run panka drift detect.\n",

@@ -222,7 +222,7 @@ func TestDriftReportOrderAndText(t *testing.T) {
 		rep.setRemediation("0123456789abcdef0123456789abcdef01234567")
 		var text bytes.Buffer
 		writeDriftText(&text, rep)
-		want := "Drift in shop/dev: 3 resource(s) of 3 component(s) differ from what panka deployed:\n" +
+		want := "Drift in shop/dev: 3 resources of 3 components differ from what panka deployed:\n" +
 			"  api  " + typ + " (update): spec.image, spec.port\n" +
 			"  assets  " + typ + " (delete: it no longer exists)\n" +
 			"  web  " + typ + " (update): spec.replicas\n" +
@@ -230,6 +230,17 @@ func TestDriftReportOrderAndText(t *testing.T) {
 		if got := text.String(); got != want {
 			t.Errorf("%s: text\n%s\nwant\n%s", name, got, want)
 		}
+	}
+
+	// one resource: "1 resource(s) of 1 component(s) differ ... put them back"
+	var one bytes.Buffer
+	single := newDriftReport(key, at, []engine.Step{steps[0]})
+	single.setRemediation("c")
+	writeDriftText(&one, single)
+	if got, want := one.String(), "Drift in shop/dev: 1 resource of 1 component differs from what panka deployed:\n"+
+		"  web  "+typ+" (update): spec.replicas\n"+
+		"Re-apply the deployed commit to put it back: panka apply --stack shop --environment dev --ref c\n"; got != want {
+		t.Errorf("one resource: text\n%s\nwant\n%s", got, want)
 	}
 
 	var text bytes.Buffer
