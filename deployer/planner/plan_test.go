@@ -1249,15 +1249,20 @@ func TestNoChangesNothingDeployed(t *testing.T) {
 // matches the deployed state." and apply then changed the resources (it
 // refreshes them and puts them back). It says so instead.
 func TestNoChangesWithDrift(t *testing.T) {
-	h := Header{Stack: "orders", Environment: "dev", Deployed: Deployed{Serial: 5, Status: "deployed", Drifted: []string{"api"}}}
-	p := Plan(base(), fromState(t, base()), Options{Header: h})
-	var out bytes.Buffer
-	if err := p.WriteText(&out, TextOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	want := "No changes to the recorded spec, but drift detect found api changed outside panka: deploying it (apply, rollback, promote) refreshes them from the real resources and puts them back."
-	if got := lastLine(out.String()); got != want {
-		t.Errorf("plan ends with %q, want %q", got, want)
+	for drifted, want := range map[string]string{
+		// one component: "refreshes them ... puts them back" said for it
+		"api":    "No changes to the recorded spec, but drift detect found api changed outside panka: deploying it (apply, rollback, promote) refreshes it from the real resources and puts it back.",
+		"api,db": "No changes to the recorded spec, but drift detect found api, db changed outside panka: deploying it (apply, rollback, promote) refreshes them from the real resources and puts them back.",
+	} {
+		h := Header{Stack: "orders", Environment: "dev", Deployed: Deployed{Serial: 5, Status: "deployed", Drifted: strings.Split(drifted, ",")}}
+		p := Plan(base(), fromState(t, base()), Options{Header: h})
+		var out bytes.Buffer
+		if err := p.WriteText(&out, TextOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if got := lastLine(out.String()); got != want {
+			t.Errorf("plan ends with %q, want %q", got, want)
+		}
 	}
 }
 

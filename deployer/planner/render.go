@@ -281,8 +281,13 @@ func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts T
 			// The spec matches, the resources do not: apply refreshes
 			// them and runs the engine ("No changes" and then changed
 			// resources read as a contradiction).
-			t.line("%s", t.paint(ansiYellow, "No changes to the recorded spec, but drift detect found "+strings.Join(plans[0].Header.Deployed.Drifted, ", ")+
-				" changed outside panka: deploying it (apply, rollback, promote) refreshes them from the real resources and puts them back."))
+			drifted := plans[0].Header.Deployed.Drifted
+			them := "them"
+			if len(drifted) == 1 {
+				them = "it"
+			}
+			t.line("%s", t.paint(ansiYellow, "No changes to the recorded spec, but drift detect found "+strings.Join(drifted, ", ")+
+				" changed outside panka: deploying it (apply, rollback, promote) refreshes "+them+" from the real resources and puts "+them+" back."))
 			return
 		}
 		if len(plans) > 1 {

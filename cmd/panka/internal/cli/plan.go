@@ -555,8 +555,12 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	if state != nil && state.LastDriftCheck != nil && len(state.LastDriftCheck.Drifted) > 0 {
 		// The plan compares with the deployed spec, not the real resources.
 		dc := state.LastDriftCheck
-		fmt.Fprintf(opts.F.Notices(), "Note: drift detect found %s of %s changed outside panka (%s); panka apply refreshes first and puts them back.\n",
-			strings.Join(dc.Drifted, ", "), skey, dc.At.UTC().Format(time.RFC3339))
+		them := "them"
+		if len(dc.Drifted) == 1 {
+			them = "it"
+		}
+		fmt.Fprintf(opts.F.Notices(), "Note: drift detect found %s of %s changed outside panka (%s); panka apply refreshes first and puts %s back.\n",
+			strings.Join(dc.Drifted, ", "), skey, dc.At.UTC().Format(time.RFC3339), them)
 	}
 	if state != nil && state.EngineState != "" {
 		// As apply checks it: a run that recorded nothing wrote the
