@@ -659,7 +659,7 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 		}
 	}
 	if !quiet && res.Base != "" {
-		fmt.Fprintf(errOut, "%d stack(s) changed between %s and %s.\n", len(res.Stacks), base, head)
+		fmt.Fprintf(errOut, "%s changed between %s and %s.\n", countNoun(len(res.Stacks), "stack"), base, head)
 	}
 	return nil
 }
