@@ -407,15 +407,28 @@ func warnRecordMissing(f *Factory, key statestore.Key, st *statestore.State, rec
 	return true
 }
 
-// historyOperation adds what a rollback or promote came from.
+// historyOperation adds what a rollback or promote came from, and which
+// components a partial deployment deployed.
 func historyOperation(d *statestore.Deployment) string {
 	switch {
 	case d.Operation == statestore.OpRollback && d.FromCommit != "":
-		return d.Operation + " from " + commit7(d.FromCommit)
+		return d.Operation + " from " + commit7(d.FromCommit) + partialNote(d)
 	case d.Operation == statestore.OpPromote && d.FromEnvironment != "":
-		return d.Operation + " from " + d.FromEnvironment
+		return d.Operation + " from " + d.FromEnvironment + partialNote(d)
 	}
-	return orUnknown(d.Operation)
+	return orUnknown(d.Operation) + partialNote(d)
+}
+
+// partialNote names the components a partial deployment (apply
+// --target-component, or a rollback to one's recorded spec) deployed, as
+// status says "only web of that commit was deployed": the history listed
+// it as a plain apply of the commit, whose other components it left as
+// they were.
+func partialNote(d *statestore.Deployment) string {
+	if len(d.TargetComponents) == 0 {
+		return ""
+	}
+	return " (only " + strings.Join(d.TargetComponents, ", ") + ")"
 }
 
 // orUnknown is s, or "unknown" for a field every record panka writes

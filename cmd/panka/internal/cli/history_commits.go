@@ -493,6 +493,7 @@ func historyHeadline(d *statestore.Deployment) string {
 	if d.Dirty {
 		what += "+dirty"
 	}
+	what += partialNote(d)
 	s := fmt.Sprintf("%d  %s  %s  %s", d.Serial, t.UTC().Format(time.DateTime+"Z"), what, orUnknown(d.Result))
 	if done := doneBeforeStop(d.Result, d.ChangesFrom, d.Changes); done != "" {
 		s += " (" + done + ")"

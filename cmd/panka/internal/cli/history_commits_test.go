@@ -409,3 +409,26 @@ func TestHistoryCommitsFollowsMoves(t *testing.T) {
 		})
 	}
 }
+
+// TestHistoryNamesPartialDeployments: an apply --target-component (and a
+// rollback or promote of such a spec) read as a plain deployment of the
+// commit in history, text and --commits.
+func TestHistoryNamesPartialDeployments(t *testing.T) {
+	sha := "0123456789abcdef0123456789abcdef01234567"
+	for _, tt := range []struct {
+		d    statestore.Deployment
+		op   string
+		head string
+	}{
+		{statestore.Deployment{Operation: statestore.OpApply, Commit: sha}, "apply", "apply 0123456"},
+		{statestore.Deployment{Operation: statestore.OpApply, Commit: sha, TargetComponents: []string{"web", "worker"}}, "apply (only web, worker)", "apply 0123456 (only web, worker)"},
+		{statestore.Deployment{Operation: statestore.OpRollback, Commit: sha, FromCommit: sha, TargetComponents: []string{"web"}}, "rollback from 0123456 (only web)", "rollback 0123456 → 0123456 (only web)"},
+	} {
+		if got := historyOperation(&tt.d); got != tt.op {
+			t.Errorf("historyOperation = %q, want %q", got, tt.op)
+		}
+		if got := historyHeadline(&tt.d); !strings.Contains(got, "  "+tt.head+"  ") {
+			t.Errorf("historyHeadline = %q, want it to hold %q", got, tt.head)
+		}
+	}
+}
