@@ -56,6 +56,15 @@ const (
 	// a second (a conditional write and a read) is no load for DynamoDB
 	// or S3, and the holder's heartbeats cost as much.
 	DefaultMaxBackoff = time.Second
+	// DefaultStopBefore is how long before its expiry a lease whose
+	// heartbeats keep failing is given up. Another run anywhere may take
+	// the lock once it expires (sooner by the lock server's one-second
+	// timestamps and a host clock a little ahead), and the operation
+	// under the lease needs time to stop: the engine gives Pulumi 30 s to
+	// stop cleanly before it kills it. Given up only at the expiry, the
+	// run was still deploying when the next one took the lock and cleared
+	// Pulumi's lock as a dead run's.
+	DefaultStopBefore = time.Minute
 )
 
 // LeaseOptions configure Acquire. Zero values take the defaults above.
@@ -81,8 +90,16 @@ type LeaseOptions struct {
 	// MinBackoff and MaxBackoff bound the exponential backoff (with jitter)
 	// between attempts while waiting.
 	MinBackoff, MaxBackoff time.Duration
+	// StopBefore is how long before the lease expires the holder gives
+	// it up (Context cancelled, Err wrapping ErrLost) while heartbeats
+	// fail, so that the operation under it has stopped before any other
+	// run can take the lock, as a Kubernetes leader stops at its renew
+	// deadline, before its lease runs out (default: DefaultStopBefore, or
+	// half of what TTL leaves after a Heartbeat interval when that is
+	// shorter, so failed heartbeats are still retried).
+	StopBefore time.Duration
 	// OnHeartbeatError is told about transient heartbeat failures, which
-	// are retried until the lease would expire (for logging).
+	// are retried until StopBefore the lease expires (for logging).
 	OnHeartbeatError func(err error)
 	// OnReclaim is told when the lease, lost with its table or bucket
 	// (deleted, then made again without it), was put back with its own
@@ -111,6 +128,12 @@ func (o *LeaseOptions) defaults() error {
 	}
 	if o.Heartbeat >= o.TTL {
 		return fmt.Errorf("lease heartbeat %s must be shorter than its ttl %s", o.Heartbeat, o.TTL)
+	}
+	if o.StopBefore <= 0 {
+		o.StopBefore = min(DefaultStopBefore, (o.TTL-o.Heartbeat)/2)
+	}
+	if o.StopBefore >= o.TTL-o.Heartbeat {
+		return fmt.Errorf("lease stop-before %s must leave room for a heartbeat (%s) in its ttl %s", o.StopBefore, o.Heartbeat, o.TTL)
 	}
 	if o.Wait < 0 {
 		o.Wait = 0
@@ -349,8 +372,14 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 		if err := clock.Sleep(ctx, interval); err != nil {
 			return
 		}
-		// A hung call must not outlive the lease: bound it by one interval.
-		cctx, cancel := context.WithTimeout(ctx, max(ls.opts.Heartbeat, time.Second))
+		// A hung call must not outlive the lease: bound it by one
+		// interval, and by the time left before the lease is given up
+		// (yet long enough for an answer when none is left).
+		ls.mu.Lock()
+		left := ls.info.ExpiresAt.Add(-ls.opts.StopBefore).Sub(clock.Now())
+		ls.mu.Unlock()
+		timeout := max(min(ls.opts.Heartbeat, left), min(ls.opts.Heartbeat, ls.opts.StopBefore/4), time.Second)
+		cctx, cancel := context.WithTimeout(ctx, timeout)
 		err := ls.locker.Heartbeat(cctx, key, id, ls.opts.TTL)
 		cancel()
 		now := clock.Now()
@@ -413,8 +442,10 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 			continue
 		}
 		ls.mu.Lock()
-		remaining := ls.info.ExpiresAt.Sub(now)
+		expires := ls.info.ExpiresAt
 		ls.mu.Unlock()
+		// Time left until the lease is given up, StopBefore its expiry.
+		remaining := expires.Add(-ls.opts.StopBefore).Sub(now)
 		if remaining <= 0 && !lastTry {
 			// One more call, at once and with its own timeout: a process
 			// stopped (SIGSTOP, a suspended machine) past the expiry in
@@ -428,7 +459,8 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 		if remaining <= 0 {
 			// The last error stays in the chain: a lock table or bucket
 			// that is gone (ErrStoreGone) changes what to do next.
-			ls.lose(fmt.Errorf("lease on %s expired: heartbeats failed until its ttl ran out (last error: %w): %w", key, err, ErrLost))
+			ls.lose(fmt.Errorf("lease on %s given up %s before it expires (%s): heartbeats failed until then, so the run stops before another can take the lock (last error: %w): %w",
+				key, ls.opts.StopBefore, expires.UTC().Format(time.RFC3339), err, ErrLost))
 			return
 		}
 		// Retry sooner than usual, but never past the expiry.

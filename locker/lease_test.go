@@ -77,8 +77,15 @@ func TestLeaseTransientHeartbeatErrorsRetriedUntilExpiry(t *testing.T) {
 	if !errors.Is(lease.Err(), locker.ErrLost) || !strings.Contains(lease.Err().Error(), "connection reset") || !errors.Is(lease.Err(), errTransient) {
 		t.Fatalf("Err = %v, want ErrLost naming and wrapping the last error", lease.Err())
 	}
-	if at := clk.Now(); at.Before(lockertest.Start.Add(time.Minute)) {
-		t.Fatalf("lease given up at %v, before it expired at %v", at, lockertest.Start.Add(time.Minute))
+	// Given up StopBefore its expiry (by default half of what the ttl
+	// leaves after a heartbeat interval: 20 s here), not at the expiry,
+	// when another run may already take the lock, nor much sooner.
+	expires := lockertest.Start.Add(time.Minute)
+	if at := clk.Now(); at.Before(expires.Add(-20*time.Second)) || at.After(expires.Add(-15*time.Second)) {
+		t.Fatalf("lease given up at %v, want 20 s (StopBefore) before it expires at %v", at, expires)
+	}
+	if !strings.Contains(lease.Err().Error(), "given up 20s before it expires") {
+		t.Fatalf("Err = %v, want it to say the lease was given up before it expires", lease.Err())
 	}
 	if n := fl.heartbeats.Load(); n < 3 {
 		t.Fatalf("%d heartbeats tried, want retries", n)
@@ -93,6 +100,42 @@ func TestLeaseTransientHeartbeatErrorsRetriedUntilExpiry(t *testing.T) {
 	}
 	if fl.releases.Load() != 0 {
 		t.Fatal("a lost lease was released again")
+	}
+}
+
+// TestLeaseGivenUpBeforeItsExpiry: a holder cut off from the lock server
+// (heartbeats failing) stopped its run only once its lease had expired,
+// when a run on another host that reaches the server could already take
+// the lock and clear Pulumi's lock as a dead run's while this run's engine
+// was still stopping (Pulumi gets 30 s to stop cleanly). At the defaults
+// (ttl 1 h, heartbeat 30 s) it is given up a minute before the expiry.
+func TestLeaseGivenUpBeforeItsExpiry(t *testing.T) {
+	ctx := context.Background()
+	clk := lockertest.NewClock(lockertest.Start)
+	fl := newFlaky(t, clk)
+	lease, err := locker.Acquire(ctx, fl, locker.Info{Key: key, LockedBy: "a"}, locker.LeaseOptions{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release(ctx)
+	fl.failing.Store(true)
+	expires := lease.Info().ExpiresAt
+	for lease.Context().Err() == nil {
+		if !clk.WaitSleepers(1, lease.Context().Done()) {
+			break
+		}
+		if clk.Now().After(expires) {
+			t.Fatalf("lease still up at %v, past its expiry %v", clk.Now(), expires)
+		}
+		clk.Advance(5 * time.Second)
+	}
+	<-lease.Context().Done()
+	at := clk.Now()
+	if left := expires.Sub(at); left < 45*time.Second || left > locker.DefaultStopBefore+time.Second {
+		t.Fatalf("lease given up %s before its expiry, want about %s (with time for the engine to stop)", left, locker.DefaultStopBefore)
+	}
+	if !errors.Is(lease.Err(), locker.ErrLost) || !strings.Contains(lease.Err().Error(), "given up 1m0s before it expires") {
+		t.Fatalf("Err = %v, want ErrLost saying it was given up before it expires", lease.Err())
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"panka.dev/panka/locker"
+	"panka.dev/panka/statestore"
 	"panka.dev/panka/statestore/testserver"
 )
 
@@ -224,4 +227,90 @@ func TestFirstApplyKilledStatusTellsTheTruth(t *testing.T) {
 			t.Fatalf("plan after the killed first apply: exit %d\n%s", code, errOut2)
 		}
 	})
+}
+
+// TestApplyCutOffFromItsLockStopsBeforeExpiry: an apply whose host loses
+// the lock server (its requests to DynamoDB go unanswered, as in a network
+// partition) while the engine updates web. Its heartbeats failed until its
+// lease expired and only then did it stop its engine, by which time a run
+// on another host that still reaches DynamoDB could take the lock, clear
+// Pulumi's lock as a dead run's and deploy beside it. The run now stops
+// before its lease expires (locks.ttl 20 s here: 9 s before), and a run
+// waiting for the lock takes it once it expires and deploys.
+func TestApplyCutOffFromItsLockStopsBeforeExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("finds the run's processes through /proc (Linux only)")
+	}
+	r := newE2ERepo(t, servers)
+	short := []string{"PANKA_LOCKS_TTL=20", "PANKA_LOCKS_HEARTBEAT=2"}
+	r.mustPanka(short, applyDev...)
+	stack := filepath.Join(r.dir, "stacks", "shop", "stack.yaml")
+	b, err := os.ReadFile(stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stack, []byte(strings.Replace(string(b), "shop-web:1.0.0", "shop-web:1.1.0", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.git("commit", "-qam", "web 1.1.0")
+
+	proxy := testserver.NewFaultProxy(t, testserver.DynamoDB(t))
+	marker := runMarker()
+	defer killAll(marker)
+	cut := r.cmd(append([]string{"PANKA_LOCKS_ENDPOINT=" + proxy.URL, "PANKALOCAL_DELAY=10m", marker}, short...), applyDev...)
+	var cutErr syncBuffer
+	cut.Stderr = &cutErr
+	if err := cut.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 90*time.Second, func() bool { return strings.Contains(cutErr.String(), "web: updating") })
+	proxy.Set(testserver.FaultRule{Fault: testserver.FaultBlackhole})
+	time.Sleep(time.Second) // a heartbeat forwarded before the cut lands
+	held, err := r.locker().Get(context.Background(), locker.Key("shop", "dev"))
+	if err != nil {
+		t.Fatalf("the cut-off run's lease: %v", err)
+	}
+	// From its expiry on, a run elsewhere may take the lock: by then the
+	// cut-off run's Pulumi (the CLI, which writes the checkpoint, and the
+	// provider, which changes resources) has ended. panka-engine and
+	// panka's git reader may linger idle while panka reports.
+	time.Sleep(time.Until(held.ExpiresAt))
+	for pid, name := range runProcesses(marker) {
+		if strings.HasPrefix(name, "pulumi") {
+			t.Errorf("%s (pid %d) of the cut-off run still runs when its lease expires at %s", name, pid, held.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cut.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the apply cut off from DynamoDB still runs 60 s after its lease expired:\n%s", cutErr.String())
+	}
+	if code := cut.ProcessState.ExitCode(); code != 1 || !strings.Contains(cutErr.String(), "before it expires") ||
+		!strings.Contains(cutErr.String(), "so the run stops before another can take the lock") {
+		t.Fatalf("the cut-off run: exit %d, want 1 saying it stopped before its lease expired:\n%s", code, cutErr.String())
+	}
+	if t.Failed() {
+		t.Fatalf("stderr of the cut-off run:\n%s", cutErr.String())
+	}
+
+	// A run that reaches DynamoDB takes the lock once it expires.
+	out, errOut, code := r.panka(short, append(applyDev, "--lock-timeout", "1m")...)
+	if code != 0 || !strings.Contains(out, "Apply of shop/dev succeeded") {
+		t.Fatalf("apply after the cut-off run's lease: exit %d\n%s\n%s", code, out, errOut)
+	}
+	hist, err := r.store().History(context.Background(), shopDev, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || hist[0].Result != statestore.ResultSucceeded || hist[0].Commit != r.git("rev-parse", "HEAD") {
+		for _, h := range hist {
+			t.Logf("#%d %s %s %s", h.Serial, h.Commit, h.Result, h.Error)
+		}
+		t.Fatal("history does not hold the first apply, then the apply after the cut-off run (which records nothing)")
+	}
 }

@@ -738,7 +738,7 @@ func TestRunLostLeaseStopsTheEngine(t *testing.T) {
 	// lease ran out. "panka status shows who holds its lock now" could
 	// only say the table does not exist: it says the table is gone and
 	// what brings it back.
-	gone := fmt.Errorf("lease on stack:shop:env:dev expired: heartbeats failed until its ttl ran out (last error: %w): %w",
+	gone := fmt.Errorf("lease on stack:shop:env:dev given up 1m0s before it expires (2026-01-02T15:04:05Z): heartbeats failed until then, so the run stops before another can take the lock (last error: %w): %w",
 		locker.StoreGone(errors.New("heartbeat: the table does not exist")), locker.ErrLost)
 	ctx, cancel = context.WithCancelCause(context.Background())
 	defer cancel(nil)

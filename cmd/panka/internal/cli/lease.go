@@ -197,7 +197,7 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 				ev = ev.Int("failedSinceLastWarning", beatsFailed)
 			}
 			lastBeatWarn, beatsFailed = now, 0
-			msg := "lock heartbeat failed; retrying until the lease would expire"
+			msg := "lock heartbeat failed; retrying until shortly before the lease expires, when the run stops (so it has stopped before another run can take the lock)"
 			if gone {
 				goneWarns.warned()
 				msg = "lock heartbeat failed: the lock table or bucket is gone, and this run's lease with it; nobody else can take the lock while it is gone, " +

@@ -406,7 +406,7 @@ func TestLeaseLostWithTheLockTableGone(t *testing.T) {
 	if !errors.Is(err, locker.ErrLost) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "check that the lock backend is up") {
 		t.Errorf("lostTo with the table gone: %v\nwant it to say %q, not to check the backend is up", err, want)
 	}
-	expired := fmt.Errorf("lease on %s expired: heartbeats failed until its ttl ran out (last error: %w): %w", lease.Info().Key,
+	expired := fmt.Errorf("lease on %s given up 1m0s before it expires (2026-01-02T15:04:05Z): heartbeats failed until then, so the run stops before another can take the lock (last error: %w): %w", lease.Info().Key,
 		locker.StoreGone(errors.New("the table does not exist")), locker.ErrLost)
 	if err := f.lostTo(ctx, cfg, lease, expired); err != expired { //nolint:errorlint // the very error, unchanged
 		t.Errorf("lostTo of a lease whose heartbeats found the table gone: %v, want it unchanged", err)
