@@ -314,3 +314,56 @@ func TestApplyCutOffFromItsLockStopsBeforeExpiry(t *testing.T) {
 		t.Fatal("history does not hold the first apply, then the apply after the cut-off run (which records nothing)")
 	}
 }
+
+// TestApplyRecordsWhenTheLockServerStopsAnswering: the lock server stops
+// answering (requests held, as in a network partition) while the engine
+// updates web; the engine then finishes. Before recording, panka asks the
+// lock server whether its lease still holds: that question took the whole
+// 30 s the recording had, and the history write then failed ("context
+// deadline exceeded") with the state server answering all along, so a
+// deployment that succeeded was not recorded. The lease check is now
+// bounded: the run warns that it could not confirm its lease, records the
+// deployment (the state write is compare-and-swap) and says how to remove
+// the lease it could not release.
+func TestApplyRecordsWhenTheLockServerStopsAnswering(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	r := newE2ERepo(t, servers)
+	proxy := testserver.NewFaultProxy(t, testserver.DynamoDB(t))
+	gate := filepath.Join(t.TempDir(), "gate")
+	cmd := r.cmd([]string{"PANKA_LOCKS_ENDPOINT=" + proxy.URL, "PANKALOCAL_GATE=" + gate}, applyDev...)
+	var errOut syncBuffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() //nolint:errcheck // ends a run the test gave up on
+	waitFor(t, 90*time.Second, func() bool { return strings.Contains(errOut.String(), "creating") })
+	proxy.Set(testserver.FaultRule{Fault: testserver.FaultBlackhole})
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("apply whose lock server stopped answering: %v\n%s", err, errOut.String())
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("apply whose lock server stopped answering still runs 3 min later:\n%s", errOut.String())
+	}
+	hist, err := r.store().History(context.Background(), shopDev, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 1 || hist[0].Result != statestore.ResultSucceeded {
+		t.Fatalf("history after the apply: %d records, want its succeeded deployment\n%s", len(hist), errOut.String())
+	}
+	for _, want := range []string{"could not confirm the lock lease before recording the deployment", "panka unlock --stack shop --environment dev --lock-id "} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr does not say %q:\n%s", want, errOut.String())
+		}
+	}
+}

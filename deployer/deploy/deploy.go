@@ -759,17 +759,23 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	// State must be recorded even when ctx was cancelled (Ctrl-C), but not
 	// by a run that lost its lease: the new holder owns the state, and a
 	// write here would make its own write fail after its engine ran.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
 	if rt.OnRecord != nil {
 		rt.OnRecord()
 	}
 	if rt.LeaseLost != nil {
-		if err := rt.LeaseLost(wctx); err != nil {
+		// Its own time: a lock server that stops answering took all of
+		// the writes' 30 s here, and a deployment that succeeded was not
+		// recorded with the state server answering all along.
+		lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err := rt.LeaseLost(lctx)
+		lcancel()
+		if err != nil {
 			return res, &LeaseLostError{Key: req.Key, Operation: string(req.Operation), Lost: err, RunErr: runErr,
 				Stopped: runErr != nil && ctx.Err() != nil, EngineSkipped: res.EngineSkipped}
 		}
 	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	if err := rt.Store.AppendHistory(wctx, req.Key, rec); err != nil {
 		return res, errors.Join(runErr, fmt.Errorf("the %s of %s (serial %d, %s) was not recorded: write its history record: %w; nothing was written to its state or history%s",
 			rec.Operation, req.Key, rec.Serial, rec.Result, err, afterUnrecorded(req.Key, rec.Operation, res.EngineSkipped)))

@@ -20,6 +20,10 @@ import (
 // command's own context may already be cancelled by Ctrl-C or SIGTERM.
 const releaseTimeout = 15 * time.Second
 
+// leaseCheckTimeout bounds the question, before a run records what it did,
+// whether its lease still holds (leaseLost).
+const leaseCheckTimeout = 10 * time.Second
+
 // AcquireLease takes the lock lease of stack/env for operation (apply,
 // destroy, rollback) at commit, waiting up to wait while someone else holds
 // it and saying on stderr who that is (at most every few seconds). It
@@ -291,7 +295,11 @@ func transientLockError(err error) bool {
 // nobody else could take either), it only warns: the state write is
 // compare-and-swap.
 func (f *Factory) leaseLost(ctx context.Context, cfg *config.Resolved, lease *locker.Lease, what string) error {
-	err := lease.Check(ctx)
+	// Bounded: a lock server that holds the question unanswered must not
+	// keep the record from being written (the state server may answer).
+	cctx, cancel := context.WithTimeout(ctx, leaseCheckTimeout)
+	err := lease.Check(cctx)
+	cancel()
 	if errors.Is(err, locker.ErrLost) {
 		return f.lostTo(ctx, cfg, lease, err)
 	}
