@@ -112,6 +112,11 @@ type LeaseOptions struct {
 	// heartbeats found its table or bucket gone (since gone): it was
 	// back with the lease still in it.
 	OnStoreBack func(gone time.Time)
+	// OnHeartbeatBack is told when a heartbeat renews the lease again
+	// after failed ones (OnHeartbeatError; since: the first of them), so
+	// that warnings that the run will stop are followed by word that it
+	// will not.
+	OnHeartbeatBack func(since time.Time)
 	// Clock is the time source (default RealClock). The Locker's own clock
 	// should agree with it.
 	Clock Clock
@@ -368,6 +373,7 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 	key, id := ls.info.Key, ls.info.ID
 	interval := ls.opts.Heartbeat
 	lastTry := false
+	var failing time.Time // the first failed heartbeat since the last success
 	for {
 		if err := clock.Sleep(ctx, interval); err != nil {
 			return
@@ -392,10 +398,15 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 			gone := ls.storeGone
 			ls.storeGone = time.Time{}
 			ls.mu.Unlock()
-			if !gone.IsZero() && ls.opts.OnStoreBack != nil {
-				ls.opts.OnStoreBack(gone)
+			switch {
+			case !gone.IsZero():
+				if ls.opts.OnStoreBack != nil {
+					ls.opts.OnStoreBack(gone)
+				}
+			case !failing.IsZero() && ls.opts.OnHeartbeatBack != nil:
+				ls.opts.OnHeartbeatBack(failing)
 			}
-			interval, lastTry = ls.opts.Heartbeat, false
+			interval, lastTry, failing = ls.opts.Heartbeat, false, time.Time{}
 			continue
 		}
 		if errors.Is(err, ErrLost) {
@@ -403,7 +414,7 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 			rerr := ls.reclaim(rctx)
 			cancel()
 			if rerr == nil {
-				interval, lastTry = ls.opts.Heartbeat, false
+				interval, lastTry, failing = ls.opts.Heartbeat, false, time.Time{}
 				continue
 			}
 			// %v: the other run's *HeldError must not make this lost
@@ -419,6 +430,9 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 		}
 		if ls.opts.OnHeartbeatError != nil {
 			ls.opts.OnHeartbeatError(err)
+		}
+		if failing.IsZero() {
+			failing = now
 		}
 		if errors.Is(err, ErrStoreGone) {
 			// The table or bucket that kept the lease was deleted: no

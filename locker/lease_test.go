@@ -274,16 +274,20 @@ func TestLeaseRecoversFromTransientHeartbeatErrors(t *testing.T) {
 	ctx := context.Background()
 	clk := lockertest.NewClock(lockertest.Start)
 	fl := newFlaky(t, clk)
-	lease, err := locker.Acquire(ctx, fl, locker.Info{Key: key}, locker.LeaseOptions{TTL: time.Minute, Heartbeat: 20 * time.Second, Clock: clk})
+	var backs []time.Time
+	var mu sync.Mutex
+	lease, err := locker.Acquire(ctx, fl, locker.Info{Key: key}, locker.LeaseOptions{TTL: time.Minute, Heartbeat: 20 * time.Second, Clock: clk,
+		OnHeartbeatBack: func(since time.Time) { mu.Lock(); backs = append(backs, since); mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lease.Release(ctx)
 	fl.failing.Store(true)
-	for range 3 { // 20 s + retries, within the TTL
+	for range 2 { // a heartbeat fails at 30 s, before the lease is given up at 40 s
 		clk.WaitSleepers(1, nil)
 		clk.Advance(15 * time.Second)
 	}
+	clk.WaitSleepers(1, nil) // its retry asleep
 	fl.failing.Store(false)
 	for range 4 {
 		clk.WaitSleepers(1, nil)
@@ -295,6 +299,13 @@ func TestLeaseRecoversFromTransientHeartbeatErrors(t *testing.T) {
 	}
 	if got := lease.Info().ExpiresAt; !got.After(clk.Now()) {
 		t.Fatalf("lease expiry %v not after now %v", got, clk.Now())
+	}
+	// The warnings that the run would stop are followed by word that the
+	// heartbeat works again, once.
+	mu.Lock()
+	defer mu.Unlock()
+	if want := lockertest.Start.Add(30 * time.Second); len(backs) != 1 || !backs[0].Equal(want) {
+		t.Fatalf("OnHeartbeatBack told %v, want once, failing since %v", backs, want)
 	}
 }
 

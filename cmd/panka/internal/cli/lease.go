@@ -210,6 +210,10 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 			ev.Msg(msg)
 		},
 	}
+	opts.OnHeartbeatBack = func(since time.Time) {
+		f.Log.Warn().Str("stack", stack).Str("environment", env).
+			Msgf("lock heartbeat works again: the lease is renewed and the run goes on (heartbeats failed since %s)", since.UTC().Format(time.RFC3339))
+	}
 	opts.OnStoreBack = func(gone time.Time) {
 		goneWarns.reset()
 		f.Log.Warn().Str("stack", stack).Str("environment", env).

@@ -253,6 +253,40 @@ func TestLockWaitOnBackendErrors(t *testing.T) {
 	})
 }
 
+// TestHeartbeatWorksAgainIsSaid: the lock server failing a run's
+// heartbeats for a while (503 on every attempt) and then answering again.
+// The warnings said the run would stop shortly before its lease expires,
+// and nothing said that it would not once heartbeats worked again, so an
+// on-call engineer watching the log could not tell whether to expect it.
+func TestHeartbeatWorksAgainIsSaid(t *testing.T) {
+	ctx := context.Background()
+	proxy := testserver.NewFaultProxy(t, testserver.DynamoDB(t))
+	env := append(lockBackends(t)["dynamodb"](t), "PANKA_LOCKS_ENDPOINT="+proxy.URL, "PANKA_LOCKS_TTL=20", "PANKA_LOCKS_HEARTBEAT=2")
+	f, _, _, _ := lockTestFactory(t, env...)
+	var logged syncBuffer
+	f.Log = zerolog.New(&logged).Level(zerolog.WarnLevel)
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := f.AcquireLease(ctx, cfg, "app", "prod", "apply", "fff", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.ReleaseLease(lease)
+	proxy.Set(testserver.FaultRule{Target: "UpdateItem", Fault: testserver.FaultStatus, Status: 503, Code: "ServiceUnavailable", Times: 6})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(logged.String(), "lock heartbeat works again: the lease is renewed and the run goes on (heartbeats failed since ") {
+		if time.Now().After(deadline) || lease.Err() != nil {
+			t.Fatalf("no word that the heartbeat works again (lease: %v):\n%s\n%s", lease.Err(), logged.String(), proxy.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(logged.String(), "lock heartbeat failed; retrying until shortly before the lease expires") {
+		t.Errorf("the failed heartbeats were not warned about:\n%s", logged.String())
+	}
+}
+
 // TestLockCommandsOnASkewedHost: on a machine whose clock is 10 minutes
 // ahead, a lease another machine took a moment ago (and renews) read as
 // not renewed for 10 minutes: locks show and status called its run most
