@@ -51,7 +51,7 @@ by a run you killed (on the machine it ran on, the next operation takes such
 a lease over by itself). It never removes, without --force, a lease taken on this
 host by a process that is still running (say an apply in another terminal):
 that would stop the run at its next heartbeat. With --force it removes whoever's lease after showing
-it: use it only when that run is dead (a lease also expires by itself after
+it (and saying so when the process that took it still runs on this host): use it only when that run is dead (a lease also expires by itself after
 locks.ttl). --force asks for confirmation on a terminal and needs --yes
 otherwise. The removal is conditional on the lease that was shown: if it
 changed hands meanwhile, nothing is removed.
@@ -114,7 +114,18 @@ func unlockRun(ctx context.Context, opts *UnlockOptions) error {
 	now := lockNow(l, f.Now)
 	switch {
 	case opts.Force:
-		showLease(f, fmt.Sprintf("%s is locked by %s.", name, describeHolder(cur, now)))
+		msg := fmt.Sprintf("%s is locked by %s.", name, describeHolder(cur, now))
+		if opts.Identity != nil {
+			if _, host := opts.Identity(ctx); host != "" {
+				if _, alive := localHolder(cur, host); alive {
+					// Said before --yes goes ahead: that run is not dead.
+					pid := cur.Metadata.PID
+					msg += fmt.Sprintf("\nProcess %d, which took it, still runs on this host: removing its lease stops that run at its next heartbeat (within locks.heartbeat, %s), its engine cancelled mid-update. "+
+						"To stop it cleanly instead (recorded, lock released), press Ctrl-C in its terminal or run kill -INT %d.", pid, cfg.Locks.Heartbeat.D(), pid)
+				}
+			}
+		}
+		showLease(f, msg)
 		if !opts.Yes {
 			if !f.IO.CanPrompt() {
 				// Like apply/destroy without --auto-approve: a plain error

@@ -170,6 +170,21 @@ func TestUnlockLiveProcess(t *testing.T) {
 		held("unlock of a live process's lease")
 	}
 
+	// --force --yes removes it, saying first that the process still runs
+	// and what it does to that run (it used to show only the lease).
+	var errOut bytes.Buffer
+	f.IO.ErrOut = &errOut
+	force := &UnlockOptions{LocksOptions: *newLocksOptions(f), Identity: identity, Force: true, Yes: true}
+	force.Stack, force.Environment = "app", "prod"
+	released("unlock --force --yes of a live process's lease", unlockRun(ctx, force))
+	for _, want := range []string{fmt.Sprintf("Process %d, which took it, still runs on this host", pid), "stops that run at its next heartbeat",
+		fmt.Sprintf("kill -INT %d", pid)} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("unlock --force of a live process's lease does not say %q:\n%s", want, errOut.String())
+		}
+	}
+	info = take(pid, meta.Hostname)
+
 	// The holder dies (killed, and reaped): its lease is stale and released.
 	if err := holder.Process.Kill(); err != nil {
 		t.Fatal(err)
