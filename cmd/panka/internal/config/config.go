@@ -685,6 +685,11 @@ func (r *Resolved) loadData(path string, data []byte, layer string, env map[stri
 // the text after it, up to the first }.
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}`)
 
+// otherShellForm is a ${...} in one of the shell's forms other than ":-"
+// and ":?" (NAME-default, NAME=default, NAME:=default, NAME?message,
+// NAME:default): group 1 is NAME, 2 the operator, 3 the rest.
+var otherShellForm = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:=|-|=|\?|:)([^}]*)\}`)
+
 // expandEnv replaces the references of a config file value with the
 // environment variables' values ("" for ${NAME} unset), as the seed's
 // config file does for `accessToken: ${PULUMI_ACCESS_TOKEN}`: keeping the
@@ -716,6 +721,19 @@ func ExpandEnv(v string, getenv func(string) string) (string, error) {
 func expandRefs(v string, getenv func(string) string, unset func(name string)) (string, error) {
 	if !strings.Contains(v, "${") {
 		return v, nil
+	}
+	for _, m := range otherShellForm.FindAllStringSubmatch(v, -1) {
+		if strings.HasPrefix(m[2]+m[3], ":-") || strings.HasPrefix(m[2]+m[3], ":?") {
+			continue
+		}
+		// Kept as text, ${IMAGE-latest} became the value itself (a
+		// bucket named "${STATE_BUCKET-acme}"), where the shell reads a
+		// default; stack files refuse these forms too.
+		op := ":-"
+		if m[2] == "?" {
+			op = ":?"
+		}
+		return v, fmt.Errorf("%s is not read: a config file takes ${NAME}, ${NAME:-default} (NAME unset or empty) and ${NAME:?message}: write ${%s%s%s}", m[0], m[1], op, m[3])
 	}
 	var errs []error
 	out := envRef.ReplaceAllStringFunc(v, func(m string) string {

@@ -355,7 +355,7 @@ func TestFileValuesExpandEnv(t *testing.T) {
 		{"set", "${PULUMI_ACCESS_TOKEN}", []string{"PULUMI_ACCESS_TOKEN=pul-123"}, "pul-123"},
 		{"unset", "${PULUMI_ACCESS_TOKEN}", nil, ""},
 		{"inside text", "tok-${A}-${B}", []string{"A=1", "B=2"}, "tok-1-2"},
-		{"not a reference", "a$b ${not-a-name} $HOME", []string{"HOME=/h"}, "a$b ${not-a-name} $HOME"},
+		{"not a reference", "a$b ${9x} $HOME", []string{"HOME=/h"}, "a$b ${9x} $HOME"},
 		// ${NAME:-default}: the default when NAME is unset or empty, as
 		// in the shell (and as PANKA_* variables set to nothing count as
 		// unset).
@@ -408,6 +408,16 @@ func TestFileValuesEnvErrors(t *testing.T) {
 			`panka.yaml:2:11: key backend.bucket: ${STATE_BUCKET:?...}: STATE_BUCKET is not set in the environment (or empty): set it to the team's bucket`},
 		{"message, empty", "locks:\n  table: \"${LOCK_TABLE:?}\"\n", []string{"LOCK_TABLE="},
 			`panka.yaml:2:10: key locks.table: ${LOCK_TABLE:?...}: LOCK_TABLE is not set in the environment (or empty): export it, or write the value in the file`},
+		// The shell's other forms were kept as text: the bucket became
+		// "${STATE_BUCKET-acme}".
+		{"default without the colon", "backend:\n  bucket: ${STATE_BUCKET-acme}\n", nil,
+			`panka.yaml:2:11: key backend.bucket: ${STATE_BUCKET-acme} is not read: a config file takes ${NAME}, ${NAME:-default} (NAME unset or empty) and ${NAME:?message}: write ${STATE_BUCKET:-acme}`},
+		{"assigning default", "backend:\n  region: ${REGION:=eu-west-1}\n", []string{"REGION=us-east-1"},
+			`panka.yaml:2:11: key backend.region: ${REGION:=eu-west-1} is not read: a config file takes ${NAME}, ${NAME:-default} (NAME unset or empty) and ${NAME:?message}: write ${REGION:-eu-west-1}`},
+		{"after a default", "backend:\n  prefix: ${TEAM:-a}-${AREA-b}/\n", nil,
+			`panka.yaml:2:11: key backend.prefix: ${AREA-b} is not read: a config file takes ${NAME}, ${NAME:-default} (NAME unset or empty) and ${NAME:?message}: write ${AREA:-b}`},
+		{"message without the colon", "locks:\n  table: ${LOCK_TABLE?set it}\n", nil,
+			`panka.yaml:2:10: key locks.table: ${LOCK_TABLE?set it} is not read: a config file takes ${NAME}, ${NAME:-default} (NAME unset or empty) and ${NAME:?message}: write ${LOCK_TABLE:?set it}`},
 		{"nested default", "backend:\n  endpoint: ${S3_URL:-${MINIO_URL}}\n", nil,
 			`panka.yaml:2:13: key backend.endpoint: the text after ${S3_URL:- cannot hold ${...}: nested references are not supported; write the value itself there`},
 	} {
