@@ -144,6 +144,10 @@ type Source struct {
 	// environment variable was unset or empty (comma-separated), "" when
 	// there were none: the value read is not the one the file meant.
 	Unset string
+	// Defaulted names the ${NAME:-default} references whose variable was
+	// unset or empty, so the default was taken (comma-separated): shown,
+	// not refused, as the file says what to do then.
+	Defaulted string
 }
 
 func (s Source) String() string {
@@ -152,6 +156,9 @@ func (s Source) String() string {
 	}
 	if s.Unset != "" {
 		return s.Layer + " (" + s.Where + ", ${" + strings.ReplaceAll(s.Unset, ", ", "}, ${") + "} unset)"
+	}
+	if s.Defaulted != "" {
+		return s.Layer + " (" + s.Where + ", default of ${" + strings.ReplaceAll(s.Defaulted, ", ", ":-...}, ${") + ":-...})"
 	}
 	return s.Layer + " (" + s.Where + ")"
 }
@@ -698,14 +705,18 @@ var otherShellForm = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:=|-|=|\?|
 // is unset or empty, comma-separated, "" when none: the value read is not
 // the one the file meant. A variable set to nothing counts as unset
 // throughout (as PANKA_* variables do).
-func expandEnv(v string, env map[string]string) (out, unset string, err error) {
-	var names []string
-	out, err = expandRefs(v, func(name string) string { return env[name] }, func(name string) {
-		if !slices.Contains(names, name) {
-			names = append(names, name)
+func expandEnv(v string, env map[string]string) (out, unset, defaulted string, err error) {
+	var names, defs []string
+	out, err = expandRefs(v, func(name string) string { return env[name] }, func(name string, hasDefault bool) {
+		list := &names
+		if hasDefault {
+			list = &defs
+		}
+		if !slices.Contains(*list, name) {
+			*list = append(*list, name)
 		}
 	})
-	return out, strings.Join(names, ", "), err
+	return out, strings.Join(names, ", "), strings.Join(defs, ", "), err
 }
 
 // ExpandEnv is what Resolve does to a config file value, its references
@@ -713,12 +724,13 @@ func expandEnv(v string, env map[string]string) (out, unset string, err error) {
 // of another commit); the error is that of ${NAME:?message} with NAME
 // unset, or of a reference Resolve refuses.
 func ExpandEnv(v string, getenv func(string) string) (string, error) {
-	return expandRefs(v, getenv, func(string) {})
+	return expandRefs(v, getenv, func(string, bool) {})
 }
 
 // expandRefs replaces the references of v, calling unset with the name of
-// each ${NAME} (no default) whose variable is unset or empty.
-func expandRefs(v string, getenv func(string) string, unset func(name string)) (string, error) {
+// each ${NAME} or ${NAME:-default} (hasDefault) whose variable is unset or
+// empty.
+func expandRefs(v string, getenv func(string) string, unset func(name string, hasDefault bool)) (string, error) {
 	if !strings.Contains(v, "${") {
 		return v, nil
 	}
@@ -750,6 +762,7 @@ func expandRefs(v string, getenv func(string) string, unset func(name string)) (
 		case val != "":
 			return val
 		case op == ":-":
+			unset(name, true)
 			return word
 		case op == ":?":
 			msg := strings.TrimSpace(word)
@@ -759,7 +772,7 @@ func expandRefs(v string, getenv func(string) string, unset func(name string)) (
 			errs = append(errs, fmt.Errorf("${%s:?...}: %s is not set in the environment (or empty): %s", name, name, msg))
 			return m
 		}
-		unset(name)
+		unset(name, false)
 		return ""
 	})
 	return out, errors.Join(errs...)
@@ -855,12 +868,12 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 			errs = append(errs, fmt.Errorf("%s:%d:%d: key version: %q is not one of v1 (a file written for another panka release?)", file, kn.Line, kn.Column, vn.Value))
 			continue
 		}
-		value, unset, err := expandEnv(vn.Value, env)
+		value, unset, defaulted, err := expandEnv(vn.Value, env)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d:%d: key %s: %w", file, vn.Line, vn.Column, path, err))
 			continue
 		}
-		if err := r.set(path, value, Source{Layer: layer, Where: fmt.Sprintf("%s:%d", file, kn.Line), Unset: unset}); err != nil {
+		if err := r.set(path, value, Source{Layer: layer, Where: fmt.Sprintf("%s:%d", file, kn.Line), Unset: unset, Defaulted: defaulted}); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d:%d: %w", file, kn.Line, kn.Column, err))
 		}
 	}

@@ -444,8 +444,9 @@ func TestFileValuesEnvErrors(t *testing.T) {
 // means; a variable set, or a higher layer, leaves nothing recorded.
 func TestFileValuesUnsetEnv(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "panka.yaml")
-	// endpoint: AWS's own unless S3_URL names a server; a default stands
-	// for the variable, so nothing is recorded unset.
+	// endpoint: AWS's own unless DDB_URL names a server; a default stands
+	// for the variable, so nothing is recorded unset (the source says the
+	// default was taken).
 	if err := os.WriteFile(file, []byte("backend:\n  bucket: ${STATE_BUCKET}\n  prefix: ${TEAM}-${AREA}/\nlocks:\n  table: ${LOCK_TABLE}\n  endpoint: ${DDB_URL:-}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +473,7 @@ func TestFileValuesUnsetEnv(t *testing.T) {
 			if r.Backend.Bucket != tt.bucket || r.Backend.Prefix != tt.prefix || r.Locks.Table != tt.table {
 				t.Errorf("bucket %q prefix %q table %q, want %q %q %q", r.Backend.Bucket, r.Backend.Prefix, r.Locks.Table, tt.bucket, tt.prefix, tt.table)
 			}
-			for key, want := range map[string]string{"backend.bucket": tt.bucketSrc, "backend.prefix": tt.prefixSrc, "locks.table": tt.tblSrc, "locks.endpoint": "repo (" + file + ":6)"} {
+			for key, want := range map[string]string{"backend.bucket": tt.bucketSrc, "backend.prefix": tt.prefixSrc, "locks.table": tt.tblSrc, "locks.endpoint": "repo (" + file + ":6, default of ${DDB_URL:-...})"} {
 				if got := r.Sources[key].String(); got != want {
 					t.Errorf("source of %s = %q, want %q", key, got, want)
 				}
