@@ -71,6 +71,9 @@ type Factory struct {
 	// flagKeys maps config keys set by global flags.
 	flagKeys  map[string]string
 	flagNames map[string]string
+	// notRequired resolves the configuration with
+	// config.Layers.NotRequired: the pre-push hook's.
+	notRequired bool
 
 	// jsonLog, with --log-format json, writes notices and the final error
 	// as JSON log lines, whatever the log level (they are not logs that a
@@ -338,7 +341,7 @@ func (f *Factory) configForStackLines(stackKeys map[string]string, lines map[str
 		maps.DeleteFunc(flags, func(k, _ string) bool { return strings.HasPrefix(k, "backend.") })
 	}
 	l := config.Layers{RepoFile: filepath.Join(repo, repoConfigFile), Stack: stackKeys, StackFile: stackFile, StackLines: lines,
-		Env: env, Flags: flags, FlagNames: f.flagNames}
+		Env: env, Flags: flags, FlagNames: f.flagNames, NotRequired: f.notRequired}
 	if noRepoFile {
 		l.RepoFile = ""
 	}

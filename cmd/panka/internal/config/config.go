@@ -167,6 +167,8 @@ func (s Source) String() string {
 type Resolved struct {
 	Config
 	Sources map[string]Source
+	// notRequired is Layers.NotRequired, while the files are read.
+	notRequired bool
 }
 
 // Value is one key of a resolved configuration, for display.
@@ -190,6 +192,12 @@ type Layers struct {
 	Env        []string          // os.Environ()
 	Flags      map[string]string // config key -> value set by flags
 	FlagNames  map[string]string // config key -> flag name, for Source
+	// NotRequired reads ${NAME:?message} with NAME unset or empty as
+	// ${NAME} (empty, NAME recorded in Source.Unset), not as an error:
+	// for the pre-push hook, which checks what the pushed files say on
+	// the pusher's machine, not in the environment they are run in (a
+	// CI secret such as PULUMI_ACCESS_TOKEN refused every git push).
+	NotRequired bool
 }
 
 // envMap is an environment (os.Environ()) as a map.
@@ -206,14 +214,17 @@ func envMap(environ []string) map[string]string {
 // CheckRepoFile returns what Resolve would refuse in a repository
 // panka.yaml holding data (another commit's, read from git), named name
 // in its messages; environ expands ${NAME} as Resolve does.
+//
+// ${NAME:?message} with NAME unset is no error here (Layers.NotRequired):
+// the file is checked on a machine that need not be where it runs.
 func CheckRepoFile(name string, data []byte, environ []string) error {
-	r := &Resolved{Config: Default(), Sources: map[string]Source{}}
+	r := &Resolved{Config: Default(), Sources: map[string]Source{}, notRequired: true}
 	return r.loadData(name, data, "repo", envMap(environ))
 }
 
 // Resolve builds the effective configuration from its layers.
 func Resolve(l Layers) (*Resolved, error) {
-	r := &Resolved{Config: Default(), Sources: map[string]Source{}}
+	r := &Resolved{Config: Default(), Sources: map[string]Source{}, notRequired: l.NotRequired}
 	for _, k := range Keys() {
 		r.Sources[k.Path] = Source{Layer: "default"}
 	}
@@ -705,9 +716,11 @@ var otherShellForm = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:=|-|=|\?|
 // is unset or empty, comma-separated, "" when none: the value read is not
 // the one the file meant. A variable set to nothing counts as unset
 // throughout (as PANKA_* variables do).
-func expandEnv(v string, env map[string]string) (out, unset, defaulted string, err error) {
+//
+// With notRequired, ${NAME:?message} reads as ${NAME} (Layers.NotRequired).
+func expandEnv(v string, env map[string]string, notRequired bool) (out, unset, defaulted string, err error) {
 	var names, defs []string
-	out, err = expandRefs(v, func(name string) string { return env[name] }, func(name string, hasDefault bool) {
+	out, err = expandRefs(v, func(name string) string { return env[name] }, notRequired, func(name string, hasDefault bool) {
 		list := &names
 		if hasDefault {
 			list = &defs
@@ -724,13 +737,13 @@ func expandEnv(v string, env map[string]string) (out, unset, defaulted string, e
 // of another commit); the error is that of ${NAME:?message} with NAME
 // unset, or of a reference Resolve refuses.
 func ExpandEnv(v string, getenv func(string) string) (string, error) {
-	return expandRefs(v, getenv, func(string, bool) {})
+	return expandRefs(v, getenv, false, func(string, bool) {})
 }
 
 // expandRefs replaces the references of v, calling unset with the name of
 // each ${NAME} or ${NAME:-default} (hasDefault) whose variable is unset or
-// empty.
-func expandRefs(v string, getenv func(string) string, unset func(name string, hasDefault bool)) (string, error) {
+// empty, and of each ${NAME:?message} as well with notRequired.
+func expandRefs(v string, getenv func(string) string, notRequired bool, unset func(name string, hasDefault bool)) (string, error) {
 	if !strings.Contains(v, "${") {
 		return v, nil
 	}
@@ -764,7 +777,7 @@ func expandRefs(v string, getenv func(string) string, unset func(name string, ha
 		case op == ":-":
 			unset(name, true)
 			return word
-		case op == ":?":
+		case op == ":?" && !notRequired:
 			msg := strings.TrimSpace(word)
 			if msg == "" {
 				msg = "export it, or write the value in the file"
@@ -868,7 +881,7 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 			errs = append(errs, fmt.Errorf("%s:%d:%d: key version: %q is not one of v1 (a file written for another panka release?)", file, kn.Line, kn.Column, vn.Value))
 			continue
 		}
-		value, unset, defaulted, err := expandEnv(vn.Value, env)
+		value, unset, defaulted, err := expandEnv(vn.Value, env, r.notRequired)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d:%d: key %s: %w", file, vn.Line, vn.Column, path, err))
 			continue

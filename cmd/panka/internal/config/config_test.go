@@ -430,8 +430,26 @@ func TestFileValuesEnvErrors(t *testing.T) {
 			if err == nil || !strings.HasSuffix(err.Error(), tt.want) {
 				t.Errorf("err = %v, want it to end with %q", err, tt.want)
 			}
-			if err := CheckRepoFile("panka.yaml", []byte(tt.data), tt.env); err == nil || err.Error() != tt.want {
+			// The pre-push hook's check of a pushed file: a variable
+			// unset on the pusher's machine is no problem in the file.
+			err = CheckRepoFile("panka.yaml", []byte(tt.data), tt.env)
+			if strings.Contains(tt.want, ":?...}") {
+				if err != nil {
+					t.Errorf("CheckRepoFile: %v, want nil (${NAME:?} is checked where panka runs)", err)
+				}
+			} else if err == nil || err.Error() != tt.want {
 				t.Errorf("CheckRepoFile: %v, want %q", err, tt.want)
+			}
+			// So does Resolve with NotRequired, NAME recorded unset.
+			r, err := Resolve(Layers{RepoFile: file, Env: tt.env, NotRequired: true})
+			if strings.Contains(tt.want, ":?...}") {
+				if err != nil {
+					t.Errorf("Resolve NotRequired: %v", err)
+				} else if key := strings.TrimSuffix(strings.Fields(strings.SplitN(tt.want, " key ", 2)[1])[0], ":"); r.Sources[key].Unset == "" {
+					t.Errorf("Resolve NotRequired: source of %s %+v records no unset variable", key, r.Sources[key])
+				}
+			} else if err == nil {
+				t.Errorf("Resolve NotRequired: nil error, want %q", tt.want)
 			}
 		})
 	}
