@@ -124,6 +124,10 @@ Set PANKA_GIT_BINARY=false to read git with go-git only (no git binary).`,
 				// nothing changed for a reason.
 				opts.F.Warnf("--why explains the text output; -o %s prints stack/environments only, without reasons: use -o json for them (its reasons and components), or leave out -o", f.Flags.Output)
 			}
+			// A CI job of panka changed has no deploy secrets: a
+			// ${NAME:?message} for one is checked by the commands that
+			// deploy (--since-deployed reads the state: it is checked).
+			opts.F.notRequired = !opts.SinceDeployed
 			return changedRun(cmd.Context(), opts)
 		},
 	}

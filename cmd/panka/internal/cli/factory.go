@@ -72,7 +72,8 @@ type Factory struct {
 	flagKeys  map[string]string
 	flagNames map[string]string
 	// notRequired resolves the configuration with
-	// config.Layers.NotRequired: the pre-push hook's.
+	// config.Layers.NotRequired: the pre-push hook's, and that of
+	// validate, show and changed (without --since-deployed).
 	notRequired bool
 
 	// jsonLog, with --log-format json, writes notices and the final error

@@ -48,6 +48,9 @@ Required variables must have values (--var, --var-file, PANKA_VAR_<NAME>).`,
 			if err := needStackEnv(opts.F, opts.Stack, opts.Environment, ""); err != nil {
 				return err
 			}
+			// Nothing is deployed: a ${NAME:?message} for a deploy
+			// secret is checked by the commands that deploy.
+			opts.F.notRequired = true
 			return showRun(c.Context(), opts)
 		},
 	}

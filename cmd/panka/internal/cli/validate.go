@@ -99,6 +99,9 @@ lower priority gets the traffic), listed under "warnings" in -o json.
 Works outside git and in a repository without commits.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			// Nothing is deployed: a ${NAME:?message} for a deploy
+			// secret is checked by the commands that deploy.
+			opts.F.notRequired = true
 			return validateRun(c.Context(), opts)
 		},
 	}

@@ -193,10 +193,12 @@ type Layers struct {
 	Flags      map[string]string // config key -> value set by flags
 	FlagNames  map[string]string // config key -> flag name, for Source
 	// NotRequired reads ${NAME:?message} with NAME unset or empty as
-	// ${NAME} (empty, NAME recorded in Source.Unset), not as an error:
-	// for the pre-push hook, which checks what the pushed files say on
-	// the pusher's machine, not in the environment they are run in (a
-	// CI secret such as PULUMI_ACCESS_TOKEN refused every git push).
+	// ${NAME} (empty, NAME recorded in Source.Unset), not as an error,
+	// but in stacks.root: for the pre-push hook, which checks what the
+	// pushed files say on the pusher's machine, not in the environment
+	// they are run in (a CI secret such as PULUMI_ACCESS_TOKEN refused
+	// every git push), and for validate, show and changed, which deploy
+	// nothing (a CI job of panka changed has no deploy secrets).
 	NotRequired bool
 }
 
@@ -881,7 +883,9 @@ func (r *Resolved) loadNode(file, layer, prefix string, n *yaml.Node, env map[st
 			errs = append(errs, fmt.Errorf("%s:%d:%d: key version: %q is not one of v1 (a file written for another panka release?)", file, kn.Line, kn.Column, vn.Value))
 			continue
 		}
-		value, unset, defaulted, err := expandEnv(vn.Value, env, r.notRequired)
+		// stacks.root is read by every command: what it means is never
+		// left empty for a variable that is not set.
+		value, unset, defaulted, err := expandEnv(vn.Value, env, r.notRequired && path != "stacks.root")
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d:%d: key %s: %w", file, vn.Line, vn.Column, path, err))
 			continue

@@ -692,3 +692,25 @@ func TestRegionNameCheckedWhereSet(t *testing.T) {
 		})
 	}
 }
+
+// TestNotRequiredKeepsStacksRoot: Layers.NotRequired (the pre-push hook,
+// validate, show, changed) reads ${NAME:?message} unset as ${NAME}, but
+// not in stacks.root, which every command reads: an empty root would be
+// the default "stacks", another folder than the file means.
+func TestNotRequiredKeepsStacksRoot(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "panka.yaml")
+	if err := os.WriteFile(file, []byte("stacks:\n  root: ${ROOT:?set ROOT}\npulumi:\n  accessToken: ${TOKEN:?set TOKEN}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Resolve(Layers{RepoFile: file, NotRequired: true})
+	if err == nil || !strings.HasSuffix(err.Error(), "panka.yaml:2:9: key stacks.root: ${ROOT:?...}: ROOT is not set in the environment (or empty): set ROOT") {
+		t.Errorf("err = %v, want stacks.root's ${ROOT:?} refused", err)
+	}
+	r, err := Resolve(Layers{RepoFile: file, NotRequired: true, Env: []string{"ROOT=infra"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Stacks.Root != "infra" || r.Pulumi.AccessToken != "" || r.Sources["pulumi.accessToken"].Unset != "TOKEN" {
+		t.Errorf("root %q, token %q from %+v", r.Stacks.Root, r.Pulumi.AccessToken, r.Sources["pulumi.accessToken"])
+	}
+}
