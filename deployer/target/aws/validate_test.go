@@ -110,6 +110,19 @@ func TestValidate(t *testing.T) {
 		{"queue retention", func(r *stacks.Resolved) { r.Components[5].Spec["retentionPeriod"] = "30d" }, []string{"spec.retentionPeriod: want 60-1209600 seconds"}},
 		{"queue max receives", func(r *stacks.Resolved) { r.Components[5].Spec["deadLetter"] = map[string]any{"maxReceives": int64(0)} }, []string{"spec.deadLetter.maxReceives: want 1-1000"}},
 		{"bucket name", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "Bad_Name" }, []string{`bucket name "Bad_Name" must hold only lowercase letters`}},
+		// S3 refuses names with a reserved prefix or suffix, at apply;
+		// validate names the rule.
+		{"bucket xn-- prefix", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "xn--orders" }, []string{`component "assets" (Bucket): spec.name: bucket name "xn--orders" starts with "xn--", which S3 reserves for internationalized (punycode) domain names`}},
+		{"bucket sthree- prefix", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "sthree-orders" }, []string{`starts with "sthree-", which S3 reserves`}},
+		{"bucket amzn-s3-demo- prefix", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "amzn-s3-demo-orders" }, []string{`starts with "amzn-s3-demo-", which S3 reserves for the example names`}},
+		{"bucket -s3alias suffix", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "orders-s3alias" }, []string{`ends with "-s3alias", which S3 reserves for access point alias names`}},
+		{"bucket --ol-s3 suffix", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "orders--ol-s3" }, []string{`ends with "--ol-s3", which S3 reserves for Object Lambda`}},
+		{"bucket .mrap suffix", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "orders.mrap" }, []string{`ends with ".mrap", which S3 reserves for Multi-Region Access Point names`}},
+		{"bucket --x-s3 suffix", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "orders--x-s3" }, []string{`ends with "--x-s3", which S3 reserves for directory bucket names`}},
+		{"bucket --table-s3 suffix", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "orders--table-s3" }, []string{`ends with "--table-s3", which S3 reserves for S3 Tables`}},
+		{"bucket affix inside the name", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "orders-xn--sthree-s3alias-assets" }, nil},
+		// A derived name starts with the stack name.
+		{"derived bucket reserved prefix", func(r *stacks.Resolved) { r.Stack = "sthree" }, []string{`spec.name (derived from stack, environment and component; set spec.name to choose one): bucket name "sthree-prod-assets-123456789012" starts with "sthree-"`}},
 		{"bucket ip name", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "192.168.1.1" }, []string{"must not look like an IP address"}},
 		{"unknown reference", func(r *stacks.Resolved) { r.Components[1].Spec["env"] = map[string]any{"X": "${nope.url}"} }, []string{`reference ${nope.url} names unknown component "nope"`}},
 		{"unknown output", func(r *stacks.Resolved) { r.Components[1].Spec["env"] = map[string]any{"X": "${users-db.password}"} }, []string{"reference ${users-db.password}: a Database has outputs endpoint, address, port, secretArn"}},

@@ -161,11 +161,37 @@ func checkBucket(name string) error {
 		return fmt.Errorf("bucket name %q must not contain \"..\", \".-\" or \"-.\"", name)
 	case net.ParseIP(name) != nil:
 		return fmt.Errorf("bucket name %q must not look like an IP address", name)
-	case strings.HasPrefix(name, "xn--"), strings.HasPrefix(name, "sthree-"), strings.HasSuffix(name, "-s3alias"), strings.HasSuffix(name, "--ol-s3"):
-		return fmt.Errorf("bucket name %q uses a prefix or suffix AWS reserves", name)
+	}
+	for _, p := range reservedBucketPrefixes {
+		if strings.HasPrefix(name, p.affix) {
+			return fmt.Errorf("bucket name %q starts with %q, which S3 reserves for %s; choose a name that does not", name, p.affix, p.why)
+		}
+	}
+	for _, s := range reservedBucketSuffixes {
+		if strings.HasSuffix(name, s.affix) {
+			return fmt.Errorf("bucket name %q ends with %q, which S3 reserves for %s; choose a name that does not", name, s.affix, s.why)
+		}
 	}
 	return nil
 }
+
+// reservedBucketPrefixes and reservedBucketSuffixes are the affixes S3's
+// bucket naming rules reserve: CreateBucket refuses a general purpose
+// bucket named with one (InvalidBucketName), in apply.
+var (
+	reservedBucketPrefixes = []struct{ affix, why string }{
+		{"xn--", "internationalized (punycode) domain names"},
+		{"sthree-", "its own use"},
+		{"amzn-s3-demo-", "the example names of its documentation"},
+	}
+	reservedBucketSuffixes = []struct{ affix, why string }{
+		{"-s3alias", "access point alias names"},
+		{"--ol-s3", "Object Lambda access point alias names"},
+		{".mrap", "Multi-Region Access Point names"},
+		{"--x-s3", "directory bucket names"},
+		{"--table-s3", "S3 Tables access point alias names"},
+	}
+)
 
 func checkPattern(what, name string, re *regexp.Regexp, max int) error {
 	if name == "" || len(name) > max || !re.MatchString(name) {
