@@ -272,9 +272,9 @@ func decodeObject(t *testing.T, v resource.PropertyValue) map[string]any {
 	return nil
 }
 
-func containerDefs(t *testing.T, x *registered) []containerDef {
+func containerDefs(t *testing.T, x *registered) []model.ContainerDef {
 	t.Helper()
-	var defs []containerDef
+	var defs []model.ContainerDef
 	if err := json.Unmarshal([]byte(prop(x, "containerDefinitions").StringValue()), &defs); err != nil {
 		t.Fatalf("container definitions: %v", err)
 	}
@@ -316,9 +316,9 @@ func TestMicroService(t *testing.T) {
 	if !reflect.DeepEqual(env, wantEnv) {
 		t.Errorf("environment = %v, want %v", env, wantEnv)
 	}
-	wantSecrets := []nameValueFrom{
-		{"DB_PASSWORD", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-users-db-AbCdEf:password::"},
-		{"STRIPE_KEY", "arn:aws:ssm:eu-west-1:123456789012:parameter/orders/stripe"},
+	wantSecrets := []model.NameValueFrom{
+		{Name: "DB_PASSWORD", ValueFrom: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-users-db-AbCdEf:password::"},
+		{Name: "STRIPE_KEY", ValueFrom: "arn:aws:ssm:eu-west-1:123456789012:parameter/orders/stripe"},
 	}
 	if !reflect.DeepEqual(cd.Secrets, wantSecrets) {
 		t.Errorf("secrets = %v, want %v", cd.Secrets, wantSecrets)

@@ -107,6 +107,25 @@ func TestValidate(t *testing.T) {
 		{"stack sg- prefix", func(r *stacks.Resolved) { r.Stack = "sg-payments" }, []string{`stack "sg-payments" environment "prod": security group name "sg-payments-prod-workloads" starts with "sg-"`, "rename the stack"}},
 		{"stack sg", func(r *stacks.Resolved) { r.Stack = "sg" }, []string{`security group name "sg-prod-workloads" starts with "sg-"`}},
 		{"stack sgx", func(r *stacks.Resolved) { r.Stack = "sgx" }, nil},
+		// ECS refuses a task definition over 64 KiB at
+		// RegisterTaskDefinition: many or large env values passed
+		// validate and plan and failed in apply.
+		{"task definition over 64 KiB", func(r *stacks.Resolved) {
+			env := map[string]any{"CA_BUNDLE": strings.Repeat("x", 40000), "RULES": stacks.Sensitive{Clear: strings.Repeat("r", 20000)}}
+			for i := 0; i < 100; i++ {
+				env[fmt.Sprintf("FLAG_%03d", i)] = strings.Repeat("f", 60)
+			}
+			r.Components[1].Spec["env"] = env
+		}, []string{`component "worker" (Worker): spec.env.CA_BUNDLE: the ECS task definition would be at least`, "over ECS's limit of 65536 (64 KiB)",
+			"the largest values are env.CA_BUNDLE (40009 bytes), env.RULES (20005 bytes), env.FLAG_000 (68 bytes)", "list them under spec.secrets"}},
+		{"task definition large command", func(r *stacks.Resolved) {
+			r.Components[2].Spec["command"] = []any{"sh", "-c", strings.Repeat("echo hi; ", 8000)}
+		}, []string{`component "nightly" (CronJob): spec.command[2]: the ECS task definition would be at least`}},
+		// Just under the limit is fine, and a reference counts as its
+		// text, not as an error.
+		{"task definition under 64 KiB", func(r *stacks.Resolved) {
+			r.Components[1].Spec["env"] = map[string]any{"CA_BUNDLE": strings.Repeat("x", 63000), "DB": "${users-db.address}"}
+		}, nil},
 		{"queue retention", func(r *stacks.Resolved) { r.Components[5].Spec["retentionPeriod"] = "30d" }, []string{"spec.retentionPeriod: want 60-1209600 seconds"}},
 		{"queue max receives", func(r *stacks.Resolved) { r.Components[5].Spec["deadLetter"] = map[string]any{"maxReceives": int64(0)} }, []string{"spec.deadLetter.maxReceives: want 1-1000"}},
 		{"bucket name", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "Bad_Name" }, []string{`bucket name "Bad_Name" must hold only lowercase letters`}},
@@ -376,10 +395,10 @@ func TestSecretForms(t *testing.T) {
 	res := run(t, r)
 	td := res.find(t, tTaskDef, "worker-task")
 	cd := containerDefs(t, td)[0]
-	want := []nameValueFrom{
-		{"A", "arn:aws:ssm:eu-west-1:123456789012:parameter/a"},
-		{"B", "/orders/b"},
-		{"C", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:c-AbCdEf"},
+	want := []model.NameValueFrom{
+		{Name: "A", ValueFrom: "arn:aws:ssm:eu-west-1:123456789012:parameter/a"},
+		{Name: "B", ValueFrom: "/orders/b"},
+		{Name: "C", ValueFrom: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:c-AbCdEf"},
 	}
 	if !reflect.DeepEqual(cd.Secrets, want) || len(cd.Environment) != 0 {
 		t.Errorf("secrets = %v, environment = %v", cd.Secrets, cd.Environment)

@@ -31,59 +31,6 @@ type task struct {
 	sg       *ec2.SecurityGroup
 }
 
-// containerDef is one entry of an ECS task definition's container
-// definitions (the subset panka sets).
-type containerDef struct {
-	Name             string            `json:"name"`
-	Image            string            `json:"image"`
-	Essential        bool              `json:"essential"`
-	Command          []string          `json:"command,omitempty"`
-	PortMappings     []portMapping     `json:"portMappings,omitempty"`
-	Environment      []nameValue       `json:"environment"`
-	Secrets          []nameValueFrom   `json:"secrets,omitempty"`
-	LogConfiguration logConfiguration  `json:"logConfiguration"`
-	HealthCheck      *containerHealth  `json:"healthCheck,omitempty"`
-	DockerLabels     map[string]string `json:"dockerLabels,omitempty"`
-}
-
-type portMapping struct {
-	Name          string `json:"name,omitempty"`
-	ContainerPort int    `json:"containerPort"`
-	Protocol      string `json:"protocol"`
-}
-
-type nameValue struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
-
-type nameValueFrom struct {
-	Name      string `json:"name"`
-	ValueFrom string `json:"valueFrom"`
-}
-
-type containerHealth struct {
-	Command     []string `json:"command"`
-	Interval    int      `json:"interval"`
-	Timeout     int      `json:"timeout"`
-	Retries     int      `json:"retries"`
-	StartPeriod int      `json:"startPeriod"`
-}
-
-// healthCommand gives a check command the form ECS wants: ["CMD", ...]
-// or ["CMD-SHELL", "..."]; a bare command runs directly.
-func healthCommand(cmd []string) []string {
-	if len(cmd) > 0 && (cmd[0] == "CMD" || cmd[0] == "CMD-SHELL") {
-		return cmd
-	}
-	return append([]string{"CMD"}, cmd...)
-}
-
-type logConfiguration struct {
-	LogDriver string            `json:"logDriver"`
-	Options   map[string]string `json:"options"`
-}
-
 // task makes the parts every workload has.
 func (b *builder) task() (*task, error) {
 	ctx, w, c := b.ctx, b.cp.W, b.cp.C
@@ -159,50 +106,13 @@ func (b *builder) task() (*task, error) {
 	// Container definitions: every input (image, env values, secret
 	// references) flows through one All so references are wired and a
 	// secret env value makes the document secret in Pulumi's state.
-	envNames := model.SortedKeys(w.Env)
-	ins := []pulumi.StringInput{b.input(w.Image)}
-	for _, arg := range w.Command {
-		ins = append(ins, b.input(arg))
+	ins := []pulumi.StringInput{}
+	for _, in := range b.cp.ContainerInputs() {
+		ins = append(ins, b.input(in))
 	}
-	for _, k := range envNames {
-		ins = append(ins, b.input(w.Env[k]))
-	}
-	ins = append(ins, secretRefs...)
-	region := b.R.Provider.Region
-	logGroup := model.LogGroupName(b.R.Stack, b.R.Environment, c.Name)
-	ncmd, port, name, check := len(w.Command), w.Port, c.Name, w.ContainerCheck
+	cp, stack, env, region := b.cp, b.R.Stack, b.R.Environment, b.R.Provider.Region
 	defs := jsonDoc(func(v []string) any {
-		cd := containerDef{
-			Name:        name,
-			Image:       v[0],
-			Essential:   true,
-			Environment: []nameValue{},
-			LogConfiguration: logConfiguration{LogDriver: "awslogs", Options: map[string]string{
-				"awslogs-group":         logGroup,
-				"awslogs-region":        region,
-				"awslogs-stream-prefix": name,
-			}},
-		}
-		v = v[1:]
-		if ncmd > 0 {
-			cd.Command = v[:ncmd]
-		}
-		v = v[ncmd:]
-		for i, k := range envNames {
-			cd.Environment = append(cd.Environment, nameValue{Name: k, Value: v[i]})
-		}
-		v = v[len(envNames):]
-		for i, k := range secretNames {
-			cd.Secrets = append(cd.Secrets, nameValueFrom{Name: k, ValueFrom: v[i]})
-		}
-		if check != nil {
-			cd.HealthCheck = &containerHealth{Command: healthCommand(check.Command), Interval: check.Interval,
-				Timeout: check.Timeout, Retries: 3, StartPeriod: 60}
-		}
-		if port > 0 {
-			cd.PortMappings = []portMapping{{Name: "http", ContainerPort: port, Protocol: "tcp"}}
-		}
-		return []containerDef{cd}
+		return []model.ContainerDef{cp.ContainerDefinition(stack, env, region, v)}
 	}, ins...)
 
 	t.def, err = ecs.NewTaskDefinition(ctx, b.name("task"), &ecs.TaskDefinitionArgs{

@@ -120,6 +120,7 @@ func New(r *stacks.Resolved) (*Program, error) {
 			d.fail("kind", "%q is not a component kind the aws target deploys", c.Kind)
 		}
 		p.checkNames(d, cp)
+		p.checkTaskDefinitionSize(d, cp)
 		cp.Refs = p.collectRefs(d, c.Spec, "")
 		errs = append(errs, d.errs...)
 		p.Comps[c.Name] = cp
