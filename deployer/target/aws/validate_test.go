@@ -126,6 +126,15 @@ func TestValidate(t *testing.T) {
 		{"task definition under 64 KiB", func(r *stacks.Resolved) {
 			r.Components[1].Spec["env"] = map[string]any{"CA_BUNDLE": strings.Repeat("x", 63000), "DB": "${users-db.address}"}
 		}, nil},
+		// A reference counts as nothing: its value (a port can be "5432",
+		// shorter than its text) is unknown before the deployment.
+		{"task definition references count as nothing", func(r *stacks.Resolved) {
+			env := map[string]any{"CA_BUNDLE": strings.Repeat("x", 62000)}
+			for i := 0; i < 100; i++ {
+				env[fmt.Sprintf("P%02d", i)] = "${users-db.port}"
+			}
+			r.Components[1].Spec["env"] = env
+		}, nil},
 		{"queue retention", func(r *stacks.Resolved) { r.Components[5].Spec["retentionPeriod"] = "30d" }, []string{"spec.retentionPeriod: want 60-1209600 seconds"}},
 		{"queue max receives", func(r *stacks.Resolved) { r.Components[5].Spec["deadLetter"] = map[string]any{"maxReceives": int64(0)} }, []string{"spec.deadLetter.maxReceives: want 1-1000"}},
 		{"bucket name", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "Bad_Name" }, []string{`bucket name "Bad_Name" must hold only lowercase letters`}},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"panka.dev/panka/stacks"
 )
@@ -124,9 +125,9 @@ const maxTaskDefinition = 64 << 10
 // checkTaskDefinitionSize estimates the task definition the target
 // registers for workload cp and fails when it is over ECS's 64 KiB: the
 // container definition built as the target builds it, with each
-// ${component.output} reference counted as its own text (the value it
-// resolves to, an ARN or endpoint, is usually longer, so the estimate is
-// low rather than high), plus the task definition's other fields.
+// ${component.output} reference counted as empty (its value is not known
+// yet, so the estimate is a lower bound and never refuses a definition
+// that fits), plus the task definition's other fields.
 // Without it a workload with many large env values passed validate and
 // plan and apply failed at RegisterTaskDefinition.
 func (p *Program) checkTaskDefinitionSize(d *decoder, cp *Comp) {
@@ -192,20 +193,34 @@ func (p *Program) checkTaskDefinitionSize(d *decoder, cp *Comp) {
 		size, maxTaskDefinition, largest)
 }
 
-// inputText is the text of a spec value as the estimate counts it.
+// inputText is the text of a spec value as the estimate counts it: its
+// literal text unescaped, each reference counted as nothing (what it
+// resolves to is not known before the deployment), so that the estimate
+// never exceeds the real size.
 func inputText(v any) string {
 	switch x := v.(type) {
 	case string:
-		return stacks.Unescape(x)
+		return withoutRefs(x)
 	case stacks.Sensitive:
-		return stacks.Unescape(x.Clear)
+		return withoutRefs(x.Clear)
 	case *stacks.Sensitive:
 		if x != nil {
-			return stacks.Unescape(x.Clear)
+			return withoutRefs(x.Clear)
 		}
 		return ""
 	}
 	return fmt.Sprint(v)
+}
+
+func withoutRefs(s string) string {
+	var out strings.Builder
+	last := 0
+	for _, r := range stacks.FindRefs(s) {
+		out.WriteString(stacks.Unescape(s[last:r.Start]))
+		last = r.End
+	}
+	out.WriteString(stacks.Unescape(s[last:]))
+	return out.String()
 }
 
 // jsonSize is the size of v encoded as JSON, without HTML escaping (as
