@@ -253,27 +253,39 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 
 	// A change of target or region replaces every resource. A change of
 	// the local target's directory moves every manifest (an update); its
-	// region is no input of any manifest (nothing changes).
+	// region is no input of any manifest (nothing changes). On the aws
+	// target a tags change re-tags every component in place: the
+	// provider puts them (default tags) on every resource, and every
+	// component has tagged resources, so each is an update, as pulumi
+	// preview shows one on each resource.
 	replaceAll := ""
-	var moveAll *FieldChange
+	var updateAll []FieldChange
 	if desired != nil && deployed != nil {
 		p.Provider = diffValues("provider", normalize(desired.Provider), normalize(deployed.Provider))
-		for i, fc := range p.Provider {
+		local := localTarget(desired, deployed)
+		var moved bool
+		for _, fc := range p.Provider {
 			switch {
-			case fc.Path == "provider.directory" && localTarget(desired, deployed):
+			case fc.Path == "provider.directory" && local:
 				if !sameDirectory(desired.Provider.Directory, deployed.Provider.Directory) {
-					moveAll = &p.Provider[i]
+					updateAll, moved = append(updateAll, fc), true
 				}
-			case fc.Path == "provider.region" && localTarget(desired, deployed):
+			case fc.Path == "provider.region" && local:
 			case fc.Path == "provider.name" || fc.Path == "provider.region" || fc.Path == "provider.directory":
 				replaceAll = fc.Path
+			case !local && (fc.Path == "provider.tags" || strings.HasPrefix(fc.Path, "provider.tags.")):
+				fc.Reason = "default tags: the provider re-tags every resource of the component in place"
+				updateAll = append(updateAll, fc)
 			}
+		}
+		if replaceAll != "" {
+			updateAll = nil
 		}
 		// On the local target only the directory is deployed (a new one
 		// moves every manifest): its region, and the aws-only settings,
 		// are recorded by apply but change nothing, as a component's
 		// labels (Recorded).
-		p.Summary.ProviderChanged = len(p.Provider) > 0 && (!localTarget(desired, deployed) || replaceAll != "" || moveAll != nil)
+		p.Summary.ProviderChanged = len(p.Provider) > 0 && (!local || replaceAll != "" || moved)
 	}
 
 	var old map[string]*stacks.Component
@@ -294,10 +306,10 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 			c := desired.Component(name)
 			kept[name] = true
 			ch := compare(c, old[name], replaceFields, replaceAll, local)
-			if moveAll != nil && ch.Action == ActionNoOp && old[name] != nil {
-				ch.Action, ch.Fields = ActionUpdate, append([]FieldChange{*moveAll}, ch.Fields...)
-			} else if moveAll != nil && ch.Action == ActionUpdate {
-				ch.Fields = append([]FieldChange{*moveAll}, ch.Fields...)
+			if len(updateAll) > 0 && ch.Action == ActionNoOp && old[name] != nil {
+				ch.Action, ch.Fields = ActionUpdate, append(slices.Clone(updateAll), ch.Fields...)
+			} else if len(updateAll) > 0 && ch.Action == ActionUpdate {
+				ch.Fields = append(slices.Clone(updateAll), ch.Fields...)
 			}
 			if prev := old[name]; prev != nil && replaceAll == "" {
 				readsRecreated(&ch, c, prev, renewed, local, replaceFields, func(x, output string) bool {

@@ -237,6 +237,52 @@ func TestPlanReadsRecreated(t *testing.T) {
 			t.Errorf("aws region: summary = %+v, want every component replaced, provider changed", p.Summary)
 		}
 	})
+	t.Run("aws tags", func(t *testing.T) {
+		// The aws provider puts spec.provider.tags on every resource
+		// (default tags), and every component has tagged resources: a
+		// tags change re-tags each in place. The plan said only
+		// "0 to update (deployment target changed)" and named none of
+		// them, where pulumi preview shows an update on each.
+		dep := base()
+		dep.Provider.Tags = map[string]string{"team": "shop"}
+		d := base()
+		d.Provider.Tags = map[string]string{"team": "checkout", "cost-center": "42"}
+		d.Component("api").Spec["replicas"] = int64(3)
+		p := Plan(d, fromState(t, dep), Options{})
+		if p.Summary.Update != 5 || p.Summary.NoOp != 0 || !p.Summary.ProviderChanged {
+			t.Fatalf("summary = %+v, want every component updated (re-tagged), provider changed", p.Summary)
+		}
+		for _, c := range p.Changes {
+			if len(c.Fields) < 2 || c.Fields[0].Path != "provider.tags.cost-center" || c.Fields[1].Path != "provider.tags.team" || c.Fields[1].After != "checkout" {
+				t.Errorf("%s: fields %+v, want the two tag changes first", c.Component, c.Fields)
+			}
+		}
+		if f := changeOf(t, p, "api").Fields; len(f) != 3 || f[2].Path != "spec.replicas" {
+			t.Errorf("api: fields %+v, want the tags then spec.replicas", f)
+		}
+		var text bytes.Buffer
+		if err := p.WriteText(&text, TextOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"~ assets (Bucket)", `provider.tags.team: "shop" → "checkout" # default tags: the provider re-tags every resource of the component in place`,
+			"Plan: 0 to create, 5 to update, 0 to delete (deployment target changed)"} {
+			if !strings.Contains(text.String(), want) {
+				t.Errorf("text lacks %q:\n%s", want, text.String())
+			}
+		}
+		// A region change replaces everything anyway: no tag fields on
+		// the replacements.
+		d.Provider.Region = "eu-central-1"
+		p = Plan(d, fromState(t, dep), Options{})
+		if p.Summary.Replace != 5 || p.Summary.Update != 0 {
+			t.Errorf("tags and region: summary %+v, want every component replaced", p.Summary)
+		}
+		for _, fc := range changeOf(t, p, "assets").Fields {
+			if strings.HasPrefix(fc.Path, "provider.tags") {
+				t.Errorf("tags and region: assets lists %s, want only the replacement", fc.Path)
+			}
+		}
+	})
 	t.Run("local directory spelled differently", func(t *testing.T) {
 		// "./.panka//local/" is the folder ".panka/local" names: the
 		// engine moves no manifest (it used to plan every component as
