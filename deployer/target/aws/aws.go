@@ -22,10 +22,10 @@ import (
 // deliberately not among them: it lives in state and history, so a commit
 // that changes nothing updates nothing.
 const (
-	TagManagedBy   = "managed-by"
-	TagStack       = "panka:stack"
-	TagEnvironment = "panka:environment"
-	TagComponent   = "panka:component"
+	TagManagedBy   = model.TagManagedBy
+	TagStack       = model.TagStack
+	TagEnvironment = model.TagEnvironment
+	TagComponent   = model.TagComponent
 )
 
 // ComponentType is the Pulumi type of the component resource that parents

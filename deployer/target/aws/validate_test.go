@@ -100,6 +100,13 @@ func TestValidate(t *testing.T) {
 				r.Provider.Tags[fmt.Sprintf("t%d", i)] = "v"
 			}
 		}, []string{"spec.provider.tags: 47 tags; AWS allows 50 per resource and panka adds 4, so at most 46"}},
+		// The provider dropped a stack's "managed-by" for panka's own
+		// without a word; IAM takes the keys of a role ignoring case, so
+		// "Team" and "team" (or "Managed-By") could not go on its roles.
+		{"tag panka sets", func(r *stacks.Resolved) { r.Provider.Tags["managed-by"] = "terraform" }, []string{`spec.provider.tags: key "managed-by": panka sets "managed-by" on every resource itself; remove it or choose another key`}},
+		{"tag panka sets other case", func(r *stacks.Resolved) { r.Provider.Tags["Panka:Stack"] = "x" }, []string{`key "Panka:Stack": panka sets "panka:stack" on every resource itself`}},
+		{"tag keys differ in case", func(r *stacks.Resolved) { r.Provider.Tags["Team"], r.Provider.Tags["team"] = "a", "b" }, []string{`spec.provider.tags: keys "Team" and "team" differ only in case: IAM takes tag keys of roles ignoring case`}},
+		{"tag panka: prefix of its own", func(r *stacks.Resolved) { r.Provider.Tags["panka:owner"] = "ops" }, nil},
 		{"tags accepted", func(r *stacks.Resolved) { r.Provider.Tags["Cost Center/Team"] = "ops@example.com +1:2=3_4.5-é" }, nil},
 		// EC2 refuses security group names starting with "sg-", and every
 		// group is named <stack>-<env>-...: a stack "sg-payments" passed

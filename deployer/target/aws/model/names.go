@@ -209,6 +209,15 @@ func checkNamespace(name string) error {
 	return nil
 }
 
+// Tag keys panka puts on every resource (the aws package's TagManagedBy
+// and the rest).
+const (
+	TagManagedBy   = "managed-by"
+	TagStack       = "panka:stack"
+	TagEnvironment = "panka:environment"
+	TagComponent   = "panka:component"
+)
+
 // maxUserTags is how many spec.provider.tags a resource can take: AWS
 // allows 50 tags per resource, and panka adds managed-by, panka:stack,
 // panka:environment and panka:component.
@@ -225,9 +234,18 @@ func checkTags(tags map[string]string) []string {
 	if len(tags) > maxUserTags {
 		out = append(out, fmt.Sprintf("%d tags; AWS allows 50 per resource and panka adds 4, so at most %d", len(tags), maxUserTags))
 	}
+	folded := map[string]string{} // lowercase key: the first key of that spelling
 	for _, k := range SortedKeys(tags) {
 		v := tags[k]
+		other, clash := folded[strings.ToLower(k)]
+		if !clash {
+			folded[strings.ToLower(k)] = k
+		}
 		switch {
+		case reservedTag(k) != "":
+			out = append(out, fmt.Sprintf("key %q: panka sets %q on every resource itself; remove it or choose another key", k, reservedTag(k)))
+		case clash:
+			out = append(out, fmt.Sprintf("keys %q and %q differ only in case: IAM takes tag keys of roles ignoring case, so the task and execution roles cannot hold both; keep one", other, k))
 		case k == "" || len([]rune(k)) > 128:
 			out = append(out, fmt.Sprintf("key %q: want 1-128 characters", k))
 		case strings.HasPrefix(strings.ToLower(k), "aws:"):
@@ -241,6 +259,19 @@ func checkTags(tags map[string]string) []string {
 		}
 	}
 	return out
+}
+
+// reservedTag returns the tag key panka sets itself that k names, in any
+// case ("" when none): the provider would drop the stack's value for
+// panka's without a word, and IAM, which compares keys ignoring case,
+// refuses "Managed-By" beside panka's "managed-by".
+func reservedTag(k string) string {
+	for _, r := range []string{TagManagedBy, TagStack, TagEnvironment, TagComponent} {
+		if strings.EqualFold(k, r) {
+			return r
+		}
+	}
+	return ""
 }
 
 // Partition is the ARN partition of a region: aws-cn for cn-*, aws-us-gov
