@@ -176,8 +176,25 @@ func TestValidate(t *testing.T) {
 		}, []string{"dependency cycle: nightly -> worker -> nightly"}},
 		// SNS delivers a FIFO topic to standard queues too (best-effort
 		// order): only a standard topic and a FIFO queue do not go.
-		{"fifo topic to a standard queue", func(r *stacks.Resolved) { r.Components[7].Spec["fifo"] = true }, nil},
+		{"fifo topic to a standard queue", func(r *stacks.Resolved) {
+			r.Components[7].Spec["fifo"] = true
+			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"queue": "orders-queue"}}
+		}, nil},
 		{"standard topic to a fifo queue", func(r *stacks.Resolved) { r.Components[5].Spec["fifo"] = true }, []string{`component "events": spec.subscriptions[0]: a standard topic cannot deliver to the FIFO queue "orders-queue" (SNS delivers to a FIFO queue from FIFO topics only); make the topic fifo, or the queue standard`}},
+		// A FIFO topic delivers to SQS queues only: SNS refused an
+		// https, lambda, email or sms subscription to it in apply.
+		{"fifo topic to https", func(r *stacks.Resolved) {
+			r.Components[7].Spec["fifo"] = true
+			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "https", "endpoint": "https://hooks.example.com/orders"}}
+		}, []string{`component "events" (Topic): spec.subscriptions[0].protocol: a FIFO topic delivers to SQS queues only, not to https endpoints; subscribe a Queue component`}},
+		{"fifo topic to lambda", func(r *stacks.Resolved) {
+			r.Components[7].Spec["fifo"] = true
+			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "lambda", "endpoint": "arn:aws:lambda:eu-west-1:123456789012:function:audit"}}
+		}, []string{`spec.subscriptions[0].protocol: a FIFO topic delivers to SQS queues only, not to lambda endpoints`}},
+		{"fifo topic to an sqs endpoint", func(r *stacks.Resolved) {
+			r.Components[7].Spec["fifo"] = true
+			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"protocol": "sqs", "endpoint": "arn:aws:sqs:eu-west-1:123456789012:audit"}}
+		}, nil},
 		{"subscription to non-queue", func(r *stacks.Resolved) {
 			r.Components[7].Spec["subscriptions"] = []any{map[string]any{"queue": "assets"}}
 		}, []string{`"assets" is a Bucket, not a Queue`}},

@@ -783,6 +783,10 @@ func decodeTopic(d *decoder, c *stacks.Component) *topic {
 			d.fail(field, "want {queue: <component>} or both protocol and endpoint")
 		case sub.Protocol != "" && !slices.Contains([]string{"sqs", "lambda", "http", "https", "email", "email-json", "sms", "application", "firehose"}, sub.Protocol):
 			d.fail(field+".protocol", "unknown SNS protocol %q", sub.Protocol)
+		case t.FIFO && sub.Protocol != "" && sub.Protocol != "sqs":
+			// SNS keeps a FIFO topic's order by delivering to SQS
+			// queues only: Subscribe refused the rest in apply.
+			d.fail(field+".protocol", "a FIFO topic delivers to SQS queues only, not to %s endpoints; subscribe a Queue component ({queue: <component>}) and let its consumer call the endpoint, or make the topic standard (fifo: false)", sub.Protocol)
 		case sub.Protocol == "firehose":
 			// SNS refuses a firehose subscription without
 			// subscriptionRoleArn, which the spec has no field for.
