@@ -464,19 +464,10 @@ func ptrStr(o pulumi.StringPtrOutput) pulumi.StringOutput {
 }
 
 // policyDoc is an IAM policy document.
-type policyDoc struct {
-	Version   string      `json:"Version"`
-	Statement []statement `json:"Statement"`
-}
-
-type statement struct {
-	Sid       string         `json:"Sid,omitempty"`
-	Effect    string         `json:"Effect"`
-	Principal any            `json:"Principal,omitempty"`
-	Action    any            `json:"Action"`
-	Resource  any            `json:"Resource"`
-	Condition map[string]any `json:"Condition,omitempty"`
-}
+type (
+	policyDoc = model.PolicyDoc
+	statement = model.Statement
+)
 
 // assumeRole is the trust policy for a service principal.
 func assumeRole(service string) pulumi.String {

@@ -142,6 +142,26 @@ func TestValidate(t *testing.T) {
 			}
 			r.Components[1].Spec["env"] = env
 		}, nil},
+		// IAM holds at most 10,240 characters of inline policy per
+		// role: the execution role lists every secret's ARN, and apply
+		// failed at it (LimitExceeded) with ~130 secrets.
+		{"secrets policy over the IAM limit", func(r *stacks.Resolved) {
+			sec := map[string]any{}
+			for i := 0; i < 150; i++ {
+				sec[fmt.Sprintf("S%03d", i)] = fmt.Sprintf("arn:aws:ssm:eu-west-1:123456789012:parameter/orders/prod/setting-%03d", i)
+			}
+			r.Components[1].Spec["secrets"] = sec
+			r.Components[1].Spec["env"] = map[string]any{}
+		}, []string{`component "worker" (Worker): spec.secrets: the execution role policy that lets ECS read the 150 secrets would be at least`, "over IAM's limit of 10240", "LimitExceeded", "keep related values in one Secrets Manager secret"}},
+		// Keys of one secret share its ARN: one policy entry.
+		{"many keys of one secret", func(r *stacks.Resolved) {
+			sec := map[string]any{}
+			for i := 0; i < 150; i++ {
+				sec[fmt.Sprintf("S%03d", i)] = fmt.Sprintf("arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-prod-AbCdEf:key%03d::", i)
+			}
+			r.Components[1].Spec["secrets"] = sec
+			r.Components[1].Spec["env"] = map[string]any{}
+		}, nil},
 		{"queue retention", func(r *stacks.Resolved) { r.Components[5].Spec["retentionPeriod"] = "30d" }, []string{"spec.retentionPeriod: want 60-1209600 seconds"}},
 		{"queue max receives", func(r *stacks.Resolved) { r.Components[5].Spec["deadLetter"] = map[string]any{"maxReceives": int64(0)} }, []string{"spec.deadLetter.maxReceives: want 1-1000"}},
 		{"bucket name", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "Bad_Name" }, []string{`bucket name "Bad_Name" must hold only lowercase letters`}},
@@ -456,7 +476,7 @@ func TestSecretForms(t *testing.T) {
 // IAM needs to match the full ARN; a full ARN and a JSON-key form are
 // granted exactly.
 func TestSecretsPolicyPartialARN(t *testing.T) {
-	doc := secretsPolicy([]string{
+	doc := model.SecretsPolicy([]string{
 		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-password",
 		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-AbCdEf:token::",
 	}, "eu-west-1", "123456789012")

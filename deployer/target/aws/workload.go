@@ -2,8 +2,6 @@ package aws
 
 import (
 	"fmt"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -78,8 +76,8 @@ func (b *builder) task() (*task, error) {
 			Name: pulumi.String("read-secrets"),
 			Role: t.execRole.Name,
 			Policy: jsonDoc(func(v []string) any {
-				doc := secretsPolicy(v[:len(v)-1], region, v[len(v)-1])
-				doc.Statement = append(doc.Statement, kmsStatements(keys)...)
+				doc := model.SecretsPolicy(v[:len(v)-1], region, v[len(v)-1])
+				doc.Statement = append(doc.Statement, model.KMSStatements(keys)...)
 				return doc
 			}, ins...),
 		}, b.opts()...)
@@ -154,96 +152,6 @@ func (b *builder) task() (*task, error) {
 		return nil, fmt.Errorf("security group: %w", err)
 	}
 	return t, nil
-}
-
-// secretsPolicy allows reading exactly the referenced SSM parameters and
-// Secrets Manager secrets. A Secrets Manager valueFrom may select a JSON
-// key (arn:...:secret:name-AbCdEf:password::); IAM wants the secret ARN.
-// A bare SSM parameter name is, as ECS resolves it, a parameter of the
-// account deployed to (account) in the stack's region: granting it in any
-// account ("*") let the role read a same-named parameter of every account
-// that trusts it.
-func secretsPolicy(refs []string, region, account string) policyDoc {
-	var ssm, sm []string
-	for _, r := range refs {
-		parts := strings.Split(r, ":")
-		switch {
-		case len(parts) >= 7 && parts[0] == "arn" && parts[2] == "secretsmanager":
-			arn := strings.Join(parts[:7], ":")
-			sm = append(sm, arn)
-			if !reSecretSuffix.MatchString(parts[6]) {
-				// A partial ARN (the secret's name without the
-				// random suffix Secrets Manager appends): ECS reads
-				// it, but IAM matches the full ARN, so the exact one
-				// grants nothing and the task failed to start.
-				sm = append(sm, arn+"-??????")
-			}
-		case len(parts) >= 6 && parts[0] == "arn" && parts[2] == "ssm":
-			ssm = append(ssm, r)
-		case !strings.HasPrefix(r, "arn:"):
-			ssm = append(ssm, "arn:"+model.Partition(region)+":ssm:"+region+":"+account+":parameter/"+strings.TrimPrefix(r, "/"))
-		default:
-			// Any other ARN still has to be readable by ECS; grant
-			// nothing broad, ECS will report which one it cannot read.
-		}
-	}
-	doc := policyDoc{Version: "2012-10-17"}
-	if len(ssm) > 0 {
-		doc.Statement = append(doc.Statement, statement{Sid: "ReadParameters", Effect: "Allow", Action: []string{"ssm:GetParameters"}, Resource: uniqSorted(ssm)})
-	}
-	if len(sm) > 0 {
-		doc.Statement = append(doc.Statement, statement{Sid: "ReadSecrets", Effect: "Allow", Action: []string{"secretsmanager:GetSecretValue"}, Resource: uniqSorted(sm)})
-	}
-	if len(doc.Statement) == 0 {
-		doc.Statement = []statement{{Sid: "Nothing", Effect: "Deny", Action: "ssm:GetParameters", Resource: "*"}}
-	}
-	return doc
-}
-
-// kmsStatements let the execution role decrypt with the customer managed
-// KMS keys of spec.secretsKmsKeys, only when SSM or Secrets Manager (in
-// the key's region) asks on its behalf: reading a SecureString parameter
-// or a secret encrypted with such a key needs kms:Decrypt on it, which
-// panka cannot know otherwise. IAM matches a key ARN as the resource; an
-// alias ARN matches no key, so an alias is granted on the keys of its
-// account and region that carry that alias (kms:ResourceAliases).
-func kmsStatements(keys []string) []statement {
-	var out []statement
-	for i, k := range keys {
-		parts := strings.SplitN(k, ":", 6) // arn partition kms region account resource
-		if len(parts) != 6 {
-			continue // model.Validate refuses it
-		}
-		suffix := ".amazonaws.com"
-		if parts[1] == "aws-cn" {
-			suffix += ".cn"
-		}
-		cond := map[string]any{"StringEquals": map[string]any{"kms:ViaService": []string{
-			"secretsmanager." + parts[3] + suffix, "ssm." + parts[3] + suffix,
-		}}}
-		resource := k
-		if alias, ok := strings.CutPrefix(parts[5], "alias/"); ok {
-			resource = strings.Join(append(parts[:5:5], "key/*"), ":")
-			cond["ForAnyValue:StringEquals"] = map[string]any{"kms:ResourceAliases": "alias/" + alias}
-		}
-		out = append(out, statement{Sid: fmt.Sprintf("DecryptSecrets%d", i), Effect: "Allow", Action: "kms:Decrypt", Resource: resource, Condition: cond})
-	}
-	return out
-}
-
-// reSecretSuffix matches the end of a full Secrets Manager secret ARN:
-// "-" and the six random characters Secrets Manager appends to the name.
-var reSecretSuffix = regexp.MustCompile(`-[A-Za-z0-9]{6}$`)
-
-func uniqSorted(l []string) []string {
-	sort.Strings(l)
-	out := l[:0]
-	for i, s := range l {
-		if i == 0 || s != l[i-1] {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // accessPolicy grants the task role use of the Queues, Buckets and Topics

@@ -198,18 +198,27 @@ func (p *Program) checkTaskDefinitionSize(d *decoder, cp *Comp) {
 // resolves to is not known before the deployment), so that the estimate
 // never exceeds the real size.
 func inputText(v any) string {
-	switch x := v.(type) {
-	case string:
-		return withoutRefs(x)
-	case stacks.Sensitive:
-		return withoutRefs(x.Clear)
-	case *stacks.Sensitive:
-		if x != nil {
-			return withoutRefs(x.Clear)
-		}
-		return ""
+	if s, ok := clearText(v); ok {
+		return withoutRefs(s)
 	}
 	return fmt.Sprint(v)
+}
+
+// clearText is the text of a string spec value or the clear text of a
+// stacks.Sensitive one; ok is false for any other value.
+func clearText(v any) (s string, ok bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case stacks.Sensitive:
+		return x.Clear, true
+	case *stacks.Sensitive:
+		if x != nil {
+			return x.Clear, true
+		}
+		return "", true
+	}
+	return "", false
 }
 
 func withoutRefs(s string) string {

@@ -121,6 +121,7 @@ func New(r *stacks.Resolved) (*Program, error) {
 		}
 		p.checkNames(d, cp)
 		p.checkTaskDefinitionSize(d, cp)
+		p.checkSecretsPolicySize(d, cp)
 		cp.Refs = p.collectRefs(d, c.Spec, "")
 		errs = append(errs, d.errs...)
 		p.Comps[c.Name] = cp

@@ -1,0 +1,148 @@
+package model
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"panka.dev/panka/stacks"
+)
+
+// PolicyDoc is an IAM policy document.
+type PolicyDoc struct {
+	Version   string      `json:"Version"`
+	Statement []Statement `json:"Statement"`
+}
+
+// Statement is one statement of a PolicyDoc.
+type Statement struct {
+	Sid       string         `json:"Sid,omitempty"`
+	Effect    string         `json:"Effect"`
+	Principal any            `json:"Principal,omitempty"`
+	Action    any            `json:"Action"`
+	Resource  any            `json:"Resource"`
+	Condition map[string]any `json:"Condition,omitempty"`
+}
+
+// SecretsPolicy is the execution role policy that allows reading exactly the referenced SSM parameters and
+// Secrets Manager secrets. A Secrets Manager valueFrom may select a JSON
+// key (arn:...:secret:name-AbCdEf:password::); IAM wants the secret ARN.
+// A bare SSM parameter name is, as ECS resolves it, a parameter of the
+// account deployed to (account) in the stack's region: granting it in any
+// account ("*") let the role read a same-named parameter of every account
+// that trusts it.
+func SecretsPolicy(refs []string, region, account string) PolicyDoc {
+	var ssm, sm []string
+	for _, r := range refs {
+		parts := strings.Split(r, ":")
+		switch {
+		case len(parts) >= 7 && parts[0] == "arn" && parts[2] == "secretsmanager":
+			arn := strings.Join(parts[:7], ":")
+			sm = append(sm, arn)
+			if !reSecretSuffix.MatchString(parts[6]) {
+				// A partial ARN (the secret's name without the
+				// random suffix Secrets Manager appends): ECS reads
+				// it, but IAM matches the full ARN, so the exact one
+				// grants nothing and the task failed to start.
+				sm = append(sm, arn+"-??????")
+			}
+		case len(parts) >= 6 && parts[0] == "arn" && parts[2] == "ssm":
+			ssm = append(ssm, r)
+		case !strings.HasPrefix(r, "arn:"):
+			ssm = append(ssm, "arn:"+Partition(region)+":ssm:"+region+":"+account+":parameter/"+strings.TrimPrefix(r, "/"))
+		default:
+			// Any other ARN still has to be readable by ECS; grant
+			// nothing broad, ECS will report which one it cannot read.
+		}
+	}
+	doc := PolicyDoc{Version: "2012-10-17"}
+	if len(ssm) > 0 {
+		doc.Statement = append(doc.Statement, Statement{Sid: "ReadParameters", Effect: "Allow", Action: []string{"ssm:GetParameters"}, Resource: uniqSorted(ssm)})
+	}
+	if len(sm) > 0 {
+		doc.Statement = append(doc.Statement, Statement{Sid: "ReadSecrets", Effect: "Allow", Action: []string{"secretsmanager:GetSecretValue"}, Resource: uniqSorted(sm)})
+	}
+	if len(doc.Statement) == 0 {
+		doc.Statement = []Statement{{Sid: "Nothing", Effect: "Deny", Action: "ssm:GetParameters", Resource: "*"}}
+	}
+	return doc
+}
+
+// KMSStatements let the execution role decrypt with the customer managed
+// KMS keys of spec.secretsKmsKeys, only when SSM or Secrets Manager (in
+// the key's region) asks on its behalf: reading a SecureString parameter
+// or a secret encrypted with such a key needs kms:Decrypt on it, which
+// panka cannot know otherwise. IAM matches a key ARN as the resource; an
+// alias ARN matches no key, so an alias is granted on the keys of its
+// account and region that carry that alias (kms:ResourceAliases).
+func KMSStatements(keys []string) []Statement {
+	var out []Statement
+	for i, k := range keys {
+		parts := strings.SplitN(k, ":", 6) // arn partition kms region account resource
+		if len(parts) != 6 {
+			continue // Validate refuses it
+		}
+		suffix := ".amazonaws.com"
+		if parts[1] == "aws-cn" {
+			suffix += ".cn"
+		}
+		cond := map[string]any{"StringEquals": map[string]any{"kms:ViaService": []string{
+			"secretsmanager." + parts[3] + suffix, "ssm." + parts[3] + suffix,
+		}}}
+		resource := k
+		if alias, ok := strings.CutPrefix(parts[5], "alias/"); ok {
+			resource = strings.Join(append(parts[:5:5], "key/*"), ":")
+			cond["ForAnyValue:StringEquals"] = map[string]any{"kms:ResourceAliases": "alias/" + alias}
+		}
+		out = append(out, Statement{Sid: fmt.Sprintf("DecryptSecrets%d", i), Effect: "Allow", Action: "kms:Decrypt", Resource: resource, Condition: cond})
+	}
+	return out
+}
+
+// reSecretSuffix matches the end of a full Secrets Manager secret ARN:
+// "-" and the six random characters Secrets Manager appends to the name.
+var reSecretSuffix = regexp.MustCompile(`-[A-Za-z0-9]{6}$`)
+
+func uniqSorted(l []string) []string {
+	sort.Strings(l)
+	out := l[:0]
+	for i, s := range l {
+		if i == 0 || s != l[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// maxRolePolicy is IAM's limit on the inline policies of a role, in
+// characters without whitespace.
+const maxRolePolicy = 10240
+
+// checkSecretsPolicySize estimates the execution role policy that lets
+// ECS read workload cp's secrets (SecretsPolicy, KMSStatements), built as
+// the target builds it, and fails when it is over IAM's 10,240
+// characters: apply failed at the role policy (LimitExceeded) after
+// everything before it was made. A secret given by a reference is left
+// out (its ARN is not known yet), so the estimate is a lower bound.
+func (p *Program) checkSecretsPolicySize(d *decoder, cp *Comp) {
+	if cp.W == nil || len(cp.W.Secrets) == 0 {
+		return
+	}
+	var refs []string
+	for _, k := range SortedKeys(cp.W.Secrets) {
+		v := cp.W.Secrets[k]
+		if s, ok := clearText(v); ok && s != "" && len(stacks.FindRefs(s)) == 0 {
+			refs = append(refs, stacks.Unescape(s))
+		}
+	}
+	doc := SecretsPolicy(refs, p.R.Provider.Region, "123456789012")
+	doc.Statement = append(doc.Statement, KMSStatements(cp.W.SecretsKMSKeys)...)
+	size := jsonSize(doc)
+	if size <= maxRolePolicy {
+		return
+	}
+	d.fail("secrets", "the execution role policy that lets ECS read the %d secrets would be at least %d characters, over IAM's limit of %d for a role's inline policies, and apply would fail at it (LimitExceeded); "+
+		"use fewer secrets: keep related values in one Secrets Manager secret (a JSON document) and read each key with arn:...:secret:<name>:<key>::, or put SSM parameters under one path and have the application read them at run time",
+		len(cp.W.Secrets), size, maxRolePolicy)
+}
