@@ -301,6 +301,10 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 		// (dependencies come first in the order), so that the outputs
 		// their readers get are known after apply only.
 		renewed := map[string]bool{}
+		// changed are the outputs ("api.url") of the components the
+		// engine updates in place whose value changes with the update,
+		// and why: the engine updates their readers too.
+		changed := map[string]string{}
 		local := localTarget(desired, deployed)
 		for _, name := range order(desired.Components) {
 			c := desired.Component(name)
@@ -315,6 +319,8 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 				readsRecreated(&ch, c, prev, renewed, local, replaceFields, func(x, output string) bool {
 					return local && localOutputKept(desired.Stack, desired.Environment, old[x], desired.Component(x), output)
 				})
+				readsChanged(&ch, c, prev, changed, replaceFields)
+				outputsChanged(changed, &ch, c, prev, local, desired.Stack, desired.Environment)
 			}
 			// Every target re-creates what the plan replaces: on the
 			// local one a forcing field (replaceOnChanges), a kind change
@@ -622,26 +628,7 @@ func readsRecreated(ch *Change, c, prev *stacks.Component, renewed map[string]bo
 		case local:
 			reason = r.from + " is deleted and created again first: the value is known after apply"
 		}
-		forces := replace
-		if i := slices.IndexFunc(ch.Fields, func(fc FieldChange) bool { return fc.Path == r.path }); i >= 0 {
-			ch.Fields[i].ForcesReplace = ch.Fields[i].ForcesReplace || forces
-			if ch.Fields[i].Reason == "" {
-				ch.Fields[i].Reason = reason
-			}
-		} else {
-			// Among the spec fields, in path order.
-			at := len(ch.Fields)
-			for i, fc := range ch.Fields {
-				if strings.HasPrefix(fc.Path, "spec.") && fc.Path > r.path {
-					at = i
-					break
-				}
-			}
-			ch.Fields = slices.Insert(ch.Fields, at, FieldChange{Path: r.path, Before: r.value, After: r.value, ForcesReplace: forces, Reason: reason})
-		}
-		if forces {
-			ch.ReplaceReasons = append(ch.ReplaceReasons, r.path)
-		}
+		readField(ch, r.path, r.value, reason, replace)
 	}
 	switch {
 	case replace:
@@ -649,6 +636,97 @@ func readsRecreated(ch *Change, c, prev *stacks.Component, renewed map[string]bo
 		ch.DataLoss = prev.Kind.HoldsData()
 	case ch.Action == ActionNoOp:
 		ch.Action = ActionUpdate
+	}
+}
+
+// outputsChanged records in changed the outputs of c (deployed as prev)
+// whose value the update ch changes in place, and why: on the local
+// target those localOutput gives another value (a Database's endpoint and
+// port follow spec.port), elsewhere those an input field of which
+// (replace.Feeds) changes (a MicroService's url follows its port, or its
+// load balancer's host and path). A field that only swaps a reference for
+// the value it has (SameValue) changes nothing.
+func outputsChanged(changed map[string]string, ch *Change, c, prev *stacks.Component, local bool, stack, env string) {
+	if ch.Action != ActionUpdate || prev.Kind != c.Kind {
+		return
+	}
+	var before, after map[string]any
+	if !local {
+		before, _ = normalize(prev.Spec).(map[string]any)
+		after, _ = normalize(c.Spec).(map[string]any)
+	}
+	for _, o := range c.Kind.Outputs() {
+		key := c.Name + "." + o
+		if local {
+			b, ok1 := localOutput(stack, env, prev, o)
+			a, ok2 := localOutput(stack, env, c, o)
+			if ok1 && ok2 && a != b {
+				changed[key] = key + " changes in place from " + strconv.Quote(b) + " to " + strconv.Quote(a)
+			}
+			continue
+		}
+		for _, fc := range ch.Fields {
+			if path, ok := strings.CutPrefix(fc.Path, "spec."); ok && !fc.SameValue && outputFed(c.Kind, o, path, before, after) {
+				changed[key] = key + " changes in place with " + fc.Path + ": the value is known after apply"
+				break
+			}
+		}
+	}
+}
+
+// readsChanged updates ch, the change of component c (deployed as prev),
+// when c's spec reads an output that changes in place (changed, by
+// outputsChanged): the engine gives c the new value, so c changes too. It
+// is re-created when the value goes to a field whose change forces that
+// (a replacement is decided on the value the field gets), else updated.
+func readsChanged(ch *Change, c, prev *stacks.Component, changed map[string]string, replaceFields func(stacks.Kind) []string) {
+	if len(changed) == 0 {
+		return
+	}
+	forcing := replaceFields(c.Kind)
+	replace := false
+	walkStrings("spec", normalize(c.Spec), func(path, s string) {
+		for _, r := range stacks.FindRefs(s) {
+			if why, ok := changed[r.Component+"."+r.Output]; ok {
+				forces := ch.Action != ActionReplace && prev.Kind == c.Kind && forcesReplace(path, forcing)
+				readField(ch, path, s, why, forces)
+				replace = replace || forces
+				return
+			}
+		}
+	})
+	switch {
+	case replace:
+		ch.Action = ActionReplace
+		ch.DataLoss = prev.Kind.HoldsData()
+	case ch.Action == ActionNoOp && len(ch.Fields) > 0 && !recordedOnly(ch.Fields):
+		ch.Action = ActionUpdate
+	}
+}
+
+// readField marks the spec field at path of ch, which holds value (a
+// string reading another component's output), as changing for reason:
+// the field change there gets the reason if it has none, else one with
+// the same value on both sides is added among the spec fields, in path
+// order. forces marks it as forcing replacement.
+func readField(ch *Change, path, value, reason string, forces bool) {
+	if i := slices.IndexFunc(ch.Fields, func(fc FieldChange) bool { return fc.Path == path }); i >= 0 {
+		ch.Fields[i].ForcesReplace = ch.Fields[i].ForcesReplace || forces
+		if ch.Fields[i].Reason == "" {
+			ch.Fields[i].Reason = reason
+		}
+	} else {
+		at := len(ch.Fields)
+		for i, fc := range ch.Fields {
+			if strings.HasPrefix(fc.Path, "spec.") && fc.Path > path {
+				at = i
+				break
+			}
+		}
+		ch.Fields = slices.Insert(ch.Fields, at, FieldChange{Path: path, Before: value, After: value, ForcesReplace: forces, Reason: reason})
+	}
+	if forces {
+		ch.ReplaceReasons = append(ch.ReplaceReasons, path)
 	}
 }
 

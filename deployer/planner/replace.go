@@ -27,6 +27,13 @@ func replaceChangeReason(k stacks.Kind, field string, before, after map[string]a
 	return reason
 }
 
+// outputFed reports whether a change of the spec field (relative to spec)
+// between before and after changes output of a component of kind in
+// place under the aws mapping (replace.Feeds).
+func outputFed(k stacks.Kind, output, field string, before, after map[string]any) bool {
+	return replace.Feeds(k, output, field, before, after)
+}
+
 // ForcesReplace reports whether a change at path (a property path as the
 // engine reports it: "spec.fifo", "spec.loadBalancer.path") is one of a
 // field in fields (relative to spec, as DefaultReplaceFields gives them)

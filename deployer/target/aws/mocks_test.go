@@ -100,9 +100,15 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	id := args.Name + "-id"
 	switch args.TypeToken {
 	case "aws:rds/instance:Instance":
+		// As RDS gives them: the endpoint is the address and the
+		// instance's port.
+		port := 5432.0
+		if v, ok := args.Inputs["port"]; ok && v.IsNumber() {
+			port = v.NumberValue()
+		}
 		set("address", args.Name+".abc123.eu-west-1.rds.amazonaws.com")
-		set("endpoint", args.Name+".abc123.eu-west-1.rds.amazonaws.com:5432")
-		set("port", 5432)
+		set("endpoint", fmt.Sprintf("%s.abc123.eu-west-1.rds.amazonaws.com:%d", args.Name, int(port)))
+		set("port", port)
 		outs["masterUserSecrets"] = resource.NewArrayProperty([]resource.PropertyValue{resource.NewObjectProperty(resource.PropertyMap{
 			"secretArn": resource.NewStringProperty("arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-" + args.Name + "-AbCdEf"),
 		})})

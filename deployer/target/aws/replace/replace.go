@@ -8,6 +8,11 @@
 // such changes "replace" before any Pulumi run, so data-holding components
 // are protected (--allow-replace) without asking the engine.
 //
+// It also lists the spec fields each output is made from (Feeds), so that
+// the planner plans the readers of an output that an in-place update
+// changes (a MicroService's url, with its load balancer's host) as
+// changing too.
+//
 // It deliberately has no Pulumi dependency: importing it costs nothing.
 // The list mirrors the mapping in package deployer/target/aws; keep the
 // two in step when a spec field is added there.
@@ -209,4 +214,58 @@ func removed(field string) func(before, after map[string]any) bool {
 	return func(before, after map[string]any) bool {
 		return before[field] != nil && after[field] == nil
 	}
+}
+
+// Feed is a spec field an output of a component is made from on AWS,
+// besides the names panka gives its resources: a change of the field that
+// the component takes in place (no replacement) changes the output's value
+// too, and the engine updates every component that reads it (${x.url}).
+// The planner plans those readers as updates. An output made only from
+// names (a Queue's url, a Bucket's arn) changes only with a replacement,
+// which the planner already follows.
+type Feed struct {
+	// Output is the output's name (stacks.Kind.Outputs).
+	Output string
+	// Field is the spec field path it is made from, dot-separated.
+	Field string
+	// When, if set, limits the feed to the specs it reports true for
+	// (before and after are the component's deployed and desired specs).
+	When func(before, after map[string]any) bool
+}
+
+var feeds = map[stacks.Kind][]Feed{
+	stacks.KindMicroService: {
+		// Without a load balancer the url is the service discovery name
+		// and the port (http://api.<namespace>:8080); with one it is the
+		// listener's, with the rule's host and path. A load balancer
+		// added or removed changes it either way.
+		{"url", "port", func(b, a map[string]any) bool { return !loadBalanced(b, a) }},
+		{"url", "loadBalancer.host", nil},
+		{"url", "loadBalancer.path", nil},
+	},
+	stacks.KindDatabase: {
+		// The RDS instance's endpoint is address:port; the address comes
+		// from the identifier (a name).
+		{"endpoint", "port", nil},
+		{"port", "port", nil},
+	},
+	stacks.KindCache: {
+		// Any port change re-creates the group (rules), so this only
+		// says where the output comes from.
+		{"port", "port", nil},
+	},
+}
+
+// Feeds reports whether a change of the spec field at path (dot-separated,
+// relative to spec) between before and after (the component's deployed and
+// desired specs) changes output of a component of kind on AWS. A path that
+// holds a feeding field counts too ("loadBalancer" added or removed holds
+// "loadBalancer.host").
+func Feeds(kind stacks.Kind, output, path string, before, after map[string]any) bool {
+	for _, f := range feeds[kind] {
+		if f.Output == output && (within(path, f.Field) || within(f.Field, path)) && (f.When == nil || f.When(before, after)) {
+			return true
+		}
+	}
+	return false
 }

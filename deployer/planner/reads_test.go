@@ -1,0 +1,120 @@
+package planner
+
+import (
+	"strings"
+	"testing"
+
+	"panka.dev/panka/stacks"
+)
+
+// TestPlanReadsChangedInPlace checks that a component reading an output
+// that changes with an in-place update of its component is planned as
+// changing, as the engine updates it with the new value: on aws a
+// MicroService's url follows its port (no load balancer) or its load
+// balancer's host and path, a Database's endpoint and port its port. It
+// used to be planned as a no-op while apply updated it.
+func TestPlanReadsChangedInPlace(t *testing.T) {
+	// front reads api's url, dump's name a database port (a field that
+	// forces replacement), jobs the database's address (made from names).
+	// A Database's port is read by both targets' mappings, though the
+	// schema does not offer it yet: the cases with it check the rule.
+	with := func(provider stacks.Provider, edit func(r *stacks.Resolved)) *stacks.Resolved {
+		r := base()
+		r.Provider = provider
+		r.Components = append(r.Components,
+			stacks.Component{Name: "front", Kind: stacks.KindMicroService, Service: "api", DependsOn: []string{"api"},
+				Spec: map[string]any{"image": "front:1", "port": int64(80), "env": map[string]any{"API": "${api.url}", "LOG": "debug"}}},
+			stacks.Component{Name: "jobs", Kind: stacks.KindWorker, Service: "worker", DependsOn: []string{"orders-db"},
+				Spec: map[string]any{"image": "jobs:1", "env": map[string]any{"DB": "${orders-db.address}"}}},
+			stacks.Component{Name: "dump", Kind: stacks.KindBucket, DependsOn: []string{"orders-db"},
+				Spec: map[string]any{"name": "dump-${orders-db.port}"}})
+		if edit != nil {
+			edit(r)
+		}
+		return r
+	}
+	aws, local := base().Provider, stacks.Provider{Name: "local"}
+	noLB := func(r *stacks.Resolved) { delete(r.Component("api").Spec, "loadBalancer") }
+	lb := func(r *stacks.Resolved) map[string]any {
+		return r.Component("api").Spec["loadBalancer"].(map[string]any)
+	}
+	for _, tt := range []struct {
+		name          string
+		provider      stacks.Provider
+		deployed      func(r *stacks.Resolved)
+		edit          func(r *stacks.Resolved)
+		want          map[string]Action
+		reader, field string
+		reason        string
+	}{
+		{name: "load balancer host", provider: aws, edit: func(r *stacks.Resolved) { lb(r)["host"] = "shop.example.com" },
+			want:   map[string]Action{"api": ActionUpdate, "front": ActionUpdate, "jobs": ActionNoOp, "dump": ActionNoOp},
+			reader: "front", field: "spec.env.API", reason: "api.url changes in place with spec.loadBalancer.host"},
+		{name: "load balancer path", provider: aws, edit: func(r *stacks.Resolved) { lb(r)["path"] = "/orders" },
+			want:   map[string]Action{"api": ActionUpdate, "front": ActionUpdate},
+			reader: "front", field: "spec.env.API", reason: "api.url changes in place with spec.loadBalancer.path"},
+		{name: "load balancer added", provider: aws, deployed: noLB,
+			edit:   func(r *stacks.Resolved) { r.Component("api").Spec["loadBalancer"] = map[string]any{"public": true} },
+			want:   map[string]Action{"api": ActionUpdate, "front": ActionUpdate},
+			reader: "front", field: "spec.env.API", reason: "api.url changes in place with spec.loadBalancer"},
+		{name: "port without load balancer", provider: aws, deployed: noLB,
+			edit:   func(r *stacks.Resolved) { noLB(r); r.Component("api").Spec["port"] = int64(9090) },
+			want:   map[string]Action{"api": ActionUpdate, "front": ActionUpdate},
+			reader: "front", field: "spec.env.API", reason: "api.url changes in place with spec.port"},
+		{name: "load balancer public", provider: aws, edit: func(r *stacks.Resolved) { lb(r)["public"] = false },
+			want: map[string]Action{"api": ActionUpdate, "front": ActionNoOp}},
+		{name: "replicas", provider: aws, edit: func(r *stacks.Resolved) { r.Component("api").Spec["replicas"] = int64(3) },
+			want: map[string]Action{"api": ActionUpdate, "front": ActionNoOp}},
+		{name: "reader changes too", provider: aws, edit: func(r *stacks.Resolved) {
+			lb(r)["host"] = "shop.example.com"
+			r.Component("front").Spec["env"].(map[string]any)["LOG"] = "info"
+		},
+			want:   map[string]Action{"api": ActionUpdate, "front": ActionUpdate},
+			reader: "front", field: "spec.env.API", reason: "api.url changes in place with spec.loadBalancer.host"},
+		{name: "database port", provider: aws, edit: func(r *stacks.Resolved) { r.Component("orders-db").Spec["port"] = int64(6543) },
+			want:   map[string]Action{"orders-db": ActionUpdate, "api": ActionUpdate, "jobs": ActionNoOp, "dump": ActionReplace, "front": ActionNoOp},
+			reader: "api", field: "spec.env.DB_HOST", reason: "orders-db.endpoint changes in place with spec.port"},
+		{name: "database port, a forcing field", provider: aws, edit: func(r *stacks.Resolved) { r.Component("orders-db").Spec["port"] = int64(6543) },
+			want:   map[string]Action{"dump": ActionReplace},
+			reader: "dump", field: "spec.name", reason: "orders-db.port changes in place with spec.port"},
+		{name: "local database port", provider: local, edit: func(r *stacks.Resolved) { r.Component("orders-db").Spec["port"] = int64(6543) },
+			want:   map[string]Action{"orders-db": ActionUpdate, "api": ActionUpdate, "jobs": ActionNoOp, "dump": ActionReplace},
+			reader: "api", field: "spec.env.DB_HOST", reason: `orders-db.endpoint changes in place from "orders-db.dev.orders.local:5432" to "orders-db.dev.orders.local:6543"`},
+		{name: "local load balancer host", provider: local, edit: func(r *stacks.Resolved) { lb(r)["host"] = "shop.example.com" },
+			// The local target's url is made from names only.
+			want: map[string]Action{"api": ActionUpdate, "front": ActionNoOp}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			deployed := with(tt.provider, tt.deployed)
+			desired := with(tt.provider, tt.deployed)
+			tt.edit(desired)
+			p := Plan(desired, fromState(t, deployed), Options{})
+			for _, c := range p.Changes {
+				if want, ok := tt.want[c.Component]; ok && c.Action != want {
+					t.Errorf("%s: %s, want %s: %+v", c.Component, c.Action, want, c.Fields)
+				}
+				if c.Component != tt.reader {
+					continue
+				}
+				found := false
+				for _, fc := range c.Fields {
+					if fc.Path == tt.field {
+						found = true
+						if !strings.HasPrefix(fc.Reason, tt.reason) {
+							t.Errorf("%s %s: reason %q, want %q", c.Component, fc.Path, fc.Reason, tt.reason)
+						}
+						if fc.ForcesReplace != (c.Action == ActionReplace) {
+							t.Errorf("%s %s: forcesReplace %v with %s", c.Component, fc.Path, fc.ForcesReplace, c.Action)
+						}
+					}
+				}
+				if !found {
+					t.Errorf("%s: no field %s in %+v", c.Component, tt.field, c.Fields)
+				}
+				if c.Action == ActionReplace && !c.DataLoss {
+					t.Errorf("%s: replaced without dataLoss", c.Component)
+				}
+			}
+		})
+	}
+}
