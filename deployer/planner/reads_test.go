@@ -118,3 +118,44 @@ func TestPlanReadsChangedInPlace(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanReadsChangedSameValue: an output's input swapped for the value
+// it has (SameValue) changes no output, so the reader stays a no-op; a
+// reader of a reader follows the change.
+func TestPlanReadsChangedSameValue(t *testing.T) {
+	with := func(host string) *stacks.Resolved {
+		r := base()
+		r.Component("api").Spec["loadBalancer"].(map[string]any)["host"] = host
+		r.Components = append(r.Components,
+			stacks.Component{Name: "front", Kind: stacks.KindMicroService, Service: "api", DependsOn: []string{"api"},
+				Spec: map[string]any{"image": "front:1", "loadBalancer": map[string]any{"host": "${api.url}"}}},
+			stacks.Component{Name: "edge", Kind: stacks.KindWorker, Service: "api", DependsOn: []string{"front"},
+				Spec: map[string]any{"image": "edge:1", "env": map[string]any{"FRONT": "${front.url}"}}})
+		return r
+	}
+	actions := func(p *Result) map[string]Action {
+		m := map[string]Action{}
+		for _, c := range p.Changes {
+			m[c.Component] = c.Action
+		}
+		return m
+	}
+	// As state.json has them: the readers' fields are then compared by
+	// value once api is known to stay.
+	outputs := map[string]map[string]any{"orders-db": {"address": "db.example.com"},
+		"api": {"url": "https://db.example.com"}, "front": {"url": "https://front.example.com"}}
+	deployed := with("${orders-db.address}")
+	p := Plan(with("db.example.com"), fromState(t, deployed), Options{Outputs: outputs})
+	if got := actions(p); got["api"] != ActionNoOp || got["front"] != ActionNoOp || got["edge"] != ActionNoOp {
+		t.Errorf("host swapped for its value: %v", got)
+	}
+	p = Plan(with("shop.example.com"), fromState(t, deployed), Options{Outputs: outputs})
+	if got := actions(p); got["api"] != ActionUpdate || got["front"] != ActionUpdate || got["edge"] != ActionUpdate {
+		t.Errorf("new host: %v", got)
+	}
+	for _, c := range p.Changes {
+		if c.Component == "edge" && (len(c.Fields) != 1 || c.Fields[0].Reason != "front.url changes in place with spec.loadBalancer.host: the value is known after apply") {
+			t.Errorf("edge fields: %+v", c.Fields)
+		}
+	}
+}
