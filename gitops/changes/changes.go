@@ -1239,9 +1239,11 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 
 	e.freshNames(ctx, head, atHead, idents)
 	if only == nil {
-		if err := e.unknownFilters(ctx, base, head, atHead, idents); err != nil {
+		warns, err := e.unknownFilters(ctx, base, head, atHead, idents)
+		if err != nil {
 			return nil, nil, err
 		}
+		leftBehind = append(leftBehind, warns...)
 	}
 
 	problems := leftBehind

@@ -2504,8 +2504,8 @@ func TestUncommittedModeChange(t *testing.T) {
 
 // TestUnknownFilterNames: a literal --stack or --environment that names
 // nothing at base or head is an error (a typo must not read as "nothing
-// changed"); a glob that matches nothing, or a name that exists but did
-// not change, is not. Both engines and modes; untouched stacks are found
+// changed"); a glob that matches nothing (warned about instead), or a name
+// that exists but did not change, is not. Both engines and modes; untouched stacks are found
 // whether or not their folder carries their name.
 func TestUnknownFilterNames(t *testing.T) {
 	g, _ := baseRepo(t)
@@ -2570,6 +2570,58 @@ func TestUnknownFilterNames(t *testing.T) {
 		g2 := listedDeployed{fakeDeployed{"gone/dev": "0123456789abcdef0123456789abcdef01234567"}}
 		if _, err := changes.SinceDeployed(context.Background(), repo, g2, changes.Options{StacksRoot: "stacks", Stacks: []string{"gone"}, StrictNames: true}); err != nil && strings.Contains(err.Error(), "no stack of that name") {
 			t.Errorf("%s: a deployed stack gone at head: %v", m.name, err)
+		}
+	}
+}
+
+// TestStackGlobMatchingNothing: a --stack glob that matches no stack at
+// base or head (a typo: a CI matrix silently empty) is warned about in
+// Problems, not refused; one that matches a stack, touched or not, whether
+// or not its folder carries its name, is not. Both engines and modes, and
+// since-deployed.
+func TestStackGlobMatchingNothing(t *testing.T) {
+	g, _ := baseRepo(t)
+	seed(g, "stacks/pay-folder", "payments")
+	g.Commit("more stacks")
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	g.Commit("orders dev")
+	warned := func(res *changes.Result, glob string) bool {
+		for _, p := range res.Problems {
+			if strings.Contains(p.Error(), fmt.Sprintf("--stack %q matches no stack ", glob)) && strings.Contains(p.Error(), "check the pattern") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, glob := range []string{"ord*", "pay*", "payme?ts", "[u]sers"} {
+		detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks", StrictNames: true, Stacks: []string{glob, "nope*"}}, func(engine string, paths bool, res *changes.Result) {
+			if warned(res, glob) || !warned(res, "nope*") {
+				t.Errorf("%s paths=%v %s: problems %v, want only nope* warned about", engine, paths, glob, res.Problems)
+			}
+		})
+	}
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks", StrictNames: true, Stacks: []string{"ordrs-*"}}, func(engine string, paths bool, res *changes.Result) {
+		if len(res.Stacks) != 0 || !warned(res, "ordrs-*") || !strings.Contains(fmt.Sprint(res.Problems), "at base ") {
+			t.Errorf("%s paths=%v: %d stacks, problems %v, want none and a warning naming base and head", engine, paths, len(res.Stacks), res.Problems)
+		}
+	})
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks", Stacks: []string{"nope*"}}, func(engine string, paths bool, res *changes.Result) {
+		if warned(res, "nope*") {
+			t.Errorf("%s paths=%v: warned without StrictNames: %v", engine, paths, res.Problems)
+		}
+	})
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := changes.SinceDeployed(context.Background(), repo, fakeDeployed{}, changes.Options{StacksRoot: "stacks", StrictNames: true, Stacks: []string{"payme*", "nope*"}})
+		repo.Close()
+		if err != nil {
+			t.Fatalf("%s since-deployed: %v", m.name, err)
+		}
+		if warned(res, "payme*") || !warned(res, "nope*") {
+			t.Errorf("%s since-deployed: problems %v, want only nope* warned about", m.name, res.Problems)
 		}
 	}
 }

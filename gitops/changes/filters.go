@@ -13,11 +13,14 @@ import (
 
 // unknown collects the literal --stack and --environment names (not globs)
 // that no stack answered yet. A typo in either would otherwise read as
-// "nothing changed" and silently turn off a pipeline's deploys; a glob that
-// matches nothing is a valid question and is not checked.
+// "nothing changed" and silently turn off a pipeline's deploys. A --stack
+// glob that matches no stack at all is a valid question but most often a
+// typo too (a CI matrix silently empty): it is warned about, not refused.
 type unknown struct {
 	stacks, envs map[string]bool
-	selected     bool // some stack matched --stack
+	// globs are the --stack globs that matched no stack name yet.
+	globs    map[string]bool
+	selected bool // some stack matched --stack
 	// broken lists the untouched stack.yaml files that do not load: their
 	// names are unknown, so one of them may be the name asked for.
 	broken []string
@@ -28,13 +31,15 @@ type unknown struct {
 
 func (e *engine) literalFilters() *unknown {
 	literal := func(p string) bool { return !strings.ContainsAny(p, `*?[\`) }
-	u := &unknown{stacks: map[string]bool{}, envs: map[string]bool{}}
+	u := &unknown{stacks: map[string]bool{}, envs: map[string]bool{}, globs: map[string]bool{}}
 	if !e.opts.StrictNames {
 		return u
 	}
 	for _, s := range e.opts.Stacks {
 		if literal(s) {
 			u.stacks[s] = true
+		} else {
+			u.globs[s] = true
 		}
 	}
 	for _, x := range e.opts.Environments {
@@ -45,12 +50,32 @@ func (e *engine) literalFilters() *unknown {
 	return u
 }
 
-func (u *unknown) done() bool { return len(u.stacks) == 0 && len(u.envs) == 0 }
+func (u *unknown) done() bool { return len(u.stacks) == 0 && len(u.envs) == 0 && len(u.globs) == 0 }
+
+// seeGlobs answers the --stack globs that match name (a stack's name, or
+// a folder's: most often the same, and known without a read).
+func (u *unknown) seeGlobs(name string) {
+	for g := range u.globs {
+		if matchName(g, name) {
+			delete(u.globs, g)
+		}
+	}
+}
+
+// warnings says which --stack globs matched no stack, where.
+func (u *unknown) warnings(where string) []error {
+	var ws []error
+	for _, g := range sortedKeys(u.globs) {
+		ws = append(ws, fmt.Errorf("--stack %q matches no stack %s: nothing is listed for it; check the pattern (panka stack list shows the stacks)", g, where))
+	}
+	return ws
+}
 
 // see records a stack and its environments; the environments count only
 // for a selected stack.
 func (u *unknown) see(e *engine, name string, envs []string) {
 	delete(u.stacks, name)
+	u.seeGlobs(name)
 	if u.names == nil {
 		u.names, u.envNames = map[string]bool{}, map[string]bool{}
 	}
@@ -72,7 +97,7 @@ func (u *unknown) err(e *engine, where string) error {
 	if !u.selected && len(e.opts.Stacks) > 0 {
 		u.envs = nil // --stack matched nothing: no environment to check
 	}
-	if u.done() {
+	if len(u.stacks) == 0 && len(u.envs) == 0 {
 		return nil
 	}
 	var parts []string
@@ -111,11 +136,12 @@ func (u *unknown) err(e *engine, where string) error {
 // unknownFilters checks the literal --stack and --environment names against
 // the stacks of a comparison: the touched ones first, then the folders the
 // change did not touch (same at base and head), whose headers are read only
-// when a name is still unanswered.
-func (e *engine) unknownFilters(ctx context.Context, base, head *side, atHead map[string]*touched, idents map[string]*ident) error {
+// when a name is still unanswered. The --stack globs that match no stack
+// come back as warnings.
+func (e *engine) unknownFilters(ctx context.Context, base, head *side, atHead map[string]*touched, idents map[string]*ident) ([]error, error) {
 	u := e.literalFilters()
 	if u.done() {
-		return nil
+		return nil, nil
 	}
 	for _, id := range idents {
 		for _, h := range []*stacks.Header{id.bh, id.hh} {
@@ -126,16 +152,28 @@ func (e *engine) unknownFilters(ctx context.Context, base, head *side, atHead ma
 		u.see(e, id.name, nil)
 	}
 	if u.done() {
-		return nil
+		return nil, nil
 	}
 	var rest []string
 	for d := range head.index.Stacks {
 		if _, ok := atHead[d]; !ok {
 			rest = append(rest, d)
+			// A glob that matches a folder's name matches a stack: a read
+			// of every header to warn about nothing would be wasted.
+			u.seeGlobs(path.Base(d))
 		}
 	}
 	sort.Strings(rest)
 	where := eitherWhere(base, head)
+	fail := func(err error) ([]error, error) {
+		if err != nil {
+			return nil, err
+		}
+		if err := u.err(e, where); err != nil {
+			return nil, err
+		}
+		return u.warnings(where), nil
+	}
 	// Without --stack every stack is selected, and the index most often
 	// knows the environments without a read.
 	if len(e.opts.Stacks) == 0 {
@@ -148,7 +186,7 @@ func (e *engine) unknownFilters(ctx context.Context, base, head *side, atHead ma
 			}
 		}
 		if u.done() {
-			return nil
+			return nil, nil
 		}
 		rest = left
 	} else {
@@ -162,14 +200,11 @@ func (e *engine) unknownFilters(ctx context.Context, base, head *side, atHead ma
 			}
 		}
 		if err := e.seeHeaders(ctx, head, named, u); err != nil || u.done() {
-			return err
+			return fail(err)
 		}
 		rest = other
 	}
-	if err := e.seeHeaders(ctx, head, rest, u); err != nil {
-		return err
-	}
-	return u.err(e, where)
+	return fail(e.seeHeaders(ctx, head, rest, u))
 }
 
 // seeHeaders reads the headers of dirs on side s into u. A stack.yaml that
