@@ -343,7 +343,7 @@ func TestApplyKilledThenRecoversAfterExpiry(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("apply after the lease expired: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut2)
 		}
-		if !strings.Contains(errOut2, "was killed") {
+		if !strings.Contains(errOut2, "an earlier run of shop/dev stopped before its engine finished without a record of it (killed, or cut off from its state backend)") {
 			t.Errorf("the recovery of the killed run is not reported:\n%s", errOut2)
 		}
 	})
@@ -384,7 +384,7 @@ func TestApplyKilledIsTakenOver(t *testing.T) {
 		if !strings.Contains(errOut, want) || !strings.Contains(errOut, fmt.Sprintf("process %d no longer runs on this host (killed, or it crashed)", h.Metadata.PID)) {
 			t.Errorf("apply does not say whose lease it took over (%q):\n%s", want, errOut)
 		}
-		if !strings.Contains(errOut, "was killed") {
+		if !strings.Contains(errOut, "an earlier run of shop/dev stopped before its engine finished without a record of it (killed, or cut off from its state backend)") {
 			t.Errorf("the recovery of the killed run is not reported:\n%s", errOut)
 		}
 		st, _, err := r.store().Get(ctx, shopDev)

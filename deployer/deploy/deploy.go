@@ -1053,6 +1053,25 @@ func describeState(ctx context.Context, store statestore.Store, key statestore.K
 	return s
 }
 
+// RecoveryNotice says what RecoverStale (rec, not empty) cleared, and what
+// stopped the run that left it. Not always a kill: a run the state backend
+// stopped answering (its engine's state writes unanswered) is stopped and,
+// when the backend still takes panka's own record, recorded as failed. The
+// last record says which when it is not a success; otherwise no record is
+// left, which a kill and an outage that also cut the record both explain.
+func RecoveryNotice(key statestore.Key, st *statestore.State, rec *engine.Recovery) string {
+	why := "without a record of it (killed, or cut off from its state backend)"
+	if st != nil && st.LastDeployment != nil && st.LastDeployment.Result != statestore.ResultSucceeded {
+		d := st.LastDeployment
+		article := "a"
+		if strings.HasPrefix(d.Result, "i") {
+			article = "an"
+		}
+		why = fmt.Sprintf("(its record, serial %d, is %s %s %s: panka history --stack %s --environment %s shows why)", d.Serial, article, d.Result, d.Operation, key.Stack, key.Environment)
+	}
+	return fmt.Sprintf("an earlier run of %s stopped before its engine finished %s; holding the lease, panka %s", key, why, rec.String())
+}
+
 // UntrackedWarning says, when RecoverStale (rec) dropped the pending creates
 // of resources that desired (nil: a destroy) does not deploy again (see
 // untrackedCreates), that they may exist untracked and how to remove them;
@@ -1187,11 +1206,11 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 			// Stopped while looking: no killed run to blame.
 			return nil, err
 		}
-		return nil, fmt.Errorf("clear what an earlier, killed run left behind: %w", err)
+		return nil, fmt.Errorf("clear what an earlier, stopped run left behind: %w", err)
 	}
 	if rec != nil && !rec.Empty() {
 		res.Recovery = rec
-		logf("an earlier run of %s was killed; holding the lease, panka %s", req.Key, rec.String())
+		logf("%s", RecoveryNotice(req.Key, state, rec))
 		if w := UntrackedWarning(req.Key, rec, desired, func(them string) string {
 			return fmt.Sprintf("this %s does not deploy %s", req.Operation, them)
 		}); w != "" {

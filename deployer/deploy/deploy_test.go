@@ -1196,20 +1196,42 @@ func TestRunNoticesUnrecordedEngineWrites(t *testing.T) {
 	}
 }
 
-// TestRunReportsRecovery: what clearing a killed run's leftovers removed is
-// logged once, readably.
+// TestRunReportsRecovery: what clearing a stopped run's leftovers removed
+// is logged once, readably, with what stopped that run: no record (killed,
+// or cut off from S3 before it could record), or its failed record (an S3
+// outage stopped its engine but panka's record got through), not "was
+// killed" for both.
 func TestRunReportsRecovery(t *testing.T) {
+	const cleared = "holding the lease, panka cleared pending updating of urn:pulumi:shop-dev::panka::pankalocal:index:Component::web"
+	web := model(comp("web", stacks.KindMicroService, map[string]any{"image": "a"}))
 	eng := &fakeEngine{recovered: &engine.Recovery{PendingOperations: []engine.PendingOperation{{Type: "updating", URN: "urn:pulumi:shop-dev::panka::pankalocal:index:Component::web"}}}}
 	rt, _ := newRuntime(t, eng)
 	var logs []string
 	rt.Logf = func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
-	res, err := Run(context.Background(), rt, Request{Key: key, Operation: statestore.OpApply, Desired: model(comp("web", stacks.KindMicroService, map[string]any{"image": "a"}))})
+	res, err := Run(context.Background(), rt, Request{Key: key, Operation: statestore.OpApply, Desired: web})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "an earlier run of shop/dev was killed; holding the lease, panka cleared pending updating of urn:pulumi:shop-dev::panka::pankalocal:index:Component::web"
+	want := "an earlier run of shop/dev stopped before its engine finished without a record of it (killed, or cut off from its state backend); " + cleared
 	if res.Recovery == nil || strings.Join(logs, "\n") != want {
 		t.Fatalf("recovery logged as %q, want %q", logs, want)
+	}
+
+	// The engine's state stopped answering: the run failed and recorded it.
+	eng2 := &fakeEngine{upErr: errors.New("pulumi up made no progress for 10s with no resource operation in flight")}
+	rt2, _ := newRuntime(t, eng2)
+	if _, err := Run(context.Background(), rt2, Request{Key: key, Operation: statestore.OpApply, Desired: web}); err == nil {
+		t.Fatal("the stopped run succeeded")
+	}
+	eng2.upErr, eng2.recovered = nil, eng.recovered
+	logs = nil
+	rt2.Logf = rt.Logf
+	if _, err := Run(context.Background(), rt2, Request{Key: key, Operation: statestore.OpApply, Desired: web}); err != nil {
+		t.Fatal(err)
+	}
+	want = "an earlier run of shop/dev stopped before its engine finished (its record, serial 1, is a failed apply: panka history --stack shop --environment dev shows why); " + cleared
+	if !slices.Contains(logs, want) || strings.Contains(strings.Join(logs, "\n"), "killed") {
+		t.Fatalf("recovery after a recorded failure logged as %q, want %q", logs, want)
 	}
 }
 

@@ -169,7 +169,7 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		return driftStopped(lctx, f, cfg, lease, key, err)
 	}
 	if !rec.Empty() {
-		fmt.Fprintf(f.Notices(), "an earlier run of %s was killed; holding the lease, panka %s\n", key, rec.String())
+		fmt.Fprintln(f.Notices(), deploy.RecoveryNotice(key, st, rec))
 		if w := deploy.UntrackedWarning(key, rec, deployed, func(them string) string {
 			return "its deployed spec does not hold " + them
 		}); w != "" {
