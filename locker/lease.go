@@ -231,6 +231,9 @@ type Lease struct {
 	info      Info
 	lost      error
 	storeGone time.Time // when a heartbeat first found the lock store gone
+	// givenUp is set when the lease was given up because heartbeats
+	// failed: its lock item may still be there, carrying its id.
+	givenUp bool
 
 	releaseOnce sync.Once
 	releaseErr  error
@@ -473,6 +476,9 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 		if remaining <= 0 {
 			// The last error stays in the chain: a lock table or bucket
 			// that is gone (ErrStoreGone) changes what to do next.
+			ls.mu.Lock()
+			ls.givenUp = true
+			ls.mu.Unlock()
 			ls.lose(fmt.Errorf("lease on %s given up %s before it expires (%s): heartbeats failed until then, so the run stops before another can take the lock (last error: %w): %w",
 				key, ls.opts.StopBefore, expires.UTC().Format(time.RFC3339), err, ErrLost))
 			return
@@ -484,18 +490,43 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 
 // Release stops the heartbeats and releases the lease. It is idempotent:
 // later calls return the first call's result. A lease that was already
-// lost (see Err) is not released again and Release returns nil. Give it a
-// fresh context when the operation's context may already be cancelled.
+// lost (see Err) is not released again and Release returns nil, except one
+// given up because heartbeats failed: its lock item is still there when
+// the server did not answer, so one conditional release (it removes the
+// item only while it carries this lease's id) is tried, and runs on other
+// hosts need not wait for its expiry when the server answers again by
+// then. Give it a fresh context when the operation's context may already
+// be cancelled.
 func (ls *Lease) Release(ctx context.Context) error {
 	ls.releaseOnce.Do(func() {
 		ls.hbCancel()
 		<-ls.done
 		if ls.Lost() == nil {
 			ls.releaseErr = ls.release(ctx)
+		} else if ls.wasGivenUp() {
+			ls.releaseGivenUp(ctx)
 		}
 		ls.cancel(ErrReleased)
 	})
 	return ls.releaseErr
+}
+
+func (ls *Lease) wasGivenUp() bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.givenUp
+}
+
+// releaseGivenUp tries once to remove the lock item of a lease given up
+// for failed heartbeats, with no retries (the run already said why it
+// stopped; a server still cut off would only hold its exit up) and no
+// error: if it fails, the item expires by itself as the run said. A lease
+// another run holds by now is not removed (ErrLost).
+func (ls *Lease) releaseGivenUp(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, max(ls.opts.MinBackoff, 5*time.Second))
+	defer cancel()
+	info := ls.Info()
+	_ = ls.locker.Release(ctx, info.Key, info.ID)
 }
 
 func (ls *Lease) release(ctx context.Context) error {

@@ -3,6 +3,7 @@ package locker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,11 +96,61 @@ func TestLeaseTransientHeartbeatErrorsRetriedUntilExpiry(t *testing.T) {
 		t.Fatal("transient errors were not reported")
 	}
 	mu.Unlock()
+	// The server still does not answer: one release is tried, no error
+	// (the lease expires by itself, as the run said).
 	if err := lease.Release(ctx); err != nil {
 		t.Fatalf("Release of a lost lease = %v, want nil", err)
 	}
-	if fl.releases.Load() != 0 {
-		t.Fatal("a lost lease was released again")
+	if n := fl.releases.Load(); n != 1 {
+		t.Fatalf("%d releases tried of a lease given up, want one", n)
+	}
+	if _, err := fl.Locker.Get(ctx, key); err != nil {
+		t.Fatalf("the given-up lease with the server cut off: %v, want it left to expire", err)
+	}
+}
+
+// TestLeaseGivenUpReleasedWhenTheServerAnswersAgain: a run that gave its
+// lease up because heartbeats failed left its lock item on exit even when
+// the lock server answered again by then, so runs on other hosts waited
+// until its expiry. Release now removes it (conditionally: only while it
+// carries this lease's id), and leaves a lease another run took alone.
+func TestLeaseGivenUpReleasedWhenTheServerAnswersAgain(t *testing.T) {
+	ctx := context.Background()
+	for _, takenOver := range []bool{false, true} {
+		clk := lockertest.NewClock(lockertest.Start)
+		fl := newFlaky(t, clk)
+		lease, err := locker.Acquire(ctx, fl, locker.Info{Key: key, LockedBy: "a"}, locker.LeaseOptions{TTL: time.Minute, Heartbeat: 20 * time.Second, Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fl.failing.Store(true)
+		for lease.Context().Err() == nil {
+			if !clk.WaitSleepers(1, lease.Context().Done()) {
+				break
+			}
+			clk.Advance(5 * time.Second)
+		}
+		if !strings.Contains(fmt.Sprint(lease.Err()), "given up") {
+			t.Fatalf("Err = %v, want the lease given up", lease.Err())
+		}
+		fl.failing.Store(false) // the server answers again
+		var other locker.Info
+		if takenOver {
+			clk.Advance(time.Minute) // expired: another run takes it
+			if other, err = fl.Locker.TryAcquire(ctx, locker.Info{Key: key, LockedBy: "b"}, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := lease.Release(ctx); err != nil {
+			t.Fatalf("Release of a given-up lease = %v, want nil", err)
+		}
+		h, err := fl.Locker.Get(ctx, key)
+		switch {
+		case takenOver && (err != nil || h.ID != other.ID):
+			t.Fatalf("the other run's lease after the given-up one's release: %+v, %v, want it kept", h, err)
+		case !takenOver && !errors.Is(err, locker.ErrNotFound):
+			t.Fatalf("the given-up lease after Release with the server answering: %+v, %v, want it removed", h, err)
+		}
 	}
 }
 

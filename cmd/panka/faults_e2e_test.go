@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -243,7 +244,10 @@ func TestFirstApplyKilledStatusTellsTheTruth(t *testing.T) {
 // on another host that still reaches DynamoDB could take the lock, clear
 // Pulumi's lock as a dead run's and deploy beside it. The run now stops
 // before its lease expires (locks.ttl 20 s here: 9 s before), and a run
-// waiting for the lock takes it once it expires and deploys.
+// waiting for the lock takes it once it expires and deploys. When the lock
+// server answers again before the stopped run exits, the run removes its
+// lock item on exit (while it still carries its lock id), so runs on other
+// hosts need not wait for the expiry.
 func TestApplyCutOffFromItsLockStopsBeforeExpiry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -280,6 +284,12 @@ func TestApplyCutOffFromItsLockStopsBeforeExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the cut-off run's lease: %v", err)
 	}
+	// Shortly before the run gives its lease up (9 s before it expires),
+	// the lock server answers again, but for its heartbeats (so the run
+	// still gives up and stops): on exit the run removes its lock item (it
+	// left it to expire, and runs on other hosts waited for that).
+	time.Sleep(time.Until(held.ExpiresAt.Add(-10 * time.Second)))
+	proxy.Set(testserver.FaultRule{Target: "UpdateItem", Fault: testserver.FaultBlackhole})
 	// From its expiry on, a run elsewhere may take the lock: by then the
 	// cut-off run's Pulumi (the CLI, which writes the checkpoint, and the
 	// provider, which changes resources) has ended. panka-engine and
@@ -301,11 +311,14 @@ func TestApplyCutOffFromItsLockStopsBeforeExpiry(t *testing.T) {
 		!strings.Contains(cutErr.String(), "so the run stops before another can take the lock") {
 		t.Fatalf("the cut-off run: exit %d, want 1 saying it stopped before its lease expired:\n%s", code, cutErr.String())
 	}
+	if h, err := r.locker().Get(context.Background(), locker.Key("shop", "dev")); !errors.Is(err, locker.ErrNotFound) {
+		t.Errorf("the lock after the cut-off run exited with the server answering again: %+v, %v, want it released", h, err)
+	}
 	if t.Failed() {
 		t.Fatalf("stderr of the cut-off run:\n%s", cutErr.String())
 	}
 
-	// A run that reaches DynamoDB takes the lock once it expires.
+	// A run that reaches DynamoDB takes the lock.
 	out, errOut, code := r.panka(short, append(applyDev, "--lock-timeout", "1m")...)
 	if code != 0 || !strings.Contains(out, "Apply of shop/dev succeeded") {
 		t.Fatalf("apply after the cut-off run's lease: exit %d\n%s\n%s", code, out, errOut)
