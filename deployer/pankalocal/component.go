@@ -200,7 +200,7 @@ func outputs(a ComponentArgs) map[string]any {
 	case "CronJob":
 		return map[string]any{"ruleName": name}
 	case "Database":
-		port := specPort(a.Spec, databasePort(a.Spec))
+		port := databasePort(a.Spec)
 		return map[string]any{
 			"endpoint":  fmt.Sprintf("%s:%d", host, port),
 			"address":   host,
@@ -208,8 +208,7 @@ func outputs(a ComponentArgs) map[string]any {
 			"secretArn": local + "/secret",
 		}
 	case "Cache":
-		port := specPort(a.Spec, 6379)
-		return map[string]any{"endpoint": fmt.Sprintf("%s:%d", host, port), "port": port}
+		return map[string]any{"endpoint": host + ":6379", "port": 6379}
 	case "Queue":
 		qname := name
 		if fifo, _ := a.Spec["fifo"].(bool); fifo {
@@ -234,24 +233,6 @@ func databasePort(spec map[string]any) int {
 		return 3306
 	}
 	return 5432
-}
-
-func specPort(spec map[string]any, def int) int {
-	switch v := spec["port"].(type) {
-	case float64:
-		if v > 0 {
-			return int(v)
-		}
-	case int:
-		if v > 0 {
-			return v
-		}
-	case int64:
-		if v > 0 {
-			return int(v)
-		}
-	}
-	return def
 }
 
 // Create writes the manifest (not in previews).

@@ -33,7 +33,7 @@ func TestOutputsPerKind(t *testing.T) {
 		{"Database", map[string]any{"engine": "mysql"}, map[string]any{
 			"endpoint": "c.dev.orders.local:3306", "address": "c.dev.orders.local", "port": 3306,
 			"secretArn": "local://orders/dev/c/secret"}},
-		{"Cache", map[string]any{"port": float64(6380)}, map[string]any{"endpoint": "c.dev.orders.local:6380", "port": 6380}},
+		{"Cache", nil, map[string]any{"endpoint": "c.dev.orders.local:6379", "port": 6379}},
 		{"Queue", nil, map[string]any{"url": "local://orders/dev/c", "arn": "arn:local:sqs:local:000000000000:orders-dev-c", "name": "orders-dev-c"}},
 		{"Queue", map[string]any{"fifo": true}, map[string]any{"url": "local://orders/dev/c", "arn": "arn:local:sqs:local:000000000000:orders-dev-c.fifo", "name": "orders-dev-c.fifo"}},
 		{"Bucket", nil, map[string]any{"name": "orders-dev-c", "arn": "arn:local:s3:::orders-dev-c"}},

@@ -751,14 +751,6 @@ func localOutput(stack, env string, c *stacks.Component, output string) (string,
 	host := c.Name + "." + env + "." + stack + ".local"
 	name := stack + "-" + env + "-" + c.Name
 	local := "local://" + stack + "/" + env + "/" + c.Name
-	port := func(def int) string {
-		if n, ok := normalize(c.Spec["port"]).(json.Number); ok {
-			if f, err := n.Float64(); err == nil && f >= 1 {
-				return strconv.Itoa(int(f))
-			}
-		}
-		return strconv.Itoa(def)
-	}
 	var outs map[string]string
 	switch c.Kind {
 	case stacks.KindMicroService:
@@ -772,9 +764,9 @@ func localOutput(stack, env string, c *stacks.Component, output string) (string,
 		if e, _ := c.Spec["engine"].(string); strings.Contains(e, "mysql") || strings.Contains(e, "mariadb") {
 			def = 3306
 		}
-		outs = map[string]string{"endpoint": host + ":" + port(def), "address": host, "port": port(def), "secretArn": local + "/secret"}
+		outs = map[string]string{"endpoint": host + ":" + strconv.Itoa(def), "address": host, "port": strconv.Itoa(def), "secretArn": local + "/secret"}
 	case stacks.KindCache:
-		outs = map[string]string{"endpoint": host + ":" + port(6379), "port": port(6379)}
+		outs = map[string]string{"endpoint": host + ":6379", "port": "6379"}
 	case stacks.KindQueue:
 		qname := name
 		if fifo, _ := c.Spec["fifo"].(bool); fifo {

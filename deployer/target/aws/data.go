@@ -135,15 +135,6 @@ func (b *builder) database() error {
 	if db.Version != "" {
 		args.EngineVersion = pulumi.String(db.Version)
 	}
-	if db.MaxStorageGB > 0 {
-		args.MaxAllocatedStorage = pulumi.Int(db.MaxStorageGB)
-	}
-	if db.DBName != "" {
-		args.DbName = pulumi.String(db.DBName)
-	}
-	if db.KMSKeyID != "" {
-		args.KmsKeyId = pulumi.String(db.KMSKeyID)
-	}
 	// The identifier is fixed, so a replacement must delete first (and is
 	// refused by the planner without --allow-replace).
 	inst, err := rds.NewInstance(ctx, b.name(""), args, b.dataOpts(finalSnapshotOpts())...)

@@ -36,7 +36,6 @@ func TestOutputsFollowFeeds(t *testing.T) {
 		{comp: "worker", field: "replicas", value: int64(2)},
 		{comp: "nightly", field: "schedule", value: "0 4 * * *"},
 		{comp: "nightly", field: "image", value: "ghcr.io/acme/report:1.1"},
-		{comp: "users-db", field: "port", value: int64(6543)},
 		{comp: "users-db", field: "instanceClass", value: "db.t4g.large"},
 		{comp: "users-db", field: "storageGB", value: int64(100)},
 		{comp: "users-db", field: "version", value: "16.6"},

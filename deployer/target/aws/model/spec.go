@@ -71,13 +71,10 @@ type database struct {
 	Version             string
 	InstanceClass       string
 	StorageGB           int
-	MaxStorageGB        int
 	MultiAZ             bool
 	BackupRetentionDays int
 	DeletionProtection  bool
 	Username            string
-	DBName              string
-	KMSKeyID            string
 	Port                int
 }
 
@@ -605,13 +602,10 @@ func decodeDatabase(d *decoder, c *stacks.Component) *database {
 		Version:             d.str(s, "", "version", ""),
 		InstanceClass:       d.str(s, "", "instanceClass", "db.t4g.micro"),
 		StorageGB:           d.integer(s, "", "storageGB", 20),
-		MaxStorageGB:        d.integer(s, "", "maxStorageGB", 0),
 		MultiAZ:             d.boolean(s, "", "multiAZ", false),
 		BackupRetentionDays: d.integer(s, "", "backupRetentionDays", 7),
 		DeletionProtection:  d.boolean(s, "", "deletionProtection", true),
-		Username:            d.str(s, "", "username", "app"),
-		DBName:              d.str(s, "", "dbName", ""),
-		KMSKeyID:            d.str(s, "", "kmsKeyId", ""),
+		Username:            "app",
 	}
 	switch db.Engine {
 	case "postgres":
@@ -621,24 +615,14 @@ func decodeDatabase(d *decoder, c *stacks.Component) *database {
 	default:
 		d.fail("engine", "want postgres or mysql, got %q", db.Engine)
 	}
-	db.Port = d.integer(s, "", "port", db.Port)
 	if !strings.HasPrefix(db.InstanceClass, "db.") {
 		d.fail("instanceClass", "want an RDS instance class such as db.t4g.micro, got %q", db.InstanceClass)
 	}
 	if db.StorageGB < 20 || db.StorageGB > 65536 {
 		d.fail("storageGB", "want 20-65536 (gp3), got %d", db.StorageGB)
 	}
-	if db.MaxStorageGB != 0 && db.MaxStorageGB <= db.StorageGB {
-		d.fail("maxStorageGB", "must exceed storageGB (%d) to enable storage autoscaling, got %d", db.StorageGB, db.MaxStorageGB)
-	}
 	if db.BackupRetentionDays < 7 || db.BackupRetentionDays > 35 {
 		d.fail("backupRetentionDays", "want 7-35 days (panka keeps at least a week of backups), got %d", db.BackupRetentionDays)
-	}
-	if !validIdentifier(db.Username, 16) {
-		d.fail("username", "want a letter then letters, digits or _ (at most 16), got %q", db.Username)
-	}
-	if db.DBName != "" && !validIdentifier(db.DBName, 63) {
-		d.fail("dbName", "want a letter then letters, digits or _ (at most 63), got %q", db.DBName)
 	}
 	return db
 }
@@ -647,18 +631,6 @@ func decodeDatabase(d *decoder, c *stacks.Component) *database {
 // (* and ? are wildcards).
 const albPathChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.$/~\"'@:+&*?"
 
-func validIdentifier(s string, max int) bool {
-	if s == "" || len(s) > max {
-		return false
-	}
-	for i, r := range s {
-		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
 func decodeCache(d *decoder, c *stacks.Component) *cache {
 	s := c.Spec
 	ca := &cache{
@@ -666,7 +638,7 @@ func decodeCache(d *decoder, c *stacks.Component) *cache {
 		Version:  d.str(s, "", "version", ""),
 		NodeType: d.str(s, "", "nodeType", "cache.t4g.micro"),
 		Nodes:    d.integer(s, "", "nodes", 1),
-		Port:     d.integer(s, "", "port", 6379),
+		Port:     6379,
 	}
 	switch ca.Engine {
 	case "redis":
@@ -685,9 +657,6 @@ func decodeCache(d *decoder, c *stacks.Component) *cache {
 	}
 	if ca.Nodes < 1 || ca.Nodes > 6 {
 		d.fail("nodes", "want 1-6 (a primary and up to 5 replicas), got %d", ca.Nodes)
-	}
-	if ca.Port < 1024 || ca.Port > 65535 {
-		d.fail("port", "want 1024-65535, got %d", ca.Port)
 	}
 	return ca
 }

@@ -52,16 +52,12 @@ var rules = map[stacks.Kind][]Rule{
 	},
 	stacks.KindDatabase: {
 		{"engine", "the RDS instance is re-created: a new, empty database", nil},
-		{"username", "the RDS instance is re-created: master username is immutable", nil},
-		{"dbName", "the RDS instance is re-created: the initial database name is immutable", nil},
-		{"kmsKeyId", "the RDS instance is re-created: storage encryption key is immutable", nil},
 	},
 	stacks.KindCache: {
 		// The provider changes redis to valkey in place and re-creates
 		// the group for any other engine change.
 		{"engine", "the ElastiCache replication group is re-created (only redis to valkey changes in place): cached data is lost",
 			func(b, a map[string]any) bool { return engineReplaced(b["engine"], a["engine"]) }},
-		{"port", "the ElastiCache replication group is re-created: cached data is lost", nil},
 		// ElastiCache cannot downgrade an engine: the provider re-creates
 		// the group (a rollback past a version bump does this).
 		{"version", "the ElastiCache replication group is re-created: ElastiCache cannot downgrade an engine version, cached data is lost",
@@ -243,17 +239,8 @@ var feeds = map[stacks.Kind][]Feed{
 		{"url", "loadBalancer.host", nil},
 		{"url", "loadBalancer.path", nil},
 	},
-	stacks.KindDatabase: {
-		// The RDS instance's endpoint is address:port; the address comes
-		// from the identifier (a name).
-		{"endpoint", "port", nil},
-		{"port", "port", nil},
-	},
-	stacks.KindCache: {
-		// Any port change re-creates the group (rules), so this only
-		// says where the output comes from.
-		{"port", "port", nil},
-	},
+	// A Database's and a Cache's outputs come from names and the engine
+	// (its port), which replaces them: nothing to follow.
 }
 
 // Feeds reports whether a change of the spec field at path (dot-separated,

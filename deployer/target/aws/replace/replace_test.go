@@ -3,6 +3,8 @@ package replace
 import (
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"panka.dev/panka/stacks"
@@ -13,13 +15,13 @@ func TestReplaceFields(t *testing.T) {
 		kind stacks.Kind
 		want []string
 	}{
-		{stacks.KindDatabase, []string{"dbName", "engine", "kmsKeyId", "username"}},
+		{stacks.KindDatabase, []string{"engine"}},
 		{stacks.KindQueue, []string{"fifo"}},
 		{stacks.KindTopic, []string{"fifo"}},
 		{stacks.KindBucket, []string{"name"}},
 		// engine and version replace only for some values, a
 		// MicroService's port only with a load balancer: ForcesChange
-		{stacks.KindCache, []string{"port"}},
+		{stacks.KindCache, []string{}},
 		{stacks.KindMicroService, []string{}},
 		{stacks.KindWorker, []string{}},
 		{stacks.KindCronJob, []string{}},
@@ -97,7 +99,6 @@ func TestForcesChange(t *testing.T) {
 		{stacks.KindCache, "engine", "redis", "valkey", false, nil, nil},
 		{stacks.KindCache, "engine", nil, "valkey", false, nil, nil},
 		{stacks.KindCache, "engine", "valkey", "redis", true, nil, nil},
-		{stacks.KindCache, "port", int64(6379), int64(6380), true, nil, nil},
 		{stacks.KindCache, "nodeType", "cache.t4g.micro", "cache.r6g.large", false, nil, nil},
 		// A Database's version is not replaced: RDS upgrades it in place.
 		{stacks.KindDatabase, "version", "16", "15", false, nil, nil},
@@ -127,5 +128,36 @@ func TestForcesChange(t *testing.T) {
 	// Forces (any change) leaves the value-dependent rules out.
 	if got, _ := Forces(stacks.KindCache, "engine"); got {
 		t.Errorf("Forces(Cache, engine) = true, want false: redis to valkey changes in place")
+	}
+}
+
+// TestFieldsInSchema: every field a Database's or Cache's rule, loss or
+// feed names is one the schema takes for its kind. Rules for Database
+// username, dbName and kmsKeyId and a Cache port stood here, though the
+// schema refused those fields ("unknown field"): no YAML could reach them.
+func TestFieldsInSchema(t *testing.T) {
+	check := func(what string, kind stacks.Kind, field string) {
+		if kind != stacks.KindDatabase && kind != stacks.KindCache {
+			return
+		}
+		top, _, _ := strings.Cut(field, ".")
+		if !slices.Contains(stacks.KindFields(kind), top) {
+			t.Errorf("%s %s.%s: the schema has no spec.%s (fields: %v)", what, kind, field, top, stacks.KindFields(kind))
+		}
+	}
+	for kind, rs := range rules {
+		for _, r := range rs {
+			check("rule", kind, r.Field)
+		}
+	}
+	for kind, ls := range losses {
+		for _, l := range ls {
+			check("loss", kind, l.Field)
+		}
+	}
+	for kind, fs := range feeds {
+		for _, f := range fs {
+			check("feed", kind, f.Field)
+		}
 	}
 }
