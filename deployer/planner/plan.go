@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	awsreplace "panka.dev/panka/deployer/target/aws/replace"
 	"panka.dev/panka/stacks"
 )
 
@@ -260,6 +261,9 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 	// preview shows one on each resource.
 	replaceAll := ""
 	var updateAll []FieldChange
+	// netChanges are the aws target's network changes: each component
+	// takes them by what it builds from the field (networkChange).
+	var netChanges []FieldChange
 	if desired != nil && deployed != nil {
 		p.Provider = diffValues("provider", normalize(desired.Provider), normalize(deployed.Provider))
 		local := localTarget(desired, deployed)
@@ -273,6 +277,8 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 			case fc.Path == "provider.region" && local:
 			case fc.Path == "provider.name" || fc.Path == "provider.region" || fc.Path == "provider.directory":
 				replaceAll = fc.Path
+			case !local && (fc.Path == "provider.network" || strings.HasPrefix(fc.Path, "provider.network.")):
+				netChanges = append(netChanges, fc)
 			case !local && (fc.Path == "provider.tags" || strings.HasPrefix(fc.Path, "provider.tags.")):
 				fc.Reason = "default tags: the provider re-tags every resource of the component in place"
 				updateAll = append(updateAll, fc)
@@ -314,6 +320,9 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 				ch.Action, ch.Fields = ActionUpdate, append(slices.Clone(updateAll), ch.Fields...)
 			} else if len(updateAll) > 0 && ch.Action == ActionUpdate {
 				ch.Fields = append(slices.Clone(updateAll), ch.Fields...)
+			}
+			if prev := old[name]; prev != nil && prev.Kind == c.Kind && replaceAll == "" && len(netChanges) > 0 {
+				networkChange(&ch, c, netChanges, changed)
 			}
 			if prev := old[name]; prev != nil && replaceAll == "" {
 				readsRecreated(&ch, c, prev, renewed, local, replaceFields, func(x, output string) bool {
@@ -362,6 +371,52 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 		}
 	}
 	return p
+}
+
+// networkChange adds to ch, the change of component c, the aws target's
+// network changes (fcs, paths under provider.network) that c takes: an
+// update, or a replacement (data loss for a Database or Cache) when the
+// resources it is made of cannot move (a new VPC), each with why. A
+// MicroService whose url changes with them records it in changed, so
+// its readers are planned as changing too.
+func networkChange(ch *Change, c *stacks.Component, fcs []FieldChange, changed map[string]string) {
+	spec, _ := normalize(c.Spec).(map[string]any)
+	var add []FieldChange
+	replace := false
+	for _, fc := range fcs {
+		rest := strings.TrimPrefix(strings.TrimPrefix(fc.Path, "provider.network"), ".")
+		fields := []string{"vpcId", "privateSubnets", "publicSubnets", "listenerArn"}
+		if rest != "" {
+			fields = []string{strings.FieldsFunc(rest, func(r rune) bool { return r == '.' || r == '[' })[0]}
+		}
+		for _, f := range fields {
+			affected, repl, why := awsreplace.Network(c.Kind, f, spec)
+			if !affected {
+				continue
+			}
+			fc.Reason, fc.ForcesReplace = why, repl
+			add = append(add, fc)
+			if repl {
+				replace = true
+				ch.ReplaceReasons = append(ch.ReplaceReasons, fc.Path)
+			}
+			if f == "listenerArn" && c.Kind == stacks.KindMicroService {
+				key := c.Name + ".url"
+				changed[key] = key + " changes in place with " + fc.Path + ": the value is known after apply"
+			}
+			break
+		}
+	}
+	if len(add) == 0 {
+		return
+	}
+	ch.Fields = append(add, ch.Fields...)
+	switch {
+	case replace:
+		ch.Action, ch.DataLoss = ActionReplace, c.Kind.HoldsData()
+	case ch.Action == ActionNoOp:
+		ch.Action = ActionUpdate
+	}
 }
 
 // sameDirectory reports two spellings of one local target directory

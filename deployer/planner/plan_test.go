@@ -1445,3 +1445,86 @@ func TestPlanReferenceSwappedForItsValue(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanAWSNetwork: a spec.provider.network change on aws planned "0 to
+// update (deployment target changed)" and named no component, while the
+// engine re-creates security groups, target groups and listener rules,
+// moves services and subnet groups, and cannot move an RDS instance or a
+// replication group to another VPC. Each component now takes the change
+// by what the aws target builds from the field.
+func TestPlanAWSNetwork(t *testing.T) {
+	net := func(vpc, listener string, subnets ...string) *stacks.Network {
+		return &stacks.Network{VpcID: vpc, ListenerArn: listener, PrivateSubnets: subnets, PublicSubnets: []string{"subnet-pub"}}
+	}
+	const l1, l2 = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/a/1/2", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/b/3/4"
+	withFront := func(n *stacks.Network) *stacks.Resolved {
+		r := base()
+		r.Provider.Network = n
+		r.Components = append(r.Components, stacks.Component{Name: "front", Kind: stacks.KindMicroService, Service: "api", DependsOn: []string{"api"},
+			Spec: map[string]any{"image": "front:1", "port": int64(80), "env": map[string]any{"API": "${api.url}"}}})
+		return r
+	}
+	dep := withFront(net("vpc-1", l1, "subnet-a", "subnet-b"))
+	for _, tt := range []struct {
+		name string
+		to   *stacks.Network
+		want map[string]Action
+		// reason is a prefix of api's first field's reason.
+		reason string
+	}{
+		{"vpc", net("vpc-2", l1, "subnet-a", "subnet-b"),
+			map[string]Action{"api": ActionUpdate, "front": ActionUpdate, "worker": ActionUpdate, "orders-db": ActionReplace,
+				"orders-events": ActionNoOp, "assets": ActionNoOp},
+			"the component's security group"},
+		{"private subnets", net("vpc-1", l1, "subnet-a", "subnet-c"),
+			map[string]Action{"api": ActionUpdate, "front": ActionUpdate, "worker": ActionUpdate, "orders-db": ActionUpdate,
+				"orders-events": ActionNoOp, "assets": ActionNoOp},
+			"the service's tasks are re-placed"},
+		{"listener", net("vpc-1", l2, "subnet-a", "subnet-b"),
+			// front has no load balancer, but reads api's url, which
+			// follows the new listener's load balancer.
+			map[string]Action{"api": ActionUpdate, "front": ActionUpdate, "worker": ActionNoOp, "orders-db": ActionNoOp,
+				"orders-events": ActionNoOp, "assets": ActionNoOp},
+			"the listener rule is re-created"},
+		{"public subnets", net("vpc-1", l1, "subnet-a", "subnet-b"),
+			map[string]Action{"api": ActionNoOp, "front": ActionNoOp, "worker": ActionNoOp, "orders-db": ActionNoOp}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := withFront(tt.to)
+			if tt.name == "public subnets" {
+				d.Provider.Network.PublicSubnets = []string{"subnet-pub2"}
+			}
+			p := Plan(d, fromState(t, dep), Options{})
+			if !p.Summary.ProviderChanged {
+				t.Errorf("summary %+v: want provider changed", p.Summary)
+			}
+			for name, want := range tt.want {
+				if c := changeOf(t, p, name); c.Action != want {
+					t.Errorf("%s: %s, want %s: %+v", name, c.Action, want, c.Fields)
+				}
+			}
+			if tt.reason != "" {
+				f := changeOf(t, p, "api").Fields
+				if len(f) == 0 || !strings.HasPrefix(f[0].Path, "provider.network.") || !strings.HasPrefix(f[0].Reason, tt.reason) {
+					t.Errorf("api: fields %+v, want the network change first, reason %q", f, tt.reason)
+				}
+			}
+			db := changeOf(t, p, "orders-db")
+			if (db.Action == ActionReplace) != db.DataLoss || (db.Action == ActionReplace) != slices.Contains(p.Summary.DataLoss, "orders-db") {
+				t.Errorf("orders-db: %s, dataLoss %v, summary %v: a replaced database is data loss", db.Action, db.DataLoss, p.Summary.DataLoss)
+			}
+		})
+	}
+	// A Cache cannot move VPC either.
+	dc := base()
+	dc.Provider.Network = net("vpc-1", l1, "subnet-a")
+	dc.Components = append(dc.Components, stacks.Component{Name: "sessions", Kind: stacks.KindCache, Spec: map[string]any{"engine": "redis", "nodes": int64(1)}})
+	d := base()
+	d.Provider.Network = net("vpc-2", l1, "subnet-a")
+	d.Components = append(d.Components, dc.Components[len(dc.Components)-1])
+	p := Plan(d, fromState(t, dc), Options{})
+	if c := changeOf(t, p, "sessions"); c.Action != ActionReplace || !c.DataLoss || len(c.Fields) == 0 || !c.Fields[0].ForcesReplace ||
+		!strings.Contains(c.Fields[0].Reason, "cached data is lost") {
+		t.Errorf("sessions: %s dataLoss %v fields %+v, want a replacement with data loss", c.Action, c.DataLoss, c.Fields)
+	}
+}

@@ -256,3 +256,39 @@ func Feeds(kind stacks.Kind, output, path string, before, after map[string]any) 
 	}
 	return false
 }
+
+// Network reports how a component of kind, with spec (its desired spec),
+// takes a change of the provider network field (spec.provider.network:
+// vpcId, privateSubnets, publicSubnets, listenerArn) on AWS, from what the
+// aws target builds with each: unaffected (affected false), updated in
+// place, or replaced (replace true), and why, for plan output. Queues,
+// Buckets and Topics use no network; publicSubnets is used by no resource.
+func Network(kind stacks.Kind, field string, spec map[string]any) (affected, replace bool, reason string) {
+	switch field {
+	case "vpcId":
+		switch kind {
+		case stacks.KindMicroService, stacks.KindWorker, stacks.KindCronJob:
+			return true, false, "the component's security group (and a load-balanced service's target group) is re-created in the new VPC; its tasks move to them"
+		case stacks.KindDatabase:
+			return true, true, "the RDS instance is re-created in the new VPC (its subnet group and security group cannot move): a new, empty database"
+		case stacks.KindCache:
+			return true, true, "the ElastiCache replication group is re-created in the new VPC (its subnet group cannot move): cached data is lost"
+		}
+	case "privateSubnets":
+		switch kind {
+		case stacks.KindMicroService, stacks.KindWorker:
+			return true, false, "the service's tasks are re-placed in the new subnets"
+		case stacks.KindCronJob:
+			return true, false, "the scheduled task runs in the new subnets"
+		case stacks.KindDatabase:
+			return true, false, "the DB subnet group takes the new subnets in place (RDS refuses to drop a subnet the instance is in)"
+		case stacks.KindCache:
+			return true, false, "the cache subnet group takes the new subnets in place (ElastiCache refuses to drop a subnet a node is in)"
+		}
+	case "listenerArn":
+		if kind == stacks.KindMicroService && loadBalanced(spec, spec) {
+			return true, false, "the listener rule is re-created on the new listener; the url follows its load balancer"
+		}
+	}
+	return false, false, ""
+}
