@@ -200,7 +200,7 @@ func loadDesired(ctx context.Context, f *Factory, open storeOpener, src *planSou
 			}
 		}
 		if gone := stillDeployed(ctx, f, src, stackName, env, "stack (deleted, or renamed in stack.yaml)"); gone != "" {
-			return nil, fmt.Errorf("%w; %s", err, gone)
+			return nil, &goneDeployedError{err: fmt.Errorf("%w; %s", err, gone), stack: stackName, env: env}
 		}
 		return nil, err
 	}
@@ -210,8 +210,8 @@ func loadDesired(ctx context.Context, f *Factory, open storeOpener, src *planSou
 	}
 	if envs := st.Environments(); !planContains(envs, env) {
 		if gone := stillDeployed(ctx, f, src, stackName, env, "environment file"); gone != "" {
-			return nil, fmt.Errorf("stack %q has no environment %q%s (environments: %s); %s, or restore %s/environments/%s.yaml",
-				stackName, env, planAt(src), strings.Join(envs, ", "), gone, ref.Path, env)
+			return nil, &goneDeployedError{err: fmt.Errorf("stack %q has no environment %q%s (environments: %s); %s, or restore %s/environments/%s.yaml",
+				stackName, env, planAt(src), strings.Join(envs, ", "), gone, ref.Path, env), stack: stackName, env: env}
 		}
 		if src.ref != "" {
 			// A commit (--ref, a rollback or promotion source): adding the
@@ -349,6 +349,18 @@ func stillDeployed(ctx context.Context, f *Factory, src *planSourceFS, stack, en
 	}
 	return s + fmt.Sprintf(") although its %s is gone: panka destroy --stack %s --environment %s deletes what it deployed", what, stack, env)
 }
+
+// goneDeployedError is loadDesired's error for a stack/environment the
+// work tree no longer has (stack deleted or renamed, environment file
+// deleted) while its state says it is still deployed: plan shows the
+// destroy plan of it, as plan --all-changed does; apply refuses it.
+type goneDeployedError struct {
+	err        error
+	stack, env string
+}
+
+func (e *goneDeployedError) Error() string { return e.err.Error() }
+func (e *goneDeployedError) Unwrap() error { return e.err }
 
 // planFileArgHint says what apply's PLANFILE argument arg, which is no
 // file, names instead when it is a stack, an environment or (noRef: no

@@ -159,6 +159,12 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	src.shareDiscovery = true
 	defer src.close()
 	res, err := planOne(ctx, opts, src, opts.Stack, opts.Environment, vars)
+	var gone *goneDeployedError
+	if errors.As(err, &gone) && len(opts.TargetComponents) == 0 {
+		// As plan --all-changed plans it (and terraform a removed
+		// configuration): what destroy deletes, not an error.
+		return planGone(ctx, opts, gone)
+	}
 	if err != nil {
 		return err
 	}
@@ -184,6 +190,42 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 		}
 		fmt.Fprintf(f.Notices(), "Plan saved to %s; apply it with: panka apply %s%s\n", opts.Out, opts.Out, only)
 	}
+	if f.JSON() {
+		err = res.plan.WriteJSON(f.IO.Out)
+	} else {
+		err = res.plan.WriteText(f.IO.Out, planner.TextOptions{Color: f.IO.ColorOut()})
+	}
+	if err != nil {
+		return err
+	}
+	if opts.DetailedExitCode && res.plan.Runs() {
+		return &ExitCodeError{Code: ExitChanges}
+	}
+	return nil
+}
+
+// planGone prints the destroy plan of a stack/environment the work tree
+// no longer has while it is still deployed, as plan --all-changed does.
+// apply refuses it (and a saved destroy plan): panka destroy, with its
+// confirmation and --allow-destroy for protected data, deletes it.
+func planGone(ctx context.Context, opts *PlanOptions, gone *goneDeployedError) error {
+	f := opts.F
+	if opts.Out != "" {
+		return fmt.Errorf("%w; --out saves a plan for panka apply, which does not destroy: leave --out out to see the destroy plan", gone)
+	}
+	cfg, err := f.deployedStackConfig(ctx, gone.stack)
+	if err != nil {
+		return err
+	}
+	store, err := opts.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	res, err := planDestroyIn(ctx, f, cfg, store, statestore.Key{Stack: gone.stack, Environment: gone.env})
+	if err != nil {
+		return err
+	}
+	f.Warnf("%s; this plan is what that destroy deletes (panka apply refuses it)", gone)
 	if f.JSON() {
 		err = res.plan.WriteJSON(f.IO.Out)
 	} else {

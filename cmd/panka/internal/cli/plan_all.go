@@ -198,10 +198,15 @@ func planDestroy(ctx context.Context, opts *PlanOptions, repo *gitops.Repo, base
 	if err != nil {
 		return nil, err
 	}
-	skey := statestore.Key{Stack: s.Stack, Environment: env}
+	return planDestroyIn(ctx, f, cfg, store, statestore.Key{Stack: s.Stack, Environment: env})
+}
+
+// planDestroyIn plans the destroy of skey, whose state is in store (of
+// cfg): what panka destroy deletes.
+func planDestroyIn(ctx context.Context, f *Factory, cfg *config.Resolved, store statestore.Store, skey statestore.Key) (*planResult, error) {
 	noteLeaseHeld(ctx, f, cfg, skey)
 	state, _, err := store.Get(ctx, skey)
-	header := planner.Header{Stack: s.Stack, Environment: env}
+	header := planner.Header{Stack: skey.Stack, Environment: skey.Environment}
 	var deployed *stacks.Resolved
 	switch {
 	case errors.Is(err, statestore.ErrNotFound):
