@@ -184,7 +184,7 @@ func loadDesired(ctx context.Context, f *Factory, open storeOpener, src *planSou
 		// nothing to destroy.
 		return nil, err
 	case err != nil:
-		if rerr := configuredRootMissing(f, src, cfg); rerr != nil {
+		if rerr := configuredRootMissing(f, src, cfg); rerr != nil && !removedUnderRoot(ctx, f, stackName) {
 			return nil, rerr
 		}
 		if disc, _ := src.discover(root); src.ref == "" && disc != nil && len(disc.Refs) == 0 {
@@ -322,6 +322,16 @@ func configuredRootMissing(f *Factory, src *planSourceFS, cfg *config.Resolved) 
 	}
 	dir, _ := f.RepoRoot()
 	return rootNotFolder(src.fsys, path.Clean(filepath.ToSlash(cfg.Stacks.Root)), cfg.Stacks.Root, where, dir)
+}
+
+// removedUnderRoot says whether the history has stack under the
+// configured stacks.root, deleted since: the root folder is gone because
+// its last stacks were deleted (git rm -r stacks), not because stacks.root
+// is mistyped, so the caller goes on to say the stack is gone (and plan
+// shows its destroy plan, as plan --all-changed does).
+func removedUnderRoot(ctx context.Context, f *Factory, stack string) bool {
+	h, _ := f.removedStackHeader(ctx, stack)
+	return h != nil
 }
 
 // stillDeployed says, for a stack/environment the YAML no longer has, that
