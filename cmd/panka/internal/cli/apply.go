@@ -338,11 +338,13 @@ func removedUnderRoot(ctx context.Context, f *Factory, stack string) bool {
 // it is still deployed and how to delete what it deployed ("" when its
 // state says nothing is deployed, or cannot be read: the caller's error
 // stands alone then). what is what was deleted ("stack", "environment file").
-// Only for the work tree: at another commit (--ref, a rollback or promotion
-// target) the stack or environment may simply not exist yet.
+// At another commit (--ref, a rollback or promotion target) the stack or
+// environment may simply not exist yet: only a commit that descends from
+// the deployed one has it deleted (plan --all-changed --head of it plans
+// the destroy).
 func stillDeployed(ctx context.Context, f *Factory, src *planSourceFS, stack, env, what string) string {
 	key := statestore.Key{Stack: stack, Environment: env}
-	if src.ref != "" || key.Validate() != nil {
+	if key.Validate() != nil {
 		return ""
 	}
 	store, _, err := f.stackStore(ctx, stack)
@@ -352,6 +354,12 @@ func stillDeployed(ctx context.Context, f *Factory, src *planSourceFS, stack, en
 	st, _, err := store.Get(ctx, key)
 	if err != nil || st.Status == statestore.StatusDestroyed {
 		return ""
+	}
+	if src.ref != "" {
+		d := deployedRecord(st)
+		if src.repo == nil || d == nil || d.Commit == "" || !isAncestor(ctx, src.repo, d.Commit, src.commit) {
+			return ""
+		}
 	}
 	s := fmt.Sprintf("%s is still deployed (state serial %d", key, st.Serial)
 	if d := deployedRecord(st); d != nil && d.Commit != "" {
