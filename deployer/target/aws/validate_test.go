@@ -177,7 +177,7 @@ func TestValidate(t *testing.T) {
 		{"bucket --table-s3 suffix", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "orders--table-s3" }, []string{`ends with "--table-s3", which S3 reserves for S3 Tables`}},
 		{"bucket affix inside the name", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "orders-xn--sthree-s3alias-assets" }, nil},
 		// A derived name starts with the stack name.
-		{"derived bucket reserved prefix", func(r *stacks.Resolved) { r.Stack = "sthree" }, []string{`spec.name (derived from stack, environment and component; set spec.name to choose one): bucket name "sthree-prod-assets-123456789012" starts with "sthree-"`}},
+		{"derived bucket reserved prefix", func(r *stacks.Resolved) { r.Stack = "sthree" }, []string{`spec.name (derived from stack, environment and component names; rename one of them to change it): bucket name "sthree-prod-assets-123456789012" starts with "sthree-"`}},
 		{"bucket ip name", func(r *stacks.Resolved) { r.Components[6].Spec["name"] = "192.168.1.1" }, []string{"must not look like an IP address"}},
 		{"unknown reference", func(r *stacks.Resolved) { r.Components[1].Spec["env"] = map[string]any{"X": "${nope.url}"} }, []string{`reference ${nope.url} names unknown component "nope"`}},
 		{"unknown output", func(r *stacks.Resolved) { r.Components[1].Spec["env"] = map[string]any{"X": "${users-db.password}"} }, []string{"reference ${users-db.password}: a Database has outputs endpoint, address, port, secretArn"}},

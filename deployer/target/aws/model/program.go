@@ -438,7 +438,7 @@ func (p *Program) checkNames(d *decoder, cp *Comp) {
 		if cp.B != nil {
 			field := "name"
 			if cp.B.Name == "" {
-				field = "name (derived from stack, environment and component; set spec.name to choose one)"
+				field = "name (derived from stack, environment and component names; rename one of them to change it)"
 			}
 			check(field, checkBucket(n.BucketExample(cp.B.Name)))
 		}
