@@ -190,15 +190,22 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 		}
 		fmt.Fprintf(f.Notices(), "Plan saved to %s; apply it with: panka apply %s%s\n", opts.Out, opts.Out, only)
 	}
+	return printPlan(f, opts, res.plan)
+}
+
+// printPlan prints p as -o asks, and returns the exit code
+// --detailed-exitcode gives when it changes something.
+func printPlan(f *Factory, opts *PlanOptions, p *planner.Result) error {
+	var err error
 	if f.JSON() {
-		err = res.plan.WriteJSON(f.IO.Out)
+		err = p.WriteJSON(f.IO.Out)
 	} else {
-		err = res.plan.WriteText(f.IO.Out, planner.TextOptions{Color: f.IO.ColorOut()})
+		err = p.WriteText(f.IO.Out, planner.TextOptions{Color: f.IO.ColorOut()})
 	}
 	if err != nil {
 		return err
 	}
-	if opts.DetailedExitCode && res.plan.Runs() {
+	if opts.DetailedExitCode && p.Runs() {
 		return &ExitCodeError{Code: ExitChanges}
 	}
 	return nil
@@ -226,18 +233,7 @@ func planGone(ctx context.Context, opts *PlanOptions, gone *goneDeployedError) e
 		return err
 	}
 	f.Warnf("%s; this plan is what that destroy deletes (panka apply refuses it)", gone)
-	if f.JSON() {
-		err = res.plan.WriteJSON(f.IO.Out)
-	} else {
-		err = res.plan.WriteText(f.IO.Out, planner.TextOptions{Color: f.IO.ColorOut()})
-	}
-	if err != nil {
-		return err
-	}
-	if opts.DetailedExitCode && res.plan.Runs() {
-		return &ExitCodeError{Code: ExitChanges}
-	}
-	return nil
+	return printPlan(f, opts, res.plan)
 }
 
 // zeroRef rewords the error for --ref set to the all-zero id a CI system
