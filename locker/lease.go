@@ -308,6 +308,21 @@ func (ls *Lease) Check(ctx context.Context) error {
 	return fmt.Errorf("check lease on %s: %w", info.Key, err)
 }
 
+// GiveUpIn is how long from now (on the lease's Clock) a holder whose
+// heartbeats keep failing gives the lease up (StopBefore its last known
+// expiry; negative once that is past): after it another run could take
+// the lock, so whatever the holder writes under the lease must be done by
+// then. ok is false while heartbeats find the lease's table or bucket gone
+// (no run can take a lease there until it is back: see heartbeat).
+func (ls *Lease) GiveUpIn() (left time.Duration, ok bool) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if !ls.storeGone.IsZero() {
+		return 0, false
+	}
+	return ls.info.ExpiresAt.Add(-ls.opts.StopBefore).Sub(ls.opts.Clock.Now()), true
+}
+
 // StoreGoneSince returns when a heartbeat first found the table or bucket
 // that keeps the lease gone (ErrStoreGone), zero while the lease is
 // renewed. The lease is not lost for that (see heartbeat): the run goes

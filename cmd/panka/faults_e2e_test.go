@@ -387,3 +387,61 @@ func TestApplyRecordsWhenTheLockServerStopsAnswering(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyWritesNothingAfterItsLeaseCouldBeTaken: the lock server stops
+// answering (requests held) while the engine updates web, and the state
+// server is slow to take the history record (12 s, within the SDK's 15 s
+// for an answer). The run's heartbeats fail, so it gives its lease
+// (locks.ttl 20 s) up 9 s before it expires; the writes that record the
+// deployment still had their own 30 s, not bound by the lease, and the
+// history record landed after the lease had expired, when a run elsewhere
+// could hold the lock. The writes are now bound by the lease: none starts
+// or goes on after it is given up, the run says the deployment was not
+// recorded, why, and how to recover, and no record lands, even once the
+// slow write would have.
+func TestApplyWritesNothingAfterItsLeaseCouldBeTaken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	r := newE2ERepo(t, servers)
+	locks := testserver.NewFaultProxy(t, testserver.DynamoDB(t))
+	state := testserver.NewFaultProxy(t, testserver.S3(t).Endpoint)
+	const slow = 12 * time.Second
+	state.Set(testserver.FaultRule{Method: "PUT", Path: "/stacks/shop/dev/history/", Fault: testserver.FaultDelay, Delay: slow})
+	gate := filepath.Join(t.TempDir(), "gate")
+	cmd := r.cmd([]string{"PANKA_LOCKS_ENDPOINT=" + locks.URL, "PANKA_BACKEND_ENDPOINT=" + state.URL, "PANKALOCAL_GATE=" + gate,
+		"PANKA_LOCKS_TTL=20", "PANKA_LOCKS_HEARTBEAT=2"}, applyDev...)
+	var errOut syncBuffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() //nolint:errcheck // ends a run the test gave up on
+	waitFor(t, 90*time.Second, func() bool { return strings.Contains(errOut.String(), "creating") })
+	locks.Set(testserver.FaultRule{Fault: testserver.FaultBlackhole})
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("apply cut off from its lock server still runs 3 min later:\n%s", errOut.String())
+	}
+	// No record lands, even once the slow write would have.
+	time.Sleep(slow + 5*time.Second)
+	hist, err := r.store().History(context.Background(), shopDev, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 0 {
+		t.Fatalf("history holds %d records written after the lease could be taken (first: serial %d, %s)\n%s", len(hist), hist[0].Serial, hist[0].Result, errOut.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code == 0 ||
+		!strings.Contains(errOut.String(), "was not recorded") ||
+		!strings.Contains(errOut.String(), "may be taken by another run from") ||
+		!strings.Contains(errOut.String(), "the engine did run, so resources may have changed: see panka status --stack shop, then re-run") {
+		t.Fatalf("apply whose lease could be taken while it recorded: exit %d, want an error saying the deployment was not recorded, why, and what to do:\n%s", code, errOut.String())
+	}
+}

@@ -145,6 +145,11 @@ type Runtime struct {
 	// unlocked, taken over, expired). Then nothing is written: another run
 	// may hold the lease and own the state by now. nil: never asked.
 	LeaseLost func(ctx context.Context) error
+	// RecordWithin, asked right after LeaseLost, is how long from now
+	// until another run could take the lock lease (ok false: no such
+	// time): the history and state writes must be done by then, and are
+	// not started after it. nil: no bound but their own.
+	RecordWithin func() (left time.Duration, ok bool)
 	// WaitStale is how long to wait, when the recovery of a killed run
 	// finds that run's Pulumi still holding its lock on this host
 	// (*engine.PulumiBusyError: its panka was killed, and its engine is
@@ -776,20 +781,40 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	// No write after the lease could be taken: a history record that
+	// landed then sat among the new holder's, and a late state write made
+	// the new holder's own write fail after its engine ran. (The lease
+	// check above extends the lease when the lock server answers.)
+	if rt.RecordWithin != nil {
+		left, ok := rt.RecordWithin()
+		by := time.Now().Add(left)
+		if ok && left <= 0 {
+			return res, errors.Join(runErr, fmt.Errorf("the %s of %s (serial %d, %s) was not recorded: %w; nothing was written to its state or history%s",
+				rec.Operation, req.Key, rec.Serial, rec.Result, leaseEnds(req.Key, by), afterUnrecorded(req.Key, rec.Operation, res.EngineSkipped)))
+		}
+		if ok {
+			var bcancel context.CancelFunc
+			wctx, bcancel = context.WithDeadlineCause(wctx, by, leaseEnds(req.Key, by))
+			defer bcancel()
+		}
+	}
 	if err := rt.Store.AppendHistory(wctx, req.Key, rec); err != nil {
 		return res, errors.Join(runErr, fmt.Errorf("the %s of %s (serial %d, %s) was not recorded: write its history record: %w; nothing was written to its state or history%s",
-			rec.Operation, req.Key, rec.Serial, rec.Result, err, afterUnrecorded(req.Key, rec.Operation, res.EngineSkipped)))
+			rec.Operation, req.Key, rec.Serial, rec.Result, stoppedAtLeaseEnd(wctx, err), afterUnrecorded(req.Key, rec.Operation, res.EngineSkipped)))
 	}
 	// History first (SPEC §5), then the compare-and-swap write of state:
 	// when that fails, the record just appended describes a deployment that
-	// was not recorded, and is withdrawn.
+	// was not recorded, and is withdrawn. The read and the withdrawal get
+	// their own time: they change nothing another holder owns.
 	if _, err := rt.Store.Put(wctx, req.Key, next, version); err != nil {
-		if landed(wctx, rt.Store, req.Key, rec) {
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer rcancel()
+		if landed(rctx, rt.Store, req.Key, rec) {
 			// The write went through and only its answer failed.
 			res.Deployment = rec
 			return res, runErr
 		}
-		return res, errors.Join(runErr, notRecorded(wctx, rt.Store, req, rec, res.EngineSkipped, err))
+		return res, errors.Join(runErr, notRecorded(rctx, rt.Store, req, rec, res.EngineSkipped, stoppedAtLeaseEnd(wctx, err)))
 	}
 	res.Deployment = rec
 	return res, runErr
@@ -1002,6 +1027,23 @@ func notRecorded(ctx context.Context, store statestore.Store, req Request, rec *
 	}
 	msg += afterUnrecorded(req.Key, rec.Operation, engineSkipped)
 	return fmt.Errorf("the %s of %s (serial %d, %s) was not recorded: write state: %w%s", rec.Operation, req.Key, rec.Serial, rec.Result, putErr, msg)
+}
+
+// leaseEnds is why a deployment's writes stop at by (Runtime.RecordWithin):
+// unless a heartbeat renews its lock lease before then, the lease is given
+// up at by, and another run could take the lock soon after.
+func leaseEnds(key statestore.Key, by time.Time) error {
+	return fmt.Errorf("its lock lease on %s was not renewed in time (the lock server did not answer) and may be taken by another run from %s, "+
+		"so nothing is written after that (a longer locks.ttl gives a slow lock or state server more time)", key, by.UTC().Format(time.RFC3339))
+}
+
+// stoppedAtLeaseEnd returns err, of a write under ctx, with the reason
+// ctx stopped it when that is its lock lease's end (leaseEnds).
+func stoppedAtLeaseEnd(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); ctx.Err() != nil && !errors.Is(cause, context.DeadlineExceeded) && !errors.Is(cause, context.Canceled) {
+		return fmt.Errorf("%w: stopped because %w", err, cause)
+	}
+	return err
 }
 
 // afterUnrecorded ends the error of a deployment that was not recorded:

@@ -110,8 +110,11 @@ func wantAll(t *testing.T, err error, subs ...string) {
 // answer was lost).
 type faultyStore struct {
 	statestore.Store
-	putErr    error
-	putLands  bool
+	putErr   error
+	putLands bool
+	// putHangs makes Put wait for its context to end (a state server
+	// that does not answer), then fail with the context's error.
+	putHangs  bool
 	removeErr error
 	appendErr error
 	// historyErr fails History and NewerHistory (a record that no longer
@@ -141,6 +144,10 @@ func (s *faultyStore) AppendHistory(ctx context.Context, k statestore.Key, d *st
 }
 
 func (s *faultyStore) Put(ctx context.Context, k statestore.Key, st *statestore.State, prev statestore.Version) (statestore.Version, error) {
+	if s.putHangs {
+		<-ctx.Done()
+		return "", ctx.Err()
+	}
 	if s.putErr == nil {
 		return s.Store.Put(ctx, k, st, prev)
 	}
@@ -358,6 +365,46 @@ func TestRunStateWriteFails(t *testing.T) {
 				t.Fatalf("history = %v, want the landed run's record first, matching state", got)
 			}
 		})
+	}
+}
+
+// TestRunRecordsNothingAfterTheLeaseCouldBeTaken: the writes that record
+// a deployment stop when the run's lock lease could be taken by another
+// run (RecordWithin): a state write still hanging then is given up and the
+// history record withdrawn (that withdrawal has its own time: it changes
+// only this run's record); past that time no write starts. Before, the
+// writes had 30 s whatever the lease, and landed after another run could
+// hold the lock.
+func TestRunRecordsNothingAfterTheLeaseCouldBeTaken(t *testing.T) {
+	ctx := context.Background()
+	d := deployedOnce(t, backends[0].location(t))
+	store, rt, reader, first := d.store, d.rt, d.reader, d.first
+	v2 := model(comp("jobs", stacks.KindQueue, map[string]any{"fifo": false, "visibilityTimeout": int64(60)}))
+
+	store.putHangs = true
+	left := 300 * time.Millisecond
+	rt.RecordWithin = func() (time.Duration, bool) { return left, true }
+	start := time.Now()
+	_, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+	wantAll(t, err, "the apply of shop/dev (serial 2, succeeded) was not recorded: write state: context deadline exceeded: stopped because its lock lease on shop/dev was not renewed in time",
+		"may be taken by another run from ",
+		"the history record it had written was withdrawn",
+		"the engine did run, so resources may have changed")
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the run took %s: its writes were not stopped when the lease could be taken", took)
+	}
+	if got := historyOf(t, reader); len(got) != 1 || got[0] != entry(first.Deployment) {
+		t.Fatalf("history = %v, want only serial 1", got)
+	}
+
+	// Past that time, nothing is written at all.
+	store.putHangs = false
+	left = -time.Second
+	_, err = Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2})
+	wantAll(t, err, "the apply of shop/dev (serial 2, succeeded) was not recorded: its lock lease on shop/dev was not renewed in time",
+		"nothing was written to its state or history")
+	if got := historyOf(t, reader); len(got) != 1 || stateOf(t, reader).Serial != 1 {
+		t.Fatalf("history = %v, state serial %d; want only serial 1", got, stateOf(t, reader).Serial)
 	}
 }
 

@@ -1438,6 +1438,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		LeaseLost: func(ctx context.Context) error {
 			return f.leaseLost(ctx, cfg, lease, "the deployment")
 		},
+		RecordWithin:  lease.GiveUpIn,
 		WaitStale:     df.LockTimeout,
 		WaitedForLock: waitedForLock,
 		LockID:        info.ID,
