@@ -70,13 +70,14 @@ func sharedLocksLocalState(cfg *config.Resolved) error {
 	if cfg.Backend.Directory != "" {
 		// A configured directory may be a mount other hosts share (NFS):
 		// "state only this checkout has" was untrue there. Still refused:
-		// the local store's compare-and-swap of state is a rename, atomic
-		// on one host only, so the state write would not be the last
-		// guard it is on S3 (a run that gave its lease up could write
-		// over the next holder's state), and neither are its lock files.
+		// the local store's compare-and-swap of state is a check and a
+		// rename under flock, which keeps other hosts out only where the
+		// mount's file locking reaches the server (not with NFS's nolock,
+		// nor on many network filesystems), so the state write is not
+		// the sure last guard it is on S3 (If-Match).
 		return fmt.Errorf("locks.type is dynamodb (%s; table %s, %s) but the state is local, in %s (backend.directory, %s): "+
-			"a lock in a shared table keeps nothing safe over it, even on a mount other hosts share (NFS), as the local store writes state "+
-			"with a rename that is atomic on one host but no compare-and-swap across hosts, so a run that lost its lease can write over the next one's state; "+
+			"a lock in a shared table keeps nothing safe over it, even on a mount other hosts share (NFS), as the local store's compare-and-swap of state "+
+			"relies on file locks that many network mounts keep to each host (NFS with nolock), so a run that lost its lease can write over the next one's state; "+
 			"keep the state in S3 (backend.bucket, PANKA_BACKEND_BUCKET or --backend-bucket; `panka backend create` makes the bucket), "+
 			"or, when only this host deploys, lock locally (locks.type: local, and remove locks.table)",
 			cfg.Sources["locks.type"], cfg.Locks.Table, cfg.Sources["locks.table"], cfg.Backend.Directory, cfg.Sources["backend.directory"])
