@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -351,21 +353,9 @@ func TestApplyRecordsWhenTheLockServerStopsAnswering(t *testing.T) {
 	}
 	r := newE2ERepo(t, servers)
 	proxy := testserver.NewFaultProxy(t, testserver.DynamoDB(t))
-	gate := filepath.Join(t.TempDir(), "gate")
-	cmd := r.cmd([]string{"PANKA_LOCKS_ENDPOINT=" + proxy.URL, "PANKALOCAL_GATE=" + gate}, applyDev...)
-	var errOut syncBuffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill() //nolint:errcheck // ends a run the test gave up on
-	waitFor(t, 90*time.Second, func() bool { return strings.Contains(errOut.String(), "creating") })
-	proxy.Set(testserver.FaultRule{Fault: testserver.FaultBlackhole})
-	if err := os.WriteFile(gate, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	_, errOut, done := startGatedApply(t, r, []string{"PANKA_LOCKS_ENDPOINT=" + proxy.URL}, func() {
+		proxy.Set(testserver.FaultRule{Fault: testserver.FaultBlackhole})
+	})
 	select {
 	case err := <-done:
 		if err != nil {
@@ -408,22 +398,10 @@ func TestApplyWritesNothingAfterItsLeaseCouldBeTaken(t *testing.T) {
 	state := testserver.NewFaultProxy(t, testserver.S3(t).Endpoint)
 	const slow = 12 * time.Second
 	state.Set(testserver.FaultRule{Method: "PUT", Path: "/stacks/shop/dev/history/", Fault: testserver.FaultDelay, Delay: slow})
-	gate := filepath.Join(t.TempDir(), "gate")
-	cmd := r.cmd([]string{"PANKA_LOCKS_ENDPOINT=" + locks.URL, "PANKA_BACKEND_ENDPOINT=" + state.URL, "PANKALOCAL_GATE=" + gate,
-		"PANKA_LOCKS_TTL=20", "PANKA_LOCKS_HEARTBEAT=2"}, applyDev...)
-	var errOut syncBuffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill() //nolint:errcheck // ends a run the test gave up on
-	waitFor(t, 90*time.Second, func() bool { return strings.Contains(errOut.String(), "creating") })
-	locks.Set(testserver.FaultRule{Fault: testserver.FaultBlackhole})
-	if err := os.WriteFile(gate, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	cmd, errOut, done := startGatedApply(t, r, []string{"PANKA_LOCKS_ENDPOINT=" + locks.URL, "PANKA_BACKEND_ENDPOINT=" + state.URL,
+		"PANKA_LOCKS_TTL=20", "PANKA_LOCKS_HEARTBEAT=2"}, func() {
+		locks.Set(testserver.FaultRule{Fault: testserver.FaultBlackhole})
+	})
 	select {
 	case <-done:
 	case <-time.After(3 * time.Minute):
@@ -444,4 +422,28 @@ func TestApplyWritesNothingAfterItsLeaseCouldBeTaken(t *testing.T) {
 		!strings.Contains(errOut.String(), "the engine did run, so resources may have changed: see panka status --stack shop, then re-run") {
 		t.Fatalf("apply whose lease could be taken while it recorded: exit %d, want an error saying the deployment was not recorded, why, and what to do:\n%s", code, errOut.String())
 	}
+}
+
+// startGatedApply starts apply of shop/dev with env, its local provider
+// held at a gate (PANKALOCAL_GATE) once the engine is creating; then it
+// calls whileHeld, opens the gate, and returns the run, its stderr and
+// its exit. The run is killed at the end of the test if still running.
+func startGatedApply(t *testing.T, r *e2eRepo, env []string, whileHeld func()) (*exec.Cmd, *syncBuffer, <-chan error) {
+	t.Helper()
+	gate := filepath.Join(t.TempDir(), "gate")
+	cmd := r.cmd(append(slices.Clip(env), "PANKALOCAL_GATE="+gate), applyDev...)
+	errOut := &syncBuffer{}
+	cmd.Stderr = errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() }) //nolint:errcheck // ends a run the test gave up on
+	waitFor(t, 90*time.Second, func() bool { return strings.Contains(errOut.String(), "creating") })
+	whileHeld()
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return cmd, errOut, done
 }

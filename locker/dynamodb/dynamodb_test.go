@@ -227,14 +227,7 @@ func TestForeignTableSaysWhatKeyItNeeds(t *testing.T) {
 	ctx := context.Background()
 	c := testserver.DynamoDBClient(t)
 	table := testserver.UniqueName("tf-locks-")
-	if _, err := c.CreateTable(ctx, &ddb.CreateTableInput{TableName: aws.String(table), BillingMode: ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("LockID"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("LockID"), KeyType: ddbtypes.KeyTypeHash}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := ddb.NewTableExistsWaiter(c).Wait(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)}, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	createForeignTable(t, c, table, "LockID", ddbtypes.ScalarAttributeTypeS)
 	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: table})
 	if err != nil {
 		t.Fatal(err)
@@ -263,14 +256,7 @@ func TestEmptyTableKeyedByNumber(t *testing.T) {
 	ctx := context.Background()
 	c := testserver.DynamoDBClient(t)
 	table := testserver.UniqueName("n-locks-")
-	if _, err := c.CreateTable(ctx, &ddb.CreateTableInput{TableName: aws.String(table), BillingMode: ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("lockKey"), AttributeType: ddbtypes.ScalarAttributeTypeN}},
-		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("lockKey"), KeyType: ddbtypes.KeyTypeHash}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := ddb.NewTableExistsWaiter(c).Wait(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)}, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	createForeignTable(t, c, table, "lockKey", ddbtypes.ScalarAttributeTypeN)
 	l, err := dynamodb.New(dynamodb.Options{Client: c, Table: table})
 	if err != nil {
 		t.Fatal(err)
@@ -837,5 +823,20 @@ func TestClockSkew(t *testing.T) {
 		if got, err := right.Get(ctx, key); err != nil || time.Until(got.ExpiresAt) < 9*time.Minute || time.Since(got.LastHeartbeat) > time.Minute || time.Since(got.LastHeartbeat) < -time.Minute {
 			t.Fatalf("skew %s: after a heartbeat the lease reads %+v, %v", skew, got, err)
 		}
+	}
+}
+
+// createForeignTable creates table keyed by the hash key key of type typ
+// (another tool's lock table), and waits until it exists.
+func createForeignTable(t *testing.T, c *ddb.Client, table, key string, typ ddbtypes.ScalarAttributeType) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.CreateTable(ctx, &ddb.CreateTableInput{TableName: aws.String(table), BillingMode: ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String(key), AttributeType: typ}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String(key), KeyType: ddbtypes.KeyTypeHash}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ddb.NewTableExistsWaiter(c).Wait(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)}, 30*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
