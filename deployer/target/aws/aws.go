@@ -406,14 +406,12 @@ func (d *deploy) resolve(s string) pulumi.StringInput {
 		ins[i] = outFor(r)
 	}
 	return pulumi.All(ins...).ApplyT(func(vals []any) string {
-		var out []byte
-		last := 0
-		for i, r := range refs {
-			out = append(out, stacks.Unescape(s[last:r.Start])...)
-			out = append(out, vals[i].(string)...)
-			last = r.End
-		}
-		return string(append(out, stacks.Unescape(s[last:])...))
+		i := 0
+		out, _ := stacks.Interpolate(s, func(stacks.RefSpan) (string, bool) {
+			i++
+			return vals[i-1].(string), true
+		})
+		return out
 	}).(pulumi.StringOutput)
 }
 

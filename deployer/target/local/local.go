@@ -319,15 +319,17 @@ func resolveValue(path string, v any, lookup func(reference) (pulumi.Output, err
 			return outs[0].(pulumi.Output), nil
 		}
 		return pulumi.All(outs...).ApplyT(func(vals []any) string {
-			var b strings.Builder
-			last := 0
-			for i, ref := range refs {
-				b.WriteString(stacks.Unescape(x[last:ref.start]))
-				b.WriteString(fmt.Sprint(vals[i]))
-				last = ref.end
-			}
-			b.WriteString(stacks.Unescape(x[last:]))
-			return b.String()
+			// A reference of a reserved scope stays as the text it is
+			// (findRefs leaves it out of refs and vals).
+			i := 0
+			s, _ := stacks.Interpolate(x, func(r stacks.RefSpan) (string, bool) {
+				if reservedScopes[r.Component] {
+					return x[r.Start:r.End], true
+				}
+				i++
+				return fmt.Sprint(vals[i-1]), true
+			})
+			return s
 		}).(pulumi.StringOutput), nil
 	case map[string]any:
 		m := pulumi.Map{}

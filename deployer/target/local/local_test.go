@@ -67,6 +67,9 @@ func TestRegisterWiresReferencesSecretsAndDependencies(t *testing.T) {
 					"SECRET2": stacks.Sensitive{Clear: "p$${w}", Hash: "sensitive:h2"},
 					// A literal "$" right before a reference is "${$}".
 					"DOLLAR": "pa${$}${db.endpoint}",
+					// A reserved scope's reference stays text beside a
+					// component's.
+					"RESERVED": "${secret.k}/${db.port}/${var.v}${$}",
 				},
 				"list": []any{"${db.endpoint}", int64(3)},
 			}},
@@ -104,6 +107,9 @@ func TestRegisterWiresReferencesSecretsAndDependencies(t *testing.T) {
 	}
 	if v := env["DOLLAR"]; v.StringValue() != "pa$db:5432" {
 		t.Errorf("DOLLAR = %v, want the text pa$ and the reference's value", v)
+	}
+	if v := env["RESERVED"]; v.StringValue() != "${secret.k}/5432/${var.v}$" {
+		t.Errorf("RESERVED = %v", v)
 	}
 	if v := env["SECRET2"]; !v.IsSecret() || v.SecretValue().Element.StringValue() != "sensitive:h2" {
 		t.Errorf("SECRET2 = %v", v)
