@@ -232,6 +232,10 @@ func planGone(ctx context.Context, opts *PlanOptions, gone *goneDeployedError) e
 	if err != nil {
 		return err
 	}
+	if res.nothingDeployed {
+		// Destroyed (or its state removed) since it was found deployed.
+		return fmt.Errorf("%s/%s is not deployed any more (destroyed meanwhile): nothing to plan or destroy", gone.stack, gone.env)
+	}
 	f.Warnf("%s; this plan is what that destroy deletes (panka apply refuses it)", gone)
 	return printPlan(f, opts, res.plan)
 }
@@ -255,6 +259,9 @@ type planResult struct {
 	// basis is the PlanBasis of the state planned against, for a saved
 	// plan (Saved.StateBasis).
 	basis string
+	// nothingDeployed: a destroy plan of a stack/environment with
+	// nothing deployed (planDestroyIn); plan is nil.
+	nothingDeployed bool
 }
 
 // planSourceFS is where the desired YAML comes from: the work tree or a

@@ -117,16 +117,28 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	var plans []*planner.Result
 	var failed []string
 	var declared [][]stacks.ResolvedVar
+	var notDeployed []string
 	for i, j := range jobs {
 		if errs[i] != nil {
 			f.Errorf("plan %s/%s: %s", j.s.Stack, j.env, errs[i])
 			failed = append(failed, j.s.Stack+"/"+j.env)
 			continue
 		}
+		if results[i].nothingDeployed {
+			// Removed at head, but nothing of it is deployed: no destroy
+			// plan ("nothing deployed yet", "No changes") to list, as
+			// panka destroy of it finds nothing to destroy.
+			notDeployed = append(notDeployed, j.s.Stack+"/"+j.env)
+			continue
+		}
 		plans = append(plans, results[i].plan)
 		if d := results[i].desired; d != nil {
 			declared = append(declared, d.Variables)
 		}
+	}
+	if len(notDeployed) > 0 {
+		fmt.Fprintf(f.Notices(), "Not planned: %s, removed at %.12s, %s not deployed (never, or destroyed already): nothing to destroy.\n",
+			strings.Join(notDeployed, ", "), res.Head, isAre(len(notDeployed)))
 	}
 	if len(failed) == 0 && len(declared) > 0 {
 		warnUndeclared(f, vars, declared)
@@ -202,7 +214,9 @@ func planDestroy(ctx context.Context, opts *PlanOptions, repo *gitops.Repo, base
 }
 
 // planDestroyIn plans the destroy of skey, whose state is in store (of
-// cfg): what panka destroy deletes.
+// cfg): what panka destroy deletes. When nothing is deployed there (no
+// state and no history of a deployment, or a destroyed state) it returns
+// no plan but nothingDeployed.
 func planDestroyIn(ctx context.Context, f *Factory, cfg *config.Resolved, store statestore.Store, skey statestore.Key) (*planResult, error) {
 	noteLeaseHeld(ctx, f, cfg, skey)
 	state, _, err := store.Get(ctx, skey)
@@ -210,8 +224,25 @@ func planDestroyIn(ctx context.Context, f *Factory, cfg *config.Resolved, store 
 	var deployed *stacks.Resolved
 	switch {
 	case errors.Is(err, statestore.ErrNotFound):
+		// No state.json: never deployed, unless its history says what it
+		// deployed is still there (state.json deleted or lost), which
+		// destroy refuses until it is restored.
+		h, bad, herr := newestRecord(ctx, store, skey)
+		switch {
+		case herr != nil:
+			return nil, fmt.Errorf("read the history of %s: %w", skey, herr)
+		case bad != nil:
+			f.Warnf("%s; this destroy plan plans as if nothing were deployed, and panka destroy refuses until it is restored", deploy.LostStateUnreadable(skey, bad))
+		case h != nil && deploy.RecordsDeployed(h):
+			f.Warnf("%s: what it deployed may still run. Restore state.json ("+statestore.RestoreHint+") before panka destroy, which refuses until then",
+				deploy.LostStateWarning(skey, h, "this destroy plan"))
+		default:
+			return &planResult{nothingDeployed: true}, nil
+		}
 	case err != nil:
 		return nil, fmt.Errorf("read state of %s: %w", skey, err)
+	case state.Status == statestore.StatusDestroyed:
+		return &planResult{nothingDeployed: true}, nil
 	default:
 		header.Deployed = deploy.DeployedHeader(state)
 		if len(state.Spec) > 0 && string(state.Spec) != "null" {
