@@ -106,8 +106,16 @@ type Options struct {
 
 // Result is the outcome of a detection, in the JSON shape of SPEC §4.
 type Result struct {
+	// Base is the commit compared from. SinceDeployed leaves it empty
+	// (each environment has its own, in Stack.Deployed) until
+	// DeployedBase sets it to one commit that stands for them all.
 	Base string `json:"base"`
 	Head string `json:"head"`
+	// Bases lists, with SinceDeployed, the distinct commits deployed to
+	// the environments compared (sorted; [] when none is deployed): what
+	// the Stack.Deployed maps hold, for every environment compared, also
+	// the unchanged ones. Nil (left out) for a comparison of two commits.
+	Bases []string `json:"bases,omitzero"`
 	// Uncommitted is set when the work tree was compared (Head is then
 	// the commit the work tree is based on).
 	Uncommitted bool     `json:"uncommitted,omitempty"`

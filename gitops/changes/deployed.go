@@ -75,7 +75,8 @@ type DeployedLister interface {
 // commit last deployed to it. A never-deployed environment is reported
 // added; with a DeployedLister, a deployed environment gone at head is
 // reported removed. Result.Base is empty (each environment has its own base, given in
-// Stack.Deployed).
+// Stack.Deployed; DeployedBase gives one for them all), Result.Bases lists
+// the deployed commits compared.
 func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedCommits, opts Options) (*Result, error) {
 	if err := opts.checkFilters(); err != nil {
 		return nil, err
@@ -289,6 +290,7 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	if !opts.CompareAhead {
 		e.deployedAhead(ctx, head, groups, bases, res)
 	}
+	res.Bases = append([]string{}, sortedKeys(groups)...)
 	// Most deployed stacks are compared on their own (their folder and
 	// watched paths at the two commits); the rest, per deployed commit,
 	// with a whole comparison.
@@ -355,6 +357,70 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	// the problems come in a stable order whatever the grouping.
 	sort.SliceStable(res.Problems, func(i, j int) bool { return res.Problems[i].Error() < res.Problems[j].Error() })
 	return res, nil
+}
+
+// DeployedBase sets res.Base, for a SinceDeployed result, to one commit
+// its comparison stands on, so that a reader of "base" gets a commit id as
+// with --base: the deployed commit when every environment compared is
+// deployed at the same one; when they differ, their merge-base (the newest
+// commit every deployed one descends from, as git merge-base --octopus;
+// after criss-cross merges, of several such, the one reached by taking the
+// pairwise merge-base with the smallest id, in id order: the same on every
+// run). git diff base head then shows every change made since any of
+// those deployments. With nothing deployed (every environment compared
+// with nothing) and for deployed commits with no common ancestor, it is
+// git's empty tree, as for --base of it.
+func DeployedBase(ctx context.Context, repo *gitops.Repo, res *Result) error {
+	if len(res.Bases) == 0 {
+		res.Base = gitops.EmptyTree.String()
+		return nil
+	}
+	cs := make([]gitops.Hash, len(res.Bases))
+	for i, c := range res.Bases {
+		h, ok := gitops.FullID(c)
+		if !ok {
+			return fmt.Errorf("deployed commit %q is not a full commit id", c)
+		}
+		cs[i] = h
+	}
+	if len(cs) == 1 {
+		res.Base = cs[0].String()
+		return nil
+	}
+	// Most often one of them (the oldest) is an ancestor of all the others
+	// (a mainline deployed commit by commit): it is their merge-base, found
+	// in one walk. The others are merged in pairwise.
+	oldest, when := 0, time.Time{}
+	for i, h := range cs {
+		c, err := repo.Commit(h)
+		if err != nil {
+			return fmt.Errorf("merge-base of the deployed commits: %w", err)
+		}
+		if i == 0 || c.CommitDate.Before(when) {
+			oldest, when = i, c.CommitDate
+		}
+	}
+	mb := cs[oldest]
+	desc, err := repo.DescendantsOf(ctx, mb, cs, aheadSlack)
+	if err != nil {
+		return fmt.Errorf("merge-base of the deployed commits: %w", err)
+	}
+	for _, h := range cs {
+		if h == mb || desc[h] {
+			continue
+		}
+		next, err := repo.MergeBase(ctx, mb, h)
+		if errors.Is(err, gitops.ErrUnrelatedHistories) {
+			res.Base = gitops.EmptyTree.String()
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("merge-base of the deployed commits %.12s and %.12s: %w", mb, h, err)
+		}
+		mb = next
+	}
+	res.Base = mb.String()
+	return nil
 }
 
 // nestedByName returns the nesting error of a stack called name whose

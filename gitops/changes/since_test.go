@@ -631,3 +631,104 @@ func changedOnDisk(t *testing.T, g *gittest.Repo, b gitops.Hash) []string {
 	}
 	return out
 }
+
+// TestDeployedBase: with --since-deployed, -o json's "base" is one commit
+// id (it was "", which a consumer expecting a SHA there broke on): the
+// commit every environment compared is deployed at, their merge-base when
+// they differ (also with one deployed from a branch), git's empty tree
+// when nothing is deployed or the deployed commits share no history.
+// "bases" lists the distinct deployed commits compared ([] for none); a
+// comparison of two commits leaves it out. Both engines.
+func TestDeployedBase(t *testing.T) {
+	g, c0 := baseRepo(t)
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	c1 := g.Commit("orders dev")
+	g.Git("checkout", "-q", "-b", "preview")
+	g.Write("stacks/users/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: info\n"))
+	p1 := g.Commit("preview")
+	g.Git("checkout", "-q", "--orphan", "imported")
+	g.Write("docs/README.md", "# imported\n")
+	o1 := g.Commit("imported separately")
+	g.Git("checkout", "-q", "-f", "main")
+	g.Write("stacks/billing/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	c2 := g.Commit("billing dev")
+
+	every := func(c gitops.Hash, more ...string) fakeDeployed {
+		d := fakeDeployed{}
+		for _, s := range []string{"orders", "users", "billing"} {
+			for _, env := range []string{"dev", "staging", "prod"} {
+				d[s+"/"+env] = c.String()
+			}
+		}
+		for i := 0; i+1 < len(more); i += 2 {
+			d[more[i]] = more[i+1]
+		}
+		return d
+	}
+	empty := gitops.EmptyTree.String()
+	for _, tc := range []struct {
+		name  string
+		d     fakeDeployed
+		base  string
+		bases []string
+	}{
+		{"all at head", every(c2), c2.String(), []string{c2.String()}},
+		{"all at one older commit", every(c1), c1.String(), []string{c1.String()}},
+		{"nothing deployed", fakeDeployed{}, empty, []string{}},
+		{"some never deployed", fakeDeployed{"orders/dev": c1.String()}, c1.String(), []string{c1.String()}},
+		{"along main", every(c2, "orders/dev", c0.String(), "users/prod", c1.String()), c0.String(), sortedIDs(c0, c1, c2)},
+		{"a branch deployed", every(c2, "users/dev", p1.String()), c1.String(), sortedIDs(c2, p1)},
+		{"unrelated histories", every(c2, "billing/prod", o1.String()), empty, sortedIDs(c2, o1)},
+	} {
+		for _, m := range modes {
+			repo, err := gitops.Open(g.Dir, m.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := changes.SinceDeployed(context.Background(), repo, tc.d, changes.Options{StacksRoot: "stacks"})
+			if err != nil {
+				t.Fatalf("%s %s: %v", tc.name, m.name, err)
+			}
+			if res.Base != "" {
+				t.Errorf("%s %s: SinceDeployed set base %s: DeployedBase sets it", tc.name, m.name, res.Base)
+			}
+			if err := changes.DeployedBase(context.Background(), repo, res); err != nil {
+				t.Fatalf("%s %s: %v", tc.name, m.name, err)
+			}
+			if res.Base != tc.base || !slices.Equal(res.Bases, tc.bases) {
+				t.Errorf("%s %s: base %s bases %v, want %s %v", tc.name, m.name, res.Base, res.Bases, tc.base, tc.bases)
+			}
+			b, err := json.Marshal(res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), `"base":"`+tc.base+`"`) || !strings.Contains(string(b), `"bases":[`) {
+				t.Errorf("%s %s: JSON %s", tc.name, m.name, b)
+			}
+			repo.Close()
+		}
+	}
+
+	// A comparison of two commits has one base and no "bases".
+	repo, err := gitops.Open(g.Dir, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	res, err := changes.Detect(context.Background(), repo, changes.Options{Base: c0.String(), StacksRoot: "stacks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(res); !strings.Contains(string(b), `"base":"`+c0.String()+`"`) || strings.Contains(string(b), `"bases"`) {
+		t.Errorf("--base: JSON %s", b)
+	}
+}
+
+func sortedIDs(hs ...gitops.Hash) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = h.String()
+	}
+	sort.Strings(out)
+	return out
+}

@@ -326,6 +326,14 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 		f.Warnf("%s/%s is deployed at %.12s, a newer commit than %s (it descends from it): not listed, since deploying %s there would roll back what %.12s deployed; "+
 			"to go back on purpose, `panka rollback -s %s -e %s --to-commit %.12s`", a.Stack, a.Environment, a.Commit, aheadOf(res), aheadOf(res), a.Commit, a.Stack, a.Environment, res.Head)
 	}
+	if opts.SinceDeployed && f.Flags.Output == "json" {
+		// "base" is a commit id in -o json, as with --base: one that
+		// stands for the deployed commits (each environment's own is in
+		// its stack's "deployed"); only read where it is printed.
+		if err := changes.DeployedBase(ctx, repo, res); err != nil {
+			return err
+		}
+	}
 	if err := printChanged(f, opts, res, deploying); err != nil {
 		return err
 	}
@@ -599,12 +607,14 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 		base = "the empty tree"
 	}
 	if len(res.Stacks) == 0 {
-		if !quiet {
-			if res.Base != "" {
-				fmt.Fprintf(errOut, "No stack changed between %s and %s.\n", base, head)
-			} else {
-				fmt.Fprintf(errOut, "No stack changed since its last deployment.\n")
-			}
+		switch {
+		case quiet:
+		case !opts.SinceDeployed:
+			fmt.Fprintf(errOut, "No stack changed between %s and %s.\n", base, head)
+		case len(res.Bases) == 0:
+			fmt.Fprintf(errOut, "No stack changed since its last deployment (head %s).\n", head)
+		default:
+			fmt.Fprintf(errOut, "No stack changed since its last deployment: between %s and %s.\n", deployedFrom(res), head)
 		}
 		return nil
 	}
@@ -662,10 +672,37 @@ func printChangedText(out, errOut io.Writer, opts *ChangedOptions, res *changes.
 			fmt.Fprintf(out, "    %s: %s\n", textPath(r.File), escapeUnseen(stacks.EscapeControl(stacks.EscapeInvalid(r.Detail))))
 		}
 	}
-	if !quiet && res.Base != "" {
+	if !quiet {
+		if opts.SinceDeployed {
+			base = deployedFrom(res)
+		}
 		fmt.Fprintf(errOut, "%s changed between %s and %s.\n", countNoun(len(res.Stacks), "stack"), base, head)
 	}
 	return nil
+}
+
+// deployedFrom names what a --since-deployed comparison compared from, for
+// its summary line: the one commit deployed, or how many (--why gives each
+// environment's), and whether environments never deployed were compared
+// with nothing.
+func deployedFrom(res *changes.Result) string {
+	never := false
+	for _, s := range res.Stacks {
+		for _, c := range s.Deployed {
+			never = never || c == ""
+		}
+	}
+	switch {
+	case len(res.Bases) == 0:
+		return "nothing (no environment compared is deployed yet)"
+	case len(res.Bases) == 1 && !never:
+		return shortSHA(res.Bases[0]) + ", deployed to every environment compared,"
+	case len(res.Bases) == 1:
+		return shortSHA(res.Bases[0]) + " (deployed; the environments never deployed: nothing)"
+	case !never:
+		return fmt.Sprintf("the commits deployed (%d different ones: --why gives each listed environment's)", len(res.Bases))
+	}
+	return fmt.Sprintf("the commits deployed (%d different ones: --why gives each listed environment's; the environments never deployed: nothing)", len(res.Bases))
 }
 
 // textPath is path p for the text table: quoted (Go syntax, as git quotes
