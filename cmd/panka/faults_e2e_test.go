@@ -447,3 +447,48 @@ func startGatedApply(t *testing.T, r *e2eRepo, env []string, whileHeld func()) (
 	go func() { done <- cmd.Wait() }()
 	return cmd, errOut, done
 }
+
+// TestDriftWritesNothingAfterItsLeaseCouldBeTaken: drift detect records
+// what it found in the state under its lock lease. Its lock server stops
+// answering heartbeats once it took the lease (locks.ttl 20 s: given up
+// 9 s before expiry), and the state server is slow to take the serial
+// mark it writes first (12 s). The drift record had its own 30 s, not
+// bound by the lease as apply's writes are, and landed after the lease had
+// expired, when a run elsewhere could hold the lock and deploy. The record
+// is now bound by the lease: nothing lands, and the run says why.
+func TestDriftWritesNothingAfterItsLeaseCouldBeTaken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	r := newE2ERepo(t, servers)
+	r.mustPanka(nil, applyDev...)
+	before, _, err := r.store().Get(context.Background(), shopDev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	locks := testserver.NewFaultProxy(t, testserver.DynamoDB(t))
+	state := testserver.NewFaultProxy(t, testserver.S3(t).Endpoint)
+	const slow = 12 * time.Second
+	locks.Set(testserver.FaultRule{Target: "UpdateItem", Fault: testserver.FaultBlackhole})
+	state.Set(testserver.FaultRule{Method: "PUT", Path: "/stacks/shop/dev/serial.json", Fault: testserver.FaultDelay, Delay: slow},
+		testserver.FaultRule{Method: "PUT", Path: "/stacks/shop/dev/state.json", Fault: testserver.FaultDelay, Delay: slow})
+	_, errOut, code := r.panka([]string{"PANKA_LOCKS_ENDPOINT=" + locks.URL, "PANKA_BACKEND_ENDPOINT=" + state.URL,
+		"PANKA_LOCKS_TTL=20", "PANKA_LOCKS_HEARTBEAT=2"}, "drift", "detect", "--stack", "shop", "--environment", "dev")
+	// Nothing lands, even once the slow writes would have.
+	time.Sleep(slow + 5*time.Second)
+	after, _, err := r.store().Get(context.Background(), shopDev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked, err := r.store().MarkedSerial(context.Background(), shopDev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Serial != before.Serial || after.LastDriftCheck != nil || marked > before.Serial {
+		t.Fatalf("drift detect wrote after its lease could be taken: state serial %d (was %d), drift check %v, serial mark %d\n%s",
+			after.Serial, before.Serial, after.LastDriftCheck, marked, errOut)
+	}
+	if code == 0 || !strings.Contains(errOut, "was not recorded") || !strings.Contains(errOut, "may be taken by another run from") {
+		t.Fatalf("drift detect whose lease could be taken while it recorded: exit %d, want an error saying the check was not recorded and why:\n%s", code, errOut)
+	}
+}

@@ -785,22 +785,15 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	// landed then sat among the new holder's, and a late state write made
 	// the new holder's own write fail after its engine ran. (The lease
 	// check above extends the lease when the lock server answers.)
-	if rt.RecordWithin != nil {
-		left, ok := rt.RecordWithin()
-		by := time.Now().Add(left)
-		if ok && left <= 0 {
-			return res, errors.Join(runErr, fmt.Errorf("the %s of %s (serial %d, %s) was not recorded: %w; nothing was written to its state or history%s",
-				rec.Operation, req.Key, rec.Serial, rec.Result, leaseEnds(req.Key, by), afterUnrecorded(req.Key, rec.Operation, res.EngineSkipped)))
-		}
-		if ok {
-			var bcancel context.CancelFunc
-			wctx, bcancel = context.WithDeadlineCause(wctx, by, leaseEnds(req.Key, by))
-			defer bcancel()
-		}
+	wctx, bcancel, err := LeaseBound(wctx, req.Key, rt.RecordWithin)
+	defer bcancel()
+	if err != nil {
+		return res, errors.Join(runErr, fmt.Errorf("the %s of %s (serial %d, %s) was not recorded: %w; nothing was written to its state or history%s",
+			rec.Operation, req.Key, rec.Serial, rec.Result, err, afterUnrecorded(req.Key, rec.Operation, res.EngineSkipped)))
 	}
 	if err := rt.Store.AppendHistory(wctx, req.Key, rec); err != nil {
 		return res, errors.Join(runErr, fmt.Errorf("the %s of %s (serial %d, %s) was not recorded: write its history record: %w; nothing was written to its state or history%s",
-			rec.Operation, req.Key, rec.Serial, rec.Result, stoppedAtLeaseEnd(wctx, err), afterUnrecorded(req.Key, rec.Operation, res.EngineSkipped)))
+			rec.Operation, req.Key, rec.Serial, rec.Result, StoppedAtLeaseEnd(wctx, err), afterUnrecorded(req.Key, rec.Operation, res.EngineSkipped)))
 	}
 	// History first (SPEC §5), then the compare-and-swap write of state:
 	// when that fails, the record just appended describes a deployment that
@@ -814,7 +807,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 			res.Deployment = rec
 			return res, runErr
 		}
-		return res, errors.Join(runErr, notRecorded(rctx, rt.Store, req, rec, res.EngineSkipped, stoppedAtLeaseEnd(wctx, err)))
+		return res, errors.Join(runErr, notRecorded(rctx, rt.Store, req, rec, res.EngineSkipped, StoppedAtLeaseEnd(wctx, err)))
 	}
 	res.Deployment = rec
 	return res, runErr
@@ -1029,7 +1022,7 @@ func notRecorded(ctx context.Context, store statestore.Store, req Request, rec *
 	return fmt.Errorf("the %s of %s (serial %d, %s) was not recorded: write state: %w%s", rec.Operation, req.Key, rec.Serial, rec.Result, putErr, msg)
 }
 
-// leaseEnds is why a deployment's writes stop at by (Runtime.RecordWithin):
+// leaseEnds is why writes under a lock lease stop at by (LeaseBound):
 // unless a heartbeat renews its lock lease before then, the lease is given
 // up at by, and another run could take the lock soon after.
 func leaseEnds(key statestore.Key, by time.Time) error {
@@ -1037,9 +1030,31 @@ func leaseEnds(key statestore.Key, by time.Time) error {
 		"so nothing is written after that (a longer locks.ttl gives a slow lock or state server more time)", key, by.UTC().Format(time.RFC3339))
 }
 
-// stoppedAtLeaseEnd returns err, of a write under ctx, with the reason
-// ctx stopped it when that is its lock lease's end (leaseEnds).
-func stoppedAtLeaseEnd(ctx context.Context, err error) error {
+// LeaseBound bounds ctx, of writes made under a lock lease, by the time
+// within (Runtime.RecordWithin) says another run could take the lease:
+// ctx then ends with leaseEnds as its cause (StoppedAtLeaseEnd adds it to
+// a write's error). Once that time has passed it returns leaseEnds as an
+// error: start no write. A nil within, or no such time (the lock table
+// or bucket is gone), leaves ctx as it is. Call cancel either way.
+func LeaseBound(ctx context.Context, key statestore.Key, within func() (left time.Duration, ok bool)) (_ context.Context, cancel context.CancelFunc, _ error) {
+	if within == nil {
+		return ctx, func() {}, nil
+	}
+	left, ok := within()
+	if !ok {
+		return ctx, func() {}, nil
+	}
+	by := time.Now().Add(left)
+	if left <= 0 {
+		return ctx, func() {}, leaseEnds(key, by)
+	}
+	bctx, cancel := context.WithDeadlineCause(ctx, by, leaseEnds(key, by))
+	return bctx, cancel, nil
+}
+
+// StoppedAtLeaseEnd returns err, of a write under ctx, with the reason
+// ctx stopped it when that is its lock lease's end (LeaseBound).
+func StoppedAtLeaseEnd(ctx context.Context, err error) error {
 	if cause := context.Cause(ctx); ctx.Err() != nil && !errors.Is(cause, context.DeadlineExceeded) && !errors.Is(cause, context.Canceled) {
 		return fmt.Errorf("%w: stopped because %w", err, cause)
 	}

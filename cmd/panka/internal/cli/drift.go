@@ -686,11 +686,20 @@ func recordDriftCheck(ctx context.Context, f *Factory, cfg *config.Resolved, sto
 		return nil, fmt.Errorf("the drift check of %s was not recorded in its state: the lock lease was lost (%w), so another run may own its state now; "+
 			"see panka status --stack %s, then re-run panka drift detect", key, err, key.Stack)
 	}
+	// Bound by the lease, as apply's record is: a write that landed after
+	// another run could take the lock made that run's own record fail
+	// after its engine ran.
+	wctx, bcancel, err := deploy.LeaseBound(wctx, key, lease.GiveUpIn)
+	defer bcancel()
+	if err != nil {
+		return nil, fmt.Errorf("the drift check of %s was not recorded in its state: %w; "+
+			"re-run panka drift detect --stack %s --environment %s once the lock server answers", key, err, key.Stack, key.Environment)
+	}
 	if _, _, err := statestore.Update(wctx, store, key, f.Now, func(s *statestore.State) error {
 		s.LastDriftCheck = &statestore.DriftCheck{At: rep.CheckedAt, Drifted: rep.Drifted, Refresh: rep.Refresh}
 		return nil
 	}); err != nil {
-		return err, nil
+		return deploy.StoppedAtLeaseEnd(wctx, err), nil
 	}
 	return nil, nil
 }
