@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -490,5 +491,65 @@ func TestDriftWritesNothingAfterItsLeaseCouldBeTaken(t *testing.T) {
 	}
 	if code == 0 || !strings.Contains(errOut, "was not recorded") || !strings.Contains(errOut, "may be taken by another run from") {
 		t.Fatalf("drift detect whose lease could be taken while it recorded: exit %d, want an error saying the check was not recorded and why:\n%s", code, errOut)
+	}
+}
+
+// TestDriftRecordsNothingOverAStateWrittenWhileItRan: drift detect cannot
+// reach its lock server (heartbeats and the check before recording go
+// unanswered), and meanwhile another run removes its lease (panka unlock
+// --force) and writes the state (state push). The drift check recorded
+// what it found over that newer state (its write reads the state again
+// and compare-and-swaps against that), calling drift of a deployment that
+// is no longer the recorded one. It now writes only over the state it
+// checked, and says what wrote the state meanwhile.
+func TestDriftRecordsNothingOverAStateWrittenWhileItRan(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	r := newE2ERepo(t, servers)
+	r.mustPanka(nil, applyDev...)
+	pulled := filepath.Join(t.TempDir(), "state.json")
+	if err := os.WriteFile(pulled, []byte(r.mustPanka(nil, "state", "pull", "--stack", "shop", "--environment", "dev")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	locks := testserver.NewFaultProxy(t, testserver.DynamoDB(t))
+	locks.Set(testserver.FaultRule{Target: "UpdateItem", Fault: testserver.FaultBlackhole})
+	cmd := r.cmd([]string{"PANKA_LOCKS_ENDPOINT=" + locks.URL, "PANKA_LOCKS_HEARTBEAT=2"}, "drift", "detect", "--stack", "shop", "--environment", "dev")
+	errOut := &syncBuffer{}
+	cmd.Stderr = errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() }) //nolint:errcheck // ends a run the test gave up on
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// Once drift detect holds the lease: its heartbeats, and the check
+	// before it records, go unanswered for at least 10 s.
+	waitFor(t, 60*time.Second, func() bool {
+		_, err := r.locker().Get(context.Background(), locker.Key("shop", "dev"))
+		return err == nil
+	})
+	r.mustPanka(nil, "unlock", "--stack", "shop", "--environment", "dev", "--force", "--yes")
+	r.mustPanka(nil, "state", "push", pulled, "--stack", "shop", "--environment", "dev")
+	pushed, _, err := r.store().Get(context.Background(), shopDev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("drift detect still runs 3 min later:\n%s", errOut.String())
+	}
+	after, _, err := r.store().Get(context.Background(), shopDev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Serial != pushed.Serial || after.LastDriftCheck != nil {
+		t.Fatalf("drift detect recorded over the state pushed while it ran: serial %d (pushed %d), drift check %+v\n%s",
+			after.Serial, pushed.Serial, after.LastDriftCheck, errOut.String())
+	}
+	want := fmt.Sprintf("the state changed while it ran (it checked serial 1; it is now at serial %d, written by state push", pushed.Serial)
+	if code := cmd.ProcessState.ExitCode(); code == 0 || !strings.Contains(errOut.String(), want) {
+		t.Fatalf("drift detect over a state pushed while it ran: exit %d, want an error saying %q:\n%s", code, want, errOut.String())
 	}
 }

@@ -1085,7 +1085,24 @@ func describeState(ctx context.Context, store statestore.Store, key statestore.K
 	if err != nil {
 		return ""
 	}
+	return StateNow(st)
+}
+
+// StateNow says which write st, a state just read, holds: "it is now at
+// serial N, written by" the state push or state rm (LastWrite) or the
+// deployment that wrote it.
+func StateNow(st *statestore.State) string {
 	s := fmt.Sprintf("it is now at serial %d", st.Serial)
+	if w := st.LastWrite; w != nil && w.Serial == st.Serial {
+		s += ", written by " + w.Operation
+		if w.User != "" {
+			s += " by " + w.User
+		}
+		if !w.At.IsZero() {
+			s += " at " + w.At.UTC().Format(time.RFC3339)
+		}
+		return s
+	}
 	if d := st.LastDeployment; d != nil {
 		s += fmt.Sprintf(", written by the %s", d.Operation)
 		if d.Commit != "" {

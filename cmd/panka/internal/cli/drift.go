@@ -695,11 +695,30 @@ func recordDriftCheck(ctx context.Context, f *Factory, cfg *config.Resolved, sto
 		return nil, fmt.Errorf("the drift check of %s was not recorded in its state: %w; "+
 			"re-run panka drift detect --stack %s --environment %s once the lock server answers", key, err, key.Stack, key.Environment)
 	}
+	// Only over the state it checked: one written since (a run that took
+	// the lock after panka unlock --force, while this run could not reach
+	// the lock server to learn so) records another deployment, which the
+	// check's findings do not describe.
+	var moved string
 	if _, _, err := statestore.Update(wctx, store, key, f.Now, func(s *statestore.State) error {
+		if s.Serial != rep.Serial {
+			moved = deploy.StateNow(s)
+			return errDriftStateMoved
+		}
 		s.LastDriftCheck = &statestore.DriftCheck{At: rep.CheckedAt, Drifted: rep.Drifted, Refresh: rep.Refresh}
 		return nil
-	}); err != nil {
+	}); errors.Is(err, errDriftStateMoved) {
+		return nil, fmt.Errorf("the drift check of %s was not recorded in its state: the state changed while it ran (it checked serial %d; %s), "+
+			"so what it found is of a deployment that is no longer the recorded one, and nothing was written. Another run wrote the state under the lock "+
+			"this run held (removed by panka unlock --force, or taken while this run could not reach the lock server): "+
+			"see panka status --stack %s and panka history --stack %s --environment %s, then re-run panka drift detect",
+			key, rep.Serial, moved, key.Stack, key.Stack, key.Environment)
+	} else if err != nil {
 		return deploy.StoppedAtLeaseEnd(wctx, err), nil
 	}
 	return nil, nil
 }
+
+// errDriftStateMoved stops recordDriftCheck's write when the state is not
+// the one the check read.
+var errDriftStateMoved = errors.New("the state changed since the drift check read it")

@@ -37,7 +37,7 @@ func TestDriftCheckLostLeaseRecordsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkedAt := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	rep := driftReport{Stack: "shop", Environment: "dev", CheckedAt: checkedAt, Drifted: []string{"web"}}
+	rep := driftReport{Stack: "shop", Environment: "dev", Serial: 1, CheckedAt: checkedAt, Drifted: []string{"web"}}
 
 	lease, err := f.AcquireLease(ctx, cfg, "shop", "dev", "drift", "", 0)
 	if err != nil {
@@ -115,7 +115,7 @@ func TestDriftCheckNotRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.ReleaseLease(lease)
-	rep := driftReport{Stack: "shop", Environment: "dev", CheckedAt: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Drifted: []string{"web"}, Refresh: []string{"db"}}
+	rep := driftReport{Stack: "shop", Environment: "dev", Serial: 1, CheckedAt: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Drifted: []string{"web"}, Refresh: []string{"db"}}
 	notRecorded, err := recordDriftCheck(ctx, f, cfg, failingPuts{store}, lease, key, rep)
 	if err != nil || notRecorded == nil {
 		t.Fatalf("record into a failing store: %v, %v; want the write's error as notRecorded", notRecorded, err)
