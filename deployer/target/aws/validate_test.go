@@ -664,3 +664,56 @@ func TestSecretsKMSKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestTaskPolicySize: IAM holds at most 10,240 characters of inline
+// policy per role, and the task role has a statement for every queue,
+// bucket and topic a workload references: with some 40 references apply
+// failed at the role policy (LimitExceeded). Validate refuses exactly the
+// workloads whose policy, as registered, is over the limit.
+func TestTaskPolicySize(t *testing.T) {
+	withQueues := func(n int) *stacks.Resolved {
+		r := fullStack()
+		env := map[string]any{}
+		for i := 0; i < n; i++ {
+			q := fmt.Sprintf("work-queue-%02d", i)
+			r.Components = append(r.Components, stacks.Component{Name: q, Kind: stacks.KindQueue, Spec: map[string]any{}})
+			env[fmt.Sprintf("QUEUE_%02d", i)] = "${" + q + ".url}"
+		}
+		r.Components[1].Spec["env"] = env
+		return r
+	}
+	policySize := func(n int) int {
+		res := run(t, withQueues(n))
+		b, err := json.Marshal(decodeObject(t, prop(res.find(t, tRolePolicy, "worker-task-access"), "policy")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(b)
+	}
+	first := 0 // the fewest queues Validate refuses
+	for n := 1; n <= 80 && first == 0; n++ {
+		err := Validate(withQueues(n))
+		if err == nil {
+			continue
+		}
+		for _, w := range []string{
+			`component "worker" (Worker): the task role policy that lets the application use the ` + fmt.Sprint(n) + ` components it references`,
+			"over IAM's limit of 10240", "LimitExceeded", "split it into workloads",
+		} {
+			if !strings.Contains(err.Error(), w) {
+				t.Fatalf("%d queues: error %q\nlacks %q", n, err, w)
+			}
+		}
+		first = n
+	}
+	if first < 3 {
+		t.Fatalf("Validate refused a worker referencing %d queues (0: none up to 80)", first)
+	}
+	below, belowThat := policySize(first-1), policySize(first-2)
+	if below > 10240 {
+		t.Errorf("%d queues: the registered task role policy is %d characters, over IAM's 10240, and Validate let it through", first-1, below)
+	}
+	if next := below + (below - belowThat); next <= 10240 {
+		t.Errorf("%d queues: Validate refused a task role policy of about %d characters, within IAM's 10240", first, next)
+	}
+}

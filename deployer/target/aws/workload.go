@@ -154,59 +154,18 @@ func (b *builder) task() (*task, error) {
 	return t, nil
 }
 
-// accessPolicy grants the task role use of the Queues, Buckets and Topics
-// the workload references (${orders-queue.url} means the service uses that
-// queue), read access to the master secret of a Database whose secretArn
-// its env or command holds (the application reads it at run time, as it
-// must to follow RDS's rotation of that password; one in spec.secrets is
-// the execution role's), and nothing when it references none.
+// accessPolicy grants the task role use of what the workload references
+// (model.TaskGrants), and nothing when it references nothing.
 func (b *builder) accessPolicy(role *iam.Role) error {
-	type grant struct {
-		sid     string
-		actions []string
-		arns    func(arn string) []string
-	}
-	dbSecret := grant{"DatabaseSecret", []string{"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
-		func(arn string) []string { return []string{arn} }}
-	grants := map[stacks.Kind]grant{
-		stacks.KindQueue: {"Queue", []string{"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
-			func(arn string) []string { return []string{arn} }},
-		stacks.KindBucket: {"Bucket", []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "s3:GetBucketLocation"},
-			func(arn string) []string { return []string{arn, arn + "/*"} }},
-		stacks.KindTopic: {"Topic", []string{"sns:Publish"},
-			func(arn string) []string { return []string{arn} }},
-	}
-	var used []grant
-	var arns []pulumi.StringInput
-	seen := map[string]bool{}
-	for _, rf := range b.cp.Refs {
-		tc := b.Comps[rf.Component]
-		if g, ok := grants[tc.C.Kind]; ok && !seen[rf.Component] {
-			seen[rf.Component] = true
-			used = append(used, g)
-			arns = append(arns, b.outs[rf.Component]["arn"])
-		}
-	}
-	for _, name := range b.envSecretArns() {
-		used = append(used, dbSecret)
-		arns = append(arns, b.outs[name]["secretArn"])
-	}
-	if len(used) == 0 {
+	grants := b.TaskGrants(b.cp)
+	if len(grants) == 0 {
 		return nil
 	}
-	doc := jsonDoc(func(vals []string) any {
-		pd := policyDoc{Version: "2012-10-17"}
-		for i, arn := range vals {
-			g := used[i]
-			pd.Statement = append(pd.Statement, statement{
-				Sid:      fmt.Sprintf("%s%d", g.sid, i),
-				Effect:   "Allow",
-				Action:   g.actions,
-				Resource: g.arns(arn),
-			})
-		}
-		return pd
-	}, arns...)
+	arns := make([]pulumi.StringInput, len(grants))
+	for i, g := range grants {
+		arns[i] = b.outs[g.Component][g.Output]
+	}
+	doc := jsonDoc(func(vals []string) any { return model.TaskPolicy(grants, vals) }, arns...)
 	pol, err := iam.NewRolePolicy(b.ctx, b.name("task-access"), &iam.RolePolicyArgs{
 		Name:   pulumi.String("panka-references"),
 		Role:   role.Name,
@@ -216,39 +175,6 @@ func (b *builder) accessPolicy(role *iam.Role) error {
 		return fmt.Errorf("task role access policy: %w", err)
 	}
 	return nil
-}
-
-// envSecretArns returns the Databases whose secretArn output the
-// workload's env or command reads, sorted.
-func (b *builder) envSecretArns() []string {
-	w := b.cp.W
-	var texts []string
-	for _, v := range w.Env {
-		texts = append(texts, clearText(v))
-	}
-	for _, v := range w.Command {
-		texts = append(texts, clearText(v))
-	}
-	found := map[string]bool{}
-	for _, t := range texts {
-		for _, r := range stacks.FindRefs(t) {
-			if c, ok := b.Comps[r.Component]; ok && c.C.Kind == stacks.KindDatabase && r.Output == "secretArn" {
-				found[r.Component] = true
-			}
-		}
-	}
-	return model.SortedKeys(found)
-}
-
-// clearText is the text of a string or stacks.Sensitive value.
-func clearText(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case stacks.Sensitive:
-		return x.Clear
-	}
-	return ""
 }
 
 // service maps a MicroService or Worker: task, optional target group and

@@ -19,11 +19,17 @@ import (
 type decoder struct {
 	where string // `stack "s" environment "e" component "c"`
 	file  string // the component's file, when known
+	comp  string // the component's name
 	errs  []error
 }
 
 func (d *decoder) fail(field, format string, args ...any) {
 	d.errs = append(d.errs, &Error{File: d.file, Msg: fmt.Sprintf("%s: spec.%s: %s", d.where, field, fmt.Sprintf(format, args...))})
+}
+
+// problem records a problem of the component as a whole, of no one field.
+func (d *decoder) problem(format string, args ...any) {
+	d.errs = append(d.errs, &Error{File: d.file, Msg: fmt.Sprintf("%s: %s", d.where, fmt.Sprintf(format, args...))})
 }
 
 // Error is one problem with a component's spec. File is the repo-relative

@@ -146,3 +146,109 @@ func (p *Program) checkSecretsPolicySize(d *decoder, cp *Comp) {
 		"use fewer secrets: keep related values in one Secrets Manager secret (a JSON document) and read each key with arn:...:secret:<name>:<key>::, or put SSM parameters under one path and have the application read them at run time",
 		len(cp.W.Secrets), size, maxRolePolicy)
 }
+
+// Grant is one statement of a workload's task role policy: the use of a
+// component the workload references, on the ARN one of its outputs holds.
+type Grant struct {
+	// Component and Output give the statement's ARN.
+	Component, Output string
+	Sid               string
+	Actions           []string
+	// Objects grants the objects under the ARN too (a bucket's arn/*).
+	Objects bool
+}
+
+// accessGrants are the grants of a referenced component by kind.
+var accessGrants = map[stacks.Kind]Grant{
+	stacks.KindQueue: {Output: "arn", Sid: "Queue", Actions: []string{"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}},
+	stacks.KindBucket: {Output: "arn", Sid: "Bucket", Actions: []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "s3:GetBucketLocation"},
+		Objects: true},
+	stacks.KindTopic: {Output: "arn", Sid: "Topic", Actions: []string{"sns:Publish"}},
+}
+
+// TaskGrants lists what the task role of workload cp may use: the
+// Queues, Buckets and Topics it references (${orders-queue.url} means the
+// service uses that queue), once each, by name, then read access to the
+// master secret of each Database whose secretArn its env or command holds
+// (the application reads it at run time, as it must to follow RDS's
+// rotation of that password; one in spec.secrets is the execution
+// role's), by name. Nil when it references none.
+func (p *Program) TaskGrants(cp *Comp) []Grant {
+	if cp.W == nil {
+		return nil
+	}
+	var out []Grant
+	seen := map[string]bool{}
+	for _, rf := range cp.Refs {
+		tc, ok := p.Comps[rf.Component]
+		if !ok || seen[rf.Component] {
+			continue
+		}
+		if g, ok := accessGrants[tc.C.Kind]; ok {
+			seen[rf.Component] = true
+			g.Component = rf.Component
+			out = append(out, g)
+		}
+	}
+	var texts []string
+	for _, v := range cp.W.Env {
+		if s, ok := clearText(v); ok {
+			texts = append(texts, s)
+		}
+	}
+	for _, v := range cp.W.Command {
+		if s, ok := clearText(v); ok {
+			texts = append(texts, s)
+		}
+	}
+	dbs := map[string]bool{}
+	for _, t := range texts {
+		for _, r := range stacks.FindRefs(t) {
+			if c, ok := p.Comps[r.Component]; ok && c.C.Kind == stacks.KindDatabase && r.Output == "secretArn" {
+				dbs[r.Component] = true
+			}
+		}
+	}
+	for _, name := range SortedKeys(dbs) {
+		out = append(out, Grant{Component: name, Output: "secretArn", Sid: "DatabaseSecret", Actions: []string{"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}})
+	}
+	return out
+}
+
+// TaskPolicy is the task role policy of grants, given the ARN each grant's
+// output holds.
+func TaskPolicy(grants []Grant, arns []string) PolicyDoc {
+	doc := PolicyDoc{Version: "2012-10-17"}
+	for i, g := range grants {
+		resource := []string{arns[i]}
+		if g.Objects {
+			resource = append(resource, arns[i]+"/*")
+		}
+		doc.Statement = append(doc.Statement, Statement{Sid: fmt.Sprintf("%s%d", g.Sid, i), Effect: "Allow", Action: g.Actions, Resource: resource})
+	}
+	return doc
+}
+
+// checkTaskPolicySize estimates the task role policy of workload cp
+// (TaskPolicy), each ARN as long as the referenced component's will be
+// (outputFloor), and fails when it is over IAM's 10,240 characters: the
+// role policy failed in apply (LimitExceeded), after everything before
+// it was made, for a workload referencing some 40 queues, buckets and
+// topics; only the execution role's policy was checked.
+func (p *Program) checkTaskPolicySize(d *decoder, cp *Comp) {
+	grants := p.TaskGrants(cp)
+	if len(grants) == 0 {
+		return
+	}
+	arns := make([]string, len(grants))
+	for i, g := range grants {
+		arns[i] = p.outputFloor(g.Component, g.Output)
+	}
+	size := jsonSize(TaskPolicy(grants, arns))
+	if size <= maxRolePolicy {
+		return
+	}
+	d.problem("the task role policy that lets the application use the %d components it references (queues, buckets and topics its env, command or image name, and the databases whose secretArn its env or command holds) would be at least %d characters, over IAM's limit of %d for a role's inline policies, and apply would fail at it (LimitExceeded); "+
+		"reference fewer components from one workload: split it into workloads that each use a part of them",
+		len(grants), size, maxRolePolicy)
+}

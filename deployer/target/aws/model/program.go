@@ -76,6 +76,7 @@ func New(r *stacks.Resolved) (*Program, error) {
 		p.Net = *r.Provider.Network
 	}
 	var errs []error
+	var decs []*decoder // one for each component, in declaration order
 	fail := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{p.Where}, args...)...))
 	}
@@ -98,7 +99,7 @@ func New(r *stacks.Resolved) (*Program, error) {
 			fail("component %q is declared twice", c.Name)
 			continue
 		}
-		d := &decoder{where: fmt.Sprintf("%s component %q (%s)", p.Where, c.Name, c.Kind), file: c.File}
+		d := &decoder{where: fmt.Sprintf("%s component %q (%s)", p.Where, c.Name, c.Kind), file: c.File, comp: c.Name}
 		cp := &Comp{C: c, N: newNames(r.Stack, r.Environment, c.Name)}
 		switch c.Kind {
 		case stacks.KindMicroService, stacks.KindWorker, stacks.KindCronJob:
@@ -120,12 +121,20 @@ func New(r *stacks.Resolved) (*Program, error) {
 			d.fail("kind", "%q is not a component kind the aws target deploys", c.Kind)
 		}
 		p.checkNames(d, cp)
-		p.checkTaskDefinitionSize(d, cp)
-		p.checkSecretsPolicySize(d, cp)
 		cp.Refs = p.collectRefs(d, c.Spec, "")
-		errs = append(errs, d.errs...)
+		decs = append(decs, d)
 		p.Comps[c.Name] = cp
 		p.Counts[c.Kind]++
+	}
+	// The size checks count a reference as the value it will hold
+	// (outputFloor), which needs the referenced component decoded, also
+	// one declared later.
+	for _, d := range decs {
+		cp := p.Comps[d.comp]
+		p.checkTaskDefinitionSize(d, cp)
+		p.checkSecretsPolicySize(d, cp)
+		p.checkTaskPolicySize(d, cp)
+		errs = append(errs, d.errs...)
 	}
 
 	// Dependencies: declared, referenced, and topic -> subscribed queue.
