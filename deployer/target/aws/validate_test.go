@@ -133,14 +133,58 @@ func TestValidate(t *testing.T) {
 		{"task definition under 64 KiB", func(r *stacks.Resolved) {
 			r.Components[1].Spec["env"] = map[string]any{"CA_BUNDLE": strings.Repeat("x", 63000), "DB": "${users-db.address}"}
 		}, nil},
-		// A reference counts as nothing: its value (a port can be "5432",
-		// shorter than its text) is unknown before the deployment.
-		{"task definition references count as nothing", func(r *stacks.Resolved) {
+		// A reference counts as the value it will hold, not as its
+		// text: a database's port is "5432", shorter than
+		// "${users-db.port}"; 100 of them still fit in the estimate,
+		// whose 63,100 bytes leave room for the rest.
+		{"task definition references count as their value", func(r *stacks.Resolved) {
+			env := map[string]any{"CA_BUNDLE": strings.Repeat("x", 59000)}
+			for i := 0; i < 100; i++ {
+				env[fmt.Sprintf("P%02d", i)] = "${users-db.port}"
+			}
+			r.Components[1].Spec["env"] = env
+		}, nil},
+		// ... and counting references as nothing let a task definition
+		// ECS refuses through: 62,000 bytes and 100 ports are 65,756.
+		{"task definition over 64 KiB with its references", func(r *stacks.Resolved) {
 			env := map[string]any{"CA_BUNDLE": strings.Repeat("x", 62000)}
 			for i := 0; i < 100; i++ {
 				env[fmt.Sprintf("P%02d", i)] = "${users-db.port}"
 			}
 			r.Components[1].Spec["env"] = env
+		}, []string{`component "worker" (Worker): spec.env.CA_BUNDLE: the ECS task definition would be at least 65756 bytes, over ECS's limit of 65536`}},
+		// A queue's ARN is known but for the account id (12 digits):
+		// 40 of them take 3,800 bytes that counted as nothing.
+		{"task definition over 64 KiB with queue ARNs", func(r *stacks.Resolved) {
+			env := map[string]any{"CA_BUNDLE": strings.Repeat("x", 62000)}
+			for i := 0; i < 40; i++ {
+				env[fmt.Sprintf("Q%02d", i)] = "${orders-queue.arn}"
+			}
+			r.Components[1].Spec["env"] = env
+		}, []string{`component "worker" (Worker): spec.env.CA_BUNDLE: the ECS task definition would be at least`}},
+		// A secret given by a reference to a database's master secret
+		// counts with its ARN in the execution role policy: without
+		// them it fits.
+		{"secrets policy over the IAM limit with database secrets", func(r *stacks.Resolved) {
+			sec := map[string]any{}
+			for i := 0; i < 100; i++ {
+				sec[fmt.Sprintf("S%03d", i)] = fmt.Sprintf("arn:aws:ssm:eu-west-1:123456789012:parameter/orders/prod/setting-%03d", i)
+			}
+			for i := 0; i < 40; i++ {
+				db := fmt.Sprintf("db-%02d", i)
+				r.Components = append(r.Components, stacks.Component{Name: db, Kind: stacks.KindDatabase, Spec: map[string]any{}})
+				sec[fmt.Sprintf("D%02d", i)] = "${" + db + ".secretArn}:password::"
+			}
+			r.Components[1].Spec["secrets"] = sec
+			r.Components[1].Spec["env"] = map[string]any{}
+		}, []string{`component "worker" (Worker): spec.secrets: the execution role policy that lets ECS read the 140 secrets would be at least`}},
+		{"secrets policy under the IAM limit without them", func(r *stacks.Resolved) {
+			sec := map[string]any{}
+			for i := 0; i < 100; i++ {
+				sec[fmt.Sprintf("S%03d", i)] = fmt.Sprintf("arn:aws:ssm:eu-west-1:123456789012:parameter/orders/prod/setting-%03d", i)
+			}
+			r.Components[1].Spec["secrets"] = sec
+			r.Components[1].Spec["env"] = map[string]any{}
 		}, nil},
 		// IAM holds at most 10,240 characters of inline policy per
 		// role: the execution role lists every secret's ARN, and apply

@@ -125,9 +125,11 @@ const maxTaskDefinition = 64 << 10
 // checkTaskDefinitionSize estimates the task definition the target
 // registers for workload cp and fails when it is over ECS's 64 KiB: the
 // container definition built as the target builds it, with each
-// ${component.output} reference counted as empty (its value is not known
-// yet, so the estimate is a lower bound and never refuses a definition
-// that fits), plus the task definition's other fields.
+// ${component.output} reference counted as the value it will hold where
+// panka derives it (a queue's ARN or URL, a bucket's name) and as no more
+// than that value where AWS picks part of it (outputFloor), so the
+// estimate never refuses a definition that fits, plus the task
+// definition's other fields.
 // Without it a workload with many large env values passed validate and
 // plan and apply failed at RegisterTaskDefinition.
 func (p *Program) checkTaskDefinitionSize(d *decoder, cp *Comp) {
@@ -137,7 +139,7 @@ func (p *Program) checkTaskDefinitionSize(d *decoder, cp *Comp) {
 	ins := cp.ContainerInputs()
 	vals := make([]string, len(ins))
 	for i, in := range ins {
-		vals[i] = inputText(in)
+		vals[i] = p.inputText(in)
 	}
 	role := func(suffix string) string {
 		return "arn:" + Partition(p.R.Provider.Region) + ":iam::123456789012:role/" + cp.N.Role(suffix)
@@ -164,13 +166,13 @@ func (p *Program) checkTaskDefinitionSize(d *decoder, cp *Comp) {
 	}
 	var big []entry
 	for k, v := range cp.W.Env {
-		big = append(big, entry{"env." + k, len(k) + len(inputText(v))})
+		big = append(big, entry{"env." + k, len(k) + len(p.inputText(v))})
 	}
 	for k, v := range cp.W.Secrets {
-		big = append(big, entry{"secrets." + k, len(k) + len(inputText(v))})
+		big = append(big, entry{"secrets." + k, len(k) + len(p.inputText(v))})
 	}
 	for i, v := range cp.W.Command {
-		big = append(big, entry{fmt.Sprintf("command[%d]", i), len(inputText(v))})
+		big = append(big, entry{fmt.Sprintf("command[%d]", i), len(p.inputText(v))})
 	}
 	sort.Slice(big, func(i, j int) bool {
 		if big[i].size != big[j].size {
@@ -193,13 +195,13 @@ func (p *Program) checkTaskDefinitionSize(d *decoder, cp *Comp) {
 		size, maxTaskDefinition, largest)
 }
 
-// inputText is the text of a spec value as the estimate counts it: its
-// literal text unescaped, each reference counted as nothing (what it
-// resolves to is not known before the deployment), so that the estimate
-// never exceeds the real size.
-func inputText(v any) string {
+// inputText is the text of a spec value as the estimates count it: its
+// literal text unescaped, each reference counted as outputFloor of what
+// it names, so that the estimate never exceeds the real size.
+func (p *Program) inputText(v any) string {
 	if s, ok := clearText(v); ok {
-		return withoutRefs(s)
+		text, _ := p.withFloors(s)
+		return text
 	}
 	return fmt.Sprint(v)
 }
@@ -221,15 +223,21 @@ func clearText(v any) (s string, ok bool) {
 	return "", false
 }
 
-func withoutRefs(s string) string {
+// withFloors is s unescaped with each reference replaced by
+// outputFloor of what it names; known is false when a reference's value
+// is not known at all (outputFloor "").
+func (p *Program) withFloors(s string) (text string, known bool) {
 	var out strings.Builder
-	last := 0
+	last, known := 0, true
 	for _, r := range stacks.FindRefs(s) {
 		out.WriteString(stacks.Unescape(s[last:r.Start]))
+		floor := p.outputFloor(r.Component, r.Output)
+		known = known && floor != ""
+		out.WriteString(floor)
 		last = r.End
 	}
 	out.WriteString(stacks.Unescape(s[last:]))
-	return out.String()
+	return out.String(), known
 }
 
 // jsonSize is the size of v encoded as JSON, without HTML escaping (as

@@ -1,6 +1,8 @@
 package model
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -67,9 +69,12 @@ func (p *Program) outputFloor(component, output string) string {
 		case "endpoint":
 			return address + ":" + port
 		case "secretArn":
-			// The master secret RDS makes is named rds!db-<id RDS
-			// picks>; Secrets Manager appends "-" and 6 characters.
-			return arn("secretsmanager", "secret:rds!db--AbCdEf")
+			// The master secret RDS makes is named rds!db-<a UUID>;
+			// Secrets Manager appends "-" and 6 characters. One UUID
+			// for each database, so two databases' secrets are two.
+			sum := sha256.Sum256([]byte(component))
+			h := hex.EncodeToString(sum[:16])
+			return arn("secretsmanager", "secret:rds!db-"+h[:8]+"-"+h[8:12]+"-"+h[12:16]+"-"+h[16:20]+"-"+h[20:]+"-AbCdEf")
 		}
 	case stacks.KindCache:
 		switch output {

@@ -123,8 +123,10 @@ const maxRolePolicy = 10240
 // ECS read workload cp's secrets (SecretsPolicy, KMSStatements), built as
 // the target builds it, and fails when it is over IAM's 10,240
 // characters: apply failed at the role policy (LimitExceeded) after
-// everything before it was made. A secret given by a reference is left
-// out (its ARN is not known yet), so the estimate is a lower bound.
+// everything before it was made. A secret given by a reference
+// (${users-db.secretArn}:password::) counts with the ARN it will hold
+// (outputFloor); one whose value is not known at all is left out, so the
+// estimate is a lower bound.
 func (p *Program) checkSecretsPolicySize(d *decoder, cp *Comp) {
 	if cp.W == nil || len(cp.W.Secrets) == 0 {
 		return
@@ -132,8 +134,10 @@ func (p *Program) checkSecretsPolicySize(d *decoder, cp *Comp) {
 	var refs []string
 	for _, k := range SortedKeys(cp.W.Secrets) {
 		v := cp.W.Secrets[k]
-		if s, ok := clearText(v); ok && s != "" && len(stacks.FindRefs(s)) == 0 {
-			refs = append(refs, stacks.Unescape(s))
+		if s, ok := clearText(v); ok && s != "" {
+			if text, known := p.withFloors(s); known {
+				refs = append(refs, text)
+			}
 		}
 	}
 	doc := SecretsPolicy(refs, p.R.Provider.Region, "123456789012")
