@@ -33,14 +33,16 @@ func checkTarget(m *stacks.Resolved, stackDir, at string) error {
 }
 
 // targetProblems are checkTarget's problems for validate, each with the
-// file to edit (the component's, else stack.yaml for provider settings).
+// file to edit (the component's, else stack.yaml for provider settings)
+// and, for a component's, the line of the field (st.SpecPos: in the
+// environment's spec.overrides when it sets the field).
 // Without a value for every variable (validate needs none: secrets and
 // required variables stay symbolic) the target cannot judge the model, so
 // it is checked only when every variable has a value (--var, --var-file,
 // PANKA_VAR_*, the environment file or a default); plan and apply check
 // it always. The program is returned when the model is valid (nil
 // otherwise), for the checks across deployments (awsCollisions).
-func targetProblems(m *stacks.Resolved, stackFile, stack, env string) ([]Problem, *awsmodel.Program) {
+func targetProblems(m *stacks.Resolved, st *stacks.Stack, stack, env string) ([]Problem, *awsmodel.Program) {
 	if m.Provider.Name != "aws" {
 		return nil, nil
 	}
@@ -59,10 +61,13 @@ func targetProblems(m *stacks.Resolved, stackFile, stack, env string) ([]Problem
 	}
 	var out []Problem
 	for _, e := range errs {
-		p := Problem{File: stackFile, Message: e.Error(), Stack: stack, Environment: env}
+		p := Problem{File: st.File(), Message: e.Error(), Stack: stack, Environment: env}
 		var me *awsmodel.Error
 		if errors.As(e, &me) && me.File != "" {
 			p.File, p.Message = me.File, me.Msg
+			if file, line, col, ok := st.SpecPos(env, me.Component, me.Field); ok && me.Component != "" && file != "" {
+				p.File, p.Line, p.Column = file, line, col
+			}
 		}
 		// Stack and environment are the problem's own fields: without
 		// them in the text, one cause in stack.yaml is reported once for

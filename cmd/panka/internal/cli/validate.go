@@ -316,7 +316,7 @@ func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks
 			// names are required".
 			if e != "" {
 				var prog *awsmodel.Program
-				found, prog = targetProblems(res, s.File(), r.Name, e)
+				found, prog = targetProblems(res, s, r.Name, e)
 				if res.Provider.Name == "aws" {
 					deps = append(deps, newAWSDeployment(res, s.File(), prog))
 				}

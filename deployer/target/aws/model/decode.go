@@ -24,12 +24,12 @@ type decoder struct {
 }
 
 func (d *decoder) fail(field, format string, args ...any) {
-	d.errs = append(d.errs, &Error{File: d.file, Msg: fmt.Sprintf("%s: spec.%s: %s", d.where, field, fmt.Sprintf(format, args...))})
+	d.errs = append(d.errs, &Error{File: d.file, Component: d.comp, Field: field, Msg: fmt.Sprintf("%s: spec.%s: %s", d.where, field, fmt.Sprintf(format, args...))})
 }
 
 // problem records a problem of the component as a whole, of no one field.
 func (d *decoder) problem(format string, args ...any) {
-	d.errs = append(d.errs, &Error{File: d.file, Msg: fmt.Sprintf("%s: %s", d.where, fmt.Sprintf(format, args...))})
+	d.errs = append(d.errs, &Error{File: d.file, Component: d.comp, Msg: fmt.Sprintf("%s: %s", d.where, fmt.Sprintf(format, args...))})
 }
 
 // Error is one problem with a component's spec. File is the repo-relative
@@ -39,6 +39,11 @@ func (d *decoder) problem(format string, args ...any) {
 type Error struct {
 	File string
 	Msg  string
+	// Component is the component the problem is of, "" for one of the
+	// stack/environment; Field is the spec field (below spec, as
+	// "secrets.TOKEN" or "subscriptions[0].endpoint"), "" for one of the
+	// component as a whole. stacks.Stack.SpecPos gives their line.
+	Component, Field string
 }
 
 func (e *Error) Error() string {

@@ -143,7 +143,7 @@ func New(r *stacks.Resolved) (*Program, error) {
 		// Problems of this component name its file, when known, so
 		// validate reports them there rather than at stack.yaml.
 		fail := func(format string, args ...any) {
-			errs = append(errs, &Error{File: cp.C.File, Msg: fmt.Sprintf("%s: "+format, append([]any{p.Where}, args...)...)})
+			errs = append(errs, &Error{File: cp.C.File, Component: name, Msg: fmt.Sprintf("%s: "+format, append([]any{p.Where}, args...)...)})
 		}
 		deps := map[string]bool{}
 		for _, d := range cp.C.DependsOn {
@@ -552,7 +552,7 @@ func (p *Program) checkRoutes() []error {
 			if host != "" {
 				what = "host " + host
 			}
-			errs = append(errs, &Error{File: cp.C.File, Msg: fmt.Sprintf("%s: component %q: spec.loadBalancer routes %s, path %s, as component %q does: the listener would send all of it to one of them; give one another host or path",
+			errs = append(errs, &Error{File: cp.C.File, Component: name, Field: "loadBalancer", Msg: fmt.Sprintf("%s: component %q: spec.loadBalancer routes %s, path %s, as component %q does: the listener would send all of it to one of them; give one another host or path",
 				p.Where, name, what, path+"/", other)})
 			continue
 		}
