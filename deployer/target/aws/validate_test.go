@@ -82,6 +82,27 @@ func TestValidate(t *testing.T) {
 				stacks.Component{Name: "c6", Kind: stacks.KindCache, Spec: map[string]any{"version": "10.0"}},
 				stacks.Component{Name: "c7", Kind: stacks.KindCache, Spec: map[string]any{"engine": "valkey", "version": "12.1"}})
 		}, nil},
+		// panka encrypts every cache in transit and at rest, which
+		// ElastiCache offers from redis 3.2.6 and 4.0.10 and valkey 7.2
+		// on: it refused an older version's replication group in apply.
+		{"redis without encryption", func(r *stacks.Resolved) {
+			r.Components[4].Spec["engine"], r.Components[4].Spec["version"] = "redis", "3.2.10"
+			r.Components = append(r.Components,
+				stacks.Component{Name: "c2", Kind: stacks.KindCache, Spec: map[string]any{"version": "2.8.24"}},
+				stacks.Component{Name: "c3", Kind: stacks.KindCache, Spec: map[string]any{"version": "4.0.9"}})
+		}, []string{
+			`component "sessions" (Cache): spec.version: redis 3.2.10 cannot encrypt in transit and at rest, which panka turns on for every cache, and ElastiCache would refuse the replication group in apply; use redis 4.0.10 or later (7.1, the default)`,
+			`component "c2" (Cache): spec.version: redis 2.8.24 cannot encrypt`, `component "c3" (Cache): spec.version: redis 4.0.9 cannot encrypt`,
+		}},
+		{"redis versions that encrypt", func(r *stacks.Resolved) {
+			r.Components[4].Spec["engine"], r.Components[4].Spec["version"] = "redis", "3.2.6"
+			r.Components = append(r.Components,
+				stacks.Component{Name: "c2", Kind: stacks.KindCache, Spec: map[string]any{"version": "4.0.10"}},
+				stacks.Component{Name: "c3", Kind: stacks.KindCache, Spec: map[string]any{"version": "5.0.0"}})
+		}, nil},
+		{"valkey without encryption", func(r *stacks.Resolved) {
+			r.Components[4].Spec["engine"], r.Components[4].Spec["version"] = "valkey", "7.1"
+		}, []string{`component "sessions" (Cache): spec.version: valkey 7.1 cannot encrypt in transit and at rest, which panka turns on for every cache, and ElastiCache would refuse the replication group in apply; use valkey 7.2 or later (8.0, the default)`}},
 		{"valkey major only", func(r *stacks.Resolved) {
 			r.Components[4].Spec["engine"] = "valkey"
 			r.Components[4].Spec["version"] = "8"

@@ -642,12 +642,18 @@ func decodeCache(d *decoder, c *stacks.Component) *cache {
 	}
 	switch ca.Engine {
 	case "redis":
-		if ca.Version != "" && !reRedisVersion.MatchString(ca.Version) {
+		switch {
+		case ca.Version != "" && !reRedisVersion.MatchString(ca.Version):
 			d.fail("version", "redis takes <major>.<minor> from version 6 on (7.1, 6.2) and <major>.<minor>.<patch> before (5.0.6), got %q", ca.Version)
+		case ca.Version != "" && ca.Version != "3.2.6" && replace.VersionDowngrade("4.0.10", ca.Version):
+			d.fail("version", "redis %s cannot encrypt in transit and at rest, which panka turns on for every cache, and ElastiCache would refuse the replication group in apply; use redis 4.0.10 or later (7.1, the default)", ca.Version)
 		}
 	case "valkey":
-		if ca.Version != "" && !reValkeyVersion.MatchString(ca.Version) {
+		switch {
+		case ca.Version != "" && !reValkeyVersion.MatchString(ca.Version):
 			d.fail("version", "valkey takes <major>.<minor> (8.0, 7.2), got %q", ca.Version)
+		case ca.Version != "" && replace.VersionDowngrade("7.2", ca.Version):
+			d.fail("version", "valkey %s cannot encrypt in transit and at rest, which panka turns on for every cache, and ElastiCache would refuse the replication group in apply; use valkey 7.2 or later (8.0, the default)", ca.Version)
 		}
 	default:
 		d.fail("engine", "want redis or valkey, got %q", ca.Engine)
