@@ -34,6 +34,11 @@ const StackFile = "stack.yaml"
 // EnvironmentsDir is the folder of environment overlays inside a stack.
 const EnvironmentsDir = "environments"
 
+// ServicesDir is the folder of service folders inside a stack: each
+// ServicesDir/<svc>/ holds one Service document and the components it
+// groups.
+const ServicesDir = "services"
+
 // Stack is a loaded stack: every document parsed and checked for structure.
 // Resolve turns it into a Resolved model for one environment.
 type Stack struct {
@@ -1670,6 +1675,8 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 	// Every other YAML file of the stack, folder by folder.
 	type svcDir struct{ name, file string }
 	svcOf := map[string]svcDir{}
+	svcRoot := path.Join(dir, ServicesDir)
+	misplacedSvc := map[string]bool{} // services/<svc> folders with a Service too deep in them
 	var files []string
 	links := s.links // symbolic link -> the file it points at
 	var walk func(d string)
@@ -1795,6 +1802,16 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 					checkServiceSpec(spec, &errs)
 				}
 				folder := path.Dir(p)
+				if path.Dir(folder) != svcRoot {
+					// In infra/ it would silently make every shared
+					// component there part of the service; at the stack
+					// root it groups nothing.
+					if rel, under := strings.CutPrefix(folder, svcRoot+"/"); under {
+						misplacedSvc[svcRoot+"/"+strings.SplitN(rel, "/", 2)[0]] = true
+					}
+					errs.add(d.root.get("kind").pos(), "kind", "a Service document belongs in %s/<service>/service.yaml, not in %s/: move it to %s/%s/service.yaml, next to the components it groups", svcRoot, folder, svcRoot, name)
+					continue
+				}
 				if prev, dup := svcOf[folder]; dup {
 					errs.add(d.root.get("metadata").get("name").pos(), "metadata.name", "folder %s already has Service %q (%s): one Service per folder", folder, prev.name, prev.file)
 					continue
@@ -1838,6 +1855,7 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 			}
 		}
 	}
+	checkServiceFolders(comps, svcRoot, misplacedSvc, &errs)
 	sort.Slice(comps, func(i, j int) bool { return comps[i].name < comps[j].name })
 	s.comps = comps
 	// Overrides must name existing components (reported in environment
@@ -1865,6 +1883,45 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 		return nil, errs.err()
 	}
 	return s, nil
+}
+
+// checkServiceFolders reports the components under svcRoot (a stack's
+// services/ folder) that no Service groups: those in a services/<svc>/
+// folder without its service.yaml (deleted, renamed, or its kind
+// mistyped), once per folder, and those directly in services/. Either
+// way the components would deploy as belonging to no service. comps are
+// in file order, with their service set; a folder in skip has a
+// misplaced Service of its own, already reported.
+func checkServiceFolders(comps []*compDoc, svcRoot string, skip map[string]bool, errs *errList) {
+	var folders []string
+	orphans := map[string][]*compDoc{}
+	for _, c := range comps {
+		rel, under := strings.CutPrefix(c.file, svcRoot+"/")
+		if !under || c.service != "" {
+			continue
+		}
+		svc, _, inFolder := strings.Cut(rel, "/")
+		if !inFolder {
+			errs.add(c.pos, "", "%s %q is directly in %s/, where only service folders belong: move it into %s/<service>/ beside that service's service.yaml, or into infra/ if it is shared", c.kind, c.name, svcRoot, svcRoot)
+			continue
+		}
+		folder := svcRoot + "/" + svc
+		if skip[folder] {
+			continue
+		}
+		if orphans[folder] == nil {
+			folders = append(folders, folder)
+		}
+		orphans[folder] = append(orphans[folder], c)
+	}
+	for _, f := range folders {
+		cs := orphans[f]
+		names := make([]string, len(cs))
+		for i, c := range cs {
+			names[i] = c.name
+		}
+		errs.add(cs[0].pos, "", "service folder %s has no Service document, so its components (%s) belong to no service: add %s/service.yaml (kind: Service, metadata.name: %s), or move the components into infra/ if they are shared", f, strings.Join(names, ", "), f, path.Base(f))
+	}
 }
 
 // joinName is path.Join(dir, name) for a clean dir and a name read from

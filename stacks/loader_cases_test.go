@@ -363,11 +363,12 @@ func TestLinkedStacksRoot(t *testing.T) {
 // rename it, and other files are not.
 func TestUppercaseYAMLExtension(t *testing.T) {
 	_, err := Load(testFS(map[string]string{
-		"stacks/s/infra/db.YAML":         doc("Database", "db"),
-		"stacks/s/environments/qa.Yml":   strings.Replace(devYAML, "name: dev", "name: qa", 1),
-		"stacks/s/infra/notes.txt":       "not YAML\n",
-		"stacks/s/infra/README.md":       "# infra\n",
-		"stacks/s/services/api/api.yaml": ms(),
+		"stacks/s/infra/db.YAML":             doc("Database", "db"),
+		"stacks/s/environments/qa.Yml":       strings.Replace(devYAML, "name: dev", "name: qa", 1),
+		"stacks/s/infra/notes.txt":           "not YAML\n",
+		"stacks/s/infra/README.md":           "# infra\n",
+		"stacks/s/services/api/api.yaml":     ms(),
+		"stacks/s/services/api/service.yaml": doc("Service", "api"),
 	}), "stacks/s")
 	wantErrs(t, err,
 		"stacks/s/environments/qa.Yml: is not read: stack files end in .yaml or .yml, in lowercase; rename it to qa.yml",

@@ -605,9 +605,13 @@ func TestServicesAndLabels(t *testing.T) {
 		"stacks/s/services/api/service.yaml":   doc("Service", "api", "owner: team-a") + "---\n" + strings.Replace(ms(), "  name: api", "  name: api\n  labels: {tier: web}", 1),
 		"stacks/s/services/api/jobs/cron.yaml": doc("CronJob", "cleanup", "image: x", "schedule: rate(1 day)"),
 		"stacks/s/infra/db.yaml":               doc("Database", "db"),
+		// Components outside services/ belong to no service wherever
+		// they are: infra/ is a convention, not a rule (README, The deployment repository).
+		"stacks/s/bucket.yaml":   doc("Bucket", "files"),
+		"stacks/s/shared/q.yaml": doc("Queue", "jobs"),
 	}
 	r := resolveOK(t, files, "dev", ResolveOptions{})
-	for name, svc := range map[string]string{"api": "api", "cleanup": "api", "db": ""} {
+	for name, svc := range map[string]string{"api": "api", "cleanup": "api", "db": "", "files": "", "jobs": ""} {
 		if c := r.Component(name); c.Service != svc {
 			t.Errorf("%s: service %q, want %q", name, c.Service, svc)
 		}

@@ -303,10 +303,10 @@ func TestLoadRules(t *testing.T) {
 		// A Queue and a MicroService both named api: the environment's
 		// override of api and references to api.url were checked against
 		// the Queue (unknown field replicas, no output url).
-		{"duplicate components of different kinds", map[string]string{cf: doc("Queue", "api"), "stacks/s/services/api/c.yaml": ms("replicas: 1") + "---\n" + doc("Topic", "t", "subscriptions: [{queue: api}]") + "---\n" + doc("Worker", "w", "image: x", "env: {U: '${api.url}'}"),
+		{"duplicate components of different kinds", map[string]string{cf: doc("Queue", "api"), "stacks/s/services/api/c.yaml": ms("replicas: 1") + "---\n" + doc("Topic", "t", "subscriptions: [{queue: api}]") + "---\n" + doc("Worker", "w", "image: x", "env: {U: '${api.url}'}"), "stacks/s/services/api/service.yaml": doc("Service", "api"),
 			"stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api: {replicas: 3, cpu: 512, memory: 1024}\n"},
 			[]string{`stacks/s/services/api/c.yaml:4:9: metadata.name: duplicate component name "api" (also declared at stacks/s/infra/c.yaml:4)`}},
-		{"duplicate components of different kinds, the other way", map[string]string{cf: ms(), "stacks/s/services/api/c.yaml": doc("Queue", "api", "fifo: true") + "---\n" + doc("Topic", "t", "fifo: true", "subscriptions: [{queue: api}]") + "---\n" + doc("Worker", "w", "image: x", "env: {U: '${api.arn}'}"),
+		{"duplicate components of different kinds, the other way", map[string]string{cf: ms(), "stacks/s/services/api/c.yaml": doc("Queue", "api", "fifo: true") + "---\n" + doc("Topic", "t", "fifo: true", "subscriptions: [{queue: api}]") + "---\n" + doc("Worker", "w", "image: x", "env: {U: '${api.arn}'}"), "stacks/s/services/api/service.yaml": doc("Service", "api"),
 			"stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    api: {visibilityTimeout: 60}\n"},
 			[]string{`stacks/s/services/api/c.yaml:4:9: metadata.name: duplicate component name "api" (also declared at stacks/s/infra/c.yaml:4)`}},
 		{"malformed yaml", map[string]string{cf: "apiVersion: core.panka.io/v1\nkind: [\n"},
@@ -564,6 +564,27 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:2:7: kind: an Environment document belongs in stacks/s/environments/<env>.yaml, not in stacks/s/infra/: move it there (git mv ` + cf + ` stacks/s/environments/)`}},
 		{"environment in a service", map[string]string{"stacks/s/services/api/dev.yaml": devYAML},
 			[]string{"stacks/s/services/api/dev.yaml:2:7: kind: an Environment document belongs in stacks/s/environments/<env>.yaml"}},
+		// A Service outside services/<svc>/ was accepted silently: in
+		// infra/ it made every shared component there part of the
+		// service, at the stack root it grouped nothing.
+		{"service in infra", map[string]string{cf: doc("Service", "ops") + "---\n" + doc("Queue", "q")},
+			[]string{cf + `:2:7: kind: a Service document belongs in stacks/s/services/<service>/service.yaml, not in stacks/s/infra/: move it to stacks/s/services/ops/service.yaml, next to the components it groups`}},
+		{"service at the stack root", map[string]string{"stacks/s/ops.yaml": doc("Service", "ops")},
+			[]string{`stacks/s/ops.yaml:2:7: kind: a Service document belongs in stacks/s/services/<service>/service.yaml, not in stacks/s/: move it to stacks/s/services/ops/service.yaml`}},
+		{"service directly in services", map[string]string{"stacks/s/services/service.yaml": doc("Service", "ops")},
+			[]string{`stacks/s/services/service.yaml:2:7: kind: a Service document belongs in stacks/s/services/<service>/service.yaml, not in stacks/s/services/:`}},
+		// One below a service folder: the folder above is reported once,
+		// as the misplaced Service, not again as a folder with none.
+		{"service nested in a service folder", map[string]string{"stacks/s/services/api/jobs/service.yaml": doc("Service", "jobs") + "---\n" + doc("Queue", "q")},
+			[]string{`stacks/s/services/api/jobs/service.yaml:2:7: kind: a Service document belongs in stacks/s/services/<service>/service.yaml, not in stacks/s/services/api/jobs/: move it to stacks/s/services/jobs/service.yaml`}},
+		{"two services in one folder", map[string]string{"stacks/s/services/api/service.yaml": doc("Service", "api"), "stacks/s/services/api/more.yaml": doc("Service", "api2")},
+			[]string{`stacks/s/services/api/service.yaml:4:9: metadata.name: folder stacks/s/services/api already has Service "api2" (stacks/s/services/api/more.yaml): one Service per folder`}},
+		// Components in a service folder whose service.yaml was deleted
+		// or misnamed deployed as belonging to no service.
+		{"service folder without a service", map[string]string{"stacks/s/services/api/api.yaml": ms() + "---\n" + doc("Queue", "q"), "stacks/s/services/api/jobs/cron.yaml": doc("CronJob", "cleanup", "image: x", "schedule: rate(1 day)")},
+			[]string{`stacks/s/services/api/api.yaml:4:9: service folder stacks/s/services/api has no Service document, so its components (api, q, cleanup) belong to no service: add stacks/s/services/api/service.yaml (kind: Service, metadata.name: api), or move the components into infra/ if they are shared`}},
+		{"component directly in services", map[string]string{"stacks/s/services/q.yaml": doc("Queue", "q")},
+			[]string{`stacks/s/services/q.yaml:4:9: Queue "q" is directly in stacks/s/services/, where only service folders belong: move it into stacks/s/services/<service>/ beside that service's service.yaml, or into infra/ if it is shared`}},
 		{"env overlay unknown component", map[string]string{cf: ms(), "stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    apii:\n      replicas: 2\n"},
 			[]string{`stacks/s/environments/dev.yaml:9:5: spec.overrides.apii: environment "dev" overrides unknown component "apii" (did you mean "api"?)`}},
 		// An override's problems are where they are written: the key
