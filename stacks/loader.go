@@ -1789,7 +1789,7 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 			}
 			switch kind {
 			case KindStack:
-				errs.add(d.root.get("kind").pos(), "kind", "a Stack document belongs in %s only", s.file)
+				errs.add(d.root.get("kind").pos(), "kind", "a Stack document belongs in %s only: %s", s.file, belongsIn(kind, name, dir))
 				continue
 			case KindEnvironment:
 				errs.add(d.root.get("kind").pos(), "kind", "an Environment document belongs in %s/<env>.yaml%s", envDir, envFolderHint(p, dir, envDir, files))
@@ -1809,7 +1809,7 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 					if rel, under := strings.CutPrefix(folder, svcRoot+"/"); under {
 						misplacedSvc[svcRoot+"/"+strings.SplitN(rel, "/", 2)[0]] = true
 					}
-					errs.add(d.root.get("kind").pos(), "kind", "a Service document belongs in %s/<service>/service.yaml, not in %s/: move it to %s/%s/service.yaml, next to the components it groups", svcRoot, folder, svcRoot, name)
+					errs.add(d.root.get("kind").pos(), "kind", "a Service document belongs in %s/<service>/service.yaml, not in %s/: %s", svcRoot, folder, belongsIn(kind, name, dir))
 					continue
 				}
 				if prev, dup := svcOf[folder]; dup {
@@ -1883,6 +1883,23 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 		return nil, errs.err()
 	}
 	return s, nil
+}
+
+// belongsIn says where in the stack folder dir a document of kind named
+// name goes, for one found in the wrong place.
+func belongsIn(kind Kind, name, dir string) string {
+	if name == "" {
+		name = "<name>"
+	}
+	switch kind {
+	case KindStack:
+		return fmt.Sprintf("a stack has one, in its %s; to start another stack, move this document to the %s of a folder of its own outside %s", StackFile, StackFile, dir)
+	case KindEnvironment:
+		return fmt.Sprintf("move it to %s/%s.yaml", path.Join(dir, EnvironmentsDir), name)
+	case KindService:
+		return fmt.Sprintf("move it to %s/%s/service.yaml, next to the components it groups", path.Join(dir, ServicesDir), name)
+	}
+	return fmt.Sprintf("move it into %s/ if it is shared, or into the folder of the service it belongs to (%s/<service>/)", path.Join(dir, "infra"), path.Join(dir, ServicesDir))
 }
 
 // checkServiceFolders reports the components under svcRoot (a stack's
@@ -2078,7 +2095,7 @@ func (s *Stack) loadEnvironment(file string, docs []document, errs *errList, par
 		return
 	}
 	if kind != KindEnvironment {
-		errs.add(d.root.get("kind").pos(), "kind", "files in %s must be kind: Environment, got %s", path.Dir(file), kind)
+		errs.add(d.root.get("kind").pos(), "kind", "files in %s must be kind: Environment, got %s: %s", path.Dir(file), kind, belongsIn(kind, name, path.Dir(path.Dir(file))))
 		return
 	}
 	if !ok {

@@ -552,7 +552,7 @@ func TestLoadRules(t *testing.T) {
 		{"utf-16", map[string]string{cf: "\xff\xfek\x00i\x00n\x00d\x00:\x00"},
 			[]string{cf + `: the file is UTF-16 text: stack files must be UTF-8; save the file as UTF-8`}},
 		{"kind stack elsewhere", map[string]string{cf: doc("Stack", "x")},
-			[]string{cf + `:2:7: kind: a Stack document belongs in stacks/s/stack.yaml only`}},
+			[]string{cf + `:2:7: kind: a Stack document belongs in stacks/s/stack.yaml only: a stack has one, in its stack.yaml; to start another stack, move this document to the stack.yaml of a folder of its own outside stacks/s`}},
 		// A misspelled environments folder made the environment not
 		// exist; the error said where it belongs but not that a folder
 		// name is the mistake, nor the git mv that fixes it.
@@ -647,7 +647,13 @@ func TestLoadRules(t *testing.T) {
 		{"spec inside spec", map[string]string{cf: ms("spec: {replicas: 2}")},
 			[]string{cf + `:7:3: spec.spec: unknown field; valid fields: image, command, port, cpu, memory, replicas, env, secrets, secretsKmsKeys, healthCheck, autoscaling, loadBalancer, dependsOn: the fields go straight under spec:, not under a second one; move them up one level and remove this spec:`}},
 		{"env wrong kind", map[string]string{"stacks/s/environments/qa.yaml": doc("Bucket", "qa")},
-			[]string{`stacks/s/environments/qa.yaml:2:7: kind: files in stacks/s/environments must be kind: Environment, got Bucket`}},
+			[]string{`stacks/s/environments/qa.yaml:2:7: kind: files in stacks/s/environments must be kind: Environment, got Bucket: move it into stacks/s/infra/ if it is shared, or into the folder of the service it belongs to (stacks/s/services/<service>/)`}},
+		// The error said what an environment file must hold, not where
+		// the document found there goes.
+		{"service in environments", map[string]string{"stacks/s/environments/api.yaml": doc("Service", "api")},
+			[]string{`stacks/s/environments/api.yaml:2:7: kind: files in stacks/s/environments must be kind: Environment, got Service: move it to stacks/s/services/api/service.yaml, next to the components it groups`}},
+		{"stack in environments", map[string]string{"stacks/s/environments/qa.yaml": doc("Stack", "qa")},
+			[]string{`stacks/s/environments/qa.yaml:2:7: kind: files in stacks/s/environments must be kind: Environment, got Stack: a stack has one, in its stack.yaml; to start another stack`}},
 		{"env unknown field", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "  replicas: 3\n"},
 			[]string{`stacks/s/environments/dev.yaml:8:3: spec.replicas: unknown field; an Environment spec has description, variables, overrides and provider`}},
 		{"stack unknown field", map[string]string{"stacks/s/stack.yaml": stackYAML + "  region: x\n"},
