@@ -287,6 +287,7 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 		res, err = changes.SinceDeployed(ctx, repo, sd, copts)
 		if err == nil {
 			sd.addDirty(res)
+			sd.addTried(res)
 			deploying = sd.deployingNow(ctx, opts.OpenLocker, res)
 		}
 	} else {
@@ -768,6 +769,10 @@ type storeDeployed struct {
 	// named are the stacks --stack names without a glob: one gone from
 	// the repository is looked for where status finds it.
 	named []string
+	// tried are the stack/environments gone at head that no deployment
+	// succeeded in, listed for the run that failed or was interrupted
+	// there (ListDeployed): resources may hold what it tried to deploy.
+	tried map[statestore.Key]*statestore.Deployment
 }
 
 // literalNames are the entries of a --stack list without glob characters.
@@ -970,6 +975,7 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 		store  statestore.Store
 		key    statestore.Key
 		commit string
+		tried  *statestore.Deployment
 		ok     bool
 	}
 	var lookups []*lookup
@@ -1005,7 +1011,7 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 	err := forEach(ctx, storeReads, len(lookups), func(ctx context.Context, i int) error {
 		l := lookups[i]
 		var err error
-		if l.commit, l.ok, err = deployedCommit(ctx, l.store, l.key); err != nil {
+		if l.commit, l.tried, l.ok, err = goneDeployedCommit(ctx, l.store, l.key); err != nil {
 			return fmt.Errorf("%s/%s: %w", l.key.Stack, l.key.Environment, err)
 		}
 		return nil
@@ -1018,19 +1024,59 @@ func (d *storeDeployed) ListDeployed(ctx context.Context, skip func(stack, env s
 		if l.ok {
 			out = append(out, changes.Deployment{Stack: l.key.Stack, Environment: l.key.Environment, Commit: l.commit})
 			d.look(l.key, l.sig)
+			if l.tried != nil {
+				if d.tried == nil {
+					d.tried = map[statestore.Key]*statestore.Deployment{}
+				}
+				d.tried[l.key] = l.tried
+			}
 		}
 	}
 	return out, nil
 }
 
-// deployedCommit returns the commit last successfully deployed to key
-// (ok false when never deployed, or destroyed).
-func deployedCommit(ctx context.Context, store statestore.Store, key statestore.Key) (commit string, ok bool, err error) {
-	dep, _, err := deployedCommitRecord(ctx, store, key)
-	if dep == nil || err != nil {
-		return "", false, err
+// goneDeployedCommit returns, for key gone at head, the commit last
+// successfully deployed to it; or, when no deployment of it succeeded (and
+// it is not destroyed), the commit of its last run, which failed or was
+// interrupted (tried): that run may have created resources, which plan
+// --all-changed plans to delete and panka destroy deletes, so it is listed
+// removed too, not left running unlisted. ok is false when nothing of it
+// can be deployed.
+func goneDeployedCommit(ctx context.Context, store statestore.Store, key statestore.Key) (commit string, tried *statestore.Deployment, ok bool, err error) {
+	st, _, err := store.Get(ctx, key)
+	switch {
+	case errors.Is(err, statestore.ErrNotFound):
+		return "", nil, false, nil
+	case err != nil:
+		return "", nil, false, err
 	}
-	return dep.Commit, true, nil
+	if dep := deployedRecord(st); dep != nil && dep.Commit != "" {
+		return dep.Commit, nil, true, nil
+	}
+	l := st.LastDeployment
+	if st.Status == statestore.StatusDestroyed || l == nil || l.Result == statestore.ResultSucceeded {
+		return "", nil, false, nil
+	}
+	if _, full := gitops.FullID(l.Commit); !full {
+		return "", nil, false, nil // no commit to compare from (a run of uncommitted YAML before the first commit)
+	}
+	return l.Commit, l, true, nil
+}
+
+// addTried says, of each environment listed that no deployment succeeded
+// in (goneDeployedCommit), why it is listed all the same.
+func (d *storeDeployed) addTried(res *changes.Result) {
+	for _, s := range res.Stacks {
+		for _, env := range s.Environments {
+			t := d.tried[statestore.Key{Stack: s.Stack, Environment: env}]
+			if t == nil {
+				continue
+			}
+			s.Reasons = append(s.Reasons, changes.Reason{File: s.Path, Detail: fmt.Sprintf(
+				"environment %s: no deployment of it succeeded, but its last run (%s, serial %d) %s, so resources may hold what it tried to deploy (panka destroy deletes them)",
+				env, runAt(t.Operation, t.Commit), t.Serial, t.Result)})
+		}
+	}
 }
 
 // deployedCommitRecord is the last successful deployment of key that left
