@@ -253,12 +253,18 @@ func planDestroyIn(ctx context.Context, f *Factory, cfg *config.Resolved, store 
 	}
 	planned := deployed
 	if state != nil {
+		// As destroy plans it: Pulumi's checkpoint tells which of the
+		// components failed runs tried were never created (not deleted).
 		var left []stacks.Component
-		if planned, left, _, err = deploy.Planned(ctx, store, skey, state, deployed, nil, nil); err != nil {
+		var tried []string
+		if planned, left, tried, err = deploy.Planned(ctx, store, skey, state, deployed, nil, f.engineCheckpointFunc(cfg, skey)); err != nil {
 			return nil, err
 		}
 		if len(left) > 0 {
 			f.Warnf("%s", deploy.LeftWarning(skey, left, "destroy"))
+		}
+		if len(tried) > 0 {
+			f.Warnf("%s", deploy.TriedWarning(skey, tried, "destroy"))
 		}
 	}
 	p := planner.Plan(nil, planned, planner.Options{Header: header})
