@@ -1053,14 +1053,29 @@ func goneDeployedCommit(ctx context.Context, store statestore.Store, key statest
 	if dep := deployedRecord(st); dep != nil && dep.Commit != "" {
 		return dep.Commit, nil, true, nil
 	}
+	if l := triedRun(st); l != nil {
+		return l.Commit, l, true, nil
+	}
+	return "", nil, false, nil
+}
+
+// triedRun is, for a state that no deployment succeeded in (deployedRecord
+// is nil) and that is not destroyed, its last run when that failed or was
+// interrupted and names a commit: it may have created resources. nil
+// otherwise (and for a run of uncommitted YAML before the first commit,
+// which has no commit to compare from).
+func triedRun(st *statestore.State) *statestore.Deployment {
+	if st == nil || st.Status == statestore.StatusDestroyed || deployedRecord(st) != nil {
+		return nil
+	}
 	l := st.LastDeployment
-	if st.Status == statestore.StatusDestroyed || l == nil || l.Result == statestore.ResultSucceeded {
-		return "", nil, false, nil
+	if l == nil || l.Result == statestore.ResultSucceeded {
+		return nil
 	}
 	if _, full := gitops.FullID(l.Commit); !full {
-		return "", nil, false, nil // no commit to compare from (a run of uncommitted YAML before the first commit)
+		return nil
 	}
-	return l.Commit, l, true, nil
+	return l
 }
 
 // addTried says, of each environment listed that no deployment succeeded

@@ -204,6 +204,11 @@ func statusDeployment(repo *gitops.Repo, d *statestore.Deployment) *StatusDeploy
 type fixedDeployed struct {
 	stack   string
 	commits map[string]string
+	// tried are the environments no deployment succeeded in whose last
+	// run failed or was interrupted (triedRun), with its commit: listed
+	// (and so removed when gone at HEAD), as changed --since-deployed
+	// lists them, but not deployed for an environment HEAD has.
+	tried map[string]string
 }
 
 func (m fixedDeployed) DeployedCommit(_ context.Context, _ *stacks.Header, env string) (string, bool, error) {
@@ -213,9 +218,11 @@ func (m fixedDeployed) DeployedCommit(_ context.Context, _ *stacks.Header, env s
 
 func (m fixedDeployed) ListDeployed(_ context.Context, skip func(stack, env string) bool) ([]changes.Deployment, error) {
 	var out []changes.Deployment
-	for env, c := range m.commits {
-		if c != "" && !skip(m.stack, env) {
-			out = append(out, changes.Deployment{Stack: m.stack, Environment: env, Commit: c})
+	for _, envs := range []map[string]string{m.commits, m.tried} {
+		for env, c := range envs {
+			if c != "" && !skip(m.stack, env) {
+				out = append(out, changes.Deployment{Stack: m.stack, Environment: env, Commit: c})
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Environment < out[j].Environment })
@@ -272,7 +279,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	lockDown := ""
 	// The caller's identity is only needed, and asked, for a stale lock.
 	who, callerKnown := "", false
-	check := fixedDeployed{stack: opts.Stack, commits: map[string]string{}}
+	check := fixedDeployed{stack: opts.Stack, commits: map[string]string{}, tried: map[string]string{}}
 	var checkEnvs []string
 	for _, env := range envs {
 		es := &EnvStatus{Environment: env, Status: "not deployed"}
@@ -391,6 +398,9 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			continue
 		}
 		if dep == nil || dep.Commit == "" {
+			if l := triedRun(st); l != nil {
+				check.tried[env] = l.Commit
+			}
 			checkEnvs = append(checkEnvs, env)
 			continue
 		}
@@ -665,6 +675,12 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 					fmt.Fprint(w, " (it is newer: applying HEAD would deploy older YAML)")
 				}
 			}
+			writeStatusChange(w, s.Stack, e)
+			fmt.Fprintln(w)
+		case e.Deployed == nil && e.Changed != nil && *e.Changed && e.EnvironmentChange == string(changes.Removed):
+			// No deployment succeeded, but the last run failed after
+			// it may have created resources (triedRun).
+			fmt.Fprint(w, "  HEAD:      no successful deployment, but the last run may have left resources")
 			writeStatusChange(w, s.Stack, e)
 			fmt.Fprintln(w)
 		case e.Deployed == nil && e.Changed != nil && *e.Changed:
