@@ -82,7 +82,11 @@ removed, moved (same metadata.name in a new folder) or modified.
 Output: text (--why explains each change), json, names (one stack/env a line)
 or github-matrix ({"include":[{"stack":..,"environment":..}]}).
 --since-deployed also names the stack/environments being deployed right now
-(a run holds their lease; on stderr, and as "deploying" in -o json).
+(a run holds their lease; on stderr, and as "deploying" in -o json). Its -o
+json "base" is the commit deployed to every environment compared (their
+merge-base when they differ; git's empty tree when none is deployed),
+"bases" lists the deployed commits, and each stack's "deployed" map gives
+each environment's own.
 --exit-code exits 2 when the output lists something, 0 when it lists nothing
 (-o names and github-matrix list environments only, not a stack moved alone).
 Set PANKA_GIT_BINARY=false to read git with go-git only (no git binary).`,
