@@ -179,8 +179,10 @@ func Acquire(ctx context.Context, l Locker, info Info, opts LeaseOptions) (*Leas
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("acquire lock %s: %w", info.Key, err)
 		}
+		asked := clock.Now()
 		got, err := l.TryAcquire(ctx, info, opts.TTL)
 		if err == nil {
+			got.ExpiresAt = asked.Add(opts.TTL)
 			return startLease(ctx, l, got, opts), nil
 		}
 		if ctx.Err() != nil {
@@ -227,7 +229,13 @@ type Lease struct {
 	hbCancel context.CancelFunc
 	done     chan struct{}
 
-	mu        sync.Mutex
+	mu sync.Mutex
+	// info is the lease as taken, with ExpiresAt on the lease's Clock
+	// (opts.Clock), counted from when the call that took or renewed it
+	// was made: the times a lock server gives are on its own clock (the
+	// DynamoDB and S3 lockers count on the server's), and a host whose
+	// clock is behind it gave its lease up that much after it had
+	// expired for every other host.
 	info      Info
 	lost      error
 	storeGone time.Time // when a heartbeat first found the lock store gone
@@ -249,7 +257,8 @@ func startLease(parent context.Context, l Locker, info Info, opts LeaseOptions) 
 	return ls
 }
 
-// Info returns the lease as last extended.
+// Info returns the lease as last extended; its ExpiresAt is on the
+// lease's Clock (see Lease.info).
 func (ls *Lease) Info() Info {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -289,12 +298,12 @@ func (ls *Lease) Check(ctx context.Context) error {
 		return err
 	}
 	info := ls.Info()
+	asked := ls.opts.Clock.Now()
 	err := ls.locker.Heartbeat(ctx, info.Key, info.ID, ls.opts.TTL)
 	switch {
 	case err == nil:
-		now := ls.opts.Clock.Now()
 		ls.mu.Lock()
-		ls.info.ExpiresAt, ls.info.LastHeartbeat = now.Add(ls.opts.TTL), now
+		ls.info.ExpiresAt, ls.info.LastHeartbeat = asked.Add(ls.opts.TTL), asked
 		ls.mu.Unlock()
 		return nil
 	case errors.Is(err, ErrLost):
@@ -363,12 +372,13 @@ func (ls *Lease) reclaim(ctx context.Context) error {
 	if gone.IsZero() {
 		return errNoReclaim
 	}
+	asked := ls.opts.Clock.Now()
 	got, err := ls.locker.Reclaim(ctx, ls.Info(), ls.opts.TTL)
 	if err != nil {
 		return err
 	}
 	ls.mu.Lock()
-	ls.info.ExpiresAt, ls.info.LastHeartbeat = got.ExpiresAt, got.LastHeartbeat
+	ls.info.ExpiresAt, ls.info.LastHeartbeat = asked.Add(ls.opts.TTL), asked
 	first := !ls.storeGone.IsZero() // Check and a heartbeat may both reclaim: told once
 	ls.storeGone = time.Time{}
 	ls.mu.Unlock()
@@ -404,6 +414,7 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 		ls.mu.Unlock()
 		timeout := max(min(ls.opts.Heartbeat, left), min(ls.opts.Heartbeat, ls.opts.StopBefore/4), time.Second)
 		cctx, cancel := context.WithTimeout(ctx, timeout)
+		asked := clock.Now()
 		err := ls.locker.Heartbeat(cctx, key, id, ls.opts.TTL)
 		cancel()
 		now := clock.Now()
@@ -412,7 +423,7 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 		}
 		if err == nil {
 			ls.mu.Lock()
-			ls.info.ExpiresAt, ls.info.LastHeartbeat = now.Add(ls.opts.TTL), now
+			ls.info.ExpiresAt, ls.info.LastHeartbeat = asked.Add(ls.opts.TTL), asked
 			gone := ls.storeGone
 			ls.storeGone = time.Time{}
 			ls.mu.Unlock()

@@ -826,6 +826,70 @@ func TestClockSkew(t *testing.T) {
 	}
 }
 
+// TestLeaseOfAHostBehindGivenUpBeforeItExpires: the lease times come
+// from the lock server's clock, and a lease held on a host whose clock is
+// 15 minutes behind it compared them with its own. Cut off from the
+// server after taking its lease (every heartbeat failing), it gave the
+// lease up 15 minutes after it had expired for every other host, which
+// could take the lock and deploy meanwhile, and GiveUpIn let its writes go
+// on that long. The lease now counts its expiry on its own clock from when
+// it asked for it, so it is given up StopBefore it expires everywhere.
+func TestLeaseOfAHostBehindGivenUpBeforeItExpires(t *testing.T) {
+	table := newTable(t)
+	c := testserver.DynamoDBClient(t)
+	const skew, ttl = -15 * time.Minute, 6 * time.Second
+	local := func() time.Time { return time.Now().Add(skew) }
+	right, err := dynamodb.New(dynamodb.Options{Client: c, Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind, err := dynamodb.New(dynamodb.Options{Client: c, Table: table, Local: local})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := locker.Key("orders", "behind")
+	lease, err := locker.Acquire(context.Background(), cutHeartbeats{behind}, locker.Info{Key: key, LockedBy: "behind"},
+		locker.LeaseOptions{TTL: ttl, Heartbeat: time.Second, Clock: hostClock{local}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release(context.Background()) //nolint:errcheck // the lease is given up; its item expires
+	if left, ok := lease.GiveUpIn(); !ok || left > ttl {
+		t.Errorf("GiveUpIn of a %s lease just taken: %s, %v; want at most %s", ttl, left, ok, ttl)
+	}
+	held, err := right.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lease.Context().Done():
+	case <-time.After(ttl + 5*time.Second):
+		t.Fatalf("lease cut off from its server still held %s after it was taken (it expired for other hosts at %s)", ttl+5*time.Second, held.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if now := time.Now(); !now.Before(held.ExpiresAt) {
+		t.Fatalf("lease given up at %s, not before it expired for other hosts (%s)", now.UTC().Format(time.RFC3339), held.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if !errors.Is(lease.Lost(), locker.ErrLost) {
+		t.Fatalf("lease cut off from its server ended with %v, want it given up (ErrLost)", lease.Lost())
+	}
+}
+
+// hostClock is a host's clock (now), on which time passes as it does.
+type hostClock struct{ now func() time.Time }
+
+func (c hostClock) Now() time.Time { return c.now() }
+func (c hostClock) Sleep(ctx context.Context, d time.Duration) error {
+	return locker.RealClock{}.Sleep(ctx, d)
+}
+
+// cutHeartbeats is a locker cut off from its server once it took a lease:
+// every heartbeat fails.
+type cutHeartbeats struct{ locker.Locker }
+
+func (cutHeartbeats) Heartbeat(context.Context, string, string, time.Duration) error {
+	return errors.New("dial tcp: connect: connection refused")
+}
+
 // createForeignTable creates table keyed by the hash key key of type typ
 // (another tool's lock table), and waits until it exists.
 func createForeignTable(t *testing.T, c *ddb.Client, table, key string, typ ddbtypes.ScalarAttributeType) {
