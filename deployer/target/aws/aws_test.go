@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -1348,5 +1349,44 @@ func TestTaskRoleReadsReferencedDatabaseSecret(t *testing.T) {
 	b, _ = json.Marshal(decodeObject(t, prop(res.find(t, tRolePolicy, "api-task-access"), "policy")))
 	if strings.Contains(string(b), "secretsmanager") {
 		t.Errorf("api's task role may read the database secret it only gives ECS (spec.secrets): %s", b)
+	}
+}
+
+// TestSecurityGroupDescriptions: EC2 takes a security group's description
+// and its rules' descriptions in a-zA-Z0-9, space and ._-:/()#,@[]+=&;{}!$*
+// only, at most 255 characters: the database and cache groups' ingress
+// rule said "postgres from the stack's services and jobs", whose
+// apostrophe the provider refused, so no Database or Cache could deploy.
+func TestSecurityGroupDescriptions(t *testing.T) {
+	ec2Text := regexp.MustCompile(`^[A-Za-z0-9 ._:/()#,@\[\]+=&;{}!$*-]{0,255}$`)
+	r := fullStack()
+	// The longest names panka accepts.
+	long := func(c byte) string { return strings.Repeat(string(c), stacks.MaxNameLength) }
+	r.Stack, r.Environment = long('s'), long('e')
+	res := run(t, r)
+	groups := 0
+	for _, x := range res.res {
+		if x.Type != "aws:ec2/securityGroup:SecurityGroup" {
+			continue
+		}
+		groups++
+		if d := prop(x, "description").StringValue(); !ec2Text.MatchString(d) {
+			t.Errorf("security group %s: description %q is not one EC2 takes", x.Name, d)
+		}
+		for _, dir := range []string{"ingress", "egress"} {
+			v := prop(x, dir)
+			if !v.IsArray() {
+				continue
+			}
+			for i, rule := range v.ArrayValue() {
+				d := rule.ObjectValue()["description"]
+				if d.IsString() && !ec2Text.MatchString(d.StringValue()) {
+					t.Errorf("security group %s: %s[%d] description %q is not one EC2 takes", x.Name, dir, i, d.StringValue())
+				}
+			}
+		}
+	}
+	if groups < 5 {
+		t.Fatalf("%d security groups registered, want the workloads group and one for each service, job, database and cache", groups)
 	}
 }

@@ -28,7 +28,7 @@ func (b *builder) dataSecurityGroup(port int, what string) (*ec2.SecurityGroup, 
 		Description: pulumi.String(fmt.Sprintf("panka %s/%s %s (%s)", b.R.Stack, b.R.Environment, b.cp.C.Name, what)),
 		VpcId:       pulumi.String(b.Net.VpcID),
 		Ingress: ec2.SecurityGroupIngressArray{ec2.SecurityGroupIngressArgs{
-			Description:    pulumi.String(what + " from the stack's services and jobs"),
+			Description:    pulumi.String(what + " from the services and jobs of the stack"),
 			Protocol:       pulumi.String("tcp"),
 			FromPort:       pulumi.Int(port),
 			ToPort:         pulumi.Int(port),
