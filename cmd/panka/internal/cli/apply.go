@@ -248,7 +248,7 @@ func loadDesired(ctx context.Context, f *Factory, open storeOpener, src *planSou
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s/%s%s: %w", stackName, env, planAt(src), err)
 	}
-	if err := checkTarget(model, ref.Path, planAt(src)); err != nil {
+	if err := checkTarget(model, st, ref.Path, planAt(src)); err != nil {
 		return nil, err
 	}
 	f.warnUnkeyedSecrets(cfg, model, key)

@@ -19,9 +19,10 @@ import (
 // error apply would give, instead of planning cleanly and failing inside
 // the engine after the lock was taken and a failed deployment recorded.
 // It needs no engine, AWS credentials or provider plugin (awsmodel is
-// Pulumi-free). stackDir is the stack's folder, for the provider hint; at
-// is planAt (" at REF" for a commit).
-func checkTarget(m *stacks.Resolved, stackDir, at string) error {
+// Pulumi-free). st is the stack m was resolved from, for the line of a
+// component's field; stackDir is its folder, for the provider hint; at is
+// planAt (" at REF" for a commit).
+func checkTarget(m *stacks.Resolved, st *stacks.Stack, stackDir, at string) error {
 	if m == nil || m.Provider.Name != "aws" {
 		return nil
 	}
@@ -29,7 +30,20 @@ func checkTarget(m *stacks.Resolved, stackDir, at string) error {
 	if err == nil {
 		return nil
 	}
-	return targetError(m, stackDir, at, err)
+	return targetError(m, st, stackDir, at, err)
+}
+
+// targetPos is where to fix a target problem of a component: the file
+// and the line and column of its field (st.SpecPos: in the environment's
+// spec.overrides when it sets the field, else the component's file), or
+// of its name for one of the component as a whole. ok is false for a
+// problem of the stack/environment or of a model without files.
+func targetPos(st *stacks.Stack, env string, me *awsmodel.Error) (file string, line, col int, ok bool) {
+	if st == nil || me.Component == "" || me.File == "" {
+		return "", 0, 0, false
+	}
+	file, line, col, ok = st.SpecPos(env, me.Component, me.Field)
+	return file, line, col, ok && file != ""
 }
 
 // targetProblems are checkTarget's problems for validate, each with the
@@ -65,7 +79,7 @@ func targetProblems(m *stacks.Resolved, st *stacks.Stack, stack, env string) ([]
 		var me *awsmodel.Error
 		if errors.As(e, &me) && me.File != "" {
 			p.File, p.Message = me.File, me.Msg
-			if file, line, col, ok := st.SpecPos(env, me.Component, me.Field); ok && me.Component != "" && file != "" {
+			if file, line, col, ok := targetPos(st, env, me); ok {
 				p.File, p.Line, p.Column = file, line, col
 			}
 		}
@@ -84,7 +98,7 @@ func targetProblems(m *stacks.Resolved, st *stacks.Stack, stack, env string) ([]
 	return out, nil
 }
 
-func targetError(m *stacks.Resolved, stackDir, at string, err error) error {
+func targetError(m *stacks.Resolved, st *stacks.Stack, stackDir, at string, err error) error {
 	errs := []error{err}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		errs = j.Unwrap()
@@ -93,6 +107,13 @@ func targetError(m *stacks.Resolved, stackDir, at string, err error) error {
 	fmt.Fprintf(&b, "the aws target cannot deploy %s/%s%s as resolved (apply would stop at the same check, before deploying anything):", m.Stack, m.Environment, at)
 	for _, e := range errs {
 		b.WriteString("\n  ")
+		var me *awsmodel.Error
+		if errors.As(e, &me) {
+			if file, line, col, ok := targetPos(st, m.Environment, me); ok {
+				b.WriteString((&stacks.Error{File: file, Line: line, Column: col, Msg: me.Msg}).Error())
+				continue
+			}
+		}
 		b.WriteString(e.Error())
 	}
 	fmt.Fprintf(&b, "\nfix the fields named above (provider settings: spec.provider in %s, or in %s for this environment only) and run the command again",
