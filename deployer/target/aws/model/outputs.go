@@ -35,8 +35,8 @@ func (p *Program) outputFloor(component, output string) string {
 		case "serviceName":
 			return cp.C.Name
 		case "url":
-			if cp.W == nil {
-				return ""
+			if cp.W == nil || cp.C.Kind != stacks.KindMicroService {
+				return "" // a Worker has no url
 			}
 			lb := cp.W.LoadBalancer
 			if lb == nil {
