@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 
 	"panka.dev/panka/stacks"
 )
@@ -227,17 +226,13 @@ func clearText(v any) (s string, ok bool) {
 // outputFloor of what it names; known is false when a reference's value
 // is not known at all (outputFloor "").
 func (p *Program) withFloors(s string) (text string, known bool) {
-	var out strings.Builder
-	last, known := 0, true
-	for _, r := range stacks.FindRefs(s) {
-		out.WriteString(stacks.Unescape(s[last:r.Start]))
+	known = true
+	text, _ = stacks.Interpolate(s, func(r stacks.RefSpan) (string, bool) {
 		floor := p.outputFloor(r.Component, r.Output)
 		known = known && floor != ""
-		out.WriteString(floor)
-		last = r.End
-	}
-	out.WriteString(stacks.Unescape(s[last:]))
-	return out.String(), known
+		return floor, true
+	})
+	return text, known
 }
 
 // jsonSize is the size of v encoded as JSON, without HTML escaping (as
