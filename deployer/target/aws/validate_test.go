@@ -103,6 +103,17 @@ func TestValidate(t *testing.T) {
 		{"valkey without encryption", func(r *stacks.Resolved) {
 			r.Components[4].Spec["engine"], r.Components[4].Spec["version"] = "valkey", "7.1"
 		}, []string{`component "sessions" (Cache): spec.version: valkey 7.1 cannot encrypt in transit and at rest, which panka turns on for every cache, and ElastiCache would refuse the replication group in apply; use valkey 7.2 or later (8.0, the default)`}},
+		// An ALB rule holds at most 5 wildcards across its conditions:
+		// the path counts twice (p and p/*), and /* adds one.
+		{"listener rule wildcards", func(r *stacks.Resolved) {
+			r.Components[0].Spec["loadBalancer"] = map[string]any{"host": "*.example.com", "path": "/v*/items?"}
+		}, []string{`component "api" (MicroService): spec.loadBalancer.path: the listener rule would hold 6 wildcards (1 in the host, 5 in the path patterns), and an ALB rule holds at most 5 across its conditions: the load balancer would refuse it in apply`}},
+		{"listener rule wildcards in the host", func(r *stacks.Resolved) {
+			r.Components[0].Spec["loadBalancer"] = map[string]any{"host": "*.*.*.*.*.*.example.com"}
+		}, []string{`spec.loadBalancer.host: the listener rule would hold 6 wildcards (6 in the host, 0 in the path patterns)`}},
+		{"listener rule wildcards that fit", func(r *stacks.Resolved) {
+			r.Components[0].Spec["loadBalancer"] = map[string]any{"host": "*.example.com", "path": "/v*/items"}
+		}, nil},
 		{"valkey major only", func(r *stacks.Resolved) {
 			r.Components[4].Spec["engine"] = "valkey"
 			r.Components[4].Spec["version"] = "8"

@@ -296,6 +296,9 @@ func decodeWorkload(d *decoder, c *stacks.Component) *workload {
 			if p := w.LoadBalancer.Priority; p < 0 || p > 50000 {
 				d.fail("loadBalancer.priority", "want 1-50000, got %d", p)
 			}
+			if n, field, detail := ruleWildcards(w.LoadBalancer); n > maxRuleWildcards {
+				d.fail(field, "the listener rule would hold %d wildcards (%s), and an ALB rule holds at most %d across its conditions: the load balancer would refuse it in apply; use fewer * and ? in loadBalancer.host and loadBalancer.path", n, detail, maxRuleWildcards)
+			}
 		}
 	}
 	if c.Kind == stacks.KindCronJob {
@@ -625,6 +628,33 @@ func decodeDatabase(d *decoder, c *stacks.Component) *database {
 		d.fail("backupRetentionDays", "want 7-35 days (panka keeps at least a week of backups), got %d", db.BackupRetentionDays)
 	}
 	return db
+}
+
+// maxRuleWildcards is how many wildcards (* and ?) an ALB listener rule
+// holds across its condition values (a quota AWS does not raise).
+const maxRuleWildcards = 5
+
+// ruleWildcards counts the wildcards of the listener rule of lb as the
+// target writes it: the host header, and the path patterns p and p/*
+// (or /* alone without a path or host); field is the spec field that
+// holds most of them, detail says where they are. A reference in the
+// host counts as nothing.
+func ruleWildcards(lb *loadBalancer) (n int, field, detail string) {
+	count := func(s string) int { return strings.Count(s, "*") + strings.Count(s, "?") }
+	host, _ := stacks.Interpolate(lb.Host, func(stacks.RefSpan) (string, bool) { return "", true })
+	p := strings.TrimSuffix(lb.Path, "/")
+	var inPath int
+	switch {
+	case p != "":
+		inPath = 2*count(p) + 1 // p and p/*
+	case lb.Host == "":
+		inPath = 1 // /*
+	}
+	field = "loadBalancer.path"
+	if count(host) > inPath {
+		field = "loadBalancer.host"
+	}
+	return count(host) + inPath, field, fmt.Sprintf("%d in the host, %d in the path patterns", count(host), inPath)
 }
 
 // albPathChars are the characters an ALB path-pattern condition takes
