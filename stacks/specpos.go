@@ -8,7 +8,8 @@ import (
 // SpecPos returns where a component's spec field is written for
 // environment env: in the environment's spec.overrides when it sets the
 // field, else in the component's file; for a field written nowhere (a
-// default) the closest enclosing field that is, and for path "" the
+// default) the closest enclosing field that is, and for path "" or a
+// top-level field not written (a name derived from the component's) the
 // component's name. path is a field path below spec as a deployment
 // target names it ("cpu", "secrets.TOKEN", "subscriptions[0].endpoint");
 // text after a space is ignored. ok is false for a component the stack
@@ -35,7 +36,6 @@ func (s *Stack) SpecPos(env, component, path string) (file string, line, col int
 	path, _, _ = strings.Cut(path, " ")
 	if path != "" && spec != nil && spec.kind == nMap {
 		n := spec
-		at = n.pos()
 	walk:
 		for _, part := range strings.Split(path, ".") {
 			key, rest, _ := strings.Cut(part, "[")
