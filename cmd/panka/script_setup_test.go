@@ -51,7 +51,7 @@ func scriptParams(t *testing.T) testscript.Params {
 	return testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: updateScripts,
-		Cmds:          map[string]func(*testscript.TestScript, bool, []string){"s3put": s3Put, "validjson": validJSON},
+		Cmds:          map[string]func(*testscript.TestScript, bool, []string){"s3put": s3Put, "validjson": validJSON, "jsonkeys": jsonKeys},
 		// [env:NAME] is true when NAME is set and not empty (test servers).
 		Condition: func(cond string) (bool, error) {
 			if name, ok := strings.CutPrefix(cond, "env:"); ok {

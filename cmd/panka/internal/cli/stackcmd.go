@@ -1116,6 +1116,9 @@ type StackListOptions struct {
 
 // stackListItem is one row of `panka stack list -o json` (fields are stable).
 type stackListItem struct {
+	// Stack is Name under the key every other command's -o json gives
+	// a stack's name (docs/json.md); name stays for existing readers.
+	Stack        string   `json:"stack"`
 	Name         string   `json:"name"`
 	Path         string   `json:"path"`
 	Environments []string `json:"environments"`
@@ -1184,7 +1187,7 @@ func stackListRun(opts *StackListOptions) error {
 	disc.ReadAhead(refs) // in a partial clone, one fetch for every stack's files
 	items := make([]stackListItem, 0, len(refs))
 	for _, r := range refs {
-		it := stackListItem{Name: r.Name, Path: r.Path, Environments: []string{}}
+		it := stackListItem{Name: r.Name, Stack: r.Name, Path: r.Path, Environments: []string{}}
 		s, err := disc.Load(r)
 		if err == nil {
 			// A misspelt field loads (validate refuses it): without

@@ -73,6 +73,9 @@ type validateResult struct {
 }
 
 type validatedStack struct {
+	// Stack is Name under the key every other command's -o json gives
+	// a stack's name (docs/json.md); name stays for existing readers.
+	Stack        string   `json:"stack"`
 	Name         string   `json:"name"`
 	Path         string   `json:"path"`
 	Environments []string `json:"environments"`
@@ -279,7 +282,7 @@ func (e *noEnvironmentError) Error() string {
 // validateStack also returns the stack's environments on the aws target
 // (awsDeployments), for the name collisions between them.
 func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks.VarValues, secret map[string]bool) (validatedStack, []Problem, []stacks.ResolvedVar, *noEnvironmentError, []awsDeployment, stackWatch) {
-	st := validatedStack{Name: r.Name, Path: r.Path, Environments: []string{}}
+	st := validatedStack{Name: r.Name, Stack: r.Name, Path: r.Path, Environments: []string{}}
 	s, err := disc.Load(r)
 	if err != nil {
 		var es *stacks.Errors
