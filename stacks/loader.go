@@ -1676,7 +1676,17 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 	type svcDir struct{ name, file string }
 	svcOf := map[string]svcDir{}
 	svcRoot := path.Join(dir, ServicesDir)
-	misplacedSvc := map[string]bool{} // services/<svc> folders with a Service too deep in them
+	// svcUnsure are the services/<svc> folders whose Service may be in
+	// a document that did not load or is misplaced (reported): not
+	// reported again as folders without one.
+	svcUnsure := map[string]bool{}
+	svcFolder := func(p string) string {
+		rel, _ := strings.CutPrefix(p, svcRoot+"/")
+		if f, _, ok := strings.Cut(rel, "/"); ok && rel != p {
+			return svcRoot + "/" + f
+		}
+		return ""
+	}
 	var files []string
 	links := s.links // symbolic link -> the file it points at
 	var walk func(d string)
@@ -1769,6 +1779,7 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 			if path.Dir(p) != envDir {
 				s.compsUnknown = true
 			}
+			svcUnsure[svcFolder(p)] = true
 			continue
 		}
 		before := len(errs.list)
@@ -1782,8 +1793,14 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 				s.compsUnknown = true
 			}
 		}
+		if len(errs.list) > before {
+			svcUnsure[svcFolder(p)] = true
+		}
 		for _, d := range docs {
 			kind, name, meta, spec, ok := docHeader(d, &errs)
+			if kind == "" || kind == KindService && !ok {
+				svcUnsure[svcFolder(p)] = true
+			}
 			if kind == "" {
 				continue
 			}
@@ -1806,9 +1823,7 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 					// In infra/ it would silently make every shared
 					// component there part of the service; at the stack
 					// root it groups nothing.
-					if rel, under := strings.CutPrefix(folder, svcRoot+"/"); under {
-						misplacedSvc[svcRoot+"/"+strings.SplitN(rel, "/", 2)[0]] = true
-					}
+					svcUnsure[svcFolder(p)] = true
 					errs.add(d.root.get("kind").pos(), "kind", "a Service document belongs in %s/<service>/service.yaml, not in %s/: %s", svcRoot, folder, belongsIn(kind, name, dir))
 					continue
 				}
@@ -1855,7 +1870,7 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 			}
 		}
 	}
-	checkServiceFolders(comps, svcRoot, misplacedSvc, &errs)
+	checkServiceFolders(comps, svcRoot, svcUnsure, &errs)
 	sort.Slice(comps, func(i, j int) bool { return comps[i].name < comps[j].name })
 	s.comps = comps
 	// Overrides must name existing components (reported in environment
@@ -1907,8 +1922,8 @@ func belongsIn(kind Kind, name, dir string) string {
 // folder without its service.yaml (deleted, renamed, or its kind
 // mistyped), once per folder, and those directly in services/. Either
 // way the components would deploy as belonging to no service. comps are
-// in file order, with their service set; a folder in skip has a
-// misplaced Service of its own, already reported.
+// in file order, with their service set; a folder in skip may have its
+// Service in a document already reported (misplaced, or not loading).
 func checkServiceFolders(comps []*compDoc, svcRoot string, skip map[string]bool, errs *errList) {
 	var folders []string
 	orphans := map[string][]*compDoc{}

@@ -583,6 +583,14 @@ func TestLoadRules(t *testing.T) {
 		// or misnamed deployed as belonging to no service.
 		{"service folder without a service", map[string]string{"stacks/s/services/api/api.yaml": ms() + "---\n" + doc("Queue", "q"), "stacks/s/services/api/jobs/cron.yaml": doc("CronJob", "cleanup", "image: x", "schedule: rate(1 day)")},
 			[]string{`stacks/s/services/api/api.yaml:4:9: service folder stacks/s/services/api has no Service document, so its components (api, q, cleanup) belong to no service: add stacks/s/services/api/service.yaml (kind: Service, metadata.name: api), or move the components into infra/ if they are shared`}},
+		// A Service that does not load is reported once, for what is
+		// wrong with it, not again as a folder without a Service.
+		{"service kind mistyped", map[string]string{"stacks/s/services/api/service.yaml": doc("service", "api") + "---\n" + ms()},
+			[]string{`stacks/s/services/api/service.yaml:2:7: kind: unknown kind "service" (case matters: write "Service")`}},
+		{"service name invalid", map[string]string{"stacks/s/services/api/service.yaml": doc("Service", "Api") + "---\n" + ms()},
+			[]string{`stacks/s/services/api/service.yaml:4:9: metadata.name: invalid name "Api"`}},
+		{"service file not YAML", map[string]string{"stacks/s/services/api/service.yaml": "kind: [\n", "stacks/s/services/api/api.yaml": ms()},
+			[]string{`stacks/s/services/api/service.yaml:1: invalid YAML`}},
 		{"component directly in services", map[string]string{"stacks/s/services/q.yaml": doc("Queue", "q")},
 			[]string{`stacks/s/services/q.yaml:4:9: Queue "q" is directly in stacks/s/services/, where only service folders belong: move it into stacks/s/services/<service>/ beside that service's service.yaml, or into infra/ if it is shared`}},
 		{"env overlay unknown component", map[string]string{cf: ms(), "stacks/s/environments/dev.yaml": devYAML + "  overrides:\n    apii:\n      replicas: 2\n"},
