@@ -1809,7 +1809,11 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 				errs.add(d.root.get("kind").pos(), "kind", "a Stack document belongs in %s only: %s", s.file, belongsIn(kind, name, dir))
 				continue
 			case KindEnvironment:
-				errs.add(d.root.get("kind").pos(), "kind", "an Environment document belongs in %s/<env>.yaml%s", envDir, envFolderHint(p, dir, envDir, files))
+				hint := envFolderHint(p, dir, envDir, files)
+				if hint == "" {
+					hint = fmt.Sprintf(", not in %s/: %s", path.Dir(p), belongsIn(kind, name, dir))
+				}
+				errs.add(d.root.get("kind").pos(), "kind", "an Environment document belongs in %s/<env>.yaml%s", envDir, hint)
 				continue
 			case KindService:
 				if !ok {

@@ -563,7 +563,10 @@ func TestLoadRules(t *testing.T) {
 		{"environment among components", map[string]string{cf: devYAML},
 			[]string{cf + `:2:7: kind: an Environment document belongs in stacks/s/environments/<env>.yaml, not in stacks/s/infra/: move it there (git mv ` + cf + ` stacks/s/environments/)`}},
 		{"environment in a service", map[string]string{"stacks/s/services/api/dev.yaml": devYAML},
-			[]string{"stacks/s/services/api/dev.yaml:2:7: kind: an Environment document belongs in stacks/s/environments/<env>.yaml"}},
+			[]string{"stacks/s/services/api/dev.yaml:2:7: kind: an Environment document belongs in stacks/s/environments/<env>.yaml, not in stacks/s/services/api/: move it to stacks/s/environments/dev.yaml"}},
+		// At the stack root it said where it belongs, not what to do.
+		{"environment at the stack root", map[string]string{"stacks/s/qa.yaml": strings.Replace(devYAML, "name: dev", "name: qa", 1)},
+			[]string{"stacks/s/qa.yaml:2:7: kind: an Environment document belongs in stacks/s/environments/<env>.yaml, not in stacks/s/: move it to stacks/s/environments/qa.yaml"}},
 		// A Service outside services/<svc>/ was accepted silently: in
 		// infra/ it made every shared component there part of the
 		// service, at the stack root it grouped nothing.
