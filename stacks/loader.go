@@ -2106,7 +2106,15 @@ func (s *Stack) loadEnvironment(file string, docs []document, errs *errList, par
 		return
 	}
 	if len(docs) > 1 {
-		errs.add(pos{file, docs[1].line, 0}, "", "an environment file holds exactly one document (kind: Environment)")
+		hint := ""
+		if k := docs[1].root.get("kind"); k != nil && k.kind == nScalar && knownKinds[Kind(k.value)] {
+			name := ""
+			if n := docs[1].root.get("metadata").get("name"); n != nil && n.kind == nScalar {
+				name = n.value
+			}
+			hint = fmt.Sprintf(": for the %s %q after it, %s", k.value, name, belongsIn(Kind(k.value), name, path.Dir(path.Dir(file))))
+		}
+		errs.add(pos{file, docs[1].line, 0}, "", "an environment file holds exactly one document (kind: Environment)%s", hint)
 	}
 	d := docs[0]
 	kind, name, _, spec, ok := docHeader(d, errs)

@@ -659,6 +659,11 @@ func TestLoadRules(t *testing.T) {
 			[]string{cf + `:7:3: spec.spec: unknown field; valid fields: image, command, port, cpu, memory, replicas, env, secrets, secretsKmsKeys, healthCheck, autoscaling, loadBalancer, dependsOn: the fields go straight under spec:, not under a second one; move them up one level and remove this spec:`}},
 		{"env wrong kind", map[string]string{"stacks/s/environments/qa.yaml": doc("Bucket", "qa")},
 			[]string{`stacks/s/environments/qa.yaml:2:7: kind: files in stacks/s/environments must be kind: Environment, got Bucket: move it into stacks/s/infra/ if it is shared, or into the folder of the service it belongs to (stacks/s/services/<service>/)`}},
+		// A second document in an environment file: where it goes.
+		{"component after the environment", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "---\n" + doc("Queue", "q")},
+			[]string{`stacks/s/environments/dev.yaml:9: an environment file holds exactly one document (kind: Environment): for the Queue "q" after it, move it into stacks/s/infra/ if it is shared`}},
+		{"environment after the environment", map[string]string{"stacks/s/environments/dev.yaml": devYAML + "---\n" + strings.Replace(devYAML, "name: dev", "name: qa", 1)},
+			[]string{`stacks/s/environments/dev.yaml:9: an environment file holds exactly one document (kind: Environment): for the Environment "qa" after it, move it to stacks/s/environments/qa.yaml`}},
 		// The error said what an environment file must hold, not where
 		// the document found there goes.
 		{"service in environments", map[string]string{"stacks/s/environments/api.yaml": doc("Service", "api")},
