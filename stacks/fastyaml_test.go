@@ -454,3 +454,36 @@ func TestFastYAMLLoadSame(t *testing.T) {
 		t.Errorf("only %d repositories compared", compared)
 	}
 }
+
+// TestGeneratedRepositoryResolves: the repository stacktest generates
+// for BenchmarkResolve loads and resolves in every environment. Its
+// services/work/ folder had a Worker and no Service, which became an
+// error: the benchmark would have failed (or, not checking, timed the
+// error path).
+func TestGeneratedRepositoryResolves(t *testing.T) {
+	dir := t.TempDir()
+	generatedFiles(t, dir)
+	fsys := DirFS(dir)
+	d, err := DiscoverStacks(fsys, "stacks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Refs) != 2 {
+		t.Fatalf("%d stacks, want 2", len(d.Refs))
+	}
+	for _, r := range d.Refs {
+		s, err := d.Load(r)
+		if err != nil {
+			t.Fatalf("load %s: %v", r.Path, err)
+		}
+		for _, e := range s.Environments() {
+			res, err := s.Resolve(e, ResolveOptions{})
+			if err != nil {
+				t.Fatalf("resolve %s/%s: %v", r.Name, e, err)
+			}
+			if c := res.Component("worker"); c == nil || c.Service != "work" {
+				t.Errorf("%s/%s: worker's service is not work: %+v", r.Name, e, c)
+			}
+		}
+	}
+}

@@ -138,6 +138,12 @@ spec:
 `
 
 const workerFile = `apiVersion: core.panka.io/v1
+kind: Service
+metadata:
+  name: work
+spec: {}
+---
+apiVersion: core.panka.io/v1
 kind: Worker
 metadata:
   name: worker
