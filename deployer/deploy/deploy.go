@@ -71,6 +71,10 @@ type Request struct {
 	FromCommit, ToCommit, FromEnvironment string
 	// Header fields for the plan that only the caller knows.
 	PlanHeader planner.Header
+	// Watched, when set, lists for the plan (Result.Watched) the files the
+	// stack watches that changed since deployed, the commit the state read
+	// under the lease records: the caller knows the repository.
+	Watched func(ctx context.Context, deployed string) []planner.WatchedFile
 	// RunEngine runs the engine even when the plan changes nothing: a new
 	// secrets passphrase is taken on only by an engine run, which writes
 	// its state encrypted under it.
@@ -561,6 +565,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	planner.KeepDeployedHashes(desired, planned)
 	p := planner.Plan(desired, planned, planner.Options{Header: header, Outputs: KnownOutputs(state)})
+	if req.Watched != nil && desired != nil {
+		p.Watched = req.Watched(ctx, header.Deployed.Commit)
+	}
 	skipped := append(componentNames(&stacks.Resolved{Components: left}), tried...)
 	if done := DoneByFailedRuns(ctx, rt.Store, req.Key, state, p, skipped, rt.EngineCheckpoint); len(done) > 0 {
 		warnf("%s", DoneWarning(req.Key, state, done, "this "+string(req.Operation)))

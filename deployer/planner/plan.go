@@ -105,6 +105,19 @@ type Result struct {
 	// order of the deployed model.
 	Changes []Change `json:"changes"`
 	Summary Summary  `json:"summary"`
+	// Watched lists the files the stack's spec.watch globs match that
+	// differ between the deployed commit and the one planned: panka
+	// changed --since-deployed lists the environment for them until a
+	// deployment records a commit that has them. They deploy nothing;
+	// apply records the new commit (Applies).
+	Watched []WatchedFile `json:"watched,omitempty"`
+}
+
+// WatchedFile is a file a stack watches (spec.watch) that changed since
+// the deployed commit, as panka changed --why gives it.
+type WatchedFile struct {
+	File   string `json:"file"`
+	Detail string `json:"detail"`
 }
 
 // Change is what happens to one component.
@@ -204,6 +217,16 @@ func (p *Result) Runs() bool {
 		return false
 	}
 	return p.Header.Deployed.Status == "failed" || len(p.Header.Deployed.Drifted) > 0
+}
+
+// Applies reports whether apply of the plan has something to do that
+// plan --detailed-exitcode exits 2 for: it Runs, or files the stack
+// watches changed since the deployed commit (Watched), which apply records
+// without changing a resource. As terraform's plan of changed outputs
+// only: a "plan, apply when 2" pipeline that skipped it never recorded the
+// commit, and changed --since-deployed listed the environment for ever.
+func (p *Result) Applies() bool {
+	return p.Runs() || (len(p.Watched) > 0 && !p.Header.Destroy)
 }
 
 // Options control Plan.

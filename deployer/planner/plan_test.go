@@ -1366,6 +1366,106 @@ func TestRuns(t *testing.T) {
 	}
 }
 
+// TestWatchedApplies: files the stack watches (spec.watch) changed since
+// the deployed commit make a plan without changes one apply has something
+// to do for (it records the new commit; plan --detailed-exitcode exits 2,
+// or changed --since-deployed listed the environment for ever), without
+// running the engine. The text lists the files and says so in its last
+// line (apply's own words under apply), JSON has them under "watched", and
+// plan --all-changed says it per plan and in its summary.
+func TestWatchedApplies(t *testing.T) {
+	const deployed = "0123456789abcdef0123456789abcdef01234567"
+	files := []WatchedFile{{File: "shared/schema.json", Detail: `modified; matches spec.watch "shared/**"`}}
+	plan := func(env, status string, watched []WatchedFile, drifted ...string) *Result {
+		h := Header{Stack: "orders", Environment: env, Deployed: Deployed{Serial: 5, Commit: deployed, Status: status, Drifted: drifted}}
+		p := Plan(base(), fromState(t, base()), Options{Header: h})
+		p.Watched = watched
+		return p
+	}
+	changed := base()
+	changed.Components[0].Spec["replicas"] = 7
+	withChanges := Plan(changed, fromState(t, base()), Options{Header: Header{Deployed: Deployed{Serial: 5, Commit: deployed, Status: "deployed"}}})
+	withChanges.Watched = files
+	destroy := Plan(nil, fromState(t, base()), Options{Header: Header{Stack: "orders", Environment: "dev", Deployed: Deployed{Serial: 5, Commit: deployed, Status: "deployed"}}})
+	destroy.Watched = files
+	for _, tc := range []struct {
+		name          string
+		p             *Result
+		runs, applies bool
+	}{
+		{"nothing watched changed", plan("dev", "deployed", nil), false, false},
+		{"watched files changed", plan("dev", "deployed", files), false, true},
+		{"and drift", plan("dev", "deployed", files, "api"), true, true},
+		{"and changes", withChanges, true, true},
+		{"destroy plan", destroy, true, true},
+	} {
+		if got := tc.p.Runs(); got != tc.runs {
+			t.Errorf("%s: Runs() = %v, want %v", tc.name, got, tc.runs)
+		}
+		if got := tc.p.Applies(); got != tc.applies {
+			t.Errorf("%s: Applies() = %v, want %v", tc.name, got, tc.applies)
+		}
+	}
+
+	p := plan("dev", "deployed", files)
+	for command, want := range map[string]string{
+		"":      "No changes to deploy, but files that orders/dev watches (spec.watch) changed since its deployed commit 0123456789ab: apply records the new commit (until then panka changed --since-deployed lists it).",
+		"apply": "No changes to deploy, but files that orders/dev watches (spec.watch) changed since its deployed commit 0123456789ab: this apply records the new commit.",
+	} {
+		var out bytes.Buffer
+		if err := p.WriteText(&out, TextOptions{Command: command}); err != nil {
+			t.Fatal(err)
+		}
+		if got := lastLine(out.String()); got != want {
+			t.Errorf("command %q: plan ends with\n%q, want\n%q", command, got, want)
+		}
+		for _, line := range []string{
+			"  spec.watch: files it watches changed since the deployed commit 0123456789ab: apply records the new commit\n",
+			"    shared/schema.json: modified; matches spec.watch \"shared/**\"\n",
+		} {
+			if !strings.Contains(out.String(), line) {
+				t.Errorf("command %q: plan lacks %q:\n%s", command, line, out.String())
+			}
+		}
+	}
+	var js bytes.Buffer
+	if err := p.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Watched []WatchedFile `json:"watched"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil || !reflect.DeepEqual(doc.Watched, files) {
+		t.Errorf("JSON watched = %+v (%v), want %+v", doc.Watched, err, files)
+	}
+	js.Reset()
+	if err := plan("dev", "deployed", nil).WriteJSON(&js); err != nil || strings.Contains(js.String(), `"watched"`) {
+		t.Errorf("JSON of a plan with no watched file changed has \"watched\" (%v):\n%s", err, js.String())
+	}
+
+	for _, tc := range []struct {
+		name  string
+		plans []*Result
+		want  string
+	}{
+		{"one watched", []*Result{plan("dev", "deployed", files), plan("prod", "deployed", nil)},
+			"No changes to deploy, but files that orders/dev watch (spec.watch) changed since their deployed commits: apply records the new commits (until then panka changed --since-deployed lists them)."},
+		{"one watched, one drifted", []*Result{plan("dev", "deployed", files), plan("prod", "deployed", nil, "api")},
+			"No changes to the recorded specs, but drift detect found components changed outside panka in orders/prod (api), and deploying it refreshes them from the real resources and puts them back (apply, rollback, promote)."},
+	} {
+		var out bytes.Buffer
+		if err := WriteTextAll(&out, tc.plans, TextOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if got := lastLine(out.String()); got != tc.want {
+			t.Errorf("%s: plans end with\n%q, want\n%q", tc.name, got, tc.want)
+		}
+		if line := "orders/dev: No changes to deploy; files it watches changed since the deployed commit: apply records the new commit.\n"; !strings.Contains(out.String(), line) {
+			t.Errorf("%s: plans lack %q:\n%s", tc.name, line, out.String())
+		}
+	}
+}
+
 // TestPlanReferenceSwappedForItsValue: a reference written out as the
 // value it has (or back) changes nothing deployed: the engine gets the
 // same input. The plan compares it by value where the deployed outputs

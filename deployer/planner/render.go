@@ -117,6 +117,13 @@ func (p *Result) writeText(t *textWriter) {
 		t.line("  vars:        %s", strings.Join(names, ", "))
 	}
 
+	if len(p.Watched) > 0 && !h.Destroy {
+		t.buf.WriteByte('\n')
+		t.line("  %s: files it watches changed since the deployed commit %s: apply records the new commit", t.paint(ansiBold, "spec.watch"), short(h.Deployed.Commit))
+		for _, w := range p.Watched {
+			t.line("    %s: %s", visible(w.File), w.Detail)
+		}
+	}
 	if len(p.Provider) > 0 {
 		t.buf.WriteByte('\n')
 		if p.Summary.ProviderChanged {
@@ -265,6 +272,10 @@ func SummaryLine(s Summary) string {
 // writeSummary writes the summary s of plans.
 func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts TextOptions) {
 	if !s.HasChanges() {
+		if w := watchedSummary(plans, opts.Command); w != "" {
+			t.line("%s", t.paint(ansiYellow, w))
+			return
+		}
 		if slices.ContainsFunc(plans, (*Result).Recorded) {
 			t.line("%s", t.paint(ansiGreen, "No changes to deploy. "+what+" differs from the deployed state only in service, labels, dependsOn, references written as the values they have, or provider settings the local target does not use, which apply records."))
 			return
@@ -331,6 +342,39 @@ func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts T
 	}
 }
 
+// watchedSummary is the summary of plans without changes when files some of them watch changed since their deployed
+// commits: "No changes" read as nothing to apply, while apply records the
+// new commit and changed --since-deployed lists them until it does. ""
+// when none has such files, or one runs the engine anyway (a last run that
+// did not finish, drift to put back: their own summaries say so).
+// command is the command that carries the plan out ("" for plan).
+func watchedSummary(plans []*Result, command string) string {
+	var watched []string
+	for _, p := range plans {
+		if p.Runs() {
+			return ""
+		}
+		if p.Applies() {
+			watched = append(watched, p.Header.Stack+"/"+p.Header.Environment)
+		}
+	}
+	switch {
+	case len(watched) == 0:
+		return ""
+	case len(plans) == 1:
+		if command != "" {
+			// Shown by the command that records it.
+			return fmt.Sprintf("No changes to deploy, but files that %s watches (spec.watch) changed since its deployed commit %s: this %s records the new commit.",
+				watched[0], short(plans[0].Header.Deployed.Commit), command)
+		}
+		return fmt.Sprintf("No changes to deploy, but files that %s watches (spec.watch) changed since its deployed commit %s: apply records the new commit (until then panka changed --since-deployed lists it).",
+			watched[0], short(plans[0].Header.Deployed.Commit))
+	default:
+		return fmt.Sprintf("No changes to deploy, but files that %s watch (spec.watch) changed since their deployed commits: apply records the new commits (until then panka changed --since-deployed lists them).",
+			strings.Join(watched, ", "))
+	}
+}
+
 // dataLossPermission says which flags the data loss in plans needs: the
 // ones the command was not given (" (destroy needs --allow-destroy)"), or
 // that the ones given allow it.
@@ -389,7 +433,11 @@ func WriteTextAll(w io.Writer, plans []*Result, opts TextOptions) error {
 		}
 		p.writeText(t)
 		t.buf.WriteByte('\n')
-		t.line("%s/%s: %s", p.Header.Stack, p.Header.Environment, SummaryLine(p.Summary))
+		line := SummaryLine(p.Summary)
+		if !p.HasChanges() && p.Applies() && !p.Runs() {
+			line = "No changes to deploy; files it watches changed since the deployed commit: apply records the new commit."
+		}
+		t.line("%s/%s: %s", p.Header.Stack, p.Header.Environment, line)
 	}
 	t.buf.WriteByte('\n')
 	total := Total(plans)

@@ -3,7 +3,6 @@ package changes
 import (
 	"context"
 	"path"
-	"sort"
 	"strings"
 
 	"panka.dev/panka/gitops"
@@ -201,28 +200,7 @@ func (e *engine) sinceDiff(ctx context.Context, it *sinceItem, head *side, headT
 				}
 			}
 		}
-		sort.SliceStable(changed, func(i, j int) bool { return changed[i].Path < changed[j].Path })
-		for _, c := range changed {
-			hp, bp := c.Path, c.Path
-			switch c.Action {
-			case gitops.Added:
-				bp = ""
-			case gitops.Deleted:
-				hp = ""
-			case gitops.Renamed:
-				bp = c.OldPath
-			}
-			for _, g := range globs {
-				if (hp != "" && g.match(hp)) || (bp != "" && g.match(bp)) {
-					f := hp
-					if f == "" {
-						f = bp
-					}
-					watched = append(watched, watchReason(f, c, g))
-					break
-				}
-			}
-		}
+		watched = watchedReasons(changed, globs)
 	}
 	it.files, it.watched = files, watched
 	if len(files) > 0 || len(watched) > 0 {

@@ -165,6 +165,8 @@ type desiredModel struct {
 	key     []byte
 	vars    map[string]string
 	stackID stacks.Ref
+	// watch are the stack's spec.watch globs (watchedSinceDeployed).
+	watch []string
 }
 
 // loadDesired resolves stack/env from src (the work tree or a commit).
@@ -256,7 +258,7 @@ func loadDesired(ctx context.Context, f *Factory, open storeOpener, src *planSou
 	if err != nil {
 		return nil, err
 	}
-	d := &desiredModel{model: model, cfg: cfg, key: key, vars: planner.RecordVars(model, key), stackID: ref}
+	d := &desiredModel{model: model, cfg: cfg, key: key, vars: planner.RecordVars(model, key), stackID: ref, watch: st.Header().Watch}
 	d.header = planner.Desired{Source: "worktree", Ref: src.ref, Commit: src.commit, Dirty: dirty}
 	if src.ref != "" {
 		d.header.Source = "ref"
@@ -506,6 +508,10 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		TargetComponents: opts.TargetComponents, AllowDestroy: opts.Deploy.AllowDestroy,
 		AllowReplace: opts.Deploy.AllowReplace, Saved: saved,
 		PlanHeader: planner.Header{Desired: d.header, Vars: planner.MaskVars(d.vars)},
+		Watched: func(ctx context.Context, deployed string) []planner.WatchedFile {
+			// As plan shows them: the plan of apply FILE too.
+			return watchedSinceDeployed(ctx, f, src.repo, statestore.Key{Stack: d.model.Stack, Environment: env}, deployed, d.source.Commit, d.watch)
+		},
 	}
 	// The flag wins over the config, as everywhere: --forward-only=false
 	// turns preferences.forwardOnly off for one run.

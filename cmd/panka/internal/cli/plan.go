@@ -18,6 +18,7 @@ import (
 	"panka.dev/panka/deployer/deploy"
 	"panka.dev/panka/deployer/planner"
 	"panka.dev/panka/gitops"
+	"panka.dev/panka/gitops/changes"
 	"panka.dev/panka/locker"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
@@ -68,8 +69,10 @@ Variables come from --var, --var-file (- for stdin) and PANKA_VAR_<NAME>.
 --out saves the plan for "panka apply FILE", which refuses it once state or
 the desired model has changed. --detailed-exitcode exits 2 when apply would
 change resources (changes in the plan, or none but components drift detect
-found changed outside panka, or a last run that did not finish), 0 when it
-would not, 1 on error.`,
+found changed outside panka, or a last run that did not finish) or record a
+new commit (files the stack watches, spec.watch, changed since the deployed
+commit: changed --since-deployed lists it until then), 0 when it would not,
+1 on error.`,
 		Example: `  panka plan --stack orders --environment dev
   panka plan --stack orders --environment production --ref v1.4.0 -o json
   panka plan --stack orders --environment dev --var IMAGE_TAG=1.5.0 --out orders-dev.plan
@@ -133,7 +136,7 @@ would not, 1 on error.`,
 	fl.StringVar(&opts.Ref, "ref", "", "plan the YAML of this git ref or commit instead of the work tree")
 	opts.Vars.register(cmd)
 	fl.StringVar(&opts.Out, "out", "", "save the plan to FILE for panka apply FILE")
-	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 2 when apply would change resources (plan changes, drift, an unfinished run), 0 when not")
+	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 2 when apply would change resources (plan changes, drift, an unfinished run) or record a new commit (watched files changed), 0 when not")
 	fl.StringSliceVar(&opts.TargetComponents, "target-component", nil, "plan only these components, as apply --target-component deploys them (repeatable); the others keep their deployed spec. With --out, apply FILE deploys only them")
 	fl.BoolVar(&opts.AllChanged, "all-changed", false, "plan every stack/environment that changed between --base and --head")
 	fl.StringVar(&opts.Base, "base", "", "with --all-changed: base ref (default: merge-base with the default branch)")
@@ -205,7 +208,7 @@ func printPlan(f *Factory, opts *PlanOptions, p *planner.Result) error {
 	if err != nil {
 		return err
 	}
-	if opts.DetailedExitCode && p.Runs() {
+	if opts.DetailedExitCode && p.Applies() {
 		return &ExitCodeError{Code: ExitChanges}
 	}
 	return nil
@@ -577,6 +580,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	}
 	planner.KeepDeployedHashes(desired, planned)
 	p := planner.Plan(desired, planned, planner.Options{Header: header, Outputs: deploy.KnownOutputs(state)})
+	p.Watched = watchedSinceDeployed(ctx, opts.F, src.repo, skey, header.Deployed.Commit, src.commit, d.watch)
 	skip := tried
 	for _, c := range left {
 		skip = append(skip, c.Name)
@@ -737,6 +741,49 @@ func warnBehindDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key 
 	f.Warnf("%s runs commit %s (deployment %d), which has %s that %s (%s) does not: this %s also takes out what they changed there. "+
 		"Merge or rebase onto %s (or the default branch) to %s only your changes; panka history --stack %s --environment %s --commits lists them",
 		key, shortSHA(d.Commit), d.Serial, plural(n, "commit"), shortSHA(commit), what, verb, shortSHA(d.Commit), verb, key.Stack, key.Environment)
+}
+
+// watchedSinceDeployed lists the files the stack's spec.watch globs (watch)
+// match that differ between the deployed commit and commit (the one
+// planned or applied), as changed --since-deployed finds them: it lists
+// the environment for them, whatever the resolved models, until a
+// deployment records a commit that has them. Nothing when commit is older
+// than the deployed one (changed does not list that, and a forward-only
+// apply skips it); a warning when the deployed commit cannot be compared
+// (not in a shallow clone's history).
+func watchedSinceDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, key statestore.Key, deployed, commit string, watch []string) []planner.WatchedFile {
+	if repo == nil || deployed == "" || commit == "" || deployed == commit || len(watch) == 0 {
+		return nil
+	}
+	c, err := repo.ResolveRef(commit)
+	if err != nil {
+		return nil
+	}
+	var reasons []changes.Reason
+	if _, ok := gitops.FullID(deployed); !ok {
+		// As changed --since-deployed refuses it: a hand-edited "HEAD"
+		// or branch name would name whatever it points at now.
+		err = fmt.Errorf("the deployed commit %q in its state is not a full commit id (40 hex digits)", deployed)
+	} else if d, rerr := repo.ResolveRef(deployed); rerr != nil {
+		err = rerr
+	} else if isAncestor(ctx, repo, commit, deployed) {
+		return nil
+	} else {
+		reasons, err = changes.WatchedChanges(ctx, repo, d, c, watch)
+	}
+	if err != nil {
+		f.Warnf("cannot tell whether files %s watches (spec.watch) changed since its deployed commit %s: %v; if they did, panka changed --since-deployed lists it until a deployment records a commit that has them",
+			key, shortSHA(deployed), err)
+		return nil
+	}
+	out := make([]planner.WatchedFile, 0, len(reasons))
+	for _, r := range reasons {
+		out = append(out, planner.WatchedFile{File: r.File, Detail: r.Detail})
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // isAncestor reports whether commit is an ancestor of deployed (every

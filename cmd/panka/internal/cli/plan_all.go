@@ -83,7 +83,9 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	if headRef == "" {
 		headRef = "HEAD"
 	}
-	src := &planSourceFS{fsys: headFS, commit: res.Head, ref: headRef, root: copts.StacksRoot}
+	// repo: each plan compares what head's stacks watch (spec.watch) with
+	// their deployed commits, as plan --stack does.
+	src := &planSourceFS{fsys: headFS, repo: repo, commit: res.Head, ref: headRef, root: copts.StacksRoot}
 	f.Log.Debug().Str("base", res.Base).Str("head", res.Head).Int("stacks", len(res.Stacks)).Msg("planning changed stacks")
 
 	// Each plan reads one state: planned storeReads at a time, each backend
@@ -158,7 +160,7 @@ func planAllChanged(ctx context.Context, opts *PlanOptions, vars stacks.VarValue
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d changed stack environments could not be planned: %v", len(failed), len(failed)+len(plans), failed)
 	}
-	if opts.DetailedExitCode && slices.ContainsFunc(plans, (*planner.Result).Runs) {
+	if opts.DetailedExitCode && slices.ContainsFunc(plans, (*planner.Result).Applies) {
 		return &ExitCodeError{Code: ExitChanges}
 	}
 	return nil
