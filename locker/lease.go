@@ -179,7 +179,7 @@ func Acquire(ctx context.Context, l Locker, info Info, opts LeaseOptions) (*Leas
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("acquire lock %s: %w", info.Key, err)
 		}
-		asked := clock.Now()
+		asked := wallNow(clock)
 		got, err := l.TryAcquire(ctx, info, opts.TTL)
 		if err == nil {
 			got.ExpiresAt = asked.Add(opts.TTL)
@@ -247,6 +247,14 @@ type Lease struct {
 	releaseErr  error
 }
 
+// wallNow is c's time on the wall clock alone: a lease's expiry is
+// compared with it, as lock servers and other hosts compare theirs. The
+// monotonic reading of time.Now does not count a machine's suspend on
+// Linux, so an expiry that carried one still lay ahead after a laptop
+// slept past it, and a holder that could not reach the lock server on
+// waking went on writing under a lease every other host saw expired.
+func wallNow(c Clock) time.Time { return c.Now().Round(0) }
+
 func startLease(parent context.Context, l Locker, info Info, opts LeaseOptions) *Lease {
 	ctx, cancel := context.WithCancelCause(parent)
 	// Heartbeats go on after the parent is cancelled (Ctrl-C) until the
@@ -298,7 +306,7 @@ func (ls *Lease) Check(ctx context.Context) error {
 		return err
 	}
 	info := ls.Info()
-	asked := ls.opts.Clock.Now()
+	asked := wallNow(ls.opts.Clock)
 	err := ls.locker.Heartbeat(ctx, info.Key, info.ID, ls.opts.TTL)
 	switch {
 	case err == nil:
@@ -372,7 +380,7 @@ func (ls *Lease) reclaim(ctx context.Context) error {
 	if gone.IsZero() {
 		return errNoReclaim
 	}
-	asked := ls.opts.Clock.Now()
+	asked := wallNow(ls.opts.Clock)
 	got, err := ls.locker.Reclaim(ctx, ls.Info(), ls.opts.TTL)
 	if err != nil {
 		return err
@@ -414,7 +422,7 @@ func (ls *Lease) heartbeat(ctx context.Context) {
 		ls.mu.Unlock()
 		timeout := max(min(ls.opts.Heartbeat, left), min(ls.opts.Heartbeat, ls.opts.StopBefore/4), time.Second)
 		cctx, cancel := context.WithTimeout(ctx, timeout)
-		asked := clock.Now()
+		asked := wallNow(clock)
 		err := ls.locker.Heartbeat(cctx, key, id, ls.opts.TTL)
 		cancel()
 		now := clock.Now()
