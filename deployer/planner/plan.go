@@ -220,13 +220,23 @@ func (p *Result) Runs() bool {
 }
 
 // Applies reports whether apply of the plan has something to do that
-// plan --detailed-exitcode exits 2 for: it Runs, or files the stack
-// watches changed since the deployed commit (Watched), which apply records
-// without changing a resource. As terraform's plan of changed outputs
-// only: a "plan, apply when 2" pipeline that skipped it never recorded the
-// commit, and changed --since-deployed listed the environment for ever.
+// plan --detailed-exitcode exits 2 for: it Runs, or it records a new
+// commit without changing a resource, where changed --since-deployed
+// lists the environment until a deployment does: files the stack watches
+// changed since the deployed commit (Watched), or the deployed one was
+// made from uncommitted changes (its spec may match, its commit's YAML
+// not) and this plan is of a commit's. As terraform's plan of changed
+// outputs only: a "plan, apply when 2" pipeline that skipped it never
+// recorded the commit, and changed listed the environment for ever.
 func (p *Result) Applies() bool {
-	return p.Runs() || (len(p.Watched) > 0 && !p.Header.Destroy)
+	if p.Runs() {
+		return true
+	}
+	if p.Header.Destroy {
+		return false
+	}
+	d := p.Header.Desired
+	return len(p.Watched) > 0 || (p.Header.Deployed.Dirty && !d.Dirty && d.Commit != "")
 }
 
 // Options control Plan.

@@ -1466,6 +1466,59 @@ func TestWatchedApplies(t *testing.T) {
 	}
 }
 
+// TestDirtyDeployedApplies: an environment deployed from uncommitted
+// changes runs no commit's YAML, so changed --since-deployed lists it;
+// once those changes are committed its spec matches, and the plan said
+// "No changes" and --detailed-exitcode exited 0: a "plan, apply when 2"
+// pipeline never recorded the commit, and changed listed it for ever.
+// The plan of a commit's YAML (not of a dirty work tree, whose apply
+// records a dirty deployment again) says apply records it.
+func TestDirtyDeployedApplies(t *testing.T) {
+	const deployed, head = "0123456789abcdef0123456789abcdef01234567", "89abcdef0123456789abcdef0123456789abcdef"
+	plan := func(env string, deployedDirty, desiredDirty bool) *Result {
+		h := Header{Stack: "orders", Environment: env,
+			Desired:  Desired{Source: "worktree", Commit: head, Dirty: desiredDirty},
+			Deployed: Deployed{Serial: 5, Commit: deployed, Dirty: deployedDirty, Status: "deployed"}}
+		return Plan(base(), fromState(t, base()), Options{Header: h})
+	}
+	for _, tc := range []struct {
+		name                        string
+		deployedDirty, desiredDirty bool
+		want                        bool
+	}{
+		{"clean deployed", false, false, false},
+		{"dirty deployed, commit planned", true, false, true},
+		{"dirty deployed, dirty work tree planned", true, true, false},
+	} {
+		p := plan("dev", tc.deployedDirty, tc.desiredDirty)
+		if got := p.Applies(); got != tc.want || p.Runs() {
+			t.Errorf("%s: Applies() = %v, Runs() = %v; want %v, false", tc.name, got, p.Runs(), tc.want)
+		}
+	}
+	var out bytes.Buffer
+	if err := plan("dev", true, false).WriteText(&out, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "No changes to deploy, but orders/dev runs a deployment made from uncommitted changes on top of commit 0123456789ab: apply records the new commit (until then panka changed --since-deployed lists it)."
+	if got := lastLine(out.String()); got != want {
+		t.Errorf("plan ends with\n%q, want\n%q", got, want)
+	}
+	watched := plan("prod", false, false)
+	watched.Watched = []WatchedFile{{File: "shared/a.json", Detail: "modified"}}
+	out.Reset()
+	if err := WriteTextAll(&out, []*Result{plan("dev", true, false), watched}, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"orders/dev: No changes to deploy; it runs a deployment made from uncommitted changes: apply records the new commit.\n",
+		"No changes to deploy, but apply records new commits for orders/dev, orders/prod (files they watch, spec.watch, changed since their deployed commits, or what runs was deployed from uncommitted changes; until then panka changed --since-deployed lists them).\n",
+	} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("plans lack %q:\n%s", line, out.String())
+		}
+	}
+}
+
 // TestPlanReferenceSwappedForItsValue: a reference written out as the
 // value it has (or back) changes nothing deployed: the engine gets the
 // same input. The plan compares it by value where the deployed outputs

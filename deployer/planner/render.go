@@ -272,7 +272,7 @@ func SummaryLine(s Summary) string {
 // writeSummary writes the summary s of plans.
 func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts TextOptions) {
 	if !s.HasChanges() {
-		if w := watchedSummary(plans, opts.Command); w != "" {
+		if w := recordsSummary(plans, opts.Command); w != "" {
 			t.line("%s", t.paint(ansiYellow, w))
 			return
 		}
@@ -342,36 +342,46 @@ func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts T
 	}
 }
 
-// watchedSummary is the summary of plans without changes when files some of them watch changed since their deployed
-// commits: "No changes" read as nothing to apply, while apply records the
-// new commit and changed --since-deployed lists them until it does. ""
-// when none has such files, or one runs the engine anyway (a last run that
-// did not finish, drift to put back: their own summaries say so).
+// recordsSummary is the summary of plans without changes that apply
+// records all the same (Applies without Runs): files some of them watch
+// changed since their deployed commits, or what runs was deployed from
+// uncommitted changes. "No changes" read as nothing to apply, while
+// changed --since-deployed lists them until a deployment records the
+// commit. "" when there is none, or one runs the engine anyway (a last run
+// that did not finish, drift to put back: their own summaries say so).
 // command is the command that carries the plan out ("" for plan).
-func watchedSummary(plans []*Result, command string) string {
-	var watched []string
+func recordsSummary(plans []*Result, command string) string {
+	var names []string
+	allWatched := true
 	for _, p := range plans {
 		if p.Runs() {
 			return ""
 		}
 		if p.Applies() {
-			watched = append(watched, p.Header.Stack+"/"+p.Header.Environment)
+			names = append(names, p.Header.Stack+"/"+p.Header.Environment)
+			allWatched = allWatched && len(p.Watched) > 0
 		}
 	}
 	switch {
-	case len(watched) == 0:
+	case len(names) == 0:
 		return ""
 	case len(plans) == 1:
+		p := plans[0]
+		why := fmt.Sprintf("files that %s watches (spec.watch) changed since its deployed commit %s", names[0], short(p.Header.Deployed.Commit))
+		if len(p.Watched) == 0 {
+			why = fmt.Sprintf("%s runs a deployment made from uncommitted changes on top of commit %s", names[0], short(p.Header.Deployed.Commit))
+		}
 		if command != "" {
 			// Shown by the command that records it.
-			return fmt.Sprintf("No changes to deploy, but files that %s watches (spec.watch) changed since its deployed commit %s: this %s records the new commit.",
-				watched[0], short(plans[0].Header.Deployed.Commit), command)
+			return fmt.Sprintf("No changes to deploy, but %s: this %s records the new commit.", why, command)
 		}
-		return fmt.Sprintf("No changes to deploy, but files that %s watches (spec.watch) changed since its deployed commit %s: apply records the new commit (until then panka changed --since-deployed lists it).",
-			watched[0], short(plans[0].Header.Deployed.Commit))
-	default:
+		return fmt.Sprintf("No changes to deploy, but %s: apply records the new commit (until then panka changed --since-deployed lists it).", why)
+	case allWatched:
 		return fmt.Sprintf("No changes to deploy, but files that %s watch (spec.watch) changed since their deployed commits: apply records the new commits (until then panka changed --since-deployed lists them).",
-			strings.Join(watched, ", "))
+			strings.Join(names, ", "))
+	default:
+		return fmt.Sprintf("No changes to deploy, but apply records new commits for %s (files they watch, spec.watch, changed since their deployed commits, or what runs was deployed from uncommitted changes; until then panka changed --since-deployed lists them).",
+			strings.Join(names, ", "))
 	}
 }
 
@@ -436,6 +446,9 @@ func WriteTextAll(w io.Writer, plans []*Result, opts TextOptions) error {
 		line := SummaryLine(p.Summary)
 		if !p.HasChanges() && p.Applies() && !p.Runs() {
 			line = "No changes to deploy; files it watches changed since the deployed commit: apply records the new commit."
+			if len(p.Watched) == 0 {
+				line = "No changes to deploy; it runs a deployment made from uncommitted changes: apply records the new commit."
+			}
 		}
 		t.line("%s/%s: %s", p.Header.Stack, p.Header.Environment, line)
 	}
