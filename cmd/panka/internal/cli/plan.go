@@ -69,10 +69,11 @@ Variables come from --var, --var-file (- for stdin) and PANKA_VAR_<NAME>.
 --out saves the plan for "panka apply FILE", which refuses it once state or
 the desired model has changed. --detailed-exitcode exits 2 when apply would
 change resources (changes in the plan, or none but components drift detect
-found changed outside panka, or a last run that did not finish) or record a
-new commit that changed --since-deployed lists it for until then (files the
-stack watches, spec.watch, changed since the deployed commit, or one
-deployed from uncommitted changes), 0 when it would not, 1 on error.`,
+found changed outside panka, or a last run that did not finish) or would
+record a new commit without changing any (files the stack watches,
+spec.watch, changed since the deployed commit, or it was deployed from
+uncommitted changes: changed --since-deployed lists it until then), 0 when
+it would not, 1 on error.`,
 		Example: `  panka plan --stack orders --environment dev
   panka plan --stack orders --environment production --ref v1.4.0 -o json
   panka plan --stack orders --environment dev --var IMAGE_TAG=1.5.0 --out orders-dev.plan
