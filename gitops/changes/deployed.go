@@ -367,16 +367,24 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 // after criss-cross merges, of several such, the one reached by taking the
 // pairwise merge-base with the smallest id, in id order: the same on every
 // run). git diff base head then shows every change made since any of
-// those deployments. With nothing deployed (every environment compared
-// with nothing) and for deployed commits with no common ancestor, it is
-// git's empty tree, as for --base of it.
+// those deployments. An environment deployed at a commit newer than head
+// (Result.DeployedAhead, not compared) counts as deployed at head, as
+// --base of a descendant of head has head as merge-base. With nothing
+// deployed (every environment compared with nothing) and for deployed
+// commits with no common ancestor, it is git's empty tree, as for --base
+// of it.
 func DeployedBase(ctx context.Context, repo *gitops.Repo, res *Result) error {
-	if len(res.Bases) == 0 {
+	ids := res.Bases
+	if len(res.DeployedAhead) > 0 && !slices.Contains(ids, res.Head) {
+		ids = append(slices.Clone(ids), res.Head)
+		sort.Strings(ids)
+	}
+	if len(ids) == 0 {
 		res.Base = gitops.EmptyTree.String()
 		return nil
 	}
-	cs := make([]gitops.Hash, len(res.Bases))
-	for i, c := range res.Bases {
+	cs := make([]gitops.Hash, len(ids))
+	for i, c := range ids {
 		h, ok := gitops.FullID(c)
 		if !ok {
 			return fmt.Errorf("deployed commit %q is not a full commit id", c)

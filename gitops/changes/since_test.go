@@ -679,13 +679,20 @@ func TestDeployedBase(t *testing.T) {
 		{"along main", every(c2, "orders/dev", c0.String(), "users/prod", c1.String()), c0.String(), sortedIDs(c0, c1, c2)},
 		{"a branch deployed", every(c2, "users/dev", p1.String()), c1.String(), sortedIDs(c2, p1)},
 		{"unrelated histories", every(c2, "billing/prod", o1.String()), empty, sortedIDs(c2, o1)},
+		// Deployed at commits newer than head (not compared): as at head.
+		{"all ahead of head", every(c2), c1.String(), []string{}},
+		{"some ahead of head", every(c2, "orders/dev", c0.String()), c0.String(), []string{c0.String()}},
 	} {
 		for _, m := range modes {
 			repo, err := gitops.Open(g.Dir, m.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := changes.SinceDeployed(context.Background(), repo, tc.d, changes.Options{StacksRoot: "stacks"})
+			o := changes.Options{StacksRoot: "stacks"}
+			if strings.Contains(tc.name, "ahead") {
+				o.Head = c1.String()
+			}
+			res, err := changes.SinceDeployed(context.Background(), repo, tc.d, o)
 			if err != nil {
 				t.Fatalf("%s %s: %v", tc.name, m.name, err)
 			}
