@@ -364,9 +364,9 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 // with --base: the deployed commit when every environment compared is
 // deployed at the same one; when they differ, their merge-base (the newest
 // commit every deployed one descends from, as git merge-base --octopus;
-// after criss-cross merges, of several such, the one reached by taking the
-// pairwise merge-base with the smallest id, in id order: the same on every
-// run). git diff base head then shows every change made since any of
+// after criss-cross merges, of several such, the one reached by taking
+// pairwise merge-bases, each the one with the smallest id, from the oldest
+// deployed commit through the others in id order: the same on every run). git diff base head then shows every change made since any of
 // those deployments. An environment deployed at a commit newer than head
 // (Result.DeployedAhead, not compared) counts as deployed at head, as
 // --base of a descendant of head has head as merge-base. With nothing
