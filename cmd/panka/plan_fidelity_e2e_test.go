@@ -90,6 +90,11 @@ type fidelityCase struct {
 	// providerChanged: the plan changes the deployment target (which
 	// apply records, so plan --detailed-exitcode exits 2).
 	providerChanged bool
+	// records: the plan changes nothing deployed but what apply records
+	// (labels, dependsOn, a reference written as its value, a provider
+	// setting the target does not use), so plan --detailed-exitcode
+	// exits 2: changed --since-deployed lists it until it is recorded.
+	records bool
 	// saved: the plan is saved (plan --out FILE) and applied from the
 	// file (apply FILE), with the same variables given again.
 	saved bool
@@ -253,8 +258,9 @@ spec:
 				// longer depends on orders).
 				r.replaceIn("stacks/shop/services/web/service.yaml", regexp.MustCompile(`\$\{orders\.url\}`), "local://shop/dev/orders")
 			},
-			saved: true,
-			want:  map[string]planner.Action{},
+			saved:   true,
+			want:    map[string]planner.Action{},
+			records: true,
 		},
 		{
 			name: "an env var added",
@@ -302,23 +308,26 @@ spec:
 				r.replaceIn("stacks/shop/stack.yaml", regexp.MustCompile(`name: local\n`), "name: local\n    region: eu-west-1\n")
 			},
 			// The local target uses no region: as a label, the plan
-			// lists it and has no changes (exit 0); apply records it.
-			want: map[string]planner.Action{},
+			// lists it and has no changes; apply records it (exit 2).
+			want:    map[string]planner.Action{},
+			records: true,
 		},
 		{
 			name: "dependsOn only",
 			edit: func(t *testing.T, r *e2eRepo) {
 				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`  schedule:`), "  dependsOn: [orders]\n  schedule:")
 			},
-			saved: true,
-			want:  map[string]planner.Action{},
+			saved:   true,
+			want:    map[string]planner.Action{},
+			records: true,
 		},
 		{
 			name: "labels only",
 			edit: func(t *testing.T, r *e2eRepo) {
 				r.replaceIn("stacks/shop/infra/extra.yaml", regexp.MustCompile(`  name: nightly\n`), "  name: nightly\n  labels: {team: shop}\n")
 			},
-			want: map[string]planner.Action{},
+			want:    map[string]planner.Action{},
+			records: true,
 		},
 		{
 			name: "an env var removed",
@@ -460,7 +469,7 @@ func planMatchesApply(t *testing.T, tc fidelityCase) {
 	if plan.Summary.ProviderChanged != tc.providerChanged {
 		t.Errorf("plan: providerChanged %v, want %v", plan.Summary.ProviderChanged, tc.providerChanged)
 	}
-	if wantCode := map[bool]int{true: 2, false: 0}[len(tc.want) > 0 || tc.providerChanged]; code != wantCode {
+	if wantCode := map[bool]int{true: 2, false: 0}[len(tc.want) > 0 || tc.providerChanged || tc.records]; code != wantCode {
 		t.Errorf("plan --detailed-exitcode exited %d, want %d\nstderr:\n%s", code, wantCode, planErr)
 	}
 

@@ -220,18 +220,25 @@ func (p *Result) Runs() bool {
 }
 
 // Applies reports whether apply of the plan has something to do that
-// plan --detailed-exitcode exits 2 for: it Runs, or it records a new
-// commit without changing a resource, where changed --since-deployed
-// lists the environment until a deployment does: files the stack watches
-// changed since the deployed commit (Watched), or the deployed one was
-// made from uncommitted changes (its spec may match, its commit's YAML
-// not) and this plan is of a commit's. As terraform's plan of changed
-// outputs only: a "plan, apply when 2" pipeline that skipped it never
-// recorded the commit, and changed listed the environment for ever.
+// plan --detailed-exitcode exits 2 for: it Runs, or it records what
+// changed --since-deployed lists the environment for until a deployment
+// does, without changing a resource: a new commit (RecordsCommit), or
+// changes that deploy nothing (Recorded: labels, service, dependsOn, a
+// reference written as its value, provider settings the target does not
+// use). As terraform's plan of changed outputs only: a "plan, apply when
+// 2" pipeline that skipped it never recorded them, and changed listed
+// the environment for ever.
 func (p *Result) Applies() bool {
-	if p.Runs() {
-		return true
-	}
+	return p.Runs() || p.RecordsCommit() || p.Recorded()
+}
+
+// RecordsCommit reports a plan without changes whose apply records a new
+// commit all the same: files the stack watches changed since the
+// deployed commit (Watched), or the deployed one was made from
+// uncommitted changes (its spec may match, its commit's YAML not) and
+// this plan is of a commit's (not of a dirty work tree, whose apply
+// records "dirty" again).
+func (p *Result) RecordsCommit() bool {
 	if p.Header.Destroy {
 		return false
 	}

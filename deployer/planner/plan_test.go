@@ -1205,6 +1205,9 @@ func TestKeepDeployedHashes(t *testing.T) {
 // changed and nothing else is a no-op that lists those fields; the plan
 // has no changes (apply records them), says so in text, and asks the
 // engine to run for a dependsOn change only (it records step order).
+// apply has something to do all the same (Applies: plan
+// --detailed-exitcode exits 2), without running the engine (Runs):
+// changed --since-deployed lists the environment until it is recorded.
 func TestPlanRecordedOnly(t *testing.T) {
 	d := base()
 	d.Component("worker").Labels = map[string]string{"team": "b"}
@@ -1212,6 +1215,12 @@ func TestPlanRecordedOnly(t *testing.T) {
 	p := Plan(d, fromState(t, base()), Options{})
 	if p.HasChanges() || !p.Recorded() || p.DependenciesChanged() {
 		t.Errorf("HasChanges %v Recorded %v DependenciesChanged %v, want false true false", p.HasChanges(), p.Recorded(), p.DependenciesChanged())
+	}
+	if !p.Applies() || p.Runs() || p.RecordsCommit() {
+		t.Errorf("Applies %v Runs %v RecordsCommit %v, want true false false", p.Applies(), p.Runs(), p.RecordsCommit())
+	}
+	if p := Plan(base(), fromState(t, base()), Options{}); p.Applies() {
+		t.Error("a plan of the deployed spec Applies")
 	}
 	if w := changeOf(t, p, "worker"); len(w.Fields) != 1 || w.Fields[0].Path != "labels" {
 		t.Errorf("worker fields = %+v", w.Fields)

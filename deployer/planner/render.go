@@ -343,9 +343,9 @@ func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts T
 }
 
 // recordsSummary is the summary of plans without changes that apply
-// records all the same (Applies without Runs): files some of them watch
-// changed since their deployed commits, or what runs was deployed from
-// uncommitted changes. "No changes" read as nothing to apply, while
+// records a new commit for all the same (RecordsCommit): files some of
+// them watch changed since their deployed commits, or what runs was
+// deployed from uncommitted changes. "No changes" read as nothing to apply, while
 // changed --since-deployed lists them until a deployment records the
 // commit. "" when there is none, or one runs the engine anyway (a last run
 // that did not finish, drift to put back: their own summaries say so).
@@ -357,7 +357,7 @@ func recordsSummary(plans []*Result, command string) string {
 		if p.Runs() {
 			return ""
 		}
-		if p.Applies() {
+		if p.RecordsCommit() {
 			names = append(names, p.Header.Stack+"/"+p.Header.Environment)
 			allWatched = allWatched && len(p.Watched) > 0
 		}
@@ -444,7 +444,7 @@ func WriteTextAll(w io.Writer, plans []*Result, opts TextOptions) error {
 		p.writeText(t)
 		t.buf.WriteByte('\n')
 		line := SummaryLine(p.Summary)
-		if !p.HasChanges() && p.Applies() && !p.Runs() {
+		if !p.HasChanges() && p.RecordsCommit() && !p.Runs() {
 			line = "No changes to deploy; files it watches changed since the deployed commit: apply records the new commit."
 			if len(p.Watched) == 0 {
 				line = "No changes to deploy; it runs a deployment made from uncommitted changes: apply records the new commit."
