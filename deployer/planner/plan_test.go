@@ -1222,6 +1222,15 @@ func TestPlanRecordedOnly(t *testing.T) {
 	if p := Plan(base(), fromState(t, base()), Options{}); p.Applies() {
 		t.Error("a plan of the deployed spec Applies")
 	}
+	// plan --all-changed says it per plan too, not "No changes."
+	p.Header.Stack, p.Header.Environment = "orders", "dev"
+	var all bytes.Buffer
+	if err := WriteTextAll(&all, []*Result{p}, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if line := "\norders/dev: No changes to deploy; what changed deploys nothing, which apply records.\n"; !strings.Contains(all.String(), line) {
+		t.Errorf("plans lack %q:\n%s", line, all.String())
+	}
 	if w := changeOf(t, p, "worker"); len(w.Fields) != 1 || w.Fields[0].Path != "labels" {
 		t.Errorf("worker fields = %+v", w.Fields)
 	}

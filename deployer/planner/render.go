@@ -449,6 +449,10 @@ func WriteTextAll(w io.Writer, plans []*Result, opts TextOptions) error {
 			if len(p.Watched) == 0 {
 				line = "No changes to deploy; it runs a deployment made from uncommitted changes: apply records the new commit."
 			}
+		} else if !p.Runs() && p.Recorded() {
+			// "No changes." over a plan that lists what apply records
+			// (and --detailed-exitcode exits 2 for).
+			line = "No changes to deploy; what changed deploys nothing, which apply records."
 		}
 		t.line("%s/%s: %s", p.Header.Stack, p.Header.Environment, line)
 	}
