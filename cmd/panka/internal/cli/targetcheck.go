@@ -56,14 +56,23 @@ func targetPos(st *stacks.Stack, env string, me *awsmodel.Error) (file string, l
 // PANKA_VAR_*, the environment file or a default); plan and apply check
 // it always. The program is returned when the model is valid (nil
 // otherwise), for the checks across deployments (awsCollisions).
+// unsetVariables lists m's variables that have no value.
+func unsetVariables(m *stacks.Resolved) []string {
+	var out []string
+	for _, v := range m.Variables {
+		if v.Source == stacks.SourceUnset {
+			out = append(out, v.Name)
+		}
+	}
+	return out
+}
+
 func targetProblems(m *stacks.Resolved, st *stacks.Stack, stack, env string) ([]Problem, *awsmodel.Program) {
 	if m.Provider.Name != "aws" {
 		return nil, nil
 	}
-	for _, v := range m.Variables {
-		if v.Source == stacks.SourceUnset {
-			return nil, nil
-		}
+	if len(unsetVariables(m)) > 0 {
+		return nil, nil
 	}
 	prog, err := awsmodel.New(m)
 	if err == nil {

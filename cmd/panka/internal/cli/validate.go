@@ -80,6 +80,12 @@ type validatedStack struct {
 	Path         string   `json:"path"`
 	Environments []string `json:"environments"`
 	Valid        bool     `json:"valid"`
+
+	// unchecked lists the environments on the aws target whose checks
+	// against the target's own rules did not run, as "stack/env", and
+	// the variables that had no value there.
+	unchecked     []string
+	uncheckedVars []string
 }
 
 func newCmdValidate(f *Factory) *cobra.Command {
@@ -92,7 +98,8 @@ func newCmdValidate(f *Factory) *cobra.Command {
 hook can run it anywhere. Values given with --var, --var-file or PANKA_VAR_<NAME>
 are checked too; when every variable has a value, a stack on the aws target
 is also checked against the target's own rules (provider settings such as
-spec.provider.network.listenerArn, AWS names and limits), as apply checks it.
+spec.provider.network.listenerArn, AWS names and limits), as apply checks it;
+a note on stderr names the environments left unchecked for want of values.
 Stacks and environments on the aws target that would give their resources the
 same AWS names in one account (stack "orders" environment "eu-prod" and stack
 "orders-eu" environment "prod"), or load-balanced services of different stacks
@@ -251,6 +258,7 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 		}
 		if res.Valid {
 			fmt.Fprintf(f.IO.Out, "%s and %s valid\n", countNoun(len(res.Stacks), "stack"), countNoun(envCount, "environment"))
+			noteUnchecked(f, res.Stacks)
 			if len(res.Stacks) == 0 {
 				fmt.Fprintf(f.Notices(), "no stacks under %s/ in %s (create one with `panka stack init NAME`, or set stacks.root)\n", repo.stacksRoot, repo.dir)
 			}
@@ -264,6 +272,43 @@ func validateRun(ctx context.Context, opts *ValidateOptions) error {
 		return &ExitCodeError{Code: ExitError, Msg: msg}
 	}
 	return nil
+}
+
+// noteUnchecked says which environments on the aws target were not
+// checked against the target's own rules (AWS names and limits), for want
+// of variable values: "valid" alone read as if they had been.
+func noteUnchecked(f *Factory, sts []validatedStack) {
+	var envs, vars []string
+	for _, st := range sts {
+		envs = append(envs, st.unchecked...)
+		for _, v := range st.uncheckedVars {
+			if !slices.Contains(vars, v) {
+				vars = append(vars, v)
+			}
+		}
+	}
+	if len(envs) == 0 {
+		return
+	}
+	slices.Sort(vars)
+	listed := envs
+	if len(listed) > 5 {
+		listed = append(slices.Clone(listed[:5]), fmt.Sprintf("and %d more", len(envs)-5))
+	}
+	fmt.Fprintf(f.Notices(), "not checked against the aws target's rules (AWS names and limits): %s, where %s no value; give %s with --var or --var-file (plan and apply check them)\n",
+		strings.Join(listed, ", "), pluralVerb(vars, "variable %s has", "variables %s have"), pluralVerb(vars, "it", "them"))
+}
+
+// pluralVerb formats one or the other form with the names joined.
+func pluralVerb(names []string, one, many string) string {
+	form := one
+	if len(names) > 1 {
+		form = many
+	}
+	if !strings.Contains(form, "%s") {
+		return form
+	}
+	return fmt.Sprintf(form, strings.Join(names, ", "))
 }
 
 // noEnvironmentError is a stack that does not have the environment asked for.
@@ -318,6 +363,10 @@ func validateStack(disc *stacks.Discovery, r stacks.Ref, env string, vars stacks
 			// environments/ yet failed "aws target: stack and environment
 			// names are required".
 			if e != "" {
+				if unset := unsetVariables(res); res.Provider.Name == "aws" && len(unset) > 0 {
+					st.unchecked = append(st.unchecked, r.Name+"/"+e)
+					st.uncheckedVars = append(st.uncheckedVars, unset...)
+				}
 				var prog *awsmodel.Program
 				found, prog = targetProblems(res, s, r.Name, e)
 				if res.Provider.Name == "aws" {
