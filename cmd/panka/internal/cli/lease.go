@@ -98,16 +98,34 @@ func sharedLocksLocalState(cfg *config.Resolved) error {
 // two runs on one stack did not keep each other out. The lock belongs next
 // to the state it guards, as terraform configures both in one backend
 // block.
+//
+// The same holds for the table's region: panka init writes locks.region
+// next to locks.table, and with the team's table named in panka.yaml and
+// no locks.region there (the table then is in backend.region), that
+// region of the user's own file sent this user's leases to a table of
+// that name in another region (DynamoDB tables are regional), or to none.
 func personalLockTable(cfg *config.Resolved) error {
 	bucketSrc, tableSrc := cfg.Sources["backend.bucket"], cfg.Sources["locks.table"]
-	if cfg.Backend.Type != "s3" || cfg.Locks.Type != "dynamodb" || tableSrc.Layer != "user" ||
-		bucketSrc.Layer == "user" || bucketSrc.Layer == "default" || bucketSrc.Layer == "" {
+	shared := func(s config.Source) bool { return s.Layer != "user" && s.Layer != "default" && s.Layer != "" }
+	if cfg.Backend.Type != "s3" || cfg.Locks.Type != "dynamodb" || !shared(bucketSrc) {
 		return nil
 	}
-	file := tableSrc.Where
-	if i := strings.LastIndexByte(file, ':'); i > 0 {
-		file = file[:i] // file:line
+	userFile := func(s config.Source) string {
+		if i := strings.LastIndexByte(s.Where, ':'); i > 0 {
+			return s.Where[:i] // file:line
+		}
+		return s.Where
 	}
+	if regionSrc := cfg.Sources["locks.region"]; shared(tableSrc) && regionSrc.Layer == "user" && cfg.Backend.Region != "" && cfg.Locks.Region != cfg.Backend.Region {
+		return fmt.Errorf("locks.region %s is set only in your own configuration (%s), while table %s is the one of %s, next to bucket %s in %s (backend.region, %s): "+
+			"a DynamoDB table is in one region, so your runs lock in another table than your teammates' (or in none), and their runs and yours on a stack do not keep each other out; "+
+			"set locks.region where the table is set when the table is in another region than the bucket, or remove region from locks in %s",
+			cfg.Locks.Region, regionSrc, cfg.Locks.Table, tableSrc, cfg.Backend.Bucket, cfg.Backend.Region, cfg.Sources["backend.region"], userFile(regionSrc))
+	}
+	if tableSrc.Layer != "user" {
+		return nil
+	}
+	file := userFile(tableSrc)
 	return fmt.Errorf("locks.table %s is set only in your own configuration (%s), while bucket %s is the one of %s: "+
 		"a teammate without that file locks elsewhere (S3 lock objects next to the state, or a table of their own), so their runs and yours on a stack do not keep each other out; "+
 		"set the locks next to the bucket (locks: {type: dynamodb, table: %s} in panka.yaml, or the same place the bucket is set), or remove locks from %s",

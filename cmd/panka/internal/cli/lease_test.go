@@ -590,6 +590,61 @@ func TestLeaseRefusesAPersonalLockTable(t *testing.T) {
 	}
 }
 
+// TestLeaseRefusesAPersonalLockRegion: panka init writes locks.region next
+// to locks.table in ~/.panka/config.yaml; in a team repository whose
+// panka.yaml names the bucket, its region and the table (the table then
+// in the bucket's region), that region of the user's own file sent this
+// user's leases to a table of the team's name in another region (or to
+// none), so a teammate's apply and this user's did not keep each other
+// out. Taking the lease is refused, naming both settings and what to do;
+// a region equal to the bucket's, or one set where the table is, is taken.
+func TestLeaseRefusesAPersonalLockRegion(t *testing.T) {
+	ctx := context.Background()
+	const team = "backend:\n  bucket: team-state\n  region: eu-west-1\nlocks:\n  table: team-locks\n"
+	for _, tt := range []struct {
+		name, user, repo string
+		refused          bool
+	}{
+		{"panka init's region in the user file", "locks:\n  type: dynamodb\n  table: my-locks\n  region: eu-west-3\n", team, true},
+		{"the bucket's region in the user file", "locks:\n  table: my-locks\n  region: eu-west-1\n", team, false},
+		{"the table's region in panka.yaml", "locks:\n  region: eu-west-3\n", team + "  region: us-east-2\n", false},
+		{"bucket, table and region in the user file", "backend:\n  bucket: my-state\n  region: eu-west-1\nlocks:\n  table: my-locks\n  region: eu-west-3\n", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, repo, _, _ := lockTestFactory(t, "PANKA_LOCKS_ENDPOINT=http://127.0.0.1:1",
+				"AWS_ACCESS_KEY_ID=AKIATEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_EC2_METADATA_DISABLED=true")
+			home, _ := f.Home()
+			userFile := filepath.Join(home, ".panka", "config.yaml")
+			lockWriteFile(t, userFile, tt.user)
+			if tt.repo != "" {
+				lockWriteFile(t, filepath.Join(repo, "panka.yaml"), tt.repo)
+			}
+			cfg, err := f.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = personalLockTable(cfg)
+			if !tt.refused {
+				if err != nil {
+					t.Fatalf("personalLockTable: %v", err)
+				}
+				return
+			}
+			for _, w := range []string{"locks.region eu-west-3 is set only in your own configuration (user (" + userFile + ":4)",
+				"while table team-locks is the one of repo (" + filepath.Join(repo, "panka.yaml") + ":5), next to bucket team-state in eu-west-1 (backend.region, repo (",
+				"your runs lock in another table than your teammates' (or in none), and their runs and yours on a stack do not keep each other out",
+				"set locks.region where the table is set when the table is in another region than the bucket, or remove region from locks in " + userFile} {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v lacks %q", err, w)
+				}
+			}
+			if _, err := f.AcquireLease(ctx, cfg, "app", "prod", "apply", "abc", 0); err == nil || !strings.Contains(err.Error(), "locks.region eu-west-3 is set only in your own configuration") {
+				t.Errorf("AcquireLease: %v, want it refused before any request", err)
+			}
+		})
+	}
+}
+
 // TestLeaseLostNamesTheNewHolder: a run that finds its lease lost says who
 // holds the lock now (the run that took it over), so the user knows whom to
 // wait for; or that nobody does, after a force unlock.
