@@ -329,6 +329,13 @@ func (f *Factory) configForHeader(h *stacks.Header, file string) (*config.Resolv
 // out, so its backend is the one the configuration files name; with
 // noRepoFile the work tree's panka.yaml is not read.
 func (f *Factory) configForStackLines(stackKeys map[string]string, lines map[string]int, stackFile string, noBackendOverrides, noRepoFile bool) (*config.Resolved, error) {
+	return f.configWithRepoData(stackKeys, lines, stackFile, noBackendOverrides, noRepoFile, nil, "")
+}
+
+// configWithRepoData is configForStackLines with repoData, when not nil,
+// read as the repository's panka.yaml (a committed version of it, named
+// repoName in sources).
+func (f *Factory) configWithRepoData(stackKeys map[string]string, lines map[string]int, stackFile string, noBackendOverrides, noRepoFile bool, repoData []byte, repoName string) (*config.Resolved, error) {
 	f.cfgMu.Lock()
 	defer f.cfgMu.Unlock()
 	repo, err := f.RepoRoot()
@@ -345,6 +352,8 @@ func (f *Factory) configForStackLines(stackKeys map[string]string, lines map[str
 		Env: env, Flags: flags, FlagNames: f.flagNames, NotRequired: f.notRequired}
 	if noRepoFile {
 		l.RepoFile = ""
+	} else if repoData != nil {
+		l.RepoFile, l.RepoData = repoName, repoData
 	}
 	if f.Flags.ConfigFile != "" {
 		p, err := f.UserPath(f.Flags.ConfigFile)

@@ -1433,11 +1433,18 @@ func (f *Factory) stateElsewhere(ctx context.Context, open storeOpener, cfg *con
 				"Keep the name %q in %s, or remove the old deployment once this one runs: panka destroy --stack %s --environment %s",
 				key, file, name, before, old, st.Serial, st.Status, rec, where, what, old, name, file, name, key.Environment)
 		}
-		return fmt.Sprintf("nothing is recorded for %s in %s, but %s holds a deployment of it (state serial %d, %s%s): the spec.backend settings of %s changed since, "+
+		settings := "the spec.backend settings of " + file
+		if file == repoConfigFile {
+			settings = "the backend settings of " + file
+			if !at.IsZero() {
+				settings += " (commit " + commit7(at.String()) + ")"
+			}
+		}
+		return fmt.Sprintf("nothing is recorded for %s in %s, but %s holds a deployment of it (state serial %d, %s%s): %s changed since, "+
 			"and this %s creates everything again in a new, empty deployment while that one stays deployed. "+
 			"Move the state first: copy the whole stacks/%s/%s/ folder (state.json, history/ and pulumi/) from %s to %s (docs/state.md, \"Switching backends\"); "+
 			"or destroy it there with the settings it was deployed with",
-			key, here, where, st.Serial, st.Status, rec, file, what, key.Stack, key.Environment, where, here)
+			key, here, where, st.Serial, st.Status, rec, settings, what, key.Stack, key.Environment, where, here)
 	}
 	h, err := f.findHeaderQuiet(key.Stack)
 	if err != nil || h == nil {
@@ -1445,6 +1452,9 @@ func (f *Factory) stateElsewhere(ctx context.Context, open storeOpener, cfg *con
 	}
 	if walk {
 		if m := f.earlierStackState(ctx, h, check); m != "" {
+			return m
+		}
+		if m := f.earlierRepoConfigState(ctx, h, check); m != "" {
 			return m
 		}
 	}
@@ -1611,6 +1621,67 @@ func (f *Factory) localDeployment(ctx context.Context, cfg *config.Resolved, key
 func recordedCommit(st *statestore.State) string {
 	if d := deployedRecord(st); d != nil && d.Commit != "" {
 		return ", commit " + shortSHA(d.Commit)
+	}
+	return ""
+}
+
+// earlierRepoConfigState is earlierStackState for the repository's
+// panka.yaml: a backend.prefix (or bucket) changed there, on a branch or
+// in the work tree, made plan say "nothing deployed yet" and apply create
+// everything again beside the deployment the earlier panka.yaml's backend
+// holds, with no word about it (a change of the stack's own spec.backend
+// was warned about). Each earlier panka.yaml of HEAD's first parents (at
+// most maxRemovedStackCommits back), and HEAD's under an uncommitted edit,
+// is resolved with this run's other settings, and its backend is checked.
+func (f *Factory) earlierRepoConfigState(ctx context.Context, h *stacks.Header, check func(c *config.Resolved, name, file string, at gitops.Hash) string) string {
+	dir, err := f.RepoRoot()
+	if err != nil {
+		return ""
+	}
+	repo, err := gitops.Open(dir, f.GitOptions())
+	if err != nil {
+		return ""
+	}
+	defer repo.Close()
+	cs, trees := firstParentTrees(repo, maxRemovedStackCommits)
+	blob := func(t gitops.Hash) gitops.Hash {
+		e, err := repo.PathEntry(t, repoConfigFile)
+		if err != nil {
+			return gitops.ZeroHash
+		}
+		return e.Hash
+	}
+	stackFile := path.Join(h.Path, stacks.StackFile)
+	checkAt := func(c gitops.Hash, changed gitops.Hash) string {
+		data, err := repoConfigAt(f, repo, c.String())
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				return ""
+			}
+			data = []byte{} // no panka.yaml then: the other layers alone
+		}
+		oc, err := f.configWithRepoData(h.Backend, h.BackendLines, stackFile, false, false, data, repoConfigFile+" at "+commit7(c.String()))
+		if err != nil {
+			return ""
+		}
+		return check(oc, h.Name, repoConfigFile, changed)
+	}
+	if len(cs) > 0 {
+		if now, err := repoConfigAt(f, repo, ""); err == nil || errors.Is(err, fs.ErrNotExist) {
+			if then, err2 := repoConfigAt(f, repo, cs[0].String()); (err2 == nil || errors.Is(err2, fs.ErrNotExist)) && !bytes.Equal(now, then) {
+				if m := checkAt(cs[0], gitops.ZeroHash); m != "" {
+					return m
+				}
+			}
+		}
+	}
+	for i := 0; i+1 < len(cs); i++ {
+		if blob(trees[i+1]) == blob(trees[i]) {
+			continue
+		}
+		if m := checkAt(cs[i+1], cs[i]); m != "" {
+			return m
+		}
 	}
 	return ""
 }

@@ -184,6 +184,10 @@ type Value struct {
 type Layers struct {
 	UserFile  string            // ~/.panka/config.yaml (may not exist)
 	RepoFile  string            // <repo>/panka.yaml (may not exist)
+	// RepoData, when not nil, is read as the repository's panka.yaml in
+	// place of RepoFile's content (a committed version of it); RepoFile
+	// names it in sources and messages.
+	RepoData []byte
 	Stack     map[string]string // stack.yaml spec.backend keys, "backend.bucket" -> value
 	StackFile string            // for Source
 	// StackLines gives the line in StackFile of each Stack key (0 or
@@ -233,6 +237,12 @@ func Resolve(l Layers) (*Resolved, error) {
 	env := envMap(l.Env)
 	for _, f := range []struct{ path, layer string }{{l.UserFile, "user"}, {l.RepoFile, "repo"}} {
 		if f.path == "" {
+			continue
+		}
+		if f.layer == "repo" && l.RepoData != nil {
+			if err := r.loadData(f.path, l.RepoData, f.layer, env); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if err := r.loadFile(f.path, f.layer, env); err != nil {
