@@ -182,12 +182,12 @@ type Value struct {
 
 // Layers are the inputs of Resolve, lowest priority first within files.
 type Layers struct {
-	UserFile  string            // ~/.panka/config.yaml (may not exist)
-	RepoFile  string            // <repo>/panka.yaml (may not exist)
+	UserFile string // ~/.panka/config.yaml (may not exist)
+	RepoFile string // <repo>/panka.yaml (may not exist)
 	// RepoData, when not nil, is read as the repository's panka.yaml in
 	// place of RepoFile's content (a committed version of it); RepoFile
 	// names it in sources and messages.
-	RepoData []byte
+	RepoData  []byte
 	Stack     map[string]string // stack.yaml spec.backend keys, "backend.bucket" -> value
 	StackFile string            // for Source
 	// StackLines gives the line in StackFile of each Stack key (0 or
