@@ -1664,6 +1664,11 @@ func (f *Factory) earlierRepoConfigState(ctx context.Context, h *stacks.Header, 
 		if err != nil {
 			return ""
 		}
+		embedded := &config.Resolved{Config: oc.Config, Sources: oc.Sources}
+		embedded.Backend = config.Backend{Type: "local"}
+		if f.describeBackend(oc) == f.describeBackend(embedded) {
+			return "" // the embedded default: embeddedStateLeft says it, with the destroy to run there
+		}
 		return check(oc, h.Name, repoConfigFile, changed)
 	}
 	if len(cs) > 0 {
