@@ -553,3 +553,76 @@ func TestDriftRecordsNothingOverAStateWrittenWhileItRan(t *testing.T) {
 		t.Fatalf("drift detect over a state pushed while it ran: exit %d, want an error saying %q:\n%s", code, want, errOut.String())
 	}
 }
+
+// TestStateWritesCheckTheirLeaseFirst: state push and state rm write the
+// state under the stack/environment's lock lease, and the state server is
+// slow to answer their last read (the serial mark, 8 s). Meanwhile panka
+// unlock --force removes their lease, so another run may take the lock and
+// deploy. Their heartbeats notice only every locks.heartbeat (30 s), and
+// they wrote the serial mark and the state anyway, under a lock they no
+// longer held: an apply that took the lock would fail to record after its
+// engine ran. Apply and drift detect ask the lock server before they
+// record; state push and rm now do too, and write nothing.
+func TestStateWritesCheckTheirLeaseFirst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	for _, tc := range []struct {
+		name string
+		args func(r *e2eRepo) []string
+	}{
+		{"push", func(r *e2eRepo) []string {
+			pulled := filepath.Join(t.TempDir(), "state.json")
+			if err := os.WriteFile(pulled, []byte(r.mustPanka(nil, "state", "pull", "--stack", "shop", "--environment", "dev")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"state", "push", pulled, "--stack", "shop", "--environment", "dev"}
+		}},
+		{"rm", func(*e2eRepo) []string {
+			return []string{"state", "rm", "--stack", "shop", "--environment", "dev", "--resource", "web"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newE2ERepo(t, servers)
+			r.mustPanka(nil, applyDev...)
+			args := tc.args(r)
+			state := testserver.NewFaultProxy(t, testserver.S3(t).Endpoint)
+			state.Set(testserver.FaultRule{Method: "GET", Path: "/stacks/shop/dev/serial.json", Fault: testserver.FaultDelay, Delay: 8 * time.Second})
+			cmd := r.cmd([]string{"PANKA_BACKEND_ENDPOINT=" + state.URL}, args...)
+			errOut := &syncBuffer{}
+			cmd.Stderr = errOut
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill() }) //nolint:errcheck // ends a run the test gave up on
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			waitFor(t, 60*time.Second, func() bool {
+				_, err := r.locker().Get(context.Background(), locker.Key("shop", "dev"))
+				return err == nil
+			})
+			r.mustPanka(nil, "unlock", "--stack", "shop", "--environment", "dev", "--force", "--yes")
+			select {
+			case <-done:
+			case <-time.After(2 * time.Minute):
+				t.Fatalf("state %s still runs 2 min later:\n%s", tc.name, errOut.String())
+			}
+			after, _, err := r.store().Get(context.Background(), shopDev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			marked, err := r.store().MarkedSerial(context.Background(), shopDev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.Serial != 1 || marked != 0 {
+				t.Fatalf("state %s wrote after its lease was removed: state serial %d (was 1), serial mark %d (was none)\n%s", tc.name, after.Serial, marked, errOut.String())
+			}
+			want := "the state " + tc.name + " of shop/dev wrote nothing: its lock lease was lost"
+			if code := cmd.ProcessState.ExitCode(); code == 0 || !strings.Contains(errOut.String(), want) ||
+				!strings.Contains(errOut.String(), "panka unlock --force") || !strings.Contains(errOut.String(), "see panka status --stack shop") {
+				t.Fatalf("state %s whose lease was removed before it wrote: exit %d, want an error saying %q, why and what to do:\n%s", tc.name, code, want, errOut.String())
+			}
+		})
+	}
+}

@@ -612,15 +612,89 @@ func orNone(s string) string {
 
 // underStateLease runs fn holding the stack/environment's lock lease, so a
 // state edit never interleaves with a deployment (a held lock exits 3).
-// Compare-and-swap still guards the write itself.
-// fn is told who holds the lease (for the state's LastWrite).
-func (f *Factory) underStateLease(ctx context.Context, cfg *config.Resolved, key statestore.Key, op string, wait time.Duration, fn func(ctx context.Context, user string) error) error {
+// Compare-and-swap still guards the write itself. fn writes through s, the
+// store under the lease (leaseWrites): before its first write it asks the
+// lock server whether the lease still holds, as apply does before it
+// records, and its writes stop when the lease could be taken. fn is told
+// who holds the lease (for the state's LastWrite).
+func (f *Factory) underStateLease(ctx context.Context, cfg *config.Resolved, store statestore.Store, key statestore.Key, op string, wait time.Duration,
+	fn func(ctx context.Context, s statestore.Store, user string) error) error {
 	lease, err := f.AcquireLease(ctx, cfg, key.Stack, key.Environment, op, "", wait)
 	if err != nil {
 		return err
 	}
 	defer f.ReleaseLease(lease)
-	return fn(lease.Context(), lease.Info().LockedBy)
+	what := "the " + strings.ReplaceAll(op, "-", " ")
+	s := &leaseWrites{Store: store, key: key, within: lease.GiveUpIn, check: func(ctx context.Context) error {
+		// Not under the lease's context: a lost lease ends it, and the
+		// error says who holds the lock now.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := f.leaseLost(cctx, cfg, lease, what); err != nil {
+			return fmt.Errorf("%s of %s wrote nothing: its lock lease was lost (%w), so another run may own its state now; see panka status --stack %s, then re-run it",
+				what, key, err, key.Stack)
+		}
+		return nil
+	}}
+	return fn(lease.Context(), s, lease.Info().LockedBy)
+}
+
+// leaseWrites is a state store whose writes are made under a lock lease.
+// The lease's heartbeats notice a lease removed by panka unlock --force
+// (or taken over) only once per locks.heartbeat, so a state push or rm whose
+// reads were slow could write over the state of the run that took the lock
+// meanwhile: before its first write it asks the lock server (check), and
+// every write is bound by the time the lease could be taken
+// (deploy.LeaseBound), as apply's and drift detect's records are. Reads go
+// to the store as they are.
+type leaseWrites struct {
+	statestore.Store
+	key    statestore.Key
+	check  func(ctx context.Context) error
+	within func() (time.Duration, bool)
+	asked  bool
+	lost   error
+}
+
+// write runs one write of the store under the lease.
+func (w *leaseWrites) write(ctx context.Context, fn func(ctx context.Context) error) error {
+	if !w.asked {
+		w.asked = true
+		w.lost = w.check(ctx)
+	}
+	if w.lost != nil {
+		return w.lost
+	}
+	bctx, cancel, err := deploy.LeaseBound(ctx, w.key, w.within)
+	defer cancel()
+	if err != nil {
+		return err
+	}
+	return deploy.StoppedAtLeaseEnd(bctx, fn(bctx))
+}
+
+func (w *leaseWrites) Put(ctx context.Context, key statestore.Key, st *statestore.State, prev statestore.Version) (v statestore.Version, err error) {
+	err = w.write(ctx, func(ctx context.Context) error {
+		v, err = w.Store.Put(ctx, key, st, prev)
+		return err
+	})
+	return v, err
+}
+
+func (w *leaseWrites) Delete(ctx context.Context, key statestore.Key, prev statestore.Version) error {
+	return w.write(ctx, func(ctx context.Context) error { return w.Store.Delete(ctx, key, prev) })
+}
+
+func (w *leaseWrites) AppendHistory(ctx context.Context, key statestore.Key, d *statestore.Deployment) error {
+	return w.write(ctx, func(ctx context.Context) error { return w.Store.AppendHistory(ctx, key, d) })
+}
+
+func (w *leaseWrites) RemoveHistory(ctx context.Context, key statestore.Key, d *statestore.Deployment) error {
+	return w.write(ctx, func(ctx context.Context) error { return w.Store.RemoveHistory(ctx, key, d) })
+}
+
+func (w *leaseWrites) MarkSerial(ctx context.Context, key statestore.Key, serial int64) error {
+	return w.write(ctx, func(ctx context.Context) error { return w.Store.MarkSerial(ctx, key, serial) })
 }
 
 // ---- state list ----
@@ -1198,7 +1272,7 @@ func statePushRun(ctx context.Context, opts *StatePushOptions) error {
 		return err
 	}
 	var st *statestore.State
-	err = f.underStateLease(ctx, cfg, key, "state-push", opts.LockTimeout, func(ctx context.Context, user string) error {
+	err = f.underStateLease(ctx, cfg, s, key, "state-push", opts.LockTimeout, func(ctx context.Context, s statestore.Store, user string) error {
 		var err error
 		st, err = statestore.Import(ctx, s, key, data, statestore.ImportOptions{Source: name, Force: opts.Force, Now: f.Now, User: user})
 		return err
@@ -1269,7 +1343,7 @@ func stateRmRun(ctx context.Context, opts *StateRmOptions) error {
 		return err
 	}
 	var st *statestore.State
-	err = f.underStateLease(ctx, cfg, key, "state-rm", opts.LockTimeout, func(ctx context.Context, user string) error {
+	err = f.underStateLease(ctx, cfg, s, key, "state-rm", opts.LockTimeout, func(ctx context.Context, s statestore.Store, user string) error {
 		var err error
 		st, _, err = statestore.Update(ctx, s, key, f.Now, func(st *statestore.State) error {
 			// History has no record of it: the state says it was one
