@@ -273,9 +273,11 @@ type Store interface {
 	// no history record (state rm, state push, a drift check) stores it,
 	// as the highest serial used: when state.json is lost (deleted by
 	// hand, a lifecycle rule) or restored to an earlier version, history
-	// alone would give that serial again. It replaces the mark; callers
-	// number after MarkedSerial, so it never goes down. The mark is one
-	// small object beside state.json (SerialPath).
+	// alone would give that serial again. It replaces the mark, only by a
+	// higher serial: a late mark of a lower one (a run whose lease was
+	// taken meanwhile) leaves it, so it never goes down (S3: compare-and-swap
+	// on the mark it reads; one that cannot be read is an error). The mark
+	// is one small object beside state.json (SerialPath).
 	MarkSerial(ctx context.Context, key Key, serial int64) error
 	// MarkedSerial returns the serial MarkSerial recorded for key, 0
 	// when none was. A mark that cannot be read is an error naming it.

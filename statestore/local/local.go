@@ -525,6 +525,16 @@ func (s *Store) MarkSerial(ctx context.Context, key statestore.Key, serial int64
 		return err
 	}
 	defer fl.Unlock()
+	// The mark never goes down: a run that lost its lease meanwhile
+	// marks late, and its lower serial must not replace the new
+	// holder's higher one. Compared under the lock every write takes.
+	cur, err := readMark(p)
+	if err != nil {
+		return err
+	}
+	if cur >= serial {
+		return nil
+	}
 	if err := writeAtomic(dir, p, data); err != nil {
 		return fmt.Errorf("write serial mark %s: %w", p, err)
 	}
@@ -539,7 +549,11 @@ func (s *Store) MarkedSerial(ctx context.Context, key statestore.Key) (int64, er
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	p := s.path(statestore.SerialPath(s.prefix, key))
+	return readMark(s.path(statestore.SerialPath(s.prefix, key)))
+}
+
+// readMark reads the serial mark at p, 0 when there is none.
+func readMark(p string) (int64, error) {
 	data, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil

@@ -59,6 +59,39 @@ func TestCreateOverDeleteMarker(t *testing.T) {
 	}
 }
 
+// TestSerialMarkOverDeleteMarker: the serial mark is replaced by
+// compare-and-swap, so that it never goes down; deleted by hand in a
+// versioned bucket it leaves a delete marker, over which versitygw refuses
+// If-None-Match: *. Marking again replaces the marker, as a create of
+// state does, rather than failing as "changed by another writer".
+func TestSerialMarkOverDeleteMarker(t *testing.T) {
+	srv := testserver.S3(t)
+	bucket := testserver.NewBucket(t)
+	ctx := context.Background()
+	c := client(t, srv)
+	s, err := s3store.New(c, s3store.Options{Bucket: bucket, Prefix: "team"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := statestore.Key{Stack: "orders", Environment: "dev"}
+	if err := s.MarkSerial(ctx, key, 4); err != nil {
+		t.Fatal(err)
+	}
+	obj := "team/" + statestore.SerialPath("", key)
+	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(obj)}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.MarkedSerial(ctx, key); err != nil || n != 0 {
+		t.Fatalf("MarkedSerial of a deleted mark: %d, %v; want 0", n, err)
+	}
+	if err := s.MarkSerial(ctx, key, 5); err != nil {
+		t.Fatalf("MarkSerial over the delete marker: %v", err)
+	}
+	if n, err := s.MarkedSerial(ctx, key); err != nil || n != 5 {
+		t.Fatalf("MarkedSerial after MarkSerial(5) over the delete marker: %d, %v; want 5", n, err)
+	}
+}
+
 // deniedVersions is an S3 client whose credentials may not delete object
 // versions.
 type deniedVersions struct{ s3store.API }

@@ -1043,13 +1043,59 @@ func (s *Store) MarkSerial(ctx context.Context, key statestore.Key, serial int64
 		return err
 	}
 	k := statestore.SerialPath(s.prefix, key)
-	// Unconditional: the writers that mark hold the lease, and each
-	// marks a serial above the mark it read.
-	if _, err := s.putObject(ctx, k, data, nil); err != nil {
-		return s.classify("write serial mark", k, err)
+	// The mark never goes down. Its writers hold the lease and mark a
+	// serial above the mark they read, but a run that lost its lease
+	// meanwhile (panka unlock --force, a slow state server) marks late,
+	// and its lower serial replaced the new holder's higher one: a lost
+	// state.json would then be numbered from the lower mark, and a serial
+	// given twice. So it is replaced by compare-and-swap on the mark read
+	// here (one request more than a plain write), and a higher mark is
+	// kept.
+	for attempt := 1; ; attempt++ {
+		cur, etag, err := s.read(ctx, k)
+		if err != nil {
+			return err
+		}
+		if cur != nil {
+			n, err := statestore.DecodeSerialMark(cur, s.where(k))
+			if err != nil {
+				return err
+			}
+			if n >= serial {
+				return nil
+			}
+		}
+		_, err = s.put(ctx, k, data, etag)
+		if err == nil {
+			return nil
+		}
+		if !isPreconditionFailed(err) {
+			return s.classify("write serial mark", k, err)
+		}
+		if cur == nil {
+			// Refused with nothing there: versitygw refuses If-None-Match: *
+			// over a delete marker (a mark deleted by hand in a versioned
+			// bucket) and over a folder of its name. The version before the
+			// marker is compared with next time round.
+			removed, err := RemoveDeleteMarkers(ctx, s.api, s.opts.Bucket, k)
+			if err != nil {
+				return fmt.Errorf("write serial mark %s: %w", s.where(k), err)
+			}
+			if !removed {
+				if _, err := s.MarkedSerial(ctx, key); err != nil {
+					return err
+				}
+			}
+		}
+		if attempt == markAttempts {
+			return fmt.Errorf("write serial mark %s: it was changed by another writer at each of %d attempts to raise it to %d; nothing was written: re-run", s.where(k), markAttempts, serial)
+		}
 	}
-	return nil
 }
+
+// markAttempts bounds MarkSerial's compare-and-swap attempts: each one that
+// fails found the mark changed since it was read, by another writer.
+const markAttempts = 5
 
 // MarkedSerial implements statestore.Store.
 func (s *Store) MarkedSerial(ctx context.Context, key statestore.Key) (int64, error) {

@@ -81,6 +81,7 @@ func Run(t *testing.T, newInstance func(t *testing.T) Instance, opts Options) {
 		{"HistoryRecordFolder", testHistoryRecordFolder},
 		{"StateFolder", testStateFolder},
 		{"SerialMark", testSerialMark},
+		{"SerialMarkRace", testSerialMarkRace},
 		{"FutureSchema", testFutureSchema},
 		{"BadNames", testBadNames},
 		{"RaceOneWinnerPerRound", testRaceRounds},
@@ -985,6 +986,14 @@ func testSerialMark(t *testing.T, in Instance, _ Options) {
 			t.Fatalf("MarkedSerial after MarkSerial(%d): %d, %v", serial, n, err)
 		}
 	}
+	// A late mark (a run that lost its lease meanwhile) of a lower
+	// serial leaves the higher one: the mark never goes down.
+	if err := s.MarkSerial(ctx, key, 8); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.MarkedSerial(ctx, key); err != nil || n != 9 {
+		t.Fatalf("MarkedSerial after MarkSerial(8) over 9: %d, %v; want 9 kept", n, err)
+	}
 	if keys, err := s.List(ctx); err != nil || len(keys) != 0 {
 		t.Errorf("List with only a serial mark: %v, %v; want none", keys, err)
 	}
@@ -1005,6 +1014,38 @@ func testSerialMark(t *testing.T, in Instance, _ Options) {
 	wantErr(t, "MarkedSerial of a damaged mark", err, statestore.ErrCorrupt)
 	if !strings.Contains(err.Error(), in.Where(path)) {
 		t.Errorf("MarkedSerial of a damaged mark: %v; want it to name %s", err, in.Where(path))
+	}
+	// Compared with, so not written over: the serials it kept are unknown.
+	wantErr(t, "MarkSerial over a damaged mark", s.MarkSerial(ctx, key, 10), statestore.ErrCorrupt)
+}
+
+// testSerialMarkRace: writers that mark at once (each its own store, as
+// separate runs are: one whose lease was taken meanwhile marks late) leave
+// the highest serial marked, whatever order their writes land in.
+func testSerialMarkRace(t *testing.T, in Instance, _ Options) {
+	key := statestore.Key{Stack: "orders", Environment: "race"}
+	const writers = 6
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for i := range writers {
+		s := open(t, in, "")
+		wg.Go(func() {
+			for serial := int64(writers - i); serial <= 3*writers; serial += writers {
+				if err := s.MarkSerial(ctx, key, serial); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("writer %d: %v", i, err)
+		}
+	}
+	if n, err := open(t, in, "").MarkedSerial(ctx, key); err != nil || n != 3*writers {
+		t.Fatalf("MarkedSerial after writers marked up to %d at once: %d, %v; want %d", 3*writers, n, err, 3*writers)
 	}
 }
 
