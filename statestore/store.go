@@ -202,6 +202,14 @@ type Deployment struct {
 	// engine did not run or gave no summary). Empty in records written
 	// before the field existed.
 	ChangesFrom string `json:"changesFrom,omitempty"`
+	// PlannedChanges is what the plan the deployment ran said it would
+	// change, in components: the units of plan's "Plan: 1 to update"
+	// line, which apply, rollback, promote and destroy report first.
+	// Changes (from the engine) counts Pulumi resources, and can differ:
+	// a component the target maps to several resources counts each, and
+	// putting back drift updates components the plan left alone. Absent
+	// in records written before the field existed.
+	PlannedChanges *ChangeSummary `json:"plannedChanges,omitempty"`
 }
 
 // What a deployment's Changes count.

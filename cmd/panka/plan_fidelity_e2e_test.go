@@ -772,6 +772,11 @@ func planAfterAFailedApply(t *testing.T, b backend) {
 		*ch != (statestore.ChangeSummary{Update: 1}) {
 		t.Errorf("the deployment recorded changes %+v from %q, want the engine's: 1 updated", ch, applied.Deployment.ChangesFrom)
 	}
+	// ... and, beside it, the plan's counts, in components: what the
+	// summary line says first.
+	if pc := applied.Deployment.PlannedChanges; pc == nil || *pc != (statestore.ChangeSummary{Create: 1, Update: 2}) {
+		t.Errorf("the deployment recorded plannedChanges %+v, want the plan's: 1 created, 2 updated", pc)
+	}
 	if again, againErr, code := r.panka(nil, "plan", "--stack", "shop", "--environment", "dev", "--detailed-exitcode"); code != 0 {
 		t.Errorf("plan after apply: exit %d\n%s\n%s", code, again, againErr)
 	} else if strings.Contains(againErr, "before it stopped") {

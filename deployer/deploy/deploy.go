@@ -692,8 +692,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		Vars: req.Vars, StartedAt: started, LockID: rt.LockID,
 		// The plan's counts until the engine says what it did (a skipped
 		// engine run, or one that stopped before its summary, says nothing).
-		Changes:     &statestore.ChangeSummary{Create: p.Summary.Create, Update: p.Summary.Update, Replace: p.Summary.Replace, Delete: p.Summary.Delete},
-		ChangesFrom: statestore.ChangesFromPlan,
+		Changes:        &statestore.ChangeSummary{Create: p.Summary.Create, Update: p.Summary.Update, Replace: p.Summary.Replace, Delete: p.Summary.Delete},
+		ChangesFrom:    statestore.ChangesFromPlan,
+		PlannedChanges: &statestore.ChangeSummary{Create: p.Summary.Create, Update: p.Summary.Update, Replace: p.Summary.Replace, Delete: p.Summary.Delete},
 	}
 	if desired != nil {
 		rec.Spec = desired.Canonical()

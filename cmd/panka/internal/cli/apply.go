@@ -1607,9 +1607,23 @@ func printDeployment(f *Factory, res *deploy.Result) {
 	}
 	switch d.Result {
 	case statestore.ResultSucceeded:
-		s := d.Changes
+		// The plan's counts, in components, as its "Plan: ..." line said
+		// them; the engine's, in Pulumi resources, follow only where they
+		// differ, labelled: "4 updated" after "1 to update" read as apply
+		// doing more than the plan said.
+		s := d.PlannedChanges
+		if s == nil {
+			s = d.Changes
+		}
 		fmt.Fprintf(f.IO.Out, "\n%s of %s/%s succeeded: %d created, %d updated, %d replaced, %d deleted (serial %d%s).\n",
 			strings.ToUpper(d.Operation[:1])+d.Operation[1:], d.Stack, d.Environment, s.Create, s.Update, s.Replace, s.Delete, d.Serial, commit)
+		if e := d.Changes; d.ChangesFrom == statestore.ChangesFromEngine && e != nil && *e != *s {
+			counts := changeCounts(e)
+			if *e == (statestore.ChangeSummary{}) {
+				counts = "none changed"
+			}
+			fmt.Fprintf(f.IO.Out, "Those are components, as the plan counts them; the engine's own count, in Pulumi resources: %s (a component can be several resources, and putting back drift or finishing an earlier run's changes touches some the plan did not list).\n", counts)
+		}
 		if len(d.Outputs) > 0 {
 			fmt.Fprintln(f.IO.Out, "\nOutputs:")
 			comps := make([]string, 0, len(d.Outputs))

@@ -449,6 +449,12 @@ func doneBeforeStop(result, from string, changes *statestore.ChangeSummary) stri
 	if result == statestore.ResultSucceeded || from != statestore.ChangesFromEngine || changes == nil {
 		return ""
 	}
+	return changeCounts(changes)
+}
+
+// changeCounts says the non-zero counts of changes ("2 created, 1
+// deleted"), or "nothing changed".
+func changeCounts(changes *statestore.ChangeSummary) string {
 	var parts []string
 	for _, c := range []struct {
 		n    int

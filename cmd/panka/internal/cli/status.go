@@ -176,6 +176,9 @@ type StatusDeployment struct {
 	// failed part way, what the engine did before it stopped.
 	Changes     *statestore.ChangeSummary `json:"changes,omitempty"`
 	ChangesFrom string                    `json:"changesFrom,omitempty"`
+	// PlannedChanges as in the deployment record: the plan's counts, in
+	// components.
+	PlannedChanges *statestore.ChangeSummary `json:"plannedChanges,omitempty"`
 }
 
 func statusDeployment(repo *gitops.Repo, d *statestore.Deployment) *StatusDeployment {
@@ -185,7 +188,7 @@ func statusDeployment(repo *gitops.Repo, d *statestore.Deployment) *StatusDeploy
 	s := &StatusDeployment{Serial: d.Serial, Operation: d.Operation, Result: d.Result, Commit: d.Commit,
 		Author: d.CommitAuthor, Dirty: d.Dirty, TargetComponents: d.TargetComponents, User: d.User, EndedAt: d.EndedAt,
 		FromCommit: d.FromCommit, FromEnvironment: d.FromEnvironment, Error: firstLine(d.Error),
-		Changes: d.Changes, ChangesFrom: d.ChangesFrom}
+		Changes: d.Changes, ChangesFrom: d.ChangesFrom, PlannedChanges: d.PlannedChanges}
 	s.Subject = firstLine(strings.TrimSpace(d.CommitMessage))
 	if repo != nil && d.Commit != "" {
 		if h, err := repo.ResolveRef(d.Commit); err == nil {

@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"panka.dev/panka/deployer/deploy"
+	"panka.dev/panka/statestore"
+)
+
+// TestPrintDeploymentCountsInPlanUnits: a success is reported in the
+// plan's units (components); the engine's count, in Pulumi resources,
+// follows labelled only when it differs. A team read "4 updated" after
+// "Plan: 0 to create, 1 to update" as apply doing more than planned.
+func TestPrintDeploymentCountsInPlanUnits(t *testing.T) {
+	one := &statestore.ChangeSummary{Update: 1}
+	tests := []struct {
+		name          string
+		planned       *statestore.ChangeSummary
+		changes       *statestore.ChangeSummary
+		from          string
+		want, notWant string
+	}{
+		{"aws component of four resources", one, &statestore.ChangeSummary{Update: 4}, statestore.ChangesFromEngine,
+			"succeeded: 0 created, 1 updated, 0 replaced, 0 deleted (serial 7).\nThose are components, as the plan counts them; the engine's own count, in Pulumi resources: 4 updated (", ""},
+		{"engine agrees", one, &statestore.ChangeSummary{Update: 1}, statestore.ChangesFromEngine,
+			"succeeded: 0 created, 1 updated, 0 replaced, 0 deleted (serial 7).\n", "Pulumi resources"},
+		{"engine skipped", one, one, statestore.ChangesFromPlan,
+			"succeeded: 0 created, 1 updated, 0 replaced, 0 deleted (serial 7).\n", "Pulumi resources"},
+		{"engine changed nothing the plan listed", one, &statestore.ChangeSummary{}, statestore.ChangesFromEngine,
+			"in Pulumi resources: none changed (", ""},
+		{"record of an earlier version", nil, &statestore.ChangeSummary{Create: 2}, statestore.ChangesFromEngine,
+			"succeeded: 2 created, 0 updated, 0 replaced, 0 deleted (serial 7).\n", "Pulumi resources"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ios, _, out, _ := Test()
+			f := &Factory{IO: ios}
+			printDeployment(f, &deploy.Result{Deployment: &statestore.Deployment{
+				Operation: "apply", Stack: "shop", Environment: "dev", Serial: 7, Result: statestore.ResultSucceeded,
+				Changes: tt.changes, ChangesFrom: tt.from, PlannedChanges: tt.planned,
+			}})
+			got := out.String()
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("printed:\n%s\nwant it to hold %q", got, tt.want)
+			}
+			if tt.notWant != "" && strings.Contains(got, tt.notWant) {
+				t.Errorf("printed:\n%s\nwant no %q", got, tt.notWant)
+			}
+		})
+	}
+}
