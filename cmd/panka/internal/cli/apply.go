@@ -1618,7 +1618,7 @@ func printDeployment(f *Factory, res *deploy.Result) {
 		fmt.Fprintf(f.IO.Out, "\n%s of %s/%s succeeded: %d created, %d updated, %d replaced, %d deleted (serial %d%s).\n",
 			strings.ToUpper(d.Operation[:1])+d.Operation[1:], d.Stack, d.Environment, s.Create, s.Update, s.Replace, s.Delete, d.Serial, commit)
 		if e := d.Changes; d.ChangesFrom == statestore.ChangesFromEngine && e != nil && *e != *s {
-			counts := changeCounts(e)
+			counts := changeCounts(e, "")
 			if *e == (statestore.ChangeSummary{}) {
 				counts = "none changed"
 			}

@@ -442,27 +442,39 @@ func orUnknown(s string) string {
 }
 
 // doneBeforeStop says what a failed or interrupted run changed before it
-// stopped, as the engine's summary counted it ("2 created, 1 deleted",
-// "nothing changed"); "" for a run that succeeded or whose counts are the
-// plan's (the engine did not say what it did).
+// stopped, as the engine's summary counted it, in Pulumi resources ("2
+// resources created, 1 deleted", "nothing changed"): not the plan's
+// components, which the line would otherwise be read as. "" for a run
+// that succeeded or whose counts are the plan's (the engine did not say
+// what it did).
 func doneBeforeStop(result, from string, changes *statestore.ChangeSummary) string {
 	if result == statestore.ResultSucceeded || from != statestore.ChangesFromEngine || changes == nil {
 		return ""
 	}
-	return changeCounts(changes)
+	return changeCounts(changes, "resource")
 }
 
 // changeCounts says the non-zero counts of changes ("2 created, 1
-// deleted"), or "nothing changed".
-func changeCounts(changes *statestore.ChangeSummary) string {
+// deleted"), or "nothing changed"; a unit names what the first count
+// counts ("2 resources created, 1 deleted").
+func changeCounts(changes *statestore.ChangeSummary, unit string) string {
 	var parts []string
 	for _, c := range []struct {
 		n    int
 		verb string
 	}{{changes.Create, "created"}, {changes.Update, "updated"}, {changes.Replace, "replaced"}, {changes.Delete, "deleted"}} {
-		if c.n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.verb))
+		if c.n == 0 {
+			continue
 		}
+		if len(parts) == 0 && unit != "" {
+			u := unit
+			if c.n != 1 {
+				u += "s"
+			}
+			parts = append(parts, fmt.Sprintf("%d %s %s", c.n, u, c.verb))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%d %s", c.n, c.verb))
 	}
 	if len(parts) == 0 {
 		return "nothing changed"

@@ -50,3 +50,29 @@ func TestPrintDeploymentCountsInPlanUnits(t *testing.T) {
 		})
 	}
 }
+
+// TestDoneBeforeStopSaysResources: what a failed run did is the engine's
+// count, labelled as resources where history, status and state show print
+// it beside the run's result.
+func TestDoneBeforeStopSaysResources(t *testing.T) {
+	tests := []struct {
+		name    string
+		result  string
+		from    string
+		changes *statestore.ChangeSummary
+		want    string
+	}{
+		{"three created", statestore.ResultFailed, statestore.ChangesFromEngine, &statestore.ChangeSummary{Create: 3}, "3 resources created"},
+		{"one updated, two deleted", statestore.ResultInterrupted, statestore.ChangesFromEngine, &statestore.ChangeSummary{Update: 1, Delete: 2}, "1 resource updated, 2 deleted"},
+		{"nothing", statestore.ResultFailed, statestore.ChangesFromEngine, &statestore.ChangeSummary{}, "nothing changed"},
+		{"the plan's counts", statestore.ResultFailed, statestore.ChangesFromPlan, &statestore.ChangeSummary{Create: 3}, ""},
+		{"succeeded", statestore.ResultSucceeded, statestore.ChangesFromEngine, &statestore.ChangeSummary{Create: 3}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := doneBeforeStop(tt.result, tt.from, tt.changes); got != tt.want {
+				t.Errorf("doneBeforeStop = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
