@@ -225,11 +225,25 @@ func (p *Result) Runs() bool {
 // does, without changing a resource: a new commit (RecordsCommit), or
 // changes that deploy nothing (Recorded: labels, service, dependsOn, a
 // reference written as its value, provider settings the target does not
-// use). As terraform's plan of changed outputs only: a "plan, apply when
-// 2" pipeline that skipped it never recorded them, and changed listed
-// the environment for ever.
+// use), or the first deployment of a stack with no components yet
+// (RecordsEmpty). As terraform's plan of changed outputs only: a "plan,
+// apply when 2" pipeline that skipped it never recorded them, and changed
+// listed the environment for ever.
 func (p *Result) Applies() bool {
-	return p.Runs() || p.RecordsCommit() || p.Recorded()
+	return p.Runs() || p.RecordsCommit() || p.Recorded() || p.RecordsEmpty()
+}
+
+// RecordsEmpty reports a plan without changes of an environment whose
+// stack has no components (yet) and of which nothing is deployed: never
+// deployed, or destroyed. There is nothing to create, but apply records a
+// deployment of the commit (status then says deployed), and until one does
+// changed --since-deployed lists the environment as not deployed.
+func (p *Result) RecordsEmpty() bool {
+	if p.Header.Destroy || p.HasChanges() || len(p.Changes) > 0 {
+		return false
+	}
+	d := p.Header.Deployed
+	return d.Serial == 0 || d.Destroyed
 }
 
 // RecordsCommit reports a plan without changes whose apply records a new

@@ -1290,7 +1290,11 @@ func TestNoChangesAfterUnfinishedRun(t *testing.T) {
 
 // TestNoChangesNothingDeployed: a stack with no component yet, never
 // deployed (fresh from panka stack init), was said to match "the deployed
-// state"; it says nothing is deployed.
+// state"; it says nothing is deployed. changed --since-deployed lists such
+// an environment until a deployment is recorded, and
+// --detailed-exitcode exited 0, so a "plan, apply when 2" pipeline never
+// recorded it: it Applies (RecordsEmpty), never deployed or destroyed,
+// and says what apply does.
 func TestNoChangesNothingDeployed(t *testing.T) {
 	empty := base()
 	empty.Components = nil
@@ -1299,8 +1303,55 @@ func TestNoChangesNothingDeployed(t *testing.T) {
 	if err := p.WriteText(&out, TextOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := lastLine(out.String()); got != "No changes. orders/dev has no components yet, and nothing is deployed." {
+	want := "No changes to deploy. orders/dev has no components, and nothing is deployed: apply records a deployment of it (until then panka changed --since-deployed lists it)."
+	if got := lastLine(out.String()); got != want {
 		t.Errorf("plan ends with %q", got)
+	}
+	if p.HasChanges() || p.Runs() || !p.RecordsEmpty() || !p.Applies() {
+		t.Errorf("HasChanges %v Runs %v RecordsEmpty %v Applies %v, want false false true true", p.HasChanges(), p.Runs(), p.RecordsEmpty(), p.Applies())
+	}
+	out.Reset()
+	if err := p.WriteText(&out, TextOptions{Command: "apply"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastLine(out.String()); got != "No changes to deploy. orders/dev has no components, and nothing is deployed: this apply records a deployment of it." {
+		t.Errorf("apply's plan ends with %q", got)
+	}
+	// Destroyed: nothing is deployed either (changed lists it as such).
+	gone := Plan(empty, nil, Options{Header: Header{Stack: "orders", Environment: "dev",
+		Deployed: Deployed{Serial: 3, Status: "destroyed", Destroyed: true}}})
+	if !gone.RecordsEmpty() || !gone.Applies() {
+		t.Errorf("destroyed: RecordsEmpty %v Applies %v, want true true", gone.RecordsEmpty(), gone.Applies())
+	}
+	// Deployed with no components: nothing to record.
+	deployed := Plan(empty, empty, Options{Header: Header{Stack: "orders", Environment: "dev",
+		Deployed: Deployed{Serial: 1, Status: "deployed", Commit: "abc"}}})
+	if deployed.RecordsEmpty() || deployed.Applies() {
+		t.Errorf("deployed: RecordsEmpty %v Applies %v, want false false", deployed.RecordsEmpty(), deployed.Applies())
+	}
+	out.Reset()
+	if err := deployed.WriteText(&out, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastLine(out.String()); got != "No changes. orders/dev matches the deployed state." {
+		t.Errorf("deployed: plan ends with %q", got)
+	}
+	// The destroy plan of an environment gone at head: nothing to record.
+	if p := Plan(nil, nil, Options{Header: Header{Stack: "orders", Environment: "dev"}}); p.RecordsEmpty() || p.Applies() {
+		t.Errorf("destroy: RecordsEmpty %v Applies %v, want false false", p.RecordsEmpty(), p.Applies())
+	}
+	// plan --all-changed says it per plan and in its summary.
+	var all bytes.Buffer
+	if err := WriteTextAll(&all, []*Result{p, gone}, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"\norders/dev: No changes to deploy; it has no components and nothing is deployed: apply records a deployment of it.\n",
+		"\nNo changes to deploy. orders/dev, orders/dev have no components, and nothing is deployed of them: apply records a deployment of each (until then panka changed --since-deployed lists them).\n",
+	} {
+		if !strings.Contains(all.String(), line) {
+			t.Errorf("plans lack %q:\n%s", line, all.String())
+		}
 	}
 }
 

@@ -326,13 +326,6 @@ func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts T
 				return
 			}
 		}
-		if len(plans) == 1 && plans[0].Header.Deployed.Serial == 0 && !plans[0].Header.Destroy && plans[0].Header.Stack != "" {
-			// A stack with no component yet, never deployed (fresh from
-			// panka stack init): "matches the deployed state" read as if
-			// something were deployed.
-			t.line("%s", t.paint(ansiGreen, "No changes. "+what+" has no components yet, and nothing is deployed."))
-			return
-		}
 		t.line("%s", t.paint(ansiGreen, "No changes. "+what+" matches the deployed state."))
 		return
 	}
@@ -343,28 +336,44 @@ func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts T
 }
 
 // recordsSummary is the summary of plans without changes that apply
-// records a new commit for all the same (RecordsCommit): files some of
-// them watch changed since their deployed commits, or what runs was
-// deployed from uncommitted changes. "No changes" read as nothing to apply, while
+// records a new commit for all the same (RecordsCommit, RecordsEmpty):
+// files some of them watch changed since their deployed commits, what
+// runs was deployed from uncommitted changes, or nothing is deployed of a
+// stack with no components. "No changes" read as nothing to apply, while
 // changed --since-deployed lists them until a deployment records the
 // commit. "" when there is none, or one runs the engine anyway (a last run
 // that did not finish, drift to put back: their own summaries say so).
 // command is the command that carries the plan out ("" for plan).
 func recordsSummary(plans []*Result, command string) string {
 	var names []string
-	allWatched := true
+	allWatched, allEmpty, anyEmpty := true, true, false
 	for _, p := range plans {
 		if p.Runs() {
 			return ""
 		}
-		if p.RecordsCommit() {
+		if p.RecordsCommit() || p.RecordsEmpty() {
 			names = append(names, p.Header.Stack+"/"+p.Header.Environment)
 			allWatched = allWatched && len(p.Watched) > 0
+			allEmpty = allEmpty && p.RecordsEmpty()
+			anyEmpty = anyEmpty || p.RecordsEmpty()
 		}
 	}
 	switch {
 	case len(names) == 0:
 		return ""
+	case len(plans) == 1 && allEmpty:
+		// A stack with no component yet (fresh from panka stack init), or
+		// whose deployment was destroyed: "matches the deployed state"
+		// read as if something were deployed, and "No changes" as nothing
+		// to apply, while changed --since-deployed lists it as not
+		// deployed until a deployment is recorded.
+		if command != "" {
+			return fmt.Sprintf("No changes to deploy. %s has no components, and nothing is deployed: this %s records a deployment of it.", names[0], command)
+		}
+		return fmt.Sprintf("No changes to deploy. %s has no components, and nothing is deployed: apply records a deployment of it (until then panka changed --since-deployed lists it).", names[0])
+	case allEmpty:
+		return fmt.Sprintf("No changes to deploy. %s have no components, and nothing is deployed of them: apply records a deployment of each (until then panka changed --since-deployed lists them).",
+			strings.Join(names, ", "))
 	case len(plans) == 1:
 		p := plans[0]
 		why := fmt.Sprintf("files that %s watches (spec.watch) changed since its deployed commit %s", names[0], short(p.Header.Deployed.Commit))
@@ -380,8 +389,12 @@ func recordsSummary(plans []*Result, command string) string {
 		return fmt.Sprintf("No changes to deploy, but files that %s watch (spec.watch) changed since their deployed commits: apply records the new commits (until then panka changed --since-deployed lists them).",
 			strings.Join(names, ", "))
 	default:
-		return fmt.Sprintf("No changes to deploy, but apply records new commits for %s (files they watch, spec.watch, changed since their deployed commits, or what runs was deployed from uncommitted changes; until then panka changed --since-deployed lists them).",
-			strings.Join(names, ", "))
+		why := "files they watch, spec.watch, changed since their deployed commits, or what runs was deployed from uncommitted changes"
+		if anyEmpty {
+			why = "files they watch, spec.watch, changed since their deployed commits, what runs was deployed from uncommitted changes, or nothing is deployed of a stack with no components"
+		}
+		return fmt.Sprintf("No changes to deploy, but apply records new commits for %s (%s; until then panka changed --since-deployed lists them).",
+			strings.Join(names, ", "), why)
 	}
 }
 
@@ -449,6 +462,8 @@ func WriteTextAll(w io.Writer, plans []*Result, opts TextOptions) error {
 			if len(p.Watched) == 0 {
 				line = "No changes to deploy; it runs a deployment made from uncommitted changes: apply records the new commit."
 			}
+		} else if !p.Runs() && p.RecordsEmpty() {
+			line = "No changes to deploy; it has no components and nothing is deployed: apply records a deployment of it."
 		} else if !p.Runs() && p.Recorded() {
 			// "No changes." over a plan that lists what apply records
 			// (and --detailed-exitcode exits 2 for).

@@ -73,7 +73,8 @@ found changed outside panka, or a last run that did not finish) or would
 record, without changing any, what changed --since-deployed lists it for
 until then (labels, service or dependsOn changed; files the stack watches,
 spec.watch, changed since the deployed commit; a deployment made from
-uncommitted changes), 0 when it would not, 1 on error.`,
+uncommitted changes; an environment of a stack with no components yet, of
+which nothing is deployed), 0 when it would not, 1 on error.`,
 		Example: `  panka plan --stack orders --environment dev
   panka plan --stack orders --environment production --ref v1.4.0 -o json
   panka plan --stack orders --environment dev --var IMAGE_TAG=1.5.0 --out orders-dev.plan
@@ -137,7 +138,7 @@ uncommitted changes), 0 when it would not, 1 on error.`,
 	fl.StringVar(&opts.Ref, "ref", "", "plan the YAML of this git ref or commit instead of the work tree")
 	opts.Vars.register(cmd)
 	fl.StringVar(&opts.Out, "out", "", "save the plan to FILE for panka apply FILE")
-	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 2 when apply would change resources (plan changes, drift, an unfinished run) or record what deploys nothing (labels, watched files, a dirty deployment), 0 when not")
+	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 2 when apply would change resources (plan changes, drift, an unfinished run) or record what deploys nothing (labels, watched files, a dirty deployment, a stack with no components not deployed yet), 0 when not")
 	fl.StringSliceVar(&opts.TargetComponents, "target-component", nil, "plan only these components, as apply --target-component deploys them (repeatable); the others keep their deployed spec. With --out, apply FILE deploys only them")
 	fl.BoolVar(&opts.AllChanged, "all-changed", false, "plan every stack/environment that changed between --base and --head")
 	fl.StringVar(&opts.Base, "base", "", "with --all-changed: base ref (default: merge-base with the default branch)")
