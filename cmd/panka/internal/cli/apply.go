@@ -1404,7 +1404,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		// A first deployment here while the stack is deployed where an
 		// earlier spec.backend put it: said before the plan and the prompt.
 		if _, _, err := store.Get(ctx, req.Key); errors.Is(err, statestore.ErrNotFound) && noHistory(ctx, store, req.Key) {
-			if m := f.stateElsewhere(ctx, f.Store, cfg, req.Key, req.Operation, true); m != "" {
+			if m := f.stateElsewhere(ctx, f.Store, cfg, req.Key, "this "+req.Operation, true); m != "" {
 				f.Warnf("%s", m)
 			}
 		}

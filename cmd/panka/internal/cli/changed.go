@@ -293,6 +293,9 @@ func changedRun(ctx context.Context, opts *ChangedOptions) error {
 			sd.addDirty(res)
 			sd.addTried(res)
 			deploying = sd.deployingNow(ctx, opts.OpenLocker, res)
+			if opts.Head == "" {
+				sd.warnElsewhere(ctx, res)
+			}
 		}
 	} else {
 		res, err = changes.Detect(ctx, repo, copts)

@@ -188,3 +188,58 @@ func unreadableErrs(u *locker.UnreadableError) []error {
 func lockBackendID(f *Factory, cfg *config.Resolved) string {
 	return strings.Join([]string{cfg.Locks.Type, f.describeLocker(cfg), cfg.Locks.Region, cfg.Locks.Endpoint, cfg.Backend.Region, cfg.Backend.Endpoint}, "\x00")
 }
+
+// maxElsewhereChecks bounds how many listed environments with nothing
+// recorded warnElsewhere looks for elsewhere, each a walk of the stack's
+// history (as plan's, up to ~0.2 s): a backend moved by panka.yaml, or a
+// stack's spec.backend, leaves every environment it held deployed there,
+// so the first ones show it; a first rollout of thousands of new
+// environments does not pay a walk for each.
+const maxElsewhereChecks = 100
+
+// warnElsewhere says, for the environments listed as not deployed because
+// nothing is recorded where their state is read now, where an earlier
+// backend holds a deployment of them (stateElsewhere, as plan and apply
+// say it): a backend.prefix, bucket or directory moved by panka.yaml's
+// history (a teammate's branch) or by the stack's spec.backend, an
+// override, or the embedded default left behind. changed listed them as
+// added with no word about it. The first maxElsewhereWarnings are said in
+// full, the others named on one line. Only HEAD (or its work tree) is
+// compared with its history: with --head another commit's history is
+// not HEAD's.
+func (d *storeDeployed) warnElsewhere(ctx context.Context, res *changes.Result) {
+	const maxElsewhereWarnings = 3
+	var more []string
+	checked, said := 0, 0
+	for _, s := range res.Stacks {
+		for _, env := range s.Environments {
+			if s.EnvironmentChanges[env] != changes.Added || s.Deployed[env] != "" || checked >= maxElsewhereChecks || ctx.Err() != nil {
+				continue
+			}
+			key := statestore.Key{Stack: s.Stack, Environment: env}
+			d.mu.Lock()
+			sig, looked := d.looked[key]
+			store, cfg := d.stores[sig], d.cfgs[sig]
+			d.mu.Unlock()
+			if !looked || store == nil || cfg == nil {
+				continue
+			}
+			if _, _, err := store.Get(ctx, key); !errors.Is(err, statestore.ErrNotFound) || !noHistory(ctx, store, key) {
+				continue // a state, or a history: not a first deployment there
+			}
+			checked++
+			m := d.f.stateElsewhere(ctx, d.open, cfg, key, "the next apply", true)
+			switch {
+			case m == "":
+			case said < maxElsewhereWarnings:
+				d.f.Warnf("%s", m)
+				said++
+			default:
+				more = append(more, key.String())
+			}
+		}
+	}
+	if len(more) > 0 {
+		d.f.Warnf("%s, listed as not deployed, %s deployed in an earlier backend too (panka status --stack STACK says where)", strings.Join(more, ", "), isAre(len(more)))
+	}
+}

@@ -657,7 +657,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 		}
 	}
 	if nothing {
-		if m := opts.F.stateElsewhere(ctx, opts.OpenStore, d.cfg, skey, "plan", !opts.AllChanged); m != "" {
+		if m := opts.F.stateElsewhere(ctx, opts.OpenStore, d.cfg, skey, "this plan", !opts.AllChanged); m != "" {
 			opts.F.Warnf("%s", m)
 		}
 	}

@@ -1467,7 +1467,9 @@ func removeComponents(st *statestore.State, names []string) error {
 // about the deployment left behind (still running, in a state status no
 // longer read). Without walk only the repository-wide backend is looked
 // at: plan --all-changed, which may plan thousands of new environments,
-// does not walk the history of each stack (up to ~0.2 s each).
+// does not walk the history of each stack (up to ~0.2 s each). what names
+// the run that would create everything again: "this plan", "this apply",
+// "the next apply" (status, changed).
 func (f *Factory) stateElsewhere(ctx context.Context, open storeOpener, cfg *config.Resolved, key statestore.Key, what string, walk bool) string {
 	here := f.describeBackend(cfg)
 	seen := map[string]bool{here + " " + key.Stack: true}
@@ -1503,7 +1505,7 @@ func (f *Factory) stateElsewhere(ctx context.Context, open storeOpener, cfg *con
 				before = "at HEAD (renamed in the work tree, not committed yet)"
 			}
 			return fmt.Sprintf("nothing is recorded for %s, but the stack of %s was named %q %s, and %s is deployed (state serial %d, %s%s, in %s): "+
-				"a stack is identified by its metadata.name, so this %s creates everything again as a new stack while %s stays deployed. "+
+				"a stack is identified by its metadata.name, so %s creates everything again as a new stack while %s stays deployed. "+
 				"Keep the name %q in %s, or remove the old deployment once this one runs: panka destroy --stack %s --environment %s",
 				key, file, name, before, old, st.Serial, st.Status, rec, where, what, old, name, file, name, key.Environment)
 		}
@@ -1515,7 +1517,7 @@ func (f *Factory) stateElsewhere(ctx context.Context, open storeOpener, cfg *con
 			}
 		}
 		return fmt.Sprintf("nothing is recorded for %s in %s, but %s holds a deployment of it (state serial %d, %s%s): %s changed since, "+
-			"and this %s creates everything again in a new, empty deployment while that one stays deployed. "+
+			"and %s creates everything again in a new, empty deployment while that one stays deployed. "+
 			"Move the state first: copy the whole stacks/%s/%s/ folder (state.json, history/ and pulumi/) from %s to %s (docs/state.md, \"Switching backends\"); "+
 			"or destroy it there with the settings it was deployed with",
 			key, here, where, st.Serial, st.Status, rec, settings, what, key.Stack, key.Environment, where, here)
@@ -1598,7 +1600,7 @@ func (f *Factory) overriddenBackendState(ctx context.Context, open storeOpener, 
 	}
 	rec := recordedCommit(st)
 	return fmt.Sprintf("nothing is recorded for %s in %s, but %s, the backend the configuration files name, holds a deployment of it (state serial %d, %s%s): "+
-		"%s moved this run away from it, and this %s creates everything again in a new, empty deployment while that one stays deployed. "+
+		"%s moved this run away from it, and %s creates everything again in a new, empty deployment while that one stays deployed. "+
 		"Unset the override to work on that deployment; to move it instead, copy the whole stacks/%s/%s/ folder (state.json, history/ and pulumi/) from %s to %s first (docs/state.md, \"Switching backends\")",
 		key, f.describeBackend(cfg), where, st.Serial, st.Status, rec, strings.Join(set, ", "), what, key.Stack, key.Environment, where, f.describeBackend(cfg))
 }
@@ -1638,7 +1640,7 @@ func (f *Factory) embeddedStateLeft(ctx context.Context, cfg *config.Resolved, k
 	}
 	here := f.describeBackend(cfg)
 	return fmt.Sprintf("nothing is recorded for %s in %s, but the embedded default backend %s holds a deployment of it (state serial %d, %s%s): %s, "+
-		"and this %s creates everything again in a new, empty deployment while that one stays deployed. "+
+		"and %s creates everything again in a new, empty deployment while that one stays deployed. "+
 		"Move the state first: copy the whole stacks/%s/%s/ folder (state.json, history/ and pulumi/) from %s to %s (docs/state.md, \"Switching backends\"); "+
 		"or destroy it there with the settings it was deployed with (PANKA_BACKEND_TYPE=local PANKA_LOCKS_TYPE=local panka destroy --stack %s --environment %s)",
 		key, here, where, st.Serial, st.Status, rec, why, what, key.Stack, key.Environment, where, here, key.Stack, key.Environment)

@@ -47,7 +47,7 @@ func TestOverriddenBackendAskedOnce(t *testing.T) {
 	start := time.Now()
 	for _, env := range []string{"dev", "staging", "production"} {
 		key := statestore.Key{Stack: "shop", Environment: env}
-		if m := f.overriddenBackendState(context.Background(), f.Store, cfg, h, key, "plan", map[string]bool{}); m != "" {
+		if m := f.overriddenBackendState(context.Background(), f.Store, cfg, h, key, "this plan", map[string]bool{}); m != "" {
 			t.Errorf("%s: %s", key, m)
 		}
 	}

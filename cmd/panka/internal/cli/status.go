@@ -366,6 +366,15 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				if es.Lock == nil || es.LockExpired || es.LockHolderGone {
 					es.EngineStateUnrecorded = f.engineRanUnrecorded(ctx, cfg, key)
 				}
+				if herr == nil && h == nil && bad == nil {
+					// Nothing recorded here, where a backend moved by
+					// panka.yaml, spec.backend or an override looks: plan
+					// and apply say where it is deployed, and "not
+					// deployed ... panka apply deploys it" said nothing.
+					if m := f.stateElsewhere(ctx, open, cfg, key, "the next apply", true); m != "" {
+						f.Warnf("%s", m)
+					}
+				}
 				if out.Head != "" {
 					checkEnvs = append(checkEnvs, env)
 				}
