@@ -100,6 +100,11 @@ type Result struct {
 	// Provider lists changes to the stack's deployment target
 	// (provider.region, provider.tags.team, ...).
 	Provider []FieldChange `json:"provider,omitempty"`
+	// Variables lists changes to the stack's variables (declared, their
+	// values and where each came from: variables.NAME.value,
+	// variables.NAME.source) in a plan where no component changes (one
+	// that does shows in its fields): apply records them.
+	Variables []FieldChange `json:"variables,omitempty"`
 	// Changes lists every component, no-ops included: first the desired
 	// components in dependency order, then deletes in reverse dependency
 	// order of the deployed model.
@@ -424,6 +429,11 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 			p.Summary.DataLoss = append(p.Summary.DataLoss, c.Component)
 		}
 	}
+	if desired != nil && deployed != nil && !p.Summary.HasChanges() && !slices.ContainsFunc(p.Changes, func(c Change) bool { return len(c.Fields) > 0 }) {
+		// Only when no component changes: a variable a component uses
+		// shows in its fields.
+		p.Variables = diffValues("variables", variableValues(desired), variableValues(deployed))
+	}
 	return p
 }
 
@@ -639,6 +649,22 @@ func recordedOnly(fields []FieldChange) bool {
 	return true
 }
 
+// variableValues is r's variables by name, normalized ({value, source,
+// secret}), as a resolved model records them: changed --since-deployed
+// compares them (a variable declared, or its value or source changed,
+// lists the environment), so the plan does too.
+func variableValues(r *stacks.Resolved) any {
+	out := map[string]any{}
+	for _, v := range r.Variables {
+		out[v.Name] = normalize(struct {
+			Value  any    `json:"value,omitempty"`
+			Source string `json:"source"`
+			Secret bool   `json:"secret,omitempty"`
+		}{v.Value, v.Source, v.Secret})
+	}
+	return out
+}
+
 // isPath reports whether path is top or inside it (top.x, top["a.b"],
 // top[2]).
 func isPath(path, top string) bool {
@@ -652,6 +678,9 @@ func isPath(path, top string) bool {
 // change nothing deployed (Summary.ProviderChanged false).
 func (p *Result) Recorded() bool {
 	if len(p.Provider) > 0 && !p.Summary.ProviderChanged {
+		return true
+	}
+	if len(p.Variables) > 0 {
 		return true
 	}
 	for _, c := range p.Changes {

@@ -219,7 +219,7 @@ func TestPlanReadsRecreated(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, want := range []string{`provider.region: (none) → "eu-central-1"`, "provider changes nothing deployed (the local target does not use it): apply records it",
-			"No changes to deploy. orders/dev differs from the deployed state only in service, labels, dependsOn, references written as the values they have, or provider settings the local target does not use, which apply records."} {
+			"No changes to deploy. orders/dev differs from the deployed state only in service, labels, dependsOn, variables, references written as the values they have, or provider settings the local target does not use, which apply records."} {
 			if !strings.Contains(text.String(), want) {
 				t.Errorf("text lacks %q:\n%s", want, text.String())
 			}
@@ -1241,7 +1241,7 @@ func TestPlanRecordedOnly(t *testing.T) {
 	for _, want := range []string{
 		"\n  worker (Worker) changes nothing deployed: apply records it\n    labels: (none) → {\"team\":\"b\"}\n",
 		"\n  api (MicroService) changes nothing deployed: apply records it\n    service: \"api\" → \"edge\"\n",
-		"No changes to deploy. orders/dev differs from the deployed state only in service, labels, dependsOn, references written as the values they have, or provider settings the local target does not use, which apply records.",
+		"No changes to deploy. orders/dev differs from the deployed state only in service, labels, dependsOn, variables, references written as the values they have, or provider settings the local target does not use, which apply records.",
 	} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())
@@ -1749,4 +1749,67 @@ func TestPlanAWSNetwork(t *testing.T) {
 		!strings.Contains(c.Fields[0].Reason, "cached data is lost") {
 		t.Errorf("sessions: %s dataLoss %v fields %+v, want a replacement with data loss", c.Action, c.DataLoss, c.Fields)
 	}
+}
+
+// TestPlanVariablesRecorded: a variable declared and used by no component,
+// or one whose value or source changed with no component changing with
+// it, made changed --since-deployed list the environment (the resolved
+// model records variables) while the plan had nothing to say and
+// --detailed-exitcode exited 0, for ever. It lists them and Applies; with
+// a component change they are not listed (that component shows it).
+func TestPlanVariablesRecorded(t *testing.T) {
+	deployed := base()
+	deployed.Variables = []stacks.ResolvedVar{{Name: "GREETING", Value: "hi", Source: "default"}}
+	d := base()
+	d.Variables = []stacks.ResolvedVar{{Name: "GREETING", Value: "hi", Source: "environment"}, {Name: "UNUSED", Value: "x", Source: "default"}}
+	p := Plan(d, fromState(t, deployed), Options{Header: Header{Stack: "orders", Environment: "dev"}})
+	if p.HasChanges() || p.Runs() || !p.Recorded() || !p.Applies() {
+		t.Errorf("HasChanges %v Runs %v Recorded %v Applies %v, want false false true true", p.HasChanges(), p.Runs(), p.Recorded(), p.Applies())
+	}
+	var paths []string
+	for _, fc := range p.Variables {
+		paths = append(paths, fc.Path)
+	}
+	if got := strings.Join(paths, " "); got != "variables.GREETING.source variables.UNUSED" {
+		t.Errorf("variables = %q", got)
+	}
+	var text bytes.Buffer
+	if err := p.WriteText(&text, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\n  variables change nothing deployed (no component's spec changes with them): apply records them\n    variables.GREETING.source: \"default\" → \"environment\"\n",
+		"\nNo changes to deploy. orders/dev differs from the deployed state only in service, labels, dependsOn, variables,",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+	// The same variables: nothing.
+	if p := Plan(deployed, fromState(t, deployed), Options{}); len(p.Variables) > 0 || p.Applies() {
+		t.Errorf("same variables: %+v, Applies %v", p.Variables, p.Applies())
+	}
+	// A component changes too: it says so, the variables are not listed.
+	d.Components[0].Spec["extra"] = "1"
+	if p := Plan(d, fromState(t, deployed), Options{}); !p.HasChanges() || len(p.Variables) > 0 {
+		t.Errorf("with a component change: HasChanges %v variables %+v", p.HasChanges(), p.Variables)
+	}
+	// A secret's value is masked.
+	sd := base()
+	sd.Variables = []stacks.ResolvedVar{{Name: "KEY", Value: stacks.Sensitive{Hash: stacks.SensitivePrefix + "aaa"}, Source: "env", Secret: true}}
+	sh := base()
+	sh.Variables = []stacks.ResolvedVar{{Name: "KEY", Value: stacks.Sensitive{Hash: stacks.SensitivePrefix + "bbb"}, Source: "env", Secret: true}}
+	sp := Plan(sh, fromState(t, sd), Options{})
+	if len(sp.Variables) != 1 || !sp.Variables[0].Sensitive || strings.Contains(string(mustJSONTest(t, sp.Variables[0])), "aaa") {
+		t.Errorf("secret variable = %+v", sp.Variables)
+	}
+}
+
+func mustJSONTest(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

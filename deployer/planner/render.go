@@ -135,6 +135,13 @@ func (p *Result) writeText(t *textWriter) {
 			writeField(t, fc, "    ", false)
 		}
 	}
+	if len(p.Variables) > 0 && !h.Destroy {
+		t.buf.WriteByte('\n')
+		t.line("  %s change nothing deployed (no component's spec changes with them): apply records them", t.paint(ansiBold, "variables"))
+		for _, fc := range p.Variables {
+			writeField(t, fc, "    ", false)
+		}
+	}
 	for _, c := range p.Changes {
 		if c.Action == ActionNoOp && len(c.Fields) == 0 {
 			continue
@@ -277,7 +284,7 @@ func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts T
 			return
 		}
 		if slices.ContainsFunc(plans, (*Result).Recorded) {
-			t.line("%s", t.paint(ansiGreen, "No changes to deploy. "+what+" differs from the deployed state only in service, labels, dependsOn, references written as the values they have, or provider settings the local target does not use, which apply records."))
+			t.line("%s", t.paint(ansiGreen, "No changes to deploy. "+what+" differs from the deployed state only in service, labels, dependsOn, variables, references written as the values they have, or provider settings the local target does not use, which apply records."))
 			return
 		}
 		if len(plans) == 1 && plans[0].Header.Deployed.Status == "failed" {
