@@ -71,10 +71,11 @@ the desired model has changed. --detailed-exitcode exits 2 when apply would
 change resources (changes in the plan, or none but components drift detect
 found changed outside panka, or a last run that did not finish) or would
 record, without changing any, what changed --since-deployed lists it for
-until then (labels, service or dependsOn changed; files the stack watches,
-spec.watch, changed since the deployed commit; a deployment made from
-uncommitted changes; an environment of a stack with no components yet, of
-which nothing is deployed), 0 when it would not, 1 on error.`,
+until then (labels, service, dependsOn, or variables no component changes
+with; files the stack watches, spec.watch, changed since the deployed
+commit; a deployment made from uncommitted changes; an environment of a
+stack with no components yet, of which nothing is deployed), 0 when it
+would not, 1 on error.`,
 		Example: `  panka plan --stack orders --environment dev
   panka plan --stack orders --environment production --ref v1.4.0 -o json
   panka plan --stack orders --environment dev --var IMAGE_TAG=1.5.0 --out orders-dev.plan
