@@ -191,11 +191,14 @@ func lockBackendID(f *Factory, cfg *config.Resolved) string {
 
 // maxElsewhereChecks bounds how many listed environments with nothing
 // recorded warnElsewhere looks for elsewhere, each a walk of the stack's
-// history (as plan's, up to ~0.2 s): a backend moved by panka.yaml, or a
-// stack's spec.backend, leaves every environment it held deployed there,
-// so the first ones show it; a first rollout of thousands of new
-// environments does not pay a walk for each.
-const maxElsewhereChecks = 100
+// and panka.yaml's history (as plan's): a backend moved by panka.yaml
+// leaves every environment it held deployed there, so the first one shows
+// it. A check costs tens of milliseconds on a large repository; three made
+// a first rollout of 4,000 new stacks take 0.45 s instead of 0.25 s, where
+// changed has budgets. A spec.backend moved by one stack is seen when one
+// of its environments comes first (plan, apply and status of it say it
+// always).
+const maxElsewhereChecks = 1
 
 // warnElsewhere says, for the environments listed as not deployed because
 // nothing is recorded where their state is read now, where an earlier
