@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -210,6 +211,121 @@ type Deployment struct {
 	// putting back drift updates components the plan left alone. Absent
 	// in records written before the field existed.
 	PlannedChanges *ChangeSummary `json:"plannedChanges,omitempty"`
+	// Recovered says what this run found left by an earlier run of the
+	// stack/environment that stopped part way (killed, or cut off from
+	// its backends) and cleared before it deployed; nil when it found
+	// nothing (and in records written before the field existed). Such a
+	// stopped run often left no record of its own, so this is where
+	// history keeps that it happened.
+	Recovered *Recovered `json:"recovered,omitempty"`
+}
+
+// Recovered is what a deployment cleared of an earlier, stopped run.
+type Recovered struct {
+	// Lease is the holder of the lock lease this run took over because
+	// its process provably no longer ran; nil when the lease was free or
+	// had expired (its holder is then not known).
+	Lease *RecoveredHolder `json:"lease,omitempty"`
+	// PulumiLocks are the holders of the stale Pulumi lock files removed.
+	PulumiLocks []RecoveredHolder `json:"pulumiLocks,omitempty"`
+	// PulumiCancelled is set when `pulumi cancel` removed the stack's
+	// Pulumi lock (a backend whose lock files could not be listed).
+	PulumiCancelled bool `json:"pulumiCancelled,omitempty"`
+	// PendingOperations are the operations the stopped run's engine left
+	// in flight, removed from Pulumi's checkpoint: their resources may or
+	// may not exist, and this run's update made them what it deploys.
+	PendingOperations []RecoveredOperation `json:"pendingOperations,omitempty"`
+}
+
+// RecoveredHolder is who held a lease or Pulumi lock a stopped run left;
+// each field is empty when not known.
+type RecoveredHolder struct {
+	// Path is the Pulumi lock file or object removed (PulumiLocks only).
+	Path      string    `json:"path,omitempty"`
+	LockID    string    `json:"lockId,omitempty"`
+	User      string    `json:"user,omitempty"`
+	Host      string    `json:"host,omitempty"`
+	PID       int       `json:"pid,omitempty"`
+	Operation string    `json:"operation,omitempty"`
+	Commit    string    `json:"commit,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
+}
+
+// RecoveredOperation is one pending Pulumi operation cleared: its type
+// (creating, updating, deleting, ...) and the resource's URN.
+type RecoveredOperation struct {
+	Type string `json:"type"`
+	URN  string `json:"urn"`
+}
+
+// Empty reports whether r records nothing.
+func (r *Recovered) Empty() bool {
+	return r == nil || (r.Lease == nil && len(r.PulumiLocks) == 0 && !r.PulumiCancelled && len(r.PendingOperations) == 0)
+}
+
+// String says in one line what the run cleared, for history and status:
+// "took over the lease of ...; removed the stale Pulumi lock of ...;
+// cleared Pulumi's pending operations updating web".
+func (r *Recovered) String() string {
+	if r.Empty() {
+		return ""
+	}
+	var parts []string
+	if r.Lease != nil {
+		parts = append(parts, "took over the lease of "+r.Lease.String())
+	}
+	for _, l := range r.PulumiLocks {
+		if l.User == "" && l.Host == "" && l.PID == 0 {
+			// A lock file a killed Pulumi left half-written.
+			parts = append(parts, "removed a stale Pulumi lock that names no holder ("+l.Path+")")
+			continue
+		}
+		parts = append(parts, "removed the stale Pulumi lock of "+l.String())
+	}
+	if r.PulumiCancelled && len(r.PulumiLocks) == 0 {
+		parts = append(parts, "removed the stale Pulumi lock (pulumi cancel)")
+	}
+	if n := len(r.PendingOperations); n > 0 {
+		ops := make([]string, n)
+		for i, p := range r.PendingOperations {
+			name := p.URN
+			if j := strings.LastIndex(name, "::"); j >= 0 {
+				name = name[j+2:]
+			}
+			ops[i] = p.Type + " " + name
+		}
+		parts = append(parts, "cleared Pulumi's pending operations "+strings.Join(ops, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// String names the holder: "dev@example.com on host1 (pid 4242), apply
+// of commit 1a2b3c4d5e6f, since 2026-01-02T03:04:05Z".
+func (h RecoveredHolder) String() string {
+	s := h.User
+	if s == "" {
+		s = "an unknown user"
+	}
+	if h.Host != "" {
+		s += " on " + h.Host
+	}
+	if h.PID != 0 {
+		s += fmt.Sprintf(" (pid %d)", h.PID)
+	}
+	if h.Operation != "" {
+		s += ", " + h.Operation
+		if h.Commit != "" {
+			c := h.Commit
+			if len(c) > 12 {
+				c = c[:12]
+			}
+			s += " of commit " + c
+		}
+	}
+	if !h.Since.IsZero() {
+		s += ", since " + h.Since.UTC().Format(time.RFC3339)
+	}
+	return s
 }
 
 // What a deployment's Changes count.

@@ -394,6 +394,10 @@ func TestApplyKilledIsTakenOver(t *testing.T) {
 		if st.LastDeployment.LockID == h.ID {
 			t.Errorf("the apply recorded the killed run's lock id %s", h.ID)
 		}
+		// The killed run left no record: the one of the run that took over
+		// says what it recovered, in history and status (stderr's notice
+		// is gone once the run ends).
+		checkRecoveredKilled(t, r, st.LastDeployment, h)
 		if held, _ := r.locker().List(ctx); len(held) != 0 {
 			t.Errorf("lease not released after the apply: %+v", held)
 		}
@@ -508,6 +512,63 @@ func (r *e2eRepo) pulumiLocked() bool {
 		}
 	}
 	return false
+}
+
+// checkRecoveredKilled checks that d, the record of the run that took over
+// killed run h's lease, says so and what it cleared of its engine's run
+// (its Pulumi lock, the create in flight), and that history (text and
+// JSON) and status show it.
+func checkRecoveredKilled(t *testing.T, r *e2eRepo, d *statestore.Deployment, h locker.Info) {
+	t.Helper()
+	rec := d.Recovered
+	if rec == nil {
+		t.Fatalf("the record of the run that recovered from the killed one has no recovered: %+v", d)
+	}
+	if l := rec.Lease; l == nil || l.LockID != h.ID || l.PID != h.Metadata.PID || l.Host != h.Metadata.Hostname || l.User != h.LockedBy ||
+		l.Operation != "apply" || l.Commit != h.Metadata.Commit || !l.Since.Equal(h.LockedAt) {
+		t.Errorf("recovered.lease = %+v, want the killed run's lease %+v", rec.Lease, h)
+	}
+	if len(rec.PulumiLocks) == 0 && !rec.PulumiCancelled {
+		t.Errorf("recovered does not say the killed run's Pulumi lock was removed: %+v", rec)
+	}
+	creating := false
+	for _, p := range rec.PendingOperations {
+		creating = creating || p.Type == "creating" && strings.Contains(p.URN, "::")
+	}
+	if !creating {
+		t.Errorf("recovered.pendingOperations = %+v, want the killed run's create in flight", rec.PendingOperations)
+	}
+
+	out := r.mustPanka(nil, "history", "--stack", "shop", "--environment", "dev")
+	want := fmt.Sprintf("Serial %d recovered from an earlier run that stopped part way (killed, or cut off from its backends): took over the lease of %s on %s (pid %d), apply of commit %s",
+		d.Serial, h.LockedBy, h.Metadata.Hostname, h.Metadata.PID, h.Metadata.Commit[:12])
+	if !strings.Contains(out, "succeeded (recovered)") || !strings.Contains(out, want) || !strings.Contains(out, "cleared Pulumi's pending operations creating ") {
+		t.Errorf("history does not say what the run recovered (%q):\n%s", want, out)
+	}
+	var recs []statestore.Deployment
+	if err := json.Unmarshal([]byte(r.mustPanka(nil, "history", "--stack", "shop", "--environment", "dev", "-o", "json")), &recs); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) == 0 || recs[0].Serial != d.Serial || recs[0].Recovered == nil || recs[0].Recovered.Lease == nil || recs[0].Recovered.Lease.PID != h.Metadata.PID {
+		t.Errorf("history -o json does not carry recovered: %+v", recs)
+	}
+	out = r.mustPanka(nil, "status", "--stack", "shop", "--environment", "dev")
+	if want := fmt.Sprintf("  recovered: the last run (serial %d) cleared what an earlier run left that stopped part way: took over the lease of %s", d.Serial, h.LockedBy); !strings.Contains(out, want) {
+		t.Errorf("status does not say what the last run recovered (%q):\n%s", want, out)
+	}
+	var sj struct {
+		Environments []struct {
+			Deployed *struct {
+				Recovered *statestore.Recovered `json:"recovered"`
+			} `json:"deployed"`
+		} `json:"environments"`
+	}
+	if err := json.Unmarshal([]byte(r.mustPanka(nil, "status", "--stack", "shop", "--environment", "dev", "-o", "json")), &sj); err != nil {
+		t.Fatal(err)
+	}
+	if len(sj.Environments) != 1 || sj.Environments[0].Deployed == nil || sj.Environments[0].Deployed.Recovered.Empty() {
+		t.Errorf("status -o json does not carry the deployed run's recovered: %+v", sj)
+	}
 }
 
 // killWhen starts panka with args (extraEnv added to its environment) and,

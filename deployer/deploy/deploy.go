@@ -172,7 +172,11 @@ type Runtime struct {
 	PankaVersion string
 	// Repository is recorded as the deployment's repository.
 	Repository string
-	Now        func() time.Time
+	// TookOver is the holder of the lease this run took over because its
+	// process no longer ran (a killed run's), recorded in the
+	// deployment's Recovered; nil when the lease was free or expired.
+	TookOver *statestore.RecoveredHolder
+	Now      func() time.Time
 }
 
 // Result is what a deployment did.
@@ -731,6 +735,10 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		// saved plans stale) for a run that changed nothing.
 		return res, runErr
 	}
+	// What an earlier, stopped run left and this one cleared: said on
+	// stderr as it happens, and kept in the record, as that run often
+	// left none of its own.
+	rec.Recovered = recoveredRecord(rt.TookOver, res.Recovery)
 	if res.changes != nil {
 		// What the engine did, which can differ from the plan: a refresh
 		// that undoes drift updates what the plan left alone, and a run
@@ -1152,6 +1160,26 @@ func RecoveryNotice(key statestore.Key, st *statestore.State, rec *engine.Recove
 		why = fmt.Sprintf("(its record, serial %d, is %s %s %s: panka history --stack %s --environment %s shows why)", d.Serial, article, d.Result, d.Operation, key.Stack, key.Environment)
 	}
 	return fmt.Sprintf("an earlier run of %s stopped before its engine finished %s; holding the lease, panka %s", key, why, rec.String())
+}
+
+// recoveredRecord is the deployment record's account of what a run cleared
+// of an earlier, stopped one: the lease it took over (lease) and what
+// RecoverStale removed (rec); nil when neither.
+func recoveredRecord(lease *statestore.RecoveredHolder, rec *engine.Recovery) *statestore.Recovered {
+	r := &statestore.Recovered{Lease: lease}
+	if rec != nil {
+		r.PulumiCancelled = rec.Cancelled
+		for _, l := range rec.Locks {
+			r.PulumiLocks = append(r.PulumiLocks, statestore.RecoveredHolder{Path: l.Path, User: l.Username, Host: l.Hostname, PID: l.PID, Since: l.Created})
+		}
+		for _, p := range rec.PendingOperations {
+			r.PendingOperations = append(r.PendingOperations, statestore.RecoveredOperation{Type: p.Type, URN: p.URN})
+		}
+	}
+	if r.Empty() {
+		return nil
+	}
+	return r
 }
 
 // UntrackedWarning says, when RecoverStale (rec) dropped the pending creates

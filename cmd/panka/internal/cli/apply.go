@@ -1453,6 +1453,7 @@ func runDeployment(ctx context.Context, f *Factory, cfg *config.Resolved, df *de
 		CIRunURL:      info.Metadata.CIURL,
 		PankaVersion:  Build().Version,
 		Repository:    f.repositoryID(),
+		TookOver:      f.takenOver(req.Key.Stack, req.Key.Environment),
 		Now:           f.Now,
 	}
 	planShown := false

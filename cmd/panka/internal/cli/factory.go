@@ -88,6 +88,11 @@ type Factory struct {
 	// intr is what a Ctrl-C says (interrupt.go).
 	intr interruptNotes
 
+	// tookOver holds, by lock key, the holder of each lease this run took
+	// over from a process that no longer ran (acquireLease), for the
+	// deployment record (takenOver).
+	tookOver sync.Map
+
 	// cfgMu serialises ConfigForStack (it reads files and may turn colour
 	// off): commands resolve stacks' configurations concurrently.
 	cfgMu sync.Mutex

@@ -128,6 +128,9 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	}
 	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERIAL\tTIME\tOPERATION\tCOMMIT\tAUTHOR\tRESULT\tUSER")
+	// The runs that cleared what an earlier, stopped run left (often a
+	// killed one, with no record of its own): said under the table.
+	var recovered []*statestore.Deployment
 	for _, r := range rows {
 		if r.bad != nil {
 			fmt.Fprintf(tw, "%d\t%s\tunreadable\t-\t-\t-\t-\n", r.bad.Serial, r.bad.Named.UTC().Format(time.DateTime+"Z"))
@@ -146,10 +149,23 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		if done := doneBeforeStop(d.Result, d.ChangesFrom, d.Changes); done != "" {
 			result += " (" + done + ")"
 		}
+		if !d.Recovered.Empty() {
+			result += " (recovered)"
+			recovered = append(recovered, d)
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Serial, t.UTC().Format(time.DateTime+"Z"), historyOperation(d),
 			orNone(commit), orNone(authorName(d.CommitAuthor)), result, orNone(d.User))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(recovered) > 0 {
+		fmt.Fprintln(f.IO.Out)
+	}
+	for _, d := range recovered {
+		fmt.Fprintf(f.IO.Out, "Serial %d recovered from an earlier run that stopped part way (killed, or cut off from its backends): %s\n", d.Serial, d.Recovered)
+	}
+	return nil
 }
 
 // historyTypoHint follows "No deployments of key": a typo looks the same

@@ -13,6 +13,7 @@ import (
 	"panka.dev/panka/deployer/engine"
 	"panka.dev/panka/locker"
 	ddblocker "panka.dev/panka/locker/dynamodb"
+	"panka.dev/panka/statestore"
 	s3store "panka.dev/panka/statestore/s3"
 )
 
@@ -33,6 +34,16 @@ const leaseCheckTimeout = 10 * time.Second
 // lease is lost or on Ctrl-C/SIGTERM) and `defer f.ReleaseLease(lease)`.
 func (f *Factory) AcquireLease(ctx context.Context, cfg *config.Resolved, stack, env, operation, commit string, wait time.Duration) (*locker.Lease, error) {
 	return f.acquireLease(ctx, cfg, stack, env, operation, commit, wait, factoryClock{f})
+}
+
+// takenOver returns, once, the holder of the lease of stack/env this run
+// took over from a process that no longer ran (nil when it took a free or
+// expired one), to record in the deployment (statestore.Recovered).
+func (f *Factory) takenOver(stack, env string) *statestore.RecoveredHolder {
+	if h, ok := f.tookOver.LoadAndDelete(locker.Key(stack, env)); ok {
+		return h.(*statestore.RecoveredHolder)
+	}
+	return nil
 }
 
 // factoryClock is the real clock with the Factory's Now.
@@ -158,6 +169,8 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 		}
 		f.Warnf("took over the lock on %s/%s from %s: process %d %s, so nothing would have released it before it expired",
 			stack, env, describeHolder(h, leaseNow()), h.Metadata.PID, why)
+		f.tookOver.Store(locker.Key(stack, env), &statestore.RecoveredHolder{LockID: h.ID, User: h.LockedBy, Host: h.Metadata.Hostname,
+			PID: h.Metadata.PID, Operation: h.Metadata.Operation, Commit: h.Metadata.Commit, Since: h.LockedAt})
 	}}
 	if cfg.Backend.Type == "s3" && cfg.Locks.Type == "local" {
 		// Shared state, private locks: a run on another machine takes

@@ -1060,6 +1060,9 @@ func writeDeployment(w io.Writer, d *statestore.Deployment) {
 	if !d.EndedAt.IsZero() {
 		fmt.Fprintf(w, "  at %s by %s on %s\n", d.EndedAt.UTC().Format(time.RFC3339), orNone(d.User), orNone(d.Host))
 	}
+	if !d.Recovered.Empty() {
+		fmt.Fprintf(w, "  recovered from an earlier run that stopped part way: %s\n", d.Recovered)
+	}
 	if d.CommitAuthor != "" || d.CommitMessage != "" {
 		msg, _, _ := strings.Cut(d.CommitMessage, "\n")
 		fmt.Fprintf(w, "  %s: %s\n", orNone(d.CommitAuthor), msg)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -179,6 +180,9 @@ type StatusDeployment struct {
 	// PlannedChanges as in the deployment record: the plan's counts, in
 	// components.
 	PlannedChanges *statestore.ChangeSummary `json:"plannedChanges,omitempty"`
+	// Recovered as in the deployment record: what the run cleared of an
+	// earlier one that stopped part way.
+	Recovered *statestore.Recovered `json:"recovered,omitempty"`
 }
 
 func statusDeployment(repo *gitops.Repo, d *statestore.Deployment) *StatusDeployment {
@@ -188,7 +192,7 @@ func statusDeployment(repo *gitops.Repo, d *statestore.Deployment) *StatusDeploy
 	s := &StatusDeployment{Serial: d.Serial, Operation: d.Operation, Result: d.Result, Commit: d.Commit,
 		Author: d.CommitAuthor, Dirty: d.Dirty, TargetComponents: d.TargetComponents, User: d.User, EndedAt: d.EndedAt,
 		FromCommit: d.FromCommit, FromEnvironment: d.FromEnvironment, Error: firstLine(d.Error),
-		Changes: d.Changes, ChangesFrom: d.ChangesFrom, PlannedChanges: d.PlannedChanges}
+		Changes: d.Changes, ChangesFrom: d.ChangesFrom, PlannedChanges: d.PlannedChanges, Recovered: d.Recovered}
 	s.Subject = firstLine(strings.TrimSpace(d.CommitMessage))
 	if repo != nil && d.Commit != "" {
 		if h, err := repo.ResolveRef(d.Commit); err == nil {
@@ -673,6 +677,11 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 			fmt.Fprintln(w)
 		} else if e.Deployed != nil {
 			fmt.Fprintf(w, "  last run:  %s\n", orUnknown(e.Deployed.Result))
+		}
+		// What the last run cleared of an earlier, stopped one: said on
+		// stderr only while it ran, and that run often left no record.
+		if l := cmp.Or(e.Last, e.Deployed); l != nil && !l.Recovered.Empty() {
+			fmt.Fprintf(w, "  recovered: the last run (serial %d) cleared what an earlier run left that stopped part way: %s\n", l.Serial, l.Recovered)
 		}
 		switch {
 		case e.Note != "":
