@@ -1011,6 +1011,12 @@ func TestDestroyKilledThenApplyPutsBack(t *testing.T) {
 		if !strings.Contains(errOut2, "was written after its last recorded deployment") {
 			t.Errorf("the apply does not say why it runs the engine for a plan without changes:\n%s\n%s", out, errOut2)
 		}
+		// The killed destroy recorded nothing: the apply's record keeps
+		// that it removed that destroy's Pulumi lock.
+		if st, _, err := r.store().Get(context.Background(), shopDev); err != nil || st.LastDeployment == nil ||
+			st.LastDeployment.Recovered == nil || len(st.LastDeployment.Recovered.PulumiLocks) == 0 && !st.LastDeployment.Recovered.PulumiCancelled {
+			t.Errorf("the apply after the killed destroy does not record the Pulumi lock it removed: %+v, %v\n%s", st, err, errOut2)
+		}
 		for _, c := range []string{"web", "shop-db", "orders", "assets"} {
 			if _, err := os.Stat(filepath.Join(manifests, c+".json")); err != nil {
 				t.Errorf("%s not put back after the killed destroy: %v\nstdout:\n%s\nstderr:\n%s", c, err, out, errOut2)
