@@ -222,9 +222,9 @@ type Deployment struct {
 
 // Recovered is what a deployment cleared of an earlier, stopped run.
 type Recovered struct {
-	// Lease is the holder of the lock lease this run took over because
-	// its process provably no longer ran; nil when the lease was free or
-	// had expired (its holder is then not known).
+	// Lease is the holder of the lock lease this run took over: its
+	// process provably no longer ran, or (Expired) the lease had expired
+	// unreleased; nil when the lease was free.
 	Lease *RecoveredHolder `json:"lease,omitempty"`
 	// PulumiLocks are the holders of the stale Pulumi lock files removed.
 	PulumiLocks []RecoveredHolder `json:"pulumiLocks,omitempty"`
@@ -249,6 +249,10 @@ type RecoveredHolder struct {
 	Operation string    `json:"operation,omitempty"`
 	Commit    string    `json:"commit,omitempty"`
 	Since     time.Time `json:"since,omitzero"`
+	// Expired is set on a Lease taken over because it had expired (its
+	// holder never released it: killed on another machine, or cut off)
+	// rather than because its process provably ended.
+	Expired bool `json:"expired,omitempty"`
 }
 
 // RecoveredOperation is one pending Pulumi operation cleared: its type
@@ -272,7 +276,11 @@ func (r *Recovered) String() string {
 	}
 	var parts []string
 	if r.Lease != nil {
-		parts = append(parts, "took over the lease of "+r.Lease.String())
+		what := "the lease"
+		if r.Lease.Expired {
+			what = "the expired lease"
+		}
+		parts = append(parts, "took over "+what+" of "+r.Lease.String())
 	}
 	for _, l := range r.PulumiLocks {
 		if l.User == "" && l.Host == "" && l.PID == 0 {

@@ -331,7 +331,8 @@ func TestApplyKilledThenRecoversAfterExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.Metadata.BootID, h.Metadata.PIDNamespace, h.Metadata.ProcessStart = "", "", 0
-		if _, err := r.locker().TryAcquire(ctx, h, 8*time.Second); err != nil {
+		h, err = r.locker().TryAcquire(ctx, h, 8*time.Second)
+		if err != nil {
 			t.Fatal(err)
 		}
 
@@ -345,6 +346,22 @@ func TestApplyKilledThenRecoversAfterExpiry(t *testing.T) {
 		}
 		if !strings.Contains(errOut2, "an earlier run of shop/dev stopped before its engine finished without a record of it (killed, or cut off from its state backend)") {
 			t.Errorf("the recovery of the killed run is not reported:\n%s", errOut2)
+		}
+		// As a run killed on another machine: its record keeps whose
+		// expired lease it took, and what of its engine's run it cleared.
+		st, _, err := r.store().Get(ctx, shopDev)
+		if err != nil || st.LastDeployment == nil || st.LastDeployment.Recovered == nil {
+			t.Fatalf("the record of the apply after the expiry has no recovered: %+v, %v", st, err)
+		}
+		rec := st.LastDeployment.Recovered
+		if l := rec.Lease; l == nil || !l.Expired || l.LockID != h.ID || l.PID != h.Metadata.PID || l.User != h.LockedBy {
+			t.Errorf("recovered.lease = %#v, want the killed run's expired lease %+v", rec.Lease, h)
+		}
+		if len(rec.PendingOperations) == 0 {
+			t.Errorf("recovered does not list the killed run's pending operations: %+v", rec)
+		}
+		if out := r.mustPanka(nil, "history", "--stack", "shop", "--environment", "dev"); !strings.Contains(out, "took over the expired lease of "+h.LockedBy) {
+			t.Errorf("history does not say whose expired lease the apply took over:\n%s", out)
 		}
 	})
 }

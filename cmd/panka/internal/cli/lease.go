@@ -46,6 +46,13 @@ func (f *Factory) takenOver(stack, env string) *statestore.RecoveredHolder {
 	return nil
 }
 
+// recoveredHolder is lease h as a deployment record names the lease it
+// took over (expired: h had expired, rather than its process ended).
+func recoveredHolder(h locker.Info, expired bool) *statestore.RecoveredHolder {
+	return &statestore.RecoveredHolder{LockID: h.ID, User: h.LockedBy, Host: h.Metadata.Hostname, PID: h.Metadata.PID,
+		Operation: h.Metadata.Operation, Commit: h.Metadata.Commit, Since: h.LockedAt, Expired: expired}
+}
+
 // factoryClock is the real clock with the Factory's Now.
 type factoryClock struct{ f *Factory }
 
@@ -169,8 +176,12 @@ func (f *Factory) acquireLease(ctx context.Context, cfg *config.Resolved, stack,
 		}
 		f.Warnf("took over the lock on %s/%s from %s: process %d %s, so nothing would have released it before it expired",
 			stack, env, describeHolder(h, leaseNow()), h.Metadata.PID, why)
-		f.tookOver.Store(locker.Key(stack, env), &statestore.RecoveredHolder{LockID: h.ID, User: h.LockedBy, Host: h.Metadata.Hostname,
-			PID: h.Metadata.PID, Operation: h.Metadata.Operation, Commit: h.Metadata.Commit, Since: h.LockedAt})
+		f.tookOver.Store(locker.Key(stack, env), recoveredHolder(h, false))
+	}, tookExpired: func(h locker.Info) {
+		// Said in the record only: taking an expired lease is what
+		// locks.ttl is for, but its holder never released it (killed on
+		// another machine, or cut off), which history should keep.
+		f.tookOver.Store(locker.Key(stack, env), recoveredHolder(h, true))
 	}}
 	if cfg.Backend.Type == "s3" && cfg.Locks.Type == "local" {
 		// Shared state, private locks: a run on another machine takes
@@ -445,6 +456,9 @@ type liveHolderGuard struct {
 	now      func() time.Time
 	every    time.Duration // the heartbeat interval (holderEnded)
 	tookOver func(holder locker.Info)
+	// tookExpired, when set, is told of an expired lease taken: its
+	// holder never released it.
+	tookExpired func(holder locker.Info)
 }
 
 func (g liveHolderGuard) TryAcquire(ctx context.Context, info locker.Info, ttl time.Duration) (locker.Info, error) {
@@ -469,7 +483,11 @@ func (g liveHolderGuard) TryAcquire(ctx context.Context, info locker.Info, ttl t
 		}
 		return got, aerr
 	}
-	return g.Locker.TryAcquire(ctx, info, ttl)
+	got, aerr := g.Locker.TryAcquire(ctx, info, ttl)
+	if aerr == nil && err == nil && h.ID != "" && h.ID != got.ID && h.Expired(g.now()) && g.tookExpired != nil {
+		g.tookExpired(h)
+	}
+	return got, aerr
 }
 
 // heldError keeps the *HeldError (exit code 3) and adds the next steps;
