@@ -224,6 +224,22 @@ func worktreeRemovedHeaders(ctx context.Context, repo *gitops.Repo, root string,
 	return true
 }
 
+// headHistory opens the repository and returns HEAD's first parents (at
+// most maxRemovedStackCommits) and their trees, for the walks back that
+// look for where a stack's state was before; ok is false when there is no
+// repository to open.
+func (f *Factory) headHistory() (repo *gitops.Repo, cs, trees []gitops.Hash, ok bool) {
+	dir, err := f.RepoRoot()
+	if err != nil {
+		return nil, nil, nil, false
+	}
+	if repo, err = gitops.Open(dir, f.GitOptions()); err != nil {
+		return nil, nil, nil, false
+	}
+	cs, trees = firstParentTrees(repo, maxRemovedStackCommits)
+	return repo, cs, trees, true
+}
+
 // firstParentTrees returns HEAD and its first parents, newest first (at
 // most n+1 commits: n steps back; fewer where the history or a shallow
 // clone ends, or a commit cannot be read), with their root trees, the
@@ -1713,16 +1729,11 @@ func recordedCommit(st *statestore.State) string {
 // most maxRemovedStackCommits back), and HEAD's under an uncommitted edit,
 // is resolved with this run's other settings, and its backend is checked.
 func (f *Factory) earlierRepoConfigState(ctx context.Context, h *stacks.Header, check func(c *config.Resolved, name, file string, at gitops.Hash) string) string {
-	dir, err := f.RepoRoot()
-	if err != nil {
-		return ""
-	}
-	repo, err := gitops.Open(dir, f.GitOptions())
-	if err != nil {
+	repo, cs, trees, ok := f.headHistory()
+	if !ok {
 		return ""
 	}
 	defer repo.Close()
-	cs, trees := firstParentTrees(repo, maxRemovedStackCommits)
 	blob := func(t gitops.Hash) gitops.Hash {
 		e, err := repo.PathEntry(t, repoConfigFile)
 		if err != nil {
@@ -1775,16 +1786,11 @@ func (f *Factory) earlierRepoConfigState(ctx context.Context, h *stacks.Header, 
 // which check finds a deployment.
 func (f *Factory) earlierStackState(ctx context.Context, h *stacks.Header, check func(c *config.Resolved, name, file string, at gitops.Hash) string) string {
 	file := path.Join(h.Path, stacks.StackFile)
-	dir, err := f.RepoRoot()
-	if err != nil {
-		return ""
-	}
-	repo, err := gitops.Open(dir, f.GitOptions())
-	if err != nil {
+	repo, cs, trees, ok := f.headHistory()
+	if !ok {
 		return ""
 	}
 	defer repo.Close()
-	cs, trees := firstParentTrees(repo, maxRemovedStackCommits)
 	// The trees on the way to the file, in one batch per level.
 	paths := make([][]string, len(trees))
 	for i := range paths {
