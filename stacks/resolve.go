@@ -536,7 +536,7 @@ func (r *resolver) resolveVars(out *Resolved) {
 			r.errs.add(d.pos, "spec.variables."+d.name, "required variable %s has no value for %s: set it with --var %s=VALUE, --var-file, PANKA_VAR_%s or %s",
 				d.name, envName, d.name, d.name, where)
 		}
-		v.secret = d.secret || r.opts.SecretVars[d.name] && givenOutside(v.source)
+		v.secret = d.secret || r.opts.SecretVars[d.name] && GivenOutside(v.source)
 		r.vars[d.name] = v
 		rv := ResolvedVar{Name: d.name, Source: v.source, Secret: v.secret}
 		switch {
@@ -551,9 +551,11 @@ func (r *resolver) resolveVars(out *Resolved) {
 	}
 }
 
-// givenOutside reports whether a variable's source is outside the
-// repository: --var, --var-file or PANKA_VAR_*.
-func givenOutside(source string) bool {
+// GivenOutside reports whether a variable's source (ResolvedVar.Source)
+// is outside the repository: --var, --var-file or PANKA_VAR_*. Such a
+// value is what a deployment record's vars hold, and what `changed`,
+// which reads commits only, never sees.
+func GivenOutside(source string) bool {
 	return source == SourceFlag || source == SourceVarFile || source == SourceEnv
 }
 

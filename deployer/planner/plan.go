@@ -3,6 +3,7 @@ package planner
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -432,7 +433,7 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 	if desired != nil && deployed != nil && !p.Summary.HasChanges() && !slices.ContainsFunc(p.Changes, func(c Change) bool { return len(c.Fields) > 0 }) {
 		// Only when no component changes: a variable a component uses
 		// shows in its fields.
-		p.Variables = diffValues("variables", variableValues(desired), variableValues(deployed))
+		p.Variables = diffValues("variables", variableValues(desired, deployed), variableValues(deployed, nil))
 	}
 	return p
 }
@@ -652,17 +653,83 @@ func recordedOnly(fields []FieldChange) bool {
 // variableValues is r's variables by name, normalized ({value, source,
 // secret}), as a resolved model records them: changed --since-deployed
 // compares them (a variable declared, or its value or source changed,
-// lists the environment), so the plan does too.
-func variableValues(r *stacks.Resolved) any {
+// lists the environment), so the plan does too; but a variable of r that
+// differs from deployed's only in a source outside the repository
+// (sourceOnly) is taken as deployed's.
+func variableValues(r, deployed *stacks.Resolved) any {
+	was := map[string]stacks.ResolvedVar{}
+	if deployed != nil {
+		for _, v := range deployed.Variables {
+			was[v.Name] = v
+		}
+	}
 	out := map[string]any{}
 	for _, v := range r.Variables {
+		source := v.Source
+		if d, ok := was[v.Name]; ok && sourceOnly(v, d) {
+			source = d.Source
+		}
 		out[v.Name] = normalize(struct {
 			Value  any    `json:"value,omitempty"`
 			Source string `json:"source"`
 			Secret bool   `json:"secret,omitempty"`
-		}{v.Value, v.Source, v.Secret})
+		}{v.Value, source, v.Secret})
 	}
 	return out
+}
+
+// sourceOnly reports whether variable v has the value and secrecy of d,
+// as deployed, given another way, one of the two from outside the
+// repository (--var, --var-file, PANKA_VAR_*). That is no change: the
+// engine gets the same value, changed --since-deployed reads commits only
+// and never sees such a source, and nothing reads the recorded source
+// back (a deployment record keeps the values given from outside, not
+// which way), so terraform and pulumi, which compare values and not where
+// they came from, would plan nothing either. Between the environment file
+// and the stack's default (or unset) it is a change: changed lists the
+// environment for it until a deployment records the new commit.
+func sourceOnly(v, d stacks.ResolvedVar) bool {
+	return v.Source != d.Source && (stacks.GivenOutside(v.Source) || stacks.GivenOutside(d.Source)) &&
+		v.Secret == d.Secret && equal(normalize(v.Value), normalize(d.Value))
+}
+
+// SourceOnlyNotes says, sorted by name, which variables of desired differ
+// from deployed's only in where their value came from (sourceOnly): no
+// change, which plan says in a note so that the source the next plan
+// shows is no surprise. It never holds a value.
+func SourceOnlyNotes(desired, deployed *stacks.Resolved) []string {
+	if desired == nil || deployed == nil {
+		return nil
+	}
+	var out []string
+	for _, v := range desired.Variables {
+		for _, d := range deployed.Variables {
+			if d.Name == v.Name && sourceOnly(v, d) {
+				out = append(out, fmt.Sprintf("variable %s has the value deployed, from %s now and from %s then: no change (a plan compares values, not where they came from)",
+					v.Name, sourceText(v.Name, v.Source), sourceText(v.Name, d.Source)))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// sourceText says where variable name's value came from (source is a
+// ResolvedVar.Source).
+func sourceText(name, source string) string {
+	switch source {
+	case stacks.SourceFlag:
+		return "--var " + name
+	case stacks.SourceVarFile:
+		return "--var-file"
+	case stacks.SourceEnv:
+		return "PANKA_VAR_" + name
+	case stacks.SourceEnvironment:
+		return "the environment file"
+	case stacks.SourceDefault:
+		return "the stack's default"
+	}
+	return source
 }
 
 // isPath reports whether path is top or inside it (top.x, top["a.b"],

@@ -1805,6 +1805,62 @@ func TestPlanVariablesRecorded(t *testing.T) {
 	}
 }
 
+// TestPlanVariablesSourceOnly: a deployment made with PANKA_VAR_X=v and
+// a plan given --var X=v (the same value, another source) listed
+// variables.X.source and --detailed-exitcode exited 2, as if apply had
+// something to do. A source outside the repository (--var, --var-file,
+// PANKA_VAR_*) on either side is no change when the value and secrecy are
+// the same (changed never sees it, the engine gets the same value); one
+// between the environment file and the default still is (changed lists
+// the environment for it).
+func TestPlanVariablesSourceOnly(t *testing.T) {
+	secret := stacks.Sensitive{Hash: stacks.SensitivePrefix + "aaa"}
+	for _, tt := range []struct {
+		name            string
+		deployed, given stacks.ResolvedVar
+		wantPaths       string
+		wantNote        string
+	}{
+		{"env then flag", stacks.ResolvedVar{Name: "X", Value: "v", Source: "env"}, stacks.ResolvedVar{Name: "X", Value: "v", Source: "flag"},
+			"", "variable X has the value deployed, from --var X now and from PANKA_VAR_X then: no change (a plan compares values, not where they came from)"},
+		{"flag then var-file", stacks.ResolvedVar{Name: "X", Value: "v", Source: "flag"}, stacks.ResolvedVar{Name: "X", Value: "v", Source: "var-file"},
+			"", "variable X has the value deployed, from --var-file now and from --var X then: no change (a plan compares values, not where they came from)"},
+		{"default then env", stacks.ResolvedVar{Name: "X", Value: "v", Source: "default"}, stacks.ResolvedVar{Name: "X", Value: "v", Source: "env"},
+			"", "variable X has the value deployed, from PANKA_VAR_X now and from the stack's default then: no change (a plan compares values, not where they came from)"},
+		{"flag then environment file", stacks.ResolvedVar{Name: "X", Value: "v", Source: "flag"}, stacks.ResolvedVar{Name: "X", Value: "v", Source: "environment"},
+			"", "variable X has the value deployed, from the environment file now and from --var X then: no change (a plan compares values, not where they came from)"},
+		{"secret env then flag", stacks.ResolvedVar{Name: "K", Value: secret, Source: "env", Secret: true}, stacks.ResolvedVar{Name: "K", Value: secret, Source: "flag", Secret: true},
+			"", "variable K has the value deployed, from --var K now and from PANKA_VAR_K then: no change (a plan compares values, not where they came from)"},
+		{"another value", stacks.ResolvedVar{Name: "X", Value: "v", Source: "env"}, stacks.ResolvedVar{Name: "X", Value: "w", Source: "flag"},
+			"variables.X.source variables.X.value", ""},
+		{"secret now", stacks.ResolvedVar{Name: "X", Value: "v", Source: "env"}, stacks.ResolvedVar{Name: "X", Value: "v", Source: "flag", Secret: true},
+			"variables.X.secret variables.X.source", ""},
+		{"default then environment file", stacks.ResolvedVar{Name: "X", Value: "v", Source: "default"}, stacks.ResolvedVar{Name: "X", Value: "v", Source: "environment"},
+			"variables.X.source", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			deployed, d := base(), base()
+			deployed.Variables = []stacks.ResolvedVar{tt.deployed}
+			d.Variables = []stacks.ResolvedVar{tt.given}
+			p := Plan(d, fromState(t, deployed), Options{})
+			var paths []string
+			for _, fc := range p.Variables {
+				paths = append(paths, fc.Path)
+			}
+			if got := strings.Join(paths, " "); got != tt.wantPaths {
+				t.Errorf("variables = %q, want %q", got, tt.wantPaths)
+			}
+			if p.Applies() != (tt.wantPaths != "") {
+				t.Errorf("Applies %v, want %v", p.Applies(), tt.wantPaths != "")
+			}
+			notes := SourceOnlyNotes(d, fromState(t, deployed))
+			if got := strings.Join(notes, "\n"); got != tt.wantNote {
+				t.Errorf("notes = %q, want %q", got, tt.wantNote)
+			}
+		})
+	}
+}
+
 func mustJSONTest(t *testing.T, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)

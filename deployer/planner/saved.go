@@ -332,9 +332,7 @@ func RecordVars(r *stacks.Resolved, key []byte) map[string]string {
 	}
 	out := map[string]string{}
 	for _, v := range r.Variables {
-		switch v.Source {
-		case "flag", "var-file", "env":
-		default:
+		if !stacks.GivenOutside(v.Source) {
 			continue
 		}
 		var s string

@@ -604,6 +604,9 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	if p.HasChanges() && src.repo != nil && src.commit != "" {
 		warnPlanBehindDeployed(ctx, opts.F, src.repo, skey, src.commit, opts.Ref, state)
 	}
+	for _, n := range planner.SourceOnlyNotes(desired, planned) {
+		fmt.Fprintf(opts.F.Notices(), "Note: %s.\n", n)
+	}
 	if state != nil && state.LastDriftCheck != nil && len(state.LastDriftCheck.Drifted) > 0 {
 		// The plan compares with the deployed spec, not the real resources.
 		dc := state.LastDriftCheck
