@@ -758,9 +758,17 @@ func planAfterAFailedApply(t *testing.T, b backend) {
 	var applied struct {
 		Plan       planner.Result        `json:"plan"`
 		Deployment statestore.Deployment `json:"deployment"`
+		DoneBefore []string              `json:"doneBefore"`
 	}
 	if err := json.Unmarshal([]byte(applyOut), &applied); err != nil {
 		t.Fatalf("apply -o json: %v\n%s", err, applyOut)
+	}
+	// Both name them in JSON: the plan those the failed run changed, the
+	// apply those its engine then left alone (its summary line leaves
+	// them out).
+	if want := []string{"assets", "sessions"}; !reflect.DeepEqual(plan.DoneByFailedRuns, want) || !reflect.DeepEqual(applied.Plan.DoneByFailedRuns, want) ||
+		!reflect.DeepEqual(applied.DoneBefore, want) {
+		t.Errorf("doneByFailedRuns: plan %v, apply's plan %v; apply's doneBefore %v; want %v", plan.DoneByFailedRuns, applied.Plan.DoneByFailedRuns, applied.DoneBefore, want)
 	}
 	if s := plan.Summary; s.Create != 1 || s.Update != 2 || s.Replace != 0 || s.Delete != 0 {
 		t.Errorf("plan summary %+v, want 1 to create, 2 to update", s)

@@ -187,6 +187,11 @@ type Result struct {
 	Declined   bool
 	// EngineSkipped is true when the plan had no changes and the engine was not run.
 	EngineSkipped bool
+	// DoneBefore names, sorted, those of Plan.DoneByFailedRuns that the
+	// engine took no step on: the failed runs before this one had made
+	// their changes already, so this run only records them (the plan's
+	// counts include them, the engine's do not).
+	DoneBefore []string
 	// resources is how many resources the engine manages after Up (-1:
 	// the engine did not say).
 	resources int
@@ -575,6 +580,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	skipped := append(componentNames(&stacks.Resolved{Components: left}), tried...)
 	if done := DoneByFailedRuns(ctx, rt.Store, req.Key, state, p, skipped, rt.EngineCheckpoint); len(done) > 0 {
 		warnf("%s", DoneWarning(req.Key, state, done, "this "+string(req.Operation)))
+		p.DoneByFailedRuns = done
 	}
 	if gone := GoneByFailedRuns(ctx, rt.Store, req.Key, state, p, skipped, rt.EngineCheckpoint); len(gone) > 0 {
 		warnf("%s", GoneWarning(req.Key, state, gone, "this "+string(req.Operation)))
@@ -1360,6 +1366,7 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 	}
 	res.resources = out.Managed()
 	res.changes = engineChanges(out)
+	res.DoneBefore = untouched(res.Plan.DoneByFailedRuns, out.Steps)
 	outputs := GroupOutputs(out.Outputs, req.Key, rt.SecretKey)
 	if h, ok := eng.(interface{ Health(context.Context) error }); ok {
 		if err := h.Health(ctx); err != nil {
@@ -1963,6 +1970,18 @@ func failedChanges(r *engine.Result) *statestore.ChangeSummary {
 		return nil
 	}
 	return engineChanges(r)
+}
+
+// untouched returns those of components that no step of the engine's
+// changed a resource of.
+func untouched(components []string, steps []engine.Step) []string {
+	var out []string
+	for _, c := range components {
+		if !slices.ContainsFunc(steps, func(s engine.Step) bool { return s.Component == c }) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // engineStateGone is CheckEngineState for a run that skips the engine

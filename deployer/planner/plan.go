@@ -117,6 +117,14 @@ type Result struct {
 	// deployment records a commit that has them. They deploy nothing;
 	// apply records the new commit (Applies).
 	Watched []WatchedFile `json:"watched,omitempty"`
+	// DoneByFailedRuns names, sorted, the components whose change here
+	// the failed or interrupted runs since the last successful deployment
+	// made (or began) in the engine already, as Pulumi's checkpoint shows
+	// (deploy.DoneByFailedRuns; set by the caller, which reads it). The
+	// summary still counts them, as no deployment recorded them and apply
+	// records them; the engine changes only what is left of them, so the
+	// text's summary line says how many of its changes they are.
+	DoneByFailedRuns []string `json:"doneByFailedRuns,omitempty"`
 }
 
 // WatchedFile is a file a stack watches (spec.watch) that changed since

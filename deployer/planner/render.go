@@ -276,6 +276,13 @@ func SummaryLine(s Summary) string {
 	return line
 }
 
+// doneByFailedRunsText says, after the summary line of a plan, which of
+// its changes the failed runs before it made already (DoneByFailedRuns):
+// the apply after it counts only what the engine still does.
+func doneByFailedRunsText(done []string) string {
+	return fmt.Sprintf(" (%d of them, %s, made already, or begun, by a failed run: apply records them, and its engine changes only what is left)", len(done), strings.Join(done, ", "))
+}
+
 // writeSummary writes the summary s of plans.
 func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts TextOptions) {
 	if !s.HasChanges() {
@@ -336,7 +343,11 @@ func writeSummary(t *textWriter, s Summary, what string, plans []*Result, opts T
 		t.line("%s", t.paint(ansiGreen, "No changes. "+what+" matches the deployed state."))
 		return
 	}
-	t.line("%s", t.paint(ansiBold, SummaryLine(s)))
+	line := SummaryLine(s)
+	if len(plans) == 1 && len(plans[0].DoneByFailedRuns) > 0 {
+		line += doneByFailedRunsText(plans[0].DoneByFailedRuns)
+	}
+	t.line("%s", t.paint(ansiBold, line))
 	if len(s.DataLoss) > 0 {
 		t.line("%s", t.paint(ansiRed+ansiBold, "Warning: DATA LOSS: "+strings.Join(s.DataLoss, ", ")+dataLossPermission(plans, opts)))
 	}
@@ -464,6 +475,9 @@ func WriteTextAll(w io.Writer, plans []*Result, opts TextOptions) error {
 		p.writeText(t)
 		t.buf.WriteByte('\n')
 		line := SummaryLine(p.Summary)
+		if p.HasChanges() && len(p.DoneByFailedRuns) > 0 {
+			line += doneByFailedRunsText(p.DoneByFailedRuns)
+		}
 		if !p.HasChanges() && p.RecordsCommit() && !p.Runs() {
 			line = "No changes to deploy; files it watches changed since the deployed commit: apply records the new commit."
 			if len(p.Watched) == 0 {

@@ -1585,6 +1585,45 @@ func confirm(ctx context.Context, r io.Reader, w io.Writer, question, want strin
 	}
 }
 
+// withoutDoneBefore splits the plan's counts s of a deployment (res)
+// into what this run changed and, before, the changes of the components
+// the engine left alone because failed runs before it had made them
+// (res.DoneBefore): the plan counts them, as nothing recorded them, but
+// "4 created" after a run that created 3 of them read as this run having
+// made all four. before is nil when there are none.
+func withoutDoneBefore(s *statestore.ChangeSummary, res *deploy.Result) (now, before *statestore.ChangeSummary) {
+	if s == nil || res.Plan == nil || len(res.DoneBefore) == 0 {
+		return s, nil
+	}
+	left, done := *s, statestore.ChangeSummary{}
+	for _, c := range res.Plan.Changes {
+		if !slices.Contains(res.DoneBefore, c.Component) {
+			continue
+		}
+		var from, to *int
+		switch c.Action {
+		case planner.ActionCreate:
+			from, to = &left.Create, &done.Create
+		case planner.ActionUpdate:
+			from, to = &left.Update, &done.Update
+		case planner.ActionReplace:
+			from, to = &left.Replace, &done.Replace
+		case planner.ActionDelete:
+			from, to = &left.Delete, &done.Delete
+		default:
+			continue
+		}
+		if *from > 0 {
+			*from--
+			*to++
+		}
+	}
+	if done == (statestore.ChangeSummary{}) {
+		return s, nil
+	}
+	return &left, &done
+}
+
 // printDeployment reports a recorded deployment on stdout.
 func printDeployment(f *Factory, res *deploy.Result) {
 	d := res.Deployment
@@ -1595,7 +1634,8 @@ func printDeployment(f *Factory, res *deploy.Result) {
 			Plan       *planner.Result        `json:"plan"`
 			Deployment *statestore.Deployment `json:"deployment"`
 			Skipped    bool                   `json:"engineSkipped"`
-		}{res.Plan, shownDeployment(d), res.EngineSkipped})
+			DoneBefore []string               `json:"doneBefore,omitempty"`
+		}{res.Plan, shownDeployment(d), res.EngineSkipped, res.DoneBefore})
 		return
 	}
 	// ", commit abc123def456", or nothing outside git.
@@ -1616,8 +1656,17 @@ func printDeployment(f *Factory, res *deploy.Result) {
 		if s == nil {
 			s = d.Changes
 		}
+		s, before := withoutDoneBefore(s, res)
 		fmt.Fprintf(f.IO.Out, "\n%s of %s/%s succeeded: %d created, %d updated, %d replaced, %d deleted (serial %d%s).\n",
 			strings.ToUpper(d.Operation[:1])+d.Operation[1:], d.Stack, d.Environment, s.Create, s.Update, s.Replace, s.Delete, d.Serial, commit)
+		if before != nil {
+			them, were := "them", "they were"
+			if len(res.DoneBefore) == 1 {
+				them, were = "it", "it was"
+			}
+			fmt.Fprintf(f.IO.Out, "A failed or interrupted run before it had made the plan's other changes already: %s (%s); the engine left %s as %s, and this deployment records %s.\n",
+				changeCounts(before, ""), strings.Join(res.DoneBefore, ", "), them, were, them)
+		}
 		if e := d.Changes; d.ChangesFrom == statestore.ChangesFromEngine && e != nil && *e != *s {
 			counts := changeCounts(e, "")
 			if *e == (statestore.ChangeSummary{}) {

@@ -590,6 +590,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	}
 	if done := deploy.DoneByFailedRuns(ctx, store, skey, state, p, skip, opts.F.engineCheckpointFunc(d.cfg, skey)); len(done) > 0 {
 		opts.F.Warnf("%s", deploy.DoneWarning(skey, state, done, "apply"))
+		p.DoneByFailedRuns = done
 	}
 	if gone := deploy.GoneByFailedRuns(ctx, store, skey, state, p, skip, opts.F.engineCheckpointFunc(d.cfg, skey)); len(gone) > 0 {
 		opts.F.Warnf("%s", deploy.GoneWarning(skey, state, gone, "apply"))

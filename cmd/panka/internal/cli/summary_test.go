@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"panka.dev/panka/deployer/deploy"
+	"panka.dev/panka/deployer/planner"
 	"panka.dev/panka/statestore"
 )
 
@@ -48,6 +49,30 @@ func TestPrintDeploymentCountsInPlanUnits(t *testing.T) {
 				t.Errorf("printed:\n%s\nwant no %q", got, tt.notWant)
 			}
 		})
+	}
+}
+
+// TestPrintDeploymentDoneBefore: after a failed run, the components the
+// engine took no step on (deploy.Result.DoneBefore: that run had made
+// their changes) are left out of the success line and named on the next,
+// so the line counts what this run changed; the engine's count then
+// agrees and no labelled line follows.
+func TestPrintDeploymentDoneBefore(t *testing.T) {
+	plan := &planner.Result{Changes: []planner.Change{
+		{Component: "assets", Action: planner.ActionCreate},
+		{Component: "orders", Action: planner.ActionUpdate},
+		{Component: "shop-db", Action: planner.ActionCreate},
+		{Component: "web", Action: planner.ActionCreate},
+	}}
+	ios, _, out, _ := Test()
+	printDeployment(&Factory{IO: ios}, &deploy.Result{Plan: plan, DoneBefore: []string{"assets", "orders"}, Deployment: &statestore.Deployment{
+		Operation: "apply", Stack: "shop", Environment: "dev", Serial: 7, Result: statestore.ResultSucceeded,
+		Changes: &statestore.ChangeSummary{Create: 2}, ChangesFrom: statestore.ChangesFromEngine, PlannedChanges: &statestore.ChangeSummary{Create: 3, Update: 1},
+	}})
+	want := "succeeded: 2 created, 0 updated, 0 replaced, 0 deleted (serial 7).\n" +
+		"A failed or interrupted run before it had made the plan's other changes already: 1 created, 1 updated (assets, orders); the engine left them as they were, and this deployment records them.\n"
+	if got := out.String(); !strings.Contains(got, want) || strings.Contains(got, "Pulumi resources") {
+		t.Errorf("printed:\n%s\nwant it to hold %q and no engine line", got, want)
 	}
 }
 
