@@ -2626,6 +2626,70 @@ func TestStackGlobMatchingNothing(t *testing.T) {
 	}
 }
 
+// TestEnvironmentGlobMatchingNothing: an --environment glob that matches
+// no environment of the selected stacks at base or head (a typo such as
+// 'prodution*': a CI matrix silently empty) is warned about in Problems,
+// as a --stack glob is, not refused; one that matches an environment of a
+// selected stack, touched or not, is not. Both engines and modes, and
+// since-deployed.
+func TestEnvironmentGlobMatchingNothing(t *testing.T) {
+	g, _ := baseRepo(t)
+	seed(g, "stacks/pay-folder", "payments")
+	g.Write("stacks/pay-folder/environments/qa.yaml", envYAML("qa", "  variables: {}\n"))
+	g.Commit("more stacks")
+	g.Write("stacks/orders/environments/dev.yaml", envYAML("dev", "  variables:\n    LOG_LEVEL: debug\n"))
+	g.Commit("orders dev")
+	warned := func(res *changes.Result, glob string) bool {
+		for _, p := range res.Problems {
+			if strings.Contains(p.Error(), fmt.Sprintf("--environment %q matches no environment ", glob)) && strings.Contains(p.Error(), "check the pattern") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, tc := range []struct {
+		stacks        []string
+		glob, nothing string
+	}{
+		{nil, "d*", "prd*"},       // touched stack's environment
+		{nil, "q?", "prodution*"}, // only an untouched stack has it
+		{[]string{"pay*"}, "q?", "d[!e]*"},
+		{[]string{"orders"}, "[s]taging", "q?"}, // qa is not orders'
+	} {
+		detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks", StrictNames: true, Stacks: tc.stacks, Environments: []string{tc.glob, tc.nothing}}, func(engine string, paths bool, res *changes.Result) {
+			if warned(res, tc.glob) || !warned(res, tc.nothing) {
+				t.Errorf("%s paths=%v --stack %v: problems %v, want only %s warned about", engine, paths, tc.stacks, res.Problems, tc.nothing)
+			}
+		})
+	}
+	// --stack matching nothing is warned about on its own: its selected
+	// stacks have no environment to match.
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks", StrictNames: true, Stacks: []string{"nope*"}, Environments: []string{"d*"}}, func(engine string, paths bool, res *changes.Result) {
+		if warned(res, "d*") || len(res.Problems) != 1 {
+			t.Errorf("%s paths=%v: problems %v, want only the --stack glob warned about", engine, paths, res.Problems)
+		}
+	})
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks", Environments: []string{"prd*"}}, func(engine string, paths bool, res *changes.Result) {
+		if warned(res, "prd*") {
+			t.Errorf("%s paths=%v: warned without StrictNames: %v", engine, paths, res.Problems)
+		}
+	})
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := changes.SinceDeployed(context.Background(), repo, fakeDeployed{}, changes.Options{StacksRoot: "stacks", StrictNames: true, Environments: []string{"q*", "prd*"}})
+		repo.Close()
+		if err != nil {
+			t.Fatalf("%s since-deployed: %v", m.name, err)
+		}
+		if warned(res, "q*") || !warned(res, "prd*") {
+			t.Errorf("%s since-deployed: problems %v, want only prd* warned about", m.name, res.Problems)
+		}
+	}
+}
+
 // TestUnknownFilterNameBrokenStack: a --stack name matching nothing while
 // an untouched stack.yaml does not load (so its stack's name is unknown)
 // says so, naming the file: the name may be that stack's.

@@ -257,7 +257,7 @@ func SinceDeployed(ctx context.Context, repo *gitops.Repo, deployed DeployedComm
 	if err := names.err(e, head.where("head")+" or in the deployed state"); err != nil {
 		return nil, err
 	}
-	res.Problems = append(res.Problems, names.warnings(head.where("head")+" or in the deployed state")...)
+	res.Problems = append(res.Problems, names.warnings(e, head.where("head")+" or in the deployed state")...)
 	bases := map[string]*side{}
 	ids := make([]gitops.Hash, 0, len(groups))
 	for c := range groups {

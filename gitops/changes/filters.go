@@ -15,11 +15,15 @@ import (
 // that no stack answered yet. A typo in either would otherwise read as
 // "nothing changed" and silently turn off a pipeline's deploys. A --stack
 // glob that matches no stack at all is a valid question but most often a
-// typo too (a CI matrix silently empty): it is warned about, not refused.
+// typo too (a CI matrix silently empty): it is warned about, not refused,
+// and so is an --environment glob that matches no environment of the
+// selected stacks.
 type unknown struct {
 	stacks, envs map[string]bool
-	// globs are the --stack globs that matched no stack name yet.
-	globs    map[string]bool
+	// globs are the --stack globs that matched no stack name yet, and
+	// envGlobs the --environment globs that matched no environment of a
+	// selected stack yet.
+	globs, envGlobs map[string]bool
 	selected bool // some stack matched --stack
 	// broken lists the untouched stack.yaml files that do not load: their
 	// names are unknown, so one of them may be the name asked for.
@@ -31,7 +35,7 @@ type unknown struct {
 
 func (e *engine) literalFilters() *unknown {
 	literal := func(p string) bool { return !strings.ContainsAny(p, `*?[\`) }
-	u := &unknown{stacks: map[string]bool{}, envs: map[string]bool{}, globs: map[string]bool{}}
+	u := &unknown{stacks: map[string]bool{}, envs: map[string]bool{}, globs: map[string]bool{}, envGlobs: map[string]bool{}}
 	if !e.opts.StrictNames {
 		return u
 	}
@@ -45,12 +49,16 @@ func (e *engine) literalFilters() *unknown {
 	for _, x := range e.opts.Environments {
 		if literal(x) {
 			u.envs[x] = true
+		} else {
+			u.envGlobs[x] = true
 		}
 	}
 	return u
 }
 
-func (u *unknown) done() bool { return len(u.stacks) == 0 && len(u.envs) == 0 && len(u.globs) == 0 }
+func (u *unknown) done() bool {
+	return len(u.stacks) == 0 && len(u.envs) == 0 && len(u.globs) == 0 && len(u.envGlobs) == 0
+}
 
 // seeGlobs answers the --stack globs that match name (a stack's name, or
 // a folder's: most often the same, and known without a read).
@@ -62,11 +70,22 @@ func (u *unknown) seeGlobs(name string) {
 	}
 }
 
-// warnings says which --stack globs matched no stack, where.
-func (u *unknown) warnings(where string) []error {
+// warnings says which --stack globs matched no stack, and which
+// --environment globs no environment of a selected stack, where.
+func (u *unknown) warnings(e *engine, where string) []error {
 	var ws []error
 	for _, g := range sortedKeys(u.globs) {
 		ws = append(ws, fmt.Errorf("--stack %q matches no stack %s: nothing is listed for it; check the pattern (panka stack list shows the stacks)", g, where))
+	}
+	if !u.selected && len(e.opts.Stacks) > 0 {
+		return ws // --stack matched nothing: no environment to match
+	}
+	what := "of any stack"
+	if len(e.opts.Stacks) > 0 {
+		what = "of the selected stacks"
+	}
+	for _, g := range sortedKeys(u.envGlobs) {
+		ws = append(ws, fmt.Errorf("--environment %q matches no environment %s %s: nothing is listed for it; check the pattern (panka stack list shows the stacks and their environments)", g, what, where))
 	}
 	return ws
 }
@@ -89,6 +108,11 @@ func (u *unknown) see(e *engine, name string, envs []string) {
 	for _, env := range envs {
 		delete(u.envs, env)
 		u.envNames[env] = true
+		for g := range u.envGlobs {
+			if matchName(g, env) {
+				delete(u.envGlobs, g)
+			}
+		}
 	}
 }
 
@@ -172,7 +196,7 @@ func (e *engine) unknownFilters(ctx context.Context, base, head *side, atHead ma
 		if err := u.err(e, where); err != nil {
 			return nil, err
 		}
-		return u.warnings(where), nil
+		return u.warnings(e, where), nil
 	}
 	// Without --stack every stack is selected, and the index most often
 	// knows the environments without a read.
