@@ -24,7 +24,7 @@ type unknown struct {
 	// envGlobs the --environment globs that matched no environment of a
 	// selected stack yet.
 	globs, envGlobs map[string]bool
-	selected bool // some stack matched --stack
+	selected        bool // some stack matched --stack
 	// broken lists the untouched stack.yaml files that do not load: their
 	// names are unknown, so one of them may be the name asked for.
 	broken []string
