@@ -1077,6 +1077,69 @@ func TestShallowClone(t *testing.T) {
 	}
 }
 
+// TestRemoteBranchNotFetched: a remote branch that a CI checkout did not
+// fetch (actions/checkout's default fetch-depth: 1, a --single-branch
+// clone) is an error that names the fetch that brings it: with its
+// history in a shallow clone (a plain git fetch of the branch left the
+// merge-base cut off, a second failure), the branch alone in a full one.
+// The suggested command makes the ref resolve.
+func TestRemoteBranchNotFetched(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("f", "0")
+	g.Commit("0")
+	g.Git("branch", "-M", "main")
+	g.Git("checkout", "-q", "-b", "feat")
+	g.Write("f", "1")
+	g.Commit("1")
+	for _, tc := range []struct {
+		clone []string
+		fix   []string
+	}{
+		{[]string{"--depth", "1"}, []string{"fetch", "-q", "--unshallow", "origin", "main:refs/remotes/origin/main"}},
+		{[]string{"--single-branch"}, []string{"fetch", "-q", "origin", "main:refs/remotes/origin/main"}},
+	} {
+		dst := filepath.Join(t.TempDir(), "clone")
+		args := append(append([]string{"clone", "-q", "--branch", "feat"}, tc.clone...), "file://"+g.Dir, dst)
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		for _, m := range modes {
+			r := open(t, dst, m.opts)
+			_, err := r.ResolveRef("origin/main")
+			var re *gitops.RefError
+			if !errors.As(err, &re) || re.Remote != "origin" || re.Branch != "main" || !strings.Contains(err.Error(), "git fetch "+strings.Join(tc.fix[2:], " ")) {
+				t.Errorf("%s %v: ResolveRef(origin/main) = %v; want a not-found error naming git %v", m.name, tc.clone, err, tc.fix[2:])
+			}
+			if shallow := strings.Contains(err.Error(), "fetch-depth: 0"); shallow != (tc.clone[0] == "--depth") {
+				t.Errorf("%s %v: ResolveRef(origin/main) = %v; fetch-depth advice only in a shallow clone", m.name, tc.clone, err)
+			}
+			// Not a remote of this clone: no fetch to name.
+			if _, err := r.ResolveRef("upstream/main"); !errors.As(err, &re) || re.Remote != "" || !strings.Contains(err.Error(), "git fetch first") {
+				t.Errorf("%s %v: ResolveRef(upstream/main) = %v; want the generic not-found error", m.name, tc.clone, err)
+			}
+		}
+		cmd := exec.Command("git", tc.fix...)
+		cmd.Dir = dst
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", tc.fix, err, out)
+		}
+		for _, m := range modes {
+			r := open(t, dst, m.opts)
+			h, err := r.ResolveRef("origin/main")
+			if err != nil {
+				t.Fatalf("%s %v: after git %v: ResolveRef(origin/main) = %v", m.name, tc.clone, tc.fix, err)
+			}
+			head, err := r.ResolveRef("HEAD")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.MergeBase(context.Background(), h, head); err != nil {
+				t.Errorf("%s %v: after git %v: merge-base with origin/main: %v", m.name, tc.clone, tc.fix, err)
+			}
+		}
+	}
+}
+
 // TestCountCommitsAcrossShallowBoundary: a clone that fetched two tips
 // at depth 1 (git clone --depth 1 --no-single-branch, or a CI runner that
 // fetched main and then the commit it builds) has both commits, each cut

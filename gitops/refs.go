@@ -46,7 +46,11 @@ type RefError struct {
 	// MergeBase is true when Ref names the merge-base of two commits
 	// ("merge-base of a and b"), which is cut off by a shallow clone.
 	MergeBase bool
-	Err       error
+	// Remote and Branch split a ref that was not found and reads as a
+	// remote branch of a configured remote (origin/main): the error says
+	// what to fetch.
+	Remote, Branch string
+	Err            error
 }
 
 func (e *RefError) Error() string {
@@ -69,6 +73,21 @@ func (e *RefError) Error() string {
 	}
 	if e.Err != nil && e.Err != ErrRefNotFound {
 		return fmt.Sprintf("resolve ref %q: %v", e.Ref, e.Err)
+	}
+	if e.Remote != "" {
+		// A CI checkout fetches only the commit it builds (actions/checkout
+		// with its default fetch-depth: 1, GitLab's branch pipelines):
+		// "git fetch first" fetched the branch, and the next run failed on
+		// the merge-base the shallow history cut off.
+		// The refspec names where it goes: a clone made with --depth or
+		// --single-branch fetches a branch it was not made with into
+		// FETCH_HEAD only.
+		spec := fmt.Sprintf("%s %s:refs/remotes/%s/%s", e.Remote, e.Branch, e.Remote, e.Branch)
+		fix := "git fetch " + spec
+		if e.Shallow {
+			fix = fmt.Sprintf("this is a shallow clone, which has neither it nor the history to compare with: git fetch --unshallow %s; in GitHub Actions use actions/checkout with fetch-depth: 0", spec)
+		}
+		return fmt.Sprintf("resolve ref %q: not found: remote branch %s is not in this clone (%s)", e.Ref, e.Ref, fix)
 	}
 	return fmt.Sprintf("resolve ref %q: not found: no branch, tag, remote branch or commit has that name here (if it exists on the remote, git fetch first)", e.Ref)
 }
@@ -223,7 +242,14 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 			if err := r.damagedHead(ref, rev); err != nil {
 				return ZeroHash, err
 			}
-			return ZeroHash, &RefError{Ref: ref, Err: ErrRefNotFound, Unborn: r.unborn(rev)}
+			re := &RefError{Ref: ref, Err: ErrRefNotFound, Unborn: r.unborn(rev)}
+			if rem, branch, ok := strings.Cut(rev, "/"); ok && branch != "" && re.Unborn == "" && !strings.ContainsAny(branch, "~^@:") {
+				if _, known := r.RemoteFor(rem); known && rem != "refs" {
+					re.Remote, re.Branch = rem, branch
+					re.Shallow, _ = r.IsShallow()
+				}
+			}
+			return ZeroHash, re
 		}
 		if errors.Is(err, io.EOF) {
 			why := "the history is shorter than that"
