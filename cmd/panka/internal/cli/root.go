@@ -439,13 +439,21 @@ func NewRootCmd(f *Factory) *cobra.Command {
 					continue
 				}
 				empty := fl.Value.Type() == "string" && strings.TrimSpace(fl.Value.String()) == ""
+				var list []string
 				if sv, ok := fl.Value.(pflag.SliceValue); ok {
-					empty = slices.ContainsFunc(sv.GetSlice(), func(v string) bool { return strings.TrimSpace(v) == "" })
+					list = sv.GetSlice()
+					empty = slices.ContainsFunc(list, func(v string) bool { return strings.TrimSpace(v) == "" })
 				}
 				if empty {
 					shown := "--" + name
 					if name == "chdir" {
 						shown = "-C" // as typed: nobody writes --chdir
+					}
+					if slices.ContainsFunc(list, func(v string) bool { return strings.TrimSpace(v) != "" }) {
+						// --stack "$A,$B" with B unset: "is empty ...
+						// leave --stack out" sent the user to every
+						// stack instead of A.
+						return Usagef("%s %q holds an empty name (an unset or empty CI variable, or a stray comma?): name each one, or drop the empty one", shown, strings.Join(list, ","))
 					}
 					if unless, ok := fl.Annotations[requiredFlag]; ok {
 						// "leave --stack out" sent the user to the
