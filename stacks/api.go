@@ -232,6 +232,11 @@ func itoa(n int) string {
 //	    parses every YAML file of the stack (strict), validates structure,
 //	    returns *Errors listing every problem (spec problems of every
 //	    environment included). No stack.yaml: an error wrapping ErrNoStack.
+//	func LoadLegacy(fsys fs.FS, dir string) (*Stack, []*Error, error)
+//	    Load for a commit other than the one being edited (rollback,
+//	    promote, changed's base, plan --ref of an older commit): layouts
+//	    panka accepted before it checked where Services are load as then,
+//	    each returned as a warning instead of an error.
 //	func (s *Stack) Header() *Header
 //	func (s *Stack) Environments() []string
 //	func (s *Stack) File() string; ComponentNames() []string;

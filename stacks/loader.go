@@ -480,7 +480,7 @@ func (d *Discovery) ReadAhead(refs []Ref) {
 // reading again the stack.yaml and stack folder listing discovery read.
 // Loads may run concurrently.
 func (d *Discovery) Load(ref Ref) (*Stack, error) {
-	return load(d.fsys, ref.Path, d.read[cleanRoot(ref.Path)])
+	return load(d.fsys, ref.Path, d.read[cleanRoot(ref.Path)], nil)
 }
 
 // stackDir is a folder holding a stack.yaml, with its listing; or, when
@@ -1654,11 +1654,30 @@ func (s *Stack) decodeVarDecls(v *node, errs *errList) {
 // and returns the stack. On any problem it returns an *Errors listing all
 // of them, each with its repo-relative file:line:column.
 func Load(fsys fs.FS, dir string) (*Stack, error) {
-	return load(fsys, dir, nil)
+	return load(fsys, dir, nil, nil)
 }
 
-// load is Load; pre, when not nil, is what discovery read of dir.
-func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
+// LoadLegacy is Load for a stack as a commit other than the one being
+// edited holds it (a rollback or promotion target, the deployed commit
+// changed compares from, plan --ref of an older commit): the layouts
+// panka loaded before it checked where Services are (a Service outside
+// services/<svc>/, a services/<svc>/ folder without one, a component
+// directly in services/) load as they loaded then, as they were
+// deployed, and each is returned in legacy with its file:line and what
+// to move where. A commit cannot be edited, and what panka deployed
+// from one must stay deployable: refusing it would leave only a
+// rollback to a recorded spec. Every other problem is an error as with
+// Load, and legacy is nil when there is none of these.
+func LoadLegacy(fsys fs.FS, dir string) (s *Stack, legacy []*Error, err error) {
+	var warns errList
+	s, err = load(fsys, dir, nil, &warns)
+	return s, warns.list, err
+}
+
+// load is Load; pre, when not nil, is what discovery read of dir; legacy,
+// when not nil, takes the problems of the layouts LoadLegacy accepts,
+// which then load as they did before they were checked.
+func load(fsys fs.FS, dir string, pre *stackRead, legacy *errList) (*Stack, error) {
 	var errs errList
 	s := &Stack{compIdx: map[string]*compDoc{}, services: map[string]string{}, envs: map[string]*envDoc{}}
 	dir = cleanRoot(dir)
@@ -1826,10 +1845,15 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 				if path.Dir(folder) != svcRoot {
 					// In infra/ it would silently make every shared
 					// component there part of the service; at the stack
-					// root it groups nothing.
+					// root it groups nothing. That is still what it does
+					// in a commit loaded as it was deployed (legacy).
 					svcUnsure[svcFolder(p)] = true
-					errs.add(d.root.get("kind").pos(), "kind", "a Service document belongs in %s/<service>/service.yaml, not in %s/: %s", svcRoot, folder, belongsIn(kind, name, dir))
-					continue
+					msg := fmt.Sprintf("a Service document belongs in %s/<service>/service.yaml, not in %s/: %s", svcRoot, folder, belongsIn(kind, name, dir))
+					if legacy == nil {
+						errs.add(d.root.get("kind").pos(), "kind", "%s", msg)
+						continue
+					}
+					legacy.add(d.root.get("kind").pos(), "kind", "%s", msg)
 				}
 				if prev, dup := svcOf[folder]; dup {
 					errs.add(d.root.get("metadata").get("name").pos(), "metadata.name", "folder %s already has Service %q (%s): one Service per folder", folder, prev.name, prev.file)
@@ -1874,7 +1898,11 @@ func load(fsys fs.FS, dir string, pre *stackRead) (*Stack, error) {
 			}
 		}
 	}
-	checkServiceFolders(comps, svcRoot, svcUnsure, &errs)
+	if legacy != nil {
+		checkServiceFolders(comps, svcRoot, svcUnsure, legacy)
+	} else {
+		checkServiceFolders(comps, svcRoot, svcUnsure, &errs)
+	}
 	sort.Slice(comps, func(i, j int) bool { return comps[i].name < comps[j].name })
 	s.comps = comps
 	// Overrides must name existing components (reported in environment

@@ -605,3 +605,83 @@ func TestDiscoverNonUTF8Folder(t *testing.T) {
 		t.Errorf("Discover = %q, want %q", err, want)
 	}
 }
+
+// A commit made before panka checked where Services are (a rollback
+// target, a deployed commit) loads with LoadLegacy as panka loaded it
+// then: each Service groups the components of its folder and below,
+// wherever it is, and each layout now refused is a warning with its
+// file:line, not an error. The services wanted are what panka before
+// that check (9725815d^) showed for these layouts.
+func TestLoadLegacyLayouts(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		files    map[string]string
+		services map[string]string // component -> its service
+		warns    []string
+		errs     []string // Load's, when not warns
+	}{
+		{"service in infra", map[string]string{
+			"stacks/s/infra/ops.yaml": doc("Service", "ops") + "---\n" + doc("Queue", "q1"),
+			"stacks/s/infra/b.yaml":   doc("Bucket", "b1"),
+		}, map[string]string{"q1": "ops", "b1": "ops"}, []string{
+			"stacks/s/infra/ops.yaml:2:7: kind: a Service document belongs in stacks/s/services/<service>/service.yaml, not in stacks/s/infra/: move it to stacks/s/services/ops/service.yaml",
+		}, nil},
+		{"service at the stack root, nested, and folders without one", map[string]string{
+			"stacks/s/rootsvc.yaml":                   doc("Service", "rootsvc"),
+			"stacks/s/infra/b.yaml":                   doc("Bucket", "b1"),
+			"stacks/s/services/q2.yaml":               doc("Queue", "q2"),
+			"stacks/s/services/api/q3.yaml":           doc("Queue", "q3"),
+			"stacks/s/services/api/jobs/service.yaml": doc("Service", "jobs") + "---\n" + doc("Queue", "q4"),
+			"stacks/s/services/web/q5.yaml":           doc("Queue", "q5"),
+		}, map[string]string{"b1": "", "q2": "", "q3": "", "q4": "jobs", "q5": ""}, []string{
+			"stacks/s/rootsvc.yaml:2:7: kind: a Service document belongs in stacks/s/services/<service>/service.yaml, not in stacks/s/:",
+			"stacks/s/services/api/jobs/service.yaml:2:7: kind: a Service document belongs in stacks/s/services/<service>/service.yaml, not in stacks/s/services/api/jobs/:",
+			`stacks/s/services/q2.yaml:4:9: Queue "q2" is directly in stacks/s/services/, where only service folders belong`,
+			"stacks/s/services/web/q5.yaml:4:9: service folder stacks/s/services/web has no Service document",
+		}, nil},
+		{"service directly in services", map[string]string{
+			"stacks/s/services/service.yaml": doc("Service", "all"),
+			"stacks/s/services/q2.yaml":      doc("Queue", "q2"),
+			"stacks/s/services/api/q3.yaml":  doc("Queue", "q3"),
+			"stacks/s/infra/b.yaml":          doc("Bucket", "b1"),
+		}, map[string]string{"q2": "all", "q3": "all", "b1": ""}, []string{
+			"stacks/s/services/service.yaml:2:7: kind: a Service document belongs in stacks/s/services/<service>/service.yaml, not in stacks/s/services/:",
+		}, []string{
+			"stacks/s/services/service.yaml:2:7: kind: a Service document belongs in stacks/s/services/<service>/service.yaml, not in stacks/s/services/:",
+			`stacks/s/services/q2.yaml:4:9: Queue "q2" is directly in stacks/s/services/`,
+			"stacks/s/services/api/q3.yaml:4:9: service folder stacks/s/services/api has no Service document",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := testFS(tc.files)
+			// Load (validate, plan of the work tree) still refuses them.
+			_, err := Load(fsys, "stacks/s")
+			if tc.errs == nil {
+				tc.errs = tc.warns
+			}
+			wantErrs(t, err, tc.errs...)
+			s, warns, err := LoadLegacy(fsys, "stacks/s")
+			if err != nil {
+				t.Fatalf("LoadLegacy: %v", err)
+			}
+			wantErrs(t, &Errors{List: warns}, tc.warns...)
+			r, err := s.Resolve("dev", ResolveOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, svc := range tc.services {
+				if c := r.Component(name); c == nil || c.Service != svc {
+					t.Errorf("%s: %+v, want service %q", name, c, svc)
+				}
+			}
+		})
+	}
+	// A stack in today's layout has no warnings, and other problems stay
+	// errors.
+	if _, warns, err := LoadLegacy(testFS(map[string]string{"stacks/s/services/api/service.yaml": doc("Service", "api") + "---\n" + doc("Queue", "q")}), "stacks/s"); err != nil || warns != nil {
+		t.Errorf("today's layout: warnings %v, error %v", warns, err)
+	}
+	_, warns, err := LoadLegacy(testFS(map[string]string{"stacks/s/infra/ops.yaml": doc("Service", "ops") + "---\n" + doc("Queue", "q1"), "stacks/s/infra/more.yaml": doc("Queue", "q1")}), "stacks/s")
+	wantErrs(t, err, `stacks/s/infra/ops.yaml:10:9: metadata.name: duplicate component name "q1"`)
+	wantErrs(t, &Errors{List: warns}, "stacks/s/infra/ops.yaml:2:7: kind: a Service document belongs in")
+}

@@ -2340,6 +2340,21 @@ func (e *engine) load(s *side, dir string) (*stacks.Stack, error) {
 	return stacks.Load(s.fsys, dir)
 }
 
+// loadBase is load for the base side: a commit compared from (most often
+// the one deployed, or the remote's tip a push builds on) is read as it
+// was deployed, a layout panka refuses since (stacks.LoadLegacy) loading
+// as it did then. Refused, it made every environment of the stack
+// "modified" without a comparison, also after head fixed the layout.
+// Nothing is said of those layouts here: the base cannot be edited, and
+// head, read strictly, reports them if it still has them.
+func (e *engine) loadBase(s *side, dir string) (*stacks.Stack, error) {
+	if s.worktree {
+		return e.load(s, dir)
+	}
+	st, _, err := stacks.LoadLegacy(s.fsys, dir)
+	return st, err
+}
+
 // BackendChanged starts the detail of a reason for a stack whose
 // stack.yaml moved its state (spec.backend): plan --all-changed repeats it,
 // as the plans of such a stack read the new location.
@@ -2584,7 +2599,7 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 		}
 	}
 	if id.baseErr == nil {
-		sB, errB = e.load(base, id.baseDir)
+		sB, errB = e.loadBase(base, id.baseDir)
 	} else {
 		errB = id.baseErr
 	}

@@ -739,3 +739,63 @@ func sortedIDs(hs ...gitops.Hash) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestSinceDeployedLegacyLayout: a deployed commit made before panka
+// refused a Service outside services/<svc>/ (infra/ops.yaml, which
+// groups the shared queue) did not load as base: every environment was
+// "modified" without a comparison, no component named. It is read as it
+// was deployed, so what changed in each is listed; head is still read
+// strictly, its own misplaced Service an error in the problems.
+func TestSinceDeployedLegacyLayout(t *testing.T) {
+	g := gittest.New(t)
+	seed(g, "stacks/orders", "orders")
+	g.Write("stacks/orders/infra/ops.yaml", "apiVersion: core.panka.io/v1\nkind: Service\nmetadata:\n  name: ops\nspec: {}\n")
+	c0 := g.Commit("old layout")
+	g.Write("stacks/orders/environments/prod.yaml", envYAML("prod", "  variables:\n    LOG_LEVEL: debug\n  overrides:\n    api:\n      image: nginx:0.9\n"))
+	g.Commit("prod logs more")
+	d := fakeDeployed{"orders/dev": c0.String(), "orders/staging": c0.String(), "orders/prod": c0.String()}
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		res, err := changes.SinceDeployed(context.Background(), repo, d, changes.Options{StacksRoot: "stacks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Head still has the old layout: refused there.
+		if got, want := summary(res), []string{"orders modified dev:modified,prod:modified,staging:modified"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: head with the old layout: %q, want %q", m.name, got, want)
+		}
+		if len(res.Problems) != 1 || !strings.Contains(res.Problems[0].Error(), "stacks/orders/infra/ops.yaml:2:7: kind: a Service document belongs in") {
+			t.Errorf("%s: head's problems %v", m.name, res.Problems)
+		}
+	}
+	// Fixed at head: the queue left service ops in every environment,
+	// and prod's overlay changed api there.
+	g.Move("stacks/orders/infra/ops.yaml", "stacks/orders/services/ops/service.yaml")
+	g.Commit("services in services/<svc>/")
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		res, err := changes.SinceDeployed(context.Background(), repo, d, changes.Options{StacksRoot: "stacks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := summary(res), []string{"orders modified dev:modified,prod:modified,staging:modified [api,jobs]"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %q, want %q", m.name, got, want)
+		}
+		if len(res.Problems) != 0 {
+			t.Errorf("%s: problems %v", m.name, res.Problems)
+		}
+		for _, s := range res.Stacks {
+			if !reflect.DeepEqual(s.EnvironmentComponents, map[string][]string{"dev": {"jobs"}, "staging": {"jobs"}, "prod": {"api", "jobs"}}) {
+				t.Errorf("%s: components per environment %v", m.name, s.EnvironmentComponents)
+			}
+		}
+	}
+}

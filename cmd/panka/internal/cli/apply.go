@@ -206,7 +206,7 @@ func loadDesired(ctx context.Context, f *Factory, open storeOpener, src *planSou
 		}
 		return nil, err
 	}
-	st, err := stacks.Load(src.fsys, ref.Path)
+	st, err := loadStackAt(f, src, ref.Path)
 	if err != nil {
 		return nil, fmt.Errorf("load stack %q (%s%s): %w", stackName, ref.Path, planAt(src), err)
 	}

@@ -277,6 +277,11 @@ type planSourceFS struct {
 	repo   *gitops.Repo // nil outside git
 	commit string       // "" without commits
 	ref    string       // --ref as given
+	// legacy: the commit is not the one being edited (HEAD), or is one
+	// panka deployed (a rollback or promotion source): its stack loads
+	// as it was deployed, the layouts refused since then only warned
+	// about (stacks.LoadLegacy).
+	legacy bool
 	// root is the stacks root a commit is read under, the stacks.root
 	// of its own panka.yaml (ownStacksRoot), as changed lists it; "" for
 	// the work tree, read under the configuration's.
@@ -466,6 +471,9 @@ func planSource(ctx context.Context, f *Factory, ref string) (*planSourceFS, err
 			return nil, fmt.Errorf("--ref %s: %w", ref, err)
 		}
 		src.commit = h.String()
+		if head, err := repo.Head(); err != nil || head != h {
+			src.legacy = true
+		}
 		// The commit is read under the stacks.root of its own panka.yaml,
 		// as changed reads it: a rollback or --ref to a commit from before
 		// the stacks folder moved finds its stacks where they were.
@@ -922,6 +930,25 @@ func planFindStack(src *planSourceFS, root, name string) (stacks.Ref, error) {
 		return stacks.Ref{}, ferr
 	}
 	return ref, nil
+}
+
+// loadStackAt loads the stack in dir from src: strictly for the work
+// tree and HEAD, whose YAML can still be fixed; for another commit
+// (src.legacy) as it was deployed, a layout panka refuses since it was
+// made (stacks.LoadLegacy) warned about, not refused. A deployment tool
+// must redeploy what it deployed, and a commit cannot be fixed.
+func loadStackAt(f *Factory, src *planSourceFS, dir string) (*stacks.Stack, error) {
+	if !src.legacy {
+		return stacks.Load(src.fsys, dir)
+	}
+	st, legacy, err := stacks.LoadLegacy(src.fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range legacy {
+		f.Warnf("at commit %s, %v. Loaded as panka loaded it before refusing this layout, as a panka of that time deployed it: a commit cannot change, but panka validate refuses it in the work tree, so fix it there if it is still so", short(src.commit), w)
+	}
+	return st, nil
 }
 
 // planAt names the ref being read, for errors.

@@ -160,6 +160,8 @@ func promoteRun(ctx context.Context, opts *PromoteOptions) error {
 		return orTypo(fmt.Errorf("promote of %s to %s: its deployed commit %s: %w", fromKey, opts.To, short(rec.Commit), err))
 	}
 	defer src.close()
+	// Deployed to --from: loaded as it was deployed there.
+	src.legacy = true
 	// A variable secret at HEAD, in the source's record or in what the
 	// target runs is secret in this run too, whatever the source's commit
 	// declares.

@@ -732,6 +732,8 @@ func rollbackToCommit(ctx context.Context, f *Factory, key statestore.Key, ref s
 		return nil, err
 	}
 	defer src.close()
+	// Deployed (else refused below without --force): loaded as it was.
+	src.legacy = true
 	commit := src.commit
 	var notBefore time.Time
 	if src.repo != nil {
