@@ -240,7 +240,8 @@ func itoa(n int) string {
 //	func (s *Stack) Header() *Header
 //	func (s *Stack) Environments() []string
 //	func (s *Stack) File() string; ComponentNames() []string;
-//	    ComponentFile(name) string; EnvironmentFile(env) string
+//	    ComponentFile(name) string; EnvironmentFile(env) string;
+//	    ServiceFile(name) string
 //	func (s *Stack) Resolve(env string, opts ResolveOptions) (*Resolved, error)
 //	    env not found: error wrapping ErrNoEnvironment; else *Errors. A
 //	    loaded Stack is read-only: Resolve may run concurrently.

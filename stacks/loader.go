@@ -152,6 +152,9 @@ func (s *Stack) ComponentFile(name string) string {
 	return ""
 }
 
+// ServiceFile returns the repo-relative file declaring Service name, or "".
+func (s *Stack) ServiceFile(name string) string { return s.services[name] }
+
 // EnvironmentFile returns the repo-relative overlay file of env, or "".
 func (s *Stack) EnvironmentFile(env string) string {
 	if e := s.envs[env]; e != nil {

@@ -2638,6 +2638,10 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 	fileEnvs := map[string][]string{}     // env file / stack.yaml effect
 	overlayComps := map[string][]string{} // env -> components its overlay's edit changed
 	stackComps := map[string][]string{}   // env -> components stack.yaml's own edit changed
+	// svcMoved: component -> its Service at base and at head, where they
+	// differ (a Service document moved, renamed or added changes the
+	// components of its folder, in whatever file they are).
+	svcMoved := map[string][2]string{}
 	// stackEdited: stack.yaml changed in place (not only moved) along
 	// with other files of the stack, so what it changes itself must be
 	// told apart from theirs. When it is the only file that changed,
@@ -2699,6 +2703,9 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 				compEnvs[name] = append(compEnvs[name], env)
 				envComps[env] = append(envComps[env], name)
 				changedComp = true
+				if b, h := rB.Component(name), rH.Component(name); b != nil && h != nil && b.Service != h.Service {
+					svcMoved[name] = [2]string{b.Service, h.Service}
+				}
 			}
 		}
 		sf := path.Join(id.headDir, stacks.StackFile)
@@ -2814,7 +2821,8 @@ func (e *engine) resolveEnvs(base, head *side, id *ident, all []string, envB, en
 			if f == "" && sB != nil {
 				f = sB.ComponentFile(name)
 			}
-			if isFile(f, c) {
+			sv, moved := svcMoved[name]
+			if isFile(f, c) || moved && (sB != nil && isFile(sB.ServiceFile(sv[0]), c) || sH != nil && isFile(sH.ServiceFile(sv[1]), c)) {
 				parts = append(parts, fmt.Sprintf("component %s changed in %s", name, strings.Join(compEnvs[name], ", ")))
 			}
 		}

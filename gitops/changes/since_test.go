@@ -796,6 +796,38 @@ func TestSinceDeployedLegacyLayout(t *testing.T) {
 			if !reflect.DeepEqual(s.EnvironmentComponents, map[string][]string{"dev": {"jobs"}, "staging": {"jobs"}, "prod": {"api", "jobs"}}) {
 				t.Errorf("%s: components per environment %v", m.name, s.EnvironmentComponents)
 			}
+			// The moved Service is credited with the queue it no longer
+			// groups, though the queue's file did not change.
+			checkReasons(t, m.name, s, map[string]string{
+				"stacks/orders/environments/prod.yaml":    "modified; environment prod changed (component api)",
+				"stacks/orders/services/ops/service.yaml": "renamed from stacks/orders/infra/ops.yaml; component jobs changed in dev, prod, staging",
+			})
 		}
 	}
+}
+
+// TestServiceEditCredited: a Service renamed in its service.yaml moves
+// every component of its folder to the new name, those in other files
+// too; changed --why said the service.yaml had "no effect on the
+// resolved model" when no component of its own changed.
+func TestServiceEditCredited(t *testing.T) {
+	g := gittest.New(t)
+	seed(g, "stacks/orders", "orders")
+	g.Write("stacks/orders/services/api/service.yaml", "apiVersion: core.panka.io/v1\nkind: Service\nmetadata:\n  name: api\nspec: {}\n")
+	g.Write("stacks/orders/services/api/app.yaml", strings.SplitN(serviceYAML, "---\n", 2)[1])
+	g.Write("stacks/orders/services/api/jobs.yaml", strings.Replace(queueYAML, "name: jobs", "name: api-jobs", 1))
+	g.Commit("api in two files")
+	g.Write("stacks/orders/services/api/service.yaml", "apiVersion: core.panka.io/v1\nkind: Service\nmetadata:\n  name: public-api\nspec: {}\n")
+	g.Commit("the api service is public-api")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		if paths {
+			return
+		}
+		if got, want := summary(res), []string{"orders modified dev:modified,prod:modified,staging:modified [api,api-jobs]"}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: %q, want %q", engine, got, want)
+		}
+		checkReasons(t, engine, res.Stacks[0], map[string]string{
+			"stacks/orders/services/api/service.yaml": "modified; component api changed in dev, prod, staging; component api-jobs changed in dev, prod, staging",
+		})
+	})
 }
