@@ -80,8 +80,15 @@ type State struct {
 	// records no deployment (state rm, state push): no history record
 	// names it. It is that write's when its Serial is the state's; a
 	// deployment writes a state without it.
-	LastWrite *Write    `json:"lastWrite,omitempty"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	LastWrite *Write `json:"lastWrite,omitempty"`
+	// Recoveries are what runs that recorded no deployment of their own
+	// (a drift detect; a run refused, declined, stopped or unrecorded
+	// after it cleared) cleared of earlier, stopped runs, oldest first.
+	// Each is written as it clears, before anything can stop it; the next
+	// deployment's record takes them (Recovered.Earlier) and its state
+	// drops them.
+	Recoveries []Recovery `json:"recoveries,omitempty"`
+	UpdatedAt  time.Time  `json:"updatedAt"`
 }
 
 // Write is a write of a state that records no deployment.
@@ -111,6 +118,8 @@ func (st *State) PlanBasis() string {
 	}
 	c := *st
 	c.Serial, c.UpdatedAt = 0, time.Time{}
+	// What a run cleared changes nothing a plan compares.
+	c.Recoveries = nil
 	if dc := c.LastDriftCheck; dc != nil && len(dc.Refreshed()) > 0 {
 		// What it found matters (apply refreshes those components), not
 		// when; a check that found nothing is as good as none.
@@ -235,6 +244,63 @@ type Recovered struct {
 	// in flight, removed from Pulumi's checkpoint: their resources may or
 	// may not exist, and this run's update made them what it deploys.
 	PendingOperations []RecoveredOperation `json:"pendingOperations,omitempty"`
+	// Earlier are what runs before this one that recorded no deployment
+	// (State.Recoveries) cleared, oldest first.
+	Earlier []Recovery `json:"earlier,omitempty"`
+}
+
+// Recovery is what one run that recorded no deployment of its own
+// cleared of an earlier, stopped run, and which run that was.
+type Recovery struct {
+	// Operation is the run's: drift detect, apply, destroy, ...
+	Operation string    `json:"operation"`
+	LockID    string    `json:"lockId,omitempty"`
+	User      string    `json:"user,omitempty"`
+	Host      string    `json:"host,omitempty"`
+	At        time.Time `json:"at"`
+	Cleared   Recovered `json:"cleared"`
+}
+
+// String says which run cleared what: "drift detect by dev@example.com
+// on host1 at 2026-01-02T03:04:05Z, which recorded no deployment, took
+// over the lease of ...".
+func (r Recovery) String() string {
+	by := r.User
+	if by == "" {
+		by = "an unknown user"
+	}
+	if r.Host != "" {
+		by += " on " + r.Host
+	}
+	return fmt.Sprintf("%s by %s at %s, which recorded no deployment, %s", r.Operation, by, r.At.UTC().Format(time.RFC3339), r.Cleared.String())
+}
+
+// ClearedItself reports whether the run r is the record of cleared
+// anything itself, rather than only runs before it (Earlier).
+func (r *Recovered) ClearedItself() bool {
+	return r != nil && (r.Lease != nil || len(r.PulumiLocks) > 0 || r.PulumiCancelled || len(r.PendingOperations) > 0)
+}
+
+// Merge adds to r what o cleared that r does not list.
+func (r *Recovered) Merge(o *Recovered) {
+	if o == nil {
+		return
+	}
+	if r.Lease == nil {
+		r.Lease = o.Lease
+	}
+	r.PulumiCancelled = r.PulumiCancelled || o.PulumiCancelled
+	for _, l := range o.PulumiLocks {
+		if !slices.Contains(r.PulumiLocks, l) {
+			r.PulumiLocks = append(r.PulumiLocks, l)
+		}
+	}
+	for _, p := range o.PendingOperations {
+		if !slices.Contains(r.PendingOperations, p) {
+			r.PendingOperations = append(r.PendingOperations, p)
+		}
+	}
+	r.Earlier = append(r.Earlier, o.Earlier...)
 }
 
 // RecoveredHolder is who held a lease or Pulumi lock a stopped run left;
@@ -264,7 +330,7 @@ type RecoveredOperation struct {
 
 // Empty reports whether r records nothing.
 func (r *Recovered) Empty() bool {
-	return r == nil || (r.Lease == nil && len(r.PulumiLocks) == 0 && !r.PulumiCancelled && len(r.PendingOperations) == 0)
+	return !r.ClearedItself() && (r == nil || len(r.Earlier) == 0)
 }
 
 // String says in one line what the run cleared, for history and status:
@@ -303,6 +369,13 @@ func (r *Recovered) String() string {
 			ops[i] = p.Type + " " + name
 		}
 		parts = append(parts, "cleared Pulumi's pending operations "+strings.Join(ops, ", "))
+	}
+	for _, e := range r.Earlier {
+		if len(parts) > 0 {
+			parts = append(parts, "before it, "+e.String())
+		} else {
+			parts = append(parts, e.String())
+		}
 	}
 	return strings.Join(parts, "; ")
 }

@@ -621,11 +621,16 @@ func (r *e2eRepo) creatingLocked(output string) bool {
 // (.pulumi/stacks/<project>/<stack>.json) holds a component an operation
 // touched: one made, or one with an operation in flight.
 func (r *e2eRepo) pulumiInFlight() bool {
-	const stacksDir = "/.pulumi/stacks/"
-	touched := func(b []byte) bool {
+	return r.pulumiCheckpoint(func(b []byte) bool {
 		_, t, ok := engine.ComponentsTouched(b, time.Time{})
 		return ok && len(t) > 0
-	}
+	})
+}
+
+// pulumiCheckpoint reports whether a Pulumi checkpoint of the backend
+// (.pulumi/stacks/<project>/<stack>.json) is one touched says yes to.
+func (r *e2eRepo) pulumiCheckpoint(touched func(checkpoint []byte) bool) bool {
+	const stacksDir = "/.pulumi/stacks/"
 	isCheckpoint := func(p string) bool {
 		return strings.Contains(p, stacksDir) && strings.HasSuffix(p, ".json")
 	}

@@ -523,6 +523,29 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 				req.Key, h.Serial, h.Operation, shortSHA(h.Commit), h.User, h.Result, state.Serial, req.Operation, lastSerial+1)
 		}
 	}
+	// What runs that recorded no deployment cleared before this one: this
+	// run's record takes it (Recovered.Earlier), and its state drops it.
+	var pending []statestore.Recovery
+	if state != nil {
+		pending = state.Recoveries
+	}
+	// keep writes what this run cleared into the state as soon as it has
+	// cleared it: the next run finds nothing left to clear, so a refusal,
+	// a declined plan, a lost lease or a kill before this run's record
+	// lost that an earlier run had stopped part way.
+	keep := func(cleared *statestore.Recovered) {
+		if state == nil || cleared.Empty() {
+			return
+		}
+		r := statestore.Recovery{Operation: string(req.Operation), LockID: rt.LockID, User: rt.User, Host: rt.Host, At: rt.Now().UTC(), Cleared: *cleared}
+		st, v, err := KeepRecovery(ctx, rt.Store, req.Key, state.Serial, r, rt.RecordWithin, rt.Now)
+		if err != nil {
+			warnf("could not keep what this run cleared in the state of %s (%s): %v; this run's record keeps it, if it gets to record one", req.Key, cleared, err)
+			return
+		}
+		state, version, lastSerial = st, v, max(lastSerial, st.Serial)
+	}
+	keep(RecoveredRecord(rt.TookOver, nil))
 	if w := OtherRepositoryWarning(req.Key, state, rt.Repository, req.Operation); w != "" {
 		warnf("%s", w)
 	}
@@ -730,7 +753,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		// left, or one that recorded nothing (panka killed while its
 		// engine went on): not a lost one.
 		emptyOK := DestroyUnfinished(state) || engineMoved
-		outputs, runErr = runEngine(ctx, rt, eng, req, state, deployed, desired, drifted || moved, emptyOK, res, logf)
+		outputs, runErr = runEngine(ctx, rt, eng, req, state, deployed, desired, drifted || moved, emptyOK, res, keep, logf)
 		runErr = explainProtected(runErr, req, state, drifted, moved)
 		runErr = stoppedBy(ctx, runErr, req)
 		runErr = refusedForPlugin(runErr, req, res.changes)
@@ -744,7 +767,13 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	// What an earlier, stopped run left and this one cleared: said on
 	// stderr as it happens, and kept in the record, as that run often
 	// left none of its own.
-	rec.Recovered = recoveredRecord(rt.TookOver, res.Recovery)
+	rec.Recovered = RecoveredRecord(rt.TookOver, res.Recovery)
+	if len(pending) > 0 {
+		if rec.Recovered == nil {
+			rec.Recovered = &statestore.Recovered{}
+		}
+		rec.Recovered.Earlier = pending
+	}
 	if res.changes != nil {
 		// What the engine did, which can differ from the plan: a refresh
 		// that undoes drift updates what the plan left alone, and a run
@@ -1168,10 +1197,10 @@ func RecoveryNotice(key statestore.Key, st *statestore.State, rec *engine.Recove
 	return fmt.Sprintf("an earlier run of %s stopped before its engine finished %s; holding the lease, panka %s", key, why, rec.String())
 }
 
-// recoveredRecord is the deployment record's account of what a run cleared
+// RecoveredRecord is the deployment record's account of what a run cleared
 // of an earlier, stopped one: the lease it took over (lease) and what
 // RecoverStale removed (rec); nil when neither.
-func recoveredRecord(lease *statestore.RecoveredHolder, rec *engine.Recovery) *statestore.Recovered {
+func RecoveredRecord(lease *statestore.RecoveredHolder, rec *engine.Recovery) *statestore.Recovered {
 	r := &statestore.Recovered{Lease: lease}
 	if rec != nil {
 		r.PulumiCancelled = rec.Cancelled
@@ -1186,6 +1215,44 @@ func recoveredRecord(lease *statestore.RecoveredHolder, rec *engine.Recovery) *s
 		return nil
 	}
 	return r
+}
+
+// KeepRecovery writes into key's state (State.Recoveries) what run r
+// cleared of an earlier, stopped run, merged into that run's entry (by
+// its lock id) when there is one. A run writes it as it clears, so that
+// a run that records no deployment (drift detect; one refused, declined,
+// stopped or cut off before its record) does not lose it: the next run
+// finds nothing left to clear, and an earlier run that stopped part way
+// often left no record of its own. The next deployment's record takes it
+// (Recovered.Earlier). It writes only over the state serial the run read
+// (serial), and not after the run's lock lease could be taken (within,
+// as for a deployment's record); it returns the state written and its
+// version.
+func KeepRecovery(ctx context.Context, store statestore.Store, key statestore.Key, serial int64, r statestore.Recovery, within func() (time.Duration, bool), now func() time.Time) (*statestore.State, statestore.Version, error) {
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	wctx, bcancel, err := LeaseBound(wctx, key, within)
+	defer bcancel()
+	if err != nil {
+		return nil, "", err
+	}
+	st, v, err := statestore.Update(wctx, store, key, now, func(s *statestore.State) error {
+		if s.Serial != serial {
+			return fmt.Errorf("the state changed since this run read it (serial %d then; %s)", serial, StateNow(s))
+		}
+		for i := range s.Recoveries {
+			if r.LockID != "" && s.Recoveries[i].LockID == r.LockID {
+				s.Recoveries[i].Cleared.Merge(&r.Cleared)
+				return nil
+			}
+		}
+		s.Recoveries = append(s.Recoveries, r)
+		return nil
+	})
+	if err != nil {
+		return nil, "", StoppedAtLeaseEnd(wctx, err)
+	}
+	return st, v, nil
 }
 
 // UntrackedWarning says, when RecoverStale (rec) dropped the pending creates
@@ -1315,9 +1382,15 @@ func recoverStale(ctx context.Context, rt Runtime, eng Engine, key statestore.Ke
 	}
 }
 
-func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *statestore.State, deployed, desired *stacks.Resolved, refresh, emptyOK bool, res *Result, logf func(string, ...any)) (map[string]map[string]any, error) {
+func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *statestore.State, deployed, desired *stacks.Resolved, refresh, emptyOK bool, res *Result, keep func(*statestore.Recovered), logf func(string, ...any)) (map[string]map[string]any, error) {
 	rec, err := recoverStale(ctx, rt, eng, req.Key, logf)
 	if err != nil {
+		if !rec.Empty() {
+			// It cleared some before it failed.
+			res.Recovery = rec
+			logf("%s", RecoveryNotice(req.Key, state, rec))
+			keep(RecoveredRecord(rt.TookOver, rec))
+		}
 		if ctx.Err() != nil {
 			// Stopped while looking: no killed run to blame.
 			return nil, err
@@ -1336,6 +1409,9 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 			}
 			warnf("%s", w)
 		}
+		// Before anything can stop the run: a refusal below, or one of
+		// the engine's, records no deployment.
+		keep(RecoveredRecord(rt.TookOver, rec))
 	}
 	if err := CheckEngineState(req.Key, state, deployed, rec); err != nil && !emptyOK {
 		return nil, fmt.Errorf("%w%w", err, errRefusedBeforeEngine)

@@ -2071,3 +2071,66 @@ func TestKnownOutputs(t *testing.T) {
 		}
 	}
 }
+
+// TestRunKeepsWhatItClearedWhenRefused: a run that clears a killed run's
+// Pulumi lock and is then refused before its engine runs (here: Pulumi's
+// state holds no resources while the state records deployed ones)
+// records no deployment, and the next run finds nothing left to clear.
+// What it cleared is kept in the state as it clears it, and the record of
+// the next deployment carries it (Recovered.Earlier); what a clear that
+// failed part way removed is kept too.
+func TestRunKeepsWhatItClearedWhenRefused(t *testing.T) {
+	eng := &fakeEngine{}
+	rt, store := newRuntime(t, eng)
+	ctx := context.Background()
+	v1 := model(comp("jobs", stacks.KindQueue, map[string]any{}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v1}); err != nil {
+		t.Fatal(err)
+	}
+	lock := engine.StaleLock{Path: ".pulumi/locks/organization/panka/shop-dev/1.json", PID: 4242, Username: "bob", Hostname: "ci"}
+	none := 0
+	eng.recovered = &engine.Recovery{Locks: []engine.StaleLock{lock}, Resources: &none}
+	rt.LockID = "lock-2"
+	v2 := model(comp("jobs", stacks.KindQueue, map[string]any{}), comp("web", stacks.KindWorker, map[string]any{"image": "web:1"}))
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2}); err == nil || !strings.Contains(err.Error(), "holds no resources") {
+		t.Fatalf("apply over an empty Pulumi state: %v, want it refused", err)
+	}
+	st, _, err := store.Get(ctx, key)
+	if err != nil || st.LastDeployment.Serial != 1 || len(st.Recoveries) != 1 {
+		t.Fatalf("state after the refused run: %+v, %v; want what it cleared kept", st, err)
+	}
+	if k := st.Recoveries[0]; k.Operation != "apply" || k.LockID != "lock-2" || len(k.Cleared.PulumiLocks) != 1 || k.Cleared.PulumiLocks[0].PID != 4242 {
+		t.Errorf("kept = %+v, want the refused apply's removal of pid 4242's Pulumi lock", k)
+	}
+
+	// The next one clears part of what is left, then fails.
+	lock2 := engine.StaleLock{Path: ".pulumi/locks/organization/panka/shop-dev/2.json", PID: 4343}
+	eng.recovered = nil
+	eng.recover = func(context.Context) (*engine.Recovery, error) {
+		return &engine.Recovery{Locks: []engine.StaleLock{lock2}}, errors.New("import Pulumi state without pending operations: access denied")
+	}
+	rt.LockID = "lock-3"
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2}); err == nil || !strings.Contains(err.Error(), "access denied") {
+		t.Fatalf("apply whose clear fails part way: %v", err)
+	}
+	eng.recover = nil
+	rt.LockID = "lock-4"
+	if _, err := Run(ctx, rt, Request{Key: key, Operation: statestore.OpApply, Desired: v2}); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := store.History(ctx, key, 0, 0)
+	if err != nil || len(hist) != 3 {
+		t.Fatalf("history: %d records, %v", len(hist), err)
+	}
+	// The failed run's record says what it removed before it failed, and
+	// what the refused run before it removed.
+	failed := hist[1].Recovered
+	if hist[1].Result != statestore.ResultFailed || failed == nil || len(failed.PulumiLocks) != 1 || failed.PulumiLocks[0].PID != 4343 ||
+		len(failed.Earlier) != 1 || failed.Earlier[0].LockID != "lock-2" {
+		t.Errorf("the failed run's record: %s, recovered %+v", hist[1].Result, failed)
+	}
+	st, _, err = store.Get(ctx, key)
+	if err != nil || len(st.Recoveries) != 0 || st.LastDeployment.Recovered != nil {
+		t.Errorf("state after the deploying run: %+v, %v; want the recoveries taken by the failed run's record", st, err)
+	}
+}

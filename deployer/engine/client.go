@@ -226,10 +226,12 @@ func (c *Client) do(ctx context.Context, op string, onEvent func(Event)) (*Messa
 // RecoverStale clears what a killed run left behind (call only under panka's lease).
 func (c *Client) RecoverStale(ctx context.Context) (*Recovery, error) {
 	m, err := c.do(ctx, OpRecover, nil)
-	if err != nil {
+	if m == nil {
 		return nil, err
 	}
-	return m.Recovery, nil
+	// What it cleared before it failed, with the error: the caller keeps
+	// it (deploy.KeepRecovery), as the next run finds it gone.
+	return m.Recovery, err
 }
 
 func (c *Client) result(ctx context.Context, op string, onEvent func(Event)) (*Result, error) {

@@ -135,6 +135,26 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	if _, _, st, err = f.deployedState(lctx, key); err != nil {
 		return err
 	}
+	// What this check clears of an earlier, stopped run (the lease it
+	// took over, a killed engine's Pulumi lock and pending operations) is
+	// written into the state as it clears it: a drift check records no
+	// deployment, and the next run finds nothing left to clear, so
+	// history would never say that a run was killed. The next
+	// deployment's record takes it (recovered.earlier).
+	info := lease.Info()
+	keep := func(cleared *statestore.Recovered) {
+		if cleared.Empty() {
+			return
+		}
+		r := statestore.Recovery{Operation: "drift detect", LockID: info.ID, User: info.LockedBy, Host: info.Metadata.Hostname, At: f.Now().UTC(), Cleared: *cleared}
+		kept, _, err := deploy.KeepRecovery(lctx, store, key, st.Serial, r, lease.GiveUpIn, f.Now)
+		if err != nil {
+			f.Warnf("could not keep what this drift check cleared in the state of %s (%s): %v; history will not say that an earlier run stopped part way", key, cleared, err)
+			return
+		}
+		st = kept
+	}
+	keep(deploy.RecoveredRecord(f.takenOver(key.Stack, key.Environment), nil))
 	// A destroy that did not finish may have deleted some or all of the
 	// components: a refresh sees only what is left, so it would find no
 	// drift in a half-destroyed environment, or (nothing left) take
@@ -165,9 +185,6 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	}
 	defer eng.Close()
 	rec, err := eng.RecoverStale(lctx)
-	if err != nil {
-		return driftStopped(lctx, f, cfg, lease, key, err)
-	}
 	if !rec.Empty() {
 		fmt.Fprintln(f.Notices(), deploy.RecoveryNotice(key, st, rec))
 		if w := deploy.UntrackedWarning(key, rec, deployed, func(them string) string {
@@ -175,6 +192,10 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 		}); w != "" {
 			f.Warnf("%s", w)
 		}
+		keep(deploy.RecoveredRecord(nil, rec))
+	}
+	if err != nil {
+		return driftStopped(lctx, f, cfg, lease, key, err)
 	}
 	// A refresh of an empty Pulumi stack finds no drift, whatever exists.
 	if err := driftEngineState(key, st, deployed, rec, moved); err != nil {

@@ -165,6 +165,16 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 	for _, d := range recovered {
 		fmt.Fprintf(f.IO.Out, "Serial %d recovered from an earlier run that stopped part way (killed, or cut off from its backends): %s\n", d.Serial, d.Recovered)
 	}
+	// What runs that recorded no deployment cleared since: in no record
+	// yet, and otherwise only on the stderr of runs long gone.
+	if st != nil && len(st.Recoveries) > 0 && opts.Offset == 0 {
+		if len(recovered) == 0 {
+			fmt.Fprintln(f.IO.Out)
+		}
+		for _, r := range st.Recoveries {
+			fmt.Fprintf(f.IO.Out, "After serial %d, an earlier run stopped part way (killed, or cut off from its backends), and %s (the state keeps it until the next deployment's record takes it)\n", rows[0].serial(), r)
+		}
+	}
 	return nil
 }
 

@@ -1034,6 +1034,9 @@ func stateShowRun(ctx context.Context, opts *StateShowOptions) error {
 		}
 		fmt.Fprintf(w, "Drift check:  %s, %s\n", dc.At.UTC().Format(time.RFC3339), drift)
 	}
+	for _, r := range st.Recoveries {
+		fmt.Fprintf(w, "Recovered:    an earlier run stopped part way, and %s (kept until the next deployment's record takes it)\n", r)
+	}
 	return nil
 }
 

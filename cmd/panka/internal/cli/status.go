@@ -136,6 +136,10 @@ type EnvStatus struct {
 	// not free).
 	LockError      string                 `json:"lockError,omitempty"`
 	LastDriftCheck *statestore.DriftCheck `json:"lastDriftCheck,omitempty"`
+	// Recoveries are what runs that recorded no deployment cleared of an
+	// earlier, stopped run since the last record (state.json's
+	// recoveries): the next deployment's record takes them.
+	Recoveries []statestore.Recovery `json:"recoveries,omitempty"`
 	// EngineStateChanged: Pulumi's state was written after the last
 	// recorded deployment, by a run that recorded nothing (stopped and
 	// resumed after another took its lease, killed, pulumi by hand): what
@@ -404,7 +408,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				}
 			}
 		}
-		es.Status, es.Serial, es.LastDriftCheck = st.Status, st.Serial, st.LastDriftCheck
+		es.Status, es.Serial, es.LastDriftCheck, es.Recoveries = st.Status, st.Serial, st.LastDriftCheck, st.Recoveries
 		dep := deployedRecord(st)
 		es.Deployed = statusDeployment(repo, dep)
 		if st.LastDeployment != nil && (dep == nil || st.LastDeployment.Serial != dep.Serial) {
@@ -681,7 +685,15 @@ func writeStatus(w io.Writer, s *StackStatus, now time.Time) {
 		// What the last run cleared of an earlier, stopped one: said on
 		// stderr only while it ran, and that run often left no record.
 		if l := cmp.Or(e.Last, e.Deployed); l != nil && !l.Recovered.Empty() {
-			fmt.Fprintf(w, "  recovered: the last run (serial %d) cleared what an earlier run left that stopped part way: %s\n", l.Serial, l.Recovered)
+			if !l.Recovered.ClearedItself() {
+				// Cleared by runs that recorded nothing, before it.
+				fmt.Fprintf(w, "  recovered: the last run's record (serial %d) keeps what runs before it cleared of an earlier run that stopped part way: %s\n", l.Serial, l.Recovered)
+			} else {
+				fmt.Fprintf(w, "  recovered: the last run (serial %d) cleared what an earlier run left that stopped part way: %s\n", l.Serial, l.Recovered)
+			}
+		}
+		for _, r := range e.Recoveries {
+			fmt.Fprintf(w, "  recovered: an earlier run stopped part way, and %s (the state keeps it until the next deployment's record takes it)\n", r)
 		}
 		switch {
 		case e.Note != "":
