@@ -90,6 +90,11 @@ func TestDriftDetectKeepsWhatItCleared(t *testing.T) {
 		if !strings.Contains(errOut, "an earlier run of shop/dev stopped before its engine finished") {
 			t.Errorf("drift detect does not say what it cleared:\n%s", errOut)
 		}
+		// Keeping what it cleared moved the state's serial on, not the
+		// last recorded deployment's.
+		if !strings.Contains(out, "was written after its last recorded deployment (serial 1)") {
+			t.Errorf("drift detect does not name the last recorded deployment:\n%s", out)
+		}
 		st, _, err := r.store().Get(ctx, shopDev)
 		if err != nil || len(st.Recoveries) != 1 || st.LastDriftCheck == nil {
 			t.Fatalf("the state after drift detect does not keep what it cleared: %+v, %v", st, err)
@@ -121,7 +126,10 @@ func TestDriftDetectKeepsWhatItCleared(t *testing.T) {
 		}
 
 		// The next deployment's record takes it, and the state drops it.
-		r.mustPanka(nil, append(applyDev, "--var", "GREETING=changed")...)
+		if out, errOut, code = r.panka(nil, append(applyDev, "--var", "GREETING=changed")...); code != 0 ||
+			!strings.Contains(errOut, "the engine's state of shop/dev was written after its last recorded deployment (serial 1)") {
+			t.Fatalf("apply after drift detect: exit %d, want it to name the last recorded deployment\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
 		st, _, err = r.store().Get(ctx, shopDev)
 		if err != nil || st.LastDeployment == nil || st.LastDeployment.Result != statestore.ResultSucceeded || len(st.Recoveries) != 0 {
 			t.Fatalf("state after the apply that follows: %+v, %v", st, err)

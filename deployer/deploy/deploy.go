@@ -671,7 +671,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		warnf("the engine's state of %s was written after its last recorded deployment (serial %d): by a run that recorded nothing "+
 			"(killed, or stopped while it held the lease and resumed after another took it over; or pulumi run by hand), or its files were copied or restored. "+
 			"What is deployed may differ from the state, so this %s refreshes from the real resources and runs the engine, whatever the plan says",
-			req.Key, state.Serial, req.Operation)
+			req.Key, LastRecorded(state), req.Operation)
 	}
 	// A changed dependsOn deploys nothing but is the engine's to record
 	// (the order of its steps): it runs, and changes nothing.
@@ -1137,6 +1137,18 @@ func describeState(ctx context.Context, store statestore.Store, key statestore.K
 		return ""
 	}
 	return StateNow(st)
+}
+
+// LastRecorded is the serial of the last deployment st records (st.Serial
+// when it records none): a drift check, state rm, state push, and a run
+// keeping what it cleared of a stopped one (State.Recoveries) move the
+// state's serial on without a deployment, so "written after its last
+// recorded deployment (serial N)" named a serial no record has.
+func LastRecorded(st *statestore.State) int64 {
+	if st.LastDeployment != nil {
+		return st.LastDeployment.Serial
+	}
+	return st.Serial
 }
 
 // StateNow says which write st, a state just read, holds: "it is now at

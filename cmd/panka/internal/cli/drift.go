@@ -47,6 +47,9 @@ type driftReport struct {
 	EngineStateChanged bool `json:"engineStateChanged,omitempty"`
 	// Serial is the state serial checked.
 	Serial int64 `json:"serial"`
+	// recorded is the serial of the last deployment record
+	// (deploy.LastRecorded), for text output.
+	recorded int64
 	// Remediation is the command that puts the drift back ("" when none
 	// was found).
 	Remediation string `json:"remediation,omitempty"`
@@ -214,7 +217,7 @@ func driftDetectRun(ctx context.Context, opts *DriftOptions) error {
 	}
 	rep := newDriftReport(key, f.Now().UTC(), res.Steps)
 	rep.EngineStateChanged = moved
-	rep.Serial = st.Serial
+	rep.Serial, rep.recorded = st.Serial, deploy.LastRecorded(st)
 	// A run that refreshed to undo the drift found by the last check and
 	// then did not finish (refused without --allow-replace, failed,
 	// stopped) took that drift into the engine's state, where a refresh
@@ -333,9 +336,9 @@ func driftEngineState(key statestore.Key, st *statestore.State, deployed *stacks
 	for _, c := range deployed.Components {
 		names = append(names, c.Name)
 	}
-	return fmt.Errorf("Pulumi's state of %s holds no resources, and it was written after the last recorded deployment (state serial %d) by a run that recorded nothing: "+
+	return fmt.Errorf("Pulumi's state of %s holds no resources, and it was written after the last recorded deployment (serial %d) by a run that recorded nothing: "+
 		"most likely a destroy whose panka was killed while its engine went on, so its components (%s) may be deleted and drift cannot be judged against what panka deployed. %s",
-		key, st.Serial, strings.Join(names, ", "), afterDestroyStopped(key, st, deployed))
+		key, deploy.LastRecorded(st), strings.Join(names, ", "), afterDestroyStopped(key, st, deployed))
 }
 
 // newDriftReport builds the report of key from the steps of a refresh
@@ -603,7 +606,7 @@ func writeDriftText(w io.Writer, rep driftReport) {
 		fmt.Fprintf(w, "The engine's state of %s was written after its last recorded deployment (serial %d), by a run that recorded nothing "+
 			"(killed, or stopped and resumed after another run took its lease) or by hand: what is deployed may differ from what panka recorded, "+
 			"even where the resources match the engine's state. Re-apply the deployed commit to put it back: %s\n",
-			key, rep.Serial, rep.Remediation)
+			key, rep.recorded, rep.Remediation)
 	}
 	defer func() {
 		if len(rep.Unmanaged) > 0 {

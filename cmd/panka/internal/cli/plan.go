@@ -649,7 +649,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 					opts.F.Warnf("the engine's state of %s was written after its last recorded deployment (serial %d), by a run that recorded nothing "+
 						"(killed, or stopped while it held the lease and resumed after another took it over; or pulumi run by hand): what is deployed may differ from the state this plan compares with. "+
 						"panka drift detect --stack %s --environment %s shows what differs; panka apply refreshes from the real resources and runs the engine, whatever the plan says",
-						skey, state.Serial, skey.Stack, skey.Environment)
+						skey, deploy.LastRecorded(state), skey.Stack, skey.Environment)
 				}
 			}
 		}
