@@ -125,6 +125,10 @@ type Result struct {
 	// records them; the engine changes only what is left of them, so the
 	// text's summary line says how many of its changes they are.
 	DoneByFailedRuns []string `json:"doneByFailedRuns,omitempty"`
+	// VariableNotes say which variables differ from the deployed ones
+	// only in ways that change nothing (variableValues), without their
+	// values; plan prints them as notes.
+	VariableNotes []string `json:"-"`
 }
 
 // WatchedFile is a file a stack watches (spec.watch) that changed since
@@ -438,11 +442,13 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 			p.Summary.DataLoss = append(p.Summary.DataLoss, c.Component)
 		}
 	}
-	if desired != nil && deployed != nil && !p.Summary.HasChanges() && !slices.ContainsFunc(p.Changes, func(c Change) bool { return len(c.Fields) > 0 }) {
+	unused := desired != nil && deployed != nil && !p.Summary.HasChanges() && !slices.ContainsFunc(p.Changes, func(c Change) bool { return len(c.Fields) > 0 })
+	if unused {
 		// Only when no component changes: a variable a component uses
 		// shows in its fields.
 		p.Variables = diffValues("variables", variableValues(desired, deployed), variableValues(deployed, nil))
 	}
+	p.VariableNotes = variableNotes(desired, deployed, unused)
 	return p
 }
 
@@ -661,9 +667,10 @@ func recordedOnly(fields []FieldChange) bool {
 // variableValues is r's variables by name, normalized ({value, source,
 // secret}), as a resolved model records them: changed --since-deployed
 // compares them (a variable declared, or its value or source changed,
-// lists the environment), so the plan does too; but a variable of r that
-// differs from deployed's only in a source outside the repository
-// (sourceOnly) is taken as deployed's.
+// lists the environment), so the plan does too, where no component
+// changes (a variable a component uses shows in its fields); but a
+// variable of r given from outside the repository on either side
+// (givenOutside) is taken as deployed's.
 func variableValues(r, deployed *stacks.Resolved) any {
 	was := map[string]stacks.ResolvedVar{}
 	if deployed != nil {
@@ -673,47 +680,62 @@ func variableValues(r, deployed *stacks.Resolved) any {
 	}
 	out := map[string]any{}
 	for _, v := range r.Variables {
-		source := v.Source
-		if d, ok := was[v.Name]; ok && sourceOnly(v, d) {
-			source = d.Source
+		if d, ok := was[v.Name]; ok && givenOutside(v, d) {
+			v = d
 		}
 		out[v.Name] = normalize(struct {
 			Value  any    `json:"value,omitempty"`
 			Source string `json:"source"`
 			Secret bool   `json:"secret,omitempty"`
-		}{v.Value, source, v.Secret})
+		}{v.Value, v.Source, v.Secret})
 	}
 	return out
 }
 
-// sourceOnly reports whether variable v has the value and secrecy of d,
-// as deployed, given another way, one of the two from outside the
-// repository (--var, --var-file, PANKA_VAR_*). That is no change: the
-// engine gets the same value, changed --since-deployed reads commits only
-// and never sees such a source, and nothing reads the recorded source
-// back (a deployment record keeps the values given from outside, not
-// which way), so terraform and pulumi, which compare values and not where
-// they came from, would plan nothing either. Between the environment file
-// and the stack's default (or unset) it is a change: changed lists the
+// givenOutside reports whether variable v, as desired, and d, as
+// deployed, differ (in value or in where it came from), with the same
+// secrecy, one of the two given from outside the repository (--var,
+// --var-file, PANKA_VAR_*). Where no component changes with it (none
+// uses it: a component that did would change with its value), nothing
+// deployed changes: the engine gets the same inputs, changed
+// --since-deployed reads commits only and never sees such a value, and
+// nothing reads the recorded one back but rollback and promote, which
+// deploy a record's own commit, with its own values. So, as terraform and
+// pulumi plan nothing for a variable no resource uses, it is no change,
+// and a pipeline that applies on --detailed-exitcode 2 does not record a
+// deployment of nothing at every new value of a variable (an image tag)
+// this environment does not use. Between the environment file and the
+// stack's default (or unset) it is a change: changed lists the
 // environment for it until a deployment records the new commit.
-func sourceOnly(v, d stacks.ResolvedVar) bool {
-	return v.Source != d.Source && (stacks.GivenOutside(v.Source) || stacks.GivenOutside(d.Source)) &&
-		v.Secret == d.Secret && equal(normalize(v.Value), normalize(d.Value))
+func givenOutside(v, d stacks.ResolvedVar) bool {
+	return (stacks.GivenOutside(v.Source) || stacks.GivenOutside(d.Source)) && v.Secret == d.Secret &&
+		(v.Source != d.Source || !equal(normalize(v.Value), normalize(d.Value)))
 }
 
-// SourceOnlyNotes says, sorted by name, which variables of desired differ
-// from deployed's only in where their value came from (sourceOnly): no
-// change, which plan says in a note so that the source the next plan
-// shows is no surprise. It never holds a value.
-func SourceOnlyNotes(desired, deployed *stacks.Resolved) []string {
+// sameValueOutside reports givenOutside for a variable whose value is the
+// one deployed: no change whether or not a component uses it.
+func sameValueOutside(v, d stacks.ResolvedVar) bool {
+	return givenOutside(v, d) && equal(normalize(v.Value), normalize(d.Value))
+}
+
+// variableNotes says, sorted by name, which variables of desired
+// variableValues takes as deployed's: no change, which plan says in a
+// note so that what the next plan shows is no surprise. It never holds a
+// value.
+func variableNotes(desired, deployed *stacks.Resolved, unused bool) []string {
 	if desired == nil || deployed == nil {
 		return nil
 	}
 	var out []string
 	for _, v := range desired.Variables {
 		for _, d := range deployed.Variables {
-			if d.Name == v.Name && sourceOnly(v, d) {
+			switch {
+			case d.Name != v.Name:
+			case sameValueOutside(v, d):
 				out = append(out, fmt.Sprintf("variable %s has the value deployed, from %s now and from %s then: no change (a plan compares values, not where they came from)",
+					v.Name, sourceText(v.Name, v.Source), sourceText(v.Name, d.Source)))
+			case unused && givenOutside(v, d):
+				out = append(out, fmt.Sprintf("variable %s has another value than deployed, from %s now and from %s then, which no component uses: no change",
 					v.Name, sourceText(v.Name, v.Source), sourceText(v.Name, d.Source)))
 			}
 		}

@@ -1796,12 +1796,33 @@ func TestPlanVariablesRecorded(t *testing.T) {
 	}
 	// A secret's value is masked.
 	sd := base()
-	sd.Variables = []stacks.ResolvedVar{{Name: "KEY", Value: stacks.Sensitive{Hash: stacks.SensitivePrefix + "aaa"}, Source: "env", Secret: true}}
+	// (A default: one given from outside that no component uses is no
+	// change, TestPlanVariablesSourceOnly.)
+	sd.Variables = []stacks.ResolvedVar{{Name: "KEY", Value: stacks.Sensitive{Hash: stacks.SensitivePrefix + "aaa"}, Source: "default", Secret: true}}
 	sh := base()
-	sh.Variables = []stacks.ResolvedVar{{Name: "KEY", Value: stacks.Sensitive{Hash: stacks.SensitivePrefix + "bbb"}, Source: "env", Secret: true}}
+	sh.Variables = []stacks.ResolvedVar{{Name: "KEY", Value: stacks.Sensitive{Hash: stacks.SensitivePrefix + "bbb"}, Source: "default", Secret: true}}
 	sp := Plan(sh, fromState(t, sd), Options{})
 	if len(sp.Variables) != 1 || !sp.Variables[0].Sensitive || strings.Contains(string(mustJSONTest(t, sp.Variables[0])), "aaa") {
 		t.Errorf("secret variable = %+v", sp.Variables)
+	}
+}
+
+// TestPlanVariablesUsedNotedOnlyForTheSameValue: with a component that
+// changes (one that uses the variable, as far as the plan can tell), a
+// value given from outside that differs from the deployed one is no
+// "no change" note: the component's fields show it. The same value given
+// another way still is.
+func TestPlanVariablesUsedNotedOnlyForTheSameValue(t *testing.T) {
+	deployed, d := base(), base()
+	deployed.Variables = []stacks.ResolvedVar{{Name: "X", Value: "v", Source: "env"}, {Name: "Y", Value: "y", Source: "env"}}
+	d.Variables = []stacks.ResolvedVar{{Name: "X", Value: "w", Source: "flag"}, {Name: "Y", Value: "y", Source: "flag"}}
+	d.Components[0].Spec["extra"] = "w"
+	p := Plan(d, fromState(t, deployed), Options{})
+	if !p.HasChanges() || len(p.Variables) > 0 {
+		t.Errorf("HasChanges %v variables %+v, want the component's change alone", p.HasChanges(), p.Variables)
+	}
+	if got := strings.Join(p.VariableNotes, "\n"); got != "variable Y has the value deployed, from --var Y now and from PANKA_VAR_Y then: no change (a plan compares values, not where they came from)" {
+		t.Errorf("notes = %q", got)
 	}
 }
 
@@ -1831,8 +1852,14 @@ func TestPlanVariablesSourceOnly(t *testing.T) {
 			"", "variable X has the value deployed, from the environment file now and from --var X then: no change (a plan compares values, not where they came from)"},
 		{"secret env then flag", stacks.ResolvedVar{Name: "K", Value: secret, Source: "env", Secret: true}, stacks.ResolvedVar{Name: "K", Value: secret, Source: "flag", Secret: true},
 			"", "variable K has the value deployed, from --var K now and from PANKA_VAR_K then: no change (a plan compares values, not where they came from)"},
-		{"another value", stacks.ResolvedVar{Name: "X", Value: "v", Source: "env"}, stacks.ResolvedVar{Name: "X", Value: "w", Source: "flag"},
-			"variables.X.source variables.X.value", ""},
+		{"another value no component uses", stacks.ResolvedVar{Name: "X", Value: "v", Source: "env"}, stacks.ResolvedVar{Name: "X", Value: "w", Source: "flag"},
+			"", "variable X has another value than deployed, from --var X now and from PANKA_VAR_X then, which no component uses: no change"},
+		{"another value from outside, from the same source", stacks.ResolvedVar{Name: "X", Value: "v", Source: "flag"}, stacks.ResolvedVar{Name: "X", Value: "w", Source: "flag"},
+			"", "variable X has another value than deployed, from --var X now and from --var X then, which no component uses: no change"},
+		{"the default instead of a value given", stacks.ResolvedVar{Name: "X", Value: "v", Source: "flag"}, stacks.ResolvedVar{Name: "X", Value: "d", Source: "default"},
+			"", "variable X has another value than deployed, from the stack's default now and from --var X then, which no component uses: no change"},
+		{"another default", stacks.ResolvedVar{Name: "X", Value: "v", Source: "default"}, stacks.ResolvedVar{Name: "X", Value: "w", Source: "default"},
+			"variables.X.value", ""},
 		{"secret now", stacks.ResolvedVar{Name: "X", Value: "v", Source: "env"}, stacks.ResolvedVar{Name: "X", Value: "v", Source: "flag", Secret: true},
 			"variables.X.secret variables.X.source", ""},
 		{"default then environment file", stacks.ResolvedVar{Name: "X", Value: "v", Source: "default"}, stacks.ResolvedVar{Name: "X", Value: "v", Source: "environment"},
@@ -1853,8 +1880,7 @@ func TestPlanVariablesSourceOnly(t *testing.T) {
 			if p.Applies() != (tt.wantPaths != "") {
 				t.Errorf("Applies %v, want %v", p.Applies(), tt.wantPaths != "")
 			}
-			notes := SourceOnlyNotes(d, fromState(t, deployed))
-			if got := strings.Join(notes, "\n"); got != tt.wantNote {
+			if got := strings.Join(p.VariableNotes, "\n"); got != tt.wantNote {
 				t.Errorf("notes = %q, want %q", got, tt.wantNote)
 			}
 		})

@@ -613,7 +613,7 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	if p.HasChanges() && src.repo != nil && src.commit != "" {
 		warnPlanBehindDeployed(ctx, opts.F, src.repo, skey, src.commit, opts.Ref, state)
 	}
-	for _, n := range planner.SourceOnlyNotes(desired, planned) {
+	for _, n := range p.VariableNotes {
 		fmt.Fprintf(opts.F.Notices(), "Note: %s.\n", n)
 	}
 	if state != nil && state.LastDriftCheck != nil && len(state.LastDriftCheck.Drifted) > 0 {
