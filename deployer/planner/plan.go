@@ -292,6 +292,14 @@ type Options struct {
 	// a reference to the value it has, or back, is compared by value
 	// (SameValue) where they give it. Nil compares references as written.
 	Outputs map[string]map[string]any
+	// RecordVariables compares the variables as the models record them,
+	// values and sources given from outside the repository included
+	// (variableValues takes those as deployed's otherwise): for a caller
+	// that found the environment's model at the planned commit differs
+	// from the deployed commit's (changed --since-deployed lists it), so
+	// that what those values mask is a change apply records, and changed
+	// does not list the environment for ever.
+	RecordVariables bool
 }
 
 // Plan compares desired with deployed. A nil desired plans a destroy; a nil
@@ -446,9 +454,15 @@ func Plan(desired, deployed *stacks.Resolved, opts Options) *Result {
 	if unused {
 		// Only when no component changes: a variable a component uses
 		// shows in its fields.
-		p.Variables = diffValues("variables", variableValues(desired, deployed), variableValues(deployed, nil))
+		was := deployed
+		if opts.RecordVariables {
+			was = nil
+		}
+		p.Variables = diffValues("variables", variableValues(desired, was), variableValues(deployed, nil))
 	}
-	p.VariableNotes = variableNotes(desired, deployed, unused)
+	if !opts.RecordVariables {
+		p.VariableNotes = variableNotes(desired, deployed, unused)
+	}
 	return p
 }
 

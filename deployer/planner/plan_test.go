@@ -1807,6 +1807,19 @@ func TestPlanVariablesRecorded(t *testing.T) {
 	}
 }
 
+// TestPlanRecordVariables: where the caller found the repository's model
+// changed since the deployed commit, values given from outside are
+// compared as recorded (a change apply records), without notes.
+func TestPlanRecordVariables(t *testing.T) {
+	deployed, d := base(), base()
+	deployed.Variables = []stacks.ResolvedVar{{Name: "X", Value: "v", Source: "env"}}
+	d.Variables = []stacks.ResolvedVar{{Name: "X", Value: "v", Source: "flag"}}
+	p := Plan(d, fromState(t, deployed), Options{RecordVariables: true})
+	if len(p.Variables) != 1 || p.Variables[0].Path != "variables.X.source" || !p.Applies() || len(p.VariableNotes) > 0 {
+		t.Errorf("variables %+v, Applies %v, notes %q; want the source change to record and no note", p.Variables, p.Applies(), p.VariableNotes)
+	}
+}
+
 // TestPlanVariablesUsedNotedOnlyForTheSameValue: with a component that
 // changes (one that uses the variable, as far as the plan can tell), a
 // value given from outside that differs from the deployed one is no

@@ -592,6 +592,14 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	planner.KeepDeployedHashes(desired, planned)
 	p := planner.Plan(desired, planned, planner.Options{Header: header, Outputs: deploy.KnownOutputs(state)})
 	p.Watched = watchedSinceDeployed(ctx, opts.F, src.repo, skey, header.Deployed.Commit, src.commit, d.watch)
+	if len(p.VariableNotes) > 0 && !p.Applies() && repoChangedSinceDeployed(ctx, opts.F, src.repo, d.cfg, skey, header.Deployed.Commit, src.commit) {
+		// What the values given from outside mask changed in the
+		// repository: changed lists the environment until a deployment
+		// records the new commit, so the variables are a change to record.
+		watched := p.Watched
+		p = planner.Plan(desired, planned, planner.Options{Header: header, Outputs: deploy.KnownOutputs(state), RecordVariables: true})
+		p.Watched = watched
+	}
 	skip := tried
 	for _, c := range left {
 		skip = append(skip, c.Name)
@@ -799,6 +807,32 @@ func watchedSinceDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, ke
 		return nil
 	}
 	return out
+}
+
+// repoChangedSinceDeployed reports whether changed --since-deployed, with
+// commit as its head, lists key: the environment's model resolved from
+// commit (without values given from outside the repository) differs from
+// the deployed commit's. False outside git and for the same commit;
+// true when it cannot tell (a commit this clone does not have): the plan
+// then records the variables, as it did before it compared values alone.
+func repoChangedSinceDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, cfg *config.Resolved, key statestore.Key, deployed, commit string) bool {
+	if repo == nil || deployed == "" || commit == "" || deployed == commit {
+		return false
+	}
+	check := fixedDeployed{stack: key.Stack, commits: map[string]string{key.Environment: deployed}, tried: map[string]string{}}
+	copts := changes.Options{Head: commit, StacksRoot: cfg.Stacks.Root, Stacks: []string{key.Stack}, Environments: []string{key.Environment}}
+	ownStacksRoots(f, repo, cfg, commit, &copts)
+	res, err := changes.SinceDeployed(ctx, repo, check, copts)
+	if err != nil {
+		f.Log.Debug().Err(err).Str("stack", key.String()).Msg("compare with the deployed commit")
+		return true
+	}
+	for _, s := range res.Stacks {
+		if s.Stack == key.Stack && slices.Contains(s.Environments, key.Environment) {
+			return true
+		}
+	}
+	return false
 }
 
 // isAncestor reports whether commit is an ancestor of deployed (every
