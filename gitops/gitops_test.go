@@ -3038,3 +3038,66 @@ func TestFullRefName(t *testing.T) {
 		})
 	}
 }
+
+// TestPrefetchDiffs: after PrefetchDiffs over a first-parent history, the
+// comparisons of each commit with its parent under a folder are what they
+// are without it (folders added, removed, or changed a level down; a file
+// where a folder was), in both modes.
+func TestPrefetchDiffs(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("stacks/a/x/stack.yaml", "a1")
+	g.Write("stacks/b/y/stack.yaml", "b1")
+	g.Write("other/z", "z1")
+	g.Commit("c1")
+	g.Write("stacks/a/x/stack.yaml", "a2")
+	g.Commit("c2")
+	g.Write("other/z", "z2")
+	g.Commit("c3")
+	g.Write("stacks/c/w/stack.yaml", "c1")
+	g.Remove("stacks/b/y/stack.yaml")
+	g.Commit("c4")
+	g.Remove("stacks/a/x/stack.yaml")
+	g.Write("stacks/a/x", "now a file")
+	g.Commit("c5")
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			plain := open(t, g.Dir, m.opts)
+			r := open(t, g.Dir, m.opts)
+			head, err := r.Head()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs, err := r.FirstParents(head, 10)
+			if err != nil || len(cs) != 5 {
+				t.Fatalf("FirstParents = %v, %v", cs, err)
+			}
+			trees := make([]gitops.Hash, len(cs))
+			for i, c := range cs {
+				if trees[i], err = r.CommitTree(c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := r.PrefetchDiffs(context.Background(), trees, "stacks"); err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			for i := 0; i+1 < len(trees); i++ {
+				got, err := r.DiffPath(context.Background(), trees[i+1], trees[i], "stacks")
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := plain.DiffPath(context.Background(), trees[i+1], trees[i], "stacks")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("step %d: after PrefetchDiffs %v, without %v", i, got, want)
+				}
+				n += len(got)
+			}
+			if n != 5 { // c2 one, c3 none (outside), c4 two, c5 two (a file for a folder)
+				t.Errorf("%d changes in all, want 5", n)
+			}
+		})
+	}
+}

@@ -888,6 +888,92 @@ func (r *Repo) PrefetchPaths(ctx context.Context, roots []Hash, paths [][]string
 	return nil
 }
 
+// PrefetchDiffs reads the trees that DiffPath(ctx, roots[i+1], roots[i], p)
+// descends into, for each consecutive pair of roots (a first-parent
+// history, newest first: each commit against its parent), in one pipelined
+// batch per tree level, so that those comparisons are then answered from
+// memory: hundreds of commits that changed a file or two each cost a few
+// batches, not a request per tree. Subtrees only one side has (a folder
+// added or removed) are left to be read on demand. It is an optimisation
+// only (git binary only; reads stay correct).
+func (r *Repo) PrefetchDiffs(ctx context.Context, roots []Hash, p string) error {
+	if _, ok := r.objects.(*catFileReader); !ok {
+		return nil
+	}
+	if p == "." {
+		p = ""
+	}
+	if p != "" {
+		on := make([][]string, len(roots))
+		for i := range on {
+			on[i] = []string{p}
+		}
+		if err := r.PrefetchPaths(ctx, roots, on); err != nil {
+			return err
+		}
+	}
+	type pair struct{ a, b Hash }
+	var level []pair
+	seen := map[pair]bool{}
+	for i := 0; i+1 < len(roots); i++ {
+		a, b := roots[i+1], roots[i]
+		if p != "" {
+			ea, aok, err := r.entryAt(a, p)
+			if err != nil {
+				return nil // reads on demand report it
+			}
+			eb, bok, err := r.entryAt(b, p)
+			if err != nil {
+				return nil
+			}
+			if !aok || !bok || !ea.IsDir() || !eb.IsDir() {
+				continue
+			}
+			a, b = ea.Hash, eb.Hash
+		}
+		if n := (pair{a, b}); a != b && !a.IsZero() && !b.IsZero() && !seen[n] {
+			seen[n] = true
+			level = append(level, n)
+		}
+	}
+	for len(level) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hs := make([]Hash, 0, 2*len(level))
+		for _, l := range level {
+			hs = append(hs, l.a, l.b)
+		}
+		if err := r.prefetchTrees(hs); err != nil {
+			return err
+		}
+		var next []pair
+		for _, l := range level {
+			ta, err := r.tree(l.a)
+			if err != nil {
+				return nil
+			}
+			tb, err := r.tree(l.b)
+			if err != nil {
+				return nil
+			}
+			for _, e := range ta.entries {
+				if !e.IsDir() {
+					continue
+				}
+				if o, ok := tb.lookup(e.Name); ok && o.IsDir() && o.Hash != e.Hash {
+					if n := (pair{e.Hash, o.Hash}); !seen[n] {
+						seen[n] = true
+						next = append(next, n)
+					}
+				}
+			}
+		}
+		level = next
+	}
+	return nil
+}
+
 func (r *Repo) fillBlobs(c *catFileReader, blobs []Hash) error {
 	r.blobMu.Lock()
 	var missing []Hash

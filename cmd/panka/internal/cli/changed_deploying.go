@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"panka.dev/panka/cmd/panka/internal/config"
 	"panka.dev/panka/gitops/changes"
 	"panka.dev/panka/locker"
+	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
 )
 
@@ -190,14 +192,14 @@ func lockBackendID(f *Factory, cfg *config.Resolved) string {
 }
 
 // maxElsewhereChecks bounds how many listed environments with nothing
-// recorded warnElsewhere looks for elsewhere, each a walk of the stack's
-// and panka.yaml's history (as plan's): a backend moved by panka.yaml
-// leaves every environment it held deployed there, so the first one shows
-// it. A check costs tens of milliseconds on a large repository; three made
-// a first rollout of 4,000 new stacks take 0.45 s instead of 0.25 s, where
-// changed has budgets. A spec.backend moved by one stack is seen when one
-// of its environments comes first (plan, apply and status of it say it
-// always).
+// recorded warnElsewhere looks for elsewhere for the reasons that move
+// every stack alike (panka.yaml's backend, an override, the embedded
+// default left behind): a backend moved that way leaves every environment
+// it held deployed there, so the first one shows it. A check costs a read
+// of the backend it names; one for each of 4,000 new stacks would make a
+// first rollout slow where changed has budgets. The stacks whose own
+// stack.yaml moved them (spec.backend, metadata.name: stackHistory) are
+// all checked.
 const maxElsewhereChecks = 1
 
 // warnElsewhere says, for the environments listed as not deployed because
@@ -206,17 +208,31 @@ const maxElsewhereChecks = 1
 // say it): a backend.prefix, bucket or directory moved by panka.yaml's
 // history (a teammate's branch) or by the stack's spec.backend, an
 // override, or the embedded default left behind. changed listed them as
-// added with no word about it. The first maxElsewhereWarnings are said in
-// full, the others named on one line. Only HEAD (or its work tree) is
-// compared with its history: with --head another commit's history is
-// not HEAD's.
+// added with no word about it. Every environment of a stack whose
+// stack.yaml gave another spec.backend or metadata.name in the history
+// walked once for all stacks (or in the work tree, with --uncommitted) is
+// checked, and the first maxElsewhereChecks others (see there). The first
+// maxElsewhereWarnings are said in full, the others named on one line.
+// Only HEAD (or its work tree) is compared with its history: with --head
+// another commit's history is not HEAD's.
 func (d *storeDeployed) warnElsewhere(ctx context.Context, res *changes.Result) {
 	const maxElsewhereWarnings = 3
 	var more []string
+	var moved map[string]bool // stack.yaml files, read on first need
 	checked, said := 0, 0
 	for _, s := range res.Stacks {
 		for _, env := range s.Environments {
-			if s.EnvironmentChanges[env] != changes.Added || s.Deployed[env] != "" || checked >= maxElsewhereChecks || ctx.Err() != nil {
+			if s.EnvironmentChanges[env] != changes.Added || s.Deployed[env] != "" || ctx.Err() != nil {
+				continue
+			}
+			if moved == nil {
+				moved = map[string]bool{}
+				if h := d.f.stackHistory(ctx); h != nil {
+					moved = h.movedStackFiles(ctx, res.Uncommitted)
+				}
+			}
+			own := moved[path.Join(s.Path, stacks.StackFile)]
+			if !own && checked >= maxElsewhereChecks {
 				continue
 			}
 			key := statestore.Key{Stack: s.Stack, Environment: env}
@@ -230,7 +246,9 @@ func (d *storeDeployed) warnElsewhere(ctx context.Context, res *changes.Result) 
 			if _, _, err := store.Get(ctx, key); !errors.Is(err, statestore.ErrNotFound) || !noHistory(ctx, store, key) {
 				continue // a state, or a history: not a first deployment there
 			}
-			checked++
+			if !own {
+				checked++
+			}
 			m := d.f.stateElsewhere(ctx, d.open, cfg, key, "the next apply", true)
 			switch {
 			case m == "":

@@ -118,6 +118,12 @@ type Factory struct {
 	// reads the whole staging index, and plan --all-changed asks for
 	// thousands of stacks.
 	headersRepo *stackRepo
+	// history is the walk back over HEAD's first parents that the checks
+	// of where a stack's state was before share (stackHistory), read once
+	// a run (historyRead) and open until Run returns.
+	historyMu   sync.Mutex
+	historyRead bool
+	history     *stackHistory
 	// stackNames are the records of the work tree's stack names
 	// (quickStack) read this run, by record file: checked once, since
 	// the work tree does not change under a command (nil: not usable).

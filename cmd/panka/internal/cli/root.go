@@ -148,6 +148,7 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	root.SetErr(f.IO.ErrOut)
 	cmd, err := root.ExecuteContextC(ctx)
 	f.closeHeaders()
+	f.closeStackHistory()
 	// A stop signal that arrives from here on, while the result is
 	// written, interrupts nothing: the command has finished.
 	interrupted := ctx.Err() != nil

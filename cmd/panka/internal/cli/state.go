@@ -224,22 +224,6 @@ func worktreeRemovedHeaders(ctx context.Context, repo *gitops.Repo, root string,
 	return true
 }
 
-// headHistory opens the repository and returns HEAD's first parents (at
-// most maxRemovedStackCommits) and their trees, for the walks back that
-// look for where a stack's state was before; ok is false when there is no
-// repository to open.
-func (f *Factory) headHistory() (repo *gitops.Repo, cs, trees []gitops.Hash, ok bool) {
-	dir, err := f.RepoRoot()
-	if err != nil {
-		return nil, nil, nil, false
-	}
-	if repo, err = gitops.Open(dir, f.GitOptions()); err != nil {
-		return nil, nil, nil, false
-	}
-	cs, trees = firstParentTrees(repo, maxRemovedStackCommits)
-	return repo, cs, trees, true
-}
-
 // firstParentTrees returns HEAD and its first parents, newest first (at
 // most n+1 commits: n steps back; fewer where the history or a shallow
 // clone ends, or a commit cannot be read), with their root trees, the
@@ -1489,7 +1473,8 @@ func removeComponents(st *statestore.State, names []string) error {
 // about the deployment left behind (still running, in a state status no
 // longer read). Without walk only the repository-wide backend is looked
 // at: plan --all-changed, which may plan thousands of new environments,
-// does not walk the history of each stack (up to ~0.2 s each). what names
+// does not look back through the history (one walk for the run,
+// stackHistory, and a check per earlier setting of each). what names
 // the run that would create everything again: "this plan", "this apply",
 // "the next apply" (status, changed).
 func (f *Factory) stateElsewhere(ctx context.Context, open storeOpener, cfg *config.Resolved, key statestore.Key, what string, walk bool) string {
@@ -1729,21 +1714,15 @@ func recordedCommit(st *statestore.State) string {
 // everything again beside the deployment the earlier panka.yaml's backend
 // holds, with no word about it (a change of the stack's own spec.backend
 // was warned about). Each earlier panka.yaml of HEAD's first parents (at
-// most maxRemovedStackCommits back), and HEAD's under an uncommitted edit,
-// is resolved with this run's other settings, and its backend is checked.
+// most maxRemovedStackCommits back: stackHistory), and HEAD's under an
+// uncommitted edit, is resolved with this run's other settings, and its
+// backend is checked.
 func (f *Factory) earlierRepoConfigState(ctx context.Context, h *stacks.Header, check func(c *config.Resolved, name, file string, at gitops.Hash) string) string {
-	repo, cs, trees, ok := f.headHistory()
-	if !ok {
+	hist := f.stackHistory(ctx)
+	if hist == nil {
 		return ""
 	}
-	defer repo.Close()
-	blob := func(t gitops.Hash) gitops.Hash {
-		e, err := repo.PathEntry(t, repoConfigFile)
-		if err != nil {
-			return gitops.ZeroHash
-		}
-		return e.Hash
-	}
+	repo, cs := hist.repo, hist.cs
 	stackFile := path.Join(h.Path, stacks.StackFile)
 	checkAt := func(c gitops.Hash, changed gitops.Hash) string {
 		data, err := repoConfigAt(f, repo, c.String())
@@ -1773,10 +1752,7 @@ func (f *Factory) earlierRepoConfigState(ctx context.Context, h *stacks.Header, 
 			}
 		}
 	}
-	for i := 0; i+1 < len(cs); i++ {
-		if blob(trees[i+1]) == blob(trees[i]) {
-			continue
-		}
+	for _, i := range hist.repoConfig {
 		if m := checkAt(cs[i+1], cs[i]); m != "" {
 			return m
 		}
@@ -1786,22 +1762,15 @@ func (f *Factory) earlierRepoConfigState(ctx context.Context, h *stacks.Header, 
 
 // earlierStackState is stateElsewhere's walk back through the stack's
 // stack.yaml: the newest earlier spec.backend or metadata.name under
-// which check finds a deployment.
+// which check finds a deployment. Only the commits that stackHistory found
+// may have changed them are read.
 func (f *Factory) earlierStackState(ctx context.Context, h *stacks.Header, check func(c *config.Resolved, name, file string, at gitops.Hash) string) string {
 	file := path.Join(h.Path, stacks.StackFile)
-	repo, cs, trees, ok := f.headHistory()
-	if !ok {
+	hist := f.stackHistory(ctx)
+	if hist == nil {
 		return ""
 	}
-	defer repo.Close()
-	// The trees on the way to the file, in one batch per level.
-	paths := make([][]string, len(trees))
-	for i := range paths {
-		paths[i] = []string{file}
-	}
-	if err := repo.PrefetchPaths(ctx, trees, paths); err != nil {
-		return ""
-	}
+	repo, cs, trees := hist.repo, hist.cs, hist.trees
 	blob := func(t gitops.Hash) gitops.Hash {
 		e, err := repo.PathEntry(t, file)
 		if err != nil {
@@ -1824,10 +1793,7 @@ func (f *Factory) earlierStackState(ctx context.Context, h *stacks.Header, check
 			}
 		}
 	}
-	for i := 0; i+1 < len(cs); i++ {
-		if blob(trees[i+1]) == blob(trees[i]) {
-			continue
-		}
+	for _, i := range hist.moved[file] {
 		p := cs[i+1]
 		fsys, err := repo.TreeFS(p)
 		if err != nil {
