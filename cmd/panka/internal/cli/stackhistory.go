@@ -30,11 +30,24 @@ type stackHistory struct {
 	// repoConfig are the steps, newest first, whose commit changed
 	// panka.yaml.
 	repoConfig []int
-	// moved are, by stack.yaml path, the steps, newest first, whose
-	// commit changed or removed a stack.yaml the parent had, where the
-	// parent's may give another metadata.name or spec.backend than
-	// HEAD's (headerMayDiffer); the others give what HEAD's gives.
+	// changed are the stack.yaml files each step changed or removed
+	// (renamed: the path it left) that the parent had, newest first, in
+	// path order within a step.
+	changed []stackFileStep
+	// moved are, by stack.yaml path, the steps, newest first, among
+	// changed where the parent's stack.yaml may give another
+	// metadata.name or spec.backend than HEAD's (headerMayDiffer); the
+	// others give what HEAD's gives.
 	moved map[string][]int
+}
+
+// stackFileStep is a stack.yaml (file, as the parent had it: blob old)
+// that step i changed or removed.
+type stackFileStep struct {
+	i    int
+	file string
+	old  gitops.Hash
+	link bool // a symbolic link
 }
 
 // stackHistory returns the run's stackHistory, read on first use; nil
@@ -81,13 +94,6 @@ func (f *Factory) readStackHistory(ctx context.Context) *stackHistory {
 		}
 		return e.Hash
 	}
-	type step struct {
-		i    int
-		file string
-		old  gitops.Hash
-		link bool
-	}
-	var steps []step
 	_ = repo.PrefetchDiffs(ctx, h.trees, root) // an optimisation: the reads below stay correct
 	for i := 0; i+1 < len(h.cs); i++ {
 		if h.trees[i] == h.trees[i+1] {
@@ -112,10 +118,10 @@ func (f *Factory) readStackHistory(ctx context.Context) *stackHistory {
 			if ch.OldHash.IsZero() || path.Base(old) != stacks.StackFile {
 				continue
 			}
-			steps = append(steps, step{i, old, ch.OldHash, ch.OldMode == filemode.Symlink})
+			h.changed = append(h.changed, stackFileStep{i, old, ch.OldHash, ch.OldMode == filemode.Symlink})
 		}
 	}
-	if len(steps) == 0 {
+	if len(h.changed) == 0 {
 		return h
 	}
 	// Each earlier stack.yaml is compared with HEAD's, as text: the
@@ -129,7 +135,7 @@ func (f *Factory) readStackHistory(ctx context.Context) *stackHistory {
 			want = append(want, b)
 		}
 	}
-	for _, s := range steps {
+	for _, s := range h.changed {
 		e, ok := head[s.file]
 		if !ok {
 			e, _ = repo.PathEntry(h.trees[0], s.file) // none: the zero entry
@@ -145,7 +151,7 @@ func (f *Factory) readStackHistory(ctx context.Context) *stackHistory {
 		text[b] = bytes.Clone(data)
 		return nil
 	}) // a blob not read counts as changed
-	for _, s := range steps {
+	for _, s := range h.changed {
 		e := head[s.file]
 		if e.Hash == s.old && !s.link {
 			continue

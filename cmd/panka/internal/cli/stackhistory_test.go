@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -102,6 +103,16 @@ func TestStackHistoryMoved(t *testing.T) {
 	}
 	if len(h.cs) != 6 {
 		t.Fatalf("%d commits walked, want 6", len(h.cs))
+	}
+	// Every stack.yaml each commit changed, as its parent had it (what
+	// removedStackHeaders reads), newest first: ddd's environment file
+	// is none.
+	var changed []string
+	for _, c := range h.changed {
+		changed = append(changed, fmt.Sprintf("%d %s", c.i, c.file))
+	}
+	if want := []string{"0 stacks/eee/stack.yaml", "1 stacks/eee/stack.yaml", "2 stacks/aaa/stack.yaml", "2 stacks/bbb/stack.yaml", "3 stacks/ccc/stack.yaml", "4 stacks/bbb/stack.yaml"}; !slices.Equal(changed, want) {
+		t.Errorf("changed %q, want %q", changed, want)
 	}
 	var moved []string
 	for p := range h.moved {

@@ -142,54 +142,31 @@ func (f *Factory) removedStackHeader(ctx context.Context, stack string) (h *stac
 // parent had them. found returns false to stop. Headers that do not
 // parse are left out.
 func (f *Factory) removedStackHeaders(ctx context.Context, found func(h *stacks.Header, at gitops.Hash) bool) {
-	dir, err := f.RepoRoot()
-	if err != nil {
+	hist := f.stackHistory(ctx)
+	if hist == nil {
 		return
 	}
-	cfg, err := f.Config()
-	if err != nil {
-		return
-	}
-	root := path.Clean(filepath.ToSlash(cfg.Stacks.Root))
-	if cfg.Stacks.Root == "" {
-		root = "stacks"
-	}
-	repo, err := gitops.Open(dir, f.GitOptions())
-	if err != nil {
-		return
-	}
-	defer repo.Close()
 	// Deleted (or renamed) in the work tree, not committed yet: HEAD's
 	// stack.yaml is the one it had.
-	if !worktreeRemovedHeaders(ctx, repo, root, found) {
+	if !worktreeRemovedHeaders(ctx, hist.repo, hist.root, found) {
 		return
 	}
-	cs, trees := firstParentTrees(repo, maxRemovedStackCommits)
-	for i := 0; i+1 < len(cs); i++ {
-		p := cs[i+1]
-		// In process and under the stacks root only: a process per
-		// commit made a typo in --stack cost a second.
-		chs, err := repo.DiffPath(ctx, trees[i+1], trees[i], root)
-		if err != nil {
-			return
+	var fsys fs.FS
+	at := -1
+	for _, s := range hist.changed {
+		if !strings.HasPrefix(s.file, hist.root+"/") {
+			continue
 		}
-		var fsys fs.FS
-		for _, ch := range chs {
-			old := ch.Path
-			if ch.Action == gitops.Renamed {
-				old = ch.OldPath
-			}
-			if ch.Action == gitops.Added || path.Base(old) != stacks.StackFile || !strings.HasPrefix(old, root+"/") {
-				continue
-			}
-			if fsys == nil {
-				if fsys, err = repo.TreeFS(p); err != nil {
-					return
-				}
-			}
-			if h, err := stacks.ReadHeader(fsys, path.Dir(old)); err == nil && !found(h, p) {
+		p := hist.cs[s.i+1]
+		if s.i != at {
+			var err error
+			if fsys, err = hist.repo.TreeFS(p); err != nil {
 				return
 			}
+			at = s.i
+		}
+		if h, err := stacks.ReadHeader(fsys, path.Dir(s.file)); err == nil && !found(h, p) {
+			return
 		}
 	}
 }
