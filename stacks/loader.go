@@ -69,6 +69,10 @@ type Stack struct {
 	// error): compIdx holds the first, which says nothing of the others,
 	// so overrides and references of those names are not checked.
 	dupComps map[string]bool
+
+	// legacy, while LoadLegacy loads the stack, takes the problems it
+	// accepts (see there).
+	legacy *errList
 }
 
 type varDecl struct {
@@ -1458,13 +1462,21 @@ func (s *Stack) decodeStackSpec(spec *node, errs *errList) {
 					errs.add(it.pos(), ikp, "want a glob string, got %s", it.describe())
 					continue
 				}
+				// A glob refused matches nothing (the forms refused
+				// since a commit was made matched nothing, or less than
+				// meant, then): a commit loaded as it was deployed
+				// (legacy) goes without it.
+				bad := errs
+				if s.legacy != nil {
+					bad = s.legacy
+				}
 				if it.value == "" {
-					errs.add(it.pos(), ikp, "empty watch glob: remove it, or write a repo-relative glob such as shared/**")
+					bad.add(it.pos(), ikp, "empty watch glob: remove it, or write a repo-relative glob such as shared/**")
 					continue
 				}
 				s.watchAsWritten = append(s.watchAsWritten, it.value)
 				if msg := checkGlob(it.value); msg != "" {
-					errs.add(it.pos(), ikp, "%s", msg)
+					bad.add(it.pos(), ikp, "%s", msg)
 					continue
 				}
 				s.header.Watch = append(s.header.Watch, it.value)
@@ -1662,15 +1674,19 @@ func Load(fsys fs.FS, dir string) (*Stack, error) {
 
 // LoadLegacy is Load for a stack as a commit other than the one being
 // edited holds it (a rollback or promotion target, the deployed commit
-// changed compares from, plan --ref of an older commit): the layouts
+// changed compares from, plan --ref of an older commit): what panka
+// accepted when the commit was made and refuses since, where that
+// cannot change what is deployed, loads as it did then, each returned
+// in legacy with its file:line and the fix. Those are the layouts
 // panka loaded before it checked where Services are (a Service outside
 // services/<svc>/, a services/<svc>/ folder without one, a component
-// directly in services/) load as they loaded then, as they were
-// deployed, and each is returned in legacy with its file:line and what
-// to move where. A commit cannot be edited, and what panka deployed
-// from one must stay deployable: refusing it would leave only a
-// rollback to a recorded spec. Every other problem is an error as with
-// Load, and legacy is nil when there is none of these.
+// directly in services/), which load as they were deployed, and
+// spec.watch globs of the forms refused since (they matched nothing,
+// or less than meant; watch is change detection's, never part of what
+// is deployed), which are left out. A commit cannot be edited, and
+// what panka deployed from one must stay deployable: refusing it would
+// leave only a rollback to a recorded spec. Every other problem is an
+// error as with Load, and legacy is nil when there is none of these.
 func LoadLegacy(fsys fs.FS, dir string) (s *Stack, legacy []*Error, err error) {
 	var warns errList
 	s, err = load(fsys, dir, nil, &warns)
@@ -1682,7 +1698,7 @@ func LoadLegacy(fsys fs.FS, dir string) (s *Stack, legacy []*Error, err error) {
 // which then load as they did before they were checked.
 func load(fsys fs.FS, dir string, pre *stackRead, legacy *errList) (*Stack, error) {
 	var errs errList
-	s := &Stack{compIdx: map[string]*compDoc{}, services: map[string]string{}, envs: map[string]*envDoc{}}
+	s := &Stack{compIdx: map[string]*compDoc{}, services: map[string]string{}, envs: map[string]*envDoc{}, legacy: legacy}
 	dir = cleanRoot(dir)
 	if !s.readStackFile(fsys, dir, &errs, false, pre) {
 		return nil, noStack(dir)
@@ -1932,6 +1948,7 @@ func load(fsys fs.FS, dir string, pre *stackRead, legacy *errList) (*Stack, erro
 		}
 		return nil, errs.err()
 	}
+	s.legacy = nil
 	return s, nil
 }
 

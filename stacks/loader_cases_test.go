@@ -685,3 +685,28 @@ func TestLoadLegacyLayouts(t *testing.T) {
 	wantErrs(t, err, `stacks/s/infra/ops.yaml:10:9: metadata.name: duplicate component name "q1"`)
 	wantErrs(t, &Errors{List: warns}, "stacks/s/infra/ops.yaml:2:7: kind: a Service document belongs in")
 }
+
+// A spec.watch glob of a form refused since (it matched nothing, or less
+// than meant) made a deployed commit's stack refuse to load, though
+// watch is never part of what is deployed: LoadLegacy leaves it out,
+// with a warning, and keeps the others.
+func TestLoadLegacyWatchGlobs(t *testing.T) {
+	fsys := testFS(map[string]string{"stacks/s/stack.yaml": stackYAML + "  watch: ['shared//x', 'ok/**', '!tmp/**']\n"})
+	want := []string{
+		`stacks/s/stack.yaml:16:11: spec.watch[0]: watch glob "shared//x" has an empty or "." path segment, which matches no path: write shared/x`,
+		`stacks/s/stack.yaml:16:33: spec.watch[2]:`,
+	}
+	_, err := Load(fsys, "stacks/s")
+	wantErrs(t, err, want...)
+	s, warns, err := LoadLegacy(fsys, "stacks/s")
+	if err != nil {
+		t.Fatalf("LoadLegacy: %v", err)
+	}
+	wantErrs(t, &Errors{List: warns}, want...)
+	if got := s.Header().Watch; !slices.Equal(got, []string{"ok/**"}) {
+		t.Errorf("watch globs %q, want [ok/**]", got)
+	}
+	if _, err := s.Resolve("dev", ResolveOptions{}); err != nil {
+		t.Error(err)
+	}
+}

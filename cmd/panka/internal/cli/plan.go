@@ -968,9 +968,10 @@ func planFindStack(src *planSourceFS, root, name string) (stacks.Ref, error) {
 
 // loadStackAt loads the stack in dir from src: strictly for the work
 // tree and HEAD, whose YAML can still be fixed; for another commit
-// (src.legacy) as it was deployed, a layout panka refuses since it was
-// made (stacks.LoadLegacy) warned about, not refused. A deployment tool
-// must redeploy what it deployed, and a commit cannot be fixed.
+// (src.legacy) as it was deployed, what panka refuses since it was made
+// and that cannot change what is deployed (stacks.LoadLegacy) warned
+// about, not refused. A deployment tool must redeploy what it deployed,
+// and a commit cannot be fixed.
 func loadStackAt(f *Factory, src *planSourceFS, dir string) (*stacks.Stack, error) {
 	if !src.legacy {
 		return stacks.Load(src.fsys, dir)
@@ -980,7 +981,7 @@ func loadStackAt(f *Factory, src *planSourceFS, dir string) (*stacks.Stack, erro
 		return nil, err
 	}
 	for _, w := range legacy {
-		f.Warnf("at commit %s, %v. Loaded as panka loaded it before refusing this layout, as a panka of that time deployed it: a commit cannot change, but panka validate refuses it in the work tree, so fix it there if it is still so", short(src.commit), w)
+		f.Warnf("at commit %s, %v. Read as panka read it before refusing it, as that commit deployed then: a commit cannot change, but panka validate refuses this in the work tree, so fix it there if it is still so", short(src.commit), w)
 	}
 	return st, nil
 }
