@@ -1680,10 +1680,11 @@ func Load(fsys fs.FS, dir string) (*Stack, error) {
 // in legacy with its file:line and the fix. Those are the layouts
 // panka loaded before it checked where Services are (a Service outside
 // services/<svc>/, a services/<svc>/ folder without one, a component
-// directly in services/), which load as they were deployed, and
-// spec.watch globs of the forms refused since (they matched nothing,
-// or less than meant; watch is change detection's, never part of what
-// is deployed), which are left out. A commit cannot be edited, and
+// directly in services/), which load as they were deployed; spec.watch
+// globs of the forms refused since (they matched nothing, or less than
+// meant; watch is change detection's, never part of what is deployed),
+// which are left out; and files whose extension is not lowercase
+// (db.YAML), which were never read and still are not. A commit cannot be edited, and
 // what panka deployed from one must stay deployable: refusing it would
 // leave only a rollback to a recorded spec. Every other problem is an
 // error as with Load, and legacy is nil when there is none of these.
@@ -1789,8 +1790,13 @@ func load(fsys fs.FS, dir string, pre *stackRead, legacy *errList) (*Stack, erro
 				files = append(files, p)
 			case !e.IsDir() && !isYAML(e.Name()) && isYAML(strings.ToLower(e.Name())):
 				// infra/db.YAML: skipped as not YAML, its components
-				// would silently not exist.
-				errs.add(pos{p, 0, 0}, "", "is not read: stack files end in .yaml or .yml, in lowercase; rename it to %s", strings.TrimSuffix(e.Name(), path.Ext(e.Name()))+strings.ToLower(path.Ext(e.Name())))
+				// would silently not exist. A commit from before this
+				// was said (legacy) deployed without them.
+				bad := &errs
+				if legacy != nil {
+					bad = legacy
+				}
+				bad.add(pos{p, 0, 0}, "", "is not read: stack files end in .yaml or .yml, in lowercase; rename it to %s", strings.TrimSuffix(e.Name(), path.Ext(e.Name()))+strings.ToLower(path.Ext(e.Name())))
 			}
 		}
 	}

@@ -375,6 +375,28 @@ func TestUppercaseYAMLExtension(t *testing.T) {
 		"stacks/s/infra/db.YAML: is not read: stack files end in .yaml or .yml, in lowercase; rename it to db.yaml")
 }
 
+// A commit from before such a file was refused deployed without it:
+// LoadLegacy still does not read it, and says so.
+func TestUppercaseYAMLExtensionLegacy(t *testing.T) {
+	s, warns, err := LoadLegacy(testFS(map[string]string{
+		"stacks/s/infra/db.YAML":       doc("Database", "db"),
+		"stacks/s/infra/q.yaml":        doc("Queue", "q"),
+		"stacks/s/environments/qa.Yml": strings.Replace(devYAML, "name: dev", "name: qa", 1),
+	}), "stacks/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErrs(t, &Errors{List: warns},
+		"stacks/s/environments/qa.Yml: is not read: stack files end in .yaml or .yml, in lowercase; rename it to qa.yml",
+		"stacks/s/infra/db.YAML: is not read: stack files end in .yaml or .yml, in lowercase; rename it to db.yaml")
+	if got := s.ComponentNames(); !slices.Equal(got, []string{"q"}) {
+		t.Errorf("components %q, want [q]", got)
+	}
+	if got := s.Environments(); !slices.Equal(got, []string{"dev"}) {
+		t.Errorf("environments %q, want [dev]", got)
+	}
+}
+
 // TestVariableFlagsAnyCase: secret: True and required: TRUE are YAML
 // booleans like true; they were read as false, so a secret variable's
 // value was printed and stored in clear and a required one could be
