@@ -863,6 +863,59 @@ func (e *engine) caseRoot(head *side, stacksAt int) error {
 	return nil
 }
 
+// movedRoot refuses a head without the stacks root whose stacks are there
+// under another folder (git mv stacks deploy, with panka.yaml still naming
+// stacks): every stack of base read as removed (a pipeline destroys them),
+// though a stacks.root naming the new folder in the same commit reads them
+// as moved. It looks, only then, for a few of base's stack folders under
+// the folders one and two levels down at head; a stacks folder deleted
+// with its stacks is a real removal and finds none.
+func (e *engine) movedRoot(base, head *side) error {
+	root := e.rootOf(head).root
+	if root == "" || base.index == nil || len(base.index.Stacks) == 0 || len(head.index.Stacks) > 0 || !e.rootMissing(head) {
+		return nil
+	}
+	prefix := e.rootOf(base).root + "/"
+	var rels []string
+	for d := range base.index.Stacks {
+		if rel, ok := strings.CutPrefix(d, prefix); ok {
+			rels = append(rels, rel)
+		}
+	}
+	sort.Strings(rels)
+	rels = rels[:min(len(rels), 3)]
+	if len(rels) == 0 {
+		return nil
+	}
+	var dirs []string
+	tops, _ := fs.ReadDir(head.fsys, ".")
+	for _, t := range tops {
+		if !t.IsDir() || t.Name() == ".git" {
+			continue
+		}
+		dirs = append(dirs, t.Name())
+		subs, _ := fs.ReadDir(head.fsys, t.Name())
+		for _, sub := range subs {
+			if sub.IsDir() {
+				dirs = append(dirs, path.Join(t.Name(), sub.Name()))
+			}
+		}
+	}
+	for _, d := range dirs {
+		var found []string
+		for _, rel := range rels {
+			if st, err := fs.Stat(head.fsys, path.Join(d, rel, stacks.StackFile)); err == nil && !st.IsDir() {
+				found = append(found, path.Join(d, rel))
+			}
+		}
+		if 2*len(found) > len(rels) {
+			return fmt.Errorf("%w: stacks root %q is not a folder %s, and the stacks it holds %s are under %q there (%s): the stacks folder moved while panka.yaml still names %q, so every stack would read as removed; set stacks.root: %s in panka.yaml in the same commit (or PANKA_STACKS_ROOT), and they read as moved",
+				ErrNoStacksRoot, root, head.where("head"), base.where("base"), d, strings.Join(found, ", "), root, d)
+		}
+	}
+	return nil
+}
+
 // linkedRoot refuses a stacks root that is a symbolic link on a side
 // without stacks: git stores the link, not the folder, so every stack
 // would read as removed (or added) there.
@@ -1014,6 +1067,9 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 		return nil, nil, e.rootError(base, head)
 	}
 	if err := e.linkedRoot(base, head); err != nil {
+		return nil, nil, err
+	}
+	if err := e.movedRoot(base, head); err != nil {
 		return nil, nil, err
 	}
 	e.orphanedStackFiles(base, head, changes)

@@ -3662,13 +3662,15 @@ func TestUncommittedCRLFRenormalized(t *testing.T) {
 	}
 }
 
-// TestIndexCacheSkipsNoStacksRoot: a commit without the stacks root (moved
-// away) has an index of nothing: it is not written to the cache, where it
+// TestIndexCacheSkipsNoStacksRoot: a commit without the stacks root (gone)
+// has an index of nothing: it is not written to the cache, where it
 // took one of the few slots (as stack-index-000….json).
 func TestIndexCacheSkipsNoStacksRoot(t *testing.T) {
 	g, base := baseRepo(t)
-	g.Git("mv", "stacks", "stacks2")
-	head := g.Commit("move the stacks root")
+	// Deleted, not moved: a stacks folder moved without panka.yaml is an
+	// error (TestStacksRootMovedPankaYAMLNot).
+	g.Git("rm", "-rq", "stacks")
+	head := g.Commit("remove the stacks root")
 	repo, err := gitops.Open(g.Dir, gitops.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -3929,6 +3931,43 @@ func TestStackMovedToNonUTF8Folder(t *testing.T) {
 // with only the environments an edit changed; the deleted one is removed
 // with its environments from base. Read under head's root alone, they
 // came out added and the deleted stack was not listed at all.
+// TestStacksRootMovedPankaYAMLNot: the stacks folder moved (git mv stacks
+// deploy/stacks) in a commit that left panka.yaml naming stacks read as
+// every stack removed, exit 0, and a pipeline destroyed them. It is an
+// error naming the new folder and the stacks.root to set, in both modes
+// and engines; a stacks folder deleted with its stacks is still every
+// stack removed.
+func TestStacksRootMovedPankaYAMLNot(t *testing.T) {
+	for _, to := range []string{"deploy", "infra/stacks"} {
+		g, _ := baseRepo(t)
+		g.Move("stacks", to)
+		g.Remove(to + "/billing") // not every stack needs to be there
+		g.Commit("move the stacks, panka.yaml left as it was")
+		for _, m := range modes {
+			repo, err := gitops.Open(g.Dir, m.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, paths := range []bool{false, true} {
+				res, err := changes.Detect(context.Background(), repo, changes.Options{Base: "HEAD~1", StacksRoot: "stacks", Paths: paths})
+				if !errors.Is(err, changes.ErrNoStacksRoot) || !strings.Contains(err.Error(), fmt.Sprintf("are under %q there (%s/orders, %s/users)", to, to, to)) || !strings.Contains(err.Error(), "set stacks.root: "+to+" in panka.yaml") {
+					t.Errorf("%s paths=%v to %s: result %v, %v; want the moved-root error naming %s", m.name, paths, to, res != nil, err, to)
+				}
+			}
+			repo.Close()
+		}
+	}
+	g, _ := baseRepo(t)
+	g.Remove("stacks")
+	g.Commit("no more stacks")
+	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
+		want := []string{"billing removed dev:removed,prod:removed,staging:removed", "orders removed dev:removed,prod:removed,staging:removed", "users removed dev:removed,prod:removed,staging:removed"}
+		if got := summary(res); !slices.Equal(got, want) {
+			t.Errorf("%s paths=%v: %q, want %q", engine, paths, got, want)
+		}
+	})
+}
+
 func TestStacksRootMoved(t *testing.T) {
 	g, base := baseRepo(t)
 	g.Move("stacks", "deploy/stacks")
