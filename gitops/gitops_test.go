@@ -278,6 +278,17 @@ func TestResolveRef(t *testing.T) {
 				t.Errorf("@{u} on a detached HEAD: %v", err)
 			}
 			g.Git("checkout", "-q", "main")
+			// An upstream deleted on the remote and pruned (git status:
+			// [gone], after a merged pull request) is said as such, not
+			// "not found ... git fetch first".
+			g.Git("branch", "-f", "gone", c[0].String())
+			g.Git("config", "branch.gone.remote", "origin")
+			g.Git("config", "branch.gone.merge", "refs/heads/gone")
+			for _, ref := range []string{"gone@{u}", "gone@{upstream}~1"} {
+				if _, err := r.ResolveRef(ref); err == nil || !strings.Contains(err.Error(), `the upstream of branch "gone", origin/gone, is gone`) || !strings.Contains(err.Error(), "git branch --set-upstream-to") {
+					t.Errorf("ResolveRef(%s) with its upstream pruned: %v", ref, err)
+				}
+			}
 		})
 	}
 }

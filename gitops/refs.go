@@ -884,7 +884,14 @@ func (r *Repo) upstream(branch string) (string, error) {
 	}
 	for _, spec := range rc.Fetch {
 		if spec.Match(b.Merge) {
-			return spec.Dst(b.Merge).String(), nil
+			dst := spec.Dst(b.Merge)
+			if _, err := r.r.Reference(dst, false); errors.Is(err, plumbing.ErrReferenceNotFound) {
+				// git status shows it as [gone]: the branch was deleted
+				// on the remote (a merged pull request) and git fetch
+				// --prune removed its remote-tracking branch.
+				return "", fmt.Errorf("the upstream of branch %q, %s, is gone (deleted on the remote and pruned by git fetch, or not fetched yet): pass another --base, e.g. the branch it will merge into (origin/main), or point the branch at another upstream (git branch --set-upstream-to origin/main)", branch, dst.Short())
+			}
+			return dst.String(), nil
 		}
 	}
 	return "", fmt.Errorf("branch %q: no fetch refspec of remote %q maps %s", branch, b.Remote, b.Merge)
