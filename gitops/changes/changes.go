@@ -908,9 +908,14 @@ func (e *engine) movedRoot(base, head *side) error {
 				found = append(found, path.Join(d, rel))
 			}
 		}
+		if 2*len(found) > len(rels) && d == strings.TrimSuffix(prefix, "/") {
+			// stacks.root changed, the folder did not move.
+			return fmt.Errorf("%w: stacks root %q is not a folder %s, while the stacks are still in %q there (%s): panka.yaml names a folder the stacks did not move to, so every stack would read as removed; move them in the same commit (git mv %s %s), or set stacks.root back to %s",
+				ErrNoStacksRoot, root, head.where("head"), d, strings.Join(found, ", "), d, root, d)
+		}
 		if 2*len(found) > len(rels) {
-			return fmt.Errorf("%w: stacks root %q is not a folder %s, and the stacks it holds %s are under %q there (%s): the stacks folder moved while panka.yaml still names %q, so every stack would read as removed; set stacks.root: %s in panka.yaml in the same commit (or PANKA_STACKS_ROOT), and they read as moved",
-				ErrNoStacksRoot, root, head.where("head"), base.where("base"), d, strings.Join(found, ", "), root, d)
+			return fmt.Errorf("%w: stacks root %q is not a folder %s, and the stacks in %q %s are under %q there (%s): the stacks folder moved while panka.yaml still names %q, so every stack would read as removed; set stacks.root: %s in panka.yaml in the same commit (or PANKA_STACKS_ROOT), and they read as moved",
+				ErrNoStacksRoot, root, head.where("head"), strings.TrimSuffix(prefix, "/"), base.where("base"), d, strings.Join(found, ", "), root, d)
 		}
 	}
 	return nil

@@ -3957,7 +3957,28 @@ func TestStacksRootMovedPankaYAMLNot(t *testing.T) {
 			repo.Close()
 		}
 	}
+	// stacks.root changed, the stacks not moved: the same error, the
+	// other way round.
 	g, _ := baseRepo(t)
+	g.Write("panka.yaml", "version: v1\nstacks:\n  root: deploy\n")
+	g.Commit("root renamed, stacks left")
+	for _, m := range modes {
+		repo, err := gitops.Open(g.Dir, m.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := changes.Detect(context.Background(), repo, changes.Options{Base: "HEAD~1", StacksRoot: "deploy", StacksRootAt: func(commit string) (string, bool) {
+			if commit == g.Head().String() {
+				return "deploy", true
+			}
+			return "stacks", true
+		}})
+		repo.Close()
+		if !errors.Is(err, changes.ErrNoStacksRoot) || !strings.Contains(err.Error(), `while the stacks are still in "stacks" there`) || !strings.Contains(err.Error(), "git mv stacks deploy") {
+			t.Errorf("%s root renamed in panka.yaml only: result %v, %v; want the error saying to move the stacks", m.name, res != nil, err)
+		}
+	}
+	g, _ = baseRepo(t)
 	g.Remove("stacks")
 	g.Commit("no more stacks")
 	detectAll(t, g.Dir, changes.Options{Base: "HEAD~1", StacksRoot: "stacks"}, func(engine string, paths bool, res *changes.Result) {
