@@ -192,6 +192,14 @@ func headerMayDiffer(a, b []byte) bool {
 	return false
 }
 
+// stackMoved reports whether the stack.yaml of h (its folder) gave
+// another metadata.name or spec.backend at HEAD's first parents, as the
+// run's stackHistory found.
+func (f *Factory) stackMoved(ctx context.Context, h *stacks.Header) bool {
+	hist := f.stackHistory(ctx)
+	return hist != nil && len(hist.moved[path.Join(h.Path, stacks.StackFile)]) > 0
+}
+
 // movedStackFiles are the stack.yaml files (under the stacks root) whose
 // metadata.name or spec.backend may have been different in the history
 // stackHistory walked, or which the work tree changed (with worktree):

@@ -1448,10 +1448,11 @@ func removeComponents(st *statestore.State, names []string) error {
 // deployed stack's spec.backend.prefix, or renaming it, made its next
 // apply create everything again in a new, empty deployment, with no word
 // about the deployment left behind (still running, in a state status no
-// longer read). Without walk only the repository-wide backend is looked
-// at: plan --all-changed, which may plan thousands of new environments,
-// does not look back through the history (one walk for the run,
-// stackHistory, and a check per earlier setting of each). what names
+// longer read). Without walk the history of panka.yaml is not looked at,
+// and the stack's own only when the run's one walk back (stackHistory)
+// found that its stack.yaml moved it: plan --all-changed, which may plan
+// thousands of new environments, does not resolve each earlier panka.yaml
+// for each of them. what names
 // the run that would create everything again: "this plan", "this apply",
 // "the next apply" (status, changed).
 func (f *Factory) stateElsewhere(ctx context.Context, open storeOpener, cfg *config.Resolved, key statestore.Key, what string, walk bool) string {
@@ -1510,11 +1511,18 @@ func (f *Factory) stateElsewhere(ctx context.Context, open storeOpener, cfg *con
 	if err != nil || h == nil {
 		return ""
 	}
-	if walk {
+	switch {
+	case walk:
 		if m := f.earlierStackState(ctx, h, check); m != "" {
 			return m
 		}
 		if m := f.earlierRepoConfigState(ctx, h, check); m != "" {
+			return m
+		}
+	case f.stackMoved(ctx, h):
+		// The run's one walk back found that this stack's own
+		// stack.yaml moved it: a check of its earlier settings only.
+		if m := f.earlierStackState(ctx, h, check); m != "" {
 			return m
 		}
 	}
