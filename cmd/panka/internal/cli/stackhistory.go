@@ -5,6 +5,7 @@ import (
 	"context"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 
@@ -39,6 +40,19 @@ type stackHistory struct {
 	// metadata.name or spec.backend than HEAD's (headerMayDiffer); the
 	// others give what HEAD's gives.
 	moved map[string][]int
+
+	// worktree are the tracked files under the root the work tree
+	// changed (a status, read once: worktreeChanges).
+	worktreeOnce sync.Once
+	worktree     []string
+	worktreeErr  error
+}
+
+// worktreeChanges returns the tracked files under the stacks root that
+// the work tree changed or deleted, read once for the run.
+func (h *stackHistory) worktreeChanges(ctx context.Context) ([]string, error) {
+	h.worktreeOnce.Do(func() { h.worktree, h.worktreeErr = h.repo.TrackedChangesUnder(ctx, h.root) })
+	return h.worktree, h.worktreeErr
 }
 
 // stackFileStep is a stack.yaml (file, as the parent had it: blob old)
@@ -210,7 +224,7 @@ func (h *stackHistory) movedStackFiles(ctx context.Context, worktree bool) map[s
 		out[p] = true
 	}
 	if worktree {
-		changed, err := h.repo.TrackedChangesUnder(ctx, h.root)
+		changed, err := h.worktreeChanges(ctx)
 		if err == nil {
 			for _, p := range changed {
 				if path.Base(p) == stacks.StackFile {

@@ -148,7 +148,7 @@ func (f *Factory) removedStackHeaders(ctx context.Context, found func(h *stacks.
 	}
 	// Deleted (or renamed) in the work tree, not committed yet: HEAD's
 	// stack.yaml is the one it had.
-	if !worktreeRemovedHeaders(ctx, hist.repo, hist.root, found) {
+	if !worktreeRemovedHeaders(ctx, hist, found) {
 		return
 	}
 	var fsys fs.FS
@@ -175,12 +175,13 @@ func (f *Factory) removedStackHeaders(ctx context.Context, found func(h *stacks.
 // deleted (or whose stack.yaml is changed) in the work tree and not
 // committed yet: the headers of HEAD's stack.yaml files under root that
 // the work tree changed, with HEAD. It returns false when found did.
-func worktreeRemovedHeaders(ctx context.Context, repo *gitops.Repo, root string, found func(h *stacks.Header, at gitops.Hash) bool) bool {
+func worktreeRemovedHeaders(ctx context.Context, hist *stackHistory, found func(h *stacks.Header, at gitops.Hash) bool) bool {
+	repo, root := hist.repo, hist.root
 	head, err := repo.Head()
 	if err != nil {
 		return true
 	}
-	changed, err := repo.TrackedChangesUnder(ctx, root)
+	changed, err := hist.worktreeChanges(ctx)
 	if err != nil {
 		return true
 	}
