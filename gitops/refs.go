@@ -244,7 +244,7 @@ func (r *Repo) ResolveRef(ref string) (Hash, error) {
 			}
 			re := &RefError{Ref: ref, Err: ErrRefNotFound, Unborn: r.unborn(rev)}
 			if rem, branch, ok := strings.Cut(rev, "/"); ok && branch != "" && re.Unborn == "" && !strings.ContainsAny(branch, "~^@:") {
-				if _, known := r.RemoteFor(rem); known && rem != "refs" {
+				if name, known := r.RemoteFor(rem); known && name == rem {
 					re.Remote, re.Branch = rem, branch
 					re.Shallow, _ = r.IsShallow()
 				}
