@@ -125,6 +125,14 @@ type Result struct {
 	// records them; the engine changes only what is left of them, so the
 	// text's summary line says how many of its changes they are.
 	DoneByFailedRuns []string `json:"doneByFailedRuns,omitempty"`
+	// Overridden is set (by the caller, which compares the commits) when
+	// the commit planned resolves otherwise than the deployed one, as
+	// changed --since-deployed compares them, while values given from
+	// outside the repository (--var, --var-file, PANKA_VAR_*) override
+	// what changed, so that nothing else differs: apply records the new
+	// commit (RecordsCommit), and until one does changed lists the
+	// environment.
+	Overridden bool `json:"overridden,omitempty"`
 	// VariableNotes say which variables differ from the deployed ones
 	// only in ways that change nothing (variableValues), without their
 	// values; plan prints them as notes.
@@ -269,13 +277,14 @@ func (p *Result) RecordsEmpty() bool {
 // deployed commit (Watched), or the deployed one was made from
 // uncommitted changes (its spec may match, its commit's YAML not) and
 // this plan is of a commit's (not of a dirty work tree, whose apply
-// records "dirty" again).
+// records "dirty" again), or values given from outside override what
+// changed since the deployed commit (Overridden).
 func (p *Result) RecordsCommit() bool {
 	if p.Header.Destroy {
 		return false
 	}
 	d := p.Header.Desired
-	return len(p.Watched) > 0 || (p.Header.Deployed.Dirty && !d.Dirty && d.Commit != "")
+	return len(p.Watched) > 0 || p.Overridden || (p.Header.Deployed.Dirty && !d.Dirty && d.Commit != "")
 }
 
 // Options control Plan.

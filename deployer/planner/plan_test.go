@@ -1820,6 +1820,36 @@ func TestPlanRecordVariables(t *testing.T) {
 	}
 }
 
+// TestPlanOverriddenRecordsCommit: a plan without changes whose commit
+// resolves otherwise than the deployed one where values given from
+// outside override it (Overridden, set by the caller) records the new
+// commit, and says so in text, alone and among others.
+func TestPlanOverriddenRecordsCommit(t *testing.T) {
+	p := Plan(base(), fromState(t, base()), Options{Header: Header{Stack: "orders", Environment: "dev", Deployed: Deployed{Commit: strings.Repeat("a", 40)}}})
+	if p.Applies() {
+		t.Fatalf("the same model Applies")
+	}
+	p.Overridden = true
+	if !p.RecordsCommit() || !p.Applies() || p.Runs() {
+		t.Errorf("RecordsCommit %v Applies %v Runs %v, want true true false", p.RecordsCommit(), p.Applies(), p.Runs())
+	}
+	var one, all bytes.Buffer
+	if err := p.WriteText(&one, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteTextAll(&all, []*Result{p}, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for out, want := range map[*bytes.Buffer]string{
+		&one: "No changes to deploy, but orders/dev resolves otherwise than at its deployed commit aaaaaaaaaaaa where values given from outside the repository (--var, --var-file, PANKA_VAR_*) override it: apply records the new commit",
+		&all: "orders/dev: No changes to deploy; values given from outside override what changed since the deployed commit: apply records the new commit.",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
 // TestPlanVariablesUsedNotedOnlyForTheSameValue: with a component that
 // changes (one that uses the variable, as far as the plan can tell), a
 // value given from outside that differs from the deployed one is no

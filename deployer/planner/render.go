@@ -395,7 +395,11 @@ func recordsSummary(plans []*Result, command string) string {
 	case len(plans) == 1:
 		p := plans[0]
 		why := fmt.Sprintf("files that %s watches (spec.watch) changed since its deployed commit %s", names[0], short(p.Header.Deployed.Commit))
-		if len(p.Watched) == 0 {
+		switch {
+		case len(p.Watched) > 0:
+		case p.Overridden:
+			why = fmt.Sprintf("%s resolves otherwise than at its deployed commit %s where values given from outside the repository (--var, --var-file, PANKA_VAR_*) override it", names[0], short(p.Header.Deployed.Commit))
+		default:
 			why = fmt.Sprintf("%s runs a deployment made from uncommitted changes on top of commit %s", names[0], short(p.Header.Deployed.Commit))
 		}
 		if command != "" {
@@ -407,9 +411,13 @@ func recordsSummary(plans []*Result, command string) string {
 		return fmt.Sprintf("No changes to deploy, but files that %s watch (spec.watch) changed since their deployed commits: apply records the new commits (until then panka changed --since-deployed lists them).",
 			strings.Join(names, ", "))
 	default:
-		why := "files they watch, spec.watch, changed since their deployed commits, or what runs was deployed from uncommitted changes"
+		overridden := ""
+		if slices.ContainsFunc(plans, func(p *Result) bool { return p.Overridden }) {
+			overridden = " what values given from outside override changed,"
+		}
+		why := "files they watch, spec.watch, changed since their deployed commits," + overridden + " or what runs was deployed from uncommitted changes"
 		if anyEmpty {
-			why = "files they watch, spec.watch, changed since their deployed commits, what runs was deployed from uncommitted changes, or nothing is deployed of a stack with no components"
+			why = "files they watch, spec.watch, changed since their deployed commits," + overridden + " what runs was deployed from uncommitted changes, or nothing is deployed of a stack with no components"
 		}
 		return fmt.Sprintf("No changes to deploy, but apply records new commits for %s (%s; until then panka changed --since-deployed lists them).",
 			strings.Join(names, ", "), why)
@@ -479,8 +487,12 @@ func WriteTextAll(w io.Writer, plans []*Result, opts TextOptions) error {
 			line += doneByFailedRunsText(p.DoneByFailedRuns)
 		}
 		if !p.HasChanges() && p.RecordsCommit() && !p.Runs() {
-			line = "No changes to deploy; files it watches changed since the deployed commit: apply records the new commit."
-			if len(p.Watched) == 0 {
+			switch {
+			case len(p.Watched) > 0:
+				line = "No changes to deploy; files it watches changed since the deployed commit: apply records the new commit."
+			case p.Overridden:
+				line = "No changes to deploy; values given from outside override what changed since the deployed commit: apply records the new commit."
+			default:
 				line = "No changes to deploy; it runs a deployment made from uncommitted changes: apply records the new commit."
 			}
 		} else if !p.Runs() && p.RecordsEmpty() {

@@ -592,13 +592,25 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	planner.KeepDeployedHashes(desired, planned)
 	p := planner.Plan(desired, planned, planner.Options{Header: header, Outputs: deploy.KnownOutputs(state)})
 	p.Watched = watchedSinceDeployed(ctx, opts.F, src.repo, skey, header.Deployed.Commit, src.commit, d.watch)
-	if len(p.VariableNotes) > 0 && !p.Applies() && repoChangedSinceDeployed(ctx, opts.F, src.repo, d.cfg, skey, header.Deployed.Commit, src.commit) {
-		// What the values given from outside mask changed in the
-		// repository: changed lists the environment until a deployment
-		// records the new commit, so the variables are a change to record.
-		watched := p.Watched
-		p = planner.Plan(desired, planned, planner.Options{Header: header, Outputs: deploy.KnownOutputs(state), RecordVariables: true})
-		p.Watched = watched
+	if (len(header.Vars) > 0 || len(p.VariableNotes) > 0) && !p.Applies() {
+		changed, known := repoChangedSinceDeployed(ctx, opts.F, src.repo, d.cfg, skey, header.Deployed.Commit, src.commit)
+		switch {
+		case len(p.VariableNotes) > 0 && (changed || !known):
+			// What the values given from outside mask changed in the
+			// repository (or may have: a commit not in this clone):
+			// changed lists the environment until a deployment records
+			// the new commit, so the variables are a change to record,
+			// as they were before the plan compared values alone.
+			watched := p.Watched
+			p = planner.Plan(desired, planned, planner.Options{Header: header, Outputs: deploy.KnownOutputs(state), RecordVariables: true})
+			p.Watched = watched
+		case changed:
+			// The same values as deployed, given from outside, override
+			// what changed (an environment file's value that --var
+			// sets): nothing to deploy, but changed lists the
+			// environment until a deployment records the new commit.
+			p.Overridden = true
+		}
 	}
 	skip := tried
 	for _, c := range left {
@@ -812,12 +824,12 @@ func watchedSinceDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, ke
 // repoChangedSinceDeployed reports whether changed --since-deployed, with
 // commit as its head, lists key: the environment's model resolved from
 // commit (without values given from outside the repository) differs from
-// the deployed commit's. False outside git and for the same commit;
-// true when it cannot tell (a commit this clone does not have): the plan
-// then records the variables, as it did before it compared values alone.
-func repoChangedSinceDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, cfg *config.Resolved, key statestore.Key, deployed, commit string) bool {
+// the deployed commit's. known is false when it cannot tell (a commit
+// this clone does not have); outside git and for the same commit it is
+// not changed.
+func repoChangedSinceDeployed(ctx context.Context, f *Factory, repo *gitops.Repo, cfg *config.Resolved, key statestore.Key, deployed, commit string) (changed, known bool) {
 	if repo == nil || deployed == "" || commit == "" || deployed == commit {
-		return false
+		return false, true
 	}
 	check := fixedDeployed{stack: key.Stack, commits: map[string]string{key.Environment: deployed}, tried: map[string]string{}}
 	copts := changes.Options{Head: commit, StacksRoot: cfg.Stacks.Root, Stacks: []string{key.Stack}, Environments: []string{key.Environment}}
@@ -825,14 +837,14 @@ func repoChangedSinceDeployed(ctx context.Context, f *Factory, repo *gitops.Repo
 	res, err := changes.SinceDeployed(ctx, repo, check, copts)
 	if err != nil {
 		f.Log.Debug().Err(err).Str("stack", key.String()).Msg("compare with the deployed commit")
-		return true
+		return false, false
 	}
 	for _, s := range res.Stacks {
 		if s.Stack == key.Stack && slices.Contains(s.Environments, key.Environment) {
-			return true
+			return true, true
 		}
 	}
-	return false
+	return false, true
 }
 
 // isAncestor reports whether commit is an ancestor of deployed (every
