@@ -1020,6 +1020,21 @@ func (r *resolver) varSourceText(name string) string {
 		return "undeclared: the default of its ${" + name + ":-...}"
 	}
 	switch v.source {
+	case SourceEnvironment:
+		return "spec.variables in " + r.env.file
+	case SourceDefault:
+		return "its default in " + r.s.file
+	case SourceUnset:
+		return "unset: the default of its ${" + name + ":-...}"
+	}
+	return SourceText(name, v.source)
+}
+
+// SourceText says where variable name's value came from, source being a
+// ResolvedVar.Source: "--var NAME", "--var-file", "PANKA_VAR_NAME", "the
+// environment file", "the stack's default" (else source itself).
+func SourceText(name, source string) string {
+	switch source {
 	case SourceFlag:
 		return "--var " + name
 	case SourceVarFile:
@@ -1027,11 +1042,11 @@ func (r *resolver) varSourceText(name string) string {
 	case SourceEnv:
 		return "PANKA_VAR_" + name
 	case SourceEnvironment:
-		return "spec.variables in " + r.env.file
+		return "the environment file"
 	case SourceDefault:
-		return "its default in " + r.s.file
+		return "the stack's default"
 	}
-	return "unset: the default of its ${" + name + ":-...}"
+	return source
 }
 
 // splitRef splits a reference <component>.<output>, checking both names.

@@ -756,33 +756,15 @@ func variableNotes(desired, deployed *stacks.Resolved, unused bool) []string {
 			case d.Name != v.Name:
 			case sameValueOutside(v, d):
 				out = append(out, fmt.Sprintf("variable %s has the value deployed, from %s now and from %s then: no change (a plan compares values, not where they came from)",
-					v.Name, sourceText(v.Name, v.Source), sourceText(v.Name, d.Source)))
+					v.Name, stacks.SourceText(v.Name, v.Source), stacks.SourceText(v.Name, d.Source)))
 			case unused && givenOutside(v, d):
 				out = append(out, fmt.Sprintf("variable %s has another value than deployed, from %s now and from %s then, which no component uses: no change",
-					v.Name, sourceText(v.Name, v.Source), sourceText(v.Name, d.Source)))
+					v.Name, stacks.SourceText(v.Name, v.Source), stacks.SourceText(v.Name, d.Source)))
 			}
 		}
 	}
 	sort.Strings(out)
 	return out
-}
-
-// sourceText says where variable name's value came from (source is a
-// ResolvedVar.Source).
-func sourceText(name, source string) string {
-	switch source {
-	case stacks.SourceFlag:
-		return "--var " + name
-	case stacks.SourceVarFile:
-		return "--var-file"
-	case stacks.SourceEnv:
-		return "PANKA_VAR_" + name
-	case stacks.SourceEnvironment:
-		return "the environment file"
-	case stacks.SourceDefault:
-		return "the stack's default"
-	}
-	return source
 }
 
 // isPath reports whether path is top or inside it (top.x, top["a.b"],
