@@ -71,8 +71,10 @@ type Stack struct {
 	dupComps map[string]bool
 
 	// legacy, while LoadLegacy loads the stack, takes the problems it
-	// accepts (see there).
-	legacy *errList
+	// accepts (see there); asDeployed marks a stack it loaded, whose
+	// Resolve accepts those of resolving.
+	legacy     *errList
+	asDeployed bool
 }
 
 type varDecl struct {
@@ -1683,14 +1685,20 @@ func Load(fsys fs.FS, dir string) (*Stack, error) {
 // directly in services/), which load as they were deployed; spec.watch
 // globs of the forms refused since (they matched nothing, or less than
 // meant; watch is change detection's, never part of what is deployed),
-// which are left out; and files whose extension is not lowercase
-// (db.YAML), which were never read and still are not. A commit cannot be edited, and
+// which are left out; files whose extension is not lowercase (db.YAML),
+// which were never read and still are not; and, when the stack is
+// resolved (Resolved.Legacy), an env or secrets entry written without
+// a value (LOG_LEVEL:), which was left out of the container's
+// environment and still is. A commit cannot be edited, and
 // what panka deployed from one must stay deployable: refusing it would
 // leave only a rollback to a recorded spec. Every other problem is an
 // error as with Load, and legacy is nil when there is none of these.
 func LoadLegacy(fsys fs.FS, dir string) (s *Stack, legacy []*Error, err error) {
 	var warns errList
 	s, err = load(fsys, dir, nil, &warns)
+	if s != nil {
+		s.asDeployed = true
+	}
 	return s, warns.list, err
 }
 

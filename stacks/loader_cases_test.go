@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -730,5 +731,33 @@ func TestLoadLegacyWatchGlobs(t *testing.T) {
 	}
 	if _, err := s.Resolve("dev", ResolveOptions{}); err != nil {
 		t.Error(err)
+	}
+}
+
+// An env entry written without a value (LOG_LEVEL:) was left out of the
+// container's environment until it was refused: a stack LoadLegacy
+// loaded resolves it so still, the problem in Resolved.Legacy.
+func TestResolveLegacyNullEntry(t *testing.T) {
+	fsys := testFS(map[string]string{cf: ms("env: {A: x, LOG_LEVEL: , B: ~}")})
+	want := []string{
+		cf + `:7:26: spec.env.LOG_LEVEL: LOG_LEVEL has no value (null): give it one ("" for an empty string) or remove the line`,
+		cf + `:7:31: spec.env.B: B has no value (null)`,
+	}
+	_, err := loadResolve(fsys, "dev", ResolveOptions{})
+	wantErrs(t, err, want...)
+	s, warns, err := LoadLegacy(fsys, "stacks/s")
+	if err != nil || warns != nil {
+		t.Fatalf("LoadLegacy: %v, %v", warns, err)
+	}
+	r, err := s.Resolve("dev", ResolveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErrs(t, &Errors{List: r.Legacy}, want...)
+	if env := r.Component("api").Spec["env"]; !reflect.DeepEqual(env, map[string]any{"A": "x"}) {
+		t.Errorf("env %#v, want only A", env)
+	}
+	if strings.Contains(string(r.Canonical()), "has no value") {
+		t.Errorf("the warnings are in the model: %s", r.Canonical())
 	}
 }

@@ -46,7 +46,10 @@ type resolver struct {
 	env  *envDoc
 	opts ResolveOptions
 	errs *errList
-	vars map[string]*varValue
+	// legacy takes the problems a stack LoadLegacy loaded accepts while
+	// resolving (nil for other stacks).
+	legacy *errList
+	vars   map[string]*varValue
 	// envName is the environment resolved (secret hashes cover it).
 	envName string
 	// per component: references found while substituting (nil until one
@@ -102,10 +105,16 @@ func (s *Stack) Resolve(env string, opts ResolveOptions) (*Resolved, error) {
 	}
 	var errs errList
 	r := &resolver{s: s, env: e, opts: opts, errs: &errs}
+	if s.asDeployed {
+		r.legacy = &errList{}
+	}
 	out := r.resolve(env)
 	r.explainRunSecrets()
 	if err := errs.err(); err != nil {
 		return nil, err
+	}
+	if r.legacy != nil {
+		out.Legacy = r.legacy.list
 	}
 	return out, nil
 }
@@ -352,7 +361,7 @@ func (r *resolver) resolve(envName string) *Resolved {
 			}
 			spec = without(spec, "dependsOn")
 		}
-		ty := typer{errs: r.errs, hash: r.hash, secretVar: r.secretVar, origin: r.origin, target: out.Provider.Name, comp: c.name, compFile: c.file, path: r.tyPath[:0]}
+		ty := typer{errs: r.errs, hash: r.hash, secretVar: r.secretVar, origin: r.origin, target: out.Provider.Name, comp: c.name, compFile: c.file, legacy: r.legacy, path: r.tyPath[:0]}
 		comp.Spec = ty.object(componentSchema(c.kind), spec, "spec")
 		r.tyPath = ty.path
 		if ty.secretRefs != nil {

@@ -21,6 +21,10 @@ type Resolved struct {
 	Provider    Provider      `json:"provider"`
 	Variables   []ResolvedVar `json:"variables,omitempty"`
 	Components  []Component   `json:"components"`
+	// Legacy are the problems Resolve accepted, as panka did before it
+	// refused them, of a stack LoadLegacy loaded: warnings, never part
+	// of the model.
+	Legacy []*Error `json:"-"`
 }
 
 // Provider is the deployment target of a stack/environment (stack.yaml

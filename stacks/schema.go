@@ -253,6 +253,9 @@ type typer struct {
 	// compFile is the file declaring the component: a null map entry
 	// there is a value left out, not an override removing the entry.
 	compFile string
+	// legacy, when not nil, takes that null map entry instead of errs,
+	// the entry left out as it was before it was refused (LoadLegacy).
+	legacy *errList
 	// secretRefs collects {secret: ref} env values moved to secrets.
 	secretRefs map[string]string
 	refPos     map[string]pos
@@ -900,7 +903,11 @@ func (ty *typer) mapEntry(out map[string]any, f *field, k, v *node) {
 		if ty.compFile != "" && v.file == ty.compFile {
 			// LOG_LEVEL: with nothing after it would silently not
 			// be set; a null removes an entry only as an override.
-			ty.errs.add(v.pos(), ty.at(), "%s has no value (null): give it one (\"\" for an empty string) or remove the line; a null removes an entry only in an environment's spec.overrides", k.value)
+			bad := ty.errs
+			if ty.legacy != nil {
+				bad = ty.legacy
+			}
+			bad.add(v.pos(), ty.at(), "%s has no value (null): give it one (\"\" for an empty string) or remove the line; a null removes an entry only in an environment's spec.overrides", k.value)
 		}
 		return
 	}

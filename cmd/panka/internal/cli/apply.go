@@ -250,6 +250,7 @@ func loadDesired(ctx context.Context, f *Factory, open storeOpener, src *planSou
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s/%s%s: %w", stackName, env, planAt(src), err)
 	}
+	warnLegacy(f, src, model.Legacy)
 	if err := checkTarget(model, st, ref.Path, planAt(src)); err != nil {
 		return nil, err
 	}

@@ -992,10 +992,17 @@ func loadStackAt(f *Factory, src *planSourceFS, dir string) (*stacks.Stack, erro
 	if err != nil {
 		return nil, err
 	}
+	warnLegacy(f, src, legacy)
+	return st, nil
+}
+
+// warnLegacy says, for each problem of a commit read as it was deployed
+// (stacks.LoadLegacy, Resolved.Legacy), where it is and that the work
+// tree is where to fix it.
+func warnLegacy(f *Factory, src *planSourceFS, legacy []*stacks.Error) {
 	for _, w := range legacy {
 		f.Warnf("at commit %s, %v. Read as panka read it before refusing it, as that commit deployed then: a commit cannot change, but panka validate refuses this in the work tree, so fix it there if it is still so", short(src.commit), w)
 	}
-	return st, nil
 }
 
 // planAt names the ref being read, for errors.
