@@ -1689,7 +1689,8 @@ func Load(fsys fs.FS, dir string) (*Stack, error) {
 // which were never read and still are not; and, when the stack is
 // resolved (Resolved.Legacy), an env or secrets entry written without
 // a value (LOG_LEVEL:), which was left out of the container's
-// environment and still is. A commit cannot be edited, and
+// environment and still is, and $NAME of a declared variable outside a
+// command, which was deployed as that text and still is. A commit cannot be edited, and
 // what panka deployed from one must stay deployable: refusing it would
 // leave only a rollback to a recorded spec. Every other problem is an
 // error as with Load, and legacy is nil when there is none of these.

@@ -761,3 +761,24 @@ func TestResolveLegacyNullEntry(t *testing.T) {
 		t.Errorf("the warnings are in the model: %s", r.Canonical())
 	}
 }
+
+// image: $TAG (TAG declared) deployed the image "$TAG" until it was
+// refused: a stack LoadLegacy loaded resolves it so still.
+func TestResolveLegacyUnbracedVar(t *testing.T) {
+	fsys := testFS(map[string]string{cf: ms("env: {V: $TAG}")})
+	want := cf + `:7:12: spec.env.V: $TAG is not substituted: panka reads a variable only as ${TAG}`
+	_, err := loadResolve(fsys, "dev", ResolveOptions{})
+	wantErrs(t, err, want)
+	s, _, err := LoadLegacy(fsys, "stacks/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Resolve("dev", ResolveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErrs(t, &Errors{List: r.Legacy}, want)
+	if env := r.Component("api").Spec["env"]; !reflect.DeepEqual(env, map[string]any{"V": "$TAG"}) {
+		t.Errorf("env %#v, want V: $TAG", env)
+	}
+}

@@ -966,7 +966,12 @@ func (r *resolver) unbracedVar(n *node, rest string) {
 	if name == "" || r.vars[name] == nil || slices.Contains(r.path, "command") {
 		return
 	}
-	r.errs.add(n.pos(), r.keyPath(), "$%s is not substituted: panka reads a variable only as ${%s}; write ${%s} (or ${$}%s to keep the text $%s)", name, name, name, name, name)
+	bad := r.errs
+	if r.legacy != nil {
+		// A commit from before this was refused deployed the text.
+		bad = r.legacy
+	}
+	bad.add(n.pos(), r.keyPath(), "$%s is not substituted: panka reads a variable only as ${%s}; write ${%s} (or ${$}%s to keep the text $%s)", name, name, name, name, name)
 }
 
 // shellDefault splits name, the text of a ${...} that is no variable name,
