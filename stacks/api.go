@@ -234,9 +234,11 @@ func itoa(n int) string {
 //	    environment included). No stack.yaml: an error wrapping ErrNoStack.
 //	func LoadLegacy(fsys fs.FS, dir string) (*Stack, []*Error, error)
 //	    Load for a commit other than the one being edited (rollback,
-//	    promote, changed's base, plan --ref of an older commit): layouts
-//	    panka accepted before it checked where Services are load as then,
-//	    each returned as a warning instead of an error.
+//	    promote, changed's base, plan --ref of an older commit): what
+//	    panka accepted when it was made and refuses since (Services
+//	    outside services/<svc>/, watch globs matching nothing, db.YAML;
+//	    resolving: env entries without a value, $NAME) loads as then,
+//	    each returned as a warning (Resolved.Legacy when resolving).
 //	func (s *Stack) Header() *Header
 //	func (s *Stack) Environments() []string
 //	func (s *Stack) File() string; ComponentNames() []string;

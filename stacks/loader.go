@@ -1690,10 +1690,11 @@ func Load(fsys fs.FS, dir string) (*Stack, error) {
 // resolved (Resolved.Legacy), an env or secrets entry written without
 // a value (LOG_LEVEL:), which was left out of the container's
 // environment and still is, and $NAME of a declared variable outside a
-// command, which was deployed as that text and still is. A commit cannot be edited, and
-// what panka deployed from one must stay deployable: refusing it would
-// leave only a rollback to a recorded spec. Every other problem is an
-// error as with Load, and legacy is nil when there is none of these.
+// command, which was deployed as that text and still is. A commit
+// cannot be edited, and what panka deployed from one must stay
+// deployable: refusing it would leave only a rollback to a recorded
+// spec. Every other problem is an error as with Load, and legacy is nil
+// when there is none of these.
 func LoadLegacy(fsys fs.FS, dir string) (s *Stack, legacy []*Error, err error) {
 	var warns errList
 	s, err = load(fsys, dir, nil, &warns)
@@ -1704,8 +1705,8 @@ func LoadLegacy(fsys fs.FS, dir string) (s *Stack, legacy []*Error, err error) {
 }
 
 // load is Load; pre, when not nil, is what discovery read of dir; legacy,
-// when not nil, takes the problems of the layouts LoadLegacy accepts,
-// which then load as they did before they were checked.
+// when not nil, takes the problems LoadLegacy accepts, which then load as
+// they did before they were checked.
 func load(fsys fs.FS, dir string, pre *stackRead, legacy *errList) (*Stack, error) {
 	var errs errList
 	s := &Stack{compIdx: map[string]*compDoc{}, services: map[string]string{}, envs: map[string]*envDoc{}, legacy: legacy}
@@ -1799,8 +1800,9 @@ func load(fsys fs.FS, dir string, pre *stackRead, legacy *errList) (*Stack, erro
 				files = append(files, p)
 			case !e.IsDir() && !isYAML(e.Name()) && isYAML(strings.ToLower(e.Name())):
 				// infra/db.YAML: skipped as not YAML, its components
-				// would silently not exist. A commit from before this
-				// was said (legacy) deployed without them.
+				// would silently not exist. A commit loaded as it was
+				// deployed (legacy) went without them then, and still
+				// does.
 				bad := &errs
 				if legacy != nil {
 					bad = legacy
