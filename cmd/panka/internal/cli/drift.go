@@ -94,7 +94,10 @@ func newCmdDrift(f *Factory) *cobra.Command {
 		Long: `Drift detect takes the stack/environment's lease, asks the engine to refresh
 every resource in preview mode (nothing is changed) and reports, per
 component, what differs from what panka deployed. The check is recorded in
-state (panka status shows it). To put resources back, re-apply the deployed
+state (panka status shows it). Like an apply, it first clears what a run
+killed part way left (its lease, Pulumi's lock and pending operations):
+the state keeps what it cleared, which status and history show, until the
+next deployment's record takes it. To put resources back, re-apply the deployed
 commit: panka apply --stack S --environment E --ref <deployed commit>; an
 apply after a check that found drift refreshes from the real resources
 first, so it undoes the drift even when the spec did not change. A
