@@ -48,6 +48,10 @@ type ImportOptions struct {
 	Now func() time.Time
 	// User is who pushes, for the state's LastWrite.
 	User string
+	// Recovery, when set, is what the push cleared of an earlier, stopped
+	// run (the lease it took over): added to the state's Recoveries, as
+	// a push records no deployment to keep it in.
+	Recovery *Recovery
 }
 
 // Import writes data (a state document as Export returns it) as the state of
@@ -143,6 +147,9 @@ func Import(ctx context.Context, s Store, key Key, data []byte, opts ImportOptio
 	in.UpdatedAt = now().UTC()
 	// History has no record of a push: the state says it was one.
 	in.LastWrite = &Write{Operation: WriteStatePush, Serial: next, User: opts.User, At: in.UpdatedAt}
+	if opts.Recovery != nil {
+		in.Recoveries = append(in.Recoveries, *opts.Recovery)
+	}
 	if err := mark(ctx, s, key, next); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -213,5 +215,54 @@ func TestStoppedRunsKeepWhatTheyCleared(t *testing.T) {
 			!strings.Contains(out, fmt.Sprintf("which recorded no deployment, took over the lease of %s on %s (pid %d)", h.LockedBy, h.Metadata.Hostname, h.Metadata.PID)) {
 			t.Errorf("history does not keep what the runs before the deploying one cleared (%q):\n%s", want, out)
 		}
+	})
+}
+
+// TestStateEditsKeepTheLeaseTheyTookOver: state push and state rm take the
+// lock lease too, and take over a killed run's lease as an apply does;
+// they record no deployment, so the takeover was lost (the next run found
+// the lease free). Each keeps it in the state it writes, and the next
+// deployment's record takes it.
+func TestStateEditsKeepTheLeaseTheyTookOver(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("finds the run's processes through /proc (Linux only)")
+	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		r := newE2ERepo(t, b)
+		h := r.killUpdate(t)
+		ctx := context.Background()
+		pulled := filepath.Join(t.TempDir(), "state.json")
+		if err := os.WriteFile(pulled, []byte(r.mustPanka(nil, "state", "pull", "--stack", "shop", "--environment", "dev")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.mustPanka(nil, "state", "push", pulled, "--stack", "shop", "--environment", "dev")
+		st, _, err := r.store().Get(ctx, shopDev)
+		if err != nil || len(st.Recoveries) != 1 {
+			t.Fatalf("the state after state push does not keep the lease it took over: %+v, %v", st, err)
+		}
+		checkKept(t, st.Recoveries[0], "state push", h, true, false)
+
+		// The apply that follows clears the killed run's Pulumi leftovers
+		// itself, and takes what the push kept.
+		r.mustPanka(nil, append(applyDev, "--var", "GREETING=changed")...)
+		st, _, err = r.store().Get(ctx, shopDev)
+		if err != nil || len(st.Recoveries) != 0 || st.LastDeployment.Recovered == nil || len(st.LastDeployment.Recovered.Earlier) != 1 {
+			t.Fatalf("the apply after state push does not take what it kept: %+v, %v", st, err)
+		}
+		checkKept(t, st.LastDeployment.Recovered.Earlier[0], "state push", h, true, false)
+
+		output := r.killWhen(t, []string{"PANKALOCAL_DELAY=30s"}, func(output string) bool {
+			return strings.Contains(output, "updating") && r.pulumiLocked() && r.pulumiPending()
+		}, append(applyDev, "--var", "GREETING=again")...)
+		h2, err := r.locker().Get(ctx, locker.Key("shop", "dev"))
+		if err != nil {
+			t.Fatalf("the second killed run's lease: %v\n%s", err, output)
+		}
+		r.mustPanka(nil, "state", "rm", "--stack", "shop", "--environment", "dev", "--resource", "assets")
+		st, _, err = r.store().Get(ctx, shopDev)
+		if err != nil || len(st.Recoveries) != 1 || st.LastWrite == nil || st.LastWrite.Operation != statestore.WriteStateRm {
+			t.Fatalf("the state after state rm does not keep the lease it took over: %+v, %v", st, err)
+		}
+		checkKept(t, st.Recoveries[0], "state rm", h2, true, false)
 	})
 }

@@ -594,14 +594,23 @@ func orNone(s string) string {
 // store under the lease (leaseWrites): before its first write it asks the
 // lock server whether the lease still holds, as apply does before it
 // records, and its writes stop when the lease could be taken. fn is told
-// who holds the lease (for the state's LastWrite).
+// who holds the lease (for the state's LastWrite) and, when it took over
+// the lease of a process that no longer ran (a killed run's), what it
+// cleared (kept, to add to the state's Recoveries: a state edit records
+// no deployment that could keep it; nil otherwise).
 func (f *Factory) underStateLease(ctx context.Context, cfg *config.Resolved, store statestore.Store, key statestore.Key, op string, wait time.Duration,
-	fn func(ctx context.Context, s statestore.Store, user string) error) error {
+	fn func(ctx context.Context, s statestore.Store, user string, kept *statestore.Recovery) error) error {
 	lease, err := f.AcquireLease(ctx, cfg, key.Stack, key.Environment, op, "", wait)
 	if err != nil {
 		return err
 	}
 	defer f.ReleaseLease(lease)
+	info := lease.Info()
+	var kept *statestore.Recovery
+	if h := f.takenOver(key.Stack, key.Environment); h != nil {
+		kept = &statestore.Recovery{Operation: strings.ReplaceAll(op, "-", " "), LockID: info.ID, User: info.LockedBy, Host: info.Metadata.Hostname,
+			At: f.Now().UTC(), Cleared: statestore.Recovered{Lease: h}}
+	}
 	what := "the " + strings.ReplaceAll(op, "-", " ")
 	s := &leaseWrites{Store: store, key: key, within: lease.GiveUpIn, check: func(ctx context.Context) error {
 		// Not under the lease's context: a lost lease ends it, and the
@@ -614,7 +623,7 @@ func (f *Factory) underStateLease(ctx context.Context, cfg *config.Resolved, sto
 		}
 		return nil
 	}}
-	return fn(lease.Context(), s, lease.Info().LockedBy)
+	return fn(lease.Context(), s, info.LockedBy, kept)
 }
 
 // leaseWrites is a state store whose writes are made under a lock lease.
@@ -1256,9 +1265,9 @@ func statePushRun(ctx context.Context, opts *StatePushOptions) error {
 		return err
 	}
 	var st *statestore.State
-	err = f.underStateLease(ctx, cfg, s, key, "state-push", opts.LockTimeout, func(ctx context.Context, s statestore.Store, user string) error {
+	err = f.underStateLease(ctx, cfg, s, key, "state-push", opts.LockTimeout, func(ctx context.Context, s statestore.Store, user string, kept *statestore.Recovery) error {
 		var err error
-		st, err = statestore.Import(ctx, s, key, data, statestore.ImportOptions{Source: name, Force: opts.Force, Now: f.Now, User: user})
+		st, err = statestore.Import(ctx, s, key, data, statestore.ImportOptions{Source: name, Force: opts.Force, Now: f.Now, User: user, Recovery: kept})
 		return err
 	})
 	if err != nil {
@@ -1327,12 +1336,15 @@ func stateRmRun(ctx context.Context, opts *StateRmOptions) error {
 		return err
 	}
 	var st *statestore.State
-	err = f.underStateLease(ctx, cfg, s, key, "state-rm", opts.LockTimeout, func(ctx context.Context, s statestore.Store, user string) error {
+	err = f.underStateLease(ctx, cfg, s, key, "state-rm", opts.LockTimeout, func(ctx context.Context, s statestore.Store, user string, kept *statestore.Recovery) error {
 		var err error
 		st, _, err = statestore.Update(ctx, s, key, f.Now, func(st *statestore.State) error {
 			// History has no record of it: the state says it was one
 			// (serial 0: Update fills in the one it writes).
 			st.LastWrite = &statestore.Write{Operation: statestore.WriteStateRm, User: user, At: f.Now().UTC()}
+			if kept != nil {
+				st.Recoveries = append(st.Recoveries, *kept)
+			}
 			return removeComponents(st, opts.Resources)
 		})
 		return err
