@@ -389,9 +389,14 @@ func noteStateWrite(f *Factory, key statestore.Key, st *statestore.State, newest
 	}
 	written := fmt.Sprintf("written by panka %s%s", w.Operation, by)
 	if w.Serial != st.Serial {
-		// Only drift checks write a state after a state rm or push
-		// and keep its LastWrite (a deployment writes one without).
-		written = fmt.Sprintf("written by panka %s%s (serial %d), then by drift checks,", w.Operation, by, w.Serial)
+		// Only drift checks, and runs keeping what they cleared of a
+		// stopped one (Recoveries), write a state after a state rm or
+		// push and keep its LastWrite (a deployment writes one without).
+		then := "drift checks"
+		if slices.ContainsFunc(st.Recoveries, func(r statestore.Recovery) bool { return r.At.After(w.At) }) {
+			then = "drift checks or runs keeping what they cleared of a stopped run (said below the table)"
+		}
+		written = fmt.Sprintf("written by panka %s%s (serial %d), then by %s,", w.Operation, by, w.Serial, then)
 	}
 	fmt.Fprintf(f.Notices(), "Note: the state of %s is at serial %d, %s after the newest record here (serial %d): %s and %s change the state without recording a deployment, so they have no row in history (panka state show --stack %s --environment %s shows the state).\n",
 		key, st.Serial, written, newest, statestore.WriteStateRm, statestore.WriteStatePush, key.Stack, key.Environment)
