@@ -107,6 +107,12 @@ func (r *Repo) entries(h Hash) ([]TreeEntry, error) {
 // ids differ. Git orders entries by name with "/" appended to tree names,
 // so a file and a tree of the same name are distinct keys, as they should be.
 func (r *Repo) diffTree(ctx context.Context, a, b Hash, prefix string, out *[]Change) error {
+	return r.diffTreeOf(ctx, a, b, prefix, false, out)
+}
+
+// diffTreeOf is diffTree; baseOnly does not descend into folders only b
+// has (see DiffPathBase).
+func (r *Repo) diffTreeOf(ctx context.Context, a, b Hash, prefix string, baseOnly bool, out *[]Change) error {
 	if a == b {
 		return nil
 	}
@@ -134,12 +140,12 @@ func (r *Repo) diffTree(ctx context.Context, a, b Hash, prefix string, out *[]Ch
 		}
 		switch {
 		case c < 0:
-			if err := r.emit(ctx, ea[i], prefix, Deleted, out); err != nil {
+			if err := r.emitOf(ctx, ea[i], prefix, Deleted, baseOnly, out); err != nil {
 				return err
 			}
 			i++
 		case c > 0:
-			if err := r.emit(ctx, eb[j], prefix, Added, out); err != nil {
+			if err := r.emitOf(ctx, eb[j], prefix, Added, baseOnly, out); err != nil {
 				return err
 			}
 			j++
@@ -151,7 +157,7 @@ func (r *Repo) diffTree(ctx context.Context, a, b Hash, prefix string, out *[]Ch
 				continue
 			}
 			if x.IsDir() {
-				if err := r.diffTree(ctx, x.Hash, y.Hash, prefix+x.Name+"/", out); err != nil {
+				if err := r.diffTreeOf(ctx, x.Hash, y.Hash, prefix+x.Name+"/", baseOnly, out); err != nil {
 					return err
 				}
 				continue
@@ -162,13 +168,14 @@ func (r *Repo) diffTree(ctx context.Context, a, b Hash, prefix string, out *[]Ch
 	return nil
 }
 
-// emit reports an entry (recursively for trees) as added or deleted.
-func (r *Repo) emit(ctx context.Context, e TreeEntry, prefix string, act Action, out *[]Change) error {
-	if e.IsDir() {
+// emitOf reports an entry (recursively for trees, but for a tree added
+// when baseOnly) as added or deleted.
+func (r *Repo) emitOf(ctx context.Context, e TreeEntry, prefix string, act Action, baseOnly bool, out *[]Change) error {
+	if e.IsDir() && !(baseOnly && act == Added) {
 		if act == Added {
 			return r.diffTree(ctx, ZeroHash, e.Hash, prefix+e.Name+"/", out)
 		}
-		return r.diffTree(ctx, e.Hash, ZeroHash, prefix+e.Name+"/", out)
+		return r.diffTreeOf(ctx, e.Hash, ZeroHash, prefix+e.Name+"/", baseOnly, out)
 	}
 	c := Change{Action: act, Path: prefix + e.Name}
 	if act == Added {
@@ -330,10 +337,24 @@ func PairRenames(in []Change) []Change {
 // object cache (no process per call), so many small comparisons of
 // different commits stay cheap.
 func (r *Repo) DiffPath(ctx context.Context, baseRoot, headRoot Hash, p string) ([]Change, error) {
+	return r.diffPathOf(ctx, baseRoot, headRoot, p, false)
+}
+
+// DiffPathBase is DiffPath for what base holds: a folder only head has is
+// one Added change of the folder itself (its mode a tree), not descended
+// into, so a rename from base into it is listed as the Deleted file it
+// was at base. A walk back over history that looks at earlier versions
+// of files so skips reading every tree of a commit that added a large
+// folder (the first import of a monorepo).
+func (r *Repo) DiffPathBase(ctx context.Context, baseRoot, headRoot Hash, p string) ([]Change, error) {
+	return r.diffPathOf(ctx, baseRoot, headRoot, p, true)
+}
+
+func (r *Repo) diffPathOf(ctx context.Context, baseRoot, headRoot Hash, p string, baseOnly bool) ([]Change, error) {
 	if p == "" || p == "." {
 		// The whole tree, in process (DiffTrees may start a git process).
 		var raw []Change
-		if err := r.diffTree(ctx, baseRoot, headRoot, "", &raw); err != nil {
+		if err := r.diffTreeOf(ctx, baseRoot, headRoot, "", baseOnly, &raw); err != nil {
 			return nil, err
 		}
 		return PairRenames(raw), nil
@@ -357,7 +378,7 @@ func (r *Repo) DiffPath(ctx context.Context, baseRoot, headRoot Hash, p string) 
 			return nil, nil
 		}
 		if a.IsDir() {
-			err = r.diffTree(ctx, a.Hash, b.Hash, p+"/", &raw)
+			err = r.diffTreeOf(ctx, a.Hash, b.Hash, p+"/", baseOnly, &raw)
 		} else {
 			raw = append(raw, Change{Action: Modified, Path: p, OldHash: a.Hash, NewHash: b.Hash, OldMode: a.Mode, NewMode: b.Mode})
 		}
@@ -365,10 +386,10 @@ func (r *Repo) DiffPath(ctx context.Context, baseRoot, headRoot Hash, p string) 
 		// A file and a folder of the same name are distinct entries, as
 		// in diffTree.
 		if aok {
-			err = r.emit(ctx, a, prefix, Deleted, &raw)
+			err = r.emitOf(ctx, a, prefix, Deleted, baseOnly, &raw)
 		}
 		if err == nil && bok {
-			err = r.emit(ctx, b, prefix, Added, &raw)
+			err = r.emitOf(ctx, b, prefix, Added, baseOnly, &raw)
 		}
 	}
 	if err != nil {

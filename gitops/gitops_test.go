@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 
 	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/gittest"
@@ -2361,6 +2362,97 @@ func TestDiffPath(t *testing.T) {
 					t.Errorf("%s %s..%s %s: %q, want %q", m.name, pair[0].String()[:7], pair[1].String()[:7], p, names, want)
 				}
 			}
+		}
+	}
+}
+
+// TestDiffPathBase: DiffPathBase lists what DiffPath does, but for a folder
+// only head has, which is one Added change of the folder (not descended
+// into), in both engines.
+func TestDiffPathBase(t *testing.T) {
+	g := gittest.New(t)
+	g.Write("s/a/stack.yaml", "a\n")
+	g.Write("s/a/env/dev.yaml", "dev\n")
+	g.Write("s/b/x", "x\n")
+	g.Write("s/m/stack.yaml", "m\n")
+	c0 := g.Commit("c0")
+	g.Write("s/a/env/dev.yaml", "dev2\n")
+	g.Write("s/a/env/prod.yaml", "prod\n")
+	g.Remove("s/b/x")
+	g.Write("s/b/x/inner", "now a folder\n")
+	g.Write("s/c/new", "n\n")
+	g.Write("s/c/deep/er", "e\n")
+	g.Remove("s/m/stack.yaml")
+	g.Write("s/moved/stack.yaml", "m\n")
+	c1 := g.Commit("c1")
+	ctx := context.Background()
+	key := func(c gitops.Change) string {
+		return fmt.Sprintf("%s %s<-%s %s/%s %v/%v", c.Action, c.Path, c.OldPath, c.OldHash, c.NewHash, c.OldMode, c.NewMode)
+	}
+	for _, m := range modes {
+		r := open(t, g.Dir, m.opts)
+		t0, _ := r.CommitTree(c0)
+		t1, err := r.CommitTree(c1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pair := range [][2]gitops.Hash{{t0, t1}, {t1, t0}, {gitops.ZeroHash, t1}, {t1, gitops.ZeroHash}} {
+			for _, p := range []string{"", "s", "s/a", "s/b", "s/b/x", "s/c", "s/moved", "nothing"} {
+				full, err := r.DiffPath(ctx, pair[0], pair[1], p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				base, err := r.DiffPathBase(ctx, pair[0], pair[1], p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var dirs []string
+				inBase := map[string]bool{}
+				for _, c := range base {
+					if c.Action == gitops.Added && c.NewMode == filemode.Dir {
+						dirs = append(dirs, c.Path)
+						continue
+					}
+					// What base holds is listed as DiffPath lists it, but a
+					// rename into an added folder, listed as the deletion.
+					inBase[key(c)] = true
+				}
+				under := func(f string) bool {
+					for _, d := range dirs {
+						if strings.HasPrefix(f, d+"/") {
+							return true
+						}
+					}
+					return false
+				}
+				for _, c := range full {
+					switch {
+					case inBase[key(c)]:
+						delete(inBase, key(c))
+					case c.Action == gitops.Added && under(c.Path):
+					case c.Action == gitops.Renamed && under(c.Path) && inBase[key(gitops.Change{Action: gitops.Deleted, Path: c.OldPath, OldHash: c.OldHash, OldMode: c.OldMode})]:
+						delete(inBase, key(gitops.Change{Action: gitops.Deleted, Path: c.OldPath, OldHash: c.OldHash, OldMode: c.OldMode}))
+					default:
+						t.Errorf("%s %s: DiffPath has %s, DiffPathBase not", m.name, p, key(c))
+					}
+				}
+				for k := range inBase {
+					t.Errorf("%s %s: DiffPathBase has %s, DiffPath not", m.name, p, k)
+				}
+			}
+		}
+		got, err := r.DiffPathBase(ctx, t0, t1, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, c := range got {
+			names = append(names, string(c.Action)+" "+c.Path)
+		}
+		sort.Strings(names)
+		want := []string{"added s/a/env/prod.yaml", "added s/b/x", "added s/c", "added s/moved", "deleted s/b/x", "deleted s/m/stack.yaml", "modified s/a/env/dev.yaml"}
+		if fmt.Sprint(names) != fmt.Sprint(want) {
+			t.Errorf("%s: DiffPathBase = %q, want %q", m.name, names, want)
 		}
 	}
 }

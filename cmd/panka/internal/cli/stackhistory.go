@@ -115,7 +115,7 @@ func (f *Factory) readStackHistory(ctx context.Context) *stackHistory {
 		}
 		// In process and under the stacks root only: a commit that
 		// changed one file there costs a few tree reads.
-		chs, err := repo.DiffPath(ctx, h.trees[i+1], h.trees[i], root)
+		chs, err := repo.DiffPathBase(ctx, h.trees[i+1], h.trees[i], root)
 		if err != nil {
 			// What lies further back is not known: the walk ends here.
 			h.cs, h.trees = h.cs[:i+1], h.trees[:i+1]
