@@ -487,7 +487,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	defer src.close()
 	d, err := loadDesired(ctx, f, f.Store, src, stack, env, vars)
 	if err != nil {
-		return err
+		return olderCommitHint(src, stack, env, err)
 	}
 	warnUndeclared(f, vars, [][]stacks.ResolvedVar{d.model.Variables})
 	if err := checkTargetNames(ctx, f, d, env, opts.TargetComponents); err != nil {

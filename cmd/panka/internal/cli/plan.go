@@ -528,7 +528,7 @@ func (s *planSourceFS) isDirty(ctx context.Context, stackDir string) (bool, erro
 func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackName, env string, vars stacks.VarValues) (*planResult, error) {
 	d, err := loadDesired(ctx, opts.F, opts.OpenStore, src, stackName, env, vars)
 	if err != nil {
-		return nil, err
+		return nil, olderCommitHint(src, stackName, env, err)
 	}
 	desired := d.model
 	store, err := opts.OpenStore(ctx, d.cfg)
@@ -994,6 +994,21 @@ func loadStackAt(f *Factory, src *planSourceFS, dir string) (*stacks.Stack, erro
 	}
 	warnLegacy(f, src, legacy)
 	return st, nil
+}
+
+// olderCommitHint adds to err, the YAML of --ref COMMIT (not HEAD) not
+// loading, what redeploys an older commit whose YAML this panka refuses
+// while an earlier one deployed it (a rule added since that LoadLegacy
+// does not relax): the spec its deployment recorded, which rollback
+// --to-version reads without loading the YAML, as rollback --to-commit
+// says in the same case.
+func olderCommitHint(src *planSourceFS, stack, env string, err error) error {
+	var se *stacks.Errors
+	if !src.legacy || src.ref == "" || !errors.As(err, &se) {
+		return err
+	}
+	return fmt.Errorf("%w\n%s is not HEAD: if an earlier panka deployed this YAML and this one refuses it, panka rollback --stack %s --environment %s --to-version N redeploys the spec that deployment recorded (panka history --stack %s --environment %s lists the serials); else fix the YAML in a new commit",
+		err, src.ref, stack, env, stack, env)
 }
 
 // warnLegacy says, for each problem of a commit read as it was deployed
