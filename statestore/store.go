@@ -265,14 +265,7 @@ type Recovery struct {
 // on host1 at 2026-01-02T03:04:05Z, which recorded no deployment, took
 // over the lease of ...".
 func (r Recovery) String() string {
-	by := r.User
-	if by == "" {
-		by = "an unknown user"
-	}
-	if r.Host != "" {
-		by += " on " + r.Host
-	}
-	return fmt.Sprintf("%s by %s at %s, which recorded no deployment, %s", r.Operation, by, r.At.UTC().Format(time.RFC3339), r.Cleared.String())
+	return fmt.Sprintf("%s by %s at %s, which recorded no deployment, %s", r.Operation, userOnHost(r.User, r.Host), r.At.UTC().Format(time.RFC3339), r.Cleared.String())
 }
 
 // ClearedItself reports whether the run r is the record of cleared
@@ -380,16 +373,22 @@ func (r *Recovered) String() string {
 	return strings.Join(parts, "; ")
 }
 
+// userOnHost is "dev@example.com on host1", "an unknown user" when the
+// user is not known.
+func userOnHost(user, host string) string {
+	if user == "" {
+		user = "an unknown user"
+	}
+	if host != "" {
+		user += " on " + host
+	}
+	return user
+}
+
 // String names the holder: "dev@example.com on host1 (pid 4242), apply
 // of commit 1a2b3c4d5e6f, since 2026-01-02T03:04:05Z".
 func (h RecoveredHolder) String() string {
-	s := h.User
-	if s == "" {
-		s = "an unknown user"
-	}
-	if h.Host != "" {
-		s += " on " + h.Host
-	}
+	s := userOnHost(h.User, h.Host)
 	if h.PID != 0 {
 		s += fmt.Sprintf(" (pid %d)", h.PID)
 	}
