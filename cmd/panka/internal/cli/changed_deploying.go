@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"panka.dev/panka/cmd/panka/internal/config"
+	"panka.dev/panka/gitops"
 	"panka.dev/panka/gitops/changes"
 	"panka.dev/panka/locker"
 	"panka.dev/panka/stacks"
 	"panka.dev/panka/statestore"
+	"panka.dev/panka/statestore/local"
 )
 
 // setCfg keeps cfg, the configuration the store of sig was opened with
@@ -191,16 +193,12 @@ func lockBackendID(f *Factory, cfg *config.Resolved) string {
 	return strings.Join([]string{cfg.Locks.Type, f.describeLocker(cfg), cfg.Locks.Region, cfg.Locks.Endpoint, cfg.Backend.Region, cfg.Backend.Endpoint}, "\x00")
 }
 
-// maxElsewhereChecks bounds how many listed environments with nothing
-// recorded warnElsewhere looks for elsewhere for the reasons that move
-// every stack alike (panka.yaml's backend, an override, the embedded
-// default left behind): a backend moved that way leaves every environment
-// it held deployed there, so the first one shows it. A check costs a read
-// of the backend it names; one for each of 4,000 new stacks would make a
-// first rollout slow where changed has budgets. The stacks whose own
-// stack.yaml moved them (spec.backend, metadata.name: stackHistory) are
-// all checked.
-const maxElsewhereChecks = 1
+// maxElsewhereChecks bounds how many of the environments that an
+// earlier backend's listing holds (elsewhereAlike) warnElsewhere reads
+// one by one to say in full where they are deployed; the others are named
+// on one line. A read of each of 4,000 stacks moved by a panka.yaml
+// backend.prefix would make changed slow where it has budgets.
+const maxElsewhereChecks = 10
 
 // warnElsewhere says, for the environments listed as not deployed because
 // nothing is recorded where their state is read now, where an earlier
@@ -211,14 +209,20 @@ const maxElsewhereChecks = 1
 // added with no word about it. Every environment of a stack whose
 // stack.yaml gave another spec.backend or metadata.name in the history
 // walked once for all stacks (or in the work tree, with --uncommitted) is
-// checked, and the first maxElsewhereChecks others (see there). The first
+// checked. The moves that take every stack alike (panka.yaml, an override,
+// the embedded default) are found by one listing of each earlier backend
+// (elsewhereAlike), not a read per environment: only the first one was
+// checked before, and when that was a new stack, never deployed anywhere,
+// every stack came out as added with no word. The first
 // maxElsewhereWarnings are said in full, the others named on one line.
 // Only HEAD (or its work tree) is compared with its history: with --head
 // another commit's history is not HEAD's.
 func (d *storeDeployed) warnElsewhere(ctx context.Context, res *changes.Result) {
 	const maxElsewhereWarnings = 3
 	var more []string
-	var moved map[string]bool // stack.yaml files, read on first need
+	held := map[string][]string{}                     // by the earlier backend that holds them
+	var moved map[string]bool                         // stack.yaml files, read on first need
+	alike := map[string]func(statestore.Key) string{} // by store: where an earlier backend holds key
 	checked, said := 0, 0
 	for _, s := range res.Stacks {
 		for _, env := range s.Environments {
@@ -232,9 +236,6 @@ func (d *storeDeployed) warnElsewhere(ctx context.Context, res *changes.Result) 
 				}
 			}
 			own := moved[path.Join(s.Path, stacks.StackFile)]
-			if !own && checked >= maxElsewhereChecks {
-				continue
-			}
 			key := statestore.Key{Stack: s.Stack, Environment: env}
 			d.mu.Lock()
 			sig, looked := d.looked[key]
@@ -243,11 +244,27 @@ func (d *storeDeployed) warnElsewhere(ctx context.Context, res *changes.Result) 
 			if !looked || store == nil || cfg == nil {
 				continue
 			}
+			if !own {
+				holds, ok := alike[sig]
+				if !ok {
+					holds = d.elsewhereAlike(ctx, res, sig, s.Stack, cfg)
+					alike[sig] = holds
+				}
+				where := ""
+				if holds != nil {
+					where = holds(key)
+				}
+				if where == "" {
+					continue // no earlier backend holds it
+				}
+				if checked >= maxElsewhereChecks {
+					held[where] = append(held[where], key.String())
+					continue
+				}
+				checked++
+			}
 			if _, _, err := store.Get(ctx, key); !errors.Is(err, statestore.ErrNotFound) || !noHistory(ctx, store, key) {
 				continue // a state, or a history: not a first deployment there
-			}
-			if !own {
-				checked++
 			}
 			m := d.f.stateElsewhere(ctx, d.open, cfg, key, "the next apply", true)
 			switch {
@@ -262,5 +279,127 @@ func (d *storeDeployed) warnElsewhere(ctx context.Context, res *changes.Result) 
 	}
 	if len(more) > 0 {
 		d.f.Warnf("%s, listed as not deployed, %s deployed in an earlier backend too (panka status --stack STACK says where)", strings.Join(more, ", "), isAre(len(more)))
+	}
+	for _, where := range sortedKeysOf(held) {
+		d.f.Warnf("%s, listed as not deployed, may be deployed in %s, an earlier backend, too (panka status --stack STACK says whether they are)", listSome(held[where], 20), where)
+	}
+}
+
+// elsewhereAlike lists, once for the stacks whose state is read from the
+// store of sig (those with the same spec.backend as stack), the earlier
+// backends a move that takes every such stack alike left behind: each
+// earlier panka.yaml's (HEAD's first parents, the work tree's edit), the
+// one the configuration files name when an override moved the run
+// (overriddenFrom), the embedded default. It returns where one of them
+// holds state of a stack/environment listed as not deployed ("" where
+// none does), or nil when there are none. A local backend's folder is
+// read; an S3 backend costs one listing of its stacks (a page per 1,000
+// stacks), not a request per environment: the stacks are told apart
+// there, not their environments.
+func (d *storeDeployed) elsewhereAlike(ctx context.Context, res *changes.Result, sig, stack string, cfg *config.Resolved) func(statestore.Key) string {
+	f := d.f
+	h, err := f.findHeaderQuiet(stack)
+	if err != nil || h == nil {
+		return nil
+	}
+	here := f.describeBackend(cfg)
+	var earlier []*config.Resolved
+	seen := map[string]bool{here: true}
+	add := func(c *config.Resolved) {
+		if w := f.describeBackend(c); !seen[w] {
+			seen[w] = true
+			earlier = append(earlier, c)
+		}
+	}
+	f.earlierRepoConfigState(ctx, h, func(c *config.Resolved, _, _ string, _ gitops.Hash) string {
+		add(c)
+		return "" // every earlier panka.yaml: collected, not checked one by one
+	})
+	if shared, _ := f.overriddenFrom(cfg, h); shared != nil {
+		add(shared)
+	}
+	add(embeddedDefault(cfg))
+	// The stacks listed as not deployed that share this store.
+	want := map[string]bool{}
+	d.mu.Lock()
+	for _, s := range res.Stacks {
+		for _, env := range s.Environments {
+			if d.looked[statestore.Key{Stack: s.Stack, Environment: env}] == sig && s.Deployed[env] == "" {
+				want[s.Stack] = true
+			}
+		}
+	}
+	d.mu.Unlock()
+	type holder struct {
+		where  string
+		stacks map[string]bool         // S3: stacks with a folder there
+		keys   map[statestore.Key]bool // local: stack/environments with a state
+	}
+	var holders []holder
+	for _, c := range earlier {
+		where := f.describeBackend(c)
+		hd := holder{where: where}
+		if c.Backend.Type != "s3" {
+			dir, err := f.localDir(c)
+			if err != nil {
+				continue
+			}
+			p, _ := statestore.NormalizePrefix(c.Backend.Prefix)
+			ls, err := local.New(local.Options{Dir: dir, Prefix: p})
+			if err != nil {
+				continue
+			}
+			keys, err := ls.List(ctx)
+			if err != nil || len(keys) == 0 {
+				continue
+			}
+			hd.keys = map[statestore.Key]bool{}
+			for _, k := range keys {
+				hd.keys[k] = true
+			}
+			holders = append(holders, hd)
+			continue
+		}
+		if _, down := f.unanswered.Load(where); down {
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, elsewhereTimeout)
+		hd.stacks = map[string]bool{}
+		s, err := d.open(lctx, c)
+		if err == nil {
+			if sl, ok := s.(statestore.SkipLister); ok {
+				_, err = sl.ListSkipping(lctx, func(k statestore.Key) bool {
+					if want[k.Stack] {
+						hd.stacks[k.Stack] = true
+					}
+					return true // the stack's folder is enough: no listing of its own
+				})
+			} else {
+				var keys []statestore.Key
+				keys, err = s.List(lctx)
+				for _, k := range keys {
+					hd.stacks[k.Stack] = true
+				}
+			}
+		}
+		cancel()
+		if err != nil {
+			f.unanswered.Store(where, true)
+			continue
+		}
+		if len(hd.stacks) > 0 {
+			holders = append(holders, hd)
+		}
+	}
+	if len(holders) == 0 {
+		return nil
+	}
+	return func(k statestore.Key) string {
+		for _, hd := range holders {
+			if hd.keys[k] || hd.stacks[k.Stack] {
+				return hd.where
+			}
+		}
+		return ""
 	}
 }

@@ -1562,25 +1562,13 @@ func (f *Factory) stateElsewhere(ctx context.Context, open storeOpener, cfg *con
 // elsewhereTimeout (it may not be reachable from here: then nothing is
 // said).
 func (f *Factory) overriddenBackendState(ctx context.Context, open storeOpener, cfg *config.Resolved, h *stacks.Header, key statestore.Key, what string, seen map[string]bool) string {
-	var set []string
-	for _, k := range []string{"backend.type", "backend.bucket", "backend.prefix", "backend.directory", "backend.endpoint", "backend.region"} {
-		if src := cfg.Sources[k]; src.Layer == "env" || src.Layer == "flag" {
-			set = append(set, fmt.Sprintf("%s by %s", k, src))
-		}
-	}
-	if len(set) == 0 {
-		return ""
-	}
-	file := path.Join(h.Path, stacks.StackFile)
-	shared, err := f.configForStackLines(h.Backend, h.BackendLines, file, true, false)
-	if err != nil {
+	shared, set := f.overriddenFrom(cfg, h)
+	if shared == nil {
 		return ""
 	}
 	where := f.describeBackend(shared)
-	embedded := &config.Resolved{Config: cfg.Config, Sources: cfg.Sources}
-	embedded.Backend = config.Backend{Type: "local"}
-	if seen[where+" "+key.Stack] || where == f.describeBackend(embedded) {
-		return "" // the embedded default: embeddedStateLeft says it
+	if seen[where+" "+key.Stack] {
+		return ""
 	}
 	seen[where+" "+key.Stack] = true
 	var st *statestore.State
@@ -1610,6 +1598,36 @@ func (f *Factory) overriddenBackendState(ctx context.Context, open storeOpener, 
 		key, f.describeBackend(cfg), where, st.Serial, st.Status, rec, strings.Join(set, ", "), what, key.Stack, key.Environment, where, f.describeBackend(cfg))
 }
 
+// overriddenFrom returns, when PANKA_BACKEND_* variables or flags set
+// cfg's backend, the configuration the configuration files (panka.yaml,
+// the spec.backend of h) name, and the settings that moved the run away
+// from it; nil when nothing did, or when the files name the embedded
+// default (embeddedStateLeft says it).
+func (f *Factory) overriddenFrom(cfg *config.Resolved, h *stacks.Header) (*config.Resolved, []string) {
+	var set []string
+	for _, k := range []string{"backend.type", "backend.bucket", "backend.prefix", "backend.directory", "backend.endpoint", "backend.region"} {
+		if src := cfg.Sources[k]; src.Layer == "env" || src.Layer == "flag" {
+			set = append(set, fmt.Sprintf("%s by %s", k, src))
+		}
+	}
+	if len(set) == 0 {
+		return nil, nil
+	}
+	shared, err := f.configForStackLines(h.Backend, h.BackendLines, path.Join(h.Path, stacks.StackFile), true, false)
+	if err != nil || f.describeBackend(shared) == f.describeBackend(embeddedDefault(cfg)) {
+		return nil, nil
+	}
+	return shared, set
+}
+
+// embeddedDefault is cfg with the embedded default backend (local, in the
+// repository's .panka/).
+func embeddedDefault(cfg *config.Resolved) *config.Resolved {
+	def := &config.Resolved{Config: cfg.Config, Sources: cfg.Sources}
+	def.Backend = config.Backend{Type: "local"}
+	return def
+}
+
 // elsewhereTimeout bounds overriddenBackendState's look at a backend the
 // run does not use, which may not be reachable from here.
 const elsewhereTimeout = 10 * time.Second
@@ -1625,8 +1643,7 @@ func (f *Factory) embeddedStateLeft(ctx context.Context, cfg *config.Resolved, k
 	if key.Validate() != nil {
 		return ""
 	}
-	def := &config.Resolved{Config: cfg.Config, Sources: cfg.Sources}
-	def.Backend = config.Backend{Type: "local"}
+	def := embeddedDefault(cfg)
 	where := f.describeBackend(def)
 	if seen[where+" "+key.Stack] {
 		return ""
@@ -1734,9 +1751,7 @@ func (f *Factory) earlierRepoConfigState(ctx context.Context, h *stacks.Header, 
 		if err != nil {
 			return ""
 		}
-		embedded := &config.Resolved{Config: oc.Config, Sources: oc.Sources}
-		embedded.Backend = config.Backend{Type: "local"}
-		if f.describeBackend(oc) == f.describeBackend(embedded) {
+		if f.describeBackend(oc) == f.describeBackend(embeddedDefault(oc)) {
 			return "" // the embedded default: embeddedStateLeft says it, with the destroy to run there
 		}
 		return check(oc, h.Name, repoConfigFile, changed)
