@@ -187,11 +187,19 @@ type Result struct {
 	Declined   bool
 	// EngineSkipped is true when the plan had no changes and the engine was not run.
 	EngineSkipped bool
-	// DoneBefore names, sorted, those of Plan.DoneByFailedRuns that the
-	// engine took no step on: the failed runs before this one had made
-	// their changes already, so this run only records them (the plan's
-	// counts include them, the engine's do not).
+	// DoneBefore names, sorted, those of Plan.DoneByFailedRuns (or, when
+	// nothing is recorded, of MadeByUnrecordedRuns) that the engine took
+	// no step on: the runs before this one had made their changes
+	// already, so this run only records them (the plan's counts include
+	// them, the engine's do not).
 	DoneBefore []string
+	// DoneBeforeUnrecorded is true when the run that made DoneBefore's
+	// changes recorded nothing: nothing is recorded for the stack, but
+	// Pulumi's checkpoint held them (MadeByUnrecordedRuns: a first
+	// deployment whose record could not be written, or that was killed).
+	DoneBeforeUnrecorded bool
+	// madeUnrecorded is MadeByUnrecordedRuns of this run's plan.
+	madeUnrecorded []string
 	// resources is how many resources the engine manages after Up (-1:
 	// the engine did not say).
 	resources int
@@ -609,6 +617,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 		warnf("%s", GoneWarning(req.Key, state, gone, "this "+string(req.Operation)))
 	}
 	res := &Result{Plan: p, resources: -1}
+	if state == nil && lastSerial == 0 {
+		res.madeUnrecorded = MadeByUnrecordedRuns(ctx, p, skipped, rt.EngineCheckpoint)
+	}
 	if req.Saved != nil {
 		serial := int64(0)
 		if state != nil {
@@ -1455,6 +1466,12 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 	res.resources = out.Managed()
 	res.changes = engineChanges(out)
 	res.DoneBefore = untouched(res.Plan.DoneByFailedRuns, out.Steps)
+	if len(res.madeUnrecorded) > 0 {
+		// Nothing is recorded, so no failed run is: a run that recorded
+		// nothing made them.
+		res.DoneBefore = untouched(res.madeUnrecorded, out.Steps)
+		res.DoneBeforeUnrecorded = len(res.DoneBefore) > 0
+	}
 	outputs := GroupOutputs(out.Outputs, req.Key, rt.SecretKey)
 	if h, ok := eng.(interface{ Health(context.Context) error }); ok {
 		if err := h.Health(ctx); err != nil {
@@ -1751,6 +1768,37 @@ func DoneByFailedRuns(ctx context.Context, store statestore.Store, key statestor
 			}
 		}
 		out = append(out, c.Component)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// MadeByUnrecordedRuns names, sorted, the components p creates that
+// Pulumi's checkpoint holds (or has a create in flight for) although
+// nothing is recorded for the stack (the caller knows: no state, no
+// history): a first deployment whose record could not be written, or that
+// was killed, made them, and the engine takes them over. The plan counts
+// them as creates, rightly (no deployment records them); the apply after
+// it names those its engine then left as they were (Result.DoneBefore).
+// skip are as for DoneByFailedRuns. nil when there are none or the
+// checkpoint cannot be read.
+func MadeByUnrecordedRuns(ctx context.Context, p *planner.Result, skip []string, checkpoint func(context.Context) ([]byte, error)) []string {
+	if p == nil || !p.HasChanges() || checkpoint == nil {
+		return nil
+	}
+	b, err := checkpoint(ctx)
+	if err != nil || b == nil {
+		return nil
+	}
+	present, touched, ok := engine.ComponentsTouched(b, time.Time{})
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, c := range p.Changes {
+		if c.Action == planner.ActionCreate && (present[c.Component] || touched[c.Component]) && !slices.Contains(skip, c.Component) {
+			out = append(out, c.Component)
+		}
 	}
 	sort.Strings(out)
 	return out

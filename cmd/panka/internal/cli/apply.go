@@ -1665,8 +1665,19 @@ func printDeployment(f *Factory, res *deploy.Result) {
 			if len(res.DoneBefore) == 1 {
 				them, were = "it", "it was"
 			}
-			fmt.Fprintf(f.IO.Out, "A failed or interrupted run before it had made the plan's other changes already: %s (%s); the engine left %s as %s, and this deployment records %s.\n",
-				changeCounts(before, ""), strings.Join(res.DoneBefore, ", "), them, were, them)
+			// Nothing is recorded: the run that made them recorded
+			// nothing (its record could not be written, or it was
+			// killed), as status and plan say.
+			who := "A failed or interrupted run before it"
+			if res.DoneBeforeUnrecorded {
+				who = "A run before it that was not recorded (its record could not be written, or it was killed)"
+			}
+			other := "other "
+			if *s == (statestore.ChangeSummary{}) {
+				other = ""
+			}
+			fmt.Fprintf(f.IO.Out, "%s had made the plan's %schanges already: %s (%s); the engine left %s as %s, and this deployment records %s.\n",
+				who, other, changeCounts(before, ""), strings.Join(res.DoneBefore, ", "), them, were, them)
 		}
 		if e := d.Changes; d.ChangesFrom == statestore.ChangesFromEngine && e != nil && *e != *s {
 			counts := changeCounts(e, "")

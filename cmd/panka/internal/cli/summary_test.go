@@ -76,6 +76,28 @@ func TestPrintDeploymentDoneBefore(t *testing.T) {
 	}
 }
 
+// TestPrintDeploymentDoneBeforeUnrecorded: nothing was recorded, and the
+// engine took over all that the plan creates (a first apply whose record
+// could not be written): the line counts no change, and the next names the
+// run that was not recorded as having made them (not "other changes": this
+// run made none).
+func TestPrintDeploymentDoneBeforeUnrecorded(t *testing.T) {
+	plan := &planner.Result{Changes: []planner.Change{
+		{Component: "assets", Action: planner.ActionCreate},
+		{Component: "web", Action: planner.ActionCreate},
+	}}
+	ios, _, out, _ := Test()
+	printDeployment(&Factory{IO: ios}, &deploy.Result{Plan: plan, DoneBefore: []string{"assets", "web"}, DoneBeforeUnrecorded: true, Deployment: &statestore.Deployment{
+		Operation: "apply", Stack: "shop", Environment: "dev", Serial: 1, Result: statestore.ResultSucceeded,
+		Changes: &statestore.ChangeSummary{}, ChangesFrom: statestore.ChangesFromEngine, PlannedChanges: &statestore.ChangeSummary{Create: 2},
+	}})
+	want := "succeeded: 0 created, 0 updated, 0 replaced, 0 deleted (serial 1).\n" +
+		"A run before it that was not recorded (its record could not be written, or it was killed) had made the plan's changes already: 2 created (assets, web); the engine left them as they were, and this deployment records them.\n"
+	if got := out.String(); !strings.Contains(got, want) || strings.Contains(got, "Pulumi resources") {
+		t.Errorf("printed:\n%s\nwant it to hold %q and no engine line", got, want)
+	}
+}
+
 // TestDoneBeforeStopSaysResources: what a failed run did is the engine's
 // count, labelled as resources where history, status and state show print
 // it beside the run's result.
