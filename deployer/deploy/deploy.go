@@ -75,6 +75,12 @@ type Request struct {
 	// stack watches that changed since deployed, the commit the state read
 	// under the lease records: the caller knows the repository.
 	Watched func(ctx context.Context, deployed string) []planner.WatchedFile
+	// ChangedSinceDeployed, when set, reports whether the commit deployed
+	// from resolves otherwise than deployed (the commit the state read
+	// under the lease records), values given from outside left out, as
+	// changed --since-deployed compares them; known is false when it
+	// cannot tell. The caller knows the repository (see PlanOverrides).
+	ChangedSinceDeployed func(ctx context.Context, deployed string) (changed, known bool)
 	// RunEngine runs the engine even when the plan changes nothing: a new
 	// secrets passphrase is taken on only by an engine run, which writes
 	// its state encrypted under it.
@@ -608,6 +614,7 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	if req.Watched != nil && desired != nil {
 		p.Watched = req.Watched(ctx, header.Deployed.Commit)
 	}
+	p = PlanOverrides(ctx, p, desired, planned, planner.Options{Header: header, Outputs: KnownOutputs(state)}, req.ChangedSinceDeployed)
 	skipped := append(componentNames(&stacks.Resolved{Components: left}), tried...)
 	if done := DoneByFailedRuns(ctx, rt.Store, req.Key, state, p, skipped, rt.EngineCheckpoint); len(done) > 0 {
 		warnf("%s", DoneWarning(req.Key, state, done, "this "+string(req.Operation)))
@@ -1771,6 +1778,40 @@ func DoneByFailedRuns(ctx context.Context, store statestore.Store, key statestor
 	}
 	sort.Strings(out)
 	return out
+}
+
+// PlanOverrides returns p, the plan of desired against planned made with
+// opts, as plan and apply show and record it where values given from
+// outside the repository (--var, --var-file, PANKA_VAR_*) leave it
+// nothing to apply while the commit resolves otherwise than the deployed
+// one (changed, as ChangedSinceDeployed; nil: p as it is). Variables
+// that change nothing, when what they mask changed in the repository (or
+// may have: a commit the clone lacks), are planned again as changes to
+// record (RecordVariables); the same values as deployed overriding what
+// changed mark it Overridden. Either way apply records the new commit,
+// which changed --since-deployed lists the environment for until a
+// deployment does; apply's plan said "No changes. ... matches the
+// deployed state." over that while plan said apply records it.
+func PlanOverrides(ctx context.Context, p *planner.Result, desired, planned *stacks.Resolved, opts planner.Options, changed func(ctx context.Context, deployed string) (changed, known bool)) *planner.Result {
+	if changed == nil || desired == nil || (len(opts.Header.Vars) == 0 && len(p.VariableNotes) == 0) || p.Applies() {
+		return p
+	}
+	ch, known := changed(ctx, opts.Header.Deployed.Commit)
+	switch {
+	case len(p.VariableNotes) > 0 && (ch || !known):
+		// What the values given from outside mask changed in the
+		// repository: the variables are a change to record, as they
+		// were before the plan compared values alone.
+		watched := p.Watched
+		opts.RecordVariables = true
+		p = planner.Plan(desired, planned, opts)
+		p.Watched = watched
+	case ch:
+		// The same values as deployed, given from outside, override
+		// what changed (an environment file's value that --var sets).
+		p.Overridden = true
+	}
+	return p
 }
 
 // MadeByUnrecordedRuns names, sorted, the components p creates that

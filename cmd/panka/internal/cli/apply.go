@@ -513,6 +513,10 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 			// As plan shows them: the plan of apply FILE too.
 			return watchedSinceDeployed(ctx, f, src.repo, statestore.Key{Stack: d.model.Stack, Environment: env}, deployed, d.source.Commit, d.watch)
 		},
+		ChangedSinceDeployed: func(ctx context.Context, deployed string) (bool, bool) {
+			// As plan asks it: apply's plan says what plan said.
+			return repoChangedSinceDeployed(ctx, f, src.repo, d.cfg, statestore.Key{Stack: d.model.Stack, Environment: env}, deployed, d.source.Commit)
+		},
 	}
 	// The flag wins over the config, as everywhere: --forward-only=false
 	// turns preferences.forwardOnly off for one run.

@@ -592,26 +592,9 @@ func planOne(ctx context.Context, opts *PlanOptions, src *planSourceFS, stackNam
 	planner.KeepDeployedHashes(desired, planned)
 	p := planner.Plan(desired, planned, planner.Options{Header: header, Outputs: deploy.KnownOutputs(state)})
 	p.Watched = watchedSinceDeployed(ctx, opts.F, src.repo, skey, header.Deployed.Commit, src.commit, d.watch)
-	if (len(header.Vars) > 0 || len(p.VariableNotes) > 0) && !p.Applies() {
-		changed, known := repoChangedSinceDeployed(ctx, opts.F, src.repo, d.cfg, skey, header.Deployed.Commit, src.commit)
-		switch {
-		case len(p.VariableNotes) > 0 && (changed || !known):
-			// What the values given from outside mask changed in the
-			// repository (or may have: a commit not in this clone):
-			// changed lists the environment until a deployment records
-			// the new commit, so the variables are a change to record,
-			// as they were before the plan compared values alone.
-			watched := p.Watched
-			p = planner.Plan(desired, planned, planner.Options{Header: header, Outputs: deploy.KnownOutputs(state), RecordVariables: true})
-			p.Watched = watched
-		case changed:
-			// The same values as deployed, given from outside, override
-			// what changed (an environment file's value that --var
-			// sets): nothing to deploy, but changed lists the
-			// environment until a deployment records the new commit.
-			p.Overridden = true
-		}
-	}
+	p = deploy.PlanOverrides(ctx, p, desired, planned, planner.Options{Header: header, Outputs: deploy.KnownOutputs(state)}, func(ctx context.Context, deployed string) (bool, bool) {
+		return repoChangedSinceDeployed(ctx, opts.F, src.repo, d.cfg, skey, deployed, src.commit)
+	})
 	skip := tried
 	for _, c := range left {
 		skip = append(skip, c.Name)
