@@ -869,8 +869,11 @@ func (e *engine) caseRoot(head *side, stacksAt int) error {
 // though a stacks.root naming the new folder in the same commit reads them
 // as moved. It looks, only then, for a few of base's stack folders under
 // the folders one and two levels down at head; a stacks folder deleted
-// with its stacks is a real removal and finds none.
-func (e *engine) movedRoot(base, head *side) error {
+// with its stacks is a real removal and finds none. In the work tree (a
+// git mv not committed yet) it looks on disk, where the folders git status
+// was not asked about are hidden otherwise (committableFS), past the
+// ignored ones, and keeps what git add -A would record (committedAs).
+func (e *engine) movedRoot(ctx context.Context, base, head *side) error {
 	root := e.rootOf(head).root
 	if root == "" || base.index == nil || len(base.index.Stacks) == 0 || len(head.index.Stacks) > 0 || !e.rootMissing(head) {
 		return nil
@@ -887,14 +890,19 @@ func (e *engine) movedRoot(base, head *side) error {
 	if len(rels) == 0 {
 		return nil
 	}
+	fsys := head.fsys
+	var ig *gitops.Ignores
+	if c, ok := fsys.(*committableFS); ok {
+		fsys, ig = c.fsys, e.repo.Ignores()
+	}
 	var dirs []string
-	tops, _ := fs.ReadDir(head.fsys, ".")
+	tops, _ := fs.ReadDir(fsys, ".")
 	for _, t := range tops {
-		if !t.IsDir() || t.Name() == ".git" {
+		if !t.IsDir() || t.Name() == ".git" || ig != nil && ig.Ignored(t.Name(), true) {
 			continue
 		}
 		dirs = append(dirs, t.Name())
-		subs, _ := fs.ReadDir(head.fsys, t.Name())
+		subs, _ := fs.ReadDir(fsys, t.Name())
 		for _, sub := range subs {
 			if sub.IsDir() {
 				dirs = append(dirs, path.Join(t.Name(), sub.Name()))
@@ -904,8 +912,14 @@ func (e *engine) movedRoot(base, head *side) error {
 	for _, d := range dirs {
 		var found []string
 		for _, rel := range rels {
-			if st, err := fs.Stat(head.fsys, path.Join(d, rel, stacks.StackFile)); err == nil && !st.IsDir() {
+			if st, err := fs.Stat(fsys, path.Join(d, rel, stacks.StackFile)); err == nil && !st.IsDir() {
 				found = append(found, path.Join(d, rel))
+			}
+		}
+		if ig != nil && 2*len(found) > len(rels) {
+			var err error
+			if found, err = e.committedAs(ctx, head, found); err != nil {
+				return fmt.Errorf("stacks root %q is not a folder %s; look for the stacks of base %s under %q: %w", root, head.where("head"), shortID(base.commit), d, err)
 			}
 		}
 		if 2*len(found) > len(rels) && d == strings.TrimSuffix(prefix, "/") {
@@ -919,6 +933,29 @@ func (e *engine) movedRoot(base, head *side) error {
 		}
 	}
 	return nil
+}
+
+// committedAs keeps of the work tree's stack folders dirs those whose
+// stack.yaml git add -A would record: tracked at HEAD, or listed by git
+// status (staged by git mv, or untracked and not ignored). A git status
+// of those few files only, asked only once a moved stacks root is found.
+func (e *engine) committedAs(ctx context.Context, head *side, dirs []string) ([]string, error) {
+	c := head.fsys.(*committableFS)
+	files := make([]string, len(dirs))
+	for i, d := range dirs {
+		files[i] = path.Join(d, stacks.StackFile)
+	}
+	listed, err := e.repo.WorktreeChangesUnder(ctx, files...)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i, d := range dirs {
+		if _, ok := slices.BinarySearch(listed, files[i]); ok || !c.hidden(files[i]) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }
 
 // linkedRoot refuses a stacks root that is a symbolic link on a side
@@ -1074,7 +1111,7 @@ func (e *engine) compare(ctx context.Context, baseCommit gitops.Hash, head *side
 	if err := e.linkedRoot(base, head); err != nil {
 		return nil, nil, err
 	}
-	if err := e.movedRoot(base, head); err != nil {
+	if err := e.movedRoot(ctx, base, head); err != nil {
 		return nil, nil, err
 	}
 	e.orphanedStackFiles(base, head, changes)

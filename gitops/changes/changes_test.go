@@ -3989,6 +3989,75 @@ func TestStacksRootMovedPankaYAMLNot(t *testing.T) {
 	})
 }
 
+// TestStacksRootMovedUncommittedPankaYAMLNot: the stacks folder moved in
+// the work tree and not committed yet (git mv, or a plain mv git add -A records) read as
+// every stack removed with Uncommitted, exit 0: the work tree's side sees
+// only what git status lists under the stacks root, not the new folder.
+// It is the committed case's error; moved into an ignored folder (the
+// commit records only the deletion), removed with git rm or rm -r, every
+// stack is still removed.
+func TestStacksRootMovedUncommittedPankaYAMLNot(t *testing.T) {
+	removed := []string{"billing removed dev:removed,prod:removed,staging:removed", "orders removed dev:removed,prod:removed,staging:removed", "users removed dev:removed,prod:removed,staging:removed"}
+	opts := changes.Options{Base: "HEAD", StacksRoot: "stacks", Uncommitted: true}
+	for _, tc := range []struct {
+		name, to string
+		move     func(g *gittest.Repo, to string)
+	}{
+		{"git mv", "deploy", func(g *gittest.Repo, to string) { g.Move("stacks", to) }},
+		{"mv", "infra/stacks", func(g *gittest.Repo, to string) {
+			if err := os.MkdirAll(filepath.Join(g.Dir, "infra"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(filepath.Join(g.Dir, "stacks"), filepath.Join(g.Dir, filepath.FromSlash(to))); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		g, _ := baseRepo(t)
+		tc.move(g, tc.to)
+		for _, m := range modes {
+			repo, err := gitops.Open(g.Dir, m.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, paths := range []bool{false, true} {
+				opts.Paths = paths
+				res, err := changes.Detect(context.Background(), repo, opts)
+				want := fmt.Sprintf("stacks root \"stacks\" is not a folder in the work tree, and the stacks in \"stacks\" at base %s are under %q there (%s/billing, %s/orders, %s/users)", g.Head().String()[:12], tc.to, tc.to, tc.to, tc.to)
+				if !errors.Is(err, changes.ErrNoStacksRoot) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "set stacks.root: "+tc.to+" in panka.yaml") {
+					t.Errorf("%s, %s paths=%v: result %v, %v; want the moved-root error naming %s", tc.name, m.name, paths, res != nil, err, tc.to)
+				}
+			}
+			repo.Close()
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		remove func(g *gittest.Repo)
+	}{
+		{"git rm", func(g *gittest.Repo) { g.Remove("stacks") }},
+		{"rm -r", func(g *gittest.Repo) {
+			if err := os.RemoveAll(filepath.Join(g.Dir, "stacks")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"mv into an ignored folder", func(g *gittest.Repo) {
+			g.WriteFile(".git/info/exclude", "/old/\n")
+			if err := os.Rename(filepath.Join(g.Dir, "stacks"), filepath.Join(g.Dir, "old")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		g, _ := baseRepo(t)
+		tc.remove(g)
+		detectAll(t, g.Dir, opts, func(engine string, paths bool, res *changes.Result) {
+			if got := summary(res); !slices.Equal(got, removed) {
+				t.Errorf("%s, %s paths=%v: %q, want %q", tc.name, engine, paths, got, removed)
+			}
+		})
+	}
+}
+
 func TestStacksRootMoved(t *testing.T) {
 	g, base := baseRepo(t)
 	g.Move("stacks", "deploy/stacks")
