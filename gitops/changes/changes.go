@@ -858,7 +858,7 @@ func (e *engine) caseRoot(head *side, stacksAt int) error {
 		}
 		other := path.Join(parent, en.Name())
 		return fmt.Errorf("%w: stacks root %q is not a folder %s, but %q is: git compares file names case-sensitively (a case-insensitive file system, or core.ignorecase, only hides that in this work tree), so every stack would read as removed, and panka finds no stacks where names keep their case (CI); rename it: git mv %s %s.tmp && git mv %s.tmp %s (or set stacks.root in panka.yaml to %q)",
-			ErrNoStacksRoot, root, head.where("head"), other, other, root, root, root, other)
+			ErrStacksRootMoved, root, head.where("head"), other, other, root, root, root, other)
 	}
 	return nil
 }
@@ -925,11 +925,11 @@ func (e *engine) movedRoot(ctx context.Context, base, head *side) error {
 		if 2*len(found) > len(rels) && d == strings.TrimSuffix(prefix, "/") {
 			// stacks.root changed, the folder did not move.
 			return fmt.Errorf("%w: stacks root %q is not a folder %s, while the stacks are still in %q there (%s): panka.yaml names a folder the stacks did not move to, so every stack would read as removed; move them in the same commit (git mv %s %s), or set stacks.root back to %s",
-				ErrNoStacksRoot, root, head.where("head"), d, strings.Join(found, ", "), d, root, d)
+				ErrStacksRootMoved, root, head.where("head"), d, strings.Join(found, ", "), d, root, d)
 		}
 		if 2*len(found) > len(rels) {
 			return fmt.Errorf("%w: stacks root %q is not a folder %s, and the stacks in %q %s are under %q there (%s): the stacks folder moved while panka.yaml still names %q, so every stack would read as removed; set stacks.root: %s in panka.yaml in the same commit (or PANKA_STACKS_ROOT), and they read as moved",
-				ErrNoStacksRoot, root, head.where("head"), strings.TrimSuffix(prefix, "/"), base.where("base"), d, strings.Join(found, ", "), root, d)
+				ErrStacksRootMoved, root, head.where("head"), strings.TrimSuffix(prefix, "/"), base.where("base"), d, strings.Join(found, ", "), root, d)
 		}
 	}
 	return nil
@@ -987,6 +987,13 @@ func (e *engine) rootError(base, head *side) error {
 // neither commit compared: a wrong stacks.root, or a repository without
 // stacks yet.
 var ErrNoStacksRoot = errors.New("no stacks")
+
+// ErrStacksRootMoved is returned (wrapped; it wraps ErrNoStacksRoot) when
+// head has no stacks root while the stacks are there under another folder
+// (moved, or renamed in case only) or stacks.root names a folder they did
+// not move to: a mistake of the commit, which every panka changed on it
+// refuses, unlike a repository without stacks.
+var ErrStacksRootMoved = fmt.Errorf("%w", ErrNoStacksRoot)
 
 func shortID(h gitops.Hash) string { return h.String()[:12] }
 

@@ -3950,7 +3950,7 @@ func TestStacksRootMovedPankaYAMLNot(t *testing.T) {
 			}
 			for _, paths := range []bool{false, true} {
 				res, err := changes.Detect(context.Background(), repo, changes.Options{Base: "HEAD~1", StacksRoot: "stacks", Paths: paths})
-				if !errors.Is(err, changes.ErrNoStacksRoot) || !strings.Contains(err.Error(), fmt.Sprintf("are under %q there (%s/orders, %s/users)", to, to, to)) || !strings.Contains(err.Error(), "set stacks.root: "+to+" in panka.yaml") {
+				if !errors.Is(err, changes.ErrStacksRootMoved) || !strings.Contains(err.Error(), fmt.Sprintf("are under %q there (%s/orders, %s/users)", to, to, to)) || !strings.Contains(err.Error(), "set stacks.root: "+to+" in panka.yaml") {
 					t.Errorf("%s paths=%v to %s: result %v, %v; want the moved-root error naming %s", m.name, paths, to, res != nil, err, to)
 				}
 			}
@@ -3974,7 +3974,7 @@ func TestStacksRootMovedPankaYAMLNot(t *testing.T) {
 			return "stacks", true
 		}})
 		repo.Close()
-		if !errors.Is(err, changes.ErrNoStacksRoot) || !strings.Contains(err.Error(), `while the stacks are still in "stacks" there`) || !strings.Contains(err.Error(), "git mv stacks deploy") {
+		if !errors.Is(err, changes.ErrStacksRootMoved) || !strings.Contains(err.Error(), `while the stacks are still in "stacks" there`) || !strings.Contains(err.Error(), "git mv stacks deploy") {
 			t.Errorf("%s root renamed in panka.yaml only: result %v, %v; want the error saying to move the stacks", m.name, res != nil, err)
 		}
 	}
@@ -4024,7 +4024,7 @@ func TestStacksRootMovedUncommittedPankaYAMLNot(t *testing.T) {
 				opts.Paths = paths
 				res, err := changes.Detect(context.Background(), repo, opts)
 				want := fmt.Sprintf("stacks root \"stacks\" is not a folder in the work tree, and the stacks in \"stacks\" at base %s are under %q there (%s/billing, %s/orders, %s/users)", g.Head().String()[:12], tc.to, tc.to, tc.to, tc.to)
-				if !errors.Is(err, changes.ErrNoStacksRoot) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "set stacks.root: "+tc.to+" in panka.yaml") {
+				if !errors.Is(err, changes.ErrStacksRootMoved) || !errors.Is(err, changes.ErrNoStacksRoot) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "set stacks.root: "+tc.to+" in panka.yaml") {
 					t.Errorf("%s, %s paths=%v: result %v, %v; want the moved-root error naming %s", tc.name, m.name, paths, res != nil, err, tc.to)
 				}
 			}
@@ -4291,14 +4291,14 @@ func TestStacksRootCaseOnly(t *testing.T) {
 			for _, paths := range []bool{false, true} {
 				c.opts.Paths = paths
 				res, err := changes.Detect(context.Background(), repo, c.opts)
-				if err == nil || !errors.Is(err, changes.ErrNoStacksRoot) || !strings.Contains(err.Error(), fmt.Sprintf(want, c.where)) || !strings.Contains(err.Error(), fix) {
+				if err == nil || !errors.Is(err, changes.ErrStacksRootMoved) || !strings.Contains(err.Error(), fmt.Sprintf(want, c.where)) || !strings.Contains(err.Error(), fix) {
 					t.Errorf("%s %s paths=%v: %v, %v; want an error saying %q", c.what, m.name, paths, res, err, fmt.Sprintf(want, c.where))
 				}
 			}
 		}
 		d := fakeDeployed{"orders/dev": base.String()}
 		res, err := changes.SinceDeployed(context.Background(), repo, d, changes.Options{StacksRoot: "stacks"})
-		if err == nil || !errors.Is(err, changes.ErrNoStacksRoot) || !strings.Contains(err.Error(), fmt.Sprintf(want, "at head ")) || !strings.Contains(err.Error(), fix) {
+		if err == nil || !errors.Is(err, changes.ErrStacksRootMoved) || !strings.Contains(err.Error(), fmt.Sprintf(want, "at head ")) || !strings.Contains(err.Error(), fix) {
 			t.Errorf("since deployed %s: %v, %v; want an error saying %q", m.name, res, err, fmt.Sprintf(want, "at head "))
 		}
 		repo.Close()

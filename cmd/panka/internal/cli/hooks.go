@@ -619,6 +619,17 @@ func hooksPrePushRun(ctx context.Context, f *Factory, remote string) error {
 		}
 		res, err := changes.Detect(ctx, repo, opts)
 		checkedAll := false // every stack and stray file of the commit checked
+		if errors.Is(err, changes.ErrStacksRootMoved) {
+			// The stacks are there under another folder than panka.yaml
+			// names (git mv stacks deploy, panka.yaml left as it was):
+			// every panka changed on the commit fails (without the
+			// check, CI listed every stack removed and destroyed them),
+			// so the pipeline breaks on it. Stopped here, where the fix
+			// (stacks.root in the same commit) is one amend away.
+			hookLine(f, true, "panka: %s: %v", u.LocalRef, err)
+			failed = true
+			continue
+		}
 		if errors.Is(err, changes.ErrNoStacksRoot) {
 			// Nothing to check (no stacks yet, or stacks.root is wrong):
 			// say so, but do not block the push. A branch of something
