@@ -868,7 +868,8 @@ func (e *engine) caseRoot(head *side, stacksAt int) error {
 // stacks): every stack of base read as removed (a pipeline destroys them),
 // though a stacks.root naming the new folder in the same commit reads them
 // as moved. It looks, only then, for a few of base's stack folders under
-// the folders one and two levels down at head; a stacks folder deleted
+// the folders one and two levels down at head, and beside base's stacks
+// folder when that is deeper; a stacks folder deleted
 // with its stacks is a real removal and finds none. In the work tree (a
 // git mv not committed yet) it looks on disk, where the folders git status
 // was not asked about are hidden otherwise (committableFS), past the
@@ -906,6 +907,16 @@ func (e *engine) movedRoot(ctx context.Context, base, head *side) error {
 		for _, sub := range subs {
 			if sub.IsDir() {
 				dirs = append(dirs, path.Join(t.Name(), sub.Name()))
+			}
+		}
+	}
+	// A deeper stacks folder renamed where it is (platform/infra/stacks
+	// -> platform/infra/deploy): the folders beside it.
+	if parent := path.Dir(strings.TrimSuffix(prefix, "/")); strings.Count(parent, "/") > 0 {
+		subs, _ := fs.ReadDir(fsys, parent)
+		for _, sub := range subs {
+			if d := path.Join(parent, sub.Name()); sub.IsDir() && (ig == nil || !ig.Ignored(d, true)) {
+				dirs = append(dirs, d)
 			}
 		}
 	}

@@ -4058,6 +4058,49 @@ func TestStacksRootMovedUncommittedPankaYAMLNot(t *testing.T) {
 	}
 }
 
+// TestStacksRootMovedDeep: a stacks folder three levels down renamed where
+// it is (platform/infra/stacks -> platform/infra/deploy), panka.yaml left
+// as it was, read as every stack removed, committed or not: only the
+// folders one and two levels down were looked in. The folders beside it
+// are looked in too; deleted, it is still every stack removed.
+func TestStacksRootMovedDeep(t *testing.T) {
+	const root, to = "platform/infra/stacks", "platform/infra/deploy"
+	g := gittest.New(t)
+	seed(g, root+"/orders", "orders")
+	seed(g, root+"/users", "users")
+	g.Write("panka.yaml", "version: v1\nstacks:\n  root: "+root+"\n")
+	base := g.Commit("base")
+	g.Move(root, to)
+	for _, committed := range []bool{false, true} {
+		opts := changes.Options{Base: base.String(), StacksRoot: root, Uncommitted: !committed}
+		if committed {
+			g.Commit("rename the stacks folder")
+		}
+		for _, m := range modes {
+			repo, err := gitops.Open(g.Dir, m.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, paths := range []bool{false, true} {
+				opts.Paths = paths
+				res, err := changes.Detect(context.Background(), repo, opts)
+				if !errors.Is(err, changes.ErrStacksRootMoved) || !strings.Contains(err.Error(), fmt.Sprintf("are under %q there (%s/orders, %s/users)", to, to, to)) || !strings.Contains(err.Error(), "set stacks.root: "+to+" in panka.yaml") {
+					t.Errorf("committed=%v %s paths=%v: result %v, %v; want the moved-root error naming %s", committed, m.name, paths, res != nil, err, to)
+				}
+			}
+			repo.Close()
+		}
+	}
+	g.Remove(to)
+	g.Commit("no more stacks")
+	detectAll(t, g.Dir, changes.Options{Base: base.String(), StacksRoot: root}, func(engine string, paths bool, res *changes.Result) {
+		want := []string{"orders removed dev:removed,prod:removed,staging:removed", "users removed dev:removed,prod:removed,staging:removed"}
+		if got := summary(res); !slices.Equal(got, want) {
+			t.Errorf("%s paths=%v: %q, want %q", engine, paths, got, want)
+		}
+	})
+}
+
 func TestStacksRootMoved(t *testing.T) {
 	g, base := baseRepo(t)
 	g.Move("stacks", "deploy/stacks")
