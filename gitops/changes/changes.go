@@ -813,6 +813,29 @@ func (e *engine) rootMissing(s *side) bool {
 	return err == nil && rt.IsZero()
 }
 
+// rootRecordsNothing reports whether the stacks root is not a folder on
+// side s, or, in the work tree, a folder holding no file git add -A would
+// record (left empty by git mv stacks/* deploy/, or holding only ignored
+// files): the commit has none there either (git records no empty folder).
+// Asked only when s has no stacks, so the walk stops at its first file.
+func (e *engine) rootRecordsNothing(s *side) bool {
+	if e.rootMissing(s) {
+		return true
+	}
+	root := e.rootOf(s).root
+	if !s.worktree || root == "" {
+		return false
+	}
+	errFile := errors.New("a file")
+	err := fs.WalkDir(s.fsys, root, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			return errFile
+		}
+		return err
+	})
+	return err == nil
+}
+
 // submoduleRoot refuses a head whose stacks root is a git submodule (in
 // its commit's tree; for the work tree, HEAD's): this repository's trees
 // hold only a commit id of another repository there, so every stack of
@@ -876,7 +899,7 @@ func (e *engine) caseRoot(head *side, stacksAt int) error {
 // ignored ones, and keeps what git add -A would record (committedAs).
 func (e *engine) movedRoot(ctx context.Context, base, head *side) error {
 	root := e.rootOf(head).root
-	if root == "" || base.index == nil || len(base.index.Stacks) == 0 || len(head.index.Stacks) > 0 || !e.rootMissing(head) {
+	if root == "" || base.index == nil || len(base.index.Stacks) == 0 || len(head.index.Stacks) > 0 || !e.rootRecordsNothing(head) {
 		return nil
 	}
 	prefix := e.rootOf(base).root + "/"

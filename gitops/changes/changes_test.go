@@ -3992,7 +3992,8 @@ func TestStacksRootMovedPankaYAMLNot(t *testing.T) {
 // TestStacksRootMovedUncommittedPankaYAMLNot: the stacks folder moved in
 // the work tree and not committed yet (git mv, or a plain mv git add -A records) read as
 // every stack removed with Uncommitted, exit 0: the work tree's side sees
-// only what git status lists under the stacks root, not the new folder.
+// only what git status lists under the stacks root, not the new folder
+// (and stacks/ left empty by moving stack by stack was a folder there).
 // It is the committed case's error; moved into an ignored folder (the
 // commit records only the deletion), removed with git rm or rm -r, every
 // stack is still removed.
@@ -4004,6 +4005,16 @@ func TestStacksRootMovedUncommittedPankaYAMLNot(t *testing.T) {
 		move     func(g *gittest.Repo, to string)
 	}{
 		{"git mv", "deploy", func(g *gittest.Repo, to string) { g.Move("stacks", to) }},
+		// Stack by stack: stacks/ is left on disk, empty but for an
+		// ignored file, and the commit has no such folder.
+		{"git mv each stack", "deploy", func(g *gittest.Repo, to string) {
+			if err := os.MkdirAll(filepath.Join(g.Dir, to), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			g.Git("mv", "stacks/billing", "stacks/orders", "stacks/users", to+"/")
+			g.WriteFile(".git/info/exclude", ".DS_Store\n")
+			g.WriteFile("stacks/.DS_Store", "")
+		}},
 		{"mv", "infra/stacks", func(g *gittest.Repo, to string) {
 			if err := os.MkdirAll(filepath.Join(g.Dir, "infra"), 0o755); err != nil {
 				t.Fatal(err)
