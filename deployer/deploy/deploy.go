@@ -193,19 +193,22 @@ type Result struct {
 	Declined   bool
 	// EngineSkipped is true when the plan had no changes and the engine was not run.
 	EngineSkipped bool
-	// DoneBefore names, sorted, those of Plan.DoneByFailedRuns (or, when
-	// nothing is recorded, of MadeByUnrecordedRuns) that the engine took
-	// no step on: the runs before this one had made their changes
-	// already, so this run only records them (the plan's counts include
-	// them, the engine's do not).
+	// DoneBefore names, sorted, those of Plan.DoneByFailedRuns (or the
+	// components madeByUnrecordedRuns names) that the engine took no step
+	// on: the runs before this one had made their changes already, so
+	// this run only records them (the plan's counts include them, the
+	// engine's do not).
 	DoneBefore []string
 	// DoneBeforeUnrecorded is true when the run that made DoneBefore's
-	// changes recorded nothing: nothing is recorded for the stack, but
-	// Pulumi's checkpoint held them (MadeByUnrecordedRuns: a first
-	// deployment whose record could not be written, or that was killed).
+	// changes recorded nothing (madeByUnrecordedRuns: nothing is recorded
+	// for the stack, or the engine's state was written after the last
+	// recorded deployment).
 	DoneBeforeUnrecorded bool
-	// madeUnrecorded is MadeByUnrecordedRuns of this run's plan.
-	madeUnrecorded []string
+	// unrecordedSince, when set, is when a run that recorded nothing may
+	// have begun to change what this run's plan changes: the zero time
+	// when nothing is recorded, else when the last recorded deployment
+	// ended (its engine state written since).
+	unrecordedSince *time.Time
 	// resources is how many resources the engine manages after Up (-1:
 	// the engine did not say).
 	resources int
@@ -625,7 +628,9 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	}
 	res := &Result{Plan: p, resources: -1}
 	if state == nil && lastSerial == 0 {
-		res.madeUnrecorded = MadeByUnrecordedRuns(ctx, p, skipped, rt.EngineCheckpoint)
+		// Nothing is recorded, while the engine may hold what a first
+		// deployment whose record could not be written made.
+		res.unrecordedSince = &time.Time{}
 	}
 	if req.Saved != nil {
 		serial := int64(0)
@@ -1460,6 +1465,9 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 		res.changes = engineChanges(out)
 		return nil, nil
 	}
+	// What Pulumi's checkpoint shows changed since is this run's doing
+	// (madeByUnrecordedRuns).
+	begun := time.Now()
 	if refresh {
 		if _, err := eng.Refresh(ctx, onEvent); err != nil {
 			return nil, fmt.Errorf("refresh before undoing drift: %w", err)
@@ -1473,11 +1481,10 @@ func runEngine(ctx context.Context, rt Runtime, eng Engine, req Request, state *
 	res.resources = out.Managed()
 	res.changes = engineChanges(out)
 	res.DoneBefore = untouched(res.Plan.DoneByFailedRuns, out.Steps)
-	if len(res.madeUnrecorded) > 0 {
-		// Nothing is recorded, so no failed run is: a run that recorded
-		// nothing made them.
-		res.DoneBefore = untouched(res.madeUnrecorded, out.Steps)
-		res.DoneBeforeUnrecorded = len(res.DoneBefore) > 0
+	if res.unrecordedSince != nil {
+		if done := madeByUnrecordedRuns(ctx, res.Plan, out.Steps, *res.unrecordedSince, begun, rt.EngineCheckpoint); len(done) > 0 {
+			res.DoneBefore, res.DoneBeforeUnrecorded = done, true
+		}
 	}
 	outputs := GroupOutputs(out.Outputs, req.Key, rt.SecretKey)
 	if h, ok := eng.(interface{ Health(context.Context) error }); ok {
@@ -1814,35 +1821,38 @@ func PlanOverrides(ctx context.Context, p *planner.Result, desired, planned *sta
 	return p
 }
 
-// MadeByUnrecordedRuns names, sorted, the components p creates that
-// Pulumi's checkpoint holds (or has a create in flight for) although
-// nothing is recorded for the stack (the caller knows: no state, no
-// history): a first deployment whose record could not be written, or that
-// was killed, made them, and the engine takes them over. The plan counts
-// them as creates, rightly (no deployment records them); the apply after
-// it names those its engine then left as they were (Result.DoneBefore).
-// skip are as for DoneByFailedRuns. nil when there are none or the
-// checkpoint cannot be read.
-func MadeByUnrecordedRuns(ctx context.Context, p *planner.Result, skip []string, checkpoint func(context.Context) ([]byte, error)) []string {
-	if p == nil || !p.HasChanges() || checkpoint == nil {
+// madeByUnrecordedRuns names, sorted, the components p creates, updates
+// or replaces that the engine, in the run begun at begun, took no step on
+// (steps) and that Pulumi's checkpoint, read after it, shows created or
+// modified since since but not since begun: a run that recorded nothing
+// (a first deployment whose record could not be written, or one that ran
+// after the last recorded deployment) made those changes, and this run
+// only records them. The checkpoint is read only when some change took no
+// step. Deletes are left out: the checkpoint keeps no trace of them.
+func madeByUnrecordedRuns(ctx context.Context, p *planner.Result, steps []engine.Step, since, begun time.Time, checkpoint func(context.Context) ([]byte, error)) []string {
+	var changed []string
+	for _, c := range p.Changes {
+		switch c.Action {
+		case planner.ActionCreate, planner.ActionUpdate, planner.ActionReplace:
+			changed = append(changed, c.Component)
+		}
+	}
+	left := untouched(changed, steps)
+	if len(left) == 0 || checkpoint == nil {
 		return nil
 	}
 	b, err := checkpoint(ctx)
 	if err != nil || b == nil {
 		return nil
 	}
-	present, touched, ok := engine.ComponentsTouched(b, time.Time{})
-	if !ok {
+	_, then, ok := engine.ComponentsTouched(b, since)
+	_, now, okNow := engine.ComponentsTouched(b, begun)
+	if !ok || !okNow {
 		return nil
 	}
-	var out []string
-	for _, c := range p.Changes {
-		if c.Action == planner.ActionCreate && (present[c.Component] || touched[c.Component]) && !slices.Contains(skip, c.Component) {
-			out = append(out, c.Component)
-		}
-	}
-	sort.Strings(out)
-	return out
+	left = slices.DeleteFunc(left, func(c string) bool { return !then[c] || now[c] })
+	sort.Strings(left)
+	return left
 }
 
 // touchedByFailedRuns reads Pulumi's checkpoint of key after failed or
