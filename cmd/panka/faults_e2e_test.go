@@ -84,6 +84,52 @@ func TestFirstApplyUnrecordedStatusTellsTheTruth(t *testing.T) {
 	}
 }
 
+// TestReapplyAfterAnUnrecordedApplyCountsWhatItDid: an apply that
+// updated web and could not write its history record (nothing recorded,
+// the engine's state written), then apply again: the plan still updates
+// web (the record is the deployed spec), the engine finds it done. The
+// success line said "1 updated" with "the engine's own count ...: none
+// changed" after it; it counts what this run's engine did and names web,
+// made by the run that was not recorded, on the next line.
+func TestReapplyAfterAnUnrecordedApplyCountsWhatItDid(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	r := newE2ERepo(t, servers)
+	proxy := testserver.NewFaultProxy(t, testserver.S3(t).Endpoint)
+	env := []string{"PANKA_BACKEND_ENDPOINT=" + proxy.URL}
+	r.mustPanka(env, applyDev...)
+	stackFile := filepath.Join(r.dir, "stacks", "shop", "stack.yaml")
+	b, err := os.ReadFile(stackFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stackFile, []byte(strings.Replace(string(b), "hello from dev", "hello again", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.git("commit", "-qam", "greeting")
+
+	proxy.Set(testserver.FaultRule{Method: "PUT", Path: "/stacks/shop/dev/history/", Fault: testserver.FaultStatus, Status: 503, Code: "SlowDown"})
+	if _, errOut, code := r.panka(env, applyDev...); code != 1 || !strings.Contains(errOut, "the apply of shop/dev (serial 2, succeeded) was not recorded") {
+		t.Fatalf("apply with the history write refused: exit %d\n%s", code, errOut)
+	}
+	proxy.Set()
+
+	out, errOut, code := r.panka(env, applyDev...)
+	if code != 0 || !strings.Contains(errOut, "the engine's state of shop/dev was written after its last recorded deployment (serial 1)") ||
+		!strings.Contains(out, "Apply of shop/dev succeeded: 0 created, 0 updated, 0 replaced, 0 deleted (serial 2") ||
+		!strings.Contains(out, "\nA run before it that was not recorded (its record could not be written, or it was killed) had made the plan's changes already: "+
+			"1 updated (web); the engine left it as it was, and this deployment records it.\n") ||
+		strings.Contains(out, "the engine's own count") {
+		t.Fatalf("re-apply after the unrecorded apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	out = r.mustPanka(env, "history", "--stack", "shop", "--environment", "dev", "--limit", "1", "-o", "json")
+	var recs []statestore.Deployment
+	if err := json.Unmarshal([]byte(out), &recs); err != nil || len(recs) != 1 || recs[0].PlannedChanges == nil || *recs[0].PlannedChanges != (statestore.ChangeSummary{Update: 1}) {
+		t.Fatalf("history -o json after the re-apply: want plannedChanges of 1 update (%v)\n%s", err, out)
+	}
+}
+
 // TestEngineStateWriteRefused: the state server throttles every write of
 // the engine's own checkpoint. The apply failed with Pulumi's text around
 // the SDK's ("failed to save snapshot: An IO error occurred while writing

@@ -690,6 +690,12 @@ func Run(ctx context.Context, rt Runtime, req Request) (*Result, error) {
 	drifted := desired != nil && len(refreshed) > 0
 	engineMoved := engineStateMoved(ctx, rt, state)
 	moved := desired != nil && engineMoved
+	if moved && len(p.DoneByFailedRuns) == 0 && state.LastDeployment != nil && !state.LastDeployment.EndedAt.IsZero() {
+		// A run that recorded nothing ran the engine after the last
+		// recorded deployment, and may have made some of the plan's
+		// changes (its record could not be written).
+		res.unrecordedSince = &state.LastDeployment.EndedAt
+	}
 	if moved {
 		warnf("the engine's state of %s was written after its last recorded deployment (serial %d): by a run that recorded nothing "+
 			"(killed, or stopped while it held the lease and resumed after another took it over; or pulumi run by hand), or its files were copied or restored. "+
